@@ -1,0 +1,52 @@
+"""geotarget: decide which devices receive a geotargeted public-safety alert.
+
+Importing geotarget is cheap and inert: it reads no files and builds no CRS objects.
+"""
+
+from __future__ import annotations
+
+from geotarget._version import __version__
+from geotarget.areas import Area, Circle, Polygon
+from geotarget.errors import (
+    DocumentError,
+    GeotargetError,
+    InvalidAlert,
+    InvalidArea,
+    InvalidCAP,
+    InvalidCoordinates,
+    InvalidGeoJSON,
+    InvalidInput,
+    InvalidPolicy,
+    InvalidPositions,
+    InvalidRegions,
+    InvalidType,
+    MissingExtra,
+    Problem,
+    UnknownCode,
+)
+
+__all__ = [
+    "Area",
+    "Circle",
+    "DocumentError",
+    "GeotargetError",
+    "InvalidAlert",
+    "InvalidArea",
+    "InvalidCAP",
+    "InvalidCoordinates",
+    "InvalidGeoJSON",
+    "InvalidInput",
+    "InvalidPolicy",
+    "InvalidPositions",
+    "InvalidRegions",
+    "InvalidType",
+    "MissingExtra",
+    "Polygon",
+    "Problem",
+    "UnknownCode",
+    "__version__",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,742 @@
+"""Where an alert applies: geodesic circles, lon/lat polygons and their unions.
+
+Semantics (the contract, each tested against an oracle):
+
+* **Coordinates** are WGS84 degrees, always ``lon`` first, then ``lat``.
+* A point is inside a :class:`Circle` iff its geodesic distance on the WGS84 ellipsoid to the
+  centre is ``<= radius_m + margin_m``; the answer equals ``pyproj.Geod(ellps="WGS84").inv``.
+* :class:`Polygon` edges are straight lines in lon/lat (the GeoJSON and CAP convention). Points
+  on the boundary are inside. ``margin_m`` adds every point within that many metres of the
+  polygon (see :attr:`Polygon.margin_error_bound_m` for the error bound).
+* An :class:`Area` is the union of its parts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Union
+
+import attrs
+import numpy as np
+import shapely
+import shapely.geometry as sg
+
+from geotarget import _geodesy
+from geotarget._validate import BoolArray, FloatArray, lon_lat, lon_lat_arrays, number
+from geotarget.errors import InvalidArea, InvalidGeoJSON, InvalidType
+
+__all__ = ["MAX_RADIUS_M", "Area", "Circle", "Part", "Polygon"]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+#: The largest circle radius accepted, in metres (1,000 km).
+MAX_RADIUS_M = 1_000_000.0
+#: The largest margin accepted, in metres (100 km).
+MAX_MARGIN_M = 100_000.0
+
+# Polygon edges are densified to this many degrees before they are projected to metres, so a
+# straight lon/lat edge stays within 0.5 mm of its projected image (sagitta of 0.001° chords).
+_DENSIFY_DEG = 0.001
+
+
+def _margin(value: object) -> float:
+    return number("margin_m", value, ge=0.0, le=MAX_MARGIN_M, error=InvalidArea)
+
+
+# ---------------------------------------------------------------------------------------------
+# Circle
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Circle:
+    """A geodesic circle: every point within ``radius_m + margin_m`` metres of a centre.
+
+    Distances are geodesic on the WGS84 ellipsoid. The test is exact: it equals the decision
+    ``pyproj.Geod(ellps="WGS84").inv(lon, lat, lon_i, lat_i)[2] <= radius_m + margin_m`` for every
+    point, including points within a millimetre of the rim.
+
+    Parameters
+    ----------
+    lon, lat : float
+        Centre in WGS84 degrees.
+    radius_m : float
+        Radius in metres, ``> 0`` and ``<= 1,000,000``. (CAP circles are in kilometres; the CAP
+        codec converts.)
+    margin_m : float, default 0.0
+        Extra metres added to the radius, ``>= 0``.
+
+    Examples
+    --------
+    >>> from geotarget import Circle
+    >>> c = Circle(18.0686, 59.3293, 500.0)
+    >>> c.contains([18.0686, 18.0800], [59.3293, 59.3293]).tolist()
+    [True, False]
+
+    .. versionadded:: 0.1.0
+    """
+
+    lon: float = attrs.field(converter=float)
+    lat: float = attrs.field(converter=float)
+    radius_m: float = attrs.field(converter=float)
+    margin_m: float = attrs.field(default=0.0, kw_only=True, converter=float)
+
+    def __init__(self, lon: float, lat: float, radius_m: float, *, margin_m: float = 0.0):
+        lon_f, lat_f = lon_lat("lon", lon, "lat", lat)
+        r = number("radius_m", radius_m, gt=0.0, le=MAX_RADIUS_M, error=InvalidArea)
+        self.__attrs_init__(lon_f, lat_f, r, margin_m=_margin(margin_m))  # type: ignore[attr-defined]
+
+    @property
+    def reach_m(self) -> float:
+        """The radius including the margin, in metres."""
+        return self.radius_m + self.margin_m
+
+    def contains(self, lon: Any, lat: Any) -> BoolArray:
+        """Return whether each point is inside (rim included).
+
+        Parameters
+        ----------
+        lon, lat : float or array_like
+            Points in WGS84 degrees, of the same shape.
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            Same shape as the inputs.
+        """
+        x, y = lon_lat_arrays(lon, lat)
+        return self._contains_valid(x, y)
+
+    def _contains_valid(self, x: FloatArray, y: FloatArray) -> BoolArray:
+        return _geodesy.within_distance(self.lon, self.lat, self.reach_m, x, y)
+
+    def _window(self) -> tuple[float, float, float, float]:
+        dlon, lat_min, lat_max = _geodesy.lonlat_window(self.lon, self.lat, self.reach_m)
+        if dlon >= 180.0 or self.lon - dlon < -180.0 or self.lon + dlon > 180.0:
+            return (-180.0, max(lat_min, -90.0), 180.0, min(lat_max, 90.0))
+        return (self.lon - dlon, lat_min, self.lon + dlon, lat_max)
+
+    def _rim(self, n: int = 4096) -> tuple[FloatArray, FloatArray]:
+        az = np.linspace(0.0, 360.0, n, endpoint=False)
+        lon, lat, _ = _geodesy.geod().fwd(
+            np.full(n, self.lon), np.full(n, self.lat), az, np.full(n, self.reach_m)
+        )
+        return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+
+    def _covers_pole(self) -> bool:
+        d = _geodesy.geodesic_distance(
+            self.lon, self.lat, np.array([0.0, 0.0]), np.array([90.0, -90.0])
+        )
+        return bool((d <= self.reach_m).any())
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(west, south, east, north)`` in degrees, within about a metre of the rim.
+
+        When the circle crosses the antimeridian, ``west > east`` (RFC 7946 §5.2); when it
+        covers a pole, west/east are -180/180 and south/north reach the pole.
+        """
+        lon, lat = self._rim()
+        pad = 1e-5
+        south = max(float(lat.min()) - pad, -90.0)
+        north = min(float(lat.max()) + pad, 90.0)
+        if self._covers_pole():
+            return (-180.0, -90.0 if self.lat < 0 else south, 180.0, 90.0 if self.lat > 0 else north)
+        rel = (lon - self.lon + 540.0) % 360.0 - 180.0
+        west = self.lon + float(rel.min()) - pad
+        east = self.lon + float(rel.max()) + pad
+        if west < -180.0:
+            west += 360.0
+        if east > 180.0:
+            east -= 360.0
+        return (west, south, east, north)
+
+    def _to_lonlat_polygon(self) -> sg.Polygon:
+        lon, lat = self._rim()
+        return sg.Polygon(np.column_stack([lon, lat]))
+
+    @property
+    def area_m2(self) -> float:
+        """Geodesic area in square metres (relative error below 1e-6)."""
+        lon, lat = self._rim()
+        area, _ = _geodesy.geod().polygon_area_perimeter(lon, lat)
+        return abs(float(area))
+
+    def _feature(self) -> dict[str, Any]:
+        return {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [self.lon, self.lat]},
+            "properties": {"radius_m": self.radius_m, "margin_m": self.margin_m},
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Polygon
+# ---------------------------------------------------------------------------------------------
+
+Ring = tuple[tuple[float, float], ...]
+
+
+def _ring(name: str, coords: object) -> Ring:
+    """Validate one ring of (lon, lat) pairs; return it closed."""
+    if isinstance(coords, (str, bytes)) or not isinstance(coords, Iterable):
+        raise InvalidArea(f"{name} must be a sequence of (lon, lat) pairs (got {coords!r})")
+    out: list[tuple[float, float]] = []
+    for i, pair in enumerate(coords):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, np.ndarray)):
+            raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {pair!r})")
+        if len(pair) not in (2, 3):
+            raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {len(pair)} values)")
+        out.append(lon_lat(f"{name}[{i}] lon", pair[0], f"{name}[{i}] lat", pair[1]))
+    distinct = len(set(out))
+    if distinct < 3:
+        raise InvalidArea(
+            f"{name} must have at least 3 distinct vertices (got {distinct}: {out!r})"
+        )
+    if out[0] != out[-1]:
+        out.append(out[0])
+    return tuple(out)
+
+
+def _oriented(ring: Ring, ccw: bool) -> Ring:
+    if sg.LinearRing(ring).is_ccw != ccw:
+        return tuple(reversed(ring))
+    return ring
+
+
+def _where(reason: str) -> str:
+    """Turn GEOS's ``Self-intersection[18.1 59.3]`` into ``at lon 18.1, lat 59.3``."""
+    if "[" in reason and reason.endswith("]"):
+        text, loc = reason[:-1].split("[", 1)
+        parts = loc.split()
+        if len(parts) >= 2:
+            return f"{text.strip().lower()} at lon {parts[0]}, lat {parts[1]}"
+    return reason.lower()
+
+
+@attrs.frozen(eq=True)
+class Polygon:
+    """A polygon whose edges are straight lines in lon/lat, with optional holes and margin.
+
+    Points on the boundary are inside. Rings are normalised (closed; exterior
+    counter-clockwise, holes clockwise), so equal shapes compare equal however they were given.
+
+    Parameters
+    ----------
+    exterior : sequence of (lon, lat)
+        The shell, closed or not, with at least 3 distinct vertices, not self-intersecting.
+    holes : sequence of rings, default ()
+        Holes, each inside the shell.
+    margin_m : float, default 0.0
+        Also include every point within this many metres of the polygon (``0 <= m <= 100 km``).
+        See :attr:`margin_error_bound_m`.
+
+    Raises
+    ------
+    InvalidArea
+        For a ring with fewer than 3 distinct vertices, a self-intersecting ring (the message
+        says where), a hole outside its shell, or bad coordinates. To repair a self-intersecting
+        ring instead, call :meth:`Polygon.repair` explicitly.
+
+    Examples
+    --------
+    >>> from geotarget import Polygon
+    >>> square = Polygon([(18.0, 59.0), (18.1, 59.0), (18.1, 59.1), (18.0, 59.1)])
+    >>> square.contains([18.05, 18.1, 18.2], [59.05, 59.05, 59.05]).tolist()
+    [True, True, False]
+
+    .. versionadded:: 0.1.0
+    """
+
+    exterior: Ring
+    holes: tuple[Ring, ...] = ()
+    margin_m: float = attrs.field(default=0.0, kw_only=True)
+    _shape: sg.Polygon = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _metric: Any = attrs.field(init=False, eq=False, repr=False, hash=False, default=None)
+
+    def __init__(
+        self,
+        exterior: Iterable[Sequence[float]],
+        holes: Iterable[Iterable[Sequence[float]]] = (),
+        *,
+        margin_m: float = 0.0,
+    ) -> None:
+        shell = _oriented(_ring("exterior", exterior), ccw=True)
+        if isinstance(holes, (str, bytes)) or not isinstance(holes, Iterable):
+            raise InvalidArea(f"holes must be a sequence of rings (got {holes!r})")
+        hole_rings = tuple(
+            _oriented(_ring(f"holes[{i}]", h), ccw=False) for i, h in enumerate(holes)
+        )
+        margin = _margin(margin_m)
+        shell_reason = shapely.is_valid_reason(sg.Polygon(shell))
+        if shell_reason != "Valid Geometry":
+            raise InvalidArea(
+                f"exterior must not self-intersect: {_where(shell_reason)} "
+                "(use Polygon.repair(...) to repair it explicitly)"
+            )
+        shell_poly = sg.Polygon(shell)
+        for i, h in enumerate(hole_rings):
+            reason = shapely.is_valid_reason(sg.Polygon(h))
+            if reason != "Valid Geometry":
+                raise InvalidArea(f"holes[{i}] must not self-intersect: {_where(reason)}")
+            if not shell_poly.covers(sg.Polygon(h)):
+                raise InvalidArea(
+                    f"holes[{i}] must lie inside the exterior ring "
+                    f"(got a hole reaching outside it near {h[0]!r})"
+                )
+        shape = sg.Polygon(shell, hole_rings)
+        reason = shapely.is_valid_reason(shape)
+        if reason != "Valid Geometry":
+            raise InvalidArea(f"polygon with its holes is invalid: {_where(reason)}")
+        shapely.prepare(shape)
+        self.__attrs_init__(shell, hole_rings, margin_m=margin)  # type: ignore[attr-defined]
+        object.__setattr__(self, "_shape", shape)
+
+    @classmethod
+    def repair(
+        cls,
+        exterior: Iterable[Sequence[float]],
+        holes: Iterable[Iterable[Sequence[float]]] = (),
+        *,
+        margin_m: float = 0.0,
+    ) -> Area:
+        """Repair self-intersecting rings explicitly and return the result as an :class:`Area`.
+
+        A bow-tie ring becomes two polygons, so the result is an ``Area``. Repair uses GEOS
+        ``make_valid`` (structure method): the area covered by the shell, minus the holes.
+
+        Examples
+        --------
+        >>> from geotarget import Polygon
+        >>> bowtie = [(0.0, 0.0), (1.0, 1.0), (1.0, 0.0), (0.0, 1.0)]
+        >>> len(Polygon.repair(bowtie).parts)
+        2
+        """
+        shell = [lon_lat(f"exterior[{i}] lon", p[0], f"exterior[{i}] lat", p[1])
+                 for i, p in enumerate(exterior)]
+        hole_lists = [
+            [lon_lat(f"holes[{j}][{i}] lon", p[0], f"holes[{j}][{i}] lat", p[1])
+             for i, p in enumerate(h)]
+            for j, h in enumerate(holes)
+        ]
+        if len(set(shell)) < 3:
+            raise InvalidArea(
+                f"exterior must have at least 3 distinct vertices (got {len(set(shell))})"
+            )
+        fixed = shapely.make_valid(sg.Polygon(shell, hole_lists), method="structure")
+        polys = [g for g in _polygons_of(fixed) if g.area > 0]
+        if not polys:
+            raise InvalidArea("exterior encloses no area after repair (got a degenerate ring)")
+        return Area(
+            [
+                cls(list(p.exterior.coords), [list(r.coords) for r in p.interiors],
+                    margin_m=margin_m)
+                for p in polys
+            ]
+        )
+
+    @classmethod
+    def from_shapely(cls, geom: sg.Polygon, *, margin_m: float = 0.0) -> Polygon:
+        """Build from a shapely ``Polygon`` in lon/lat degrees."""
+        if not isinstance(geom, sg.Polygon):
+            raise InvalidType(f"geom must be a shapely Polygon (got {type(geom).__name__})")
+        if geom.is_empty:
+            raise InvalidArea("geom must not be empty (got an empty Polygon)")
+        return cls(list(geom.exterior.coords), [list(r.coords) for r in geom.interiors],
+                   margin_m=margin_m)
+
+    @property
+    def shape(self) -> sg.Polygon:
+        """The polygon as a prepared shapely geometry in lon/lat degrees (without margin)."""
+        return self._shape
+
+    def contains(self, lon: Any, lat: Any) -> BoolArray:
+        """Return whether each point is inside, on the boundary, or within the margin.
+
+        Parameters
+        ----------
+        lon, lat : float or array_like
+            Points in WGS84 degrees, of the same shape.
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            Same shape as the inputs.
+        """
+        x, y = lon_lat_arrays(lon, lat)
+        return self._contains_valid(x, y)
+
+    def _contains_valid(self, x: FloatArray, y: FloatArray) -> BoolArray:
+        out = np.zeros(x.shape, dtype=np.bool_)
+        flat_x = x.reshape(-1)
+        flat_y = y.reshape(-1)
+        west, south, east, north = self._window()
+        cand = np.flatnonzero(
+            (flat_x >= west) & (flat_x <= east) & (flat_y >= south) & (flat_y <= north)
+        )
+        if cand.size == 0:
+            return out
+        cx = flat_x[cand]
+        cy = flat_y[cand]
+        inside = shapely.intersects_xy(self._shape, cx, cy)
+        if self.margin_m > 0.0:
+            rest = np.flatnonzero(~inside)
+            if rest.size:
+                inside[rest] = self._within_margin(cx[rest], cy[rest])
+        out.reshape(-1)[cand] = inside
+        return out
+
+    # --- margin ----------------------------------------------------------------------------
+
+    def _frame(self) -> tuple[float, float, Any]:
+        """(lon0, lat0, boundary in metres): the local azimuthal-equidistant frame, cached."""
+        cached = self._metric
+        if cached is None:
+            west, south, east, north = self._shape.bounds
+            lon0 = (west + east) / 2.0
+            lat0 = (south + north) / 2.0
+            dense = shapely.segmentize(self._shape, _DENSIFY_DEG)
+            t = _geodesy.aeqd_transformer(lon0, lat0)
+            metric = shapely.transform(dense, lambda xy: np.column_stack(t.transform(*xy.T)))
+            shapely.prepare(metric)
+            cached = (lon0, lat0, metric)
+            object.__setattr__(self, "_metric", cached)
+        return tuple(cached)  # type: ignore[return-value]
+
+    def _within_margin(self, x: FloatArray, y: FloatArray) -> BoolArray:
+        lon0, lat0, metric = self._frame()
+        mx, my = _geodesy.aeqd_transformer(lon0, lat0).transform(x, y)
+        return np.asarray(
+            shapely.dwithin(metric, shapely.points(np.asarray(mx), np.asarray(my)), self.margin_m),
+            dtype=np.bool_,
+        )
+
+    @property
+    def margin_error_bound_m(self) -> float:
+        """Worst-case error, in metres, of the margin distance test.
+
+        The margin is measured in an azimuthal-equidistant frame centred on the polygon, whose
+        scale error grows with the square of the distance ``ρ`` from its centre: a point whose
+        geodesic distance to the polygon is ``d`` is measured as ``d (1 ± δ)`` with
+        ``δ = (ρ / 6,335 km)² / 2``, plus 1 mm for densification and rounding. A point closer than
+        ``margin_m - bound`` is always included; one farther than ``margin_m + bound`` never is.
+        Zero when there is no margin.
+        """
+        if self.margin_m == 0.0:
+            return 0.0
+        west, south, east, north = self._shape.bounds
+        lon0 = (west + east) / 2.0
+        lat0 = (south + north) / 2.0
+        corners_lon = np.array([west, east, west, east])
+        corners_lat = np.array([south, south, north, north])
+        rho = float(_geodesy.geodesic_distance(lon0, lat0, corners_lon, corners_lat).max())
+        rho += self.margin_m
+        delta = (rho / _geodesy.R_MIN) ** 2 / 2.0
+        return self.margin_m * delta + 1e-3
+
+    # --- geometry --------------------------------------------------------------------------
+
+    def _window(self) -> tuple[float, float, float, float]:
+        west, south, east, north = self._shape.bounds
+        if self.margin_m == 0.0:
+            return (west, south, east, north)
+        dlat = math.degrees(self.margin_m / _geodesy.R_MIN) * (1 + 1e-9)
+        south, north = max(south - dlat, -90.0), min(north + dlat, 90.0)
+        far = max(abs(south), abs(north))
+        if far >= 90.0:
+            return (-180.0, south, 180.0, north)
+        dlon = math.degrees(self.margin_m / (_geodesy.A * math.cos(math.radians(far)))) * (
+            1 + 1e-9
+        )
+        return (max(west - dlon, -180.0), south, min(east + dlon, 180.0), north)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(west, south, east, north)`` in degrees, including the margin (conservatively)."""
+        return self._window()
+
+    def _to_lonlat_polygon(self) -> sg.Polygon | sg.MultiPolygon:
+        if self.margin_m == 0.0:
+            return self._shape
+        lon0, lat0, metric = self._frame()
+        grown = shapely.buffer(metric, self.margin_m, quad_segs=64)
+        t = _geodesy.aeqd_transformer(lon0, lat0)
+        back: sg.Polygon = shapely.transform(
+            grown, lambda xy: np.column_stack(t.transform(*xy.T, direction="INVERSE"))
+        )
+        return back
+
+    @property
+    def area_m2(self) -> float:
+        """Geodesic area in square metres, holes excluded and margin included."""
+        return _geodesic_area(self._to_lonlat_polygon())
+
+    def _feature(self) -> dict[str, Any]:
+        return {
+            "type": "Feature",
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[list(p) for p in r] for r in (self.exterior, *self.holes)],
+            },
+            "properties": {"margin_m": self.margin_m},
+        }
+
+
+def _polygons_of(geom: Any) -> Iterator[sg.Polygon]:
+    if isinstance(geom, sg.Polygon):
+        if not geom.is_empty:
+            yield geom
+    elif isinstance(geom, (sg.MultiPolygon, sg.GeometryCollection)):
+        for g in geom.geoms:
+            yield from _polygons_of(g)
+
+
+def _geodesic_area(geom: Any) -> float:
+    dense = shapely.segmentize(geom, 0.01)
+    area, _ = _geodesy.geod().geometry_area_perimeter(dense)
+    return abs(float(area))
+
+
+#: A part of an area: a :class:`Circle` or a :class:`Polygon`.
+Part = Union[Circle, Polygon]
+
+
+# ---------------------------------------------------------------------------------------------
+# Area
+# ---------------------------------------------------------------------------------------------
+
+
+def _parts(value: Iterable[Part]) -> tuple[Part, ...]:
+    if isinstance(value, (Circle, Polygon)):
+        return (value,)
+    if isinstance(value, Area):
+        return value.parts
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise InvalidType(
+            f"parts must be a sequence of Circle and Polygon (got {type(value).__name__})"
+        )
+    out: list[Part] = []
+    for i, p in enumerate(value):
+        if isinstance(p, Area):
+            out.extend(p.parts)
+        elif isinstance(p, (Circle, Polygon)):
+            out.append(p)
+        else:
+            raise InvalidType(
+                f"parts[{i}] must be a Circle or a Polygon (got {type(p).__name__})"
+            )
+    if not out:
+        raise InvalidArea("parts must hold at least one Circle or Polygon (got none)")
+    return tuple(out)
+
+
+@attrs.frozen
+class Area:
+    """Where an alert applies: the union of one or more circles and polygons.
+
+    Parameters
+    ----------
+    parts : Circle, Polygon or sequence of them
+        At least one part. Nested areas are flattened.
+
+    Examples
+    --------
+    >>> from geotarget import Area, Circle, Polygon
+    >>> area = Area([Circle(18.07, 59.33, 1000.0),
+    ...              Polygon([(11.9, 57.7), (12.0, 57.7), (12.0, 57.8)])])
+    >>> area.contains([18.07, 11.99, 15.0], [59.33, 57.71, 60.0]).tolist()
+    [True, True, False]
+    >>> Area.from_geojson(area.to_geojson()) == area
+    True
+
+    .. versionadded:: 0.1.0
+    """
+
+    parts: tuple[Part, ...] = attrs.field(converter=_parts)
+
+    def __or__(self, other: Area | Part) -> Area:
+        """The union of two areas."""
+        return Area([*self.parts, *_parts(other)])
+
+    def contains(self, lon: Any, lat: Any) -> BoolArray:
+        """Return whether each point is inside any part (boundaries included).
+
+        Parameters
+        ----------
+        lon, lat : float or array_like
+            Points in WGS84 degrees, of the same shape.
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            Same shape as the inputs.
+
+        Raises
+        ------
+        InvalidCoordinates
+            For NaN, inf, out-of-range values or arrays of different shapes.
+        """
+        x, y = lon_lat_arrays(lon, lat)
+        out = self.parts[0]._contains_valid(x, y)
+        for part in self.parts[1:]:
+            out |= part._contains_valid(x, y)
+        return out
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(west, south, east, north)`` in degrees over all parts.
+
+        If any part crosses the antimeridian, west/east are -180/180.
+        """
+        boxes = np.array([p.bounds for p in self.parts])
+        south = float(boxes[:, 1].min())
+        north = float(boxes[:, 3].max())
+        if (boxes[:, 0] > boxes[:, 2]).any():
+            return (-180.0, south, 180.0, north)
+        return (float(boxes[:, 0].min()), south, float(boxes[:, 2].max()), north)
+
+    @property
+    def area_m2(self) -> float:
+        """Geodesic area in square metres; overlaps between parts are counted once."""
+        if len(self.parts) == 1:
+            return self.parts[0].area_m2
+        return _geodesic_area(self.to_shapely())
+
+    def to_shapely(self) -> sg.Polygon | sg.MultiPolygon:
+        """A lon/lat shapely geometry approximating the area, for drawing and reporting.
+
+        Circles become 4,096-gons of points on the exact rim (within 0.3 m of it for a 1,000 km
+        radius); margins are buffered in a local metric frame. Membership tests never use it.
+        """
+        geoms = [p._to_lonlat_polygon() for p in self.parts]
+        merged = shapely.union_all(geoms) if len(geoms) > 1 else geoms[0]
+        return merged  # type: ignore[no-any-return]
+
+    # --- GeoJSON ---------------------------------------------------------------------------
+
+    def to_geojson(self) -> dict[str, Any]:
+        """The area as a GeoJSON FeatureCollection (a dict).
+
+        Polygons are Polygon features with a ``margin_m`` property; circles are Point features
+        with ``radius_m`` and ``margin_m`` properties. :meth:`from_geojson` reads it back.
+        """
+        return {"type": "FeatureCollection", "features": [p._feature() for p in self.parts]}
+
+    @property
+    def __geo_interface__(self) -> dict[str, Any]:
+        """The GeoJSON FeatureCollection of :meth:`to_geojson`."""
+        return self.to_geojson()
+
+    @classmethod
+    def from_geojson(cls, data: str | bytes | Mapping[str, Any]) -> Area:
+        """Read an area from GeoJSON: a Geometry, Feature or FeatureCollection.
+
+        Parameters
+        ----------
+        data : str, bytes or mapping
+            GeoJSON text or a parsed dict. Supported geometry types: Polygon, MultiPolygon,
+            GeometryCollection of those, and Point *features* with a ``radius_m`` property
+            (metres; optional ``margin_m``). Polygon features may carry ``margin_m``.
+
+        Raises
+        ------
+        InvalidGeoJSON
+            For malformed JSON, unsupported types, empty geometries or missing radii; the
+            message names the path, e.g. ``features[2].geometry.type``.
+        """
+        if isinstance(data, (str, bytes)):
+            try:
+                obj = json.loads(data)
+            except ValueError as err:
+                raise InvalidGeoJSON(f"GeoJSON text is not valid JSON: {err}") from err
+        else:
+            obj = data
+        parts = list(_read_geojson(obj, "$"))
+        if not parts:
+            raise InvalidGeoJSON("GeoJSON must contain at least one area (got an empty one)")
+        return cls(parts)
+
+
+_SUPPORTED = ("Feature", "FeatureCollection", "GeometryCollection", "MultiPolygon", "Polygon")
+
+
+def _read_geojson(obj: Any, path: str, props: Mapping[str, Any] | None = None) -> Iterator[Part]:
+    if not isinstance(obj, Mapping):
+        raise InvalidGeoJSON(f"{path} must be a GeoJSON object (got {type(obj).__name__})")
+    kind = obj.get("type")
+    margin = (props or {}).get("margin_m", 0.0)
+    try:
+        if kind == "FeatureCollection":
+            feats = obj.get("features")
+            if not isinstance(feats, list):
+                raise InvalidGeoJSON(f"{path}.features must be a list (got {feats!r})")
+            for i, f in enumerate(feats):
+                yield from _read_geojson(f, f"{path}.features[{i}]")
+        elif kind == "Feature":
+            fprops = obj.get("properties") or {}
+            if not isinstance(fprops, Mapping):
+                raise InvalidGeoJSON(f"{path}.properties must be an object (got {fprops!r})")
+            geom = obj.get("geometry")
+            if geom is None:
+                raise InvalidGeoJSON(f"{path}.geometry must not be null (got an empty Feature)")
+            if isinstance(geom, Mapping) and geom.get("type") == "Point":
+                yield _read_point(geom, fprops, f"{path}.geometry")
+            else:
+                yield from _read_geojson(geom, f"{path}.geometry", fprops)
+        elif kind == "Polygon":
+            rings = _coords(obj, path)
+            yield _read_polygon(rings, path, margin)
+        elif kind == "MultiPolygon":
+            for i, rings in enumerate(_coords(obj, path)):
+                yield _read_polygon(rings, f"{path}.coordinates[{i}]", margin)
+        elif kind == "GeometryCollection":
+            geoms = obj.get("geometries")
+            if not isinstance(geoms, list) or not geoms:
+                raise InvalidGeoJSON(f"{path}.geometries must be a non-empty list (got {geoms!r})")
+            for i, g in enumerate(geoms):
+                yield from _read_geojson(g, f"{path}.geometries[{i}]", props)
+        elif kind == "Point":
+            raise InvalidGeoJSON(
+                f"{path}.type Point has no radius: give it as a Feature with a radius_m property"
+            )
+        else:
+            raise InvalidGeoJSON(
+                f"{path}.type must be one of {', '.join(_SUPPORTED)} (got {kind!r})"
+            )
+    except InvalidGeoJSON:
+        raise
+    except InvalidArea as err:
+        raise InvalidGeoJSON(f"{path}: {err}") from err
+
+
+def _coords(obj: Mapping[str, Any], path: str) -> list[Any]:
+    coords = obj.get("coordinates")
+    if not isinstance(coords, list) or not coords:
+        raise InvalidGeoJSON(f"{path}.coordinates must be a non-empty list (got {coords!r})")
+    return coords
+
+
+def _read_polygon(rings: Any, path: str, margin: Any) -> Polygon:
+    if not isinstance(rings, list) or not rings:
+        raise InvalidGeoJSON(f"{path} must be a non-empty list of rings (got {rings!r})")
+    return Polygon(rings[0], rings[1:], margin_m=margin)
+
+
+def _read_point(geom: Mapping[str, Any], props: Mapping[str, Any], path: str) -> Circle:
+    coords = geom.get("coordinates")
+    if not isinstance(coords, list) or len(coords) < 2:
+        raise InvalidGeoJSON(f"{path}.coordinates must be [lon, lat] (got {coords!r})")
+    if "radius_m" not in props:
+        raise InvalidGeoJSON(
+            f"{path}: a Point feature needs a radius_m property in metres (got properties "
+            f"{sorted(props)!r})"
+        )
+    try:
+        return Circle(coords[0], coords[1], props["radius_m"], margin_m=props.get("margin_m", 0.0))
+    except InvalidArea as err:
+        raise InvalidGeoJSON(f"{path}: {err}") from err

@@ -1,0 +1,170 @@
+"""The one exception family of geotarget.
+
+Every error geotarget raises on purpose is a :class:`GeotargetError`. Each subclass also
+inherits the builtin exception it refines, so ``except ValueError`` keeps working for callers
+that do not know geotarget::
+
+    GeotargetError
+    ├── InvalidInput (ValueError)           a value breaks a documented rule
+    │   ├── InvalidCoordinates              NaN/inf, lat outside [-90, 90], lon outside [-180, 180]
+    │   ├── InvalidArea                     bad circle, ring, polygon or area
+    │   │   └── InvalidGeoJSON              GeoJSON of the wrong shape or type
+    │   ├── InvalidAlert                    an alert that breaks the alert model
+    │   ├── InvalidPositions                bad device rows (the rows are named)
+    │   └── InvalidRegions                  bad region data
+    ├── InvalidType (TypeError)             a value of the wrong type (bool where a number is expected)
+    ├── DocumentError (ValueError)          a whole document with every problem listed
+    │   ├── InvalidCAP                      a CAP 1.2 document
+    │   └── InvalidPolicy                   a rollout policy file
+    ├── UnknownCode (KeyError)              a region code or key that does not exist
+    └── MissingExtra (ImportError)          an optional extra is not installed
+
+Messages name the field, state the rule and show the value, for example
+``radius_m must be a finite number > 0 and <= 1000000 (got -3.0)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+__all__ = [
+    "DocumentError",
+    "GeotargetError",
+    "InvalidAlert",
+    "InvalidArea",
+    "InvalidCAP",
+    "InvalidCoordinates",
+    "InvalidGeoJSON",
+    "InvalidInput",
+    "InvalidPolicy",
+    "InvalidPositions",
+    "InvalidRegions",
+    "InvalidType",
+    "MissingExtra",
+    "Problem",
+    "UnknownCode",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+class GeotargetError(Exception):
+    """Base class of every exception geotarget raises on purpose."""
+
+
+class InvalidInput(GeotargetError, ValueError):
+    """A value breaks a documented rule."""
+
+
+class InvalidCoordinates(InvalidInput):
+    """A longitude or latitude is not finite or out of range, or arrays do not match."""
+
+
+class InvalidArea(InvalidInput):
+    """A circle, ring, polygon or area breaks a rule (size, ring validity, holes)."""
+
+
+class InvalidGeoJSON(InvalidArea):
+    """GeoJSON input that is malformed or of an unsupported type."""
+
+
+class InvalidAlert(InvalidInput):
+    """An alert, info block or message that breaks the alert model."""
+
+
+class InvalidPositions(InvalidInput):
+    """Device position rows that break a rule; the message names the rows."""
+
+
+class InvalidRegions(InvalidInput):
+    """Region data that cannot form a valid region set."""
+
+
+class InvalidType(GeotargetError, TypeError):
+    """A value of the wrong type, such as ``bool`` where a number is expected."""
+
+
+@attrs.frozen
+class Problem:
+    """One problem found in a document.
+
+    Parameters
+    ----------
+    path : str
+        Where the problem is, e.g. ``info[1]/area[0]/circle`` or ``kinds.tip_request.phases[2]``.
+    message : str
+        The rule broken and the offending value.
+    """
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class DocumentError(GeotargetError, ValueError):
+    """A document with one or more problems, all listed at once.
+
+    Parameters
+    ----------
+    what : str
+        What kind of document failed, e.g. ``"CAP document"``.
+    problems : sequence of Problem
+        Every problem found, in document order.
+    """
+
+    def __init__(self, what: str, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        n = len(self.problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{what} has {n} problem{'s' if n != 1 else ''}:\n{lines}")
+
+    @property
+    def paths(self) -> Sequence[str]:
+        """The path of each problem, in order."""
+        return [p.path for p in self.problems]
+
+
+class InvalidCAP(DocumentError):
+    """A CAP 1.2 document that cannot be read; ``.problems`` lists every problem."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        super().__init__("CAP document", problems)
+
+
+class InvalidPolicy(DocumentError):
+    """A rollout policy that cannot be used; ``.problems`` lists every problem."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        super().__init__("rollout policy", problems)
+
+
+class UnknownCode(GeotargetError, KeyError):
+    """A region code, kind or key that does not exist."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; show the message as written.
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingExtra(GeotargetError, ImportError):
+    """An optional extra is needed but not installed.
+
+    Parameters
+    ----------
+    extra : str
+        The name of the extra, e.g. ``"sweden"``.
+    feature : str
+        What needed it.
+    """
+
+    def __init__(self, extra: str, feature: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the optional extra {extra!r}: pip install 'geotarget[{extra}]'"
+        )
