@@ -1,0 +1,45 @@
+"""Shared fixtures: versions in the report header, the shared reference data, Hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyproj
+import pytest
+import rtree
+import shapely
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+#: ../shared/data beside the clone (CI lays it there); override with GEOTARGET_SHARED_DATA.
+SHARED_DATA = Path(
+    os.environ.get(
+        "GEOTARGET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
+)
+
+
+def pytest_report_header() -> list[str]:
+    """Print the versions of the native libraries the results depend on."""
+    return [
+        f"geotarget natives: GEOS {shapely.geos_version_string}, PROJ {pyproj.proj_version_str}, "
+        f"libspatialindex {rtree.core.rt.SIDX_Version().decode()}, numpy {np.__version__}",
+        f"shared data: {SHARED_DATA} ({'present' if SHARED_DATA.is_dir() else 'absent'})",
+    ]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The ../shared/data folder; tests that need it skip with a clear reason without it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"reference data not found at {SHARED_DATA} (CI lays ../shared beside the clone)")
+    return SHARED_DATA
