@@ -70,9 +70,7 @@ def _as_float_array(name: str, value: Any) -> FloatArray:
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError) as err:
-            raise InvalidType(
-                f"{name} must be numbers in degrees (got dtype {arr.dtype})"
-            ) from err
+            raise InvalidType(f"{name} must be numbers in degrees (got dtype {arr.dtype})") from err
     return np.asarray(arr, dtype=np.float64)
 
 
