@@ -24,6 +24,7 @@ from geotarget.errors import (
     Problem,
     UnknownCode,
 )
+from geotarget.regions import Region, RegionHierarchy, RegionSet
 
 __all__ = [
     "Area",
@@ -43,6 +44,9 @@ __all__ = [
     "MissingExtra",
     "Polygon",
     "Problem",
+    "Region",
+    "RegionHierarchy",
+    "RegionSet",
     "UnknownCode",
     "__version__",
 ]

@@ -14,7 +14,12 @@ import pytest
 
 import geotarget
 
-PUBLIC_MODULES = ["geotarget", "geotarget.areas", "geotarget.errors"]
+PUBLIC_MODULES = [
+    "geotarget",
+    "geotarget.areas",
+    "geotarget.errors",
+    "geotarget.regions",
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)

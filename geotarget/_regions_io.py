@@ -1,0 +1,383 @@
+"""Private: read region features from GeoJSON and GeoParquet, and bring them to lon/lat.
+
+Both readers return :class:`RawFeature` rows (source position, code, name, shapely geometry in
+the source CRS) plus the declared CRS, so the checks that follow -- CRS, reprojection, validity,
+merging features that share a code -- are written once, in :func:`to_regions`.
+
+pyproj is imported only when a CRS must be resolved; pyarrow only by the GeoParquet reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+import shapely
+import shapely.geometry as sg
+
+from geotarget.areas import _where
+from geotarget.errors import InvalidRegions, InvalidType, MissingExtra
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyproj
+
+    from geotarget.regions import Region
+
+#: What a region source may be: a path, GeoJSON text or bytes, or a parsed GeoJSON mapping.
+Source = str | bytes | os.PathLike[str] | Mapping[str, Any]
+
+_LONLAT_NAMES = frozenset(
+    {
+        "epsg:4326",
+        "urn:ogc:def:crs:epsg::4326",
+        "urn:ogc:def:crs:ogc:1.3:crs84",
+        "urn:ogc:def:crs:ogc::crs84",
+        "ogc:crs84",
+        "crs84",
+    }
+)
+
+
+@attrs.frozen
+class RawFeature:
+    """One feature as read: where it was, its code and name, its geometry in the source CRS."""
+
+    where: str
+    code: str
+    name: str | None
+    geometry: Any
+
+
+# ---------------------------------------------------------------------------------------------
+# GeoJSON
+# ---------------------------------------------------------------------------------------------
+
+
+def read_geojson(
+    source: Source, code_property: str, name_property: str | None
+) -> tuple[list[RawFeature], str | None]:
+    """Features of a GeoJSON FeatureCollection and the CRS named in its legacy ``crs`` member."""
+    doc = _load_json(source)
+    if not isinstance(doc, Mapping) or doc.get("type") != "FeatureCollection":
+        kind = doc.get("type") if isinstance(doc, Mapping) else type(doc).__name__
+        raise InvalidRegions(f"region GeoJSON must be a FeatureCollection (got {kind!r})")
+    crs = _geojson_crs(doc.get("crs"))
+    features = doc.get("features")
+    if not isinstance(features, list) or not features:
+        raise InvalidRegions(f"features must be a non-empty list (got {features!r:.60})")
+    out: list[RawFeature] = []
+    for i, feature in enumerate(features):
+        where = f"features[{i}]"
+        if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
+            raise InvalidRegions(f"{where} must be a GeoJSON Feature (got {feature!r:.60})")
+        props = feature.get("properties") or {}
+        if not isinstance(props, Mapping):
+            raise InvalidRegions(f"{where}.properties must be an object (got {props!r:.60})")
+        code = _text_property(props, code_property, where, "code_property")
+        name = _text_property(props, name_property, where, "name_property")
+        geom = feature.get("geometry")
+        if geom is None:
+            raise InvalidRegions(f"{where} (code {code!r}) has no geometry (got null)")
+        try:
+            shape = sg.shape(geom)
+        except Exception as err:  # shapely raises several types for malformed GeoJSON
+            raise InvalidRegions(
+                f"{where}.geometry (code {code!r}) is not valid GeoJSON geometry: {err}"
+            ) from err
+        out.append(RawFeature(where, code, name, shape))
+    return out, crs
+
+
+def _load_json(source: Source) -> Any:
+    if isinstance(source, Mapping):
+        return source
+    if isinstance(source, bytes) or (isinstance(source, str) and source.lstrip()[:1] in "{["):
+        text: str | bytes = source
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            text = path.read_bytes()
+        except OSError as err:
+            raise InvalidRegions(f"cannot read region file {str(path)!r}: {err}") from err
+    else:
+        raise InvalidRegions(
+            "source must be a path, GeoJSON text or bytes, or a parsed GeoJSON mapping "
+            f"(got {type(source).__name__})"
+        )
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise InvalidRegions(f"region GeoJSON is not valid JSON: {err}") from err
+
+
+def _geojson_crs(member: object) -> str | None:
+    if member is None:
+        return None
+    name = None
+    if isinstance(member, Mapping) and member.get("type") == "name":
+        props = member.get("properties")
+        if isinstance(props, Mapping):
+            name = props.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidRegions(
+            "crs must be a named CRS such as "
+            '{"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3006"}} '
+            f"(got {member!r:.80})"
+        )
+    return name
+
+
+def _text_property(props: Mapping[str, Any], key: str | None, where: str, what: str) -> Any:
+    if key is None:
+        return None
+    if key not in props:
+        have = ", ".join(sorted(map(str, props))) or "none"
+        raise InvalidRegions(
+            f"{where} has no property {key!r} ({what}); its properties are: {have}"
+        )
+    value = props[key]
+    if not isinstance(value, str) or not value.strip():
+        hint = " (codes are text, so leading zeros such as '0114' survive)" if value else ""
+        raise InvalidRegions(
+            f"{where} property {key!r} must be a non-empty string "
+            f"(got {type(value).__name__} {value!r}){hint}"
+        )
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# GeoParquet
+# ---------------------------------------------------------------------------------------------
+
+
+def read_geoparquet(
+    source: str | os.PathLike[str] | Any,
+    code_property: str,
+    name_property: str | None,
+    feature: str,
+) -> tuple[list[RawFeature], str | None]:
+    """Rows of a GeoParquet file (WKB geometry) and its CRS as PROJJSON text, if any."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as err:
+        raise MissingExtra("geoparquet", feature) from err
+    try:
+        schema = pq.read_schema(source)
+    except (OSError, ValueError) as err:
+        raise InvalidRegions(f"cannot read GeoParquet {str(source)!r}: {err}") from err
+    raw_geo = (schema.metadata or {}).get(b"geo")
+    if raw_geo is None:
+        raise InvalidRegions(f"{str(source)!r} is not GeoParquet: it has no 'geo' metadata")
+    try:
+        geo = json.loads(raw_geo)
+        column = geo["primary_column"]
+        meta = geo["columns"][column]
+    except (ValueError, KeyError, TypeError) as err:
+        raise InvalidRegions(f"GeoParquet 'geo' metadata is malformed: {err!r}") from err
+    encoding = str(meta.get("encoding", "")).upper()
+    if encoding != "WKB":
+        raise InvalidRegions(
+            f"GeoParquet column {column!r} must be WKB-encoded (got encoding {encoding!r})"
+        )
+    if meta.get("edges", "planar") != "planar":
+        raise InvalidRegions(
+            f"GeoParquet column {column!r} must have planar edges (got {meta.get('edges')!r})"
+        )
+    names = set(schema.names)
+    for key, what in ((code_property, "code_property"), (name_property, "name_property")):
+        if key is not None and key not in names:
+            have = ", ".join(sorted(names))
+            raise InvalidRegions(f"GeoParquet has no column {key!r} ({what}); columns: {have}")
+    wanted = [c for c in (code_property, name_property, column) if c is not None]
+    table = pq.read_table(source, columns=list(dict.fromkeys(wanted)))
+    codes = table.column(code_property).to_pylist()
+    names_col = table.column(name_property).to_pylist() if name_property else [None] * len(codes)
+    wkb = table.column(column).to_pylist()
+    out: list[RawFeature] = []
+    for i, (code, name, blob) in enumerate(zip(codes, names_col, wkb, strict=True)):
+        where = f"row {i}"
+        code = _text_property({code_property: code}, code_property, where, "code_property")
+        if name_property is not None:
+            name = _text_property({name_property: name}, name_property, where, "name_property")
+        if blob is None:
+            raise InvalidRegions(f"{where} (code {code!r}) has no geometry (got null)")
+        try:
+            shape = shapely.from_wkb(blob)
+        except shapely.errors.GEOSException as err:
+            raise InvalidRegions(f"{where} (code {code!r}) has unreadable WKB: {err}") from err
+        out.append(RawFeature(where, code, name, shape))
+    if not out:
+        raise InvalidRegions(f"GeoParquet {str(source)!r} has no rows")
+    crs = meta.get("crs", "OGC:CRS84")  # the GeoParquet default when the key is absent
+    return out, None if crs is None else (crs if isinstance(crs, str) else json.dumps(crs))
+
+
+# ---------------------------------------------------------------------------------------------
+# CRS, validity, merging
+# ---------------------------------------------------------------------------------------------
+
+
+def to_regions(
+    raw: Sequence[RawFeature],
+    *,
+    declared_crs: str | None,
+    crs: str | None,
+    level: str,
+    repair: bool,
+) -> list[Region]:
+    """Reproject to lon/lat, check every geometry, merge features that share a code."""
+    from geotarget.regions import Region
+
+    for f in raw:
+        if not isinstance(f.geometry, (sg.Polygon, sg.MultiPolygon)) or f.geometry.is_empty:
+            raise InvalidRegions(
+                f"{f.where} (code {f.code!r}) must be a non-empty Polygon or MultiPolygon "
+                f"(got {'empty ' if f.geometry.is_empty else ''}{f.geometry.geom_type})"
+            )
+    geoms = shapely.force_2d(np.array([f.geometry for f in raw], dtype=object))
+    source_crs = _choose_crs(declared_crs, crs)
+    if source_crs is None:
+        _refuse_projected(raw, geoms)
+    elif not _is_lonlat(source_crs):
+        geoms = _reproject(geoms, source_crs)
+    _check_lonlat(raw, geoms)
+    geoms = _check_valid(raw, geoms, repair)
+
+    groups: dict[str, list[int]] = {}
+    for i, f in enumerate(raw):
+        groups.setdefault(f.code, []).append(i)
+    regions: list[Region] = []
+    for code, rows in groups.items():
+        named = {raw[i].name for i in rows}
+        if len(named) > 1:
+            first = raw[rows[0]]
+            other = next(raw[i] for i in rows if raw[i].name != first.name)
+            raise InvalidRegions(
+                f"code {code!r} has two names: {first.name!r} ({first.where}) and "
+                f"{other.name!r} ({other.where})"
+            )
+        geom = geoms[rows[0]] if len(rows) == 1 else shapely.union_all(geoms[rows])
+        if not isinstance(geom, (sg.Polygon, sg.MultiPolygon)):  # pragma: no cover
+            geom = sg.MultiPolygon(
+                [p for p in shapely.get_parts(geom) if isinstance(p, sg.Polygon)]
+            )
+        name = raw[rows[0]].name or code
+        regions.append(Region(code=code, name=name, level=level, geometry=geom))
+    return regions
+
+
+def _choose_crs(declared: str | None, given: str | None) -> str | None:
+    if given is None or declared is None:
+        return given if given is not None else declared
+    if _crs(given) != _crs(declared):
+        raise InvalidRegions(
+            f"crs {given!r} disagrees with the CRS the data declares ({declared:.80})"
+        )
+    return given
+
+
+def _crs(text: str) -> pyproj.CRS:
+    import pyproj
+
+    try:
+        return pyproj.CRS.from_user_input(text)
+    except pyproj.exceptions.CRSError as err:
+        raise InvalidRegions(f"crs {text!r:.80} is not a CRS that pyproj knows: {err}") from err
+
+
+def _is_lonlat(text: str) -> bool:
+    if text.strip().lower() in _LONLAT_NAMES:
+        return True
+    import pyproj
+
+    crs = _crs(text)
+    return bool(crs.equals(pyproj.CRS("OGC:CRS84"), ignore_axis_order=True))
+
+
+def _reproject(geoms: Any, source: str) -> Any:
+    import pyproj
+
+    transformer = pyproj.Transformer.from_crs(_crs(source), "EPSG:4326", always_xy=True)
+
+    def move(xy: Any) -> Any:
+        lon, lat = transformer.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([lon, lat])
+
+    return shapely.transform(geoms, move)
+
+
+def _refuse_projected(raw: Sequence[RawFeature], geoms: Any) -> None:
+    bounds = shapely.bounds(geoms)
+    far = (np.abs(bounds[:, [0, 2]]) > 180.0).any(axis=1) | (np.abs(bounds[:, [1, 3]]) > 90.0).any(
+        axis=1
+    )
+    if far.any():
+        i = int(np.flatnonzero(far)[0])
+        x, y = shapely.get_coordinates(geoms[i])[0]
+        raise InvalidRegions(
+            f"{raw[i].where} (code {raw[i].code!r}) has coordinates such as x={x:g}, y={y:g}, "
+            "outside the lon/lat range: the data looks projected but declares no CRS; pass "
+            "crs=... naming it (for example crs='EPSG:3006' for SWEREF 99 TM)"
+        )
+
+
+def _check_lonlat(raw: Sequence[RawFeature], geoms: Any) -> None:
+    bounds = shapely.bounds(geoms)
+    bad = ~(
+        (bounds[:, 0] >= -180.0)
+        & (bounds[:, 2] <= 180.0)
+        & (bounds[:, 1] >= -90.0)
+        & (bounds[:, 3] <= 90.0)
+    )
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidRegions(
+            f"{raw[i].where} (code {raw[i].code!r}) reaches outside lon [-180, 180] and "
+            f"lat [-90, 90] after reprojection (bounds {tuple(round(b, 6) for b in bounds[i])}); "
+            "is the declared CRS right?"
+        )
+
+
+def _check_valid(raw: Sequence[RawFeature], geoms: Any, repair: bool) -> Any:
+    valid = shapely.is_valid(geoms)
+    if valid.all():
+        return geoms
+    bad = np.flatnonzero(~valid)
+    if not repair:
+        i = int(bad[0])
+        reason = _where(shapely.is_valid_reason(geoms[i]))
+        others = f" (and {bad.size - 1} more)" if bad.size > 1 else ""
+        raise InvalidRegions(
+            f"{raw[i].where} (code {raw[i].code!r}) has an invalid geometry: {reason}{others}; "
+            "pass repair=True to repair it with GEOS make_valid"
+        )
+    fixed = geoms.copy()
+    for i in bad.tolist():
+        polys = [
+            p
+            for p in shapely.get_parts(shapely.make_valid(geoms[i], method="structure"))
+            if isinstance(p, sg.Polygon) and p.area > 0
+        ]
+        if not polys:
+            raise InvalidRegions(
+                f"{raw[i].where} (code {raw[i].code!r}) encloses no area after repair"
+            )
+        fixed[i] = polys[0] if len(polys) == 1 else sg.MultiPolygon(polys)
+    return fixed
+
+
+def codes_of(values: Iterable[object], what: str) -> list[str]:
+    """Validate an iterable of region codes (a lone string counts as one code)."""
+    if isinstance(values, str):
+        return [values]
+    out: list[str] = []
+    for i, v in enumerate(values):
+        if not isinstance(v, str):
+            raise InvalidType(f"{what}[{i}] must be a region code string (got {v!r})")
+        out.append(v)
+    return out

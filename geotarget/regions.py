@@ -1,0 +1,712 @@
+"""Named administrative regions: a set of one level, fast point → region lookup, a hierarchy.
+
+Semantics (the contract, each tested against an oracle):
+
+* A :class:`Region` has a ``code`` (unique), a ``name``, a ``level`` (such as ``"county"``) and a
+  lon/lat geometry whose edges are straight in lon/lat. Its boundary belongs to it.
+* A :class:`RegionSet` holds regions of one level, ordered by code. :meth:`RegionSet.locate`
+  gives **exactly one** answer per point: among the regions whose geometry covers the point
+  (boundary included), the one with the **lowest code** (Python string order) wins, so a point
+  on a border shared by ``"0114"`` and ``"0115"`` is in ``"0114"``; a point that no region
+  covers gets ``""``. SCB codes begin with their county's code, so for Swedish municipalities
+  and counties the winner on a border is always in the winning county.
+* A :class:`RegionHierarchy` maps codes upward (municipality → county → police region →
+  country) and expands codes downward. Codes are unique across all its levels.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+import shapely
+import shapely.geometry as sg
+
+from geotarget import _locate, _regions_io
+from geotarget._validate import BoolArray, lon_lat_arrays, number
+from geotarget.areas import Area, Polygon, _where
+from geotarget.errors import InvalidRegions, InvalidType, UnknownCode
+
+__all__ = ["Region", "RegionHierarchy", "RegionSet"]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+#: A region code array as returned by :meth:`RegionSet.locate` (``""`` = no region).
+StrArray = npt.NDArray[np.str_]
+#: Region positions as returned by :meth:`RegionSet.locate_index` (``-1`` = no region).
+IndexArray = npt.NDArray[np.int32]
+
+
+def _check_code(_: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str):
+        raise InvalidType(f"{attribute.name} must be a string (got {type(value).__name__})")
+    if not value or value != value.strip() or not value.isprintable():
+        raise InvalidRegions(
+            f"{attribute.name} must be non-empty printable text without surrounding spaces "
+            f"(got {value!r})"
+        )
+
+
+def _check_level(_: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str):
+        raise InvalidType(f"level must be a string (got {type(value).__name__})")
+    if not (value.isidentifier() and value.islower() and value.isascii()):
+        raise InvalidRegions(
+            f"level must be a lowercase identifier such as 'county' (got {value!r})"
+        )
+
+
+def _check_geometry(region: Region, _: attrs.Attribute[Any], geom: object) -> None:
+    if not isinstance(geom, (sg.Polygon, sg.MultiPolygon)):
+        raise InvalidType(
+            f"region {region.code!r} geometry must be a shapely Polygon or MultiPolygon "
+            f"(got {type(geom).__name__})"
+        )
+    if geom.is_empty:
+        raise InvalidRegions(f"region {region.code!r} geometry must not be empty")
+    if shapely.has_z(geom):
+        raise InvalidRegions(f"region {region.code!r} geometry must be 2-D lon/lat (got 3-D)")
+    west, south, east, north = geom.bounds
+    if not (west >= -180.0 and east <= 180.0 and south >= -90.0 and north <= 90.0):
+        raise InvalidRegions(
+            f"region {region.code!r} geometry must lie within lon [-180, 180] and lat "
+            f"[-90, 90] (got bounds {geom.bounds}); is it projected?"
+        )
+    reason = shapely.is_valid_reason(geom)
+    if reason != "Valid Geometry":
+        raise InvalidRegions(f"region {region.code!r} geometry is invalid: {_where(reason)}")
+
+
+@attrs.frozen(kw_only=True)
+class Region:
+    """A named administrative area of one level.
+
+    Parameters
+    ----------
+    code : str
+        Unique identifier, e.g. the SCB code ``"0180"`` (text, so leading zeros survive).
+    name : str
+        Human-readable name, e.g. ``"Stockholm"``.
+    level : str
+        A lowercase identifier such as ``"municipality"`` or ``"county"``.
+    geometry : shapely.Polygon or shapely.MultiPolygon
+        Valid, 2-D, in WGS84 lon/lat degrees; edges are straight in lon/lat. It is prepared
+        for fast repeated tests.
+
+    Raises
+    ------
+    InvalidRegions
+        For an empty code, a bad level, or an empty, invalid (the message says where) or
+        out-of-range geometry.
+    InvalidType
+        For a geometry that is not a Polygon or MultiPolygon.
+
+    Examples
+    --------
+    >>> import shapely.geometry as sg
+    >>> from geotarget.regions import Region
+    >>> r = Region(code="A", name="Alpha", level="district", geometry=sg.box(0, 0, 1, 1))
+    >>> r.contains([0.5, 1.0, 2.0], [0.5, 1.0, 2.0]).tolist()
+    [True, True, False]
+
+    .. versionadded:: 0.1.0
+    """
+
+    code: str = attrs.field(validator=_check_code)
+    name: str = attrs.field(validator=_check_code)
+    level: str = attrs.field(validator=_check_level)
+    geometry: sg.Polygon | sg.MultiPolygon = attrs.field(validator=_check_geometry, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        shapely.prepare(self.geometry)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(west, south, east, north)`` in degrees."""
+        west, south, east, north = self.geometry.bounds
+        return (west, south, east, north)
+
+    def contains(self, lon: Any, lat: Any) -> BoolArray:
+        """Return whether each point lies in the region, boundary included.
+
+        Parameters
+        ----------
+        lon, lat : float or array_like
+            Points in WGS84 degrees, of the same shape.
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            Same shape as the inputs.
+        """
+        x, y = lon_lat_arrays(lon, lat)
+        return np.asarray(shapely.intersects_xy(self.geometry, x, y), dtype=np.bool_)
+
+    def to_area(self) -> Area:
+        """The region as an :class:`~geotarget.areas.Area` (one polygon per part)."""
+        return _area_of(self.geometry)
+
+
+def _area_of(geom: Any) -> Area:
+    parts = [p for p in shapely.get_parts(geom) if isinstance(p, sg.Polygon) and not p.is_empty]
+    return Area([Polygon.from_shapely(p) for p in parts])
+
+
+def _unknown(code: object, known: Iterable[str], where: str) -> UnknownCode:
+    known = list(known)
+    close = difflib.get_close_matches(str(code), known, n=3, cutoff=0.5)
+    if close:
+        hint = "close matches: " + ", ".join(repr(c) for c in sorted(close))
+    else:
+        sample = ", ".join(repr(c) for c in sorted(known)[:5])
+        hint = f"valid codes include {sample}{', …' if len(known) > 5 else ''}"
+    return UnknownCode(f"no region with code {code!r} {where}; {hint}")
+
+
+#: Default for ``overlap_tolerance``: regions may share 1 % of the smaller one's area.
+OVERLAP_TOLERANCE = 0.01
+
+
+@attrs.frozen(eq=False, repr=False, init=False)
+class RegionSet:
+    """An immutable set of regions of one level, with a fast exact point → region lookup.
+
+    Parameters
+    ----------
+    regions : iterable of Region
+        At least one region, all of the same level, with distinct codes.
+    overlap_tolerance : float, default 0.01
+        Two regions may overlap by at most this fraction of the smaller one's area (measured in
+        lon/lat), which absorbs digitising slivers along shared borders. Larger overlaps are
+        refused. Where regions do overlap, the lowest code wins in :meth:`locate`.
+
+    Raises
+    ------
+    InvalidRegions
+        For no regions, mixed levels, a repeated code, or an overlap beyond the tolerance (the
+        message names both codes and where they overlap).
+
+    Notes
+    -----
+    :meth:`locate` builds a multi-level grid index on first use (about 0.2 s and 7 MB for
+    Sweden's 290 municipalities) and then answers tens of millions of points per second; see
+    the regions page of the documentation. The set is immutable, so it can be shared by
+    threads.
+
+    Examples
+    --------
+    >>> from geotarget.regions import RegionSet
+    >>> def square(code, west):
+    ...     ring = [[west, 0], [west + 1, 0], [west + 1, 1], [west, 1], [west, 0]]
+    ...     return {"type": "Feature", "properties": {"id": code},
+    ...             "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    >>> fc = {"type": "FeatureCollection", "features": [square("B", 1), square("A", 0)]}
+    >>> districts = RegionSet.from_geojson(fc, code_property="id", level="district")
+    >>> districts.codes
+    ('A', 'B')
+    >>> districts.locate([0.5, 1.0, 1.5, 3.0], [0.5, 0.5, 0.5, 0.5]).tolist()
+    ['A', 'A', 'B', '']
+
+    The point ``(1.0, 0.5)`` lies on the border of ``A`` and ``B``; the lower code wins.
+
+    .. versionadded:: 0.1.0
+    """
+
+    regions: tuple[Region, ...]
+    level: str
+    _position: dict[str, int]
+    _geoms: npt.NDArray[np.object_]
+    _answers: StrArray
+    _lazy: dict[Any, Any]
+
+    def __init__(
+        self, regions: Iterable[Region], *, overlap_tolerance: float = OVERLAP_TOLERANCE
+    ) -> None:
+        if isinstance(regions, (str, bytes, Mapping)) or not isinstance(regions, Iterable):
+            raise InvalidType(f"regions must be an iterable of Region (got {regions!r:.60})")
+        items = list(regions)
+        for i, r in enumerate(items):
+            if not isinstance(r, Region):
+                raise InvalidType(f"regions[{i}] must be a Region (got {type(r).__name__})")
+        if not items:
+            raise InvalidRegions("regions must hold at least one Region (got none)")
+        levels = sorted({r.level for r in items})
+        if len(levels) > 1:
+            raise InvalidRegions(f"regions must all have one level (got {', '.join(levels)})")
+        items.sort(key=lambda r: r.code)
+        for a, b in itertools.pairwise(items):
+            if a.code == b.code:
+                raise InvalidRegions(f"code {a.code!r} is used by two regions")
+        tol = number("overlap_tolerance", overlap_tolerance, ge=0.0, le=1.0, error=InvalidRegions)
+        geoms = np.array([r.geometry for r in items], dtype=object)
+        _check_overlaps(geoms, [r.code for r in items], tol)
+        answers = np.array([r.code for r in items] + [""])
+        self.__attrs_init__(
+            tuple(items), levels[0], {r.code: i for i, r in enumerate(items)}, geoms, answers, {}
+        )
+
+    # --- loaders -------------------------------------------------------------------------
+
+    @classmethod
+    def from_geojson(
+        cls,
+        source: str | bytes | os.PathLike[str] | Mapping[str, Any],
+        *,
+        code_property: str,
+        name_property: str | None = None,
+        level: str,
+        crs: str | None = None,
+        repair: bool = False,
+        overlap_tolerance: float = OVERLAP_TOLERANCE,
+    ) -> RegionSet:
+        """Read regions from a GeoJSON FeatureCollection.
+
+        Parameters
+        ----------
+        source : path, str, bytes or mapping
+            A file path, GeoJSON text (a ``str`` starting with ``{``) or bytes, or a parsed
+            mapping.
+        code_property : str
+            The feature property holding each region's code. Codes must be strings.
+        name_property : str, optional
+            The property holding the name; without it the name is the code.
+        level : str
+            The level of every region, e.g. ``"municipality"``.
+        crs : str, optional
+            The coordinates' CRS, e.g. ``"EPSG:3006"``, when the file does not declare it in
+            the legacy ``crs`` member (if it does, the two must agree). Coordinates in any CRS
+            but lon/lat are reprojected to WGS84 lon/lat with pyproj, vertex by vertex.
+        repair : bool, default False
+            Repair invalid geometries with GEOS ``make_valid`` instead of refusing them.
+        overlap_tolerance : float, default 0.01
+            See :class:`RegionSet`.
+
+        Several features with one code are merged into one region (an archipelago, exclaves).
+
+        Raises
+        ------
+        InvalidRegions
+            For a feature without the code property (the message lists the properties it
+            has), a non-string code, one code with two names, a geometry that is not a
+            (Multi)Polygon or is invalid (which feature, and where), an unknown CRS, projected
+            coordinates without a declared CRS, or overlapping regions.
+        """
+        raw, declared = _regions_io.read_geojson(source, code_property, name_property)
+        regions = _regions_io.to_regions(
+            raw, declared_crs=declared, crs=crs, level=level, repair=repair
+        )
+        return cls(regions, overlap_tolerance=overlap_tolerance)
+
+    @classmethod
+    def from_geoparquet(
+        cls,
+        source: str | os.PathLike[str],
+        *,
+        code_property: str,
+        name_property: str | None = None,
+        level: str,
+        crs: str | None = None,
+        repair: bool = False,
+        overlap_tolerance: float = OVERLAP_TOLERANCE,
+    ) -> RegionSet:
+        """Read regions from a GeoParquet file (WKB geometry); needs the ``geoparquet`` extra.
+
+        Takes the same keyword arguments as :meth:`from_geojson`; the CRS comes from the file's
+        ``geo`` metadata (OGC:CRS84 when absent, as the GeoParquet specification says).
+
+        Raises
+        ------
+        MissingExtra
+            When pyarrow is not installed.
+        InvalidRegions
+            As :meth:`from_geojson`, and for a file without GeoParquet metadata or with a
+            geometry encoding other than WKB.
+        """
+        raw, declared = _regions_io.read_geoparquet(
+            source, code_property, name_property, "RegionSet.from_geoparquet()"
+        )
+        regions = _regions_io.to_regions(
+            raw, declared_crs=declared, crs=crs, level=level, repair=repair
+        )
+        return cls(regions, overlap_tolerance=overlap_tolerance)
+
+    # --- the set -------------------------------------------------------------------------
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The region codes in ascending order (the order of :meth:`locate_index`)."""
+        return tuple(r.code for r in self.regions)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(west, south, east, north)`` in degrees over all regions."""
+        west, south, east, north = (float(v) for v in shapely.total_bounds(self._geoms))
+        return (west, south, east, north)
+
+    def __len__(self) -> int:
+        return len(self.regions)
+
+    def __iter__(self) -> Iterator[Region]:
+        return iter(self.regions)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._position
+
+    def __getitem__(self, code: str) -> Region:
+        """The region with this code; :class:`~geotarget.errors.UnknownCode` if there is none."""
+        return self.regions[self._index_of(code)]
+
+    def __repr__(self) -> str:
+        codes = self.codes
+        shown = ", ".join(codes[:3]) + (f", …, {codes[-1]}" if len(codes) > 3 else "")
+        return f"<RegionSet level={self.level!r}, {len(codes)} regions: {shown}>"
+
+    def _index_of(self, code: object) -> int:
+        try:
+            return self._position[code]  # type: ignore[index]
+        except (KeyError, TypeError):
+            raise _unknown(code, self._position, f"in this {self.level} set") from None
+
+    # --- lookups -------------------------------------------------------------------------
+
+    def contains(self, code: str, lon: Any, lat: Any) -> BoolArray:
+        """Whether each point lies in region ``code``, boundary included.
+
+        Unlike :meth:`locate`, a point on a shared border is in both regions.
+
+        Raises
+        ------
+        UnknownCode
+            For a code not in the set (the message lists close matches).
+        """
+        return self[code].contains(lon, lat)
+
+    def locate_index(self, lon: Any, lat: Any) -> IndexArray:
+        """Position in :attr:`codes` of the region of each point, ``-1`` where there is none.
+
+        The same rule as :meth:`locate`; convenient for ``numpy.bincount`` and joins.
+
+        Parameters
+        ----------
+        lon, lat : float or array_like
+            Points in WGS84 degrees, of the same shape.
+
+        Returns
+        -------
+        numpy.ndarray of int32
+            Same shape as the inputs.
+        """
+        x, y = lon_lat_arrays(lon, lat)
+        shape = x.shape
+        out = self._index().locate(x.reshape(-1), y.reshape(-1))
+        return out.reshape(shape)
+
+    def locate(self, lon: Any, lat: Any) -> StrArray:
+        """The code of the region of each point, ``""`` where no region covers it.
+
+        Exactly one region per covered point: among the regions whose geometry covers the
+        point (boundary included), the one with the lowest code wins. Vectorized: a grid index
+        answers most points by lookup and tests only points near a boundary exactly.
+
+        Parameters
+        ----------
+        lon, lat : float or array_like
+            Points in WGS84 degrees, of the same shape.
+
+        Returns
+        -------
+        numpy.ndarray of str
+            Same shape as the inputs.
+
+        Raises
+        ------
+        InvalidCoordinates
+            For NaN, inf, out-of-range values or arrays of different shapes.
+        """
+        return np.take(self._answers, self.locate_index(lon, lat))
+
+    def _index(self) -> _locate.GridIndex:
+        index: _locate.GridIndex | None = self._lazy.get("index")
+        if index is None:
+            index = _locate.build(self._geoms)
+            self._lazy["index"] = index
+        return index
+
+    # --- unions --------------------------------------------------------------------------
+
+    def union(self, codes: Iterable[str]) -> Area:
+        """The union of the named regions as an :class:`~geotarget.areas.Area`.
+
+        Parameters
+        ----------
+        codes : iterable of str
+            At least one code of this set (a single string counts as one code).
+
+        Raises
+        ------
+        UnknownCode
+            For a code not in the set.
+        InvalidRegions
+            For no codes.
+        """
+        wanted = frozenset(_regions_io.codes_of(codes, "codes"))
+        if not wanted:
+            raise InvalidRegions("codes must name at least one region (got none)")
+        key = ("union", wanted)
+        area: Area | None = self._lazy.get(key)
+        if area is None:
+            rows = sorted(self._index_of(c) for c in wanted)
+            area = _area_of(shapely.union_all(self._geoms[rows]))
+            if len(self._lazy) > 64:
+                self._lazy.clear()
+            self._lazy[key] = area
+        return area
+
+
+def _check_overlaps(geoms: npt.NDArray[np.object_], codes: Sequence[str], tol: float) -> None:
+    """Refuse two regions that share more than ``tol`` of the smaller one's area."""
+    if len(geoms) < 2 or tol >= 1.0:
+        return
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    pair = left < right
+    left, right = left[pair], right[pair]
+    if left.size == 0:
+        return
+    shared = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    smaller = np.minimum(shapely.area(geoms[left]), shapely.area(geoms[right]))
+    ratio = shared / smaller
+    bad = np.flatnonzero(ratio > tol)
+    if bad.size:
+        k = int(bad[np.argmax(ratio[bad])])
+        i, j = int(left[k]), int(right[k])
+        where = shapely.point_on_surface(shapely.intersection(geoms[i], geoms[j]))
+        raise InvalidRegions(
+            f"regions {codes[i]!r} and {codes[j]!r} overlap by {ratio[k]:.1%} of the smaller "
+            f"one's area, more than overlap_tolerance={tol:g} allows (near lon "
+            f"{where.x:.5f}, lat {where.y:.5f}); {bad.size} pair{'s' if bad.size > 1 else ''} "
+            "in all"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Hierarchy
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(eq=False, repr=False, init=False)
+class RegionHierarchy:
+    """Region sets of several levels, each region mapped to one parent at the next level.
+
+    Parameters
+    ----------
+    sets : sequence of RegionSet
+        From the finest level to the coarsest, e.g. municipalities, counties, police regions,
+        country. Levels must differ and codes must be unique across all sets.
+    parents : mapping of str to str
+        The parent code of every region except those of the coarsest set; each parent is a
+        code of the next set.
+
+    Raises
+    ------
+    InvalidRegions
+        For a repeated level or code, a region without a parent, a parent at the wrong level,
+        an entry for an unknown code, or a region whose interior point lies outside its parent.
+
+    Examples
+    --------
+    >>> import shapely.geometry as sg
+    >>> from geotarget.regions import Region, RegionHierarchy, RegionSet
+    >>> def sets(level, boxes):
+    ...     return RegionSet([Region(code=c, name=c, level=level, geometry=sg.box(*b))
+    ...                       for c, b in boxes.items()])
+    >>> towns = sets("town", {"t1": (0, 0, 1, 1), "t2": (1, 0, 2, 1), "t3": (2, 0, 3, 1)})
+    >>> shires = sets("shire", {"S": (0, 0, 2, 1), "T": (2, 0, 3, 1)})
+    >>> h = RegionHierarchy([towns, shires], {"t1": "S", "t2": "S", "t3": "T"})
+    >>> h.parent("t2"), h.level_of("T")
+    ('S', 'shire')
+    >>> sorted(h.expand(["S", "t3"], "town"))
+    ['t1', 't2', 't3']
+
+    .. versionadded:: 0.1.0
+    """
+
+    levels: tuple[str, ...]
+    _sets: dict[str, RegionSet]
+    _level_of: dict[str, str]
+    _parent: dict[str, str]
+    _below: dict[tuple[str, str], frozenset[str]]
+    _up: tuple[npt.NDArray[np.int32], ...]
+
+    def __init__(self, sets: Sequence[RegionSet], parents: Mapping[str, str]) -> None:
+        if not isinstance(sets, Sequence) or not sets:
+            raise InvalidRegions("sets must be a non-empty sequence of RegionSet, finest first")
+        for i, s in enumerate(sets):
+            if not isinstance(s, RegionSet):
+                raise InvalidType(f"sets[{i}] must be a RegionSet (got {type(s).__name__})")
+        if not isinstance(parents, Mapping):
+            raise InvalidType(f"parents must be a mapping (got {type(parents).__name__})")
+        levels = tuple(s.level for s in sets)
+        if len(set(levels)) != len(levels):
+            raise InvalidRegions(f"sets must have distinct levels (got {', '.join(levels)})")
+        level_of: dict[str, str] = {}
+        for s in sets:
+            for code in s.codes:
+                if code in level_of:
+                    raise InvalidRegions(
+                        f"code {code!r} is used at two levels ({level_of[code]} and {s.level}); "
+                        "codes must be unique across a hierarchy"
+                    )
+                level_of[code] = s.level
+        for code in parents:
+            if code not in level_of:
+                raise _unknown(code, level_of, "at any level (a key of parents)")
+        up: list[npt.NDArray[np.int32]] = []
+        for child_set, parent_set in itertools.pairwise(sets):
+            rows = np.empty(len(child_set), dtype=np.int32)
+            for i, region in enumerate(child_set):
+                parent = parents.get(region.code)
+                if parent is None:
+                    raise InvalidRegions(
+                        f"{child_set.level} {region.code!r} has no parent (expected a "
+                        f"{parent_set.level} code in parents)"
+                    )
+                if parent not in parent_set:
+                    found = level_of.get(parent, "no level")
+                    raise InvalidRegions(
+                        f"{child_set.level} {region.code!r} has parent {parent!r}, which is not "
+                        f"a {parent_set.level} (it is at {found})"
+                    )
+                rows[i] = parent_set._index_of(parent)
+            _check_inside(child_set, parent_set, rows)
+            up.append(rows)
+        top = sets[-1]
+        stray = sorted(c for c in parents if level_of[c] == top.level)
+        if stray:
+            raise InvalidRegions(
+                f"the coarsest level ({top.level}) has no parents, but parents names {stray[0]!r}"
+            )
+        parent_of = {c: parents[c] for c in level_of if c in parents}
+        below: dict[tuple[str, str], frozenset[str]] = {}
+        for k, s in enumerate(sets):
+            for region in s:
+                below[(region.code, s.level)] = frozenset({region.code})
+            if k:
+                for lower in sets[:k]:
+                    groups: dict[str, set[str]] = {}
+                    for code in lower.codes:
+                        anc = code
+                        while level_of[anc] != s.level:
+                            anc = parent_of[anc]
+                        groups.setdefault(anc, set()).add(code)
+                    for code in s.codes:
+                        below[(code, lower.level)] = frozenset(groups.get(code, ()))
+        self.__attrs_init__(
+            levels, {s.level: s for s in sets}, level_of, parent_of, below, tuple(up)
+        )
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{len(self._sets[lv])} {lv}" for lv in self.levels)
+        return f"<RegionHierarchy {counts}>"
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._level_of
+
+    def _check(self, code: object) -> str:
+        if not isinstance(code, str) or code not in self._level_of:
+            raise _unknown(code, self._level_of, f"at any level ({', '.join(sorted(self.levels))})")
+        return code
+
+    def _check_level(self, level: object) -> str:
+        if not isinstance(level, str) or level not in self._sets:
+            raise UnknownCode(
+                f"no level {level!r} in this hierarchy; valid levels: "
+                f"{', '.join(sorted(self.levels))}"
+            )
+        return level
+
+    def level_of(self, code: str) -> str:
+        """The level of ``code``; :class:`~geotarget.errors.UnknownCode` for an unknown code."""
+        return self._level_of[self._check(code)]
+
+    def region(self, code: str) -> Region:
+        """The :class:`Region` with ``code``, at whatever level it is."""
+        return self._sets[self.level_of(code)][code]
+
+    def region_set(self, level: str) -> RegionSet:
+        """The :class:`RegionSet` of ``level``; UnknownCode lists the valid levels."""
+        return self._sets[self._check_level(level)]
+
+    def parent(self, code: str) -> str | None:
+        """The code one level up, or ``None`` at the coarsest level."""
+        return self._parent.get(self._check(code))
+
+    def ancestors(self, code: str) -> tuple[str, ...]:
+        """Every code above ``code``, nearest first (empty at the coarsest level)."""
+        out: list[str] = []
+        parent = self.parent(code)
+        while parent is not None:
+            out.append(parent)
+            parent = self._parent.get(parent)
+        return tuple(out)
+
+    def children(self, code: str) -> frozenset[str]:
+        """The codes one level below ``code`` whose parent it is (empty at the finest level)."""
+        k = self.levels.index(self.level_of(code))
+        return frozenset() if k == 0 else self._below[(code, self.levels[k - 1])]
+
+    def expand(self, codes: Iterable[str], level: str) -> frozenset[str]:
+        """Every code at ``level`` lying within any of ``codes`` (given at any level).
+
+        A code coarser than ``level`` contributes its descendants at ``level``; a code at
+        ``level`` contributes itself; a finer code contributes nothing (no county lies within
+        a municipality).
+
+        Raises
+        ------
+        UnknownCode
+            For an unknown code or level.
+        """
+        lv = self._check_level(level)
+        rank = self.levels.index(lv)
+        out: set[str] = set()
+        for code in _regions_io.codes_of(codes, "codes"):
+            own = self.level_of(code)
+            if self.levels.index(own) >= rank:
+                out |= self._below[(code, lv)]
+        return frozenset(out)
+
+    def locate(self, lon: Any, lat: Any, level: str | None = None) -> StrArray:
+        """The code at ``level`` (default: the finest) of each point, ``""`` where none.
+
+        Points are located among the finest regions (lowest code wins on a border) and mapped
+        up, so the answers at all levels agree with each other.
+        """
+        lv = self.levels[0] if level is None else self._check_level(level)
+        rows = self._sets[self.levels[0]].locate_index(lon, lat)
+        for up in self._up[: self.levels.index(lv)]:
+            rows = np.where(rows >= 0, up[np.maximum(rows, 0)], -1).astype(np.int32)
+        return np.take(self._sets[lv]._answers, rows)
+
+
+def _check_inside(children: RegionSet, parents: RegionSet, rows: npt.NDArray[np.int32]) -> None:
+    """Each child's interior point must lie in its parent (catches swapped mappings)."""
+    points = shapely.point_on_surface(children._geoms)
+    inside = shapely.intersects(parents._geoms[rows], points)
+    if not inside.all():
+        i = int(np.flatnonzero(~inside)[0])
+        child = children.regions[i]
+        p = points[i]
+        raise InvalidRegions(
+            f"{children.level} {child.code!r} is not inside its parent "
+            f"{parents.regions[int(rows[i])].code!r}: its interior point lon {p.x:.5f}, "
+            f"lat {p.y:.5f} is outside it"
+        )

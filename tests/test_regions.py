@@ -1,0 +1,708 @@
+"""Regions: exact point → region lookup against a brute-force oracle, loaders, errors, hierarchy."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyproj
+import pytest
+import shapely
+import shapely.geometry as sg
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import region_partitions
+
+from geotarget import (
+    Area,
+    GeotargetError,
+    InvalidCoordinates,
+    InvalidRegions,
+    InvalidType,
+    MissingExtra,
+    Region,
+    RegionHierarchy,
+    RegionSet,
+    UnknownCode,
+    _locate,
+)
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def brute_locate(regions: dict[str, Any], lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """The oracle: test every region with shapely covers; the lowest covering code wins."""
+    out = np.full(lon.shape, "", dtype=object)
+    for code in sorted(regions, reverse=True):
+        out[shapely.intersects_xy(regions[code], lon, lat)] = code
+    return out.astype(str)
+
+
+def tree_oracle(rs: RegionSet, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """The oracle for big sets: bbox candidates, exact covers, the lowest code wins."""
+    geoms = np.array([r.geometry for r in rs], dtype=object)
+    pi, gi = shapely.STRtree(geoms).query(shapely.points(lon, lat), predicate="intersects")
+    best = np.full(lon.size, len(rs))
+    np.minimum.at(best, pi, gi)
+    return np.append(np.array(rs.codes), "")[np.where(best < len(rs), best, -1)]
+
+
+def make_set(regions: dict[str, Any], level: str = "district", **kw: Any) -> RegionSet:
+    return RegionSet(
+        [Region(code=c, name=f"Region {c}", level=level, geometry=g) for c, g in regions.items()],
+        **kw,
+    )
+
+
+def feature(code: Any, geometry: Any, **props: Any) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "properties": {"code": code, **props},
+        "geometry": geometry if isinstance(geometry, dict) else sg.mapping(geometry),
+    }
+
+
+def collection(*features: dict[str, Any], crs: str | None = None) -> dict[str, Any]:
+    fc: dict[str, Any] = {"type": "FeatureCollection", "features": list(features)}
+    if crs is not None:
+        fc["crs"] = {"type": "name", "properties": {"name": crs}}
+    return fc
+
+
+def border_points(lon: np.ndarray, lat: np.ndarray, rng: np.random.Generator) -> Any:
+    """Grid vertices, edge midpoints and random points on the grid edges."""
+    xs = [lon.ravel(), (lon[:, 1:] + lon[:, :-1]).ravel() / 2, (lon[1:] + lon[:-1]).ravel() / 2]
+    ys = [lat.ravel(), (lat[:, 1:] + lat[:, :-1]).ravel() / 2, (lat[1:] + lat[:-1]).ravel() / 2]
+    t = rng.uniform(0.0, 1.0, lon[:, 1:].shape)
+    xs.append((lon[:, :-1] + t * (lon[:, 1:] - lon[:, :-1])).ravel())
+    ys.append((lat[:, :-1] + t * (lat[:, 1:] - lat[:, :-1])).ravel())
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+# Four unit squares meeting at (1, 1): codes chosen so the lowest is not the first drawn.
+QUAD = {
+    "B": sg.box(0, 0, 1, 1),
+    "A": sg.box(1, 0, 2, 1),
+    "D": sg.box(0, 1, 1, 2),
+    "C": sg.box(1, 1, 2, 2),
+}
+
+
+# --- the oracle ---------------------------------------------------------------------------
+
+
+@settings(max_examples=300)
+@given(part=region_partitions(), seed=st.integers(0, 2**32 - 1))
+def test_locate_equals_brute_force_for_random_and_border_points(
+    part: tuple[dict[str, Any], np.ndarray, np.ndarray], seed: int
+) -> None:
+    """Locate equals covers over all regions plus lowest-code-wins, on borders and vertices too."""
+    regions, nodes_lon, nodes_lat = part
+    rs = make_set(regions)
+    rng = np.random.default_rng(seed)
+    west, south, east, north = rs.bounds
+    pad = max(east - west, north - south) * 0.1
+    lon = np.concatenate([rng.uniform(west - pad, east + pad, 500), nodes_lon.ravel()])
+    lat = np.concatenate([rng.uniform(south - pad, north + pad, 500), nodes_lat.ravel()])
+    blon, blat = border_points(nodes_lon, nodes_lat, rng)
+    lon = np.clip(np.concatenate([lon, blon]), -180, 180)
+    lat = np.clip(np.concatenate([lat, blat]), -90, 90)
+    np.testing.assert_array_equal(rs.locate(lon, lat), brute_locate(regions, lon, lat))
+
+
+@settings(max_examples=100)
+@given(part=region_partitions(), seed=st.integers(0, 2**32 - 1))
+def test_locate_with_overlaps_holes_and_islands_equals_brute_force(
+    part: tuple[dict[str, Any], np.ndarray, np.ndarray], seed: int
+) -> None:
+    """An overlapping region and an island in a hole still give lowest-code-wins answers."""
+    regions, nodes_lon, nodes_lat = part
+    rng = np.random.default_rng(seed)
+    west, south, east, north = shapely.total_bounds(list(regions.values()))
+    w, h = east - west, north - south
+    # "00" overlaps the middle of everything; "999" has a hole holding the island "5".
+    box = sg.box(west + w * 0.3, south + h * 0.3, west + w * 0.6, north - h * 0.2)
+    outer = sg.box(west + w * 0.1, south + h * 0.1, west + w * 0.5, south + h * 0.5)
+    hole = sg.box(west + w * 0.2, south + h * 0.2, west + w * 0.4, south + h * 0.4)
+    extra = {
+        **regions,
+        "00": box,
+        "999": sg.Polygon(outer.exterior.coords, [hole.exterior.coords]),
+        "5": hole,
+    }
+    rs = make_set(extra, overlap_tolerance=1.0)
+    lon = rng.uniform(west - w * 0.1, east + w * 0.1, 2000)
+    lat = rng.uniform(south - h * 0.1, north + h * 0.1, 2000)
+    blon, blat = border_points(nodes_lon, nodes_lat, rng)
+    corners = shapely.get_coordinates(list(extra.values()))
+    lon = np.clip(np.concatenate([lon, blon, corners[:, 0]]), -180, 180)
+    lat = np.clip(np.concatenate([lat, blat, corners[:, 1]]), -90, 90)
+    np.testing.assert_array_equal(rs.locate(lon, lat), brute_locate(extra, lon, lat))
+
+
+@pytest.mark.parametrize(
+    ("limit", "value"), [("_MAX_TABLE", 300), ("_MAX_MARKS", 2_000), ("_MAX_TABLE", 20_000)]
+)
+def test_locate_stays_exact_when_the_index_is_capped(
+    monkeypatch: pytest.MonkeyPatch, limit: str, value: int
+) -> None:
+    """Capping the index size (coarser cells, fewer levels) changes speed, never answers."""
+    monkeypatch.setattr(_locate, limit, value)
+    rng = np.random.default_rng(7)
+    regions = {
+        f"{i:02d}{j:02d}": sg.box(i, j, i + 1, j + 1).buffer(0.3 * rng.uniform(), quad_segs=2)
+        for i in range(8)
+        for j in range(8)
+    }
+    rs = make_set(regions, overlap_tolerance=1.0)
+    lon = rng.uniform(-1, 10, 20_000)
+    lat = rng.uniform(-1, 10, 20_000)
+    np.testing.assert_array_equal(rs.locate(lon, lat), brute_locate(regions, lon, lat))
+
+
+def test_locate_handles_tiny_regions_far_from_the_origin() -> None:
+    """A region a centimetre wide at lon 179.9 still gets exact answers (cells stay >= 0.1 m)."""
+    tiny = {"T": sg.box(179.9, -60.0, 179.9 + 1e-7, -60.0 + 1e-7)}
+    rs = make_set(tiny)
+    lon = np.array([179.9, 179.9 + 5e-8, 179.9 + 1e-7, 179.9 + 2e-7, -180.0])
+    lat = np.array([-60.0, -60.0 + 5e-8, -60.0 + 1e-7, -60.0, -60.0])
+    assert rs.locate(lon, lat).tolist() == ["T", "T", "T", "", ""]
+
+
+# --- the tie rule and lookups ---------------------------------------------------------------
+
+
+def test_shared_border_and_corner_go_to_the_lowest_code() -> None:
+    """Edges and the corner shared by four squares belong to the lowest code covering them."""
+    rs = make_set(QUAD)
+    lon = [1.0, 0.5, 1.5, 1.0, 1.0, 0.5]
+    lat = [1.0, 1.0, 1.0, 0.5, 1.5, 0.5]
+    assert rs.locate(lon, lat).tolist() == ["A", "B", "A", "A", "C", "B"]
+    assert rs.contains("B", 1.0, 1.0) and rs.contains("D", 1.0, 1.0)
+
+
+def test_points_outside_every_region_get_empty_string_and_index_minus_one() -> None:
+    """Points in no region are "" in locate and -1 in locate_index, even far away."""
+    rs = make_set(QUAD)
+    lon = [-0.1, 2.0000001, 180.0, -180.0, 1.0]
+    lat = [0.5, 1.0, 90.0, -90.0, 1.0]
+    assert rs.locate(lon, lat).tolist() == ["", "", "", "", "A"]
+    assert rs.locate_index(lon, lat).tolist() == [-1, -1, -1, -1, 0]
+
+
+def test_locate_keeps_the_input_shape_and_index_matches_codes() -> None:
+    """A 2-D input gives a 2-D answer; a scalar gives a 0-d array; indexes point into codes."""
+    rs = make_set(QUAD)
+    lon = np.array([[0.5, 1.5], [0.5, 1.5]])
+    lat = np.array([[0.5, 0.5], [1.5, 1.5]])
+    assert rs.locate(lon, lat).tolist() == [["B", "A"], ["D", "C"]]
+    assert rs.locate(0.5, 0.5).shape == ()
+    idx = rs.locate_index(lon, lat)
+    assert idx.dtype == np.int32
+    assert [rs.codes[i] for i in idx.ravel()] == ["B", "A", "D", "C"]
+
+
+def test_locate_rejects_bad_coordinates() -> None:
+    """NaN, out-of-range and mismatched inputs raise InvalidCoordinates, not a wrong answer."""
+    rs = make_set(QUAD)
+    with pytest.raises(InvalidCoordinates, match="lon must be finite"):
+        rs.locate([np.nan], [0.0])
+    with pytest.raises(InvalidCoordinates, match=r"lat must be within \[-90, 90\]"):
+        rs.locate([0.0], [91.0])
+    with pytest.raises(InvalidCoordinates, match="same shape"):
+        rs.locate([0.0, 1.0], [0.0])
+
+
+def test_set_behaves_as_an_ordered_mapping_of_codes() -> None:
+    """Regions iterate in code order; len, in, [] and codes agree."""
+    rs = make_set(QUAD)
+    assert rs.codes == ("A", "B", "C", "D")
+    assert [r.code for r in rs] == list(rs.codes)
+    assert len(rs) == 4 and "C" in rs and "E" not in rs
+    assert rs["C"].name == "Region C" and rs.level == "district"
+    assert rs.bounds == (0.0, 0.0, 2.0, 2.0)
+    assert "4 regions" in repr(rs)
+
+
+def test_unknown_code_lists_close_matches() -> None:
+    """An unknown code raises UnknownCode (a KeyError) naming close matches."""
+    rs = make_set({"0114": sg.box(0, 0, 1, 1), "0115": sg.box(1, 0, 2, 1)})
+    with pytest.raises(UnknownCode, match=r"'0116'.*close matches: '0114', '0115'") as err:
+        rs["0116"]
+    assert isinstance(err.value, KeyError)
+    with pytest.raises(UnknownCode, match="valid codes include '0114', '0115'"):
+        rs.contains("XYZ", 0.5, 0.5)
+    with pytest.raises(UnknownCode):
+        rs.union(["0114", "9999"])
+
+
+def test_union_is_an_area_of_the_named_regions() -> None:
+    """union(codes) covers exactly the named regions, borders included, and is cached."""
+    rs = make_set(QUAD)
+    area = rs.union(["A", "C"])
+    assert isinstance(area, Area)
+    lon = np.array([1.5, 1.5, 0.5, 1.0, 1.0, 2.0, 0.99])
+    lat = np.array([0.5, 1.5, 0.5, 1.0, 2.0, 0.0, 0.5])
+    assert area.contains(lon, lat).tolist() == [True, True, False, True, True, True, False]
+    assert rs.union(["C", "A"]) is area
+    assert rs.union("B").contains(0.5, 0.5)
+    assert len(rs.union(["A", "D"]).parts) == 2
+    with pytest.raises(InvalidRegions, match="at least one region"):
+        rs.union([])
+    with pytest.raises(InvalidType, match=r"codes\[0\] must be a region code string"):
+        rs.union([1])  # type: ignore[list-item]
+
+
+def test_region_to_area_and_bounds() -> None:
+    """A region converts to an Area covering it, holes excluded."""
+    donut = sg.Polygon(sg.box(0, 0, 3, 3).exterior.coords, [sg.box(1, 1, 2, 2).exterior.coords])
+    region = Region(code="D", name="Donut", level="town", geometry=donut)
+    assert region.to_area().contains([0.5, 1.5, 1.0], [0.5, 1.5, 1.0]).tolist() == [
+        True,
+        False,
+        True,
+    ]
+    assert region.bounds == (0.0, 0.0, 3.0, 3.0)
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def test_region_refuses_bad_fields() -> None:
+    """Codes, names, levels and geometries are validated with messages that say why."""
+    box = sg.box(0, 0, 1, 1)
+    with pytest.raises(InvalidRegions, match="code must be non-empty"):
+        Region(code=" 01", name="x", level="county", geometry=box)
+    with pytest.raises(InvalidType, match="code must be a string"):
+        Region(code=1, name="x", level="county", geometry=box)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRegions, match="level must be a lowercase identifier"):
+        Region(code="01", name="x", level="County", geometry=box)
+    with pytest.raises(InvalidType, match="must be a shapely Polygon or MultiPolygon"):
+        Region(code="01", name="x", level="county", geometry=sg.Point(0, 0))  # type: ignore[arg-type]
+    with pytest.raises(InvalidRegions, match="must not be empty"):
+        Region(code="01", name="x", level="county", geometry=sg.Polygon())
+    with pytest.raises(InvalidRegions, match=r"self-intersection at lon 0\.5, lat 0\.5"):
+        Region(
+            code="01",
+            name="x",
+            level="county",
+            geometry=sg.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)]),
+        )
+    with pytest.raises(InvalidRegions, match="is it projected"):
+        Region(code="01", name="x", level="county", geometry=sg.box(600000, 6.5e6, 7e5, 6.6e6))
+    with pytest.raises(InvalidRegions, match="2-D"):
+        Region(
+            code="01",
+            name="x",
+            level="county",
+            geometry=sg.Polygon([(0, 0, 1), (1, 0, 1), (1, 1, 1)]),
+        )
+
+
+def test_region_set_refuses_bad_collections() -> None:
+    """No regions, mixed levels and repeated codes are refused."""
+    a = Region(code="A", name="A", level="county", geometry=sg.box(0, 0, 1, 1))
+    with pytest.raises(InvalidRegions, match="at least one Region"):
+        RegionSet([])
+    with pytest.raises(InvalidRegions, match=r"one level.*county, town"):
+        RegionSet([a, Region(code="B", name="B", level="town", geometry=sg.box(1, 0, 2, 1))])
+    with pytest.raises(InvalidRegions, match="'A' is used by two regions"):
+        RegionSet([a, a])
+    with pytest.raises(InvalidType, match=r"regions\[1\] must be a Region"):
+        RegionSet([a, "B"])  # type: ignore[list-item]
+    with pytest.raises(InvalidType, match="iterable of Region"):
+        RegionSet("AB")  # type: ignore[arg-type]
+
+
+def test_overlaps_beyond_the_tolerance_are_refused_with_both_codes() -> None:
+    """Regions sharing more than overlap_tolerance of the smaller area are refused."""
+    regions = {"A": sg.box(0, 0, 1, 1), "B": sg.box(0.9, 0, 2, 1)}  # 10 % of A
+    with pytest.raises(InvalidRegions, match=r"'A' and 'B' overlap by 10\.0%.*near lon 0\.95"):
+        make_set(regions)
+    assert len(make_set(regions, overlap_tolerance=0.1)) == 2
+    sliver = {"A": sg.box(0, 0, 1, 1), "B": sg.box(0.999, 0, 2, 1)}  # 0.1 %: a digitising sliver
+    assert make_set(sliver).locate([0.9995], [0.5]).tolist() == ["A"]
+    with pytest.raises(InvalidRegions, match="overlap_tolerance must be a finite number"):
+        make_set(regions, overlap_tolerance=2.0)
+
+
+# --- GeoJSON --------------------------------------------------------------------------------
+
+
+def test_from_geojson_reads_text_bytes_paths_and_merges_one_code(tmp_path: Path) -> None:
+    """Several features with one code become one region; text, bytes and paths all work."""
+    fc = collection(
+        feature("A", sg.box(0, 0, 1, 1), name="Alpha"),
+        feature("A", sg.box(5, 5, 6, 6), name="Alpha"),
+        feature("B", sg.box(1, 0, 2, 1), name="Beta"),
+    )
+    path = tmp_path / "r.geojson"
+    path.write_text(json.dumps(fc))
+    for source in (fc, json.dumps(fc), json.dumps(fc).encode(), path, str(path)):
+        rs = RegionSet.from_geojson(source, code_property="code", name_property="name", level="x")
+        assert rs.codes == ("A", "B")
+        assert rs["A"].name == "Alpha" and isinstance(rs["A"].geometry, sg.MultiPolygon)
+        assert rs.locate([5.5, 1.5], [5.5, 0.5]).tolist() == ["A", "B"]
+    plain = RegionSet.from_geojson(fc, code_property="code", level="x")
+    assert plain["B"].name == "B"
+
+
+def test_from_geojson_reprojects_a_declared_crs() -> None:
+    """Coordinates in EPSG:3006 (legacy crs member or argument) land where pyproj puts them."""
+    square = sg.box(674000, 6580000, 676000, 6582000)
+    to_wgs = pyproj.Transformer.from_crs(3006, 4326, always_xy=True)
+    lon, lat = to_wgs.transform(675000.0, 6581000.0)
+    corner = to_wgs.transform(674000.0, 6580000.0)
+    for rs in (
+        RegionSet.from_geojson(
+            collection(feature("S", square), crs="urn:ogc:def:crs:EPSG::3006"),
+            code_property="code",
+            level="x",
+        ),
+        RegionSet.from_geojson(
+            collection(feature("S", square)), code_property="code", level="x", crs="EPSG:3006"
+        ),
+    ):
+        assert rs.locate([lon], [lat]).tolist() == ["S"]
+        coords = shapely.get_coordinates(rs["S"].geometry)
+        assert np.abs(coords - np.array(corner)).sum(axis=1).min() < 1e-12
+    lonlat = collection(feature("S", sg.box(18, 59, 19, 60)), crs="urn:ogc:def:crs:OGC:1.3:CRS84")
+    assert RegionSet.from_geojson(lonlat, code_property="code", level="x").bounds == (
+        18.0,
+        59.0,
+        19.0,
+        60.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fc", "kw", "message"),
+    [
+        ({"type": "Feature"}, {}, "must be a FeatureCollection"),
+        (collection(), {}, "features must be a non-empty list"),
+        (
+            collection(feature("A", sg.box(0, 0, 1, 1)), {"type": "Feature", "properties": {}}),
+            {},
+            r"features\[1\] has no property 'code' \(code_property\); its properties are: none",
+        ),
+        (
+            collection(feature(114, sg.box(0, 0, 1, 1))),
+            {},
+            r"features\[0\] property 'code' must be a non-empty string \(got int 114\)",
+        ),
+        (
+            collection(
+                feature("A", sg.box(0, 0, 1, 1), name="One"),
+                feature("A", sg.box(2, 0, 3, 1), name="Two"),
+            ),
+            {"name_property": "name"},
+            r"code 'A' has two names: 'One' \(features\[0\]\) and 'Two' \(features\[1\]\)",
+        ),
+        (
+            collection(feature("A", sg.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)]))),
+            {},
+            r"features\[0\] \(code 'A'\) has an invalid geometry: self-intersection at "
+            r"lon 0\.5, lat 0\.5.*repair=True",
+        ),
+        (
+            collection(feature("A", sg.Point(0, 0))),
+            {},
+            "must be a non-empty Polygon or MultiPolygon",
+        ),
+        (
+            collection({"type": "Feature", "properties": {"code": "A"}, "geometry": None}),
+            {},
+            "has no geometry",
+        ),
+        (
+            collection(feature("A", {"type": "Polygon", "coordinates": "nope"})),
+            {},
+            "is not valid GeoJSON geometry",
+        ),
+        (
+            collection(feature("A", sg.box(600000, 6500000, 700000, 6600000))),
+            {},
+            "looks projected but declares no CRS; pass crs=",
+        ),
+        (
+            collection(feature("A", sg.box(0, 0, 1, 1)), crs="EPSG:999999"),
+            {},
+            "crs 'EPSG:999999' is not a CRS that pyproj knows",
+        ),
+        (
+            collection(feature("A", sg.box(600000, 6500000, 700000, 6600000)), crs="EPSG:3006"),
+            {"crs": "EPSG:3021"},
+            "disagrees with the CRS the data declares",
+        ),
+        (
+            collection(feature("A", sg.box(0, 0, 1e9, 1e9)), crs="EPSG:3006"),
+            {},
+            "after reprojection",
+        ),
+        ('{"type": ', {}, "not valid JSON"),
+        ({"type": "FeatureCollection", "crs": {"type": "link"}, "features": []}, {}, "named CRS"),
+    ],
+)
+def test_from_geojson_errors_say_which_feature_and_why(
+    fc: Any, kw: dict[str, Any], message: str
+) -> None:
+    """Bad region data raises InvalidRegions naming the feature, the rule and the value."""
+    with pytest.raises(InvalidRegions, match=message):
+        RegionSet.from_geojson(fc, code_property="code", level="x", **kw)
+
+
+def test_from_geojson_repairs_only_when_asked_and_missing_files_are_clear(tmp_path: Path) -> None:
+    """repair=True turns a bow-tie into two triangles; a missing file names its path."""
+    bowtie = collection(feature("A", sg.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])))
+    rs = RegionSet.from_geojson(bowtie, code_property="code", level="x", repair=True)
+    assert rs.locate([0.1, 0.9, 0.5, 0.5], [0.5, 0.5, 0.5, 0.1]).tolist() == ["A", "A", "A", ""]
+    with pytest.raises(InvalidRegions, match=r"cannot read region file .*nope.geojson"):
+        RegionSet.from_geojson(tmp_path / "nope.geojson", code_property="code", level="x")
+    with pytest.raises(InvalidRegions, match="source must be a path"):
+        RegionSet.from_geojson(42, code_property="code", level="x")  # type: ignore[arg-type]
+
+
+# --- GeoParquet -----------------------------------------------------------------------------
+
+
+def write_geoparquet(path: Path, codes: list[str], geoms: list[Any], crs: Any = "absent") -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    column: dict[str, Any] = {"encoding": "WKB", "geometry_types": ["Polygon"]}
+    if crs != "absent":
+        column["crs"] = crs
+    geo = {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
+    table = pa.table(
+        {"kod": codes, "namn": [f"N{c}" for c in codes], "geometry": shapely.to_wkb(geoms)}
+    )
+    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), path)
+
+
+def test_from_geoparquet_reads_wkb_and_reprojects(tmp_path: Path) -> None:
+    """GeoParquet regions load with names, and a PROJJSON CRS is reprojected."""
+    path = tmp_path / "r.parquet"
+    write_geoparquet(path, ["B", "A"], [sg.box(1, 0, 2, 1), sg.box(0, 0, 1, 1)])
+    rs = RegionSet.from_geoparquet(path, code_property="kod", name_property="namn", level="x")
+    assert rs.codes == ("A", "B") and rs["B"].name == "NB"
+    assert rs.locate([1.0], [0.5]).tolist() == ["A"]
+    projected = tmp_path / "p.parquet"
+    square = sg.box(674000, 6580000, 676000, 6582000)
+    write_geoparquet(projected, ["S"], [square], crs=pyproj.CRS(3006).to_json_dict())
+    lon, lat = pyproj.Transformer.from_crs(3006, 4326, always_xy=True).transform(675e3, 6581e3)
+    rs = RegionSet.from_geoparquet(projected, code_property="kod", level="x")
+    assert rs.locate([lon], [lat]).tolist() == ["S"]
+
+
+def test_from_geoparquet_errors(tmp_path: Path) -> None:
+    """Non-GeoParquet files, missing columns and unknown CRS say what is wrong."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(pa.table({"kod": ["A"]}), plain)
+    with pytest.raises(InvalidRegions, match="not GeoParquet"):
+        RegionSet.from_geoparquet(plain, code_property="kod", level="x")
+    good = tmp_path / "g.parquet"
+    write_geoparquet(good, ["A"], [sg.box(0, 0, 1, 1)])
+    with pytest.raises(InvalidRegions, match=r"no column 'code' .* columns: geometry, kod, namn"):
+        RegionSet.from_geoparquet(good, code_property="code", level="x")
+    nocrs = tmp_path / "n.parquet"
+    write_geoparquet(nocrs, ["A"], [sg.box(6e5, 6.5e6, 7e5, 6.6e6)], crs=None)
+    with pytest.raises(InvalidRegions, match="looks projected"):
+        RegionSet.from_geoparquet(nocrs, code_property="kod", level="x")
+    with pytest.raises(InvalidRegions, match="cannot read GeoParquet"):
+        RegionSet.from_geoparquet(tmp_path / "missing.parquet", code_property="kod", level="x")
+
+
+def test_from_geoparquet_without_pyarrow_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without pyarrow, from_geoparquet raises MissingExtra('geoparquet')."""
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(MissingExtra, match=r"pip install 'geotarget\[geoparquet\]'") as err:
+        RegionSet.from_geoparquet("x.parquet", code_property="kod", level="x")
+    assert err.value.extra == "geoparquet"
+
+
+# --- hierarchy ------------------------------------------------------------------------------
+
+
+def small_hierarchy() -> RegionHierarchy:
+    towns = make_set(
+        {"t1": sg.box(0, 0, 1, 1), "t2": sg.box(1, 0, 2, 1), "t3": sg.box(2, 0, 3, 1)}, "town"
+    )
+    shires = make_set({"S": sg.box(0, 0, 2, 1), "T": sg.box(2, 0, 3, 1)}, "shire")
+    realm = make_set({"R": sg.box(0, 0, 3, 1)}, "realm")
+    return RegionHierarchy(
+        [towns, shires, realm], {"t1": "S", "t2": "S", "t3": "T", "S": "R", "T": "R"}
+    )
+
+
+def test_hierarchy_maps_codes_up_and_down() -> None:
+    """parent, ancestors, children, level_of and expand follow the parent mapping."""
+    h = small_hierarchy()
+    assert h.levels == ("town", "shire", "realm")
+    assert h.parent("t2") == "S" and h.parent("R") is None
+    assert h.ancestors("t3") == ("T", "R") and h.ancestors("R") == ()
+    assert h.children("S") == {"t1", "t2"} and h.children("t1") == frozenset()
+    assert h.level_of("T") == "shire" and "t1" in h and "x" not in h
+    assert h.expand(["R"], "town") == {"t1", "t2", "t3"}
+    assert h.expand(["S", "t3"], "town") == {"t1", "t2", "t3"}
+    assert h.expand(["t1"], "shire") == frozenset()  # no shire lies within a town
+    assert h.expand("T", "shire") == {"T"}
+    assert h.region("S").name == "Region S" and h.region_set("realm").codes == ("R",)
+    assert "3 town" in repr(h)
+
+
+def test_hierarchy_locate_agrees_across_levels() -> None:
+    """Hierarchy.locate maps the finest answer up, so levels agree even on borders."""
+    h = small_hierarchy()
+    lon = [0.5, 1.0, 2.0, 2.5, 4.0]
+    lat = [0.5, 0.5, 0.5, 0.5, 0.5]
+    assert h.locate(lon, lat).tolist() == ["t1", "t1", "t2", "t3", ""]
+    assert h.locate(lon, lat, "shire").tolist() == ["S", "S", "S", "T", ""]
+    assert h.locate(lon, lat, "realm").tolist() == ["R", "R", "R", "R", ""]
+
+
+def test_hierarchy_unknown_codes_and_levels_are_explained() -> None:
+    """Unknown codes list close matches; unknown levels list the valid levels."""
+    h = small_hierarchy()
+    with pytest.raises(UnknownCode, match=r"'t4'.*close matches: 't1', 't2', 't3'"):
+        h.parent("t4")
+    with pytest.raises(UnknownCode, match="valid levels: realm, shire, town"):
+        h.region_set("county")
+    with pytest.raises(UnknownCode, match="valid levels: realm, shire, town"):
+        h.expand(["S"], "county")
+    with pytest.raises(UnknownCode):
+        h.expand(["Q"], "town")
+
+
+def test_hierarchy_refuses_inconsistent_mappings() -> None:
+    """Missing parents, wrong levels, repeated codes and misplaced children are refused."""
+    towns = make_set({"t1": sg.box(0, 0, 1, 1), "t2": sg.box(1, 0, 2, 1)}, "town")
+    shires = make_set({"S": sg.box(0, 0, 1, 1), "T": sg.box(1, 0, 2, 1)}, "shire")
+    with pytest.raises(InvalidRegions, match="town 't2' has no parent"):
+        RegionHierarchy([towns, shires], {"t1": "S"})
+    with pytest.raises(InvalidRegions, match="town 't2' has parent 't1', which is not a shire"):
+        RegionHierarchy([towns, shires], {"t1": "S", "t2": "t1"})
+    with pytest.raises(InvalidRegions, match="town 't2' is not inside its parent 'S'"):
+        RegionHierarchy([towns, shires], {"t1": "S", "t2": "S"})
+    with pytest.raises(InvalidRegions, match=r"coarsest level .* names 'S'"):
+        RegionHierarchy([towns, shires], {"t1": "S", "t2": "T", "S": "T"})
+    with pytest.raises(UnknownCode, match="'x'"):
+        RegionHierarchy([towns, shires], {"t1": "S", "t2": "T", "x": "S"})
+    same = make_set({"S": sg.box(0, 0, 1, 1)}, "other")
+    with pytest.raises(InvalidRegions, match="'S' is used at two levels"):
+        RegionHierarchy([shires, same], {"S": "S", "T": "S"})
+    with pytest.raises(InvalidRegions, match="distinct levels"):
+        RegionHierarchy([towns, towns], {})
+    with pytest.raises(InvalidRegions, match="non-empty sequence"):
+        RegionHierarchy([], {})
+
+
+def test_every_error_is_a_geotarget_error() -> None:
+    """Region errors belong to the one exception family."""
+    assert issubclass(InvalidRegions, GeotargetError) and issubclass(UnknownCode, GeotargetError)
+
+
+# --- Lantmäteriet's detailed boundaries (../shared/data) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lm_municipalities(shared_data: Path) -> RegionSet:
+    return RegionSet.from_geojson(
+        shared_data / "sweden" / "kommuner_lantmateriet_sweref99tm.geojson",
+        code_property="kommun_kod",
+        name_property="namn",
+        level="municipality",
+    )
+
+
+@pytest.fixture(scope="module")
+def lm_counties(shared_data: Path) -> RegionSet:
+    return RegionSet.from_geojson(
+        shared_data / "sweden" / "lan_lantmateriet_sweref99tm.geojson",
+        code_property="lan_kod",
+        name_property="namn",
+        level="county",
+    )
+
+
+@pytest.mark.shared_data
+def test_lantmateriet_municipalities_load_from_sweref99(
+    shared_data: Path, lm_municipalities: RegionSet
+) -> None:
+    """The EPSG:3006 file loads into lon/lat: 290 municipalities, every vertex kept.
+
+    (The GeoJSON holds 121,580 coordinates; the 121,996 of SOURCES.md count the shapefile's
+    328 records before they were grouped into one feature per municipality.)
+    """
+    doc = json.loads(
+        (shared_data / "sweden" / "kommuner_lantmateriet_sweref99tm.geojson").read_text()
+    )
+    in_file = sum(
+        int(shapely.get_num_coordinates(sg.shape(f["geometry"]))) for f in doc["features"]
+    )
+    assert len(lm_municipalities) == 290
+    assert lm_municipalities.codes[0] == "0114" and lm_municipalities.codes[-1] == "2584"
+    assert sum(shapely.get_num_coordinates(r.geometry) for r in lm_municipalities) == in_file
+    west, south, east, north = lm_municipalities.bounds
+    assert 10.5 < west < 11.2 and 55.0 < south < 55.4 and 24.0 < east < 24.3 and north < 69.1
+
+
+@pytest.mark.shared_data
+def test_lantmateriet_locate_equals_oracle_at_every_vertex_and_random_points(
+    lm_municipalities: RegionSet,
+) -> None:
+    """All 121,996 vertices (shared borders, triple points), edge midpoints and random points."""
+    coords = np.concatenate([shapely.get_coordinates(r.geometry) for r in lm_municipalities])
+    rng = np.random.default_rng(3)
+    west, south, east, north = lm_municipalities.bounds
+    mids = (coords[:-1] + coords[1:]) / 2
+    lon = np.concatenate([coords[:, 0], mids[:, 0], rng.uniform(west, east, 100_000)])
+    lat = np.concatenate([coords[:, 1], mids[:, 1], rng.uniform(south, north, 100_000)])
+    ours = lm_municipalities.locate(lon, lat)
+    np.testing.assert_array_equal(ours, tree_oracle(lm_municipalities, lon, lat))
+    assert (ours[: len(coords)] != "").all()
+
+
+@pytest.mark.shared_data
+def test_lantmateriet_wgs84_needs_repair_and_then_agrees(
+    shared_data: Path, lm_municipalities: RegionSet
+) -> None:
+    """The rounded WGS84 file has one self-intersection (2482); repaired, it matches SWEREF."""
+    path = shared_data / "sweden" / "kommuner_lantmateriet_wgs84.geojson"
+    kw: dict[str, Any] = {"code_property": "kommun_kod", "level": "municipality"}
+    with pytest.raises(InvalidRegions, match=r"code '2482'.*self-intersection at lon 21\.8152"):
+        RegionSet.from_geojson(path, **kw)
+    wgs = RegionSet.from_geojson(path, repair=True, **kw)
+    rng = np.random.default_rng(5)
+    lon = rng.uniform(10.5, 24.2, 100_000)
+    lat = rng.uniform(55.2, 69.1, 100_000)
+    ours = wgs.locate(lon, lat)
+    np.testing.assert_array_equal(ours, tree_oracle(wgs, lon, lat))
+    assert (ours == lm_municipalities.locate(lon, lat)).mean() > 0.9999
+
+
+@pytest.mark.shared_data
+def test_lantmateriet_places_fall_in_their_municipality_and_county(
+    shared_data: Path, lm_municipalities: RegionSet, lm_counties: RegionSet
+) -> None:
+    """Every fixture place is in its expected kommun and län; the on-line point in 01 or 03."""
+    with (shared_data / "sweden" / "places_wgs84.csv").open(encoding="utf-8") as fh:
+        places = list(csv.DictReader(fh))
+    lon = np.array([float(p["lon"]) for p in places])
+    lat = np.array([float(p["lat"]) for p in places])
+    kommun = lm_municipalities.locate(lon, lat)
+    lan = lm_counties.locate(lon, lat)
+    for p, k, c in zip(places, kommun, lan, strict=True):
+        if p["kommun_kod"]:
+            assert (k, c) == (p["kommun_kod"], p["lan_kod"]), p["id"]
+        else:  # on the 01/03 border by construction: exactly one, by the tie rule
+            one_lon, one_lat = np.array([float(p["lon"])]), np.array([float(p["lat"])])
+            assert c == tree_oracle(lm_counties, one_lon, one_lat)[0]
+            assert c in {"01", "03"}
