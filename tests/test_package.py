@@ -19,6 +19,7 @@ PUBLIC_MODULES = [
     "geotarget.areas",
     "geotarget.errors",
     "geotarget.regions",
+    "geotarget.sweden",
 ]
 
 

