@@ -197,7 +197,7 @@ class RegionSet:
 
     Notes
     -----
-    :meth:`locate` builds a multi-level grid index on first use (about 0.2 s and 7 MB for
+    :meth:`locate` builds a multi-level grid index on first use (about 0.3 s and 7 MB for
     Sweden's 290 municipalities) and then answers tens of millions of points per second; see
     the regions page of the documentation. The set is immutable, so it can be shared by
     threads.

@@ -95,7 +95,7 @@ QUAD = {
 # --- the oracle ---------------------------------------------------------------------------
 
 
-@settings(max_examples=300)
+@settings(max_examples=1000)
 @given(part=region_partitions(), seed=st.integers(0, 2**32 - 1))
 def test_locate_equals_brute_force_for_random_and_border_points(
     part: tuple[dict[str, Any], np.ndarray, np.ndarray], seed: int
@@ -114,7 +114,7 @@ def test_locate_equals_brute_force_for_random_and_border_points(
     np.testing.assert_array_equal(rs.locate(lon, lat), brute_locate(regions, lon, lat))
 
 
-@settings(max_examples=100)
+@settings(max_examples=300)
 @given(part=region_partitions(), seed=st.integers(0, 2**32 - 1))
 def test_locate_with_overlaps_holes_and_islands_equals_brute_force(
     part: tuple[dict[str, Any], np.ndarray, np.ndarray], seed: int
@@ -142,6 +142,26 @@ def test_locate_with_overlaps_holes_and_islands_equals_brute_force(
     lon = np.clip(np.concatenate([lon, blon, corners[:, 0]]), -180, 180)
     lat = np.clip(np.concatenate([lat, blat, corners[:, 1]]), -90, 90)
     np.testing.assert_array_equal(rs.locate(lon, lat), brute_locate(extra, lon, lat))
+
+
+@settings(max_examples=200)
+@given(part=region_partitions(), pick=st.integers(1, 2**8 - 1), seed=st.integers(0, 2**32 - 1))
+def test_union_covers_exactly_the_points_of_its_regions(
+    part: tuple[dict[str, Any], np.ndarray, np.ndarray], pick: int, seed: int
+) -> None:
+    """union(codes).contains equals "some named region covers the point", borders included."""
+    regions, nodes_lon, nodes_lat = part
+    rs = make_set(regions)
+    codes = [c for i, c in enumerate(rs.codes) if pick >> (i % 8) & 1] or [rs.codes[0]]
+    rng = np.random.default_rng(seed)
+    west, south, east, north = rs.bounds
+    blon, blat = border_points(nodes_lon, nodes_lat, rng)
+    lon = np.concatenate([rng.uniform(west, east, 500), blon])
+    lat = np.concatenate([rng.uniform(south, north, 500), blat])
+    expected = np.zeros(lon.shape, dtype=bool)
+    for code in codes:
+        expected |= shapely.intersects_xy(regions[code], lon, lat)
+    np.testing.assert_array_equal(rs.union(codes).contains(lon, lat), expected)
 
 
 @pytest.mark.parametrize(
@@ -201,6 +221,7 @@ def test_locate_keeps_the_input_shape_and_index_matches_codes() -> None:
     lat = np.array([[0.5, 0.5], [1.5, 1.5]])
     assert rs.locate(lon, lat).tolist() == [["B", "A"], ["D", "C"]]
     assert rs.locate(0.5, 0.5).shape == ()
+    assert rs.locate([], []).shape == (0,)
     idx = rs.locate_index(lon, lat)
     assert idx.dtype == np.int32
     assert [rs.codes[i] for i in idx.ravel()] == ["B", "A", "D", "C"]
