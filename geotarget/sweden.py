@@ -8,14 +8,14 @@ per process and cached.
 
 Levels and codes (unique across levels, SCB codes as text):
 
-=================  ====================================  ===============================
-level              codes                                 names
-=================  ====================================  ===============================
-``municipality``   290 kommuner, ``"0114"`` … ``"2584"``    SCB short names ("Upplands Väsby")
+=================  =========================================  ====================================
+level              codes                                      names
+=================  =========================================  ====================================
+``municipality``   290 kommuner, ``"0114"`` … ``"2584"``      SCB short names ("Upplands Väsby")
 ``county``         21 län, ``"01"`` … ``"25"``                ``"Stockholms län"`` …
-``police_region``  ``"PR-NORD"`` … ``"PR-SYD"`` (7)          ``"Region Nord"`` …
-``country``        ``"SE"``                              ``"Sverige"``
-=================  ====================================  ===============================
+``police_region``  ``"PR-NORD"`` … ``"PR-SYD"`` (7)           ``"Region Nord"`` …
+``country``        ``"SE"``                                   ``"Sverige"``
+=================  =========================================  ====================================
 
 Counties are the unions of their municipalities, police regions the unions of their counties
 and the country the union of all, so the levels nest exactly. The boundaries follow the
