@@ -6,6 +6,19 @@ Importing geotarget is cheap and inert: it reads no files and builds no CRS obje
 from __future__ import annotations
 
 from geotarget._version import __version__
+from geotarget.alerts import (
+    Alert,
+    AlertArea,
+    AlertKind,
+    Certainty,
+    Info,
+    Message,
+    MessageType,
+    Severity,
+    Status,
+    TipChannel,
+    Urgency,
+)
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import (
     DocumentError,
@@ -26,10 +39,15 @@ from geotarget.errors import (
 )
 
 __all__ = [
+    "Alert",
+    "AlertArea",
+    "AlertKind",
     "Area",
+    "Certainty",
     "Circle",
     "DocumentError",
     "GeotargetError",
+    "Info",
     "InvalidAlert",
     "InvalidArea",
     "InvalidCAP",
@@ -40,10 +58,16 @@ __all__ = [
     "InvalidPositions",
     "InvalidRegions",
     "InvalidType",
+    "Message",
+    "MessageType",
     "MissingExtra",
     "Polygon",
     "Problem",
+    "Severity",
+    "Status",
+    "TipChannel",
     "UnknownCode",
+    "Urgency",
     "__version__",
 ]
 
