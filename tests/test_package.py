@@ -14,7 +14,13 @@ import pytest
 
 import geotarget
 
-PUBLIC_MODULES = ["geotarget", "geotarget.areas", "geotarget.errors"]
+PUBLIC_MODULES = [
+    "geotarget",
+    "geotarget.alerts",
+    "geotarget.areas",
+    "geotarget.cap",
+    "geotarget.errors",
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
