@@ -114,7 +114,7 @@ class AlertArea:
 
     Examples
     --------
-    >>> from geotarget import Circle
+    >>> from geotarget import Area, Circle
     >>> from geotarget.alerts import AlertArea
     >>> a = AlertArea.from_area("Sergels torg", Circle(18.06528, 59.3325, 500.0))
     >>> a.circles

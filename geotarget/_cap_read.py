@@ -8,6 +8,7 @@ element path, and in lenient mode repairs what is safe and records each repair.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -104,6 +105,13 @@ class Repair:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
+@functools.cache
+def _layout(schema: Schema) -> tuple[list[str], dict[str, int]]:
+    """The element names of a schema, in order, and each name's position."""
+    names = [name for name, _, _ in schema]
+    return names, {name: k for k, name in enumerate(names)}
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}/{name}" if path else name
 
@@ -165,10 +173,10 @@ class Reader:
     ) -> dict[str, list[Node]]:
         """Check ``node``'s children against ``schema``; return them by name."""
         here = path or "alert"
-        names = [name for name, _, _ in schema]
-        order = {name: k for k, name in enumerate(names)}
+        names, order = _layout(schema)
         out: dict[str, list[Node]] = {name: [] for name in names}
-        self.attributes(node, path)
+        if node.attrs:
+            self.attributes(node, path)
         text = node.text.strip()
         if text:
             self.problem(
@@ -221,7 +229,8 @@ class Reader:
     def leaf(self, node: Node, path: str) -> str:
         if node.children:
             self.problem(path, f"<{node.name}> must hold text, not elements")
-        self.attributes(node, path)
+        if node.attrs:
+            self.attributes(node, path)
         return node.text
 
     def token(self, node: Node, path: str) -> str:
@@ -492,13 +501,20 @@ class Reader:
 
     def points(self, text: str, path: str) -> list[tuple[float, float]] | None:
         """Parse whitespace-separated ``lat,lon`` tokens into (lon, lat) pairs."""
-        if _POINTS.fullmatch(text):
+        tokens = text.split()
+        if len(tokens) <= 32:  # small: plain Python beats numpy's set-up cost
+            pairs = [_PAIR.match(t) for t in tokens]
+            if all(pairs):
+                lat_lon = [(float(m[1]), float(m[2])) for m in pairs if m]
+                if all(abs(a) <= 90.0 and abs(o) <= 180.0 for a, o in lat_lon):
+                    return [(o, a) for a, o in lat_lon]
+        elif _POINTS.fullmatch(text):
             flat = np.array(text.replace(",", " ").split(), dtype=np.float64).reshape(-1, 2)
             lat, lon = flat[:, 0], flat[:, 1]
             if bool(np.all(np.abs(lat) <= 90.0)) and bool(np.all(np.abs(lon) <= 180.0)):
                 return list(zip(lon.tolist(), lat.tolist(), strict=True))
         bad = []
-        for k, token in enumerate(text.split()):
+        for k, token in enumerate(tokens):
             m = _PAIR.match(token)
             if m is None:
                 bad.append(f"point {k} {_quote(token)} is not 'lat,lon' in decimal degrees")

@@ -41,11 +41,6 @@ class Node:
         return "".join(self.parts)
 
 
-def _split(qname: str) -> tuple[str, str]:
-    ns, _, local = qname.rpartition(" ")
-    return ns, local
-
-
 def _refuse_dtd(*_args: object) -> NoReturn:
     raise Refused(
         "DOCTYPE declarations are refused: geotarget reads no DTD and expands no entity, "
@@ -98,7 +93,8 @@ def parse(data: str | bytes) -> Node:
                 f"elements must nest at most {MAX_DEPTH} deep "
                 f"(got deeper at line {parser.CurrentLineNumber})"
             )
-        node = Node(*_split(qname), attributes)
+        ns, _, local = qname.rpartition(" ")
+        node = Node(ns, local, attributes)
         stack[-1].children.append(node)
         stack.append(node)
 
