@@ -374,6 +374,13 @@ class Resource:
     digest : str, optional
         The SHA-1 digest of the file, as written.
 
+    Examples
+    --------
+    >>> from geotarget.alerts import Resource
+    >>> Resource(description="Karta", mime_type="image/png",
+    ...          uri="https://polisen.se/karta.png").size is None
+    True
+
     .. versionadded:: 0.1.0
     """
 

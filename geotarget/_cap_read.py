@@ -95,6 +95,10 @@ class Repair:
     message : str
         What was wrong and what was done.
 
+    Examples
+    --------
+    See :func:`geotarget.cap.loads_lenient`.
+
     .. versionadded:: 0.1.0
     """
 

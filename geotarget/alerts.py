@@ -207,6 +207,14 @@ class Info:
         ``effective``, no category, an unknown or contradictory :data:`KIND_CODE` event code,
         or a tip-channel parameter that is not a valid :class:`TipChannel`.
 
+    Examples
+    --------
+    >>> from geotarget.alerts import Info
+    >>> info = Info(language="sv-SE", categories=["Safety"], event="Explosion",
+    ...             urgency="Immediate", severity="Severe", certainty="Likely")
+    >>> info.categories, info.kind
+    ((<Category.SAFETY: 'Safety'>,), None)
+
     .. versionadded:: 0.1.0
     """
 
@@ -319,6 +327,20 @@ class Alert:
         fractional-second ``sent``; an Update, Cancel, Ack or Error without references; a
         Restricted alert without ``restriction`` or a Private one without ``addresses``; info
         blocks naming different kinds.
+
+    Examples
+    --------
+    A Cancel of an earlier alert (the pilot constructors build the alerts themselves):
+
+    >>> from datetime import datetime, timezone
+    >>> from geotarget.alerts import Alert, Reference
+    >>> sent = datetime(2026, 5, 4, 20, 0, tzinfo=timezone.utc)
+    >>> earlier = Reference(sender="polisen@polisen.se", identifier="SE-POL-1",
+    ...                     sent=sent.replace(hour=19))
+    >>> cancel = Alert(identifier="SE-POL-2", sender="polisen@polisen.se", sent=sent,
+    ...                status="Actual", msg_type="Cancel", scope="Public", references=[earlier])
+    >>> cancel.msg_type, cancel.kind, cancel.area, cancel.onset == sent
+    (<MessageType.CANCEL: 'Cancel'>, None, None, True)
 
     .. versionadded:: 0.1.0
     """
@@ -464,6 +486,14 @@ class Message:
         The area in words (CAP ``areaDesc``), e.g. ``"Sergels torg, Stockholm"``.
     instruction : str, optional
         What people should do.
+
+    Examples
+    --------
+    >>> from geotarget.alerts import Message
+    >>> sv = Message(headline="Vittnen sökes", description="Såg du något vid Rinkeby torg?",
+    ...              area_description="Rinkeby, Stockholm")
+    >>> sv.instruction is None
+    True
 
     .. versionadded:: 0.1.0
     """

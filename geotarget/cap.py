@@ -101,6 +101,10 @@ class LenientResult:
     repairs : tuple of Repair
         Each repair, in document order; empty when the document was already valid.
 
+    Examples
+    --------
+    See :func:`loads_lenient`.
+
     .. versionadded:: 0.1.0
     """
 
@@ -176,7 +180,18 @@ def loads(data: str | bytes, *, envelope: Sequence[float] | None = None) -> Aler
 
     Examples
     --------
-    See the module docstring.
+    >>> from geotarget import cap
+    >>> from geotarget.errors import InvalidCAP
+    >>> doc = ('<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>A-1</identifier>'
+    ...        '<sender>a@b.se</sender><sent>2026-05-04T19:30:00+00:00</sent>'
+    ...        '<status>Test</status><msgType>Alert</msgType><scope>Public</scope></alert>')
+    >>> cap.loads(doc).status
+    <Status.TEST: 'Test'>
+    >>> try:
+    ...     cap.loads(doc.replace("Test", "Drill").replace("<scope>Public</scope>", ""))
+    ... except InvalidCAP as err:
+    ...     print(err.paths)
+    ['scope', 'status']
 
     .. versionadded:: 0.1.0
     """
@@ -211,7 +226,15 @@ def loads_lenient(data: str | bytes, *, envelope: Sequence[float] | None = None)
 
     Examples
     --------
-    See the module docstring.
+    >>> from geotarget import cap
+    >>> doc = ('<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>A-1</identifier>'
+    ...        '<sender>a@b.se</sender><sent>2026-05-04T19:30:00Z</sent>'
+    ...        '<status> Test </status><msgType>Alert</msgType><scope>Public</scope></alert>')
+    >>> result = cap.loads_lenient(doc)
+    >>> result.alert.sent.isoformat(), result.alert.status.value
+    ('2026-05-04T19:30:00+00:00', 'Test')
+    >>> [r.path for r in result.repairs]
+    ['sent', 'status']
 
     .. versionadded:: 0.1.0
     """

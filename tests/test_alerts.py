@@ -464,3 +464,13 @@ def test_info_blocks_keep_expires_after_their_start(i: Info) -> None:
     for start in (i.onset, i.effective):
         if start is not None and i.expires is not None:
             assert i.expires > start
+
+
+def test_alerts_pickle_and_hash() -> None:
+    """An alert survives pickling (for worker processes) and hashes like its copy."""
+    import pickle
+
+    a = explosion()
+    b = pickle.loads(pickle.dumps(a))
+    assert b == a and hash(b) == hash(a)
+    assert b.area == a.area and b.kind is AlertKind.EXPLOSION

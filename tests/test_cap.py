@@ -285,6 +285,16 @@ def test_model_rules_are_reported_with_paths() -> None:
     assert "identifier must not contain ' '" in problems(doc)["identifier"]
 
 
+def test_polygons_in_one_area_are_a_union_without_holes() -> None:
+    """A polygon inside another is not a hole: CAP areas are unions, so its inside is covered."""
+    inner = "59.331,18.062 59.331,18.065 59.333,18.065 59.333,18.062 59.331,18.062"
+    doc = BASE.replace("</polygon>", f"</polygon>\n      <polygon>{inner}</polygon>")
+    a = cap.loads(doc)
+    assert a.area is not None and len(a.area.parts) == 3
+    assert a.area.contains([18.063, 18.0655], [59.332, 59.334]).tolist() == [True, True]
+    assert a.area.contains(18.2, 59.332).item() is False
+
+
 def test_references_are_triples() -> None:
     """References are space-separated sender,identifier,sent triples; empty is a problem."""
     doc = BASE.replace(
@@ -516,6 +526,7 @@ def test_encodings() -> None:
     assert cap.loads(latin).infos[0].areas[0].description.endswith("Gärdet")
     utf16 = BASE.replace("UTF-8", "UTF-16").encode("utf-16")
     assert cap.loads(utf16) == cap.loads(BASE)
+    assert cap.loads("\ufeff" + BASE) == cap.loads(BASE.encode("utf-8-sig"))
 
 
 # --- real documents from other systems (../shared/data/cap) ----------------------------------
