@@ -48,13 +48,43 @@ def _margin(value: object) -> float:
     return number("margin_m", value, ge=0.0, le=MAX_MARGIN_M, error=InvalidArea)
 
 
+class _PartBase:
+    """What every part offers: ``contains`` over validated points."""
+
+    __slots__ = ()
+
+    def _contains_valid(self, x: FloatArray, y: FloatArray) -> BoolArray:
+        raise NotImplementedError
+
+    def contains(self, lon: Any, lat: Any) -> BoolArray:
+        """Return whether each point is inside: boundary and margin included.
+
+        Parameters
+        ----------
+        lon, lat : float or array_like
+            Points in WGS84 degrees, of the same shape.
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            Same shape as the inputs.
+
+        Raises
+        ------
+        InvalidCoordinates
+            For NaN, inf, out-of-range values or arrays of different shapes.
+        """
+        x, y = lon_lat_arrays(lon, lat)
+        return self._contains_valid(x, y)
+
+
 # ---------------------------------------------------------------------------------------------
 # Circle
 # ---------------------------------------------------------------------------------------------
 
 
 @attrs.frozen(init=False)
-class Circle:
+class Circle(_PartBase):
     """A geodesic circle: every point within ``radius_m + margin_m`` metres of a centre.
 
     Distances are geodesic on the WGS84 ellipsoid. The test is exact: it equals the decision
@@ -95,22 +125,6 @@ class Circle:
     def reach_m(self) -> float:
         """The radius including the margin, in metres."""
         return self.radius_m + self.margin_m
-
-    def contains(self, lon: Any, lat: Any) -> BoolArray:
-        """Return whether each point is inside (rim included).
-
-        Parameters
-        ----------
-        lon, lat : float or array_like
-            Points in WGS84 degrees, of the same shape.
-
-        Returns
-        -------
-        numpy.ndarray of bool
-            Same shape as the inputs.
-        """
-        x, y = lon_lat_arrays(lon, lat)
-        return self._contains_valid(x, y)
 
     def _contains_valid(self, x: FloatArray, y: FloatArray) -> BoolArray:
         return _geodesy.within_distance(self.lon, self.lat, self.reach_m, x, y)
@@ -229,7 +243,7 @@ def _where(reason: str) -> str:
 
 
 @attrs.frozen(init=False)
-class Polygon:
+class Polygon(_PartBase):
     """A polygon whose edges are straight lines in lon/lat, with optional holes and margin.
 
     Points on the boundary are inside. Rings are normalised (closed; exterior
@@ -371,22 +385,6 @@ class Polygon:
     def shape(self) -> sg.Polygon:
         """The polygon as a prepared shapely geometry in lon/lat degrees (without margin)."""
         return self._shape
-
-    def contains(self, lon: Any, lat: Any) -> BoolArray:
-        """Return whether each point is inside, on the boundary, or within the margin.
-
-        Parameters
-        ----------
-        lon, lat : float or array_like
-            Points in WGS84 degrees, of the same shape.
-
-        Returns
-        -------
-        numpy.ndarray of bool
-            Same shape as the inputs.
-        """
-        x, y = lon_lat_arrays(lon, lat)
-        return self._contains_valid(x, y)
 
     def _contains_valid(self, x: FloatArray, y: FloatArray) -> BoolArray:
         out = np.zeros(x.shape, dtype=np.bool_)

@@ -20,6 +20,7 @@ PUBLIC_MODULES = [
     "geotarget.areas",
     "geotarget.cap",
     "geotarget.errors",
+    "geotarget.ledger",
 ]
 
 
