@@ -255,7 +255,8 @@ def _esc(text: str) -> str:
 
 def _dec(x: float) -> str:
     """A float as an xs:decimal that reads back to the same float (never an exponent)."""
-    return format(Decimal(repr(x)), "f")
+    text = repr(x)  # the shortest text that reads back exactly
+    return text if "e" not in text else format(Decimal(text), "f")
 
 
 def _km(radius_m: float) -> str:
