@@ -201,17 +201,46 @@ class Circle(_PartBase):
 Ring = tuple[tuple[float, float], ...]
 
 
+def _ring_fast(coords: object) -> list[tuple[float, float]] | None:
+    """Validate a well-formed ring in bulk with numpy; ``None`` means "check it slowly"."""
+    if isinstance(coords, np.ndarray):
+        if coords.dtype.kind != "f":
+            return None
+        arr = coords
+    elif isinstance(coords, (list, tuple)):
+        try:
+            arr = np.asarray(coords, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        if any(type(v) is bool for pair in coords for v in pair):
+            return None
+    else:
+        return None
+    if arr.ndim != 2 or arr.shape[1] not in (2, 3):
+        return None
+    lon, lat = arr[:, 0], arr[:, 1]
+    if not ((np.abs(lon) <= 180.0).all() and (np.abs(lat) <= 90.0).all()):
+        return None
+    return list(zip(lon.tolist(), lat.tolist(), strict=True))
+
+
 def _ring(name: str, coords: object) -> Ring:
-    """Validate one ring of (lon, lat) pairs; return it closed."""
+    """Validate one ring of (lon, lat) pairs; return it closed.
+
+    Well-formed rings are checked in bulk; anything else is walked vertex by vertex so the error
+    names the first offending vertex.
+    """
     if isinstance(coords, (str, bytes)) or not isinstance(coords, Iterable):
         raise InvalidArea(f"{name} must be a sequence of (lon, lat) pairs (got {coords!r})")
-    out: list[tuple[float, float]] = []
-    for i, pair in enumerate(coords):
-        if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, np.ndarray)):
-            raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {pair!r})")
-        if len(pair) not in (2, 3):
-            raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {len(pair)} values)")
-        out.append(lon_lat(f"{name}[{i}] lon", pair[0], f"{name}[{i}] lat", pair[1]))
+    out = _ring_fast(coords)
+    if out is None:
+        out = []
+        for i, pair in enumerate(coords):
+            if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, np.ndarray)):
+                raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {pair!r})")
+            if len(pair) not in (2, 3):
+                raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {len(pair)} values)")
+            out.append(lon_lat(f"{name}[{i}] lon", pair[0], f"{name}[{i}] lat", pair[1]))
     distinct = len(set(out))
     if distinct < 3:
         raise InvalidArea(
