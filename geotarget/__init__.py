@@ -24,6 +24,7 @@ from geotarget.errors import (
     Problem,
     UnknownCode,
 )
+from geotarget.rollout import KindRollout, Phase, RolloutDecision, RolloutPolicy
 
 __all__ = [
     "Area",
@@ -40,9 +41,13 @@ __all__ = [
     "InvalidPositions",
     "InvalidRegions",
     "InvalidType",
+    "KindRollout",
     "MissingExtra",
+    "Phase",
     "Polygon",
     "Problem",
+    "RolloutDecision",
+    "RolloutPolicy",
     "UnknownCode",
     "__version__",
 ]

@@ -14,7 +14,7 @@ import pytest
 
 import geotarget
 
-PUBLIC_MODULES = ["geotarget", "geotarget.areas", "geotarget.errors"]
+PUBLIC_MODULES = ["geotarget", "geotarget.areas", "geotarget.errors", "geotarget.rollout"]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
