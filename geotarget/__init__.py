@@ -6,6 +6,19 @@ Importing geotarget is cheap and inert: it reads no files and builds no CRS obje
 from __future__ import annotations
 
 from geotarget._version import __version__
+from geotarget.alerts import (
+    Alert,
+    AlertArea,
+    AlertKind,
+    Certainty,
+    Info,
+    Message,
+    MessageType,
+    Severity,
+    Status,
+    TipChannel,
+    Urgency,
+)
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import (
     DocumentError,
@@ -27,10 +40,15 @@ from geotarget.errors import (
 from geotarget.rollout import KindRollout, Phase, RolloutDecision, RolloutPolicy
 
 __all__ = [
+    "Alert",
+    "AlertArea",
+    "AlertKind",
     "Area",
+    "Certainty",
     "Circle",
     "DocumentError",
     "GeotargetError",
+    "Info",
     "InvalidAlert",
     "InvalidArea",
     "InvalidCAP",
@@ -42,13 +60,19 @@ __all__ = [
     "InvalidRegions",
     "InvalidType",
     "KindRollout",
+    "Message",
+    "MessageType",
     "MissingExtra",
     "Phase",
     "Polygon",
     "Problem",
     "RolloutDecision",
     "RolloutPolicy",
+    "Severity",
+    "Status",
+    "TipChannel",
     "UnknownCode",
+    "Urgency",
     "__version__",
 ]
 

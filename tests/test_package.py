@@ -14,7 +14,15 @@ import pytest
 
 import geotarget
 
-PUBLIC_MODULES = ["geotarget", "geotarget.areas", "geotarget.errors", "geotarget.rollout"]
+PUBLIC_MODULES = [
+    "geotarget",
+    "geotarget.alerts",
+    "geotarget.areas",
+    "geotarget.cap",
+    "geotarget.errors",
+    "geotarget.ledger",
+    "geotarget.rollout",
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
