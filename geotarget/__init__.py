@@ -37,6 +37,7 @@ from geotarget.errors import (
     Problem,
     UnknownCode,
 )
+from geotarget.rollout import KindRollout, Phase, RolloutDecision, RolloutPolicy
 
 __all__ = [
     "Alert",
@@ -58,11 +59,15 @@ __all__ = [
     "InvalidPositions",
     "InvalidRegions",
     "InvalidType",
+    "KindRollout",
     "Message",
     "MessageType",
     "MissingExtra",
+    "Phase",
     "Polygon",
     "Problem",
+    "RolloutDecision",
+    "RolloutPolicy",
     "Severity",
     "Status",
     "TipChannel",

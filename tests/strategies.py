@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
 from hypothesis import strategies as st
+
+from geotarget.alerts import AlertKind
+from geotarget.rollout import KindRollout, Phase, RolloutPolicy
 
 #: Longitudes and latitudes over Sweden's bounding box.
 sweden_lon = st.floats(min_value=10.5, max_value=24.2, allow_nan=False)
@@ -14,3 +20,56 @@ any_lat = st.floats(min_value=-90.0, max_value=90.0, allow_nan=False)
 
 #: Circle radii from 10 m to 100 km, log-uniform-ish.
 radius_m = st.floats(min_value=1.0, max_value=5.0).map(lambda e: 10.0**e)
+
+
+# --- rollout policies ----------------------------------------------------------------------
+
+#: Region codes a generated policy may name (all in tests/rollout_helpers.MINI_SWEDEN).
+ROLLOUT_CODES = ["SE", "PR-VAST", "01", "09", "12", "13", "14", "0180", "1480"]
+#: Generated phases start within about 19 years of this instant.
+ROLLOUT_T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+_ZONES = [timezone.utc, ZoneInfo("Europe/Stockholm"), timezone(timedelta(hours=-5, minutes=-30))]
+
+
+@st.composite
+def rollout_phases(draw: st.DrawFn, *, max_phases: int = 5) -> list[Phase]:
+    """Valid phases of one kind: increasing starts, cumulative regions unless rollback."""
+    offsets = sorted(
+        draw(st.lists(st.integers(0, 10**7), min_size=1, max_size=max_phases, unique=True))
+    )
+    phases: list[Phase] = []
+    for minutes in offsets:
+        prev = phases[-1] if phases else None
+        rollback = prev is not None and draw(st.booleans())
+        if prev is None or rollback:
+            regions = draw(st.sets(st.sampled_from(ROLLOUT_CODES), min_size=1, max_size=4))
+            bp = draw(st.sampled_from([0, 1, 2500, 5000, 9999, 10000]) | st.integers(0, 10000))
+        else:
+            regions = set(prev.regions) | draw(st.sets(st.sampled_from(ROLLOUT_CODES), max_size=2))
+            bp = draw(st.integers(round(prev.percentage * 100), 10000))
+        if prev is not None and frozenset(regions) == prev.regions and bp / 100 == prev.percentage:
+            continue  # a phase must change something
+        at = (ROLLOUT_T0 + timedelta(minutes=minutes)).astimezone(draw(st.sampled_from(_ZONES)))
+        phases.append(Phase(starts_at=at, regions=regions, percentage=bp / 100, rollback=rollback))
+    return phases
+
+
+@st.composite
+def rollout_policies(draw: st.DrawFn) -> RolloutPolicy:
+    """Valid policies over a random subset of kinds, with random kill switches and settings."""
+    kinds = draw(st.lists(st.sampled_from(list(AlertKind)), unique=True))
+    return RolloutPolicy(
+        rollouts=[
+            KindRollout(kind=k, phases=draw(rollout_phases()), killed=draw(st.booleans()))
+            for k in kinds
+        ],
+        killed=draw(st.booleans()),
+        timezone=draw(st.sampled_from(["Europe/Stockholm", "UTC", "America/New_York"])),
+        salt=draw(st.sampled_from(["geotarget", "pilot-2024", "a"])),
+    )
+
+
+#: Instants around the generated phases (before, during and after).
+rollout_instants = st.integers(-(10**5), 10**7 + 10**5).map(
+    lambda m: ROLLOUT_T0 + timedelta(minutes=m)
+)

@@ -21,6 +21,7 @@ PUBLIC_MODULES = [
     "geotarget.cap",
     "geotarget.errors",
     "geotarget.ledger",
+    "geotarget.rollout",
 ]
 
 
