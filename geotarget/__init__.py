@@ -24,9 +24,12 @@ from geotarget.errors import (
     Problem,
     UnknownCode,
 )
+from geotarget.matcher import AreaIndex, LiveAreaIndex, PositionIndex
+from geotarget.positions import Location, LocationRule, Positions
 
 __all__ = [
     "Area",
+    "AreaIndex",
     "Circle",
     "DocumentError",
     "GeotargetError",
@@ -40,8 +43,13 @@ __all__ = [
     "InvalidPositions",
     "InvalidRegions",
     "InvalidType",
+    "LiveAreaIndex",
+    "Location",
+    "LocationRule",
     "MissingExtra",
     "Polygon",
+    "PositionIndex",
+    "Positions",
     "Problem",
     "UnknownCode",
     "__version__",
