@@ -59,6 +59,7 @@ class Buckets:
         self.parts = parts
         self.n_areas = len(keys)
         self.owner = np.array(owner, dtype=np.intp)
+        self.owner_key = [keys[i] for i in owner]
         n = len(parts)
         rasters = [_raster.raster(p, AREA_CELLS) for p in parts]
         self.rasters = rasters
@@ -81,6 +82,7 @@ class Buckets:
             dtype=np.float64,
         ).reshape(n, 5)
         self.limits = limits
+        self.limit_list = [tuple(row) for row in limits.tolist()]
         self.c_lon = np.array([p.lon if isinstance(p, Circle) else 0.0 for p in parts])
         self.c_lat = np.array([p.lat if isinstance(p, Circle) else 0.0 for p in parts])
         self.c_reach = np.array([p.reach_m if isinstance(p, Circle) else 0.0 for p in parts])
@@ -101,6 +103,7 @@ class Buckets:
             self.g_nx = self.g_ny = 1
             self.ptr = np.zeros(2, dtype=np.intp)
             self.entries = np.zeros(0, dtype=np.intp)
+            self.entry_state = np.zeros(0, dtype=np.uint8)
             self.cell_entries: dict[int, tuple[int, ...]] = {}
             return
         w = np.array(windows, dtype=np.float64)
@@ -111,35 +114,52 @@ class Buckets:
         side_y = max(float(np.median(w[:, 3] - w[:, 1])) / 2.0, (y1 - y0) / _COARSE_MAX, 1e-9)
         nx = max(1, min(_COARSE_MAX, math.ceil((x1 - x0) / side_x)))
         ny = max(1, min(_COARSE_MAX, math.ceil((y1 - y0) / side_y)))
-        px = nx / max(x1 - x0, 1e-9)
-        py = ny / max(y1 - y0, 1e-9)
+        # A relative 1e-9 of slack keeps the far edges of the windows strictly inside the grid.
+        px = nx / (max(x1 - x0, 1e-9) * (1.0 + 1e-9))
+        py = ny / (max(y1 - y0, 1e-9) * (1.0 + 1e-9))
         ix0 = np.clip(np.floor((w[:, 0] - x0) * px - 1e-6), 0, nx - 1).astype(np.intp)
         ix1 = np.clip(np.floor((w[:, 2] - x0) * px + 1e-6), 0, nx - 1).astype(np.intp)
         iy0 = np.clip(np.floor((w[:, 1] - y0) * py - 1e-6), 0, ny - 1).astype(np.intp)
         iy1 = np.clip(np.floor((w[:, 3] - y0) * py + 1e-6), 0, ny - 1).astype(np.intp)
         cells: list[IntArray] = []
         owners: list[IntArray] = []
+        states: list[npt.NDArray[np.uint8]] = []
         for i in range(len(windows)):
-            gx, gy = np.meshgrid(
+            mx, my = np.meshgrid(
                 np.arange(ix0[i], ix1[i] + 1), np.arange(iy0[i], iy1[i] + 1), indexing="xy"
             )
-            c = (gy * nx + gx).reshape(-1)
-            cells.append(c)
-            owners.append(np.full(c.size, i, dtype=np.intp))
+            gx = mx.reshape(-1)
+            gy = my.reshape(-1)
+            # Pre-classify each coarse cell against the part's raster: drop cells wholly
+            # outside, mark cells wholly inside (no fine look-up needed for their points).
+            boxes = np.stack(
+                [x0 + gx / px, y0 + gy / py, -(x0 + (gx + 1) / px), -(y0 + (gy + 1) / py)]
+            )
+            not_in, not_out = self.rasters[i].box_counts(boxes)
+            keep = not_out != 0
+            cells.append((gy * nx + gx)[keep])
+            owners.append(np.full(int(keep.sum()), i, dtype=np.intp))
+            states.append(
+                np.where(not_in[keep] == 0, _raster.INSIDE, _raster.BOUNDARY).astype(np.uint8)
+            )
         cell = np.concatenate(cells)
         part = np.concatenate(owners)
+        state = np.concatenate(states)
         order = np.lexsort((part, cell))
         cell = cell[order]
         part = part[order]
+        state = state[order]
         self.g_x0, self.g_y0, self.g_px, self.g_py, self.g_nx, self.g_ny = x0, y0, px, py, nx, ny
         ptr = np.zeros(nx * ny + 1, dtype=np.intp)
         np.add.at(ptr, cell + 1, 1)
         self.ptr = np.cumsum(ptr)
         self.entries = part
+        self.entry_state = state
         # For the single-point path: coarse cell → tuple of part indices.
         uniq, first = np.unique(cell, return_index=True)
         bounds = np.append(first, cell.size)
-        plist = part.tolist()
+        # Entry code: part index * 4 + coarse state (INSIDE needs no fine look-up).
+        plist = (part * 4 + state).tolist()
         self.cell_entries = {
             int(c): tuple(plist[bounds[j] : bounds[j + 1]]) for j, c in enumerate(uniq.tolist())
         }
@@ -173,21 +193,35 @@ class Buckets:
         pair_pt = np.repeat(pts, cnt)
         pair_entry = np.arange(total) - np.repeat(starts - lo, cnt)
         pair_part = self.entries[pair_entry]
-        px = x[pair_pt]
-        py = y[pair_pt]
-        # Fine raster cell of each pair.
-        ix = ((px - self.r_x0[pair_part]) * self.r_px[pair_part] + 1.0).astype(np.intp)
-        np.clip(ix, 0, self.r_nx[pair_part] + 1, out=ix)
-        iy = ((py - self.r_y0[pair_part]) * self.r_py[pair_part] + 1.0).astype(np.intp)
-        np.clip(iy, 0, self.r_ny[pair_part] + 1, out=iy)
-        state = self.states[self.r_off[pair_part] + iy * (self.r_nx[pair_part] + 2) + ix]
-        keep = state == _raster.INSIDE
-        band = np.flatnonzero(state == _raster.BOUNDARY)
-        if band.size:
-            keep[band] = self._exact(pair_part[band], px[band], py[band])
-        hit_pt = pair_pt[keep]
-        hit_area = self.owner[pair_part[keep]]
-        code = np.unique(hit_pt * self.n_areas + hit_area)
+        keep = self.entry_state[pair_entry] == _raster.INSIDE
+        # Fine raster cell of each pair in a BOUNDARY coarse cell.
+        fine = np.flatnonzero(~keep)
+        if fine.size:
+            fp = pair_part[fine]
+            fpt = pair_pt[fine]
+            px = x[fpt]
+            py = y[fpt]
+            ix = ((px - self.r_x0[fp]) * self.r_px[fp] + 1.0).astype(np.intp)
+            np.clip(ix, 0, self.r_nx[fp] + 1, out=ix)
+            iy = ((py - self.r_y0[fp]) * self.r_py[fp] + 1.0).astype(np.intp)
+            np.clip(iy, 0, self.r_ny[fp] + 1, out=iy)
+            iy *= self.r_nx[fp] + 2
+            iy += ix
+            iy += self.r_off[fp]
+            state = self.states[iy]
+            ok = state == _raster.INSIDE
+            band = np.flatnonzero(state == _raster.BOUNDARY)
+            if band.size:
+                ok[band] = self._exact(fp[band], px[band], py[band])
+            keep[fine] = ok
+        # Pairs are ordered by point, then part (and parts by area key): codes ascend, so
+        # duplicates (several parts of one area) are adjacent.
+        code = pair_pt[keep] * self.n_areas + self.owner[pair_part[keep]]
+        if code.size > 1:
+            first = np.empty(code.size, dtype=np.bool_)
+            first[0] = True
+            np.not_equal(code[1:], code[:-1], out=first[1:])
+            code = code[first]
         rows, area = np.divmod(code, self.n_areas)
         return rows, self.keys[area]
 
@@ -232,21 +266,29 @@ class Buckets:
         entries = self.cell_entries.get(cell)
         if entries is None:
             return ()
-        found: set[int] = set()
-        for p in entries:
-            area = int(self.owner[p])
-            if area in found:
+        found: list[str] = []
+        owner_key = self.owner_key
+        rasters = self.rasters
+        last = ""
+        for code in entries:
+            p, coarse = divmod(code, 4)
+            key = owner_key[p]
+            if key == last:
                 continue
-            state = self.rasters[p].lookup_one(x, y)
-            if state == _raster.INSIDE or (state == _raster.BOUNDARY and self._exact_one(p, x, y)):
-                found.add(area)
-        keys = self.keys
-        return tuple(str(keys[a]) for a in sorted(found))
+            if coarse != _raster.INSIDE:
+                state = rasters[p].lookup_one(x, y)
+                if state == _raster.OUTSIDE or (
+                    state == _raster.BOUNDARY and not self._exact_one(p, x, y)
+                ):
+                    continue
+            found.append(key)
+            last = key
+        return tuple(found)
 
     def _exact_one(self, p: int, x: float, y: float) -> bool:
         part = self.parts[p]
         if isinstance(part, Circle):
-            cx, cy, cz, in2, out2 = self.limits[p].tolist()
+            cx, cy, cz, in2, out2 = self.limit_list[p]
             ex, ey, ez = _ecef_one(x, y)
             d2 = (ex - cx) ** 2 + (ey - cy) ** 2 + (ez - cz) ** 2
             if d2 <= in2:

@@ -71,6 +71,7 @@ class Raster:
         "_sat",
         "_shift4",
         "_top4",
+        "cells",
         "cells_per_lat",
         "cells_per_lon",
         "flat",
@@ -86,12 +87,14 @@ class Raster:
         self.y0 = y0
         self.cells_per_lon = 1.0 / cw
         self.cells_per_lat = 1.0 / ch
-        self.ny, self.nx = states.shape
+        self.ny: int = int(states.shape[0])
+        self.nx: int = int(states.shape[1])
         padded = np.zeros((self.ny + 2, self.nx + 2), dtype=np.uint8)
         padded[1:-1, 1:-1] = states
         padded.flags.writeable = False
         self.states = padded
         self.flat = padded.reshape(-1)
+        self.cells: bytes = padded.tobytes()  # for fast scalar look-ups
         self._origin4 = np.array([[x0], [y0], [-x0], [-y0]])
         pl, pt = self.cells_per_lon, self.cells_per_lat
         self._per4 = np.array([[pl], [pt], [-pl], [-pt]])
@@ -142,7 +145,7 @@ class Raster:
         iy = int((y - self.y0) * self.cells_per_lat + 1.0)
         ix = 0 if ix < 0 else (self.nx + 1 if ix > self.nx + 1 else ix)
         iy = 0 if iy < 0 else (self.ny + 1 if iy > self.ny + 1 else iy)
-        return int(self.flat[iy * (self.nx + 2) + ix])
+        return self.cells[iy * (self.nx + 2) + ix]
 
     def box_counts(self, boxes: FloatArray) -> tuple[IntArray, IntArray]:
         """Count, per box, the cells it meets that are not INSIDE and not OUTSIDE.

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -286,14 +287,15 @@ def test_readers_see_whole_snapshots_while_a_writer_swaps() -> None:
         rounds = 0
         while rounds < 3 or (reads[0] < 200 and rounds < 500):
             rounds += 1
-            for step in (
+            steps: list[Callable[[], None]] = [
                 lambda: live.add("a", states[1]["a"]),
                 lambda: live.add("b", states[2]["b"]),
                 lambda: live.remove("a"),
                 lambda: live.remove("b"),
                 lambda: live.publish(AreaIndex(states[2])),
                 lambda: live.publish(AreaIndex()),
-            ):
+            ]
+            for step in steps:
                 step()
                 time.sleep(0.002)  # let the readers run between swaps
     finally:
