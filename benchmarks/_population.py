@@ -27,7 +27,11 @@ FloatArray = npt.NDArray[np.float64]
 
 #: ``../shared/data/sweden`` beside the clone, or ``$GEOTARGET_SHARED_DATA/sweden``.
 SHARED_SWEDEN = (
-    Path(os.environ.get("GEOTARGET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    Path(
+        os.environ.get(
+            "GEOTARGET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
+        )
+    )
     / "sweden"
 )
 
@@ -36,14 +40,30 @@ STOCKHOLM_C = (18.05611, 59.33)
 
 # (lon, lat, people) of the largest urban areas: the fallback model's clusters.
 _TOWNS = [
-    (18.06, 59.33, 1_700_000), (11.97, 57.71, 620_000), (13.00, 55.61, 350_000),
-    (17.64, 59.86, 180_000), (15.62, 58.41, 120_000), (16.54, 59.61, 130_000),
-    (15.21, 59.27, 125_000), (16.19, 58.59, 100_000), (14.16, 57.78, 100_000),
-    (13.19, 55.70, 95_000), (20.26, 63.83, 90_000), (17.14, 60.67, 78_000),
-    (12.94, 57.72, 75_000), (17.31, 62.39, 60_000), (13.50, 59.38, 70_000),
-    (14.81, 56.88, 65_000), (12.70, 56.05, 115_000), (15.59, 56.16, 40_000),
-    (16.36, 56.66, 40_000), (22.15, 65.58, 48_000), (15.63, 60.61, 40_000),
-    (15.42, 60.49, 42_000), (14.64, 63.18, 45_000), (12.86, 56.67, 72_000),
+    (18.06, 59.33, 1_700_000),
+    (11.97, 57.71, 620_000),
+    (13.00, 55.61, 350_000),
+    (17.64, 59.86, 180_000),
+    (15.62, 58.41, 120_000),
+    (16.54, 59.61, 130_000),
+    (15.21, 59.27, 125_000),
+    (16.19, 58.59, 100_000),
+    (14.16, 57.78, 100_000),
+    (13.19, 55.70, 95_000),
+    (20.26, 63.83, 90_000),
+    (17.14, 60.67, 78_000),
+    (12.94, 57.72, 75_000),
+    (17.31, 62.39, 60_000),
+    (13.50, 59.38, 70_000),
+    (14.81, 56.88, 65_000),
+    (12.70, 56.05, 115_000),
+    (15.59, 56.16, 40_000),
+    (16.36, 56.66, 40_000),
+    (22.15, 65.58, 48_000),
+    (15.63, 60.61, 40_000),
+    (15.42, 60.49, 42_000),
+    (14.64, 63.18, 45_000),
+    (12.86, 56.67, 72_000),
     (17.95, 59.20, 90_000),
 ]
 
@@ -57,7 +77,12 @@ def has_shared_data() -> bool:
 def municipality_polygons() -> dict[str, sg.Polygon | sg.MultiPolygon]:
     """Lantmäteriet's municipality polygons (WGS84) keyed by SCB code."""
     data = json.loads((SHARED_SWEDEN / "kommuner_lantmateriet_wgs84.geojson").read_text("utf-8"))
-    return {f["properties"]["kommun_kod"]: sg.shape(f["geometry"]) for f in data["features"]}
+    out: dict[str, sg.Polygon | sg.MultiPolygon] = {}
+    for f in data["features"]:
+        geom = sg.shape(f["geometry"])
+        assert isinstance(geom, (sg.Polygon, sg.MultiPolygon))
+        out[f["properties"]["kommun_kod"]] = geom
+    return out
 
 
 def _municipal_population() -> dict[str, int]:
@@ -75,7 +100,7 @@ def _sample_in(
     """``n`` points inside ``geom``: 75 % Gaussian around ``centre``, 25 % uniform."""
     shapely.prepare(geom)
     west, south, east, north = geom.bounds
-    n_cluster = int(round(n * 0.75))
+    n_cluster = round(n * 0.75)
     out_x: list[FloatArray] = []
     out_y: list[FloatArray] = []
     for count, clustered in ((n_cluster, True), (n - n_cluster, False)):
@@ -112,21 +137,21 @@ def population(n: int = 1_200_000, seed: int = 20240415) -> tuple[FloatArray, Fl
         codes = sorted(people)
         weights = np.array([people[c] for c in codes], dtype=np.float64)
         counts = rng.multinomial(n, weights / weights.sum())
-        for code, count, pop in zip(codes, counts, weights):
+        for code, count, pop in zip(codes, counts, weights, strict=True):
             if count == 0:
                 continue
             geom = polys[code]
             centre = shapely.get_coordinates(shapely.point_on_surface(geom))[0]
             # Urban spread (degrees of latitude): ~1.3 km for 10k people, ~5 km for 1M.
             sigma = 0.012 * (pop / 1e4) ** 0.3
-            x, y = _sample_in(geom, int(count), (float(centre[0]), float(centre[1])), sigma, rng)
+            x, y = _sample_in(geom, count, (float(centre[0]), float(centre[1])), sigma, rng)
             xs.append(x)
             ys.append(y)
     else:
         towns = np.array(_TOWNS)
         n_bg = int(n * 0.15)
         counts = rng.multinomial(n - n_bg, towns[:, 2] / towns[:, 2].sum())
-        for (lon, lat, pop), count in zip(towns, counts):
+        for (lon, lat, pop), count in zip(towns, counts, strict=True):
             sigma = 0.012 * (pop / 1e4) ** 0.3
             xs.append(rng.normal(lon, sigma / np.cos(np.radians(lat)), count))
             ys.append(rng.normal(lat, sigma, count))

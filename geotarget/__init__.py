@@ -6,6 +6,19 @@ Importing geotarget is cheap and inert: it reads no files and builds no CRS obje
 from __future__ import annotations
 
 from geotarget._version import __version__
+from geotarget.alerts import (
+    Alert,
+    AlertArea,
+    AlertKind,
+    Certainty,
+    Info,
+    Message,
+    MessageType,
+    Severity,
+    Status,
+    TipChannel,
+    Urgency,
+)
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import (
     DocumentError,
@@ -28,11 +41,16 @@ from geotarget.matcher import AreaIndex, LiveAreaIndex, PositionIndex
 from geotarget.positions import Location, LocationRule, Positions
 
 __all__ = [
+    "Alert",
+    "AlertArea",
+    "AlertKind",
     "Area",
     "AreaIndex",
+    "Certainty",
     "Circle",
     "DocumentError",
     "GeotargetError",
+    "Info",
     "InvalidAlert",
     "InvalidArea",
     "InvalidCAP",
@@ -46,12 +64,18 @@ __all__ = [
     "LiveAreaIndex",
     "Location",
     "LocationRule",
+    "Message",
+    "MessageType",
     "MissingExtra",
     "Polygon",
     "PositionIndex",
     "Positions",
     "Problem",
+    "Severity",
+    "Status",
+    "TipChannel",
     "UnknownCode",
+    "Urgency",
     "__version__",
 ]
 

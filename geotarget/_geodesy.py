@@ -85,9 +85,7 @@ def geodesic_distance(lon0: float, lat0: float, lon: FloatArray, lat: FloatArray
     """Exact WGS84 geodesic distance in metres from one point to many (``Geod.inv``)."""
     if lon.size == 0:
         return np.empty(lon.shape, dtype=np.float64)
-    _, _, dist = geod().inv(
-        np.full(lon.shape, lon0), np.full(lat.shape, lat0), lon, lat
-    )
+    _, _, dist = geod().inv(np.full(lon.shape, lon0), np.full(lat.shape, lat0), lon, lat)
     return np.asarray(dist, dtype=np.float64)
 
 

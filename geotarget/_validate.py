@@ -30,11 +30,11 @@ def number(
     """Return ``value`` as a finite float, or raise naming ``name``, the rule and the value."""
     rule = "a finite number"
     if gt is not None:
-        rule += f" > {gt:g}"
+        rule += f" > {_plain(gt)}"
     if ge is not None:
-        rule += f" >= {ge:g}"
+        rule += f" >= {_plain(ge)}"
     if le is not None:
-        rule += f" {'and ' if gt is not None or ge is not None else ''}<= {le:g}"
+        rule += f" {'and ' if gt is not None or ge is not None else ''}<= {_plain(le)}"
     if isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name} must be {rule}, not a bool (got {value!r})")
     if not isinstance(value, (int, float, np.integer, np.floating)):
@@ -51,6 +51,11 @@ def number(
     ):
         raise error(f"{name} must be {rule} (got {value!r})")
     return x
+
+
+def _plain(x: float) -> str:
+    """Format a bound as people write it: ``1000000``, ``0.5``, ``-90``."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
 def lon_lat(lon_name: str, lon: object, lat_name: str, lat: object) -> tuple[float, float]:
@@ -70,9 +75,7 @@ def _as_float_array(name: str, value: Any) -> FloatArray:
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError) as err:
-            raise InvalidType(
-                f"{name} must be numbers in degrees (got dtype {arr.dtype})"
-            ) from err
+            raise InvalidType(f"{name} must be numbers in degrees (got dtype {arr.dtype})") from err
     return np.asarray(arr, dtype=np.float64)
 
 

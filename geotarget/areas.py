@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import attrs
 import numpy as np
@@ -48,13 +48,43 @@ def _margin(value: object) -> float:
     return number("margin_m", value, ge=0.0, le=MAX_MARGIN_M, error=InvalidArea)
 
 
+class _PartBase:
+    """What every part offers: ``contains`` over validated points."""
+
+    __slots__ = ()
+
+    def _contains_valid(self, x: FloatArray, y: FloatArray) -> BoolArray:
+        raise NotImplementedError
+
+    def contains(self, lon: Any, lat: Any) -> BoolArray:
+        """Return whether each point is inside: boundary and margin included.
+
+        Parameters
+        ----------
+        lon, lat : float or array_like
+            Points in WGS84 degrees, of the same shape.
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            Same shape as the inputs.
+
+        Raises
+        ------
+        InvalidCoordinates
+            For NaN, inf, out-of-range values or arrays of different shapes.
+        """
+        x, y = lon_lat_arrays(lon, lat)
+        return self._contains_valid(x, y)
+
+
 # ---------------------------------------------------------------------------------------------
 # Circle
 # ---------------------------------------------------------------------------------------------
 
 
-@attrs.frozen
-class Circle:
+@attrs.frozen(init=False)
+class Circle(_PartBase):
     """A geodesic circle: every point within ``radius_m + margin_m`` metres of a centre.
 
     Distances are geodesic on the WGS84 ellipsoid. The test is exact: it equals the decision
@@ -89,28 +119,12 @@ class Circle:
     def __init__(self, lon: float, lat: float, radius_m: float, *, margin_m: float = 0.0):
         lon_f, lat_f = lon_lat("lon", lon, "lat", lat)
         r = number("radius_m", radius_m, gt=0.0, le=MAX_RADIUS_M, error=InvalidArea)
-        self.__attrs_init__(lon_f, lat_f, r, margin_m=_margin(margin_m))  # type: ignore[attr-defined]
+        self.__attrs_init__(lon_f, lat_f, r, margin_m=_margin(margin_m))
 
     @property
     def reach_m(self) -> float:
         """The radius including the margin, in metres."""
         return self.radius_m + self.margin_m
-
-    def contains(self, lon: Any, lat: Any) -> BoolArray:
-        """Return whether each point is inside (rim included).
-
-        Parameters
-        ----------
-        lon, lat : float or array_like
-            Points in WGS84 degrees, of the same shape.
-
-        Returns
-        -------
-        numpy.ndarray of bool
-            Same shape as the inputs.
-        """
-        x, y = lon_lat_arrays(lon, lat)
-        return self._contains_valid(x, y)
 
     def _contains_valid(self, x: FloatArray, y: FloatArray) -> BoolArray:
         return _geodesy.within_distance(self.lon, self.lat, self.reach_m, x, y)
@@ -146,7 +160,12 @@ class Circle:
         south = max(float(lat.min()) - pad, -90.0)
         north = min(float(lat.max()) + pad, 90.0)
         if self._covers_pole():
-            return (-180.0, -90.0 if self.lat < 0 else south, 180.0, 90.0 if self.lat > 0 else north)
+            return (
+                -180.0,
+                -90.0 if self.lat < 0 else south,
+                180.0,
+                90.0 if self.lat > 0 else north,
+            )
         rel = (lon - self.lon + 540.0) % 360.0 - 180.0
         west = self.lon + float(rel.min()) - pad
         east = self.lon + float(rel.max()) + pad
@@ -204,9 +223,13 @@ def _ring(name: str, coords: object) -> Ring:
 
 
 def _oriented(ring: Ring, ccw: bool) -> Ring:
+    """Orient a closed ring and start it at its smallest (lon, lat) vertex: one canonical form."""
     if sg.LinearRing(ring).is_ccw != ccw:
-        return tuple(reversed(ring))
-    return ring
+        ring = tuple(reversed(ring))
+    body = ring[:-1]
+    start = body.index(min(body))
+    rotated = body[start:] + body[:start]
+    return (*rotated, rotated[0])
 
 
 def _where(reason: str) -> str:
@@ -219,8 +242,8 @@ def _where(reason: str) -> str:
     return reason.lower()
 
 
-@attrs.frozen(eq=True)
-class Polygon:
+@attrs.frozen(init=False)
+class Polygon(_PartBase):
     """A polygon whose edges are straight lines in lon/lat, with optional holes and margin.
 
     Points on the boundary are inside. Rings are normalised (closed; exterior
@@ -267,7 +290,7 @@ class Polygon:
         margin_m: float = 0.0,
     ) -> None:
         shell = _oriented(_ring("exterior", exterior), ccw=True)
-        if isinstance(holes, (str, bytes)) or not isinstance(holes, Iterable):
+        if isinstance(holes, (str, bytes)) or not isinstance(holes, Iterable):  # type: ignore[unreachable]
             raise InvalidArea(f"holes must be a sequence of rings (got {holes!r})")
         hole_rings = tuple(
             _oriented(_ring(f"holes[{i}]", h), ccw=False) for i, h in enumerate(holes)
@@ -294,7 +317,7 @@ class Polygon:
         if reason != "Valid Geometry":
             raise InvalidArea(f"polygon with its holes is invalid: {_where(reason)}")
         shapely.prepare(shape)
-        self.__attrs_init__(shell, hole_rings, margin_m=margin)  # type: ignore[attr-defined]
+        self.__attrs_init__(shell, hole_rings, margin_m=margin)
         object.__setattr__(self, "_shape", shape)
 
     @classmethod
@@ -317,11 +340,15 @@ class Polygon:
         >>> len(Polygon.repair(bowtie).parts)
         2
         """
-        shell = [lon_lat(f"exterior[{i}] lon", p[0], f"exterior[{i}] lat", p[1])
-                 for i, p in enumerate(exterior)]
+        shell = [
+            lon_lat(f"exterior[{i}] lon", p[0], f"exterior[{i}] lat", p[1])
+            for i, p in enumerate(exterior)
+        ]
         hole_lists = [
-            [lon_lat(f"holes[{j}][{i}] lon", p[0], f"holes[{j}][{i}] lat", p[1])
-             for i, p in enumerate(h)]
+            [
+                lon_lat(f"holes[{j}][{i}] lon", p[0], f"holes[{j}][{i}] lat", p[1])
+                for i, p in enumerate(h)
+            ]
             for j, h in enumerate(holes)
         ]
         if len(set(shell)) < 3:
@@ -334,8 +361,11 @@ class Polygon:
             raise InvalidArea("exterior encloses no area after repair (got a degenerate ring)")
         return Area(
             [
-                cls(list(p.exterior.coords), [list(r.coords) for r in p.interiors],
-                    margin_m=margin_m)
+                cls(
+                    list(p.exterior.coords),
+                    [list(r.coords) for r in p.interiors],
+                    margin_m=margin_m,
+                )
                 for p in polys
             ]
         )
@@ -347,29 +377,14 @@ class Polygon:
             raise InvalidType(f"geom must be a shapely Polygon (got {type(geom).__name__})")
         if geom.is_empty:
             raise InvalidArea("geom must not be empty (got an empty Polygon)")
-        return cls(list(geom.exterior.coords), [list(r.coords) for r in geom.interiors],
-                   margin_m=margin_m)
+        return cls(
+            list(geom.exterior.coords), [list(r.coords) for r in geom.interiors], margin_m=margin_m
+        )
 
     @property
     def shape(self) -> sg.Polygon:
         """The polygon as a prepared shapely geometry in lon/lat degrees (without margin)."""
         return self._shape
-
-    def contains(self, lon: Any, lat: Any) -> BoolArray:
-        """Return whether each point is inside, on the boundary, or within the margin.
-
-        Parameters
-        ----------
-        lon, lat : float or array_like
-            Points in WGS84 degrees, of the same shape.
-
-        Returns
-        -------
-        numpy.ndarray of bool
-            Same shape as the inputs.
-        """
-        x, y = lon_lat_arrays(lon, lat)
-        return self._contains_valid(x, y)
 
     def _contains_valid(self, x: FloatArray, y: FloatArray) -> BoolArray:
         out = np.zeros(x.shape, dtype=np.bool_)
@@ -406,7 +421,7 @@ class Polygon:
             shapely.prepare(metric)
             cached = (lon0, lat0, metric)
             object.__setattr__(self, "_metric", cached)
-        return tuple(cached)  # type: ignore[return-value]
+        return tuple(cached)
 
     def _within_margin(self, x: FloatArray, y: FloatArray) -> BoolArray:
         lon0, lat0, metric = self._frame()
@@ -450,9 +465,7 @@ class Polygon:
         far = max(abs(south), abs(north))
         if far >= 90.0:
             return (-180.0, south, 180.0, north)
-        dlon = math.degrees(self.margin_m / (_geodesy.A * math.cos(math.radians(far)))) * (
-            1 + 1e-9
-        )
+        dlon = math.degrees(self.margin_m / (_geodesy.A * math.cos(math.radians(far)))) * (1 + 1e-9)
         return (max(west - dlon, -180.0), south, min(east + dlon, 180.0), north)
 
     @property
@@ -466,9 +479,10 @@ class Polygon:
         lon0, lat0, metric = self._frame()
         grown = shapely.buffer(metric, self.margin_m, quad_segs=64)
         t = _geodesy.aeqd_transformer(lon0, lat0)
-        back: sg.Polygon = shapely.transform(
-            grown, lambda xy: np.column_stack(t.transform(*xy.T, direction="INVERSE"))
+        back = shapely.transform(
+            grown, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1], direction="INVERSE"))
         )
+        assert isinstance(back, (sg.Polygon, sg.MultiPolygon))
         return back
 
     @property
@@ -503,7 +517,7 @@ def _geodesic_area(geom: Any) -> float:
 
 
 #: A part of an area: a :class:`Circle` or a :class:`Polygon`.
-Part = Union[Circle, Polygon]
+Part = Circle | Polygon
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,7 +525,7 @@ Part = Union[Circle, Polygon]
 # ---------------------------------------------------------------------------------------------
 
 
-def _parts(value: Iterable[Part]) -> tuple[Part, ...]:
+def _parts(value: Area | Part | Iterable[Area | Part]) -> tuple[Part, ...]:
     if isinstance(value, (Circle, Polygon)):
         return (value,)
     if isinstance(value, Area):
@@ -527,9 +541,7 @@ def _parts(value: Iterable[Part]) -> tuple[Part, ...]:
         elif isinstance(p, (Circle, Polygon)):
             out.append(p)
         else:
-            raise InvalidType(
-                f"parts[{i}] must be a Circle or a Polygon (got {type(p).__name__})"
-            )
+            raise InvalidType(f"parts[{i}] must be a Circle or a Polygon (got {type(p).__name__})")
     if not out:
         raise InvalidArea("parts must hold at least one Circle or Polygon (got none)")
     return tuple(out)
@@ -615,7 +627,8 @@ class Area:
         """
         geoms = [p._to_lonlat_polygon() for p in self.parts]
         merged = shapely.union_all(geoms) if len(geoms) > 1 else geoms[0]
-        return merged  # type: ignore[no-any-return]
+        assert isinstance(merged, (sg.Polygon, sg.MultiPolygon))
+        return merged
 
     # --- GeoJSON ---------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ that do not know geotarget::
     │   ├── InvalidAlert                    an alert that breaks the alert model
     │   ├── InvalidPositions                bad device rows (the rows are named)
     │   └── InvalidRegions                  bad region data
-    ├── InvalidType (TypeError)             a value of the wrong type (bool where a number is expected)
+    ├── InvalidType (TypeError)             a value of the wrong type (bool for a number)
     ├── DocumentError (ValueError)          a whole document with every problem listed
     │   ├── InvalidCAP                      a CAP 1.2 document
     │   └── InvalidPolicy                   a rollout policy file

@@ -22,9 +22,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 #: ../shared/data beside the clone (CI lays it there); override with GEOTARGET_SHARED_DATA.
 SHARED_DATA = Path(
-    os.environ.get(
-        "GEOTARGET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
-    )
+    os.environ.get("GEOTARGET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )
 
 
@@ -41,5 +39,7 @@ def pytest_report_header() -> list[str]:
 def shared_data() -> Path:
     """The ../shared/data folder; tests that need it skip with a clear reason without it."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"reference data not found at {SHARED_DATA} (CI lays ../shared beside the clone)")
+        pytest.skip(
+            f"reference data not found at {SHARED_DATA} (CI lays ../shared beside the clone)"
+        )
     return SHARED_DATA

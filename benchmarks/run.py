@@ -1,0 +1,107 @@
+"""Run geotarget's benchmarks and compare against peers in the same run.
+
+Usage::
+
+    python benchmarks/run.py            # full run: every scenario, full sizes
+    python benchmarks/run.py --quick    # CI: smaller repeats; fails when a ratio < bar / 2
+    python benchmarks/run.py --only areas matcher
+
+Writes ``benchmarks/results/results.json`` and ``benchmarks/results/results.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _harness import Report  # noqa: E402
+
+
+def modules() -> list[str]:
+    """Names of every ``bench_*.py`` module, sorted."""
+    return sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks; return 1 when a gate fails in ``--quick`` mode."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="CI-sized run with regression gates")
+    parser.add_argument("--only", nargs="*", default=None, help="benchmark modules to run")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+
+    names = args.only or modules()
+    lines = [
+        "| benchmark | scenario | implementation | time per call | throughput | note |",
+        "| --- | --- | --- | ---: | ---: | --- |",
+    ]
+    gate_lines = [
+        "| benchmark | scenario | geotarget vs peer | ratio | bar | gate (bar / 2) |",
+        "| --- | --- | --- | ---: | ---: | --- |",
+    ]
+    results: dict[str, object] = {
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "quick": args.quick,
+        "benchmarks": {},
+    }
+    failed: list[str] = []
+    for name in names:
+        module = importlib.import_module(f"bench_{name}")
+        t0 = time.perf_counter()
+        report: Report = module.run(quick=args.quick)
+        elapsed = time.perf_counter() - t0
+        for t in report.timings:
+            rate = f"{t.unit_count / t.seconds / 1e6:.2f} M/s" if t.unit_count else ""
+            lines.append(
+                f"| {name} | {t.scenario} | {t.impl} | {_fmt(t.seconds)} | {rate} | {t.note} |"
+            )
+        gates = []
+        for g in report.gates:
+            ratio = report.ratio(g)
+            ok = ratio >= g.bar / 2
+            if not ok:
+                failed.append(
+                    f"{name}: {g.scenario}: {g.ours} vs {g.peer} {ratio:.2f}x < {g.bar / 2:g}x"
+                )
+            gate_lines.append(
+                f"| {name} | {g.scenario} | {g.ours} vs {g.peer} | {ratio:.2f}x | {g.bar:g}x | "
+                f"{'pass' if ok else 'FAIL'}{'' if ratio >= g.bar else ' (below bar)'} |"
+            )
+            gates.append({**g.__dict__, "ratio": ratio, "passed_gate": ok})
+        results["benchmarks"][name] = {  # type: ignore[index]
+            "seconds": elapsed,
+            "timings": [t.__dict__ for t in report.timings],
+            "gates": gates,
+            "extra": report.extra,
+        }
+        print(f"# {name}: {elapsed:.1f} s", file=sys.stderr)
+    text = "\n".join(lines) + "\n\n" + "\n".join(gate_lines) + "\n"
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.md").write_text(text, encoding="utf-8")
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str), "utf-8")
+    if failed and args.quick:
+        print("benchmark regression gate failed:\n  " + "\n  ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _fmt(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

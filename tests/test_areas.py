@@ -1,0 +1,487 @@
+"""Areas: exact geodesic circles, lon/lat polygons, unions, GeoJSON and precise errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pyproj
+import pytest
+import shapely
+import shapely.geometry as sg
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import any_lat, any_lon, radius_m, sweden_lat, sweden_lon
+
+from geotarget import (
+    Area,
+    Circle,
+    GeotargetError,
+    InvalidArea,
+    InvalidCoordinates,
+    InvalidGeoJSON,
+    InvalidType,
+    Polygon,
+)
+
+GEOD = pyproj.Geod(ellps="WGS84")
+SQUARE = [(18.0, 59.0), (18.1, 59.0), (18.1, 59.1), (18.0, 59.1)]
+
+
+def geod_inside(c: Circle, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """The oracle: Geod.inv distance to the centre <= radius + margin."""
+    _, _, d = GEOD.inv(np.full(lon.shape, c.lon), np.full(lat.shape, c.lat), lon, lat)
+    return np.asarray(d) <= c.reach_m
+
+
+def rim_points(
+    c: Circle, n: int, rng: np.random.Generator, spread_m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points at geodesic distance reach ± spread_m from the centre, in random directions."""
+    az = rng.uniform(0.0, 360.0, n)
+    dist = np.maximum(c.reach_m + rng.uniform(-spread_m, spread_m, n), 0.0)
+    lon, lat, _ = GEOD.fwd(np.full(n, c.lon), np.full(n, c.lat), az, dist)
+    return np.asarray(lon), np.asarray(lat)
+
+
+# --- circles: the geodesic oracle ---------------------------------------------------------
+
+
+@settings(max_examples=2000)
+@given(
+    lon=st.one_of(sweden_lon, any_lon),
+    lat=st.one_of(sweden_lat, any_lat),
+    radius=radius_m,
+    margin=st.sampled_from([0.0, 0.5, 25.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_circle_equals_geod_inv_near_the_rim(
+    lon: float, lat: float, radius: float, margin: float, seed: int
+) -> None:
+    """Every point within a metre of the rim gets exactly the Geod.inv decision."""
+    c = Circle(lon, lat, radius, margin_m=margin)
+    rng = np.random.default_rng(seed)
+    for spread in (1e-3, 1.0):
+        plon, plat = rim_points(c, 100, rng, spread)
+        np.testing.assert_array_equal(c.contains(plon, plat), geod_inside(c, plon, plat))
+
+
+@settings(max_examples=1000)
+@given(lon=any_lon, lat=any_lat, radius=st.floats(1e4, 1e6), seed=st.integers(0, 2**32 - 1))
+def test_circle_equals_geod_inv_for_points_anywhere_around(
+    lon: float, lat: float, radius: float, seed: int
+) -> None:
+    """Random points within twice the radius (poles and antimeridian too) match Geod.inv."""
+    c = Circle(lon, lat, radius)
+    rng = np.random.default_rng(seed)
+    n = 200
+    plon, plat, _ = GEOD.fwd(
+        np.full(n, lon), np.full(n, lat), rng.uniform(0, 360, n), rng.uniform(0, 2 * radius, n)
+    )
+    plon, plat = np.asarray(plon), np.asarray(plat)
+    np.testing.assert_array_equal(c.contains(plon, plat), geod_inside(c, plon, plat))
+
+
+def test_circle_on_many_swedish_points_matches_geod_exactly() -> None:
+    """A 10 km circle at Stockholm C agrees with Geod.inv on 200,000 points around it."""
+    c = Circle(18.05611, 59.33, 10_000.0)
+    rng = np.random.default_rng(7)
+    lon = rng.uniform(17.8, 18.3, 200_000)
+    lat = rng.uniform(59.2, 59.45, 200_000)
+    rl, rt = rim_points(c, 20_000, rng, 0.01)
+    lon, lat = np.concatenate([lon, rl]), np.concatenate([lat, rt])
+    np.testing.assert_array_equal(c.contains(lon, lat), geod_inside(c, lon, lat))
+
+
+def test_circle_beats_a_polygonised_circle() -> None:
+    """Points just inside the rim are inside, where a 256-gon of the circle loses them."""
+    c = Circle(18.05611, 59.33, 10_000.0)
+    lon, lat, _ = GEOD.fwd(
+        np.full(256, c.lon),
+        np.full(256, c.lat),
+        np.arange(256) * 360 / 256 + 180 / 256,
+        np.full(256, 9_999.5),
+    )
+    assert c.contains(lon, lat).all()
+    rim_lon, rim_lat, _ = GEOD.fwd(
+        np.full(256, c.lon), np.full(256, c.lat), np.arange(256) * 360 / 256, np.full(256, 1e4)
+    )
+    gon = sg.Polygon(np.column_stack([rim_lon, rim_lat]))
+    assert not shapely.contains_xy(gon, lon, lat).all()
+
+
+def test_contains_keeps_the_input_shape() -> None:
+    """Scalars give a 0-d bool array and 2-d inputs a 2-d result."""
+    c = Circle(0.0, 0.0, 1000.0)
+    assert c.contains(0.0, 0.0).shape == ()
+    assert bool(c.contains(0.0, 0.0))
+    grid = np.zeros((3, 4))
+    out = c.contains(grid, grid)
+    assert out.shape == (3, 4)
+    assert out.dtype == np.bool_
+    assert out.all()
+
+
+def test_circle_bounds_hold_the_rim() -> None:
+    """Every rim point lies inside the bounds, which are within a few metres of the rim."""
+    c = Circle(18.05611, 59.33, 10_000.0)
+    west, south, east, north = c.bounds
+    lon, lat = c._rim()
+    assert (lon >= west).all() and (lon <= east).all()
+    assert (lat >= south).all() and (lat <= north).all()
+    assert lat.max() - north > -2e-5 and south - lat.min() > -2e-5
+
+
+def test_circle_bounds_across_the_antimeridian_wrap() -> None:
+    """A circle on the antimeridian has west > east, as RFC 7946 says."""
+    west, _, east, _ = Circle(180.0, 0.0, 50_000.0).bounds
+    assert west > east
+    assert west == pytest.approx(180.0 - 0.4492, abs=1e-3)
+
+
+def test_circle_area_matches_the_geodesic_disc() -> None:
+    """A 10 km circle's area equals π r² within the ellipsoid's curvature correction."""
+    c = Circle(18.05611, 59.33, 10_000.0)
+    assert c.area_m2 == pytest.approx(math.pi * 1e8, rel=1e-5)
+
+
+# --- polygons ------------------------------------------------------------------------------
+
+
+@st.composite
+def star_polygons(draw: st.DrawFn) -> tuple[list[tuple[float, float]], list[Any]]:
+    """Random star-shaped rings in Sweden, sometimes with a small hole at the centre."""
+    lon0 = draw(sweden_lon)
+    lat0 = draw(sweden_lat)
+    n = draw(st.integers(3, 12))
+    radii = draw(st.lists(st.floats(0.02, 0.3), min_size=n, max_size=n))
+    angles = np.sort(draw(st.lists(st.floats(0, 2 * math.pi), min_size=n, max_size=n, unique=True)))
+    ring = [
+        (lon0 + r * math.cos(a), lat0 + r * math.sin(a)) for r, a in zip(radii, angles, strict=True)
+    ]
+    holes: list[Any] = []
+    if draw(st.booleans()):
+        h = min(radii) / 4
+        holes = [
+            [(lon0 - h, lat0 - h), (lon0 + h, lat0 - h), (lon0 + h, lat0 + h), (lon0 - h, lat0 + h)]
+        ]
+    return ring, holes
+
+
+@settings(max_examples=1000)
+@given(poly=star_polygons(), seed=st.integers(0, 2**32 - 1))
+def test_polygon_equals_shapely_covers_per_point(
+    poly: tuple[list[tuple[float, float]], list[Any]], seed: int
+) -> None:
+    """Membership equals shapely ``covers`` point by point, vertices and edge midpoints included."""
+    ring, holes = poly
+    try:
+        p = Polygon(ring, holes)
+    except InvalidArea:
+        return  # a degenerate random ring (collinear or hole touching) is rejected, fine
+    rng = np.random.default_rng(seed)
+    west, south, east, north = p.bounds
+    lon = rng.uniform(west - 0.01, east + 0.01, 150)
+    lat = rng.uniform(south - 0.01, north + 0.01, 150)
+    verts = np.array(ring + [c for h in holes for c in h])
+    mids = (np.array(ring) + np.roll(np.array(ring), 1, axis=0)) / 2
+    lon = np.concatenate([lon, verts[:, 0], mids[:, 0]])
+    lat = np.concatenate([lat, verts[:, 1], mids[:, 1]])
+    expected = np.array([p.shape.covers(sg.Point(x, y)) for x, y in zip(lon, lat, strict=True)])
+    np.testing.assert_array_equal(p.contains(lon, lat), expected)
+
+
+def test_polygon_boundary_is_inside_and_hole_is_outside() -> None:
+    """Edges and vertices are inside; the hole's interior is not, its rim is."""
+    hole = [(18.04, 59.04), (18.06, 59.04), (18.06, 59.06), (18.04, 59.06)]
+    p = Polygon(SQUARE, [hole])
+    lon = [18.0, 18.05, 18.1, 18.05, 18.04, 18.2]
+    lat = [59.0, 59.0, 59.05, 59.05, 59.05, 59.05]
+    assert p.contains(lon, lat).tolist() == [True, True, True, False, True, False]
+
+
+def test_polygon_orientation_is_normalised() -> None:
+    """A clockwise ring and a counter-clockwise ring make equal polygons."""
+    assert Polygon(SQUARE) == Polygon(list(reversed(SQUARE)))
+    assert sg.LinearRing(Polygon(list(reversed(SQUARE))).exterior).is_ccw
+
+
+def test_polygon_edges_are_straight_in_lonlat() -> None:
+    """A point on a long east-west edge at 60°N is inside: edges are not great circles."""
+    p = Polygon([(10.0, 60.0), (20.0, 60.0), (20.0, 61.0), (10.0, 61.0)])
+    # The great circle between the bottom corners bulges north of 60°N by ~0.1°.
+    assert bool(p.contains(15.0, 60.0))
+    assert not bool(p.contains(15.0, 59.9999))
+
+
+def polygon_distance_oracle(p: Polygon, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Geodesic distance from each point to a densely sampled polygon boundary (slow)."""
+    dense = shapely.segmentize(shapely.boundary(p.shape), 0.00005)
+    bx, by = shapely.get_coordinates(dense).T
+    out = np.empty(lon.size)
+    for i in range(lon.size):
+        _, _, d = GEOD.inv(np.full(bx.size, lon[i]), np.full(by.size, lat[i]), bx, by)
+        out[i] = d.min()
+    return out
+
+
+@pytest.mark.parametrize("margin", [50.0, 1000.0])
+def test_polygon_margin_is_within_its_stated_error_bound(margin: float) -> None:
+    """Points nearer than margin - bound are in, points farther than margin + bound are out."""
+    p = Polygon(SQUARE, margin_m=margin)
+    bound = p.margin_error_bound_m
+    assert 0 < bound < 0.01 * margin
+    rng = np.random.default_rng(3)
+    west, south, east, north = p.bounds
+    lon = rng.uniform(west, east, 400)
+    lat = rng.uniform(south, north, 400)
+    outside = ~shapely.intersects_xy(p.shape, lon, lat)
+    lon, lat = lon[outside], lat[outside]
+    dist = polygon_distance_oracle(p, lon, lat)
+    sampling = 3.0  # metres: the oracle samples the boundary every ~5 m
+    got = p.contains(lon, lat)
+    assert got[dist < margin - bound - sampling].all()
+    assert not got[dist > margin + bound].any()
+
+
+def test_polygon_margin_near_an_edge_is_metric() -> None:
+    """A point 99 m north of the top edge is in with a 100 m margin, 101 m is out."""
+    p = Polygon(SQUARE, margin_m=100.0)
+    lon, lat, _ = GEOD.fwd([18.05, 18.05], [59.1, 59.1], [0.0, 0.0], [99.0, 101.0])
+    assert p.contains(lon, lat).tolist() == [True, False]
+
+
+# --- areas ---------------------------------------------------------------------------------
+
+
+def test_area_is_the_union_of_its_parts() -> None:
+    """Area.contains is the logical OR of its parts' answers."""
+    parts: list[Circle | Polygon] = [
+        Circle(18.05, 59.05, 2000.0),
+        Polygon(SQUARE),
+        Circle(12.0, 57.7, 500.0),
+    ]
+    area = Area(parts)
+    rng = np.random.default_rng(1)
+    lon = np.concatenate([rng.uniform(17.9, 18.2, 3000), rng.uniform(11.98, 12.02, 500)])
+    lat = np.concatenate([rng.uniform(58.95, 59.15, 3000), rng.uniform(57.69, 57.71, 500)])
+    expected = np.logical_or.reduce([p.contains(lon, lat) for p in parts])
+    np.testing.assert_array_equal(area.contains(lon, lat), expected)
+
+
+def test_area_flattens_nested_areas_and_supports_or() -> None:
+    """Areas nest and combine with ``|`` into one flat tuple of parts."""
+    a = Area(Circle(0, 0, 10))
+    b = a | Polygon(SQUARE)
+    assert len(Area([b, a]).parts) == 3
+    assert b.parts[1] == Polygon(SQUARE)
+
+
+def test_area_of_overlapping_parts_counts_overlap_once() -> None:
+    """Two identical circles have the area of one."""
+    c = Circle(18.0, 59.0, 1000.0)
+    assert Area([c, c]).area_m2 == pytest.approx(c.area_m2, rel=1e-4)
+
+
+def test_polygon_area_matches_geod() -> None:
+    """A 0.1° square's area equals pyproj's geodesic area of the densified ring."""
+    p = Polygon(SQUARE)
+    dense = shapely.segmentize(p.shape, 0.0001)
+    expected, _ = GEOD.geometry_area_perimeter(dense)
+    assert p.area_m2 == pytest.approx(abs(expected), rel=1e-6)
+
+
+def test_geojson_round_trip_and_geo_interface() -> None:
+    """to_geojson → from_geojson gives an equal area, also via JSON text."""
+    hole = [(18.04, 59.04), (18.06, 59.04), (18.06, 59.06), (18.04, 59.06)]
+    area = Area([Polygon(SQUARE, [hole], margin_m=10.0), Circle(18.0, 59.0, 500.0, margin_m=5.0)])
+    assert Area.from_geojson(area.to_geojson()) == area
+    assert Area.from_geojson(json.dumps(area.__geo_interface__)) == area
+
+
+def test_geojson_reads_geometry_feature_and_collection() -> None:
+    """Bare Polygon, MultiPolygon, Feature and GeometryCollection all read."""
+    poly = {"type": "Polygon", "coordinates": [[list(p) for p in SQUARE]]}
+    multi = {"type": "MultiPolygon", "coordinates": [poly["coordinates"], poly["coordinates"]]}
+    assert Area.from_geojson(poly).parts == (Polygon(SQUARE),)
+    assert len(Area.from_geojson(multi).parts) == 2
+    feature = {"type": "Feature", "geometry": poly, "properties": {"margin_m": 3}}
+    assert Area.from_geojson(feature).parts[0].margin_m == 3.0
+    gc = {"type": "GeometryCollection", "geometries": [poly, multi]}
+    assert len(Area.from_geojson(gc).parts) == 3
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "fragment"),
+    [
+        (
+            {"lon": math.nan, "lat": 0, "radius_m": 1},
+            InvalidCoordinates,
+            "lon must be a finite number",
+        ),
+        ({"lon": 0, "lat": math.inf, "radius_m": 1}, InvalidCoordinates, "not infinite"),
+        (
+            {"lon": 0, "lat": 90.5, "radius_m": 1},
+            InvalidCoordinates,
+            "lat must be a finite number >= -90 and <= 90 (got 90.5)",
+        ),
+        ({"lon": -180.1, "lat": 0, "radius_m": 1}, InvalidCoordinates, "(got -180.1)"),
+        ({"lon": True, "lat": 0, "radius_m": 1}, InvalidType, "not a bool"),
+        ({"lon": 0, "lat": 0, "radius_m": False}, InvalidType, "radius_m"),
+        (
+            {"lon": 0, "lat": 0, "radius_m": "5"},
+            InvalidType,
+            "radius_m must be a finite number > 0 and <= 1000000 (got str '5')",
+        ),
+        ({"lon": 0, "lat": 0, "radius_m": 0}, InvalidArea, "radius_m must be a finite number > 0"),
+        ({"lon": 0, "lat": 0, "radius_m": -3.0}, InvalidArea, "(got -3.0)"),
+        ({"lon": 0, "lat": 0, "radius_m": 1_000_001}, InvalidArea, "<= 1000000 (got 1000001)"),
+        (
+            {"lon": 0, "lat": 0, "radius_m": 1, "margin_m": -1},
+            InvalidArea,
+            "margin_m must be a finite number >= 0",
+        ),
+    ],
+)
+def test_bad_circles_name_field_rule_and_value(
+    kwargs: dict[str, Any], error: type[GeotargetError], fragment: str
+) -> None:
+    """Each bad circle argument raises the precise error naming field, rule and value."""
+    with pytest.raises(error) as info:
+        Circle(**kwargs)
+    assert fragment in str(info.value)
+
+
+def test_errors_refine_builtins() -> None:
+    """Value errors are ValueErrors and type errors TypeErrors, for callers that know no geotarget."""
+    with pytest.raises(ValueError, match="radius_m"):
+        Circle(0, 0, -1)
+    with pytest.raises(TypeError, match="bool"):
+        Circle(0, 0, True)
+
+
+@pytest.mark.parametrize(
+    ("ring", "fragment"),
+    [
+        ([(0, 0), (1, 1), (0, 0)], "at least 3 distinct vertices (got 2"),
+        ([(0, 0), (1, 1), (2, 2)], "exterior must not self-intersect"),
+        ([(0, 0), (1, 1), (1, 0), (0, 1)], "self-intersection at lon 0.5, lat 0.5"),
+        ([(0, 0), (1, math.nan), (1, 0)], "exterior[1] lat must be a finite number"),
+        (
+            [(0, 0), (1, 91), (1, 0)],
+            "exterior[1] lat must be a finite number >= -90 and <= 90 (got 91)",
+        ),
+        ([(0, 0), (1,), (1, 0)], "exterior[1] must be a (lon, lat) pair (got 1 values)"),
+        ("0,0 1,1 1,0", "exterior must be a sequence of (lon, lat) pairs"),
+    ],
+)
+def test_bad_rings_say_what_and_where(ring: Any, fragment: str) -> None:
+    """Degenerate, self-intersecting and malformed rings raise a precise error saying where."""
+    with pytest.raises((InvalidArea, InvalidCoordinates)) as info:
+        Polygon(ring)
+    assert fragment in str(info.value)
+
+
+def test_hole_outside_its_shell_is_rejected() -> None:
+    """A hole outside the shell is an error naming the hole."""
+    with pytest.raises(InvalidArea, match=r"holes\[0\] must lie inside the exterior ring"):
+        Polygon(SQUARE, [[(19.0, 59.0), (19.1, 59.0), (19.1, 59.1)]])
+
+
+def test_repair_is_an_explicit_opt_in() -> None:
+    """A bow-tie is rejected by Polygon() and repaired by Polygon.repair() into two triangles."""
+    bowtie = [(0.0, 0.0), (1.0, 1.0), (1.0, 0.0), (0.0, 1.0)]
+    with pytest.raises(InvalidArea, match=r"Polygon\.repair"):
+        Polygon(bowtie)
+    area = Polygon.repair(bowtie)
+    assert len(area.parts) == 2
+    assert area.contains([0.25, 0.75, 0.5], [0.5, 0.5, 0.5]).tolist() == [True, True, True]
+    assert not area.contains([0.5, 0.5], [0.1, 0.9]).any()
+
+
+def test_empty_area_is_rejected() -> None:
+    """An area needs at least one part."""
+    with pytest.raises(InvalidArea, match="at least one"):
+        Area([])
+    with pytest.raises(InvalidType, match=r"parts\[0\] must be a Circle or a Polygon"):
+        Area(["not a part"])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("doc", "fragment"),
+    [
+        ("{not json", "not valid JSON"),
+        (
+            {"type": "LineString", "coordinates": [[0, 0], [1, 1]]},
+            "$.type must be one of Feature, FeatureCollection, GeometryCollection, MultiPolygon, Polygon (got 'LineString')",
+        ),
+        ({"type": "Point", "coordinates": [0, 0]}, "Point has no radius"),
+        (
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [0, 0]},
+                "properties": {},
+            },
+            "needs a radius_m property",
+        ),
+        ({"type": "Feature", "geometry": None, "properties": {}}, "must not be null"),
+        ({"type": "FeatureCollection", "features": []}, "at least one area"),
+        ({"type": "Polygon", "coordinates": []}, "$.coordinates must be a non-empty list"),
+        (
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {},
+                        "geometry": {"type": "MultiPoint", "coordinates": []},
+                    }
+                ],
+            },
+            "$.features[0].geometry.type must be one of",
+        ),
+        (
+            {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]},
+            "$: exterior must not self-intersect",
+        ),
+    ],
+)
+def test_bad_geojson_names_the_path(doc: Any, fragment: str) -> None:
+    """Unsupported, empty or malformed GeoJSON raises InvalidGeoJSON with the path."""
+    with pytest.raises(InvalidGeoJSON) as info:
+        Area.from_geojson(doc)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "error", "fragment"),
+    [
+        ([0.0, 1.0], [0.0], InvalidCoordinates, "same shape (got lon (2,) and lat (1,))"),
+        (
+            [0.0, math.nan],
+            [0.0, 0.0],
+            InvalidCoordinates,
+            "lon must be finite degrees (got nan at lon[1]",
+        ),
+        (
+            [0.0, 0.0],
+            [0.0, -91.0],
+            InvalidCoordinates,
+            "lat must be within [-90, 90] degrees (got -91.0 at lat[1]",
+        ),
+        ([True], [0.0], InvalidType, "not booleans"),
+        (["a"], [0.0], InvalidType, "lon must be numbers in degrees"),
+    ],
+)
+def test_bad_query_points_are_rejected(
+    lon: Any, lat: Any, error: type[Exception], fragment: str
+) -> None:
+    """contains() rejects mismatched shapes, NaN, out-of-range and non-numeric input precisely."""
+    with pytest.raises(error) as info:
+        Area(Circle(0, 0, 10)).contains(lon, lat)
+    assert fragment in str(info.value)

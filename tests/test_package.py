@@ -1,0 +1,84 @@
+"""The package as a whole: a declared public surface, documented names, an inert import."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import geotarget
+
+PUBLIC_MODULES = [
+    "geotarget",
+    "geotarget.alerts",
+    "geotarget.areas",
+    "geotarget.cap",
+    "geotarget.errors",
+    "geotarget.ledger",
+]
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_all_names_exist_and_are_documented(name: str) -> None:
+    """Every name in a public module's __all__ exists and has a docstring (or is data)."""
+    module = importlib.import_module(name)
+    assert module.__doc__
+    for attr in module.__all__:
+        obj = getattr(module, attr)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert inspect.getdoc(obj), f"{name}.{attr} has no docstring"
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_dir_is_the_public_surface(name: str) -> None:
+    """dir(module) lists exactly __all__: nothing private leaks."""
+    module = importlib.import_module(name)
+    assert sorted(dir(module)) == sorted(module.__all__)
+    assert not [a for a in module.__all__ if a.startswith("_") and a != "__version__"]
+
+
+def test_top_level_reexports_are_sorted_and_unique() -> None:
+    """The top-level __all__ is sorted and has no duplicates."""
+    assert geotarget.__all__ == sorted(set(geotarget.__all__))
+
+
+def test_import_is_inert() -> None:
+    """Importing geotarget opens no data files and imports no pyproj (so builds no CRS)."""
+    code = textwrap.dedent(
+        """
+        import sys
+        opened = []
+        def hook(event, args):
+            if event == "open" and isinstance(args[0], str):
+                opened.append(args[0])
+        sys.addaudithook(hook)
+        import geotarget
+        data = [p for p in opened if not p.endswith((".py", ".pyc", ".so", ".pth"))
+                and "__pycache__" not in p and not p.endswith("/")]
+        import os
+        data = [p for p in data if not os.path.isdir(p)]
+        print("pyproj" in sys.modules, data)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    assert out.stdout.strip() == "False []", out.stdout + out.stderr
+
+
+def test_installed_package_is_under_test() -> None:
+    """In the wheel run (GEOTARGET_EXPECT_INSTALLED=1) the tests import the installed wheel."""
+    if os.environ.get("GEOTARGET_EXPECT_INSTALLED") != "1":
+        pytest.skip("source-tree run; the wheel run sets GEOTARGET_EXPECT_INSTALLED=1")
+    assert "site-packages" in Path(geotarget.__file__).parts
+    assert (Path(geotarget.__file__).parent / "py.typed").is_file()
