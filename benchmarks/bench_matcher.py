@@ -376,7 +376,7 @@ if impl == "geotarget":
     keep = PositionIndex(pos)
 elif impl == "STRtree":
     import shapely
-    keep = shapely.STRtree(_points(lon, lat))
+    keep = shapely.STRtree(shapely.points(lon, lat))
 elif impl == "rtree":
     import rtree
     xy = np.column_stack([lon, lat])
