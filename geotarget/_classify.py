@@ -23,7 +23,6 @@ error too, so the shortcuts never disagree with the definition.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -265,6 +264,3 @@ def classify(
     all_states = np.concatenate([states, np.full(unknown.size, Location.UNKNOWN, np.int8)])
     order = np.argsort(all_rows, kind="stable")
     return all_rows[order], all_states[order]
-
-
-_ = math

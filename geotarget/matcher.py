@@ -20,7 +20,6 @@ circles equal to ``pyproj.Geod.inv`` decisions, polygon margins), fast:
 from __future__ import annotations
 
 import datetime as dt
-import math
 import threading
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
@@ -35,7 +34,7 @@ from geotarget._leaves import Leaves
 from geotarget._validate import FloatArray, lon_lat, lon_lat_arrays
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import InvalidArea, InvalidType, UnknownCode
-from geotarget.positions import Location, LocationRule, Positions
+from geotarget.positions import LocationRule, Positions
 
 __all__ = ["AreaIndex", "LiveAreaIndex", "PositionIndex"]
 
@@ -481,6 +480,3 @@ class LiveAreaIndex:
     def match_one(self, lon: float, lat: float) -> tuple[str, ...]:
         """:meth:`AreaIndex.match_one` on the current snapshot."""
         return self._snapshot.match_one(lon, lat)
-
-
-_ = (math, FloatArray, Location)
