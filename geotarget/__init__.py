@@ -37,6 +37,8 @@ from geotarget.errors import (
     Problem,
     UnknownCode,
 )
+from geotarget.matcher import AreaIndex, LiveAreaIndex, PositionIndex
+from geotarget.positions import Location, LocationRule, Positions
 from geotarget.rollout import KindRollout, Phase, RolloutDecision, RolloutPolicy
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "AlertArea",
     "AlertKind",
     "Area",
+    "AreaIndex",
     "Certainty",
     "Circle",
     "DocumentError",
@@ -60,11 +63,16 @@ __all__ = [
     "InvalidRegions",
     "InvalidType",
     "KindRollout",
+    "LiveAreaIndex",
+    "Location",
+    "LocationRule",
     "Message",
     "MessageType",
     "MissingExtra",
     "Phase",
     "Polygon",
+    "PositionIndex",
+    "Positions",
     "Problem",
     "RolloutDecision",
     "RolloutPolicy",

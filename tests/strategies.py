@@ -73,3 +73,27 @@ def rollout_policies(draw: st.DrawFn) -> RolloutPolicy:
 rollout_instants = st.integers(-(10**5), 10**7 + 10**5).map(
     lambda m: ROLLOUT_T0 + timedelta(minutes=m)
 )
+# --- areas and points near their boundaries (matcher oracle tests) -----------------------------
+
+
+@st.composite
+def area_specs(draw: st.DrawFn, max_parts: int = 3) -> dict[str, object]:
+    """Draw a recipe for a random area (1..max_parts circles and polygons) and a point cloud seed.
+
+    Recipes, not objects, keep shrinking readable; :func:`build_area` turns one into an Area.
+    """
+    n = draw(st.integers(1, max_parts))
+    parts = []
+    for _ in range(n):
+        parts.append(
+            {
+                "kind": draw(st.sampled_from(["circle", "polygon"])),
+                "lon": draw(st.floats(11.0, 23.0)),
+                "lat": draw(st.floats(55.5, 68.0)),
+                "radius_m": draw(radius_m),
+                "margin_m": draw(st.one_of(st.just(0.0), st.floats(0.5, 300.0))),
+                "vertices": draw(st.integers(3, 12)),
+                "hole": draw(st.booleans()),
+            }
+        )
+    return {"parts": parts, "seed": draw(st.integers(0, 2**32 - 1))}
