@@ -420,8 +420,8 @@ def _memory_scenario(report: Report, quick: bool) -> None:
             if impl == "geotarget"
             else "RSS delta"
         )
-        report.add(Timing(name, impl, per, note=note))
-    report.add(Timing(name, "bar", 48.0, note="the issue's bound, 48 B/device"))
+        report.add(Timing(name, impl, per, note=note, unit="B/device"))
+    report.add(Timing(name, "bar", 48.0, note="the issue's bound, 48 B/device", unit="B/device"))
     report.gates.append(Gate(name, "geotarget", "bar", 1.0, "≤ 48 B/device (ratio = 48 / ours)"))
 
 
@@ -504,8 +504,8 @@ def run(quick: bool) -> Report:
 def _table(report: Report) -> str:
     lines = ["| scenario | implementation | time | note |", "| --- | --- | --- | --- |"]
     for t in report.timings:
-        unit = "B/device" if t.scenario.startswith("index memory") else "ms"
-        value = t.seconds if unit == "B/device" else t.seconds * 1e3
+        unit = "ms" if t.unit == "s" else t.unit
+        value = t.seconds * 1e3 if t.unit == "s" else t.seconds
         lines.append(f"| {t.scenario} | {t.impl} | {value:.4g} {unit} | {t.note} |")
     lines.append("")
     lines.append("| gate | ours vs peer | ratio | bar |")
