@@ -24,6 +24,7 @@ class Timing:
     seconds: float
     unit_count: int | None = None  # e.g. points processed per call, for throughput
     note: str = ""
+    unit: str = "s"  # what ``seconds`` holds when it is not a time, e.g. "B/device"
 
 
 @dataclass

@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         report: Report = module.run(quick=args.quick)
         elapsed = time.perf_counter() - t0
         for t in report.timings:
-            rate = f"{t.unit_count / t.seconds / 1e6:.2f} M/s" if t.unit_count else ""
-            lines.append(
-                f"| {name} | {t.scenario} | {t.impl} | {_fmt(t.seconds)} | {rate} | {t.note} |"
-            )
+            timed = t.unit == "s"
+            rate = f"{t.unit_count / t.seconds / 1e6:.2f} M/s" if t.unit_count and timed else ""
+            value = _fmt(t.seconds) if timed else f"{t.seconds:.1f} {t.unit}"
+            lines.append(f"| {name} | {t.scenario} | {t.impl} | {value} | {rate} | {t.note} |")
         gates = []
         for g in report.gates:
             ratio = report.ratio(g)

@@ -6,6 +6,19 @@ Importing geotarget is cheap and inert: it reads no files and builds no CRS obje
 from __future__ import annotations
 
 from geotarget._version import __version__
+from geotarget.alerts import (
+    Alert,
+    AlertArea,
+    AlertKind,
+    Certainty,
+    Info,
+    Message,
+    MessageType,
+    Severity,
+    Status,
+    TipChannel,
+    Urgency,
+)
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import (
     DocumentError,
@@ -24,13 +37,22 @@ from geotarget.errors import (
     Problem,
     UnknownCode,
 )
+from geotarget.matcher import AreaIndex, LiveAreaIndex, PositionIndex
+from geotarget.positions import Location, LocationRule, Positions
 from geotarget.regions import Region, RegionHierarchy, RegionSet
+from geotarget.rollout import KindRollout, Phase, RolloutDecision, RolloutPolicy
 
 __all__ = [
+    "Alert",
+    "AlertArea",
+    "AlertKind",
     "Area",
+    "AreaIndex",
+    "Certainty",
     "Circle",
     "DocumentError",
     "GeotargetError",
+    "Info",
     "InvalidAlert",
     "InvalidArea",
     "InvalidCAP",
@@ -41,13 +63,28 @@ __all__ = [
     "InvalidPositions",
     "InvalidRegions",
     "InvalidType",
+    "KindRollout",
+    "LiveAreaIndex",
+    "Location",
+    "LocationRule",
+    "Message",
+    "MessageType",
     "MissingExtra",
+    "Phase",
     "Polygon",
+    "PositionIndex",
+    "Positions",
     "Problem",
     "Region",
     "RegionHierarchy",
     "RegionSet",
+    "RolloutDecision",
+    "RolloutPolicy",
+    "Severity",
+    "Status",
+    "TipChannel",
     "UnknownCode",
+    "Urgency",
     "__version__",
 ]
 

@@ -1,27 +1,771 @@
-"""What is said, by whom, when (placeholder: the full CAP-aligned model lands with issue 3).
+"""What an alert says, by whom, to whom and when: a model that mirrors CAP 1.2.
 
-Only :class:`AlertKind` is defined here yet, so that rollout policies can name kinds.
+An :class:`Alert` holds one or more per-language :class:`Info` blocks; each holds
+:class:`AlertArea` blocks whose geometry is an :class:`~geotarget.areas.Area`. The structure
+follows OASIS CAP 1.2 element by element, so :mod:`geotarget.cap` reads and writes it without
+loss. Every value is frozen and validated when it is built: an invalid alert cannot exist.
+
+The Swedish Police pilot's three kinds (:class:`AlertKind`) have constructors,
+:func:`explosion`, :func:`crime_modus` and :func:`tip_request`, that write Swedish and English
+side by side and record the kind as a CAP ``<eventCode>`` so it survives a round trip.
+
+Examples
+--------
+An Explosion alert 500 m around Sergels torg, Stockholm:
+
+>>> from datetime import datetime, timedelta, timezone
+>>> from geotarget import Circle
+>>> from geotarget import alerts
+>>> t0 = datetime(2026, 5, 4, 21, 30, tzinfo=timezone(timedelta(hours=2)))
+>>> alert = alerts.explosion(
+...     identifier="SE-POL-2026-0001",
+...     sender="polisen@polisen.se",
+...     sent=t0,
+...     area=Circle(18.06528, 59.3325, 500.0),
+...     sv=alerts.Message(
+...         headline="Polisen larmad om explosion vid Sergels torg",
+...         description="Polisen är på plats. Håll dig borta från området.",
+...         instruction="Undvik området och följ polisens anvisningar.",
+...         area_description="Sergels torg, Stockholm",
+...     ),
+...     en=alerts.Message(
+...         headline="Police alerted to an explosion at Sergels torg",
+...         description="The police are on site. Stay away from the area.",
+...         instruction="Avoid the area and follow police instructions.",
+...         area_description="Sergels torg, Stockholm",
+...     ),
+...     onset=t0,
+...     expires=t0 + timedelta(hours=2),
+... )
+>>> alert.kind
+<AlertKind.EXPLOSION: 'explosion'>
+>>> alert.info_for("sv-FI").headline
+'Polisen larmad om explosion vid Sergels torg'
+>>> alert.info_for("de-DE").language
+'en'
+>>> alert.area.contains([18.06528, 18.08], [59.3325, 59.3325]).tolist()
+[True, False]
+>>> alert.is_active(t0 + timedelta(hours=1)), alert.is_active(t0 + timedelta(hours=2))
+(True, False)
+
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
-__all__ = ["AlertKind"]
+import attrs
+
+from geotarget._alert_area import AlertArea
+from geotarget._alert_values import (
+    KIND_CODE,
+    LANGUAGE,
+    POLICE_TIP_CHANNELS,
+    POLICE_TIP_PHONE,
+    POLICE_TIP_WEB,
+    TIP_PARAMETER_PREFIX,
+    AlertKind,
+    Category,
+    Certainty,
+    MessageType,
+    NamedValue,
+    Reference,
+    Resource,
+    ResponseType,
+    Scope,
+    Severity,
+    Status,
+    TipChannel,
+    TipChannelKind,
+    Urgency,
+    check_text,
+    enum_value,
+    options,
+    tuple_of,
+    v_cap_id,
+    v_items,
+    v_opt_text,
+    v_opt_time,
+    v_text,
+    v_time,
+    v_tokens,
+    v_uri,
+)
+from geotarget.areas import Area, Part
+from geotarget.errors import InvalidAlert, InvalidType
+
+__all__ = [
+    "KIND_CODE",
+    "POLICE_TIP_CHANNELS",
+    "POLICE_TIP_PHONE",
+    "POLICE_TIP_WEB",
+    "TIP_PARAMETER_PREFIX",
+    "Alert",
+    "AlertArea",
+    "AlertKind",
+    "Category",
+    "Certainty",
+    "Info",
+    "Message",
+    "MessageType",
+    "NamedValue",
+    "Reference",
+    "Resource",
+    "ResponseType",
+    "Scope",
+    "Severity",
+    "Status",
+    "TipChannel",
+    "TipChannelKind",
+    "Urgency",
+    "crime_modus",
+    "explosion",
+    "tip_request",
+]
 
 
 def __dir__() -> list[str]:
     return __all__
 
 
-class AlertKind(str, enum.Enum):
-    """The pilot's alert kinds.
+for _cls in (
+    AlertArea, AlertKind, Category, Certainty, MessageType, NamedValue, Reference, Resource,
+    ResponseType, Scope, Severity, Status, TipChannel, TipChannelKind, Urgency,
+):  # fmt: skip
+    _cls.__module__ = __name__
 
-    ``EXPLOSION`` is a 112-event (a feared explosion; police alerted to the place);
-    ``CRIME_MODUS`` is crime-prevention information about a current modus in an area;
-    ``TIP_REQUEST`` asks the public for tips (phone 114 14 or the police's web form).
+# ---------------------------------------------------------------------------------------------
+# Info
+# ---------------------------------------------------------------------------------------------
+
+
+def _categories(value: Iterable[Category | str]) -> tuple[Category, ...]:
+    return tuple(enum_value(Category, f"categories[{i}]", v) for i, v in enumerate(tuple_of(value)))
+
+
+def _response_types(value: Iterable[ResponseType | str]) -> tuple[ResponseType, ...]:
+    return tuple(
+        enum_value(ResponseType, f"response_types[{i}]", v) for i, v in enumerate(tuple_of(value))
+    )
+
+
+def _urgency(value: Urgency | str) -> Urgency:
+    return enum_value(Urgency, "urgency", value)
+
+
+def _severity(value: Severity | str) -> Severity:
+    return enum_value(Severity, "severity", value)
+
+
+def _certainty(value: Certainty | str) -> Certainty:
+    return enum_value(Certainty, "certainty", value)
+
+
+def _status(value: Status | str) -> Status:
+    return enum_value(Status, "status", value)
+
+
+def _msg_type(value: MessageType | str) -> MessageType:
+    return enum_value(MessageType, "msg_type", value)
+
+
+def _scope(value: Scope | str) -> Scope:
+    return enum_value(Scope, "scope", value)
+
+
+def _v_language(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    check_text("language", value)
+    assert isinstance(value, str)
+    if not LANGUAGE.match(value):
+        raise InvalidAlert(f"language must be a BCP 47 tag such as 'sv-SE' or 'en' (got {value!r})")
+
+
+def _v_text_items(_inst: object, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
+    for i, item in enumerate(value):
+        check_text(f"{attribute.name}[{i}]", item)
+
+
+@attrs.frozen(kw_only=True)
+class Info:
+    """One CAP ``<info>`` block: what the alert says in one language, and where.
+
+    Parameters mirror the CAP elements of the same names (snake_case): ``language`` (BCP 47,
+    default ``"en-US"`` as in CAP), ``categories`` (at least one), ``event``,
+    ``response_types``, ``urgency``, ``severity``, ``certainty``, ``audience``,
+    ``event_codes``, ``effective``, ``onset``, ``expires``, ``sender_name``, ``headline``,
+    ``description``, ``instruction``, ``web``, ``contact``, ``parameters``, ``resources`` and
+    ``areas``. Optional text is ``None`` when the element is absent (``""`` when it is present
+    but empty). Enumerations accept members or their exact CAP values.
+
+    Raises
+    ------
+    InvalidAlert
+        For a naive or fractional-second datetime, ``expires`` not after ``onset`` or
+        ``effective``, no category, an unknown or contradictory :data:`KIND_CODE` event code,
+        or a tip-channel parameter that is not a valid :class:`TipChannel`.
+
+    Examples
+    --------
+    >>> from geotarget.alerts import Info
+    >>> info = Info(language="sv-SE", categories=["Safety"], event="Explosion",
+    ...             urgency="Immediate", severity="Severe", certainty="Likely")
+    >>> info.categories, info.kind
+    ((<Category.SAFETY: 'Safety'>,), None)
+
+    .. versionadded:: 0.1.0
     """
 
-    EXPLOSION = "explosion"
-    CRIME_MODUS = "crime_modus"
-    TIP_REQUEST = "tip_request"
+    language: str = attrs.field(default="en-US", validator=_v_language)
+    categories: tuple[Category, ...] = attrs.field(converter=_categories)
+    event: str = attrs.field(validator=v_text)
+    response_types: tuple[ResponseType, ...] = attrs.field(default=(), converter=_response_types)
+    urgency: Urgency = attrs.field(converter=_urgency)
+    severity: Severity = attrs.field(converter=_severity)
+    certainty: Certainty = attrs.field(converter=_certainty)
+    audience: str | None = attrs.field(default=None, validator=v_opt_text)
+    event_codes: tuple[NamedValue, ...] = attrs.field(
+        default=(), converter=tuple_of, validator=v_items(NamedValue)
+    )
+    effective: datetime | None = attrs.field(default=None, validator=v_opt_time)
+    onset: datetime | None = attrs.field(default=None, validator=v_opt_time)
+    expires: datetime | None = attrs.field(default=None, validator=v_opt_time)
+    sender_name: str | None = attrs.field(default=None, validator=v_opt_text)
+    headline: str | None = attrs.field(default=None, validator=v_opt_text)
+    description: str | None = attrs.field(default=None, validator=v_opt_text)
+    instruction: str | None = attrs.field(default=None, validator=v_opt_text)
+    web: str | None = attrs.field(default=None, validator=v_uri)
+    contact: str | None = attrs.field(default=None, validator=v_opt_text)
+    parameters: tuple[NamedValue, ...] = attrs.field(
+        default=(), converter=tuple_of, validator=v_items(NamedValue)
+    )
+    resources: tuple[Resource, ...] = attrs.field(
+        default=(), converter=tuple_of, validator=v_items(Resource)
+    )
+    areas: tuple[AlertArea, ...] = attrs.field(
+        default=(), converter=tuple_of, validator=v_items(AlertArea)
+    )
+    _kind: AlertKind | None = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _tips: tuple[TipChannel, ...] = attrs.field(init=False, eq=False, repr=False, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.categories:
+            raise InvalidAlert(
+                f"categories must hold at least one of {options(Category)} (got none)"
+            )
+        if self.expires is not None:
+            for name in ("onset", "effective"):
+                start = getattr(self, name)
+                if start is not None and not self.expires > start:
+                    raise InvalidAlert(
+                        f"expires must be after {name} (got {name} {start.isoformat()} and "
+                        f"expires {self.expires.isoformat()})"
+                    )
+        kinds = []
+        for i, code in enumerate(self.event_codes):
+            if code.value_name == KIND_CODE:
+                try:
+                    kinds.append(AlertKind(code.value))
+                except ValueError:
+                    raise InvalidAlert(
+                        f"event_codes[{i}] {KIND_CODE} must be one of {options(AlertKind)} "
+                        f"(got {code.value!r})"
+                    ) from None
+        if len(set(kinds)) > 1:
+            raise InvalidAlert(
+                f"event_codes name contradictory kinds: {', '.join(k.value for k in kinds)}"
+            )
+        tips = []
+        for i, p in enumerate(self.parameters):
+            if p.value_name.startswith(TIP_PARAMETER_PREFIX):
+                kind = p.value_name[len(TIP_PARAMETER_PREFIX) :]
+                try:
+                    tips.append(TipChannel(kind, p.value))
+                except InvalidAlert as err:
+                    raise InvalidAlert(f"parameters[{i}] ({p.value_name}): {err}") from err
+        object.__setattr__(self, "_kind", kinds[0] if kinds else None)
+        object.__setattr__(self, "_tips", tuple(dict.fromkeys(tips)))
+
+    @property
+    def kind(self) -> AlertKind | None:
+        """The pilot kind named by this block's :data:`KIND_CODE` event code, if any."""
+        return self._kind
+
+    @property
+    def tip_channels(self) -> tuple[TipChannel, ...]:
+        """The tip channels carried in this block's parameters, in order."""
+        return self._tips
+
+
+# ---------------------------------------------------------------------------------------------
+# Alert
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Alert:
+    """A CAP 1.2 alert message: who sent it, when, how to handle it, and its info blocks.
+
+    Parameters mirror the CAP ``<alert>`` elements (snake_case): ``identifier``, ``sender``,
+    ``sent``, ``status``, ``msg_type``, ``scope`` (all required), ``source``, ``restriction``,
+    ``addresses`` (a sequence; CAP's space-separated list), ``codes``, ``note``, ``references``
+    (:class:`Reference` triples), ``incidents`` (a sequence) and ``infos``.
+
+    Notes
+    -----
+    The active window combines the info blocks: :attr:`onset` is the earliest start of any
+    block (its ``onset``, else its ``effective``, else the alert's ``sent``) and
+    :attr:`expires` is the latest ``expires`` — or None when a block has none (open-ended).
+    The alert is active at ``t`` iff ``onset <= t < expires`` (:meth:`is_active`).
+
+    Raises
+    ------
+    InvalidAlert
+        For an identifier or sender with whitespace, ``,``, ``<`` or ``&``; a naive or
+        fractional-second ``sent``; an Update, Cancel, Ack or Error without references; a
+        Restricted alert without ``restriction`` or a Private one without ``addresses``; info
+        blocks naming different kinds.
+
+    Examples
+    --------
+    A Cancel of an earlier alert (the pilot constructors build the alerts themselves):
+
+    >>> from datetime import datetime, timezone
+    >>> from geotarget.alerts import Alert, Reference
+    >>> sent = datetime(2026, 5, 4, 20, 0, tzinfo=timezone.utc)
+    >>> earlier = Reference(sender="polisen@polisen.se", identifier="SE-POL-1",
+    ...                     sent=sent.replace(hour=19))
+    >>> cancel = Alert(identifier="SE-POL-2", sender="polisen@polisen.se", sent=sent,
+    ...                status="Actual", msg_type="Cancel", scope="Public", references=[earlier])
+    >>> cancel.msg_type, cancel.kind, cancel.area, cancel.onset == sent
+    (<MessageType.CANCEL: 'Cancel'>, None, None, True)
+
+    .. versionadded:: 0.1.0
+    """
+
+    identifier: str = attrs.field(validator=v_cap_id)
+    sender: str = attrs.field(validator=v_cap_id)
+    sent: datetime = attrs.field(validator=v_time)
+    status: Status = attrs.field(converter=_status)
+    msg_type: MessageType = attrs.field(converter=_msg_type)
+    source: str | None = attrs.field(default=None, validator=v_opt_text)
+    scope: Scope = attrs.field(converter=_scope)
+    restriction: str | None = attrs.field(default=None, validator=v_opt_text)
+    addresses: tuple[str, ...] = attrs.field(default=(), converter=tuple_of, validator=v_tokens)
+    codes: tuple[str, ...] = attrs.field(default=(), converter=tuple_of, validator=_v_text_items)
+    note: str | None = attrs.field(default=None, validator=v_opt_text)
+    references: tuple[Reference, ...] = attrs.field(
+        default=(), converter=tuple_of, validator=v_items(Reference)
+    )
+    incidents: tuple[str, ...] = attrs.field(default=(), converter=tuple_of, validator=v_tokens)
+    infos: tuple[Info, ...] = attrs.field(default=(), converter=tuple_of, validator=v_items(Info))
+    _kind: AlertKind | None = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _area: Area | None = attrs.field(init=False, eq=False, repr=False, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.msg_type is not MessageType.ALERT and not self.references:
+            raise InvalidAlert(
+                f"references must name at least one earlier message for msg_type "
+                f"{self.msg_type.value} (got none)"
+            )
+        if self.scope is Scope.RESTRICTED and self.restriction is None:
+            raise InvalidAlert("restriction is required when scope is Restricted (got None)")
+        if self.scope is Scope.PRIVATE and not self.addresses:
+            raise InvalidAlert("addresses must name at least one recipient when scope is Private")
+        kinds = {i.kind for i in self.infos} - {None}
+        if len(kinds) > 1:
+            raise InvalidAlert(
+                "infos must agree on the alert kind (got "
+                f"{', '.join(sorted(k.value for k in kinds if k is not None))})"
+            )
+        parts = dict.fromkeys(
+            p
+            for i in self.infos
+            for a in i.areas
+            if a.geometry is not None
+            for p in a.geometry.parts
+        )
+        object.__setattr__(self, "_kind", kinds.pop() if kinds else None)
+        object.__setattr__(self, "_area", Area(list(parts)) if parts else None)
+
+    @property
+    def kind(self) -> AlertKind | None:
+        """The pilot :class:`AlertKind`, from the :data:`KIND_CODE` event code; None if foreign."""
+        return self._kind
+
+    @property
+    def area(self) -> Area | None:
+        """The union of every info block's area geometry; None when there is no geometry."""
+        return self._area
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The language of each info block, in order."""
+        return tuple(i.language for i in self.infos)
+
+    @property
+    def tip_channels(self) -> tuple[TipChannel, ...]:
+        """The tip channels of all info blocks, without repeats, in order."""
+        return tuple(dict.fromkeys(c for i in self.infos for c in i.tip_channels))
+
+    @property
+    def onset(self) -> datetime:
+        """When the alert starts: the earliest onset/effective/sent over its info blocks."""
+        if not self.infos:
+            return self.sent
+        return min(i.onset or i.effective or self.sent for i in self.infos)
+
+    @property
+    def expires(self) -> datetime | None:
+        """When the alert ends: the latest ``expires``; None if any block has no expiry."""
+        ends = [i.expires for i in self.infos]
+        if not ends or any(e is None for e in ends):
+            return None
+        return max(e for e in ends if e is not None)
+
+    def is_active(self, at: datetime) -> bool:
+        """Return whether ``onset <= at < expires`` (no upper bound when ``expires`` is None).
+
+        This is the time window only; the caller decides what ``status`` and ``msg_type``
+        mean (a Cancel, a Test...).
+        """
+        if not isinstance(at, datetime):
+            raise InvalidType(f"at must be a datetime (got {type(at).__name__} {at!r})")
+        if at.utcoffset() is None:
+            raise InvalidAlert(f"at must be timezone-aware (got naive {at.isoformat()})")
+        end = self.expires
+        return self.onset <= at and (end is None or at < end)
+
+    def info_for(self, language: str) -> Info | None:
+        """The best info block for a device language; None only when there are no blocks.
+
+        The rule: the block whose language equals ``language`` (case-insensitive), else the
+        first with the same primary language (``sv-FI`` → ``sv-SE``), else the first English
+        block, else the first block. ``sv-SE`` → ``sv`` → ``en``.
+        """
+        check_text("language", language)
+        want = language.strip().replace("_", "-").lower()
+        tags = [i.language.lower() for i in self.infos]
+        if not tags:
+            return None
+        primary = want.split("-")[0]
+        for i, tag in enumerate(tags):
+            if tag == want:
+                return self.infos[i]
+        for wanted in (primary, "en"):
+            for i, tag in enumerate(tags):
+                if tag.split("-")[0] == wanted:
+                    return self.infos[i]
+        return self.infos[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The pilot kinds
+# ---------------------------------------------------------------------------------------------
+
+
+def _v_words(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    text = check_text(attribute.name, value)
+    if not text.strip():
+        raise InvalidAlert(f"{attribute.name} must not be blank (got {value!r})")
+
+
+@attrs.frozen(kw_only=True)
+class Message:
+    """What a pilot alert says in one language.
+
+    Parameters
+    ----------
+    headline : str
+        A short headline, e.g. ``"Polisen larmad om explosion vid Sergels torg"``.
+    description : str
+        What is happening.
+    area_description : str
+        The area in words (CAP ``areaDesc``), e.g. ``"Sergels torg, Stockholm"``.
+    instruction : str, optional
+        What people should do.
+
+    Examples
+    --------
+    >>> from geotarget.alerts import Message
+    >>> sv = Message(headline="Vittnen sökes", description="Såg du något vid Rinkeby torg?",
+    ...              area_description="Rinkeby, Stockholm")
+    >>> sv.instruction is None
+    True
+
+    .. versionadded:: 0.1.0
+    """
+
+    headline: str = attrs.field(validator=_v_words)
+    description: str = attrs.field(validator=_v_words)
+    area_description: str = attrs.field(validator=_v_words)
+    instruction: str | None = attrs.field(default=None, validator=v_opt_text)
+
+
+@attrs.frozen
+class _Profile:
+    event_sv: str
+    event_en: str
+    categories: tuple[Category, ...]
+    response_types: tuple[ResponseType, ...]
+    urgency: Urgency
+    severity: Severity
+    certainty: Certainty
+
+
+_PROFILES = {
+    AlertKind.EXPLOSION: _Profile(
+        "Explosion", "Explosion", (Category.SAFETY,), (ResponseType.AVOID,),
+        Urgency.IMMEDIATE, Severity.SEVERE, Certainty.LIKELY,
+    ),
+    AlertKind.CRIME_MODUS: _Profile(
+        "Information om brottsmodus", "Crime modus information", (Category.SECURITY,),
+        (ResponseType.MONITOR,), Urgency.EXPECTED, Severity.MINOR, Certainty.LIKELY,
+    ),
+    AlertKind.TIP_REQUEST: _Profile(
+        "Polisen efterfrågar tips", "Police request for tips", (Category.SECURITY,),
+        (ResponseType.NONE,), Urgency.UNKNOWN, Severity.MINOR, Certainty.OBSERVED,
+    ),
+}  # fmt: skip
+
+_LANGUAGES = (("sv-SE", "eller", "Tipsa polisen"), ("en", "or", "Send tips to the police"))
+
+
+def _pilot(
+    kind: AlertKind,
+    *,
+    identifier: str,
+    sender: str,
+    sent: datetime,
+    area: Area | Part,
+    sv: Message,
+    en: Message,
+    onset: datetime,
+    expires: datetime,
+    tip_channels: Sequence[TipChannel],
+    status: Status | str,
+    msg_type: MessageType | str,
+    references: Iterable[Reference],
+    sender_name: str,
+) -> Alert:
+    for name, msg in (("sv", sv), ("en", en)):
+        if not isinstance(msg, Message):
+            raise InvalidType(f"{name} must be a Message (got {type(msg).__name__})")
+    channels = tuple_of(tip_channels)
+    for i, c in enumerate(channels):
+        if not isinstance(c, TipChannel):
+            raise InvalidType(f"tip_channels[{i}] must be a TipChannel (got {type(c).__name__})")
+    if onset is None or expires is None:
+        raise InvalidAlert(
+            f"a pilot alert needs both onset and expires (got onset {onset!r}, expires {expires!r})"
+        )
+    profile = _PROFILES[kind]
+    web = next((c.address for c in channels if c.kind is TipChannelKind.WEB), None)
+    infos = []
+    for (language, word_or, lead), msg, event in (
+        (_LANGUAGES[0], sv, profile.event_sv),
+        (_LANGUAGES[1], en, profile.event_en),
+    ):
+        contact = (
+            f"{lead}: {f' {word_or} '.join(c.address for c in channels)}" if channels else None
+        )
+        infos.append(
+            Info(
+                language=language,
+                categories=profile.categories,
+                event=event,
+                response_types=profile.response_types,
+                urgency=profile.urgency,
+                severity=profile.severity,
+                certainty=profile.certainty,
+                event_codes=(NamedValue(KIND_CODE, kind.value),),
+                onset=onset,
+                expires=expires,
+                sender_name=sender_name,
+                headline=msg.headline,
+                description=msg.description,
+                instruction=msg.instruction,
+                web=web,
+                contact=contact,
+                parameters=tuple(c.parameter for c in channels),
+                areas=(AlertArea.from_area(msg.area_description, area),),
+            )
+        )
+    return Alert(
+        identifier=identifier,
+        sender=sender,
+        sent=sent,
+        status=status,
+        msg_type=msg_type,
+        scope=Scope.PUBLIC,
+        references=tuple(references),
+        infos=infos,
+    )
+
+
+def explosion(
+    *,
+    identifier: str,
+    sender: str,
+    sent: datetime,
+    area: Area | Part,
+    sv: Message,
+    en: Message,
+    onset: datetime,
+    expires: datetime,
+    status: Status | str = Status.ACTUAL,
+    msg_type: MessageType | str = MessageType.ALERT,
+    references: Iterable[Reference] = (),
+    sender_name: str = "Polisen",
+) -> Alert:
+    """An **Explosion** alert: a 112 event, a feared explosion; the police are alerted to it.
+
+    Parameters
+    ----------
+    identifier, sender : str
+        The message id and the sender's id (no whitespace, ``,``, ``<`` or ``&``).
+    sent : datetime
+        When the message is issued (timezone-aware, whole seconds).
+    area : Area, Circle or Polygon
+        Where it applies (no holes, no margin: CAP carries neither).
+    sv, en : Message
+        The Swedish and English texts; the info blocks are ``sv-SE`` then ``en``.
+    onset, expires : datetime
+        The active window, ``onset <= t < expires``.
+    status : Status, default Status.ACTUAL
+        ``Exercise`` or ``Test`` for drills.
+    msg_type : MessageType, default MessageType.ALERT
+        An Update or a Cancel needs ``references``.
+    references : sequence of Reference, default ()
+        The earlier messages an Update or Cancel refers to.
+    sender_name : str, default "Polisen"
+        The human-readable sender.
+
+    Returns
+    -------
+    Alert
+        A Public alert whose info blocks carry the :data:`KIND_CODE` event code ``explosion``,
+        category Safety, response Avoid, urgency Immediate, severity Severe, certainty Likely.
+
+    Examples
+    --------
+    See the module docstring of :mod:`geotarget.alerts` for a complete, runnable example.
+
+    .. versionadded:: 0.1.0
+    """
+    return _pilot(
+        AlertKind.EXPLOSION, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
+        en=en, onset=onset, expires=expires, tip_channels=(), status=status, msg_type=msg_type,
+        references=references, sender_name=sender_name,
+    )  # fmt: skip
+
+
+def crime_modus(
+    *,
+    identifier: str,
+    sender: str,
+    sent: datetime,
+    area: Area | Part,
+    sv: Message,
+    en: Message,
+    onset: datetime,
+    expires: datetime,
+    status: Status | str = Status.ACTUAL,
+    msg_type: MessageType | str = MessageType.ALERT,
+    references: Iterable[Reference] = (),
+    sender_name: str = "Polisen",
+) -> Alert:
+    """A **crime-modus** alert: crime-prevention information about a current modus in an area.
+
+    Parameters are those of :func:`explosion`.
+
+    Returns
+    -------
+    Alert
+        A Public alert whose info blocks carry the :data:`KIND_CODE` event code
+        ``crime_modus``, category Security, response Monitor, urgency Expected, severity Minor,
+        certainty Likely.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from geotarget import Polygon, alerts
+    >>> t0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
+    >>> text = alerts.Message(headline="Falska poliser ringer", description="Lägg på.",
+    ...                       area_description="Solna")
+    >>> a = alerts.crime_modus(identifier="SE-POL-8", sender="polisen@polisen.se", sent=t0,
+    ...     area=Polygon([(17.98, 59.35), (18.03, 59.35), (18.03, 59.38), (17.98, 59.38)]),
+    ...     sv=text, en=text, onset=t0, expires=t0 + timedelta(days=7))
+    >>> a.kind.value, a.infos[0].categories[0].value
+    ('crime_modus', 'Security')
+
+    .. versionadded:: 0.1.0
+    """
+    return _pilot(
+        AlertKind.CRIME_MODUS, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
+        en=en, onset=onset, expires=expires, tip_channels=(), status=status, msg_type=msg_type,
+        references=references, sender_name=sender_name,
+    )  # fmt: skip
+
+
+def tip_request(
+    *,
+    identifier: str,
+    sender: str,
+    sent: datetime,
+    area: Area | Part,
+    sv: Message,
+    en: Message,
+    onset: datetime,
+    expires: datetime,
+    tip_channels: Sequence[TipChannel] = POLICE_TIP_CHANNELS,
+    status: Status | str = Status.ACTUAL,
+    msg_type: MessageType | str = MessageType.ALERT,
+    references: Iterable[Reference] = (),
+    sender_name: str = "Polisen",
+) -> Alert:
+    """A **tip request**: the police ask the public for tips, by phone or on the web.
+
+    Parameters are those of :func:`explosion`, plus:
+
+    Parameters
+    ----------
+    tip_channels : sequence of TipChannel, default POLICE_TIP_CHANNELS
+        Where tips go, at least one: the tip line 114 14 and the web form
+        https://polisen.se/lagg-fram-tips by default. Each becomes a ``geotarget:tip-*``
+        ``<parameter>``; the first web channel is also ``<web>``, and ``<contact>`` lists
+        them all in words.
+
+    Returns
+    -------
+    Alert
+        A Public alert whose info blocks carry the :data:`KIND_CODE` event code
+        ``tip_request``, category Security, response None, urgency Unknown, severity Minor,
+        certainty Observed.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from geotarget import Circle, alerts
+    >>> t0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
+    >>> text = alerts.Message(headline="Vittnen sökes", description="Såg du något?",
+    ...                       area_description="Rinkeby")
+    >>> tips = alerts.tip_request(identifier="SE-POL-7", sender="polisen@polisen.se", sent=t0,
+    ...     area=Circle(17.9283, 59.3880, 800.0), sv=text, en=text, onset=t0,
+    ...     expires=t0 + timedelta(days=3))
+    >>> [c.uri for c in tips.tip_channels]
+    ['tel:11414', 'https://polisen.se/lagg-fram-tips']
+    >>> tips.infos[1].contact
+    'Send tips to the police: 114 14 or https://polisen.se/lagg-fram-tips'
+
+    .. versionadded:: 0.1.0
+    """
+    if not tuple_of(tip_channels):
+        raise InvalidAlert("tip_channels must name at least one channel (got none)")
+    return _pilot(
+        AlertKind.TIP_REQUEST, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
+        en=en, onset=onset, expires=expires, tip_channels=tip_channels, status=status,
+        msg_type=msg_type, references=references, sender_name=sender_name,
+    )  # fmt: skip

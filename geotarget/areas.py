@@ -48,13 +48,43 @@ def _margin(value: object) -> float:
     return number("margin_m", value, ge=0.0, le=MAX_MARGIN_M, error=InvalidArea)
 
 
+class _PartBase:
+    """What every part offers: ``contains`` over validated points."""
+
+    __slots__ = ()
+
+    def _contains_valid(self, x: FloatArray, y: FloatArray) -> BoolArray:
+        raise NotImplementedError
+
+    def contains(self, lon: Any, lat: Any) -> BoolArray:
+        """Return whether each point is inside: boundary and margin included.
+
+        Parameters
+        ----------
+        lon, lat : float or array_like
+            Points in WGS84 degrees, of the same shape.
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            Same shape as the inputs.
+
+        Raises
+        ------
+        InvalidCoordinates
+            For NaN, inf, out-of-range values or arrays of different shapes.
+        """
+        x, y = lon_lat_arrays(lon, lat)
+        return self._contains_valid(x, y)
+
+
 # ---------------------------------------------------------------------------------------------
 # Circle
 # ---------------------------------------------------------------------------------------------
 
 
 @attrs.frozen(init=False)
-class Circle:
+class Circle(_PartBase):
     """A geodesic circle: every point within ``radius_m + margin_m`` metres of a centre.
 
     Distances are geodesic on the WGS84 ellipsoid. The test is exact: it equals the decision
@@ -95,22 +125,6 @@ class Circle:
     def reach_m(self) -> float:
         """The radius including the margin, in metres."""
         return self.radius_m + self.margin_m
-
-    def contains(self, lon: Any, lat: Any) -> BoolArray:
-        """Return whether each point is inside (rim included).
-
-        Parameters
-        ----------
-        lon, lat : float or array_like
-            Points in WGS84 degrees, of the same shape.
-
-        Returns
-        -------
-        numpy.ndarray of bool
-            Same shape as the inputs.
-        """
-        x, y = lon_lat_arrays(lon, lat)
-        return self._contains_valid(x, y)
 
     def _contains_valid(self, x: FloatArray, y: FloatArray) -> BoolArray:
         return _geodesy.within_distance(self.lon, self.lat, self.reach_m, x, y)
@@ -187,17 +201,46 @@ class Circle:
 Ring = tuple[tuple[float, float], ...]
 
 
+def _ring_fast(coords: object) -> list[tuple[float, float]] | None:
+    """Validate a well-formed ring in bulk with numpy; ``None`` means "check it slowly"."""
+    if isinstance(coords, np.ndarray):
+        if coords.dtype.kind != "f":
+            return None
+        arr = coords
+    elif isinstance(coords, (list, tuple)):
+        try:
+            arr = np.asarray(coords, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        if any(type(v) is bool for pair in coords for v in pair):
+            return None
+    else:
+        return None
+    if arr.ndim != 2 or arr.shape[1] not in (2, 3):
+        return None
+    lon, lat = arr[:, 0], arr[:, 1]
+    if not ((np.abs(lon) <= 180.0).all() and (np.abs(lat) <= 90.0).all()):
+        return None
+    return list(zip(lon.tolist(), lat.tolist(), strict=True))
+
+
 def _ring(name: str, coords: object) -> Ring:
-    """Validate one ring of (lon, lat) pairs; return it closed."""
+    """Validate one ring of (lon, lat) pairs; return it closed.
+
+    Well-formed rings are checked in bulk; anything else is walked vertex by vertex so the error
+    names the first offending vertex.
+    """
     if isinstance(coords, (str, bytes)) or not isinstance(coords, Iterable):
         raise InvalidArea(f"{name} must be a sequence of (lon, lat) pairs (got {coords!r})")
-    out: list[tuple[float, float]] = []
-    for i, pair in enumerate(coords):
-        if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, np.ndarray)):
-            raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {pair!r})")
-        if len(pair) not in (2, 3):
-            raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {len(pair)} values)")
-        out.append(lon_lat(f"{name}[{i}] lon", pair[0], f"{name}[{i}] lat", pair[1]))
+    out = _ring_fast(coords)
+    if out is None:
+        out = []
+        for i, pair in enumerate(coords):
+            if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, np.ndarray)):
+                raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {pair!r})")
+            if len(pair) not in (2, 3):
+                raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {len(pair)} values)")
+            out.append(lon_lat(f"{name}[{i}] lon", pair[0], f"{name}[{i}] lat", pair[1]))
     distinct = len(set(out))
     if distinct < 3:
         raise InvalidArea(
@@ -229,7 +272,7 @@ def _where(reason: str) -> str:
 
 
 @attrs.frozen(init=False)
-class Polygon:
+class Polygon(_PartBase):
     """A polygon whose edges are straight lines in lon/lat, with optional holes and margin.
 
     Points on the boundary are inside. Rings are normalised (closed; exterior
@@ -371,22 +414,6 @@ class Polygon:
     def shape(self) -> sg.Polygon:
         """The polygon as a prepared shapely geometry in lon/lat degrees (without margin)."""
         return self._shape
-
-    def contains(self, lon: Any, lat: Any) -> BoolArray:
-        """Return whether each point is inside, on the boundary, or within the margin.
-
-        Parameters
-        ----------
-        lon, lat : float or array_like
-            Points in WGS84 degrees, of the same shape.
-
-        Returns
-        -------
-        numpy.ndarray of bool
-            Same shape as the inputs.
-        """
-        x, y = lon_lat_arrays(lon, lat)
-        return self._contains_valid(x, y)
 
     def _contains_valid(self, x: FloatArray, y: FloatArray) -> BoolArray:
         out = np.zeros(x.shape, dtype=np.bool_)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
 from hypothesis import strategies as st
+
+from geotarget.alerts import AlertKind
+from geotarget.rollout import KindRollout, Phase, RolloutPolicy
 
 #: Longitudes and latitudes over Sweden's bounding box.
 sweden_lon = st.floats(min_value=10.5, max_value=24.2, allow_nan=False)
@@ -18,6 +23,83 @@ any_lat = st.floats(min_value=-90.0, max_value=90.0, allow_nan=False)
 
 #: Circle radii from 10 m to 100 km, log-uniform-ish.
 radius_m = st.floats(min_value=1.0, max_value=5.0).map(lambda e: 10.0**e)
+
+
+# --- rollout policies ----------------------------------------------------------------------
+
+#: Region codes a generated policy may name (all in tests/rollout_helpers.MINI_SWEDEN).
+ROLLOUT_CODES = ["SE", "PR-VAST", "01", "09", "12", "13", "14", "0180", "1480"]
+#: Generated phases start within about 19 years of this instant.
+ROLLOUT_T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+_ZONES = [timezone.utc, ZoneInfo("Europe/Stockholm"), timezone(timedelta(hours=-5, minutes=-30))]
+
+
+@st.composite
+def rollout_phases(draw: st.DrawFn, *, max_phases: int = 5) -> list[Phase]:
+    """Valid phases of one kind: increasing starts, cumulative regions unless rollback."""
+    offsets = sorted(
+        draw(st.lists(st.integers(0, 10**7), min_size=1, max_size=max_phases, unique=True))
+    )
+    phases: list[Phase] = []
+    for minutes in offsets:
+        prev = phases[-1] if phases else None
+        rollback = prev is not None and draw(st.booleans())
+        if prev is None or rollback:
+            regions = draw(st.sets(st.sampled_from(ROLLOUT_CODES), min_size=1, max_size=4))
+            bp = draw(st.sampled_from([0, 1, 2500, 5000, 9999, 10000]) | st.integers(0, 10000))
+        else:
+            regions = set(prev.regions) | draw(st.sets(st.sampled_from(ROLLOUT_CODES), max_size=2))
+            bp = draw(st.integers(round(prev.percentage * 100), 10000))
+        if prev is not None and frozenset(regions) == prev.regions and bp / 100 == prev.percentage:
+            continue  # a phase must change something
+        at = (ROLLOUT_T0 + timedelta(minutes=minutes)).astimezone(draw(st.sampled_from(_ZONES)))
+        phases.append(Phase(starts_at=at, regions=regions, percentage=bp / 100, rollback=rollback))
+    return phases
+
+
+@st.composite
+def rollout_policies(draw: st.DrawFn) -> RolloutPolicy:
+    """Valid policies over a random subset of kinds, with random kill switches and settings."""
+    kinds = draw(st.lists(st.sampled_from(list(AlertKind)), unique=True))
+    return RolloutPolicy(
+        rollouts=[
+            KindRollout(kind=k, phases=draw(rollout_phases()), killed=draw(st.booleans()))
+            for k in kinds
+        ],
+        killed=draw(st.booleans()),
+        timezone=draw(st.sampled_from(["Europe/Stockholm", "UTC", "America/New_York"])),
+        salt=draw(st.sampled_from(["geotarget", "pilot-2024", "a"])),
+    )
+
+
+#: Instants around the generated phases (before, during and after).
+rollout_instants = st.integers(-(10**5), 10**7 + 10**5).map(
+    lambda m: ROLLOUT_T0 + timedelta(minutes=m)
+)
+# --- areas and points near their boundaries (matcher oracle tests) -----------------------------
+
+
+@st.composite
+def area_specs(draw: st.DrawFn, max_parts: int = 3) -> dict[str, object]:
+    """Draw a recipe for a random area (1..max_parts circles and polygons) and a point cloud seed.
+
+    Recipes, not objects, keep shrinking readable; :func:`build_area` turns one into an Area.
+    """
+    n = draw(st.integers(1, max_parts))
+    parts = []
+    for _ in range(n):
+        parts.append(
+            {
+                "kind": draw(st.sampled_from(["circle", "polygon"])),
+                "lon": draw(st.floats(11.0, 23.0)),
+                "lat": draw(st.floats(55.5, 68.0)),
+                "radius_m": draw(radius_m),
+                "margin_m": draw(st.one_of(st.just(0.0), st.floats(0.5, 300.0))),
+                "vertices": draw(st.integers(3, 12)),
+                "hole": draw(st.booleans()),
+            }
+        )
+    return {"parts": parts, "seed": draw(st.integers(0, 2**32 - 1))}
 
 
 # --- region partitions (tests/test_regions.py) ----------------------------------------------

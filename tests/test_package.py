@@ -16,9 +16,13 @@ import geotarget
 
 PUBLIC_MODULES = [
     "geotarget",
+    "geotarget.alerts",
     "geotarget.areas",
+    "geotarget.cap",
     "geotarget.errors",
+    "geotarget.ledger",
     "geotarget.regions",
+    "geotarget.rollout",
     "geotarget.sweden",
 ]
 

@@ -1,0 +1,213 @@
+"""Private: one CAP ``<area>`` (:class:`AlertArea`); documented in :mod:`geotarget.alerts`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+import numpy as np
+
+from geotarget._alert_values import (
+    NamedValue,
+    opt_float,
+    tuple_of,
+    v_items,
+    v_opt_number,
+    v_text,
+)
+from geotarget._validate import lon_lat, number
+from geotarget.areas import MAX_RADIUS_M, Area, Circle, Part, Polygon
+from geotarget.errors import InvalidAlert, InvalidArea, InvalidType
+
+#: A CAP polygon as a closed ring of (lon, lat) pairs.
+Ring = tuple[tuple[float, float], ...]
+#: A CAP circle as (lon, lat, radius_m); a radius of 0 marks a point.
+CircleSpec = tuple[float, float, float]
+
+
+# ---------------------------------------------------------------------------------------------
+# AlertArea
+# ---------------------------------------------------------------------------------------------
+
+
+def _ring(i: int, ring: object) -> Ring:
+    pts = tuple_of(ring)  # type: ignore[arg-type]
+    try:
+        arr = np.asarray(pts)
+    except (TypeError, ValueError):  # ragged
+        arr = np.empty((0, 0))
+    ok = (
+        arr.dtype.kind in "iuf"
+        and arr.ndim == 2
+        and arr.shape[1] == 2
+        and bool(np.all(np.abs(arr[:, 0]) <= 180.0))
+        and bool(np.all(np.abs(arr[:, 1]) <= 90.0))
+        and not any(type(v) is bool for p in pts for v in p)  # bools upcast silently
+    )
+    if ok:
+        out: Ring = tuple(map(tuple, arr.astype(np.float64).tolist()))
+    else:  # find the first offending point and say precisely what is wrong with it
+        checked = []
+        for j, p in enumerate(pts):
+            pair = tuple_of(p)
+            if len(pair) != 2:
+                raise InvalidAlert(f"polygons[{i}][{j}] must be a (lon, lat) pair (got {p!r})")
+            checked.append(
+                lon_lat(f"polygons[{i}][{j}] lon", pair[0], f"polygons[{i}][{j}] lat", pair[1])
+            )
+        out = tuple(checked)
+    if len(out) < 4 or out[0] != out[-1]:
+        raise InvalidAlert(
+            f"polygons[{i}] must be a closed ring of at least 4 (lon, lat) points, the first "
+            f"equal to the last (got {len(out)} points"
+            + (f", first {out[0]} and last {out[-1]})" if out else ")")
+        )
+    return out
+
+
+def _rings(value: Iterable[Iterable[Sequence[float]]]) -> tuple[Ring, ...]:
+    """Validate CAP polygons: closed rings of at least 4 valid (lon, lat) points."""
+    return tuple(_ring(i, r) for i, r in enumerate(tuple_of(value)))
+
+
+def _circles(value: Iterable[Sequence[float]]) -> tuple[CircleSpec, ...]:
+    """Validate CAP circles: (lon, lat, radius_m) with 0 <= radius_m <= 1,000 km."""
+    out = []
+    for i, c in enumerate(tuple_of(value)):
+        t = tuple_of(c)
+        if len(t) != 3:
+            raise InvalidAlert(f"circles[{i}] must be (lon, lat, radius_m) (got {c!r})")
+        lon, lat = lon_lat(f"circles[{i}] lon", t[0], f"circles[{i}] lat", t[1])
+        r = number(f"circles[{i}] radius_m", t[2], ge=0.0, le=MAX_RADIUS_M, error=InvalidAlert)
+        out.append((lon, lat, r))
+    return tuple(out)
+
+
+@attrs.frozen(kw_only=True)
+class AlertArea:
+    """One CAP ``<area>``: a description, polygons and circles, geocodes and altitudes.
+
+    The CAP geometry is kept as written, so a document round-trips exactly; :attr:`geometry`
+    is the same geometry as an :class:`~geotarget.areas.Area` for targeting. Build one from an
+    ``Area`` with :meth:`from_area`.
+
+    Parameters
+    ----------
+    description : str
+        ``areaDesc``: the area in words, e.g. ``"Sergels torg, Stockholm"``.
+    polygons : sequence of rings, default ()
+        Each a closed ring of at least 4 ``(lon, lat)`` points (first = last). A ring that
+        crosses or touches itself is allowed (CAP does not forbid it); :attr:`geometry` repairs
+        it with :meth:`Polygon.repair <geotarget.areas.Polygon.repair>`.
+    circles : sequence of (lon, lat, radius_m), default ()
+        Radius in **metres** (CAP writes kilometres; the codec converts), ``0 <= r <= 1,000 km``.
+        A radius of 0 marks a point: it covers no area and adds nothing to :attr:`geometry`.
+    geocodes : sequence of NamedValue, default ()
+        Codes of the area in other systems (``SAME``, ``NUTS3``...).
+    altitude, ceiling : float, optional
+        In feet above mean sea level, as CAP says. ``ceiling`` needs ``altitude``.
+
+    Notes
+    -----
+    Several polygons and circles are a union; CAP has no holes, so a polygon inside another is
+    simply covered twice.
+
+    Examples
+    --------
+    >>> from geotarget import Area, Circle
+    >>> from geotarget.alerts import AlertArea
+    >>> a = AlertArea.from_area("Sergels torg", Circle(18.06528, 59.3325, 500.0))
+    >>> a.circles
+    ((18.06528, 59.3325, 500.0),)
+    >>> a.geometry == Area([Circle(18.06528, 59.3325, 500.0)])
+    True
+
+    .. versionadded:: 0.1.0
+    """
+
+    description: str = attrs.field(validator=v_text)
+    polygons: tuple[Ring, ...] = attrs.field(default=(), converter=_rings)
+    circles: tuple[CircleSpec, ...] = attrs.field(default=(), converter=_circles)
+    geocodes: tuple[NamedValue, ...] = attrs.field(
+        default=(), converter=tuple_of, validator=v_items(NamedValue)
+    )
+    altitude: float | None = attrs.field(default=None, converter=opt_float, validator=v_opt_number)
+    ceiling: float | None = attrs.field(default=None, converter=opt_float, validator=v_opt_number)
+    _geometry: Area | None = attrs.field(init=False, eq=False, repr=False, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.ceiling is not None and self.altitude is None:
+            raise InvalidAlert(
+                f"ceiling needs an altitude: CAP allows <ceiling> only with <altitude> "
+                f"(got ceiling {self.ceiling!r} and no altitude)"
+            )
+        parts: list[Part] = []
+        for i, ring in enumerate(self.polygons):
+            try:
+                parts.append(Polygon(ring))
+            except InvalidArea:
+                try:
+                    parts.extend(Polygon.repair(ring).parts)
+                except InvalidArea as err:
+                    raise InvalidAlert(f"polygons[{i}] must enclose an area: {err}") from err
+        parts.extend(Circle(lon, lat, r) for lon, lat, r in self.circles if r > 0.0)
+        object.__setattr__(self, "_geometry", Area(parts) if parts else None)
+
+    @property
+    def geometry(self) -> Area | None:
+        """The polygons and circles as one :class:`~geotarget.areas.Area`; None without any.
+
+        Polygons come first, then circles, in document order; self-crossing rings are repaired
+        into their parts and zero-radius circles are left out.
+        """
+        return self._geometry
+
+    @classmethod
+    def from_area(
+        cls,
+        description: str,
+        area: Area | Part,
+        *,
+        geocodes: Iterable[NamedValue] = (),
+        altitude: float | None = None,
+        ceiling: float | None = None,
+    ) -> AlertArea:
+        """Build a CAP area from an :class:`~geotarget.areas.Area`, a Circle or a Polygon.
+
+        Polygons are written before circles (CAP's order), so ``geometry`` equals ``area``
+        when ``area`` lists its polygons first.
+
+        Raises
+        ------
+        InvalidAlert
+            For a polygon with holes or any part with a margin: CAP can express neither.
+        """
+        if not isinstance(area, (Area, Circle, Polygon)):
+            raise InvalidType(
+                f"area must be an Area, Circle or Polygon (got {type(area).__name__})"
+            )
+        polygons: list[Ring] = []
+        circles: list[CircleSpec] = []
+        for i, part in enumerate(Area(area).parts):
+            if part.margin_m:
+                raise InvalidAlert(
+                    f"area.parts[{i}] has margin_m={part.margin_m!r}: CAP cannot carry a margin "
+                    "(it is a targeting setting; give the area without it)"
+                )
+            if isinstance(part, Polygon):
+                if part.holes:
+                    raise InvalidAlert(
+                        f"area.parts[{i}] has {len(part.holes)} hole(s): CAP polygons have no "
+                        "holes (split the polygon into parts without holes)"
+                    )
+                polygons.append(part.exterior)
+            else:
+                circles.append((part.lon, part.lat, part.radius_m))
+        return cls(
+            description=description,
+            polygons=polygons,
+            circles=circles,
+            geocodes=tuple(geocodes),
+            altitude=altitude,
+            ceiling=ceiling,
+        )

@@ -1,0 +1,471 @@
+"""Private building blocks of :mod:`geotarget.alerts`: CAP enumerations, small values, validators.
+
+Everything here is re-exported (and documented) by :mod:`geotarget.alerts`; import it from there.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import attrs
+
+from geotarget._validate import number
+from geotarget.errors import InvalidAlert, InvalidType
+
+# ---------------------------------------------------------------------------------------------
+# Enumerations (exact CAP 1.2 wire values)
+# ---------------------------------------------------------------------------------------------
+
+
+class Status(str, enum.Enum):
+    """CAP ``<status>``: how the alert is to be handled."""
+
+    ACTUAL = "Actual"
+    EXERCISE = "Exercise"
+    SYSTEM = "System"
+    TEST = "Test"
+    DRAFT = "Draft"
+
+
+class MessageType(str, enum.Enum):
+    """CAP ``<msgType>``: what the message does to earlier messages."""
+
+    ALERT = "Alert"
+    UPDATE = "Update"
+    CANCEL = "Cancel"
+    ACK = "Ack"
+    ERROR = "Error"
+
+
+class Scope(str, enum.Enum):
+    """CAP ``<scope>``: who may see the alert."""
+
+    PUBLIC = "Public"
+    RESTRICTED = "Restricted"
+    PRIVATE = "Private"
+
+
+class Category(str, enum.Enum):
+    """CAP ``<category>``: the subject of the event."""
+
+    GEO = "Geo"
+    MET = "Met"
+    SAFETY = "Safety"
+    SECURITY = "Security"
+    RESCUE = "Rescue"
+    FIRE = "Fire"
+    HEALTH = "Health"
+    ENV = "Env"
+    TRANSPORT = "Transport"
+    INFRA = "Infra"
+    CBRNE = "CBRNE"
+    OTHER = "Other"
+
+
+class ResponseType(str, enum.Enum):
+    """CAP ``<responseType>``: the action recommended to the audience."""
+
+    SHELTER = "Shelter"
+    EVACUATE = "Evacuate"
+    PREPARE = "Prepare"
+    EXECUTE = "Execute"
+    AVOID = "Avoid"
+    MONITOR = "Monitor"
+    ASSESS = "Assess"
+    ALL_CLEAR = "AllClear"
+    NONE = "None"
+
+
+class Urgency(str, enum.Enum):
+    """CAP ``<urgency>``: how soon responsive action should be taken."""
+
+    IMMEDIATE = "Immediate"
+    EXPECTED = "Expected"
+    FUTURE = "Future"
+    PAST = "Past"
+    UNKNOWN = "Unknown"
+
+
+class Severity(str, enum.Enum):
+    """CAP ``<severity>``: how bad the threat is to life or property."""
+
+    EXTREME = "Extreme"
+    SEVERE = "Severe"
+    MODERATE = "Moderate"
+    MINOR = "Minor"
+    UNKNOWN = "Unknown"
+
+
+class Certainty(str, enum.Enum):
+    """CAP ``<certainty>``: how sure the sender is of the event."""
+
+    OBSERVED = "Observed"
+    LIKELY = "Likely"
+    POSSIBLE = "Possible"
+    UNLIKELY = "Unlikely"
+    UNKNOWN = "Unknown"
+
+
+class AlertKind(str, enum.Enum):
+    """The kinds of alert in the Swedish Police pilot.
+
+    An alert's kind travels in CAP as an ``<eventCode>`` named :data:`KIND_CODE`, so it survives
+    a round trip through any CAP system that keeps event codes.
+    """
+
+    #: A 112 event: a feared explosion; the police are alerted to the place.
+    EXPLOSION = "explosion"
+    #: Crime-prevention information about a current modus operandi in an area.
+    CRIME_MODUS = "crime_modus"
+    #: The police ask the public for tips.
+    TIP_REQUEST = "tip_request"
+
+
+class TipChannelKind(str, enum.Enum):
+    """How a tip reaches the police."""
+
+    PHONE = "phone"
+    WEB = "web"
+
+
+#: The ``<eventCode>`` ``valueName`` that carries an :class:`AlertKind`.
+KIND_CODE = "geotarget:kind"
+#: The ``<parameter>`` ``valueName`` prefix that carries a :class:`TipChannel` (``tip-phone``...).
+TIP_PARAMETER_PREFIX = "geotarget:tip-"
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def options(cls: type[enum.Enum]) -> str:
+    """The wire values of an enum, sorted, for error messages."""
+    return ", ".join(sorted(str(m.value) for m in cls))
+
+
+def enum_value(cls: type[E], name: str, value: object) -> E:
+    """Return ``value`` as a member of ``cls`` (members and exact wire values accepted)."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        try:
+            return cls(value)
+        except ValueError:
+            pass
+    raise InvalidAlert(f"{name} must be one of {options(cls)} (got {value!r})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validators (attrs validators receive the field, so messages name it)
+# ---------------------------------------------------------------------------------------------
+
+_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CAP_ID_BAD = re.compile(r"[\s,<&]")
+#: xs:language (BCP 47 shape).
+LANGUAGE = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*\Z")
+
+
+def check_text(name: str, value: object) -> str:
+    """A str holding only characters XML 1.0 can carry."""
+    if not isinstance(value, str):
+        raise InvalidType(f"{name} must be a str (got {type(value).__name__} {value!r})")
+    bad = _XML_ILLEGAL.search(value)
+    if bad:
+        raise InvalidAlert(
+            f"{name} must hold only characters XML 1.0 allows "
+            f"(got {bad.group()!r} at index {bad.start()} of {value!r})"
+        )
+    return value
+
+
+def v_text(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validate a required free-text field."""
+    check_text(attribute.name, value)
+
+
+def v_opt_text(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validate an optional free-text field (``None`` = element absent)."""
+    if value is not None:
+        check_text(attribute.name, value)
+
+
+def check_cap_id(name: str, value: object) -> str:
+    """An identifier or sender: non-empty, no whitespace, comma, ``<`` or ``&`` (CAP 1.2 §3.2.1)."""
+    text = check_text(name, value)
+    bad = _CAP_ID_BAD.search(text)
+    if not text or bad is not None:
+        why = f"must not contain {bad.group()!r}" if bad is not None else "must not be empty"
+        raise InvalidAlert(
+            f"{name} {why} (CAP forbids whitespace, ',', '<' and '&' in it) (got {text!r})"
+        )
+    return text
+
+
+def v_cap_id(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validate an identifier or sender."""
+    check_cap_id(attribute.name, value)
+
+
+def v_uri(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validate an optional URI: text without leading or trailing whitespace."""
+    if value is None:
+        return
+    check_text(attribute.name, value)
+    assert isinstance(value, str)
+    if not value or value != value.strip():
+        raise InvalidAlert(
+            f"{attribute.name} must be a non-empty URI without leading or trailing whitespace "
+            f"(got {value!r})"
+        )
+
+
+def check_time(name: str, value: object) -> datetime:
+    """A timezone-aware datetime CAP can carry: whole seconds, whole-minute offset."""
+    if not isinstance(value, datetime):
+        raise InvalidType(f"{name} must be a datetime (got {type(value).__name__} {value!r})")
+    offset = value.utcoffset()
+    if offset is None:
+        raise InvalidAlert(
+            f"{name} must be timezone-aware (got naive {value.isoformat()}; "
+            "add tzinfo, e.g. datetime.timezone.utc)"
+        )
+    if value.microsecond:
+        raise InvalidAlert(
+            f"{name} must have whole seconds: CAP has no fractional seconds "
+            f"(got {value.isoformat()}; use .replace(microsecond=0))"
+        )
+    if offset % timedelta(minutes=1):
+        raise InvalidAlert(f"{name} must have a whole-minute UTC offset (got {offset})")
+    return value
+
+
+def v_time(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validate a required datetime."""
+    check_time(attribute.name, value)
+
+
+def v_opt_time(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validate an optional datetime."""
+    if value is not None:
+        check_time(attribute.name, value)
+
+
+def v_items(cls: type) -> Callable[[object, attrs.Attribute[Any], tuple[object, ...]], None]:
+    """Validate that every item of a tuple field is a ``cls``."""
+
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
+        for i, item in enumerate(value):
+            if not isinstance(item, cls):
+                raise InvalidType(
+                    f"{attribute.name}[{i}] must be a {cls.__name__} "
+                    f"(got {type(item).__name__} {item!r})"
+                )
+
+    return check
+
+
+def v_tokens(_inst: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
+    """Validate a list of addresses or incidents: non-empty texts without double quotes."""
+    for i, item in enumerate(value):
+        check_text(f"{attribute.name}[{i}]", item)
+        assert isinstance(item, str)
+        if not item.strip() or '"' in item:
+            raise InvalidAlert(
+                f"{attribute.name}[{i}] must be non-blank and hold no double quote "
+                f"(CAP quotes items that contain spaces) (got {item!r})"
+            )
+
+
+def opt_float(value: float | None) -> float | None:
+    """Convert an optional real number to float; leave anything else for the validator."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def v_opt_number(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validate an optional finite number."""
+    if value is not None:
+        number(attribute.name, value, error=InvalidAlert)
+
+
+def tuple_of(value: Iterable[Any]) -> tuple[Any, ...]:
+    """Turn an iterable (not a string) into a tuple."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidType(f"expected a sequence (got {type(value).__name__} {value!r})")
+    return tuple(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small values
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class NamedValue:
+    """A CAP ``valueName``/``value`` pair: an event code, a parameter or a geocode.
+
+    Parameters
+    ----------
+    value_name : str
+        The domain of the code, e.g. ``"SAME"`` or :data:`KIND_CODE`.
+    value : str
+        The code or value itself (may be empty; kept exactly, whitespace included).
+
+    Examples
+    --------
+    >>> from geotarget.alerts import NamedValue
+    >>> NamedValue("TargetAreaCode", "053FWFSTEEP4")
+    NamedValue(value_name='TargetAreaCode', value='053FWFSTEEP4')
+
+    .. versionadded:: 0.1.0
+    """
+
+    value_name: str = attrs.field(validator=v_text)
+    value: str = attrs.field(validator=v_text)
+
+
+@attrs.frozen(kw_only=True)
+class Reference:
+    """One earlier message referred to by ``<references>``: a (sender, identifier, sent) triple.
+
+    Parameters
+    ----------
+    sender, identifier : str
+        As in the earlier message (no whitespace, ``,``, ``<`` or ``&``).
+    sent : datetime
+        The earlier message's ``sent``, timezone-aware, whole seconds.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> from geotarget.alerts import Reference
+    >>> ref = Reference(sender="polisen@polisen.se", identifier="SE-POL-1",
+    ...                 sent=datetime(2026, 5, 4, 12, 0, tzinfo=timezone.utc))
+    >>> ref.identifier
+    'SE-POL-1'
+
+    .. versionadded:: 0.1.0
+    """
+
+    sender: str = attrs.field(validator=v_cap_id)
+    identifier: str = attrs.field(validator=v_cap_id)
+    sent: datetime = attrs.field(validator=v_time)
+
+
+@attrs.frozen(kw_only=True)
+class Resource:
+    """A CAP ``<resource>``: a file with more information (image, audio, map...).
+
+    Parameters
+    ----------
+    description : str
+        ``resourceDesc``: what the file is.
+    mime_type : str
+        ``mimeType``, e.g. ``"image/png"``.
+    size : int, optional
+        Size in bytes, ``>= 0``.
+    uri : str, optional
+        Where to fetch it. geotarget never fetches it.
+    deref_uri : str, optional
+        ``derefUri``: the file itself, base64-encoded, kept as written.
+    digest : str, optional
+        The SHA-1 digest of the file, as written.
+
+    Examples
+    --------
+    >>> from geotarget.alerts import Resource
+    >>> Resource(description="Karta", mime_type="image/png",
+    ...          uri="https://polisen.se/karta.png").size is None
+    True
+
+    .. versionadded:: 0.1.0
+    """
+
+    description: str = attrs.field(validator=v_text)
+    mime_type: str = attrs.field(validator=v_text)
+    size: int | None = attrs.field(default=None)
+    uri: str | None = attrs.field(default=None, validator=v_uri)
+    deref_uri: str | None = attrs.field(default=None, validator=v_opt_text)
+    digest: str | None = attrs.field(default=None, validator=v_opt_text)
+
+    @size.validator
+    def _check_size(self, _attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidType(f"size must be an int (got {type(value).__name__} {value!r})")
+        if value < 0:
+            raise InvalidAlert(f"size must be an int >= 0 bytes (got {value!r})")
+
+
+def _tip_kind(value: TipChannelKind | str) -> TipChannelKind:
+    return enum_value(TipChannelKind, "kind", value)
+
+
+_PHONE = re.compile(r"\+?[0-9][0-9 -]*[0-9]\Z")
+
+
+@attrs.frozen
+class TipChannel:
+    """Where the public sends tips: a phone number or a web form.
+
+    Parameters
+    ----------
+    kind : TipChannelKind
+        ``PHONE`` or ``WEB``.
+    address : str
+        The phone number as people dial it (digits, spaces, ``-``, a leading ``+``), or an
+        ``https://`` URL.
+
+    Examples
+    --------
+    >>> from geotarget.alerts import POLICE_TIP_PHONE, POLICE_TIP_WEB
+    >>> POLICE_TIP_PHONE.address, POLICE_TIP_PHONE.uri
+    ('114 14', 'tel:11414')
+    >>> POLICE_TIP_WEB.uri
+    'https://polisen.se/lagg-fram-tips'
+
+    .. versionadded:: 0.1.0
+    """
+
+    kind: TipChannelKind = attrs.field(converter=_tip_kind)
+    address: str = attrs.field()
+
+    @address.validator
+    def _check_address(self, _attribute: attrs.Attribute[Any], value: object) -> None:
+        check_text("address", value)
+        assert isinstance(value, str)
+        if self.kind is TipChannelKind.PHONE and not _PHONE.match(value):
+            raise InvalidAlert(
+                "address of a phone channel must be digits, spaces and '-', optionally after "
+                f"a leading '+' (got {value!r})"
+            )
+        if self.kind is TipChannelKind.WEB and (
+            not value.startswith("https://") or len(value) <= 8 or re.search(r"\s", value)
+        ):
+            raise InvalidAlert(
+                f"address of a web channel must be an https:// URL without spaces (got {value!r})"
+            )
+
+    @property
+    def uri(self) -> str:
+        """A URI a handset can open: ``tel:`` with the digits for phones, the URL for the web."""
+        if self.kind is TipChannelKind.PHONE:
+            return "tel:" + re.sub(r"[ -]", "", self.address)
+        return self.address
+
+    @property
+    def parameter(self) -> NamedValue:
+        """The CAP ``<parameter>`` that carries this channel."""
+        return NamedValue(TIP_PARAMETER_PREFIX + self.kind.value, self.address)
+
+
+#: The police tip line, 114 14.
+POLICE_TIP_PHONE = TipChannel(TipChannelKind.PHONE, "114 14")
+#: The police web form for tips.
+POLICE_TIP_WEB = TipChannel(TipChannelKind.WEB, "https://polisen.se/lagg-fram-tips")
+#: The default channels of a tip request: the tip line, then the web form.
+POLICE_TIP_CHANNELS = (POLICE_TIP_PHONE, POLICE_TIP_WEB)

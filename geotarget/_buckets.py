@@ -1,0 +1,302 @@
+"""Private: the tables behind :class:`geotarget.AreaIndex` (points → areas).
+
+Every part of every area gets a small raster (:mod:`geotarget._raster`, 64 cells along its longer
+side). A coarse lon/lat grid over all the parts' windows lists, per coarse cell, the parts whose
+window meets it (compressed sparse rows). For an array of points:
+
+1. each point's coarse cell gives its candidate parts (expanded into (point, part) pairs);
+2. each pair's fine cell state is looked up in one flat array holding every part's raster;
+3. only pairs in BOUNDARY cells are tested exactly — circles all at once with per-pair chord
+   limits (``Geod.inv`` in the thin band), polygons all at once with ``shapely.intersects_xy``
+   over an array of prepared polygons, polygons with a margin one part at a time;
+4. the (point, area) pairs are de-duplicated (several parts of one area) and sorted.
+
+The single-point path does the same in plain Python with per-cell tuples prepared in advance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from geotarget import _geodesy, _raster
+from geotarget._validate import FloatArray
+from geotarget.areas import Area, Circle, Polygon
+
+#: Cells along the longer side of each part's raster.
+AREA_CELLS = 64
+#: At most this many coarse cells along each axis.
+_COARSE_MAX = 1024
+
+IntArray = npt.NDArray[np.intp]
+
+
+def _ecef_one(lon: float, lat: float) -> tuple[float, float, float]:
+    phi = math.radians(lat)
+    lam = math.radians(lon)
+    s = math.sin(phi)
+    n = _geodesy.A / math.sqrt(1.0 - _geodesy.E2 * s * s)
+    c = n * math.cos(phi)
+    return c * math.cos(lam), c * math.sin(lam), n * (1.0 - _geodesy.E2) * s
+
+
+class Buckets:
+    """Coarse grid → candidate parts → fine raster cell → exact test, for many points."""
+
+    def __init__(self, areas: Mapping[str, Area]) -> None:
+        keys = list(areas)  # already sorted by the caller
+        self.keys = np.array(keys, dtype=np.str_)
+        parts: list[Circle | Polygon] = []
+        owner: list[int] = []
+        for i, k in enumerate(keys):
+            for p in areas[k].parts:
+                parts.append(p)
+                owner.append(i)
+        self.parts = parts
+        self.n_areas = len(keys)
+        self.owner = np.array(owner, dtype=np.intp)
+        self.owner_key = [keys[i] for i in owner]
+        n = len(parts)
+        rasters = [_raster.raster(p, AREA_CELLS) for p in parts]
+        self.rasters = rasters
+        # Per-part raster geometry, gathered per pair at match time.
+        self.r_x0 = np.array([r.x0 for r in rasters], dtype=np.float64)
+        self.r_y0 = np.array([r.y0 for r in rasters], dtype=np.float64)
+        self.r_px = np.array([r.cells_per_lon for r in rasters], dtype=np.float64)
+        self.r_py = np.array([r.cells_per_lat for r in rasters], dtype=np.float64)
+        self.r_nx = np.array([r.nx for r in rasters], dtype=np.intp)
+        self.r_ny = np.array([r.ny for r in rasters], dtype=np.intp)
+        sizes = np.array([r.flat.size for r in rasters], dtype=np.intp)
+        self.r_off = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.intp)
+        self.states = (
+            np.concatenate([r.flat for r in rasters]) if n else np.zeros(0, dtype=np.uint8)
+        )
+        # Exact-test tables.
+        self.is_circle = np.array([isinstance(p, Circle) for p in parts], dtype=np.bool_)
+        limits = np.array(
+            [_raster.chord_limits(p) if isinstance(p, Circle) else (0.0,) * 5 for p in parts],
+            dtype=np.float64,
+        ).reshape(n, 5)
+        self.limits = limits
+        self.limit_list = [tuple(row) for row in limits.tolist()]
+        self.c_lon = np.array([p.lon if isinstance(p, Circle) else 0.0 for p in parts])
+        self.c_lat = np.array([p.lat if isinstance(p, Circle) else 0.0 for p in parts])
+        self.c_reach = np.array([p.reach_m if isinstance(p, Circle) else 0.0 for p in parts])
+        self.shapes = np.array(
+            [p.shape if isinstance(p, Polygon) else None for p in parts], dtype=object
+        )
+        self.plain_polygon = np.array(
+            [isinstance(p, Polygon) and p.margin_m == 0.0 for p in parts], dtype=np.bool_
+        )
+        self._build_coarse([p._window() for p in parts])
+
+    # --- coarse grid -------------------------------------------------------------------------
+
+    def _build_coarse(self, windows: list[tuple[float, float, float, float]]) -> None:
+        if not windows:
+            self.g_x0 = self.g_y0 = 0.0
+            self.g_px = self.g_py = 1.0
+            self.g_nx = self.g_ny = 1
+            self.ptr = np.zeros(2, dtype=np.intp)
+            self.entries = np.zeros(0, dtype=np.intp)
+            self.entry_state = np.zeros(0, dtype=np.uint8)
+            self.cell_entries: dict[int, tuple[int, ...]] = {}
+            return
+        w = np.array(windows, dtype=np.float64)
+        x0, y0 = float(w[:, 0].min()), float(w[:, 1].min())
+        x1, y1 = float(w[:, 2].max()), float(w[:, 3].max())
+        # Cells about half the median window, at most _COARSE_MAX per axis.
+        side_x = max(float(np.median(w[:, 2] - w[:, 0])) / 2.0, (x1 - x0) / _COARSE_MAX, 1e-9)
+        side_y = max(float(np.median(w[:, 3] - w[:, 1])) / 2.0, (y1 - y0) / _COARSE_MAX, 1e-9)
+        nx = max(1, min(_COARSE_MAX, math.ceil((x1 - x0) / side_x)))
+        ny = max(1, min(_COARSE_MAX, math.ceil((y1 - y0) / side_y)))
+        # A relative 1e-9 of slack keeps the far edges of the windows strictly inside the grid.
+        px = nx / (max(x1 - x0, 1e-9) * (1.0 + 1e-9))
+        py = ny / (max(y1 - y0, 1e-9) * (1.0 + 1e-9))
+        ix0 = np.clip(np.floor((w[:, 0] - x0) * px - 1e-6), 0, nx - 1).astype(np.intp)
+        ix1 = np.clip(np.floor((w[:, 2] - x0) * px + 1e-6), 0, nx - 1).astype(np.intp)
+        iy0 = np.clip(np.floor((w[:, 1] - y0) * py - 1e-6), 0, ny - 1).astype(np.intp)
+        iy1 = np.clip(np.floor((w[:, 3] - y0) * py + 1e-6), 0, ny - 1).astype(np.intp)
+        cells: list[IntArray] = []
+        owners: list[IntArray] = []
+        states: list[npt.NDArray[np.uint8]] = []
+        for i in range(len(windows)):
+            mx, my = np.meshgrid(
+                np.arange(ix0[i], ix1[i] + 1), np.arange(iy0[i], iy1[i] + 1), indexing="xy"
+            )
+            gx = mx.reshape(-1)
+            gy = my.reshape(-1)
+            # Pre-classify each coarse cell against the part's raster: drop cells wholly
+            # outside, mark cells wholly inside (no fine look-up needed for their points).
+            boxes = np.stack(
+                [x0 + gx / px, y0 + gy / py, -(x0 + (gx + 1) / px), -(y0 + (gy + 1) / py)]
+            )
+            not_in, not_out = self.rasters[i].box_counts(boxes)
+            keep = not_out != 0
+            cells.append((gy * nx + gx)[keep])
+            owners.append(np.full(int(keep.sum()), i, dtype=np.intp))
+            states.append(
+                np.where(not_in[keep] == 0, _raster.INSIDE, _raster.BOUNDARY).astype(np.uint8)
+            )
+        cell = np.concatenate(cells)
+        part = np.concatenate(owners)
+        state = np.concatenate(states)
+        order = np.lexsort((part, cell))
+        cell = cell[order]
+        part = part[order]
+        state = state[order]
+        self.g_x0, self.g_y0, self.g_px, self.g_py, self.g_nx, self.g_ny = x0, y0, px, py, nx, ny
+        ptr = np.zeros(nx * ny + 1, dtype=np.intp)
+        np.add.at(ptr, cell + 1, 1)
+        self.ptr = np.cumsum(ptr)
+        self.entries = part
+        self.entry_state = state
+        # For the single-point path: coarse cell → tuple of part indices.
+        uniq, first = np.unique(cell, return_index=True)
+        bounds = np.append(first, cell.size)
+        # Entry code: part index * 4 + coarse state (INSIDE needs no fine look-up).
+        plist = (part * 4 + state).tolist()
+        self.cell_entries = {
+            int(c): tuple(plist[bounds[j] : bounds[j + 1]]) for j, c in enumerate(uniq.tolist())
+        }
+
+    # --- many points -------------------------------------------------------------------------
+
+    def match(self, x: FloatArray, y: FloatArray) -> tuple[IntArray, npt.NDArray[np.str_]]:
+        empty = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.str_))
+        if not self.parts or x.size == 0:
+            return empty
+        fx = (x - self.g_x0) * self.g_px
+        fy = (y - self.g_y0) * self.g_py
+        # Points beyond the far edges by rounding are clamped into the last cell (they are
+        # outside every window, so the fine tests reject them).
+        inside = (fx >= 0.0) & (fx <= self.g_nx) & (fy >= 0.0) & (fy <= self.g_ny)
+        pts = np.flatnonzero(inside)
+        if pts.size == 0:
+            return empty
+        cx = np.minimum(fx[pts].astype(np.intp), self.g_nx - 1)
+        cy = np.minimum(fy[pts].astype(np.intp), self.g_ny - 1)
+        cell = cy * self.g_nx + cx
+        lo = self.ptr[cell]
+        cnt = self.ptr[cell + 1] - lo
+        has = cnt > 0
+        pts, lo, cnt = pts[has], lo[has], cnt[has]
+        total = int(cnt.sum())
+        if total == 0:
+            return empty
+        # Expand into (point, part) pairs.
+        starts = np.cumsum(cnt) - cnt
+        pair_pt = np.repeat(pts, cnt)
+        pair_entry = np.arange(total) - np.repeat(starts - lo, cnt)
+        pair_part = self.entries[pair_entry]
+        keep = self.entry_state[pair_entry] == _raster.INSIDE
+        # Fine raster cell of each pair in a BOUNDARY coarse cell.
+        fine = np.flatnonzero(~keep)
+        if fine.size:
+            fp = pair_part[fine]
+            fpt = pair_pt[fine]
+            px = x[fpt]
+            py = y[fpt]
+            ix = ((px - self.r_x0[fp]) * self.r_px[fp] + 1.0).astype(np.intp)
+            np.clip(ix, 0, self.r_nx[fp] + 1, out=ix)
+            iy = ((py - self.r_y0[fp]) * self.r_py[fp] + 1.0).astype(np.intp)
+            np.clip(iy, 0, self.r_ny[fp] + 1, out=iy)
+            iy *= self.r_nx[fp] + 2
+            iy += ix
+            iy += self.r_off[fp]
+            state = self.states[iy]
+            ok = state == _raster.INSIDE
+            band = np.flatnonzero(state == _raster.BOUNDARY)
+            if band.size:
+                ok[band] = self._exact(fp[band], px[band], py[band])
+            keep[fine] = ok
+        # Pairs are ordered by point, then part (and parts by area key): codes ascend, so
+        # duplicates (several parts of one area) are adjacent.
+        code = pair_pt[keep] * self.n_areas + self.owner[pair_part[keep]]
+        if code.size > 1:
+            first = np.empty(code.size, dtype=np.bool_)
+            first[0] = True
+            np.not_equal(code[1:], code[:-1], out=first[1:])
+            code = code[first]
+        rows, area = np.divmod(code, self.n_areas)
+        return rows, self.keys[area]
+
+    def _exact(self, part: IntArray, x: FloatArray, y: FloatArray) -> npt.NDArray[np.bool_]:
+        out = np.zeros(part.size, dtype=np.bool_)
+        circ = np.flatnonzero(self.is_circle[part])
+        if circ.size:
+            out[circ] = self._exact_circles(part[circ], x[circ], y[circ])
+        poly = np.flatnonzero(self.plain_polygon[part])
+        if poly.size:
+            out[poly] = shapely.intersects_xy(self.shapes[part[poly]], x[poly], y[poly])
+        rest = np.flatnonzero(~self.is_circle[part] & ~self.plain_polygon[part])
+        if rest.size:
+            for p in np.unique(part[rest]).tolist():
+                sel = rest[part[rest] == p]
+                out[sel] = self.parts[p]._contains_valid(x[sel], y[sel])
+        return out
+
+    def _exact_circles(self, part: IntArray, x: FloatArray, y: FloatArray) -> npt.NDArray[np.bool_]:
+        lim = self.limits[part]
+        ex, ey, ez = _geodesy.ecef(x, y)
+        ex -= lim[:, 0]
+        ey -= lim[:, 1]
+        ez -= lim[:, 2]
+        d2 = ex * ex + ey * ey + ez * ez
+        inside = d2 <= lim[:, 3]
+        band = np.flatnonzero(~inside & (d2 <= lim[:, 4]))
+        if band.size:
+            pb = part[band]
+            _, _, dist = _geodesy.geod().inv(self.c_lon[pb], self.c_lat[pb], x[band], y[band])
+            inside[band] = np.asarray(dist) <= self.c_reach[pb]
+        return inside
+
+    # --- one point ---------------------------------------------------------------------------
+
+    def match_one(self, x: float, y: float) -> tuple[str, ...]:
+        fx = (x - self.g_x0) * self.g_px
+        fy = (y - self.g_y0) * self.g_py
+        if not (0.0 <= fx <= self.g_nx and 0.0 <= fy <= self.g_ny):
+            return ()
+        cell = min(int(fy), self.g_ny - 1) * self.g_nx + min(int(fx), self.g_nx - 1)
+        entries = self.cell_entries.get(cell)
+        if entries is None:
+            return ()
+        found: list[str] = []
+        owner_key = self.owner_key
+        rasters = self.rasters
+        last = ""
+        for code in entries:
+            p, coarse = divmod(code, 4)
+            key = owner_key[p]
+            if key == last:
+                continue
+            if coarse != _raster.INSIDE:
+                state = rasters[p].lookup_one(x, y)
+                if state == _raster.OUTSIDE or (
+                    state == _raster.BOUNDARY and not self._exact_one(p, x, y)
+                ):
+                    continue
+            found.append(key)
+            last = key
+        return tuple(found)
+
+    def _exact_one(self, p: int, x: float, y: float) -> bool:
+        part = self.parts[p]
+        if isinstance(part, Circle):
+            cx, cy, cz, in2, out2 = self.limit_list[p]
+            ex, ey, ez = _ecef_one(x, y)
+            d2 = (ex - cx) ** 2 + (ey - cy) ** 2 + (ez - cz) ** 2
+            if d2 <= in2:
+                return True
+            if d2 > out2:
+                return False
+            _, _, dist = _geodesy.geod().inv(part.lon, part.lat, x, y)
+            return bool(dist <= part.reach_m)
+        if part.margin_m == 0.0:
+            return bool(shapely.intersects_xy(part.shape, x, y))
+        return bool(part._contains_valid(np.array([x]), np.array([y]))[0])

@@ -1,0 +1,120 @@
+"""Private canary hashing: every device id gets a stable bucket in ``0 … 9999``.
+
+The definition (also in ``tests/conformance/rollout/README.md`` for other implementations):
+
+* ``H(text)`` is the 8-byte BLAKE2b digest (``digest_size=8``, no key) of the UTF-8 bytes of
+  ``text``, read as a big-endian unsigned integer.
+* **String ids** (and ``bytes``, read as the UTF-8 bytes of a string):
+  ``h = H(f"{salt}/{kind}/{id}")``.
+* **Integer ids** (``-2**63 <= id < 2**64``, taken modulo ``2**64``):
+  ``h = splitmix64(id ^ H(f"{salt}/{kind}"))``, where ``splitmix64(z)`` adds
+  ``0x9E3779B97F4A7C15`` and applies the finaliser ``z ^= z >> 30; z *= 0xBF58476D1CE4E5B9;
+  z ^= z >> 27; z *= 0x94D049BB133111EB; z ^= z >> 31`` (all modulo ``2**64``).
+  The integer ``7`` and the string ``"7"`` are different ids.
+* ``bucket = ((h >> 32) * 10000) >> 32`` — the top 32 bits scaled to ``0 … 9999``.
+
+A device is in a canary of ``p`` percent iff ``bucket < round(p * 100)``, so raising ``p`` never
+drops a device that was in, and the sample for each kind is independent of the other kinds.
+
+Integer ids are hashed with numpy arithmetic, with no Python loop. String ids call ``hashlib``
+once per id (there is no vectorized BLAKE2b in numpy or the standard library): about half a
+microsecond per id, against about 4 ns per integer id (``benchmarks/bench_rollout.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from geotarget.errors import InvalidType
+
+BUCKETS = 10_000
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_U64 = (1 << 64) - 1
+
+
+def _digest64(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+def seed(salt: str, kind: str) -> int:
+    """The 64-bit seed of integer ids for one salt and kind."""
+    return _digest64(f"{salt}/{kind}".encode())
+
+
+def splitmix64(z: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """The splitmix64 step (add the golden gamma, then finalise), modulo 2**64, vectorized."""
+    with np.errstate(over="ignore"):
+        z = z + _GAMMA
+        z = (z ^ (z >> np.uint64(30))) * _M1
+        z = (z ^ (z >> np.uint64(27))) * _M2
+        out: npt.NDArray[np.uint64] = z ^ (z >> np.uint64(31))
+        return out
+
+
+def hashes(device_ids: Any, salt: str, kind: str) -> npt.NDArray[np.uint64]:
+    """The 64-bit hash of every id, in the shape of ``device_ids``."""
+    # A list like [1, "a"] would silently become strings in np.asarray: keep Python objects.
+    arr = device_ids if isinstance(device_ids, np.ndarray) else np.asarray(device_ids, dtype=object)
+    if arr.dtype.kind == "b":
+        raise InvalidType("device_ids must be strings or integers, not booleans (got dtype bool)")
+    if arr.dtype.kind in "iu":
+        u = arr.astype(np.int64).view(np.uint64) if arr.dtype.kind == "i" else arr
+        return splitmix64(u.astype(np.uint64) ^ np.uint64(seed(salt, kind)))
+    if arr.dtype.kind in "USTO":
+        flat = arr.reshape(-1).tolist()
+        if arr.dtype.kind == "O":
+            return _object_hashes(flat, salt, kind).reshape(arr.shape)
+        return _text_hashes(flat, salt, kind).reshape(arr.shape)
+    raise InvalidType(f"device_ids must be strings or integers (got dtype {arr.dtype})")
+
+
+def _text_hashes(ids: list[Any], salt: str, kind: str) -> npt.NDArray[np.uint64]:
+    base = hashlib.blake2b(f"{salt}/{kind}/".encode(), digest_size=8)
+    out = bytearray()
+    for i in ids:  # one hashlib call per id: see the module docstring
+        h = base.copy()
+        h.update(i if isinstance(i, bytes) else i.encode())
+        out += h.digest()
+    return np.frombuffer(bytes(out), dtype=">u8").astype(np.uint64)
+
+
+def _object_hashes(ids: list[Any], salt: str, kind: str) -> npt.NDArray[np.uint64]:
+    is_text = [isinstance(i, (str, bytes)) for i in ids]
+    is_int = [isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in ids]
+    if all(is_text):
+        return _text_hashes(ids, salt, kind)
+    if all(is_int):
+        values = [int(i) for i in ids]
+        bad = [k for k, v in enumerate(values) if not -(1 << 63) <= v <= _U64]
+        if bad:
+            raise InvalidType(
+                "integer device_ids must lie in [-2**63, 2**64) "
+                f"(got {values[bad[0]]} at device_ids[{bad[0]}])"
+            )
+        u = np.array([v & _U64 for v in values], dtype=np.uint64)
+        return splitmix64(u ^ np.uint64(seed(salt, kind)))
+    other = [k for k in range(len(ids)) if not is_text[k] and not is_int[k]]
+    if other:
+        k = other[0]
+        raise InvalidType(
+            f"device_ids must be strings or integers (got {type(ids[k]).__name__} {ids[k]!r} "
+            f"at device_ids[{k}])"
+        )
+    raise InvalidType(
+        "device_ids must be all strings or all integers, not a mix "
+        f"(device_ids[{is_int.index(True)}] is an int, device_ids[{is_text.index(True)}] a string)"
+    )
+
+
+def buckets(device_ids: Any, salt: str, kind: str) -> npt.NDArray[np.uint16]:
+    """Every id's bucket in ``0 … 9999``, in the shape of ``device_ids``."""
+    h = hashes(device_ids, salt, kind)
+    scaled = ((h >> np.uint64(32)) * np.uint64(BUCKETS)) >> np.uint64(32)
+    return np.asarray(scaled, dtype=np.uint16)

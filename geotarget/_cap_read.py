@@ -1,0 +1,594 @@
+"""Private: turn a parsed CAP element tree into an :class:`~geotarget.alerts.Alert`.
+
+The reader checks the CAP 1.2 content model (element order and cardinality, as in
+CAP-v1.2.xsd) and the spec's rules the schema cannot express, collects *every* problem with its
+element path, and in lenient mode repairs what is safe and records each repair.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import attrs
+import numpy as np
+
+from geotarget._alert_values import check_cap_id, options
+from geotarget._cap_xml import Node
+from geotarget.alerts import (
+    Alert,
+    AlertArea,
+    Category,
+    Certainty,
+    Info,
+    MessageType,
+    NamedValue,
+    Reference,
+    Resource,
+    ResponseType,
+    Scope,
+    Severity,
+    Status,
+    Urgency,
+)
+from geotarget.errors import GeotargetError, Problem
+
+CAP12 = "urn:oasis:names:tc:emergency:cap:1.2"
+CAP11 = "urn:oasis:names:tc:emergency:cap:1.1"
+DSIG = "http://www.w3.org/2000/09/xmldsig#"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+Envelope = tuple[float, float, float, float]
+Schema = tuple[tuple[str, int, int | None], ...]  # (element, min, max or None = unbounded)
+
+ALERT: Schema = (
+    ("identifier", 1, 1), ("sender", 1, 1), ("sent", 1, 1), ("status", 1, 1),
+    ("msgType", 1, 1), ("source", 0, 1), ("scope", 1, 1), ("restriction", 0, 1),
+    ("addresses", 0, 1), ("code", 0, None), ("note", 0, 1), ("references", 0, 1),
+    ("incidents", 0, 1), ("info", 0, None),
+)  # fmt: skip
+INFO: Schema = (
+    ("language", 0, 1), ("category", 1, None), ("event", 1, 1), ("responseType", 0, None),
+    ("urgency", 1, 1), ("severity", 1, 1), ("certainty", 1, 1), ("audience", 0, 1),
+    ("eventCode", 0, None), ("effective", 0, 1), ("onset", 0, 1), ("expires", 0, 1),
+    ("senderName", 0, 1), ("headline", 0, 1), ("description", 0, 1), ("instruction", 0, 1),
+    ("web", 0, 1), ("contact", 0, 1), ("parameter", 0, None), ("resource", 0, None),
+    ("area", 0, None),
+)  # fmt: skip
+RESOURCE: Schema = (
+    ("resourceDesc", 1, 1), ("mimeType", 1, 1), ("size", 0, 1), ("uri", 0, 1),
+    ("derefUri", 0, 1), ("digest", 0, 1),
+)  # fmt: skip
+AREA: Schema = (
+    ("areaDesc", 1, 1), ("polygon", 0, None), ("circle", 0, None), ("geocode", 0, None),
+    ("altitude", 0, 1), ("ceiling", 0, 1),
+)  # fmt: skip
+PAIR: Schema = (("valueName", 1, 1), ("value", 1, 1))
+
+_NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+_DECIMAL = re.compile(_NUM + r"\Z")
+_INTEGER = re.compile(r"[+-]?\d+\Z")
+_PAIR = re.compile(rf"({_NUM}),({_NUM})\Z")
+_POINTS = re.compile(rf"\s*(?:{_NUM},{_NUM}(?:\s+|\Z))*")
+_LANGUAGE = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*\Z")
+_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)([+-])(\d\d):(\d\d)\Z")
+_TIME_LOOSE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?\Z")
+_QUOTED = re.compile(r'"([^"]*)"|(\S+)')
+
+E = TypeVar("E")
+M = TypeVar("M", bound=enum.Enum)
+
+
+@attrs.frozen
+class Repair:
+    """One repair made by :func:`geotarget.cap.loads_lenient`.
+
+    Parameters
+    ----------
+    path : str
+        Where, e.g. ``info[0]/area[1]/polygon[0]``.
+    message : str
+        What was wrong and what was done.
+
+    Examples
+    --------
+    See :func:`geotarget.cap.loads_lenient`.
+
+    .. versionadded:: 0.1.0
+    """
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+@functools.cache
+def _layout(schema: Schema) -> tuple[list[str], dict[str, int]]:
+    """The element names of a schema, in order, and each name's position."""
+    names = [name for name, _, _ in schema]
+    return names, {name: k for k, name in enumerate(names)}
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}/{name}" if path else name
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+class Reader:
+    """Reads one document; ``problems`` and ``repairs`` fill up as it goes."""
+
+    def __init__(self, *, lenient: bool, envelope: Envelope | None) -> None:
+        self.lenient = lenient
+        self.envelope = envelope
+        self.ns = CAP12
+        self.problems: list[Problem] = []
+        self.repairs: list[Repair] = []
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def repair(self, path: str, message: str) -> None:
+        self.repairs.append(Repair(path, message))
+
+    def fixable(self, path: str, message: str, fix: str) -> None:
+        """A problem lenient mode repairs: a repair there, a problem in strict mode."""
+        if self.lenient:
+            self.repair(path, f"{message}; {fix}")
+        else:
+            self.problem(path, f"{message} (loads_lenient repairs this)")
+
+    def build(self, path: str, make: Callable[[], E], before: int) -> E | None:
+        """Build a model object unless its subtree had problems; report model errors."""
+        if len(self.problems) > before:
+            return None
+        try:
+            return make()
+        except GeotargetError as err:
+            self.problem(path or "alert", str(err))
+            return None
+
+    # --- structure -----------------------------------------------------------------------------
+
+    def attributes(self, node: Node, path: str) -> None:
+        for key in node.attrs:
+            ns, _, local = key.rpartition(" ")
+            if ns == XSI:
+                continue
+            shown = f"{{{ns}}}{local}" if ns else local
+            if self.lenient:
+                self.repair(path or "alert", f"ignored the attribute {shown!r} (CAP has none)")
+            else:
+                self.problem(path or "alert", f"unexpected attribute {shown!r}: CAP has none")
+
+    def children(
+        self, node: Node, path: str, schema: Schema, *, tail_ns: str | None = None
+    ) -> dict[str, list[Node]]:
+        """Check ``node``'s children against ``schema``; return them by name."""
+        here = path or "alert"
+        names, order = _layout(schema)
+        out: dict[str, list[Node]] = {name: [] for name in names}
+        if node.attrs:
+            self.attributes(node, path)
+        text = node.text.strip()
+        if text:
+            self.problem(
+                here, f"<{node.name}> must hold elements only, not text (got {_quote(text)})"
+            )
+        last, misplaced, tail_seen = -1, "", False
+        for child in node.children:
+            if child.ns != self.ns:
+                if tail_ns is not None and child.ns == tail_ns:
+                    tail_seen = True
+                    continue
+                self.problem(
+                    _join(path, child.name),
+                    f"unexpected element <{child.name}> in namespace "
+                    f"{child.ns or '(none)'}: <{node.name}> holds only CAP 1.2 elements",
+                )
+                continue
+            k = order.get(child.name)
+            if k is None:
+                self.problem(
+                    _join(path, child.name),
+                    f"unknown element <{child.name}>: <{node.name}> may hold {', '.join(names)}",
+                )
+                continue
+            if not misplaced and (k < last or tail_seen):
+                after = "the XML signature" if tail_seen else f"<{names[last]}>"
+                misplaced = f"<{child.name}> comes after {after}"
+            last = max(last, k)
+            out[child.name].append(child)
+        if misplaced:
+            self.fixable(
+                here,
+                f"children are out of CAP 1.2 schema order: {misplaced} "
+                f"(the order is {', '.join(names)})",
+                "read them in schema order",
+            )
+        for name, low, high in schema:
+            n = len(out[name])
+            if n < low:
+                self.problem(_join(path, name), f"missing: <{node.name}> must hold a <{name}>")
+            if high is not None and n > high:
+                self.problem(
+                    _join(path, f"{name}[{high}]"),
+                    f"<{node.name}> may hold at most {high} <{name}> (got {n})",
+                )
+        return out
+
+    # --- leaves ----------------------------------------------------------------------------------
+
+    def leaf(self, node: Node, path: str) -> str:
+        if node.children:
+            self.problem(path, f"<{node.name}> must hold text, not elements")
+        if node.attrs:
+            self.attributes(node, path)
+        return node.text
+
+    def token(self, node: Node, path: str) -> str:
+        """Text that must have no surrounding whitespace (an enumeration, an identifier)."""
+        raw = self.leaf(node, path)
+        text = raw.strip()
+        if text != raw:
+            self.fixable(
+                path,
+                f"must not have leading or trailing whitespace (got {_quote(raw)})",
+                "stripped it",
+            )
+        return text
+
+    def get(self, kids: dict[str, list[Node]], name: str) -> Node | None:
+        nodes = kids[name]
+        return nodes[0] if nodes else None
+
+    def text(self, kids: dict[str, list[Node]], name: str, path: str) -> str | None:
+        node = self.get(kids, name)
+        return None if node is None else self.leaf(node, _join(path, name))
+
+    def collapsed(self, kids: dict[str, list[Node]], name: str, path: str) -> str | None:
+        """A value whose schema type collapses whitespace (anyURI, language, numbers, times)."""
+        node = self.get(kids, name)
+        return None if node is None else self.leaf(node, _join(path, name)).strip()
+
+    def enum(self, kids: dict[str, list[Node]], name: str, path: str, cls: type[M]) -> M | None:
+        node = self.get(kids, name)
+        return None if node is None else self.enum_of(node, _join(path, name), cls)
+
+    def enum_of(self, node: Node, path: str, cls: type[M]) -> M | None:
+        value = self.token(node, path)
+        if cls is Certainty and value == "Very Likely" and self.ns == CAP11:
+            self.fixable(
+                path,
+                "'Very Likely' is a CAP 1.1 certainty that CAP 1.2 dropped",
+                "read it as 'Likely', as CAP 1.2 advises",
+            )
+            value = "Likely"
+        try:
+            return cls(value)
+        except ValueError:
+            self.problem(path, f"must be one of {options(cls)} (got {_quote(value)})")
+            return None
+
+    def time(self, text: str, path: str, what: str = "") -> datetime | None:
+        """A CAP date-time: ``YYYY-MM-DDThh:mm:ss±hh:mm``, no ``Z``, no fractional seconds."""
+        label = f"{what} " if what else ""
+        text = text.strip()
+        m = _TIME.match(text)
+        if m is None:
+            loose = _TIME_LOOSE.match(text)
+            if loose and loose.group(1):
+                self.problem(
+                    path, f"{label}must not have fractional seconds: CAP 1.2 forbids them "
+                    f"(got {_quote(text)})"
+                )  # fmt: skip
+                return None
+            if loose and loose.group(2) == "Z":
+                self.fixable(
+                    path,
+                    f"{label}uses 'Z' for UTC: CAP 1.2 requires an explicit offset such as "
+                    f"+00:00 (got {_quote(text)})",
+                    "read it as +00:00",
+                )
+                text = text[:-1] + "+00:00"
+                m = _TIME.match(text)
+            elif loose:
+                self.problem(
+                    path, f"{label}must carry an explicit UTC offset such as +01:00 "
+                    f"(got {_quote(text)})"
+                )  # fmt: skip
+                return None
+            else:
+                self.problem(
+                    path, f"{label}must be a date-time YYYY-MM-DDThh:mm:ss±hh:mm "
+                    f"(got {_quote(text)})"
+                )  # fmt: skip
+                return None
+        assert m is not None
+        y, mo, d, hh, mi, ss, sign, oh, om = m.groups()
+        try:
+            offset = timedelta(hours=int(oh), minutes=int(om)) * (-1 if sign == "-" else 1)
+            return datetime(
+                int(y), int(mo), int(d), int(hh), int(mi), int(ss), tzinfo=timezone(offset)
+            )
+        except ValueError as err:
+            self.problem(path, f"{label}is not a valid date-time: {err} (got {_quote(text)})")
+            return None
+
+    def timed(self, kids: dict[str, list[Node]], name: str, path: str) -> datetime | None:
+        text = self.collapsed(kids, name, path)
+        return None if text is None else self.time(text, _join(path, name))
+
+    def decimal(self, kids: dict[str, list[Node]], name: str, path: str) -> float | None:
+        text = self.collapsed(kids, name, path)
+        if text is None:
+            return None
+        if not _DECIMAL.match(text):
+            self.problem(_join(path, name), f"must be a decimal number (got {_quote(text)})")
+            return None
+        return float(text)
+
+    def pair(self, node: Node, path: str) -> NamedValue | None:
+        before = len(self.problems)
+        kids = self.children(node, path, PAIR)
+        name = self.text(kids, "valueName", path)
+        value = self.text(kids, "value", path)
+        return self.build(path, lambda: NamedValue(name, value), before)  # type: ignore[arg-type]
+
+    def pairs(self, kids: dict[str, list[Node]], name: str, path: str) -> list[NamedValue | None]:
+        return [self.pair(n, _join(path, f"{name}[{i}]")) for i, n in enumerate(kids[name])]
+
+    # --- the alert -------------------------------------------------------------------------------
+
+    def read(self, root: Node) -> Alert | None:
+        if root.name != "alert" or root.ns not in (CAP12, CAP11):
+            self.problem(
+                "",
+                f"the root element must be <alert> in namespace {CAP12} (got <{root.name}> in "
+                f"{root.ns or 'no namespace'}): this is not a CAP 1.2 alert",
+            )
+            return None
+        if root.ns == CAP11:
+            self.ns = CAP11
+            self.fixable(
+                "alert",
+                f"is a CAP 1.1 document (namespace {CAP11}); geotarget reads CAP 1.2",
+                "read it as CAP 1.2",
+            )
+        kids = self.children(root, "", ALERT, tail_ns=DSIG)
+        values: dict[str, Any] = {}
+        for name in ("identifier", "sender"):
+            node = self.get(kids, name)
+            values[name] = None if node is None else self.token(node, name)
+            if values[name] is not None:
+                try:
+                    check_cap_id(name, values[name])
+                except GeotargetError as err:
+                    self.problem(name, str(err))
+        sent = self.collapsed(kids, "sent", "")
+        values["sent"] = None if sent is None else self.time(sent, "sent")
+        values["status"] = self.enum(kids, "status", "", Status)
+        values["msg_type"] = self.enum(kids, "msgType", "", MessageType)
+        values["scope"] = self.enum(kids, "scope", "", Scope)
+        for key, name in (("source", "source"), ("restriction", "restriction"), ("note", "note")):
+            values[key] = self.text(kids, name, "")
+        values["codes"] = [self.leaf(n, f"code[{i}]") for i, n in enumerate(kids["code"])]
+        for name in ("addresses", "incidents"):
+            text = self.text(kids, name, "")
+            values[name] = () if text is None else self.quoted(text)
+        refs = self.text(kids, "references", "")
+        values["references"] = () if refs is None else self.references(refs)
+        values["infos"] = [self.info(n, f"info[{i}]") for i, n in enumerate(kids["info"])]
+        return self.build("alert", lambda: Alert(**values), 0)
+
+    def quoted(self, text: str) -> tuple[str, ...]:
+        return tuple(m.group(1) if m.group(1) is not None else m.group(2)
+                     for m in _QUOTED.finditer(text))  # fmt: skip
+
+    def references(self, text: str) -> tuple[Reference | None, ...]:
+        items = text.split()
+        if not items:
+            self.problem(
+                "references",
+                "must list at least one sender,identifier,sent triple (got an empty element; "
+                "omit <references> when there are none)",
+            )
+            return (None,)
+        out: list[Reference | None] = []
+        for k, item in enumerate(items):
+            parts = item.split(",")
+            if len(parts) != 3:
+                self.problem(
+                    "references",
+                    f"item {k} must be sender,identifier,sent (got {_quote(item)})",
+                )
+                out.append(None)
+                continue
+            sent = self.time(parts[2], "references", f"item {k} sent")
+            if sent is None:
+                out.append(None)
+                continue
+            try:
+                out.append(Reference(sender=parts[0], identifier=parts[1], sent=sent))
+            except GeotargetError as err:
+                self.problem("references", f"item {k}: {err}")
+                out.append(None)
+        return tuple(out)
+
+    def info(self, node: Node, path: str) -> Info | None:
+        before = len(self.problems)
+        kids = self.children(node, path, INFO)
+        v: dict[str, Any] = {}
+        language = self.collapsed(kids, "language", path)
+        if language is not None and not _LANGUAGE.match(language):
+            self.problem(
+                _join(path, "language"),
+                f"must be a language tag such as 'sv-SE' (got {_quote(language)})",
+            )
+        v["language"] = "en-US" if language is None else language
+        v["categories"] = [
+            self.enum_of(n, _join(path, f"category[{i}]"), Category)
+            for i, n in enumerate(kids["category"])
+        ]
+        v["response_types"] = [
+            self.enum_of(n, _join(path, f"responseType[{i}]"), ResponseType)
+            for i, n in enumerate(kids["responseType"])
+        ]
+        v["event"] = self.text(kids, "event", path)
+        v["urgency"] = self.enum(kids, "urgency", path, Urgency)
+        v["severity"] = self.enum(kids, "severity", path, Severity)
+        v["certainty"] = self.enum(kids, "certainty", path, Certainty)
+        for key, name in (
+            ("audience", "audience"), ("sender_name", "senderName"), ("headline", "headline"),
+            ("description", "description"), ("instruction", "instruction"),
+            ("contact", "contact"),
+        ):  # fmt: skip
+            v[key] = self.text(kids, name, path)
+        v["web"] = self.collapsed(kids, "web", path)
+        for name in ("effective", "onset", "expires"):
+            v[name] = self.timed(kids, name, path)
+        v["event_codes"] = self.pairs(kids, "eventCode", path)
+        v["parameters"] = self.pairs(kids, "parameter", path)
+        v["resources"] = [
+            self.resource(n, _join(path, f"resource[{i}]")) for i, n in enumerate(kids["resource"])
+        ]
+        v["areas"] = [self.area(n, _join(path, f"area[{i}]")) for i, n in enumerate(kids["area"])]
+        return self.build(path, lambda: Info(**v), before)
+
+    def resource(self, node: Node, path: str) -> Resource | None:
+        before = len(self.problems)
+        kids = self.children(node, path, RESOURCE)
+        size = self.collapsed(kids, "size", path)
+        if size is not None and not _INTEGER.match(size):
+            self.problem(_join(path, "size"), f"must be an integer (got {_quote(size)})")
+        fields: dict[str, Any] = {
+            "description": self.text(kids, "resourceDesc", path),
+            "mime_type": self.text(kids, "mimeType", path),
+            "size": None if size is None or not _INTEGER.match(size) else int(size),
+            "uri": self.collapsed(kids, "uri", path),
+            "deref_uri": self.text(kids, "derefUri", path),
+            "digest": self.text(kids, "digest", path),
+        }
+        return self.build(path, lambda: Resource(**fields), before)
+
+    # --- geometry --------------------------------------------------------------------------------
+
+    def area(self, node: Node, path: str) -> AlertArea | None:
+        before = len(self.problems)
+        kids = self.children(node, path, AREA)
+        polygons = [
+            self.polygon(n, _join(path, f"polygon[{i}]")) for i, n in enumerate(kids["polygon"])
+        ]
+        circles = [
+            self.circle(n, _join(path, f"circle[{i}]")) for i, n in enumerate(kids["circle"])
+        ]
+        fields: dict[str, Any] = {
+            "description": self.text(kids, "areaDesc", path),
+            "polygons": polygons,
+            "circles": circles,
+            "geocodes": self.pairs(kids, "geocode", path),
+            "altitude": self.decimal(kids, "altitude", path),
+            "ceiling": self.decimal(kids, "ceiling", path),
+        }
+        return self.build(path, lambda: AlertArea(**fields), before)
+
+    def points(self, text: str, path: str) -> list[tuple[float, float]] | None:
+        """Parse whitespace-separated ``lat,lon`` tokens into (lon, lat) pairs."""
+        tokens = text.split()
+        if len(tokens) <= 32:  # small: plain Python beats numpy's set-up cost
+            pairs = [_PAIR.match(t) for t in tokens]
+            if all(pairs):
+                lat_lon = [(float(m[1]), float(m[2])) for m in pairs if m]
+                if all(abs(a) <= 90.0 and abs(o) <= 180.0 for a, o in lat_lon):
+                    return [(o, a) for a, o in lat_lon]
+        elif _POINTS.fullmatch(text):
+            flat = np.array(text.replace(",", " ").split(), dtype=np.float64).reshape(-1, 2)
+            lat, lon = flat[:, 0], flat[:, 1]
+            if bool(np.all(np.abs(lat) <= 90.0)) and bool(np.all(np.abs(lon) <= 180.0)):
+                return list(zip(lon.tolist(), lat.tolist(), strict=True))
+        bad = []
+        for k, token in enumerate(tokens):
+            m = _PAIR.match(token)
+            if m is None:
+                bad.append(f"point {k} {_quote(token)} is not 'lat,lon' in decimal degrees")
+            elif not (abs(float(m[1])) <= 90.0 and abs(float(m[2])) <= 180.0):
+                bad.append(
+                    f"point {k} {_quote(token)} is out of range (lat must be within "
+                    "[-90, 90] and lon within [-180, 180]; CAP writes lat first)"
+                )
+        more = f" ({len(bad)} bad points in all)" if len(bad) > 1 else ""
+        self.problem(path, bad[0] + more)
+        return None
+
+    def polygon(self, node: Node, path: str) -> tuple[tuple[float, float], ...] | None:
+        text = self.leaf(node, path)
+        if not text.strip():
+            self.problem(path, "must hold at least 4 'lat,lon' points, the first equal to the "
+                         "last (got an empty polygon)")  # fmt: skip
+            return None
+        pts = self.points(text, path)
+        if pts is None:
+            return None
+        if pts[0] != pts[-1] and len(pts) >= 3:
+            first = f"{pts[0][1]!r},{pts[0][0]!r}"
+            self.fixable(
+                path,
+                f"must be closed: the first point ({first}) and the last "
+                f"({pts[-1][1]!r},{pts[-1][0]!r}) differ",
+                f"closed the ring by repeating its first point {first}",
+            )
+            pts.append(pts[0])
+        if len(pts) < 4 or pts[0] != pts[-1]:
+            self.problem(
+                path,
+                f"must hold at least 4 'lat,lon' points, the first equal to the last "
+                f"(got {len(pts)})",
+            )
+            return None
+        self.check_envelope(path, np.array(pts), "polygon")
+        return tuple(pts)
+
+    def circle(self, node: Node, path: str) -> tuple[float, float, float] | None:
+        text = self.leaf(node, path)
+        tokens = text.split()
+        rule = "must be 'lat,lon radius' with the radius in kilometres"
+        if len(tokens) != 2 or not _DECIMAL.match(tokens[1]):
+            self.problem(path, f"{rule} (got {_quote(text)})")
+            return None
+        pts = self.points(tokens[0], path)
+        if pts is None:
+            return None
+        km = Decimal(tokens[1])
+        if not 0 <= km <= 1000:
+            self.problem(path, f"radius must be >= 0 and <= 1000 km (got {tokens[1]} km)")
+            return None
+        self.check_envelope(path, np.array(pts), "circle centre")
+        return (pts[0][0], pts[0][1], float(km.scaleb(3)))
+
+    def check_envelope(self, path: str, lonlat: np.ndarray[Any, Any], what: str) -> None:
+        """Report a part that lies outside the envelope but inside it with lon/lat swapped."""
+        if self.envelope is None:
+            return
+        west, south, east, north = self.envelope
+        lon, lat = lonlat[:, 0], lonlat[:, 1]
+        inside = (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
+        swapped = (lat >= west) & (lat <= east) & (lon >= south) & (lon <= north)
+        if not inside.any() and swapped.all():
+            self.problem(
+                path,
+                f"looks written 'lon,lat': the {what} lies outside the service envelope "
+                f"(west {west:g}, south {south:g}, east {east:g}, north {north:g}) but inside "
+                f"it with lat and lon swapped; CAP writes 'lat,lon' "
+                f"(first point read as lat {float(lat[0])!r}, lon {float(lon[0])!r})",
+            )

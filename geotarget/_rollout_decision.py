@@ -1,0 +1,342 @@
+"""Private: what a rollout policy answers — reasons, decisions and explanations.
+
+Re-exported by :mod:`geotarget.rollout`, which documents the semantics.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import attrs
+import numpy as np
+
+from geotarget import _rollout_time as _time
+from geotarget.alerts import AlertKind
+from geotarget.errors import InvalidInput, InvalidType, UnknownCode
+
+_DEFAULT_TIMEZONE = "Europe/Stockholm"
+
+
+def parse_kind(value: object) -> AlertKind:
+    """An AlertKind from itself or its wire value; UnknownCode lists the valid ones."""
+    if isinstance(value, AlertKind):
+        return value
+    if isinstance(value, str):
+        try:
+            return AlertKind(value)
+        except ValueError:
+            valid = ", ".join(sorted(k.value for k in AlertKind))
+            raise UnknownCode(f"unknown alert kind {value!r} (valid: {valid})") from None
+    raise InvalidType(f"kind must be an AlertKind or its value (got {type(value).__name__})")
+
+
+def require_aware(name: str, value: object) -> dt.datetime:
+    """``value`` if it is a timezone-aware datetime; else InvalidType or InvalidInput."""
+    if not isinstance(value, dt.datetime):
+        raise InvalidType(f"{name} must be a timezone-aware datetime (got {type(value).__name__})")
+    if not _time.is_aware(value):
+        raise InvalidInput(
+            f"{name} must be timezone-aware (got naive {value.isoformat()}); "
+            "attach a zone, e.g. tzinfo=ZoneInfo('Europe/Stockholm')"
+        )
+    return value
+
+
+def require_bool(name: str, value: object) -> bool:
+    """``value`` as a bool, or InvalidType."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidType(f"{name} must be True or False (got {type(value).__name__} {value!r})")
+    return bool(value)
+
+
+class Reason(str, enum.Enum):
+    """Why a rollout decision came out as it did (OpenFeature-style, extended for geography).
+
+    ==========================  ==================================================================
+    ``PHASE_ACTIVE``            a phase is active and enables some regions for every device there
+    ``NATIONWIDE``              a phase is active and enables the whole country
+    ``CANARY``                  a phase is active and enables its regions for a percentage < 100
+    ``NOT_STARTED``             the kind's first phase has not started yet
+    ``KILLED``                  the kind's kill switch is on
+    ``ALL_KILLED``              the policy's global kill switch is on
+    ``KIND_NOT_IN_POLICY``      the policy does not name the kind, so it is denied
+    ``REGION_NOT_ENABLED``      (explanations only) the active phase does not include the region
+    ==========================  ==================================================================
+
+    The wire value of each member is its name.
+    """
+
+    PHASE_ACTIVE = "PHASE_ACTIVE"
+    NATIONWIDE = "NATIONWIDE"
+    CANARY = "CANARY"
+    NOT_STARTED = "NOT_STARTED"
+    KILLED = "KILLED"
+    ALL_KILLED = "ALL_KILLED"
+    KIND_NOT_IN_POLICY = "KIND_NOT_IN_POLICY"
+    REGION_NOT_ENABLED = "REGION_NOT_ENABLED"
+
+
+ACTIVE_REASONS = frozenset({Reason.PHASE_ACTIVE, Reason.NATIONWIDE, Reason.CANARY})
+
+
+class RegionCatalog(Protocol):
+    """What rollout needs from a region hierarchy; any object with these methods will do.
+
+    The region hierarchies of ``geotarget.regions`` and ``geotarget.sweden`` are built to satisfy
+    it, and a small class of your own will do for tests. Codes may be at any level:
+    municipalities (``"0180"``), counties (``"01"``), police regions (``"PR-STOCKHOLM"``) or the
+    country (``"SE"``).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def level_of(self, code: str) -> str:
+        """The level of ``code``, e.g. ``"county"``; raise :class:`UnknownCode` if unknown."""
+        ...
+
+    def name_of(self, code: str) -> str:
+        """The region's name, e.g. ``"Stockholms län"``; raise :class:`UnknownCode` if unknown."""
+        ...
+
+    def ancestors(self, code: str) -> tuple[str, ...]:
+        """Every code ``code`` lies within, nearest first, up to and including the country."""
+        ...
+
+    def expand(self, codes: Iterable[str], level: str) -> frozenset[str]:
+        """Every code at ``level`` lying within any of ``codes`` (at any level)."""
+        ...
+
+
+def _aware(_: object, attribute: attrs.Attribute[Any], value: dt.datetime | None) -> None:
+    if value is not None:
+        require_aware(attribute.name, value)
+
+
+@attrs.frozen(kw_only=True)
+class RolloutDecision:
+    """What a policy enables for one alert kind at one instant, and why.
+
+    Attributes
+    ----------
+    kind : AlertKind
+    at : datetime.datetime
+        The instant decided for.
+    reason : Reason
+    regions : frozenset of str
+        The enabled region codes (empty unless ``reason`` is ``PHASE_ACTIVE``, ``NATIONWIDE`` or
+        ``CANARY``). A code enables every place within it.
+    phase_index : int or None
+        The active phase (0-based), or None.
+    percentage : float
+        The canary share of devices in the enabled regions (0 when nothing is enabled).
+    next_change : datetime.datetime or None
+        When the next phase starts, so the decision may change; None if no change is scheduled
+        (or a kill switch holds everything off).
+    policy_hash : str
+        The :attr:`RolloutPolicy.policy_hash` of the deciding policy.
+
+    .. versionadded:: 0.1.0
+    """
+
+    kind: AlertKind = attrs.field(validator=attrs.validators.instance_of(AlertKind))
+    at: dt.datetime = attrs.field(validator=_aware)
+    reason: Reason = attrs.field(validator=attrs.validators.instance_of(Reason))
+    regions: frozenset[str] = attrs.field(converter=frozenset)
+    phase_index: int | None
+    percentage: float = attrs.field(converter=float)
+    next_change: dt.datetime | None = attrs.field(validator=_aware)
+    policy_hash: str
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any device anywhere may receive this kind now."""
+        return self.reason in ACTIVE_REASONS and bool(self.regions) and self.percentage > 0
+
+    def covers(self, region_code: str, catalog: RegionCatalog) -> bool:
+        """Whether ``region_code`` (at any level) lies within an enabled region.
+
+        Raises :class:`UnknownCode` when the catalog does not know the code.
+        """
+        chain = (region_code, *catalog.ancestors(region_code))
+        return self.enabled and any(c in self.regions for c in chain)
+
+    def expand(self, catalog: RegionCatalog, level: str) -> frozenset[str]:
+        """Every region code at ``level`` that is enabled (empty when nothing is)."""
+        return catalog.expand(self.regions, level) if self.enabled else frozenset()
+
+    def __str__(self) -> str:
+        regions = ", ".join(sorted(self.regions)) or "none"
+        phase = "" if self.phase_index is None else f" (phase index {self.phase_index})"
+        canary = f" for {self.percentage:g}% of devices" if self.reason is Reason.CANARY else ""
+        nxt = _time.utc_text(self.next_change) if self.next_change else "none scheduled"
+        return (
+            f"{self.kind.value} at {_time.utc_text(self.at)}: {self.reason.value}{phase}; "
+            f"regions {regions}{canary}; next change {nxt}; policy {self.policy_hash[:12]}"
+        )
+
+
+#: How sentences name each kind: (noun phrase, plural?).
+_KIND_TEXT: dict[AlertKind, tuple[str, bool]] = {
+    AlertKind.EXPLOSION: ("explosion alerts", True),
+    AlertKind.CRIME_MODUS: ("crime-modus information", False),
+    AlertKind.TIP_REQUEST: ("tip requests", True),
+}
+
+
+@attrs.frozen(kw_only=True)
+class Explanation:
+    """Whether an alert kind is enabled in one region at one instant, why, and from when.
+
+    ``str(explanation)`` is a sentence for operators, such as "Crime-modus information is not
+    enabled in Västra Götalands län: phase 2, which adds it, starts 2024-09-02 00:00
+    Europe/Stockholm." Sentences number phases from 1; indices (``phase_index``) count from 0.
+
+    Attributes
+    ----------
+    kind : AlertKind
+    region, region_name : str
+        The region asked about.
+    at : datetime.datetime
+    enabled : bool
+        Whether devices in the region may receive the kind (a canary of 0 % enables none).
+    reason : Reason
+        ``REGION_NOT_ENABLED`` when the kind is active elsewhere only; otherwise the decision's.
+    phase_index : int or None
+        The active phase (0-based).
+    via, via_name : str or None
+        The enabled code that covers the region (itself or an ancestor), when enabled.
+    percentage : float
+        The canary share in the region (0 when not enabled).
+    since, since_phase_index
+        When the region's current state began, if a phase began it: the start of the run of
+        phases that enable it, or the phase that rolled it back.
+    change_at, change_phase_index
+        The next phase that flips the region (enables it, or rolls it back), if any.
+    timezone, policy_hash : str
+
+    .. versionadded:: 0.1.0
+    """
+
+    kind: AlertKind
+    region: str
+    region_name: str
+    at: dt.datetime = attrs.field(validator=_aware)
+    enabled: bool
+    reason: Reason = attrs.field(validator=attrs.validators.instance_of(Reason))
+    phase_index: int | None = None
+    via: str | None = None
+    via_name: str | None = None
+    percentage: float = 0.0
+    since: dt.datetime | None = attrs.field(default=None, validator=_aware)
+    since_phase_index: int | None = None
+    change_at: dt.datetime | None = attrs.field(default=None, validator=_aware)
+    change_phase_index: int | None = None
+    timezone: str = _DEFAULT_TIMEZONE
+    policy_hash: str = ""
+
+    def __str__(self) -> str:
+        noun, plural = _KIND_TEXT.get(self.kind, (self.kind.value.replace("_", " "), False))
+        subject = f"{noun[0].upper()}{noun[1:]} {'are' if plural else 'is'}"
+        where = self.region_name
+
+        def when(t: dt.datetime) -> str:
+            return _time.human(t, self.timezone)
+
+        as_part = f" as part of {self.via_name}" if self.via not in (None, self.region) else ""
+        if self.reason in ACTIVE_REASONS:
+            if self.percentage == 0:
+                return (
+                    f"{subject} not enabled for any device in {where}: the canary of phase "
+                    f"{(self.phase_index or 0) + 1} is 0% of devices."
+                )
+            text = f"{subject} enabled in {where}{as_part}"
+            if self.reason is Reason.CANARY:
+                text += f" for {self.percentage:g}% of devices (canary)"
+            if self.since is not None and self.since_phase_index is not None:
+                text += f" since {when(self.since)} (phase {self.since_phase_index + 1})"
+            if self.change_at is not None and self.change_phase_index is not None:
+                text += (
+                    f"; phase {self.change_phase_index + 1} rolls it back on {when(self.change_at)}"
+                )
+            return text + "."
+        head = f"{subject} not enabled in {where}: "
+        if self.reason is Reason.ALL_KILLED:
+            return head + "the policy's global kill switch is on."
+        if self.reason is Reason.KILLED:
+            return head + "the kill switch for this kind is on."
+        if self.reason is Reason.KIND_NOT_IN_POLICY:
+            return head + "the policy does not name this kind, and a policy denies such kinds."
+        parts = []
+        if self.since is not None and self.since_phase_index is not None:
+            parts.append(f"phase {self.since_phase_index + 1} rolled it back on {when(self.since)}")
+        if self.change_at is not None and self.change_phase_index is not None:
+            again = " again" if parts else ""
+            parts.append(
+                f"phase {self.change_phase_index + 1}, which adds it{again}{as_part}, "
+                f"starts {when(self.change_at)}"
+            )
+        elif parts:
+            parts.append("no later phase enables it again")
+        else:
+            parts.append("no phase of the policy enables it")
+        return head + "; ".join(parts) + "."
+
+
+def explain(
+    policy: Any, d: RolloutDecision, region_code: str, catalog: RegionCatalog
+) -> Explanation:
+    """The explanation of ``d`` for one region; ``policy`` is the deciding RolloutPolicy."""
+    if not isinstance(region_code, str):
+        raise InvalidType(f"region_code must be a str (got {type(region_code).__name__})")
+    name = catalog.name_of(region_code)
+    chain = (region_code, *catalog.ancestors(region_code))
+    info: dict[str, Any] = {
+        "kind": d.kind,
+        "region": region_code,
+        "region_name": name,
+        "at": d.at,
+        "phase_index": d.phase_index,
+        "timezone": policy.timezone,
+        "policy_hash": d.policy_hash,
+    }
+    rollout = policy.rollout(d.kind)
+    if rollout is None or d.reason in (Reason.ALL_KILLED, Reason.KILLED):
+        return Explanation(enabled=False, reason=d.reason, **info)
+    phases: Sequence[Any] = rollout.phases
+    covers = [next((c for c in chain if c in p.regions), None) for p in phases]
+    i = d.phase_index
+    if i is not None and (via := covers[i]) is not None:
+        first = i
+        while first > 0 and covers[first - 1] is not None:
+            first -= 1
+        end = next((j for j in range(i + 1, len(phases)) if covers[j] is None), None)
+        return Explanation(
+            enabled=phases[i].percentage > 0,
+            reason=d.reason,
+            via=via,
+            via_name=catalog.name_of(via),
+            percentage=phases[i].percentage,
+            since=phases[first].starts_at,
+            since_phase_index=first,
+            change_at=None if end is None else phases[end].starts_at,
+            change_phase_index=end,
+            **info,
+        )
+    upto = -1 if i is None else i
+    last = max((j for j in range(upto + 1) if covers[j] is not None), default=None)
+    nxt = next((j for j in range(upto + 1, len(phases)) if covers[j] is not None), None)
+    via = None if nxt is None else covers[nxt]
+    return Explanation(
+        enabled=False,
+        reason=Reason.NOT_STARTED if i is None else Reason.REGION_NOT_ENABLED,
+        via=via,
+        via_name=None if via is None else catalog.name_of(via),
+        since=None if last is None else phases[last + 1].starts_at,
+        since_phase_index=None if last is None else last + 1,
+        change_at=None if nxt is None else phases[nxt].starts_at,
+        change_phase_index=nxt,
+        **info,
+    )

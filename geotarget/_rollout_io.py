@@ -1,0 +1,423 @@
+"""Private: rollout policies as documents — JSON, TOML and the canonical form that is hashed.
+
+The document (JSON shown; TOML has the same keys)::
+
+    {"format_version": 1, "timezone": "Europe/Stockholm", "country": "SE", "salt": "geotarget",
+     "killed": false,
+     "kinds": {"crime_modus": {"killed": false,
+                               "phases": [{"starts_at": "2024-04-15T00:00:00+02:00",
+                                           "regions": ["01"], "percentage": 100,
+                                           "rollback": false}]}}}
+
+Only ``kinds.<kind>.phases[i].starts_at`` and ``.regions`` are required. Reading collects every
+problem with its path and raises one :class:`~geotarget.errors.InvalidPolicy`; nothing is built
+from a document with problems.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from geotarget import _rollout_time as _time
+from geotarget.alerts import AlertKind
+from geotarget.errors import InvalidPolicy, MissingExtra, Problem
+
+if TYPE_CHECKING:
+    from geotarget.rollout import Phase, RegionCatalog, RolloutPolicy
+
+FORMAT_VERSION = 1
+_TOP_KEYS = ("format_version", "timezone", "country", "salt", "killed", "kinds")
+_KIND_KEYS = ("killed", "phases")
+_PHASE_KEYS = ("starts_at", "regions", "percentage", "rollback")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_\-]+")
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+
+def _number(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def to_dict(policy: RolloutPolicy, *, canonical: bool = False) -> dict[str, Any]:
+    """The JSON form; ``canonical`` writes instants in UTC and nothing else differs."""
+    tz = policy.timezone
+
+    def instant(t: Any) -> str:
+        return _time.utc_text(t) if canonical else _time.local_iso(t, tz)
+
+    return {
+        "format_version": FORMAT_VERSION,
+        "timezone": tz,
+        "country": policy.country,
+        "salt": policy.salt,
+        "killed": policy.killed,
+        "kinds": {
+            r.kind.value: {
+                "killed": r.killed,
+                "phases": [
+                    {
+                        "starts_at": instant(p.starts_at),
+                        "regions": sorted(p.regions),
+                        "percentage": _number(p.percentage),
+                        "rollback": p.rollback,
+                    }
+                    for p in r.phases
+                ],
+            }
+            for r in policy.rollouts
+        },
+    }
+
+
+def canonical_json(policy: RolloutPolicy) -> str:
+    """Sorted keys, no whitespace, UTC instants: the bytes that ``policy_hash`` hashes."""
+    return json.dumps(
+        to_dict(policy, canonical=True), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def to_json(policy: RolloutPolicy) -> str:
+    """Indented JSON with a final newline."""
+    return json.dumps(to_dict(policy), indent=2, ensure_ascii=False) + "\n"
+
+
+def _toml_str(s: str) -> str:
+    out = []
+    for ch in s:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_bool(b: bool) -> str:
+    return "true" if b else "false"
+
+
+def to_toml(policy: RolloutPolicy) -> str:
+    """Deterministic TOML: every field written, instants with their offset in ``timezone``."""
+    data = to_dict(policy)
+    lines = [
+        "# geotarget rollout policy. Each phase lists every region enabled while it is active;",
+        "# a phase starts at starts_at (inclusive) and lasts until the next one starts.",
+        f"format_version = {FORMAT_VERSION}",
+        f"timezone = {_toml_str(data['timezone'])}",
+        f"country = {_toml_str(data['country'])}",
+        f"salt = {_toml_str(data['salt'])}",
+        f"killed = {_toml_bool(data['killed'])}",
+    ]
+    for kind, body in data["kinds"].items():
+        lines += ["", f"[kinds.{kind}]", f"killed = {_toml_bool(body['killed'])}"]
+        for phase in body["phases"]:
+            regions = ", ".join(_toml_str(c) for c in phase["regions"])
+            lines += [
+                "",
+                f"[[kinds.{kind}.phases]]",
+                f"starts_at = {phase['starts_at']}",
+                f"regions = [{regions}]",
+                f"percentage = {phase['percentage']!r}",
+                f"rollback = {_toml_bool(phase['rollback'])}",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+class _Object(dict[str, Any]):
+    """A JSON object that remembers keys it saw twice (JSON would silently keep the last)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object(pairs)
+    seen: set[str] = set()
+    twice = []
+    for key, _ in pairs:
+        if key in seen:
+            twice.append(key)
+        seen.add(key)
+    obj.duplicates = tuple(twice)
+    return obj
+
+
+def _text(source: str | bytes | os.PathLike[str], what: str) -> str:
+    if isinstance(source, os.PathLike):
+        with open(source, encoding="utf-8") as f:
+            return f.read()
+    if isinstance(source, bytes):
+        return source.decode("utf-8")
+    if isinstance(source, str):
+        return source
+    raise TypeError(f"source must be {what} text or a pathlib.Path (got {type(source).__name__})")
+
+
+def _path_hint(source: object) -> str:
+    if (
+        isinstance(source, str)
+        and "\n" not in source
+        and source.strip().endswith((".toml", ".json"))
+    ):
+        return f" (to read the file {source!r}, pass pathlib.Path({source!r}))"
+    return ""
+
+
+def from_json(
+    source: str | bytes | os.PathLike[str], catalog: RegionCatalog | None
+) -> RolloutPolicy:
+    """Read the JSON form."""
+    text = _text(source, "JSON")
+    try:
+        data = json.loads(text, object_pairs_hook=_json_object)
+    except json.JSONDecodeError as err:
+        problem = Problem("", f"not valid JSON: {err}{_path_hint(source)}")
+        raise InvalidPolicy([problem]) from err
+    return from_data(data, catalog)
+
+
+def from_toml(
+    source: str | bytes | os.PathLike[str], catalog: RegionCatalog | None
+) -> RolloutPolicy:
+    """Read the TOML form (``tomllib``, or ``tomli`` before Python 3.11)."""
+    text = _text(source, "TOML")
+    name = "tomllib" if sys.version_info >= (3, 11) else "tomli"
+    try:
+        toml = importlib.import_module(name)
+    except ImportError as err:
+        raise MissingExtra("toml", "RolloutPolicy.from_toml() on Python 3.10") from err
+    try:
+        data = toml.loads(text)
+    except toml.TOMLDecodeError as err:
+        problem = Problem("", f"not valid TOML: {err}{_path_hint(source)}")
+        raise InvalidPolicy([problem]) from err
+    return from_data(data, catalog)
+
+
+def _key(prefix: str, key: object) -> str:
+    text = str(key)
+    part = text if _BARE_KEY.fullmatch(text) else json.dumps(text, ensure_ascii=False)
+    return f"{prefix}.{part}" if prefix else part
+
+
+def _check_keys(
+    table: Mapping[str, Any], allowed: tuple[str, ...], path: str, bad: Callable[[str, str], None]
+) -> None:
+    for key in getattr(table, "duplicates", ()):
+        bad(_key(path, key), "duplicate key: given twice in the same object")
+    for key in table:
+        if key not in allowed:
+            bad(_key(path, key), f"unknown key (valid: {', '.join(sorted(allowed))})")
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+def from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
+    """Build a policy from parsed JSON/TOML, collecting every problem with its path."""
+    from geotarget import rollout as _r
+
+    problems: list[Problem] = []
+
+    def bad(path: str, message: str) -> None:
+        problems.append(Problem(path, message))
+
+    if not isinstance(data, Mapping):
+        raise InvalidPolicy(
+            [Problem("", f"a policy must be a table of keys (got {type(data).__name__})")]
+        )
+    _check_keys(data, _TOP_KEYS, "", bad)
+    version = data.get("format_version", FORMAT_VERSION)
+    if _is_bool(version) or version != FORMAT_VERSION:
+        bad("format_version", f"must be {FORMAT_VERSION} (got {version!r})")
+    tz_given = "timezone" in data
+    tz_name = data.get("timezone", _r._DEFAULT_TIMEZONE)
+    country = data.get("country", "SE")
+    salt = data.get("salt", _r.DEFAULT_SALT)
+    problems += _r._policy_field_problems(country, tz_name, salt)
+    tz_ok = not any(p.path == "timezone" for p in problems)
+    killed = data.get("killed", False)
+    if not _is_bool(killed):
+        bad("killed", f"must be true or false (got {killed!r})")
+    kinds = data.get("kinds", {})
+    if not isinstance(kinds, Mapping):
+        bad("kinds", f"must be a table of alert kinds (got {type(kinds).__name__})")
+        kinds = {}
+    _check_keys(kinds, tuple(kinds), "kinds", bad)  # duplicates only
+    rollouts = []
+    for key, body in kinds.items():
+        path = _key("kinds", key)
+        before = len(problems)
+        kind = None
+        try:
+            kind = AlertKind(key)
+        except ValueError:
+            bad(
+                path, f"unknown alert kind (valid: {', '.join(sorted(k.value for k in AlertKind))})"
+            )
+        if not isinstance(body, Mapping):
+            bad(path, f"must be a table with keys killed and phases (got {type(body).__name__})")
+            continue
+        _check_keys(body, _KIND_KEYS, path, bad)
+        kind_killed = body.get("killed", False)
+        if not _is_bool(kind_killed):
+            bad(f"{path}.killed", f"must be true or false (got {kind_killed!r})")
+        raw_phases = body.get("phases")
+        if not isinstance(raw_phases, list):
+            what = "missing" if raw_phases is None else f"got {type(raw_phases).__name__}"
+            bad(f"{path}.phases", f"must be an array of phase tables ({what})")
+            raw_phases = []
+        elif not raw_phases:
+            bad(f"{path}.phases", "must list at least one phase (to deny a kind, leave it out)")
+        parsed: list[tuple[int, Phase]] = []
+        for i, raw in enumerate(raw_phases):
+            phase_path = f"{path}.phases[{i}]"
+            zone = tz_name if tz_given else None
+            phase = _phase(raw, phase_path, zone, tz_ok, bad, catalog, country)
+            if phase is not None:
+                parsed.append((i, phase))
+        problems += _r._sequence_problems(parsed, f"{path}.phases")
+        problems[before:] = sorted(problems[before:], key=lambda p: _phase_number(p.path, path))
+        if kind is not None and len(problems) == before:
+            rollouts.append(
+                _r.KindRollout(kind=kind, phases=[p for _, p in parsed], killed=kind_killed)
+            )
+    if catalog is not None and not any(p.path == "country" for p in problems):
+        problems[:0] = _country_problems(country, catalog)
+    if problems:
+        raise InvalidPolicy(problems)
+    return _r.RolloutPolicy(
+        rollouts=rollouts, killed=killed, country=country, timezone=tz_name, salt=salt
+    )
+
+
+def _phase_number(path: str, kind_path: str) -> int:
+    """The phase index in ``path`` (-1 for the kind's own keys), to list problems in order."""
+    m = re.match(re.escape(kind_path) + r"\.phases\[(\d+)\]", path)
+    return int(m.group(1)) if m else -1
+
+
+def _phase(
+    raw: object,
+    path: str,
+    tz_name: str | None,
+    tz_ok: bool,
+    bad: Callable[[str, str], None],
+    catalog: RegionCatalog | None,
+    country: object,
+) -> Phase | None:
+    from geotarget import rollout as _r
+
+    if not isinstance(raw, Mapping):
+        bad(path, f"must be a table with starts_at and regions (got {type(raw).__name__})")
+        return None
+    _check_keys(raw, _PHASE_KEYS, path, bad)
+    ok = True
+    starts_at = None
+    if "starts_at" not in raw:
+        bad(f"{path}.starts_at", "is required")
+        ok = False
+    else:
+        try:
+            starts_at = _time.parse_instant(raw["starts_at"], tz_name if tz_ok else None)
+        except ValueError as err:
+            message = str(err)
+            if tz_name is not None and not tz_ok and "set timezone" in message:
+                message = (
+                    "cannot be read: it has no UTC offset and the policy's timezone is invalid"
+                )
+            bad(f"{path}.starts_at", message)
+            ok = False
+    regions = raw.get("regions")
+    regions_ok = isinstance(regions, list) and all(isinstance(c, str) for c in regions)
+    if regions is None:
+        bad(f"{path}.regions", 'is required: an array of region codes such as ["01"]')
+        ok = False
+    elif not isinstance(regions, list) or not regions_ok:
+        bad(f"{path}.regions", f"must be an array of region code strings (got {regions!r})")
+        ok = False
+    else:
+        twice = sorted({c for c in regions if regions.count(c) > 1})
+        if twice:
+            bad(f"{path}.regions", f"lists {', '.join(map(repr, twice))} more than once")
+            ok = False
+        if catalog is not None and isinstance(country, str):
+            codes = frozenset(c for c in regions if _r._CODE.fullmatch(c))
+            for problem in _region_problems(codes, country, catalog, f"{path}.regions"):
+                bad(problem.path, problem.message)  # the phase stays usable for order checks
+    percentage = raw.get("percentage", 100)
+    if _is_bool(percentage) or not isinstance(percentage, (int, float)):
+        bad(f"{path}.percentage", f"must be a number in [0, 100] (got {percentage!r})")
+        ok = False
+    rollback = raw.get("rollback", False)
+    if not _is_bool(rollback):
+        bad(f"{path}.rollback", f"must be true or false (got {rollback!r})")
+        ok = False
+    number_ok = not _is_bool(percentage) and isinstance(percentage, (int, float))
+    try:
+        phase = _r.Phase(  # placeholders stand in for values already reported
+            starts_at=starts_at or _time.EARLIEST,
+            regions=regions if regions_ok and isinstance(regions, list) else ["X"],
+            percentage=percentage if number_ok else 100,
+            rollback=rollback is True,
+        )
+    except InvalidPolicy as err:
+        reported = {"starts_at"} if starts_at is None else set()
+        for p in err.problems:
+            if p.path not in reported:
+                bad(f"{path}.{p.path}" if p.path else path, p.message)
+        return None
+    return phase if ok else None
+
+
+def _country_problems(country: str, catalog: RegionCatalog) -> list[Problem]:
+    try:
+        catalog.level_of(country)
+    except KeyError:
+        return [Problem("country", f"unknown region code {country!r}")]
+    return []
+
+
+def _region_problems(
+    regions: frozenset[str], country: str, catalog: RegionCatalog, path: str
+) -> list[Problem]:
+    problems = []
+    for code in sorted(regions):
+        try:
+            catalog.level_of(code)
+        except KeyError:
+            problems.append(Problem(path, f"unknown region code {code!r}"))
+            continue
+        try:
+            inside = code == country or country in catalog.ancestors(code)
+        except KeyError:
+            inside = False
+        if not inside:
+            problems.append(
+                Problem(path, f"region {code!r} does not lie within the country {country!r}")
+            )
+    return problems
+
+
+def catalog_problems(policy: RolloutPolicy, catalog: RegionCatalog) -> list[Problem]:
+    """Every region code of ``policy`` checked against ``catalog``, with document paths."""
+    problems = _country_problems(policy.country, catalog)
+    for r in policy.rollouts:
+        for i, p in enumerate(r.phases):
+            path = f"kinds.{r.kind.value}.phases[{i}].regions"
+            problems += _region_problems(p.regions, policy.country, catalog, path)
+    return problems

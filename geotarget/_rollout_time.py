@@ -1,0 +1,228 @@
+"""Private time helpers for rollout policies: instants, civil times in a zone, DST rules, text.
+
+The rules (documented on the rollout docs page):
+
+* Every instant is timezone-aware. Phases store their start in UTC.
+* A civil (wall-clock) time is turned into an instant only with a named IANA zone. A wall time
+  that does not exist in the zone (skipped when the clocks jump forward) is rejected; one that
+  exists twice (when the clocks fall back) is rejected too, because only an explicit UTC offset
+  says which of the two is meant.
+* Text shows instants in the policy's zone, like ``2024-09-02 00:00 Europe/Stockholm``; a wall
+  time that happens twice carries its offset, like ``2024-10-27 02:30 (UTC+01:00)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+import zoneinfo
+
+UTC = dt.timezone.utc
+
+#: Earliest and latest accepted phase starts (UTC); far from datetime's overflow edges.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = dt.datetime(9999, 1, 1, tzinfo=UTC)
+
+_ZONE_KEY = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
+_RFC3339 = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[Tt ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,6}))?)?"
+    r"(?P<off>[Zz]|[+-]\d{2}:\d{2})?)?"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def zone(name: str) -> zoneinfo.ZoneInfo:
+    """Return the IANA zone ``name``; raise ``ValueError`` with a readable message if unknown."""
+    if not isinstance(name, str) or not _ZONE_KEY.fullmatch(name):
+        raise ValueError(
+            f"must be an IANA time zone name such as 'Europe/Stockholm' (got {name!r})"
+        )
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as err:
+        raise ValueError(
+            f"must be an IANA time zone name such as 'Europe/Stockholm' (got {name!r}, "
+            "which the time zone database does not know)"
+        ) from err
+
+
+def in_range(value: dt.datetime) -> bool:
+    """Whether an aware datetime lies in ``[EARLIEST, LATEST)``, without overflowing."""
+    offset = value.utcoffset()
+    assert offset is not None
+    try:
+        utc = value.replace(tzinfo=None) - offset
+    except OverflowError:
+        return False
+    return EARLIEST.replace(tzinfo=None) <= utc < LATEST.replace(tzinfo=None)
+
+
+def is_aware(value: dt.datetime) -> bool:
+    """Whether ``value`` has a UTC offset."""
+    return value.tzinfo is not None and value.utcoffset() is not None
+
+
+def wall_time_problem(value: dt.datetime) -> str | None:
+    """Why an aware datetime is not a real clock reading in its own zone, or None.
+
+    A ``ZoneInfo`` datetime at 02:30 on the night clocks jump from 02:00 to 03:00 gets an offset
+    from Python anyway; it names no real instant, so it is refused.
+    """
+    tz = value.tzinfo
+    assert tz is not None
+    try:
+        back = value.astimezone(UTC).astimezone(tz)
+    except OverflowError:  # at the ends of datetime's range; the range check reports it
+        return None
+    if back.replace(tzinfo=None) != value.replace(tzinfo=None):
+        return (
+            f"{value.replace(tzinfo=None).isoformat()} does not exist in {tz} "
+            "(the clocks jump forward over it); give an instant that exists"
+        )
+    return None
+
+
+def civil_to_instant(wall: dt.datetime, tz_name: str) -> dt.datetime:
+    """Return the instant of a naive wall-clock time in zone ``tz_name``.
+
+    Raises ``ValueError`` when the wall time does not exist there or exists twice.
+    """
+    tz = zone(tz_name)
+    first = wall.replace(tzinfo=tz, fold=0)
+    second = wall.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first
+    text = wall.isoformat()
+    if wall_time_problem(first) is not None:
+        raise ValueError(
+            f"{text} does not exist in {tz_name} (the clocks jump forward over it); "
+            "write an instant that exists, with an explicit UTC offset if in doubt"
+        )
+    a, b = (_iso_offset(first.utcoffset()), _iso_offset(second.utcoffset()))
+    raise ValueError(
+        f"{text} is ambiguous in {tz_name} (it happens twice as the clocks fall back); "
+        f"write it with an explicit offset: {text}{a} (the first) or {text}{b} (the second)"
+    )
+
+
+def parse_instant(value: object, tz_name: str | None) -> dt.datetime:
+    """Read an instant from a policy document value; raise ``ValueError`` saying why not.
+
+    Accepts an aware ``datetime``, an RFC 3339 string with an offset (``Z`` or ``+02:00``), and
+    — only when ``tz_name`` is given — a naive ``datetime``, a ``date`` (midnight) or a string
+    without an offset, all read as wall-clock time in that zone.
+    """
+    if isinstance(value, str):
+        value = _parse_text(value)
+    if isinstance(value, dt.datetime):
+        if is_aware(value):
+            problem = wall_time_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
+            return value
+        if tz_name is None:
+            raise ValueError(
+                f"{value.isoformat()} has no UTC offset; write it with one "
+                f'(e.g. {value.isoformat()}+02:00) or set timezone = "Europe/Stockholm" '
+                "at the top of the policy"
+            )
+        return civil_to_instant(value, tz_name)
+    if isinstance(value, dt.date):
+        wall = dt.datetime(value.year, value.month, value.day)
+        if tz_name is None:
+            raise ValueError(
+                f"the date {value.isoformat()} has no time zone; write an instant with a UTC "
+                'offset or set timezone = "Europe/Stockholm" at the top of the policy'
+            )
+        return civil_to_instant(wall, tz_name)
+    raise ValueError(
+        "must be a date-time such as 2024-04-15T00:00:00+02:00 "
+        f"(got {type(value).__name__} {value!r})"
+    )
+
+
+def _parse_text(text: str) -> dt.datetime | dt.date:
+    m = _RFC3339.fullmatch(text.strip())
+    if m is None:
+        raise ValueError(
+            f"is not a date-time: expected RFC 3339 like 2024-04-15T00:00:00+02:00 (got {text!r})"
+        )
+    try:
+        date = dt.date.fromisoformat(m["date"])
+        if m["h"] is None:
+            return date
+        frac = (m["f"] or "").ljust(6, "0")
+        wall = dt.datetime(
+            date.year,
+            date.month,
+            date.day,
+            int(m["h"]),
+            int(m["m"]),
+            int(m["s"] or 0),
+            int(frac or 0),
+        )
+        off = m["off"]
+        if off is None:
+            return wall
+        if off in ("Z", "z"):
+            return wall.replace(tzinfo=UTC)
+        sign = 1 if off[0] == "+" else -1
+        hours, minutes = int(off[1:3]), int(off[4:6])
+        if hours > 23 or minutes > 59:
+            raise ValueError(f"bad UTC offset {off}")
+        return wall.replace(tzinfo=dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes)))
+    except ValueError as err:
+        raise ValueError(f"is not a valid date-time ({err}) (got {text!r})") from err
+
+
+def _iso_offset(offset: dt.timedelta | None) -> str:
+    assert offset is not None
+    total = int(offset.total_seconds())
+    sign = "+" if total >= 0 else "-"
+    hours, rest = divmod(abs(total), 3600)
+    return f"{sign}{hours:02d}:{rest // 60:02d}"
+
+
+def utc_text(value: dt.datetime) -> str:
+    """The canonical text of an instant: UTC, ``Z``, microseconds only when present."""
+    try:
+        u = value.astimezone(UTC)
+    except OverflowError:  # an instant at the ends of datetime's range: show it as given
+        return value.isoformat()
+    text = u.strftime("%Y-%m-%dT%H:%M:%S")
+    if u.microsecond:
+        text += f".{u.microsecond:06d}"
+    return text + "Z"
+
+
+def local_iso(value: dt.datetime, tz_name: str) -> str:
+    """RFC 3339 text in zone ``tz_name`` with its offset, e.g. ``2024-04-15T00:00:00+02:00``.
+
+    Falls back to UTC (``Z``) for the rare historical offsets with seconds, which RFC 3339
+    and TOML cannot write.
+    """
+    local = value.astimezone(zone(tz_name))
+    offset = local.utcoffset()
+    assert offset is not None
+    if offset.total_seconds() % 60:
+        return utc_text(value)
+    text = local.strftime("%Y-%m-%dT%H:%M:%S")
+    if local.microsecond:
+        text += f".{local.microsecond:06d}"
+    return text + _iso_offset(offset)
+
+
+def human(value: dt.datetime, tz_name: str, *, with_zone: bool = True) -> str:
+    """``2024-09-02 00:00 Europe/Stockholm``; seconds only when present; offset when ambiguous."""
+    local = value.astimezone(zone(tz_name))
+    text = local.strftime("%Y-%m-%d %H:%M")
+    if local.second or local.microsecond:
+        text += local.strftime(":%S")
+        if local.microsecond:
+            text += f".{local.microsecond:06d}"
+    twin = local.replace(fold=1 - local.fold)
+    if twin.utcoffset() != local.utcoffset() and wall_time_problem(twin) is None:
+        text += f" (UTC{_iso_offset(local.utcoffset())})"
+    return f"{text} {tz_name}" if with_zone else text

@@ -1,0 +1,482 @@
+"""The fast point-in-area matcher: devices inside an area, and areas holding each point.
+
+:class:`PositionIndex` answers "which devices are inside this alert area?" over a
+:class:`~geotarget.Positions` snapshot; :class:`AreaIndex` answers the reverse, streaming
+question "which active alert areas hold each of these fresh positions?"; :class:`LiveAreaIndex`
+swaps :class:`AreaIndex` snapshots atomically for readers in other threads.
+
+Both give exactly the answers of :meth:`geotarget.Area.contains` (boundaries inside, geodesic
+circles equal to ``pyproj.Geod.inv`` decisions, polygon margins), fast:
+
+* Devices are packed in Morton order into leaves of 32, with leaf and block bounding boxes (a
+  packed R-tree). Each area part is cut into a grid of cells known to be inside, outside or on
+  the boundary (rigorously, see :mod:`geotarget._raster`). A leaf whose box meets only inside
+  cells is accepted whole as a run of slots; only devices in boundary cells are tested exactly.
+* Area parts are bucketed on a coarse lon/lat grid; a point looks up its bucket, then each
+  candidate part's cell, and only points in boundary cells are tested exactly (vectorised per
+  kind of part, never a Python loop over points).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from geotarget import _geodesy, _raster
+from geotarget._leaves import Leaves
+from geotarget._validate import FloatArray, lon_lat, lon_lat_arrays
+from geotarget.areas import Area, Circle, Polygon
+from geotarget.errors import InvalidArea, InvalidType, UnknownCode
+from geotarget.positions import LocationRule, Positions
+
+__all__ = ["AreaIndex", "LiveAreaIndex", "PositionIndex"]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+I32Array = npt.NDArray[np.int32]
+I8Array = npt.NDArray[np.int8]
+IntArray = npt.NDArray[np.intp]
+
+#: Cells along the longer side of a part's raster, for area → devices queries.
+_QUERY_CELLS = 512
+#: Below this many candidate leaves, every candidate device is looked up in the raster.
+_FEW_LEAVES = 256
+
+
+def _area(value: object) -> Area:
+    if isinstance(value, Area):
+        return value
+    if isinstance(value, (Circle, Polygon)):
+        return Area([value])
+    raise InvalidType(f"area must be an Area, Circle or Polygon (got {type(value).__name__})")
+
+
+def _circle_exact(circle: Circle, x: FloatArray, y: FloatArray) -> npt.NDArray[np.bool_]:
+    """``circle.contains`` for valid points: chord limits, then ``Geod.inv`` in the thin band."""
+    cx, cy, cz, in2, out2 = _raster.chord_limits(circle)
+    px, py, pz = _geodesy.ecef(x, y)
+    px -= cx
+    py -= cy
+    pz -= cz
+    px *= px
+    py *= py
+    pz *= pz
+    px += py
+    px += pz
+    inside = px <= in2
+    band = np.flatnonzero(~inside & (px <= out2))
+    if band.size:
+        inside[band] = (
+            _geodesy.geodesic_distance(circle.lon, circle.lat, x[band], y[band]) <= circle.reach_m
+        )
+    return inside
+
+
+def _exact(part: Circle | Polygon, x: FloatArray, y: FloatArray) -> npt.NDArray[np.bool_]:
+    """``part.contains`` for valid points near the part."""
+    if isinstance(part, Circle):
+        return _circle_exact(part, x, y)
+    if part.margin_m == 0.0:
+        return np.asarray(shapely.intersects_xy(part.shape, x, y), dtype=np.bool_)
+    return part._contains_valid(x, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# PositionIndex
+# ---------------------------------------------------------------------------------------------
+
+
+class PositionIndex:
+    """An immutable, bulk-built spatial index over a :class:`~geotarget.Positions` snapshot.
+
+    Parameters
+    ----------
+    positions : Positions
+        The snapshot to index. Rows without a fix are never returned by :meth:`query`.
+
+    Notes
+    -----
+    Memory is about 21 bytes per device with a fix (float64 lon/lat in leaf order, an int32
+    permutation, leaf and block boxes), plus the cached rasters of queried areas (about 0.3 MB
+    per part, dropped with the part). The index is safe to share between threads: it is never
+    modified after construction.
+
+    Examples
+    --------
+    >>> from geotarget import Circle, PositionIndex, Positions
+    >>> p = Positions(["a", "b", "c"], [18.0686, 18.0700, 18.2000], [59.3293, 59.3300, 59.3300])
+    >>> index = PositionIndex(p)
+    >>> index.query(Circle(18.0686, 59.3293, 500.0)).tolist()
+    [0, 1]
+    >>> index.count(Circle(18.0686, 59.3293, 500.0))
+    2
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_leaves", "_no_fix", "_positions")
+
+    def __init__(self, positions: Positions) -> None:
+        if not isinstance(positions, Positions):
+            raise InvalidType(
+                f"positions must be a Positions snapshot (got {type(positions).__name__})"
+            )
+        fix = positions.has_fix
+        self._positions = positions
+        self._leaves = Leaves(positions.lon, positions.lat, positions.accuracy_m, fix)
+        no_fix = np.flatnonzero(~fix).astype(np.int32)
+        no_fix.flags.writeable = False
+        self._no_fix: I32Array = no_fix
+
+    @property
+    def positions(self) -> Positions:
+        """The indexed snapshot."""
+        return self._positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the index's own arrays (not the snapshot's columns)."""
+        return self._leaves.nbytes + int(self._no_fix.nbytes)
+
+    # --- area → rows -------------------------------------------------------------------
+
+    def _part_hits(self, part: Circle | Polygon) -> tuple[list[I32Array], int]:
+        """Row chunks inside one part, and their total size."""
+        lv = self._leaves
+        if lv.count == 0:
+            return [], 0
+        leaves, boxes = lv.leaves_in(*part._window())
+        if leaves.size == 0:
+            return [], 0
+        ras = _raster.raster(part, _QUERY_CELLS)
+        chunks: list[I32Array] = []
+        total = 0
+        if leaves.size <= _FEW_LEAVES:
+            # Few candidates: looking every device up in the raster costs less than sorting
+            # the leaves into inside, outside and boundary first.
+            rows = self._rows_in(part, ras, lv.slots_of(leaves))
+            return [rows], int(rows.size)
+        not_in, not_out = ras.box_counts(boxes)
+        inner = not_in == 0
+        whole = leaves[inner]
+        if whole.size:
+            starts, ends = lv.runs(whole)
+            rows = lv.rows_of_runs(starts, ends)
+            chunks.append(rows)
+            total += int(rows.size)
+        inner |= not_out == 0
+        edge = leaves[~inner]
+        if edge.size:
+            rows = self._rows_in(part, ras, lv.slots_of(edge))
+            chunks.append(rows)
+            total += int(rows.size)
+        return chunks, total
+
+    def _rows_in(self, part: Circle | Polygon, ras: _raster.Raster, slots: IntArray) -> I32Array:
+        """Rows of the given slots that are inside the part: raster look-up, then exact tests."""
+        lv = self._leaves
+        x = lv.xs[slots]
+        y = lv.ys[slots]
+        state = ras.lookup(x, y)
+        keep = state == _raster.INSIDE
+        band = np.flatnonzero(state == _raster.BOUNDARY)
+        if band.size:
+            keep[band] = _exact(part, x[band], y[band])
+        rows: I32Array = lv.perm[slots[keep]]
+        return rows
+
+    def query(self, area: Area | Circle | Polygon) -> I32Array:
+        """Rows of the devices inside ``area``, sorted ascending.
+
+        Same semantics as :meth:`geotarget.Area.contains` on the snapshot's coordinates:
+        boundaries are inside, circles are exact geodesic circles, margins are included. Rows
+        without a fix are never returned.
+
+        Parameters
+        ----------
+        area : Area, Circle or Polygon
+
+        Returns
+        -------
+        numpy.ndarray of int32
+            Sorted row indices into the snapshot.
+
+        Examples
+        --------
+        >>> from geotarget import Polygon, PositionIndex, Positions
+        >>> p = Positions([1, 2, 3], [18.0, 18.05, 18.1], [59.0, 59.05, 59.1])
+        >>> square = Polygon([(18.0, 59.0), (18.05, 59.0), (18.05, 59.05), (18.0, 59.05)])
+        >>> PositionIndex(p).query(square).tolist()
+        [0, 1]
+        """
+        parts = _area(area).parts
+        chunks: list[I32Array] = []
+        for part in parts:
+            chunks.extend(self._part_hits(part)[0])
+        if not chunks:
+            return np.empty(0, dtype=np.int32)
+        rows = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+        if len(parts) > 1:
+            return np.unique(rows)
+        return np.sort(rows)
+
+    def count(self, area: Area | Circle | Polygon) -> int:
+        """How many devices are inside ``area`` (``len(query(area))``, without sorting).
+
+        Examples
+        --------
+        >>> from geotarget import Circle, PositionIndex, Positions
+        >>> PositionIndex(Positions([1], [18.0], [59.0])).count(Circle(18.0, 59.0, 1.0))
+        1
+        """
+        parts = _area(area).parts
+        if len(parts) > 1:
+            return int(self.query(area).size)
+        return self._part_hits(parts[0])[1]
+
+    # --- classification ------------------------------------------------------------------
+
+    def classify(
+        self, area: Area | Circle | Polygon, rule: LocationRule, at: dt.datetime
+    ) -> tuple[I32Array, I8Array]:
+        """Classify the devices against ``area`` under a location rule at time ``at``.
+
+        Every device is in exactly one :class:`~geotarget.Location` state:
+
+        * ``UNKNOWN``: no fix, or (with ``rule.max_age``) a fix older than ``max_age`` at
+          ``at`` or without ``observed_at`` — wherever that fix is.
+        * Otherwise, with the device's disk of radius ``rule.accuracy * accuracy_m``:
+          ``INSIDE`` when one part of the area holds the whole disk (for a radius of 0: when the
+          point is in the area, exactly as :meth:`query`), ``AMBIGUOUS`` when the disk meets the
+          area but no part holds it whole, ``OUTSIDE`` when it is disjoint from the area.
+
+        A disk covered by two overlapping parts together, but by neither alone, is
+        ``AMBIGUOUS`` (a conservative answer). Disk containment is decided with geodesic
+        distances for circles and in the polygon's metric frame for polygons (see
+        :attr:`geotarget.Polygon.margin_error_bound_m`).
+
+        Parameters
+        ----------
+        area : Area, Circle or Polygon
+        rule : LocationRule
+        at : datetime.datetime
+            The classification time, timezone-aware.
+
+        Returns
+        -------
+        rows : numpy.ndarray of int32
+            Sorted rows of every device that is not ``OUTSIDE``; all others are ``OUTSIDE``.
+        states : numpy.ndarray of int8
+            The :class:`~geotarget.Location` value of each of ``rows``.
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> import numpy as np
+        >>> from geotarget import Circle, Location, LocationRule, PositionIndex, Positions
+        >>> now = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+        >>> p = Positions(["a", "b", "c", "d"], [18.0, 18.0, 18.0, np.nan],
+        ...               [59.0, 59.0045, 59.1, np.nan], accuracy_m=[10, 100, 10, np.nan],
+        ...               observed_at=[now, now, now, None])
+        >>> rows, states = PositionIndex(p).classify(Circle(18.0, 59.0, 500.0),
+        ...                                         LocationRule(), now)
+        >>> [(int(r), Location(s).name) for r, s in zip(rows, states)]
+        [(0, 'INSIDE'), (1, 'AMBIGUOUS'), (3, 'UNKNOWN')]
+        """
+        from geotarget import _classify
+
+        if not isinstance(rule, LocationRule):
+            raise InvalidType(f"rule must be a LocationRule (got {type(rule).__name__})")
+        return _classify.classify(self, _area(area), rule, at)
+
+
+# ---------------------------------------------------------------------------------------------
+# AreaIndex
+# ---------------------------------------------------------------------------------------------
+
+
+def _key(key: object) -> str:
+    if not isinstance(key, str) or not key:
+        raise InvalidType(f"area keys must be non-empty str alert ids (got {key!r})")
+    return key
+
+
+class AreaIndex:
+    """An immutable index of active alert areas keyed by alert id (which areas hold a point).
+
+    Changes make a new snapshot (:meth:`with_area`, :meth:`without`); the old one is untouched,
+    so readers holding it keep a consistent view. Share a changing index between threads with
+    :class:`LiveAreaIndex`.
+
+    Parameters
+    ----------
+    areas : mapping of str to Area, Circle or Polygon, optional
+        Alert id → area.
+
+    Examples
+    --------
+    >>> from geotarget import AreaIndex, Circle
+    >>> idx = AreaIndex({"fire": Circle(18.07, 59.33, 1000.0)})
+    >>> idx = idx.with_area("flood", Circle(18.08, 59.33, 1000.0))
+    >>> idx.match_one(18.075, 59.33)
+    ('fire', 'flood')
+    >>> rows, keys = idx.match([18.07, 12.0], [59.33, 57.7])
+    >>> rows.tolist(), keys.tolist()
+    ([0, 0], ['fire', 'flood'])
+    >>> idx.without("fire").match_one(18.075, 59.33)
+    ('flood',)
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_areas", "_buckets")
+
+    def __init__(self, areas: Mapping[str, Area | Circle | Polygon] | None = None) -> None:
+        from geotarget._buckets import Buckets
+
+        if areas is None:
+            areas = {}
+        if not isinstance(areas, Mapping):
+            raise InvalidType(
+                f"areas must be a mapping of alert id to Area (got {type(areas).__name__})"
+            )
+        clean = {_key(k): _area(v) for k, v in sorted(areas.items(), key=lambda kv: str(kv[0]))}
+        self._areas: Mapping[str, Area] = MappingProxyType(clean)
+        self._buckets = Buckets(clean)
+
+    @property
+    def areas(self) -> Mapping[str, Area]:
+        """Alert id → area (read-only), in key order."""
+        return self._areas
+
+    def __len__(self) -> int:
+        return len(self._areas)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._areas
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._areas)
+
+    def with_area(self, key: str, area: Area | Circle | Polygon) -> AreaIndex:
+        """Return a new snapshot with ``key`` added, or replaced if present."""
+        return AreaIndex({**self._areas, _key(key): _area(area)})
+
+    def with_areas(self, areas: Mapping[str, Area | Circle | Polygon]) -> AreaIndex:
+        """Return a new snapshot with all of ``areas`` added or replaced at once."""
+        return AreaIndex({**self._areas, **{_key(k): _area(v) for k, v in areas.items()}})
+
+    def without(self, *keys: str) -> AreaIndex:
+        """Return a new snapshot without ``keys``.
+
+        Raises
+        ------
+        UnknownCode
+            If a key is not in the index (nothing is removed then).
+        """
+        missing = sorted(k for k in keys if k not in self._areas)
+        if missing:
+            raise UnknownCode(
+                f"keys must be active area ids (got unknown {missing!r}; {len(self._areas)} active)"
+            )
+        drop = set(keys)
+        return AreaIndex({k: v for k, v in self._areas.items() if k not in drop})
+
+    def match(self, lon: Any, lat: Any) -> tuple[IntArray, npt.NDArray[np.str_]]:
+        """Every (point, area) pair where the point is inside the area.
+
+        Parameters
+        ----------
+        lon, lat : array_like of float
+            Points in WGS84 degrees, one-dimensional, of the same length.
+
+        Returns
+        -------
+        point_rows : numpy.ndarray of intp
+            Index of the point of each pair, ascending.
+        area_keys : numpy.ndarray of str
+            Key of the area of each pair; within a point, keys ascend.
+        """
+        x, y = lon_lat_arrays(lon, lat)
+        if x.ndim != 1:
+            raise InvalidArea(f"lon and lat must be one-dimensional (got shape {x.shape})")
+        return self._buckets.match(x, y)
+
+    def match_one(self, lon: float, lat: float) -> tuple[str, ...]:
+        """Return the keys of the areas holding one point, in key order.
+
+        A fast path for one position at a time: plain Python floats and precomputed tables.
+        """
+        x, y = lon_lat("lon", lon, "lat", lat)
+        return self._buckets.match_one(x, y)
+
+
+class LiveAreaIndex:
+    """A holder of the current :class:`AreaIndex` snapshot, swapped atomically.
+
+    Readers call :attr:`snapshot` (or :meth:`match`, :meth:`match_one`) without any lock: each
+    call reads the current snapshot reference once and works on that immutable snapshot, so it
+    never sees a half-built index. Writers (:meth:`add`, :meth:`remove`, :meth:`publish`) build
+    the next snapshot outside the readers' way and swap the reference in one assignment; they
+    serialise among themselves so no update is lost.
+
+    Examples
+    --------
+    >>> from geotarget import Circle, LiveAreaIndex
+    >>> live = LiveAreaIndex()
+    >>> live.add("fire", Circle(18.07, 59.33, 1000.0))
+    >>> live.match_one(18.07, 59.33)
+    ('fire',)
+    >>> live.remove("fire")
+    >>> live.match_one(18.07, 59.33)
+    ()
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, initial: AreaIndex | None = None) -> None:
+        self._snapshot = AreaIndex() if initial is None else initial
+        self._write = threading.Lock()
+
+    @property
+    def snapshot(self) -> AreaIndex:
+        """The current snapshot."""
+        return self._snapshot
+
+    def publish(self, index: AreaIndex) -> None:
+        """Make ``index`` the current snapshot."""
+        if not isinstance(index, AreaIndex):
+            raise InvalidType(f"index must be an AreaIndex (got {type(index).__name__})")
+        with self._write:
+            self._snapshot = index
+
+    def add(self, key: str, area: Area | Circle | Polygon) -> None:
+        """Add or replace one area."""
+        with self._write:
+            self._snapshot = self._snapshot.with_area(key, area)
+
+    def remove(self, *keys: str) -> None:
+        """Remove areas (:class:`~geotarget.UnknownCode` if one is not active)."""
+        with self._write:
+            self._snapshot = self._snapshot.without(*keys)
+
+    def match(self, lon: Any, lat: Any) -> tuple[IntArray, npt.NDArray[np.str_]]:
+        """:meth:`AreaIndex.match` on the current snapshot."""
+        return self._snapshot.match(lon, lat)
+
+    def match_one(self, lon: float, lat: float) -> tuple[str, ...]:
+        """:meth:`AreaIndex.match_one` on the current snapshot."""
+        return self._snapshot.match_one(lon, lat)

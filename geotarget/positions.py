@@ -1,0 +1,421 @@
+"""Device positions: a validated, immutable columnar snapshot, and the rule that classifies them.
+
+A :class:`Positions` snapshot holds one row per device as numpy columns: ``ids`` (unique str or
+int), ``lon`` and ``lat`` (WGS84 degrees), ``accuracy_m`` (the 68 % radius phones report),
+``observed_at`` (UTC, ``datetime64[us]``) and ``tester``. Bad rows are rejected with their row
+numbers named; nothing is ever dropped silently.
+
+A device **without a fix** has ``lon`` and ``lat`` both NaN. It is a valid row: queries never
+return it and a :class:`LocationRule` classifies it :attr:`Location.UNKNOWN`. Any other NaN,
+infinity or out-of-range coordinate is an error.
+
+A :class:`LocationRule` turns a fix into one of four :class:`Location` states for an area:
+``INSIDE`` (the device's accuracy disk lies within the area), ``AMBIGUOUS`` (the disk crosses
+the boundary), ``OUTSIDE`` (the disk is disjoint from the area) or ``UNKNOWN`` (no fix, or a fix
+older than ``max_age``). :meth:`geotarget.PositionIndex.classify` applies it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from geotarget._validate import BoolArray, FloatArray
+from geotarget.errors import InvalidPositions, InvalidType
+
+__all__ = ["Location", "LocationRule", "Positions"]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+#: How many offending rows an error message lists before it says "and N more".
+_SHOW_ROWS = 5
+
+
+class Location(enum.IntEnum):
+    """Where a device is relative to an area, under a :class:`LocationRule`.
+
+    The values are the wire values stored in the ``int8`` state arrays that
+    :meth:`geotarget.PositionIndex.classify` returns.
+
+    Examples
+    --------
+    >>> from geotarget import Location
+    >>> Location(1).name, int(Location.AMBIGUOUS)
+    ('INSIDE', 2)
+
+    .. versionadded:: 0.1.0
+    """
+
+    #: The accuracy disk is disjoint from the area.
+    OUTSIDE = 0
+    #: The accuracy disk lies within the area (for an exact fix: the point is inside).
+    INSIDE = 1
+    #: The accuracy disk crosses the boundary: the device may or may not be inside.
+    AMBIGUOUS = 2
+    #: No fix, or the fix is older than the rule's ``max_age``.
+    UNKNOWN = 3
+
+
+def _max_age(value: object) -> dt.timedelta | None:
+    if value is None:
+        return None
+    if not isinstance(value, dt.timedelta):
+        raise InvalidType(
+            f"max_age must be a datetime.timedelta or None (got {type(value).__name__} {value!r})"
+        )
+    if value < dt.timedelta(0):
+        raise InvalidPositions(f"max_age must be >= 0 (got {value!r})")
+    return value
+
+
+def _accuracy(value: object) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise InvalidType(
+            f"accuracy must be a finite number >= 0 and <= 10 (got {type(value).__name__} "
+            f"{value!r})"
+        )
+    x = float(value)
+    if not (0.0 <= x <= 10.0):
+        raise InvalidPositions(f"accuracy must be a finite number >= 0 and <= 10 (got {value!r})")
+    return x
+
+
+@attrs.frozen
+class LocationRule:
+    """How a device's fix is classified against an area.
+
+    Parameters
+    ----------
+    max_age : datetime.timedelta or None, default None
+        Fixes older than this at the classification time are :attr:`Location.UNKNOWN` (so are
+        fixes with no ``observed_at``). ``None``: any age is accepted. A fix observed after the
+        classification time (clock skew) counts as current.
+    accuracy : float, default 1.0
+        The radius of a device's uncertainty disk, as a multiple of its reported
+        ``accuracy_m`` (``0 <= accuracy <= 10``). ``1.0`` uses the 68 % radius as phones report
+        it; ``2.0`` is about a 95 % disk for a two-dimensional normal error; ``0.0`` treats every
+        fix as an exact point (then nothing is :attr:`Location.AMBIGUOUS`, and ``INSIDE`` equals
+        :meth:`geotarget.Area.contains`).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from geotarget import LocationRule
+    >>> LocationRule(max_age=dt.timedelta(minutes=30), accuracy=2.0).accuracy
+    2.0
+
+    .. versionadded:: 0.1.0
+    """
+
+    max_age: dt.timedelta | None = attrs.field(default=None, converter=_max_age)
+    accuracy: float = attrs.field(default=1.0, converter=_accuracy)
+
+
+# ---------------------------------------------------------------------------------------------
+# Column validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _rows_text(bad: npt.NDArray[np.intp]) -> str:
+    shown = ", ".join(str(int(i)) for i in bad[:_SHOW_ROWS])
+    more = f" and {bad.size - _SHOW_ROWS} more" if bad.size > _SHOW_ROWS else ""
+    return f"row{'s' if bad.size != 1 else ''} {shown}{more}"
+
+
+def _check_rows(name: str, bad_mask: BoolArray, rule: str, values: npt.NDArray[Any]) -> None:
+    if bad_mask.any():
+        bad = np.flatnonzero(bad_mask)
+        raise InvalidPositions(
+            f"{name} must be {rule} (got {values[bad[0]].item()!r} at {_rows_text(bad)})"
+        )
+
+
+def _ids(value: object) -> npt.NDArray[Any]:
+    if isinstance(value, (str, bytes)) or value is None:
+        raise InvalidType(f"ids must be a sequence of str or int ids (got {value!r})")
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        seq = list(value)  # type: ignore[call-overload]
+        kinds = {type(i) for i in seq}
+        if kinds and kinds <= {str, np.str_}:
+            arr = np.array(seq, dtype=np.str_)
+        elif kinds and all(
+            issubclass(k, (int, np.integer)) and not issubclass(k, (bool, np.bool_)) for k in kinds
+        ):
+            arr = np.array(seq, dtype=np.int64)
+        elif not kinds:
+            arr = np.array([], dtype=np.int64)
+        else:
+            names = ", ".join(sorted(k.__name__ for k in kinds))
+            raise InvalidType(
+                f"ids must all be str or all be int (got a mix of or other types: {names})"
+            )
+    if arr.ndim != 1:
+        raise InvalidPositions(f"ids must be one-dimensional (got shape {arr.shape})")
+    if arr.dtype.kind in "iu":
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind == "U":
+        empty = np.char.str_len(arr) == 0
+        _check_rows("ids", empty, "non-empty strings", arr)
+    elif arr.dtype.kind == "O" and arr.size and all(isinstance(i, str) for i in arr):
+        return _ids(arr.tolist())
+    else:
+        raise InvalidType(f"ids must be str or int ids (got dtype {arr.dtype})")
+    if arr.size > 1:
+        order = np.argsort(arr, kind="stable")
+        srt = arr[order]
+        dup = np.flatnonzero(srt[1:] == srt[:-1])
+        if dup.size:
+            first = srt[dup[0]].item()
+            rows = np.sort(order[srt == srt[dup[0]]])
+            raise InvalidPositions(
+                f"ids must be unique (got {first!r} at {_rows_text(rows)}; "
+                f"{dup.size} duplicate{'s' if dup.size != 1 else ''} in all)"
+            )
+    return arr
+
+
+def _column(name: str, value: object, n: int) -> FloatArray:
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidType(f"{name} must be numbers, not a bool (got {value!r})")
+    arr = np.asarray(value)
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
+        raise InvalidType(f"{name} must be numbers (got dtype {arr.dtype})")
+    if arr.shape != (n,):
+        raise InvalidPositions(f"{name} must have one value per id, shape ({n},) (got {arr.shape})")
+    return np.array(arr, dtype=np.float64)
+
+
+def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
+    if isinstance(value, np.ndarray) and value.dtype.kind == "M":
+        arr = value
+    elif isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
+        raise InvalidType(
+            "observed_at must be timezone-aware datetimes or numpy datetime64 in UTC "
+            f"(got dtype {value.dtype}; convert epoch seconds with secs.astype('datetime64[s]'))"
+        )
+    else:
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence | np.ndarray):
+            raise InvalidType(
+                "observed_at must be a sequence of timezone-aware datetimes or a numpy "
+                f"datetime64 array (got {type(value).__name__})"
+            )
+        items = list(value)
+        out = np.empty(len(items), dtype="datetime64[us]")
+        for i, t in enumerate(items):
+            if t is None:
+                out[i] = np.datetime64("NaT")
+            elif isinstance(t, dt.datetime):
+                if t.tzinfo is None or t.utcoffset() is None:
+                    raise InvalidPositions(
+                        f"observed_at must be timezone-aware (got naive {t!r} at row {i})"
+                    )
+                out[i] = np.datetime64(t.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+            else:
+                raise InvalidType(
+                    f"observed_at must hold timezone-aware datetimes or None "
+                    f"(got {type(t).__name__} {t!r} at row {i})"
+                )
+        arr = out
+    if arr.shape != (n,):
+        raise InvalidPositions(
+            f"observed_at must have one value per id, shape ({n},) (got {arr.shape})"
+        )
+    return arr.astype("datetime64[us]")
+
+
+def _tester(value: object, n: int) -> BoolArray:
+    arr = np.asarray(value)
+    if arr.dtype != np.bool_:
+        raise InvalidType(f"tester must be booleans (got dtype {arr.dtype})")
+    if arr.shape != (n,):
+        raise InvalidPositions(f"tester must have one value per id, shape ({n},) (got {arr.shape})")
+    return np.array(arr, dtype=np.bool_)
+
+
+def _frozen(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    arr.flags.writeable = False
+    return arr
+
+
+# ---------------------------------------------------------------------------------------------
+# Positions
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(eq=False, init=False)
+class Positions:
+    """A validated, immutable snapshot of device positions, one row per device.
+
+    Parameters
+    ----------
+    ids : sequence of str or sequence of int
+        One unique id per device: all ``str`` (non-empty) or all ``int``. Stored as a numpy
+        ``str_`` or ``int64`` array.
+    lon, lat : array_like of float
+        WGS84 degrees. ``lon`` and ``lat`` **both NaN** means the device has no fix: the row is
+        kept, never matched, and classified :attr:`Location.UNKNOWN`.
+    accuracy_m : array_like of float, optional
+        The reported horizontal accuracy (68 % radius) in metres, finite and ``>= 0`` for every
+        row with a fix (ignored, and may be NaN, for rows without). Default: 0 (exact fixes).
+    observed_at : sequence of datetime or numpy datetime64 array, optional
+        When each fix was observed: timezone-aware ``datetime`` objects (``None`` for unknown),
+        or a ``datetime64`` array read as **UTC** (``NaT`` for unknown). Naive datetimes and
+        bare numbers (epoch seconds) are rejected; convert epoch seconds with
+        ``secs.astype("datetime64[s]")``. Stored as ``datetime64[us]`` UTC. Default: unknown.
+    tester : array_like of bool, optional
+        Devices flagged as testers (they receive Test and Exercise alerts). Default: all False.
+
+    Raises
+    ------
+    InvalidPositions
+        For duplicate ids, columns of the wrong length, one of lon/lat NaN, infinite or
+        out-of-range coordinates, negative or non-finite accuracy, naive datetimes. The message
+        names the offending rows.
+    InvalidType
+        For columns of the wrong type (e.g. booleans as coordinates, mixed str and int ids).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geotarget import Positions
+    >>> p = Positions(["a", "b", "c"], [18.07, 18.08, np.nan], [59.33, 59.34, np.nan],
+    ...               accuracy_m=[10.0, 25.0, np.nan])
+    >>> len(p), p.has_fix.tolist()
+    (3, [True, True, False])
+    >>> Positions(["a", "a"], [18.0, 18.1], [59.0, 59.1])
+    Traceback (most recent call last):
+    ...
+    geotarget.errors.InvalidPositions: ids must be unique (got 'a' at rows 0, 1; 1 duplicate in all)
+
+    .. versionadded:: 0.1.0
+    """
+
+    ids: npt.NDArray[Any]
+    lon: FloatArray
+    lat: FloatArray
+    accuracy_m: FloatArray
+    observed_at: npt.NDArray[np.datetime64]
+    tester: BoolArray
+
+    def __init__(
+        self,
+        ids: Sequence[str] | Sequence[int] | npt.NDArray[Any],
+        lon: Any,
+        lat: Any,
+        *,
+        accuracy_m: Any = None,
+        observed_at: Any = None,
+        tester: Any = None,
+    ) -> None:
+        id_arr = _ids(ids)
+        n = id_arr.size
+        x = _column("lon", lon, n)
+        y = _column("lat", lat, n)
+        nan_x = np.isnan(x)
+        nan_y = np.isnan(y)
+        _check_rows(
+            "lon and lat",
+            nan_x != nan_y,
+            "both NaN (no fix) or both numbers",
+            np.where(nan_x, y, x),
+        )
+        no_fix = nan_x & nan_y
+        _check_rows("lon", ~no_fix & ~(np.abs(x) <= 180.0), "finite and within [-180, 180]", x)
+        _check_rows("lat", ~no_fix & ~(np.abs(y) <= 90.0), "finite and within [-90, 90]", y)
+        if accuracy_m is None:
+            acc = np.where(no_fix, np.nan, 0.0)
+        else:
+            acc = _column("accuracy_m", accuracy_m, n)
+            _check_rows(
+                "accuracy_m",
+                ~no_fix & ~((acc >= 0.0) & np.isfinite(acc)),
+                "finite and >= 0 for every row with a fix",
+                acc,
+            )
+        if observed_at is None:
+            obs = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+        else:
+            obs = _observed(observed_at, n)
+        test = np.zeros(n, dtype=np.bool_) if tester is None else _tester(tester, n)
+        self.__attrs_init__(
+            _frozen(id_arr), _frozen(x), _frozen(y), _frozen(acc), _frozen(obs), _frozen(test)
+        )
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    @property
+    def has_fix(self) -> BoolArray:
+        """Whether each row has a fix (``lon`` and ``lat`` not NaN)."""
+        return ~np.isnan(self.lon)
+
+    def rows_of(
+        self, ids: Sequence[str] | Sequence[int] | npt.NDArray[Any]
+    ) -> npt.NDArray[np.intp]:
+        """Return the row index of each id.
+
+        Raises
+        ------
+        UnknownCode
+            If an id is not in the snapshot (the first missing id is named).
+
+        Examples
+        --------
+        >>> from geotarget import Positions
+        >>> Positions([7, 3, 5], [18.0, 18.1, 18.2], [59.0, 59.1, 59.2]).rows_of([5, 7]).tolist()
+        [2, 0]
+        """
+        from geotarget.errors import UnknownCode
+
+        want = np.asarray(ids)
+        order = np.argsort(self.ids, kind="stable")
+        srt = self.ids[order]
+        pos = np.searchsorted(srt, want)
+        pos_c = np.minimum(pos, max(srt.size - 1, 0))
+        found = (pos < srt.size) & (srt[pos_c] == want) if srt.size else np.zeros(want.shape, bool)
+        if not np.all(found):
+            missing = want[np.flatnonzero(~found)[0]]
+            raise UnknownCode(f"ids must be in the snapshot (got unknown id {missing!r})")
+        return np.asarray(order[pos_c], dtype=np.intp)
+
+    def age_seconds(self, at: dt.datetime) -> FloatArray:
+        """Seconds between each fix's ``observed_at`` and ``at`` (NaN where unknown).
+
+        Parameters
+        ----------
+        at : datetime.datetime
+            Timezone-aware.
+        """
+        t = _at(at)
+        return np.asarray((t - self.observed_at) / np.timedelta64(1, "s"), dtype=np.float64)
+
+
+def _at(at: object) -> np.datetime64:
+    """Return a timezone-aware datetime as ``datetime64[us]`` UTC."""
+    if not isinstance(at, dt.datetime):
+        raise InvalidType(f"at must be a timezone-aware datetime (got {type(at).__name__} {at!r})")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise InvalidPositions(f"at must be timezone-aware (got naive {at!r})")
+    return np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+
+
+def _current_mask(positions: Positions, rule: LocationRule, at: dt.datetime) -> BoolArray:
+    """Rows whose fix exists and is not older than ``rule.max_age`` at ``at`` (private glue)."""
+    fix = positions.has_fix
+    if rule.max_age is None:
+        return fix
+    cutoff = _at(at) - np.timedelta64(rule.max_age // dt.timedelta(microseconds=1), "us")
+    return fix & (positions.observed_at >= cutoff)

@@ -1,0 +1,844 @@
+r"""Which regions are enabled for which alert kind at which time, and why.
+
+A :class:`RolloutPolicy` holds, for each :class:`~geotarget.alerts.AlertKind` it names, a
+:class:`KindRollout`: an ordered list of :class:`Phase`\ s, each enabling a set of region codes
+(at any level of the region hierarchy, or the whole country) from its start on, optionally for a
+canary percentage of devices, plus a kill switch. The policy adds a global kill switch and denies
+every kind it does not name.
+
+Semantics (the contract, each tested against an oracle and in the conformance suite):
+
+* The **active phase** at instant ``t`` is the last phase with ``starts_at <= t``: a phase starts
+  at its ``starts_at``, inclusive, and lasts until the next one starts.
+* Each phase lists **every** region enabled while it is active (cumulative lists, not deltas). A
+  later phase must repeat the codes of the one before, and may not lower the percentage, unless
+  it says ``rollback=True``. So time moving forward never removes a region or a device, unless a
+  rollback phase says so.
+* A region code enables every place within it: a municipality is enabled when it, its county, its
+  police region or the country is in the active phase's set.
+* A kill switch (for one kind, or global) dominates every phase. A kind the policy does not name is
+  denied.
+* A canary phase enables its regions for ``percentage`` % of devices, chosen by a stable hash of
+  the device id (see :func:`canary_buckets`); raising the percentage never drops a device.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import hashlib
+import itertools
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from geotarget import _canary, _rollout_io, _rollout_report
+from geotarget import _rollout_decision as _decision
+from geotarget import _rollout_time as _time
+from geotarget._rollout_decision import Explanation, Reason, RegionCatalog, RolloutDecision
+from geotarget._rollout_report import (
+    PolicyDiff,
+    RegionSpan,
+    ScheduleChange,
+    SettingChange,
+    Timeline,
+    TimelineStep,
+)
+from geotarget.alerts import AlertKind
+from geotarget.errors import InvalidPolicy, InvalidType, Problem, UnknownCode
+
+__all__ = [
+    "DEFAULT_SALT",
+    "PILOT_START",
+    "Explanation",
+    "KindRollout",
+    "Phase",
+    "PolicyDiff",
+    "Reason",
+    "RegionCatalog",
+    "RegionSpan",
+    "RolloutDecision",
+    "RolloutPolicy",
+    "ScheduleChange",
+    "SettingChange",
+    "Timeline",
+    "TimelineStep",
+    "canary_buckets",
+    "nationwide",
+    "pilot_policy",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+# The value types live in private modules; they are documented and pickled as rollout's own.
+for _cls in (
+    Explanation,
+    PolicyDiff,
+    Reason,
+    RegionCatalog,
+    RegionSpan,
+    RolloutDecision,
+    ScheduleChange,
+    SettingChange,
+    Timeline,
+    TimelineStep,
+):
+    _cls.__module__ = __name__
+
+
+#: The pilot's start: 2024-04-15 00:00 Europe/Stockholm (Monday of ISO week 16), as a UTC instant.
+PILOT_START = dt.datetime(2024, 4, 14, 22, 0, tzinfo=dt.timezone.utc)
+#: The salt of canary hashing when a policy names none.
+DEFAULT_SALT = "geotarget"
+
+_DEFAULT_TIMEZONE = "Europe/Stockholm"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,31}")
+_SALT = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+_CODE_RULE = "region codes are 1 to 32 letters, digits, '-' or '_', starting with a letter or digit"
+_KIND_ORDER = {k: i for i, k in enumerate(AlertKind)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument helpers
+# ---------------------------------------------------------------------------------------------
+
+
+_kind = _decision.parse_kind
+_instant = _decision.require_aware
+_bool = _decision.require_bool
+
+
+def _prefixed(prefix: str, problems: Iterable[Problem]) -> list[Problem]:
+    return [Problem(f"{prefix}.{p.path}" if p.path else prefix, p.message) for p in problems]
+
+
+def _threshold(percentage: float) -> int:
+    return round(percentage * 100)
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase and KindRollout
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(init=False)
+class Phase:
+    """One step of a rollout: the regions enabled from ``starts_at`` until the next phase.
+
+    Parameters
+    ----------
+    starts_at : datetime.datetime
+        When the phase starts (inclusive). Must be timezone-aware and a real clock reading (a
+        ``ZoneInfo`` time skipped by a DST change is refused); stored as UTC.
+    regions : iterable of str
+        Every region code enabled while the phase is active — municipalities, counties, police
+        regions or the country code — not only the new ones. At least one.
+    percentage : float, default 100
+        The canary share of devices, in ``[0, 100]`` in steps of 0.01.
+    rollback : bool, default False
+        Allow this phase to drop regions, or lower the percentage, relative to the one before.
+
+    Raises
+    ------
+    InvalidPolicy
+        Listing every broken rule, each with its field as the path.
+    InvalidType
+        When an argument has the wrong type (``regions="01"`` instead of ``{"01"}``).
+
+    Examples
+    --------
+    >>> from datetime import datetime
+    >>> from zoneinfo import ZoneInfo
+    >>> p = Phase(starts_at=datetime(2024, 4, 15, tzinfo=ZoneInfo("Europe/Stockholm")),
+    ...           regions={"01"})
+    >>> p.starts_at.isoformat(), sorted(p.regions), p.percentage
+    ('2024-04-14T22:00:00+00:00', ['01'], 100.0)
+
+    .. versionadded:: 0.1.0
+    """
+
+    starts_at: dt.datetime
+    regions: frozenset[str]
+    percentage: float = 100.0
+    rollback: bool = False
+
+    def __init__(
+        self,
+        *,
+        starts_at: dt.datetime,
+        regions: Iterable[str],
+        percentage: float = 100.0,
+        rollback: bool = False,
+    ) -> None:
+        if not isinstance(starts_at, dt.datetime):
+            raise InvalidType(
+                f"starts_at must be a timezone-aware datetime (got {type(starts_at).__name__})"
+            )
+        if isinstance(regions, (str, bytes)) or not isinstance(regions, Iterable):
+            raise InvalidType(
+                f"regions must be an iterable of region codes, such as {{'01'}} "
+                f"(got {type(regions).__name__} {regions!r})"
+            )
+        codes = list(regions)
+        for code in codes:
+            if not isinstance(code, str):
+                raise InvalidType(f"regions must hold str codes (got {type(code).__name__})")
+        if isinstance(percentage, (bool, np.bool_)) or not isinstance(
+            percentage, (int, float, np.integer, np.floating)
+        ):
+            raise InvalidType(
+                f"percentage must be a number in [0, 100] (got {type(percentage).__name__} "
+                f"{percentage!r})"
+            )
+        rollback = _bool("rollback", rollback)
+
+        problems: list[Problem] = []
+        start = starts_at
+        if not _time.is_aware(starts_at):
+            problems.append(
+                Problem(
+                    "starts_at",
+                    f"must be timezone-aware (got naive {starts_at.isoformat()}); attach a zone, "
+                    "e.g. tzinfo=ZoneInfo('Europe/Stockholm')",
+                )
+            )
+        elif not _time.in_range(starts_at):
+            problems.append(
+                Problem(
+                    "starts_at",
+                    "must lie in [1970-01-01T00:00:00Z, 9999-01-01T00:00:00Z) "
+                    f"(got {starts_at.isoformat()})",
+                )
+            )
+        elif (wall := _time.wall_time_problem(starts_at)) is not None:
+            problems.append(Problem("starts_at", wall))
+        else:
+            start = starts_at.astimezone(dt.timezone.utc)
+        if not codes:
+            problems.append(
+                Problem(
+                    "regions",
+                    "must name at least one region (to switch a kind off, use its kill switch)",
+                )
+            )
+        for code in codes:
+            if not _CODE.fullmatch(code):
+                problems.append(Problem("regions", f"{code!r} is not a region code: {_CODE_RULE}"))
+        pct = float(percentage)
+        if not 0.0 <= pct <= 100.0:  # also NaN
+            problems.append(Problem("percentage", f"must lie in [0, 100] (got {percentage!r})"))
+        elif abs(pct * 100 - round(pct * 100)) > 1e-6:
+            problems.append(Problem("percentage", f"must be in steps of 0.01 (got {percentage!r})"))
+        else:
+            pct = _threshold(pct) / 100
+        if problems:
+            raise InvalidPolicy(problems)
+        self.__attrs_init__(start, frozenset(codes), pct, rollback)
+
+
+def _sequence_problems(phases: Sequence[tuple[int, Phase]], prefix: str) -> list[Problem]:
+    """Rules between consecutive phases; ``phases`` pairs each phase with its document index."""
+    problems: list[Problem] = []
+    for (i, p), (j, q) in itertools.pairwise(phases):
+        if j != i + 1:
+            continue  # a phase between them could not be read: nothing to compare
+        path = f"{prefix}[{j}]"
+        if q.starts_at < p.starts_at:
+            problems.append(
+                Problem(
+                    path,
+                    f"starts at {_time.utc_text(q.starts_at)}, before phases[{i}] "
+                    f"({_time.utc_text(p.starts_at)}); phases must be in time order",
+                )
+            )
+        elif q.starts_at == p.starts_at:
+            problems.append(
+                Problem(
+                    path,
+                    f"duplicate phase: starts at {_time.utc_text(q.starts_at)}, "
+                    f"like phases[{i}]; each phase needs its own start",
+                )
+            )
+        if q.regions == p.regions and q.percentage == p.percentage:
+            problems.append(
+                Problem(
+                    path,
+                    f"duplicate phase: enables the same regions and percentage as phases[{i}]; "
+                    "a phase must change something",
+                )
+            )
+        dropped = sorted(p.regions - q.regions)
+        if dropped and not q.rollback:
+            problems.append(
+                Problem(
+                    path,
+                    f"drops {', '.join(dropped)}, which phases[{i}] enables; phases list every "
+                    "enabled region, so repeat them, or set rollback = true to drop them",
+                )
+            )
+        if q.percentage < p.percentage and not q.rollback:
+            problems.append(
+                Problem(
+                    path,
+                    f"lowers percentage from {p.percentage:g} to {q.percentage:g}; "
+                    "set rollback = true to allow it",
+                )
+            )
+    return problems
+
+
+@attrs.frozen(init=False)
+class KindRollout:
+    """The phases of one alert kind, in time order, and its kill switch.
+
+    Parameters
+    ----------
+    kind : AlertKind or str
+        The alert kind (or its wire value, such as ``"crime_modus"``).
+    phases : iterable of Phase
+        At least one, with strictly increasing starts. Each lists every enabled region; a phase
+        that drops regions or lowers the percentage must say ``rollback=True``.
+    killed : bool, default False
+        The kill switch: when on, nothing is enabled for this kind, whatever the phases say.
+
+    Raises
+    ------
+    InvalidPolicy
+        Listing every broken rule with its path (``phases[2]``).
+    UnknownCode
+        For an unknown kind.
+
+    .. versionadded:: 0.1.0
+    """
+
+    kind: AlertKind
+    phases: tuple[Phase, ...]
+    killed: bool = False
+
+    def __init__(
+        self, *, kind: AlertKind | str, phases: Iterable[Phase], killed: bool = False
+    ) -> None:
+        k = _kind(kind)
+        steps = tuple(phases)
+        for i, p in enumerate(steps):
+            if not isinstance(p, Phase):
+                raise InvalidType(f"phases[{i}] must be a Phase (got {type(p).__name__})")
+        if not steps:
+            raise InvalidPolicy(
+                [Problem("phases", "must list at least one phase (to deny a kind, leave it out)")]
+            )
+        problems = _sequence_problems(list(enumerate(steps)), "phases")
+        if problems:
+            raise InvalidPolicy(problems)
+        self.__attrs_init__(k, steps, _bool("killed", killed))
+
+    def active_index(self, at: dt.datetime) -> int | None:
+        """The index of the phase active at ``at`` (the last one started), or None."""
+        i = bisect.bisect_right(self.phases, _instant("at", at), key=lambda p: p.starts_at) - 1
+        return i if i >= 0 else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The policy
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(init=False)
+class RolloutPolicy:
+    """An immutable, versioned rollout policy: per-kind phases, kill switches, deny by default.
+
+    Parameters
+    ----------
+    rollouts : iterable of KindRollout, default ()
+        At most one per kind. Kinds without one are denied (``KIND_NOT_IN_POLICY``).
+    killed : bool, default False
+        The global kill switch: when on, nothing is enabled for any kind.
+    country : str, default "SE"
+        The code of the whole country; a phase listing it is ``NATIONWIDE``.
+    timezone : str, default "Europe/Stockholm"
+        The IANA zone in which text (explanations, files) shows instants.
+    salt : str, default DEFAULT_SALT
+        Mixed into canary hashing; keep it across versions of a policy so that canaries stay
+        stable. 1 to 64 letters, digits, ``_ . : -``.
+
+    Notes
+    -----
+    :attr:`policy_hash` is the SHA-256 of :meth:`canonical_json`, so it identifies the version.
+    Load policies from files with :meth:`from_toml` and :meth:`from_json`; build the pilot's with
+    :func:`pilot_policy`.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> policy = pilot_policy()
+    >>> d = policy.decide("crime_modus", datetime(2024, 5, 1, tzinfo=timezone.utc))
+    >>> d.reason.value, sorted(d.regions), d.phase_index
+    ('PHASE_ACTIVE', ['01'], 0)
+    >>> policy.decide("explosion", datetime(2024, 5, 1, tzinfo=timezone.utc)).reason.value
+    'NATIONWIDE'
+    >>> policy.with_killed().decide("explosion", datetime(2024, 5, 1, tzinfo=timezone.utc)).reason
+    <Reason.ALL_KILLED: 'ALL_KILLED'>
+
+    .. versionadded:: 0.1.0
+    """
+
+    rollouts: tuple[KindRollout, ...]
+    killed: bool
+    country: str
+    timezone: str
+    salt: str
+    _hash: str = attrs.field(init=False, eq=False, repr=False)
+
+    def __init__(
+        self,
+        *,
+        rollouts: Iterable[KindRollout] = (),
+        killed: bool = False,
+        country: str = "SE",
+        timezone: str = _DEFAULT_TIMEZONE,
+        salt: str = DEFAULT_SALT,
+    ) -> None:
+        items = tuple(rollouts)
+        for i, r in enumerate(items):
+            if not isinstance(r, KindRollout):
+                raise InvalidType(f"rollouts[{i}] must be a KindRollout (got {type(r).__name__})")
+        killed = _bool("killed", killed)
+        problems = _policy_field_problems(country, timezone, salt)
+        seen: dict[AlertKind, int] = {}
+        for i, r in enumerate(items):
+            if r.kind in seen:
+                problems.append(
+                    Problem(
+                        f"rollouts[{i}]",
+                        f"a second rollout for {r.kind.value!r} (rollouts[{seen[r.kind]}] is the "
+                        "first); each kind has one",
+                    )
+                )
+            seen.setdefault(r.kind, i)
+        if problems:
+            raise InvalidPolicy(problems)
+        ordered = tuple(sorted(items, key=lambda r: _KIND_ORDER[r.kind]))
+        self.__attrs_init__(ordered, killed, country, timezone, salt)
+        digest = hashlib.sha256(self.canonical_json().encode()).hexdigest()
+        object.__setattr__(self, "_hash", digest)
+
+    # -- identity --------------------------------------------------------------------------
+
+    @property
+    def policy_hash(self) -> str:
+        """SHA-256 (hex) of :meth:`canonical_json`: equal policies have equal hashes."""
+        return self._hash
+
+    def canonical_json(self) -> str:
+        """The canonical serialisation that :attr:`policy_hash` hashes.
+
+        The JSON form (:meth:`to_json`) with every field present, instants in UTC
+        (``2024-04-14T22:00:00Z``), region codes sorted, integral percentages as integers, keys
+        sorted, no whitespace, UTF-8.
+        """
+        return _rollout_io.canonical_json(self)
+
+    @property
+    def kinds(self) -> tuple[AlertKind, ...]:
+        """The kinds this policy names, in :class:`~geotarget.alerts.AlertKind` order."""
+        return tuple(r.kind for r in self.rollouts)
+
+    def rollout(self, kind: AlertKind | str) -> KindRollout | None:
+        """The rollout of ``kind``, or None if the policy does not name it."""
+        k = _kind(kind)
+        return next((r for r in self.rollouts if r.kind is k), None)
+
+    # -- decisions -------------------------------------------------------------------------
+
+    def decide(self, kind: AlertKind | str, at: dt.datetime) -> RolloutDecision:
+        """Decide which regions are enabled for ``kind`` at ``at``, and why.
+
+        Parameters
+        ----------
+        kind : AlertKind or str
+        at : datetime.datetime
+            Timezone-aware.
+
+        Returns
+        -------
+        RolloutDecision
+
+        Raises
+        ------
+        UnknownCode
+            For a kind that is not an :class:`~geotarget.alerts.AlertKind`.
+        """
+        k = _kind(kind)
+        at = _instant("at", at)
+        base: dict[str, Any] = {
+            "kind": k,
+            "at": at,
+            "regions": frozenset(),
+            "phase_index": None,
+            "percentage": 0.0,
+            "next_change": None,
+            "policy_hash": self.policy_hash,
+        }
+        rollout = self.rollout(k)
+        if self.killed:
+            return RolloutDecision(reason=Reason.ALL_KILLED, **base)
+        if rollout is None:
+            return RolloutDecision(reason=Reason.KIND_NOT_IN_POLICY, **base)
+        if rollout.killed:
+            return RolloutDecision(reason=Reason.KILLED, **base)
+        i = rollout.active_index(at)
+        if i is None:
+            base["next_change"] = rollout.phases[0].starts_at
+            return RolloutDecision(reason=Reason.NOT_STARTED, **base)
+        phase = rollout.phases[i]
+        if phase.percentage < 100:
+            reason = Reason.CANARY
+        elif self.country in phase.regions:
+            reason = Reason.NATIONWIDE
+        else:
+            reason = Reason.PHASE_ACTIVE
+        nxt = rollout.phases[i + 1].starts_at if i + 1 < len(rollout.phases) else None
+        base.update(
+            regions=phase.regions, phase_index=i, percentage=phase.percentage, next_change=nxt
+        )
+        return RolloutDecision(reason=reason, **base)
+
+    def explain(
+        self, kind: AlertKind | str, region_code: str, at: dt.datetime, *, catalog: RegionCatalog
+    ) -> Explanation:
+        """Say whether ``kind`` is enabled in a region at ``at``, why, and from when.
+
+        Parameters
+        ----------
+        kind : AlertKind or str
+        region_code : str
+            A code at any level; it is enabled when it or any of its ancestors is.
+        at : datetime.datetime
+            Timezone-aware.
+        catalog : RegionCatalog
+            Names the region and knows its ancestors.
+
+        Returns
+        -------
+        Explanation
+            ``str()`` of it is a sentence for operators.
+
+        Raises
+        ------
+        UnknownCode
+            For an unknown kind, or a region code the catalog does not know.
+
+        Examples
+        --------
+        >>> from datetime import datetime, timezone
+        >>> class Counties:  # any object with these methods is a RegionCatalog
+        ...     names = {"SE": "Sverige", "01": "Stockholms län", "14": "Västra Götalands län"}
+        ...     def level_of(self, code): return "country" if code == "SE" else "county"
+        ...     def name_of(self, code): return self.names[code]
+        ...     def ancestors(self, code): return () if code == "SE" else ("SE",)
+        ...     def expand(self, codes, level): return frozenset(codes)
+        >>> policy = pilot_policy()
+        >>> print(policy.explain("tip_request", "14", datetime(2024, 5, 1, tzinfo=timezone.utc),
+        ...                      catalog=Counties()))
+        Tip requests are not enabled in Västra Götalands län: no phase of the policy enables it.
+        """
+        return _decision.explain(self, self.decide(kind, at), region_code, catalog)
+
+    def in_canary(
+        self, kind: AlertKind | str, device_ids: Any, at: dt.datetime
+    ) -> npt.NDArray[np.bool_]:
+        """Whether each device is in the share of devices enabled for ``kind`` at ``at``.
+
+        Geography is not checked here (that is the matcher's job): a device is in when the
+        kind is enabled at ``at`` and its bucket (:func:`canary_buckets`) is below the active
+        phase's ``percentage × 100``.
+
+        Parameters
+        ----------
+        kind : AlertKind or str
+        device_ids : array_like of str or int
+            Any shape; see :func:`canary_buckets`.
+        at : datetime.datetime
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            In the shape of ``device_ids``.
+        """
+        d = self.decide(kind, at)
+        b = _canary.buckets(device_ids, self.salt, d.kind.value)
+        if not d.enabled:
+            return np.zeros(b.shape, dtype=np.bool_)
+        return np.asarray(b < _threshold(d.percentage), dtype=np.bool_)
+
+    def timeline(self, kind: AlertKind | str) -> Timeline:
+        """From when each region code is enabled for ``kind`` (and until when, on rollback)."""
+        return _rollout_report.timeline(self, _kind(kind))
+
+    def diff(self, other: RolloutPolicy) -> PolicyDiff:
+        """What changes from this policy to ``other``: settings, kinds, regions and instants."""
+        if not isinstance(other, RolloutPolicy):
+            raise InvalidType(f"other must be a RolloutPolicy (got {type(other).__name__})")
+        return _rollout_report.diff(self, other)
+
+    # -- new versions ----------------------------------------------------------------------
+
+    def with_phase(self, kind: AlertKind | str, phase: Phase) -> RolloutPolicy:
+        """A new policy with ``phase`` appended to the phases of ``kind``.
+
+        This is how later phases of the pilot are added. Raises :class:`InvalidPolicy` (paths
+        like ``kinds.crime_modus.phases[1]``) when the phase breaks the rules.
+
+        Examples
+        --------
+        >>> from datetime import datetime
+        >>> from zoneinfo import ZoneInfo
+        >>> autumn = datetime(2024, 9, 2, tzinfo=ZoneInfo("Europe/Stockholm"))
+        >>> p = pilot_policy().with_phase("crime_modus", Phase(starts_at=autumn,
+        ...                                                    regions={"01", "12", "14"}))
+        >>> [sorted(ph.regions) for ph in p.rollout("crime_modus").phases]
+        [['01'], ['01', '12', '14']]
+        """
+        k = _kind(kind)
+        old = self.rollout(k)
+        phases = (phase,) if old is None else (*old.phases, phase)
+        try:
+            new = KindRollout(kind=k, phases=phases, killed=bool(old and old.killed))
+        except InvalidPolicy as err:
+            raise InvalidPolicy(_prefixed(f"kinds.{k.value}", err.problems)) from err
+        rest = [r for r in self.rollouts if r.kind is not k]
+        return attrs.evolve(self, rollouts=(*rest, new))
+
+    def with_killed(
+        self, killed: bool = True, *, kind: AlertKind | str | None = None
+    ) -> RolloutPolicy:
+        """A new policy with the global kill switch, or that of ``kind``, set to ``killed``."""
+        killed = _bool("killed", killed)
+        if kind is None:
+            return attrs.evolve(self, killed=killed)
+        k = _kind(kind)
+        old = self.rollout(k)
+        if old is None:
+            raise UnknownCode(f"the policy does not name {k.value!r}, so it has no kill switch")
+        rest = [r for r in self.rollouts if r.kind is not k]
+        return attrs.evolve(self, rollouts=(*rest, attrs.evolve(old, killed=killed)))
+
+    def validate(self, catalog: RegionCatalog) -> None:
+        """Check every region code against ``catalog``; raise :class:`InvalidPolicy` listing all.
+
+        Unknown codes, and codes that do not lie within :attr:`country`, are problems.
+        """
+        problems = _rollout_io.catalog_problems(self, catalog)
+        if problems:
+            raise InvalidPolicy(problems)
+
+    # -- config as code --------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], catalog: RegionCatalog | None = None
+    ) -> RolloutPolicy:
+        """Read the JSON form (already parsed); see :meth:`from_json` for the rules."""
+        return _rollout_io.from_data(data, catalog)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form as plain data, every field written, instants in :attr:`timezone`."""
+        return _rollout_io.to_dict(self)
+
+    @classmethod
+    def from_json(
+        cls, source: str | bytes | os.PathLike[str], catalog: RegionCatalog | None = None
+    ) -> RolloutPolicy:
+        """Read a policy from JSON text (``str``/``bytes``) or a file (a :class:`~pathlib.Path`).
+
+        Validation collects every problem, each with its path (``kinds.tip_request.phases[2]``),
+        and raises one :class:`InvalidPolicy`. Instants need an explicit UTC offset, unless the
+        document sets ``timezone``: then wall-clock times and dates are read in that zone, and a
+        wall time that a DST change skips or repeats is an error (write its offset). With a
+        ``catalog``, unknown region codes are problems too.
+        """
+        return _rollout_io.from_json(source, catalog)
+
+    def to_json(self) -> str:
+        """The JSON form, indented, ending in a newline; :meth:`from_json` reads it back equal."""
+        return _rollout_io.to_json(self)
+
+    @classmethod
+    def from_toml(
+        cls, source: str | bytes | os.PathLike[str], catalog: RegionCatalog | None = None
+    ) -> RolloutPolicy:
+        """Read a policy from TOML text (``str``/``bytes``) or a file (a :class:`~pathlib.Path`).
+
+        The same document as :meth:`from_json`, with TOML's native date-times allowed. Needs
+        ``tomllib`` (Python >= 3.11) or ``tomli``.
+
+        Examples
+        --------
+        >>> policy = RolloutPolicy.from_toml('''
+        ... timezone = "Europe/Stockholm"
+        ... [[kinds.explosion.phases]]
+        ... starts_at = 2024-04-15T00:00:00
+        ... regions = ["SE"]
+        ... ''')
+        >>> policy.rollout("explosion").phases[0].starts_at == PILOT_START
+        True
+        """
+        return _rollout_io.from_toml(source, catalog)
+
+    def to_toml(self) -> str:
+        """The TOML form, written deterministically; :meth:`from_toml` reads it back equal."""
+        return _rollout_io.to_toml(self)
+
+
+def _policy_field_problems(country: object, timezone: object, salt: object) -> list[Problem]:
+    """Problems with a policy's scalar settings (shared with the file reader)."""
+    problems = []
+    if not isinstance(country, str) or not _CODE.fullmatch(country):
+        problems.append(
+            Problem("country", f"must be a region code: {_CODE_RULE} (got {country!r})")
+        )
+    try:
+        if not isinstance(timezone, str):
+            raise ValueError(
+                f"must be an IANA time zone name such as 'Europe/Stockholm' (got {timezone!r})"
+            )
+        _time.zone(timezone)
+    except ValueError as err:
+        problems.append(Problem("timezone", str(err)))
+    if not isinstance(salt, str) or not _SALT.fullmatch(salt):
+        problems.append(
+            Problem("salt", f"must be 1 to 64 letters, digits, '_', '.', ':' or '-' (got {salt!r})")
+        )
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Canary buckets and ready-made policies
+# ---------------------------------------------------------------------------------------------
+
+
+def canary_buckets(
+    device_ids: Any, *, kind: AlertKind | str, salt: str = DEFAULT_SALT
+) -> npt.NDArray[np.uint16]:
+    """The stable canary bucket, ``0 … 9999``, of every device id for one kind.
+
+    A device is in a canary of ``p`` % iff its bucket ``< round(p × 100)``; raising ``p`` never
+    drops a device. String ids are hashed with BLAKE2b of ``"{salt}/{kind}/{id}"``; integer ids
+    with splitmix64 in numpy (``7`` and ``"7"`` are different ids). The exact definition, for
+    other implementations, is in ``tests/conformance/rollout/README.md``.
+
+    Parameters
+    ----------
+    device_ids : array_like of str, bytes or int
+        Any shape. Strings cost one ``hashlib`` call each; integers are fully vectorized.
+    kind : AlertKind or str
+    salt : str, default DEFAULT_SALT
+        The policy's :attr:`RolloutPolicy.salt`.
+
+    Returns
+    -------
+    numpy.ndarray of uint16
+        In the shape of ``device_ids``.
+
+    Examples
+    --------
+    >>> canary_buckets(["device-1", "device-2"], kind="crime_modus").tolist()
+    [9043, 9390]
+    >>> canary_buckets([1, 2, 3], kind="crime_modus").tolist()
+    [4064, 5231, 5576]
+    """
+    return _canary.buckets(device_ids, salt, _kind(kind).value)
+
+
+def nationwide(
+    country_code: str = "SE",
+    *,
+    starts_at: dt.datetime = _EPOCH,
+    kinds: Iterable[AlertKind | str] | None = None,
+    timezone: str = _DEFAULT_TIMEZONE,
+) -> RolloutPolicy:
+    """A policy that enables ``kinds`` (default: every kind) in the whole country.
+
+    Parameters
+    ----------
+    country_code : str, default "SE"
+    starts_at : datetime.datetime, default 1970-01-01T00:00Z (always)
+    kinds : iterable of AlertKind or str, optional
+    timezone : str, default "Europe/Stockholm"
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> nationwide().decide("tip_request", datetime(2025, 1, 1, tzinfo=timezone.utc)).reason.value
+    'NATIONWIDE'
+    """
+    chosen = list(AlertKind) if kinds is None else [_kind(k) for k in kinds]
+    phase = Phase(starts_at=starts_at, regions={country_code})
+    return RolloutPolicy(
+        rollouts=[KindRollout(kind=k, phases=[phase]) for k in dict.fromkeys(chosen)],
+        country=country_code,
+        timezone=timezone,
+    )
+
+
+def pilot_policy(
+    *,
+    later_phases: Mapping[AlertKind, Iterable[Phase]] | Mapping[str, Iterable[Phase]] | None = None,
+    salt: str = DEFAULT_SALT,
+) -> RolloutPolicy:
+    """The Swedish pilot: explosions nationwide, other police information in Stockholm County.
+
+    From :data:`PILOT_START` (2024-04-15 00:00 Europe/Stockholm, week 16 of 2024), ``explosion``
+    is enabled in the whole of Sweden (``"SE"``), and ``crime_modus`` and ``tip_request`` in
+    Stockholm County (``"01"``).
+
+    Parameters
+    ----------
+    later_phases : mapping of kind to iterable of Phase, optional
+        Phases appended after the pilot's first phase, per kind. Each lists every region enabled
+        while it is active (so repeat ``"01"``). :meth:`RolloutPolicy.with_phase` adds one at a
+        time to an existing policy.
+    salt : str, default DEFAULT_SALT
+
+    Examples
+    --------
+    >>> from datetime import datetime
+    >>> from zoneinfo import ZoneInfo
+    >>> autumn = datetime(2024, 9, 2, tzinfo=ZoneInfo("Europe/Stockholm"))
+    >>> policy = pilot_policy(later_phases={
+    ...     "crime_modus": [Phase(starts_at=autumn, regions={"01", "12", "14"})],
+    ...     "tip_request": [Phase(starts_at=autumn, regions={"01", "12", "14"})],
+    ... })
+    >>> print(policy.timeline("tip_request"))  # doctest: +NORMALIZE_WHITESPACE
+    tip_request (times in Europe/Stockholm)
+      phase 1  2024-04-15 00:00  enables 01
+      phase 2  2024-09-02 00:00  adds 12, 14  -> 01, 12, 14
+    """
+    first = {
+        AlertKind.EXPLOSION: Phase(starts_at=PILOT_START, regions={"SE"}),
+        AlertKind.CRIME_MODUS: Phase(starts_at=PILOT_START, regions={"01"}),
+        AlertKind.TIP_REQUEST: Phase(starts_at=PILOT_START, regions={"01"}),
+    }
+    later = {_kind(k): tuple(v) for k, v in (later_phases or {}).items()}
+    problems: list[Problem] = []
+    rollouts = []
+    for kind in sorted(set(first) | set(later), key=_KIND_ORDER.__getitem__):
+        phases = ((first[kind],) if kind in first else ()) + later.get(kind, ())
+        try:
+            rollouts.append(KindRollout(kind=kind, phases=phases))
+        except InvalidPolicy as err:
+            problems += _prefixed(f"kinds.{kind.value}", err.problems)
+    if problems:
+        raise InvalidPolicy(problems)
+    return RolloutPolicy(rollouts=rollouts, salt=salt)

@@ -1,0 +1,126 @@
+"""Delivery ledgers: exactly-once per (incident, device), durable across restarts and crashes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geotarget import InvalidInput, InvalidType
+from geotarget.ledger import DeliveryLedger, MemoryLedger, SQLiteLedger
+
+T0 = datetime(2024, 4, 15, 10, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeliveryLedger]:
+    """Each ledger implementation, fresh."""
+    if request.param == "memory":
+        yield MemoryLedger()
+    else:
+        with SQLiteLedger(tmp_path / "ledger.db") as db:
+            yield db
+
+
+def test_claim_returns_only_new_devices_in_input_order(ledger: DeliveryLedger) -> None:
+    """A second claim for the same incident returns only the devices not yet told."""
+    assert ledger.claim("inc", ["b", "a", 7], alert_id="v1", at=T0) == ["b", "a", 7]
+    assert ledger.claim("inc", ["c", "a", "7", 7], alert_id="v2", at=T0) == ["c", "7"]
+    assert ledger.recipients("inc") == ["b", "a", 7, "c", "7"]
+
+
+def test_incidents_are_independent(ledger: DeliveryLedger) -> None:
+    """Delivering one incident does not mark devices for another."""
+    ledger.claim("one", ["a"], alert_id="v1", at=T0)
+    assert ledger.claim("two", ["a"], alert_id="v1", at=T0) == ["a"]
+    assert ledger.delivered("one", ["a", "b"]).tolist() == [True, False]
+
+
+def test_numpy_ids_and_duplicates_in_a_batch(ledger: DeliveryLedger) -> None:
+    """Numpy arrays of ids work, and a duplicate inside one batch is delivered once."""
+    got = ledger.claim("inc", np.array([5, 6, 5, 7]), alert_id="v1", at=T0)
+    assert got == [5, 6, 7]
+    assert ledger.delivered("inc", np.array([7, 8])).tolist() == [True, False]
+
+
+def test_bad_arguments_are_rejected_before_anything_is_recorded(ledger: DeliveryLedger) -> None:
+    """Bad ids, empty incidents and naive datetimes raise and record nothing."""
+    with pytest.raises(InvalidType, match=r"device_ids\[1\] must be a str or an int"):
+        ledger.claim("inc", ["a", 1.5], alert_id="v1", at=T0)  # type: ignore[list-item]
+    with pytest.raises(InvalidInput, match="incident must be a non-empty str"):
+        ledger.claim("", ["a"], alert_id="v1", at=T0)
+    with pytest.raises(InvalidInput, match="timezone-aware"):
+        ledger.claim("inc", ["a"], alert_id="v1", at=datetime(2024, 4, 15))
+    assert ledger.recipients("inc") == []
+
+
+def test_sqlite_ledger_survives_a_restart(tmp_path: Path) -> None:
+    """Deliveries recorded before closing are known after reopening the file."""
+    path = tmp_path / "ledger.db"
+    with SQLiteLedger(path) as first:
+        first.claim("inc", ["a", "b"], alert_id="v1", at=T0)
+    with SQLiteLedger(path) as second:
+        assert second.claim("inc", ["a", "b", "c"], alert_id="v2", at=T0) == ["c"]
+        assert second.recipients("inc") == ["a", "b", "c"]
+
+
+def test_sqlite_ledger_uses_wal(tmp_path: Path) -> None:
+    """The database runs in WAL mode."""
+    path = tmp_path / "ledger.db"
+    SQLiteLedger(path).close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from datetime import datetime, timezone
+    from geotarget.ledger import SQLiteLedger
+    ledger = SQLiteLedger(sys.argv[1])
+    at = datetime(2024, 4, 15, tzinfo=timezone.utc)
+    for batch in range(10_000):
+        ledger.claim("inc", [f"{batch}:{i}" for i in range(2000)], alert_id=str(batch), at=at)
+        print(batch, flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_sigkill_mid_batch_loses_nothing_acknowledged_and_leaves_no_partial_batch(
+    tmp_path: Path,
+) -> None:
+    """A writer killed with SIGKILL mid-batch: every acknowledged batch is whole, none partial."""
+    path = tmp_path / "ledger.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    acked: list[int] = []
+    while len(acked) < 5:
+        line = proc.stdout.readline()
+        assert line, "writer ended early"
+        acked.append(int(line))
+    time.sleep(0.003)  # land the kill inside a later batch
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    acked += [int(x) for x in proc.stdout.read().split()]
+    proc.stdout.close()
+    with SQLiteLedger(path) as ledger:
+        rows = ledger.recipients("inc")
+    per_batch: dict[str, int] = {}
+    for device in rows:
+        batch = str(device).split(":")[0]
+        per_batch[batch] = per_batch.get(batch, 0) + 1
+    assert all(n == 2000 for n in per_batch.values()), "a partial batch was committed"
+    assert {str(b) for b in acked} <= set(per_batch), "an acknowledged batch was lost"

@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from geotarget import (
+    InvalidPositions,
+    InvalidType,
+    Location,
+    LocationRule,
+    Positions,
+    UnknownCode,
+)
+from geotarget import positions as positions_module
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def test_columns_are_numpy_arrays_of_fixed_dtypes() -> None:
+    """A snapshot stores ids, lon, lat, accuracy, time and tester flags as typed numpy columns."""
+    p = Positions(
+        ["a", "b"],
+        [18.0, 18.1],
+        [59.0, 59.1],
+        accuracy_m=[5, 10],
+        observed_at=[NOW, NOW],
+        tester=[True, False],
+    )
+    assert p.ids.dtype.kind == "U"
+    assert p.lon.dtype == np.float64
+    assert p.lat.dtype == np.float64
+    assert p.accuracy_m.tolist() == [5.0, 10.0]
+    assert p.observed_at.dtype == np.dtype("datetime64[us]")
+    assert p.tester.tolist() == [True, False]
+    assert len(p) == 2
+
+
+def test_int_ids_are_int64() -> None:
+    """Integer ids are stored as int64."""
+    assert Positions([3, 1], [0.0, 1.0], [0.0, 1.0]).ids.dtype == np.int64
+
+
+def test_columns_are_read_only_copies() -> None:
+    """The snapshot copies its inputs and cannot be modified afterwards."""
+    lon = np.array([18.0, 18.1])
+    p = Positions([1, 2], lon, [59.0, 59.1])
+    lon[0] = 0.0
+    assert p.lon[0] == 18.0
+    with pytest.raises(ValueError, match="read-only"):
+        p.lon[0] = 1.0
+
+
+def test_no_fix_is_both_nan() -> None:
+    """A device with lon and lat both NaN has no fix, is kept, and has NaN accuracy."""
+    p = Positions([1, 2], [18.0, np.nan], [59.0, np.nan])
+    assert p.has_fix.tolist() == [True, False]
+    assert np.isnan(p.accuracy_m[1])
+    assert p.accuracy_m[0] == 0.0
+
+
+def test_one_nan_coordinate_is_rejected_with_its_row() -> None:
+    """Only one of lon/lat NaN is an error naming the row."""
+    with pytest.raises(InvalidPositions, match=r"both NaN .* row 1\)"):
+        Positions([1, 2, 3], [18.0, np.nan, 18.0], [59.0, 59.0, 59.0])
+
+
+def test_out_of_range_rows_are_all_counted() -> None:
+    """Out-of-range coordinates are rejected, naming the first rows and how many more."""
+    lat = np.full(8, 59.0)
+    lat[[1, 2, 3, 4, 5, 7]] = 91.0
+    with pytest.raises(
+        InvalidPositions,
+        match=r"lat must be finite and within \[-90, 90\] "
+        r"\(got 91.0 at rows 1, 2, 3, 4, 5 and 1 more\)",
+    ):
+        Positions(list(range(8)), np.full(8, 18.0), lat)
+
+
+def test_infinite_lon_is_rejected() -> None:
+    """Infinite longitudes are rejected."""
+    with pytest.raises(InvalidPositions, match="row 0"):
+        Positions([1], [np.inf], [59.0])
+
+
+def test_duplicate_ids_are_rejected_with_rows() -> None:
+    """Duplicate ids are an error naming the id and both rows."""
+    with pytest.raises(InvalidPositions, match=r"unique \(got 7 at rows 0, 2"):
+        Positions([7, 8, 7], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+
+
+def test_mixed_id_types_are_rejected() -> None:
+    """Ids mixing str and int are a type error."""
+    with pytest.raises(InvalidType, match="all be str or all be int"):
+        Positions(["a", 1], [1.0, 2.0], [1.0, 2.0])  # type: ignore[arg-type]
+
+
+def test_empty_string_id_is_rejected() -> None:
+    """An empty string is not a device id."""
+    with pytest.raises(InvalidPositions, match="non-empty"):
+        Positions(["a", ""], [1.0, 2.0], [1.0, 2.0])
+
+
+def test_bool_coordinates_are_rejected() -> None:
+    """Booleans are not coordinates."""
+    with pytest.raises(InvalidType, match="lon must be numbers"):
+        Positions([1], [True], [59.0])
+
+
+def test_length_mismatch_is_rejected() -> None:
+    """Every column must have one value per id."""
+    with pytest.raises(InvalidPositions, match=r"lat must have one value per id, shape \(2,\)"):
+        Positions([1, 2], [1.0, 2.0], [1.0])
+
+
+def test_negative_accuracy_is_rejected() -> None:
+    """Accuracy must be finite and non-negative for rows with a fix."""
+    with pytest.raises(InvalidPositions, match=r"accuracy_m must be finite and >= 0.*row 1"):
+        Positions([1, 2], [1.0, 2.0], [1.0, 2.0], accuracy_m=[1.0, -1.0])
+
+
+def test_nan_accuracy_is_allowed_without_fix() -> None:
+    """A row without a fix may have NaN accuracy."""
+    p = Positions([1, 2], [1.0, np.nan], [1.0, np.nan], accuracy_m=[1.0, np.nan])
+    assert np.isnan(p.accuracy_m[1])
+
+
+def test_observed_at_accepts_aware_datetimes_in_any_zone() -> None:
+    """Aware datetimes are stored as UTC; None means unknown."""
+    cet = dt.timezone(dt.timedelta(hours=2))
+    p = Positions(
+        [1, 2],
+        [1.0, 2.0],
+        [1.0, 2.0],
+        observed_at=[dt.datetime(2025, 5, 1, 14, 0, tzinfo=cet), None],
+    )
+    assert p.observed_at[0] == np.datetime64("2025-05-01T12:00:00")
+    assert np.isnat(p.observed_at[1])
+
+
+def test_observed_at_accepts_datetime64_as_utc() -> None:
+    """A datetime64 array is read as UTC."""
+    t = np.array(["2025-05-01T12:00:00"], dtype="datetime64[s]")
+    p = Positions([1], [1.0], [1.0], observed_at=t)
+    assert p.age_seconds(NOW).tolist() == [0.0]
+
+
+def test_naive_datetime_is_rejected() -> None:
+    """A naive datetime is an error naming the row."""
+    with pytest.raises(InvalidPositions, match=r"timezone-aware .* at row 0"):
+        Positions([1], [1.0], [1.0], observed_at=[dt.datetime(2025, 5, 1)])
+
+
+def test_epoch_numbers_are_rejected_with_a_hint() -> None:
+    """Bare epoch numbers are ambiguous and rejected with a conversion hint."""
+    with pytest.raises(InvalidType, match=r"astype\('datetime64\[s\]'\)"):
+        Positions([1], [1.0], [1.0], observed_at=np.array([1.7e9]))
+
+
+def test_tester_must_be_boolean() -> None:
+    """The tester column must be booleans."""
+    with pytest.raises(InvalidType, match="tester must be booleans"):
+        Positions([1], [1.0], [1.0], tester=[1])
+
+
+def test_rows_of_finds_rows_and_names_missing_ids() -> None:
+    """rows_of maps ids to rows and names an unknown id."""
+    p = Positions(["x", "y", "z"], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    assert p.rows_of(["z", "x"]).tolist() == [2, 0]
+    with pytest.raises(UnknownCode, match="'w'"):
+        p.rows_of(["w"])
+
+
+def test_age_needs_an_aware_time() -> None:
+    """Ages are computed against an aware time; a naive one is rejected."""
+    p = Positions([1], [1.0], [1.0], observed_at=[NOW - dt.timedelta(seconds=90)])
+    assert p.age_seconds(NOW).tolist() == [90.0]
+    with pytest.raises(InvalidPositions, match="timezone-aware"):
+        p.age_seconds(dt.datetime(2025, 5, 1))
+
+
+def test_location_values_are_the_wire_values() -> None:
+    """The Location enum's integer values are fixed."""
+    assert [(m.name, int(m)) for m in Location] == [
+        ("OUTSIDE", 0),
+        ("INSIDE", 1),
+        ("AMBIGUOUS", 2),
+        ("UNKNOWN", 3),
+    ]
+
+
+def test_location_rule_validates() -> None:
+    """A rule rejects a negative max_age, a non-timedelta and a bad accuracy factor."""
+    assert LocationRule() == LocationRule(max_age=None, accuracy=1.0)
+    with pytest.raises(InvalidPositions, match="max_age must be >= 0"):
+        LocationRule(max_age=dt.timedelta(seconds=-1))
+    with pytest.raises(InvalidType, match=r"max_age must be a datetime\.timedelta"):
+        LocationRule(max_age=60)
+    with pytest.raises(InvalidPositions, match="accuracy must be"):
+        LocationRule(accuracy=-1.0)
+    with pytest.raises(InvalidType, match="accuracy must be"):
+        LocationRule(accuracy=True)
+
+
+def test_current_mask_applies_max_age() -> None:
+    """Fixes older than max_age, or without a time, are not current; future fixes are."""
+    p = Positions(
+        [1, 2, 3, 4],
+        [1.0, 1.0, 1.0, np.nan],
+        [1.0, 1.0, 1.0, np.nan],
+        observed_at=[NOW - dt.timedelta(minutes=10), NOW + dt.timedelta(minutes=1), None, NOW],
+    )
+    rule = LocationRule(max_age=dt.timedelta(minutes=5))
+    assert positions_module._current_mask(p, rule, NOW).tolist() == [False, True, False, False]
+    assert positions_module._current_mask(p, LocationRule(), NOW).tolist() == [
+        True,
+        True,
+        True,
+        False,
+    ]
+
+
+def test_public_names() -> None:
+    """The module exposes exactly its documented names."""
+    assert dir(positions_module) == ["Location", "LocationRule", "Positions"]
