@@ -641,6 +641,10 @@ class RegionHierarchy:
         """The :class:`Region` with ``code``, at whatever level it is."""
         return self._sets[self.level_of(code)][code]
 
+    def name_of(self, code: str) -> str:
+        """The name of the region with ``code``, e.g. ``"Stockholms län"`` for ``"01"``."""
+        return self.region(code).name
+
     def region_set(self, level: str) -> RegionSet:
         """The :class:`RegionSet` of ``level``; UnknownCode lists the valid levels."""
         return self._sets[self._check_level(level)]

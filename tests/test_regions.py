@@ -576,6 +576,7 @@ def test_hierarchy_maps_codes_up_and_down() -> None:
     assert h.expand(["t1"], "shire") == frozenset()  # no shire lies within a town
     assert h.expand("T", "shire") == {"T"}
     assert h.region("S").name == "Region S" and h.region_set("realm").codes == ("R",)
+    assert h.name_of("t3") == "Region t3"
     assert "3 town" in repr(h)
 
 

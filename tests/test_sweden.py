@@ -17,6 +17,7 @@ import shapely
 
 from geotarget import MissingExtra, Region, RegionSet, UnknownCode, sweden
 from geotarget.errors import InvalidInput, InvalidType
+from geotarget.rollout import RegionCatalog
 
 # Places far (> 3 km) from any municipal boundary: (lon, lat, kommun). Coordinates from
 # Wikipedia infoboxes, as in ../shared/data/sweden/places_wgs84.csv.
@@ -157,6 +158,15 @@ def test_hierarchy_maps_municipality_county_police_region_country() -> None:
     assert h.expand(["PR-NORD", "01"], "county") == {"01", "22", "23", "24", "25"}
     assert h.children("SE") == set(sweden.police_regions().codes)
     assert h.region_set("country").codes == ("SE",)
+
+
+def test_hierarchy_is_a_rollout_region_catalog() -> None:
+    """The Swedish hierarchy satisfies rollout's RegionCatalog (checked by mypy, too)."""
+    catalog: RegionCatalog = sweden.hierarchy()
+    assert catalog.name_of("01") == "Stockholms län"
+    assert catalog.name_of("PR-OST") == "Region Öst" and catalog.name_of("SE") == "Sverige"
+    with pytest.raises(KeyError):
+        catalog.name_of("99")
 
 
 def test_hierarchy_unknown_codes_suggest_close_ones() -> None:
