@@ -15,7 +15,8 @@ are ``F**depth`` times smaller than the level-0 cells but exist only along bound
 * ``-1``: no region covers any point of the cell,
 * ``<= -2`` above the finest level: the cell is split; its ``F x F`` children start at
   ``-entry - 2`` in the same table,
-* ``<= -2`` at the finest level: a *leaf* ``-entry - 2`` with a short candidate list, tested in
+* ``<= -2`` at the last level (``leaf_level``, the finest unless a size cap stopped splitting
+  early): a *leaf* ``-entry - 2`` with a short candidate list, tested in
   order with ``shapely.intersects_xy`` (boundary included); the first region that covers the
   point wins. A leaf may also name a *sure* region that covers the whole cell: a point no
   candidate covers gets it without a test.
@@ -24,7 +25,7 @@ Why the answers are exact
 -------------------------
 A point is mapped to its finest cell by ``floor((lon - x0) / dx)`` (and likewise for lat); the
 coarser cells are obtained by bit shifts of those indices, so the levels always agree. Rounding
-can only move a point by ~1e-11 of a cell, while every boundary segment is marked in every cell
+can only move a point by ~3e-8 of a cell, while every boundary segment is marked in every cell
 whose box, grown by ``_TOL`` (1e-6 of a cell), it touches. So a cell that is not marked has no
 boundary within reach of any point mapped to it: all those points lie in the same set of
 regions as the cell's centre, and the centre's answer (an exact GEOS point-in-polygon test) is
