@@ -50,6 +50,7 @@ API_MODULES = [
     "geotarget.targeting",
     "geotarget.ledger",
     "geotarget.errors",
+    "geotarget.cli",
 ]
 
 

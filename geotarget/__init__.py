@@ -37,10 +37,12 @@ from geotarget.errors import (
     Problem,
     UnknownCode,
 )
+from geotarget.ledger import MemoryLedger, SQLiteLedger
 from geotarget.matcher import AreaIndex, LiveAreaIndex, PositionIndex
 from geotarget.positions import Location, LocationRule, Positions
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import KindRollout, Phase, RolloutDecision, RolloutPolicy
+from geotarget.targeting import KindRules, Outcome, Targeter, TargetingResult, Verdict
 
 __all__ = [
     "Alert",
@@ -64,12 +66,15 @@ __all__ = [
     "InvalidRegions",
     "InvalidType",
     "KindRollout",
+    "KindRules",
     "LiveAreaIndex",
     "Location",
     "LocationRule",
+    "MemoryLedger",
     "Message",
     "MessageType",
     "MissingExtra",
+    "Outcome",
     "Phase",
     "Polygon",
     "PositionIndex",
@@ -80,11 +85,15 @@ __all__ = [
     "RegionSet",
     "RolloutDecision",
     "RolloutPolicy",
+    "SQLiteLedger",
     "Severity",
     "Status",
+    "Targeter",
+    "TargetingResult",
     "TipChannel",
     "UnknownCode",
     "Urgency",
+    "Verdict",
     "__version__",
 ]
 

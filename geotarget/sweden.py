@@ -34,6 +34,7 @@ import shapely
 from geotarget._validate import FloatArray, number
 from geotarget.errors import InvalidInput, InvalidRegions, InvalidType, MissingExtra
 from geotarget.regions import Region, RegionHierarchy, RegionSet
+from geotarget.rollout import nationwide, pilot_policy
 
 __all__ = [
     "LEVELS",
@@ -43,6 +44,8 @@ __all__ = [
     "country",
     "hierarchy",
     "municipalities",
+    "nationwide",
+    "pilot_policy",
     "police_regions",
     "stockholm_area",
     "synthetic_population",

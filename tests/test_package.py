@@ -19,11 +19,15 @@ PUBLIC_MODULES = [
     "geotarget.alerts",
     "geotarget.areas",
     "geotarget.cap",
+    "geotarget.cli",
     "geotarget.errors",
     "geotarget.ledger",
+    "geotarget.matcher",
+    "geotarget.positions",
     "geotarget.regions",
     "geotarget.rollout",
     "geotarget.sweden",
+    "geotarget.targeting",
 ]
 
 

@@ -728,3 +728,28 @@ def test_lantmateriet_places_fall_in_their_municipality_and_county(
             one_lon, one_lat = np.array([float(p["lon"])]), np.array([float(p["lat"])])
             assert c == tree_oracle(lm_counties, one_lon, one_lat)[0]
             assert c in {"01", "03"}
+
+
+def test_snap_puts_points_just_outside_every_region_in_the_nearest_one() -> None:
+    """With snap_m, a point 150 m outside region B's edge is in B; 3 km out it stays in none."""
+    a = Region(code="A", name="A", level="l", geometry=sg.box(18.0, 59.0, 18.1, 59.1))
+    b = Region(code="B", name="B", level="l", geometry=sg.box(18.2, 59.0, 18.3, 59.1))
+    rs = RegionSet([a, b])
+    geod = pyproj.Geod(ellps="WGS84")
+    lon, lat, _ = geod.fwd(
+        [18.3, 18.3, 18.3], [59.05, 59.05, 59.05], [90.0, 90.0, 90.0], [150.0, 1990.0, 3000.0]
+    )
+    assert rs.locate(lon, lat).tolist() == ["", "", ""]
+    assert rs.locate(lon, lat, snap_m=2000.0).tolist() == ["B", "B", ""]
+    mid = 18.15  # equidistant from both boxes: the lowest code wins
+    assert rs.locate([mid], [59.05], snap_m=5000.0).tolist() == ["A"]
+    assert rs["B"].geometry.equals(sg.box(18.2, 59.0, 18.3, 59.1))  # nothing was moved
+
+
+def test_snap_rejects_a_bad_distance() -> None:
+    """snap_m must be a finite number in [0, 100 km]."""
+    rs = RegionSet([Region(code="A", name="A", level="l", geometry=sg.box(0, 0, 1, 1))])
+    with pytest.raises(
+        InvalidRegions, match=r"snap_m must be a finite number >= 0 and <= 100000 \(got -1\)"
+    ):
+        rs.locate([0.5], [0.5], snap_m=-1)

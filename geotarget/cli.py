@@ -1,0 +1,595 @@
+"""The ``geotarget`` command: ``demo``, ``target``, ``locate`` and ``preview``.
+
+``geotarget demo`` plays the Swedish Police pilot on 1.2 million synthetic devices. The other
+commands work on files. Bad input gets one clear line on stderr and exit code 2 — never a
+traceback. Commands that need Swedish regions need the ``sweden`` extra; ``--plot`` needs the
+``plot`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+import numpy as np
+
+from geotarget.errors import GeotargetError, InvalidInput, MissingExtra
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+#: Sergels torg, Stockholm (Wikipedia): the demo's incident.
+SERGELS_TORG = (18.06528, 59.3325)
+#: Stockholm Central Station and Göteborg Central Station (Wikipedia).
+STOCKHOLM_C = (18.05611, 59.33)
+GOTEBORG_C = (11.97333, 57.70889)
+STOCKHOLM = dt.timezone(dt.timedelta(hours=2), "CEST")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+class _Out:
+    """Prints lines; shows a progress line for steps that take over a second."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def __call__(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def step(self, label: str, fn: Callable[[], T]) -> T:
+        interactive = hasattr(self.out, "isatty") and self.out.isatty()
+        if interactive:
+            print(f"  {label} …", end="", file=self.out, flush=True)
+        t0 = time.perf_counter()
+        value = fn()
+        took = time.perf_counter() - t0
+        if took > 1.0 or not interactive:
+            print(f"\r  {label}: {_secs(took)}", file=self.out, flush=True)
+        else:
+            print(f"\r  {label}: {_secs(took)}", file=self.out, flush=True)
+        return value
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _sweden() -> Any:
+    from geotarget import sweden
+
+    return sweden
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+
+def _demo_positions(n: int, seed: int, at: dt.datetime) -> Any:
+    """Synthetic devices: positions like Sweden's people, phone-like accuracy and fix ages."""
+    from geotarget import Positions
+
+    lon, lat = _sweden().synthetic_population(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    accuracy = np.clip(rng.lognormal(np.log(12.0), 0.8, n), 3.0, 2000.0)
+    age_s = rng.exponential(600.0, n)  # most fixes are minutes old
+    stale = rng.random(n) < 0.02  # 2 % have not reported for hours
+    age_s[stale] += 3 * 3600.0
+    observed = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us") - (
+        age_s * 1e6
+    ).astype("timedelta64[us]")
+    no_fix = rng.random(n) < 0.005
+    lon = np.where(no_fix, np.nan, lon)
+    lat = np.where(no_fix, np.nan, lat)
+    tester = rng.random(n) < 0.001
+    return Positions(
+        np.arange(n, dtype=np.int64),
+        lon,
+        lat,
+        accuracy_m=accuracy,
+        observed_at=observed,
+        tester=tester,
+    )
+
+
+def _pilot_with_later_phases() -> Any:
+    from geotarget.alerts import AlertKind
+    from geotarget.rollout import Phase, pilot_policy
+
+    later = [
+        Phase(
+            starts_at=dt.datetime(2024, 9, 2, tzinfo=STOCKHOLM),
+            regions=("01", "12", "14"),
+        ),
+        Phase(
+            starts_at=dt.datetime(2025, 1, 13, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+            regions=("01", "12", "14", "SE"),
+        ),
+    ]
+    return pilot_policy(later_phases={AlertKind.CRIME_MODUS: later, AlertKind.TIP_REQUEST: later})
+
+
+def _print_result(say: _Out, result: Any) -> None:
+    from geotarget.targeting import Verdict
+
+    say(f"    verdict: {result.verdict.value} — {result.reason}")
+    if result.verdict is Verdict.DELIVER:
+        c = {o.name.lower(): n for o, n in result.counts.items() if n}
+        say("    devices: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in c.items()))
+        say(
+            f"    new recipients: {len(result.recipients):,}   already told: "
+            f"{result.already_delivered:,}   no longer covered: {len(result.no_longer_covered):,}"
+        )
+        if result.per_county:
+            say("    per county: " + ", ".join(f"{k} {v:,}" for k, v in result.per_county.items()))
+        t = result.timings
+        say(
+            f"    time: {_secs(t['total'])} (match {_secs(t['match'])}, rules "
+            f"{_secs(t['rules'])}, ledger {_secs(t['ledger'])})"
+        )
+    if len(result.retract):
+        say(f"    retract from: {len(result.retract):,} devices")
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    from geotarget import Circle, PositionIndex, alerts
+    from geotarget.alerts import AlertKind, MessageType, Reference
+    from geotarget.ledger import MemoryLedger, SQLiteLedger
+    from geotarget.targeting import Targeter
+
+    say = _Out(out)
+    sweden = _sweden()
+    at = dt.datetime(2024, 5, 20, 14, 0, tzinfo=STOCKHOLM)
+    say(f"geotarget demo — the Swedish Police pilot at {at:%Y-%m-%d %H:%M} Europe/Stockholm")
+    say(f"  {args.devices:,} synthetic devices distributed like Sweden's people")
+    say()
+    say("Set-up (once per service):")
+    hierarchy = say.step(
+        "Swedish regions (290 municipalities → 21 counties → 7 police regions)", sweden.hierarchy
+    )
+    positions = say.step("device positions", lambda: _demo_positions(args.devices, args.seed, at))
+    index = say.step("position index (bulk-built R-tree)", lambda: PositionIndex(positions))
+    policy = _pilot_with_later_phases()
+    ledger = SQLiteLedger(args.ledger) if args.ledger else MemoryLedger()
+    targeter = Targeter(hierarchy, policy, ledger=ledger)
+    say(
+        f"  pilot policy {policy.policy_hash[:12]}: explosion nationwide; crime-modus and tip "
+        "requests in Stockholm County from 2024-04-15, Skåne and Västra Götaland from 2024-09-02, "
+        "all Sweden from 2025-01-13"
+    )
+    say()
+
+    def message(sv: str, en: str, where: str) -> tuple[Any, Any]:
+        return (
+            alerts.Message(headline=sv, description=sv, area_description=where),
+            alerts.Message(headline=en, description=en, area_description=where),
+        )
+
+    sender = "polisen@polisen.se"
+    expires = at + dt.timedelta(hours=3)
+    sv, en = message(
+        "Explosionsrisk vid Sergels torg. Lämna området.",
+        "Risk of explosion at Sergels torg. Leave the area.",
+        "Sergels torg",
+    )
+    explosion = alerts.explosion(
+        identifier="SE-POL-2024-0001",
+        sender=sender,
+        sent=at,
+        area=Circle(*SERGELS_TORG, 500.0),
+        sv=sv,
+        en=en,
+        onset=at,
+        expires=expires,
+    )
+    sv, en = message(
+        "Polisen söker tips om ett rån vid Stockholm C.",
+        "The police ask for tips about a robbery at Stockholm Central.",
+        "Stockholm C",
+    )
+    tips = alerts.tip_request(
+        identifier="SE-POL-2024-0002",
+        sender=sender,
+        sent=at,
+        area=Circle(*STOCKHOLM_C, 2000.0),
+        sv=sv,
+        en=en,
+        onset=at,
+        expires=at + dt.timedelta(days=2),
+    )
+    sv, en = message(
+        "Bedrägerier mot äldre: falska poliser ringer.",
+        "Fraud against the elderly: fake police officers are calling.",
+        "Göteborg centrum",
+    )
+    modus = alerts.crime_modus(
+        identifier="SE-POL-2024-0003",
+        sender=sender,
+        sent=at,
+        area=Circle(*GOTEBORG_C, 3000.0),
+        sv=sv,
+        en=en,
+        onset=at,
+        expires=at + dt.timedelta(days=7),
+    )
+
+    say("1. Explosion, 500 m around Sergels torg (a 112-event, enabled nationwide)")
+    _print_result(say, targeter.target(explosion, index, at))
+    say()
+    say("2. Tip request, 2 km around Stockholm C (police information: Stockholm County)")
+    _print_result(say, targeter.target(tips, index, at))
+    say()
+    say("3. Crime-modus information, 3 km around Göteborg C")
+    _print_result(say, targeter.target(modus, index, at))
+    why = policy.explain(AlertKind.CRIME_MODUS, "1480", at, catalog=hierarchy)
+    say(f"    why: {why}")
+    say()
+
+    later = at + dt.timedelta(minutes=20)
+    moved = _moved_devices(positions, later, args.seed)
+    say("4. Fresh positions arrive: devices moving into the explosion area are told at once")
+    deliveries = say.step(
+        f"on_positions({len(moved):,} fresh fixes)", lambda: targeter.on_positions(moved, later)
+    )
+    say(f"    new deliveries: {len(deliveries):,}")
+    say()
+
+    sv, en = message(
+        "Explosionsrisk vid Sergels torg. Avspärrningen utökas till 1 km.",
+        "Risk of explosion at Sergels torg. The cordon grows to 1 km.",
+        "Sergels torg, 1 km",
+    )
+    update = alerts.explosion(
+        identifier="SE-POL-2024-0004",
+        sender=sender,
+        sent=later,
+        area=Circle(*SERGELS_TORG, 1000.0),
+        sv=sv,
+        en=en,
+        onset=later,
+        expires=expires,
+        msg_type=MessageType.UPDATE,
+        references=[Reference(sender=sender, identifier=explosion.identifier, sent=at)],
+    )
+    say("5. Update: the explosion area widens to 1 km (only newly covered devices are told)")
+    fresh = say.step(
+        "position index refreshed with the fresh fixes",
+        lambda: PositionIndex(_with_fresh(positions, moved)),
+    )
+    _print_result(say, targeter.target(update, fresh, later))
+    say()
+
+    end = later + dt.timedelta(minutes=40)
+    cancel = alerts.explosion(
+        identifier="SE-POL-2024-0005",
+        sender=sender,
+        sent=end,
+        area=Circle(*SERGELS_TORG, 1000.0),
+        sv=sv,
+        en=en,
+        onset=end,
+        expires=expires,
+        msg_type=MessageType.CANCEL,
+        references=[
+            Reference(sender=sender, identifier=explosion.identifier, sent=at),
+            Reference(sender=sender, identifier=update.identifier, sent=later),
+        ],
+    )
+    say("6. Cancel: everyone who was told gets the all-clear")
+    _print_result(say, targeter.target(cancel, index, end))
+    say()
+    if args.plot:
+        from geotarget import _plot
+
+        say.step(
+            f"map written to {args.plot}",
+            lambda: _plot.pilot_map(
+                args.plot,
+                positions,
+                hierarchy,
+                [explosion.area, update.area, tips.area, modus.area],
+            ),
+        )
+    if isinstance(ledger, SQLiteLedger):
+        ledger.close()
+    return 0
+
+
+def _with_fresh(positions: Any, fresh: Any) -> Any:
+    """The snapshot with the fresh fixes replacing those devices' old rows."""
+    from geotarget import Positions
+
+    rows = positions.rows_of(fresh.ids)
+    lon, lat = positions.lon.copy(), positions.lat.copy()
+    acc, seen = positions.accuracy_m.copy(), positions.observed_at.copy()
+    lon[rows], lat[rows] = fresh.lon, fresh.lat
+    acc[rows], seen[rows] = fresh.accuracy_m, fresh.observed_at
+    return Positions(
+        positions.ids, lon, lat, accuracy_m=acc, observed_at=seen, tester=positions.tester
+    )
+
+
+def _moved_devices(positions: Any, at: dt.datetime, seed: int) -> Any:
+    """A batch of fresh fixes: a few hundred devices walk into central Stockholm."""
+    from geotarget import Circle, Positions
+
+    rng = np.random.default_rng(seed + 2)
+    near = np.flatnonzero(
+        Circle(*SERGELS_TORG, 3000.0).contains(
+            np.nan_to_num(positions.lon), np.nan_to_num(positions.lat)
+        )
+    )
+    rows = rng.choice(near, size=min(600, near.size), replace=False)
+    lon = SERGELS_TORG[0] + rng.normal(0, 0.006, rows.size)
+    lat = SERGELS_TORG[1] + rng.normal(0, 0.003, rows.size)
+    stamp = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+    return Positions(
+        positions.ids[rows],
+        lon,
+        lat,
+        accuracy_m=np.full(rows.size, 8.0),
+        observed_at=np.full(rows.size, stamp),
+    )
+
+
+# --- target ----------------------------------------------------------------------------------
+
+
+def _read_positions(path: Path) -> Any:
+    from geotarget import Positions
+
+    if not path.is_file():
+        raise InvalidInput(f"--positions file not found: {path}")
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as err:
+            raise MissingExtra("geoparquet", "reading --positions .parquet") from err
+        table = pq.read_table(path)
+        cols = {
+            name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
+        }
+    elif path.suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        if not rows:
+            raise InvalidInput(f"--positions {path} has no rows")
+        cols = {k: np.array([r[k] for r in rows]) for k in rows[0]}
+    else:
+        raise InvalidInput(f"--positions must be a .csv or .parquet file (got {path.name})")
+    missing = sorted({"id", "lon", "lat"} - set(cols))
+    if missing:
+        raise InvalidInput(
+            f"--positions {path.name} lacks column(s) {', '.join(missing)} "
+            f"(has {', '.join(sorted(cols))})"
+        )
+
+    def floats(name: str) -> Any:
+        try:
+            return np.array([np.nan if v in ("", None) else float(v) for v in cols[name]])
+        except ValueError as err:
+            raise InvalidInput(f"--positions column {name} must hold numbers: {err}") from err
+
+    ids: Any = cols["id"]
+    if ids.dtype.kind in "US" and all(str(v).lstrip("-").isdigit() for v in ids):
+        ids = ids.astype(np.int64)
+    observed = None
+    if "observed_at" in cols:
+        observed = [
+            None if v in ("", None) else dt.datetime.fromisoformat(str(v))
+            for v in cols["observed_at"]
+        ]
+    tester = None
+    if "tester" in cols:
+        tester = np.array([str(v).lower() in ("1", "true", "yes") for v in cols["tester"]])
+    return Positions(
+        ids,
+        floats("lon"),
+        floats("lat"),
+        accuracy_m=floats("accuracy_m") if "accuracy_m" in cols else None,
+        observed_at=observed,
+        tester=tester,
+    )
+
+
+def _parse_at(text: str | None) -> dt.datetime:
+    if text is None:
+        return dt.datetime.now(dt.timezone.utc)
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError as err:
+        raise InvalidInput(
+            f"--at must be an ISO 8601 date-time with offset (got {text!r})"
+        ) from err
+    if at.tzinfo is None:
+        raise InvalidInput(
+            f"--at must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 (got {text!r})"
+        )
+    return at
+
+
+def _read_alert(path: Path) -> Any:
+    from geotarget import cap
+
+    if not path.is_file():
+        raise InvalidInput(f"alert file not found: {path}")
+    return cap.loads(path.read_bytes())
+
+
+def _target(args: argparse.Namespace, out: TextIO) -> int:
+    from geotarget import PositionIndex
+    from geotarget.rollout import RolloutPolicy, pilot_policy
+    from geotarget.targeting import Targeter
+
+    alert = _read_alert(Path(args.alert))
+    positions = _read_positions(Path(args.positions))
+    if args.policy:
+        path = Path(args.policy)
+        if not path.is_file():
+            raise InvalidInput(f"--policy file not found: {path}")
+        policy = (
+            RolloutPolicy.from_json(path)
+            if path.suffix == ".json"
+            else RolloutPolicy.from_toml(path)
+        )
+    else:
+        policy = pilot_policy()
+    at = _parse_at(args.at)
+    targeter = Targeter(_sweden().hierarchy(), policy)
+    result = targeter.target(alert, PositionIndex(positions), at, confirm=args.confirm)
+    doc = {
+        "alert": result.alert_id,
+        "incident": result.incident,
+        "at": result.at.isoformat(),
+        "verdict": result.verdict.value,
+        "reason": result.reason,
+        "next_change": result.next_change.isoformat() if result.next_change else None,
+        "policy_hash": result.rollout.policy_hash if result.rollout else policy.policy_hash,
+        "phase": result.rollout.phase_index if result.rollout else None,
+        "recipients": [_jsonable(d) for d in result.recipients.tolist()],
+        "counts": {o.name.lower(): n for o, n in result.counts.items()},
+        "per_county": dict(result.per_county),
+        "area_km2": result.area_km2,
+        "timings_s": dict(result.timings),
+    }
+    json.dump(doc, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+    return 0
+
+
+def _jsonable(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+# --- locate and preview ----------------------------------------------------------------------
+
+
+def _locate(args: argparse.Namespace, out: TextIO) -> int:
+    from geotarget._validate import lon_lat
+
+    lon, lat = lon_lat("LON", args.lon, "LAT", args.lat)
+    hierarchy = _sweden().hierarchy()
+    found = False
+    for level in hierarchy.levels:
+        code = str(hierarchy.locate(np.array([lon]), np.array([lat]), level, snap_m=args.snap_m)[0])
+        if code:
+            found = True
+            print(f"{level}: {code} {hierarchy.region(code).name}", file=out)
+    if not found:
+        print(f"lon {lon}, lat {lat} lies in no Swedish region", file=out)
+        return 1
+    return 0
+
+
+def _preview(args: argparse.Namespace, out: TextIO) -> int:
+    alert = _read_alert(Path(args.alert))
+    say = _Out(out)
+    kind = alert.kind.value if alert.kind else "not a pilot kind"
+    say(f"{alert.identifier} from {alert.sender}, sent {alert.sent.isoformat()}")
+    say(f"  {alert.status.value} {alert.msg_type.value}, kind: {kind}")
+    for info in alert.infos:
+        say(f"  [{info.language}] {info.event}: {info.headline or ''}")
+    area = alert.area
+    if area is None:
+        say("  no area geometry")
+    else:
+        w, s, e, n = area.bounds
+        say(
+            f"  area: {len(area.parts)} part(s), {area.area_m2 / 1e6:,.3f} km², "
+            f"lon {w:.5f}…{e:.5f}, lat {s:.5f}…{n:.5f}"
+        )
+    if args.plot:
+        if area is None:
+            raise InvalidInput("--plot needs an alert with an area geometry")
+        from geotarget import _plot
+
+        _plot.alert_map(args.plot, area, title=f"{alert.identifier} ({kind})")
+        say(f"  map written to {args.plot}")
+    return 0
+
+
+# --- entry point -----------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="geotarget", description="Decide which devices receive a geotargeted alert."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="play the Swedish Police pilot on synthetic devices")
+    demo.add_argument("--devices", type=int, default=1_200_000, help="number of devices")
+    demo.add_argument("--seed", type=int, default=2024, help="population seed")
+    demo.add_argument("--plot", metavar="FILE.png", help="draw the map (needs the plot extra)")
+    demo.add_argument("--ledger", metavar="FILE.db", help="a durable SQLite delivery ledger")
+    demo.set_defaults(run=_demo)
+    target = sub.add_parser("target", help="target a CAP alert over a positions file (JSON out)")
+    target.add_argument("--alert", required=True, metavar="ALERT.xml")
+    target.add_argument(
+        "--positions",
+        required=True,
+        metavar="FILE.csv|FILE.parquet",
+        help="columns id, lon, lat [, accuracy_m, observed_at, tester]",
+    )
+    target.add_argument(
+        "--policy",
+        metavar="POLICY.toml|POLICY.json",
+        help="rollout policy (default: the pilot policy)",
+    )
+    target.add_argument("--at", metavar="TIME", help="ISO 8601 with offset (default: now)")
+    target.add_argument("--confirm", action="store_true", help="override the blast-radius guard")
+    target.set_defaults(run=_target)
+    locate = sub.add_parser("locate", help="which Swedish regions hold a point")
+    locate.add_argument("lon", type=float)
+    locate.add_argument("lat", type=float)
+    locate.add_argument(
+        "--snap-m",
+        type=float,
+        default=2000.0,
+        metavar="METRES",
+        help="count a point in no region in the nearest one within this distance",
+    )
+    locate.set_defaults(run=_locate)
+    preview = sub.add_parser("preview", help="summarise a CAP alert and draw its area")
+    preview.add_argument("alert", metavar="ALERT.xml")
+    preview.add_argument("--plot", metavar="FILE.png")
+    preview.set_defaults(run=_preview)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the ``geotarget`` command; return its exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; defaults to ``sys.argv[1:]``.
+    out : text stream, optional
+        Where reports go; defaults to ``sys.stdout``.
+
+    Returns
+    -------
+    int
+        0 on success, 1 when ``locate`` finds no region, 2 on bad input (one line on stderr,
+        no traceback).
+    """
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.run(args, out or sys.stdout)
+    except (GeotargetError, OSError) as err:
+        message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        print(f"geotarget {args.command}: {message}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,794 @@
+"""The pipeline: who gets this alert now, and why does everyone else not.
+
+A :class:`Targeter` ties together an alert, a rollout policy, a region hierarchy, a position
+index and a delivery ledger::
+
+    alert ─▶ active? kind? ─▶ policy.decide(kind, at) ─▶ enabled regions (+ reason, next change)
+       │                                                    │
+       └─ area ─▶ PositionIndex.classify(area, rule, at) ─▶ rows inside / ambiguous / unknown
+                                                            │
+                        region of each candidate ∈ enabled? canary? tester? ─▶ ledger.claim
+                                                            │
+                                                     TargetingResult
+
+**Effective area.** The effective area is the alert area ∩ the regions enabled for its kind at
+``at``. geotarget does not clip polygons to get it: a device is in the effective area iff it is
+in the alert area (exact, as :meth:`geotarget.Area.contains`) *and* the region hierarchy locates
+it in an enabled region (exactly one region per point, borders included). That is exact and far
+cheaper than intersecting a circle with a country's coastline. What is computed once per alert
+version (and cached) is the set of enabled finest-level regions, the area in km², and whether the
+area reaches any enabled region at all.
+
+Every outcome is counted, and :meth:`TargetingResult.explain` says for any device why it is in or
+out. Device positions are used only inside a call; results keep device ids and outcomes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import math
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from geotarget import _geodesy
+from geotarget._validate import number
+from geotarget.alerts import Alert, AlertKind, MessageType, Status
+from geotarget.areas import Area
+from geotarget.errors import InvalidInput, InvalidType
+from geotarget.ledger import DeliveryLedger, MemoryLedger
+from geotarget.matcher import PositionIndex
+from geotarget.positions import Location, LocationRule, Positions
+from geotarget.regions import RegionHierarchy
+from geotarget.rollout import RolloutDecision, RolloutPolicy
+
+__all__ = [
+    "DEFAULT_RULES",
+    "Delivery",
+    "KindRules",
+    "Outcome",
+    "Targeter",
+    "TargetingResult",
+    "Verdict",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+class Outcome(enum.IntEnum):
+    """What happened to one device for one alert (stored as int8)."""
+
+    #: Not near the alert area (its accuracy disk is disjoint from the area).
+    OUTSIDE_AREA = 0
+    #: Inside the area (its whole accuracy disk): receives the alert.
+    INSIDE = 1
+    #: Its accuracy disk crosses the boundary and the kind fails open: receives the alert.
+    AMBIGUOUS_INCLUDED = 2
+    #: Its accuracy disk crosses the boundary and the kind fails closed: does not receive it.
+    AMBIGUOUS_EXCLUDED = 3
+    #: No fix, or a fix older than the kind's ``max_age``: does not receive it.
+    UNKNOWN_LOCATION = 4
+    #: In the area, but in a region where the kind is not enabled (yet).
+    OUTSIDE_ROLLOUT = 5
+    #: In an enabled region, but outside the canary share of devices.
+    OUTSIDE_CANARY = 6
+    #: The alert is a Test or Exercise and the device is not flagged as a tester.
+    NOT_A_TESTER = 7
+
+
+#: Outcomes whose devices are covered by the alert (they receive it, once).
+COVERED = frozenset({Outcome.INSIDE, Outcome.AMBIGUOUS_INCLUDED})
+
+_WHY = {
+    Outcome.OUTSIDE_AREA: "is outside the alert area",
+    Outcome.INSIDE: "is inside the alert area",
+    Outcome.AMBIGUOUS_INCLUDED: (
+        "may be inside the alert area (its accuracy disk crosses the boundary) and this kind "
+        "fails open"
+    ),
+    Outcome.AMBIGUOUS_EXCLUDED: (
+        "may be inside the alert area (its accuracy disk crosses the boundary) but this kind "
+        "fails closed"
+    ),
+    Outcome.UNKNOWN_LOCATION: "has no current location (no fix, or the fix is too old)",
+    Outcome.OUTSIDE_ROLLOUT: "is in the alert area but in a region where this kind is not enabled",
+    Outcome.OUTSIDE_CANARY: "is in an enabled region but outside the canary share of devices",
+    Outcome.NOT_A_TESTER: "is not flagged as a tester, and this is a Test or Exercise alert",
+}
+
+
+class Verdict(str, enum.Enum):
+    """The alert-level answer of :meth:`Targeter.target` (wire value = name)."""
+
+    #: The alert was evaluated for every device; ``recipients`` are the new ones.
+    DELIVER = "DELIVER"
+    #: The alert's kind is not enabled at this instant (see ``rollout.reason``).
+    KIND_NOT_ENABLED = "KIND_NOT_ENABLED"
+    #: The alert is not one of the pilot's kinds, so no policy can enable it.
+    NOT_A_PILOT_KIND = "NOT_A_PILOT_KIND"
+    #: The kind is enabled, but the alert area reaches no enabled region.
+    AREA_OUTSIDE_ROLLOUT = "AREA_OUTSIDE_ROLLOUT"
+    #: The alert has no area geometry (only geocodes or descriptions).
+    NO_AREA = "NO_AREA"
+    #: ``at`` is before the alert's onset.
+    NOT_YET_ACTIVE = "NOT_YET_ACTIVE"
+    #: ``at`` is at or after the alert's expiry.
+    EXPIRED = "EXPIRED"
+    #: A Cancel: nobody new receives it; ``retract`` lists who received the incident.
+    CANCELLED = "CANCELLED"
+    #: The blast-radius guard stopped it; call again with ``confirm=True`` to send anyway.
+    BLAST_RADIUS = "BLAST_RADIUS"
+
+
+def _opt_positive(name: str) -> Any:
+    def check(_: object, __: attrs.Attribute[Any], value: object) -> None:
+        if value is not None:
+            number(name, value, gt=0.0)
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class KindRules:
+    """How one alert kind treats uncertain locations, and its blast-radius guard.
+
+    Parameters
+    ----------
+    location : LocationRule
+        Maximum fix age and how ``accuracy_m`` is read.
+    include_ambiguous : bool
+        Fail open (``True``: a device whose accuracy disk crosses the boundary receives the
+        alert) or closed. Life-safety kinds fail open.
+    max_recipients : int, optional
+        Block an alert that would reach more devices than this, unless confirmed.
+    max_area_km2 : float, optional
+        Block an alert whose area is larger than this, unless confirmed.
+
+    .. versionadded:: 0.1.0
+    """
+
+    location: LocationRule = attrs.field(
+        factory=LocationRule, validator=attrs.validators.instance_of(LocationRule)
+    )
+    include_ambiguous: bool = attrs.field(validator=attrs.validators.instance_of(bool))
+    max_recipients: int | None = attrs.field(
+        default=None, validator=_opt_positive("max_recipients")
+    )
+    max_area_km2: float | None = attrs.field(default=None, validator=_opt_positive("max_area_km2"))
+
+
+#: The pilot's defaults. An Explosion is a life-safety 112-event: it fails open on ambiguous
+#: fixes and is meant for a limited area (at most 100 km², a circle of about 5.6 km). Police
+#: information fails closed (it must not reach people outside the area it is about) and is
+#: guarded at 2,000 km² and 600,000 recipients. Fixes older than an hour are unknown.
+DEFAULT_RULES: Mapping[AlertKind, KindRules] = {
+    AlertKind.EXPLOSION: KindRules(
+        location=LocationRule(max_age=dt.timedelta(hours=1)),
+        include_ambiguous=True,
+        max_area_km2=100.0,
+    ),
+    AlertKind.CRIME_MODUS: KindRules(
+        location=LocationRule(max_age=dt.timedelta(hours=1)),
+        include_ambiguous=False,
+        max_area_km2=2_000.0,
+        max_recipients=600_000,
+    ),
+    AlertKind.TIP_REQUEST: KindRules(
+        location=LocationRule(max_age=dt.timedelta(hours=1)),
+        include_ambiguous=False,
+        max_area_km2=2_000.0,
+        max_recipients=600_000,
+    ),
+}
+
+
+@attrs.frozen(kw_only=True)
+class Delivery:
+    """One (device, alert) delivery found by :meth:`Targeter.on_positions`."""
+
+    device_id: str | int
+    alert_id: str
+    incident: str
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class TargetingResult:
+    """The answer for one alert at one instant: who receives it, and why everyone else not.
+
+    Attributes
+    ----------
+    alert_id : str
+        The alert's identifier.
+    incident : str
+        The delivery key shared by an alert and its Updates and Cancel (see
+        :meth:`Targeter.incident_of`).
+    at : datetime.datetime
+    verdict : Verdict
+    reason : str
+        One readable sentence on the verdict.
+    next_change : datetime.datetime or None
+        When the verdict may change (a phase start, the onset), where that applies.
+    rollout : RolloutDecision or None
+        The policy's decision (reason, phase, policy hash), when the kind was looked up.
+    recipients : numpy.ndarray
+        Device ids that must receive the alert now: covered and not told before.
+    no_longer_covered : numpy.ndarray
+        Devices told about the incident earlier that the area no longer covers (after an
+        Update that moves or shrinks it).
+    retract : numpy.ndarray
+        For a Cancel: every device that received the incident.
+    counts : mapping of Outcome to int
+        How many devices had each outcome; they add up to the number of devices.
+    already_delivered : int
+        Covered devices left out because they received the incident before.
+    per_county : mapping of str to int
+        New recipients per county code.
+    area_km2 : float or None
+        The alert area's geodesic area.
+    timings : mapping of str to float
+        Seconds spent per step.
+    """
+
+    alert_id: str
+    incident: str
+    at: dt.datetime
+    verdict: Verdict
+    reason: str
+    next_change: dt.datetime | None = None
+    rollout: RolloutDecision | None = None
+    recipients: npt.NDArray[Any] = attrs.field(factory=lambda: np.array([], dtype=object))
+    no_longer_covered: npt.NDArray[Any] = attrs.field(factory=lambda: np.array([], dtype=object))
+    retract: npt.NDArray[Any] = attrs.field(factory=lambda: np.array([], dtype=object))
+    counts: Mapping[Outcome, int] = attrs.field(factory=dict)
+    already_delivered: int = 0
+    per_county: Mapping[str, int] = attrs.field(factory=dict)
+    area_km2: float | None = None
+    timings: Mapping[str, float] = attrs.field(factory=dict)
+    _ids: npt.NDArray[Any] | None = attrs.field(default=None, repr=False, alias="ids")
+    _rows: npt.NDArray[np.int32] | None = attrs.field(default=None, repr=False, alias="rows")
+    _outcomes: npt.NDArray[np.int8] | None = attrs.field(default=None, repr=False, alias="outcomes")
+    _recipient_set: frozenset[Any] = attrs.field(
+        factory=frozenset, repr=False, alias="recipient_set"
+    )
+
+    def outcome_of(self, device_id: str | int) -> Outcome | None:
+        """The outcome of one device, or None if the alert was not evaluated per device."""
+        if self._ids is None or self._rows is None or self._outcomes is None:
+            return None
+        hits = np.flatnonzero(self._ids == device_id)
+        if hits.size == 0:
+            raise InvalidInput(f"device_id {device_id!r} is not in the positions targeted")
+        k = np.searchsorted(self._rows, hits[0])
+        if k < self._rows.size and self._rows[k] == hits[0]:
+            return Outcome(int(self._outcomes[k]))
+        return Outcome.OUTSIDE_AREA
+
+    def explain(self, device_id: str | int) -> str:
+        """Say in one sentence why a device receives the alert now, or why not.
+
+        Examples
+        --------
+        See :class:`Targeter`.
+        """
+        outcome = self.outcome_of(device_id)
+        if outcome is None:
+            return f"device {device_id!r} does not receive alert {self.alert_id}: {self.reason}"
+        why = _WHY[outcome]
+        if outcome in COVERED:
+            if device_id in self._recipient_set:
+                return f"device {device_id!r} receives alert {self.alert_id}: it {why}"
+            return (
+                f"device {device_id!r} does not receive alert {self.alert_id} again: it {why}, "
+                f"and it already received incident {self.incident}"
+            )
+        return f"device {device_id!r} does not receive alert {self.alert_id}: it {why}"
+
+    def summary(self) -> str:
+        """A few lines for people: verdict, reason and counts."""
+        lines = [f"{self.alert_id}: {self.verdict.value} — {self.reason}"]
+        if self.counts:
+            parts = ", ".join(f"{o.name.lower()} {n:,}" for o, n in self.counts.items() if n)
+            lines.append(f"  devices: {parts}")
+            lines.append(
+                f"  recipients now: {len(self.recipients):,} (already told: "
+                f"{self.already_delivered:,}; no longer covered: {len(self.no_longer_covered):,})"
+            )
+        if len(self.retract):
+            lines.append(f"  retract from: {len(self.retract):,} devices")
+        return "\n".join(lines)
+
+
+@attrs.frozen
+class _Plan:
+    """What is computed once per alert version (and policy decision)."""
+
+    area: Area
+    area_km2: float
+    enabled_finest: npt.NDArray[np.str_]  # sorted codes of enabled finest-level regions
+    reaches_enabled: bool
+
+
+def _aware(name: str, value: object) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        raise InvalidType(f"{name} must be a datetime (got {type(value).__name__} {value!r})")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"{name} must be timezone-aware (got naive {value.isoformat()})")
+    return value
+
+
+class Targeter:
+    """Decide who receives an alert now, and why everyone else does not.
+
+    Build one per service (it is thread-safe) and call :meth:`target` per alert version and
+    :meth:`on_positions` per batch of fresh positions.
+
+    Parameters
+    ----------
+    regions : RegionHierarchy
+        The hierarchy the policy's codes refer to (e.g. :func:`geotarget.sweden.hierarchy`).
+        Devices are located among its finest regions; counts are per ``county_level``.
+    policy : RolloutPolicy
+    rules : mapping of AlertKind to KindRules, optional
+        Per-kind location rules and guards; default :data:`DEFAULT_RULES`.
+    ledger : DeliveryLedger, optional
+        Where deliveries are recorded; default a new :class:`~geotarget.ledger.MemoryLedger`.
+    county_level : str, default "county"
+        The hierarchy level that ``per_county`` counts use (the finest level if absent).
+    snap_m : float, default 2000.0
+        A device in the alert area that no region covers (on the water, on a quay left out by
+        a generalised shoreline) counts as in the nearest region within this many metres; see
+        :meth:`geotarget.regions.RegionSet.locate`. ``0`` disables it.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> import shapely.geometry as sg
+    >>> from geotarget import Circle, PositionIndex, Positions, alerts
+    >>> from geotarget.regions import Region, RegionHierarchy, RegionSet
+    >>> from geotarget.rollout import nationwide
+    >>> from geotarget.targeting import Targeter
+    >>> muni = RegionSet([Region(code="0180", name="Stockholm", level="municipality",
+    ...                          geometry=sg.box(17.7, 59.2, 18.3, 59.45))])
+    >>> country = RegionSet([Region(code="SE", name="Sverige", level="country",
+    ...                             geometry=sg.box(17.7, 59.2, 18.3, 59.45))])
+    >>> regions = RegionHierarchy([muni, country], {"0180": "SE"})
+    >>> at = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+    >>> positions = Positions(["near", "far"], [18.0653, 18.2], [59.3325, 59.3325],
+    ...                       observed_at=[at, at])
+    >>> alert = alerts.explosion(
+    ...     identifier="exp-1", sender="polisen@example.se", sent=at,
+    ...     area=Circle(18.0653, 59.3325, 500.0),
+    ...     sv=alerts.Message(headline="Explosion", description="Risk för explosion.",
+    ...                       area_description="Sergels torg"),
+    ...     en=alerts.Message(headline="Explosion", description="Risk of explosion.",
+    ...                       area_description="Sergels torg"),
+    ...     onset=at, expires=at + dt.timedelta(hours=2))
+    >>> result = Targeter(regions, nationwide()).target(alert, PositionIndex(positions), at)
+    >>> result.verdict.value, result.recipients.tolist()
+    ('DELIVER', ['near'])
+    >>> print(result.explain("far"))
+    device 'far' does not receive alert exp-1: it is outside the alert area
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        regions: RegionHierarchy,
+        policy: RolloutPolicy,
+        *,
+        rules: Mapping[AlertKind, KindRules] | None = None,
+        ledger: DeliveryLedger | None = None,
+        county_level: str = "county",
+        snap_m: float = 2000.0,
+    ) -> None:
+        if not isinstance(regions, RegionHierarchy):
+            raise InvalidType(f"regions must be a RegionHierarchy (got {type(regions).__name__})")
+        if not isinstance(policy, RolloutPolicy):
+            raise InvalidType(f"policy must be a RolloutPolicy (got {type(policy).__name__})")
+        merged = dict(DEFAULT_RULES)
+        for kind, rule in (rules or {}).items():
+            if not isinstance(rule, KindRules):
+                raise InvalidType(f"rules[{kind!r}] must be KindRules (got {rule!r})")
+            merged[AlertKind(kind)] = rule
+        self.regions = regions
+        self.policy = policy
+        self.snap_m = number("snap_m", snap_m, ge=0.0, le=100_000.0)
+        self.rules: Mapping[AlertKind, KindRules] = merged
+        self.ledger: DeliveryLedger = ledger if ledger is not None else MemoryLedger()
+        self._finest = regions.levels[0]
+        self._county_level = county_level if county_level in regions.levels else self._finest
+        self._county_of = self._parents_at(self._county_level)
+        self._lock = threading.Lock()
+        self._plans: dict[tuple[str, str, str, str, int | None], _Plan] = {}
+        self._active: dict[str, Alert] = {}
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _parents_at(self, level: str) -> dict[str, str]:
+        finest = self.regions.region_set(self._finest).codes
+        if level == self._finest:
+            return {c: c for c in finest}
+        out = {}
+        for code in finest:
+            up = (code, *self.regions.ancestors(code))
+            out[code] = next(c for c in up if self.regions.level_of(c) == level)
+        return out
+
+    @staticmethod
+    def incident_of(alert: Alert) -> str:
+        """The delivery key of an alert: what a person experiences as one alert.
+
+        ``sender/incident`` when the alert names incidents (the first one); otherwise, for an
+        Update or Cancel, the first alert it references; otherwise the alert itself.
+        """
+        if alert.incidents:
+            return f"{alert.sender}/{alert.incidents[0]}"
+        if alert.msg_type in (MessageType.UPDATE, MessageType.CANCEL) and alert.references:
+            ref = alert.references[0]
+            return f"{ref.sender}/{ref.identifier}"
+        return f"{alert.sender}/{alert.identifier}"
+
+    def _plan(self, alert: Alert, area: Area, decision: RolloutDecision) -> _Plan:
+        key = (
+            alert.sender,
+            alert.identifier,
+            alert.sent.isoformat(),
+            decision.policy_hash,
+            decision.phase_index,
+        )
+        with self._lock:
+            plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        enabled = self.regions.expand(decision.regions, self._finest)
+        finest = self.regions.region_set(self._finest)
+        west, south, east, north = area.bounds
+        reaches = False
+        outline = None
+        for code in enabled:
+            region = finest[code]
+            rw, rs, re, rn = region.bounds
+            if rw > east or re < west or rs > north or rn < south:
+                continue
+            if outline is None:
+                # Grown by ~100 m plus the snap distance, so the polygonal approximation of
+                # circles and margins, and devices snapped to a region, can only make this test
+                # say "reaches" too often (costing a little work), never too rarely (which would
+                # silently drop devices).
+                far = min(max(abs(south), abs(north)) + 1.0, 89.0)
+                grow = 0.001 + math.degrees(
+                    self.snap_m / (_geodesy.R_MIN * math.cos(math.radians(far)))
+                )
+                outline = shapely.buffer(area.to_shapely(), grow)
+            if shapely.intersects(region.geometry, outline):
+                reaches = True
+                break
+        plan = _Plan(
+            area=area,
+            area_km2=area.area_m2 / 1e6,
+            enabled_finest=np.array(sorted(enabled), dtype=np.str_),
+            reaches_enabled=reaches,
+        )
+        with self._lock:
+            if len(self._plans) > 4096:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    # --- the pipeline ----------------------------------------------------------------------
+
+    def target(
+        self, alert: Alert, index: PositionIndex, at: dt.datetime, *, confirm: bool = False
+    ) -> TargetingResult:
+        """Decide who receives ``alert`` at ``at`` among the devices of ``index``.
+
+        Records the new recipients in the ledger (all or nothing). An alert that can reach no one
+        returns a result with a :class:`Verdict` and a reason — not an exception.
+
+        Parameters
+        ----------
+        alert : Alert
+        index : PositionIndex
+            The current device positions.
+        at : datetime.datetime
+            Timezone-aware.
+        confirm : bool, default False
+            Send even if the blast-radius guard would block it.
+
+        Returns
+        -------
+        TargetingResult
+        """
+        t_start = time.perf_counter()
+        if not isinstance(alert, Alert):
+            raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+        if not isinstance(index, PositionIndex):
+            raise InvalidType(f"index must be a PositionIndex (got {type(index).__name__})")
+        at = _aware("at", at)
+        incident = self.incident_of(alert)
+        base: dict[str, Any] = {"alert_id": alert.identifier, "incident": incident, "at": at}
+
+        if alert.msg_type is MessageType.CANCEL:
+            with self._lock:
+                self._active.pop(incident, None)
+            told = self.ledger.recipients(incident)
+            return TargetingResult(
+                **base,
+                verdict=Verdict.CANCELLED,
+                reason=f"cancelled: retract from the {len(told):,} devices told about {incident}",
+                retract=np.array(told, dtype=object),
+            )
+        if at < alert.onset:
+            return TargetingResult(
+                **base,
+                verdict=Verdict.NOT_YET_ACTIVE,
+                reason=f"the alert is not active before its onset {alert.onset.isoformat()}",
+                next_change=alert.onset,
+            )
+        if alert.expires is not None and at >= alert.expires:
+            with self._lock:
+                self._active.pop(incident, None)
+            return TargetingResult(
+                **base,
+                verdict=Verdict.EXPIRED,
+                reason=f"the alert expired at {alert.expires.isoformat()}",
+            )
+        kind = alert.kind
+        if kind is None:
+            return TargetingResult(
+                **base,
+                verdict=Verdict.NOT_A_PILOT_KIND,
+                reason="the alert is not one of the pilot's kinds (no geotarget:kind event code)",
+            )
+        decision = self.policy.decide(kind, at)
+        if not decision.enabled:
+            return TargetingResult(
+                **base,
+                verdict=Verdict.KIND_NOT_ENABLED,
+                reason=(
+                    f"{kind.value} is not enabled ({decision.reason.value})"
+                    + (
+                        f"; the next change is at {decision.next_change.isoformat()}"
+                        if decision.next_change
+                        else ""
+                    )
+                ),
+                next_change=decision.next_change,
+                rollout=decision,
+            )
+        area = alert.area
+        if area is None:
+            return TargetingResult(
+                **base,
+                verdict=Verdict.NO_AREA,
+                reason="the alert has no area geometry to target",
+                rollout=decision,
+            )
+        plan = self._plan(alert, area, decision)
+        t_plan = time.perf_counter()
+        if not plan.reaches_enabled:
+            return TargetingResult(
+                **base,
+                verdict=Verdict.AREA_OUTSIDE_ROLLOUT,
+                reason=(
+                    f"the alert area lies wholly outside the regions where {kind.value} is "
+                    f"enabled ({', '.join(sorted(decision.regions))})"
+                ),
+                next_change=decision.next_change,
+                rollout=decision,
+                area_km2=plan.area_km2,
+            )
+        rules = self.rules[kind]
+        if rules.max_area_km2 is not None and plan.area_km2 > rules.max_area_km2 and not confirm:
+            return TargetingResult(
+                **base,
+                verdict=Verdict.BLAST_RADIUS,
+                reason=(
+                    f"the area is {plan.area_km2:,.1f} km², over the {kind.value} limit of "
+                    f"{rules.max_area_km2:,.1f} km²: confirm to send anyway"
+                ),
+                rollout=decision,
+                area_km2=plan.area_km2,
+            )
+
+        rows, outcomes, covered, t = self._evaluate(alert, kind, plan, decision, index, at)
+        ids = index.positions.ids
+        covered_ids = ids[covered]
+        if (
+            rules.max_recipients is not None
+            and covered_ids.size > rules.max_recipients
+            and not confirm
+        ):
+            return TargetingResult(
+                **base,
+                verdict=Verdict.BLAST_RADIUS,
+                reason=(
+                    f"{covered_ids.size:,} devices are covered, over the {kind.value} limit of "
+                    f"{rules.max_recipients:,}: confirm to send anyway"
+                ),
+                rollout=decision,
+                area_km2=plan.area_km2,
+            )
+        t_ledger = time.perf_counter()
+        previously = self.ledger.recipients(incident)
+        new = self.ledger.claim(incident, covered_ids, alert_id=alert.identifier, at=at)
+        covered_set = set(covered_ids.tolist())
+        gone = [d for d in previously if d not in covered_set]
+        with self._lock:
+            self._active[incident] = alert
+        t_end = time.perf_counter()
+        tally = np.bincount(outcomes, minlength=len(Outcome))
+        counts = {o: int(tally[o]) for o in Outcome}
+        counts[Outcome.OUTSIDE_AREA] += len(index.positions) - int(rows.size)
+        new_set = frozenset(new)
+        per_county = self._per_county(index, ids, covered, new_set)
+        return TargetingResult(
+            **base,
+            verdict=Verdict.DELIVER,
+            reason=(
+                f"{kind.value} is enabled ({decision.reason.value}"
+                + (
+                    f", phase {decision.phase_index + 1}"
+                    if decision.phase_index is not None
+                    else ""
+                )
+                + f"): {len(new):,} new recipients"
+            ),
+            next_change=decision.next_change,
+            rollout=decision,
+            recipients=np.array(new, dtype=object),
+            no_longer_covered=np.array(gone, dtype=object),
+            counts=counts,
+            already_delivered=int(covered_ids.size) - len(new),
+            per_county=per_county,
+            area_km2=plan.area_km2,
+            timings={
+                "plan": t_plan - t_start,
+                **t,
+                "ledger": t_end - t_ledger,
+                "total": time.perf_counter() - t_start,
+            },
+            ids=ids,
+            rows=rows,
+            outcomes=outcomes,
+            recipient_set=new_set,
+        )
+
+    def _evaluate(
+        self,
+        alert: Alert,
+        kind: AlertKind,
+        plan: _Plan,
+        decision: RolloutDecision,
+        index: PositionIndex,
+        at: dt.datetime,
+    ) -> tuple[
+        npt.NDArray[np.int32], npt.NDArray[np.int8], npt.NDArray[np.int32], dict[str, float]
+    ]:
+        """Classify the non-outside devices: (rows, outcomes, covered rows, timings)."""
+        rules = self.rules[kind]
+        t0 = time.perf_counter()
+        rows, states = index.classify(plan.area, rules.location, at)
+        t1 = time.perf_counter()
+        positions: Positions = index.positions
+        outcomes = np.full(rows.size, Outcome.OUTSIDE_AREA, dtype=np.int8)
+        outcomes[states == Location.UNKNOWN] = Outcome.UNKNOWN_LOCATION
+        located = np.flatnonzero((states == Location.INSIDE) | (states == Location.AMBIGUOUS))
+        lrows = rows[located]
+        codes = self.regions.locate(positions.lon[lrows], positions.lat[lrows], snap_m=self.snap_m)
+        enabled = np.isin(codes, plan.enabled_finest)
+        ok = enabled.copy()
+        result = np.where(enabled, np.int8(0), np.int8(Outcome.OUTSIDE_ROLLOUT))
+        if alert.status in (Status.TEST, Status.EXERCISE):
+            tester = positions.tester[lrows]
+            result = np.where(ok & ~tester, np.int8(Outcome.NOT_A_TESTER), result)
+            ok &= tester
+        if decision.percentage < 100.0 and ok.any():
+            idx = np.flatnonzero(ok)
+            share = self.policy.in_canary(kind, positions.ids[lrows[idx]], at)
+            result[idx[~share]] = Outcome.OUTSIDE_CANARY
+            ok[idx[~share]] = False
+        amb = states[located] == Location.AMBIGUOUS
+        inside_code = np.where(
+            amb,
+            np.int8(
+                Outcome.AMBIGUOUS_INCLUDED
+                if rules.include_ambiguous
+                else Outcome.AMBIGUOUS_EXCLUDED
+            ),
+            np.int8(Outcome.INSIDE),
+        )
+        result = np.where(ok, inside_code, result)
+        outcomes[located] = result
+        covered = rows[(outcomes == Outcome.INSIDE) | (outcomes == Outcome.AMBIGUOUS_INCLUDED)]
+        t2 = time.perf_counter()
+        return rows, outcomes, covered, {"match": t1 - t0, "rules": t2 - t1}
+
+    def _per_county(
+        self,
+        index: PositionIndex,
+        ids: npt.NDArray[Any],
+        covered: npt.NDArray[np.int32],
+        new: frozenset[Any],
+    ) -> dict[str, int]:
+        if not new:
+            return {}
+        mask = np.fromiter((d in new for d in ids[covered].tolist()), bool, count=covered.size)
+        rows = covered[mask]
+        codes = self.regions.locate(
+            index.positions.lon[rows], index.positions.lat[rows], snap_m=self.snap_m
+        )
+        uniq, n = np.unique(codes, return_counts=True)
+        out: dict[str, int] = {}
+        for code, count in zip(uniq.tolist(), n.tolist(), strict=True):
+            county = self._county_of.get(code, code)
+            out[county] = out.get(county, 0) + count
+        return dict(sorted(out.items()))
+
+    # --- streaming -------------------------------------------------------------------------
+
+    @property
+    def active_incidents(self) -> tuple[str, ...]:
+        """Incidents delivered by :meth:`target` and not cancelled or expired, sorted."""
+        with self._lock:
+            return tuple(sorted(self._active))
+
+    def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:
+        """New deliveries for fresh positions: devices that moved into an active alert's area.
+
+        Every active alert (delivered by :meth:`target`, not cancelled, not expired at ``at``) is
+        evaluated over the batch with the same rules as :meth:`target`; the ledger keeps each
+        device from being told twice.
+
+        Parameters
+        ----------
+        positions : Positions
+            A batch of fresh positions (any subset of devices).
+        at : datetime.datetime
+            Timezone-aware.
+
+        Returns
+        -------
+        list of Delivery
+            In alert order, then device order.
+        """
+        if not isinstance(positions, Positions):
+            raise InvalidType(f"positions must be Positions (got {type(positions).__name__})")
+        at = _aware("at", at)
+        with self._lock:
+            active = dict(self._active)
+        out: list[Delivery] = []
+        index: PositionIndex | None = None
+        for incident, alert in sorted(active.items()):
+            if alert.expires is not None and at >= alert.expires:
+                with self._lock:
+                    self._active.pop(incident, None)
+                continue
+            kind = alert.kind
+            area = alert.area
+            if kind is None or area is None or at < alert.onset:
+                continue
+            decision = self.policy.decide(kind, at)
+            if not decision.enabled:
+                continue
+            plan = self._plan(alert, area, decision)
+            if index is None:
+                index = PositionIndex(positions)
+            _, _, covered, _ = self._evaluate(alert, kind, plan, decision, index, at)
+            new = self.ledger.claim(
+                incident, positions.ids[covered], alert_id=alert.identifier, at=at
+            )
+            out.extend(
+                Delivery(device_id=d, alert_id=alert.identifier, incident=incident) for d in new
+            )
+        return out

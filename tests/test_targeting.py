@@ -1,0 +1,483 @@
+"""Targeting end to end: rollout ∩ area, location rules, lifecycle, guards, streaming, ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import shapely.geometry as sg
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geotarget import Circle, LocationRule, PositionIndex, Positions, alerts
+from geotarget.alerts import Alert, AlertKind, MessageType, Reference, Status
+from geotarget.errors import InvalidInput, InvalidType
+from geotarget.ledger import SQLiteLedger
+from geotarget.regions import Region, RegionHierarchy, RegionSet
+from geotarget.rollout import KindRollout, Phase, RolloutPolicy, nationwide
+from geotarget.targeting import KindRules, Outcome, Targeter, Verdict
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2024, 5, 20, 12, 0, tzinfo=UTC)
+SENDER = "polisen@example.se"
+
+# Two counties side by side, two municipalities each, one police region, one country.
+MUNIS = {
+    "0101": (17.0, 59.0, 17.5, 60.0),
+    "0102": (17.5, 59.0, 18.0, 60.0),
+    "0201": (18.0, 59.0, 18.5, 60.0),
+    "0202": (18.5, 59.0, 19.0, 60.0),
+}
+
+
+@pytest.fixture(scope="module")
+def regions() -> RegionHierarchy:
+    """A small hierarchy: 4 municipalities → counties 01, 02 → police region → country XX."""
+
+    def rs(level: str, boxes: dict[str, tuple[float, float, float, float]]) -> RegionSet:
+        return RegionSet(
+            [
+                Region(code=c, name=f"Region {c}", level=level, geometry=sg.box(*b))
+                for c, b in boxes.items()
+            ]
+        )
+
+    return RegionHierarchy(
+        [
+            rs("municipality", MUNIS),
+            rs("county", {"01": (17.0, 59.0, 18.0, 60.0), "02": (18.0, 59.0, 19.0, 60.0)}),
+            rs("police_region", {"PR-X": (17.0, 59.0, 19.0, 60.0)}),
+            rs("country", {"XX": (17.0, 59.0, 19.0, 60.0)}),
+        ],
+        {
+            "0101": "01",
+            "0102": "01",
+            "0201": "02",
+            "0202": "02",
+            "01": "PR-X",
+            "02": "PR-X",
+            "PR-X": "XX",
+        },
+    )
+
+
+def policy(
+    regions_by_kind: dict[AlertKind, list[tuple[dt.datetime, tuple[str, ...]]]], **kw: Any
+) -> RolloutPolicy:
+    """A policy from (start, regions) phases per kind."""
+    return RolloutPolicy(
+        rollouts=[
+            KindRollout(kind=k, phases=[Phase(starts_at=t, regions=r) for t, r in phases])
+            for k, phases in regions_by_kind.items()
+        ],
+        country="XX",
+        **kw,
+    )
+
+
+def message(text: str) -> alerts.Message:
+    """A one-language message."""
+    return alerts.Message(headline=text, description=text, area_description="here")
+
+
+def make_alert(
+    kind: AlertKind,
+    area: Any,
+    *,
+    ident: str = "a1",
+    sent: dt.datetime = T0,
+    msg_type: MessageType = MessageType.ALERT,
+    refs: tuple[Reference, ...] = (),
+    status: Status = Status.ACTUAL,
+    hours: float = 2.0,
+) -> Alert:
+    """A pilot alert of ``kind`` over ``area``."""
+    build = {
+        AlertKind.EXPLOSION: alerts.explosion,
+        AlertKind.CRIME_MODUS: alerts.crime_modus,
+        AlertKind.TIP_REQUEST: alerts.tip_request,
+    }[kind]
+    return build(
+        identifier=ident,
+        sender=SENDER,
+        sent=sent,
+        area=area,
+        sv=message("sv"),
+        en=message("en"),
+        onset=sent,
+        expires=sent + dt.timedelta(hours=hours),
+        msg_type=msg_type,
+        references=refs,
+        status=status,
+    )
+
+
+def positions(lon: Any, lat: Any, **kw: Any) -> Positions:
+    """Fresh, exact positions with ids d0, d1 and so on."""
+    n = len(lon)
+    kw.setdefault("observed_at", [T0] * n)
+    return Positions([f"d{i}" for i in range(n)], lon, lat, **kw)
+
+
+def exact_rules() -> dict[AlertKind, KindRules]:
+    """Rules that treat fixes as exact points, so the oracle is plain Area.contains."""
+    return {
+        k: KindRules(location=LocationRule(accuracy=0.0), include_ambiguous=False)
+        for k in AlertKind
+    }
+
+
+# --- the oracle property -------------------------------------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    lon0=st.floats(17.1, 18.9),
+    lat0=st.floats(59.1, 59.9),
+    radius=st.floats(500.0, 30_000.0),
+    enabled=st.sets(st.sampled_from(["0101", "0102", "0201", "0202", "01", "02"]), min_size=1),
+    seed=st.integers(0, 2**31),
+)
+def test_recipients_equal_area_and_enabled_region_brute_force(
+    regions: RegionHierarchy, lon0: float, lat0: float, radius: float, enabled: set[str], seed: int
+) -> None:
+    """Recipients are exactly the devices in the area whose region is enabled (brute force)."""
+    rng = np.random.default_rng(seed)
+    n = 1500
+    lon = rng.uniform(16.9, 19.1, n)
+    lat = rng.uniform(58.9, 60.1, n)
+    lon[:40] = 18.0  # on the county border
+    lon[40:80] = 17.5  # on a municipality border
+    pos = positions(lon, lat)
+    area = Circle(lon0, lat0, radius)
+    pol = policy({AlertKind.TIP_REQUEST: [(T0 - dt.timedelta(days=1), tuple(sorted(enabled)))]})
+    result = Targeter(regions, pol, rules=exact_rules(), snap_m=0.0).target(
+        make_alert(AlertKind.TIP_REQUEST, area), PositionIndex(pos), T0, confirm=True
+    )
+    in_area = area.contains(lon, lat)
+    munis = set(regions.expand(enabled, "municipality"))
+    # Brute force: the municipality covering the point; on a shared border, the lowest code wins.
+    region_ok = np.array(
+        [
+            next((c for c in sorted(MUNIS) if sg.box(*MUNIS[c]).covers(sg.Point(x, y))), "")
+            in munis
+            for x, y in zip(lon, lat, strict=True)
+        ]
+    )
+    expected = {f"d{i}" for i in np.flatnonzero(in_area & region_ok)}
+    assert set(result.recipients.tolist()) == expected
+    if result.verdict is Verdict.AREA_OUTSIDE_ROLLOUT:
+        return  # nothing to count: the area reaches no enabled region
+    assert sum(result.counts.values()) == n
+    assert result.counts[Outcome.OUTSIDE_ROLLOUT] == int((in_area & ~region_ok).sum())
+
+
+# --- verdicts ------------------------------------------------------------------------------
+
+
+def test_kind_not_enabled_says_when_it_will_be(regions: RegionHierarchy) -> None:
+    """Before the first phase the verdict is KIND_NOT_ENABLED with the phase start as next change."""
+    start = T0 + dt.timedelta(days=10)
+    pol = policy({AlertKind.CRIME_MODUS: [(start, ("01",))]})
+    result = Targeter(regions, pol).target(
+        make_alert(AlertKind.CRIME_MODUS, Circle(17.5, 59.5, 1000.0)),
+        PositionIndex(positions([17.5], [59.5])),
+        T0,
+    )
+    assert result.verdict is Verdict.KIND_NOT_ENABLED
+    assert result.next_change == start
+    assert result.rollout is not None
+    assert result.rollout.reason.value == "NOT_STARTED"
+    assert len(result.recipients) == 0
+
+
+def test_kind_missing_from_policy_is_denied(regions: RegionHierarchy) -> None:
+    """A kind the policy does not name reaches nobody."""
+    pol = policy({AlertKind.EXPLOSION: [(T0 - dt.timedelta(days=1), ("XX",))]})
+    result = Targeter(regions, pol).target(
+        make_alert(AlertKind.TIP_REQUEST, Circle(17.5, 59.5, 1000.0)),
+        PositionIndex(positions([17.5], [59.5])),
+        T0,
+    )
+    assert result.verdict is Verdict.KIND_NOT_ENABLED
+    assert "KIND_NOT_IN_POLICY" in result.reason
+
+
+def test_area_wholly_outside_enabled_regions(regions: RegionHierarchy) -> None:
+    """An area in county 02 while only 01 is enabled gives AREA_OUTSIDE_ROLLOUT, not an error."""
+    pol = policy(
+        {
+            AlertKind.CRIME_MODUS: [
+                (T0 - dt.timedelta(days=1), ("01",)),
+                (T0 + dt.timedelta(days=5), ("01", "02")),
+            ]
+        }
+    )
+    result = Targeter(regions, pol).target(
+        make_alert(AlertKind.CRIME_MODUS, Circle(18.7, 59.5, 2000.0)),
+        PositionIndex(positions([18.7], [59.5])),
+        T0,
+    )
+    assert result.verdict is Verdict.AREA_OUTSIDE_ROLLOUT
+    assert result.next_change == T0 + dt.timedelta(days=5)
+
+
+def test_expired_and_not_yet_active_alerts(regions: RegionHierarchy) -> None:
+    """Onset <= t < expires: before onset NOT_YET_ACTIVE (with when), at expiry EXPIRED."""
+    t = Targeter(regions, nationwide("XX"))
+    alert = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0), hours=1)
+    idx = PositionIndex(positions([17.5], [59.5]))
+    early = t.target(alert, idx, T0 - dt.timedelta(seconds=1))
+    assert early.verdict is Verdict.NOT_YET_ACTIVE
+    assert early.next_change == T0
+    assert t.target(alert, idx, T0 + dt.timedelta(hours=1)).verdict is Verdict.EXPIRED
+    assert t.target(alert, idx, T0).verdict is Verdict.DELIVER
+
+
+def test_naive_time_and_wrong_types_are_rejected(regions: RegionHierarchy) -> None:
+    """A naive ``at`` and non-alert arguments raise precise errors."""
+    t = Targeter(regions, nationwide("XX"))
+    idx = PositionIndex(positions([17.5], [59.5]))
+    alert = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0))
+    with pytest.raises(InvalidInput, match="at must be timezone-aware"):
+        t.target(alert, idx, dt.datetime(2024, 5, 20, 12))
+    with pytest.raises(InvalidType, match="alert must be an Alert"):
+        t.target("alert", idx, T0)  # type: ignore[arg-type]
+
+
+# --- location rules -------------------------------------------------------------------------
+
+
+def test_explosion_fails_open_and_tips_fail_closed_on_ambiguous_fixes(
+    regions: RegionHierarchy,
+) -> None:
+    """A device whose accuracy disk crosses the rim gets an Explosion but not a tip request."""
+    import pyproj
+
+    geod = pyproj.Geod(ellps="WGS84")
+    lon, lat, _ = geod.fwd(17.5, 59.5, 90.0, 1010.0)  # 10 m outside a 1 km circle
+    pos = positions([17.5, lon], [59.5, lat], accuracy_m=[5.0, 50.0])
+    idx = PositionIndex(pos)
+    t = Targeter(regions, nationwide("XX"))
+    area = Circle(17.5, 59.5, 1000.0)
+    boom = t.target(make_alert(AlertKind.EXPLOSION, area, ident="e"), idx, T0)
+    tips = t.target(make_alert(AlertKind.TIP_REQUEST, area, ident="t"), idx, T0)
+    assert boom.recipients.tolist() == ["d0", "d1"]
+    assert boom.outcome_of("d1") is Outcome.AMBIGUOUS_INCLUDED
+    assert tips.recipients.tolist() == ["d0"]
+    assert tips.outcome_of("d1") is Outcome.AMBIGUOUS_EXCLUDED
+    assert "fails closed" in tips.explain("d1")
+
+
+def test_stale_and_missing_fixes_are_unknown(regions: RegionHierarchy) -> None:
+    """A fix older than max_age, or no fix at all, is UNKNOWN_LOCATION and not delivered."""
+    pos = positions(
+        [17.5, 17.5, np.nan],
+        [59.5, 59.5, np.nan],
+        observed_at=[T0, T0 - dt.timedelta(hours=3), None],
+    )
+    result = Targeter(regions, nationwide("XX")).target(
+        make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0)), PositionIndex(pos), T0
+    )
+    assert result.recipients.tolist() == ["d0"]
+    assert result.counts[Outcome.UNKNOWN_LOCATION] == 2
+    assert "no current location" in result.explain("d2")
+
+
+# --- lifecycle ------------------------------------------------------------------------------
+
+
+def test_update_that_grows_the_area_tells_only_newly_covered_devices(
+    regions: RegionHierarchy,
+) -> None:
+    """An Update delivers to new devices only; a moved area reports who is no longer covered."""
+    pos = positions([17.5, 17.51, 17.53, 17.6], [59.5, 59.5, 59.5, 59.5])
+    idx = PositionIndex(pos)
+    t = Targeter(regions, nationwide("XX"))
+    first = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0), ident="v1")
+    ref = (Reference(sender=SENDER, identifier="v1", sent=T0),)
+    grown = make_alert(
+        AlertKind.EXPLOSION,
+        Circle(17.5, 59.5, 2500.0),
+        ident="v2",
+        msg_type=MessageType.UPDATE,
+        refs=ref,
+    )
+    moved = make_alert(
+        AlertKind.EXPLOSION,
+        Circle(17.6, 59.5, 500.0),
+        ident="v3",
+        msg_type=MessageType.UPDATE,
+        refs=ref,
+    )
+    assert t.target(first, idx, T0).recipients.tolist() == ["d0", "d1"]
+    r2 = t.target(grown, idx, T0)
+    assert r2.recipients.tolist() == ["d2"]
+    assert r2.already_delivered == 2
+    assert "already received incident" in r2.explain("d0")
+    r3 = t.target(moved, idx, T0)
+    assert r3.recipients.tolist() == ["d3"]
+    assert sorted(r3.no_longer_covered.tolist()) == ["d0", "d1", "d2"]
+
+
+def test_cancel_returns_everyone_to_retract(regions: RegionHierarchy) -> None:
+    """A Cancel delivers nothing new and lists every device told about the incident."""
+    pos = positions([17.5, 17.51], [59.5, 59.5])
+    t = Targeter(regions, nationwide("XX"))
+    t.target(
+        make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 2000.0), ident="v1"),
+        PositionIndex(pos),
+        T0,
+    )
+    assert t.active_incidents == (f"{SENDER}/v1",)
+    cancel = make_alert(
+        AlertKind.EXPLOSION,
+        Circle(17.5, 59.5, 2000.0),
+        ident="v2",
+        msg_type=MessageType.CANCEL,
+        refs=(Reference(sender=SENDER, identifier="v1", sent=T0),),
+    )
+    result = t.target(cancel, PositionIndex(pos), T0)
+    assert result.verdict is Verdict.CANCELLED
+    assert result.retract.tolist() == ["d0", "d1"]
+    assert not t.active_incidents
+
+
+def test_test_alerts_reach_only_testers(regions: RegionHierarchy) -> None:
+    """Status Test or Exercise reaches only devices flagged as testers."""
+    pos = positions([17.5, 17.5], [59.5, 59.50001], tester=[False, True])
+    for status in (Status.TEST, Status.EXERCISE):
+        result = Targeter(regions, nationwide("XX")).target(
+            make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0), status=status),
+            PositionIndex(pos),
+            T0,
+        )
+        assert result.recipients.tolist() == ["d1"]
+        assert result.outcome_of("d0") is Outcome.NOT_A_TESTER
+
+
+def test_blast_radius_guard_blocks_until_confirmed(regions: RegionHierarchy) -> None:
+    """Too large an area or too many recipients is blocked with a reason, and confirm sends it."""
+    pos = positions([17.5, 17.51, 17.52], [59.5, 59.5, 59.5])
+    idx = PositionIndex(pos)
+    rules = {
+        AlertKind.EXPLOSION: KindRules(include_ambiguous=True, max_area_km2=10.0),
+        AlertKind.TIP_REQUEST: KindRules(include_ambiguous=False, max_recipients=2),
+    }
+    t = Targeter(regions, nationwide("XX"), rules=rules)
+    big = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 5000.0), ident="big")
+    blocked = t.target(big, idx, T0)
+    assert blocked.verdict is Verdict.BLAST_RADIUS
+    assert "78.5 km², over the explosion limit of 10.0 km²" in blocked.reason
+    assert len(blocked.recipients) == 0
+    assert t.target(big, idx, T0, confirm=True).recipients.size == 3
+    many = make_alert(AlertKind.TIP_REQUEST, Circle(17.5, 59.5, 5000.0), ident="many")
+    assert (
+        "3 devices are covered, over the tip_request limit of 2" in t.target(many, idx, T0).reason
+    )
+    assert t.ledger.recipients(f"{SENDER}/many") == []  # nothing half-applied
+
+
+def test_canary_share_matches_the_policy(regions: RegionHierarchy) -> None:
+    """With a 30 % canary, recipients are exactly the in-area devices the policy puts in it."""
+    rng = np.random.default_rng(4)
+    lon = rng.uniform(17.45, 17.55, 2000)
+    lat = rng.uniform(59.48, 59.52, 2000)
+    pos = positions(lon, lat)
+    pol = RolloutPolicy(
+        rollouts=[
+            KindRollout(
+                kind=AlertKind.TIP_REQUEST,
+                phases=[
+                    Phase(starts_at=T0 - dt.timedelta(days=1), regions=("XX",), percentage=30.0)
+                ],
+            )
+        ],
+        country="XX",
+    )
+    area = Circle(17.5, 59.5, 2000.0)
+    result = Targeter(regions, pol, rules=exact_rules()).target(
+        make_alert(AlertKind.TIP_REQUEST, area), PositionIndex(pos), T0
+    )
+    inside = area.contains(lon, lat)
+    share = pol.in_canary(AlertKind.TIP_REQUEST, pos.ids, T0)
+    assert set(result.recipients.tolist()) == set(pos.ids[inside & share].tolist())
+    assert 0.2 < len(result.recipients) / inside.sum() < 0.4
+    assert result.counts[Outcome.OUTSIDE_CANARY] == int((inside & ~share).sum())
+
+
+# --- streaming and persistence --------------------------------------------------------------
+
+
+def test_on_positions_tells_devices_that_move_in_exactly_once(regions: RegionHierarchy) -> None:
+    """A device that moves into an active area is told once; the ledger stops a repeat."""
+    t = Targeter(regions, nationwide("XX"))
+    t.target(
+        make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0)),
+        PositionIndex(positions([17.5], [59.5])),
+        T0,
+    )
+    later = T0 + dt.timedelta(minutes=5)
+    batch = Positions(
+        ["d0", "walker", "far"], [17.5, 17.501, 18.5], [59.5, 59.5, 59.5], observed_at=[later] * 3
+    )
+    got = t.on_positions(batch, later)
+    assert [(d.device_id, d.alert_id) for d in got] == [("walker", "a1")]
+    assert t.on_positions(batch, later) == []
+    assert t.on_positions(batch, T0 + dt.timedelta(hours=3)) == []  # expired
+    assert not t.active_incidents
+
+
+def test_sqlite_ledger_keeps_exactly_once_across_restarts(
+    regions: RegionHierarchy, tmp_path: Path
+) -> None:
+    """A new Targeter on the same SQLite ledger does not tell anyone twice."""
+    pos = positions([17.5, 17.501], [59.5, 59.5])
+    alert = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0))
+    with SQLiteLedger(tmp_path / "l.db") as ledger:
+        assert (
+            Targeter(regions, nationwide("XX"), ledger=ledger)
+            .target(alert, PositionIndex(pos), T0)
+            .recipients.size
+            == 2
+        )
+    with SQLiteLedger(tmp_path / "l.db") as ledger:
+        again = Targeter(regions, nationwide("XX"), ledger=ledger).target(
+            alert, PositionIndex(pos), T0
+        )
+    assert again.recipients.size == 0
+    assert again.already_delivered == 2
+
+
+def test_explain_covers_every_device_and_per_county_counts(regions: RegionHierarchy) -> None:
+    """Every device gets an explanation; new recipients are counted per county."""
+    pos = positions([17.5, 18.2, 17.6, 18.9], [59.5, 59.5, 59.6, 59.99])
+    pol = policy({AlertKind.TIP_REQUEST: [(T0 - dt.timedelta(days=1), ("01",))]})
+    area = Circle(17.85, 59.5, 40_000.0)
+    result = Targeter(regions, pol, rules=exact_rules()).target(
+        make_alert(AlertKind.TIP_REQUEST, area), PositionIndex(pos), T0, confirm=True
+    )
+    assert result.recipients.tolist() == ["d0", "d2"]
+    assert result.per_county == {"01": 2}
+    assert "receives alert a1" in result.explain("d0")
+    assert "not enabled" in result.explain("d1")
+    assert "outside the alert area" in result.explain("d3")
+    with pytest.raises(InvalidInput, match="not in the positions"):
+        result.explain("nobody")
+
+
+def test_devices_just_off_every_region_snap_to_the_nearest(regions: RegionHierarchy) -> None:
+    """A device on the water 500 m outside every region still gets a nationwide explosion."""
+    import pyproj
+
+    lon, lat, _ = pyproj.Geod(ellps="WGS84").fwd(19.0, 59.5, 90.0, 500.0)
+    pos = positions([lon], [lat])
+    alert = make_alert(AlertKind.EXPLOSION, Circle(19.0, 59.5, 1000.0))
+    snapped = Targeter(regions, nationwide("XX")).target(alert, PositionIndex(pos), T0)
+    assert snapped.recipients.tolist() == ["d0"]
+    assert snapped.per_county == {"02": 1}
+    strict = Targeter(regions, nationwide("XX"), snap_m=0.0).target(alert, PositionIndex(pos), T0)
+    assert strict.outcome_of("d0") is Outcome.OUTSIDE_ROLLOUT
