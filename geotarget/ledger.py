@@ -37,15 +37,51 @@ def __dir__() -> list[str]:
 
 
 DeviceId = str | int
+IdArray = npt.NDArray[Any]
 
 
-def _ids(device_ids: Iterable[DeviceId] | npt.NDArray[Any]) -> list[DeviceId]:
-    """Device ids as a list of Python ``str``/``int``, validated, duplicates removed in order."""
-    seq = device_ids.tolist() if isinstance(device_ids, np.ndarray) else list(device_ids)
+def _from_list(seq: list[Any]) -> IdArray:
+    kinds = set()
     for i, d in enumerate(seq):
         if isinstance(d, bool) or not isinstance(d, (str, int)):
             raise InvalidType(f"device_ids[{i}] must be a str or an int (got {d!r})")
-    return list(dict.fromkeys(seq))
+        kinds.add(str if isinstance(d, str) else int)
+    if len(kinds) > 1:
+        raise InvalidType("device_ids must be all str or all int (got both)")
+    if kinds == {str}:
+        return np.array(seq, dtype=np.str_)
+    return np.array(seq, dtype=np.int64)
+
+
+def _ids(device_ids: Iterable[DeviceId] | IdArray) -> IdArray:
+    """Device ids as a numpy ``int64`` or ``str_`` array, validated, duplicates removed in order.
+
+    numpy arrays of integers or strings pass without a Python loop; anything else is checked
+    element by element.
+    """
+    if isinstance(device_ids, np.ndarray) and device_ids.dtype.kind in "iu":
+        arr = device_ids.astype(np.int64, copy=False).reshape(-1)
+    elif isinstance(device_ids, np.ndarray) and device_ids.dtype.kind == "U":
+        arr = device_ids.reshape(-1)
+    else:
+        seq = device_ids.tolist() if isinstance(device_ids, np.ndarray) else list(device_ids)
+        arr = _from_list(seq)
+    if arr.size > 1:
+        _, first = np.unique(arr, return_index=True)
+        if first.size != arr.size:
+            arr = arr[np.sort(first)]
+    return arr
+
+
+def _member(values: IdArray, sorted_ids: IdArray | None) -> npt.NDArray[np.bool_]:
+    """Whether each value is in a sorted id array (of the same kind)."""
+    if sorted_ids is None or sorted_ids.size == 0 or values.size == 0:
+        return np.zeros(values.shape, dtype=np.bool_)
+    if values.dtype.kind != sorted_ids.dtype.kind:
+        return np.zeros(values.shape, dtype=np.bool_)
+    at = np.searchsorted(sorted_ids, values)
+    at = np.minimum(at, sorted_ids.size - 1)
+    return np.asarray(sorted_ids[at] == values, dtype=np.bool_)
 
 
 def _incident(incident: str) -> str:
@@ -69,12 +105,18 @@ class DeliveryLedger(Protocol):
     """
 
     def claim(
-        self, incident: str, device_ids: Iterable[DeviceId], *, alert_id: str, at: datetime
-    ) -> list[DeviceId]:
+        self,
+        incident: str,
+        device_ids: Iterable[DeviceId] | IdArray,
+        *,
+        alert_id: str,
+        at: datetime,
+    ) -> IdArray:
         """Record deliveries for the devices not yet told about ``incident``; return those.
 
-        The returned ids, in input order, are the ones the caller must now deliver to; the
-        others already received the incident (under this or an earlier alert version).
+        The returned ids (a numpy array, in input order) are the ones the caller must now
+        deliver to; the others already received the incident (under this or an earlier alert
+        version). Ids of one call are all ``str`` or all ``int``.
         """
         ...
 
@@ -82,7 +124,7 @@ class DeliveryLedger(Protocol):
         """Whether each device has already received ``incident``."""
         ...
 
-    def recipients(self, incident: str) -> list[DeviceId]:
+    def recipients(self, incident: str) -> IdArray:
         """Every device that received ``incident``, in delivery order (for retraction)."""
         ...
 
@@ -96,11 +138,11 @@ class MemoryLedger:
     >>> from geotarget.ledger import MemoryLedger
     >>> ledger = MemoryLedger()
     >>> t = datetime(2024, 4, 15, 12, 0, tzinfo=timezone.utc)
-    >>> ledger.claim("inc-1", ["a", "b"], alert_id="v1", at=t)
+    >>> ledger.claim("inc-1", ["a", "b"], alert_id="v1", at=t).tolist()
     ['a', 'b']
-    >>> ledger.claim("inc-1", ["b", "c"], alert_id="v2", at=t)
+    >>> ledger.claim("inc-1", ["b", "c"], alert_id="v2", at=t).tolist()
     ['c']
-    >>> ledger.recipients("inc-1")
+    >>> ledger.recipients("inc-1").tolist()
     ['a', 'b', 'c']
 
     .. versionadded:: 0.1.0
@@ -108,33 +150,64 @@ class MemoryLedger:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_incident: dict[str, dict[DeviceId, tuple[str, datetime]]] = {}
+        # Per incident: the delivered ids in delivery order (chunks) and sorted (for lookups).
+        self._chunks: dict[str, list[IdArray]] = {}
+        self._sorted: dict[str, IdArray] = {}
 
     def claim(
-        self, incident: str, device_ids: Iterable[DeviceId], *, alert_id: str, at: datetime
-    ) -> list[DeviceId]:
+        self,
+        incident: str,
+        device_ids: Iterable[DeviceId] | IdArray,
+        *,
+        alert_id: str,
+        at: datetime,
+    ) -> IdArray:
         """See :meth:`DeliveryLedger.claim`."""
         key = _incident(incident)
         ids = _ids(device_ids)
-        when = _aware(at)
+        _aware(at)
         with self._lock:
-            seen = self._by_incident.setdefault(key, {})
-            new = [d for d in ids if d not in seen]
-            for d in new:
-                seen[d] = (alert_id, when)
+            done = self._sorted.get(key)
+            if done is not None and done.dtype.kind != ids.dtype.kind and ids.size:
+                raise InvalidType(
+                    f"device_ids must be of one kind per incident: {key!r} has "
+                    f"{'str' if done.dtype.kind == 'U' else 'int'} ids"
+                )
+            new = ids[~_member(ids, done)]
+            if new.size:
+                self._chunks.setdefault(key, []).append(new)
+                add = np.sort(new)
+                if done is None:
+                    self._sorted[key] = add
+                else:
+                    # Widen the string width first: np.insert would truncate longer ids.
+                    done = done.astype(np.result_type(done, add), copy=False)
+                    self._sorted[key] = np.insert(done, np.searchsorted(done, add), add)
         return new
 
-    def delivered(self, incident: str, device_ids: Iterable[DeviceId]) -> npt.NDArray[np.bool_]:
+    def delivered(
+        self, incident: str, device_ids: Iterable[DeviceId] | IdArray
+    ) -> npt.NDArray[np.bool_]:
         """See :meth:`DeliveryLedger.delivered`."""
-        seq = device_ids.tolist() if isinstance(device_ids, np.ndarray) else list(device_ids)
+        ids = _ids_keep_order(device_ids)
         with self._lock:
-            seen = self._by_incident.get(_incident(incident), {})
-            return np.fromiter((d in seen for d in seq), dtype=np.bool_, count=len(seq))
+            return _member(ids, self._sorted.get(_incident(incident)))
 
-    def recipients(self, incident: str) -> list[DeviceId]:
+    def recipients(self, incident: str) -> IdArray:
         """See :meth:`DeliveryLedger.recipients`."""
         with self._lock:
-            return list(self._by_incident.get(_incident(incident), {}))
+            chunks = self._chunks.get(_incident(incident), [])
+            if not chunks:
+                return np.array([], dtype=np.str_)
+            return np.concatenate(chunks)
+
+
+def _ids_keep_order(device_ids: Iterable[DeviceId] | IdArray) -> IdArray:
+    """Like :func:`_ids` but keeping duplicates (one answer per input)."""
+    if isinstance(device_ids, np.ndarray) and device_ids.dtype.kind in "iuU":
+        return device_ids.reshape(-1)
+    seq = device_ids.tolist() if isinstance(device_ids, np.ndarray) else list(device_ids)
+    return _from_list(seq) if seq else np.array([], dtype=np.str_)
 
 
 _SCHEMA = """
@@ -195,14 +268,19 @@ class SQLiteLedger:
         self.close()
 
     def claim(
-        self, incident: str, device_ids: Iterable[DeviceId], *, alert_id: str, at: datetime
-    ) -> list[DeviceId]:
+        self,
+        incident: str,
+        device_ids: Iterable[DeviceId] | IdArray,
+        *,
+        alert_id: str,
+        at: datetime,
+    ) -> IdArray:
         """See :meth:`DeliveryLedger.claim`."""
         key = _incident(incident)
         ids = _ids(device_ids)
         when = _aware(at).isoformat()
-        if not ids:
-            return []
+        if not ids.size:
+            return ids
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
@@ -211,7 +289,7 @@ class SQLiteLedger:
                     "CREATE TEMP TABLE IF NOT EXISTS batch (pos INTEGER, device ANY) STRICT"
                 )
                 cur.execute("DELETE FROM batch")
-                cur.executemany("INSERT INTO batch VALUES (?, ?)", enumerate(ids))
+                cur.executemany("INSERT INTO batch VALUES (?, ?)", enumerate(ids.tolist()))
                 (base,) = cur.execute(
                     "SELECT COALESCE(MAX(seq), -1) + 1 FROM deliveries WHERE incident = ?", (key,)
                 ).fetchone()
@@ -232,22 +310,23 @@ class SQLiteLedger:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
-        return new
+        return ids[:0] if not new else np.array(new, dtype=ids.dtype)
 
-    def delivered(self, incident: str, device_ids: Iterable[DeviceId]) -> npt.NDArray[np.bool_]:
+    def delivered(
+        self, incident: str, device_ids: Iterable[DeviceId] | IdArray
+    ) -> npt.NDArray[np.bool_]:
         """See :meth:`DeliveryLedger.delivered`."""
-        key = _incident(incident)
-        seq = device_ids.tolist() if isinstance(device_ids, np.ndarray) else list(device_ids)
-        done = set(self._devices(key))
-        return np.fromiter((d in done for d in seq), dtype=np.bool_, count=len(seq))
+        ids = _ids_keep_order(device_ids)
+        done = self.recipients(incident)
+        return _member(ids, np.sort(done))
 
-    def recipients(self, incident: str) -> list[DeviceId]:
+    def recipients(self, incident: str) -> IdArray:
         """See :meth:`DeliveryLedger.recipients`."""
-        return self._devices(_incident(incident))
-
-    def _devices(self, key: str) -> list[DeviceId]:
+        key = _incident(incident)
         with self._lock:
             rows = self._db.execute(
                 "SELECT device FROM deliveries WHERE incident = ? ORDER BY seq", (key,)
             ).fetchall()
-        return [r[0] for r in rows]
+        if not rows:
+            return np.array([], dtype=np.str_)
+        return _from_list([r[0] for r in rows])

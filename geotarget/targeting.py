@@ -256,9 +256,6 @@ class TargetingResult:
     _ids: npt.NDArray[Any] | None = attrs.field(default=None, repr=False, alias="ids")
     _rows: npt.NDArray[np.int32] | None = attrs.field(default=None, repr=False, alias="rows")
     _outcomes: npt.NDArray[np.int8] | None = attrs.field(default=None, repr=False, alias="outcomes")
-    _recipient_set: frozenset[Any] = attrs.field(
-        factory=frozenset, repr=False, alias="recipient_set"
-    )
 
     def outcome_of(self, device_id: str | int) -> Outcome | None:
         """The outcome of one device, or None if the alert was not evaluated per device."""
@@ -284,7 +281,7 @@ class TargetingResult:
             return f"device {device_id!r} does not receive alert {self.alert_id}: {self.reason}"
         why = _WHY[outcome]
         if outcome in COVERED:
-            if device_id in self._recipient_set:
+            if _isin(np.array([device_id]), self.recipients)[0]:
                 return f"device {device_id!r} receives alert {self.alert_id}: it {why}"
             return (
                 f"device {device_id!r} does not receive alert {self.alert_id} again: it {why}, "
@@ -313,7 +310,7 @@ class _Plan:
 
     area: Area
     area_km2: float
-    enabled_finest: npt.NDArray[np.str_]  # sorted codes of enabled finest-level regions
+    enabled_mask: npt.NDArray[np.bool_]  # per finest region index (+1 final False for "none")
     reaches_enabled: bool
 
 
@@ -407,7 +404,9 @@ class Targeter:
         self.ledger: DeliveryLedger = ledger if ledger is not None else MemoryLedger()
         self._finest = regions.levels[0]
         self._county_level = county_level if county_level in regions.levels else self._finest
-        self._county_of = self._parents_at(self._county_level)
+        self._finest_set = regions.region_set(self._finest)
+        county_of = self._parents_at(self._county_level)
+        self._county_by_index = [county_of[c] for c in self._finest_set.codes]
         self._lock = threading.Lock()
         self._plans: dict[tuple[str, str, str, str, int | None], _Plan] = {}
         self._active: dict[str, Alert] = {}
@@ -476,7 +475,7 @@ class Targeter:
         plan = _Plan(
             area=area,
             area_km2=area.area_m2 / 1e6,
-            enabled_finest=np.array(sorted(enabled), dtype=np.str_),
+            enabled_mask=np.isin(np.array([*finest.codes, ""]), sorted(enabled)),
             reaches_enabled=reaches,
         )
         with self._lock:
@@ -526,7 +525,7 @@ class Targeter:
                 **base,
                 verdict=Verdict.CANCELLED,
                 reason=f"cancelled: retract from the {len(told):,} devices told about {incident}",
-                retract=np.array(told, dtype=object),
+                retract=told,
             )
         if at < alert.onset:
             return TargetingResult(
@@ -601,7 +600,9 @@ class Targeter:
                 area_km2=plan.area_km2,
             )
 
-        rows, outcomes, covered, t = self._evaluate(alert, kind, plan, decision, index, at)
+        rows, outcomes, covered, covered_region, t = self._evaluate(
+            alert, kind, plan, decision, index, at
+        )
         ids = index.positions.ids
         covered_ids = ids[covered]
         if (
@@ -622,16 +623,14 @@ class Targeter:
         t_ledger = time.perf_counter()
         previously = self.ledger.recipients(incident)
         new = self.ledger.claim(incident, covered_ids, alert_id=alert.identifier, at=at)
-        covered_set = set(covered_ids.tolist())
-        gone = [d for d in previously if d not in covered_set]
+        gone = previously[~_isin(previously, covered_ids)] if previously.size else previously
         with self._lock:
             self._active[incident] = alert
         t_end = time.perf_counter()
         tally = np.bincount(outcomes, minlength=len(Outcome))
         counts = {o: int(tally[o]) for o in Outcome}
         counts[Outcome.OUTSIDE_AREA] += len(index.positions) - int(rows.size)
-        new_set = frozenset(new)
-        per_county = self._per_county(index, ids, covered, new_set)
+        per_county = self._per_county(covered_region[_isin(covered_ids, new)])
         return TargetingResult(
             **base,
             verdict=Verdict.DELIVER,
@@ -646,8 +645,8 @@ class Targeter:
             ),
             next_change=decision.next_change,
             rollout=decision,
-            recipients=np.array(new, dtype=object),
-            no_longer_covered=np.array(gone, dtype=object),
+            recipients=new,
+            no_longer_covered=gone,
             counts=counts,
             already_delivered=int(covered_ids.size) - len(new),
             per_county=per_county,
@@ -661,7 +660,6 @@ class Targeter:
             ids=ids,
             rows=rows,
             outcomes=outcomes,
-            recipient_set=new_set,
         )
 
     def _evaluate(
@@ -673,9 +671,17 @@ class Targeter:
         index: PositionIndex,
         at: dt.datetime,
     ) -> tuple[
-        npt.NDArray[np.int32], npt.NDArray[np.int8], npt.NDArray[np.int32], dict[str, float]
+        npt.NDArray[np.int32],
+        npt.NDArray[np.int8],
+        npt.NDArray[np.int32],
+        npt.NDArray[np.int32],
+        dict[str, float],
     ]:
-        """Classify the non-outside devices: (rows, outcomes, covered rows, timings)."""
+        """Classify the non-outside devices.
+
+        Returns rows, their outcomes, the covered rows, the finest-region index of each covered
+        row, and timings.
+        """
         rules = self.rules[kind]
         t0 = time.perf_counter()
         rows, states = index.classify(plan.area, rules.location, at)
@@ -685,8 +691,10 @@ class Targeter:
         outcomes[states == Location.UNKNOWN] = Outcome.UNKNOWN_LOCATION
         located = np.flatnonzero((states == Location.INSIDE) | (states == Location.AMBIGUOUS))
         lrows = rows[located]
-        codes = self.regions.locate(positions.lon[lrows], positions.lat[lrows], snap_m=self.snap_m)
-        enabled = np.isin(codes, plan.enabled_finest)
+        region = self._finest_set.locate_index(
+            positions.lon[lrows], positions.lat[lrows], snap_m=self.snap_m
+        )
+        enabled = plan.enabled_mask[region]  # index -1 (no region) hits the final False
         ok = enabled.copy()
         result = np.where(enabled, np.int8(0), np.int8(Outcome.OUTSIDE_ROLLOUT))
         if alert.status in (Status.TEST, Status.EXERCISE):
@@ -710,29 +718,22 @@ class Targeter:
         )
         result = np.where(ok, inside_code, result)
         outcomes[located] = result
-        covered = rows[(outcomes == Outcome.INSIDE) | (outcomes == Outcome.AMBIGUOUS_INCLUDED)]
+        is_covered = ok  # located rows that are inside, or ambiguous and included
+        if not rules.include_ambiguous:
+            is_covered = ok & ~amb
+        covered = lrows[is_covered]
         t2 = time.perf_counter()
-        return rows, outcomes, covered, {"match": t1 - t0, "rules": t2 - t1}
+        return rows, outcomes, covered, region[is_covered], {"match": t1 - t0, "rules": t2 - t1}
 
-    def _per_county(
-        self,
-        index: PositionIndex,
-        ids: npt.NDArray[Any],
-        covered: npt.NDArray[np.int32],
-        new: frozenset[Any],
-    ) -> dict[str, int]:
-        if not new:
+    def _per_county(self, region: npt.NDArray[np.int32]) -> dict[str, int]:
+        """Count devices per county from their finest-region indices."""
+        if not region.size:
             return {}
-        mask = np.fromiter((d in new for d in ids[covered].tolist()), bool, count=covered.size)
-        rows = covered[mask]
-        codes = self.regions.locate(
-            index.positions.lon[rows], index.positions.lat[rows], snap_m=self.snap_m
-        )
-        uniq, n = np.unique(codes, return_counts=True)
+        per_region = np.bincount(region, minlength=len(self._county_by_index))
         out: dict[str, int] = {}
-        for code, count in zip(uniq.tolist(), n.tolist(), strict=True):
-            county = self._county_of.get(code, code)
-            out[county] = out.get(county, 0) + count
+        for i in np.flatnonzero(per_region).tolist():
+            county = self._county_by_index[i]
+            out[county] = out.get(county, 0) + int(per_region[i])
         return dict(sorted(out.items()))
 
     # --- streaming -------------------------------------------------------------------------
@@ -784,11 +785,19 @@ class Targeter:
             plan = self._plan(alert, area, decision)
             if index is None:
                 index = PositionIndex(positions)
-            _, _, covered, _ = self._evaluate(alert, kind, plan, decision, index, at)
+            _, _, covered, _, _ = self._evaluate(alert, kind, plan, decision, index, at)
             new = self.ledger.claim(
                 incident, positions.ids[covered], alert_id=alert.identifier, at=at
             )
             out.extend(
-                Delivery(device_id=d, alert_id=alert.identifier, incident=incident) for d in new
+                Delivery(device_id=d, alert_id=alert.identifier, incident=incident)
+                for d in new.tolist()
             )
         return out
+
+
+def _isin(values: npt.NDArray[Any], pool: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """``numpy.isin`` that answers False (rather than failing) when the id kinds differ."""
+    if values.size == 0 or pool.size == 0 or values.dtype.kind != pool.dtype.kind:
+        return np.zeros(values.shape, dtype=np.bool_)
+    return np.isin(values, pool)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geotarget import InvalidInput, InvalidType
 from geotarget.ledger import DeliveryLedger, MemoryLedger, SQLiteLedger
@@ -34,23 +36,53 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeliveryL
 
 def test_claim_returns_only_new_devices_in_input_order(ledger: DeliveryLedger) -> None:
     """A second claim for the same incident returns only the devices not yet told."""
-    assert ledger.claim("inc", ["b", "a", 7], alert_id="v1", at=T0) == ["b", "a", 7]
-    assert ledger.claim("inc", ["c", "a", "7", 7], alert_id="v2", at=T0) == ["c", "7"]
-    assert ledger.recipients("inc") == ["b", "a", 7, "c", "7"]
+    assert ledger.claim("inc", ["b", "a", "7"], alert_id="v1", at=T0).tolist() == ["b", "a", "7"]
+    assert ledger.claim("inc", ["c", "a", "7", "c"], alert_id="v2", at=T0).tolist() == ["c"]
+    assert ledger.recipients("inc").tolist() == ["b", "a", "7", "c"]
+
+
+def test_int_and_str_ids_are_different_devices(ledger: DeliveryLedger) -> None:
+    """Device 7 and device "7" are different, in different incidents; one incident holds one kind."""
+    assert ledger.claim("ints", [7], alert_id="v1", at=T0).tolist() == [7]
+    assert ledger.claim("strs", ["7"], alert_id="v1", at=T0).tolist() == ["7"]
+    assert ledger.delivered("ints", ["7"]).tolist() == [False]
+    with pytest.raises(InvalidType, match="all str or all int"):
+        ledger.claim("ints", [8, "8"], alert_id="v2", at=T0)
+
+
+def test_longer_string_ids_after_shorter_ones_stay_whole(ledger: DeliveryLedger) -> None:
+    """A long id claimed after short ones is remembered whole, not truncated to their width."""
+    ledger.claim("inc", ["d0"], alert_id="v1", at=T0)
+    assert ledger.claim("inc", ["walker"], alert_id="v2", at=T0).tolist() == ["walker"]
+    assert ledger.claim("inc", ["walker", "wa"], alert_id="v3", at=T0).tolist() == ["wa"]
 
 
 def test_incidents_are_independent(ledger: DeliveryLedger) -> None:
     """Delivering one incident does not mark devices for another."""
     ledger.claim("one", ["a"], alert_id="v1", at=T0)
-    assert ledger.claim("two", ["a"], alert_id="v1", at=T0) == ["a"]
+    assert ledger.claim("two", ["a"], alert_id="v1", at=T0).tolist() == ["a"]
     assert ledger.delivered("one", ["a", "b"]).tolist() == [True, False]
 
 
 def test_numpy_ids_and_duplicates_in_a_batch(ledger: DeliveryLedger) -> None:
     """Numpy arrays of ids work, and a duplicate inside one batch is delivered once."""
     got = ledger.claim("inc", np.array([5, 6, 5, 7]), alert_id="v1", at=T0)
-    assert got == [5, 6, 7]
-    assert ledger.delivered("inc", np.array([7, 8])).tolist() == [True, False]
+    assert got.tolist() == [5, 6, 7]
+    assert ledger.claim("inc", np.array([9, 7, 8]), alert_id="v2", at=T0).tolist() == [9, 8]
+    assert ledger.delivered("inc", np.array([7, 8, 10])).tolist() == [True, True, False]
+
+
+@settings(max_examples=200, deadline=None)
+@given(batches=st.lists(st.lists(st.integers(0, 50), max_size=30), max_size=8))
+def test_memory_ledger_equals_a_set_oracle(batches: list[list[int]]) -> None:
+    """Each claim returns exactly the ids not seen before, in first-seen order (set oracle)."""
+    ledger = MemoryLedger()
+    seen: set[int] = set()
+    for batch in batches:
+        expected = [d for d in dict.fromkeys(batch) if d not in seen]
+        seen |= set(batch)
+        assert ledger.claim("inc", np.array(batch, dtype=np.int64), alert_id="v", at=T0).tolist() == expected
+    assert sorted(ledger.recipients("inc").tolist()) == sorted(seen)
 
 
 def test_bad_arguments_are_rejected_before_anything_is_recorded(ledger: DeliveryLedger) -> None:
@@ -61,7 +93,7 @@ def test_bad_arguments_are_rejected_before_anything_is_recorded(ledger: Delivery
         ledger.claim("", ["a"], alert_id="v1", at=T0)
     with pytest.raises(InvalidInput, match="timezone-aware"):
         ledger.claim("inc", ["a"], alert_id="v1", at=datetime(2024, 4, 15))
-    assert ledger.recipients("inc") == []
+    assert ledger.recipients("inc").tolist() == []
 
 
 def test_sqlite_ledger_survives_a_restart(tmp_path: Path) -> None:
@@ -70,8 +102,8 @@ def test_sqlite_ledger_survives_a_restart(tmp_path: Path) -> None:
     with SQLiteLedger(path) as first:
         first.claim("inc", ["a", "b"], alert_id="v1", at=T0)
     with SQLiteLedger(path) as second:
-        assert second.claim("inc", ["a", "b", "c"], alert_id="v2", at=T0) == ["c"]
-        assert second.recipients("inc") == ["a", "b", "c"]
+        assert second.claim("inc", ["a", "b", "c"], alert_id="v2", at=T0).tolist() == ["c"]
+        assert second.recipients("inc").tolist() == ["a", "b", "c"]
 
 
 def test_sqlite_ledger_uses_wal(tmp_path: Path) -> None:
@@ -119,7 +151,7 @@ def test_sigkill_mid_batch_loses_nothing_acknowledged_and_leaves_no_partial_batc
     with SQLiteLedger(path) as ledger:
         rows = ledger.recipients("inc")
     per_batch: dict[str, int] = {}
-    for device in rows:
+    for device in rows.tolist():
         batch = str(device).split(":")[0]
         per_batch[batch] = per_batch.get(batch, 0) + 1
     assert all(n == 2000 for n in per_batch.values()), "a partial batch was committed"

@@ -378,7 +378,7 @@ def test_blast_radius_guard_blocks_until_confirmed(regions: RegionHierarchy) -> 
     assert (
         "3 devices are covered, over the tip_request limit of 2" in t.target(many, idx, T0).reason
     )
-    assert t.ledger.recipients(f"{SENDER}/many") == []  # nothing half-applied
+    assert t.ledger.recipients(f"{SENDER}/many").size == 0  # nothing half-applied
 
 
 def test_canary_share_matches_the_policy(regions: RegionHierarchy) -> None:

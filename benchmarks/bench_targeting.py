@@ -1,0 +1,96 @@
+"""target() end to end over 1.2 M devices, and the SQLite ledger's throughput.
+
+The bar (issue 7): ``target()`` for an alert over 1.2 M devices spends at most 5 ms beyond the
+matcher's own query time (``PositionIndex.classify``): policy, effective area, rules, regions,
+ledger in memory. The gate compares that overhead with a 5 ms budget.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _harness import Gate, Report, Timing, best_of
+
+from geotarget import Circle, PositionIndex, Positions, alerts, sweden
+from geotarget.ledger import MemoryLedger, SQLiteLedger
+from geotarget.targeting import Targeter
+
+AT = dt.datetime(2024, 5, 20, 12, 0, tzinfo=dt.timezone.utc)
+SERGELS_TORG = (18.06528, 59.3325)
+
+
+def _positions(n: int) -> Positions:
+    lon, lat = sweden.synthetic_population(n, seed=7)
+    rng = np.random.default_rng(8)
+    stamp = np.datetime64(AT.replace(tzinfo=None), "us")
+    ages = (rng.exponential(600.0, n) * 1e6).astype("timedelta64[us]")
+    return Positions(
+        np.arange(n, dtype=np.int64),
+        lon,
+        lat,
+        accuracy_m=np.clip(rng.lognormal(np.log(12.0), 0.8, n), 3.0, 2000.0),
+        observed_at=stamp - ages,
+    )
+
+
+def run(quick: bool) -> Report:
+    """Time target() against its own matcher query; measure the SQLite ledger."""
+    report = Report()
+    n = 1_200_000
+    index = PositionIndex(_positions(n))
+    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy())
+    repeat = 5 if quick else 20
+    for radius, label in ((500.0, "Explosion 500 m"), (5_000.0, "Explosion 5 km")):
+        scenario = f"target(): {label} at Sergels torg, {n:,} devices"
+        msg = alerts.Message(headline="x", description="x", area_description="x")
+        alert = alerts.explosion(
+            identifier=f"bench-{int(radius)}", sender="bench@example.se", sent=AT,
+            area=Circle(*SERGELS_TORG, radius), sv=msg, en=msg, onset=AT,
+            expires=AT + dt.timedelta(hours=2),
+        )
+        rule = targeter.rules[alert.kind].location  # type: ignore[index]
+
+        def full(a: alerts.Alert = alert) -> None:
+            targeter.ledger = MemoryLedger()  # every call delivers afresh
+            targeter.target(a, index, AT)
+
+        def matcher(a: alerts.Alert = alert) -> None:
+            index.classify(a.area, rule, AT)  # type: ignore[arg-type]
+
+        total = best_of(full, repeat=repeat)
+        query = best_of(matcher, repeat=repeat)
+        targeter.ledger = MemoryLedger()
+        got = targeter.target(alert, index, AT)
+        note = f"{len(got.recipients):,} recipients"
+        report.add(Timing(scenario, "target() total", total, n, note))
+        report.add(Timing(scenario, "matcher classify alone", query, n))
+        report.add(Timing(scenario, "overhead beyond the matcher", max(total - query, 1e-9)))
+        report.add(Timing(scenario, "budget", 0.005, note="the issue's bound, 5 ms"))
+        report.gates.append(Gate(scenario, "overhead beyond the matcher", "budget", 1.0))
+
+    # The durable ledger: deliveries recorded per second, in batches of 10,000 new devices.
+    batch = 10_000
+    batches = 5 if quick else 20
+    for sync in ("FULL", "NORMAL"):
+        with tempfile.TemporaryDirectory() as tmp, SQLiteLedger(
+            Path(tmp) / "ledger.db", synchronous=sync
+        ) as ledger:
+            t0 = time.perf_counter()
+            for b in range(batches):
+                ids = np.arange(b * batch, (b + 1) * batch, dtype=np.int64)
+                ledger.claim("incident", ids, alert_id="a", at=AT)
+            took = (time.perf_counter() - t0) / batches
+        report.add(
+            Timing(
+                f"SQLiteLedger.claim, {batch:,} new devices per batch",
+                f"synchronous={sync}",
+                took,
+                batch,
+                f"{batch / took:,.0f} deliveries/s",
+            )
+        )
+    return report
