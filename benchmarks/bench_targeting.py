@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from _harness import Gate, Report, Timing, best_of
 
-from geotarget import Circle, PositionIndex, Positions, alerts, sweden
+from geotarget import Circle, LocationRule, PositionIndex, Positions, alerts, sweden
 from geotarget.ledger import MemoryLedger, SQLiteLedger
 from geotarget.targeting import Targeter
 
@@ -48,8 +48,13 @@ def run(quick: bool) -> Report:
         scenario = f"target(): {label} at Sergels torg, {n:,} devices"
         msg = alerts.Message(headline="x", description="x", area_description="x")
         alert = alerts.explosion(
-            identifier=f"bench-{int(radius)}", sender="bench@example.se", sent=AT,
-            area=Circle(*SERGELS_TORG, radius), sv=msg, en=msg, onset=AT,
+            identifier=f"bench-{int(radius)}",
+            sender="bench@example.se",
+            sent=AT,
+            area=Circle(*SERGELS_TORG, radius),
+            sv=msg,
+            en=msg,
+            onset=AT,
             expires=AT + dt.timedelta(hours=2),
         )
         rule = targeter.rules[alert.kind].location  # type: ignore[index]
@@ -58,7 +63,7 @@ def run(quick: bool) -> Report:
             targeter.ledger = MemoryLedger()  # every call delivers afresh
             targeter.target(a, index, AT)
 
-        def matcher(a: alerts.Alert = alert) -> None:
+        def matcher(a: alerts.Alert = alert, rule: LocationRule = rule) -> None:
             index.classify(a.area, rule, AT)  # type: ignore[arg-type]
 
         total = best_of(full, repeat=repeat)
@@ -76,9 +81,10 @@ def run(quick: bool) -> Report:
     batch = 10_000
     batches = 5 if quick else 20
     for sync in ("FULL", "NORMAL"):
-        with tempfile.TemporaryDirectory() as tmp, SQLiteLedger(
-            Path(tmp) / "ledger.db", synchronous=sync
-        ) as ledger:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            SQLiteLedger(Path(tmp) / "ledger.db", synchronous=sync) as ledger,
+        ):
             t0 = time.perf_counter()
             for b in range(batches):
                 ids = np.arange(b * batch, (b + 1) * batch, dtype=np.int64)

@@ -81,7 +81,10 @@ def test_memory_ledger_equals_a_set_oracle(batches: list[list[int]]) -> None:
     for batch in batches:
         expected = [d for d in dict.fromkeys(batch) if d not in seen]
         seen |= set(batch)
-        assert ledger.claim("inc", np.array(batch, dtype=np.int64), alert_id="v", at=T0).tolist() == expected
+        assert (
+            ledger.claim("inc", np.array(batch, dtype=np.int64), alert_id="v", at=T0).tolist()
+            == expected
+        )
     assert sorted(ledger.recipients("inc").tolist()) == sorted(seen)
 
 
