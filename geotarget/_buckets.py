@@ -251,7 +251,7 @@ class Buckets:
         band = np.flatnonzero(~inside & (d2 <= lim[:, 4]))
         if band.size:
             pb = part[band]
-            _, _, dist = _geodesy.geod().inv(self.c_lon[pb], self.c_lat[pb], x[band], y[band])
+            dist = _geodesy.inv_distance(self.c_lon[pb], self.c_lat[pb], x[band], y[band])
             inside[band] = np.asarray(dist) <= self.c_reach[pb]
         return inside
 
@@ -295,7 +295,7 @@ class Buckets:
                 return True
             if d2 > out2:
                 return False
-            _, _, dist = _geodesy.geod().inv(part.lon, part.lat, x, y)
+            dist = _geodesy.inv_distance(part.lon, part.lat, x, y)
             return bool(dist <= part.reach_m)
         if part.margin_m == 0.0:
             return bool(shapely.intersects_xy(part.shape, x, y))

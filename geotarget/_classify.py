@@ -140,7 +140,7 @@ def _polygon_ranks(part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray) -
     in_poly = np.asarray(shapely.intersects_xy(part.shape, x, y), dtype=np.bool_)
     contained = part._contains_valid(x, y) if m > 0.0 else in_poly
     lon0, lat0, metric = part._frame()
-    mx, my = _geodesy.aeqd_transformer(lon0, lat0).transform(x, y)
+    mx, my = _geodesy.to_aeqd(lon0, lat0, x, y)
     pts: Any = shapely.points(np.asarray(mx), np.asarray(my))
     holds = contained & (r == 0.0)
     # In the polygon: holds iff r <= m or not within r - m of the boundary.

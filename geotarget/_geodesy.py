@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -81,12 +81,48 @@ def aeqd_transformer(lon0: float, lat0: float) -> pyproj.Transformer:
     return t
 
 
+def inv_distance(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> FloatArray:
+    """Exact WGS84 geodesic distances in metres (``Geod.inv``), broadcasting its inputs.
+
+    Always hands pyproj arrays of two or more elements: some pyproj releases treat a
+    one-element array as a scalar and trip numpy's deprecation of array-to-scalar conversion.
+    """
+    a, b, c, d = np.broadcast_arrays(
+        np.asarray(lon1, dtype=np.float64),
+        np.asarray(lat1, dtype=np.float64),
+        np.asarray(lon2, dtype=np.float64),
+        np.asarray(lat2, dtype=np.float64),
+    )
+    shape = a.shape
+    if a.size == 0:
+        return np.empty(shape, dtype=np.float64)
+    flat = [np.ascontiguousarray(v.reshape(-1)) for v in (a, b, c, d)]
+    if a.size == 1:
+        flat = [np.repeat(v, 2) for v in flat]
+    _, _, dist = geod().inv(flat[0], flat[1], flat[2], flat[3])
+    out = np.asarray(dist, dtype=np.float64)
+    return out[: a.size].reshape(shape)
+
+
+def to_aeqd(
+    lon0: float, lat0: float, lon: FloatArray, lat: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Project lon/lat arrays into the azimuthal-equidistant frame at ``(lon0, lat0)``, metres.
+
+    Like :func:`inv_distance`, never hands pyproj a one-element array.
+    """
+    x = np.asarray(lon, dtype=np.float64).reshape(-1)
+    y = np.asarray(lat, dtype=np.float64).reshape(-1)
+    n = x.size
+    if n == 1:
+        x, y = np.repeat(x, 2), np.repeat(y, 2)
+    mx, my = aeqd_transformer(lon0, lat0).transform(x, y)
+    return np.asarray(mx, dtype=np.float64)[:n], np.asarray(my, dtype=np.float64)[:n]
+
+
 def geodesic_distance(lon0: float, lat0: float, lon: FloatArray, lat: FloatArray) -> FloatArray:
     """Exact WGS84 geodesic distance in metres from one point to many (``Geod.inv``)."""
-    if lon.size == 0:
-        return np.empty(lon.shape, dtype=np.float64)
-    _, _, dist = geod().inv(np.full(lon.shape, lon0), np.full(lat.shape, lat0), lon, lat)
-    return np.asarray(dist, dtype=np.float64)
+    return inv_distance(lon0, lat0, lon, lat)
 
 
 def ecef(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:

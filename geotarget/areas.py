@@ -454,7 +454,7 @@ class Polygon(_PartBase):
 
     def _within_margin(self, x: FloatArray, y: FloatArray) -> BoolArray:
         lon0, lat0, metric = self._frame()
-        mx, my = _geodesy.aeqd_transformer(lon0, lat0).transform(x, y)
+        mx, my = _geodesy.to_aeqd(lon0, lat0, x, y)
         return np.asarray(
             shapely.dwithin(metric, shapely.points(np.asarray(mx), np.asarray(my)), self.margin_m),
             dtype=np.bool_,
