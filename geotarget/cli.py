@@ -417,12 +417,12 @@ def _parse_at(text: str | None) -> dt.datetime:
     return at
 
 
-def _read_alert(path: Path) -> Any:
+def _read_alert(path: Path, *, envelope: Any = None) -> Any:
     from geotarget import cap
 
     if not path.is_file():
         raise InvalidInput(f"alert file not found: {path}")
-    return cap.loads(path.read_bytes())
+    return cap.loads(path.read_bytes(), envelope=envelope)
 
 
 def _target(args: argparse.Namespace, out: TextIO) -> int:
@@ -430,7 +430,8 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget.rollout import RolloutPolicy, pilot_policy
     from geotarget.targeting import Targeter
 
-    alert = _read_alert(Path(args.alert))
+    # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result.
+    alert = _read_alert(Path(args.alert), envelope=_sweden().SWEDEN_ENVELOPE)
     positions = _read_positions(Path(args.positions))
     if args.policy:
         path = Path(args.policy)
@@ -585,7 +586,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         code: int = args.run(args, out or sys.stdout)
     except (GeotargetError, OSError) as err:
-        message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [""]
+        rest = [line.removeprefix("- ") for line in lines[1:]]
+        message = f"{lines[0]} {'; '.join(rest)}" if rest else lines[0]
         print(f"geotarget {args.command}: {message}", file=sys.stderr)
         return 2
     return code

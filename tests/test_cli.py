@@ -118,6 +118,7 @@ def test_preview_summarises_and_draws(tmp_path: Path) -> None:
             "--at must carry a UTC offset",
         ),
         (["locate", "200", "59"], "LON must be a finite number >= -180 and <= 180 (got 200.0)"),
+        (["target", "--alert", "{swapped}", "--positions", "{csv}"], "swap"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path, argv: list[str], fragment: str) -> None:
@@ -135,6 +136,7 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path, argv: list[str], fra
         "{alert}": str(alert),
         "{nocols}": str(nocols),
         "{csv}": str(good_csv),
+        "{swapped}": str(write_alert(tmp_path / "swapped.xml", lon=59.3325, lat=18.06528)),
     }
     argv = [subs.get(a, a) for a in argv]
     done = subprocess.run(
