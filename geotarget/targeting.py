@@ -26,7 +26,6 @@ out. Device positions are used only inside a call; results keep device ids and o
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import math
 import threading
 import time
@@ -39,6 +38,13 @@ import numpy.typing as npt
 import shapely
 
 from geotarget import _geodesy
+from geotarget._targeting_result import (
+    Delivery,
+    Outcome,
+    TargetingResult,
+    Verdict,
+    _isin,
+)
 from geotarget._validate import number
 from geotarget.alerts import Alert, AlertKind, MessageType, Status
 from geotarget.areas import Area
@@ -62,71 +68,6 @@ __all__ = [
 
 def __dir__() -> list[str]:
     return __all__
-
-
-class Outcome(enum.IntEnum):
-    """What happened to one device for one alert (stored as int8)."""
-
-    #: Not near the alert area (its accuracy disk is disjoint from the area).
-    OUTSIDE_AREA = 0
-    #: Inside the area (its whole accuracy disk): receives the alert.
-    INSIDE = 1
-    #: Its accuracy disk crosses the boundary and the kind fails open: receives the alert.
-    AMBIGUOUS_INCLUDED = 2
-    #: Its accuracy disk crosses the boundary and the kind fails closed: does not receive it.
-    AMBIGUOUS_EXCLUDED = 3
-    #: No fix, or a fix older than the kind's ``max_age``: does not receive it.
-    UNKNOWN_LOCATION = 4
-    #: In the area, but in a region where the kind is not enabled (yet).
-    OUTSIDE_ROLLOUT = 5
-    #: In an enabled region, but outside the canary share of devices.
-    OUTSIDE_CANARY = 6
-    #: The alert is a Test or Exercise and the device is not flagged as a tester.
-    NOT_A_TESTER = 7
-
-
-#: Outcomes whose devices are covered by the alert (they receive it, once).
-COVERED = frozenset({Outcome.INSIDE, Outcome.AMBIGUOUS_INCLUDED})
-
-_WHY = {
-    Outcome.OUTSIDE_AREA: "is outside the alert area",
-    Outcome.INSIDE: "is inside the alert area",
-    Outcome.AMBIGUOUS_INCLUDED: (
-        "may be inside the alert area (its accuracy disk crosses the boundary) and this kind "
-        "fails open"
-    ),
-    Outcome.AMBIGUOUS_EXCLUDED: (
-        "may be inside the alert area (its accuracy disk crosses the boundary) but this kind "
-        "fails closed"
-    ),
-    Outcome.UNKNOWN_LOCATION: "has no current location (no fix, or the fix is too old)",
-    Outcome.OUTSIDE_ROLLOUT: "is in the alert area but in a region where this kind is not enabled",
-    Outcome.OUTSIDE_CANARY: "is in an enabled region but outside the canary share of devices",
-    Outcome.NOT_A_TESTER: "is not flagged as a tester, and this is a Test or Exercise alert",
-}
-
-
-class Verdict(str, enum.Enum):
-    """The alert-level answer of :meth:`Targeter.target` (wire value = name)."""
-
-    #: The alert was evaluated for every device; ``recipients`` are the new ones.
-    DELIVER = "DELIVER"
-    #: The alert's kind is not enabled at this instant (see ``rollout.reason``).
-    KIND_NOT_ENABLED = "KIND_NOT_ENABLED"
-    #: The alert is not one of the pilot's kinds, so no policy can enable it.
-    NOT_A_PILOT_KIND = "NOT_A_PILOT_KIND"
-    #: The kind is enabled, but the alert area reaches no enabled region.
-    AREA_OUTSIDE_ROLLOUT = "AREA_OUTSIDE_ROLLOUT"
-    #: The alert has no area geometry (only geocodes or descriptions).
-    NO_AREA = "NO_AREA"
-    #: ``at`` is before the alert's onset.
-    NOT_YET_ACTIVE = "NOT_YET_ACTIVE"
-    #: ``at`` is at or after the alert's expiry.
-    EXPIRED = "EXPIRED"
-    #: A Cancel: nobody new receives it; ``retract`` lists who received the incident.
-    CANCELLED = "CANCELLED"
-    #: The blast-radius guard stopped it; call again with ``confirm=True`` to send anyway.
-    BLAST_RADIUS = "BLAST_RADIUS"
 
 
 def _opt_positive(name: str) -> Any:
@@ -192,119 +133,6 @@ DEFAULT_RULES: Mapping[AlertKind, KindRules] = {
 
 
 @attrs.frozen(kw_only=True)
-class Delivery:
-    """One (device, alert) delivery found by :meth:`Targeter.on_positions`."""
-
-    device_id: str | int
-    alert_id: str
-    incident: str
-
-
-@attrs.frozen(kw_only=True, eq=False)
-class TargetingResult:
-    """The answer for one alert at one instant: who receives it, and why everyone else not.
-
-    Attributes
-    ----------
-    alert_id : str
-        The alert's identifier.
-    incident : str
-        The delivery key shared by an alert and its Updates and Cancel (see
-        :meth:`Targeter.incident_of`).
-    at : datetime.datetime
-    verdict : Verdict
-    reason : str
-        One readable sentence on the verdict.
-    next_change : datetime.datetime or None
-        When the verdict may change (a phase start, the onset), where that applies.
-    rollout : RolloutDecision or None
-        The policy's decision (reason, phase, policy hash), when the kind was looked up.
-    recipients : numpy.ndarray
-        Device ids that must receive the alert now: covered and not told before.
-    no_longer_covered : numpy.ndarray
-        Devices told about the incident earlier that the area no longer covers (after an
-        Update that moves or shrinks it).
-    retract : numpy.ndarray
-        For a Cancel: every device that received the incident.
-    counts : mapping of Outcome to int
-        How many devices had each outcome; they add up to the number of devices.
-    already_delivered : int
-        Covered devices left out because they received the incident before.
-    per_county : mapping of str to int
-        New recipients per county code.
-    area_km2 : float or None
-        The alert area's geodesic area.
-    timings : mapping of str to float
-        Seconds spent per step.
-    """
-
-    alert_id: str
-    incident: str
-    at: dt.datetime
-    verdict: Verdict
-    reason: str
-    next_change: dt.datetime | None = None
-    rollout: RolloutDecision | None = None
-    recipients: npt.NDArray[Any] = attrs.field(factory=lambda: np.array([], dtype=object))
-    no_longer_covered: npt.NDArray[Any] = attrs.field(factory=lambda: np.array([], dtype=object))
-    retract: npt.NDArray[Any] = attrs.field(factory=lambda: np.array([], dtype=object))
-    counts: Mapping[Outcome, int] = attrs.field(factory=dict)
-    already_delivered: int = 0
-    per_county: Mapping[str, int] = attrs.field(factory=dict)
-    area_km2: float | None = None
-    timings: Mapping[str, float] = attrs.field(factory=dict)
-    _ids: npt.NDArray[Any] | None = attrs.field(default=None, repr=False, alias="ids")
-    _rows: npt.NDArray[np.int32] | None = attrs.field(default=None, repr=False, alias="rows")
-    _outcomes: npt.NDArray[np.int8] | None = attrs.field(default=None, repr=False, alias="outcomes")
-
-    def outcome_of(self, device_id: str | int) -> Outcome | None:
-        """The outcome of one device, or None if the alert was not evaluated per device."""
-        if self._ids is None or self._rows is None or self._outcomes is None:
-            return None
-        hits = np.flatnonzero(self._ids == device_id)
-        if hits.size == 0:
-            raise InvalidInput(f"device_id {device_id!r} is not in the positions targeted")
-        k = np.searchsorted(self._rows, hits[0])
-        if k < self._rows.size and self._rows[k] == hits[0]:
-            return Outcome(int(self._outcomes[k]))
-        return Outcome.OUTSIDE_AREA
-
-    def explain(self, device_id: str | int) -> str:
-        """Say in one sentence why a device receives the alert now, or why not.
-
-        Examples
-        --------
-        See :class:`Targeter`.
-        """
-        outcome = self.outcome_of(device_id)
-        if outcome is None:
-            return f"device {device_id!r} does not receive alert {self.alert_id}: {self.reason}"
-        why = _WHY[outcome]
-        if outcome in COVERED:
-            if _isin(np.array([device_id]), self.recipients)[0]:
-                return f"device {device_id!r} receives alert {self.alert_id}: it {why}"
-            return (
-                f"device {device_id!r} does not receive alert {self.alert_id} again: it {why}, "
-                f"and it already received incident {self.incident}"
-            )
-        return f"device {device_id!r} does not receive alert {self.alert_id}: it {why}"
-
-    def summary(self) -> str:
-        """A few lines for people: verdict, reason and counts."""
-        lines = [f"{self.alert_id}: {self.verdict.value} — {self.reason}"]
-        if self.counts:
-            parts = ", ".join(f"{o.name.lower()} {n:,}" for o, n in self.counts.items() if n)
-            lines.append(f"  devices: {parts}")
-            lines.append(
-                f"  recipients now: {len(self.recipients):,} (already told: "
-                f"{self.already_delivered:,}; no longer covered: {len(self.no_longer_covered):,})"
-            )
-        if len(self.retract):
-            lines.append(f"  retract from: {len(self.retract):,} devices")
-        return "\n".join(lines)
-
-
-@attrs.frozen
 class _Plan:
     """What is computed once per alert version (and policy decision)."""
 
@@ -794,10 +622,3 @@ class Targeter:
                 for d in new.tolist()
             )
         return out
-
-
-def _isin(values: npt.NDArray[Any], pool: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
-    """``numpy.isin`` that answers False (rather than failing) when the id kinds differ."""
-    if values.size == 0 or pool.size == 0 or values.dtype.kind != pool.dtype.kind:
-        return np.zeros(values.shape, dtype=np.bool_)
-    return np.isin(values, pool)
