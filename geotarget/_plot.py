@@ -72,12 +72,13 @@ def pilot_map(path: str, positions: Any, hierarchy: Any, areas: Sequence[Area | 
     big.set_title("Police information: Stockholm County (pink) first")
     big.set_axis_off()
     w, s, e, n = 17.85, 59.25, 18.3, 59.42
-    rng = np.random.default_rng(0)
+    for region in hierarchy.region_set(hierarchy.levels[0]):
+        rw, rs, re_, rn = region.bounds
+        if rw < e and re_ > w and rs < n and rn > s:
+            _draw_geom(zoom, region.geometry, color="#bbbbbb", lw=0.6)
     lon, lat = positions.lon, positions.lat
-    inside = (lon > w) & (lon < e) & (lat > s) & (lat < n)
-    rows = np.flatnonzero(inside)
-    rows = rng.choice(rows, size=min(15_000, rows.size), replace=False) if rows.size else rows
-    zoom.scatter(lon[rows], lat[rows], s=0.3, c="#555555", alpha=0.5, lw=0)
+    rows = np.flatnonzero((lon > w) & (lon < e) & (lat > s) & (lat < n))
+    zoom.scatter(lon[rows], lat[rows], s=0.2, c="#555555", alpha=0.4, lw=0)
     colours = ["#d73027", "#fc8d59", "#4575b4", "#1a9850"]
     for area, colour in zip(areas, colours, strict=False):
         if area is not None:
@@ -85,7 +86,7 @@ def pilot_map(path: str, positions: Any, hierarchy: Any, areas: Sequence[Area | 
     zoom.set_xlim(w, e)
     zoom.set_ylim(s, n)
     zoom.set_aspect(1 / np.cos(np.radians(59.33)))
-    zoom.set_title("Stockholm: devices (sample) and alert areas")
+    zoom.set_title("Stockholm: devices, municipalities and alert areas")
     zoom.set_xlabel("longitude (°E)")
     zoom.set_ylabel("latitude (°N)")
     fig.tight_layout()
