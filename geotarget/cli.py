@@ -344,7 +344,8 @@ def _moved_devices(positions: Any, at: dt.datetime, seed: int) -> Any:
 # --- target ----------------------------------------------------------------------------------
 
 
-def _read_positions(path: Path) -> Any:
+def _read_positions(path: Path, at: dt.datetime) -> Any:
+    """Read a positions file; without ``observed_at`` every fix counts as seen at ``at``."""
     from geotarget import Positions
 
     if not path.is_file():
@@ -382,7 +383,7 @@ def _read_positions(path: Path) -> Any:
     ids: Any = cols["id"]
     if ids.dtype.kind in "US" and all(str(v).lstrip("-").isdigit() for v in ids):
         ids = ids.astype(np.int64)
-    observed = None
+    observed: Any = [at] * len(ids)
     if "observed_at" in cols:
         observed = [
             None if v in ("", None) else dt.datetime.fromisoformat(str(v))
@@ -432,7 +433,8 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
 
     # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result.
     alert = _read_alert(Path(args.alert), envelope=_sweden().SWEDEN_ENVELOPE)
-    positions = _read_positions(Path(args.positions))
+    at = _parse_at(args.at)
+    positions = _read_positions(Path(args.positions), at)
     if args.policy:
         path = Path(args.policy)
         if not path.is_file():
@@ -444,7 +446,6 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         )
     else:
         policy = pilot_policy()
-    at = _parse_at(args.at)
     targeter = Targeter(_sweden().hierarchy(), policy)
     result = targeter.target(alert, PositionIndex(positions), at, confirm=args.confirm)
     doc = {
@@ -538,7 +539,8 @@ def _parser() -> argparse.ArgumentParser:
         "--positions",
         required=True,
         metavar="FILE.csv|FILE.parquet",
-        help="columns id, lon, lat [, accuracy_m, observed_at, tester]",
+        help="columns id, lon, lat [, accuracy_m, observed_at, tester]; without observed_at "
+        "every fix counts as seen at --at",
     )
     target.add_argument(
         "--policy",

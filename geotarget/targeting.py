@@ -162,8 +162,9 @@ class Targeter:
         The hierarchy the policy's codes refer to (e.g. :func:`geotarget.sweden.hierarchy`).
         Devices are located among its finest regions; counts are per ``county_level``.
     policy : RolloutPolicy
-    rules : mapping of AlertKind to KindRules, optional
-        Per-kind location rules and guards; default :data:`DEFAULT_RULES`.
+    location_rules : mapping of AlertKind to KindRules, optional
+        Per-kind location rules (maximum fix age, accuracy, fail open or closed on ambiguous
+        fixes) and blast-radius guards; kinds not given keep :data:`DEFAULT_RULES`.
     ledger : DeliveryLedger, optional
         Where deliveries are recorded; default a new :class:`~geotarget.ledger.MemoryLedger`.
     county_level : str, default "county"
@@ -211,7 +212,7 @@ class Targeter:
         regions: RegionHierarchy,
         policy: RolloutPolicy,
         *,
-        rules: Mapping[AlertKind, KindRules] | None = None,
+        location_rules: Mapping[AlertKind, KindRules] | None = None,
         ledger: DeliveryLedger | None = None,
         county_level: str = "county",
         snap_m: float = 2000.0,
@@ -221,9 +222,9 @@ class Targeter:
         if not isinstance(policy, RolloutPolicy):
             raise InvalidType(f"policy must be a RolloutPolicy (got {type(policy).__name__})")
         merged = dict(DEFAULT_RULES)
-        for kind, rule in (rules or {}).items():
+        for kind, rule in (location_rules or {}).items():
             if not isinstance(rule, KindRules):
-                raise InvalidType(f"rules[{kind!r}] must be KindRules (got {rule!r})")
+                raise InvalidType(f"location_rules[{kind!r}] must be KindRules (got {rule!r})")
             merged[AlertKind(kind)] = rule
         self.regions = regions
         self.policy = policy

@@ -147,3 +147,31 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path, argv: list[str], fra
     assert len(lines) == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert fragment in lines[0]
+
+
+def test_target_reads_parquet_positions(tmp_path: Path) -> None:
+    """``target`` reads positions from Parquet as well as CSV."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    alert = write_alert(tmp_path / "alert.xml")
+    table = pa.table(
+        {
+            "id": ["near", "far"],
+            "lon": [18.06528, 18.2],
+            "lat": [59.3325, 59.3325],
+            "accuracy_m": [5.0, 5.0],
+        }
+    )
+    pq.write_table(table, tmp_path / "positions.parquet")
+    code, text = run(
+        "target",
+        "--alert",
+        str(alert),
+        "--positions",
+        str(tmp_path / "positions.parquet"),
+        "--at",
+        AT.isoformat(),
+    )
+    assert code == 0
+    assert json.loads(text)["recipients"] == ["near"]

@@ -154,7 +154,7 @@ def test_recipients_equal_area_and_enabled_region_brute_force(
     pos = positions(lon, lat)
     area = Circle(lon0, lat0, radius)
     pol = policy({AlertKind.TIP_REQUEST: [(T0 - dt.timedelta(days=1), tuple(sorted(enabled)))]})
-    result = Targeter(regions, pol, rules=exact_rules(), snap_m=0.0).target(
+    result = Targeter(regions, pol, location_rules=exact_rules(), snap_m=0.0).target(
         make_alert(AlertKind.TIP_REQUEST, area), PositionIndex(pos), T0, confirm=True
     )
     in_area = area.contains(lon, lat)
@@ -367,7 +367,7 @@ def test_blast_radius_guard_blocks_until_confirmed(regions: RegionHierarchy) -> 
         AlertKind.EXPLOSION: KindRules(include_ambiguous=True, max_area_km2=10.0),
         AlertKind.TIP_REQUEST: KindRules(include_ambiguous=False, max_recipients=2),
     }
-    t = Targeter(regions, nationwide("XX"), rules=rules)
+    t = Targeter(regions, nationwide("XX"), location_rules=rules)
     big = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 5000.0), ident="big")
     blocked = t.target(big, idx, T0)
     assert blocked.verdict is Verdict.BLAST_RADIUS
@@ -399,7 +399,7 @@ def test_canary_share_matches_the_policy(regions: RegionHierarchy) -> None:
         country="XX",
     )
     area = Circle(17.5, 59.5, 2000.0)
-    result = Targeter(regions, pol, rules=exact_rules()).target(
+    result = Targeter(regions, pol, location_rules=exact_rules()).target(
         make_alert(AlertKind.TIP_REQUEST, area), PositionIndex(pos), T0
     )
     inside = area.contains(lon, lat)
@@ -457,7 +457,7 @@ def test_explain_covers_every_device_and_per_county_counts(regions: RegionHierar
     pos = positions([17.5, 18.2, 17.6, 18.9], [59.5, 59.5, 59.6, 59.99])
     pol = policy({AlertKind.TIP_REQUEST: [(T0 - dt.timedelta(days=1), ("01",))]})
     area = Circle(17.85, 59.5, 40_000.0)
-    result = Targeter(regions, pol, rules=exact_rules()).target(
+    result = Targeter(regions, pol, location_rules=exact_rules()).target(
         make_alert(AlertKind.TIP_REQUEST, area), PositionIndex(pos), T0, confirm=True
     )
     assert result.recipients.tolist() == ["d0", "d2"]
