@@ -481,3 +481,35 @@ def test_devices_just_off_every_region_snap_to_the_nearest(regions: RegionHierar
     assert snapped.per_county == {"02": 1}
     strict = Targeter(regions, nationwide("XX"), snap_m=0.0).target(alert, PositionIndex(pos), T0)
     assert strict.outcome_of("d0") is Outcome.OUTSIDE_ROLLOUT
+
+
+def test_targeter_is_safe_to_share_between_threads(regions: RegionHierarchy) -> None:
+    """Threads targeting different alerts at once each get exactly their own recipients."""
+    import threading
+
+    rng = np.random.default_rng(9)
+    lon = rng.uniform(17.2, 18.8, 20_000)
+    lat = rng.uniform(59.2, 59.8, 20_000)
+    pos = positions(lon, lat)
+    idx = PositionIndex(pos)
+    t = Targeter(regions, nationwide("XX"), location_rules=exact_rules())
+    circles = [Circle(17.3 + 0.2 * i, 59.5, 3000.0) for i in range(8)]
+    got: dict[int, set[str]] = {}
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            alert = make_alert(AlertKind.EXPLOSION, circles[i], ident=f"t{i}")
+            got[i] = set(t.target(alert, idx, T0).recipients.tolist())
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    for i, c in enumerate(circles):
+        assert got[i] == set(pos.ids[c.contains(lon, lat)].tolist())
+    assert len(t.active_incidents) == 8
