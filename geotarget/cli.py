@@ -236,11 +236,17 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
     later = at + dt.timedelta(minutes=20)
     moved = _moved_devices(positions, later, args.seed)
-    say("4. Fresh positions arrive: devices moving into the explosion area are told at once")
+    say("4. Fresh positions arrive: devices moving into an active alert area are told at once")
     deliveries = say.step(
         f"on_positions({len(moved):,} fresh fixes)", lambda: targeter.on_positions(moved, later)
     )
-    say(f"    new deliveries: {len(deliveries):,}")
+    per_alert: dict[str, int] = {}
+    for d in deliveries:
+        per_alert[d.alert_id] = per_alert.get(d.alert_id, 0) + 1
+    say(
+        "    new deliveries: "
+        + (", ".join(f"{n:,} for {a}" for a, n in sorted(per_alert.items())) or "none")
+    )
     say()
 
     sv, en = message(
