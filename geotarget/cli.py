@@ -39,7 +39,7 @@ def __dir__() -> list[str]:
 
 
 class _Out:
-    """Prints lines; shows a progress line for steps that take over a second."""
+    """Prints report lines, and a progress line while a slow step runs on a terminal."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
@@ -48,16 +48,12 @@ class _Out:
         print(text, file=self.out, flush=True)
 
     def step(self, label: str, fn: Callable[[], T]) -> T:
-        interactive = hasattr(self.out, "isatty") and self.out.isatty()
-        if interactive:
+        """Run ``fn``; on a terminal show ``label …`` while it runs, then its time."""
+        if hasattr(self.out, "isatty") and self.out.isatty():
             print(f"  {label} …", end="", file=self.out, flush=True)
         t0 = time.perf_counter()
         value = fn()
-        took = time.perf_counter() - t0
-        if took > 1.0 or not interactive:
-            print(f"\r  {label}: {_secs(took)}", file=self.out, flush=True)
-        else:
-            print(f"\r  {label}: {_secs(took)}", file=self.out, flush=True)
+        print(f"\r  {label}: {_secs(time.perf_counter() - t0)}", file=self.out, flush=True)
         return value
 
 
