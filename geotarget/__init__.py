@@ -39,7 +39,7 @@ from geotarget.errors import (
 )
 from geotarget.ledger import MemoryLedger, SQLiteLedger
 from geotarget.matcher import AreaIndex, LiveAreaIndex, PositionIndex
-from geotarget.positions import Location, LocationRule, Positions
+from geotarget.positions import Location, LocationRule, Positions, StaleRule
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import KindRollout, Phase, RolloutDecision, RolloutPolicy
 from geotarget.targeting import KindRules, Outcome, Targeter, TargetingResult, Verdict
@@ -87,6 +87,7 @@ __all__ = [
     "RolloutPolicy",
     "SQLiteLedger",
     "Severity",
+    "StaleRule",
     "Status",
     "Targeter",
     "TargetingResult",
