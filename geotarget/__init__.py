@@ -22,6 +22,7 @@ from geotarget.alerts import (
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import (
     DocumentError,
+    DuplicateIdentifier,
     GeotargetError,
     InvalidAlert,
     InvalidArea,
@@ -53,6 +54,7 @@ __all__ = [
     "Certainty",
     "Circle",
     "DocumentError",
+    "DuplicateIdentifier",
     "GeotargetError",
     "Info",
     "InvalidAlert",

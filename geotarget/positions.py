@@ -146,7 +146,9 @@ def _stale_margin(value: object) -> float:
         )
     x = float(value)
     if not (0.0 <= x <= 50_000.0):
-        raise InvalidPositions(f"margin_m must be a finite number >= 0 and <= 50000 (got {value!r})")
+        raise InvalidPositions(
+            f"margin_m must be a finite number >= 0 and <= 50000 (got {value!r})"
+        )
     return x
 
 
@@ -371,10 +373,10 @@ class Positions:
     Traceback (most recent call last):
     ...
     geotarget.errors.InvalidPositions: ids must be unique (got 'a' at rows 0, 1; 1 duplicate in all)
-    >>> Positions(["a"], [18.0], [59.0])
+    >>> Positions(["a"], [18.0], [59.0])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    geotarget.errors.InvalidPositions: observed_at is required: pass one timezone-aware datetime for the whole snapshot (observed_at=datetime.now(timezone.utc)) or one time per row (got none)
+    geotarget.errors.InvalidPositions: observed_at is required: pass one timezone-aware datetime ...
 
     .. versionadded:: 0.1.0
     """

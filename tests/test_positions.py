@@ -260,7 +260,7 @@ def test_stale_rule_validates() -> None:
     with pytest.raises(InvalidPositions, match=r"max_age must be > 0"):
         StaleRule(max_age=dt.timedelta(0), margin_m=0.0)
     with pytest.raises(InvalidType, match=r"max_age must be a datetime\.timedelta"):
-        StaleRule(max_age=3600, margin_m=0.0)  # type: ignore[arg-type]
+        StaleRule(max_age=3600, margin_m=0.0)
     with pytest.raises(InvalidPositions, match=r"margin_m must be .* <= 50000 \(got 60000"):
         StaleRule(max_age=dt.timedelta(hours=1), margin_m=60000)
     with pytest.raises(InvalidType, match="margin_m must be"):
