@@ -274,6 +274,29 @@ def _grown(area: Area, margin_m: float) -> Area:
     return Area(parts)
 
 
+def _boxes(area: Area) -> list[tuple[float, float, float, float]]:
+    """A box around each part, conservatively (cheap: a circle's rim is not computed)."""
+    out = []
+    for part in area.parts:
+        if not isinstance(part, Circle):
+            out.append(part.bounds)
+            continue
+        reach = part.reach_m * (1.0 + 1e-6) + 1.0
+        dlat = math.degrees(reach / _geodesy.R_MIN)
+        south, north = part.lat - dlat, part.lat + dlat
+        far = max(abs(south), abs(north))
+        if far >= 89.0 or reach > 2_000_000.0:
+            out.append((-180.0, -90.0, 180.0, 90.0))
+            continue
+        dlon = math.degrees(reach / (_geodesy.A * math.cos(math.radians(far))))
+        west, east = part.lon - dlon, part.lon + dlon
+        if west < -180.0 or east > 180.0:
+            out.append((-180.0, south, 180.0, north))
+        else:
+            out.append((west, south, east, north))
+    return out
+
+
 def _reference_points(area: Area) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """One point inside each part (a circle's centre, a point on a polygon's surface)."""
     lon: list[float] = []
@@ -611,7 +634,7 @@ class Targeter:
             gone = previously[~now.member(previously)]
         t_end = time.perf_counter()
         covered_region = fields.pop("covered_region")
-        new_region = self._new_regions(covered_ids, covered_region, new, index)
+        new_region = self._new_regions(fields.pop("covered"), covered_region, new, index)
         reason = fields.pop("reason") + f": {len(new):,} new recipients"
         timings = {
             "plan": fields.pop("t_plan") - t_start,
@@ -759,6 +782,7 @@ class Targeter:
             "rows": rows,
             "outcomes": outcomes,
             "covered_ids": covered_ids,
+            "covered": covered,
             "covered_region": covered_region,
             "t_plan": t_plan,
             "timings": t,
@@ -870,12 +894,14 @@ class Targeter:
             return hits[pos] == rows if hits.size else np.zeros(rows.size, dtype=np.bool_)
         x = positions.lon[rows]
         y = positions.lat[rows]
-        west, south, east, north = area.bounds
-        out = (y >= south) & (y <= north)
-        if west <= east:
-            out &= (x >= west) & (x <= east)
-        else:  # the area crosses the antimeridian
-            out &= (x >= west) | (x <= east)
+        out = np.zeros(rows.size, dtype=np.bool_)
+        for west, south, east, north in _boxes(area):
+            box = (y >= south) & (y <= north)
+            if west <= east:
+                box &= (x >= west) & (x <= east)
+            else:  # the part crosses the antimeridian
+                box &= (x >= west) | (x <= east)
+            out |= box
         near = np.flatnonzero(out)
         if near.size:
             out[near] = area.contains(x[near], y[near])
@@ -883,7 +909,7 @@ class Targeter:
 
     def _new_regions(
         self,
-        covered_ids: npt.NDArray[Any],
+        covered: I32Array,
         covered_region: I32Array | None,
         new: npt.NDArray[Any],
         index: PositionIndex,
@@ -891,15 +917,17 @@ class Targeter:
         """The finest-region index of each new recipient (-1 beyond the border)."""
         if not new.size:
             return np.zeros(0, dtype=np.int32)
-        mine = new.size == covered_ids.size  # claims keep input order: the new ones are all
-        if covered_region is not None:
-            if mine:
-                return covered_region
+        positions = index.positions
+        if new.size == covered.size:  # claims return a subset in input order: all are new
+            rows, region = covered, covered_region
+        else:
             keep = _IdSet()
             keep.add(new)
-            return covered_region[keep.member(covered_ids)]
-        positions = index.positions
-        rows = positions.rows_of(new)
+            mask = keep.member(positions.ids[covered])
+            rows = covered[mask]
+            region = None if covered_region is None else covered_region[mask]
+        if region is not None:
+            return region
         has = ~np.isnan(positions.lon[rows])
         out = np.full(rows.size, -1, dtype=np.int32)
         out[has] = self._finest_set.locate_index(
