@@ -618,15 +618,28 @@ class Targeter:
             again = self._book.resolve(alert)
             if again.action is not Action.TARGET or again.incident != res.incident:
                 return self._settle(alert, again, base)  # the book changed meanwhile
-            inc = self._book.apply(alert, res)
-            assert inc is not None
-            inc.streaming = verdict is Verdict.DELIVER
+            before = self._book.incident(res.incident)  # type: ignore[arg-type]
+            # A delivered version blocked again only by the guard (re-sent without confirm)
+            # keeps streaming; any other verdict for the current version stops it.
+            kept = (
+                verdict is Verdict.BLAST_RADIUS
+                and before is not None
+                and before.streaming
+                and before.current == alert
+            )
             if verdict is not Verdict.DELIVER:
+                inc = self._book.apply(alert, res)
+                assert inc is not None
+                inc.streaming = kept
                 return TargetingResult(**base, verdict=verdict, **fields)
             t_ledger = time.perf_counter()
             covered_ids = fields.pop("covered_ids")
             previously = self.ledger.recipients(key)
+            # Claim first: if the ledger fails, the book is left as it was.
             new = self.ledger.claim(key, covered_ids, alert_id=alert.identifier, at=at)
+            inc = self._book.apply(alert, res)
+            assert inc is not None
+            inc.streaming = True
         gone = previously
         if previously.size:
             now = _IdSet()

@@ -429,3 +429,42 @@ def test_lifecycle_is_consistent_under_concurrent_cancel(regions: RegionHierarch
         assert sorted(cancelled[0]) == sorted(told)
         assert t.on_positions(positions(lon, lat), LATER) == []
         assert t.active_incidents == ()
+
+
+def test_guard_on_a_resubmission_keeps_a_confirmed_alert_streaming(
+    regions: RegionHierarchy,
+) -> None:
+    """A confirmed alert re-sent without confirm is blocked again but keeps streaming."""
+    from geotarget.targeting import KindRules
+
+    rules = {AlertKind.EXPLOSION: KindRules(include_ambiguous=True, max_area_km2=1.0)}
+    t = Targeter(regions, nationwide("XX"), location_rules=rules)
+    big = make_alert(AlertKind.EXPLOSION, AREA, ident="big")
+    assert t.target(big, idx(*DEVICES), T0).verdict is Verdict.BLAST_RADIUS
+    assert t.on_positions(walker(), LATER) == []  # never confirmed: nothing streams
+    assert t.target(big, idx(*DEVICES), T0, confirm=True).recipients.tolist() == ["d0"]
+    assert t.target(big, idx(*DEVICES), T0).verdict is Verdict.BLAST_RADIUS
+    assert [d.device_id for d in t.on_positions(walker(), LATER)] == ["walker"]
+
+
+def test_a_failing_ledger_leaves_the_incident_book_unchanged(regions: RegionHierarchy) -> None:
+    """If the ledger raises while claiming, the version is not recorded; a retry delivers."""
+    from typing import Any
+
+    from geotarget.ledger import MemoryLedger
+
+    class Flaky(MemoryLedger):
+        fail = True
+
+        def claim(self, incident: str, device_ids: Any, *, alert_id: str, at: Any) -> Any:
+            if self.fail:
+                self.fail = False
+                raise OSError("disk full")
+            return super().claim(incident, device_ids, alert_id=alert_id, at=at)
+
+    t = Targeter(regions, nationwide("XX"), ledger=Flaky())
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    with pytest.raises(OSError, match="disk full"):
+        t.target(first, idx(*DEVICES), T0)
+    assert t.active_incidents == ()
+    assert t.target(first, idx(*DEVICES), T0).recipients.tolist() == ["d0"]
