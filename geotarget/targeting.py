@@ -823,8 +823,9 @@ class Targeter:
         t1 = time.perf_counter()
         outcomes = np.zeros(rows.size, dtype=np.int8)  # OUTSIDE_AREA
         unknown = np.flatnonzero(states == Location.UNKNOWN)
-        no_fix = unknown[np.isnan(positions.lon[rows[unknown]])]
-        stale = unknown[~np.isnan(positions.lon[rows[unknown]])]
+        fixless = np.isnan(positions.lon[rows[unknown]])
+        no_fix = unknown[fixless]
+        stale = unknown[~fixless]
         outcomes[no_fix] = Outcome.NO_FIX
         outcomes[stale] = Outcome.STALE_LOCATION
         # Candidates (indices into rows) and how they are in the area.
