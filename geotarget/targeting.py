@@ -695,10 +695,11 @@ class Targeter:
         assert key is not None
         if a is Action.CANCEL or (a is Action.CANCELLED and alert.msg_type is MessageType.CANCEL):
             told = self.ledger.recipients(key)
+            why = f" ({res.why})" if res.why else ""
             return TargetingResult(
                 **fields,
                 verdict=Verdict.CANCELLED,
-                reason=f"cancelled: retract from the {len(told):,} devices told about {key}",
+                reason=f"cancelled{why}: retract from the {len(told):,} devices told about {key}",
                 retract=told,
             )
         why = f" ({res.why})" if res.why else ""
