@@ -490,7 +490,7 @@ def test_versions_in_any_order_match_a_simple_model(
     lat = np.full(12, 59.5)
     index = PositionIndex(positions(lon, lat))
     t = Targeter(regions, nationwide("XX"))
-    versions = []
+    versions: list[Alert] = []
     for i, r in enumerate(radii):
         kw: dict[str, Any] = {}
         if i:
