@@ -11,8 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from targeting_helpers import T0, make_alert, make_regions, policy, positions
 
-from geotarget import Circle, LocationRule, Polygon, PositionIndex, Positions, StaleRule
-from geotarget import targeting as targeting_module
+from geotarget import (
+    Circle,
+    LocationRule,
+    Polygon,
+    PositionIndex,
+    Positions,
+    StaleRule,
+    _evaluation,
+)
 from geotarget.alerts import AlertKind
 from geotarget.errors import InvalidInput, InvalidPolicy
 from geotarget.regions import RegionHierarchy
@@ -141,14 +148,14 @@ def test_stale_rule_equals_a_brute_force_oracle(
         )
     }
     pos = positions(lon, lat, observed_at=observed)
-    old = targeting_module._STALE_DIRECT
-    targeting_module._STALE_DIRECT = 10**9 if direct else 0
+    old = _evaluation.STALE_DIRECT
+    _evaluation.STALE_DIRECT = 10**9 if direct else 0
     try:
         result = Targeter(regions, nationwide("XX"), location_rules=rules).target(
             make_alert(AlertKind.EXPLOSION, c), PositionIndex(pos), T0, confirm=True
         )
     finally:
-        targeting_module._STALE_DIRECT = old
+        _evaluation.STALE_DIRECT = old
     assert set(result.recipients.tolist()) == _stale_oracle(lon, lat, age_h, c, 1.0, 12.0, margin)
 
 
