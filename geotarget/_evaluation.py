@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -25,6 +25,7 @@ from geotarget._targeting_result import Outcome
 from geotarget.alerts import AlertKind, Status
 from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon
 from geotarget.errors import InvalidArea
+from geotarget.ledger import _IdSet
 from geotarget.matcher import PositionIndex
 from geotarget.positions import Location, Positions, _at
 from geotarget.regions import RegionSet
@@ -281,4 +282,34 @@ def in_area(area: Area, rows: I32Array, index: PositionIndex) -> npt.NDArray[np.
     near = np.flatnonzero(out)
     if near.size:
         out[near] = area.contains(x[near], y[near])
+    return out
+
+
+def new_regions(
+    covered: I32Array,
+    covered_region: I32Array | None,
+    new: npt.NDArray[Any],
+    index: PositionIndex,
+    finest: RegionSet,
+    snap_m: float,
+) -> I32Array:
+    """The finest-region index of each new recipient (-1 beyond the border)."""
+    if not new.size:
+        return np.zeros(0, dtype=np.int32)
+    positions = index.positions
+    if new.size == covered.size:  # claims return a subset in input order: all are new
+        rows, region = covered, covered_region
+    else:
+        keep = _IdSet()
+        keep.add(new)
+        mask = keep.member(positions.ids[covered])
+        rows = covered[mask]
+        region = None if covered_region is None else covered_region[mask]
+    if region is not None:
+        return region
+    has = ~np.isnan(positions.lon[rows])
+    out = np.full(rows.size, -1, dtype=np.int32)
+    out[has] = finest.locate_index(
+        positions.lon[rows[has]], positions.lat[rows[has]], snap_m=snap_m
+    )
     return out

@@ -51,9 +51,8 @@ from typing import Any
 
 import attrs
 import numpy as np
-import numpy.typing as npt
 
-from geotarget._evaluation import I8Array, I32Array, Plan, build_plan, evaluate
+from geotarget._evaluation import I8Array, I32Array, Plan, build_plan, evaluate, new_regions
 from geotarget._incidents import Action, IncidentBook, Resolution, key_of
 from geotarget._targeting_result import (
     Delivery,
@@ -519,7 +518,9 @@ class Targeter:
             gone = previously[~now.member(previously)]
         t_end = time.perf_counter()
         covered_region = fields.pop("covered_region")
-        new_region = self._new_regions(fields.pop("covered"), covered_region, new, index)
+        new_region = new_regions(
+            fields.pop("covered"), covered_region, new, index, self._finest_set, self.snap_m
+        )
         reason = fields.pop("reason") + f": {len(new):,} new recipients"
         timings = {
             "plan": fields.pop("t_plan") - t_start,
@@ -696,34 +697,6 @@ class Targeter:
             index,
             at,
         )
-
-    def _new_regions(
-        self,
-        covered: I32Array,
-        covered_region: I32Array | None,
-        new: npt.NDArray[Any],
-        index: PositionIndex,
-    ) -> I32Array:
-        """The finest-region index of each new recipient (-1 beyond the border)."""
-        if not new.size:
-            return np.zeros(0, dtype=np.int32)
-        positions = index.positions
-        if new.size == covered.size:  # claims return a subset in input order: all are new
-            rows, region = covered, covered_region
-        else:
-            keep = _IdSet()
-            keep.add(new)
-            mask = keep.member(positions.ids[covered])
-            rows = covered[mask]
-            region = None if covered_region is None else covered_region[mask]
-        if region is not None:
-            return region
-        has = ~np.isnan(positions.lon[rows])
-        out = np.full(rows.size, -1, dtype=np.int32)
-        out[has] = self._finest_set.locate_index(
-            positions.lon[rows[has]], positions.lat[rows[has]], snap_m=self.snap_m
-        )
-        return out
 
     def _per_county(self, region: I32Array) -> dict[str, int]:
         """Count devices per county from their finest-region indices (-1: not counted)."""
