@@ -145,12 +145,10 @@ def test_datetimes_must_be_aware_and_whole_seconds() -> None:
         alert(sent="2026-05-04T12:00:00+00:00")
 
 
-def test_expires_must_follow_onset_and_effective() -> None:
-    """An info's expires must be strictly after its onset and after its effective."""
-    with pytest.raises(InvalidAlert, match="expires must be after onset"):
-        info(onset=T0, expires=T0)
-    with pytest.raises(InvalidAlert, match="expires must be after effective"):
-        info(effective=T0, expires=T0 - timedelta(seconds=1))
+def test_expires_may_equal_or_precede_onset_as_in_cap() -> None:
+    """CAP sets no order on onset, effective and expires: such a block is kept, never active."""
+    assert info(onset=T0, expires=T0).expires == T0
+    assert info(effective=T0, expires=T0 - timedelta(seconds=1)).effective == T0
     assert info(onset=T0, expires=T0 + timedelta(seconds=1)).expires is not None
 
 
