@@ -70,7 +70,7 @@ def _accepts_strict(doc: str) -> bool:
     return True
 
 
-_DIGITS = st.sampled_from(list("0123456789") + ["\u0661", "\uff13", "\u0967", "\U0001d7d8"])
+_DIGITS = st.sampled_from([*"0123456789", "\u0661", "\uff13", "\u0967", "\U0001d7d8"])
 _SIGN = st.sampled_from(["+", "-", ",", "", "Z", "\u2212"])
 
 

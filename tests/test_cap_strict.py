@@ -18,9 +18,7 @@ from geotarget import AlertArea, Circle, InvalidAlert, InvalidCAP, InvalidType, 
 from geotarget.alerts import Alert, Info, Resource
 from geotarget.errors import GeotargetError, Problem
 
-RESOURCE = (
-    "<resource><resourceDesc>Karta</resourceDesc><mimeType>image/png</mimeType>{}</resource>"
-)
+RESOURCE = "<resource><resourceDesc>Karta</resourceDesc><mimeType>image/png</mimeType>{}</resource>"
 
 
 def with_resource(inner: str) -> str:
@@ -117,7 +115,7 @@ def test_parsed_is_what_loads_lenient_returns() -> None:
 
 
 def test_utc_is_written_minus_zero_and_both_signs_read() -> None:
-    """dumps writes UTC as -00:00 everywhere; -00:00 reads silently, +00:00 with a warning."""
+    """The writer puts UTC as -00:00 everywhere; -00:00 reads silently, +00:00 with a warning."""
     a = cap.loads(BASE)
     utc = attrs.evolve(a, sent=datetime(2026, 5, 4, 19, 30, tzinfo=timezone.utc))
     text = cap.dumps(utc)
@@ -176,9 +174,9 @@ def test_resource_size_must_be_ascii() -> None:
 def test_model_constructors_take_numbers_not_digit_text() -> None:
     """The model takes numbers, never text: digit strings in any script are refused as a type."""
     with pytest.raises(InvalidType):
-        AlertArea(description="x", circles=[(f"{ARABIC_ONE}8.0", 59.0, 500.0)])
+        AlertArea(description="x", circles=[(f"{ARABIC_ONE}8.0", 59.0, 500.0)])  # type: ignore[list-item]
     with pytest.raises(InvalidType):
-        AlertArea(description="x", circles=[(18.0, 59.0, "500")])
+        AlertArea(description="x", circles=[(18.0, 59.0, "500")])  # type: ignore[list-item]
     with pytest.raises(InvalidType):
         AlertArea(description="x", altitude=f"{ARABIC_ONE}0")  # type: ignore[arg-type]
     with pytest.raises(InvalidType):
