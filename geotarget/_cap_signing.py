@@ -29,7 +29,7 @@ def _modules() -> tuple[Any, Any, Any]:
         import signxml.exceptions
         from cryptography import x509
         from lxml import etree
-    except ImportError as err:  # pragma: no cover - exercised without the extra
+    except ImportError as err:
         raise MissingExtra("signing", "verifying CAP XML signatures") from err
     return signxml, etree, x509
 

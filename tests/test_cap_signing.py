@@ -224,3 +224,24 @@ def test_real_signed_documents(shared_data: Path) -> None:
     assert "does not verify with this certificate's public key" in outcome("wmo_sc_valid.xml")
     assert "RSA_SHA1 forbidden" in outcome("google_earthquake-iso8859-1.xml")
     assert "xs:ID" in outcome("google_canada_signed.xml")
+
+
+def test_without_the_signing_extra_the_error_names_it(
+    monkeypatch: pytest.MonkeyPatch, signed: bytes, issuer: tuple[Any, bytes]
+) -> None:
+    """Without signxml installed, verify_signature raises MissingExtra naming 'signing'."""
+    import sys
+
+    from geotarget.errors import MissingExtra
+
+    monkeypatch.setitem(sys.modules, "signxml", None)
+    with pytest.raises(MissingExtra, match=r"geotarget\[signing\]"):
+        cap.verify_signature(signed, issuer[1])
+
+
+def test_the_verification_time_must_be_aware(signed: bytes, issuer: tuple[Any, bytes]) -> None:
+    """A naive `at` is refused, never taken as UTC or local time."""
+    with pytest.raises(InvalidType, match="timezone-aware"):
+        cap.verify_signature(signed, issuer[1], at=datetime(2026, 5, 4))
+    with pytest.raises(InvalidType, match="got none"):
+        cap.verify_signature(signed, [])
