@@ -95,6 +95,7 @@ _TIME_LOOSE = re.compile(
 _QUOTED = re.compile(r'"([^"]*)"|([^ \t\r\n]+)')
 #: XML whitespace (XML 1.0 production S): what XML Schema's whiteSpace facets collapse.
 XML_SPACE = " \t\r\n"
+_XML_SPACES = re.compile("[ \t\r\n]+")
 
 E = TypeVar("E")
 M = TypeVar("M", bound=enum.Enum)
@@ -247,7 +248,7 @@ class Reader:
         out: dict[str, list[Node]] = {name: [] for name in names}
         if node.attrs:
             self.attributes(node, path)
-        text = node.text.strip()
+        text = node.text.strip(XML_SPACE)  # element-only content allows XML whitespace only
         if text:
             self.problem(
                 here, f"<{node.name}> must hold elements only, not text (got {_quote(text)})"
@@ -504,7 +505,8 @@ class Reader:
                      for m in _QUOTED.finditer(text))  # fmt: skip
 
     def references(self, text: str) -> tuple[Reference | None, ...]:
-        items = text.split()
+        # §3.2.1: several references "SHALL be separated by whitespace" (XML whitespace).
+        items = [item for item in _XML_SPACES.split(text) if item]
         if not items:
             self.problem(
                 "references",

@@ -129,13 +129,13 @@ class Parsed:
     ----------
     alert : Alert
         The alert.
-    warnings : tuple of Problem
+    warnings : tuple of Problem, keyword-only
         Findings CAP allows but a reader should know about, in document order, each with its
         path: an ``expires`` that is not after ``onset`` or ``effective``, UTC written
         ``+00:00`` (CAP 1.2 §3.3.2 says ``-00:00``), a blank ``areaDesc``, an empty ``<uri>``
         without ``<derefUri>`` or an empty ``<web>``, a polygon that crosses or touches itself,
         a message that references itself, ``24:00:00``.
-    repairs : tuple of Repair
+    repairs : tuple of Repair, keyword-only
         What :func:`loads_lenient` repaired, in document order; always empty from a strict
         read.
 
@@ -147,8 +147,8 @@ class Parsed:
     """
 
     alert: Alert
-    warnings: tuple[Problem, ...] = ()
-    repairs: tuple[Repair, ...] = ()
+    warnings: tuple[Problem, ...] = attrs.field(default=(), kw_only=True)
+    repairs: tuple[Repair, ...] = attrs.field(default=(), kw_only=True)
 
 
 #: What :func:`loads_lenient` returns: the same :class:`Parsed` (kept for compatibility).
@@ -194,7 +194,7 @@ def _read_tree(root: _cap_xml.Node, *, lenient: bool, envelope: Envelope | None)
     alert = reader.read(root)
     if reader.problems or alert is None:
         raise InvalidCAP(reader.problems)
-    return Parsed(alert, tuple(reader.warnings), tuple(reader.repairs))
+    return Parsed(alert, warnings=tuple(reader.warnings), repairs=tuple(reader.repairs))
 
 
 def read(

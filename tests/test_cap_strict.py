@@ -338,3 +338,15 @@ def test_round_trip_holds_for_extreme_alerts(a: Alert) -> None:
     assert back == a
     assert repr(back) == repr(a)
     assert cap.dumps(back) == text
+
+
+def test_only_xml_whitespace_separates_or_surrounds() -> None:
+    """NO-BREAK SPACE is not XML whitespace: not between elements, nor between references."""
+    found = problems(BASE.replace("<scope>Public</scope>", "<scope>Public</scope>\xa0"))
+    assert "must hold elements only" in found["alert"]
+    refs = (
+        "<references>a@b.se,ID-1,2026-05-04T20:00:00+02:00\xa0"
+        "c@d.se,ID-2,2026-05-04T20:10:00+02:00</references>"
+    )
+    found = problems(BASE.replace("<scope>Public</scope>", "<scope>Public</scope>" + refs))
+    assert list(found) == ["references"]
