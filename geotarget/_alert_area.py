@@ -138,6 +138,8 @@ class AlertArea:
 
     def __attrs_post_init__(self) -> None:
         if self.ceiling is not None and self.altitude is None:
+            # CAP 1.2 §3.2.4 <ceiling>: "MUST NOT be used except in combination with the
+            # <altitude> element".
             raise InvalidAlert(
                 f"ceiling needs an altitude: CAP allows <ceiling> only with <altitude> "
                 f"(got ceiling {self.ceiling!r} and no altitude)"

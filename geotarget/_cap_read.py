@@ -466,6 +466,8 @@ class Reader:
             )
         kids = self.children(root, "", ALERT, tail_ns=DSIG)
         values: dict[str, Any] = {}
+        # CAP 1.2 §3.2.1: <identifier> and <sender> "MUST NOT include spaces, commas or
+        # restricted characters (< and &)".
         for name in ("identifier", "sender"):
             node = self.get(kids, name)
             values[name] = None if node is None else self.token(node, name)
@@ -501,11 +503,17 @@ class Reader:
         return self.build("alert", lambda: Alert(**values), 0)
 
     def quoted(self, text: str) -> tuple[str, ...]:
+        """Split <addresses> or <incidents> into items.
+
+        CAP 1.2 §3.2.1: items with whitespace "MUST be enclosed in double-quotes" (incidents:
+        "SHALL be surrounded by double-quotes").
+        """
         return tuple(m.group(1) if m.group(1) is not None else m.group(2)
                      for m in _QUOTED.finditer(text))  # fmt: skip
 
     def references(self, text: str) -> tuple[Reference | None, ...]:
-        # §3.2.1: several references "SHALL be separated by whitespace" (XML whitespace).
+        # CAP 1.2 §3.2.1 <references>: the extended message identifiers "in the form
+        # sender,identifier,sent"; several "SHALL be separated by whitespace" (XML whitespace).
         items = [item for item in _XML_SPACES.split(text) if item]
         if not items:
             self.problem(

@@ -358,6 +358,11 @@ class Alert:
     _area: Area | None = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
+        # CAP 1.2 §3.2.1 says an Update, Cancel, Ack or Error acts on "the earlier message(s)
+        # identified in <references>"; the model requires them (an incident is found through
+        # them), a rule of geotarget's rather than a MUST of CAP's. <restriction> is CONDITIONAL,
+        # "used when <scope> value is Restricted"; <addresses> is "Required when <scope> is
+        # Private".
         if self.msg_type is not MessageType.ALERT and not self.references:
             raise InvalidAlert(
                 f"references must name at least one earlier message for msg_type "
