@@ -52,7 +52,7 @@ uris = st.from_regex(r"https?://[a-z]{1,10}\.se/[A-Za-z0-9_%&<>=?-]{0,12}", full
 offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 cap_times = st.builds(
     lambda d, tz: d.replace(microsecond=0, tzinfo=tz),
-    st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9998, 12, 30)),
+    st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9995, 12, 30)),
     offsets,
 )
 
@@ -128,8 +128,9 @@ def infos(draw: st.DrawFn, kind: AlertKind | None = None) -> Info:
     starts = [t for t in (effective, onset) if t is not None]
     expires = None
     if draw(st.booleans()):
+        # Usually after the starts; sometimes equal to or before them, which CAP allows.
         base = max(starts) if starts else draw(cap_times)
-        expires = base + timedelta(seconds=draw(st.integers(1, 10**8)))
+        expires = base + timedelta(seconds=draw(st.integers(-(10**6), 10**8)))
     codes = draw(st.lists(named_values, max_size=2))
     if kind is not None:
         codes.insert(draw(st.integers(0, len(codes))), NamedValue(KIND_CODE, kind.value))

@@ -456,12 +456,14 @@ def test_window_combines_info_blocks() -> None:
     assert alert(sent=sent).onset == sent
 
 
-@given(i=infos())
-def test_info_blocks_keep_expires_after_their_start(i: Info) -> None:
-    """Generated blocks satisfy the rule the model enforces: expires after onset and effective."""
-    for start in (i.onset, i.effective):
-        if start is not None and i.expires is not None:
-            assert i.expires > start
+@given(i=infos(), back=st.integers(0, 10**6))
+def test_a_block_whose_expires_is_not_after_its_onset_is_never_active(i: Info, back: int) -> None:
+    """CAP sets no order on onset and expires; when expires <= onset the window is empty."""
+    i = attrs.evolve(i, onset=T0, expires=T0 - timedelta(seconds=back))
+    a = alert(infos=[i])
+    expires = T0 - timedelta(seconds=back)
+    for t in (T0, expires, T0 - timedelta(seconds=1), T0 + timedelta(seconds=1)):
+        assert not a.is_active(t)
 
 
 def test_alerts_pickle_and_hash() -> None:
