@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import xmlschema
 from alert_strategies import alerts
+from cap_helpers import BASE, explosion
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_cap import BASE, explosion
 
 from geotarget import InvalidCAP, cap
 from geotarget.alerts import Alert

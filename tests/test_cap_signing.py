@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cap import BASE, SWEDEN
+from cap_helpers import BASE, SWEDEN
 
 from geotarget import InvalidCAP, InvalidType, cap
 from geotarget.errors import InvalidSignature, MissingSignature

@@ -13,8 +13,8 @@ from pathlib import Path
 import attrs
 import pytest
 from alert_strategies import extreme_alerts
+from cap_helpers import BASE, SWEDEN, UK, problems
 from hypothesis import given, settings
-from test_cap import BASE, SWEDEN, UK, problems
 
 from geotarget import AlertArea, Circle, InvalidAlert, InvalidCAP, InvalidType, cap
 from geotarget.alerts import Alert, Info, Resource
