@@ -7,6 +7,7 @@ encodings, the reusable axis-order check, and the limits :func:`geotarget.cap.du
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from alert_strategies import extreme_alerts
 from cap_helpers import BASE, SWEDEN, UK, problems
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geotarget import AlertArea, Circle, InvalidAlert, InvalidCAP, InvalidType, cap
 from geotarget.alerts import Alert, Info, Resource
@@ -350,3 +352,34 @@ def test_only_xml_whitespace_separates_or_surrounds() -> None:
     )
     found = problems(BASE.replace("<scope>Public</scope>", "<scope>Public</scope>" + refs))
     assert list(found) == ["references"]
+
+
+# --- hostile bytes: only InvalidCAP ever comes out -------------------------------------------------
+
+_PIECES = st.sampled_from(
+    [b"<", b">", b"&", b"&#0;", b"&#x110000;", b"\xff", b"\xc3", b"\x00", b"\xef\xbb\xbf",
+     b"<!DOCTYPE a>", b"<?xml version='1.0' encoding='utf-16'?>", b"encoding='hex'",
+     b"\xd9\xa1", b"\xef\xbc\x95", b"\xc2\xa0", b"-00:00", b"Z", b"</info>", b"<info>", b"]]>",
+     b"<![CDATA[", b"\r", b"\t"]
+)  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(
+    edits=st.lists(
+        st.tuples(st.floats(0.0, 1.0), st.integers(0, 8), _PIECES | st.binary(max_size=4)),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_mangled_documents_raise_only_invalid_cap(
+    edits: list[tuple[float, int, bytes]],
+) -> None:
+    """Any byte-level damage to a document gives an alert or InvalidCAP, nothing else."""
+    data = bytearray(BASE.encode("utf-8"))
+    for where, cut, piece in edits:
+        k = int(where * len(data))
+        data[k : k + cut] = piece
+    for reader in (cap.loads, cap.loads_lenient):
+        with contextlib.suppress(InvalidCAP):
+            reader(bytes(data))
