@@ -14,6 +14,8 @@ that do not know geotarget::
     │   ├── InvalidRegions                  bad region data
     │   └── DuplicateIdentifier             an alert id re-used with different content
     ├── InvalidType (TypeError)             a value of the wrong type (bool for a number)
+    ├── InvalidSignature (ValueError)       an XML-DSig signature that does not verify
+    │   └── MissingSignature                no signature where one is required
     ├── DocumentError (ValueError)          a whole document with every problem listed
     │   ├── InvalidCAP                      a CAP 1.2 document
     │   └── InvalidPolicy                   a rollout policy file
@@ -43,8 +45,10 @@ __all__ = [
     "InvalidPolicy",
     "InvalidPositions",
     "InvalidRegions",
+    "InvalidSignature",
     "InvalidType",
     "MissingExtra",
+    "MissingSignature",
     "Problem",
     "UnknownCode",
 ]
@@ -114,6 +118,25 @@ class DuplicateIdentifier(InvalidInput):
 
 class InvalidType(GeotargetError, TypeError):
     """A value of the wrong type, such as ``bool`` where a number is expected."""
+
+
+class InvalidSignature(GeotargetError, ValueError):
+    """A signed document whose XML-DSig signature does not verify against the pinned certificate.
+
+    The message says what failed: the digest of the signed content (the document was changed
+    after signing), the signature value (another key signed it), the certificate (expired, not
+    yet valid) or the signature's form (not enveloped, not over the whole ``<alert>``, an
+    algorithm that is not accepted).
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class MissingSignature(InvalidSignature):
+    """A document without the XML-DSig signature that was required.
+
+    .. versionadded:: 0.1.0
+    """
 
 
 @attrs.frozen
