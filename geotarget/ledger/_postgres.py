@@ -1,0 +1,235 @@
+"""The PostgreSQL store: shared by every instance of a service; COPY-based claims."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from geotarget.errors import (
+    InvalidInput,
+    MissingExtra,
+    StoreBusy,
+    StoreError,
+    StoreFull,
+    StoreReadOnly,
+    StoreUnavailable,
+)
+from geotarget.ledger._model import IdArray
+from geotarget.ledger._sql import SCHEMA, SqlStore
+
+_ADMIT_LOCK = 0x67746C65  # "gtle": one admission at a time, across every instance
+_SCHEMA_LOCK = 0x67747363
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as err:
+        raise MissingExtra("postgres", "PostgresLedger") from err
+    return psycopg
+
+
+def _copy_text(batch: IdArray) -> str:
+    """The batch as COPY text lines (one device per line, escaped when needed)."""
+    if batch.dtype.kind in "iu":
+        return "\n".join(map(str, batch.tolist())) + "\n"
+    values: list[str] = batch.tolist()
+    data = "\n".join(values) + "\n"
+    if "\x00" in data:
+        i = next(i for i, v in enumerate(values) if "\x00" in v)
+        raise InvalidInput(f"device_ids[{i}] must not contain NUL (got {values[i]!r})")
+    if "\\" in data or "\t" in data or "\r" in data or data.count("\n") != len(values):
+        data = "".join(
+            v.replace("\\", "\\\\").replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n")
+            + "\n"
+            for v in values
+        )
+    return data
+
+
+class PostgresLedger(SqlStore):
+    """A delivery store in PostgreSQL, shared by every instance of a service.
+
+    The same protocol and semantics as :class:`~geotarget.ledger.SQLiteLedger`. Claims stream
+    the batch with ``COPY`` into a temporary table and record the new devices with one
+    ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``: processes claiming overlapping
+    devices for one incident at once get disjoint sets (the primary key decides), and a claim
+    holds a share lock on its incident's row, so a Cancel (which takes the row for update)
+    waits for claims in flight and every later claim sees it.
+
+    Parameters
+    ----------
+    dsn : str
+        A libpq connection string or URI, e.g. ``"host=/run/pg dbname=geotarget"``.
+    lock_timeout : float, default 5.0
+        Seconds to wait for a lock before raising :class:`~geotarget.errors.StoreBusy`.
+    connect_timeout : float, default 5.0
+        Seconds to wait for the server before raising
+        :class:`~geotarget.errors.StoreUnavailable`.
+
+    Raises
+    ------
+    MissingExtra
+        psycopg 3 is not installed: ``pip install 'geotarget[postgres]'``.
+    StoreUnavailable
+        The server cannot be reached (also raised by any later operation while it is down;
+        the store reconnects on the next operation once the server is back).
+
+    .. versionadded:: 0.2.0
+    """
+
+    _for_share = " FOR SHARE"
+    _for_update = " FOR UPDATE"
+
+    def __init__(
+        self, dsn: str, *, lock_timeout: float = 5.0, connect_timeout: float = 5.0
+    ) -> None:
+        if not isinstance(dsn, str) or not dsn:
+            raise InvalidInput(f"dsn must be a non-empty str (got {dsn!r})")
+        for name, value in (("lock_timeout", lock_timeout), ("connect_timeout", connect_timeout)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (0 < value <= 600)
+            ):
+                raise InvalidInput(
+                    f"{name} must be a number of seconds in (0, 600] (got {value!r})"
+                )
+        self._pg = _psycopg()
+        self.dsn = dsn
+        self._lock_timeout = float(lock_timeout)
+        self._connect_timeout = float(connect_timeout)
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        with self._lock:
+            self._connect()
+            with self._tx_locked() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                for stmt in SCHEMA:
+                    cur.execute(stmt.format(without_rowid=""))
+                cur.execute("CREATE SEQUENCE IF NOT EXISTS gt_batch_seq")
+
+    def _connect(self) -> None:
+        pg = self._pg
+        try:
+            conn = pg.connect(self.dsn, connect_timeout=max(1, round(self._connect_timeout)))
+            conn.execute(f"SET lock_timeout = {int(self._lock_timeout * 1000)}")
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS gt_batch (pos BIGINT GENERATED ALWAYS AS"
+                " IDENTITY, device TEXT NOT NULL) ON COMMIT DELETE ROWS"
+            )
+            conn.commit()
+        except pg.Error as err:
+            raise self._error(err, "connect") from err
+        self._conn = conn
+
+    def _error(self, err: Exception, action: str) -> StoreError:
+        pg = self._pg
+        errors = pg.errors
+        if isinstance(err, errors.DiskFull):
+            cls: type[StoreError] = StoreFull
+            why = "the disk is full"
+        elif isinstance(err, errors.ReadOnlySqlTransaction):
+            cls, why = StoreReadOnly, "the server is read-only"
+        elif isinstance(err, (errors.LockNotAvailable, errors.DeadlockDetected)):
+            cls, why = StoreBusy, "a lock was held past lock_timeout"
+        elif isinstance(err, pg.OperationalError):
+            cls, why = StoreUnavailable, "the server cannot be reached"
+        else:
+            cls, why = StoreError, "PostgreSQL failed"
+        return cls(
+            f"PostgreSQL store: {action} failed: {why} ({str(err).strip()}); nothing was applied"
+        )
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+
+    def __enter__(self) -> PostgresLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx_locked(self) -> Iterator[Any]:
+        pg = self._pg
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._connect()
+        conn = self._conn
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                yield cur
+        except pg.Error as err:
+            raise self._error(err, "a transaction") from err
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        with self._lock, self._tx_locked() as cur:
+            yield cur
+
+    _read = _tx
+
+    def _source(self, values: list[str]) -> tuple[str, Any]:
+        return (
+            "(SELECT (u.ord - 1) AS pos, u.device FROM unnest(?::text[]) WITH ORDINALITY"
+            " AS u(device, ord))",
+            values,
+        )
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("?", "%s")
+
+    def _serialise_admissions(self, cur: Any) -> None:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_ADMIT_LOCK,))
+
+    def _insert_claims(
+        self,
+        cur: Any,
+        incident: str,
+        kind: int,
+        version: str,
+        batch: IdArray,
+        state: int,
+        lease_us: int,
+        at_us: int,
+    ) -> npt.NDArray[np.int64]:
+        data = _copy_text(batch)
+        with cur.copy("COPY gt_batch (device) FROM STDIN") as copy:
+            copy.write(data)
+        (base,) = cur.execute("SELECT min(pos) FROM gt_batch").fetchone()
+        (number,) = cur.execute("SELECT nextval('gt_batch_seq')").fetchone()
+        # Sorted by device, so concurrent claimers lock conflicting keys in one order.
+        rows = cur.execute(
+            "INSERT INTO gt_claims (incident, kind, device, version, state, batch, pos,"
+            " lease_us, attempts, claimed_us)"
+            " SELECT %s, %s, b.device, %s, %s, %s, b.pos - %s, %s, 0, %s FROM gt_batch b"
+            " ORDER BY b.device, b.pos ON CONFLICT (incident, kind, device) DO NOTHING"
+            " RETURNING pos",
+            (incident, kind, version, state, number, base, lease_us, at_us),
+        ).fetchall()
+        cur.execute("DELETE FROM gt_batch")
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def _redeliver_rows(
+        self, cur: Any, at_us: int, until_us: int, limit: int | None
+    ) -> list[tuple[str, str, int, str]]:
+        rows = cur.execute(
+            "UPDATE gt_claims c SET lease_us = %s, attempts = c.attempts + 1 FROM ("
+            " SELECT c2.incident, c2.kind, c2.device FROM gt_claims c2"
+            " JOIN gt_incidents i ON i.incident = c2.incident"
+            " WHERE c2.state = 0 AND c2.lease_us <= %s AND (c2.kind = 1 OR i.state = 0)"
+            " ORDER BY c2.incident, c2.kind, c2.batch, c2.pos LIMIT %s"
+            " FOR UPDATE OF c2 SKIP LOCKED) s"
+            " WHERE c.incident = s.incident AND c.kind = s.kind AND c.device = s.device"
+            " RETURNING c.incident, c.version, c.kind, c.device",
+            (until_us, at_us, limit),
+        ).fetchall()
+        return [(r[0], r[1], int(r[2]), r[3]) for r in rows]
