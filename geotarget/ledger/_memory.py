@@ -14,6 +14,13 @@ import numpy.typing as npt
 
 from geotarget.errors import InvalidInput
 from geotarget.ledger import _lifecycle
+from geotarget.ledger._batch import (
+    Payload,
+    check_limit,
+    confirmation,
+    parse_keys,
+    split_canonical,
+)
 from geotarget.ledger._model import (
     Admission,
     Claims,
@@ -32,46 +39,7 @@ from geotarget.ledger._model import (
     lease_micros,
     micros,
 )
-from geotarget.ledger._sql import DEFAULT_LEASE, _confirmation, _keys, _limit, _partition
-
-_I64 = np.iinfo(np.int64)
-
-
-def split_canonical(
-    values: IdArray,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], IdArray, npt.NDArray[np.int64]]:
-    """Split ids into (ints, their positions, other strings, their positions).
-
-    A string that is the canonical text of an ``int64`` (``"7"``, ``"-12"``, not ``"007"``,
-    ``"-0"`` or ``"+7"``) is that integer, so ``7`` and ``"7"`` are one device.
-    """
-    n = values.size
-    every = np.arange(n, dtype=np.int64)
-    if values.dtype.kind in "iu":
-        return values.astype(np.int64, copy=False), every, np.array([], dtype=np.str_), every[:0]
-    if n == 0:
-        return np.array([], dtype=np.int64), every, values, every
-    body = np.char.lstrip(values, "-")
-    cand = np.flatnonzero(np.char.isdigit(body) & (np.char.str_len(body) <= 19))
-    ints = np.zeros(cand.size, dtype=np.int64)
-    ok = np.zeros(cand.size, dtype=np.bool_)
-    if cand.size:
-        texts = values[cand]
-        try:
-            ints = texts.astype(np.int64)
-            ok = ints.astype(np.str_) == texts
-        except (ValueError, OverflowError):
-            for j, s in enumerate(texts.tolist()):
-                try:
-                    v = int(s)
-                except ValueError:
-                    continue
-                if _I64.min <= v <= _I64.max and str(v) == s:
-                    ints[j] = v
-                    ok[j] = True
-    is_int = np.zeros(n, dtype=np.bool_)
-    is_int[cand[ok]] = True
-    return ints[ok], every[is_int], values[~is_int], every[~is_int]
+from geotarget.ledger._sql import DEFAULT_LEASE
 
 
 @attrs.define
@@ -273,18 +241,20 @@ class MemoryLedger:
         base = self._batch << 32
         if batch.size >= 1 << 32:
             raise InvalidInput(f"device_ids must hold fewer than 2**32 ids (got {batch.size:,})")
-        ints, ipos, strs, spos = split_canonical(batch)
-        new_pos = []
+        payload = Payload.of(batch)
         v = self._vindex(version)
-        for side, values, pos in ((table.ints, ints, ipos), (table.strs, strs, spos)):
-            if values.size == 0:
-                continue
-            _, first = np.unique(values, return_index=True)
-            values, pos = values[first], pos[first]
+        new_pos = []
+        rank = 0  # the store order: canonical ints ascending, then strings (as SQL stores)
+        for side, values, pos in (
+            (table.ints, payload.ints, payload.int_pos),
+            (table.strs, payload.strs, payload.str_pos),
+        ):
             fresh = side.find(values) < 0
             if fresh.any():
-                side.add(values[fresh], state, lease_us, base + pos[fresh], v)
+                order = rank + np.flatnonzero(fresh).astype(np.int64)
+                side.add(values[fresh], state, lease_us, base + order, v)
                 new_pos.append(pos[fresh])
+            rank += int(values.size)
         if not new_pos:
             return np.array([], dtype=np.int64)
         return np.sort(np.concatenate(new_pos))
@@ -323,27 +293,14 @@ class MemoryLedger:
     def confirm(self, keys: DeviceIds, *, at: datetime) -> Confirmation:
         """See :meth:`geotarget.ledger.SQLiteLedger.confirm`."""
         at_us = micros("at", at)
-        arr = _keys(keys)
+        arr, first, groups, device = parse_keys(keys)
         state = np.full(arr.size, -1, dtype=np.int8)
-        if arr.size == 0:
-            return _confirmation(state)
-        _, first = np.unique(arr, return_index=True)
-        head, _, rest = _partition(arr[first])
-        version, _, device = _partition(rest)
-        bad = (np.char.str_len(head) == 0) | (np.char.str_len(version) == 0)
-        bad |= np.char.str_len(device) == 0
-        if bad.any():
-            i = int(first[np.flatnonzero(bad)[0]])
-            raise InvalidInput(
-                f"keys[{i}] must be a delivery key 'incident version device' (got {arr[i]!r})"
-            )
-        groups = np.char.add(np.char.add(head, " "), version)
         with self._lock:
             for g in np.unique(groups).tolist():
                 inc, ver = g.split(" ")
                 sel = np.flatnonzero(groups == g)
                 state[first[sel]] = self._confirm(inc, ver, None, device[sel], at_us)
-        return _confirmation(state)
+        return confirmation(state)
 
     def confirm_devices(
         self,
@@ -365,7 +322,7 @@ class MemoryLedger:
                 state[first] = self._confirm(
                     key, None, 0 if kind is DeliveryKind.ALERT else 1, batch[first], at_us
                 )
-        return _confirmation(state)
+        return confirmation(state)
 
     def _due(self, at_us: int, limit: int | None) -> list[tuple[str, int, Any, Any, Any]]:
         """(incident, kind, texts, versions, row masks per side) of due deliveries, in order."""
@@ -411,7 +368,7 @@ class MemoryLedger:
     def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
         """See :meth:`geotarget.ledger.SQLiteLedger.due`."""
         at_us = micros("at", at)
-        lim = _limit(limit)
+        lim = check_limit(limit)
         with self._lock:
             return self._claims(self._due(at_us, lim), None)
 
@@ -421,7 +378,7 @@ class MemoryLedger:
         """See :meth:`geotarget.ledger.SQLiteLedger.redeliver`."""
         at_us = micros("at", at)
         until = at_us + lease_micros(lease)
-        lim = _limit(limit)
+        lim = check_limit(limit)
         with self._lock:
             due = self._due(at_us, lim)
             for key, kind, _, _, masks in due:

@@ -306,16 +306,6 @@ class Confirmation:
     unknown: npt.NDArray[np.int64]
 
 
-def confirmation(n: int, state: npt.NDArray[np.int8]) -> Confirmation:
-    """From one code per distinct input (0 confirmed now, 1 already, 2 unknown, -1 duplicate)."""
-    del n
-    return Confirmation(
-        confirmed=np.flatnonzero(state == 0).astype(np.int64),
-        already=np.flatnonzero(state == 1).astype(np.int64),
-        unknown=np.flatnonzero(state == 2).astype(np.int64),
-    )
-
-
 @attrs.frozen
 class Incident:
     """An incident as the store holds it.

@@ -19,7 +19,8 @@ from geotarget.errors import (
     StoreReadOnly,
     StoreUnavailable,
 )
-from geotarget.ledger._model import IdArray
+from geotarget.ledger._batch import Payload
+from geotarget.ledger._model import IdArray, canonical_text
 from geotarget.ledger._sql import SCHEMA, SqlStore
 
 _ADMIT_LOCK = 0x67746C65  # "gtle": one admission at a time, across every instance
@@ -34,11 +35,8 @@ def _psycopg() -> Any:
     return psycopg
 
 
-def _copy_text(batch: IdArray) -> str:
-    """The batch as COPY text lines (one device per line, escaped when needed)."""
-    if batch.dtype.kind in "iu":
-        return "\n".join(map(str, batch.tolist())) + "\n"
-    values: list[str] = batch.tolist()
+def _copy_text(values: list[str]) -> str:
+    """Device texts as COPY text lines (one per line, escaped when needed)."""
     data = "\n".join(values) + "\n"
     if "\x00" in data:
         i = next(i for i, v in enumerate(values) if "\x00" in v)
@@ -100,18 +98,27 @@ class PostgresLedger(SqlStore):
                 raise InvalidInput(
                     f"{name} must be a number of seconds in (0, 600] (got {value!r})"
                 )
+        super().__init__()
         self._pg = _psycopg()
         self.dsn = dsn
         self._lock_timeout = float(lock_timeout)
         self._connect_timeout = float(connect_timeout)
         self._lock = threading.Lock()
         self._conn: Any = None
+        #: Per incident id: whether the next claim tries a plain COPY first (until one conflicts).
+        self._optimistic: dict[int, bool] = {}
         with self._lock:
             self._connect()
             with self._tx_locked() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 for stmt in SCHEMA:
-                    cur.execute(stmt.format(without_rowid=""))
+                    cur.execute(
+                        stmt.format(
+                            serial_pk="BIGSERIAL PRIMARY KEY",
+                            device_type='TEXT COLLATE "C"',
+                            without_rowid="",
+                        )
+                    )
                 cur.execute("CREATE SEQUENCE IF NOT EXISTS gt_batch_seq")
 
     def _connect(self) -> None:
@@ -159,29 +166,34 @@ class PostgresLedger(SqlStore):
         self.close()
 
     @contextmanager
-    def _tx_locked(self) -> Iterator[Any]:
+    def _tx_locked(self, durable: bool = True) -> Iterator[Any]:
         pg = self._pg
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._connect()
         conn = self._conn
         try:
             with conn.transaction(), conn.cursor() as cur:
+                if not durable:
+                    cur.execute("SET LOCAL synchronous_commit = off")
                 yield cur
         except pg.Error as err:
             raise self._error(err, "a transaction") from err
 
     @contextmanager
-    def _tx(self) -> Iterator[Any]:
-        with self._lock, self._tx_locked() as cur:
+    def _tx(self, durable: bool = False) -> Iterator[Any]:
+        with self._lock, self._tx_locked(durable) as cur:
             yield cur
 
-    _read = _tx
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        with self._lock, self._tx_locked(True) as cur:
+            yield cur
 
-    def _source(self, values: list[str]) -> tuple[str, Any]:
+    def _source(self, ids: IdArray) -> tuple[str, Any]:
         return (
             "(SELECT (u.ord - 1) AS pos, u.device FROM unnest(?::text[]) WITH ORDINALITY"
             " AS u(device, ord))",
-            values,
+            canonical_text(ids).tolist(),
         )
 
     def _q(self, sql: str) -> str:
@@ -193,27 +205,50 @@ class PostgresLedger(SqlStore):
     def _insert_claims(
         self,
         cur: Any,
-        incident: str,
+        incident_id: int,
         kind: int,
-        version: str,
-        batch: IdArray,
+        version_id: int,
+        payload: Payload,
         state: int,
         lease_us: int,
-        at_us: int,
     ) -> npt.NDArray[np.int64]:
-        data = _copy_text(batch)
-        with cur.copy("COPY gt_batch (device) FROM STDIN") as copy:
-            copy.write(data)
-        (base,) = cur.execute("SELECT min(pos) FROM gt_batch").fetchone()
         (number,) = cur.execute("SELECT nextval('gt_batch_seq')").fetchone()
+        texts = payload.texts()
+        if self._optimistic.get(incident_id, True):
+            # Straight into the table, sorted (one lock order for every claimer): no
+            # speculative insertion per row. A device claimed before stops it at once; then the
+            # savepoint is rolled back and the batch takes the ON CONFLICT path.
+            order = np.argsort(np.array(texts, dtype=np.str_), kind="stable").tolist()
+            n = len(order)
+            tail = f"\t{incident_id}\t{kind}\t{version_id}\t{state}\t{number}\t{lease_us}\n"
+            parts: list[str] = [""] * (4 * n)  # device, tab, pos, the constant columns
+            parts[0::4] = _copy_text([texts[i] for i in order]).split("\n")[:-1]
+            parts[1::4] = ["\t"] * n
+            parts[2::4] = list(map(str, order))
+            parts[3::4] = [tail] * n
+            lines = "".join(parts)
+            try:
+                with (
+                    cur.connection.transaction(),
+                    cur.copy(
+                        "COPY gt_claims (device, pos, incident_id, kind, version_id, state, batch,"
+                        " lease_us) FROM STDIN"
+                    ) as copy,
+                ):
+                    copy.write(lines)
+                return np.arange(len(texts), dtype=np.int64)
+            except (self._pg.errors.UniqueViolation, self._pg.errors.DeadlockDetected):
+                self._optimistic[incident_id] = False
+        with cur.copy("COPY gt_batch (device) FROM STDIN") as copy:
+            copy.write(_copy_text(texts))
+        (base,) = cur.execute("SELECT min(pos) FROM gt_batch").fetchone()
         # Sorted by device, so concurrent claimers lock conflicting keys in one order.
         rows = cur.execute(
-            "INSERT INTO gt_claims (incident, kind, device, version, state, batch, pos,"
-            " lease_us, attempts, claimed_us)"
-            " SELECT %s, %s, b.device, %s, %s, %s, b.pos - %s, %s, 0, %s FROM gt_batch b"
-            " ORDER BY b.device, b.pos ON CONFLICT (incident, kind, device) DO NOTHING"
+            "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos,"
+            " lease_us) SELECT %s, %s, b.device, %s, %s, %s, b.pos - %s, %s FROM gt_batch b"
+            " ORDER BY b.device ON CONFLICT (incident_id, kind, device) DO NOTHING"
             " RETURNING pos",
-            (incident, kind, version, state, number, base, lease_us, at_us),
+            (incident_id, kind, version_id, state, number, base, lease_us),
         ).fetchall()
         cur.execute("DELETE FROM gt_batch")
         return np.array([r[0] for r in rows], dtype=np.int64)
@@ -222,14 +257,16 @@ class PostgresLedger(SqlStore):
         self, cur: Any, at_us: int, until_us: int, limit: int | None
     ) -> list[tuple[str, str, int, str]]:
         rows = cur.execute(
-            "UPDATE gt_claims c SET lease_us = %s, attempts = c.attempts + 1 FROM ("
-            " SELECT c2.incident, c2.kind, c2.device FROM gt_claims c2"
-            " JOIN gt_incidents i ON i.incident = c2.incident"
+            "UPDATE gt_claims c SET lease_us = %s FROM ("
+            " SELECT c2.incident_id, c2.kind, c2.device, i.incident, t.token FROM gt_claims c2"
+            " JOIN gt_incidents i ON i.id = c2.incident_id"
+            " JOIN gt_tokens t ON t.id = c2.version_id"
             " WHERE c2.state = 0 AND c2.lease_us <= %s AND (c2.kind = 1 OR i.state = 0)"
-            " ORDER BY c2.incident, c2.kind, c2.batch, c2.pos LIMIT %s"
+            " ORDER BY c2.incident_id, c2.kind, c2.batch, c2.pos LIMIT %s"
             " FOR UPDATE OF c2 SKIP LOCKED) s"
-            " WHERE c.incident = s.incident AND c.kind = s.kind AND c.device = s.device"
-            " RETURNING c.incident, c.version, c.kind, c.device",
+            " WHERE c.incident_id = s.incident_id AND c.kind = s.kind AND c.device = s.device"
+            " RETURNING s.incident, s.token, c.kind, c.device, c.batch, c.pos",
             (until_us, at_us, limit),
         ).fetchall()
+        rows.sort(key=lambda r: (r[0], r[2], r[4], r[5]))
         return [(r[0], r[1], int(r[2]), r[3]) for r in rows]

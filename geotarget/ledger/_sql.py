@@ -1,13 +1,25 @@
-"""What the SQLite and PostgreSQL stores share: the schema, the lifecycle transaction, queries.
+"""What the SQLite and PostgreSQL stores share: the schema, the operations, the lifecycle.
 
-Every statement is written with ``?`` placeholders; the PostgreSQL store turns them into ``%s``.
+Statements are written with ``?`` placeholders; the PostgreSQL store turns them into ``%s``.
 Every public operation is one transaction: on any failure it is rolled back whole.
+
+Claims, confirmations and redelivery commit lazily where the store allows it (SQLite
+``synchronous=NORMAL`` in WAL mode, PostgreSQL ``synchronous_commit=off``); lifecycle changes
+(admit, retract, expire) commit durably, which also flushes every earlier lazy commit. See
+:meth:`SqlStore._tx` for why the guarantee survives a power loss.
+
+A claim row is narrow — integer incident and version ids, the device, its state, lease and
+order — so claims are cheap to write. Each store handle also remembers the devices it has seen
+claimed per incident (:attr:`SqlStore._known`): claims are never deleted, so that memory is a
+subset of what the database holds, and a device in it can be left out of the next claim's
+statement without asking the database again (an Update over a large incident then only sends
+the devices not yet claimed). The database still decides every device it is sent.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+import threading
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, overload
@@ -15,8 +27,14 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
-from geotarget.errors import InvalidInput
 from geotarget.ledger import _lifecycle
+from geotarget.ledger._batch import (
+    Payload,
+    check_limit,
+    confirmation,
+    merge_sorted,
+    parse_keys,
+)
 from geotarget.ledger._model import (
     Admission,
     Claims,
@@ -26,7 +44,7 @@ from geotarget.ledger._model import (
     DeviceIds,
     IdArray,
     Incident,
-    IncidentState,
+    Transition,
     canonical_text,
     check_token,
     device_batch,
@@ -40,7 +58,8 @@ DEFAULT_LEASE = timedelta(seconds=60)
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gt_incidents (
-        incident TEXT PRIMARY KEY,
+        id {serial_pk},
+        incident TEXT NOT NULL UNIQUE,
         state SMALLINT NOT NULL,
         version TEXT,
         sent_us BIGINT,
@@ -62,24 +81,29 @@ SCHEMA = [
         cancel_version TEXT NOT NULL,
         at_us BIGINT NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS gt_tokens (
+        id {serial_pk},
+        token TEXT NOT NULL UNIQUE
+    )""",
     """CREATE TABLE IF NOT EXISTS gt_claims (
-        incident TEXT NOT NULL,
+        incident_id BIGINT NOT NULL,
         kind SMALLINT NOT NULL,
-        device TEXT NOT NULL,
-        version TEXT NOT NULL,
+        device {device_type} NOT NULL,
+        version_id BIGINT NOT NULL,
         state SMALLINT NOT NULL,
         batch BIGINT NOT NULL,
         pos BIGINT NOT NULL,
         lease_us BIGINT NOT NULL,
-        attempts INTEGER NOT NULL,
-        claimed_us BIGINT NOT NULL,
         confirmed_us BIGINT,
-        PRIMARY KEY (incident, kind, device)
+        PRIMARY KEY (incident_id, kind, device)
     ){without_rowid}""",
 ]
 
 _KIND = {0: DeliveryKind.ALERT, 1: DeliveryKind.RETRACTION}
 _STATE = {0: ClaimStatus.CLAIMED, 1: ClaimStatus.CANCELLED, 2: ClaimStatus.EXPIRED}
+_ROW_COLUMNS = "state, version, sent_us, sender, status, document, cancel_version, changed_us"
+_EMPTY_STR = np.array([], dtype=np.str_)
+_EMPTY_INT = np.array([], dtype=np.int64)
 
 
 class SqlStore(abc.ABC):
@@ -89,11 +113,23 @@ class SqlStore(abc.ABC):
     _for_share = ""
     _for_update = ""
 
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[npt.NDArray[np.int64], IdArray]] = {}
+        self._known_lock = threading.Lock()
+
     # -- what a backend supplies ---------------------------------------------------------------
 
     @abc.abstractmethod
-    def _tx(self) -> AbstractContextManager[Any]:
-        """A write transaction yielding a cursor; a failure rolls it back and raises StoreError."""
+    def _tx(self, durable: bool = False) -> AbstractContextManager[Any]:
+        """A write transaction yielding a cursor; a failure rolls it back and raises StoreError.
+
+        ``durable``: the commit must be on disk before it returns (lifecycle changes). Claims and
+        confirmations may commit lazily where the store allows it: the log is sequential, so a
+        crash can only lose the latest lazy commits whole, never an earlier one while keeping a
+        later one, and a durable commit flushes every lazy commit before it. Losing a claim or a
+        confirmation only means the device is offered again under the same key, which the
+        guarantee allows; losing a Cancel would not be, so lifecycle changes are durable.
+        """
 
     @abc.abstractmethod
     def _read(self) -> AbstractContextManager[Any]:
@@ -103,19 +139,18 @@ class SqlStore(abc.ABC):
     def _insert_claims(
         self,
         cur: Any,
-        incident: str,
+        incident_id: int,
         kind: int,
-        version: str,
-        batch: IdArray,
+        version_id: int,
+        payload: Payload,
         state: int,
         lease_us: int,
-        at_us: int,
     ) -> npt.NDArray[np.int64]:
-        """Insert the batch's devices not yet claimed; return their positions in the batch."""
+        """Insert the payload's devices not yet claimed; return their payload indices."""
 
     @abc.abstractmethod
-    def _source(self, values: list[str]) -> tuple[str, Any]:
-        """A SQL row source ``(pos, device)`` over a list of device texts, and its parameter."""
+    def _source(self, ids: IdArray) -> tuple[str, Any]:
+        """A SQL row source ``(pos, device)`` over ids (in order), and its parameter."""
 
     @abc.abstractmethod
     def _redeliver_rows(
@@ -123,12 +158,48 @@ class SqlStore(abc.ABC):
     ) -> list[tuple[str, str, int, str]]:
         """Renew the lease of due pending deliveries; return (incident, version, kind, device)."""
 
+    def _text(self, column: str) -> str:
+        """SQL for a device column as canonical text."""
+        return column
+
     def _q(self, sql: str) -> str:
         return sql
 
     def _serialise_admissions(self, cur: Any) -> None:
         """Make admissions one at a time (SQLite's write lock already does)."""
         del cur
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _ensure_incident(self, cur: Any, key: str, at_us: int) -> tuple[int, int, str | None]:
+        """(id, state, current version) of the incident, created active if new, share-locked."""
+        cur.execute(
+            self._q(
+                "INSERT INTO gt_incidents (incident, state, changed_us) VALUES (?, 0, ?)"
+                " ON CONFLICT (incident) DO NOTHING"
+            ),
+            (key, at_us),
+        )
+        row = cur.execute(
+            self._q("SELECT id, state, version FROM gt_incidents WHERE incident = ?")
+            + self._for_share,
+            (key,),
+        ).fetchone()
+        return int(row[0]), int(row[1]), row[2]
+
+    def _token(self, cur: Any, token: str) -> int:
+        cur.execute(
+            self._q("INSERT INTO gt_tokens (token) VALUES (?) ON CONFLICT (token) DO NOTHING"),
+            (token,),
+        )
+        (tid,) = cur.execute(
+            self._q("SELECT id FROM gt_tokens WHERE token = ?"), (token,)
+        ).fetchone()
+        return int(tid)
+
+    def _forget(self, key: str) -> None:
+        with self._known_lock:
+            self._known.pop(key, None)
 
     # -- delivery protocol --------------------------------------------------------------------
 
@@ -160,15 +231,16 @@ class SqlStore(abc.ABC):
     ) -> Claims | IdArray:
         """Claim the devices not yet claimed for ``incident``, as pending deliveries.
 
-        In one transaction: the claim is refused (an empty result with a status saying why)
-        when the incident is cancelled or expired, or when ``version`` is not its current
-        version; otherwise each device of ``device_ids`` never claimed for the incident (by any
-        process) is claimed, pending until confirmed, offered again after ``lease``.
+        In one transaction: the claim is refused (an empty result whose status says why) when
+        the incident is cancelled or expired, or when ``version`` is not its current version
+        (after :meth:`admit`); otherwise each device of ``device_ids`` never claimed for the
+        incident, by any process, is claimed: pending until confirmed, offered again by
+        :meth:`redeliver` once ``lease`` has run out.
 
         Parameters
         ----------
         incident : str
-            The incident key (no whitespace).
+            The incident key (no whitespace), e.g. ``"polisen@polisen.se/SE-POL-1"``.
         device_ids : sequence of str or int, or numpy array
             The devices in the area; ``1`` and ``"1"`` are the same device.
         version : str
@@ -176,20 +248,25 @@ class SqlStore(abc.ABC):
         at : datetime
             Now, timezone-aware.
         lease : timedelta, default 60 s
-            How long the caller has to push and confirm before the deliveries are offered again.
+            How long the caller has to push and confirm before the deliveries come back.
         alert_id : str, optional
-            The 0.1 form, instead of ``version``: returns the newly claimed ids as an array and
-            records them as confirmed at once (at-most-once). Kept until ``Targeter`` uses the
-            pending protocol.
+            The 0.1 form, instead of ``version``: returns the newly claimed ids as an array
+            (in the kind given) and records them as confirmed at once. Kept until ``Targeter``
+            uses the pending protocol.
 
         Returns
         -------
         Claims
-            The newly claimed devices with their delivery keys (or an array, for ``alert_id``).
+            The newly claimed devices, their positions in ``device_ids`` and their keys.
+
+        Raises
+        ------
+        StoreError
+            The store failed (a subclass names the cause); nothing was claimed.
         """
         legacy = alert_id is not None
         vid = check_token("version" if not legacy else "alert_id", alert_id if legacy else version)
-        got = self._claim(incident, device_ids, vid, at, lease, confirmed=legacy, strict=not legacy)
+        got = self._claim(incident, device_ids, vid, at, lease, legacy=legacy)
         return got.ids() if legacy else got
 
     def _claim(
@@ -200,43 +277,51 @@ class SqlStore(abc.ABC):
         at: datetime,
         lease: timedelta,
         *,
-        confirmed: bool,
-        strict: bool,
+        legacy: bool,
     ) -> Claims:
         key = check_token("incident", incident)
         at_us = micros("at", at)
         lease_us = lease_micros(lease)
         batch = device_batch(device_ids)
+        payload = Payload.of(batch)
+        with self._known_lock:
+            known = self._known.get(key)
+        if known is not None:
+            payload = payload.without(*known)
         with self._tx() as cur:
-            cur.execute(
-                self._q(
-                    "INSERT INTO gt_incidents (incident, state, changed_us) VALUES (?, 0, ?)"
-                    " ON CONFLICT (incident) DO NOTHING"
-                ),
-                (key, at_us),
-            )
-            state, current = cur.execute(
-                self._q("SELECT state, version FROM gt_incidents WHERE incident = ?")
-                + self._for_share,
-                (key,),
-            ).fetchone()
-            status = _STATE[int(state)]
-            if status is ClaimStatus.CLAIMED and strict and current not in (None, version):
+            incident_id, state, current = self._ensure_incident(cur, key, at_us)
+            status = _STATE[state]
+            if status is ClaimStatus.CLAIMED and not legacy and current not in (None, version):
                 status = ClaimStatus.SUPERSEDED
-            if status is not ClaimStatus.CLAIMED or batch.size == 0:
+            if status is not ClaimStatus.CLAIMED or len(payload) == 0:
+                if status is not ClaimStatus.CLAIMED:
+                    self._forget(key)
                 return empty_claims(key, version, DeliveryKind.ALERT, status)
-            positions = self._insert_claims(
-                cur, key, 0, version, batch, 1 if confirmed else 0, at_us + lease_us, at_us
+            new = self._insert_claims(
+                cur,
+                incident_id,
+                0,
+                self._token(cur, version),
+                payload,
+                1 if legacy else 0,
+                at_us + lease_us,
             )
+        self._remember(key, payload)
         return Claims(
             incident=key,
             version=version,
             kind=DeliveryKind.ALERT,
             status=ClaimStatus.CLAIMED,
             source=batch,
-            positions=np.sort(positions),
-            lease_until=None if confirmed else from_micros(at_us + lease_us),
+            positions=np.sort(payload.positions()[new]),
+            lease_until=None if legacy else from_micros(at_us + lease_us),
         )
+
+    def _remember(self, key: str, payload: Payload) -> None:
+        """After a commit: every device of the payload is claimed for ``key``."""
+        with self._known_lock:
+            ints, strs = self._known.get(key, (_EMPTY_INT, _EMPTY_STR))
+            self._known[key] = (merge_sorted(ints, payload.ints), merge_sorted(strs, payload.strs))
 
     def confirm(self, keys: DeviceIds, *, at: datetime) -> Confirmation:
         """Mark the deliveries named by their keys as confirmed (pushed); never twice.
@@ -254,28 +339,14 @@ class SqlStore(abc.ABC):
             Which keys were confirmed now, which before (a no-op), which name no delivery.
         """
         at_us = micros("at", at)
-        arr = _keys(keys)
+        arr, first, groups, devices = parse_keys(keys)
         state = np.full(arr.size, -1, dtype=np.int8)
-        if arr.size == 0:
-            return _confirmation(state)
-        _, first = np.unique(arr, return_index=True)
-        head, _, rest = _partition(arr[first])
-        version, _, device = _partition(rest)
-        bad = (np.char.str_len(head) == 0) | (np.char.str_len(version) == 0)
-        bad |= np.char.str_len(device) == 0
-        if bad.any():
-            i = int(first[np.flatnonzero(bad)[0]])
-            raise InvalidInput(
-                f"keys[{i}] must be a delivery key 'incident version device' (got {arr[i]!r})"
-            )
-        groups = np.char.add(np.char.add(head, " "), version)
         with self._tx() as cur:
             for g in np.unique(groups).tolist():
                 inc, ver = g.split(" ")
                 sel = np.flatnonzero(groups == g)
-                codes = self._confirm(cur, inc, ver, None, device[sel].tolist(), at_us)
-                state[first[sel]] = codes
-        return _confirmation(state)
+                state[first[sel]] = self._confirm(cur, inc, ver, None, devices[sel], at_us)
+        return confirmation(state)
 
     def confirm_devices(
         self,
@@ -312,14 +383,9 @@ class SqlStore(abc.ABC):
             first = np.sort(first)
             with self._tx() as cur:
                 state[first] = self._confirm(
-                    cur,
-                    key,
-                    None,
-                    0 if kind is DeliveryKind.ALERT else 1,
-                    batch[first].tolist(),
-                    at_us,
+                    cur, key, None, 0 if kind is DeliveryKind.ALERT else 1, batch[first], at_us
                 )
-        return _confirmation(state)
+        return confirmation(state)
 
     def _confirm(
         self,
@@ -327,33 +393,56 @@ class SqlStore(abc.ABC):
         incident: str,
         version: str | None,
         kind: int | None,
-        devices: list[str],
+        devices: IdArray,
         at_us: int,
     ) -> npt.NDArray[np.int8]:
+        codes = np.full(devices.size, 2, dtype=np.int8)
+        row = cur.execute(
+            self._q("SELECT id FROM gt_incidents WHERE incident = ?"), (incident,)
+        ).fetchone()
+        if row is None:
+            return codes
+        incident_id = int(row[0])
+        if version is not None:
+            tok = cur.execute(
+                self._q("SELECT id FROM gt_tokens WHERE token = ?"), (version,)
+            ).fetchone()
+            if tok is None:
+                return codes
+            cond, arg = "version_id = ?", int(tok[0])
+        else:
+            cond, arg = "kind = ?", int(kind or 0)
         src, param = self._source(devices)
-        cond = "c.version = ?" if version is not None else "c.kind = ?"
-        arg = version if version is not None else kind
         rows = cur.execute(
             self._q(
-                f"SELECT s.pos, c.state FROM {src} AS s JOIN gt_claims c ON c.incident = ?"
-                f" AND c.kind IN (0, 1) AND c.device = s.device AND {cond}"
+                f"SELECT s.pos, c.state FROM {src} AS s JOIN gt_claims c ON c.incident_id = ?"
+                f" AND c.kind IN (0, 1) AND c.device = s.device AND c.{cond}"
             ),
-            (param, incident, arg),
+            (param, incident_id, arg),
         ).fetchall()
-        codes = np.full(len(devices), 2, dtype=np.int8)
         if rows:
             got = np.array(rows, dtype=np.int64).reshape(-1, 2)
             codes[got[:, 0]] = np.where(got[:, 1] == 1, 1, 0)
-        src, param = self._source(devices)
-        cur.execute(
-            self._q(
-                "UPDATE gt_claims SET state = 1, confirmed_us = ? WHERE incident = ? AND state = 0"
-                f" AND kind IN (0, 1) AND {cond.removeprefix('c.')}"
-                f" AND device IN (SELECT s.device FROM {src} AS s)"
-            ),
-            (at_us, incident, arg, param),
-        )
+            src, param = self._source(devices)
+            cur.execute(
+                self._q(
+                    "UPDATE gt_claims SET state = 1, confirmed_us = ? WHERE incident_id = ?"
+                    f" AND kind IN (0, 1) AND state = 0 AND {cond}"
+                    f" AND device IN (SELECT s.device FROM {src} AS s)"
+                ),
+                (at_us, incident_id, arg, param),
+            )
         return codes
+
+    def _due_sql(self, limit: int | None) -> str:
+        return self._q(
+            f"SELECT i.incident, t.token, c.kind, {self._text('c.device')} FROM gt_claims c"
+            " JOIN gt_incidents i ON i.id = c.incident_id"
+            " JOIN gt_tokens t ON t.id = c.version_id"
+            " WHERE c.state = 0 AND c.lease_us <= ? AND (c.kind = 1 OR i.state = 0)"
+            " ORDER BY c.incident_id, c.kind, c.batch, c.pos"
+            + (" LIMIT ?" if limit is not None else "")
+        )
 
     def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
         """Pending deliveries whose lease has run out by ``at`` (read only; see redeliver).
@@ -371,20 +460,13 @@ class SqlStore(abc.ABC):
         Returns
         -------
         list of Claims
-            One per (incident, version, kind).
+            One per (incident, version, kind), in claim order within each.
         """
         at_us = micros("at", at)
-        lim = _limit(limit)
+        lim = check_limit(limit)
         with self._read() as cur:
             rows = cur.execute(
-                self._q(
-                    "SELECT c.incident, c.version, c.kind, c.device FROM gt_claims c"
-                    " JOIN gt_incidents i ON i.incident = c.incident"
-                    " WHERE c.state = 0 AND c.lease_us <= ? AND (c.kind = 1 OR i.state = 0)"
-                    " ORDER BY c.incident, c.kind, c.batch, c.pos"
-                    + (" LIMIT ?" if lim is not None else "")
-                ),
-                (at_us,) if lim is None else (at_us, lim),
+                self._due_sql(lim), (at_us,) if lim is None else (at_us, lim)
             ).fetchall()
         return _group(rows, None)
 
@@ -393,8 +475,8 @@ class SqlStore(abc.ABC):
     ) -> list[Claims]:
         """Take the due pending deliveries and renew their lease, atomically.
 
-        Each due delivery is returned by exactly one caller (two instances calling at once get
-        disjoint sets), with the same key as when it was claimed.
+        Each due delivery is returned to exactly one caller (two handles or processes calling at
+        once get disjoint sets), with the same key as when it was claimed.
 
         Parameters
         ----------
@@ -412,9 +494,10 @@ class SqlStore(abc.ABC):
         """
         at_us = micros("at", at)
         until = at_us + lease_micros(lease)
+        lim = check_limit(limit)
         with self._tx() as cur:
-            rows = self._redeliver_rows(cur, at_us, until, _limit(limit))
-        return _group(sorted(rows, key=lambda r: tuple(r[:3])), from_micros(until))
+            rows = self._redeliver_rows(cur, at_us, until, lim)
+        return _group(rows, from_micros(until))
 
     def retract(
         self, incident: str, *, version: str, at: datetime, lease: timedelta = DEFAULT_LEASE
@@ -422,9 +505,9 @@ class SqlStore(abc.ABC):
         """Cancel the incident and offer a retraction to every device ever claimed for it.
 
         In one transaction: the incident becomes CANCELLED (no claim succeeds afterwards, in any
-        process), and every device claimed for it, pending or confirmed, gets a pending
-        retraction keyed by the first Cancel's version. Calling it again returns the same
-        retractions.
+        process; claims in flight finish first) and every device claimed for it, pending or
+        confirmed, gets a pending retraction keyed by the first Cancel's version. Calling it
+        again returns the same retractions.
 
         Parameters
         ----------
@@ -440,24 +523,23 @@ class SqlStore(abc.ABC):
         Returns
         -------
         Claims
-            The retractions (kind RETRACTION).
+            The retractions (kind RETRACTION, status CANCELLED).
         """
         key = check_token("incident", incident)
         vid = check_token("version", version)
         at_us = micros("at", at)
         lease_us = lease_micros(lease)
-        with self._tx() as cur:
-            cur.execute(
-                self._q(
-                    "INSERT INTO gt_incidents (incident, state, changed_us) VALUES (?, 0, ?)"
-                    " ON CONFLICT (incident) DO NOTHING"
-                ),
-                (key, at_us),
-            )
-            return _SqlTx(self, cur).retract(key, vid, at_us, lease_us)
+        with self._tx(durable=True) as cur:
+            self._ensure_incident(cur, key, at_us)
+            out = _SqlTx(self, cur).retract(key, vid, at_us, lease_us)
+        self._forget(key)
+        return out
 
     def recipients(self, incident: str) -> npt.NDArray[np.str_]:
         """Every device claimed for ``incident`` (pending or confirmed), in claim order.
+
+        Claim order is the order of the claims, and within one claim canonical integer ids
+        ascending, then the other ids by code point.
 
         Returns
         -------
@@ -468,8 +550,9 @@ class SqlStore(abc.ABC):
         with self._read() as cur:
             rows = cur.execute(
                 self._q(
-                    "SELECT device FROM gt_claims WHERE incident = ? AND kind = 0"
-                    " ORDER BY batch, pos"
+                    f"SELECT {self._text('c.device')} FROM gt_claims c"
+                    " JOIN gt_incidents i ON i.id = c.incident_id"
+                    " WHERE i.incident = ? AND c.kind = 0 ORDER BY c.batch, c.pos"
                 ),
                 (key,),
             ).fetchall()
@@ -490,15 +573,18 @@ class SqlStore(abc.ABC):
     def admit(self, alert: Any, *, at: datetime, lease: timedelta = DEFAULT_LEASE) -> Admission:
         """Apply one Alert, Update or Cancel to the stored incidents, atomically.
 
-        The rules are issue 10's: identity by (sender, identifier), references join an
-        incident, the newest ``sent`` is current, a Cancel ends the incident and retracts, a
-        Cancel that arrives first is remembered, a version id re-used with other content is a
-        conflict. See :class:`~geotarget.ledger.Transition` for each outcome.
+        The rules are issue 10's: a version is (sender, identifier); an Alert starts an
+        incident keyed ``"{sender}/{identifier}"``; an Update or Cancel joins the incident of a
+        version it references; the newest ``sent`` is current; a Cancel ends the incident and
+        retracts; a Cancel naming no known version is remembered, so the late Alert is refused;
+        an Update naming no known version starts the incident under its first reference; a
+        version id re-used with other content is a conflict; an Update or Cancel from another
+        sender, or with another status, is refused. Each outcome is a :class:`Transition`.
 
         Parameters
         ----------
         alert : Alert
-            A message of type Alert, Update or Cancel.
+            A message of type Alert, Update or Cancel (the caller filters the others).
         at : datetime
             Now, timezone-aware.
         lease : timedelta, default 60 s
@@ -507,12 +593,20 @@ class SqlStore(abc.ABC):
         Returns
         -------
         Admission
+
+        Raises
+        ------
+        InvalidInput
+            ``alert.msg_type`` is Ack or Error.
         """
         at_us = micros("at", at)
         lease_us = lease_micros(lease)
-        with self._tx() as cur:
+        with self._tx(durable=True) as cur:
             self._serialise_admissions(cur)
-            return _lifecycle.admit(_SqlTx(self, cur), alert, at_us, lease_us)
+            out = _lifecycle.admit(_SqlTx(self, cur), alert, at_us, lease_us)
+        if out.transition is Transition.RETRACTED and out.incident is not None:
+            self._forget(out.incident.key)
+        return out
 
     def expire(self, incident: str, *, at: datetime) -> bool:
         """Mark an active incident EXPIRED; its pending alert deliveries are no longer due.
@@ -524,7 +618,7 @@ class SqlStore(abc.ABC):
         """
         key = check_token("incident", incident)
         at_us = micros("at", at)
-        with self._tx() as cur:
+        with self._tx(durable=True) as cur:
             cur.execute(
                 self._q(
                     "UPDATE gt_incidents SET state = 2, changed_us = ? WHERE incident = ?"
@@ -532,17 +626,29 @@ class SqlStore(abc.ABC):
                 ),
                 (at_us, key),
             )
-            return bool(cur.rowcount)
+            changed = bool(cur.rowcount)
+        self._forget(key)
+        return changed
 
     def incident(self, incident: str) -> Incident | None:
-        """The stored incident, or None."""
+        """The stored incident, or None.
+
+        Returns
+        -------
+        Incident or None
+        """
         key = check_token("incident", incident)
         with self._read() as cur:
             row = _SqlTx(self, cur).incident_row(key, lock=False)
         return None if row is None else row.incident(key)
 
     def load_active(self) -> list[Incident]:
-        """Every active incident with a current alert, by key: what a new Targeter resumes."""
+        """Every active incident with a current alert, by key: what a new Targeter resumes.
+
+        Returns
+        -------
+        list of Incident
+        """
         with self._read() as cur:
             rows = cur.execute(
                 self._q(
@@ -551,9 +657,6 @@ class SqlStore(abc.ABC):
                 )
             ).fetchall()
         return [_lifecycle.Row(*r[1:]).incident(r[0]) for r in rows]
-
-
-_ROW_COLUMNS = "state, version, sent_us, sender, status, document, cancel_version, changed_us"
 
 
 class _SqlTx:
@@ -640,23 +743,25 @@ class _SqlTx:
             ),
             (cancel_vid, at_us, key),
         )
-        (vid,) = self._one("SELECT cancel_version FROM gt_incidents WHERE incident = ?", (key,))
+        incident_id, vid = self._one(
+            "SELECT id, cancel_version FROM gt_incidents WHERE incident = ?", (key,)
+        )
+        token = self.store._token(self.cur, vid)
         self.cur.execute(
             q(
-                "INSERT INTO gt_claims (incident, kind, device, version, state, batch, pos,"
-                " lease_us, attempts, claimed_us, confirmed_us)"
-                " SELECT incident, 1, device, ?, 0, batch, pos, ?, 0, ?, NULL FROM gt_claims"
-                " WHERE incident = ? AND kind = 0 ORDER BY device"
-                " ON CONFLICT (incident, kind, device) DO NOTHING"
+                "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos,"
+                " lease_us) SELECT incident_id, 1, device, ?, 0, batch, pos, ? FROM gt_claims"
+                " WHERE incident_id = ? AND kind = 0 ORDER BY device"
+                " ON CONFLICT (incident_id, kind, device) DO NOTHING"
             ),
-            (vid, at_us + lease_us, at_us, key),
+            (token, at_us + lease_us, incident_id),
         )
         rows = self.cur.execute(
             q(
-                "SELECT device, lease_us FROM gt_claims WHERE incident = ? AND kind = 1"
-                " ORDER BY batch, pos"
+                f"SELECT {self.store._text('device')}, lease_us FROM gt_claims"
+                " WHERE incident_id = ? AND kind = 1 ORDER BY batch, pos"
             ),
-            (key,),
+            (incident_id,),
         ).fetchall()
         devices = np.array([r[0] for r in rows], dtype=np.str_)
         return Claims(
@@ -670,66 +775,26 @@ class _SqlTx:
         )
 
 
-def _keys(keys: DeviceIds) -> npt.NDArray[np.str_]:
-    if isinstance(keys, np.ndarray) and keys.dtype.kind == "U":
-        return keys.reshape(-1)
-    if isinstance(keys, (str, bytes)):
-        raise InvalidInput("keys must be a sequence of delivery keys, not one str")
-    seq = keys.tolist() if isinstance(keys, np.ndarray) else list(keys)
-    for i, k in enumerate(seq):
-        if not isinstance(k, str):
-            raise InvalidInput(f"keys[{i}] must be a delivery key str (got {k!r})")
-    return np.array(seq, dtype=np.str_)
-
-
-def _partition(arr: npt.NDArray[np.str_]) -> tuple[IdArray, IdArray, IdArray]:
-    parts = np.char.partition(arr, " ")
-    return parts[:, 0], parts[:, 1], parts[:, 2]
-
-
-def _confirmation(state: npt.NDArray[np.int8]) -> Confirmation:
-    return Confirmation(
-        confirmed=np.flatnonzero(state == 0).astype(np.int64),
-        already=np.flatnonzero(state == 1).astype(np.int64),
-        unknown=np.flatnonzero(state == 2).astype(np.int64),
-    )
-
-
-def _limit(limit: int | None) -> int | None:
-    if limit is None:
-        return None
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidInput(f"limit must be an int >= 1 or None (got {limit!r})")
-    return limit
-
-
 def _group(rows: list[Any], lease_until: datetime | None) -> list[Claims]:
-    """Rows of (incident, version, kind, device), ordered, as one Claims per group."""
-    out: list[Claims] = []
-    start = 0
-    for i in range(1, len(rows) + 1):
-        if i == len(rows) or tuple(rows[i][:3]) != tuple(rows[start][:3]):
-            inc, ver, kind = rows[start][:3]
-            devices = np.array([r[3] for r in rows[start:i]], dtype=np.str_)
-            out.append(
-                Claims(
-                    incident=inc,
-                    version=ver,
-                    kind=_KIND[int(kind)],
-                    status=ClaimStatus.CLAIMED,
-                    source=devices,
-                    positions=np.arange(devices.size, dtype=np.int64),
-                    lease_until=lease_until,
-                )
+    """Rows of (incident, version, kind, device) as one Claims per (incident, version, kind).
+
+    Stable: within a group the rows keep their order.
+    """
+    groups: dict[tuple[str, str, int], list[str]] = {}
+    for inc, ver, kind, device in rows:
+        groups.setdefault((inc, ver, int(kind)), []).append(device)
+    out = []
+    for (inc, ver, kind), devices in sorted(groups.items()):
+        arr = np.array(devices, dtype=np.str_)
+        out.append(
+            Claims(
+                incident=inc,
+                version=ver,
+                kind=_KIND[kind],
+                status=ClaimStatus.CLAIMED,
+                source=arr,
+                positions=np.arange(arr.size, dtype=np.int64),
+                lease_until=lease_until,
             )
-            start = i
+        )
     return out
-
-
-def iter_chunks(values: list[str], size: int) -> Iterator[list[str]]:
-    """Consecutive slices of at most ``size``."""
-    for i in range(0, len(values), size):
-        yield values[i : i + size]
-
-
-__all__ = ["DEFAULT_LEASE", "SCHEMA", "IncidentState", "SqlStore"]

@@ -24,12 +24,13 @@ from geotarget.errors import (
     StoreReadOnly,
     StoreUnavailable,
 )
+from geotarget.ledger._batch import Payload, mixed_values
 from geotarget.ledger._model import IdArray
 from geotarget.ledger._sql import SCHEMA, SqlStore
 
-#: RETURNING arrived in SQLite 3.35; before it, claims select the new devices then insert them.
-HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
-#: The oldest SQLite supported (Ubuntu 20.04 ships 3.31.1): UPSERT, row values, JSON1.
+#: The oldest SQLite supported (Ubuntu 20.04 ships 3.31.1). The store uses UPSERT (3.24), row
+#: values (3.15), ``json_each`` (JSON1, built in since 3.38 and in every distribution's build
+#: before) and ``WITHOUT ROWID`` (3.8.2); no ``STRICT`` tables and no ``RETURNING`` (3.35).
 MIN_SQLITE = (3, 31, 0)
 
 _CODES = {
@@ -85,18 +86,22 @@ class SQLiteLedger(SqlStore):
     Every operation is one ``BEGIN IMMEDIATE`` transaction, so writers from every process
     serialise on the file and a crash (even ``SIGKILL``) leaves no operation half-applied.
     Claims are set-based: the batch goes to SQLite as one JSON array and one
-    ``INSERT … SELECT … FROM json_each(?) ON CONFLICT DO NOTHING RETURNING`` records the new
-    devices (SQLite before 3.35, which lacks ``RETURNING``, selects the new devices first in the
-    same transaction). Works on SQLite 3.31 and later (no ``STRICT`` tables).
+    ``INSERT … SELECT … FROM json_each(?) ON CONFLICT DO NOTHING`` records the new devices;
+    when some were claimed before, one range scan reads back which rows the batch wrote. Needs
+    SQLite 3.31 or later with JSON1 (no ``STRICT`` tables, no ``RETURNING``).
 
     Parameters
     ----------
     path : str or Path
         The database file (created if missing). ``":memory:"`` is refused: use
         :class:`~geotarget.ledger.MemoryLedger`.
-    synchronous : {"FULL", "NORMAL"}, default "FULL"
-        SQLite's durability level; ``"NORMAL"`` survives process crashes but may lose the last
-        commits on power loss.
+    synchronous : {"AUTO", "FULL", "NORMAL"}, default "AUTO"
+        When commits reach the disk. ``"AUTO"``: lifecycle changes (admit, retract, expire) at
+        once (``synchronous=FULL``), claims and confirmations lazily (``NORMAL``: a power loss
+        may forget the latest ones, whose devices are then offered again under the same key,
+        which the delivery guarantee allows; a process crash loses nothing). ``"FULL"``: every
+        commit at once. ``"NORMAL"``: every commit lazily, lifecycle changes too (a power loss
+        may then undo a Cancel: for tests and throw-away stores).
     busy_timeout : float, default 5.0
         Seconds to wait for another writer's lock before raising
         :class:`~geotarget.errors.StoreBusy`.
@@ -131,12 +136,16 @@ class SQLiteLedger(SqlStore):
     """
 
     def __init__(
-        self, path: str | Path, *, synchronous: str = "FULL", busy_timeout: float = 5.0
+        self, path: str | Path, *, synchronous: str = "AUTO", busy_timeout: float = 5.0
     ) -> None:
         if str(path) == ":memory:":
             raise InvalidInput("path must be a file, not ':memory:' (use MemoryLedger instead)")
-        if synchronous not in ("FULL", "NORMAL"):
-            raise InvalidInput(f"synchronous must be one of 'FULL', 'NORMAL' (got {synchronous!r})")
+        if synchronous not in ("AUTO", "FULL", "NORMAL"):
+            raise InvalidInput(
+                f"synchronous must be one of 'AUTO', 'FULL', 'NORMAL' (got {synchronous!r})"
+            )
+        self._sync_mode = synchronous
+        self._sync_now = ""
         if (
             isinstance(busy_timeout, bool)
             or not isinstance(busy_timeout, (int, float))
@@ -161,8 +170,8 @@ class SQLiteLedger(SqlStore):
                 f"SQLite store {str(self.path)!r}: cannot create it, the directory "
                 f"{str(parent)!r} is not writable"
             )
+        super().__init__()
         self._lock = threading.Lock()
-        self._json = True
         try:
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
@@ -177,10 +186,15 @@ class SQLiteLedger(SqlStore):
                     f"SQLite store {str(self.path)!r}: cannot switch to WAL (journal_mode "
                     f"{mode!r}): is the directory writable?"
                 )
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
-            with self._tx() as cur:
+            with self._tx(durable=True) as cur:
                 for stmt in SCHEMA:
-                    cur.execute(stmt.format(without_rowid=" WITHOUT ROWID"))
+                    cur.execute(
+                        stmt.format(
+                            serial_pk="INTEGER PRIMARY KEY",
+                            device_type="",  # no affinity: integers stay integers
+                            without_rowid=" WITHOUT ROWID",
+                        )
+                    )
                 cur.execute(
                     "CREATE TABLE IF NOT EXISTS gt_meta (name TEXT PRIMARY KEY, value INTEGER)"
                 )
@@ -193,8 +207,12 @@ class SQLiteLedger(SqlStore):
             raise
         try:
             self._db.execute("SELECT count(*) FROM json_each('[1]')").fetchone()
-        except sqlite3.OperationalError:  # pragma: no cover - JSON1 is in every build we know
-            self._json = False
+        except sqlite3.OperationalError as err:
+            self._db.close()
+            raise StoreUnavailable(
+                f"SQLite {sqlite3.sqlite_version} was built without JSON1 (json_each): the store "
+                "needs it"
+            ) from err
 
     def close(self) -> None:
         """Close the database connection."""
@@ -208,10 +226,14 @@ class SQLiteLedger(SqlStore):
         self.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Cursor]:
+    def _tx(self, durable: bool = False) -> Iterator[sqlite3.Cursor]:
         with self._lock:
             cur = self._db.cursor()
+            want = self._sync_mode if self._sync_mode != "AUTO" else "FULL" if durable else "NORMAL"
             try:
+                if want != self._sync_now:
+                    cur.execute(f"PRAGMA synchronous={want}")
+                    self._sync_now = want
                 cur.execute("BEGIN IMMEDIATE")
                 yield cur
                 cur.execute("COMMIT")
@@ -241,80 +263,59 @@ class SQLiteLedger(SqlStore):
                 self._rollback()
                 raise
 
-    def _source(self, values: list[str]) -> tuple[str, Any]:
-        if self._json:
-            return (
-                "(SELECT key AS pos, CAST(value AS TEXT) AS device FROM json_each(?))",
-                json.dumps(values),
-            )
-        self._fill_temp(values)  # pragma: no cover
-        return "(SELECT pos, device FROM temp.gt_batch WHERE ? IS NULL)", None  # pragma: no cover
+    def _text(self, column: str) -> str:
+        return f"CAST({column} AS TEXT)"
 
-    def _fill_temp(self, values: list[Any]) -> None:  # pragma: no cover - builds without JSON1
-        self._db.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS gt_batch (pos INTEGER PRIMARY KEY, device TEXT)"
-        )
-        self._db.execute("DELETE FROM temp.gt_batch")
-        self._db.executemany(
-            "INSERT INTO temp.gt_batch VALUES (?, CAST(? AS TEXT))", enumerate(values)
+    def _source(self, ids: IdArray) -> tuple[str, Any]:
+        # Canonical integer ids travel as JSON numbers and are stored as SQLite integers.
+        return (
+            "(SELECT key AS pos, value AS device FROM json_each(?))",
+            json.dumps(mixed_values(ids)),
         )
 
     def _insert_claims(
         self,
         cur: Any,
-        incident: str,
+        incident_id: int,
         kind: int,
-        version: str,
-        batch: IdArray,
+        version_id: int,
+        payload: Payload,
         state: int,
         lease_us: int,
-        at_us: int,
     ) -> npt.NDArray[np.int64]:
         cur.execute("UPDATE gt_meta SET value = value + 1 WHERE name = 'batch'")
         (number,) = cur.execute("SELECT value FROM gt_meta WHERE name = 'batch'").fetchone()
-        # ints travel as JSON numbers and become their canonical text inside SQLite
-        src, param = self._source(batch.tolist())
-        args = (incident, kind, version, state, number, lease_us, at_us, param)
-        insert = (
-            "INSERT INTO gt_claims (incident, kind, device, version, state, batch, pos, lease_us,"
-            " attempts, claimed_us) SELECT ?, ?, s.device, ?, ?, ?, s.pos, ?, 0, ?"
-            f" FROM {src} AS s WHERE true ON CONFLICT (incident, kind, device) DO NOTHING"
+        cur.execute(
+            "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos,"
+            " lease_us) SELECT ?, ?, value, ?, ?, ?, key, ? FROM json_each(?) WHERE true"
+            " ON CONFLICT (incident_id, kind, device) DO NOTHING",
+            (incident_id, kind, version_id, state, number, lease_us, json.dumps(payload.values())),
         )
-        if HAS_RETURNING and not self._force_select:
-            rows = cur.execute(insert + " RETURNING pos", args).fetchall()
-        else:
-            src2, param2 = self._source(batch.tolist())
-            rows = cur.execute(
-                f"SELECT min(s.pos) FROM {src2} AS s WHERE NOT EXISTS (SELECT 1 FROM gt_claims c"
-                " WHERE c.incident = ? AND c.kind = ? AND c.device = s.device)"
-                " GROUP BY s.device",
-                (param2, incident, kind),
-            ).fetchall()
-            cur.execute(insert, args)
+        n = cur.rowcount
+        if n == len(payload):
+            return np.arange(n, dtype=np.int64)
+        if n == 0:
+            return np.array([], dtype=np.int64)
+        # Some were claimed before: read back which rows this batch wrote (no RETURNING needed).
+        rows = cur.execute(
+            "SELECT pos FROM gt_claims WHERE incident_id = ? AND kind = ? AND batch = ?",
+            (incident_id, kind, number),
+        ).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
-
-    #: Tests set this to exercise the path SQLite < 3.35 takes.
-    _force_select = False
 
     def _redeliver_rows(
         self, cur: Any, at_us: int, until_us: int, limit: int | None
     ) -> list[tuple[str, str, int, str]]:
         pick = (
-            "SELECT c.incident, c.kind, c.device FROM gt_claims c"
-            " JOIN gt_incidents i ON i.incident = c.incident"
+            "SELECT c.incident_id, c.kind, c.device FROM gt_claims c"
+            " JOIN gt_incidents i ON i.id = c.incident_id"
             " WHERE c.state = 0 AND c.lease_us <= ? AND (c.kind = 1 OR i.state = 0)"
-            " ORDER BY c.incident, c.kind, c.batch, c.pos" + (" LIMIT ?" if limit else "")
+            " ORDER BY c.incident_id, c.kind, c.batch, c.pos" + (" LIMIT ?" if limit else "")
         )
         args: tuple[Any, ...] = (at_us,) if not limit else (at_us, limit)
-        rows = cur.execute(
-            "SELECT c.incident, c.version, c.kind, c.device, c.batch, c.pos FROM gt_claims c"
-            f" WHERE (c.incident, c.kind, c.device) IN ({pick})",
-            args,
-        ).fetchall()
+        rows = cur.execute(self._due_sql(limit), args).fetchall()
         cur.execute(
-            "UPDATE gt_claims SET lease_us = ?, attempts = attempts + 1"
-            f" WHERE (incident, kind, device) IN ({pick})",
+            f"UPDATE gt_claims SET lease_us = ? WHERE (incident_id, kind, device) IN ({pick})",
             (until_us, *args),
         )
-        rows.sort(key=lambda r: (r[0], r[2], r[4], r[5]))
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
+        return [(r[0], r[1], int(r[2]), r[3]) for r in rows]
