@@ -72,8 +72,10 @@ def _rowwise_peer(path: Path, batches: int) -> float:
 
 
 def _update_600k(store: Any, reopen: Callable[[], Any] | None = None) -> tuple[float, float, float]:
-    """Seconds for: the first 600 k claim, the Update (10 k new) on the same handle, and a
-    second Update (10 k more new) on a freshly opened handle (a restarted process).
+    """Seconds for the first 600 k claim, an Update, and an Update on a reopened handle.
+
+    The Update claims 600 k devices of which 10 k are new, on the handle that made the first
+    claim; the second Update (10 k more new) runs on a freshly opened handle, as after a restart.
     """
     first = np.arange(600_000, dtype=np.int64)
     t0 = time.perf_counter()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -18,7 +19,7 @@ from typing import Any
 import attrs
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geotarget import Circle, InvalidInput, InvalidType, alerts
@@ -365,7 +366,7 @@ _op = st.one_of(
 )
 
 
-def _run_oracle(store: Any, ops: list[tuple[str, Any]]) -> None:
+def _run_oracle(store: Any, ops: list[tuple[str, Any]], inc: str = "inc") -> None:
     claimed: dict[str, str] = {}  # device -> "pending" | "confirmed"
     lease: dict[str, int] = {}
     retracted: dict[str, str] = {}
@@ -375,7 +376,7 @@ def _run_oracle(store: Any, ops: list[tuple[str, Any]]) -> None:
         now += 1
         at = T0 + now * MIN
         if op == "claim":
-            got = store.claim("inc", arg, version="v", at=at, lease=2 * MIN)
+            got = store.claim(inc, arg, version="v", at=at, lease=2 * MIN)
             want: list[str] = []
             if not cancelled:
                 for d in map(str, arg):
@@ -385,7 +386,7 @@ def _run_oracle(store: Any, ops: list[tuple[str, Any]]) -> None:
                     claimed[d], lease[d] = "pending", now + 2
             assert got.devices.tolist() == want
         elif op == "confirm":
-            keys = [f"inc v {d}" for d in arg]
+            keys = [f"{inc} v {d}" for d in arg]
             got = store.confirm(keys, at=at)
             seen: set[str] = set()
             for i, d in enumerate(map(str, arg)):
@@ -405,7 +406,7 @@ def _run_oracle(store: Any, ops: list[tuple[str, Any]]) -> None:
         elif op == "redeliver":
             now += arg
             at = T0 + now * MIN
-            got = store.redeliver(at, lease=2 * MIN)
+            got = [c for c in store.redeliver(at, lease=2 * MIN) if c.incident == inc]
             alert = {d for c in got if c.kind is DeliveryKind.ALERT for d in c.devices.tolist()}
             back = {d for c in got if c.kind is DeliveryKind.RETRACTION for d in c.devices.tolist()}
             want_alert = (
@@ -420,12 +421,12 @@ def _run_oracle(store: Any, ops: list[tuple[str, Any]]) -> None:
             for d in want_back:
                 retracted[d] = str(now + 2)
         else:
-            got = store.retract("inc", version="c", at=at, lease=2 * MIN)
+            got = store.retract(inc, version="c", at=at, lease=2 * MIN)
             if not cancelled:
                 retracted = {d: str(now + 2) for d in claimed}
             cancelled = True
             assert sorted(got.devices.tolist()) == sorted(claimed)
-    assert sorted(store.recipients("inc").tolist()) == sorted(claimed)
+    assert sorted(store.recipients(inc).tolist()) == sorted(claimed)
 
 
 @settings(max_examples=60, deadline=None)
@@ -443,6 +444,26 @@ def test_sqlite_store_equals_a_dict_oracle(
     """The same model holds for the SQLite store."""
     with SQLiteLedger(tmp_path_factory.mktemp("oracle") / "l.db") as store:
         _run_oracle(store, ops)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=st.lists(_op, max_size=10))
+def test_postgres_store_equals_a_dict_oracle(postgres_dsn: str, ops: list[tuple[str, Any]]) -> None:
+    """The same model holds for the PostgreSQL store (a fresh incident per example)."""
+    with PostgresLedger(postgres_dsn) as store:
+        _run_oracle(store, ops, inc=f"inc-{uuid.uuid4().hex}")
+
+
+def test_a_handle_never_skips_a_device_claimed_by_nobody(opener: Opener) -> None:
+    """Each handle's memory of claimed devices only ever skips devices really claimed."""
+    a, b = opener(), opener()
+    assert a.claim("inc", [1, 2], version="v", at=T0).devices.tolist() == ["1", "2"]
+    assert b.claim("inc", [2, 3], version="v", at=T0).devices.tolist() == ["3"]
+    assert a.claim("inc", [3, 4, "5"], version="v", at=T0).devices.tolist() == ["4", "5"]
+    assert b.claim("inc", np.arange(7), version="v", at=T0).ids().tolist() == [0, 6]
+    assert sorted(a.recipients("inc").tolist()) == ["0", "1", "2", "3", "4", "5", "6"]
 
 
 # -- SQLite specifics and failures ------------------------------------------------------------

@@ -204,7 +204,7 @@ class MemoryLedger:
         lease: timedelta = DEFAULT_LEASE,
         alert_id: str | None = None,
     ) -> Claims | IdArray:
-        """See :meth:`geotarget.ledger.SQLiteLedger.claim`."""
+        """See :meth:`geotarget.ledger.DeliveryLedger.claim`."""
         legacy = alert_id is not None
         vid = check_token("version" if not legacy else "alert_id", alert_id if legacy else version)
         key = check_token("incident", incident)
@@ -291,7 +291,7 @@ class MemoryLedger:
         return codes
 
     def confirm(self, keys: DeviceIds, *, at: datetime) -> Confirmation:
-        """See :meth:`geotarget.ledger.SQLiteLedger.confirm`."""
+        """See :meth:`geotarget.ledger.DeliveryLedger.confirm`."""
         at_us = micros("at", at)
         arr, first, groups, device = parse_keys(keys)
         state = np.full(arr.size, -1, dtype=np.int8)
@@ -310,7 +310,7 @@ class MemoryLedger:
         at: datetime,
         kind: DeliveryKind = DeliveryKind.ALERT,
     ) -> Confirmation:
-        """See :meth:`geotarget.ledger.SQLiteLedger.confirm_devices`."""
+        """See :meth:`geotarget.ledger.DeliveryLedger.confirm_devices`."""
         key = check_token("incident", incident)
         at_us = micros("at", at)
         batch = canonical_text(device_batch(device_ids))
@@ -366,7 +366,7 @@ class MemoryLedger:
         return out
 
     def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
-        """See :meth:`geotarget.ledger.SQLiteLedger.due`."""
+        """See :meth:`geotarget.ledger.DeliveryLedger.due`."""
         at_us = micros("at", at)
         lim = check_limit(limit)
         with self._lock:
@@ -375,7 +375,7 @@ class MemoryLedger:
     def redeliver(
         self, at: datetime, *, lease: timedelta = DEFAULT_LEASE, limit: int | None = None
     ) -> list[Claims]:
-        """See :meth:`geotarget.ledger.SQLiteLedger.redeliver`."""
+        """See :meth:`geotarget.ledger.DeliveryLedger.redeliver`."""
         at_us = micros("at", at)
         until = at_us + lease_micros(lease)
         lim = check_limit(limit)
@@ -418,7 +418,7 @@ class MemoryLedger:
     def retract(
         self, incident: str, *, version: str, at: datetime, lease: timedelta = DEFAULT_LEASE
     ) -> Claims:
-        """See :meth:`geotarget.ledger.SQLiteLedger.retract`."""
+        """See :meth:`geotarget.ledger.DeliveryLedger.retract`."""
         key = check_token("incident", incident)
         vid = check_token("version", version)
         at_us = micros("at", at)
@@ -427,7 +427,7 @@ class MemoryLedger:
             return self._retract(key, vid, at_us, lease_us)
 
     def recipients(self, incident: str) -> npt.NDArray[np.str_]:
-        """See :meth:`geotarget.ledger.SQLiteLedger.recipients`."""
+        """See :meth:`geotarget.ledger.DeliveryLedger.recipients`."""
         key = check_token("incident", incident)
         with self._lock:
             table = self._tables.get((key, 0))
@@ -437,7 +437,7 @@ class MemoryLedger:
             return texts
 
     def delivered(self, incident: str, device_ids: DeviceIds) -> npt.NDArray[np.bool_]:
-        """See :meth:`geotarget.ledger.SQLiteLedger.delivered`."""
+        """See :meth:`geotarget.ledger.DeliveryLedger.delivered`."""
         key = check_token("incident", incident)
         ids = device_batch(device_ids)
         out = np.zeros(ids.size, dtype=np.bool_)
@@ -452,14 +452,14 @@ class MemoryLedger:
             yield _MemoryTx(self)
 
     def admit(self, alert: Any, *, at: datetime, lease: timedelta = DEFAULT_LEASE) -> Admission:
-        """See :meth:`geotarget.ledger.SQLiteLedger.admit`."""
+        """See :meth:`geotarget.ledger.DeliveryLedger.admit`."""
         at_us = micros("at", at)
         lease_us = lease_micros(lease)
         with self._tx() as tx:
             return _lifecycle.admit(tx, alert, at_us, lease_us)
 
     def expire(self, incident: str, *, at: datetime) -> bool:
-        """See :meth:`geotarget.ledger.SQLiteLedger.expire`."""
+        """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""
         key = check_token("incident", incident)
         at_us = micros("at", at)
         with self._lock:
@@ -470,14 +470,14 @@ class MemoryLedger:
             return True
 
     def incident(self, incident: str) -> Incident | None:
-        """See :meth:`geotarget.ledger.SQLiteLedger.incident`."""
+        """See :meth:`geotarget.ledger.DeliveryLedger.incident`."""
         key = check_token("incident", incident)
         with self._lock:
             row = self._rows.get(key)
         return None if row is None else row.incident(key)
 
     def load_active(self) -> list[Incident]:
-        """See :meth:`geotarget.ledger.SQLiteLedger.load_active`."""
+        """See :meth:`geotarget.ledger.DeliveryLedger.load_active`."""
         with self._lock:
             return [
                 row.incident(key)

@@ -53,7 +53,7 @@ class IncidentState(enum.Enum):
 
 
 class Transition(enum.Enum):
-    """What :meth:`~geotarget.ledger.SQLiteLedger.admit` did with a message."""
+    """What :meth:`~geotarget.ledger.DeliveryLedger.admit` did with a message."""
 
     STARTED = "started"
     """A new incident, with this version as its current alert."""
@@ -188,9 +188,9 @@ def parse_key(i: int, key: object) -> tuple[str, str, str]:
 class Claims:
     """Deliveries of one incident and version that the caller must push now.
 
-    Each is *pending* until confirmed (:meth:`~geotarget.ledger.SQLiteLedger.confirm`); a
+    Each is *pending* until confirmed (:meth:`~geotarget.ledger.DeliveryLedger.confirm`); a
     pending delivery whose lease ran out is offered again by
-    :meth:`~geotarget.ledger.SQLiteLedger.redeliver` with the same key.
+    :meth:`~geotarget.ledger.DeliveryLedger.redeliver` with the same key.
 
     Attributes
     ----------
@@ -201,7 +201,7 @@ class Claims:
     status : ClaimStatus
         ``CLAIMED``, or why nothing was claimed.
     positions : numpy.ndarray of int64
-        For :meth:`~geotarget.ledger.SQLiteLedger.claim`: where each claimed device is in the
+        For :meth:`~geotarget.ledger.DeliveryLedger.claim`: where each claimed device is in the
         caller's batch (its first occurrence), ascending. Otherwise ``0 .. len - 1``.
     lease_until : datetime or None
         When the pending deliveries come back from ``redeliver`` unless confirmed.
@@ -284,7 +284,7 @@ def empty_claims(incident: str, version: str, kind: DeliveryKind, status: ClaimS
 
 @attrs.frozen(eq=False)
 class Confirmation:
-    """What :meth:`~geotarget.ledger.SQLiteLedger.confirm` did with each key or device.
+    """What :meth:`~geotarget.ledger.DeliveryLedger.confirm` did with each key or device.
 
     Each array holds positions into the caller's input (duplicates count once, at their first
     position).

@@ -229,41 +229,7 @@ class SqlStore(abc.ABC):
         lease: timedelta = DEFAULT_LEASE,
         alert_id: str | None = None,
     ) -> Claims | IdArray:
-        """Claim the devices not yet claimed for ``incident``, as pending deliveries.
-
-        In one transaction: the claim is refused (an empty result whose status says why) when
-        the incident is cancelled or expired, or when ``version`` is not its current version
-        (after :meth:`admit`); otherwise each device of ``device_ids`` never claimed for the
-        incident, by any process, is claimed: pending until confirmed, offered again by
-        :meth:`redeliver` once ``lease`` has run out.
-
-        Parameters
-        ----------
-        incident : str
-            The incident key (no whitespace), e.g. ``"polisen@polisen.se/SE-POL-1"``.
-        device_ids : sequence of str or int, or numpy array
-            The devices in the area; ``1`` and ``"1"`` are the same device.
-        version : str
-            The version id of the alert being delivered (no whitespace).
-        at : datetime
-            Now, timezone-aware.
-        lease : timedelta, default 60 s
-            How long the caller has to push and confirm before the deliveries come back.
-        alert_id : str, optional
-            The 0.1 form, instead of ``version``: returns the newly claimed ids as an array
-            (in the kind given) and records them as confirmed at once. Kept until ``Targeter``
-            uses the pending protocol.
-
-        Returns
-        -------
-        Claims
-            The newly claimed devices, their positions in ``device_ids`` and their keys.
-
-        Raises
-        ------
-        StoreError
-            The store failed (a subclass names the cause); nothing was claimed.
-        """
+        """See :meth:`geotarget.ledger.DeliveryLedger.claim`."""
         legacy = alert_id is not None
         vid = check_token("version" if not legacy else "alert_id", alert_id if legacy else version)
         got = self._claim(incident, device_ids, vid, at, lease, legacy=legacy)
@@ -324,20 +290,7 @@ class SqlStore(abc.ABC):
             self._known[key] = (merge_sorted(ints, payload.ints), merge_sorted(strs, payload.strs))
 
     def confirm(self, keys: DeviceIds, *, at: datetime) -> Confirmation:
-        """Mark the deliveries named by their keys as confirmed (pushed); never twice.
-
-        Parameters
-        ----------
-        keys : sequence of str
-            Delivery keys, as :meth:`Claims.keys` gave them.
-        at : datetime
-            Now, timezone-aware.
-
-        Returns
-        -------
-        Confirmation
-            Which keys were confirmed now, which before (a no-op), which name no delivery.
-        """
+        """See :meth:`geotarget.ledger.DeliveryLedger.confirm`."""
         at_us = micros("at", at)
         arr, first, groups, devices = parse_keys(keys)
         state = np.full(arr.size, -1, dtype=np.int8)
@@ -356,24 +309,7 @@ class SqlStore(abc.ABC):
         at: datetime,
         kind: DeliveryKind = DeliveryKind.ALERT,
     ) -> Confirmation:
-        """Like :meth:`confirm`, naming the devices of one incident instead of keys.
-
-        Parameters
-        ----------
-        incident : str
-            The incident key.
-        device_ids : sequence of str or int, or numpy array
-            The devices pushed to.
-        at : datetime
-            Now, timezone-aware.
-        kind : DeliveryKind, default ALERT
-            Confirm the alert's deliveries, or its retraction's.
-
-        Returns
-        -------
-        Confirmation
-            Positions into ``device_ids``.
-        """
+        """See :meth:`geotarget.ledger.DeliveryLedger.confirm_devices`."""
         key = check_token("incident", incident)
         at_us = micros("at", at)
         batch = canonical_text(device_batch(device_ids))
@@ -445,23 +381,7 @@ class SqlStore(abc.ABC):
         )
 
     def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
-        """Pending deliveries whose lease has run out by ``at`` (read only; see redeliver).
-
-        Alert deliveries of an incident that is no longer active are not due; retractions are
-        due until confirmed.
-
-        Parameters
-        ----------
-        at : datetime
-            Now, timezone-aware.
-        limit : int, optional
-            At most this many deliveries.
-
-        Returns
-        -------
-        list of Claims
-            One per (incident, version, kind), in claim order within each.
-        """
+        """See :meth:`geotarget.ledger.DeliveryLedger.due`."""
         at_us = micros("at", at)
         lim = check_limit(limit)
         with self._read() as cur:
@@ -473,25 +393,7 @@ class SqlStore(abc.ABC):
     def redeliver(
         self, at: datetime, *, lease: timedelta = DEFAULT_LEASE, limit: int | None = None
     ) -> list[Claims]:
-        """Take the due pending deliveries and renew their lease, atomically.
-
-        Each due delivery is returned to exactly one caller (two handles or processes calling at
-        once get disjoint sets), with the same key as when it was claimed.
-
-        Parameters
-        ----------
-        at : datetime
-            Now, timezone-aware.
-        lease : timedelta, default 60 s
-            The new lease.
-        limit : int, optional
-            At most this many deliveries.
-
-        Returns
-        -------
-        list of Claims
-            One per (incident, version, kind), with ``lease_until = at + lease``.
-        """
+        """See :meth:`geotarget.ledger.DeliveryLedger.redeliver`."""
         at_us = micros("at", at)
         until = at_us + lease_micros(lease)
         lim = check_limit(limit)
@@ -502,29 +404,7 @@ class SqlStore(abc.ABC):
     def retract(
         self, incident: str, *, version: str, at: datetime, lease: timedelta = DEFAULT_LEASE
     ) -> Claims:
-        """Cancel the incident and offer a retraction to every device ever claimed for it.
-
-        In one transaction: the incident becomes CANCELLED (no claim succeeds afterwards, in any
-        process; claims in flight finish first) and every device claimed for it, pending or
-        confirmed, gets a pending retraction keyed by the first Cancel's version. Calling it
-        again returns the same retractions.
-
-        Parameters
-        ----------
-        incident : str
-            The incident key.
-        version : str
-            The Cancel's version id.
-        at : datetime
-            Now, timezone-aware.
-        lease : timedelta, default 60 s
-            How long to push and confirm the retractions before they are offered again.
-
-        Returns
-        -------
-        Claims
-            The retractions (kind RETRACTION, status CANCELLED).
-        """
+        """See :meth:`geotarget.ledger.DeliveryLedger.retract`."""
         key = check_token("incident", incident)
         vid = check_token("version", version)
         at_us = micros("at", at)
@@ -536,16 +416,7 @@ class SqlStore(abc.ABC):
         return out
 
     def recipients(self, incident: str) -> npt.NDArray[np.str_]:
-        """Every device claimed for ``incident`` (pending or confirmed), in claim order.
-
-        Claim order is the order of the claims, and within one claim canonical integer ids
-        ascending, then the other ids by code point.
-
-        Returns
-        -------
-        numpy.ndarray of str
-            Canonical text ids.
-        """
+        """See :meth:`geotarget.ledger.DeliveryLedger.recipients`."""
         key = check_token("incident", incident)
         with self._read() as cur:
             rows = cur.execute(
@@ -559,46 +430,14 @@ class SqlStore(abc.ABC):
         return np.array([r[0] for r in rows], dtype=np.str_)
 
     def delivered(self, incident: str, device_ids: DeviceIds) -> npt.NDArray[np.bool_]:
-        """Whether each device was claimed for ``incident`` (one answer per input).
-
-        Returns
-        -------
-        numpy.ndarray of bool
-        """
+        """See :meth:`geotarget.ledger.DeliveryLedger.delivered`."""
         ids = canonical_text(device_batch(device_ids))
         return np.isin(ids, self.recipients(incident))
 
     # -- incidents ------------------------------------------------------------------------------
 
     def admit(self, alert: Any, *, at: datetime, lease: timedelta = DEFAULT_LEASE) -> Admission:
-        """Apply one Alert, Update or Cancel to the stored incidents, atomically.
-
-        The rules are issue 10's: a version is (sender, identifier); an Alert starts an
-        incident keyed ``"{sender}/{identifier}"``; an Update or Cancel joins the incident of a
-        version it references; the newest ``sent`` is current; a Cancel ends the incident and
-        retracts; a Cancel naming no known version is remembered, so the late Alert is refused;
-        an Update naming no known version starts the incident under its first reference; a
-        version id re-used with other content is a conflict; an Update or Cancel from another
-        sender, or with another status, is refused. Each outcome is a :class:`Transition`.
-
-        Parameters
-        ----------
-        alert : Alert
-            A message of type Alert, Update or Cancel (the caller filters the others).
-        at : datetime
-            Now, timezone-aware.
-        lease : timedelta, default 60 s
-            The lease of the retractions a Cancel makes.
-
-        Returns
-        -------
-        Admission
-
-        Raises
-        ------
-        InvalidInput
-            ``alert.msg_type`` is Ack or Error.
-        """
+        """See :meth:`geotarget.ledger.DeliveryLedger.admit`."""
         at_us = micros("at", at)
         lease_us = lease_micros(lease)
         with self._tx(durable=True) as cur:
@@ -609,13 +448,7 @@ class SqlStore(abc.ABC):
         return out
 
     def expire(self, incident: str, *, at: datetime) -> bool:
-        """Mark an active incident EXPIRED; its pending alert deliveries are no longer due.
-
-        Returns
-        -------
-        bool
-            Whether the incident was active.
-        """
+        """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""
         key = check_token("incident", incident)
         at_us = micros("at", at)
         with self._tx(durable=True) as cur:
@@ -631,24 +464,14 @@ class SqlStore(abc.ABC):
         return changed
 
     def incident(self, incident: str) -> Incident | None:
-        """The stored incident, or None.
-
-        Returns
-        -------
-        Incident or None
-        """
+        """See :meth:`geotarget.ledger.DeliveryLedger.incident`."""
         key = check_token("incident", incident)
         with self._read() as cur:
             row = _SqlTx(self, cur).incident_row(key, lock=False)
         return None if row is None else row.incident(key)
 
     def load_active(self) -> list[Incident]:
-        """Every active incident with a current alert, by key: what a new Targeter resumes.
-
-        Returns
-        -------
-        list of Incident
-        """
+        """See :meth:`geotarget.ledger.DeliveryLedger.load_active`."""
         with self._read() as cur:
             rows = cur.execute(
                 self._q(
