@@ -466,6 +466,16 @@ def test_a_handle_never_skips_a_device_claimed_by_nobody(opener: Opener) -> None
     assert sorted(a.recipients("inc").tolist()) == ["0", "1", "2", "3", "4", "5", "6"]
 
 
+def test_warm_loads_what_is_claimed_and_changes_no_answer(opener: Opener) -> None:
+    """A restarted handle warmed with warm() answers exactly as a cold one would."""
+    a = opener()
+    a.claim("inc", [1, 2, "x", "3"], version="v", at=T0)
+    b = opener()
+    assert b.warm("inc") == 4
+    assert b.claim("inc", [2, "3", 4, "x", "y"], version="v", at=T0).devices.tolist() == ["4", "y"]
+    assert b.warm("nothing") == 0
+
+
 # -- SQLite specifics and failures ------------------------------------------------------------
 
 

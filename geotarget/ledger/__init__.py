@@ -341,6 +341,29 @@ class DeliveryLedger(Protocol):
         """
         ...
 
+    def warm(self, incident: str) -> int:
+        """Load the devices claimed for ``incident`` into this handle (optional, for speed).
+
+        Each handle remembers the devices it has seen claimed per incident and leaves them out
+        of later claims' statements (claims are never deleted, so that is always safe); the
+        database still decides every other device. A handle opened after a restart knows none:
+        call this for each active incident (in the background, after
+        :meth:`load_active`) so the first Update over a large incident sends only its new
+        devices. Memory: about 8 bytes per integer id, more for string ids, until the incident
+        is cancelled or expired or the handle closed.
+
+        Parameters
+        ----------
+        incident : str
+            The incident key.
+
+        Returns
+        -------
+        int
+            How many devices are claimed for it.
+        """
+        ...
+
     def close(self) -> None:
         """Release the store's resources."""
         ...

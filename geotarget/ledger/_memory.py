@@ -476,6 +476,10 @@ class MemoryLedger:
             row = self._rows.get(key)
         return None if row is None else row.incident(key)
 
+    def warm(self, incident: str) -> int:
+        """See :meth:`geotarget.ledger.DeliveryLedger.warm` (nothing to load in memory)."""
+        return int(self.recipients(incident).size)
+
     def load_active(self) -> list[Incident]:
         """See :meth:`geotarget.ledger.DeliveryLedger.load_active`."""
         with self._lock:

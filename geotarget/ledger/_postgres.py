@@ -128,7 +128,7 @@ class PostgresLedger(SqlStore):
             conn.execute(f"SET lock_timeout = {int(self._lock_timeout * 1000)}")
             conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS gt_batch (pos BIGINT GENERATED ALWAYS AS"
-                " IDENTITY, device TEXT NOT NULL) ON COMMIT DELETE ROWS"
+                ' IDENTITY, device TEXT COLLATE "C" NOT NULL) ON COMMIT DELETE ROWS'
             )
             conn.commit()
         except pg.Error as err:
@@ -246,9 +246,11 @@ class PostgresLedger(SqlStore):
         rows = cur.execute(
             "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos,"
             " lease_us) SELECT %s, %s, b.device, %s, %s, %s, b.pos - %s, %s FROM gt_batch b"
+            " WHERE NOT EXISTS (SELECT 1 FROM gt_claims c WHERE c.incident_id = %s"
+            " AND c.kind = %s AND c.device = b.device)"  # an anti-join skips the many claimed
             " ORDER BY b.device ON CONFLICT (incident_id, kind, device) DO NOTHING"
             " RETURNING pos",
-            (incident_id, kind, version_id, state, number, base, lease_us),
+            (incident_id, kind, version_id, state, number, base, lease_us, incident_id, kind),
         ).fetchall()
         cur.execute("DELETE FROM gt_batch")
         return np.array([r[0] for r in rows], dtype=np.int64)

@@ -470,6 +470,24 @@ class SqlStore(abc.ABC):
             row = _SqlTx(self, cur).incident_row(key, lock=False)
         return None if row is None else row.incident(key)
 
+    def warm(self, incident: str) -> int:
+        """See :meth:`geotarget.ledger.DeliveryLedger.warm`."""
+        key = check_token("incident", incident)
+        with self._read() as cur:
+            rows = cur.execute(
+                self._q(
+                    "SELECT c.device FROM gt_claims c JOIN gt_incidents i ON i.id = c.incident_id"
+                    " WHERE i.incident = ? AND c.kind = 0"
+                ),
+                (key,),
+            ).fetchall()
+        values = [r[0] for r in rows]
+        ints = np.array([v for v in values if isinstance(v, int)], dtype=np.int64)
+        strs = np.array([v for v in values if isinstance(v, str)], dtype=np.str_)
+        self._remember(key, Payload.of(ints))
+        self._remember(key, Payload.of(strs))
+        return len(values)
+
     def load_active(self) -> list[Incident]:
         """See :meth:`geotarget.ledger.DeliveryLedger.load_active`."""
         with self._read() as cur:
