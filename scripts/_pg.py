@@ -53,24 +53,26 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return cmd
 
 
-@contextmanager
-def cluster() -> Iterator[str]:
-    """Start a throw-away cluster; yield its DSN; stop it by PID and remove it at the end."""
-    bins = bindir()
-    if bins is None:
-        raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
-    root = Path(tempfile.mkdtemp(prefix="gt-pg-"))
-    data = root / "data"
-    pid: int | None = None
-    try:
+class Cluster:
+    """A throw-away cluster in ``root``: :meth:`start` and :meth:`stop` (by PID) at will."""
+
+    def __init__(self, bins: Path, root: Path) -> None:
+        self.bins = bins
+        self.root = root
+        self.data = root / "data"
+        self.pid: int | None = None
+        self.dsn = f"host={root} port=5432 user=postgres dbname=postgres"
+
+    def init(self) -> None:
+        """Create the cluster with initdb (trust for the local socket only, UTF-8, C locale)."""
         if os.geteuid() == 0:
-            shutil.chown(root, "postgres", "postgres")
+            shutil.chown(self.root, "postgres", "postgres")
         subprocess.run(
             _as_postgres(
                 [
-                    str(bins / "initdb"),
+                    str(self.bins / "initdb"),
                     "-D",
-                    str(data),
+                    str(self.data),
                     "-U",
                     "postgres",
                     "-A",
@@ -84,35 +86,63 @@ def cluster() -> Iterator[str]:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+
+    def start(self) -> None:
+        """Start the server on a Unix socket in ``root`` (no TCP) and wait until it accepts."""
         subprocess.run(
             _as_postgres(
                 [
-                    str(bins / "pg_ctl"),
+                    str(self.bins / "pg_ctl"),
                     "-D",
-                    str(data),
+                    str(self.data),
                     "-l",
-                    str(root / "log"),
+                    str(self.root / "log"),
                     "-w",
                     "-t",
                     "60",
                     "-o",
-                    f"-k {root} -c listen_addresses='' -c max_connections=50",
+                    f"-k {self.root} -c listen_addresses='' -c max_connections=50",
                     "start",
                 ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        pid = int((data / "postmaster.pid").read_text().splitlines()[0])
-        yield f"host={root} port=5432 user=postgres dbname=postgres"
+        self.pid = int((self.data / "postmaster.pid").read_text().splitlines()[0])
+
+    def stop(self) -> None:
+        """Stop the server by its PID ("fast" shutdown, SIGKILL after 30 s)."""
+        pid, self.pid = self.pid, None
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGINT)
+            for _ in range(300):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@contextmanager
+def started() -> Iterator[Cluster]:
+    """A new cluster, started; stopped by PID and removed at the end, even on failure."""
+    bins = bindir()
+    if bins is None:
+        raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
+    db = Cluster(bins, Path(tempfile.mkdtemp(prefix="gt-pg-")))
+    try:
+        db.init()
+        db.start()
+        yield db
     finally:
-        if pid is not None:
-            try:
-                os.kill(pid, signal.SIGINT)  # "fast" shutdown
-                for _ in range(300):
-                    os.kill(pid, 0)
-                    time.sleep(0.1)
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(root, ignore_errors=True)
+        db.stop()
+        shutil.rmtree(db.root, ignore_errors=True)
+
+
+@contextmanager
+def cluster() -> Iterator[str]:
+    """Start a throw-away cluster; yield its DSN; stop it by PID and remove it at the end."""
+    with started() as db:
+        yield db.dsn

@@ -653,6 +653,62 @@ def test_postgres_lost_connection_fails_precisely_then_recovers(postgres_dsn: st
     store.close()
 
 
+@pytest.fixture
+def own_postgres() -> Iterator[Any]:
+    """A private throw-away PostgreSQL server (scripts/_pg.py) that the test may stop and start."""
+    import importlib.util
+
+    where = Path(__file__).resolve().parents[1] / "scripts" / "_pg.py"
+    spec = importlib.util.spec_from_file_location("_geotarget_pg", where)
+    assert spec is not None and spec.loader is not None
+    _pg: Any = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(_pg)
+    if _pg.bindir() is None:
+        reason = "PostgreSQL is not installed (apt-get install postgresql)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(reason)
+    with _pg.started() as db:
+        yield db
+
+
+def test_postgres_stopped_and_restarted_fails_precisely_then_recovers(own_postgres: Any) -> None:
+    """Server stopped: StoreUnavailable, nothing applied; restarted: the same handle works on."""
+    from geotarget.errors import StoreUnavailable
+
+    store = PostgresLedger(own_postgres.dsn, connect_timeout=2)
+    store.claim("inc", ["a"], version="v", at=T0)
+    own_postgres.stop()
+    with pytest.raises(StoreUnavailable, match="cannot be reached"):
+        store.claim("inc", ["b"], version="v", at=T0)
+    with pytest.raises(StoreUnavailable):
+        store.retract("inc", version="c", at=T0)
+    own_postgres.start()
+    assert store.claim("inc", ["b", "a"], version="v", at=T0).devices.tolist() == ["b"]
+    assert store.recipients("inc").tolist() == ["a", "b"]
+    incident = store.incident("inc")  # the failed retract left nothing behind
+    assert incident is not None and incident.state is IncidentState.ACTIVE
+    store.close()
+
+
+def test_postgres_held_lock_is_store_busy_within_lock_timeout(postgres_dsn: str) -> None:
+    """A Cancel in another session holding the incident's row makes a claim fail fast."""
+    import psycopg
+
+    from geotarget.errors import StoreBusy
+
+    store = PostgresLedger(postgres_dsn, lock_timeout=0.3)
+    store.claim("inc", ["a"], version="v", at=T0)
+    with psycopg.connect(postgres_dsn) as other:
+        other.execute("SELECT 1 FROM gt_incidents WHERE incident = 'inc' FOR UPDATE")
+        t0 = time.perf_counter()
+        with pytest.raises(StoreBusy, match="lock_timeout"):
+            store.claim("inc", ["b"], version="v", at=T0)
+        assert time.perf_counter() - t0 < 5
+    assert store.claim("inc", ["b"], version="v", at=T0).devices.tolist() == ["b"]
+    store.close()
+
+
 # -- several processes -------------------------------------------------------------------------
 
 CLAIMER = textwrap.dedent(
