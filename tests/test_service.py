@@ -1,0 +1,128 @@
+"""The reference service (examples/service): alert in, pending deliveries, confirm, restart, redeliver."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from geotarget import Circle, alerts, cap
+from geotarget.alerts import MessageType, Reference
+from geotarget.ledger import SQLiteLedger
+
+AT = dt.datetime(2026, 5, 4, 21, 30, tzinfo=dt.timezone.utc)
+SERGELS_TORG = (18.06528, 59.3325)
+
+
+def _service() -> Any:
+    where = Path(__file__).resolve().parents[1] / "examples" / "service" / "app.py"
+    if not where.exists():
+        pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
+    spec = importlib.util.spec_from_file_location("_geotarget_service", where)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _alert(identifier: str = "SE-POL-1", **kw: Any) -> str:
+    msg = alerts.Message(
+        headline="Explosionsrisk", description="Lämna området.", area_description="Sergels torg"
+    )
+    alert = alerts.explosion(
+        identifier=identifier,
+        sender="polisen@polisen.se",
+        sent=AT,
+        area=Circle(*SERGELS_TORG, 500.0),
+        sv=msg,
+        en=msg,
+        onset=AT,
+        expires=AT + dt.timedelta(hours=2),
+    )
+    if kw:
+        import attrs
+
+        alert = attrs.evolve(alert, **kw)
+    return cap.dumps(alert)
+
+
+def _positions(ids: list[str], inside: list[bool]) -> dict[str, Any]:
+    lon = [SERGELS_TORG[0] if i else 11.97333 for i in inside]
+    lat = [SERGELS_TORG[1] if i else 57.70889 for i in inside]
+    return {
+        "ids": ids,
+        "lon": lon,
+        "lat": lat,
+        "accuracy_m": [8.0] * len(ids),
+        "observed_at": [AT.isoformat()] * len(ids),
+    }
+
+
+def _q(minutes: float = 0) -> dict[str, str]:
+    return {"at": (AT + dt.timedelta(minutes=minutes)).isoformat()}
+
+
+def test_the_whole_loop_survives_a_restart(tmp_path: Path) -> None:
+    """Alert → pending deliveries → confirm → restart → the alert streams on → redeliver → Cancel."""
+    service = _service()
+    path = tmp_path / "deliveries.db"
+    with TestClient(service.create_app(SQLiteLedger(path))) as client:
+        r = client.post(
+            "/positions", params=_q(), json=_positions(["p1", "p2", "p3"], [True, True, False])
+        )
+        assert r.json() == {"deliveries": []}
+        got = client.post("/alerts", params=_q(), content=_alert()).json()
+        assert (got["transition"], got["verdict"]) == ("started", "DELIVER")
+        keys = {d["device"]: d["key"] for d in got["deliveries"]}
+        assert sorted(keys) == ["p1", "p2"]
+        assert keys["p1"] == "polisen@polisen.se/SE-POL-1 polisen@polisen.se/SE-POL-1 p1"
+        done = client.post("/confirm", params=_q(), json={"keys": [keys["p1"]]}).json()
+        assert done == {"confirmed": 1, "already": 0, "unknown": 0}
+        # The same alert again: nobody new.
+        again = client.post("/alerts", params=_q(1), content=_alert()).json()
+        assert (again["transition"], again["deliveries"]) == ("same", [])
+
+    # A new process over the same store: the alert is active at once; p2 was never confirmed.
+    with TestClient(service.create_app(SQLiteLedger(path))) as client:
+        batch = client.post("/positions", params=_q(2), json=_positions(["p4", "p1"], [True, True]))
+        assert [d["device"] for d in batch.json()["deliveries"]] == ["p4"]
+        back = client.post("/redeliver", params=_q(2)).json()["deliveries"]
+        assert [(d["device"], d["key"]) for d in back] == [("p2", keys["p2"])]
+        why = client.get(
+            "/explain", params={"incident": "polisen@polisen.se/SE-POL-1", "device": "p1", **_q(2)}
+        )
+        assert why.status_code == 200 and "p1" in why.text
+        cancel = _alert(
+            "SE-POL-2",
+            msg_type=MessageType.CANCEL,
+            references=(Reference(sender="polisen@polisen.se", identifier="SE-POL-1", sent=AT),),
+        )
+        gone = client.post("/alerts", params=_q(3), content=cancel).json()
+        assert gone["transition"] == "retracted"
+        assert sorted(d["device"] for d in gone["deliveries"]) == ["p1", "p2", "p4"]
+        assert {d["kind"] for d in gone["deliveries"]} == {"retraction"}
+        after = client.post("/positions", params=_q(4), json=_positions(["p5"], [True])).json()
+        assert after == {"deliveries": []}
+
+
+def test_a_store_failure_is_a_503_and_the_service_keeps_serving(tmp_path: Path) -> None:
+    """A store that fails answers 503 with the cause; the next call works once it is back."""
+    import sqlite3
+
+    service = _service()
+    path = tmp_path / "deliveries.db"
+    store = SQLiteLedger(path, busy_timeout=0.1)
+    with TestClient(service.create_app(store)) as client:
+        client.post("/positions", params=_q(), json=_positions(["p1"], [True]))
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        r = client.post("/alerts", params=_q(), content=_alert())
+        assert r.status_code == 503 and "busy timeout" in r.text
+        other.execute("ROLLBACK")
+        other.close()
+        ok = client.post("/alerts", params=_q(), content=_alert()).json()
+        assert [d["device"] for d in ok["deliveries"]] == ["p1"]
