@@ -126,3 +126,101 @@ def test_a_store_failure_is_a_503_and_the_service_keeps_serving(tmp_path: Path) 
         other.close()
         ok = client.post("/alerts", params=_q(), content=_alert()).json()
         assert [d["device"] for d in ok["deliveries"]] == ["p1"]
+
+
+class _Process:
+    """The service in its own uvicorn process on a Unix socket, killable with SIGKILL."""
+
+    def __init__(self, tmp: Path, store: str, crash: str = "") -> None:
+        import os
+        import subprocess
+        import sys
+
+        import httpx2
+
+        root = Path(__file__).resolve().parents[1]
+        if not (root / "examples" / "service" / "app.py").exists():
+            pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
+        self.sock = str(tmp / f"svc-{os.urandom(4).hex()}.sock")
+        env = {**os.environ, "GEOTARGET_STORE": store, "GEOTARGET_SERVICE_CRASH": crash}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "examples.service.app:app",
+                "--uds",
+                self.sock,
+                "--log-level",
+                "warning",
+            ],
+            cwd=root,
+            env=env,
+        )
+        self.http = httpx2.Client(
+            transport=httpx2.HTTPTransport(uds=self.sock), base_url="http://service", timeout=60
+        )
+        import time
+
+        for _ in range(600):
+            if Path(self.sock).exists():
+                break
+            assert self.proc.poll() is None, "the service did not start"
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the service did not open its socket in 30 s")
+
+    def post(self, path: str, minutes: float, **kw: Any) -> Any:
+        r = self.http.post(path, params=_q(minutes), **kw)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def stop(self) -> None:
+        self.http.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_sigkill_after_claiming_and_after_confirming_loses_nothing(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """SIGKILL after a claim, then after a confirm: all confirmed once, alert recovered."""
+    import httpx2
+
+    store = (
+        request.getfixturevalue("postgres_dsn") if kind == "postgres" else str(tmp_path / "d.db")
+    )
+    ids = [f"p{i}" for i in range(40)]
+    inside = [i % 3 != 0 for i in range(40)]
+    oracle = {d for d, ok in zip(ids, inside, strict=True) if ok}
+
+    crashing = _Process(tmp_path, store, crash="claimed")
+    crashing.post("/positions", 0, json=_positions(ids, inside))
+    with pytest.raises(httpx2.TransportError):
+        crashing.http.post("/alerts", params=_q(0), content=_alert())
+    assert crashing.proc.wait(timeout=30) == -9
+    crashing.http.close()
+
+    second = _Process(tmp_path, store, crash="confirmed")
+    offered = second.post("/redeliver", 1)["deliveries"]
+    assert {d["device"] for d in offered} == oracle  # nothing claimed was lost
+    keys = [d["key"] for d in offered]
+    with pytest.raises(httpx2.TransportError):
+        second.http.post("/confirm", params=_q(1), json={"keys": keys})
+    assert second.proc.wait(timeout=30) == -9
+    second.http.close()
+
+    third = _Process(tmp_path, store)
+    try:
+        again = third.post("/confirm", 2, json={"keys": keys})
+        assert again == {"confirmed": 0, "already": len(oracle), "unknown": 0}  # never twice
+        assert third.post("/redeliver", 3)["deliveries"] == []
+        # The alert was recovered from the store: a device arriving now is told at once.
+        late = third.post("/positions", 3, json=_positions(["p99"], [True]))["deliveries"]
+        assert [d["device"] for d in late] == ["p99"]
+    finally:
+        third.stop()

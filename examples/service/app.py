@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -56,6 +57,16 @@ from geotarget.rollout import RolloutPolicy
 from geotarget.targeting import Verdict
 
 LEASE = dt.timedelta(seconds=30)
+
+#: Fault injection for the crash tests: ``GEOTARGET_SERVICE_CRASH=claimed`` kills the process
+#: with SIGKILL right after a claim committed (before anything was pushed), ``confirmed`` right
+#: after a confirmation committed (before the caller heard of it).
+CRASH_AT = os.environ.get("GEOTARGET_SERVICE_CRASH", "")
+
+
+def _crash_point(step: str) -> None:
+    if step == CRASH_AT:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _deliveries(claims: list[Claims]) -> list[dict[str, str]]:
@@ -111,6 +122,8 @@ class Service:
             out["deliveries"] = []
             return out
         claims = self.store.claim(incident, result.recipients, version=version, at=at, lease=LEASE)
+        if len(claims):
+            _crash_point("claimed")
         out["claim_status"] = claims.status.value
         out["deliveries"] = _deliveries([claims])
         return out
@@ -168,6 +181,7 @@ def create_app(
     async def confirm(request: Request) -> Response:
         data = await request.json()
         done = store.confirm(data["keys"], at=_at(request))
+        _crash_point("confirmed")
         return JSONResponse(
             {
                 "confirmed": int(done.confirmed.size),
