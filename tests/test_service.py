@@ -224,3 +224,38 @@ def test_sigkill_after_claiming_and_after_confirming_loses_nothing(
         assert [d["device"] for d in late] == ["p99"]
     finally:
         third.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [2, 4])
+def test_several_service_processes_on_one_postgres_deliver_each_device_once(
+    n: int, tmp_path: Path, postgres_dsn: str
+) -> None:
+    """Processes given one alert and overlapping batches at once: each device told once, all told."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [f"d{i}" for i in range(240)]
+    inside = {d: i % 4 != 0 for i, d in enumerate(ids)}
+
+    def batch(k: int, shift: int) -> dict[str, Any]:
+        part = ids[(k * 40 + shift) % 160 : (k * 40 + shift) % 160 + 80]
+        return _positions(part, [inside[d] for d in part])
+
+    procs = [_Process(tmp_path, postgres_dsn) for _ in range(n)]
+    try:
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(lambda k: procs[k].post("/positions", 0, json=batch(k, 0)), range(n)))
+            first = list(
+                pool.map(lambda k: procs[k].post("/alerts", 0, content=_alert()), range(n))
+            )
+            later = list(
+                pool.map(lambda k: procs[k].post("/positions", 1, json=batch(k, 60)), range(n))
+            )
+        told = [d["device"] for r in first + later for d in r["deliveries"]]
+        assert sorted(r["transition"] for r in first) == ["same"] * (n - 1) + ["started"]
+        assert len(told) == len(set(told)), "a device was told twice"
+        posted = {d for k in range(n) for s in (0, 60) for d in batch(k, s)["ids"]}
+        assert set(told) == {d for d in posted if inside[d]}
+    finally:
+        for p in procs:
+            p.stop()
