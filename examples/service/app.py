@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -47,6 +48,7 @@ from geotarget.errors import GeotargetError, StoreError
 from geotarget.ledger import (
     Claims,
     DeliveryLedger,
+    Incident,
     MemoryLedger,
     PostgresLedger,
     SQLiteLedger,
@@ -97,6 +99,20 @@ class Service:
         self.planner = Targeter(regions, policy, ledger=MemoryLedger())
         self._plan_lock = threading.Lock()
         self.index: PositionIndex | None = None  # swapped whole, never mutated
+        self._alerts: dict[tuple[str, str | None], Any] = {}  # parsed CAP, per version
+
+    def forget_except(self, current: set[tuple[str, str | None]]) -> None:
+        """Drop parsed alerts of versions no longer current (bounds the cache)."""
+        for key in [k for k in self._alerts if k not in current]:
+            del self._alerts[key]
+
+    def alert_of(self, incident: Incident) -> Any:
+        """The incident's current alert, parsed once per version."""
+        key = (incident.key, incident.version)
+        alert = self._alerts.get(key)
+        if alert is None:
+            alert = self._alerts[key] = incident.alert
+        return alert
 
     def resume(self) -> int:
         """After a restart: load each active incident's claimed devices (speed only)."""
@@ -142,8 +158,11 @@ def create_app(
     )
 
     async def alerts(request: Request) -> Response:
-        at = _at(request)
-        alert = cap.loads(await request.body())
+        body = await request.body()
+        return JSONResponse(await run_in_threadpool(submit_alert, body, _at(request)))
+
+    def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
+        alert = cap.loads(document)
         adm = store.admit(alert, at=at, lease=LEASE)
         body: dict[str, Any] = {
             "transition": adm.transition.value,
@@ -156,11 +175,13 @@ def create_app(
         elif adm.transition in (Transition.STARTED, Transition.UPDATED, Transition.SAME):
             assert adm.incident is not None
             body |= service.deliver(adm.incident.key, adm.version, alert, at)
-        return JSONResponse(body)
+        return body
 
     async def positions(request: Request) -> Response:
-        at = _at(request)
         data = await request.json()
+        return JSONResponse(await run_in_threadpool(submit_positions, data, _at(request)))
+
+    def submit_positions(data: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
         snapshot = Positions(
             data["ids"],
             np.asarray(data["lon"], dtype=np.float64),
@@ -170,17 +191,19 @@ def create_app(
         )
         service.index = PositionIndex(snapshot)  # the atomic swap
         found: list[dict[str, Any]] = []
-        for incident in store.load_active():
-            alert = incident.alert
+        active = store.load_active()
+        service.forget_except({(i.key, i.version) for i in active})
+        for incident in active:
+            alert = service.alert_of(incident)
             if alert is None or incident.version is None:
                 continue
             got = service.deliver(incident.key, incident.version, alert, at)
             found += got["deliveries"]
-        return JSONResponse({"deliveries": found})
+        return {"deliveries": found}
 
     async def confirm(request: Request) -> Response:
         data = await request.json()
-        done = store.confirm(data["keys"], at=_at(request))
+        done = await run_in_threadpool(store.confirm, data["keys"], at=_at(request))
         _crash_point("confirmed")
         return JSONResponse(
             {

@@ -351,8 +351,10 @@ class SqlStore(abc.ABC):
         src, param = self._source(devices)
         rows = cur.execute(
             self._q(
-                f"SELECT s.pos, c.state FROM {src} AS s JOIN gt_claims c ON c.incident_id = ?"
-                f" AND c.kind IN (0, 1) AND c.device = s.device AND c.{cond}"
+                # CROSS JOIN: SQLite keeps the batch as the outer loop and probes the key.
+                f"SELECT s.pos, c.state FROM {src} AS s CROSS JOIN gt_claims c"
+                f" WHERE c.incident_id = ? AND c.kind IN (0, 1) AND c.device = s.device"
+                f" AND c.{cond}"
             ),
             (param, incident_id, arg),
         ).fetchall()
