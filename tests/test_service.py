@@ -259,3 +259,28 @@ def test_several_service_processes_on_one_postgres_deliver_each_device_once(
     finally:
         for p in procs:
             p.stop()
+
+
+@pytest.mark.slow
+def test_concurrent_batches_in_one_process_each_use_their_own_positions(tmp_path: Path) -> None:
+    """Batches posted at once to one process: each is matched against its own fixes, none lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [f"d{i}" for i in range(4001)]
+    inside = {d: i % 3 != 0 for i, d in enumerate(ids)}
+    proc = _Process(tmp_path, str(tmp_path / "d.db"))
+    try:
+        proc.post("/positions", 0, json=_positions(ids[:1], [True]))
+        proc.post("/alerts", 0, content=_alert())
+        batches = [ids[k : k + 250] for k in range(1, 4001, 250)]
+
+        def post(b: list[str]) -> list[str]:
+            got = proc.post("/positions", 1, json=_positions(b, [inside[d] for d in b]))
+            return [d["device"] for d in got["deliveries"]]
+
+        with ThreadPoolExecutor(8) as pool:
+            told = list(pool.map(post, batches))
+        for batch, devices in zip(batches, told, strict=True):
+            assert set(devices) == {d for d in batch if inside[d]}  # its own devices, all of them
+    finally:
+        proc.stop()

@@ -127,9 +127,19 @@ class Service:
             self.planner.ledger = MemoryLedger()
             return self.planner.target(alert, index, at)
 
-    def deliver(self, incident: str, version: str, alert: Any, at: dt.datetime) -> dict[str, Any]:
-        """Plan ``alert`` over the current snapshot and claim the covered devices."""
-        index = self.index
+    def deliver(
+        self,
+        incident: str,
+        version: str,
+        alert: Any,
+        at: dt.datetime,
+        index: PositionIndex | None,
+    ) -> dict[str, Any]:
+        """Plan ``alert`` over ``index`` and claim the covered devices.
+
+        Callers pass the index they hold (the batch they received, or the current snapshot read
+        once): another request may swap :attr:`index` meanwhile.
+        """
         if index is None:
             return {"verdict": None, "reason": "no positions yet", "deliveries": []}
         result = self.covered(alert, index, at)
@@ -174,7 +184,7 @@ def create_app(
             body["deliveries"] = _deliveries([adm.retraction])
         elif adm.transition in (Transition.STARTED, Transition.UPDATED, Transition.SAME):
             assert adm.incident is not None
-            body |= service.deliver(adm.incident.key, adm.version, alert, at)
+            body |= service.deliver(adm.incident.key, adm.version, alert, at, service.index)
         return body
 
     async def positions(request: Request) -> Response:
@@ -189,7 +199,8 @@ def create_app(
             accuracy_m=np.asarray(data["accuracy_m"], dtype=np.float64),
             observed_at=[dt.datetime.fromisoformat(t) for t in data["observed_at"]],
         )
-        service.index = PositionIndex(snapshot)  # the atomic swap
+        index = PositionIndex(snapshot)
+        service.index = index  # the atomic swap; this request keeps using its own batch
         found: list[dict[str, Any]] = []
         active = store.load_active()
         service.forget_except({(i.key, i.version) for i in active})
@@ -197,7 +208,7 @@ def create_app(
             alert = service.alert_of(incident)
             if alert is None or incident.version is None:
                 continue
-            got = service.deliver(incident.key, incident.version, alert, at)
+            got = service.deliver(incident.key, incident.version, alert, at, index)
             found += got["deliveries"]
         return {"deliveries": found}
 
