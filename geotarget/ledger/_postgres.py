@@ -260,10 +260,11 @@ class PostgresLedger(SqlStore):
     ) -> list[tuple[str, str, int, str]]:
         rows = cur.execute(
             "UPDATE gt_claims c SET lease_us = %s FROM ("
-            " SELECT c2.incident_id, c2.kind, c2.device, i.incident, t.token FROM gt_claims c2"
-            " JOIN gt_incidents i ON i.id = c2.incident_id"
+            " SELECT c2.incident_id, c2.kind, c2.device, i.incident, t.token"
+            " FROM gt_incidents i JOIN gt_claims c2 ON c2.incident_id = i.id"
             " JOIN gt_tokens t ON t.id = c2.version_id"
-            " WHERE c2.state = 0 AND c2.lease_us <= %s AND (c2.kind = 1 OR i.state = 0)"
+            " WHERE i.state IN (0, 1) AND c2.kind >= i.state AND c2.state = 0"
+            " AND c2.lease_us <= %s"
             " ORDER BY c2.incident_id, c2.kind, c2.batch, c2.pos LIMIT %s"
             " FOR UPDATE OF c2 SKIP LOCKED) s"
             " WHERE c.incident_id = s.incident_id AND c.kind = s.kind AND c.device = s.device"

@@ -102,6 +102,14 @@ SCHEMA = [
 _KIND = {0: DeliveryKind.ALERT, 1: DeliveryKind.RETRACTION}
 _STATE = {0: ClaimStatus.CLAIMED, 1: ClaimStatus.CANCELLED, 2: ClaimStatus.EXPIRED}
 _ROW_COLUMNS = "state, version, sent_us, sender, status, document, cancel_version, changed_us"
+# Due deliveries, read from the incidents outward so the claims of expired incidents (and the
+# alert claims of cancelled ones) are never scanned: an active incident's claims of every kind,
+# a cancelled incident's retractions (kind >= state picks exactly those).
+_DUE_FROM = "gt_incidents i CROSS JOIN gt_claims c"
+_DUE_WHERE = (
+    "i.state IN (0, 1) AND c.incident_id = i.id AND c.kind >= i.state AND c.state = 0"
+    " AND c.lease_us <= ?"
+)
 _EMPTY_STR = np.array([], dtype=np.str_)
 _EMPTY_INT = np.array([], dtype=np.int64)
 
@@ -374,10 +382,8 @@ class SqlStore(abc.ABC):
 
     def _due_sql(self, limit: int | None) -> str:
         return self._q(
-            f"SELECT i.incident, t.token, c.kind, {self._text('c.device')} FROM gt_claims c"
-            " JOIN gt_incidents i ON i.id = c.incident_id"
-            " JOIN gt_tokens t ON t.id = c.version_id"
-            " WHERE c.state = 0 AND c.lease_us <= ? AND (c.kind = 1 OR i.state = 0)"
+            f"SELECT i.incident, t.token, c.kind, {self._text('c.device')} FROM {_DUE_FROM}"
+            f" JOIN gt_tokens t ON t.id = c.version_id WHERE {_DUE_WHERE}"
             " ORDER BY c.incident_id, c.kind, c.batch, c.pos"
             + (" LIMIT ?" if limit is not None else "")
         )

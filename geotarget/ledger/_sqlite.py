@@ -26,7 +26,7 @@ from geotarget.errors import (
 )
 from geotarget.ledger._batch import Payload, mixed_values
 from geotarget.ledger._model import IdArray
-from geotarget.ledger._sql import SCHEMA, SqlStore
+from geotarget.ledger._sql import _DUE_FROM, _DUE_WHERE, SCHEMA, SqlStore
 
 #: The oldest SQLite supported (Ubuntu 20.04 ships 3.31.1). The store uses UPSERT (3.24), row
 #: values (3.15), ``json_each`` (JSON1, built in since 3.38 and in every distribution's build
@@ -307,9 +307,7 @@ class SQLiteLedger(SqlStore):
         self, cur: Any, at_us: int, until_us: int, limit: int | None
     ) -> list[tuple[str, str, int, str]]:
         pick = (
-            "SELECT c.incident_id, c.kind, c.device FROM gt_claims c"
-            " JOIN gt_incidents i ON i.id = c.incident_id"
-            " WHERE c.state = 0 AND c.lease_us <= ? AND (c.kind = 1 OR i.state = 0)"
+            f"SELECT c.incident_id, c.kind, c.device FROM {_DUE_FROM} WHERE {_DUE_WHERE}"
             " ORDER BY c.incident_id, c.kind, c.batch, c.pos" + (" LIMIT ?" if limit else "")
         )
         args: tuple[Any, ...] = (at_us,) if not limit else (at_us, limit)
