@@ -491,6 +491,36 @@ def test_sqlite_store_uses_wal_and_no_strict_tables(tmp_path: Path) -> None:
     assert "STRICT" not in sql.upper()
 
 
+def test_sqlite_statements_need_nothing_newer_than_sqlite_3_31(tmp_path: Path) -> None:
+    """No statement of the whole protocol uses RETURNING (3.35) or STRICT (3.37)."""
+    seen: list[str] = []
+    store = SQLiteLedger(tmp_path / "ledger.db")
+    store._db.set_trace_callback(seen.append)
+    store.admit(_alert(), at=T0)
+    got = store.claim(INC, [1, 2, "x"], version=V1, at=T0, lease=MIN)
+    store.claim(INC, [2, 3], version=V1, at=T0, lease=MIN)
+    store.confirm(got.keys()[:1], at=T0)
+    store.confirm_devices(INC, [3], at=T0)
+    store.due(T0 + MIN)
+    store.redeliver(T0 + MIN)
+    store.warm(INC)
+    store.admit(_follow(MessageType.CANCEL, "K3", "K1", 9), at=T0)
+    store.close()
+    assert len(seen) > 20
+    assert not [q for q in seen if "RETURNING" in q.upper() or "STRICT" in q.upper()]
+
+
+def test_sqlite_older_than_3_31_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An SQLite older than the minimum is refused with a precise error, nothing created."""
+    from geotarget.errors import StoreUnavailable
+
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 30, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.30.1")
+    with pytest.raises(StoreUnavailable, match=r"SQLite 3\.30\.1 is too old: .*>= 3\.31\.0"):
+        SQLiteLedger(tmp_path / "ledger.db")
+    assert not (tmp_path / "ledger.db").exists()
+
+
 def test_sqlite_missing_directory_is_store_unavailable(tmp_path: Path) -> None:
     """A path in a directory that does not exist raises StoreUnavailable naming it."""
     from geotarget.errors import StoreUnavailable
