@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,6 +133,12 @@ def started() -> Iterator[Cluster]:
     if bins is None:
         raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
     db = Cluster(bins, Path(tempfile.mkdtemp(prefix="gt-pg-")))
+
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)  # run the cleanup below on SIGTERM too
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if main else None
     try:
         db.init()
         db.start()
@@ -139,6 +146,8 @@ def started() -> Iterator[Cluster]:
     finally:
         db.stop()
         shutil.rmtree(db.root, ignore_errors=True)
+        if main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
