@@ -21,11 +21,11 @@ import numpy.typing as npt
 import shapely
 
 from geotarget import _geodesy
+from geotarget._idset import IdSet
 from geotarget._targeting_result import Outcome
 from geotarget.alerts import AlertKind, Status
 from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon
 from geotarget.errors import InvalidArea
-from geotarget.ledger import _IdSet
 from geotarget.matcher import PositionIndex
 from geotarget.positions import Location, Positions, _at
 from geotarget.regions import RegionSet
@@ -300,7 +300,7 @@ def new_regions(
     if new.size == covered.size:  # claims return a subset in input order: all are new
         rows, region = covered, covered_region
     else:
-        keep = _IdSet()
+        keep = IdSet()
         keep.add(new)
         mask = keep.member(positions.ids[covered])
         rows = covered[mask]
