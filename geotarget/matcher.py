@@ -27,11 +27,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import shapely
 
-from geotarget import _geodesy, _raster
-from geotarget._leaves import Leaves
-from geotarget._validate import FloatArray, lon_lat, lon_lat_arrays
+from geotarget._index import plan
+from geotarget._index.leaves import Leaves
+from geotarget._validate import lon_lat, lon_lat_arrays
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import InvalidArea, InvalidType, UnknownCode
 from geotarget.positions import LocationRule, Positions
@@ -47,10 +46,10 @@ I32Array = npt.NDArray[np.int32]
 I8Array = npt.NDArray[np.int8]
 IntArray = npt.NDArray[np.intp]
 
-#: Cells along the longer side of a part's raster, for area → devices queries.
-_QUERY_CELLS = 512
-#: Below this many candidate leaves, every candidate device is looked up in the raster.
-_FEW_LEAVES = 256
+#: Up to this many candidate leaves, every candidate device gets the exact test directly.
+_FEW_LEAVES = 4
+#: Answers larger than 1/_BITMAP_SHARE of the snapshot are sorted through a bitmap.
+_BITMAP_SHARE = 24
 
 
 def _area(value: object) -> Area:
@@ -61,34 +60,20 @@ def _area(value: object) -> Area:
     raise InvalidType(f"area must be an Area, Circle or Polygon (got {type(value).__name__})")
 
 
-def _circle_exact(circle: Circle, x: FloatArray, y: FloatArray) -> npt.NDArray[np.bool_]:
-    """``circle.contains`` for valid points: chord limits, then ``Geod.inv`` in the thin band."""
-    cx, cy, cz, in2, out2 = _raster.chord_limits(circle)
-    px, py, pz = _geodesy.ecef(x, y)
-    px -= cx
-    py -= cy
-    pz -= cz
-    px *= px
-    py *= py
-    pz *= pz
-    px += py
-    px += pz
-    inside = px <= in2
-    band = np.flatnonzero(~inside & (px <= out2))
-    if band.size:
-        inside[band] = (
-            _geodesy.geodesic_distance(circle.lon, circle.lat, x[band], y[band]) <= circle.reach_m
-        )
-    return inside
+def _sorted_unique(chunks: list[I32Array], n: int, repeats: bool) -> I32Array:
+    """The rows of ``chunks`` ascending, without repeats when ``repeats`` says there may be some.
 
-
-def _exact(part: Circle | Polygon, x: FloatArray, y: FloatArray) -> npt.NDArray[np.bool_]:
-    """``part.contains`` for valid points near the part."""
-    if isinstance(part, Circle):
-        return _circle_exact(part, x, y)
-    if part.margin_m == 0.0:
-        return np.asarray(shapely.intersects_xy(part.shape, x, y), dtype=np.bool_)
-    return part._contains_valid(x, y)
+    A large answer (over 1/24 of the snapshot) is sorted through a bitmap of the snapshot's
+    rows, which costs less than a comparison sort there; a small one by ``np.sort``/``unique``.
+    """
+    if not chunks:
+        return np.empty(0, dtype=np.int32)
+    rows = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+    if rows.size * _BITMAP_SHARE > n:
+        seen = np.zeros(n, dtype=np.bool_)
+        seen[rows] = True
+        return np.flatnonzero(seen).astype(np.int32)
+    return np.unique(rows) if repeats else np.sort(rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,51 +138,6 @@ class PositionIndex:
 
     # --- area → rows -------------------------------------------------------------------
 
-    def _part_hits(self, part: Circle | Polygon) -> tuple[list[I32Array], int]:
-        """Row chunks inside one part, and their total size."""
-        lv = self._leaves
-        if lv.count == 0:
-            return [], 0
-        leaves, boxes = lv.leaves_in(*part._window())
-        if leaves.size == 0:
-            return [], 0
-        ras = _raster.raster(part, _QUERY_CELLS)
-        chunks: list[I32Array] = []
-        total = 0
-        if leaves.size <= _FEW_LEAVES:
-            # Few candidates: looking every device up in the raster costs less than sorting
-            # the leaves into inside, outside and boundary first.
-            rows = self._rows_in(part, ras, lv.slots_of(leaves))
-            return [rows], int(rows.size)
-        not_in, not_out = ras.box_counts(boxes)
-        inner = not_in == 0
-        whole = leaves[inner]
-        if whole.size:
-            starts, ends = lv.runs(whole)
-            rows = lv.rows_of_runs(starts, ends)
-            chunks.append(rows)
-            total += int(rows.size)
-        inner |= not_out == 0
-        edge = leaves[~inner]
-        if edge.size:
-            rows = self._rows_in(part, ras, lv.slots_of(edge))
-            chunks.append(rows)
-            total += int(rows.size)
-        return chunks, total
-
-    def _rows_in(self, part: Circle | Polygon, ras: _raster.Raster, slots: IntArray) -> I32Array:
-        """Rows of the given slots that are inside the part: raster look-up, then exact tests."""
-        lv = self._leaves
-        x = lv.xs[slots]
-        y = lv.ys[slots]
-        state = ras.lookup(x, y)
-        keep = state == _raster.INSIDE
-        band = np.flatnonzero(state == _raster.BOUNDARY)
-        if band.size:
-            keep[band] = _exact(part, x[band], y[band])
-        rows: I32Array = lv.perm[slots[keep]]
-        return rows
-
     def query(self, area: Area | Circle | Polygon) -> I32Array:
         """Rows of the devices inside ``area``, sorted ascending.
 
@@ -223,15 +163,16 @@ class PositionIndex:
         [0, 1]
         """
         parts = _area(area).parts
-        chunks: list[I32Array] = []
-        for part in parts:
-            chunks.extend(self._part_hits(part)[0])
-        if not chunks:
-            return np.empty(0, dtype=np.int32)
-        rows = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-        if len(parts) > 1:
-            return np.unique(rows)
-        return np.sort(rows)
+        lv = self._leaves
+        if len(parts) == 1:
+            chunks = plan.part_rows(lv, parts[0], _FEW_LEAVES)[0]
+        else:
+            circles = [p for p in parts if isinstance(p, Circle)]
+            chunks = [plan.circles_rows(lv, circles)]
+            for part in parts:
+                if isinstance(part, Polygon):
+                    chunks.extend(plan.part_rows(lv, part, _FEW_LEAVES)[0])
+        return _sorted_unique(chunks, len(self._positions), len(parts) > 1)
 
     def count(self, area: Area | Circle | Polygon) -> int:
         """How many devices are inside ``area`` (``len(query(area))``, without sorting).
@@ -245,7 +186,7 @@ class PositionIndex:
         parts = _area(area).parts
         if len(parts) > 1:
             return int(self.query(area).size)
-        return self._part_hits(parts[0])[1]
+        return plan.part_rows(self._leaves, parts[0], _FEW_LEAVES)[1]
 
     # --- classification ------------------------------------------------------------------
 
@@ -296,11 +237,11 @@ class PositionIndex:
         >>> [(int(r), Location(s).name) for r, s in zip(rows, states)]
         [(0, 'INSIDE'), (1, 'AMBIGUOUS'), (3, 'UNKNOWN')]
         """
-        from geotarget import _classify
+        from geotarget._index import classify
 
         if not isinstance(rule, LocationRule):
             raise InvalidType(f"rule must be a LocationRule (got {type(rule).__name__})")
-        return _classify.classify(self, _area(area), rule, at)
+        return classify.classify(self._leaves, self._positions, _area(area), rule, at)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,7 +286,12 @@ class AreaIndex:
     __slots__ = ("_areas", "_buckets")
 
     def __init__(self, areas: Mapping[str, Area | Circle | Polygon] | None = None) -> None:
-        from geotarget._buckets import Buckets
+        self._build(areas, None)
+
+    def _build(
+        self, areas: Mapping[str, Area | Circle | Polygon] | None, previous: AreaIndex | None
+    ) -> None:
+        from geotarget._index.buckets import Buckets
 
         if areas is None:
             areas = {}
@@ -355,7 +301,13 @@ class AreaIndex:
             )
         clean = {_key(k): _area(v) for k, v in sorted(areas.items(), key=lambda kv: str(kv[0]))}
         self._areas: Mapping[str, Area] = MappingProxyType(clean)
-        self._buckets = Buckets(clean)
+        self._buckets: Buckets = Buckets(clean, None if previous is None else previous._buckets)
+
+    def _next(self, areas: Mapping[str, Area | Circle | Polygon]) -> AreaIndex:
+        """A new snapshot of ``areas`` reusing this one's tables for the parts they share."""
+        index = AreaIndex.__new__(AreaIndex)
+        index._build(areas, self)
+        return index
 
     @property
     def areas(self) -> Mapping[str, Area]:
@@ -373,11 +325,11 @@ class AreaIndex:
 
     def with_area(self, key: str, area: Area | Circle | Polygon) -> AreaIndex:
         """Return a new snapshot with ``key`` added, or replaced if present."""
-        return AreaIndex({**self._areas, _key(key): _area(area)})
+        return self._next({**self._areas, _key(key): _area(area)})
 
     def with_areas(self, areas: Mapping[str, Area | Circle | Polygon]) -> AreaIndex:
         """Return a new snapshot with all of ``areas`` added or replaced at once."""
-        return AreaIndex({**self._areas, **{_key(k): _area(v) for k, v in areas.items()}})
+        return self._next({**self._areas, **{_key(k): _area(v) for k, v in areas.items()}})
 
     def without(self, *keys: str) -> AreaIndex:
         """Return a new snapshot without ``keys``.
@@ -393,7 +345,7 @@ class AreaIndex:
                 f"keys must be active area ids (got unknown {missing!r}; {len(self._areas)} active)"
             )
         drop = set(keys)
-        return AreaIndex({k: v for k, v in self._areas.items() if k not in drop})
+        return self._next({k: v for k, v in self._areas.items() if k not in drop})
 
     def match(self, lon: Any, lat: Any) -> tuple[IntArray, npt.NDArray[np.str_]]:
         """Every (point, area) pair where the point is inside the area.

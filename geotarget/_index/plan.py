@@ -1,0 +1,233 @@
+"""Private: area → devices over :class:`~geotarget._index.leaves.Leaves`, exactly.
+
+For each part of the area:
+
+1. **Candidate leaves**: the packed R-tree returns the leaves whose box meets the part's
+   rigorous lon/lat window.
+2. **Whole-leaf accept/reject by exact bounds**, computed for those leaves only:
+
+   * *circle* (centre ``c``, reach ``R``): with the leaf's bounding sphere (centre ``s``,
+     radius ``ρ``, ECEF) and ``d = |c - s|``, every point of the leaf is within ``d + ρ`` and
+     beyond ``d - ρ`` of ``c`` in a straight line (triangle inequality). The leaf is accepted
+     when ``d + ρ <= chord_inside(R)`` and rejected when ``d - ρ > chord_outside(R)``
+     (:func:`geotarget._geodesy.chord_inside`/``chord_outside`` invert the chord bounds of the
+     geodesic distance);
+   * *polygon*: a leaf box that meets no boundary point (:class:`.boundary.BoundaryCells`)
+     lies wholly inside or wholly outside, so its first device decides it. With a margin, a
+     leaf box grown by the margin (conservatively, see :func:`.boundary.grown`) that meets no
+     boundary and whose first device is outside is rejected.
+
+3. **Exact per-point test** only for the devices of the remaining (straddling) leaves: the
+   circle kernel :func:`geotarget._geodesy.geodesic_le` on the leaves' float32 chord
+   estimates (``Geod.inv`` only in the thin band), or, for polygons, runs of 8 slots whose box
+   meets no boundary cell decided by their first device and the rest by ``intersects_xy``
+   (or ``contains`` with a margin).
+
+Nothing is cached: the cost of a query is the R-tree descent, a few vectorised operations per
+candidate leaf and the exact test of the straddling leaves' devices, so the first query of a new
+area object costs what every later one does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from geotarget import _geodesy
+from geotarget._index.boundary import BoundaryCells, frame_scale, grown
+from geotarget._index.leaves import LEAF, Leaves
+from geotarget._validate import FloatArray
+from geotarget.areas import Circle, Polygon
+
+I32Array = npt.NDArray[np.int32]
+IntArray = npt.NDArray[np.intp]
+
+#: Boundary-grid cells per candidate leaf of a polygon query.
+CELLS_PER_LEAF = 16
+#: Slots per run when straddling leaves of a polygon are refined.
+SUB = 8
+
+
+def circle_window(lon: float, lat: float, reach_m: float) -> tuple[float, float, float, float]:
+    """A rigorous lon/lat window holding every point within ``reach_m`` of a centre."""
+    dlon, lat_min, lat_max = _geodesy.lonlat_window(lon, lat, reach_m)
+    lat_min, lat_max = max(lat_min, -90.0), min(lat_max, 90.0)
+    if dlon >= 180.0 or lon - dlon < -180.0 or lon + dlon > 180.0:
+        return (-180.0, lat_min, 180.0, lat_max)
+    return (lon - dlon, lat_min, lon + dlon, lat_max)
+
+
+def sphere_gaps(lv: Leaves, leaves: IntArray, circle: Circle) -> tuple[FloatArray, FloatArray]:
+    """Per leaf, the nearest and farthest straight-line distance bounds to the circle's centre."""
+    s = lv.sphere[:, leaves]
+    cx, cy, cz = _geodesy.ecef(circle.lon, circle.lat)
+    d = np.sqrt((s[0] - cx) ** 2 + (s[1] - cy) ** 2 + (s[2] - cz) ** 2)
+    return d - s[3], d + s[3]
+
+
+def circle_hits(lv: Leaves, leaves: IntArray, lon: Any, lat: Any, reach: Any) -> I32Array:
+    """Rows of the devices of ``leaves`` inside circles (one per leaf, or one for all).
+
+    The exact circle kernel on the leaves' float32 chord estimates: ``Geod.inv`` only in the
+    thin band where the chord bounds cannot decide.
+    """
+    cx, cy, cz = _geodesy.ecef(lon, lat)
+    chords = lv.block_chords(leaves, cx, cy, cz)
+    per_leaf = np.ndim(lon) > 0
+    c_lon = lon[:, None] if per_leaf else lon
+    c_lat = lat[:, None] if per_leaf else lat
+    limit = reach[:, None] if per_leaf else reach
+
+    def fetch(band: IntArray) -> tuple[FloatArray, FloatArray]:
+        slot = leaves[band // LEAF] * LEAF + band % LEAF
+        return lv.xs_blocks.reshape(-1)[slot], lv.ys_blocks.reshape(-1)[slot]
+
+    (keep,) = _geodesy.geodesic_le(c_lon, c_lat, None, None, [(0.0, limit)], chords, fetch)
+    rows: I32Array = lv.perm_blocks[leaves][keep]
+    return rows
+
+
+def polygon_hits(
+    lv: Leaves, part: Polygon, leaves: IntArray, cells: BoundaryCells | None
+) -> I32Array:
+    """Rows of the devices of ``leaves`` inside a polygon.
+
+    With ``cells``, each leaf is first cut into runs of :data:`SUB` consecutive slots: a run
+    whose box meets no boundary cell is decided by its first device (as whole leaves are), only
+    the others get the exact test device by device.
+    """
+    x = lv.xs_blocks[leaves]
+    y = lv.ys_blocks[leaves]
+    rows = lv.perm_blocks[leaves]
+    shape = part.shape
+    exact = (
+        (lambda a, b: np.asarray(shapely.intersects_xy(shape, a, b), dtype=np.bool_))
+        if part.margin_m == 0.0
+        else part.contains
+    )
+    if cells is None:
+        keep = exact(x, y)
+    else:
+        sx = x.reshape(-1, SUB)
+        sy = y.reshape(-1, SUB)
+        boxes = np.stack([sx.min(axis=1), sy.min(axis=1), -sx.max(axis=1), -sy.max(axis=1)])
+        touch = cells.meets(boxes)
+        keep = np.empty(sx.shape, dtype=np.bool_)
+        free = np.flatnonzero(~touch)
+        rep = np.asarray(shapely.intersects_xy(shape, sx[free, 0], sy[free, 0]), dtype=np.bool_)
+        # A free run inside the polygon is inside; one outside it is decided exactly (margin).
+        keep[free] = rep[:, None]
+        undecided = np.flatnonzero(touch)
+        if part.margin_m > 0.0:
+            undecided = np.union1d(undecided, free[~rep])
+        keep[undecided] = exact(sx[undecided], sy[undecided])
+        keep = keep.reshape(x.shape)
+    if leaves.size and leaves[-1] == lv.n_leaves - 1:
+        keep[-1, lv.count - leaves[-1] * LEAF :] = False  # padding slots
+    out: I32Array = rows[keep]
+    return out
+
+
+def representatives(lv: Leaves, leaves: IntArray) -> tuple[FloatArray, FloatArray]:
+    """The first device of each leaf."""
+    first = leaves * LEAF
+    return lv.xs[first], lv.ys[first]
+
+
+def _circle_split(lv: Leaves, part: Circle, leaves: IntArray) -> tuple[IntArray, IntArray]:
+    """Leaves wholly inside the circle, and leaves that straddle its rim."""
+    near, far = sphere_gaps(lv, leaves, part)
+    inner = far <= _geodesy.chord_inside(part.reach_m)
+    outer = near > _geodesy.chord_outside(part.reach_m)
+    return leaves[inner], leaves[~inner & ~outer]
+
+
+def _polygon_split(
+    lv: Leaves, part: Polygon, leaves: IntArray, boxes: FloatArray
+) -> tuple[IntArray, IntArray, BoundaryCells]:
+    """Leaves wholly inside the polygon, leaves that may straddle its boundary, and the cells."""
+    cells = BoundaryCells(part.shape, CELLS_PER_LEAF * leaves.size)
+    touch = cells.meets(boxes)
+    rx, ry = representatives(lv, leaves)
+    rep_in = np.asarray(shapely.intersects_xy(part.shape, rx, ry), dtype=np.bool_)
+    inner = ~touch & rep_in
+    if part.margin_m == 0.0:
+        return leaves[inner], leaves[touch], cells
+    m = part.margin_m * (1.0 + frame_scale(part.shape, part.margin_m)) + 0.002
+    gboxes, wild = grown(boxes[0], boxes[1], -boxes[2], -boxes[3], np.full(leaves.size, m))
+    outer = ~(cells.meets(gboxes) | wild) & ~rep_in
+    return leaves[inner], leaves[~inner & ~outer], cells
+
+
+def part_rows(lv: Leaves, part: Circle | Polygon, few: int) -> tuple[list[I32Array], int]:
+    """Row chunks of the devices inside one part, and their total size."""
+    if lv.count == 0:
+        return [], 0
+    if isinstance(part, Circle):
+        leaves = lv.leaf_ids_in(*circle_window(part.lon, part.lat, part.reach_m))
+        if leaves.size == 0:
+            return [], 0
+        whole, edge = (
+            (leaves[:0], leaves) if leaves.size <= few else _circle_split(lv, part, leaves)
+        )
+    else:
+        leaves, boxes = lv.leaves_in(*part.bounds)
+        if leaves.size == 0:
+            return [], 0
+        cells = None
+        if leaves.size <= few:
+            whole, edge = leaves[:0], leaves
+        else:
+            whole, edge, cells = _polygon_split(lv, part, leaves, boxes)
+    chunks: list[I32Array] = []
+    total = 0
+    if whole.size:
+        rows = lv.rows_of_leaves(whole)
+        chunks.append(rows)
+        total += int(rows.size)
+    if edge.size:
+        if isinstance(part, Circle):
+            rows = circle_hits(lv, edge, part.lon, part.lat, part.reach_m)
+        else:
+            rows = polygon_hits(lv, part, edge, cells)
+        chunks.append(rows)
+        total += int(rows.size)
+    return chunks, total
+
+
+def circles_rows(lv: Leaves, circles: list[Circle]) -> I32Array:
+    """Rows inside any of many circles (unsorted, with repeats), all circles at once.
+
+    The same three steps as :func:`part_rows`, vectorised over (circle, leaf) pairs, so an area
+    of thousands of circles costs a few numpy passes over its pairs, not a Python loop per part.
+    """
+    if lv.count == 0 or not circles:
+        return np.empty(0, dtype=np.int32)
+    lon = np.array([c.lon for c in circles])
+    lat = np.array([c.lat for c in circles])
+    reach = np.array([c.reach_m for c in circles])
+    windows = np.array([circle_window(c.lon, c.lat, c.reach_m) for c in circles])
+    part, leaf = lv.leaves_in_many(windows)
+    if leaf.size == 0:
+        return np.empty(0, dtype=np.int32)
+    cx, cy, cz = _geodesy.ecef(lon, lat)
+    s = lv.sphere[:, leaf]
+    d = np.sqrt((s[0] - cx[part]) ** 2 + (s[1] - cy[part]) ** 2 + (s[2] - cz[part]) ** 2)
+    inner = d + s[3] <= _geodesy.chord_inside(reach)[part]
+    outer = d - s[3] > _geodesy.chord_outside(reach)[part]
+    whole = np.unique(leaf[inner])
+    chunks: list[I32Array] = []
+    if whole.size:
+        chunks.append(lv.rows_of_leaves(whole))
+    # Straddling pairs whose leaf is not accepted whole anyway.
+    edge = np.flatnonzero(~inner & ~outer)
+    edge = edge[~np.isin(leaf[edge], whole)]
+    if edge.size:
+        p = part[edge]
+        chunks.append(circle_hits(lv, leaf[edge], lon[p], lat[p], reach[p]))
+    if not chunks:
+        return np.empty(0, dtype=np.int32)
+    return np.concatenate(chunks)
