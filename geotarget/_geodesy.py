@@ -164,18 +164,19 @@ def chord_inside(distance_m: Any) -> Any:
     """A chord length whose points are surely within ``distance_m`` geodesic metres.
 
     Inverts the upper bound of :func:`chord_bounds` (``hi <= distance``), shrunk by a relative
-    1e-9 and 2e-6 m, far beyond rounding; 0 (nothing is surely inside) for ``distance_m <= 0``.
-    A Python float gives a Python float, anything else an array.
+    1e-9 and 2e-6 m, far beyond rounding; -1 (no chord is short enough: nothing is surely
+    inside) when ``distance_m`` is at most 2e-6 m. A Python float gives a Python float, anything
+    else an array.
     """
     if isinstance(distance_m, float):
         x = ((distance_m - 2 * _ABS_SLACK) / (1.0 + 1e-11)) / (2.0 * R_MIN)
         if x <= 0.0:
-            return 0.0
+            return -1.0
         return 2.0 * R_MIN * math.sin(min(x, math.pi / 2)) * (1.0 - 1e-9)
     d = np.asarray(distance_m, dtype=np.float64)
     arg = ((d - 2 * _ABS_SLACK) / (1.0 + 1e-11)) / (2.0 * R_MIN)
     c = 2.0 * R_MIN * np.sin(np.clip(arg, 0.0, np.pi / 2))
-    return np.where(arg > 0.0, c * (1.0 - 1e-9), 0.0)
+    return np.where(arg > 0.0, c * (1.0 - 1e-9), -1.0)
 
 
 def chord_outside(distance_m: Any) -> Any:
@@ -249,7 +250,7 @@ def geodesic_le(
         room = limit - add
         c_in = chord_inside(room)
         c_out = chord_outside(room)
-        out = np.asarray(far2 <= c_in * c_in)
+        out = np.asarray(far2 <= c_in * np.abs(c_in))  # -1 stays negative: nothing inside
         unsure |= ~out & (near2 <= c_out * c_out)
         outs.append(out)
     band = np.flatnonzero(unsure)

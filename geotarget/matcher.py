@@ -9,12 +9,16 @@ Both give exactly the answers of :meth:`geotarget.Area.contains` (boundaries ins
 circles equal to ``pyproj.Geod.inv`` decisions, polygon margins), fast:
 
 * Devices are packed in Morton order into leaves of 32, with leaf and block bounding boxes (a
-  packed R-tree). Each area part is cut into a grid of cells known to be inside, outside or on
-  the boundary (rigorously, see :mod:`geotarget._raster`). A leaf whose box meets only inside
-  cells is accepted whole as a run of slots; only devices in boundary cells are tested exactly.
+  packed R-tree), each leaf's bounding sphere in ECEF metres and each device's float32 ECEF
+  offset from it. A query takes the leaves whose box meets the area's window, accepts or
+  rejects whole leaves by exact bounds computed for those leaves only (the sphere against a
+  circle's chord limits; the box against the cells a polygon's boundary passes through), and
+  tests exactly only the devices of straddling leaves (see :mod:`geotarget._index.plan`).
+  Nothing is built or cached per area: the first query of a new area object costs what every
+  later one does, and the cost grows with the area's size and the devices near it.
 * Area parts are bucketed on a coarse lon/lat grid; a point looks up its bucket, then each
-  candidate part's cell, and only points in boundary cells are tested exactly (vectorised per
-  kind of part, never a Python loop over points).
+  candidate part's cell of a small raster, and only points in boundary cells are tested
+  exactly (vectorised per kind of part, never a Python loop over points).
 """
 
 from __future__ import annotations
@@ -91,9 +95,11 @@ class PositionIndex:
 
     Notes
     -----
-    Memory is about 21 bytes per device with a fix (float64 lon/lat in leaf order, an int32
-    permutation, leaf and block boxes), plus the cached rasters of queried areas (about 0.3 MB
-    per part, dropped with the part). The index is safe to share between threads: it is never
+    Memory is about 35 bytes per device with a fix (float64 lon/lat in leaf order, an int32
+    permutation, float32 ECEF offsets, leaf and block boxes and spheres) and nothing per area:
+    a query allocates only temporaries proportional to the leaves near the area (about 100
+    bytes per candidate leaf, plus 4 bytes per boundary cell of a polygon, at most 1 MiB) and
+    its answer, and keeps nothing. The index is safe to share between threads: it is never
     modified after construction.
 
     Examples
@@ -193,16 +199,24 @@ class PositionIndex:
     def classify(
         self, area: Area | Circle | Polygon, rule: LocationRule, at: dt.datetime
     ) -> tuple[I32Array, I8Array]:
-        """Classify the devices against ``area`` under a location rule at time ``at``.
+        """Classify the fixes near ``area`` under a location rule at time ``at``.
 
-        Every device is in exactly one :class:`~geotarget.Location` state:
+        Only rows **with a fix whose disk meets the area** are returned, the disk having radius
+        ``rule.accuracy * accuracy_m`` around the fix. Each gets one
+        :class:`~geotarget.Location` state:
 
-        * ``UNKNOWN``: no fix, or (with ``rule.max_age``) a fix older than ``max_age`` at
-          ``at`` or without ``observed_at`` — wherever that fix is.
-        * Otherwise, with the device's disk of radius ``rule.accuracy * accuracy_m``:
-          ``INSIDE`` when one part of the area holds the whole disk (for a radius of 0: when the
-          point is in the area, exactly as :meth:`query`), ``AMBIGUOUS`` when the disk meets the
-          area but no part holds it whole, ``OUTSIDE`` when it is disjoint from the area.
+        * ``UNKNOWN``: (with ``rule.max_age``) the fix is older than ``max_age`` at ``at``, or
+          has no ``observed_at``.
+        * ``INSIDE``: the fix is current and one part of the area holds its whole disk (for a
+          radius of 0: the point is in the area, exactly as :meth:`query`).
+        * ``AMBIGUOUS``: the fix is current and its disk meets the area, but no part holds it
+          whole.
+
+        Every other row is not returned: a fix whose disk is disjoint from the area is
+        ``OUTSIDE``, however old it is, and a row **without a fix is never returned** (it has
+        no position, so it cannot be near the area; callers that report devices without a fix
+        find them with ``~positions.has_fix``). So the cost grows with the devices near the
+        area (inside it grown by the largest disk radius), not with the snapshot.
 
         A disk covered by two overlapping parts together, but by neither alone, is
         ``AMBIGUOUS`` (a conservative answer). Disk containment is decided with geodesic
@@ -219,9 +233,14 @@ class PositionIndex:
         Returns
         -------
         rows : numpy.ndarray of int32
-            Sorted rows of every device that is not ``OUTSIDE``; all others are ``OUTSIDE``.
+            Sorted rows of the fixes whose disk meets the area.
         states : numpy.ndarray of int8
-            The :class:`~geotarget.Location` value of each of ``rows``.
+            The :class:`~geotarget.Location` value (``INSIDE``, ``AMBIGUOUS`` or ``UNKNOWN``)
+            of each of ``rows``.
+
+        .. versionchanged:: 0.2.0
+           Only fixes whose disk meets the area are returned: stale fixes elsewhere and rows
+           without a fix are no longer listed as ``UNKNOWN``.
 
         Examples
         --------
@@ -235,7 +254,7 @@ class PositionIndex:
         >>> rows, states = PositionIndex(p).classify(Circle(18.0, 59.0, 500.0),
         ...                                         LocationRule(), now)
         >>> [(int(r), Location(s).name) for r, s in zip(rows, states)]
-        [(0, 'INSIDE'), (1, 'AMBIGUOUS'), (3, 'UNKNOWN')]
+        [(0, 'INSIDE'), (1, 'AMBIGUOUS')]
         """
         from geotarget._index import classify
 
