@@ -237,25 +237,27 @@ def geodesic_le(
     if chords is None:
         if lon is None or lat is None:
             raise TypeError("geodesic_le needs lon and lat, or chords")
-        c2 = chords2(lon0, lat0, lon, lat)
-        near2 = far2 = c2
+        est = np.sqrt(chords2(lon0, lat0, lon, lat))
+        err: Any = 0.0
     else:
         est, err = chords
-        far = est + err
-        near = np.maximum(est - err, 0.0)
-        near2, far2 = near * near, far * far
     outs: list[BoolArray] = []
-    unsure = np.zeros(far2.shape, dtype=np.bool_)
+    unsure: BoolArray | None = None
     for add, limit in tests:
         room = limit - add
-        c_in = chord_inside(room)
-        c_out = chord_outside(room)
-        out = np.asarray(far2 <= c_in * np.abs(c_in))  # -1 stays negative: nothing inside
-        unsure |= ~out & (near2 <= c_out * c_out)
+        # Thresholds on the estimate: inside if est + err <= chord_inside (which is -1 when
+        # nothing fits), surely outside if est - err > chord_outside. Inside implies not
+        # surely outside, so the unsure points are the xor of the two tests.
+        out: BoolArray = est <= chord_inside(room) - err
+        maybe = est <= chord_outside(room) + err
+        maybe ^= out
+        unsure = maybe if unsure is None else unsure | maybe
         outs.append(out)
+    if unsure is None or not unsure.any():
+        return outs
     band = np.flatnonzero(unsure)
     if band.size:
-        shape = far2.shape
+        shape = out.shape
 
         def pick(v: Any) -> Any:
             a = np.asarray(v, dtype=np.float64)

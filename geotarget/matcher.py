@@ -51,7 +51,7 @@ I8Array = npt.NDArray[np.int8]
 IntArray = npt.NDArray[np.intp]
 
 #: Up to this many candidate leaves, every candidate device gets the exact test directly.
-_FEW_LEAVES = 4
+_FEW_LEAVES = 32
 #: Answers larger than 1/_BITMAP_SHARE of the snapshot are sorted through a bitmap.
 _BITMAP_SHARE = 24
 
@@ -77,7 +77,10 @@ def _sorted_unique(chunks: list[I32Array], n: int, repeats: bool) -> I32Array:
         seen = np.zeros(n, dtype=np.bool_)
         seen[rows] = True
         return np.flatnonzero(seen).astype(np.int32)
-    return np.unique(rows) if repeats else np.sort(rows)
+    rows = np.sort(rows)
+    if repeats and rows.size > 1:
+        rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------

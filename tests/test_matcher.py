@@ -246,7 +246,7 @@ def test_circle_leaf_accept_reject_equals_brute_force(
 @given(spec=area_specs(max_parts=1), size=st.sampled_from([1e-9, 1e-6, 1e-3]))
 @settings(max_examples=40)
 def test_boundary_cells_never_miss_a_box_on_the_boundary(spec: dict[str, Any], size: float) -> None:
-    """Every box holding a vertex or an edge point of a polygon is reported as meeting it."""
+    """Boxes holding a boundary point meet the cells; cell states agree with brute force."""
     spec["parts"][0]["kind"] = "polygon"
     part = build_area(spec).parts[0]
     assert isinstance(part, Polygon)
@@ -263,8 +263,17 @@ def test_boundary_cells_never_miss_a_box_on_the_boundary(spec: dict[str, Any], s
              -(pts[:, 1] + hi[:, 1])]
         )  # fmt: skip
         assert grid.meets(boxes).all()
-        # Degenerate boxes: the points themselves.
+        # Degenerate boxes: the points themselves; their cells are never given a state.
         assert grid.meets(np.stack([pts[:, 0], pts[:, 1], -pts[:, 0], -pts[:, 1]])).all()
+        assert (grid.state_of(pts[:, 0], pts[:, 1]) == -1).all()
+        # Cell states agree with brute force wherever they are given.
+        west, south, east, north = part.bounds
+        qx = rng.uniform(west - 1e-3, east + 1e-3, 2000)
+        qy = rng.uniform(south - 1e-3, north + 1e-3, 2000)
+        state = grid.state_of(qx, qy)
+        truth = shapely.intersects_xy(part.shape, qx, qy)
+        assert truth[state == 1].all()
+        assert not truth[state == 0].any()
 
 
 @given(spec=area_specs(max_parts=1))

@@ -2,7 +2,10 @@
 
 A box that meets no point of a polygon's boundary is connected, so it lies wholly in the
 polygon's interior or wholly in its exterior: one point of it decides every other point. That
-is how :mod:`geotarget._index.plan` accepts or rejects a whole leaf of a polygon query.
+is how :mod:`geotarget._index.plan` accepts or rejects a whole leaf of a polygon query. The
+same holds for runs of unmarked cells along a row, so one ``intersects_xy`` per run gives the
+state of every unmarked cell, and of every point or box within one
+(:meth:`BoundaryCells.state_of`).
 
 :class:`BoundaryCells` answers "may this box meet the boundary?" conservatively (a yes can be
 wrong, a no never is) from a grid of boolean cells over the polygon's bounds, sized by the
@@ -96,6 +99,31 @@ def marked_cells(
     return marked
 
 
+def _run_states(
+    shape: Any, marked: BoolArray, x0: float, y0: float, cw: float, ch: float
+) -> npt.NDArray[np.int8]:
+    """State of every cell, flat: -1 marked, else 1 inside / 0 outside the polygon.
+
+    A run of unmarked cells along a row meets no boundary point (a boundary point on the edge
+    shared by two cells marks both, thanks to the widening), and it is connected, so it lies
+    wholly inside or wholly outside: one ``intersects_xy`` of its first cell's centre decides it.
+    """
+    nx = marked.shape[1]
+    free = ~marked.reshape(-1)
+    state = np.full(free.size, -1, dtype=np.int8)
+    if not free.any():
+        return state
+    starts = free.copy()
+    starts[1:] &= marked.reshape(-1)[:-1]
+    starts[::nx] = free[::nx]
+    run_id = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    ry, rx = np.divmod(first, nx)
+    inside = shapely.intersects_xy(shape, x0 + (rx + 0.5) * cw, y0 + (ry + 0.5) * ch)
+    state[free] = np.asarray(inside, dtype=np.int8)[run_id[free]]
+    return state
+
+
 class BoundaryCells:
     """A grid over a polygon's bounds with the cells its boundary may pass through marked.
 
@@ -108,7 +136,7 @@ class BoundaryCells:
         coarsened further so that at most :data:`MAX_PIECES` ring pieces are cut).
     """
 
-    __slots__ = ("_sat", "ch", "cw", "nx", "ny", "x0", "y0")
+    __slots__ = ("_sat", "_state", "ch", "cw", "nx", "ny", "x0", "y0")
 
     def __init__(self, shape: Any, cells: int) -> None:
         west, south, east, north = shape.bounds
@@ -132,11 +160,25 @@ class BoundaryCells:
         sat = np.zeros((ny + 1, nx + 1), dtype=np.int32)
         np.cumsum(np.cumsum(marked, axis=0, dtype=np.int32), axis=1, out=sat[1:, 1:])
         self._sat = sat
+        self._state = _run_states(shape, marked, west, south, cw, ch)
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the grid's summed-area table."""
-        return int(self._sat.nbytes)
+        """Memory held by the grid's tables."""
+        return int(self._sat.nbytes + self._state.nbytes)
+
+    def state_of(self, x: FloatArray, y: FloatArray) -> npt.NDArray[np.int8]:
+        """Per point: 1 inside the polygon, 0 outside, -1 unknown (its cell is marked).
+
+        Points beyond the grid fall in a border cell: an unmarked border cell is outside (the
+        polygon's interior cannot reach its own bounding box), so the answer stays right.
+        """
+        ix = _cells(x, self.x0, self.cw, self.nx)
+        iy = _cells(y, self.y0, self.ch, self.ny)
+        iy *= self.nx
+        iy += ix
+        out: npt.NDArray[np.int8] = self._state[iy]
+        return out
 
     def meets(self, boxes: FloatArray) -> BoolArray:
         """Whether each box may meet the boundary (boxes as rows west, south, -east, -north)."""

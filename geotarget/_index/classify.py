@@ -120,8 +120,8 @@ def _whole(
     m = part.margin_m
     scale = 1.0 + frame_scale(part.shape, m + float(g.max(initial=0.0)))
     cells = BoundaryCells(part.shape, plan.CELLS_PER_LEAF * leaves.size)
-    rx, ry = plan.representatives(lv, leaves)
-    rep_in = np.asarray(shapely.intersects_xy(part.shape, rx, ry), dtype=np.bool_)
+    # The first device's cell state is exact wherever a grown box meets no marked cell.
+    rep_in = cells.state_of(*plan.representatives(lv, leaves)) == 1
     w, s, e, n = boxes[0], boxes[1], -boxes[2], -boxes[3]
     box_a, wild_a = grown(w, s, e, n, g * scale + _PAD_M)
     holds = rep_in & ~(wild_a | cells.meets(box_a))

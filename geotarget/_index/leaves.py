@@ -135,7 +135,7 @@ class Leaves:
         "off_blocks",
         "perm",
         "perm_blocks",
-        "sphere",
+        "sphere_rows",
         "xs",
         "xs_blocks",
         "ys",
@@ -175,15 +175,19 @@ class Leaves:
             cols[2] = np.maximum.reduceat(self.xs, starts)
             cols[3] = np.maximum.reduceat(self.ys, starts)
             self.acc_max: FloatArray = np.maximum.reduceat(accuracy[self.perm], starts)
-            self.sphere, off = _spheres(self.xs, self.ys, starts)
+            sphere, off = _spheres(self.xs, self.ys, starts)
         else:
             self.acc_max = np.empty(0, dtype=np.float64)
-            self.sphere = np.empty((5, 0), dtype=np.float64)
+            sphere = np.empty((5, 0), dtype=np.float64)
             off = np.empty((3, 0), dtype=np.float32)
         off_pad = np.full((3, m + pad), np.nan, dtype=np.float32)
         off_pad[:, :m] = off
-        #: Float32 ECEF offsets from the leaf centre, (3, leaves, LEAF); NaN in padding slots.
-        self.off_blocks: npt.NDArray[np.float32] = off_pad.reshape(3, -1, LEAF)
+        #: Leaf spheres, one row per leaf: x, y, z, radius, offset error (see _spheres).
+        self.sphere_rows: FloatArray = np.ascontiguousarray(sphere.T)
+        #: Float32 ECEF offsets from the leaf centre, (leaves, 3, LEAF); NaN in padding slots.
+        self.off_blocks: npt.NDArray[np.float32] = np.ascontiguousarray(
+            off_pad.reshape(3, -1, LEAF).transpose(1, 0, 2)
+        )
         #: Leaf boxes: rows (west, south, -east, -north), one column per leaf (padded).
         self.leaf_box: FloatArray = _padded(cols)
         # Upper levels of the packed R-tree, top first; each box covers BLOCK boxes below it.
@@ -208,7 +212,7 @@ class Leaves:
             self.ys_blocks,
             self.leaf_box,
             self.acc_max,
-            self.sphere,
+            self.sphere_rows,
             self.off_blocks,
             *self.levels,
         ]
@@ -227,17 +231,17 @@ class Leaves:
 
     def leaf_ids_in(self, west: float, south: float, east: float, north: float) -> IntArray:
         """Leaves whose box meets the window, ascending."""
-        q = np.array([[east], [north], [-west], [-south]])
+        q = np.array([east, north, -west, -south])[:, None]
         cand: IntArray | None = None
         for boxes in self.levels:
             b = boxes if cand is None else boxes.take(cand, axis=1)
-            hit = np.logical_and.reduce(b <= q, axis=0)
+            hit = (b <= q).all(axis=0)
             idx = np.flatnonzero(hit) if cand is None else cand[hit]
             if idx.size == 0:
                 return idx
             cand = (idx[:, None] * BLOCK + _BLOCK_RANGE).reshape(-1)
         b = self.leaf_box if cand is None else self.leaf_box.take(cand, axis=1)
-        hit = np.logical_and.reduce(b <= q, axis=0)
+        hit = (b <= q).all(axis=0)
         return np.flatnonzero(hit) if cand is None else cand[hit]
 
     def leaves_in_many(self, windows: FloatArray) -> tuple[IntArray, IntArray]:
@@ -276,24 +280,21 @@ class Leaves:
         return np.concatenate(win_out), np.concatenate(leaf_out)
 
     def block_chords(
-        self, leaves: IntArray, x0: float, y0: float, z0: float
+        self, leaves: IntArray, x0: Any, y0: Any, z0: Any
     ) -> tuple[FloatArray, FloatArray]:
         """Straight-line distances from an ECEF point to every slot of the given leaves.
 
         Returns ``(leaves × LEAF)`` estimates (NaN in padding slots) and a ``(leaves × 1)``
         bound on their error (see :func:`_spheres`); no trigonometry per device.
         """
-        s = self.sphere[:, leaves]
-        off = self.off_blocks[:, leaves, :]
-        dx = off[0] + (s[0] - x0)[:, None]
-        dy = off[1] + (s[1] - y0)[:, None]
-        dz = off[2] + (s[2] - z0)[:, None]
-        dx *= dx
-        dy *= dy
-        dz *= dz
-        dx += dy
-        dx += dz
-        return np.sqrt(dx), s[4][:, None]
+        s = self.sphere_rows[leaves]
+        if isinstance(x0, float):
+            gap = s[:, :3] - (x0, y0, z0)
+        else:
+            gap = s[:, :3] - np.stack([x0, y0, z0], axis=1)
+        d = self.off_blocks[leaves] + gap[:, :, None]
+        d *= d
+        return np.sqrt(d.sum(axis=1)), s[:, 4:5]
 
     def slots_of(self, leaves: IntArray) -> IntArray:
         """Every slot of the given leaves."""

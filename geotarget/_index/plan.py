@@ -19,9 +19,9 @@ For each part of the area:
 
 3. **Exact per-point test** only for the devices of the remaining (straddling) leaves: the
    circle kernel :func:`geotarget._geodesy.geodesic_le` on the leaves' float32 chord
-   estimates (``Geod.inv`` only in the thin band), or, for polygons, runs of 8 slots whose box
-   meets no boundary cell decided by their first device and the rest by ``intersects_xy``
-   (or ``contains`` with a margin).
+   estimates (``Geod.inv`` only in the thin band), or, for polygons, the state of the device's
+   boundary-grid cell when it is unmarked, and ``intersects_xy`` (``contains`` with a margin)
+   in marked cells only.
 
 Nothing is cached: the cost of a query is the R-tree descent, a few vectorised operations per
 candidate leaf and the exact test of the straddling leaves' devices, so the first query of a new
@@ -46,9 +46,7 @@ I32Array = npt.NDArray[np.int32]
 IntArray = npt.NDArray[np.intp]
 
 #: Boundary-grid cells per candidate leaf of a polygon query.
-CELLS_PER_LEAF = 16
-#: Slots per run when straddling leaves of a polygon are refined.
-SUB = 8
+CELLS_PER_LEAF = 8
 
 
 def circle_window(lon: float, lat: float, reach_m: float) -> tuple[float, float, float, float]:
@@ -62,10 +60,12 @@ def circle_window(lon: float, lat: float, reach_m: float) -> tuple[float, float,
 
 def sphere_gaps(lv: Leaves, leaves: IntArray, circle: Circle) -> tuple[FloatArray, FloatArray]:
     """Per leaf, the nearest and farthest straight-line distance bounds to the circle's centre."""
-    s = lv.sphere[:, leaves]
+    s = lv.sphere_rows[leaves]
     cx, cy, cz = _geodesy.ecef(circle.lon, circle.lat)
-    d = np.sqrt((s[0] - cx) ** 2 + (s[1] - cy) ** 2 + (s[2] - cz) ** 2)
-    return d - s[3], d + s[3]
+    d = s[:, :3] - np.array([cx, cy, cz])
+    d *= d
+    dist = np.sqrt(d.sum(axis=1))
+    return dist - s[:, 3], dist + s[:, 3]
 
 
 def circle_hits(lv: Leaves, leaves: IntArray, lon: Any, lat: Any, reach: Any) -> I32Array:
@@ -76,10 +76,10 @@ def circle_hits(lv: Leaves, leaves: IntArray, lon: Any, lat: Any, reach: Any) ->
     """
     cx, cy, cz = _geodesy.ecef(lon, lat)
     chords = lv.block_chords(leaves, cx, cy, cz)
-    per_leaf = np.ndim(lon) > 0
-    c_lon = lon[:, None] if per_leaf else lon
-    c_lat = lat[:, None] if per_leaf else lat
-    limit = reach[:, None] if per_leaf else reach
+    if isinstance(lon, float):
+        c_lon, c_lat, limit = lon, lat, reach
+    else:
+        c_lon, c_lat, limit = lon[:, None], lat[:, None], reach[:, None]
 
     def fetch(band: IntArray) -> tuple[FloatArray, FloatArray]:
         slot = leaves[band // LEAF] * LEAF + band % LEAF
@@ -95,40 +95,26 @@ def polygon_hits(
 ) -> I32Array:
     """Rows of the devices of ``leaves`` inside a polygon.
 
-    With ``cells``, each leaf is first cut into runs of :data:`SUB` consecutive slots: a run
-    whose box meets no boundary cell is decided by its first device (as whole leaves are), only
-    the others get the exact test device by device.
+    With ``cells``, a device in an unmarked cell takes the cell's state (inside, or outside
+    without a margin); only devices in marked cells get the exact test.
     """
-    x = lv.xs_blocks[leaves]
-    y = lv.ys_blocks[leaves]
-    rows = lv.perm_blocks[leaves]
-    shape = part.shape
-    exact = (
-        (lambda a, b: np.asarray(shapely.intersects_xy(shape, a, b), dtype=np.bool_))
-        if part.margin_m == 0.0
-        else part.contains
-    )
+    slots = lv.slots_of(leaves)
+    x = lv.xs[slots]
+    y = lv.ys[slots]
     if cells is None:
-        keep = exact(x, y)
+        todo = np.arange(slots.size)
+        keep = np.zeros(slots.size, dtype=np.bool_)
     else:
-        sx = x.reshape(-1, SUB)
-        sy = y.reshape(-1, SUB)
-        boxes = np.stack([sx.min(axis=1), sy.min(axis=1), -sx.max(axis=1), -sy.max(axis=1)])
-        touch = cells.meets(boxes)
-        keep = np.empty(sx.shape, dtype=np.bool_)
-        free = np.flatnonzero(~touch)
-        rep = np.asarray(shapely.intersects_xy(shape, sx[free, 0], sy[free, 0]), dtype=np.bool_)
-        # A free run inside the polygon is inside; one outside it is decided exactly (margin).
-        keep[free] = rep[:, None]
-        undecided = np.flatnonzero(touch)
-        if part.margin_m > 0.0:
-            undecided = np.union1d(undecided, free[~rep])
-        keep[undecided] = exact(sx[undecided], sy[undecided])
-        keep = keep.reshape(x.shape)
-    if leaves.size and leaves[-1] == lv.n_leaves - 1:
-        keep[-1, lv.count - leaves[-1] * LEAF :] = False  # padding slots
-    out: I32Array = rows[keep]
-    return out
+        state = cells.state_of(x, y)
+        keep = state == 1
+        todo = np.flatnonzero(state < 0 if part.margin_m == 0.0 else state != 1)
+    if todo.size:
+        if part.margin_m == 0.0:
+            keep[todo] = shapely.intersects_xy(part.shape, x[todo], y[todo])
+        else:
+            keep[todo] = part.contains(x[todo], y[todo])
+    rows: I32Array = lv.perm[slots[keep]]
+    return rows
 
 
 def representatives(lv: Leaves, leaves: IntArray) -> tuple[FloatArray, FloatArray]:
@@ -151,8 +137,8 @@ def _polygon_split(
     """Leaves wholly inside the polygon, leaves that may straddle its boundary, and the cells."""
     cells = BoundaryCells(part.shape, CELLS_PER_LEAF * leaves.size)
     touch = cells.meets(boxes)
-    rx, ry = representatives(lv, leaves)
-    rep_in = np.asarray(shapely.intersects_xy(part.shape, rx, ry), dtype=np.bool_)
+    # The first device's cell state is exact wherever the leaf box meets no marked cell.
+    rep_in = cells.state_of(*representatives(lv, leaves)) == 1
     inner = ~touch & rep_in
     if part.margin_m == 0.0:
         return leaves[inner], leaves[touch], cells
@@ -170,9 +156,10 @@ def part_rows(lv: Leaves, part: Circle | Polygon, few: int) -> tuple[list[I32Arr
         leaves = lv.leaf_ids_in(*circle_window(part.lon, part.lat, part.reach_m))
         if leaves.size == 0:
             return [], 0
-        whole, edge = (
-            (leaves[:0], leaves) if leaves.size <= few else _circle_split(lv, part, leaves)
-        )
+        if leaves.size <= few:
+            rows = circle_hits(lv, leaves, part.lon, part.lat, part.reach_m)
+            return [rows], int(rows.size)
+        whole, edge = _circle_split(lv, part, leaves)
     else:
         leaves, boxes = lv.leaves_in(*part.bounds)
         if leaves.size == 0:
@@ -214,7 +201,7 @@ def circles_rows(lv: Leaves, circles: list[Circle]) -> I32Array:
     if leaf.size == 0:
         return np.empty(0, dtype=np.int32)
     cx, cy, cz = _geodesy.ecef(lon, lat)
-    s = lv.sphere[:, leaf]
+    s = lv.sphere_rows[leaf].T
     d = np.sqrt((s[0] - cx[part]) ** 2 + (s[1] - cy[part]) ** 2 + (s[2] - cz[part]) ** 2)
     inner = d + s[3] <= _geodesy.chord_inside(reach)[part]
     outer = d - s[3] > _geodesy.chord_outside(reach)[part]
