@@ -51,11 +51,25 @@ def plot(rows: list[dict[str, Any]], out: Path) -> None:
     ax_q.legend(fontsize=6)
     for impl, colour in (("geotarget", "tab:blue"), ("STRtree", "tab:orange")):
         ax_b.loglog(n, [r[f"{impl} build s"] for r in rows], "-o", color=colour, label=impl)
-        ax_m.semilogx(n, [r[f"{impl} B/device"] for r in rows], "-o", color=colour, label=impl)
+    ax_m.semilogx(
+        n,
+        [r["geotarget nbytes/device"] for r in rows],
+        "-o",
+        color="tab:blue",
+        label="geotarget (arrays held)",
+    )
+    ax_m.semilogx(
+        n,
+        [r.get("STRtree RSS B/device", r.get("STRtree B/device")) for r in rows],
+        "-o",
+        color="tab:orange",
+        label="STRtree (RSS growth)",
+    )
     ax_b.set_title("Index build time")
     ax_b.set_ylabel("s")
-    ax_m.set_title("Index memory (RSS growth)")
+    ax_m.set_title("Index memory")
     ax_m.set_ylabel("bytes per device")
+    ax_m.set_ylim(bottom=0)
     for ax in (ax_q, ax_b, ax_m):
         ax.set_xlabel("devices in the snapshot")
         ax.grid(True, which="both", alpha=0.3)

@@ -191,7 +191,7 @@ def chord_outside(distance_m: Any) -> Any:
     return ((d + 2 * _ABS_SLACK) / (1.0 - 1e-11)) * (1.0 + 1e-9)
 
 
-def chords2(lon0: Any, lat0: Any, lon: FloatArray, lat: FloatArray) -> FloatArray:
+def chords2(lon0: Any, lat0: Any, lon: Any, lat: Any) -> FloatArray:
     """Squared straight-line distances in m² between centre(s) and points (broadcasting)."""
     x, y, z = ecef(lon, lat)
     x0, y0, z0 = ecef(lon0, lat0)
@@ -209,8 +209,8 @@ def chords2(lon0: Any, lat0: Any, lon: FloatArray, lat: FloatArray) -> FloatArra
 def geodesic_le(
     lon0: Any,
     lat0: Any,
-    lon: FloatArray | None,
-    lat: FloatArray | None,
+    lon: FloatArray | float | None,
+    lat: FloatArray | float | None,
     tests: Sequence[tuple[Any, Any]],
     chords: tuple[FloatArray, FloatArray] | None = None,
     fetch: Callable[[IntArray], tuple[FloatArray, FloatArray]] | None = None,
@@ -225,7 +225,9 @@ def geodesic_le(
     (once, whatever the number of tests), so each answer equals the decision computed from
     ``Geod.inv`` itself.
 
-    ``chords``, when given, is ``(estimate, error)``: straight-line distances the caller already
+    One point given as Python floats takes the same steps in plain Python (returning 0-d
+    arrays), for :meth:`geotarget.AreaIndex.match_one`. ``chords``, when given, is
+    ``(estimate, error)``: straight-line distances the caller already
     knows to within ``error`` metres (the matcher's leaves keep float32 offsets); they replace
     the ECEF computation, and the error widens the band. ``fetch``, when given, returns the
     lon/lat of the points at the given flat indices, so that only band points are gathered
@@ -234,6 +236,8 @@ def geodesic_le(
     This is the only copy of the test: :meth:`geotarget.Circle.contains`, the matcher's query and
     classification and :class:`geotarget.AreaIndex` all call it.
     """
+    if chords is None and isinstance(lon, float) and isinstance(lat, float):
+        return _geodesic_le_one(lon0, lat0, lon, lat, tests)
     if chords is None:
         if lon is None or lat is None:
             raise TypeError("geodesic_le needs lon and lat, or chords")
@@ -267,6 +271,29 @@ def geodesic_le(
         d = inv_distance(pick(lon0), pick(lat0), blon, blat)
         for out, (add, limit) in zip(outs, tests, strict=True):
             out.reshape(-1)[band] = d + pick(add) <= pick(limit)
+    return outs
+
+
+def _geodesic_le_one(
+    lon0: float, lat0: float, lon: float, lat: float, tests: Sequence[tuple[Any, Any]]
+) -> list[BoolArray]:
+    """:func:`geodesic_le` for one point, in plain Python: the same thresholds, same band."""
+    x, y, z = ecef(lon, lat)
+    x0, y0, z0 = ecef(float(lon0), float(lat0))
+    est = math.sqrt((x - x0) ** 2 + (y - y0) ** 2 + (z - z0) ** 2)
+    d: float | None = None
+    outs: list[BoolArray] = []
+    for add, limit in tests:
+        room = float(limit) - float(add)
+        if est <= chord_inside(room):
+            out = True
+        elif est > chord_outside(room):
+            out = False
+        else:
+            if d is None:
+                d = float(inv_distance(lon0, lat0, lon, lat))
+            out = d + add <= limit
+        outs.append(np.asarray(out))
     return outs
 
 

@@ -206,6 +206,12 @@ def test_circle_kernel_equals_geod_inv(
     d = np.asarray(d)
     np.testing.assert_array_equal(got, d + add <= reach)
     np.testing.assert_array_equal(got_meets, d <= reach + add)
+    # One point as Python floats takes the plain-Python path: same answers.
+    for i in range(0, x.size, 7):
+        one, one_meets = _geodesy.geodesic_le(
+            lon0, lat0, float(x[i]), float(y[i]), [(add, reach), (0.0, reach + add)]
+        )
+        assert (bool(one), bool(one_meets)) == (bool(got[i]), bool(got_meets[i]))
 
 
 def _leaves_of(x: FloatArray, y: FloatArray) -> Leaves:

@@ -85,6 +85,8 @@ class Buckets:
             [isinstance(p, Polygon) and p.margin_m == 0.0 for p in parts], dtype=np.bool_
         )
         self._build_coarse([p._window() for p in parts])
+        for r in rasters:  # the summed tables (8 bytes a cell) only serve the coarse grid
+            r.release()
 
     # --- coarse grid -------------------------------------------------------------------------
 
@@ -271,7 +273,8 @@ class Buckets:
     def _exact_one(self, p: int, x: float, y: float) -> bool:
         part = self.parts[p]
         if isinstance(part, Circle):
-            return bool(self._exact_circles(np.array([p]), np.array([x]), np.array([y]))[0])
+            (inside,) = _geodesy.geodesic_le(part.lon, part.lat, x, y, [(0.0, part.reach_m)])
+            return bool(inside)
         if part.margin_m == 0.0:
             return bool(shapely.intersects_xy(part.shape, x, y))
         return bool(part._contains_valid(np.array([x]), np.array([y]))[0])

@@ -38,6 +38,8 @@ _BLOCK_RANGE = np.arange(BLOCK)
 # few thousand boxes costs less than descending one more level).
 _TOP = 2048
 _LEAF_RANGE = np.arange(LEAF)
+# Leaves per chunk when the spheres are computed (bounds the float64 temporaries).
+_SPHERE_CHUNK = 4096
 # Up to this many leaves, rows_of_leaves gathers whole leaves instead of slicing runs.
 _GATHER_MAX = 512
 # Windows per chunk of a many-window query (keeps the top-level table to a few megabytes).
@@ -93,29 +95,37 @@ def _parent_boxes(boxes: FloatArray) -> FloatArray:
 
 
 def _spheres(
-    xs: FloatArray, ys: FloatArray, starts: IntArray
+    xs_blocks: FloatArray, ys_blocks: FloatArray, count: int
 ) -> tuple[FloatArray, npt.NDArray[np.float32]]:
     """Leaf bounding spheres in ECEF metres, and each device's float32 offset from its centre.
 
-    Spheres are rows x, y, z, radius, offset error; offsets are rows x, y, z. The centre is the
-    mean of the leaf's points; the radius is the largest distance to it, grown by a relative
-    1e-12 and 1e-6 m so that rounding (about 1e-9 m at 6.4e6 m) can never put a point outside
-    it. A float32 offset is within ``radius * 2**-24`` of the float64 one in each axis, so
-    ``radius * 2**-22 + 1e-6`` bounds the error of a distance computed from it.
+    Takes the ``(leaves, LEAF)`` coordinate blocks and the number of real slots. Returns the
+    spheres, one row per leaf (x, y, z, radius, offset error), and the offsets as
+    ``(leaves, 3, LEAF)`` float32, NaN in padding slots. The centre is the mean of the leaf's
+    points; the radius is the largest distance to it, grown by a relative 1e-12 and 1e-6 m so
+    that rounding (about 1e-9 m at 6.4e6 m) can never put a point outside it. A float32 offset
+    is within ``radius * 2**-24`` of the float64 one in each axis, so ``radius * 2**-22 + 1e-6``
+    bounds the error of a distance computed from it. Leaves are processed in chunks, so the
+    float64 temporaries stay a few megabytes whatever the snapshot's size.
     """
-    px, py, pz = _geodesy.ecef(xs, ys)
-    counts = np.diff(np.append(starts, xs.size))
-    out = np.empty((5, starts.size), dtype=np.float64)
-    for row, v in enumerate((px, py, pz)):
-        out[row] = np.add.reduceat(v, starts) / counts
-    off = np.empty((3, xs.size), dtype=np.float32)
-    off[0] = dx = px - np.repeat(out[0], counts)
-    off[1] = dy = py - np.repeat(out[1], counts)
-    off[2] = dz = pz - np.repeat(out[2], counts)
-    d2 = dx * dx + dy * dy + dz * dz
-    out[3] = np.sqrt(np.maximum.reduceat(d2, starts)) * (1.0 + 1e-12) + 1e-6
-    out[4] = out[3] * 2.0**-22 + 1e-6
-    return out, off
+    n_leaves = xs_blocks.shape[0]
+    sphere = np.empty((n_leaves, 5), dtype=np.float64)
+    off = np.empty((n_leaves, 3, LEAF), dtype=np.float32)
+    valid = np.ones((n_leaves, LEAF), dtype=np.bool_)
+    valid.reshape(-1)[count:] = False
+    for lo in range(0, n_leaves, _SPHERE_CHUNK):
+        hi = min(lo + _SPHERE_CHUNK, n_leaves)
+        ok = valid[lo:hi]
+        p = np.stack(_geodesy.ecef(xs_blocks[lo:hi], ys_blocks[lo:hi]), axis=1)  # (k, 3, LEAF)
+        p[np.broadcast_to(~ok[:, None, :], p.shape)] = np.nan
+        centre = np.nanmean(p, axis=2)
+        d = p - centre[:, :, None]
+        off[lo:hi] = d
+        radius = np.sqrt(np.nanmax((d * d).sum(axis=1), axis=1)) * (1.0 + 1e-12) + 1e-6
+        sphere[lo:hi, :3] = centre
+        sphere[lo:hi, 3] = radius
+        sphere[lo:hi, 4] = radius * 2.0**-22 + 1e-6
+    return sphere, off
 
 
 class Leaves:
@@ -175,19 +185,13 @@ class Leaves:
             cols[2] = np.maximum.reduceat(self.xs, starts)
             cols[3] = np.maximum.reduceat(self.ys, starts)
             self.acc_max: FloatArray = np.maximum.reduceat(accuracy[self.perm], starts)
-            sphere, off = _spheres(self.xs, self.ys, starts)
         else:
             self.acc_max = np.empty(0, dtype=np.float64)
-            sphere = np.empty((5, 0), dtype=np.float64)
-            off = np.empty((3, 0), dtype=np.float32)
-        off_pad = np.full((3, m + pad), np.nan, dtype=np.float32)
-        off_pad[:, :m] = off
+        sphere, off = _spheres(self.xs_blocks, self.ys_blocks, m)
         #: Leaf spheres, one row per leaf: x, y, z, radius, offset error (see _spheres).
-        self.sphere_rows: FloatArray = np.ascontiguousarray(sphere.T)
+        self.sphere_rows: FloatArray = sphere
         #: Float32 ECEF offsets from the leaf centre, (leaves, 3, LEAF); NaN in padding slots.
-        self.off_blocks: npt.NDArray[np.float32] = np.ascontiguousarray(
-            off_pad.reshape(3, -1, LEAF).transpose(1, 0, 2)
-        )
+        self.off_blocks: npt.NDArray[np.float32] = off
         #: Leaf boxes: rows (west, south, -east, -north), one column per leaf (padded).
         self.leaf_box: FloatArray = _padded(cols)
         # Upper levels of the packed R-tree, top first; each box covers BLOCK boxes below it.

@@ -120,6 +120,10 @@ class Raster:
             self._sat = sat
         return sat
 
+    def release(self) -> None:
+        """Drop the summed-area table (it is rebuilt on the next :meth:`box_counts`)."""
+        self._sat = None
+
     @property
     def nbytes(self) -> int:
         """Memory held by the tables."""
@@ -217,10 +221,15 @@ def circle_raster(circle: Circle, cells: int) -> Raster:
     top = np.minimum(y0 + (j + 1.0) * ch + pad_y, 90.0)
     cx, cy, cz = _geodesy.ecef(circle.lon, circle.lat)
     far2 = np.zeros((ny, nx), dtype=np.float64)
+    # ECEF is separable: (x, y, z) = (p cos λ, p sin λ, z) with p, z from the latitude only, so
+    # edges are converted once (the cells are padded far beyond the rounding of the product).
     for lat_e in (bottom, top):
+        p, _, z = _geodesy.ecef(np.zeros_like(lat_e), lat_e)
         for lon_e in (left, right):
-            px, py, pz = _geodesy.ecef(lon_e[None, :], lat_e[:, None])
-            np.maximum(far2, (px - cx) ** 2 + (py - cy) ** 2 + (pz - cz) ** 2, out=far2)
+            ex, ey, _ = _geodesy.ecef(lon_e, np.zeros_like(lon_e))
+            px = p[:, None] * (ex / _geodesy.A)[None, :]
+            py = p[:, None] * (ey / _geodesy.A)[None, :]
+            np.maximum(far2, (px - cx) ** 2 + (py - cy) ** 2 + ((z - cz) ** 2)[:, None], out=far2)
     lo, hi = _geodesy.chord_bounds(np.sqrt(far2))
     near_lat = np.where(bottom * top <= 0.0, 0.0, np.minimum(np.abs(bottom), np.abs(top)))
     diam_row = _geodesy.R_MAX * (
