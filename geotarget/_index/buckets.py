@@ -25,6 +25,7 @@ import shapely
 
 from geotarget import _geodesy
 from geotarget._index import raster as _raster
+from geotarget._index.boundary import part_window
 from geotarget._validate import FloatArray
 from geotarget.areas import Area, Circle, Polygon
 
@@ -84,7 +85,7 @@ class Buckets:
         self.plain_polygon = np.array(
             [isinstance(p, Polygon) and p.margin_m == 0.0 for p in parts], dtype=np.bool_
         )
-        self._build_coarse([p._window() for p in parts])
+        self._build_coarse([part_window(p) for p in parts])
         for r in rasters:  # the summed tables (8 bytes a cell) only serve the coarse grid
             r.release()
 
@@ -231,7 +232,7 @@ class Buckets:
         if rest.size:
             for p in np.unique(part[rest]).tolist():
                 sel = rest[part[rest] == p]
-                out[sel] = self.parts[p]._contains_valid(x[sel], y[sel])
+                out[sel] = self.parts[p].contains(x[sel], y[sel])
         return out
 
     def _exact_circles(self, part: IntArray, x: FloatArray, y: FloatArray) -> npt.NDArray[np.bool_]:
@@ -277,4 +278,4 @@ class Buckets:
             return bool(inside)
         if part.margin_m == 0.0:
             return bool(shapely.intersects_xy(part.shape, x, y))
-        return bool(part._contains_valid(np.array([x]), np.array([y]))[0])
+        return bool(part.contains(x, y))

@@ -39,7 +39,7 @@ import shapely
 
 from geotarget import _geodesy
 from geotarget._index import plan
-from geotarget._index.boundary import BoundaryCells, frame_scale, grown
+from geotarget._index.boundary import BoundaryCells, circle_window, frame_scale, grown
 from geotarget._index.leaves import Leaves
 from geotarget._validate import BoolArray, FloatArray
 from geotarget.areas import Area, Circle, Polygon
@@ -79,7 +79,7 @@ def _circle_ranks(
 def _polygon_ranks(part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray) -> npt.NDArray[Any]:
     m = part.margin_m
     in_poly = np.asarray(shapely.intersects_xy(part.shape, x, y), dtype=np.bool_)
-    contained = part._contains_valid(x, y) if m > 0.0 else in_poly
+    contained = part.contains(x, y) if m > 0.0 else in_poly
     lon0, lat0, metric = part._frame()
     mx, my = _geodesy.to_aeqd(lon0, lat0, x, y)
     pts: Any = shapely.points(np.asarray(mx), np.asarray(my))
@@ -133,7 +133,7 @@ def _whole(
 def _window(part: Circle | Polygon, r_all: float) -> tuple[float, float, float, float]:
     """A window holding every point whose disk (radius at most ``r_all``) may meet the part."""
     if isinstance(part, Circle):
-        return plan.circle_window(part.lon, part.lat, part.reach_m + r_all)
+        return circle_window(part.lon, part.lat, part.reach_m + r_all)
     scale = 1.0 + frame_scale(part.shape, part.margin_m + r_all)
     west, south, east, north = part.bounds
     box, wild = grown(

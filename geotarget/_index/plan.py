@@ -37,7 +37,7 @@ import numpy.typing as npt
 import shapely
 
 from geotarget import _geodesy
-from geotarget._index.boundary import BoundaryCells, frame_scale, grown
+from geotarget._index.boundary import BoundaryCells, circle_window, frame_scale, grown
 from geotarget._index.leaves import LEAF, Leaves
 from geotarget._validate import FloatArray
 from geotarget.areas import Circle, Polygon
@@ -47,15 +47,6 @@ IntArray = npt.NDArray[np.intp]
 
 #: Boundary-grid cells per candidate leaf of a polygon query.
 CELLS_PER_LEAF = 8
-
-
-def circle_window(lon: float, lat: float, reach_m: float) -> tuple[float, float, float, float]:
-    """A rigorous lon/lat window holding every point within ``reach_m`` of a centre."""
-    dlon, lat_min, lat_max = _geodesy.lonlat_window(lon, lat, reach_m)
-    lat_min, lat_max = max(lat_min, -90.0), min(lat_max, 90.0)
-    if dlon >= 180.0 or lon - dlon < -180.0 or lon + dlon > 180.0:
-        return (-180.0, lat_min, 180.0, lat_max)
-    return (lon - dlon, lat_min, lon + dlon, lat_max)
 
 
 def sphere_gaps(lv: Leaves, leaves: IntArray, circle: Circle) -> tuple[FloatArray, FloatArray]:

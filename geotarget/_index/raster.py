@@ -5,7 +5,7 @@ part, held by the snapshot that owns the part): the area → devices direction n
 
 A cell is INSIDE only if every point of it (and of a thin rim around it) is inside the part,
 OUTSIDE only if no such point is; every other cell is BOUNDARY, and points there are decided by
-the part's exact test (:meth:`Circle._contains_valid`, :meth:`Polygon._contains_valid`). So a
+the part's exact test (:meth:`Circle.contains`, :meth:`Polygon.contains`). So a
 raster never changes an answer: it only lets most points be answered by a table look-up.
 
 Why the cell states are rigorous:
@@ -43,7 +43,7 @@ import numpy.typing as npt
 import shapely
 
 from geotarget import _geodesy
-from geotarget._index.boundary import marked_cells, ring_edges
+from geotarget._index.boundary import marked_cells, part_window, ring_edges
 from geotarget._validate import FloatArray
 from geotarget.areas import Circle, Polygon
 
@@ -210,7 +210,7 @@ def _grid(
 
 def circle_raster(circle: Circle, cells: int) -> Raster:
     """Cell states of a geodesic circle (see the module docstring for the proof)."""
-    x0, y0, cw, ch, nx, ny = _grid(circle._window(), cells)
+    x0, y0, cw, ch, nx, ny = _grid(part_window(circle), cells)
     pad_x = cw * _CELL_PAD
     pad_y = ch * _CELL_PAD
     i = np.arange(nx, dtype=np.float64)
@@ -247,7 +247,7 @@ def circle_raster(circle: Circle, cells: int) -> Raster:
 
 def polygon_raster(polygon: Polygon, cells: int) -> Raster:
     """Cell states of a polygon (margin: outside cells are BOUNDARY)."""
-    x0, y0, cw, ch, nx, ny = _grid(polygon._window(), cells)
+    x0, y0, cw, ch, nx, ny = _grid(part_window(polygon), cells)
     boundary = marked_cells(*ring_edges(polygon.shape), x0, y0, cw, ch, nx, ny)
     states = np.full((ny, nx), BOUNDARY, dtype=np.uint8)
     free = ~boundary
