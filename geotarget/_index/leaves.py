@@ -206,7 +206,7 @@ class Leaves:
             levels.append(below)
         levels.reverse()
         self.levels = levels
-        for arr in self._arrays():
+        for arr in [*self._arrays(), self.perm, self.xs, self.ys]:  # views too
             arr.flags.writeable = False
 
     def _arrays(self) -> list[npt.NDArray[Any]]:
