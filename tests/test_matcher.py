@@ -305,6 +305,35 @@ def test_polygon_leaf_accept_reject_equals_brute_force(spec: dict[str, Any]) -> 
     np.testing.assert_array_equal(np.sort(hits), np.sort(want))
 
 
+@given(
+    n=st.integers(2, 40),
+    spread=st.sampled_from([1e-4, 0.01, 0.3]),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_many_circles_in_one_pass_equal_brute_force(
+    n: int, spread: float, seed: int, index_mode: str
+) -> None:
+    """The batched (circle, leaf) pass equals brute force, rim points of every circle included."""
+    rng = np.random.default_rng(seed)
+    lon0, lat0 = 18.0 + rng.uniform(-1, 1), 60.0 + rng.uniform(-1, 1)
+    circles = [
+        Circle(float(x), float(y), float(r))
+        for x, y, r in zip(
+            lon0 + rng.normal(0, spread, n),
+            lat0 + rng.normal(0, spread / 2, n),
+            10 ** rng.uniform(0.5, 4.0, n),
+            strict=True,
+        )
+    ]
+    rims = [_rim_points(c.lon, c.lat, c.reach_m, rng) for c in circles]
+    lon = np.concatenate([lon0 + rng.normal(0, 2 * spread, 2000), *(r[0] for r in rims)])
+    lat = np.concatenate([lat0 + rng.normal(0, spread, 2000), *(r[1] for r in rims)])
+    area = Area(circles)
+    index = _index(lon, lat)
+    np.testing.assert_array_equal(index.query(area), np.flatnonzero(area.contains(lon, lat)))
+
+
 def test_an_area_of_many_circles_equals_brute_force() -> None:
     """Hundreds of circles, matched in one pass, give exactly the union brute force gives."""
     rng = np.random.default_rng(11)
