@@ -100,8 +100,9 @@ class PositionIndex:
     -----
     Memory is about 35 bytes per device with a fix (float64 lon/lat in leaf order, an int32
     permutation, float32 ECEF offsets, leaf and block boxes and spheres) and nothing per area:
-    a query allocates only temporaries proportional to the leaves near the area (about 100
-    bytes per candidate leaf, plus 4 bytes per boundary cell of a polygon, at most 1 MiB) and
+    a query allocates only temporaries proportional to the leaves near the area (a few hundred
+    bytes per candidate leaf; for a polygon also a boundary grid of at most 2**18 cells of 6
+    bytes and its edges cut into at most their number plus 2**17 pieces of about 100 bytes) and
     its answer, and keeps nothing. The index is safe to share between threads: it is never
     modified after construction.
 
