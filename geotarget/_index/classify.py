@@ -49,6 +49,11 @@ I32Array = npt.NDArray[np.int32]
 I8Array = npt.NDArray[np.int8]
 IntArray = npt.NDArray[np.intp]
 
+#: Answers larger than 1/_BITMAP_SHARE of the snapshot are ordered through a table of its rows.
+_BITMAP_SHARE = 24
+#: Boundary-grid cells per candidate leaf (finer than a query's: each device's disk is
+#: checked against the cells before any exact distance is computed).
+_CELLS_PER_LEAF = 32
 #: Absolute growth, metres, covering the polygon frame's densification (0.5 mm) and rounding.
 _PAD_M = 0.002
 # shapely broadcasts an array of distances; its type stubs only declare a scalar.
@@ -108,26 +113,48 @@ def _polygon_ranks(part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray) -
 # ---------------------------------------------------------------------------------------------
 
 
+def _boxes_decided(
+    cells: BoundaryCells,
+    inside: BoolArray,
+    outside: BoolArray,
+    boxes: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    g: FloatArray,
+    m: float,
+    scale: float,
+) -> tuple[BoolArray, BoolArray]:
+    """Whether a polygon surely holds every disk of each box, and whether it surely meets none.
+
+    ``inside``/``outside`` are the exact states of a point of each box (they are only trusted
+    where the grown box meets no marked cell, which makes that point's cell unmarked).
+    """
+    w, s, e, n = boxes
+    box_a, wild_a = grown(w, s, e, n, g * scale + _PAD_M)
+    holds = inside & ~(wild_a | cells.meets(box_a))
+    box_b, wild_b = grown(w, s, e, n, (m + g) * scale + _PAD_M)
+    none = outside & ~(wild_b | cells.meets(box_b))
+    return holds, none
+
+
 def _whole(
     lv: Leaves, part: Circle | Polygon, leaves: IntArray, boxes: FloatArray, g: FloatArray
-) -> tuple[BoolArray, BoolArray]:
-    """Per leaf: whether the part surely holds every disk, and whether it surely meets none."""
+) -> tuple[BoolArray, BoolArray, BoundaryCells | None, float]:
+    """Per leaf: whether the part surely holds every disk, and whether it surely meets none.
+
+    For a polygon also returns its boundary cells and the metric frame's scale factor.
+    """
     if isinstance(part, Circle):
         near, far = plan.sphere_gaps(lv, leaves, part)
         holds = far <= _geodesy.chord_inside(part.reach_m - g)
         none = near > _geodesy.chord_outside(part.reach_m + g)
-        return holds, none
+        return holds, none, None, 1.0
     m = part.margin_m
     scale = 1.0 + frame_scale(part.shape, m + float(g.max(initial=0.0)))
-    cells = BoundaryCells(part.shape, plan.CELLS_PER_LEAF * leaves.size)
+    cells = BoundaryCells(part.shape, _CELLS_PER_LEAF * leaves.size)
     # The first device's cell state is exact wherever a grown box meets no marked cell.
-    rep_in = cells.state_of(*plan.representatives(lv, leaves)) == 1
-    w, s, e, n = boxes[0], boxes[1], -boxes[2], -boxes[3]
-    box_a, wild_a = grown(w, s, e, n, g * scale + _PAD_M)
-    holds = rep_in & ~(wild_a | cells.meets(box_a))
-    box_b, wild_b = grown(w, s, e, n, (m + g) * scale + _PAD_M)
-    none = ~rep_in & ~(wild_b | cells.meets(box_b))
-    return holds, none
+    rep = cells.state_of(*plan.representatives(lv, leaves))
+    box = (boxes[0], boxes[1], -boxes[2], -boxes[3])
+    holds, none = _boxes_decided(cells, rep == 1, rep == 0, box, g, m, scale)
+    return holds, none, cells, scale
 
 
 def _window(part: Circle | Polygon, r_all: float) -> tuple[float, float, float, float]:
@@ -159,7 +186,7 @@ def _part_ranks(
     leaves, boxes = lv.leaves_in(*_window(part, r_all))
     if leaves.size == 0:
         return empty
-    holds, none = _whole(lv, part, leaves, boxes, factor * lv.acc_max[leaves])
+    holds, none, cells, scale = _whole(lv, part, leaves, boxes, factor * lv.acc_max[leaves])
     rows_out: list[I32Array] = []
     ranks_out: list[npt.NDArray[Any]] = []
     whole = leaves[holds]
@@ -177,10 +204,21 @@ def _part_ranks(
             r = factor * accuracy[rows]
             rank = _circle_ranks(part, lv.xs_blocks[edge], lv.ys_blocks[edge], r, chords)
         else:
+            assert cells is not None
             slots = lv.slots_of(edge)
             rows = lv.perm[slots]
             r = factor * accuracy[rows]
-            rank = _polygon_ranks(part, lv.xs[slots], lv.ys[slots], r)
+            x, y = lv.xs[slots], lv.ys[slots]
+            # Each device's own disk first, as the leaves' were; the exact ranks only where
+            # its grown box meets a marked cell.
+            state = cells.state_of(x, y)
+            hold, none_ = _boxes_decided(
+                cells, state == 1, state == 0, (x, y, x, y), r, part.margin_m, scale
+            )
+            rank = np.where(hold, _HOLDS, 0)
+            todo = np.flatnonzero(~hold & ~none_)
+            if todo.size:
+                rank[todo] = _polygon_ranks(part, x[todo], y[todo], r[todo])
         keep = rank > 0
         rows_out.append(rows[keep])
         ranks_out.append(rank[keep].astype(np.int8))
@@ -200,17 +238,26 @@ def classify(
         rows, ranks = _part_ranks(lv, positions.accuracy_m, part, rule.accuracy)
         rows_list.append(rows)
         rank_list.append(ranks)
-    rows = np.concatenate(rows_list).astype(np.int32)
-    ranks = np.concatenate(rank_list).astype(np.int8)
-    if len(area.parts) > 1 and rows.size:
-        order = np.lexsort((-ranks, rows))
-        rows, ranks = rows[order], ranks[order]
-        first = np.ones(rows.size, dtype=np.bool_)
-        first[1:] = rows[1:] != rows[:-1]
-        rows, ranks = rows[first], ranks[first]
+    total = sum(int(r.size) for r in rows_list)
+    if total * _BITMAP_SHARE > len(positions):
+        # A large answer: the best rank per row through a table of the snapshot's rows costs
+        # less than sorting (rows are unique within a part).
+        table = np.zeros(len(positions), dtype=np.int8)
+        for part_rows, part_ranks in zip(rows_list, rank_list, strict=True):
+            table[part_rows] = np.maximum(table[part_rows], part_ranks)
+        rows = np.flatnonzero(table).astype(np.int32)
+        ranks = table[rows]
     else:
-        order = np.argsort(rows, kind="stable")
-        rows, ranks = rows[order], ranks[order]
+        # Sort (row, rank) pairs as one integer key; of repeated rows keep the best rank.
+        key = np.concatenate(rows_list).astype(np.int64) * 4
+        key += np.concatenate(rank_list)
+        key.sort()
+        rows = (key >> 2).astype(np.int32)
+        ranks = (key & 3).astype(np.int8)
+        if len(area.parts) > 1 and rows.size > 1:
+            last = np.ones(rows.size, dtype=np.bool_)
+            last[:-1] = rows[1:] != rows[:-1]
+            rows, ranks = rows[last], ranks[last]
     states = np.where(ranks == _HOLDS, Location.INSIDE, Location.AMBIGUOUS).astype(np.int8)
     if rule.max_age is not None:
         cutoff = at64 - np.timedelta64(rule.max_age // dt.timedelta(microseconds=1), "us")
