@@ -396,6 +396,8 @@ def _parse_at(text: str | None, flag: str = "--at") -> dt.datetime:
 def _read_alert(path: Path, *, envelope: Any = None) -> Any:
     from geotarget import cap
 
+    if path.is_dir():
+        raise InvalidInput(f"alert must be a file (got the directory {path})")
     if not path.is_file():
         raise InvalidInput(f"alert file not found: {path}")
     return cap.loads(path.read_bytes(), envelope=envelope)
@@ -412,6 +414,8 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     positions, notes = _read_positions(args)
     if args.policy:
         path = Path(args.policy)
+        if path.is_dir():
+            raise InvalidInput(f"--policy must be a file (got the directory {path})")
         if not path.is_file():
             raise InvalidInput(f"--policy file not found: {path}")
         policy = (
