@@ -29,9 +29,8 @@ from geotarget.errors import GeotargetError, InvalidPolicy
 from geotarget.rollout import RolloutPolicy
 
 GEOD = pyproj.Geod(ellps="WGS84")
-FUZZ = settings(
+FUZZ = settings(  # example counts come from the profile (dev 100, ci 200, min 20)
     deadline=dt.timedelta(seconds=10),
-    max_examples=150,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 HUGE = 10**400
