@@ -94,8 +94,31 @@ def _problem(where: str, column: str, rule: str, value: str) -> InvalidPositions
 # ---------------------------------------------------------------------------------------------
 
 
+def _bulk(cells: Sequence[str], allowed: str) -> npt.NDArray[np.float64] | None:
+    """The column as floats, converted in bulk, when every cell is empty or plainly numeric.
+
+    A cell passes when it holds only ``allowed`` characters (checked by stripping them, in C)
+    and converts; the decimal comma becomes a point and an empty cell NaN. None sends the caller
+    to its cell-by-cell path, which names the first bad cell and the rule.
+    """
+    if not cells:
+        return None
+    arr = np.char.strip(np.asarray(cells, dtype=np.str_))
+    if (np.char.str_len(np.char.strip(arr, allowed)) != 0).any():
+        return None
+    arr = np.char.replace(arr, ",", ".")
+    try:
+        values = np.where(arr == "", "nan", arr).astype(np.float64)
+    except ValueError:
+        return None
+    return None if np.isinf(values).any() else values
+
+
 def _numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.float64]:
     """Numbers with a decimal point or comma; empty cells are NaN."""
+    values = _bulk(cells, "0123456789+-.,eE")
+    if values is not None:
+        return values
     out = np.empty(len(cells), dtype=np.float64)
     for i, raw in enumerate(cells):
         text = raw.strip()
@@ -111,6 +134,8 @@ def _numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.
                 raw,
             )
         out[i] = float(text.replace(",", "."))
+        if math.isinf(out[i]):
+            raise _problem(where(i), column, "must be a finite number", raw)
     return out
 
 
@@ -164,17 +189,27 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
 def _times(
     cells: Sequence[str], column: str, where: Where, zone: zoneinfo.ZoneInfo | None
 ) -> npt.NDArray[np.datetime64]:
-    out = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[us]")
-    for i, raw in enumerate(cells):
-        text = raw.strip()
+    seconds = _bulk(cells, "0123456789.,")
+    if seconds is not None:  # all epoch seconds (or empty): in bulk, if all within range
+        known = ~np.isnan(seconds)
+        if ((seconds[known] >= MIN_EPOCH_S) & (seconds[known] < MAX_EPOCH_S)).all():
+            micro = np.round(np.where(known, seconds, 0.0) * 1e6).astype(np.int64)
+            stamps = micro.astype("datetime64[us]")
+            return np.where(known, stamps, np.datetime64("NaT", "us"))
+    # Cell by cell, each distinct text parsed once (fixes often share a timestamp).
+    texts = np.char.strip(np.asarray(cells, dtype=np.str_)) if cells else np.array([], "U1")
+    distinct, inverse = np.unique(texts, return_inverse=True)
+    values = np.full(distinct.size, np.datetime64("NaT"), dtype="datetime64[us]")
+    for k, text in enumerate(distinct.tolist()):
         if not text:
             continue  # an unknown time stays unknown
         try:
             utc = _parse_time(text, zone)
         except ValueError as err:
-            raise _problem(where(i), column, str(err), raw) from None
-        out[i] = np.datetime64(utc.replace(tzinfo=None), "us")
-    return out
+            i = int(np.flatnonzero(inverse == k)[0])
+            raise _problem(where(i), column, str(err), cells[i]) from None
+        values[k] = np.datetime64(utc.replace(tzinfo=None), "us")
+    return values[inverse.reshape(-1)]
 
 
 def _flags(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.bool_]:
@@ -344,21 +379,20 @@ def read_csv(
         if header is None:
             raise InvalidInput(f"{name}: is empty; the first line must name the columns")
         known, unknown = _columns(header, name)
-        cells: dict[str, list[str]] = {k: [] for k in known}
+        records: list[list[str]] = []
         lines: list[int] = []
         width = len(header)
         start = reader.line_num + 1
         for record in reader:
             line, start = start, reader.line_num + 1
-            if not record or all(not c.strip() for c in record):
+            if not "".join(record).strip():
                 continue  # blank lines and rows of empty cells (spreadsheet exports)
             if len(record) != width:
                 raise InvalidInput(
                     f"{name}: row {len(lines) + 1} (line {line}): has {len(record)} fields, the "
                     f"header has {width} (delimiter {delim!r})"
                 )
-            for key, j in known.items():
-                cells[key].append(record[j])
+            records.append(record)
             lines.append(line)
             if progress is not None and len(lines) % PROGRESS_EVERY == 0:
                 progress(len(lines))
@@ -366,6 +400,9 @@ def read_csv(
         raise InvalidInput(f"{name}: line {reader.line_num}: not readable as CSV: {err}") from None
     if not lines:
         raise InvalidInput(f"{name}: has a header but no rows")
+    columns = list(zip(*records, strict=True))
+    del records
+    cells = {key: list(columns[j]) for key, j in known.items()}
     decimal = any("," in c for k in ("lon", "lat") for c in cells[k])
     sep = {",": "comma", ";": "semicolon", "\t": "tab"}[delim]
     form = f"CSV, {enc}, {sep}-separated" + (", decimal comma" if decimal else "")

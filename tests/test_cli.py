@@ -525,3 +525,38 @@ def test_local_times_a_dst_change_makes_unclear_are_refused(
     f.write_text(f"id,lon,lat,observed_at\na,18.0,59.0,{wall}\n", encoding="utf-8")
     with pytest.raises(InvalidPositions, match=rule):
         _position_files.read(f, timezone="Europe/Stockholm")
+
+
+def test_whole_columns_of_epochs_and_numbers_read_like_single_cells(tmp_path: Path) -> None:
+    """The bulk path (plain numbers and epoch seconds) gives what the cell-by-cell path gives."""
+    from geotarget import _position_files
+    from geotarget.errors import InvalidPositions
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text(
+        "id;lon;lat;accuracy_m;observed_at\n"
+        "a; 18,5 ;59.25;1e1;1716206100\n"
+        "b;+18;59,;.5;1716206100,25\n"
+        "c;;;;\n",
+        encoding="utf-8",
+    )
+    mixed = tmp_path / "mixed.csv"  # one ISO time sends the whole column cell by cell
+    mixed.write_text(
+        plain.read_text(encoding="utf-8") + "d;18;59;1;2024-05-20T11:55:00Z\n", encoding="utf-8"
+    )
+    bulk, _ = _position_files.read(plain)
+    cells, _ = _position_files.read(mixed)
+    assert bulk.lon.tolist()[:2] == cells.lon.tolist()[:2] == [18.5, 18.0]
+    assert bulk.lat.tolist()[:2] == cells.lat.tolist()[:2] == [59.25, 59.0]
+    assert bulk.accuracy_m.tolist()[:2] == cells.accuracy_m.tolist()[:2] == [10.0, 0.5]
+    np.testing.assert_array_equal(bulk.observed_at, cells.observed_at[:3])
+    np.testing.assert_array_equal(
+        bulk.observed_at,
+        np.array(["2024-05-20T11:55:00", "2024-05-20T11:55:00.25", "NaT"], "datetime64[us]"),
+    )
+    huge = tmp_path / "huge.csv"
+    huge.write_text("id,lon,lat,accuracy_m,observed_at\na,18,59,1e999,1716206100\n", "utf-8")
+    with pytest.raises(
+        InvalidPositions, match=r"row 1 \(line 2\), column accuracy_m: must be a finite"
+    ):
+        _position_files.read(huge)
