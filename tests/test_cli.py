@@ -473,6 +473,25 @@ def test_preview_refuses_a_swapped_area(tmp_path: Path) -> None:
     anywhere = cli("preview", str(swapped), "--anywhere", cwd=tmp_path)
     assert anywhere.returncode == 0, anywhere.stderr
     assert "area: 1 part(s)" in anywhere.stdout
+    from geotarget import Polygon
+
+    msg = alerts.Message(headline="Explosion", description="Risk", area_description="Here")
+    ring = [(59.33, 18.06), (59.34, 18.06), (59.34, 18.08)]  # Sergels torg written lat,lon
+    polygon = alerts.explosion(
+        identifier="cli-2",
+        sender="polisen@example.se",
+        sent=AT,
+        area=Polygon(ring),
+        sv=msg,
+        en=msg,
+        onset=AT,
+        expires=AT + dt.timedelta(hours=2),
+    )
+    (tmp_path / "polygon.xml").write_text(cap.dumps(polygon), encoding="utf-8")
+    done = cli("preview", "polygon.xml", cwd=tmp_path)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "polygon lies outside the service envelope" in line
 
 
 def test_observed_at_is_read_exactly(tmp_path: Path) -> None:
