@@ -462,7 +462,7 @@ def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo |
     if kind == "observed_at" and pa.types.is_timestamp(t):
         if t.tz is None:
             if zone is None:
-                raise InvalidInput(
+                raise InvalidPositions(
                     f"{where.name}, column observed_at: timestamps without a time "
                     "zone; say which zone they are in with --timezone (e.g. Europe/Stockholm)"
                 )

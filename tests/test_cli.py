@@ -579,3 +579,50 @@ def test_whole_columns_of_epochs_and_numbers_read_like_single_cells(tmp_path: Pa
         InvalidPositions, match=r"row 1 \(line 2\), column accuracy_m: must be a finite"
     ):
         _position_files.read(huge)
+
+
+def test_parquet_ids_keep_their_type_and_big_ones_are_refused(tmp_path: Path) -> None:
+    """Text ids stay text ("007" and "7" differ); uint64 ids at or above 2**63 are an error."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    from geotarget import _position_files
+    from geotarget.errors import InvalidPositions
+
+    stamp = pa.array([AT] * 2, type=pa.timestamp("us", tz="Europe/Stockholm"))
+    text = tmp_path / "text.parquet"
+    pq.write_table(
+        pa.table(
+            {"id": ["007", "7"], "lon": [18.0, 18.1], "lat": [59.0, 59.0], "observed_at": stamp}
+        ),
+        text,
+    )
+    positions, report = _position_files.read(text)
+    assert positions.ids.tolist() == ["007", "7"]
+    assert report.form == "Parquet"
+    assert positions.observed_at.tolist()[0] == AT.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    big = tmp_path / "big.parquet"
+    ids = pa.array([1, 2**63], type=pa.uint64())
+    pq.write_table(
+        pa.table({"id": ids, "lon": [18.0, 18.1], "lat": [59.0, 59.0], "observed_at": stamp}), big
+    )
+    with pytest.raises(
+        InvalidPositions, match=r"big.parquet: row 2, column id: integer ids must be below 2\*\*63"
+    ):
+        _position_files.read(big)
+    naive = tmp_path / "naive.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "id": ["a"],
+                "lon": [18.0],
+                "lat": [59.0],
+                "observed_at": pa.array([dt.datetime(2024, 5, 20, 13, 55)]),
+            }
+        ),
+        naive,
+    )
+    with pytest.raises(InvalidPositions, match="without a time zone"):
+        _position_files.read(naive)
+    local, _ = _position_files.read(naive, timezone="Europe/Stockholm")
+    assert local.observed_at.tolist() == [dt.datetime(2024, 5, 20, 11, 55)]
