@@ -453,7 +453,9 @@ def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo |
             return values.astype(np.int64)
         if pa.types.is_string(t) or pa.types.is_large_string(t):
             return _text_ids(_parquet_cells(col), where)
-        raise InvalidInput(f"{where.name}, column id: must hold text or integers (got type {t})")
+        raise InvalidPositions(
+            f"{where.name}, column id: must hold text or integers (got type {t})"
+        )
     if kind in ("lon", "lat", "accuracy_m") and (pa.types.is_integer(t) or pa.types.is_floating(t)):
         return np.asarray(
             pc.cast(col, pa.float64()).fill_null(math.nan).to_numpy(zero_copy_only=False),
