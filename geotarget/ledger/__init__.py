@@ -30,6 +30,7 @@ Three stores implement :class:`DeliveryLedger`: :class:`MemoryLedger` (in proces
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol, overload, runtime_checkable
 
@@ -117,7 +118,9 @@ class DeliveryLedger(Protocol):
         the incident is cancelled or expired, or when ``version`` is not its current version
         (after :meth:`admit`); otherwise each device of ``device_ids`` never claimed for the
         incident, by any process, is claimed: pending until confirmed, offered again by
-        :meth:`redeliver` once ``lease`` has run out.
+        :meth:`redeliver` once ``lease`` has run out. The first claim of the current version
+        marks it released (:attr:`Incident.released`): the version a Targeter streams to fresh
+        positions.
 
         Parameters
         ----------
@@ -282,7 +285,14 @@ class DeliveryLedger(Protocol):
         """
         ...
 
-    def admit(self, alert: Any, *, at: datetime, lease: timedelta = ...) -> Admission:
+    def admit(
+        self,
+        alert: Any,
+        *,
+        at: datetime,
+        lease: timedelta = ...,
+        may_act_for: Callable[[str, str], bool] | None = None,
+    ) -> Admission:
         """Apply one Alert, Update or Cancel to the stored incidents, atomically.
 
         The rules are issue 10's: a version is (sender, identifier); an Alert starts an
@@ -301,6 +311,9 @@ class DeliveryLedger(Protocol):
             Now, timezone-aware.
         lease : timedelta, default 60 s
             The lease of the retractions a Cancel makes.
+        may_act_for : callable, optional
+            ``may_act_for(sender, owner)``: whether ``sender`` may change an incident that
+            ``owner`` started (an issuer table); by default only the owner itself may.
 
         Returns
         -------
@@ -310,6 +323,24 @@ class DeliveryLedger(Protocol):
         ------
         InvalidInput
             ``alert.msg_type`` is Ack or Error.
+        """
+        ...
+
+    def lookup_version(self, version: str) -> tuple[str, str | None] | None:
+        """The incident of a known version id, and its CAP document (read only).
+
+        Parameters
+        ----------
+        version : str
+            A version id, ``"{sender}/{identifier}"``.
+
+        Returns
+        -------
+        tuple of (str, str or None), or None
+            The incident key and the version's document (None for a version only referenced
+            so far); None for a version id never seen.
+
+        .. versionadded:: 0.2.0
         """
         ...
 
