@@ -584,6 +584,54 @@ class Targeter:
             **fields,
         )
 
+    def preview(self, alert: Alert, index: PositionIndex, at: dt.datetime) -> TargetingResult:
+        """What :meth:`target` would answer for ``alert`` now, changing nothing.
+
+        Nothing is admitted or claimed: ``recipients`` are the covered devices not yet claimed
+        for the incident, ``claims`` is None, and the blast-radius guard is not
+        applied (as with ``confirm=True``). For :meth:`TargetingResult.explain` of a device in a
+        live service.
+
+        Parameters
+        ----------
+        alert : Alert
+            An alert version (typically the incident's current one).
+        index : PositionIndex
+        at : datetime.datetime
+            Timezone-aware.
+
+        Returns
+        -------
+        TargetingResult
+
+        .. versionadded:: 0.2.0
+        """
+        if not isinstance(alert, Alert):
+            raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+        if not isinstance(index, PositionIndex):
+            raise InvalidType(f"index must be a PositionIndex (got {type(index).__name__})")
+        at = _aware("at", at)
+        key = self.incident_of(alert)
+        base: dict[str, Any] = {"alert_id": alert.identifier, "at": at, "incident": key}
+        if key is None:
+            return TargetingResult(
+                **base, verdict=Verdict.NOT_AN_ALERT, reason="the message belongs to no incident"
+            )
+        verdict, fields = self._decide(alert, index, at, True, "")
+        if verdict is not Verdict.DELIVER:
+            return TargetingResult(**base, verdict=verdict, **fields)
+        covered_ids = fields.pop("covered_ids")
+        told = self.ledger.delivered(key, covered_ids)
+        for name in ("covered", "covered_region", "t_plan", "timings"):
+            fields.pop(name)
+        return TargetingResult(
+            **base,
+            verdict=verdict,
+            recipients=covered_ids[~told],
+            already_delivered=int(told.sum()),
+            **fields,
+        )
+
     def _lost(self, base: dict[str, Any], claims: Claims) -> TargetingResult:
         """The store refused the claim: the lifecycle changed while this call evaluated."""
         status = claims.status
