@@ -274,7 +274,7 @@ def test_threads_and_two_targeters_never_claim_twice_nor_after_cancel(
 ) -> None:
     """Threads over two Targeters stream, update and cancel one incident at once.
 
-    Every device in the area is claimed exactly once over both; nothing is claimed after the
+    Every device in the area is claimed once over both; nothing is claimed after the
     Cancel returned: the Cancel's retraction list is the final claim set.
     """
     rng = np.random.default_rng(12)
