@@ -429,7 +429,7 @@ class Targeter:
         if seen is not None:
             return seen[0]
         if alert.msg_type is MessageType.ALERT or not alert.references:
-            return None if alert.msg_type is MessageType.CANCEL else vid
+            return vid  # a new incident (a Cancel naming nothing ends its own at once)
         refs = [version_id(r.sender, r.identifier) for r in alert.references]
         for ref in refs:
             known = self.ledger.lookup_version(ref)

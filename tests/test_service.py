@@ -165,11 +165,15 @@ class _Process:
 
         for _ in range(600):
             if Path(self.sock).exists():
-                break
+                try:  # the socket file exists once bound, maybe before it listens
+                    self.http.get("/ready")  # no such route: a 404 with no side effect
+                    break
+                except httpx2.TransportError:
+                    pass
             assert self.proc.poll() is None, "the service did not start"
             time.sleep(0.05)
         else:
-            raise AssertionError("the service did not open its socket in 30 s")
+            raise AssertionError("the service did not answer on its socket in 30 s")
 
     def post(self, path: str, minutes: float, **kw: Any) -> Any:
         r = self.http.post(path, params=_q(minutes), **kw)

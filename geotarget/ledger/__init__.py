@@ -136,8 +136,8 @@ class DeliveryLedger(Protocol):
             How long the caller has to push and confirm before the deliveries come back.
         alert_id : str, optional
             The 0.1 form, instead of ``version``: returns the newly claimed ids as an array
-            (in the kind given) and records them as confirmed at once. Kept until ``Targeter``
-            uses the pending protocol.
+            (in the kind given) and records them as confirmed at once (at most once: no
+            redelivery). Kept for 0.1 callers only; ``Targeter`` uses ``version``.
 
         Returns
         -------
