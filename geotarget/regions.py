@@ -312,9 +312,11 @@ class RegionSet:
         Raises
         ------
         InvalidRegions
-            For a finer code without a parent, a key of ``parents`` or ``names`` that is not
-            a code (of ``finer``, respectively of the new set), or ``level`` equal to
+            For a finer code without a parent, or a ``level`` that is invalid or equal to
             ``finer.level``.
+        UnknownCode
+            For a key of ``parents`` that is not a code of ``finer``, or a key of ``names``
+            that is not one of the parent codes (the message lists close matches).
         InvalidType
             For arguments of the wrong type.
 
