@@ -288,9 +288,12 @@ class RegionSet:
 
         Each new region's geometry is the union of its members' (so the levels nest exactly:
         a point covered by a coarse region is covered by one of its members, and the reverse).
-        :meth:`locate` asks the finer set and maps its answer up, so a point on a shared
-        border gets the parent of the finer region that wins there -- the coarse answer is
-        always the ancestor of the fine one, and ``snap_m`` snaps to the nearest finer region.
+        :meth:`locate` answers as if it asked the finer set and mapped its answer up, so a
+        point on a shared border gets the parent of the finer region that wins there -- the
+        coarse answer is always the ancestor of the fine one, and ``snap_m`` snaps to the
+        nearest finer region. (Its own grid index answers the points that exactly one coarse
+        region, or none, covers -- the answer is the same there -- and only points near a
+        coarse boundary or in an overlap are passed to the finer set.)
 
         Parameters
         ----------
@@ -557,14 +560,22 @@ class RegionSet:
         numpy.ndarray of int32
             Same shape as the inputs.
         """
-        if self._via is not None and self._up is not None:
-            return np.take(self._up, self._via.locate_index(lon, lat, snap_m=snap_m))
         x, y = lon_lat_arrays(lon, lat)
         snap = number("snap_m", snap_m, ge=0.0, le=100_000.0, error=InvalidRegions)
         shape = x.shape
-        out = self._index().locate(x.reshape(-1), y.reshape(-1))
+        fx, fy = x.reshape(-1), y.reshape(-1)
+        if self._via is not None and self._up is not None:
+            # Where one region (or none) covers the point, the own index's answer is the
+            # ancestor of any finer answer; elsewhere (near a boundary, in an overlap) ask.
+            out, todo = self._index().locate_unique(fx, fy)
+            if snap > 0.0:
+                todo = np.union1d(todo, np.flatnonzero(out == -1))
+            if todo.size:
+                out[todo] = self._up[self._via.locate_index(fx[todo], fy[todo], snap_m=snap)]
+            return out.reshape(shape)
+        out = self._index().locate(fx, fy)
         if snap > 0.0:
-            self._snap(x.reshape(-1), y.reshape(-1), out, snap)
+            self._snap(fx, fy, out, snap)
         return out.reshape(shape)
 
     def _snap(self, x: Any, y: Any, out: IndexArray, snap_m: float) -> None:

@@ -663,6 +663,36 @@ def test_from_unions_locates_the_parent_of_the_finer_answer_and_nests_exactly(
         np.testing.assert_array_equal(coarse.contains(code, lon, lat), in_any)
 
 
+@settings(max_examples=200)
+@given(
+    part=region_partitions(),
+    groups=st.lists(st.sampled_from(["P", "Q"]), min_size=8, max_size=8),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_from_unions_over_overlapping_regions_still_follows_the_finer_winner(
+    part: tuple[dict[str, Any], np.ndarray, np.ndarray], groups: list[str], seed: int
+) -> None:
+    """Where unions overlap (their members do), the answer is still the finer winner's parent."""
+    regions, nodes_lon, nodes_lat = part
+    west, south, east, north = shapely.total_bounds(list(regions.values()))
+    w, h = east - west, north - south
+    extra = {**regions, "00": sg.box(west + w * 0.2, south + h * 0.2, east - w * 0.2, north)}
+    finer = make_set(extra, "town", overlap_tolerance=1.0)
+    parents = {code: groups[i % len(groups)] for i, code in enumerate(finer.codes)}
+    parents["00"] = "Z"  # overlaps regions of P and Q, and sorts last among the unions
+    coarse = RegionSet.from_unions(finer, parents, level="shire")
+    rng = np.random.default_rng(seed)
+    blon, blat = border_points(nodes_lon, nodes_lat, rng)
+    lon = np.clip(np.concatenate([rng.uniform(west, east, 1000), blon]), -180, 180)
+    lat = np.clip(np.concatenate([rng.uniform(south, north, 1000), blat]), -90, 90)
+    fine = brute_locate(extra, lon, lat)
+    expected = np.array([parents[c] if c else "" for c in fine.tolist()], dtype=str)
+    np.testing.assert_array_equal(coarse.locate(lon, lat), expected)
+    np.testing.assert_array_equal(
+        coarse.locate(lon, lat, snap_m=50.0)[fine != ""], expected[fine != ""]
+    )
+
+
 def test_from_unions_resolves_ties_through_the_finer_set_not_its_own_codes() -> None:
     """On the border of t1 (shire Z) and t2 (shire A) the point is in t1, so in Z, not A."""
     towns = make_set(
