@@ -231,6 +231,25 @@ def test_every_level_agrees_with_the_hierarchy_on_every_border_point() -> None:
     np.testing.assert_array_equal(h.locate(lon, lat, "country"), np.where(fine != "", "SE", ""))
 
 
+def test_a_police_region_border_point_follows_its_municipality_not_the_lowest_code() -> None:
+    """Finding 8: on the Mälaren border of counties 04 (Öst) and 19 (Mitt) the answer is Öst.
+
+    The point is covered by a municipality of each county; the lowest municipality code is in
+    04, so every level says Öst, although "PR-MITT" sorts before "PR-OST".
+    """
+    lan = sweden.counties()
+    shared = shapely.intersection(lan["04"].geometry.boundary, lan["19"].geometry.boundary)
+    xy = shapely.get_coordinates(shared)
+    x, y = xy[len(xy) // 2]
+    covering = sorted(r.code for r in sweden.municipalities() if r.contains(x, y))
+    assert [c[:2] for c in covering] == ["04", "19"]
+    assert sweden.municipalities().locate([x], [y]).tolist() == [covering[0]]
+    assert sweden.counties().locate([x], [y]).tolist() == ["04"]
+    assert sweden.police_regions().locate([x], [y]).tolist() == ["PR-OST"]
+    assert sweden.hierarchy().locate([x], [y], "police_region").tolist() == ["PR-OST"]
+    assert lan.contains("19", x, y) and sweden.police_regions().contains("PR-MITT", x, y)
+
+
 def test_a_point_covered_at_one_level_is_covered_at_every_level() -> None:
     """Finding 8: no point is covered by a county but by no municipality, or the reverse.
 
