@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from _harness import Gate, Report, Timing, best_of
 
-from geotarget import Circle, LocationRule, PositionIndex, Positions, alerts, sweden
+from geotarget import Circle, LocationRule, PositionIndex, Positions, alerts, pilot, sweden
 from geotarget.ledger import MemoryLedger, SQLiteLedger
 from geotarget.targeting import Targeter
 
@@ -48,8 +48,8 @@ def run(quick: bool) -> Report:
     repeat = 5 if quick else 20
     for radius, label in ((500.0, "Explosion 500 m"), (5_000.0, "Explosion 5 km")):
         scenario = f"target(): {label} at Sergels torg, {n:,} devices"
-        msg = alerts.Message(headline="x", description="x", area_description="x")
-        alert = alerts.explosion(
+        msg = pilot.Message(headline="x", description="x", area_description="x")
+        alert = pilot.explosion(
             identifier=f"bench-{int(radius)}",
             sender="bench@example.se",
             sent=AT,
@@ -59,7 +59,7 @@ def run(quick: bool) -> Report:
             onset=AT,
             expires=AT + dt.timedelta(hours=2),
         )
-        rule = targeter.rules[alert.kind].location  # type: ignore[index]
+        rule = targeter.rules[pilot.EXPLOSION.name].location
 
         def full(a: alerts.Alert = alert) -> None:
             targeter.ledger = MemoryLedger()  # every call delivers afresh
@@ -81,13 +81,13 @@ def run(quick: bool) -> Report:
 
     # Cold: every call is a new alert with a new area (its plan, raster and area computed afresh).
     scenario = f"target(): a new 1 km Explosion at Sergels torg (cold), {n:,} devices"
-    msg = alerts.Message(headline="x", description="x", area_description="x")
+    msg = pilot.Message(headline="x", description="x", area_description="x")
     counter = iter(range(10**6))
     got_cold: list[int] = []
 
     def cold() -> None:
         i = next(counter)
-        alert = alerts.explosion(
+        alert = pilot.explosion(
             identifier=f"cold-{i}",
             sender="bench@example.se",
             sent=AT,

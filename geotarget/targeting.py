@@ -52,6 +52,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from geotarget._authority import Territory
 from geotarget._evaluation import I8Array, I32Array, Plan, build_plan, evaluate, new_regions
 from geotarget._incidents import Action, IncidentBook, Resolution, key_of
 from geotarget._targeting_result import (
@@ -63,7 +64,16 @@ from geotarget._targeting_result import (
 from geotarget._validate import number
 from geotarget.alerts import Alert, AlertKind, MessageType, Status
 from geotarget.areas import Area
-from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
+from geotarget.errors import (
+    InvalidCAP,
+    InvalidInput,
+    InvalidPolicy,
+    InvalidSignature,
+    InvalidType,
+    Problem,
+)
+from geotarget.issuers import Issuer, Issuers
+from geotarget.kinds import Recognition, Recognizer, check_kind_name
 from geotarget.ledger import DeliveryLedger, MemoryLedger, _IdSet
 from geotarget.matcher import PositionIndex
 from geotarget.positions import LocationRule, Positions, StaleRule
@@ -71,7 +81,6 @@ from geotarget.regions import RegionHierarchy
 from geotarget.rollout import RolloutDecision, RolloutPolicy
 
 __all__ = [
-    "DEFAULT_RULES",
     "Delivery",
     "KindRules",
     "Outcome",
@@ -188,35 +197,13 @@ class KindRules:
     max_area_km2: float | None = attrs.field(default=None, validator=_opt_positive("max_area_km2"))
 
 
-#: The pilot's defaults. An Explosion is a life-safety 112-event: it fails open on ambiguous
-#: fixes, still tells a phone whose fix is up to 24 hours old if that fix lies within 1 km of the
-#: area (a phone left lying, or one that stopped reporting, still has an owner nearby), and does
-#: not stop at the national border (Haparanda/Tornio); it is meant for a limited area (at most
-#: 100 km², a circle of about 5.6 km). Police information fails closed (it must not reach people
-#: outside the area or the country it is about), ignores stale fixes and is guarded at 2,000 km²
-#: and 600,000 recipients. Fresh fixes are at most an hour old. No kind tells devices without a
-#: fix: they could be anywhere.
-DEFAULT_RULES: Mapping[AlertKind, KindRules] = {
-    AlertKind.EXPLOSION: KindRules(
-        location=LocationRule(max_age=dt.timedelta(hours=1)),
-        include_ambiguous=True,
-        stale=StaleRule(max_age=dt.timedelta(hours=24), margin_m=1000.0),
-        beyond_border=True,
-        max_area_km2=100.0,
-    ),
-    AlertKind.CRIME_MODUS: KindRules(
-        location=LocationRule(max_age=dt.timedelta(hours=1)),
-        include_ambiguous=False,
-        max_area_km2=2_000.0,
-        max_recipients=600_000,
-    ),
-    AlertKind.TIP_REQUEST: KindRules(
-        location=LocationRule(max_age=dt.timedelta(hours=1)),
-        include_ambiguous=False,
-        max_area_km2=2_000.0,
-        max_recipients=600_000,
-    ),
-}
+def __getattr__(name: str) -> Any:
+    # Deprecated alias: the pilot's per-kind rules live in geotarget.pilot.KIND_RULES.
+    if name == "DEFAULT_RULES":
+        from geotarget import pilot
+
+        return pilot.KIND_RULES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _aware(name: str, value: object) -> dt.datetime:
@@ -243,9 +230,20 @@ class Targeter:
         Counts are per ``county_level``.
     policy : RolloutPolicy
         Checked against ``regions`` at once: every code must exist.
-    location_rules : mapping of AlertKind to KindRules, optional
+    location_rules : mapping of str to KindRules, optional
         Per-kind location rules (fresh and stale fixes, no fix, ambiguous fixes, the border)
-        and blast-radius guards; kinds not given keep :data:`DEFAULT_RULES`.
+        and blast-radius guards, by kind name (an ``AlertKind`` is taken by its value); kinds
+        not given keep the pilot's :data:`geotarget.pilot.KIND_RULES`.
+    recognition : Recognizer, optional
+        The rules that recognise an alert's kind from what it says (:mod:`geotarget.kinds`).
+        The built-in ``geotarget:kind`` rule always ranks first; by default it is the only
+        one. Pass :data:`geotarget.pilot.RECOGNITION` (or a policy file's rules, then those)
+        to recognise alerts as upstream systems write them.
+    issuers : Issuers, optional
+        Who may issue which kinds where (:mod:`geotarget.issuers`). Default
+        :meth:`Issuers.any() <geotarget.issuers.Issuers.any>`: every sender, no authority
+        check — declared by leaving it out here, whereas a policy *file* must say
+        ``issuers = "any"`` to get it.
     ledger : DeliveryLedger, optional
         Where deliveries are recorded; default a new :class:`~geotarget.ledger.MemoryLedger`.
     county_level : str, default "county"
@@ -262,13 +260,14 @@ class Targeter:
     InvalidPolicy
         Listing every problem at once: region codes of the policy that the hierarchy does not
         have (or that lie outside its country), ``location_rules`` entries that are not
-        :class:`KindRules` or not a kind.
+        :class:`KindRules` or not a kind, recognition rules for kinds the rollout cannot
+        name, and issuers naming unknown regions or kinds.
 
     Examples
     --------
     >>> import datetime as dt
     >>> import shapely.geometry as sg
-    >>> from geotarget import Circle, PositionIndex, Positions, alerts
+    >>> from geotarget import Circle, PositionIndex, Positions, pilot
     >>> from geotarget.regions import Region, RegionHierarchy, RegionSet
     >>> from geotarget.rollout import nationwide
     >>> from geotarget.targeting import Targeter
@@ -280,13 +279,13 @@ class Targeter:
     >>> at = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
     >>> positions = Positions(["near", "far"], [18.0653, 18.2], [59.3325, 59.3325],
     ...                       observed_at=at)
-    >>> alert = alerts.explosion(
+    >>> alert = pilot.explosion(
     ...     identifier="exp-1", sender="polisen@example.se", sent=at,
     ...     area=Circle(18.0653, 59.3325, 500.0),
-    ...     sv=alerts.Message(headline="Explosion", description="Risk för explosion.",
-    ...                       area_description="Sergels torg"),
-    ...     en=alerts.Message(headline="Explosion", description="Risk of explosion.",
-    ...                       area_description="Sergels torg"),
+    ...     sv=pilot.Message(headline="Explosion", description="Risk för explosion.",
+    ...                      area_description="Sergels torg"),
+    ...     en=pilot.Message(headline="Explosion", description="Risk of explosion.",
+    ...                      area_description="Sergels torg"),
     ...     onset=at, expires=at + dt.timedelta(hours=2))
     >>> result = Targeter(regions, nationwide()).target(alert, PositionIndex(positions), at)
     >>> result.verdict.value, result.incident, result.recipients.tolist()
@@ -297,7 +296,8 @@ class Targeter:
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0
        Validates the policy against the regions; keeps an incident book; ``snap_m`` defaults
-       to 0.
+       to 0; ``recognition`` and ``issuers``; :meth:`receive` takes CAP bytes; swapped
+       lat/lon is refused against the regions' bounds.
     """
 
     def __init__(
@@ -305,15 +305,27 @@ class Targeter:
         regions: RegionHierarchy,
         policy: RolloutPolicy,
         *,
-        location_rules: Mapping[AlertKind, KindRules] | None = None,
+        location_rules: Mapping[str, KindRules] | Mapping[AlertKind, KindRules] | None = None,
+        recognition: Recognizer | None = None,
+        issuers: Issuers | None = None,
         ledger: DeliveryLedger | None = None,
         county_level: str = "county",
         snap_m: float = 0.0,
     ) -> None:
+        from geotarget import pilot  # the defaults of the pilot's kinds
+
         if not isinstance(regions, RegionHierarchy):
             raise InvalidType(f"regions must be a RegionHierarchy (got {type(regions).__name__})")
         if not isinstance(policy, RolloutPolicy):
             raise InvalidType(f"policy must be a RolloutPolicy (got {type(policy).__name__})")
+        recognition = Recognizer() if recognition is None else recognition
+        if not isinstance(recognition, Recognizer):
+            raise InvalidType(
+                f"recognition must be a Recognizer (got {type(recognition).__name__})"
+            )
+        issuers = Issuers.any() if issuers is None else issuers
+        if not isinstance(issuers, Issuers):
+            raise InvalidType(f"issuers must be Issuers (got {type(issuers).__name__})")
         problems: list[Problem] = []
         try:
             policy.validate(regions)
@@ -321,28 +333,49 @@ class Targeter:
             problems += [
                 Problem(f"policy.{p.path}" if p.path else "policy", p.message) for p in err.problems
             ]
-        merged = dict(DEFAULT_RULES)
-        given: Mapping[Any, object] = location_rules or {}
-        for kind, rule in given.items():
-            path = f"location_rules[{kind!r}]"
-            try:
-                k = AlertKind(kind)
-            except ValueError:
-                valid = ", ".join(sorted(repr(v.value) for v in AlertKind))
-                problems.append(Problem(path, f"must be an AlertKind, one of {valid}"))
-                continue
-            if not isinstance(rule, KindRules):
+        # The rollout names kinds by AlertKind value: a kind it cannot name cannot be enabled.
+        known = frozenset(k.value for k in AlertKind)
+        for i, rule in enumerate(recognition.rules):
+            if rule.kind not in known:
                 problems.append(
-                    Problem(path, f"must be KindRules (got {type(rule).__name__} {rule!r})")
+                    Problem(
+                        f"recognition[{i}].kind",
+                        f"{rule.kind!r} is not a kind the rollout can enable "
+                        f"(valid: {', '.join(sorted(known))})",
+                    )
+                )
+        problems += issuers.problems(regions.__contains__, known)
+        merged: dict[str, KindRules] = dict(pilot.KIND_RULES)
+        given: Mapping[Any, object] = location_rules or {}
+        for kind, kind_rules in given.items():
+            path = f"location_rules[{kind!r}]"
+            name = kind.value if isinstance(kind, AlertKind) else kind
+            try:
+                check_kind_name("kind", name)
+            except (InvalidInput, InvalidType):
+                valid = ", ".join(sorted(repr(v) for v in known))
+                problems.append(Problem(path, f"must be a kind name, one of {valid}"))
+                continue
+            if name not in known:
+                valid = ", ".join(sorted(repr(v) for v in known))
+                problems.append(Problem(path, f"must be a kind name, one of {valid}"))
+                continue
+            if not isinstance(kind_rules, KindRules):
+                problems.append(
+                    Problem(
+                        path, f"must be KindRules (got {type(kind_rules).__name__} {kind_rules!r})"
+                    )
                 )
                 continue
-            merged[k] = rule
+            merged[name] = kind_rules
         if problems:
             raise InvalidPolicy(problems)
+        self.recognition = recognition
+        self.issuers = issuers
         self.regions = regions
         self.policy = policy
         self.snap_m = number("snap_m", snap_m, ge=0.0, le=100_000.0)
-        self.rules: Mapping[AlertKind, KindRules] = merged
+        self.rules: Mapping[str, KindRules] = merged
         self.ledger: DeliveryLedger = ledger if ledger is not None else MemoryLedger()
         self._finest = regions.levels[0]
         self._county_level = county_level if county_level in regions.levels else self._finest
@@ -352,6 +385,11 @@ class Targeter:
         self._lock = threading.Lock()
         self._plans: dict[tuple[Any, ...], Plan] = {}
         self._book = IncidentBook()
+        self._territory: Territory | None = None
+        self._authority: dict[str, frozenset[str]] = {
+            i.name: regions.expand(i.regions, self._finest) for i in issuers.issuers
+        }
+        self._bounds = self._finest_set.bounds
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -390,7 +428,7 @@ class Targeter:
             res = self._book.resolve(alert)
         return None if res.incident is None else key_of(res.incident)
 
-    def _plan(self, kind: AlertKind, area: Area, decision: RolloutDecision) -> Plan:
+    def _plan(self, kind: str, area: Area, decision: RolloutDecision) -> Plan:
         rules = self.rules[kind]
         stale_margin = rules.stale.margin_m if rules.stale is not None else None
         # Everything the plan depends on: the area (by value), the decision (policy version,
@@ -414,6 +452,69 @@ class Targeter:
                 self._plans.clear()
             self._plans[key] = plan
         return plan
+
+    def _check_axes(self, alert: Alert) -> None:
+        """Refuse an alert whose polygons or circles look written lon,lat (InvalidCAP)."""
+        from geotarget import cap
+
+        problems = cap.check_axis_order(alert, self._bounds)
+        if problems:
+            raise InvalidCAP(problems)
+
+    def _admit(self, alert: Alert) -> tuple[tuple[Verdict, str] | None, dict[str, Any]]:
+        """Recognition and issuer authority, before the incident book: (refusal, facts).
+
+        A refusal changes nothing. ``facts`` are the result's ``kind``, ``recognised_by`` and
+        ``issuer`` as far as they were found.
+        """
+        facts: dict[str, Any] = {}
+        issuer: Issuer | None = None
+        if not self.issuers.any_sender:
+            issuer = self.issuers.issuer_of(alert.sender)
+            if issuer is None:
+                names = ", ".join(sorted(i.name for i in self.issuers.issuers)) or "none"
+                return (
+                    Verdict.UNKNOWN_ISSUER,
+                    f"sender {alert.sender!r} belongs to no issuer of the policy (issuers: "
+                    f"{names}): it reaches nobody and changes nothing",
+                ), facts
+            facts["issuer"] = issuer.name
+        if alert.msg_type is MessageType.CANCEL:
+            return None, facts  # a Cancel has no kind of its own; the book authorises it
+        recognised: Recognition | None = self.recognition.recognise(alert)
+        if recognised is None:
+            return (
+                Verdict.UNRECOGNISED_KIND,
+                f"no recognition rule recognises the alert's kind (looked at "
+                f"{self.recognition.looked_at(alert)}): it reaches nobody and changes nothing",
+            ), facts
+        facts.update(kind=recognised.kind, recognised_by=recognised.rule)
+        if issuer is None:
+            return None, facts
+        if recognised.kind not in issuer.kinds:
+            return (
+                Verdict.NOT_AUTHORISED,
+                f"not authorised: issuer {issuer.name!r} (sender {alert.sender!r}) may not "
+                f"issue {recognised.kind} (it may issue {', '.join(sorted(issuer.kinds))}); "
+                "nobody is told and nothing changes",
+            ), facts
+        area = alert.area
+        if area is not None:
+            if self._territory is None:
+                self._territory = Territory(self._finest_set)
+            outside = sorted(self._territory.reached(area) - self._authority[issuer.name])
+            if outside:
+                shown = ", ".join(outside[:10]) + (
+                    f" and {len(outside) - 10} more" if len(outside) > 10 else ""
+                )
+                return (
+                    Verdict.NOT_AUTHORISED,
+                    f"not authorised: the alert area reaches {len(outside)} {self._finest} "
+                    f"region(s) outside issuer {issuer.name!r}'s regions "
+                    f"({', '.join(sorted(issuer.regions))}): {shown}; nobody is told and "
+                    "nothing changes",
+                ), facts
+        return None, facts
 
     # --- the pipeline ----------------------------------------------------------------------
 
@@ -473,8 +574,15 @@ class Targeter:
                     "no incident"
                 ),
             )
+        self._check_axes(alert)
+        refused, facts = self._admit(alert)
+        base.update(facts)
+        if refused is not None:
+            verdict, reason = refused
+            return TargetingResult(**base, incident=None, verdict=verdict, reason=reason)
+        kind: str = facts.get("kind", "")
         with self._lock:
-            res = self._book.resolve(alert)
+            res = self._book.resolve(alert, self.issuers.may_act_for)
             if res.action is not Action.TARGET:
                 return self._settle(alert, res, base)
         key = key_of(res.incident)  # type: ignore[arg-type]
@@ -484,9 +592,9 @@ class Targeter:
             if res.orphan
             else ""
         )
-        verdict, fields = self._decide(alert, index, at, confirm, prefix)
+        verdict, fields = self._decide(alert, kind, index, at, confirm, prefix)
         with self._lock:
-            again = self._book.resolve(alert)
+            again = self._book.resolve(alert, self.issuers.may_act_for)
             if again.action is not Action.TARGET or again.incident != res.incident:
                 return self._settle(alert, again, base)  # the book changed meanwhile
             before = self._book.incident(res.incident)  # type: ignore[arg-type]
@@ -540,6 +648,74 @@ class Targeter:
             **fields,
         )
 
+    def receive(
+        self, data: bytes, index: PositionIndex, at: dt.datetime, *, confirm: bool = False
+    ) -> TargetingResult:
+        """The intake: read a CAP document as received, check its signature, then target it.
+
+        The document is read strictly (:func:`geotarget.cap.read`) with the regions' bounds as
+        the service envelope, so a document written lon,lat is refused. When the sender's
+        issuer has ``signature_required``, the XML-DSig signature is verified against its
+        pinned certificates (:func:`geotarget.cap.verify_signature`, valid at ``at``); a
+        missing or bad one is :attr:`Verdict.BAD_SIGNATURE`, nobody is told and nothing
+        changes. Then the alert goes through :meth:`target`: recognition, authority, the
+        incident book, the rollout and the devices.
+
+        Parameters
+        ----------
+        data : bytes
+            The document exactly as received.
+        index : PositionIndex
+        at : datetime.datetime
+            Timezone-aware.
+        confirm : bool, default False
+            As for :meth:`target`.
+
+        Returns
+        -------
+        TargetingResult
+            With the reader's ``warnings`` and ``signature="verified"`` when one was checked.
+
+        Raises
+        ------
+        InvalidCAP
+            For a document that is not CAP 1.2, or whose areas look written lon,lat.
+        MissingExtra
+            When a signature must be checked and the ``signing`` extra is not installed.
+
+        .. versionadded:: 0.2.0
+        """
+        from geotarget import cap
+
+        if not isinstance(data, bytes):
+            raise InvalidType(
+                f"data must be the document's bytes as received (got {type(data).__name__})"
+            )
+        at = _aware("at", at)
+        parsed = cap.read(data, envelope=self._bounds)
+        alert = parsed.alert
+        issuer = self.issuers.issuer_of(alert.sender)
+        signature = None
+        if issuer is not None and issuer.signature_required:
+            try:
+                cap.verify_signature(data, issuer.certificates, at=at, envelope=self._bounds)
+            except InvalidSignature as err:
+                return TargetingResult(
+                    alert_id=alert.identifier,
+                    incident=None,
+                    at=at,
+                    verdict=Verdict.BAD_SIGNATURE,
+                    reason=(
+                        f"refused: issuer {issuer.name!r} must sign its alerts, and "
+                        f"{type(err).__name__}: {err}; nobody is told and nothing changes"
+                    ),
+                    issuer=issuer.name,
+                    warnings=parsed.warnings,
+                )
+            signature = "verified"
+        result = self.target(alert, index, at, confirm=confirm)
+        return attrs.evolve(result, warnings=parsed.warnings, signature=signature)
+
     def _settle(self, alert: Alert, res: Resolution, base: dict[str, Any]) -> TargetingResult:
         """Apply and answer a lifecycle decision other than TARGET (the lock is held)."""
         self._book.apply(alert, res)
@@ -583,7 +759,13 @@ class Targeter:
         )
 
     def _decide(
-        self, alert: Alert, index: PositionIndex, at: dt.datetime, confirm: bool, prefix: str
+        self,
+        alert: Alert,
+        kind: str,
+        index: PositionIndex,
+        at: dt.datetime,
+        confirm: bool,
+        prefix: str,
     ) -> tuple[Verdict, dict[str, Any]]:
         """Evaluate a version the book would target: the verdict and the result's fields."""
         if at < alert.onset:
@@ -596,18 +778,12 @@ class Targeter:
             return Verdict.EXPIRED, {
                 "reason": prefix + f"the alert expired at {alert.expires.isoformat()}"
             }
-        kind = alert.kind
-        if kind is None:
-            return Verdict.NOT_A_PILOT_KIND, {
-                "reason": prefix
-                + "the alert is not one of the pilot's kinds (no geotarget:kind event code)"
-            }
         decision = self.policy.decide(kind, at)
         if not decision.enabled:
             nxt = decision.next_change
             return Verdict.KIND_NOT_ENABLED, {
                 "reason": prefix
-                + f"{kind.value} is not enabled ({decision.reason.value})"
+                + f"{kind} is not enabled ({decision.reason.value})"
                 + (f"; the next change is at {nxt.isoformat()}" if nxt else ""),
                 "next_change": nxt,
                 "rollout": decision,
@@ -624,7 +800,7 @@ class Targeter:
             grown = f" grown by snap_m={self.snap_m:g} m" if self.snap_m else ""
             return Verdict.AREA_OUTSIDE_ROLLOUT, {
                 "reason": prefix
-                + f"the alert area{grown} lies wholly outside the regions where {kind.value} "
+                + f"the alert area{grown} lies wholly outside the regions where {kind} "
                 f"is enabled ({', '.join(sorted(decision.regions))})",
                 "next_change": decision.next_change,
                 "rollout": decision,
@@ -634,7 +810,7 @@ class Targeter:
         if rules.max_area_km2 is not None and plan.area_km2 > rules.max_area_km2 and not confirm:
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
-                + f"the area is {plan.area_km2:,.1f} km², over the {kind.value} limit of "
+                + f"the area is {plan.area_km2:,.1f} km², over the {kind} limit of "
                 f"{rules.max_area_km2:,.1f} km²: confirm to send anyway",
                 "rollout": decision,
                 "area_km2": plan.area_km2,
@@ -650,7 +826,7 @@ class Targeter:
         ):
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
-                + f"{covered_ids.size:,} devices are covered, over the {kind.value} limit of "
+                + f"{covered_ids.size:,} devices are covered, over the {kind} limit of "
                 f"{rules.max_recipients:,}: confirm to send anyway",
                 "rollout": decision,
                 "area_km2": plan.area_km2,
@@ -660,7 +836,7 @@ class Targeter:
         counts[Outcome.OUTSIDE_AREA] += len(index.positions) - int(rows.size)
         phase = f", phase {decision.phase_index + 1}" if decision.phase_index is not None else ""
         return Verdict.DELIVER, {
-            "reason": prefix + f"{kind.value} is enabled ({decision.reason.value}{phase})",
+            "reason": prefix + f"{kind} is enabled ({decision.reason.value}{phase})",
             "next_change": decision.next_change,
             "rollout": decision,
             "counts": counts,
@@ -678,7 +854,7 @@ class Targeter:
     def _evaluate(
         self,
         status: Status,
-        kind: AlertKind,
+        kind: str,
         plan: Plan,
         decision: RolloutDecision,
         index: PositionIndex,
@@ -689,7 +865,7 @@ class Targeter:
             self.rules[kind],
             plan,
             status,
-            kind,
+            AlertKind(kind),
             decision,
             self.policy,
             self._finest_set,
@@ -758,10 +934,11 @@ class Targeter:
                     if inc is not None and inc.current is alert:
                         inc.streaming = False
                 continue
-            kind = alert.kind
+            recognised = self.recognition.recognise(alert)
             area = alert.area
-            if kind is None or area is None or at < alert.onset:
+            if recognised is None or area is None or at < alert.onset:
                 continue
+            kind = recognised.kind
             decision = self.policy.decide(kind, at)
             if not decision.enabled:
                 continue

