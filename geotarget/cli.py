@@ -438,35 +438,57 @@ def _read_alert(path: Path, *, envelope: Any = None) -> Any:
     return cap.loads(path.read_bytes(), envelope=envelope)
 
 
-def _target(args: argparse.Namespace, out: TextIO) -> int:
-    from geotarget import PositionIndex
-    from geotarget.rollout import RolloutPolicy, pilot_policy
-    from geotarget.targeting import Targeter
+#: Exit code of ``target`` when the message is refused before any device is looked at.
+_REFUSED = 3
 
-    # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result.
-    alert = _read_alert(Path(args.alert), envelope=_sweden().SWEDEN_ENVELOPE)
+
+def _target(args: argparse.Namespace, out: TextIO) -> int:
+    from geotarget import PositionIndex, pilot
+    from geotarget.issuers import Issuers
+    from geotarget.kinds import Recognizer
+    from geotarget.rollout import RolloutPolicy, pilot_policy
+    from geotarget.targeting import Targeter, Verdict
+
+    path = Path(args.alert)
+    if not path.is_file():
+        raise InvalidInput(f"alert file not found: {path}")
+    data = path.read_bytes()
+    # Read first, so a broken or swapped document is the error reported (receive reads it
+    # again with the regions' own bounds).
+    _read_alert(path, envelope=_sweden().SWEDEN_ENVELOPE)
     at = _parse_at(args.at)
     observed_at = None if args.observed_at is None else _parse_at(args.observed_at, "--observed-at")
     positions = _read_positions(Path(args.positions), observed_at)
+    recognition = pilot.RECOGNITION
     if args.policy:
-        path = Path(args.policy)
-        if not path.is_file():
-            raise InvalidInput(f"--policy file not found: {path}")
-        policy = (
-            RolloutPolicy.from_json(path)
-            if path.suffix == ".json"
-            else RolloutPolicy.from_toml(path)
-        )
+        policy_path = Path(args.policy)
+        if not policy_path.is_file():
+            raise InvalidInput(f"--policy file not found: {policy_path}")
+        json_file = policy_path.suffix == ".json"
+        if json_file:
+            policy = RolloutPolicy.from_json(policy_path)
+            recognition = Recognizer.from_json(policy_path) + recognition
+            issuers = Issuers.from_json(policy_path)
+        else:
+            policy = RolloutPolicy.from_toml(policy_path)
+            recognition = Recognizer.from_toml(policy_path) + recognition
+            issuers = Issuers.from_toml(policy_path)
     else:
-        policy = pilot_policy()
-    targeter = Targeter(_sweden().hierarchy(), policy)
-    result = targeter.target(alert, PositionIndex(positions), at, confirm=args.confirm)
+        policy, issuers = pilot_policy(), Issuers.any()
+    targeter = Targeter(_sweden().hierarchy(), policy, recognition=recognition, issuers=issuers)
+    # The regions' bounds turn a document written lon,lat into a clear error.
+    result = targeter.receive(data, PositionIndex(positions), at, confirm=args.confirm)
     doc = {
         "alert": result.alert_id,
         "incident": result.incident,
         "at": result.at.isoformat(),
         "verdict": result.verdict.value,
         "reason": result.reason,
+        "kind": result.kind,
+        "recognised_by": result.recognised_by,
+        "issuer": result.issuer if not issuers.any_sender else "any (no issuers table)",
+        "signature": result.signature,
+        "warnings": [f"{w.path}: {w.message}" for w in result.warnings],
         "next_change": result.next_change.isoformat() if result.next_change else None,
         "policy_hash": result.rollout.policy_hash if result.rollout else policy.policy_hash,
         "phase": result.rollout.phase_index if result.rollout else None,
@@ -478,7 +500,13 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     }
     json.dump(doc, out, indent=2, ensure_ascii=False)
     out.write("\n")
-    return 0
+    refused = {
+        Verdict.UNRECOGNISED_KIND,
+        Verdict.UNKNOWN_ISSUER,
+        Verdict.NOT_AUTHORISED,
+        Verdict.BAD_SIGNATURE,
+    }
+    return _REFUSED if result.verdict in refused else 0
 
 
 def _jsonable(v: Any) -> Any:
@@ -492,6 +520,9 @@ def _locate(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget._validate import lon_lat
 
     lon, lat = lon_lat("LON", args.lon, "LAT", args.lat)
+    swapped = _swapped(np.array([(lon, lat)]), "point")
+    if swapped is not None:
+        raise InvalidInput(f"LON LAT {swapped}")
     hierarchy = _sweden().hierarchy()
     found = False
     for level in hierarchy.levels:
@@ -505,10 +536,25 @@ def _locate(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _swapped(lonlat: Any, what: str) -> str | None:
+    """Why points look written lat,lon for Sweden; None unless they do."""
+    from geotarget._cap_read import swap_message
+
+    return swap_message(lonlat, _sweden().SWEDEN_ENVELOPE, what)
+
+
 def _preview(args: argparse.Namespace, out: TextIO) -> int:
-    alert = _read_alert(Path(args.alert))
+    from geotarget import pilot
+
+    # Sweden's envelope turns a document written lon,lat into a clear error (exit 2).
+    alert = _read_alert(Path(args.alert), envelope=_sweden().SWEDEN_ENVELOPE)
     say = _Out(out)
-    kind = alert.kind.value if alert.kind else "not a pilot kind"
+    recognised = pilot.RECOGNITION.recognise(alert)
+    kind = (
+        f"{recognised.kind} (rule {recognised.rule})"
+        if recognised is not None
+        else f"unrecognised (looked at {pilot.RECOGNITION.looked_at(alert)})"
+    )
     say(f"{alert.identifier} from {alert.sender}, sent {alert.sent.isoformat()}")
     say(f"  {alert.status.value} {alert.msg_type.value}, kind: {kind}")
     for info in alert.infos:
@@ -527,7 +573,8 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
             raise InvalidInput("--plot needs an alert with an area geometry")
         from geotarget import _plot
 
-        _plot.alert_map(args.plot, area, title=f"{alert.identifier} ({kind})")
+        label = recognised.kind if recognised is not None else "unrecognised"
+        _plot.alert_map(args.plot, area, title=f"{alert.identifier} ({label})")
         say(f"  map written to {args.plot}")
     return 0
 
@@ -564,7 +611,8 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument(
         "--policy",
         metavar="POLICY.toml|POLICY.json",
-        help="rollout policy (default: the pilot policy)",
+        help="policy: rollout, [[recognition]] rules and issuers (default: the pilot policy, "
+        "the pilot's recognition rules and any sender)",
     )
     target.add_argument("--at", metavar="TIME", help="ISO 8601 with offset (default: now)")
     target.add_argument("--confirm", action="store_true", help="override the blast-radius guard")
@@ -601,7 +649,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     -------
     int
         0 on success, 1 when ``locate`` finds no region, 2 on bad input (one line on stderr,
-        no traceback).
+        no traceback; a point or alert that looks written lat/lon the wrong way round is bad
+        input), 3 when ``target`` refuses the message before looking at any device (its kind
+        is unrecognised, its sender no issuer, outside its authority, or a required signature
+        is missing or bad; the JSON still says why).
     """
     args = _parser().parse_args(argv)
     try:
