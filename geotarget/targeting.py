@@ -510,7 +510,7 @@ class Targeter:
                 return (
                     Verdict.NOT_AUTHORISED,
                     f"not authorised: the alert area reaches {len(outside)} {self._finest} "
-                    f"region(s) outside issuer {issuer.name!r}'s regions "
+                    f"region(s) outside the regions of issuer {issuer.name!r} "
                     f"({', '.join(sorted(issuer.regions))}): {shown}; nobody is told and "
                     "nothing changes",
                 ), facts
