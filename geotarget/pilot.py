@@ -19,16 +19,13 @@ whitespace collapsed (:func:`geotarget.kinds.normalise_event`). Every rule also 
 event text the pilot's own constructors write, so a document whose ``geotarget:kind`` code was
 dropped by a relay is still recognised.
 
-=============  =====================================================  ==========================
-rule           ``<event>`` (Swedish, English)                         other conditions
-=============  =====================================================  ==========================
-pilot:explosion  Explosion, Explosionsrisk, Risk för explosion,      any category: a feared
-               Explosion risk, Risk of explosion                      explosion is life safety
-pilot:crime_modus  Brottsmodus, Information om brottsmodus,         category Security
-               Crime modus, Crime modus information
-pilot:tip_request  Tips, Tipsförfrågan, Polisen efterfrågar tips,   category Security
-               Tip request, Request for tips, Police request for tips
-=============  =====================================================  ==========================
+* ``pilot:explosion`` — event Explosion, Explosionsrisk, Risk för explosion, Explosion risk,
+  Risk of explosion; any category (a feared explosion is life safety whatever the feed files
+  it under).
+* ``pilot:crime_modus`` — event Brottsmodus, Information om brottsmodus, Crime modus, Crime
+  modus information; category Security.
+* ``pilot:tip_request`` — event Tips, Tipsförfrågan, Polisen efterfrågar tips, Tip request,
+  Request for tips, Police request for tips; category Security.
 
 "Explosionsrisk" is included because the pilot's Explosion *is* a feared explosion (the
 police are alerted to it before anything is known). "Sprängning" (controlled blasting) is not:
