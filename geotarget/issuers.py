@@ -333,33 +333,62 @@ class Issuers:
     # -- the policy file -------------------------------------------------------------------
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, base: str | os.PathLike[str] = ".") -> Issuers:
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        base: str | os.PathLike[str] = ".",
+        catalog: Any = None,
+    ) -> Issuers:
         """Read the ``issuers`` entry of a policy document (already parsed).
 
         ``issuers = "any"``, or an array of tables with ``name``, ``senders``, ``kinds``,
         ``regions`` and optionally ``acts_for``, ``signature`` (``"required"`` or
         ``"optional"``, the default) and ``certificates`` (PEM texts, or paths of PEM files,
-        relative to ``base``). A document without ``issuers`` is an error. Every problem is
+        relative to ``base``). A document without ``issuers`` is an error. With a ``catalog``
+        (a region hierarchy), region codes it does not know are problems too. Every problem is
         listed with its path.
         """
         from geotarget import _policy_sections
 
-        return _policy_sections.issuers(data, base)
+        return _checked(_policy_sections.issuers(data, base), catalog)
 
     @classmethod
-    def from_toml(cls, source: str | bytes | os.PathLike[str]) -> Issuers:
-        """Read the ``issuers`` of a TOML policy (text, or a path: certificates relative to it)."""
+    def from_toml(cls, source: str | bytes | os.PathLike[str], catalog: Any = None) -> Issuers:
+        """Read the ``issuers`` of a TOML policy (text, or a path: certificates relative to it).
+
+        See :meth:`from_dict` for the rules and ``catalog``.
+        """
         from geotarget import _policy_sections
 
-        return _policy_sections.issuers(
-            _policy_sections.load(source, "TOML"), _policy_sections.base_of(source)
-        )
+        data = _policy_sections.load(source, "TOML")
+        return _checked(_policy_sections.issuers(data, _policy_sections.base_of(source)), catalog)
 
     @classmethod
-    def from_json(cls, source: str | bytes | os.PathLike[str]) -> Issuers:
-        """Read the ``issuers`` of a JSON policy (text, or a path: certificates relative to it)."""
+    def from_json(cls, source: str | bytes | os.PathLike[str], catalog: Any = None) -> Issuers:
+        """Read the ``issuers`` of a JSON policy (text, or a path: certificates relative to it).
+
+        See :meth:`from_dict` for the rules and ``catalog``.
+        """
         from geotarget import _policy_sections
 
-        return _policy_sections.issuers(
-            _policy_sections.load(source, "JSON"), _policy_sections.base_of(source)
-        )
+        data = _policy_sections.load(source, "JSON")
+        return _checked(_policy_sections.issuers(data, _policy_sections.base_of(source)), catalog)
+
+
+def _checked(issuers: Issuers, catalog: Any) -> Issuers:
+    """``issuers``, or InvalidPolicy listing region codes ``catalog`` does not know."""
+    if catalog is None:
+        return issuers
+
+    def exists(code: str) -> bool:
+        try:
+            catalog.level_of(code)
+        except (KeyError, ValueError):
+            return False
+        return True
+
+    problems = issuers.problems(exists)
+    if problems:
+        raise InvalidPolicy(problems)
+    return issuers

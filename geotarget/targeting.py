@@ -425,7 +425,7 @@ class Targeter:
         if _not_an_alert(alert) or _not_public(alert):
             return None
         with self._lock:
-            res = self._book.resolve(alert)
+            res = self._book.resolve(alert, self.issuers.may_act_for)
         return None if res.incident is None else key_of(res.incident)
 
     def _plan(self, kind: str, area: Area, decision: RolloutDecision) -> Plan:

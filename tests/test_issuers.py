@@ -412,3 +412,20 @@ def test_example_policy_file_has_recognition_and_issuers_valid_for_sweden() -> N
     assert not issuers.may_act_for("syd@polisen.se", "polisen@polisen.se")
     Targeter(sweden.hierarchy(), RolloutPolicy.from_toml(EXAMPLE), recognition=recognition,
              issuers=issuers)  # fmt: skip
+
+
+def test_loading_with_a_catalog_checks_region_codes_at_once() -> None:
+    """Issuers.from_toml(..., catalog=regions) lists unknown region codes with their paths."""
+    doc = """
+    [[issuers]]
+    name = "a"
+    senders = ["a@x.se"]
+    kinds = ["explosion"]
+    regions = ["01", "77"]
+    """
+    assert Issuers.from_toml(doc).issuers[0].regions == {"01", "77"}
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_toml(doc, catalog=make_regions())
+    assert [(p.path, p.message) for p in err.value.problems] == [
+        ("issuers[0].regions", "'77' is not a region code of the hierarchy")
+    ]
