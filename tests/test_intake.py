@@ -305,3 +305,23 @@ regions = ["PR-SYD"]
     doc = json.loads(done.stdout)
     assert (doc["verdict"], doc["recognised_by"], doc["issuer"]) == ("DELIVER", "sos:gas", "sos")
     assert doc["recipients"] == ["x"]
+
+
+def test_every_valid_reference_document_gets_a_verdict_never_a_crash(shared_data: Path) -> None:
+    """Each MANIFEST-valid feed document goes through receive(): unrecognised kinds say why."""
+    import csv
+
+    t = Targeter(make_regions(), nationwide("XX"), recognition=pilot.RECOGNITION)
+    index = PositionIndex(Positions(["d"], [17.5], [59.5], observed_at=AT))
+    with open(shared_data / "cap" / "MANIFEST.csv", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["valid"] == "yes"]
+    assert rows
+    for row in rows:
+        data = (shared_data / "cap" / row["file"]).read_bytes()
+        result = t.receive(data, index, AT)
+        assert result.recipients.size == 0, row["file"]
+        if row["msg_type"] == "Cancel":
+            assert result.verdict in (Verdict.UNKNOWN_REFERENCE, Verdict.CANCELLED), row["file"]
+        elif int(row["n_info"]):
+            assert result.verdict is Verdict.UNRECOGNISED_KIND, (row["file"], result.reason)
+            assert "looked at event" in result.reason
