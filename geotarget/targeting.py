@@ -499,7 +499,8 @@ class Targeter:
                 "nobody is told and nothing changes",
             ), facts
         area = alert.area
-        if area is not None:
+        # An issuer whose regions cover every finest region (a national one) needs no geometry.
+        if area is not None and len(self._authority[issuer.name]) < len(self._finest_set.codes):
             if self._territory is None:
                 self._territory = Territory(self._finest_set)
             outside = sorted(self._territory.reached(area) - self._authority[issuer.name])
