@@ -325,3 +325,33 @@ def test_every_valid_reference_document_gets_a_verdict_never_a_crash(shared_data
         elif int(row["n_info"]):
             assert result.verdict is Verdict.UNRECOGNISED_KIND, (row["file"], result.reason)
             assert "looked at event" in result.reason
+
+
+def _cli(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "geotarget.cli", *argv], capture_output=True, text=True,
+        cwd=tmp_path,
+    )  # fmt: skip
+
+
+def test_cli_preview_and_locate_catch_swapped_axes_without_being_asked(
+    tmp_path: Path, sweden_regions: Any
+) -> None:
+    """`preview` of a lon,lat document and `locate LAT LON` exit 2 with the swap message."""
+    (tmp_path / "swapped.xml").write_bytes(upstream(swapped=True))
+    done = _cli(tmp_path, "preview", "swapped.xml")
+    assert done.returncode == 2
+    assert "info[0]/area[0]/circle[0]" in done.stderr and "looks written 'lon,lat'" in done.stderr
+    done = _cli(tmp_path, "locate", "55.5911", "13.0094")
+    assert done.returncode == 2
+    assert "looks written 'lon,lat'" in done.stderr
+    done = _cli(tmp_path, "locate", "13.0094", "55.5911")
+    assert done.returncode == 0 and "municipality: 1280" in done.stdout
+
+
+def test_cli_preview_names_the_recognising_rule(tmp_path: Path, sweden_regions: Any) -> None:
+    """`preview` of an upstream Explosion says kind explosion (rule pilot:explosion)."""
+    (tmp_path / "alert.xml").write_bytes(upstream(event="Explosionsrisk", language="sv-SE"))
+    done = _cli(tmp_path, "preview", "alert.xml")
+    assert done.returncode == 0, done.stderr
+    assert "kind: explosion (rule pilot:explosion)" in done.stdout
