@@ -330,6 +330,39 @@ class Issuers:
                     )
         return out
 
+    def certificate_problems(self, path: str = "issuers") -> list[Problem]:
+        """Pinned certificates that are not PEM X.509 certificates (empty if none).
+
+        Needs the ``signing`` extra only when some issuer requires a signature; without it
+        that is the problem reported.
+        """
+        needed = [(i, x) for i, x in enumerate(self._issuers) if x.signature_required]
+        if not needed:
+            return []
+        try:
+            from cryptography import x509
+        except ImportError:
+            return [
+                Problem(
+                    f"{path}[{needed[0][0]}].signature",
+                    "required, but the 'signing' extra (signxml, cryptography) is not "
+                    "installed: pip install 'geotarget[signing]'",
+                )
+            ]
+        out = []
+        for i, issuer in needed:
+            for j, pem in enumerate(issuer.certificates):
+                try:
+                    x509.load_pem_x509_certificate(pem.encode("ascii", "replace"))
+                except ValueError as err:
+                    out.append(
+                        Problem(
+                            f"{path}[{i}].certificates[{j}]",
+                            f"is not a PEM X.509 certificate ({err})",
+                        )
+                    )
+        return out
+
     # -- the policy file -------------------------------------------------------------------
 
     @classmethod

@@ -345,6 +345,7 @@ class Targeter:
                     )
                 )
         problems += issuers.problems(regions.__contains__, known)
+        problems += issuers.certificate_problems()
         merged: dict[str, KindRules] = dict(pilot.KIND_RULES)
         given: Mapping[Any, object] = location_rules or {}
         for kind, kind_rules in given.items():

@@ -429,3 +429,15 @@ def test_loading_with_a_catalog_checks_region_codes_at_once() -> None:
     assert [(p.path, p.message) for p in err.value.problems] == [
         ("issuers[0].regions", "'77' is not a region code of the hierarchy")
     ]
+
+
+def test_targeter_refuses_pinned_certificates_that_are_not_certificates() -> None:
+    """A required signature with a broken PEM is reported when the Targeter is built."""
+    pytest.importorskip("cryptography", reason="the signing extra is not installed")
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    bad = Issuers([Issuer(name="a", senders=["s@x.se"], kinds=["explosion"], regions=["XX"],
+                          signature_required=True, certificates=[pem])])  # fmt: skip
+    with pytest.raises(InvalidPolicy) as err:
+        Targeter(make_regions(), nationwide("XX"), issuers=bad)
+    assert [p.path for p in err.value.problems] == ["issuers[0].certificates[0]"]
+    assert "is not a PEM X.509 certificate" in err.value.problems[0].message
