@@ -52,9 +52,10 @@ from typing import Any
 import attrs
 import numpy as np
 
-from geotarget._authority import Territory
 from geotarget._evaluation import I8Array, I32Array, Plan, build_plan, evaluate, new_regions
 from geotarget._incidents import Action, IncidentBook, Resolution, key_of
+from geotarget._intake import Gate, config_problems
+from geotarget._kind_rules import KindRules
 from geotarget._targeting_result import (
     Delivery,
     Outcome,
@@ -65,18 +66,16 @@ from geotarget._validate import number
 from geotarget.alerts import Alert, AlertKind, MessageType, Status
 from geotarget.areas import Area
 from geotarget.errors import (
-    InvalidCAP,
     InvalidInput,
     InvalidPolicy,
-    InvalidSignature,
     InvalidType,
     Problem,
 )
-from geotarget.issuers import Issuer, Issuers
-from geotarget.kinds import Recognition, Recognizer, check_kind_name
+from geotarget.issuers import Issuers
+from geotarget.kinds import Recognizer
 from geotarget.ledger import DeliveryLedger, MemoryLedger, _IdSet
 from geotarget.matcher import PositionIndex
-from geotarget.positions import LocationRule, Positions, StaleRule
+from geotarget.positions import Positions
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import RolloutDecision, RolloutPolicy
 
@@ -92,109 +91,6 @@ __all__ = [
 
 def __dir__() -> list[str]:
     return __all__
-
-
-def _opt_positive(name: str) -> Any:
-    def check(_: object, __: attrs.Attribute[Any], value: object) -> None:
-        if value is not None:
-            number(name, value, gt=0.0)
-
-    return check
-
-
-def _bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, bool):
-        raise InvalidType(f"{attribute.name} must be a bool (got {type(value).__name__} {value!r})")
-
-
-def _consistent(rules: KindRules, _: attrs.Attribute[Any], stale: StaleRule | None) -> None:
-    if stale is None:
-        return
-    if not isinstance(stale, StaleRule):
-        raise InvalidType(f"stale must be a StaleRule or None (got {type(stale).__name__})")
-    fresh = rules.location.max_age
-    if fresh is None:
-        raise InvalidInput(
-            "stale needs location.max_age: with location.max_age None every fix is current, so "
-            f"no fix is ever stale (got stale={stale!r})"
-        )
-    if stale.max_age < fresh:
-        raise InvalidInput(
-            f"stale.max_age must be >= location.max_age (got {stale.max_age} < {fresh})"
-        )
-
-
-def _one_hour() -> LocationRule:
-    return LocationRule(max_age=dt.timedelta(hours=1))
-
-
-@attrs.frozen(kw_only=True)
-class KindRules:
-    """How one alert kind treats uncertain locations and borders, and its blast-radius guard.
-
-    Parameters
-    ----------
-    location : LocationRule, default ``LocationRule(max_age=1 h)``
-        Fresh fixes: those at most ``location.max_age`` old are classified by their accuracy
-        disk (INSIDE, AMBIGUOUS or OUTSIDE). ``max_age=None`` accepts fixes of any age.
-    include_ambiguous : bool
-        Fail open (``True``: a device whose accuracy disk crosses the boundary receives the
-        alert) or closed. Life-safety kinds fail open.
-    stale : StaleRule or None, default None
-        Fixes older than ``location.max_age`` are *stale*. With a rule, a stale fix at most
-        ``stale.max_age`` old whose point lies in the area grown by ``stale.margin_m`` is told
-        (:attr:`Outcome.STALE_INCLUDED`); other stale fixes are not
-        (:attr:`Outcome.STALE_LOCATION`). ``stale.max_age`` must be ``>= location.max_age``.
-    include_no_fix : bool, default False
-        Whether devices with no fix at all are told (:attr:`Outcome.NO_FIX_INCLUDED`). Such a
-        device cannot be located, so ``True`` tells it every alert of the kind wherever the
-        area and whatever the enabled regions: ``False`` for every built-in kind.
-    beyond_border : bool, default False
-        Whether a device in the alert area that lies in no region of the hierarchy (beyond the
-        country's territory) is told. ``False``: :attr:`Outcome.BEYOND_BORDER`.
-    max_recipients : int, optional
-        Block an alert that would reach more devices than this, unless confirmed.
-    max_area_km2 : float, optional
-        Block an alert whose area is larger than this, unless confirmed.
-
-    Raises
-    ------
-    InvalidInput
-        If ``stale`` is given while ``location.max_age`` is None, or ``stale.max_age`` is
-        shorter than ``location.max_age``.
-
-    Examples
-    --------
-    >>> import datetime as dt
-    >>> from geotarget import StaleRule
-    >>> from geotarget.targeting import KindRules
-    >>> rules = KindRules(include_ambiguous=True, beyond_border=True,
-    ...                   stale=StaleRule(max_age=dt.timedelta(hours=6), margin_m=500.0))
-    >>> rules.location.max_age
-    datetime.timedelta(seconds=3600)
-    >>> KindRules(include_ambiguous=True,
-    ...           stale=StaleRule(max_age=dt.timedelta(minutes=5), margin_m=0.0))
-    Traceback (most recent call last):
-    ...
-    geotarget.errors.InvalidInput: stale.max_age must be >= location.max_age (got 0:05:00 < 1:00:00)
-
-    .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
-       ``stale``, ``include_no_fix`` and ``beyond_border``; ``location`` defaults to a one-hour
-       ``max_age``.
-    """
-
-    location: LocationRule = attrs.field(
-        factory=_one_hour, validator=attrs.validators.instance_of(LocationRule)
-    )
-    include_ambiguous: bool = attrs.field(validator=_bool)
-    stale: StaleRule | None = attrs.field(default=None, validator=_consistent)
-    include_no_fix: bool = attrs.field(default=False, validator=_bool)
-    beyond_border: bool = attrs.field(default=False, validator=_bool)
-    max_recipients: int | None = attrs.field(
-        default=None, validator=_opt_positive("max_recipients")
-    )
-    max_area_km2: float | None = attrs.field(default=None, validator=_opt_positive("max_area_km2"))
 
 
 def __getattr__(name: str) -> Any:
@@ -333,46 +229,15 @@ class Targeter:
             problems += [
                 Problem(f"policy.{p.path}" if p.path else "policy", p.message) for p in err.problems
             ]
-        # The rollout names kinds by AlertKind value: a kind it cannot name cannot be enabled.
-        known = frozenset(k.value for k in AlertKind)
-        for i, rule in enumerate(recognition.rules):
-            if rule.kind not in known:
-                problems.append(
-                    Problem(
-                        f"recognition[{i}].kind",
-                        f"{rule.kind!r} is not a kind the rollout can enable "
-                        f"(valid: {', '.join(sorted(known))})",
-                    )
-                )
-        problems += issuers.problems(regions.__contains__, known)
-        problems += issuers.certificate_problems()
-        merged: dict[str, KindRules] = dict(pilot.KIND_RULES)
-        given: Mapping[Any, object] = location_rules or {}
-        for kind, kind_rules in given.items():
-            path = f"location_rules[{kind!r}]"
-            name = kind.value if isinstance(kind, AlertKind) else kind
-            try:
-                check_kind_name("kind", name)
-            except (InvalidInput, InvalidType):
-                valid = ", ".join(sorted(repr(v) for v in known))
-                problems.append(Problem(path, f"must be a kind name, one of {valid}"))
-                continue
-            if name not in known:
-                valid = ", ".join(sorted(repr(v) for v in known))
-                problems.append(Problem(path, f"must be a kind name, one of {valid}"))
-                continue
-            if not isinstance(kind_rules, KindRules):
-                problems.append(
-                    Problem(
-                        path, f"must be KindRules (got {type(kind_rules).__name__} {kind_rules!r})"
-                    )
-                )
-                continue
-            merged[name] = kind_rules
+        more, merged = config_problems(
+            regions, recognition, issuers, location_rules or {}, pilot.KIND_RULES, KindRules
+        )
+        problems += more
         if problems:
             raise InvalidPolicy(problems)
         self.recognition = recognition
         self.issuers = issuers
+        self._gate = Gate(regions, recognition, issuers)
         self.regions = regions
         self.policy = policy
         self.snap_m = number("snap_m", snap_m, ge=0.0, le=100_000.0)
@@ -386,11 +251,6 @@ class Targeter:
         self._lock = threading.Lock()
         self._plans: dict[tuple[Any, ...], Plan] = {}
         self._book = IncidentBook()
-        self._territory: Territory | None = None
-        self._authority: dict[str, frozenset[str]] = {
-            i.name: regions.expand(i.regions, self._finest) for i in issuers.issuers
-        }
-        self._bounds = self._finest_set.bounds
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -454,70 +314,6 @@ class Targeter:
             self._plans[key] = plan
         return plan
 
-    def _check_axes(self, alert: Alert) -> None:
-        """Refuse an alert whose polygons or circles look written lon,lat (InvalidCAP)."""
-        from geotarget import cap
-
-        problems = cap.check_axis_order(alert, self._bounds)
-        if problems:
-            raise InvalidCAP(problems)
-
-    def _admit(self, alert: Alert) -> tuple[tuple[Verdict, str] | None, dict[str, Any]]:
-        """Recognition and issuer authority, before the incident book: (refusal, facts).
-
-        A refusal changes nothing. ``facts`` are the result's ``kind``, ``recognised_by`` and
-        ``issuer`` as far as they were found.
-        """
-        facts: dict[str, Any] = {}
-        issuer: Issuer | None = None
-        if not self.issuers.any_sender:
-            issuer = self.issuers.issuer_of(alert.sender)
-            if issuer is None:
-                names = ", ".join(sorted(i.name for i in self.issuers.issuers)) or "none"
-                return (
-                    Verdict.UNKNOWN_ISSUER,
-                    f"sender {alert.sender!r} belongs to no issuer of the policy (issuers: "
-                    f"{names}): it reaches nobody and changes nothing",
-                ), facts
-            facts["issuer"] = issuer.name
-        if alert.msg_type is MessageType.CANCEL:
-            return None, facts  # a Cancel has no kind of its own; the book authorises it
-        recognised: Recognition | None = self.recognition.recognise(alert)
-        if recognised is None:
-            return (
-                Verdict.UNRECOGNISED_KIND,
-                f"no recognition rule recognises the alert's kind (looked at "
-                f"{self.recognition.looked_at(alert)}): it reaches nobody and changes nothing",
-            ), facts
-        facts.update(kind=recognised.kind, recognised_by=recognised.rule)
-        if issuer is None:
-            return None, facts
-        if recognised.kind not in issuer.kinds:
-            return (
-                Verdict.NOT_AUTHORISED,
-                f"not authorised: issuer {issuer.name!r} (sender {alert.sender!r}) may not "
-                f"issue {recognised.kind} (it may issue {', '.join(sorted(issuer.kinds))}); "
-                "nobody is told and nothing changes",
-            ), facts
-        area = alert.area
-        # An issuer whose regions cover every finest region (a national one) needs no geometry.
-        if area is not None and len(self._authority[issuer.name]) < len(self._finest_set.codes):
-            if self._territory is None:
-                self._territory = Territory(self._finest_set)
-            outside = sorted(self._territory.reached(area) - self._authority[issuer.name])
-            if outside:
-                shown = ", ".join(outside[:10]) + (
-                    f" and {len(outside) - 10} more" if len(outside) > 10 else ""
-                )
-                return (
-                    Verdict.NOT_AUTHORISED,
-                    f"not authorised: the alert area reaches {len(outside)} {self._finest} "
-                    f"region(s) outside the regions of issuer {issuer.name!r} "
-                    f"({', '.join(sorted(issuer.regions))}): {shown}; nobody is told and "
-                    "nothing changes",
-                ), facts
-        return None, facts
-
     # --- the pipeline ----------------------------------------------------------------------
 
     def target(
@@ -576,8 +372,8 @@ class Targeter:
                     "no incident"
                 ),
             )
-        self._check_axes(alert)
-        refused, facts = self._admit(alert)
+        self._gate.check_axes(alert)
+        refused, facts = self._gate.admit(alert)
         base.update(facts)
         if refused is not None:
             verdict, reason = refused
@@ -694,27 +490,20 @@ class Targeter:
                 f"data must be the document's bytes as received (got {type(data).__name__})"
             )
         at = _aware("at", at)
-        parsed = cap.read(data, envelope=self._bounds)
+        parsed = cap.read(data, envelope=self._gate.bounds)
         alert = parsed.alert
-        issuer = self.issuers.issuer_of(alert.sender)
-        signature = None
-        if issuer is not None and issuer.signature_required:
-            try:
-                cap.verify_signature(data, issuer.certificates, at=at, envelope=self._bounds)
-            except InvalidSignature as err:
-                return TargetingResult(
-                    alert_id=alert.identifier,
-                    incident=None,
-                    at=at,
-                    verdict=Verdict.BAD_SIGNATURE,
-                    reason=(
-                        f"refused: issuer {issuer.name!r} must sign its alerts, and "
-                        f"{type(err).__name__}: {err}; nobody is told and nothing changes"
-                    ),
-                    issuer=issuer.name,
-                    warnings=parsed.warnings,
-                )
-            signature = "verified"
+        refused, signature = self._gate.signature(data, alert, at)
+        if refused is not None:
+            issuer = self.issuers.issuer_of(alert.sender)
+            return TargetingResult(
+                alert_id=alert.identifier,
+                incident=None,
+                at=at,
+                verdict=refused[0],
+                reason=refused[1],
+                issuer=None if issuer is None else issuer.name,
+                warnings=parsed.warnings,
+            )
         result = self.target(alert, index, at, confirm=confirm)
         return attrs.evolve(result, warnings=parsed.warnings, signature=signature)
 
