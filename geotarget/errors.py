@@ -20,7 +20,13 @@ that do not know geotarget::
     │   ├── InvalidCAP                      a CAP 1.2 document
     │   └── InvalidPolicy                   a rollout policy file
     ├── UnknownCode (KeyError)              a region code or key that does not exist
-    └── MissingExtra (ImportError)          an optional extra is not installed
+    ├── MissingExtra (ImportError)          an optional extra is not installed
+    └── StoreError (OSError)                the delivery store failed; nothing was applied
+        ├── StoreUnavailable                cannot open or reach it (missing directory, server down)
+        ├── StoreReadOnly                   it cannot be written (read-only file or directory)
+        ├── StoreCorrupt                    the file is not a geotarget store
+        ├── StoreBusy                       another writer held its lock past the busy timeout
+        └── StoreFull                       the disk or the database is full
 
 Messages name the field, state the rule and show the value, for example
 ``radius_m must be a finite number > 0 and <= 1000000 (got -3.0)``.
@@ -50,6 +56,12 @@ __all__ = [
     "MissingExtra",
     "MissingSignature",
     "Problem",
+    "StoreBusy",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreFull",
+    "StoreReadOnly",
+    "StoreUnavailable",
     "UnknownCode",
 ]
 
@@ -219,3 +231,31 @@ class MissingExtra(GeotargetError, ImportError):
         super().__init__(
             f"{feature} needs the optional extra {extra!r}: pip install 'geotarget[{extra}]'"
         )
+
+
+class StoreError(GeotargetError, OSError):
+    """The delivery store failed; the operation was rolled back, nothing of it was applied.
+
+    The message names the store (file or server) and the cause; the database driver's own
+    exception is chained as ``__cause__``.
+    """
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be opened or reached: a missing directory, a server that is down."""
+
+
+class StoreReadOnly(StoreError):
+    """The store cannot be written: a read-only file, directory or database."""
+
+
+class StoreCorrupt(StoreError):
+    """The file is not a database, or not one geotarget can use."""
+
+
+class StoreBusy(StoreError):
+    """Another writer held the store's lock for longer than the configured busy timeout."""
+
+
+class StoreFull(StoreError):
+    """The disk, file system or database is full."""
