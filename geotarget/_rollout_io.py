@@ -21,12 +21,13 @@ import json
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from geotarget import _rollout_time as _time
 from geotarget.alerts import AlertKind
-from geotarget.errors import InvalidPolicy, MissingExtra, Problem
+from geotarget.errors import InvalidPolicy, InvalidType, MissingExtra, Problem
 
 if TYPE_CHECKING:
     from geotarget.rollout import Phase, RegionCatalog, RolloutPolicy
@@ -92,7 +93,12 @@ def to_json(policy: RolloutPolicy) -> str:
     return json.dumps(to_dict(policy), indent=2, ensure_ascii=False) + "\n"
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_\-.:/+ ]*")
+
+
 def _toml_str(s: str) -> str:
+    if _PLAIN.fullmatch(s):  # region codes, zones, salts: nothing to escape
+        return f'"{s}"'
     out = []
     for ch in s:
         if ch in ('"', "\\"):
@@ -158,15 +164,40 @@ def _json_object(pairs: list[tuple[str, Any]]) -> _Object:
     return obj
 
 
+def _problem(message: str) -> InvalidPolicy:
+    return InvalidPolicy([Problem("", message)])
+
+
+def _decode(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8-sig")  # a BOM from a Windows editor is fine
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise _problem(
+            f"{where}: not UTF-8: byte {data[err.start]:#04x} at line {line} "
+            f"(offset {err.start}); policies are UTF-8 text"
+        ) from None
+
+
 def _text(source: str | bytes | os.PathLike[str], what: str) -> str:
+    """The document's text: a ``str`` is the text, ``bytes`` its UTF-8, a path-like a file."""
     if isinstance(source, os.PathLike):
-        with open(source, encoding="utf-8") as f:
-            return f.read()
+        path = os.fspath(source)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as err:
+            reason = err.strerror or type(err).__name__
+            raise _problem(f"cannot read the policy file {path!r}: {reason}") from None
+        return _decode(data, f"the policy file {path!r}")
     if isinstance(source, bytes):
-        return source.decode("utf-8")
+        return _decode(source, f"the {what} bytes")
     if isinstance(source, str):
         return source
-    raise TypeError(f"source must be {what} text or a pathlib.Path (got {type(source).__name__})")
+    raise InvalidType(
+        f"source must be {what} text (str or bytes) or a file path (pathlib.Path) "
+        f"(got {type(source).__name__})"
+    )
 
 
 def _path_hint(source: object) -> str:
@@ -189,6 +220,10 @@ def from_json(
     except json.JSONDecodeError as err:
         problem = Problem("", f"not valid JSON: {err}{_path_hint(source)}")
         raise InvalidPolicy([problem]) from err
+    except RecursionError:
+        raise _problem(_TOO_DEEP) from None
+    except ValueError as err:  # e.g. an integer beyond Python's 4,300-digit conversion limit
+        raise _problem(f"not valid JSON: {err}") from None
     return from_data(data, catalog)
 
 
@@ -207,12 +242,17 @@ def from_toml(
     except toml.TOMLDecodeError as err:
         problem = Problem("", f"not valid TOML: {err}{_path_hint(source)}")
         raise InvalidPolicy([problem]) from err
+    except RecursionError:
+        raise _problem(_TOO_DEEP) from None
+    except ValueError as err:  # e.g. an integer beyond Python's 4,300-digit conversion limit
+        raise _problem(f"not valid TOML: {err}") from None
     return from_data(data, catalog)
 
 
 def _key(prefix: str, key: object) -> str:
     text = str(key)
-    part = text if _BARE_KEY.fullmatch(text) else json.dumps(text, ensure_ascii=False)
+    printable = text.isprintable() and not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+    part = text if _BARE_KEY.fullmatch(text) else json.dumps(text, ensure_ascii=not printable)
     return f"{prefix}.{part}" if prefix else part
 
 
@@ -230,8 +270,18 @@ def _is_bool(value: object) -> bool:
     return isinstance(value, bool)
 
 
+_TOO_DEEP = "nested too deeply: a policy is at most a few levels of tables and arrays"
+
+
 def from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
     """Build a policy from parsed JSON/TOML, collecting every problem with its path."""
+    try:
+        return _from_data(data, catalog)
+    except RecursionError:  # showing a value nested thousands deep in a message
+        raise _problem(_TOO_DEEP) from None
+
+
+def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
     from geotarget import rollout as _r
 
     problems: list[Problem] = []
@@ -354,7 +404,7 @@ def _phase(
         bad(f"{path}.regions", f"must be an array of region code strings (got {regions!r})")
         ok = False
     else:
-        twice = sorted({c for c in regions if regions.count(c) > 1})
+        twice = sorted(c for c, n in Counter(regions).items() if n > 1)  # linear, not n²
         if twice:
             bad(f"{path}.regions", f"lists {', '.join(map(repr, twice))} more than once")
             ok = False

@@ -39,7 +39,10 @@ def number(
         raise InvalidType(f"{name} must be {rule}, not a bool (got {value!r})")
     if not isinstance(value, (int, float, np.integer, np.floating)):
         raise InvalidType(f"{name} must be {rule} (got {type(value).__name__} {value!r})")
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond float's range, such as 10**400
+        raise error(f"{name} must be {rule} (got {_shown(value)})") from None
     if math.isnan(x):
         raise error(f"{name} must be {rule}, not NaN (got {value!r})")
     if math.isinf(x):
@@ -51,6 +54,13 @@ def number(
     ):
         raise error(f"{name} must be {rule} (got {value!r})")
     return x
+
+
+def _shown(value: object) -> str:
+    """A value for a message; a huge int shows its size, not hundreds of digits."""
+    if isinstance(value, (int, np.integer)) and abs(int(value)) >= 10**20:
+        return f"an integer of {len(str(abs(int(value))))} digits"
+    return repr(value)
 
 
 def _plain(x: float) -> str:
@@ -66,17 +76,40 @@ def lon_lat(lon_name: str, lon: object, lat_name: str, lat: object) -> tuple[flo
 
 
 def _as_float_array(name: str, value: Any) -> FloatArray:
+    """Real numbers as float64; strings, complex numbers, ragged lists and huge ints refused."""
     if isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name} must be numbers in degrees, not a bool (got {value!r})")
-    arr = np.asarray(value)
+    if isinstance(value, (str, bytes)):
+        raise InvalidType(f"{name} must be numbers in degrees, not text (got {value!r})")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError, RecursionError) as err:  # ragged nesting
+        raise InvalidCoordinates(
+            f"{name} must be a number or a rectangular array of numbers (got a ragged or "
+            f"unreadable {type(value).__name__}: {str(err).splitlines()[0][:120]})"
+        ) from None
     if arr.dtype == np.bool_:
         raise InvalidType(f"{name} must be numbers in degrees, not booleans (got dtype bool)")
-    if arr.dtype.kind not in "iuf":
+    if arr.dtype.kind in "iuf":
+        return np.asarray(arr, dtype=np.float64)
+    if arr.dtype.kind == "O":
+        for v in arr.reshape(-1):  # only object arrays (None, huge ints, mixed types) walk
+            if isinstance(v, (bool, np.bool_)) or not isinstance(
+                v, (int, float, np.integer, np.floating)
+            ):
+                raise InvalidType(
+                    f"{name} must be numbers in degrees (got {type(v).__name__} {v!r:.60})"
+                )
         try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError) as err:
-            raise InvalidType(f"{name} must be numbers in degrees (got dtype {arr.dtype})") from err
-    return np.asarray(arr, dtype=np.float64)
+            return np.asarray(arr.astype(np.float64), dtype=np.float64)
+        except OverflowError:
+            raise InvalidCoordinates(
+                f"{name} must be finite degrees (got an integer beyond float's range)"
+            ) from None
+    what = {"c": "complex numbers", "U": "text", "S": "bytes", "M": "datetimes"}.get(
+        arr.dtype.kind, f"dtype {arr.dtype}"
+    )
+    raise InvalidType(f"{name} must be numbers in degrees (got {what}, dtype {arr.dtype})")
 
 
 def lon_lat_arrays(lon: Any, lat: Any) -> tuple[FloatArray, FloatArray]:

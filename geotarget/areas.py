@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 import numpy as np
 import shapely
+import shapely.affinity
 import shapely.geometry as sg
 
 from geotarget import _geodesy
@@ -175,9 +176,17 @@ class Circle(_PartBase):
             east -= 360.0
         return (west, south, east, north)
 
-    def _to_lonlat_polygon(self) -> sg.Polygon:
+    def _to_lonlat_polygon(self) -> sg.Polygon | sg.MultiPolygon:
+        """The rim as a valid lon/lat polygon: split at ±180°, closed over a covered pole."""
         lon, lat = self._rim()
-        return sg.Polygon(np.column_stack([lon, lat]))
+        if self._covers_pole():
+            return _polar_cap(lon, lat, north=self.lat > 0)
+        rel = (lon - self.lon + 540.0) % 360.0 - 180.0
+        unwrapped = self.lon + rel  # continuous around the centre, possibly beyond ±180
+        ring = sg.Polygon(np.column_stack([unwrapped, lat]))
+        if unwrapped.min() >= -180.0 and unwrapped.max() <= 180.0:
+            return ring
+        return _split_at_antimeridian(ring)
 
     @property
     def area_m2(self) -> float:
@@ -194,6 +203,38 @@ class Circle(_PartBase):
         }
 
 
+def _split_at_antimeridian(ring: sg.Polygon) -> sg.Polygon | sg.MultiPolygon:
+    """A polygon given in continuous longitudes beyond ±180, cut at ±180 and wrapped back."""
+    pieces = []
+    for shift in (-360.0, 0.0, 360.0):
+        world = shapely.box(-180.0 - shift, -90.0, 180.0 - shift, 90.0)
+        piece = shapely.intersection(ring, world)
+        if not piece.is_empty and piece.area > 0.0:
+            pieces.append(shapely.affinity.translate(piece, xoff=shift))
+    merged = shapely.union_all(pieces) if len(pieces) > 1 else pieces[0]
+    polys = [g for g in _polygons_of(merged) if g.area > 0.0]
+    return polys[0] if len(polys) == 1 else sg.MultiPolygon(polys)
+
+
+def _polar_cap(lon: FloatArray, lat: FloatArray, *, north: bool) -> sg.Polygon:
+    """The rim of a circle around a pole, closed along the pole's edge of the lon/lat plane.
+
+    Such a rim meets every meridian once, so sorted by longitude it is a function of longitude;
+    its value at ±180 is interpolated, and the polygon closes through (±180, ±90).
+    """
+    order = np.argsort(lon, kind="stable")
+    x, y = lon[order], lat[order]
+    # the rim at ±180: interpolate between the last and first points across the antimeridian
+    gap = x[0] + 360.0 - x[-1]
+    t = (180.0 - x[-1]) / gap if gap > 0 else 0.0
+    edge = float(y[-1] + t * (y[0] - y[-1]))
+    pole = 90.0 if north else -90.0
+    xs = np.concatenate([[-180.0], x, [180.0, 180.0, -180.0]])
+    ys = np.concatenate([[edge], y, [edge, pole, pole]])
+    poly = sg.Polygon(np.column_stack([xs, ys]))
+    return poly if poly.is_valid else shapely.make_valid(poly)  # type: ignore[return-value]
+
+
 # ---------------------------------------------------------------------------------------------
 # Polygon
 # ---------------------------------------------------------------------------------------------
@@ -204,24 +245,35 @@ Ring = tuple[tuple[float, float], ...]
 def _ring_fast(coords: object) -> list[tuple[float, float]] | None:
     """Validate a well-formed ring in bulk with numpy; ``None`` means "check it slowly"."""
     if isinstance(coords, np.ndarray):
-        if coords.dtype.kind != "f":
-            return None
         arr = coords
     elif isinstance(coords, (list, tuple)):
         try:
-            arr = np.asarray(coords, dtype=np.float64)
-        except (TypeError, ValueError):
-            return None
-        if any(type(v) is bool for pair in coords for v in pair):
+            arr = np.asarray(coords)  # no dtype: text or complex must not be converted
+        except (TypeError, ValueError, RecursionError):
             return None
     else:
         return None
-    if arr.ndim != 2 or arr.shape[1] not in (2, 3):
-        return None
+    if arr.dtype.kind not in "iuf" or arr.ndim != 2 or arr.shape[1] not in (2, 3):
+        return None  # booleans, text, complex, objects, ragged: named vertex by vertex
+    arr = np.asarray(arr, dtype=np.float64)
     lon, lat = arr[:, 0], arr[:, 1]
     if not ((np.abs(lon) <= 180.0).all() and (np.abs(lat) <= 90.0).all()):
         return None
     return list(zip(lon.tolist(), lat.tolist(), strict=True))
+
+
+def _vertices(name: str, coords: Iterable[Any]) -> list[tuple[float, float]]:
+    """Walk a ring vertex by vertex so the error names the first offending vertex."""
+    out = []
+    for i, pair in enumerate(coords):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, np.ndarray)):
+            raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {pair!r:.80})")
+        if isinstance(pair, np.ndarray) and pair.ndim != 1:
+            raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got shape {pair.shape})")
+        if len(pair) not in (2, 3):
+            raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {len(pair)} values)")
+        out.append(lon_lat(f"{name}[{i}] lon", pair[0], f"{name}[{i}] lat", pair[1]))
+    return out
 
 
 def _ring(name: str, coords: object) -> Ring:
@@ -234,14 +286,9 @@ def _ring(name: str, coords: object) -> Ring:
         raise InvalidArea(f"{name} must be a sequence of (lon, lat) pairs (got {coords!r})")
     out = _ring_fast(coords)
     if out is None:
-        out = []
-        for i, pair in enumerate(coords):
-            if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, np.ndarray)):
-                raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {pair!r})")
-            if len(pair) not in (2, 3):
-                raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {len(pair)} values)")
-            out.append(lon_lat(f"{name}[{i}] lon", pair[0], f"{name}[{i}] lat", pair[1]))
+        out = _vertices(name, coords)
     distinct = len(set(out))
+
     if distinct < 3:
         raise InvalidArea(
             f"{name} must have at least 3 distinct vertices (got {distinct}: {out!r})"
@@ -369,21 +416,10 @@ class Polygon(_PartBase):
         >>> len(Polygon.repair(bowtie).parts)
         2
         """
-        shell = [
-            lon_lat(f"exterior[{i}] lon", p[0], f"exterior[{i}] lat", p[1])
-            for i, p in enumerate(exterior)
-        ]
-        hole_lists = [
-            [
-                lon_lat(f"holes[{j}][{i}] lon", p[0], f"holes[{j}][{i}] lat", p[1])
-                for i, p in enumerate(h)
-            ]
-            for j, h in enumerate(holes)
-        ]
-        if len(set(shell)) < 3:
-            raise InvalidArea(
-                f"exterior must have at least 3 distinct vertices (got {len(set(shell))})"
-            )
+        shell = list(_ring("exterior", exterior))
+        if isinstance(holes, (str, bytes)) or not isinstance(holes, Iterable):  # type: ignore[unreachable]
+            raise InvalidArea(f"holes must be a sequence of rings (got {holes!r:.80})")
+        hole_lists = [list(_ring(f"holes[{j}]", h)) for j, h in enumerate(holes)]
         fixed = shapely.make_valid(sg.Polygon(shell, hole_lists), method="structure")
         polys = [g for g in _polygons_of(fixed) if g.area > 0]
         if not polys:
@@ -694,22 +730,37 @@ class Area:
         if isinstance(data, (str, bytes)):
             try:
                 obj = json.loads(data)
-            except ValueError as err:
+            except RecursionError:
+                raise InvalidGeoJSON(
+                    f"GeoJSON text is nested too deeply (more than {_MAX_DEPTH} levels)"
+                ) from None
+            except ValueError as err:  # also bad UTF-8 and Python's 4,300-digit int limit
                 raise InvalidGeoJSON(f"GeoJSON text is not valid JSON: {err}") from err
         else:
             obj = data
-        parts = list(_read_geojson(obj, "$"))
+        try:
+            parts = list(_read_geojson(obj, "$"))
+        except RecursionError:  # a value nested thousands deep, e.g. in a message's repr
+            raise InvalidGeoJSON("GeoJSON is nested too deeply to be an area") from None
         if not parts:
             raise InvalidGeoJSON("GeoJSON must contain at least one area (got an empty one)")
         return cls(parts)
 
 
 _SUPPORTED = ("Feature", "FeatureCollection", "GeometryCollection", "MultiPolygon", "Polygon")
+#: How deeply collections may nest (RFC 7946 discourages nesting GeometryCollections at all).
+_MAX_DEPTH = 16
 
 
-def _read_geojson(obj: Any, path: str, props: Mapping[str, Any] | None = None) -> Iterator[Part]:
+def _read_geojson(
+    obj: Any, path: str, props: Mapping[str, Any] | None = None, depth: int = 0
+) -> Iterator[Part]:
     if not isinstance(obj, Mapping):
         raise InvalidGeoJSON(f"{path} must be a GeoJSON object (got {type(obj).__name__})")
+    if depth > _MAX_DEPTH:
+        raise InvalidGeoJSON(
+            f"{path} is nested too deeply: collections may nest at most {_MAX_DEPTH} levels"
+        )
     kind = obj.get("type")
     margin = (props or {}).get("margin_m", 0.0)
     try:
@@ -718,7 +769,7 @@ def _read_geojson(obj: Any, path: str, props: Mapping[str, Any] | None = None) -
             if not isinstance(feats, list):
                 raise InvalidGeoJSON(f"{path}.features must be a list (got {feats!r})")
             for i, f in enumerate(feats):
-                yield from _read_geojson(f, f"{path}.features[{i}]")
+                yield from _read_geojson(f, f"{path}.features[{i}]", None, depth + 1)
         elif kind == "Feature":
             fprops = obj.get("properties") or {}
             if not isinstance(fprops, Mapping):
@@ -729,7 +780,7 @@ def _read_geojson(obj: Any, path: str, props: Mapping[str, Any] | None = None) -
             if isinstance(geom, Mapping) and geom.get("type") == "Point":
                 yield _read_point(geom, fprops, f"{path}.geometry")
             else:
-                yield from _read_geojson(geom, f"{path}.geometry", fprops)
+                yield from _read_geojson(geom, f"{path}.geometry", fprops, depth + 1)
         elif kind == "Polygon":
             rings = _coords(obj, path)
             yield _read_polygon(rings, path, margin)
@@ -741,7 +792,7 @@ def _read_geojson(obj: Any, path: str, props: Mapping[str, Any] | None = None) -
             if not isinstance(geoms, list) or not geoms:
                 raise InvalidGeoJSON(f"{path}.geometries must be a non-empty list (got {geoms!r})")
             for i, g in enumerate(geoms):
-                yield from _read_geojson(g, f"{path}.geometries[{i}]", props)
+                yield from _read_geojson(g, f"{path}.geometries[{i}]", props, depth + 1)
         elif kind == "Point":
             raise InvalidGeoJSON(
                 f"{path}.type Point has no radius: give it as a Feature with a radius_m property"

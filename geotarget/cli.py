@@ -9,18 +9,17 @@ traceback. Commands that need Swedish regions need the ``sweden`` extra; ``--plo
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar
 
 import numpy as np
 
-from geotarget.errors import GeotargetError, InvalidInput, MissingExtra
+from geotarget.errors import GeotargetError, InvalidInput
 
 __all__ = ["main"]
 
@@ -346,86 +345,50 @@ def _moved_devices(positions: Any, at: dt.datetime, seed: int) -> Any:
 # --- target ----------------------------------------------------------------------------------
 
 
-def _read_positions(path: Path, observed_at: dt.datetime | None) -> Any:
-    """Read a positions file; one of its ``observed_at`` column and ``--observed-at`` dates it."""
-    from geotarget import Positions
+def _read_positions(args: argparse.Namespace) -> Any:
+    """Read ``--positions`` by the rules of :mod:`geotarget._position_files`; report on stderr."""
+    from geotarget import _position_files
 
-    if not path.is_file():
-        raise InvalidInput(f"--positions file not found: {path}")
-    if path.suffix == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError as err:
-            raise MissingExtra("geoparquet", "reading --positions .parquet") from err
-        table = pq.read_table(path)
-        cols = {
-            name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
-        }
-    elif path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-        if not rows:
-            raise InvalidInput(f"--positions {path} has no rows")
-        cols = {k: np.array([r[k] for r in rows]) for k in rows[0]}
-    else:
-        raise InvalidInput(f"--positions must be a .csv or .parquet file (got {path.name})")
-    missing = sorted({"id", "lon", "lat"} - set(cols))
-    if missing:
-        raise InvalidInput(
-            f"--positions {path.name} lacks column(s) {', '.join(missing)} "
-            f"(has {', '.join(sorted(cols))})"
-        )
+    path = Path(args.positions)
+    tty = sys.stderr.isatty()
 
-    def floats(name: str) -> Any:
-        try:
-            return np.array([np.nan if v in ("", None) else float(v) for v in cols[name]])
-        except ValueError as err:
-            raise InvalidInput(f"--positions column {name} must hold numbers: {err}") from err
+    def progress(rows: int) -> None:
+        if tty:
+            print(f"\r  reading {path.name}: {rows:,} rows", end="", file=sys.stderr, flush=True)
 
-    ids: Any = cols["id"]
-    if ids.dtype.kind in "US" and all(str(v).lstrip("-").isdigit() for v in ids):
-        ids = ids.astype(np.int64)
-    observed: Any = observed_at
-    if "observed_at" in cols:
-        if observed_at is not None:
-            raise InvalidInput(
-                f"--observed-at must not be given when --positions {path.name} has an "
-                "observed_at column (got both; drop one)"
-            )
-        observed = [
-            None if v in ("", None) else dt.datetime.fromisoformat(str(v))
-            for v in cols["observed_at"]
-        ]
-    elif observed_at is None:
-        raise InvalidInput(
-            f"--positions {path.name} has no observed_at column: pass --observed-at TIME "
-            "(ISO 8601 with offset) to date every fix, e.g. --observed-at 2024-05-20T14:00+02:00"
-        )
-    tester = None
-    if "tester" in cols:
-        tester = np.array([str(v).lower() in ("1", "true", "yes") for v in cols["tester"]])
-    return Positions(
-        ids,
-        floats("lon"),
-        floats("lat"),
-        accuracy_m=floats("accuracy_m") if "accuracy_m" in cols else None,
+    observed = _parse_at(args.observed_at, "--observed-at") if args.observed_at else None
+    positions, report = _position_files.read(
+        path,
+        encoding=args.encoding,
+        timezone=args.timezone,
         observed_at=observed,
-        tester=tester,
+        progress=progress,
     )
+    if tty and report.rows >= _position_files.PROGRESS_EVERY:
+        print(file=sys.stderr)
+    notes = []
+    if report.unknown_columns:
+        notes.append(
+            f"warning: {path.name}: ignored unknown column(s) {', '.join(report.unknown_columns)} "
+            f"(known: {', '.join(_position_files.KNOWN)})"
+        )
+    notes.append(f"read {report.rows:,} rows from {path.name} ({report.form})")
+    return positions, notes
 
 
-def _parse_at(text: str | None, option: str = "--at") -> dt.datetime:
+def _parse_at(text: str | None, flag: str = "--at") -> dt.datetime:
     if text is None:
         return dt.datetime.now(dt.timezone.utc)
+    iso = text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text
     try:
-        at = dt.datetime.fromisoformat(text)
+        at = dt.datetime.fromisoformat(iso)
     except ValueError as err:
         raise InvalidInput(
-            f"{option} must be an ISO 8601 date-time with offset (got {text!r})"
+            f"{flag} must be an ISO 8601 date-time with offset (got {text!r})"
         ) from err
     if at.tzinfo is None:
         raise InvalidInput(
-            f"{option} must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 (got {text!r})"
+            f"{flag} must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 (got {text!r})"
         )
     return at
 
@@ -433,13 +396,15 @@ def _parse_at(text: str | None, option: str = "--at") -> dt.datetime:
 def _read_alert(path: Path, *, envelope: Any = None) -> Any:
     from geotarget import cap
 
+    if path.is_dir():
+        raise InvalidInput(f"alert must be a file (got the directory {path})")
     if not path.is_file():
         raise InvalidInput(f"alert file not found: {path}")
     return cap.loads(path.read_bytes(), envelope=envelope)
 
 
 #: Exit code of ``target`` when the message is refused before any device is looked at.
-_REFUSED = 3
+_REFUSED = 4
 
 
 def _target(args: argparse.Namespace, out: TextIO) -> int:
@@ -449,23 +414,22 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget.rollout import RolloutPolicy, pilot_policy
     from geotarget.targeting import Targeter, Verdict
 
+    # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result
+    # (read first, so a broken document is the error reported; receive() reads the same bytes
+    # again, with the regions' own bounds).
     path = Path(args.alert)
-    if not path.is_file():
-        raise InvalidInput(f"alert file not found: {path}")
-    data = path.read_bytes()
-    # Read first, so a broken or swapped document is the error reported (receive reads it
-    # again with the regions' own bounds).
     _read_alert(path, envelope=_sweden().SWEDEN_ENVELOPE)
+    data = path.read_bytes()
     at = _parse_at(args.at)
-    observed_at = None if args.observed_at is None else _parse_at(args.observed_at, "--observed-at")
-    positions = _read_positions(Path(args.positions), observed_at)
+    positions, notes = _read_positions(args)
     recognition = pilot.RECOGNITION
     if args.policy:
         policy_path = Path(args.policy)
+        if policy_path.is_dir():
+            raise InvalidInput(f"--policy must be a file (got the directory {policy_path})")
         if not policy_path.is_file():
             raise InvalidInput(f"--policy file not found: {policy_path}")
-        json_file = policy_path.suffix == ".json"
-        if json_file:
+        if policy_path.suffix == ".json":
             policy = RolloutPolicy.from_json(policy_path)
             recognition = Recognizer.from_json(policy_path) + recognition
             issuers = Issuers.from_json(policy_path)
@@ -500,6 +464,9 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     }
     json.dump(doc, out, indent=2, ensure_ascii=False)
     out.write("\n")
+    notes.append(f"{result.verdict.value}: {len(result.recipients):,} new recipient(s)")
+    for note in notes:  # after the JSON, so a failure leaves one line on stderr
+        print(f"geotarget target: {note}", file=sys.stderr)
     refused = {
         Verdict.UNRECOGNISED_KIND,
         Verdict.UNKNOWN_ISSUER,
@@ -520,9 +487,6 @@ def _locate(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget._validate import lon_lat
 
     lon, lat = lon_lat("LON", args.lon, "LAT", args.lat)
-    swapped = _swapped(np.array([(lon, lat)]), "point")
-    if swapped is not None:
-        raise InvalidInput(f"LON LAT {swapped}")
     hierarchy = _sweden().hierarchy()
     found = False
     for level in hierarchy.levels:
@@ -532,22 +496,27 @@ def _locate(args: argparse.Namespace, out: TextIO) -> int:
             print(f"{level}: {code} {hierarchy.region(code).name}", file=out)
     if not found:
         print(f"lon {lon}, lat {lat} lies in no Swedish region", file=out)
+        if _in_envelope(lat, lon) and not _in_envelope(lon, lat):
+            print(
+                f"  hint: lon and lat look swapped; the point lon {lat}, lat {lon} is in Sweden: "
+                f"geotarget locate {lat} {lon}  (longitude first)",
+                file=out,
+            )
         return 1
     return 0
 
 
-def _swapped(lonlat: Any, what: str) -> str | None:
-    """Why points look written lat,lon for Sweden; None unless they do."""
-    from geotarget._cap_read import swap_message
-
-    return swap_message(lonlat, _sweden().SWEDEN_ENVELOPE, what)
+def _in_envelope(lon: float, lat: float) -> bool:
+    west, south, east, north = _sweden().SWEDEN_ENVELOPE
+    return bool(west <= lon <= east and south <= lat <= north)
 
 
 def _preview(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget import pilot
 
-    # Sweden's envelope turns a document written lon,lat into a clear error (exit 2).
-    alert = _read_alert(Path(args.alert), envelope=_sweden().SWEDEN_ENVELOPE)
+    # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
+    envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
+    alert = _read_alert(Path(args.alert), envelope=envelope)
     say = _Out(out)
     recognised = pilot.RECOGNITION.recognise(alert)
     kind = (
@@ -582,31 +551,82 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
 # --- entry point -----------------------------------------------------------------------------
 
 
+_POSITIONS_RULES = """\
+positions files:
+  columns   id, lon, lat [, accuracy_m, observed_at, tester], named on the first line
+            (any case); other columns are ignored with a warning on stderr
+  CSV       comma, semicolon or tab separated (found from the header line); decimal
+            comma or point; UTF-8 (BOM fine) or UTF-16 with a BOM, else cp1252, or
+            exactly --encoding
+  ids       text, kept verbatim: 0701234567 stays 0701234567; 007 and 7 differ
+  times     observed_at as epoch seconds or ISO 8601 with an offset; without an
+            offset, only with --timezone; a file without observed_at needs
+            --observed-at TIME
+  Parquet   the same columns; integer ids stay integers
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, exit code 2, like every other failure."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def _sub(sub: Any, name: str, help: str, examples: str, rules: str = "") -> Any:
+    return sub.add_parser(
+        name,
+        help=help,
+        description=help[:1].upper() + help[1:] + ".",
+        epilog=rules + "examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="geotarget", description="Decide which devices receive a geotargeted alert."
+    parser = _Parser(
+        prog="geotarget",
+        description="Decide which devices receive a geotargeted alert.",
+        epilog="examples:\n"
+        "  geotarget demo --devices 200000\n"
+        "  geotarget target --alert alert.xml --positions devices.csv --at 2024-05-20T14:00+02:00\n"
+        "  geotarget locate 18.0686 59.3293\n"
+        "  geotarget preview alert.xml --plot alert.png\n"
+        "\nRun 'geotarget COMMAND --help' for a command's options. Bad input: one line on\n"
+        "stderr, exit code 2.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="play the Swedish Police pilot on synthetic devices")
+    demo = _sub(
+        sub,
+        "demo",
+        "play the Swedish Police pilot on synthetic devices",
+        "  geotarget demo\n"
+        "  geotarget demo --devices 100000 --seed 7\n"
+        "  geotarget demo --plot pilot.png --ledger deliveries.db\n",
+    )
     demo.add_argument("--devices", type=int, default=1_200_000, help="number of devices")
     demo.add_argument("--seed", type=int, default=2024, help="population seed")
     demo.add_argument("--plot", metavar="FILE.png", help="draw the map (needs the plot extra)")
     demo.add_argument("--ledger", metavar="FILE.db", help="a durable SQLite delivery ledger")
     demo.set_defaults(run=_demo)
-    target = sub.add_parser("target", help="target a CAP alert over a positions file (JSON out)")
-    target.add_argument("--alert", required=True, metavar="ALERT.xml")
+    target = _sub(
+        sub,
+        "target",
+        "target a CAP alert over a positions file (JSON on stdout, a summary on stderr)",
+        "  geotarget target --alert alert.xml --positions devices.csv --at 2024-05-20T14:00+02:00\n"
+        "  geotarget target --alert alert.xml --positions fixes.csv --timezone Europe/Stockholm\n"
+        "  geotarget target --alert alert.xml --positions ids.csv \\\n"
+        "      --observed-at 2024-05-20T13:55+02:00 --policy pilot.toml\n"
+        "  geotarget target --alert alert.xml --positions devices.parquet > result.json\n",
+        _POSITIONS_RULES + "\n",
+    )
+    target.add_argument("--alert", required=True, metavar="ALERT.xml", help="a CAP 1.2 alert")
     target.add_argument(
         "--positions",
         required=True,
         metavar="FILE.csv|FILE.parquet",
-        help="columns id, lon, lat [, accuracy_m, observed_at, tester]; without an "
-        "observed_at column, --observed-at is required",
-    )
-    target.add_argument(
-        "--observed-at",
-        metavar="TIME",
-        help="ISO 8601 with offset: when every fix of a positions file without an observed_at "
-        "column was observed",
+        help="device positions (see 'positions files' below)",
     )
     target.add_argument(
         "--policy",
@@ -615,11 +635,34 @@ def _parser() -> argparse.ArgumentParser:
         "the pilot's recognition rules and any sender)",
     )
     target.add_argument("--at", metavar="TIME", help="ISO 8601 with offset (default: now)")
+    target.add_argument(
+        "--observed-at",
+        metavar="TIME",
+        help="when the fixes of a file without an observed_at column were taken (ISO 8601 "
+        "with offset)",
+    )
+    target.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="read observed_at times without a UTC offset in this IANA zone, e.g. "
+        "Europe/Stockholm (default: refuse them)",
+    )
+    target.add_argument(
+        "--encoding",
+        metavar="NAME",
+        help="the CSV's text encoding, e.g. utf-8, cp1252, latin-1 (default: detected)",
+    )
     target.add_argument("--confirm", action="store_true", help="override the blast-radius guard")
     target.set_defaults(run=_target)
-    locate = sub.add_parser("locate", help="which Swedish regions hold a point")
-    locate.add_argument("lon", type=float)
-    locate.add_argument("lat", type=float)
+    locate = _sub(
+        sub,
+        "locate",
+        "which Swedish regions hold a point (longitude first)",
+        "  geotarget locate 18.0686 59.3293        # Stockholm: lon, then lat\n"
+        "  geotarget locate 11.9668 57.7059 --snap-m 500\n",
+    )
+    locate.add_argument("lon", type=float, help="longitude in degrees (east is positive)")
+    locate.add_argument("lat", type=float, help="latitude in degrees")
     locate.add_argument(
         "--snap-m",
         type=float,
@@ -628,9 +671,21 @@ def _parser() -> argparse.ArgumentParser:
         help="count a point in no region in the nearest one within this distance",
     )
     locate.set_defaults(run=_locate)
-    preview = sub.add_parser("preview", help="summarise a CAP alert and draw its area")
-    preview.add_argument("alert", metavar="ALERT.xml")
-    preview.add_argument("--plot", metavar="FILE.png")
+    preview = _sub(
+        sub,
+        "preview",
+        "summarise a CAP alert and draw its area",
+        "  geotarget preview alert.xml\n"
+        "  geotarget preview alert.xml --plot alert.png\n"
+        "  geotarget preview foreign-alert.xml --anywhere\n",
+    )
+    preview.add_argument("alert", metavar="ALERT.xml", help="a CAP 1.2 alert")
+    preview.add_argument("--plot", metavar="FILE.png", help="draw the area (needs the plot extra)")
+    preview.add_argument(
+        "--anywhere",
+        action="store_true",
+        help="do not refuse an area outside Sweden that looks written lon,lat",
+    )
     preview.set_defaults(run=_preview)
     return parser
 
@@ -649,10 +704,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     -------
     int
         0 on success, 1 when ``locate`` finds no region, 2 on bad input (one line on stderr,
-        no traceback; a point or alert that looks written lat/lon the wrong way round is bad
-        input), 3 when ``target`` refuses the message before looking at any device (its kind
-        is unrecognised, its sender no issuer, outside its authority, or a required signature
-        is missing or bad; the JSON still says why).
+        no traceback; an alert that looks written lat/lon the wrong way round is bad input),
+        3 on an internal error (one line on stderr), 4 when ``target`` refuses the message
+        before looking at any device (its kind is unrecognised, its sender no issuer, outside
+        its authority, or a required signature is missing or bad; the JSON still says why).
     """
     args = _parser().parse_args(argv)
     try:
@@ -663,6 +718,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         message = f"{lines[0]} {'; '.join(rest)}" if rest else lines[0]
         print(f"geotarget {args.command}: {message}", file=sys.stderr)
         return 2
+    except Exception as err:  # a bug: still one line, with its own exit code
+        print(
+            f"geotarget {args.command}: internal error ({type(err).__name__}: {err}); "
+            "please report it with the command that caused it",
+            file=sys.stderr,
+        )
+        return 3
     return code
 
 

@@ -30,6 +30,7 @@ import bisect
 import datetime as dt
 import hashlib
 import itertools
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,6 +57,7 @@ from geotarget.errors import InvalidPolicy, InvalidType, Problem, UnknownCode
 
 __all__ = [
     "DEFAULT_SALT",
+    "MIN_PERCENTAGE",
     "PILOT_START",
     "Explanation",
     "KindRollout",
@@ -98,6 +100,8 @@ for _cls in (
 
 #: The pilot's start: 2024-04-15 00:00 Europe/Stockholm (Monday of ISO week 16), as a UTC instant.
 PILOT_START = dt.datetime(2024, 4, 14, 22, 0, tzinfo=dt.timezone.utc)
+#: The smallest canary step, in percent: a phase's percentage is 0 or a multiple of it.
+MIN_PERCENTAGE = 0.01
 #: The salt of canary hashing when a policy names none.
 DEFAULT_SALT = "geotarget"
 
@@ -123,6 +127,13 @@ def _prefixed(prefix: str, problems: Iterable[Problem]) -> list[Problem]:
     return [Problem(f"{prefix}.{p.path}" if p.path else prefix, p.message) for p in problems]
 
 
+def _shown(value: object) -> str:
+    """A value for a message; a huge int shows its size, not 400 digits."""
+    if isinstance(value, int) and abs(value) >= 10**20:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return repr(value)
+
+
 def _threshold(percentage: float) -> int:
     return round(percentage * 100)
 
@@ -145,7 +156,8 @@ class Phase:
         Every region code enabled while the phase is active — municipalities, counties, police
         regions or the country code — not only the new ones. At least one.
     percentage : float, default 100
-        The canary share of devices, in ``[0, 100]`` in steps of 0.01.
+        The canary share of devices, in ``[0, 100]`` in steps of :data:`MIN_PERCENTAGE` (0.01):
+        ``1e-9`` is refused, not rounded to 0.
     rollback : bool, default False
         Allow this phase to drop regions, or lower the percentage, relative to the one before.
 
@@ -235,11 +247,21 @@ class Phase:
         for code in codes:
             if not _CODE.fullmatch(code):
                 problems.append(Problem("regions", f"{code!r} is not a region code: {_CODE_RULE}"))
-        pct = float(percentage)
+        try:
+            pct = float(percentage)
+        except OverflowError:  # an int beyond float's range: 10**400
+            pct = math.inf
+        shown = _shown(percentage)
         if not 0.0 <= pct <= 100.0:  # also NaN
-            problems.append(Problem("percentage", f"must lie in [0, 100] (got {percentage!r})"))
-        elif abs(pct * 100 - round(pct * 100)) > 1e-6:
-            problems.append(Problem("percentage", f"must be in steps of 0.01 (got {percentage!r})"))
+            problems.append(Problem("percentage", f"must lie in [0, 100] (got {shown})"))
+        elif 0.0 < pct < MIN_PERCENTAGE or abs(pct * 100 - round(pct * 100)) > 1e-7:
+            problems.append(
+                Problem(
+                    "percentage",
+                    f"must be in steps of {MIN_PERCENTAGE:g}, the canary granularity (a bucket "
+                    f"is 0.01 % of devices), so 0 or at least {MIN_PERCENTAGE:g} (got {shown})",
+                )
+            )
         else:
             pct = _threshold(pct) / 100
         if problems:
@@ -662,6 +684,13 @@ class RolloutPolicy:
     ) -> RolloutPolicy:
         """Read a policy from JSON text (``str``/``bytes``) or a file (a :class:`~pathlib.Path`).
 
+        The type decides, never the content: a ``str`` is always the document itself (a file
+        name given as ``str`` is refused with a hint to wrap it in ``pathlib.Path``); ``bytes``
+        are the document in UTF-8; any :class:`os.PathLike` is a file, read as UTF-8 (a BOM is
+        fine). A file that cannot be read (missing, a directory, not UTF-8), a document nested
+        too deeply or holding numbers beyond float's range is an :class:`InvalidPolicy` naming
+        the path or the field, never an ``OSError``, ``RecursionError`` or ``OverflowError``.
+
         Validation collects every problem, each with its path (``kinds.tip_request.phases[2]``),
         and raises one :class:`InvalidPolicy`. Instants need an explicit UTC offset, unless the
         document sets ``timezone``: then wall-clock times and dates are read in that zone, and a
@@ -680,8 +709,9 @@ class RolloutPolicy:
     ) -> RolloutPolicy:
         """Read a policy from TOML text (``str``/``bytes``) or a file (a :class:`~pathlib.Path`).
 
-        The same document as :meth:`from_json`, with TOML's native date-times allowed. Needs
-        ``tomllib`` (Python >= 3.11) or ``tomli``.
+        The same document as :meth:`from_json`, with TOML's native date-times allowed, and
+        the same rule for ``source``: a ``str`` is TOML text, a :class:`~pathlib.Path` (any
+        :class:`os.PathLike`) is a file. Needs ``tomllib`` (Python >= 3.11) or ``tomli``.
 
         Examples
         --------

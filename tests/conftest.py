@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pyproj
 import pytest
-import rtree
 import shapely
 from hypothesis import HealthCheck, settings
 
@@ -20,6 +19,10 @@ settings.register_profile(
 settings.register_profile(
     "dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+# The declared-minimum-versions run (scripts/min_versions.py): fewer examples, same properties.
+settings.register_profile(
+    "min", max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 #: ../shared/data beside the clone (CI lays it there); override with GEOTARGET_SHARED_DATA.
@@ -28,22 +31,54 @@ SHARED_DATA = Path(
 )
 
 
+#: CI (``CI=true``) fails tests that need the shared data when it is missing, instead of
+#: skipping them; a run that leaves it out on purpose (scripts/test's wheel run) sets this to 1.
+ALLOW_MISSING = os.environ.get("GEOTARGET_SHARED_DATA_OPTIONAL") == "1"
+
+
+def _spatialindex_version() -> str:
+    """The version of libspatialindex, when the optional ``rtree`` peer is installed."""
+    try:
+        import rtree
+    except ImportError:
+        return "not installed (rtree is a benchmark peer only)"
+    return str(rtree.core.rt.SIDX_Version().decode())
+
+
 def pytest_report_header() -> list[str]:
     """Print the versions of the native libraries the results depend on."""
     return [
         f"geotarget natives: GEOS {shapely.geos_version_string}, PROJ {pyproj.proj_version_str}, "
-        f"libspatialindex {rtree.core.rt.SIDX_Version().decode()}, numpy {np.__version__}",
+        f"numpy {np.__version__}, libspatialindex {_spatialindex_version()}",
         f"shared data: {SHARED_DATA} ({'present' if SHARED_DATA.is_dir() else 'absent'})",
     ]
 
 
+def missing_shared_data(folder: Path, *, ci: bool, allow_missing: bool) -> str | None:
+    """What to do without the reference data: ``"fail"``, ``"skip"``, or None when present."""
+    if folder.is_dir():
+        return None
+    return "fail" if ci and not allow_missing else "skip"
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The ../shared/data folder; tests that need it skip with a clear reason without it."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(
-            f"reference data not found at {SHARED_DATA} (CI lays ../shared beside the clone)"
+    """The ../shared/data folder.
+
+    Without it, tests that need it skip with a clear reason locally, and FAIL in CI (``CI=true``)
+    unless ``GEOTARGET_SHARED_DATA_OPTIONAL=1`` says the run leaves it out on purpose.
+    """
+    action = missing_shared_data(
+        SHARED_DATA, ci=os.environ.get("CI") == "true", allow_missing=ALLOW_MISSING
+    )
+    reason = f"reference data not found at {SHARED_DATA} (CI lays ../shared beside the clone)"
+    if action == "fail":
+        pytest.fail(
+            f"{reason}; in CI it must be there (set GEOTARGET_SHARED_DATA_OPTIONAL=1 "
+            "only for a run that leaves it out on purpose)"
         )
+    if action == "skip":
+        pytest.skip(reason)
     return SHARED_DATA
 
 

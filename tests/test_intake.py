@@ -255,8 +255,8 @@ def test_document_signed_by_another_key_is_refused(keys: tuple[Any, bytes]) -> N
 # --- the command line ------------------------------------------------------------------------
 
 
-def test_cli_target_exits_3_for_an_unrecognised_alert(tmp_path: Path, sweden_regions: Any) -> None:
-    """`geotarget target` on a 'Gas leak' prints UNRECOGNISED_KIND and exits 3."""
+def test_cli_target_exits_4_for_an_unrecognised_alert(tmp_path: Path, sweden_regions: Any) -> None:
+    """`geotarget target` on a 'Gas leak' prints UNRECOGNISED_KIND and exits 4."""
     (tmp_path / "alert.xml").write_bytes(upstream(event="Gas leak"))
     (tmp_path / "p.csv").write_text(f"id,lon,lat\nx,{MOLLAN[0]},{MOLLAN[1]}\n", encoding="utf-8")
     done = subprocess.run(
@@ -264,7 +264,7 @@ def test_cli_target_exits_3_for_an_unrecognised_alert(tmp_path: Path, sweden_reg
          "--positions", "p.csv", "--observed-at", AT.isoformat(), "--at", AT.isoformat()],
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
-    assert done.returncode == 3, done.stderr
+    assert done.returncode == 4, done.stderr
     doc = json.loads(done.stdout)
     assert doc["verdict"] == "UNRECOGNISED_KIND" and doc["recipients"] == []
     assert "event 'Gas leak'" in doc["reason"]
@@ -337,14 +337,14 @@ def _cli(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
 def test_cli_preview_and_locate_catch_swapped_axes_without_being_asked(
     tmp_path: Path, sweden_regions: Any
 ) -> None:
-    """`preview` of a lon,lat document and `locate LAT LON` exit 2 with the swap message."""
+    """`preview` of a lon,lat document exits 2 with the swap message; `locate LAT LON` hints."""
     (tmp_path / "swapped.xml").write_bytes(upstream(swapped=True))
     done = _cli(tmp_path, "preview", "swapped.xml")
     assert done.returncode == 2
     assert "info[0]/area[0]/circle[0]" in done.stderr and "looks written 'lon,lat'" in done.stderr
     done = _cli(tmp_path, "locate", "55.5911", "13.0094")
-    assert done.returncode == 2
-    assert "looks written 'lon,lat'" in done.stderr
+    assert done.returncode == 1
+    assert "look swapped" in done.stdout
     done = _cli(tmp_path, "locate", "13.0094", "55.5911")
     assert done.returncode == 0 and "municipality: 1280" in done.stdout
 

@@ -941,3 +941,178 @@ def test_example_policy_against_the_real_swedish_regions() -> None:
     policy = RolloutPolicy.from_toml(EXAMPLE, catalog=catalog)
     e = policy.explain(CM, "0184", local(2024, 6, 1), catalog=catalog)
     assert e.enabled and e.via == "01"
+
+
+# --- hostile input -----------------------------------------------------------------------------
+
+ONE_PHASE = (
+    '{{"kinds": {{"crime_modus": {{"phases": [{{"starts_at": "2024-04-15T00:00:00+02:00", '
+    '"regions": ["01"], "percentage": {}}}]}}}}}}'
+)
+
+
+def test_a_str_is_always_text_and_a_path_is_always_a_file(tmp_path: Path) -> None:
+    """``str`` is the document; ``pathlib.Path`` (any ``os.PathLike``) is read as a file."""
+    policy = pilot_policy()
+    path = tmp_path / "policy.toml"
+    path.write_text(policy.to_toml(), encoding="utf-8")
+    assert RolloutPolicy.from_toml(path) == policy
+
+    class Where:  # a minimal os.PathLike that is not a pathlib.Path
+        def __fspath__(self) -> str:
+            return str(path)
+
+    assert RolloutPolicy.from_toml(Where()) == policy
+    with pytest.raises(InvalidPolicy, match=r"pass pathlib\.Path"):
+        RolloutPolicy.from_toml(str(path))  # a str is TOML text, never a file name
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + policy.to_json().encode())
+    assert RolloutPolicy.from_json(bom) == policy
+
+
+@pytest.mark.parametrize("reader", [RolloutPolicy.from_toml, RolloutPolicy.from_json])
+def test_unreadable_policy_files_are_invalid_policy_naming_the_path(
+    tmp_path: Path, reader: Any
+) -> None:
+    """Missing file, a directory, non-UTF-8 bytes: InvalidPolicy naming the path, not OSError."""
+    cases = {
+        tmp_path / "missing.toml": "No such file",
+        tmp_path: "directory",
+    }
+    latin = tmp_path / "latin1.toml"
+    latin.write_bytes('salt = "Malmö"\n'.encode("latin-1"))
+    cases[latin] = "not UTF-8: byte 0xf6 at line 1"
+    for path, reason in cases.items():
+        with pytest.raises(InvalidPolicy) as info:
+            reader(path)
+        assert str(path) in str(info.value)
+        assert reason in str(info.value)
+    with pytest.raises(InvalidPolicy, match="not UTF-8"):
+        reader(b"\xff\xfe")
+    with pytest.raises(InvalidType, match="file path"):
+        reader(42)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"a": ' * 50_000 + "1" + "}" * 50_000,
+    ],
+)
+def test_deeply_nested_json_is_invalid_policy(text: str) -> None:
+    """RecursionError from the parser becomes one InvalidPolicy."""
+    with pytest.raises(InvalidPolicy, match="nested too deeply"):
+        RolloutPolicy.from_json(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x = " + "[" * 100_000 + "]" * 100_000, "x = " + "{a = " * 5_000 + "1" + "}" * 5_000],
+)
+def test_deeply_nested_toml_is_invalid_policy(text: str) -> None:
+    """RecursionError from tomllib becomes one InvalidPolicy."""
+    with pytest.raises(InvalidPolicy, match="nested too deeply"):
+        RolloutPolicy.from_toml(text)
+
+
+def test_deeply_nested_parsed_data_is_invalid_policy() -> None:
+    """from_dict with a value nested beyond the recursion limit: InvalidPolicy, not RecursionError."""
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(InvalidPolicy):
+        RolloutPolicy.from_dict(
+            {"kinds": {"crime_modus": {"phases": [{"starts_at": "x", "regions": deep}]}}}
+        )
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("1e400", "got inf"),
+        ("1" + "0" * 400, "an integer of 401 digits"),
+        ("-1" + "0" * 400, "an integer of 401 digits"),
+        ("1" + "0" * 5000, "has 5001 digits"),
+    ],
+)
+def test_huge_percentages_are_invalid_policy_with_their_path(value: str, shown: str) -> None:
+    """1e400, 10**400 and an int past Python's digit limit: InvalidPolicy, never OverflowError."""
+    with pytest.raises(InvalidPolicy) as info:
+        RolloutPolicy.from_json(ONE_PHASE.format(value))
+    assert shown in str(info.value)
+    if "5001" not in shown:
+        assert info.value.paths == ["kinds.crime_modus.phases[0].percentage"]
+    toml = (
+        "[[kinds.crime_modus.phases]]\nstarts_at = 2024-04-15T00:00:00+02:00\n"
+        f'regions = ["01"]\npercentage = {value.replace("1e400", "inf")}\n'
+    )
+    with pytest.raises(InvalidPolicy):
+        RolloutPolicy.from_toml(toml)
+    if "5001" not in shown:
+        with pytest.raises(InvalidPolicy, match="percentage"):
+            Phase(
+                starts_at=PILOT_START,
+                regions={"01"},
+                percentage=int(value.replace("1e400", "1" + "0" * 400)),
+            )
+
+
+@pytest.mark.parametrize("pct", [1e-9, 0.001, 0.005, 1e-300, 5e-324, 50.0000001])
+def test_a_canary_finer_than_the_granularity_is_refused(pct: float) -> None:
+    """Percentages are 0 or multiples of MIN_PERCENTAGE (0.01): 1e-9 % is refused, not rounded to 0."""
+    from geotarget.rollout import MIN_PERCENTAGE
+
+    assert MIN_PERCENTAGE == 0.01
+    with pytest.raises(InvalidPolicy, match=r"steps of 0\.01"):
+        Phase(starts_at=PILOT_START, regions={"01"}, percentage=pct)
+    with pytest.raises(InvalidPolicy, match=r"phases\[0\]\.percentage: must be in steps of 0\.01"):
+        RolloutPolicy.from_json(ONE_PHASE.format(repr(pct)))
+
+
+@pytest.mark.parametrize("pct", [0, 0.01, 0.07, 33.33, 99.99, 100])
+def test_percentages_on_the_granularity_are_kept_exactly(pct: float) -> None:
+    """Multiples of 0.01 survive float noise (0.07 * 100 = 7.000000000000001)."""
+    assert Phase(starts_at=PILOT_START, regions={"01"}, percentage=pct).percentage == pct
+
+
+class _CountingCode(str):
+    """A region code that counts how often it is compared for equality."""
+
+    comparisons = 0
+
+    def __eq__(self, other: object) -> bool:
+        _CountingCode.comparisons += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_reading_many_regions_is_not_quadratic() -> None:
+    """The duplicate-region check compares codes O(n) times, not n² (100 phases x 20,000 hung)."""
+    n = 2_000
+    codes = [_CountingCode(f"R{j}") for j in range(n)]
+    _CountingCode.comparisons = 0
+    RolloutPolicy.from_dict(
+        {
+            "kinds": {
+                "crime_modus": {"phases": [{"starts_at": "2024-04-15T00:00:00Z", "regions": codes}]}
+            }
+        }
+    )
+    assert _CountingCode.comparisons < 10 * n  # the quadratic check made about n² / 2 = 2,000,000
+
+
+def test_a_policy_of_100_phases_by_2000_regions_round_trips() -> None:
+    """A large policy (bounded here to 100 x 2,000) reads, writes and reads back equal."""
+    phases = [
+        {
+            "starts_at": f"2024-01-{1 + i // 24:02d}T{i % 24:02d}:00:00Z",
+            "regions": [f"R{j}" for j in range(2_000)],
+            "percentage": i + 1,
+        }
+        for i in range(100)
+    ]
+    policy = RolloutPolicy.from_dict({"kinds": {"tip_request": {"phases": phases}}})
+    assert len(policy.rollout("tip_request").phases) == 100  # type: ignore[union-attr]
+    assert RolloutPolicy.from_toml(policy.to_toml()) == policy

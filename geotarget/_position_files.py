@@ -1,0 +1,570 @@
+"""Private: read the positions files people have — CSV in any common dialect, or Parquet.
+
+The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
+
+* **Columns** ``id``, ``lon``, ``lat`` (required) and ``accuracy_m``, ``observed_at``,
+  ``tester`` (optional), matched case-insensitively. Other columns are reported (the command
+  prints one warning line naming them) and ignored.
+* **Encoding**: UTF-8 (a BOM is fine), UTF-16 with a BOM, else cp1252 (Windows' Western
+  European code page, a superset of latin-1's printable range); or exactly the ``encoding``
+  given.
+* **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most. A
+  decimal comma (``59,3325``) is read like a decimal point; thousands separators are not.
+* **Ids** are text, taken verbatim (only surrounding spaces are stripped): ``0701234567`` stays
+  ``0701234567``, and ``007`` and ``7`` are two devices. (A Parquet integer column stays int.)
+* **observed_at**: epoch seconds (``1716206400`` or ``1716206400.5``, from 2001-09-09 to
+  year 5138, so that milliseconds and ``20240520`` are refused) or ISO 8601 with an offset
+  (``2024-05-20T14:00:00+02:00``, ``...Z``). A time without an offset is an error unless a
+  ``timezone`` is given to read it in. An empty cell is an unknown time (never invented). A file
+  without the column needs an explicit ``observed_at`` for every row.
+* Every problem is one :class:`~geotarget.errors.InvalidInput` naming the file, the row (data
+  rows count from 1; CSV also gives the line, the header being line 1) and the column.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import math
+import re
+import zoneinfo
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
+
+KNOWN = ("id", "lon", "lat", "accuracy_m", "observed_at", "tester")
+REQUIRED = ("id", "lon", "lat")
+DELIMITERS = (",", ";", "\t")
+#: Epoch seconds at or above this (year 5138) are refused: most likely milliseconds.
+MAX_EPOCH_S = 1e11
+#: Epoch seconds below this (2001-09-09) are refused: most likely a date such as 20240520.
+MIN_EPOCH_S = 1e9
+#: How often ``progress`` is called while reading, in rows.
+PROGRESS_EVERY = 100_000
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
+_EPOCH = re.compile(r"\d{1,30}(?:[.,]\d{1,9})?", re.ASCII)
+_TRUE = frozenset({"1", "true", "yes", "y", "ja", "t"})
+_FALSE = frozenset({"0", "false", "no", "n", "nej", "f", ""})
+_EPOCH0 = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+@attrs.frozen
+class Where:
+    """Names a data row (0-based index ``i``) as people count it: file, row from 1, CSV line."""
+
+    name: str
+    lines: Sequence[int] | None = None
+
+    def row(self, i: int) -> str:
+        return f"row {i + 1}" + (f" (line {self.lines[i]})" if self.lines is not None else "")
+
+    def __call__(self, i: int) -> str:
+        return f"{self.name}: {self.row(i)}"
+
+
+@attrs.frozen
+class Report:
+    """What was read: for the command's summary line."""
+
+    path: Path
+    rows: int
+    form: str
+    unknown_columns: tuple[str, ...]
+
+
+def _show(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:37] + "...")
+
+
+def _problem(where: str, column: str, rule: str, value: str) -> InvalidPositions:
+    return InvalidPositions(f"{where}, column {column}: {rule} (got {_show(value)})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Cells → columns
+# ---------------------------------------------------------------------------------------------
+
+
+def _bulk(cells: Sequence[str], allowed: str) -> npt.NDArray[np.float64] | None:
+    """The column as floats, converted in bulk, when every cell is empty or plainly numeric.
+
+    A cell passes when it holds only ``allowed`` characters (checked by stripping them, in C)
+    and converts; the decimal comma becomes a point and an empty cell NaN. None sends the caller
+    to its cell-by-cell path, which names the first bad cell and the rule.
+    """
+    if not cells:
+        return None
+    arr = np.char.strip(np.asarray(cells, dtype=np.str_))
+    if (np.char.str_len(np.char.strip(arr, allowed)) != 0).any():
+        return None
+    arr = np.char.replace(arr, ",", ".")
+    try:
+        values = np.where(arr == "", "nan", arr).astype(np.float64)
+    except ValueError:
+        return None
+    return None if np.isinf(values).any() else values
+
+
+def _numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.float64]:
+    """Numbers with a decimal point or comma; empty cells are NaN."""
+    values = _bulk(cells, "0123456789+-.,eE")
+    if values is not None:
+        return values
+    out = np.empty(len(cells), dtype=np.float64)
+    for i, raw in enumerate(cells):
+        text = raw.strip()
+        if not text:
+            out[i] = np.nan
+            continue
+        if not _NUMBER.fullmatch(text):
+            raise _problem(
+                where(i),
+                column,
+                "must be a number written with ASCII digits and a decimal point or comma, "
+                "without thousands separators",
+                raw,
+            )
+        out[i] = float(text.replace(",", "."))
+        if math.isinf(out[i]):
+            raise _problem(where(i), column, "must be a finite number", raw)
+    return out
+
+
+def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
+    """One observed_at cell as an aware datetime; ``ValueError`` says which rule it breaks."""
+    if _EPOCH.fullmatch(text):
+        seconds = float(text.replace(",", "."))
+        if seconds >= MAX_EPOCH_S:
+            raise ValueError(
+                f"epoch seconds must be below {MAX_EPOCH_S:.0e} (year 5138); "
+                "milliseconds? divide by 1000"
+            )
+        if seconds < MIN_EPOCH_S:
+            raise ValueError(
+                f"epoch seconds must be at least {MIN_EPOCH_S:.0e} (2001-09-09); a date? "
+                "write it as ISO 8601, e.g. 2024-05-20T14:00:00+02:00"
+            )
+        return _EPOCH0 + dt.timedelta(seconds=seconds)
+    iso = text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text
+    if not iso.isascii():
+        raise ValueError("must be epoch seconds or ISO 8601 written with ASCII digits")
+    try:
+        value = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        raise ValueError(
+            "must be epoch seconds or an ISO 8601 date-time such as 2024-05-20T14:00:00+02:00"
+        ) from None
+    if value.tzinfo is None:
+        if zone is None:
+            raise ValueError(
+                "has no UTC offset: write one (2024-05-20T14:00:00+02:00 or ...Z), or say "
+                "which zone such times are in with --timezone (e.g. Europe/Stockholm)"
+            )
+        value = value.replace(tzinfo=zone)
+        back = value.astimezone(dt.timezone.utc).astimezone(zone)
+        if back.replace(tzinfo=None) != value.replace(tzinfo=None):
+            raise ValueError(f"is a wall time that {zone.key} skips (a DST change); fix it")
+        if value.replace(fold=1).utcoffset() != value.utcoffset():
+            raise ValueError(
+                f"is a wall time that {zone.key} shows twice (a DST change); write its offset"
+            )
+    try:
+        utc = value.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise ValueError("lies outside the years 1970 to 9999") from None
+    if not _EPOCH0 <= utc < dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc):
+        raise ValueError("lies outside the years 1970 to 9999")
+    return utc
+
+
+def _times(
+    cells: Sequence[str], column: str, where: Where, zone: zoneinfo.ZoneInfo | None
+) -> npt.NDArray[np.datetime64]:
+    seconds = _bulk(cells, "0123456789.,")
+    if seconds is not None:  # all epoch seconds (or empty): in bulk, if all within range
+        known = ~np.isnan(seconds)
+        if ((seconds[known] >= MIN_EPOCH_S) & (seconds[known] < MAX_EPOCH_S)).all():
+            micro = np.round(np.where(known, seconds, 0.0) * 1e6).astype(np.int64)
+            stamps = micro.astype("datetime64[us]")
+            return np.where(known, stamps, np.datetime64("NaT", "us"))
+    # Cell by cell, each distinct text parsed once (fixes often share a timestamp).
+    texts = np.char.strip(np.asarray(cells, dtype=np.str_)) if cells else np.array([], "U1")
+    distinct, inverse = np.unique(texts, return_inverse=True)
+    values = np.full(distinct.size, np.datetime64("NaT"), dtype="datetime64[us]")
+    for k, text in enumerate(distinct.tolist()):
+        if not text:
+            continue  # an unknown time stays unknown
+        try:
+            utc = _parse_time(text, zone)
+        except ValueError as err:
+            i = int(np.flatnonzero(inverse == k)[0])
+            raise _problem(where(i), column, str(err), cells[i]) from None
+        values[k] = np.datetime64(utc.replace(tzinfo=None), "us")
+    return values[inverse.reshape(-1)]
+
+
+def _flags(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.bool_]:
+    out = np.zeros(len(cells), dtype=np.bool_)
+    for i, raw in enumerate(cells):
+        text = raw.strip().lower()
+        if text in _TRUE:
+            out[i] = True
+        elif text not in _FALSE:
+            raise _problem(where(i), column, "must be 1/0, true/false or yes/no (or empty)", raw)
+    return out
+
+
+def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
+    ids = [c.strip() for c in cells]
+    for i, v in enumerate(ids):
+        if not v:
+            raise _problem(where(i), "id", "must not be empty", cells[i])
+    return np.array(ids, dtype=np.str_) if ids else np.array([], dtype=np.str_)
+
+
+def _check(
+    ids: npt.NDArray[Any],
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+    accuracy: npt.NDArray[np.float64] | None,
+    where: Where,
+) -> None:
+    """The row rules, checked here so that errors name the file's rows (vectorised)."""
+    if ids.size > 1:
+        order = np.argsort(ids, kind="stable")
+        srt = ids[order]
+        dup = np.flatnonzero(srt[1:] == srt[:-1])
+        if dup.size:
+            earlier, second = sorted(order[dup[0] : dup[0] + 2].tolist())
+            raise InvalidPositions(
+                f"{where(second)}, column id: ids must be unique (got {str(ids[second])!r}, "
+                f"already at {where.row(earlier)})"
+            )
+
+    def first(mask: npt.NDArray[np.bool_]) -> int | None:
+        hits = np.flatnonzero(mask)
+        return int(hits[0]) if hits.size else None
+
+    nan_x, nan_y = np.isnan(lon), np.isnan(lat)
+    if (i := first(nan_x != nan_y)) is not None:
+        column = "lon" if nan_x[i] else "lat"
+        raise InvalidPositions(
+            f"{where(i)}, column {column}: is empty while "
+            f"{'lat' if column == 'lon' else 'lon'} is not; give both (a fix) or neither (no fix)"
+        )
+    fix = ~nan_x
+    for name, values, limit in (("lon", lon, 180.0), ("lat", lat, 90.0)):
+        if (i := first(fix & ~(np.abs(values) <= limit))) is not None:
+            hint = ""
+            if name == "lat" and abs(lon[i]) <= 90.0:
+                hint = "; are lon and lat swapped?"
+            raise InvalidPositions(
+                f"{where(i)}, column {name}: must lie within [-{limit:g}, {limit:g}] degrees "
+                f"(got {values[i]!r}){hint}"
+            )
+    if accuracy is not None and (i := first(fix & ~(accuracy >= 0.0))) is not None:
+        what = "is empty" if np.isnan(accuracy[i]) else f"is {accuracy[i]!r}"
+        raise InvalidPositions(
+            f"{where(i)}, column accuracy_m: must be a number of metres >= 0 for a row with a "
+            f"fix ({what})"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV
+# ---------------------------------------------------------------------------------------------
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
+    """The text of a file and the name of its encoding, by the module's rule."""
+    if encoding is not None:
+        try:
+            info = codecs.lookup(encoding)
+        except LookupError:
+            info = None
+        if info is None or not getattr(info, "_is_text_encoding", True):
+            raise InvalidInput(
+                f"--encoding must name a text encoding such as utf-8 or cp1252 (got {encoding!r})"
+            )
+        try:
+            text = data.decode(info.name)
+        except UnicodeDecodeError as err:
+            raise InvalidInput(
+                f"{name}: line {_line_of(data, err.start)}: byte {data[err.start]:#04x} is not "
+                f"{info.name} (--encoding {encoding})"
+            ) from None
+        return text.removeprefix("\ufeff"), info.name
+    if data.startswith(codecs.BOM_UTF8):
+        form = ("utf-8-sig", "UTF-8 with BOM")
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        form = ("utf-16", "UTF-16")
+    else:
+        if b"\x00" in data:
+            nul_line = _line_of(data, data.index(b"\x00"))
+            raise InvalidInput(
+                f"{name}: line {nul_line}: holds NUL bytes, so it is "
+                "no UTF-8 or cp1252 text (UTF-16 without a BOM? give --encoding utf-16-le)"
+            )
+        try:
+            return data.decode("utf-8"), "UTF-8"
+        except UnicodeDecodeError:
+            form = ("cp1252", "cp1252")
+    try:
+        return data.decode(form[0]).removeprefix("\ufeff"), form[1]
+    except UnicodeDecodeError as err:
+        raise InvalidInput(
+            f"{name}: line {_line_of(data, err.start)}: byte {data[err.start]:#04x} is neither "
+            f"UTF-8 nor {form[1]}; say which encoding it is with --encoding"
+        ) from None
+
+
+def _delimiter(text: str) -> str:
+    header = text.split("\n", 1)[0]
+    counts = [header.count(d) for d in DELIMITERS]
+    return DELIMITERS[counts.index(max(counts))] if max(counts) else ","
+
+
+def _columns(header: Sequence[str], name: str) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Known column → index, and the unknown columns' names."""
+    known: dict[str, int] = {}
+    unknown = []
+    for j, raw in enumerate(header):
+        key = raw.strip().lower()
+        if key in KNOWN:
+            if key in known:
+                raise InvalidInput(
+                    f"{name}: line 1: column {key} appears twice (columns {known[key] + 1} "
+                    f"and {j + 1})"
+                )
+            known[key] = j
+        else:
+            unknown.append(raw.strip() or f"(unnamed column {j + 1})")
+    missing = [c for c in REQUIRED if c not in known]
+    if missing:
+        found = ", ".join(repr(h.strip()) for h in header) or "nothing"
+        raise InvalidInput(
+            f"{name}: line 1: lacks column(s) {', '.join(missing)} (has {found}); "
+            f"the first line must name the columns: {', '.join(KNOWN)}"
+        )
+    return known, tuple(unknown)
+
+
+def read_csv(
+    path: Path,
+    *,
+    encoding: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, list[str]], list[int], Report]:
+    """The known columns' cells, each data row's first line, and what was read."""
+    data = path.read_bytes()
+    name = path.name
+    text, enc = decode(data, name, encoding)
+    delim = _delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise InvalidInput(f"{name}: is empty; the first line must name the columns")
+        known, unknown = _columns(header, name)
+        records: list[list[str]] = []
+        lines: list[int] = []
+        width = len(header)
+        start = reader.line_num + 1
+        for record in reader:
+            line, start = start, reader.line_num + 1
+            if not "".join(record).strip():
+                continue  # blank lines and rows of empty cells (spreadsheet exports)
+            if len(record) != width:
+                raise InvalidInput(
+                    f"{name}: row {len(lines) + 1} (line {line}): has {len(record)} fields, the "
+                    f"header has {width} (delimiter {delim!r})"
+                )
+            records.append(record)
+            lines.append(line)
+            if progress is not None and len(lines) % PROGRESS_EVERY == 0:
+                progress(len(lines))
+    except csv.Error as err:
+        raise InvalidInput(f"{name}: line {reader.line_num}: not readable as CSV: {err}") from None
+    if not lines:
+        raise InvalidInput(f"{name}: has a header but no rows")
+    columns = list(zip(*records, strict=True))
+    del records
+    cells = {key: list(columns[j]) for key, j in known.items()}
+    decimal = any("," in c for k in ("lon", "lat") for c in cells[k])
+    sep = {",": "comma", ";": "semicolon", "\t": "tab"}[delim]
+    form = f"CSV, {enc}, {sep}-separated" + (", decimal comma" if decimal else "")
+    return cells, lines, Report(path, len(lines), form, unknown)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet
+# ---------------------------------------------------------------------------------------------
+
+
+def _parquet_cells(column: Any) -> list[str]:
+    return ["" if v is None else str(v) for v in column.to_pylist()]
+
+
+def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
+    """The known columns (as pyarrow arrays) and what was read."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as err:
+        raise MissingExtra("geoparquet", "reading --positions .parquet") from err
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InvalidInput(f"{path.name}: not a readable Parquet file: {first}") from None
+    known, unknown = _columns(table.column_names, path.name)
+    cols = {key: table.column(j).combine_chunks() for key, j in known.items()}
+    if table.num_rows == 0:
+        raise InvalidInput(f"{path.name}: has no rows")
+    return cols, Report(path, table.num_rows, "Parquet", unknown)
+
+
+def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo | None) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = col.type
+    if kind == "id":
+        if pa.types.is_integer(t):
+            if col.null_count:
+                i = int(pc.index(pc.is_null(col), True).as_py())
+                raise _problem(where(i), "id", "must not be empty", "")
+            values = col.to_numpy(zero_copy_only=False)
+            if values.dtype.kind == "u" and values.size and values.max() > np.iinfo(np.int64).max:
+                i = int(np.argmax(values > np.iinfo(np.int64).max))
+                raise _problem(where(i), "id", "integer ids must be below 2**63", str(values[i]))
+            return values.astype(np.int64)
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            return _text_ids(_parquet_cells(col), where)
+        raise InvalidPositions(
+            f"{where.name}, column id: must hold text or integers (got type {t})"
+        )
+    if kind in ("lon", "lat", "accuracy_m") and (pa.types.is_integer(t) or pa.types.is_floating(t)):
+        return np.asarray(
+            pc.cast(col, pa.float64()).fill_null(math.nan).to_numpy(zero_copy_only=False),
+            dtype=np.float64,
+        )
+    if kind == "observed_at" and pa.types.is_timestamp(t):
+        if t.tz is None:
+            if zone is None:
+                raise InvalidPositions(
+                    f"{where.name}, column observed_at: timestamps without a time "
+                    "zone; say which zone they are in with --timezone (e.g. Europe/Stockholm)"
+                )
+            return _times(_parquet_cells(col), kind, where, zone)
+        utc = pc.cast(col, pa.timestamp("us", tz="UTC"))
+        return utc.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    if kind == "tester" and pa.types.is_boolean(t):
+        return np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
+    return _from_cells(kind, _parquet_cells(col), where, zone)
+
+
+def _from_cells(
+    kind: str, cells: Sequence[str], where: Where, zone: zoneinfo.ZoneInfo | None
+) -> Any:
+    if kind == "id":
+        return _text_ids(cells, where)
+    if kind == "observed_at":
+        return _times(cells, kind, where, zone)
+    if kind == "tester":
+        return _flags(cells, kind, where)
+    return _numbers(cells, kind, where)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
+    if name is None:
+        return None
+    try:
+        from geotarget._rollout_time import zone
+
+        return zone(name)
+    except ValueError as err:
+        raise InvalidInput(f"--timezone {err}") from None
+
+
+def read(
+    path: Path,
+    *,
+    encoding: str | None = None,
+    timezone: str | None = None,
+    observed_at: dt.datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Any, Report]:
+    """Read a positions file into :class:`~geotarget.Positions`; see the module's rules.
+
+    ``observed_at`` dates every row of a file without an ``observed_at`` column, and is refused
+    for a file with one. Every failure is an :class:`InvalidInput` naming file, row and column.
+    """
+    from geotarget.positions import Positions
+
+    name = path.name
+    if not path.exists():
+        raise InvalidInput(f"--positions file not found: {path}")
+    if path.is_dir():
+        raise InvalidInput(f"--positions must be a file (got the directory {path})")
+    suffix = path.suffix.lower()
+    zone = _zone(timezone)
+    columns: dict[str, Any] = {}
+    if suffix == ".parquet":
+        raw, report = read_parquet(path)
+        where = Where(name)
+
+        for key, col in raw.items():
+            columns[key] = _parquet_column(key, col, where, zone)
+    elif suffix in (".csv", ".tsv", ".txt"):
+        cells, lines, report = read_csv(path, encoding=encoding, progress=progress)
+        where = Where(name, lines)
+
+        for key, values in cells.items():
+            columns[key] = _from_cells(key, values, where, zone)
+    else:
+        raise InvalidInput(
+            f"--positions must be a .csv, .tsv, .txt or .parquet file (got {path.name})"
+        )
+    if "observed_at" in columns and observed_at is not None:
+        raise InvalidInput(
+            f"{name}: has an observed_at column, so --observed-at is not used; leave it out"
+        )
+    if "observed_at" not in columns:
+        if observed_at is None:
+            raise InvalidInput(
+                f"{name}: has no observed_at column, so when its fixes were taken is unknown; "
+                "add the column or give --observed-at TIME for every row"
+            )
+        stamp = np.datetime64(observed_at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+        columns["observed_at"] = np.full(report.rows, stamp, dtype="datetime64[us]")
+    _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
+    try:
+        positions = Positions(
+            columns["id"],
+            columns["lon"],
+            columns["lat"],
+            accuracy_m=columns.get("accuracy_m"),
+            observed_at=columns["observed_at"],
+            tester=columns.get("tester"),
+        )
+    except GeotargetError as err:  # a rule checked only by Positions: rows count from 0 there
+        raise InvalidPositions(f"{name}: {err} (rows counted from 0)") from None
+    return positions, report

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Test the declared minimum versions: ``python3 scripts/min_versions.py`` (scripts/test runs it).
+
+Reads the lower bounds of ``[project].dependencies`` and of the ``sweden`` and ``geoparquet``
+extras from pyproject.toml, pins each to its series (``numpy>=1.24`` → ``numpy==1.24.*``,
+``pyarrow>=14`` → ``pyarrow==14.*``, ``rtree>=1.4.1`` → ``rtree==1.4.1``), installs the package
+with them into a throw-away virtualenv ``.venv-min`` (the test group unpinned), checks what got
+installed and runs the tests (``-x -q``, Hypothesis' small ``min`` profile). A core dependency
+without a lower bound fails.
+
+The ``plot`` extra is left out: matplotlib's minimum predates today's pyparsing, whose
+deprecation warnings the suite turns into errors; its tests skip here and run in the main run.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _venv import ROOT, ensure_venv, run
+
+EXTRAS = ("sweden", "geoparquet")
+_REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)\s*(?:\[[^\]]*\])?\s*(.*?)\s*(?:;(.*))?$")
+
+
+def _pyproject() -> dict[str, object]:
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    return tomllib.loads(text)
+
+
+def pin(requirement: str) -> tuple[str, str] | None:
+    """``(name, pinned spec)`` for a requirement's lower bound; None if a marker excludes it.
+
+    >>> pin("numpy>=1.24")
+    ('numpy', 'numpy==1.24.*')
+    >>> pin("rtree>=1.4.1")
+    ('rtree', 'rtree==1.4.1')
+    >>> pin("pyarrow>=14")
+    ('pyarrow', 'pyarrow==14.*')
+    >>> pin("tomli>=2; python_version < '3.0'") is None
+    True
+    """
+    m = _REQ.match(requirement)
+    if not m:
+        raise SystemExit(f"cannot read the requirement {requirement!r}")
+    name, spec, marker = m.group(1), m.group(2), m.group(3)
+    if marker and not _marker_applies(marker):
+        return None
+    lower = re.search(r">=\s*([0-9][0-9.]*)", spec)
+    if not lower:
+        raise SystemExit(
+            f"{name} has no lower bound in pyproject.toml ({requirement!r}): declare the oldest "
+            "version that works, so that this run can test it"
+        )
+    version = lower.group(1)
+    return name, f"{name}=={version}.*" if version.count(".") <= 1 else f"{name}=={version}"
+
+
+def _marker_applies(marker: str) -> bool:
+    m = re.fullmatch(r"\s*python_version\s*<\s*['\"](\d+)\.(\d+)['\"]\s*", marker)
+    if m:
+        return sys.version_info[:2] < (int(m.group(1)), int(m.group(2)))
+    raise SystemExit(f"scripts/min_versions.py cannot evaluate the marker {marker!r}")
+
+
+def pins() -> dict[str, str]:
+    """Every core and extra requirement's name → its pinned minimum."""
+    project = _pyproject()["project"]
+    assert isinstance(project, dict)
+    reqs = list(project["dependencies"])
+    for extra in EXTRAS:
+        reqs += project["optional-dependencies"][extra]
+    out: dict[str, str] = {}
+    for req in reqs:
+        pinned = pin(req)
+        if pinned is not None:
+            out[pinned[0].lower()] = pinned[1]
+    return out
+
+
+def main() -> None:
+    pinned = pins()
+    constraints = Path(tempfile.mkdtemp(prefix="geotarget-min-")) / "constraints.txt"
+    constraints.write_text("\n".join(pinned.values()) + "\n", encoding="utf-8")
+    print("Declared minimum versions:\n  " + "\n  ".join(pinned.values()), flush=True)
+    venv = ROOT / ".venv-min"
+    shutil.rmtree(venv, ignore_errors=True)
+    py = ensure_venv(
+        venv, "-c", str(constraints), "-e", f".[{','.join(EXTRAS)}]", "--group", "test"
+    )
+    check = (
+        "import importlib.metadata as m, re, sys\n"
+        "bad = []\n"
+        "for line in sys.argv[1:]:\n"
+        "    name, want = line.split('==')\n"
+        "    have = m.version(name)\n"
+        "    base = want.removesuffix('.*')\n"
+        "    series = have == base or have.startswith(base + '.')\n"
+        "    ok = series if want.endswith('*') else have == want\n"
+        "    print(f'  {name} {have}', '' if ok else f'(wanted {want})')\n"
+        "    bad += [] if ok else [name]\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    run(py, "-c", check, *pinned.values())
+    run(
+        py,
+        "-m",
+        "pytest",
+        "tests",
+        "-x",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        env={"HYPOTHESIS_PROFILE": "min"},
+    )
+    print("\nThe declared minimum versions pass the tests.")
+
+
+if __name__ == "__main__":
+    main()
