@@ -178,3 +178,93 @@ def test_normalise_event_is_idempotent_and_ignores_case_and_spacing(text: str) -
     assert normalise_event(once) == once
     assert once == once.strip() and "  " not in once
     assert normalise_event(f"  {text.upper()}\t") == normalise_event(text.upper())
+
+
+# --- the property: the recognizer agrees with a plain re-statement of the rules ----------------
+
+WORDS = ["Explosion", "Tips", "Gas leak", "Brottsmodus"]
+CATS = ["Security", "Safety", "Fire"]
+CODES = [NamedValue("SOS", "EXPL"), NamedValue("SOS", "TIPS"), NamedValue("OET", "OET-112")]
+SENDERS = ["a@x.se", "b@x.se"]
+KIND_NAMES = ["explosion", "crime_modus", "tip_request"]
+
+
+def spaced(word: str) -> st.SearchStrategy[str]:
+    """``word`` in random case with random surrounding and inner whitespace."""
+    return st.tuples(
+        st.lists(st.booleans(), min_size=len(word), max_size=len(word)),
+        st.sampled_from(["", " ", "\t", "  "]),
+        st.sampled_from(["", " ", "\n"]),
+    ).map(
+        lambda t: (
+            t[1]
+            + "".join(
+                c.upper() if up else c.lower() for c, up in zip(word, t[0], strict=True)
+            ).replace(" ", "  ")
+            + t[2]
+        )
+    )
+
+
+rules_st = st.lists(
+    st.builds(
+        lambda n, kind, ev, cats, codes, snd: RecognitionRule(
+            name=f"r{n}",
+            kind=kind,
+            events=ev or (["Explosion"] if not codes else []),
+            categories=cats,
+            event_codes=codes,
+            senders=snd,
+        ),
+        st.integers(0, 10**6),
+        st.sampled_from(KIND_NAMES),
+        st.lists(st.sampled_from(WORDS), max_size=2),
+        st.lists(st.sampled_from(CATS), max_size=2),
+        st.lists(st.sampled_from(CODES), max_size=2),
+        st.lists(st.sampled_from(SENDERS), max_size=1),
+    ),
+    max_size=4,
+    unique_by=lambda r: r.name,
+)
+infos_st = st.lists(
+    st.builds(
+        lambda ev, cats, codes: info(ev, categories=tuple(cats), codes=tuple(codes)),
+        st.sampled_from(WORDS).flatmap(spaced),
+        st.lists(st.sampled_from(CATS), min_size=1, max_size=2),
+        st.lists(st.sampled_from([*CODES, NamedValue("sos", "expl")]), max_size=2),
+    ),
+    min_size=1,
+    max_size=2,
+)
+
+
+def oracle(rules: list[RecognitionRule], infos: list[Info], sender: str) -> tuple[str, str] | None:
+    """The first rule whose conditions one block meets, restated with str.lower/split."""
+
+    def norm(text: str) -> str:
+        return " ".join(text.split()).lower()
+
+    for rule in rules:
+        if rule.senders and sender not in rule.senders:
+            continue
+        for i in infos:
+            if rule.events and norm(i.event) not in {norm(e) for e in rule.events}:
+                continue
+            if rule.categories and not set(rule.categories) & set(i.categories):
+                continue
+            mine = {(c.value_name, norm(c.value)) for c in i.event_codes}
+            if rule.event_codes and not mine & {(c.value_name, norm(c.value))
+                                                 for c in rule.event_codes}:  # fmt: skip
+                continue
+            return rule.kind, rule.name
+    return None
+
+
+@given(rules_st, infos_st, st.sampled_from(SENDERS))
+def test_recognition_agrees_with_a_restatement_of_the_rules(
+    rules: list[RecognitionRule], infos: list[Info], sender: str
+) -> None:
+    """recognise() returns exactly the first rule the oracle finds (or None)."""
+    got = Recognizer(rules).recognise(alert(*infos, sender=sender))
+    expected = oracle(rules, infos, sender)
+    assert (None if got is None else (got.kind, got.rule)) == expected
