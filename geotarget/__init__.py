@@ -22,6 +22,7 @@ from geotarget.alerts import (
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import (
     DocumentError,
+    DuplicateIdentifier,
     GeotargetError,
     InvalidAlert,
     InvalidArea,
@@ -39,7 +40,7 @@ from geotarget.errors import (
 )
 from geotarget.ledger import MemoryLedger, SQLiteLedger
 from geotarget.matcher import AreaIndex, LiveAreaIndex, PositionIndex
-from geotarget.positions import Location, LocationRule, Positions
+from geotarget.positions import Location, LocationRule, Positions, StaleRule
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import KindRollout, Phase, RolloutDecision, RolloutPolicy
 from geotarget.targeting import KindRules, Outcome, Targeter, TargetingResult, Verdict
@@ -53,6 +54,7 @@ __all__ = [
     "Certainty",
     "Circle",
     "DocumentError",
+    "DuplicateIdentifier",
     "GeotargetError",
     "Info",
     "InvalidAlert",
@@ -87,6 +89,7 @@ __all__ = [
     "RolloutPolicy",
     "SQLiteLedger",
     "Severity",
+    "StaleRule",
     "Status",
     "Targeter",
     "TargetingResult",

@@ -15,11 +15,17 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget.errors import InvalidInput
+from geotarget.ledger import _canonical_int_mask
 from geotarget.rollout import RolloutDecision
 
 
 class Outcome(enum.IntEnum):
-    """What happened to one device for one alert (stored as int8)."""
+    """What happened to one device for one alert (stored as int8).
+
+    .. versionchanged:: 0.2.0
+       ``UNKNOWN_LOCATION`` (4) split into :attr:`NO_FIX` (4) and :attr:`STALE_LOCATION`;
+       :attr:`STALE_INCLUDED`, :attr:`NO_FIX_INCLUDED` and :attr:`BEYOND_BORDER` added.
+    """
 
     #: Not near the alert area (its accuracy disk is disjoint from the area).
     OUTSIDE_AREA = 0
@@ -29,18 +35,31 @@ class Outcome(enum.IntEnum):
     AMBIGUOUS_INCLUDED = 2
     #: Its accuracy disk crosses the boundary and the kind fails closed: does not receive it.
     AMBIGUOUS_EXCLUDED = 3
-    #: No fix, or a fix older than the kind's ``max_age``: does not receive it.
-    UNKNOWN_LOCATION = 4
+    #: No fix at all (lon/lat NaN) and the kind does not tell such devices.
+    NO_FIX = 4
     #: In the area, but in a region where the kind is not enabled (yet).
     OUTSIDE_ROLLOUT = 5
     #: In an enabled region, but outside the canary share of devices.
     OUTSIDE_CANARY = 6
     #: The alert is a Test or Exercise and the device is not flagged as a tester.
     NOT_A_TESTER = 7
+    #: The fix is older than the kind accepts (any stale fix when the kind has no stale rule,
+    #: else one older than ``stale.max_age``, or of unknown time): its location is unknown.
+    STALE_LOCATION = 8
+    #: A stale fix within ``stale.max_age`` whose point lies in the area grown by
+    #: ``stale.margin_m``: receives the alert.
+    STALE_INCLUDED = 9
+    #: No fix at all, and the kind tells such devices (``include_no_fix``): receives the alert.
+    NO_FIX_INCLUDED = 10
+    #: In the alert area but in no region (beyond the country's territory), and the kind
+    #: stops at the border (``beyond_border=False``).
+    BEYOND_BORDER = 11
 
 
 #: Outcomes whose devices are covered by the alert (they receive it, once).
-COVERED = frozenset({Outcome.INSIDE, Outcome.AMBIGUOUS_INCLUDED})
+COVERED = frozenset(
+    {Outcome.INSIDE, Outcome.AMBIGUOUS_INCLUDED, Outcome.STALE_INCLUDED, Outcome.NO_FIX_INCLUDED}
+)
 
 _WHY = {
     Outcome.OUTSIDE_AREA: "is outside the alert area",
@@ -53,15 +72,33 @@ _WHY = {
         "may be inside the alert area (its accuracy disk crosses the boundary) but this kind "
         "fails closed"
     ),
-    Outcome.UNKNOWN_LOCATION: "has no current location (no fix, or the fix is too old)",
+    Outcome.NO_FIX: "has no location fix at all, and this kind does not tell such devices",
     Outcome.OUTSIDE_ROLLOUT: "is in the alert area but in a region where this kind is not enabled",
     Outcome.OUTSIDE_CANARY: "is in an enabled region but outside the canary share of devices",
     Outcome.NOT_A_TESTER: "is not flagged as a tester, and this is a Test or Exercise alert",
+    Outcome.STALE_LOCATION: (
+        "has only a fix older than this kind accepts (or of unknown time), so where it is now "
+        "is unknown"
+    ),
+    Outcome.STALE_INCLUDED: (
+        "was last seen, by a stale fix this kind still accepts, within the alert area grown by "
+        "the distance its owner may have moved"
+    ),
+    Outcome.NO_FIX_INCLUDED: "has no location fix at all, and this kind tells such devices",
+    Outcome.BEYOND_BORDER: (
+        "is in the alert area but beyond the country's territory (in no region), and this kind "
+        "stops at the border"
+    ),
 }
 
 
 class Verdict(str, enum.Enum):
-    """The alert-level answer of :meth:`Targeter.target` (wire value = name)."""
+    """The alert-level answer of :meth:`Targeter.target` (wire value = name).
+
+    .. versionchanged:: 0.2.0
+       :attr:`NOT_AN_ALERT`, :attr:`NOT_PUBLIC`, :attr:`NOT_AUTHORISED`, :attr:`SUPERSEDED`
+       and :attr:`UNKNOWN_REFERENCE` added.
+    """
 
     #: The alert was evaluated for every device; ``recipients`` are the new ones.
     DELIVER = "DELIVER"
@@ -81,6 +118,16 @@ class Verdict(str, enum.Enum):
     CANCELLED = "CANCELLED"
     #: The blast-radius guard stopped it; call again with ``confirm=True`` to send anyway.
     BLAST_RADIUS = "BLAST_RADIUS"
+    #: An Ack or Error message: not an alert; it changes no incident.
+    NOT_AN_ALERT = "NOT_AN_ALERT"
+    #: Status Draft or System: never public; it changes no incident.
+    NOT_PUBLIC = "NOT_PUBLIC"
+    #: An Update or Cancel from another sender, or with another status, than its incident's.
+    NOT_AUTHORISED = "NOT_AUTHORISED"
+    #: Older (``sent``) than the incident's current version: nobody new is told.
+    SUPERSEDED = "SUPERSEDED"
+    #: A Cancel naming no known version: remembered, so the versions it names never deliver.
+    UNKNOWN_REFERENCE = "UNKNOWN_REFERENCE"
 
 
 @attrs.frozen(kw_only=True)
@@ -100,9 +147,10 @@ class TargetingResult:
     ----------
     alert_id : str
         The alert's identifier.
-    incident : str
-        The delivery key shared by an alert and its Updates and Cancel (see
-        :meth:`Targeter.incident_of`).
+    incident : str or None
+        The incident's key ``sender/identifier`` of its first version, shared by an alert and
+        its Updates and Cancel (see :meth:`Targeter.incident_of`); None for a message that
+        belongs to no incident (an Ack, a Draft, a Cancel naming no known version).
     at : datetime.datetime
     verdict : Verdict
     reason : str
@@ -115,9 +163,9 @@ class TargetingResult:
         Device ids that must receive the alert now: covered and not told before.
     no_longer_covered : numpy.ndarray
         Devices told about the incident earlier that the area no longer covers (after an
-        Update that moves or shrinks it).
+        Update that moves or shrinks it), as canonical text (``str``).
     retract : numpy.ndarray
-        For a Cancel: every device that received the incident.
+        For a Cancel: every device that received the incident, as canonical text (``str``).
     counts : mapping of Outcome to int
         How many devices had each outcome; they add up to the number of devices.
     already_delivered : int
@@ -131,7 +179,7 @@ class TargetingResult:
     """
 
     alert_id: str
-    incident: str
+    incident: str | None
     at: dt.datetime
     verdict: Verdict
     reason: str
@@ -153,7 +201,7 @@ class TargetingResult:
         """The outcome of one device, or None if the alert was not evaluated per device."""
         if self._ids is None or self._rows is None or self._outcomes is None:
             return None
-        hits = np.flatnonzero(self._ids == device_id)
+        hits = np.flatnonzero(_same_device(self._ids, device_id))
         if hits.size == 0:
             raise InvalidInput(f"device_id {device_id!r} is not in the positions targeted")
         k = np.searchsorted(self._rows, hits[0])
@@ -173,7 +221,7 @@ class TargetingResult:
             return f"device {device_id!r} does not receive alert {self.alert_id}: {self.reason}"
         why = _WHY[outcome]
         if outcome in COVERED:
-            if _isin(np.array([device_id]), self.recipients)[0]:
+            if _same_device(self.recipients, device_id).any():
                 return f"device {device_id!r} receives alert {self.alert_id}: it {why}"
             return (
                 f"device {device_id!r} does not receive alert {self.alert_id} again: it {why}, "
@@ -194,6 +242,20 @@ class TargetingResult:
         if len(self.retract):
             lines.append(f"  retract from: {len(self.retract):,} devices")
         return "\n".join(lines)
+
+
+def _same_device(ids: npt.NDArray[Any], device_id: object) -> npt.NDArray[np.bool_]:
+    """Which of ``ids`` are ``device_id``, by canonical text (``1`` is ``"1"``)."""
+    if isinstance(device_id, bool) or not isinstance(device_id, (str, int, np.integer, np.str_)):
+        raise InvalidInput(f"device_id must be a str or an int (got {device_id!r})")
+    if ids.dtype.kind == "U":
+        return np.asarray(ids == str(device_id), dtype=np.bool_)
+    if isinstance(device_id, (int, np.integer)):
+        return np.asarray(ids == device_id, dtype=np.bool_)
+    as_int, values = _canonical_int_mask(np.array([device_id], dtype=np.str_))
+    if not as_int[0]:
+        return np.zeros(ids.shape, dtype=np.bool_)
+    return np.asarray(ids == values[0], dtype=np.bool_)
 
 
 def _isin(values: npt.NDArray[Any], pool: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:

@@ -346,8 +346,8 @@ def _moved_devices(positions: Any, at: dt.datetime, seed: int) -> Any:
 # --- target ----------------------------------------------------------------------------------
 
 
-def _read_positions(path: Path, at: dt.datetime) -> Any:
-    """Read a positions file; without ``observed_at`` every fix counts as seen at ``at``."""
+def _read_positions(path: Path, observed_at: dt.datetime | None) -> Any:
+    """Read a positions file; one of its ``observed_at`` column and ``--observed-at`` dates it."""
     from geotarget import Positions
 
     if not path.is_file():
@@ -385,12 +385,22 @@ def _read_positions(path: Path, at: dt.datetime) -> Any:
     ids: Any = cols["id"]
     if ids.dtype.kind in "US" and all(str(v).lstrip("-").isdigit() for v in ids):
         ids = ids.astype(np.int64)
-    observed: Any = [at] * len(ids)
+    observed: Any = observed_at
     if "observed_at" in cols:
+        if observed_at is not None:
+            raise InvalidInput(
+                f"--observed-at must not be given when --positions {path.name} has an "
+                "observed_at column (got both; drop one)"
+            )
         observed = [
             None if v in ("", None) else dt.datetime.fromisoformat(str(v))
             for v in cols["observed_at"]
         ]
+    elif observed_at is None:
+        raise InvalidInput(
+            f"--positions {path.name} has no observed_at column: pass --observed-at TIME "
+            "(ISO 8601 with offset) to date every fix, e.g. --observed-at 2024-05-20T14:00+02:00"
+        )
     tester = None
     if "tester" in cols:
         tester = np.array([str(v).lower() in ("1", "true", "yes") for v in cols["tester"]])
@@ -404,18 +414,18 @@ def _read_positions(path: Path, at: dt.datetime) -> Any:
     )
 
 
-def _parse_at(text: str | None) -> dt.datetime:
+def _parse_at(text: str | None, option: str = "--at") -> dt.datetime:
     if text is None:
         return dt.datetime.now(dt.timezone.utc)
     try:
         at = dt.datetime.fromisoformat(text)
     except ValueError as err:
         raise InvalidInput(
-            f"--at must be an ISO 8601 date-time with offset (got {text!r})"
+            f"{option} must be an ISO 8601 date-time with offset (got {text!r})"
         ) from err
     if at.tzinfo is None:
         raise InvalidInput(
-            f"--at must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 (got {text!r})"
+            f"{option} must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 (got {text!r})"
         )
     return at
 
@@ -436,7 +446,8 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result.
     alert = _read_alert(Path(args.alert), envelope=_sweden().SWEDEN_ENVELOPE)
     at = _parse_at(args.at)
-    positions = _read_positions(Path(args.positions), at)
+    observed_at = None if args.observed_at is None else _parse_at(args.observed_at, "--observed-at")
+    positions = _read_positions(Path(args.positions), observed_at)
     if args.policy:
         path = Path(args.policy)
         if not path.is_file():
@@ -541,8 +552,14 @@ def _parser() -> argparse.ArgumentParser:
         "--positions",
         required=True,
         metavar="FILE.csv|FILE.parquet",
-        help="columns id, lon, lat [, accuracy_m, observed_at, tester]; without observed_at "
-        "every fix counts as seen at --at",
+        help="columns id, lon, lat [, accuracy_m, observed_at, tester]; without an "
+        "observed_at column, --observed-at is required",
+    )
+    target.add_argument(
+        "--observed-at",
+        metavar="TIME",
+        help="ISO 8601 with offset: when every fix of a positions file without an observed_at "
+        "column was observed",
     )
     target.add_argument(
         "--policy",

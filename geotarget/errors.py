@@ -11,7 +11,8 @@ that do not know geotarget::
     │   │   └── InvalidGeoJSON              GeoJSON of the wrong shape or type
     │   ├── InvalidAlert                    an alert that breaks the alert model
     │   ├── InvalidPositions                bad device rows (the rows are named)
-    │   └── InvalidRegions                  bad region data
+    │   ├── InvalidRegions                  bad region data
+    │   └── DuplicateIdentifier             an alert id re-used with different content
     ├── InvalidType (TypeError)             a value of the wrong type (bool for a number)
     ├── DocumentError (ValueError)          a whole document with every problem listed
     │   ├── InvalidCAP                      a CAP 1.2 document
@@ -31,6 +32,7 @@ import attrs
 
 __all__ = [
     "DocumentError",
+    "DuplicateIdentifier",
     "GeotargetError",
     "InvalidAlert",
     "InvalidArea",
@@ -82,6 +84,32 @@ class InvalidPositions(InvalidInput):
 
 class InvalidRegions(InvalidInput):
     """Region data that cannot form a valid region set."""
+
+
+class DuplicateIdentifier(InvalidInput):
+    """An alert version id ``(sender, identifier)`` re-used with different content.
+
+    CAP requires identifiers to be unique per sender; re-using one for a different message
+    would make every earlier decision about it ambiguous, so nothing is changed.
+
+    Parameters
+    ----------
+    sender, identifier : str
+        The version id.
+    field : str
+        The first differing field, as a path (e.g. ``infos[0].areas[0].geometry``).
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, sender: str, identifier: str, field: str) -> None:
+        self.sender = sender
+        self.identifier = identifier
+        self.field = field
+        super().__init__(
+            f"identifier {identifier!r} of sender {sender!r} must be unique: it was already "
+            f"used for a message with different content (first difference: {field})"
+        )
 
 
 class InvalidType(GeotargetError, TypeError):

@@ -11,8 +11,14 @@ Two ledgers implement the :class:`DeliveryLedger` protocol:
   is committed whole or not at all, so a crash mid-batch leaves no partial batch and loses nothing
   that was acknowledged.
 
-Device ids are ``str`` or ``int`` (numpy arrays of either are accepted); ``1`` and ``"1"`` are
-different devices. Device positions never enter a ledger.
+Device ids are ``str`` or ``int`` (numpy arrays of either are accepted). A device's identity is
+its **canonical text**: ``str(i)`` for an int, the string itself for a str. So ``1`` and ``"1"``
+are one device across calls (one call's ids are all ``str`` or all ``int``), while ``"007"`` and
+``7`` are two. :meth:`DeliveryLedger.claim` returns ids as given; :meth:`DeliveryLedger.recipients`
+returns canonical text (``str``), ready for retraction. Device positions never enter a ledger.
+
+.. versionchanged:: 0.2.0
+   ``1`` and ``"1"`` are the same device (they were two).
 """
 
 from __future__ import annotations
@@ -84,6 +90,82 @@ def _member(values: IdArray, sorted_ids: IdArray | None) -> npt.NDArray[np.bool_
     return np.asarray(sorted_ids[at] == values, dtype=np.bool_)
 
 
+def _canonical_int_mask(ids: IdArray) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """For str ids: which are the canonical text of an int64 (``"12"``, ``"-3"``; not ``"012"``).
+
+    Returns the mask and those ids' int values. Vectorized (numpy string ufuncs); only
+    digit-only strings are converted, and a conversion counts only if it reads back to the same
+    text, so ``"007"``, ``"-0"`` and ``"+1"`` stay strings.
+    """
+    body = np.strings.lstrip(ids, "-")
+    neg = np.strings.startswith(ids, "-")
+    ok = np.strings.isdigit(body) & (np.strings.str_len(body) <= 19)
+    ok &= np.strings.str_len(body) == np.strings.str_len(ids) - neg.astype(np.int64)
+    idx = np.flatnonzero(ok)
+    values = np.zeros(idx.size, dtype=np.int64)
+    if idx.size:
+        cand = ids[idx]
+        short = np.strings.str_len(body[idx]) <= 18
+        values[short] = cand[short].astype(np.int64)
+        for k in np.flatnonzero(~short).tolist():  # 19 digits: rare; may not fit int64
+            v = int(cand[k])
+            if -(2**63) <= v < 2**63:
+                values[k] = v
+            else:
+                ok[idx[k]] = False
+        back = values.astype(np.str_) == cand
+        ok[idx[~back]] = False
+        values = values[back & ok[idx]]
+    return ok, values
+
+
+def _canonical_text(ids: IdArray) -> IdArray:
+    """Device ids as their canonical text (``str_``): ``str(i)`` for ints, strs unchanged."""
+    return ids if ids.dtype.kind == "U" else ids.astype(np.str_)
+
+
+class _IdSet:
+    """A set of device identities: canonical ints (int64, sorted) and other strs (sorted)."""
+
+    __slots__ = ("ints", "strs")
+
+    def __init__(self) -> None:
+        self.ints: IdArray = np.empty(0, dtype=np.int64)
+        self.strs: IdArray = np.empty(0, dtype=np.str_)
+
+    def member(self, ids: IdArray) -> npt.NDArray[np.bool_]:
+        if ids.dtype.kind in "iu":
+            return _member(ids, self.ints)
+        out = np.zeros(ids.shape, dtype=np.bool_)
+        if not ids.size:
+            return out
+        as_int, values = _canonical_int_mask(ids)
+        out[as_int] = _member(values, self.ints)
+        out[~as_int] = _member(ids[~as_int], self.strs)
+        return out
+
+    def add(self, ids: IdArray) -> None:
+        """Add ids not yet in the set (the caller checked with :meth:`member`)."""
+        if ids.dtype.kind in "iu":
+            self.ints = _insert(self.ints, ids.astype(np.int64, copy=False))
+            return
+        as_int, values = _canonical_int_mask(ids)
+        if values.size:
+            self.ints = _insert(self.ints, values)
+        rest = ids[~as_int]
+        if rest.size:
+            self.strs = _insert(self.strs, rest)
+
+
+def _insert(done: IdArray, new: IdArray) -> IdArray:
+    add = np.sort(new)
+    if not done.size:
+        return add
+    # Widen the string width first: np.insert would truncate longer ids.
+    done = done.astype(np.result_type(done, add), copy=False)
+    return np.insert(done, np.searchsorted(done, add), add)
+
+
 def _incident(incident: str) -> str:
     if not isinstance(incident, str) or not incident:
         raise InvalidInput(f"incident must be a non-empty str (got {incident!r})")
@@ -150,9 +232,9 @@ class MemoryLedger:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # Per incident: the delivered ids in delivery order (chunks) and sorted (for lookups).
+        # Per incident: the delivered ids in delivery order (chunks) and as a set (for lookups).
         self._chunks: dict[str, list[IdArray]] = {}
-        self._sorted: dict[str, IdArray] = {}
+        self._sets: dict[str, _IdSet] = {}
 
     def claim(
         self,
@@ -167,22 +249,13 @@ class MemoryLedger:
         ids = _ids(device_ids)
         _aware(at)
         with self._lock:
-            done = self._sorted.get(key)
-            if done is not None and done.dtype.kind != ids.dtype.kind and ids.size:
-                raise InvalidType(
-                    f"device_ids must be of one kind per incident: {key!r} has "
-                    f"{'str' if done.dtype.kind == 'U' else 'int'} ids"
-                )
-            new = ids[~_member(ids, done)]
+            done = self._sets.get(key)
+            new = ids if done is None else ids[~done.member(ids)]
             if new.size:
-                self._chunks.setdefault(key, []).append(new)
-                add = np.sort(new)
                 if done is None:
-                    self._sorted[key] = add
-                else:
-                    # Widen the string width first: np.insert would truncate longer ids.
-                    done = done.astype(np.result_type(done, add), copy=False)
-                    self._sorted[key] = np.insert(done, np.searchsorted(done, add), add)
+                    done = self._sets[key] = _IdSet()
+                done.add(new)
+                self._chunks.setdefault(key, []).append(new)
         return new
 
     def delivered(
@@ -191,7 +264,8 @@ class MemoryLedger:
         """See :meth:`DeliveryLedger.delivered`."""
         ids = _ids_keep_order(device_ids)
         with self._lock:
-            return _member(ids, self._sorted.get(_incident(incident)))
+            done = self._sets.get(_incident(incident))
+            return np.zeros(ids.shape, np.bool_) if done is None else done.member(ids)
 
     def recipients(self, incident: str) -> IdArray:
         """See :meth:`DeliveryLedger.recipients`."""
@@ -199,7 +273,7 @@ class MemoryLedger:
             chunks = self._chunks.get(_incident(incident), [])
             if not chunks:
                 return np.array([], dtype=np.str_)
-            return np.concatenate(chunks)
+            return np.concatenate([_canonical_text(c) for c in chunks])
 
 
 def _ids_keep_order(device_ids: Iterable[DeviceId] | IdArray) -> IdArray:
@@ -289,18 +363,20 @@ class SQLiteLedger:
                     "CREATE TEMP TABLE IF NOT EXISTS batch (pos INTEGER, device ANY) STRICT"
                 )
                 cur.execute("DELETE FROM batch")
-                cur.executemany("INSERT INTO batch VALUES (?, ?)", enumerate(ids.tolist()))
+                texts = _canonical_text(ids).tolist()
+                cur.executemany("INSERT INTO batch VALUES (?, ?)", enumerate(texts))
                 (base,) = cur.execute(
                     "SELECT COALESCE(MAX(seq), -1) + 1 FROM deliveries WHERE incident = ?", (key,)
                 ).fetchone()
-                new = [
+                new_pos = [
                     row[0]
                     for row in cur.execute(
-                        "SELECT device FROM batch b WHERE NOT EXISTS (SELECT 1 FROM deliveries d"
+                        "SELECT pos FROM batch b WHERE NOT EXISTS (SELECT 1 FROM deliveries d"
                         " WHERE d.incident = ? AND d.device = b.device) ORDER BY pos",
                         (key,),
                     )
                 ]
+                new = [texts[i] for i in new_pos]
                 cur.executemany(
                     "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?)",
                     ((key, d, base + i, alert_id, when) for i, d in enumerate(new)),
@@ -310,15 +386,16 @@ class SQLiteLedger:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
-        return ids[:0] if not new else np.array(new, dtype=ids.dtype)
+        return ids[np.array(new_pos, dtype=np.intp)]
 
     def delivered(
         self, incident: str, device_ids: Iterable[DeviceId] | IdArray
     ) -> npt.NDArray[np.bool_]:
         """See :meth:`DeliveryLedger.delivered`."""
         ids = _ids_keep_order(device_ids)
-        done = self.recipients(incident)
-        return _member(ids, np.sort(done))
+        done = _IdSet()
+        done.add(self.recipients(incident))
+        return done.member(ids)
 
     def recipients(self, incident: str) -> IdArray:
         """See :meth:`DeliveryLedger.recipients`."""
@@ -329,4 +406,4 @@ class SQLiteLedger:
             ).fetchall()
         if not rows:
             return np.array([], dtype=np.str_)
-        return _from_list([r[0] for r in rows])
+        return np.array([str(r[0]) for r in rows], dtype=np.str_)

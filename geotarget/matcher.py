@@ -113,8 +113,11 @@ class PositionIndex:
 
     Examples
     --------
+    >>> import datetime as dt
     >>> from geotarget import Circle, PositionIndex, Positions
-    >>> p = Positions(["a", "b", "c"], [18.0686, 18.0700, 18.2000], [59.3293, 59.3300, 59.3300])
+    >>> now = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+    >>> p = Positions(["a", "b", "c"], [18.0686, 18.0700, 18.2000], [59.3293, 59.3300, 59.3300],
+    ...               observed_at=now)
     >>> index = PositionIndex(p)
     >>> index.query(Circle(18.0686, 59.3293, 500.0)).tolist()
     [0, 1]
@@ -216,8 +219,10 @@ class PositionIndex:
 
         Examples
         --------
+        >>> import datetime as dt
         >>> from geotarget import Polygon, PositionIndex, Positions
-        >>> p = Positions([1, 2, 3], [18.0, 18.05, 18.1], [59.0, 59.05, 59.1])
+        >>> now = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+        >>> p = Positions([1, 2, 3], [18.0, 18.05, 18.1], [59.0, 59.05, 59.1], observed_at=now)
         >>> square = Polygon([(18.0, 59.0), (18.05, 59.0), (18.05, 59.05), (18.0, 59.05)])
         >>> PositionIndex(p).query(square).tolist()
         [0, 1]
@@ -238,8 +243,11 @@ class PositionIndex:
 
         Examples
         --------
+        >>> import datetime as dt
         >>> from geotarget import Circle, PositionIndex, Positions
-        >>> PositionIndex(Positions([1], [18.0], [59.0])).count(Circle(18.0, 59.0, 1.0))
+        >>> now = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+        >>> p = Positions([1], [18.0], [59.0], observed_at=now)
+        >>> PositionIndex(p).count(Circle(18.0, 59.0, 1.0))
         1
         """
         parts = _area(area).parts

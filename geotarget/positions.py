@@ -5,6 +5,10 @@ int), ``lon`` and ``lat`` (WGS84 degrees), ``accuracy_m`` (the 68 % radius phone
 ``observed_at`` (UTC, ``datetime64[us]``) and ``tester``. Bad rows are rejected with their row
 numbers named; nothing is ever dropped silently.
 
+``observed_at`` is **required**: a column (one time per row) or one timezone-aware ``datetime``
+for the whole snapshot. Without it no fix has an age, so no rule could tell a current fix from a
+stale one; a snapshot without it is refused rather than silently treated as "nobody located".
+
 A device **without a fix** has ``lon`` and ``lat`` both NaN. It is a valid row: queries never
 return it and a :class:`LocationRule` classifies it :attr:`Location.UNKNOWN`. Any other NaN,
 infinity or out-of-range coordinate is an error.
@@ -29,7 +33,7 @@ import numpy.typing as npt
 from geotarget._validate import BoolArray, FloatArray
 from geotarget.errors import InvalidPositions, InvalidType
 
-__all__ = ["Location", "LocationRule", "Positions"]
+__all__ = ["Location", "LocationRule", "Positions", "StaleRule"]
 
 
 def __dir__() -> list[str]:
@@ -120,6 +124,68 @@ class LocationRule:
 
     max_age: dt.timedelta | None = attrs.field(default=None, converter=_max_age)
     accuracy: float = attrs.field(default=1.0, converter=_accuracy)
+
+
+def _stale_age(value: object) -> dt.timedelta:
+    if not isinstance(value, dt.timedelta):
+        raise InvalidType(
+            f"max_age must be a datetime.timedelta (got {type(value).__name__} {value!r})"
+        )
+    if value <= dt.timedelta(0):
+        raise InvalidPositions(f"max_age must be > 0 (got {value!r})")
+    return value
+
+
+def _stale_margin(value: object) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise InvalidType(
+            f"margin_m must be a finite number >= 0 and <= 50000 (got {type(value).__name__} "
+            f"{value!r})"
+        )
+    x = float(value)
+    if not (0.0 <= x <= 50_000.0):
+        raise InvalidPositions(
+            f"margin_m must be a finite number >= 0 and <= 50000 (got {value!r})"
+        )
+    return x
+
+
+@attrs.frozen(kw_only=True)
+class StaleRule:
+    """Whether, and how far, an old fix still places a device in an area.
+
+    A fix older than the kind's :attr:`LocationRule.max_age` is *stale*. Under a stale rule a
+    stale fix at most :attr:`max_age` old counts for a device whose fix point (its accuracy
+    ignored) lies in the alert area grown by :attr:`margin_m` metres: the distance its owner
+    may have moved since. Older fixes never count.
+
+    Parameters
+    ----------
+    max_age : datetime.timedelta
+        The oldest fix still used, ``> 0``.
+    margin_m : float
+        How far the area is grown for stale fixes, in metres (``0 <= margin_m <= 50000``).
+        For a circle: geodesic distance to the centre ``<= radius + margin``; for a polygon:
+        within ``margin_m`` of it, as :class:`geotarget.Polygon`'s ``margin_m``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from geotarget import StaleRule
+    >>> StaleRule(max_age=dt.timedelta(hours=24), margin_m=1000.0).margin_m
+    1000.0
+    >>> StaleRule(max_age=dt.timedelta(hours=24), margin_m=-1.0)
+    Traceback (most recent call last):
+    ...
+    geotarget.errors.InvalidPositions: margin_m must be a finite number >= 0 and <= 50000 (got -1.0)
+
+    .. versionadded:: 0.2.0
+    """
+
+    max_age: dt.timedelta = attrs.field(converter=_stale_age)
+    margin_m: float = attrs.field(converter=_stale_margin)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,11 +336,17 @@ class Positions:
     accuracy_m : array_like of float, optional
         The reported horizontal accuracy (68 % radius) in metres, finite and ``>= 0`` for every
         row with a fix (ignored, and may be NaN, for rows without). Default: 0 (exact fixes).
-    observed_at : sequence of datetime or numpy datetime64 array, optional
-        When each fix was observed: timezone-aware ``datetime`` objects (``None`` for unknown),
-        or a ``datetime64`` array read as **UTC** (``NaT`` for unknown). Naive datetimes and
-        bare numbers (epoch seconds) are rejected; convert epoch seconds with
-        ``secs.astype("datetime64[s]")``. Stored as ``datetime64[us]`` UTC. Default: unknown.
+    observed_at : datetime, sequence of datetime or numpy datetime64 array
+        **Required.** When each fix was observed: one timezone-aware ``datetime`` for the whole
+        snapshot, or a column of timezone-aware ``datetime`` objects (``None`` for unknown) or
+        a ``datetime64`` array read as **UTC** (``NaT`` for unknown). A fix of unknown time is
+        never current (unless a rule accepts any age). Naive datetimes and bare numbers (epoch
+        seconds) are rejected; convert epoch seconds with ``secs.astype("datetime64[s]")``.
+        Stored as ``datetime64[us]`` UTC.
+
+        .. versionchanged:: 0.2.0
+           Required (it was optional, and its absence made every fix unknown); one
+           ``datetime`` may stand for the whole snapshot.
     tester : array_like of bool, optional
         Devices flagged as testers (they receive Test and Exercise alerts). Default: all False.
 
@@ -282,23 +354,29 @@ class Positions:
     ------
     InvalidPositions
         For duplicate ids, columns of the wrong length, one of lon/lat NaN, infinite or
-        out-of-range coordinates, negative or non-finite accuracy, naive datetimes. The message
-        names the offending rows.
+        out-of-range coordinates, negative or non-finite accuracy, naive datetimes, a missing
+        ``observed_at``. The message names the offending rows.
     InvalidType
         For columns of the wrong type (e.g. booleans as coordinates, mixed str and int ids).
 
     Examples
     --------
+    >>> import datetime as dt
     >>> import numpy as np
     >>> from geotarget import Positions
+    >>> now = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
     >>> p = Positions(["a", "b", "c"], [18.07, 18.08, np.nan], [59.33, 59.34, np.nan],
-    ...               accuracy_m=[10.0, 25.0, np.nan])
+    ...               accuracy_m=[10.0, 25.0, np.nan], observed_at=now)
     >>> len(p), p.has_fix.tolist()
     (3, [True, True, False])
-    >>> Positions(["a", "a"], [18.0, 18.1], [59.0, 59.1])
+    >>> Positions(["a", "a"], [18.0, 18.1], [59.0, 59.1], observed_at=now)
     Traceback (most recent call last):
     ...
     geotarget.errors.InvalidPositions: ids must be unique (got 'a' at rows 0, 1; 1 duplicate in all)
+    >>> Positions(["a"], [18.0], [59.0])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geotarget.errors.InvalidPositions: observed_at is required: pass one timezone-aware datetime ...
 
     .. versionadded:: 0.1.0
     """
@@ -346,7 +424,13 @@ class Positions:
                 acc,
             )
         if observed_at is None:
-            obs = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+            raise InvalidPositions(
+                "observed_at is required: pass one timezone-aware datetime for the whole "
+                "snapshot (observed_at=datetime.now(timezone.utc)) or one time per row (got none)"
+            )
+        if isinstance(observed_at, dt.datetime):
+            stamp = _at(observed_at, "observed_at")
+            obs = np.full(n, stamp, dtype="datetime64[us]")
         else:
             obs = _observed(observed_at, n)
         test = np.zeros(n, dtype=np.bool_) if tester is None else _tester(tester, n)
@@ -356,6 +440,12 @@ class Positions:
 
     def __len__(self) -> int:
         return int(self.ids.size)
+
+    def __repr__(self) -> str:
+        # Positions are personal data: the repr shows counts, never ids or coordinates.
+        n = len(self)
+        fix = int(self.has_fix.sum())
+        return f"<Positions: {n:,} devices, {fix:,} with a fix, {int(self.tester.sum()):,} testers>"
 
     @property
     def has_fix(self) -> BoolArray:
@@ -375,7 +465,10 @@ class Positions:
         Examples
         --------
         >>> from geotarget import Positions
-        >>> Positions([7, 3, 5], [18.0, 18.1, 18.2], [59.0, 59.1, 59.2]).rows_of([5, 7]).tolist()
+        >>> import datetime as dt
+        >>> now = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+        >>> p = Positions([7, 3, 5], [18.0, 18.1, 18.2], [59.0, 59.1, 59.2], observed_at=now)
+        >>> p.rows_of([5, 7]).tolist()
         [2, 0]
         """
         from geotarget.errors import UnknownCode
@@ -403,12 +496,14 @@ class Positions:
         return np.asarray((t - self.observed_at) / np.timedelta64(1, "s"), dtype=np.float64)
 
 
-def _at(at: object) -> np.datetime64:
+def _at(at: object, name: str = "at") -> np.datetime64:
     """Return a timezone-aware datetime as ``datetime64[us]`` UTC."""
     if not isinstance(at, dt.datetime):
-        raise InvalidType(f"at must be a timezone-aware datetime (got {type(at).__name__} {at!r})")
+        raise InvalidType(
+            f"{name} must be a timezone-aware datetime (got {type(at).__name__} {at!r})"
+        )
     if at.tzinfo is None or at.utcoffset() is None:
-        raise InvalidPositions(f"at must be timezone-aware (got naive {at!r})")
+        raise InvalidPositions(f"{name} must be timezone-aware (got naive {at!r})")
     return np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
 
 

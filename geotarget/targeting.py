@@ -3,21 +3,39 @@
 A :class:`Targeter` ties together an alert, a rollout policy, a region hierarchy, a position
 index and a delivery ledger::
 
-    alert ─▶ active? kind? ─▶ policy.decide(kind, at) ─▶ enabled regions (+ reason, next change)
-       │                                                    │
-       └─ area ─▶ PositionIndex.classify(area, rule, at) ─▶ rows inside / ambiguous / unknown
-                                                            │
-                        region of each candidate ∈ enabled? canary? tester? ─▶ ledger.claim
-                                                            │
-                                                     TargetingResult
+    message ─▶ an alert? public? ─▶ incident book: new / Update / Cancel / superseded / ...
+       │                                       │
+       └─ active? kind? ─▶ policy.decide(kind, at) ─▶ enabled regions (+ reason, next change)
+                                               │
+       area ─▶ PositionIndex.classify(area, rule, at) ─▶ fresh fixes inside / ambiguous
+            ─▶ area grown by the stale margin ─▶ stale fixes still accepted
+                                               │
+              region of each candidate ∈ enabled? beyond the border? canary? tester?
+                                               │
+                                 ledger.claim ─▶ TargetingResult
 
-**Effective area.** The effective area is the alert area ∩ the regions enabled for its kind at
-``at``. geotarget does not clip polygons to get it: a device is in the effective area iff it is
-in the alert area (exact, as :meth:`geotarget.Area.contains`) *and* the region hierarchy locates
-it in an enabled region (exactly one region per point, borders included). That is exact and far
-cheaper than intersecting a circle with a country's coastline. What is computed once per alert
-version (and cached) is the set of enabled finest-level regions, the area in km², and whether the
-area reaches any enabled region at all.
+The rules are written down, each with a worked example, in the documentation page "Who is
+told, and why" (``docs/who_is_told.rst``). In short:
+
+* **Messages.** Ack and Error messages are not alerts (:attr:`Verdict.NOT_AN_ALERT`); Draft and
+  System alerts reach nobody (:attr:`Verdict.NOT_PUBLIC`); neither changes any incident. Actual
+  alerts reach the public, Test and Exercise alerts only testers.
+* **Incidents.** An incident is identified by ``(sender, identifier)`` of its first version and
+  keyed ``sender/identifier``. Updates and Cancels join it through any version they reference;
+  an older version is :attr:`Verdict.SUPERSEDED`; a Cancel ends it for good (and a Cancel that
+  arrives first is remembered); a version id re-used with other content raises
+  :class:`~geotarget.errors.DuplicateIdentifier`. A device is told an incident once.
+* **Devices** are identified by canonical text: ``1`` and ``"1"`` are one device.
+* **Location.** Per kind (:class:`KindRules`): fresh fixes by their accuracy disk, stale fixes
+  by a :class:`~geotarget.positions.StaleRule`, devices without a fix by ``include_no_fix``,
+  devices beyond the country's territory by ``beyond_border``.
+
+**Effective area.** geotarget does not clip the alert area to the enabled regions: a device is in
+the effective area iff it is in the alert area (exact, as :meth:`geotarget.Area.contains`) *and*
+the region hierarchy locates it in an enabled region (exactly one region per point, borders
+included). What is computed once per area and decision (and cached under a key of everything it
+depends on) is the set of enabled finest-level regions, the area in km², the area grown by the
+stale margin, and whether the area reaches any enabled region at all.
 
 Every outcome is counted, and :meth:`TargetingResult.explain` says for any device why it is in or
 out. Device positions are used only inside a call; results keep device ids and outcomes.
@@ -38,20 +56,20 @@ import numpy.typing as npt
 import shapely
 
 from geotarget import _geodesy
+from geotarget._incidents import Action, IncidentBook, Resolution, key_of
 from geotarget._targeting_result import (
     Delivery,
     Outcome,
     TargetingResult,
     Verdict,
-    _isin,
 )
 from geotarget._validate import number
 from geotarget.alerts import Alert, AlertKind, MessageType, Status
-from geotarget.areas import Area
-from geotarget.errors import InvalidInput, InvalidType
-from geotarget.ledger import DeliveryLedger, MemoryLedger
+from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon
+from geotarget.errors import InvalidArea, InvalidInput, InvalidPolicy, InvalidType, Problem
+from geotarget.ledger import DeliveryLedger, MemoryLedger, _IdSet
 from geotarget.matcher import PositionIndex
-from geotarget.positions import Location, LocationRule, Positions
+from geotarget.positions import Location, LocationRule, Positions, StaleRule, _at
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import RolloutDecision, RolloutPolicy
 
@@ -70,6 +88,14 @@ def __dir__() -> list[str]:
     return __all__
 
 
+I32Array = npt.NDArray[np.int32]
+I8Array = npt.NDArray[np.int8]
+
+#: Below this many stale fixes, their points are tested against the grown area directly (a box
+#: test, then :meth:`Area.contains`); above it, the index is queried with the grown area.
+_STALE_DIRECT = 50_000
+
+
 def _opt_positive(name: str) -> Any:
     def check(_: object, __: attrs.Attribute[Any], value: object) -> None:
         if value is not None:
@@ -78,29 +104,95 @@ def _opt_positive(name: str) -> Any:
     return check
 
 
+def _bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidType(f"{attribute.name} must be a bool (got {type(value).__name__} {value!r})")
+
+
+def _consistent(rules: KindRules, _: attrs.Attribute[Any], stale: StaleRule | None) -> None:
+    if stale is None:
+        return
+    if not isinstance(stale, StaleRule):
+        raise InvalidType(f"stale must be a StaleRule or None (got {type(stale).__name__})")
+    fresh = rules.location.max_age
+    if fresh is None:
+        raise InvalidInput(
+            "stale needs location.max_age: with location.max_age None every fix is current, so "
+            f"no fix is ever stale (got stale={stale!r})"
+        )
+    if stale.max_age < fresh:
+        raise InvalidInput(
+            f"stale.max_age must be >= location.max_age (got {stale.max_age} < {fresh})"
+        )
+
+
+def _one_hour() -> LocationRule:
+    return LocationRule(max_age=dt.timedelta(hours=1))
+
+
 @attrs.frozen(kw_only=True)
 class KindRules:
-    """How one alert kind treats uncertain locations, and its blast-radius guard.
+    """How one alert kind treats uncertain locations and borders, and its blast-radius guard.
 
     Parameters
     ----------
-    location : LocationRule
-        Maximum fix age and how ``accuracy_m`` is read.
+    location : LocationRule, default ``LocationRule(max_age=1 h)``
+        Fresh fixes: those at most ``location.max_age`` old are classified by their accuracy
+        disk (INSIDE, AMBIGUOUS or OUTSIDE). ``max_age=None`` accepts fixes of any age.
     include_ambiguous : bool
         Fail open (``True``: a device whose accuracy disk crosses the boundary receives the
         alert) or closed. Life-safety kinds fail open.
+    stale : StaleRule or None, default None
+        Fixes older than ``location.max_age`` are *stale*. With a rule, a stale fix at most
+        ``stale.max_age`` old whose point lies in the area grown by ``stale.margin_m`` is told
+        (:attr:`Outcome.STALE_INCLUDED`); other stale fixes are not
+        (:attr:`Outcome.STALE_LOCATION`). ``stale.max_age`` must be ``>= location.max_age``.
+    include_no_fix : bool, default False
+        Whether devices with no fix at all are told (:attr:`Outcome.NO_FIX_INCLUDED`). Such a
+        device cannot be located, so ``True`` tells it every alert of the kind wherever the
+        area and whatever the enabled regions: ``False`` for every built-in kind.
+    beyond_border : bool, default False
+        Whether a device in the alert area that lies in no region of the hierarchy (beyond the
+        country's territory) is told. ``False``: :attr:`Outcome.BEYOND_BORDER`.
     max_recipients : int, optional
         Block an alert that would reach more devices than this, unless confirmed.
     max_area_km2 : float, optional
         Block an alert whose area is larger than this, unless confirmed.
 
+    Raises
+    ------
+    InvalidInput
+        If ``stale`` is given while ``location.max_age`` is None, or ``stale.max_age`` is
+        shorter than ``location.max_age``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from geotarget import StaleRule
+    >>> from geotarget.targeting import KindRules
+    >>> rules = KindRules(include_ambiguous=True, beyond_border=True,
+    ...                   stale=StaleRule(max_age=dt.timedelta(hours=6), margin_m=500.0))
+    >>> rules.location.max_age
+    datetime.timedelta(seconds=3600)
+    >>> KindRules(include_ambiguous=True,
+    ...           stale=StaleRule(max_age=dt.timedelta(minutes=5), margin_m=0.0))
+    Traceback (most recent call last):
+    ...
+    geotarget.errors.InvalidInput: stale.max_age must be >= location.max_age (got 0:05:00 < 1:00:00)
+
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``stale``, ``include_no_fix`` and ``beyond_border``; ``location`` defaults to a one-hour
+       ``max_age``.
     """
 
     location: LocationRule = attrs.field(
-        factory=LocationRule, validator=attrs.validators.instance_of(LocationRule)
+        factory=_one_hour, validator=attrs.validators.instance_of(LocationRule)
     )
-    include_ambiguous: bool = attrs.field(validator=attrs.validators.instance_of(bool))
+    include_ambiguous: bool = attrs.field(validator=_bool)
+    stale: StaleRule | None = attrs.field(default=None, validator=_consistent)
+    include_no_fix: bool = attrs.field(default=False, validator=_bool)
+    beyond_border: bool = attrs.field(default=False, validator=_bool)
     max_recipients: int | None = attrs.field(
         default=None, validator=_opt_positive("max_recipients")
     )
@@ -108,13 +200,19 @@ class KindRules:
 
 
 #: The pilot's defaults. An Explosion is a life-safety 112-event: it fails open on ambiguous
-#: fixes and is meant for a limited area (at most 100 km², a circle of about 5.6 km). Police
-#: information fails closed (it must not reach people outside the area it is about) and is
-#: guarded at 2,000 km² and 600,000 recipients. Fixes older than an hour are unknown.
+#: fixes, still tells a phone whose fix is up to 24 hours old if that fix lies within 1 km of the
+#: area (a phone left lying, or one that stopped reporting, still has an owner nearby), and does
+#: not stop at the national border (Haparanda/Tornio); it is meant for a limited area (at most
+#: 100 km², a circle of about 5.6 km). Police information fails closed (it must not reach people
+#: outside the area or the country it is about), ignores stale fixes and is guarded at 2,000 km²
+#: and 600,000 recipients. Fresh fixes are at most an hour old. No kind tells devices without a
+#: fix: they could be anywhere.
 DEFAULT_RULES: Mapping[AlertKind, KindRules] = {
     AlertKind.EXPLOSION: KindRules(
         location=LocationRule(max_age=dt.timedelta(hours=1)),
         include_ambiguous=True,
+        stale=StaleRule(max_age=dt.timedelta(hours=24), margin_m=1000.0),
+        beyond_border=True,
         max_area_km2=100.0,
     ),
     AlertKind.CRIME_MODUS: KindRules(
@@ -134,11 +232,13 @@ DEFAULT_RULES: Mapping[AlertKind, KindRules] = {
 
 @attrs.frozen(kw_only=True)
 class _Plan:
-    """What is computed once per alert version (and policy decision)."""
+    """What is computed once per area, kind and policy decision."""
 
     area: Area
+    stale_area: Area | None
     area_km2: float
     enabled_mask: npt.NDArray[np.bool_]  # per finest region index (+1 final False for "none")
+    nationwide: bool
     reaches_enabled: bool
 
 
@@ -150,29 +250,81 @@ def _aware(name: str, value: object) -> dt.datetime:
     return value
 
 
+def _grown(area: Area, margin_m: float) -> Area:
+    """The area grown by ``margin_m`` metres: circles by radius, polygons by their margin."""
+    if margin_m == 0.0:
+        return area
+    parts: list[Circle | Polygon] = []
+    for part in area.parts:
+        if isinstance(part, Circle):
+            if part.margin_m + margin_m <= MAX_MARGIN_M:
+                parts.append(
+                    Circle(part.lon, part.lat, part.radius_m, margin_m=part.margin_m + margin_m)
+                )
+            else:
+                parts.append(Circle(part.lon, part.lat, part.reach_m + margin_m))
+            continue
+        total = part.margin_m + margin_m
+        if total > MAX_MARGIN_M:
+            raise InvalidArea(
+                f"a polygon's margin_m plus the stale margin must be <= {MAX_MARGIN_M:.0f} "
+                f"(got {part.margin_m:.0f} + {margin_m:.0f})"
+            )
+        parts.append(Polygon(part.exterior, part.holes, margin_m=total))
+    return Area(parts)
+
+
+def _reference_points(area: Area) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """One point inside each part (a circle's centre, a point on a polygon's surface)."""
+    lon: list[float] = []
+    lat: list[float] = []
+    for part in area.parts:
+        if isinstance(part, Circle):
+            lon.append(part.lon)
+            lat.append(part.lat)
+        else:
+            pt = shapely.point_on_surface(part.shape)
+            lon.append(float(shapely.get_x(pt)))
+            lat.append(float(shapely.get_y(pt)))
+    return np.array(lon), np.array(lat)
+
+
 class Targeter:
     """Decide who receives an alert now, and why everyone else does not.
 
-    Build one per service (it is thread-safe) and call :meth:`target` per alert version and
-    :meth:`on_positions` per batch of fresh positions.
+    Build one per service (it is thread-safe) and call :meth:`target` per message (every alert
+    version, Update and Cancel) and :meth:`on_positions` per batch of fresh positions. The
+    Targeter keeps an incident book: which versions it has seen, which incidents are current,
+    cancelled or remembered as cancelled (see "Who is told, and why" in the documentation).
 
     Parameters
     ----------
     regions : RegionHierarchy
         The hierarchy the policy's codes refer to (e.g. :func:`geotarget.sweden.hierarchy`).
-        Devices are located among its finest regions; counts are per ``county_level``.
+        Devices are located among its finest regions; a device in none is beyond the border.
+        Counts are per ``county_level``.
     policy : RolloutPolicy
+        Checked against ``regions`` at once: every code must exist.
     location_rules : mapping of AlertKind to KindRules, optional
-        Per-kind location rules (maximum fix age, accuracy, fail open or closed on ambiguous
-        fixes) and blast-radius guards; kinds not given keep :data:`DEFAULT_RULES`.
+        Per-kind location rules (fresh and stale fixes, no fix, ambiguous fixes, the border)
+        and blast-radius guards; kinds not given keep :data:`DEFAULT_RULES`.
     ledger : DeliveryLedger, optional
         Where deliveries are recorded; default a new :class:`~geotarget.ledger.MemoryLedger`.
     county_level : str, default "county"
         The hierarchy level that ``per_county`` counts use (the finest level if absent).
-    snap_m : float, default 2000.0
-        A device in the alert area that no region covers (on the water, on a quay left out by
-        a generalised shoreline) counts as in the nearest region within this many metres; see
-        :meth:`geotarget.regions.RegionSet.locate`. ``0`` disables it.
+    snap_m : float, default 0.0
+        For region data generalised by the user: a device in the alert area that no region
+        covers counts as in the nearest region within this many metres (see
+        :meth:`geotarget.regions.RegionSet.locate`). Region data that covers the legal
+        territory (land, inland water and territorial sea, as the built-in Swedish data) needs
+        none. The rollout pre-filter grows the area by the same distance.
+
+    Raises
+    ------
+    InvalidPolicy
+        Listing every problem at once: region codes of the policy that the hierarchy does not
+        have (or that lie outside its country), ``location_rules`` entries that are not
+        :class:`KindRules` or not a kind.
 
     Examples
     --------
@@ -189,7 +341,7 @@ class Targeter:
     >>> regions = RegionHierarchy([muni, country], {"0180": "SE"})
     >>> at = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
     >>> positions = Positions(["near", "far"], [18.0653, 18.2], [59.3325, 59.3325],
-    ...                       observed_at=[at, at])
+    ...                       observed_at=at)
     >>> alert = alerts.explosion(
     ...     identifier="exp-1", sender="polisen@example.se", sent=at,
     ...     area=Circle(18.0653, 59.3325, 500.0),
@@ -199,12 +351,15 @@ class Targeter:
     ...                       area_description="Sergels torg"),
     ...     onset=at, expires=at + dt.timedelta(hours=2))
     >>> result = Targeter(regions, nationwide()).target(alert, PositionIndex(positions), at)
-    >>> result.verdict.value, result.recipients.tolist()
-    ('DELIVER', ['near'])
+    >>> result.verdict.value, result.incident, result.recipients.tolist()
+    ('DELIVER', 'polisen@example.se/exp-1', ['near'])
     >>> print(result.explain("far"))
     device 'far' does not receive alert exp-1: it is outside the alert area
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       Validates the policy against the regions; keeps an incident book; ``snap_m`` defaults
+       to 0.
     """
 
     def __init__(
@@ -215,17 +370,37 @@ class Targeter:
         location_rules: Mapping[AlertKind, KindRules] | None = None,
         ledger: DeliveryLedger | None = None,
         county_level: str = "county",
-        snap_m: float = 2000.0,
+        snap_m: float = 0.0,
     ) -> None:
         if not isinstance(regions, RegionHierarchy):
             raise InvalidType(f"regions must be a RegionHierarchy (got {type(regions).__name__})")
         if not isinstance(policy, RolloutPolicy):
             raise InvalidType(f"policy must be a RolloutPolicy (got {type(policy).__name__})")
+        problems: list[Problem] = []
+        try:
+            policy.validate(regions)
+        except InvalidPolicy as err:
+            problems += [
+                Problem(f"policy.{p.path}" if p.path else "policy", p.message) for p in err.problems
+            ]
         merged = dict(DEFAULT_RULES)
-        for kind, rule in (location_rules or {}).items():
+        given: Mapping[Any, object] = location_rules or {}
+        for kind, rule in given.items():
+            path = f"location_rules[{kind!r}]"
+            try:
+                k = AlertKind(kind)
+            except ValueError:
+                valid = ", ".join(sorted(repr(v.value) for v in AlertKind))
+                problems.append(Problem(path, f"must be an AlertKind, one of {valid}"))
+                continue
             if not isinstance(rule, KindRules):
-                raise InvalidType(f"location_rules[{kind!r}] must be KindRules (got {rule!r})")
-            merged[AlertKind(kind)] = rule
+                problems.append(
+                    Problem(path, f"must be KindRules (got {type(rule).__name__} {rule!r})")
+                )
+                continue
+            merged[k] = rule
+        if problems:
+            raise InvalidPolicy(problems)
         self.regions = regions
         self.policy = policy
         self.snap_m = number("snap_m", snap_m, ge=0.0, le=100_000.0)
@@ -237,8 +412,8 @@ class Targeter:
         county_of = self._parents_at(self._county_level)
         self._county_by_index = [county_of[c] for c in self._finest_set.codes]
         self._lock = threading.Lock()
-        self._plans: dict[tuple[str, str, str, str, int | None], _Plan] = {}
-        self._active: dict[str, Alert] = {}
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._book = IncidentBook()
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -252,66 +427,99 @@ class Targeter:
             out[code] = next(c for c in up if self.regions.level_of(c) == level)
         return out
 
-    @staticmethod
-    def incident_of(alert: Alert) -> str:
-        """The delivery key of an alert: what a person experiences as one alert.
+    def incident_of(self, alert: Alert) -> str | None:
+        """The key of the incident a message belongs to now, without changing anything.
 
-        ``sender/incident`` when the alert names incidents (the first one); otherwise, for an
-        Update or Cancel, the first alert it references; otherwise the alert itself.
+        ``sender/identifier`` of the incident's first version: the alert's own for a new
+        Alert, the incident of a known version it references for an Update or Cancel, the
+        first reference for an Update that names no known version. None for a message that
+        belongs to no incident (an Ack or Error, a Draft or System message, a Cancel naming no
+        known version).
+
+        Raises
+        ------
+        DuplicateIdentifier
+            If the message re-uses a version id with different content.
+
+        .. versionchanged:: 0.2.0
+           An instance method: the answer depends on the versions seen.
         """
-        if alert.incidents:
-            return f"{alert.sender}/{alert.incidents[0]}"
-        if alert.msg_type in (MessageType.UPDATE, MessageType.CANCEL) and alert.references:
-            ref = alert.references[0]
-            return f"{ref.sender}/{ref.identifier}"
-        return f"{alert.sender}/{alert.identifier}"
+        if not isinstance(alert, Alert):
+            raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+        if _not_an_alert(alert) or _not_public(alert):
+            return None
+        with self._lock:
+            res = self._book.resolve(alert)
+        return None if res.incident is None else key_of(res.incident)
 
-    def _plan(self, alert: Alert, area: Area, decision: RolloutDecision) -> _Plan:
+    def _plan(self, kind: AlertKind, area: Area, decision: RolloutDecision) -> _Plan:
+        rules = self.rules[kind]
+        stale_margin = rules.stale.margin_m if rules.stale is not None else None
+        # Everything the plan depends on: the area (by value), the decision (policy version,
+        # phase and its regions), the stale margin and the snap distance.
         key = (
-            alert.sender,
-            alert.identifier,
-            alert.sent.isoformat(),
+            area,
             decision.policy_hash,
             decision.phase_index,
+            decision.regions,
+            stale_margin,
+            self.snap_m,
         )
         with self._lock:
             plan = self._plans.get(key)
         if plan is not None:
             return plan
         enabled = self.regions.expand(decision.regions, self._finest)
-        finest = self.regions.region_set(self._finest)
-        west, south, east, north = area.bounds
-        reaches = False
-        outline = None
-        for code in enabled:
-            region = finest[code]
-            rw, rs, re, rn = region.bounds
-            if rw > east or re < west or rs > north or rn < south:
-                continue
-            if outline is None:
-                # Grown by ~100 m plus the snap distance, so the polygonal approximation of
-                # circles and margins, and devices snapped to a region, can only make this test
-                # say "reaches" too often (costing a little work), never too rarely (which would
-                # silently drop devices).
-                far = min(max(abs(south), abs(north)) + 1.0, 89.0)
-                grow = 0.001 + math.degrees(
-                    self.snap_m / (_geodesy.R_MIN * math.cos(math.radians(far)))
-                )
-                outline = shapely.buffer(area.to_shapely(), grow)
-            if shapely.intersects(region.geometry, outline):
-                reaches = True
-                break
+        finest = self._finest_set
+        nationwide = len(enabled) == len(finest.codes)
         plan = _Plan(
             area=area,
+            stale_area=None if stale_margin is None else _grown(area, stale_margin),
             area_km2=area.area_m2 / 1e6,
             enabled_mask=np.isin(np.array([*finest.codes, ""]), sorted(enabled)),
-            reaches_enabled=reaches,
+            nationwide=nationwide,
+            reaches_enabled=self._reaches(area, enabled),
         )
         with self._lock:
             if len(self._plans) > 4096:
                 self._plans.clear()
             self._plans[key] = plan
         return plan
+
+    def _reaches(self, area: Area, enabled: frozenset[str]) -> bool:
+        """Whether the area, grown by ``snap_m``, meets an enabled region.
+
+        Exact in the safe direction: it may say "reaches" for an area that only comes within
+        ~100 m of an enabled region (costing a little work), never "does not reach" for an area
+        whose devices could be located, or snapped, into one.
+        """
+        if not enabled:
+            return False
+        lon, lat = _reference_points(area)
+        where = self._finest_set.locate_index(lon, lat)
+        codes = self._finest_set.codes
+        if any(codes[i] in enabled for i in where.tolist() if i >= 0):
+            return True  # a point of the area lies in an enabled region
+        west, south, east, north = area.bounds
+        # Grown by ~100 m plus 1 % over the snap distance (the snap's own metric is within
+        # 0.1 %), in degrees that hold those metres at the area's farthest latitude.
+        far = min(max(abs(south), abs(north)) + 1.0, 89.0)
+        grow = 0.001 + math.degrees(
+            1.01 * self.snap_m / (_geodesy.R_MIN * math.cos(math.radians(far)))
+        )
+        west, south, east, north = west - grow, south - grow, east + grow, north + grow
+        outline = None
+        for code in sorted(enabled):
+            region = self._finest_set[code]
+            rw, rs, re, rn = region.bounds
+            if rw > east or re < west or rs > north or rn < south:
+                continue
+            if outline is None:
+                outline = shapely.buffer(area.to_shapely(), grow)
+                shapely.prepare(outline)
+            if shapely.intersects(outline, region.geometry):
+                return True
+        return False
 
     # --- the pipeline ----------------------------------------------------------------------
 
@@ -320,8 +528,10 @@ class Targeter:
     ) -> TargetingResult:
         """Decide who receives ``alert`` at ``at`` among the devices of ``index``.
 
-        Records the new recipients in the ledger (all or nothing). An alert that can reach no one
-        returns a result with a :class:`Verdict` and a reason — not an exception.
+        ``alert`` is any message: an Alert, an Update, a Cancel (whose result lists the devices
+        to retract), even an Ack. Records the message in the incident book and the new
+        recipients in the ledger (all or nothing). A message that reaches no one returns a
+        result with a :class:`Verdict` and a reason — not an exception.
 
         Parameters
         ----------
@@ -336,6 +546,11 @@ class Targeter:
         Returns
         -------
         TargetingResult
+
+        Raises
+        ------
+        DuplicateIdentifier
+            If ``(sender, identifier)`` was seen with different content (nothing changes).
         """
         t_start = time.perf_counter()
         if not isinstance(alert, Alert):
@@ -343,190 +558,287 @@ class Targeter:
         if not isinstance(index, PositionIndex):
             raise InvalidType(f"index must be a PositionIndex (got {type(index).__name__})")
         at = _aware("at", at)
-        incident = self.incident_of(alert)
-        base: dict[str, Any] = {"alert_id": alert.identifier, "incident": incident, "at": at}
-
-        if alert.msg_type is MessageType.CANCEL:
-            with self._lock:
-                self._active.pop(incident, None)
-            told = self.ledger.recipients(incident)
+        base: dict[str, Any] = {"alert_id": alert.identifier, "at": at}
+        if _not_an_alert(alert):
             return TargetingResult(
                 **base,
+                incident=None,
+                verdict=Verdict.NOT_AN_ALERT,
+                reason=(
+                    f"a {alert.msg_type.value} message is not an alert: it reaches nobody and "
+                    "changes no incident"
+                ),
+            )
+        if _not_public(alert):
+            return TargetingResult(
+                **base,
+                incident=None,
+                verdict=Verdict.NOT_PUBLIC,
+                reason=(
+                    f"status {alert.status.value} is never public: it reaches nobody and changes "
+                    "no incident"
+                ),
+            )
+        with self._lock:
+            res = self._book.resolve(alert)
+            if res.action is not Action.TARGET:
+                return self._settle(alert, res, base)
+        key = key_of(res.incident)  # type: ignore[arg-type]
+        base["incident"] = key
+        prefix = (
+            f"an Update whose references name no known version: it started incident {key}; "
+            if res.orphan
+            else ""
+        )
+        verdict, fields = self._decide(alert, index, at, confirm, prefix)
+        with self._lock:
+            again = self._book.resolve(alert)
+            if again.action is not Action.TARGET or again.incident != res.incident:
+                return self._settle(alert, again, base)  # the book changed meanwhile
+            inc = self._book.apply(alert, res)
+            assert inc is not None
+            inc.streaming = verdict is Verdict.DELIVER
+            if verdict is not Verdict.DELIVER:
+                return TargetingResult(**base, verdict=verdict, **fields)
+            t_ledger = time.perf_counter()
+            covered_ids = fields.pop("covered_ids")
+            previously = self.ledger.recipients(key)
+            new = self.ledger.claim(key, covered_ids, alert_id=alert.identifier, at=at)
+        gone = previously
+        if previously.size:
+            now = _IdSet()
+            now.add(covered_ids)
+            gone = previously[~now.member(previously)]
+        t_end = time.perf_counter()
+        covered_region = fields.pop("covered_region")
+        new_region = self._new_regions(covered_ids, covered_region, new, index)
+        reason = fields.pop("reason") + f": {len(new):,} new recipients"
+        timings = {
+            "plan": fields.pop("t_plan") - t_start,
+            **fields.pop("timings"),
+            "ledger": t_end - t_ledger,
+        }
+        timings["total"] = time.perf_counter() - t_start
+        return TargetingResult(
+            **base,
+            verdict=verdict,
+            reason=reason,
+            recipients=new,
+            no_longer_covered=gone,
+            already_delivered=int(covered_ids.size) - len(new),
+            per_county=self._per_county(new_region),
+            timings=timings,
+            **fields,
+        )
+
+    def _settle(self, alert: Alert, res: Resolution, base: dict[str, Any]) -> TargetingResult:
+        """Apply and answer a lifecycle decision other than TARGET (the lock is held)."""
+        self._book.apply(alert, res)
+        key = None if res.incident is None else key_of(res.incident)
+        fields: dict[str, Any] = {**base, "incident": key}
+        a = res.action
+        if a is Action.NOT_AUTHORISED:
+            return TargetingResult(
+                **fields,
+                verdict=Verdict.NOT_AUTHORISED,
+                reason=f"not authorised: {res.why}; nothing changes",
+            )
+        if a is Action.UNKNOWN_REFERENCE:
+            return TargetingResult(
+                **fields,
+                verdict=Verdict.UNKNOWN_REFERENCE,
+                reason=(
+                    f"a Cancel whose {res.why}: remembered, so the versions it names are never "
+                    "delivered"
+                ),
+            )
+        if a is Action.SUPERSEDED:
+            return TargetingResult(
+                **fields, verdict=Verdict.SUPERSEDED, reason=f"superseded: {res.why}"
+            )
+        assert key is not None
+        if a is Action.CANCEL or (a is Action.CANCELLED and alert.msg_type is MessageType.CANCEL):
+            told = self.ledger.recipients(key)
+            return TargetingResult(
+                **fields,
                 verdict=Verdict.CANCELLED,
-                reason=f"cancelled: retract from the {len(told):,} devices told about {incident}",
+                reason=f"cancelled: retract from the {len(told):,} devices told about {key}",
                 retract=told,
             )
+        why = f" ({res.why})" if res.why else ""
+        return TargetingResult(
+            **fields,
+            verdict=Verdict.CANCELLED,
+            reason=f"incident {key} was cancelled{why}: nobody is told",
+        )
+
+    def _decide(
+        self, alert: Alert, index: PositionIndex, at: dt.datetime, confirm: bool, prefix: str
+    ) -> tuple[Verdict, dict[str, Any]]:
+        """Evaluate a version the book would target: the verdict and the result's fields."""
         if at < alert.onset:
-            return TargetingResult(
-                **base,
-                verdict=Verdict.NOT_YET_ACTIVE,
-                reason=f"the alert is not active before its onset {alert.onset.isoformat()}",
-                next_change=alert.onset,
-            )
+            return Verdict.NOT_YET_ACTIVE, {
+                "reason": prefix
+                + f"the alert is not active before its onset {alert.onset.isoformat()}",
+                "next_change": alert.onset,
+            }
         if alert.expires is not None and at >= alert.expires:
-            with self._lock:
-                self._active.pop(incident, None)
-            return TargetingResult(
-                **base,
-                verdict=Verdict.EXPIRED,
-                reason=f"the alert expired at {alert.expires.isoformat()}",
-            )
+            return Verdict.EXPIRED, {
+                "reason": prefix + f"the alert expired at {alert.expires.isoformat()}"
+            }
         kind = alert.kind
         if kind is None:
-            return TargetingResult(
-                **base,
-                verdict=Verdict.NOT_A_PILOT_KIND,
-                reason="the alert is not one of the pilot's kinds (no geotarget:kind event code)",
-            )
+            return Verdict.NOT_A_PILOT_KIND, {
+                "reason": prefix
+                + "the alert is not one of the pilot's kinds (no geotarget:kind event code)"
+            }
         decision = self.policy.decide(kind, at)
         if not decision.enabled:
-            return TargetingResult(
-                **base,
-                verdict=Verdict.KIND_NOT_ENABLED,
-                reason=(
-                    f"{kind.value} is not enabled ({decision.reason.value})"
-                    + (
-                        f"; the next change is at {decision.next_change.isoformat()}"
-                        if decision.next_change
-                        else ""
-                    )
-                ),
-                next_change=decision.next_change,
-                rollout=decision,
-            )
+            nxt = decision.next_change
+            return Verdict.KIND_NOT_ENABLED, {
+                "reason": prefix
+                + f"{kind.value} is not enabled ({decision.reason.value})"
+                + (f"; the next change is at {nxt.isoformat()}" if nxt else ""),
+                "next_change": nxt,
+                "rollout": decision,
+            }
         area = alert.area
         if area is None:
-            return TargetingResult(
-                **base,
-                verdict=Verdict.NO_AREA,
-                reason="the alert has no area geometry to target",
-                rollout=decision,
-            )
-        plan = self._plan(alert, area, decision)
+            return Verdict.NO_AREA, {
+                "reason": prefix + "the alert has no area geometry to target",
+                "rollout": decision,
+            }
+        plan = self._plan(kind, area, decision)
         t_plan = time.perf_counter()
         if not plan.reaches_enabled:
-            return TargetingResult(
-                **base,
-                verdict=Verdict.AREA_OUTSIDE_ROLLOUT,
-                reason=(
-                    f"the alert area lies wholly outside the regions where {kind.value} is "
-                    f"enabled ({', '.join(sorted(decision.regions))})"
-                ),
-                next_change=decision.next_change,
-                rollout=decision,
-                area_km2=plan.area_km2,
-            )
+            grown = f" grown by snap_m={self.snap_m:g} m" if self.snap_m else ""
+            return Verdict.AREA_OUTSIDE_ROLLOUT, {
+                "reason": prefix
+                + f"the alert area{grown} lies wholly outside the regions where {kind.value} "
+                f"is enabled ({', '.join(sorted(decision.regions))})",
+                "next_change": decision.next_change,
+                "rollout": decision,
+                "area_km2": plan.area_km2,
+            }
         rules = self.rules[kind]
         if rules.max_area_km2 is not None and plan.area_km2 > rules.max_area_km2 and not confirm:
-            return TargetingResult(
-                **base,
-                verdict=Verdict.BLAST_RADIUS,
-                reason=(
-                    f"the area is {plan.area_km2:,.1f} km², over the {kind.value} limit of "
-                    f"{rules.max_area_km2:,.1f} km²: confirm to send anyway"
-                ),
-                rollout=decision,
-                area_km2=plan.area_km2,
-            )
-
+            return Verdict.BLAST_RADIUS, {
+                "reason": prefix
+                + f"the area is {plan.area_km2:,.1f} km², over the {kind.value} limit of "
+                f"{rules.max_area_km2:,.1f} km²: confirm to send anyway",
+                "rollout": decision,
+                "area_km2": plan.area_km2,
+            }
         rows, outcomes, covered, covered_region, t = self._evaluate(
-            alert, kind, plan, decision, index, at
+            alert.status, kind, plan, decision, index, at
         )
-        ids = index.positions.ids
-        covered_ids = ids[covered]
+        covered_ids = index.positions.ids[covered]
         if (
             rules.max_recipients is not None
             and covered_ids.size > rules.max_recipients
             and not confirm
         ):
-            return TargetingResult(
-                **base,
-                verdict=Verdict.BLAST_RADIUS,
-                reason=(
-                    f"{covered_ids.size:,} devices are covered, over the {kind.value} limit of "
-                    f"{rules.max_recipients:,}: confirm to send anyway"
-                ),
-                rollout=decision,
-                area_km2=plan.area_km2,
-            )
-        t_ledger = time.perf_counter()
-        previously = self.ledger.recipients(incident)
-        new = self.ledger.claim(incident, covered_ids, alert_id=alert.identifier, at=at)
-        gone = previously[~_isin(previously, covered_ids)] if previously.size else previously
-        with self._lock:
-            self._active[incident] = alert
-        t_end = time.perf_counter()
+            return Verdict.BLAST_RADIUS, {
+                "reason": prefix
+                + f"{covered_ids.size:,} devices are covered, over the {kind.value} limit of "
+                f"{rules.max_recipients:,}: confirm to send anyway",
+                "rollout": decision,
+                "area_km2": plan.area_km2,
+            }
         tally = np.bincount(outcomes, minlength=len(Outcome))
         counts = {o: int(tally[o]) for o in Outcome}
         counts[Outcome.OUTSIDE_AREA] += len(index.positions) - int(rows.size)
-        per_county = self._per_county(covered_region[_isin(covered_ids, new)])
-        return TargetingResult(
-            **base,
-            verdict=Verdict.DELIVER,
-            reason=(
-                f"{kind.value} is enabled ({decision.reason.value}"
-                + (
-                    f", phase {decision.phase_index + 1}"
-                    if decision.phase_index is not None
-                    else ""
-                )
-                + f"): {len(new):,} new recipients"
-            ),
-            next_change=decision.next_change,
-            rollout=decision,
-            recipients=new,
-            no_longer_covered=gone,
-            counts=counts,
-            already_delivered=int(covered_ids.size) - len(new),
-            per_county=per_county,
-            area_km2=plan.area_km2,
-            timings={
-                "plan": t_plan - t_start,
-                **t,
-                "ledger": t_end - t_ledger,
-                "total": time.perf_counter() - t_start,
-            },
-            ids=ids,
-            rows=rows,
-            outcomes=outcomes,
-        )
+        phase = f", phase {decision.phase_index + 1}" if decision.phase_index is not None else ""
+        return Verdict.DELIVER, {
+            "reason": prefix + f"{kind.value} is enabled ({decision.reason.value}{phase})",
+            "next_change": decision.next_change,
+            "rollout": decision,
+            "counts": counts,
+            "area_km2": plan.area_km2,
+            "ids": index.positions.ids,
+            "rows": rows,
+            "outcomes": outcomes,
+            "covered_ids": covered_ids,
+            "covered_region": covered_region,
+            "t_plan": t_plan,
+            "timings": t,
+        }
 
     def _evaluate(
         self,
-        alert: Alert,
+        status: Status,
         kind: AlertKind,
         plan: _Plan,
         decision: RolloutDecision,
         index: PositionIndex,
         at: dt.datetime,
-    ) -> tuple[
-        npt.NDArray[np.int32],
-        npt.NDArray[np.int8],
-        npt.NDArray[np.int32],
-        npt.NDArray[np.int32],
-        dict[str, float],
-    ]:
-        """Classify the non-outside devices.
+    ) -> tuple[I32Array, I8Array, I32Array, I32Array | None, dict[str, float]]:
+        """Classify every device that is not plainly outside the area.
 
-        Returns rows, their outcomes, the covered rows, the finest-region index of each covered
-        row, and timings.
+        Returns the rows with an outcome other than OUTSIDE_AREA (sorted; every other device is
+        OUTSIDE_AREA), their outcomes, the covered rows, the finest-region index of each
+        covered row (None when the kind needs no region lookup), and timings.
         """
         rules = self.rules[kind]
+        positions: Positions = index.positions
         t0 = time.perf_counter()
         rows, states = index.classify(plan.area, rules.location, at)
         t1 = time.perf_counter()
-        positions: Positions = index.positions
-        outcomes = np.full(rows.size, Outcome.OUTSIDE_AREA, dtype=np.int8)
-        outcomes[states == Location.UNKNOWN] = Outcome.UNKNOWN_LOCATION
-        located = np.flatnonzero((states == Location.INSIDE) | (states == Location.AMBIGUOUS))
-        lrows = rows[located]
-        region = self._finest_set.locate_index(
-            positions.lon[lrows], positions.lat[lrows], snap_m=self.snap_m
+        outcomes = np.zeros(rows.size, dtype=np.int8)  # OUTSIDE_AREA
+        unknown = np.flatnonzero(states == Location.UNKNOWN)
+        no_fix = unknown[np.isnan(positions.lon[rows[unknown]])]
+        stale = unknown[~np.isnan(positions.lon[rows[unknown]])]
+        outcomes[no_fix] = Outcome.NO_FIX
+        outcomes[stale] = Outcome.STALE_LOCATION
+        # Candidates (indices into rows) and how they are in the area.
+        fresh = np.flatnonzero(states != Location.UNKNOWN)
+        code = np.where(
+            states[fresh] == Location.INSIDE,
+            np.int8(Outcome.INSIDE),
+            np.int8(
+                Outcome.AMBIGUOUS_INCLUDED
+                if rules.include_ambiguous
+                else Outcome.AMBIGUOUS_EXCLUDED
+            ),
         )
-        enabled = plan.enabled_mask[region]  # index -1 (no region) hits the final False
-        ok = enabled.copy()
-        result = np.where(enabled, np.int8(0), np.int8(Outcome.OUTSIDE_ROLLOUT))
-        if alert.status in (Status.TEST, Status.EXERCISE):
+        parts = [fresh]
+        codes = [code]
+        if rules.stale is not None and plan.stale_area is not None and stale.size:
+            srows = rows[stale]
+            limit = _at(at) - np.timedelta64(
+                rules.stale.max_age // dt.timedelta(microseconds=1), "us"
+            )
+            recent = positions.observed_at[srows] >= limit  # NaT compares False: too old
+            cand = stale[recent]
+            inside = self._in_area(plan.stale_area, rows[cand], index)
+            outcomes[cand[~inside]] = Outcome.OUTSIDE_AREA
+            parts.append(cand[inside])
+            codes.append(np.full(int(inside.sum()), Outcome.STALE_INCLUDED, dtype=np.int8))
+        located = np.concatenate(parts)
+        code = np.concatenate(codes)
+        lrows = rows[located]
+        ok = np.ones(located.size, dtype=np.bool_)
+        result = np.zeros(located.size, dtype=np.int8)
+        region: I32Array | None = None
+        if not (plan.nationwide and rules.beyond_border):
+            region = self._finest_set.locate_index(
+                positions.lon[lrows], positions.lat[lrows], snap_m=self.snap_m
+            )
+            in_region = region >= 0
+            enabled = plan.enabled_mask[region]  # index -1 (no region) hits the final False
+            result[in_region & ~enabled] = Outcome.OUTSIDE_ROLLOUT
+            ok = enabled | (~in_region & rules.beyond_border)
+            if not rules.beyond_border:
+                result[~in_region] = Outcome.BEYOND_BORDER
+        if rules.include_no_fix and no_fix.size:
+            located = np.concatenate([located, no_fix])
+            code = np.concatenate([code, np.full(no_fix.size, Outcome.NO_FIX_INCLUDED, np.int8)])
+            lrows = rows[located]
+            ok = np.concatenate([ok, np.ones(no_fix.size, dtype=np.bool_)])
+            result = np.concatenate([result, np.zeros(no_fix.size, dtype=np.int8)])
+            if region is not None:
+                region = np.concatenate([region, np.full(no_fix.size, -1, dtype=np.int32)])
+        if status in (Status.TEST, Status.EXERCISE):
             tester = positions.tester[lrows]
             result = np.where(ok & ~tester, np.int8(Outcome.NOT_A_TESTER), result)
             ok &= tester
@@ -535,27 +847,69 @@ class Targeter:
             share = self.policy.in_canary(kind, positions.ids[lrows[idx]], at)
             result[idx[~share]] = Outcome.OUTSIDE_CANARY
             ok[idx[~share]] = False
-        amb = states[located] == Location.AMBIGUOUS
-        inside_code = np.where(
-            amb,
-            np.int8(
-                Outcome.AMBIGUOUS_INCLUDED
-                if rules.include_ambiguous
-                else Outcome.AMBIGUOUS_EXCLUDED
-            ),
-            np.int8(Outcome.INSIDE),
-        )
-        result = np.where(ok, inside_code, result)
+        result = np.where(ok, code, result)
         outcomes[located] = result
-        is_covered = ok  # located rows that are inside, or ambiguous and included
-        if not rules.include_ambiguous:
-            is_covered = ok & ~amb
+        is_covered = ok & (code != Outcome.AMBIGUOUS_EXCLUDED)
         covered = lrows[is_covered]
+        order = np.argsort(covered, kind="stable")
+        covered = covered[order]
+        covered_region = None if region is None else region[is_covered][order]
         t2 = time.perf_counter()
-        return rows, outcomes, covered, region[is_covered], {"match": t1 - t0, "rules": t2 - t1}
+        return rows, outcomes, covered, covered_region, {"match": t1 - t0, "rules": t2 - t1}
 
-    def _per_county(self, region: npt.NDArray[np.int32]) -> dict[str, int]:
-        """Count devices per county from their finest-region indices."""
+    @staticmethod
+    def _in_area(area: Area, rows: I32Array, index: PositionIndex) -> npt.NDArray[np.bool_]:
+        """Whether each row's fix point lies in ``area`` (exact, vectorized)."""
+        if rows.size == 0:
+            return np.zeros(0, dtype=np.bool_)
+        positions = index.positions
+        if rows.size > _STALE_DIRECT:
+            hits = index.query(area)
+            pos = np.searchsorted(hits, rows)
+            pos = np.minimum(pos, max(hits.size - 1, 0))
+            return hits[pos] == rows if hits.size else np.zeros(rows.size, dtype=np.bool_)
+        x = positions.lon[rows]
+        y = positions.lat[rows]
+        west, south, east, north = area.bounds
+        out = (y >= south) & (y <= north)
+        if west <= east:
+            out &= (x >= west) & (x <= east)
+        else:  # the area crosses the antimeridian
+            out &= (x >= west) | (x <= east)
+        near = np.flatnonzero(out)
+        if near.size:
+            out[near] = area.contains(x[near], y[near])
+        return out
+
+    def _new_regions(
+        self,
+        covered_ids: npt.NDArray[Any],
+        covered_region: I32Array | None,
+        new: npt.NDArray[Any],
+        index: PositionIndex,
+    ) -> I32Array:
+        """The finest-region index of each new recipient (-1 beyond the border)."""
+        if not new.size:
+            return np.zeros(0, dtype=np.int32)
+        mine = new.size == covered_ids.size  # claims keep input order: the new ones are all
+        if covered_region is not None:
+            if mine:
+                return covered_region
+            keep = _IdSet()
+            keep.add(new)
+            return covered_region[keep.member(covered_ids)]
+        positions = index.positions
+        rows = positions.rows_of(new)
+        has = ~np.isnan(positions.lon[rows])
+        out = np.full(rows.size, -1, dtype=np.int32)
+        out[has] = self._finest_set.locate_index(
+            positions.lon[rows[has]], positions.lat[rows[has]], snap_m=self.snap_m
+        )
+        return out
+
+    def _per_county(self, region: I32Array) -> dict[str, int]:
+        """Count devices per county from their finest-region indices (-1: not counted)."""
+        region = region[region >= 0]
         if not region.size:
             return {}
         per_region = np.bincount(region, minlength=len(self._county_by_index))
@@ -569,16 +923,21 @@ class Targeter:
 
     @property
     def active_incidents(self) -> tuple[str, ...]:
-        """Incidents delivered by :meth:`target` and not cancelled or expired, sorted."""
+        """Incidents whose current version was delivered and that are not cancelled, sorted.
+
+        An incident whose current version expired stays listed until :meth:`on_positions` or
+        :meth:`target` sees it expired.
+        """
         with self._lock:
-            return tuple(sorted(self._active))
+            return tuple(i.key for i in self._book.live())
 
     def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:
         """New deliveries for fresh positions: devices that moved into an active alert's area.
 
-        Every active alert (delivered by :meth:`target`, not cancelled, not expired at ``at``) is
-        evaluated over the batch with the same rules as :meth:`target`; the ledger keeps each
-        device from being told twice.
+        The *current* version of every live incident (delivered by :meth:`target`, not
+        cancelled, not superseded by a version that was not delivered) is evaluated over the
+        batch with the same rules as :meth:`target`; an expired one stops streaming; the
+        ledger keeps each device from being told twice.
 
         Parameters
         ----------
@@ -590,19 +949,23 @@ class Targeter:
         Returns
         -------
         list of Delivery
-            In alert order, then device order.
+            In incident order, then device order.
         """
         if not isinstance(positions, Positions):
             raise InvalidType(f"positions must be Positions (got {type(positions).__name__})")
         at = _aware("at", at)
         with self._lock:
-            active = dict(self._active)
+            live = [(i.first, i.current) for i in self._book.live()]
         out: list[Delivery] = []
         index: PositionIndex | None = None
-        for incident, alert in sorted(active.items()):
+        for first, alert in live:
+            if alert is None:
+                continue
             if alert.expires is not None and at >= alert.expires:
                 with self._lock:
-                    self._active.pop(incident, None)
+                    inc = self._book.incident(first)
+                    if inc is not None and inc.current is alert:
+                        inc.streaming = False
                 continue
             kind = alert.kind
             area = alert.area
@@ -611,15 +974,29 @@ class Targeter:
             decision = self.policy.decide(kind, at)
             if not decision.enabled:
                 continue
-            plan = self._plan(alert, area, decision)
+            plan = self._plan(kind, area, decision)
+            if not plan.reaches_enabled:
+                continue
             if index is None:
                 index = PositionIndex(positions)
-            _, _, covered, _, _ = self._evaluate(alert, kind, plan, decision, index, at)
-            new = self.ledger.claim(
-                incident, positions.ids[covered], alert_id=alert.identifier, at=at
-            )
+            _, _, covered, _, _ = self._evaluate(alert.status, kind, plan, decision, index, at)
+            key = key_of(first)
+            with self._lock:
+                inc = self._book.incident(first)
+                if inc is None or inc.cancelled or not inc.streaming or inc.current is not alert:
+                    continue  # cancelled or replaced meanwhile
+                new = self.ledger.claim(
+                    key, positions.ids[covered], alert_id=alert.identifier, at=at
+                )
             out.extend(
-                Delivery(device_id=d, alert_id=alert.identifier, incident=incident)
-                for d in new.tolist()
+                Delivery(device_id=d, alert_id=alert.identifier, incident=key) for d in new.tolist()
             )
         return out
+
+
+def _not_an_alert(alert: Alert) -> bool:
+    return alert.msg_type in (MessageType.ACK, MessageType.ERROR)
+
+
+def _not_public(alert: Alert) -> bool:
+    return alert.status in (Status.DRAFT, Status.SYSTEM)

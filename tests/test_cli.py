@@ -119,6 +119,18 @@ def test_preview_summarises_and_draws(tmp_path: Path) -> None:
         ),
         (["locate", "200", "59"], "LON must be a finite number >= -180 and <= 180 (got 200.0)"),
         (["target", "--alert", "{swapped}", "--positions", "{csv}"], "swap"),
+        (
+            ["target", "--alert", "{alert}", "--positions", "{csv}"],
+            "good.csv has no observed_at column: pass --observed-at TIME",
+        ),
+        (
+            ["target", "--alert", "{alert}", "--positions", "{dated}", "--observed-at", "{at}"],
+            "--observed-at must not be given when --positions dated.csv has an observed_at",
+        ),
+        (
+            ["target", "--alert", "{alert}", "--positions", "{csv}", "--observed-at", "noon"],
+            "--observed-at must be an ISO 8601 date-time with offset (got 'noon')",
+        ),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path, argv: list[str], fragment: str) -> None:
@@ -130,12 +142,16 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path, argv: list[str], fra
     good_csv = tmp_path / "good.csv"
     good_csv.write_text("id,lon,lat\n1,18.0,59.0\n", encoding="utf-8")
     (tmp_path / "p.txt").write_text("x", encoding="utf-8")
+    dated = tmp_path / "dated.csv"
+    dated.write_text("id,lon,lat,observed_at\n1,18.0,59.0,2024-05-20T12:00:00+00:00\n")
     alert = write_alert(tmp_path / "alert.xml")
     subs = {
         "{bad}": str(bad),
         "{alert}": str(alert),
         "{nocols}": str(nocols),
         "{csv}": str(good_csv),
+        "{dated}": str(dated),
+        "{at}": AT.isoformat(),
         "{swapped}": str(write_alert(tmp_path / "swapped.xml", lon=59.3325, lat=18.06528)),
     }
     argv = [subs.get(a, a) for a in argv]
@@ -171,6 +187,8 @@ def test_target_reads_parquet_positions(tmp_path: Path) -> None:
         "--positions",
         str(tmp_path / "positions.parquet"),
         "--at",
+        AT.isoformat(),
+        "--observed-at",
         AT.isoformat(),
     )
     assert code == 0

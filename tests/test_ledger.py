@@ -41,13 +41,49 @@ def test_claim_returns_only_new_devices_in_input_order(ledger: DeliveryLedger) -
     assert ledger.recipients("inc").tolist() == ["b", "a", "7", "c"]
 
 
-def test_int_and_str_ids_are_different_devices(ledger: DeliveryLedger) -> None:
-    """Device 7 and device "7" are different, in different incidents; one incident holds one kind."""
-    assert ledger.claim("ints", [7], alert_id="v1", at=T0).tolist() == [7]
-    assert ledger.claim("strs", ["7"], alert_id="v1", at=T0).tolist() == ["7"]
-    assert ledger.delivered("ints", ["7"]).tolist() == [False]
+def test_int_and_its_text_are_one_device(ledger: DeliveryLedger) -> None:
+    """Device 7 and device "7" are one device across calls; "007" is another; one call is one kind."""
+    assert ledger.claim("inc", [7, -3], alert_id="v1", at=T0).tolist() == [7, -3]
+    assert ledger.claim("inc", ["7", "007", "-3", "-0"], alert_id="v2", at=T0).tolist() == [
+        "007",
+        "-0",
+    ]
+    assert ledger.claim("inc", np.array([0, 7]), alert_id="v3", at=T0).tolist() == [0]
+    assert ledger.delivered("inc", ["7", "007", "0", "8"]).tolist() == [True, True, True, False]
+    assert ledger.delivered("inc", [7, 8]).tolist() == [True, False]
+    assert ledger.recipients("inc").tolist() == ["7", "-3", "007", "-0", "0"]
+    big = 2**63 - 1
+    assert ledger.claim("big", [big], alert_id="v1", at=T0).tolist() == [big]
+    assert ledger.claim("big", [str(big), str(2**63)], alert_id="v2", at=T0).tolist() == [
+        str(2**63)
+    ]
     with pytest.raises(InvalidType, match="all str or all int"):
-        ledger.claim("ints", [8, "8"], alert_id="v2", at=T0)
+        ledger.claim("inc", [8, "8"], alert_id="v4", at=T0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(
+            st.one_of(st.integers(-20, 20), st.sampled_from(["1", "-2", "01", "x", "+3", "-0"])),
+            max_size=12,
+        ),
+        max_size=6,
+    )
+)
+def test_memory_ledger_identity_is_canonical_text(batches: list[list[int | str]]) -> None:
+    """Claims agree with a set oracle over str(id), whatever mix of int and str calls."""
+    ledger = MemoryLedger()
+    seen: list[str] = []
+    for batch in batches:
+        for kind in (int, str):
+            ids = [d for d in batch if isinstance(d, kind)]
+            if not ids:
+                continue
+            expected = [d for d in dict.fromkeys(ids) if str(d) not in seen]
+            seen += [str(d) for d in expected]
+            assert ledger.claim("inc", ids, alert_id="v", at=T0).tolist() == expected
+    assert ledger.recipients("inc").tolist() == seen
 
 
 def test_longer_string_ids_after_shorter_ones_stay_whole(ledger: DeliveryLedger) -> None:
@@ -85,7 +121,7 @@ def test_memory_ledger_equals_a_set_oracle(batches: list[list[int]]) -> None:
             ledger.claim("inc", np.array(batch, dtype=np.int64), alert_id="v", at=T0).tolist()
             == expected
         )
-    assert sorted(ledger.recipients("inc").tolist()) == sorted(seen)
+    assert sorted(ledger.recipients("inc").tolist()) == sorted(str(d) for d in seen)
 
 
 def test_bad_arguments_are_rejected_before_anything_is_recorded(ledger: DeliveryLedger) -> None:

@@ -38,6 +38,7 @@ NOW = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
 
 def _index(lon: Any, lat: Any, **kw: Any) -> PositionIndex:
     lon = np.asarray(lon, dtype=np.float64)
+    kw.setdefault("observed_at", NOW)
     return PositionIndex(Positions(np.arange(lon.size), lon, lat, **kw))
 
 

@@ -40,13 +40,13 @@ def test_columns_are_numpy_arrays_of_fixed_dtypes() -> None:
 
 def test_int_ids_are_int64() -> None:
     """Integer ids are stored as int64."""
-    assert Positions([3, 1], [0.0, 1.0], [0.0, 1.0]).ids.dtype == np.int64
+    assert Positions([3, 1], [0.0, 1.0], [0.0, 1.0], observed_at=NOW).ids.dtype == np.int64
 
 
 def test_columns_are_read_only_copies() -> None:
     """The snapshot copies its inputs and cannot be modified afterwards."""
     lon = np.array([18.0, 18.1])
-    p = Positions([1, 2], lon, [59.0, 59.1])
+    p = Positions([1, 2], lon, [59.0, 59.1], observed_at=NOW)
     lon[0] = 0.0
     assert p.lon[0] == 18.0
     with pytest.raises(ValueError, match="read-only"):
@@ -55,7 +55,7 @@ def test_columns_are_read_only_copies() -> None:
 
 def test_no_fix_is_both_nan() -> None:
     """A device with lon and lat both NaN has no fix, is kept, and has NaN accuracy."""
-    p = Positions([1, 2], [18.0, np.nan], [59.0, np.nan])
+    p = Positions([1, 2], [18.0, np.nan], [59.0, np.nan], observed_at=NOW)
     assert p.has_fix.tolist() == [True, False]
     assert np.isnan(p.accuracy_m[1])
     assert p.accuracy_m[0] == 0.0
@@ -64,7 +64,7 @@ def test_no_fix_is_both_nan() -> None:
 def test_one_nan_coordinate_is_rejected_with_its_row() -> None:
     """Only one of lon/lat NaN is an error naming the row."""
     with pytest.raises(InvalidPositions, match=r"both NaN .* row 1\)"):
-        Positions([1, 2, 3], [18.0, np.nan, 18.0], [59.0, 59.0, 59.0])
+        Positions([1, 2, 3], [18.0, np.nan, 18.0], [59.0, 59.0, 59.0], observed_at=NOW)
 
 
 def test_out_of_range_rows_are_all_counted() -> None:
@@ -76,54 +76,54 @@ def test_out_of_range_rows_are_all_counted() -> None:
         match=r"lat must be finite and within \[-90, 90\] "
         r"\(got 91.0 at rows 1, 2, 3, 4, 5 and 1 more\)",
     ):
-        Positions(list(range(8)), np.full(8, 18.0), lat)
+        Positions(list(range(8)), np.full(8, 18.0), lat, observed_at=NOW)
 
 
 def test_infinite_lon_is_rejected() -> None:
     """Infinite longitudes are rejected."""
     with pytest.raises(InvalidPositions, match="row 0"):
-        Positions([1], [np.inf], [59.0])
+        Positions([1], [np.inf], [59.0], observed_at=NOW)
 
 
 def test_duplicate_ids_are_rejected_with_rows() -> None:
     """Duplicate ids are an error naming the id and both rows."""
     with pytest.raises(InvalidPositions, match=r"unique \(got 7 at rows 0, 2"):
-        Positions([7, 8, 7], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+        Positions([7, 8, 7], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], observed_at=NOW)
 
 
 def test_mixed_id_types_are_rejected() -> None:
     """Ids mixing str and int are a type error."""
     with pytest.raises(InvalidType, match="all be str or all be int"):
-        Positions(["a", 1], [1.0, 2.0], [1.0, 2.0])  # type: ignore[arg-type]
+        Positions(["a", 1], [1.0, 2.0], [1.0, 2.0], observed_at=NOW)  # type: ignore[arg-type]
 
 
 def test_empty_string_id_is_rejected() -> None:
     """An empty string is not a device id."""
     with pytest.raises(InvalidPositions, match="non-empty"):
-        Positions(["a", ""], [1.0, 2.0], [1.0, 2.0])
+        Positions(["a", ""], [1.0, 2.0], [1.0, 2.0], observed_at=NOW)
 
 
 def test_bool_coordinates_are_rejected() -> None:
     """Booleans are not coordinates."""
     with pytest.raises(InvalidType, match="lon must be numbers"):
-        Positions([1], [True], [59.0])
+        Positions([1], [True], [59.0], observed_at=NOW)
 
 
 def test_length_mismatch_is_rejected() -> None:
     """Every column must have one value per id."""
     with pytest.raises(InvalidPositions, match=r"lat must have one value per id, shape \(2,\)"):
-        Positions([1, 2], [1.0, 2.0], [1.0])
+        Positions([1, 2], [1.0, 2.0], [1.0], observed_at=NOW)
 
 
 def test_negative_accuracy_is_rejected() -> None:
     """Accuracy must be finite and non-negative for rows with a fix."""
     with pytest.raises(InvalidPositions, match=r"accuracy_m must be finite and >= 0.*row 1"):
-        Positions([1, 2], [1.0, 2.0], [1.0, 2.0], accuracy_m=[1.0, -1.0])
+        Positions([1, 2], [1.0, 2.0], [1.0, 2.0], accuracy_m=[1.0, -1.0], observed_at=NOW)
 
 
 def test_nan_accuracy_is_allowed_without_fix() -> None:
     """A row without a fix may have NaN accuracy."""
-    p = Positions([1, 2], [1.0, np.nan], [1.0, np.nan], accuracy_m=[1.0, np.nan])
+    p = Positions([1, 2], [1.0, np.nan], [1.0, np.nan], accuracy_m=[1.0, np.nan], observed_at=NOW)
     assert np.isnan(p.accuracy_m[1])
 
 
@@ -162,12 +162,12 @@ def test_epoch_numbers_are_rejected_with_a_hint() -> None:
 def test_tester_must_be_boolean() -> None:
     """The tester column must be booleans."""
     with pytest.raises(InvalidType, match="tester must be booleans"):
-        Positions([1], [1.0], [1.0], tester=[1])
+        Positions([1], [1.0], [1.0], tester=[1], observed_at=NOW)
 
 
 def test_rows_of_finds_rows_and_names_missing_ids() -> None:
     """rows_of maps ids to rows and names an unknown id."""
-    p = Positions(["x", "y", "z"], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    p = Positions(["x", "y", "z"], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], observed_at=NOW)
     assert p.rows_of(["z", "x"]).tolist() == [2, 0]
     with pytest.raises(UnknownCode, match="'w'"):
         p.rows_of(["w"])
@@ -224,4 +224,44 @@ def test_current_mask_applies_max_age() -> None:
 
 def test_public_names() -> None:
     """The module exposes exactly its documented names."""
-    assert dir(positions_module) == ["Location", "LocationRule", "Positions"]
+    assert dir(positions_module) == ["Location", "LocationRule", "Positions", "StaleRule"]
+
+
+def test_observed_at_is_required_with_a_hint() -> None:
+    """A snapshot without observed_at is refused, and the message says how to pass one."""
+    with pytest.raises(InvalidPositions, match=r"observed_at is required: pass one timezone-aware"):
+        Positions([1], [18.0], [59.0])
+
+
+def test_one_datetime_dates_the_whole_snapshot() -> None:
+    """One aware datetime stands for every row's observation time, stored as UTC."""
+    cet = dt.timezone(dt.timedelta(hours=2))
+    p = Positions([1, 2], [18.0, np.nan], [59.0, np.nan], observed_at=NOW.astimezone(cet))
+    assert p.observed_at.tolist() == [NOW.replace(tzinfo=None)] * 2
+    assert p.age_seconds(NOW).tolist() == [0.0, 0.0]
+    with pytest.raises(InvalidPositions, match=r"observed_at must be timezone-aware \(got naive"):
+        Positions([1], [18.0], [59.0], observed_at=dt.datetime(2025, 5, 1))
+
+
+def test_repr_shows_counts_not_positions() -> None:
+    """The repr is safe to log: counts only, never ids or coordinates."""
+    p = Positions(["secret-id"], [18.123456], [59.654321], observed_at=NOW, tester=[True])
+    text = repr(p)
+    assert text == "<Positions: 1 devices, 1 with a fix, 1 testers>"
+    assert "secret" not in text and "18.12" not in text
+
+
+def test_stale_rule_validates() -> None:
+    """A stale rule needs a positive timedelta and a margin within [0, 50 km]."""
+    from geotarget import StaleRule
+
+    rule = StaleRule(max_age=dt.timedelta(hours=24), margin_m=1000)
+    assert rule.margin_m == 1000.0
+    with pytest.raises(InvalidPositions, match=r"max_age must be > 0"):
+        StaleRule(max_age=dt.timedelta(0), margin_m=0.0)
+    with pytest.raises(InvalidType, match=r"max_age must be a datetime\.timedelta"):
+        StaleRule(max_age=3600, margin_m=0.0)
+    with pytest.raises(InvalidPositions, match=r"margin_m must be .* <= 50000 \(got 60000"):
+        StaleRule(max_age=dt.timedelta(hours=1), margin_m=60000)
+    with pytest.raises(InvalidType, match="margin_m must be"):
+        StaleRule(max_age=dt.timedelta(hours=1), margin_m=True)

@@ -4,130 +4,36 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import shapely.geometry as sg
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from targeting_helpers import (
+    MUNIS,
+    SENDER,
+    T0,
+    exact_rules,
+    make_alert,
+    make_regions,
+    policy,
+    positions,
+)
 
-from geotarget import Circle, LocationRule, PositionIndex, Positions, alerts
-from geotarget.alerts import Alert, AlertKind, MessageType, Reference, Status
+from geotarget import Circle, PositionIndex, Positions
+from geotarget.alerts import AlertKind, MessageType, Reference, Status
 from geotarget.errors import InvalidInput, InvalidType
 from geotarget.ledger import SQLiteLedger
-from geotarget.regions import Region, RegionHierarchy, RegionSet
+from geotarget.regions import RegionHierarchy
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy, nationwide
 from geotarget.targeting import KindRules, Outcome, Targeter, Verdict
-
-UTC = dt.timezone.utc
-T0 = dt.datetime(2024, 5, 20, 12, 0, tzinfo=UTC)
-SENDER = "polisen@example.se"
-
-# Two counties side by side, two municipalities each, one police region, one country.
-MUNIS = {
-    "0101": (17.0, 59.0, 17.5, 60.0),
-    "0102": (17.5, 59.0, 18.0, 60.0),
-    "0201": (18.0, 59.0, 18.5, 60.0),
-    "0202": (18.5, 59.0, 19.0, 60.0),
-}
 
 
 @pytest.fixture(scope="module")
 def regions() -> RegionHierarchy:
-    """A small hierarchy: 4 municipalities → counties 01, 02 → police region → country XX."""
-
-    def rs(level: str, boxes: dict[str, tuple[float, float, float, float]]) -> RegionSet:
-        return RegionSet(
-            [
-                Region(code=c, name=f"Region {c}", level=level, geometry=sg.box(*b))
-                for c, b in boxes.items()
-            ]
-        )
-
-    return RegionHierarchy(
-        [
-            rs("municipality", MUNIS),
-            rs("county", {"01": (17.0, 59.0, 18.0, 60.0), "02": (18.0, 59.0, 19.0, 60.0)}),
-            rs("police_region", {"PR-X": (17.0, 59.0, 19.0, 60.0)}),
-            rs("country", {"XX": (17.0, 59.0, 19.0, 60.0)}),
-        ],
-        {
-            "0101": "01",
-            "0102": "01",
-            "0201": "02",
-            "0202": "02",
-            "01": "PR-X",
-            "02": "PR-X",
-            "PR-X": "XX",
-        },
-    )
-
-
-def policy(
-    regions_by_kind: dict[AlertKind, list[tuple[dt.datetime, tuple[str, ...]]]], **kw: Any
-) -> RolloutPolicy:
-    """A policy from (start, regions) phases per kind."""
-    return RolloutPolicy(
-        rollouts=[
-            KindRollout(kind=k, phases=[Phase(starts_at=t, regions=r) for t, r in phases])
-            for k, phases in regions_by_kind.items()
-        ],
-        country="XX",
-        **kw,
-    )
-
-
-def message(text: str) -> alerts.Message:
-    """A one-language message."""
-    return alerts.Message(headline=text, description=text, area_description="here")
-
-
-def make_alert(
-    kind: AlertKind,
-    area: Any,
-    *,
-    ident: str = "a1",
-    sent: dt.datetime = T0,
-    msg_type: MessageType = MessageType.ALERT,
-    refs: tuple[Reference, ...] = (),
-    status: Status = Status.ACTUAL,
-    hours: float = 2.0,
-) -> Alert:
-    """A pilot alert of ``kind`` over ``area``."""
-    build = {
-        AlertKind.EXPLOSION: alerts.explosion,
-        AlertKind.CRIME_MODUS: alerts.crime_modus,
-        AlertKind.TIP_REQUEST: alerts.tip_request,
-    }[kind]
-    return build(
-        identifier=ident,
-        sender=SENDER,
-        sent=sent,
-        area=area,
-        sv=message("sv"),
-        en=message("en"),
-        onset=sent,
-        expires=sent + dt.timedelta(hours=hours),
-        msg_type=msg_type,
-        references=refs,
-        status=status,
-    )
-
-
-def positions(lon: Any, lat: Any, **kw: Any) -> Positions:
-    """Fresh, exact positions with ids d0, d1 and so on."""
-    n = len(lon)
-    kw.setdefault("observed_at", [T0] * n)
-    return Positions([f"d{i}" for i in range(n)], lon, lat, **kw)
-
-
-def exact_rules() -> dict[AlertKind, KindRules]:
-    """Rules that treat fixes as exact points, so the oracle is plain Area.contains."""
-    return {
-        k: KindRules(location=LocationRule(accuracy=0.0), include_ambiguous=False)
-        for k in AlertKind
-    }
+    """The small synthetic hierarchy of :mod:`targeting_helpers`."""
+    return make_regions()
 
 
 # --- the oracle property -------------------------------------------------------------------
@@ -172,7 +78,11 @@ def test_recipients_equal_area_and_enabled_region_brute_force(
     if result.verdict is Verdict.AREA_OUTSIDE_ROLLOUT:
         return  # nothing to count: the area reaches no enabled region
     assert sum(result.counts.values()) == n
-    assert result.counts[Outcome.OUTSIDE_ROLLOUT] == int((in_area & ~region_ok).sum())
+    on_territory = (lon >= 17.0) & (lon <= 19.0) & (lat >= 59.0) & (lat <= 60.0)
+    assert result.counts[Outcome.OUTSIDE_ROLLOUT] == int(
+        (in_area & on_territory & ~region_ok).sum()
+    )
+    assert result.counts[Outcome.BEYOND_BORDER] == int((in_area & ~on_territory).sum())
 
 
 # --- verdicts ------------------------------------------------------------------------------
@@ -272,19 +182,21 @@ def test_explosion_fails_open_and_tips_fail_closed_on_ambiguous_fixes(
     assert "fails closed" in tips.explain("d1")
 
 
-def test_stale_and_missing_fixes_are_unknown(regions: RegionHierarchy) -> None:
-    """A fix older than max_age, or no fix at all, is UNKNOWN_LOCATION and not delivered."""
+def test_stale_and_missing_fixes_of_a_police_kind_are_not_told(regions: RegionHierarchy) -> None:
+    """For police information a stale fix is STALE_LOCATION and no fix NO_FIX: not delivered."""
     pos = positions(
         [17.5, 17.5, np.nan],
         [59.5, 59.5, np.nan],
         observed_at=[T0, T0 - dt.timedelta(hours=3), None],
     )
     result = Targeter(regions, nationwide("XX")).target(
-        make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0)), PositionIndex(pos), T0
+        make_alert(AlertKind.TIP_REQUEST, Circle(17.5, 59.5, 1000.0)), PositionIndex(pos), T0
     )
     assert result.recipients.tolist() == ["d0"]
-    assert result.counts[Outcome.UNKNOWN_LOCATION] == 2
-    assert "no current location" in result.explain("d2")
+    assert result.counts[Outcome.STALE_LOCATION] == 1
+    assert result.counts[Outcome.NO_FIX] == 1
+    assert "older than this kind accepts" in result.explain("d1")
+    assert "no location fix at all" in result.explain("d2")
 
 
 # --- lifecycle ------------------------------------------------------------------------------
@@ -470,17 +382,20 @@ def test_explain_covers_every_device_and_per_county_counts(regions: RegionHierar
 
 
 def test_devices_just_off_every_region_snap_to_the_nearest(regions: RegionHierarchy) -> None:
-    """A device on the water 500 m outside every region still gets a nationwide explosion."""
+    """With snap_m, a device 500 m off every region counts in the nearest; without, beyond."""
     import pyproj
 
     lon, lat, _ = pyproj.Geod(ellps="WGS84").fwd(19.0, 59.5, 90.0, 500.0)
     pos = positions([lon], [lat])
-    alert = make_alert(AlertKind.EXPLOSION, Circle(19.0, 59.5, 1000.0))
-    snapped = Targeter(regions, nationwide("XX")).target(alert, PositionIndex(pos), T0)
+    tips = make_alert(AlertKind.TIP_REQUEST, Circle(19.0, 59.5, 1000.0))
+    snapped = Targeter(regions, nationwide("XX"), snap_m=2000.0).target(
+        tips, PositionIndex(pos), T0
+    )
     assert snapped.recipients.tolist() == ["d0"]
     assert snapped.per_county == {"02": 1}
-    strict = Targeter(regions, nationwide("XX"), snap_m=0.0).target(alert, PositionIndex(pos), T0)
-    assert strict.outcome_of("d0") is Outcome.OUTSIDE_ROLLOUT
+    strict = Targeter(regions, nationwide("XX")).target(tips, PositionIndex(pos), T0)
+    assert strict.outcome_of("d0") is Outcome.BEYOND_BORDER
+    assert "beyond the country's territory" in strict.explain("d0")
 
 
 def test_targeter_is_safe_to_share_between_threads(regions: RegionHierarchy) -> None:

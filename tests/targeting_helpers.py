@@ -1,0 +1,133 @@
+"""Targeting test helpers: a small synthetic region hierarchy, pilot alerts, fresh positions.
+
+The hierarchy is made of shapely boxes so that the tests do not depend on the built-in Swedish
+boundaries: four municipalities (``0101`` … ``0202``) in two counties (``01``, ``02``), one police
+region and one country ``XX`` covering lon 17–19, lat 59–60. Everything outside is beyond the
+border.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import shapely.geometry as sg
+
+from geotarget import LocationRule, Positions, alerts
+from geotarget.alerts import Alert, AlertKind, MessageType, Reference, Status
+from geotarget.regions import Region, RegionHierarchy, RegionSet
+from geotarget.rollout import KindRollout, Phase, RolloutPolicy
+from geotarget.targeting import KindRules
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2024, 5, 20, 12, 0, tzinfo=UTC)
+SENDER = "polisen@example.se"
+
+# Two counties side by side, two municipalities each, one police region, one country.
+MUNIS = {
+    "0101": (17.0, 59.0, 17.5, 60.0),
+    "0102": (17.5, 59.0, 18.0, 60.0),
+    "0201": (18.0, 59.0, 18.5, 60.0),
+    "0202": (18.5, 59.0, 19.0, 60.0),
+}
+
+
+def make_regions() -> RegionHierarchy:
+    """A small hierarchy: 4 municipalities → counties 01, 02 → police region → country XX."""
+
+    def rs(level: str, boxes: dict[str, tuple[float, float, float, float]]) -> RegionSet:
+        return RegionSet(
+            [
+                Region(code=c, name=f"Region {c}", level=level, geometry=sg.box(*b))
+                for c, b in boxes.items()
+            ]
+        )
+
+    return RegionHierarchy(
+        [
+            rs("municipality", MUNIS),
+            rs("county", {"01": (17.0, 59.0, 18.0, 60.0), "02": (18.0, 59.0, 19.0, 60.0)}),
+            rs("police_region", {"PR-X": (17.0, 59.0, 19.0, 60.0)}),
+            rs("country", {"XX": (17.0, 59.0, 19.0, 60.0)}),
+        ],
+        {
+            "0101": "01",
+            "0102": "01",
+            "0201": "02",
+            "0202": "02",
+            "01": "PR-X",
+            "02": "PR-X",
+            "PR-X": "XX",
+        },
+    )
+
+
+def policy(
+    regions_by_kind: dict[AlertKind, list[tuple[dt.datetime, tuple[str, ...]]]], **kw: Any
+) -> RolloutPolicy:
+    """A policy from (start, regions) phases per kind."""
+    return RolloutPolicy(
+        rollouts=[
+            KindRollout(kind=k, phases=[Phase(starts_at=t, regions=r) for t, r in phases])
+            for k, phases in regions_by_kind.items()
+        ],
+        country="XX",
+        **kw,
+    )
+
+
+def message(text: str) -> alerts.Message:
+    """A one-language message."""
+    return alerts.Message(headline=text, description=text, area_description="here")
+
+
+def make_alert(
+    kind: AlertKind,
+    area: Any,
+    *,
+    ident: str = "a1",
+    sent: dt.datetime = T0,
+    msg_type: MessageType = MessageType.ALERT,
+    refs: tuple[Reference, ...] = (),
+    status: Status = Status.ACTUAL,
+    hours: float = 2.0,
+) -> Alert:
+    """A pilot alert of ``kind`` over ``area``."""
+    build = {
+        AlertKind.EXPLOSION: alerts.explosion,
+        AlertKind.CRIME_MODUS: alerts.crime_modus,
+        AlertKind.TIP_REQUEST: alerts.tip_request,
+    }[kind]
+    return build(
+        identifier=ident,
+        sender=SENDER,
+        sent=sent,
+        area=area,
+        sv=message("sv"),
+        en=message("en"),
+        onset=sent,
+        expires=sent + dt.timedelta(hours=hours),
+        msg_type=msg_type,
+        references=refs,
+        status=status,
+    )
+
+
+def positions(lon: Any, lat: Any, **kw: Any) -> Positions:
+    """Fresh, exact positions with ids d0, d1 and so on."""
+    n = len(lon)
+    kw.setdefault("observed_at", [T0] * n)
+    return Positions([f"d{i}" for i in range(n)], lon, lat, **kw)
+
+
+def exact_rules() -> dict[AlertKind, KindRules]:
+    """Rules that treat fixes as exact points, so the oracle is plain Area.contains."""
+    return {
+        k: KindRules(location=LocationRule(accuracy=0.0), include_ambiguous=False)
+        for k in AlertKind
+    }
+
+
+def ref(alert: Alert) -> Reference:
+    """A reference to ``alert``."""
+    return Reference(sender=alert.sender, identifier=alert.identifier, sent=alert.sent)

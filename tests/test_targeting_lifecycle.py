@@ -1,0 +1,431 @@
+"""Which messages reach anybody, and incidents: identity, order, Updates, Cancels (issue 10)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import numpy as np
+import pytest
+from targeting_helpers import SENDER, T0, make_alert, make_regions, positions, ref
+
+from geotarget import Circle, PositionIndex, Positions
+from geotarget.alerts import Alert, AlertKind, MessageType, Reference, Status
+from geotarget.errors import DuplicateIdentifier
+from geotarget.regions import RegionHierarchy
+from geotarget.rollout import nationwide
+from geotarget.targeting import Targeter, Verdict
+
+AREA = Circle(17.5, 59.5, 1000.0)
+WIDE = Circle(17.5, 59.5, 2500.0)
+LATER = T0 + dt.timedelta(minutes=5)
+
+
+@pytest.fixture(scope="module")
+def regions() -> RegionHierarchy:
+    """The small synthetic hierarchy of :mod:`targeting_helpers`."""
+    return make_regions()
+
+
+@pytest.fixture
+def targeter(regions: RegionHierarchy) -> Targeter:
+    """A Targeter with the whole synthetic country enabled for every kind."""
+    return Targeter(regions, nationwide("XX"))
+
+
+def idx(lon: list[float], lat: list[float], **kw: object) -> PositionIndex:
+    """An index over fresh positions d0, d1, ..."""
+    return PositionIndex(positions(lon, lat, **kw))
+
+
+#: d0 at the centre, d1 1.7 km east (inside WIDE only), d2 far away.
+DEVICES = ([17.5, 17.53, 18.5], [59.5, 59.5, 59.5])
+
+
+def walker(at: dt.datetime = LATER) -> Positions:
+    """A batch with one device that walked into AREA."""
+    return Positions(["walker"], [17.501], [59.5], observed_at=[at])
+
+
+# --- 1. which messages can reach anybody ---------------------------------------------------
+
+
+@pytest.mark.parametrize("msg_type", [MessageType.ACK, MessageType.ERROR])
+def test_ack_and_error_are_not_alerts_and_change_nothing(
+    targeter: Targeter, msg_type: MessageType
+) -> None:
+    """An Ack or Error reaches nobody and leaves the incident's current version streaming."""
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    assert targeter.target(first, idx(*DEVICES), T0).recipients.tolist() == ["d0"]
+    ack = make_alert(AlertKind.EXPLOSION, WIDE, ident="ack", msg_type=msg_type, refs=(ref(first),))
+    got = targeter.target(ack, idx(*DEVICES), T0)
+    assert got.verdict is Verdict.NOT_AN_ALERT
+    assert got.incident is None and len(got.recipients) == 0
+    assert targeter.incident_of(ack) is None
+    # The original still streams with its own area (the Ack's wider area plays no part).
+    batch = Positions(["walker", "east"], [17.501, 17.53], [59.5, 59.5], observed_at=[LATER] * 2)
+    assert [d.device_id for d in targeter.on_positions(batch, LATER)] == ["walker"]
+
+
+@pytest.mark.parametrize("status", [Status.DRAFT, Status.SYSTEM])
+def test_draft_and_system_reach_nobody_and_change_nothing(
+    targeter: Targeter, status: Status
+) -> None:
+    """A Draft or System alert reaches nobody, registers nothing, and its id stays free."""
+    draft = make_alert(AlertKind.EXPLOSION, AREA, ident="d1", status=status)
+    got = targeter.target(draft, idx(*DEVICES), T0)
+    assert got.verdict is Verdict.NOT_PUBLIC
+    assert len(got.recipients) == 0 and got.incident is None
+    assert targeter.active_incidents == ()
+    assert targeter.on_positions(walker(), LATER) == []
+    # Nothing was recorded: the same id may now carry the actual alert, with another area.
+    actual = make_alert(AlertKind.EXPLOSION, WIDE, ident="d1")
+    assert targeter.target(actual, idx(*DEVICES), T0).recipients.tolist() == ["d0", "d1"]
+
+
+def test_an_update_with_draft_status_does_not_touch_the_incident(targeter: Targeter) -> None:
+    """A Draft Update of a live alert is NOT_PUBLIC: the incident keeps its area."""
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    targeter.target(first, idx(*DEVICES), T0)
+    draft = make_alert(
+        AlertKind.EXPLOSION,
+        WIDE,
+        ident="a2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+        status=Status.DRAFT,
+        sent=LATER,
+    )
+    assert targeter.target(draft, idx(*DEVICES), LATER).verdict is Verdict.NOT_PUBLIC
+    east = Positions(["east"], [17.53], [59.5], observed_at=[LATER])
+    assert targeter.on_positions(east, LATER) == []
+
+
+# --- 2. incidents ---------------------------------------------------------------------------
+
+
+def test_update_chain_k1_k2_k3_tells_each_device_once(targeter: Targeter) -> None:
+    """K1 → K2 (Update of K1) → K3 (Update of K2): one incident, nobody told twice."""
+    k1 = make_alert(AlertKind.EXPLOSION, AREA, ident="K1")
+    k2 = make_alert(
+        AlertKind.EXPLOSION,
+        AREA,
+        ident="K2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(k1),),
+        sent=T0 + dt.timedelta(minutes=1),
+    )
+    k3 = make_alert(
+        AlertKind.EXPLOSION,
+        WIDE,
+        ident="K3",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(k2),),
+        sent=T0 + dt.timedelta(minutes=2),
+    )
+    index = idx(*DEVICES)
+    r1 = targeter.target(k1, index, T0)
+    r2 = targeter.target(k2, index, T0 + dt.timedelta(minutes=1))
+    r3 = targeter.target(k3, index, T0 + dt.timedelta(minutes=2))
+    assert r1.recipients.tolist() == ["d0"]
+    assert r2.recipients.tolist() == []
+    assert r3.recipients.tolist() == ["d1"]  # d0 is not told again
+    assert r1.incident == r2.incident == r3.incident == f"{SENDER}/K1"
+    assert targeter.active_incidents == (f"{SENDER}/K1",)
+
+
+def test_cancel_referencing_the_latest_version_retracts_all_and_ends_it(
+    targeter: Targeter,
+) -> None:
+    """A Cancel naming only the last Update retracts every device told, and nothing streams."""
+    k1 = make_alert(AlertKind.EXPLOSION, AREA, ident="K1")
+    k2 = make_alert(
+        AlertKind.EXPLOSION,
+        WIDE,
+        ident="K2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(k1),),
+        sent=T0 + dt.timedelta(minutes=1),
+    )
+    index = idx(*DEVICES)
+    targeter.target(k1, index, T0)
+    targeter.target(k2, index, T0 + dt.timedelta(minutes=1))
+    cancel = make_alert(
+        AlertKind.EXPLOSION,
+        WIDE,
+        ident="C",
+        msg_type=MessageType.CANCEL,
+        refs=(ref(k2),),
+        sent=T0 + dt.timedelta(minutes=2),
+    )
+    got = targeter.target(cancel, index, T0 + dt.timedelta(minutes=2))
+    assert got.verdict is Verdict.CANCELLED
+    assert sorted(got.retract.tolist()) == ["d0", "d1"]
+    assert targeter.active_incidents == ()
+    assert targeter.on_positions(walker(), LATER) == []
+    # Afterwards every version of the incident is CANCELLED, re-submissions included.
+    for again in (k1, k2):
+        late = targeter.target(again, index, LATER)
+        assert late.verdict is Verdict.CANCELLED and len(late.recipients) == 0
+    assert sorted(targeter.target(cancel, index, LATER).retract.tolist()) == ["d0", "d1"]
+
+
+def test_cancel_of_an_alert_carrying_incidents_stops_streaming(targeter: Targeter) -> None:
+    """An alert naming <incidents> is its own incident: a Cancel naming it stops on_positions."""
+    import attrs
+
+    first = attrs.evolve(make_alert(AlertKind.EXPLOSION, AREA, ident="a1"), incidents=("inc-7",))
+    targeter.target(first, idx(*DEVICES), T0)
+    assert targeter.active_incidents == (f"{SENDER}/a1",)
+    for incidents in ((), ("inc-7",)):  # whether or not the Cancel repeats <incidents>
+        cancel = attrs.evolve(
+            make_alert(
+                AlertKind.EXPLOSION,
+                AREA,
+                ident=f"c{len(incidents)}",
+                msg_type=MessageType.CANCEL,
+                refs=(ref(first),),
+            ),
+            incidents=incidents,
+        )
+        got = targeter.target(cancel, idx(*DEVICES), T0)
+        assert got.verdict is Verdict.CANCELLED
+        assert got.retract.tolist() == ["d0"]
+        assert targeter.on_positions(walker(), LATER) == []
+        assert not targeter.active_incidents
+
+
+def test_cancel_before_its_alert_is_remembered(targeter: Targeter) -> None:
+    """A Cancel that arrives first is UNKNOWN_REFERENCE; the late Alert is never delivered."""
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    cancel = make_alert(
+        AlertKind.EXPLOSION,
+        AREA,
+        ident="c1",
+        msg_type=MessageType.CANCEL,
+        refs=(ref(first),),
+        sent=LATER,
+    )
+    early = targeter.target(cancel, idx(*DEVICES), T0)
+    assert early.verdict is Verdict.UNKNOWN_REFERENCE
+    assert early.incident is None and len(early.retract) == 0
+    late = targeter.target(first, idx(*DEVICES), T0)
+    assert late.verdict is Verdict.CANCELLED
+    assert len(late.recipients) == 0
+    assert targeter.on_positions(walker(), LATER) == []
+    # An Update of the cancelled original is cancelled too.
+    update = make_alert(
+        AlertKind.EXPLOSION,
+        WIDE,
+        ident="u1",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+        sent=LATER,
+    )
+    assert targeter.target(update, idx(*DEVICES), LATER).verdict is Verdict.CANCELLED
+
+
+def test_original_after_its_update_is_superseded_and_the_update_keeps_streaming(
+    targeter: Targeter,
+) -> None:
+    """An Update whose original is unknown starts the incident; the late original is SUPERSEDED."""
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    update = make_alert(
+        AlertKind.EXPLOSION,
+        WIDE,
+        ident="a2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+        sent=T0 + dt.timedelta(minutes=1),
+    )
+    index = idx(*DEVICES)
+    got = targeter.target(update, index, T0 + dt.timedelta(minutes=1))
+    assert got.verdict is Verdict.DELIVER
+    assert got.incident == f"{SENDER}/a1"
+    assert "references name no known version" in got.reason
+    assert got.recipients.tolist() == ["d0", "d1"]
+    late = targeter.target(first, index, T0 + dt.timedelta(minutes=2))
+    assert late.verdict is Verdict.SUPERSEDED
+    assert late.incident == f"{SENDER}/a1"
+    # The widened area keeps streaming: a device 1.7 km out (outside the original) is told.
+    east = Positions(["east"], [17.53], [59.5], observed_at=[LATER])
+    assert [d.device_id for d in targeter.on_positions(east, LATER)] == ["east"]
+
+
+def test_original_after_its_known_update_is_superseded(targeter: Targeter) -> None:
+    """Re-submitting the original after its Update changes nothing: the Update stays current."""
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    update = make_alert(
+        AlertKind.EXPLOSION,
+        WIDE,
+        ident="a2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+        sent=T0 + dt.timedelta(minutes=1),
+    )
+    index = idx(*DEVICES)
+    targeter.target(first, index, T0)
+    targeter.target(update, index, T0 + dt.timedelta(minutes=1))
+    assert targeter.target(first, index, LATER).verdict is Verdict.SUPERSEDED
+    east = Positions(["east"], [17.531], [59.5], observed_at=[LATER])
+    assert [d.device_id for d in targeter.on_positions(east, LATER)] == ["east"]
+
+
+def test_same_version_again_is_idempotent(targeter: Targeter) -> None:
+    """Re-submitting the same version tells only devices newly in the area, nobody twice."""
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    assert targeter.target(first, idx([17.5], [59.5]), T0).recipients.tolist() == ["d0"]
+    again = targeter.target(first, idx([17.5, 17.501], [59.5, 59.5]), LATER)
+    assert again.verdict is Verdict.DELIVER
+    assert again.recipients.tolist() == ["d1"]
+    assert again.already_delivered == 1
+
+
+def test_same_identifier_with_another_area_is_refused(targeter: Targeter) -> None:
+    """Re-using (sender, identifier) with another area raises DuplicateIdentifier; nothing changes."""
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    moved = make_alert(AlertKind.EXPLOSION, Circle(18.5, 59.5, 1000.0), ident="a1")
+    index = idx(*DEVICES)
+    targeter.target(first, index, T0)
+    with pytest.raises(
+        DuplicateIdentifier, match=r"identifier 'a1' of sender .* must be unique"
+    ) as err:
+        targeter.target(moved, index, T0)
+    assert err.value.field.startswith("infos[0].areas[0].")  # the circle as written
+    assert isinstance(err.value, ValueError)
+    assert targeter.ledger.recipients(f"{SENDER}/a1").tolist() == ["d0"]
+    assert [d.device_id for d in targeter.on_positions(walker(), LATER)] == ["walker"]
+
+
+def test_update_from_another_sender_or_status_is_not_authorised(targeter: Targeter) -> None:
+    """An Update from another sender, or with another status, is NOT_AUTHORISED: no change."""
+    import attrs
+
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    index = idx(*DEVICES)
+    targeter.target(first, index, T0)
+    base = make_alert(
+        AlertKind.EXPLOSION,
+        WIDE,
+        ident="a2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+        sent=LATER,
+    )
+    other_sender = attrs.evolve(base, sender="someone@example.se")
+    other_status = attrs.evolve(base, status=Status.EXERCISE)
+    for update in (other_sender, other_status):
+        got = targeter.target(update, index, LATER)
+        assert got.verdict is Verdict.NOT_AUTHORISED
+        assert len(got.recipients) == 0
+    cancel = attrs.evolve(
+        make_alert(
+            AlertKind.EXPLOSION, AREA, ident="c", msg_type=MessageType.CANCEL, refs=(ref(first),)
+        ),
+        sender="someone@example.se",
+    )
+    assert targeter.target(cancel, index, LATER).verdict is Verdict.NOT_AUTHORISED
+    assert targeter.active_incidents == (f"{SENDER}/a1",)
+
+
+def test_expired_incident_stops_streaming_and_not_yet_active_registers(
+    targeter: Targeter,
+) -> None:
+    """At expiry the verdict is EXPIRED and streaming stops; before onset the incident waits."""
+    soon = make_alert(AlertKind.EXPLOSION, AREA, ident="s1", sent=T0 + dt.timedelta(hours=1))
+    early = targeter.target(soon, idx(*DEVICES), T0)
+    assert early.verdict is Verdict.NOT_YET_ACTIVE
+    assert early.incident == f"{SENDER}/s1"
+    assert targeter.incident_of(soon) == f"{SENDER}/s1"
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1", hours=1)
+    targeter.target(first, idx(*DEVICES), T0)
+    end = T0 + dt.timedelta(hours=1)
+    assert targeter.target(first, idx(*DEVICES), end).verdict is Verdict.EXPIRED
+    assert targeter.on_positions(walker(end), end) == []
+
+
+def test_one_and_text_one_are_one_device(targeter: Targeter) -> None:
+    """Device 1 and device "1" are one device: not told twice, and retracted by the Cancel."""
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    ints = PositionIndex(Positions([1, 2], [17.5, 18.5], [59.5, 59.5], observed_at=[T0] * 2))
+    strs = PositionIndex(
+        Positions(["1", "02"], [17.5, 17.5], [59.5, 59.5001], observed_at=[T0] * 2)
+    )
+    assert targeter.target(first, ints, T0).recipients.tolist() == [1]
+    again = targeter.target(first, strs, T0)
+    assert again.recipients.tolist() == ["02"]
+    assert "already received incident" in again.explain(1)
+    assert targeter.on_positions(Positions(["1"], [17.5], [59.5], observed_at=[LATER]), LATER) == []
+    cancel = make_alert(
+        AlertKind.EXPLOSION, AREA, ident="c1", msg_type=MessageType.CANCEL, refs=(ref(first),)
+    )
+    assert sorted(targeter.target(cancel, ints, T0).retract.tolist()) == ["02", "1"]
+
+
+def test_update_referencing_an_unknown_and_a_known_version_joins_the_known(
+    targeter: Targeter,
+) -> None:
+    """Any known reference identifies the incident, whatever its place in the list."""
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    targeter.target(first, idx(*DEVICES), T0)
+    ghost = Reference(sender=SENDER, identifier="ghost", sent=T0)
+    update = make_alert(
+        AlertKind.EXPLOSION,
+        WIDE,
+        ident="a2",
+        msg_type=MessageType.UPDATE,
+        refs=(ghost, ref(first)),
+        sent=LATER,
+    )
+    got = targeter.target(update, idx(*DEVICES), LATER)
+    assert got.incident == f"{SENDER}/a1"
+    assert got.recipients.tolist() == ["d1"]
+
+
+def test_lifecycle_is_consistent_under_concurrent_cancel(regions: RegionHierarchy) -> None:
+    """Cancels racing with Updates and streaming: nobody is told after the Cancel returns."""
+    rng = np.random.default_rng(3)
+    lon = rng.uniform(17.45, 17.55, 3000)
+    lat = rng.uniform(59.48, 59.52, 3000)
+    index = PositionIndex(positions(lon, lat))
+    for trial in range(5):
+        t = Targeter(regions, nationwide("XX"))
+        first = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 500.0), ident=f"a{trial}")
+        t.target(first, index, T0)
+        updates = [
+            make_alert(
+                AlertKind.EXPLOSION,
+                Circle(17.5, 59.5, 600.0 + 100 * i),
+                ident=f"u{trial}-{i}",
+                msg_type=MessageType.UPDATE,
+                refs=(ref(first),),
+                sent=T0 + dt.timedelta(seconds=i + 1),
+            )
+            for i in range(6)
+        ]
+        cancel = make_alert(
+            AlertKind.EXPLOSION,
+            AREA,
+            ident=f"c{trial}",
+            msg_type=MessageType.CANCEL,
+            refs=(ref(first),),
+            sent=T0 + dt.timedelta(seconds=3),
+        )
+        cancelled: list[list[str]] = []
+
+        def cancel_now(
+            tt: Targeter = t, c: Alert = cancel, out: list[list[str]] = cancelled
+        ) -> None:
+            out.append(tt.target(c, index, LATER).retract.tolist())
+
+        threads = [threading.Thread(target=t.target, args=(a, index, LATER)) for a in updates]
+        threads.insert(3, threading.Thread(target=cancel_now))
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        # Nobody was told after the Cancel answered: its retraction list is the final ledger.
+        told = t.ledger.recipients(f"{SENDER}/a{trial}").tolist()
+        assert sorted(cancelled[0]) == sorted(told)
+        assert t.on_positions(positions(lon, lat), LATER) == []
+        assert t.active_incidents == ()
