@@ -1,4 +1,4 @@
-"""A small synthetic world and Hypothesis strategies for the end-to-end targeting oracle.
+r"""A small synthetic world and Hypothesis strategies for the end-to-end targeting oracle.
 
 The world (no Swedish data): three municipalities and two counties under one country ``XX``::
 
@@ -17,6 +17,7 @@ water, within and beyond snap distances and on circle rims are drawn deliberatel
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,13 +27,12 @@ import pyproj
 import shapely
 import shapely.geometry as sg
 from hypothesis import strategies as st
+from oracle_targeter import Device, Rules
 
 from geotarget import Area, Circle, Polygon, alerts
 from geotarget.alerts import Alert, AlertKind, MessageType, Reference, Status
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
-
-from oracle_targeter import Device, Rules
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -58,7 +58,9 @@ def hierarchy() -> RegionHierarchy:
     """The world as a :class:`RegionHierarchy` (municipality → county → country)."""
 
     def rs(level: str, geoms: dict[str, Any]) -> RegionSet:
-        return RegionSet([Region(code=c, name=c, level=level, geometry=g) for c, g in geoms.items()])
+        return RegionSet(
+            [Region(code=c, name=c, level=level, geometry=g) for c, g in geoms.items()]
+        )
 
     country = shapely.union_all(list(COUNTIES.values()))
     return RegionHierarchy(
@@ -68,7 +70,7 @@ def hierarchy() -> RegionHierarchy:
 
 
 VERTICES = sorted(
-    {xy for g in MUNIS.values() for xy in g.exterior.coords}  # type: ignore[attr-defined]
+    {(float(x), float(y)) for g in MUNIS.values() for x, y in g.exterior.coords}
 )
 #: Points placed deliberately: vertices, shared borders, water, abroad, near borders.
 SPECIAL_POINTS: list[tuple[float, float]] = [
@@ -145,9 +147,9 @@ def area_points(area: Area, margins: Sequence[float]) -> list[tuple[float, float
             for k, f in enumerate((0.1, 0.3, 0.5, 0.6, 0.8, 0.9, 0.95)):
                 out.append(rim(part.lon, part.lat, 11.0 + 97.0 * k, part.radius_m * f))
         else:
-            ring = list(part.shape.exterior.coords)[:-1]
+            ring = [(float(x), float(y)) for x, y in part.shape.exterior.coords][:-1]
             out.extend(ring)
-            out.extend(((a[0] + b[0]) / 2, (a[1] + b[1]) / 2) for a, b in zip(ring, ring[1:]))
+            out.extend(((a[0] + b[0]) / 2, (a[1] + b[1]) / 2) for a, b in itertools.pairwise(ring))
             inner = part.shape.representative_point()
             out.extend([(inner.x, inner.y)] * 6)
     return out
@@ -185,7 +187,9 @@ def policies(draw: st.DrawFn, kinds: Sequence[AlertKind], *, canary: bool) -> Ro
             | st.sets(st.sampled_from(POLICY_CODES), min_size=1, max_size=3)
         )
         pct = draw(st.sampled_from([100.0, 50.0, 10.0])) if canary else 100.0
-        phase = Phase(starts_at=dt.datetime(2020, 1, 1, tzinfo=UTC), regions=regions, percentage=pct)
+        phase = Phase(
+            starts_at=dt.datetime(2020, 1, 1, tzinfo=UTC), regions=regions, percentage=pct
+        )
         rollouts.append(KindRollout(kind=kind, phases=[phase]))
     return RolloutPolicy(rollouts=rollouts, country="XX")
 
@@ -254,7 +258,7 @@ class Version:
 
     @property
     def ref(self) -> tuple[str, str, int]:
-        """This version as a reference triple."""
+        """The version as a reference triple."""
         return (self.sender, self.identifier, self.sent_min)
 
 
@@ -307,7 +311,9 @@ def devices_of(step: Step) -> list[Device]:
 
 
 @st.composite
-def rows_at(draw: st.DrawFn, points: Sequence[tuple[float, float]], at: dt.datetime) -> tuple[Row, ...]:
+def rows_at(
+    draw: st.DrawFn, points: Sequence[tuple[float, float]], at: dt.datetime
+) -> tuple[Row, ...]:
     """A batch over a pool of 8 devices (plus ``"0<k>"`` twins in text mode)."""
     keys = draw(
         st.lists(st.tuples(st.integers(1, 8), st.sampled_from([False, False, False, True])),
@@ -336,8 +342,11 @@ _KINDS = [AlertKind.EXPLOSION, AlertKind.CRIME_MODUS]
 
 @st.composite
 def _chain(draw: st.DrawFn, c: int, sents: list[int]) -> list[Version]:
-    """One incident's versions in issue order: Alert, Updates (referencing every earlier
-    version), maybe a Cancel (referencing all, the latest or the first)."""
+    """One incident's versions in issue order.
+
+    An Alert, Updates (each referencing every earlier version) and maybe a Cancel (referencing
+    all, the latest or the first).
+    """
     sender = draw(st.sampled_from([SENDER, OTHER_SENDER]))
     status = draw(_PUBLIC)
     kind = draw(st.sampled_from(_KINDS))
@@ -418,21 +427,21 @@ def scenarios(draw: st.DrawFn, *, lifecycle: bool, new_rules: bool) -> Scenario:
             kept = [v for v in draw(st.permutations(chain)) if draw(st.integers(0, 5))]
             order.extend(kept or chain[:1])
         order = draw(st.permutations(order)) if len(chains) > 1 else order
-        extra = 0
-        for _ in range(draw(st.integers(0, 4))):
+        for extra in range(1, draw(st.integers(0, 4)) + 1):
             chained = [k for k, v in enumerate(order) if v.identifier.startswith("I")]
             if not chained:
                 break
             pos = draw(st.sampled_from(chained))
             base = order[pos]
             what = draw(st.sampled_from(["resubmit", "reuse", "intruder", "draft", "ack"]))
-            extra += 1
             if what == "resubmit":
                 new = base
             elif what == "reuse":
                 new = Version(**{**base.__dict__, "area": grown(base.area, 1.7)})
             elif what == "intruder":
-                other = draw(st.sampled_from([s for s in (Status.ACTUAL, Status.TEST) if s != base.status]))
+                other = draw(
+                    st.sampled_from([s for s in (Status.ACTUAL, Status.TEST) if s != base.status])
+                )
                 stranger = draw(st.booleans())
                 new = Version(**{**base.__dict__, "identifier": f"X{extra}",
                                  "sender": INTRUDER if stranger else base.sender,
@@ -456,7 +465,7 @@ def scenarios(draw: st.DrawFn, *, lifecycle: bool, new_rules: bool) -> Scenario:
     at = T0 + dt.timedelta(minutes=draw(st.integers(-10, 40)))
     as_text = draw(st.booleans())
     for v in order:
-        for message in ([v, None] if draw(st.integers(0, 3)) == 0 else [v]):
+        for message in [v, None] if draw(st.integers(0, 3)) == 0 else [v]:
             if not canary:
                 as_text = draw(st.booleans())
             steps.append(Step(at, draw(rows_at(points, at)), as_text, message))
