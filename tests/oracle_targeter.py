@@ -279,6 +279,8 @@ class OracleTargeter:
         self._seen: dict[tuple[str, str], Alert] = {}
         self._of: dict[tuple[str, str], str] = {}  # known version id -> incident key
         self._cancel_marks: set[tuple[str, str]] = set()
+        #: The per-device outcomes of the last evaluation (see :meth:`_covered`).
+        self.outcomes: dict[str, frozenset[str]] = {}
 
     # --- regions -------------------------------------------------------------------------
 
@@ -346,8 +348,13 @@ class OracleTargeter:
 
     def _covered(
         self, alert: Alert, devices: Sequence[Device], at: dt.datetime, decision: Any
-    ) -> tuple[set[str], set[str]]:
-        """Keys of the devices the alert covers at ``at`` (contract §4), and the unsure ones."""
+    ) -> tuple[set[str], set[str], dict[str, frozenset[str]]]:
+        """Which devices the alert covers at ``at`` (contract §4).
+
+        Returns the covered keys, the unsure keys, and for every sure device the outcomes
+        that truly describe it: for a covered device how it is covered (exactly one), for
+        any other every reason it is not told (the contract does not rank the reasons).
+        """
         kind = alert.kind
         assert kind is not None and alert.area is not None
         rules = self.rules[kind]
@@ -356,47 +363,67 @@ class OracleTargeter:
         testers_only = alert.status in (Status.TEST, Status.EXERCISE)
         covered: set[str] = set()
         unsure: set[str] = set()
+        outcomes: dict[str, frozenset[str]] = {}
         for d in devices:
             doubt = False
+            why: set[str] = set()  # reasons it is not told
             if math.isnan(d.lon):
                 if not rules.include_no_fix:
-                    continue  # NO_FIX: never located, told only if the kind says so
-                region: str | None = None  # not located: no region question to ask
+                    outcomes[d.key] = frozenset({"NO_FIX"})  # never located
+                    continue
+                how = "NO_FIX_INCLUDED"  # not located: no region question to ask
             else:
                 age = at - d.observed_at
                 if rules.max_age is None or age <= rules.max_age:
                     state, doubt = classify(parts, d.lon, d.lat, rules.accuracy * d.accuracy_m)
-                    if state == OUTSIDE or (state == AMBIGUOUS and not rules.include_ambiguous):
-                        if doubt:
-                            unsure.add(d.key)
+                    if state == OUTSIDE:
+                        self._settle(d.key, doubt, {"OUTSIDE_AREA"}, unsure, outcomes)
                         continue
+                    how = "INSIDE" if state == INSIDE else "AMBIGUOUS_INCLUDED"
+                    if state == AMBIGUOUS and not rules.include_ambiguous:
+                        why.add("AMBIGUOUS_EXCLUDED")
                 elif rules.stale is not None and age <= rules.stale[0]:
                     hit, doubt = within_grown(parts, d.lon, d.lat, rules.stale[1])
                     if not hit:
-                        if doubt:
-                            unsure.add(d.key)
+                        out = {"OUTSIDE_AREA", "STALE_LOCATION"}
+                        self._settle(d.key, doubt, out, unsure, outcomes)
                         continue
+                    how = "STALE_INCLUDED"
                 else:
-                    continue  # STALE_LOCATION
+                    outcomes[d.key] = frozenset({"STALE_LOCATION"})
+                    continue
                 region, far = self.locate(d.lon, d.lat)
                 doubt |= far
                 if region == "":
                     if not rules.beyond_border:
-                        if doubt:
-                            unsure.add(d.key)
-                        continue
+                        why.add("BEYOND_BORDER")
                 elif region not in enabled:
-                    if doubt:
-                        unsure.add(d.key)
-                    continue  # OUTSIDE_ROLLOUT
+                    why.add("OUTSIDE_ROLLOUT")
             if testers_only and not d.tester:
-                continue  # NOT_A_TESTER
+                why.add("NOT_A_TESTER")
             if decision.percentage < 100.0 and not bool(self.policy.in_canary(kind, [d.id], at)[0]):
-                if doubt:
-                    unsure.add(d.key)
-                continue  # OUTSIDE_CANARY
-            (unsure if doubt else covered).add(d.key)
-        return covered, unsure
+                why.add("OUTSIDE_CANARY")
+            if why:
+                self._settle(d.key, doubt, why, unsure, outcomes)
+            elif doubt:
+                unsure.add(d.key)
+            else:
+                covered.add(d.key)
+                outcomes[d.key] = frozenset({how})
+        return covered, unsure, outcomes
+
+    @staticmethod
+    def _settle(
+        key: str,
+        doubt: bool,
+        why: set[str],
+        unsure: set[str],
+        outcomes: dict[str, frozenset[str]],
+    ) -> None:
+        if doubt:
+            unsure.add(key)
+        else:
+            outcomes[key] = frozenset(why)
 
     def _gate(self, alert: Alert, at: dt.datetime) -> tuple[str, Any]:
         """The alert-level verdict of a current version at ``at`` (DELIVER if it may reach)."""
@@ -421,7 +448,7 @@ class OracleTargeter:
         verdict, decision = self._gate(alert, at)
         if verdict != "DELIVER":
             return verdict, set()
-        covered, unsure = self._covered(alert, devices, at, decision)
+        covered, unsure, self.outcomes = self._covered(alert, devices, at, decision)
         inc.unsure |= unsure
         new = covered - inc.told - inc.unsure
         inc.told |= new

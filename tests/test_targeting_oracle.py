@@ -139,6 +139,15 @@ def check_step(tg: Targeter, oracle: OracleTargeter, step: Step, n: int, log: li
         assert res.incident == want_r.incident, f"{name}: incident {res.incident!r}"
     got_ids = _keys(res.recipients) - want_r.unsure
     assert got_ids == want_r.recipients - want_r.unsure, f"{name}: recipients differ"
+    if res.verdict.value == "DELIVER":
+        assert sum(res.counts.values()) == len(devices), f"{name}: counts {res.counts}"
+        for d in devices:
+            if d.key in oracle.outcomes:
+                outcome = res.outcome_of(d.id)
+                assert outcome is not None and outcome.name in oracle.outcomes[d.key], (
+                    f"{name}: device {d.id!r} outcome {outcome!r}, oracle "
+                    f"{sorted(oracle.outcomes[d.key])} ({res.explain(d.id)})"
+                )
     if want_r.retract is not None:
         got_r = _keys(res.retract) - want_r.unsure
         assert got_r == want_r.retract - want_r.unsure, f"{name}: retract differs"
