@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import HealthCheck, event, given, reject, settings
 from oracle_targeter import (
     CANCEL_NAMED_VERSION_JOINS,
     PREFILTER_SLACK,
@@ -177,9 +177,10 @@ def run(scn: Scenario, *, known_bugs: frozenset[str] = KNOWN_BUGS, generated: bo
     try:
         for n, step in enumerate(scn.steps):
             check_step(tg, oracle, step, n, log)
-    except Borderline:
+    except Borderline as e:
         if not generated:
             raise
+        event(f"discarded: {type(e).__name__} {e}")
         reject()
     except AssertionError as e:
         raise AssertionError(f"{e}\nsteps so far:\n" + "\n".join(log)) from None
@@ -335,3 +336,48 @@ def test_an_area_beyond_the_snap_distance_is_outside_the_rollout() -> None:
     at = T0
     step = Step(at, _rows([(18.0, 59.390625)], at), False, _version("S1", area))
     run(_scenario(_policy({"XX"}), 500.0, [step]), known_bugs=frozenset(), generated=False)
+
+
+# --- the oracle itself, against facts computed by hand ------------------------------------------
+
+
+def test_the_oracle_classifies_accuracy_disks_as_the_contract_says() -> None:
+    """Circle: INSIDE iff d + r <= R, AMBIGUOUS iff d - r <= R otherwise; polygons alike."""
+    from oracle_targeter import classify, within_grown
+    from targeting_strategies import rim
+
+    c = Circle(18.0, 59.45, 1000.0)
+    at_999 = rim(18.0, 59.45, 45.0, 999.0)
+    at_1006 = rim(18.0, 59.45, 45.0, 1006.0)
+    assert classify([c], *at_999, 0.0) == ("INSIDE", False)
+    assert classify([c], *at_999, 5.0) == ("AMBIGUOUS", False)
+    assert classify([c], *at_1006, 5.0) == ("OUTSIDE", False)
+    assert classify([c], *at_1006, 7.0) == ("AMBIGUOUS", False)
+    assert within_grown([c], *at_1006, 5.0) == (False, False)
+    assert within_grown([c], *at_1006, 7.0) == (True, False)
+    box = MUNIS["0101"]
+    from geotarget import Polygon
+
+    p = Polygon.from_shapely(box)
+    lon, lat = rim(18.0, 59.45, 270.0, 100.0)  # 100 m west of the east edge, inside
+    assert classify([p], lon, lat, 50.0) == ("INSIDE", False)
+    assert classify([p], lon, lat, 150.0) == ("AMBIGUOUS", False)
+    east = rim(18.0, 59.45, 90.0, 100.0)  # 100 m east of it, outside
+    assert classify([p], *east, 50.0) == ("OUTSIDE", False)
+    assert classify([p], *east, 150.0) == ("AMBIGUOUS", False)
+    assert within_grown([p], *east, 150.0)[0] and not within_grown([p], *east, 50.0)[0]
+    assert classify([p], 18.0, 59.45, 0.0) == ("INSIDE", False)  # on the edge: covered
+
+
+def test_the_oracle_locates_border_points_by_the_lowest_code_and_snaps_to_the_nearest() -> None:
+    """regions.py: the lowest covering code wins; in no region, the nearest within snap_m."""
+
+    oracle = OracleTargeter(MUNIS, ABOVE, _policy({"XX"}), {KIND: EXPLOSION_RULES}, 800.0)
+    assert oracle.locate(18.00, 59.45) == ("0101", False)  # shared border 0101 | 0102
+    assert oracle.locate(18.10, 59.40) == ("0102", False)  # a corner of 0102 only
+    assert oracle.locate(18.1005, 59.45) == ("0102", False)  # water, 28 m from 0102
+    assert oracle.locate(18.119, 59.43) == ("0201", False)  # water, 57 m from 0201
+    assert oracle.locate(18.16, 59.48) == ("0201", False)  # in the notch, 0.01° above it
+    assert oracle.locate(18.25, 59.45) == ("", False)  # abroad, 2.8 km east
+    none = OracleTargeter(MUNIS, ABOVE, _policy({"XX"}), {KIND: EXPLOSION_RULES}, 0.0)
+    assert none.locate(18.1005, 59.45) == ("", False)
