@@ -13,7 +13,8 @@ of versions an Alert starts; it is identified by the version id of its first ver
 * The *current* version is the non-Cancel version with the greatest ``sent`` (ties: the later
   processed); an older one is superseded.
 * A Cancel ends the incident for good. A Cancel that names no known version is remembered: its
-  references are marked cancelled, so the Alert or Update arriving later is never delivered.
+  references are marked cancelled, so the Alert or Update arriving later is never delivered; if
+  that version joins an incident already delivered, the remembered Cancel ends that incident.
 * An Update that names no known version starts the incident itself, keyed by its first
   reference.
 
@@ -214,6 +215,13 @@ class IncidentBook:
             return Resolution(Action.CANCELLED, inc.first, known=known)
         if alert.msg_type is MessageType.CANCEL:
             return Resolution(Action.CANCEL, inc.first, known=known)
+        refs = [(r.sender, r.identifier) for r in alert.references]
+        if any(self.is_cancel_remembered(v) for v in (vid, *refs)):
+            # A Cancel that arrived first named this version: now that it joins a known
+            # incident, that Cancel ends the incident (and everyone told is retracted).
+            return Resolution(
+                Action.CANCEL, inc.first, known=known, why="a Cancel naming it arrived first"
+            )
         cur = inc.current
         if cur is not None and alert.sent < cur.sent:
             return Resolution(

@@ -27,7 +27,9 @@ class Outcome(enum.IntEnum):
        :attr:`STALE_INCLUDED`, :attr:`NO_FIX_INCLUDED` and :attr:`BEYOND_BORDER` added.
     """
 
-    #: Not near the alert area (its accuracy disk is disjoint from the area).
+    #: Not in the alert area: a fresh fix whose accuracy disk is disjoint from the area, or a
+    #: stale fix the kind still accepts whose point lies outside the area grown by the stale
+    #: margin.
     OUTSIDE_AREA = 0
     #: Inside the area (its whole accuracy disk): receives the alert.
     INSIDE = 1

@@ -44,7 +44,6 @@ out. Device positions are used only inside a call; results keep device ids and o
 from __future__ import annotations
 
 import datetime as dt
-import math
 import threading
 import time
 from collections.abc import Mapping
@@ -52,10 +51,8 @@ from typing import Any
 
 import attrs
 import numpy as np
-import numpy.typing as npt
-import shapely
 
-from geotarget import _geodesy
+from geotarget._evaluation import I8Array, I32Array, Plan, build_plan, evaluate, new_regions
 from geotarget._incidents import Action, IncidentBook, Resolution, key_of
 from geotarget._targeting_result import (
     Delivery,
@@ -65,11 +62,11 @@ from geotarget._targeting_result import (
 )
 from geotarget._validate import number
 from geotarget.alerts import Alert, AlertKind, MessageType, Status
-from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon
-from geotarget.errors import InvalidArea, InvalidInput, InvalidPolicy, InvalidType, Problem
+from geotarget.areas import Area
+from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.ledger import DeliveryLedger, MemoryLedger, _IdSet
 from geotarget.matcher import PositionIndex
-from geotarget.positions import Location, LocationRule, Positions, StaleRule, _at
+from geotarget.positions import LocationRule, Positions, StaleRule
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import RolloutDecision, RolloutPolicy
 
@@ -86,14 +83,6 @@ __all__ = [
 
 def __dir__() -> list[str]:
     return __all__
-
-
-I32Array = npt.NDArray[np.int32]
-I8Array = npt.NDArray[np.int8]
-
-#: Below this many stale fixes, their points are tested against the grown area directly (a box
-#: test, then :meth:`Area.contains`); above it, the index is queried with the grown area.
-_STALE_DIRECT = 50_000
 
 
 def _opt_positive(name: str) -> Any:
@@ -230,63 +219,12 @@ DEFAULT_RULES: Mapping[AlertKind, KindRules] = {
 }
 
 
-@attrs.frozen(kw_only=True)
-class _Plan:
-    """What is computed once per area, kind and policy decision."""
-
-    area: Area
-    stale_area: Area | None
-    area_km2: float
-    enabled_mask: npt.NDArray[np.bool_]  # per finest region index (+1 final False for "none")
-    nationwide: bool
-    reaches_enabled: bool
-
-
 def _aware(name: str, value: object) -> dt.datetime:
     if not isinstance(value, dt.datetime):
         raise InvalidType(f"{name} must be a datetime (got {type(value).__name__} {value!r})")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"{name} must be timezone-aware (got naive {value.isoformat()})")
     return value
-
-
-def _grown(area: Area, margin_m: float) -> Area:
-    """The area grown by ``margin_m`` metres: circles by radius, polygons by their margin."""
-    if margin_m == 0.0:
-        return area
-    parts: list[Circle | Polygon] = []
-    for part in area.parts:
-        if isinstance(part, Circle):
-            if part.margin_m + margin_m <= MAX_MARGIN_M:
-                parts.append(
-                    Circle(part.lon, part.lat, part.radius_m, margin_m=part.margin_m + margin_m)
-                )
-            else:
-                parts.append(Circle(part.lon, part.lat, part.reach_m + margin_m))
-            continue
-        total = part.margin_m + margin_m
-        if total > MAX_MARGIN_M:
-            raise InvalidArea(
-                f"a polygon's margin_m plus the stale margin must be <= {MAX_MARGIN_M:.0f} "
-                f"(got {part.margin_m:.0f} + {margin_m:.0f})"
-            )
-        parts.append(Polygon(part.exterior, part.holes, margin_m=total))
-    return Area(parts)
-
-
-def _reference_points(area: Area) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """One point inside each part (a circle's centre, a point on a polygon's surface)."""
-    lon: list[float] = []
-    lat: list[float] = []
-    for part in area.parts:
-        if isinstance(part, Circle):
-            lon.append(part.lon)
-            lat.append(part.lat)
-        else:
-            pt = shapely.point_on_surface(part.shape)
-            lon.append(float(shapely.get_x(pt)))
-            lat.append(float(shapely.get_y(pt)))
-    return np.array(lon), np.array(lat)
 
 
 class Targeter:
@@ -412,7 +350,7 @@ class Targeter:
         county_of = self._parents_at(self._county_level)
         self._county_by_index = [county_of[c] for c in self._finest_set.codes]
         self._lock = threading.Lock()
-        self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._plans: dict[tuple[Any, ...], Plan] = {}
         self._book = IncidentBook()
 
     # --- helpers ---------------------------------------------------------------------------
@@ -452,7 +390,7 @@ class Targeter:
             res = self._book.resolve(alert)
         return None if res.incident is None else key_of(res.incident)
 
-    def _plan(self, kind: AlertKind, area: Area, decision: RolloutDecision) -> _Plan:
+    def _plan(self, kind: AlertKind, area: Area, decision: RolloutDecision) -> Plan:
         rules = self.rules[kind]
         stale_margin = rules.stale.margin_m if rules.stale is not None else None
         # Everything the plan depends on: the area (by value), the decision (policy version,
@@ -470,56 +408,12 @@ class Targeter:
         if plan is not None:
             return plan
         enabled = self.regions.expand(decision.regions, self._finest)
-        finest = self._finest_set
-        nationwide = len(enabled) == len(finest.codes)
-        plan = _Plan(
-            area=area,
-            stale_area=None if stale_margin is None else _grown(area, stale_margin),
-            area_km2=area.area_m2 / 1e6,
-            enabled_mask=np.isin(np.array([*finest.codes, ""]), sorted(enabled)),
-            nationwide=nationwide,
-            reaches_enabled=self._reaches(area, enabled),
-        )
+        plan = build_plan(area, stale_margin, enabled, self._finest_set, self.snap_m)
         with self._lock:
             if len(self._plans) > 4096:
                 self._plans.clear()
             self._plans[key] = plan
         return plan
-
-    def _reaches(self, area: Area, enabled: frozenset[str]) -> bool:
-        """Whether the area, grown by ``snap_m``, meets an enabled region.
-
-        Exact in the safe direction: it may say "reaches" for an area that only comes within
-        ~100 m of an enabled region (costing a little work), never "does not reach" for an area
-        whose devices could be located, or snapped, into one.
-        """
-        if not enabled:
-            return False
-        lon, lat = _reference_points(area)
-        where = self._finest_set.locate_index(lon, lat)
-        codes = self._finest_set.codes
-        if any(codes[i] in enabled for i in where.tolist() if i >= 0):
-            return True  # a point of the area lies in an enabled region
-        west, south, east, north = area.bounds
-        # Grown by ~100 m plus 1 % over the snap distance (the snap's own metric is within
-        # 0.1 %), in degrees that hold those metres at the area's farthest latitude.
-        far = min(max(abs(south), abs(north)) + 1.0, 89.0)
-        grow = 0.001 + math.degrees(
-            1.01 * self.snap_m / (_geodesy.R_MIN * math.cos(math.radians(far)))
-        )
-        west, south, east, north = west - grow, south - grow, east + grow, north + grow
-        outline = None
-        for code in sorted(enabled):
-            region = self._finest_set[code]
-            rw, rs, re, rn = region.bounds
-            if rw > east or re < west or rs > north or rn < south:
-                continue
-            if outline is None:
-                outline = shapely.buffer(area.to_shapely(), grow)
-                shapely.prepare(outline)
-            if shapely.intersects(outline, region.geometry):
-                return True
-        return False
 
     # --- the pipeline ----------------------------------------------------------------------
 
@@ -595,15 +489,28 @@ class Targeter:
             again = self._book.resolve(alert)
             if again.action is not Action.TARGET or again.incident != res.incident:
                 return self._settle(alert, again, base)  # the book changed meanwhile
-            inc = self._book.apply(alert, res)
-            assert inc is not None
-            inc.streaming = verdict is Verdict.DELIVER
+            before = self._book.incident(res.incident)  # type: ignore[arg-type]
+            # A delivered version blocked again only by the guard (re-sent without confirm)
+            # keeps streaming; any other verdict for the current version stops it.
+            kept = (
+                verdict is Verdict.BLAST_RADIUS
+                and before is not None
+                and before.streaming
+                and before.current == alert
+            )
             if verdict is not Verdict.DELIVER:
+                inc = self._book.apply(alert, res)
+                assert inc is not None
+                inc.streaming = kept
                 return TargetingResult(**base, verdict=verdict, **fields)
             t_ledger = time.perf_counter()
             covered_ids = fields.pop("covered_ids")
             previously = self.ledger.recipients(key)
+            # Claim first: if the ledger fails, the book is left as it was.
             new = self.ledger.claim(key, covered_ids, alert_id=alert.identifier, at=at)
+            inc = self._book.apply(alert, res)
+            assert inc is not None
+            inc.streaming = True
         gone = previously
         if previously.size:
             now = _IdSet()
@@ -611,7 +518,9 @@ class Targeter:
             gone = previously[~now.member(previously)]
         t_end = time.perf_counter()
         covered_region = fields.pop("covered_region")
-        new_region = self._new_regions(covered_ids, covered_region, new, index)
+        new_region = new_regions(
+            fields.pop("covered"), covered_region, new, index, self._finest_set, self.snap_m
+        )
         reason = fields.pop("reason") + f": {len(new):,} new recipients"
         timings = {
             "plan": fields.pop("t_plan") - t_start,
@@ -659,10 +568,11 @@ class Targeter:
         assert key is not None
         if a is Action.CANCEL or (a is Action.CANCELLED and alert.msg_type is MessageType.CANCEL):
             told = self.ledger.recipients(key)
+            why = f" ({res.why})" if res.why else ""
             return TargetingResult(
                 **fields,
                 verdict=Verdict.CANCELLED,
-                reason=f"cancelled: retract from the {len(told):,} devices told about {key}",
+                reason=f"cancelled{why}: retract from the {len(told):,} devices told about {key}",
                 retract=told,
             )
         why = f" ({res.why})" if res.why else ""
@@ -759,6 +669,7 @@ class Targeter:
             "rows": rows,
             "outcomes": outcomes,
             "covered_ids": covered_ids,
+            "covered": covered,
             "covered_region": covered_region,
             "t_plan": t_plan,
             "timings": t,
@@ -768,144 +679,24 @@ class Targeter:
         self,
         status: Status,
         kind: AlertKind,
-        plan: _Plan,
+        plan: Plan,
         decision: RolloutDecision,
         index: PositionIndex,
         at: dt.datetime,
     ) -> tuple[I32Array, I8Array, I32Array, I32Array | None, dict[str, float]]:
-        """Classify every device that is not plainly outside the area.
-
-        Returns the rows with an outcome other than OUTSIDE_AREA (sorted; every other device is
-        OUTSIDE_AREA), their outcomes, the covered rows, the finest-region index of each
-        covered row (None when the kind needs no region lookup), and timings.
-        """
-        rules = self.rules[kind]
-        positions: Positions = index.positions
-        t0 = time.perf_counter()
-        rows, states = index.classify(plan.area, rules.location, at)
-        t1 = time.perf_counter()
-        outcomes = np.zeros(rows.size, dtype=np.int8)  # OUTSIDE_AREA
-        unknown = np.flatnonzero(states == Location.UNKNOWN)
-        no_fix = unknown[np.isnan(positions.lon[rows[unknown]])]
-        stale = unknown[~np.isnan(positions.lon[rows[unknown]])]
-        outcomes[no_fix] = Outcome.NO_FIX
-        outcomes[stale] = Outcome.STALE_LOCATION
-        # Candidates (indices into rows) and how they are in the area.
-        fresh = np.flatnonzero(states != Location.UNKNOWN)
-        code = np.where(
-            states[fresh] == Location.INSIDE,
-            np.int8(Outcome.INSIDE),
-            np.int8(
-                Outcome.AMBIGUOUS_INCLUDED
-                if rules.include_ambiguous
-                else Outcome.AMBIGUOUS_EXCLUDED
-            ),
+        """See :func:`geotarget._evaluation.evaluate`."""
+        return evaluate(
+            self.rules[kind],
+            plan,
+            status,
+            kind,
+            decision,
+            self.policy,
+            self._finest_set,
+            self.snap_m,
+            index,
+            at,
         )
-        parts = [fresh]
-        codes = [code]
-        if rules.stale is not None and plan.stale_area is not None and stale.size:
-            srows = rows[stale]
-            limit = _at(at) - np.timedelta64(
-                rules.stale.max_age // dt.timedelta(microseconds=1), "us"
-            )
-            recent = positions.observed_at[srows] >= limit  # NaT compares False: too old
-            cand = stale[recent]
-            inside = self._in_area(plan.stale_area, rows[cand], index)
-            outcomes[cand[~inside]] = Outcome.OUTSIDE_AREA
-            parts.append(cand[inside])
-            codes.append(np.full(int(inside.sum()), Outcome.STALE_INCLUDED, dtype=np.int8))
-        located = np.concatenate(parts)
-        code = np.concatenate(codes)
-        lrows = rows[located]
-        ok = np.ones(located.size, dtype=np.bool_)
-        result = np.zeros(located.size, dtype=np.int8)
-        region: I32Array | None = None
-        if not (plan.nationwide and rules.beyond_border):
-            region = self._finest_set.locate_index(
-                positions.lon[lrows], positions.lat[lrows], snap_m=self.snap_m
-            )
-            in_region = region >= 0
-            enabled = plan.enabled_mask[region]  # index -1 (no region) hits the final False
-            result[in_region & ~enabled] = Outcome.OUTSIDE_ROLLOUT
-            ok = enabled | (~in_region & rules.beyond_border)
-            if not rules.beyond_border:
-                result[~in_region] = Outcome.BEYOND_BORDER
-        if rules.include_no_fix and no_fix.size:
-            located = np.concatenate([located, no_fix])
-            code = np.concatenate([code, np.full(no_fix.size, Outcome.NO_FIX_INCLUDED, np.int8)])
-            lrows = rows[located]
-            ok = np.concatenate([ok, np.ones(no_fix.size, dtype=np.bool_)])
-            result = np.concatenate([result, np.zeros(no_fix.size, dtype=np.int8)])
-            if region is not None:
-                region = np.concatenate([region, np.full(no_fix.size, -1, dtype=np.int32)])
-        if status in (Status.TEST, Status.EXERCISE):
-            tester = positions.tester[lrows]
-            result = np.where(ok & ~tester, np.int8(Outcome.NOT_A_TESTER), result)
-            ok &= tester
-        if decision.percentage < 100.0 and ok.any():
-            idx = np.flatnonzero(ok)
-            share = self.policy.in_canary(kind, positions.ids[lrows[idx]], at)
-            result[idx[~share]] = Outcome.OUTSIDE_CANARY
-            ok[idx[~share]] = False
-        result = np.where(ok, code, result)
-        outcomes[located] = result
-        is_covered = ok & (code != Outcome.AMBIGUOUS_EXCLUDED)
-        covered = lrows[is_covered]
-        order = np.argsort(covered, kind="stable")
-        covered = covered[order]
-        covered_region = None if region is None else region[is_covered][order]
-        t2 = time.perf_counter()
-        return rows, outcomes, covered, covered_region, {"match": t1 - t0, "rules": t2 - t1}
-
-    @staticmethod
-    def _in_area(area: Area, rows: I32Array, index: PositionIndex) -> npt.NDArray[np.bool_]:
-        """Whether each row's fix point lies in ``area`` (exact, vectorized)."""
-        if rows.size == 0:
-            return np.zeros(0, dtype=np.bool_)
-        positions = index.positions
-        if rows.size > _STALE_DIRECT:
-            hits = index.query(area)
-            pos = np.searchsorted(hits, rows)
-            pos = np.minimum(pos, max(hits.size - 1, 0))
-            return hits[pos] == rows if hits.size else np.zeros(rows.size, dtype=np.bool_)
-        x = positions.lon[rows]
-        y = positions.lat[rows]
-        west, south, east, north = area.bounds
-        out = (y >= south) & (y <= north)
-        if west <= east:
-            out &= (x >= west) & (x <= east)
-        else:  # the area crosses the antimeridian
-            out &= (x >= west) | (x <= east)
-        near = np.flatnonzero(out)
-        if near.size:
-            out[near] = area.contains(x[near], y[near])
-        return out
-
-    def _new_regions(
-        self,
-        covered_ids: npt.NDArray[Any],
-        covered_region: I32Array | None,
-        new: npt.NDArray[Any],
-        index: PositionIndex,
-    ) -> I32Array:
-        """The finest-region index of each new recipient (-1 beyond the border)."""
-        if not new.size:
-            return np.zeros(0, dtype=np.int32)
-        mine = new.size == covered_ids.size  # claims keep input order: the new ones are all
-        if covered_region is not None:
-            if mine:
-                return covered_region
-            keep = _IdSet()
-            keep.add(new)
-            return covered_region[keep.member(covered_ids)]
-        positions = index.positions
-        rows = positions.rows_of(new)
-        has = ~np.isnan(positions.lon[rows])
-        out = np.full(rows.size, -1, dtype=np.int32)
-        out[has] = self._finest_set.locate_index(
-            positions.lon[rows[has]], positions.lat[rows[has]], snap_m=self.snap_m
-        )
-        return out
 
     def _per_county(self, region: I32Array) -> dict[str, int]:
         """Count devices per county from their finest-region indices (-1: not counted)."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from targeting_helpers import SENDER, T0, make_alert, make_regions, positions, ref
 
 from geotarget import Circle, PositionIndex, Positions
@@ -429,3 +432,132 @@ def test_lifecycle_is_consistent_under_concurrent_cancel(regions: RegionHierarch
         assert sorted(cancelled[0]) == sorted(told)
         assert t.on_positions(positions(lon, lat), LATER) == []
         assert t.active_incidents == ()
+
+
+def test_guard_on_a_resubmission_keeps_a_confirmed_alert_streaming(
+    regions: RegionHierarchy,
+) -> None:
+    """A confirmed alert re-sent without confirm is blocked again but keeps streaming."""
+    from geotarget.targeting import KindRules
+
+    rules = {AlertKind.EXPLOSION: KindRules(include_ambiguous=True, max_area_km2=1.0)}
+    t = Targeter(regions, nationwide("XX"), location_rules=rules)
+    big = make_alert(AlertKind.EXPLOSION, AREA, ident="big")
+    assert t.target(big, idx(*DEVICES), T0).verdict is Verdict.BLAST_RADIUS
+    assert t.on_positions(walker(), LATER) == []  # never confirmed: nothing streams
+    assert t.target(big, idx(*DEVICES), T0, confirm=True).recipients.tolist() == ["d0"]
+    assert t.target(big, idx(*DEVICES), T0).verdict is Verdict.BLAST_RADIUS
+    assert [d.device_id for d in t.on_positions(walker(), LATER)] == ["walker"]
+
+
+def test_a_failing_ledger_leaves_the_incident_book_unchanged(regions: RegionHierarchy) -> None:
+    """If the ledger raises while claiming, the version is not recorded; a retry delivers."""
+    from geotarget.ledger import MemoryLedger
+
+    class Flaky(MemoryLedger):
+        fail = True
+
+        def claim(self, incident: str, device_ids: Any, *, alert_id: str, at: Any) -> Any:
+            if self.fail:
+                self.fail = False
+                raise OSError("disk full")
+            return super().claim(incident, device_ids, alert_id=alert_id, at=at)
+
+    t = Targeter(regions, nationwide("XX"), ledger=Flaky())
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    with pytest.raises(OSError, match="disk full"):
+        t.target(first, idx(*DEVICES), T0)
+    assert t.active_incidents == ()
+    assert t.target(first, idx(*DEVICES), T0).recipients.tolist() == ["d0"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    radii=st.lists(st.sampled_from([300.0, 900.0, 1500.0, 2500.0]), min_size=1, max_size=5),
+    order=st.randoms(use_true_random=False),
+    cancel_at=st.one_of(st.none(), st.integers(0, 5)),
+    repeat=st.integers(0, 4),
+)
+def test_versions_in_any_order_match_a_simple_model(
+    regions: RegionHierarchy,
+    radii: list[float],
+    order: Any,
+    cancel_at: int | None,
+    repeat: int,
+) -> None:
+    """An Alert, its Updates (each naming all earlier ones) and a Cancel, in any order."""
+    lon = 17.5 + np.linspace(0.0, 0.05, 12)
+    lat = np.full(12, 59.5)
+    index = PositionIndex(positions(lon, lat))
+    t = Targeter(regions, nationwide("XX"))
+    versions: list[Alert] = []
+    for i, r in enumerate(radii):
+        kw: dict[str, Any] = {}
+        if i:
+            kw = {"msg_type": MessageType.UPDATE, "refs": tuple(ref(v) for v in versions)}
+        versions.append(
+            make_alert(
+                AlertKind.EXPLOSION,
+                Circle(17.5, 59.5, r),
+                ident=f"v{i}",
+                sent=T0 + dt.timedelta(minutes=i),
+                **kw,
+            )
+        )
+    messages = list(versions)
+    if cancel_at is not None:
+        messages.append(
+            make_alert(
+                AlertKind.EXPLOSION,
+                AREA,
+                ident="cancel",
+                msg_type=MessageType.CANCEL,
+                refs=(ref(versions[-1]),),
+                sent=T0 + dt.timedelta(minutes=10),
+            )
+        )
+    order.shuffle(messages)
+    if cancel_at is not None:  # move the Cancel to a chosen place
+        c = next(m for m in messages if m.identifier == "cancel")
+        messages.remove(c)
+        messages.insert(min(cancel_at, len(messages)), c)
+    messages.insert(0, messages[min(repeat, len(messages) - 1)])  # one re-submission
+    at = T0 + dt.timedelta(minutes=30)
+    # The model: the newest version seen so far is current. The Cancel names only the last
+    # version: it ends the incident once that version is known (before or after the Cancel).
+    last = versions[-1].identifier
+    told: set[str] = set()
+    newest = None
+    seen: set[str] = set()
+    cancel_seen = ended = False
+    for m in messages:
+        got = t.target(m, index, at)
+        if m.msg_type is MessageType.CANCEL:
+            cancel_seen = True
+            if last in seen:
+                ended = True
+                assert got.verdict is Verdict.CANCELLED
+                assert set(got.retract.tolist()) == told
+            else:
+                assert got.verdict is Verdict.UNKNOWN_REFERENCE
+            continue
+        seen.add(m.identifier)
+        if ended:
+            assert got.verdict is Verdict.CANCELLED and len(got.recipients) == 0
+            continue
+        if cancel_seen and m.identifier == last:
+            ended = True
+            assert got.verdict is Verdict.CANCELLED and len(got.recipients) == 0
+            assert set(got.retract.tolist()) == told
+            continue
+        if newest is not None and m.sent < newest.sent:
+            assert got.verdict is Verdict.SUPERSEDED
+            continue
+        newest = m
+        assert m.area is not None
+        covered = {f"d{i}" for i in np.flatnonzero(m.area.contains(lon, lat))}
+        assert got.verdict is Verdict.DELIVER
+        assert set(got.recipients.tolist()) == covered - told
+        told |= covered
+    assert set(t.ledger.recipients(f"{SENDER}/v0").tolist()) == told
+    assert t.active_incidents == (() if ended or newest is None else (f"{SENDER}/v0",))

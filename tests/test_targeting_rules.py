@@ -11,8 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from targeting_helpers import T0, make_alert, make_regions, policy, positions
 
-from geotarget import Circle, LocationRule, Polygon, PositionIndex, StaleRule
-from geotarget import targeting as targeting_module
+from geotarget import (
+    Circle,
+    LocationRule,
+    Polygon,
+    PositionIndex,
+    Positions,
+    StaleRule,
+    _evaluation,
+)
 from geotarget.alerts import AlertKind
 from geotarget.errors import InvalidInput, InvalidPolicy
 from geotarget.regions import RegionHierarchy
@@ -141,14 +148,14 @@ def test_stale_rule_equals_a_brute_force_oracle(
         )
     }
     pos = positions(lon, lat, observed_at=observed)
-    old = targeting_module._STALE_DIRECT
-    targeting_module._STALE_DIRECT = 10**9 if direct else 0
+    old = _evaluation.STALE_DIRECT
+    _evaluation.STALE_DIRECT = 10**9 if direct else 0
     try:
         result = Targeter(regions, nationwide("XX"), location_rules=rules).target(
             make_alert(AlertKind.EXPLOSION, c), PositionIndex(pos), T0, confirm=True
         )
     finally:
-        targeting_module._STALE_DIRECT = old
+        _evaluation.STALE_DIRECT = old
     assert set(result.recipients.tolist()) == _stale_oracle(lon, lat, age_h, c, 1.0, 12.0, margin)
 
 
@@ -291,3 +298,31 @@ def test_plans_are_keyed_on_the_area(regions: RegionHierarchy) -> None:
     same = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0), ident="x").area
     assert same is not None
     assert t._plan(AlertKind.EXPLOSION, same, decision) is one  # equal value: reused
+
+
+def test_nationwide_kind_beyond_the_border_needs_no_region_lookup(
+    regions: RegionHierarchy,
+) -> None:
+    """Streaming a nationwide Explosion locates no device; a police kind locates each one."""
+    t = Targeter(regions, nationwide("XX"))
+    calls: list[int] = []
+    real = t._finest_set
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def locate_index(self, lon: object, lat: object, **kw: object) -> object:
+            calls.append(np.size(lon))  # type: ignore[arg-type]
+            return real.locate_index(lon, lat, **kw)  # type: ignore[arg-type]
+
+    area = Circle(17.5, 59.5, 1000.0)
+    here = PositionIndex(positions([17.5], [59.5]))
+    t.target(make_alert(AlertKind.EXPLOSION, area, ident="e"), here, T0)
+    t.target(make_alert(AlertKind.TIP_REQUEST, area, ident="t"), here, T0)
+    t._finest_set = Counting()  # type: ignore[assignment]
+    later = T0 + dt.timedelta(minutes=1)
+    batch = Positions(["walker"], [17.501], [59.5], observed_at=later)
+    got = t.on_positions(batch, later)
+    assert sorted(d.alert_id for d in got) == ["e", "t"]
+    assert calls == [1]  # only the tip request looked the walker up

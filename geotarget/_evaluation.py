@@ -1,0 +1,315 @@
+"""Private: what :class:`geotarget.targeting.Targeter` computes per area, and per device.
+
+A :class:`Plan` is what one alert area needs under one rollout decision and one kind's stale
+margin: the enabled finest regions, the area in km², the area grown by the stale margin, and
+whether the area (grown by ``snap_m``) reaches an enabled region at all. :func:`evaluate` gives
+every device its :class:`~geotarget.targeting.Outcome` under a kind's rules, vectorized: the
+matcher classifies fresh fixes by their accuracy disk, stale fixes are tested (as points) against
+the grown area, and only the devices a region decides are located.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from geotarget import _geodesy
+from geotarget._targeting_result import Outcome
+from geotarget.alerts import AlertKind, Status
+from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon
+from geotarget.errors import InvalidArea
+from geotarget.ledger import _IdSet
+from geotarget.matcher import PositionIndex
+from geotarget.positions import Location, Positions, _at
+from geotarget.regions import RegionSet
+from geotarget.rollout import RolloutDecision, RolloutPolicy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from geotarget.targeting import KindRules
+
+I32Array = npt.NDArray[np.int32]
+I8Array = npt.NDArray[np.int8]
+
+#: Below this many stale fixes, their points are tested against the grown area directly (a box
+#: test, then :meth:`Area.contains`); above it, the index is queried with the grown area.
+STALE_DIRECT = 50_000
+
+
+@attrs.frozen(kw_only=True)
+class Plan:
+    """What is computed once per area, kind and policy decision."""
+
+    area: Area
+    stale_area: Area | None
+    area_km2: float
+    enabled_mask: npt.NDArray[np.bool_]  # per finest region index (+1 final False for "none")
+    nationwide: bool
+    reaches_enabled: bool
+
+
+def build_plan(
+    area: Area,
+    stale_margin: float | None,
+    enabled: frozenset[str],
+    finest: RegionSet,
+    snap_m: float,
+) -> Plan:
+    """Compute the plan of ``area`` for the ``enabled`` finest regions."""
+    return Plan(
+        area=area,
+        stale_area=None if stale_margin is None else grown(area, stale_margin),
+        area_km2=area.area_m2 / 1e6,
+        enabled_mask=np.isin(np.array([*finest.codes, ""]), sorted(enabled)),
+        nationwide=len(enabled) == len(finest.codes),
+        reaches_enabled=reaches(finest, area, enabled, snap_m),
+    )
+
+
+def reaches(finest: RegionSet, area: Area, enabled: frozenset[str], snap_m: float) -> bool:
+    """Whether the area, grown by ``snap_m``, meets an enabled region of ``finest``.
+
+    Exact in the safe direction: it may say "reaches" for an area that only comes within
+    ~100 m of an enabled region (costing a little work), never "does not reach" for an area
+    whose devices could be located, or snapped, into one.
+    """
+    if not enabled:
+        return False
+    lon, lat = reference_points(area)
+    where = finest.locate_index(lon, lat)
+    codes = finest.codes
+    if any(codes[i] in enabled for i in where.tolist() if i >= 0):
+        return True  # a point of the area lies in an enabled region
+    west, south, east, north = area.bounds
+    # Grown by ~100 m plus 1 % over the snap distance (the snap's own metric is within
+    # 0.1 %), in degrees that hold those metres at the area's farthest latitude.
+    far = min(max(abs(south), abs(north)) + 1.0, 89.0)
+    grow = 0.001 + math.degrees(1.01 * snap_m / (_geodesy.R_MIN * math.cos(math.radians(far))))
+    west, south, east, north = west - grow, south - grow, east + grow, north + grow
+    outline = None
+    for code in sorted(enabled):
+        region = finest[code]
+        rw, rs, re, rn = region.bounds
+        if rw > east or re < west or rs > north or rn < south:
+            continue
+        if outline is None:
+            outline = shapely.buffer(area.to_shapely(), grow)
+            shapely.prepare(outline)
+        if shapely.intersects(outline, region.geometry):
+            return True
+    return False
+
+
+def grown(area: Area, margin_m: float) -> Area:
+    """The area grown by ``margin_m`` metres: circles by radius, polygons by their margin."""
+    if margin_m == 0.0:
+        return area
+    parts: list[Circle | Polygon] = []
+    for part in area.parts:
+        if isinstance(part, Circle):
+            if part.margin_m + margin_m <= MAX_MARGIN_M:
+                parts.append(
+                    Circle(part.lon, part.lat, part.radius_m, margin_m=part.margin_m + margin_m)
+                )
+            else:
+                parts.append(Circle(part.lon, part.lat, part.reach_m + margin_m))
+            continue
+        total = part.margin_m + margin_m
+        if total > MAX_MARGIN_M:
+            raise InvalidArea(
+                f"a polygon's margin_m plus the stale margin must be <= {MAX_MARGIN_M:.0f} "
+                f"(got {part.margin_m:.0f} + {margin_m:.0f})"
+            )
+        parts.append(Polygon(part.exterior, part.holes, margin_m=total))
+    return Area(parts)
+
+
+def boxes(area: Area) -> list[tuple[float, float, float, float]]:
+    """A box around each part, conservatively (cheap: a circle's rim is not computed)."""
+    out = []
+    for part in area.parts:
+        if not isinstance(part, Circle):
+            out.append(part.bounds)
+            continue
+        reach = part.reach_m * (1.0 + 1e-6) + 1.0
+        dlat = math.degrees(reach / _geodesy.R_MIN)
+        south, north = part.lat - dlat, part.lat + dlat
+        far = max(abs(south), abs(north))
+        if far >= 89.0 or reach > 2_000_000.0:
+            out.append((-180.0, -90.0, 180.0, 90.0))
+            continue
+        dlon = math.degrees(reach / (_geodesy.A * math.cos(math.radians(far))))
+        west, east = part.lon - dlon, part.lon + dlon
+        if west < -180.0 or east > 180.0:
+            out.append((-180.0, south, 180.0, north))
+        else:
+            out.append((west, south, east, north))
+    return out
+
+
+def reference_points(area: Area) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """One point inside each part (a circle's centre, a point on a polygon's surface)."""
+    lon: list[float] = []
+    lat: list[float] = []
+    for part in area.parts:
+        if isinstance(part, Circle):
+            lon.append(part.lon)
+            lat.append(part.lat)
+        else:
+            pt = shapely.point_on_surface(part.shape)
+            lon.append(float(shapely.get_x(pt)))
+            lat.append(float(shapely.get_y(pt)))
+    return np.array(lon), np.array(lat)
+
+
+def evaluate(
+    rules: KindRules,
+    plan: Plan,
+    status: Status,
+    kind: AlertKind,
+    decision: RolloutDecision,
+    policy: RolloutPolicy,
+    finest: RegionSet,
+    snap_m: float,
+    index: PositionIndex,
+    at: dt.datetime,
+) -> tuple[I32Array, I8Array, I32Array, I32Array | None, dict[str, float]]:
+    """Classify every device that is not plainly outside the area.
+
+    Returns the rows with an outcome other than OUTSIDE_AREA (sorted; every other device is
+    OUTSIDE_AREA), their outcomes, the covered rows, the finest-region index of each
+    covered row (None when the kind needs no region lookup), and timings.
+    """
+    positions: Positions = index.positions
+    t0 = time.perf_counter()
+    rows, states = index.classify(plan.area, rules.location, at)
+    t1 = time.perf_counter()
+    outcomes = np.zeros(rows.size, dtype=np.int8)  # OUTSIDE_AREA
+    unknown = np.flatnonzero(states == Location.UNKNOWN)
+    fixless = np.isnan(positions.lon[rows[unknown]])
+    no_fix = unknown[fixless]
+    stale = unknown[~fixless]
+    outcomes[no_fix] = Outcome.NO_FIX
+    outcomes[stale] = Outcome.STALE_LOCATION
+    # Candidates (indices into rows) and how they are in the area.
+    fresh = np.flatnonzero(states != Location.UNKNOWN)
+    code = np.where(
+        states[fresh] == Location.INSIDE,
+        np.int8(Outcome.INSIDE),
+        np.int8(
+            Outcome.AMBIGUOUS_INCLUDED if rules.include_ambiguous else Outcome.AMBIGUOUS_EXCLUDED
+        ),
+    )
+    parts = [fresh]
+    codes = [code]
+    if rules.stale is not None and plan.stale_area is not None and stale.size:
+        srows = rows[stale]
+        limit = _at(at) - np.timedelta64(rules.stale.max_age // dt.timedelta(microseconds=1), "us")
+        recent = positions.observed_at[srows] >= limit  # NaT compares False: too old
+        cand = stale[recent]
+        inside = in_area(plan.stale_area, rows[cand], index)
+        outcomes[cand[~inside]] = Outcome.OUTSIDE_AREA
+        parts.append(cand[inside])
+        codes.append(np.full(int(inside.sum()), Outcome.STALE_INCLUDED, dtype=np.int8))
+    located = np.concatenate(parts)
+    code = np.concatenate(codes)
+    lrows = rows[located]
+    ok = np.ones(located.size, dtype=np.bool_)
+    result = np.zeros(located.size, dtype=np.int8)
+    region: I32Array | None = None
+    if not (plan.nationwide and rules.beyond_border):
+        region = finest.locate_index(positions.lon[lrows], positions.lat[lrows], snap_m=snap_m)
+        in_region = region >= 0
+        enabled = plan.enabled_mask[region]  # index -1 (no region) hits the final False
+        result[in_region & ~enabled] = Outcome.OUTSIDE_ROLLOUT
+        ok = enabled | (~in_region & rules.beyond_border)
+        if not rules.beyond_border:
+            result[~in_region] = Outcome.BEYOND_BORDER
+    if rules.include_no_fix and no_fix.size:
+        located = np.concatenate([located, no_fix])
+        code = np.concatenate([code, np.full(no_fix.size, Outcome.NO_FIX_INCLUDED, np.int8)])
+        lrows = rows[located]
+        ok = np.concatenate([ok, np.ones(no_fix.size, dtype=np.bool_)])
+        result = np.concatenate([result, np.zeros(no_fix.size, dtype=np.int8)])
+        if region is not None:
+            region = np.concatenate([region, np.full(no_fix.size, -1, dtype=np.int32)])
+    if status in (Status.TEST, Status.EXERCISE):
+        tester = positions.tester[lrows]
+        result = np.where(ok & ~tester, np.int8(Outcome.NOT_A_TESTER), result)
+        ok &= tester
+    if decision.percentage < 100.0 and ok.any():
+        idx = np.flatnonzero(ok)
+        share = policy.in_canary(kind, positions.ids[lrows[idx]], at)
+        result[idx[~share]] = Outcome.OUTSIDE_CANARY
+        ok[idx[~share]] = False
+    result = np.where(ok, code, result)
+    outcomes[located] = result
+    is_covered = ok & (code != Outcome.AMBIGUOUS_EXCLUDED)
+    covered = lrows[is_covered]
+    order = np.argsort(covered, kind="stable")
+    covered = covered[order]
+    covered_region = None if region is None else region[is_covered][order]
+    t2 = time.perf_counter()
+    return rows, outcomes, covered, covered_region, {"match": t1 - t0, "rules": t2 - t1}
+
+
+def in_area(area: Area, rows: I32Array, index: PositionIndex) -> npt.NDArray[np.bool_]:
+    """Whether each row's fix point lies in ``area`` (exact, vectorized)."""
+    if rows.size == 0:
+        return np.zeros(0, dtype=np.bool_)
+    positions = index.positions
+    if rows.size > STALE_DIRECT:
+        hits = index.query(area)
+        pos = np.searchsorted(hits, rows)
+        pos = np.minimum(pos, max(hits.size - 1, 0))
+        return hits[pos] == rows if hits.size else np.zeros(rows.size, dtype=np.bool_)
+    x = positions.lon[rows]
+    y = positions.lat[rows]
+    out = np.zeros(rows.size, dtype=np.bool_)
+    for west, south, east, north in boxes(area):
+        box = (y >= south) & (y <= north)
+        if west <= east:
+            box &= (x >= west) & (x <= east)
+        else:  # the part crosses the antimeridian
+            box &= (x >= west) | (x <= east)
+        out |= box
+    near = np.flatnonzero(out)
+    if near.size:
+        out[near] = area.contains(x[near], y[near])
+    return out
+
+
+def new_regions(
+    covered: I32Array,
+    covered_region: I32Array | None,
+    new: npt.NDArray[Any],
+    index: PositionIndex,
+    finest: RegionSet,
+    snap_m: float,
+) -> I32Array:
+    """The finest-region index of each new recipient (-1 beyond the border)."""
+    if not new.size:
+        return np.zeros(0, dtype=np.int32)
+    positions = index.positions
+    if new.size == covered.size:  # claims return a subset in input order: all are new
+        rows, region = covered, covered_region
+    else:
+        keep = _IdSet()
+        keep.add(new)
+        mask = keep.member(positions.ids[covered])
+        rows = covered[mask]
+        region = None if covered_region is None else covered_region[mask]
+    if region is not None:
+        return region
+    has = ~np.isnan(positions.lon[rows])
+    out = np.full(rows.size, -1, dtype=np.int32)
+    out[has] = finest.locate_index(
+        positions.lon[rows[has]], positions.lat[rows[has]], snap_m=snap_m
+    )
+    return out
