@@ -53,7 +53,6 @@ class KnownBug(Borderline):
 
 #: Reported pipeline bugs (see tests/test_targeting_oracle.py: each has a strict-xfail test of
 #: the same name; when that test starts passing, delete the entry here).
-CANCEL_NAMED_VERSION_JOINS = "cancel_named_version_joins_its_incident"
 PREFILTER_SLACK = "prefilter_slack_beyond_snap"
 
 
@@ -510,8 +509,6 @@ class OracleTargeter:
             self._record(vid, msg, key)
             is_cancel = msg.msg_type is MessageType.CANCEL
             if vid in self._cancel_marks and not inc.cancelled:
-                if CANCEL_NAMED_VERSION_JOINS in self.known_bugs:
-                    raise KnownBug(CANCEL_NAMED_VERSION_JOINS)
                 # §2: a Cancel that came first named this very version: it is never delivered,
                 # and (naming a now known version) that Cancel ends the incident.
                 inc.cancelled = True

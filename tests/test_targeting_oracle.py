@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, reject, settings
 from oracle_targeter import (
-    CANCEL_NAMED_VERSION_JOINS,
     PREFILTER_SLACK,
     Borderline,
     Device,
@@ -157,7 +156,7 @@ def check_step(tg: Targeter, oracle: OracleTargeter, step: Step, n: int, log: li
 #: the same name below. The properties skip (reject) scenarios that hit them, so they keep
 #: checking everything else; when a pinned test starts passing (XPASS fails the run), delete
 #: its entry here and the mark there.
-KNOWN_BUGS = frozenset({CANCEL_NAMED_VERSION_JOINS, PREFILTER_SLACK})
+KNOWN_BUGS = frozenset({PREFILTER_SLACK})
 
 
 def run(scn: Scenario, *, known_bugs: frozenset[str] = KNOWN_BUGS, generated: bool = True) -> None:
@@ -291,13 +290,6 @@ def test_circle_rims_equal_the_oracle(accuracy_m: float) -> None:
     run(_scenario(_policy({"XX"}), 0.0, [step]), generated=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: a version named by an earlier Cancel (UNKNOWN_REFERENCE) is delivered when its "
-        "incident already exists (contract §2)"
-    ),
-)
 def test_an_update_named_by_an_early_cancel_is_never_delivered() -> None:
     """Contract §2: a version named by a Cancel that came first is never delivered.
 
@@ -315,7 +307,7 @@ def test_an_update_named_by_an_early_cancel_is_never_delivered() -> None:
         Step(at, _rows(here, at), False, cancel),  # names only E1, unseen: UNKNOWN_REFERENCE
         Step(at, _rows([*here, (18.051, 59.451)], at), False, v1),  # must be CANCELLED
     ]
-    run(_scenario(_policy({"XX"}), 0.0, steps), known_bugs=frozenset(), generated=False)
+    run(_scenario(_policy({"XX"}), 0.0, steps), generated=False)
 
 
 @pytest.mark.xfail(
@@ -371,7 +363,6 @@ def test_the_oracle_classifies_accuracy_disks_as_the_contract_says() -> None:
 
 def test_the_oracle_locates_border_points_by_the_lowest_code_and_snaps_to_the_nearest() -> None:
     """regions.py: the lowest covering code wins; in no region, the nearest within snap_m."""
-
     oracle = OracleTargeter(MUNIS, ABOVE, _policy({"XX"}), {KIND: EXPLOSION_RULES}, 800.0)
     assert oracle.locate(18.00, 59.45) == ("0101", False)  # shared border 0101 | 0102
     assert oracle.locate(18.10, 59.40) == ("0102", False)  # a corner of 0102 only
