@@ -100,6 +100,8 @@ class Result:
     unsure: set[str] = field(default_factory=set)
     #: Verdicts also acceptable (where the contract leaves the order of two rules open).
     also: frozenset[str] = frozenset()
+    #: An Update that named no known version and started its incident (the reason says so).
+    orphan: bool = False
 
 
 @dataclass
@@ -521,12 +523,13 @@ class OracleTargeter:
                 return Result("CANCELLED", key, retract=set(inc.told), unsure=set(inc.unsure))
             if inc.current is not None and msg.sent < inc.current.sent:
                 return Result("SUPERSEDED", key, unsure=set(inc.unsure))
+        orphan = not is_alert and inc.current is None and key != f"{vid[0]}/{vid[1]}"
         inc.current = msg
         verdict, new = self._tell(inc, msg, devices, at)
         # Streaming follows target(): on_positions streams the current version once target()
         # delivered it (main's documented rule, unchanged by the contract).
         inc.streaming = verdict == "DELIVER"
-        return Result(verdict, key, recipients=new, unsure=set(inc.unsure))
+        return Result(verdict, key, recipients=new, unsure=set(inc.unsure), orphan=orphan)
 
     def on_positions(
         self, devices: Sequence[Device], at: dt.datetime

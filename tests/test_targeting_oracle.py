@@ -136,6 +136,8 @@ def check_step(tg: Targeter, oracle: OracleTargeter, step: Step, n: int, log: li
         return  # an alternative the contract allows; its details are not compared
     if want_r.incident is not None:
         assert res.incident == want_r.incident, f"{name}: incident {res.incident!r}"
+    if want_r.orphan:
+        assert "reference" in res.reason.lower(), f"{name}: the reason does not say: {res.reason}"
     got_ids = _keys(res.recipients) - want_r.unsure
     assert got_ids == want_r.recipients - want_r.unsure, f"{name}: recipients differ"
     if res.verdict.value == "DELIVER":
