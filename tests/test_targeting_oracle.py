@@ -109,7 +109,9 @@ def check_step(tg: Targeter, oracle: OracleTargeter, step: Step, n: int, log: li
     at = step.at
     if step.message is None:
         want, unsure = oracle.on_positions(devices, at)
-        got = {(str(d.device_id), d.incident) for d in tg.on_positions(snap, at)}
+        deliveries = tg.on_positions(snap, at)
+        got = {(str(d.device_id), d.incident) for d in deliveries}
+        assert len(got) == len(deliveries), f"step {n}: a device is told twice: {deliveries}"
         log.append(f"step {n}: on_positions at {at:%H:%M} -> {sorted(got)}")
         assert got - unsure == want - unsure, f"step {n}: on_positions deliveries differ"
         return
@@ -138,6 +140,7 @@ def check_step(tg: Targeter, oracle: OracleTargeter, step: Step, n: int, log: li
         assert res.incident == want_r.incident, f"{name}: incident {res.incident!r}"
     if want_r.orphan:
         assert "reference" in res.reason.lower(), f"{name}: the reason does not say: {res.reason}"
+    assert len(_keys(res.recipients)) == len(res.recipients), f"{name}: a recipient twice"
     got_ids = _keys(res.recipients) - want_r.unsure
     assert got_ids == want_r.recipients - want_r.unsure, f"{name}: recipients differ"
     if res.verdict.value == "DELIVER":
