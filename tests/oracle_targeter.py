@@ -14,6 +14,21 @@ threshold is *unsure*: the oracle then records the device as unsure for that inc
 comparisons leave it out from then on, since whether it was told is open), or, for an alert-level
 decision, raises :class:`Borderline` so the caller can discard the scenario. Circle and lon/lat
 polygon membership of an exact fix is never unsure: both are exact.
+
+Where the contract is silent the oracle takes these readings (each stated where it is applied):
+
+* ``on_positions`` streams an incident's current version once ``target()`` delivered it, until it
+  expires or another verdict replaces it (main's documented rule; NOT_YET_ACTIVE does not start
+  streaming at the onset: ``next_change`` tells the caller when to target again).
+* The versions a recorded version references are known versions of its incident (an Update names
+  the earlier versions of its own chain), so a Cancel naming only those joins it too.
+* The sender and status of an incident are those of the message that started it.
+* A remembered Cancel (UNKNOWN_REFERENCE) also cancels an incident that a version it named joins
+  later; an Update referencing a remembered version is CANCELLED too.
+* Of the reasons a device is not told (not a tester, outside the canary, outside the rollout...),
+  any true one is an acceptable ``Outcome``: the contract does not rank them.
+* NOT_AUTHORISED and CANCELLED are both accepted for an unauthorised message to a cancelled
+  incident.
 """
 
 from __future__ import annotations
