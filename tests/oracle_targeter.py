@@ -69,6 +69,7 @@ class KnownBug(Borderline):
 #: Reported pipeline bugs (see tests/test_targeting_oracle.py: each has a strict-xfail test of
 #: the same name; when that test starts passing, delete the entry here).
 PREFILTER_SLACK = "prefilter_slack_beyond_snap"
+SNAP_METRIC = "snap_distance_off_by_one_percent"
 
 
 class OracleDuplicate(Exception):
@@ -312,7 +313,8 @@ class OracleTargeter:
                 return code, False
         if self.snap_m == 0.0:
             return "", False
-        tol = self.snap_m * 2e-3 + 0.5
+        # RegionSet.locate documents its snap metric to within 0.1 %.
+        tol = self.snap_m * (1.2e-2 if SNAP_METRIC in self.known_bugs else 2e-3) + 0.5
         dists = sorted((_distance_to_region(g, lon, lat), code) for code, g in self.regions.items())
         unsure = any(abs(d - self.snap_m) <= tol for d, _ in dists)
         near = [(d, c) for d, c in dists if d <= self.snap_m]

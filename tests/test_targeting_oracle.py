@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, reject, settings
 from oracle_targeter import (
     PREFILTER_SLACK,
+    SNAP_METRIC,
     Borderline,
     Device,
     OracleDuplicate,
@@ -161,7 +162,7 @@ def check_step(tg: Targeter, oracle: OracleTargeter, step: Step, n: int, log: li
 #: the same name below. The properties skip (reject) scenarios that hit them, so they keep
 #: checking everything else; when a pinned test starts passing (XPASS fails the run), delete
 #: its entry here and the mark there.
-KNOWN_BUGS = frozenset({PREFILTER_SLACK})
+KNOWN_BUGS = frozenset({PREFILTER_SLACK, SNAP_METRIC})
 
 
 def run(scn: Scenario, *, known_bugs: frozenset[str] = KNOWN_BUGS, generated: bool = True) -> None:
@@ -333,6 +334,29 @@ def test_an_area_beyond_the_snap_distance_is_outside_the_rollout() -> None:
     at = T0
     step = Step(at, _rows([(18.0, 59.390625)], at), False, _version("S1", area))
     run(_scenario(_policy({"XX"}), 500.0, [step]), known_bugs=frozenset(), generated=False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug (snap_distance_off_by_one_percent): RegionSet.locate(snap_m=...) measures with "
+        "R_MIN, ~0.9 % short at lat 59.5 (documented: below 0.1 %), so a device 504.6 m from "
+        "the nearest region is snapped into it with snap_m=500 (contract §5)"
+    ),
+)
+def test_a_device_beyond_the_snap_distance_is_in_no_region() -> None:
+    """Contract §5: only a device *within* snap_m of a region counts as in it.
+
+    The device is in the water 504.6 m (geodesic) west of 0201 and 628 m east of 0102; with
+    snap_m=500 it is in no region, so a kind that stops at the border does not tell it.
+    """
+    area = Circle(18.11, 59.49, 1500.0)
+    at = T0
+    step = Step(at, _rows([(18.11109189616353, 59.4961763664333)], at), False, _version("W1", area))
+    scn = _scenario(_policy({"XX"}), 500.0, [step])
+    stop = Rules(**{**EXPLOSION_RULES.__dict__, "beyond_border": False})
+    scn = Scenario(scn.policy, dict.fromkeys(scn.rules, stop), scn.snap_m, scn.steps)
+    run(scn, known_bugs=frozenset(), generated=False)
 
 
 # --- the oracle itself, against facts computed by hand ------------------------------------------
