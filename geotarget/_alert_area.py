@@ -134,14 +134,18 @@ class AlertArea:
     altitude: float | None = attrs.field(default=None, converter=opt_float, validator=v_opt_number)
     ceiling: float | None = attrs.field(default=None, converter=opt_float, validator=v_opt_number)
     _geometry: Area | None = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _repaired: tuple[int, ...] = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
         if self.ceiling is not None and self.altitude is None:
+            # CAP 1.2 §3.2.4 <ceiling>: "MUST NOT be used except in combination with the
+            # <altitude> element".
             raise InvalidAlert(
                 f"ceiling needs an altitude: CAP allows <ceiling> only with <altitude> "
                 f"(got ceiling {self.ceiling!r} and no altitude)"
             )
         parts: list[Part] = []
+        repaired = []
         for i, ring in enumerate(self.polygons):
             try:
                 parts.append(Polygon(ring))
@@ -150,8 +154,10 @@ class AlertArea:
                     parts.extend(Polygon.repair(ring).parts)
                 except InvalidArea as err:
                     raise InvalidAlert(f"polygons[{i}] must enclose an area: {err}") from err
+                repaired.append(i)
         parts.extend(Circle(lon, lat, r) for lon, lat, r in self.circles if r > 0.0)
         object.__setattr__(self, "_geometry", Area(parts) if parts else None)
+        object.__setattr__(self, "_repaired", tuple(repaired))
 
     @property
     def geometry(self) -> Area | None:
@@ -161,6 +167,14 @@ class AlertArea:
         into their parts and zero-radius circles are left out.
         """
         return self._geometry
+
+    @property
+    def repaired_polygons(self) -> tuple[int, ...]:
+        """The indices of the polygons that cross or touch themselves, repaired in :attr:`geometry`.
+
+        The rings themselves are kept as written; only the geometry uses the repaired parts.
+        """
+        return self._repaired
 
     @classmethod
     def from_area(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import attrs
@@ -209,16 +209,24 @@ def v_cap_id(_inst: object, attribute: attrs.Attribute[Any], value: object) -> N
 
 
 def v_uri(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """Validate an optional URI: text without leading or trailing whitespace."""
+    """Validate an optional xs:anyURI: text without leading or trailing XML whitespace.
+
+    The empty string is a valid xs:anyURI (CAP 1.2 uses it, e.g. a ``<uri/>`` beside a
+    ``<derefUri>``). XML Schema collapses whitespace around an anyURI, so a value with
+    surrounding space, tab, CR or LF could not be read back as written.
+    """
     if value is None:
         return
     check_text(attribute.name, value)
     assert isinstance(value, str)
-    if not value or value != value.strip():
+    if value != value.strip(" \t\r\n"):
         raise InvalidAlert(
-            f"{attribute.name} must be a non-empty URI without leading or trailing whitespace "
-            f"(got {value!r})"
+            f"{attribute.name} must be a URI without leading or trailing whitespace (got {value!r})"
         )
+
+
+_DAY = timedelta(days=1)
+_MAX_AWARE = datetime.max.replace(tzinfo=timezone.utc) - _DAY
 
 
 def check_time(name: str, value: object) -> datetime:
@@ -238,6 +246,16 @@ def check_time(name: str, value: object) -> datetime:
         )
     if offset % timedelta(minutes=1):
         raise InvalidAlert(f"{name} must have a whole-minute UTC offset (got {offset})")
+    if abs(offset) > timedelta(hours=14):
+        raise InvalidAlert(
+            f"{name} must have a UTC offset within -14:00 and +14:00, as xs:dateTime requires "
+            f"(got {value.isoformat()})"
+        )
+    if not datetime.min.replace(tzinfo=timezone.utc) + _DAY <= value <= _MAX_AWARE:
+        raise InvalidAlert(
+            f"{name} must be an instant between 0001-01-02 and 9999-12-30 UTC, so that it can "
+            f"be compared and converted to any offset (got {value.isoformat()})"
+        )
     return value
 
 

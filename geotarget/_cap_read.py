@@ -1,8 +1,16 @@
-"""Private: turn a parsed CAP element tree into an :class:`~geotarget.alerts.Alert`.
+r"""Private: turn a parsed CAP element tree into an :class:`~geotarget.alerts.Alert`.
 
-The reader checks the CAP 1.2 content model (element order and cardinality, as in
-CAP-v1.2.xsd) and the spec's rules the schema cannot express, collects *every* problem with its
-element path, and in lenient mode repairs what is safe and records each repair.
+The reader refuses exactly what CAP 1.2 refuses: the CAP-v1.2.xsd content model (element
+order and cardinality, enumerations, the lexical spaces of xs:dateTime, xs:decimal,
+xs:integer, xs:language and xs:anyURI) and the normative rules (MUST, SHALL, REQUIRED) of the
+CAP 1.2 specification (OASIS Standard, 1 July 2010) the schema cannot express; each such rule
+is cited by section where it is checked. Everything else worth knowing is a *warning*, with
+its path. Every problem is collected; in lenient mode what is safe is repaired and each repair
+recorded.
+
+Numbers and date-times are read from ASCII digits only, as the schema's types require (Python's
+``int``/``float`` and regular-expression ``\d`` would accept Arabic-Indic or full-width digits),
+and whitespace is XML whitespace only (space, tab, CR, LF), as XML Schema collapses it.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -70,15 +79,23 @@ AREA: Schema = (
 )  # fmt: skip
 PAIR: Schema = (("valueName", 1, 1), ("value", 1, 1))
 
-_NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+# ASCII digits only: [0-9], never \d (which matches every Unicode decimal digit).
+_NUM = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"  # xs:decimal's lexical space
 _DECIMAL = re.compile(_NUM + r"\Z")
-_INTEGER = re.compile(r"[+-]?\d+\Z")
+_INTEGER = re.compile(r"[+-]?[0-9]+\Z")  # xs:integer's lexical space
 _PAIR = re.compile(rf"({_NUM}),({_NUM})\Z")
-_POINTS = re.compile(rf"\s*(?:{_NUM},{_NUM}(?:\s+|\Z))*")
+_POINTS = re.compile(rf"[ \t\r\n]*(?:{_NUM},{_NUM}(?:[ \t\r\n]+|\Z))*")
 _LANGUAGE = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*\Z")
-_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)([+-])(\d\d):(\d\d)\Z")
-_TIME_LOOSE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?\Z")
-_QUOTED = re.compile(r'"([^"]*)"|(\S+)')
+_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})([+-])([0-9]{2}):([0-9]{2})\Z"
+)
+_TIME_LOOSE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?\Z"
+)
+_QUOTED = re.compile(r'"([^"]*)"|([^ \t\r\n]+)')
+#: XML whitespace (XML 1.0 production S): what XML Schema's whiteSpace facets collapse.
+XML_SPACE = " \t\r\n"
+_XML_SPACES = re.compile("[ \t\r\n]+")
 
 E = TypeVar("E")
 M = TypeVar("M", bound=enum.Enum)
@@ -124,6 +141,51 @@ def _quote(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
+def non_ascii(text: str) -> str | None:
+    """Describe the first non-ASCII character of ``text``; None when it is all ASCII."""
+    if text.isascii():
+        return None
+    k, c = next((k, c) for k, c in enumerate(text) if not c.isascii())
+    kind = "digit" if c.isdigit() else "character"
+    return f"{kind} {c!r} (U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}) at index {k}"
+
+
+def ascii_rule(text: str) -> str | None:
+    """The problem of a number or date-time written with non-ASCII characters, if any.
+
+    XML Schema's xs:decimal, xs:integer and xs:dateTime lexical spaces are made of the ASCII
+    digits 0-9 and a few ASCII signs only (XML Schema Part 2, 3.2.3, 3.3.13 and 3.2.7), and the
+    CAP 1.2 coordinate pair is two decimal numbers (CAP 1.2 §1.5, §3.3.1).
+    """
+    found = non_ascii(text)
+    if found is None:
+        return None
+    return (
+        "must be written with ASCII digits 0-9, as CAP's number and date-time types require "
+        f"(got the {found} of {_quote(text)})"
+    )
+
+
+def swap_message(lonlat: np.ndarray[Any, Any], envelope: Envelope, what: str) -> str | None:
+    """Why a part looks written ``lon,lat``; None unless it does.
+
+    A part looks swapped when none of its points lies inside the envelope but all of them do
+    with latitude and longitude exchanged.
+    """
+    west, south, east, north = envelope
+    lon, lat = lonlat[:, 0], lonlat[:, 1]
+    inside = (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
+    swapped = (lat >= west) & (lat <= east) & (lon >= south) & (lon <= north)
+    if inside.any() or not swapped.all():
+        return None
+    return (
+        f"looks written 'lon,lat': the {what} lies outside the service envelope "
+        f"(west {west:g}, south {south:g}, east {east:g}, north {north:g}) but inside "
+        f"it with lat and lon swapped; CAP writes 'lat,lon' "
+        f"(first point read as lat {float(lat[0])!r}, lon {float(lon[0])!r})"
+    )
+
+
 class Reader:
     """Reads one document; ``problems`` and ``repairs`` fill up as it goes."""
 
@@ -133,6 +195,7 @@ class Reader:
         self.ns = CAP12
         self.problems: list[Problem] = []
         self.repairs: list[Repair] = []
+        self.warnings: list[Problem] = []
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -141,6 +204,10 @@ class Reader:
 
     def repair(self, path: str, message: str) -> None:
         self.repairs.append(Repair(path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        """A finding CAP allows: kept with the alert, never a reason to refuse it."""
+        self.warnings.append(Problem(path, message))
 
     def fixable(self, path: str, message: str, fix: str) -> None:
         """A problem lenient mode repairs: a repair there, a problem in strict mode."""
@@ -181,7 +248,7 @@ class Reader:
         out: dict[str, list[Node]] = {name: [] for name in names}
         if node.attrs:
             self.attributes(node, path)
-        text = node.text.strip()
+        text = node.text.strip(XML_SPACE)  # element-only content allows XML whitespace only
         if text:
             self.problem(
                 here, f"<{node.name}> must hold elements only, not text (got {_quote(text)})"
@@ -240,7 +307,7 @@ class Reader:
     def token(self, node: Node, path: str) -> str:
         """Text that must have no surrounding whitespace (an enumeration, an identifier)."""
         raw = self.leaf(node, path)
-        text = raw.strip()
+        text = raw.strip(XML_SPACE)
         if text != raw:
             self.fixable(
                 path,
@@ -260,7 +327,7 @@ class Reader:
     def collapsed(self, kids: dict[str, list[Node]], name: str, path: str) -> str | None:
         """A value whose schema type collapses whitespace (anyURI, language, numbers, times)."""
         node = self.get(kids, name)
-        return None if node is None else self.leaf(node, _join(path, name)).strip()
+        return None if node is None else self.leaf(node, _join(path, name)).strip(XML_SPACE)
 
     def enum(self, kids: dict[str, list[Node]], name: str, path: str, cls: type[M]) -> M | None:
         node = self.get(kids, name)
@@ -282,31 +349,43 @@ class Reader:
             return None
 
     def time(self, text: str, path: str, what: str = "") -> datetime | None:
-        """A CAP date-time: ``YYYY-MM-DDThh:mm:ss±hh:mm``, no ``Z``, no fractional seconds."""
+        r"""A CAP date-time: ``YYYY-MM-DDThh:mm:ss±hh:mm``, no ``Z``, no fractional seconds.
+
+        CAP-v1.2.xsd restricts xs:dateTime by the pattern
+        ``\d\d\d\d-\d\d-\d\dT\d\d:\d\d:\d\d[-,+]\d\d:\d\d`` (so: an explicit
+        offset, no fraction) and CAP 1.2 §3.3.2 says alphabetic time zone designators such as
+        ``Z`` MUST NOT be used and UTC MUST be written ``-00:00``. ``+00:00`` for UTC is read,
+        with a warning (it is the same instant and widely sent).
+        """
         label = f"{what} " if what else ""
-        text = text.strip()
+        text = text.strip(XML_SPACE)
+        bad = ascii_rule(text)
+        if bad is not None:
+            self.problem(path, label + bad)
+            return None
         m = _TIME.match(text)
         if m is None:
             loose = _TIME_LOOSE.match(text)
             if loose and loose.group(1):
                 self.problem(
-                    path, f"{label}must not have fractional seconds: CAP 1.2 forbids them "
-                    f"(got {_quote(text)})"
+                    path, f"{label}must not have fractional seconds: CAP-v1.2.xsd's date-time "
+                    f"pattern has none (got {_quote(text)})"
                 )  # fmt: skip
                 return None
             if loose and loose.group(2) == "Z":
                 self.fixable(
                     path,
-                    f"{label}uses 'Z' for UTC: CAP 1.2 requires an explicit offset such as "
-                    f"+00:00 (got {_quote(text)})",
-                    "read it as +00:00",
+                    f"{label}uses 'Z' for UTC: CAP 1.2 §3.3.2 says alphabetic time zone "
+                    f"designators MUST NOT be used and UTC MUST be written -00:00 "
+                    f"(got {_quote(text)})",
+                    "read it as -00:00",
                 )
-                text = text[:-1] + "+00:00"
+                text = text[:-1] + "-00:00"
                 m = _TIME.match(text)
             elif loose:
                 self.problem(
-                    path, f"{label}must carry an explicit UTC offset such as +01:00 "
-                    f"(got {_quote(text)})"
+                    path, f"{label}must carry an explicit UTC offset such as +01:00 or -00:00 "
+                    f"(CAP 1.2 §3.3.2) (got {_quote(text)})"
                 )  # fmt: skip
                 return None
             else:
@@ -317,14 +396,32 @@ class Reader:
                 return None
         assert m is not None
         y, mo, d, hh, mi, ss, sign, oh, om = m.groups()
+        if int(oh) > 14 or int(om) > 59 or (int(oh) == 14 and int(om) > 0):
+            self.problem(
+                path,
+                f"{label}has a UTC offset outside xs:dateTime's range -14:00 to +14:00 "
+                f"(got {_quote(text)})",
+            )
+            return None
         try:
             offset = timedelta(hours=int(oh), minutes=int(om)) * (-1 if sign == "-" else 1)
-            return datetime(
+            if hh == "24" and mi == ss == "00":  # xs:dateTime's end-of-day form
+                t = datetime(int(y), int(mo), int(d), tzinfo=timezone(offset)) + timedelta(days=1)
+                self.warn(path, f"{label}24:00:00 is read as 00:00:00 of the next day ({t})")
+                return t
+            t = datetime(
                 int(y), int(mo), int(d), int(hh), int(mi), int(ss), tzinfo=timezone(offset)
             )
-        except ValueError as err:
+        except (ValueError, OverflowError) as err:
             self.problem(path, f"{label}is not a valid date-time: {err} (got {_quote(text)})")
             return None
+        if sign == "+" and not offset:
+            self.warn(
+                path,
+                f"{label}writes UTC as +00:00: CAP 1.2 §3.3.2 says UTC MUST be written -00:00 "
+                "(read as UTC; geotarget writes -00:00)",
+            )
+        return t
 
     def timed(self, kids: dict[str, list[Node]], name: str, path: str) -> datetime | None:
         text = self.collapsed(kids, name, path)
@@ -334,8 +431,9 @@ class Reader:
         text = self.collapsed(kids, name, path)
         if text is None:
             return None
-        if not _DECIMAL.match(text):
-            self.problem(_join(path, name), f"must be a decimal number (got {_quote(text)})")
+        bad = ascii_rule(text)
+        if bad is not None or not _DECIMAL.match(text):
+            self.problem(_join(path, name), bad or f"must be a decimal number (got {_quote(text)})")
             return None
         return float(text)
 
@@ -368,6 +466,8 @@ class Reader:
             )
         kids = self.children(root, "", ALERT, tail_ns=DSIG)
         values: dict[str, Any] = {}
+        # CAP 1.2 §3.2.1: <identifier> and <sender> "MUST NOT include spaces, commas or
+        # restricted characters (< and &)".
         for name in ("identifier", "sender"):
             node = self.get(kids, name)
             values[name] = None if node is None else self.token(node, name)
@@ -389,15 +489,32 @@ class Reader:
             values[name] = () if text is None else self.quoted(text)
         refs = self.text(kids, "references", "")
         values["references"] = () if refs is None else self.references(refs)
+        for k, ref in enumerate(values["references"]):
+            if ref is not None and (ref.sender, ref.identifier) == (
+                values["sender"],
+                values["identifier"],
+            ):
+                self.warn(
+                    "references",
+                    f"item {k} names this message itself ({ref.sender},{ref.identifier}): "
+                    "a message should reference earlier messages",
+                )
         values["infos"] = [self.info(n, f"info[{i}]") for i, n in enumerate(kids["info"])]
         return self.build("alert", lambda: Alert(**values), 0)
 
     def quoted(self, text: str) -> tuple[str, ...]:
+        """Split <addresses> or <incidents> into items.
+
+        CAP 1.2 §3.2.1: items with whitespace "MUST be enclosed in double-quotes" (incidents:
+        "SHALL be surrounded by double-quotes").
+        """
         return tuple(m.group(1) if m.group(1) is not None else m.group(2)
                      for m in _QUOTED.finditer(text))  # fmt: skip
 
     def references(self, text: str) -> tuple[Reference | None, ...]:
-        items = text.split()
+        # CAP 1.2 §3.2.1 <references>: the extended message identifiers "in the form
+        # sender,identifier,sent"; several "SHALL be separated by whitespace" (XML whitespace).
+        items = [item for item in _XML_SPACES.split(text) if item]
         if not items:
             self.problem(
                 "references",
@@ -431,6 +548,11 @@ class Reader:
         kids = self.children(node, path, INFO)
         v: dict[str, Any] = {}
         language = self.collapsed(kids, "language", path)
+        if language == "":
+            # XML Schema 1.0 (Part 1, 3.3.4): an element with a default ("en-US" in
+            # CAP-v1.2.xsd) and empty content takes the default.
+            self.warn(_join(path, "language"), "is empty: it takes CAP's default 'en-US'")
+            language = None
         if language is not None and not _LANGUAGE.match(language):
             self.problem(
                 _join(path, "language"),
@@ -456,8 +578,21 @@ class Reader:
         ):  # fmt: skip
             v[key] = self.text(kids, name, path)
         v["web"] = self.collapsed(kids, "web", path)
+        if v["web"] == "":
+            self.warn(_join(path, "web"), "is empty (xs:anyURI allows it): it links to nothing")
         for name in ("effective", "onset", "expires"):
             v[name] = self.timed(kids, name, path)
+        expires = v["expires"]
+        for name in ("onset", "effective"):
+            # CAP 1.2 §3.2.2 sets no order between these: an empty window is legal, but odd.
+            start = v[name]
+            if expires is not None and start is not None and not expires > start:
+                same = "equals" if expires == start else "is before"
+                self.warn(
+                    _join(path, "expires"),
+                    f"{same} {name} ({start.isoformat()}): this block's window "
+                    f"{name} <= t < expires is empty, so it is never active",
+                )
         v["event_codes"] = self.pairs(kids, "eventCode", path)
         v["parameters"] = self.pairs(kids, "parameter", path)
         v["resources"] = [
@@ -471,7 +606,8 @@ class Reader:
         kids = self.children(node, path, RESOURCE)
         size = self.collapsed(kids, "size", path)
         if size is not None and not _INTEGER.match(size):
-            self.problem(_join(path, "size"), f"must be an integer (got {_quote(size)})")
+            why = ascii_rule(size) or f"must be an integer (got {_quote(size)})"
+            self.problem(_join(path, "size"), why)
         fields: dict[str, Any] = {
             "description": self.text(kids, "resourceDesc", path),
             "mime_type": self.text(kids, "mimeType", path),
@@ -480,6 +616,12 @@ class Reader:
             "deref_uri": self.text(kids, "derefUri", path),
             "digest": self.text(kids, "digest", path),
         }
+        if fields["uri"] == "" and fields["deref_uri"] is None:
+            # xs:anyURI allows the empty string; CAP 1.2 §3.2.3 lets <uri> be a relative URI
+            # naming the content of <derefUri>. Empty and alone, it names nothing.
+            self.warn(
+                _join(path, "uri"), "is empty and there is no <derefUri>: it names no resource"
+            )
         return self.build(path, lambda: Resource(**fields), before)
 
     # --- geometry --------------------------------------------------------------------------------
@@ -493,18 +635,41 @@ class Reader:
         circles = [
             self.circle(n, _join(path, f"circle[{i}]")) for i, n in enumerate(kids["circle"])
         ]
+        description = self.text(kids, "areaDesc", path)
+        if description is not None and not description.strip():
+            self.warn(_join(path, "areaDesc"), "is blank: the area has no human-readable name")
         fields: dict[str, Any] = {
-            "description": self.text(kids, "areaDesc", path),
+            "description": description,
             "polygons": polygons,
             "circles": circles,
             "geocodes": self.pairs(kids, "geocode", path),
             "altitude": self.decimal(kids, "altitude", path),
             "ceiling": self.decimal(kids, "ceiling", path),
         }
-        return self.build(path, lambda: AlertArea(**fields), before)
+        area = self.build(path, lambda: AlertArea(**fields), before)
+        for k in () if area is None else area.repaired_polygons:
+            self.warn(
+                _join(path, f"polygon[{k}]"),
+                "crosses or touches itself (CAP allows this): its area is taken as the "
+                "repaired ring's parts (Polygon.repair)",
+            )
+        return area
 
     def points(self, text: str, path: str) -> list[tuple[float, float]] | None:
-        """Parse whitespace-separated ``lat,lon`` tokens into (lon, lat) pairs."""
+        """Parse whitespace-separated ``lat,lon`` tokens into (lon, lat) pairs.
+
+        A coordinate pair is ``latitude,longitude`` in decimal degrees, WGS 84 (CAP 1.2 §1.5,
+        §3.3.1); pairs are separated by XML whitespace. For ASCII text, ``str.split`` splits
+        on exactly the XML whitespace (its other separators cannot occur in XML 1.0 text).
+        """
+        found = non_ascii(text)
+        if found is not None:
+            self.problem(
+                path,
+                "must be 'lat,lon' pairs of decimal numbers written with ASCII digits 0-9 and "
+                f"separated by spaces, tabs or newlines (got the {found} of {_quote(text)})",
+            )
+            return None
         tokens = text.split()
         if len(tokens) <= 32:  # small: plain Python beats numpy's set-up cost
             pairs = [_PAIR.match(t) for t in tokens]
@@ -533,7 +698,9 @@ class Reader:
 
     def polygon(self, node: Node, path: str) -> tuple[tuple[float, float], ...] | None:
         text = self.leaf(node, path)
-        if not text.strip():
+        if not text.strip(XML_SPACE):
+            # CAP 1.2 §3.2.4: "A minimum of 4 coordinate pairs MUST be present and the first
+            # and last pairs of coordinates MUST be the same."
             self.problem(path, "must hold at least 4 'lat,lon' points, the first equal to the "
                          "last (got an empty polygon)")  # fmt: skip
             return None
@@ -561,7 +728,12 @@ class Reader:
 
     def circle(self, node: Node, path: str) -> tuple[float, float, float] | None:
         text = self.leaf(node, path)
+        if not text.isascii():
+            self.points(text, path)  # reports the first non-ASCII character
+            return None
         tokens = text.split()
+        # CAP 1.2 §3.2.4: a central point given as a coordinate pair followed by a space
+        # character and a radius value in kilometers.
         rule = "must be 'lat,lon radius' with the radius in kilometres"
         if len(tokens) != 2 or not _DECIMAL.match(tokens[1]):
             self.problem(path, f"{rule} (got {_quote(text)})")
@@ -571,24 +743,18 @@ class Reader:
             return None
         km = Decimal(tokens[1])
         if not 0 <= km <= 1000:
-            self.problem(path, f"radius must be >= 0 and <= 1000 km (got {tokens[1]} km)")
+            self.problem(
+                path,
+                f"radius must be >= 0 and <= 1000 km (got {tokens[1]} km): a radius is a "
+                "distance, and 1000 km is geotarget's limit for a circle (CAP sets none)",
+            )
             return None
         self.check_envelope(path, np.array(pts), "circle centre")
         return (pts[0][0], pts[0][1], float(km.scaleb(3)))
 
     def check_envelope(self, path: str, lonlat: np.ndarray[Any, Any], what: str) -> None:
         """Report a part that lies outside the envelope but inside it with lon/lat swapped."""
-        if self.envelope is None:
-            return
-        west, south, east, north = self.envelope
-        lon, lat = lonlat[:, 0], lonlat[:, 1]
-        inside = (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
-        swapped = (lat >= west) & (lat <= east) & (lon >= south) & (lon <= north)
-        if not inside.any() and swapped.all():
-            self.problem(
-                path,
-                f"looks written 'lon,lat': the {what} lies outside the service envelope "
-                f"(west {west:g}, south {south:g}, east {east:g}, north {north:g}) but inside "
-                f"it with lat and lon swapped; CAP writes 'lat,lon' "
-                f"(first point read as lat {float(lat[0])!r}, lon {float(lon[0])!r})",
-            )
+        if self.envelope is not None:
+            message = swap_message(lonlat, self.envelope, what)
+            if message is not None:
+                self.problem(path, message)

@@ -8,6 +8,8 @@ minimal element tree of :class:`Node` objects; nothing else of the document surv
 
 from __future__ import annotations
 
+import codecs
+import re
 import xml.parsers.expat as expat
 from typing import NoReturn
 
@@ -52,6 +54,46 @@ def _refuse_entity(*_args: object) -> NoReturn:
     raise Refused("entity declarations and external entities are refused")
 
 
+#: The encoding declaration of an XML declaration (XML 1.0 production EncodingDecl), in the
+#: ASCII-compatible form a byte-level prescan can see.
+_DECLARED = re.compile(
+    rb"(?:\xef\xbb\xbf)?<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*[\"'][^\"']*[\"'][ \t\r\n]+"
+    rb"encoding[ \t\r\n]*=[ \t\r\n]*[\"']([A-Za-z][A-Za-z0-9._-]*)[\"']"
+)
+#: Python codecs (by ``codecs.lookup(...).name``) that are not character encodings a document
+#: can be written in: they decode escape sequences, domain names or nothing at all. (Codecs
+#: that are not text encodings at all, such as ``hex``, ``rot13`` or ``zlib``, are refused by
+#: the ``_is_text_encoding`` test.)
+_NOT_CHARSETS = frozenset(
+    {"idna", "punycode", "raw-unicode-escape", "undefined", "unicode-escape", "utf-7"}
+)
+
+
+def _check_declared_encoding(raw: bytes) -> None:
+    """Refuse a declared encoding that is not a character encoding expat can decode.
+
+    expat decodes UTF-8, UTF-16, ISO-8859-1 and US-ASCII itself and asks Python's codecs for
+    any other single-byte encoding; a name Python does not know, a bytes-to-bytes codec
+    (``hex``), a multi-byte one (``utf-7``, ``utf-32``) or a pseudo-encoding (``idna``) would
+    otherwise surface as a LookupError, ValueError or UnicodeError from inside the parser.
+    """
+    m = _DECLARED.match(raw)
+    if m is None:
+        return
+    name = m.group(1).decode("ascii")
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        raise Refused(
+            f"the declared encoding {name!r} is not a known character encoding (write CAP in UTF-8)"
+        ) from None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        raise Refused(
+            f"the declared encoding {name!r} is not a character encoding a document can be "
+            "written in (write CAP in UTF-8)"
+        )
+
+
 def parse(data: str | bytes) -> Node:
     """Parse ``data`` into a tree; raise :class:`Refused` or ``expat.ExpatError``.
 
@@ -70,6 +112,8 @@ def parse(data: str | bytes) -> Node:
         raise Refused(
             f"document must be at most {MAX_DOCUMENT_BYTES:,} bytes (got {len(raw):,} bytes)"
         )
+    if not isinstance(data, str):
+        _check_declared_encoding(raw)
 
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartDoctypeDeclHandler = _refuse_dtd
@@ -107,5 +151,10 @@ def parse(data: str | bytes) -> Node:
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = chars
-    parser.Parse(raw, True)
+    try:
+        parser.Parse(raw, True)
+    except (LookupError, UnicodeError, ValueError) as err:
+        # A declared encoding the prescan could not see (e.g. in UTF-16) that Python's codecs
+        # cannot turn into the single-byte map expat needs.
+        raise Refused(f"the document's declared encoding cannot be decoded: {err}") from err
     return top.children[0]

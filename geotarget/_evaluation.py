@@ -21,11 +21,11 @@ import numpy.typing as npt
 import shapely
 
 from geotarget import _geodesy
+from geotarget._idset import IdSet
 from geotarget._targeting_result import Outcome
 from geotarget.alerts import AlertKind, Status
 from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon
 from geotarget.errors import InvalidArea
-from geotarget.ledger import _IdSet
 from geotarget.matcher import PositionIndex
 from geotarget.positions import Location, Positions, _at
 from geotarget.regions import RegionSet
@@ -36,10 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 I32Array = npt.NDArray[np.int32]
 I8Array = npt.NDArray[np.int8]
-
-#: Below this many stale fixes, their points are tested against the grown area directly (a box
-#: test, then :meth:`Area.contains`); above it, the index is queried with the grown area.
-STALE_DIRECT = 50_000
 
 
 @attrs.frozen(kw_only=True)
@@ -188,7 +184,24 @@ def evaluate(
     """
     positions: Positions = index.positions
     t0 = time.perf_counter()
+    # classify returns only fixes whose disk meets the area (cost ~ devices near the area);
+    # stale fixes near the area come back UNKNOWN. Devices without a fix are never near it.
     rows, states = index.classify(plan.area, rules.location, at)
+    stale_rows = np.empty(0, dtype=rows.dtype)
+    if rules.stale is not None and plan.stale_area is not None:
+        # Stale fixes whose point lies in the area grown by the stale margin (exact query).
+        grown_rows = index.query(plan.stale_area)
+        obs = positions.observed_at[grown_rows]
+        fresh_limit = _at(at) - _us(rules.location.max_age)
+        stale_limit = _at(at) - _us(rules.stale.max_age)
+        stale_rows = grown_rows[~(obs >= fresh_limit) & (obs >= stale_limit)]  # NaT: never
+    no_fix_rows = positions.no_fix_rows
+    extra = np.union1d(stale_rows, no_fix_rows).astype(rows.dtype)
+    extra = extra[~_member(extra, rows)]
+    if extra.size:
+        at_pos = np.searchsorted(rows, extra)
+        rows = np.insert(rows, at_pos, extra)
+        states = np.insert(states, at_pos, np.int8(Location.UNKNOWN))
     t1 = time.perf_counter()
     outcomes = np.zeros(rows.size, dtype=np.int8)  # OUTSIDE_AREA
     unknown = np.flatnonzero(states == Location.UNKNOWN)
@@ -208,12 +221,12 @@ def evaluate(
     )
     parts = [fresh]
     codes = [code]
-    if rules.stale is not None and plan.stale_area is not None and stale.size:
+    if rules.stale is not None and stale.size:
         srows = rows[stale]
-        limit = _at(at) - np.timedelta64(rules.stale.max_age // dt.timedelta(microseconds=1), "us")
+        limit = _at(at) - _us(rules.stale.max_age)
         recent = positions.observed_at[srows] >= limit  # NaT compares False: too old
         cand = stale[recent]
-        inside = in_area(plan.stale_area, rows[cand], index)
+        inside = _member(rows[cand], stale_rows)
         outcomes[cand[~inside]] = Outcome.OUTSIDE_AREA
         parts.append(cand[inside])
         codes.append(np.full(int(inside.sum()), Outcome.STALE_INCLUDED, dtype=np.int8))
@@ -259,30 +272,19 @@ def evaluate(
     return rows, outcomes, covered, covered_region, {"match": t1 - t0, "rules": t2 - t1}
 
 
-def in_area(area: Area, rows: I32Array, index: PositionIndex) -> npt.NDArray[np.bool_]:
-    """Whether each row's fix point lies in ``area`` (exact, vectorized)."""
-    if rows.size == 0:
-        return np.zeros(0, dtype=np.bool_)
-    positions = index.positions
-    if rows.size > STALE_DIRECT:
-        hits = index.query(area)
-        pos = np.searchsorted(hits, rows)
-        pos = np.minimum(pos, max(hits.size - 1, 0))
-        return hits[pos] == rows if hits.size else np.zeros(rows.size, dtype=np.bool_)
-    x = positions.lon[rows]
-    y = positions.lat[rows]
-    out = np.zeros(rows.size, dtype=np.bool_)
-    for west, south, east, north in boxes(area):
-        box = (y >= south) & (y <= north)
-        if west <= east:
-            box &= (x >= west) & (x <= east)
-        else:  # the part crosses the antimeridian
-            box &= (x >= west) | (x <= east)
-        out |= box
-    near = np.flatnonzero(out)
-    if near.size:
-        out[near] = area.contains(x[near], y[near])
-    return out
+def _us(delta: dt.timedelta | None) -> np.timedelta64:
+    """A timedelta as numpy microseconds (``None``: no limit, i.e. zero age is never exceeded)."""
+    if delta is None:
+        raise AssertionError("KindRules with stale fixes always have location.max_age")
+    return np.timedelta64(delta // dt.timedelta(microseconds=1), "us")
+
+
+def _member(values: I32Array, sorted_rows: I32Array) -> npt.NDArray[np.bool_]:
+    """Which of ``values`` are in the sorted array ``sorted_rows``."""
+    if not values.size or not sorted_rows.size:
+        return np.zeros(values.shape, dtype=np.bool_)
+    pos = np.minimum(np.searchsorted(sorted_rows, values), sorted_rows.size - 1)
+    return np.asarray(sorted_rows[pos] == values, dtype=np.bool_)
 
 
 def new_regions(
@@ -300,7 +302,7 @@ def new_regions(
     if new.size == covered.size:  # claims return a subset in input order: all are new
         rows, region = covered, covered_region
     else:
-        keep = _IdSet()
+        keep = IdSet()
         keep.add(new)
         mask = keep.member(positions.ids[covered])
         rows = covered[mask]

@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from geotarget._validate import BoolArray, FloatArray
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyproj
+
+IntArray = npt.NDArray[np.intp]
 
 #: WGS84 semi-major axis in metres.
 A = 6378137.0
@@ -125,14 +129,27 @@ def geodesic_distance(lon0: float, lat0: float, lon: FloatArray, lat: FloatArray
     return inv_distance(lon0, lat0, lon, lat)
 
 
-def ecef(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Earth-centred, Earth-fixed coordinates in metres of points on the ellipsoid."""
-    lam = np.radians(lon)
-    phi = np.radians(lat)
-    sphi = np.sin(phi)
-    cphi = np.cos(phi)
-    n = A / np.sqrt(1.0 - E2 * sphi * sphi)
-    return n * cphi * np.cos(lam), n * cphi * np.sin(lam), n * (1.0 - E2) * sphi
+def ecef(lon: Any, lat: Any) -> tuple[Any, Any, Any]:
+    """Earth-centred, Earth-fixed coordinates in metres of points on the ellipsoid.
+
+    The only ECEF conversion in geotarget: every chord bound (the circle kernel, the leaves'
+    bounding spheres, the AreaIndex rasters) compares numbers computed by this function. Two
+    Python floats give three Python floats (the same formula through :mod:`math`, without
+    numpy's per-call overhead); anything else gives arrays.
+    """
+    if isinstance(lon, float) and isinstance(lat, float):
+        phi = math.radians(lat)
+        lam = math.radians(lon)
+        s = math.sin(phi)
+        n = A / math.sqrt(1.0 - E2 * s * s)
+        c = n * math.cos(phi)
+        return c * math.cos(lam), c * math.sin(lam), n * (1.0 - E2) * s
+    lam_a = np.radians(np.asarray(lon, dtype=np.float64))
+    phi_a = np.radians(np.asarray(lat, dtype=np.float64))
+    sphi = np.sin(phi_a)
+    cphi = np.cos(phi_a)
+    n_a = A / np.sqrt(1.0 - E2 * sphi * sphi)
+    return n_a * cphi * np.cos(lam_a), n_a * cphi * np.sin(lam_a), n_a * (1.0 - E2) * sphi
 
 
 def chord_bounds(chord: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -141,6 +158,161 @@ def chord_bounds(chord: FloatArray) -> tuple[FloatArray, FloatArray]:
     hi = 2.0 * R_MIN * np.arcsin(np.minimum(chord / (2.0 * R_MIN), 1.0))
     hi = hi * (1.0 + _REL_SLACK) + _ABS_SLACK
     return lo, hi
+
+
+def chord_inside(distance_m: Any) -> Any:
+    """A chord length whose points are surely within ``distance_m`` geodesic metres.
+
+    Inverts the upper bound of :func:`chord_bounds` (``hi <= distance``), shrunk by a relative
+    1e-9 and 2e-6 m, far beyond rounding; -1 (no chord is short enough: nothing is surely
+    inside) when ``distance_m`` is at most 2e-6 m. A Python float gives a Python float, anything
+    else an array.
+    """
+    if isinstance(distance_m, float):
+        x = ((distance_m - 2 * _ABS_SLACK) / (1.0 + 1e-11)) / (2.0 * R_MIN)
+        if x <= 0.0:
+            return -1.0
+        return 2.0 * R_MIN * math.sin(min(x, math.pi / 2)) * (1.0 - 1e-9)
+    d = np.asarray(distance_m, dtype=np.float64)
+    arg = ((d - 2 * _ABS_SLACK) / (1.0 + 1e-11)) / (2.0 * R_MIN)
+    c = 2.0 * R_MIN * np.sin(np.clip(arg, 0.0, np.pi / 2))
+    return np.where(arg > 0.0, c * (1.0 - 1e-9), -1.0)
+
+
+def chord_outside(distance_m: Any) -> Any:
+    """A chord length beyond which points are surely farther than ``distance_m`` geodesic metres.
+
+    Inverts the lower bound of :func:`chord_bounds` (``lo > distance``), grown by a relative
+    1e-9 and 2e-6 m, far beyond rounding. A Python float gives a Python float.
+    """
+    if isinstance(distance_m, float):
+        return ((distance_m + 2 * _ABS_SLACK) / (1.0 - 1e-11)) * (1.0 + 1e-9)
+    d = np.asarray(distance_m, dtype=np.float64)
+    return ((d + 2 * _ABS_SLACK) / (1.0 - 1e-11)) * (1.0 + 1e-9)
+
+
+def chords2(lon0: Any, lat0: Any, lon: Any, lat: Any) -> FloatArray:
+    """Squared straight-line distances in m² between centre(s) and points (broadcasting)."""
+    x, y, z = ecef(lon, lat)
+    x0, y0, z0 = ecef(lon0, lat0)
+    x = x - x0
+    y = y - y0
+    z = z - z0
+    x *= x
+    y *= y
+    z *= z
+    x += y
+    x += z
+    return np.asarray(x, dtype=np.float64)
+
+
+def geodesic_le(
+    lon0: Any,
+    lat0: Any,
+    lon: FloatArray | float | None,
+    lat: FloatArray | float | None,
+    tests: Sequence[tuple[Any, Any]],
+    chords: tuple[FloatArray, FloatArray] | None = None,
+    fetch: Callable[[IntArray], tuple[FloatArray, FloatArray]] | None = None,
+) -> list[BoolArray]:
+    """The exact circle kernel: ``d + add <= limit`` for each ``(add, limit)`` of ``tests``.
+
+    ``d`` is the ``Geod.inv`` distance from the centre(s) ``(lon0, lat0)`` to each point; every
+    argument broadcasts against the points. A point whose chord is at most
+    ``chord_inside(limit - add)`` has ``d <= limit - add - 1e-6`` (so ``d + add <= limit`` even
+    after rounding the sum), one whose chord exceeds ``chord_outside(limit - add)`` has
+    ``d > limit - add + 1e-6``; only the points in the thin band between get ``Geod.inv``
+    (once, whatever the number of tests), so each answer equals the decision computed from
+    ``Geod.inv`` itself.
+
+    One point given as Python floats takes the same steps in plain Python (returning 0-d
+    arrays), for :meth:`geotarget.AreaIndex.match_one`. ``chords``, when given, is
+    ``(estimate, error)``: straight-line distances the caller already
+    knows to within ``error`` metres (the matcher's leaves keep float32 offsets); they replace
+    the ECEF computation, and the error widens the band. ``fetch``, when given, returns the
+    lon/lat of the points at the given flat indices, so that only band points are gathered
+    (``lon`` and ``lat`` are then ignored).
+
+    This is the only copy of the test: :meth:`geotarget.Circle.contains`, the matcher's query and
+    classification and :class:`geotarget.AreaIndex` all call it.
+    """
+    if chords is None and isinstance(lon, float) and isinstance(lat, float):
+        return _geodesic_le_one(lon0, lat0, lon, lat, tests)
+    if chords is None:
+        if lon is None or lat is None:
+            raise TypeError("geodesic_le needs lon and lat, or chords")
+        est = np.sqrt(chords2(lon0, lat0, lon, lat))
+        err: Any = 0.0
+    else:
+        est, err = chords
+    outs: list[BoolArray] = []
+    unsure: BoolArray | None = None
+    for add, limit in tests:
+        room = limit - add
+        # Thresholds on the estimate: inside if est + err <= chord_inside (which is -1 when
+        # nothing fits), surely outside if est - err > chord_outside. Inside implies not
+        # surely outside, so the unsure points are the xor of the two tests.
+        out: BoolArray = est <= chord_inside(room) - err
+        maybe = est <= chord_outside(room) + err
+        maybe ^= out
+        unsure = maybe if unsure is None else unsure | maybe
+        outs.append(out)
+    if unsure is None or not unsure.any():
+        return outs
+    band = np.flatnonzero(unsure)
+    if band.size:
+        shape = out.shape
+
+        def pick(v: Any) -> Any:
+            a = np.asarray(v, dtype=np.float64)
+            return a if a.ndim == 0 else np.broadcast_to(a, shape).reshape(-1)[band]
+
+        blon, blat = (pick(lon), pick(lat)) if fetch is None else fetch(band)
+        d = inv_distance(pick(lon0), pick(lat0), blon, blat)
+        for out, (add, limit) in zip(outs, tests, strict=True):
+            out.reshape(-1)[band] = d + pick(add) <= pick(limit)
+    return outs
+
+
+def _geodesic_le_one(
+    lon0: float, lat0: float, lon: float, lat: float, tests: Sequence[tuple[Any, Any]]
+) -> list[BoolArray]:
+    """:func:`geodesic_le` for one point, in plain Python: the same thresholds, same band."""
+    x, y, z = ecef(lon, lat)
+    x0, y0, z0 = ecef(float(lon0), float(lat0))
+    est = math.sqrt((x - x0) ** 2 + (y - y0) ** 2 + (z - z0) ** 2)
+    d: float | None = None
+    outs: list[BoolArray] = []
+    for add, limit in tests:
+        room = float(limit) - float(add)
+        if est <= chord_inside(room):
+            out = True
+        elif est > chord_outside(room):
+            out = False
+        else:
+            if d is None:
+                d = float(inv_distance(lon0, lat0, lon, lat))
+            out = d + add <= limit
+        outs.append(np.asarray(out))
+    return outs
+
+
+def within_distance(
+    lon0: float, lat0: float, radius_m: float, lon: FloatArray, lat: FloatArray
+) -> BoolArray:
+    """Exactly ``Geod.inv(lon0, lat0, lon, lat) distance <= radius_m``, computed fast.
+
+    Points outside a rigorous lon/lat window are rejected first; the rest go through
+    :func:`geodesic_le`.
+    """
+    out = np.zeros(lon.shape, dtype=np.bool_)
+    dlon, lat_min, lat_max = lonlat_window(lon0, lat0, radius_m)
+    cand = np.flatnonzero(in_window(lon.ravel(), lat.ravel(), lon0, dlon, lat_min, lat_max))
+    if cand.size == 0:
+        return out
+    (inside,) = geodesic_le(lon0, lat0, lon.ravel()[cand], lat.ravel()[cand], [(0.0, radius_m)])
+    out.reshape(-1)[cand] = inside
+    return out
 
 
 def lonlat_window(lon0: float, lat0: float, radius_m: float) -> tuple[float, float, float]:
@@ -173,31 +345,3 @@ def in_window(
         wrapped = (lon - lon0 + 540.0) % 360.0 - 180.0
         mask &= np.abs(wrapped) <= dlon
     return mask
-
-
-def within_distance(
-    lon0: float, lat0: float, radius_m: float, lon: FloatArray, lat: FloatArray
-) -> BoolArray:
-    """Exactly ``Geod.inv(lon0, lat0, lon, lat) distance <= radius_m``, computed fast.
-
-    The chord bounds decide almost every point; the thin band where they straddle the radius
-    is decided by ``Geod.inv`` itself, so the answer equals the exact decision.
-    """
-    out = np.zeros(lon.shape, dtype=np.bool_)
-    dlon, lat_min, lat_max = lonlat_window(lon0, lat0, radius_m)
-    cand = np.flatnonzero(in_window(lon.ravel(), lat.ravel(), lon0, dlon, lat_min, lat_max))
-    if cand.size == 0:
-        return out
-    clon = lon.ravel()[cand]
-    clat = lat.ravel()[cand]
-    x, y, z = ecef(clon, clat)
-    x0, y0, z0 = ecef(np.array([lon0]), np.array([lat0]))
-    chord = np.sqrt((x - x0[0]) ** 2 + (y - y0[0]) ** 2 + (z - z0[0]) ** 2)
-    lo, hi = chord_bounds(chord)
-    inside = hi <= radius_m
-    band = np.flatnonzero(~inside & (lo <= radius_m))
-    if band.size:
-        inside[band] = geodesic_distance(lon0, lat0, clon[band], clat[band]) <= radius_m
-    flat = out.reshape(-1)
-    flat[cand] = inside
-    return out

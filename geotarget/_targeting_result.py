@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget.errors import InvalidInput
-from geotarget.ledger import _canonical_int_mask
+from geotarget.ledger._batch import split_canonical
 from geotarget.rollout import RolloutDecision
 
 
@@ -254,8 +254,8 @@ def _same_device(ids: npt.NDArray[Any], device_id: object) -> npt.NDArray[np.boo
         return np.asarray(ids == str(device_id), dtype=np.bool_)
     if isinstance(device_id, (int, np.integer)):
         return np.asarray(ids == device_id, dtype=np.bool_)
-    as_int, values = _canonical_int_mask(np.array([device_id], dtype=np.str_))
-    if not as_int[0]:
+    values, _, _, _ = split_canonical(np.array([device_id], dtype=np.str_))
+    if not values.size:
         return np.zeros(ids.shape, dtype=np.bool_)
     return np.asarray(ids == values[0], dtype=np.bool_)
 

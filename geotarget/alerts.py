@@ -203,9 +203,10 @@ class Info:
     Raises
     ------
     InvalidAlert
-        For a naive or fractional-second datetime, ``expires`` not after ``onset`` or
-        ``effective``, no category, an unknown or contradictory :data:`KIND_CODE` event code,
-        or a tip-channel parameter that is not a valid :class:`TipChannel`.
+        For a naive or fractional-second datetime, no category, an unknown or contradictory
+        :data:`KIND_CODE` event code, or a tip-channel parameter that is not a valid
+        :class:`TipChannel`. An ``expires`` that is not after ``onset`` or ``effective`` is
+        allowed, as in CAP (the block is then never active); :mod:`geotarget.cap` warns.
 
     Examples
     --------
@@ -255,14 +256,6 @@ class Info:
             raise InvalidAlert(
                 f"categories must hold at least one of {options(Category)} (got none)"
             )
-        if self.expires is not None:
-            for name in ("onset", "effective"):
-                start = getattr(self, name)
-                if start is not None and not self.expires > start:
-                    raise InvalidAlert(
-                        f"expires must be after {name} (got {name} {start.isoformat()} and "
-                        f"expires {self.expires.isoformat()})"
-                    )
         kinds = []
         for i, code in enumerate(self.event_codes):
             if code.value_name == KIND_CODE:
@@ -365,6 +358,11 @@ class Alert:
     _area: Area | None = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
+        # CAP 1.2 §3.2.1 says an Update, Cancel, Ack or Error acts on "the earlier message(s)
+        # identified in <references>"; the model requires them (an incident is found through
+        # them), a rule of geotarget's rather than a MUST of CAP's. <restriction> is CONDITIONAL,
+        # "used when <scope> value is Restricted"; <addresses> is "Required when <scope> is
+        # Private".
         if self.msg_type is not MessageType.ALERT and not self.references:
             raise InvalidAlert(
                 f"references must name at least one earlier message for msg_type "
@@ -560,6 +558,11 @@ def _pilot(
     if onset is None or expires is None:
         raise InvalidAlert(
             f"a pilot alert needs both onset and expires (got onset {onset!r}, expires {expires!r})"
+        )
+    if isinstance(onset, datetime) and isinstance(expires, datetime) and not expires > onset:
+        raise InvalidAlert(
+            f"expires must be after onset: a pilot alert needs a time window "
+            f"(got onset {onset.isoformat()} and expires {expires.isoformat()})"
         )
     profile = _PROFILES[kind]
     web = next((c.address for c in channels if c.kind is TipChannelKind.WEB), None)

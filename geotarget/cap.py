@@ -1,24 +1,34 @@
 """Read and write OASIS CAP 1.2 XML: strict, lenient with a list of repairs, and safe.
 
-* :func:`loads` reads a CAP 1.2 document into an :class:`~geotarget.alerts.Alert`. It is
-  strict: it checks the CAP-v1.2.xsd content model (element order, cardinality, enumerations,
-  date-times) and the spec's rules the schema cannot express (polygons of at least 4 closed
-  ``lat,lon`` points, ``lat,lon radius`` circles in km, identifiers without spaces or commas,
-  ``references`` triples), and raises one :class:`~geotarget.errors.InvalidCAP` listing
-  **every** problem with its element path, such as ``info[1]/area[0]/circle[0]``.
-* :func:`loads_lenient` repairs what is safe — whitespace around values, an unclosed polygon
-  ring, ``Z`` for UTC, elements out of schema order, stray attributes, a CAP 1.1 namespace —
-  and returns the alert with a list of each :class:`Repair`. Anything else still raises.
+* :func:`read` reads a CAP 1.2 document into a :class:`Parsed`: the
+  :class:`~geotarget.alerts.Alert` and its **warnings**. Strict reading refuses exactly what
+  CAP refuses — the CAP-v1.2.xsd content model and types, and the normative rules (MUST,
+  SHALL, REQUIRED) of the CAP 1.2 specification the schema cannot express (polygons of at
+  least 4 closed ``lat,lon`` points, ``lat,lon radius`` circles, identifiers without spaces
+  or commas, ``references`` triples, no ``Z`` for UTC) — and raises one
+  :class:`~geotarget.errors.InvalidCAP` listing **every** problem with its element path, such
+  as ``info[1]/area[0]/circle[0]``. Whatever CAP allows but deserves a second look (an
+  ``expires`` not after ``onset``, UTC written ``+00:00``, a blank ``areaDesc``, a polygon
+  that crosses itself...) is a warning with its path, never a refusal.
+* :func:`loads` is :func:`read` returning just the alert.
+* :func:`loads_lenient` also repairs what is safe — whitespace around values, an unclosed
+  polygon ring, ``Z`` for UTC, elements out of schema order, stray attributes, a CAP 1.1
+  namespace — and reports each :class:`Repair`. Anything else still raises.
 * :func:`dumps` writes an alert as CAP 1.2 (namespace :data:`NAMESPACE`, elements in schema
-  order); ``loads(dumps(alert)) == alert`` for every alert.
+  order, UTC as ``-00:00``); ``loads(dumps(alert)) == alert`` for every alert it writes, and
+  it refuses an alert whose document would exceed the reader's limits.
+* :func:`check_axis_order` finds polygons and circles written ``lon,lat`` against a service
+  envelope; :func:`verify_signature` verifies an enveloped XML-DSig signature against a
+  pinned certificate (optional extra ``signing``).
 
 CAP's own conventions live only here: polygons are ``"lat,lon"`` pairs (geotarget is
 ``lon, lat`` everywhere else), circle radii are in **kilometres** (``Circle.radius_m`` is in
 metres), and date-times carry an explicit UTC offset with no fractional seconds.
 
 Parsing is safe: only the standard library's expat, any DOCTYPE refused (so no DTD, no entity
-expansion, no external entity), nothing fetched or opened, and the size, depth and element
-count bounded by :data:`MAX_DOCUMENT_BYTES`, :data:`MAX_DEPTH` and :data:`MAX_ELEMENTS`.
+expansion, no external entity), only real character encodings, nothing fetched or opened, and
+the size, depth and element count bounded by :data:`MAX_DOCUMENT_BYTES`, :data:`MAX_DEPTH` and
+:data:`MAX_ELEMENTS`.
 
 Examples
 --------
@@ -30,23 +40,27 @@ Examples
 ...   <msgType>Alert</msgType><scope>Public</scope>
 ...   <info><category>Safety</category><event>Explosion</event><urgency>Immediate</urgency>
 ...     <severity>Severe</severity><certainty>Likely</certainty>
+...     <onset>2026-05-04T21:30:00+02:00</onset><expires>2026-05-04T21:30:00+02:00</expires>
 ...     <area><areaDesc>Sergels torg</areaDesc><circle>59.3325,18.06528 0.5</circle></area>
 ...   </info>
 ... </alert>'''
->>> alert = cap.loads(doc)
->>> alert.area.parts[0]
+>>> parsed = cap.read(doc)
+>>> parsed.alert.area.parts[0]
 Circle(lon=18.06528, lat=59.3325, radius_m=500.0, margin_m=0.0)
->>> cap.loads(cap.dumps(alert)) == alert
+>>> for warning in parsed.warnings:
+...     print(warning)  # doctest: +ELLIPSIS
+info[0]/expires: equals onset (2026-05-04T21:30:00+02:00): this block's window ... is empty, ...
+>>> cap.loads(cap.dumps(parsed.alert)) == parsed.alert
 True
 >>> late = doc.replace("+02:00", "Z")
 >>> try:
 ...     cap.loads(late)
 ... except InvalidCAP as err:
 ...     print(err.problems[0])  # doctest: +ELLIPSIS
-sent: uses 'Z' for UTC: CAP 1.2 requires an explicit offset such as +00:00 ...
+sent: uses 'Z' for UTC: CAP 1.2 §3.3.2 says alphabetic time zone designators MUST NOT be used ...
 >>> result = cap.loads_lenient(late)
 >>> result.alert.sent.isoformat(), [r.path for r in result.repairs]
-('2026-05-04T21:30:00+00:00', ['sent'])
+('2026-05-04T21:30:00+00:00', ['sent', 'info[0]/onset', 'info[0]/expires'])
 
 .. versionadded:: 0.1.0
 """
@@ -56,16 +70,23 @@ from __future__ import annotations
 import xml.parsers.expat as expat
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 
 import attrs
+import numpy as np
 
-from geotarget import _cap_xml
-from geotarget._cap_read import CAP12, Envelope, Reader, Repair
+from geotarget import _cap_write, _cap_xml
+from geotarget._cap_read import CAP12, DSIG, Envelope, Reader, Repair, swap_message
 from geotarget._cap_xml import MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_ELEMENTS
 from geotarget._validate import lon_lat
-from geotarget.alerts import Alert, AlertArea, Info, NamedValue
-from geotarget.errors import InvalidCAP, InvalidCoordinates, InvalidType, Problem
+from geotarget.alerts import Alert
+from geotarget.errors import (
+    InvalidCAP,
+    InvalidCoordinates,
+    InvalidSignature,
+    InvalidType,
+    MissingSignature,
+    Problem,
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -73,10 +94,14 @@ __all__ = [
     "MAX_ELEMENTS",
     "NAMESPACE",
     "LenientResult",
+    "Parsed",
     "Repair",
+    "check_axis_order",
     "dumps",
     "loads",
     "loads_lenient",
+    "read",
+    "verify_signature",
 ]
 
 
@@ -91,25 +116,41 @@ NAMESPACE = CAP12
 
 
 @attrs.frozen
-class LenientResult:
-    """What :func:`loads_lenient` returns: the alert and every repair made to read it.
+class Parsed:
+    """A CAP document as read: the alert, what is odd about it, and what was repaired.
+
+    Warnings and repairs describe the *document*, not the alert: they are kept here, beside
+    the :class:`~geotarget.alerts.Alert`, so alerts compare equal whatever document they were
+    read from (``loads(dumps(a)) == a``).
 
     Parameters
     ----------
     alert : Alert
-        The alert, as :func:`loads` would read the repaired document.
-    repairs : tuple of Repair
-        Each repair, in document order; empty when the document was already valid.
+        The alert.
+    warnings : tuple of Problem, keyword-only
+        Findings CAP allows but a reader should know about, in document order, each with its
+        path: an ``expires`` that is not after ``onset`` or ``effective``, UTC written
+        ``+00:00`` (CAP 1.2 §3.3.2 says ``-00:00``), a blank ``areaDesc``, an empty ``<uri>``
+        without ``<derefUri>`` or an empty ``<web>``, a polygon that crosses or touches itself,
+        a message that references itself, ``24:00:00``.
+    repairs : tuple of Repair, keyword-only
+        What :func:`loads_lenient` repaired, in document order; always empty from a strict
+        read.
 
     Examples
     --------
-    See :func:`loads_lenient`.
+    See :func:`read`.
 
     .. versionadded:: 0.1.0
     """
 
     alert: Alert
-    repairs: tuple[Repair, ...]
+    warnings: tuple[Problem, ...] = attrs.field(default=(), kw_only=True)
+    repairs: tuple[Repair, ...] = attrs.field(default=(), kw_only=True)
+
+
+#: What :func:`loads_lenient` returns: the same :class:`Parsed` (kept for compatibility).
+LenientResult = Parsed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,29 +173,90 @@ def _envelope(value: Sequence[float] | None) -> Envelope | None:
     return (west, south, east, north)
 
 
-def _read(
-    data: str | bytes, *, lenient: bool, envelope: Sequence[float] | None
-) -> tuple[Alert, tuple[Repair, ...]]:
-    env = _envelope(envelope)
+def _parse(data: str | bytes) -> _cap_xml.Node:
+    """The element tree of ``data``, or InvalidCAP for refused or malformed XML."""
     if not isinstance(data, (str, bytes, bytearray, memoryview)):
         raise InvalidType(f"data must be str or bytes (got {type(data).__name__})")
     try:
-        root = _cap_xml.parse(data)
+        return _cap_xml.parse(data)
     except _cap_xml.Refused as err:
         raise InvalidCAP([Problem("", str(err))]) from err
     except expat.ExpatError as err:
         where = f"line {err.lineno}, column {err.offset + 1}"
         reason = expat.ErrorString(err.code)
         raise InvalidCAP([Problem("", f"not well-formed XML: {reason} at {where}")]) from err
-    reader = Reader(lenient=lenient, envelope=env)
+
+
+def _read_tree(root: _cap_xml.Node, *, lenient: bool, envelope: Envelope | None) -> Parsed:
+    reader = Reader(lenient=lenient, envelope=envelope)
     alert = reader.read(root)
     if reader.problems or alert is None:
         raise InvalidCAP(reader.problems)
-    return alert, tuple(reader.repairs)
+    return Parsed(alert, warnings=tuple(reader.warnings), repairs=tuple(reader.repairs))
+
+
+def read(
+    data: str | bytes, *, lenient: bool = False, envelope: Sequence[float] | None = None
+) -> Parsed:
+    """Read a CAP 1.2 document: the alert and its warnings.
+
+    Strict reading (the default) refuses exactly what CAP 1.2 refuses: what CAP-v1.2.xsd
+    rejects (element order and cardinality, enumerations, the lexical forms of date-times,
+    decimals, integers and language tags — ASCII digits only) and what the specification's
+    normative rules (MUST, SHALL, REQUIRED) reject, each cited in the code: identifiers and
+    senders without whitespace, ``,``, ``<`` or ``&`` (§3.2.1), no ``Z`` for UTC (§3.3.2),
+    ``references`` as ``sender,identifier,sent`` triples (§3.2.1), ``addresses`` when the
+    scope is Private (§3.2.1), a ``ceiling`` only with an ``altitude`` (§3.2.4), polygons of
+    at least 4 closed coordinate pairs and ``lat,lon radius`` circles in range (§3.2.4,
+    §3.3.1). A few limits of geotarget's model are refused too, named as such in the message
+    (a circle radius above 1,000 km, an instant outside years 1-9999 UTC, a polygon that
+    encloses no area). Everything else that deserves attention becomes a warning in
+    :attr:`Parsed.warnings`.
+
+    Parameters
+    ----------
+    data : str or bytes
+        The XML. ``bytes`` are decoded as the XML declaration says (UTF-8 by default); a
+        ``str`` is taken as already decoded.
+    lenient : bool, default False
+        Also repair what is safe, as :func:`loads_lenient` describes, and report each repair
+        in :attr:`Parsed.repairs`.
+    envelope : (west, south, east, north), optional
+        The service area in degrees: a polygon or circle that lies wholly outside it, but
+        inside it with latitude and longitude swapped, is a problem (see
+        :func:`check_axis_order`).
+
+    Returns
+    -------
+    Parsed
+        ``.alert``, ``.warnings`` (each a :class:`~geotarget.errors.Problem` with a path) and
+        ``.repairs``.
+
+    Raises
+    ------
+    InvalidCAP
+        Listing every problem with its path (``info[1]/area[0]/circle[0]``) and the rule.
+
+    Examples
+    --------
+    >>> from geotarget import cap
+    >>> doc = ('<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>A-1</identifier>'
+    ...        '<sender>a@b.se</sender><sent>2026-05-04T19:30:00+00:00</sent>'
+    ...        '<status>Test</status><msgType>Alert</msgType><scope>Public</scope></alert>')
+    >>> parsed = cap.read(doc)
+    >>> parsed.alert.status.value
+    'Test'
+    >>> print(parsed.warnings[0])  # doctest: +ELLIPSIS
+    sent: writes UTC as +00:00: CAP 1.2 §3.3.2 says UTC MUST be written -00:00 (read as UTC; ...)
+
+    .. versionadded:: 0.1.0
+    """
+    env = _envelope(envelope)
+    return _read_tree(_parse(data), lenient=bool(lenient), envelope=env)
 
 
 def loads(data: str | bytes, *, envelope: Sequence[float] | None = None) -> Alert:
-    """Read a CAP 1.2 document strictly.
+    """Read a CAP 1.2 document strictly and return the alert (:func:`read` without warnings).
 
     Parameters
     ----------
@@ -173,17 +275,19 @@ def loads(data: str | bytes, *, envelope: Sequence[float] | None = None) -> Aler
     ------
     InvalidCAP
         Listing every problem with its path (``info[1]/area[0]/circle[0]``) and the rule
-        broken: not well-formed or refused XML (any DOCTYPE, too large, too deep), a root other
-        than CAP 1.2 ``<alert>`` (CAP 1.1 included), elements missing, repeated, unknown or out
-        of order, bad enumerations, date-times with ``Z``, no offset or fractional seconds,
-        bad polygons or circles, swapped coordinates, and any rule of the alert model.
+        broken: not well-formed or refused XML (any DOCTYPE, too large, too deep, an encoding
+        that is not a character encoding), a root other than CAP 1.2 ``<alert>`` (CAP 1.1
+        included), elements missing, repeated, unknown or out of order, bad enumerations,
+        date-times with ``Z``, no offset or fractional seconds, numbers or date-times with
+        non-ASCII digits, bad polygons or circles, swapped coordinates, and the alert model's
+        limits. What CAP allows is read, whatever :func:`read` would warn about.
 
     Examples
     --------
     >>> from geotarget import cap
     >>> from geotarget.errors import InvalidCAP
     >>> doc = ('<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>A-1</identifier>'
-    ...        '<sender>a@b.se</sender><sent>2026-05-04T19:30:00+00:00</sent>'
+    ...        '<sender>a@b.se</sender><sent>2026-05-04T19:30:00-00:00</sent>'
     ...        '<status>Test</status><msgType>Alert</msgType><scope>Public</scope></alert>')
     >>> cap.loads(doc).status
     <Status.TEST: 'Test'>
@@ -195,17 +299,18 @@ def loads(data: str | bytes, *, envelope: Sequence[float] | None = None) -> Aler
 
     .. versionadded:: 0.1.0
     """
-    return _read(data, lenient=False, envelope=envelope)[0]
+    return read(data, envelope=envelope).alert
 
 
-def loads_lenient(data: str | bytes, *, envelope: Sequence[float] | None = None) -> LenientResult:
+def loads_lenient(data: str | bytes, *, envelope: Sequence[float] | None = None) -> Parsed:
     """Read a CAP document, repairing what is safe, and say what was repaired.
 
     The repairs: whitespace around enumerations, identifiers and senders is stripped; an
     unclosed polygon ring (at least 3 points) is closed; a ``Z`` UTC suffix is read as
-    ``+00:00``; children out of schema order are read in order; attributes are ignored; a CAP
+    ``-00:00``; children out of schema order are read in order; attributes are ignored; a CAP
     1.1 document is read as CAP 1.2 (1.1's certainty ``Very Likely`` as ``Likely``). Nothing
-    else is guessed: every other problem still raises, exactly as in :func:`loads`.
+    else is guessed: every other problem still raises, exactly as in :func:`loads`. This is
+    ``read(data, lenient=True, envelope=envelope)``.
 
     Parameters
     ----------
@@ -216,8 +321,9 @@ def loads_lenient(data: str | bytes, *, envelope: Sequence[float] | None = None)
 
     Returns
     -------
-    LenientResult
-        ``.alert`` and ``.repairs`` (each a :class:`Repair` with a path and a message).
+    Parsed
+        ``.alert``, ``.repairs`` (each a :class:`Repair` with a path and a message) and
+        ``.warnings``.
 
     Raises
     ------
@@ -238,8 +344,155 @@ def loads_lenient(data: str | bytes, *, envelope: Sequence[float] | None = None)
 
     .. versionadded:: 0.1.0
     """
-    alert, repairs = _read(data, lenient=True, envelope=envelope)
-    return LenientResult(alert, repairs)
+    return read(data, lenient=True, envelope=envelope)
+
+
+def check_axis_order(alert: Alert, envelope: Sequence[float]) -> tuple[Problem, ...]:
+    """Find the polygons and circles of an alert that look written ``lon,lat``.
+
+    CAP writes ``lat,lon``. A document written the other way round usually still has
+    plausible coordinates (a Swedish polygon lands in the Indian Ocean), so only knowing where
+    the service is can catch it: a part that lies wholly outside the service ``envelope`` but
+    wholly inside it with latitude and longitude exchanged is reported. A part outside the
+    envelope either way (an alert for somewhere else) is not. This is the check
+    ``read(..., envelope=...)`` makes while reading, for an alert already in hand (a
+    ``Targeter`` or the CLI can run it with the bounds of their regions).
+
+    Parameters
+    ----------
+    alert : Alert
+    envelope : (west, south, east, north)
+        The service area in degrees.
+
+    Returns
+    -------
+    tuple of Problem
+        One per swapped part, with the CAP path of the part (``info[0]/area[1]/polygon[0]``)
+        and the same message :func:`read` gives; empty when nothing looks swapped. Raise
+        ``InvalidCAP(problems)`` to refuse the alert.
+
+    Raises
+    ------
+    InvalidType, InvalidCoordinates
+        For an envelope that is not ``(west, south, east, north)`` with ``west < east`` and
+        ``south < north`` in range.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> from geotarget import Circle, cap
+    >>> from geotarget.alerts import Alert, AlertArea, Info
+    >>> swapped = AlertArea(description="Sergels torg", circles=[(59.3325, 18.06528, 500.0)])
+    >>> alert = Alert(identifier="X-1", sender="a@b.se", status="Test", msg_type="Alert",
+    ...     sent=datetime(2026, 5, 4, 19, 30, tzinfo=timezone.utc), scope="Public",
+    ...     infos=[Info(categories=["Safety"], event="Test", urgency="Unknown",
+    ...                 severity="Unknown", certainty="Unknown", areas=[swapped])])
+    >>> [p.path for p in cap.check_axis_order(alert, (10.5, 55.3, 24.2, 69.1))]
+    ['info[0]/area[0]/circle[0]']
+
+    .. versionadded:: 0.1.0
+    """
+    if not isinstance(alert, Alert):
+        raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+    env = _envelope(envelope)
+    if env is None:
+        raise InvalidType("envelope must be (west, south, east, north) (got None)")
+    found: list[Problem] = []
+    for i, info in enumerate(alert.infos):
+        for j, area in enumerate(info.areas):
+            here = f"info[{i}]/area[{j}]"
+            for k, ring in enumerate(area.polygons):
+                message = swap_message(np.array(ring), env, "polygon")
+                if message is not None:
+                    found.append(Problem(f"{here}/polygon[{k}]", message))
+            for k, (lon, lat, _r) in enumerate(area.circles):
+                message = swap_message(np.array([(lon, lat)]), env, "circle centre")
+                if message is not None:
+                    found.append(Problem(f"{here}/circle[{k}]", message))
+    return tuple(found)
+
+
+def verify_signature(
+    data: bytes,
+    certificate: str | bytes | Sequence[str | bytes],
+    *,
+    at: datetime | None = None,
+    envelope: Sequence[float] | None = None,
+) -> Parsed:
+    """Read a signed CAP document strictly and verify its XML-DSig signature.
+
+    CAP 1.2 §3.3.4.1 lets an ``<alert>`` carry an *enveloped* XML signature. This verifies it
+    against the issuer's pinned certificate with signxml (the optional extra ``signing``;
+    no cryptography is written here): the signature must be a child of ``<alert>``, have a
+    single reference to the whole document (``URI=""``, the enveloped-signature transform),
+    use an algorithm signxml accepts by default (SHA-1 is not), verify with the public key of
+    one of the pinned certificates, and that certificate must be valid at ``at``. The
+    document first goes through the safe strict reader, so only bytes that passed it (no
+    DOCTYPE, no entity, bounded size, CAP-valid) are ever handed to lxml, whose parser is
+    configured to resolve no entity and fetch nothing. The alert returned is read from the
+    signed content itself.
+
+    Parameters
+    ----------
+    data : bytes
+        The document exactly as received (a signature covers the bytes' XML content; a
+        decoded ``str`` is refused).
+    certificate : str or bytes, or a sequence of them
+        The issuer's certificate(s) in PEM. Any one of them may have signed.
+    at : datetime, optional
+        When the certificate must be valid; now by default.
+    envelope : (west, south, east, north), optional
+        As for :func:`read`.
+
+    Returns
+    -------
+    Parsed
+        The verified alert and its warnings.
+
+    Raises
+    ------
+    MissingSignature
+        When the document carries no ``<Signature>`` in the XML-DSig namespace.
+    InvalidSignature
+        When the signature does not verify, with the reason: the content was changed after
+        signing (digest mismatch), another key signed it, the certificate is not valid at
+        ``at``, or the signature's form or algorithm is not accepted.
+    InvalidCAP
+        When the document is not a valid CAP 1.2 alert (before any signature is looked at).
+    MissingExtra
+        When the ``signing`` extra (signxml) is not installed.
+
+    Examples
+    --------
+    See the CAP page of the documentation; the tests sign documents with keys they generate.
+
+    .. versionadded:: 0.1.0
+    """
+    from geotarget import _cap_signing
+
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InvalidType(
+            f"data must be the document's bytes as received (got {type(data).__name__}): "
+            "a signature is verified over the document as sent"
+        )
+    raw = bytes(data)
+    env = _envelope(envelope)
+    root = _parse(raw)
+    parsed = _read_tree(root, lenient=False, envelope=env)
+    signatures = [c for c in root.children if c.ns == DSIG and c.name == "Signature"]
+    if not signatures:
+        raise MissingSignature(
+            "the document carries no XML-DSig <Signature> "
+            f"(namespace {DSIG}) in <alert>, and a signature is required"
+        )
+    signed = _cap_signing.verify(raw, certificate, at=at)
+    verified = _read_tree(_parse(signed), lenient=False, envelope=env)
+    if verified.alert != parsed.alert:
+        raise InvalidSignature(
+            "the signed content is not the document's alert: the signature covers other data "
+            "than the <alert> that was read"
+        )
+    return verified
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,115 +500,13 @@ def loads_lenient(data: str | bytes, *, envelope: Sequence[float] | None = None)
 # ---------------------------------------------------------------------------------------------
 
 
-def _esc(text: str) -> str:
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
-    )
-
-
-def _dec(x: float) -> str:
-    """A float as an xs:decimal that reads back to the same float (never an exponent)."""
-    text = repr(x)  # the shortest text that reads back exactly
-    return text if "e" not in text else format(Decimal(text), "f")
-
-
-def _km(radius_m: float) -> str:
-    """Metres as kilometres, digit-exact: the reader's decimal shift gives ``radius_m`` back."""
-    return format(Decimal(repr(radius_m)).scaleb(-3).normalize(), "f")
-
-
-def _time(t: datetime) -> str:
-    offset = t.utcoffset()
-    assert offset is not None  # the model only holds aware datetimes
-    minutes = int(offset.total_seconds()) // 60
-    sign = "-" if minutes < 0 else "+"
-    hh, mm = divmod(abs(minutes), 60)
-    return (
-        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
-        f"{sign}{hh:02d}:{mm:02d}"
-    )
-
-
-def _quoted(items: Sequence[str]) -> str:
-    return " ".join(f'"{s}"' if any(c.isspace() for c in s) else s for s in items)
-
-
-class _Writer:
-    def __init__(self) -> None:
-        self.lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<alert xmlns="{NAMESPACE}">']
-
-    def leaf(self, depth: int, name: str, text: str | None) -> None:
-        if text is not None:
-            self.lines.append(f"{'  ' * depth}<{name}>{_esc(text)}</{name}>")
-
-    def open(self, depth: int, name: str) -> None:
-        self.lines.append(f"{'  ' * depth}<{name}>")
-
-    def close(self, depth: int, name: str) -> None:
-        self.lines.append(f"{'  ' * depth}</{name}>")
-
-    def pairs(self, depth: int, name: str, items: Sequence[NamedValue]) -> None:
-        for item in items:
-            self.open(depth, name)
-            self.leaf(depth + 1, "valueName", item.value_name)
-            self.leaf(depth + 1, "value", item.value)
-            self.close(depth, name)
-
-    def area(self, a: AlertArea) -> None:
-        self.open(2, "area")
-        self.leaf(3, "areaDesc", a.description)
-        for ring in a.polygons:
-            self.leaf(3, "polygon", " ".join(f"{_dec(lat)},{_dec(lon)}" for lon, lat in ring))
-        for lon, lat, r in a.circles:
-            self.leaf(3, "circle", f"{_dec(lat)},{_dec(lon)} {_km(r)}")
-        self.pairs(3, "geocode", a.geocodes)
-        self.leaf(3, "altitude", None if a.altitude is None else _dec(a.altitude))
-        self.leaf(3, "ceiling", None if a.ceiling is None else _dec(a.ceiling))
-        self.close(2, "area")
-
-    def info(self, i: Info) -> None:
-        self.open(1, "info")
-        self.leaf(2, "language", i.language)
-        for c in i.categories:
-            self.leaf(2, "category", c.value)
-        self.leaf(2, "event", i.event)
-        for r in i.response_types:
-            self.leaf(2, "responseType", r.value)
-        self.leaf(2, "urgency", i.urgency.value)
-        self.leaf(2, "severity", i.severity.value)
-        self.leaf(2, "certainty", i.certainty.value)
-        self.leaf(2, "audience", i.audience)
-        self.pairs(2, "eventCode", i.event_codes)
-        for name in ("effective", "onset", "expires"):
-            t = getattr(i, name)
-            self.leaf(2, name, None if t is None else _time(t))
-        self.leaf(2, "senderName", i.sender_name)
-        self.leaf(2, "headline", i.headline)
-        self.leaf(2, "description", i.description)
-        self.leaf(2, "instruction", i.instruction)
-        self.leaf(2, "web", i.web)
-        self.leaf(2, "contact", i.contact)
-        self.pairs(2, "parameter", i.parameters)
-        for res in i.resources:
-            self.open(2, "resource")
-            self.leaf(3, "resourceDesc", res.description)
-            self.leaf(3, "mimeType", res.mime_type)
-            self.leaf(3, "size", None if res.size is None else str(res.size))
-            self.leaf(3, "uri", res.uri)
-            self.leaf(3, "derefUri", res.deref_uri)
-            self.leaf(3, "digest", res.digest)
-            self.close(2, "resource")
-        for a in i.areas:
-            self.area(a)
-        self.close(1, "info")
-
-
 def dumps(alert: Alert) -> str:
     """Write an alert as a CAP 1.2 XML document.
 
     The namespace is :data:`NAMESPACE`, elements come in schema order, polygons are written
-    ``lat,lon``, circle radii in kilometres, date-times with their UTC offset (``+00:00`` for
-    UTC) and whole seconds, numbers without exponents. ``<language>`` is always written.
+    ``lat,lon``, circle radii in kilometres, date-times with their UTC offset (``-00:00`` for
+    UTC, as CAP 1.2 §3.3.2 requires) and whole seconds, numbers without exponents.
+    ``<language>`` is always written. ``loads(dumps(alert)) == alert``.
 
     Parameters
     ----------
@@ -365,6 +516,13 @@ def dumps(alert: Alert) -> str:
     -------
     str
         The document, starting with an XML declaration for UTF-8: encode it as UTF-8.
+
+    Raises
+    ------
+    InvalidAlert
+        When the document would be more than :data:`MAX_DOCUMENT_BYTES` bytes of UTF-8 or hold
+        more than :data:`MAX_ELEMENTS` elements: the reader would refuse it, so it is not
+        written.
 
     Examples
     --------
@@ -382,7 +540,7 @@ def dumps(alert: Alert) -> str:
     <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
       <identifier>X-1</identifier>
       <sender>test@example.org</sender>
-      <sent>2026-05-04T19:30:00+00:00</sent>
+      <sent>2026-05-04T19:30:00-00:00</sent>
     ...
           <circle>59.3325,18.06528 0.5</circle>
     ...
@@ -392,23 +550,4 @@ def dumps(alert: Alert) -> str:
     """
     if not isinstance(alert, Alert):
         raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
-    w = _Writer()
-    w.leaf(1, "identifier", alert.identifier)
-    w.leaf(1, "sender", alert.sender)
-    w.leaf(1, "sent", _time(alert.sent))
-    w.leaf(1, "status", alert.status.value)
-    w.leaf(1, "msgType", alert.msg_type.value)
-    w.leaf(1, "source", alert.source)
-    w.leaf(1, "scope", alert.scope.value)
-    w.leaf(1, "restriction", alert.restriction)
-    w.leaf(1, "addresses", _quoted(alert.addresses) if alert.addresses else None)
-    for code in alert.codes:
-        w.leaf(1, "code", code)
-    w.leaf(1, "note", alert.note)
-    refs = " ".join(f"{r.sender},{r.identifier},{_time(r.sent)}" for r in alert.references)
-    w.leaf(1, "references", refs or None)
-    w.leaf(1, "incidents", _quoted(alert.incidents) if alert.incidents else None)
-    for info in alert.infos:
-        w.info(info)
-    w.lines.append("</alert>\n")
-    return "\n".join(w.lines)
+    return _cap_write.write(alert)

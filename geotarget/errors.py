@@ -14,11 +14,19 @@ that do not know geotarget::
     │   ├── InvalidRegions                  bad region data
     │   └── DuplicateIdentifier             an alert id re-used with different content
     ├── InvalidType (TypeError)             a value of the wrong type (bool for a number)
+    ├── InvalidSignature (ValueError)       an XML-DSig signature that does not verify
+    │   └── MissingSignature                no signature where one is required
     ├── DocumentError (ValueError)          a whole document with every problem listed
     │   ├── InvalidCAP                      a CAP 1.2 document
     │   └── InvalidPolicy                   a rollout policy file
     ├── UnknownCode (KeyError)              a region code or key that does not exist
-    └── MissingExtra (ImportError)          an optional extra is not installed
+    ├── MissingExtra (ImportError)          an optional extra is not installed
+    └── StoreError (OSError)                the delivery store failed; nothing was applied
+        ├── StoreUnavailable                cannot open or reach it (missing directory, server down)
+        ├── StoreReadOnly                   it cannot be written (read-only file or directory)
+        ├── StoreCorrupt                    the file is not a geotarget store
+        ├── StoreBusy                       another writer held its lock past the busy timeout
+        └── StoreFull                       the disk or the database is full
 
 Messages name the field, state the rule and show the value, for example
 ``radius_m must be a finite number > 0 and <= 1000000 (got -3.0)``.
@@ -43,9 +51,17 @@ __all__ = [
     "InvalidPolicy",
     "InvalidPositions",
     "InvalidRegions",
+    "InvalidSignature",
     "InvalidType",
     "MissingExtra",
+    "MissingSignature",
     "Problem",
+    "StoreBusy",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreFull",
+    "StoreReadOnly",
+    "StoreUnavailable",
     "UnknownCode",
 ]
 
@@ -114,6 +130,25 @@ class DuplicateIdentifier(InvalidInput):
 
 class InvalidType(GeotargetError, TypeError):
     """A value of the wrong type, such as ``bool`` where a number is expected."""
+
+
+class InvalidSignature(GeotargetError, ValueError):
+    """A signed document whose XML-DSig signature does not verify against the pinned certificate.
+
+    The message says what failed: the digest of the signed content (the document was changed
+    after signing), the signature value (another key signed it), the certificate (expired, not
+    yet valid) or the signature's form (not enveloped, not over the whole ``<alert>``, an
+    algorithm that is not accepted).
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class MissingSignature(InvalidSignature):
+    """A document without the XML-DSig signature that was required.
+
+    .. versionadded:: 0.1.0
+    """
 
 
 @attrs.frozen
@@ -196,3 +231,31 @@ class MissingExtra(GeotargetError, ImportError):
         super().__init__(
             f"{feature} needs the optional extra {extra!r}: pip install 'geotarget[{extra}]'"
         )
+
+
+class StoreError(GeotargetError, OSError):
+    """The delivery store failed; the operation was rolled back, nothing of it was applied.
+
+    The message names the store (file or server) and the cause; the database driver's own
+    exception is chained as ``__cause__``.
+    """
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be opened or reached: a missing directory, a server that is down."""
+
+
+class StoreReadOnly(StoreError):
+    """The store cannot be written: a read-only file, directory or database."""
+
+
+class StoreCorrupt(StoreError):
+    """The file is not a database, or not one geotarget can use."""
+
+
+class StoreBusy(StoreError):
+    """Another writer held the store's lock for longer than the configured busy timeout."""
+
+
+class StoreFull(StoreError):
+    """The disk, file system or database is full."""

@@ -9,12 +9,16 @@ Both give exactly the answers of :meth:`geotarget.Area.contains` (boundaries ins
 circles equal to ``pyproj.Geod.inv`` decisions, polygon margins), fast:
 
 * Devices are packed in Morton order into leaves of 32, with leaf and block bounding boxes (a
-  packed R-tree). Each area part is cut into a grid of cells known to be inside, outside or on
-  the boundary (rigorously, see :mod:`geotarget._raster`). A leaf whose box meets only inside
-  cells is accepted whole as a run of slots; only devices in boundary cells are tested exactly.
+  packed R-tree), each leaf's bounding sphere in ECEF metres and each device's float32 ECEF
+  offset from it. A query takes the leaves whose box meets the area's window, accepts or
+  rejects whole leaves by exact bounds computed for those leaves only (the sphere against a
+  circle's chord limits; the box against the cells a polygon's boundary passes through), and
+  tests exactly only the devices of straddling leaves (see :mod:`geotarget._index.plan`).
+  Nothing is built or cached per area: the first query of a new area object costs what every
+  later one does, and the cost grows with the area's size and the devices near it.
 * Area parts are bucketed on a coarse lon/lat grid; a point looks up its bucket, then each
-  candidate part's cell, and only points in boundary cells are tested exactly (vectorised per
-  kind of part, never a Python loop over points).
+  candidate part's cell of a small raster, and only points in boundary cells are tested
+  exactly (vectorised per kind of part, never a Python loop over points).
 """
 
 from __future__ import annotations
@@ -27,11 +31,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import shapely
 
-from geotarget import _geodesy, _raster
-from geotarget._leaves import Leaves
-from geotarget._validate import FloatArray, lon_lat, lon_lat_arrays
+from geotarget._index import plan
+from geotarget._index.leaves import Leaves
+from geotarget._validate import lon_lat, lon_lat_arrays
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import InvalidArea, InvalidType, UnknownCode
 from geotarget.positions import LocationRule, Positions
@@ -47,10 +50,10 @@ I32Array = npt.NDArray[np.int32]
 I8Array = npt.NDArray[np.int8]
 IntArray = npt.NDArray[np.intp]
 
-#: Cells along the longer side of a part's raster, for area → devices queries.
-_QUERY_CELLS = 512
-#: Below this many candidate leaves, every candidate device is looked up in the raster.
-_FEW_LEAVES = 256
+#: Up to this many candidate leaves, every candidate device gets the exact test directly.
+_FEW_LEAVES = 32
+#: Answers larger than 1/_BITMAP_SHARE of the snapshot are sorted through a bitmap.
+_BITMAP_SHARE = 24
 
 
 def _area(value: object) -> Area:
@@ -61,34 +64,23 @@ def _area(value: object) -> Area:
     raise InvalidType(f"area must be an Area, Circle or Polygon (got {type(value).__name__})")
 
 
-def _circle_exact(circle: Circle, x: FloatArray, y: FloatArray) -> npt.NDArray[np.bool_]:
-    """``circle.contains`` for valid points: chord limits, then ``Geod.inv`` in the thin band."""
-    cx, cy, cz, in2, out2 = _raster.chord_limits(circle)
-    px, py, pz = _geodesy.ecef(x, y)
-    px -= cx
-    py -= cy
-    pz -= cz
-    px *= px
-    py *= py
-    pz *= pz
-    px += py
-    px += pz
-    inside = px <= in2
-    band = np.flatnonzero(~inside & (px <= out2))
-    if band.size:
-        inside[band] = (
-            _geodesy.geodesic_distance(circle.lon, circle.lat, x[band], y[band]) <= circle.reach_m
-        )
-    return inside
+def _sorted_unique(chunks: list[I32Array], n: int, repeats: bool) -> I32Array:
+    """The rows of ``chunks`` ascending, without repeats when ``repeats`` says there may be some.
 
-
-def _exact(part: Circle | Polygon, x: FloatArray, y: FloatArray) -> npt.NDArray[np.bool_]:
-    """``part.contains`` for valid points near the part."""
-    if isinstance(part, Circle):
-        return _circle_exact(part, x, y)
-    if part.margin_m == 0.0:
-        return np.asarray(shapely.intersects_xy(part.shape, x, y), dtype=np.bool_)
-    return part._contains_valid(x, y)
+    A large answer (over 1/24 of the snapshot) is sorted through a bitmap of the snapshot's
+    rows, which costs less than a comparison sort there; a small one by ``np.sort``/``unique``.
+    """
+    if not chunks:
+        return np.empty(0, dtype=np.int32)
+    rows = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+    if rows.size * _BITMAP_SHARE > n:
+        seen = np.zeros(n, dtype=np.bool_)
+        seen[rows] = True
+        return np.flatnonzero(seen).astype(np.int32)
+    rows = np.sort(rows)
+    if repeats and rows.size > 1:
+        rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,9 +98,12 @@ class PositionIndex:
 
     Notes
     -----
-    Memory is about 21 bytes per device with a fix (float64 lon/lat in leaf order, an int32
-    permutation, leaf and block boxes), plus the cached rasters of queried areas (about 0.3 MB
-    per part, dropped with the part). The index is safe to share between threads: it is never
+    Memory is about 35 bytes per device with a fix (float64 lon/lat in leaf order, an int32
+    permutation, float32 ECEF offsets, leaf and block boxes and spheres) and nothing per area:
+    a query allocates only temporaries proportional to the leaves near the area (a few hundred
+    bytes per candidate leaf; for a polygon also a boundary grid of at most 2**18 cells of 6
+    bytes and its edges cut into at most their number plus 2**17 pieces of about 100 bytes) and
+    its answer, and keeps nothing. The index is safe to share between threads: it is never
     modified after construction.
 
     Examples
@@ -156,51 +151,6 @@ class PositionIndex:
 
     # --- area → rows -------------------------------------------------------------------
 
-    def _part_hits(self, part: Circle | Polygon) -> tuple[list[I32Array], int]:
-        """Row chunks inside one part, and their total size."""
-        lv = self._leaves
-        if lv.count == 0:
-            return [], 0
-        leaves, boxes = lv.leaves_in(*part._window())
-        if leaves.size == 0:
-            return [], 0
-        ras = _raster.raster(part, _QUERY_CELLS)
-        chunks: list[I32Array] = []
-        total = 0
-        if leaves.size <= _FEW_LEAVES:
-            # Few candidates: looking every device up in the raster costs less than sorting
-            # the leaves into inside, outside and boundary first.
-            rows = self._rows_in(part, ras, lv.slots_of(leaves))
-            return [rows], int(rows.size)
-        not_in, not_out = ras.box_counts(boxes)
-        inner = not_in == 0
-        whole = leaves[inner]
-        if whole.size:
-            starts, ends = lv.runs(whole)
-            rows = lv.rows_of_runs(starts, ends)
-            chunks.append(rows)
-            total += int(rows.size)
-        inner |= not_out == 0
-        edge = leaves[~inner]
-        if edge.size:
-            rows = self._rows_in(part, ras, lv.slots_of(edge))
-            chunks.append(rows)
-            total += int(rows.size)
-        return chunks, total
-
-    def _rows_in(self, part: Circle | Polygon, ras: _raster.Raster, slots: IntArray) -> I32Array:
-        """Rows of the given slots that are inside the part: raster look-up, then exact tests."""
-        lv = self._leaves
-        x = lv.xs[slots]
-        y = lv.ys[slots]
-        state = ras.lookup(x, y)
-        keep = state == _raster.INSIDE
-        band = np.flatnonzero(state == _raster.BOUNDARY)
-        if band.size:
-            keep[band] = _exact(part, x[band], y[band])
-        rows: I32Array = lv.perm[slots[keep]]
-        return rows
-
     def query(self, area: Area | Circle | Polygon) -> I32Array:
         """Rows of the devices inside ``area``, sorted ascending.
 
@@ -228,15 +178,16 @@ class PositionIndex:
         [0, 1]
         """
         parts = _area(area).parts
-        chunks: list[I32Array] = []
-        for part in parts:
-            chunks.extend(self._part_hits(part)[0])
-        if not chunks:
-            return np.empty(0, dtype=np.int32)
-        rows = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-        if len(parts) > 1:
-            return np.unique(rows)
-        return np.sort(rows)
+        lv = self._leaves
+        if len(parts) == 1:
+            chunks = plan.part_rows(lv, parts[0], _FEW_LEAVES)[0]
+        else:
+            circles = [p for p in parts if isinstance(p, Circle)]
+            chunks = [plan.circles_rows(lv, circles)]
+            for part in parts:
+                if isinstance(part, Polygon):
+                    chunks.extend(plan.part_rows(lv, part, _FEW_LEAVES)[0])
+        return _sorted_unique(chunks, len(self._positions), len(parts) > 1)
 
     def count(self, area: Area | Circle | Polygon) -> int:
         """How many devices are inside ``area`` (``len(query(area))``, without sorting).
@@ -253,23 +204,31 @@ class PositionIndex:
         parts = _area(area).parts
         if len(parts) > 1:
             return int(self.query(area).size)
-        return self._part_hits(parts[0])[1]
+        return plan.part_rows(self._leaves, parts[0], _FEW_LEAVES)[1]
 
     # --- classification ------------------------------------------------------------------
 
     def classify(
         self, area: Area | Circle | Polygon, rule: LocationRule, at: dt.datetime
     ) -> tuple[I32Array, I8Array]:
-        """Classify the devices against ``area`` under a location rule at time ``at``.
+        """Classify the fixes near ``area`` under a location rule at time ``at``.
 
-        Every device is in exactly one :class:`~geotarget.Location` state:
+        Only rows **with a fix whose disk meets the area** are returned, the disk having radius
+        ``rule.accuracy * accuracy_m`` around the fix. Each gets one
+        :class:`~geotarget.Location` state:
 
-        * ``UNKNOWN``: no fix, or (with ``rule.max_age``) a fix older than ``max_age`` at
-          ``at`` or without ``observed_at`` — wherever that fix is.
-        * Otherwise, with the device's disk of radius ``rule.accuracy * accuracy_m``:
-          ``INSIDE`` when one part of the area holds the whole disk (for a radius of 0: when the
-          point is in the area, exactly as :meth:`query`), ``AMBIGUOUS`` when the disk meets the
-          area but no part holds it whole, ``OUTSIDE`` when it is disjoint from the area.
+        * ``UNKNOWN``: (with ``rule.max_age``) the fix is older than ``max_age`` at ``at``, or
+          has no ``observed_at``.
+        * ``INSIDE``: the fix is current and one part of the area holds its whole disk (for a
+          radius of 0: the point is in the area, exactly as :meth:`query`).
+        * ``AMBIGUOUS``: the fix is current and its disk meets the area, but no part holds it
+          whole.
+
+        Every other row is not returned: a fix whose disk is disjoint from the area is
+        ``OUTSIDE``, however old it is, and a row **without a fix is never returned** (it has
+        no position, so it cannot be near the area; callers that report devices without a fix
+        find them with ``~positions.has_fix``). So the cost grows with the devices near the
+        area (inside it grown by the largest disk radius), not with the snapshot.
 
         A disk covered by two overlapping parts together, but by neither alone, is
         ``AMBIGUOUS`` (a conservative answer). Disk containment is decided with geodesic
@@ -286,9 +245,14 @@ class PositionIndex:
         Returns
         -------
         rows : numpy.ndarray of int32
-            Sorted rows of every device that is not ``OUTSIDE``; all others are ``OUTSIDE``.
+            Sorted rows of the fixes whose disk meets the area.
         states : numpy.ndarray of int8
-            The :class:`~geotarget.Location` value of each of ``rows``.
+            The :class:`~geotarget.Location` value (``INSIDE``, ``AMBIGUOUS`` or ``UNKNOWN``)
+            of each of ``rows``.
+
+        .. versionchanged:: 0.2.0
+           Only fixes whose disk meets the area are returned: stale fixes elsewhere and rows
+           without a fix are no longer listed as ``UNKNOWN``.
 
         Examples
         --------
@@ -302,13 +266,13 @@ class PositionIndex:
         >>> rows, states = PositionIndex(p).classify(Circle(18.0, 59.0, 500.0),
         ...                                         LocationRule(), now)
         >>> [(int(r), Location(s).name) for r, s in zip(rows, states)]
-        [(0, 'INSIDE'), (1, 'AMBIGUOUS'), (3, 'UNKNOWN')]
+        [(0, 'INSIDE'), (1, 'AMBIGUOUS')]
         """
-        from geotarget import _classify
+        from geotarget._index import classify
 
         if not isinstance(rule, LocationRule):
             raise InvalidType(f"rule must be a LocationRule (got {type(rule).__name__})")
-        return _classify.classify(self, _area(area), rule, at)
+        return classify.classify(self._leaves, self._positions, _area(area), rule, at)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,7 +317,12 @@ class AreaIndex:
     __slots__ = ("_areas", "_buckets")
 
     def __init__(self, areas: Mapping[str, Area | Circle | Polygon] | None = None) -> None:
-        from geotarget._buckets import Buckets
+        self._build(areas, None)
+
+    def _build(
+        self, areas: Mapping[str, Area | Circle | Polygon] | None, previous: AreaIndex | None
+    ) -> None:
+        from geotarget._index.buckets import Buckets
 
         if areas is None:
             areas = {}
@@ -363,7 +332,13 @@ class AreaIndex:
             )
         clean = {_key(k): _area(v) for k, v in sorted(areas.items(), key=lambda kv: str(kv[0]))}
         self._areas: Mapping[str, Area] = MappingProxyType(clean)
-        self._buckets = Buckets(clean)
+        self._buckets: Buckets = Buckets(clean, None if previous is None else previous._buckets)
+
+    def _next(self, areas: Mapping[str, Area | Circle | Polygon]) -> AreaIndex:
+        """A new snapshot of ``areas`` reusing this one's tables for the parts they share."""
+        index = AreaIndex.__new__(AreaIndex)
+        index._build(areas, self)
+        return index
 
     @property
     def areas(self) -> Mapping[str, Area]:
@@ -381,11 +356,11 @@ class AreaIndex:
 
     def with_area(self, key: str, area: Area | Circle | Polygon) -> AreaIndex:
         """Return a new snapshot with ``key`` added, or replaced if present."""
-        return AreaIndex({**self._areas, _key(key): _area(area)})
+        return self._next({**self._areas, _key(key): _area(area)})
 
     def with_areas(self, areas: Mapping[str, Area | Circle | Polygon]) -> AreaIndex:
         """Return a new snapshot with all of ``areas`` added or replaced at once."""
-        return AreaIndex({**self._areas, **{_key(k): _area(v) for k, v in areas.items()}})
+        return self._next({**self._areas, **{_key(k): _area(v) for k, v in areas.items()}})
 
     def without(self, *keys: str) -> AreaIndex:
         """Return a new snapshot without ``keys``.
@@ -401,7 +376,7 @@ class AreaIndex:
                 f"keys must be active area ids (got unknown {missing!r}; {len(self._areas)} active)"
             )
         drop = set(keys)
-        return AreaIndex({k: v for k, v in self._areas.items() if k not in drop})
+        return self._next({k: v for k, v in self._areas.items() if k not in drop})
 
     def match(self, lon: Any, lat: Any) -> tuple[IntArray, npt.NDArray[np.str_]]:
         """Every (point, area) pair where the point is inside the area.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -321,7 +322,7 @@ def _frozen(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-@attrs.frozen(eq=False, init=False)
+@attrs.frozen(eq=False, init=False, slots=False)
 class Positions:
     """A validated, immutable snapshot of device positions, one row per device.
 
@@ -451,6 +452,17 @@ class Positions:
     def has_fix(self) -> BoolArray:
         """Whether each row has a fix (``lon`` and ``lat`` not NaN)."""
         return ~np.isnan(self.lon)
+
+    @functools.cached_property
+    def no_fix_rows(self) -> npt.NDArray[np.intp]:
+        """The rows without a fix, sorted (computed once per snapshot).
+
+        A device without a fix is near no area, so the pipeline reports these rows for every
+        alert (as ``Outcome.NO_FIX``) without scanning the snapshot again.
+
+        .. versionadded:: 0.2.0
+        """
+        return _frozen(np.flatnonzero(np.isnan(self.lon)))
 
     def rows_of(
         self, ids: Sequence[str] | Sequence[int] | npt.NDArray[Any]

@@ -53,6 +53,7 @@ import attrs
 import numpy as np
 
 from geotarget._evaluation import I8Array, I32Array, Plan, build_plan, evaluate, new_regions
+from geotarget._idset import IdSet
 from geotarget._incidents import Action, IncidentBook, Resolution, key_of
 from geotarget._targeting_result import (
     Delivery,
@@ -64,7 +65,7 @@ from geotarget._validate import number
 from geotarget.alerts import Alert, AlertKind, MessageType, Status
 from geotarget.areas import Area
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
-from geotarget.ledger import DeliveryLedger, MemoryLedger, _IdSet
+from geotarget.ledger import DeliveryLedger, MemoryLedger
 from geotarget.matcher import PositionIndex
 from geotarget.positions import LocationRule, Positions, StaleRule
 from geotarget.regions import RegionHierarchy
@@ -513,7 +514,7 @@ class Targeter:
             inc.streaming = True
         gone = previously
         if previously.size:
-            now = _IdSet()
+            now = IdSet()
             now.add(covered_ids)
             gone = previously[~now.member(previously)]
         t_end = time.perf_counter()

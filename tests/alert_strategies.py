@@ -6,6 +6,7 @@ import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from hypothesis import reject
 from hypothesis import strategies as st
 
 from geotarget.alerts import (
@@ -28,6 +29,7 @@ from geotarget.alerts import (
     TipChannelKind,
     Urgency,
 )
+from geotarget.errors import InvalidInput
 
 #: Characters XML 1.0 can carry, with the ones writers get wrong made likely.
 _awkward = st.sampled_from(["\t", "\n", "\r", " ", "&", "<", ">", "]]>", '"', "'", "\x85", "\xa0"])
@@ -50,7 +52,7 @@ uris = st.from_regex(r"https?://[a-z]{1,10}\.se/[A-Za-z0-9_%&<>=?-]{0,12}", full
 offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 cap_times = st.builds(
     lambda d, tz: d.replace(microsecond=0, tzinfo=tz),
-    st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9998, 12, 30)),
+    st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9995, 12, 30)),
     offsets,
 )
 
@@ -126,8 +128,9 @@ def infos(draw: st.DrawFn, kind: AlertKind | None = None) -> Info:
     starts = [t for t in (effective, onset) if t is not None]
     expires = None
     if draw(st.booleans()):
+        # Usually after the starts; sometimes equal to or before them, which CAP allows.
         base = max(starts) if starts else draw(cap_times)
-        expires = base + timedelta(seconds=draw(st.integers(1, 10**8)))
+        expires = base + timedelta(seconds=draw(st.integers(-(10**6), 10**8)))
     codes = draw(st.lists(named_values, max_size=2))
     if kind is not None:
         codes.insert(draw(st.integers(0, len(codes))), NamedValue(KIND_CODE, kind.value))
@@ -187,3 +190,107 @@ def alerts(draw: st.DrawFn) -> Alert:
         incidents=draw(st.lists(token_item, max_size=3)),
         infos=draw(st.lists(infos(kind), max_size=3)),
     )
+
+
+# --- extreme but valid values: the edges of every type the model accepts ------------------------
+
+#: Degrees at the edges: the range ends, signed zeros, the smallest subnormal, 17-digit values.
+_edge_lon = st.one_of(
+    st.sampled_from([180.0, -180.0, 0.0, -0.0, 5e-324, -5e-324, 179.99999999999997, 1e-300]),
+    st.floats(-180.0, 180.0),
+)
+_edge_lat = st.one_of(
+    st.sampled_from([90.0, -90.0, 0.0, -0.0, 5e-324, -5e-324, 89.99999999999999, 1e-300]),
+    st.floats(-90.0, 90.0),
+)
+#: Radii in metres: zero, subnormal, a millimetre fraction, the 1,000 km limit and just below.
+_edge_radius = st.one_of(
+    st.sampled_from([0.0, 5e-324, 1e-3, 0.1 + 0.2, 999_999.9999999999, 1_000_000.0]),
+    st.floats(0.0, 1_000_000.0),
+)
+#: Altitudes in feet: huge, tiny, signed zero.
+_edge_number = st.one_of(
+    st.sampled_from([1e300, -1e300, 5e-324, -0.0, 0.0, 1.7976931348623157e308]),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+#: The extreme instants the model keeps, with the extreme offsets.
+_edge_times = st.builds(
+    lambda d, m: d.replace(microsecond=0, tzinfo=timezone(timedelta(minutes=m))),
+    st.sampled_from([datetime(1, 1, 3), datetime(9999, 12, 29, 23, 59, 59), datetime(2026, 1, 1)]),
+    st.sampled_from([-14 * 60, 14 * 60, 0, -1, 1, 5 * 60 + 45]),
+)
+#: Text at the edges of XML 1.0: astral characters, NEL, LINE SEPARATOR, lone CR, markup.
+_edge_text = st.lists(
+    st.sampled_from(["\U0001f600", "\x85", "\u2028", "\r", "\r\n", " ", "&amp;", "]]>", "\ufffd"]),
+    max_size=6,
+).map("".join)
+
+
+@st.composite
+def extreme_rings(draw: st.DrawFn) -> tuple[tuple[float, float], ...]:
+    """A ring at the edges: corners of the world, tiny or huge, sometimes over 32 points."""
+    kind = draw(st.sampled_from(["world", "tiny", "many"]))
+    if kind == "world":  # the whole lon/lat rectangle, corners exactly at the range ends
+        pts = [(-180.0, -90.0), (180.0, -90.0), (180.0, 90.0), (-180.0, 90.0)]
+    elif kind == "tiny":  # a micro-degree square at an awkward place
+        lon, lat = draw(st.floats(-179.0, 179.0)), draw(st.floats(-89.0, 89.0))
+        d = 1e-6
+        pts = [(lon, lat), (lon + d, lat), (lon + d, lat + d), (lon, lat + d)]
+    else:  # more than 32 points: the reader's vectorised path
+        n = draw(st.integers(33, 60))
+        lon0, lat0 = draw(st.floats(-170.0, 170.0)), draw(st.floats(-80.0, 80.0))
+        pts = [
+            (lon0 + 5 * math.cos(2 * math.pi * k / n), lat0 + 5 * math.sin(2 * math.pi * k / n))
+            for k in range(n)
+        ]
+    return (*pts, pts[0])
+
+
+@st.composite
+def extreme_alerts(draw: st.DrawFn) -> Alert:
+    """An alert built from extreme-but-valid values; candidates the model refuses are rejected.
+
+    So a property over this strategy states exactly "for every alert the model accepts".
+    """
+    try:
+        area = AlertArea(
+            description=draw(_edge_text),
+            polygons=draw(st.lists(extreme_rings(), max_size=2)),
+            circles=draw(st.lists(st.tuples(_edge_lon, _edge_lat, _edge_radius), max_size=3)),
+            altitude=draw(_edge_number),
+            ceiling=draw(st.none() | _edge_number),
+        )
+        onset, expires = draw(_edge_times), draw(_edge_times)
+        info = Info(
+            language=draw(st.sampled_from(["abcdefgh-12345678-x", "en-US", "i"])),
+            categories=list(Category),
+            event=draw(_edge_text),
+            urgency=Urgency.UNKNOWN,
+            severity=Severity.UNKNOWN,
+            certainty=Certainty.UNKNOWN,
+            onset=onset,
+            expires=expires,  # any order: CAP sets none
+            web=draw(st.sampled_from(["", "https://x.se/", "a b"])),
+            resources=[
+                Resource(
+                    description=draw(_edge_text),
+                    mime_type="application/octet-stream",
+                    size=draw(st.sampled_from([0, 10**30, None])),
+                    uri=draw(st.sampled_from(["", "x", None])),
+                    deref_uri=draw(st.none() | _edge_text),
+                )
+            ],
+            areas=[area],
+        )
+        return Alert(
+            identifier=draw(cap_id),
+            sender=draw(st.sampled_from(["a", ">]]>", "\U0001f600@x"])),
+            sent=draw(_edge_times),
+            status=Status.ACTUAL,
+            msg_type=MessageType.ALERT,
+            scope=Scope.PUBLIC,
+            note=draw(_edge_text),
+            infos=[info],
+        )
+    except InvalidInput:
+        reject()

@@ -1,8 +1,10 @@
-"""Shared fixtures: versions in the report header, the shared reference data, Hypothesis profiles."""
+"""Shared fixtures: versions in the report header, shared data, Hypothesis profiles, PostgreSQL."""
 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -47,3 +49,34 @@ def shared_data() -> Path:
             f"reference data not found at {SHARED_DATA} (CI lays ../shared beside the clone)"
         )
     return SHARED_DATA
+
+
+#: A libpq DSN of a PostgreSQL server the tests may use (``scripts/test`` starts a throw-away one).
+POSTGRES_DSN = os.environ.get("GEOTARGET_TEST_POSTGRES_DSN", "")
+
+
+@pytest.fixture
+def postgres_dsn() -> Iterator[str]:
+    """A DSN whose search_path is a fresh schema, dropped afterwards.
+
+    Without ``GEOTARGET_TEST_POSTGRES_DSN`` the test skips, with a reason; in CI (``CI=true``)
+    it fails instead, so a missing server can never pass unnoticed.
+    """
+    if not POSTGRES_DSN:
+        reason = (
+            "GEOTARGET_TEST_POSTGRES_DSN is not set: run `python3 scripts/pg <pytest command>` "
+            "to start a throw-away PostgreSQL"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(reason)
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES_DSN} options='-c search_path={schema}'"
+    finally:
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -1,4 +1,4 @@
-"""Delivery ledgers: exactly-once per (incident, device), durable across restarts and crashes."""
+"""Delivery stores: one suite over memory, SQLite (with and without RETURNING) and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,148 +9,846 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
-from datetime import datetime, timezone
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
+import attrs
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geotarget import InvalidInput, InvalidType
-from geotarget.ledger import DeliveryLedger, MemoryLedger, SQLiteLedger
+from geotarget import Circle, InvalidInput, InvalidType, alerts
+from geotarget.alerts import Alert, MessageType, Reference, Status
+from geotarget.ledger import (
+    ClaimStatus,
+    DeliveryKind,
+    DeliveryLedger,
+    IncidentState,
+    MemoryLedger,
+    PostgresLedger,
+    SQLiteLedger,
+    Transition,
+)
 
 T0 = datetime(2024, 4, 15, 10, 0, tzinfo=timezone.utc)
+MIN = timedelta(minutes=1)
+BACKENDS = ["memory", "sqlite", "postgres"]
+Opener = Callable[[], Any]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeliveryLedger]:
-    """Each ledger implementation, fresh."""
-    if request.param == "memory":
-        yield MemoryLedger()
-    else:
-        with SQLiteLedger(tmp_path / "ledger.db") as db:
-            yield db
+@pytest.fixture(params=BACKENDS)
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens a store of each backend; every call opens another handle on the same data."""
+    kind = request.param
+    opened: list[Any] = []
+    memory = MemoryLedger()
+    dsn = request.getfixturevalue("postgres_dsn") if kind == "postgres" else ""
+
+    def open_store() -> Any:
+        if kind == "memory":
+            return memory
+        if kind == "postgres":
+            store: Any = PostgresLedger(dsn)
+        else:
+            store = SQLiteLedger(tmp_path / "ledger.db")
+        opened.append(store)
+        return store
+
+    yield open_store
+    for s in opened:
+        s.close()
 
 
-def test_claim_returns_only_new_devices_in_input_order(ledger: DeliveryLedger) -> None:
-    """A second claim for the same incident returns only the devices not yet told."""
-    assert ledger.claim("inc", ["b", "a", "7"], alert_id="v1", at=T0).tolist() == ["b", "a", "7"]
-    assert ledger.claim("inc", ["c", "a", "7", "c"], alert_id="v2", at=T0).tolist() == ["c"]
-    assert ledger.recipients("inc").tolist() == ["b", "a", "7", "c"]
+@pytest.fixture
+def store(opener: Opener) -> Any:
+    """A fresh store of each backend."""
+    return opener()
 
 
-def test_int_and_its_text_are_one_device(ledger: DeliveryLedger) -> None:
-    """Device 7 and device "7" are one device across calls; "007" is another; one call is one kind."""
-    assert ledger.claim("inc", [7, -3], alert_id="v1", at=T0).tolist() == [7, -3]
-    assert ledger.claim("inc", ["7", "007", "-3", "-0"], alert_id="v2", at=T0).tolist() == [
-        "007",
-        "-0",
-    ]
-    assert ledger.claim("inc", np.array([0, 7]), alert_id="v3", at=T0).tolist() == [0]
-    assert ledger.delivered("inc", ["7", "007", "0", "8"]).tolist() == [True, True, True, False]
-    assert ledger.delivered("inc", [7, 8]).tolist() == [True, False]
-    assert ledger.recipients("inc").tolist() == ["7", "-3", "007", "-0", "0"]
-    big = 2**63 - 1
-    assert ledger.claim("big", [big], alert_id="v1", at=T0).tolist() == [big]
-    assert ledger.claim("big", [str(big), str(2**63)], alert_id="v2", at=T0).tolist() == [
-        str(2**63)
-    ]
-    with pytest.raises(InvalidType, match="all str or all int"):
-        ledger.claim("inc", [8, "8"], alert_id="v4", at=T0)
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    batches=st.lists(
-        st.lists(
-            st.one_of(st.integers(-20, 20), st.sampled_from(["1", "-2", "01", "x", "+3", "-0"])),
-            max_size=12,
-        ),
-        max_size=6,
+def _alert(identifier: str = "K1", **kw: Any) -> Alert:
+    msg = alerts.Message(headline="x", description="x", area_description="x")
+    base = alerts.explosion(
+        identifier=identifier,
+        sender="polisen@polisen.se",
+        sent=T0,
+        area=Circle(18.06, 59.33, 500.0),
+        sv=msg,
+        en=msg,
+        onset=T0,
+        expires=T0 + timedelta(hours=2),
     )
-)
-def test_memory_ledger_identity_is_canonical_text(batches: list[list[int | str]]) -> None:
-    """Claims agree with a set oracle over str(id), whatever mix of int and str calls."""
-    ledger = MemoryLedger()
-    seen: list[str] = []
-    for batch in batches:
-        for kind in (int, str):
-            ids = [d for d in batch if isinstance(d, kind)]
-            if not ids:
-                continue
-            expected = [d for d in dict.fromkeys(ids) if str(d) not in seen]
-            seen += [str(d) for d in expected]
-            assert ledger.claim("inc", ids, alert_id="v", at=T0).tolist() == expected
-    assert ledger.recipients("inc").tolist() == seen
+    return attrs.evolve(base, **kw) if kw else base
 
 
-def test_longer_string_ids_after_shorter_ones_stay_whole(ledger: DeliveryLedger) -> None:
-    """A long id claimed after short ones is remembered whole, not truncated to their width."""
-    ledger.claim("inc", ["d0"], alert_id="v1", at=T0)
-    assert ledger.claim("inc", ["walker"], alert_id="v2", at=T0).tolist() == ["walker"]
-    assert ledger.claim("inc", ["walker", "wa"], alert_id="v3", at=T0).tolist() == ["wa"]
+def _follow(kind: MessageType, identifier: str, ref: str, minutes: int, **kw: Any) -> Alert:
+    return _alert(
+        identifier,
+        msg_type=kind,
+        sent=T0 + minutes * MIN,
+        references=(Reference(sender="polisen@polisen.se", identifier=ref, sent=T0),),
+        **kw,
+    )
 
 
-def test_incidents_are_independent(ledger: DeliveryLedger) -> None:
-    """Delivering one incident does not mark devices for another."""
-    ledger.claim("one", ["a"], alert_id="v1", at=T0)
-    assert ledger.claim("two", ["a"], alert_id="v1", at=T0).tolist() == ["a"]
-    assert ledger.delivered("one", ["a", "b"]).tolist() == [True, False]
+V1 = "polisen@polisen.se/K1"
+INC = V1
 
 
-def test_numpy_ids_and_duplicates_in_a_batch(ledger: DeliveryLedger) -> None:
-    """Numpy arrays of ids work, and a duplicate inside one batch is delivered once."""
-    got = ledger.claim("inc", np.array([5, 6, 5, 7]), alert_id="v1", at=T0)
-    assert got.tolist() == [5, 6, 7]
-    assert ledger.claim("inc", np.array([9, 7, 8]), alert_id="v2", at=T0).tolist() == [9, 8]
-    assert ledger.delivered("inc", np.array([7, 8, 10])).tolist() == [True, True, False]
+# -- claims ----------------------------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None)
-@given(batches=st.lists(st.lists(st.integers(0, 50), max_size=30), max_size=8))
-def test_memory_ledger_equals_a_set_oracle(batches: list[list[int]]) -> None:
-    """Each claim returns exactly the ids not seen before, in first-seen order (set oracle)."""
-    ledger = MemoryLedger()
-    seen: set[int] = set()
-    for batch in batches:
-        expected = [d for d in dict.fromkeys(batch) if d not in seen]
-        seen |= set(batch)
-        assert (
-            ledger.claim("inc", np.array(batch, dtype=np.int64), alert_id="v", at=T0).tolist()
-            == expected
-        )
-    assert sorted(ledger.recipients("inc").tolist()) == sorted(str(d) for d in seen)
+def test_every_store_is_a_delivery_ledger(store: Any) -> None:
+    """Each backend implements the DeliveryLedger protocol."""
+    assert isinstance(store, DeliveryLedger)
 
 
-def test_bad_arguments_are_rejected_before_anything_is_recorded(ledger: DeliveryLedger) -> None:
-    """Bad ids, empty incidents and naive datetimes raise and record nothing."""
+def test_claim_returns_only_new_devices_with_positions_and_keys(store: Any) -> None:
+    """A second claim returns only devices not yet claimed, at their first position in the batch."""
+    got = store.claim("inc", ["b", "a", "7", "a"], version="v1", at=T0)
+    assert got.status is ClaimStatus.CLAIMED
+    assert got.positions.tolist() == [0, 1, 2]
+    assert got.devices.tolist() == ["b", "a", "7"]
+    assert got.keys().tolist() == ["inc v1 b", "inc v1 a", "inc v1 7"]
+    assert got.lease_until == T0 + timedelta(seconds=60)
+    again = store.claim("inc", ["c", "a", 7, "c", "d"], version="v1", at=T0)
+    assert again.positions.tolist() == [0, 4]
+    assert again.devices.tolist() == ["c", "d"]
+    # claim order: by claim, and within one claim integer ids first, then strings
+    assert store.recipients("inc").tolist() == ["7", "a", "b", "c", "d"]
+
+
+def test_device_identity_is_canonical_text(store: Any) -> None:
+    """1 and "1" are one device across calls; "007" and 7 are two; -5 and "-5" are one."""
+    assert store.claim("inc", [1, -5], version="v", at=T0).devices.tolist() == ["1", "-5"]
+    got = store.claim("inc", np.array(["1", "007", "-5", "-0", "+7", "7"]), version="v", at=T0)
+    assert got.devices.tolist() == ["007", "-0", "+7", "7"]
+    assert store.claim(
+        "inc", np.array([7, 8], dtype=np.int64), version="v", at=T0
+    ).ids().tolist() == [8]
+    assert store.delivered("inc", ["1", 1, "8", 9, "007"]).tolist() == [
+        True,
+        True,
+        True,
+        False,
+        True,
+    ]
+
+
+def test_longer_string_ids_after_shorter_ones_stay_whole(store: Any) -> None:
+    """A long id claimed after short ones is remembered whole, not truncated."""
+    store.claim("inc", ["d0"], version="v", at=T0)
+    assert store.claim("inc", ["walker"], version="v", at=T0).devices.tolist() == ["walker"]
+    assert store.claim("inc", ["walker", "wa"], version="v", at=T0).devices.tolist() == ["wa"]
+
+
+def test_incidents_are_independent(store: Any) -> None:
+    """Claiming for one incident does not claim for another."""
+    store.claim("one", ["a"], version="v", at=T0)
+    assert store.claim("two", ["a"], version="v", at=T0).devices.tolist() == ["a"]
+    assert store.delivered("one", ["a", "b"]).tolist() == [True, False]
+
+
+def test_legacy_claim_form_returns_new_ids_in_input_kind_and_confirms_them(store: Any) -> None:
+    """The 0.1 form (alert_id=) returns the new ids as given, recorded as confirmed."""
+    assert store.claim("inc", np.array([5, 6, 5, 7]), alert_id="v1", at=T0).tolist() == [5, 6, 7]
+    assert store.claim("inc", np.array([9, 7, 8]), alert_id="v2", at=T0).tolist() == [9, 8]
+    assert store.due(T0 + timedelta(days=1)) == []
+
+
+def test_bad_arguments_are_rejected_before_anything_is_recorded(store: Any) -> None:
+    """Bad ids, incidents, versions, times and leases raise precise errors and record nothing."""
     with pytest.raises(InvalidType, match=r"device_ids\[1\] must be a str or an int"):
-        ledger.claim("inc", ["a", 1.5], alert_id="v1", at=T0)  # type: ignore[list-item]
-    with pytest.raises(InvalidInput, match="incident must be a non-empty str"):
-        ledger.claim("", ["a"], alert_id="v1", at=T0)
+        store.claim("inc", ["a", 1.5], version="v", at=T0)
+    with pytest.raises(InvalidType, match=r"device_ids\[0\] must be a str or an int \(got True\)"):
+        store.claim("inc", [True], version="v", at=T0)
+    with pytest.raises(InvalidInput, match=r"device_ids\[1\] must be a non-empty str"):
+        store.claim("inc", np.array(["a", ""]), version="v", at=T0)
+    with pytest.raises(InvalidInput, match="signed 64-bit"):
+        store.claim("inc", [2**64], version="v", at=T0)
+    with pytest.raises(InvalidInput, match="incident must be a non-empty str without whitespace"):
+        store.claim("in c", ["a"], version="v", at=T0)
+    with pytest.raises(InvalidInput, match="version must be a non-empty str"):
+        store.claim("inc", ["a"], version="", at=T0)
     with pytest.raises(InvalidInput, match="timezone-aware"):
-        ledger.claim("inc", ["a"], alert_id="v1", at=datetime(2024, 4, 15))
-    assert ledger.recipients("inc").tolist() == []
+        store.claim("inc", ["a"], version="v", at=datetime(2024, 4, 15))
+    with pytest.raises(InvalidInput, match="lease must be a timedelta > 0"):
+        store.claim("inc", ["a"], version="v", at=T0, lease=timedelta(0))
+    with pytest.raises(InvalidType, match="not one str"):
+        store.claim("inc", "abc", version="v", at=T0)
+    assert store.recipients("inc").tolist() == []
 
 
-def test_sqlite_ledger_survives_a_restart(tmp_path: Path) -> None:
-    """Deliveries recorded before closing are known after reopening the file."""
-    path = tmp_path / "ledger.db"
-    with SQLiteLedger(path) as first:
-        first.claim("inc", ["a", "b"], alert_id="v1", at=T0)
-    with SQLiteLedger(path) as second:
-        assert second.claim("inc", ["a", "b", "c"], alert_id="v2", at=T0).tolist() == ["c"]
-        assert second.recipients("inc").tolist() == ["a", "b", "c"]
+# -- confirmations and redelivery --------------------------------------------------------------
 
 
-def test_sqlite_ledger_uses_wal(tmp_path: Path) -> None:
-    """The database runs in WAL mode."""
+def test_confirm_is_once_and_reports_no_ops_and_unknown_keys(store: Any) -> None:
+    """A key is confirmed once; again is a no-op; a key of another version or device is unknown."""
+    keys = store.claim("inc", ["a", "b"], version="v1", at=T0).keys()
+    got = store.confirm([keys[0], keys[0], "inc v2 b", "inc v1 zz", "other v1 a"], at=T0)
+    assert got.confirmed.tolist() == [0]
+    assert got.already.tolist() == []
+    assert got.unknown.tolist() == [2, 3, 4]
+    again = store.confirm(keys, at=T0)
+    assert (again.confirmed.tolist(), again.already.tolist()) == ([1], [0])
+    with pytest.raises(InvalidInput, match=r"keys\[0\] must be a delivery key"):
+        store.confirm(["no-spaces"], at=T0)
+
+
+def test_confirm_devices_by_incident(store: Any) -> None:
+    """Devices of one incident can be confirmed without keys; ints and strs are one device."""
+    store.claim("inc", [1, 2, 3], version="v1", at=T0)
+    got = store.confirm_devices("inc", ["1", 2, 9, 1], at=T0)
+    assert (got.confirmed.tolist(), got.unknown.tolist()) == ([0, 1], [2])
+    assert store.confirm_devices("inc", [1], at=T0).already.tolist() == [0]
+
+
+def test_unconfirmed_claims_come_back_with_the_same_key_once_their_lease_runs_out(
+    store: Any,
+) -> None:
+    """Redelivery offers exactly the pending claims past their lease, and renews the lease."""
+    first = store.claim("inc", ["a", "b", "c"], version="v1", at=T0, lease=5 * MIN)
+    store.confirm(first.keys()[:1], at=T0)
+    assert store.due(T0 + 4 * MIN) == []
+    assert store.redeliver(T0 + 4 * MIN) == []
+    (due,) = store.due(T0 + 5 * MIN)
+    assert due.keys().tolist() == ["inc v1 b", "inc v1 c"]
+    (back,) = store.redeliver(T0 + 5 * MIN, lease=2 * MIN)
+    assert sorted(back.keys().tolist()) == ["inc v1 b", "inc v1 c"]
+    assert back.lease_until == T0 + 7 * MIN
+    assert store.redeliver(T0 + 6 * MIN) == []  # the lease was renewed: not offered twice
+    store.confirm(["inc v1 b"], at=T0 + 6 * MIN)
+    (last,) = store.redeliver(T0 + 8 * MIN, limit=5)
+    assert last.devices.tolist() == ["c"]
+
+
+def test_redeliver_limit_bounds_the_batch(store: Any) -> None:
+    """A limit returns at most that many deliveries; the rest stay due."""
+    store.claim("inc", [f"d{i}" for i in range(10)], version="v", at=T0, lease=MIN)
+    got = store.redeliver(T0 + MIN, limit=4)
+    assert sum(len(c) for c in got) == 4
+    rest = store.redeliver(T0 + MIN)
+    assert sum(len(c) for c in rest) == 6
+    assert {d for c in got + rest for d in c.devices.tolist()} == {f"d{i}" for i in range(10)}
+    with pytest.raises(InvalidInput, match="limit must be an int >= 1"):
+        store.redeliver(T0, limit=0)
+
+
+# -- lifecycle in the store -----------------------------------------------------------------
+
+
+def test_retract_cancels_claims_everywhere_and_retracts_from_every_claimed_device(
+    store: Any,
+) -> None:
+    """After retract, claims are refused; every claimed device, pending or not, gets a retraction."""
+    got = store.claim("inc", ["a", "b"], version="v1", at=T0, lease=MIN)
+    store.confirm(got.keys()[:1], at=T0)
+    back = store.retract("inc", version="c1", at=T0 + MIN)
+    assert back.kind is DeliveryKind.RETRACTION
+    assert back.devices.tolist() == ["a", "b"]
+    assert back.keys().tolist() == ["inc c1 a", "inc c1 b"]
+    refused = store.claim("inc", ["c"], version="v1", at=T0 + MIN)
+    assert (refused.status, len(refused)) == (ClaimStatus.CANCELLED, 0)
+    # The pending alert claim is no longer due; the retractions are, until confirmed.
+    due = store.due(T0 + 3 * MIN)
+    assert [(c.kind, c.devices.tolist()) for c in due] == [(DeliveryKind.RETRACTION, ["a", "b"])]
+    assert (
+        store.retract("inc", version="c2", at=T0 + 2 * MIN).keys().tolist() == back.keys().tolist()
+    )
+    assert store.confirm(back.keys(), at=T0 + 3 * MIN).confirmed.tolist() == [0, 1]
+    assert store.due(T0 + 9 * MIN) == []
+    assert store.incident("inc").state is IncidentState.CANCELLED
+
+
+def test_expire_stops_claims_and_redelivery(store: Any) -> None:
+    """An expired incident refuses claims and its pending claims are no longer due."""
+    store.claim("inc", ["a"], version="v", at=T0, lease=MIN)
+    assert store.expire("inc", at=T0) is True
+    assert store.expire("inc", at=T0) is False
+    assert store.claim("inc", ["b"], version="v", at=T0).status is ClaimStatus.EXPIRED
+    assert store.due(T0 + 5 * MIN) == []
+
+
+def test_admission_follows_the_incident_rules(store: Any) -> None:
+    """Alert starts, the same alert is SAME, other content CONFLICT, Update becomes current."""
+    a = _alert()
+    first = store.admit(a, at=T0)
+    assert (first.transition, first.incident.key, first.incident.version) == (
+        Transition.STARTED,
+        INC,
+        V1,
+    )
+    assert first.incident.alert == a
+    assert store.admit(a, at=T0).transition is Transition.SAME
+    other = store.admit(attrs.evolve(a, note="changed"), at=T0)
+    assert other.transition is Transition.CONFLICT
+    assert other.stored_document is not None and "changed" not in other.stored_document
+    assert store.claim(INC, [1], version=V1, at=T0).status is ClaimStatus.CLAIMED
+    up = store.admit(_follow(MessageType.UPDATE, "K2", "K1", 5), at=T0)
+    assert (up.transition, up.incident.version) == (Transition.UPDATED, "polisen@polisen.se/K2")
+    # A claim for the old version is refused in the same transaction: the caller re-plans.
+    assert store.claim(INC, [2], version=V1, at=T0).status is ClaimStatus.SUPERSEDED
+    assert store.claim(INC, [1, 2], version="polisen@polisen.se/K2", at=T0).devices.tolist() == [
+        "2"
+    ]
+    older = store.admit(_follow(MessageType.UPDATE, "K0", "K1", 1), at=T0)
+    assert older.transition is Transition.SUPERSEDED
+    assert older.incident.version == "polisen@polisen.se/K2"
+    bad = _follow(MessageType.UPDATE, "K9", "K2", 6, sender="someone@else.se")
+    assert store.admit(bad, at=T0).transition is Transition.NOT_AUTHORISED
+    test = _follow(MessageType.UPDATE, "K8", "K2", 6, status=Status.TEST)
+    assert store.admit(test, at=T0).transition is Transition.NOT_AUTHORISED
+    cancel = store.admit(_follow(MessageType.CANCEL, "K3", "K2", 9), at=T0 + MIN)
+    assert cancel.transition is Transition.RETRACTED
+    assert cancel.retraction is not None
+    assert cancel.retraction.devices.tolist() == ["1", "2"]
+    assert cancel.retraction.version == "polisen@polisen.se/K3"
+    assert cancel.incident.state is IncidentState.CANCELLED
+    assert store.admit(a, at=T0).transition is Transition.CANCELLED
+    late = _follow(MessageType.UPDATE, "K4", "K2", 10)
+    assert store.admit(late, at=T0).transition is Transition.CANCELLED
+    assert store.load_active() == []
+    ack = _follow(MessageType.ACK, "A1", "K1", 11)
+    with pytest.raises(InvalidInput, match="msg_type must be one of 'Alert', 'Cancel', 'Update'"):
+        store.admit(ack, at=T0)
+
+
+def test_a_cancel_that_comes_first_is_remembered(store: Any) -> None:
+    """A Cancel of an unknown alert is remembered; the alert arriving later is refused."""
+    early = store.admit(_follow(MessageType.CANCEL, "K3", "K1", 9), at=T0)
+    assert (early.transition, early.incident) == (Transition.REMEMBERED, None)
+    late = store.admit(_alert(), at=T0)
+    assert late.transition is Transition.CANCELLED
+    assert store.claim(INC, [1], version=V1, at=T0).status is ClaimStatus.CANCELLED
+    assert store.load_active() == []
+
+
+def test_an_update_without_its_original_starts_the_incident(store: Any) -> None:
+    """An Update naming an unknown version starts the incident under that version's key."""
+    up = store.admit(_follow(MessageType.UPDATE, "K2", "K1", 5), at=T0)
+    assert (up.transition, up.incident.key) == (Transition.STARTED, INC)
+    original = store.admit(_alert(), at=T0)
+    assert (original.transition, original.incident.version) == (
+        Transition.SUPERSEDED,
+        "polisen@polisen.se/K2",
+    )
+
+
+def test_active_incidents_survive_a_new_store_handle(opener: Opener) -> None:
+    """A new handle over the same store (a restart) recovers the active alerts and the claims."""
+    first = opener()
+    first.admit(_alert(), at=T0)
+    first.admit(_alert("X1", sent=T0 + MIN), at=T0)
+    first.admit(_follow(MessageType.CANCEL, "X2", "X1", 3), at=T0)
+    first.claim(INC, [1, 2], version=V1, at=T0, lease=MIN)
+    second = opener()
+    (active,) = second.load_active()
+    assert (active.key, active.version, active.state) == (INC, V1, IncidentState.ACTIVE)
+    assert active.alert == _alert()
+    assert second.claim(INC, [2, 3], version=V1, at=T0).devices.tolist() == ["3"]
+    assert sorted(second.redeliver(T0 + MIN)[0].devices.tolist()) == ["1", "2", "3"]
+
+
+# -- an oracle ---------------------------------------------------------------------------------
+
+_op = st.one_of(
+    st.tuples(
+        st.just("claim"),
+        st.lists(st.integers(0, 12) | st.sampled_from(["3", "x", "007"]), max_size=10),
+    ),
+    st.tuples(st.just("confirm"), st.lists(st.integers(0, 12), max_size=6)),
+    st.tuples(st.just("redeliver"), st.integers(0, 3)),
+    st.tuples(st.just("retract"), st.just(0)),
+)
+
+
+def _run_oracle(store: Any, ops: list[tuple[str, Any]], inc: str = "inc") -> None:
+    claimed: dict[str, str] = {}  # device -> "pending" | "confirmed"
+    lease: dict[str, int] = {}
+    retracted: dict[str, str] = {}
+    cancelled = False
+    now = 0
+    for op, arg in ops:
+        now += 1
+        at = T0 + now * MIN
+        if op == "claim":
+            got = store.claim(inc, arg, version="v", at=at, lease=2 * MIN)
+            want: list[str] = []
+            if not cancelled:
+                for d in map(str, arg):
+                    if d not in claimed and d not in want:
+                        want.append(d)
+                for d in want:
+                    claimed[d], lease[d] = "pending", now + 2
+            assert got.devices.tolist() == want
+        elif op == "confirm":
+            keys = [f"{inc} v {d}" for d in arg]
+            got = store.confirm(keys, at=at)
+            seen: set[str] = set()
+            for i, d in enumerate(map(str, arg)):
+                if d in seen:
+                    continue
+                seen.add(d)
+                bucket = (
+                    got.confirmed
+                    if claimed.get(d) == "pending"
+                    else got.already
+                    if claimed.get(d) == "confirmed"
+                    else got.unknown
+                )
+                assert i in bucket.tolist()
+                if d in claimed:
+                    claimed[d] = "confirmed"
+        elif op == "redeliver":
+            now += arg
+            at = T0 + now * MIN
+            got = [c for c in store.redeliver(at, lease=2 * MIN) if c.incident == inc]
+            alert = {d for c in got if c.kind is DeliveryKind.ALERT for d in c.devices.tolist()}
+            back = {d for c in got if c.kind is DeliveryKind.RETRACTION for d in c.devices.tolist()}
+            want_alert = (
+                set()
+                if cancelled
+                else {d for d, s in claimed.items() if s == "pending" and lease[d] <= now}
+            )
+            want_back = {d for d, lz in retracted.items() if int(lz) <= now}
+            assert (alert, back) == (want_alert, want_back)
+            for d in want_alert:
+                lease[d] = now + 2
+            for d in want_back:
+                retracted[d] = str(now + 2)
+        else:
+            got = store.retract(inc, version="c", at=at, lease=2 * MIN)
+            if not cancelled:
+                retracted = {d: str(now + 2) for d in claimed}
+            cancelled = True
+            assert sorted(got.devices.tolist()) == sorted(claimed)
+    assert sorted(store.recipients(inc).tolist()) == sorted(claimed)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=st.lists(_op, max_size=12))
+def test_memory_store_equals_a_dict_oracle(ops: list[tuple[str, Any]]) -> None:
+    """Claims, confirmations, redelivery and retraction match a plain-dict model (memory)."""
+    _run_oracle(MemoryLedger(), ops)
+
+
+@settings(max_examples=25, deadline=None)
+@given(ops=st.lists(_op, max_size=10))
+def test_sqlite_store_equals_a_dict_oracle(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, Any]]
+) -> None:
+    """The same model holds for the SQLite store."""
+    with SQLiteLedger(tmp_path_factory.mktemp("oracle") / "l.db") as store:
+        _run_oracle(store, ops)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=st.lists(_op, max_size=10))
+def test_postgres_store_equals_a_dict_oracle(postgres_dsn: str, ops: list[tuple[str, Any]]) -> None:
+    """The same model holds for the PostgreSQL store (a fresh incident per example)."""
+    with PostgresLedger(postgres_dsn) as store:
+        _run_oracle(store, ops, inc=f"inc-{uuid.uuid4().hex}")
+
+
+def test_a_handle_never_skips_a_device_claimed_by_nobody(opener: Opener) -> None:
+    """Each handle's memory of claimed devices only ever skips devices really claimed."""
+    a, b = opener(), opener()
+    assert a.claim("inc", [1, 2], version="v", at=T0).devices.tolist() == ["1", "2"]
+    assert b.claim("inc", [2, 3], version="v", at=T0).devices.tolist() == ["3"]
+    assert a.claim("inc", [3, 4, "5"], version="v", at=T0).devices.tolist() == ["4", "5"]
+    assert b.claim("inc", np.arange(7), version="v", at=T0).ids().tolist() == [0, 6]
+    assert sorted(a.recipients("inc").tolist()) == ["0", "1", "2", "3", "4", "5", "6"]
+
+
+def test_warm_loads_what_is_claimed_and_changes_no_answer(opener: Opener) -> None:
+    """A restarted handle warmed with warm() answers exactly as a cold one would."""
+    a = opener()
+    a.claim("inc", [1, 2, "x", "3"], version="v", at=T0)
+    b = opener()
+    assert b.warm("inc") == 4
+    assert b.claim("inc", [2, "3", 4, "x", "y"], version="v", at=T0).devices.tolist() == ["4", "y"]
+    assert b.warm("nothing") == 0
+
+
+# -- SQLite specifics and failures ------------------------------------------------------------
+
+
+def test_sqlite_store_uses_wal_and_no_strict_tables(tmp_path: Path) -> None:
+    """The database runs in WAL mode and declares no STRICT table (SQLite 3.31 compatible)."""
     path = tmp_path / "ledger.db"
     SQLiteLedger(path).close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        sql = " ".join(
+            r[0] for r in db.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL")
+        )
+    assert "STRICT" not in sql.upper()
+
+
+def test_sqlite_statements_need_nothing_newer_than_sqlite_3_31(tmp_path: Path) -> None:
+    """No statement of the whole protocol uses RETURNING (3.35) or STRICT (3.37)."""
+    seen: list[str] = []
+    store = SQLiteLedger(tmp_path / "ledger.db")
+    store._db.set_trace_callback(seen.append)
+    store.admit(_alert(), at=T0)
+    got = store.claim(INC, [1, 2, "x"], version=V1, at=T0, lease=MIN)
+    store.claim(INC, [2, 3], version=V1, at=T0, lease=MIN)
+    store.confirm(got.keys()[:1], at=T0)
+    store.confirm_devices(INC, [3], at=T0)
+    store.due(T0 + MIN)
+    store.redeliver(T0 + MIN)
+    store.warm(INC)
+    store.admit(_follow(MessageType.CANCEL, "K3", "K1", 9), at=T0)
+    store.close()
+    assert len(seen) > 20
+    assert not [q for q in seen if "RETURNING" in q.upper() or "STRICT" in q.upper()]
+
+
+def test_sqlite_older_than_3_31_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An SQLite older than the minimum is refused with a precise error, nothing created."""
+    from geotarget.errors import StoreUnavailable
+
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 30, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.30.1")
+    with pytest.raises(StoreUnavailable, match=r"SQLite 3\.30\.1 is too old: .*>= 3\.31\.0"):
+        SQLiteLedger(tmp_path / "ledger.db")
+    assert not (tmp_path / "ledger.db").exists()
+
+
+def test_sqlite_missing_directory_is_store_unavailable(tmp_path: Path) -> None:
+    """A path in a directory that does not exist raises StoreUnavailable naming it."""
+    from geotarget.errors import StoreUnavailable
+
+    with pytest.raises(StoreUnavailable, match="does not exist"):
+        SQLiteLedger(tmp_path / "nope" / "ledger.db")
+
+
+def test_sqlite_non_database_file_is_store_corrupt(tmp_path: Path) -> None:
+    """A file that is not a database raises StoreCorrupt, and the file is left as it was."""
+    from geotarget.errors import StoreCorrupt
+
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"not a database, just text\n" * 200)
+    with pytest.raises(StoreCorrupt, match="not a SQLite database"):
+        SQLiteLedger(path)
+    assert path.read_bytes() == b"not a database, just text\n" * 200
+
+
+@contextmanager
+def _read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory holding an existing ledger.db (one claim), then made read-only.
+
+    As root (who ignores permission bits) it is a small tmpfs remounted read-only.
+    """
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    root = os.geteuid() == 0
+    if root:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(ro)])
+        if done.returncode != 0:
+            pytest.skip("root ignores permission bits and cannot mount a tmpfs here")
+    try:
+        with SQLiteLedger(ro / "ledger.db") as db:
+            db.claim("inc", ["a"], version="v", at=T0)
+        if root:
+            subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        else:
+            (ro / "ledger.db").chmod(0o444)
+            ro.chmod(0o555)
+        yield ro
+    finally:
+        if root:
+            subprocess.run(["umount", "-l", str(ro)], check=False)
+        else:
+            ro.chmod(0o755)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and mounts")
+def test_sqlite_read_only_places_are_store_read_only(tmp_path: Path) -> None:
+    """A new store in a read-only directory, or an existing one there, raises StoreReadOnly."""
+    from geotarget.errors import StoreReadOnly
+
+    with _read_only_dir(tmp_path) as ro:
+        with pytest.raises(StoreReadOnly, match="not writable"):
+            SQLiteLedger(ro / "new.db")
+        with pytest.raises(StoreReadOnly):
+            SQLiteLedger(ro / "ledger.db").claim("inc", ["b"], version="v", at=T0)
+        assert (ro / "ledger.db").exists()
+
+
+def test_sqlite_held_lock_is_store_busy_within_the_timeout_and_applies_nothing(
+    tmp_path: Path,
+) -> None:
+    """Another connection holding the write lock makes a claim fail fast with StoreBusy."""
+    from geotarget.errors import StoreBusy
+
+    path = tmp_path / "ledger.db"
+    store = SQLiteLedger(path, busy_timeout=0.2)
+    store.claim("inc", ["a"], version="v", at=T0)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    t0 = time.perf_counter()
+    with pytest.raises(StoreBusy, match="busy timeout"):
+        store.claim("inc", ["b", "c"], version="v", at=T0)
+    assert time.perf_counter() - t0 < 5
+    other.execute("ROLLBACK")
+    other.close()
+    assert store.recipients("inc").tolist() == ["a"]
+    assert store.claim("inc", ["b"], version="v", at=T0).devices.tolist() == ["b"]
+    store.close()
+
+
+def test_sqlite_full_database_is_store_full_and_applies_nothing(tmp_path: Path) -> None:
+    """A batch that does not fit (max_page_count) raises StoreFull; nothing of it is kept."""
+    from geotarget.errors import StoreFull
+
+    store = SQLiteLedger(tmp_path / "ledger.db")
+    store.claim("inc", ["a"], version="v", at=T0)
+    (pages,) = store._db.execute("PRAGMA page_count").fetchone()
+    store._db.execute(f"PRAGMA max_page_count = {pages + 4}")
+    with pytest.raises(StoreFull, match="full"):
+        store.claim("inc", [f"device-{i:06d}" for i in range(20_000)], version="v", at=T0)
+    assert store.recipients("inc").tolist() == ["a"]
+    assert store.claim("inc", ["b"], version="v", at=T0).devices.tolist() == ["b"]
+    store.close()
+
+
+@pytest.mark.skipif(
+    os.name != "posix" or not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="mounting a small tmpfs needs root",
+)
+def test_sqlite_disk_full_on_a_small_tmpfs_is_store_full(tmp_path: Path) -> None:
+    """On a 1 MiB tmpfs, a claim that fills the disk raises StoreFull and keeps nothing of it."""
+    from geotarget.errors import StoreFull
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        store = SQLiteLedger(mnt / "ledger.db", synchronous="NORMAL")
+        store.claim("inc", ["a"], version="v", at=T0)
+
+        def fill() -> None:
+            for n in range(100):
+                store.claim(
+                    "inc", [f"{n}-{i:08d}-padding" for i in range(5_000)], version="v", at=T0
+                )
+
+        with pytest.raises(StoreFull):
+            fill()
+        kept = store.recipients("inc")
+        assert kept.size % 5_000 == 1  # whole batches only
+        store.close()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+# -- PostgreSQL failures ---------------------------------------------------------------------
+
+
+def test_postgres_down_is_store_unavailable(tmp_path: Path) -> None:
+    """A server that does not answer raises StoreUnavailable (no driver error leaks)."""
+    from geotarget.errors import StoreUnavailable
+
+    with pytest.raises(StoreUnavailable, match="cannot be reached"):
+        PostgresLedger(
+            f"host={tmp_path} port=5999 user=postgres dbname=postgres", connect_timeout=2
+        )
+
+
+def test_postgres_lost_connection_fails_precisely_then_recovers(postgres_dsn: str) -> None:
+    """A connection killed mid-life fails the next call with StoreUnavailable; the next reconnects."""
+    import psycopg
+
+    from geotarget.errors import StoreUnavailable
+
+    store = PostgresLedger(postgres_dsn)
+    store.claim("inc", ["a"], version="v", at=T0)
+    pid = store._conn.info.backend_pid
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(StoreUnavailable):
+        store.claim("inc", ["b"], version="v", at=T0)
+    assert store.claim("inc", ["b", "a"], version="v", at=T0).devices.tolist() == ["b"]
+    store.close()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[Any]:
+    """A private throw-away PostgreSQL server (scripts/_pg.py) that the test may stop and start."""
+    import importlib.util
+
+    where = Path(__file__).resolve().parents[1] / "scripts" / "_pg.py"
+    spec = importlib.util.spec_from_file_location("_geotarget_pg", where)
+    assert spec is not None and spec.loader is not None
+    _pg: Any = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(_pg)
+    if _pg.bindir() is None:
+        reason = "PostgreSQL is not installed (apt-get install postgresql)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(reason)
+    with _pg.started() as db:
+        yield db
+
+
+def test_postgres_stopped_and_restarted_fails_precisely_then_recovers(own_postgres: Any) -> None:
+    """Server stopped: StoreUnavailable, nothing applied; restarted: the same handle works on."""
+    from geotarget.errors import StoreUnavailable
+
+    store = PostgresLedger(own_postgres.dsn, connect_timeout=2)
+    store.claim("inc", ["a"], version="v", at=T0)
+    own_postgres.stop()
+    with pytest.raises(StoreUnavailable, match="cannot be reached"):
+        store.claim("inc", ["b"], version="v", at=T0)
+    with pytest.raises(StoreUnavailable):
+        store.retract("inc", version="c", at=T0)
+    own_postgres.start()
+    assert store.claim("inc", ["b", "a"], version="v", at=T0).devices.tolist() == ["b"]
+    assert store.recipients("inc").tolist() == ["a", "b"]
+    incident = store.incident("inc")  # the failed retract left nothing behind
+    assert incident is not None and incident.state is IncidentState.ACTIVE
+    store.close()
+
+
+def test_postgres_held_lock_is_store_busy_within_lock_timeout(postgres_dsn: str) -> None:
+    """A Cancel in another session holding the incident's row makes a claim fail fast."""
+    import psycopg
+
+    from geotarget.errors import StoreBusy
+
+    store = PostgresLedger(postgres_dsn, lock_timeout=0.3)
+    store.claim("inc", ["a"], version="v", at=T0)
+    with psycopg.connect(postgres_dsn) as other:
+        other.execute("SELECT 1 FROM gt_incidents WHERE incident = 'inc' FOR UPDATE")
+        t0 = time.perf_counter()
+        with pytest.raises(StoreBusy, match="lock_timeout"):
+            store.claim("inc", ["b"], version="v", at=T0)
+        assert time.perf_counter() - t0 < 5
+    assert store.claim("inc", ["b"], version="v", at=T0).devices.tolist() == ["b"]
+    store.close()
+
+
+# -- several processes -------------------------------------------------------------------------
+
+CLAIMER = textwrap.dedent(
+    """
+    import json, sys, time
+    from datetime import datetime, timezone
+    from geotarget.ledger import PostgresLedger, SQLiteLedger
+    kind, where, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = PostgresLedger(where) if kind == "postgres" else SQLiteLedger(where, busy_timeout=30)
+    at = datetime(2024, 4, 15, tzinfo=timezone.utc)
+    mine = []
+    start = float(sys.argv[4])
+    while time.time() < start:
+        time.sleep(0.001)
+    for b in range(20):
+        ids = [(seed * 7 + b * 13 + i) % 3000 for i in range(0, 1500, 1 + (seed + b) % 3)]
+        mine += store.claim("inc", ids, version="v", at=at).devices.tolist()
+    print(json.dumps(mine))
+    """
+)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_concurrent_processes_claim_disjoint_sets_covering_every_device(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Four processes claiming overlapping devices at once: disjoint claims, union = all offered."""
+    import json
+
+    where = (
+        request.getfixturevalue("postgres_dsn") if kind == "postgres" else str(tmp_path / "l.db")
+    )
+    if kind == "postgres":
+        PostgresLedger(where).close()  # the schema, before the race
+    else:
+        SQLiteLedger(where).close()
+    start = time.time() + 1.5
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIMER, kind, where, str(seed), str(start)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(4)
+    ]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0]
+    claimed = [json.loads(o) for o in outs]
+    flat = [d for c in claimed for d in c]
+    assert len(flat) == len(set(flat)), "a device was claimed twice"
+    offered = {
+        str((seed * 7 + b * 13 + i) % 3000)
+        for seed in range(4)
+        for b in range(20)
+        for i in range(0, 1500, 1 + (seed + b) % 3)
+    }
+    assert set(flat) == offered
+    store = PostgresLedger(where) if kind == "postgres" else SQLiteLedger(where)
+    assert sorted(store.recipients("inc").tolist()) == sorted(offered)
+    store.close()
+
+
+CANCEL_RACE = textwrap.dedent(
+    """
+    import json, sys, time
+    from datetime import datetime, timezone
+    from geotarget.ledger import PostgresLedger, SQLiteLedger
+    kind, where, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = PostgresLedger(where) if kind == "postgres" else SQLiteLedger(where, busy_timeout=30)
+    at = datetime(2024, 4, 15, tzinfo=timezone.utc)
+    mine, n = [], 0
+    while True:
+        got = store.claim("inc", [f"{seed}-{n + i}" for i in range(200)], version="v", at=at)
+        n += 200
+        if got.status.name != "CLAIMED":
+            break
+        mine += got.devices.tolist()
+    print(json.dumps(mine))
+    """
+)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_cancel_stops_claims_in_flight_in_every_process(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Claimers in other processes stop at a retract; it retracts exactly what they claimed."""
+    import json
+
+    where = (
+        request.getfixturevalue("postgres_dsn") if kind == "postgres" else str(tmp_path / "l.db")
+    )
+    store: Any = PostgresLedger(where) if kind == "postgres" else SQLiteLedger(where)
+    store.claim("inc", ["seed"], version="v", at=T0)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CANCEL_RACE, kind, where, str(seed)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(3)
+    ]
+    while len(store.recipients("inc")) < 2000:
+        time.sleep(0.05)
+    back = store.retract("inc", version="c", at=T0)
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    claimed = {"seed"} | {d for o in outs for d in json.loads(o)}
+    assert set(back.devices.tolist()) == claimed
+    assert set(store.recipients("inc").tolist()) == claimed
+    store.close()
 
 
 WRITER = textwrap.dedent(
@@ -161,7 +859,7 @@ WRITER = textwrap.dedent(
     ledger = SQLiteLedger(sys.argv[1])
     at = datetime(2024, 4, 15, tzinfo=timezone.utc)
     for batch in range(10_000):
-        ledger.claim("inc", [f"{batch}:{i}" for i in range(2000)], alert_id=str(batch), at=at)
+        ledger.claim("inc", [f"{batch}:{i}" for i in range(2000)], version="v", at=at)
         print(batch, flush=True)
     """
 )
@@ -189,9 +887,23 @@ def test_sigkill_mid_batch_loses_nothing_acknowledged_and_leaves_no_partial_batc
     proc.stdout.close()
     with SQLiteLedger(path) as ledger:
         rows = ledger.recipients("inc")
+        assert len(ledger.due(T0 + timedelta(days=1))[0]) == rows.size  # all pending, all due
     per_batch: dict[str, int] = {}
     for device in rows.tolist():
         batch = str(device).split(":")[0]
         per_batch[batch] = per_batch.get(batch, 0) + 1
     assert all(n == 2000 for n in per_batch.values()), "a partial batch was committed"
     assert {str(b) for b in acked} <= set(per_batch), "an acknowledged batch was lost"
+
+
+def test_two_processes_redelivering_at_once_take_disjoint_sets(
+    opener: Opener, tmp_path: Path
+) -> None:
+    """Two handles redelivering the same due claims each take a disjoint part."""
+    a = opener()
+    a.claim("inc", [str(i) for i in range(500)], version="v", at=T0, lease=MIN)
+    b = opener()
+    got_a = {d for c in a.redeliver(T0 + MIN, limit=300) for d in c.devices.tolist()}
+    got_b = {d for c in b.redeliver(T0 + MIN) for d in c.devices.tolist()}
+    assert not got_a & got_b
+    assert got_a | got_b == {str(i) for i in range(500)}

@@ -18,7 +18,6 @@ from geotarget import (
     PositionIndex,
     Positions,
     StaleRule,
-    _evaluation,
 )
 from geotarget.alerts import AlertKind
 from geotarget.errors import InvalidInput, InvalidPolicy
@@ -124,12 +123,11 @@ def _stale_oracle(
     radius=st.floats(200.0, 5000.0),
     margin=st.floats(0.0, 3000.0),
     seed=st.integers(0, 2**31),
-    direct=st.booleans(),
 )
 def test_stale_rule_equals_a_brute_force_oracle(
-    regions: RegionHierarchy, radius: float, margin: float, seed: int, direct: bool
+    regions: RegionHierarchy, radius: float, margin: float, seed: int
 ) -> None:
-    """Recipients equal a loop over devices with pyproj distances (both stale code paths)."""
+    """Recipients equal a loop over devices with pyproj distances."""
     rng = np.random.default_rng(seed)
     n = 600
     c = Circle(17.5, 59.5, radius)
@@ -148,14 +146,9 @@ def test_stale_rule_equals_a_brute_force_oracle(
         )
     }
     pos = positions(lon, lat, observed_at=observed)
-    old = _evaluation.STALE_DIRECT
-    _evaluation.STALE_DIRECT = 10**9 if direct else 0
-    try:
-        result = Targeter(regions, nationwide("XX"), location_rules=rules).target(
-            make_alert(AlertKind.EXPLOSION, c), PositionIndex(pos), T0, confirm=True
-        )
-    finally:
-        _evaluation.STALE_DIRECT = old
+    result = Targeter(regions, nationwide("XX"), location_rules=rules).target(
+        make_alert(AlertKind.EXPLOSION, c), PositionIndex(pos), T0, confirm=True
+    )
     assert set(result.recipients.tolist()) == _stale_oracle(lon, lat, age_h, c, 1.0, 12.0, margin)
 
 

@@ -1,8 +1,11 @@
 """Private: a part's window cut into a grid of cells, each known INSIDE, OUTSIDE or BOUNDARY.
 
+Used by :class:`geotarget.AreaIndex` only (64 cells along a part's longer side, about 40 kB per
+part, held by the snapshot that owns the part): the area → devices direction needs no raster.
+
 A cell is INSIDE only if every point of it (and of a thin rim around it) is inside the part,
 OUTSIDE only if no such point is; every other cell is BOUNDARY, and points there are decided by
-the part's exact test (:meth:`Circle._contains_valid`, :meth:`Polygon._contains_valid`). So a
+the part's exact test (:meth:`Circle.contains`, :meth:`Polygon.contains`). So a
 raster never changes an answer: it only lets most points be answered by a table look-up.
 
 Why the cell states are rigorous:
@@ -22,26 +25,25 @@ Why the cell states are rigorous:
   its angle). Cells with a corner ``|Δλ| >= 89°`` from the centre are BOUNDARY. Cells are
   tested 0.1 % larger than they are, far beyond the rounding of the cell look-up.
 * **Polygons.** Edges are straight in lon/lat, so the grid is exact in the lon/lat plane. Each
-  ring is densified so consecutive vertices are at most one cell apart in each axis; every cell
-  meeting the bounding box of two consecutive vertices (widened by 1e-4 cell) is BOUNDARY, which
-  covers every cell the boundary passes through. Any other cell touches no boundary, so it is
-  wholly inside or wholly outside: one ``contains_xy`` test of a representative centre per run
-  of such cells along a row decides the whole run. With a margin, cells outside the polygon are
-  BOUNDARY (the margin is then tested exactly).
+  edge is cut into pieces at most one cell long in each axis; every cell meeting a piece's
+  bounding box (widened by 1e-4 cell) is BOUNDARY, which covers every cell the boundary passes
+  through (:func:`geotarget._index.boundary.marked_cells`; the pieces number at most the edges
+  plus their extent in cells, so a 1e-8° sliver costs no more than any other polygon). Any other
+  cell touches no boundary, so it is wholly inside or wholly outside: one ``contains_xy`` test
+  of a representative centre per run of such cells along a row decides the whole run. With a
+  margin, cells outside the polygon are BOUNDARY (the margin is then tested exactly).
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import weakref
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import shapely
 
 from geotarget import _geodesy
+from geotarget._index.boundary import marked_cells, part_window, ring_edges
 from geotarget._validate import FloatArray
 from geotarget.areas import Circle, Polygon
 
@@ -118,6 +120,10 @@ class Raster:
             self._sat = sat
         return sat
 
+    def release(self) -> None:
+        """Drop the summed-area table (it is rebuilt on the next :meth:`box_counts`)."""
+        self._sat = None
+
     @property
     def nbytes(self) -> int:
         """Memory held by the tables."""
@@ -177,27 +183,6 @@ def _summed(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return sat
 
 
-def chord_limits(circle: Circle) -> tuple[float, float, float, float, float]:
-    """Centre ECEF and squared chord limits of a circle.
-
-    A point whose squared chord to the centre is ``<= in2`` is inside and ``> out2`` outside:
-    the limits invert :func:`geotarget._geodesy.chord_bounds` (``hi <= reach``, ``lo > reach``)
-    and are shrunk/grown by a relative 1e-9, far beyond rounding. Between them ``Geod.inv``
-    decides, so the answer equals :meth:`geotarget.Circle.contains`.
-    """
-    reach = circle.reach_m
-    lat = math.radians(circle.lat)
-    lon = math.radians(circle.lon)
-    n = _geodesy.A / math.sqrt(1.0 - _geodesy.E2 * math.sin(lat) ** 2)
-    cx = n * math.cos(lat) * math.cos(lon)
-    cy = n * math.cos(lat) * math.sin(lon)
-    cz = n * (1.0 - _geodesy.E2) * math.sin(lat)
-    arg = ((reach - 1e-6) / (1.0 + 1e-12)) / (2.0 * _geodesy.R_MIN)
-    c_in = 2.0 * _geodesy.R_MIN * math.sin(arg) if 0.0 < arg < math.pi / 2 else 0.0
-    c_out = (reach + 1e-6) / (1.0 - 1e-12)
-    return cx, cy, cz, (c_in * (1.0 - 1e-9)) ** 2, (c_out * (1.0 + 1e-9)) ** 2
-
-
 # ---------------------------------------------------------------------------------------------
 # Building rasters
 # ---------------------------------------------------------------------------------------------
@@ -225,7 +210,7 @@ def _grid(
 
 def circle_raster(circle: Circle, cells: int) -> Raster:
     """Cell states of a geodesic circle (see the module docstring for the proof)."""
-    x0, y0, cw, ch, nx, ny = _grid(circle._window(), cells)
+    x0, y0, cw, ch, nx, ny = _grid(part_window(circle), cells)
     pad_x = cw * _CELL_PAD
     pad_y = ch * _CELL_PAD
     i = np.arange(nx, dtype=np.float64)
@@ -234,28 +219,17 @@ def circle_raster(circle: Circle, cells: int) -> Raster:
     right = x0 + (i + 1.0) * cw + pad_x
     bottom = np.maximum(y0 + j * ch - pad_y, -90.0)
     top = np.minimum(y0 + (j + 1.0) * ch + pad_y, 90.0)
-    p0 = _geodesy.ecef(np.array([circle.lon]), np.array([circle.lat]))
-    cx, cy, cz = (float(v[0]) for v in p0)
-
-    def lon_terms(lon: FloatArray) -> tuple[FloatArray, FloatArray]:
-        lam = np.radians(lon)
-        return np.cos(lam), np.sin(lam)
-
-    def lat_terms(lat: FloatArray) -> tuple[FloatArray, FloatArray]:
-        phi = np.radians(lat)
-        s = np.sin(phi)
-        n = _geodesy.A / np.sqrt(1.0 - _geodesy.E2 * s * s)
-        return n * np.cos(phi), n * (1.0 - _geodesy.E2) * s
-
+    cx, cy, cz = _geodesy.ecef(circle.lon, circle.lat)
     far2 = np.zeros((ny, nx), dtype=np.float64)
+    # ECEF is separable: (x, y, z) = (p cos λ, p sin λ, z) with p, z from the latitude only, so
+    # edges are converted once (the cells are padded far beyond the rounding of the product).
     for lat_e in (bottom, top):
-        p, z = lat_terms(lat_e)
-        dz2 = ((z - cz) ** 2)[:, None]
+        p, _, z = _geodesy.ecef(np.zeros_like(lat_e), lat_e)
         for lon_e in (left, right):
-            cl, sl = lon_terms(lon_e)
-            dx = p[:, None] * cl[None, :] - cx
-            dy = p[:, None] * sl[None, :] - cy
-            np.maximum(far2, dx * dx + dy * dy + dz2, out=far2)
+            ex, ey, _ = _geodesy.ecef(lon_e, np.zeros_like(lon_e))
+            px = p[:, None] * (ex / _geodesy.A)[None, :]
+            py = p[:, None] * (ey / _geodesy.A)[None, :]
+            np.maximum(far2, (px - cx) ** 2 + (py - cy) ** 2 + ((z - cz) ** 2)[:, None], out=far2)
     lo, hi = _geodesy.chord_bounds(np.sqrt(far2))
     near_lat = np.where(bottom * top <= 0.0, 0.0, np.minimum(np.abs(bottom), np.abs(top)))
     diam_row = _geodesy.R_MAX * (
@@ -273,28 +247,8 @@ def circle_raster(circle: Circle, cells: int) -> Raster:
 
 def polygon_raster(polygon: Polygon, cells: int) -> Raster:
     """Cell states of a polygon (margin: outside cells are BOUNDARY)."""
-    x0, y0, cw, ch, nx, ny = _grid(polygon._window(), cells)
-    boundary = np.zeros((ny, nx), dtype=np.bool_)
-    step = min(cw, ch) * 0.999
-    dense = shapely.segmentize(polygon.shape, step)
-    rings = [dense.exterior, *dense.interiors]
-    for ring in rings:
-        xy = shapely.get_coordinates(ring)
-        ax, bx = xy[:-1, 0], xy[1:, 0]
-        ay, by = xy[:-1, 1], xy[1:, 1]
-        fx = (np.minimum(ax, bx) - x0) / cw
-        gx = (np.maximum(ax, bx) - x0) / cw
-        fy = (np.minimum(ay, by) - y0) / ch
-        gy = (np.maximum(ay, by) - y0) / ch
-        ix0 = np.clip(np.floor(fx - _EPS), 0, nx - 1).astype(np.intp)
-        ix1 = np.clip(np.floor(gx + _EPS), 0, nx - 1).astype(np.intp)
-        iy0 = np.clip(np.floor(fy - _EPS), 0, ny - 1).astype(np.intp)
-        iy1 = np.clip(np.floor(gy + _EPS), 0, ny - 1).astype(np.intp)
-        span = max(int((ix1 - ix0).max(initial=0)), int((iy1 - iy0).max(initial=0)))
-        for ox in range(span + 1):
-            for oy in range(span + 1):
-                m = (ix0 + ox <= ix1) & (iy0 + oy <= iy1)
-                boundary[iy0[m] + oy, ix0[m] + ox] = True
+    x0, y0, cw, ch, nx, ny = _grid(part_window(polygon), cells)
+    boundary = marked_cells(*ring_edges(polygon.shape), x0, y0, cw, ch, nx, ny)
     states = np.full((ny, nx), BOUNDARY, dtype=np.uint8)
     free = ~boundary
     if free.any():
@@ -313,28 +267,6 @@ def polygon_raster(polygon: Polygon, cells: int) -> Raster:
     return Raster(x0, y0, cw, ch, states)
 
 
-# ---------------------------------------------------------------------------------------------
-# Cache: one raster per (part object, resolution), dropped when the part is garbage-collected
-# ---------------------------------------------------------------------------------------------
-
-_cache: dict[tuple[int, int], tuple[weakref.ref[Any], Raster]] = {}
-_cache_lock = threading.Lock()
-
-
 def raster(part: Circle | Polygon, cells: int) -> Raster:
-    """Return the raster of ``part`` (``cells`` along its longer side), built once, cached."""
-    key = (id(part), cells)
-    hit = _cache.get(key)
-    if hit is not None and hit[0]() is part:
-        return hit[1]
-    built = circle_raster(part, cells) if isinstance(part, Circle) else polygon_raster(part, cells)
-
-    def drop(_: object, key: tuple[int, int] = key) -> None:
-        with _cache_lock:
-            entry = _cache.get(key)
-            if entry is not None and entry[0]() is None:
-                del _cache[key]
-
-    with _cache_lock:
-        _cache[key] = (weakref.ref(part, drop), built)
-    return built
+    """Return the raster of ``part`` with ``cells`` along its longer side (built, not cached)."""
+    return circle_raster(part, cells) if isinstance(part, Circle) else polygon_raster(part, cells)

@@ -1,8 +1,8 @@
 """Private: the tables behind :class:`geotarget.AreaIndex` (points → areas).
 
-Every part of every area gets a small raster (:mod:`geotarget._raster`, 64 cells along its longer
-side). A coarse lon/lat grid over all the parts' windows lists, per coarse cell, the parts whose
-window meets it (compressed sparse rows). For an array of points:
+Every part of every area gets a small raster (:mod:`geotarget._index.raster`, 64 cells along
+its longer side). A coarse lon/lat grid over all the parts' windows lists, per coarse cell, the
+parts whose window meets it (compressed sparse rows). For an array of points:
 
 1. each point's coarse cell gives its candidate parts (expanded into (point, part) pairs);
 2. each pair's fine cell state is looked up in one flat array holding every part's raster;
@@ -23,7 +23,9 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geotarget import _geodesy, _raster
+from geotarget import _geodesy
+from geotarget._index import raster as _raster
+from geotarget._index.boundary import part_window
 from geotarget._validate import FloatArray
 from geotarget.areas import Area, Circle, Polygon
 
@@ -35,19 +37,10 @@ _COARSE_MAX = 1024
 IntArray = npt.NDArray[np.intp]
 
 
-def _ecef_one(lon: float, lat: float) -> tuple[float, float, float]:
-    phi = math.radians(lat)
-    lam = math.radians(lon)
-    s = math.sin(phi)
-    n = _geodesy.A / math.sqrt(1.0 - _geodesy.E2 * s * s)
-    c = n * math.cos(phi)
-    return c * math.cos(lam), c * math.sin(lam), n * (1.0 - _geodesy.E2) * s
-
-
 class Buckets:
     """Coarse grid → candidate parts → fine raster cell → exact test, for many points."""
 
-    def __init__(self, areas: Mapping[str, Area]) -> None:
+    def __init__(self, areas: Mapping[str, Area], previous: Buckets | None = None) -> None:
         keys = list(areas)  # already sorted by the caller
         self.keys = np.array(keys, dtype=np.str_)
         parts: list[Circle | Polygon] = []
@@ -61,8 +54,14 @@ class Buckets:
         self.owner = np.array(owner, dtype=np.intp)
         self.owner_key = [keys[i] for i in owner]
         n = len(parts)
-        rasters = [_raster.raster(p, AREA_CELLS) for p in parts]
-        self.rasters = rasters
+        # Parts carried over from the previous snapshot keep their raster (matched by identity).
+        known: dict[int, _raster.Raster] = (
+            {}
+            if previous is None
+            else {id(p): r for p, r in zip(previous.parts, previous.rasters, strict=True)}
+        )
+        rasters = [known.get(id(p)) or _raster.raster(p, AREA_CELLS) for p in parts]
+        self.rasters: list[_raster.Raster] = rasters
         # Per-part raster geometry, gathered per pair at match time.
         self.r_x0 = np.array([r.x0 for r in rasters], dtype=np.float64)
         self.r_y0 = np.array([r.y0 for r in rasters], dtype=np.float64)
@@ -77,12 +76,6 @@ class Buckets:
         )
         # Exact-test tables.
         self.is_circle = np.array([isinstance(p, Circle) for p in parts], dtype=np.bool_)
-        limits = np.array(
-            [_raster.chord_limits(p) if isinstance(p, Circle) else (0.0,) * 5 for p in parts],
-            dtype=np.float64,
-        ).reshape(n, 5)
-        self.limits = limits
-        self.limit_list = [tuple(row) for row in limits.tolist()]
         self.c_lon = np.array([p.lon if isinstance(p, Circle) else 0.0 for p in parts])
         self.c_lat = np.array([p.lat if isinstance(p, Circle) else 0.0 for p in parts])
         self.c_reach = np.array([p.reach_m if isinstance(p, Circle) else 0.0 for p in parts])
@@ -92,7 +85,9 @@ class Buckets:
         self.plain_polygon = np.array(
             [isinstance(p, Polygon) and p.margin_m == 0.0 for p in parts], dtype=np.bool_
         )
-        self._build_coarse([p._window() for p in parts])
+        self._build_coarse([part_window(p) for p in parts])
+        for r in rasters:  # the summed tables (8 bytes a cell) only serve the coarse grid
+            r.release()
 
     # --- coarse grid -------------------------------------------------------------------------
 
@@ -237,22 +232,13 @@ class Buckets:
         if rest.size:
             for p in np.unique(part[rest]).tolist():
                 sel = rest[part[rest] == p]
-                out[sel] = self.parts[p]._contains_valid(x[sel], y[sel])
+                out[sel] = self.parts[p].contains(x[sel], y[sel])
         return out
 
     def _exact_circles(self, part: IntArray, x: FloatArray, y: FloatArray) -> npt.NDArray[np.bool_]:
-        lim = self.limits[part]
-        ex, ey, ez = _geodesy.ecef(x, y)
-        ex -= lim[:, 0]
-        ey -= lim[:, 1]
-        ez -= lim[:, 2]
-        d2 = ex * ex + ey * ey + ez * ez
-        inside = d2 <= lim[:, 3]
-        band = np.flatnonzero(~inside & (d2 <= lim[:, 4]))
-        if band.size:
-            pb = part[band]
-            dist = _geodesy.inv_distance(self.c_lon[pb], self.c_lat[pb], x[band], y[band])
-            inside[band] = np.asarray(dist) <= self.c_reach[pb]
+        (inside,) = _geodesy.geodesic_le(
+            self.c_lon[part], self.c_lat[part], x, y, [(0.0, self.c_reach[part])]
+        )
         return inside
 
     # --- one point ---------------------------------------------------------------------------
@@ -288,15 +274,8 @@ class Buckets:
     def _exact_one(self, p: int, x: float, y: float) -> bool:
         part = self.parts[p]
         if isinstance(part, Circle):
-            cx, cy, cz, in2, out2 = self.limit_list[p]
-            ex, ey, ez = _ecef_one(x, y)
-            d2 = (ex - cx) ** 2 + (ey - cy) ** 2 + (ez - cz) ** 2
-            if d2 <= in2:
-                return True
-            if d2 > out2:
-                return False
-            dist = _geodesy.inv_distance(part.lon, part.lat, x, y)
-            return bool(dist <= part.reach_m)
+            (inside,) = _geodesy.geodesic_le(part.lon, part.lat, x, y, [(0.0, part.reach_m)])
+            return bool(inside)
         if part.margin_m == 0.0:
             return bool(shapely.intersects_xy(part.shape, x, y))
-        return bool(part._contains_valid(np.array([x]), np.array([y]))[0])
+        return bool(part.contains(x, y))

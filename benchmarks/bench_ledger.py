@@ -1,0 +1,194 @@
+"""Delivery stores: claims per second, and an Update over a 600 k-device incident.
+
+Bars (issue 12):
+
+* SQLite: at least 1 M claims/s in batches of 10,000 new devices (a budget of 10 ms a batch);
+* an Update claimed over a 600,000-device incident (590,000 already claimed, 10,000 new) with at
+  most 0.3 s spent in the store (gated on the handle that made the first claim, as a running
+  service has it; a freshly restarted handle, which must ask the database about every device
+  once, is reported beside it);
+* PostgreSQL: at least 300,000 claims/s in batches of 10,000 (33 ms a batch), on the throw-away
+  local cluster that ``scripts/test`` starts (``GEOTARGET_TEST_POSTGRES_DSN``).
+
+The peer in the same run is the row-by-row way a store is often written (``executemany`` of an
+``INSERT OR IGNORE`` then a look-up of what was new), for scale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _harness import Gate, Report, Timing
+
+from geotarget.ledger import MemoryLedger, PostgresLedger, SQLiteLedger
+
+AT = dt.datetime(2024, 5, 20, 12, 0, tzinfo=dt.timezone.utc)
+BATCH = 10_000
+ENV = "GEOTARGET_TEST_POSTGRES_DSN"
+
+
+def _claims_per_batch(store: Any, batches: int, offset: int = 0) -> float:
+    """Best seconds for one claim of BATCH new int ids (a fresh range each time)."""
+    best = float("inf")
+    for b in range(batches):
+        ids = np.arange((offset + b) * BATCH, (offset + b + 1) * BATCH, dtype=np.int64)
+        t0 = time.perf_counter()
+        got = store.claim("bench", ids, version="v1", at=AT)
+        took = time.perf_counter() - t0
+        assert len(got) == BATCH
+        best = min(best, took)
+    return best
+
+
+def _rowwise_peer(path: Path, batches: int) -> float:
+    """Executemany INSERT OR IGNORE of each row, then select back the batch's new rows."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(
+        "CREATE TABLE c (incident TEXT, device TEXT, batch INT, PRIMARY KEY (incident, device))"
+        " WITHOUT ROWID"
+    )
+    best = float("inf")
+    for b in range(batches):
+        ids = [str(i) for i in range(b * BATCH, (b + 1) * BATCH)]
+        t0 = time.perf_counter()
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT OR IGNORE INTO c VALUES ('bench', ?, ?)", ((d, b) for d in ids))
+        new = db.execute("SELECT device FROM c WHERE incident = 'bench' AND batch = ?", (b,))
+        assert len(new.fetchall()) == BATCH
+        db.execute("COMMIT")
+        best = min(best, time.perf_counter() - t0)
+    db.close()
+    return best
+
+
+def _update_600k(
+    store: Any, reopen: Callable[[], Any] | None = None
+) -> tuple[float, float, float, float, float]:
+    """Seconds for the first 600 k claim, Updates on the same, a reopened and a warmed handle.
+
+    Each Update claims 600 k devices of which 10 k are new: on the handle that made the first
+    claim; on a freshly opened handle, as after a restart; and on another fresh handle after
+    ``warm`` (whose own time is the fourth number).
+    """
+    first = np.arange(600_000, dtype=np.int64)
+    t0 = time.perf_counter()
+    assert len(store.claim("big", first, version="v1", at=AT)) == 600_000
+    initial = time.perf_counter() - t0
+    update = np.arange(10_000, 610_000, dtype=np.int64)
+    t0 = time.perf_counter()
+    got = store.claim("big", update, version="v2", at=AT)
+    took = time.perf_counter() - t0
+    assert len(got) == 10_000
+    cold = warmed = float("nan")
+    if reopen is not None:
+        fresh = reopen()
+        update = np.arange(20_000, 620_000, dtype=np.int64)
+        t0 = time.perf_counter()
+        got = fresh.claim("big", update, version="v3", at=AT)
+        cold = time.perf_counter() - t0
+        assert len(got) == 10_000
+        fresh.close()
+        fresh = reopen()
+        t0 = time.perf_counter()
+        fresh.warm("big")
+        warming = time.perf_counter() - t0
+        update = np.arange(30_000, 630_000, dtype=np.int64)
+        t0 = time.perf_counter()
+        got = fresh.claim("big", update, version="v4", at=AT)
+        warmed = time.perf_counter() - t0
+        assert len(got) == 10_000
+        fresh.close()
+        return initial, took, cold, warming, warmed
+    return initial, took, cold, float("nan"), warmed
+
+
+def _sqlite(tmp: Path, name: str, **kw: Any) -> SQLiteLedger:
+    return SQLiteLedger(tmp / f"{name}-{uuid.uuid4().hex}.db", **kw)
+
+
+def run(quick: bool) -> Report:
+    """Measure SQLite, memory and PostgreSQL claims."""
+    report = Report()
+    batches = 10 if quick else 30
+    scenario = f"claims, batches of {BATCH:,} new devices"
+    budget = BATCH / 1e6
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        for sync in ("AUTO", "FULL"):
+            with _sqlite(tmp, sync, synchronous=sync) as store:
+                took = _claims_per_batch(store, batches)
+            impl = "SQLiteLedger" + (" synchronous=FULL" if sync == "FULL" else "")
+            report.add(Timing(scenario, impl, took, BATCH, f"{BATCH / took:,.0f} claims/s"))
+        peer = _rowwise_peer(tmp / "peer.db", batches)
+        report.add(Timing(scenario, "row by row (executemany)", peer, BATCH))
+        report.add(Timing(scenario, "budget 1 M/s", budget, BATCH, "the issue's bar"))
+        report.gates.append(
+            Gate(scenario, "SQLiteLedger", "budget 1 M/s", 1.0, "≥ 1 M claims/s (default AUTO)")
+        )
+        memory = MemoryLedger()
+        took = _claims_per_batch(memory, batches)
+        report.add(Timing(scenario, "MemoryLedger", took, BATCH, f"{BATCH / took:,.0f} claims/s"))
+
+        upd = "Update over a 600,000-device incident (10,000 new)"
+        big = tmp / "big.db"
+        with SQLiteLedger(big) as store:
+            initial, took, cold, warming, warmed = _update_600k(store, lambda: SQLiteLedger(big))
+        note = f"first claim of 600 k: {initial:.2f} s"
+        report.add(Timing(upd, "SQLiteLedger", took, 600_000, note))
+        report.add(Timing(upd, "SQLiteLedger, restarted handle", cold, 600_000))
+        note = f"after warm() in {warming:.2f} s"
+        report.add(Timing(upd, "SQLiteLedger, restarted and warmed", warmed, 600_000, note))
+        initial, took, *_ = _update_600k(MemoryLedger())
+        report.add(Timing(upd, "MemoryLedger", took, 600_000, f"first claim: {initial:.2f} s"))
+        report.add(Timing(upd, "budget 0.3 s", 0.3, 600_000, "the issue's bar"))
+        report.gates.append(Gate(upd, "SQLiteLedger", "budget 0.3 s", 1.0, "≤ 0.3 s in the store"))
+
+    _postgres(report, batches)
+    return report
+
+
+def _postgres(report: Report, batches: int) -> None:
+    dsn = os.environ.get(ENV)
+    scenario = f"PostgreSQL claims, batches of {BATCH:,} new devices"
+    if not dsn:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError(f"{ENV} is not set: CI must measure PostgreSQL (scripts/test)")
+        report.extra["postgres"] = f"skipped: {ENV} not set"
+        return
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        scoped = f"{dsn} options='-c search_path={schema}'"
+        with PostgresLedger(scoped) as store:
+            took = _claims_per_batch(store, batches)
+        report.add(Timing(scenario, "PostgresLedger", took, BATCH, f"{BATCH / took:,.0f} claims/s"))
+        report.add(Timing(scenario, "budget 300 k/s", BATCH / 3e5, BATCH, "the issue's bar"))
+        report.gates.append(
+            Gate(scenario, "PostgresLedger", "budget 300 k/s", 1.0, "≥ 300 k claims/s")
+        )
+        upd = "PostgreSQL: Update over a 600,000-device incident (10,000 new)"
+        with PostgresLedger(scoped) as store:
+            initial, took, cold, warming, warmed = _update_600k(
+                store, lambda: PostgresLedger(scoped)
+            )
+        note = f"first claim of 600 k: {initial:.2f} s"
+        report.add(Timing(upd, "PostgresLedger", took, 600_000, note))
+        report.add(Timing(upd, "PostgresLedger, restarted handle", cold, 600_000))
+        note = f"after warm() in {warming:.2f} s"
+        report.add(Timing(upd, "PostgresLedger, restarted and warmed", warmed, 600_000, note))
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")

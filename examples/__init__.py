@@ -1,0 +1,1 @@
+"""Runnable examples that embed geotarget (not part of the installed package)."""

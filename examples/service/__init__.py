@@ -1,0 +1,1 @@
+"""The reference ASGI service: see ``app.py``."""

@@ -1,0 +1,125 @@
+"""Private: verify an enveloped XML-DSig signature of a CAP document with signxml.
+
+Only :func:`geotarget.cap.verify_signature` calls this, and only with bytes the safe reader
+(:mod:`geotarget._cap_xml`) has already accepted: no DOCTYPE, no entity declaration, bounded
+size, depth and element count. lxml then parses them again, with a parser that resolves no
+entity, loads no DTD, touches no network and refuses huge trees, and signxml itself refuses
+any DTD or entity. No cryptography is implemented here: signxml checks the reference digest
+and the signature value with the ``cryptography`` package.
+
+CAP 1.2 §3.3.4.1: the ``<alert>`` element MAY have an *enveloped* signature, as described by
+XML-Signature and Syntax Processing; other XML signature mechanisms MUST NOT be used. So the
+signature is looked for as a child of ``<alert>`` only (``location="./"``), exactly one
+reference is accepted, and it must cover the whole ``<alert>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from geotarget._cap_read import CAP12
+from geotarget.errors import InvalidSignature, InvalidType, MissingExtra
+
+
+def _modules() -> tuple[Any, Any, Any]:
+    try:
+        import signxml
+        import signxml.exceptions
+        from cryptography import x509
+        from lxml import etree
+    except ImportError as err:
+        raise MissingExtra("signing", "verifying CAP XML signatures") from err
+    return signxml, etree, x509
+
+
+def _certificates(certificate: str | bytes | Sequence[str | bytes], x509: Any) -> list[Any]:
+    """The pinned certificates, loaded from PEM."""
+    items = [certificate] if isinstance(certificate, (str, bytes)) else list(certificate)
+    if not items:
+        raise InvalidType(
+            "certificate must be one PEM certificate or a sequence of them (got none)"
+        )
+    out = []
+    for k, pem in enumerate(items):
+        if not isinstance(pem, (str, bytes)):
+            raise InvalidType(
+                f"certificate[{k}] must be a PEM certificate as str or bytes "
+                f"(got {type(pem).__name__})"
+            )
+        data = pem.encode("ascii", "replace") if isinstance(pem, str) else pem
+        try:
+            out.append(x509.load_pem_x509_certificate(data))
+        except ValueError as err:
+            raise InvalidType(f"certificate[{k}] is not a PEM X.509 certificate: {err}") from err
+    return out
+
+
+def _why(err: Exception) -> str:
+    """Say what a signxml failure means for a CAP document."""
+    from signxml import exceptions as sx
+
+    detail = str(err).strip()
+    if isinstance(err, sx.InvalidDigest):
+        return f"the signed content was changed after signing ({detail})"
+    if isinstance(err, sx.InvalidCertificate):
+        return f"the certificate is not acceptable ({detail})"
+    if isinstance(err, sx.InvalidSignature):
+        return (
+            "the signature value does not verify with this certificate's public key "
+            "(signed with another key, or the signature itself was altered)"
+        )
+    return f"the signature is malformed or not acceptable ({detail})"
+
+
+def verify(
+    raw: bytes, certificate: str | bytes | Sequence[str | bytes], *, at: datetime | None
+) -> bytes:
+    """Verify ``raw``'s enveloped signature; return the signed content (canonical XML bytes).
+
+    Raises :class:`InvalidSignature` with signxml's reason when no pinned certificate verifies.
+    """
+    signxml, etree, x509 = _modules()
+    if at is not None and (not isinstance(at, datetime) or at.utcoffset() is None):
+        raise InvalidType(f"at must be a timezone-aware datetime (got {at!r})")
+    certs = _certificates(certificate, x509)
+    config = signxml.SignatureConfiguration(
+        location="./",  # a child of <alert>: enveloped at the top, as CAP 1.2 §3.3.4.1 says
+        expect_references=1,
+        verification_time=(at or datetime.now(timezone.utc)),
+    )
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        load_dtd=False,
+        dtd_validation=False,
+        no_network=True,
+        huge_tree=False,
+        remove_pis=False,
+    )
+    reasons = []
+    for k, cert in enumerate(certs):
+        try:
+            result = signxml.XMLVerifier().verify(
+                raw, x509_cert=cert, parser=parser, expect_config=config
+            )
+        except (signxml.exceptions.SignXMLException, etree.LxmlError, ValueError) as err:
+            # ValueError: an algorithm URI signxml does not know, malformed base64...
+            reasons.append(f"certificate[{k}] ({cert.subject.rfc4514_string()}): {_why(err)}")
+            continue
+        signed = result.signed_xml
+        if signed is None or signed.tag != f"{{{CAP12}}}alert":
+            reasons.append(
+                f"certificate[{k}]: the signature does not cover the whole <alert> "
+                f"(it covers {getattr(signed, 'tag', 'data that is not XML')!r}); CAP 1.2 "
+                "§3.3.4.1 allows only an enveloped signature of the <alert>"
+            )
+            continue
+        data: bytes = result.signed_data
+        return data
+    raise InvalidSignature(
+        "the XML signature does not verify against the pinned certificate"
+        + ("s" if len(certs) > 1 else "")
+        + ": "
+        + "; ".join(reasons)
+    )

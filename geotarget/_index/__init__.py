@@ -1,0 +1,11 @@
+"""Private: the matcher's internals. Their only public face is :mod:`geotarget.matcher`.
+
+* :mod:`.leaves`: devices packed in Morton order into leaves of 32 under a packed R-tree, with
+  each leaf's bounding box and bounding sphere (ECEF).
+* :mod:`.plan`: area → devices: candidate leaves, whole-leaf accept/reject by exact bounds
+  (:mod:`.boundary` for polygons), the exact per-point test only in straddling leaves.
+* :mod:`.classify`: the tri-state classification of fixes near an area.
+* :mod:`.raster`, :mod:`.buckets`: points → areas (:class:`geotarget.AreaIndex`).
+
+The exact circle test and the ECEF conversion live once, in :mod:`geotarget._geodesy`.
+"""

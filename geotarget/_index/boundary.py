@@ -1,0 +1,249 @@
+"""Private: which boxes may meet a polygon's boundary, and conservative growth of boxes by metres.
+
+A box that meets no point of a polygon's boundary is connected, so it lies wholly in the
+polygon's interior or wholly in its exterior: one point of it decides every other point. That
+is how :mod:`geotarget._index.plan` accepts or rejects a whole leaf of a polygon query. The
+same holds for runs of unmarked cells along a row, so one ``intersects_xy`` per run gives the
+state of every unmarked cell, and of every point or box within one
+(:meth:`BoundaryCells.state_of`).
+
+:class:`BoundaryCells` answers "may this box meet the boundary?" conservatively (a yes can be
+wrong, a no never is) from a grid of boolean cells over the polygon's bounds, sized by the
+number of candidate leaves (never by a fixed resolution) and capped, so its cost is bounded by
+the query's inputs:
+
+* every ring is cut into pieces at most one cell long in each axis; every cell meeting a piece's
+  bounding box, widened by 1e-4 cell and 1e-12 degrees (far beyond the rounding of the cut), is
+  marked;
+* a point ``q`` of the boundary lies on some piece, so its cell (``floor((q - x0) / w)``, which
+  is monotone in ``q`` in floating point too) is marked; a box holding ``q`` spans that cell by
+  the same monotonicity, so a summed-area count over the box's cell span is non-zero.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from geotarget import _geodesy
+from geotarget._validate import BoolArray, FloatArray
+from geotarget.areas import Circle, Polygon
+
+IntArray = npt.NDArray[np.intp]
+
+#: Most cells in one grid.
+MAX_CELLS = 1 << 18
+#: Most ring pieces cut for one grid (the grid coarsens to stay under it).
+MAX_PIECES = 1 << 17
+_EPS = 1e-4
+
+
+def _cells(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
+    """Cell index of each coordinate, clipped to ``[0, n - 1]`` (monotone in ``v``)."""
+    out = np.floor((v - v0) / size)
+    np.clip(out, 0, n - 1, out=out)
+    return out.astype(np.intp)
+
+
+def ring_edges(shape: Any) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The edges ``(ax, ay) → (bx, by)`` of every ring of a shapely polygon."""
+    xy, ring = shapely.get_coordinates(shapely.get_rings(shape), return_index=True)
+    same = ring[1:] == ring[:-1]
+    a = xy[:-1][same]
+    b = xy[1:][same]
+    return a[:, 0], a[:, 1], b[:, 0], b[:, 1]
+
+
+def marked_cells(
+    ax: FloatArray,
+    ay: FloatArray,
+    bx: FloatArray,
+    by: FloatArray,
+    x0: float,
+    y0: float,
+    cw: float,
+    ch: float,
+    nx: int,
+    ny: int,
+) -> BoolArray:
+    """Cells of an ``ny × nx`` grid that edges may pass through (see the module docstring).
+
+    Each edge is cut into ``max(ceil(|dx| / cw), ceil(|dy| / ch), 1)`` pieces, so the pieces
+    number at most the edges plus the edges' total extent in cells.
+    """
+    dx = np.abs(bx - ax)
+    dy = np.abs(by - ay)
+    k = np.maximum(np.maximum(np.ceil(dx / cw), np.ceil(dy / ch)), 1.0).astype(np.intp)
+    edge = np.repeat(np.arange(k.size), k)
+    j = np.arange(edge.size) - (np.cumsum(k) - k)[edge]
+    kk = k[edge].astype(np.float64)
+    t0 = j / kk
+    t1 = (j + 1) / kk
+    ex, ey = bx[edge] - ax[edge], by[edge] - ay[edge]
+    px0, px1 = ax[edge] + ex * t0, ax[edge] + ex * t1
+    py0, py1 = ay[edge] + ey * t0, ay[edge] + ey * t1
+    pad_x, pad_y = _EPS * cw + 1e-12, _EPS * ch + 1e-12
+    ix0 = _cells(np.minimum(px0, px1) - pad_x, x0, cw, nx)
+    ix1 = _cells(np.maximum(px0, px1) + pad_x, x0, cw, nx)
+    iy0 = _cells(np.minimum(py0, py1) - pad_y, y0, ch, ny)
+    iy1 = _cells(np.maximum(py0, py1) + pad_y, y0, ch, ny)
+    marked = np.zeros((ny, nx), dtype=np.bool_)
+    span = max(int((ix1 - ix0).max(initial=0)), int((iy1 - iy0).max(initial=0)))
+    for ox in range(span + 1):
+        for oy in range(span + 1):
+            m = (ix0 + ox <= ix1) & (iy0 + oy <= iy1)
+            marked[iy0[m] + oy, ix0[m] + ox] = True
+    return marked
+
+
+def _run_states(
+    shape: Any, marked: BoolArray, x0: float, y0: float, cw: float, ch: float
+) -> npt.NDArray[np.int8]:
+    """State of every cell, flat: -1 marked, else 1 inside / 0 outside the polygon.
+
+    A run of unmarked cells along a row meets no boundary point (a boundary point on the edge
+    shared by two cells marks both, thanks to the widening), and it is connected, so it lies
+    wholly inside or wholly outside: one ``intersects_xy`` of its first cell's centre decides it.
+    """
+    nx = marked.shape[1]
+    free = ~marked.reshape(-1)
+    state = np.full(free.size, -1, dtype=np.int8)
+    if not free.any():
+        return state
+    starts = free.copy()
+    starts[1:] &= marked.reshape(-1)[:-1]
+    starts[::nx] = free[::nx]
+    run_id = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    ry, rx = np.divmod(first, nx)
+    inside = shapely.intersects_xy(shape, x0 + (rx + 0.5) * cw, y0 + (ry + 0.5) * ch)
+    state[free] = np.asarray(inside, dtype=np.int8)[run_id[free]]
+    return state
+
+
+class BoundaryCells:
+    """A grid over a polygon's bounds with the cells its boundary may pass through marked.
+
+    Parameters
+    ----------
+    shape : shapely Polygon
+        The polygon in lon/lat degrees.
+    cells : int
+        About how many cells the grid should have (it is capped by :data:`MAX_CELLS`, and
+        coarsened further so that at most :data:`MAX_PIECES` ring pieces are cut).
+    """
+
+    __slots__ = ("_sat", "_state", "ch", "cw", "nx", "ny", "x0", "y0")
+
+    def __init__(self, shape: Any, cells: int) -> None:
+        west, south, east, north = shape.bounds
+        ax, ay, bx, by = ring_edges(shape)
+        span_x = max(east - west, 1e-12)
+        span_y = max(north - south, 1e-12)
+        shrink = max(math.cos(math.radians(max(abs(south), abs(north)))), 1e-3)
+        cells = max(1, min(int(cells), MAX_CELLS))
+        aspect = span_x * shrink / span_y
+        nx = max(1, min(cells, round(math.sqrt(cells * aspect))))
+        ny = max(1, min(cells, cells // nx))
+        # Coarsen until the ring pieces fit the budget.
+        sx, sy = float(np.abs(bx - ax).sum()), float(np.abs(by - ay).sum())
+        while nx * sx / span_x + ny * sy / span_y > MAX_PIECES and (nx > 1 or ny > 1):
+            nx = max(1, nx // 2)
+            ny = max(1, ny // 2)
+        cw = span_x / nx * (1.0 + 1e-9)
+        ch = span_y / ny * (1.0 + 1e-9)
+        self.x0, self.y0, self.cw, self.ch, self.nx, self.ny = west, south, cw, ch, nx, ny
+        marked = marked_cells(ax, ay, bx, by, west, south, cw, ch, nx, ny)
+        sat = np.zeros((ny + 1, nx + 1), dtype=np.int32)
+        np.cumsum(np.cumsum(marked, axis=0, dtype=np.int32), axis=1, out=sat[1:, 1:])
+        self._sat = sat
+        self._state = _run_states(shape, marked, west, south, cw, ch)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the grid's tables."""
+        return int(self._sat.nbytes + self._state.nbytes)
+
+    def state_of(self, x: FloatArray, y: FloatArray) -> npt.NDArray[np.int8]:
+        """Per point: 1 inside the polygon, 0 outside, -1 unknown (its cell is marked).
+
+        Points beyond the grid fall in a border cell: an unmarked border cell is outside (the
+        polygon's interior cannot reach its own bounding box), so the answer stays right.
+        """
+        ix = _cells(x, self.x0, self.cw, self.nx)
+        iy = _cells(y, self.y0, self.ch, self.ny)
+        iy *= self.nx
+        iy += ix
+        out: npt.NDArray[np.int8] = self._state[iy]
+        return out
+
+    def meets(self, boxes: FloatArray) -> BoolArray:
+        """Whether each box may meet the boundary (boxes as rows west, south, -east, -north)."""
+        ix0 = _cells(boxes[0], self.x0, self.cw, self.nx)
+        iy0 = _cells(boxes[1], self.y0, self.ch, self.ny)
+        ix1 = _cells(-boxes[2], self.x0, self.cw, self.nx) + 1
+        iy1 = _cells(-boxes[3], self.y0, self.ch, self.ny) + 1
+        flat = self._sat.reshape(-1)
+        w = self.nx + 1
+        count = (
+            flat[iy1 * w + ix1] - flat[iy0 * w + ix1] - flat[iy1 * w + ix0] + flat[iy0 * w + ix0]
+        )
+        return np.asarray(count > 0)
+
+
+def circle_window(lon: float, lat: float, reach_m: float) -> tuple[float, float, float, float]:
+    """A rigorous lon/lat window holding every point within ``reach_m`` of a centre."""
+    dlon, lat_min, lat_max = _geodesy.lonlat_window(lon, lat, reach_m)
+    lat_min, lat_max = max(lat_min, -90.0), min(lat_max, 90.0)
+    if dlon >= 180.0 or lon - dlon < -180.0 or lon + dlon > 180.0:
+        return (-180.0, lat_min, 180.0, lat_max)
+    return (lon - dlon, lat_min, lon + dlon, lat_max)
+
+
+def part_window(part: Circle | Polygon) -> tuple[float, float, float, float]:
+    """A rigorous lon/lat window holding every point of the part (its margin included)."""
+    if isinstance(part, Circle):
+        return circle_window(part.lon, part.lat, part.reach_m)
+    return part.bounds
+
+
+def grown(
+    west: FloatArray, south: FloatArray, east: FloatArray, north: FloatArray, r: FloatArray
+) -> tuple[FloatArray, BoolArray]:
+    """Grow boxes by ``r`` geodesic metres, conservatively in degrees.
+
+    Meridian arcs are at least ``R_MIN`` metres per radian and parallels at least
+    ``A cos(lat_far)``, so every point within ``r`` metres of a box is in the grown box. Returns
+    the boxes as rows (west, south, -east, -north) and the mask of boxes reaching a pole or the
+    antimeridian, whose growth must not be trusted.
+    """
+    dlat = np.degrees(r / _geodesy.R_MIN) * (1.0 + 1e-9) + 1e-12
+    s = south - dlat
+    n = north + dlat
+    far = np.minimum(np.maximum(np.abs(s), np.abs(n)), 89.999)
+    dlon = np.degrees(r / (_geodesy.A * np.cos(np.radians(far)))) * (1.0 + 1e-9) + 1e-12
+    w = west - dlon
+    e = east + dlon
+    wild = (s <= -89.999) | (n >= 89.999) | (w < -180.0) | (e > 180.0)
+    return np.stack([w, s, -e, -n]), np.asarray(wild)
+
+
+def frame_scale(shape: Any, reach_m: float) -> float:
+    """Relative worst-case scale error, with a safety factor, of a polygon's metric frame.
+
+    Distances in the polygon's azimuthal-equidistant frame (:attr:`Polygon.margin_error_bound_m`)
+    between points within ``reach_m`` of the polygon are within this factor of geodesic ones.
+    """
+    west, south, east, north = shape.bounds
+    lon0 = (west + east) / 2.0
+    lat0 = (south + north) / 2.0
+    rho = float(
+        _geodesy.geodesic_distance(
+            lon0, lat0, np.array([west, east, west, east]), np.array([south, south, north, north])
+        ).max()
+    )
+    return 2.0 * ((rho + reach_m) / _geodesy.R_MIN) ** 2 + 1e-6

@@ -1,0 +1,266 @@
+"""Private: classify the fixes near an area under a :class:`~geotarget.LocationRule`.
+
+The definition (:meth:`geotarget.PositionIndex.classify`), per part, for a fix ``p`` with disk
+radius ``r = rule.accuracy * accuracy_m``:
+
+* **Circle** (centre ``c``, reach ``R`` = radius + margin, ``d`` = ``Geod.inv`` distance):
+  the part holds the disk iff ``d + r <= R``; the disk meets it iff ``d <= R + r``.
+* **Polygon** ``P`` with margin ``m``, distances measured in the polygon's metric frame
+  (:meth:`Polygon._frame`, as the margin itself is): if ``p`` is in ``P`` (lon/lat, exact), the
+  part holds the disk iff ``r <= m`` or ``p`` is *not* within ``r - m`` of ``P``'s boundary; if
+  not, iff ``r <= m`` and ``p`` is within ``m - r`` of ``P``. The disk meets the part iff ``p``
+  is in the part (:meth:`Polygon.contains`) or within ``m + r`` of ``P``.
+* With ``r == 0`` the part holds, and meets, the disk iff it contains the point, exactly as
+  ``query`` (so an exact fix is never AMBIGUOUS).
+
+Only leaves near the part are looked at: the R-tree returns the leaves meeting the part's window
+grown by the largest disk radius. Each leaf is then decided whole when its exact bounds allow it,
+with its own largest disk radius ``g`` (as :mod:`geotarget._index.plan` does for queries):
+
+* circle: all disks held when the leaf's farthest chord is ``<= chord_inside(R - g)``, none met
+  when its nearest chord is ``> chord_outside(R + g)``;
+* polygon: all disks held when the leaf box grown by ``g`` meets no boundary and its first
+  device is in ``P``; none met when the box grown by ``m + g`` meets no boundary and its first
+  device is outside ``P``. Growth is conservative in degrees and by the metric frame's worst
+  scale error, so these shortcuts never disagree with the definition.
+
+Devices of the other leaves get the exact ranks above; circles through the one circle kernel
+(:func:`geotarget._geodesy.geodesic_le`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from geotarget import _geodesy
+from geotarget._index import plan
+from geotarget._index.boundary import BoundaryCells, circle_window, frame_scale, grown
+from geotarget._index.leaves import Leaves
+from geotarget._validate import BoolArray, FloatArray
+from geotarget.areas import Area, Circle, Polygon
+from geotarget.positions import Location, LocationRule, Positions, _at
+
+I32Array = npt.NDArray[np.int32]
+I8Array = npt.NDArray[np.int8]
+IntArray = npt.NDArray[np.intp]
+
+#: Answers larger than 1/_BITMAP_SHARE of the snapshot are ordered through a table of its rows.
+_BITMAP_SHARE = 24
+#: Boundary-grid cells per candidate leaf (finer than a query's: each device's disk is
+#: checked against the cells before any exact distance is computed).
+_CELLS_PER_LEAF = 32
+#: Absolute growth, metres, covering the polygon frame's densification (0.5 mm) and rounding.
+_PAD_M = 0.002
+# shapely broadcasts an array of distances; its type stubs only declare a scalar.
+_dwithin: Any = shapely.dwithin
+_HOLDS = 2  # rank of "a part holds the disk" (INSIDE)
+_MEETS = 1  # rank of "the disk meets the area" (AMBIGUOUS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact per-device ranks
+# ---------------------------------------------------------------------------------------------
+
+
+def _circle_ranks(
+    part: Circle,
+    x: FloatArray,
+    y: FloatArray,
+    r: FloatArray,
+    chords: tuple[FloatArray, FloatArray] | None = None,
+) -> npt.NDArray[Any]:
+    reach = part.reach_m
+    holds, meets = _geodesy.geodesic_le(
+        part.lon, part.lat, x, y, [(r, reach), (0.0, reach + r)], chords
+    )
+    return np.where(holds, _HOLDS, np.where(meets, _MEETS, 0))
+
+
+def _polygon_ranks(part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray) -> npt.NDArray[Any]:
+    m = part.margin_m
+    in_poly = np.asarray(shapely.intersects_xy(part.shape, x, y), dtype=np.bool_)
+    contained = part.contains(x, y) if m > 0.0 else in_poly
+    lon0, lat0, metric = part._frame()
+    mx, my = _geodesy.to_aeqd(lon0, lat0, x, y)
+    pts: Any = shapely.points(np.asarray(mx), np.asarray(my))
+    holds = contained & (r == 0.0)
+    # In the polygon: holds iff r <= m or not within r - m of the boundary.
+    sel = np.flatnonzero(in_poly & (r > 0.0))
+    if sel.size:
+        easy = r[sel] <= m
+        boundary = shapely.boundary(metric)
+        shapely.prepare(boundary)
+        far = ~np.asarray(_dwithin(boundary, pts[sel], r[sel] - m), dtype=np.bool_)
+        holds[sel] = easy | far
+    # Outside the polygon (in the margin band at most): holds iff r <= m and within m - r.
+    sel = np.flatnonzero(~in_poly & (r > 0.0) & (r <= m))
+    if sel.size:
+        holds[sel] = np.asarray(_dwithin(metric, pts[sel], m - r[sel]), dtype=np.bool_)
+    meets = contained.copy()
+    sel = np.flatnonzero(~contained & (r > 0.0))
+    if sel.size:
+        meets[sel] = np.asarray(_dwithin(metric, pts[sel], m + r[sel]), dtype=np.bool_)
+    return np.where(holds, _HOLDS, np.where(meets, _MEETS, 0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Per part, whole leaves first
+# ---------------------------------------------------------------------------------------------
+
+
+def _boxes_decided(
+    cells: BoundaryCells,
+    inside: BoolArray,
+    outside: BoolArray,
+    boxes: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    g: FloatArray,
+    m: float,
+    scale: float,
+) -> tuple[BoolArray, BoolArray]:
+    """Whether a polygon surely holds every disk of each box, and whether it surely meets none.
+
+    ``inside``/``outside`` are the exact states of a point of each box (they are only trusted
+    where the grown box meets no marked cell, which makes that point's cell unmarked).
+    """
+    w, s, e, n = boxes
+    box_a, wild_a = grown(w, s, e, n, g * scale + _PAD_M)
+    holds = inside & ~(wild_a | cells.meets(box_a))
+    box_b, wild_b = grown(w, s, e, n, (m + g) * scale + _PAD_M)
+    none = outside & ~(wild_b | cells.meets(box_b))
+    return holds, none
+
+
+def _whole(
+    lv: Leaves, part: Circle | Polygon, leaves: IntArray, boxes: FloatArray, g: FloatArray
+) -> tuple[BoolArray, BoolArray, BoundaryCells | None, float]:
+    """Per leaf: whether the part surely holds every disk, and whether it surely meets none.
+
+    For a polygon also returns its boundary cells and the metric frame's scale factor.
+    """
+    if isinstance(part, Circle):
+        near, far = plan.sphere_gaps(lv, leaves, part)
+        holds = far <= _geodesy.chord_inside(part.reach_m - g)
+        none = near > _geodesy.chord_outside(part.reach_m + g)
+        return holds, none, None, 1.0
+    m = part.margin_m
+    scale = 1.0 + frame_scale(part.shape, m + float(g.max(initial=0.0)))
+    cells = BoundaryCells(part.shape, _CELLS_PER_LEAF * leaves.size)
+    # The first device's cell state is exact wherever a grown box meets no marked cell.
+    rep = cells.state_of(*plan.representatives(lv, leaves))
+    box = (boxes[0], boxes[1], -boxes[2], -boxes[3])
+    holds, none = _boxes_decided(cells, rep == 1, rep == 0, box, g, m, scale)
+    return holds, none, cells, scale
+
+
+def _window(part: Circle | Polygon, r_all: float) -> tuple[float, float, float, float]:
+    """A window holding every point whose disk (radius at most ``r_all``) may meet the part."""
+    if isinstance(part, Circle):
+        return circle_window(part.lon, part.lat, part.reach_m + r_all)
+    scale = 1.0 + frame_scale(part.shape, part.margin_m + r_all)
+    west, south, east, north = part.bounds
+    box, wild = grown(
+        np.array([west]),
+        np.array([south]),
+        np.array([east]),
+        np.array([north]),
+        np.array([r_all * scale + _PAD_M]),
+    )
+    if wild[0]:
+        return (-180.0, -90.0, 180.0, 90.0)
+    return (float(box[0, 0]), float(box[1, 0]), float(-box[2, 0]), float(-box[3, 0]))
+
+
+def _part_ranks(
+    lv: Leaves, accuracy: FloatArray, part: Circle | Polygon, factor: float
+) -> tuple[I32Array, npt.NDArray[Any]]:
+    """Rows (any order) whose disk meets the part, and their rank (1 or 2)."""
+    empty = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8))
+    if lv.count == 0:
+        return empty
+    r_all = factor * float(lv.acc_max.max())
+    leaves, boxes = lv.leaves_in(*_window(part, r_all))
+    if leaves.size == 0:
+        return empty
+    holds, none, cells, scale = _whole(lv, part, leaves, boxes, factor * lv.acc_max[leaves])
+    rows_out: list[I32Array] = []
+    ranks_out: list[npt.NDArray[Any]] = []
+    whole = leaves[holds]
+    if whole.size:
+        starts, ends = lv.runs(whole)
+        rows = lv.rows_of_runs(starts, ends)
+        rows_out.append(rows)
+        ranks_out.append(np.full(rows.size, _HOLDS, dtype=np.int8))
+    edge = leaves[~holds & ~none]
+    if edge.size:
+        if isinstance(part, Circle):
+            # Whole (leaves × LEAF) blocks: padding slots have NaN chords and rank 0.
+            rows = lv.perm_blocks[edge]
+            chords = lv.block_chords(edge, *_geodesy.ecef(part.lon, part.lat))
+            r = factor * accuracy[rows]
+            rank = _circle_ranks(part, lv.xs_blocks[edge], lv.ys_blocks[edge], r, chords)
+        else:
+            assert cells is not None
+            slots = lv.slots_of(edge)
+            rows = lv.perm[slots]
+            r = factor * accuracy[rows]
+            x, y = lv.xs[slots], lv.ys[slots]
+            # Each device's own disk first, as the leaves' were; the exact ranks only where
+            # its grown box meets a marked cell.
+            state = cells.state_of(x, y)
+            hold, none_ = _boxes_decided(
+                cells, state == 1, state == 0, (x, y, x, y), r, part.margin_m, scale
+            )
+            rank = np.where(hold, _HOLDS, 0)
+            todo = np.flatnonzero(~hold & ~none_)
+            if todo.size:
+                rank[todo] = _polygon_ranks(part, x[todo], y[todo], r[todo])
+        keep = rank > 0
+        rows_out.append(rows[keep])
+        ranks_out.append(rank[keep].astype(np.int8))
+    if not rows_out:
+        return empty
+    return np.concatenate(rows_out), np.concatenate(ranks_out)
+
+
+def classify(
+    lv: Leaves, positions: Positions, area: Area, rule: LocationRule, at: dt.datetime
+) -> tuple[I32Array, I8Array]:
+    """See :meth:`geotarget.PositionIndex.classify`."""
+    at64 = _at(at)  # validate even when the rule has no max_age
+    rows_list: list[I32Array] = []
+    rank_list: list[npt.NDArray[Any]] = []
+    for part in area.parts:
+        rows, ranks = _part_ranks(lv, positions.accuracy_m, part, rule.accuracy)
+        rows_list.append(rows)
+        rank_list.append(ranks)
+    total = sum(int(r.size) for r in rows_list)
+    if total * _BITMAP_SHARE > len(positions):
+        # A large answer: the best rank per row through a table of the snapshot's rows costs
+        # less than sorting (rows are unique within a part).
+        table = np.zeros(len(positions), dtype=np.int8)
+        for part_rows, part_ranks in zip(rows_list, rank_list, strict=True):
+            table[part_rows] = np.maximum(table[part_rows], part_ranks)
+        rows = np.flatnonzero(table).astype(np.int32)
+        ranks = table[rows]
+    else:
+        # Sort (row, rank) pairs as one integer key; of repeated rows keep the best rank.
+        key = np.concatenate(rows_list).astype(np.int64) * 4
+        key += np.concatenate(rank_list)
+        key.sort()
+        rows = (key >> 2).astype(np.int32)
+        ranks = (key & 3).astype(np.int8)
+        if len(area.parts) > 1 and rows.size > 1:
+            last = np.ones(rows.size, dtype=np.bool_)
+            last[:-1] = rows[1:] != rows[:-1]
+            rows, ranks = rows[last], ranks[last]
+    states = np.where(ranks == _HOLDS, Location.INSIDE, Location.AMBIGUOUS).astype(np.int8)
+    if rule.max_age is not None:
+        cutoff = at64 - np.timedelta64(rule.max_age // dt.timedelta(microseconds=1), "us")
+        stale = ~(positions.observed_at[rows] >= cutoff)
+        states[stale] = Location.UNKNOWN
+    return rows, states

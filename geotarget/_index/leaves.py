@@ -1,0 +1,340 @@
+"""Private: device positions packed in Morton order into small leaves, with a two-level R-tree.
+
+Layout (about 34 bytes per device):
+
+* ``xs``, ``ys``: float64 lon/lat of the devices with a fix, in Morton (Z-order) order of a
+  quantised, aspect-corrected lon/lat key; slot ``i`` holds row ``perm[i]`` (``perm`` is int32).
+* Leaves of :data:`LEAF` consecutive slots, each with its bounding box, its bounding sphere in
+  ECEF metres (centre and radius, computed from :func:`geotarget._geodesy.ecef`, the same
+  function the exact circle kernel uses) and the largest ``accuracy_m`` among its devices.
+* ``off``: each device's ECEF offset from its leaf's centre in float32 (12 bytes), from which
+  the straight-line distance to a circle's centre is known within a micrometre-scale error
+  without any trigonometry; the exact circle kernel takes it as its chord estimate.
+* Blocks of :data:`BLOCK` consecutive leaves, each with the bounding box of its leaves: the
+  upper level of a packed R-tree whose boxes are searched with vectorised numpy comparisons.
+
+Because leaves are runs of consecutive slots, a leaf wholly inside an area contributes
+``perm[start:end]`` without any per-device test.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from geotarget import _geodesy
+from geotarget._validate import BoolArray, FloatArray
+
+#: Devices per leaf.
+LEAF = 32
+#: Leaves per block.
+BLOCK = 32
+_BITS = 21
+_BLOCK_RANGE = np.arange(BLOCK)
+# Levels are added above the leaves until the top one has at most this many boxes (scanning a
+# few thousand boxes costs less than descending one more level).
+_TOP = 2048
+_LEAF_RANGE = np.arange(LEAF)
+# Leaves per chunk when the spheres are computed (bounds the float64 temporaries).
+_SPHERE_CHUNK = 4096
+# Up to this many leaves, rows_of_leaves gathers whole leaves instead of slicing runs.
+_GATHER_MAX = 512
+# Windows per chunk of a many-window query (keeps the top-level table to a few megabytes).
+_CHUNK = 256
+
+IntArray = npt.NDArray[np.intp]
+I32Array = npt.NDArray[np.int32]
+
+
+def _spread(v: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """Insert a zero bit between each of the low 21 bits of ``v`` (Morton interleave)."""
+    v = (v | (v << np.uint64(16))) & np.uint64(0x0000FFFF0000FFFF)
+    v = (v | (v << np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
+    v = (v | (v << np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    v = (v | (v << np.uint64(2))) & np.uint64(0x3333333333333333)
+    v = (v | (v << np.uint64(1))) & np.uint64(0x5555555555555555)
+    return v
+
+
+def morton_order(x: FloatArray, y: FloatArray) -> IntArray:
+    """Return the indices that sort points along a Z-order curve of their quantised coordinates."""
+    if x.size == 0:
+        return np.empty(0, dtype=np.intp)
+    x_min, x_max = float(x.min()), float(x.max())
+    y_min, y_max = float(y.min()), float(y.max())
+    lat_mid = math.radians((y_min + y_max) / 2.0)
+    shrink = max(math.cos(lat_mid), 0.05)
+    span = max((x_max - x_min) * shrink, y_max - y_min, 1e-12)
+    scale = ((1 << _BITS) - 1) / span
+    qx = ((x - x_min) * (shrink * scale)).astype(np.uint64)
+    qy = ((y - y_min) * scale).astype(np.uint64)
+    key = _spread(qx) | (_spread(qy) << np.uint64(1))
+    return np.argsort(key).astype(np.intp)
+
+
+_NO_BOX = np.array([[np.inf], [np.inf], [np.inf], [np.inf]])
+
+
+def _padded(boxes: FloatArray) -> FloatArray:
+    """Boxes stored as rows (west, south, -east, -north), padded to a multiple of BLOCK."""
+    k = boxes.shape[1]
+    out = np.empty((4, -(-k // BLOCK) * BLOCK), dtype=np.float64)
+    out[:, k:] = _NO_BOX
+    out[:2, :k] = boxes[:2]
+    np.negative(boxes[2:], out=out[2:, :k])
+    return out
+
+
+def _parent_boxes(boxes: FloatArray) -> FloatArray:
+    """Boxes of each run of BLOCK consecutive boxes, both as rows (west, south, -east, -north)."""
+    starts = np.arange(0, boxes.shape[1], BLOCK)
+    return np.minimum.reduceat(boxes, starts, axis=1)
+
+
+def _spheres(
+    xs_blocks: FloatArray, ys_blocks: FloatArray, count: int
+) -> tuple[FloatArray, npt.NDArray[np.float32]]:
+    """Leaf bounding spheres in ECEF metres, and each device's float32 offset from its centre.
+
+    Takes the ``(leaves, LEAF)`` coordinate blocks and the number of real slots. Returns the
+    spheres, one row per leaf (x, y, z, radius, offset error), and the offsets as
+    ``(leaves, 3, LEAF)`` float32, NaN in padding slots. The centre is the mean of the leaf's
+    points; the radius is the largest distance to it, grown by a relative 1e-12 and 1e-6 m so
+    that rounding (about 1e-9 m at 6.4e6 m) can never put a point outside it. A float32 offset
+    is within ``radius * 2**-24`` of the float64 one in each axis, so ``radius * 2**-22 + 1e-6``
+    bounds the error of a distance computed from it. Leaves are processed in chunks, so the
+    float64 temporaries stay a few megabytes whatever the snapshot's size.
+    """
+    n_leaves = xs_blocks.shape[0]
+    sphere = np.empty((n_leaves, 5), dtype=np.float64)
+    off = np.empty((n_leaves, 3, LEAF), dtype=np.float32)
+    valid = np.ones((n_leaves, LEAF), dtype=np.bool_)
+    valid.reshape(-1)[count:] = False
+    for lo in range(0, n_leaves, _SPHERE_CHUNK):
+        hi = min(lo + _SPHERE_CHUNK, n_leaves)
+        ok = valid[lo:hi]
+        p = np.stack(_geodesy.ecef(xs_blocks[lo:hi], ys_blocks[lo:hi]), axis=1)  # (k, 3, LEAF)
+        p[np.broadcast_to(~ok[:, None, :], p.shape)] = np.nan
+        centre = np.nanmean(p, axis=2)
+        d = p - centre[:, :, None]
+        off[lo:hi] = d
+        radius = np.sqrt(np.nanmax((d * d).sum(axis=1), axis=1)) * (1.0 + 1e-12) + 1e-6
+        sphere[lo:hi, :3] = centre
+        sphere[lo:hi, 3] = radius
+        sphere[lo:hi, 4] = radius * 2.0**-22 + 1e-6
+    return sphere, off
+
+
+class Leaves:
+    """The packed leaves, and the levels of boxes above them, over the devices with a fix.
+
+    Every level stores its boxes as rows ``(west, south, -east, -north)``, so that "box meets
+    window" is one comparison ``boxes <= (east, north, -west, -south)`` of all four rows, and is
+    padded to a multiple of BLOCK with boxes that meet nothing.
+    """
+
+    __slots__ = (
+        "acc_max",
+        "count",
+        "leaf_box",
+        "levels",
+        "n_leaves",
+        "off_blocks",
+        "perm",
+        "perm_blocks",
+        "sphere_rows",
+        "xs",
+        "xs_blocks",
+        "ys",
+        "ys_blocks",
+    )
+
+    def __init__(self, lon: FloatArray, lat: FloatArray, accuracy: FloatArray, fix: BoolArray):
+        rows = np.flatnonzero(fix)
+        order = morton_order(lon[rows], lat[rows])
+        m = int(rows.size)
+        pad = -m % LEAF
+        # Slot columns are padded to whole leaves (repeating the last device's coordinates,
+        # row 0, NaN float32 offsets) so that a leaf's
+        # slots are one row of a (leaves × LEAF) view; ``perm``, ``xs``, ``ys`` are views of
+        # the first ``m`` slots.
+        perm_pad = np.zeros(m + pad, dtype=np.int32)
+        perm_pad[:m] = rows[order]
+        xs_pad = np.empty(m + pad)
+        ys_pad = np.empty(m + pad)
+        xs_pad[:m] = lon[perm_pad[:m]]
+        ys_pad[:m] = lat[perm_pad[:m]]
+        xs_pad[m:] = xs_pad[m - 1] if m else 0.0  # padding repeats the last device
+        ys_pad[m:] = ys_pad[m - 1] if m else 0.0
+        self.perm: I32Array = perm_pad[:m]
+        self.xs: FloatArray = xs_pad[:m]
+        self.ys: FloatArray = ys_pad[:m]
+        self.perm_blocks: I32Array = perm_pad.reshape(-1, LEAF)
+        self.xs_blocks: FloatArray = xs_pad.reshape(-1, LEAF)
+        self.ys_blocks: FloatArray = ys_pad.reshape(-1, LEAF)
+        self.count = m
+        starts = np.arange(0, m, LEAF)
+        self.n_leaves = int(starts.size)
+        cols = np.empty((4, self.n_leaves), dtype=np.float64)
+        if m:
+            cols[0] = np.minimum.reduceat(self.xs, starts)
+            cols[1] = np.minimum.reduceat(self.ys, starts)
+            cols[2] = np.maximum.reduceat(self.xs, starts)
+            cols[3] = np.maximum.reduceat(self.ys, starts)
+            self.acc_max: FloatArray = np.maximum.reduceat(accuracy[self.perm], starts)
+        else:
+            self.acc_max = np.empty(0, dtype=np.float64)
+        sphere, off = _spheres(self.xs_blocks, self.ys_blocks, m)
+        #: Leaf spheres, one row per leaf: x, y, z, radius, offset error (see _spheres).
+        self.sphere_rows: FloatArray = sphere
+        #: Float32 ECEF offsets from the leaf centre, (leaves, 3, LEAF); NaN in padding slots.
+        self.off_blocks: npt.NDArray[np.float32] = off
+        #: Leaf boxes: rows (west, south, -east, -north), one column per leaf (padded).
+        self.leaf_box: FloatArray = _padded(cols)
+        # Upper levels of the packed R-tree, top first; each box covers BLOCK boxes below it.
+        levels: list[FloatArray] = []
+        below = self.leaf_box
+        while below.shape[1] > _TOP:
+            below = _parent_boxes(below)
+            if below.shape[1] > _TOP:
+                below = np.concatenate(
+                    [below, np.repeat(_NO_BOX, -below.shape[1] % BLOCK, axis=1)], axis=1
+                )
+            levels.append(below)
+        levels.reverse()
+        self.levels = levels
+        for arr in [*self._arrays(), self.perm, self.xs, self.ys]:  # views too
+            arr.flags.writeable = False
+
+    def _arrays(self) -> list[npt.NDArray[Any]]:
+        return [
+            self.perm_blocks,
+            self.xs_blocks,
+            self.ys_blocks,
+            self.leaf_box,
+            self.acc_max,
+            self.sphere_rows,
+            self.off_blocks,
+            *self.levels,
+        ]
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays."""
+        return sum(int(a.nbytes) for a in self._arrays())
+
+    def leaves_in(
+        self, west: float, south: float, east: float, north: float
+    ) -> tuple[IntArray, FloatArray]:
+        """Leaves whose box meets the window, ascending, and their boxes (stored form, 4 × k)."""
+        leaves = self.leaf_ids_in(west, south, east, north)
+        return leaves, self.leaf_box.take(leaves, axis=1)
+
+    def leaf_ids_in(self, west: float, south: float, east: float, north: float) -> IntArray:
+        """Leaves whose box meets the window, ascending."""
+        q = np.array([east, north, -west, -south])[:, None]
+        cand: IntArray | None = None
+        for boxes in self.levels:
+            b = boxes if cand is None else boxes.take(cand, axis=1)
+            hit = (b <= q).all(axis=0)
+            idx = np.flatnonzero(hit) if cand is None else cand[hit]
+            if idx.size == 0:
+                return idx
+            cand = (idx[:, None] * BLOCK + _BLOCK_RANGE).reshape(-1)
+        b = self.leaf_box if cand is None else self.leaf_box.take(cand, axis=1)
+        hit = (b <= q).all(axis=0)
+        return np.flatnonzero(hit) if cand is None else cand[hit]
+
+    def leaves_in_many(self, windows: FloatArray) -> tuple[IntArray, IntArray]:
+        """Every (window, leaf) pair where the leaf's box meets the window.
+
+        ``windows`` is k × 4 (west, south, east, north). Windows are taken in chunks so the
+        comparison tables stay below a few megabytes whatever ``k`` is.
+        """
+        win_out: list[IntArray] = []
+        leaf_out: list[IntArray] = []
+        for lo in range(0, windows.shape[0], _CHUNK):
+            w = windows[lo : lo + _CHUNK]
+            q = np.stack([w[:, 2], w[:, 3], -w[:, 0], -w[:, 1]])  # 4 × k
+            win: IntArray | None = None
+            cand: IntArray | None = None
+            for boxes in [*self.levels, self.leaf_box]:
+                if cand is None or win is None:
+                    n_top = boxes.shape[1]
+                    hit = np.ones((w.shape[0], n_top), dtype=np.bool_)
+                    for row in range(4):
+                        hit &= boxes[row][None, :] <= q[row][:, None]
+                    win, idx = np.nonzero(hit)
+                else:
+                    ok = np.ones(cand.size, dtype=np.bool_)
+                    for row in range(4):
+                        ok &= boxes[row, cand] <= q[row, win]
+                    win, idx = win[ok], cand[ok]
+                if boxes is not self.leaf_box:
+                    cand = (idx[:, None] * BLOCK + _BLOCK_RANGE).reshape(-1)
+                    win = np.repeat(win, BLOCK)
+            assert win is not None
+            win_out.append(win + lo)
+            leaf_out.append(idx)
+        if not win_out:
+            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+        return np.concatenate(win_out), np.concatenate(leaf_out)
+
+    def block_chords(
+        self, leaves: IntArray, x0: Any, y0: Any, z0: Any
+    ) -> tuple[FloatArray, FloatArray]:
+        """Straight-line distances from an ECEF point to every slot of the given leaves.
+
+        Returns ``(leaves × LEAF)`` estimates (NaN in padding slots) and a ``(leaves × 1)``
+        bound on their error (see :func:`_spheres`); no trigonometry per device.
+        """
+        s = self.sphere_rows[leaves]
+        if isinstance(x0, float):
+            gap = s[:, :3] - (x0, y0, z0)
+        else:
+            gap = s[:, :3] - np.stack([x0, y0, z0], axis=1)
+        d = self.off_blocks[leaves] + gap[:, :, None]
+        d *= d
+        return np.sqrt(d.sum(axis=1)), s[:, 4:5]
+
+    def slots_of(self, leaves: IntArray) -> IntArray:
+        """Every slot of the given leaves."""
+        slots = (leaves[:, None] * LEAF + _LEAF_RANGE).reshape(-1)
+        if leaves.size and leaves[-1] == self.n_leaves - 1 and self.count % LEAF:
+            slots = slots[slots < self.count]
+        return slots
+
+    def runs(self, leaves: IntArray) -> tuple[list[int], list[int]]:
+        """Slot ranges ``[start, end)`` covering the given (sorted) leaves, merged when adjacent."""
+        if leaves.size == 0:
+            return [], []
+        brk = np.flatnonzero(np.diff(leaves) != 1)
+        first = np.concatenate(([leaves[0]], leaves[brk + 1]))
+        last = np.concatenate((leaves[brk], [leaves[-1]]))
+        starts = (first * LEAF).tolist()
+        ends = np.minimum((last + 1) * LEAF, self.count).tolist()
+        return starts, ends
+
+    def rows_of_leaves(self, leaves: IntArray) -> I32Array:
+        """Every row of the given (sorted) leaves.
+
+        One gather of whole leaves for a few hundred leaves, slices of merged runs of
+        consecutive leaves beyond.
+        """
+        if leaves.size > _GATHER_MAX:
+            return self.rows_of_runs(*self.runs(leaves))
+        rows: I32Array = self.perm_blocks[leaves].reshape(-1)
+        pad = self.perm_blocks.size - self.count
+        if pad and leaves.size and leaves[-1] == self.n_leaves - 1:
+            rows = rows[:-pad]
+        return rows
+
+    def rows_of_runs(self, starts: list[int], ends: list[int]) -> I32Array:
+        """Return the rows in the given slot ranges."""
+        perm = self.perm
+        if len(starts) == 1:
+            return perm[starts[0] : ends[0]]
+        return np.concatenate([perm[a:b] for a, b in zip(starts, ends, strict=True)])

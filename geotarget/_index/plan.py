@@ -1,0 +1,211 @@
+"""Private: area → devices over :class:`~geotarget._index.leaves.Leaves`, exactly.
+
+For each part of the area:
+
+1. **Candidate leaves**: the packed R-tree returns the leaves whose box meets the part's
+   rigorous lon/lat window.
+2. **Whole-leaf accept/reject by exact bounds**, computed for those leaves only:
+
+   * *circle* (centre ``c``, reach ``R``): with the leaf's bounding sphere (centre ``s``,
+     radius ``ρ``, ECEF) and ``d = |c - s|``, every point of the leaf is within ``d + ρ`` and
+     beyond ``d - ρ`` of ``c`` in a straight line (triangle inequality). The leaf is accepted
+     when ``d + ρ <= chord_inside(R)`` and rejected when ``d - ρ > chord_outside(R)``
+     (:func:`geotarget._geodesy.chord_inside`/``chord_outside`` invert the chord bounds of the
+     geodesic distance);
+   * *polygon*: a leaf box that meets no boundary point (:class:`.boundary.BoundaryCells`)
+     lies wholly inside or wholly outside, so its first device decides it. With a margin, a
+     leaf box grown by the margin (conservatively, see :func:`.boundary.grown`) that meets no
+     boundary and whose first device is outside is rejected.
+
+3. **Exact per-point test** only for the devices of the remaining (straddling) leaves: the
+   circle kernel :func:`geotarget._geodesy.geodesic_le` on the leaves' float32 chord
+   estimates (``Geod.inv`` only in the thin band), or, for polygons, the state of the device's
+   boundary-grid cell when it is unmarked, and ``intersects_xy`` (``contains`` with a margin)
+   in marked cells only.
+
+Nothing is cached: the cost of a query is the R-tree descent, a few vectorised operations per
+candidate leaf and the exact test of the straddling leaves' devices, so the first query of a new
+area object costs what every later one does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from geotarget import _geodesy
+from geotarget._index.boundary import BoundaryCells, circle_window, frame_scale, grown
+from geotarget._index.leaves import LEAF, Leaves
+from geotarget._validate import FloatArray
+from geotarget.areas import Circle, Polygon
+
+I32Array = npt.NDArray[np.int32]
+IntArray = npt.NDArray[np.intp]
+
+#: Boundary-grid cells per candidate leaf of a polygon query.
+CELLS_PER_LEAF = 8
+
+
+def sphere_gaps(lv: Leaves, leaves: IntArray, circle: Circle) -> tuple[FloatArray, FloatArray]:
+    """Per leaf, the nearest and farthest straight-line distance bounds to the circle's centre."""
+    s = lv.sphere_rows[leaves]
+    cx, cy, cz = _geodesy.ecef(circle.lon, circle.lat)
+    d = s[:, :3] - np.array([cx, cy, cz])
+    d *= d
+    dist = np.sqrt(d.sum(axis=1))
+    return dist - s[:, 3], dist + s[:, 3]
+
+
+def circle_hits(lv: Leaves, leaves: IntArray, lon: Any, lat: Any, reach: Any) -> I32Array:
+    """Rows of the devices of ``leaves`` inside circles (one per leaf, or one for all).
+
+    The exact circle kernel on the leaves' float32 chord estimates: ``Geod.inv`` only in the
+    thin band where the chord bounds cannot decide.
+    """
+    cx, cy, cz = _geodesy.ecef(lon, lat)
+    chords = lv.block_chords(leaves, cx, cy, cz)
+    if isinstance(lon, float):
+        c_lon, c_lat, limit = lon, lat, reach
+    else:
+        c_lon, c_lat, limit = lon[:, None], lat[:, None], reach[:, None]
+
+    def fetch(band: IntArray) -> tuple[FloatArray, FloatArray]:
+        slot = leaves[band // LEAF] * LEAF + band % LEAF
+        return lv.xs_blocks.reshape(-1)[slot], lv.ys_blocks.reshape(-1)[slot]
+
+    (keep,) = _geodesy.geodesic_le(c_lon, c_lat, None, None, [(0.0, limit)], chords, fetch)
+    rows: I32Array = lv.perm_blocks[leaves][keep]
+    return rows
+
+
+def polygon_hits(
+    lv: Leaves, part: Polygon, leaves: IntArray, cells: BoundaryCells | None
+) -> I32Array:
+    """Rows of the devices of ``leaves`` inside a polygon.
+
+    With ``cells``, a device in an unmarked cell takes the cell's state (inside, or outside
+    without a margin); only devices in marked cells get the exact test.
+    """
+    slots = lv.slots_of(leaves)
+    x = lv.xs[slots]
+    y = lv.ys[slots]
+    if cells is None:
+        todo = np.arange(slots.size)
+        keep = np.zeros(slots.size, dtype=np.bool_)
+    else:
+        state = cells.state_of(x, y)
+        keep = state == 1
+        todo = np.flatnonzero(state < 0 if part.margin_m == 0.0 else state != 1)
+    if todo.size:
+        if part.margin_m == 0.0:
+            keep[todo] = shapely.intersects_xy(part.shape, x[todo], y[todo])
+        else:
+            keep[todo] = part.contains(x[todo], y[todo])
+    rows: I32Array = lv.perm[slots[keep]]
+    return rows
+
+
+def representatives(lv: Leaves, leaves: IntArray) -> tuple[FloatArray, FloatArray]:
+    """The first device of each leaf."""
+    first = leaves * LEAF
+    return lv.xs[first], lv.ys[first]
+
+
+def _circle_split(lv: Leaves, part: Circle, leaves: IntArray) -> tuple[IntArray, IntArray]:
+    """Leaves wholly inside the circle, and leaves that straddle its rim."""
+    near, far = sphere_gaps(lv, leaves, part)
+    inner = far <= _geodesy.chord_inside(part.reach_m)
+    outer = near > _geodesy.chord_outside(part.reach_m)
+    return leaves[inner], leaves[~inner & ~outer]
+
+
+def _polygon_split(
+    lv: Leaves, part: Polygon, leaves: IntArray, boxes: FloatArray
+) -> tuple[IntArray, IntArray, BoundaryCells]:
+    """Leaves wholly inside the polygon, leaves that may straddle its boundary, and the cells."""
+    cells = BoundaryCells(part.shape, CELLS_PER_LEAF * leaves.size)
+    touch = cells.meets(boxes)
+    # The first device's cell state is exact wherever the leaf box meets no marked cell.
+    rep_in = cells.state_of(*representatives(lv, leaves)) == 1
+    inner = ~touch & rep_in
+    if part.margin_m == 0.0:
+        return leaves[inner], leaves[touch], cells
+    m = part.margin_m * (1.0 + frame_scale(part.shape, part.margin_m)) + 0.002
+    gboxes, wild = grown(boxes[0], boxes[1], -boxes[2], -boxes[3], np.full(leaves.size, m))
+    outer = ~(cells.meets(gboxes) | wild) & ~rep_in
+    return leaves[inner], leaves[~inner & ~outer], cells
+
+
+def part_rows(lv: Leaves, part: Circle | Polygon, few: int) -> tuple[list[I32Array], int]:
+    """Row chunks of the devices inside one part, and their total size."""
+    if lv.count == 0:
+        return [], 0
+    if isinstance(part, Circle):
+        leaves = lv.leaf_ids_in(*circle_window(part.lon, part.lat, part.reach_m))
+        if leaves.size == 0:
+            return [], 0
+        if leaves.size <= few:
+            rows = circle_hits(lv, leaves, part.lon, part.lat, part.reach_m)
+            return [rows], int(rows.size)
+        whole, edge = _circle_split(lv, part, leaves)
+    else:
+        leaves, boxes = lv.leaves_in(*part.bounds)
+        if leaves.size == 0:
+            return [], 0
+        cells = None
+        if leaves.size <= few:
+            whole, edge = leaves[:0], leaves
+        else:
+            whole, edge, cells = _polygon_split(lv, part, leaves, boxes)
+    chunks: list[I32Array] = []
+    total = 0
+    if whole.size:
+        rows = lv.rows_of_leaves(whole)
+        chunks.append(rows)
+        total += int(rows.size)
+    if edge.size:
+        if isinstance(part, Circle):
+            rows = circle_hits(lv, edge, part.lon, part.lat, part.reach_m)
+        else:
+            rows = polygon_hits(lv, part, edge, cells)
+        chunks.append(rows)
+        total += int(rows.size)
+    return chunks, total
+
+
+def circles_rows(lv: Leaves, circles: list[Circle]) -> I32Array:
+    """Rows inside any of many circles (unsorted, with repeats), all circles at once.
+
+    The same three steps as :func:`part_rows`, vectorised over (circle, leaf) pairs, so an area
+    of thousands of circles costs a few numpy passes over its pairs, not a Python loop per part.
+    """
+    if lv.count == 0 or not circles:
+        return np.empty(0, dtype=np.int32)
+    lon = np.array([c.lon for c in circles])
+    lat = np.array([c.lat for c in circles])
+    reach = np.array([c.reach_m for c in circles])
+    windows = np.array([circle_window(c.lon, c.lat, c.reach_m) for c in circles])
+    part, leaf = lv.leaves_in_many(windows)
+    if leaf.size == 0:
+        return np.empty(0, dtype=np.int32)
+    cx, cy, cz = _geodesy.ecef(lon, lat)
+    s = lv.sphere_rows[leaf].T
+    d = np.sqrt((s[0] - cx[part]) ** 2 + (s[1] - cy[part]) ** 2 + (s[2] - cz[part]) ** 2)
+    inner = d + s[3] <= _geodesy.chord_inside(reach)[part]
+    outer = d - s[3] > _geodesy.chord_outside(reach)[part]
+    whole = np.unique(leaf[inner])
+    chunks: list[I32Array] = []
+    if whole.size:
+        chunks.append(lv.rows_of_leaves(whole))
+    # Straddling pairs whose leaf is not accepted whole anyway.
+    edge = np.flatnonzero(~inner & ~outer)
+    edge = edge[~np.isin(leaf[edge], whole)]
+    if edge.size:
+        p = part[edge]
+        chunks.append(circle_hits(lv, leaf[edge], lon[p], lat[p], reach[p]))
+    if not chunks:
+        return np.empty(0, dtype=np.int32)
+    return np.concatenate(chunks)

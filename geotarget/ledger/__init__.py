@@ -1,0 +1,369 @@
+"""Delivery stores: pending claims, confirmations, redelivery and durable incidents.
+
+The delivery guarantee
+----------------------
+For each incident, over every process sharing one store:
+
+* **At least once until confirmed.** Every device the caller claims for an active incident is
+  offered (returned by :meth:`~DeliveryLedger.claim`, then by :meth:`~DeliveryLedger.redeliver`
+  whenever its lease runs out, also after a crash or restart) until the caller confirms it.
+* **Claimed once.** A device is claimed at most once per incident, whatever the number of
+  versions, calls or processes: concurrent claimers get disjoint sets.
+* **Never confirmed twice.** Confirming a confirmed delivery is a no-op, reported as such.
+* **One key per delivery.** Each delivery carries a stable key,
+  ``"{incident} {version} {device}"``, the same on every offer: pushed as the notification's
+  idempotency or collapse key, it lets the app show the alert once even when it is offered
+  twice (a crash between push and confirm).
+* **Cancel wins.** :meth:`~DeliveryLedger.retract` (or admitting a Cancel) ends the incident in
+  the same transactions that claims run in: no claim made after it returns, in any process,
+  succeeds, and its result lists every device ever claimed, with a pending retraction each.
+
+Device ids are ``str`` or ``int`` and are identified by their canonical text: ``1`` and ``"1"``
+are one device, ``"007"`` and ``7`` are two. Positions never enter a store.
+
+Three stores implement :class:`DeliveryLedger`: :class:`MemoryLedger` (in process),
+:class:`SQLiteLedger` (one file, the processes of one machine) and :class:`PostgresLedger`
+(every instance of a service; the ``postgres`` extra).
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Protocol, overload, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from geotarget.ledger._memory import MemoryLedger
+from geotarget.ledger._model import (
+    Admission,
+    Claims,
+    ClaimStatus,
+    Confirmation,
+    DeliveryKind,
+    DeviceIds,
+    Incident,
+    IncidentState,
+    Transition,
+)
+from geotarget.ledger._postgres import PostgresLedger
+from geotarget.ledger._sqlite import SQLiteLedger
+
+__all__ = [
+    "Admission",
+    "ClaimStatus",
+    "Claims",
+    "Confirmation",
+    "DeliveryKind",
+    "DeliveryLedger",
+    "Incident",
+    "IncidentState",
+    "MemoryLedger",
+    "PostgresLedger",
+    "SQLiteLedger",
+    "Transition",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+@runtime_checkable
+class DeliveryLedger(Protocol):
+    """The delivery store protocol: the contract every store implements.
+
+    Every method is one atomic transaction: a concurrent caller, in this process or another,
+    sees it wholly applied or not at all. When the store fails, a method raises a subclass of
+    :class:`~geotarget.errors.StoreError` naming the cause, and nothing of it was applied.
+    See :doc:`/delivery` for the guarantee and the loop a service runs.
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       Pending claims, confirmations, redelivery, retraction and incidents.
+    """
+
+    @overload
+    def claim(
+        self,
+        incident: str,
+        device_ids: DeviceIds,
+        *,
+        version: str,
+        at: datetime,
+        lease: timedelta = ...,
+    ) -> Claims: ...
+
+    @overload
+    def claim(
+        self, incident: str, device_ids: DeviceIds, *, alert_id: str, at: datetime
+    ) -> npt.NDArray[Any]: ...
+
+    def claim(
+        self,
+        incident: str,
+        device_ids: DeviceIds,
+        *,
+        version: str | None = None,
+        at: datetime,
+        lease: timedelta = ...,
+        alert_id: str | None = None,
+    ) -> Claims | npt.NDArray[Any]:
+        """Claim the devices not yet claimed for ``incident``, as pending deliveries.
+
+        In one transaction: the claim is refused (an empty result whose status says why) when
+        the incident is cancelled or expired, or when ``version`` is not its current version
+        (after :meth:`admit`); otherwise each device of ``device_ids`` never claimed for the
+        incident, by any process, is claimed: pending until confirmed, offered again by
+        :meth:`redeliver` once ``lease`` has run out.
+
+        Parameters
+        ----------
+        incident : str
+            The incident key (no whitespace), e.g. ``"polisen@polisen.se/SE-POL-1"``.
+        device_ids : sequence of str or int, or numpy array
+            The devices in the area; ``1`` and ``"1"`` are the same device.
+        version : str
+            The version id of the alert being delivered (no whitespace).
+        at : datetime
+            Now, timezone-aware.
+        lease : timedelta, default 60 s
+            How long the caller has to push and confirm before the deliveries come back.
+        alert_id : str, optional
+            The 0.1 form, instead of ``version``: returns the newly claimed ids as an array
+            (in the kind given) and records them as confirmed at once. Kept until ``Targeter``
+            uses the pending protocol.
+
+        Returns
+        -------
+        Claims
+            The newly claimed devices, their positions in ``device_ids`` and their keys.
+
+        Raises
+        ------
+        StoreError
+            The store failed (a subclass names the cause); nothing was claimed.
+        """
+        ...
+
+    def confirm(self, keys: DeviceIds, *, at: datetime) -> Confirmation:
+        """Mark the deliveries named by their keys as confirmed (pushed); never twice.
+
+        Parameters
+        ----------
+        keys : sequence of str
+            Delivery keys, as :meth:`Claims.keys` gave them.
+        at : datetime
+            Now, timezone-aware.
+
+        Returns
+        -------
+        Confirmation
+            Which keys were confirmed now, which before (a no-op), which name no delivery.
+        """
+        ...
+
+    def confirm_devices(
+        self, incident: str, device_ids: DeviceIds, *, at: datetime, kind: DeliveryKind = ...
+    ) -> Confirmation:
+        """Like :meth:`confirm`, naming the devices of one incident instead of keys.
+
+        Parameters
+        ----------
+        incident : str
+            The incident key.
+        device_ids : sequence of str or int, or numpy array
+            The devices pushed to.
+        at : datetime
+            Now, timezone-aware.
+        kind : DeliveryKind, default ALERT
+            Confirm the alert's deliveries, or its retraction's.
+
+        Returns
+        -------
+        Confirmation
+            Positions into ``device_ids``.
+        """
+        ...
+
+    def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
+        """Pending deliveries whose lease has run out by ``at`` (read only; see redeliver).
+
+        Alert deliveries of an incident that is no longer active are not due; retractions are
+        due until confirmed.
+
+        Parameters
+        ----------
+        at : datetime
+            Now, timezone-aware.
+        limit : int, optional
+            At most this many deliveries.
+
+        Returns
+        -------
+        list of Claims
+            One per (incident, version, kind), in claim order within each.
+        """
+        ...
+
+    def redeliver(
+        self, at: datetime, *, lease: timedelta = ..., limit: int | None = None
+    ) -> list[Claims]:
+        """Take the due pending deliveries and renew their lease, atomically.
+
+        Each due delivery is returned to exactly one caller (two handles or processes calling at
+        once get disjoint sets), with the same key as when it was claimed.
+
+        Parameters
+        ----------
+        at : datetime
+            Now, timezone-aware.
+        lease : timedelta, default 60 s
+            The new lease.
+        limit : int, optional
+            At most this many deliveries.
+
+        Returns
+        -------
+        list of Claims
+            One per (incident, version, kind), with ``lease_until = at + lease``.
+        """
+        ...
+
+    def retract(
+        self, incident: str, *, version: str, at: datetime, lease: timedelta = ...
+    ) -> Claims:
+        """Cancel the incident and offer a retraction to every device ever claimed for it.
+
+        In one transaction: the incident becomes CANCELLED (no claim succeeds afterwards, in any
+        process; claims in flight finish first) and every device claimed for it, pending or
+        confirmed, gets a pending retraction keyed by the first Cancel's version. Calling it
+        again returns the same retractions.
+
+        Parameters
+        ----------
+        incident : str
+            The incident key.
+        version : str
+            The Cancel's version id.
+        at : datetime
+            Now, timezone-aware.
+        lease : timedelta, default 60 s
+            How long to push and confirm the retractions before they are offered again.
+
+        Returns
+        -------
+        Claims
+            The retractions (kind RETRACTION, status CANCELLED).
+        """
+        ...
+
+    def recipients(self, incident: str) -> npt.NDArray[np.str_]:
+        """Every device claimed for ``incident`` (pending or confirmed), in claim order.
+
+        Claim order is the order of the claims, and within one claim canonical integer ids
+        ascending, then the other ids by code point.
+
+        Returns
+        -------
+        numpy.ndarray of str
+            Canonical text ids.
+        """
+        ...
+
+    def delivered(self, incident: str, device_ids: DeviceIds) -> npt.NDArray[np.bool_]:
+        """Whether each device was claimed for ``incident`` (one answer per input).
+
+        Returns
+        -------
+        numpy.ndarray of bool
+        """
+        ...
+
+    def admit(self, alert: Any, *, at: datetime, lease: timedelta = ...) -> Admission:
+        """Apply one Alert, Update or Cancel to the stored incidents, atomically.
+
+        The rules are issue 10's: a version is (sender, identifier); an Alert starts an
+        incident keyed ``"{sender}/{identifier}"``; an Update or Cancel joins the incident of a
+        version it references; the newest ``sent`` is current; a Cancel ends the incident and
+        retracts; a Cancel naming no known version is remembered, so the late Alert is refused;
+        an Update naming no known version starts the incident under its first reference; a
+        version id re-used with other content is a conflict; an Update or Cancel from another
+        sender, or with another status, is refused. Each outcome is a :class:`Transition`.
+
+        Parameters
+        ----------
+        alert : Alert
+            A message of type Alert, Update or Cancel (the caller filters the others).
+        at : datetime
+            Now, timezone-aware.
+        lease : timedelta, default 60 s
+            The lease of the retractions a Cancel makes.
+
+        Returns
+        -------
+        Admission
+
+        Raises
+        ------
+        InvalidInput
+            ``alert.msg_type`` is Ack or Error.
+        """
+        ...
+
+    def expire(self, incident: str, *, at: datetime) -> bool:
+        """Mark an active incident EXPIRED; its pending alert deliveries are no longer due.
+
+        Returns
+        -------
+        bool
+            Whether the incident was active.
+        """
+        ...
+
+    def incident(self, incident: str) -> Incident | None:
+        """The stored incident, or None.
+
+        Returns
+        -------
+        Incident or None
+        """
+        ...
+
+    def load_active(self) -> list[Incident]:
+        """Every active incident with a current alert, by key: what a new Targeter resumes.
+
+        Returns
+        -------
+        list of Incident
+        """
+        ...
+
+    def warm(self, incident: str) -> int:
+        """Load the devices claimed for ``incident`` into this handle (optional, for speed).
+
+        Each handle remembers the devices it has seen claimed per incident and leaves them out
+        of later claims' statements (claims are never deleted, so that is always safe); the
+        database still decides every other device. A handle opened after a restart knows none:
+        call this for each active incident (in the background, after
+        :meth:`load_active`) so the first Update over a large incident sends only its new
+        devices. Memory: about 8 bytes per integer id, more for string ids, until the incident
+        is cancelled or expired or the handle closed.
+
+        Parameters
+        ----------
+        incident : str
+            The incident key.
+
+        Returns
+        -------
+        int
+            How many devices are claimed for it.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources."""
+        ...

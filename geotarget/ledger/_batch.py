@@ -1,0 +1,174 @@
+"""Batches of device ids and delivery keys, vectorised; shared by every store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from geotarget.errors import InvalidInput
+from geotarget.ledger._model import Confirmation, DeviceIds, IdArray
+
+_I64 = np.iinfo(np.int64)
+
+
+def split_canonical(
+    values: IdArray,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], IdArray, npt.NDArray[np.int64]]:
+    """Split ids into (ints, their positions, other strings, their positions).
+
+    A string that is the canonical text of an ``int64`` (``"7"``, ``"-12"``, not ``"007"``,
+    ``"-0"`` or ``"+7"``) is that integer, so ``7`` and ``"7"`` are one device.
+    """
+    n = values.size
+    every = np.arange(n, dtype=np.int64)
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64, copy=False), every, np.array([], dtype=np.str_), every[:0]
+    if n == 0:
+        return np.array([], dtype=np.int64), every, values, every
+    body = np.char.lstrip(values, "-")
+    cand = np.flatnonzero(np.char.isdigit(body) & (np.char.str_len(body) <= 19))
+    ints = np.zeros(cand.size, dtype=np.int64)
+    ok = np.zeros(cand.size, dtype=np.bool_)
+    if cand.size:
+        texts = values[cand]
+        try:
+            ints = texts.astype(np.int64)
+            ok = ints.astype(np.str_) == texts
+        except (ValueError, OverflowError):
+            for j, s in enumerate(texts.tolist()):
+                try:
+                    v = int(s)
+                except ValueError:
+                    continue
+                if _I64.min <= v <= _I64.max and str(v) == s:
+                    ints[j] = v
+                    ok[j] = True
+    is_int = np.zeros(n, dtype=np.bool_)
+    is_int[cand[ok]] = True
+    return ints[ok], every[is_int], values[~is_int], every[~is_int]
+
+
+@attrs.frozen(eq=False)
+class Payload:
+    """A batch's distinct devices in store order: canonical ints ascending, then other strings.
+
+    ``int_pos`` / ``str_pos`` are each device's first position in the caller's batch.
+    """
+
+    ints: npt.NDArray[np.int64]
+    int_pos: npt.NDArray[np.int64]
+    strs: IdArray
+    str_pos: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, batch: IdArray) -> Payload:
+        ints, ipos, strs, spos = split_canonical(batch)
+        ui, fi = np.unique(ints, return_index=True)
+        us, fs = np.unique(strs, return_index=True)
+        return cls(ui, ipos[fi], us.astype(np.str_), spos[fs])
+
+    def __len__(self) -> int:
+        return int(self.ints.size + self.strs.size)
+
+    def positions(self) -> npt.NDArray[np.int64]:
+        """The first batch position of each payload device, in payload order."""
+        return np.concatenate([self.int_pos, self.str_pos]).astype(np.int64, copy=False)
+
+    def values(self) -> list[Any]:
+        """Ints then strings, as Python values (ints stay ints)."""
+        return self.ints.tolist() + self.strs.tolist()  # type: ignore[no-any-return]
+
+    def texts(self) -> list[str]:
+        """The canonical text of each payload device."""
+        strs: list[str] = self.strs.tolist()
+        return list(map(str, self.ints.tolist())) + strs
+
+    def without(self, ints: IdArray, strs: IdArray) -> Payload:
+        """The payload minus devices known (sorted arrays of ints and of strings)."""
+        keep_i = ~_member(self.ints, ints)
+        keep_s = ~_member(self.strs, strs)
+        return Payload(
+            self.ints[keep_i], self.int_pos[keep_i], self.strs[keep_s], self.str_pos[keep_s]
+        )
+
+
+def _member(values: IdArray, sorted_ids: IdArray) -> npt.NDArray[np.bool_]:
+    if sorted_ids.size == 0 or values.size == 0:
+        return np.zeros(values.shape, dtype=np.bool_)
+    at = np.minimum(np.searchsorted(sorted_ids, values), sorted_ids.size - 1)
+    return np.asarray(sorted_ids[at] == values, dtype=np.bool_)
+
+
+def merge_sorted(a: IdArray, b: IdArray) -> IdArray:
+    """The sorted union of a sorted array and a sorted array of new values."""
+    if b.size == 0:
+        return a
+    if a.size == 0:
+        return b
+    if a.dtype.kind == "U":
+        a = a.astype(np.result_type(a, b), copy=False)
+    return np.insert(a, np.searchsorted(a, b), b)
+
+
+def mixed_values(arr: IdArray) -> list[Any]:
+    """The ids as Python values in input order, canonical ints as ints (for SQLite)."""
+    if arr.dtype.kind in "iu":
+        return arr.tolist()  # type: ignore[no-any-return]
+    ints, ipos, _, _ = split_canonical(arr)
+    out: list[Any] = arr.tolist()
+    for i, v in zip(ipos.tolist(), ints.tolist(), strict=True):
+        out[i] = v
+    return out
+
+
+def parse_keys(
+    keys: DeviceIds,
+) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.int64], IdArray, IdArray]:
+    """Distinct keys split: (keys, first positions, "incident version" groups, devices)."""
+    if isinstance(keys, np.ndarray) and keys.dtype.kind == "U":
+        arr = keys.reshape(-1)
+    else:
+        if isinstance(keys, (str, bytes)):
+            raise InvalidInput("keys must be a sequence of delivery keys, not one str")
+        seq = keys.tolist() if isinstance(keys, np.ndarray) else list(keys)
+        for i, k in enumerate(seq):
+            if not isinstance(k, str):
+                raise InvalidInput(f"keys[{i}] must be a delivery key str (got {k!r})")
+        arr = np.array(seq, dtype=np.str_)
+    if arr.size == 0:
+        empty = np.array([], dtype=np.str_)
+        return arr, np.array([], dtype=np.int64), empty, empty
+    _, first = np.unique(arr, return_index=True)
+    first = np.sort(first).astype(np.int64)
+    parts = np.char.partition(arr[first], " ")
+    rest = np.char.partition(parts[:, 2], " ")
+    head, version, device = parts[:, 0], rest[:, 0], rest[:, 2]
+    bad = (np.char.str_len(head) == 0) | (np.char.str_len(version) == 0)
+    bad |= np.char.str_len(device) == 0
+    if bad.any():
+        i = int(first[np.flatnonzero(bad)[0]])
+        raise InvalidInput(
+            f"keys[{i}] must be a delivery key 'incident version device' (got {arr[i]!r})"
+        )
+    return arr, first, np.char.add(np.char.add(head, " "), version), device
+
+
+def confirmation(state: npt.NDArray[np.int8]) -> Confirmation:
+    """From one code per input (0 confirmed now, 1 already, 2 unknown, -1 duplicate)."""
+    return Confirmation(
+        confirmed=np.flatnonzero(state == 0).astype(np.int64),
+        already=np.flatnonzero(state == 1).astype(np.int64),
+        unknown=np.flatnonzero(state == 2).astype(np.int64),
+    )
+
+
+def check_limit(limit: int | None) -> int | None:
+    """None, or an int >= 1."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInput(f"limit must be an int >= 1 or None (got {limit!r})")
+    return limit

@@ -1,0 +1,203 @@
+"""Incident lifecycle rules, written once for every store.
+
+A store runs :func:`admit` inside one of its transactions, through the small :class:`Tx`
+interface; the rules (issue 10 semantics, section 2) therefore hold across processes exactly as
+far as the store's transaction isolation does: SQLite's ``BEGIN IMMEDIATE`` and PostgreSQL's row
+locks make every admission and every claim of an incident happen one after another.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+
+from geotarget.errors import InvalidInput, InvalidType
+from geotarget.ledger._model import (
+    Admission,
+    Claims,
+    Incident,
+    IncidentState,
+    Transition,
+    from_micros,
+    micros,
+)
+
+if TYPE_CHECKING:
+    from geotarget.alerts import Alert
+
+
+@attrs.frozen
+class Row:
+    """One incident row as every store keeps it."""
+
+    state: int
+    version: str | None
+    sent_us: int | None
+    sender: str | None
+    status: str | None
+    document: str | None
+    cancel_version: str | None
+    changed_us: int
+
+    def incident(self, key: str) -> Incident:
+        """The public view of this row."""
+        return Incident(
+            key=key,
+            state=IncidentState(self.state),
+            version=self.version,
+            document=self.document,
+            changed_at=from_micros(self.changed_us),
+        )
+
+
+class Tx(Protocol):
+    """What :func:`admit` needs from a store, inside one transaction."""
+
+    def version(self, vid: str) -> tuple[str, str | None] | None:
+        """The (incident, document) of a known version id; document None for a placeholder."""
+        ...
+
+    def incident_row(self, key: str) -> Row | None:
+        """The incident's row, locked for update until the transaction ends."""
+        ...
+
+    def early_cancelled(self, vids: list[str]) -> bool:
+        """Whether any of these version ids was cancelled before it was known."""
+        ...
+
+    def put_version(
+        self, vid: str, incident: str, document: str | None, sent_us: int | None, at_us: int
+    ) -> None:
+        """Record a version of an incident (or fill in a placeholder's document)."""
+        ...
+
+    def put_incident(self, key: str, row: Row) -> None:
+        """Insert or replace the incident's row."""
+        ...
+
+    def remember_cancels(self, vids: list[str], cancel_vid: str, at_us: int) -> None:
+        """Remember these version ids as cancelled (a Cancel that came first)."""
+        ...
+
+    def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
+        """Mark the incident cancelled and make a retraction for every device claimed."""
+        ...
+
+
+def version_id(sender: str, identifier: str) -> str:
+    """The version id of a message: ``"{sender}/{identifier}"``."""
+    return f"{sender}/{identifier}"
+
+
+def admit(tx: Tx, alert: Alert, at_us: int, lease_us: int) -> Admission:
+    """Apply one Alert, Update or Cancel to the store's incidents (one transaction)."""
+    from geotarget import cap
+    from geotarget.alerts import Alert, MessageType
+
+    if not isinstance(alert, Alert):
+        raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+    kind = alert.msg_type
+    if kind not in (MessageType.ALERT, MessageType.UPDATE, MessageType.CANCEL):
+        raise InvalidInput(
+            f"msg_type must be one of 'Alert', 'Cancel', 'Update' to change an incident "
+            f"(got {kind.value!r})"
+        )
+    vid = version_id(alert.sender, alert.identifier)
+    doc = cap.dumps(alert)
+    sent_us = micros("alert.sent", alert.sent)
+    refs = list(dict.fromkeys(version_id(r.sender, r.identifier) for r in alert.references))
+    refs = [r for r in refs if r != vid]
+
+    def done(transition: Transition, key: str | None, **kw: object) -> Admission:
+        row = tx.incident_row(key) if key is not None else None
+        incident = row.incident(key) if row is not None and key is not None else None
+        return Admission(transition=transition, version=vid, incident=incident, **kw)  # type: ignore[arg-type]
+
+    def refused(row: Row) -> Transition | None:
+        if row.state == IncidentState.CANCELLED.value:
+            return Transition.CANCELLED
+        if row.state == IncidentState.EXPIRED.value:
+            return Transition.EXPIRED
+        return None
+
+    def new_row(state: IncidentState, current: bool) -> Row:
+        return Row(
+            state=state.value,
+            version=vid if current else None,
+            sent_us=sent_us if current else None,
+            sender=alert.sender,
+            status=alert.status.value,
+            document=doc if current else None,
+            cancel_version=None,
+            changed_us=at_us,
+        )
+
+    key: str | None
+    seen = tx.version(vid)
+    if seen is not None:
+        key, stored = seen
+        row = tx.incident_row(key)
+        assert row is not None
+        if stored is not None:
+            if stored != doc:
+                return done(Transition.CONFLICT, key, stored_document=stored)
+            no = refused(row)
+            if no is not None:
+                return done(no, key)
+            return done(Transition.SAME if row.version == vid else Transition.SUPERSEDED, key)
+        # A placeholder: the original of an incident that an Update started. Join it below.
+    elif kind is MessageType.ALERT or not refs:
+        existing = tx.incident_row(vid)
+        if existing is not None and refused(existing) is not None:
+            return done(refused(existing), vid)  # type: ignore[arg-type]
+        if tx.early_cancelled([vid]):
+            tx.put_incident(vid, new_row(IncidentState.CANCELLED, current=False))
+            tx.put_version(vid, vid, doc, sent_us, at_us)
+            return done(Transition.CANCELLED, vid)
+        if kind is MessageType.CANCEL:
+            tx.put_incident(vid, new_row(IncidentState.CANCELLED, current=False))
+            tx.put_version(vid, vid, doc, sent_us, at_us)
+            return done(Transition.RETRACTED, vid, retraction=tx.retract(vid, vid, at_us, lease_us))
+        tx.put_incident(vid, new_row(IncidentState.ACTIVE, current=True))
+        tx.put_version(vid, vid, doc, sent_us, at_us)
+        return done(Transition.STARTED, vid)
+    else:
+        key = None
+        for ref in refs:
+            known = tx.version(ref)
+            if known is not None:
+                key = known[0]
+                break
+        if key is None:
+            if kind is MessageType.CANCEL:
+                tx.remember_cancels(refs, vid, at_us)
+                return done(Transition.REMEMBERED, None)
+            # An Update whose original is unknown starts the incident, keyed by its first
+            # reference (the chain's first version); the referenced ids become placeholders.
+            key = refs[0]
+            cancelled = tx.early_cancelled([vid, *refs])
+            state = IncidentState.CANCELLED if cancelled else IncidentState.ACTIVE
+            tx.put_incident(key, new_row(state, current=not cancelled))
+            tx.put_version(vid, key, doc, sent_us, at_us)
+            for ref in refs:
+                tx.put_version(ref, key, None, None, at_us)
+            return done(Transition.CANCELLED if cancelled else Transition.STARTED, key)
+
+    row = tx.incident_row(key)
+    assert row is not None
+    if row.sender is not None and (alert.sender != row.sender or alert.status.value != row.status):
+        return done(Transition.NOT_AUTHORISED, key)
+    no = refused(row)
+    if no is not None:
+        return done(no, key)
+    tx.put_version(vid, key, doc, sent_us, at_us)
+    if kind is MessageType.CANCEL:
+        return done(Transition.RETRACTED, key, retraction=tx.retract(key, vid, at_us, lease_us))
+    if row.sent_us is None or sent_us >= row.sent_us:
+        tx.put_incident(
+            key,
+            attrs.evolve(row, version=vid, sent_us=sent_us, document=doc, changed_us=at_us),
+        )
+        return done(Transition.UPDATED, key)
+    return done(Transition.SUPERSEDED, key)

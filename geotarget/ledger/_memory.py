@@ -1,0 +1,523 @@
+"""The in-process store: sorted numpy arrays per incident, one lock, nothing on disk."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, overload
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from geotarget.errors import InvalidInput
+from geotarget.ledger import _lifecycle
+from geotarget.ledger._batch import (
+    Payload,
+    check_limit,
+    confirmation,
+    parse_keys,
+    split_canonical,
+)
+from geotarget.ledger._model import (
+    Admission,
+    Claims,
+    ClaimStatus,
+    Confirmation,
+    DeliveryKind,
+    DeviceIds,
+    IdArray,
+    Incident,
+    IncidentState,
+    canonical_text,
+    check_token,
+    device_batch,
+    empty_claims,
+    from_micros,
+    lease_micros,
+    micros,
+)
+from geotarget.ledger._sql import DEFAULT_LEASE
+
+
+@attrs.define
+class _Side:
+    """The claims of one (incident, kind) for one id type, sorted by id."""
+
+    ids: IdArray
+    state: npt.NDArray[np.int8]
+    lease: npt.NDArray[np.int64]
+    seq: npt.NDArray[np.int64]
+    version: npt.NDArray[np.int32]
+
+    @classmethod
+    def empty(cls, dtype: Any) -> _Side:
+        return cls(
+            np.array([], dtype=dtype),
+            np.array([], dtype=np.int8),
+            np.array([], dtype=np.int64),
+            np.array([], dtype=np.int64),
+            np.array([], dtype=np.int32),
+        )
+
+    def find(self, values: IdArray) -> npt.NDArray[np.int64]:
+        """Index of each value in :attr:`ids`, or -1."""
+        out = np.full(values.size, -1, dtype=np.int64)
+        if self.ids.size == 0 or values.size == 0:
+            return out
+        at = np.minimum(np.searchsorted(self.ids, values), self.ids.size - 1)
+        hit = self.ids[at] == values
+        out[hit] = at[hit]
+        return out
+
+    def add(
+        self, values: IdArray, state: int, lease: int, seq: npt.NDArray[np.int64], version: int
+    ) -> None:
+        """Insert new (absent, distinct) values."""
+        order = np.argsort(values, kind="stable")
+        values, seq = values[order], seq[order]
+        if self.ids.dtype.kind == "U":
+            self.ids = self.ids.astype(np.result_type(self.ids, values), copy=False)
+        where = np.searchsorted(self.ids, values)
+        n = values.size
+        self.ids = np.insert(self.ids, where, values)
+        self.state = np.insert(self.state, where, np.full(n, state, dtype=np.int8))
+        self.lease = np.insert(self.lease, where, np.full(n, lease, dtype=np.int64))
+        self.seq = np.insert(self.seq, where, seq)
+        self.version = np.insert(self.version, where, np.full(n, version, dtype=np.int32))
+
+
+@attrs.define
+class _Table:
+    """The claims of one (incident, kind)."""
+
+    ints: _Side = attrs.field(factory=lambda: _Side.empty(np.int64))
+    strs: _Side = attrs.field(factory=lambda: _Side.empty(np.str_))
+
+    def sides(self) -> Iterator[_Side]:
+        yield self.ints
+        yield self.strs
+
+    def text(
+        self, masks: list[npt.NDArray[np.bool_]] | None = None
+    ) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        """Canonical text, seq and version of the rows ``masks`` select (all: None), by seq."""
+        texts, seqs, vers = [], [], []
+        for i, side in enumerate(self.sides()):
+            m = masks[i] if masks is not None else np.ones(side.ids.size, dtype=np.bool_)
+            texts.append(canonical_text(side.ids[m]))
+            seqs.append(side.seq[m])
+            vers.append(side.version[m])
+        seq = np.concatenate(seqs)
+        order = np.argsort(seq, kind="stable")
+        return (
+            np.concatenate(texts).astype(np.str_)[order],
+            seq[order],
+            np.concatenate(vers)[order],
+        )
+
+
+class MemoryLedger:
+    """An in-process delivery store (thread-safe; everything is lost when the process ends).
+
+    The same protocol and semantics as :class:`~geotarget.ledger.SQLiteLedger`, for tests,
+    demos and single-process services that accept losing state on restart. Claims and
+    confirmations are vectorised over sorted numpy arrays.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from geotarget.ledger import MemoryLedger
+    >>> store = MemoryLedger()
+    >>> t = datetime(2024, 4, 15, 12, 0, tzinfo=timezone.utc)
+    >>> store.claim("inc-1", ["a", "b"], version="v1", at=t).devices.tolist()
+    ['a', 'b']
+    >>> store.claim("inc-1", ["b", "c"], version="v1", at=t).devices.tolist()
+    ['c']
+    >>> store.confirm(["inc-1 v1 a"], at=t).confirmed.tolist()
+    [0]
+    >>> [c.devices.tolist() for c in store.redeliver(t + timedelta(minutes=2))]
+    [['b', 'c']]
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       Pending claims with delivery keys and leases, durable-store semantics, canonical ids.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._tables: dict[tuple[str, int], _Table] = {}
+        self._rows: dict[str, _lifecycle.Row] = {}
+        self._versions: dict[str, tuple[str, str | None]] = {}
+        self._early: dict[str, str] = {}
+        self._version_names: list[str] = []
+        self._version_index: dict[str, int] = {}
+        self._batch = 0
+
+    def close(self) -> None:
+        """Nothing to release (for symmetry with the durable stores)."""
+
+    def __enter__(self) -> MemoryLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _vindex(self, version: str) -> int:
+        i = self._version_index.get(version)
+        if i is None:
+            i = self._version_index[version] = len(self._version_names)
+            self._version_names.append(version)
+        return i
+
+    def _row(self, key: str, at_us: int) -> _lifecycle.Row:
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = _lifecycle.Row(0, None, None, None, None, None, None, at_us)
+        return row
+
+    @overload
+    def claim(
+        self,
+        incident: str,
+        device_ids: DeviceIds,
+        *,
+        version: str,
+        at: datetime,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> Claims: ...
+
+    @overload
+    def claim(
+        self, incident: str, device_ids: DeviceIds, *, alert_id: str, at: datetime
+    ) -> IdArray: ...
+
+    def claim(
+        self,
+        incident: str,
+        device_ids: DeviceIds,
+        *,
+        version: str | None = None,
+        at: datetime,
+        lease: timedelta = DEFAULT_LEASE,
+        alert_id: str | None = None,
+    ) -> Claims | IdArray:
+        """See :meth:`geotarget.ledger.DeliveryLedger.claim`."""
+        legacy = alert_id is not None
+        vid = check_token("version" if not legacy else "alert_id", alert_id if legacy else version)
+        key = check_token("incident", incident)
+        at_us = micros("at", at)
+        lease_us = lease_micros(lease)
+        batch = device_batch(device_ids)
+        with self._lock:
+            row = self._row(key, at_us)
+            status = {0: ClaimStatus.CLAIMED, 1: ClaimStatus.CANCELLED, 2: ClaimStatus.EXPIRED}[
+                row.state
+            ]
+            if status is ClaimStatus.CLAIMED and not legacy and row.version not in (None, vid):
+                status = ClaimStatus.SUPERSEDED
+            if status is not ClaimStatus.CLAIMED or batch.size == 0:
+                got = empty_claims(key, vid, DeliveryKind.ALERT, status)
+                return got.ids() if legacy else got
+            positions = self._insert(key, 0, vid, batch, 1 if legacy else 0, at_us + lease_us)
+        got = Claims(
+            incident=key,
+            version=vid,
+            kind=DeliveryKind.ALERT,
+            status=ClaimStatus.CLAIMED,
+            source=batch,
+            positions=positions,
+            lease_until=None if legacy else from_micros(at_us + lease_us),
+        )
+        return got.ids() if legacy else got
+
+    def _insert(
+        self, key: str, kind: int, version: str, batch: IdArray, state: int, lease_us: int
+    ) -> npt.NDArray[np.int64]:
+        table = self._tables.setdefault((key, kind), _Table())
+        self._batch += 1
+        base = self._batch << 32
+        if batch.size >= 1 << 32:
+            raise InvalidInput(f"device_ids must hold fewer than 2**32 ids (got {batch.size:,})")
+        payload = Payload.of(batch)
+        v = self._vindex(version)
+        new_pos = []
+        rank = 0  # the store order: canonical ints ascending, then strings (as SQL stores)
+        for side, values, pos in (
+            (table.ints, payload.ints, payload.int_pos),
+            (table.strs, payload.strs, payload.str_pos),
+        ):
+            fresh = side.find(values) < 0
+            if fresh.any():
+                order = rank + np.flatnonzero(fresh).astype(np.int64)
+                side.add(values[fresh], state, lease_us, base + order, v)
+                new_pos.append(pos[fresh])
+            rank += int(values.size)
+        if not new_pos:
+            return np.array([], dtype=np.int64)
+        return np.sort(np.concatenate(new_pos))
+
+    def _locate(
+        self, table: _Table | None, devices: IdArray
+    ) -> list[tuple[_Side, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+        """For each side: (side, positions into devices, row index or -1)."""
+        if table is None:
+            return []
+        ints, ipos, strs, spos = split_canonical(devices)
+        return [
+            (table.ints, ipos, table.ints.find(ints)),
+            (table.strs, spos, table.strs.find(strs)),
+        ]
+
+    def _confirm(
+        self, key: str, version: str | None, kind: int | None, devices: IdArray, at_us: int
+    ) -> npt.NDArray[np.int8]:
+        codes = np.full(devices.size, 2, dtype=np.int8)
+        kinds = [kind] if kind is not None else [0, 1]
+        v = self._version_index.get(version, -1) if version is not None else None
+        for k in kinds:
+            for side, pos, idx in self._locate(self._tables.get((key, k)), devices):
+                if side.ids.size == 0:
+                    continue
+                hit = idx >= 0
+                if v is not None:
+                    hit &= np.where(hit, side.version[np.maximum(idx, 0)] == v, False)
+                rows = idx[hit]
+                codes[pos[hit]] = np.where(side.state[rows] == 1, 1, 0)
+                side.state[rows] = 1
+        del at_us
+        return codes
+
+    def confirm(self, keys: DeviceIds, *, at: datetime) -> Confirmation:
+        """See :meth:`geotarget.ledger.DeliveryLedger.confirm`."""
+        at_us = micros("at", at)
+        arr, first, groups, device = parse_keys(keys)
+        state = np.full(arr.size, -1, dtype=np.int8)
+        with self._lock:
+            for g in np.unique(groups).tolist():
+                inc, ver = g.split(" ")
+                sel = np.flatnonzero(groups == g)
+                state[first[sel]] = self._confirm(inc, ver, None, device[sel], at_us)
+        return confirmation(state)
+
+    def confirm_devices(
+        self,
+        incident: str,
+        device_ids: DeviceIds,
+        *,
+        at: datetime,
+        kind: DeliveryKind = DeliveryKind.ALERT,
+    ) -> Confirmation:
+        """See :meth:`geotarget.ledger.DeliveryLedger.confirm_devices`."""
+        key = check_token("incident", incident)
+        at_us = micros("at", at)
+        batch = canonical_text(device_batch(device_ids))
+        state = np.full(batch.size, -1, dtype=np.int8)
+        if batch.size:
+            _, first = np.unique(batch, return_index=True)
+            first = np.sort(first)
+            with self._lock:
+                state[first] = self._confirm(
+                    key, None, 0 if kind is DeliveryKind.ALERT else 1, batch[first], at_us
+                )
+        return confirmation(state)
+
+    def _due(self, at_us: int, limit: int | None) -> list[tuple[str, int, Any, Any, Any]]:
+        """(incident, kind, texts, versions, row masks per side) of due deliveries, in order."""
+        out = []
+        left = limit
+        for (key, kind), table in sorted(self._tables.items()):
+            if kind == 0 and self._rows[key].state != 0:
+                continue
+            masks = [(s.state == 0) & (s.lease <= at_us) for s in table.sides()]
+            texts, seqs, vers = table.text(masks)
+            if left is not None:
+                texts, vers = texts[:left], vers[:left]
+                cut = seqs[: texts.size].max() if texts.size else -1
+                masks = [m & (s.seq <= cut) for m, s in zip(masks, table.sides(), strict=True)]
+                left -= int(texts.size)
+            if texts.size:
+                out.append((key, kind, texts, vers, masks))
+            if left is not None and left <= 0:
+                break
+        return out
+
+    def _claims(
+        self, due: list[tuple[str, int, Any, Any, Any]], lease_until: datetime | None
+    ) -> list[Claims]:
+        out = []
+        for key, kind, texts, vers, _ in due:
+            for v in np.unique(vers).tolist():
+                sel = texts[vers == v]
+                out.append(
+                    Claims(
+                        incident=key,
+                        version=self._version_names[v],
+                        kind=DeliveryKind.ALERT if kind == 0 else DeliveryKind.RETRACTION,
+                        status=ClaimStatus.CLAIMED,
+                        source=sel,
+                        positions=np.arange(sel.size, dtype=np.int64),
+                        lease_until=lease_until,
+                    )
+                )
+        out.sort(key=lambda c: (c.incident, c.version, c.kind.value))
+        return out
+
+    def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.due`."""
+        at_us = micros("at", at)
+        lim = check_limit(limit)
+        with self._lock:
+            return self._claims(self._due(at_us, lim), None)
+
+    def redeliver(
+        self, at: datetime, *, lease: timedelta = DEFAULT_LEASE, limit: int | None = None
+    ) -> list[Claims]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.redeliver`."""
+        at_us = micros("at", at)
+        until = at_us + lease_micros(lease)
+        lim = check_limit(limit)
+        with self._lock:
+            due = self._due(at_us, lim)
+            for key, kind, _, _, masks in due:
+                for side, m in zip(self._tables[(key, kind)].sides(), masks, strict=True):
+                    side.lease[m] = until
+            return self._claims(due, from_micros(until))
+
+    def _retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
+        row = self._row(key, at_us)
+        vid = row.cancel_version or cancel_vid
+        self._rows[key] = attrs.evolve(
+            row,
+            state=1,
+            cancel_version=vid,
+            changed_us=row.changed_us if row.state == 1 else at_us,
+        )
+        told = self._tables.get((key, 0))
+        back = self._tables.setdefault((key, 1), _Table())
+        if told is not None:
+            v = self._vindex(vid)
+            for src, dst in zip(told.sides(), back.sides(), strict=True):
+                fresh = dst.find(src.ids) < 0
+                if fresh.any():
+                    dst.add(src.ids[fresh], 0, at_us + lease_us, src.seq[fresh], v)
+        texts, _, _ = back.text()
+        lease = max((int(s.lease.max()) for s in back.sides() if s.lease.size), default=0)
+        return Claims(
+            incident=key,
+            version=vid,
+            kind=DeliveryKind.RETRACTION,
+            status=ClaimStatus.CANCELLED,
+            source=texts,
+            positions=np.arange(texts.size, dtype=np.int64),
+            lease_until=from_micros(lease or at_us + lease_us),
+        )
+
+    def retract(
+        self, incident: str, *, version: str, at: datetime, lease: timedelta = DEFAULT_LEASE
+    ) -> Claims:
+        """See :meth:`geotarget.ledger.DeliveryLedger.retract`."""
+        key = check_token("incident", incident)
+        vid = check_token("version", version)
+        at_us = micros("at", at)
+        lease_us = lease_micros(lease)
+        with self._lock:
+            return self._retract(key, vid, at_us, lease_us)
+
+    def recipients(self, incident: str) -> npt.NDArray[np.str_]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.recipients`."""
+        key = check_token("incident", incident)
+        with self._lock:
+            table = self._tables.get((key, 0))
+            if table is None:
+                return np.array([], dtype=np.str_)
+            texts, _, _ = table.text()
+            return texts
+
+    def delivered(self, incident: str, device_ids: DeviceIds) -> npt.NDArray[np.bool_]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.delivered`."""
+        key = check_token("incident", incident)
+        ids = device_batch(device_ids)
+        out = np.zeros(ids.size, dtype=np.bool_)
+        with self._lock:
+            for _, pos, idx in self._locate(self._tables.get((key, 0)), ids):
+                out[pos] = idx >= 0
+        return out
+
+    @contextmanager
+    def _tx(self) -> Iterator[_MemoryTx]:
+        with self._lock:
+            yield _MemoryTx(self)
+
+    def admit(self, alert: Any, *, at: datetime, lease: timedelta = DEFAULT_LEASE) -> Admission:
+        """See :meth:`geotarget.ledger.DeliveryLedger.admit`."""
+        at_us = micros("at", at)
+        lease_us = lease_micros(lease)
+        with self._tx() as tx:
+            return _lifecycle.admit(tx, alert, at_us, lease_us)
+
+    def expire(self, incident: str, *, at: datetime) -> bool:
+        """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""
+        key = check_token("incident", incident)
+        at_us = micros("at", at)
+        with self._lock:
+            row = self._rows.get(key)
+            if row is None or row.state != 0:
+                return False
+            self._rows[key] = attrs.evolve(row, state=2, changed_us=at_us)
+            return True
+
+    def incident(self, incident: str) -> Incident | None:
+        """See :meth:`geotarget.ledger.DeliveryLedger.incident`."""
+        key = check_token("incident", incident)
+        with self._lock:
+            row = self._rows.get(key)
+        return None if row is None else row.incident(key)
+
+    def warm(self, incident: str) -> int:
+        """See :meth:`geotarget.ledger.DeliveryLedger.warm` (nothing to load in memory)."""
+        return int(self.recipients(incident).size)
+
+    def load_active(self) -> list[Incident]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.load_active`."""
+        with self._lock:
+            return [
+                row.incident(key)
+                for key, row in sorted(self._rows.items())
+                if row.state == IncidentState.ACTIVE.value and row.document is not None
+            ]
+
+
+class _MemoryTx:
+    """The lifecycle's view of the memory store (under its lock)."""
+
+    def __init__(self, store: MemoryLedger) -> None:
+        self.s = store
+
+    def version(self, vid: str) -> tuple[str, str | None] | None:
+        return self.s._versions.get(vid)
+
+    def incident_row(self, key: str) -> _lifecycle.Row | None:
+        return self.s._rows.get(key)
+
+    def early_cancelled(self, vids: list[str]) -> bool:
+        return any(v in self.s._early for v in vids)
+
+    def put_version(
+        self, vid: str, incident: str, document: str | None, sent_us: int | None, at_us: int
+    ) -> None:
+        old = self.s._versions.get(vid)
+        if old is None or old[1] is None:
+            self.s._versions[vid] = (old[0] if old else incident, document)
+
+    def put_incident(self, key: str, row: _lifecycle.Row) -> None:
+        self.s._rows[key] = row
+
+    def remember_cancels(self, vids: list[str], cancel_vid: str, at_us: int) -> None:
+        for v in vids:
+            self.s._early.setdefault(v, cancel_vid)
+
+    def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
+        return self.s._retract(key, cancel_vid, at_us, lease_us)

@@ -1,0 +1,370 @@
+"""Values shared by every store: device ids, delivery keys, and what the operations return."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from geotarget.errors import InvalidInput, InvalidType
+
+if TYPE_CHECKING:
+    from geotarget.alerts import Alert
+
+DeviceId = str | int
+IdArray = npt.NDArray[Any]
+DeviceIds = Iterable[DeviceId] | IdArray
+
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class DeliveryKind(enum.Enum):
+    """What a delivery carries: the alert itself, or the retraction of a cancelled alert."""
+
+    ALERT = "alert"
+    RETRACTION = "retraction"
+
+
+class ClaimStatus(enum.Enum):
+    """Whether a claim was made, and if not, why (decided in the same transaction)."""
+
+    CLAIMED = "claimed"
+    """The incident is active and ``version`` is its current version: new devices claimed."""
+    CANCELLED = "cancelled"
+    """The incident was cancelled: nothing claimed."""
+    EXPIRED = "expired"
+    """The incident expired: nothing claimed."""
+    SUPERSEDED = "superseded"
+    """``version`` is not the incident's current version any more: nothing claimed."""
+
+
+class IncidentState(enum.Enum):
+    """The lifecycle state of an incident in a store."""
+
+    ACTIVE = 0
+    CANCELLED = 1
+    EXPIRED = 2
+
+
+class Transition(enum.Enum):
+    """What :meth:`~geotarget.ledger.DeliveryLedger.admit` did with a message."""
+
+    STARTED = "started"
+    """A new incident, with this version as its current alert."""
+    UPDATED = "updated"
+    """This version became the incident's current alert (it is the newest by ``sent``)."""
+    SAME = "same"
+    """The very same version was admitted before (equal content): nothing changed."""
+    SUPERSEDED = "superseded"
+    """A version older (by ``sent``) than the current one: recorded, not current."""
+    CANCELLED = "cancelled"
+    """The incident was cancelled before (or the version was cancelled early): refused."""
+    RETRACTED = "retracted"
+    """This Cancel ended the incident; :attr:`Admission.retraction` lists whom to tell."""
+    REMEMBERED = "remembered"
+    """A Cancel naming no known version: its references are remembered as cancelled."""
+    CONFLICT = "conflict"
+    """The version id was seen before with different content: refused, nothing changed."""
+    NOT_AUTHORISED = "not_authorised"
+    """An Update or Cancel from another sender, or with another status: refused."""
+    EXPIRED = "expired"
+    """The incident expired: refused."""
+
+
+def check_token(name: str, value: object) -> str:
+    """A non-empty str without whitespace (incident keys, version ids: CAP identifiers)."""
+    if not isinstance(value, str):
+        raise InvalidType(f"{name} must be a str (got {type(value).__name__}: {value!r})")
+    if not value or any(c.isspace() for c in value) or "\x00" in value:
+        raise InvalidInput(
+            f"{name} must be a non-empty str without whitespace or NUL, like a CAP identifier "
+            f"(got {value!r})"
+        )
+    return value
+
+
+def micros(name: str, at: object) -> int:
+    """A timezone-aware datetime as integer microseconds since 1970-01-01T00:00Z."""
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise InvalidInput(f"{name} must be a timezone-aware datetime (got {at!r})")
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def lease_micros(lease: object) -> int:
+    """A lease as a positive number of microseconds."""
+    if not isinstance(lease, timedelta) or lease <= timedelta(0):
+        raise InvalidInput(f"lease must be a timedelta > 0 (got {lease!r})")
+    return lease // timedelta(microseconds=1)
+
+
+def from_micros(us: int) -> datetime:
+    """The inverse of :func:`micros` (UTC)."""
+    return _EPOCH + timedelta(microseconds=int(us))
+
+
+def device_batch(device_ids: DeviceIds) -> IdArray:
+    """Validated device ids as an ``int64`` or ``str_`` array, in input order, duplicates kept.
+
+    Integer and string numpy arrays pass without a Python loop; other iterables are checked
+    element by element. A mix of ``int`` and ``str`` becomes the canonical text of each.
+    """
+    if isinstance(device_ids, np.ndarray) and device_ids.dtype.kind in "iu":
+        if device_ids.dtype == np.uint64 and device_ids.size and device_ids.max() > _I64_MAX:
+            raise InvalidInput("device_ids must fit in a signed 64-bit integer")
+        arr = device_ids.astype(np.int64, copy=False).reshape(-1)
+    elif isinstance(device_ids, np.ndarray) and device_ids.dtype.kind == "U":
+        arr = device_ids.reshape(-1)
+        empty = np.char.str_len(arr.astype(np.str_, copy=False)) == 0
+        if empty.any():
+            row = int(np.flatnonzero(empty)[0])
+            raise InvalidInput(f"device_ids[{row}] must be a non-empty str (got '')")
+    else:
+        if isinstance(device_ids, (str, bytes)):
+            raise InvalidType(
+                f"device_ids must be a sequence of ids, not one {type(device_ids).__name__}"
+            )
+        seq = device_ids.tolist() if isinstance(device_ids, np.ndarray) else list(device_ids)
+        arr = _from_list(seq)
+    return arr
+
+
+def _from_list(seq: list[Any]) -> IdArray:
+    strs = False
+    ints = False
+    for i, d in enumerate(seq):
+        if isinstance(d, bool) or not isinstance(d, (str, int)):
+            raise InvalidType(f"device_ids[{i}] must be a str or an int (got {d!r})")
+        if isinstance(d, str):
+            if not d:
+                raise InvalidInput(f"device_ids[{i}] must be a non-empty str (got '')")
+            strs = True
+        else:
+            if not _I64_MIN <= d <= _I64_MAX:
+                raise InvalidInput(
+                    f"device_ids[{i}] must fit in a signed 64-bit integer (got {d!r})"
+                )
+            ints = True
+    if not seq:
+        return np.array([], dtype=np.str_)
+    if ints and not strs:
+        return np.array(seq, dtype=np.int64)
+    return np.array([str(d) for d in seq], dtype=np.str_)
+
+
+def canonical_text(arr: IdArray) -> npt.NDArray[np.str_]:
+    """The canonical text of each id: ``str(i)`` for integers, strings as they are."""
+    if arr.dtype.kind == "U":
+        return arr
+    if arr.size == 0:
+        return np.array([], dtype=np.str_)
+    return arr.astype(np.str_)
+
+
+def delivery_keys(incident: str, version: str, devices: npt.NDArray[np.str_]) -> IdArray:
+    """``"{incident} {version} {device}"`` for each device (see :func:`parse_key`)."""
+    if devices.size == 0:
+        return np.array([], dtype=np.str_)
+    return np.char.add(f"{incident} {version} ", devices)
+
+
+def parse_key(i: int, key: object) -> tuple[str, str, str]:
+    """Split a delivery key into (incident, version, device); a precise error otherwise."""
+    if not isinstance(key, str):
+        raise InvalidType(f"keys[{i}] must be a str (got {key!r})")
+    parts = key.split(" ", 2)
+    if len(parts) != 3 or not all(parts):
+        raise InvalidInput(
+            f"keys[{i}] must be a delivery key 'incident version device' (got {key!r})"
+        )
+    return parts[0], parts[1], parts[2]
+
+
+class Claims:
+    """Deliveries of one incident and version that the caller must push now.
+
+    Each is *pending* until confirmed (:meth:`~geotarget.ledger.DeliveryLedger.confirm`); a
+    pending delivery whose lease ran out is offered again by
+    :meth:`~geotarget.ledger.DeliveryLedger.redeliver` with the same key.
+
+    Attributes
+    ----------
+    incident, version : str
+        The incident key and the version id (of the alert, or of the Cancel for a retraction).
+    kind : DeliveryKind
+        The alert, or its retraction.
+    status : ClaimStatus
+        ``CLAIMED``, or why nothing was claimed.
+    positions : numpy.ndarray of int64
+        For :meth:`~geotarget.ledger.DeliveryLedger.claim`: where each claimed device is in the
+        caller's batch (its first occurrence), ascending. Otherwise ``0 .. len - 1``.
+    lease_until : datetime or None
+        When the pending deliveries come back from ``redeliver`` unless confirmed.
+
+    .. versionadded:: 0.2.0
+    """
+
+    __slots__ = (
+        "_devices",
+        "_source",
+        "incident",
+        "kind",
+        "lease_until",
+        "positions",
+        "status",
+        "version",
+    )
+
+    def __init__(
+        self,
+        *,
+        incident: str,
+        version: str,
+        kind: DeliveryKind,
+        status: ClaimStatus,
+        source: IdArray,
+        positions: npt.NDArray[np.int64],
+        lease_until: datetime | None,
+    ) -> None:
+        self.incident = incident
+        self.version = version
+        self.kind = kind
+        self.status = status
+        self._source = source
+        self.positions = positions
+        self.lease_until = lease_until
+        self._devices: npt.NDArray[np.str_] | None = None
+
+    def __len__(self) -> int:
+        return int(self.positions.size)
+
+    def __repr__(self) -> str:
+        return (
+            f"Claims(incident={self.incident!r}, version={self.version!r}, kind={self.kind.name},"
+            f" status={self.status.name}, n={len(self)})"
+        )
+
+    def ids(self) -> IdArray:
+        """The claimed devices as the caller gave them (``int64`` or ``str_``)."""
+        return self._source[self.positions]
+
+    @property
+    def devices(self) -> npt.NDArray[np.str_]:
+        """The claimed devices' canonical text ids, in :attr:`positions` order."""
+        if self._devices is None:
+            self._devices = canonical_text(self.ids())
+        return self._devices
+
+    def keys(self) -> IdArray:
+        """The delivery key of each device: ``"{incident} {version} {device}"``.
+
+        Stable across re-offers and restarts: pass it to the push service as the idempotency or
+        collapse key so the app shows the alert once, and back to ``confirm``.
+        """
+        return delivery_keys(self.incident, self.version, self.devices)
+
+
+def empty_claims(incident: str, version: str, kind: DeliveryKind, status: ClaimStatus) -> Claims:
+    """No deliveries (a refused or empty claim)."""
+    return Claims(
+        incident=incident,
+        version=version,
+        kind=kind,
+        status=status,
+        source=np.array([], dtype=np.str_),
+        positions=np.array([], dtype=np.int64),
+        lease_until=None,
+    )
+
+
+@attrs.frozen(eq=False)
+class Confirmation:
+    """What :meth:`~geotarget.ledger.DeliveryLedger.confirm` did with each key or device.
+
+    Each array holds positions into the caller's input (duplicates count once, at their first
+    position).
+
+    Attributes
+    ----------
+    confirmed : numpy.ndarray of int64
+        Pending deliveries confirmed now.
+    already : numpy.ndarray of int64
+        Deliveries confirmed before: nothing changed (a delivery is never confirmed twice).
+    unknown : numpy.ndarray of int64
+        Keys or devices with no delivery (never claimed, or another version's key).
+
+    .. versionadded:: 0.2.0
+    """
+
+    confirmed: npt.NDArray[np.int64]
+    already: npt.NDArray[np.int64]
+    unknown: npt.NDArray[np.int64]
+
+
+@attrs.frozen
+class Incident:
+    """An incident as the store holds it.
+
+    Attributes
+    ----------
+    key : str
+        The incident key (``"{sender}/{identifier}"`` of its first version, by convention).
+    state : IncidentState
+        ``ACTIVE``, ``CANCELLED`` or ``EXPIRED``.
+    version : str or None
+        The current version id; None when the incident was only ever claimed or cancelled.
+    document : str or None
+        The current version as a CAP 1.2 document (:func:`geotarget.cap.dumps`).
+    changed_at : datetime
+        When the state or the current version last changed.
+
+    .. versionadded:: 0.2.0
+    """
+
+    key: str
+    state: IncidentState
+    version: str | None
+    document: str | None
+    changed_at: datetime
+
+    @property
+    def alert(self) -> Alert | None:
+        """The current version, read from :attr:`document` (None without a document)."""
+        if self.document is None:
+            return None
+        from geotarget import cap
+
+        return cap.loads(self.document)
+
+
+@attrs.frozen
+class Admission:
+    """The outcome of admitting one Alert, Update or Cancel into a store.
+
+    Attributes
+    ----------
+    transition : Transition
+        What happened (see :class:`Transition`).
+    version : str
+        The message's version id, ``"{sender}/{identifier}"``.
+    incident : Incident or None
+        The incident the message belongs to, as it is after the call (None for
+        ``REMEMBERED``).
+    retraction : Claims or None
+        For ``RETRACTED``: a pending retraction for every device ever claimed for the incident.
+    stored_document : str or None
+        For ``CONFLICT``: the CAP document first stored under this version id.
+
+    .. versionadded:: 0.2.0
+    """
+
+    transition: Transition
+    version: str
+    incident: Incident | None
+    retraction: Claims | None = None
+    stored_document: str | None = None

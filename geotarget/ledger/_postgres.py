@@ -1,0 +1,275 @@
+"""The PostgreSQL store: shared by every instance of a service; COPY-based claims."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from geotarget.errors import (
+    InvalidInput,
+    MissingExtra,
+    StoreBusy,
+    StoreError,
+    StoreFull,
+    StoreReadOnly,
+    StoreUnavailable,
+)
+from geotarget.ledger._batch import Payload
+from geotarget.ledger._model import IdArray, canonical_text
+from geotarget.ledger._sql import SCHEMA, SqlStore
+
+_ADMIT_LOCK = 0x67746C65  # "gtle": one admission at a time, across every instance
+_SCHEMA_LOCK = 0x67747363
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as err:
+        raise MissingExtra("postgres", "PostgresLedger") from err
+    return psycopg
+
+
+def _copy_text(values: list[str]) -> str:
+    """Device texts as COPY text lines (one per line, escaped when needed)."""
+    data = "\n".join(values) + "\n"
+    if "\x00" in data:
+        i = next(i for i, v in enumerate(values) if "\x00" in v)
+        raise InvalidInput(f"device_ids[{i}] must not contain NUL (got {values[i]!r})")
+    if "\\" in data or "\t" in data or "\r" in data or data.count("\n") != len(values):
+        data = "".join(
+            v.replace("\\", "\\\\").replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n")
+            + "\n"
+            for v in values
+        )
+    return data
+
+
+class PostgresLedger(SqlStore):
+    """A delivery store in PostgreSQL, shared by every instance of a service.
+
+    The same protocol and semantics as :class:`~geotarget.ledger.SQLiteLedger`. Claims stream
+    the batch with ``COPY`` into a temporary table and record the new devices with one
+    ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``: processes claiming overlapping
+    devices for one incident at once get disjoint sets (the primary key decides), and a claim
+    holds a share lock on its incident's row, so a Cancel (which takes the row for update)
+    waits for claims in flight and every later claim sees it.
+
+    Parameters
+    ----------
+    dsn : str
+        A libpq connection string or URI, e.g. ``"host=/run/pg dbname=geotarget"``.
+    lock_timeout : float, default 5.0
+        Seconds to wait for a lock before raising :class:`~geotarget.errors.StoreBusy`.
+    connect_timeout : float, default 5.0
+        Seconds to wait for the server before raising
+        :class:`~geotarget.errors.StoreUnavailable`.
+
+    Raises
+    ------
+    MissingExtra
+        psycopg 3 is not installed: ``pip install 'geotarget[postgres]'``.
+    StoreUnavailable
+        The server cannot be reached (also raised by any later operation while it is down;
+        the store reconnects on the next operation once the server is back).
+
+    .. versionadded:: 0.2.0
+    """
+
+    _for_share = " FOR SHARE"
+    _for_update = " FOR UPDATE"
+
+    def __init__(
+        self, dsn: str, *, lock_timeout: float = 5.0, connect_timeout: float = 5.0
+    ) -> None:
+        if not isinstance(dsn, str) or not dsn:
+            raise InvalidInput(f"dsn must be a non-empty str (got {dsn!r})")
+        for name, value in (("lock_timeout", lock_timeout), ("connect_timeout", connect_timeout)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (0 < value <= 600)
+            ):
+                raise InvalidInput(
+                    f"{name} must be a number of seconds in (0, 600] (got {value!r})"
+                )
+        super().__init__()
+        self._pg = _psycopg()
+        self.dsn = dsn
+        self._lock_timeout = float(lock_timeout)
+        self._connect_timeout = float(connect_timeout)
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        #: Per incident id: whether the next claim tries a plain COPY first (until one conflicts).
+        self._optimistic: dict[int, bool] = {}
+        with self._lock:
+            self._connect()
+            with self._tx_locked() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                for stmt in SCHEMA:
+                    cur.execute(
+                        stmt.format(
+                            serial_pk="BIGSERIAL PRIMARY KEY",
+                            device_type='TEXT COLLATE "C"',
+                            without_rowid="",
+                        )
+                    )
+                cur.execute("CREATE SEQUENCE IF NOT EXISTS gt_batch_seq")
+
+    def _connect(self) -> None:
+        pg = self._pg
+        try:
+            conn = pg.connect(self.dsn, connect_timeout=max(1, round(self._connect_timeout)))
+            conn.execute(f"SET lock_timeout = {int(self._lock_timeout * 1000)}")
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS gt_batch (pos BIGINT GENERATED ALWAYS AS"
+                ' IDENTITY, device TEXT COLLATE "C" NOT NULL) ON COMMIT DELETE ROWS'
+            )
+            conn.commit()
+        except pg.Error as err:
+            raise self._error(err, "connect") from err
+        self._conn = conn
+
+    def _error(self, err: Exception, action: str) -> StoreError:
+        pg = self._pg
+        errors = pg.errors
+        if isinstance(err, errors.DiskFull):
+            cls: type[StoreError] = StoreFull
+            why = "the disk is full"
+        elif isinstance(err, errors.ReadOnlySqlTransaction):
+            cls, why = StoreReadOnly, "the server is read-only"
+        elif isinstance(err, (errors.LockNotAvailable, errors.DeadlockDetected)):
+            cls, why = StoreBusy, "a lock was held past lock_timeout"
+        elif isinstance(err, pg.OperationalError):
+            cls, why = StoreUnavailable, "the server cannot be reached"
+        else:
+            cls, why = StoreError, "PostgreSQL failed"
+        return cls(
+            f"PostgreSQL store: {action} failed: {why} ({str(err).strip()}); nothing was applied"
+        )
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+
+    def __enter__(self) -> PostgresLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx_locked(self, durable: bool = True) -> Iterator[Any]:
+        pg = self._pg
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._connect()
+        conn = self._conn
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                if not durable:
+                    cur.execute("SET LOCAL synchronous_commit = off")
+                yield cur
+        except pg.Error as err:
+            raise self._error(err, "a transaction") from err
+
+    @contextmanager
+    def _tx(self, durable: bool = False) -> Iterator[Any]:
+        with self._lock, self._tx_locked(durable) as cur:
+            yield cur
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        with self._lock, self._tx_locked(True) as cur:
+            yield cur
+
+    def _source(self, ids: IdArray) -> tuple[str, Any]:
+        return (
+            "(SELECT (u.ord - 1) AS pos, u.device FROM unnest(?::text[]) WITH ORDINALITY"
+            " AS u(device, ord))",
+            canonical_text(ids).tolist(),
+        )
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("?", "%s")
+
+    def _serialise_admissions(self, cur: Any) -> None:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_ADMIT_LOCK,))
+
+    def _insert_claims(
+        self,
+        cur: Any,
+        incident_id: int,
+        kind: int,
+        version_id: int,
+        payload: Payload,
+        state: int,
+        lease_us: int,
+    ) -> npt.NDArray[np.int64]:
+        (number,) = cur.execute("SELECT nextval('gt_batch_seq')").fetchone()
+        texts = payload.texts()
+        if self._optimistic.get(incident_id, True):
+            # Straight into the table, sorted (one lock order for every claimer): no
+            # speculative insertion per row. A device claimed before stops it at once; then the
+            # savepoint is rolled back and the batch takes the ON CONFLICT path.
+            order = np.argsort(np.array(texts, dtype=np.str_), kind="stable").tolist()
+            n = len(order)
+            tail = f"\t{incident_id}\t{kind}\t{version_id}\t{state}\t{number}\t{lease_us}\n"
+            parts: list[str] = [""] * (4 * n)  # device, tab, pos, the constant columns
+            parts[0::4] = _copy_text([texts[i] for i in order]).split("\n")[:-1]
+            parts[1::4] = ["\t"] * n
+            parts[2::4] = list(map(str, order))
+            parts[3::4] = [tail] * n
+            lines = "".join(parts)
+            try:
+                with (
+                    cur.connection.transaction(),
+                    cur.copy(
+                        "COPY gt_claims (device, pos, incident_id, kind, version_id, state, batch,"
+                        " lease_us) FROM STDIN"
+                    ) as copy,
+                ):
+                    copy.write(lines)
+                return np.arange(len(texts), dtype=np.int64)
+            except (self._pg.errors.UniqueViolation, self._pg.errors.DeadlockDetected):
+                self._optimistic[incident_id] = False
+        with cur.copy("COPY gt_batch (device) FROM STDIN") as copy:
+            copy.write(_copy_text(texts))
+        (base,) = cur.execute("SELECT min(pos) FROM gt_batch").fetchone()
+        # Sorted by device, so concurrent claimers lock conflicting keys in one order.
+        rows = cur.execute(
+            "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos,"
+            " lease_us) SELECT %s, %s, b.device, %s, %s, %s, b.pos - %s, %s FROM gt_batch b"
+            " WHERE NOT EXISTS (SELECT 1 FROM gt_claims c WHERE c.incident_id = %s"
+            " AND c.kind = %s AND c.device = b.device)"  # an anti-join skips the many claimed
+            " ORDER BY b.device ON CONFLICT (incident_id, kind, device) DO NOTHING"
+            " RETURNING pos",
+            (incident_id, kind, version_id, state, number, base, lease_us, incident_id, kind),
+        ).fetchall()
+        cur.execute("DELETE FROM gt_batch")
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def _redeliver_rows(
+        self, cur: Any, at_us: int, until_us: int, limit: int | None
+    ) -> list[tuple[str, str, int, str]]:
+        rows = cur.execute(
+            "UPDATE gt_claims c SET lease_us = %s FROM ("
+            " SELECT c2.incident_id, c2.kind, c2.device, i.incident, t.token"
+            " FROM gt_incidents i JOIN gt_claims c2 ON c2.incident_id = i.id"
+            " JOIN gt_tokens t ON t.id = c2.version_id"
+            " WHERE i.state IN (0, 1) AND c2.kind >= i.state AND c2.state = 0"
+            " AND c2.lease_us <= %s"
+            " ORDER BY c2.incident_id, c2.kind, c2.batch, c2.pos LIMIT %s"
+            " FOR UPDATE OF c2 SKIP LOCKED) s"
+            " WHERE c.incident_id = s.incident_id AND c.kind = s.kind AND c.device = s.device"
+            " RETURNING s.incident, s.token, c.kind, c.device, c.batch, c.pos",
+            (until_us, at_us, limit),
+        ).fetchall()
+        rows.sort(key=lambda r: (r[0], r[2], r[4], r[5]))
+        return [(r[0], r[1], int(r[2]), r[3]) for r in rows]

@@ -1,0 +1,649 @@
+"""What the SQLite and PostgreSQL stores share: the schema, the operations, the lifecycle.
+
+Statements are written with ``?`` placeholders; the PostgreSQL store turns them into ``%s``.
+Every public operation is one transaction: on any failure it is rolled back whole.
+
+Claims, confirmations and redelivery commit lazily where the store allows it (SQLite
+``synchronous=NORMAL`` in WAL mode, PostgreSQL ``synchronous_commit=off``); lifecycle changes
+(admit, retract, expire) commit durably, which also flushes every earlier lazy commit. See
+:meth:`SqlStore._tx` for why the guarantee survives a power loss.
+
+A claim row is narrow — integer incident and version ids, the device, its state, lease and
+order — so claims are cheap to write. Each store handle also remembers the devices it has seen
+claimed per incident (:attr:`SqlStore._known`): claims are never deleted, so that memory is a
+subset of what the database holds, and a device in it can be left out of the next claim's
+statement without asking the database again (an Update over a large incident then only sends
+the devices not yet claimed). The database still decides every device it is sent.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from geotarget.ledger import _lifecycle
+from geotarget.ledger._batch import (
+    Payload,
+    check_limit,
+    confirmation,
+    merge_sorted,
+    parse_keys,
+)
+from geotarget.ledger._model import (
+    Admission,
+    Claims,
+    ClaimStatus,
+    Confirmation,
+    DeliveryKind,
+    DeviceIds,
+    IdArray,
+    Incident,
+    Transition,
+    canonical_text,
+    check_token,
+    device_batch,
+    empty_claims,
+    from_micros,
+    lease_micros,
+    micros,
+)
+
+DEFAULT_LEASE = timedelta(seconds=60)
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS gt_incidents (
+        id {serial_pk},
+        incident TEXT NOT NULL UNIQUE,
+        state SMALLINT NOT NULL,
+        version TEXT,
+        sent_us BIGINT,
+        sender TEXT,
+        status TEXT,
+        document TEXT,
+        cancel_version TEXT,
+        changed_us BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS gt_versions (
+        version TEXT PRIMARY KEY,
+        incident TEXT NOT NULL,
+        document TEXT,
+        sent_us BIGINT,
+        seen_us BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS gt_early_cancels (
+        version TEXT PRIMARY KEY,
+        cancel_version TEXT NOT NULL,
+        at_us BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS gt_tokens (
+        id {serial_pk},
+        token TEXT NOT NULL UNIQUE
+    )""",
+    """CREATE TABLE IF NOT EXISTS gt_claims (
+        incident_id BIGINT NOT NULL,
+        kind SMALLINT NOT NULL,
+        device {device_type} NOT NULL,
+        version_id BIGINT NOT NULL,
+        state SMALLINT NOT NULL,
+        batch BIGINT NOT NULL,
+        pos BIGINT NOT NULL,
+        lease_us BIGINT NOT NULL,
+        confirmed_us BIGINT,
+        PRIMARY KEY (incident_id, kind, device)
+    ){without_rowid}""",
+]
+
+_KIND = {0: DeliveryKind.ALERT, 1: DeliveryKind.RETRACTION}
+_STATE = {0: ClaimStatus.CLAIMED, 1: ClaimStatus.CANCELLED, 2: ClaimStatus.EXPIRED}
+_ROW_COLUMNS = "state, version, sent_us, sender, status, document, cancel_version, changed_us"
+# Due deliveries, read from the incidents outward so the claims of expired incidents (and the
+# alert claims of cancelled ones) are never scanned: an active incident's claims of every kind,
+# a cancelled incident's retractions (kind >= state picks exactly those).
+_DUE_FROM = "gt_incidents i CROSS JOIN gt_claims c"
+_DUE_WHERE = (
+    "i.state IN (0, 1) AND c.incident_id = i.id AND c.kind >= i.state AND c.state = 0"
+    " AND c.lease_us <= ?"
+)
+_EMPTY_STR = np.array([], dtype=np.str_)
+_EMPTY_INT = np.array([], dtype=np.int64)
+
+
+class SqlStore(abc.ABC):
+    """The operations of a SQL delivery store; subclasses supply the connection and batches."""
+
+    #: ``" FOR SHARE"`` / ``" FOR UPDATE"`` on PostgreSQL; SQLite serialises writers instead.
+    _for_share = ""
+    _for_update = ""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[npt.NDArray[np.int64], IdArray]] = {}
+        self._known_lock = threading.Lock()
+
+    # -- what a backend supplies ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _tx(self, durable: bool = False) -> AbstractContextManager[Any]:
+        """A write transaction yielding a cursor; a failure rolls it back and raises StoreError.
+
+        ``durable``: the commit must be on disk before it returns (lifecycle changes). Claims and
+        confirmations may commit lazily where the store allows it: the log is sequential, so a
+        crash can only lose the latest lazy commits whole, never an earlier one while keeping a
+        later one, and a durable commit flushes every lazy commit before it. Losing a claim or a
+        confirmation only means the device is offered again under the same key, which the
+        guarantee allows; losing a Cancel would not be, so lifecycle changes are durable.
+        """
+
+    @abc.abstractmethod
+    def _read(self) -> AbstractContextManager[Any]:
+        """A read-only snapshot yielding a cursor."""
+
+    @abc.abstractmethod
+    def _insert_claims(
+        self,
+        cur: Any,
+        incident_id: int,
+        kind: int,
+        version_id: int,
+        payload: Payload,
+        state: int,
+        lease_us: int,
+    ) -> npt.NDArray[np.int64]:
+        """Insert the payload's devices not yet claimed; return their payload indices."""
+
+    @abc.abstractmethod
+    def _source(self, ids: IdArray) -> tuple[str, Any]:
+        """A SQL row source ``(pos, device)`` over ids (in order), and its parameter."""
+
+    @abc.abstractmethod
+    def _redeliver_rows(
+        self, cur: Any, at_us: int, until_us: int, limit: int | None
+    ) -> list[tuple[str, str, int, str]]:
+        """Renew the lease of due pending deliveries; return (incident, version, kind, device)."""
+
+    def _text(self, column: str) -> str:
+        """SQL for a device column as canonical text."""
+        return column
+
+    def _q(self, sql: str) -> str:
+        return sql
+
+    def _serialise_admissions(self, cur: Any) -> None:
+        """Make admissions one at a time (SQLite's write lock already does)."""
+        del cur
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _ensure_incident(self, cur: Any, key: str, at_us: int) -> tuple[int, int, str | None]:
+        """(id, state, current version) of the incident, created active if new, share-locked."""
+        cur.execute(
+            self._q(
+                "INSERT INTO gt_incidents (incident, state, changed_us) VALUES (?, 0, ?)"
+                " ON CONFLICT (incident) DO NOTHING"
+            ),
+            (key, at_us),
+        )
+        row = cur.execute(
+            self._q("SELECT id, state, version FROM gt_incidents WHERE incident = ?")
+            + self._for_share,
+            (key,),
+        ).fetchone()
+        return int(row[0]), int(row[1]), row[2]
+
+    def _token(self, cur: Any, token: str) -> int:
+        cur.execute(
+            self._q("INSERT INTO gt_tokens (token) VALUES (?) ON CONFLICT (token) DO NOTHING"),
+            (token,),
+        )
+        (tid,) = cur.execute(
+            self._q("SELECT id FROM gt_tokens WHERE token = ?"), (token,)
+        ).fetchone()
+        return int(tid)
+
+    def _forget(self, key: str) -> None:
+        with self._known_lock:
+            self._known.pop(key, None)
+
+    # -- delivery protocol --------------------------------------------------------------------
+
+    @overload
+    def claim(
+        self,
+        incident: str,
+        device_ids: DeviceIds,
+        *,
+        version: str,
+        at: datetime,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> Claims: ...
+
+    @overload
+    def claim(
+        self, incident: str, device_ids: DeviceIds, *, alert_id: str, at: datetime
+    ) -> IdArray: ...
+
+    def claim(
+        self,
+        incident: str,
+        device_ids: DeviceIds,
+        *,
+        version: str | None = None,
+        at: datetime,
+        lease: timedelta = DEFAULT_LEASE,
+        alert_id: str | None = None,
+    ) -> Claims | IdArray:
+        """See :meth:`geotarget.ledger.DeliveryLedger.claim`."""
+        legacy = alert_id is not None
+        vid = check_token("version" if not legacy else "alert_id", alert_id if legacy else version)
+        got = self._claim(incident, device_ids, vid, at, lease, legacy=legacy)
+        return got.ids() if legacy else got
+
+    def _claim(
+        self,
+        incident: str,
+        device_ids: DeviceIds,
+        version: str,
+        at: datetime,
+        lease: timedelta,
+        *,
+        legacy: bool,
+    ) -> Claims:
+        key = check_token("incident", incident)
+        at_us = micros("at", at)
+        lease_us = lease_micros(lease)
+        batch = device_batch(device_ids)
+        payload = Payload.of(batch)
+        with self._known_lock:
+            known = self._known.get(key)
+        if known is not None:
+            payload = payload.without(*known)
+        with self._tx() as cur:
+            incident_id, state, current = self._ensure_incident(cur, key, at_us)
+            status = _STATE[state]
+            if status is ClaimStatus.CLAIMED and not legacy and current not in (None, version):
+                status = ClaimStatus.SUPERSEDED
+            if status is not ClaimStatus.CLAIMED or len(payload) == 0:
+                if status is not ClaimStatus.CLAIMED:
+                    self._forget(key)
+                return empty_claims(key, version, DeliveryKind.ALERT, status)
+            new = self._insert_claims(
+                cur,
+                incident_id,
+                0,
+                self._token(cur, version),
+                payload,
+                1 if legacy else 0,
+                at_us + lease_us,
+            )
+        self._remember(key, payload)
+        return Claims(
+            incident=key,
+            version=version,
+            kind=DeliveryKind.ALERT,
+            status=ClaimStatus.CLAIMED,
+            source=batch,
+            positions=np.sort(payload.positions()[new]),
+            lease_until=None if legacy else from_micros(at_us + lease_us),
+        )
+
+    def _remember(self, key: str, payload: Payload) -> None:
+        """After a commit: every device of the payload is claimed for ``key``."""
+        with self._known_lock:
+            ints, strs = self._known.get(key, (_EMPTY_INT, _EMPTY_STR))
+            self._known[key] = (merge_sorted(ints, payload.ints), merge_sorted(strs, payload.strs))
+
+    def confirm(self, keys: DeviceIds, *, at: datetime) -> Confirmation:
+        """See :meth:`geotarget.ledger.DeliveryLedger.confirm`."""
+        at_us = micros("at", at)
+        arr, first, groups, devices = parse_keys(keys)
+        state = np.full(arr.size, -1, dtype=np.int8)
+        with self._tx() as cur:
+            for g in np.unique(groups).tolist():
+                inc, ver = g.split(" ")
+                sel = np.flatnonzero(groups == g)
+                state[first[sel]] = self._confirm(cur, inc, ver, None, devices[sel], at_us)
+        return confirmation(state)
+
+    def confirm_devices(
+        self,
+        incident: str,
+        device_ids: DeviceIds,
+        *,
+        at: datetime,
+        kind: DeliveryKind = DeliveryKind.ALERT,
+    ) -> Confirmation:
+        """See :meth:`geotarget.ledger.DeliveryLedger.confirm_devices`."""
+        key = check_token("incident", incident)
+        at_us = micros("at", at)
+        batch = canonical_text(device_batch(device_ids))
+        state = np.full(batch.size, -1, dtype=np.int8)
+        if batch.size:
+            _, first = np.unique(batch, return_index=True)
+            first = np.sort(first)
+            with self._tx() as cur:
+                state[first] = self._confirm(
+                    cur, key, None, 0 if kind is DeliveryKind.ALERT else 1, batch[first], at_us
+                )
+        return confirmation(state)
+
+    def _confirm(
+        self,
+        cur: Any,
+        incident: str,
+        version: str | None,
+        kind: int | None,
+        devices: IdArray,
+        at_us: int,
+    ) -> npt.NDArray[np.int8]:
+        codes = np.full(devices.size, 2, dtype=np.int8)
+        row = cur.execute(
+            self._q("SELECT id FROM gt_incidents WHERE incident = ?"), (incident,)
+        ).fetchone()
+        if row is None:
+            return codes
+        incident_id = int(row[0])
+        if version is not None:
+            tok = cur.execute(
+                self._q("SELECT id FROM gt_tokens WHERE token = ?"), (version,)
+            ).fetchone()
+            if tok is None:
+                return codes
+            cond, arg = "version_id = ?", int(tok[0])
+        else:
+            cond, arg = "kind = ?", int(kind or 0)
+        src, param = self._source(devices)
+        rows = cur.execute(
+            self._q(
+                # CROSS JOIN: SQLite keeps the batch as the outer loop and probes the key.
+                f"SELECT s.pos, c.state FROM {src} AS s CROSS JOIN gt_claims c"
+                f" WHERE c.incident_id = ? AND c.kind IN (0, 1) AND c.device = s.device"
+                f" AND c.{cond}"
+            ),
+            (param, incident_id, arg),
+        ).fetchall()
+        if rows:
+            got = np.array(rows, dtype=np.int64).reshape(-1, 2)
+            codes[got[:, 0]] = np.where(got[:, 1] == 1, 1, 0)
+            src, param = self._source(devices)
+            cur.execute(
+                self._q(
+                    "UPDATE gt_claims SET state = 1, confirmed_us = ? WHERE incident_id = ?"
+                    f" AND kind IN (0, 1) AND state = 0 AND {cond}"
+                    f" AND device IN (SELECT s.device FROM {src} AS s)"
+                ),
+                (at_us, incident_id, arg, param),
+            )
+        return codes
+
+    def _due_sql(self, limit: int | None) -> str:
+        return self._q(
+            f"SELECT i.incident, t.token, c.kind, {self._text('c.device')} FROM {_DUE_FROM}"
+            f" JOIN gt_tokens t ON t.id = c.version_id WHERE {_DUE_WHERE}"
+            " ORDER BY c.incident_id, c.kind, c.batch, c.pos"
+            + (" LIMIT ?" if limit is not None else "")
+        )
+
+    def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.due`."""
+        at_us = micros("at", at)
+        lim = check_limit(limit)
+        with self._read() as cur:
+            rows = cur.execute(
+                self._due_sql(lim), (at_us,) if lim is None else (at_us, lim)
+            ).fetchall()
+        return _group(rows, None)
+
+    def redeliver(
+        self, at: datetime, *, lease: timedelta = DEFAULT_LEASE, limit: int | None = None
+    ) -> list[Claims]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.redeliver`."""
+        at_us = micros("at", at)
+        until = at_us + lease_micros(lease)
+        lim = check_limit(limit)
+        with self._tx() as cur:
+            rows = self._redeliver_rows(cur, at_us, until, lim)
+        return _group(rows, from_micros(until))
+
+    def retract(
+        self, incident: str, *, version: str, at: datetime, lease: timedelta = DEFAULT_LEASE
+    ) -> Claims:
+        """See :meth:`geotarget.ledger.DeliveryLedger.retract`."""
+        key = check_token("incident", incident)
+        vid = check_token("version", version)
+        at_us = micros("at", at)
+        lease_us = lease_micros(lease)
+        with self._tx(durable=True) as cur:
+            self._ensure_incident(cur, key, at_us)
+            out = _SqlTx(self, cur).retract(key, vid, at_us, lease_us)
+        self._forget(key)
+        return out
+
+    def recipients(self, incident: str) -> npt.NDArray[np.str_]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.recipients`."""
+        key = check_token("incident", incident)
+        with self._read() as cur:
+            rows = cur.execute(
+                self._q(
+                    f"SELECT {self._text('c.device')} FROM gt_claims c"
+                    " JOIN gt_incidents i ON i.id = c.incident_id"
+                    " WHERE i.incident = ? AND c.kind = 0 ORDER BY c.batch, c.pos"
+                ),
+                (key,),
+            ).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.str_)
+
+    def delivered(self, incident: str, device_ids: DeviceIds) -> npt.NDArray[np.bool_]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.delivered`."""
+        ids = canonical_text(device_batch(device_ids))
+        return np.isin(ids, self.recipients(incident))
+
+    # -- incidents ------------------------------------------------------------------------------
+
+    def admit(self, alert: Any, *, at: datetime, lease: timedelta = DEFAULT_LEASE) -> Admission:
+        """See :meth:`geotarget.ledger.DeliveryLedger.admit`."""
+        at_us = micros("at", at)
+        lease_us = lease_micros(lease)
+        with self._tx(durable=True) as cur:
+            self._serialise_admissions(cur)
+            out = _lifecycle.admit(_SqlTx(self, cur), alert, at_us, lease_us)
+        if out.transition is Transition.RETRACTED and out.incident is not None:
+            self._forget(out.incident.key)
+        return out
+
+    def expire(self, incident: str, *, at: datetime) -> bool:
+        """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""
+        key = check_token("incident", incident)
+        at_us = micros("at", at)
+        with self._tx(durable=True) as cur:
+            cur.execute(
+                self._q(
+                    "UPDATE gt_incidents SET state = 2, changed_us = ? WHERE incident = ?"
+                    " AND state = 0"
+                ),
+                (at_us, key),
+            )
+            changed = bool(cur.rowcount)
+        self._forget(key)
+        return changed
+
+    def incident(self, incident: str) -> Incident | None:
+        """See :meth:`geotarget.ledger.DeliveryLedger.incident`."""
+        key = check_token("incident", incident)
+        with self._read() as cur:
+            row = _SqlTx(self, cur).incident_row(key, lock=False)
+        return None if row is None else row.incident(key)
+
+    def warm(self, incident: str) -> int:
+        """See :meth:`geotarget.ledger.DeliveryLedger.warm`."""
+        key = check_token("incident", incident)
+        with self._read() as cur:
+            rows = cur.execute(
+                self._q(
+                    "SELECT c.device FROM gt_claims c JOIN gt_incidents i ON i.id = c.incident_id"
+                    " WHERE i.incident = ? AND c.kind = 0"
+                ),
+                (key,),
+            ).fetchall()
+        values = [r[0] for r in rows]
+        ints = np.array([v for v in values if isinstance(v, int)], dtype=np.int64)
+        strs = np.array([v for v in values if isinstance(v, str)], dtype=np.str_)
+        self._remember(key, Payload.of(ints))
+        self._remember(key, Payload.of(strs))
+        return len(values)
+
+    def load_active(self) -> list[Incident]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.load_active`."""
+        with self._read() as cur:
+            rows = cur.execute(
+                self._q(
+                    f"SELECT incident, {_ROW_COLUMNS} FROM gt_incidents WHERE state = 0"
+                    " AND document IS NOT NULL ORDER BY incident"
+                )
+            ).fetchall()
+        return [_lifecycle.Row(*r[1:]).incident(r[0]) for r in rows]
+
+
+class _SqlTx:
+    """The lifecycle's view of one SQL transaction."""
+
+    def __init__(self, store: SqlStore, cur: Any) -> None:
+        self.store = store
+        self.cur = cur
+
+    def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
+        return self.cur.execute(self.store._q(sql), args).fetchone()
+
+    def version(self, vid: str) -> tuple[str, str | None] | None:
+        row = self._one("SELECT incident, document FROM gt_versions WHERE version = ?", (vid,))
+        return None if row is None else (row[0], row[1])
+
+    def incident_row(self, key: str, lock: bool = True) -> _lifecycle.Row | None:
+        row = self._one(
+            f"SELECT {_ROW_COLUMNS} FROM gt_incidents WHERE incident = ?"
+            + (self.store._for_update if lock else ""),
+            (key,),
+        )
+        return None if row is None else _lifecycle.Row(*row)
+
+    def early_cancelled(self, vids: list[str]) -> bool:
+        return any(
+            self._one("SELECT 1 FROM gt_early_cancels WHERE version = ?", (v,)) for v in vids
+        )
+
+    def put_version(
+        self, vid: str, incident: str, document: str | None, sent_us: int | None, at_us: int
+    ) -> None:
+        self.cur.execute(
+            self.store._q(
+                "INSERT INTO gt_versions (version, incident, document, sent_us, seen_us)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (version) DO UPDATE SET"
+                " document = COALESCE(gt_versions.document, excluded.document),"
+                " sent_us = COALESCE(gt_versions.sent_us, excluded.sent_us)"
+            ),
+            (vid, incident, document, sent_us, at_us),
+        )
+
+    def put_incident(self, key: str, row: _lifecycle.Row) -> None:
+        self.cur.execute(
+            self.store._q(
+                f"INSERT INTO gt_incidents (incident, {_ROW_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident) DO UPDATE SET"
+                " state = excluded.state, version = excluded.version,"
+                " sent_us = excluded.sent_us, sender = excluded.sender,"
+                " status = excluded.status, document = excluded.document,"
+                " cancel_version = excluded.cancel_version, changed_us = excluded.changed_us"
+            ),
+            (
+                key,
+                row.state,
+                row.version,
+                row.sent_us,
+                row.sender,
+                row.status,
+                row.document,
+                row.cancel_version,
+                row.changed_us,
+            ),
+        )
+
+    def remember_cancels(self, vids: list[str], cancel_vid: str, at_us: int) -> None:
+        for v in vids:
+            self.cur.execute(
+                self.store._q(
+                    "INSERT INTO gt_early_cancels (version, cancel_version, at_us)"
+                    " VALUES (?, ?, ?) ON CONFLICT (version) DO NOTHING"
+                ),
+                (v, cancel_vid, at_us),
+            )
+
+    def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
+        q = self.store._q
+        self.incident_row(key)  # lock it: waits for claims in flight (PostgreSQL)
+        self.cur.execute(
+            q(
+                "UPDATE gt_incidents SET cancel_version = COALESCE(cancel_version, ?),"
+                " changed_us = CASE WHEN state = 1 THEN changed_us ELSE ? END, state = 1"
+                " WHERE incident = ?"
+            ),
+            (cancel_vid, at_us, key),
+        )
+        incident_id, vid = self._one(
+            "SELECT id, cancel_version FROM gt_incidents WHERE incident = ?", (key,)
+        )
+        token = self.store._token(self.cur, vid)
+        self.cur.execute(
+            q(
+                "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos,"
+                " lease_us) SELECT incident_id, 1, device, ?, 0, batch, pos, ? FROM gt_claims"
+                " WHERE incident_id = ? AND kind = 0 ORDER BY device"
+                " ON CONFLICT (incident_id, kind, device) DO NOTHING"
+            ),
+            (token, at_us + lease_us, incident_id),
+        )
+        rows = self.cur.execute(
+            q(
+                f"SELECT {self.store._text('device')}, lease_us FROM gt_claims"
+                " WHERE incident_id = ? AND kind = 1 ORDER BY batch, pos"
+            ),
+            (incident_id,),
+        ).fetchall()
+        devices = np.array([r[0] for r in rows], dtype=np.str_)
+        return Claims(
+            incident=key,
+            version=vid,
+            kind=DeliveryKind.RETRACTION,
+            status=ClaimStatus.CANCELLED,
+            source=devices,
+            positions=np.arange(devices.size, dtype=np.int64),
+            lease_until=from_micros(max((r[1] for r in rows), default=at_us + lease_us)),
+        )
+
+
+def _group(rows: list[Any], lease_until: datetime | None) -> list[Claims]:
+    """Rows of (incident, version, kind, device) as one Claims per (incident, version, kind).
+
+    Stable: within a group the rows keep their order.
+    """
+    groups: dict[tuple[str, str, int], list[str]] = {}
+    for inc, ver, kind, device in rows:
+        groups.setdefault((inc, ver, int(kind)), []).append(device)
+    out = []
+    for (inc, ver, kind), devices in sorted(groups.items()):
+        arr = np.array(devices, dtype=np.str_)
+        out.append(
+            Claims(
+                incident=inc,
+                version=ver,
+                kind=_KIND[kind],
+                status=ClaimStatus.CLAIMED,
+                source=arr,
+                positions=np.arange(arr.size, dtype=np.int64),
+                lease_until=lease_until,
+            )
+        )
+    return out

@@ -1,0 +1,319 @@
+"""The SQLite store: one file, WAL, set-based statements over a JSON batch."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from geotarget.errors import (
+    InvalidInput,
+    StoreBusy,
+    StoreCorrupt,
+    StoreError,
+    StoreFull,
+    StoreReadOnly,
+    StoreUnavailable,
+)
+from geotarget.ledger._batch import Payload, mixed_values
+from geotarget.ledger._model import IdArray
+from geotarget.ledger._sql import _DUE_FROM, _DUE_WHERE, SCHEMA, SqlStore
+
+#: The oldest SQLite supported (Ubuntu 20.04 ships 3.31.1). The store uses UPSERT (3.24), row
+#: values (3.15), ``json_each`` (JSON1, built in since 3.38 and in every distribution's build
+#: before) and ``WITHOUT ROWID`` (3.8.2); no ``STRICT`` tables and no ``RETURNING`` (3.35).
+MIN_SQLITE = (3, 31, 0)
+
+_CODES = {
+    "SQLITE_BUSY": StoreBusy,
+    "SQLITE_LOCKED": StoreBusy,
+    "SQLITE_READONLY": StoreReadOnly,
+    "SQLITE_FULL": StoreFull,
+    "SQLITE_NOTADB": StoreCorrupt,
+    "SQLITE_CORRUPT": StoreCorrupt,
+    "SQLITE_CANTOPEN": StoreUnavailable,
+    "SQLITE_PERM": StoreReadOnly,
+    "SQLITE_IOERR": StoreUnavailable,
+}
+_MESSAGES = (
+    ("locked", StoreBusy),
+    ("readonly", StoreReadOnly),
+    ("read-only", StoreReadOnly),
+    ("disk is full", StoreFull),
+    ("not a database", StoreCorrupt),
+    ("malformed", StoreCorrupt),
+    ("unable to open", StoreUnavailable),
+    ("disk i/o", StoreUnavailable),
+)
+
+
+def _store_error(err: sqlite3.Error, path: Path, action: str) -> StoreError:
+    name = getattr(err, "sqlite_errorname", "") or ""
+    cls: type[StoreError] | None = None
+    for code, c in _CODES.items():
+        if name.startswith(code):
+            cls = c
+            break
+    if cls is None:
+        text = str(err).lower()
+        cls = next((c for m, c in _MESSAGES if m in text), StoreError)
+    if cls is StoreUnavailable and (
+        not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+    ):
+        cls = StoreReadOnly  # SQLite says "unable to open" when it cannot create -wal / -shm
+    why = {
+        StoreBusy: "another connection held its lock past the busy timeout",
+        StoreReadOnly: "it cannot be written (read-only file, directory or database)",
+        StoreFull: "the disk or database is full",
+        StoreCorrupt: "the file is not a SQLite database",
+        StoreUnavailable: "it cannot be opened",
+    }.get(cls, "SQLite failed")
+    return cls(f"SQLite store {str(path)!r}: {action} failed: {why} ({err}); nothing was applied")
+
+
+class SQLiteLedger(SqlStore):
+    """A durable delivery store in one SQLite file, shared by the processes of one machine.
+
+    Every operation is one ``BEGIN IMMEDIATE`` transaction, so writers from every process
+    serialise on the file and a crash (even ``SIGKILL``) leaves no operation half-applied.
+    Claims are set-based: the batch goes to SQLite as one JSON array and one
+    ``INSERT … SELECT … FROM json_each(?) ON CONFLICT DO NOTHING`` records the new devices;
+    when some were claimed before, one range scan reads back which rows the batch wrote. Needs
+    SQLite 3.31 or later with JSON1 (no ``STRICT`` tables, no ``RETURNING``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file (created if missing). ``":memory:"`` is refused: use
+        :class:`~geotarget.ledger.MemoryLedger`.
+    synchronous : {"AUTO", "FULL", "NORMAL"}, default "AUTO"
+        When commits reach the disk. ``"AUTO"``: lifecycle changes (admit, retract, expire) at
+        once (``synchronous=FULL``), claims and confirmations lazily (``NORMAL``: a power loss
+        may forget the latest ones, whose devices are then offered again under the same key,
+        which the delivery guarantee allows; a process crash loses nothing). ``"FULL"``: every
+        commit at once. ``"NORMAL"``: every commit lazily, lifecycle changes too (a power loss
+        may then undo a Cancel: for tests and throw-away stores).
+    busy_timeout : float, default 5.0
+        Seconds to wait for another writer's lock before raising
+        :class:`~geotarget.errors.StoreBusy`.
+
+    Raises
+    ------
+    StoreError
+        A subclass naming the cause: the directory is missing (``StoreUnavailable``), the file
+        or directory is read-only (``StoreReadOnly``), the file is not a database
+        (``StoreCorrupt``), another writer holds the lock (``StoreBusy``), the disk is full
+        (``StoreFull``).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from datetime import datetime, timezone
+    >>> from geotarget.ledger import SQLiteLedger
+    >>> t = datetime(2024, 4, 15, 12, 0, tzinfo=timezone.utc)
+    >>> db = SQLiteLedger(pathlib.Path(tempfile.mkdtemp()) / "deliveries.db")
+    >>> got = db.claim("polisen/1", [1, 2, 3], version="polisen/1", at=t)
+    >>> got.keys().tolist()
+    ['polisen/1 polisen/1 1', 'polisen/1 polisen/1 2', 'polisen/1 polisen/1 3']
+    >>> db.claim("polisen/1", ["2", 4], version="polisen/1", at=t).devices.tolist()
+    ['4']
+    >>> db.confirm(got.keys()[:2], at=t).confirmed.tolist()
+    [0, 1]
+    >>> db.close()
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       Pending claims with delivery keys and leases, durable incidents, canonical text ids.
+    """
+
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "AUTO", busy_timeout: float = 5.0
+    ) -> None:
+        if str(path) == ":memory:":
+            raise InvalidInput("path must be a file, not ':memory:' (use MemoryLedger instead)")
+        if synchronous not in ("AUTO", "FULL", "NORMAL"):
+            raise InvalidInput(
+                f"synchronous must be one of 'AUTO', 'FULL', 'NORMAL' (got {synchronous!r})"
+            )
+        self._sync_mode = synchronous
+        self._sync_now = ""
+        if (
+            isinstance(busy_timeout, bool)
+            or not isinstance(busy_timeout, (int, float))
+            or not (0 <= busy_timeout <= 600)
+        ):
+            raise InvalidInput(
+                f"busy_timeout must be a number of seconds in [0, 600] (got {busy_timeout!r})"
+            )
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise StoreUnavailable(
+                f"SQLite {sqlite3.sqlite_version} is too old: the store needs SQLite >= "
+                f"{'.'.join(map(str, MIN_SQLITE))}"
+            )
+        self.path = Path(path)
+        parent = self.path.resolve().parent
+        if not parent.is_dir():
+            raise StoreUnavailable(
+                f"SQLite store {str(self.path)!r}: the directory {str(parent)!r} does not exist"
+            )
+        if not self.path.exists() and not os.access(parent, os.W_OK):
+            raise StoreReadOnly(
+                f"SQLite store {str(self.path)!r}: cannot create it, the directory "
+                f"{str(parent)!r} is not writable"
+            )
+        super().__init__()
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+            )
+        except sqlite3.Error as err:
+            raise _store_error(err, self.path, "open") from err
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreReadOnly(
+                    f"SQLite store {str(self.path)!r}: cannot switch to WAL (journal_mode "
+                    f"{mode!r}): is the directory writable?"
+                )
+            with self._tx(durable=True) as cur:
+                for stmt in SCHEMA:
+                    cur.execute(
+                        stmt.format(
+                            serial_pk="INTEGER PRIMARY KEY",
+                            device_type="",  # no affinity: integers stay integers
+                            without_rowid=" WITHOUT ROWID",
+                        )
+                    )
+                cur.execute(
+                    "CREATE TABLE IF NOT EXISTS gt_meta (name TEXT PRIMARY KEY, value INTEGER)"
+                )
+                cur.execute("INSERT OR IGNORE INTO gt_meta VALUES ('batch', 0)")
+        except sqlite3.Error as err:
+            self._db.close()
+            raise _store_error(err, self.path, "open") from err
+        except BaseException:
+            self._db.close()
+            raise
+        try:
+            self._db.execute("SELECT count(*) FROM json_each('[1]')").fetchone()
+        except sqlite3.OperationalError as err:
+            self._db.close()
+            raise StoreUnavailable(
+                f"SQLite {sqlite3.sqlite_version} was built without JSON1 (json_each): the store "
+                "needs it"
+            ) from err
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> SQLiteLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self, durable: bool = False) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cur = self._db.cursor()
+            want = self._sync_mode if self._sync_mode != "AUTO" else "FULL" if durable else "NORMAL"
+            try:
+                if want != self._sync_now:
+                    cur.execute(f"PRAGMA synchronous={want}")
+                    self._sync_now = want
+                cur.execute("BEGIN IMMEDIATE")
+                yield cur
+                cur.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._rollback()
+                raise _store_error(err, self.path, "a transaction") from err
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back itself
+                self._db.execute("ROLLBACK")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                yield self._db.cursor()
+                self._db.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._rollback()
+                raise _store_error(err, self.path, "a read") from err
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _text(self, column: str) -> str:
+        return f"CAST({column} AS TEXT)"
+
+    def _source(self, ids: IdArray) -> tuple[str, Any]:
+        # Canonical integer ids travel as JSON numbers and are stored as SQLite integers.
+        return (
+            "(SELECT key AS pos, value AS device FROM json_each(?))",
+            json.dumps(mixed_values(ids)),
+        )
+
+    def _insert_claims(
+        self,
+        cur: Any,
+        incident_id: int,
+        kind: int,
+        version_id: int,
+        payload: Payload,
+        state: int,
+        lease_us: int,
+    ) -> npt.NDArray[np.int64]:
+        cur.execute("UPDATE gt_meta SET value = value + 1 WHERE name = 'batch'")
+        (number,) = cur.execute("SELECT value FROM gt_meta WHERE name = 'batch'").fetchone()
+        cur.execute(
+            "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos,"
+            " lease_us) SELECT ?, ?, value, ?, ?, ?, key, ? FROM json_each(?) WHERE true"
+            " ON CONFLICT (incident_id, kind, device) DO NOTHING",
+            (incident_id, kind, version_id, state, number, lease_us, json.dumps(payload.values())),
+        )
+        n = cur.rowcount
+        if n == len(payload):
+            return np.arange(n, dtype=np.int64)
+        if n == 0:
+            return np.array([], dtype=np.int64)
+        # Some were claimed before: read back which rows this batch wrote (no RETURNING needed).
+        rows = cur.execute(
+            "SELECT pos FROM gt_claims WHERE incident_id = ? AND kind = ? AND batch = ?",
+            (incident_id, kind, number),
+        ).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def _redeliver_rows(
+        self, cur: Any, at_us: int, until_us: int, limit: int | None
+    ) -> list[tuple[str, str, int, str]]:
+        pick = (
+            f"SELECT c.incident_id, c.kind, c.device FROM {_DUE_FROM} WHERE {_DUE_WHERE}"
+            " ORDER BY c.incident_id, c.kind, c.batch, c.pos" + (" LIMIT ?" if limit else "")
+        )
+        args: tuple[Any, ...] = (at_us,) if not limit else (at_us, limit)
+        rows = cur.execute(self._due_sql(limit), args).fetchall()
+        cur.execute(
+            f"UPDATE gt_claims SET lease_us = ? WHERE (incident_id, kind, device) IN ({pick})",
+            (until_us, *args),
+        )
+        return [(r[0], r[1], int(r[2]), r[3]) for r in rows]

@@ -1,0 +1,385 @@
+"""Strict means CAP: what CAP allows is read (with warnings), ASCII numbers, hostile encodings.
+
+The companion of ``test_cap.py``: the warnings model (:class:`geotarget.cap.Parsed`), UTC as
+``-00:00``, ASCII-only numbers and date-times, declared encodings that are not character
+encodings, the reusable axis-order check, and the limits :func:`geotarget.cap.dumps` keeps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import attrs
+import pytest
+from alert_strategies import extreme_alerts
+from cap_helpers import BASE, SWEDEN, UK, problems
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geotarget import AlertArea, Circle, InvalidAlert, InvalidCAP, InvalidType, cap
+from geotarget.alerts import Alert, Info, Resource
+from geotarget.errors import GeotargetError, Problem
+
+RESOURCE = "<resource><resourceDesc>Karta</resourceDesc><mimeType>image/png</mimeType>{}</resource>"
+
+
+def with_resource(inner: str) -> str:
+    return BASE.replace("<area>", RESOURCE.format(inner) + "<area>")
+
+
+# --- what CAP allows is read, with a warning at its path ----------------------------------------
+
+
+def test_expires_equal_to_onset_is_read_with_a_warning() -> None:
+    """CAP sets no order between onset and expires: equal ones parse, with a warning."""
+    doc = BASE.replace("23:30:00+02:00</expires>", "21:30:00+02:00</expires>")
+    parsed = cap.read(doc)
+    info = parsed.alert.infos[0]
+    assert info.onset == info.expires
+    assert [w.path for w in parsed.warnings] == ["info[0]/expires"]
+    assert "equals onset" in parsed.warnings[0].message
+    assert "never active" in parsed.warnings[0].message
+    assert not parsed.alert.is_active(info.onset)  # type: ignore[arg-type]
+    assert cap.loads(doc) == parsed.alert  # loads: the same alert, warnings dropped
+
+
+def test_expires_before_effective_is_read_with_a_warning() -> None:
+    """An expires before effective is CAP too: read, and the warning says which start."""
+    doc = BASE.replace("<onset>", "<effective>2026-05-05T00:00:00+02:00</effective><onset>")
+    parsed = cap.read(doc)
+    assert [(w.path, w.message.split(" (")[0]) for w in parsed.warnings] == [
+        ("info[0]/expires", "is before effective")
+    ]
+
+
+def test_empty_uri_beside_deref_uri_is_read() -> None:
+    """An empty <uri/> (a valid xs:anyURI) beside <derefUri> is read without a warning."""
+    parsed = cap.read(with_resource("<uri/><derefUri>aGVq</derefUri>"))
+    resource = parsed.alert.infos[0].resources[0]
+    assert (resource.uri, resource.deref_uri) == ("", "aGVq")
+    assert parsed.warnings == ()
+    assert cap.loads(cap.dumps(parsed.alert)) == parsed.alert
+
+
+def test_empty_uri_alone_and_empty_web_are_read_with_warnings() -> None:
+    """An empty <uri> with nothing to name, and an empty <web>, are read and flagged."""
+    doc = with_resource("<uri></uri>").replace("<resource>", "<web/><resource>")
+    parsed = cap.read(doc)
+    assert {w.path for w in parsed.warnings} == {"info[0]/web", "info[0]/resource[0]/uri"}
+    assert parsed.alert.infos[0].web == ""
+
+
+def test_blank_area_description_self_reference_and_24_00_are_warnings() -> None:
+    """A blank areaDesc, a message referencing itself and 24:00:00 are CAP, and flagged."""
+    doc = (
+        BASE.replace("<areaDesc>Sergels torg</areaDesc>", "<areaDesc> </areaDesc>")
+        .replace("<msgType>Alert</msgType>", "<msgType>Update</msgType>")
+        .replace(
+            "<scope>Public</scope>",
+            "<scope>Public</scope><references>polisen@polisen.se,SE-POL-2026-0001,"
+            "2026-05-04T21:30:00+02:00</references>",
+        )
+        .replace("T23:30:00+02:00</expires>", "T24:00:00+02:00</expires>")
+    )
+    parsed = cap.read(doc)
+    assert [w.path for w in parsed.warnings] == [
+        "references", "info[0]/expires", "info[0]/area[0]/areaDesc",
+    ]  # fmt: skip
+    assert parsed.alert.infos[0].expires == datetime(
+        2026, 5, 5, 0, 0, tzinfo=timezone(timedelta(hours=2))
+    )
+
+
+def test_self_crossing_polygon_is_read_with_a_warning() -> None:
+    """A bow-tie ring is CAP: it is kept as written, repaired for geometry, and flagged."""
+    bowtie = "59.33,18.06 59.335,18.07 59.33,18.07 59.335,18.06 59.33,18.06"
+    doc = BASE.replace("59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06", bowtie)
+    parsed = cap.read(doc)
+    assert [w.path for w in parsed.warnings] == ["info[0]/area[0]/polygon[0]"]
+    assert parsed.alert.infos[0].areas[0].repaired_polygons == (0,)
+    assert cap.read(BASE).alert.infos[0].areas[0].repaired_polygons == ()
+
+
+def test_parsed_is_what_loads_lenient_returns() -> None:
+    """loads_lenient returns a Parsed with repairs and warnings; LenientResult is its old name."""
+    doc = BASE.replace("21:30:00+02:00</sent>", "19:30:00Z</sent>").replace(
+        "23:30:00+02:00</expires>", "21:30:00+02:00</expires>"
+    )
+    result = cap.loads_lenient(doc)
+    assert isinstance(result, cap.Parsed) and cap.LenientResult is cap.Parsed
+    assert [r.path for r in result.repairs] == ["sent"]
+    assert [w.path for w in result.warnings] == ["info[0]/expires"]
+    assert cap.read(doc, lenient=True) == result
+    assert cap.read(BASE).repairs == ()
+
+
+# --- UTC --------------------------------------------------------------------------------------
+
+
+def test_utc_is_written_minus_zero_and_both_signs_read() -> None:
+    """The writer puts UTC as -00:00 everywhere; -00:00 reads silently, +00:00 with a warning."""
+    a = cap.loads(BASE)
+    utc = attrs.evolve(a, sent=datetime(2026, 5, 4, 19, 30, tzinfo=timezone.utc))
+    text = cap.dumps(utc)
+    assert "<sent>2026-05-04T19:30:00-00:00</sent>" in text
+    assert "+00:00" not in text
+    minus = cap.read(text)
+    plus = cap.read(text.replace("-00:00</sent>", "+00:00</sent>"))
+    assert minus.alert == plus.alert == utc
+    assert minus.warnings == ()
+    assert [w.path for w in plus.warnings] == ["sent"]
+    west = attrs.evolve(a, sent=datetime(2026, 5, 4, 9, 30, tzinfo=timezone(-timedelta(hours=5))))
+    assert "<sent>2026-05-04T09:30:00-05:00</sent>" in cap.dumps(west)
+
+
+# --- ASCII digits only ------------------------------------------------------------------------
+
+ARABIC_ONE = "\u0661"  # ARABIC-INDIC DIGIT ONE: float() and int() accept it
+FULLWIDTH_FIVE = "\uff15"  # FULLWIDTH DIGIT FIVE
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("59.3325,18.06528 0.5", f"59.3325,{ARABIC_ONE}8.06528 0.5", "info[0]/area[0]/circle[0]"),
+        ("59.3325,18.06528 0.5", f"59.3325,18.06528 0.{FULLWIDTH_FIVE}",
+         "info[0]/area[0]/circle[0]"),
+        ("59.33,18.06 59.33,18.07", f"59.33,18.06 59.33,{ARABIC_ONE}8.07",
+         "info[0]/area[0]/polygon[0]"),
+        ("59.33,18.06 59.33,18.07", "59.33,18.06\xa059.33,18.07", "info[0]/area[0]/polygon[0]"),
+        ("2026-05-04T21:30:00+02:00</sent>", f"2026-05-04T2{ARABIC_ONE}:30:00+02:00</sent>",
+         "sent"),
+        ("T23:30:00+02:00</expires>", f"T23:30:00+0{FULLWIDTH_FIVE}:00</expires>",
+         "info[0]/expires"),
+        ("</circle>", f"</circle><altitude>{ARABIC_ONE}00</altitude>",
+         "info[0]/area[0]/altitude"),
+    ],
+)  # fmt: skip
+def test_non_ascii_digits_are_refused_at_their_path(old: str, new: str, path: str) -> None:
+    """Arabic-Indic and full-width digits (and NO-BREAK SPACE) are refused, saying which one."""
+    doc = BASE.replace(old, new)
+    assert doc != BASE
+    found = problems(doc)
+    assert list(found) == [path]
+    assert "ASCII" in found[path]
+    assert "U+" in found[path]  # the offending character is named by its code point
+    with pytest.raises(InvalidCAP):
+        cap.loads_lenient(doc)
+
+
+def test_resource_size_must_be_ascii() -> None:
+    """A <size> in Arabic-Indic digits is refused at its path."""
+    found = problems(with_resource(f"<size>{ARABIC_ONE}2</size>"))
+    assert "ASCII digits" in found["info[0]/resource[0]/size"]
+
+
+def test_model_constructors_take_numbers_not_digit_text() -> None:
+    """The model takes numbers, never text: digit strings in any script are refused as a type."""
+    with pytest.raises(InvalidType):
+        AlertArea(description="x", circles=[(f"{ARABIC_ONE}8.0", 59.0, 500.0)])  # type: ignore[list-item]
+    with pytest.raises(InvalidType):
+        AlertArea(description="x", circles=[(18.0, 59.0, "500")])  # type: ignore[list-item]
+    with pytest.raises(InvalidType):
+        AlertArea(description="x", altitude=f"{ARABIC_ONE}0")  # type: ignore[arg-type]
+    with pytest.raises(InvalidType):
+        Resource(description="x", mime_type="y", size=f"{ARABIC_ONE}2")  # type: ignore[arg-type]
+    with pytest.raises(GeotargetError):
+        Circle(f"{ARABIC_ONE}8.0", 59.0, 500.0)  # type: ignore[arg-type]
+
+
+# --- hostile declared encodings --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "encoding",
+    ["hex", "rot13", "utf-7", "idna", "punycode", "unicode_escape", "undefined", "zlib",
+     "base64", "no-such-encoding", "utf-32", "UTF-7", "mbcs"],
+)  # fmt: skip
+def test_odd_declared_encodings_are_invalid_cap(encoding: str) -> None:
+    """A declared encoding that is not a character encoding is InvalidCAP, never a codec error."""
+    doc = BASE.replace('encoding="UTF-8"', f'encoding="{encoding}"').encode("utf-8")
+    with pytest.raises(InvalidCAP) as info:
+        cap.loads(doc)
+    assert info.value.paths == [""]
+    assert "encoding" in str(info.value)
+    with pytest.raises(InvalidCAP):
+        cap.loads_lenient(doc)
+
+
+def test_encoding_declared_in_utf16_is_checked_too() -> None:
+    """The parser's own failure on an undecodable encoding is InvalidCAP as well."""
+    doc = BASE.replace('encoding="UTF-8"', 'encoding="hex"').encode("utf-16")
+    with pytest.raises(InvalidCAP):
+        cap.loads(doc)
+
+
+def test_real_single_byte_encodings_still_read() -> None:
+    """Genuine single-byte charsets are read as before."""
+    for encoding in ("ISO-8859-1", "windows-1252", "KOI8-R", "US-ASCII"):
+        doc = BASE.replace('encoding="UTF-8"', f'encoding="{encoding}"').encode("ascii")
+        assert cap.loads(doc) == cap.loads(BASE)
+
+
+# --- axis order, reusable ----------------------------------------------------------------------
+
+
+def test_check_axis_order_agrees_with_reading_with_an_envelope() -> None:
+    """check_axis_order on the alert read without an envelope finds what read(envelope=) finds."""
+    swapped = BASE.replace("59.3325,18.06528 0.5", "18.06528,59.3325 0.5").replace(
+        "59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06",
+        "18.06,59.33 18.07,59.33 18.07,59.335 18.06,59.335 18.06,59.33",
+    )
+    alert = cap.loads(swapped)
+    found = cap.check_axis_order(alert, SWEDEN)
+    assert [p.path for p in found] == ["info[0]/area[0]/polygon[0]", "info[0]/area[0]/circle[0]"]
+    with pytest.raises(InvalidCAP) as info:
+        cap.loads(swapped, envelope=SWEDEN)
+    assert tuple(info.value.problems) == found
+    assert cap.check_axis_order(cap.loads(BASE), SWEDEN) == ()
+    assert cap.check_axis_order(cap.loads(BASE), UK) == ()  # elsewhere, but not a swap
+    assert all(isinstance(p, Problem) for p in found)
+
+
+def test_check_axis_order_validates_its_arguments() -> None:
+    """The alert must be an Alert and the envelope a valid (west, south, east, north)."""
+    with pytest.raises(InvalidType, match="alert must be an Alert"):
+        cap.check_axis_order("<alert/>", SWEDEN)  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match="envelope"):
+        cap.check_axis_order(cap.loads(BASE), None)  # type: ignore[arg-type]
+
+
+# --- what dumps refuses ---------------------------------------------------------------------------
+
+
+def test_dumps_refuses_what_the_reader_could_not_read_back() -> None:
+    """An alert over the reader's size or element limit is refused by dumps, not written."""
+    a = cap.loads(BASE)
+    big = attrs.evolve(a, note="x" * cap.MAX_DOCUMENT_BYTES)
+    with pytest.raises(InvalidAlert, match="MAX_DOCUMENT_BYTES"):
+        cap.dumps(big)
+    wide = attrs.evolve(a, codes=["c"] * cap.MAX_ELEMENTS)
+    with pytest.raises(InvalidAlert, match="MAX_ELEMENTS"):
+        cap.dumps(wide)
+    just = attrs.evolve(a, note="x" * (cap.MAX_DOCUMENT_BYTES - len(cap.dumps(a).encode()) - 20))
+    assert cap.loads(cap.dumps(just)) == just
+
+
+def test_extreme_instants_are_refused_by_the_model() -> None:
+    """An instant that cannot be converted to every offset is refused with its range."""
+    info = Info(categories=["Safety"], event="x", urgency="Unknown", severity="Unknown",
+                certainty="Unknown")  # fmt: skip
+    with pytest.raises(InvalidAlert, match="between 0001-01-02 and 9999-12-30 UTC"):
+        attrs.evolve(info, onset=datetime(9999, 12, 31, 20, tzinfo=timezone(-timedelta(hours=14))))
+    with pytest.raises(InvalidAlert, match="within -14:00 and \\+14:00"):
+        attrs.evolve(info, onset=datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=15))))
+
+
+# --- real documents: warnings -------------------------------------------------------------------
+
+
+@pytest.mark.shared_data
+def test_real_documents_carry_their_expected_warnings(shared_data: Path) -> None:
+    """The manifest's SEMANTIC remarks come back as warnings at the right paths."""
+    folder = shared_data / "cap"
+
+    def warnings(name: str) -> list[tuple[str, str]]:
+        return [(w.path, w.message) for w in cap.read((folder / name).read_bytes()).warnings]
+
+    blank = warnings("alphagov_MISSING_AREA_NAMES.xml")
+    assert [(p, m.split(":")[0]) for p, m in blank] == [("info[0]/area[0]/areaDesc", "is blank")]
+    own = warnings("kde_mo-cap_monsoon.xml")
+    assert [p for p, _ in own] == ["references"]
+    assert "names this message itself" in own[0][1]
+    plus = warnings("google_earthquake-iso8859-1.xml")
+    assert [p for p, _ in plus] == ["sent", "info[0]/onset", "info[0]/expires"]
+    assert all("UTC MUST be written -00:00" in m for _, m in plus)
+    assert warnings("alphagov_WAINFLEET.xml") == []  # UTC as -00:00: nothing to say
+
+
+@pytest.mark.shared_data
+def test_swapped_uk_documents_parse_without_an_envelope_and_are_caught_by_the_check(
+    shared_data: Path,
+) -> None:
+    """The swapped alphagov polygons are CAP-valid text: read, then caught by check_axis_order."""
+    data = (shared_data / "cap" / "alphagov_INVALID_AREA_WITH_INTERSECTIONS.xml").read_bytes()
+    parsed = cap.read(data)
+    assert "info[0]/area[0]/polygon[0]" in [w.path for w in parsed.warnings]  # the bow-tie
+    assert [p.path for p in cap.check_axis_order(parsed.alert, UK)] == [
+        "info[0]/area[0]/polygon[0]"
+    ]
+
+
+def test_alert_model_accepts_what_cap_accepts() -> None:
+    """Equal onset and expires, and an empty URI, are valid in the model itself."""
+    t = datetime(2026, 5, 4, tzinfo=timezone.utc)
+    info = Info(categories=["Safety"], event="x", urgency="Unknown", severity="Unknown",
+                certainty="Unknown", onset=t, expires=t, web="",
+                resources=[Resource(description="d", mime_type="m", uri="")])  # fmt: skip
+    a = Alert(identifier="A", sender="s", sent=t, status="Test", msg_type="Alert",
+              scope="Public", infos=[info])  # fmt: skip
+    assert cap.loads(cap.dumps(a)) == a
+    with pytest.raises(InvalidAlert, match="without leading or trailing whitespace"):
+        Resource(description="d", mime_type="m", uri=" x")
+
+
+# --- the round trip, at the edges ------------------------------------------------------------------
+
+
+@settings(max_examples=150)
+@given(a=extreme_alerts())
+def test_round_trip_holds_for_extreme_alerts(a: Alert) -> None:
+    """loads(dumps(a)) == a for extreme-but-valid alerts, down to every float's bits and sign.
+
+    ``repr`` is the oracle: it shows each float's shortest exact text (``-0.0``, ``5e-324``)
+    and each offset, so two alerts with the same repr hold the same values.
+    """
+    text = cap.dumps(a)
+    back = cap.loads(text)
+    assert back == a
+    assert repr(back) == repr(a)
+    assert cap.dumps(back) == text
+
+
+def test_only_xml_whitespace_separates_or_surrounds() -> None:
+    """NO-BREAK SPACE is not XML whitespace: not between elements, nor between references."""
+    found = problems(BASE.replace("<scope>Public</scope>", "<scope>Public</scope>\xa0"))
+    assert "must hold elements only" in found["alert"]
+    refs = (
+        "<references>a@b.se,ID-1,2026-05-04T20:00:00+02:00\xa0"
+        "c@d.se,ID-2,2026-05-04T20:10:00+02:00</references>"
+    )
+    found = problems(BASE.replace("<scope>Public</scope>", "<scope>Public</scope>" + refs))
+    assert list(found) == ["references"]
+
+
+# --- hostile bytes: only InvalidCAP ever comes out -------------------------------------------------
+
+_PIECES = st.sampled_from(
+    [b"<", b">", b"&", b"&#0;", b"&#x110000;", b"\xff", b"\xc3", b"\x00", b"\xef\xbb\xbf",
+     b"<!DOCTYPE a>", b"<?xml version='1.0' encoding='utf-16'?>", b"encoding='hex'",
+     b"\xd9\xa1", b"\xef\xbc\x95", b"\xc2\xa0", b"-00:00", b"Z", b"</info>", b"<info>", b"]]>",
+     b"<![CDATA[", b"\r", b"\t"]
+)  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(
+    edits=st.lists(
+        st.tuples(st.floats(0.0, 1.0), st.integers(0, 8), _PIECES | st.binary(max_size=4)),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_mangled_documents_raise_only_invalid_cap(
+    edits: list[tuple[float, int, bytes]],
+) -> None:
+    """Any byte-level damage to a document gives an alert or InvalidCAP, nothing else."""
+    data = bytearray(BASE.encode("utf-8"))
+    for where, cut, piece in edits:
+        k = int(where * len(data))
+        data[k : k + cut] = piece
+    for reader in (cap.loads, cap.loads_lenient):
+        with contextlib.suppress(InvalidCAP):
+            reader(bytes(data))

@@ -1,0 +1,286 @@
+"""The reference service (examples/service): alert in, pending deliveries, confirm, restart, redeliver."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from geotarget import Circle, alerts, cap
+from geotarget.alerts import MessageType, Reference
+from geotarget.ledger import SQLiteLedger
+
+AT = dt.datetime(2026, 5, 4, 21, 30, tzinfo=dt.timezone.utc)
+SERGELS_TORG = (18.06528, 59.3325)
+
+
+def _service() -> Any:
+    where = Path(__file__).resolve().parents[1] / "examples" / "service" / "app.py"
+    if not where.exists():
+        pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
+    spec = importlib.util.spec_from_file_location("_geotarget_service", where)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _alert(identifier: str = "SE-POL-1", **kw: Any) -> str:
+    msg = alerts.Message(
+        headline="Explosionsrisk", description="Lämna området.", area_description="Sergels torg"
+    )
+    alert = alerts.explosion(
+        identifier=identifier,
+        sender="polisen@polisen.se",
+        sent=AT,
+        area=Circle(*SERGELS_TORG, 500.0),
+        sv=msg,
+        en=msg,
+        onset=AT,
+        expires=AT + dt.timedelta(hours=2),
+    )
+    if kw:
+        import attrs
+
+        alert = attrs.evolve(alert, **kw)
+    return cap.dumps(alert)
+
+
+def _positions(ids: list[str], inside: list[bool]) -> dict[str, Any]:
+    lon = [SERGELS_TORG[0] if i else 11.97333 for i in inside]
+    lat = [SERGELS_TORG[1] if i else 57.70889 for i in inside]
+    return {
+        "ids": ids,
+        "lon": lon,
+        "lat": lat,
+        "accuracy_m": [8.0] * len(ids),
+        "observed_at": [AT.isoformat()] * len(ids),
+    }
+
+
+def _q(minutes: float = 0) -> dict[str, str]:
+    return {"at": (AT + dt.timedelta(minutes=minutes)).isoformat()}
+
+
+def test_the_whole_loop_survives_a_restart(tmp_path: Path) -> None:
+    """Alert → pending deliveries → confirm → restart → the alert streams on → redeliver → Cancel."""
+    service = _service()
+    path = tmp_path / "deliveries.db"
+    with TestClient(service.create_app(SQLiteLedger(path))) as client:
+        r = client.post(
+            "/positions", params=_q(), json=_positions(["p1", "p2", "p3"], [True, True, False])
+        )
+        assert r.json() == {"deliveries": []}
+        got = client.post("/alerts", params=_q(), content=_alert()).json()
+        assert (got["transition"], got["verdict"]) == ("started", "DELIVER")
+        keys = {d["device"]: d["key"] for d in got["deliveries"]}
+        assert sorted(keys) == ["p1", "p2"]
+        assert keys["p1"] == "polisen@polisen.se/SE-POL-1 polisen@polisen.se/SE-POL-1 p1"
+        done = client.post("/confirm", params=_q(), json={"keys": [keys["p1"]]}).json()
+        assert done == {"confirmed": 1, "already": 0, "unknown": 0}
+        # The same alert again: nobody new.
+        again = client.post("/alerts", params=_q(1), content=_alert()).json()
+        assert (again["transition"], again["deliveries"]) == ("same", [])
+
+    # A new process over the same store: the alert is active at once; p2 was never confirmed.
+    with TestClient(service.create_app(SQLiteLedger(path))) as client:
+        batch = client.post("/positions", params=_q(2), json=_positions(["p4", "p1"], [True, True]))
+        assert [d["device"] for d in batch.json()["deliveries"]] == ["p4"]
+        back = client.post("/redeliver", params=_q(2)).json()["deliveries"]
+        assert [(d["device"], d["key"]) for d in back] == [("p2", keys["p2"])]
+        why = client.get(
+            "/explain", params={"incident": "polisen@polisen.se/SE-POL-1", "device": "p1", **_q(2)}
+        )
+        assert why.status_code == 200 and "p1" in why.text
+        cancel = _alert(
+            "SE-POL-2",
+            msg_type=MessageType.CANCEL,
+            references=(Reference(sender="polisen@polisen.se", identifier="SE-POL-1", sent=AT),),
+        )
+        gone = client.post("/alerts", params=_q(3), content=cancel).json()
+        assert gone["transition"] == "retracted"
+        assert sorted(d["device"] for d in gone["deliveries"]) == ["p1", "p2", "p4"]
+        assert {d["kind"] for d in gone["deliveries"]} == {"retraction"}
+        after = client.post("/positions", params=_q(4), json=_positions(["p5"], [True])).json()
+        assert after == {"deliveries": []}
+
+
+def test_a_store_failure_is_a_503_and_the_service_keeps_serving(tmp_path: Path) -> None:
+    """A store that fails answers 503 with the cause; the next call works once it is back."""
+    import sqlite3
+
+    service = _service()
+    path = tmp_path / "deliveries.db"
+    store = SQLiteLedger(path, busy_timeout=0.1)
+    with TestClient(service.create_app(store)) as client:
+        client.post("/positions", params=_q(), json=_positions(["p1"], [True]))
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        r = client.post("/alerts", params=_q(), content=_alert())
+        assert r.status_code == 503 and "busy timeout" in r.text
+        other.execute("ROLLBACK")
+        other.close()
+        ok = client.post("/alerts", params=_q(), content=_alert()).json()
+        assert [d["device"] for d in ok["deliveries"]] == ["p1"]
+
+
+class _Process:
+    """The service in its own uvicorn process on a Unix socket, killable with SIGKILL."""
+
+    def __init__(self, tmp: Path, store: str, crash: str = "") -> None:
+        import os
+        import subprocess
+        import sys
+
+        import httpx2
+
+        root = Path(__file__).resolve().parents[1]
+        if not (root / "examples" / "service" / "app.py").exists():
+            pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
+        self.sock = str(tmp / f"svc-{os.urandom(4).hex()}.sock")
+        env = {**os.environ, "GEOTARGET_STORE": store, "GEOTARGET_SERVICE_CRASH": crash}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "examples.service.app:app",
+                "--uds",
+                self.sock,
+                "--log-level",
+                "warning",
+            ],
+            cwd=root,
+            env=env,
+        )
+        self.http = httpx2.Client(
+            transport=httpx2.HTTPTransport(uds=self.sock), base_url="http://service", timeout=60
+        )
+        import time
+
+        for _ in range(600):
+            if Path(self.sock).exists():
+                break
+            assert self.proc.poll() is None, "the service did not start"
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the service did not open its socket in 30 s")
+
+    def post(self, path: str, minutes: float, **kw: Any) -> Any:
+        r = self.http.post(path, params=_q(minutes), **kw)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def stop(self) -> None:
+        self.http.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_sigkill_after_claiming_and_after_confirming_loses_nothing(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """SIGKILL after a claim, then after a confirm: all confirmed once, alert recovered."""
+    import httpx2
+
+    store = (
+        request.getfixturevalue("postgres_dsn") if kind == "postgres" else str(tmp_path / "d.db")
+    )
+    ids = [f"p{i}" for i in range(40)]
+    inside = [i % 3 != 0 for i in range(40)]
+    oracle = {d for d, ok in zip(ids, inside, strict=True) if ok}
+
+    crashing = _Process(tmp_path, store, crash="claimed")
+    crashing.post("/positions", 0, json=_positions(ids, inside))
+    with pytest.raises(httpx2.TransportError):
+        crashing.http.post("/alerts", params=_q(0), content=_alert())
+    assert crashing.proc.wait(timeout=30) == -9
+    crashing.http.close()
+
+    second = _Process(tmp_path, store, crash="confirmed")
+    offered = second.post("/redeliver", 1)["deliveries"]
+    assert {d["device"] for d in offered} == oracle  # nothing claimed was lost
+    keys = [d["key"] for d in offered]
+    with pytest.raises(httpx2.TransportError):
+        second.http.post("/confirm", params=_q(1), json={"keys": keys})
+    assert second.proc.wait(timeout=30) == -9
+    second.http.close()
+
+    third = _Process(tmp_path, store)
+    try:
+        again = third.post("/confirm", 2, json={"keys": keys})
+        assert again == {"confirmed": 0, "already": len(oracle), "unknown": 0}  # never twice
+        assert third.post("/redeliver", 3)["deliveries"] == []
+        # The alert was recovered from the store: a device arriving now is told at once.
+        late = third.post("/positions", 3, json=_positions(["p99"], [True]))["deliveries"]
+        assert [d["device"] for d in late] == ["p99"]
+    finally:
+        third.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [2, 4])
+def test_several_service_processes_on_one_postgres_deliver_each_device_once(
+    n: int, tmp_path: Path, postgres_dsn: str
+) -> None:
+    """Processes given one alert and overlapping batches at once: each device told once, all told."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [f"d{i}" for i in range(240)]
+    inside = {d: i % 4 != 0 for i, d in enumerate(ids)}
+
+    def batch(k: int, shift: int) -> dict[str, Any]:
+        part = ids[(k * 40 + shift) % 160 : (k * 40 + shift) % 160 + 80]
+        return _positions(part, [inside[d] for d in part])
+
+    procs = [_Process(tmp_path, postgres_dsn) for _ in range(n)]
+    try:
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(lambda k: procs[k].post("/positions", 0, json=batch(k, 0)), range(n)))
+            first = list(
+                pool.map(lambda k: procs[k].post("/alerts", 0, content=_alert()), range(n))
+            )
+            later = list(
+                pool.map(lambda k: procs[k].post("/positions", 1, json=batch(k, 60)), range(n))
+            )
+        told = [d["device"] for r in first + later for d in r["deliveries"]]
+        assert sorted(r["transition"] for r in first) == ["same"] * (n - 1) + ["started"]
+        assert len(told) == len(set(told)), "a device was told twice"
+        posted = {d for k in range(n) for s in (0, 60) for d in batch(k, s)["ids"]}
+        assert set(told) == {d for d in posted if inside[d]}
+    finally:
+        for p in procs:
+            p.stop()
+
+
+@pytest.mark.slow
+def test_concurrent_batches_in_one_process_each_use_their_own_positions(tmp_path: Path) -> None:
+    """Batches posted at once to one process: each is matched against its own fixes, none lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [f"d{i}" for i in range(4001)]
+    inside = {d: i % 3 != 0 for i, d in enumerate(ids)}
+    proc = _Process(tmp_path, str(tmp_path / "d.db"))
+    try:
+        proc.post("/positions", 0, json=_positions(ids[:1], [True]))
+        proc.post("/alerts", 0, content=_alert())
+        batches = [ids[k : k + 250] for k in range(1, 4001, 250)]
+
+        def post(b: list[str]) -> list[str]:
+            got = proc.post("/positions", 1, json=_positions(b, [inside[d] for d in b]))
+            return [d["device"] for d in got["deliveries"]]
+
+        with ThreadPoolExecutor(8) as pool:
+            told = list(pool.map(post, batches))
+        for batch, devices in zip(batches, told, strict=True):
+            assert set(devices) == {d for d in batch if inside[d]}  # its own devices, all of them
+    finally:
+        proc.stop()
