@@ -70,6 +70,7 @@ class KnownBug(Borderline):
 #: the same name; when that test starts passing, delete the entry here).
 PREFILTER_SLACK = "prefilter_slack_beyond_snap"
 SNAP_METRIC = "snap_distance_off_by_one_percent"
+STALE_FAR_AS_OUTSIDE = "stale_fix_far_from_the_area_reported_outside_area"
 
 
 class OracleDuplicate(Exception):
@@ -408,7 +409,10 @@ class OracleTargeter:
                         continue
                     how = "STALE_INCLUDED"
                 else:
-                    outcomes[d.key] = frozenset({"STALE_LOCATION"})
+                    stale = {"STALE_LOCATION"}
+                    if STALE_FAR_AS_OUTSIDE in self.known_bugs:
+                        stale.add("OUTSIDE_AREA")  # the label only: never told either way
+                    outcomes[d.key] = frozenset(stale)
                     continue
                 region, far = self.locate(d.lon, d.lat)
                 doubt |= far
