@@ -66,8 +66,8 @@ class KnownBug(Borderline):
     """
 
 
-#: Reported pipeline bugs (see tests/test_targeting_oracle.py: each has a strict-xfail test of
-#: the same name; when that test starts passing, delete the entry here).
+#: Reported bugs (tests/test_targeting_oracle.py pins each with a strict-xfail test whose reason
+#: names it; when that test starts passing, delete the entry there and here).
 PREFILTER_SLACK = "prefilter_slack_beyond_snap"
 SNAP_METRIC = "snap_distance_off_by_one_percent"
 STALE_FAR_AS_OUTSIDE = "stale_fix_far_from_the_area_reported_outside_area"

@@ -320,7 +320,7 @@ def test_an_update_named_by_an_early_cancel_is_never_delivered() -> None:
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "bug: the rollout pre-filter grows the area by snap_m/cos(lat) degrees in every "
+        "bug (prefilter_slack_beyond_snap): the rollout pre-filter grows the area by snap_m/cos(lat) degrees in every "
         "direction (~2.2x snap_m north-south), so an area beyond the snap distance is DELIVERed "
         "and devices beyond the border in it are told (contract §5: iff)"
     ),
