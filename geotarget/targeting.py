@@ -54,6 +54,8 @@ import numpy as np
 
 from geotarget._evaluation import I8Array, I32Array, Plan, build_plan, evaluate, new_regions
 from geotarget._idset import IdSet
+from geotarget._intake import Gate, config_problems
+from geotarget._kind_rules import KindRules
 from geotarget._targeting_result import (
     Delivery,
     Outcome,
@@ -70,6 +72,8 @@ from geotarget.errors import (
     InvalidType,
     Problem,
 )
+from geotarget.issuers import Issuers
+from geotarget.kinds import Recognizer
 from geotarget.ledger import (
     Admission,
     Claims,
@@ -83,12 +87,11 @@ from geotarget.ledger import (
 from geotarget.ledger._lifecycle import first_difference, version_id
 from geotarget.ledger._sql import DEFAULT_LEASE
 from geotarget.matcher import PositionIndex
-from geotarget.positions import LocationRule, Positions, StaleRule
+from geotarget.positions import Positions
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import RolloutDecision, RolloutPolicy
 
 __all__ = [
-    "DEFAULT_RULES",
     "Delivery",
     "KindRules",
     "Outcome",
@@ -102,138 +105,13 @@ def __dir__() -> list[str]:
     return __all__
 
 
-def _opt_positive(name: str) -> Any:
-    def check(_: object, __: attrs.Attribute[Any], value: object) -> None:
-        if value is not None:
-            number(name, value, gt=0.0)
+def __getattr__(name: str) -> Any:
+    # Deprecated alias: the pilot's per-kind rules live in geotarget.pilot.KIND_RULES.
+    if name == "DEFAULT_RULES":
+        from geotarget import pilot
 
-    return check
-
-
-def _bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, bool):
-        raise InvalidType(f"{attribute.name} must be a bool (got {type(value).__name__} {value!r})")
-
-
-def _consistent(rules: KindRules, _: attrs.Attribute[Any], stale: StaleRule | None) -> None:
-    if stale is None:
-        return
-    if not isinstance(stale, StaleRule):
-        raise InvalidType(f"stale must be a StaleRule or None (got {type(stale).__name__})")
-    fresh = rules.location.max_age
-    if fresh is None:
-        raise InvalidInput(
-            "stale needs location.max_age: with location.max_age None every fix is current, so "
-            f"no fix is ever stale (got stale={stale!r})"
-        )
-    if stale.max_age < fresh:
-        raise InvalidInput(
-            f"stale.max_age must be >= location.max_age (got {stale.max_age} < {fresh})"
-        )
-
-
-def _one_hour() -> LocationRule:
-    return LocationRule(max_age=dt.timedelta(hours=1))
-
-
-@attrs.frozen(kw_only=True)
-class KindRules:
-    """How one alert kind treats uncertain locations and borders, and its blast-radius guard.
-
-    Parameters
-    ----------
-    location : LocationRule, default ``LocationRule(max_age=1 h)``
-        Fresh fixes: those at most ``location.max_age`` old are classified by their accuracy
-        disk (INSIDE, AMBIGUOUS or OUTSIDE). ``max_age=None`` accepts fixes of any age.
-    include_ambiguous : bool
-        Fail open (``True``: a device whose accuracy disk crosses the boundary receives the
-        alert) or closed. Life-safety kinds fail open.
-    stale : StaleRule or None, default None
-        Fixes older than ``location.max_age`` are *stale*. With a rule, a stale fix at most
-        ``stale.max_age`` old whose point lies in the area grown by ``stale.margin_m`` is told
-        (:attr:`Outcome.STALE_INCLUDED`); other stale fixes are not
-        (:attr:`Outcome.STALE_LOCATION`). ``stale.max_age`` must be ``>= location.max_age``.
-    include_no_fix : bool, default False
-        Whether devices with no fix at all are told (:attr:`Outcome.NO_FIX_INCLUDED`). Such a
-        device cannot be located, so ``True`` tells it every alert of the kind wherever the
-        area and whatever the enabled regions: ``False`` for every built-in kind.
-    beyond_border : bool, default False
-        Whether a device in the alert area that lies in no region of the hierarchy (beyond the
-        country's territory) is told. ``False``: :attr:`Outcome.BEYOND_BORDER`.
-    max_recipients : int, optional
-        Block an alert that would reach more devices than this, unless confirmed.
-    max_area_km2 : float, optional
-        Block an alert whose area is larger than this, unless confirmed.
-
-    Raises
-    ------
-    InvalidInput
-        If ``stale`` is given while ``location.max_age`` is None, or ``stale.max_age`` is
-        shorter than ``location.max_age``.
-
-    Examples
-    --------
-    >>> import datetime as dt
-    >>> from geotarget import StaleRule
-    >>> from geotarget.targeting import KindRules
-    >>> rules = KindRules(include_ambiguous=True, beyond_border=True,
-    ...                   stale=StaleRule(max_age=dt.timedelta(hours=6), margin_m=500.0))
-    >>> rules.location.max_age
-    datetime.timedelta(seconds=3600)
-    >>> KindRules(include_ambiguous=True,
-    ...           stale=StaleRule(max_age=dt.timedelta(minutes=5), margin_m=0.0))
-    Traceback (most recent call last):
-    ...
-    geotarget.errors.InvalidInput: stale.max_age must be >= location.max_age (got 0:05:00 < 1:00:00)
-
-    .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
-       ``stale``, ``include_no_fix`` and ``beyond_border``; ``location`` defaults to a one-hour
-       ``max_age``.
-    """
-
-    location: LocationRule = attrs.field(
-        factory=_one_hour, validator=attrs.validators.instance_of(LocationRule)
-    )
-    include_ambiguous: bool = attrs.field(validator=_bool)
-    stale: StaleRule | None = attrs.field(default=None, validator=_consistent)
-    include_no_fix: bool = attrs.field(default=False, validator=_bool)
-    beyond_border: bool = attrs.field(default=False, validator=_bool)
-    max_recipients: int | None = attrs.field(
-        default=None, validator=_opt_positive("max_recipients")
-    )
-    max_area_km2: float | None = attrs.field(default=None, validator=_opt_positive("max_area_km2"))
-
-
-#: The pilot's defaults. An Explosion is a life-safety 112-event: it fails open on ambiguous
-#: fixes, still tells a phone whose fix is up to 24 hours old if that fix lies within 1 km of the
-#: area (a phone left lying, or one that stopped reporting, still has an owner nearby), and does
-#: not stop at the national border (Haparanda/Tornio); it is meant for a limited area (at most
-#: 100 km², a circle of about 5.6 km). Police information fails closed (it must not reach people
-#: outside the area or the country it is about), ignores stale fixes and is guarded at 2,000 km²
-#: and 600,000 recipients. Fresh fixes are at most an hour old. No kind tells devices without a
-#: fix: they could be anywhere.
-DEFAULT_RULES: Mapping[AlertKind, KindRules] = {
-    AlertKind.EXPLOSION: KindRules(
-        location=LocationRule(max_age=dt.timedelta(hours=1)),
-        include_ambiguous=True,
-        stale=StaleRule(max_age=dt.timedelta(hours=24), margin_m=1000.0),
-        beyond_border=True,
-        max_area_km2=100.0,
-    ),
-    AlertKind.CRIME_MODUS: KindRules(
-        location=LocationRule(max_age=dt.timedelta(hours=1)),
-        include_ambiguous=False,
-        max_area_km2=2_000.0,
-        max_recipients=600_000,
-    ),
-    AlertKind.TIP_REQUEST: KindRules(
-        location=LocationRule(max_age=dt.timedelta(hours=1)),
-        include_ambiguous=False,
-        max_area_km2=2_000.0,
-        max_recipients=600_000,
-    ),
-}
+        return pilot.KIND_RULES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _aware(name: str, value: object) -> dt.datetime:
@@ -263,9 +141,20 @@ class Targeter:
         Counts are per ``county_level``.
     policy : RolloutPolicy
         Checked against ``regions`` at once: every code must exist.
-    location_rules : mapping of AlertKind to KindRules, optional
+    location_rules : mapping of str to KindRules, optional
         Per-kind location rules (fresh and stale fixes, no fix, ambiguous fixes, the border)
-        and blast-radius guards; kinds not given keep :data:`DEFAULT_RULES`.
+        and blast-radius guards, by kind name (an ``AlertKind`` is taken by its value); kinds
+        not given keep the pilot's :data:`geotarget.pilot.KIND_RULES`.
+    recognition : Recognizer, optional
+        The rules that recognise an alert's kind from what it says (:mod:`geotarget.kinds`).
+        The built-in ``geotarget:kind`` rule always ranks first; by default it is the only
+        one. Pass :data:`geotarget.pilot.RECOGNITION` (or a policy file's rules, then those)
+        to recognise alerts as upstream systems write them.
+    issuers : Issuers, optional
+        Who may issue which kinds where (:mod:`geotarget.issuers`). Default
+        :meth:`Issuers.any() <geotarget.issuers.Issuers.any>`: every sender, no authority
+        check — declared by leaving it out here, whereas a policy *file* must say
+        ``issuers = "any"`` to get it.
     ledger : DeliveryLedger, optional
         Where deliveries are recorded; default a new :class:`~geotarget.ledger.MemoryLedger`.
     county_level : str, default "county"
@@ -286,13 +175,14 @@ class Targeter:
     InvalidPolicy
         Listing every problem at once: region codes of the policy that the hierarchy does not
         have (or that lie outside its country), ``location_rules`` entries that are not
-        :class:`KindRules` or not a kind.
+        :class:`KindRules` or not a kind, recognition rules for kinds the rollout cannot
+        name, and issuers naming unknown regions or kinds.
 
     Examples
     --------
     >>> import datetime as dt
     >>> import shapely.geometry as sg
-    >>> from geotarget import Circle, PositionIndex, Positions, alerts
+    >>> from geotarget import Circle, PositionIndex, Positions, pilot
     >>> from geotarget.regions import Region, RegionHierarchy, RegionSet
     >>> from geotarget.rollout import nationwide
     >>> from geotarget.targeting import Targeter
@@ -304,13 +194,13 @@ class Targeter:
     >>> at = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
     >>> positions = Positions(["near", "far"], [18.0653, 18.2], [59.3325, 59.3325],
     ...                       observed_at=at)
-    >>> alert = alerts.explosion(
+    >>> alert = pilot.explosion(
     ...     identifier="exp-1", sender="polisen@example.se", sent=at,
     ...     area=Circle(18.0653, 59.3325, 500.0),
-    ...     sv=alerts.Message(headline="Explosion", description="Risk för explosion.",
-    ...                       area_description="Sergels torg"),
-    ...     en=alerts.Message(headline="Explosion", description="Risk of explosion.",
-    ...                       area_description="Sergels torg"),
+    ...     sv=pilot.Message(headline="Explosion", description="Risk för explosion.",
+    ...                      area_description="Sergels torg"),
+    ...     en=pilot.Message(headline="Explosion", description="Risk of explosion.",
+    ...                      area_description="Sergels torg"),
     ...     onset=at, expires=at + dt.timedelta(hours=2))
     >>> result = Targeter(regions, nationwide()).target(alert, PositionIndex(positions), at)
     >>> result.verdict.value, result.incident, result.recipients.tolist()
@@ -321,7 +211,9 @@ class Targeter:
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0
        Validates the policy against the regions; incidents live in the ledger; ``snap_m``
-       defaults to 0; ``lease``; :meth:`confirm` and :meth:`redeliver`.
+       defaults to 0; ``recognition`` and ``issuers``; :meth:`receive` takes CAP bytes; swapped
+       lat/lon is refused against the regions' bounds; ``lease``; :meth:`confirm` and
+       :meth:`redeliver`.
     """
 
     def __init__(
@@ -329,16 +221,28 @@ class Targeter:
         regions: RegionHierarchy,
         policy: RolloutPolicy,
         *,
-        location_rules: Mapping[AlertKind, KindRules] | None = None,
+        location_rules: Mapping[str, KindRules] | Mapping[AlertKind, KindRules] | None = None,
+        recognition: Recognizer | None = None,
+        issuers: Issuers | None = None,
         ledger: DeliveryLedger | None = None,
         county_level: str = "county",
         snap_m: float = 0.0,
         lease: dt.timedelta = DEFAULT_LEASE,
     ) -> None:
+        from geotarget import pilot  # the defaults of the pilot's kinds
+
         if not isinstance(regions, RegionHierarchy):
             raise InvalidType(f"regions must be a RegionHierarchy (got {type(regions).__name__})")
         if not isinstance(policy, RolloutPolicy):
             raise InvalidType(f"policy must be a RolloutPolicy (got {type(policy).__name__})")
+        recognition = Recognizer() if recognition is None else recognition
+        if not isinstance(recognition, Recognizer):
+            raise InvalidType(
+                f"recognition must be a Recognizer (got {type(recognition).__name__})"
+            )
+        issuers = Issuers.any() if issuers is None else issuers
+        if not isinstance(issuers, Issuers):
+            raise InvalidType(f"issuers must be Issuers (got {type(issuers).__name__})")
         problems: list[Problem] = []
         try:
             policy.validate(regions)
@@ -346,28 +250,19 @@ class Targeter:
             problems += [
                 Problem(f"policy.{p.path}" if p.path else "policy", p.message) for p in err.problems
             ]
-        merged = dict(DEFAULT_RULES)
-        given: Mapping[Any, object] = location_rules or {}
-        for kind, rule in given.items():
-            path = f"location_rules[{kind!r}]"
-            try:
-                k = AlertKind(kind)
-            except ValueError:
-                valid = ", ".join(sorted(repr(v.value) for v in AlertKind))
-                problems.append(Problem(path, f"must be an AlertKind, one of {valid}"))
-                continue
-            if not isinstance(rule, KindRules):
-                problems.append(
-                    Problem(path, f"must be KindRules (got {type(rule).__name__} {rule!r})")
-                )
-                continue
-            merged[k] = rule
+        more, merged = config_problems(
+            regions, recognition, issuers, location_rules or {}, pilot.KIND_RULES, KindRules
+        )
+        problems += more
         if problems:
             raise InvalidPolicy(problems)
+        self.recognition = recognition
+        self.issuers = issuers
+        self._gate = Gate(regions, recognition, issuers)
         self.regions = regions
         self.policy = policy
         self.snap_m = number("snap_m", snap_m, ge=0.0, le=100_000.0)
-        self.rules: Mapping[AlertKind, KindRules] = merged
+        self.rules: Mapping[str, KindRules] = merged
         self.ledger: DeliveryLedger = ledger if ledger is not None else MemoryLedger()
         if not isinstance(lease, dt.timedelta) or lease <= dt.timedelta(0):
             raise InvalidInput(f"lease must be a timedelta > 0 (got {lease!r})")
@@ -382,6 +277,11 @@ class Targeter:
         self._lock = threading.Lock()
         self._plans: dict[tuple[Any, ...], Plan] = {}
         self._alerts: dict[str, tuple[str | None, Alert]] = {}
+        # (incident, version) seen expired by this Targeter: no longer streamed or listed until
+        # the version is delivered again (an expiry is a function of time and the alert, so
+        # every process decides it alike; the store keeps the incident ACTIVE, so an Update
+        # with a later expiry still revives it).
+        self._expired: set[tuple[str, str]] = set()
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -437,7 +337,7 @@ class Targeter:
                 return known[0]
         return None if alert.msg_type is MessageType.CANCEL else refs[0]
 
-    def _plan(self, kind: AlertKind, area: Area, decision: RolloutDecision) -> Plan:
+    def _plan(self, kind: str, area: Area, decision: RolloutDecision) -> Plan:
         rules = self.rules[kind]
         stale_margin = rules.stale.margin_m if rules.stale is not None else None
         # Everything the plan depends on: the area (by value), the decision (policy version,
@@ -523,7 +423,16 @@ class Targeter:
                     "no incident"
                 ),
             )
-        adm = self.ledger.admit(alert, at=at, lease=self.lease)
+        self._gate.check_axes(alert)
+        refused, facts = self._gate.admit(alert)
+        base.update(facts)
+        if refused is not None:
+            verdict, reason = refused
+            return TargetingResult(**base, incident=None, verdict=verdict, reason=reason)
+        kind: str = facts.get("kind", "")
+        adm = self.ledger.admit(
+            alert, at=at, lease=self.lease, may_act_for=self.issuers.may_act_for
+        )
         key = None if adm.incident is None else adm.incident.key
         base["incident"] = key
         tr = adm.transition
@@ -538,7 +447,10 @@ class Targeter:
             if orphan
             else ""
         )
-        verdict, fields = self._decide(alert, index, at, confirm, prefix)
+        verdict, fields = self._decide(alert, kind, index, at, confirm, prefix)
+        if verdict is Verdict.EXPIRED:
+            with self._lock:
+                self._expired.add((key, adm.version))
         if verdict is not Verdict.DELIVER:
             return TargetingResult(**base, verdict=verdict, **fields)
         t_ledger = time.perf_counter()
@@ -548,6 +460,8 @@ class Targeter:
         claims = self.ledger.claim(key, covered_ids, version=adm.version, at=at, lease=self.lease)
         if claims.status is not ClaimStatus.CLAIMED:
             return self._lost(base, claims)
+        with self._lock:
+            self._expired.discard((key, adm.version))
         new = claims.ids()
         gone = previously
         if previously.size:
@@ -584,6 +498,67 @@ class Targeter:
             **fields,
         )
 
+    def receive(
+        self, data: bytes, index: PositionIndex, at: dt.datetime, *, confirm: bool = False
+    ) -> TargetingResult:
+        """The intake: read a CAP document as received, check its signature, then target it.
+
+        The document is read strictly (:func:`geotarget.cap.read`) with the regions' bounds as
+        the service envelope, so a document written lon,lat is refused. When the sender's
+        issuer has ``signature_required``, the XML-DSig signature is verified against its
+        pinned certificates (:func:`geotarget.cap.verify_signature`, valid at ``at``); a
+        missing or bad one is :attr:`Verdict.BAD_SIGNATURE`, nobody is told and nothing
+        changes. Then the alert goes through :meth:`target`: recognition, authority, the
+        incidents in the ledger, the rollout and the devices.
+
+        Parameters
+        ----------
+        data : bytes
+            The document exactly as received.
+        index : PositionIndex
+        at : datetime.datetime
+            Timezone-aware.
+        confirm : bool, default False
+            As for :meth:`target`.
+
+        Returns
+        -------
+        TargetingResult
+            With the reader's ``warnings`` and ``signature="verified"`` when one was checked.
+
+        Raises
+        ------
+        InvalidCAP
+            For a document that is not CAP 1.2, or whose areas look written lon,lat.
+        MissingExtra
+            When a signature must be checked and the ``signing`` extra is not installed.
+
+        .. versionadded:: 0.2.0
+        """
+        from geotarget import cap
+
+        if not isinstance(data, bytes):
+            raise InvalidType(
+                f"data must be the document's bytes as received (got {type(data).__name__})"
+            )
+        at = _aware("at", at)
+        parsed = cap.read(data, envelope=self._gate.bounds)
+        alert = parsed.alert
+        refused, signature = self._gate.signature(data, alert, at)
+        if refused is not None:
+            issuer = self.issuers.issuer_of(alert.sender)
+            return TargetingResult(
+                alert_id=alert.identifier,
+                incident=None,
+                at=at,
+                verdict=refused[0],
+                reason=refused[1],
+                issuer=None if issuer is None else issuer.name,
+                warnings=parsed.warnings,
+            )
+        result = self.target(alert, index, at, confirm=confirm)
+        return attrs.evolve(result, warnings=parsed.warnings, signature=signature)
+
     def preview(self, alert: Alert, index: PositionIndex, at: dt.datetime) -> TargetingResult:
         """What :meth:`target` would answer for ``alert`` now, changing nothing.
 
@@ -613,11 +588,17 @@ class Targeter:
         at = _aware("at", at)
         key = self.incident_of(alert)
         base: dict[str, Any] = {"alert_id": alert.identifier, "at": at, "incident": key}
-        if key is None:
+        if key is None or alert.msg_type is MessageType.CANCEL:
             return TargetingResult(
-                **base, verdict=Verdict.NOT_AN_ALERT, reason="the message belongs to no incident"
+                **base,
+                verdict=Verdict.NOT_AN_ALERT,
+                reason="only an Alert or Update version can be previewed over devices",
             )
-        verdict, fields = self._decide(alert, index, at, True, "")
+        refused, facts = self._gate.admit(alert)
+        base.update(facts)
+        if refused is not None:
+            return TargetingResult(**base, verdict=refused[0], reason=refused[1])
+        verdict, fields = self._decide(alert, facts.get("kind", ""), index, at, True, "")
         if verdict is not Verdict.DELIVER:
             return TargetingResult(**base, verdict=verdict, **fields)
         covered_ids = fields.pop("covered_ids")
@@ -711,7 +692,13 @@ class Targeter:
         )
 
     def _decide(
-        self, alert: Alert, index: PositionIndex, at: dt.datetime, confirm: bool, prefix: str
+        self,
+        alert: Alert,
+        kind: str,
+        index: PositionIndex,
+        at: dt.datetime,
+        confirm: bool,
+        prefix: str,
     ) -> tuple[Verdict, dict[str, Any]]:
         """Evaluate a version the ledger made current: the verdict and the result's fields."""
         if at < alert.onset:
@@ -724,18 +711,12 @@ class Targeter:
             return Verdict.EXPIRED, {
                 "reason": prefix + f"the alert expired at {alert.expires.isoformat()}"
             }
-        kind = alert.kind
-        if kind is None:
-            return Verdict.NOT_A_PILOT_KIND, {
-                "reason": prefix
-                + "the alert is not one of the pilot's kinds (no geotarget:kind event code)"
-            }
         decision = self.policy.decide(kind, at)
         if not decision.enabled:
             nxt = decision.next_change
             return Verdict.KIND_NOT_ENABLED, {
                 "reason": prefix
-                + f"{kind.value} is not enabled ({decision.reason.value})"
+                + f"{kind} is not enabled ({decision.reason.value})"
                 + (f"; the next change is at {nxt.isoformat()}" if nxt else ""),
                 "next_change": nxt,
                 "rollout": decision,
@@ -752,7 +733,7 @@ class Targeter:
             grown = f" grown by snap_m={self.snap_m:g} m" if self.snap_m else ""
             return Verdict.AREA_OUTSIDE_ROLLOUT, {
                 "reason": prefix
-                + f"the alert area{grown} lies wholly outside the regions where {kind.value} "
+                + f"the alert area{grown} lies wholly outside the regions where {kind} "
                 f"is enabled ({', '.join(sorted(decision.regions))})",
                 "next_change": decision.next_change,
                 "rollout": decision,
@@ -762,7 +743,7 @@ class Targeter:
         if rules.max_area_km2 is not None and plan.area_km2 > rules.max_area_km2 and not confirm:
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
-                + f"the area is {plan.area_km2:,.1f} km², over the {kind.value} limit of "
+                + f"the area is {plan.area_km2:,.1f} km², over the {kind} limit of "
                 f"{rules.max_area_km2:,.1f} km²: confirm to send anyway",
                 "rollout": decision,
                 "area_km2": plan.area_km2,
@@ -778,7 +759,7 @@ class Targeter:
         ):
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
-                + f"{covered_ids.size:,} devices are covered, over the {kind.value} limit of "
+                + f"{covered_ids.size:,} devices are covered, over the {kind} limit of "
                 f"{rules.max_recipients:,}: confirm to send anyway",
                 "rollout": decision,
                 "area_km2": plan.area_km2,
@@ -788,7 +769,7 @@ class Targeter:
         counts[Outcome.OUTSIDE_AREA] += len(index.positions) - int(rows.size)
         phase = f", phase {decision.phase_index + 1}" if decision.phase_index is not None else ""
         return Verdict.DELIVER, {
-            "reason": prefix + f"{kind.value} is enabled ({decision.reason.value}{phase})",
+            "reason": prefix + f"{kind} is enabled ({decision.reason.value}{phase})",
             "next_change": decision.next_change,
             "rollout": decision,
             "counts": counts,
@@ -806,7 +787,7 @@ class Targeter:
     def _evaluate(
         self,
         status: Status,
-        kind: AlertKind,
+        kind: str,
         plan: Plan,
         decision: RolloutDecision,
         index: PositionIndex,
@@ -817,7 +798,7 @@ class Targeter:
             self.rules[kind],
             plan,
             status,
-            kind,
+            AlertKind(kind),
             decision,
             self.policy,
             self._finest_set,
@@ -845,15 +826,23 @@ class Targeter:
         """Incidents whose current version was delivered and that are not cancelled, sorted.
 
         Read from the ledger: every Targeter over one store answers the same. An incident
-        whose current version expired stays listed until :meth:`on_positions` sees it
-        expired (and marks it expired in the ledger).
+        whose current version expired stays listed until this Targeter's
+        :meth:`on_positions` or :meth:`target` sees it expired.
         """
         return tuple(i.key for i in self._live())
 
     def _live(self) -> list[Incident]:
         """Active incidents whose current version was released (claimed for) by target()."""
         active = self.ledger.load_active()
-        return [i for i in active if i.version is not None and i.released == i.version]
+        with self._lock:
+            expired = set(self._expired)
+        return [
+            i
+            for i in active
+            if i.version is not None
+            and i.released == i.version
+            and (i.key, i.version) not in expired
+        ]
 
     def _current(self, inc: Incident) -> Alert:
         """The incident's current alert, parsed once per version."""
@@ -904,12 +893,15 @@ class Targeter:
         for inc in self._live():
             alert = self._current(inc)
             if alert.expires is not None and at >= alert.expires:
-                self.ledger.expire(inc.key, at=at)
+                assert inc.version is not None
+                with self._lock:
+                    self._expired.add((inc.key, inc.version))
                 continue
-            kind = alert.kind
+            recognised = self.recognition.recognise(alert)
             area = alert.area
-            if kind is None or area is None or at < alert.onset:
+            if recognised is None or area is None or at < alert.onset:
                 continue
+            kind = recognised.kind
             decision = self.policy.decide(kind, at)
             if not decision.enabled:
                 continue

@@ -24,6 +24,10 @@ settings.register_profile(
 settings.register_profile(
     "min", max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+# A long run to do once by hand (e.g. before a release): HYPOTHESIS_PROFILE=thorough.
+settings.register_profile(
+    "thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 #: ../shared/data beside the clone (CI lays it there); override with GEOTARGET_SHARED_DATA.

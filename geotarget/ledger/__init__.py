@@ -300,8 +300,9 @@ class DeliveryLedger(Protocol):
         version it references; the newest ``sent`` is current; a Cancel ends the incident and
         retracts; a Cancel naming no known version is remembered, so the late Alert is refused;
         an Update naming no known version starts the incident under its first reference; a
-        version id re-used with other content is a conflict; an Update or Cancel from another
-        sender, or with another status, is refused. Each outcome is a :class:`Transition`.
+        version id re-used with other content is a conflict; an Update or Cancel from a sender
+        that may not act for the incident's sender, or with another status, is refused. Each
+        outcome is a :class:`Transition`.
 
         Parameters
         ----------
@@ -312,8 +313,9 @@ class DeliveryLedger(Protocol):
         lease : timedelta, default 60 s
             The lease of the retractions a Cancel makes.
         may_act_for : callable, optional
-            ``may_act_for(sender, owner)``: whether ``sender`` may change an incident that
-            ``owner`` started (an issuer table); by default only the owner itself may.
+            ``may_act_for(sender, owner)``: whether ``sender`` may Update or Cancel an incident
+            ``owner`` started — the policy's :meth:`geotarget.issuers.Issuers.may_act_for`.
+            Default: only the owner itself.
 
         Returns
         -------
