@@ -20,7 +20,7 @@ settings.register_profile(
 settings.register_profile(
     "dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-# The declared-minimum-versions run (scripts/min_versions.py): fewer examples, same properties.
+# The wheel, Python 3.10 and minimum-versions runs (scripts/test): fewer examples.
 settings.register_profile(
     "min", max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
