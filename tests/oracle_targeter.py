@@ -69,7 +69,6 @@ class KnownBug(Borderline):
 #: Reported bugs (tests/test_targeting_oracle.py pins each with a strict-xfail test whose reason
 #: names it; when that test starts passing, delete the entry there and here).
 PREFILTER_SLACK = "prefilter_slack_beyond_snap"
-SNAP_METRIC = "snap_distance_off_by_one_percent"
 STALE_FAR_AS_OUTSIDE = "stale_fix_far_from_the_area_reported_outside_area"
 
 
@@ -314,8 +313,9 @@ class OracleTargeter:
                 return code, False
         if self.snap_m == 0.0:
             return "", False
-        # RegionSet.locate documents its snap metric to within 0.1 %.
-        tol = self.snap_m * (1.2e-2 if SNAP_METRIC in self.known_bugs else 2e-3) + 0.5
+        # RegionSet.locate documents its snap metric as geodesic to within 1 mm; this oracle's
+        # own distance (densified, projected) is good to well below 1 cm.
+        tol = 0.02
         dists = sorted((_distance_to_region(g, lon, lat), code) for code, g in self.regions.items())
         unsure = any(abs(d - self.snap_m) <= tol for d, _ in dists)
         near = [(d, c) for d, c in dists if d <= self.snap_m]

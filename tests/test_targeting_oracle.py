@@ -22,7 +22,6 @@ import pytest
 from hypothesis import HealthCheck, event, given, reject, settings
 from oracle_targeter import (
     PREFILTER_SLACK,
-    SNAP_METRIC,
     STALE_FAR_AS_OUTSIDE,
     Borderline,
     Device,
@@ -163,7 +162,7 @@ def check_step(tg: Targeter, oracle: OracleTargeter, step: Step, n: int, log: li
 #: the same name below. The properties skip (reject) scenarios that hit them, so they keep
 #: checking everything else; when a pinned test starts passing (XPASS fails the run), delete
 #: its entry here and the mark there.
-KNOWN_BUGS = frozenset({PREFILTER_SLACK, SNAP_METRIC, STALE_FAR_AS_OUTSIDE})
+KNOWN_BUGS = frozenset({PREFILTER_SLACK, STALE_FAR_AS_OUTSIDE})
 
 
 def run(scn: Scenario, *, known_bugs: frozenset[str] = KNOWN_BUGS, generated: bool = True) -> None:
@@ -337,14 +336,6 @@ def test_an_area_beyond_the_snap_distance_is_outside_the_rollout() -> None:
     run(_scenario(_policy({"XX"}), 500.0, [step]), known_bugs=frozenset(), generated=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug (snap_distance_off_by_one_percent): RegionSet.locate(snap_m=...) measures with "
-        "R_MIN, ~0.9 % short at lat 59.5 (documented: below 0.1 %), so a device 504.6 m from "
-        "the nearest region is snapped into it with snap_m=500 (contract §5)"
-    ),
-)
 def test_a_device_beyond_the_snap_distance_is_in_no_region() -> None:
     """Contract §5: only a device *within* snap_m of a region counts as in it.
 
