@@ -68,7 +68,6 @@ class KnownBug(Borderline):
 
 #: Reported bugs (tests/test_targeting_oracle.py pins each with a strict-xfail test whose reason
 #: names it; when that test starts passing, delete the entry there and here).
-PREFILTER_SLACK = "prefilter_slack_beyond_snap"
 STALE_FAR_AS_OUTSIDE = "stale_fix_far_from_the_area_reported_outside_area"
 
 
@@ -350,17 +349,6 @@ class OracleTargeter:
                 unsure |= abs(gap - reach) <= tol
         if unsure:
             raise Borderline("the area grown by snap_m nearly touches an enabled region")
-        if PREFILTER_SLACK in self.known_bugs:
-            snap, bugs = self.snap_m, self.known_bugs
-            self.snap_m, self.known_bugs = 2.5 * snap + 250.0, frozenset()
-            try:
-                near = self._reaches(parts, enabled)
-            except Borderline:
-                near = True
-            finally:
-                self.snap_m, self.known_bugs = snap, bugs
-            if near:
-                raise KnownBug(PREFILTER_SLACK)
         return False
 
     # --- per device ----------------------------------------------------------------------

@@ -20,8 +20,8 @@ import attrs
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, reject, settings
+from hypothesis import strategies as st
 from oracle_targeter import (
-    PREFILTER_SLACK,
     STALE_FAR_AS_OUTSIDE,
     Borderline,
     Device,
@@ -41,12 +41,14 @@ from targeting_strategies import (
     area_points,
     devices_of,
     hierarchy,
+    rim,
     scenarios,
 )
 
 import geotarget.errors
 import geotarget.positions
-from geotarget import Area, Circle, LocationRule, PositionIndex, Positions
+from geotarget import Area, Circle, LocationRule, Polygon, PositionIndex, Positions
+from geotarget._evaluation import reaches
 from geotarget.alerts import AlertKind, MessageType, Status
 from geotarget.targeting import KindRules, Targeter
 
@@ -162,7 +164,7 @@ def check_step(tg: Targeter, oracle: OracleTargeter, step: Step, n: int, log: li
 #: the same name below. The properties skip (reject) scenarios that hit them, so they keep
 #: checking everything else; when a pinned test starts passing (XPASS fails the run), delete
 #: its entry here and the mark there.
-KNOWN_BUGS = frozenset({PREFILTER_SLACK, STALE_FAR_AS_OUTSIDE})
+KNOWN_BUGS = frozenset({STALE_FAR_AS_OUTSIDE})
 
 
 def run(scn: Scenario, *, known_bugs: frozenset[str] = KNOWN_BUGS, generated: bool = True) -> None:
@@ -316,14 +318,6 @@ def test_an_update_named_by_an_early_cancel_is_never_delivered() -> None:
     run(_scenario(_policy({"XX"}), 0.0, steps), generated=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug (prefilter_slack_beyond_snap): the rollout pre-filter grows the area by snap_m/cos(lat) degrees in every "
-        "direction (~2.2x snap_m north-south), so an area beyond the snap distance is DELIVERed "
-        "and devices beyond the border in it are told (contract §5: iff)"
-    ),
-)
 def test_an_area_beyond_the_snap_distance_is_outside_the_rollout() -> None:
     """Contract §5: AREA_OUTSIDE_ROLLOUT iff the area grown by snap_m meets no enabled region.
 
@@ -414,3 +408,58 @@ def test_a_too_old_fix_far_from_the_area_is_stale_location() -> None:
     no_stale = Rules(**{**EXPLOSION_RULES.__dict__, "stale": None})
     scn = Scenario(scn.policy, dict.fromkeys(scn.rules, no_stale), scn.snap_m, scn.steps)
     run(scn, known_bugs=frozenset(), generated=False)
+
+
+# --- the rollout pre-filter alone, against the oracle's (contract §5) -------------------------
+
+
+_snaps = st.sampled_from([0.0, 100.0, 500.0, 2000.0]) | st.floats(0.0, 5000.0)
+
+
+@st.composite
+def _areas_around(draw: st.DrawFn) -> Area:
+    """A circle or a polygon (with or without margin) from inside to ~15 km from the regions.
+
+    Half the circles have their rim ``snap ± 30 m`` from a point of a region's boundary.
+    """
+    lon = draw(st.floats(17.80, 18.30))
+    lat = draw(st.floats(59.33, 59.57))
+    radius = draw(st.floats(50.0, 4000.0))
+    if draw(st.booleans()):
+        ring = MUNIS[draw(st.sampled_from(sorted(MUNIS)))].exterior
+        edge = ring.interpolate(draw(st.floats(0.0, 1.0)), normalized=True)
+        reach = radius + draw(st.floats(-30.0, 30.0)) + draw(st.shared(_snaps, key="snap"))
+        lon, lat = rim(edge.x, edge.y, draw(st.floats(0.0, 360.0)), max(reach, 1.0))
+        return Area([Circle(lon, lat, radius)])
+    if draw(st.booleans()):
+        return Area([Circle(lon, lat, radius)])
+    dx, dy = draw(st.floats(0.002, 0.05)), draw(st.floats(0.002, 0.03))
+    margin = draw(st.sampled_from([0.0, 0.0, 300.0]) | st.floats(0.0, 2000.0))
+    ring = [(lon - dx, lat - dy), (lon + dx, lat - dy), (lon, lat + dy)]
+    return Area([Polygon(ring, margin_m=margin)])
+
+
+@settings(deadline=None)
+@given(
+    _areas_around(),
+    st.sets(st.sampled_from(sorted(MUNIS)), min_size=1),
+    st.shared(_snaps, key="snap"),
+)
+def test_the_rollout_prefilter_equals_the_oracle(
+    area: Area, enabled: set[str], snap: float
+) -> None:
+    """Contract §5: the area reaches enabled territory iff, grown by snap_m, it meets a region.
+
+    Compared with the oracle's own distances (AEQD at the circle's centre, the polygon's own
+    frame, brute force over regions); cases within the oracle's tolerance are discarded.
+    """
+    oracle = OracleTargeter(MUNIS, ABOVE, _policy({"XX"}), {KIND: EXPLOSION_RULES}, snap)
+    try:
+        want = oracle._reaches(area.parts, set(enabled))
+    except Borderline as e:
+        event(f"discarded: {e}")
+        reject()
+    finest = HIERARCHY.region_set(HIERARCHY.levels[0])
+    got = reaches(finest, area, frozenset(enabled), snap)
+    event(f"reaches={want}")
+    assert got == want, (area, sorted(enabled), snap)
