@@ -343,6 +343,14 @@ def evaluate(
     return rows, outcomes, covered, covered_region, {"match": t1 - t0, "rules": t2 - t1}
 
 
+def too_old(rules: KindRules, at: dt.datetime) -> tuple[np.datetime64, dt.timedelta] | None:
+    """``(limit, max_age)``: fixes observed before ``limit`` are too old for the kind at all."""
+    max_age = rules.location.max_age if rules.stale is None else rules.stale.max_age
+    if max_age is None:
+        return None
+    return _at(at) - _us(max_age), max_age
+
+
 def _us(delta: dt.timedelta | None) -> np.timedelta64:
     """A timedelta as numpy microseconds (``None``: no limit, i.e. zero age is never exceeded)."""
     if delta is None:

@@ -52,7 +52,15 @@ from typing import Any
 import attrs
 import numpy as np
 
-from geotarget._evaluation import I8Array, I32Array, Plan, build_plan, evaluate, new_regions
+from geotarget._evaluation import (
+    I8Array,
+    I32Array,
+    Plan,
+    build_plan,
+    evaluate,
+    new_regions,
+    too_old,
+)
 from geotarget._idset import IdSet
 from geotarget._incidents import Action, IncidentBook, Resolution, key_of
 from geotarget._intake import Gate, config_problems
@@ -631,6 +639,8 @@ class Targeter:
             "ids": index.positions.ids,
             "rows": rows,
             "outcomes": outcomes,
+            "observed_at": index.positions.observed_at,
+            "too_old": too_old(rules, at),
             "covered_ids": covered_ids,
             "covered": covered,
             "covered_region": covered_region,

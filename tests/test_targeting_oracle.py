@@ -22,7 +22,6 @@ import pytest
 from hypothesis import HealthCheck, event, given, reject, settings
 from hypothesis import strategies as st
 from oracle_targeter import (
-    STALE_FAR_AS_OUTSIDE,
     Borderline,
     Device,
     OracleDuplicate,
@@ -50,7 +49,7 @@ import geotarget.positions
 from geotarget import Area, Circle, LocationRule, Polygon, PositionIndex, Positions
 from geotarget._evaluation import reaches
 from geotarget.alerts import AlertKind, MessageType, Status
-from geotarget.targeting import KindRules, Targeter
+from geotarget.targeting import KindRules, Outcome, Targeter
 
 #: The API the contract adds; absent on ``main`` (the properties that need it say so).
 DuplicateIdentifier: Any = getattr(geotarget.errors, "DuplicateIdentifier", None)
@@ -164,7 +163,7 @@ def check_step(tg: Targeter, oracle: OracleTargeter, step: Step, n: int, log: li
 #: the same name below. The properties skip (reject) scenarios that hit them, so they keep
 #: checking everything else; when a pinned test starts passing (XPASS fails the run), delete
 #: its entry here and the mark there.
-KNOWN_BUGS = frozenset({STALE_FAR_AS_OUTSIDE})
+KNOWN_BUGS: frozenset[str] = frozenset()
 
 
 def run(scn: Scenario, *, known_bugs: frozenset[str] = KNOWN_BUGS, generated: bool = True) -> None:
@@ -389,25 +388,43 @@ def test_the_oracle_locates_border_points_by_the_lowest_code_and_snaps_to_the_ne
     assert none.locate(18.1005, 59.45) == ("", False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug (stale_fix_far_from_the_area_reported_outside_area): since main 2216e4f a fix "
-        "older than the kind accepts is Outcome.OUTSIDE_AREA unless it is near the area "
-        "(contract §4 and Outcome's docstring: STALE_LOCATION); counts and explain() say "
-        "'outside the alert area' for a device whose location is unknown"
-    ),
-)
-def test_a_too_old_fix_far_from_the_area_is_stale_location() -> None:
-    """Contract §4: any stale fix, when the kind has no stale rule, is STALE_LOCATION."""
+@pytest.mark.parametrize("stale_rule", [False, True])
+def test_a_too_old_fix_is_stale_near_the_area_and_outside_it_far_away(stale_rule: bool) -> None:
+    """Issue 13: a fix too old for the kind is STALE_LOCATION iff its accuracy disk meets the area.
+
+    Farther away it is OUTSIDE_AREA, and explain() says its last fix, older than the kind
+    accepts, lies outside the area. Ages 5 h (no stale rule) or 30 h (beyond a 24 h one); the
+    devices: in the area, 30 m beyond its rim with a 50 m disk (meets it), 5.6 km west.
+    """
     area = Circle(18.05, 59.45, 500.0)
     at = T0
-    far = [(18.05, 59.45), (17.95, 59.45)]  # in the area, and 5.6 km west of it
-    step = Step(at, _rows(far, at, age=dt.timedelta(hours=5)), False, _version("O1", area))
+    near = rim(18.05, 59.45, 90.0, 530.0)
+    points = [(18.05, 59.45), near, (17.95, 59.45)]
+    age = dt.timedelta(hours=30 if stale_rule else 5)
+    step = Step(at, _rows(points, at, age=age, accuracy_m=50.0), False, _version("O1", area))
     scn = _scenario(_policy({"XX"}), 0.0, [step])
-    no_stale = Rules(**{**EXPLOSION_RULES.__dict__, "stale": None})
-    scn = Scenario(scn.policy, dict.fromkeys(scn.rules, no_stale), scn.snap_m, scn.steps)
+    if not stale_rule:
+        rules = Rules(**{**EXPLOSION_RULES.__dict__, "stale": None})
+        scn = Scenario(scn.policy, dict.fromkeys(scn.rules, rules), scn.snap_m, scn.steps)
+    elif not NEW_RULES:
+        pytest.skip("KindRules has no stale rule yet")
     run(scn, known_bugs=frozenset(), generated=False)
+    # The same, stated without the oracle.
+    tg = Targeter(
+        HIERARCHY, scn.policy, location_rules={k: kind_rules(r) for k, r in scn.rules.items()}
+    )
+    assert step.message is not None
+    res = tg.target(step.message.build(), PositionIndex(positions(devices_of(step))), at)
+    assert res.verdict.value == "DELIVER" and len(res.recipients) == 0
+    got = [res.outcome_of(i) for i in (1, 2, 3)]
+    assert got == [Outcome.STALE_LOCATION, Outcome.STALE_LOCATION, Outcome.OUTSIDE_AREA]
+    assert res.counts[Outcome.STALE_LOCATION] == 2 and res.counts[Outcome.OUTSIDE_AREA] == 1
+    old = "24 h" if stale_rule else "1 h"
+    assert res.explain(3) == (
+        f"device 3 does not receive alert O1: its last fix, older than {old}, lies outside the "
+        "alert area"
+    )
+    assert "near the alert area" in res.explain(2)
 
 
 # --- the rollout pre-filter alone, against the oracle's (contract §5) -------------------------
