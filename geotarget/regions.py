@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -598,10 +599,12 @@ class RegionSet:
             self._lazy["tree"] = tree
         # A degree radius holding every point within snap_m (Euclidean in lon/lat degrees):
         # |dlat| <= snap/R_MIN, |dlon| <= snap/(A cos(lat_far)) along any path of that length.
-        dlat = np.degrees(snap_m / _geodesy.R_MIN) * (1.0 + 1e-9) + 1e-12
-        far = np.minimum(np.abs(my) + dlat, 89.9)
-        dlon = np.degrees(snap_m / (_geodesy.A * np.cos(np.radians(far)))) * (1.0 + 1e-9) + 1e-12
-        reach = np.hypot(dlat, dlon)
+        # One radius for all points (at the farthest latitude): the tree answers a scalar
+        # distance much faster than one per point.
+        dlat = math.degrees(snap_m / _geodesy.R_MIN) * (1.0 + 1e-9) + 1e-12
+        far = min(float(np.abs(my).max()) + dlat, 89.9)
+        dlon = math.degrees(snap_m / (_geodesy.A * math.cos(math.radians(far)))) * (1.0 + 1e-9)
+        reach = math.hypot(dlat, dlon + 1e-12)
         pi, ri = tree.query(shapely.points(mx, my), predicate="dwithin", distance=reach)
         if pi.size == 0:
             return
