@@ -215,9 +215,14 @@ class Explanation:
         phases that enable it, or the phase that rolled it back.
     change_at, change_phase_index
         The next phase that flips the region (enables it, or rolls it back), if any.
+    change_illustrative : bool
+        Whether that phase's date is illustrative (:attr:`Phase.illustrative`); the sentence
+        then says "(illustrative date)".
     timezone, policy_hash : str
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``change_illustrative``.
     """
 
     kind: AlertKind
@@ -234,6 +239,7 @@ class Explanation:
     since_phase_index: int | None = None
     change_at: dt.datetime | None = attrs.field(default=None, validator=_aware)
     change_phase_index: int | None = None
+    change_illustrative: bool = False
     timezone: str = _DEFAULT_TIMEZONE
     policy_hash: str = ""
 
@@ -243,7 +249,8 @@ class Explanation:
         where = self.region_name
 
         def when(t: dt.datetime) -> str:
-            return _time.human(t, self.timezone)
+            note = " (illustrative date)" if t == self.change_at and self.change_illustrative else ""
+            return _time.human(t, self.timezone) + note
 
         as_part = f" as part of {self.via_name}" if self.via not in (None, self.region) else ""
         if self.reason in ACTIVE_REASONS:
@@ -323,6 +330,7 @@ def explain(
             since_phase_index=first,
             change_at=None if end is None else phases[end].starts_at,
             change_phase_index=end,
+            change_illustrative=end is not None and phases[end].illustrative,
             **info,
         )
     upto = -1 if i is None else i
@@ -338,5 +346,6 @@ def explain(
         since_phase_index=None if last is None else last + 1,
         change_at=None if nxt is None else phases[nxt].starts_at,
         change_phase_index=nxt,
+        change_illustrative=nxt is not None and phases[nxt].illustrative,
         **info,
     )

@@ -9,7 +9,8 @@ The document (JSON shown; TOML has the same keys)::
                                            "regions": ["01"], "percentage": 100,
                                            "rollback": false}]}}}
 
-Only ``kinds.<kind>.phases[i].starts_at`` and ``.regions`` are required. Reading collects every
+Only ``kinds.<kind>.phases[i].starts_at`` and ``.regions`` are required. A phase may say
+``illustrative = true`` (its date is not decided); it is written only when true. Reading collects every
 problem with its path and raises one :class:`~geotarget.errors.InvalidPolicy`; nothing is built
 from a document with problems.
 """
@@ -38,7 +39,7 @@ _TOP_KEYS = (
     "format_version", "timezone", "country", "salt", "killed", "kinds", "recognition", "issuers",
 )  # fmt: skip
 _KIND_KEYS = ("killed", "phases")
-_PHASE_KEYS = ("starts_at", "regions", "percentage", "rollback")
+_PHASE_KEYS = ("starts_at", "regions", "percentage", "rollback", "illustrative")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_\-]+")
 
 # ---------------------------------------------------------------------------------------------
@@ -66,19 +67,23 @@ def to_dict(policy: RolloutPolicy, *, canonical: bool = False) -> dict[str, Any]
         "kinds": {
             r.kind.value: {
                 "killed": r.killed,
-                "phases": [
-                    {
-                        "starts_at": instant(p.starts_at),
-                        "regions": sorted(p.regions),
-                        "percentage": _number(p.percentage),
-                        "rollback": p.rollback,
-                    }
-                    for p in r.phases
-                ],
+                "phases": [_phase_dict(p, instant) for p in r.phases],
             }
             for r in policy.rollouts
         },
     }
+
+
+def _phase_dict(p: Phase, instant: Callable[[Any], str]) -> dict[str, Any]:
+    out = {
+        "starts_at": instant(p.starts_at),
+        "regions": sorted(p.regions),
+        "percentage": _number(p.percentage),
+        "rollback": p.rollback,
+    }
+    if p.illustrative:  # only when true: policies without such phases keep their hash
+        out["illustrative"] = True
+    return out
 
 
 def canonical_json(policy: RolloutPolicy) -> str:
@@ -138,6 +143,8 @@ def to_toml(policy: RolloutPolicy) -> str:
                 f"percentage = {phase['percentage']!r}",
                 f"rollback = {_toml_bool(phase['rollback'])}",
             ]
+            if phase.get("illustrative"):
+                lines.append("illustrative = true  # the date is illustrative, not decided")
     return "\n".join(lines) + "\n"
 
 
@@ -420,6 +427,10 @@ def _phase(
     if not _is_bool(rollback):
         bad(f"{path}.rollback", f"must be true or false (got {rollback!r})")
         ok = False
+    illustrative = raw.get("illustrative", False)
+    if not _is_bool(illustrative):
+        bad(f"{path}.illustrative", f"must be true or false (got {illustrative!r})")
+        ok = False
     number_ok = not _is_bool(percentage) and isinstance(percentage, (int, float))
     try:
         phase = _r.Phase(  # placeholders stand in for values already reported
@@ -427,6 +438,7 @@ def _phase(
             regions=regions if regions_ok and isinstance(regions, list) else ["X"],
             percentage=percentage if number_ok else 100,
             rollback=rollback is True,
+            illustrative=illustrative is True,
         )
     except InvalidPolicy as err:
         reported = {"starts_at"} if starts_at is None else set()

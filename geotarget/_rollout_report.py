@@ -35,8 +35,12 @@ class TimelineStep:
         Codes this phase adds, or drops (a rollback), relative to the phase before.
     percentage : float
     rollback : bool
+    illustrative : bool
+        The phase's date is illustrative, not decided (:attr:`Phase.illustrative`).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``illustrative``.
     """
 
     phase_index: int
@@ -46,6 +50,7 @@ class TimelineStep:
     removed: frozenset[str]
     percentage: float
     rollback: bool
+    illustrative: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -131,7 +136,8 @@ class Timeline:
                 if s.percentage != prev_pct:
                     parts.append(f"percentage {prev_pct:g}% -> {s.percentage:g}%")
                 what = "; ".join(parts)
-            lines.append(f"  phase {s.phase_index + 1}  {when}  {what}")
+            note = "  (illustrative date)" if s.illustrative else ""
+            lines.append(f"  phase {s.phase_index + 1}  {when}  {what}{note}")
             prev_pct = s.percentage
         return "\n".join(lines)
 
@@ -155,6 +161,7 @@ def timeline(policy: Any, kind: AlertKind) -> Timeline:
                 removed=removed,
                 percentage=p.percentage,
                 rollback=p.rollback,
+                illustrative=p.illustrative,
             )
         )
         for code in sorted(removed):

@@ -11,8 +11,10 @@ pilot on SOS Alarm's 112 app defines its own:
 * the tip channels, the tip line 114 14 and the police web form (:data:`POLICE_TIP_CHANNELS`);
 * :data:`RECOGNITION`, the default rules that recognise the kinds in what upstream systems
   send (below), and :data:`KIND_RULES`, each kind's location rules and blast-radius guard;
-* the rollout: :data:`PILOT_START` and :func:`pilot_policy` (defined in
-  :mod:`geotarget.rollout`).
+* the rollout: :data:`PILOT_START` and :func:`pilot_policy`, the phased pilot shipped as
+  ``geotarget/data/sweden/pilot_policy.toml`` (:func:`geotarget.sweden.pilot_policy`):
+  Stockholm County first, then Skåne and Västra Götaland, then the whole country, the later
+  dates marked illustrative.
 
 **Recognition (documented choices).** Event texts are compared case-insensitively with
 whitespace collapsed (:func:`geotarget.kinds.normalise_event`). Every rule also accepts the
@@ -105,7 +107,8 @@ from geotarget.areas import Area, Part
 from geotarget.errors import InvalidAlert, InvalidType
 from geotarget.kinds import Kind, RecognitionRule, Recognizer
 from geotarget.positions import LocationRule, StaleRule
-from geotarget.rollout import PILOT_START, pilot_policy
+from geotarget.rollout import PILOT_START
+from geotarget.sweden import pilot_policy
 from geotarget.targeting import KindRules
 
 __all__ = [

@@ -160,6 +160,10 @@ class Phase:
         ``1e-9`` is refused, not rounded to 0.
     rollback : bool, default False
         Allow this phase to drop regions, or lower the percentage, relative to the one before.
+    illustrative : bool, default False
+        The phase's date is illustrative, not decided: a note for people that timelines and
+        explanations show as "(illustrative date)". It changes no decision; files write it
+        only when true, so policies without such phases keep their :attr:`policy_hash`.
 
     Raises
     ------
@@ -184,6 +188,7 @@ class Phase:
     regions: frozenset[str]
     percentage: float = 100.0
     rollback: bool = False
+    illustrative: bool = False
 
     def __init__(
         self,
@@ -192,6 +197,7 @@ class Phase:
         regions: Iterable[str],
         percentage: float = 100.0,
         rollback: bool = False,
+        illustrative: bool = False,
     ) -> None:
         if not isinstance(starts_at, dt.datetime):
             raise InvalidType(
@@ -214,6 +220,7 @@ class Phase:
                 f"{percentage!r})"
             )
         rollback = _bool("rollback", rollback)
+        illustrative = _bool("illustrative", illustrative)
 
         problems: list[Problem] = []
         start = starts_at
@@ -266,7 +273,7 @@ class Phase:
             pct = _threshold(pct) / 100
         if problems:
             raise InvalidPolicy(problems)
-        self.__attrs_init__(start, frozenset(codes), pct, rollback)
+        self.__attrs_init__(start, frozenset(codes), pct, rollback, illustrative)
 
 
 def _sequence_problems(phases: Sequence[tuple[int, Phase]], prefix: str) -> list[Problem]:
@@ -827,11 +834,13 @@ def pilot_policy(
     later_phases: Mapping[AlertKind, Iterable[Phase]] | Mapping[str, Iterable[Phase]] | None = None,
     salt: str = DEFAULT_SALT,
 ) -> RolloutPolicy:
-    """The Swedish pilot: explosions nationwide, other police information in Stockholm County.
+    """The Swedish pilot's first phase, plus the later phases you give.
 
     From :data:`PILOT_START` (2024-04-15 00:00 Europe/Stockholm, week 16 of 2024), ``explosion``
     is enabled in the whole of Sweden (``"SE"``), and ``crime_modus`` and ``tip_request`` in
-    Stockholm County (``"01"``).
+    Stockholm County (``"01"``). The pilot as shipped, with its later (illustrative) phases,
+    is :func:`geotarget.sweden.pilot_policy`, read from the package's TOML file; this builder
+    is for trying other later phases in code.
 
     Parameters
     ----------

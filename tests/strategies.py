@@ -53,7 +53,16 @@ def rollout_phases(draw: st.DrawFn, *, max_phases: int = 5) -> list[Phase]:
         if prev is not None and frozenset(regions) == prev.regions and bp / 100 == prev.percentage:
             continue  # a phase must change something
         at = (ROLLOUT_T0 + timedelta(minutes=minutes)).astimezone(draw(st.sampled_from(_ZONES)))
-        phases.append(Phase(starts_at=at, regions=regions, percentage=bp / 100, rollback=rollback))
+        illustrative = draw(st.booleans())
+        phases.append(
+            Phase(
+                starts_at=at,
+                regions=regions,
+                percentage=bp / 100,
+                rollback=rollback,
+                illustrative=illustrative,
+            )
+        )
     return phases
 
 

@@ -92,3 +92,16 @@ def test_installed_package_is_under_test() -> None:
         pytest.skip("source-tree run; the wheel run sets GEOTARGET_EXPECT_INSTALLED=1")
     assert "site-packages" in Path(geotarget.__file__).parts
     assert (Path(geotarget.__file__).parent / "py.typed").is_file()
+
+
+def test_the_pilot_policy_ships_inside_the_package() -> None:
+    """geotarget/data/sweden/pilot_policy.toml is package data: found beside the imported
+    package (in the wheel run, the installed wheel) and read by sweden.pilot_policy()."""
+    from importlib import resources
+
+    from geotarget import sweden
+
+    shipped = resources.files("geotarget").joinpath(sweden.PILOT_POLICY_FILE)
+    assert shipped.is_file()
+    assert Path(str(shipped)).parent == Path(geotarget.__file__).parent / "data" / "sweden"
+    assert sweden.pilot_policy().rollout("tip_request") is not None

@@ -49,16 +49,20 @@ def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> da
     return datetime(year, month, day, hour, minute, tzinfo=STHLM)
 
 
-def phase(at: datetime, *codes: str, pct: float = 100.0, rollback: bool = False) -> Phase:
+def phase(
+    at: datetime, *codes: str, pct: float = 100.0, rollback: bool = False, illus: bool = False
+) -> Phase:
     """A phase, briefly."""
-    return Phase(starts_at=at, regions=set(codes), percentage=pct, rollback=rollback)
+    return Phase(
+        starts_at=at, regions=set(codes), percentage=pct, rollback=rollback, illustrative=illus
+    )
 
 
 def example_later_phases() -> dict[AlertKind, list[Phase]]:
     """The illustrative later phases of docs/examples/pilot_policy.toml, in Python."""
     steps = [
-        phase(local(2024, 9, 2), "01", "12", "14"),
-        phase(local(2025, 1, 13), "01", "12", "14", "SE"),
+        phase(local(2024, 9, 2), "01", "12", "14", illus=True),
+        phase(local(2025, 1, 13), "01", "12", "14", "SE", illus=True),
     ]
     return {CM: steps, TIP: steps}
 
@@ -387,7 +391,7 @@ def test_explain_says_why_not_and_from_when() -> None:
     e = policy.explain(CM, "14", local(2024, 6, 1), catalog=CATALOG)
     assert str(e) == (
         "Crime-modus information is not enabled in Västra Götalands län: phase 2, which adds it, "
-        "starts 2024-09-02 00:00 Europe/Stockholm."
+        "starts 2024-09-02 00:00 Europe/Stockholm (illustrative date)."
     )
     assert (e.enabled, e.reason, e.change_at, e.change_phase_index) == (
         False,
@@ -412,7 +416,8 @@ def test_explain_handles_every_level_through_ancestors() -> None:
     e = policy.explain(TIP, "PR-VAST", local(2024, 10, 1), catalog=CATALOG)
     assert not e.enabled  # only 14 is enabled, not the whole police region
     assert str(e).endswith(
-        "phase 3, which adds it as part of Sverige, starts 2025-01-13 00:00 Europe/Stockholm."
+        "phase 3, which adds it as part of Sverige, starts 2025-01-13 00:00 Europe/Stockholm "
+        "(illustrative date)."
     )
     e = policy.explain(EXP, "1480", local(2024, 6, 1), catalog=CATALOG)
     assert (e.enabled, e.via, e.reason) == (True, "SE", Reason.NATIONWIDE)
@@ -755,11 +760,42 @@ def test_policy_hash_is_a_content_hash() -> None:
 
 
 def test_example_file_is_the_pilot_with_its_later_phases() -> None:
-    """docs/examples/pilot_policy.toml reads back as pilot_policy() plus its later phases."""
+    """docs/examples/pilot_policy.toml reads back as the shipped pilot (sweden.pilot_policy()):
+    the first phase plus the illustrative later phases."""
+    from geotarget import sweden
+
     policy = RolloutPolicy.from_toml(EXAMPLE, catalog=CATALOG)
     assert policy == pilot_policy(later_phases=example_later_phases())
+    assert policy == sweden.pilot_policy()
+    assert policy.policy_hash == sweden.pilot_policy().policy_hash
     assert RolloutPolicy.from_toml(EXAMPLE.read_text(encoding="utf-8")) == policy
     assert RolloutPolicy.from_toml(EXAMPLE.read_bytes()) == policy
+
+
+def test_illustrative_is_kept_by_files_and_shown_in_text() -> None:
+    """An illustrative phase round-trips through TOML and JSON, is written only when true (a
+    policy without one keeps its hash), and timelines and explanations say so."""
+    plain = pilot_policy()
+    marked = pilot_policy(later_phases=example_later_phases())
+    assert "illustrative" not in plain.canonical_json() and "illustrative" not in plain.to_toml()
+    assert RolloutPolicy.from_toml(marked.to_toml()) == marked
+    assert RolloutPolicy.from_json(marked.to_json()) == marked
+    unmarked = pilot_policy(
+        later_phases={k: [attrs.evolve(p, illustrative=False) for p in v]
+                      for k, v in example_later_phases().items()}
+    )
+    assert unmarked != marked and unmarked.policy_hash != marked.policy_hash
+    lines = str(marked.timeline(CM)).splitlines()
+    assert not lines[1].endswith("(illustrative date)")
+    assert lines[2].endswith("(illustrative date)") and lines[3].endswith("(illustrative date)")
+    why = str(marked.explain(CM, "14", local(2024, 5, 1), catalog=CATALOG))
+    assert why.endswith("starts 2024-09-02 00:00 Europe/Stockholm (illustrative date).")
+    assert "illustrative" not in str(unmarked.explain(CM, "14", local(2024, 5, 1), catalog=CATALOG))
+    with pytest.raises(InvalidPolicy, match=r"phases\[0\]\.illustrative: must be true or false"):
+        RolloutPolicy.from_toml(
+            '[[kinds.explosion.phases]]\nstarts_at = 2024-04-15T00:00:00Z\nregions = ["SE"]\n'
+            'illustrative = "yes"\n'
+        )
 
 
 def test_to_toml_is_deterministic_and_readable() -> None:
@@ -861,7 +897,7 @@ def test_a_bad_document_lists_every_problem_with_its_path() -> None:
         "enabled region, so repeat them, or set rollback = true to drop them",
         "kinds.tip_request.phases[2].regions: lists '01' more than once",
         "kinds.tip_request.phases[2].rollback: must be true or false (got 'yes')",
-        "kinds.tip_request.phases[3].shape: unknown key (valid: percentage, regions, rollback, starts_at)",
+        "kinds.tip_request.phases[3].shape: unknown key (valid: illustrative, percentage, regions, rollback, starts_at)",
         "kinds.tip_request.phases[3].regions: must be an array of region code strings (got '01')",
     ]
 
