@@ -47,6 +47,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -221,7 +222,9 @@ class Targeter:
        Validates the policy against the regions; incidents live in the ledger; ``snap_m``
        defaults to 0; ``recognition`` and ``issuers``; :meth:`receive` takes CAP bytes; swapped
        lat/lon is refused against the regions' bounds; ``lease``; :meth:`confirm` and
-       :meth:`redeliver`.
+       :meth:`redeliver`. The configuration (``regions``, ``policy``, ``recognition``,
+       ``issuers``, ``rules``, ``ledger``, ``snap_m``, ``lease``) is read-only once built:
+       assigning it raises ``AttributeError``; build a new Targeter instead.
     """
 
     def __init__(
@@ -264,19 +267,20 @@ class Targeter:
         problems += more
         if problems:
             raise InvalidPolicy(problems)
-        self.recognition = recognition
-        self.issuers = issuers
-        self._gate = Gate(regions, recognition, issuers)
-        self.regions = regions
-        self.policy = policy
-        self.snap_m = number("snap_m", snap_m, ge=0.0, le=100_000.0)
-        self.rules: Mapping[str, KindRules] = merged
-        self.ledger: DeliveryLedger = ledger if ledger is not None else MemoryLedger()
+        snap = number("snap_m", snap_m, ge=0.0, le=100_000.0)
         if not isinstance(lease, dt.timedelta) or lease <= dt.timedelta(0):
             raise InvalidInput(f"lease must be a timedelta > 0 (got {lease!r})")
-        #: How long a caller has to push and confirm a delivery before :meth:`redeliver`
-        #: offers it again.
-        self.lease = lease
+        # The configuration is fixed once built (read-only properties below): a Targeter
+        # shared by threads never sees its policy, rules or ledger swapped mid-call.
+        self._recognition = recognition
+        self._issuers = issuers
+        self._gate = Gate(regions, recognition, issuers)
+        self._regions = regions
+        self._policy = policy
+        self._snap_m = snap
+        self._rules: Mapping[str, KindRules] = MappingProxyType(dict(merged))
+        self._ledger: DeliveryLedger = ledger if ledger is not None else MemoryLedger()
+        self._lease = lease
         self._finest = regions.levels[0]
         self._county_level = county_level if county_level in regions.levels else self._finest
         self._finest_set = regions.region_set(self._finest)
@@ -292,6 +296,49 @@ class Targeter:
         # every process decides it alike; the store keeps the incident ACTIVE, so an Update
         # with a later expiry still revives it).
         self._expired: set[tuple[str, str]] = set()
+
+    # --- configuration (read-only: build a new Targeter to change it) -----------------------
+
+    @property
+    def regions(self) -> RegionHierarchy:
+        """The region hierarchy (read-only)."""
+        return self._regions
+
+    @property
+    def policy(self) -> RolloutPolicy:
+        """The rollout policy (read-only: build a new Targeter for a new policy version)."""
+        return self._policy
+
+    @property
+    def recognition(self) -> Recognizer:
+        """The kind recognition rules (read-only)."""
+        return self._recognition
+
+    @property
+    def issuers(self) -> Issuers:
+        """The issuers table (read-only)."""
+        return self._issuers
+
+    @property
+    def rules(self) -> Mapping[str, KindRules]:
+        """Each kind's :class:`KindRules`, by kind name (a read-only mapping)."""
+        return self._rules
+
+    @property
+    def ledger(self) -> DeliveryLedger:
+        """Where deliveries and incidents are recorded (read-only)."""
+        return self._ledger
+
+    @property
+    def snap_m(self) -> float:
+        """The snap distance of devices in no region, in metres (read-only)."""
+        return self._snap_m
+
+    @property
+    def lease(self) -> dt.timedelta:
+        """How long a caller has to push and confirm a delivery before :meth:`redeliver`
+        offers it again (read-only)."""
+        return self._lease
 
     # --- helpers ---------------------------------------------------------------------------
 

@@ -428,3 +428,20 @@ def test_targeter_is_safe_to_share_between_threads(regions: RegionHierarchy) -> 
     for i, c in enumerate(circles):
         assert got[i] == set(pos.ids[c.contains(lon, lat)].tolist())
     assert len(t.active_incidents) == 8
+
+
+@pytest.mark.parametrize(
+    "name", ["regions", "policy", "recognition", "issuers", "rules", "ledger", "snap_m", "lease"]
+)
+def test_configuration_is_read_only_once_built(regions: RegionHierarchy, name: str) -> None:
+    """Assigning or deleting a Targeter's configuration raises AttributeError and changes
+    nothing; its rules mapping cannot be edited in place either."""
+    t = Targeter(regions, nationwide("XX"))
+    before = getattr(t, name)
+    with pytest.raises(AttributeError, match=name):
+        setattr(t, name, before)
+    with pytest.raises(AttributeError, match=name):
+        delattr(t, name)
+    assert getattr(t, name) is before
+    with pytest.raises(TypeError):
+        t.rules["explosion"] = t.rules["crime_modus"]  # type: ignore[index]
