@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,7 @@ def run(quick: bool) -> Report:
         # incident with nobody told yet (the Targeter's ledger is fixed once built).
         fresh = iter(versions[:-1])
 
-        def full() -> None:
+        def full(fresh: Iterator[alerts.Alert] = fresh) -> None:
             targeter.target(next(fresh), index, AT)
 
         def matcher(

@@ -249,7 +249,9 @@ class Explanation:
         where = self.region_name
 
         def when(t: dt.datetime) -> str:
-            note = " (illustrative date)" if t == self.change_at and self.change_illustrative else ""
+            note = (
+                " (illustrative date)" if t == self.change_at and self.change_illustrative else ""
+            )
             return _time.human(t, self.timezone) + note
 
         as_part = f" as part of {self.via_name}" if self.via not in (None, self.region) else ""

@@ -10,9 +10,9 @@ The document (JSON shown; TOML has the same keys)::
                                            "rollback": false}]}}}
 
 Only ``kinds.<kind>.phases[i].starts_at`` and ``.regions`` are required. A phase may say
-``illustrative = true`` (its date is not decided); it is written only when true. Reading collects every
-problem with its path and raises one :class:`~geotarget.errors.InvalidPolicy`; nothing is built
-from a document with problems.
+``illustrative = true`` (its date is not decided); it is written only when true. Reading
+collects every problem with its path and raises one :class:`~geotarget.errors.InvalidPolicy`;
+nothing is built from a document with problems.
 """
 
 from __future__ import annotations

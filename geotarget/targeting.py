@@ -336,8 +336,10 @@ class Targeter:
 
     @property
     def lease(self) -> dt.timedelta:
-        """How long a caller has to push and confirm a delivery before :meth:`redeliver`
-        offers it again (read-only)."""
+        """How long a caller has to push and confirm a delivery before it is offered again.
+
+        Read-only; :meth:`redeliver` offers an unconfirmed delivery again after it.
+        """
         return self._lease
 
     # --- helpers ---------------------------------------------------------------------------

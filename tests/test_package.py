@@ -95,8 +95,7 @@ def test_installed_package_is_under_test() -> None:
 
 
 def test_the_pilot_policy_ships_inside_the_package() -> None:
-    """geotarget/data/sweden/pilot_policy.toml is package data: found beside the imported
-    package (in the wheel run, the installed wheel) and read by sweden.pilot_policy()."""
+    """The pilot TOML is package data beside the imported package (in the wheel run: the wheel)."""
     from importlib import resources
 
     from geotarget import sweden

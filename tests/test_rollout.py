@@ -760,8 +760,7 @@ def test_policy_hash_is_a_content_hash() -> None:
 
 
 def test_example_file_is_the_pilot_with_its_later_phases() -> None:
-    """docs/examples/pilot_policy.toml reads back as the shipped pilot (sweden.pilot_policy()):
-    the first phase plus the illustrative later phases."""
+    """docs/examples/pilot_policy.toml reads back as the shipped pilot with its later phases."""
     from geotarget import sweden
 
     policy = RolloutPolicy.from_toml(EXAMPLE, catalog=CATALOG)
@@ -773,16 +772,17 @@ def test_example_file_is_the_pilot_with_its_later_phases() -> None:
 
 
 def test_illustrative_is_kept_by_files_and_shown_in_text() -> None:
-    """An illustrative phase round-trips through TOML and JSON, is written only when true (a
-    policy without one keeps its hash), and timelines and explanations say so."""
+    """Illustrative phases round-trip, are written only when true, and text says so."""
     plain = pilot_policy()
     marked = pilot_policy(later_phases=example_later_phases())
     assert "illustrative" not in plain.canonical_json() and "illustrative" not in plain.to_toml()
     assert RolloutPolicy.from_toml(marked.to_toml()) == marked
     assert RolloutPolicy.from_json(marked.to_json()) == marked
     unmarked = pilot_policy(
-        later_phases={k: [attrs.evolve(p, illustrative=False) for p in v]
-                      for k, v in example_later_phases().items()}
+        later_phases={
+            k: [attrs.evolve(p, illustrative=False) for p in v]
+            for k, v in example_later_phases().items()
+        }
     )
     assert unmarked != marked and unmarked.policy_hash != marked.policy_hash
     lines = str(marked.timeline(CM)).splitlines()

@@ -574,8 +574,7 @@ def test_no_point_changes_municipality_beyond_the_stated_tolerance(
 
 
 def test_pilot_policy_file_loads_and_names_only_shipped_regions() -> None:
-    """The shipped pilot TOML reads (every code checked against the built-in hierarchy) and is
-    the phased pilot: explosion nationwide; the others Stockholm, then 12 and 14, then SE."""
+    """The shipped pilot TOML reads against the built-in regions and is the phased pilot."""
     text = resources.files("geotarget").joinpath(sweden.PILOT_POLICY_FILE).read_text("utf-8")
     from geotarget.rollout import RolloutPolicy
 
@@ -599,8 +598,7 @@ def test_pilot_policy_file_loads_and_names_only_shipped_regions() -> None:
 
 
 def test_pilot_policy_text_marks_illustrative_dates_in_the_file_and_in_text() -> None:
-    """The file says ILLUSTRATIVE beside each later date (a comment) and illustrative = true
-    (the field); the timeline numbers phases from 1 and prints "(illustrative date)"."""
+    """Later dates are marked by a comment and the field; timelines number from 1 and mark them."""
     text = resources.files("geotarget").joinpath(sweden.PILOT_POLICY_FILE).read_text("utf-8")
     dated = [line for line in text.splitlines() if line.startswith("starts_at = 202")]
     later = [line for line in dated if not line.startswith("starts_at = 2024-04-15")]

@@ -434,8 +434,7 @@ def test_targeter_is_safe_to_share_between_threads(regions: RegionHierarchy) -> 
     "name", ["regions", "policy", "recognition", "issuers", "rules", "ledger", "snap_m", "lease"]
 )
 def test_configuration_is_read_only_once_built(regions: RegionHierarchy, name: str) -> None:
-    """Assigning or deleting a Targeter's configuration raises AttributeError and changes
-    nothing; its rules mapping cannot be edited in place either."""
+    """Setting or deleting a Targeter's configuration raises AttributeError; rules are read-only."""
     t = Targeter(regions, nationwide("XX"))
     before = getattr(t, name)
     with pytest.raises(AttributeError, match=name):

@@ -263,7 +263,7 @@ def test_a_claim_in_flight_loses_to_a_cancel(regions: RegionHierarchy, durable: 
         def __getattr__(self, name: str) -> Any:
             return getattr(self.inner, name)
 
-    b = Targeter(regions, nationwide("XX"), ledger=CancelFirst(store_b))  # type: ignore[arg-type]
+    b = Targeter(regions, nationwide("XX"), ledger=CancelFirst(store_b))
     assert b.on_positions(walkers("w1"), LATER) == []
     assert a.ledger.recipients(f"{SENDER}/a1").tolist() == ["d0"]
 
