@@ -176,10 +176,15 @@ def pilot_figure(
         i = _first_phase(policy, "tip_request", region.code, hierarchy)
         colour = PHASE_COLOURS[min(i, len(PHASE_COLOURS) - 1)] if i is not None else "#ffffff"
         big.add_patch(_patch(region.geometry, fc=colour, ec="#737373", lw=0.4))
-    for code, name in (("01", "Stockholm"), ("12", "Skåne"), ("14", "Västra\nGötaland")):
+    # Names of the counties of the first phases, moved off the alert markers (degrees of lat).
+    for code, name, shift in (
+        ("01", "Stockholm", -0.45),
+        ("12", "Skåne", 0.0),
+        ("14", "Västra\nGötaland", 0.4),
+    ):
         if code in {r.code for r in hierarchy.region_set("county")}:
             p = shapely.point_on_surface(hierarchy.region(code).geometry)
-            big.text(p.x, p.y - 0.45, name, fontsize=7, ha="center", va="center")
+            big.text(p.x, p.y + shift, name, fontsize=7, ha="center", va="center")
     for alert in alerts:
         if alert.area is None:
             continue
