@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import textwrap
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO, TypeVar
@@ -524,8 +525,9 @@ def _target(
         return result
     story.told.update(result.recipients.tolist())
     told, not_told = _outcome_phrases(stage, result)
-    say(f"    told: {'; '.join(told)}")
-    say(f"    not told: {'; '.join(not_told)}")
+    for head, parts in (("told", told), ("not told", not_told)):
+        say(textwrap.fill(f"{head}: {'; '.join(parts)}", 100, initial_indent="    ",
+                          subsequent_indent="      "))  # fmt: skip
     if result.per_county:
         say(
             "    new recipients per county: "

@@ -281,6 +281,14 @@ positions files:
 """
 
 
+_JSON_RULES = """
+
+JSON output:
+  phase     the deciding rollout phase, numbered from 1 as in "reason" ("phase 1");
+            phase_illustrative is true when that phase's date is illustrative
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line on stderr, exit code 2, like every other failure."""
 
@@ -334,7 +342,7 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget target --alert alert.xml --positions ids.csv \\\n"
         "      --observed-at 2024-05-20T13:55+02:00 --policy pilot.toml\n"
         "  geotarget target --alert alert.xml --positions devices.parquet > result.json\n",
-        _POSITIONS_RULES + "\n",
+        _POSITIONS_RULES + _JSON_RULES + "\n",
     )
     target.add_argument("--alert", required=True, metavar="ALERT.xml", help="a CAP 1.2 alert")
     target.add_argument(
