@@ -472,7 +472,8 @@ class RolloutPolicy:
     def canonical_json(self) -> str:
         """The canonical serialisation that :attr:`policy_hash` hashes.
 
-        The JSON form (:meth:`to_json`) with every field present, instants in UTC
+        The JSON form (:meth:`to_json`) with every field present (a phase's ``illustrative``
+        only when true), instants in UTC
         (``2024-04-14T22:00:00Z``), region codes sorted, integral percentages as integers, keys
         sorted, no whitespace, UTF-8.
         """
