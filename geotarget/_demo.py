@@ -257,7 +257,7 @@ def _scene_explosion(stage: Stage, story: Story) -> None:
         expires=at + dt.timedelta(hours=3),
     )
     stage.say("1. Explosion: risk of explosion, 500 m around Sergels torg (enabled in all Sweden)")
-    story.results["explosion"] = _target(stage, story, story.explosion, stage.index, at)
+    story.results["explosion"] = _target(stage, story, story.explosion, stage.index, at, first=True)
     stage.say()
 
 
@@ -515,7 +515,13 @@ def _titles(story: Story) -> dict[str, str]:
 
 
 def _target(
-    stage: Stage, story: Story, alert: Alert, index: PositionIndex, at: dt.datetime
+    stage: Stage,
+    story: Story,
+    alert: Alert,
+    index: PositionIndex,
+    at: dt.datetime,
+    *,
+    first: bool = False,
 ) -> TargetingResult:
     """Target ``alert`` and print who is told, who is not and why."""
     say = stage.say
@@ -534,10 +540,15 @@ def _target(
             + ", ".join(f"{stage.named(c)} {n:,}" for c, n in result.per_county.items())
         )
     t = result.timings
+    steps = ("plan", "match", "rules", "ledger")
+    other = t["total"] - sum(t.get(k, 0.0) for k in steps)
     say(
-        f"    time: {secs(t['total'])} (match {secs(t['match'])}, rules {secs(t['rules'])}, "
-        f"ledger {secs(t['ledger'])})"
+        f"    time: {secs(t['total'])} ("
+        + ", ".join(f"{k} {secs(t[k])}" for k in steps if k in t)
+        + f", other {secs(max(other, 0.0))})"
     )
+    if first:
+        say("    (the first alert of a process also builds the region lookups once: 'other')")
     return result
 
 
