@@ -17,9 +17,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geotarget import _rollout_time
 from geotarget.errors import UnknownCode
 from geotarget.rollout import Reason, RolloutPolicy
+from geotarget.rollout import _time as _rollout_time
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent / "examples" / "pilot_policy.toml"

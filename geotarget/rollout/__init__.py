@@ -40,11 +40,11 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget import _canary, _rollout_io, _rollout_report
-from geotarget import _rollout_decision as _decision
-from geotarget import _rollout_time as _time
-from geotarget._rollout_decision import Explanation, Reason, RegionCatalog, RolloutDecision
-from geotarget._rollout_report import (
+from geotarget.alerts import AlertKind
+from geotarget.errors import InvalidPolicy, InvalidType, Problem, UnknownCode
+from geotarget.rollout import _canary, _decision, _io, _report, _time
+from geotarget.rollout._decision import Explanation, Reason, RegionCatalog, RolloutDecision
+from geotarget.rollout._report import (
     PolicyDiff,
     RegionSpan,
     ScheduleChange,
@@ -52,8 +52,6 @@ from geotarget._rollout_report import (
     Timeline,
     TimelineStep,
 )
-from geotarget.alerts import AlertKind
-from geotarget.errors import InvalidPolicy, InvalidType, Problem, UnknownCode
 
 __all__ = [
     "DEFAULT_SALT",
@@ -80,22 +78,6 @@ __all__ = [
 
 def __dir__() -> list[str]:
     return __all__
-
-
-# The value types live in private modules; they are documented and pickled as rollout's own.
-for _cls in (
-    Explanation,
-    PolicyDiff,
-    Reason,
-    RegionCatalog,
-    RegionSpan,
-    RolloutDecision,
-    ScheduleChange,
-    SettingChange,
-    Timeline,
-    TimelineStep,
-):
-    _cls.__module__ = __name__
 
 
 #: The pilot's start: 2024-04-15 00:00 Europe/Stockholm (Monday of ISO week 16), as a UTC instant.
@@ -469,7 +451,7 @@ class RolloutPolicy:
         (``2024-04-14T22:00:00Z``), region codes sorted, integral percentages as integers, keys
         sorted, no whitespace, UTF-8.
         """
-        return _rollout_io.canonical_json(self)
+        return _io.canonical_json(self)
 
     @property
     def kinds(self) -> tuple[AlertKind, ...]:
@@ -606,13 +588,13 @@ class RolloutPolicy:
 
     def timeline(self, kind: AlertKind | str) -> Timeline:
         """From when each region code is enabled for ``kind`` (and until when, on rollback)."""
-        return _rollout_report.timeline(self, _kind(kind))
+        return _report.timeline(self, _kind(kind))
 
     def diff(self, other: RolloutPolicy) -> PolicyDiff:
         """What changes from this policy to ``other``: settings, kinds, regions and instants."""
         if not isinstance(other, RolloutPolicy):
             raise InvalidType(f"other must be a RolloutPolicy (got {type(other).__name__})")
-        return _rollout_report.diff(self, other)
+        return _report.diff(self, other)
 
     # -- new versions ----------------------------------------------------------------------
 
@@ -661,7 +643,7 @@ class RolloutPolicy:
 
         Unknown codes, and codes that do not lie within :attr:`country`, are problems.
         """
-        problems = _rollout_io.catalog_problems(self, catalog)
+        problems = _io.catalog_problems(self, catalog)
         if problems:
             raise InvalidPolicy(problems)
 
@@ -672,11 +654,11 @@ class RolloutPolicy:
         cls, data: Mapping[str, Any], catalog: RegionCatalog | None = None
     ) -> RolloutPolicy:
         """Read the JSON form (already parsed); see :meth:`from_json` for the rules."""
-        return _rollout_io.from_data(data, catalog)
+        return _io.from_data(data, catalog)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form as plain data, every field written, instants in :attr:`timezone`."""
-        return _rollout_io.to_dict(self)
+        return _io.to_dict(self)
 
     @classmethod
     def from_json(
@@ -697,11 +679,11 @@ class RolloutPolicy:
         wall time that a DST change skips or repeats is an error (write its offset). With a
         ``catalog``, unknown region codes are problems too.
         """
-        return _rollout_io.from_json(source, catalog)
+        return _io.from_json(source, catalog)
 
     def to_json(self) -> str:
         """The JSON form, indented, ending in a newline; :meth:`from_json` reads it back equal."""
-        return _rollout_io.to_json(self)
+        return _io.to_json(self)
 
     @classmethod
     def from_toml(
@@ -724,11 +706,11 @@ class RolloutPolicy:
         >>> policy.rollout("explosion").phases[0].starts_at == PILOT_START
         True
         """
-        return _rollout_io.from_toml(source, catalog)
+        return _io.from_toml(source, catalog)
 
     def to_toml(self) -> str:
         """The TOML form, written deterministically; :meth:`from_toml` reads it back equal."""
-        return _rollout_io.to_toml(self)
+        return _io.to_toml(self)
 
 
 def _policy_field_problems(country: object, timezone: object, salt: object) -> list[Problem]:

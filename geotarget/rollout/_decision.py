@@ -13,9 +13,9 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 
-from geotarget import _rollout_time as _time
 from geotarget.alerts import AlertKind
 from geotarget.errors import InvalidInput, InvalidType, UnknownCode
+from geotarget.rollout import _time
 
 _DEFAULT_TIMEZONE = "Europe/Stockholm"
 

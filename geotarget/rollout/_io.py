@@ -25,9 +25,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from geotarget import _rollout_time as _time
 from geotarget.alerts import AlertKind
 from geotarget.errors import InvalidPolicy, InvalidType, MissingExtra, Problem
+from geotarget.rollout import _time
 
 if TYPE_CHECKING:
     from geotarget.rollout import Phase, RegionCatalog, RolloutPolicy

@@ -10,8 +10,8 @@ from typing import Any
 
 import attrs
 
-from geotarget import _rollout_time as _time
 from geotarget.alerts import AlertKind
+from geotarget.rollout import _time
 
 _UTC = dt.timezone.utc
 
