@@ -97,7 +97,6 @@ def _demo_positions(n: int, seed: int, at: dt.datetime) -> Any:
 
 
 def _pilot_with_later_phases() -> Any:
-    from geotarget.alerts import AlertKind
     from geotarget.rollout import Phase, pilot_policy
 
     later = [
@@ -110,7 +109,7 @@ def _pilot_with_later_phases() -> Any:
             regions=("01", "12", "14", "SE"),
         ),
     ]
-    return pilot_policy(later_phases={AlertKind.CRIME_MODUS: later, AlertKind.TIP_REQUEST: later})
+    return pilot_policy(later_phases={"crime_modus": later, "tip_request": later})
 
 
 def _print_result(say: _Out, result: Any) -> None:
@@ -137,7 +136,7 @@ def _print_result(say: _Out, result: Any) -> None:
 
 def _demo(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget import Circle, PositionIndex, alerts
-    from geotarget.alerts import AlertKind, MessageType, Reference
+    from geotarget.alerts import MessageType, Reference
     from geotarget.ledger import MemoryLedger, SQLiteLedger
     from geotarget.targeting import Targeter
 
@@ -225,7 +224,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     say()
     say("3. Crime-modus information, 3 km around Göteborg C")
     _print_result(say, targeter.target(modus, index, at))
-    why = policy.explain(AlertKind.CRIME_MODUS, "1480", at, catalog=hierarchy)
+    why = policy.explain("crime_modus", "1480", at, catalog=hierarchy)
     say(f"    why: {why}")
     say()
 

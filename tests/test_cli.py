@@ -49,7 +49,7 @@ def test_demo_plays_the_whole_pilot() -> None:
     assert "1. Explosion" in text
     assert "verdict: DELIVER" in text
     assert "verdict: AREA_OUTSIDE_ROLLOUT" in text
-    assert "Crime-modus information is not enabled in Göteborg: phase 2" in text
+    assert "Crime modus alerts are not enabled in Göteborg: phase 2" in text
     assert "starts 2024-09-02 00:00 Europe/Stockholm" in text
     assert "verdict: CANCELLED" in text
     assert "6. Cancel" in text

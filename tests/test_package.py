@@ -96,7 +96,7 @@ def test_installed_package_is_under_test() -> None:
 
 @pytest.mark.parametrize("name", ["geotarget.rollout", "geotarget.cap"])
 def test_package_classes_say_where_they_are_defined(name: str) -> None:
-    """rollout and cap are packages: each public class's __module__ is the file defining it."""
+    """Rollout and cap are packages: each public class's __module__ is the file defining it."""
     module = importlib.import_module(name)
     assert hasattr(module, "__path__"), f"{name} should be a package"
     for attr in module.__all__:
