@@ -22,6 +22,11 @@ The rules (the contract):
 * An alert no rule matches is *unrecognised*: :meth:`Recognizer.looked_at` says what was looked
   at, and :class:`~geotarget.targeting.Targeter` answers ``Verdict.UNRECOGNISED_KIND``.
 
+A kind is *registered* when a :class:`~geotarget.targeting.Targeter` knows how to target it
+(it has location rules): the rollout policy names kinds by name (``[kinds.<name>]``), and
+every kind of the policy, of a rule and of an issuer must be registered; an alert whose
+``geotarget:kind`` names any other kind reaches nobody (``UNRECOGNISED_KIND``, naming it).
+
 The Swedish pilot's kinds and rules live in :mod:`geotarget.pilot`. Rules also come from the
 policy file, in ``[[recognition]]`` tables beside the rollout (see the rollout page of the
 documentation), read by :meth:`Recognizer.from_toml`.

@@ -727,6 +727,31 @@ def test_with_phase_reports_paths_in_the_policy() -> None:
     assert paths(err) == ["kinds.tip_request.phases[1]"]
 
 
+def test_later_phases_take_kind_names_any_kind_and_name_a_malformed_one() -> None:
+    """later_phases is keyed by kind names: a new kind may join; a malformed key is a path."""
+    from geotarget import pilot
+
+    autumn = phase(local(2024, 9, 2), "01", "14")
+    policy = pilot_policy(later_phases={"chemical_release": [autumn]})
+    assert policy.kinds == ("chemical_release", CM, EXP, TIP)
+    assert [r.kind for r in policy.rollouts] == list(policy.kinds)
+    assert all(type(k) is str for k in policy.kinds)
+    with pytest.raises(InvalidPolicy) as err:
+        pilot_policy(later_phases={"Chemical": [autumn], CM: [autumn], "x y": [autumn]})
+    assert [str(p) for p in err.value.problems] == [
+        "later_phases['Chemical']: must be a kind name: 1 to 64 lower-case ASCII letters, digits "
+        "or '_', starting with a letter (got 'Chemical')",
+        "later_phases['x y']: must be a kind name: 1 to 64 lower-case ASCII letters, digits or "
+        "'_', starting with a letter (got 'x y')",
+    ]
+    with pytest.warns(DeprecationWarning, match="AlertKind is deprecated"):
+        old = pilot.AlertKind
+    assert pilot_policy(later_phases={old.CRIME_MODUS: [autumn]}) == pilot_policy(
+        later_phases={CM: [autumn]}
+    )
+    assert type(policy.decide(old.TIP_REQUEST, PILOT_START).kind) is str
+
+
 def test_nationwide_enables_everything_always() -> None:
     """nationwide() enables the pilot's kinds (or those given) in the whole country from 1970 on."""
     policy = nationwide()
