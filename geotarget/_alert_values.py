@@ -445,10 +445,11 @@ class TipChannel:
 
     Examples
     --------
-    >>> from geotarget.alerts import POLICE_TIP_PHONE, POLICE_TIP_WEB
-    >>> POLICE_TIP_PHONE.address, POLICE_TIP_PHONE.uri
+    >>> from geotarget.alerts import TipChannel
+    >>> phone = TipChannel("phone", "114 14")
+    >>> phone.address, phone.uri
     ('114 14', 'tel:11414')
-    >>> POLICE_TIP_WEB.uri
+    >>> TipChannel("web", "https://polisen.se/lagg-fram-tips").uri
     'https://polisen.se/lagg-fram-tips'
 
     .. versionadded:: 0.1.0
@@ -484,11 +485,3 @@ class TipChannel:
     def parameter(self) -> NamedValue:
         """The CAP ``<parameter>`` that carries this channel."""
         return NamedValue(TIP_PARAMETER_PREFIX + self.kind.value, self.address)
-
-
-#: The police tip line, 114 14.
-POLICE_TIP_PHONE = TipChannel(TipChannelKind.PHONE, "114 14")
-#: The police web form for tips.
-POLICE_TIP_WEB = TipChannel(TipChannelKind.WEB, "https://polisen.se/lagg-fram-tips")
-#: The default channels of a tip request: the tip line, then the web form.
-POLICE_TIP_CHANNELS = (POLICE_TIP_PHONE, POLICE_TIP_WEB)

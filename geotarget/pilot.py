@@ -82,9 +82,6 @@ import attrs
 
 from geotarget._alert_values import (
     KIND_CODE,
-    POLICE_TIP_CHANNELS,
-    POLICE_TIP_PHONE,
-    POLICE_TIP_WEB,
     Category,
     Certainty,
     MessageType,
@@ -169,6 +166,13 @@ CRIME_MODUS = Kind("crime_modus", "Crime-modus information")
 TIP_REQUEST = Kind("tip_request", "Tip request")
 #: The pilot's kinds, in order.
 KINDS = (EXPLOSION, CRIME_MODUS, TIP_REQUEST)
+
+#: The police tip line, 114 14.
+POLICE_TIP_PHONE = TipChannel(TipChannelKind.PHONE, "114 14")
+#: The police web form for tips.
+POLICE_TIP_WEB = TipChannel(TipChannelKind.WEB, "https://polisen.se/lagg-fram-tips")
+#: The default channels of a tip request: the tip line, then the web form.
+POLICE_TIP_CHANNELS = (POLICE_TIP_PHONE, POLICE_TIP_WEB)
 
 #: The default recognition rules of the pilot's kinds (see the table above).
 RECOGNITION = Recognizer(
