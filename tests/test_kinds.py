@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geotarget import InvalidInput, InvalidPolicy, InvalidType, pilot
@@ -434,3 +434,51 @@ def test_a_policy_kind_without_location_rules_is_refused_when_the_targeter_is_bu
         "location_rules['Chemical']: key must be a kind name: 1 to 64 lower-case ASCII letters, "
         "digits or '_', starting with a letter (got 'Chemical')"
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    registered=st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True), max_size=3),
+    data=st.data(),
+)
+def test_an_alert_of_any_kind_name_is_delivered_iff_that_kind_is_registered(
+    registered: list[str], data: st.DataObject
+) -> None:
+    """A geotarget:kind code reaches devices exactly when the Targeter has rules for the kind."""
+    import datetime as dt
+
+    from targeting_helpers import T0, make_regions
+
+    from geotarget import Circle, PositionIndex, Positions
+    from geotarget.alerts import AlertArea
+    from geotarget.rollout import nationwide
+    from geotarget.targeting import KindRules, Targeter, Verdict
+
+    names = list(dict.fromkeys(registered))
+    kind = data.draw(
+        st.from_regex(r"[a-z][a-z0-9_]{0,63}", fullmatch=True)
+        | st.sampled_from([k.name for k in pilot.KINDS] + names),
+        label="kind",
+    )
+    rules = {k: KindRules(include_ambiguous=True) for k in names}
+    rolled_out = names or ["explosion"]
+    policy = nationwide("XX", kinds=rolled_out)
+    targeter = Targeter(make_regions(), policy, location_rules=rules)
+    block = Info(language="en", categories=["Other"], event="Something", urgency="Immediate",
+                 severity="Severe", certainty="Observed", event_codes=[NamedValue(KIND_CODE, kind)],
+                 areas=[AlertArea.from_area("here", Circle(17.25, 59.5, 500.0))])  # fmt: skip
+    message = Alert(identifier="K-1", sender="x@example.se", sent=T0, status="Actual",
+                    msg_type="Alert", scope="Public", infos=[block])  # fmt: skip
+    index = PositionIndex(Positions(["d"], [17.25], [59.5], observed_at=T0))
+    result = targeter.target(message, index, T0 + dt.timedelta(minutes=1))
+    # The oracle: registered = the pilot's kinds (default rules) and the ones given here.
+    known = {k.name for k in pilot.KINDS} | set(names)
+    if kind not in known:
+        assert result.verdict is Verdict.UNRECOGNISED_KIND
+        assert f"kind {kind!r}" in result.reason and result.recipients.tolist() == []
+    elif kind in rolled_out:
+        assert (result.verdict, result.kind, result.recipients.tolist()) == (
+            Verdict.DELIVER, kind, ["d"]
+        )  # fmt: skip
+    else:  # a pilot kind this policy does not roll out: denied by the rollout
+        assert result.verdict is Verdict.KIND_NOT_ENABLED
