@@ -200,8 +200,9 @@ def _scene_policy(stage: Stage) -> None:
     )
     groups: dict[tuple[Any, ...], list[str]] = {}
     for rollout in policy.rollouts:
-        groups.setdefault(rollout.phases, []).append(rollout.kind.value)
-    for phases, kinds in groups.items():
+        groups.setdefault(rollout.phases, []).append(rollout.kind)
+    # The simplest rollout first: the nationwide explosion, then the phased kinds.
+    for phases, kinds in sorted(groups.items(), key=lambda item: len(item[0])):
         say(f"  {' and '.join(kinds)}:")
         before: frozenset[str] = frozenset()
         for i, phase in enumerate(phases):
@@ -215,7 +216,7 @@ def _scene_policy(stage: Stage) -> None:
             say(f"    phase {i + 1}  from {when}  {plus}{where}{note}")
             before = phase.regions
     active = {
-        d.kind.value: d.phase_index
+        d.kind: d.phase_index
         for d in (policy.decide(k, stage.at) for k in policy.kinds)
         if d.phase_index is not None
     }

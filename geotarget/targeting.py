@@ -72,7 +72,7 @@ from geotarget._targeting_result import (
     Verdict,
 )
 from geotarget._validate import number
-from geotarget.alerts import Alert, AlertKind, MessageType, Status
+from geotarget.alerts import Alert, MessageType, Status
 from geotarget.areas import Area
 from geotarget.errors import (
     DuplicateIdentifier,
@@ -152,8 +152,11 @@ class Targeter:
         Checked against ``regions`` at once: every code must exist.
     location_rules : mapping of str to KindRules, optional
         Per-kind location rules (fresh and stale fixes, no fix, ambiguous fixes, the border)
-        and blast-radius guards, by kind name (an ``AlertKind`` is taken by its value); kinds
-        not given keep the pilot's :data:`geotarget.pilot.KIND_RULES`.
+        and blast-radius guards, by kind name; kinds not given keep the pilot's
+        :data:`geotarget.pilot.KIND_RULES`. A kind with rules is *registered*: every kind the
+        policy names, a recognition rule recognises or an issuer may issue must be, and an
+        alert of any other kind (say, a ``geotarget:kind`` event code no policy knows) is
+        :attr:`Verdict.UNRECOGNISED_KIND`.
     recognition : Recognizer, optional
         The rules that recognise an alert's kind from what it says (:mod:`geotarget.kinds`).
         The built-in ``geotarget:kind`` rule always ranks first; by default it is the only
@@ -184,8 +187,9 @@ class Targeter:
     InvalidPolicy
         Listing every problem at once: region codes of the policy that the hierarchy does not
         have (or that lie outside its country), ``location_rules`` entries that are not
-        :class:`KindRules` or not a kind, recognition rules for kinds the rollout cannot
-        name, and issuers naming unknown regions or kinds.
+        :class:`KindRules` or not keyed by a kind name, kinds of the policy, of recognition
+        rules or of issuers that are not registered (have no rules), and issuers naming
+        unknown regions.
 
     Examples
     --------
@@ -232,7 +236,7 @@ class Targeter:
         regions: RegionHierarchy,
         policy: RolloutPolicy,
         *,
-        location_rules: Mapping[str, KindRules] | Mapping[AlertKind, KindRules] | None = None,
+        location_rules: Mapping[str, KindRules] | None = None,
         recognition: Recognizer | None = None,
         issuers: Issuers | None = None,
         ledger: DeliveryLedger | None = None,
@@ -262,7 +266,13 @@ class Targeter:
                 Problem(f"policy.{p.path}" if p.path else "policy", p.message) for p in err.problems
             ]
         more, merged = config_problems(
-            regions, recognition, issuers, location_rules or {}, pilot.KIND_RULES, KindRules
+            regions,
+            policy.kinds,
+            recognition,
+            issuers,
+            location_rules or {},
+            pilot.KIND_RULES,
+            KindRules,
         )
         problems += more
         if problems:
@@ -274,7 +284,7 @@ class Targeter:
         # shared by threads never sees its policy, rules or ledger swapped mid-call.
         self._recognition = recognition
         self._issuers = issuers
-        self._gate = Gate(regions, recognition, issuers)
+        self._gate = Gate(regions, recognition, issuers, merged)
         self._regions = regions
         self._policy = policy
         self._snap_m = snap
@@ -867,7 +877,7 @@ class Targeter:
             self.rules[kind],
             plan,
             status,
-            AlertKind(kind),
+            kind,
             decision,
             self.policy,
             self._finest_set,

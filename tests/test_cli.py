@@ -48,7 +48,7 @@ def test_demo_plays_the_whole_pilot() -> None:
     assert code == 0
     assert "1. Explosion" in text
     assert "DELIVER: explosion is enabled (NATIONWIDE, phase 1)" in text
-    assert "Crime-modus information is not enabled in Göteborg: phase 2" in text
+    assert "Crime modus alerts are not enabled in Göteborg: phase 2" in text
     assert "starts 2024-09-02 00:00 Europe/Stockholm (illustrative date)" in text
     assert "BLOCKED (AREA_OUTSIDE_ROLLOUT): nobody is told" in text
     assert "CANCELLED: " in text

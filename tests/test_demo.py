@@ -46,7 +46,7 @@ def test_demo_marks_illustrative_dates_and_numbers_phases_from_one(
     assert "phase 0" not in text
     assert "(NATIONWIDE, phase 1)" in text and "(PHASE_ACTIVE, phase 1)" in text
     assert re.search(
-        r"why: Crime-modus information is not enabled in Göteborg: phase 2, .*"
+        r"why: Crime modus alerts are not enabled in Göteborg: phase 2, .*"
         r"starts 2024-09-02 00:00 Europe/Stockholm \(illustrative date\)\.",
         text,
     )

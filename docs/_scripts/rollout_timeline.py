@@ -18,9 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geotarget import _rollout_time
 from geotarget.errors import UnknownCode
 from geotarget.rollout import Reason, RolloutPolicy
+from geotarget.rollout import _time as _rollout_time
 
 ON, OFF, EDGE = "#1b7837", "#e3e3e3", "#ffffff"
 LABELS = {
@@ -74,7 +74,7 @@ def _rows(policy: RolloutPolicy) -> list[tuple[str, Any]]:
     rows: dict[tuple[Any, ...], list[str]] = {}
     for r in policy.rollouts:
         key = tuple((p.starts_at, p.regions, p.percentage) for p in r.phases)
-        rows.setdefault(key, []).append(r.kind.value)
+        rows.setdefault(key, []).append(r.kind)
     labels = [", ".join(LABELS[k] for k in kinds) for kinds in rows.values()]
     return [
         (t[0].upper() + t[1:], kinds[0]) for t, kinds in zip(labels, rows.values(), strict=True)

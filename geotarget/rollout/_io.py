@@ -26,9 +26,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from geotarget import _rollout_time as _time
-from geotarget.alerts import AlertKind
+from geotarget._alert_values import KIND_NAME, KIND_NAME_RULE
 from geotarget.errors import InvalidPolicy, InvalidType, MissingExtra, Problem
+from geotarget.rollout import _time
 
 if TYPE_CHECKING:
     from geotarget.rollout import Phase, RegionCatalog, RolloutPolicy
@@ -65,7 +65,7 @@ def to_dict(policy: RolloutPolicy, *, canonical: bool = False) -> dict[str, Any]
         "salt": policy.salt,
         "killed": policy.killed,
         "kinds": {
-            r.kind.value: {
+            r.kind: {
                 "killed": r.killed,
                 "phases": [_phase_dict(p, instant) for p in r.phases],
             }
@@ -323,12 +323,10 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
         path = _key("kinds", key)
         before = len(problems)
         kind = None
-        try:
-            kind = AlertKind(key)
-        except ValueError:
-            bad(
-                path, f"unknown alert kind (valid: {', '.join(sorted(k.value for k in AlertKind))})"
-            )
+        if isinstance(key, str) and KIND_NAME.fullmatch(key):
+            kind = key
+        else:
+            bad(path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {key!r})")
         if not isinstance(body, Mapping):
             bad(path, f"must be a table with keys killed and phases (got {type(body).__name__})")
             continue
@@ -483,6 +481,6 @@ def catalog_problems(policy: RolloutPolicy, catalog: RegionCatalog) -> list[Prob
     problems = _country_problems(policy.country, catalog)
     for r in policy.rollouts:
         for i, p in enumerate(r.phases):
-            path = f"kinds.{r.kind.value}.phases[{i}].regions"
+            path = f"kinds.{r.kind}.phases[{i}].regions"
             problems += _region_problems(p.regions, policy.country, catalog, path)
     return problems
