@@ -153,11 +153,11 @@ def test_incidents_are_independent(store: Any) -> None:
     assert store.delivered("one", ["a", "b"]).tolist() == [True, False]
 
 
-def test_legacy_claim_form_returns_new_ids_in_input_kind_and_confirms_them(store: Any) -> None:
-    """The 0.1 form (alert_id=) returns the new ids as given, recorded as confirmed."""
-    assert store.claim("inc", np.array([5, 6, 5, 7]), alert_id="v1", at=T0).tolist() == [5, 6, 7]
-    assert store.claim("inc", np.array([9, 7, 8]), alert_id="v2", at=T0).tolist() == [9, 8]
-    assert store.due(T0 + timedelta(days=1)) == []
+def test_the_removed_alert_id_form_is_a_type_error(store: Any) -> None:
+    """claim(alert_id=) was removed in 0.2 (it returned an array instead of Claims)."""
+    with pytest.raises(TypeError, match="alert_id"):
+        store.claim("inc", np.array([5, 6]), alert_id="v1", at=T0)
+    assert store.recipients("inc").tolist() == []
 
 
 def test_bad_arguments_are_rejected_before_anything_is_recorded(store: Any) -> None:
