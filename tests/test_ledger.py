@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geotarget import Circle, InvalidInput, InvalidType, pilot
+from geotarget import Circle, InvalidInput, InvalidType, cap, pilot
 from geotarget.alerts import Alert, MessageType, Reference, Status
 from geotarget.ledger import (
     ClaimStatus,
@@ -325,6 +325,33 @@ def test_a_cancel_that_comes_first_is_remembered(store: Any) -> None:
     assert late.transition is Transition.CANCELLED
     assert store.claim(INC, [1], version=V1, at=T0).status is ClaimStatus.CANCELLED
     assert store.load_active() == []
+
+
+def test_a_remembered_cancel_reused_with_other_content_is_a_conflict(opener: Opener) -> None:
+    """A remembered Cancel's id re-used with other content is CONFLICT, also after a restart.
+
+    Regression: the store kept only the ids the Cancel named, not its document, so the same
+    Cancel id with a different text (or an Alert or Update under that id) was remembered again,
+    or started an incident, instead of being refused as a duplicate identifier.
+    """
+    store = opener()
+    cancel = _follow(MessageType.CANCEL, "K3", "K1", 9)
+    assert store.admit(cancel, at=T0).transition is Transition.REMEMBERED
+    again = opener()  # another handle (a restart, or another process) over the same store
+    assert again.admit(cancel, at=T0 + MIN).transition is Transition.REMEMBERED  # the same: fine
+    other = attrs.evolve(cancel, note="another text")
+    got = again.admit(other, at=T0 + MIN)
+    assert (got.transition, got.incident) == (Transition.CONFLICT, None)
+    assert got.stored_document == cap.dumps(cancel)
+    as_alert = _alert("K3")
+    assert again.admit(as_alert, at=T0 + MIN).transition is Transition.CONFLICT
+    assert again.lookup_version("polisen@polisen.se/K3") is None  # nothing was recorded
+    # A version that references the Cancel's id makes it a placeholder: still a conflict.
+    up = _follow(MessageType.UPDATE, "K5", "K3", 12)
+    assert again.admit(up, at=T0 + MIN).transition is Transition.STARTED
+    assert again.admit(other, at=T0 + MIN).transition is Transition.CONFLICT
+    # The remembered Cancel itself still cancels the alert it named.
+    assert again.admit(_alert(), at=T0 + MIN).transition is Transition.CANCELLED
 
 
 def test_an_update_without_its_original_starts_the_incident(store: Any) -> None:

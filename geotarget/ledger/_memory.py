@@ -147,6 +147,7 @@ class MemoryLedger(StoreBase):
         self._rows: dict[str, _lifecycle.Row] = {}
         self._versions: dict[str, tuple[str, str | None]] = {}
         self._early: dict[str, str] = {}
+        self._remembered: dict[str, str] = {}  # a remembered Cancel's id -> its document
         self._version_names: list[str] = []
         self._version_index: dict[str, int] = {}
         self._batch = 0
@@ -432,9 +433,13 @@ class _MemoryTx:
     def put_incident(self, key: str, row: _lifecycle.Row) -> None:
         self.s._rows[key] = row
 
-    def remember_cancels(self, vids: list[str], cancel_vid: str, at_us: int) -> None:
+    def remember_cancels(self, vids: list[str], cancel_vid: str, document: str, at_us: int) -> None:
         for v in vids:
             self.s._early.setdefault(v, cancel_vid)
+        self.s._remembered.setdefault(cancel_vid, document)
+
+    def remembered(self, vid: str) -> str | None:
+        return self.s._remembered.get(vid)
 
     def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
         return self.s._retract_locked(key, cancel_vid, at_us, lease_us)

@@ -77,6 +77,12 @@ SCHEMA = [
         cancel_version TEXT NOT NULL,
         at_us BIGINT NOT NULL
     )""",
+    # A Cancel that named no known version: its document, so its id re-used is a conflict.
+    """CREATE TABLE IF NOT EXISTS gt_remembered_cancels (
+        version TEXT PRIMARY KEY,
+        document TEXT NOT NULL,
+        at_us BIGINT NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS gt_tokens (
         id {serial_pk},
         token TEXT NOT NULL UNIQUE
@@ -440,6 +446,10 @@ class _SqlTx:
         )
         return None if row is None else _lifecycle.Row(*row)
 
+    def remembered(self, vid: str) -> str | None:
+        row = self._one("SELECT document FROM gt_remembered_cancels WHERE version = ?", (vid,))
+        return None if row is None else str(row[0])
+
     def early_cancelled(self, vids: list[str]) -> bool:
         return any(
             self._one("SELECT 1 FROM gt_early_cancels WHERE version = ?", (v,)) for v in vids
@@ -483,7 +493,14 @@ class _SqlTx:
             ),
         )
 
-    def remember_cancels(self, vids: list[str], cancel_vid: str, at_us: int) -> None:
+    def remember_cancels(self, vids: list[str], cancel_vid: str, document: str, at_us: int) -> None:
+        self.cur.execute(
+            self.store._q(
+                "INSERT INTO gt_remembered_cancels (version, document, at_us) VALUES (?, ?, ?)"
+                " ON CONFLICT (version) DO NOTHING"
+            ),
+            (cancel_vid, document, at_us),
+        )
         for v in vids:
             self.cur.execute(
                 self.store._q(
