@@ -432,3 +432,67 @@ def test_postgres_stopped_mid_batch_is_503_then_recovers(own_postgres: Any) -> N
             "p2",
             "p3",
         ]
+
+
+def _fill(place: Path, leave: int) -> Path:
+    """Take all but ``leave`` bytes of the file system at ``place`` (one fallocate, no loop)."""
+    import os
+
+    st = os.statvfs(place)
+    free = st.f_bavail * st.f_frsize
+    filler = place / "filler"
+    with open(filler, "wb") as f:
+        os.posix_fallocate(f.fileno(), 0, max(free - leave, 0))
+    st = os.statvfs(place)
+    assert st.f_bavail * st.f_frsize <= leave, "the file system did not fill"
+    return filler
+
+
+@pytest.mark.slow
+def test_disk_full_mid_batch_is_503_applies_nothing_and_recovers(
+    tmp_path: Path, small_tmpfs: Any
+) -> None:
+    """The SQLite store's file system fills up in the middle of a batch under a running service.
+
+    The store lives on a small tmpfs; all but 64 KiB of it is taken, less than the claims of a
+    20,000-device batch need, so SQLite runs out of space part-way through writing the batch.
+    The service answers 503 naming the cause (``StoreFull``) and keeps nothing of the batch (the
+    store, read afterwards, holds only the earlier delivery; the position snapshot is not
+    swapped either), /explain keeps answering, and once space is freed the same process
+    delivers the whole batch. (A small write may still succeed on the full disk: SQLite reuses
+    the write-ahead log's space that the failed batch took.)
+    """
+    place = small_tmpfs("16m")
+    where = place / "d.db"
+    proc = _Process(tmp_path, str(where))
+    try:
+        proc.post("/positions", 0, json=_positions(["p1"], [True]))
+        first = proc.post("/alerts", 0, content=_alert())["deliveries"]
+        assert [d["device"] for d in first] == ["p1"]
+        ids = [f"device-{i:06d}-{'x' * 24}" for i in range(20_000)]
+        batch = _positions(ids, [i % 4 != 0 for i in range(20_000)])
+        filler = _fill(place, 64 * 1024)
+
+        r = proc.http.post("/positions", params=_q(1), json=batch)
+        assert r.status_code == 503, r.text
+        assert "the disk or database is full" in r.text and "nothing was applied" in r.text
+        assert str(where) in r.text  # names the store
+        why = proc.http.get(
+            "/explain", params={"incident": "polisen@polisen.se/SE-POL-1", "device": "p1", **_q(1)}
+        )
+        assert why.status_code == 200 and "p1" in why.text, why.text  # serves what it can
+
+        filler.unlink()  # space is back
+        store = SQLiteLedger(where)
+        try:
+            incident = store.incident("polisen@polisen.se/SE-POL-1")
+            assert incident is not None
+            assert store.recipients(incident.key).tolist() == ["p1"]  # nothing of the batch
+            assert store.due(AT + dt.timedelta(hours=1)) != []  # p1, still pending, intact
+        finally:
+            store.close()
+        ok = proc.post("/positions", 2, json=batch)["deliveries"]
+        want = {d for i, d in enumerate(ids) if i % 4 != 0}
+        assert {d["device"] for d in ok} == want and len(ok) == len(want)
+    finally:
+        proc.stop()

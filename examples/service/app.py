@@ -10,9 +10,9 @@ alerts at once. The latest snapshot of device positions is an immutable
                       current snapshot; returns the verdict and the pending deliveries (or
                       retractions) to push. A sender that got no answer re-sends: the same
                       version again claims only what is not claimed yet.
-``POST /positions``   a batch of fixes (JSON columns): becomes the current snapshot; returns the
-                      pending deliveries of every active alert for the devices in it
-                      (``Targeter.on_positions``).
+``POST /positions``   a batch of fixes (JSON columns): returns the pending deliveries of every
+                      active alert for the devices in it (``Targeter.on_positions``), then
+                      becomes the current snapshot (not when the store refused the batch).
 ``POST /confirm``     ``{"keys": [...]}``: the deliveries the push service accepted.
 ``POST /redeliver``   pending deliveries whose lease ran out (call it every few seconds).
 ``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
@@ -157,8 +157,11 @@ def create_app(
             accuracy_m=np.asarray(data["accuracy_m"], dtype=np.float64),
             observed_at=[dt.datetime.fromisoformat(t) for t in data["observed_at"]],
         )
-        current["index"] = PositionIndex(snapshot)  # the atomic swap
+        index = PositionIndex(snapshot)
         found = targeter.on_positions(snapshot, at)  # this request uses its own batch
+        # The atomic swap, last: a batch the store refused (503) changes nothing, not even the
+        # snapshot, and is sent again.
+        current["index"] = index
         return {
             "deliveries": [
                 {"key": d.key, "device": str(d.device_id), "kind": "alert"} for d in found
