@@ -646,23 +646,13 @@ def test_sqlite_full_database_is_store_full_and_applies_nothing(tmp_path: Path) 
     store.close()
 
 
-@pytest.mark.skipif(
-    os.name != "posix" or not hasattr(os, "geteuid") or os.geteuid() != 0,
-    reason="mounting a small tmpfs needs root",
-)
-def test_sqlite_disk_full_on_a_small_tmpfs_is_store_full(tmp_path: Path) -> None:
+def test_sqlite_disk_full_on_a_small_tmpfs_is_store_full(small_tmpfs: Any) -> None:
     """On a 1 MiB tmpfs, a claim that fills the disk raises StoreFull and keeps nothing of it."""
     from geotarget.errors import StoreFull
 
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs here: {mounted.stderr.decode().strip()}")
+    mnt = small_tmpfs("1m")
+    store = SQLiteLedger(mnt / "ledger.db", synchronous="NORMAL")
     try:
-        store = SQLiteLedger(mnt / "ledger.db", synchronous="NORMAL")
         store.claim("inc", ["a"], version="v", at=T0)
 
         def fill() -> None:
@@ -675,9 +665,8 @@ def test_sqlite_disk_full_on_a_small_tmpfs_is_store_full(tmp_path: Path) -> None
             fill()
         kept = store.recipients("inc")
         assert kept.size % 5_000 == 1  # whole batches only
-        store.close()
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+        store.close()
 
 
 # -- PostgreSQL failures ---------------------------------------------------------------------
