@@ -128,6 +128,23 @@ def test_a_store_failure_is_a_503_and_the_service_keeps_serving(tmp_path: Path) 
         assert [d["device"] for d in ok["deliveries"]] == ["p1"]
 
 
+def test_fix_times_are_parsed_once_per_text_and_checked(tmp_path: Path) -> None:
+    """observed_at: instants with any offset; a naive or malformed one is a 400 naming the row."""
+    service = _service()
+    got = service._instants(
+        ["2026-05-04T23:30:00+02:00", "2026-05-04T21:30:00Z", "2026-05-04T23:30:00+02:00"]
+    )
+    assert got.tolist() == [AT.replace(tzinfo=None)] * 3
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        bad = _positions(["p1", "p2"], [True, True])
+        bad["observed_at"] = [AT.isoformat(), "2026-05-04T21:30:00"]
+        r = client.post("/positions", params=_q(), json=bad)
+        assert r.status_code == 400 and "observed_at[1]" in r.text, r.text
+        bad["observed_at"] = ["yesterday", AT.isoformat()]
+        r = client.post("/positions", params=_q(), json=bad)
+        assert r.status_code == 400 and "observed_at[0]" in r.text, r.text
+
+
 class _Process:
     """The service in its own uvicorn process on a Unix socket, killable with SIGKILL."""
 

@@ -38,6 +38,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -45,7 +46,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from geotarget import PositionIndex, Positions, Targeter, cap, sweden
-from geotarget.errors import GeotargetError, StoreError
+from geotarget.errors import GeotargetError, InvalidInput, StoreError
 from geotarget.ledger import Claims, DeliveryLedger, PostgresLedger, SQLiteLedger
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import RolloutPolicy
@@ -109,6 +110,28 @@ def _at(request: Request) -> dt.datetime:
     return at
 
 
+def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
+    """ISO 8601 instants with a UTC offset, as UTC ``datetime64[us]``; one parse per distinct text.
+
+    A batch's fixes share few distinct times (seconds, within the batch's window), so this is
+    far cheaper than a ``datetime`` per fix.
+    """
+    texts, inverse = np.unique(np.asarray(raw, dtype=np.str_), return_inverse=True)
+    out = np.empty(texts.size, dtype="datetime64[us]")
+    for i, text in enumerate(texts.tolist()):
+        try:
+            at = dt.datetime.fromisoformat(text)
+        except ValueError:
+            at = None
+        if at is None or at.tzinfo is None:
+            row = int(np.flatnonzero(inverse.reshape(-1) == i)[0])
+            raise InvalidInput(
+                f"observed_at[{row}] must be an ISO 8601 instant with a UTC offset (got {text!r})"
+            )
+        out[i] = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+    return out[inverse.reshape(-1)]
+
+
 def _empty_index() -> PositionIndex:
     return PositionIndex(
         Positions([], [], [], observed_at=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
@@ -155,7 +178,7 @@ def create_app(
             np.asarray(data["lon"], dtype=np.float64),
             np.asarray(data["lat"], dtype=np.float64),
             accuracy_m=np.asarray(data["accuracy_m"], dtype=np.float64),
-            observed_at=[dt.datetime.fromisoformat(t) for t in data["observed_at"]],
+            observed_at=_instants(data["observed_at"]),
         )
         index = PositionIndex(snapshot)
         found = targeter.on_positions(snapshot, at)  # this request uses its own batch
