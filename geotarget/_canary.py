@@ -20,8 +20,9 @@ A device is in a canary of ``p`` percent iff ``bucket < round(p * 100)``, so rai
 drops a device that was in, and the sample for each kind is independent of the other kinds.
 
 Integer ids are hashed with numpy arithmetic, with no Python loop. String ids call ``hashlib``
-once per id (after one ``str`` check each for the canonical-integer rule) (there is no vectorized BLAKE2b in numpy or the standard library): about half a
-microsecond per id, against about 4 ns per integer id (``benchmarks/bench_rollout.py``).
+once per id (there is no vectorized BLAKE2b in numpy or the standard library), after a check
+of their first byte for the canonical-integer rule: about a microsecond per id, against about
+4 ns per integer id (``benchmarks/bench_rollout.py``).
 """
 
 from __future__ import annotations

@@ -343,6 +343,8 @@ def test_a_remembered_cancel_reused_with_other_content_is_a_conflict(opener: Ope
     got = again.admit(other, at=T0 + MIN)
     assert (got.transition, got.incident) == (Transition.CONFLICT, None)
     assert got.stored_document == cap.dumps(cancel)
+    assert again.remembered_cancel("polisen@polisen.se/K3") == cap.dumps(cancel)
+    assert again.remembered_cancel("polisen@polisen.se/K1") is None  # named, not remembered
     as_alert = _alert("K3")
     assert again.admit(as_alert, at=T0 + MIN).transition is Transition.CONFLICT
     assert again.lookup_version("polisen@polisen.se/K3") is None  # nothing was recorded

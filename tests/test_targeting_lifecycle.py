@@ -334,6 +334,9 @@ def _remembered_cancel_reused(open_ledger: Any, regions: RegionHierarchy) -> Non
         msg_type=MessageType.CANCEL,
         refs=(ref(first),),
     )
+    assert two.incident_of(cancel) is None
+    with pytest.raises(DuplicateIdentifier, match=r"identifier 'c1' of sender"):
+        two.incident_of(reworded)  # the query agrees with target()
     with pytest.raises(DuplicateIdentifier, match=r"identifier 'c1' of sender") as err:
         two.target(reworded, idx(*DEVICES), LATER)
     assert err.value.field.startswith("infos[0].areas[0].")

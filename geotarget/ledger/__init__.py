@@ -326,6 +326,26 @@ class DeliveryLedger(Protocol):
         """
         ...
 
+    def remembered_cancel(self, version: str) -> str | None:
+        """The CAP document of a remembered Cancel with this version id (read only).
+
+        A Cancel that names no known version is remembered (:attr:`Transition.REMEMBERED`)
+        with its document, so that its version id re-used with other content is a conflict.
+
+        Parameters
+        ----------
+        version : str
+            A version id, ``"{sender}/{identifier}"``.
+
+        Returns
+        -------
+        str or None
+            The first such Cancel's document; None when no Cancel was remembered under it.
+
+        .. versionadded:: 0.2.0
+        """
+        ...
+
     def expire(self, incident: str, *, at: datetime) -> bool:
         """Mark an active incident EXPIRED; its pending alert deliveries are no longer due.
 

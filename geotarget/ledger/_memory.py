@@ -376,6 +376,12 @@ class MemoryLedger(StoreBase):
         with self._lock:
             return self._versions.get(vid)
 
+    def remembered_cancel(self, version: str) -> str | None:
+        """See :meth:`geotarget.ledger.DeliveryLedger.remembered_cancel`."""
+        vid = check_token("version", version)
+        with self._lock:
+            return self._remembered.get(vid)
+
     def expire(self, incident: str, *, at: datetime) -> bool:
         """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""
         key = check_token("incident", incident)

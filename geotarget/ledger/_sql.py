@@ -412,6 +412,12 @@ class SqlStore(StoreBase):
         with self._read() as cur:
             return _SqlTx(self, cur).version(vid)
 
+    def remembered_cancel(self, version: str) -> str | None:
+        """See :meth:`geotarget.ledger.DeliveryLedger.remembered_cancel`."""
+        vid = check_token("version", version)
+        with self._read() as cur:
+            return _SqlTx(self, cur).remembered(vid)
+
     def load_active(self) -> list[Incident]:
         """See :meth:`geotarget.ledger.DeliveryLedger.load_active`."""
         with self._read() as cur:
