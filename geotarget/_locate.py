@@ -135,10 +135,61 @@ class GridIndex:
             todo |= np.isin(pos, self.multi) & (out >= 0)
         return out, np.flatnonzero(todo)
 
-    def _walk(
-        self, x: FloatArray, y: FloatArray, *, track: bool
-    ) -> tuple[Int32Array, Int32Array | None]:
-        """Table values reached by each point (``<= -2``: a leaf), and, if ``track``, where."""
+    def box_region(
+        self, west: float, south: float, east: float, north: float, max_cells: int = 4096
+    ) -> int:
+        """The one answer :meth:`locate_unique` gives every point of a lon/lat box, or -2.
+
+        Returns the region index (or -1, no region) that every point with ``west <= lon <=
+        east`` and ``south <= lat <= north`` gets, when the box meets only answered cells with
+        that same value and none that two regions cover; -2 when it cannot say so (a boundary
+        is near, two answers, an overlap, or more than ``max_cells`` cells to look at per
+        level). Exact: a point is mapped to its cell by the same monotone floating-point steps
+        as :meth:`_walk`, so every point of the box maps to a cell between those of the box's
+        corners, and the cells looked at are all the cells of that range at each level.
+        """
+        if not (west <= east and south <= north):
+            return -2
+        gx, gy = self._cells(np.array([west, east]), np.array([south, north]))
+        s = self.shift * self.depth
+        col0, col1 = int(gx[0]) >> s, int(gx[1]) >> s
+        row0, row1 = int(gy[0]) >> s, int(gy[1]) >> s
+        if (col1 - col0 + 1) * (row1 - row0 + 1) > max_cells:
+            return -2
+        rows, cols = np.mgrid[row0 : row1 + 1, col0 : col1 + 1]
+        pos = (rows * self.nx0 + cols).ravel()
+        crow, ccol = rows.ravel(), cols.ravel()
+        fan = 1 << self.shift
+        local = np.arange(fan * fan)
+        answer: int | None = None
+        for level in range(self.leaf_level + 1):
+            out = self.table[pos]
+            done = out > -2
+            if self.multi.size and np.isin(pos[done], self.multi).any():
+                return -2
+            seen = np.unique(out[done])
+            if seen.size > 1 or (seen.size == 1 and answer is not None and seen[0] != answer):
+                return -2
+            if seen.size == 1:
+                answer = int(seen[0])
+            split = np.flatnonzero(~done)
+            if split.size == 0:
+                break
+            if level == self.leaf_level or split.size * fan * fan > max_cells:
+                return -2  # a leaf: a boundary is near
+            # The children of the split cells that the box reaches, at the next level.
+            s = self.shift * (self.depth - level - 1)
+            lo_c, hi_c = int(gx[0]) >> s, int(gx[1]) >> s
+            lo_r, hi_r = int(gy[0]) >> s, int(gy[1]) >> s
+            crow = (crow[split, None] * fan + (local >> self.shift)[None, :]).ravel()
+            ccol = (ccol[split, None] * fan + (local & (fan - 1))[None, :]).ravel()
+            pos = ((-out[split] - 2)[:, None] + local[None, :]).ravel()
+            keep = (crow >= lo_r) & (crow <= hi_r) & (ccol >= lo_c) & (ccol <= hi_c)
+            crow, ccol, pos = crow[keep], ccol[keep], pos[keep]
+        return -2 if answer is None else answer
+
+    def _cells(self, x: FloatArray, y: FloatArray) -> tuple[Int32Array, Int32Array]:
+        """The finest-level column and row of each point (clipped to the grid)."""
         u = np.subtract(x, self.x0)
         u *= self.inv_dx
         np.clip(u, 0.0, self.nx - 1, out=u)
@@ -148,7 +199,13 @@ class GridIndex:
         v *= self.inv_dy
         np.clip(v, 0.0, self.ny - 1, out=v)
         gy = v.astype(np.int32)
-        del v
+        return gx, gy
+
+    def _walk(
+        self, x: FloatArray, y: FloatArray, *, track: bool
+    ) -> tuple[Int32Array, Int32Array | None]:
+        """Table values reached by each point (``<= -2``: a leaf), and, if ``track``, where."""
+        gx, gy = self._cells(x, y)
         s = self.shift * self.depth
         pos = (gy >> s) * self.nx0 + (gx >> s)
         out = self.table[pos]
