@@ -23,6 +23,7 @@ import shapely
 from geotarget import _geodesy
 from geotarget._targeting_result import Outcome
 from geotarget.alerts import AlertKind, Status
+from geotarget.areas import _DENSIFY_DEG as _FRAME_DENSIFY_DEG
 from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon
 from geotarget.errors import InvalidArea
 from geotarget.ledger._batch import member_sorted
@@ -75,7 +76,7 @@ def build_plan(
 
 
 #: Bytes the plans cached by one :class:`~geotarget.targeting.Targeter` may hold, as estimated
-#: by :func:`plan_bytes` (a 1 km circle's plan: ~1 kB; a municipality polygon's: ~0.5 MB).
+#: by :func:`plan_bytes` (a 1 km circle's plan: ~1.3 kB; Stockholm municipality's: ~160 kB).
 PLAN_CACHE_BYTES = 32 * 2**20
 
 
@@ -84,8 +85,8 @@ def area_bytes(area: Area) -> int:
 
     A circle is a few Python floats. A polygon keeps its rings as tuples (~112 bytes a vertex),
     a prepared GEOS geometry (~64 a vertex) and, once a margin or an exact classification
-    needed it, its metric frame densified to :data:`_DENSIFY_DEG` (~48 a vertex). The
-    benchmark ``bench_targeting.py`` measures the real resident cost beside this estimate.
+    needed it, its metric frame densified to 0.001° (~48 a vertex). The benchmark
+    ``bench_targeting.py`` measures the real resident growth beside this estimate (below it).
     """
     total = 0
     for part in area.parts:
@@ -94,7 +95,7 @@ def area_bytes(area: Area) -> int:
             continue
         shape = part.shape
         vertices = int(shapely.get_num_coordinates(shape))
-        dense = float(shapely.length(shape)) / _DENSIFY_DEG + vertices
+        dense = float(shapely.length(shape)) / _FRAME_DENSIFY_DEG + vertices
         total += 1024 + 176 * vertices + 48 * int(dense)
     return total
 
@@ -354,16 +355,20 @@ def evaluate(
     # classify returns only fixes whose disk meets the area (cost ~ devices near the area);
     # stale fixes near the area come back UNKNOWN. Devices without a fix are never near it.
     rows, states = index.classify(plan.area, rules.location, at)
+    at64 = _at(at)
     stale_rows = np.empty(0, dtype=rows.dtype)
     if rules.stale is not None and plan.stale_area is not None:
         # Stale fixes whose point lies in the area grown by the stale margin (exact query).
         grown_rows = index.query(plan.stale_area)
         obs = positions.observed_at[grown_rows]
-        fresh_limit = _at(at) - _us(rules.location.max_age)
-        stale_limit = _at(at) - _us(rules.stale.max_age)
+        fresh_limit = at64 - _us(rules.location.max_age)
+        stale_limit = at64 - _us(rules.stale.max_age)
         stale_rows = grown_rows[~(obs >= fresh_limit) & (obs >= stale_limit)]  # NaT: never
     no_fix_rows = positions.no_fix_rows
-    extra = np.union1d(stale_rows, no_fix_rows).astype(rows.dtype)
+    if no_fix_rows.size:
+        extra = np.union1d(stale_rows, no_fix_rows).astype(rows.dtype)
+    else:  # query rows are sorted and unique already
+        extra = stale_rows.astype(rows.dtype, copy=False)
     extra = extra[~member_sorted(extra, rows)]
     if extra.size:
         at_pos = np.searchsorted(rows, extra)
@@ -390,7 +395,7 @@ def evaluate(
     codes = [code]
     if rules.stale is not None and stale.size:
         srows = rows[stale]
-        limit = _at(at) - _us(rules.stale.max_age)
+        limit = at64 - _us(rules.stale.max_age)
         recent = positions.observed_at[srows] >= limit  # NaT compares False: too old
         cand = stale[recent]
         inside = member_sorted(rows[cand], stale_rows)
