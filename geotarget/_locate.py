@@ -136,56 +136,63 @@ class GridIndex:
         return out, np.flatnonzero(todo)
 
     def box_region(
-        self, west: float, south: float, east: float, north: float, max_cells: int = 4096
+        self, west: float, south: float, east: float, north: float, max_cells: int = 256
     ) -> int:
         """The one answer :meth:`locate_unique` gives every point of a lon/lat box, or -2.
 
         Returns the region index (or -1, no region) that every point with ``west <= lon <=
         east`` and ``south <= lat <= north`` gets, when the box meets only answered cells with
-        that same value and none that two regions cover; -2 when it cannot say so (a boundary
-        is near, two answers, an overlap, or more than ``max_cells`` cells to look at per
-        level). Exact: a point is mapped to its cell by the same monotone floating-point steps
-        as :meth:`_walk`, so every point of the box maps to a cell between those of the box's
-        corners, and the cells looked at are all the cells of that range at each level.
+        that same value and none that two regions cover; -2 when it cannot say so (a leaf cell,
+        i.e. a boundary, is near; two answers; an overlap; or more than ``max_cells`` cells to
+        look at). Exact: a point is mapped to its cell by the same monotone floating-point
+        steps as :meth:`_walk`, so every point of the box maps to a finest cell between those
+        of the box's corners, and every cell of that range is looked at, level by level (a
+        walk over cells, at most ``max_cells`` of them, never over points).
         """
         if not (west <= east and south <= north):
             return -2
-        gx, gy = self._cells(np.array([west, east]), np.array([south, north]))
-        s = self.shift * self.depth
-        col0, col1 = int(gx[0]) >> s, int(gx[1]) >> s
-        row0, row1 = int(gy[0]) >> s, int(gy[1]) >> s
-        if (col1 - col0 + 1) * (row1 - row0 + 1) > max_cells:
+        # The steps of _cells on Python floats: the same IEEE operations, the same cells.
+        x0, x1 = (
+            int(min(max((v - self.x0) * self.inv_dx, 0.0), self.nx - 1)) for v in (west, east)
+        )
+        y0, y1 = (
+            int(min(max((v - self.y0) * self.inv_dy, 0.0), self.ny - 1)) for v in (south, north)
+        )
+        top = self.shift * self.depth
+        rows = range(y0 >> top, (y1 >> top) + 1)
+        cols = range(x0 >> top, (x1 >> top) + 1)
+        if len(rows) * len(cols) > max_cells:
             return -2
-        rows, cols = np.mgrid[row0 : row1 + 1, col0 : col1 + 1]
-        pos = (rows * self.nx0 + cols).ravel()
-        crow, ccol = rows.ravel(), cols.ravel()
+        stack = [(0, r, c, r * self.nx0 + c) for r in rows for c in cols]
         fan = 1 << self.shift
-        local = np.arange(fan * fan)
+        multi = self.multi
         answer: int | None = None
-        for level in range(self.leaf_level + 1):
-            out = self.table[pos]
-            done = out > -2
-            if self.multi.size and np.isin(pos[done], self.multi).any():
-                return -2
-            seen = np.unique(out[done])
-            if seen.size > 1 or (seen.size == 1 and answer is not None and seen[0] != answer):
-                return -2
-            if seen.size == 1:
-                answer = int(seen[0])
-            split = np.flatnonzero(~done)
-            if split.size == 0:
-                break
-            if level == self.leaf_level or split.size * fan * fan > max_cells:
-                return -2  # a leaf: a boundary is near
-            # The children of the split cells that the box reaches, at the next level.
+        looked = 0
+        while stack:
+            level, r, c, pos = stack.pop()
+            looked += 1
+            value = int(self.table[pos])
+            if value > -2:  # answered: one region (or none) for the whole cell
+                if multi.size:
+                    at = int(np.searchsorted(multi, pos))
+                    if at < multi.size and int(multi[at]) == pos:
+                        return -2  # two regions cover the cell
+                if answer is None:
+                    answer = value
+                elif value != answer:
+                    return -2
+                continue
+            if level == self.leaf_level or looked + len(stack) + fan * fan > max_cells:
+                return -2  # a leaf: a boundary is near (or too many cells)
+            # The children the box reaches, one level down.
             s = self.shift * (self.depth - level - 1)
-            lo_c, hi_c = int(gx[0]) >> s, int(gx[1]) >> s
-            lo_r, hi_r = int(gy[0]) >> s, int(gy[1]) >> s
-            crow = (crow[split, None] * fan + (local >> self.shift)[None, :]).ravel()
-            ccol = (ccol[split, None] * fan + (local & (fan - 1))[None, :]).ravel()
-            pos = ((-out[split] - 2)[:, None] + local[None, :]).ravel()
-            keep = (crow >= lo_r) & (crow <= hi_r) & (ccol >= lo_c) & (ccol <= hi_c)
-            crow, ccol, pos = crow[keep], ccol[keep], pos[keep]
+            lo_r, hi_r, lo_c, hi_c = y0 >> s, y1 >> s, x0 >> s, x1 >> s
+            base = -value - 2
+            for k in range(fan * fan):
+                cr = (r << self.shift) + (k >> self.shift)
+                cc = (c << self.shift) + (k & (fan - 1))
+                if lo_r <= cr <= hi_r and lo_c <= cc <= hi_c:
+                    stack.append((level + 1, cr, cc, base + k))
         return -2 if answer is None else answer
 
     def _cells(self, x: FloatArray, y: FloatArray) -> tuple[Int32Array, Int32Array]:
