@@ -871,16 +871,18 @@ class Targeter:
         """Count devices per county by locating their fixes in the county set."""
         assert self._county_set is not None
         positions = index.positions
-        rows = rows[~np.isnan(positions.lon[rows])]
-        if not rows.size:
+        lon, lat = positions.lon[rows], positions.lat[rows]  # one gather each (rows scatter)
+        has = ~np.isnan(lon)
+        if not has.all():
+            lon, lat = lon[has], lat[has]
+        if not lon.size:
             return {}
-        lon, lat = positions.lon[rows], positions.lat[rows]
-        if rows.size >= BOX_MIN_DEVICES:
+        if lon.size >= BOX_MIN_DEVICES:
             # Far from every county border, all are in one county: no device is located.
             box = (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
             where = self._county_set._box_index(*box)
             if where >= 0:
-                return {self._county_set.codes[where]: int(rows.size)}
+                return {self._county_set.codes[where]: int(lon.size)}
         found = self._county_set.locate_index(lon, lat, snap_m=self.snap_m)
         tally = np.bincount(found[found >= 0], minlength=len(self._county_set.codes))
         codes = self._county_set.codes

@@ -266,7 +266,7 @@ class MemoryLedger:
             rank += int(values.size)
         if not new_pos:
             return np.array([], dtype=np.int64)
-        return np.sort(np.concatenate(new_pos))
+        return np.sort(np.concatenate(new_pos), kind="stable")  # often sorted already
 
     def _locate(
         self, table: _Table | None, devices: IdArray
