@@ -23,6 +23,7 @@ import shapely
 from geotarget import _geodesy
 from geotarget._targeting_result import Outcome
 from geotarget.alerts import Status
+from geotarget.areas import _DENSIFY_DEG as _FRAME_DENSIFY_DEG
 from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon
 from geotarget.errors import InvalidArea
 from geotarget.ledger._batch import member_sorted
@@ -50,22 +51,117 @@ class Plan:
     reaches_enabled: bool
 
 
+def enabled_mask(finest: RegionSet, enabled: frozenset[str]) -> npt.NDArray[np.bool_]:
+    """Per finest region index, whether it is enabled (+1 final False for "no region")."""
+    return np.isin(np.array([*finest.codes, ""]), sorted(enabled))
+
+
 def build_plan(
     area: Area,
     stale_margin: float | None,
     enabled: frozenset[str],
+    mask: npt.NDArray[np.bool_],
     finest: RegionSet,
     snap_m: float,
 ) -> Plan:
-    """Compute the plan of ``area`` for the ``enabled`` finest regions."""
+    """Compute the plan of ``area`` for the ``enabled`` finest regions (``mask``: the same)."""
     return Plan(
         area=area,
         stale_area=None if stale_margin is None else grown(area, stale_margin),
         area_km2=area.area_m2 / 1e6,
-        enabled_mask=np.isin(np.array([*finest.codes, ""]), sorted(enabled)),
-        nationwide=len(enabled) == len(finest.codes),
+        enabled_mask=mask,
+        nationwide=len(enabled) == len(finest),
         reaches_enabled=reaches(finest, area, enabled, snap_m),
     )
+
+
+#: Bytes the plans cached by one :class:`~geotarget.targeting.Targeter` may hold, as estimated
+#: by :func:`plan_bytes` (a 1 km circle's plan: ~1.3 kB; Stockholm municipality's: ~160 kB).
+PLAN_CACHE_BYTES = 32 * 2**20
+
+
+def area_bytes(area: Area) -> int:
+    """An upper estimate of the memory an area holds (what a cache keeping it alive costs).
+
+    A circle is a few Python floats. A polygon keeps its rings as tuples (~112 bytes a vertex),
+    a prepared GEOS geometry (~64 a vertex) and, once a margin or an exact classification
+    needed it, its metric frame densified to 0.001° (~48 a vertex). The benchmark
+    ``bench_targeting.py`` measures the real resident growth beside this estimate (below it).
+    """
+    total = 0
+    for part in area.parts:
+        if isinstance(part, Circle):
+            total += 256
+            continue
+        shape = part.shape
+        vertices = int(shapely.get_num_coordinates(shape))
+        dense = float(shapely.length(shape)) / _FRAME_DENSIFY_DEG + vertices
+        total += 1024 + 176 * vertices + 48 * int(dense)
+    return total
+
+
+def plan_bytes(plan: Plan) -> int:
+    """An upper estimate of the memory a cached plan keeps alive (its areas and mask)."""
+    stale = 0 if plan.stale_area is None or plan.stale_area is plan.area else plan.stale_area
+    return (
+        512
+        + area_bytes(plan.area)
+        + (0 if isinstance(stale, int) else area_bytes(stale))
+        + int(plan.enabled_mask.nbytes)
+    )
+
+
+#: Below this many devices, locating each one costs less than deciding a box of them at once
+#: (a box costs a few microseconds when it is decided, a few more when it is not).
+BOX_MIN_DEVICES = 64
+
+
+@attrs.frozen(kw_only=True)
+class Coarse:
+    """A coarser region set located through the finest one, for deciding boxes of devices.
+
+    ``up[i]`` is the coarse index of finest region ``i``.
+    """
+
+    regions: RegionSet
+    up: npt.NDArray[np.intp]
+
+
+def box_outcome(
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+    finest: RegionSet,
+    coarse: Coarse | None,
+    mask: npt.NDArray[np.bool_],
+    snap_m: float,
+) -> tuple[bool, bool] | None:
+    """``(in a region, enabled)`` shared by every point, decided from their bounding box.
+
+    None when the box does not decide it (then locate each point). Exact: every point lies in
+    the box of their extremes, and :meth:`RegionSet._box_index` answers only when every point
+    of the box gets one answer from :meth:`RegionSet.locate_index`. Through a coarse set (the
+    counties of the municipalities, say) a box is decided when its one coarse region's finest
+    regions are all enabled or all not: the coarse answer is the finest answer's ancestor.
+    """
+    if lon.size < BOX_MIN_DEVICES:
+        return None
+    box = (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
+    if coarse is None:
+        where = finest._box_index(*box)
+        if where >= 0:
+            return True, bool(mask[where])
+    else:
+        where = coarse.regions._box_index(*box)
+        if where >= 0:
+            members = mask[:-1][coarse.up == where]
+            if members.all():
+                return True, True
+            if not members.any():
+                return True, False
+            return None
+    if where == -1 and snap_m == 0.0:
+        return False, False
+    return None
 
 
 #: How far (metres) beyond ``snap_m`` a circle may be from an enabled region and still be said
@@ -98,10 +194,15 @@ def reaches(finest: RegionSet, area: Area, enabled: frozenset[str], snap_m: floa
     if not enabled:
         return False
     lon, lat = reference_points(area)
-    where = finest.locate_index(lon, lat)
     codes = finest.codes
-    if any(codes[i] in enabled for i in where.tolist() if i >= 0):
+    # Most reference points are far from any boundary: their cell answers them (exactly).
+    known = [finest._box_index(x, y, x, y) for x, y in zip(lon.tolist(), lat.tolist(), strict=True)]
+    if any(i >= 0 and codes[i] in enabled for i in known):
         return True  # a point of the area lies in an enabled region
+    if any(i == -2 for i in known):
+        where = finest.locate_index(lon, lat)
+        if any(codes[i] in enabled for i in where.tolist() if i >= 0):
+            return True
     for part in area.parts:
         if isinstance(part, Circle):
             limit = part.reach_m + snap_m
@@ -246,28 +347,34 @@ def evaluate(
     snap_m: float,
     index: PositionIndex,
     at: dt.datetime,
+    coarse: Coarse | None = None,
 ) -> tuple[I32Array, I8Array, I32Array, I32Array | None, dict[str, float]]:
     """Classify every device that is not plainly outside the area.
 
     Returns the rows with an outcome other than OUTSIDE_AREA (sorted; every other device is
     OUTSIDE_AREA), their outcomes, the covered rows, the finest-region index of each
-    covered row (None when the kind needs no region lookup), and timings.
+    covered row (None when the kind needs no region lookup, or when all are in one region
+    of ``coarse`` whose finest regions are all enabled), and timings.
     """
     positions: Positions = index.positions
     t0 = time.perf_counter()
     # classify returns only fixes whose disk meets the area (cost ~ devices near the area);
     # stale fixes near the area come back UNKNOWN. Devices without a fix are never near it.
     rows, states = index.classify(plan.area, rules.location, at)
+    at64 = _at(at)
     stale_rows = np.empty(0, dtype=rows.dtype)
     if rules.stale is not None and plan.stale_area is not None:
         # Stale fixes whose point lies in the area grown by the stale margin (exact query).
         grown_rows = index.query(plan.stale_area)
         obs = positions.observed_at[grown_rows]
-        fresh_limit = _at(at) - _us(rules.location.max_age)
-        stale_limit = _at(at) - _us(rules.stale.max_age)
+        fresh_limit = at64 - _us(rules.location.max_age)
+        stale_limit = at64 - _us(rules.stale.max_age)
         stale_rows = grown_rows[~(obs >= fresh_limit) & (obs >= stale_limit)]  # NaT: never
     no_fix_rows = positions.no_fix_rows
-    extra = np.union1d(stale_rows, no_fix_rows).astype(rows.dtype)
+    if no_fix_rows.size:
+        extra = np.union1d(stale_rows, no_fix_rows).astype(rows.dtype)
+    else:  # query rows are sorted and unique already
+        extra = stale_rows.astype(rows.dtype, copy=False)
     extra = extra[~member_sorted(extra, rows)]
     if extra.size:
         at_pos = np.searchsorted(rows, extra)
@@ -294,7 +401,7 @@ def evaluate(
     codes = [code]
     if rules.stale is not None and stale.size:
         srows = rows[stale]
-        limit = _at(at) - _us(rules.stale.max_age)
+        limit = at64 - _us(rules.stale.max_age)
         recent = positions.observed_at[srows] >= limit  # NaT compares False: too old
         cand = stale[recent]
         inside = member_sorted(rows[cand], stale_rows)
@@ -308,9 +415,15 @@ def evaluate(
     result = np.zeros(located.size, dtype=np.int8)
     region: I32Array | None = None
     if not (plan.nationwide and rules.beyond_border):
-        region = finest.locate_index(positions.lon[lrows], positions.lat[lrows], snap_m=snap_m)
-        in_region = region >= 0
-        enabled = plan.enabled_mask[region]  # index -1 (no region) hits the final False
+        lon, lat = positions.lon[lrows], positions.lat[lrows]
+        shared = box_outcome(lon, lat, finest, coarse, plan.enabled_mask, snap_m)
+        if shared is None:
+            region = finest.locate_index(lon, lat, snap_m=snap_m)
+            in_region = region >= 0
+            enabled = plan.enabled_mask[region]  # index -1 (no region) hits the final False
+        else:  # one answer for all: no region is kept, counts locate through the coarse set
+            in_region = np.full(lrows.size, shared[0])
+            enabled = np.full(lrows.size, shared[1])
         result[in_region & ~enabled] = Outcome.OUTSIDE_ROLLOUT
         ok = enabled | (~in_region & rules.beyond_border)
         if not rules.beyond_border:

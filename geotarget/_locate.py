@@ -135,10 +135,68 @@ class GridIndex:
             todo |= np.isin(pos, self.multi) & (out >= 0)
         return out, np.flatnonzero(todo)
 
-    def _walk(
-        self, x: FloatArray, y: FloatArray, *, track: bool
-    ) -> tuple[Int32Array, Int32Array | None]:
-        """Table values reached by each point (``<= -2``: a leaf), and, if ``track``, where."""
+    def box_region(
+        self, west: float, south: float, east: float, north: float, max_cells: int = 256
+    ) -> int:
+        """The one answer :meth:`locate_unique` gives every point of a lon/lat box, or -2.
+
+        Returns the region index (or -1, no region) that every point with ``west <= lon <=
+        east`` and ``south <= lat <= north`` gets, when the box meets only answered cells with
+        that same value and none that two regions cover; -2 when it cannot say so (a leaf cell,
+        i.e. a boundary, is near; two answers; an overlap; or more than ``max_cells`` cells to
+        look at). Exact: a point is mapped to its cell by the same monotone floating-point
+        steps as :meth:`_walk`, so every point of the box maps to a finest cell between those
+        of the box's corners, and every cell of that range is looked at, level by level (a
+        walk over cells, at most ``max_cells`` of them, never over points).
+        """
+        if not (west <= east and south <= north):
+            return -2
+        # The steps of _cells on Python floats: the same IEEE operations, the same cells.
+        x0, x1 = (
+            int(min(max((v - self.x0) * self.inv_dx, 0.0), self.nx - 1)) for v in (west, east)
+        )
+        y0, y1 = (
+            int(min(max((v - self.y0) * self.inv_dy, 0.0), self.ny - 1)) for v in (south, north)
+        )
+        top = self.shift * self.depth
+        rows = range(y0 >> top, (y1 >> top) + 1)
+        cols = range(x0 >> top, (x1 >> top) + 1)
+        if len(rows) * len(cols) > max_cells:
+            return -2
+        stack = [(0, r, c, r * self.nx0 + c) for r in rows for c in cols]
+        fan = 1 << self.shift
+        multi = self.multi
+        answer: int | None = None
+        looked = 0
+        while stack:
+            level, r, c, pos = stack.pop()
+            looked += 1
+            value = int(self.table[pos])
+            if value > -2:  # answered: one region (or none) for the whole cell
+                if multi.size:
+                    at = int(np.searchsorted(multi, pos))
+                    if at < multi.size and int(multi[at]) == pos:
+                        return -2  # two regions cover the cell
+                if answer is None:
+                    answer = value
+                elif value != answer:
+                    return -2
+                continue
+            if level == self.leaf_level or looked + len(stack) + fan * fan > max_cells:
+                return -2  # a leaf: a boundary is near (or too many cells)
+            # The children the box reaches, one level down.
+            s = self.shift * (self.depth - level - 1)
+            lo_r, hi_r, lo_c, hi_c = y0 >> s, y1 >> s, x0 >> s, x1 >> s
+            base = -value - 2
+            for k in range(fan * fan):
+                cr = (r << self.shift) + (k >> self.shift)
+                cc = (c << self.shift) + (k & (fan - 1))
+                if lo_r <= cr <= hi_r and lo_c <= cc <= hi_c:
+                    stack.append((level + 1, cr, cc, base + k))
+        return -2 if answer is None else answer
+
+    def _cells(self, x: FloatArray, y: FloatArray) -> tuple[Int32Array, Int32Array]:
+        """The finest-level column and row of each point (clipped to the grid)."""
         u = np.subtract(x, self.x0)
         u *= self.inv_dx
         np.clip(u, 0.0, self.nx - 1, out=u)
@@ -148,7 +206,13 @@ class GridIndex:
         v *= self.inv_dy
         np.clip(v, 0.0, self.ny - 1, out=v)
         gy = v.astype(np.int32)
-        del v
+        return gx, gy
+
+    def _walk(
+        self, x: FloatArray, y: FloatArray, *, track: bool
+    ) -> tuple[Int32Array, Int32Array | None]:
+        """Table values reached by each point (``<= -2``: a leaf), and, if ``track``, where."""
+        gx, gy = self._cells(x, y)
         s = self.shift * self.depth
         pos = (gy >> s) * self.nx0 + (gx >> s)
         out = self.table[pos]

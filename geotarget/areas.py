@@ -191,6 +191,11 @@ class Circle(_PartBase):
     @property
     def area_m2(self) -> float:
         """Geodesic area in square metres (relative error below 1e-6)."""
+        if self.reach_m <= _geodesy.DISK_AREA_MAX_RADIUS_M:
+            # Curvature comparison: within 5e-8 for disks up to ~100 km, no rim needed.
+            low, high = _geodesy.disk_area_bounds(self.lon, self.lat, self.reach_m)
+            if high - low <= 1e-7 * low:
+                return (low + high) / 2.0
         lon, lat = self._rim()
         area, _ = _geodesy.geod().polygon_area_perimeter(lon, lat)
         return abs(float(area))

@@ -506,7 +506,7 @@ class RegionSet:
     @property
     def codes(self) -> tuple[str, ...]:
         """The region codes in ascending order (the order of :meth:`locate_index`)."""
-        return tuple(r.code for r in self.regions)
+        return tuple(self._position)  # insertion order: ascending codes
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -656,6 +656,14 @@ class RegionSet:
             For NaN, inf, out-of-range values or arrays of different shapes.
         """
         return np.take(self._answers, self.locate_index(lon, lat, snap_m=snap_m))
+
+    def _box_index(self, west: float, south: float, east: float, north: float) -> int:
+        """The :meth:`locate_index` of every point of a lon/lat box (without snapping), or -2.
+
+        -2 when the box is not known to have one answer (a boundary or an overlap is near, or
+        the box is large); see :meth:`geotarget._locate.GridIndex.box_region`.
+        """
+        return self._index().box_region(west, south, east, north)
 
     def _index(self) -> _locate.GridIndex:
         index: _locate.GridIndex | None = self._lazy.get("index")

@@ -54,12 +54,17 @@ import attrs
 import numpy as np
 
 from geotarget._evaluation import (
+    BOX_MIN_DEVICES,
+    PLAN_CACHE_BYTES,
+    Coarse,
     I8Array,
     I32Array,
     Plan,
     build_plan,
+    enabled_mask,
     evaluate,
     new_regions,
+    plan_bytes,
     too_old,
 )
 from geotarget._idset import IdSet
@@ -298,8 +303,23 @@ class Targeter:
         self._county_by_index = [county_of[c] for c in self._finest_set.codes]
         county_set = regions.region_set(self._county_level)
         self._county_set = county_set if county_set.finer is self._finest_set else None
+        self._coarse = (
+            None
+            if self._county_set is None
+            else Coarse(
+                regions=self._county_set,
+                up=np.array(
+                    [self._county_set.codes.index(c) for c in self._county_by_index],
+                    dtype=np.intp,
+                ),
+            )
+        )
         self._lock = threading.Lock()
-        self._plans: dict[tuple[Any, ...], Plan] = {}
+        # Plans by everything they depend on, with their estimated bytes; least recently used
+        # first, within PLAN_CACHE_BYTES in all.
+        self._plans: dict[tuple[Any, ...], tuple[Plan, int]] = {}
+        self._plan_bytes = 0
+        self._masks: dict[frozenset[str], tuple[frozenset[str], Any]] = {}
         self._alerts: dict[str, tuple[str | None, Alert]] = {}
         # (incident, version) seen expired by this Targeter: no longer streamed or listed until
         # the version is delivered again (an expiry is a function of time and the alert, so
@@ -409,6 +429,19 @@ class Targeter:
                 return known[0]
         return None if alert.msg_type is MessageType.CANCEL else refs[0]
 
+    def _enabled(self, regions: frozenset[str]) -> tuple[frozenset[str], Any]:
+        """The enabled finest regions of a decision, and their mask (cached per region set).
+
+        Bounded by the policy: one entry per distinct region set of its phases.
+        """
+        hit = self._masks.get(regions)
+        if hit is None:
+            enabled = self.regions.expand(regions, self._finest)
+            hit = (enabled, enabled_mask(self._finest_set, enabled))
+            with self._lock:
+                self._masks[regions] = hit
+        return hit
+
     def _plan(self, kind: str, area: Area, decision: RolloutDecision) -> Plan:
         rules = self.rules[kind]
         stale_margin = rules.stale.margin_m if rules.stale is not None else None
@@ -423,15 +456,21 @@ class Targeter:
             self.snap_m,
         )
         with self._lock:
-            plan = self._plans.get(key)
-        if plan is not None:
-            return plan
-        enabled = self.regions.expand(decision.regions, self._finest)
-        plan = build_plan(area, stale_margin, enabled, self._finest_set, self.snap_m)
+            hit = self._plans.pop(key, None)
+            if hit is not None:
+                self._plans[key] = hit  # the most recently used goes last
+                return hit[0]
+        enabled, mask = self._enabled(decision.regions)
+        plan = build_plan(area, stale_margin, enabled, mask, self._finest_set, self.snap_m)
+        size = plan_bytes(plan)
+        if size > PLAN_CACHE_BYTES:
+            return plan  # larger than the whole cache: used once, not kept
         with self._lock:
-            if len(self._plans) > 4096:
-                self._plans.clear()
-            self._plans[key] = plan
+            old = self._plans.pop(key, None)
+            self._plan_bytes += size - (0 if old is None else old[1])
+            self._plans[key] = (plan, size)
+            while self._plan_bytes > PLAN_CACHE_BYTES:  # least recently used out first
+                self._plan_bytes -= self._plans.pop(next(iter(self._plans)))[1]
         return plan
 
     # --- the pipeline ----------------------------------------------------------------------
@@ -887,18 +926,26 @@ class Targeter:
             self.snap_m,
             index,
             at,
+            self._coarse,
         )
 
     def _per_county_direct(self, rows: I32Array, index: PositionIndex) -> dict[str, int]:
         """Count devices per county by locating their fixes in the county set."""
         assert self._county_set is not None
         positions = index.positions
-        rows = rows[~np.isnan(positions.lon[rows])]
-        if not rows.size:
+        lon, lat = positions.lon[rows], positions.lat[rows]  # one gather each (rows scatter)
+        has = ~np.isnan(lon)
+        if not has.all():
+            lon, lat = lon[has], lat[has]
+        if not lon.size:
             return {}
-        found = self._county_set.locate_index(
-            positions.lon[rows], positions.lat[rows], snap_m=self.snap_m
-        )
+        if lon.size >= BOX_MIN_DEVICES:
+            # Far from every county border, all are in one county: no device is located.
+            box = (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
+            where = self._county_set._box_index(*box)
+            if where >= 0:
+                return {self._county_set.codes[where]: int(lon.size)}
+        found = self._county_set.locate_index(lon, lat, snap_m=self.snap_m)
         tally = np.bincount(found[found >= 0], minlength=len(self._county_set.codes))
         codes = self._county_set.codes
         return {codes[i]: int(tally[i]) for i in np.flatnonzero(tally).tolist()}

@@ -743,3 +743,64 @@ def test_to_shapely_of_any_circle_is_valid_with_its_area(
     assert shape.is_valid, shapely.is_valid_reason(shape)
     assert Area([c, c]).area_m2 == pytest.approx(oracle_disc_area(c), rel=1e-4)
     assert_shape_matches_circle(c, shape, seed)
+
+
+@settings(max_examples=150)
+@given(
+    lon=any_lon,
+    lat=st.floats(-89.99, 89.99),
+    radius=st.floats(100.0, 1_000_000.0),
+    margin=st.sampled_from([0.0, 250.0]),
+)
+def test_circle_area_agrees_with_a_dense_rim_and_lies_within_its_curvature_bounds(
+    lon: float, lat: float, radius: float, margin: float
+) -> None:
+    """Circle.area_m2 equals Geod's area of 65,536 exact rim points to 1e-7 (1e-6 when large).
+
+    The inscribed 65,536-gon is below the disk's area by about (2 pi / n)^2 / 6 = 1.6e-9 of it;
+    the Bishop-Guenther bounds of ``_geodesy.disk_area_bounds`` must hold it too.
+    """
+    from geotarget import _geodesy
+
+    c = Circle(lon, lat, radius, margin_m=margin)
+    rim = oracle_disc_area(c, n=65_536)
+    rel = 1e-7 if c.reach_m <= 100_000.0 else 1e-6
+    assert c.area_m2 == pytest.approx(rim, rel=rel, abs=1e-2)
+    low, high = _geodesy.disk_area_bounds(c.lon, c.lat, c.reach_m)
+    assert low <= rim * (1.0 + 1e-8) + 1e-2
+    assert rim <= high + 1e-2
+
+
+def test_aeqd_transformer_equals_pyprojs_crs_transformer_and_its_cache_is_bounded() -> None:
+    """The pipeline-built frame gives the same numbers as from_crs; the cache keeps its bytes."""
+    import threading
+
+    from geotarget import _geodesy
+
+    rng = np.random.default_rng(5)
+    for lon0, lat0 in [(18.0686, 59.3293), (-179.9, -89.5), (0.0, 90.0), (12.5, 0.0)]:
+        crs = pyproj.CRS.from_proj4(
+            f"+proj=aeqd +lat_0={lat0!r} +lon_0={lon0!r} +ellps=WGS84 +units=m +no_defs"
+        )
+        oracle = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+        lon = rng.uniform(-180.0, 180.0, 2000)
+        lat = rng.uniform(-90.0, 90.0, 2000)
+        got = _geodesy.aeqd_transformer(lon0, lat0).transform(lon, lat)
+        want = oracle.transform(lon, lat)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+    seen: list[tuple[int, bool]] = []
+
+    def fill() -> None:
+        for i in range(200):
+            _geodesy.aeqd_transformer(10.0 + i * 1e-3, 60.0)
+        cache = _geodesy._local.aeqd
+        seen.append((len(cache), (10.0 + 199e-3, 60.0) in cache))
+
+    worker = threading.Thread(target=fill)  # a fresh thread: its own, empty cache
+    worker.start()
+    worker.join()
+    [(entries, recent_kept)] = seen
+    assert 0 < entries * _geodesy.AEQD_ENTRY_BYTES <= _geodesy.AEQD_CACHE_BYTES
+    assert recent_kept  # the most recently used stays

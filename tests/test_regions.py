@@ -693,6 +693,74 @@ def test_from_unions_over_overlapping_regions_still_follows_the_finer_winner(
     )
 
 
+def _points_in_box(
+    box: tuple[float, float, float, float],
+    nodes: tuple[np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random points of a box, its corners and edges, and the border points inside it."""
+    w, s, e, n = box
+    t = rng.uniform(0.0, 1.0, (2, 300))
+    lon = [w + t[0] * (e - w), np.array([w, e, w, e, w, e]), w + t[1, :20] * (e - w)]
+    lat = [s + t[1] * (n - s), np.array([s, s, n, n, (s + n) / 2, (s + n) / 2]), np.full(20, n)]
+    blon, blat = border_points(nodes[0], nodes[1], rng)
+    keep = (blon >= w) & (blon <= e) & (blat >= s) & (blat <= n)
+    return np.concatenate([*lon, blon[keep]]), np.concatenate([*lat, blat[keep]])
+
+
+@settings(max_examples=300)
+@given(
+    part=region_partitions(),
+    overlap=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_box_index_answers_only_what_locate_answers_everywhere_in_the_box(
+    part: tuple[dict[str, Any], np.ndarray, np.ndarray], overlap: bool, seed: int
+) -> None:
+    """A decided box gets the brute-force answer at every point of it (borders included).
+
+    The oracle is the brute-force locate over plain and union sets (with an overlapping
+    region or not); boxes are random, some tiny, some around grid vertices, some whole cells.
+    """
+    regions, nodes_lon, nodes_lat = part
+    west, south, east, north = shapely.total_bounds(list(regions.values()))
+    w, h = east - west, north - south
+    if overlap:
+        regions = {**regions, "00": sg.box(west + w * 0.2, south + h * 0.2, east - w * 0.3, north)}
+    plain = make_set(regions, "town", overlap_tolerance=1.0)
+    parents = {code: "P" if i % 3 else "Q" for i, code in enumerate(plain.codes)}
+    coarse = RegionSet.from_unions(plain, parents, level="shire")
+    rng = np.random.default_rng(seed)
+    decided = 0
+    for _ in range(12):
+        cx, cy = rng.uniform(west - w * 0.1, east + w * 0.1), rng.uniform(south, north)
+        half = w * 10 ** rng.uniform(-6, -0.5)
+        box = (cx - half, cy - half * rng.uniform(0.2, 2), cx + half, cy + half)
+        box = (max(box[0], -180.0), max(box[1], -90.0), min(box[2], 180.0), min(box[3], 90.0))
+        lon, lat = _points_in_box(box, (nodes_lon, nodes_lat), rng)
+        fine = brute_locate(regions, lon, lat)
+        for rs, expected in (
+            (plain, fine),
+            (coarse, np.array([parents[c] if c else "" for c in fine.tolist()], dtype=str)),
+        ):
+            got = rs._box_index(*box)
+            if got == -2:
+                continue
+            decided += 1
+            want = "" if got == -1 else rs.codes[got]
+            assert set(expected.tolist()) == {want}, (box, want, set(expected.tolist()))
+    assert plain._box_index(east, north, west, south) == -2  # an inverted box: undecided
+
+
+def test_box_index_decides_boxes_inside_one_swedish_county_and_not_across_a_border() -> None:
+    """A 2 km box at Sergels torg is in Stockholm County; a box over two counties is not."""
+    from geotarget import sweden
+
+    counties = sweden.counties()
+    assert counties.codes[counties._box_index(18.05, 59.32, 18.08, 59.34)] == "01"
+    assert counties._box_index(17.0, 59.0, 19.0, 60.5) == -2  # Stockholm and Uppsala
+
+
 def test_from_unions_resolves_ties_through_the_finer_set_not_its_own_codes() -> None:
     """On the border of t1 (shire Z) and t2 (shire A) the point is in t1, so in Z, not A."""
     towns = make_set(

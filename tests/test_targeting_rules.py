@@ -293,6 +293,37 @@ def test_plans_are_keyed_on_the_area(regions: RegionHierarchy) -> None:
     assert t._plan("explosion", same, decision) is one  # equal value: reused
 
 
+def test_the_plan_cache_is_bounded_by_bytes_least_recently_used_first(
+    regions: RegionHierarchy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plans are evicted oldest-used first once their estimated bytes pass the budget."""
+    import geotarget.targeting as targeting
+    from geotarget import Area
+    from geotarget._evaluation import plan_bytes
+
+    t = Targeter(regions, nationwide("XX"))
+    decision = t.policy.decide("explosion", T0)
+    square = Area([Polygon([(17.4, 59.4), (17.6, 59.4), (17.6, 59.6), (17.4, 59.6)])])
+    big = t._plan("explosion", square, decision)
+    small = t._plan("explosion", Area([Circle(17.5, 59.5, 1000.0)]), decision)
+    assert plan_bytes(big) > 10 * plan_bytes(small) > 0
+    budget = plan_bytes(big) + 3 * plan_bytes(small)
+    monkeypatch.setattr(targeting, "PLAN_CACHE_BYTES", budget)
+    t = Targeter(regions, nationwide("XX"))
+    first = t._plan("explosion", square, decision)
+    for i in range(50):
+        t._plan("explosion", Area([Circle(17.5, 59.5, 1000.0 + i)]), decision)
+        assert t._plan_bytes <= budget
+        assert t._plan_bytes == sum(size for _, size in t._plans.values())
+    assert t._plan("explosion", square, decision) is not first  # evicted: rebuilt
+    recent = t._plan("explosion", Area([Circle(17.5, 59.5, 1049.0)]), decision)
+    assert t._plan("explosion", Area([Circle(17.5, 59.5, 1049.0)]), decision) is recent
+    monkeypatch.setattr(targeting, "PLAN_CACHE_BYTES", plan_bytes(small) // 2)
+    t = Targeter(regions, nationwide("XX"))
+    t._plan("explosion", square, decision)
+    assert t._plans == {} and t._plan_bytes == 0  # larger than the whole cache: not kept
+
+
 def test_nationwide_kind_beyond_the_border_needs_no_region_lookup(
     regions: RegionHierarchy,
 ) -> None:
@@ -319,3 +350,45 @@ def test_nationwide_kind_beyond_the_border_needs_no_region_lookup(
     got = t.on_positions(batch, later)
     assert sorted(d.alert_id for d in got) == ["e", "t"]
     assert calls == [1]  # only the tip request looked the walker up
+
+
+@pytest.mark.parametrize(
+    ("west", "south", "east", "north"),
+    [
+        (17.95, 59.28, 18.15, 59.38),  # inside Stockholm County: decided from the box
+        (17.3, 59.5, 17.9, 59.9),  # over the Stockholm/Uppsala county border: located
+        (19.3, 59.2, 19.7, 59.45),  # out to sea: some devices in no region
+    ],
+)
+def test_a_box_of_devices_in_one_county_gets_the_outcomes_and_counts_of_locating_each(
+    west: float, south: float, east: float, north: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With thousands of devices, deciding them by their box equals locating every one."""
+    import geotarget._evaluation as evaluation
+    import geotarget.targeting as targeting
+    from geotarget import sweden
+
+    rng = np.random.default_rng(11)
+    n = 6000
+    fleet = Positions(
+        np.arange(n),
+        rng.uniform(west, east, n),
+        rng.uniform(south, north, n),
+        accuracy_m=rng.uniform(0.0, 300.0, n),
+        observed_at=T0,
+    )
+    index = PositionIndex(fleet)
+    ring = [(west, south), (east, south), (east, north), (west, north)]
+    alert = make_alert("tip_request", Polygon(ring))
+    results = []
+    for smallest in (evaluation.BOX_MIN_DEVICES, 10**9):  # the box, then every device located
+        monkeypatch.setattr(evaluation, "BOX_MIN_DEVICES", smallest)
+        monkeypatch.setattr(targeting, "BOX_MIN_DEVICES", smallest)
+        t = Targeter(sweden.hierarchy(), sweden.pilot_policy())
+        results.append(t.target(alert, index, T0))
+    boxed, located = results
+    assert boxed.counts == located.counts
+    assert boxed.per_county == located.per_county
+    np.testing.assert_array_equal(boxed.recipients, located.recipients)
+    for device in rng.choice(n, 50, replace=False).tolist():
+        assert boxed.explain(device) == located.explain(device)

@@ -182,7 +182,7 @@ def _part_ranks(
     empty = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8))
     if lv.count == 0:
         return empty
-    r_all = factor * float(lv.acc_max.max())
+    r_all = factor * lv.acc_all
     leaves, boxes = lv.leaves_in(*_window(part, r_all))
     if leaves.size == 0:
         return empty

@@ -137,6 +137,7 @@ class Leaves:
     """
 
     __slots__ = (
+        "acc_all",
         "acc_max",
         "count",
         "leaf_box",
@@ -187,6 +188,8 @@ class Leaves:
             self.acc_max: FloatArray = np.maximum.reduceat(accuracy[self.perm], starts)
         else:
             self.acc_max = np.empty(0, dtype=np.float64)
+        #: The largest accuracy of all (0 without devices): every classification's reach.
+        self.acc_all = float(self.acc_max.max()) if m else 0.0
         sphere, off = _spheres(self.xs_blocks, self.ys_blocks, m)
         #: Leaf spheres, one row per leaf: x, y, z, radius, offset error (see _spheres).
         self.sphere_rows: FloatArray = sphere

@@ -404,6 +404,9 @@ def check_axis_order(alert: Alert, envelope: Sequence[float]) -> tuple[Problem, 
                 if message is not None:
                     found.append(Problem(f"{here}/polygon[{k}]", message))
             for k, (lon, lat, _r) in enumerate(area.circles):
+                west, south, east, north = env
+                if west <= lon <= east and south <= lat <= north:
+                    continue  # inside the envelope as written: not swapped (no array needed)
                 message = swap_message(np.array([(lon, lat)]), env, "circle centre")
                 if message is not None:
                     found.append(Problem(f"{here}/circle[{k}]", message))

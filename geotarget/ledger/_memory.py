@@ -72,10 +72,17 @@ class _Side:
         """Insert new (absent, distinct) values."""
         order = np.argsort(values, kind="stable")
         values, seq = values[order], seq[order]
+        n = values.size
+        if self.ids.size == 0:  # a new table (a new incident): the batch is the table
+            self.ids = values
+            self.state = np.full(n, state, dtype=np.int8)
+            self.lease = np.full(n, lease, dtype=np.int64)
+            self.seq = seq
+            self.version = np.full(n, version, dtype=np.int32)
+            return
         if self.ids.dtype.kind == "U":
             self.ids = self.ids.astype(np.result_type(self.ids, values), copy=False)
         where = np.searchsorted(self.ids, values)
-        n = values.size
         self.ids = np.insert(self.ids, where, values)
         self.state = np.insert(self.state, where, np.full(n, state, dtype=np.int8))
         self.lease = np.insert(self.lease, where, np.full(n, lease, dtype=np.int64))
@@ -215,7 +222,7 @@ class MemoryLedger(StoreBase):
             rank += int(values.size)
         if not new_pos:
             return np.array([], dtype=np.int64)
-        return np.sort(np.concatenate(new_pos))
+        return np.sort(np.concatenate(new_pos), kind="stable")  # often sorted already
 
     def _locate(
         self, table: _Table | None, devices: IdArray
