@@ -119,6 +119,8 @@ def _aware(_: object, attribute: attrs.Attribute[Any], value: dt.datetime | None
 class RolloutDecision:
     """What a policy enables for one alert kind at one instant, and why.
 
+    .. versionadded:: 0.1.0
+
     Attributes
     ----------
     kind : AlertKind
@@ -137,8 +139,6 @@ class RolloutDecision:
         (or a kill switch holds everything off).
     policy_hash : str
         The :attr:`RolloutPolicy.policy_hash` of the deciding policy.
-
-    .. versionadded:: 0.1.0
     """
 
     kind: AlertKind = attrs.field(validator=attrs.validators.instance_of(AlertKind))
@@ -194,6 +194,8 @@ class Explanation:
     enabled in Västra Götalands län: phase 2, which adds it, starts 2024-09-02 00:00
     Europe/Stockholm." Sentences number phases from 1; indices (``phase_index``) count from 0.
 
+    .. versionadded:: 0.1.0
+
     Attributes
     ----------
     kind : AlertKind
@@ -216,8 +218,6 @@ class Explanation:
     change_at, change_phase_index
         The next phase that flips the region (enables it, or rolls it back), if any.
     timezone, policy_hash : str
-
-    .. versionadded:: 0.1.0
     """
 
     kind: AlertKind

@@ -24,6 +24,8 @@ def _codes(regions: frozenset[str]) -> str:
 class TimelineStep:
     """One phase of a kind's timeline: what it enables, adds and drops.
 
+    .. versionadded:: 0.1.0
+
     Attributes
     ----------
     phase_index : int
@@ -35,8 +37,6 @@ class TimelineStep:
         Codes this phase adds, or drops (a rollback), relative to the phase before.
     percentage : float
     rollback : bool
-
-    .. versionadded:: 0.1.0
     """
 
     phase_index: int
@@ -52,6 +52,8 @@ class TimelineStep:
 class RegionSpan:
     """A region code enabled from ``start`` until ``end`` (None: no phase drops it).
 
+    .. versionadded:: 0.1.0
+
     Attributes
     ----------
     region : str
@@ -60,8 +62,6 @@ class RegionSpan:
     start_phase_index : int
     end_phase_index : int or None
         The rollback phase that drops the code.
-
-    .. versionadded:: 0.1.0
     """
 
     region: str
@@ -79,6 +79,8 @@ class Timeline:
     as the county (ask :meth:`RolloutPolicy.explain` about a single region). Kill switches are
     not time-based, so the timeline shows the phases and notes a kill switch that is on.
 
+    .. versionadded:: 0.1.0
+
     Attributes
     ----------
     kind : AlertKind
@@ -91,8 +93,6 @@ class Timeline:
         Ordered by start, then code.
     timezone : str
         Where ``str()`` shows instants.
-
-    .. versionadded:: 0.1.0
     """
 
     kind: AlertKind
@@ -225,6 +225,8 @@ class ScheduleChange:
     Kill switches are left out of the schedule (they are not time-based; see
     :class:`SettingChange`). A kind a policy does not name enables nothing.
 
+    .. versionadded:: 0.1.0
+
     Attributes
     ----------
     kind : AlertKind
@@ -235,8 +237,6 @@ class ScheduleChange:
         The enabled codes in the old and the new version.
     percentage_before, percentage_after : float or None
         None when nothing is enabled.
-
-    .. versionadded:: 0.1.0
     """
 
     kind: AlertKind
@@ -281,6 +281,8 @@ class PolicyDiff:
 
     ``str()`` lists the changes for an operator to check before deploying.
 
+    .. versionadded:: 0.1.0
+
     Attributes
     ----------
     old_hash, new_hash : str
@@ -289,8 +291,6 @@ class PolicyDiff:
         Per kind, in time order: the windows in which the enabled regions or percentage differ.
     timezone : str
         Where ``str()`` shows instants (the new version's).
-
-    .. versionadded:: 0.1.0
     """
 
     old_hash: str

@@ -270,6 +270,7 @@ def loads(data: str | bytes, *, envelope: Sequence[float] | None = None) -> Aler
     Returns
     -------
     Alert
+        The alert the document carries.
 
     Raises
     ------
@@ -361,6 +362,7 @@ def check_axis_order(alert: Alert, envelope: Sequence[float]) -> tuple[Problem, 
     Parameters
     ----------
     alert : Alert
+        The alert to check, read or built.
     envelope : (west, south, east, north)
         The service area in degrees.
 
@@ -511,6 +513,7 @@ def dumps(alert: Alert) -> str:
     Parameters
     ----------
     alert : Alert
+        The alert to write.
 
     Returns
     -------
