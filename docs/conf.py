@@ -126,10 +126,12 @@ def _object_at(dotted: str) -> object:
 
 
 _MISSING = object()
+#: Every documented Python object's name → the object: built by the first missing reference.
+_DOCUMENTED: dict[str, object] = {}
 
 
 def _documented_name(dotted: str, documented: dict[str, object]) -> str | None:
-    """Where the reference reference ``dotted`` is documented, when it names a public object.
+    """Where the reference ``dotted`` is documented, when it names a public object.
 
     ``geotarget.Positions`` (a re-export) is documented as ``geotarget.positions.Positions``;
     ``geotarget.Polygon.margin_error_bound_m`` as ``geotarget.areas.Polygon.margin_error_bound_m``.
@@ -163,12 +165,10 @@ def _resolve_within_geotarget(app, env, node, contnode):  # type: ignore[no-unty
     if node.get("refdomain") != "py":
         return None
     domain = env.get_domain("py")
-    documented = getattr(env, "_geotarget_documented", None)
-    if documented is None:
-        documented = {}
+    if not _DOCUMENTED:  # once per build, after every page is read (not pickled with the env)
         for name, entry in domain.objects.items():
-            documented[name] = _object_at(name) if entry.objtype != "module" else None
-        env._geotarget_documented = documented
+            _DOCUMENTED[name] = _object_at(name) if entry.objtype != "module" else None
+    documented = _DOCUMENTED
     target = node["reftarget"].lstrip("~.")
     module = node.get("py:module") or "geotarget"
     cls = node.get("py:class")
@@ -218,6 +218,7 @@ def _has_attribute(cls: type, name: str) -> bool:
 
 def setup(app):  # type: ignore[no-untyped-def]
     """Register the resolver of re-exported and module-relative geotarget names."""
+    app.connect("env-check-consistency", lambda app, env: _DOCUMENTED.clear())
     app.connect("missing-reference", _resolve_within_geotarget)
 
 

@@ -1,4 +1,11 @@
-"""The timings the integrator's guide quotes come from the recorded benchmark run it names."""
+"""The timings the docs quote come from the recorded benchmark runs they name.
+
+``benchmarks/recorded/<name>/results.{md,json}`` are full runs of ``benchmarks/run.py``, made
+with ``--out`` into that folder and committed; each records its command, start time and load.
+A docs passage that quotes timings names the run, and every number in it must be one of that
+run's, as ``results.md`` writes it. A new run changes the numbers: copy them from results.md, or
+these tests name the stale ones.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +13,32 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
-PAGE = ROOT / "docs" / "integrators.rst"
-RECORDED = ROOT / "benchmarks" / "recorded" / "targeting"
-COMMAND = "python benchmarks/run.py --only targeting --out benchmarks/recorded/targeting"
+DOCS = ROOT / "docs"
+RECORDED = ROOT / "benchmarks" / "recorded"
 
-#: A timing or a rate as the page writes it: "1.11 ms", "250.3 µs", "2.05 s", "198,933
-#: deliveries/s"; a duration the reader sets ("60 s" of a lease) is not in this section.
-_QUANTITY = re.compile(r"\d[\d,]*(?:\.\d+)? ?(?:ms|µs|s|deliveries/s)\b")
+#: A timing or a rate as results.md writes it: "1.11 ms", "250.3 µs", "2.05 s", "40.12 M/s",
+#: "198,933 deliveries/s".
+_QUANTITY = re.compile(r"\d[\d,]*(?:\.\d+)? ?(?:ms|µs|s|M/s|deliveries/s)(?![\w/])")
+
+#: (page, first words of the passage, first words after it, the recorded run it quotes).
+PASSAGES = [
+    ("integrators.rst", "What it costs\n---", None, "targeting"),
+    ("delivery.rst", "``target()`` end to end with the durable store", "\n\n", "targeting"),
+]
 
 
-def _section(text: str, title: str) -> str:
-    start = text.index(f"\n{title}\n{'-' * len(title)}\n")
-    nxt = re.search(r"\n[^\n]+\n-{3,}\n", text[start + len(title) + 2 :])
-    return text[start : start + len(title) + 2 + nxt.start()] if nxt else text[start:]
+def command(name: str) -> str:
+    return f"python benchmarks/run.py --only {name} --out benchmarks/recorded/{name}"
+
+
+def _passage(page: str, start: str, end: str | None) -> str:
+    text = (DOCS / page).read_text(encoding="utf-8")
+    i = text.index(start)
+    j = text.find(end, i + len(start)) if end else -1
+    return text[i:] if j < 0 else text[i:j]
 
 
 def _formatted(seconds: float) -> str:
@@ -31,36 +50,43 @@ def _formatted(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
-def test_what_it_costs_quotes_only_the_recorded_run() -> None:
-    """Every timing in "What it costs" is a value of the recorded run, which names the command.
-
-    A new run changes the numbers: copy them from results.md, or this test names the stale ones.
-    """
-    section = _section(PAGE.read_text(encoding="utf-8"), "What it costs")
-    results = json.loads((RECORDED / "results.json").read_text(encoding="utf-8"))
-    assert results["quick"] is False, "the page quotes a full run, not CI's quick one"
-    assert results["command"] == COMMAND
-    assert COMMAND in section
-    assert "benchmarks/recorded/targeting/results.md" in section
-    assert str(results["load_average_before"]) in section, "the page states the run's load"
-    md = (RECORDED / "results.md").read_text(encoding="utf-8")
-    assert md.startswith(f"`{COMMAND}` (full run)")
-
-    recorded = set()
-    for timing in results["benchmarks"]["targeting"]["timings"]:
-        recorded.add(_formatted(timing["seconds"]))
-        recorded.update(_QUANTITY.findall(timing["note"]))
-    quoted = _QUANTITY.findall(section)
-    assert len(quoted) >= 4
-    stale = [q for q in quoted if q not in recorded]
-    assert not stale, f"not in {RECORDED / 'results.md'}: {stale}"
+def recorded_values(name: str) -> set[str]:
+    """Every timing, rate and note quantity of a recorded run, written as results.md does."""
+    results = json.loads((RECORDED / name / "results.json").read_text(encoding="utf-8"))
+    assert results["quick"] is False, f"{name}: the docs quote a full run, not CI's quick one"
+    assert results["command"] == command(name)
+    md = (RECORDED / name / "results.md").read_text(encoding="utf-8")
+    assert md.startswith(f"`{command(name)}` (full run)")
+    values = set()
+    for bench in results["benchmarks"].values():
+        for timing in bench["timings"]:
+            if timing["unit"] == "s":
+                values.add(_formatted(timing["seconds"]))
+                if timing.get("unit_count"):
+                    values.add(f"{timing['unit_count'] / timing['seconds'] / 1e6:.2f} M/s")
+            values.update(_QUANTITY.findall(timing["note"]))
+    return values
 
 
-def test_the_guide_quotes_no_timing_outside_that_section() -> None:
-    """Elsewhere the guide may state settings (a 60 s lease) but no measured time."""
-    text = PAGE.read_text(encoding="utf-8")
-    rest = text.replace(_section(text, "What it costs"), "")
-    measured = [
-        m.group(0) for m in re.finditer(r"(?:about|takes|took) \d[\d,.]* ?(?:ms|µs|s)\b", rest)
-    ]
+@pytest.mark.parametrize(("page", "start", "end", "name"), PASSAGES)
+def test_quoted_timings_are_the_recorded_runs(
+    page: str, start: str, end: str | None, name: str
+) -> None:
+    """Each passage names its run's command and load, and quotes only that run's numbers."""
+    passage = _passage(page, start, end)
+    results = json.loads((RECORDED / name / "results.json").read_text(encoding="utf-8"))
+    assert re.sub(r"\s+", " ", command(name)) in re.sub(r"\s+", " ", passage)
+    assert f"benchmarks/recorded/{name}/results.md" in passage
+    assert str(results["load_average_before"]) in passage, "the passage states the run's load"
+    quoted = _QUANTITY.findall(passage)
+    assert quoted
+    stale = [q for q in quoted if q not in recorded_values(name)]
+    assert not stale, f"{page}: not in benchmarks/recorded/{name}/results.md: {stale}"
+
+
+def test_the_guide_quotes_no_timing_outside_its_costs_section() -> None:
+    """Elsewhere the integrator's guide may state settings (a 60 s lease), not measured times."""
+    text = (DOCS / "integrators.rst").read_text(encoding="utf-8")
+    rest = text.replace(_passage("integrators.rst", "What it costs\n---", None), "")
+    measured = re.findall(r"(?:about|takes|took) \d[\d,.]* ?(?:ms|µs|s)\b", rest)
     assert not measured
