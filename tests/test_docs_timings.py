@@ -27,6 +27,12 @@ _QUANTITY = re.compile(r"\d[\d,]*(?:\.\d+)? ?(?:ms|µs|s|M/s|deliveries/s)(?![\w
 PASSAGES = [
     ("integrators.rst", "What it costs\n---", None, "targeting"),
     ("delivery.rst", "``target()`` end to end with the durable store", "\n\n", "targeting"),
+    ("regions.rst", "Speed, 1.2 M synthetic Swedish devices", "\nLoading regions\n", "regions"),
+]
+
+#: Sentences elsewhere that quote a recorded run named in an earlier passage of their page.
+SENTENCES = [
+    ("regions.rst", "first ``sweden.hierarchy()`` in a fresh interpreter:", "regions"),
 ]
 
 
@@ -65,7 +71,21 @@ def recorded_values(name: str) -> set[str]:
                 if timing.get("unit_count"):
                     values.add(f"{timing['unit_count'] / timing['seconds'] / 1e6:.2f} M/s")
             values.update(_QUANTITY.findall(timing["note"]))
+        values.update(_formatted(s) for s in _extra_seconds(bench.get("extra", {})))
     return values
+
+
+def _extra_seconds(extra: object) -> list[float]:
+    """The durations (keys ending ``_s``) a benchmark reports in ``extra``."""
+    if not isinstance(extra, dict):
+        return []
+    found = []
+    for key, value in extra.items():
+        if isinstance(value, dict):
+            found += _extra_seconds(value)
+        elif str(key).endswith("_s") and isinstance(value, (int, float)):
+            found.append(float(value))
+    return found
 
 
 @pytest.mark.parametrize(("page", "start", "end", "name"), PASSAGES)
@@ -82,6 +102,18 @@ def test_quoted_timings_are_the_recorded_runs(
     assert quoted
     stale = [q for q in quoted if q not in recorded_values(name)]
     assert not stale, f"{page}: not in benchmarks/recorded/{name}/results.md: {stale}"
+
+
+@pytest.mark.parametrize(("page", "start", "name"), SENTENCES)
+def test_quoted_sentences_are_the_recorded_runs(page: str, start: str, name: str) -> None:
+    """A sentence quoting a run named earlier on its page quotes only that run's numbers."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    sentence = _passage(page, start, ")")
+    assert f"benchmarks/recorded/{name}/results.md" in text[: text.index(start)]
+    quoted = _QUANTITY.findall(sentence)
+    assert quoted
+    stale = [q for q in quoted if q not in recorded_values(name)]
+    assert not stale, f"{page}: not in benchmarks/recorded/{name}: {stale}"
 
 
 def test_the_guide_quotes_no_timing_outside_its_costs_section() -> None:
