@@ -28,6 +28,12 @@ PASSAGES = [
     ("integrators.rst", "What it costs\n---", None, "targeting"),
     ("delivery.rst", "``target()`` end to end with the durable store", "\n\n", "targeting"),
     ("regions.rst", "Speed, 1.2 M synthetic Swedish devices", "\nLoading regions\n", "regions"),
+    (
+        "delivery.rst",
+        "From the recorded full run ``benchmarks/recorded/ledger",
+        "\n``redeliver``",
+        "ledger",
+    ),
 ]
 
 #: Sentences elsewhere that quote a recorded run named in an earlier passage of their page.
