@@ -12,8 +12,10 @@ Writes ``benchmarks/results/results.json`` and ``benchmarks/results/results.md``
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib
 import json
+import os
 import platform
 import sys
 import time
@@ -47,10 +49,17 @@ def main(argv: list[str] | None = None) -> int:
         "| benchmark | scenario | geotarget vs peer | ratio | bar | gate |",
         "| --- | --- | --- | ---: | ---: | --- |",
     ]
+    # Recorded with the results: a timing quoted in the docs names this run, and the load says
+    # how shared the 2-core machine was while it ran.
+    started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    load_before = _load()
     results: dict[str, object] = {
         "python": sys.version.split()[0],
         "machine": platform.machine(),
         "quick": args.quick,
+        "command": " ".join(["python", "benchmarks/run.py", *sys.argv[1:]]),
+        "started": started.isoformat(),
+        "load_average_before": load_before,
         "benchmarks": {},
     }
     failed: list[str] = []
@@ -84,7 +93,13 @@ def main(argv: list[str] | None = None) -> int:
             "extra": report.extra,
         }
         print(f"# {name}: {elapsed:.1f} s", file=sys.stderr)
-    text = "\n".join(lines) + "\n\n" + "\n".join(gate_lines) + "\n"
+    results["load_average_after"] = _load()
+    header = (
+        f"`{results['command']}` ({'quick' if args.quick else 'full'} run), started {started}, "
+        f"Python {results['python']} on {os.cpu_count()} CPUs; load average (1 min) "
+        f"{load_before} before, {results['load_average_after']} after.\n\n"
+    )
+    text = header + "\n".join(lines) + "\n\n" + "\n".join(gate_lines) + "\n"
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.md").write_text(text, encoding="utf-8")
@@ -93,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
         print("benchmark regression gate failed:\n  " + "\n  ".join(failed), file=sys.stderr)
         return 1
     return 0
+
+
+def _load() -> float | None:
+    """The 1-minute load average, where the platform has one."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def _fmt(seconds: float) -> str:

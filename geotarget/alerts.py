@@ -305,13 +305,6 @@ class Alert:
     ``addresses`` (a sequence; CAP's space-separated list), ``codes``, ``note``, ``references``
     (:class:`Reference` triples), ``incidents`` (a sequence) and ``infos``.
 
-    Notes
-    -----
-    The active window combines the info blocks: :attr:`onset` is the earliest start of any
-    block (its ``onset``, else its ``effective``, else the alert's ``sent``) and
-    :attr:`expires` is the latest ``expires`` — or None when a block has none (open-ended).
-    The alert is active at ``t`` iff ``onset <= t < expires`` (:meth:`is_active`).
-
     Raises
     ------
     InvalidAlert
@@ -319,6 +312,13 @@ class Alert:
         fractional-second ``sent``; an Update, Cancel, Ack or Error without references; a
         Restricted alert without ``restriction`` or a Private one without ``addresses``; info
         blocks naming different kinds.
+
+    Notes
+    -----
+    The active window combines the info blocks: :attr:`onset` is the earliest start of any
+    block (its ``onset``, else its ``effective``, else the alert's ``sent``) and
+    :attr:`expires` is the latest ``expires`` — or None when a block has none (open-ended).
+    The alert is active at ``t`` iff ``onset <= t < expires`` (:meth:`is_active`).
 
     Examples
     --------

@@ -108,14 +108,14 @@ class DuplicateIdentifier(InvalidInput):
     CAP requires identifiers to be unique per sender; re-using one for a different message
     would make every earlier decision about it ambiguous, so nothing is changed.
 
+    .. versionadded:: 0.2.0
+
     Parameters
     ----------
     sender, identifier : str
         The version id.
     field : str
         The first differing field, as a path (e.g. ``infos[0].areas[0].geometry``).
-
-    .. versionadded:: 0.2.0
     """
 
     def __init__(self, sender: str, identifier: str, field: str) -> None:

@@ -135,6 +135,8 @@ def _bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
 class Issuer:
     """One issuing authority: its senders, the kinds it may issue, where, and for whom.
 
+    .. versionadded:: 0.2.0
+
     Parameters
     ----------
     name : str
@@ -159,8 +161,6 @@ class Issuer:
     InvalidInput, InvalidType
         For a bad name, sender or kind name, an empty list, or a required signature without a
         certificate.
-
-    .. versionadded:: 0.2.0
     """
 
     name: str = attrs.field()

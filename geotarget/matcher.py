@@ -13,7 +13,7 @@ circles equal to ``pyproj.Geod.inv`` decisions, polygon margins), fast:
   offset from it. A query takes the leaves whose box meets the area's window, accepts or
   rejects whole leaves by exact bounds computed for those leaves only (the sphere against a
   circle's chord limits; the box against the cells a polygon's boundary passes through), and
-  tests exactly only the devices of straddling leaves (see :mod:`geotarget._index.plan`).
+  tests exactly only the devices of straddling leaves (see ``geotarget._index.plan``).
   Nothing is built or cached per area: the first query of a new area object costs what every
   later one does, and the cost grows with the area's size and the devices near it.
 * Area parts are bucketed on a coarse lon/lat grid; a point looks up its bucket, then each
@@ -161,6 +161,7 @@ class PositionIndex:
         Parameters
         ----------
         area : Area, Circle or Polygon
+            The area, margins included.
 
         Returns
         -------
@@ -238,7 +239,10 @@ class PositionIndex:
         Parameters
         ----------
         area : Area, Circle or Polygon
+            The area, margins included.
         rule : LocationRule
+            How far a fix's accuracy disk reaches (``accuracy``) and how old it may be
+            (``max_age``).
         at : datetime.datetime
             The classification time, timezone-aware.
 

@@ -424,6 +424,8 @@ class RegionSet:
     ) -> RegionSet:
         """Read regions from a GeoJSON FeatureCollection.
 
+        Several features with one code are merged into one region (an archipelago, exclaves).
+
         Parameters
         ----------
         source : path, str, bytes or mapping
@@ -443,8 +445,6 @@ class RegionSet:
             Repair invalid geometries with GEOS ``make_valid`` instead of refusing them.
         overlap_tolerance : float, default 0.01
             See :class:`RegionSet`.
-
-        Several features with one code are merged into one region (an archipelago, exclaves).
 
         Raises
         ------

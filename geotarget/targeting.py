@@ -491,6 +491,7 @@ class Targeter:
         Parameters
         ----------
         alert : Alert
+            Any message: Alert, Update, Cancel, Ack, Error, in any status.
         index : PositionIndex
             The current device positions.
         at : datetime.datetime
@@ -501,6 +502,7 @@ class Targeter:
         Returns
         -------
         TargetingResult
+            The verdict, the recipients (pending: their keys in ``claims``) and the reasons.
 
         Raises
         ------
@@ -630,11 +632,14 @@ class Targeter:
         changes. Then the alert goes through :meth:`target`: recognition, authority, the
         incidents in the ledger, the rollout and the devices.
 
+        .. versionadded:: 0.2.0
+
         Parameters
         ----------
         data : bytes
             The document exactly as received.
         index : PositionIndex
+            The current device positions.
         at : datetime.datetime
             Timezone-aware.
         confirm : bool, default False
@@ -651,8 +656,6 @@ class Targeter:
             For a document that is not CAP 1.2, or whose areas look written lon,lat.
         MissingExtra
             When a signature must be checked and the ``signing`` extra is not installed.
-
-        .. versionadded:: 0.2.0
         """
         from geotarget import cap
 
@@ -686,19 +689,21 @@ class Targeter:
         applied (as with ``confirm=True``). For :meth:`TargetingResult.explain` of a device in a
         live service.
 
+        .. versionadded:: 0.2.0
+
         Parameters
         ----------
         alert : Alert
             An alert version (typically the incident's current one).
         index : PositionIndex
+            The current device positions.
         at : datetime.datetime
             Timezone-aware.
 
         Returns
         -------
         TargetingResult
-
-        .. versionadded:: 0.2.0
+            As from :meth:`target` without the blast-radius guard; ``claims`` is None.
         """
         if not isinstance(alert, Alert):
             raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
@@ -1072,6 +1077,8 @@ class Targeter:
     def confirm(self, keys: Any, at: dt.datetime) -> Confirmation:
         """Mark deliveries pushed, by their keys: they are never offered again.
 
+        .. versionadded:: 0.2.0
+
         Parameters
         ----------
         keys : sequence of str
@@ -1084,8 +1091,6 @@ class Targeter:
         -------
         Confirmation
             Which keys were confirmed now, which before (never twice), which are unknown.
-
-        .. versionadded:: 0.2.0
         """
         return self.ledger.confirm(keys, at=_aware("at", at))
 
@@ -1095,6 +1100,8 @@ class Targeter:
         Each is taken with a new lease of :attr:`lease` by exactly one caller, over every
         process sharing the ledger (also after a crash or restart). Alert deliveries of an
         incident no longer active are dropped; retractions come back until confirmed.
+
+        .. versionadded:: 0.2.0
 
         Parameters
         ----------
@@ -1106,8 +1113,8 @@ class Targeter:
         Returns
         -------
         list of Claims
-
-        .. versionadded:: 0.2.0
+            One per (incident, version, kind), leased again until ``at + lease``; empty when
+            nothing is due.
         """
         return self.ledger.redeliver(_aware("at", at), lease=self.lease, limit=limit)
 

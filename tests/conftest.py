@@ -30,6 +30,15 @@ settings.register_profile(
 settings.register_profile(
     "min", max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+# The minimum-versions run (scripts/min_versions.py) tests that the oldest declared dependencies
+# work, not the properties (the main run does): a few fixed examples each, reproducibly.
+settings.register_profile(
+    "deps",
+    max_examples=5,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 # A long run to do once by hand (e.g. before a release): HYPOTHESIS_PROFILE=thorough.
 settings.register_profile(
     "thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,21 @@ def test_every_core_dependency_has_a_tested_lower_bound() -> None:
         assert name in pins, f"{req} is not pinned by the minimum-versions run"
     with pytest.raises(SystemExit, match="no lower bound"):
         mv.pin("tzdata")
+
+
+def test_minimum_versions_cover_the_server_and_signing_extras_and_run_in_ci() -> None:
+    """The extras the server and signature tests need are pinned, and scripts/test runs it.
+
+    Under ``CI=true`` the PostgreSQL and signature tests fail, not skip, without their extras.
+    """
+    mv = _min_versions()
+    assert mv.pin("pyarrow>=14") == ("pyarrow", "pyarrow==14.0.*")
+    pins = mv.pins()
+    for extra in ("postgres", "signing", "geoparquet"):
+        for req in _project()["optional-dependencies"][extra]:
+            name = re.split(r"[\[<>=;\s]", req, maxsplit=1)[0].lower()
+            assert name in pins, f"{req} ({extra}) is not pinned by the minimum-versions run"
+    script = (ROOT / "scripts" / "test").read_text(encoding="utf-8")
+    assert re.search(
+        r"^\s*run\(sys\.executable, ROOT / \"scripts\" / \"min_versions\.py\"", script, re.M
+    )

@@ -120,3 +120,55 @@ def test_package_classes_say_where_they_are_defined(name: str) -> None:
         assert getattr(home, obj.__qualname__) is obj
         source = inspect.getsourcefile(obj)
         assert source is not None and Path(source).resolve() == Path(home.__file__ or "").resolve()
+
+
+#: numpydoc sections that are lists of names: a directive inside one renders as literal text.
+_LIST_SECTIONS = {
+    "Parameters",
+    "Other Parameters",
+    "Returns",
+    "Yields",
+    "Raises",
+    "Warns",
+    "Attributes",
+    "Methods",
+    "See Also",
+}
+
+
+def _public_docstrings() -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for name in PUBLIC_MODULES:
+        module = importlib.import_module(name)
+        for attr in module.__all__:
+            obj = getattr(module, attr)
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            out.append((f"{name}.{attr}", inspect.getdoc(obj) or ""))
+            if inspect.isclass(obj):
+                for member, value in vars(obj).items():
+                    if member.startswith("_"):
+                        continue
+                    fn = value.__func__ if isinstance(value, (classmethod, staticmethod)) else value
+                    fn = fn.fget if isinstance(fn, property) else fn
+                    if inspect.isfunction(fn) and fn.__doc__:
+                        out.append((f"{name}.{attr}.{member}", inspect.cleandoc(fn.__doc__)))
+    return out
+
+
+def test_versionadded_is_not_inside_a_list_section() -> None:
+    """``.. versionadded::`` ending a Parameters/Returns/... section renders as literal text.
+
+    numpydoc reads it as one more parameter (``.. versionadded:: 0.1.0`` in bold); it belongs
+    before the first section or inside Notes/Examples.
+    """
+    bad = []
+    for where, doc in _public_docstrings():
+        lines = doc.splitlines()
+        section = None
+        for i, line in enumerate(lines):
+            if i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"} and line.strip():
+                section = line.strip()
+            if line.strip().startswith(".. versionadded::") and section in _LIST_SECTIONS:
+                bad.append(f"{where} (in {section})")
+    assert not bad, "versionadded inside a list section: " + ", ".join(bad)

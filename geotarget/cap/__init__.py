@@ -268,6 +268,7 @@ def loads(data: str | bytes, *, envelope: Sequence[float] | None = None) -> Aler
     Returns
     -------
     Alert
+        The alert the document carries.
 
     Raises
     ------
@@ -359,6 +360,7 @@ def check_axis_order(alert: Alert, envelope: Sequence[float]) -> tuple[Problem, 
     Parameters
     ----------
     alert : Alert
+        The alert to check, read or built.
     envelope : (west, south, east, north)
         The service area in degrees.
 
@@ -512,6 +514,7 @@ def dumps(alert: Alert) -> str:
     Parameters
     ----------
     alert : Alert
+        The alert to write.
 
     Returns
     -------

@@ -262,6 +262,7 @@ class DeliveryLedger(Protocol):
         Returns
         -------
         numpy.ndarray of bool
+            True where the device was claimed, aligned with ``device_ids``.
         """
         ...
 
@@ -300,6 +301,8 @@ class DeliveryLedger(Protocol):
         Returns
         -------
         Admission
+            What happened (a :class:`Transition`), the incident after the call and any
+            retractions.
 
         Raises
         ------
@@ -311,6 +314,8 @@ class DeliveryLedger(Protocol):
     def lookup_version(self, version: str) -> tuple[str, str | None] | None:
         """The incident of a known version id, and its CAP document (read only).
 
+        .. versionadded:: 0.2.0
+
         Parameters
         ----------
         version : str
@@ -321,8 +326,6 @@ class DeliveryLedger(Protocol):
         tuple of (str, str or None), or None
             The incident key and the version's document (None for a version only referenced
             so far); None for a version id never seen.
-
-        .. versionadded:: 0.2.0
         """
         ...
 
@@ -331,6 +334,8 @@ class DeliveryLedger(Protocol):
 
         A Cancel that names no known version is remembered (:attr:`Transition.REMEMBERED`)
         with its document, so that its version id re-used with other content is a conflict.
+
+        .. versionadded:: 0.2.0
 
         Parameters
         ----------
@@ -341,8 +346,6 @@ class DeliveryLedger(Protocol):
         -------
         str or None
             The first such Cancel's document; None when no Cancel was remembered under it.
-
-        .. versionadded:: 0.2.0
         """
         ...
 
@@ -362,6 +365,7 @@ class DeliveryLedger(Protocol):
         Returns
         -------
         Incident or None
+            None when no incident has the key ``incident``.
         """
         ...
 
@@ -371,6 +375,7 @@ class DeliveryLedger(Protocol):
         Returns
         -------
         list of Incident
+            Sorted by key; empty when none is active.
         """
         ...
 

@@ -192,6 +192,8 @@ class Claims:
     pending delivery whose lease ran out is offered again by
     :meth:`~geotarget.ledger.DeliveryLedger.redeliver` with the same key.
 
+    .. versionadded:: 0.2.0
+
     Attributes
     ----------
     incident, version : str
@@ -205,8 +207,6 @@ class Claims:
         caller's batch (its first occurrence), ascending. Otherwise ``0 .. len - 1``.
     lease_until : datetime or None
         When the pending deliveries come back from ``redeliver`` unless confirmed.
-
-    .. versionadded:: 0.2.0
     """
 
     __slots__ = (
@@ -289,6 +289,8 @@ class Confirmation:
     Each array holds positions into the caller's input (duplicates count once, at their first
     position).
 
+    .. versionadded:: 0.2.0
+
     Attributes
     ----------
     confirmed : numpy.ndarray of int64
@@ -297,8 +299,6 @@ class Confirmation:
         Deliveries confirmed before: nothing changed (a delivery is never confirmed twice).
     unknown : numpy.ndarray of int64
         Keys or devices with no delivery (never claimed, or another version's key).
-
-    .. versionadded:: 0.2.0
     """
 
     confirmed: npt.NDArray[np.int64]
@@ -309,6 +309,8 @@ class Confirmation:
 @attrs.frozen
 class Incident:
     """An incident as the store holds it.
+
+    .. versionadded:: 0.2.0
 
     Attributes
     ----------
@@ -326,8 +328,6 @@ class Incident:
         The version whose delivery began (the last version claimed for): a
         :class:`~geotarget.targeting.Targeter` streams the incident to fresh positions only
         while it is the current version.
-
-    .. versionadded:: 0.2.0
     """
 
     key: str
@@ -351,6 +351,8 @@ class Incident:
 class Admission:
     """The outcome of admitting one Alert, Update or Cancel into a store.
 
+    .. versionadded:: 0.2.0
+
     Attributes
     ----------
     transition : Transition
@@ -366,8 +368,6 @@ class Admission:
         For ``CONFLICT``: the CAP document first stored under this version id.
     why : str
         For ``NOT_AUTHORISED``, ``SUPERSEDED`` and a Cancel that came first: why, in words.
-
-    .. versionadded:: 0.2.0
     """
 
     transition: Transition

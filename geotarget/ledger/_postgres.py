@@ -60,6 +60,8 @@ class PostgresLedger(SqlStore):
     holds a share lock on its incident's row, so a Cancel (which takes the row for update)
     waits for claims in flight and every later claim sees it.
 
+    .. versionadded:: 0.2.0
+
     Parameters
     ----------
     dsn : str
@@ -77,8 +79,6 @@ class PostgresLedger(SqlStore):
     StoreUnavailable
         The server cannot be reached (also raised by any later operation while it is down;
         the store reconnects on the next operation once the server is back).
-
-    .. versionadded:: 0.2.0
     """
 
     _for_share = " FOR SHARE"

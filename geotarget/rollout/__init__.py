@@ -328,6 +328,10 @@ def _sequence_problems(phases: Sequence[tuple[int, Phase]], prefix: str) -> list
 class KindRollout:
     """The phases of one alert kind, in time order, and its kill switch.
 
+    .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``kind`` is any well-formed kind name, no longer one of the ``AlertKind`` enum.
+
     Parameters
     ----------
     kind : str
@@ -346,10 +350,6 @@ class KindRollout:
         Listing every broken rule with its path (``phases[2]``).
     InvalidInput
         For a malformed kind name (the message names the rule and the value).
-
-    .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
-       ``kind`` is any well-formed kind name, no longer one of the ``AlertKind`` enum.
     """
 
     kind: str
@@ -500,12 +500,14 @@ class RolloutPolicy:
         Parameters
         ----------
         kind : str
+            The alert kind (its value, e.g. ``"explosion"``, is accepted).
         at : datetime.datetime
             Timezone-aware.
 
         Returns
         -------
         RolloutDecision
+            The enabled regions, the canary percentage, the reason and the next change.
 
         Raises
         ------
@@ -556,6 +558,7 @@ class RolloutPolicy:
         Parameters
         ----------
         kind : str
+            The alert kind.
         region_code : str
             A code at any level; it is enabled when it or any of its ancestors is.
         at : datetime.datetime
@@ -602,9 +605,11 @@ class RolloutPolicy:
         Parameters
         ----------
         kind : str
+            The alert kind: each kind has its own canary buckets.
         device_ids : array_like of str or int
             Any shape; see :func:`canary_buckets`.
         at : datetime.datetime
+            Timezone-aware; the phase active then gives the percentage.
 
         Returns
         -------
@@ -785,6 +790,7 @@ def canary_buckets(
     device_ids : array_like of str, bytes or int
         Any shape. Strings cost one ``hashlib`` call each; integers are fully vectorized.
     kind : str
+        The alert kind, hashed with the id so that kinds draw different canaries.
     salt : str, default DEFAULT_SALT
         The policy's :attr:`RolloutPolicy.salt`.
 
@@ -820,10 +826,13 @@ def nationwide(
     Parameters
     ----------
     country_code : str, default "SE"
+        The code of the country region the one phase enables.
     starts_at : datetime.datetime, default 1970-01-01T00:00Z (always)
+        When the phase starts, timezone-aware.
     kinds : iterable of str, optional
         Kind names. Default: the kinds of the Swedish pilot (:data:`geotarget.pilot.KINDS`).
     timezone : str, default "Europe/Stockholm"
+        The IANA zone of the policy's local dates.
 
     Raises
     ------
@@ -869,6 +878,7 @@ def pilot_policy(
         while it is active (so repeat ``"01"``). :meth:`RolloutPolicy.with_phase` adds one at a
         time to an existing policy.
     salt : str, default DEFAULT_SALT
+        The salt of canary hashing (see :func:`canary_buckets`).
 
     Examples
     --------

@@ -115,6 +115,8 @@ def _aware(_: object, attribute: attrs.Attribute[Any], value: dt.datetime | None
 class RolloutDecision:
     """What a policy enables for one alert kind at one instant, and why.
 
+    .. versionadded:: 0.1.0
+
     Attributes
     ----------
     kind : str
@@ -134,8 +136,6 @@ class RolloutDecision:
         (or a kill switch holds everything off).
     policy_hash : str
         The :attr:`RolloutPolicy.policy_hash` of the deciding policy.
-
-    .. versionadded:: 0.1.0
     """
 
     kind: str = attrs.field(validator=_v_kind)
@@ -184,6 +184,10 @@ class Explanation:
     Europe/Stockholm." (the kind name, ``_`` read as a space). Sentences number phases from 1;
     indices (``phase_index``) count from 0.
 
+    .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``change_illustrative``.
+
     Attributes
     ----------
     kind : str
@@ -210,10 +214,6 @@ class Explanation:
         Whether that phase's date is illustrative (:attr:`Phase.illustrative`); the sentence
         then says "(illustrative date)".
     timezone, policy_hash : str
-
-    .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
-       ``change_illustrative``.
     """
 
     kind: str = attrs.field(validator=_v_kind)

@@ -23,6 +23,10 @@ def _codes(regions: frozenset[str]) -> str:
 class TimelineStep:
     """One phase of a kind's timeline: what it enables, adds and drops.
 
+    .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``illustrative``.
+
     Attributes
     ----------
     phase_index : int
@@ -36,10 +40,6 @@ class TimelineStep:
     rollback : bool
     illustrative : bool
         The phase's date is illustrative, not decided (:attr:`Phase.illustrative`).
-
-    .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
-       ``illustrative``.
     """
 
     phase_index: int
@@ -56,6 +56,8 @@ class TimelineStep:
 class RegionSpan:
     """A region code enabled from ``start`` until ``end`` (None: no phase drops it).
 
+    .. versionadded:: 0.1.0
+
     Attributes
     ----------
     region : str
@@ -64,8 +66,6 @@ class RegionSpan:
     start_phase_index : int
     end_phase_index : int or None
         The rollback phase that drops the code.
-
-    .. versionadded:: 0.1.0
     """
 
     region: str
@@ -83,6 +83,8 @@ class Timeline:
     as the county (ask :meth:`RolloutPolicy.explain` about a single region). Kill switches are
     not time-based, so the timeline shows the phases and notes a kill switch that is on.
 
+    .. versionadded:: 0.1.0
+
     Attributes
     ----------
     kind : str
@@ -96,8 +98,6 @@ class Timeline:
         Ordered by start, then code.
     timezone : str
         Where ``str()`` shows instants.
-
-    .. versionadded:: 0.1.0
     """
 
     kind: str
@@ -232,6 +232,8 @@ class ScheduleChange:
     Kill switches are left out of the schedule (they are not time-based; see
     :class:`SettingChange`). A kind a policy does not name enables nothing.
 
+    .. versionadded:: 0.1.0
+
     Attributes
     ----------
     kind : str
@@ -243,8 +245,6 @@ class ScheduleChange:
         The enabled codes in the old and the new version.
     percentage_before, percentage_after : float or None
         None when nothing is enabled.
-
-    .. versionadded:: 0.1.0
     """
 
     kind: str
@@ -289,6 +289,8 @@ class PolicyDiff:
 
     ``str()`` lists the changes for an operator to check before deploying.
 
+    .. versionadded:: 0.1.0
+
     Attributes
     ----------
     old_hash, new_hash : str
@@ -297,8 +299,6 @@ class PolicyDiff:
         Per kind, in time order: the windows in which the enabled regions or percentage differ.
     timezone : str
         Where ``str()`` shows instants (the new version's).
-
-    .. versionadded:: 0.1.0
     """
 
     old_hash: str
