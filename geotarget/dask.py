@@ -1,0 +1,580 @@
+"""Targeting over a partitioned Parquet dataset of positions on a Dask cluster.
+
+Needs the optional extra ``dask`` (``pip install 'geotarget[dask]'``: ``dask[distributed]`` and
+``pyarrow``). The in-memory :class:`~geotarget.targeting.Targeter` stays the one source of
+truth; this module only decides *which devices it needs to see*:
+
+1. :func:`write_partitioned` writes a snapshot as one Parquet file per grid cell (the key is
+   described in the documentation page "Beyond one machine: Dask"); :class:`PartitionedPositions`
+   lists a dataset by its file footers.
+2. :class:`DaskTargeter` prunes the partitions whose fixes lie farther from the alert area than
+   the largest accuracy radius (times the kind's ``accuracy``) or the kind's stale margin, builds
+   one :class:`~geotarget.PositionIndex` per remaining partition *on a worker* and keeps it there
+   (a held future, keyed by the file's path, size and modification time: a rewritten file is
+   rebuilt), and asks each worker for the devices near the area: the fixes whose accuracy disk
+   meets it, the fixes in the area grown by the stale margin, and the devices without a fix.
+   Every other device is plainly outside the area.
+3. The Targeter evaluates those devices (the same code as in memory: rules, rollout, canary,
+   guards, incident book) and claims in its ledger; the count of devices outside the area is
+   completed with the devices never shipped.
+
+So the recipients, counts, verdict and claims are those of the in-memory Targeter over the whole
+dataset. :meth:`TargetingResult.explain` knows the shipped devices only (any other device is
+outside the area). Recipients come in partition order, not in one snapshot's row order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from geotarget import _geodesy
+from geotarget._evaluation import boxes, grown
+from geotarget._positions_arrow import (
+    PartitionMeta,
+    partition_meta,
+    positions_from_arrow,
+    read_table,
+)
+from geotarget._positions_arrow import (
+    read_parquet as _read_parquet,
+)
+from geotarget._positions_arrow import (
+    write_partitioned as _write_partitioned,
+)
+from geotarget.alerts import Alert, AlertKind
+from geotarget.areas import Area
+from geotarget.errors import InvalidInput, InvalidPositions, InvalidType, MissingExtra
+from geotarget.matcher import PositionIndex
+from geotarget.positions import LocationRule, Positions
+from geotarget.targeting import Delivery, Outcome, Targeter, TargetingResult
+
+__all__ = [
+    "DaskTargeter",
+    "Partition",
+    "PartitionedPositions",
+    "positions_from_arrow",
+    "read_parquet",
+    "write_partitioned",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+def read_parquet(path: Path | str, *, observed_at: dt.datetime | None = None) -> Positions:
+    """Read one Parquet (or GeoParquet with ``lon``/``lat`` columns) file into Positions.
+
+    Columns ``id``, ``lon``, ``lat`` (required), ``accuracy_m``, ``observed_at`` and
+    ``tester``, matched case-insensitively; float64 columns without nulls are read without a
+    conversion copy.
+
+    Parameters
+    ----------
+    path : path-like
+    observed_at : datetime.datetime, optional
+        Dates every row of a file without an ``observed_at`` column (refused for one with it).
+
+    Raises
+    ------
+    InvalidInput
+        For an unreadable file or a missing column, naming the file.
+    InvalidPositions
+        For a bad value, naming the file, the row (from 1) and the column.
+
+    Examples
+    --------
+    >>> import datetime as dt, tempfile, pathlib
+    >>> import pyarrow as pa, pyarrow.parquet as pq
+    >>> from geotarget.dask import read_parquet
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "p.parquet"
+    >>> pq.write_table(pa.table({"id": [1, 2], "lon": [18.0, 18.1], "lat": [59.3, 999.0]}), path)
+    >>> at = dt.datetime(2025, 5, 1, tzinfo=dt.timezone.utc)
+    >>> read_parquet(path, observed_at=at)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geotarget.errors.InvalidPositions: p.parquet: row 2, column lat: ...
+
+    .. versionadded:: 0.3.0
+    """
+    return _read_parquet(path, observed_at=observed_at)
+
+
+def write_partitioned(
+    positions: Positions, root: Path | str, *, cell_deg: float = 0.1
+) -> PartitionedPositions:
+    """Write a snapshot as a Parquet dataset partitioned by grid cell, and open it.
+
+    A device with a fix goes to ``root/cell=<code>/part-0.parquet``, ``<code>`` being the
+    Morton code of its cell ``(floor((lon + 180) / cell_deg), floor((lat + 90) / cell_deg))``;
+    devices without a fix go to ``root/cell=nofix``. Each file's ``geotarget`` metadata holds
+    its rows, the bounds of its fixes, its largest ``accuracy_m`` and its no-fix count.
+
+    Parameters
+    ----------
+    positions : Positions
+    root : path-like
+        A new or empty directory.
+    cell_deg : float, default 0.1
+        The cell size in degrees (``0 < cell_deg <= 90``): 0.1° is about 11 km × 5.5 km in
+        Stockholm.
+
+    Returns
+    -------
+    PartitionedPositions
+
+    Raises
+    ------
+    InvalidInput
+        If ``root`` holds files, or ``cell_deg`` is out of range.
+
+    .. versionadded:: 0.3.0
+    """
+    _write_partitioned(positions, root, cell_deg=cell_deg)
+    return PartitionedPositions(root)
+
+
+@attrs.frozen(kw_only=True)
+class Partition:
+    """One file of a dataset, as its footer describes it.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    stamp : tuple of int
+        ``(size, mtime_ns)`` of the file when listed: the resident index is rebuilt when it
+        changes.
+    meta : PartitionMeta or None
+        The ``geotarget`` metadata (rows, bounds of the fixes, largest accuracy, no-fix count);
+        None for a file written by another tool, which is then never pruned.
+
+    .. versionadded:: 0.3.0
+    """
+
+    path: Path
+    stamp: tuple[int, int]
+    meta: PartitionMeta | None
+
+    @property
+    def rows(self) -> int | None:
+        """Rows in the partition, if its metadata says."""
+        return None if self.meta is None else self.meta.rows
+
+    def may_meet(self, windows: list[tuple[float, float, float, float]], grow_m: float) -> bool:
+        """Whether a fix of this partition may lie within ``grow_m`` metres of a window."""
+        if self.meta is None:
+            return True
+        if self.meta.no_fix:
+            return True  # devices without a fix answer every alert (NO_FIX)
+        if self.meta.bounds is None:
+            return False
+        w, s, e, n = self.meta.bounds
+        dlat = math.degrees(grow_m / _geodesy.R_MIN) + 1e-9
+        far = max(abs(s), abs(n)) + dlat
+        if far >= 89.0:
+            return True
+        dlon = math.degrees(grow_m / (_geodesy.A * math.cos(math.radians(far)))) + 1e-9
+        gw, gs, ge, gn = w - dlon, s - dlat, e + dlon, n + dlat
+        return any(gw <= be and bw <= ge and gs <= bn and bs <= gn for bw, bs, be, bn in windows)
+
+
+class PartitionedPositions:
+    """A Parquet dataset of positions: every ``*.parquet`` file under a directory.
+
+    Files are listed, and their footers read, on :meth:`refresh` (called by
+    :class:`DaskTargeter` before every alert): a file added, rewritten or removed is seen.
+    Files written by :func:`write_partitioned` carry the bounds that let an alert skip them;
+    other files are always read.
+
+    Parameters
+    ----------
+    root : path-like
+        A directory (searched recursively) or one Parquet file.
+
+    Raises
+    ------
+    InvalidInput
+        If ``root`` does not exist or holds no Parquet file, or a footer is unreadable.
+
+    .. versionadded:: 0.3.0
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self._parts: dict[Path, Partition] = {}
+        self.refresh()
+
+    def refresh(self) -> tuple[Partition, ...]:
+        """List the files again (footers only of new or changed files)."""
+        if not self.root.exists():
+            raise InvalidInput(f"root not found: {self.root}")
+        files = [self.root] if self.root.is_file() else sorted(self.root.rglob("*.parquet"))
+        if not files:
+            raise InvalidInput(f"root holds no .parquet file: {self.root}")
+        parts: dict[Path, Partition] = {}
+        for f in files:
+            st = os.stat(f)
+            stamp = (int(st.st_size), int(st.st_mtime_ns))
+            old = self._parts.get(f)
+            parts[f] = (
+                old
+                if old is not None and old.stamp == stamp
+                else Partition(path=f, stamp=stamp, meta=partition_meta(f))
+            )
+        self._parts = parts
+        return self.partitions
+
+    @property
+    def partitions(self) -> tuple[Partition, ...]:
+        """The files as last listed, in path order."""
+        return tuple(self._parts.values())
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def __repr__(self) -> str:
+        return f"<PartitionedPositions {self.root}: {len(self)} files>"
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker side: resident indexes and the devices near an area
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Resident:
+    """A partition's index, kept on a worker by a held future."""
+
+    index: PositionIndex
+    nbytes: int
+    build_s: float
+
+
+def _load(path: str, stamp: tuple[int, int]) -> _Resident:
+    """Read one partition and index it (runs on a worker)."""
+    t0 = time.perf_counter()
+    p = Path(path)
+    st = os.stat(p)
+    if (int(st.st_size), int(st.st_mtime_ns)) != tuple(stamp):
+        raise InvalidInput(f"{p.name}: changed while it was read; list the dataset again")
+    positions = positions_from_arrow(read_table(p), source=f"{p.parent.name}/{p.name}")
+    index = PositionIndex(positions)
+    cols = positions
+    nbytes = index.nbytes + sum(
+        int(a.nbytes)
+        for a in (cols.ids, cols.lon, cols.lat, cols.accuracy_m, cols.observed_at, cols.tester)
+    )
+    return _Resident(index, nbytes, time.perf_counter() - t0)
+
+
+def _take(positions: Positions, rows: npt.NDArray[Any]) -> Positions:
+    return Positions(
+        positions.ids[rows],
+        positions.lon[rows],
+        positions.lat[rows],
+        accuracy_m=positions.accuracy_m[rows],
+        observed_at=positions.observed_at[rows],
+        tester=positions.tester[rows],
+    )
+
+
+def _near_rows(
+    index: PositionIndex,
+    areas: list[tuple[Area, LocationRule, Area | None]],
+    at: dt.datetime,
+) -> npt.NDArray[np.int32]:
+    """Rows that a Targeter may give an outcome other than OUTSIDE_AREA for these areas."""
+    found = [np.asarray(index.positions.no_fix_rows, dtype=np.int32)]
+    for area, rule, stale_area in areas:
+        found.append(index.classify(area, rule, at)[0])
+        if stale_area is not None:
+            found.append(index.query(stale_area))
+    return np.unique(np.concatenate(found))
+
+
+def _near(
+    resident: _Resident,
+    areas: list[tuple[Area, LocationRule, Area | None]],
+    at: dt.datetime,
+) -> Positions:
+    """The devices of a resident partition near the areas (runs on a worker)."""
+    return _take(resident.index.positions, _near_rows(resident.index, areas, at))
+
+
+def _near_batch(
+    batch: Positions,
+    areas: list[tuple[Area, LocationRule, Area | None]],
+    at: dt.datetime,
+) -> npt.NDArray[np.int32]:
+    """Rows of a streamed batch near any active area (runs on a worker)."""
+    return _near_rows(PositionIndex(batch), areas, at)
+
+
+def _stats(resident: _Resident) -> tuple[int, int, float]:
+    return len(resident.index), resident.nbytes, resident.build_s
+
+
+def _empty_like(ids_kind: str) -> Positions:
+    ids = np.empty(0, dtype=np.str_ if ids_kind == "U" else np.int64)
+    return Positions(ids, np.empty(0), np.empty(0), observed_at=np.empty(0, dtype="datetime64[us]"))
+
+
+def _concat(parts: list[Positions]) -> Positions:
+    kinds = {p.ids.dtype.kind for p in parts if len(p)}
+    if len(kinds) > 1:
+        raise InvalidPositions(
+            "ids must be all str or all int across the dataset's partitions (got both)"
+        )
+    if not kinds:
+        return _empty_like("i")
+    parts = [p for p in parts if len(p)]
+    try:
+        return Positions(
+            np.concatenate([p.ids for p in parts]),
+            np.concatenate([p.lon for p in parts]),
+            np.concatenate([p.lat for p in parts]),
+            accuracy_m=np.concatenate([p.accuracy_m for p in parts]),
+            observed_at=np.concatenate([p.observed_at for p in parts]),
+            tester=np.concatenate([p.tester for p in parts]),
+        )
+    except InvalidPositions as err:
+        raise InvalidPositions(f"across the dataset's partitions: {err}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Client side
+# ---------------------------------------------------------------------------------------------
+
+
+class DaskTargeter:
+    """Target alerts over a partitioned dataset on a Dask cluster, with a Targeter's answers.
+
+    Parameters
+    ----------
+    targeter : Targeter
+        Its rules, regions, policy, incident book and ledger decide everything; give it a
+        :class:`~geotarget.ledger.PostgresLedger` when several machines deliver.
+    dataset : PartitionedPositions
+    client : distributed.Client
+        A client of the cluster whose workers hold the indexes (they must be able to read the
+        dataset's paths).
+
+    Notes
+    -----
+    Per partition, the index is built on first use and kept resident on a worker while this
+    object lives (a held future); :meth:`resident` says how much. A partition whose file
+    changed (size or modification time) is rebuilt at the next alert; a removed one is dropped.
+    Stream fresh positions through :meth:`on_positions` of this object (it knows the areas of
+    the alerts it delivered).
+
+    Examples
+    --------
+    See the documentation page "Beyond one machine: Dask".
+
+    .. versionadded:: 0.3.0
+    """
+
+    def __init__(self, targeter: Targeter, dataset: PartitionedPositions, client: Any) -> None:
+        try:
+            from distributed import Client
+        except ImportError as err:  # pragma: no cover
+            raise MissingExtra("dask", "geotarget.dask") from err
+        if not isinstance(targeter, Targeter):
+            raise InvalidType(f"targeter must be a Targeter (got {type(targeter).__name__})")
+        if not isinstance(dataset, PartitionedPositions):
+            raise InvalidType(
+                f"dataset must be PartitionedPositions (got {type(dataset).__name__})"
+            )
+        if not isinstance(client, Client):
+            raise InvalidType(f"client must be a distributed.Client (got {type(client).__name__})")
+        self.targeter = targeter
+        self.dataset = dataset
+        self.client = client
+        self._lock = threading.Lock()
+        self._futures: dict[Path, tuple[tuple[int, int], Any]] = {}
+        self._areas: dict[str, list[tuple[AlertKind, Area]]] = {}
+        #: What the last call read: partitions in the dataset, partitions asked, devices shipped.
+        self.last_stats: dict[str, float] = {}
+
+    # --- partitions ------------------------------------------------------------------------
+
+    def _resident_future(self, part: Partition) -> Any:
+        old = self._futures.get(part.path)
+        if old is not None and old[0] == part.stamp:
+            return old[1]
+        fut = self.client.submit(
+            _load,
+            str(part.path),
+            part.stamp,
+            key=f"geotarget-index-{part.path}-{part.stamp[0]}-{part.stamp[1]}",
+            pure=False,
+        )
+        self._futures[part.path] = (part.stamp, fut)
+        return fut
+
+    def _sync(self) -> tuple[Partition, ...]:
+        parts = self.dataset.refresh()
+        alive = {p.path for p in parts}
+        for path in [p for p in self._futures if p not in alive]:
+            del self._futures[path]  # releasing the future frees the worker's memory
+        return parts
+
+    def resident(self) -> dict[str, float]:
+        """The resident indexes: partitions, devices, bytes and build seconds (summed).
+
+        Gathers a few numbers per resident partition from the workers.
+        """
+        with self._lock:
+            futures = [f for _, f in self._futures.values()]
+        stats = self.client.gather([self.client.submit(_stats, f, pure=False) for f in futures])
+        return {
+            "partitions": float(len(stats)),
+            "devices": float(sum(s[0] for s in stats)),
+            "bytes": float(sum(s[1] for s in stats)),
+            "build_s": float(sum(s[2] for s in stats)),
+        }
+
+    def warm(self) -> None:
+        """Build every partition's index now (else each is built on its first alert)."""
+        with self._lock:
+            futures = [self._resident_future(p) for p in self._sync()]
+        self.client.gather(
+            [self.client.submit(_stats, f, pure=False) for f in futures], errors="raise"
+        )
+
+    # --- alerts ----------------------------------------------------------------------------
+
+    def _looking_for(self, kind: AlertKind, area: Area) -> tuple[Area, LocationRule, Area | None]:
+        rules = self.targeter.rules[kind]
+        stale = None if rules.stale is None else grown(area, rules.stale.margin_m)
+        return area, rules.location, stale
+
+    def _grow_m(self, kind: AlertKind, max_acc: float) -> float:
+        rules = self.targeter.rules[kind]
+        stale = 0.0 if rules.stale is None else rules.stale.margin_m
+        return max(max_acc * rules.location.accuracy, stale) * (1.0 + 1e-6) + 1.0
+
+    def _gather_near(
+        self, wanted: list[tuple[AlertKind, Area]], at: dt.datetime
+    ) -> tuple[Positions, int]:
+        """The devices near any of the areas, and the dataset's device count."""
+        t0 = time.perf_counter()
+        with self._lock:
+            parts = self._sync()
+            total = 0
+            looking = [self._looking_for(k, a) for k, a in wanted]
+            asked = []
+            for part in parts:
+                total += part.rows if part.rows is not None else 0
+                acc = part.meta.max_accuracy_m if part.meta is not None else 0.0
+                if any(part.may_meet(_windows(a), self._grow_m(k, acc)) for k, a in wanted):
+                    asked.append(part)
+            futures = [self._resident_future(p) for p in asked]
+        near = self.client.gather(
+            [self.client.submit(_near, f, looking, at, pure=False) for f in futures]
+        )
+        unknown_rows = [p for p in parts if p.rows is None]
+        if unknown_rows:  # foreign files: their row count comes from the resident index
+            with self._lock:
+                fs = [self._resident_future(p) for p in unknown_rows]
+            total += sum(
+                s[0]
+                for s in self.client.gather([self.client.submit(_stats, f, pure=False) for f in fs])
+            )
+        subset = _concat(near)
+        self.last_stats = {
+            "partitions": float(len(parts)),
+            "partitions_read": float(len(asked)),
+            "devices_shipped": float(len(subset)),
+            "seconds": time.perf_counter() - t0,
+        }
+        return subset, total
+
+    def target(self, alert: Alert, at: dt.datetime, *, confirm: bool = False) -> TargetingResult:
+        """Decide who receives ``alert`` at ``at`` among the dataset's devices.
+
+        As :meth:`Targeter.target` over the whole dataset: same verdict, recipients (as a
+        set), counts, per-county counts, claims in the Targeter's ledger and incident book.
+
+        Parameters
+        ----------
+        alert : Alert
+        at : datetime.datetime
+            Timezone-aware.
+        confirm : bool, default False
+            Send even if the blast-radius guard would block it.
+
+        Returns
+        -------
+        TargetingResult
+            ``timings["cluster"]`` is the time spent on the workers' side.
+        """
+        if not isinstance(alert, Alert):
+            raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+        kind, area = alert.kind, alert.area
+        if kind is not None and area is not None:
+            subset, total = self._gather_near([(kind, area)], at)
+        else:  # the Targeter answers without looking at a device
+            subset, total = _empty_like("i"), 0
+        cluster_s = self.last_stats.get("seconds", 0.0) if kind and area else 0.0
+        result = self.targeter.target(alert, PositionIndex(subset), at, confirm=confirm)
+        if not result.counts:
+            return result
+        counts = dict(result.counts)
+        counts[Outcome.OUTSIDE_AREA] += total - len(subset)
+        if result.incident is not None and kind is not None and area is not None:
+            with self._lock:
+                self._areas.setdefault(result.incident, []).append((kind, area))
+        return attrs.evolve(result, counts=counts, timings={**result.timings, "cluster": cluster_s})
+
+    def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:
+        """New deliveries for a batch of fresh positions, matched on the workers.
+
+        The batch is split among the workers; each keeps the devices near the area of an
+        active incident this object delivered; the Targeter then evaluates those (as
+        :meth:`Targeter.on_positions`) and claims in its ledger.
+
+        Parameters
+        ----------
+        positions : Positions
+        at : datetime.datetime
+            Timezone-aware.
+
+        Returns
+        -------
+        list of Delivery
+        """
+        if not isinstance(positions, Positions):
+            raise InvalidType(f"positions must be Positions (got {type(positions).__name__})")
+        live = set(self.targeter.active_incidents)
+        with self._lock:
+            for key in [k for k in self._areas if k not in live]:
+                del self._areas[key]
+            wanted = [ka for key in sorted(self._areas) for ka in self._areas[key]]
+        looking = [self._looking_for(k, a) for k, a in wanted]
+        workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+        chunks = np.array_split(np.arange(len(positions)), workers)
+        futures = [
+            self.client.submit(_near_batch, _take(positions, c), looking, at, pure=False)
+            for c in chunks
+            if c.size
+        ]
+        used = [c for c in chunks if c.size]
+        rows = [c[r] for c, r in zip(used, self.client.gather(futures), strict=True)]
+        near = np.concatenate(rows) if rows else np.empty(0, dtype=np.intp)
+        return self.targeter.on_positions(_take(positions, np.sort(near)), at)
+
+
+def _windows(area: Area) -> list[tuple[float, float, float, float]]:
+    """Boxes around the area's parts, conservatively (a polygon's include its margin)."""
+    return boxes(area)
