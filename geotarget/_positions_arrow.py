@@ -167,7 +167,7 @@ def cell_of(
     """The Morton code of each point's grid cell (points with a fix only)."""
     ix = np.floor((np.asarray(lon) + 180.0) / cell_deg).astype(np.uint64)
     iy = np.floor((np.asarray(lat) + 90.0) / cell_deg).astype(np.uint64)
-    return _spread(ix) | (_spread(iy) << np.uint64(1))
+    return np.asarray(_spread(ix) | (_spread(iy) << np.uint64(1)), dtype=np.uint64)
 
 
 @attrs.frozen(kw_only=True)
@@ -235,11 +235,13 @@ def write_partitioned(
     codes = cell_of(positions.lon[fix_rows], positions.lat[fix_rows], size)
     order = np.argsort(codes, kind="stable")
     fix_rows, codes = fix_rows[order], codes[order]
-    starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1]))) if codes.size else []
+    starts: Any = (
+        np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1]))) if codes.size else []
+    )
     groups: list[tuple[str, npt.NDArray[np.intp]]] = []
-    bounds_of = np.asarray(starts, dtype=np.intp)
-    ends = np.append(bounds_of[1:], codes.size).astype(np.intp) if codes.size else bounds_of
-    for a, b in zip(bounds_of.tolist(), ends.tolist(), strict=True):
+    first = np.asarray(starts, dtype=np.intp)
+    ends = np.append(first[1:], codes.size).astype(np.intp) if codes.size else first
+    for a, b in zip(first.tolist(), ends.tolist(), strict=True):
         groups.append((str(int(codes[a])), fix_rows[a:b]))
     no_fix_rows = np.flatnonzero(~fix)
     if no_fix_rows.size or not groups:  # an empty snapshot is one empty file, not no file

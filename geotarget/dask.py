@@ -26,7 +26,6 @@ outside the area). Recipients come in partition order, not in one snapshot's row
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import threading
 import time
@@ -170,31 +169,21 @@ class Partition:
         """Rows in the partition, if its metadata says."""
         return None if self.meta is None else self.meta.rows
 
-    def may_meet(self, windows: list[tuple[float, float, float, float]], grow_m: float) -> bool:
-        """Whether a fix of this partition may lie within ``grow_m`` metres of a window."""
-        if self.meta is None:
-            return True
-        if self.meta.no_fix:
-            return True  # devices without a fix answer every alert (NO_FIX)
-        if self.meta.bounds is None:
-            return False
-        w, s, e, n = self.meta.bounds
-        dlat = math.degrees(grow_m / _geodesy.R_MIN) + 1e-9
-        far = max(abs(s), abs(n)) + dlat
-        if far >= 89.0:
-            return True
-        dlon = math.degrees(grow_m / (_geodesy.A * math.cos(math.radians(far)))) + 1e-9
-        gw, gs, ge, gn = w - dlon, s - dlat, e + dlon, n + dlat
-        return any(gw <= be and bw <= ge and gs <= bn and bs <= gn for bw, bs, be, bn in windows)
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return int(st.st_size), int(st.st_mtime_ns)
 
 
 class PartitionedPositions:
     """A Parquet dataset of positions: every ``*.parquet`` file under a directory.
 
-    Files are listed, and their footers read, on :meth:`refresh` (called by
-    :class:`DaskTargeter` before every alert): a file added, rewritten or removed is seen.
-    Files written by :func:`write_partitioned` carry the bounds that let an alert skip them;
-    other files are always read.
+    :meth:`current` (called by :class:`DaskTargeter` before every alert) stats every listed
+    file and re-reads the footer of a changed one, and lists the directory again when a file
+    vanished or the root directory changed (a partition directory added or removed). A file
+    added to an existing partition directory is seen on :meth:`refresh`. Files written by
+    :func:`write_partitioned` carry the bounds that let an alert skip them; other files are
+    always read.
 
     Parameters
     ----------
@@ -211,33 +200,100 @@ class PartitionedPositions:
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
-        self._parts: dict[Path, Partition] = {}
+        self._parts: list[Partition] = []
+        self._root_stamp: tuple[int, int] | None = None
+        self._table: dict[str, npt.NDArray[Any]] | None = None
         self.refresh()
 
     def refresh(self) -> tuple[Partition, ...]:
         """List the files again (footers only of new or changed files)."""
         if not self.root.exists():
             raise InvalidInput(f"root not found: {self.root}")
+        self._root_stamp = _stamp(self.root)
         files = [self.root] if self.root.is_file() else sorted(self.root.rglob("*.parquet"))
         if not files:
             raise InvalidInput(f"root holds no .parquet file: {self.root}")
-        parts: dict[Path, Partition] = {}
+        known = {p.path: p for p in self._parts}
+        parts = []
         for f in files:
-            st = os.stat(f)
-            stamp = (int(st.st_size), int(st.st_mtime_ns))
-            old = self._parts.get(f)
-            parts[f] = (
+            stamp = _stamp(f)
+            old = known.get(f)
+            parts.append(
                 old
                 if old is not None and old.stamp == stamp
                 else Partition(path=f, stamp=stamp, meta=partition_meta(f))
             )
         self._parts = parts
+        self._table = None
+        return self.partitions
+
+    def current(self) -> tuple[Partition, ...]:
+        """The files now: changed ones re-read, the directory listed again if it changed."""
+        try:
+            if _stamp(self.root) != self._root_stamp:
+                return self.refresh()
+            for i, part in enumerate(self._parts):
+                stamp = _stamp(part.path)
+                if stamp != part.stamp:
+                    self._parts[i] = Partition(
+                        path=part.path, stamp=stamp, meta=partition_meta(part.path)
+                    )
+                    self._table = None
+        except FileNotFoundError:
+            return self.refresh()
         return self.partitions
 
     @property
     def partitions(self) -> tuple[Partition, ...]:
         """The files as last listed, in path order."""
-        return tuple(self._parts.values())
+        return tuple(self._parts)
+
+    @property
+    def rows(self) -> int | None:
+        """Devices in the dataset, if every file's metadata says (else None)."""
+        if any(p.rows is None for p in self._parts):
+            return None
+        return sum(p.rows or 0 for p in self._parts)
+
+    def _columns(self) -> dict[str, npt.NDArray[Any]]:
+        """Per file: bounds (NaN: no fix), largest accuracy, and whether it is always read."""
+        if self._table is None:
+            n = len(self._parts)
+            bounds = np.full((n, 4), np.nan)
+            acc = np.zeros(n)
+            always = np.zeros(n, dtype=np.bool_)
+            for i, p in enumerate(self._parts):
+                m = p.meta
+                if m is None or m.no_fix:
+                    always[i] = True  # unknown content, or devices that answer every alert
+                elif m.bounds is not None:
+                    bounds[i] = m.bounds
+                    acc[i] = m.max_accuracy_m
+            self._table = {"bounds": bounds, "acc": acc, "always": always}
+        return self._table
+
+    def near(
+        self, windows: list[tuple[float, float, float, float]], accuracy: float, stale_m: float
+    ) -> npt.NDArray[np.bool_]:
+        """Which files may hold a device whose disk, or stale-grown point, meets a window.
+
+        A file is skipped only if its fixes' bounds, grown by ``max(largest accuracy_m ×
+        accuracy, stale_m)`` metres (converted to degrees at the bounds' farthest latitude),
+        meet none of the windows; files with devices without a fix, or without metadata, are
+        always read.
+        """
+        t = self._columns()
+        b, always = t["bounds"], t["always"]
+        grow = np.maximum(t["acc"] * accuracy, stale_m) * (1.0 + 1e-6) + 1.0
+        dlat = np.degrees(grow / _geodesy.R_MIN) + 1e-9
+        far = np.maximum(np.abs(b[:, 1]), np.abs(b[:, 3])) + dlat
+        polar = far >= 89.0
+        dlon = np.degrees(grow / (_geodesy.A * np.cos(np.radians(np.minimum(far, 89.0))))) + 1e-9
+        w, s, e, n = b[:, 0] - dlon, b[:, 1] - dlat, b[:, 2] + dlon, b[:, 3] + dlat
+        hit = always | polar
+        for bw, bs, be, bn in windows:
+            hit |= (w <= be) & (bw <= e) & (s <= bn) & (bs <= n)  # NaN bounds compare False
+        return np.asarray(hit & ~(np.isnan(b[:, 0]) & ~always), dtype=np.bool_)
 
     def __len__(self) -> int:
         return len(self._parts)
@@ -423,7 +479,7 @@ class DaskTargeter:
         return fut
 
     def _sync(self) -> tuple[Partition, ...]:
-        parts = self.dataset.refresh()
+        parts = self.dataset.current()
         alive = {p.path for p in parts}
         for path in [p for p in self._futures if p not in alive]:
             del self._futures[path]  # releasing the future frees the worker's memory
@@ -459,11 +515,6 @@ class DaskTargeter:
         stale = None if rules.stale is None else grown(area, rules.stale.margin_m)
         return area, rules.location, stale
 
-    def _grow_m(self, kind: AlertKind, max_acc: float) -> float:
-        rules = self.targeter.rules[kind]
-        stale = 0.0 if rules.stale is None else rules.stale.margin_m
-        return max(max_acc * rules.location.accuracy, stale) * (1.0 + 1e-6) + 1.0
-
     def _gather_near(
         self, wanted: list[tuple[AlertKind, Area]], at: dt.datetime
     ) -> tuple[Positions, int]:
@@ -471,14 +522,14 @@ class DaskTargeter:
         t0 = time.perf_counter()
         with self._lock:
             parts = self._sync()
-            total = 0
             looking = [self._looking_for(k, a) for k, a in wanted]
-            asked = []
-            for part in parts:
-                total += part.rows if part.rows is not None else 0
-                acc = part.meta.max_accuracy_m if part.meta is not None else 0.0
-                if any(part.may_meet(_windows(a), self._grow_m(k, acc)) for k, a in wanted):
-                    asked.append(part)
+            hit = np.zeros(len(parts), dtype=np.bool_)
+            for kind, area in wanted:
+                rules = self.targeter.rules[kind]
+                stale_m = 0.0 if rules.stale is None else rules.stale.margin_m
+                hit |= self.dataset.near(_windows(area), rules.location.accuracy, stale_m)
+            asked = [parts[i] for i in np.flatnonzero(hit).tolist()]
+            total = sum(p.rows for p in parts if p.rows is not None)
             futures = [self._resident_future(p) for p in asked]
         near = self.client.gather(
             [self.client.submit(_near, f, looking, at, pure=False) for f in futures]

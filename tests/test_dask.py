@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from targeting_helpers import T0, make_alert, make_regions, policy, ref
 
 from geotarget import Circle, Polygon, PositionIndex, Positions
 from geotarget.alerts import AlertKind, MessageType
 from geotarget.targeting import Targeter, TargetingResult
-from tests.targeting_helpers import T0, make_alert, make_regions, policy, ref
 
 dask_mod = pytest.importorskip("geotarget.dask") if os.environ.get("CI") != "true" else None
 from geotarget.dask import DaskTargeter, PartitionedPositions, write_partitioned  # noqa: E402
