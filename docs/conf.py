@@ -49,6 +49,7 @@ API_MODULES = [
     "geotarget.matcher",
     "geotarget.targeting",
     "geotarget.ledger",
+    "geotarget.dask",
     "geotarget.errors",
     "geotarget.cli",
 ]

@@ -54,7 +54,7 @@ from geotarget.alerts import Alert, AlertKind
 from geotarget.areas import Area
 from geotarget.errors import InvalidInput, InvalidPositions, InvalidType, MissingExtra
 from geotarget.matcher import PositionIndex
-from geotarget.positions import LocationRule, Positions
+from geotarget.positions import LocationRule, Positions, _at
 from geotarget.targeting import Delivery, Outcome, Targeter, TargetingResult
 
 __all__ = [
@@ -572,6 +572,7 @@ class DaskTargeter:
         """
         if not isinstance(alert, Alert):
             raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+        _at(at)  # timezone-aware, before any worker sees it
         kind, area = alert.kind, alert.area
         if kind is not None and area is not None:
             subset, total = self._gather_near([(kind, area)], at)
@@ -607,6 +608,7 @@ class DaskTargeter:
         """
         if not isinstance(positions, Positions):
             raise InvalidType(f"positions must be Positions (got {type(positions).__name__})")
+        _at(at)
         live = set(self.targeter.active_incidents)
         with self._lock:
             for key in [k for k in self._areas if k not in live]:

@@ -24,8 +24,12 @@ from geotarget import Circle, Polygon, PositionIndex, Positions
 from geotarget.alerts import AlertKind, MessageType
 from geotarget.targeting import Targeter, TargetingResult
 
-dask_mod = pytest.importorskip("geotarget.dask") if os.environ.get("CI") != "true" else None
-from geotarget.dask import DaskTargeter, PartitionedPositions, write_partitioned  # noqa: E402
+if os.environ.get("CI") != "true":  # in CI a missing extra fails at the import below
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    pytest.importorskip("pyarrow", reason="the dask extra is not installed")
+import distributed  # noqa: F401
+
+from geotarget.dask import DaskTargeter, PartitionedPositions, write_partitioned
 
 CELLS = (0.01, 0.03, 0.1, 1.0)
 
@@ -192,5 +196,36 @@ def test_far_partitions_are_not_read_and_changed_files_are_rebuilt(client: Any) 
         os.replace(new_file, part.path)
         second = make_alert(AlertKind.EXPLOSION, Circle(18.0, 59.5, 1000.0), ident="e2")
         assert dt_.target(second, T0).recipients.tolist() in (["d200", "x1"], ["x1", "d200"])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_bad_partition_fails_with_its_file_named_and_nothing_claimed(client: Any) -> None:
+    """A partition with an out-of-range latitude is InvalidPositions naming it; no claim is made."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from geotarget.errors import InvalidPositions
+
+    root = Path(tempfile.mkdtemp(prefix="geotarget-dask-"))
+    try:
+        (root / "cell=x").mkdir()
+        table = pa.table(
+            {
+                "id": ["a", "b"],
+                "lon": [18.0, 18.0],
+                "lat": [59.5, 95.0],
+                "observed_at": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
+            }
+        )
+        pq.write_table(table, root / "cell=x" / "part-0.parquet")
+        targeter = Targeter(make_regions(), _policy())
+        dt_ = DaskTargeter(targeter, PartitionedPositions(root), client)
+        alert = make_alert(AlertKind.EXPLOSION, Circle(18.0, 59.5, 1000.0), ident="e1")
+        with pytest.raises(InvalidPositions, match=r"cell=x/part-0\.parquet: row 2, column lat"):
+            dt_.target(alert, T0)
+        assert targeter.ledger.recipients("polisen@example.se/e1").size == 0
+        with pytest.raises(InvalidPositions, match="at must be timezone-aware"):
+            dt_.target(alert, T0.replace(tzinfo=None))
     finally:
         shutil.rmtree(root, ignore_errors=True)
