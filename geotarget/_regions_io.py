@@ -381,3 +381,100 @@ def codes_of(values: Iterable[object], what: str) -> list[str]:
             raise InvalidType(f"{what}[{i}] must be a region code string (got {v!r})")
         out.append(v)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Packed coverages: the compact form of the built-in boundaries
+# ---------------------------------------------------------------------------------------------
+
+#: Packed coordinates are integers in units of this many degrees (0.11 m of latitude or less).
+PACK_UNIT_DEG = 1e-6
+PACK_VERSION = 1
+
+
+def pack_polygons(codes: Sequence[str], geoms: Sequence[Any]) -> dict[str, Any]:
+    """Encode lon/lat (multi)polygons as a few integer arrays (``numpy.savez_compressed``-ready).
+
+    Coordinates are rounded to :data:`PACK_UNIT_DEG`, the closing vertex of each ring is
+    dropped, and the vertices of all rings, in order, become one stream of zigzag-encoded
+    deltas stored as four byte planes per axis (the high planes are almost all zero, so they
+    compress to nearly nothing). Identical input coordinates round to identical integers, so
+    regions that shared an edge still share it exactly. Offsets say which vertices form a ring,
+    which rings a part (shell first) and which parts a region.
+    """
+    parts, part_of = shapely.get_parts(np.asarray(geoms, dtype=object), return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    coords, vertex_of = shapely.get_coordinates(rings, return_index=True)
+    closing = np.append(vertex_of[1:] != vertex_of[:-1], True)
+    q = np.round(coords[~closing] / PACK_UNIT_DEG).astype(np.int64)
+    delta = np.diff(q, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
+    zigzag = ((delta << 1) ^ (delta >> 63)).astype("<u4")
+    planes = np.ascontiguousarray(zigzag.T).view(np.uint8).reshape(2, -1, 4).transpose(0, 2, 1)
+    return {
+        "version": np.array([PACK_VERSION], dtype=np.int32),
+        "code": np.array(list(codes), dtype=str),
+        "part_start": _offsets(part_of, len(codes)),
+        "ring_start": _offsets(ring_of, parts.size),
+        "vertex_start": _offsets(vertex_of[~closing], rings.size),
+        "planes": np.ascontiguousarray(planes),
+    }
+
+
+def unpack_polygons(arrays: Mapping[str, Any], where: str) -> tuple[list[str], Any]:
+    """Decode :func:`pack_polygons` output: the codes and an object array of lon/lat geometries.
+
+    Single-part regions come back as Polygons, the others as MultiPolygons; vertex order is
+    kept, so every ring is exactly as packed (closed again).
+    """
+    try:
+        version = int(arrays["version"][0])
+        codes = [str(c) for c in arrays["code"]]
+        part_start = np.asarray(arrays["part_start"], dtype=np.int64)
+        ring_start = np.asarray(arrays["ring_start"], dtype=np.int64)
+        vertex_start = np.asarray(arrays["vertex_start"], dtype=np.int64)
+        planes = np.asarray(arrays["planes"], dtype=np.uint8)
+    except (KeyError, IndexError, TypeError, ValueError) as err:
+        raise InvalidRegions(f"packed regions {where} are malformed: {err!r}") from err
+    if version != PACK_VERSION or planes.ndim != 3 or planes.shape[:2] != (2, 4):
+        raise InvalidRegions(
+            f"packed regions {where} have version {version} and planes {planes.shape}; "
+            f"expected version {PACK_VERSION} and planes (2, 4, n)"
+        )
+    n = planes.shape[2]
+    if not (
+        part_start.size == len(codes) + 1
+        and part_start[-1] + 1 == ring_start.size
+        and ring_start[-1] + 1 == vertex_start.size
+        and vertex_start[-1] == n
+    ):
+        raise InvalidRegions(f"packed regions {where} have inconsistent offsets")
+    zigzag = np.ascontiguousarray(planes.transpose(0, 2, 1)).view("<u4").reshape(2, n)
+    zigzag = zigzag.astype(np.int64)
+    q = np.cumsum((zigzag >> 1) ^ -(zigzag & 1), axis=1)
+    coords = q.T * PACK_UNIT_DEG
+    rings = shapely.linearrings(
+        coords, indices=np.repeat(np.arange(vertex_start.size - 1), np.diff(vertex_start))
+    )
+    polys = shapely.polygons(
+        rings, indices=np.repeat(np.arange(ring_start.size - 1), np.diff(ring_start))
+    )
+    counts = np.diff(part_start)
+    geoms = np.empty(len(codes), dtype=object)
+    single = counts == 1
+    geoms[single] = polys[part_start[:-1][single]]
+    multi = np.flatnonzero(~single)
+    if multi.size:
+        rows = np.repeat(np.arange(multi.size), counts[multi])
+        picks = _ranges(part_start[:-1][multi], counts[multi])
+        geoms[multi] = shapely.multipolygons(polys[picks], indices=rows)
+    return codes, geoms
+
+
+def _offsets(owner: Any, n: int) -> Any:
+    """CSR offsets: ``out[i]:out[i+1]`` are the items whose (sorted) owner is ``i``."""
+    return np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=n))]).astype(np.int32)
+
+
+def _ranges(starts: Any, counts: Any) -> Any:
+    """Concatenated ``arange(s, s + c)`` for each start and count."""
+    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))

