@@ -122,7 +122,7 @@ def _one_size(report: Report, n: int, areas: dict[str, tuple[str, Area]], region
     report.add(Timing(f"{n:,} devices", "single process: PositionIndex build", _clock() - t0, n))
     single = Targeter(regions, nationwide())
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit=0
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", memory_limit=0
     )
     client = Client(cluster)
     try:

@@ -203,6 +203,8 @@ class PartitionedPositions:
         self._parts: list[Partition] = []
         self._root_stamp: tuple[int, int] | None = None
         self._table: dict[str, npt.NDArray[Any]] | None = None
+        #: Incremented whenever the listing or a file changes.
+        self.version = 0
         self.refresh()
 
     def refresh(self) -> tuple[Partition, ...]:
@@ -223,6 +225,8 @@ class PartitionedPositions:
                 if old is not None and old.stamp == stamp
                 else Partition(path=f, stamp=stamp, meta=partition_meta(f))
             )
+        if [(p.path, p.stamp) for p in parts] != [(p.path, p.stamp) for p in self._parts]:
+            self.version += 1
         self._parts = parts
         self._table = None
         return self.partitions
@@ -239,6 +243,7 @@ class PartitionedPositions:
                         path=part.path, stamp=stamp, meta=partition_meta(part.path)
                     )
                     self._table = None
+                    self.version += 1
         except FileNotFoundError:
             return self.refresh()
         return self.partitions
@@ -350,11 +355,16 @@ def _near_rows(
     at: dt.datetime,
 ) -> npt.NDArray[np.int32]:
     """Rows that a Targeter may give an outcome other than OUTSIDE_AREA for these areas."""
-    found = [np.asarray(index.positions.no_fix_rows, dtype=np.int32)]
+    positions = index.positions
+    found = [np.asarray(positions.no_fix_rows, dtype=np.int32)]
     for area, rule, stale_area in areas:
         found.append(index.classify(area, rule, at)[0])
-        if stale_area is not None:
-            found.append(index.query(stale_area))
+        if stale_area is not None and rule.max_age is not None:
+            # Only stale fixes count in the grown area (a fresh fix there whose disk misses
+            # the area is OUTSIDE_AREA); NaT is never fresh.
+            grown_rows = index.query(stale_area)
+            limit = _at(at) - np.timedelta64(rule.max_age // dt.timedelta(microseconds=1), "us")
+            found.append(grown_rows[~(positions.observed_at[grown_rows] >= limit)])
     return np.unique(np.concatenate(found))
 
 
@@ -520,20 +530,35 @@ class DaskTargeter:
     ) -> tuple[Positions, int]:
         """The devices near any of the areas, and the dataset's device count."""
         t0 = time.perf_counter()
-        with self._lock:
-            parts = self._sync()
-            looking = [self._looking_for(k, a) for k, a in wanted]
-            hit = np.zeros(len(parts), dtype=np.bool_)
-            for kind, area in wanted:
-                rules = self.targeter.rules[kind]
-                stale_m = 0.0 if rules.stale is None else rules.stale.margin_m
-                hit |= self.dataset.near(_windows(area), rules.location.accuracy, stale_m)
-            asked = [parts[i] for i in np.flatnonzero(hit).tolist()]
-            total = sum(p.rows for p in parts if p.rows is not None)
-            futures = [self._resident_future(p) for p in asked]
-        near = self.client.gather(
-            [self.client.submit(_near, f, looking, at, pure=False) for f in futures]
-        )
+        looking = [self._looking_for(k, a) for k, a in wanted]
+        overlap = True
+        while True:
+            with self._lock:
+                if not overlap:
+                    self._sync()
+                version = self.dataset.version
+                parts = self.dataset.partitions
+                hit = np.zeros(len(parts), dtype=np.bool_)
+                for kind, area in wanted:
+                    rules = self.targeter.rules[kind]
+                    stale_m = 0.0 if rules.stale is None else rules.stale.margin_m
+                    hit |= self.dataset.near(_windows(area), rules.location.accuracy, stale_m)
+                asked = [parts[i] for i in np.flatnonzero(hit).tolist()]
+                total = sum(p.rows for p in parts if p.rows is not None)
+                futures = [self._resident_future(p) for p in asked]
+            pending = [self.client.submit(_near, f, looking, at, pure=False) for f in futures]
+            if overlap:
+                # Stat the files while the workers answer from the listing as it was; if a
+                # file changed, the answer is dropped and asked again from the new listing.
+                with self._lock:
+                    self._sync()
+                    same = self.dataset.version == version
+                if not same:
+                    self.client.cancel(pending)
+                    overlap = False
+                    continue
+            near = self.client.gather(pending)
+            break
         unknown_rows = [p for p in parts if p.rows is None]
         if unknown_rows:  # foreign files: their row count comes from the resident index
             with self._lock:

@@ -41,7 +41,7 @@ def client() -> Iterator[Any]:
         from distributed import Client, LocalCluster
 
         cluster = LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
     except Exception as err:  # pragma: no cover - depends on the machine
         if os.environ.get("CI") == "true":
