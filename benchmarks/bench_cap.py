@@ -24,7 +24,7 @@ from pathlib import Path
 
 from _harness import Report, Timing, best_of
 
-from geotarget import Circle, alerts, cap
+from geotarget import Circle, cap, pilot
 
 SHARED_CAP = (
     Path(
@@ -40,19 +40,19 @@ NS = "{urn:oasis:names:tc:emergency:cap:1.2}"
 def pilot_document() -> str:
     """The Sergels torg Explosion alert of the docs, as CAP text."""
     t0 = datetime(2026, 5, 4, 21, 30, tzinfo=timezone(timedelta(hours=2)))
-    sv = alerts.Message(
+    sv = pilot.Message(
         headline="Polisen larmad om explosion vid Sergels torg",
         description="Polisen är på plats och utreder en befarad explosion.",
         instruction="Undvik området och följ polisens anvisningar.",
         area_description="Sergels torg, Stockholm",
     )
-    en = alerts.Message(
+    en = pilot.Message(
         headline="Police alerted to an explosion at Sergels torg",
         description="The police are on site investigating a feared explosion.",
         instruction="Avoid the area and follow police instructions.",
         area_description="Sergels torg, Stockholm",
     )
-    alert = alerts.explosion(
+    alert = pilot.explosion(
         identifier="SE-POL-2026-0001", sender="polisen@polisen.se", sent=t0,
         area=Circle(18.06528, 59.3325, 500.0), sv=sv, en=en, onset=t0,
         expires=t0 + timedelta(hours=2),

@@ -41,6 +41,9 @@ suppress_warnings = ["ref.python"]
 API_MODULES = [
     "geotarget.areas",
     "geotarget.alerts",
+    "geotarget.kinds",
+    "geotarget.issuers",
+    "geotarget.pilot",
     "geotarget.cap",
     "geotarget.regions",
     "geotarget.sweden",

@@ -38,6 +38,8 @@ from geotarget.errors import (
     Problem,
     UnknownCode,
 )
+from geotarget.issuers import Issuer, Issuers
+from geotarget.kinds import RecognitionRule, Recognizer
 from geotarget.ledger import MemoryLedger, SQLiteLedger
 from geotarget.matcher import AreaIndex, LiveAreaIndex, PositionIndex
 from geotarget.positions import Location, LocationRule, Positions, StaleRule
@@ -67,6 +69,8 @@ __all__ = [
     "InvalidPositions",
     "InvalidRegions",
     "InvalidType",
+    "Issuer",
+    "Issuers",
     "KindRollout",
     "KindRules",
     "LiveAreaIndex",
@@ -82,6 +86,8 @@ __all__ = [
     "PositionIndex",
     "Positions",
     "Problem",
+    "RecognitionRule",
+    "Recognizer",
     "Region",
     "RegionHierarchy",
     "RegionSet",

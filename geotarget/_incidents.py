@@ -9,7 +9,8 @@ of versions an Alert starts; it is identified by the version id of its first ver
   Update).
 * The same version again with equal content is a re-submission; with different content it is a
   :class:`~geotarget.errors.DuplicateIdentifier`.
-* An Update or Cancel from another sender, or with another status, is not authorised.
+* An Update or Cancel is authorised only from the incident's sender or a sender the issuer
+  table lets act for it (``may_act_for``), and only with the incident's status.
 * The *current* version is the non-Cancel version with the greatest ``sent`` (ties: the later
   processed); an older one is superseded.
 * A Cancel ends the incident for good. A Cancel that names no known version is remembered: its
@@ -27,6 +28,7 @@ store later. :func:`resolve` decides what a message does without changing anythi
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -176,8 +178,13 @@ class IncidentBook:
 
     # --- decisions -------------------------------------------------------------------------
 
-    def resolve(self, alert: Alert) -> Resolution:
+    def resolve(
+        self, alert: Alert, may_act_for: Callable[[str, str], bool] | None = None
+    ) -> Resolution:
         """What ``alert`` (an Alert, Update or Cancel) does; changes nothing.
+
+        ``may_act_for(sender, owner)`` says whether ``sender`` may change an incident that
+        ``owner`` started; by default only the owner itself may.
 
         Raises
         ------
@@ -201,14 +208,24 @@ class IncidentBook:
         if inc is None:
             return self._new(alert, vid)
         known = vid in self._versions
-        if alert.sender != inc.sender or alert.status is not inc.status:
+        allowed = (
+            alert.sender == inc.sender
+            if may_act_for is None
+            else may_act_for(alert.sender, inc.sender)
+        )
+        if not allowed or alert.status is not inc.status:
+            what = (
+                f"sender {alert.sender!r} may not act for sender {inc.sender!r}"
+                if not allowed
+                else f"its status {alert.status.value} is not the incident's"
+            )
             return Resolution(
                 Action.NOT_AUTHORISED,
                 inc.first,
                 why=(
                     f"incident {inc.key} belongs to sender {inc.sender!r} with status "
-                    f"{inc.status.value}; this message has sender {alert.sender!r} and status "
-                    f"{alert.status.value}"
+                    f"{inc.status.value}; this {alert.msg_type.value} has sender "
+                    f"{alert.sender!r} and status {alert.status.value}: {what}"
                 ),
             )
         if inc.cancelled:

@@ -33,7 +33,10 @@ if TYPE_CHECKING:
     from geotarget.rollout import Phase, RegionCatalog, RolloutPolicy
 
 FORMAT_VERSION = 1
-_TOP_KEYS = ("format_version", "timezone", "country", "salt", "killed", "kinds")
+# "recognition" and "issuers" are read by geotarget._policy_sections, not by the rollout.
+_TOP_KEYS = (
+    "format_version", "timezone", "country", "salt", "killed", "kinds", "recognition", "issuers",
+)  # fmt: skip
 _KIND_KEYS = ("killed", "phases")
 _PHASE_KEYS = ("starts_at", "regions", "percentage", "rollback")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_\-]+")

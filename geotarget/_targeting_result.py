@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget.errors import InvalidInput
+from geotarget.errors import InvalidInput, Problem
 from geotarget.ledger._batch import split_canonical
 from geotarget.rollout import RolloutDecision
 
@@ -98,16 +98,23 @@ class Verdict(str, enum.Enum):
     """The alert-level answer of :meth:`Targeter.target` (wire value = name).
 
     .. versionchanged:: 0.2.0
-       :attr:`NOT_AN_ALERT`, :attr:`NOT_PUBLIC`, :attr:`NOT_AUTHORISED`, :attr:`SUPERSEDED`
-       and :attr:`UNKNOWN_REFERENCE` added.
+       :attr:`NOT_AN_ALERT`, :attr:`NOT_PUBLIC`, :attr:`NOT_AUTHORISED`, :attr:`SUPERSEDED`,
+       :attr:`UNKNOWN_REFERENCE`, :attr:`UNRECOGNISED_KIND` (``NOT_A_PILOT_KIND`` is now a
+       deprecated alias of it), :attr:`UNKNOWN_ISSUER` and :attr:`BAD_SIGNATURE` added.
     """
 
     #: The alert was evaluated for every device; ``recipients`` are the new ones.
     DELIVER = "DELIVER"
     #: The alert's kind is not enabled at this instant (see ``rollout.reason``).
     KIND_NOT_ENABLED = "KIND_NOT_ENABLED"
-    #: The alert is not one of the pilot's kinds, so no policy can enable it.
-    NOT_A_PILOT_KIND = "NOT_A_PILOT_KIND"
+    #: No recognition rule recognised the alert's kind; the reason names what was looked at.
+    UNRECOGNISED_KIND = "UNRECOGNISED_KIND"
+    #: Deprecated alias of :attr:`UNRECOGNISED_KIND`.
+    NOT_A_PILOT_KIND = "UNRECOGNISED_KIND"
+    #: The sender belongs to no issuer of the policy: it reaches nobody, changes nothing.
+    UNKNOWN_ISSUER = "UNKNOWN_ISSUER"
+    #: A document whose issuer must sign carries no valid signature: refused, nobody told.
+    BAD_SIGNATURE = "BAD_SIGNATURE"
     #: The kind is enabled, but the alert area reaches no enabled region.
     AREA_OUTSIDE_ROLLOUT = "AREA_OUTSIDE_ROLLOUT"
     #: The alert has no area geometry (only geocodes or descriptions).
@@ -124,7 +131,9 @@ class Verdict(str, enum.Enum):
     NOT_AN_ALERT = "NOT_AN_ALERT"
     #: Status Draft or System: never public; it changes no incident.
     NOT_PUBLIC = "NOT_PUBLIC"
-    #: An Update or Cancel from another sender, or with another status, than its incident's.
+    #: Outside the issuer's authority: a kind it may not issue, an area reaching regions
+    #: outside its own, or an Update or Cancel from a sender that may not act for the
+    #: incident's issuer, or with another status than the incident's.
     NOT_AUTHORISED = "NOT_AUTHORISED"
     #: Older (``sent``) than the incident's current version: nobody new is told.
     SUPERSEDED = "SUPERSEDED"
@@ -178,6 +187,20 @@ class TargetingResult:
         The alert area's geodesic area.
     timings : mapping of str to float
         Seconds spent per step.
+    kind : str or None
+        The kind recognised, when recognition ran and succeeded.
+    recognised_by : str or None
+        The name of the recognition rule that recognised it (``"geotarget:kind"`` for the
+        built-in rule).
+    issuer : str or None
+        The name of the issuer the sender belongs to (None with ``Issuers.any()``).
+    warnings : tuple of Problem
+        What strict CAP reading found odd (from :meth:`Targeter.receive`), with paths.
+    signature : str or None
+        ``"verified"`` when :meth:`Targeter.receive` verified the document's signature.
+
+    .. versionchanged:: 0.2.0
+       ``kind``, ``recognised_by``, ``issuer``, ``warnings`` and ``signature``.
     """
 
     alert_id: str
@@ -195,6 +218,11 @@ class TargetingResult:
     per_county: Mapping[str, int] = attrs.field(factory=dict)
     area_km2: float | None = None
     timings: Mapping[str, float] = attrs.field(factory=dict)
+    kind: str | None = None
+    recognised_by: str | None = None
+    issuer: str | None = None
+    warnings: tuple[Problem, ...] = ()
+    signature: str | None = None
     _ids: npt.NDArray[Any] | None = attrs.field(default=None, repr=False, alias="ids")
     _rows: npt.NDArray[np.int32] | None = attrs.field(default=None, repr=False, alias="rows")
     _outcomes: npt.NDArray[np.int8] | None = attrs.field(default=None, repr=False, alias="outcomes")
@@ -222,14 +250,20 @@ class TargetingResult:
         if outcome is None:
             return f"device {device_id!r} does not receive alert {self.alert_id}: {self.reason}"
         why = _WHY[outcome]
+        # A kind recognised by a policy rule (not the geotarget:kind code) says which rule.
+        how = (
+            f" ({self.kind}, recognised by rule {self.recognised_by!r})"
+            if self.recognised_by not in (None, "geotarget:kind")
+            else ""
+        )
         if outcome in COVERED:
             if _same_device(self.recipients, device_id).any():
-                return f"device {device_id!r} receives alert {self.alert_id}: it {why}"
+                return f"device {device_id!r} receives alert {self.alert_id}{how}: it {why}"
             return (
-                f"device {device_id!r} does not receive alert {self.alert_id} again: it {why}, "
-                f"and it already received incident {self.incident}"
+                f"device {device_id!r} does not receive alert {self.alert_id}{how} again: it "
+                f"{why}, and it already received incident {self.incident}"
             )
-        return f"device {device_id!r} does not receive alert {self.alert_id}: it {why}"
+        return f"device {device_id!r} does not receive alert {self.alert_id}{how}: it {why}"
 
     def summary(self) -> str:
         """A few lines for people: verdict, reason and counts."""

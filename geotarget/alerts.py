@@ -5,44 +5,32 @@ An :class:`Alert` holds one or more per-language :class:`Info` blocks; each hold
 follows OASIS CAP 1.2 element by element, so :mod:`geotarget.cap` reads and writes it without
 loss. Every value is frozen and validated when it is built: an invalid alert cannot exist.
 
-The Swedish Police pilot's three kinds (:class:`AlertKind`) have constructors,
-:func:`explosion`, :func:`crime_modus` and :func:`tip_request`, that write Swedish and English
-side by side and record the kind as a CAP ``<eventCode>`` so it survives a round trip.
+The model knows no particular kind of alert: what kind an alert is (an Explosion, a tip
+request...) is recognised from what it says by the rules of a policy (:mod:`geotarget.kinds`).
+The Swedish Police pilot's kinds, their constructors and their recognition rules live in
+:mod:`geotarget.pilot`; ``alerts.explosion``, ``alerts.crime_modus``, ``alerts.tip_request``,
+``alerts.Message`` and the ``POLICE_TIP_*`` channels remain importable from here as deprecated
+aliases of those.
 
 Examples
 --------
-An Explosion alert 500 m around Sergels torg, Stockholm:
+An alert as an upstream system writes it, 500 m around Sergels torg, Stockholm:
 
 >>> from datetime import datetime, timedelta, timezone
 >>> from geotarget import Circle
->>> from geotarget import alerts
+>>> from geotarget.alerts import Alert, AlertArea, Info
 >>> t0 = datetime(2026, 5, 4, 21, 30, tzinfo=timezone(timedelta(hours=2)))
->>> alert = alerts.explosion(
-...     identifier="SE-POL-2026-0001",
-...     sender="polisen@polisen.se",
-...     sent=t0,
-...     area=Circle(18.06528, 59.3325, 500.0),
-...     sv=alerts.Message(
-...         headline="Polisen larmad om explosion vid Sergels torg",
-...         description="Polisen är på plats. Håll dig borta från området.",
-...         instruction="Undvik området och följ polisens anvisningar.",
-...         area_description="Sergels torg, Stockholm",
-...     ),
-...     en=alerts.Message(
-...         headline="Police alerted to an explosion at Sergels torg",
-...         description="The police are on site. Stay away from the area.",
-...         instruction="Avoid the area and follow police instructions.",
-...         area_description="Sergels torg, Stockholm",
-...     ),
-...     onset=t0,
-...     expires=t0 + timedelta(hours=2),
-... )
->>> alert.kind
-<AlertKind.EXPLOSION: 'explosion'>
+>>> info = Info(language="sv-SE", categories=["Security"], event="Explosion",
+...             urgency="Immediate", severity="Severe", certainty="Likely",
+...             onset=t0, expires=t0 + timedelta(hours=2),
+...             headline="Polisen larmad om explosion vid Sergels torg",
+...             areas=[AlertArea.from_area("Sergels torg", Circle(18.06528, 59.3325, 500.0))])
+>>> alert = Alert(identifier="SE-POL-2026-0001", sender="polisen@polisen.se", sent=t0,
+...               status="Actual", msg_type="Alert", scope="Public", infos=[info])
+>>> alert.kind is None  # no geotarget:kind event code: a policy's rules recognise it
+True
 >>> alert.info_for("sv-FI").headline
 'Polisen larmad om explosion vid Sergels torg'
->>> alert.info_for("de-DE").language
-'en'
 >>> alert.area.contains([18.06528, 18.08], [59.3325, 59.3325]).tolist()
 [True, False]
 >>> alert.is_active(t0 + timedelta(hours=1)), alert.is_active(t0 + timedelta(hours=2))
@@ -53,7 +41,7 @@ An Explosion alert 500 m around Sergels torg, Stockholm:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -63,9 +51,6 @@ from geotarget._alert_area import AlertArea
 from geotarget._alert_values import (
     KIND_CODE,
     LANGUAGE,
-    POLICE_TIP_CHANNELS,
-    POLICE_TIP_PHONE,
-    POLICE_TIP_WEB,
     TIP_PARAMETER_PREFIX,
     AlertKind,
     Category,
@@ -94,14 +79,11 @@ from geotarget._alert_values import (
     v_tokens,
     v_uri,
 )
-from geotarget.areas import Area, Part
+from geotarget.areas import Area
 from geotarget.errors import InvalidAlert, InvalidType
 
 __all__ = [
     "KIND_CODE",
-    "POLICE_TIP_CHANNELS",
-    "POLICE_TIP_PHONE",
-    "POLICE_TIP_WEB",
     "TIP_PARAMETER_PREFIX",
     "Alert",
     "AlertArea",
@@ -109,7 +91,6 @@ __all__ = [
     "Category",
     "Certainty",
     "Info",
-    "Message",
     "MessageType",
     "NamedValue",
     "Reference",
@@ -121,14 +102,26 @@ __all__ = [
     "TipChannel",
     "TipChannelKind",
     "Urgency",
-    "crime_modus",
-    "explosion",
-    "tip_request",
 ]
 
 
 def __dir__() -> list[str]:
     return __all__
+
+
+_MOVED_TO_PILOT = frozenset(
+    {"Message", "POLICE_TIP_CHANNELS", "POLICE_TIP_PHONE", "POLICE_TIP_WEB", "crime_modus",
+     "explosion", "tip_request"}
+)  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    # Deprecated aliases: the pilot's constructors and channels live in geotarget.pilot.
+    if name in _MOVED_TO_PILOT:
+        from geotarget import pilot
+
+        return getattr(pilot, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 for _cls in (
@@ -457,318 +450,3 @@ class Alert:
                 if tag.split("-")[0] == wanted:
                     return self.infos[i]
         return self.infos[0]
-
-
-# ---------------------------------------------------------------------------------------------
-# The pilot kinds
-# ---------------------------------------------------------------------------------------------
-
-
-def _v_words(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    text = check_text(attribute.name, value)
-    if not text.strip():
-        raise InvalidAlert(f"{attribute.name} must not be blank (got {value!r})")
-
-
-@attrs.frozen(kw_only=True)
-class Message:
-    """What a pilot alert says in one language.
-
-    Parameters
-    ----------
-    headline : str
-        A short headline, e.g. ``"Polisen larmad om explosion vid Sergels torg"``.
-    description : str
-        What is happening.
-    area_description : str
-        The area in words (CAP ``areaDesc``), e.g. ``"Sergels torg, Stockholm"``.
-    instruction : str, optional
-        What people should do.
-
-    Examples
-    --------
-    >>> from geotarget.alerts import Message
-    >>> sv = Message(headline="Vittnen sökes", description="Såg du något vid Rinkeby torg?",
-    ...              area_description="Rinkeby, Stockholm")
-    >>> sv.instruction is None
-    True
-
-    .. versionadded:: 0.1.0
-    """
-
-    headline: str = attrs.field(validator=_v_words)
-    description: str = attrs.field(validator=_v_words)
-    area_description: str = attrs.field(validator=_v_words)
-    instruction: str | None = attrs.field(default=None, validator=v_opt_text)
-
-
-@attrs.frozen
-class _Profile:
-    event_sv: str
-    event_en: str
-    categories: tuple[Category, ...]
-    response_types: tuple[ResponseType, ...]
-    urgency: Urgency
-    severity: Severity
-    certainty: Certainty
-
-
-_PROFILES = {
-    AlertKind.EXPLOSION: _Profile(
-        "Explosion", "Explosion", (Category.SAFETY,), (ResponseType.AVOID,),
-        Urgency.IMMEDIATE, Severity.SEVERE, Certainty.LIKELY,
-    ),
-    AlertKind.CRIME_MODUS: _Profile(
-        "Information om brottsmodus", "Crime modus information", (Category.SECURITY,),
-        (ResponseType.MONITOR,), Urgency.EXPECTED, Severity.MINOR, Certainty.LIKELY,
-    ),
-    AlertKind.TIP_REQUEST: _Profile(
-        "Polisen efterfrågar tips", "Police request for tips", (Category.SECURITY,),
-        (ResponseType.NONE,), Urgency.UNKNOWN, Severity.MINOR, Certainty.OBSERVED,
-    ),
-}  # fmt: skip
-
-_LANGUAGES = (("sv-SE", "eller", "Tipsa polisen"), ("en", "or", "Send tips to the police"))
-
-
-def _pilot(
-    kind: AlertKind,
-    *,
-    identifier: str,
-    sender: str,
-    sent: datetime,
-    area: Area | Part,
-    sv: Message,
-    en: Message,
-    onset: datetime,
-    expires: datetime,
-    tip_channels: Sequence[TipChannel],
-    status: Status | str,
-    msg_type: MessageType | str,
-    references: Iterable[Reference],
-    sender_name: str,
-) -> Alert:
-    for name, msg in (("sv", sv), ("en", en)):
-        if not isinstance(msg, Message):
-            raise InvalidType(f"{name} must be a Message (got {type(msg).__name__})")
-    channels = tuple_of(tip_channels)
-    for i, c in enumerate(channels):
-        if not isinstance(c, TipChannel):
-            raise InvalidType(f"tip_channels[{i}] must be a TipChannel (got {type(c).__name__})")
-    if onset is None or expires is None:
-        raise InvalidAlert(
-            f"a pilot alert needs both onset and expires (got onset {onset!r}, expires {expires!r})"
-        )
-    if isinstance(onset, datetime) and isinstance(expires, datetime) and not expires > onset:
-        raise InvalidAlert(
-            f"expires must be after onset: a pilot alert needs a time window "
-            f"(got onset {onset.isoformat()} and expires {expires.isoformat()})"
-        )
-    profile = _PROFILES[kind]
-    web = next((c.address for c in channels if c.kind is TipChannelKind.WEB), None)
-    infos = []
-    for (language, word_or, lead), msg, event in (
-        (_LANGUAGES[0], sv, profile.event_sv),
-        (_LANGUAGES[1], en, profile.event_en),
-    ):
-        contact = (
-            f"{lead}: {f' {word_or} '.join(c.address for c in channels)}" if channels else None
-        )
-        infos.append(
-            Info(
-                language=language,
-                categories=profile.categories,
-                event=event,
-                response_types=profile.response_types,
-                urgency=profile.urgency,
-                severity=profile.severity,
-                certainty=profile.certainty,
-                event_codes=(NamedValue(KIND_CODE, kind.value),),
-                onset=onset,
-                expires=expires,
-                sender_name=sender_name,
-                headline=msg.headline,
-                description=msg.description,
-                instruction=msg.instruction,
-                web=web,
-                contact=contact,
-                parameters=tuple(c.parameter for c in channels),
-                areas=(AlertArea.from_area(msg.area_description, area),),
-            )
-        )
-    return Alert(
-        identifier=identifier,
-        sender=sender,
-        sent=sent,
-        status=status,
-        msg_type=msg_type,
-        scope=Scope.PUBLIC,
-        references=tuple(references),
-        infos=infos,
-    )
-
-
-def explosion(
-    *,
-    identifier: str,
-    sender: str,
-    sent: datetime,
-    area: Area | Part,
-    sv: Message,
-    en: Message,
-    onset: datetime,
-    expires: datetime,
-    status: Status | str = Status.ACTUAL,
-    msg_type: MessageType | str = MessageType.ALERT,
-    references: Iterable[Reference] = (),
-    sender_name: str = "Polisen",
-) -> Alert:
-    """An **Explosion** alert: a 112 event, a feared explosion; the police are alerted to it.
-
-    Parameters
-    ----------
-    identifier, sender : str
-        The message id and the sender's id (no whitespace, ``,``, ``<`` or ``&``).
-    sent : datetime
-        When the message is issued (timezone-aware, whole seconds).
-    area : Area, Circle or Polygon
-        Where it applies (no holes, no margin: CAP carries neither).
-    sv, en : Message
-        The Swedish and English texts; the info blocks are ``sv-SE`` then ``en``.
-    onset, expires : datetime
-        The active window, ``onset <= t < expires``.
-    status : Status, default Status.ACTUAL
-        ``Exercise`` or ``Test`` for drills.
-    msg_type : MessageType, default MessageType.ALERT
-        An Update or a Cancel needs ``references``.
-    references : sequence of Reference, default ()
-        The earlier messages an Update or Cancel refers to.
-    sender_name : str, default "Polisen"
-        The human-readable sender.
-
-    Returns
-    -------
-    Alert
-        A Public alert whose info blocks carry the :data:`KIND_CODE` event code ``explosion``,
-        category Safety, response Avoid, urgency Immediate, severity Severe, certainty Likely.
-
-    Examples
-    --------
-    See the module docstring of :mod:`geotarget.alerts` for a complete, runnable example.
-
-    .. versionadded:: 0.1.0
-    """
-    return _pilot(
-        AlertKind.EXPLOSION, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
-        en=en, onset=onset, expires=expires, tip_channels=(), status=status, msg_type=msg_type,
-        references=references, sender_name=sender_name,
-    )  # fmt: skip
-
-
-def crime_modus(
-    *,
-    identifier: str,
-    sender: str,
-    sent: datetime,
-    area: Area | Part,
-    sv: Message,
-    en: Message,
-    onset: datetime,
-    expires: datetime,
-    status: Status | str = Status.ACTUAL,
-    msg_type: MessageType | str = MessageType.ALERT,
-    references: Iterable[Reference] = (),
-    sender_name: str = "Polisen",
-) -> Alert:
-    """A **crime-modus** alert: crime-prevention information about a current modus in an area.
-
-    Parameters are those of :func:`explosion`.
-
-    Returns
-    -------
-    Alert
-        A Public alert whose info blocks carry the :data:`KIND_CODE` event code
-        ``crime_modus``, category Security, response Monitor, urgency Expected, severity Minor,
-        certainty Likely.
-
-    Examples
-    --------
-    >>> from datetime import datetime, timedelta, timezone
-    >>> from geotarget import Polygon, alerts
-    >>> t0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
-    >>> text = alerts.Message(headline="Falska poliser ringer", description="Lägg på.",
-    ...                       area_description="Solna")
-    >>> a = alerts.crime_modus(identifier="SE-POL-8", sender="polisen@polisen.se", sent=t0,
-    ...     area=Polygon([(17.98, 59.35), (18.03, 59.35), (18.03, 59.38), (17.98, 59.38)]),
-    ...     sv=text, en=text, onset=t0, expires=t0 + timedelta(days=7))
-    >>> a.kind.value, a.infos[0].categories[0].value
-    ('crime_modus', 'Security')
-
-    .. versionadded:: 0.1.0
-    """
-    return _pilot(
-        AlertKind.CRIME_MODUS, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
-        en=en, onset=onset, expires=expires, tip_channels=(), status=status, msg_type=msg_type,
-        references=references, sender_name=sender_name,
-    )  # fmt: skip
-
-
-def tip_request(
-    *,
-    identifier: str,
-    sender: str,
-    sent: datetime,
-    area: Area | Part,
-    sv: Message,
-    en: Message,
-    onset: datetime,
-    expires: datetime,
-    tip_channels: Sequence[TipChannel] = POLICE_TIP_CHANNELS,
-    status: Status | str = Status.ACTUAL,
-    msg_type: MessageType | str = MessageType.ALERT,
-    references: Iterable[Reference] = (),
-    sender_name: str = "Polisen",
-) -> Alert:
-    """A **tip request**: the police ask the public for tips, by phone or on the web.
-
-    Parameters are those of :func:`explosion`, plus:
-
-    Parameters
-    ----------
-    tip_channels : sequence of TipChannel, default POLICE_TIP_CHANNELS
-        Where tips go, at least one: the tip line 114 14 and the web form
-        https://polisen.se/lagg-fram-tips by default. Each becomes a ``geotarget:tip-*``
-        ``<parameter>``; the first web channel is also ``<web>``, and ``<contact>`` lists
-        them all in words.
-
-    Returns
-    -------
-    Alert
-        A Public alert whose info blocks carry the :data:`KIND_CODE` event code
-        ``tip_request``, category Security, response None, urgency Unknown, severity Minor,
-        certainty Observed.
-
-    Examples
-    --------
-    >>> from datetime import datetime, timedelta, timezone
-    >>> from geotarget import Circle, alerts
-    >>> t0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
-    >>> text = alerts.Message(headline="Vittnen sökes", description="Såg du något?",
-    ...                       area_description="Rinkeby")
-    >>> tips = alerts.tip_request(identifier="SE-POL-7", sender="polisen@polisen.se", sent=t0,
-    ...     area=Circle(17.9283, 59.3880, 800.0), sv=text, en=text, onset=t0,
-    ...     expires=t0 + timedelta(days=3))
-    >>> [c.uri for c in tips.tip_channels]
-    ['tel:11414', 'https://polisen.se/lagg-fram-tips']
-    >>> tips.infos[1].contact
-    'Send tips to the police: 114 14 or https://polisen.se/lagg-fram-tips'
-
-    .. versionadded:: 0.1.0
-    """
-    if not tuple_of(tip_channels):
-        raise InvalidAlert("tip_channels must name at least one channel (got none)")
-    return _pilot(
-        AlertKind.TIP_REQUEST, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
-        en=en, onset=onset, expires=expires, tip_channels=tip_channels, status=status,
-        msg_type=msg_type, references=references, sender_name=sender_name,
-    )  # fmt: skip

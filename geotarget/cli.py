@@ -403,36 +403,56 @@ def _read_alert(path: Path, *, envelope: Any = None) -> Any:
     return cap.loads(path.read_bytes(), envelope=envelope)
 
 
-def _target(args: argparse.Namespace, out: TextIO) -> int:
-    from geotarget import PositionIndex
-    from geotarget.rollout import RolloutPolicy, pilot_policy
-    from geotarget.targeting import Targeter
+#: Exit code of ``target`` when the message is refused before any device is looked at.
+_REFUSED = 4
 
-    # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result.
-    alert = _read_alert(Path(args.alert), envelope=_sweden().SWEDEN_ENVELOPE)
+
+def _target(args: argparse.Namespace, out: TextIO) -> int:
+    from geotarget import PositionIndex, pilot
+    from geotarget.issuers import Issuers
+    from geotarget.kinds import Recognizer
+    from geotarget.rollout import RolloutPolicy, pilot_policy
+    from geotarget.targeting import Targeter, Verdict
+
+    # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result
+    # (read first, so a broken document is the error reported; receive() reads the same bytes
+    # again, with the regions' own bounds).
+    path = Path(args.alert)
+    _read_alert(path, envelope=_sweden().SWEDEN_ENVELOPE)
+    data = path.read_bytes()
     at = _parse_at(args.at)
     positions, notes = _read_positions(args)
+    recognition = pilot.RECOGNITION
     if args.policy:
-        path = Path(args.policy)
-        if path.is_dir():
-            raise InvalidInput(f"--policy must be a file (got the directory {path})")
-        if not path.is_file():
-            raise InvalidInput(f"--policy file not found: {path}")
-        policy = (
-            RolloutPolicy.from_json(path)
-            if path.suffix == ".json"
-            else RolloutPolicy.from_toml(path)
-        )
+        policy_path = Path(args.policy)
+        if policy_path.is_dir():
+            raise InvalidInput(f"--policy must be a file (got the directory {policy_path})")
+        if not policy_path.is_file():
+            raise InvalidInput(f"--policy file not found: {policy_path}")
+        if policy_path.suffix == ".json":
+            policy = RolloutPolicy.from_json(policy_path)
+            recognition = Recognizer.from_json(policy_path) + recognition
+            issuers = Issuers.from_json(policy_path)
+        else:
+            policy = RolloutPolicy.from_toml(policy_path)
+            recognition = Recognizer.from_toml(policy_path) + recognition
+            issuers = Issuers.from_toml(policy_path)
     else:
-        policy = pilot_policy()
-    targeter = Targeter(_sweden().hierarchy(), policy)
-    result = targeter.target(alert, PositionIndex(positions), at, confirm=args.confirm)
+        policy, issuers = pilot_policy(), Issuers.any()
+    targeter = Targeter(_sweden().hierarchy(), policy, recognition=recognition, issuers=issuers)
+    # The regions' bounds turn a document written lon,lat into a clear error.
+    result = targeter.receive(data, PositionIndex(positions), at, confirm=args.confirm)
     doc = {
         "alert": result.alert_id,
         "incident": result.incident,
         "at": result.at.isoformat(),
         "verdict": result.verdict.value,
         "reason": result.reason,
+        "kind": result.kind,
+        "recognised_by": result.recognised_by,
+        "issuer": result.issuer if not issuers.any_sender else "any (no issuers table)",
+        "signature": result.signature,
+        "warnings": [f"{w.path}: {w.message}" for w in result.warnings],
         "next_change": result.next_change.isoformat() if result.next_change else None,
         "policy_hash": result.rollout.policy_hash if result.rollout else policy.policy_hash,
         "phase": result.rollout.phase_index if result.rollout else None,
@@ -447,7 +467,13 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     notes.append(f"{result.verdict.value}: {len(result.recipients):,} new recipient(s)")
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
         print(f"geotarget target: {note}", file=sys.stderr)
-    return 0
+    refused = {
+        Verdict.UNRECOGNISED_KIND,
+        Verdict.UNKNOWN_ISSUER,
+        Verdict.NOT_AUTHORISED,
+        Verdict.BAD_SIGNATURE,
+    }
+    return _REFUSED if result.verdict in refused else 0
 
 
 def _jsonable(v: Any) -> Any:
@@ -486,11 +512,18 @@ def _in_envelope(lon: float, lat: float) -> bool:
 
 
 def _preview(args: argparse.Namespace, out: TextIO) -> int:
+    from geotarget import pilot
+
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
     alert = _read_alert(Path(args.alert), envelope=envelope)
     say = _Out(out)
-    kind = alert.kind.value if alert.kind else "not a pilot kind"
+    recognised = pilot.RECOGNITION.recognise(alert)
+    kind = (
+        f"{recognised.kind} (rule {recognised.rule})"
+        if recognised is not None
+        else f"unrecognised (looked at {pilot.RECOGNITION.looked_at(alert)})"
+    )
     say(f"{alert.identifier} from {alert.sender}, sent {alert.sent.isoformat()}")
     say(f"  {alert.status.value} {alert.msg_type.value}, kind: {kind}")
     for info in alert.infos:
@@ -509,7 +542,8 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
             raise InvalidInput("--plot needs an alert with an area geometry")
         from geotarget import _plot
 
-        _plot.alert_map(args.plot, area, title=f"{alert.identifier} ({kind})")
+        label = recognised.kind if recognised is not None else "unrecognised"
+        _plot.alert_map(args.plot, area, title=f"{alert.identifier} ({label})")
         say(f"  map written to {args.plot}")
     return 0
 
@@ -597,7 +631,8 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument(
         "--policy",
         metavar="POLICY.toml|POLICY.json",
-        help="rollout policy (default: the pilot policy)",
+        help="policy: rollout, [[recognition]] rules and issuers (default: the pilot policy, "
+        "the pilot's recognition rules and any sender)",
     )
     target.add_argument("--at", metavar="TIME", help="ISO 8601 with offset (default: now)")
     target.add_argument(
@@ -669,7 +704,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     -------
     int
         0 on success, 1 when ``locate`` finds no region, 2 on bad input (one line on stderr,
-        no traceback), 3 on an internal error (one line on stderr).
+        no traceback; an alert that looks written lat/lon the wrong way round is bad input),
+        3 on an internal error (one line on stderr), 4 when ``target`` refuses the message
+        before looking at any device (its kind is unrecognised, its sender no issuer, outside
+        its authority, or a required signature is missing or bad; the JSON still says why).
     """
     args = _parser().parse_args(argv)
     try:

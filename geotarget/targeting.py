@@ -55,6 +55,8 @@ import numpy as np
 from geotarget._evaluation import I8Array, I32Array, Plan, build_plan, evaluate, new_regions
 from geotarget._idset import IdSet
 from geotarget._incidents import Action, IncidentBook, Resolution, key_of
+from geotarget._intake import Gate, config_problems
+from geotarget._kind_rules import KindRules
 from geotarget._targeting_result import (
     Delivery,
     Outcome,
@@ -65,14 +67,15 @@ from geotarget._validate import number
 from geotarget.alerts import Alert, AlertKind, MessageType, Status
 from geotarget.areas import Area
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
+from geotarget.issuers import Issuers
+from geotarget.kinds import Recognizer
 from geotarget.ledger import DeliveryLedger, MemoryLedger
 from geotarget.matcher import PositionIndex
-from geotarget.positions import LocationRule, Positions, StaleRule
+from geotarget.positions import Positions
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import RolloutDecision, RolloutPolicy
 
 __all__ = [
-    "DEFAULT_RULES",
     "Delivery",
     "KindRules",
     "Outcome",
@@ -86,138 +89,13 @@ def __dir__() -> list[str]:
     return __all__
 
 
-def _opt_positive(name: str) -> Any:
-    def check(_: object, __: attrs.Attribute[Any], value: object) -> None:
-        if value is not None:
-            number(name, value, gt=0.0)
+def __getattr__(name: str) -> Any:
+    # Deprecated alias: the pilot's per-kind rules live in geotarget.pilot.KIND_RULES.
+    if name == "DEFAULT_RULES":
+        from geotarget import pilot
 
-    return check
-
-
-def _bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, bool):
-        raise InvalidType(f"{attribute.name} must be a bool (got {type(value).__name__} {value!r})")
-
-
-def _consistent(rules: KindRules, _: attrs.Attribute[Any], stale: StaleRule | None) -> None:
-    if stale is None:
-        return
-    if not isinstance(stale, StaleRule):
-        raise InvalidType(f"stale must be a StaleRule or None (got {type(stale).__name__})")
-    fresh = rules.location.max_age
-    if fresh is None:
-        raise InvalidInput(
-            "stale needs location.max_age: with location.max_age None every fix is current, so "
-            f"no fix is ever stale (got stale={stale!r})"
-        )
-    if stale.max_age < fresh:
-        raise InvalidInput(
-            f"stale.max_age must be >= location.max_age (got {stale.max_age} < {fresh})"
-        )
-
-
-def _one_hour() -> LocationRule:
-    return LocationRule(max_age=dt.timedelta(hours=1))
-
-
-@attrs.frozen(kw_only=True)
-class KindRules:
-    """How one alert kind treats uncertain locations and borders, and its blast-radius guard.
-
-    Parameters
-    ----------
-    location : LocationRule, default ``LocationRule(max_age=1 h)``
-        Fresh fixes: those at most ``location.max_age`` old are classified by their accuracy
-        disk (INSIDE, AMBIGUOUS or OUTSIDE). ``max_age=None`` accepts fixes of any age.
-    include_ambiguous : bool
-        Fail open (``True``: a device whose accuracy disk crosses the boundary receives the
-        alert) or closed. Life-safety kinds fail open.
-    stale : StaleRule or None, default None
-        Fixes older than ``location.max_age`` are *stale*. With a rule, a stale fix at most
-        ``stale.max_age`` old whose point lies in the area grown by ``stale.margin_m`` is told
-        (:attr:`Outcome.STALE_INCLUDED`); other stale fixes are not
-        (:attr:`Outcome.STALE_LOCATION`). ``stale.max_age`` must be ``>= location.max_age``.
-    include_no_fix : bool, default False
-        Whether devices with no fix at all are told (:attr:`Outcome.NO_FIX_INCLUDED`). Such a
-        device cannot be located, so ``True`` tells it every alert of the kind wherever the
-        area and whatever the enabled regions: ``False`` for every built-in kind.
-    beyond_border : bool, default False
-        Whether a device in the alert area that lies in no region of the hierarchy (beyond the
-        country's territory) is told. ``False``: :attr:`Outcome.BEYOND_BORDER`.
-    max_recipients : int, optional
-        Block an alert that would reach more devices than this, unless confirmed.
-    max_area_km2 : float, optional
-        Block an alert whose area is larger than this, unless confirmed.
-
-    Raises
-    ------
-    InvalidInput
-        If ``stale`` is given while ``location.max_age`` is None, or ``stale.max_age`` is
-        shorter than ``location.max_age``.
-
-    Examples
-    --------
-    >>> import datetime as dt
-    >>> from geotarget import StaleRule
-    >>> from geotarget.targeting import KindRules
-    >>> rules = KindRules(include_ambiguous=True, beyond_border=True,
-    ...                   stale=StaleRule(max_age=dt.timedelta(hours=6), margin_m=500.0))
-    >>> rules.location.max_age
-    datetime.timedelta(seconds=3600)
-    >>> KindRules(include_ambiguous=True,
-    ...           stale=StaleRule(max_age=dt.timedelta(minutes=5), margin_m=0.0))
-    Traceback (most recent call last):
-    ...
-    geotarget.errors.InvalidInput: stale.max_age must be >= location.max_age (got 0:05:00 < 1:00:00)
-
-    .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
-       ``stale``, ``include_no_fix`` and ``beyond_border``; ``location`` defaults to a one-hour
-       ``max_age``.
-    """
-
-    location: LocationRule = attrs.field(
-        factory=_one_hour, validator=attrs.validators.instance_of(LocationRule)
-    )
-    include_ambiguous: bool = attrs.field(validator=_bool)
-    stale: StaleRule | None = attrs.field(default=None, validator=_consistent)
-    include_no_fix: bool = attrs.field(default=False, validator=_bool)
-    beyond_border: bool = attrs.field(default=False, validator=_bool)
-    max_recipients: int | None = attrs.field(
-        default=None, validator=_opt_positive("max_recipients")
-    )
-    max_area_km2: float | None = attrs.field(default=None, validator=_opt_positive("max_area_km2"))
-
-
-#: The pilot's defaults. An Explosion is a life-safety 112-event: it fails open on ambiguous
-#: fixes, still tells a phone whose fix is up to 24 hours old if that fix lies within 1 km of the
-#: area (a phone left lying, or one that stopped reporting, still has an owner nearby), and does
-#: not stop at the national border (Haparanda/Tornio); it is meant for a limited area (at most
-#: 100 km², a circle of about 5.6 km). Police information fails closed (it must not reach people
-#: outside the area or the country it is about), ignores stale fixes and is guarded at 2,000 km²
-#: and 600,000 recipients. Fresh fixes are at most an hour old. No kind tells devices without a
-#: fix: they could be anywhere.
-DEFAULT_RULES: Mapping[AlertKind, KindRules] = {
-    AlertKind.EXPLOSION: KindRules(
-        location=LocationRule(max_age=dt.timedelta(hours=1)),
-        include_ambiguous=True,
-        stale=StaleRule(max_age=dt.timedelta(hours=24), margin_m=1000.0),
-        beyond_border=True,
-        max_area_km2=100.0,
-    ),
-    AlertKind.CRIME_MODUS: KindRules(
-        location=LocationRule(max_age=dt.timedelta(hours=1)),
-        include_ambiguous=False,
-        max_area_km2=2_000.0,
-        max_recipients=600_000,
-    ),
-    AlertKind.TIP_REQUEST: KindRules(
-        location=LocationRule(max_age=dt.timedelta(hours=1)),
-        include_ambiguous=False,
-        max_area_km2=2_000.0,
-        max_recipients=600_000,
-    ),
-}
+        return pilot.KIND_RULES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _aware(name: str, value: object) -> dt.datetime:
@@ -244,9 +122,20 @@ class Targeter:
         Counts are per ``county_level``.
     policy : RolloutPolicy
         Checked against ``regions`` at once: every code must exist.
-    location_rules : mapping of AlertKind to KindRules, optional
+    location_rules : mapping of str to KindRules, optional
         Per-kind location rules (fresh and stale fixes, no fix, ambiguous fixes, the border)
-        and blast-radius guards; kinds not given keep :data:`DEFAULT_RULES`.
+        and blast-radius guards, by kind name (an ``AlertKind`` is taken by its value); kinds
+        not given keep the pilot's :data:`geotarget.pilot.KIND_RULES`.
+    recognition : Recognizer, optional
+        The rules that recognise an alert's kind from what it says (:mod:`geotarget.kinds`).
+        The built-in ``geotarget:kind`` rule always ranks first; by default it is the only
+        one. Pass :data:`geotarget.pilot.RECOGNITION` (or a policy file's rules, then those)
+        to recognise alerts as upstream systems write them.
+    issuers : Issuers, optional
+        Who may issue which kinds where (:mod:`geotarget.issuers`). Default
+        :meth:`Issuers.any() <geotarget.issuers.Issuers.any>`: every sender, no authority
+        check — declared by leaving it out here, whereas a policy *file* must say
+        ``issuers = "any"`` to get it.
     ledger : DeliveryLedger, optional
         Where deliveries are recorded; default a new :class:`~geotarget.ledger.MemoryLedger`.
     county_level : str, default "county"
@@ -263,13 +152,14 @@ class Targeter:
     InvalidPolicy
         Listing every problem at once: region codes of the policy that the hierarchy does not
         have (or that lie outside its country), ``location_rules`` entries that are not
-        :class:`KindRules` or not a kind.
+        :class:`KindRules` or not a kind, recognition rules for kinds the rollout cannot
+        name, and issuers naming unknown regions or kinds.
 
     Examples
     --------
     >>> import datetime as dt
     >>> import shapely.geometry as sg
-    >>> from geotarget import Circle, PositionIndex, Positions, alerts
+    >>> from geotarget import Circle, PositionIndex, Positions, pilot
     >>> from geotarget.regions import Region, RegionHierarchy, RegionSet
     >>> from geotarget.rollout import nationwide
     >>> from geotarget.targeting import Targeter
@@ -281,13 +171,13 @@ class Targeter:
     >>> at = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
     >>> positions = Positions(["near", "far"], [18.0653, 18.2], [59.3325, 59.3325],
     ...                       observed_at=at)
-    >>> alert = alerts.explosion(
+    >>> alert = pilot.explosion(
     ...     identifier="exp-1", sender="polisen@example.se", sent=at,
     ...     area=Circle(18.0653, 59.3325, 500.0),
-    ...     sv=alerts.Message(headline="Explosion", description="Risk för explosion.",
-    ...                       area_description="Sergels torg"),
-    ...     en=alerts.Message(headline="Explosion", description="Risk of explosion.",
-    ...                       area_description="Sergels torg"),
+    ...     sv=pilot.Message(headline="Explosion", description="Risk för explosion.",
+    ...                      area_description="Sergels torg"),
+    ...     en=pilot.Message(headline="Explosion", description="Risk of explosion.",
+    ...                      area_description="Sergels torg"),
     ...     onset=at, expires=at + dt.timedelta(hours=2))
     >>> result = Targeter(regions, nationwide()).target(alert, PositionIndex(positions), at)
     >>> result.verdict.value, result.incident, result.recipients.tolist()
@@ -298,7 +188,8 @@ class Targeter:
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0
        Validates the policy against the regions; keeps an incident book; ``snap_m`` defaults
-       to 0.
+       to 0; ``recognition`` and ``issuers``; :meth:`receive` takes CAP bytes; swapped
+       lat/lon is refused against the regions' bounds.
     """
 
     def __init__(
@@ -306,15 +197,27 @@ class Targeter:
         regions: RegionHierarchy,
         policy: RolloutPolicy,
         *,
-        location_rules: Mapping[AlertKind, KindRules] | None = None,
+        location_rules: Mapping[str, KindRules] | Mapping[AlertKind, KindRules] | None = None,
+        recognition: Recognizer | None = None,
+        issuers: Issuers | None = None,
         ledger: DeliveryLedger | None = None,
         county_level: str = "county",
         snap_m: float = 0.0,
     ) -> None:
+        from geotarget import pilot  # the defaults of the pilot's kinds
+
         if not isinstance(regions, RegionHierarchy):
             raise InvalidType(f"regions must be a RegionHierarchy (got {type(regions).__name__})")
         if not isinstance(policy, RolloutPolicy):
             raise InvalidType(f"policy must be a RolloutPolicy (got {type(policy).__name__})")
+        recognition = Recognizer() if recognition is None else recognition
+        if not isinstance(recognition, Recognizer):
+            raise InvalidType(
+                f"recognition must be a Recognizer (got {type(recognition).__name__})"
+            )
+        issuers = Issuers.any() if issuers is None else issuers
+        if not isinstance(issuers, Issuers):
+            raise InvalidType(f"issuers must be Issuers (got {type(issuers).__name__})")
         problems: list[Problem] = []
         try:
             policy.validate(regions)
@@ -322,28 +225,19 @@ class Targeter:
             problems += [
                 Problem(f"policy.{p.path}" if p.path else "policy", p.message) for p in err.problems
             ]
-        merged = dict(DEFAULT_RULES)
-        given: Mapping[Any, object] = location_rules or {}
-        for kind, rule in given.items():
-            path = f"location_rules[{kind!r}]"
-            try:
-                k = AlertKind(kind)
-            except ValueError:
-                valid = ", ".join(sorted(repr(v.value) for v in AlertKind))
-                problems.append(Problem(path, f"must be an AlertKind, one of {valid}"))
-                continue
-            if not isinstance(rule, KindRules):
-                problems.append(
-                    Problem(path, f"must be KindRules (got {type(rule).__name__} {rule!r})")
-                )
-                continue
-            merged[k] = rule
+        more, merged = config_problems(
+            regions, recognition, issuers, location_rules or {}, pilot.KIND_RULES, KindRules
+        )
+        problems += more
         if problems:
             raise InvalidPolicy(problems)
+        self.recognition = recognition
+        self.issuers = issuers
+        self._gate = Gate(regions, recognition, issuers)
         self.regions = regions
         self.policy = policy
         self.snap_m = number("snap_m", snap_m, ge=0.0, le=100_000.0)
-        self.rules: Mapping[AlertKind, KindRules] = merged
+        self.rules: Mapping[str, KindRules] = merged
         self.ledger: DeliveryLedger = ledger if ledger is not None else MemoryLedger()
         self._finest = regions.levels[0]
         self._county_level = county_level if county_level in regions.levels else self._finest
@@ -388,10 +282,10 @@ class Targeter:
         if _not_an_alert(alert) or _not_public(alert):
             return None
         with self._lock:
-            res = self._book.resolve(alert)
+            res = self._book.resolve(alert, self.issuers.may_act_for)
         return None if res.incident is None else key_of(res.incident)
 
-    def _plan(self, kind: AlertKind, area: Area, decision: RolloutDecision) -> Plan:
+    def _plan(self, kind: str, area: Area, decision: RolloutDecision) -> Plan:
         rules = self.rules[kind]
         stale_margin = rules.stale.margin_m if rules.stale is not None else None
         # Everything the plan depends on: the area (by value), the decision (policy version,
@@ -474,8 +368,15 @@ class Targeter:
                     "no incident"
                 ),
             )
+        self._gate.check_axes(alert)
+        refused, facts = self._gate.admit(alert)
+        base.update(facts)
+        if refused is not None:
+            verdict, reason = refused
+            return TargetingResult(**base, incident=None, verdict=verdict, reason=reason)
+        kind: str = facts.get("kind", "")
         with self._lock:
-            res = self._book.resolve(alert)
+            res = self._book.resolve(alert, self.issuers.may_act_for)
             if res.action is not Action.TARGET:
                 return self._settle(alert, res, base)
         key = key_of(res.incident)  # type: ignore[arg-type]
@@ -485,9 +386,9 @@ class Targeter:
             if res.orphan
             else ""
         )
-        verdict, fields = self._decide(alert, index, at, confirm, prefix)
+        verdict, fields = self._decide(alert, kind, index, at, confirm, prefix)
         with self._lock:
-            again = self._book.resolve(alert)
+            again = self._book.resolve(alert, self.issuers.may_act_for)
             if again.action is not Action.TARGET or again.incident != res.incident:
                 return self._settle(alert, again, base)  # the book changed meanwhile
             before = self._book.incident(res.incident)  # type: ignore[arg-type]
@@ -541,6 +442,67 @@ class Targeter:
             **fields,
         )
 
+    def receive(
+        self, data: bytes, index: PositionIndex, at: dt.datetime, *, confirm: bool = False
+    ) -> TargetingResult:
+        """The intake: read a CAP document as received, check its signature, then target it.
+
+        The document is read strictly (:func:`geotarget.cap.read`) with the regions' bounds as
+        the service envelope, so a document written lon,lat is refused. When the sender's
+        issuer has ``signature_required``, the XML-DSig signature is verified against its
+        pinned certificates (:func:`geotarget.cap.verify_signature`, valid at ``at``); a
+        missing or bad one is :attr:`Verdict.BAD_SIGNATURE`, nobody is told and nothing
+        changes. Then the alert goes through :meth:`target`: recognition, authority, the
+        incident book, the rollout and the devices.
+
+        Parameters
+        ----------
+        data : bytes
+            The document exactly as received.
+        index : PositionIndex
+        at : datetime.datetime
+            Timezone-aware.
+        confirm : bool, default False
+            As for :meth:`target`.
+
+        Returns
+        -------
+        TargetingResult
+            With the reader's ``warnings`` and ``signature="verified"`` when one was checked.
+
+        Raises
+        ------
+        InvalidCAP
+            For a document that is not CAP 1.2, or whose areas look written lon,lat.
+        MissingExtra
+            When a signature must be checked and the ``signing`` extra is not installed.
+
+        .. versionadded:: 0.2.0
+        """
+        from geotarget import cap
+
+        if not isinstance(data, bytes):
+            raise InvalidType(
+                f"data must be the document's bytes as received (got {type(data).__name__})"
+            )
+        at = _aware("at", at)
+        parsed = cap.read(data, envelope=self._gate.bounds)
+        alert = parsed.alert
+        refused, signature = self._gate.signature(data, alert, at)
+        if refused is not None:
+            issuer = self.issuers.issuer_of(alert.sender)
+            return TargetingResult(
+                alert_id=alert.identifier,
+                incident=None,
+                at=at,
+                verdict=refused[0],
+                reason=refused[1],
+                issuer=None if issuer is None else issuer.name,
+                warnings=parsed.warnings,
+            )
+        result = self.target(alert, index, at, confirm=confirm)
+        return attrs.evolve(result, warnings=parsed.warnings, signature=signature)
+
     def _settle(self, alert: Alert, res: Resolution, base: dict[str, Any]) -> TargetingResult:
         """Apply and answer a lifecycle decision other than TARGET (the lock is held)."""
         self._book.apply(alert, res)
@@ -584,7 +546,13 @@ class Targeter:
         )
 
     def _decide(
-        self, alert: Alert, index: PositionIndex, at: dt.datetime, confirm: bool, prefix: str
+        self,
+        alert: Alert,
+        kind: str,
+        index: PositionIndex,
+        at: dt.datetime,
+        confirm: bool,
+        prefix: str,
     ) -> tuple[Verdict, dict[str, Any]]:
         """Evaluate a version the book would target: the verdict and the result's fields."""
         if at < alert.onset:
@@ -597,18 +565,12 @@ class Targeter:
             return Verdict.EXPIRED, {
                 "reason": prefix + f"the alert expired at {alert.expires.isoformat()}"
             }
-        kind = alert.kind
-        if kind is None:
-            return Verdict.NOT_A_PILOT_KIND, {
-                "reason": prefix
-                + "the alert is not one of the pilot's kinds (no geotarget:kind event code)"
-            }
         decision = self.policy.decide(kind, at)
         if not decision.enabled:
             nxt = decision.next_change
             return Verdict.KIND_NOT_ENABLED, {
                 "reason": prefix
-                + f"{kind.value} is not enabled ({decision.reason.value})"
+                + f"{kind} is not enabled ({decision.reason.value})"
                 + (f"; the next change is at {nxt.isoformat()}" if nxt else ""),
                 "next_change": nxt,
                 "rollout": decision,
@@ -625,7 +587,7 @@ class Targeter:
             grown = f" grown by snap_m={self.snap_m:g} m" if self.snap_m else ""
             return Verdict.AREA_OUTSIDE_ROLLOUT, {
                 "reason": prefix
-                + f"the alert area{grown} lies wholly outside the regions where {kind.value} "
+                + f"the alert area{grown} lies wholly outside the regions where {kind} "
                 f"is enabled ({', '.join(sorted(decision.regions))})",
                 "next_change": decision.next_change,
                 "rollout": decision,
@@ -635,7 +597,7 @@ class Targeter:
         if rules.max_area_km2 is not None and plan.area_km2 > rules.max_area_km2 and not confirm:
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
-                + f"the area is {plan.area_km2:,.1f} km², over the {kind.value} limit of "
+                + f"the area is {plan.area_km2:,.1f} km², over the {kind} limit of "
                 f"{rules.max_area_km2:,.1f} km²: confirm to send anyway",
                 "rollout": decision,
                 "area_km2": plan.area_km2,
@@ -651,7 +613,7 @@ class Targeter:
         ):
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
-                + f"{covered_ids.size:,} devices are covered, over the {kind.value} limit of "
+                + f"{covered_ids.size:,} devices are covered, over the {kind} limit of "
                 f"{rules.max_recipients:,}: confirm to send anyway",
                 "rollout": decision,
                 "area_km2": plan.area_km2,
@@ -661,7 +623,7 @@ class Targeter:
         counts[Outcome.OUTSIDE_AREA] += len(index.positions) - int(rows.size)
         phase = f", phase {decision.phase_index + 1}" if decision.phase_index is not None else ""
         return Verdict.DELIVER, {
-            "reason": prefix + f"{kind.value} is enabled ({decision.reason.value}{phase})",
+            "reason": prefix + f"{kind} is enabled ({decision.reason.value}{phase})",
             "next_change": decision.next_change,
             "rollout": decision,
             "counts": counts,
@@ -679,7 +641,7 @@ class Targeter:
     def _evaluate(
         self,
         status: Status,
-        kind: AlertKind,
+        kind: str,
         plan: Plan,
         decision: RolloutDecision,
         index: PositionIndex,
@@ -690,7 +652,7 @@ class Targeter:
             self.rules[kind],
             plan,
             status,
-            kind,
+            AlertKind(kind),
             decision,
             self.policy,
             self._finest_set,
@@ -759,10 +721,11 @@ class Targeter:
                     if inc is not None and inc.current is alert:
                         inc.streaming = False
                 continue
-            kind = alert.kind
+            recognised = self.recognition.recognise(alert)
             area = alert.area
-            if kind is None or area is None or at < alert.onset:
+            if recognised is None or area is None or at < alert.onset:
                 continue
+            kind = recognised.kind
             decision = self.policy.decide(kind, at)
             if not decision.enabled:
                 continue

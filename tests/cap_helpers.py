@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from geotarget import Circle, InvalidCAP, cap
-from geotarget import alerts as al
+from geotarget import Circle, InvalidCAP, cap, pilot
 from geotarget.alerts import Alert
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -54,11 +53,11 @@ def problems(data: str | bytes, **kw: Any) -> dict[str, str]:
 def explosion() -> Alert:
     """The pilot Explosion alert of the docs, 500 m around Sergels torg, in sv and en."""
     t0 = datetime(2026, 5, 4, 21, 30, tzinfo=timezone(timedelta(hours=2)))
-    sv = al.Message(headline="Explosion", description="Polisen är på plats.",
+    sv = pilot.Message(headline="Explosion", description="Polisen är på plats.",
                     area_description="Sergels torg")  # fmt: skip
-    en = al.Message(headline="Explosion", description="The police are on site.",
+    en = pilot.Message(headline="Explosion", description="The police are on site.",
                     area_description="Sergels torg")  # fmt: skip
-    return al.explosion(
+    return pilot.explosion(
         identifier="SE-POL-1", sender="polisen@polisen.se", sent=t0,
         area=Circle(18.06528, 59.3325, 500.0), sv=sv, en=en, onset=t0,
         expires=t0 + timedelta(hours=2),

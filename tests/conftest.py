@@ -19,9 +19,13 @@ settings.register_profile(
 settings.register_profile(
     "dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-# The declared-minimum-versions run (scripts/min_versions.py): fewer examples, same properties.
+# The wheel, Python 3.10 and minimum-versions runs (scripts/test): fewer examples.
 settings.register_profile(
     "min", max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+# A long run to do once by hand (e.g. before a release): HYPOTHESIS_PROFILE=thorough.
+settings.register_profile(
+    "thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import shapely.geometry as sg
 
-from geotarget import LocationRule, Positions, alerts
+from geotarget import LocationRule, Positions, pilot
 from geotarget.alerts import Alert, AlertKind, MessageType, Reference, Status
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
@@ -76,9 +76,9 @@ def policy(
     )
 
 
-def message(text: str) -> alerts.Message:
+def message(text: str) -> pilot.Message:
     """A one-language message."""
-    return alerts.Message(headline=text, description=text, area_description="here")
+    return pilot.Message(headline=text, description=text, area_description="here")
 
 
 def make_alert(
@@ -94,9 +94,9 @@ def make_alert(
 ) -> Alert:
     """A pilot alert of ``kind`` over ``area``."""
     build = {
-        AlertKind.EXPLOSION: alerts.explosion,
-        AlertKind.CRIME_MODUS: alerts.crime_modus,
-        AlertKind.TIP_REQUEST: alerts.tip_request,
+        AlertKind.EXPLOSION: pilot.explosion,
+        AlertKind.CRIME_MODUS: pilot.crime_modus,
+        AlertKind.TIP_REQUEST: pilot.tip_request,
     }[kind]
     return build(
         identifier=ident,

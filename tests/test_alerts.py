@@ -12,18 +12,15 @@ from alert_strategies import alerts, infos
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geotarget import Area, Circle, InvalidAlert, InvalidCoordinates, InvalidType, Polygon
-from geotarget import alerts as al
+from geotarget import Area, Circle, InvalidAlert, InvalidCoordinates, InvalidType, Polygon, pilot
 from geotarget.alerts import (
     KIND_CODE,
-    POLICE_TIP_CHANNELS,
     Alert,
     AlertArea,
     AlertKind,
     Category,
     Certainty,
     Info,
-    Message,
     MessageType,
     NamedValue,
     Reference,
@@ -35,6 +32,7 @@ from geotarget.alerts import (
     TipChannelKind,
     Urgency,
 )
+from geotarget.pilot import POLICE_TIP_CHANNELS, Message
 
 T0 = datetime(2026, 5, 4, 21, 30, tzinfo=timezone(timedelta(hours=2)))
 SERGELS = Circle(18.06528, 59.3325, 500.0)
@@ -58,7 +56,7 @@ def explosion(**kw: Any) -> Alert:
         "sv": SV, "en": EN, "onset": T0, "expires": T0 + timedelta(hours=2),
     }  # fmt: skip
     args.update(kw)
-    return al.explosion(**args)
+    return pilot.explosion(**args)
 
 
 def info(**kw: Any) -> Info:
@@ -242,8 +240,8 @@ def test_crime_modus_and_tip_request_mappings() -> None:
         "identifier": "SE-POL-2", "sender": "polisen@polisen.se", "sent": T0, "area": SERGELS,
         "sv": SV, "en": EN, "onset": T0, "expires": T0 + timedelta(days=1),
     }  # fmt: skip
-    modus = al.crime_modus(**common)
-    tips = al.tip_request(**common)
+    modus = pilot.crime_modus(**common)
+    tips = pilot.tip_request(**common)
     assert (modus.kind, tips.kind) == (AlertKind.CRIME_MODUS, AlertKind.TIP_REQUEST)
     assert modus.infos[0].response_types == (ResponseType.MONITOR,)
     assert tips.infos[0].response_types == (ResponseType.NONE,)
@@ -261,12 +259,12 @@ def test_tip_request_takes_its_own_channels_and_needs_one() -> None:
         "identifier": "SE-POL-3", "sender": "polisen@polisen.se", "sent": T0, "area": SERGELS,
         "sv": SV, "en": EN, "onset": T0, "expires": T0 + timedelta(days=1),
     }  # fmt: skip
-    a = al.tip_request(**common, tip_channels=[phone])
+    a = pilot.tip_request(**common, tip_channels=[phone])
     assert a.tip_channels == (phone,)
     assert a.infos[0].web is None
     assert phone.uri == "tel:+46771141400"
     with pytest.raises(InvalidAlert, match="tip_channels must name at least one"):
-        al.tip_request(**common, tip_channels=[])
+        pilot.tip_request(**common, tip_channels=[])
 
 
 @pytest.mark.parametrize(

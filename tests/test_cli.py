@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geotarget import Circle, alerts, cap
+from geotarget import Circle, cap, pilot
 from geotarget.cli import main
 
 AT = dt.datetime(2024, 5, 20, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
@@ -27,8 +27,8 @@ def run(*argv: str) -> tuple[int, str]:
 
 def write_alert(path: Path, lon: float = 18.06528, lat: float = 59.3325) -> Path:
     """Write an Explosion alert 500 m around a point as CAP XML."""
-    msg = alerts.Message(headline="Explosion", description="Risk", area_description="Here")
-    alert = alerts.explosion(
+    msg = pilot.Message(headline="Explosion", description="Risk", area_description="Here")
+    alert = pilot.explosion(
         identifier="cli-1",
         sender="polisen@example.se",
         sent=AT,
@@ -490,9 +490,9 @@ def test_preview_refuses_a_swapped_area(tmp_path: Path) -> None:
     assert "area: 1 part(s)" in anywhere.stdout
     from geotarget import Polygon
 
-    msg = alerts.Message(headline="Explosion", description="Risk", area_description="Here")
+    msg = pilot.Message(headline="Explosion", description="Risk", area_description="Here")
     ring = [(59.33, 18.06), (59.34, 18.06), (59.34, 18.08)]  # Sergels torg written lat,lon
-    polygon = alerts.explosion(
+    polygon = pilot.explosion(
         identifier="cli-2",
         sender="polisen@example.se",
         sent=AT,

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geotarget import Circle, InvalidInput, InvalidType, alerts
+from geotarget import Circle, InvalidInput, InvalidType, pilot
 from geotarget.alerts import Alert, MessageType, Reference, Status
 from geotarget.ledger import (
     ClaimStatus,
@@ -71,8 +71,8 @@ def store(opener: Opener) -> Any:
 
 
 def _alert(identifier: str = "K1", **kw: Any) -> Alert:
-    msg = alerts.Message(headline="x", description="x", area_description="x")
-    base = alerts.explosion(
+    msg = pilot.Message(headline="x", description="x", area_description="x")
+    base = pilot.explosion(
         identifier=identifier,
         sender="polisen@polisen.se",
         sent=T0,
@@ -907,3 +907,23 @@ def test_two_processes_redelivering_at_once_take_disjoint_sets(
     got_b = {d for c in b.redeliver(T0 + MIN) for d in c.devices.tolist()}
     assert not got_a & got_b
     assert got_a | got_b == {str(i) for i in range(500)}
+
+
+def test_admit_lets_the_issuer_table_say_who_may_act_for_whom(store: Any) -> None:
+    """A Cancel from another sender is refused unless may_act_for allows it; status must match."""
+    from geotarget.issuers import Issuer, Issuers
+
+    table = Issuers([
+        Issuer(name="national", senders=["polisen@polisen.se"], kinds=["explosion"],
+               regions=["SE"]),
+        Issuer(name="syd", senders=["syd@polisen.se"], kinds=["explosion"], regions=["SE"],
+               acts_for=["national"]),
+    ])  # fmt: skip
+    assert store.admit(_alert(), at=T0).transition is Transition.STARTED
+    cancel = _follow(MessageType.CANCEL, "K9", "K1", 5, sender="syd@polisen.se")
+    assert store.admit(cancel, at=T0).transition is Transition.NOT_AUTHORISED
+    test = attrs.evolve(cancel, status=Status.TEST)
+    got = store.admit(test, at=T0, may_act_for=table.may_act_for)
+    assert got.transition is Transition.NOT_AUTHORISED
+    got = store.admit(cancel, at=T0, may_act_for=table.may_act_for)
+    assert got.transition is Transition.RETRACTED

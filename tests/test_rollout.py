@@ -849,7 +849,8 @@ def test_a_bad_document_lists_every_problem_with_its_path() -> None:
     with pytest.raises(InvalidPolicy) as err:
         RolloutPolicy.from_toml(doc, catalog=CATALOG)
     assert [str(p) for p in err.value.problems] == [
-        "colour: unknown key (valid: country, format_version, killed, kinds, salt, timezone)",
+        "colour: unknown key (valid: country, format_version, issuers, killed, kinds, "
+        "recognition, salt, timezone)",
         "kinds.weather: unknown alert kind (valid: crime_modus, explosion, tip_request)",
         "kinds.explosion.killed: must be true or false (got 'no')",
         "kinds.explosion.phases[0].percentage: must lie in [0, 100] (got 120)",

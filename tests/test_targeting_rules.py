@@ -21,9 +21,10 @@ from geotarget import (
 )
 from geotarget.alerts import AlertKind
 from geotarget.errors import InvalidInput, InvalidPolicy
+from geotarget.pilot import KIND_RULES
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import nationwide
-from geotarget.targeting import DEFAULT_RULES, KindRules, Outcome, Targeter, Verdict
+from geotarget.targeting import KindRules, Outcome, Targeter, Verdict
 
 GEOD = pyproj.Geod(ellps="WGS84")
 SERGELS_TORG = (18.06528, 59.3325)
@@ -165,7 +166,7 @@ def test_no_fix_is_told_only_when_the_kind_says_so(regions: RegionHierarchy) -> 
     )
     assert told.recipients.tolist() == ["d0", "d1"]
     assert told.outcome_of("d1") is Outcome.NO_FIX_INCLUDED
-    assert all(not r.include_no_fix for r in DEFAULT_RULES.values())
+    assert all(not r.include_no_fix for r in KIND_RULES.values())
 
 
 def test_beyond_the_border_is_a_per_kind_choice(regions: RegionHierarchy) -> None:
@@ -265,7 +266,7 @@ def test_policy_naming_an_unknown_region_is_refused_at_construction(
         Targeter(
             regions,
             pol,
-            location_rules={"not-a-kind": DEFAULT_RULES[AlertKind.EXPLOSION]},  # type: ignore[dict-item]
+            location_rules={"not-a-kind": KIND_RULES["explosion"]},
         )
     text = str(err.value)
     assert len(err.value.problems) == 3, text

@@ -30,6 +30,7 @@ Three stores implement :class:`DeliveryLedger`: :class:`MemoryLedger` (in proces
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol, overload, runtime_checkable
 
@@ -282,7 +283,14 @@ class DeliveryLedger(Protocol):
         """
         ...
 
-    def admit(self, alert: Any, *, at: datetime, lease: timedelta = ...) -> Admission:
+    def admit(
+        self,
+        alert: Any,
+        *,
+        at: datetime,
+        lease: timedelta = ...,
+        may_act_for: Callable[[str, str], bool] | None = None,
+    ) -> Admission:
         """Apply one Alert, Update or Cancel to the stored incidents, atomically.
 
         The rules are issue 10's: a version is (sender, identifier); an Alert starts an
@@ -290,8 +298,9 @@ class DeliveryLedger(Protocol):
         version it references; the newest ``sent`` is current; a Cancel ends the incident and
         retracts; a Cancel naming no known version is remembered, so the late Alert is refused;
         an Update naming no known version starts the incident under its first reference; a
-        version id re-used with other content is a conflict; an Update or Cancel from another
-        sender, or with another status, is refused. Each outcome is a :class:`Transition`.
+        version id re-used with other content is a conflict; an Update or Cancel from a sender
+        that may not act for the incident's sender, or with another status, is refused. Each
+        outcome is a :class:`Transition`.
 
         Parameters
         ----------
@@ -301,6 +310,10 @@ class DeliveryLedger(Protocol):
             Now, timezone-aware.
         lease : timedelta, default 60 s
             The lease of the retractions a Cancel makes.
+        may_act_for : callable, optional
+            ``may_act_for(sender, owner)``: whether ``sender`` may Update or Cancel an incident
+            ``owner`` started — the policy's :meth:`geotarget.issuers.Issuers.may_act_for`.
+            Default: only the owner itself.
 
         Returns
         -------

@@ -8,6 +8,7 @@ locks make every admission and every claim of an incident happen one after anoth
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
@@ -90,8 +91,18 @@ def version_id(sender: str, identifier: str) -> str:
     return f"{sender}/{identifier}"
 
 
-def admit(tx: Tx, alert: Alert, at_us: int, lease_us: int) -> Admission:
-    """Apply one Alert, Update or Cancel to the store's incidents (one transaction)."""
+def admit(
+    tx: Tx,
+    alert: Alert,
+    at_us: int,
+    lease_us: int,
+    may_act_for: Callable[[str, str], bool] | None = None,
+) -> Admission:
+    """Apply one Alert, Update or Cancel to the store's incidents (one transaction).
+
+    ``may_act_for(sender, owner)`` says who may change an incident another sender started (the
+    policy's issuer table); by default only the owner itself.
+    """
     from geotarget import cap
     from geotarget.alerts import Alert, MessageType
 
@@ -186,8 +197,14 @@ def admit(tx: Tx, alert: Alert, at_us: int, lease_us: int) -> Admission:
 
     row = tx.incident_row(key)
     assert row is not None
-    if row.sender is not None and (alert.sender != row.sender or alert.status.value != row.status):
-        return done(Transition.NOT_AUTHORISED, key)
+    if row.sender is not None:
+        allowed = (
+            alert.sender == row.sender
+            if may_act_for is None
+            else may_act_for(alert.sender, row.sender)
+        )
+        if not allowed or alert.status.value != row.status:
+            return done(Transition.NOT_AUTHORISED, key)
     no = refused(row)
     if no is not None:
         return done(no, key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, overload
@@ -451,12 +451,19 @@ class MemoryLedger:
         with self._lock:
             yield _MemoryTx(self)
 
-    def admit(self, alert: Any, *, at: datetime, lease: timedelta = DEFAULT_LEASE) -> Admission:
+    def admit(
+        self,
+        alert: Any,
+        *,
+        at: datetime,
+        lease: timedelta = DEFAULT_LEASE,
+        may_act_for: Callable[[str, str], bool] | None = None,
+    ) -> Admission:
         """See :meth:`geotarget.ledger.DeliveryLedger.admit`."""
         at_us = micros("at", at)
         lease_us = lease_micros(lease)
         with self._tx() as tx:
-            return _lifecycle.admit(tx, alert, at_us, lease_us)
+            return _lifecycle.admit(tx, alert, at_us, lease_us, may_act_for)
 
     def expire(self, incident: str, *, at: datetime) -> bool:
         """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, overload
@@ -444,13 +445,20 @@ class SqlStore(abc.ABC):
 
     # -- incidents ------------------------------------------------------------------------------
 
-    def admit(self, alert: Any, *, at: datetime, lease: timedelta = DEFAULT_LEASE) -> Admission:
+    def admit(
+        self,
+        alert: Any,
+        *,
+        at: datetime,
+        lease: timedelta = DEFAULT_LEASE,
+        may_act_for: Callable[[str, str], bool] | None = None,
+    ) -> Admission:
         """See :meth:`geotarget.ledger.DeliveryLedger.admit`."""
         at_us = micros("at", at)
         lease_us = lease_micros(lease)
         with self._tx(durable=True) as cur:
             self._serialise_admissions(cur)
-            out = _lifecycle.admit(_SqlTx(self, cur), alert, at_us, lease_us)
+            out = _lifecycle.admit(_SqlTx(self, cur), alert, at_us, lease_us, may_act_for)
         if out.transition is Transition.RETRACTED and out.incident is not None:
             self._forget(out.incident.key)
         return out

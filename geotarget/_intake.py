@@ -1,0 +1,176 @@
+"""Private: what a :class:`~geotarget.targeting.Targeter` checks before the incident book.
+
+The :class:`Gate` holds the recognition rules, the issuer table and the region bounds of one
+Targeter, and answers, for one message, whether it is refused before anything changes (its
+axis order, its issuer, its kind, the issuer's authority over the kind and the territory its
+area reaches, its signature) — with the result's ``kind``, ``recognised_by`` and ``issuer``.
+The rules are stated in :mod:`geotarget.issuers` and :mod:`geotarget.kinds`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from geotarget._authority import Territory
+from geotarget._targeting_result import Verdict
+from geotarget.alerts import Alert, AlertKind, MessageType
+from geotarget.errors import InvalidCAP, InvalidInput, InvalidSignature, InvalidType, Problem
+from geotarget.issuers import Issuer, Issuers
+from geotarget.kinds import Recognition, Recognizer, check_kind_name
+from geotarget.regions import RegionHierarchy
+
+#: The kinds a rollout can enable (it names kinds by ``AlertKind`` value).
+KNOWN_KINDS = frozenset(k.value for k in AlertKind)
+
+Refusal = tuple[Verdict, str]
+
+
+def config_problems(
+    regions: RegionHierarchy,
+    recognition: Recognizer,
+    issuers: Issuers,
+    given: Mapping[Any, object],
+    defaults: Mapping[str, Any],
+    rules_type: type,
+) -> tuple[list[Problem], dict[str, Any]]:
+    """Problems of a Targeter's recognition, issuers and ``location_rules``; the merged rules."""
+    problems: list[Problem] = []
+    valid = ", ".join(sorted(repr(v) for v in KNOWN_KINDS))
+    for i, rule in enumerate(recognition.rules):
+        if rule.kind not in KNOWN_KINDS:
+            problems.append(
+                Problem(
+                    f"recognition[{i}].kind",
+                    f"{rule.kind!r} is not a kind the rollout can enable "
+                    f"(valid: {', '.join(sorted(KNOWN_KINDS))})",
+                )
+            )
+    problems += issuers.problems(regions.__contains__, KNOWN_KINDS)
+    problems += issuers.certificate_problems()
+    merged = dict(defaults)
+    for kind, kind_rules in given.items():
+        path = f"location_rules[{kind!r}]"
+        name = kind.value if isinstance(kind, AlertKind) else kind
+        try:
+            check_kind_name("kind", name)
+        except (InvalidInput, InvalidType):
+            problems.append(Problem(path, f"must be a kind name, one of {valid}"))
+            continue
+        if name not in KNOWN_KINDS:
+            problems.append(Problem(path, f"must be a kind name, one of {valid}"))
+            continue
+        if not isinstance(kind_rules, rules_type):
+            problems.append(
+                Problem(path, f"must be KindRules (got {type(kind_rules).__name__} {kind_rules!r})")
+            )
+            continue
+        merged[name] = kind_rules
+    return problems, merged
+
+
+class Gate:
+    """The checks before the incident book, for one Targeter.
+
+    Thread-safe: its only state is a lazily built, immutable territory index.
+    """
+
+    def __init__(self, regions: RegionHierarchy, recognition: Recognizer, issuers: Issuers) -> None:
+        self.recognition = recognition
+        self.issuers = issuers
+        self._finest = regions.levels[0]
+        self._finest_set = regions.region_set(self._finest)
+        self.bounds = self._finest_set.bounds
+        self._authority = {i.name: regions.expand(i.regions, self._finest) for i in issuers.issuers}
+        self._territory: Territory | None = None
+
+    def check_axes(self, alert: Alert) -> None:
+        """Refuse an alert whose polygons or circles look written lon,lat (InvalidCAP)."""
+        from geotarget import cap
+
+        problems = cap.check_axis_order(alert, self.bounds)
+        if problems:
+            raise InvalidCAP(problems)
+
+    def admit(self, alert: Alert) -> tuple[Refusal | None, dict[str, Any]]:
+        """Issuer, recognition and authority: (refusal or None, the result's facts).
+
+        A refusal changes nothing. The facts are ``kind``, ``recognised_by`` and ``issuer`` as
+        far as they were found.
+        """
+        facts: dict[str, Any] = {}
+        issuer: Issuer | None = None
+        if not self.issuers.any_sender:
+            issuer = self.issuers.issuer_of(alert.sender)
+            if issuer is None:
+                names = ", ".join(sorted(i.name for i in self.issuers.issuers)) or "none"
+                return (
+                    Verdict.UNKNOWN_ISSUER,
+                    f"sender {alert.sender!r} belongs to no issuer of the policy (issuers: "
+                    f"{names}): it reaches nobody and changes nothing",
+                ), facts
+            facts["issuer"] = issuer.name
+        if alert.msg_type is MessageType.CANCEL:
+            return None, facts  # a Cancel has no kind of its own; the book authorises it
+        recognised: Recognition | None = self.recognition.recognise(alert)
+        if recognised is None:
+            return (
+                Verdict.UNRECOGNISED_KIND,
+                f"no recognition rule recognises the alert's kind (looked at "
+                f"{self.recognition.looked_at(alert)}): it reaches nobody and changes nothing",
+            ), facts
+        facts.update(kind=recognised.kind, recognised_by=recognised.rule)
+        if issuer is None:
+            return None, facts
+        if recognised.kind not in issuer.kinds:
+            return (
+                Verdict.NOT_AUTHORISED,
+                f"not authorised: issuer {issuer.name!r} (sender {alert.sender!r}) may not "
+                f"issue {recognised.kind} (it may issue {', '.join(sorted(issuer.kinds))}); "
+                "nobody is told and nothing changes",
+            ), facts
+        outside = self._outside(issuer, alert)
+        if outside:
+            more = f" and {len(outside) - 10} more" if len(outside) > 10 else ""
+            return (
+                Verdict.NOT_AUTHORISED,
+                f"not authorised: the alert area reaches {len(outside)} {self._finest} "
+                f"region(s) outside the regions of issuer {issuer.name!r} "
+                f"({', '.join(sorted(issuer.regions))}): {', '.join(outside[:10])}{more}; "
+                "nobody is told and nothing changes",
+            ), facts
+        return None, facts
+
+    def _outside(self, issuer: Issuer, alert: Alert) -> list[str]:
+        """The finest regions the alert area reaches outside the issuer's, sorted."""
+        area = alert.area
+        allowed = self._authority[issuer.name]
+        # An issuer whose regions cover every finest region (a national one) needs no geometry.
+        if area is None or len(allowed) == len(self._finest_set.codes):
+            return []
+        if self._territory is None:
+            self._territory = Territory(self._finest_set)
+        return sorted(self._territory.reached(area) - allowed)
+
+    def signature(
+        self, data: bytes, alert: Alert, at: dt.datetime
+    ) -> tuple[Refusal | None, str | None]:
+        """Verify the document's signature when the sender's issuer must sign.
+
+        Returns (refusal or None, ``"verified"`` or None).
+        """
+        from geotarget import cap
+
+        issuer = self.issuers.issuer_of(alert.sender)
+        if issuer is None or not issuer.signature_required:
+            return None, None
+        try:
+            cap.verify_signature(data, issuer.certificates, at=at, envelope=self.bounds)
+        except InvalidSignature as err:
+            return (
+                Verdict.BAD_SIGNATURE,
+                f"refused: issuer {issuer.name!r} must sign its alerts, and "
+                f"{type(err).__name__}: {err}; nobody is told and nothing changes",
+            ), None
+        return None, "verified"

@@ -1,0 +1,208 @@
+"""Private: the ``recognition`` and ``issuers`` sections of a policy document.
+
+They sit beside the rollout (``kinds``, ``timezone``...) in the same TOML or JSON file; the
+rollout reader ignores them and these readers ignore the rollout. Every problem is collected
+with its path and raised as one :class:`~geotarget.errors.InvalidPolicy`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from geotarget.alerts import NamedValue
+from geotarget.errors import GeotargetError, InvalidPolicy, MissingExtra, Problem
+from geotarget.issuers import Issuer, Issuers
+from geotarget.kinds import RecognitionRule, Recognizer
+
+#: Largest policy document or certificate file read, in bytes.
+MAX_BYTES = 4 * 1024 * 1024
+_RULE_KEYS = ("name", "kind", "events", "categories", "event_codes", "senders")
+_ISSUER_KEYS = (
+    "name", "senders", "kinds", "regions", "acts_for", "signature", "certificates",
+)  # fmt: skip
+
+
+def _read(path: Path, what: str) -> bytes:
+    with open(path, "rb") as f:
+        data = f.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise InvalidPolicy([Problem("", f"{what} {path} is larger than {MAX_BYTES:,} bytes")])
+    return data
+
+
+def load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]:
+    """Parse a TOML or JSON policy (text or a path) into plain data."""
+    if isinstance(source, os.PathLike):
+        raw = _read(Path(source), "policy file")
+    elif isinstance(source, (str, bytes)):
+        raw = source.encode("utf-8") if isinstance(source, str) else source
+    else:
+        raise InvalidPolicy(
+            [
+                Problem(
+                    "", f"source must be {fmt} text or a pathlib.Path (got {type(source).__name__})"
+                )
+            ]
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InvalidPolicy([Problem("", f"not UTF-8 text: {err}")]) from err
+    if fmt == "JSON":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InvalidPolicy([Problem("", f"not valid JSON: {err}")]) from err
+    else:
+        name = "tomllib" if sys.version_info >= (3, 11) else "tomli"
+        try:
+            toml = importlib.import_module(name)
+        except ImportError as err:
+            raise MissingExtra("toml", "reading a TOML policy on Python 3.10") from err
+        try:
+            data = toml.loads(text)
+        except toml.TOMLDecodeError as err:
+            raise InvalidPolicy([Problem("", f"not valid TOML: {err}")]) from err
+    if not isinstance(data, Mapping):
+        raise InvalidPolicy([Problem("", f"a policy must be a table (got {type(data).__name__})")])
+    return data
+
+
+def base_of(source: object) -> Path:
+    """The directory certificate paths are relative to: the policy file's, else the cwd."""
+    return Path(source).parent if isinstance(source, os.PathLike) else Path(".")
+
+
+def _unknown(table: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> list[Problem]:
+    return [
+        Problem(f"{path}.{k}", f"unknown key (valid: {', '.join(sorted(allowed))})")
+        for k in table
+        if k not in allowed
+    ]
+
+
+def _table_array(data: Mapping[str, Any], key: str) -> tuple[list[Any], list[Problem]]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        return [], [Problem(key, f"must be an array of tables (got {type(value).__name__})")]
+    return value, []
+
+
+def recognizer(data: Mapping[str, Any]) -> Recognizer:
+    """The ``recognition`` array as a :class:`Recognizer` (empty when absent)."""
+    raw, problems = _table_array(data, "recognition")
+    rules = []
+    for i, entry in enumerate(raw):
+        path = f"recognition[{i}]"
+        if not isinstance(entry, Mapping):
+            problems.append(Problem(path, f"must be a table (got {type(entry).__name__})"))
+            continue
+        bad = _unknown(entry, _RULE_KEYS, path)
+        problems += bad
+        codes: list[NamedValue] = []
+        raw_codes = entry.get("event_codes", [])
+        if not isinstance(raw_codes, list):
+            problems.append(Problem(f"{path}.event_codes", "must be an array of tables"))
+            continue
+        for j, code in enumerate(raw_codes):
+            cpath = f"{path}.event_codes[{j}]"
+            if (
+                not isinstance(code, Mapping)
+                or set(code) != {"value_name", "value"}
+                or not all(isinstance(v, str) for v in code.values())
+            ):
+                problems.append(
+                    Problem(cpath, f"must be a table with str value_name and value (got {code!r})")
+                )
+                continue
+            codes.append(NamedValue(code["value_name"], code["value"]))
+        if bad or len(codes) != len(raw_codes):
+            continue
+        fields = {k: v for k, v in entry.items() if k != "event_codes"}
+        try:
+            rules.append(RecognitionRule(**fields, event_codes=codes))
+        except GeotargetError as err:
+            problems.append(Problem(path, str(err)))
+        except TypeError as err:  # a missing name or kind
+            problems.append(Problem(path, f"needs name and kind ({err})"))
+    if problems:
+        raise InvalidPolicy(problems)
+    return Recognizer(rules)
+
+
+def _certificate(text: object, base: Path, path: str) -> str:
+    if not isinstance(text, str):
+        raise InvalidPolicy([Problem(path, f"must be a PEM text or a file path (got {text!r})")])
+    if "-----BEGIN" in text:
+        return text
+    file = base / text
+    try:
+        return _read(file, "certificate file").decode("ascii")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InvalidPolicy([Problem(path, f"cannot read certificate file {file}: {err}")]) from err
+
+
+def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
+    """The ``issuers`` entry as :class:`Issuers`; a document without one is an error."""
+    if "issuers" not in data:
+        raise InvalidPolicy(
+            [
+                Problem(
+                    "issuers",
+                    'missing: declare the issuers table, or issuers = "any" to accept every '
+                    "sender (never assumed)",
+                )
+            ]
+        )
+    if data["issuers"] == "any":
+        return Issuers.any()
+    raw, problems = _table_array(data, "issuers")
+    if problems:
+        problems[0] = Problem("issuers", 'must be "any" or an array of issuer tables')
+    found = []
+    for i, entry in enumerate(raw):
+        path = f"issuers[{i}]"
+        if not isinstance(entry, Mapping):
+            problems.append(Problem(path, f"must be a table (got {type(entry).__name__})"))
+            continue
+        bad = _unknown(entry, _ISSUER_KEYS, path)
+        problems += bad
+        fields = {k: v for k, v in entry.items() if k not in ("signature", "certificates")}
+        signature = entry.get("signature", "optional")
+        if signature not in ("required", "optional"):
+            problems.append(
+                Problem(
+                    f"{path}.signature", f'must be "required" or "optional" (got {signature!r})'
+                )
+            )
+            continue
+        certs_raw = entry.get("certificates", [])
+        if not isinstance(certs_raw, list):
+            problems.append(Problem(f"{path}.certificates", "must be an array"))
+            continue
+        certs = []
+        try:
+            for j, c in enumerate(certs_raw):
+                certs.append(_certificate(c, Path(base), f"{path}.certificates[{j}]"))
+        except InvalidPolicy as err:
+            problems += err.problems
+            continue
+        if bad:
+            continue
+        try:
+            found.append(
+                Issuer(**fields, signature_required=signature == "required", certificates=certs)
+            )
+        except GeotargetError as err:
+            problems.append(Problem(path, str(err)))
+        except TypeError as err:
+            problems.append(Problem(path, f"needs name, senders, kinds and regions ({err})"))
+    if problems:
+        raise InvalidPolicy(problems)
+    return Issuers(found)

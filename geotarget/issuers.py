@@ -1,0 +1,427 @@
+"""Who may alert whom, where: the issuers a policy trusts, and what each may issue.
+
+An :class:`Issuer` is a set of CAP ``<sender>`` values that act as one authority (a police
+region, the national police, SOS Alarm). It may issue the kinds it names, within the regions it
+names, may act (Update, Cancel) for the issuers it names, and may be required to sign its
+alerts with a pinned certificate. :class:`Issuers` is the policy's table of them; a
+:class:`~geotarget.targeting.Targeter` checks every message against it. The rules (the
+contract, tested against a brute-force check):
+
+* **Unknown sender.** A message whose ``sender`` belongs to no issuer reaches nobody
+  (``Verdict.UNKNOWN_ISSUER``) and changes nothing — unless the table is :meth:`Issuers.any`,
+  which a policy must declare explicitly (``issuers = "any"``): a policy file without an
+  issuers table is an error, never a silent "anyone".
+* **Kind.** An Alert or Update of a kind the issuer does not name reaches nobody
+  (``Verdict.NOT_AUTHORISED``).
+* **Region.** An Alert or Update may reach only the issuer's territory: every finest region of
+  the hierarchy whose *interior* the alert area's interior meets (a shared border alone does
+  not count) must lie within one of the issuer's regions; otherwise it reaches nobody
+  (``Verdict.NOT_AUTHORISED``, naming the regions outside). Circles are taken as their
+  4,096-gons of points on the exact rim (within a metre of it). Parts of the area in no region
+  (abroad, the open sea) do not count: whether devices there are told is the kind's
+  ``beyond_border`` rule. An issuer naming the country code may alert anywhere.
+* **Updates and Cancels** must come from the incident's issuer sender, or from a sender whose
+  issuer ``acts_for`` the incident's issuer, and carry the incident's status; otherwise
+  ``Verdict.NOT_AUTHORISED`` and nothing changes. (With :meth:`Issuers.any`, only the
+  incident's own sender.)
+* **Signatures.** An issuer with ``signature_required`` sends only signed documents; the
+  intake :meth:`~geotarget.targeting.Targeter.receive` verifies them against its pinned
+  certificates and refuses (``Verdict.BAD_SIGNATURE``) a missing or bad signature.
+
+The table is validated against the regions when a ``Targeter`` is built: unknown region codes,
+kinds no recognition rule or rollout knows, ``acts_for`` naming no issuer — every problem is
+listed with its path (``issuers[1].regions``).
+
+Examples
+--------
+>>> from geotarget.issuers import Issuer, Issuers
+>>> table = Issuers([
+...     Issuer(name="national", senders=["polisen@polisen.se"],
+...            kinds=["explosion", "crime_modus", "tip_request"], regions=["SE"]),
+...     Issuer(name="stockholm", senders=["stockholm@polisen.se"],
+...            kinds=["crime_modus", "tip_request"], regions=["01"], acts_for=[]),
+... ])
+>>> table.issuer_of("stockholm@polisen.se").name, table.issuer_of("x@example.se")
+('stockholm', None)
+>>> table.may_act_for("polisen@polisen.se", "stockholm@polisen.se")
+False
+
+.. versionadded:: 0.2.0
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
+from geotarget.kinds import check_kind_name
+
+__all__ = ["Issuer", "Issuers"]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
+_NAME_RULE = "1 to 64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
+_SENDER_BAD = re.compile(r"[\s,<&]")
+
+
+def _names(field: str, value: object) -> frozenset[str]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidType(f"{field} must be a list of str (got {type(value).__name__} {value!r})")
+    items = list(value)
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise InvalidType(f"{field}[{i}] must be a str (got {type(item).__name__} {item!r})")
+    return frozenset(items)
+
+
+def _senders(value: object) -> frozenset[str]:
+    out = _names("senders", value)
+    for s in sorted(out):
+        if not s or _SENDER_BAD.search(s):
+            raise InvalidInput(
+                f"senders must be CAP senders: no whitespace, ',', '<' or '&', not empty "
+                f"(got {s!r})"
+            )
+    return out
+
+
+def _kinds(value: object) -> frozenset[str]:
+    out = _names("kinds", value)
+    for k in sorted(out):
+        check_kind_name("kinds", k)
+    return out
+
+
+def _regions(value: object) -> frozenset[str]:
+    return _names("regions", value)
+
+
+def _acts_for(value: object) -> frozenset[str]:
+    return _names("acts_for", value)
+
+
+def _pems(value: object) -> tuple[str, ...]:
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    if not isinstance(value, Iterable):
+        raise InvalidType(f"certificates must be a list of PEM texts (got {value!r})")
+    out = []
+    for i, item in enumerate(value):
+        text = item.decode("ascii", "replace") if isinstance(item, bytes) else item
+        if not isinstance(text, str) or "-----BEGIN CERTIFICATE-----" not in text:
+            raise InvalidInput(
+                f"certificates[{i}] must be a PEM certificate ('-----BEGIN CERTIFICATE-----...') "
+                f"(got {str(item)[:40]!r})"
+            )
+        out.append(text)
+    return tuple(out)
+
+
+def _bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidType(f"{attribute.name} must be a bool (got {type(value).__name__} {value!r})")
+
+
+@attrs.frozen(kw_only=True)
+class Issuer:
+    """One issuing authority: its senders, the kinds it may issue, where, and for whom.
+
+    Parameters
+    ----------
+    name : str
+        Names it in results, errors and ``acts_for``: 1 to 64 letters, digits, ``_ . : -``.
+    senders : iterable of str
+        The CAP ``<sender>`` values that are this issuer (exact), at least one.
+    kinds : iterable of str
+        The kind names it may issue, at least one.
+    regions : iterable of str
+        Region codes of the hierarchy (any level; the country code for "anywhere") within
+        which its alerts may reach devices, at least one.
+    acts_for : iterable of str, default ()
+        Names of issuers whose incidents it may Update and Cancel.
+    signature_required : bool, default False
+        Whether its documents must carry a valid XML-DSig signature by one of
+        ``certificates`` (checked by :meth:`~geotarget.targeting.Targeter.receive`).
+    certificates : sequence of str, default ()
+        Its pinned certificates in PEM; at least one when a signature is required.
+
+    Raises
+    ------
+    InvalidInput, InvalidType
+        For a bad name, sender or kind name, an empty list, or a required signature without a
+        certificate.
+
+    .. versionadded:: 0.2.0
+    """
+
+    name: str = attrs.field()
+    senders: frozenset[str] = attrs.field(converter=_senders)
+    kinds: frozenset[str] = attrs.field(converter=_kinds)
+    regions: frozenset[str] = attrs.field(converter=_regions)
+    acts_for: frozenset[str] = attrs.field(default=(), converter=_acts_for)
+    signature_required: bool = attrs.field(default=False, validator=_bool)
+    certificates: tuple[str, ...] = attrs.field(default=(), converter=_pems)
+
+    @name.validator
+    def _check_name(self, _: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, str) or not _NAME.fullmatch(value):
+            raise InvalidInput(f"name must be an issuer name: {_NAME_RULE} (got {value!r})")
+
+    def __attrs_post_init__(self) -> None:
+        for field in ("senders", "kinds", "regions"):
+            if not getattr(self, field):
+                raise InvalidInput(f"issuer {self.name!r}: {field} must name at least one")
+        if self.signature_required and not self.certificates:
+            raise InvalidInput(
+                f"issuer {self.name!r}: signature_required needs at least one pinned "
+                "certificate (got none)"
+            )
+
+
+class Issuers:
+    """The policy's issuer table: who may issue what, where, and for whom.
+
+    Parameters
+    ----------
+    issuers : iterable of Issuer
+        Names unique; each sender belongs to one issuer only; ``acts_for`` names issuers of
+        the table.
+
+    Raises
+    ------
+    InvalidPolicy
+        Listing every problem with its path (``issuers[2].senders``).
+
+    Examples
+    --------
+    See the module docstring.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, issuers: Iterable[Issuer], *, _any: bool = False) -> None:
+        raw: object = issuers
+        if isinstance(raw, (str, bytes)) or not isinstance(raw, Iterable):
+            raise InvalidType(f"issuers must be an iterable of Issuer (got {raw!r})")
+        items: tuple[Any, ...] = tuple(raw)
+        problems: list[Problem] = []
+        names: dict[str, int] = {}
+        by_sender: dict[str, Issuer] = {}
+        for i, issuer in enumerate(items):
+            path = f"issuers[{i}]"
+            if not isinstance(issuer, Issuer):
+                problems.append(Problem(path, f"must be an Issuer (got {issuer!r})"))
+                continue
+            if issuer.name in names:
+                problems.append(
+                    Problem(
+                        f"{path}.name",
+                        f"{issuer.name!r} is the name of issuers[{names[issuer.name]}] too; "
+                        "issuer names are unique",
+                    )
+                )
+            names.setdefault(issuer.name, i)
+            for s in sorted(issuer.senders):
+                if s in by_sender:
+                    problems.append(
+                        Problem(
+                            f"{path}.senders",
+                            f"sender {s!r} belongs to issuer {by_sender[s].name!r} already; a "
+                            "sender is one issuer",
+                        )
+                    )
+                by_sender.setdefault(s, issuer)
+        for i, issuer in enumerate(items):
+            if isinstance(issuer, Issuer):
+                for other in sorted(issuer.acts_for - set(names)):
+                    problems.append(Problem(f"issuers[{i}].acts_for", f"{other!r} names no issuer"))
+        if problems:
+            raise InvalidPolicy(problems)
+        self._issuers = items
+        self._by_sender = by_sender
+        self._any = _any
+
+    @classmethod
+    def any(cls) -> Issuers:
+        """The explicit "any sender" table: no issuer check at all (``issuers = "any"``).
+
+        Every sender may issue every kind anywhere; Updates and Cancels still come only from
+        the incident's own sender with its status.
+        """
+        return cls((), _any=True)
+
+    @property
+    def any_sender(self) -> bool:
+        """Whether this is the "any sender" table."""
+        return self._any
+
+    @property
+    def issuers(self) -> tuple[Issuer, ...]:
+        """The issuers, in the order given."""
+        return self._issuers
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Issuers)
+            and self._any == other._any
+            and set(self._issuers) == set(other._issuers)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._any, frozenset(self._issuers)))
+
+    def __repr__(self) -> str:
+        if self._any:
+            return "Issuers.any()"
+        return f"Issuers({[i.name for i in self._issuers]!r})"
+
+    def issuer_of(self, sender: str) -> Issuer | None:
+        """The issuer ``sender`` belongs to, or None."""
+        return self._by_sender.get(sender)
+
+    def may_act_for(self, sender: str, owner: str) -> bool:
+        """Whether ``sender`` may Update or Cancel an incident ``owner`` (a sender) started.
+
+        The owner itself may; so may every sender of the owner's issuer and of an issuer that
+        ``acts_for`` it.
+        """
+        if sender == owner:
+            return True
+        mine, theirs = self._by_sender.get(sender), self._by_sender.get(owner)
+        if mine is None or theirs is None:
+            return False
+        return mine is theirs or theirs.name in mine.acts_for
+
+    def problems(
+        self, region_exists: Any, kinds: Iterable[str] | None = None, path: str = "issuers"
+    ) -> list[Problem]:
+        """Problems of the table against the regions and the known kinds (empty if none).
+
+        ``region_exists`` is a predicate on region codes; ``kinds`` the kind names known.
+        """
+        out: list[Problem] = []
+        known = None if kinds is None else frozenset(kinds)
+        for i, issuer in enumerate(self._issuers):
+            for code in sorted(issuer.regions):
+                if not region_exists(code):
+                    out.append(
+                        Problem(
+                            f"{path}[{i}].regions",
+                            f"{code!r} is not a region code of the hierarchy",
+                        )
+                    )
+            if known is not None:
+                for k in sorted(issuer.kinds - known):
+                    out.append(
+                        Problem(
+                            f"{path}[{i}].kinds",
+                            f"{k!r} is a kind no recognition rule or rollout knows "
+                            f"(known: {', '.join(sorted(known)) or 'none'})",
+                        )
+                    )
+        return out
+
+    def certificate_problems(self, path: str = "issuers") -> list[Problem]:
+        """Pinned certificates that are not PEM X.509 certificates (empty if none).
+
+        Needs the ``signing`` extra only when some issuer requires a signature; without it
+        that is the problem reported.
+        """
+        needed = [(i, x) for i, x in enumerate(self._issuers) if x.signature_required]
+        if not needed:
+            return []
+        try:
+            from cryptography import x509
+        except ImportError:
+            return [
+                Problem(
+                    f"{path}[{needed[0][0]}].signature",
+                    "required, but the 'signing' extra (signxml, cryptography) is not "
+                    "installed: pip install 'geotarget[signing]'",
+                )
+            ]
+        out = []
+        for i, issuer in needed:
+            for j, pem in enumerate(issuer.certificates):
+                try:
+                    x509.load_pem_x509_certificate(pem.encode("ascii", "replace"))
+                except ValueError as err:
+                    out.append(
+                        Problem(
+                            f"{path}[{i}].certificates[{j}]",
+                            f"is not a PEM X.509 certificate ({err})",
+                        )
+                    )
+        return out
+
+    # -- the policy file -------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        base: str | os.PathLike[str] = ".",
+        catalog: Any = None,
+    ) -> Issuers:
+        """Read the ``issuers`` entry of a policy document (already parsed).
+
+        ``issuers = "any"``, or an array of tables with ``name``, ``senders``, ``kinds``,
+        ``regions`` and optionally ``acts_for``, ``signature`` (``"required"`` or
+        ``"optional"``, the default) and ``certificates`` (PEM texts, or paths of PEM files,
+        relative to ``base``). A document without ``issuers`` is an error. With a ``catalog``
+        (a region hierarchy), region codes it does not know are problems too. Every problem is
+        listed with its path.
+        """
+        from geotarget import _policy_sections
+
+        return _checked(_policy_sections.issuers(data, base), catalog)
+
+    @classmethod
+    def from_toml(cls, source: str | bytes | os.PathLike[str], catalog: Any = None) -> Issuers:
+        """Read the ``issuers`` of a TOML policy (text, or a path: certificates relative to it).
+
+        See :meth:`from_dict` for the rules and ``catalog``.
+        """
+        from geotarget import _policy_sections
+
+        data = _policy_sections.load(source, "TOML")
+        return _checked(_policy_sections.issuers(data, _policy_sections.base_of(source)), catalog)
+
+    @classmethod
+    def from_json(cls, source: str | bytes | os.PathLike[str], catalog: Any = None) -> Issuers:
+        """Read the ``issuers`` of a JSON policy (text, or a path: certificates relative to it).
+
+        See :meth:`from_dict` for the rules and ``catalog``.
+        """
+        from geotarget import _policy_sections
+
+        data = _policy_sections.load(source, "JSON")
+        return _checked(_policy_sections.issuers(data, _policy_sections.base_of(source)), catalog)
+
+
+def _checked(issuers: Issuers, catalog: Any) -> Issuers:
+    """``issuers``, or InvalidPolicy listing region codes ``catalog`` does not know."""
+    if catalog is None:
+        return issuers
+
+    def exists(code: str) -> bool:
+        try:
+            catalog.level_of(code)
+        except (KeyError, ValueError):
+            return False
+        return True
+
+    problems = issuers.problems(exists)
+    if problems:
+        raise InvalidPolicy(problems)
+    return issuers

@@ -1,0 +1,422 @@
+"""Alert kinds are data: names registered by a policy, recognised by rules from what issuers send.
+
+The core library knows no particular kind. A *kind* is a name (``"explosion"``); a
+:class:`RecognitionRule` says which alerts are of that kind, by what their issuers actually
+write — the ``<event>`` text (in any number of languages), the ``<category>``, ``<eventCode>``
+name/value pairs and the ``<sender>``. A :class:`Recognizer` holds the rules in order; the first
+rule that matches names the kind, and the result says which rule it was.
+
+The rules (the contract):
+
+* A rule matches an alert iff **one info block** matches every condition the rule sets:
+  its ``event``, compared after Unicode case folding with runs of whitespace collapsed and the
+  ends stripped, is one of ``events``; it has a category among ``categories``; it has an event
+  code whose ``valueName`` equals (exactly) and whose ``value`` equals (case- and
+  whitespace-insensitively) one of ``event_codes``; and the alert's ``sender`` is one of
+  ``senders``. An empty condition is not checked, but every rule sets ``events`` or
+  ``event_codes`` (a category alone says too little).
+* The built-in rule :data:`KIND_CODE_RULE` ranks first: an info block carrying the event code
+  :data:`~geotarget.alerts.KIND_CODE` (``geotarget:kind``) names its kind directly, so what
+  geotarget writes is read back as the same kind (round trips stay lossless).
+* Then the rules in the order given; the first match wins.
+* An alert no rule matches is *unrecognised*: :meth:`Recognizer.looked_at` says what was looked
+  at, and :class:`~geotarget.targeting.Targeter` answers ``Verdict.UNRECOGNISED_KIND``.
+
+The Swedish pilot's kinds and rules live in :mod:`geotarget.pilot`. Rules also come from the
+policy file, in ``[[recognition]]`` tables beside the rollout (see the rollout page of the
+documentation), read by :meth:`Recognizer.from_toml`.
+
+Examples
+--------
+>>> from datetime import datetime, timezone
+>>> from geotarget.alerts import Alert, Info
+>>> from geotarget.kinds import RecognitionRule, Recognizer
+>>> rules = Recognizer([RecognitionRule(name="fire", kind="wildfire",
+...                                     events=["Wildfire", "Skogsbrand"])])
+>>> info = Info(language="sv-SE", categories=["Fire"], event="  SKOGSBRAND ",
+...             urgency="Immediate", severity="Severe", certainty="Observed")
+>>> alert = Alert(identifier="F-1", sender="rtj@example.se", status="Actual",
+...               msg_type="Alert", scope="Public", infos=[info],
+...               sent=datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc))
+>>> rules.recognise(alert)
+Recognition(kind='wildfire', rule='fire')
+
+.. versionadded:: 0.2.0
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from geotarget._alert_values import KIND_CODE, Category, NamedValue
+from geotarget.alerts import Alert, Info
+from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
+
+__all__ = [
+    "KIND_CODE_RULE",
+    "Kind",
+    "Recognition",
+    "RecognitionRule",
+    "Recognizer",
+    "normalise_event",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+#: The name of the built-in rule that reads the ``geotarget:kind`` event code; it ranks first.
+KIND_CODE_RULE = "geotarget:kind"
+
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_NAME_RULE = "1 to 64 lower-case letters, digits or '_', starting with a letter"
+_RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
+_RULE_NAME_RULE = "1 to 64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
+_SPACE = re.compile(r"\s+")
+
+
+def normalise_event(text: str) -> str:
+    r"""The form in which event texts are compared: NFC, case-folded, whitespace collapsed.
+
+    Examples
+    --------
+    >>> normalise_event("  Risk för\tEXPLOSION ")
+    'risk för explosion'
+
+    .. versionadded:: 0.2.0
+    """
+    if not isinstance(text, str):
+        raise InvalidType(f"event must be a str (got {type(text).__name__} {text!r})")
+    return _SPACE.sub(" ", unicodedata.normalize("NFC", text).casefold()).strip()
+
+
+def check_kind_name(field: str, value: object) -> str:
+    """A valid kind name, or :class:`~geotarget.errors.InvalidInput` naming ``field``."""
+    if not isinstance(value, str):
+        raise InvalidType(f"{field} must be a kind name (got {type(value).__name__} {value!r})")
+    if not _NAME.fullmatch(value):
+        raise InvalidInput(f"{field} must be a kind name: {_NAME_RULE} (got {value!r})")
+    return value
+
+
+def _v_kind(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_kind_name(attribute.name, value)
+
+
+@attrs.frozen
+class Kind:
+    """An alert kind: a name the policy uses, and a label for people.
+
+    Parameters
+    ----------
+    name : str
+        1 to 64 lower-case letters, digits or ``_``, starting with a letter (``"explosion"``).
+    label : str
+        How people call it (``"Explosion"``); not blank.
+
+    Examples
+    --------
+    >>> Kind("crime_modus", "Crime-modus information").name
+    'crime_modus'
+
+    .. versionadded:: 0.2.0
+    """
+
+    name: str = attrs.field(validator=_v_kind)
+    label: str = attrs.field()
+
+    @label.validator
+    def _check_label(self, _: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInput(f"label must be a non-blank str (got {value!r})")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _strings(field: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidType(f"{field} must be a list of str (got {type(value).__name__} {value!r})")
+    items = tuple(value)
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise InvalidType(f"{field}[{i}] must be a str (got {type(item).__name__} {item!r})")
+    return items
+
+
+def _events(value: object) -> tuple[str, ...]:
+    items = _strings("events", value)
+    out = tuple(dict.fromkeys(normalise_event(e) for e in items))
+    if any(not e for e in out):
+        raise InvalidInput(f"events must not hold blank texts (got {list(items)!r})")
+    return out
+
+
+def _categories(value: object) -> frozenset[Category]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidType(
+            f"categories must be a list of categories (got {type(value).__name__} {value!r})"
+        )
+    out = set()
+    for i, item in enumerate(value):
+        try:
+            out.add(Category(item))
+        except ValueError:
+            valid = ", ".join(sorted(c.value for c in Category))
+            raise InvalidInput(
+                f"categories[{i}] must be a CAP category, one of {valid} (got {item!r})"
+            ) from None
+    return frozenset(out)
+
+
+def _codes(value: object) -> tuple[NamedValue, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidType(
+            f"event_codes must be a list of NamedValue (got {type(value).__name__} {value!r})"
+        )
+    items = tuple(value)
+    for i, item in enumerate(items):
+        if not isinstance(item, NamedValue):
+            raise InvalidType(
+                f"event_codes[{i}] must be a NamedValue (got {type(item).__name__} {item!r})"
+            )
+    return tuple(dict.fromkeys(NamedValue(c.value_name, normalise_event(c.value)) for c in items))
+
+
+def _senders(value: object) -> frozenset[str]:
+    return frozenset(_strings("senders", value))
+
+
+@attrs.frozen(kw_only=True)
+class RecognitionRule:
+    """One rule mapping what an issuer sends to a kind.
+
+    Parameters
+    ----------
+    name : str
+        Names the rule in results (``TargetingResult.recognised_by``) and errors: 1 to 64
+        letters, digits, ``_ . : -``.
+    kind : str
+        The kind it recognises (a kind name).
+    events : sequence of str, default ()
+        ``<event>`` texts, in any language; compared by :func:`normalise_event`.
+    categories : sequence of Category or str, default ()
+        The block must have one of these ``<category>`` values.
+    event_codes : sequence of NamedValue, default ()
+        The block must carry one of these ``<eventCode>`` pairs (``valueName`` exact,
+        ``value`` as :func:`normalise_event`).
+    senders : sequence of str, default ()
+        The alert's ``<sender>`` must be one of these (exact).
+
+    Raises
+    ------
+    InvalidInput
+        For a bad name or kind, an unknown category, a blank event, or a rule that sets
+        neither ``events`` nor ``event_codes``.
+
+    Examples
+    --------
+    >>> from geotarget.alerts import NamedValue
+    >>> rule = RecognitionRule(name="sos:expl", kind="explosion",
+    ...                        event_codes=[NamedValue("SOS", "EXPL")])
+    >>> rule.event_codes
+    (NamedValue(value_name='SOS', value='expl'),)
+
+    .. versionadded:: 0.2.0
+    """
+
+    name: str = attrs.field()
+    kind: str = attrs.field(validator=_v_kind)
+    events: tuple[str, ...] = attrs.field(default=(), converter=_events)
+    categories: frozenset[Category] = attrs.field(default=(), converter=_categories)
+    event_codes: tuple[NamedValue, ...] = attrs.field(default=(), converter=_codes)
+    senders: frozenset[str] = attrs.field(default=(), converter=_senders)
+
+    @name.validator
+    def _check_name(self, _: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, str) or not _RULE_NAME.fullmatch(value):
+            raise InvalidInput(f"name must be a rule name: {_RULE_NAME_RULE} (got {value!r})")
+        if value == KIND_CODE_RULE:
+            raise InvalidInput(f"name {value!r} is the built-in rule's; choose another")
+
+    def __attrs_post_init__(self) -> None:
+        if not self.events and not self.event_codes:
+            raise InvalidInput(
+                f"rule {self.name!r} must set events or event_codes: a category or sender "
+                "alone does not say what happened"
+            )
+
+    def matches(self, alert: Alert) -> bool:
+        """Whether one info block of ``alert`` meets every condition of this rule."""
+        if self.senders and alert.sender not in self.senders:
+            return False
+        return any(self._block(info) for info in alert.infos)
+
+    def _block(self, info: Info) -> bool:
+        if self.events and normalise_event(info.event) not in self.events:
+            return False
+        if self.categories and not self.categories.intersection(info.categories):
+            return False
+        if self.event_codes:
+            codes = {NamedValue(c.value_name, normalise_event(c.value)) for c in info.event_codes}
+            if codes.isdisjoint(self.event_codes):
+                return False
+        return True
+
+
+@attrs.frozen
+class Recognition:
+    """Which kind an alert is, and which rule said so.
+
+    .. versionadded:: 0.2.0
+    """
+
+    kind: str
+    rule: str
+
+
+class Recognizer:
+    """Rules in order, the built-in :data:`KIND_CODE_RULE` first; the first match wins.
+
+    Parameters
+    ----------
+    rules : iterable of RecognitionRule
+        In order of precedence. Rule names must be unique.
+
+    Raises
+    ------
+    InvalidPolicy
+        Listing every problem (``recognition[2]``: a duplicate rule name, not a rule).
+
+    Examples
+    --------
+    See the module docstring.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, rules: Iterable[RecognitionRule] = ()) -> None:
+        raw: object = rules
+        if isinstance(raw, (str, bytes)) or not isinstance(raw, Iterable):
+            raise InvalidType(f"rules must be an iterable of RecognitionRule (got {raw!r})")
+        items: tuple[object, ...] = tuple(raw)
+        problems = []
+        seen: dict[str, int] = {}
+        for i, rule in enumerate(items):
+            if not isinstance(rule, RecognitionRule):
+                problems.append(
+                    Problem(f"recognition[{i}]", f"must be a RecognitionRule (got {rule!r})")
+                )
+                continue
+            if rule.name in seen:
+                problems.append(
+                    Problem(
+                        f"recognition[{i}].name",
+                        f"{rule.name!r} is the name of recognition[{seen[rule.name]}] too; "
+                        "rule names are unique",
+                    )
+                )
+            seen.setdefault(rule.name, i)
+        if problems:
+            raise InvalidPolicy(problems)
+        self._rules: tuple[RecognitionRule, ...] = items  # type: ignore[assignment]
+
+    @property
+    def rules(self) -> tuple[RecognitionRule, ...]:
+        """The rules in order (without the built-in one)."""
+        return self._rules
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The kind names the rules recognise."""
+        return frozenset(r.kind for r in self._rules)
+
+    def __add__(self, other: Recognizer) -> Recognizer:
+        """Join: this recognizer's rules, then ``other``'s (e.g. a file's rules, then defaults)."""
+        if not isinstance(other, Recognizer):
+            return NotImplemented
+        names = {r.name for r in self._rules}
+        return Recognizer([*self._rules, *(r for r in other._rules if r.name not in names)])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Recognizer) and self._rules == other._rules
+
+    def __hash__(self) -> int:
+        return hash(self._rules)
+
+    def __repr__(self) -> str:
+        return f"Recognizer({[r.name for r in self._rules]!r})"
+
+    def recognise(self, alert: Alert) -> Recognition | None:
+        """The kind of ``alert`` and the rule that recognised it; None if no rule matches."""
+        if not isinstance(alert, Alert):
+            raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+        for info in alert.infos:
+            for code in info.event_codes:
+                if code.value_name == KIND_CODE:
+                    return Recognition(code.value, KIND_CODE_RULE)
+        for rule in self._rules:
+            if rule.matches(alert):
+                return Recognition(rule.kind, rule.name)
+        return None
+
+    def looked_at(self, alert: Alert) -> str:
+        """What recognition looked at, for the reason of an unrecognised alert.
+
+        Examples
+        --------
+        >>> from datetime import datetime, timezone
+        >>> from geotarget.alerts import Alert, Info
+        >>> info = Info(categories=["Met"], event="Storm", urgency="Expected",
+        ...             severity="Moderate", certainty="Likely")
+        >>> a = Alert(identifier="M-1", sender="smhi@example.se", status="Actual",
+        ...           msg_type="Alert", scope="Public", infos=[info],
+        ...           sent=datetime(2026, 1, 1, tzinfo=timezone.utc))
+        >>> Recognizer().looked_at(a)
+        "event 'Storm' (en-US), categories Met, eventCodes none, sender 'smhi@example.se'; 0 rules"
+        """
+        events = ", ".join(f"{i.event!r} ({i.language})" for i in alert.infos) or "none"
+        cats = sorted({c.value for i in alert.infos for c in i.categories})
+        codes = [f"{c.value_name}={c.value}" for i in alert.infos for c in i.event_codes]
+        n = len(self._rules)
+        return (
+            f"event {events}, categories {', '.join(cats) or 'none'}, eventCodes "
+            f"{', '.join(dict.fromkeys(codes)) or 'none'}, sender {alert.sender!r}; "
+            f"{n} rule{'' if n == 1 else 's'}"
+        )
+
+    # -- the policy file -------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Recognizer:
+        """Read the ``recognition`` array of a policy document (already parsed).
+
+        Each entry is a table with ``name``, ``kind`` and any of ``events``, ``categories``,
+        ``event_codes`` (tables with ``value_name`` and ``value``) and ``senders``. A document
+        without ``recognition`` gives an empty recognizer (only the built-in rule). Every
+        problem is listed, each with its path (``recognition[1].categories``).
+        """
+        from geotarget import _policy_sections
+
+        return _policy_sections.recognizer(data)
+
+    @classmethod
+    def from_toml(cls, source: str | bytes | os.PathLike[str]) -> Recognizer:
+        """Read the ``[[recognition]]`` tables of a TOML policy (text or a path)."""
+        from geotarget import _policy_sections
+
+        return _policy_sections.recognizer(_policy_sections.load(source, "TOML"))
+
+    @classmethod
+    def from_json(cls, source: str | bytes | os.PathLike[str]) -> Recognizer:
+        """Read the ``recognition`` array of a JSON policy (text or a path)."""
+        from geotarget import _policy_sections
+
+        return _policy_sections.recognizer(_policy_sections.load(source, "JSON"))

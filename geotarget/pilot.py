@@ -1,0 +1,518 @@
+"""The Swedish Police pilot, in one place: its kinds, how they are recognised, their rules.
+
+The core library knows no particular kind (:mod:`geotarget.kinds`); this module is where the
+pilot on SOS Alarm's 112 app defines its own:
+
+* the three kinds, :data:`EXPLOSION`, :data:`CRIME_MODUS` and :data:`TIP_REQUEST`
+  (:data:`KINDS`);
+* their constructors, :func:`explosion`, :func:`crime_modus` and :func:`tip_request`, which
+  write Swedish and English side by side and record the kind as the ``geotarget:kind`` event
+  code so that a round trip through CAP keeps it;
+* the tip channels, the tip line 114 14 and the police web form (:data:`POLICE_TIP_CHANNELS`);
+* :data:`RECOGNITION`, the default rules that recognise the kinds in what upstream systems
+  send (below), and :data:`KIND_RULES`, each kind's location rules and blast-radius guard;
+* the rollout: :data:`PILOT_START` and :func:`pilot_policy` (defined in
+  :mod:`geotarget.rollout`).
+
+**Recognition (documented choices).** Event texts are compared case-insensitively with
+whitespace collapsed (:func:`geotarget.kinds.normalise_event`). Every rule also accepts the
+event text the pilot's own constructors write, so a document whose ``geotarget:kind`` code was
+dropped by a relay is still recognised.
+
+* ``pilot:explosion`` — event Explosion, Explosionsrisk, Risk för explosion, Explosion risk,
+  Risk of explosion; any category (a feared explosion is life safety whatever the feed files
+  it under).
+* ``pilot:crime_modus`` — event Brottsmodus, Information om brottsmodus, Crime modus, Crime
+  modus information; category Security.
+* ``pilot:tip_request`` — event Tips, Tipsförfrågan, Polisen efterfrågar tips, Tip request,
+  Request for tips, Police request for tips; category Security.
+
+"Explosionsrisk" is included because the pilot's Explosion *is* a feared explosion (the
+police are alerted to it before anything is known). "Sprängning" (controlled blasting) is not:
+it is planned work, not a 112 event. Police information needs category Security so that, say,
+a health authority's "Tips" campaign is not taken for a police tip request. Operators add rules
+(other languages, event codes of their feeds, senders) in the policy file's
+``[[recognition]]`` tables; they rank before these defaults.
+
+Examples
+--------
+An Explosion alert 500 m around Sergels torg, Stockholm:
+
+>>> from datetime import datetime, timedelta, timezone
+>>> from geotarget import Circle, pilot
+>>> t0 = datetime(2026, 5, 4, 21, 30, tzinfo=timezone(timedelta(hours=2)))
+>>> alert = pilot.explosion(
+...     identifier="SE-POL-2026-0001",
+...     sender="polisen@polisen.se",
+...     sent=t0,
+...     area=Circle(18.06528, 59.3325, 500.0),
+...     sv=pilot.Message(
+...         headline="Polisen larmad om explosion vid Sergels torg",
+...         description="Polisen är på plats. Håll dig borta från området.",
+...         instruction="Undvik området och följ polisens anvisningar.",
+...         area_description="Sergels torg, Stockholm",
+...     ),
+...     en=pilot.Message(
+...         headline="Police alerted to an explosion at Sergels torg",
+...         description="The police are on site. Stay away from the area.",
+...         instruction="Avoid the area and follow police instructions.",
+...         area_description="Sergels torg, Stockholm",
+...     ),
+...     onset=t0,
+...     expires=t0 + timedelta(hours=2),
+... )
+>>> pilot.RECOGNITION.recognise(alert)
+Recognition(kind='explosion', rule='geotarget:kind')
+>>> [i.event for i in alert.infos]
+['Explosion', 'Explosion']
+
+.. versionadded:: 0.2.0
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from geotarget._alert_values import (
+    KIND_CODE,
+    POLICE_TIP_CHANNELS,
+    POLICE_TIP_PHONE,
+    POLICE_TIP_WEB,
+    AlertKind,
+    Category,
+    Certainty,
+    MessageType,
+    NamedValue,
+    Reference,
+    ResponseType,
+    Scope,
+    Severity,
+    Status,
+    TipChannel,
+    TipChannelKind,
+    Urgency,
+    check_text,
+    tuple_of,
+    v_opt_text,
+)
+from geotarget.alerts import Alert, AlertArea, Info
+from geotarget.areas import Area, Part
+from geotarget.errors import InvalidAlert, InvalidType
+from geotarget.kinds import Kind, RecognitionRule, Recognizer
+from geotarget.positions import LocationRule, StaleRule
+from geotarget.rollout import PILOT_START, pilot_policy
+from geotarget.targeting import KindRules
+
+__all__ = [
+    "CRIME_MODUS",
+    "EXPLOSION",
+    "KINDS",
+    "KIND_RULES",
+    "PILOT_START",
+    "POLICE_TIP_CHANNELS",
+    "POLICE_TIP_PHONE",
+    "POLICE_TIP_WEB",
+    "RECOGNITION",
+    "TIP_REQUEST",
+    "Message",
+    "crime_modus",
+    "explosion",
+    "pilot_policy",
+    "tip_request",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+#: A 112 event: a feared explosion; the police are alerted to the place.
+EXPLOSION = Kind("explosion", "Explosion")
+#: Crime-prevention information about a current modus operandi in an area.
+CRIME_MODUS = Kind("crime_modus", "Crime-modus information")
+#: The police ask the public for tips.
+TIP_REQUEST = Kind("tip_request", "Tip request")
+#: The pilot's kinds, in order.
+KINDS = (EXPLOSION, CRIME_MODUS, TIP_REQUEST)
+
+#: The default recognition rules of the pilot's kinds (see the table above).
+RECOGNITION = Recognizer(
+    [
+        RecognitionRule(
+            name="pilot:explosion",
+            kind=EXPLOSION.name,
+            events=[
+                "Explosion", "Explosionsrisk", "Risk för explosion", "Explosion risk",
+                "Risk of explosion",
+            ],
+        ),
+        RecognitionRule(
+            name="pilot:crime_modus",
+            kind=CRIME_MODUS.name,
+            events=[
+                "Brottsmodus", "Information om brottsmodus", "Crime modus",
+                "Crime modus information",
+            ],
+            categories=[Category.SECURITY],
+        ),
+        RecognitionRule(
+            name="pilot:tip_request",
+            kind=TIP_REQUEST.name,
+            events=[
+                "Tips", "Tipsförfrågan", "Polisen efterfrågar tips", "Tip request",
+                "Request for tips", "Police request for tips",
+            ],
+            categories=[Category.SECURITY],
+        ),
+    ]
+)  # fmt: skip
+
+#: The pilot's per-kind rules. An Explosion is a life-safety 112-event: it fails open on
+#: ambiguous fixes, still tells a phone whose fix is up to 24 hours old if that fix lies within
+#: 1 km of the area (a phone left lying, or one that stopped reporting, still has an owner
+#: nearby), and does not stop at the national border (Haparanda/Tornio); it is meant for a
+#: limited area (at most 100 km², a circle of about 5.6 km). Police information fails closed
+#: (it must not reach people outside the area or the country it is about), ignores stale fixes
+#: and is guarded at 2,000 km² and 600,000 recipients. Fresh fixes are at most an hour old. No
+#: kind tells devices without a fix: they could be anywhere.
+KIND_RULES: Mapping[str, KindRules] = {
+    EXPLOSION.name: KindRules(
+        location=LocationRule(max_age=dt.timedelta(hours=1)),
+        include_ambiguous=True,
+        stale=StaleRule(max_age=dt.timedelta(hours=24), margin_m=1000.0),
+        beyond_border=True,
+        max_area_km2=100.0,
+    ),
+    CRIME_MODUS.name: KindRules(
+        location=LocationRule(max_age=dt.timedelta(hours=1)),
+        include_ambiguous=False,
+        max_area_km2=2_000.0,
+        max_recipients=600_000,
+    ),
+    TIP_REQUEST.name: KindRules(
+        location=LocationRule(max_age=dt.timedelta(hours=1)),
+        include_ambiguous=False,
+        max_area_km2=2_000.0,
+        max_recipients=600_000,
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The pilot kinds
+# ---------------------------------------------------------------------------------------------
+
+
+def _v_words(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    text = check_text(attribute.name, value)
+    if not text.strip():
+        raise InvalidAlert(f"{attribute.name} must not be blank (got {value!r})")
+
+
+@attrs.frozen(kw_only=True)
+class Message:
+    """What a pilot alert says in one language.
+
+    Parameters
+    ----------
+    headline : str
+        A short headline, e.g. ``"Polisen larmad om explosion vid Sergels torg"``.
+    description : str
+        What is happening.
+    area_description : str
+        The area in words (CAP ``areaDesc``), e.g. ``"Sergels torg, Stockholm"``.
+    instruction : str, optional
+        What people should do.
+
+    Examples
+    --------
+    >>> from geotarget.pilot import Message
+    >>> sv = Message(headline="Vittnen sökes", description="Såg du något vid Rinkeby torg?",
+    ...              area_description="Rinkeby, Stockholm")
+    >>> sv.instruction is None
+    True
+
+    .. versionadded:: 0.1.0
+    """
+
+    headline: str = attrs.field(validator=_v_words)
+    description: str = attrs.field(validator=_v_words)
+    area_description: str = attrs.field(validator=_v_words)
+    instruction: str | None = attrs.field(default=None, validator=v_opt_text)
+
+
+@attrs.frozen
+class _Profile:
+    event_sv: str
+    event_en: str
+    categories: tuple[Category, ...]
+    response_types: tuple[ResponseType, ...]
+    urgency: Urgency
+    severity: Severity
+    certainty: Certainty
+
+
+_PROFILES = {
+    AlertKind.EXPLOSION: _Profile(
+        "Explosion", "Explosion", (Category.SAFETY,), (ResponseType.AVOID,),
+        Urgency.IMMEDIATE, Severity.SEVERE, Certainty.LIKELY,
+    ),
+    AlertKind.CRIME_MODUS: _Profile(
+        "Information om brottsmodus", "Crime modus information", (Category.SECURITY,),
+        (ResponseType.MONITOR,), Urgency.EXPECTED, Severity.MINOR, Certainty.LIKELY,
+    ),
+    AlertKind.TIP_REQUEST: _Profile(
+        "Polisen efterfrågar tips", "Police request for tips", (Category.SECURITY,),
+        (ResponseType.NONE,), Urgency.UNKNOWN, Severity.MINOR, Certainty.OBSERVED,
+    ),
+}  # fmt: skip
+
+_LANGUAGES = (("sv-SE", "eller", "Tipsa polisen"), ("en", "or", "Send tips to the police"))
+
+
+def _pilot(
+    kind: AlertKind,
+    *,
+    identifier: str,
+    sender: str,
+    sent: datetime,
+    area: Area | Part,
+    sv: Message,
+    en: Message,
+    onset: datetime,
+    expires: datetime,
+    tip_channels: Sequence[TipChannel],
+    status: Status | str,
+    msg_type: MessageType | str,
+    references: Iterable[Reference],
+    sender_name: str,
+) -> Alert:
+    for name, msg in (("sv", sv), ("en", en)):
+        if not isinstance(msg, Message):
+            raise InvalidType(f"{name} must be a Message (got {type(msg).__name__})")
+    channels = tuple_of(tip_channels)
+    for i, c in enumerate(channels):
+        if not isinstance(c, TipChannel):
+            raise InvalidType(f"tip_channels[{i}] must be a TipChannel (got {type(c).__name__})")
+    if onset is None or expires is None:
+        raise InvalidAlert(
+            f"a pilot alert needs both onset and expires (got onset {onset!r}, expires {expires!r})"
+        )
+    if isinstance(onset, datetime) and isinstance(expires, datetime) and not expires > onset:
+        raise InvalidAlert(
+            f"expires must be after onset: a pilot alert needs a time window "
+            f"(got onset {onset.isoformat()} and expires {expires.isoformat()})"
+        )
+    profile = _PROFILES[kind]
+    web = next((c.address for c in channels if c.kind is TipChannelKind.WEB), None)
+    infos = []
+    for (language, word_or, lead), msg, event in (
+        (_LANGUAGES[0], sv, profile.event_sv),
+        (_LANGUAGES[1], en, profile.event_en),
+    ):
+        contact = (
+            f"{lead}: {f' {word_or} '.join(c.address for c in channels)}" if channels else None
+        )
+        infos.append(
+            Info(
+                language=language,
+                categories=profile.categories,
+                event=event,
+                response_types=profile.response_types,
+                urgency=profile.urgency,
+                severity=profile.severity,
+                certainty=profile.certainty,
+                event_codes=(NamedValue(KIND_CODE, kind.value),),
+                onset=onset,
+                expires=expires,
+                sender_name=sender_name,
+                headline=msg.headline,
+                description=msg.description,
+                instruction=msg.instruction,
+                web=web,
+                contact=contact,
+                parameters=tuple(c.parameter for c in channels),
+                areas=(AlertArea.from_area(msg.area_description, area),),
+            )
+        )
+    return Alert(
+        identifier=identifier,
+        sender=sender,
+        sent=sent,
+        status=status,
+        msg_type=msg_type,
+        scope=Scope.PUBLIC,
+        references=tuple(references),
+        infos=infos,
+    )
+
+
+def explosion(
+    *,
+    identifier: str,
+    sender: str,
+    sent: datetime,
+    area: Area | Part,
+    sv: Message,
+    en: Message,
+    onset: datetime,
+    expires: datetime,
+    status: Status | str = Status.ACTUAL,
+    msg_type: MessageType | str = MessageType.ALERT,
+    references: Iterable[Reference] = (),
+    sender_name: str = "Polisen",
+) -> Alert:
+    """An **Explosion** alert: a 112 event, a feared explosion; the police are alerted to it.
+
+    Parameters
+    ----------
+    identifier, sender : str
+        The message id and the sender's id (no whitespace, ``,``, ``<`` or ``&``).
+    sent : datetime
+        When the message is issued (timezone-aware, whole seconds).
+    area : Area, Circle or Polygon
+        Where it applies (no holes, no margin: CAP carries neither).
+    sv, en : Message
+        The Swedish and English texts; the info blocks are ``sv-SE`` then ``en``.
+    onset, expires : datetime
+        The active window, ``onset <= t < expires``.
+    status : Status, default Status.ACTUAL
+        ``Exercise`` or ``Test`` for drills.
+    msg_type : MessageType, default MessageType.ALERT
+        An Update or a Cancel needs ``references``.
+    references : sequence of Reference, default ()
+        The earlier messages an Update or Cancel refers to.
+    sender_name : str, default "Polisen"
+        The human-readable sender.
+
+    Returns
+    -------
+    Alert
+        A Public alert whose info blocks carry the :data:`KIND_CODE` event code ``explosion``,
+        category Safety, response Avoid, urgency Immediate, severity Severe, certainty Likely.
+
+    Examples
+    --------
+    See the module docstring of :mod:`geotarget.pilot` for a complete, runnable example.
+
+    .. versionadded:: 0.1.0
+    """
+    return _pilot(
+        AlertKind.EXPLOSION, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
+        en=en, onset=onset, expires=expires, tip_channels=(), status=status, msg_type=msg_type,
+        references=references, sender_name=sender_name,
+    )  # fmt: skip
+
+
+def crime_modus(
+    *,
+    identifier: str,
+    sender: str,
+    sent: datetime,
+    area: Area | Part,
+    sv: Message,
+    en: Message,
+    onset: datetime,
+    expires: datetime,
+    status: Status | str = Status.ACTUAL,
+    msg_type: MessageType | str = MessageType.ALERT,
+    references: Iterable[Reference] = (),
+    sender_name: str = "Polisen",
+) -> Alert:
+    """A **crime-modus** alert: crime-prevention information about a current modus in an area.
+
+    Parameters are those of :func:`explosion`.
+
+    Returns
+    -------
+    Alert
+        A Public alert whose info blocks carry the :data:`KIND_CODE` event code
+        ``crime_modus``, category Security, response Monitor, urgency Expected, severity Minor,
+        certainty Likely.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from geotarget import Polygon, pilot
+    >>> t0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
+    >>> text = pilot.Message(headline="Falska poliser ringer", description="Lägg på.",
+    ...                       area_description="Solna")
+    >>> a = pilot.crime_modus(identifier="SE-POL-8", sender="polisen@polisen.se", sent=t0,
+    ...     area=Polygon([(17.98, 59.35), (18.03, 59.35), (18.03, 59.38), (17.98, 59.38)]),
+    ...     sv=text, en=text, onset=t0, expires=t0 + timedelta(days=7))
+    >>> a.kind.value, a.infos[0].categories[0].value
+    ('crime_modus', 'Security')
+
+    .. versionadded:: 0.1.0
+    """
+    return _pilot(
+        AlertKind.CRIME_MODUS, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
+        en=en, onset=onset, expires=expires, tip_channels=(), status=status, msg_type=msg_type,
+        references=references, sender_name=sender_name,
+    )  # fmt: skip
+
+
+def tip_request(
+    *,
+    identifier: str,
+    sender: str,
+    sent: datetime,
+    area: Area | Part,
+    sv: Message,
+    en: Message,
+    onset: datetime,
+    expires: datetime,
+    tip_channels: Sequence[TipChannel] = POLICE_TIP_CHANNELS,
+    status: Status | str = Status.ACTUAL,
+    msg_type: MessageType | str = MessageType.ALERT,
+    references: Iterable[Reference] = (),
+    sender_name: str = "Polisen",
+) -> Alert:
+    """A **tip request**: the police ask the public for tips, by phone or on the web.
+
+    Parameters are those of :func:`explosion`, plus:
+
+    Parameters
+    ----------
+    tip_channels : sequence of TipChannel, default POLICE_TIP_CHANNELS
+        Where tips go, at least one: the tip line 114 14 and the web form
+        https://polisen.se/lagg-fram-tips by default. Each becomes a ``geotarget:tip-*``
+        ``<parameter>``; the first web channel is also ``<web>``, and ``<contact>`` lists
+        them all in words.
+
+    Returns
+    -------
+    Alert
+        A Public alert whose info blocks carry the :data:`KIND_CODE` event code
+        ``tip_request``, category Security, response None, urgency Unknown, severity Minor,
+        certainty Observed.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> from geotarget import Circle, pilot
+    >>> t0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
+    >>> text = pilot.Message(headline="Vittnen sökes", description="Såg du något?",
+    ...                       area_description="Rinkeby")
+    >>> tips = pilot.tip_request(identifier="SE-POL-7", sender="polisen@polisen.se", sent=t0,
+    ...     area=Circle(17.9283, 59.3880, 800.0), sv=text, en=text, onset=t0,
+    ...     expires=t0 + timedelta(days=3))
+    >>> [c.uri for c in tips.tip_channels]
+    ['tel:11414', 'https://polisen.se/lagg-fram-tips']
+    >>> tips.infos[1].contact
+    'Send tips to the police: 114 14 or https://polisen.se/lagg-fram-tips'
+
+    .. versionadded:: 0.1.0
+    """
+    if not tuple_of(tip_channels):
+        raise InvalidAlert("tip_channels must name at least one channel (got none)")
+    return _pilot(
+        AlertKind.TIP_REQUEST, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
+        en=en, onset=onset, expires=expires, tip_channels=tip_channels, status=status,
+        msg_type=msg_type, references=references, sender_name=sender_name,
+    )  # fmt: skip

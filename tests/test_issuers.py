@@ -1,0 +1,442 @@
+"""Issuer authority: who may issue which kinds where, and who may change whose incidents."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import attrs
+import pytest
+import shapely
+import shapely.geometry as sg
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from targeting_helpers import (
+    SENDER,
+    T0,
+    make_alert,
+    make_regions,
+    positions,
+    ref,
+)
+
+from geotarget import Circle, InvalidInput, InvalidPolicy, Polygon, PositionIndex, pilot
+from geotarget.alerts import Alert, AlertKind, MessageType, Status
+from geotarget.issuers import Issuer, Issuers
+from geotarget.regions import Region, RegionHierarchy, RegionSet
+from geotarget.rollout import nationwide
+from geotarget.targeting import Targeter, Verdict
+
+C01 = "c01@example.se"
+C02 = "c02@example.se"
+POLICE = ("crime_modus", "tip_request")
+ALL = ("explosion", "crime_modus", "tip_request")
+
+
+def table() -> Issuers:
+    """National police anywhere; county 01 and 02 police their own county; 02 acts for 01."""
+    return Issuers([
+        Issuer(name="national", senders=[SENDER], kinds=ALL, regions=["XX"]),
+        Issuer(name="county01", senders=[C01], kinds=POLICE, regions=["01"]),
+        Issuer(name="county02", senders=[C02], kinds=POLICE, regions=["02"], acts_for=["county01"]),
+    ])  # fmt: skip
+
+
+def targeter(issuers: Issuers | None = None) -> Targeter:
+    """A Targeter over the synthetic hierarchy, every kind nationwide, with ``table()``."""
+    return Targeter(make_regions(), nationwide("XX"), issuers=issuers or table())
+
+
+def by(alert: Alert, sender: str) -> Alert:
+    """The same alert from another sender."""
+    return attrs.evolve(alert, sender=sender)
+
+
+# Devices in 0101 (county 01) and 0201 (county 02).
+DEVICES = positions([17.25, 18.25], [59.5, 59.5])
+IN_01 = Polygon([(17.2, 59.4), (17.4, 59.4), (17.4, 59.6), (17.2, 59.6)])
+ACROSS = Polygon([(17.2, 59.4), (18.3, 59.4), (18.3, 59.6), (17.2, 59.6)])
+
+
+def test_unknown_sender_reaches_nobody_and_changes_nothing() -> None:
+    """A sender of no issuer: UNKNOWN_ISSUER naming it; the same id from an issuer still works."""
+    t = targeter()
+    alert = by(make_alert(AlertKind.TIP_REQUEST, IN_01), "someone@example.se")
+    result = t.target(alert, PositionIndex(DEVICES), T0)
+    assert result.verdict is Verdict.UNKNOWN_ISSUER
+    assert "'someone@example.se' belongs to no issuer" in result.reason
+    assert result.recipients.size == 0 and result.incident is None
+    assert t.active_incidents == ()
+    ok = t.target(by(make_alert(AlertKind.TIP_REQUEST, IN_01), C01), PositionIndex(DEVICES), T0)
+    assert ok.verdict is Verdict.DELIVER and ok.issuer == "county01"
+    assert ok.recipients.tolist() == ["d0"]
+
+
+def test_kind_outside_the_issuers_authority_is_not_authorised() -> None:
+    """County police may not issue an Explosion: NOT_AUTHORISED, with issuer, sender and kind."""
+    result = targeter().target(
+        by(make_alert(AlertKind.EXPLOSION, IN_01), C01), PositionIndex(DEVICES), T0
+    )
+    assert result.verdict is Verdict.NOT_AUTHORISED
+    assert "issuer 'county01' (sender 'c01@example.se') may not issue explosion" in result.reason
+    assert result.recipients.size == 0
+    assert "may not issue explosion" in result.explain("d0")
+
+
+def test_area_reaching_beyond_the_issuers_regions_is_not_authorised() -> None:
+    """A county-01 tip request reaching into county 02 names the region outside, tells nobody."""
+    t = targeter()
+    result = t.target(
+        by(make_alert(AlertKind.TIP_REQUEST, ACROSS), C01), PositionIndex(DEVICES), T0
+    )
+    assert result.verdict is Verdict.NOT_AUTHORISED
+    assert (
+        "reaches 1 municipality region(s) outside the regions of issuer 'county01' (01): 0201"
+        in (result.reason)
+    )
+    assert result.recipients.size == 0 and t.active_incidents == ()
+    national = t.target(
+        make_alert(AlertKind.TIP_REQUEST, ACROSS, ident="n"), PositionIndex(DEVICES), T0
+    )
+    assert national.verdict is Verdict.DELIVER and sorted(national.recipients.tolist()) == [
+        "d0",
+        "d1",
+    ]
+
+
+def test_a_shared_border_alone_does_not_reach_the_neighbour() -> None:
+    """An area whose edge lies on the county border (lon 18) stays within county 01."""
+    edge = Polygon([(17.9, 59.4), (18.0, 59.4), (18.0, 59.6), (17.9, 59.6)])
+    result = targeter().target(
+        by(make_alert(AlertKind.TIP_REQUEST, edge), C01), PositionIndex(DEVICES), T0
+    )
+    assert result.verdict is Verdict.DELIVER
+
+
+def test_cancel_from_another_issuer_is_not_authorised_and_retracts_nothing() -> None:
+    """The national sender may not cancel county 01's incident (it does not act for it)."""
+    t = targeter()
+    first = by(make_alert(AlertKind.TIP_REQUEST, IN_01), C01)
+    assert t.target(first, PositionIndex(DEVICES), T0).verdict is Verdict.DELIVER
+    cancel = make_alert(AlertKind.TIP_REQUEST, IN_01, ident="x", msg_type=MessageType.CANCEL,
+                        refs=(ref(first),), sent=T0 + dt.timedelta(minutes=5))  # fmt: skip
+    result = t.target(cancel, PositionIndex(DEVICES), T0 + dt.timedelta(minutes=5))
+    assert result.verdict is Verdict.NOT_AUTHORISED
+    assert f"sender {SENDER!r} may not act for sender {C01!r}" in result.reason
+    assert result.retract.size == 0
+    assert t.active_incidents == (f"{C01}/a1",)
+
+
+def test_cancel_from_an_issuer_acting_for_the_owner_ends_the_incident() -> None:
+    """County 02 acts for county 01: its Cancel ends the incident and retracts the devices told."""
+    t = targeter()
+    first = by(make_alert(AlertKind.TIP_REQUEST, IN_01), C01)
+    t.target(first, PositionIndex(DEVICES), T0)
+    cancel = by(make_alert(AlertKind.TIP_REQUEST, IN_01, ident="x", msg_type=MessageType.CANCEL,
+                           refs=(ref(first),), sent=T0 + dt.timedelta(minutes=5)), C02)  # fmt: skip
+    result = t.target(cancel, PositionIndex(DEVICES), T0 + dt.timedelta(minutes=5))
+    assert result.verdict is Verdict.CANCELLED
+    assert result.retract.tolist() == ["d0"]
+    assert t.active_incidents == ()
+
+
+def test_test_cancel_of_an_actual_alert_is_not_authorised() -> None:
+    """A status=Test Cancel from the issuer itself does not end an Actual incident."""
+    t = targeter()
+    first = by(make_alert(AlertKind.TIP_REQUEST, IN_01), C01)
+    t.target(first, PositionIndex(DEVICES), T0)
+    cancel = by(make_alert(AlertKind.TIP_REQUEST, IN_01, ident="x", msg_type=MessageType.CANCEL,
+                           refs=(ref(first),), status=Status.TEST,
+                           sent=T0 + dt.timedelta(minutes=5)), C01)  # fmt: skip
+    result = t.target(cancel, PositionIndex(DEVICES), T0 + dt.timedelta(minutes=5))
+    assert result.verdict is Verdict.NOT_AUTHORISED
+    assert "its status Test is not the incident's" in result.reason
+    assert result.retract.size == 0 and t.active_incidents == (f"{C01}/a1",)
+
+
+def test_update_from_an_issuer_acting_for_the_owner_is_authorised_like_an_alert() -> None:
+    """County 02's Update of county 01's incident must still lie within county 02's regions."""
+    t = targeter()
+    first = by(make_alert(AlertKind.TIP_REQUEST, IN_01), C01)
+    t.target(first, PositionIndex(DEVICES), T0)
+    later = T0 + dt.timedelta(minutes=5)
+    update = by(make_alert(AlertKind.TIP_REQUEST, IN_01, ident="u", msg_type=MessageType.UPDATE,
+                           refs=(ref(first),), sent=later), C02)  # fmt: skip
+    result = t.target(update, PositionIndex(DEVICES), later)
+    assert result.verdict is Verdict.NOT_AUTHORISED
+    assert "outside the regions of issuer 'county02' (02): 0101;" in result.reason
+
+
+def test_issuers_any_must_be_declared_in_a_policy_file() -> None:
+    """A policy file without issuers is an error; issuers = "any" is the explicit opt-out."""
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_toml("country = 'SE'\n")
+    assert err.value.problems[0].path == "issuers"
+    assert 'issuers = "any"' in err.value.problems[0].message
+    assert Issuers.from_toml('issuers = "any"\n').any_sender
+    assert Issuers.from_json('{"issuers": "any"}') == Issuers.any()
+
+
+def test_issuers_file_lists_every_problem_with_its_path(tmp_path: Path) -> None:
+    """Unknown keys, bad signature values, missing certificates, shared senders: all listed."""
+    doc = """
+    [[issuers]]
+    name = "a"
+    senders = ["a@x.se"]
+    kinds = ["explosion"]
+    regions = ["SE"]
+    colour = "blue"
+
+    [[issuers]]
+    name = "b"
+    senders = ["b@x.se"]
+    kinds = ["explosion"]
+    regions = ["SE"]
+    signature = "sometimes"
+
+    [[issuers]]
+    name = "c"
+    senders = ["c@x.se"]
+    kinds = ["explosion"]
+    regions = ["SE"]
+    signature = "required"
+    certificates = ["missing.pem"]
+
+    [[issuers]]
+    name = "d"
+    senders = ["d@x.se"]
+    kinds = ["explosion"]
+    regions = []
+    """
+    (tmp_path / "p.toml").write_text(doc, encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_toml(tmp_path / "p.toml")
+    paths = [p.path for p in err.value.problems]
+    assert paths == ["issuers[0].colour", "issuers[1].signature", "issuers[2].certificates[0]",
+                     "issuers[3]"]  # fmt: skip
+    assert "missing.pem" in err.value.problems[2].message
+    assert "regions must name at least one" in err.value.problems[3].message
+
+
+def test_certificates_are_read_relative_to_the_policy_file(tmp_path: Path) -> None:
+    """A certificate path such as "certs/x.pem" reads the PEM beside the policy file."""
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "x.pem").write_text(pem, encoding="ascii")
+    (tmp_path / "p.json").write_text(
+        '{"issuers": [{"name": "a", "senders": ["a@x.se"], "kinds": ["explosion"], '
+        '"regions": ["SE"], "signature": "required", "certificates": ["certs/x.pem"]}]}',
+        encoding="utf-8",
+    )
+    issuer = Issuers.from_json(tmp_path / "p.json").issuers[0]
+    assert issuer.signature_required and issuer.certificates == (pem,)
+
+
+def test_the_table_itself_refuses_contradictions() -> None:
+    """A sender in two issuers, a duplicate name, acts_for an unknown issuer: all listed."""
+    a = Issuer(name="a", senders=["s@x.se"], kinds=["explosion"], regions=["XX"], acts_for=["z"])
+    b = Issuer(name="a", senders=["s@x.se"], kinds=["explosion"], regions=["XX"])
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers([a, b])
+    assert [p.path for p in err.value.problems] == [
+        "issuers[1].name", "issuers[1].senders", "issuers[0].acts_for",
+    ]  # fmt: skip
+    with pytest.raises(InvalidInput, match="needs at least one pinned certificate"):
+        Issuer(name="a", senders=["s@x.se"], kinds=["explosion"], regions=["XX"],
+               signature_required=True)  # fmt: skip
+    with pytest.raises(InvalidInput, match="senders must be CAP senders"):
+        Issuer(name="a", senders=["s @x.se"], kinds=["explosion"], regions=["XX"])
+
+
+def test_targeter_checks_the_table_against_regions_and_kinds() -> None:
+    """Unknown region codes and kinds of the table are reported when the Targeter is built."""
+    bad = Issuers([Issuer(name="a", senders=["s@x.se"], kinds=["explosion", "flood"],
+                          regions=["XX", "99"])])  # fmt: skip
+    with pytest.raises(InvalidPolicy) as err:
+        Targeter(make_regions(), nationwide("XX"), issuers=bad)
+    assert [(p.path, p.message[:4]) for p in err.value.problems] == [
+        ("issuers[0].regions", "'99'"),
+        ("issuers[0].kinds", "'flo"),
+    ]
+
+
+# --- the property: the pipeline agrees with a brute-force authority check --------------------
+
+# A 4 x 2 grid of cells 0.25° wide over lon 13–14, lat 55–55.5; counties are grid columns
+# pairs; the country is "SE".
+CELLS = {
+    f"m{i}{j}": (13.0 + 0.25 * i, 55.0 + 0.25 * j, 13.25 + 0.25 * i, 55.25 + 0.25 * j)
+    for i in range(4)
+    for j in range(2)
+}
+COUNTY_OF = {c: f"c{int(c[1]) // 2}" for c in CELLS}
+CODES = [*sorted(CELLS), "c0", "c1", "SE"]
+
+
+def grid() -> RegionHierarchy:
+    """Municipalities m00…m31 → counties c0 (lon 13–13.5), c1 (13.5–14) → SE."""
+
+    def rs(level: str, boxes: dict[str, tuple[float, float, float, float]]) -> RegionSet:
+        return RegionSet([Region(code=c, name=c, level=level, geometry=sg.box(*b))
+                          for c, b in boxes.items()])  # fmt: skip
+
+    return RegionHierarchy(
+        [
+            rs("municipality", CELLS),
+            rs("county", {"c0": (13.0, 55.0, 13.5, 55.5), "c1": (13.5, 55.0, 14.0, 55.5)}),
+            rs("country", {"SE": (13.0, 55.0, 14.0, 55.5)}),
+        ],
+        {**COUNTY_OF, "c0": "SE", "c1": "SE"},
+    )
+
+
+GRID = grid()
+
+
+def brute_force(
+    issuers: list[Issuer], sender: str, kind: str, area_geom: sg.base.BaseGeometry
+) -> str:
+    """The expected outcome class: 'unknown', 'not_authorised' or 'ok', written independently."""
+    mine = [i for i in issuers if sender in i.senders]
+    if not mine:
+        return "unknown"
+    issuer = mine[0]
+    if kind not in issuer.kinds:
+        return "not_authorised"
+    allowed = {
+        cell
+        for cell in CELLS
+        if cell in issuer.regions or COUNTY_OF[cell] in issuer.regions or "SE" in issuer.regions
+    }
+    for cell, box in CELLS.items():
+        if shapely.intersection(area_geom, sg.box(*box)).area > 0 and cell not in allowed:
+            return "not_authorised"
+    return "ok"
+
+
+coord = st.integers(0, 10).map(lambda k: 12.875 + 0.125 * k)  # lon 12.875 … 14.125
+lat_c = st.integers(0, 6).map(lambda k: 54.875 + 0.125 * k)  # lat 54.875 … 55.625
+
+
+@st.composite
+def areas(draw: st.DrawFn) -> Circle | Polygon:
+    """Grid-aligned boxes (edges on cell borders) or circles anywhere near the grid."""
+    if draw(st.booleans()):
+        w, e = sorted(draw(st.lists(coord, min_size=2, max_size=2, unique=True)))
+        s, n = sorted(draw(st.lists(lat_c, min_size=2, max_size=2, unique=True)))
+        return Polygon([(w, s), (e, s), (e, n), (w, n)])
+    lon = draw(st.floats(12.9, 14.1))
+    lat = draw(st.floats(54.95, 55.55))
+    return Circle(lon, lat, draw(st.floats(50.0, 20_000.0)))
+
+
+issuer_lists = st.lists(
+    st.tuples(
+        st.sets(st.sampled_from(ALL), min_size=1),
+        st.sets(st.sampled_from(CODES), min_size=1, max_size=3),
+    ),
+    min_size=1,
+    max_size=3,
+).map(
+    lambda items: [
+        Issuer(name=f"i{n}", senders=[f"s{n}@x.se"], kinds=k, regions=r)
+        for n, (k, r) in enumerate(items)
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(issuer_lists, st.integers(0, 3), st.sampled_from(ALL), areas())
+def test_authority_agrees_with_brute_force(
+    issuers: list[Issuer], who: int, kind: str, area: Circle | Polygon
+) -> None:
+    """UNKNOWN_ISSUER / NOT_AUTHORISED / anything else exactly when the brute force says so."""
+    t = Targeter(GRID, nationwide("SE"), issuers=Issuers(issuers))
+    sender = f"s{who}@x.se"
+    alert = by(make_alert(AlertKind(kind), area), sender)
+    devices = positions([13.1, 13.9], [55.1, 55.4])
+    result = t.target(alert, PositionIndex(devices), T0, confirm=True)
+    expected = brute_force(issuers, sender, kind, alert.area.to_shapely())  # type: ignore[union-attr]
+    got = {Verdict.UNKNOWN_ISSUER: "unknown", Verdict.NOT_AUTHORISED: "not_authorised"}.get(
+        result.verdict, "ok"
+    )
+    assert got == expected, result.reason
+    if got != "ok":
+        assert result.recipients.size == 0 and t.active_incidents == ()
+
+
+def test_issuers_any_keeps_the_owner_only_rule_for_cancels() -> None:
+    """Without an issuer table only the incident's own sender may cancel it."""
+    t = Targeter(make_regions(), nationwide("XX"), issuers=Issuers.any())
+    first = make_alert(AlertKind.TIP_REQUEST, IN_01)
+    t.target(first, PositionIndex(DEVICES), T0)
+    cancel = by(make_alert(AlertKind.TIP_REQUEST, IN_01, ident="x", msg_type=MessageType.CANCEL,
+                           refs=(ref(first),)), "other@example.se")  # fmt: skip
+    assert t.target(cancel, PositionIndex(DEVICES), T0).verdict is Verdict.NOT_AUTHORISED
+
+
+def test_swapped_axes_are_refused_by_the_targeter_without_asking() -> None:
+    """An alert written lon,lat (a Stockholm circle at lon 59, lat 18) raises InvalidCAP."""
+    from geotarget import InvalidCAP
+
+    swapped = make_alert(AlertKind.EXPLOSION, Circle(59.5, 17.5, 500.0))
+    with pytest.raises(InvalidCAP, match="looks written 'lon,lat'"):
+        targeter().target(swapped, PositionIndex(DEVICES), T0)
+
+
+def test_recognition_rules_must_name_kinds_the_rollout_can_enable() -> None:
+    """A rule for a kind no rollout can name is refused when the Targeter is built."""
+    from geotarget.kinds import RecognitionRule, Recognizer
+
+    rec = Recognizer([RecognitionRule(name="f", kind="flood", events=["Flood"])])
+    with pytest.raises(InvalidPolicy) as err:
+        Targeter(make_regions(), nationwide("XX"), recognition=rec + pilot.RECOGNITION)
+    assert [p.path for p in err.value.problems] == ["recognition[0].kind"]
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "pilot_policy.toml"
+
+
+def test_example_policy_file_has_recognition_and_issuers_valid_for_sweden() -> None:
+    """The example's [[recognition]] and [[issuers]] load and fit the Swedish hierarchy."""
+    from geotarget import sweden
+    from geotarget.kinds import Recognizer
+    from geotarget.rollout import RolloutPolicy
+
+    recognition = Recognizer.from_toml(EXAMPLE) + pilot.RECOGNITION
+    issuers = Issuers.from_toml(EXAMPLE)
+    assert [r.name for r in recognition.rules][:2] == ["sos:explosion-code", "fi:explosion"]
+    assert issuers.issuer_of("syd@polisen.se").regions == {"PR-SYD"}  # type: ignore[union-attr]
+    assert issuers.may_act_for("polisen@polisen.se", "syd@polisen.se")
+    assert not issuers.may_act_for("syd@polisen.se", "polisen@polisen.se")
+    Targeter(sweden.hierarchy(), RolloutPolicy.from_toml(EXAMPLE), recognition=recognition,
+             issuers=issuers)  # fmt: skip
+
+
+def test_loading_with_a_catalog_checks_region_codes_at_once() -> None:
+    """Issuers.from_toml(..., catalog=regions) lists unknown region codes with their paths."""
+    doc = """
+    [[issuers]]
+    name = "a"
+    senders = ["a@x.se"]
+    kinds = ["explosion"]
+    regions = ["01", "77"]
+    """
+    assert Issuers.from_toml(doc).issuers[0].regions == {"01", "77"}
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_toml(doc, catalog=make_regions())
+    assert [(p.path, p.message) for p in err.value.problems] == [
+        ("issuers[0].regions", "'77' is not a region code of the hierarchy")
+    ]
+
+
+def test_targeter_refuses_pinned_certificates_that_are_not_certificates() -> None:
+    """A required signature with a broken PEM is reported when the Targeter is built."""
+    pytest.importorskip("cryptography", reason="the signing extra is not installed")
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    bad = Issuers([Issuer(name="a", senders=["s@x.se"], kinds=["explosion"], regions=["XX"],
+                          signature_required=True, certificates=[pem])])  # fmt: skip
+    with pytest.raises(InvalidPolicy) as err:
+        Targeter(make_regions(), nationwide("XX"), issuers=bad)
+    assert [p.path for p in err.value.problems] == ["issuers[0].certificates[0]"]
+    assert "is not a PEM X.509 certificate" in err.value.problems[0].message

@@ -1,0 +1,425 @@
+"""``Targeter.target`` / ``on_positions`` equal an independent brute-force oracle (issue 10).
+
+The oracle (``tests/oracle_targeter.py``) is written from the contract alone; the scenarios
+(``tests/targeting_strategies.py``) run in a small synthetic world with a shared border, a strip
+of water and a notch, and put devices on borders, vertices, circle rims, in the water, within
+and beyond the snap distance, with stale, missing and inaccurate fixes, testers and canaries.
+
+Example counts follow ``HYPOTHESIS_PROFILE`` (see ``tests/conftest.py``): each property runs an
+eighth of the profile's ``max_examples`` (a scenario is up to ~20 target/on_positions calls on
+both sides, ~0.3 s), so ``ci`` (200) runs 25 scenarios per property, ``dev`` (100) 12 and
+``thorough`` (2,000) 250.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import attrs
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, reject, settings
+from oracle_targeter import (
+    PREFILTER_SLACK,
+    SNAP_METRIC,
+    STALE_FAR_AS_OUTSIDE,
+    Borderline,
+    Device,
+    OracleDuplicate,
+    OracleTargeter,
+    Rules,
+)
+from targeting_strategies import (
+    ABOVE,
+    MUNIS,
+    SENDER,
+    SPECIAL_POINTS,
+    T0,
+    Scenario,
+    Step,
+    Version,
+    area_points,
+    devices_of,
+    hierarchy,
+    scenarios,
+)
+
+import geotarget.errors
+import geotarget.positions
+from geotarget import Area, Circle, LocationRule, PositionIndex, Positions
+from geotarget.alerts import AlertKind, MessageType, Status
+from geotarget.targeting import KindRules, Targeter
+
+#: The API the contract adds; absent on ``main`` (the properties that need it say so).
+DuplicateIdentifier: Any = getattr(geotarget.errors, "DuplicateIdentifier", None)
+StaleRule: Any = getattr(geotarget.positions, "StaleRule", None)
+NEW_RULES = {"stale", "include_no_fix", "beyond_border"} <= set(attrs.fields_dict(KindRules))
+needs_new_rules = pytest.mark.skipif(
+    not NEW_RULES, reason="KindRules has no stale/include_no_fix/beyond_border yet (issue 10)"
+)
+
+EXAMPLES = max(10, settings().max_examples // 8)
+ORACLE = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+HIERARCHY = hierarchy()
+KIND = AlertKind.EXPLOSION
+
+
+def kind_rules(r: Rules) -> KindRules:
+    """The library's KindRules for the oracle's rules."""
+    kw: dict[str, Any] = {
+        "location": LocationRule(max_age=r.max_age, accuracy=r.accuracy),
+        "include_ambiguous": r.include_ambiguous,
+    }
+    if NEW_RULES:
+        kw["stale"] = (
+            None if r.stale is None else StaleRule(max_age=r.stale[0], margin_m=r.stale[1])
+        )
+        kw["include_no_fix"] = r.include_no_fix
+        kw["beyond_border"] = r.beyond_border
+    else:
+        assert r.stale is None and not r.include_no_fix and not r.beyond_border
+    return KindRules(**kw)
+
+
+def positions(devices: list[Device]) -> Positions:
+    """A snapshot of the oracle's devices (ids all int or all str)."""
+    return Positions(
+        np.array([d.id for d in devices]),
+        [d.lon for d in devices],
+        [d.lat for d in devices],
+        accuracy_m=[d.accuracy_m for d in devices],
+        observed_at=[d.observed_at for d in devices],
+        tester=np.array([d.tester for d in devices], dtype=bool),
+    )
+
+
+def _keys(ids: Any) -> set[str]:
+    return {str(i) for i in np.asarray(ids).tolist()}
+
+
+def check_step(tg: Targeter, oracle: OracleTargeter, step: Step, n: int, log: list[str]) -> None:
+    """Run one step on both and compare (unsure devices left out)."""
+    devices = devices_of(step)
+    if not devices:
+        return
+    snap = positions(devices)
+    at = step.at
+    if step.message is None:
+        want, unsure = oracle.on_positions(devices, at)
+        deliveries = tg.on_positions(snap, at)
+        got = {(str(d.device_id), d.incident) for d in deliveries}
+        assert len(got) == len(deliveries), f"step {n}: a device is told twice: {deliveries}"
+        log.append(f"step {n}: on_positions at {at:%H:%M} -> {sorted(got)}")
+        assert got - unsure == want - unsure, f"step {n}: on_positions deliveries differ"
+        return
+    msg = step.message.build()
+    name = f"step {n}: {msg.msg_type.value} {msg.status.value} {msg.sender}/{msg.identifier}"
+    try:
+        want_r = oracle.target(msg, devices, at)
+    except OracleDuplicate:
+        log.append(f"{name}: DuplicateIdentifier expected")
+        assert DuplicateIdentifier is not None, "geotarget.errors.DuplicateIdentifier is missing"
+        with pytest.raises(DuplicateIdentifier) as info:
+            tg.target(msg, PositionIndex(snap), at)
+        text = str(info.value)
+        assert msg.sender in text and msg.identifier in text, text
+        assert "infos" in text or "area" in text, f"the differing field is not named: {text}"
+        return
+    res = tg.target(msg, PositionIndex(snap), at)
+    log.append(
+        f"{name} at {at:%H:%M}: {res.verdict.value} {sorted(_keys(res.recipients))} ({res.reason})"
+    )
+    ok = {want_r.verdict} | want_r.also
+    assert res.verdict.value in ok, f"{name}: verdict {res.verdict.value}, oracle {want_r.verdict}"
+    if res.verdict.value != want_r.verdict:
+        return  # an alternative the contract allows; its details are not compared
+    if want_r.incident is not None:
+        assert res.incident == want_r.incident, f"{name}: incident {res.incident!r}"
+    if want_r.orphan:
+        assert "reference" in res.reason.lower(), f"{name}: the reason does not say: {res.reason}"
+    assert len(_keys(res.recipients)) == len(res.recipients), f"{name}: a recipient twice"
+    got_ids = _keys(res.recipients) - want_r.unsure
+    assert got_ids == want_r.recipients - want_r.unsure, f"{name}: recipients differ"
+    if res.verdict.value == "DELIVER":
+        assert sum(res.counts.values()) == len(devices), f"{name}: counts {res.counts}"
+        for d in devices:
+            if d.key in oracle.outcomes:
+                outcome = res.outcome_of(d.id)
+                assert outcome is not None and outcome.name in oracle.outcomes[d.key], (
+                    f"{name}: device {d.id!r} outcome {outcome!r}, oracle "
+                    f"{sorted(oracle.outcomes[d.key])} ({res.explain(d.id)})"
+                )
+    if want_r.retract is not None:
+        got_r = _keys(res.retract) - want_r.unsure
+        assert got_r == want_r.retract - want_r.unsure, f"{name}: retract differs"
+
+
+#: Pipeline bugs reported with a minimal reproduction, each pinned by the strict-xfail test of
+#: the same name below. The properties skip (reject) scenarios that hit them, so they keep
+#: checking everything else; when a pinned test starts passing (XPASS fails the run), delete
+#: its entry here and the mark there.
+KNOWN_BUGS = frozenset({PREFILTER_SLACK, SNAP_METRIC, STALE_FAR_AS_OUTSIDE})
+
+
+def run(scn: Scenario, *, known_bugs: frozenset[str] = KNOWN_BUGS, generated: bool = True) -> None:
+    """Play a scenario on a fresh Targeter and a fresh oracle, comparing every step.
+
+    ``generated``: a Hypothesis example, discarded when a decision is too close to call;
+    hand-written scenarios must not be.
+    """
+    tg = Targeter(
+        HIERARCHY,
+        scn.policy,
+        location_rules={k: kind_rules(r) for k, r in scn.rules.items()},
+        snap_m=scn.snap_m,
+    )
+    oracle = OracleTargeter(MUNIS, ABOVE, scn.policy, scn.rules, scn.snap_m, known_bugs)
+    log: list[str] = []
+    try:
+        for n, step in enumerate(scn.steps):
+            check_step(tg, oracle, step, n, log)
+    except Borderline as e:
+        if not generated:
+            raise
+        event(f"discarded: {type(e).__name__} {e}")
+        reject()
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nsteps so far:\n" + "\n".join(log)) from None
+
+
+@ORACLE
+@given(scenarios(lifecycle=False, new_rules=False))
+def test_plain_alerts_equal_the_oracle(scn: Scenario) -> None:
+    """Independent Actual/Test/Exercise Alerts and position batches, rules main can express."""
+    run(scn)
+
+
+@needs_new_rules
+@ORACLE
+@given(scenarios(lifecycle=False, new_rules=True))
+def test_location_rules_equal_the_oracle(scn: Scenario) -> None:
+    """Stale fixes (StaleRule), missing fixes (include_no_fix) and beyond_border as well."""
+    run(scn)
+
+
+@ORACLE
+@given(scenarios(lifecycle=True, new_rules=NEW_RULES))
+def test_lifecycles_equal_the_oracle(scn: Scenario) -> None:
+    """Alerts, Updates and Cancels shuffled, missing, re-submitted and re-used.
+
+    Unauthorised Updates and Cancels, Drafts, System messages, Acks and Errors are mixed in.
+    """
+    run(scn)
+
+
+# --- deliberate scenarios (the same comparison, on points placed by hand) ----------------------
+
+EXPLOSION_RULES = Rules(
+    max_age=dt.timedelta(hours=1),
+    accuracy=1.0,
+    include_ambiguous=True,
+    stale=(dt.timedelta(hours=24), 1000.0) if NEW_RULES else None,
+    include_no_fix=False,
+    beyond_border=NEW_RULES,
+)
+
+
+def _policy(regions: set[str], pct: float = 100.0) -> Any:
+    from geotarget.rollout import KindRollout, Phase, RolloutPolicy
+
+    start = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    phase = Phase(starts_at=start, regions=regions, percentage=pct)
+    return RolloutPolicy(
+        rollouts=[KindRollout(kind=k, phases=[phase]) for k in (KIND, AlertKind.CRIME_MODUS)],
+        country="XX",
+    )
+
+
+def _version(ident: str, area: Any, sent_min: int = 0, **kw: Any) -> Version:
+    fields: dict[str, Any] = {
+        "identifier": ident,
+        "sender": SENDER,
+        "sent_min": sent_min,
+        "status": Status.ACTUAL,
+        "msg_type": MessageType.ALERT,
+        "kind": KIND,
+        "area": Area([area]),
+        "onset_delay_min": 0,
+        "duration_min": 240,
+    }
+    return Version(**{**fields, **kw})
+
+
+def _rows(points: list[tuple[float, float]], at: dt.datetime, **kw: Any) -> tuple[Any, ...]:
+    acc = kw.get("accuracy_m", 0.0)
+    age = kw.get("age", dt.timedelta(0))
+    return tuple(
+        (i + 1, False, lon, lat, acc, at - age, True) for i, (lon, lat) in enumerate(points)
+    )
+
+
+def _scenario(policy: Any, snap_m: float, steps: list[Step]) -> Scenario:
+    rules = {KIND: EXPLOSION_RULES, AlertKind.CRIME_MODUS: EXPLOSION_RULES}
+    return Scenario(policy, rules, snap_m, tuple(steps))
+
+
+@pytest.mark.parametrize("enabled", [{"0101"}, {"0102"}, {"01"}, {"XX"}])
+@pytest.mark.parametrize("snap_m", [0.0, 500.0, 2000.0])
+def test_borders_vertices_water_and_abroad_equal_the_oracle(
+    enabled: set[str], snap_m: float
+) -> None:
+    """Every special point (vertices, shared border, notch, water, abroad) in a 9 km circle."""
+    at = T0
+    area = Circle(18.05, 59.45, 9000.0)
+    points = [*SPECIAL_POINTS, *area_points(Area([area]), [0.0, 0.5, -0.5])]
+    step = Step(at, _rows(points, at), False, _version("B1", area))
+    run(_scenario(_policy(enabled), snap_m, [step]), generated=False)
+    # And a few answers stated without the oracle: a shared border point is in the lowest code.
+    oracle = OracleTargeter(MUNIS, ABOVE, _policy(enabled), {KIND: EXPLOSION_RULES}, snap_m)
+    assert oracle.locate(18.00, 59.45) == ("0101", False)
+    assert oracle.locate(18.00, 59.50) == ("0101", False)
+    assert oracle.locate(18.11, 59.45)[0] == ("" if snap_m < 600 else "0102")
+
+
+@pytest.mark.parametrize("accuracy_m", [0.0, 5.0, 50.0])
+def test_circle_rims_equal_the_oracle(accuracy_m: float) -> None:
+    """Fixes on the rim, a millimetre in and out, and at the rim +/- their accuracy."""
+    at = T0
+    area = Circle(18.0, 59.45, 1500.0)
+    offsets = [0.0, 0.001, -0.001, accuracy_m, -accuracy_m, accuracy_m + 0.01, -accuracy_m - 0.01]
+    step = Step(at, _rows(area_points(Area([area]), offsets), at, accuracy_m=accuracy_m), True,
+                _version("R1", area))  # fmt: skip
+    run(_scenario(_policy({"XX"}), 0.0, [step]), generated=False)
+
+
+def test_an_update_named_by_an_early_cancel_is_never_delivered() -> None:
+    """Contract §2: a version named by a Cancel that came first is never delivered.
+
+    The Cancel names only the unseen Update E1 (UNKNOWN_REFERENCE); E1 arriving later gets
+    CANCELLED — also when its incident (started by E0) already exists.
+    """
+    area = Circle(18.05, 59.45, 1000.0)
+    v0 = _version("E0", area, 0)
+    v1 = _version("E1", area, 10, msg_type=MessageType.UPDATE, references=(v0.ref,))
+    cancel = _version("EC", area, 20, msg_type=MessageType.CANCEL, references=(v1.ref,))
+    at = T0 + dt.timedelta(minutes=30)
+    here = [(18.05, 59.45)]
+    steps = [
+        Step(at, _rows(here, at), False, v0),  # DELIVER to device 1
+        Step(at, _rows(here, at), False, cancel),  # names only E1, unseen: UNKNOWN_REFERENCE
+        Step(at, _rows([*here, (18.051, 59.451)], at), False, v1),  # must be CANCELLED
+    ]
+    run(_scenario(_policy({"XX"}), 0.0, steps), generated=False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug (prefilter_slack_beyond_snap): the rollout pre-filter grows the area by snap_m/cos(lat) degrees in every "
+        "direction (~2.2x snap_m north-south), so an area beyond the snap distance is DELIVERed "
+        "and devices beyond the border in it are told (contract §5: iff)"
+    ),
+)
+def test_an_area_beyond_the_snap_distance_is_outside_the_rollout() -> None:
+    """Contract §5: AREA_OUTSIDE_ROLLOUT iff the area grown by snap_m meets no enabled region.
+
+    A 100 m circle whose rim is ~900 m south of 0101, snap 500 m: the area grown by 500 m
+    stays ~400 m away from every region, so nobody is told (not even beyond the border).
+    """
+    area = Circle(18.0, 59.390625, 100.0)
+    at = T0
+    step = Step(at, _rows([(18.0, 59.390625)], at), False, _version("S1", area))
+    run(_scenario(_policy({"XX"}), 500.0, [step]), known_bugs=frozenset(), generated=False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug (snap_distance_off_by_one_percent): RegionSet.locate(snap_m=...) measures with "
+        "R_MIN, ~0.9 % short at lat 59.5 (documented: below 0.1 %), so a device 504.6 m from "
+        "the nearest region is snapped into it with snap_m=500 (contract §5)"
+    ),
+)
+def test_a_device_beyond_the_snap_distance_is_in_no_region() -> None:
+    """Contract §5: only a device *within* snap_m of a region counts as in it.
+
+    The device is in the water 504.6 m (geodesic) west of 0201 and 628 m east of 0102; with
+    snap_m=500 it is in no region, so a kind that stops at the border does not tell it.
+    """
+    area = Circle(18.11, 59.49, 1500.0)
+    at = T0
+    step = Step(at, _rows([(18.11109189616353, 59.4961763664333)], at), False, _version("W1", area))
+    scn = _scenario(_policy({"XX"}), 500.0, [step])
+    stop = Rules(**{**EXPLOSION_RULES.__dict__, "beyond_border": False})
+    scn = Scenario(scn.policy, dict.fromkeys(scn.rules, stop), scn.snap_m, scn.steps)
+    run(scn, known_bugs=frozenset(), generated=False)
+
+
+# --- the oracle itself, against facts computed by hand ------------------------------------------
+
+
+def test_the_oracle_classifies_accuracy_disks_as_the_contract_says() -> None:
+    """Circle: INSIDE iff d + r <= R, AMBIGUOUS iff d - r <= R otherwise; polygons alike."""
+    from oracle_targeter import classify, within_grown
+    from targeting_strategies import rim
+
+    c = Circle(18.0, 59.45, 1000.0)
+    at_999 = rim(18.0, 59.45, 45.0, 999.0)
+    at_1006 = rim(18.0, 59.45, 45.0, 1006.0)
+    assert classify([c], *at_999, 0.0) == ("INSIDE", False)
+    assert classify([c], *at_999, 5.0) == ("AMBIGUOUS", False)
+    assert classify([c], *at_1006, 5.0) == ("OUTSIDE", False)
+    assert classify([c], *at_1006, 7.0) == ("AMBIGUOUS", False)
+    assert within_grown([c], *at_1006, 5.0) == (False, False)
+    assert within_grown([c], *at_1006, 7.0) == (True, False)
+    box = MUNIS["0101"]
+    from geotarget import Polygon
+
+    p = Polygon.from_shapely(box)
+    lon, lat = rim(18.0, 59.45, 270.0, 100.0)  # 100 m west of the east edge, inside
+    assert classify([p], lon, lat, 50.0) == ("INSIDE", False)
+    assert classify([p], lon, lat, 150.0) == ("AMBIGUOUS", False)
+    east = rim(18.0, 59.45, 90.0, 100.0)  # 100 m east of it, outside
+    assert classify([p], *east, 50.0) == ("OUTSIDE", False)
+    assert classify([p], *east, 150.0) == ("AMBIGUOUS", False)
+    assert within_grown([p], *east, 150.0)[0] and not within_grown([p], *east, 50.0)[0]
+    assert classify([p], 18.0, 59.45, 0.0) == ("INSIDE", False)  # on the edge: covered
+
+
+def test_the_oracle_locates_border_points_by_the_lowest_code_and_snaps_to_the_nearest() -> None:
+    """regions.py: the lowest covering code wins; in no region, the nearest within snap_m."""
+    oracle = OracleTargeter(MUNIS, ABOVE, _policy({"XX"}), {KIND: EXPLOSION_RULES}, 800.0)
+    assert oracle.locate(18.00, 59.45) == ("0101", False)  # shared border 0101 | 0102
+    assert oracle.locate(18.10, 59.40) == ("0102", False)  # a corner of 0102 only
+    assert oracle.locate(18.1005, 59.45) == ("0102", False)  # water, 28 m from 0102
+    assert oracle.locate(18.119, 59.43) == ("0201", False)  # water, 57 m from 0201
+    assert oracle.locate(18.16, 59.48) == ("0201", False)  # in the notch, 0.01° above it
+    assert oracle.locate(18.25, 59.45) == ("", False)  # abroad, 2.8 km east
+    none = OracleTargeter(MUNIS, ABOVE, _policy({"XX"}), {KIND: EXPLOSION_RULES}, 0.0)
+    assert none.locate(18.1005, 59.45) == ("", False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug (stale_fix_far_from_the_area_reported_outside_area): since main 2216e4f a fix "
+        "older than the kind accepts is Outcome.OUTSIDE_AREA unless it is near the area "
+        "(contract §4 and Outcome's docstring: STALE_LOCATION); counts and explain() say "
+        "'outside the alert area' for a device whose location is unknown"
+    ),
+)
+def test_a_too_old_fix_far_from_the_area_is_stale_location() -> None:
+    """Contract §4: any stale fix, when the kind has no stale rule, is STALE_LOCATION."""
+    area = Circle(18.05, 59.45, 500.0)
+    at = T0
+    far = [(18.05, 59.45), (17.95, 59.45)]  # in the area, and 5.6 km west of it
+    step = Step(at, _rows(far, at, age=dt.timedelta(hours=5)), False, _version("O1", area))
+    scn = _scenario(_policy({"XX"}), 0.0, [step])
+    no_stale = Rules(**{**EXPLOSION_RULES.__dict__, "stale": None})
+    scn = Scenario(scn.policy, dict.fromkeys(scn.rules, no_stale), scn.snap_m, scn.steps)
+    run(scn, known_bugs=frozenset(), generated=False)
