@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from _harness import Gate, Report, Timing
 
-from geotarget import Area, Circle, PositionIndex, Positions, alerts, sweden
+from geotarget import Area, Circle, PositionIndex, Positions, alerts, pilot, sweden
 from geotarget.ledger import MemoryLedger
 from geotarget.rollout import nationwide
 from geotarget.targeting import Targeter
@@ -42,7 +42,7 @@ from geotarget.targeting import Targeter
 AT = dt.datetime(2024, 5, 20, 12, 0, tzinfo=dt.timezone.utc)
 SERGELS_TORG = (18.06528, 59.3325)
 CELL_DEG = 0.25
-MSG = alerts.Message(headline="x", description="x", area_description="x")
+MSG = pilot.Message(headline="x", description="x", area_description="x")
 
 
 def _positions(n: int) -> Positions:
@@ -60,7 +60,7 @@ def _positions(n: int) -> Positions:
 
 
 def _alerts(kind: str, area: Area, count: int) -> list[alerts.Alert]:
-    build = alerts.explosion if kind == "explosion" else alerts.tip_request
+    build = pilot.explosion if kind == "explosion" else pilot.tip_request
     return [
         build(
             identifier=f"{kind}-{i}",

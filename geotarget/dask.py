@@ -50,7 +50,7 @@ from geotarget._positions_arrow import (
 from geotarget._positions_arrow import (
     write_partitioned as _write_partitioned,
 )
-from geotarget.alerts import Alert, AlertKind
+from geotarget.alerts import Alert
 from geotarget.areas import Area
 from geotarget.errors import InvalidInput, InvalidPositions, InvalidType, MissingExtra
 from geotarget.matcher import PositionIndex
@@ -468,7 +468,7 @@ class DaskTargeter:
         self.client = client
         self._lock = threading.Lock()
         self._futures: dict[Path, tuple[tuple[int, int], Any]] = {}
-        self._areas: dict[str, list[tuple[AlertKind, Area]]] = {}
+        self._areas: dict[str, list[tuple[str, Area]]] = {}
         #: What the last call read: partitions in the dataset, partitions asked, devices shipped.
         self.last_stats: dict[str, float] = {}
 
@@ -520,13 +520,13 @@ class DaskTargeter:
 
     # --- alerts ----------------------------------------------------------------------------
 
-    def _looking_for(self, kind: AlertKind, area: Area) -> tuple[Area, LocationRule, Area | None]:
+    def _looking_for(self, kind: str, area: Area) -> tuple[Area, LocationRule, Area | None]:
         rules = self.targeter.rules[kind]
         stale = None if rules.stale is None else grown(area, rules.stale.margin_m)
         return area, rules.location, stale
 
     def _gather_near(
-        self, wanted: list[tuple[AlertKind, Area]], at: dt.datetime
+        self, wanted: list[tuple[str, Area]], at: dt.datetime
     ) -> tuple[Positions, int]:
         """The devices near any of the areas, and the dataset's device count."""
         t0 = time.perf_counter()
@@ -598,15 +598,23 @@ class DaskTargeter:
         if not isinstance(alert, Alert):
             raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
         _at(at)  # timezone-aware, before any worker sees it
-        kind, area = alert.kind, alert.area
-        if kind is not None and area is not None:
+        recognised = self.targeter.recognition.recognise(alert)
+        kind = None if recognised is None else recognised.kind
+        area = alert.area
+        gathered = False
+        subset, total = _empty_like("i"), 0  # the Targeter answers without looking at a device
+        if kind is not None and area is not None and kind in self.targeter.rules:
             subset, total = self._gather_near([(kind, area)], at)
-        else:  # the Targeter answers without looking at a device
-            subset, total = _empty_like("i"), 0
-        cluster_s = self.last_stats.get("seconds", 0.0) if kind and area else 0.0
+            gathered = True
+        cluster_s = self.last_stats.get("seconds", 0.0) if gathered else 0.0
         result = self.targeter.target(alert, PositionIndex(subset), at, confirm=confirm)
         if not result.counts:
             return result
+        if not gathered:  # pragma: no cover - the Targeter evaluates only what it recognises
+            raise AssertionError(
+                f"the Targeter evaluated devices for alert {alert.identifier!r}, whose kind "
+                "geotarget.dask did not recognise"
+            )
         counts = dict(result.counts)
         counts[Outcome.OUTSIDE_AREA] += total - len(subset)
         if result.incident is not None and kind is not None and area is not None:
