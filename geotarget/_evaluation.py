@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
@@ -21,7 +21,6 @@ import numpy.typing as npt
 import shapely
 
 from geotarget import _geodesy
-from geotarget._idset import IdSet
 from geotarget._targeting_result import Outcome
 from geotarget.alerts import AlertKind, Status
 from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon
@@ -288,27 +287,20 @@ def _member(values: I32Array, sorted_rows: I32Array) -> npt.NDArray[np.bool_]:
 
 
 def new_regions(
-    covered: I32Array,
-    covered_region: I32Array | None,
-    new: npt.NDArray[Any],
+    rows: I32Array,
+    region: I32Array | None,
     index: PositionIndex,
     finest: RegionSet,
     snap_m: float,
 ) -> I32Array:
-    """The finest-region index of each new recipient (-1 beyond the border)."""
-    if not new.size:
-        return np.zeros(0, dtype=np.int32)
-    positions = index.positions
-    if new.size == covered.size:  # claims return a subset in input order: all are new
-        rows, region = covered, covered_region
-    else:
-        keep = IdSet()
-        keep.add(new)
-        mask = keep.member(positions.ids[covered])
-        rows = covered[mask]
-        region = None if covered_region is None else covered_region[mask]
+    """The finest-region index of each new recipient (-1 beyond the border).
+
+    ``rows`` are the new recipients' rows in the snapshot, ``region`` their regions when the
+    evaluation located them already.
+    """
     if region is not None:
         return region
+    positions = index.positions
     has = ~np.isnan(positions.lon[rows])
     out = np.full(rows.size, -1, dtype=np.int32)
     out[has] = finest.locate_index(

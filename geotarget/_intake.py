@@ -1,4 +1,4 @@
-"""Private: what a :class:`~geotarget.targeting.Targeter` checks before the incident book.
+"""Private: what a :class:`~geotarget.targeting.Targeter` checks before the ledger admits.
 
 The :class:`Gate` holds the recognition rules, the issuer table and the region bounds of one
 Targeter, and answers, for one message, whether it is refused before anything changes (its
@@ -71,7 +71,7 @@ def config_problems(
 
 
 class Gate:
-    """The checks before the incident book, for one Targeter.
+    """The checks before the ledger's incidents, for one Targeter.
 
     Thread-safe: its only state is a lazily built, immutable territory index.
     """
@@ -112,7 +112,7 @@ class Gate:
                 ), facts
             facts["issuer"] = issuer.name
         if alert.msg_type is MessageType.CANCEL:
-            return None, facts  # a Cancel has no kind of its own; the book authorises it
+            return None, facts  # a Cancel has no kind of its own; the ledger authorises it
         recognised: Recognition | None = self.recognition.recognise(alert)
         if recognised is None:
             return (

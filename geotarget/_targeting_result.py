@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from geotarget.errors import InvalidInput, Problem
 from geotarget.ledger._batch import split_canonical
+from geotarget.ledger._model import Claims
 from geotarget.rollout import RolloutDecision
 
 
@@ -143,11 +144,29 @@ class Verdict(str, enum.Enum):
 
 @attrs.frozen(kw_only=True)
 class Delivery:
-    """One (device, alert) delivery found by :meth:`Targeter.on_positions`."""
+    """One pending (device, alert) delivery found by :meth:`Targeter.on_positions`.
+
+    Attributes
+    ----------
+    device_id : str or int
+        As the positions gave it.
+    alert_id : str
+        The identifier of the incident's current version.
+    incident : str
+        The incident key.
+    key : str
+        The delivery key ``"{incident} {version} {device}"``: pass it to the push service as
+        the idempotency or collapse key, then to :meth:`Targeter.confirm`. The same on every
+        offer (:meth:`Targeter.redeliver`).
+
+    .. versionchanged:: 0.2.0
+       ``key``: deliveries are pending until confirmed.
+    """
 
     device_id: str | int
     alert_id: str
     incident: str
+    key: str
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -187,6 +206,11 @@ class TargetingResult:
         The alert area's geodesic area.
     timings : mapping of str to float
         Seconds spent per step.
+    claims : Claims or None
+        The pending deliveries behind ``recipients`` (or, for a Cancel, behind ``retract``):
+        their delivery keys (:meth:`~geotarget.ledger.Claims.keys`) and lease. Push each, then
+        :meth:`Targeter.confirm` its key; what is not confirmed within the lease comes back
+        from :meth:`Targeter.redeliver`. None when nobody is told.
     kind : str or None
         The kind recognised, when recognition ran and succeeded.
     recognised_by : str or None
@@ -200,7 +224,8 @@ class TargetingResult:
         ``"verified"`` when :meth:`Targeter.receive` verified the document's signature.
 
     .. versionchanged:: 0.2.0
-       ``kind``, ``recognised_by``, ``issuer``, ``warnings`` and ``signature``.
+       ``kind``, ``recognised_by``, ``issuer``, ``warnings`` and ``signature``; ``claims``:
+       recipients are pending deliveries.
     """
 
     alert_id: str
@@ -218,6 +243,7 @@ class TargetingResult:
     per_county: Mapping[str, int] = attrs.field(factory=dict)
     area_km2: float | None = None
     timings: Mapping[str, float] = attrs.field(factory=dict)
+    claims: Claims | None = None
     kind: str | None = None
     recognised_by: str | None = None
     issuer: str | None = None

@@ -3,7 +3,7 @@
 A :class:`Targeter` ties together an alert, a rollout policy, a region hierarchy, a position
 index and a delivery ledger::
 
-    message ─▶ an alert? public? ─▶ incident book: new / Update / Cancel / superseded / ...
+    message ─▶ an alert? public? ─▶ ledger.admit: new / Update / Cancel / superseded / ...
        │                                       │
        └─ active? kind? ─▶ policy.decide(kind, at) ─▶ enabled regions (+ reason, next change)
                                                │
@@ -12,7 +12,7 @@ index and a delivery ledger::
                                                │
               region of each candidate ∈ enabled? beyond the border? canary? tester?
                                                │
-                                 ledger.claim ─▶ TargetingResult
+              ledger.claim (pending, refused if cancelled meanwhile) ─▶ TargetingResult
 
 The rules are written down, each with a worked example, in the documentation page "Who is
 told, and why" (``docs/who_is_told.rst``). In short:
@@ -54,7 +54,6 @@ import numpy as np
 
 from geotarget._evaluation import I8Array, I32Array, Plan, build_plan, evaluate, new_regions
 from geotarget._idset import IdSet
-from geotarget._incidents import Action, IncidentBook, Resolution, key_of
 from geotarget._intake import Gate, config_problems
 from geotarget._kind_rules import KindRules
 from geotarget._targeting_result import (
@@ -66,10 +65,27 @@ from geotarget._targeting_result import (
 from geotarget._validate import number
 from geotarget.alerts import Alert, AlertKind, MessageType, Status
 from geotarget.areas import Area
-from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
+from geotarget.errors import (
+    DuplicateIdentifier,
+    InvalidInput,
+    InvalidPolicy,
+    InvalidType,
+    Problem,
+)
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
-from geotarget.ledger import DeliveryLedger, MemoryLedger
+from geotarget.ledger import (
+    Admission,
+    Claims,
+    ClaimStatus,
+    Confirmation,
+    DeliveryLedger,
+    Incident,
+    MemoryLedger,
+    Transition,
+)
+from geotarget.ledger._lifecycle import first_difference, version_id
+from geotarget.ledger._sql import DEFAULT_LEASE
 from geotarget.matcher import PositionIndex
 from geotarget.positions import Positions
 from geotarget.regions import RegionHierarchy
@@ -110,9 +126,12 @@ class Targeter:
     """Decide who receives an alert now, and why everyone else does not.
 
     Build one per service (it is thread-safe) and call :meth:`target` per message (every alert
-    version, Update and Cancel) and :meth:`on_positions` per batch of fresh positions. The
-    Targeter keeps an incident book: which versions it has seen, which incidents are current,
-    cancelled or remembered as cancelled (see "Who is told, and why" in the documentation).
+    version, Update and Cancel) and :meth:`on_positions` per batch of fresh positions; push
+    what they return, :meth:`confirm` it, and call :meth:`redeliver` periodically. The
+    incidents (which versions were seen, which is current, cancelled or remembered as
+    cancelled; see "Who is told, and why") live in the ledger, not in this object: every
+    Targeter over one store sees one lifecycle, and a new one resumes the active alerts at once
+    (see "Delivery" in the documentation for the guarantee).
 
     Parameters
     ----------
@@ -146,6 +165,10 @@ class Targeter:
         :meth:`geotarget.regions.RegionSet.locate`). Region data that covers the legal
         territory (land, inland water and territorial sea, as the built-in Swedish data) needs
         none. The rollout pre-filter grows the area by the same distance.
+    lease : datetime.timedelta, default 60 s
+        How long the caller has to push a pending delivery and :meth:`confirm` it before
+        :meth:`redeliver` offers it again (the same key). Longer than a push round trip,
+        short enough that a crashed process's deliveries come back soon.
 
     Raises
     ------
@@ -187,9 +210,10 @@ class Targeter:
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0
-       Validates the policy against the regions; keeps an incident book; ``snap_m`` defaults
-       to 0; ``recognition`` and ``issuers``; :meth:`receive` takes CAP bytes; swapped
-       lat/lon is refused against the regions' bounds.
+       Validates the policy against the regions; incidents live in the ledger; ``snap_m``
+       defaults to 0; ``recognition`` and ``issuers``; :meth:`receive` takes CAP bytes; swapped
+       lat/lon is refused against the regions' bounds; ``lease``; :meth:`confirm` and
+       :meth:`redeliver`.
     """
 
     def __init__(
@@ -203,6 +227,7 @@ class Targeter:
         ledger: DeliveryLedger | None = None,
         county_level: str = "county",
         snap_m: float = 0.0,
+        lease: dt.timedelta = DEFAULT_LEASE,
     ) -> None:
         from geotarget import pilot  # the defaults of the pilot's kinds
 
@@ -239,6 +264,11 @@ class Targeter:
         self.snap_m = number("snap_m", snap_m, ge=0.0, le=100_000.0)
         self.rules: Mapping[str, KindRules] = merged
         self.ledger: DeliveryLedger = ledger if ledger is not None else MemoryLedger()
+        if not isinstance(lease, dt.timedelta) or lease <= dt.timedelta(0):
+            raise InvalidInput(f"lease must be a timedelta > 0 (got {lease!r})")
+        #: How long a caller has to push and confirm a delivery before :meth:`redeliver`
+        #: offers it again.
+        self.lease = lease
         self._finest = regions.levels[0]
         self._county_level = county_level if county_level in regions.levels else self._finest
         self._finest_set = regions.region_set(self._finest)
@@ -246,7 +276,12 @@ class Targeter:
         self._county_by_index = [county_of[c] for c in self._finest_set.codes]
         self._lock = threading.Lock()
         self._plans: dict[tuple[Any, ...], Plan] = {}
-        self._book = IncidentBook()
+        self._alerts: dict[str, tuple[str | None, Alert]] = {}
+        # (incident, version) seen expired by this Targeter: no longer streamed or listed until
+        # the version is delivered again (an expiry is a function of time and the alert, so
+        # every process decides it alike; the store keeps the incident ACTIVE, so an Update
+        # with a later expiry still revives it).
+        self._expired: set[tuple[str, str]] = set()
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -281,9 +316,26 @@ class Targeter:
             raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
         if _not_an_alert(alert) or _not_public(alert):
             return None
-        with self._lock:
-            res = self._book.resolve(alert, self.issuers.may_act_for)
-        return None if res.incident is None else key_of(res.incident)
+        vid = version_id(alert.sender, alert.identifier)
+        seen = self.ledger.lookup_version(vid)
+        if seen is not None and seen[1] is not None:
+            from geotarget import cap
+
+            if seen[1] != cap.dumps(alert):
+                stored = cap.loads(seen[1])
+                raise DuplicateIdentifier(
+                    alert.sender, alert.identifier, first_difference(stored, alert)
+                )
+        if seen is not None:
+            return seen[0]
+        if alert.msg_type is MessageType.ALERT or not alert.references:
+            return vid  # a new incident (a Cancel naming nothing ends its own at once)
+        refs = [version_id(r.sender, r.identifier) for r in alert.references]
+        for ref in refs:
+            known = self.ledger.lookup_version(ref)
+            if known is not None:
+                return known[0]
+        return None if alert.msg_type is MessageType.CANCEL else refs[0]
 
     def _plan(self, kind: str, area: Area, decision: RolloutDecision) -> Plan:
         rules = self.rules[kind]
@@ -318,9 +370,12 @@ class Targeter:
         """Decide who receives ``alert`` at ``at`` among the devices of ``index``.
 
         ``alert`` is any message: an Alert, an Update, a Cancel (whose result lists the devices
-        to retract), even an Ack. Records the message in the incident book and the new
-        recipients in the ledger (all or nothing). A message that reaches no one returns a
-        result with a :class:`Verdict` and a reason — not an exception.
+        to retract), even an Ack. Admits the message into the ledger's incidents (one
+        transaction), then claims the new recipients as pending deliveries (one transaction,
+        refused when a Cancel or a newer version won meanwhile in any process): push them,
+        then :meth:`confirm` their keys (:attr:`TargetingResult.claims`). A message that
+        reaches no one returns a result with a :class:`Verdict` and a reason — not an
+        exception.
 
         Parameters
         ----------
@@ -375,44 +430,39 @@ class Targeter:
             verdict, reason = refused
             return TargetingResult(**base, incident=None, verdict=verdict, reason=reason)
         kind: str = facts.get("kind", "")
-        with self._lock:
-            res = self._book.resolve(alert, self.issuers.may_act_for)
-            if res.action is not Action.TARGET:
-                return self._settle(alert, res, base)
-        key = key_of(res.incident)  # type: ignore[arg-type]
+        adm = self.ledger.admit(
+            alert, at=at, lease=self.lease, may_act_for=self.issuers.may_act_for
+        )
+        key = None if adm.incident is None else adm.incident.key
         base["incident"] = key
+        tr = adm.transition
+        if tr not in (Transition.STARTED, Transition.UPDATED, Transition.SAME):
+            return self._settle(alert, adm, base, at)
+        assert key is not None
+        orphan = (
+            tr is Transition.STARTED and alert.msg_type is MessageType.UPDATE and key != adm.version
+        )
         prefix = (
             f"an Update whose references name no known version: it started incident {key}; "
-            if res.orphan
+            if orphan
             else ""
         )
         verdict, fields = self._decide(alert, kind, index, at, confirm, prefix)
+        if verdict is Verdict.EXPIRED:
+            with self._lock:
+                self._expired.add((key, adm.version))
+        if verdict is not Verdict.DELIVER:
+            return TargetingResult(**base, verdict=verdict, **fields)
+        t_ledger = time.perf_counter()
+        covered_ids = fields.pop("covered_ids")
+        previously = self.ledger.recipients(key) if tr is not Transition.STARTED else _NO_DEVICES
+        # One transaction: refused if a Cancel (or a newer version) won meanwhile, anywhere.
+        claims = self.ledger.claim(key, covered_ids, version=adm.version, at=at, lease=self.lease)
+        if claims.status is not ClaimStatus.CLAIMED:
+            return self._lost(base, claims)
         with self._lock:
-            again = self._book.resolve(alert, self.issuers.may_act_for)
-            if again.action is not Action.TARGET or again.incident != res.incident:
-                return self._settle(alert, again, base)  # the book changed meanwhile
-            before = self._book.incident(res.incident)  # type: ignore[arg-type]
-            # A delivered version blocked again only by the guard (re-sent without confirm)
-            # keeps streaming; any other verdict for the current version stops it.
-            kept = (
-                verdict is Verdict.BLAST_RADIUS
-                and before is not None
-                and before.streaming
-                and before.current == alert
-            )
-            if verdict is not Verdict.DELIVER:
-                inc = self._book.apply(alert, res)
-                assert inc is not None
-                inc.streaming = kept
-                return TargetingResult(**base, verdict=verdict, **fields)
-            t_ledger = time.perf_counter()
-            covered_ids = fields.pop("covered_ids")
-            previously = self.ledger.recipients(key)
-            # Claim first: if the ledger fails, the book is left as it was.
-            new = self.ledger.claim(key, covered_ids, alert_id=alert.identifier, at=at)
-            inc = self._book.apply(alert, res)
-            assert inc is not None
-            inc.streaming = True
+            self._expired.discard((key, adm.version))
+        new = claims.ids()
         gone = previously
         if previously.size:
             now = IdSet()
@@ -420,8 +470,13 @@ class Targeter:
             gone = previously[~now.member(previously)]
         t_end = time.perf_counter()
         covered_region = fields.pop("covered_region")
+        covered = fields.pop("covered")
         new_region = new_regions(
-            fields.pop("covered"), covered_region, new, index, self._finest_set, self.snap_m
+            covered[claims.positions],
+            None if covered_region is None else covered_region[claims.positions],
+            index,
+            self._finest_set,
+            self.snap_m,
         )
         reason = fields.pop("reason") + f": {len(new):,} new recipients"
         timings = {
@@ -435,6 +490,7 @@ class Targeter:
             verdict=verdict,
             reason=reason,
             recipients=new,
+            claims=claims,
             no_longer_covered=gone,
             already_delivered=int(covered_ids.size) - len(new),
             per_county=self._per_county(new_region),
@@ -453,7 +509,7 @@ class Targeter:
         pinned certificates (:func:`geotarget.cap.verify_signature`, valid at ``at``); a
         missing or bad one is :attr:`Verdict.BAD_SIGNATURE`, nobody is told and nothing
         changes. Then the alert goes through :meth:`target`: recognition, authority, the
-        incident book, the rollout and the devices.
+        incidents in the ledger, the rollout and the devices.
 
         Parameters
         ----------
@@ -503,44 +559,134 @@ class Targeter:
         result = self.target(alert, index, at, confirm=confirm)
         return attrs.evolve(result, warnings=parsed.warnings, signature=signature)
 
-    def _settle(self, alert: Alert, res: Resolution, base: dict[str, Any]) -> TargetingResult:
-        """Apply and answer a lifecycle decision other than TARGET (the lock is held)."""
-        self._book.apply(alert, res)
-        key = None if res.incident is None else key_of(res.incident)
-        fields: dict[str, Any] = {**base, "incident": key}
-        a = res.action
-        if a is Action.NOT_AUTHORISED:
+    def preview(self, alert: Alert, index: PositionIndex, at: dt.datetime) -> TargetingResult:
+        """What :meth:`target` would answer for ``alert`` now, changing nothing.
+
+        Nothing is admitted or claimed: ``recipients`` are the covered devices not yet claimed
+        for the incident, ``claims`` is None, and the blast-radius guard is not
+        applied (as with ``confirm=True``). For :meth:`TargetingResult.explain` of a device in a
+        live service.
+
+        Parameters
+        ----------
+        alert : Alert
+            An alert version (typically the incident's current one).
+        index : PositionIndex
+        at : datetime.datetime
+            Timezone-aware.
+
+        Returns
+        -------
+        TargetingResult
+
+        .. versionadded:: 0.2.0
+        """
+        if not isinstance(alert, Alert):
+            raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+        if not isinstance(index, PositionIndex):
+            raise InvalidType(f"index must be a PositionIndex (got {type(index).__name__})")
+        at = _aware("at", at)
+        key = self.incident_of(alert)
+        base: dict[str, Any] = {"alert_id": alert.identifier, "at": at, "incident": key}
+        if key is None or alert.msg_type is MessageType.CANCEL:
             return TargetingResult(
-                **fields,
-                verdict=Verdict.NOT_AUTHORISED,
-                reason=f"not authorised: {res.why}; nothing changes",
+                **base,
+                verdict=Verdict.NOT_AN_ALERT,
+                reason="only an Alert or Update version can be previewed over devices",
             )
-        if a is Action.UNKNOWN_REFERENCE:
+        refused, facts = self._gate.admit(alert)
+        base.update(facts)
+        if refused is not None:
+            return TargetingResult(**base, verdict=refused[0], reason=refused[1])
+        verdict, fields = self._decide(alert, facts.get("kind", ""), index, at, True, "")
+        if verdict is not Verdict.DELIVER:
+            return TargetingResult(**base, verdict=verdict, **fields)
+        covered_ids = fields.pop("covered_ids")
+        told = self.ledger.delivered(key, covered_ids)
+        for name in ("covered", "covered_region", "t_plan", "timings"):
+            fields.pop(name)
+        return TargetingResult(
+            **base,
+            verdict=verdict,
+            recipients=covered_ids[~told],
+            already_delivered=int(told.sum()),
+            **fields,
+        )
+
+    def _lost(self, base: dict[str, Any], claims: Claims) -> TargetingResult:
+        """The store refused the claim: the lifecycle changed while this call evaluated."""
+        status = claims.status
+        verdict = {
+            ClaimStatus.CANCELLED: Verdict.CANCELLED,
+            ClaimStatus.EXPIRED: Verdict.EXPIRED,
+        }.get(status, Verdict.SUPERSEDED)
+        return TargetingResult(
+            **base,
+            verdict=verdict,
+            reason=(
+                f"incident {claims.incident} was {status.value} while this version was being "
+                "targeted: nobody is told"
+            ),
+            claims=claims,
+        )
+
+    def _settle(
+        self, alert: Alert, adm: Admission, base: dict[str, Any], at: dt.datetime
+    ) -> TargetingResult:
+        """Answer a lifecycle decision other than delivering this version."""
+        key = base["incident"]
+        tr = adm.transition
+        if tr is Transition.CONFLICT:
+            from geotarget import cap
+
+            stored = cap.loads(adm.stored_document or "")
+            raise DuplicateIdentifier(
+                alert.sender, alert.identifier, first_difference(stored, alert)
+            )
+        if tr is Transition.NOT_AUTHORISED:
             return TargetingResult(
-                **fields,
+                **base,
+                verdict=Verdict.NOT_AUTHORISED,
+                reason=f"not authorised: {adm.why}; nothing changes",
+            )
+        if tr is Transition.REMEMBERED:
+            names = ", ".join(f"{r.sender}/{r.identifier}" for r in alert.references)
+            return TargetingResult(
+                **base,
                 verdict=Verdict.UNKNOWN_REFERENCE,
                 reason=(
-                    f"a Cancel whose {res.why}: remembered, so the versions it names are never "
-                    "delivered"
+                    f"a Cancel whose references name no known version ({names}): remembered, "
+                    "so the versions it names are never delivered"
                 ),
             )
-        if a is Action.SUPERSEDED:
+        if tr is Transition.SUPERSEDED:
             return TargetingResult(
-                **fields, verdict=Verdict.SUPERSEDED, reason=f"superseded: {res.why}"
+                **base, verdict=Verdict.SUPERSEDED, reason=f"superseded: {adm.why}"
+            )
+        if tr is Transition.EXPIRED:
+            return TargetingResult(
+                **base,
+                verdict=Verdict.EXPIRED,
+                reason=f"incident {key} expired: nobody is told",
             )
         assert key is not None
-        if a is Action.CANCEL or (a is Action.CANCELLED and alert.msg_type is MessageType.CANCEL):
-            told = self.ledger.recipients(key)
-            why = f" ({res.why})" if res.why else ""
+        retraction = adm.retraction
+        if retraction is None and alert.msg_type is MessageType.CANCEL:
+            # A Cancel of a cancelled incident: the same retractions again.
+            retraction = self.ledger.retract(key, version=adm.version, at=at, lease=self.lease)
+        if retraction is not None:
+            why = f" ({adm.why})" if adm.why else ""
+            told = retraction.devices
             return TargetingResult(
-                **fields,
+                **base,
                 verdict=Verdict.CANCELLED,
                 reason=f"cancelled{why}: retract from the {len(told):,} devices told about {key}",
                 retract=told,
+                claims=retraction,
             )
-        why = f" ({res.why})" if res.why else ""
+        why = f" ({adm.why})" if adm.why else ""
         return TargetingResult(
-            **fields,
+            **base,
             verdict=Verdict.CANCELLED,
             reason=f"incident {key} was cancelled{why}: nobody is told",
         )
@@ -554,7 +700,7 @@ class Targeter:
         confirm: bool,
         prefix: str,
     ) -> tuple[Verdict, dict[str, Any]]:
-        """Evaluate a version the book would target: the verdict and the result's fields."""
+        """Evaluate a version the ledger made current: the verdict and the result's fields."""
         if at < alert.onset:
             return Verdict.NOT_YET_ACTIVE, {
                 "reason": prefix
@@ -679,19 +825,49 @@ class Targeter:
     def active_incidents(self) -> tuple[str, ...]:
         """Incidents whose current version was delivered and that are not cancelled, sorted.
 
-        An incident whose current version expired stays listed until :meth:`on_positions` or
-        :meth:`target` sees it expired.
+        Read from the ledger: every Targeter over one store answers the same. An incident
+        whose current version expired stays listed until this Targeter's
+        :meth:`on_positions` or :meth:`target` sees it expired.
         """
+        return tuple(i.key for i in self._live())
+
+    def _live(self) -> list[Incident]:
+        """Active incidents whose current version was released (claimed for) by target()."""
+        active = self.ledger.load_active()
         with self._lock:
-            return tuple(i.key for i in self._book.live())
+            expired = set(self._expired)
+        return [
+            i
+            for i in active
+            if i.version is not None
+            and i.released == i.version
+            and (i.key, i.version) not in expired
+        ]
+
+    def _current(self, inc: Incident) -> Alert:
+        """The incident's current alert, parsed once per version."""
+        hit = self._alerts.get(inc.key)
+        if hit is not None and hit[0] == inc.version:
+            return hit[1]
+        alert = inc.alert
+        assert alert is not None
+        with self._lock:
+            if len(self._alerts) > 4096:
+                self._alerts.clear()
+            self._alerts[inc.key] = (inc.version, alert)
+        return alert
 
     def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:
-        """New deliveries for fresh positions: devices that moved into an active alert's area.
+        """New pending deliveries for fresh positions: devices that moved into an active area.
 
-        The *current* version of every live incident (delivered by :meth:`target`, not
-        cancelled, not superseded by a version that was not delivered) is evaluated over the
-        batch with the same rules as :meth:`target`; an expired one stops streaming; the
-        ledger keeps each device from being told twice.
+        The *current* version of every live incident in the ledger (delivered by
+        :meth:`target` in any process over the store, not cancelled, not superseded by a
+        version that was not delivered) is evaluated over the batch with the same rules as
+        :meth:`target`; an expired one stops streaming. Each new device is claimed in the
+        ledger in one transaction per incident, which a Cancel or a newer version applied
+        meanwhile, anywhere, refuses: nothing is delivered for a cancelled incident, even by a
+        call already in flight. Works at once after a restart: the incidents are read from
+        the ledger.
 
         Parameters
         ----------
@@ -703,23 +879,23 @@ class Targeter:
         Returns
         -------
         list of Delivery
-            In incident order, then device order.
+            Pending, in incident order, then device order: push each, then
+            :meth:`confirm` its :attr:`Delivery.key`.
+
+        .. versionchanged:: 0.2.0
+           Deliveries are pending claims with a key; incidents come from the ledger.
         """
         if not isinstance(positions, Positions):
             raise InvalidType(f"positions must be Positions (got {type(positions).__name__})")
         at = _aware("at", at)
-        with self._lock:
-            live = [(i.first, i.current) for i in self._book.live()]
         out: list[Delivery] = []
         index: PositionIndex | None = None
-        for first, alert in live:
-            if alert is None:
-                continue
+        for inc in self._live():
+            alert = self._current(inc)
             if alert.expires is not None and at >= alert.expires:
+                assert inc.version is not None
                 with self._lock:
-                    inc = self._book.incident(first)
-                    if inc is not None and inc.current is alert:
-                        inc.streaming = False
+                    self._expired.add((inc.key, inc.version))
                 continue
             recognised = self.recognition.recognise(alert)
             area = alert.area
@@ -735,18 +911,65 @@ class Targeter:
             if index is None:
                 index = PositionIndex(positions)
             _, _, covered, _, _ = self._evaluate(alert.status, kind, plan, decision, index, at)
-            key = key_of(first)
-            with self._lock:
-                inc = self._book.incident(first)
-                if inc is None or inc.cancelled or not inc.streaming or inc.current is not alert:
-                    continue  # cancelled or replaced meanwhile
-                new = self.ledger.claim(
-                    key, positions.ids[covered], alert_id=alert.identifier, at=at
-                )
+            if not covered.size:
+                continue
+            assert inc.version is not None
+            claims = self.ledger.claim(
+                inc.key, positions.ids[covered], version=inc.version, at=at, lease=self.lease
+            )
+            keys = claims.keys().tolist()
             out.extend(
-                Delivery(device_id=d, alert_id=alert.identifier, incident=key) for d in new.tolist()
+                Delivery(device_id=d, alert_id=alert.identifier, incident=inc.key, key=k)
+                for d, k in zip(claims.ids().tolist(), keys, strict=True)
             )
         return out
+
+    # --- the delivery protocol -------------------------------------------------------------
+
+    def confirm(self, keys: Any, at: dt.datetime) -> Confirmation:
+        """Mark deliveries pushed, by their keys: they are never offered again.
+
+        Parameters
+        ----------
+        keys : sequence of str
+            Delivery keys (:attr:`Delivery.key`, :meth:`Claims.keys
+            <geotarget.ledger.Claims.keys>` of :attr:`TargetingResult.claims`).
+        at : datetime.datetime
+            Timezone-aware.
+
+        Returns
+        -------
+        Confirmation
+            Which keys were confirmed now, which before (never twice), which are unknown.
+
+        .. versionadded:: 0.2.0
+        """
+        return self.ledger.confirm(keys, at=_aware("at", at))
+
+    def redeliver(self, at: dt.datetime, *, limit: int | None = None) -> list[Claims]:
+        """Pending deliveries whose lease ran out by ``at``, offered again with the same keys.
+
+        Each is taken with a new lease of :attr:`lease` by exactly one caller, over every
+        process sharing the ledger (also after a crash or restart). Alert deliveries of an
+        incident no longer active are dropped; retractions come back until confirmed.
+
+        Parameters
+        ----------
+        at : datetime.datetime
+            Timezone-aware.
+        limit : int, optional
+            At most this many deliveries.
+
+        Returns
+        -------
+        list of Claims
+
+        .. versionadded:: 0.2.0
+        """
+        return self.ledger.redeliver(_aware("at", at), lease=self.lease, limit=limit)
+
+
+_NO_DEVICES = np.array([], dtype=np.str_)
 
 
 def _not_an_alert(alert: Alert) -> bool:

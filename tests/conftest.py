@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyproj
@@ -115,3 +116,22 @@ def postgres_dsn() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[Any]:
+    """A private throw-away PostgreSQL server (scripts/_pg.py) that the test may stop and start."""
+    import importlib.util
+
+    where = Path(__file__).resolve().parents[1] / "scripts" / "_pg.py"
+    spec = importlib.util.spec_from_file_location("_geotarget_pg", where)
+    assert spec is not None and spec.loader is not None
+    _pg: Any = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(_pg)
+    if _pg.bindir() is None:
+        reason = "PostgreSQL is not installed (apt-get install postgresql)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(reason)
+    with _pg.started() as db:
+        yield db

@@ -683,25 +683,6 @@ def test_postgres_lost_connection_fails_precisely_then_recovers(postgres_dsn: st
     store.close()
 
 
-@pytest.fixture
-def own_postgres() -> Iterator[Any]:
-    """A private throw-away PostgreSQL server (scripts/_pg.py) that the test may stop and start."""
-    import importlib.util
-
-    where = Path(__file__).resolve().parents[1] / "scripts" / "_pg.py"
-    spec = importlib.util.spec_from_file_location("_geotarget_pg", where)
-    assert spec is not None and spec.loader is not None
-    _pg: Any = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(_pg)
-    if _pg.bindir() is None:
-        reason = "PostgreSQL is not installed (apt-get install postgresql)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {reason}")
-        pytest.skip(reason)
-    with _pg.started() as db:
-        yield db
-
-
 def test_postgres_stopped_and_restarted_fails_precisely_then_recovers(own_postgres: Any) -> None:
     """Server stopped: StoreUnavailable, nothing applied; restarted: the same handle works on."""
     from geotarget.errors import StoreUnavailable

@@ -324,7 +324,7 @@ def test_canary_share_matches_the_policy(regions: RegionHierarchy) -> None:
 # --- streaming and persistence --------------------------------------------------------------
 
 
-def test_on_positions_tells_devices_that_move_in_exactly_once(regions: RegionHierarchy) -> None:
+def test_on_positions_claims_devices_that_move_in_once(regions: RegionHierarchy) -> None:
     """A device that moves into an active area is told once; the ledger stops a repeat."""
     t = Targeter(regions, nationwide("XX"))
     t.target(
@@ -343,7 +343,7 @@ def test_on_positions_tells_devices_that_move_in_exactly_once(regions: RegionHie
     assert not t.active_incidents
 
 
-def test_sqlite_ledger_keeps_exactly_once_across_restarts(
+def test_sqlite_ledger_claims_once_across_restarts(
     regions: RegionHierarchy, tmp_path: Path
 ) -> None:
     """A new Targeter on the same SQLite ledger does not tell anyone twice."""

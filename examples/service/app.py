@@ -1,29 +1,30 @@
 """A reference ASGI service embedding geotarget: alerts in, pending deliveries, confirmations.
 
-One process holds one :class:`~geotarget.targeting.Targeter` (the planner: who is in the area)
-and one delivery store (:mod:`geotarget.ledger`, shared by every process of the service). The
-latest snapshot of device positions is an immutable :class:`~geotarget.matcher.PositionIndex`
-swapped atomically. Endpoints:
+One process holds ONE :class:`~geotarget.targeting.Targeter` over the delivery store shared by
+every process of the service (:mod:`geotarget.ledger`): incidents, claims and confirmations live
+in the store, so any process may take any request, and a restarted one resumes the active
+alerts at once. The latest snapshot of device positions is an immutable
+:class:`~geotarget.matcher.PositionIndex` swapped atomically (one assignment). Endpoints:
 
-``POST /alerts``      a CAP 1.2 document: admitted into the store (Alert, Update or Cancel);
-                      returns the pending deliveries (or retractions) to push.
+``POST /alerts``      a CAP 1.2 document (Alert, Update or Cancel): ``Targeter.target`` over the
+                      current snapshot; returns the verdict and the pending deliveries (or
+                      retractions) to push. A sender that got no answer re-sends: the same
+                      version again claims only what is not claimed yet.
 ``POST /positions``   a batch of fixes (JSON columns): becomes the current snapshot; returns the
-                      pending deliveries of every active alert for the devices in it.
+                      pending deliveries of every active alert for the devices in it
+                      (``Targeter.on_positions``).
 ``POST /confirm``     ``{"keys": [...]}``: the deliveries the push service accepted.
 ``POST /redeliver``   pending deliveries whose lease ran out (call it every few seconds).
-``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert.
+``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
+                      (``Targeter.preview``: changes nothing).
 
 Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it defaults to
-now. A store failure answers 503 with the :class:`~geotarget.errors.StoreError` message, and the
-service keeps answering what does not need the store (``/explain``).
+now. A store failure answers 503 with the :class:`~geotarget.errors.StoreError` message (nothing
+of the request was applied), and the service keeps answering what does not need the store.
 
-Until ``Targeter`` adopts the store's protocol itself, the planner runs with a throw-away
-:class:`~geotarget.ledger.MemoryLedger` per call, so it reports everyone covered; the store then
-decides who is new (claims), exactly once across processes.
-
-Run: ``GEOTARGET_STORE=/var/lib/geotarget/deliveries.db uvicorn examples.service.app:app``
-(``GEOTARGET_STORE`` may also be a PostgreSQL DSN starting with ``postgresql://`` or
-``host=``).
+Run: ``GEOTARGET_STORE=/var/lib/geotarget/deliveries.db uvicorn --factory
+examples.service.app:app`` (``GEOTARGET_STORE`` may also be a PostgreSQL DSN starting with
+``postgresql://`` or ``host=``).
 """
 
 from __future__ import annotations
@@ -45,30 +46,49 @@ from starlette.routing import Route
 
 from geotarget import PositionIndex, Positions, Targeter, cap, sweden
 from geotarget.errors import GeotargetError, StoreError
-from geotarget.ledger import (
-    Claims,
-    DeliveryLedger,
-    Incident,
-    MemoryLedger,
-    PostgresLedger,
-    SQLiteLedger,
-    Transition,
-)
+from geotarget.ledger import Claims, DeliveryLedger, PostgresLedger, SQLiteLedger
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import RolloutPolicy
-from geotarget.targeting import Verdict
 
 LEASE = dt.timedelta(seconds=30)
 
-#: Fault injection for the crash tests: ``GEOTARGET_SERVICE_CRASH=claimed`` kills the process
-#: with SIGKILL right after a claim committed (before anything was pushed), ``confirmed`` right
-#: after a confirmation committed (before the caller heard of it).
+#: Fault injection for the crash tests (SIGKILL, no clean-up): ``claiming`` while a claim runs
+#: (a timer fires during the store call: before or after its commit), ``claimed`` right after a
+#: claim committed (before anything was pushed), ``confirming`` while a confirmation runs,
+#: ``confirmed`` right after it committed (before the caller heard of it).
 CRASH_AT = os.environ.get("GEOTARGET_SERVICE_CRASH", "")
 
 
-def _crash_point(step: str) -> None:
-    if step == CRASH_AT:
-        os.kill(os.getpid(), signal.SIGKILL)
+def _kill() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _Crashing:
+    """A store that kills its process at :data:`CRASH_AT` (the fault tests only)."""
+
+    def __init__(self, inner: DeliveryLedger) -> None:
+        self.inner = inner
+
+    def _during(self, step: str) -> None:
+        if step == CRASH_AT:
+            threading.Timer(0.002, _kill).start()
+
+    def claim(self, *args: Any, **kw: Any) -> Any:
+        self._during("claiming")
+        got = self.inner.claim(*args, **kw)
+        if CRASH_AT == "claimed" and len(got):
+            _kill()
+        return got
+
+    def confirm(self, *args: Any, **kw: Any) -> Any:
+        self._during("confirming")
+        got = self.inner.confirm(*args, **kw)
+        if CRASH_AT == "confirmed":
+            _kill()
+        return got
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def _deliveries(claims: list[Claims]) -> list[dict[str, str]]:
@@ -89,70 +109,10 @@ def _at(request: Request) -> dt.datetime:
     return at
 
 
-class Service:
-    """The state of one service process: planner, current positions and the store."""
-
-    def __init__(
-        self, store: DeliveryLedger, regions: RegionHierarchy, policy: RolloutPolicy
-    ) -> None:
-        self.store = store
-        self.planner = Targeter(regions, policy, ledger=MemoryLedger())
-        self._plan_lock = threading.Lock()
-        self.index: PositionIndex | None = None  # swapped whole, never mutated
-        self._alerts: dict[tuple[str, str | None], Any] = {}  # parsed CAP, per version
-
-    def forget_except(self, current: set[tuple[str, str | None]]) -> None:
-        """Drop parsed alerts of versions no longer current (bounds the cache)."""
-        for key in [k for k in self._alerts if k not in current]:
-            del self._alerts[key]
-
-    def alert_of(self, incident: Incident) -> Any:
-        """The incident's current alert, parsed once per version."""
-        key = (incident.key, incident.version)
-        alert = self._alerts.get(key)
-        if alert is None:
-            alert = self._alerts[key] = incident.alert
-        return alert
-
-    def resume(self) -> int:
-        """After a restart: load each active incident's claimed devices (speed only)."""
-        active = self.store.load_active()
-        for incident in active:
-            self.store.warm(incident.key)
-        return len(active)
-
-    def covered(self, alert: Any, index: PositionIndex, at: dt.datetime) -> Any:
-        """Everyone the planner would tell now (its own ledger is thrown away each call)."""
-        with self._plan_lock:
-            self.planner.ledger = MemoryLedger()
-            return self.planner.target(alert, index, at)
-
-    def deliver(
-        self,
-        incident: str,
-        version: str,
-        alert: Any,
-        at: dt.datetime,
-        index: PositionIndex | None,
-    ) -> dict[str, Any]:
-        """Plan ``alert`` over ``index`` and claim the covered devices.
-
-        Callers pass the index they hold (the batch they received, or the current snapshot read
-        once): another request may swap :attr:`index` meanwhile.
-        """
-        if index is None:
-            return {"verdict": None, "reason": "no positions yet", "deliveries": []}
-        result = self.covered(alert, index, at)
-        out: dict[str, Any] = {"verdict": result.verdict.value, "reason": result.reason}
-        if result.verdict is not Verdict.DELIVER:
-            out["deliveries"] = []
-            return out
-        claims = self.store.claim(incident, result.recipients, version=version, at=at, lease=LEASE)
-        if len(claims):
-            _crash_point("claimed")
-        out["claim_status"] = claims.status.value
-        out["deliveries"] = _deliveries([claims])
-        return out
+def _empty_index() -> PositionIndex:
+    return PositionIndex(
+        Positions([], [], [], observed_at=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
+    )
 
 
 def create_app(
@@ -161,11 +121,14 @@ def create_app(
     policy: RolloutPolicy | None = None,
 ) -> Starlette:
     """The ASGI app over ``store`` (Swedish regions and the pilot policy by default)."""
-    service = Service(
-        store,
+    ledger: Any = _Crashing(store) if CRASH_AT else store
+    targeter = Targeter(
         regions if regions is not None else sweden.hierarchy(),
         policy if policy is not None else sweden.pilot_policy(),
+        ledger=ledger,
+        lease=LEASE,
     )
+    current = {"index": _empty_index()}  # swapped whole (one assignment), never mutated
 
     async def alerts(request: Request) -> Response:
         body = await request.body()
@@ -173,19 +136,14 @@ def create_app(
 
     def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
         alert = cap.loads(document)
-        adm = store.admit(alert, at=at, lease=LEASE)
-        body: dict[str, Any] = {
-            "transition": adm.transition.value,
-            "incident": adm.incident.key if adm.incident else None,
-            "version": adm.version,
-            "deliveries": [],
+        result = targeter.target(alert, current["index"], at)
+        return {
+            "verdict": result.verdict.value,
+            "reason": result.reason,
+            "incident": result.incident,
+            "version": f"{alert.sender}/{alert.identifier}",
+            "deliveries": _deliveries([result.claims]) if result.claims is not None else [],
         }
-        if adm.transition is Transition.RETRACTED and adm.retraction is not None:
-            body["deliveries"] = _deliveries([adm.retraction])
-        elif adm.transition in (Transition.STARTED, Transition.UPDATED, Transition.SAME):
-            assert adm.incident is not None
-            body |= service.deliver(adm.incident.key, adm.version, alert, at, service.index)
-        return body
 
     async def positions(request: Request) -> Response:
         data = await request.json()
@@ -199,23 +157,17 @@ def create_app(
             accuracy_m=np.asarray(data["accuracy_m"], dtype=np.float64),
             observed_at=[dt.datetime.fromisoformat(t) for t in data["observed_at"]],
         )
-        index = PositionIndex(snapshot)
-        service.index = index  # the atomic swap; this request keeps using its own batch
-        found: list[dict[str, Any]] = []
-        active = store.load_active()
-        service.forget_except({(i.key, i.version) for i in active})
-        for incident in active:
-            alert = service.alert_of(incident)
-            if alert is None or incident.version is None:
-                continue
-            got = service.deliver(incident.key, incident.version, alert, at, index)
-            found += got["deliveries"]
-        return {"deliveries": found}
+        current["index"] = PositionIndex(snapshot)  # the atomic swap
+        found = targeter.on_positions(snapshot, at)  # this request uses its own batch
+        return {
+            "deliveries": [
+                {"key": d.key, "device": str(d.device_id), "kind": "alert"} for d in found
+            ]
+        }
 
     async def confirm(request: Request) -> Response:
         data = await request.json()
-        done = await run_in_threadpool(store.confirm, data["keys"], at=_at(request))
-        _crash_point("confirmed")
+        done = await run_in_threadpool(targeter.confirm, data["keys"], _at(request))
         return JSONResponse(
             {
                 "confirmed": int(done.confirmed.size),
@@ -225,14 +177,17 @@ def create_app(
         )
 
     async def redeliver(request: Request) -> Response:
-        return JSONResponse({"deliveries": _deliveries(store.redeliver(_at(request), lease=LEASE))})
+        at = _at(request)
+        return JSONResponse(
+            {"deliveries": _deliveries(await run_in_threadpool(targeter.redeliver, at))}
+        )
 
     async def explain(request: Request) -> Response:
-        incident = store.incident(request.query_params["incident"])
+        incident = await run_in_threadpool(store.incident, request.query_params["incident"])
         alert = incident.alert if incident is not None else None
-        if alert is None or service.index is None:
-            return PlainTextResponse("unknown incident or no positions yet", status_code=404)
-        result = service.covered(alert, service.index, _at(request))
+        if alert is None:
+            return PlainTextResponse("unknown incident", status_code=404)
+        result = targeter.preview(alert, current["index"], _at(request))
         return PlainTextResponse(result.explain(request.query_params["device"]))
 
     async def store_failed(request: Request, exc: Exception) -> Response:
@@ -243,7 +198,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        service.resume()
+        # Speed only: remember each active incident's claimed devices, so the first Update
+        # after a restart sends only new devices to the store.
+        try:
+            for incident in store.load_active():
+                store.warm(incident.key)
+        except StoreError:
+            pass  # the store is down: serve what does not need it, and recover when it is back
         yield
         store.close()
 

@@ -118,7 +118,9 @@ class DeliveryLedger(Protocol):
         the incident is cancelled or expired, or when ``version`` is not its current version
         (after :meth:`admit`); otherwise each device of ``device_ids`` never claimed for the
         incident, by any process, is claimed: pending until confirmed, offered again by
-        :meth:`redeliver` once ``lease`` has run out.
+        :meth:`redeliver` once ``lease`` has run out. The first claim of the current version
+        marks it released (:attr:`Incident.released`): the version a Targeter streams to fresh
+        positions.
 
         Parameters
         ----------
@@ -134,8 +136,8 @@ class DeliveryLedger(Protocol):
             How long the caller has to push and confirm before the deliveries come back.
         alert_id : str, optional
             The 0.1 form, instead of ``version``: returns the newly claimed ids as an array
-            (in the kind given) and records them as confirmed at once. Kept until ``Targeter``
-            uses the pending protocol.
+            (in the kind given) and records them as confirmed at once (at most once: no
+            redelivery). Kept for 0.1 callers only; ``Targeter`` uses ``version``.
 
         Returns
         -------
@@ -323,6 +325,24 @@ class DeliveryLedger(Protocol):
         ------
         InvalidInput
             ``alert.msg_type`` is Ack or Error.
+        """
+        ...
+
+    def lookup_version(self, version: str) -> tuple[str, str | None] | None:
+        """The incident of a known version id, and its CAP document (read only).
+
+        Parameters
+        ----------
+        version : str
+            A version id, ``"{sender}/{identifier}"``.
+
+        Returns
+        -------
+        tuple of (str, str or None), or None
+            The incident key and the version's document (None for a version only referenced
+            so far); None for a version id never seen.
+
+        .. versionadded:: 0.2.0
         """
         ...
 

@@ -9,7 +9,7 @@ locks make every admission and every claim of an incident happen one after anoth
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -40,6 +40,7 @@ class Row:
     document: str | None
     cancel_version: str | None
     changed_us: int
+    released: str | None = None
 
     def incident(self, key: str) -> Incident:
         """The public view of this row."""
@@ -49,6 +50,7 @@ class Row:
             version=self.version,
             document=self.document,
             changed_at=from_micros(self.changed_us),
+            released=self.released,
         )
 
 
@@ -86,6 +88,31 @@ class Tx(Protocol):
         ...
 
 
+def first_difference(a: object, b: object, path: str = "") -> str:
+    """The path of the first field where two equal-typed values differ (for error messages)."""
+    if type(a) is not type(b):
+        return path or "type"
+    cls: Any = type(a)
+    if attrs.has(cls):
+        for f in attrs.fields(cls):
+            if not f.eq:
+                continue
+            name = f.name.lstrip("_")
+            x, y = getattr(a, f.name), getattr(b, f.name)
+            if x != y:
+                return first_difference(x, y, f"{path}.{name}" if path else name)
+        return path
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            if x != y:
+                return first_difference(x, y, f"{path}[{i}]")
+        return f"{path} (length {len(a)} vs {len(b)})"
+    return path
+
+
+_FIRST = "a Cancel naming it arrived first"
+
+
 def version_id(sender: str, identifier: str) -> str:
     """The version id of a message: ``"{sender}/{identifier}"``."""
     return f"{sender}/{identifier}"
@@ -100,8 +127,8 @@ def admit(
 ) -> Admission:
     """Apply one Alert, Update or Cancel to the store's incidents (one transaction).
 
-    ``may_act_for(sender, owner)`` says who may change an incident another sender started (the
-    policy's issuer table); by default only the owner itself.
+    ``may_act_for(sender, owner)`` says whether ``sender`` may change an incident ``owner``
+    started; by default only the owner itself may.
     """
     from geotarget import cap
     from geotarget.alerts import Alert, MessageType
@@ -156,7 +183,9 @@ def admit(
             no = refused(row)
             if no is not None:
                 return done(no, key)
-            return done(Transition.SAME if row.version == vid else Transition.SUPERSEDED, key)
+            if row.version == vid:
+                return done(Transition.SAME, key)
+            return done(Transition.SUPERSEDED, key, why=_older(alert, row))
         # A placeholder: the original of an incident that an Update started. Join it below.
     elif kind is MessageType.ALERT or not refs:
         existing = tx.incident_row(vid)
@@ -165,7 +194,7 @@ def admit(
         if tx.early_cancelled([vid]):
             tx.put_incident(vid, new_row(IncidentState.CANCELLED, current=False))
             tx.put_version(vid, vid, doc, sent_us, at_us)
-            return done(Transition.CANCELLED, vid)
+            return done(Transition.CANCELLED, vid, why=_FIRST)
         if kind is MessageType.CANCEL:
             tx.put_incident(vid, new_row(IncidentState.CANCELLED, current=False))
             tx.put_version(vid, vid, doc, sent_us, at_us)
@@ -193,7 +222,9 @@ def admit(
             tx.put_version(vid, key, doc, sent_us, at_us)
             for ref in refs:
                 tx.put_version(ref, key, None, None, at_us)
-            return done(Transition.CANCELLED if cancelled else Transition.STARTED, key)
+            if cancelled:
+                return done(Transition.CANCELLED, key, why=_FIRST)
+            return done(Transition.STARTED, key)
 
     row = tx.incident_row(key)
     assert row is not None
@@ -204,17 +235,50 @@ def admit(
             else may_act_for(alert.sender, row.sender)
         )
         if not allowed or alert.status.value != row.status:
-            return done(Transition.NOT_AUTHORISED, key)
+            what = (
+                f"sender {alert.sender!r} may not act for sender {row.sender!r}"
+                if not allowed
+                else f"its status {alert.status.value} is not the incident's"
+            )
+            return done(
+                Transition.NOT_AUTHORISED,
+                key,
+                why=(
+                    f"incident {key} belongs to sender {row.sender!r} with status "
+                    f"{row.status}; this {kind.value} has sender {alert.sender!r} and status "
+                    f"{alert.status.value}: {what}"
+                ),
+            )
     no = refused(row)
     if no is not None:
         return done(no, key)
     tx.put_version(vid, key, doc, sent_us, at_us)
     if kind is MessageType.CANCEL:
         return done(Transition.RETRACTED, key, retraction=tx.retract(key, vid, at_us, lease_us))
+    if tx.early_cancelled([vid, *refs]):
+        # A Cancel that arrived first named this version: now that it joins a known incident,
+        # that Cancel ends the incident (and everyone claimed gets a retraction).
+        return done(
+            Transition.RETRACTED,
+            key,
+            retraction=tx.retract(key, vid, at_us, lease_us),
+            why=_FIRST,
+        )
     if row.sent_us is None or sent_us >= row.sent_us:
         tx.put_incident(
             key,
             attrs.evolve(row, version=vid, sent_us=sent_us, document=doc, changed_us=at_us),
         )
         return done(Transition.UPDATED, key)
-    return done(Transition.SUPERSEDED, key)
+    return done(Transition.SUPERSEDED, key, why=_older(alert, row))
+
+
+def _older(alert: Alert, row: Row) -> str:
+    cur = row.version or "?"
+    if row.sender is not None and cur.startswith(f"{row.sender}/"):
+        cur = cur[len(row.sender) + 1 :]
+    sent = from_micros(row.sent_us).isoformat() if row.sent_us is not None else "?"
+    return (
+        f"version {alert.identifier} (sent {alert.sent.isoformat()}) is older than the "
+        f"incident's current version {cur} (sent {sent})"
+    )

@@ -218,6 +218,8 @@ class MemoryLedger:
             ]
             if status is ClaimStatus.CLAIMED and not legacy and row.version not in (None, vid):
                 status = ClaimStatus.SUPERSEDED
+            if status is ClaimStatus.CLAIMED and row.version == vid and row.released != vid:
+                self._rows[key] = attrs.evolve(row, released=vid)
             if status is not ClaimStatus.CLAIMED or batch.size == 0:
                 got = empty_claims(key, vid, DeliveryKind.ALERT, status)
                 return got.ids() if legacy else got
@@ -464,6 +466,12 @@ class MemoryLedger:
         lease_us = lease_micros(lease)
         with self._tx() as tx:
             return _lifecycle.admit(tx, alert, at_us, lease_us, may_act_for)
+
+    def lookup_version(self, version: str) -> tuple[str, str | None] | None:
+        """See :meth:`geotarget.ledger.DeliveryLedger.lookup_version`."""
+        vid = check_token("version", version)
+        with self._lock:
+            return self._versions.get(vid)
 
     def expire(self, incident: str, *, at: datetime) -> bool:
         """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""

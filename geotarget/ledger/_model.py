@@ -322,6 +322,10 @@ class Incident:
         The current version as a CAP 1.2 document (:func:`geotarget.cap.dumps`).
     changed_at : datetime
         When the state or the current version last changed.
+    released : str or None
+        The version whose delivery began (the last version claimed for): a
+        :class:`~geotarget.targeting.Targeter` streams the incident to fresh positions only
+        while it is the current version.
 
     .. versionadded:: 0.2.0
     """
@@ -331,6 +335,7 @@ class Incident:
     version: str | None
     document: str | None
     changed_at: datetime
+    released: str | None = None
 
     @property
     def alert(self) -> Alert | None:
@@ -359,6 +364,8 @@ class Admission:
         For ``RETRACTED``: a pending retraction for every device ever claimed for the incident.
     stored_document : str or None
         For ``CONFLICT``: the CAP document first stored under this version id.
+    why : str
+        For ``NOT_AUTHORISED``, ``SUPERSEDED`` and a Cancel that came first: why, in words.
 
     .. versionadded:: 0.2.0
     """
@@ -368,3 +375,4 @@ class Admission:
     incident: Incident | None
     retraction: Claims | None = None
     stored_document: str | None = None
+    why: str = ""

@@ -68,7 +68,8 @@ SCHEMA = [
         status TEXT,
         document TEXT,
         cancel_version TEXT,
-        changed_us BIGINT NOT NULL
+        changed_us BIGINT NOT NULL,
+        released TEXT
     )""",
     """CREATE TABLE IF NOT EXISTS gt_versions (
         version TEXT PRIMARY KEY,
@@ -102,7 +103,9 @@ SCHEMA = [
 
 _KIND = {0: DeliveryKind.ALERT, 1: DeliveryKind.RETRACTION}
 _STATE = {0: ClaimStatus.CLAIMED, 1: ClaimStatus.CANCELLED, 2: ClaimStatus.EXPIRED}
-_ROW_COLUMNS = "state, version, sent_us, sender, status, document, cancel_version, changed_us"
+_ROW_COLUMNS = (
+    "state, version, sent_us, sender, status, document, cancel_version, changed_us, released"
+)
 # Due deliveries, read from the incidents outward so the claims of expired incidents (and the
 # alert claims of cancelled ones) are never scanned: an active incident's claims of every kind,
 # a cancelled incident's retractions (kind >= state picks exactly those).
@@ -264,6 +267,16 @@ class SqlStore(abc.ABC):
         if known is not None:
             payload = payload.without(*known)
         with self._tx() as cur:
+            if not legacy:
+                # The first claim of the current version releases it for streaming. Written
+                # before the share lock below, so concurrent claimers never upgrade a lock.
+                cur.execute(
+                    self._q(
+                        "UPDATE gt_incidents SET released = version WHERE incident = ?"
+                        " AND state = 0 AND version = ? AND (released IS NULL OR released <> ?)"
+                    ),
+                    (key, version, version),
+                )
             incident_id, state, current = self._ensure_incident(cur, key, at_us)
             status = _STATE[state]
             if status is ClaimStatus.CLAIMED and not legacy and current not in (None, version):
@@ -504,6 +517,12 @@ class SqlStore(abc.ABC):
         self._remember(key, Payload.of(strs))
         return len(values)
 
+    def lookup_version(self, version: str) -> tuple[str, str | None] | None:
+        """See :meth:`geotarget.ledger.DeliveryLedger.lookup_version`."""
+        vid = check_token("version", version)
+        with self._read() as cur:
+            return _SqlTx(self, cur).version(vid)
+
     def load_active(self) -> list[Incident]:
         """See :meth:`geotarget.ledger.DeliveryLedger.load_active`."""
         with self._read() as cur:
@@ -560,11 +579,12 @@ class _SqlTx:
         self.cur.execute(
             self.store._q(
                 f"INSERT INTO gt_incidents (incident, {_ROW_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident) DO UPDATE SET"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident) DO UPDATE SET"
                 " state = excluded.state, version = excluded.version,"
                 " sent_us = excluded.sent_us, sender = excluded.sender,"
                 " status = excluded.status, document = excluded.document,"
-                " cancel_version = excluded.cancel_version, changed_us = excluded.changed_us"
+                " cancel_version = excluded.cancel_version, changed_us = excluded.changed_us,"
+                " released = excluded.released"
             ),
             (
                 key,
@@ -576,6 +596,7 @@ class _SqlTx:
                 row.document,
                 row.cancel_version,
                 row.changed_us,
+                row.released,
             ),
         )
 

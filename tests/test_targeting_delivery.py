@@ -1,0 +1,326 @@
+"""The delivery protocol through the Targeter (issue 12).
+
+Pending claims, confirm, redeliver, incidents in the store, several Targeters over one store,
+a Cancel that wins everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from targeting_helpers import SENDER, T0, make_alert, make_regions, positions, ref
+
+from geotarget import Circle, PositionIndex, Positions
+from geotarget.alerts import AlertKind, MessageType
+from geotarget.errors import InvalidInput
+from geotarget.ledger import (
+    ClaimStatus,
+    DeliveryKind,
+    MemoryLedger,
+    PostgresLedger,
+    SQLiteLedger,
+)
+from geotarget.regions import RegionHierarchy
+from geotarget.rollout import nationwide
+from geotarget.targeting import Targeter, Verdict
+
+AREA = Circle(17.5, 59.5, 1000.0)
+WIDE = Circle(17.5, 59.5, 2500.0)
+LATER = T0 + dt.timedelta(minutes=5)
+Opener = Callable[[], Any]
+
+
+@pytest.fixture(scope="module")
+def regions() -> RegionHierarchy:
+    """The small synthetic hierarchy of :mod:`targeting_helpers`."""
+    return make_regions()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Each call opens another handle on one store (memory: the same object)."""
+    kind = request.param
+    memory = MemoryLedger()
+    dsn = request.getfixturevalue("postgres_dsn") if kind == "postgres" else ""
+    opened: list[Any] = []
+
+    def open_store() -> Any:
+        if kind == "memory":
+            return memory
+        store: Any = PostgresLedger(dsn) if kind == "postgres" else SQLiteLedger(tmp_path / "l.db")
+        opened.append(store)
+        return store
+
+    yield open_store
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def durable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Each call opens another handle on one durable store."""
+    kind = request.param
+    dsn = request.getfixturevalue("postgres_dsn") if kind == "postgres" else ""
+    opened: list[Any] = []
+
+    def open_store() -> Any:
+        store: Any = PostgresLedger(dsn) if kind == "postgres" else SQLiteLedger(tmp_path / "l.db")
+        opened.append(store)
+        return store
+
+    yield open_store
+    for s in opened:
+        s.close()
+
+
+def idx(lon: list[float], lat: list[float]) -> PositionIndex:
+    """An index over fresh positions d0, d1, ..."""
+    return PositionIndex(positions(lon, lat))
+
+
+#: d0 at the centre, d1 1.7 km east (inside WIDE only), d2 far away.
+DEVICES = ([17.5, 17.53, 18.5], [59.5, 59.5, 59.5])
+
+
+def walkers(*names: str, at: dt.datetime = LATER) -> Positions:
+    """A batch of devices standing inside AREA."""
+    n = len(names)
+    return Positions(list(names), [17.501] * n, [59.5] * n, observed_at=[at] * n)
+
+
+def test_recipients_are_pending_claims_with_stable_keys(opener: Opener) -> None:
+    """target() returns pending claims; unconfirmed ones come back after the lease, same keys."""
+    t = Targeter(make_regions(), nationwide("XX"), ledger=opener(), lease=dt.timedelta(seconds=30))
+    alert = make_alert(AlertKind.EXPLOSION, WIDE, ident="a1")
+    got = t.target(alert, idx(*DEVICES), T0)
+    assert got.verdict is Verdict.DELIVER
+    assert got.claims is not None and got.claims.status is ClaimStatus.CLAIMED
+    keys = got.claims.keys().tolist()
+    assert keys == [f"{SENDER}/a1 {SENDER}/a1 d0", f"{SENDER}/a1 {SENDER}/a1 d1"]
+    assert got.claims.ids().tolist() == got.recipients.tolist() == ["d0", "d1"]
+    # Before the lease runs out nothing is due; afterwards both come back, with the same keys.
+    assert t.redeliver(T0 + dt.timedelta(seconds=29)) == []
+    again = t.redeliver(T0 + dt.timedelta(seconds=30))
+    assert [k for c in again for k in c.keys().tolist()] == keys
+    # Taken: not offered twice within the new lease.
+    assert t.redeliver(T0 + dt.timedelta(seconds=31)) == []
+    done = t.confirm(keys[:1], T0 + dt.timedelta(seconds=40))
+    assert done.confirmed.tolist() == [0]
+    assert t.confirm(keys[:1], T0 + dt.timedelta(seconds=41)).already.tolist() == [0]  # never twice
+    back = t.redeliver(T0 + dt.timedelta(minutes=5))
+    assert [k for c in back for k in c.keys().tolist()] == keys[1:]
+    t.confirm(keys[1:], T0 + dt.timedelta(minutes=5))
+    assert t.redeliver(T0 + dt.timedelta(hours=1)) == []
+
+
+def test_on_positions_returns_keys_and_an_update_claims_only_new_devices(opener: Opener) -> None:
+    """Streaming deliveries carry keys; a widened Update claims only devices not yet claimed."""
+    t = Targeter(make_regions(), nationwide("XX"), ledger=opener())
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    assert t.target(first, idx(*DEVICES), T0).recipients.tolist() == ["d0"]
+    streamed = t.on_positions(walkers("w1", "d0"), LATER)
+    assert [(d.device_id, d.key) for d in streamed] == [("w1", f"{SENDER}/a1 {SENDER}/a1 w1")]
+    wider = make_alert(
+        AlertKind.EXPLOSION,
+        WIDE,
+        ident="a2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+        sent=LATER,
+    )
+    got = t.target(wider, idx(*DEVICES), LATER)
+    assert got.recipients.tolist() == ["d1"]
+    assert got.claims is not None and got.claims.keys().tolist() == [f"{SENDER}/a1 {SENDER}/a2 d1"]
+    assert t.confirm([d.key for d in streamed], LATER).confirmed.tolist() == [0]
+
+
+def test_cancel_is_a_retraction_claim_set(opener: Opener) -> None:
+    """A Cancel returns pending retractions, confirmed like deliveries and redelivered until so."""
+    t = Targeter(make_regions(), nationwide("XX"), ledger=opener(), lease=dt.timedelta(seconds=10))
+    first = make_alert(AlertKind.EXPLOSION, WIDE, ident="a1")
+    told = t.target(first, idx(*DEVICES), T0)
+    assert told.claims is not None
+    t.confirm(told.claims.keys(), T0)
+    cancel = make_alert(
+        AlertKind.EXPLOSION, WIDE, ident="c1", msg_type=MessageType.CANCEL, refs=(ref(first),)
+    )
+    got = t.target(cancel, idx(*DEVICES), T0)
+    assert got.verdict is Verdict.CANCELLED
+    assert got.claims is not None and got.claims.kind is DeliveryKind.RETRACTION
+    keys = got.claims.keys().tolist()
+    assert keys == [f"{SENDER}/a1 {SENDER}/c1 d0", f"{SENDER}/a1 {SENDER}/c1 d1"]
+    back = t.redeliver(T0 + dt.timedelta(seconds=10))
+    assert [k for c in back for k in c.keys().tolist()] == keys
+    assert t.confirm(keys, T0 + dt.timedelta(seconds=11)).confirmed.tolist() == [0, 1]
+    assert t.redeliver(T0 + dt.timedelta(hours=1)) == []
+
+
+def test_lease_is_checked(regions: RegionHierarchy) -> None:
+    """The lease is a positive timedelta; the default is 60 s."""
+    assert Targeter(regions, nationwide("XX")).lease == dt.timedelta(seconds=60)
+    with pytest.raises(InvalidInput, match="lease must be a timedelta > 0"):
+        Targeter(regions, nationwide("XX"), lease=dt.timedelta(0))
+
+
+def test_a_new_targeter_resumes_the_active_alerts(
+    regions: RegionHierarchy, durable: Opener
+) -> None:
+    """After a restart on_positions streams at once; pending claims come back; no one twice."""
+    a = Targeter(regions, nationwide("XX"), ledger=durable())
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    got = a.target(first, idx(*DEVICES), T0)
+    assert got.recipients.tolist() == ["d0"]
+    a.ledger.close()
+    b = Targeter(regions, nationwide("XX"), ledger=durable())  # the process restarted
+    assert b.active_incidents == (f"{SENDER}/a1",)
+    assert [d.device_id for d in b.on_positions(walkers("w1", "d0"), LATER)] == ["w1"]
+    due = b.redeliver(T0 + dt.timedelta(minutes=2))
+    assert [k for c in due for k in c.keys().tolist()] == got.claims.keys().tolist()  # type: ignore[union-attr]
+    # The same alert again (the upstream re-sends it): nobody new.
+    assert b.target(first, idx(*DEVICES), T0).recipients.tolist() == []
+
+
+def test_a_cancel_on_one_targeter_stops_every_other(
+    regions: RegionHierarchy, durable: Opener
+) -> None:
+    """Two Targeters over one store: a Cancel on A, then B delivers nothing, ever."""
+    a = Targeter(regions, nationwide("XX"), ledger=durable())
+    b = Targeter(regions, nationwide("XX"), ledger=durable())
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    a.target(first, idx(*DEVICES), T0)
+    assert [d.device_id for d in b.on_positions(walkers("w1"), LATER)] == ["w1"]
+    assert list(b.active_incidents) == [f"{SENDER}/a1"]
+    cancel = make_alert(
+        AlertKind.EXPLOSION, AREA, ident="c1", msg_type=MessageType.CANCEL, refs=(ref(first),)
+    )
+    got = a.target(cancel, idx(*DEVICES), LATER)
+    assert sorted(got.retract.tolist()) == ["d0", "w1"]  # B's streamed device is retracted too
+    assert b.on_positions(walkers("w2"), LATER) == []
+    assert not b.active_incidents
+    late = b.target(first, idx(*DEVICES), LATER)
+    assert late.verdict is Verdict.CANCELLED and len(late.recipients) == 0
+    # An Update on B joins the cancelled incident: refused there too.
+    upd = make_alert(
+        AlertKind.EXPLOSION,
+        WIDE,
+        ident="a2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+        sent=LATER,
+    )
+    assert b.target(upd, idx(*DEVICES), LATER).verdict is Verdict.CANCELLED
+
+
+def test_an_update_on_one_targeter_is_streamed_by_another(
+    regions: RegionHierarchy, durable: Opener
+) -> None:
+    """B streams the current version A delivered, and only after A delivered it."""
+    a = Targeter(regions, nationwide("XX"), ledger=durable())
+    b = Targeter(regions, nationwide("XX"), ledger=durable())
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    a.target(first, idx(*DEVICES), T0)
+    east = Positions(["east"], [17.53], [59.5], observed_at=[LATER])
+    assert b.on_positions(east, LATER) == []  # outside AREA
+    wider = make_alert(
+        AlertKind.EXPLOSION,
+        WIDE,
+        ident="a2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+        sent=LATER,
+    )
+    a.target(wider, idx(*DEVICES), LATER)
+    got = b.on_positions(east, LATER)
+    assert [(d.device_id, d.alert_id) for d in got] == [("east", "a2")]
+
+
+def test_a_claim_in_flight_loses_to_a_cancel(regions: RegionHierarchy, durable: Opener) -> None:
+    """A Cancel applied by A between B's evaluation and B's claim: B's claim is refused."""
+    a = Targeter(regions, nationwide("XX"), ledger=durable())
+    store_b = durable()
+    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    a.target(first, idx(*DEVICES), T0)
+    cancel = make_alert(
+        AlertKind.EXPLOSION, AREA, ident="c1", msg_type=MessageType.CANCEL, refs=(ref(first),)
+    )
+
+    class CancelFirst:
+        """B's store: the Cancel lands on A just before B's claim reaches the store."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def claim(self, *args: Any, **kw: Any) -> Any:
+            a.target(cancel, idx(*DEVICES), LATER)
+            return self.inner.claim(*args, **kw)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    b = Targeter(regions, nationwide("XX"), ledger=store_b)
+    b.ledger = CancelFirst(store_b)
+    assert b.on_positions(walkers("w1"), LATER) == []
+    assert a.ledger.recipients(f"{SENDER}/a1").tolist() == ["d0"]
+
+
+def test_threads_and_two_targeters_never_claim_twice_nor_after_cancel(
+    regions: RegionHierarchy, durable: Opener
+) -> None:
+    """Threads over two Targeters stream, update and cancel one incident at once.
+
+    Every device in the area is claimed once over both; nothing is claimed after the
+    Cancel returned: the Cancel's retraction list is the final claim set.
+    """
+    rng = np.random.default_rng(12)
+    n = 1500
+    lon = rng.uniform(17.48, 17.52, n)
+    lat = rng.uniform(59.49, 59.51, n)
+    ids = [f"p{i}" for i in range(n)]
+    a = Targeter(regions, nationwide("XX"), ledger=durable())
+    b = Targeter(regions, nationwide("XX"), ledger=durable())
+    first = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 800.0), ident="a1")
+    a.target(first, PositionIndex(Positions(ids[:10], lon[:10], lat[:10], observed_at=T0)), T0)
+    claimed: list[str] = []
+    lock = threading.Lock()
+    retracted: list[list[str]] = []
+
+    def stream(t: Targeter, lo: int) -> None:
+        for start in range(lo, n, 400):
+            batch = Positions(
+                ids[start : start + 400],
+                lon[start : start + 400],
+                lat[start : start + 400],
+                observed_at=LATER,
+            )
+            got = t.on_positions(batch, LATER)
+            with lock:
+                claimed.extend(str(d.device_id) for d in got)
+
+    def cancel_now() -> None:
+        cancel = make_alert(
+            AlertKind.EXPLOSION,
+            AREA,
+            ident="c1",
+            msg_type=MessageType.CANCEL,
+            refs=(ref(first),),
+        )
+        retracted.append(a.target(cancel, idx(*DEVICES), LATER).retract.tolist())
+
+    threads = [threading.Thread(target=stream, args=(t, lo)) for t in (a, b) for lo in (0, 200)]
+    threads.insert(2, threading.Thread(target=cancel_now))
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    final = a.ledger.recipients(f"{SENDER}/a1").tolist()
+    assert len(final) == len(set(final))  # nobody claimed twice
+    assert sorted(retracted[0]) == sorted(final)  # nothing claimed after the Cancel returned
+    assert set(claimed) <= set(final)
+    assert len(claimed) == len(set(claimed))
+    assert b.on_positions(Positions(ids, lon, lat, observed_at=LATER), LATER) == []
