@@ -108,6 +108,10 @@ def _same(a: TargetingResult, b: TargetingResult) -> None:
     assert dict(a.counts) == dict(b.counts)
     assert a.already_delivered == b.already_delivered
     assert dict(a.per_county) == dict(b.per_county)
+    assert (a.kind, a.recognised_by, a.issuer) == (b.kind, b.recognised_by, b.issuer)
+    assert (a.claims is None) == (b.claims is None)
+    if a.claims is not None and b.claims is not None:
+        assert sorted(a.claims.keys().tolist()) == sorted(b.claims.keys().tolist())
 
 
 # The client's background threads draw from the global ``random`` (retry jitter) while Hypothesis
