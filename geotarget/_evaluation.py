@@ -67,12 +67,32 @@ def build_plan(
     )
 
 
-def reaches(finest: RegionSet, area: Area, enabled: frozenset[str], snap_m: float) -> bool:
-    """Whether the area, grown by ``snap_m``, meets an enabled region of ``finest``.
+#: How far (metres) beyond ``snap_m`` a circle may be from an enabled region and still be said
+#: to reach it: covers the densification and rounding of the distance (well below 1 mm).
+REACH_SLACK_M = 0.01
+#: Densify region edges (straight in lon/lat) to this many degrees before projecting them.
+_DENSIFY_DEG = 0.0002
 
-    Exact in the safe direction: it may say "reaches" for an area that only comes within
-    ~100 m of an enabled region (costing a little work), never "does not reach" for an area
-    whose devices could be located, or snapped, into one.
+
+def reaches(finest: RegionSet, area: Area, enabled: frozenset[str], snap_m: float) -> bool:
+    """Whether the area, grown by ``snap_m`` metres, meets an enabled region of ``finest``.
+
+    Contract: the area reaches enabled territory iff the area grown by ``snap_m`` (geodesic)
+    intersects an enabled region. Decided per part, after a rigorous lon/lat box pre-filter:
+
+    * a circle reaches a region iff the geodesic distance from its centre to the region is
+      ``<= reach_m + snap_m``, measured in an azimuthal-equidistant frame centred on the
+      centre (exact for distances from the centre; region edges densified to 0.0002°);
+    * a polygon reaches a region iff they intersect, or their distance is
+      ``<= margin_m + snap_m``, measured in the polygon's own metric frame (the polygon margin
+      semantics of :mod:`geotarget.areas`).
+
+    It fails open within a stated tolerance, never more: it may say "reaches" for an area up
+    to :data:`REACH_SLACK_M` (circle) or the polygon margin error bound of a margin of
+    ``margin_m + snap_m`` (:attr:`geotarget.Polygon.margin_error_bound_m`, plus
+    :data:`REACH_SLACK_M`; below 1 m for polygons up to ~300 km across with ``snap_m`` up to
+    1 km) farther than ``snap_m`` from every enabled region, and never says "does not
+    reach" for an area whose devices could be located, or snapped, into one.
     """
     if not enabled:
         return False
@@ -81,24 +101,75 @@ def reaches(finest: RegionSet, area: Area, enabled: frozenset[str], snap_m: floa
     codes = finest.codes
     if any(codes[i] in enabled for i in where.tolist() if i >= 0):
         return True  # a point of the area lies in an enabled region
-    west, south, east, north = area.bounds
-    # Grown by ~100 m plus 1 % over the snap distance (the snap's own metric is within
-    # 0.1 %), in degrees that hold those metres at the area's farthest latitude.
-    far = min(max(abs(south), abs(north)) + 1.0, 89.0)
-    grow = 0.001 + math.degrees(1.01 * snap_m / (_geodesy.R_MIN * math.cos(math.radians(far))))
-    west, south, east, north = west - grow, south - grow, east + grow, north + grow
-    outline = None
-    for code in sorted(enabled):
-        region = finest[code]
-        rw, rs, re, rn = region.bounds
-        if rw > east or re < west or rs > north or rn < south:
-            continue
-        if outline is None:
-            outline = shapely.buffer(area.to_shapely(), grow)
-            shapely.prepare(outline)
-        if shapely.intersects(outline, region.geometry):
-            return True
+    for part in area.parts:
+        if isinstance(part, Circle):
+            limit = part.reach_m + snap_m
+            box = _box_around(part.lon, part.lat, part.lon, part.lat, limit + 1.0)
+        else:
+            limit = part.margin_m + snap_m
+            west, south, east, north = part.shape.bounds
+            box = _box_around(west, south, east, north, limit + 1.0)
+        for code in sorted(enabled):
+            region = finest[code]
+            rw, rs, re, rn = region.bounds
+            if rw > box[2] or re < box[0] or rs > box[3] or rn < box[1]:
+                continue
+            if _part_reaches(part, region.geometry, box, limit):
+                return True
     return False
+
+
+def _box_around(
+    west: float, south: float, east: float, north: float, metres: float
+) -> tuple[float, float, float, float]:
+    """A lon/lat box holding every point within ``metres`` of the box given (rigorous)."""
+    lo = _geodesy.lonlat_window(west, south, metres)
+    hi = _geodesy.lonlat_window(east, north, metres)
+    far_south, far_north = min(lo[1], hi[1]), max(lo[2], hi[2])
+    # The longitude slack at the farthest latitude the window reaches holds everywhere in it.
+    far = max(abs(far_south), abs(far_north))
+    if far >= 89.0 or metres > 2_000_000.0:
+        return (-180.0, max(far_south, -90.0), 180.0, min(far_north, 90.0))
+    dlon = math.degrees(metres / (_geodesy.A * math.cos(math.radians(far)))) * (1 + 1e-9) + 1e-12
+    return (west - dlon, far_south, east + dlon, far_north)
+
+
+def _part_reaches(
+    part: Circle | Polygon, region: Any, box: tuple[float, float, float, float], limit: float
+) -> bool:
+    """Whether one part, grown by ``limit - its own reach``, meets ``region`` (see reaches)."""
+    if isinstance(part, Polygon) and shapely.intersects(part.shape, region):
+        return True
+    near = shapely.clip_by_rect(region, *box)  # every point within the limit is in the box
+    if near.is_empty:
+        return False
+    if isinstance(part, Circle):
+        if shapely.covers(near, shapely.points(part.lon, part.lat)):
+            return True
+        t = _geodesy.aeqd_transformer(part.lon, part.lat)
+        gap = float(shapely.distance(_project(near, t), shapely.points(0.0, 0.0)))
+        return gap <= limit + REACH_SLACK_M
+    lon0, lat0, metric = part._frame()
+    gap = float(shapely.distance(metric, _project(near, _geodesy.aeqd_transformer(lon0, lat0))))
+    return gap <= limit + _margin_bound(part, limit) + REACH_SLACK_M
+
+
+def _project(geom: Any, t: Any) -> Any:
+    dense = shapely.segmentize(geom, _DENSIFY_DEG)
+    return shapely.transform(dense, lambda xy: np.column_stack(t.transform(*xy.T)))
+
+
+def _margin_bound(part: Polygon, margin_m: float) -> float:
+    """:attr:`Polygon.margin_error_bound_m` of ``part`` with a margin of ``margin_m``."""
+    if margin_m == 0.0:
+        return 0.0
+    west, south, east, north = part.shape.bounds
+    lon0, lat0 = (west + east) / 2.0, (south + north) / 2.0
+    corners = _geodesy.geodesic_distance(
+        lon0, lat0, np.array([west, east, west, east]), np.array([south, south, north, north])
+    )
+    rho = float(corners.max()) + margin_m
+    return margin_m * (rho / _geodesy.R_MIN) ** 2 / 2.0 + 1e-3
 
 
 def grown(area: Area, margin_m: float) -> Area:
@@ -269,6 +340,14 @@ def evaluate(
     covered_region = None if region is None else region[is_covered][order]
     t2 = time.perf_counter()
     return rows, outcomes, covered, covered_region, {"match": t1 - t0, "rules": t2 - t1}
+
+
+def too_old(rules: KindRules, at: dt.datetime) -> tuple[np.datetime64, dt.timedelta] | None:
+    """``(limit, max_age)``: fixes observed before ``limit`` are too old for the kind at all."""
+    max_age = rules.location.max_age if rules.stale is None else rules.stale.max_age
+    if max_age is None:
+        return None
+    return _at(at) - _us(max_age), max_age
 
 
 def _us(delta: dt.timedelta | None) -> np.timedelta64:

@@ -345,3 +345,68 @@ def in_window(
         wrapped = (lon - lon0 + 540.0) % 360.0 - 180.0
         mask &= np.abs(wrapped) <= dlon
     return mask
+
+
+def _metres_per_degree(lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Metres per degree of longitude and of latitude at ``lat`` (the ellipsoid's local scale)."""
+    s = np.sin(np.radians(lat))
+    w = np.sqrt(1.0 - E2 * s * s)
+    per_rad_lon = A / w * np.cos(np.radians(lat))  # N cos(lat)
+    per_rad_lat = A * (1.0 - E2) / (w * w * w)  # M
+    return per_rad_lon * (math.pi / 180.0), per_rad_lat * (math.pi / 180.0)
+
+
+def _nearest_in_frame(
+    lon: FloatArray, lat: FloatArray, geoms: Any, lat0: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """The point of each of ``geoms`` nearest to ``(lon, lat)`` in an affine frame at ``lat0``.
+
+    The frame maps ``(λ, φ)`` to ``((λ - lon) kx, (φ - lat) ky)`` with the ellipsoid's scales at
+    ``lat0``: affine in lon/lat, so straight lon/lat edges stay straight and the point found
+    is a point of the geometry. Returns its lon/lat.
+    """
+    import shapely
+
+    kx, ky = _metres_per_degree(lat0)
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    coords[:, 0] = (coords[:, 0] - lon[owner]) * kx[owner]
+    coords[:, 1] = (coords[:, 1] - lat[owner]) * ky[owner]
+    local = shapely.set_coordinates(np.array(geoms, dtype=object).copy(), coords)
+    origin = shapely.points(np.zeros(lon.size), np.zeros(lon.size))
+    near = shapely.get_point(shapely.shortest_line(local, origin), 0)
+    return lon + shapely.get_x(near) / kx, lat + shapely.get_y(near) / ky
+
+
+def distance_to_geometries(lon: FloatArray, lat: FloatArray, geoms: Any) -> FloatArray:
+    """Geodesic metres from each point to the lon/lat geometry paired with it (vectorized).
+
+    ``geoms`` (a shapely array) has straight edges in lon/lat. The nearest point is found in
+    local affine frames (the ellipsoid's scales at the point's latitude, then at the
+    mid-latitude of the point and the point found; then, since meridians converge, from a
+    virtual point placed along the geodesic's true azimuth at the point found, in the frame
+    there). Affine frames keep lon/lat edges straight, so every point found is a point of the
+    geometry, and the answer is the smallest exact geodesic distance (``Geod.inv``) to one of
+    them: never below the true distance, and above it by a residual of the second order in
+    the remaining direction error, documented as < 1 mm for distances up to 30 km at
+    latitudes up to 70° (measured below 0.01 mm; tests/test_regions.py checks the 1 mm bound
+    with Hypothesis against an azimuthal-equidistant frame centred on the point). A point the
+    geometry covers is at distance 0.
+    """
+    lon = np.asarray(lon, dtype=np.float64).reshape(-1)
+    lat = np.asarray(lat, dtype=np.float64).reshape(-1)
+    if lon.size == 0:
+        return np.empty(0, dtype=np.float64)
+    qlon, qlat = _nearest_in_frame(lon, lat, geoms, lat)
+    qlon, qlat = _nearest_in_frame(lon, lat, geoms, (lat + qlat) / 2.0)
+    n = lon.size
+    two = (lambda v: np.repeat(v, 2)) if n == 1 else (lambda v: v)
+    _, back, dist = geod().inv(two(lon), two(lat), two(qlon), two(qlat))
+    back = np.radians(np.asarray(back, dtype=np.float64)[:n])
+    best = np.asarray(dist, dtype=np.float64)[:n]
+    # The geodesic reaches q at azimuth ``back`` (seen from q), not along the frame's chord
+    # (meridians converge): look from a virtual point at that azimuth, in the frame at q.
+    kx, ky = _metres_per_degree(qlat)
+    vlon = qlon + best * np.sin(back) / kx
+    vlat = qlat + best * np.cos(back) / ky
+    rlon, rlat = _nearest_in_frame(vlon, vlat, geoms, qlat)
+    return np.minimum(best, inv_distance(lon, lat, rlon, rlat))

@@ -28,9 +28,15 @@ class Outcome(enum.IntEnum):
        :attr:`STALE_INCLUDED`, :attr:`NO_FIX_INCLUDED` and :attr:`BEYOND_BORDER` added.
     """
 
-    #: Not in the alert area: a fresh fix whose accuracy disk is disjoint from the area, or a
+    #: Not in the alert area: a fresh fix whose accuracy disk is disjoint from the area, a
     #: stale fix the kind still accepts whose point lies outside the area grown by the stale
-    #: margin.
+    #: margin, or a fix older than the kind accepts whose accuracy disk is disjoint from the
+    #: area (its last known position is outside the area; :meth:`TargetingResult.explain`
+    #: says so).
+    #:
+    #: .. versionchanged:: 0.2.0
+    #:    A fix too old for the kind is ``OUTSIDE_AREA`` when its disk misses the area, so the
+    #:    cost of targeting stays proportional to the devices near the area (issue 13).
     OUTSIDE_AREA = 0
     #: Inside the area (its whole accuracy disk): receives the alert.
     INSIDE = 1
@@ -47,7 +53,9 @@ class Outcome(enum.IntEnum):
     #: The alert is a Test or Exercise and the device is not flagged as a tester.
     NOT_A_TESTER = 7
     #: The fix is older than the kind accepts (any stale fix when the kind has no stale rule,
-    #: else one older than ``stale.max_age``, or of unknown time): its location is unknown.
+    #: else one older than ``stale.max_age``, or of unknown time) and its accuracy disk meets
+    #: the alert area: its age is what kept it from being told. Farther away such a fix is
+    #: :attr:`OUTSIDE_AREA`.
     STALE_LOCATION = 8
     #: A stale fix within ``stale.max_age`` whose point lies in the area grown by
     #: ``stale.margin_m``: receives the alert.
@@ -80,8 +88,8 @@ _WHY = {
     Outcome.OUTSIDE_CANARY: "is in an enabled region but outside the canary share of devices",
     Outcome.NOT_A_TESTER: "is not flagged as a tester, and this is a Test or Exercise alert",
     Outcome.STALE_LOCATION: (
-        "has only a fix older than this kind accepts (or of unknown time), so where it is now "
-        "is unknown"
+        "has only a fix older than this kind accepts (or of unknown time) near the alert area, "
+        "so whether it is in the area now is unknown"
     ),
     Outcome.STALE_INCLUDED: (
         "was last seen, by a stale fix this kind still accepts, within the alert area grown by "
@@ -252,18 +260,41 @@ class TargetingResult:
     _ids: npt.NDArray[Any] | None = attrs.field(default=None, repr=False, alias="ids")
     _rows: npt.NDArray[np.int32] | None = attrs.field(default=None, repr=False, alias="rows")
     _outcomes: npt.NDArray[np.int8] | None = attrs.field(default=None, repr=False, alias="outcomes")
+    #: The snapshot's ``observed_at`` (a reference, not a copy) and the kind's oldest accepted
+    #: fix: ``(limit, max_age)``; for :meth:`explain` only, never scanned.
+    _observed_at: npt.NDArray[Any] | None = attrs.field(
+        default=None, repr=False, alias="observed_at"
+    )
+    _too_old: tuple[np.datetime64, dt.timedelta] | None = attrs.field(
+        default=None, repr=False, alias="too_old"
+    )
 
     def outcome_of(self, device_id: str | int) -> Outcome | None:
         """The outcome of one device, or None if the alert was not evaluated per device."""
         if self._ids is None or self._rows is None or self._outcomes is None:
             return None
+        row = self._row_of(device_id)
+        k = np.searchsorted(self._rows, row)
+        if k < self._rows.size and self._rows[k] == row:
+            return Outcome(int(self._outcomes[k]))
+        return Outcome.OUTSIDE_AREA
+
+    def _row_of(self, device_id: str | int) -> int:
+        assert self._ids is not None
         hits = np.flatnonzero(_same_device(self._ids, device_id))
         if hits.size == 0:
             raise InvalidInput(f"device_id {device_id!r} is not in the positions targeted")
-        k = np.searchsorted(self._rows, hits[0])
-        if k < self._rows.size and self._rows[k] == hits[0]:
-            return Outcome(int(self._outcomes[k]))
-        return Outcome.OUTSIDE_AREA
+        return int(hits[0])
+
+    def _too_old_fix(self, device_id: str | int) -> str | None:
+        """How a device's fix is too old for the kind ("older than 1 h"), or None if it is not."""
+        if self._observed_at is None or self._too_old is None:
+            return None
+        limit, max_age = self._too_old
+        seen = self._observed_at[self._row_of(device_id)]
+        if np.isnat(seen):
+            return "of unknown time"
+        return f"older than {_age_text(max_age)}" if seen < limit else None
 
     def explain(self, device_id: str | int) -> str:
         """Say in one sentence why a device receives the alert now, or why not.
@@ -282,6 +313,9 @@ class TargetingResult:
             if self.recognised_by not in (None, "geotarget:kind")
             else ""
         )
+        if outcome is Outcome.OUTSIDE_AREA and (old := self._too_old_fix(device_id)) is not None:
+            why = f"its last fix, {old}, lies outside the alert area"
+            return f"device {device_id!r} does not receive alert {self.alert_id}{how}: {why}"
         if outcome in COVERED:
             if _same_device(self.recipients, device_id).any():
                 return f"device {device_id!r} receives alert {self.alert_id}{how}: it {why}"
@@ -304,6 +338,16 @@ class TargetingResult:
         if len(self.retract):
             lines.append(f"  retract from: {len(self.retract):,} devices")
         return "\n".join(lines)
+
+
+def _age_text(age: dt.timedelta) -> str:
+    """A fix age for people: ``"24 h"``, ``"30 min"``, ``"90 s"``."""
+    seconds = age.total_seconds()
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
 
 
 def _same_device(ids: npt.NDArray[Any], device_id: object) -> npt.NDArray[np.bool_]:

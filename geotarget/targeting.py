@@ -52,7 +52,15 @@ from typing import Any
 import attrs
 import numpy as np
 
-from geotarget._evaluation import I8Array, I32Array, Plan, build_plan, evaluate, new_regions
+from geotarget._evaluation import (
+    I8Array,
+    I32Array,
+    Plan,
+    build_plan,
+    evaluate,
+    new_regions,
+    too_old,
+)
 from geotarget._idset import IdSet
 from geotarget._intake import Gate, config_problems
 from geotarget._kind_rules import KindRules
@@ -777,6 +785,8 @@ class Targeter:
             "ids": index.positions.ids,
             "rows": rows,
             "outcomes": outcomes,
+            "observed_at": index.positions.observed_at,
+            "too_old": too_old(rules, at),
             "covered_ids": covered_ids,
             "covered": covered,
             "covered_region": covered_region,

@@ -878,3 +878,74 @@ def test_snap_rejects_a_bad_distance() -> None:
         InvalidRegions, match=r"snap_m must be a finite number >= 0 and <= 100000 \(got -1\)"
     ):
         rs.locate([0.5], [0.5], snap_m=-1)
+
+
+def _aeqd_distance(lon: float, lat: float, geom: Any) -> float:
+    """Oracle: geodesic metres from a point to a lon/lat polygon.
+
+    Measured in an AEQD frame centred on the point (exact for distances from the centre), the
+    polygon densified to 0.0001°.
+    """
+    crs = pyproj.CRS.from_proj4(
+        f"+proj=aeqd +lat_0={lat!r} +lon_0={lon!r} +ellps=WGS84 +units=m +no_defs"
+    )
+    t = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    dense = shapely.segmentize(geom, 0.0001)
+    metric = shapely.transform(dense, lambda xy: np.column_stack(t.transform(*xy.T)))
+    return float(metric.distance(sg.Point(0.0, 0.0)))
+
+
+@st.composite
+def _point_near_a_polygon(draw: Any) -> tuple[Any, float, float, float]:
+    """A small random polygon (lat up to 70°) and a point 0-30 km from it (outside it)."""
+    lat0 = draw(st.floats(-70.0, 70.0))
+    lon0 = draw(st.floats(-170.0, 170.0))
+    offs = draw(
+        st.lists(st.tuples(st.floats(-0.02, 0.02), st.floats(-0.02, 0.02)), min_size=3, max_size=7)
+    )
+    shape = sg.MultiPoint([(lon0 + dx, lat0 + dy) for dx, dy in offs]).convex_hull
+    if draw(st.booleans()):
+        shape = shape.buffer(draw(st.floats(0.0005, 0.005)), quad_segs=4)
+    if shape.area <= 0.0:
+        shape = shape.buffer(0.001)
+    az = draw(st.floats(0.0, 360.0))
+    out = draw(st.floats(0.0, 30_000.0))
+    c = shape.centroid
+    lon, lat, _ = pyproj.Geod(ellps="WGS84").fwd(c.x, c.y, az, out + 3_000.0)
+    return shape, float(lon), float(lat), out
+
+
+@settings(deadline=None)
+@given(_point_near_a_polygon())
+def test_snap_distance_is_geodesic_within_a_millimetre(
+    case: tuple[Any, float, float, float],
+) -> None:
+    """The snap metric never undercuts the geodesic distance and exceeds it by < 1 mm (30 km)."""
+    from geotarget import _geodesy
+
+    shape, lon, lat, _ = case
+    if shape.covers(sg.Point(lon, lat)):
+        return
+    got = float(
+        _geodesy.distance_to_geometries(np.array([lon]), np.array([lat]), np.array([shape]))[0]
+    )
+    want = _aeqd_distance(lon, lat, shape)
+    assert want - 1e-4 <= got <= want + 1e-3, (got, want)
+
+
+@settings(deadline=None)
+@given(_point_near_a_polygon(), st.floats(-2.0, 2.0))
+def test_snap_decides_by_the_geodesic_distance(
+    case: tuple[Any, float, float, float], delta: float
+) -> None:
+    """A point within snap_m - 1 mm of the only region is snapped; beyond snap_m it is not."""
+    shape, lon, lat, _ = case
+    if shape.covers(sg.Point(lon, lat)):
+        return
+    want = _aeqd_distance(lon, lat, shape)
+    snap = want + delta
+    if not 0.0 < snap <= 30_000.0 or abs(delta) < 2e-3:
+        return
+    rs = RegionSet([Region(code="R", name="R", level="l", geometry=shape)])
+    got = rs.locate([lon], [lat], snap_m=snap).tolist()
+    assert got == (["R"] if delta > 0 else [""]), (want, snap)

@@ -20,10 +20,8 @@ import attrs
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, reject, settings
+from hypothesis import strategies as st
 from oracle_targeter import (
-    PREFILTER_SLACK,
-    SNAP_METRIC,
-    STALE_FAR_AS_OUTSIDE,
     Borderline,
     Device,
     OracleDuplicate,
@@ -42,14 +40,16 @@ from targeting_strategies import (
     area_points,
     devices_of,
     hierarchy,
+    rim,
     scenarios,
 )
 
 import geotarget.errors
 import geotarget.positions
-from geotarget import Area, Circle, LocationRule, PositionIndex, Positions
+from geotarget import Area, Circle, LocationRule, Polygon, PositionIndex, Positions
+from geotarget._evaluation import reaches
 from geotarget.alerts import AlertKind, MessageType, Status
-from geotarget.targeting import KindRules, Targeter
+from geotarget.targeting import KindRules, Outcome, Targeter
 
 #: The API the contract adds; absent on ``main`` (the properties that need it say so).
 DuplicateIdentifier: Any = getattr(geotarget.errors, "DuplicateIdentifier", None)
@@ -163,7 +163,7 @@ def check_step(tg: Targeter, oracle: OracleTargeter, step: Step, n: int, log: li
 #: the same name below. The properties skip (reject) scenarios that hit them, so they keep
 #: checking everything else; when a pinned test starts passing (XPASS fails the run), delete
 #: its entry here and the mark there.
-KNOWN_BUGS = frozenset({PREFILTER_SLACK, SNAP_METRIC, STALE_FAR_AS_OUTSIDE})
+KNOWN_BUGS: frozenset[str] = frozenset()
 
 
 def run(scn: Scenario, *, known_bugs: frozenset[str] = KNOWN_BUGS, generated: bool = True) -> None:
@@ -317,14 +317,6 @@ def test_an_update_named_by_an_early_cancel_is_never_delivered() -> None:
     run(_scenario(_policy({"XX"}), 0.0, steps), generated=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug (prefilter_slack_beyond_snap): the rollout pre-filter grows the area by snap_m/cos(lat) degrees in every "
-        "direction (~2.2x snap_m north-south), so an area beyond the snap distance is DELIVERed "
-        "and devices beyond the border in it are told (contract §5: iff)"
-    ),
-)
 def test_an_area_beyond_the_snap_distance_is_outside_the_rollout() -> None:
     """Contract §5: AREA_OUTSIDE_ROLLOUT iff the area grown by snap_m meets no enabled region.
 
@@ -337,14 +329,6 @@ def test_an_area_beyond_the_snap_distance_is_outside_the_rollout() -> None:
     run(_scenario(_policy({"XX"}), 500.0, [step]), known_bugs=frozenset(), generated=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug (snap_distance_off_by_one_percent): RegionSet.locate(snap_m=...) measures with "
-        "R_MIN, ~0.9 % short at lat 59.5 (documented: below 0.1 %), so a device 504.6 m from "
-        "the nearest region is snapped into it with snap_m=500 (contract §5)"
-    ),
-)
 def test_a_device_beyond_the_snap_distance_is_in_no_region() -> None:
     """Contract §5: only a device *within* snap_m of a region counts as in it.
 
@@ -404,22 +388,95 @@ def test_the_oracle_locates_border_points_by_the_lowest_code_and_snaps_to_the_ne
     assert none.locate(18.1005, 59.45) == ("", False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug (stale_fix_far_from_the_area_reported_outside_area): since main 2216e4f a fix "
-        "older than the kind accepts is Outcome.OUTSIDE_AREA unless it is near the area "
-        "(contract §4 and Outcome's docstring: STALE_LOCATION); counts and explain() say "
-        "'outside the alert area' for a device whose location is unknown"
-    ),
-)
-def test_a_too_old_fix_far_from_the_area_is_stale_location() -> None:
-    """Contract §4: any stale fix, when the kind has no stale rule, is STALE_LOCATION."""
+@pytest.mark.parametrize("stale_rule", [False, True])
+def test_a_too_old_fix_is_stale_near_the_area_and_outside_it_far_away(stale_rule: bool) -> None:
+    """Issue 13: a fix too old for the kind is STALE_LOCATION iff its accuracy disk meets the area.
+
+    Farther away it is OUTSIDE_AREA, and explain() says its last fix, older than the kind
+    accepts, lies outside the area. Ages 5 h (no stale rule) or 30 h (beyond a 24 h one); the
+    devices: in the area, 30 m beyond its rim with a 50 m disk (meets it), 5.6 km west.
+    """
     area = Circle(18.05, 59.45, 500.0)
     at = T0
-    far = [(18.05, 59.45), (17.95, 59.45)]  # in the area, and 5.6 km west of it
-    step = Step(at, _rows(far, at, age=dt.timedelta(hours=5)), False, _version("O1", area))
+    near = rim(18.05, 59.45, 90.0, 530.0)
+    points = [(18.05, 59.45), near, (17.95, 59.45)]
+    age = dt.timedelta(hours=30 if stale_rule else 5)
+    step = Step(at, _rows(points, at, age=age, accuracy_m=50.0), False, _version("O1", area))
     scn = _scenario(_policy({"XX"}), 0.0, [step])
-    no_stale = Rules(**{**EXPLOSION_RULES.__dict__, "stale": None})
-    scn = Scenario(scn.policy, dict.fromkeys(scn.rules, no_stale), scn.snap_m, scn.steps)
+    if not stale_rule:
+        rules = Rules(**{**EXPLOSION_RULES.__dict__, "stale": None})
+        scn = Scenario(scn.policy, dict.fromkeys(scn.rules, rules), scn.snap_m, scn.steps)
+    elif not NEW_RULES:
+        pytest.skip("KindRules has no stale rule yet")
     run(scn, known_bugs=frozenset(), generated=False)
+    # The same, stated without the oracle.
+    tg = Targeter(
+        HIERARCHY, scn.policy, location_rules={k: kind_rules(r) for k, r in scn.rules.items()}
+    )
+    assert step.message is not None
+    res = tg.target(step.message.build(), PositionIndex(positions(devices_of(step))), at)
+    assert res.verdict.value == "DELIVER" and len(res.recipients) == 0
+    got = [res.outcome_of(i) for i in (1, 2, 3)]
+    assert got == [Outcome.STALE_LOCATION, Outcome.STALE_LOCATION, Outcome.OUTSIDE_AREA]
+    assert res.counts[Outcome.STALE_LOCATION] == 2 and res.counts[Outcome.OUTSIDE_AREA] == 1
+    old = "24 h" if stale_rule else "1 h"
+    assert res.explain(3) == (
+        f"device 3 does not receive alert O1: its last fix, older than {old}, lies outside the "
+        "alert area"
+    )
+    assert "near the alert area" in res.explain(2)
+
+
+# --- the rollout pre-filter alone, against the oracle's (contract §5) -------------------------
+
+
+_snaps = st.sampled_from([0.0, 100.0, 500.0, 2000.0]) | st.floats(0.0, 5000.0)
+
+
+@st.composite
+def _areas_around(draw: st.DrawFn) -> Area:
+    """A circle or a polygon (with or without margin) from inside to ~15 km from the regions.
+
+    Half the circles have their rim ``snap ± 30 m`` from a point of a region's boundary.
+    """
+    lon = draw(st.floats(17.80, 18.30))
+    lat = draw(st.floats(59.33, 59.57))
+    radius = draw(st.floats(50.0, 4000.0))
+    if draw(st.booleans()):
+        ring = MUNIS[draw(st.sampled_from(sorted(MUNIS)))].exterior
+        edge = ring.interpolate(draw(st.floats(0.0, 1.0)), normalized=True)
+        reach = radius + draw(st.floats(-30.0, 30.0)) + draw(st.shared(_snaps, key="snap"))
+        lon, lat = rim(edge.x, edge.y, draw(st.floats(0.0, 360.0)), max(reach, 1.0))
+        return Area([Circle(lon, lat, radius)])
+    if draw(st.booleans()):
+        return Area([Circle(lon, lat, radius)])
+    dx, dy = draw(st.floats(0.002, 0.05)), draw(st.floats(0.002, 0.03))
+    margin = draw(st.sampled_from([0.0, 0.0, 300.0]) | st.floats(0.0, 2000.0))
+    ring = [(lon - dx, lat - dy), (lon + dx, lat - dy), (lon, lat + dy)]
+    return Area([Polygon(ring, margin_m=margin)])
+
+
+@settings(deadline=None)
+@given(
+    _areas_around(),
+    st.sets(st.sampled_from(sorted(MUNIS)), min_size=1),
+    st.shared(_snaps, key="snap"),
+)
+def test_the_rollout_prefilter_equals_the_oracle(
+    area: Area, enabled: set[str], snap: float
+) -> None:
+    """Contract §5: the area reaches enabled territory iff, grown by snap_m, it meets a region.
+
+    Compared with the oracle's own distances (AEQD at the circle's centre, the polygon's own
+    frame, brute force over regions); cases within the oracle's tolerance are discarded.
+    """
+    oracle = OracleTargeter(MUNIS, ABOVE, _policy({"XX"}), {KIND: EXPLOSION_RULES}, snap)
+    try:
+        want = oracle._reaches(area.parts, set(enabled))
+    except Borderline as e:
+        event(f"discarded: {e}")
+        reject()
+    finest = HIERARCHY.region_set(HIERARCHY.levels[0])
+    got = reaches(finest, area, frozenset(enabled), snap)
+    event(f"reaches={want}")
+    assert got == want, (area, sorted(enabled), snap)
