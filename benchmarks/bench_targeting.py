@@ -48,7 +48,7 @@ def run(quick: bool) -> Report:
     n = 1_200_000
     index = PositionIndex(_positions(n))
     targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy())
-    repeat = 5 if quick else 20
+    repeat = 15 if quick else 20
     for radius, label in ((500.0, "Explosion 500 m"), (5_000.0, "Explosion 5 km")):
         scenario = f"target(): {label} at Sergels torg, {n:,} devices"
         msg = pilot.Message(headline="x", description="x", area_description="x")

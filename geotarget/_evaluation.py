@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -25,6 +25,7 @@ from geotarget._targeting_result import Outcome
 from geotarget.alerts import AlertKind, Status
 from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon
 from geotarget.errors import InvalidArea
+from geotarget.ledger._batch import member_sorted
 from geotarget.matcher import PositionIndex
 from geotarget.positions import Location, Positions, _at
 from geotarget.regions import RegionSet
@@ -267,7 +268,7 @@ def evaluate(
         stale_rows = grown_rows[~(obs >= fresh_limit) & (obs >= stale_limit)]  # NaT: never
     no_fix_rows = positions.no_fix_rows
     extra = np.union1d(stale_rows, no_fix_rows).astype(rows.dtype)
-    extra = extra[~_member(extra, rows)]
+    extra = extra[~member_sorted(extra, rows)]
     if extra.size:
         at_pos = np.searchsorted(rows, extra)
         rows = np.insert(rows, at_pos, extra)
@@ -296,7 +297,7 @@ def evaluate(
         limit = _at(at) - _us(rules.stale.max_age)
         recent = positions.observed_at[srows] >= limit  # NaT compares False: too old
         cand = stale[recent]
-        inside = _member(rows[cand], stale_rows)
+        inside = member_sorted(rows[cand], stale_rows)
         outcomes[cand[~inside]] = Outcome.OUTSIDE_AREA
         parts.append(cand[inside])
         codes.append(np.full(int(inside.sum()), Outcome.STALE_INCLUDED, dtype=np.int8))
@@ -355,14 +356,6 @@ def _us(delta: dt.timedelta | None) -> np.timedelta64:
     if delta is None:
         raise AssertionError("KindRules with stale fixes always have location.max_age")
     return np.timedelta64(delta // dt.timedelta(microseconds=1), "us")
-
-
-def _member(values: I32Array, sorted_rows: I32Array) -> npt.NDArray[np.bool_]:
-    """Which of ``values`` are in the sorted array ``sorted_rows``."""
-    if not values.size or not sorted_rows.size:
-        return np.zeros(values.shape, dtype=np.bool_)
-    pos = np.minimum(np.searchsorted(sorted_rows, values), sorted_rows.size - 1)
-    return np.asarray(sorted_rows[pos] == values, dtype=np.bool_)
 
 
 def new_regions(

@@ -11,17 +11,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geotarget.ledger._batch import split_canonical
+from geotarget.ledger._batch import member_sorted, split_canonical
 
 IdArray = npt.NDArray[Any]
-
-
-def _member(values: IdArray, sorted_ids: IdArray) -> npt.NDArray[np.bool_]:
-    if not values.size or not sorted_ids.size:
-        return np.zeros(values.shape, dtype=np.bool_)
-    pos = np.searchsorted(sorted_ids, values)
-    pos[pos == sorted_ids.size] = 0
-    return np.asarray(sorted_ids[pos] == values, dtype=np.bool_)
 
 
 def _insert(done: IdArray, new: IdArray) -> IdArray:
@@ -48,8 +40,8 @@ class IdSet:
         if not ids.size:
             return out
         ints, int_pos, strs, str_pos = split_canonical(ids)
-        out[int_pos] = _member(ints, self.ints)
-        out[str_pos] = _member(strs, self.strs)
+        out[int_pos] = member_sorted(ints, self.ints)
+        out[str_pos] = member_sorted(strs, self.strs)
         return out
 
     def add(self, ids: IdArray) -> None:

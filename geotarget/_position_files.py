@@ -447,8 +447,11 @@ def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo |
                 i = int(pc.index(pc.is_null(col), True).as_py())
                 raise _problem(where(i), "id", "must not be empty", "")
             values = col.to_numpy(zero_copy_only=False)
-            if values.dtype.kind == "u" and values.size and values.max() > np.iinfo(np.int64).max:
-                i = int(np.argmax(values > np.iinfo(np.int64).max))
+            # Compared as uint64 on both sides (numpy < 2 compares uint64 with a Python int
+            # through float64, where 2**63 - 1 and 2**63 are equal).
+            top = np.uint64(np.iinfo(np.int64).max)
+            if values.dtype.kind == "u" and values.size and values.max() > top:
+                i = int(np.argmax(values > top))
                 raise _problem(where(i), "id", "integer ids must be below 2**63", str(values[i]))
             return values.astype(np.int64)
         if pa.types.is_string(t) or pa.types.is_large_string(t):

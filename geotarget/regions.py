@@ -496,6 +496,14 @@ class RegionSet:
     # --- the set -------------------------------------------------------------------------
 
     @property
+    def finer(self) -> RegionSet | None:
+        """The finer set this one locates through (:meth:`from_unions`), or ``None``.
+
+        .. versionadded:: 0.2.0
+        """
+        return self._via
+
+    @property
     def codes(self) -> tuple[str, ...]:
         """The region codes in ascending order (the order of :meth:`locate_index`)."""
         return tuple(r.code for r in self.regions)

@@ -282,6 +282,8 @@ class Targeter:
         self._finest_set = regions.region_set(self._finest)
         county_of = self._parents_at(self._county_level)
         self._county_by_index = [county_of[c] for c in self._finest_set.codes]
+        county_set = regions.region_set(self._county_level)
+        self._county_set = county_set if county_set.finer is self._finest_set else None
         self._lock = threading.Lock()
         self._plans: dict[tuple[Any, ...], Plan] = {}
         self._alerts: dict[str, tuple[str | None, Alert]] = {}
@@ -479,13 +481,21 @@ class Targeter:
         t_end = time.perf_counter()
         covered_region = fields.pop("covered_region")
         covered = fields.pop("covered")
-        new_region = new_regions(
-            covered[claims.positions],
-            None if covered_region is None else covered_region[claims.positions],
-            index,
-            self._finest_set,
-            self.snap_m,
-        )
+        rows_new = covered[claims.positions]
+        if covered_region is None and self._county_set is not None:
+            # Located in the county set itself: it answers through the finest level on its
+            # borders (RegionSet.from_unions), so the counts equal the finest-level ones.
+            per_county = self._per_county_direct(rows_new, index)
+        else:
+            per_county = self._per_county(
+                new_regions(
+                    rows_new,
+                    None if covered_region is None else covered_region[claims.positions],
+                    index,
+                    self._finest_set,
+                    self.snap_m,
+                )
+            )
         reason = fields.pop("reason") + f": {len(new):,} new recipients"
         timings = {
             "plan": fields.pop("t_plan") - t_start,
@@ -501,7 +511,7 @@ class Targeter:
             claims=claims,
             no_longer_covered=gone,
             already_delivered=int(covered_ids.size) - len(new),
-            per_county=self._per_county(new_region),
+            per_county=per_county,
             timings=timings,
             **fields,
         )
@@ -816,6 +826,20 @@ class Targeter:
             index,
             at,
         )
+
+    def _per_county_direct(self, rows: I32Array, index: PositionIndex) -> dict[str, int]:
+        """Count devices per county by locating their fixes in the county set."""
+        assert self._county_set is not None
+        positions = index.positions
+        rows = rows[~np.isnan(positions.lon[rows])]
+        if not rows.size:
+            return {}
+        found = self._county_set.locate_index(
+            positions.lon[rows], positions.lat[rows], snap_m=self.snap_m
+        )
+        tally = np.bincount(found[found >= 0], minlength=len(self._county_set.codes))
+        codes = self._county_set.codes
+        return {codes[i]: int(tally[i]) for i in np.flatnonzero(tally).tolist()}
 
     def _per_county(self, region: I32Array) -> dict[str, int]:
         """Count devices per county from their finest-region indices (-1: not counted)."""

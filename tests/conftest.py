@@ -14,8 +14,14 @@ import pytest
 import shapely
 from hypothesis import HealthCheck, settings
 
+# CI draws the same examples on every run (derandomize): a red CI is a reproducible regression,
+# never a lucky draw; the random search runs in the dev and thorough profiles.
 settings.register_profile(
-    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "ci",
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
     "dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -88,14 +88,15 @@ class Payload:
 
     def without(self, ints: IdArray, strs: IdArray) -> Payload:
         """The payload minus devices known (sorted arrays of ints and of strings)."""
-        keep_i = ~_member(self.ints, ints)
-        keep_s = ~_member(self.strs, strs)
+        keep_i = ~member_sorted(self.ints, ints)
+        keep_s = ~member_sorted(self.strs, strs)
         return Payload(
             self.ints[keep_i], self.int_pos[keep_i], self.strs[keep_s], self.str_pos[keep_s]
         )
 
 
-def _member(values: IdArray, sorted_ids: IdArray) -> npt.NDArray[np.bool_]:
+def member_sorted(values: IdArray, sorted_ids: IdArray) -> npt.NDArray[np.bool_]:
+    """Which of ``values`` are in the sorted array ``sorted_ids`` (one searchsorted)."""
     if sorted_ids.size == 0 or values.size == 0:
         return np.zeros(values.shape, dtype=np.bool_)
     at = np.minimum(np.searchsorted(sorted_ids, values), sorted_ids.size - 1)

@@ -249,10 +249,12 @@ def admit(
                     f"{alert.status.value}: {what}"
                 ),
             )
+    # Recorded even when the incident has ended, so that a later message naming this version
+    # joins the ended incident (and is refused) instead of starting a new one.
+    tx.put_version(vid, key, doc, sent_us, at_us)
     no = refused(row)
     if no is not None:
         return done(no, key)
-    tx.put_version(vid, key, doc, sent_us, at_us)
     if kind is MessageType.CANCEL:
         return done(Transition.RETRACTED, key, retraction=tx.retract(key, vid, at_us, lease_us))
     if tx.early_cancelled([vid, *refs]):
