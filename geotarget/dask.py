@@ -37,7 +37,8 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget import _geodesy
-from geotarget._evaluation import boxes, grown
+from geotarget._evaluation import Evaluated, Evaluator, Plan, boxes, evaluate, grown
+from geotarget._kind_rules import KindRules
 from geotarget._positions_arrow import (
     PartitionMeta,
     partition_meta,
@@ -50,11 +51,13 @@ from geotarget._positions_arrow import (
 from geotarget._positions_arrow import (
     write_partitioned as _write_partitioned,
 )
-from geotarget.alerts import Alert
+from geotarget.alerts import Alert, AlertKind, MessageType, Status
 from geotarget.areas import Area
 from geotarget.errors import InvalidInput, InvalidPositions, InvalidType, MissingExtra
 from geotarget.matcher import PositionIndex
 from geotarget.positions import LocationRule, Positions, _at
+from geotarget.regions import RegionSet
+from geotarget.rollout import RolloutDecision, RolloutPolicy
 from geotarget.targeting import Delivery, Outcome, Targeter, TargetingResult
 
 __all__ = [
@@ -368,13 +371,46 @@ def _near_rows(
     return np.unique(np.concatenate(found))
 
 
-def _near(
+@attrs.frozen
+class _PartEvaluation:
+    """One partition's part of :func:`~geotarget._evaluation.evaluate`'s answer."""
+
+    positions: Positions  # the devices whose outcome is not OUTSIDE_AREA
+    outcomes: npt.NDArray[np.int8]  # theirs
+    covered: npt.NDArray[np.int32]  # the covered ones, as rows of ``positions``
+    covered_region: npt.NDArray[np.int32] | None
+    timings: dict[str, float]
+
+
+def _evaluate_part(
     resident: _Resident,
-    areas: list[tuple[Area, LocationRule, Area | None]],
+    rules: KindRules,
+    plan: Plan,
+    status: Status,
+    kind: str,
+    decision: RolloutDecision,
+    policy: RolloutPolicy,
+    finest: RegionSet,
+    snap_m: float,
     at: dt.datetime,
-) -> Positions:
-    """The devices of a resident partition near the areas (runs on a worker)."""
-    return _take(resident.index.positions, _near_rows(resident.index, areas, at))
+) -> _PartEvaluation:
+    """The Targeter's evaluation of one resident partition (runs on a worker).
+
+    The same function the in-memory Targeter calls; only the devices it does not find
+    OUTSIDE_AREA are sent back.
+    """
+    index = resident.index
+    rows, outcomes, covered, covered_region, timings = evaluate(
+        rules, plan, status, AlertKind(kind), decision, policy, finest, snap_m, index, at
+    )
+    keep = outcomes != np.int8(Outcome.OUTSIDE_AREA)
+    kept = rows[keep]
+    local = np.searchsorted(kept, covered).astype(np.int32)
+    if covered.size and (int(local.max()) >= kept.size or not np.array_equal(kept[local], covered)):
+        raise AssertionError("a covered device has the outcome OUTSIDE_AREA")  # pragma: no cover
+    return _PartEvaluation(
+        _take(index.positions, kept), outcomes[keep], local, covered_region, timings
+    )
 
 
 def _near_batch(
@@ -386,8 +422,14 @@ def _near_batch(
     return _near_rows(PositionIndex(batch), areas, at)
 
 
-def _stats(resident: _Resident) -> tuple[int, int, float]:
-    return len(resident.index), resident.nbytes, resident.build_s
+def _stats(resident: _Resident) -> tuple[int, int, float, str]:
+    """Devices, bytes, build seconds and the ids' dtype kind of a resident partition."""
+    return (
+        len(resident.index),
+        resident.nbytes,
+        resident.build_s,
+        resident.index.positions.ids.dtype.kind,
+    )
 
 
 def _empty_like(ids_kind: str) -> Positions:
@@ -420,6 +462,35 @@ def _concat(parts: list[Positions]) -> Positions:
 # ---------------------------------------------------------------------------------------------
 # Client side
 # ---------------------------------------------------------------------------------------------
+
+
+def _key(part: Partition) -> tuple[Path, tuple[int, int]]:
+    return part.path, part.stamp
+
+
+@attrs.frozen
+class _Asked:
+    """The partitions an area needs, from one listing of the dataset."""
+
+    area: Area
+    version: int  # of the listing
+    parts: list[Partition]
+    futures: list[Any]  # their resident indexes
+    total: int  # devices in the whole dataset
+
+
+class _Shipped(PositionIndex):
+    """The Targeter's index argument: the devices the workers sent back, once evaluated.
+
+    It has no spatial index of its own (the evaluation ran on the workers' indexes); the
+    Targeter reads only its :attr:`positions`, after the evaluator filled them in.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:  # no index to build: nothing is queried on the client
+        self._positions = _empty_like("i")
+        self._no_fix = np.empty(0, dtype=np.int32)
 
 
 class DaskTargeter:
@@ -468,6 +539,9 @@ class DaskTargeter:
         self.client = client
         self._lock = threading.Lock()
         self._futures: dict[Path, tuple[tuple[int, int], Any]] = {}
+        #: Per built partition (path, stamp): its devices and its ids' dtype kind.
+        self._seen: dict[tuple[Path, tuple[int, int]], tuple[int, str]] = {}
+        self._finest: tuple[RegionSet, Any] | None = None
         self._areas: dict[str, list[tuple[str, Area]]] = {}
         #: What the last call read: partitions in the dataset, partitions asked, devices shipped.
         self.last_stats: dict[str, float] = {}
@@ -493,6 +567,9 @@ class DaskTargeter:
         alive = {p.path for p in parts}
         for path in [p for p in self._futures if p not in alive]:
             del self._futures[path]  # releasing the future frees the worker's memory
+        current = {_key(p) for p in parts}
+        for key in [k for k in self._seen if k not in current]:
+            del self._seen[key]
         return parts
 
     def resident(self) -> dict[str, float]:
@@ -525,62 +602,139 @@ class DaskTargeter:
         stale = None if rules.stale is None else grown(area, rules.stale.margin_m)
         return area, rules.location, stale
 
-    def _gather_near(
-        self, wanted: list[tuple[str, Area]], at: dt.datetime
-    ) -> tuple[Positions, int]:
-        """The devices near any of the areas, and the dataset's device count."""
-        t0 = time.perf_counter()
-        looking = [self._looking_for(k, a) for k, a in wanted]
-        overlap = True
-        while True:
-            with self._lock:
-                if not overlap:
-                    self._sync()
-                version = self.dataset.version
-                parts = self.dataset.partitions
-                hit = np.zeros(len(parts), dtype=np.bool_)
-                for kind, area in wanted:
-                    rules = self.targeter.rules[kind]
-                    stale_m = 0.0 if rules.stale is None else rules.stale.margin_m
-                    hit |= self.dataset.near(_windows(area), rules.location.accuracy, stale_m)
-                asked = [parts[i] for i in np.flatnonzero(hit).tolist()]
-                total = sum(p.rows for p in parts if p.rows is not None)
-                futures = [self._resident_future(p) for p in asked]
-            pending = [self.client.submit(_near, f, looking, at, pure=False) for f in futures]
-            if overlap:
-                # Stat the files while the workers answer from the listing as it was; if a
-                # file changed, the answer is dropped and asked again from the new listing.
-                with self._lock:
-                    self._sync()
-                    same = self.dataset.version == version
-                if not same:
-                    self.client.cancel(pending)
-                    overlap = False
-                    continue
-            near = self.client.gather(pending)
-            break
-        unknown_rows = [p for p in parts if p.rows is None]
-        if unknown_rows:  # foreign files: their row count comes from the resident index
-            with self._lock:
-                fs = [self._resident_future(p) for p in unknown_rows]
-            total += sum(
-                s[0]
-                for s in self.client.gather([self.client.submit(_stats, f, pure=False) for f in fs])
+    def _prepare(self, kind: str, area: Area) -> _Asked:
+        """Prune; make sure the indexes of the partitions asked are built and described.
+
+        A partition that cannot be read raises here (before the Targeter admits the alert),
+        and so do partitions whose ids are of different types.
+        """
+        rules = self.targeter.rules[kind]
+        stale_m = 0.0 if rules.stale is None else rules.stale.margin_m
+        with self._lock:
+            version = self.dataset.version
+            parts = self.dataset.partitions
+            hit = self.dataset.near(_windows(area), rules.location.accuracy, stale_m)
+            asked = [parts[i] for i in np.flatnonzero(hit).tolist()]
+            futures = [self._resident_future(p) for p in asked]
+            missing = [
+                (p, f) for p, f in zip(asked, futures, strict=True) if _key(p) not in self._seen
+            ]
+        if missing:  # built now (or failed): one round trip, only for partitions not yet seen
+            got = self.client.gather(
+                [self.client.submit(_stats, f, pure=False) for _, f in missing]
             )
-        subset = _concat(near)
-        self.last_stats = {
-            "partitions": float(len(parts)),
-            "partitions_read": float(len(asked)),
-            "devices_shipped": float(len(subset)),
-            "seconds": time.perf_counter() - t0,
-        }
-        return subset, total
+            with self._lock:
+                for (p, _), st in zip(missing, got, strict=True):
+                    self._seen[_key(p)] = (st[0], st[3])
+        with self._lock:
+            seen = {_key(p): self._seen[_key(p)] for p in asked if _key(p) in self._seen}
+        if len(seen) < len({_key(p) for p in asked}):  # pragma: no cover - a concurrent _sync
+            return self._prepare(kind, area)
+        kinds = {id_kind for rows, id_kind in seen.values() if rows}
+        if len(kinds) > 1:
+            raise InvalidPositions(
+                "ids must be all str or all int across the dataset's partitions "
+                f"(got dtype kinds {sorted(kinds)})"
+            )
+        # Files without metadata are always asked, so their row counts are in ``seen``.
+        total = sum(p.rows if p.rows is not None else seen[_key(p)][0] for p in parts)
+        return _Asked(area, version, asked, futures, total)
+
+    def _finest_future(self, finest: RegionSet) -> Any:
+        """The region set the rows are located in, sent once to every worker."""
+        with self._lock:
+            if self._finest is None or self._finest[0] is not finest:
+                self._finest = (finest, self.client.scatter(finest, broadcast=True, hash=False))
+            return self._finest[1]
+
+    def _evaluator(self, prepared: _Asked | None, done: dict[str, Any]) -> Evaluator:
+        """Evaluate on the workers; fill the stand-in index with the devices sent back."""
+
+        def on_workers(
+            status: Status,
+            kind: str,
+            plan: Plan,
+            decision: RolloutDecision,
+            index: PositionIndex,
+            at: dt.datetime,
+        ) -> Evaluated:
+            if not isinstance(index, _Shipped):  # pragma: no cover - only target() calls this
+                raise AssertionError("geotarget.dask evaluates into its own stand-in index")
+            t0 = time.perf_counter()
+            asked = prepared
+            if asked is None or asked.area != plan.area:
+                asked = self._prepare(kind, plan.area)
+            rules = self.targeter.rules[kind]
+            args = (
+                rules,
+                plan,
+                status,
+                kind,
+                decision,
+                self.targeter.policy,
+                self._finest_future(self.targeter._finest_set),
+                self.targeter.snap_m,
+                at,
+            )
+            overlap = True
+            while True:
+                pending = [
+                    self.client.submit(_evaluate_part, f, *args, pure=False) for f in asked.futures
+                ]
+                if overlap:
+                    # Stat the files while the workers evaluate the listing as it was; if a
+                    # file changed, the answer is dropped and asked again from the new listing.
+                    with self._lock:
+                        self._sync()
+                        same = self.dataset.version == asked.version
+                    if not same:
+                        self.client.cancel(pending)
+                        overlap = False
+                        asked = self._prepare(kind, plan.area)
+                        continue
+                got: list[_PartEvaluation] = self.client.gather(pending)
+                break
+            positions = _concat([g.positions for g in got])
+            offsets = np.cumsum([0] + [len(g.positions) for g in got])
+            located = not (plan.nationwide and rules.beyond_border)
+            if any((g.covered_region is not None) != located for g in got):  # pragma: no cover
+                raise AssertionError("the workers disagree on locating the covered devices")
+            int32 = np.empty(0, dtype=np.int32)
+            covered = np.concatenate(
+                [int32]
+                + [g.covered + np.int32(o) for g, o in zip(got, offsets[:-1].tolist(), strict=True)]
+            ).astype(np.int32)
+            regions = [g.covered_region for g in got if g.covered_region is not None]
+            outcomes = np.concatenate([np.empty(0, dtype=np.int8)] + [g.outcomes for g in got])
+            index._positions = positions
+            done.update(
+                partitions=float(len(self.dataset.partitions)),
+                partitions_read=float(len(asked.futures)),
+                devices_shipped=float(len(positions)),
+                total=asked.total,
+                seconds=time.perf_counter() - t0,
+            )
+            return (
+                np.arange(len(positions), dtype=np.int32),
+                outcomes,
+                covered,
+                np.concatenate([int32, *regions]).astype(np.int32) if located else None,
+                {
+                    "match": sum(g.timings.get("match", 0.0) for g in got),
+                    "rules": sum(g.timings.get("rules", 0.0) for g in got),
+                },
+            )
+
+        return on_workers
 
     def target(self, alert: Alert, at: dt.datetime, *, confirm: bool = False) -> TargetingResult:
         """Decide who receives ``alert`` at ``at`` among the dataset's devices.
 
         As :meth:`Targeter.target` over the whole dataset: same verdict, recipients (as a
         set), counts, per-county counts, claims in the Targeter's ledger and incident book.
+        The devices are evaluated on the workers, by the Targeter's own evaluation, each
+        partition on the worker that holds its index; the client receives only the devices
+        whose outcome is not OUTSIDE_AREA.
 
         Parameters
         ----------
@@ -593,7 +747,14 @@ class DaskTargeter:
         Returns
         -------
         TargetingResult
-            ``timings["cluster"]`` is the time spent on the workers' side.
+            ``timings["cluster"]`` is the time spent waiting for the workers' evaluation;
+            ``timings["match"]`` and ``timings["rules"]`` are summed over the partitions.
+
+        Raises
+        ------
+        InvalidPositions, InvalidInput
+            For a partition that cannot be read, naming its file (before anything is
+            admitted or claimed).
         """
         if not isinstance(alert, Alert):
             raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
@@ -601,26 +762,35 @@ class DaskTargeter:
         recognised = self.targeter.recognition.recognise(alert)
         kind = None if recognised is None else recognised.kind
         area = alert.area
-        gathered = False
-        subset, total = _empty_like("i"), 0  # the Targeter answers without looking at a device
-        if kind is not None and area is not None and kind in self.targeter.rules:
-            subset, total = self._gather_near([(kind, area)], at)
-            gathered = True
-        cluster_s = self.last_stats.get("seconds", 0.0) if gathered else 0.0
-        result = self.targeter.target(alert, PositionIndex(subset), at, confirm=confirm)
+        prepared = None
+        if (
+            kind is not None
+            and area is not None
+            and kind in self.targeter.rules
+            and alert.msg_type in (MessageType.ALERT, MessageType.UPDATE)
+        ):
+            prepared = self._prepare(kind, area)  # a bad partition fails before admission
+        done: dict[str, Any] = {}
+        shipped = _Shipped()
+        result = self.targeter._target(
+            alert, shipped, at, confirm=confirm, evaluator=self._evaluator(prepared, done)
+        )
         if not result.counts:
             return result
-        if not gathered:  # pragma: no cover - the Targeter evaluates only what it recognises
+        if not done:  # pragma: no cover - the Targeter counts only what it evaluated
             raise AssertionError(
-                f"the Targeter evaluated devices for alert {alert.identifier!r}, whose kind "
-                "geotarget.dask did not recognise"
+                f"the Targeter counted devices for alert {alert.identifier!r} without "
+                "evaluating them"
             )
+        self.last_stats = {k: float(v) for k, v in done.items() if k != "total"}
         counts = dict(result.counts)
-        counts[Outcome.OUTSIDE_AREA] += total - len(subset)
+        counts[Outcome.OUTSIDE_AREA] += int(done["total"]) - len(shipped.positions)
         if result.incident is not None and kind is not None and area is not None:
             with self._lock:
                 self._areas.setdefault(result.incident, []).append((kind, area))
-        return attrs.evolve(result, counts=counts, timings={**result.timings, "cluster": cluster_s})
+        return attrs.evolve(
+            result, counts=counts, timings={**result.timings, "cluster": float(done["seconds"])}
+        )
 
     def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:
         """New deliveries for a batch of fresh positions, matched on the workers.
