@@ -2,7 +2,7 @@
 
 Needs the optional extra ``dask`` (``pip install 'geotarget[dask]'``: ``dask[distributed]`` and
 ``pyarrow``). The in-memory :class:`~geotarget.targeting.Targeter` stays the one source of
-truth; this module only decides *which devices it needs to see*:
+truth; this module decides *where its evaluation runs*:
 
 1. :func:`write_partitioned` writes a snapshot as one Parquet file per grid cell (the key is
    described in the documentation page "Beyond one machine: Dask"); :class:`PartitionedPositions`
@@ -11,15 +11,17 @@ truth; this module only decides *which devices it needs to see*:
    the largest accuracy radius (times the kind's ``accuracy``) or the kind's stale margin, builds
    one :class:`~geotarget.PositionIndex` per remaining partition *on a worker* and keeps it there
    (a held future, keyed by the file's path, size and modification time: a rewritten file is
-   rebuilt), and asks each worker for the devices near the area: the fixes whose accuracy disk
-   meets it, the fixes in the area grown by the stale margin, and the devices without a fix.
-   Every other device is plainly outside the area.
-3. The Targeter evaluates those devices (the same code as in memory: rules, rollout, canary,
-   guards, incident book) and claims in its ledger; the count of devices outside the area is
-   completed with the devices never shipped.
+   rebuilt). Every device of a pruned partition is plainly outside the area.
+3. The Targeter decides as in memory (gates, incident book, rollout, guards) and, when it
+   evaluates the devices, each worker runs the Targeter's own evaluation (the same function:
+   matcher, stale fixes, regions, testers, canary) on its resident partitions, with the
+   Targeter's plan and decision, and sends back only the devices whose outcome is not
+   OUTSIDE_AREA, with their outcomes. The Targeter then applies the guards, claims in its
+   ledger and counts per county; the count of devices outside the area is completed with the
+   devices never sent back.
 
 So the recipients, counts, verdict and claims are those of the in-memory Targeter over the whole
-dataset. :meth:`TargetingResult.explain` knows the shipped devices only (any other device is
+dataset. :meth:`TargetingResult.explain` knows the devices sent back only (any other device is
 outside the area). Recipients come in partition order, not in one snapshot's row order.
 """
 
@@ -620,9 +622,17 @@ class DaskTargeter:
                 (p, f) for p, f in zip(asked, futures, strict=True) if _key(p) not in self._seen
             ]
         if missing:  # built now (or failed): one round trip, only for partitions not yet seen
-            got = self.client.gather(
-                [self.client.submit(_stats, f, pure=False) for _, f in missing]
-            )
+            try:
+                got = self.client.gather(
+                    [self.client.submit(_stats, f, pure=False) for _, f in missing]
+                )
+            except Exception:
+                with self._lock:  # from a listing that is out of date? then list again
+                    self._sync()
+                    changed = self.dataset.version != version
+                if changed:
+                    return self._prepare(kind, area)
+                raise
             with self._lock:
                 for (p, _), st in zip(missing, got, strict=True):
                     self._seen[_key(p)] = (st[0], st[3])

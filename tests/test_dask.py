@@ -230,6 +230,15 @@ def test_a_bad_partition_fails_with_its_file_named_and_nothing_claimed(client: A
         with pytest.raises(InvalidPositions, match=r"cell=x/part-0\.parquet: row 2, column lat"):
             dt_.target(alert, T0)
         assert targeter.ledger.recipients("polisen@example.se/e1").size == 0
+        assert targeter.ledger.incident("polisen@example.se/e1") is None  # not even admitted
+        # Fixed, beside a partition whose ids are integers: refused too, before admission.
+        pq.write_table(table.slice(0, 1), root / "cell=x" / "part-0.parquet")
+        (root / "cell=y").mkdir()
+        ints = table.slice(0, 1).set_column(0, "id", pa.array([7], pa.int64()))
+        pq.write_table(ints, root / "cell=y" / "part-0.parquet")
+        with pytest.raises(InvalidPositions, match="ids must be all str or all int"):
+            dt_.target(alert, T0)
+        assert targeter.ledger.incident("polisen@example.se/e1") is None
         with pytest.raises(InvalidPositions, match="at must be timezone-aware"):
             dt_.target(alert, T0.replace(tzinfo=None))
     finally:
