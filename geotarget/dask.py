@@ -28,9 +28,11 @@ outside the area). Recipients come in partition order, not in one snapshot's row
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -241,9 +243,11 @@ class PartitionedPositions:
         try:
             if _stamp(self.root) != self._root_stamp:
                 return self.refresh()
+            stat = os.stat
             for i, part in enumerate(self._parts):
-                stamp = _stamp(part.path)
-                if stamp != part.stamp:
+                st = stat(part.path)
+                if st.st_size != part.stamp[0] or st.st_mtime_ns != part.stamp[1]:
+                    stamp = int(st.st_size), int(st.st_mtime_ns)
                     self._parts[i] = Partition(
                         path=part.path, stamp=stamp, meta=partition_meta(part.path)
                     )
@@ -544,9 +548,17 @@ class DaskTargeter:
         #: Per built partition (path, stamp): its devices and its ids' dtype kind.
         self._seen: dict[tuple[Path, tuple[int, int]], tuple[int, str]] = {}
         self._finest: tuple[RegionSet, Any] | None = None
+        self._synced = -1  # the dataset version the resident futures were last cleaned up for
+        # Task keys: unique per object (uuid once) and per task (a counter), without a uuid4
+        # per task (os.urandom) on the latency path.
+        self._key_prefix = f"geotarget-evaluate-{uuid.uuid4().hex}"
+        self._task_count = itertools.count()
         self._areas: dict[str, list[tuple[str, Area]]] = {}
         #: What the last call read: partitions in the dataset, partitions asked, devices shipped.
         self.last_stats: dict[str, float] = {}
+
+    def _task_key(self) -> str:
+        return f"{self._key_prefix}-{next(self._task_count)}"
 
     # --- partitions ------------------------------------------------------------------------
 
@@ -565,7 +577,11 @@ class DaskTargeter:
         return fut
 
     def _sync(self) -> tuple[Partition, ...]:
+        before = self.dataset.version
         parts = self.dataset.current()
+        if self.dataset.version == before and self._synced == before:
+            return parts  # nothing changed since the last clean-up
+        self._synced = self.dataset.version
         alive = {p.path for p in parts}
         for path in [p for p in self._futures if p not in alive]:
             del self._futures[path]  # releasing the future frees the worker's memory
@@ -689,7 +705,8 @@ class DaskTargeter:
             overlap = True
             while True:
                 pending = [
-                    self.client.submit(_evaluate_part, f, *args, pure=False) for f in asked.futures
+                    self.client.submit(_evaluate_part, f, *args, key=self._task_key())
+                    for f in asked.futures
                 ]
                 if overlap:
                     # Stat the files while the workers evaluate the listing as it was; if a
