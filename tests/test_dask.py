@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from targeting_helpers import T0, make_alert, make_regions, policy, ref
+from targeting_helpers import T0, make_alert, make_regions, ref
 
 from geotarget import Circle, Polygon, PositionIndex, Positions
-from geotarget.alerts import AlertKind, MessageType
+from geotarget.alerts import AlertKind, MessageType, Status
+from geotarget.rollout import KindRollout, Phase, RolloutPolicy
 from geotarget.targeting import Targeter, TargetingResult
 
 if os.environ.get("CI") != "true":  # in CI a missing extra fails at the import below
@@ -54,13 +55,20 @@ def client() -> Iterator[Any]:
     cluster.close()
 
 
-def _policy() -> Any:
+def _policy(tip_percentage: float = 100.0) -> RolloutPolicy:
+    """Explosions everywhere; tip requests in two municipalities, to a canary share of devices."""
     start = T0 - dt.timedelta(days=1)
-    return policy(
-        {
-            AlertKind.EXPLOSION: [(start, ("XX",))],
-            AlertKind.TIP_REQUEST: [(start, ("0102", "0201"))],
-        }
+    return RolloutPolicy(
+        rollouts=[
+            KindRollout(kind=AlertKind.EXPLOSION, phases=[Phase(starts_at=start, regions=("XX",))]),
+            KindRollout(
+                kind=AlertKind.TIP_REQUEST,
+                phases=[
+                    Phase(starts_at=start, regions=("0102", "0201"), percentage=tip_percentage)
+                ],
+            ),
+        ],
+        country="XX",
     )
 
 
@@ -98,7 +106,14 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     )
     r1 = draw(st.sampled_from([100.0, 800.0, 2500.0]))
     box = draw(st.sampled_from([(17.97, 59.49, 18.01, 59.51), (17.99, 59.495, 18.03, 59.52)]))
-    return {"positions": positions, "cell": cell, "r1": r1, "box": box}
+    return {
+        "positions": positions,
+        "cell": cell,
+        "r1": r1,
+        "box": box,
+        "tip_percentage": draw(st.sampled_from([100.0, 50.0, 0.01])),
+        "status": draw(st.sampled_from([Status.ACTUAL, Status.EXERCISE])),
+    }
 
 
 def _same(a: TargetingResult, b: TargetingResult) -> None:
@@ -121,18 +136,25 @@ def _same(a: TargetingResult, b: TargetingResult) -> None:
 @settings(max_examples=int(os.environ.get("GEOTARGET_DASK_EXAMPLES", "25")), deadline=None)
 @given(scenarios())
 def test_dask_targeter_equals_in_memory_targeter(client: Any, s: dict[str, Any]) -> None:
-    """An alert, its Update, a tip request and a streamed batch: the same answers on the cluster."""
+    """An alert, its Update, a tip request and a streamed batch: the same answers on the cluster.
+
+    Exercise alerts reach testers only; tip requests reach a canary share of the devices.
+    """
     positions: Positions = s["positions"]
     root = Path(tempfile.mkdtemp(prefix="geotarget-dask-"))
     try:
         write_partitioned(positions, root / "ds", cell_deg=s["cell"])
         regions = make_regions()
-        memory = Targeter(regions, _policy())
+        memory = Targeter(regions, _policy(s["tip_percentage"]))
         distributed = DaskTargeter(
-            Targeter(regions, _policy()), PartitionedPositions(root / "ds"), client
+            Targeter(regions, _policy(s["tip_percentage"])),
+            PartitionedPositions(root / "ds"),
+            client,
         )
         index = PositionIndex(positions)
-        first = make_alert(AlertKind.EXPLOSION, Circle(18.0, 59.5, s["r1"]), ident="e1")
+        first = make_alert(
+            AlertKind.EXPLOSION, Circle(18.0, 59.5, s["r1"]), ident="e1", status=s["status"]
+        )
         update = make_alert(
             AlertKind.EXPLOSION,
             Circle(18.005, 59.501, 600.0),
@@ -140,6 +162,7 @@ def test_dask_targeter_equals_in_memory_targeter(client: Any, s: dict[str, Any])
             sent=T0 + dt.timedelta(minutes=1),
             msg_type=MessageType.UPDATE,
             refs=(ref(first),),
+            status=s["status"],
         )
         w, so, e, n = s["box"]
         tip = make_alert(
