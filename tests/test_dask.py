@@ -266,3 +266,46 @@ def test_a_bad_partition_fails_with_its_file_named_and_nothing_claimed(client: A
             dt_.target(alert, T0.replace(tzinfo=None))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_two_dask_targeters_share_a_postgres_ledger(client: Any, postgres_dsn: str) -> None:
+    """Two machines (each a DaskTargeter over its own PostgresLedger handle) tell a device once.
+
+    The same as one in-memory Targeter targeting the alert twice: the second call finds every
+    covered device already delivered.
+    """
+    from geotarget.ledger import MemoryLedger, PostgresLedger
+
+    rng = np.random.default_rng(5)
+    n = 400
+    positions = Positions(
+        [f"d{i}" for i in range(n)],
+        rng.uniform(17.97, 18.03, n),
+        rng.uniform(59.49, 59.52, n),
+        accuracy_m=rng.choice([0.0, 15.0, 300.0], n),
+        observed_at=T0,
+    )
+    root = Path(tempfile.mkdtemp(prefix="geotarget-dask-"))
+    stores = [PostgresLedger(postgres_dsn), PostgresLedger(postgres_dsn)]
+    try:
+        ds = write_partitioned(positions, root / "ds", cell_deg=0.01)
+        machines = [
+            DaskTargeter(Targeter(make_regions(), _policy(), ledger=s), ds, client) for s in stores
+        ]
+        memory = Targeter(make_regions(), _policy(), ledger=MemoryLedger())
+        alert = make_alert(AlertKind.EXPLOSION, Circle(18.0, 59.5, 1500.0), ident="e1")
+        index = PositionIndex(positions)
+        first = machines[0].target(alert, T0)
+        _same(memory.target(alert, index, T0), first)
+        assert first.recipients.size > 0
+        second = machines[1].target(alert, T0)
+        _same(memory.target(alert, index, T0), second)
+        assert second.recipients.size == 0
+        assert second.already_delivered == first.recipients.size
+        assert sorted(stores[1].recipients(first.incident or "").tolist()) == sorted(
+            first.recipients.tolist()
+        )
+    finally:
+        for s in stores:
+            s.close()
+        shutil.rmtree(root, ignore_errors=True)
