@@ -515,7 +515,9 @@ class DaskTargeter:
     Notes
     -----
     Per partition, the index is built on first use and kept resident on a worker while this
-    object lives (a held future); :meth:`resident` says how much. A partition whose file
+    object lives (a held future); :meth:`resident` says how much. The Targeter's evaluation of
+    an alert's devices runs on the workers, each on its partitions; the client receives only
+    the devices not outside the area. A partition whose file
     changed (size or modification time) is rebuilt at the next alert; a removed one is dropped.
     Stream fresh positions through :meth:`on_positions` of this object (it knows the areas of
     the alerts it delivered).
