@@ -9,7 +9,6 @@ from geotarget._version import __version__
 from geotarget.alerts import (
     Alert,
     AlertArea,
-    AlertKind,
     Certainty,
     Info,
     Message,
@@ -50,7 +49,6 @@ from geotarget.targeting import KindRules, Outcome, Targeter, TargetingResult, V
 __all__ = [
     "Alert",
     "AlertArea",
-    "AlertKind",
     "Area",
     "AreaIndex",
     "Certainty",
@@ -109,3 +107,12 @@ __all__ = [
 
 def __dir__() -> list[str]:
     return __all__
+
+
+def __getattr__(name: str) -> object:
+    # The deprecated AlertKind (a kind is a name now); it warns when used.
+    if name == "AlertKind":
+        from geotarget import pilot
+
+        return pilot.__getattr__(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

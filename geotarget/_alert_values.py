@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import attrs
 
 from geotarget._validate import number
-from geotarget.errors import InvalidAlert, InvalidType
+from geotarget.errors import InvalidAlert, InvalidInput, InvalidType
 
 # ---------------------------------------------------------------------------------------------
 # Enumerations (exact CAP 1.2 wire values)
@@ -110,21 +110,6 @@ class Certainty(str, enum.Enum):
     UNKNOWN = "Unknown"
 
 
-class AlertKind(str, enum.Enum):
-    """The kinds of alert in the Swedish Police pilot.
-
-    An alert's kind travels in CAP as an ``<eventCode>`` named :data:`KIND_CODE`, so it survives
-    a round trip through any CAP system that keeps event codes.
-    """
-
-    #: A 112 event: a feared explosion; the police are alerted to the place.
-    EXPLOSION = "explosion"
-    #: Crime-prevention information about a current modus operandi in an area.
-    CRIME_MODUS = "crime_modus"
-    #: The police ask the public for tips.
-    TIP_REQUEST = "tip_request"
-
-
 class TipChannelKind(str, enum.Enum):
     """How a tip reaches the police."""
 
@@ -132,12 +117,32 @@ class TipChannelKind(str, enum.Enum):
     WEB = "web"
 
 
-#: The ``<eventCode>`` ``valueName`` that carries an :class:`AlertKind`.
+#: The ``<eventCode>`` ``valueName`` that carries an alert's kind name (``"explosion"``).
 KIND_CODE = "geotarget:kind"
 #: The ``<parameter>`` ``valueName`` prefix that carries a :class:`TipChannel` (``tip-phone``...).
 TIP_PARAMETER_PREFIX = "geotarget:tip-"
 
 E = TypeVar("E", bound=enum.Enum)
+
+#: A kind name: what a policy registers and ``geotarget:kind`` carries.
+KIND_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+KIND_NAME_RULE = "1 to 64 lower-case ASCII letters, digits or '_', starting with a letter"
+
+
+def kind_name(field: str, value: object, error: type[InvalidInput] = InvalidInput) -> str:
+    """``value`` as a plain ``str`` kind name, or ``error`` naming ``field``, the rule and value.
+
+    A ``str`` enum member (the deprecated ``AlertKind``) counts as its value.
+    """
+    if isinstance(value, enum.Enum) and isinstance(value.value, str):
+        value = value.value
+    if not isinstance(value, str):
+        raise InvalidType(
+            f"{field} must be a kind name, a str (got {type(value).__name__} {value!r})"
+        )
+    if not KIND_NAME.fullmatch(value):
+        raise error(f"{field} must be a kind name: {KIND_NAME_RULE} (got {value!r})")
+    return str(value)
 
 
 def options(cls: type[enum.Enum]) -> str:
@@ -440,10 +445,11 @@ class TipChannel:
 
     Examples
     --------
-    >>> from geotarget.alerts import POLICE_TIP_PHONE, POLICE_TIP_WEB
-    >>> POLICE_TIP_PHONE.address, POLICE_TIP_PHONE.uri
+    >>> from geotarget.alerts import TipChannel
+    >>> phone = TipChannel("phone", "114 14")
+    >>> phone.address, phone.uri
     ('114 14', 'tel:11414')
-    >>> POLICE_TIP_WEB.uri
+    >>> TipChannel("web", "https://polisen.se/lagg-fram-tips").uri
     'https://polisen.se/lagg-fram-tips'
 
     .. versionadded:: 0.1.0
@@ -479,11 +485,3 @@ class TipChannel:
     def parameter(self) -> NamedValue:
         """The CAP ``<parameter>`` that carries this channel."""
         return NamedValue(TIP_PARAMETER_PREFIX + self.kind.value, self.address)
-
-
-#: The police tip line, 114 14.
-POLICE_TIP_PHONE = TipChannel(TipChannelKind.PHONE, "114 14")
-#: The police web form for tips.
-POLICE_TIP_WEB = TipChannel(TipChannelKind.WEB, "https://polisen.se/lagg-fram-tips")
-#: The default channels of a tip request: the tip line, then the web form.
-POLICE_TIP_CHANNELS = (POLICE_TIP_PHONE, POLICE_TIP_WEB)

@@ -23,7 +23,7 @@ import shapely
 
 from geotarget import _geodesy
 from geotarget._targeting_result import Outcome
-from geotarget.alerts import AlertKind, Status
+from geotarget.alerts import Status
 from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon
 from geotarget.errors import InvalidArea
 from geotarget.ledger._batch import member_sorted
@@ -246,7 +246,7 @@ def evaluate(
     rules: KindRules,
     plan: Plan,
     status: Status,
-    kind: AlertKind,
+    kind: str,
     decision: RolloutDecision,
     policy: RolloutPolicy,
     finest: RegionSet,

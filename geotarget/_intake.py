@@ -10,56 +10,48 @@ The rules are stated in :mod:`geotarget.issuers` and :mod:`geotarget.kinds`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from geotarget._authority import Territory
 from geotarget._targeting_result import Verdict
-from geotarget.alerts import Alert, AlertKind, MessageType
+from geotarget.alerts import Alert, MessageType
 from geotarget.errors import InvalidCAP, InvalidInput, InvalidSignature, InvalidType, Problem
 from geotarget.issuers import Issuer, Issuers
 from geotarget.kinds import Recognition, Recognizer, check_kind_name
 from geotarget.regions import RegionHierarchy
 
-#: The kinds a rollout can enable (it names kinds by ``AlertKind`` value).
-KNOWN_KINDS = frozenset(k.value for k in AlertKind)
-
 Refusal = tuple[Verdict, str]
+
+
+def _listed(names: Iterable[str]) -> str:
+    return ", ".join(sorted(names)) or "none"
 
 
 def config_problems(
     regions: RegionHierarchy,
+    kinds: Iterable[str],
     recognition: Recognizer,
     issuers: Issuers,
     given: Mapping[Any, object],
     defaults: Mapping[str, Any],
     rules_type: type,
 ) -> tuple[list[Problem], dict[str, Any]]:
-    """Problems of a Targeter's recognition, issuers and ``location_rules``; the merged rules."""
+    """Problems of a Targeter's configuration, and its rules per kind.
+
+    A kind is *registered* when the Targeter knows how to target it: it has rules of
+    ``rules_type`` (``defaults``, then ``given``). Every kind the rollout policy names
+    (``kinds``), every kind a recognition rule names and every kind an issuer may issue must
+    be registered; ``given`` must be keyed by kind names.
+    """
     problems: list[Problem] = []
-    valid = ", ".join(sorted(repr(v) for v in KNOWN_KINDS))
-    for i, rule in enumerate(recognition.rules):
-        if rule.kind not in KNOWN_KINDS:
-            problems.append(
-                Problem(
-                    f"recognition[{i}].kind",
-                    f"{rule.kind!r} is not a kind the rollout can enable "
-                    f"(valid: {', '.join(sorted(KNOWN_KINDS))})",
-                )
-            )
-    problems += issuers.problems(regions.__contains__, KNOWN_KINDS)
-    problems += issuers.certificate_problems()
     merged = dict(defaults)
     for kind, kind_rules in given.items():
         path = f"location_rules[{kind!r}]"
-        name = kind.value if isinstance(kind, AlertKind) else kind
         try:
-            check_kind_name("kind", name)
-        except (InvalidInput, InvalidType):
-            problems.append(Problem(path, f"must be a kind name, one of {valid}"))
-            continue
-        if name not in KNOWN_KINDS:
-            problems.append(Problem(path, f"must be a kind name, one of {valid}"))
+            name = check_kind_name("key", kind)
+        except (InvalidInput, InvalidType) as err:
+            problems.append(Problem(path, str(err)))
             continue
         if not isinstance(kind_rules, rules_type):
             problems.append(
@@ -67,6 +59,28 @@ def config_problems(
             )
             continue
         merged[name] = kind_rules
+    registered = frozenset(merged)
+    for kind in kinds:
+        if kind not in registered:
+            problems.append(
+                Problem(
+                    f"policy.kinds.{kind}",
+                    f"kind {kind!r} has no location rules, so it cannot be targeted: pass "
+                    f"location_rules={{{kind!r}: KindRules(...)}} (kinds with rules: "
+                    f"{_listed(registered)})",
+                )
+            )
+    for i, rule in enumerate(recognition.rules):
+        if rule.kind not in registered:
+            problems.append(
+                Problem(
+                    f"recognition[{i}].kind",
+                    f"{rule.kind!r} is not a registered kind: it has no location rules "
+                    f"(registered: {_listed(registered)})",
+                )
+            )
+    problems += issuers.problems(regions.__contains__, registered)
+    problems += issuers.certificate_problems()
     return problems, merged
 
 
@@ -76,8 +90,15 @@ class Gate:
     Thread-safe: its only state is a lazily built, immutable territory index.
     """
 
-    def __init__(self, regions: RegionHierarchy, recognition: Recognizer, issuers: Issuers) -> None:
+    def __init__(
+        self,
+        regions: RegionHierarchy,
+        recognition: Recognizer,
+        issuers: Issuers,
+        registered: Iterable[str],
+    ) -> None:
         self.recognition = recognition
+        self.registered = frozenset(registered)
         self.issuers = issuers
         self._finest = regions.levels[0]
         self._finest_set = regions.region_set(self._finest)
@@ -121,6 +142,13 @@ class Gate:
                 f"{self.recognition.looked_at(alert)}): it reaches nobody and changes nothing",
             ), facts
         facts.update(kind=recognised.kind, recognised_by=recognised.rule)
+        if recognised.kind not in self.registered:
+            return (
+                Verdict.UNRECOGNISED_KIND,
+                f"kind {recognised.kind!r} (recognised by rule {recognised.rule!r}) is not "
+                f"registered: the policy has no location rules for it (registered kinds: "
+                f"{_listed(self.registered)}); it reaches nobody and changes nothing",
+            ), facts
         if issuer is None:
             return None, facts
         if recognised.kind not in issuer.kinds:

@@ -500,7 +500,7 @@ def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
     if name is None:
         return None
     try:
-        from geotarget._rollout_time import zone
+        from geotarget.rollout._time import zone
 
         return zone(name)
     except ValueError as err:

@@ -200,8 +200,9 @@ class TargetingResult:
     recipients : numpy.ndarray
         Device ids that must receive the alert now: covered and not told before.
     no_longer_covered : numpy.ndarray
-        Devices told about the incident earlier that the area no longer covers (after an
-        Update that moves or shrinks it), as canonical text (``str``).
+        Devices told about the incident earlier that this version does not cover — an Update
+        moved or shrank the area, or (even when it widens) their newest fix left it — as
+        canonical text (``str``). They are not told again; a Cancel still retracts them.
     retract : numpy.ndarray
         For a Cancel: every device that received the incident, as canonical text (``str``).
     counts : mapping of Outcome to int

@@ -11,6 +11,8 @@ The Swedish Police pilot's kinds, their constructors and their recognition rules
 :mod:`geotarget.pilot`; ``alerts.explosion``, ``alerts.crime_modus``, ``alerts.tip_request``,
 ``alerts.Message`` and the ``POLICE_TIP_*`` channels remain importable from here as deprecated
 aliases of those.
+``AlertKind`` (the pilot's three kinds as an enum) is deprecated: a kind is a name (``str``);
+accessing it warns (:class:`DeprecationWarning`).
 
 Examples
 --------
@@ -52,7 +54,6 @@ from geotarget._alert_values import (
     KIND_CODE,
     LANGUAGE,
     TIP_PARAMETER_PREFIX,
-    AlertKind,
     Category,
     Certainty,
     MessageType,
@@ -68,6 +69,7 @@ from geotarget._alert_values import (
     Urgency,
     check_text,
     enum_value,
+    kind_name,
     options,
     tuple_of,
     v_cap_id,
@@ -87,7 +89,6 @@ __all__ = [
     "TIP_PARAMETER_PREFIX",
     "Alert",
     "AlertArea",
-    "AlertKind",
     "Category",
     "Certainty",
     "Info",
@@ -117,6 +118,10 @@ _MOVED_TO_PILOT = frozenset(
 
 def __getattr__(name: str) -> Any:
     # Deprecated aliases: the pilot's constructors and channels live in geotarget.pilot.
+    if name == "AlertKind":
+        from geotarget import pilot
+
+        return pilot.__getattr__(name)
     if name in _MOVED_TO_PILOT:
         from geotarget import pilot
 
@@ -125,7 +130,7 @@ def __getattr__(name: str) -> Any:
 
 
 for _cls in (
-    AlertArea, AlertKind, Category, Certainty, MessageType, NamedValue, Reference, Resource,
+    AlertArea, Category, Certainty, MessageType, NamedValue, Reference, Resource,
     ResponseType, Scope, Severity, Status, TipChannel, TipChannelKind, Urgency,
 ):  # fmt: skip
     _cls.__module__ = __name__
@@ -241,7 +246,7 @@ class Info:
     areas: tuple[AlertArea, ...] = attrs.field(
         default=(), converter=tuple_of, validator=v_items(AlertArea)
     )
-    _kind: AlertKind | None = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _kind: str | None = attrs.field(init=False, eq=False, repr=False, hash=False)
     _tips: tuple[TipChannel, ...] = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
@@ -249,20 +254,13 @@ class Info:
             raise InvalidAlert(
                 f"categories must hold at least one of {options(Category)} (got none)"
             )
-        kinds = []
-        for i, code in enumerate(self.event_codes):
-            if code.value_name == KIND_CODE:
-                try:
-                    kinds.append(AlertKind(code.value))
-                except ValueError:
-                    raise InvalidAlert(
-                        f"event_codes[{i}] {KIND_CODE} must be one of {options(AlertKind)} "
-                        f"(got {code.value!r})"
-                    ) from None
+        kinds = [
+            kind_name(f"event_codes[{i}] ({KIND_CODE})", code.value, InvalidAlert)
+            for i, code in enumerate(self.event_codes)
+            if code.value_name == KIND_CODE
+        ]
         if len(set(kinds)) > 1:
-            raise InvalidAlert(
-                f"event_codes name contradictory kinds: {', '.join(k.value for k in kinds)}"
-            )
+            raise InvalidAlert(f"event_codes name contradictory kinds: {', '.join(kinds)}")
         tips = []
         for i, p in enumerate(self.parameters):
             if p.value_name.startswith(TIP_PARAMETER_PREFIX):
@@ -275,8 +273,16 @@ class Info:
         object.__setattr__(self, "_tips", tuple(dict.fromkeys(tips)))
 
     @property
-    def kind(self) -> AlertKind | None:
-        """The pilot kind named by this block's :data:`KIND_CODE` event code, if any."""
+    def kind(self) -> str | None:
+        """The kind name carried by this block's :data:`KIND_CODE` event code, if any.
+
+        Any well-formed kind name (1 to 64 lower-case ASCII letters, digits or ``_``, starting
+        with a letter) is accepted here; whether a policy registers it is the
+        :class:`~geotarget.targeting.Targeter`'s question.
+
+        .. versionchanged:: 0.2.0
+           A kind name (``str``), no longer an ``AlertKind``.
+        """
         return self._kind
 
     @property
@@ -347,7 +353,7 @@ class Alert:
     )
     incidents: tuple[str, ...] = attrs.field(default=(), converter=tuple_of, validator=v_tokens)
     infos: tuple[Info, ...] = attrs.field(default=(), converter=tuple_of, validator=v_items(Info))
-    _kind: AlertKind | None = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _kind: str | None = attrs.field(init=False, eq=False, repr=False, hash=False)
     _area: Area | None = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
@@ -369,7 +375,7 @@ class Alert:
         if len(kinds) > 1:
             raise InvalidAlert(
                 "infos must agree on the alert kind (got "
-                f"{', '.join(sorted(k.value for k in kinds if k is not None))})"
+                f"{', '.join(sorted(k for k in kinds if k is not None))})"
             )
         parts = dict.fromkeys(
             p
@@ -382,8 +388,16 @@ class Alert:
         object.__setattr__(self, "_area", Area(list(parts)) if parts else None)
 
     @property
-    def kind(self) -> AlertKind | None:
-        """The pilot :class:`AlertKind`, from the :data:`KIND_CODE` event code; None if foreign."""
+    def kind(self) -> str | None:
+        """The kind name its info blocks carry in the :data:`KIND_CODE` event code; else None.
+
+        An alert written by an upstream system usually carries none: a policy's recognition
+        rules (:mod:`geotarget.kinds`) then say what kind it is. :func:`geotarget.cap.dumps`
+        writes the event code, so a kind survives a round trip.
+
+        .. versionchanged:: 0.2.0
+           A kind name (``str``), no longer an ``AlertKind``.
+        """
         return self._kind
 
     @property

@@ -12,52 +12,20 @@ import argparse
 import datetime as dt
 import json
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO, TypeVar
+from typing import Any, NoReturn, TextIO
 
 import numpy as np
 
+from geotarget._demo import Out
 from geotarget.errors import GeotargetError, InvalidInput
 
 __all__ = ["main"]
 
-T = TypeVar("T")
-
-#: Sergels torg, Stockholm (Wikipedia): the demo's incident.
-SERGELS_TORG = (18.06528, 59.3325)
-#: Stockholm Central Station and Göteborg Central Station (Wikipedia).
-STOCKHOLM_C = (18.05611, 59.33)
-GOTEBORG_C = (11.97333, 57.70889)
-STOCKHOLM = dt.timezone(dt.timedelta(hours=2), "CEST")
-
 
 def __dir__() -> list[str]:
     return __all__
-
-
-class _Out:
-    """Prints report lines, and a progress line while a slow step runs on a terminal."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-
-    def __call__(self, text: str = "") -> None:
-        print(text, file=self.out, flush=True)
-
-    def step(self, label: str, fn: Callable[[], T]) -> T:
-        """Run ``fn``; on a terminal show ``label …`` while it runs, then its time."""
-        if hasattr(self.out, "isatty") and self.out.isatty():
-            print(f"  {label} …", end="", file=self.out, flush=True)
-        t0 = time.perf_counter()
-        value = fn()
-        print(f"\r  {label}: {_secs(time.perf_counter() - t0)}", file=self.out, flush=True)
-        return value
-
-
-def _secs(seconds: float) -> str:
-    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def _sweden() -> Any:
@@ -69,277 +37,11 @@ def _sweden() -> Any:
 # --- demo ------------------------------------------------------------------------------------
 
 
-def _demo_positions(n: int, seed: int, at: dt.datetime) -> Any:
-    """Synthetic devices: positions like Sweden's people, phone-like accuracy and fix ages."""
-    from geotarget import Positions
-
-    lon, lat = _sweden().synthetic_population(n, seed)
-    rng = np.random.default_rng(seed + 1)
-    accuracy = np.clip(rng.lognormal(np.log(12.0), 0.8, n), 3.0, 2000.0)
-    age_s = rng.exponential(600.0, n)  # most fixes are minutes old
-    stale = rng.random(n) < 0.02  # 2 % have not reported for hours
-    age_s[stale] += 3 * 3600.0
-    observed = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us") - (
-        age_s * 1e6
-    ).astype("timedelta64[us]")
-    no_fix = rng.random(n) < 0.005
-    lon = np.where(no_fix, np.nan, lon)
-    lat = np.where(no_fix, np.nan, lat)
-    tester = rng.random(n) < 0.001
-    return Positions(
-        np.arange(n, dtype=np.int64),
-        lon,
-        lat,
-        accuracy_m=accuracy,
-        observed_at=observed,
-        tester=tester,
-    )
-
-
-def _pilot_with_later_phases() -> Any:
-    from geotarget.alerts import AlertKind
-    from geotarget.rollout import Phase, pilot_policy
-
-    later = [
-        Phase(
-            starts_at=dt.datetime(2024, 9, 2, tzinfo=STOCKHOLM),
-            regions=("01", "12", "14"),
-        ),
-        Phase(
-            starts_at=dt.datetime(2025, 1, 13, tzinfo=dt.timezone(dt.timedelta(hours=1))),
-            regions=("01", "12", "14", "SE"),
-        ),
-    ]
-    return pilot_policy(later_phases={AlertKind.CRIME_MODUS: later, AlertKind.TIP_REQUEST: later})
-
-
-def _print_result(say: _Out, result: Any) -> None:
-    from geotarget.targeting import Verdict
-
-    say(f"    verdict: {result.verdict.value} — {result.reason}")
-    if result.verdict is Verdict.DELIVER:
-        c = {o.name.lower(): n for o, n in result.counts.items() if n}
-        say("    devices: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in c.items()))
-        say(
-            f"    new recipients: {len(result.recipients):,}   already told: "
-            f"{result.already_delivered:,}   no longer covered: {len(result.no_longer_covered):,}"
-        )
-        if result.per_county:
-            say("    per county: " + ", ".join(f"{k} {v:,}" for k, v in result.per_county.items()))
-        t = result.timings
-        say(
-            f"    time: {_secs(t['total'])} (match {_secs(t['match'])}, rules "
-            f"{_secs(t['rules'])}, ledger {_secs(t['ledger'])})"
-        )
-    if len(result.retract):
-        say(f"    retract from: {len(result.retract):,} devices")
-
-
 def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    from geotarget import Circle, PositionIndex, alerts
-    from geotarget.alerts import AlertKind, MessageType, Reference
-    from geotarget.ledger import MemoryLedger, SQLiteLedger
-    from geotarget.targeting import Targeter
+    """The pilot as a story in scenes (:mod:`geotarget._demo`)."""
+    from geotarget import _demo
 
-    say = _Out(out)
-    sweden = _sweden()
-    at = dt.datetime(2024, 5, 20, 14, 0, tzinfo=STOCKHOLM)
-    say(f"geotarget demo — the Swedish Police pilot at {at:%Y-%m-%d %H:%M} Europe/Stockholm")
-    say(f"  {args.devices:,} synthetic devices distributed like Sweden's people")
-    say()
-    say("Set-up (once per service):")
-    hierarchy = say.step(
-        "Swedish regions (290 municipalities → 21 counties → 7 police regions)", sweden.hierarchy
-    )
-    positions = say.step("device positions", lambda: _demo_positions(args.devices, args.seed, at))
-    index = say.step("position index (bulk-built R-tree)", lambda: PositionIndex(positions))
-    policy = _pilot_with_later_phases()
-    ledger = SQLiteLedger(args.ledger) if args.ledger else MemoryLedger()
-    targeter = Targeter(hierarchy, policy, ledger=ledger)
-    say(
-        f"  pilot policy {policy.policy_hash[:12]}: explosion nationwide; crime-modus and tip "
-        "requests in Stockholm County from 2024-04-15, Skåne and Västra Götaland from 2024-09-02, "
-        "all Sweden from 2025-01-13"
-    )
-    say()
-
-    def message(sv: str, en: str, where: str) -> tuple[Any, Any]:
-        return (
-            alerts.Message(headline=sv, description=sv, area_description=where),
-            alerts.Message(headline=en, description=en, area_description=where),
-        )
-
-    sender = "polisen@polisen.se"
-    expires = at + dt.timedelta(hours=3)
-    sv, en = message(
-        "Explosionsrisk vid Sergels torg. Lämna området.",
-        "Risk of explosion at Sergels torg. Leave the area.",
-        "Sergels torg",
-    )
-    explosion = alerts.explosion(
-        identifier="SE-POL-2024-0001",
-        sender=sender,
-        sent=at,
-        area=Circle(*SERGELS_TORG, 500.0),
-        sv=sv,
-        en=en,
-        onset=at,
-        expires=expires,
-    )
-    sv, en = message(
-        "Polisen söker tips om ett rån vid Stockholm C.",
-        "The police ask for tips about a robbery at Stockholm Central.",
-        "Stockholm C",
-    )
-    tips = alerts.tip_request(
-        identifier="SE-POL-2024-0002",
-        sender=sender,
-        sent=at,
-        area=Circle(*STOCKHOLM_C, 2000.0),
-        sv=sv,
-        en=en,
-        onset=at,
-        expires=at + dt.timedelta(days=2),
-    )
-    sv, en = message(
-        "Bedrägerier mot äldre: falska poliser ringer.",
-        "Fraud against the elderly: fake police officers are calling.",
-        "Göteborg centrum",
-    )
-    modus = alerts.crime_modus(
-        identifier="SE-POL-2024-0003",
-        sender=sender,
-        sent=at,
-        area=Circle(*GOTEBORG_C, 3000.0),
-        sv=sv,
-        en=en,
-        onset=at,
-        expires=at + dt.timedelta(days=7),
-    )
-
-    say("1. Explosion, 500 m around Sergels torg (a 112-event, enabled nationwide)")
-    _print_result(say, targeter.target(explosion, index, at))
-    say()
-    say("2. Tip request, 2 km around Stockholm C (police information: Stockholm County)")
-    _print_result(say, targeter.target(tips, index, at))
-    say()
-    say("3. Crime-modus information, 3 km around Göteborg C")
-    _print_result(say, targeter.target(modus, index, at))
-    why = policy.explain(AlertKind.CRIME_MODUS, "1480", at, catalog=hierarchy)
-    say(f"    why: {why}")
-    say()
-
-    later = at + dt.timedelta(minutes=20)
-    moved = _moved_devices(positions, later, args.seed)
-    say("4. Fresh positions arrive: devices moving into an active alert area are told at once")
-    deliveries = say.step(
-        f"on_positions({len(moved):,} fresh fixes)", lambda: targeter.on_positions(moved, later)
-    )
-    per_alert: dict[str, int] = {}
-    for d in deliveries:
-        per_alert[d.alert_id] = per_alert.get(d.alert_id, 0) + 1
-    say(
-        "    new deliveries: "
-        + (", ".join(f"{n:,} for {a}" for a, n in sorted(per_alert.items())) or "none")
-    )
-    say()
-
-    sv, en = message(
-        "Explosionsrisk vid Sergels torg. Avspärrningen utökas till 1 km.",
-        "Risk of explosion at Sergels torg. The cordon grows to 1 km.",
-        "Sergels torg, 1 km",
-    )
-    update = alerts.explosion(
-        identifier="SE-POL-2024-0004",
-        sender=sender,
-        sent=later,
-        area=Circle(*SERGELS_TORG, 1000.0),
-        sv=sv,
-        en=en,
-        onset=later,
-        expires=expires,
-        msg_type=MessageType.UPDATE,
-        references=[Reference(sender=sender, identifier=explosion.identifier, sent=at)],
-    )
-    say("5. Update: the explosion area widens to 1 km (only newly covered devices are told)")
-    fresh = say.step(
-        "position index refreshed with the fresh fixes",
-        lambda: PositionIndex(_with_fresh(positions, moved)),
-    )
-    _print_result(say, targeter.target(update, fresh, later))
-    say()
-
-    end = later + dt.timedelta(minutes=40)
-    cancel = alerts.explosion(
-        identifier="SE-POL-2024-0005",
-        sender=sender,
-        sent=end,
-        area=Circle(*SERGELS_TORG, 1000.0),
-        sv=sv,
-        en=en,
-        onset=end,
-        expires=expires,
-        msg_type=MessageType.CANCEL,
-        references=[
-            Reference(sender=sender, identifier=explosion.identifier, sent=at),
-            Reference(sender=sender, identifier=update.identifier, sent=later),
-        ],
-    )
-    say("6. Cancel: everyone who was told gets the all-clear")
-    _print_result(say, targeter.target(cancel, index, end))
-    say()
-    if args.plot:
-        from geotarget import _plot
-
-        say.step(
-            f"map written to {args.plot}",
-            lambda: _plot.pilot_map(
-                args.plot,
-                positions,
-                hierarchy,
-                [explosion.area, update.area, tips.area, modus.area],
-            ),
-        )
-    if isinstance(ledger, SQLiteLedger):
-        ledger.close()
-    return 0
-
-
-def _with_fresh(positions: Any, fresh: Any) -> Any:
-    """The snapshot with the fresh fixes replacing those devices' old rows."""
-    from geotarget import Positions
-
-    rows = positions.rows_of(fresh.ids)
-    lon, lat = positions.lon.copy(), positions.lat.copy()
-    acc, seen = positions.accuracy_m.copy(), positions.observed_at.copy()
-    lon[rows], lat[rows] = fresh.lon, fresh.lat
-    acc[rows], seen[rows] = fresh.accuracy_m, fresh.observed_at
-    return Positions(
-        positions.ids, lon, lat, accuracy_m=acc, observed_at=seen, tester=positions.tester
-    )
-
-
-def _moved_devices(positions: Any, at: dt.datetime, seed: int) -> Any:
-    """A batch of fresh fixes: a few hundred devices walk into central Stockholm."""
-    from geotarget import Circle, Positions
-
-    rng = np.random.default_rng(seed + 2)
-    near = np.flatnonzero(
-        Circle(*SERGELS_TORG, 3000.0).contains(
-            np.nan_to_num(positions.lon), np.nan_to_num(positions.lat)
-        )
-    )
-    rows = rng.choice(near, size=min(600, near.size), replace=False)
-    lon = SERGELS_TORG[0] + rng.normal(0, 0.006, rows.size)
-    lat = SERGELS_TORG[1] + rng.normal(0, 0.003, rows.size)
-    stamp = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
-    return Positions(
-        positions.ids[rows],
-        lon,
-        lat,
-        accuracy_m=np.full(rows.size, 8.0),
-        observed_at=np.full(rows.size, stamp),
-    )
+    return _demo.run(args, out)
 
 
 # --- target ----------------------------------------------------------------------------------
@@ -411,7 +113,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget import PositionIndex, pilot
     from geotarget.issuers import Issuers
     from geotarget.kinds import Recognizer
-    from geotarget.rollout import RolloutPolicy, pilot_policy
+    from geotarget.rollout import RolloutPolicy
     from geotarget.targeting import Targeter, Verdict
 
     # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result
@@ -438,7 +140,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
             recognition = Recognizer.from_toml(policy_path) + recognition
             issuers = Issuers.from_toml(policy_path)
     else:
-        policy, issuers = pilot_policy(), Issuers.any()
+        policy, issuers = _sweden().pilot_policy(), Issuers.any()
     targeter = Targeter(_sweden().hierarchy(), policy, recognition=recognition, issuers=issuers)
     # The regions' bounds turn a document written lon,lat into a clear error.
     result = targeter.receive(data, PositionIndex(positions), at, confirm=args.confirm)
@@ -455,7 +157,11 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         "warnings": [f"{w.path}: {w.message}" for w in result.warnings],
         "next_change": result.next_change.isoformat() if result.next_change else None,
         "policy_hash": result.rollout.policy_hash if result.rollout else policy.policy_hash,
-        "phase": result.rollout.phase_index if result.rollout else None,
+        # Numbered from 1, as in every sentence ("phase 1"); rollout.phase_index counts from 0.
+        "phase": result.rollout.phase_index + 1
+        if result.rollout and result.rollout.phase_index is not None
+        else None,
+        "phase_illustrative": _illustrative(policy, result),
         "recipients": [_jsonable(d) for d in result.recipients.tolist()],
         "counts": {o.name.lower(): n for o, n in result.counts.items()},
         "per_county": dict(result.per_county),
@@ -474,6 +180,15 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         Verdict.BAD_SIGNATURE,
     }
     return _REFUSED if result.verdict in refused else 0
+
+
+def _illustrative(policy: Any, result: Any) -> bool | None:
+    """Whether the deciding phase's date is illustrative (None when no phase decided)."""
+    d = result.rollout
+    if d is None or d.phase_index is None:
+        return None
+    rollout = policy.rollout(d.kind)
+    return bool(rollout is not None and rollout.phases[d.phase_index].illustrative)
 
 
 def _jsonable(v: Any) -> Any:
@@ -517,7 +232,7 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
     alert = _read_alert(Path(args.alert), envelope=envelope)
-    say = _Out(out)
+    say = Out(out)
     recognised = pilot.RECOGNITION.recognise(alert)
     kind = (
         f"{recognised.kind} (rule {recognised.rule})"
@@ -563,6 +278,14 @@ positions files:
             offset, only with --timezone; a file without observed_at needs
             --observed-at TIME
   Parquet   the same columns; integer ids stay integers
+"""
+
+
+_JSON_RULES = """
+
+JSON output:
+  phase     the deciding rollout phase, numbered from 1 as in "reason" ("phase 1");
+            phase_illustrative is true when that phase's date is illustrative
 """
 
 
@@ -619,7 +342,7 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget target --alert alert.xml --positions ids.csv \\\n"
         "      --observed-at 2024-05-20T13:55+02:00 --policy pilot.toml\n"
         "  geotarget target --alert alert.xml --positions devices.parquet > result.json\n",
-        _POSITIONS_RULES + "\n",
+        _POSITIONS_RULES + _JSON_RULES + "\n",
     )
     target.add_argument("--alert", required=True, metavar="ALERT.xml", help="a CAP 1.2 alert")
     target.add_argument(
@@ -631,8 +354,9 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument(
         "--policy",
         metavar="POLICY.toml|POLICY.json",
-        help="policy: rollout, [[recognition]] rules and issuers (default: the pilot policy, "
-        "the pilot's recognition rules and any sender)",
+        help="policy: rollout, [[recognition]] rules and issuers (default: the pilot policy "
+        "shipped as geotarget/data/sweden/pilot_policy.toml, the pilot's recognition rules and "
+        "any sender)",
     )
     target.add_argument("--at", metavar="TIME", help="ISO 8601 with offset (default: now)")
     target.add_argument(

@@ -324,8 +324,8 @@ class Issuers:
                     out.append(
                         Problem(
                             f"{path}[{i}].kinds",
-                            f"{k!r} is a kind no recognition rule or rollout knows "
-                            f"(known: {', '.join(sorted(known)) or 'none'})",
+                            f"{k!r} is not a registered kind "
+                            f"(registered: {', '.join(sorted(known)) or 'none'})",
                         )
                     )
         return out

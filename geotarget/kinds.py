@@ -22,6 +22,11 @@ The rules (the contract):
 * An alert no rule matches is *unrecognised*: :meth:`Recognizer.looked_at` says what was looked
   at, and :class:`~geotarget.targeting.Targeter` answers ``Verdict.UNRECOGNISED_KIND``.
 
+A kind is *registered* when a :class:`~geotarget.targeting.Targeter` knows how to target it
+(it has location rules): the rollout policy names kinds by name (``[kinds.<name>]``), and
+every kind of the policy, of a rule and of an issuer must be registered; an alert whose
+``geotarget:kind`` names any other kind reaches nobody (``UNRECOGNISED_KIND``, naming it).
+
 The Swedish pilot's kinds and rules live in :mod:`geotarget.pilot`. Rules also come from the
 policy file, in ``[[recognition]]`` tables beside the rollout (see the rollout page of the
 documentation), read by :meth:`Recognizer.from_toml`.
@@ -54,7 +59,7 @@ from typing import Any
 
 import attrs
 
-from geotarget._alert_values import KIND_CODE, Category, NamedValue
+from geotarget._alert_values import KIND_CODE, Category, NamedValue, kind_name
 from geotarget.alerts import Alert, Info
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
 
@@ -75,8 +80,6 @@ def __dir__() -> list[str]:
 #: The name of the built-in rule that reads the ``geotarget:kind`` event code; it ranks first.
 KIND_CODE_RULE = "geotarget:kind"
 
-_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_NAME_RULE = "1 to 64 lower-case letters, digits or '_', starting with a letter"
 _RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
 _RULE_NAME_RULE = "1 to 64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
 _SPACE = re.compile(r"\s+")
@@ -99,11 +102,7 @@ def normalise_event(text: str) -> str:
 
 def check_kind_name(field: str, value: object) -> str:
     """A valid kind name, or :class:`~geotarget.errors.InvalidInput` naming ``field``."""
-    if not isinstance(value, str):
-        raise InvalidType(f"{field} must be a kind name (got {type(value).__name__} {value!r})")
-    if not _NAME.fullmatch(value):
-        raise InvalidInput(f"{field} must be a kind name: {_NAME_RULE} (got {value!r})")
-    return value
+    return kind_name(field, value)
 
 
 def _v_kind(_: object, attribute: attrs.Attribute[Any], value: object) -> None:

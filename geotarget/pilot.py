@@ -11,8 +11,10 @@ pilot on SOS Alarm's 112 app defines its own:
 * the tip channels, the tip line 114 14 and the police web form (:data:`POLICE_TIP_CHANNELS`);
 * :data:`RECOGNITION`, the default rules that recognise the kinds in what upstream systems
   send (below), and :data:`KIND_RULES`, each kind's location rules and blast-radius guard;
-* the rollout: :data:`PILOT_START` and :func:`pilot_policy` (defined in
-  :mod:`geotarget.rollout`).
+* the rollout: :data:`PILOT_START` and :func:`pilot_policy`, the phased pilot shipped as
+  ``geotarget/data/sweden/pilot_policy.toml`` (:func:`geotarget.sweden.pilot_policy`):
+  Stockholm County first, then Skåne and Västra Götaland, then the whole country, the later
+  dates marked illustrative.
 
 **Recognition (documented choices).** Event texts are compared case-insensitively with
 whitespace collapsed (:func:`geotarget.kinds.normalise_event`). Every rule also accepts the
@@ -72,6 +74,8 @@ Recognition(kind='explosion', rule='geotarget:kind')
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -80,10 +84,6 @@ import attrs
 
 from geotarget._alert_values import (
     KIND_CODE,
-    POLICE_TIP_CHANNELS,
-    POLICE_TIP_PHONE,
-    POLICE_TIP_WEB,
-    AlertKind,
     Category,
     Certainty,
     MessageType,
@@ -105,7 +105,8 @@ from geotarget.areas import Area, Part
 from geotarget.errors import InvalidAlert, InvalidType
 from geotarget.kinds import Kind, RecognitionRule, Recognizer
 from geotarget.positions import LocationRule, StaleRule
-from geotarget.rollout import PILOT_START, pilot_policy
+from geotarget.rollout import PILOT_START
+from geotarget.sweden import pilot_policy
 from geotarget.targeting import KindRules
 
 __all__ = [
@@ -131,6 +132,35 @@ def __dir__() -> list[str]:
     return __all__
 
 
+class _AlertKind(str, enum.Enum):
+    """Deprecated: the pilot's kind names as an enum; use the names (``"explosion"``).
+
+    A kind is a name registered by a policy (:mod:`geotarget.kinds`), so the library has no
+    closed list of kinds. This enum remains for code written against 0.1: its members are
+    ``str``, equal to the names, and accepted wherever a kind name is.
+
+    .. deprecated:: 0.2.0
+       Use kind names, or :data:`EXPLOSION`, :data:`CRIME_MODUS`, :data:`TIP_REQUEST` (``.name``).
+    """
+
+    EXPLOSION = "explosion"
+    CRIME_MODUS = "crime_modus"
+    TIP_REQUEST = "tip_request"
+
+
+def __getattr__(name: str) -> Any:
+    # The deprecated AlertKind, also served by geotarget.alerts and geotarget.
+    if name == "AlertKind":
+        warnings.warn(
+            "AlertKind is deprecated: a kind is a name registered by a policy; use the name "
+            '("explosion") or geotarget.pilot.EXPLOSION.name',
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return _AlertKind
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 #: A 112 event: a feared explosion; the police are alerted to the place.
 EXPLOSION = Kind("explosion", "Explosion")
 #: Crime-prevention information about a current modus operandi in an area.
@@ -139,6 +169,13 @@ CRIME_MODUS = Kind("crime_modus", "Crime-modus information")
 TIP_REQUEST = Kind("tip_request", "Tip request")
 #: The pilot's kinds, in order.
 KINDS = (EXPLOSION, CRIME_MODUS, TIP_REQUEST)
+
+#: The police tip line, 114 14.
+POLICE_TIP_PHONE = TipChannel(TipChannelKind.PHONE, "114 14")
+#: The police web form for tips.
+POLICE_TIP_WEB = TipChannel(TipChannelKind.WEB, "https://polisen.se/lagg-fram-tips")
+#: The default channels of a tip request: the tip line, then the web form.
+POLICE_TIP_CHANNELS = (POLICE_TIP_PHONE, POLICE_TIP_WEB)
 
 #: The default recognition rules of the pilot's kinds (see the table above).
 RECOGNITION = Recognizer(
@@ -258,15 +295,15 @@ class _Profile:
 
 
 _PROFILES = {
-    AlertKind.EXPLOSION: _Profile(
+    EXPLOSION.name: _Profile(
         "Explosion", "Explosion", (Category.SAFETY,), (ResponseType.AVOID,),
         Urgency.IMMEDIATE, Severity.SEVERE, Certainty.LIKELY,
     ),
-    AlertKind.CRIME_MODUS: _Profile(
+    CRIME_MODUS.name: _Profile(
         "Information om brottsmodus", "Crime modus information", (Category.SECURITY,),
         (ResponseType.MONITOR,), Urgency.EXPECTED, Severity.MINOR, Certainty.LIKELY,
     ),
-    AlertKind.TIP_REQUEST: _Profile(
+    TIP_REQUEST.name: _Profile(
         "Polisen efterfrågar tips", "Police request for tips", (Category.SECURITY,),
         (ResponseType.NONE,), Urgency.UNKNOWN, Severity.MINOR, Certainty.OBSERVED,
     ),
@@ -276,7 +313,7 @@ _LANGUAGES = (("sv-SE", "eller", "Tipsa polisen"), ("en", "or", "Send tips to th
 
 
 def _pilot(
-    kind: AlertKind,
+    kind: str,
     *,
     identifier: str,
     sender: str,
@@ -327,7 +364,7 @@ def _pilot(
                 urgency=profile.urgency,
                 severity=profile.severity,
                 certainty=profile.certainty,
-                event_codes=(NamedValue(KIND_CODE, kind.value),),
+                event_codes=(NamedValue(KIND_CODE, kind),),
                 onset=onset,
                 expires=expires,
                 sender_name=sender_name,
@@ -403,7 +440,7 @@ def explosion(
     .. versionadded:: 0.1.0
     """
     return _pilot(
-        AlertKind.EXPLOSION, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
+        EXPLOSION.name, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
         en=en, onset=onset, expires=expires, tip_channels=(), status=status, msg_type=msg_type,
         references=references, sender_name=sender_name,
     )  # fmt: skip
@@ -445,13 +482,13 @@ def crime_modus(
     >>> a = pilot.crime_modus(identifier="SE-POL-8", sender="polisen@polisen.se", sent=t0,
     ...     area=Polygon([(17.98, 59.35), (18.03, 59.35), (18.03, 59.38), (17.98, 59.38)]),
     ...     sv=text, en=text, onset=t0, expires=t0 + timedelta(days=7))
-    >>> a.kind.value, a.infos[0].categories[0].value
+    >>> a.kind, a.infos[0].categories[0].value
     ('crime_modus', 'Security')
 
     .. versionadded:: 0.1.0
     """
     return _pilot(
-        AlertKind.CRIME_MODUS, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
+        CRIME_MODUS.name, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
         en=en, onset=onset, expires=expires, tip_channels=(), status=status, msg_type=msg_type,
         references=references, sender_name=sender_name,
     )  # fmt: skip
@@ -512,7 +549,7 @@ def tip_request(
     if not tuple_of(tip_channels):
         raise InvalidAlert("tip_channels must name at least one channel (got none)")
     return _pilot(
-        AlertKind.TIP_REQUEST, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
+        TIP_REQUEST.name, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
         en=en, onset=onset, expires=expires, tip_channels=tip_channels, status=status,
         msg_type=msg_type, references=references, sender_name=sender_name,
     )  # fmt: skip

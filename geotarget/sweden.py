@@ -47,11 +47,12 @@ from geotarget import _regions_io
 from geotarget._validate import FloatArray, number
 from geotarget.errors import InvalidInput, InvalidRegions, InvalidType
 from geotarget.regions import Region, RegionHierarchy, RegionSet
-from geotarget.rollout import nationwide, pilot_policy
+from geotarget.rollout import RolloutPolicy, nationwide
 
 __all__ = [
     "BOUNDARY_TOLERANCE_M",
     "LEVELS",
+    "PILOT_POLICY_FILE",
     "POLICE_REGIONS",
     "SWEDEN_ENVELOPE",
     "counties",
@@ -100,6 +101,8 @@ _COUNTRY_CODE = "SE"
 _COUNTRY_NAME = "Sverige"
 _STOCKHOLM_COUNTY = "01"
 _DATA = ("data", "sweden")
+#: The pilot policy's file inside the package: ``geotarget/data/sweden/pilot_policy.toml``.
+PILOT_POLICY_FILE = "data/sweden/pilot_policy.toml"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,6 +321,43 @@ def hierarchy() -> RegionHierarchy:
     .. versionadded:: 0.1.0
     """
     return _hierarchy()
+
+
+def pilot_policy() -> RolloutPolicy:
+    """The Swedish Police pilot's phased rollout, as shipped in :data:`PILOT_POLICY_FILE`.
+
+    ``explosion`` is enabled in the whole country from 2024-04-15 00:00 Europe/Stockholm
+    (:data:`~geotarget.rollout.PILOT_START`); ``crime_modus`` and ``tip_request`` in Stockholm
+    County (``"01"``) from then (phase 1), in Skåne and Västra Götaland (``"12"``, ``"14"``)
+    from 2024-09-02 (phase 2) and in the whole country from 2025-01-13 (phase 3). The dates of
+    phases 2 and 3 are **illustrative**, not decided: those phases say
+    :attr:`~geotarget.rollout.Phase.illustrative`, and timelines and explanations print
+    "(illustrative date)" beside them. Phases are numbered from 1 in text; ``phase_index``
+    counts from 0.
+
+    Read from the package on the first call and cached (a policy is immutable). Copy the file
+    (``RolloutPolicy.from_toml(path)`` reads a copy) to run your own phases; the region codes
+    are checked against :func:`hierarchy` by the Targeter.
+
+    Examples
+    --------
+    >>> from geotarget import sweden
+    >>> print(sweden.pilot_policy().timeline("tip_request"))  # doctest: +NORMALIZE_WHITESPACE
+    tip_request (times in Europe/Stockholm)
+      phase 1  2024-04-15 00:00  enables 01
+      phase 2  2024-09-02 00:00  adds 12, 14  -> 01, 12, 14  (illustrative date)
+      phase 3  2025-01-13 00:00  adds SE  -> 01, 12, 14, SE  (illustrative date)
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       The phased pilot read from the package's TOML file (before: Stockholm County only).
+    """
+    return _pilot_policy()
+
+
+@functools.cache
+def _pilot_policy() -> RolloutPolicy:
+    return RolloutPolicy.from_toml(_read("pilot_policy.toml"))
 
 
 # ---------------------------------------------------------------------------------------------

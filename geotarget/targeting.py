@@ -47,6 +47,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -72,7 +73,7 @@ from geotarget._targeting_result import (
     Verdict,
 )
 from geotarget._validate import number
-from geotarget.alerts import Alert, AlertKind, MessageType, Status
+from geotarget.alerts import Alert, MessageType, Status
 from geotarget.areas import Area
 from geotarget.errors import (
     DuplicateIdentifier,
@@ -152,8 +153,11 @@ class Targeter:
         Checked against ``regions`` at once: every code must exist.
     location_rules : mapping of str to KindRules, optional
         Per-kind location rules (fresh and stale fixes, no fix, ambiguous fixes, the border)
-        and blast-radius guards, by kind name (an ``AlertKind`` is taken by its value); kinds
-        not given keep the pilot's :data:`geotarget.pilot.KIND_RULES`.
+        and blast-radius guards, by kind name; kinds not given keep the pilot's
+        :data:`geotarget.pilot.KIND_RULES`. A kind with rules is *registered*: every kind the
+        policy names, a recognition rule recognises or an issuer may issue must be, and an
+        alert of any other kind (say, a ``geotarget:kind`` event code no policy knows) is
+        :attr:`Verdict.UNRECOGNISED_KIND`.
     recognition : Recognizer, optional
         The rules that recognise an alert's kind from what it says (:mod:`geotarget.kinds`).
         The built-in ``geotarget:kind`` rule always ranks first; by default it is the only
@@ -184,8 +188,9 @@ class Targeter:
     InvalidPolicy
         Listing every problem at once: region codes of the policy that the hierarchy does not
         have (or that lie outside its country), ``location_rules`` entries that are not
-        :class:`KindRules` or not a kind, recognition rules for kinds the rollout cannot
-        name, and issuers naming unknown regions or kinds.
+        :class:`KindRules` or not keyed by a kind name, kinds of the policy, of recognition
+        rules or of issuers that are not registered (have no rules), and issuers naming
+        unknown regions.
 
     Examples
     --------
@@ -222,7 +227,9 @@ class Targeter:
        Validates the policy against the regions; incidents live in the ledger; ``snap_m``
        defaults to 0; ``recognition`` and ``issuers``; :meth:`receive` takes CAP bytes; swapped
        lat/lon is refused against the regions' bounds; ``lease``; :meth:`confirm` and
-       :meth:`redeliver`.
+       :meth:`redeliver`. The configuration (``regions``, ``policy``, ``recognition``,
+       ``issuers``, ``rules``, ``ledger``, ``snap_m``, ``lease``) is read-only once built:
+       assigning it raises ``AttributeError``; build a new Targeter instead.
     """
 
     def __init__(
@@ -230,7 +237,7 @@ class Targeter:
         regions: RegionHierarchy,
         policy: RolloutPolicy,
         *,
-        location_rules: Mapping[str, KindRules] | Mapping[AlertKind, KindRules] | None = None,
+        location_rules: Mapping[str, KindRules] | None = None,
         recognition: Recognizer | None = None,
         issuers: Issuers | None = None,
         ledger: DeliveryLedger | None = None,
@@ -260,24 +267,31 @@ class Targeter:
                 Problem(f"policy.{p.path}" if p.path else "policy", p.message) for p in err.problems
             ]
         more, merged = config_problems(
-            regions, recognition, issuers, location_rules or {}, pilot.KIND_RULES, KindRules
+            regions,
+            policy.kinds,
+            recognition,
+            issuers,
+            location_rules or {},
+            pilot.KIND_RULES,
+            KindRules,
         )
         problems += more
         if problems:
             raise InvalidPolicy(problems)
-        self.recognition = recognition
-        self.issuers = issuers
-        self._gate = Gate(regions, recognition, issuers)
-        self.regions = regions
-        self.policy = policy
-        self.snap_m = number("snap_m", snap_m, ge=0.0, le=100_000.0)
-        self.rules: Mapping[str, KindRules] = merged
-        self.ledger: DeliveryLedger = ledger if ledger is not None else MemoryLedger()
+        snap = number("snap_m", snap_m, ge=0.0, le=100_000.0)
         if not isinstance(lease, dt.timedelta) or lease <= dt.timedelta(0):
             raise InvalidInput(f"lease must be a timedelta > 0 (got {lease!r})")
-        #: How long a caller has to push and confirm a delivery before :meth:`redeliver`
-        #: offers it again.
-        self.lease = lease
+        # The configuration is fixed once built (read-only properties below): a Targeter
+        # shared by threads never sees its policy, rules or ledger swapped mid-call.
+        self._recognition = recognition
+        self._issuers = issuers
+        self._gate = Gate(regions, recognition, issuers, merged)
+        self._regions = regions
+        self._policy = policy
+        self._snap_m = snap
+        self._rules: Mapping[str, KindRules] = MappingProxyType(dict(merged))
+        self._ledger: DeliveryLedger = ledger if ledger is not None else MemoryLedger()
+        self._lease = lease
         self._finest = regions.levels[0]
         self._county_level = county_level if county_level in regions.levels else self._finest
         self._finest_set = regions.region_set(self._finest)
@@ -293,6 +307,51 @@ class Targeter:
         # every process decides it alike; the store keeps the incident ACTIVE, so an Update
         # with a later expiry still revives it).
         self._expired: set[tuple[str, str]] = set()
+
+    # --- configuration (read-only: build a new Targeter to change it) -----------------------
+
+    @property
+    def regions(self) -> RegionHierarchy:
+        """The region hierarchy (read-only)."""
+        return self._regions
+
+    @property
+    def policy(self) -> RolloutPolicy:
+        """The rollout policy (read-only: build a new Targeter for a new policy version)."""
+        return self._policy
+
+    @property
+    def recognition(self) -> Recognizer:
+        """The kind recognition rules (read-only)."""
+        return self._recognition
+
+    @property
+    def issuers(self) -> Issuers:
+        """The issuers table (read-only)."""
+        return self._issuers
+
+    @property
+    def rules(self) -> Mapping[str, KindRules]:
+        """Each kind's :class:`KindRules`, by kind name (a read-only mapping)."""
+        return self._rules
+
+    @property
+    def ledger(self) -> DeliveryLedger:
+        """Where deliveries and incidents are recorded (read-only)."""
+        return self._ledger
+
+    @property
+    def snap_m(self) -> float:
+        """The snap distance of devices in no region, in metres (read-only)."""
+        return self._snap_m
+
+    @property
+    def lease(self) -> dt.timedelta:
+        """How long a caller has to push and confirm a delivery before it is offered again.
+
+        Read-only; :meth:`redeliver` offers an unconfirmed delivery again after it.
+        """
+        return self._lease
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -836,7 +895,7 @@ class Targeter:
             self.rules[kind],
             plan,
             status,
-            AlertKind(kind),
+            kind,
             decision,
             self.policy,
             self._finest_set,

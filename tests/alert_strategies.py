@@ -8,12 +8,12 @@ from typing import Any
 
 from hypothesis import reject
 from hypothesis import strategies as st
+from strategies import kind_names
 
 from geotarget.alerts import (
     KIND_CODE,
     Alert,
     AlertArea,
-    AlertKind,
     Category,
     Certainty,
     Info,
@@ -121,7 +121,7 @@ def _opt(s: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def infos(draw: st.DrawFn, kind: AlertKind | None = None) -> Info:
+def infos(draw: st.DrawFn, kind: str | None = None) -> Info:
     """An info block; it names ``kind`` in an event code when given."""
     effective = draw(_opt(cap_times))
     onset = draw(_opt(cap_times))
@@ -133,7 +133,7 @@ def infos(draw: st.DrawFn, kind: AlertKind | None = None) -> Info:
         expires = base + timedelta(seconds=draw(st.integers(-(10**6), 10**8)))
     codes = draw(st.lists(named_values, max_size=2))
     if kind is not None:
-        codes.insert(draw(st.integers(0, len(codes))), NamedValue(KIND_CODE, kind.value))
+        codes.insert(draw(st.integers(0, len(codes))), NamedValue(KIND_CODE, kind))
     params = draw(st.lists(named_values, max_size=2))
     params += [c.parameter for c in draw(st.lists(tip_channels, max_size=2))]
     return Info(
@@ -167,7 +167,7 @@ references = st.builds(Reference, sender=cap_id, identifier=cap_id, sent=cap_tim
 @st.composite
 def alerts(draw: st.DrawFn) -> Alert:
     """An alert using every CAP 1.2 element, consistent with the model's rules."""
-    kind = draw(st.none() | st.sampled_from(AlertKind))
+    kind = draw(st.none() | kind_names)
     msg_type = draw(st.sampled_from(MessageType))
     scope = draw(st.sampled_from(Scope))
     restriction = draw(text if scope is Scope.RESTRICTED else _opt(text))

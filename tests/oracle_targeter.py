@@ -50,7 +50,7 @@ import pyproj
 import shapely
 import shapely.geometry as sg
 
-from geotarget.alerts import Alert, AlertKind, MessageType, Status
+from geotarget.alerts import Alert, MessageType, Status
 from geotarget.areas import Circle, Polygon
 from geotarget.rollout import RolloutPolicy
 
@@ -274,7 +274,7 @@ class OracleTargeter:
     above : mapping of str to set of str
         For every finest code, itself and every code above it.
     policy : RolloutPolicy
-    rules : mapping of AlertKind to Rules
+    rules : mapping of str to Rules
     snap_m : float
     known_bugs : frozenset of str
         Reported bugs whose scenarios raise :class:`KnownBug` instead of being compared.
@@ -285,7 +285,7 @@ class OracleTargeter:
         regions: Mapping[str, Any],
         above: Mapping[str, frozenset[str]],
         policy: RolloutPolicy,
-        rules: Mapping[AlertKind, Rules],
+        rules: Mapping[str, Rules],
         snap_m: float,
         known_bugs: frozenset[str] = frozenset(),
     ) -> None:

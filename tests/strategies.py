@@ -10,8 +10,15 @@ import numpy as np
 import shapely
 from hypothesis import strategies as st
 
-from geotarget.alerts import AlertKind
+from geotarget import pilot
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
+
+#: The Swedish pilot's kind names (geotarget.pilot.KINDS).
+PILOT_KINDS = tuple(k.name for k in pilot.KINDS)
+#: The pilot's kinds and two a policy of one's own might register: kinds are data.
+KIND_NAMES = (*PILOT_KINDS, "chemical_release", "z9")
+#: Any well-formed kind name (what ``geotarget:kind`` may carry).
+kind_names = st.sampled_from(KIND_NAMES) | st.from_regex(r"[a-z][a-z0-9_]{0,63}", fullmatch=True)
 
 #: Longitudes and latitudes over Sweden's bounding box.
 sweden_lon = st.floats(min_value=10.5, max_value=24.2, allow_nan=False)
@@ -53,14 +60,23 @@ def rollout_phases(draw: st.DrawFn, *, max_phases: int = 5) -> list[Phase]:
         if prev is not None and frozenset(regions) == prev.regions and bp / 100 == prev.percentage:
             continue  # a phase must change something
         at = (ROLLOUT_T0 + timedelta(minutes=minutes)).astimezone(draw(st.sampled_from(_ZONES)))
-        phases.append(Phase(starts_at=at, regions=regions, percentage=bp / 100, rollback=rollback))
+        illustrative = draw(st.booleans())
+        phases.append(
+            Phase(
+                starts_at=at,
+                regions=regions,
+                percentage=bp / 100,
+                rollback=rollback,
+                illustrative=illustrative,
+            )
+        )
     return phases
 
 
 @st.composite
 def rollout_policies(draw: st.DrawFn) -> RolloutPolicy:
     """Valid policies over a random subset of kinds, with random kill switches and settings."""
-    kinds = draw(st.lists(st.sampled_from(list(AlertKind)), unique=True))
+    kinds = draw(st.lists(st.sampled_from(KIND_NAMES), unique=True))
     return RolloutPolicy(
         rollouts=[
             KindRollout(kind=k, phases=draw(rollout_phases()), killed=draw(st.booleans()))

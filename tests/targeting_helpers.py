@@ -12,9 +12,10 @@ import datetime as dt
 from typing import Any
 
 import shapely.geometry as sg
+from strategies import PILOT_KINDS
 
 from geotarget import LocationRule, Positions, pilot
-from geotarget.alerts import Alert, AlertKind, MessageType, Reference, Status
+from geotarget.alerts import Alert, MessageType, Reference, Status
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
 from geotarget.targeting import KindRules
@@ -63,7 +64,7 @@ def make_regions() -> RegionHierarchy:
 
 
 def policy(
-    regions_by_kind: dict[AlertKind, list[tuple[dt.datetime, tuple[str, ...]]]], **kw: Any
+    regions_by_kind: dict[str, list[tuple[dt.datetime, tuple[str, ...]]]], **kw: Any
 ) -> RolloutPolicy:
     """A policy from (start, regions) phases per kind."""
     return RolloutPolicy(
@@ -82,7 +83,7 @@ def message(text: str) -> pilot.Message:
 
 
 def make_alert(
-    kind: AlertKind,
+    kind: str,
     area: Any,
     *,
     ident: str = "a1",
@@ -94,9 +95,9 @@ def make_alert(
 ) -> Alert:
     """A pilot alert of ``kind`` over ``area``."""
     build = {
-        AlertKind.EXPLOSION: pilot.explosion,
-        AlertKind.CRIME_MODUS: pilot.crime_modus,
-        AlertKind.TIP_REQUEST: pilot.tip_request,
+        "explosion": pilot.explosion,
+        "crime_modus": pilot.crime_modus,
+        "tip_request": pilot.tip_request,
     }[kind]
     return build(
         identifier=ident,
@@ -120,11 +121,11 @@ def positions(lon: Any, lat: Any, **kw: Any) -> Positions:
     return Positions([f"d{i}" for i in range(n)], lon, lat, **kw)
 
 
-def exact_rules() -> dict[AlertKind, KindRules]:
+def exact_rules() -> dict[str, KindRules]:
     """Rules that treat fixes as exact points, so the oracle is plain Area.contains."""
     return {
         k: KindRules(location=LocationRule(accuracy=0.0), include_ambiguous=False)
-        for k in AlertKind
+        for k in PILOT_KINDS
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -17,7 +18,6 @@ from geotarget.alerts import (
     KIND_CODE,
     Alert,
     AlertArea,
-    AlertKind,
     Category,
     Certainty,
     Info,
@@ -80,15 +80,23 @@ def alert(**kw: Any) -> Alert:
 # --- enumerations ---------------------------------------------------------------------------
 
 
-def test_alert_kind_values_are_the_fixed_contract() -> None:
-    """AlertKind is a str enum with exactly explosion, crime_modus and tip_request."""
-    assert {k.name: k.value for k in AlertKind} == {
-        "EXPLOSION": "explosion",
-        "CRIME_MODUS": "crime_modus",
-        "TIP_REQUEST": "tip_request",
-    }
-    assert AlertKind("explosion") is AlertKind.EXPLOSION
-    assert isinstance(AlertKind.EXPLOSION, str)
+def test_alert_kind_is_a_deprecated_alias_of_the_pilot_names() -> None:
+    """AlertKind warns when used; its members are str equal to the pilot's kind names."""
+    import geotarget
+    from geotarget import alerts as al
+
+    for module in (geotarget, al, pilot):
+        with pytest.warns(DeprecationWarning, match="AlertKind is deprecated"):
+            kind_enum = module.AlertKind
+        assert {k.name: k.value for k in kind_enum} == {
+            "EXPLOSION": "explosion",
+            "CRIME_MODUS": "crime_modus",
+            "TIP_REQUEST": "tip_request",
+        }
+    assert [k.value for k in kind_enum] == [k.name for k in pilot.KINDS]
+    assert "AlertKind" not in geotarget.__all__ and "AlertKind" not in al.__all__
+    coded = info(event_codes=[NamedValue(KIND_CODE, kind_enum.EXPLOSION)])
+    assert coded.kind == "explosion" and type(coded.kind) is str
 
 
 @pytest.mark.parametrize(
@@ -196,15 +204,26 @@ def test_kind_comes_from_the_event_code_and_is_none_for_foreign_alerts() -> None
     assert alert().kind is None
     assert alert(infos=[info()]).kind is None
     coded = info(event_codes=[NamedValue("other", "x"), NamedValue(KIND_CODE, "tip_request")])
-    assert coded.kind is AlertKind.TIP_REQUEST
-    assert alert(infos=[info(), coded]).kind is AlertKind.TIP_REQUEST
+    assert coded.kind == "tip_request"
+    assert alert(infos=[info(), coded]).kind == "tip_request"
 
 
-def test_unknown_or_contradictory_kinds_are_refused() -> None:
-    """An unknown kind lists the valid ones; infos naming different kinds are refused."""
-    with pytest.raises(InvalidAlert, match=r"geotarget:kind must be one of crime_modus, "
-                       r"explosion, tip_request \(got 'fire'\)"):  # fmt: skip
-        info(event_codes=[NamedValue(KIND_CODE, "fire")])
+def test_any_well_formed_kind_name_is_carried() -> None:
+    """Kinds are data: any kind name a policy may register travels in the event code."""
+    coded = info(event_codes=[NamedValue(KIND_CODE, "chemical_release")])
+    assert coded.kind == "chemical_release"
+    assert alert(infos=[coded, coded]).kind == "chemical_release"
+
+
+@pytest.mark.parametrize("value", ["Fire", "chemical release", "9lives", "", "a" * 65, "brand\n"])
+def test_malformed_or_contradictory_kinds_are_refused(value: str) -> None:
+    """A malformed kind name names field, rule and value; infos naming two kinds are refused."""
+    with pytest.raises(
+        InvalidAlert,
+        match=r"event_codes\[0\] \(geotarget:kind\) must be a kind name: 1 to 64 lower-case "
+        rf"ASCII letters, digits or '_', starting with a letter \(got {re.escape(repr(value))}\)",
+    ):
+        info(event_codes=[NamedValue(KIND_CODE, value)])
     with pytest.raises(InvalidAlert, match="contradictory kinds"):
         info(event_codes=[NamedValue(KIND_CODE, "explosion"), NamedValue(KIND_CODE, "tip_request")])
     a, b = (info(event_codes=[NamedValue(KIND_CODE, k)]) for k in ("explosion", "crime_modus"))
@@ -215,7 +234,7 @@ def test_unknown_or_contradictory_kinds_are_refused() -> None:
 def test_explosion_pilot_alert() -> None:
     """The Explosion constructor writes sv-SE and en blocks with the documented CAP mapping."""
     a = explosion()
-    assert a.kind is AlertKind.EXPLOSION
+    assert a.kind == "explosion"
     assert (a.status, a.msg_type, a.scope) == (Status.ACTUAL, MessageType.ALERT, Scope.PUBLIC)
     assert a.languages == ("sv-SE", "en")
     sv, en = a.infos
@@ -242,7 +261,7 @@ def test_crime_modus_and_tip_request_mappings() -> None:
     }  # fmt: skip
     modus = pilot.crime_modus(**common)
     tips = pilot.tip_request(**common)
-    assert (modus.kind, tips.kind) == (AlertKind.CRIME_MODUS, AlertKind.TIP_REQUEST)
+    assert (modus.kind, tips.kind) == ("crime_modus", "tip_request")
     assert modus.infos[0].response_types == (ResponseType.MONITOR,)
     assert tips.infos[0].response_types == (ResponseType.NONE,)
     assert {i.categories for i in (*modus.infos, *tips.infos)} == {(Category.SECURITY,)}
@@ -471,4 +490,4 @@ def test_alerts_pickle_and_hash() -> None:
     a = explosion()
     b = pickle.loads(pickle.dumps(a))
     assert b == a and hash(b) == hash(a)
-    assert b.area == a.area and b.kind is AlertKind.EXPLOSION
+    assert b.area == a.area and b.kind == "explosion"

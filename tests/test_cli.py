@@ -47,12 +47,12 @@ def test_demo_plays_the_whole_pilot() -> None:
     code, text = run("demo", "--devices", "30000")
     assert code == 0
     assert "1. Explosion" in text
-    assert "verdict: DELIVER" in text
-    assert "verdict: AREA_OUTSIDE_ROLLOUT" in text
-    assert "Crime-modus information is not enabled in Göteborg: phase 2" in text
-    assert "starts 2024-09-02 00:00 Europe/Stockholm" in text
-    assert "verdict: CANCELLED" in text
-    assert "6. Cancel" in text
+    assert "DELIVER: explosion is enabled (NATIONWIDE, phase 1)" in text
+    assert "Crime modus alerts are not enabled in Göteborg: phase 2" in text
+    assert "starts 2024-09-02 00:00 Europe/Stockholm (illustrative date)" in text
+    assert "BLOCKED (AREA_OUTSIDE_ROLLOUT): nobody is told" in text
+    assert "CANCELLED: " in text
+    assert "Cancel: everyone told about the explosion gets the all-clear" in text
 
 
 def test_demo_draws_a_map(tmp_path: Path) -> None:
@@ -83,6 +83,40 @@ def test_target_writes_json(tmp_path: Path) -> None:
     assert doc["recipients"] == ["1"]
     assert doc["counts"]["outside_area"] == 1
     assert doc["per_county"] == {"01": 1}
+    # Phases are numbered from 1 in the JSON as in the reason's sentence.
+    assert doc["phase"] == 1 and "phase 1)" in doc["reason"]
+    assert doc["phase_illustrative"] is False
+
+
+def test_target_defaults_to_the_shipped_pilot_and_numbers_phases_from_one(
+    tmp_path: Path,
+) -> None:
+    """Without --policy, the shipped pilot decides: Göteborg tips in 2025 are phase 3 (illustrative)."""
+    msg = pilot.Message(headline="Tips", description="Tips", area_description="Göteborg")
+    at = dt.datetime(2025, 2, 3, 12, 0, tzinfo=dt.timezone.utc)
+    alert = pilot.tip_request(
+        identifier="cli-tips",
+        sender="polisen@example.se",
+        sent=at,
+        area=Circle(11.97333, 57.70889, 500.0),
+        sv=msg,
+        en=msg,
+        onset=at,
+        expires=at + dt.timedelta(days=1),
+    )
+    path = tmp_path / "tips.xml"
+    path.write_text(cap.dumps(alert), encoding="utf-8")
+    csv = tmp_path / "positions.csv"
+    csv.write_text("id,lon,lat\n1,11.97333,57.70889\n", encoding="utf-8")
+    code, text = run(
+        "target", "--alert", str(path), "--positions", str(csv), "--at", at.isoformat(),
+        "--observed-at", at.isoformat(),
+    )  # fmt: skip
+    assert code == 0
+    doc = json.loads(text)
+    assert doc["verdict"] == "DELIVER" and doc["recipients"] == ["1"]
+    assert doc["phase"] == 3 and "phase 3)" in doc["reason"]
+    assert doc["phase_illustrative"] is True
 
 
 def test_locate_names_every_level() -> None:

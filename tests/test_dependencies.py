@@ -84,6 +84,8 @@ def test_every_core_dependency_has_a_tested_lower_bound() -> None:
     pins = mv.pins()
     for req in _project()["dependencies"]:
         name = req.split(">")[0].strip().lower()
+        if ";" in req and mv.pin(req) is None:
+            continue  # a marker excludes it on this Python (tomli before 3.11)
         assert name in pins, f"{req} is not pinned by the minimum-versions run"
     with pytest.raises(SystemExit, match="no lower bound"):
         mv.pin("tzdata")

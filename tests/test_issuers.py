@@ -21,7 +21,7 @@ from targeting_helpers import (
 )
 
 from geotarget import Circle, InvalidInput, InvalidPolicy, Polygon, PositionIndex, pilot
-from geotarget.alerts import Alert, AlertKind, MessageType, Status
+from geotarget.alerts import Alert, MessageType, Status
 from geotarget.issuers import Issuer, Issuers
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import nationwide
@@ -61,22 +61,20 @@ ACROSS = Polygon([(17.2, 59.4), (18.3, 59.4), (18.3, 59.6), (17.2, 59.6)])
 def test_unknown_sender_reaches_nobody_and_changes_nothing() -> None:
     """A sender of no issuer: UNKNOWN_ISSUER naming it; the same id from an issuer still works."""
     t = targeter()
-    alert = by(make_alert(AlertKind.TIP_REQUEST, IN_01), "someone@example.se")
+    alert = by(make_alert("tip_request", IN_01), "someone@example.se")
     result = t.target(alert, PositionIndex(DEVICES), T0)
     assert result.verdict is Verdict.UNKNOWN_ISSUER
     assert "'someone@example.se' belongs to no issuer" in result.reason
     assert result.recipients.size == 0 and result.incident is None
     assert t.active_incidents == ()
-    ok = t.target(by(make_alert(AlertKind.TIP_REQUEST, IN_01), C01), PositionIndex(DEVICES), T0)
+    ok = t.target(by(make_alert("tip_request", IN_01), C01), PositionIndex(DEVICES), T0)
     assert ok.verdict is Verdict.DELIVER and ok.issuer == "county01"
     assert ok.recipients.tolist() == ["d0"]
 
 
 def test_kind_outside_the_issuers_authority_is_not_authorised() -> None:
     """County police may not issue an Explosion: NOT_AUTHORISED, with issuer, sender and kind."""
-    result = targeter().target(
-        by(make_alert(AlertKind.EXPLOSION, IN_01), C01), PositionIndex(DEVICES), T0
-    )
+    result = targeter().target(by(make_alert("explosion", IN_01), C01), PositionIndex(DEVICES), T0)
     assert result.verdict is Verdict.NOT_AUTHORISED
     assert "issuer 'county01' (sender 'c01@example.se') may not issue explosion" in result.reason
     assert result.recipients.size == 0
@@ -86,18 +84,14 @@ def test_kind_outside_the_issuers_authority_is_not_authorised() -> None:
 def test_area_reaching_beyond_the_issuers_regions_is_not_authorised() -> None:
     """A county-01 tip request reaching into county 02 names the region outside, tells nobody."""
     t = targeter()
-    result = t.target(
-        by(make_alert(AlertKind.TIP_REQUEST, ACROSS), C01), PositionIndex(DEVICES), T0
-    )
+    result = t.target(by(make_alert("tip_request", ACROSS), C01), PositionIndex(DEVICES), T0)
     assert result.verdict is Verdict.NOT_AUTHORISED
     assert (
         "reaches 1 municipality region(s) outside the regions of issuer 'county01' (01): 0201"
         in (result.reason)
     )
     assert result.recipients.size == 0 and t.active_incidents == ()
-    national = t.target(
-        make_alert(AlertKind.TIP_REQUEST, ACROSS, ident="n"), PositionIndex(DEVICES), T0
-    )
+    national = t.target(make_alert("tip_request", ACROSS, ident="n"), PositionIndex(DEVICES), T0)
     assert national.verdict is Verdict.DELIVER and sorted(national.recipients.tolist()) == [
         "d0",
         "d1",
@@ -107,18 +101,16 @@ def test_area_reaching_beyond_the_issuers_regions_is_not_authorised() -> None:
 def test_a_shared_border_alone_does_not_reach_the_neighbour() -> None:
     """An area whose edge lies on the county border (lon 18) stays within county 01."""
     edge = Polygon([(17.9, 59.4), (18.0, 59.4), (18.0, 59.6), (17.9, 59.6)])
-    result = targeter().target(
-        by(make_alert(AlertKind.TIP_REQUEST, edge), C01), PositionIndex(DEVICES), T0
-    )
+    result = targeter().target(by(make_alert("tip_request", edge), C01), PositionIndex(DEVICES), T0)
     assert result.verdict is Verdict.DELIVER
 
 
 def test_cancel_from_another_issuer_is_not_authorised_and_retracts_nothing() -> None:
     """The national sender may not cancel county 01's incident (it does not act for it)."""
     t = targeter()
-    first = by(make_alert(AlertKind.TIP_REQUEST, IN_01), C01)
+    first = by(make_alert("tip_request", IN_01), C01)
     assert t.target(first, PositionIndex(DEVICES), T0).verdict is Verdict.DELIVER
-    cancel = make_alert(AlertKind.TIP_REQUEST, IN_01, ident="x", msg_type=MessageType.CANCEL,
+    cancel = make_alert("tip_request", IN_01, ident="x", msg_type=MessageType.CANCEL,
                         refs=(ref(first),), sent=T0 + dt.timedelta(minutes=5))  # fmt: skip
     result = t.target(cancel, PositionIndex(DEVICES), T0 + dt.timedelta(minutes=5))
     assert result.verdict is Verdict.NOT_AUTHORISED
@@ -130,9 +122,9 @@ def test_cancel_from_another_issuer_is_not_authorised_and_retracts_nothing() -> 
 def test_cancel_from_an_issuer_acting_for_the_owner_ends_the_incident() -> None:
     """County 02 acts for county 01: its Cancel ends the incident and retracts the devices told."""
     t = targeter()
-    first = by(make_alert(AlertKind.TIP_REQUEST, IN_01), C01)
+    first = by(make_alert("tip_request", IN_01), C01)
     t.target(first, PositionIndex(DEVICES), T0)
-    cancel = by(make_alert(AlertKind.TIP_REQUEST, IN_01, ident="x", msg_type=MessageType.CANCEL,
+    cancel = by(make_alert("tip_request", IN_01, ident="x", msg_type=MessageType.CANCEL,
                            refs=(ref(first),), sent=T0 + dt.timedelta(minutes=5)), C02)  # fmt: skip
     result = t.target(cancel, PositionIndex(DEVICES), T0 + dt.timedelta(minutes=5))
     assert result.verdict is Verdict.CANCELLED
@@ -143,9 +135,9 @@ def test_cancel_from_an_issuer_acting_for_the_owner_ends_the_incident() -> None:
 def test_test_cancel_of_an_actual_alert_is_not_authorised() -> None:
     """A status=Test Cancel from the issuer itself does not end an Actual incident."""
     t = targeter()
-    first = by(make_alert(AlertKind.TIP_REQUEST, IN_01), C01)
+    first = by(make_alert("tip_request", IN_01), C01)
     t.target(first, PositionIndex(DEVICES), T0)
-    cancel = by(make_alert(AlertKind.TIP_REQUEST, IN_01, ident="x", msg_type=MessageType.CANCEL,
+    cancel = by(make_alert("tip_request", IN_01, ident="x", msg_type=MessageType.CANCEL,
                            refs=(ref(first),), status=Status.TEST,
                            sent=T0 + dt.timedelta(minutes=5)), C01)  # fmt: skip
     result = t.target(cancel, PositionIndex(DEVICES), T0 + dt.timedelta(minutes=5))
@@ -157,10 +149,10 @@ def test_test_cancel_of_an_actual_alert_is_not_authorised() -> None:
 def test_update_from_an_issuer_acting_for_the_owner_is_authorised_like_an_alert() -> None:
     """County 02's Update of county 01's incident must still lie within county 02's regions."""
     t = targeter()
-    first = by(make_alert(AlertKind.TIP_REQUEST, IN_01), C01)
+    first = by(make_alert("tip_request", IN_01), C01)
     t.target(first, PositionIndex(DEVICES), T0)
     later = T0 + dt.timedelta(minutes=5)
-    update = by(make_alert(AlertKind.TIP_REQUEST, IN_01, ident="u", msg_type=MessageType.UPDATE,
+    update = by(make_alert("tip_request", IN_01, ident="u", msg_type=MessageType.UPDATE,
                            refs=(ref(first),), sent=later), C02)  # fmt: skip
     result = t.target(update, PositionIndex(DEVICES), later)
     assert result.verdict is Verdict.NOT_AUTHORISED
@@ -353,7 +345,7 @@ def test_authority_agrees_with_brute_force(
     """UNKNOWN_ISSUER / NOT_AUTHORISED / anything else exactly when the brute force says so."""
     t = Targeter(GRID, nationwide("SE"), issuers=Issuers(issuers))
     sender = f"s{who}@x.se"
-    alert = by(make_alert(AlertKind(kind), area), sender)
+    alert = by(make_alert(kind, area), sender)
     devices = positions([13.1, 13.9], [55.1, 55.4])
     result = t.target(alert, PositionIndex(devices), T0, confirm=True)
     expected = brute_force(issuers, sender, kind, alert.area.to_shapely())  # type: ignore[union-attr]
@@ -368,9 +360,9 @@ def test_authority_agrees_with_brute_force(
 def test_issuers_any_keeps_the_owner_only_rule_for_cancels() -> None:
     """Without an issuer table only the incident's own sender may cancel it."""
     t = Targeter(make_regions(), nationwide("XX"), issuers=Issuers.any())
-    first = make_alert(AlertKind.TIP_REQUEST, IN_01)
+    first = make_alert("tip_request", IN_01)
     t.target(first, PositionIndex(DEVICES), T0)
-    cancel = by(make_alert(AlertKind.TIP_REQUEST, IN_01, ident="x", msg_type=MessageType.CANCEL,
+    cancel = by(make_alert("tip_request", IN_01, ident="x", msg_type=MessageType.CANCEL,
                            refs=(ref(first),)), "other@example.se")  # fmt: skip
     assert t.target(cancel, PositionIndex(DEVICES), T0).verdict is Verdict.NOT_AUTHORISED
 
@@ -379,13 +371,13 @@ def test_swapped_axes_are_refused_by_the_targeter_without_asking() -> None:
     """An alert written lon,lat (a Stockholm circle at lon 59, lat 18) raises InvalidCAP."""
     from geotarget import InvalidCAP
 
-    swapped = make_alert(AlertKind.EXPLOSION, Circle(59.5, 17.5, 500.0))
+    swapped = make_alert("explosion", Circle(59.5, 17.5, 500.0))
     with pytest.raises(InvalidCAP, match="looks written 'lon,lat'"):
         targeter().target(swapped, PositionIndex(DEVICES), T0)
 
 
-def test_recognition_rules_must_name_kinds_the_rollout_can_enable() -> None:
-    """A rule for a kind no rollout can name is refused when the Targeter is built."""
+def test_recognition_rules_must_name_registered_kinds() -> None:
+    """A rule for a kind the Targeter has no rules for is refused when it is built."""
     from geotarget.kinds import RecognitionRule, Recognizer
 
     rec = Recognizer([RecognitionRule(name="f", kind="flood", events=["Flood"])])

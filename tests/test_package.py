@@ -93,3 +93,31 @@ def test_installed_package_is_under_test() -> None:
         pytest.skip("source-tree run; the wheel run sets GEOTARGET_EXPECT_INSTALLED=1")
     assert "site-packages" in Path(geotarget.__file__).parts
     assert (Path(geotarget.__file__).parent / "py.typed").is_file()
+
+
+def test_the_pilot_policy_ships_inside_the_package() -> None:
+    """The pilot TOML is package data beside the imported package (in the wheel run: the wheel)."""
+    from importlib import resources
+
+    from geotarget import sweden
+
+    shipped = resources.files("geotarget").joinpath(sweden.PILOT_POLICY_FILE)
+    assert shipped.is_file()
+    assert Path(str(shipped)).parent == Path(geotarget.__file__).parent / "data" / "sweden"
+    assert sweden.pilot_policy().rollout("tip_request") is not None
+
+
+@pytest.mark.parametrize("name", ["geotarget.rollout", "geotarget.cap"])
+def test_package_classes_say_where_they_are_defined(name: str) -> None:
+    """Rollout and cap are packages: each public class's __module__ is the file defining it."""
+    module = importlib.import_module(name)
+    assert hasattr(module, "__path__"), f"{name} should be a package"
+    for attr in module.__all__:
+        obj = getattr(module, attr)
+        if not inspect.isclass(obj):
+            continue
+        assert obj.__module__ == name or obj.__module__.startswith(f"{name}._"), obj
+        home = importlib.import_module(obj.__module__)
+        assert getattr(home, obj.__qualname__) is obj
+        source = inspect.getsourcefile(obj)
+        assert source is not None and Path(source).resolve() == Path(home.__file__ or "").resolve()

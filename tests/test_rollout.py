@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rollout_helpers import DictCatalog, oracle_bucket
-from strategies import rollout_instants, rollout_policies
+from strategies import KIND_NAMES, PILOT_KINDS, rollout_instants, rollout_policies
 
-from geotarget.alerts import AlertKind
 from geotarget.errors import (
     InvalidInput,
     InvalidPolicy,
@@ -41,7 +41,7 @@ STHLM = ZoneInfo("Europe/Stockholm")
 UTC = timezone.utc
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "pilot_policy.toml"
 CATALOG = DictCatalog()
-CM, TIP, EXP = AlertKind.CRIME_MODUS, AlertKind.TIP_REQUEST, AlertKind.EXPLOSION
+CM, TIP, EXP = "crime_modus", "tip_request", "explosion"
 
 
 def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -49,16 +49,20 @@ def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> da
     return datetime(year, month, day, hour, minute, tzinfo=STHLM)
 
 
-def phase(at: datetime, *codes: str, pct: float = 100.0, rollback: bool = False) -> Phase:
+def phase(
+    at: datetime, *codes: str, pct: float = 100.0, rollback: bool = False, illus: bool = False
+) -> Phase:
     """A phase, briefly."""
-    return Phase(starts_at=at, regions=set(codes), percentage=pct, rollback=rollback)
+    return Phase(
+        starts_at=at, regions=set(codes), percentage=pct, rollback=rollback, illustrative=illus
+    )
 
 
-def example_later_phases() -> dict[AlertKind, list[Phase]]:
+def example_later_phases() -> dict[str, list[Phase]]:
     """The illustrative later phases of docs/examples/pilot_policy.toml, in Python."""
     steps = [
-        phase(local(2024, 9, 2), "01", "12", "14"),
-        phase(local(2025, 1, 13), "01", "12", "14", "SE"),
+        phase(local(2024, 9, 2), "01", "12", "14", illus=True),
+        phase(local(2025, 1, 13), "01", "12", "14", "SE", illus=True),
     ]
     return {CM: steps, TIP: steps}
 
@@ -202,12 +206,22 @@ def test_a_phase_that_changes_nothing_is_a_duplicate() -> None:
         )
 
 
-def test_kind_rollout_needs_a_phase_and_a_known_kind() -> None:
-    """No phases is an error (leave the kind out to deny it); so is an unknown kind."""
+def test_kind_rollout_needs_a_phase_and_a_well_formed_kind_name() -> None:
+    """No phases is an error (leave the kind out to deny it); any well-formed name is a kind."""
     with pytest.raises(InvalidPolicy, match="at least one phase"):
         KindRollout(kind=CM, phases=[])
-    with pytest.raises(UnknownCode, match="valid: crime_modus, explosion, tip_request"):
-        KindRollout(kind="weather", phases=[phase(PILOT_START, "01")])
+    assert KindRollout(kind="chemical_release", phases=[phase(PILOT_START, "01")]).kind == (
+        "chemical_release"
+    )
+    for bad in ("Weather", "chemical release", "_x", "x" * 65, ""):
+        with pytest.raises(
+            InvalidInput,
+            match=r"kind must be a kind name: 1 to 64 lower-case ASCII letters, digits or '_', "
+            rf"starting with a letter \(got {re.escape(repr(bad))}\)",
+        ):
+            KindRollout(kind=bad, phases=[phase(PILOT_START, "01")])
+    with pytest.raises(InvalidType, match="kind must be a kind name, a str"):
+        KindRollout(kind=3, phases=[phase(PILOT_START, "01")])  # type: ignore[arg-type]
 
 
 def test_policy_rejects_two_rollouts_for_one_kind_and_bad_settings() -> None:
@@ -288,10 +302,11 @@ def test_canary_reason_and_percentage() -> None:
 
 
 def test_decide_rejects_bad_arguments() -> None:
-    """Unknown kinds are UnknownCode; naive instants are InvalidInput; other types InvalidType."""
+    """Malformed kind names and naive instants are InvalidInput; other types InvalidType."""
     policy = pilot_policy()
-    with pytest.raises(UnknownCode, match="unknown alert kind 'weather'"):
-        policy.decide("weather", PILOT_START)
+    assert policy.decide("weather", PILOT_START).reason is Reason.KIND_NOT_IN_POLICY
+    with pytest.raises(InvalidInput, match=r"kind must be a kind name: .* \(got 'Weather'\)"):
+        policy.decide("Weather", PILOT_START)
     with pytest.raises(InvalidInput, match="at must be timezone-aware"):
         policy.decide(CM, datetime(2024, 5, 1))
     with pytest.raises(InvalidType):
@@ -309,7 +324,7 @@ def test_decision_covers_and_expands_through_a_catalog() -> None:
     assert "PHASE_ACTIVE (phase index 0); regions 01" in str(d)
 
 
-def oracle_decision(policy: RolloutPolicy, kind: AlertKind, at: datetime) -> tuple[Any, ...]:
+def oracle_decision(policy: RolloutPolicy, kind: str, at: datetime) -> tuple[Any, ...]:
     """The slow, obvious answer: scan every phase; the latest one started wins."""
     r = policy.rollout(kind)
     if policy.killed:
@@ -334,8 +349,8 @@ def oracle_decision(policy: RolloutPolicy, kind: AlertKind, at: datetime) -> tup
 
 
 @settings(max_examples=300)
-@given(policy=rollout_policies(), at=rollout_instants, kind=st.sampled_from(list(AlertKind)))
-def test_decide_equals_a_linear_scan(policy: RolloutPolicy, at: datetime, kind: AlertKind) -> None:
+@given(policy=rollout_policies(), at=rollout_instants, kind=st.sampled_from(KIND_NAMES))
+def test_decide_equals_a_linear_scan(policy: RolloutPolicy, at: datetime, kind: str) -> None:
     """decide() gives the reason, regions and phase of a scan over every phase."""
     d = policy.decide(kind, at)
     assert (d.reason, d.regions, d.phase_index) == oracle_decision(policy, kind, at)
@@ -363,9 +378,9 @@ def test_time_moving_forward_never_removes_a_region_without_rollback(
 
 
 @settings(max_examples=200)
-@given(policy=rollout_policies(), at=rollout_instants, kind=st.sampled_from(list(AlertKind)))
+@given(policy=rollout_policies(), at=rollout_instants, kind=st.sampled_from(KIND_NAMES))
 def test_a_kill_switch_dominates_every_phase(
-    policy: RolloutPolicy, at: datetime, kind: AlertKind
+    policy: RolloutPolicy, at: datetime, kind: str
 ) -> None:
     """With a kill switch on, nothing is enabled, whatever phase is active."""
     for killed in [policy.with_killed()] + (
@@ -386,8 +401,8 @@ def test_explain_says_why_not_and_from_when() -> None:
     policy = pilot_policy(later_phases=example_later_phases())
     e = policy.explain(CM, "14", local(2024, 6, 1), catalog=CATALOG)
     assert str(e) == (
-        "Crime-modus information is not enabled in Västra Götalands län: phase 2, which adds it, "
-        "starts 2024-09-02 00:00 Europe/Stockholm."
+        "Crime modus alerts are not enabled in Västra Götalands län: phase 2, which adds it, "
+        "starts 2024-09-02 00:00 Europe/Stockholm (illustrative date)."
     )
     assert (e.enabled, e.reason, e.change_at, e.change_phase_index) == (
         False,
@@ -403,7 +418,7 @@ def test_explain_handles_every_level_through_ancestors() -> None:
     e = policy.explain(TIP, "0184", local(2024, 6, 1), catalog=CATALOG)
     assert (e.enabled, e.via, e.reason) == (True, "01", Reason.PHASE_ACTIVE)
     assert str(e) == (
-        "Tip requests are enabled in Solna as part of Stockholms län since 2024-04-15 00:00 "
+        "Tip request alerts are enabled in Solna as part of Stockholms län since 2024-04-15 00:00 "
         "Europe/Stockholm (phase 1)."
     )
     later = policy.explain(TIP, "0184", local(2025, 6, 1), catalog=CATALOG)
@@ -412,7 +427,8 @@ def test_explain_handles_every_level_through_ancestors() -> None:
     e = policy.explain(TIP, "PR-VAST", local(2024, 10, 1), catalog=CATALOG)
     assert not e.enabled  # only 14 is enabled, not the whole police region
     assert str(e).endswith(
-        "phase 3, which adds it as part of Sverige, starts 2025-01-13 00:00 Europe/Stockholm."
+        "phase 3, which adds it as part of Sverige, starts 2025-01-13 00:00 Europe/Stockholm "
+        "(illustrative date)."
     )
     e = policy.explain(EXP, "1480", local(2024, 6, 1), catalog=CATALOG)
     assert (e.enabled, e.via, e.reason) == (True, "SE", Reason.NATIONWIDE)
@@ -423,7 +439,7 @@ def test_explain_never_and_not_started() -> None:
     policy = pilot_policy()
     e = policy.explain(CM, "0980", local(2024, 6, 1), catalog=CATALOG)
     assert str(e) == (
-        "Crime-modus information is not enabled in Gotland: no phase of the policy enables it."
+        "Crime modus alerts are not enabled in Gotland: no phase of the policy enables it."
     )
     e = policy.explain(CM, "0180", local(2024, 1, 1), catalog=CATALOG)
     assert e.reason is Reason.NOT_STARTED
@@ -445,12 +461,12 @@ def test_explain_rollbacks() -> None:
     )
     policy = RolloutPolicy(rollouts=[r])
     assert str(policy.explain(CM, "1480", local(2024, 5, 15), catalog=CATALOG)) == (
-        "Crime-modus information is enabled in Göteborg as part of Västra Götalands län since "
+        "Crime modus alerts are enabled in Göteborg as part of Västra Götalands län since "
         "2024-05-01 00:00 Europe/Stockholm (phase 1); phase 2 rolls it back on 2024-06-01 00:00 "
         "Europe/Stockholm."
     )
     assert str(policy.explain(CM, "14", local(2024, 6, 15), catalog=CATALOG)) == (
-        "Crime-modus information is not enabled in Västra Götalands län: phase 2 rolled it back "
+        "Crime modus alerts are not enabled in Västra Götalands län: phase 2 rolled it back "
         "on 2024-06-01 00:00 Europe/Stockholm; phase 3, which adds it again, starts 2024-07-01 "
         "00:00 Europe/Stockholm."
     )
@@ -585,7 +601,7 @@ def test_diff_of_percentages_kinds_and_settings() -> None:
 def test_diff_schedule_matches_decisions(a: RolloutPolicy, b: RolloutPolicy, at: datetime) -> None:
     """At any instant, the diff's window explains exactly how the two policies' regions differ."""
     d = a.diff(b)
-    for kind in AlertKind:
+    for kind in KIND_NAMES:
         ra, rb = a.rollout(kind), b.rollout(kind)
         old = ra.phases[i].regions if ra and (i := ra.active_index(at)) is not None else frozenset()
         new = rb.phases[j].regions if rb and (j := rb.active_index(at)) is not None else frozenset()
@@ -609,14 +625,14 @@ def test_diff_schedule_matches_decisions(a: RolloutPolicy, b: RolloutPolicy, at:
     ids=st.lists(st.text(max_size=20), max_size=20)
     | st.lists(st.integers(-(2**63), 2**64 - 1), max_size=20),
     salt=st.sampled_from(["geotarget", "pilot-2024"]),
-    kind=st.sampled_from(list(AlertKind)),
+    kind=st.sampled_from(KIND_NAMES),
 )
 def test_canary_buckets_equal_the_reference_definition(
-    ids: list[Any], salt: str, kind: AlertKind
+    ids: list[Any], salt: str, kind: str
 ) -> None:
     """Vectorized buckets equal the documented per-id definition, for str and int ids."""
     got = canary_buckets(np.array(ids, dtype=object), kind=kind, salt=salt)
-    assert got.tolist() == [oracle_bucket(i, salt, kind.value) for i in ids]
+    assert got.tolist() == [oracle_bucket(i, salt, kind) for i in ids]
 
 
 def test_canary_buckets_for_numpy_dtypes_agree() -> None:
@@ -716,14 +732,46 @@ def test_with_phase_reports_paths_in_the_policy() -> None:
     assert paths(err) == ["kinds.tip_request.phases[1]"]
 
 
+def test_later_phases_take_kind_names_any_kind_and_name_a_malformed_one() -> None:
+    """later_phases is keyed by kind names: a new kind may join; a malformed key is a path."""
+    from geotarget import pilot
+
+    autumn = phase(local(2024, 9, 2), "01", "14")
+    policy = pilot_policy(later_phases={"chemical_release": [autumn]})
+    assert policy.kinds == ("chemical_release", CM, EXP, TIP)
+    assert [r.kind for r in policy.rollouts] == list(policy.kinds)
+    assert all(type(k) is str for k in policy.kinds)
+    with pytest.raises(InvalidPolicy) as err:
+        pilot_policy(later_phases={"Chemical": [autumn], CM: [autumn], "x y": [autumn]})
+    assert [str(p) for p in err.value.problems] == [
+        "later_phases['Chemical']: must be a kind name: 1 to 64 lower-case ASCII letters, digits "
+        "or '_', starting with a letter (got 'Chemical')",
+        "later_phases['x y']: must be a kind name: 1 to 64 lower-case ASCII letters, digits or "
+        "'_', starting with a letter (got 'x y')",
+    ]
+    with pytest.warns(DeprecationWarning, match="AlertKind is deprecated"):
+        old = pilot.AlertKind
+    assert pilot_policy(later_phases={old.CRIME_MODUS: [autumn]}) == pilot_policy(
+        later_phases={CM: [autumn]}
+    )
+    assert type(policy.decide(old.TIP_REQUEST, PILOT_START).kind) is str
+
+
 def test_nationwide_enables_everything_always() -> None:
-    """nationwide() enables every kind in the whole country from 1970 on."""
+    """nationwide() enables the pilot's kinds (or those given) in the whole country from 1970 on."""
     policy = nationwide()
-    for kind in AlertKind:
+    assert policy.kinds == tuple(sorted(PILOT_KINDS))
+    for kind in PILOT_KINDS:
         d = policy.decide(kind, datetime(1970, 1, 1, tzinfo=UTC))
         assert (d.reason, d.regions) == (Reason.NATIONWIDE, frozenset({"SE"}))
     other = nationwide("NO", starts_at=PILOT_START, kinds=[EXP], timezone="Europe/Oslo")
     assert other.kinds == (EXP,) and other.country == "NO"
+    fourth = nationwide(kinds=["chemical_release", EXP])
+    assert fourth.kinds == ("chemical_release", EXP)
+    assert fourth.decide("chemical_release", PILOT_START).reason is Reason.NATIONWIDE
+    with pytest.raises(InvalidPolicy) as err:
+        nationwide(kinds=[EXP, "Chemical"])
+    assert paths(err) == ["kinds[1]"]
 
 
 # --- hashing, files ------------------------------------------------------------------------
@@ -755,11 +803,42 @@ def test_policy_hash_is_a_content_hash() -> None:
 
 
 def test_example_file_is_the_pilot_with_its_later_phases() -> None:
-    """docs/examples/pilot_policy.toml reads back as pilot_policy() plus its later phases."""
+    """docs/examples/pilot_policy.toml reads back as the shipped pilot with its later phases."""
+    from geotarget import sweden
+
     policy = RolloutPolicy.from_toml(EXAMPLE, catalog=CATALOG)
     assert policy == pilot_policy(later_phases=example_later_phases())
+    assert policy == sweden.pilot_policy()
+    assert policy.policy_hash == sweden.pilot_policy().policy_hash
     assert RolloutPolicy.from_toml(EXAMPLE.read_text(encoding="utf-8")) == policy
     assert RolloutPolicy.from_toml(EXAMPLE.read_bytes()) == policy
+
+
+def test_illustrative_is_kept_by_files_and_shown_in_text() -> None:
+    """Illustrative phases round-trip, are written only when true, and text says so."""
+    plain = pilot_policy()
+    marked = pilot_policy(later_phases=example_later_phases())
+    assert "illustrative" not in plain.canonical_json() and "illustrative" not in plain.to_toml()
+    assert RolloutPolicy.from_toml(marked.to_toml()) == marked
+    assert RolloutPolicy.from_json(marked.to_json()) == marked
+    unmarked = pilot_policy(
+        later_phases={
+            k: [attrs.evolve(p, illustrative=False) for p in v]
+            for k, v in example_later_phases().items()
+        }
+    )
+    assert unmarked != marked and unmarked.policy_hash != marked.policy_hash
+    lines = str(marked.timeline(CM)).splitlines()
+    assert not lines[1].endswith("(illustrative date)")
+    assert lines[2].endswith("(illustrative date)") and lines[3].endswith("(illustrative date)")
+    why = str(marked.explain(CM, "14", local(2024, 5, 1), catalog=CATALOG))
+    assert why.endswith("starts 2024-09-02 00:00 Europe/Stockholm (illustrative date).")
+    assert "illustrative" not in str(unmarked.explain(CM, "14", local(2024, 5, 1), catalog=CATALOG))
+    with pytest.raises(InvalidPolicy, match=r"phases\[0\]\.illustrative: must be true or false"):
+        RolloutPolicy.from_toml(
+            '[[kinds.explosion.phases]]\nstarts_at = 2024-04-15T00:00:00Z\nregions = ["SE"]\n'
+            'illustrative = "yes"\n'
+        )
 
 
 def test_to_toml_is_deterministic_and_readable() -> None:
@@ -826,7 +905,7 @@ def test_a_bad_document_lists_every_problem_with_its_path() -> None:
     doc = """
     timezone = "Europe/Stockholm"
     colour = "blue"
-    [kinds.weather]
+    [kinds.Weather]
     phases = [{starts_at = 2024-05-01T00:00:00, regions = ["SE"]}]
     [kinds.explosion]
     killed = "no"
@@ -851,7 +930,8 @@ def test_a_bad_document_lists_every_problem_with_its_path() -> None:
     assert [str(p) for p in err.value.problems] == [
         "colour: unknown key (valid: country, format_version, issuers, killed, kinds, "
         "recognition, salt, timezone)",
-        "kinds.weather: unknown alert kind (valid: crime_modus, explosion, tip_request)",
+        "kinds.Weather: must be keyed by a kind name: 1 to 64 lower-case ASCII letters, digits "
+        "or '_', starting with a letter (got 'Weather')",
         "kinds.explosion.killed: must be true or false (got 'no')",
         "kinds.explosion.phases[0].percentage: must lie in [0, 100] (got 120)",
         "kinds.tip_request.phases[1].regions: unknown region code 'XX'",
@@ -861,7 +941,7 @@ def test_a_bad_document_lists_every_problem_with_its_path() -> None:
         "enabled region, so repeat them, or set rollback = true to drop them",
         "kinds.tip_request.phases[2].regions: lists '01' more than once",
         "kinds.tip_request.phases[2].rollback: must be true or false (got 'yes')",
-        "kinds.tip_request.phases[3].shape: unknown key (valid: percentage, regions, rollback, starts_at)",
+        "kinds.tip_request.phases[3].shape: unknown key (valid: illustrative, percentage, regions, rollback, starts_at)",
         "kinds.tip_request.phases[3].regions: must be an array of region code strings (got '01')",
     ]
 

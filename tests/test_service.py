@@ -109,6 +109,62 @@ def test_the_whole_loop_survives_a_restart(tmp_path: Path) -> None:
         assert after == {"deliveries": []}
 
 
+def test_the_policy_issuers_decide_who_may_alert_through_the_service(tmp_path: Path) -> None:
+    """Unknown and unauthorised senders reach nobody, with reasons; acts_for governs Cancels."""
+    service = _service()
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        client.post("/positions", params=_q(), json=_positions(["p1", "p2"], [True, False]))
+        stranger = client.post(
+            "/alerts", params=_q(), content=_alert("X-1", sender="okand@example.se")
+        ).json()
+        assert (stranger["verdict"], stranger["deliveries"], stranger["issuer"]) == (
+            "UNKNOWN_ISSUER", [], None
+        )  # fmt: skip
+        assert stranger["reason"].startswith(
+            "sender 'okand@example.se' belongs to no issuer of the policy (issuers: "
+        )
+        # The Stockholm police region may issue crime-modus and tip requests, not Explosions.
+        local = client.post(
+            "/alerts", params=_q(), content=_alert("X-2", sender="stockholm@polisen.se")
+        ).json()
+        assert (local["verdict"], local["deliveries"], local["issuer"], local["kind"]) == (
+            "NOT_AUTHORISED", [], "polisen-stockholm", "explosion"
+        )  # fmt: skip
+        assert "may not issue explosion" in local["reason"]
+        # The national police may; the Stockholm region cannot cancel its incident (it does not
+        # act for the national issuer), the national issuer can.
+        got = client.post("/alerts", params=_q(), content=_alert()).json()
+        assert (got["verdict"], got["issuer"], got["recognised_by"]) == (
+            "DELIVER", "polisen-nationellt", "geotarget:kind"
+        )  # fmt: skip
+        assert [d["device"] for d in got["deliveries"]] == ["p1"]
+        refs = (Reference(sender="polisen@polisen.se", identifier="SE-POL-1", sent=AT),)
+        foreign = _alert("X-3", sender="stockholm@polisen.se", msg_type=MessageType.CANCEL,
+                         references=refs)  # fmt: skip
+        refused = client.post("/alerts", params=_q(1), content=foreign).json()
+        assert (refused["verdict"], refused["deliveries"]) == ("NOT_AUTHORISED", [])
+        assert "may not act for sender 'polisen@polisen.se'" in refused["reason"]
+        late = client.post("/positions", params=_q(2), json=_positions(["p3"], [True])).json()
+        assert [d["device"] for d in late["deliveries"]] == ["p3"]  # still active
+        own = _alert("SE-POL-2", msg_type=MessageType.CANCEL, references=refs)
+        gone = client.post("/alerts", params=_q(3), content=own).json()
+        assert gone["verdict"] == "CANCELLED"
+        assert sorted(d["device"] for d in gone["deliveries"]) == ["p1", "p3"]
+
+
+def test_the_service_refuses_a_policy_file_without_issuers(tmp_path: Path) -> None:
+    """A policy file must state its issuers (or issuers = "any"): never assumed."""
+    from geotarget import InvalidPolicy
+
+    service = _service()
+    doc = tmp_path / "policy.toml"
+    doc.write_text(
+        '[[kinds.explosion.phases]]\nstarts_at = 2024-04-15T00:00:00+02:00\nregions = ["SE"]\n'
+    )
+    with pytest.raises(InvalidPolicy, match="issuers"):
+        service.create_app(SQLiteLedger(tmp_path / "d.db"), policy=doc)
+
+
 def test_a_store_failure_is_a_503_and_the_service_keeps_serving(tmp_path: Path) -> None:
     """A store that fails answers 503 with the cause; the next call works once it is back."""
     import sqlite3

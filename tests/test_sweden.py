@@ -568,3 +568,42 @@ def test_no_point_changes_municipality_beyond_the_stated_tolerance(
     # the offset points do test something: some lie in another detailed municipality than the
     # vertex's, and beyond the tolerance the built-in data must agree with the detailed one
     assert check.size > 0
+
+
+# --- the pilot policy, shipped as package data ------------------------------------------------
+
+
+def test_pilot_policy_file_loads_and_names_only_shipped_regions() -> None:
+    """The shipped pilot TOML reads against the built-in regions and is the phased pilot."""
+    text = resources.files("geotarget").joinpath(sweden.PILOT_POLICY_FILE).read_text("utf-8")
+    from geotarget.rollout import RolloutPolicy
+
+    policy = RolloutPolicy.from_toml(text, catalog=sweden.hierarchy())
+    policy.validate(sweden.hierarchy())
+    assert policy == sweden.pilot_policy()
+    assert sweden.pilot_policy() is sweden.pilot_policy()  # read once, cached
+    explosion = policy.rollout("explosion")
+    assert explosion is not None and [p.regions for p in explosion.phases] == [{"SE"}]
+    for kind in ("crime_modus", "tip_request"):
+        rollout = policy.rollout(kind)
+        assert rollout is not None
+        assert [sorted(p.regions) for p in rollout.phases] == [
+            ["01"],
+            ["01", "12", "14"],
+            ["01", "12", "14", "SE"],
+        ]
+        # Only the announced first phase has a decided date.
+        assert [p.illustrative for p in rollout.phases] == [False, True, True]
+    assert not any(p.illustrative for p in explosion.phases)
+
+
+def test_pilot_policy_text_marks_illustrative_dates_in_the_file_and_in_text() -> None:
+    """Later dates are marked by a comment and the field; timelines number from 1 and mark them."""
+    text = resources.files("geotarget").joinpath(sweden.PILOT_POLICY_FILE).read_text("utf-8")
+    dated = [line for line in text.splitlines() if line.startswith("starts_at = 202")]
+    later = [line for line in dated if not line.startswith("starts_at = 2024-04-15")]
+    assert later and all("# ILLUSTRATIVE date" in line for line in later)
+    assert text.count("illustrative = true") == len(later) == 4
+    lines = str(sweden.pilot_policy().timeline("crime_modus")).splitlines()[1:]
+    assert [line.split()[:2] for line in lines] == [["phase", "1"], ["phase", "2"], ["phase", "3"]]
+    assert [line.endswith("(illustrative date)") for line in lines] == [False, True, True]

@@ -22,7 +22,7 @@ from targeting_helpers import (
 )
 
 from geotarget import Circle, PositionIndex, Positions
-from geotarget.alerts import AlertKind, MessageType, Reference, Status
+from geotarget.alerts import MessageType, Reference, Status
 from geotarget.errors import InvalidInput, InvalidType
 from geotarget.ledger import SQLiteLedger
 from geotarget.regions import RegionHierarchy
@@ -59,9 +59,9 @@ def test_recipients_equal_area_and_enabled_region_brute_force(
     lon[40:80] = 17.5  # on a municipality border
     pos = positions(lon, lat)
     area = Circle(lon0, lat0, radius)
-    pol = policy({AlertKind.TIP_REQUEST: [(T0 - dt.timedelta(days=1), tuple(sorted(enabled)))]})
+    pol = policy({"tip_request": [(T0 - dt.timedelta(days=1), tuple(sorted(enabled)))]})
     result = Targeter(regions, pol, location_rules=exact_rules(), snap_m=0.0).target(
-        make_alert(AlertKind.TIP_REQUEST, area), PositionIndex(pos), T0, confirm=True
+        make_alert("tip_request", area), PositionIndex(pos), T0, confirm=True
     )
     in_area = area.contains(lon, lat)
     munis = set(regions.expand(enabled, "municipality"))
@@ -91,9 +91,9 @@ def test_recipients_equal_area_and_enabled_region_brute_force(
 def test_kind_not_enabled_says_when_it_will_be(regions: RegionHierarchy) -> None:
     """Before the first phase the verdict is KIND_NOT_ENABLED with the phase start as next change."""
     start = T0 + dt.timedelta(days=10)
-    pol = policy({AlertKind.CRIME_MODUS: [(start, ("01",))]})
+    pol = policy({"crime_modus": [(start, ("01",))]})
     result = Targeter(regions, pol).target(
-        make_alert(AlertKind.CRIME_MODUS, Circle(17.5, 59.5, 1000.0)),
+        make_alert("crime_modus", Circle(17.5, 59.5, 1000.0)),
         PositionIndex(positions([17.5], [59.5])),
         T0,
     )
@@ -106,9 +106,9 @@ def test_kind_not_enabled_says_when_it_will_be(regions: RegionHierarchy) -> None
 
 def test_kind_missing_from_policy_is_denied(regions: RegionHierarchy) -> None:
     """A kind the policy does not name reaches nobody."""
-    pol = policy({AlertKind.EXPLOSION: [(T0 - dt.timedelta(days=1), ("XX",))]})
+    pol = policy({"explosion": [(T0 - dt.timedelta(days=1), ("XX",))]})
     result = Targeter(regions, pol).target(
-        make_alert(AlertKind.TIP_REQUEST, Circle(17.5, 59.5, 1000.0)),
+        make_alert("tip_request", Circle(17.5, 59.5, 1000.0)),
         PositionIndex(positions([17.5], [59.5])),
         T0,
     )
@@ -120,14 +120,14 @@ def test_area_wholly_outside_enabled_regions(regions: RegionHierarchy) -> None:
     """An area in county 02 while only 01 is enabled gives AREA_OUTSIDE_ROLLOUT, not an error."""
     pol = policy(
         {
-            AlertKind.CRIME_MODUS: [
+            "crime_modus": [
                 (T0 - dt.timedelta(days=1), ("01",)),
                 (T0 + dt.timedelta(days=5), ("01", "02")),
             ]
         }
     )
     result = Targeter(regions, pol).target(
-        make_alert(AlertKind.CRIME_MODUS, Circle(18.7, 59.5, 2000.0)),
+        make_alert("crime_modus", Circle(18.7, 59.5, 2000.0)),
         PositionIndex(positions([18.7], [59.5])),
         T0,
     )
@@ -138,7 +138,7 @@ def test_area_wholly_outside_enabled_regions(regions: RegionHierarchy) -> None:
 def test_expired_and_not_yet_active_alerts(regions: RegionHierarchy) -> None:
     """Onset <= t < expires: before onset NOT_YET_ACTIVE (with when), at expiry EXPIRED."""
     t = Targeter(regions, nationwide("XX"))
-    alert = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0), hours=1)
+    alert = make_alert("explosion", Circle(17.5, 59.5, 1000.0), hours=1)
     idx = PositionIndex(positions([17.5], [59.5]))
     early = t.target(alert, idx, T0 - dt.timedelta(seconds=1))
     assert early.verdict is Verdict.NOT_YET_ACTIVE
@@ -151,7 +151,7 @@ def test_naive_time_and_wrong_types_are_rejected(regions: RegionHierarchy) -> No
     """A naive ``at`` and non-alert arguments raise precise errors."""
     t = Targeter(regions, nationwide("XX"))
     idx = PositionIndex(positions([17.5], [59.5]))
-    alert = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0))
+    alert = make_alert("explosion", Circle(17.5, 59.5, 1000.0))
     with pytest.raises(InvalidInput, match="at must be timezone-aware"):
         t.target(alert, idx, dt.datetime(2024, 5, 20, 12))
     with pytest.raises(InvalidType, match="alert must be an Alert"):
@@ -173,8 +173,8 @@ def test_explosion_fails_open_and_tips_fail_closed_on_ambiguous_fixes(
     idx = PositionIndex(pos)
     t = Targeter(regions, nationwide("XX"))
     area = Circle(17.5, 59.5, 1000.0)
-    boom = t.target(make_alert(AlertKind.EXPLOSION, area, ident="e"), idx, T0)
-    tips = t.target(make_alert(AlertKind.TIP_REQUEST, area, ident="t"), idx, T0)
+    boom = t.target(make_alert("explosion", area, ident="e"), idx, T0)
+    tips = t.target(make_alert("tip_request", area, ident="t"), idx, T0)
     assert boom.recipients.tolist() == ["d0", "d1"]
     assert boom.outcome_of("d1") is Outcome.AMBIGUOUS_INCLUDED
     assert tips.recipients.tolist() == ["d0"]
@@ -190,7 +190,7 @@ def test_stale_and_missing_fixes_of_a_police_kind_are_not_told(regions: RegionHi
         observed_at=[T0, T0 - dt.timedelta(hours=3), None],
     )
     result = Targeter(regions, nationwide("XX")).target(
-        make_alert(AlertKind.TIP_REQUEST, Circle(17.5, 59.5, 1000.0)), PositionIndex(pos), T0
+        make_alert("tip_request", Circle(17.5, 59.5, 1000.0)), PositionIndex(pos), T0
     )
     assert result.recipients.tolist() == ["d0"]
     assert result.counts[Outcome.STALE_LOCATION] == 1
@@ -209,17 +209,17 @@ def test_update_that_grows_the_area_tells_only_newly_covered_devices(
     pos = positions([17.5, 17.51, 17.53, 17.6], [59.5, 59.5, 59.5, 59.5])
     idx = PositionIndex(pos)
     t = Targeter(regions, nationwide("XX"))
-    first = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0), ident="v1")
+    first = make_alert("explosion", Circle(17.5, 59.5, 1000.0), ident="v1")
     ref = (Reference(sender=SENDER, identifier="v1", sent=T0),)
     grown = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         Circle(17.5, 59.5, 2500.0),
         ident="v2",
         msg_type=MessageType.UPDATE,
         refs=ref,
     )
     moved = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         Circle(17.6, 59.5, 500.0),
         ident="v3",
         msg_type=MessageType.UPDATE,
@@ -240,13 +240,13 @@ def test_cancel_returns_everyone_to_retract(regions: RegionHierarchy) -> None:
     pos = positions([17.5, 17.51], [59.5, 59.5])
     t = Targeter(regions, nationwide("XX"))
     t.target(
-        make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 2000.0), ident="v1"),
+        make_alert("explosion", Circle(17.5, 59.5, 2000.0), ident="v1"),
         PositionIndex(pos),
         T0,
     )
     assert t.active_incidents == (f"{SENDER}/v1",)
     cancel = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         Circle(17.5, 59.5, 2000.0),
         ident="v2",
         msg_type=MessageType.CANCEL,
@@ -263,7 +263,7 @@ def test_test_alerts_reach_only_testers(regions: RegionHierarchy) -> None:
     pos = positions([17.5, 17.5], [59.5, 59.50001], tester=[False, True])
     for status in (Status.TEST, Status.EXERCISE):
         result = Targeter(regions, nationwide("XX")).target(
-            make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0), status=status),
+            make_alert("explosion", Circle(17.5, 59.5, 1000.0), status=status),
             PositionIndex(pos),
             T0,
         )
@@ -276,17 +276,17 @@ def test_blast_radius_guard_blocks_until_confirmed(regions: RegionHierarchy) -> 
     pos = positions([17.5, 17.51, 17.52], [59.5, 59.5, 59.5])
     idx = PositionIndex(pos)
     rules = {
-        AlertKind.EXPLOSION: KindRules(include_ambiguous=True, max_area_km2=10.0),
-        AlertKind.TIP_REQUEST: KindRules(include_ambiguous=False, max_recipients=2),
+        "explosion": KindRules(include_ambiguous=True, max_area_km2=10.0),
+        "tip_request": KindRules(include_ambiguous=False, max_recipients=2),
     }
     t = Targeter(regions, nationwide("XX"), location_rules=rules)
-    big = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 5000.0), ident="big")
+    big = make_alert("explosion", Circle(17.5, 59.5, 5000.0), ident="big")
     blocked = t.target(big, idx, T0)
     assert blocked.verdict is Verdict.BLAST_RADIUS
     assert "78.5 km², over the explosion limit of 10.0 km²" in blocked.reason
     assert len(blocked.recipients) == 0
     assert t.target(big, idx, T0, confirm=True).recipients.size == 3
-    many = make_alert(AlertKind.TIP_REQUEST, Circle(17.5, 59.5, 5000.0), ident="many")
+    many = make_alert("tip_request", Circle(17.5, 59.5, 5000.0), ident="many")
     assert (
         "3 devices are covered, over the tip_request limit of 2" in t.target(many, idx, T0).reason
     )
@@ -302,7 +302,7 @@ def test_canary_share_matches_the_policy(regions: RegionHierarchy) -> None:
     pol = RolloutPolicy(
         rollouts=[
             KindRollout(
-                kind=AlertKind.TIP_REQUEST,
+                kind="tip_request",
                 phases=[
                     Phase(starts_at=T0 - dt.timedelta(days=1), regions=("XX",), percentage=30.0)
                 ],
@@ -312,10 +312,10 @@ def test_canary_share_matches_the_policy(regions: RegionHierarchy) -> None:
     )
     area = Circle(17.5, 59.5, 2000.0)
     result = Targeter(regions, pol, location_rules=exact_rules()).target(
-        make_alert(AlertKind.TIP_REQUEST, area), PositionIndex(pos), T0
+        make_alert("tip_request", area), PositionIndex(pos), T0
     )
     inside = area.contains(lon, lat)
-    share = pol.in_canary(AlertKind.TIP_REQUEST, pos.ids, T0)
+    share = pol.in_canary("tip_request", pos.ids, T0)
     assert set(result.recipients.tolist()) == set(pos.ids[inside & share].tolist())
     assert 0.2 < len(result.recipients) / inside.sum() < 0.4
     assert result.counts[Outcome.OUTSIDE_CANARY] == int((inside & ~share).sum())
@@ -328,7 +328,7 @@ def test_on_positions_claims_devices_that_move_in_once(regions: RegionHierarchy)
     """A device that moves into an active area is told once; the ledger stops a repeat."""
     t = Targeter(regions, nationwide("XX"))
     t.target(
-        make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0)),
+        make_alert("explosion", Circle(17.5, 59.5, 1000.0)),
         PositionIndex(positions([17.5], [59.5])),
         T0,
     )
@@ -348,7 +348,7 @@ def test_sqlite_ledger_claims_once_across_restarts(
 ) -> None:
     """A new Targeter on the same SQLite ledger does not tell anyone twice."""
     pos = positions([17.5, 17.501], [59.5, 59.5])
-    alert = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0))
+    alert = make_alert("explosion", Circle(17.5, 59.5, 1000.0))
     with SQLiteLedger(tmp_path / "l.db") as ledger:
         assert (
             Targeter(regions, nationwide("XX"), ledger=ledger)
@@ -367,10 +367,10 @@ def test_sqlite_ledger_claims_once_across_restarts(
 def test_explain_covers_every_device_and_per_county_counts(regions: RegionHierarchy) -> None:
     """Every device gets an explanation; new recipients are counted per county."""
     pos = positions([17.5, 18.2, 17.6, 18.9], [59.5, 59.5, 59.6, 59.99])
-    pol = policy({AlertKind.TIP_REQUEST: [(T0 - dt.timedelta(days=1), ("01",))]})
+    pol = policy({"tip_request": [(T0 - dt.timedelta(days=1), ("01",))]})
     area = Circle(17.85, 59.5, 40_000.0)
     result = Targeter(regions, pol, location_rules=exact_rules()).target(
-        make_alert(AlertKind.TIP_REQUEST, area), PositionIndex(pos), T0, confirm=True
+        make_alert("tip_request", area), PositionIndex(pos), T0, confirm=True
     )
     assert result.recipients.tolist() == ["d0", "d2"]
     assert result.per_county == {"01": 2}
@@ -387,7 +387,7 @@ def test_devices_just_off_every_region_snap_to_the_nearest(regions: RegionHierar
 
     lon, lat, _ = pyproj.Geod(ellps="WGS84").fwd(19.0, 59.5, 90.0, 500.0)
     pos = positions([lon], [lat])
-    tips = make_alert(AlertKind.TIP_REQUEST, Circle(19.0, 59.5, 1000.0))
+    tips = make_alert("tip_request", Circle(19.0, 59.5, 1000.0))
     snapped = Targeter(regions, nationwide("XX"), snap_m=2000.0).target(
         tips, PositionIndex(pos), T0
     )
@@ -414,7 +414,7 @@ def test_targeter_is_safe_to_share_between_threads(regions: RegionHierarchy) -> 
 
     def work(i: int) -> None:
         try:
-            alert = make_alert(AlertKind.EXPLOSION, circles[i], ident=f"t{i}")
+            alert = make_alert("explosion", circles[i], ident=f"t{i}")
             got[i] = set(t.target(alert, idx, T0).recipients.tolist())
         except BaseException as err:  # pragma: no cover - reported below
             errors.append(err)
@@ -428,3 +428,19 @@ def test_targeter_is_safe_to_share_between_threads(regions: RegionHierarchy) -> 
     for i, c in enumerate(circles):
         assert got[i] == set(pos.ids[c.contains(lon, lat)].tolist())
     assert len(t.active_incidents) == 8
+
+
+@pytest.mark.parametrize(
+    "name", ["regions", "policy", "recognition", "issuers", "rules", "ledger", "snap_m", "lease"]
+)
+def test_configuration_is_read_only_once_built(regions: RegionHierarchy, name: str) -> None:
+    """Setting or deleting a Targeter's configuration raises AttributeError; rules are read-only."""
+    t = Targeter(regions, nationwide("XX"))
+    before = getattr(t, name)
+    with pytest.raises(AttributeError, match=name):
+        setattr(t, name, before)
+    with pytest.raises(AttributeError, match=name):
+        delattr(t, name)
+    assert getattr(t, name) is before
+    with pytest.raises(TypeError):
+        t.rules["explosion"] = t.rules["crime_modus"]  # type: ignore[index]

@@ -17,7 +17,7 @@ import pytest
 from targeting_helpers import SENDER, T0, make_alert, make_regions, positions, ref
 
 from geotarget import Circle, PositionIndex, Positions
-from geotarget.alerts import AlertKind, MessageType
+from geotarget.alerts import MessageType
 from geotarget.errors import InvalidInput
 from geotarget.ledger import (
     ClaimStatus,
@@ -97,7 +97,7 @@ def walkers(*names: str, at: dt.datetime = LATER) -> Positions:
 def test_recipients_are_pending_claims_with_stable_keys(opener: Opener) -> None:
     """target() returns pending claims; unconfirmed ones come back after the lease, same keys."""
     t = Targeter(make_regions(), nationwide("XX"), ledger=opener(), lease=dt.timedelta(seconds=30))
-    alert = make_alert(AlertKind.EXPLOSION, WIDE, ident="a1")
+    alert = make_alert("explosion", WIDE, ident="a1")
     got = t.target(alert, idx(*DEVICES), T0)
     assert got.verdict is Verdict.DELIVER
     assert got.claims is not None and got.claims.status is ClaimStatus.CLAIMED
@@ -122,12 +122,12 @@ def test_recipients_are_pending_claims_with_stable_keys(opener: Opener) -> None:
 def test_on_positions_returns_keys_and_an_update_claims_only_new_devices(opener: Opener) -> None:
     """Streaming deliveries carry keys; a widened Update claims only devices not yet claimed."""
     t = Targeter(make_regions(), nationwide("XX"), ledger=opener())
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     assert t.target(first, idx(*DEVICES), T0).recipients.tolist() == ["d0"]
     streamed = t.on_positions(walkers("w1", "d0"), LATER)
     assert [(d.device_id, d.key) for d in streamed] == [("w1", f"{SENDER}/a1 {SENDER}/a1 w1")]
     wider = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         WIDE,
         ident="a2",
         msg_type=MessageType.UPDATE,
@@ -143,12 +143,12 @@ def test_on_positions_returns_keys_and_an_update_claims_only_new_devices(opener:
 def test_cancel_is_a_retraction_claim_set(opener: Opener) -> None:
     """A Cancel returns pending retractions, confirmed like deliveries and redelivered until so."""
     t = Targeter(make_regions(), nationwide("XX"), ledger=opener(), lease=dt.timedelta(seconds=10))
-    first = make_alert(AlertKind.EXPLOSION, WIDE, ident="a1")
+    first = make_alert("explosion", WIDE, ident="a1")
     told = t.target(first, idx(*DEVICES), T0)
     assert told.claims is not None
     t.confirm(told.claims.keys(), T0)
     cancel = make_alert(
-        AlertKind.EXPLOSION, WIDE, ident="c1", msg_type=MessageType.CANCEL, refs=(ref(first),)
+        "explosion", WIDE, ident="c1", msg_type=MessageType.CANCEL, refs=(ref(first),)
     )
     got = t.target(cancel, idx(*DEVICES), T0)
     assert got.verdict is Verdict.CANCELLED
@@ -173,7 +173,7 @@ def test_a_new_targeter_resumes_the_active_alerts(
 ) -> None:
     """After a restart on_positions streams at once; pending claims come back; no one twice."""
     a = Targeter(regions, nationwide("XX"), ledger=durable())
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     got = a.target(first, idx(*DEVICES), T0)
     assert got.recipients.tolist() == ["d0"]
     a.ledger.close()
@@ -192,12 +192,12 @@ def test_a_cancel_on_one_targeter_stops_every_other(
     """Two Targeters over one store: a Cancel on A, then B delivers nothing, ever."""
     a = Targeter(regions, nationwide("XX"), ledger=durable())
     b = Targeter(regions, nationwide("XX"), ledger=durable())
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     a.target(first, idx(*DEVICES), T0)
     assert [d.device_id for d in b.on_positions(walkers("w1"), LATER)] == ["w1"]
     assert list(b.active_incidents) == [f"{SENDER}/a1"]
     cancel = make_alert(
-        AlertKind.EXPLOSION, AREA, ident="c1", msg_type=MessageType.CANCEL, refs=(ref(first),)
+        "explosion", AREA, ident="c1", msg_type=MessageType.CANCEL, refs=(ref(first),)
     )
     got = a.target(cancel, idx(*DEVICES), LATER)
     assert sorted(got.retract.tolist()) == ["d0", "w1"]  # B's streamed device is retracted too
@@ -207,7 +207,7 @@ def test_a_cancel_on_one_targeter_stops_every_other(
     assert late.verdict is Verdict.CANCELLED and len(late.recipients) == 0
     # An Update on B joins the cancelled incident: refused there too.
     upd = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         WIDE,
         ident="a2",
         msg_type=MessageType.UPDATE,
@@ -223,12 +223,12 @@ def test_an_update_on_one_targeter_is_streamed_by_another(
     """B streams the current version A delivered, and only after A delivered it."""
     a = Targeter(regions, nationwide("XX"), ledger=durable())
     b = Targeter(regions, nationwide("XX"), ledger=durable())
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     a.target(first, idx(*DEVICES), T0)
     east = Positions(["east"], [17.53], [59.5], observed_at=[LATER])
     assert b.on_positions(east, LATER) == []  # outside AREA
     wider = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         WIDE,
         ident="a2",
         msg_type=MessageType.UPDATE,
@@ -244,10 +244,10 @@ def test_a_claim_in_flight_loses_to_a_cancel(regions: RegionHierarchy, durable: 
     """A Cancel applied by A between B's evaluation and B's claim: B's claim is refused."""
     a = Targeter(regions, nationwide("XX"), ledger=durable())
     store_b = durable()
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     a.target(first, idx(*DEVICES), T0)
     cancel = make_alert(
-        AlertKind.EXPLOSION, AREA, ident="c1", msg_type=MessageType.CANCEL, refs=(ref(first),)
+        "explosion", AREA, ident="c1", msg_type=MessageType.CANCEL, refs=(ref(first),)
     )
 
     class CancelFirst:
@@ -263,8 +263,7 @@ def test_a_claim_in_flight_loses_to_a_cancel(regions: RegionHierarchy, durable: 
         def __getattr__(self, name: str) -> Any:
             return getattr(self.inner, name)
 
-    b = Targeter(regions, nationwide("XX"), ledger=store_b)
-    b.ledger = CancelFirst(store_b)
+    b = Targeter(regions, nationwide("XX"), ledger=CancelFirst(store_b))
     assert b.on_positions(walkers("w1"), LATER) == []
     assert a.ledger.recipients(f"{SENDER}/a1").tolist() == ["d0"]
 
@@ -284,7 +283,7 @@ def test_threads_and_two_targeters_never_claim_twice_nor_after_cancel(
     ids = [f"p{i}" for i in range(n)]
     a = Targeter(regions, nationwide("XX"), ledger=durable())
     b = Targeter(regions, nationwide("XX"), ledger=durable())
-    first = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 800.0), ident="a1")
+    first = make_alert("explosion", Circle(17.5, 59.5, 800.0), ident="a1")
     a.target(first, PositionIndex(Positions(ids[:10], lon[:10], lat[:10], observed_at=T0)), T0)
     claimed: list[str] = []
     lock = threading.Lock()
@@ -304,7 +303,7 @@ def test_threads_and_two_targeters_never_claim_twice_nor_after_cancel(
 
     def cancel_now() -> None:
         cancel = make_alert(
-            AlertKind.EXPLOSION,
+            "explosion",
             AREA,
             ident="c1",
             msg_type=MessageType.CANCEL,

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from targeting_helpers import SENDER, T0, make_alert, make_regions, positions, ref
 
 from geotarget import Circle, PositionIndex, Positions
-from geotarget.alerts import Alert, AlertKind, MessageType, Reference, Status
+from geotarget.alerts import Alert, MessageType, Reference, Status
 from geotarget.errors import DuplicateIdentifier
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import nationwide
@@ -58,9 +58,9 @@ def test_ack_and_error_are_not_alerts_and_change_nothing(
     targeter: Targeter, msg_type: MessageType
 ) -> None:
     """An Ack or Error reaches nobody and leaves the incident's current version streaming."""
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     assert targeter.target(first, idx(*DEVICES), T0).recipients.tolist() == ["d0"]
-    ack = make_alert(AlertKind.EXPLOSION, WIDE, ident="ack", msg_type=msg_type, refs=(ref(first),))
+    ack = make_alert("explosion", WIDE, ident="ack", msg_type=msg_type, refs=(ref(first),))
     got = targeter.target(ack, idx(*DEVICES), T0)
     assert got.verdict is Verdict.NOT_AN_ALERT
     assert got.incident is None and len(got.recipients) == 0
@@ -75,23 +75,23 @@ def test_draft_and_system_reach_nobody_and_change_nothing(
     targeter: Targeter, status: Status
 ) -> None:
     """A Draft or System alert reaches nobody, registers nothing, and its id stays free."""
-    draft = make_alert(AlertKind.EXPLOSION, AREA, ident="d1", status=status)
+    draft = make_alert("explosion", AREA, ident="d1", status=status)
     got = targeter.target(draft, idx(*DEVICES), T0)
     assert got.verdict is Verdict.NOT_PUBLIC
     assert len(got.recipients) == 0 and got.incident is None
     assert targeter.active_incidents == ()
     assert targeter.on_positions(walker(), LATER) == []
     # Nothing was recorded: the same id may now carry the actual alert, with another area.
-    actual = make_alert(AlertKind.EXPLOSION, WIDE, ident="d1")
+    actual = make_alert("explosion", WIDE, ident="d1")
     assert targeter.target(actual, idx(*DEVICES), T0).recipients.tolist() == ["d0", "d1"]
 
 
 def test_an_update_with_draft_status_does_not_touch_the_incident(targeter: Targeter) -> None:
     """A Draft Update of a live alert is NOT_PUBLIC: the incident keeps its area."""
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     targeter.target(first, idx(*DEVICES), T0)
     draft = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         WIDE,
         ident="a2",
         msg_type=MessageType.UPDATE,
@@ -109,9 +109,9 @@ def test_an_update_with_draft_status_does_not_touch_the_incident(targeter: Targe
 
 def test_update_chain_k1_k2_k3_tells_each_device_once(targeter: Targeter) -> None:
     """K1 → K2 (Update of K1) → K3 (Update of K2): one incident, nobody told twice."""
-    k1 = make_alert(AlertKind.EXPLOSION, AREA, ident="K1")
+    k1 = make_alert("explosion", AREA, ident="K1")
     k2 = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         AREA,
         ident="K2",
         msg_type=MessageType.UPDATE,
@@ -119,7 +119,7 @@ def test_update_chain_k1_k2_k3_tells_each_device_once(targeter: Targeter) -> Non
         sent=T0 + dt.timedelta(minutes=1),
     )
     k3 = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         WIDE,
         ident="K3",
         msg_type=MessageType.UPDATE,
@@ -141,9 +141,9 @@ def test_cancel_referencing_the_latest_version_retracts_all_and_ends_it(
     targeter: Targeter,
 ) -> None:
     """A Cancel naming only the last Update retracts every device told, and nothing streams."""
-    k1 = make_alert(AlertKind.EXPLOSION, AREA, ident="K1")
+    k1 = make_alert("explosion", AREA, ident="K1")
     k2 = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         WIDE,
         ident="K2",
         msg_type=MessageType.UPDATE,
@@ -154,7 +154,7 @@ def test_cancel_referencing_the_latest_version_retracts_all_and_ends_it(
     targeter.target(k1, index, T0)
     targeter.target(k2, index, T0 + dt.timedelta(minutes=1))
     cancel = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         WIDE,
         ident="C",
         msg_type=MessageType.CANCEL,
@@ -177,13 +177,13 @@ def test_cancel_of_an_alert_carrying_incidents_stops_streaming(targeter: Targete
     """An alert naming <incidents> is its own incident: a Cancel naming it stops on_positions."""
     import attrs
 
-    first = attrs.evolve(make_alert(AlertKind.EXPLOSION, AREA, ident="a1"), incidents=("inc-7",))
+    first = attrs.evolve(make_alert("explosion", AREA, ident="a1"), incidents=("inc-7",))
     targeter.target(first, idx(*DEVICES), T0)
     assert targeter.active_incidents == (f"{SENDER}/a1",)
     for incidents in ((), ("inc-7",)):  # whether or not the Cancel repeats <incidents>
         cancel = attrs.evolve(
             make_alert(
-                AlertKind.EXPLOSION,
+                "explosion",
                 AREA,
                 ident=f"c{len(incidents)}",
                 msg_type=MessageType.CANCEL,
@@ -200,9 +200,9 @@ def test_cancel_of_an_alert_carrying_incidents_stops_streaming(targeter: Targete
 
 def test_cancel_before_its_alert_is_remembered(targeter: Targeter) -> None:
     """A Cancel that arrives first is UNKNOWN_REFERENCE; the late Alert is never delivered."""
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     cancel = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         AREA,
         ident="c1",
         msg_type=MessageType.CANCEL,
@@ -218,7 +218,7 @@ def test_cancel_before_its_alert_is_remembered(targeter: Targeter) -> None:
     assert targeter.on_positions(walker(), LATER) == []
     # An Update of the cancelled original is cancelled too.
     update = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         WIDE,
         ident="u1",
         msg_type=MessageType.UPDATE,
@@ -232,9 +232,9 @@ def test_original_after_its_update_is_superseded_and_the_update_keeps_streaming(
     targeter: Targeter,
 ) -> None:
     """An Update whose original is unknown starts the incident; the late original is SUPERSEDED."""
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     update = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         WIDE,
         ident="a2",
         msg_type=MessageType.UPDATE,
@@ -257,9 +257,9 @@ def test_original_after_its_update_is_superseded_and_the_update_keeps_streaming(
 
 def test_original_after_its_known_update_is_superseded(targeter: Targeter) -> None:
     """Re-submitting the original after its Update changes nothing: the Update stays current."""
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     update = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         WIDE,
         ident="a2",
         msg_type=MessageType.UPDATE,
@@ -276,7 +276,7 @@ def test_original_after_its_known_update_is_superseded(targeter: Targeter) -> No
 
 def test_same_version_again_is_idempotent(targeter: Targeter) -> None:
     """Re-submitting the same version tells only devices newly in the area, nobody twice."""
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     assert targeter.target(first, idx([17.5], [59.5]), T0).recipients.tolist() == ["d0"]
     again = targeter.target(first, idx([17.5, 17.501], [59.5, 59.5]), LATER)
     assert again.verdict is Verdict.DELIVER
@@ -286,8 +286,8 @@ def test_same_version_again_is_idempotent(targeter: Targeter) -> None:
 
 def test_same_identifier_with_another_area_is_refused(targeter: Targeter) -> None:
     """Re-using (sender, identifier) with another area raises DuplicateIdentifier; nothing changes."""
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
-    moved = make_alert(AlertKind.EXPLOSION, Circle(18.5, 59.5, 1000.0), ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
+    moved = make_alert("explosion", Circle(18.5, 59.5, 1000.0), ident="a1")
     index = idx(*DEVICES)
     targeter.target(first, index, T0)
     with pytest.raises(
@@ -304,11 +304,11 @@ def test_update_from_another_sender_or_status_is_not_authorised(targeter: Target
     """An Update from another sender, or with another status, is NOT_AUTHORISED: no change."""
     import attrs
 
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     index = idx(*DEVICES)
     targeter.target(first, index, T0)
     base = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         WIDE,
         ident="a2",
         msg_type=MessageType.UPDATE,
@@ -322,9 +322,7 @@ def test_update_from_another_sender_or_status_is_not_authorised(targeter: Target
         assert got.verdict is Verdict.NOT_AUTHORISED
         assert len(got.recipients) == 0
     cancel = attrs.evolve(
-        make_alert(
-            AlertKind.EXPLOSION, AREA, ident="c", msg_type=MessageType.CANCEL, refs=(ref(first),)
-        ),
+        make_alert("explosion", AREA, ident="c", msg_type=MessageType.CANCEL, refs=(ref(first),)),
         sender="someone@example.se",
     )
     assert targeter.target(cancel, index, LATER).verdict is Verdict.NOT_AUTHORISED
@@ -335,12 +333,12 @@ def test_expired_incident_stops_streaming_and_not_yet_active_registers(
     targeter: Targeter,
 ) -> None:
     """At expiry the verdict is EXPIRED and streaming stops; before onset the incident waits."""
-    soon = make_alert(AlertKind.EXPLOSION, AREA, ident="s1", sent=T0 + dt.timedelta(hours=1))
+    soon = make_alert("explosion", AREA, ident="s1", sent=T0 + dt.timedelta(hours=1))
     early = targeter.target(soon, idx(*DEVICES), T0)
     assert early.verdict is Verdict.NOT_YET_ACTIVE
     assert early.incident == f"{SENDER}/s1"
     assert targeter.incident_of(soon) == f"{SENDER}/s1"
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1", hours=1)
+    first = make_alert("explosion", AREA, ident="a1", hours=1)
     targeter.target(first, idx(*DEVICES), T0)
     end = T0 + dt.timedelta(hours=1)
     assert targeter.target(first, idx(*DEVICES), end).verdict is Verdict.EXPIRED
@@ -349,7 +347,7 @@ def test_expired_incident_stops_streaming_and_not_yet_active_registers(
 
 def test_one_and_text_one_are_one_device(targeter: Targeter) -> None:
     """Device 1 and device "1" are one device: not told twice, and retracted by the Cancel."""
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     ints = PositionIndex(Positions([1, 2], [17.5, 18.5], [59.5, 59.5], observed_at=[T0] * 2))
     strs = PositionIndex(
         Positions(["1", "02"], [17.5, 17.5], [59.5, 59.5001], observed_at=[T0] * 2)
@@ -360,7 +358,7 @@ def test_one_and_text_one_are_one_device(targeter: Targeter) -> None:
     assert "already received incident" in again.explain(1)
     assert targeter.on_positions(Positions(["1"], [17.5], [59.5], observed_at=[LATER]), LATER) == []
     cancel = make_alert(
-        AlertKind.EXPLOSION, AREA, ident="c1", msg_type=MessageType.CANCEL, refs=(ref(first),)
+        "explosion", AREA, ident="c1", msg_type=MessageType.CANCEL, refs=(ref(first),)
     )
     assert sorted(targeter.target(cancel, ints, T0).retract.tolist()) == ["02", "1"]
 
@@ -369,11 +367,11 @@ def test_update_referencing_an_unknown_and_a_known_version_joins_the_known(
     targeter: Targeter,
 ) -> None:
     """Any known reference identifies the incident, whatever its place in the list."""
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     targeter.target(first, idx(*DEVICES), T0)
     ghost = Reference(sender=SENDER, identifier="ghost", sent=T0)
     update = make_alert(
-        AlertKind.EXPLOSION,
+        "explosion",
         WIDE,
         ident="a2",
         msg_type=MessageType.UPDATE,
@@ -393,11 +391,11 @@ def test_lifecycle_is_consistent_under_concurrent_cancel(regions: RegionHierarch
     index = PositionIndex(positions(lon, lat))
     for trial in range(5):
         t = Targeter(regions, nationwide("XX"))
-        first = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 500.0), ident=f"a{trial}")
+        first = make_alert("explosion", Circle(17.5, 59.5, 500.0), ident=f"a{trial}")
         t.target(first, index, T0)
         updates = [
             make_alert(
-                AlertKind.EXPLOSION,
+                "explosion",
                 Circle(17.5, 59.5, 600.0 + 100 * i),
                 ident=f"u{trial}-{i}",
                 msg_type=MessageType.UPDATE,
@@ -407,7 +405,7 @@ def test_lifecycle_is_consistent_under_concurrent_cancel(regions: RegionHierarch
             for i in range(6)
         ]
         cancel = make_alert(
-            AlertKind.EXPLOSION,
+            "explosion",
             AREA,
             ident=f"c{trial}",
             msg_type=MessageType.CANCEL,
@@ -440,9 +438,9 @@ def test_guard_on_a_resubmission_keeps_a_confirmed_alert_streaming(
     """A confirmed alert re-sent without confirm is blocked again but keeps streaming."""
     from geotarget.targeting import KindRules
 
-    rules = {AlertKind.EXPLOSION: KindRules(include_ambiguous=True, max_area_km2=1.0)}
+    rules = {"explosion": KindRules(include_ambiguous=True, max_area_km2=1.0)}
     t = Targeter(regions, nationwide("XX"), location_rules=rules)
-    big = make_alert(AlertKind.EXPLOSION, AREA, ident="big")
+    big = make_alert("explosion", AREA, ident="big")
     assert t.target(big, idx(*DEVICES), T0).verdict is Verdict.BLAST_RADIUS
     assert t.on_positions(walker(), LATER) == []  # never confirmed: nothing streams
     assert t.target(big, idx(*DEVICES), T0, confirm=True).recipients.tolist() == ["d0"]
@@ -464,7 +462,7 @@ def test_a_failing_ledger_leaves_the_incident_book_unchanged(regions: RegionHier
             return super().claim(*args, **kwargs)
 
     t = Targeter(regions, nationwide("XX"), ledger=Flaky())
-    first = make_alert(AlertKind.EXPLOSION, AREA, ident="a1")
+    first = make_alert("explosion", AREA, ident="a1")
     with pytest.raises(OSError, match="disk full"):
         t.target(first, idx(*DEVICES), T0)
     assert t.active_incidents == ()
@@ -497,7 +495,7 @@ def test_versions_in_any_order_match_a_simple_model(
             kw = {"msg_type": MessageType.UPDATE, "refs": tuple(ref(v) for v in versions)}
         versions.append(
             make_alert(
-                AlertKind.EXPLOSION,
+                "explosion",
                 Circle(17.5, 59.5, r),
                 ident=f"v{i}",
                 sent=T0 + dt.timedelta(minutes=i),
@@ -508,7 +506,7 @@ def test_versions_in_any_order_match_a_simple_model(
     if cancel_at is not None:
         messages.append(
             make_alert(
-                AlertKind.EXPLOSION,
+                "explosion",
                 AREA,
                 ident="cancel",
                 msg_type=MessageType.CANCEL,

@@ -19,7 +19,6 @@ from geotarget import (
     Positions,
     StaleRule,
 )
-from geotarget.alerts import AlertKind
 from geotarget.errors import InvalidInput, InvalidPolicy
 from geotarget.pilot import KIND_RULES
 from geotarget.regions import RegionHierarchy
@@ -52,11 +51,11 @@ def test_explosion_reaches_a_phone_whose_fix_is_61_minutes_old(regions: RegionHi
     )
     area = Circle(*SERGELS_TORG, 500.0)
     t = Targeter(regions, nationwide("XX"))
-    boom = t.target(make_alert(AlertKind.EXPLOSION, area, ident="e"), PositionIndex(pos), T0)
+    boom = t.target(make_alert("explosion", area, ident="e"), PositionIndex(pos), T0)
     assert boom.recipients.tolist() == ["d0"]
     assert boom.outcome_of("d0") is Outcome.STALE_INCLUDED
     assert "stale fix this kind still accepts" in boom.explain("d0")
-    tips = t.target(make_alert(AlertKind.TIP_REQUEST, area, ident="t"), PositionIndex(pos), T0)
+    tips = t.target(make_alert("tip_request", area, ident="t"), PositionIndex(pos), T0)
     assert tips.recipients.tolist() == []
     assert tips.outcome_of("d0") is Outcome.STALE_LOCATION
 
@@ -73,7 +72,7 @@ def test_stale_fixes_use_the_area_grown_by_the_margin_and_the_age_bound(
         observed_at=[two_h, two_h, T0 - dt.timedelta(hours=25), None, T0],
     )
     result = Targeter(regions, nationwide("XX")).target(
-        make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0)), PositionIndex(pos), T0
+        make_alert("explosion", Circle(17.5, 59.5, 1000.0)), PositionIndex(pos), T0
     )
     assert result.recipients.tolist() == ["d0", "d4"]
     assert [result.outcome_of(f"d{i}") for i in range(5)] == [
@@ -94,7 +93,7 @@ def test_stale_margin_around_a_polygon(regions: RegionHierarchy) -> None:
     old = T0 - dt.timedelta(hours=3)
     pos = positions([near[0], far[0]], [near[1], far[1]], observed_at=[old, old])
     result = Targeter(regions, nationwide("XX")).target(
-        make_alert(AlertKind.EXPLOSION, square), PositionIndex(pos), T0
+        make_alert("explosion", square), PositionIndex(pos), T0
     )
     assert result.recipients.tolist() == ["d0"]
 
@@ -139,7 +138,7 @@ def test_stale_rule_equals_a_brute_force_oracle(
         "timedelta64[us]"
     )
     rules = {
-        AlertKind.EXPLOSION: KindRules(
+        "explosion": KindRules(
             location=LocationRule(max_age=dt.timedelta(hours=1), accuracy=0.0),
             include_ambiguous=True,
             stale=StaleRule(max_age=dt.timedelta(hours=12), margin_m=margin),
@@ -148,7 +147,7 @@ def test_stale_rule_equals_a_brute_force_oracle(
     }
     pos = positions(lon, lat, observed_at=observed)
     result = Targeter(regions, nationwide("XX"), location_rules=rules).target(
-        make_alert(AlertKind.EXPLOSION, c), PositionIndex(pos), T0, confirm=True
+        make_alert("explosion", c), PositionIndex(pos), T0, confirm=True
     )
     assert set(result.recipients.tolist()) == _stale_oracle(lon, lat, age_h, c, 1.0, 12.0, margin)
 
@@ -156,11 +155,11 @@ def test_stale_rule_equals_a_brute_force_oracle(
 def test_no_fix_is_told_only_when_the_kind_says_so(regions: RegionHierarchy) -> None:
     """A device without a fix is NO_FIX, or NO_FIX_INCLUDED (told) under include_no_fix."""
     pos = positions([17.5, np.nan], [59.5, np.nan])
-    alert = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0))
+    alert = make_alert("explosion", Circle(17.5, 59.5, 1000.0))
     default = Targeter(regions, nationwide("XX")).target(alert, PositionIndex(pos), T0)
     assert default.recipients.tolist() == ["d0"]
     assert default.outcome_of("d1") is Outcome.NO_FIX
-    rules = {AlertKind.EXPLOSION: KindRules(include_ambiguous=True, include_no_fix=True)}
+    rules = {"explosion": KindRules(include_ambiguous=True, include_no_fix=True)}
     told = Targeter(regions, nationwide("XX"), location_rules=rules).target(
         alert, PositionIndex(pos), T0
     )
@@ -175,10 +174,10 @@ def test_beyond_the_border_is_a_per_kind_choice(regions: RegionHierarchy) -> Non
     pos = positions([18.999, across[0]], [59.5, across[1]])
     area = Circle(19.0, 59.5, 1000.0)
     t = Targeter(regions, nationwide("XX"))
-    boom = t.target(make_alert(AlertKind.EXPLOSION, area, ident="e"), PositionIndex(pos), T0)
+    boom = t.target(make_alert("explosion", area, ident="e"), PositionIndex(pos), T0)
     assert boom.recipients.tolist() == ["d0", "d1"]
     assert boom.per_county == {"02": 1}  # a device beyond the border is in no county
-    tips = t.target(make_alert(AlertKind.TIP_REQUEST, area, ident="t"), PositionIndex(pos), T0)
+    tips = t.target(make_alert("tip_request", area, ident="t"), PositionIndex(pos), T0)
     assert tips.recipients.tolist() == ["d0"]
     assert tips.outcome_of("d1") is Outcome.BEYOND_BORDER
 
@@ -187,9 +186,9 @@ def test_beyond_border_under_a_regional_rollout(regions: RegionHierarchy) -> Non
     """With only county 02 enabled, the border device is told, a device in 01 is not."""
     across = east_of(19.0, 59.5, 300.0)
     pos = positions([18.999, across[0], 17.99], [59.5, across[1], 59.5])
-    pol = policy({AlertKind.EXPLOSION: [(T0 - dt.timedelta(days=1), ("02",))]})
+    pol = policy({"explosion": [(T0 - dt.timedelta(days=1), ("02",))]})
     result = Targeter(regions, pol).target(
-        make_alert(AlertKind.EXPLOSION, Circle(18.5, 59.5, 40_000.0)),
+        make_alert("explosion", Circle(18.5, 59.5, 40_000.0)),
         PositionIndex(pos),
         T0,
         confirm=True,
@@ -225,14 +224,14 @@ def test_area_on_the_water_within_snap_of_an_enabled_region_is_not_refused(
     centre = east_of(19.0, 59.5, 1500.0)  # the circle's west rim is 500 m off the region
     device = east_of(19.0, 59.5, 700.0)
     pos = positions([device[0]], [device[1]])
-    alert = make_alert(AlertKind.TIP_REQUEST, Circle(centre[0], centre[1], 1000.0))
+    alert = make_alert("tip_request", Circle(centre[0], centre[1], 1000.0))
     snapping = Targeter(regions, nationwide("XX"), snap_m=1000.0)
     result = snapping.target(alert, PositionIndex(pos), T0)
     assert result.verdict is Verdict.DELIVER
     assert result.recipients.tolist() == ["d0"]
     assert result.per_county == {"02": 1}
     far = east_of(19.0, 59.5, 5000.0)
-    away = make_alert(AlertKind.TIP_REQUEST, Circle(far[0], far[1], 1000.0), ident="far")
+    away = make_alert("tip_request", Circle(far[0], far[1], 1000.0), ident="far")
     refused = snapping.target(away, PositionIndex(pos), T0)
     assert refused.verdict is Verdict.AREA_OUTSIDE_ROLLOUT
     assert "grown by snap_m=1000 m" in refused.reason
@@ -240,12 +239,12 @@ def test_area_on_the_water_within_snap_of_an_enabled_region_is_not_refused(
 
 def test_area_outside_rollout_iff_no_enabled_region_is_met(regions: RegionHierarchy) -> None:
     """AREA_OUTSIDE_ROLLOUT for an area in county 01 with only 02 enabled; DELIVER when it reaches."""
-    pol = policy({AlertKind.TIP_REQUEST: [(T0 - dt.timedelta(days=1), ("02",))]})
+    pol = policy({"tip_request": [(T0 - dt.timedelta(days=1), ("02",))]})
     t = Targeter(regions, pol)
     pos = PositionIndex(positions([17.5], [59.5]))
-    inside_01 = make_alert(AlertKind.TIP_REQUEST, Circle(17.5, 59.5, 1000.0), ident="a")
+    inside_01 = make_alert("tip_request", Circle(17.5, 59.5, 1000.0), ident="a")
     assert t.target(inside_01, pos, T0).verdict is Verdict.AREA_OUTSIDE_ROLLOUT
-    reaching = make_alert(AlertKind.TIP_REQUEST, Circle(17.99, 59.5, 1000.0), ident="b")
+    reaching = make_alert("tip_request", Circle(17.99, 59.5, 1000.0), ident="b")
     assert t.target(reaching, pos, T0).verdict is Verdict.DELIVER
 
 
@@ -258,8 +257,8 @@ def test_policy_naming_an_unknown_region_is_refused_at_construction(
     """Targeter(...) lists every unknown code and bad rule at once, with its path."""
     pol = policy(
         {
-            AlertKind.TIP_REQUEST: [(T0, ("0101", "9999"))],
-            AlertKind.CRIME_MODUS: [(T0, ("NOPE",))],
+            "tip_request": [(T0, ("0101", "9999"))],
+            "crime_modus": [(T0, ("NOPE",))],
         }
     )
     with pytest.raises(InvalidPolicy) as err:
@@ -281,17 +280,17 @@ def test_policy_naming_an_unknown_region_is_refused_at_construction(
 def test_plans_are_keyed_on_the_area(regions: RegionHierarchy) -> None:
     """Two areas under one decision get two plans: a plan is never reused for another area."""
     t = Targeter(regions, nationwide("XX"))
-    decision = t.policy.decide(AlertKind.EXPLOSION, T0)
-    first_area = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0)).area
+    decision = t.policy.decide("explosion", T0)
+    first_area = make_alert("explosion", Circle(17.5, 59.5, 1000.0)).area
     assert first_area is not None
-    one = t._plan(AlertKind.EXPLOSION, first_area, decision)
-    other_area = make_alert(AlertKind.EXPLOSION, Circle(18.5, 59.5, 1000.0)).area
+    one = t._plan("explosion", first_area, decision)
+    other_area = make_alert("explosion", Circle(18.5, 59.5, 1000.0)).area
     assert other_area is not None
-    two = t._plan(AlertKind.EXPLOSION, other_area, decision)
+    two = t._plan("explosion", other_area, decision)
     assert one.area != two.area and two.area == other_area
-    same = make_alert(AlertKind.EXPLOSION, Circle(17.5, 59.5, 1000.0), ident="x").area
+    same = make_alert("explosion", Circle(17.5, 59.5, 1000.0), ident="x").area
     assert same is not None
-    assert t._plan(AlertKind.EXPLOSION, same, decision) is one  # equal value: reused
+    assert t._plan("explosion", same, decision) is one  # equal value: reused
 
 
 def test_nationwide_kind_beyond_the_border_needs_no_region_lookup(
@@ -312,8 +311,8 @@ def test_nationwide_kind_beyond_the_border_needs_no_region_lookup(
 
     area = Circle(17.5, 59.5, 1000.0)
     here = PositionIndex(positions([17.5], [59.5]))
-    t.target(make_alert(AlertKind.EXPLOSION, area, ident="e"), here, T0)
-    t.target(make_alert(AlertKind.TIP_REQUEST, area, ident="t"), here, T0)
+    t.target(make_alert("explosion", area, ident="e"), here, T0)
+    t.target(make_alert("tip_request", area, ident="t"), here, T0)
     t._finest_set = Counting()  # type: ignore[assignment]
     later = T0 + dt.timedelta(minutes=1)
     batch = Positions(["walker"], [17.501], [59.5], observed_at=later)

@@ -1,6 +1,7 @@
-"""Draw the example pilot policy's timeline on a map of Sweden: the enabled counties per phase.
+"""Draw the pilot policy's timeline on a map of Sweden: the enabled counties per phase.
 
-Reads ``docs/examples/pilot_policy.toml`` (the file the test suite loads) and draws one map per
+Reads the pilot as shipped (``geotarget.sweden.pilot_policy()``, the package's
+``geotarget/data/sweden/pilot_policy.toml``) and draws one map per
 kind (kinds with the same schedule share a row) and per instant at which some phase starts. The
 county outlines are the built-in ones of ``geotarget.sweden``.
 """
@@ -17,12 +18,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geotarget import _rollout_time
 from geotarget.errors import UnknownCode
 from geotarget.rollout import Reason, RolloutPolicy
+from geotarget.rollout import _time as _rollout_time
 
-HERE = Path(__file__).resolve().parent
-EXAMPLE = HERE.parent / "examples" / "pilot_policy.toml"
 ON, OFF, EDGE = "#1b7837", "#e3e3e3", "#ffffff"
 LABELS = {
     "explosion": "explosion alerts",
@@ -75,7 +74,7 @@ def _rows(policy: RolloutPolicy) -> list[tuple[str, Any]]:
     rows: dict[tuple[Any, ...], list[str]] = {}
     for r in policy.rollouts:
         key = tuple((p.starts_at, p.regions, p.percentage) for p in r.phases)
-        rows.setdefault(key, []).append(r.kind.value)
+        rows.setdefault(key, []).append(r.kind)
     labels = [", ".join(LABELS[k] for k in kinds) for kinds in rows.values()]
     return [
         (t[0].upper() + t[1:], kinds[0]) for t, kinds in zip(labels, rows.values(), strict=True)
@@ -92,7 +91,9 @@ def _draw_polygons(ax: Any, geom: Any, colour: str) -> None:
 
 def main(outdir: Path) -> None:
     """Write ``rollout_timeline.png``."""
-    policy = RolloutPolicy.from_toml(EXAMPLE)
+    from geotarget import sweden
+
+    policy = sweden.pilot_policy()
     counties = _counties()
     rows = _rows(policy)
     instants = sorted({p.starts_at for r in policy.rollouts for p in r.phases})
@@ -115,8 +116,20 @@ def main(outdir: Path) -> None:
             what = "nationwide" if d.reason is Reason.NATIONWIDE else f"{len(enabled)} counties"
             if len(enabled) == 1:
                 what = catalog.name_of(next(iter(enabled)))
+            rollout = policy.rollout(kind)
+            started = (
+                rollout.phases[d.phase_index]
+                if rollout is not None and d.phase_index is not None
+                else None
+            )
+            note = (
+                " (illustrative date)"
+                if started is not None and started.illustrative and started.starts_at == at
+                else ""
+            )
             ax.set_title(
-                f"{_rollout_time.human(at, tz, with_zone=False)}\n{phase}{what}", fontsize=8
+                f"{_rollout_time.human(at, tz, with_zone=False)}{note}\n{phase}{what}",
+                fontsize=8,
             )
         axes[i, 0].text(
             -0.08,
@@ -129,8 +142,8 @@ def main(outdir: Path) -> None:
             transform=axes[i, 0].transAxes,
         )
     fig.suptitle(
-        "The example pilot policy: enabled counties from each phase start\n"
-        f"(times {tz}; the dates after 2024-04-15 are illustrative)",
+        "The pilot policy as shipped: enabled counties from each phase start\n"
+        f'(times {tz}; a date marked "illustrative date" is not decided)',
         fontsize=10,
     )
     fig.tight_layout()

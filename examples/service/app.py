@@ -6,8 +6,11 @@ in the store, so any process may take any request, and a restarted one resumes t
 alerts at once. The latest snapshot of device positions is an immutable
 :class:`~geotarget.matcher.PositionIndex` swapped atomically (one assignment). Endpoints:
 
-``POST /alerts``      a CAP 1.2 document (Alert, Update or Cancel): ``Targeter.target`` over the
-                      current snapshot; returns the verdict and the pending deliveries (or
+``POST /alerts``      a CAP 1.2 document (Alert, Update or Cancel) as received:
+                      ``Targeter.receive`` over the current snapshot (strict reading, axis
+                      order, signature where the issuer must sign, kind recognition, the
+                      issuer's authority); returns the verdict, its reason, the kind, the rule
+                      that recognised it, the issuer, and the pending deliveries (or
                       retractions) to push. A sender that got no answer re-sends: the same
                       version again claims only what is not claimed yet.
 ``POST /positions``   a batch of fixes (JSON columns): becomes the current snapshot; returns the
@@ -22,9 +25,18 @@ Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it
 now. A store failure answers 503 with the :class:`~geotarget.errors.StoreError` message (nothing
 of the request was applied), and the service keeps answering what does not need the store.
 
-Run: ``GEOTARGET_STORE=/var/lib/geotarget/deliveries.db uvicorn --factory
-examples.service.app:app`` (``GEOTARGET_STORE`` may also be a PostgreSQL DSN starting with
-``postgresql://`` or ``host=``).
+The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML, or JSON
+by its ``.json`` suffix): its rollout, its ``[[recognition]]`` rules (then the pilot's defaults,
+:data:`geotarget.pilot.RECOGNITION`) and its ``[[issuers]]`` table — who may issue which kinds
+where, and which issuer ``acts_for`` which (an Update or Cancel from another sender is refused
+unless its issuer acts for the incident's) — each checked against the regions when the service
+starts. An alert from a sender no issuer lists, or outside its issuer's kinds or regions,
+reaches nobody; the answer says why.
+
+Run: ``GEOTARGET_STORE=/var/lib/geotarget/deliveries.db GEOTARGET_POLICY=policy.toml uvicorn
+--factory examples.service.app:app`` (``GEOTARGET_STORE`` may also be a PostgreSQL DSN starting
+with ``postgresql://`` or ``host=``; ``GEOTARGET_POLICY`` defaults to the example pilot policy,
+``docs/examples/pilot_policy.toml``).
 """
 
 from __future__ import annotations
@@ -35,7 +47,8 @@ import signal
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 from starlette.applications import Starlette
@@ -44,13 +57,47 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from geotarget import PositionIndex, Positions, Targeter, cap, sweden
+from geotarget import PositionIndex, Positions, Targeter, pilot, sweden
 from geotarget.errors import GeotargetError, StoreError
+from geotarget.issuers import Issuers
+from geotarget.kinds import Recognizer
 from geotarget.ledger import Claims, DeliveryLedger, PostgresLedger, SQLiteLedger
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import RolloutPolicy
 
 LEASE = dt.timedelta(seconds=30)
+
+#: The policy file read when ``GEOTARGET_POLICY`` names none: the example pilot policy.
+EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "docs" / "examples" / "pilot_policy.toml"
+
+
+class Policy(NamedTuple):
+    """What one policy file says: the rollout, the recognition rules and the issuer table."""
+
+    rollout: RolloutPolicy
+    recognition: Recognizer
+    issuers: Issuers
+
+
+def load_policy(path: Path, regions: RegionHierarchy) -> Policy:
+    """Read a policy file as the integrator's guide says, checked against ``regions``.
+
+    The rollout and the issuer table must name only codes of ``regions``; the file's
+    recognition rules rank before the pilot's defaults. A file without an issuer table is
+    refused (write ``issuers = "any"`` to accept every sender): the service never assumes it.
+    """
+    if path.suffix == ".json":
+        return Policy(
+            RolloutPolicy.from_json(path, catalog=regions),
+            Recognizer.from_json(path) + pilot.RECOGNITION,
+            Issuers.from_json(path, catalog=regions),
+        )
+    return Policy(
+        RolloutPolicy.from_toml(path, catalog=regions),
+        Recognizer.from_toml(path) + pilot.RECOGNITION,
+        Issuers.from_toml(path, catalog=regions),
+    )
+
 
 #: Fault injection for the crash tests (SIGKILL, no clean-up): ``claiming`` while a claim runs
 #: (a timer fires during the store call: before or after its commit), ``claimed`` right after a
@@ -118,13 +165,22 @@ def _empty_index() -> PositionIndex:
 def create_app(
     store: DeliveryLedger,
     regions: RegionHierarchy | None = None,
-    policy: RolloutPolicy | None = None,
+    policy: Path | None = None,
 ) -> Starlette:
-    """The ASGI app over ``store`` (Swedish regions and the pilot policy by default)."""
+    """The ASGI app over ``store``: Swedish regions and ``policy`` (a policy file) by default.
+
+    ``policy`` defaults to ``GEOTARGET_POLICY``, else :data:`EXAMPLE_POLICY`.
+    """
     ledger: Any = _Crashing(store) if CRASH_AT else store
+    regions = regions if regions is not None else sweden.hierarchy()
+    if policy is None:
+        policy = Path(os.environ.get("GEOTARGET_POLICY", EXAMPLE_POLICY))
+    rollout, recognition, issuers = load_policy(policy, regions)
     targeter = Targeter(
-        regions if regions is not None else sweden.hierarchy(),
-        policy if policy is not None else sweden.pilot_policy(),
+        regions,
+        rollout,
+        recognition=recognition,
+        issuers=issuers,
         ledger=ledger,
         lease=LEASE,
     )
@@ -135,13 +191,15 @@ def create_app(
         return JSONResponse(await run_in_threadpool(submit_alert, body, _at(request)))
 
     def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
-        alert = cap.loads(document)
-        result = targeter.target(alert, current["index"], at)
+        result = targeter.receive(document, current["index"], at)
         return {
             "verdict": result.verdict.value,
             "reason": result.reason,
             "incident": result.incident,
-            "version": f"{alert.sender}/{alert.identifier}",
+            "alert": result.alert_id,
+            "kind": result.kind,
+            "recognised_by": result.recognised_by,
+            "issuer": result.issuer,
             "deliveries": _deliveries([result.claims]) if result.claims is not None else [],
         }
 

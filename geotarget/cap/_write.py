@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from geotarget._cap_read import CAP12
-from geotarget._cap_xml import MAX_DOCUMENT_BYTES, MAX_ELEMENTS
 from geotarget.alerts import Alert, AlertArea, Info, NamedValue
+from geotarget.cap._read import CAP12
+from geotarget.cap._xml import MAX_DOCUMENT_BYTES, MAX_ELEMENTS
 from geotarget.errors import InvalidAlert
 
 NAMESPACE = CAP12

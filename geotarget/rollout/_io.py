@@ -9,9 +9,10 @@ The document (JSON shown; TOML has the same keys)::
                                            "regions": ["01"], "percentage": 100,
                                            "rollback": false}]}}}
 
-Only ``kinds.<kind>.phases[i].starts_at`` and ``.regions`` are required. Reading collects every
-problem with its path and raises one :class:`~geotarget.errors.InvalidPolicy`; nothing is built
-from a document with problems.
+Only ``kinds.<kind>.phases[i].starts_at`` and ``.regions`` are required. A phase may say
+``illustrative = true`` (its date is not decided); it is written only when true. Reading
+collects every problem with its path and raises one :class:`~geotarget.errors.InvalidPolicy`;
+nothing is built from a document with problems.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from geotarget import _rollout_time as _time
-from geotarget.alerts import AlertKind
+from geotarget._alert_values import KIND_NAME, KIND_NAME_RULE
 from geotarget.errors import InvalidPolicy, InvalidType, MissingExtra, Problem
+from geotarget.rollout import _time
 
 if TYPE_CHECKING:
     from geotarget.rollout import Phase, RegionCatalog, RolloutPolicy
@@ -38,7 +39,7 @@ _TOP_KEYS = (
     "format_version", "timezone", "country", "salt", "killed", "kinds", "recognition", "issuers",
 )  # fmt: skip
 _KIND_KEYS = ("killed", "phases")
-_PHASE_KEYS = ("starts_at", "regions", "percentage", "rollback")
+_PHASE_KEYS = ("starts_at", "regions", "percentage", "rollback", "illustrative")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_\-]+")
 
 # ---------------------------------------------------------------------------------------------
@@ -64,21 +65,25 @@ def to_dict(policy: RolloutPolicy, *, canonical: bool = False) -> dict[str, Any]
         "salt": policy.salt,
         "killed": policy.killed,
         "kinds": {
-            r.kind.value: {
+            r.kind: {
                 "killed": r.killed,
-                "phases": [
-                    {
-                        "starts_at": instant(p.starts_at),
-                        "regions": sorted(p.regions),
-                        "percentage": _number(p.percentage),
-                        "rollback": p.rollback,
-                    }
-                    for p in r.phases
-                ],
+                "phases": [_phase_dict(p, instant) for p in r.phases],
             }
             for r in policy.rollouts
         },
     }
+
+
+def _phase_dict(p: Phase, instant: Callable[[Any], str]) -> dict[str, Any]:
+    out = {
+        "starts_at": instant(p.starts_at),
+        "regions": sorted(p.regions),
+        "percentage": _number(p.percentage),
+        "rollback": p.rollback,
+    }
+    if p.illustrative:  # only when true: policies without such phases keep their hash
+        out["illustrative"] = True
+    return out
 
 
 def canonical_json(policy: RolloutPolicy) -> str:
@@ -138,6 +143,8 @@ def to_toml(policy: RolloutPolicy) -> str:
                 f"percentage = {phase['percentage']!r}",
                 f"rollback = {_toml_bool(phase['rollback'])}",
             ]
+            if phase.get("illustrative"):
+                lines.append("illustrative = true  # the date is illustrative, not decided")
     return "\n".join(lines) + "\n"
 
 
@@ -316,12 +323,10 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
         path = _key("kinds", key)
         before = len(problems)
         kind = None
-        try:
-            kind = AlertKind(key)
-        except ValueError:
-            bad(
-                path, f"unknown alert kind (valid: {', '.join(sorted(k.value for k in AlertKind))})"
-            )
+        if isinstance(key, str) and KIND_NAME.fullmatch(key):
+            kind = key
+        else:
+            bad(path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {key!r})")
         if not isinstance(body, Mapping):
             bad(path, f"must be a table with keys killed and phases (got {type(body).__name__})")
             continue
@@ -420,6 +425,10 @@ def _phase(
     if not _is_bool(rollback):
         bad(f"{path}.rollback", f"must be true or false (got {rollback!r})")
         ok = False
+    illustrative = raw.get("illustrative", False)
+    if not _is_bool(illustrative):
+        bad(f"{path}.illustrative", f"must be true or false (got {illustrative!r})")
+        ok = False
     number_ok = not _is_bool(percentage) and isinstance(percentage, (int, float))
     try:
         phase = _r.Phase(  # placeholders stand in for values already reported
@@ -427,6 +436,7 @@ def _phase(
             regions=regions if regions_ok and isinstance(regions, list) else ["X"],
             percentage=percentage if number_ok else 100,
             rollback=rollback is True,
+            illustrative=illustrative is True,
         )
     except InvalidPolicy as err:
         reported = {"starts_at"} if starts_at is None else set()
@@ -471,6 +481,6 @@ def catalog_problems(policy: RolloutPolicy, catalog: RegionCatalog) -> list[Prob
     problems = _country_problems(policy.country, catalog)
     for r in policy.rollouts:
         for i, p in enumerate(r.phases):
-            path = f"kinds.{r.kind.value}.phases[{i}].regions"
+            path = f"kinds.{r.kind}.phases[{i}].regions"
             problems += _region_problems(p.regions, policy.country, catalog, path)
     return problems

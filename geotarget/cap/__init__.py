@@ -74,11 +74,11 @@ from datetime import datetime
 import attrs
 import numpy as np
 
-from geotarget import _cap_write, _cap_xml
-from geotarget._cap_read import CAP12, DSIG, Envelope, Reader, Repair, swap_message
-from geotarget._cap_xml import MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_ELEMENTS
 from geotarget._validate import lon_lat
 from geotarget.alerts import Alert
+from geotarget.cap import _write, _xml
+from geotarget.cap._read import CAP12, DSIG, Envelope, Reader, Repair, swap_message
+from geotarget.cap._xml import MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_ELEMENTS
 from geotarget.errors import (
     InvalidCAP,
     InvalidCoordinates,
@@ -108,8 +108,6 @@ __all__ = [
 def __dir__() -> list[str]:
     return __all__
 
-
-Repair.__module__ = __name__
 
 #: The CAP 1.2 XML namespace.
 NAMESPACE = CAP12
@@ -173,13 +171,13 @@ def _envelope(value: Sequence[float] | None) -> Envelope | None:
     return (west, south, east, north)
 
 
-def _parse(data: str | bytes) -> _cap_xml.Node:
+def _parse(data: str | bytes) -> _xml.Node:
     """The element tree of ``data``, or InvalidCAP for refused or malformed XML."""
     if not isinstance(data, (str, bytes, bytearray, memoryview)):
         raise InvalidType(f"data must be str or bytes (got {type(data).__name__})")
     try:
-        return _cap_xml.parse(data)
-    except _cap_xml.Refused as err:
+        return _xml.parse(data)
+    except _xml.Refused as err:
         raise InvalidCAP([Problem("", str(err))]) from err
     except expat.ExpatError as err:
         where = f"line {err.lineno}, column {err.offset + 1}"
@@ -187,7 +185,7 @@ def _parse(data: str | bytes) -> _cap_xml.Node:
         raise InvalidCAP([Problem("", f"not well-formed XML: {reason} at {where}")]) from err
 
 
-def _read_tree(root: _cap_xml.Node, *, lenient: bool, envelope: Envelope | None) -> Parsed:
+def _read_tree(root: _xml.Node, *, lenient: bool, envelope: Envelope | None) -> Parsed:
     reader = Reader(lenient=lenient, envelope=envelope)
     alert = reader.read(root)
     if reader.problems or alert is None:
@@ -468,7 +466,7 @@ def verify_signature(
 
     .. versionadded:: 0.1.0
     """
-    from geotarget import _cap_signing
+    from geotarget.cap import _signing
 
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidType(
@@ -485,7 +483,7 @@ def verify_signature(
             "the document carries no XML-DSig <Signature> "
             f"(namespace {DSIG}) in <alert>, and a signature is required"
         )
-    signed = _cap_signing.verify(raw, certificate, at=at)
+    signed = _signing.verify(raw, certificate, at=at)
     verified = _read_tree(_parse(signed), lenient=False, envelope=env)
     if verified.alert != parsed.alert:
         raise InvalidSignature(
@@ -550,4 +548,4 @@ def dumps(alert: Alert) -> str:
     """
     if not isinstance(alert, Alert):
         raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
-    return _cap_write.write(alert)
+    return _write.write(alert)

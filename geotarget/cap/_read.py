@@ -28,7 +28,6 @@ import attrs
 import numpy as np
 
 from geotarget._alert_values import check_cap_id, options
-from geotarget._cap_xml import Node
 from geotarget.alerts import (
     Alert,
     AlertArea,
@@ -45,6 +44,7 @@ from geotarget.alerts import (
     Status,
     Urgency,
 )
+from geotarget.cap._xml import Node
 from geotarget.errors import GeotargetError, Problem
 
 CAP12 = "urn:oasis:names:tc:emergency:cap:1.2"

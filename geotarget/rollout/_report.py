@@ -10,8 +10,7 @@ from typing import Any
 
 import attrs
 
-from geotarget import _rollout_time as _time
-from geotarget.alerts import AlertKind
+from geotarget.rollout import _time
 
 _UTC = dt.timezone.utc
 
@@ -35,8 +34,12 @@ class TimelineStep:
         Codes this phase adds, or drops (a rollback), relative to the phase before.
     percentage : float
     rollback : bool
+    illustrative : bool
+        The phase's date is illustrative, not decided (:attr:`Phase.illustrative`).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``illustrative``.
     """
 
     phase_index: int
@@ -46,6 +49,7 @@ class TimelineStep:
     removed: frozenset[str]
     percentage: float
     rollback: bool
+    illustrative: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -81,7 +85,8 @@ class Timeline:
 
     Attributes
     ----------
-    kind : AlertKind
+    kind : str
+        The kind name.
     in_policy : bool
         False when the policy does not name the kind (it is denied; no steps).
     killed : bool
@@ -95,7 +100,7 @@ class Timeline:
     .. versionadded:: 0.1.0
     """
 
-    kind: AlertKind
+    kind: str
     in_policy: bool
     killed: bool
     steps: tuple[TimelineStep, ...]
@@ -107,9 +112,9 @@ class Timeline:
         return next((s.start for s in self.spans if s.region == region), None)
 
     def __str__(self) -> str:
-        head = f"{self.kind.value} (times in {self.timezone})"
+        head = f"{self.kind} (times in {self.timezone})"
         if not self.in_policy:
-            return f"{self.kind.value}: not in the policy, so denied everywhere"
+            return f"{self.kind}: not in the policy, so denied everywhere"
         if self.killed:
             head += ": a kill switch is ON, so nothing below is in effect"
         lines = [head]
@@ -131,12 +136,13 @@ class Timeline:
                 if s.percentage != prev_pct:
                     parts.append(f"percentage {prev_pct:g}% -> {s.percentage:g}%")
                 what = "; ".join(parts)
-            lines.append(f"  phase {s.phase_index + 1}  {when}  {what}")
+            note = "  (illustrative date)" if s.illustrative else ""
+            lines.append(f"  phase {s.phase_index + 1}  {when}  {what}{note}")
             prev_pct = s.percentage
         return "\n".join(lines)
 
 
-def timeline(policy: Any, kind: AlertKind) -> Timeline:
+def timeline(policy: Any, kind: str) -> Timeline:
     """The timeline of ``kind`` in ``policy`` (a RolloutPolicy)."""
     rollout = policy.rollout(kind)
     killed = bool(policy.killed or (rollout is not None and rollout.killed))
@@ -155,6 +161,7 @@ def timeline(policy: Any, kind: AlertKind) -> Timeline:
                 removed=removed,
                 percentage=p.percentage,
                 rollback=p.rollback,
+                illustrative=p.illustrative,
             )
         )
         for code in sorted(removed):
@@ -227,7 +234,8 @@ class ScheduleChange:
 
     Attributes
     ----------
-    kind : AlertKind
+    kind : str
+        The kind name.
     start : datetime.datetime
     end : datetime.datetime or None
         None: from ``start`` on, for good.
@@ -239,7 +247,7 @@ class ScheduleChange:
     .. versionadded:: 0.1.0
     """
 
-    kind: AlertKind
+    kind: str
     start: dt.datetime
     end: dt.datetime | None
     before: frozenset[str]
@@ -272,7 +280,7 @@ class ScheduleChange:
             parts.append(f"- {_codes(self.removed)}")
         if self.before and self.after and self.percentage_before != self.percentage_after:
             parts.append(f"percentage {self.percentage_before:g}% -> {self.percentage_after:g}%")
-        return f"{self.kind.value} {window}: {'; '.join(parts)}"
+        return f"{self.kind} {window}: {'; '.join(parts)}"
 
 
 @attrs.frozen(kw_only=True)
@@ -303,12 +311,12 @@ class PolicyDiff:
         return self.old_hash != self.new_hash
 
     @property
-    def kinds(self) -> frozenset[AlertKind]:
+    def kinds(self) -> frozenset[str]:
         """The kinds whose schedule, kill switch or presence changes."""
         named = {c.kind for c in self.schedule}
         for s in self.settings:
             if s.path.startswith("kinds."):
-                named.add(AlertKind(s.path.split(".")[1]))
+                named.add(s.path.split(".")[1])
         return frozenset(named)
 
     def __str__(self) -> str:
@@ -340,19 +348,17 @@ def diff(old: Any, new: Any) -> PolicyDiff:
         if a != b:
             settings.append(SettingChange(path=name, before=a, after=b))
     schedule: list[ScheduleChange] = []
-    for kind in AlertKind:
+    for kind in sorted({*old.kinds, *new.kinds}):
         ra, rb = old.rollout(kind), new.rollout(kind)
         if ra is None and rb is None:
             continue
         if (ra is None) != (rb is None):
             settings.append(
-                SettingChange(
-                    path=f"kinds.{kind.value}", before=ra is not None, after=rb is not None
-                )
+                SettingChange(path=f"kinds.{kind}", before=ra is not None, after=rb is not None)
             )
         elif ra.killed != rb.killed:
             settings.append(
-                SettingChange(path=f"kinds.{kind.value}.killed", before=ra.killed, after=rb.killed)
+                SettingChange(path=f"kinds.{kind}.killed", before=ra.killed, after=rb.killed)
             )
         breaks = sorted({p.starts_at for r in (ra, rb) if r is not None for p in r.phases})
         for start, end in zip(breaks, [*breaks[1:], None], strict=True):
@@ -362,7 +368,7 @@ def diff(old: Any, new: Any) -> PolicyDiff:
             last = schedule[-1] if schedule else None
             if (
                 last is not None
-                and last.kind is kind
+                and last.kind == kind
                 and last.end == start
                 and (last.before, last.after, last.percentage_before, last.percentage_after)
                 == (ba, bb, pa, pb)

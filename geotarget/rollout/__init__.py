@@ -1,6 +1,7 @@
 r"""Which regions are enabled for which alert kind at which time, and why.
 
-A :class:`RolloutPolicy` holds, for each :class:`~geotarget.alerts.AlertKind` it names, a
+A :class:`RolloutPolicy` holds, for each alert kind it names (a kind name such as
+``"explosion"``; see :mod:`geotarget.kinds`), a
 :class:`KindRollout`: an ordered list of :class:`Phase`\ s, each enabling a set of region codes
 (at any level of the region hierarchy, or the whole country) from its start on, optionally for a
 canary percentage of devices, plus a kill switch. The policy adds a global kill switch and denies
@@ -40,11 +41,10 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget import _canary, _rollout_io, _rollout_report
-from geotarget import _rollout_decision as _decision
-from geotarget import _rollout_time as _time
-from geotarget._rollout_decision import Explanation, Reason, RegionCatalog, RolloutDecision
-from geotarget._rollout_report import (
+from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem, UnknownCode
+from geotarget.rollout import _canary, _decision, _io, _report, _time
+from geotarget.rollout._decision import Explanation, Reason, RegionCatalog, RolloutDecision
+from geotarget.rollout._report import (
     PolicyDiff,
     RegionSpan,
     ScheduleChange,
@@ -52,8 +52,6 @@ from geotarget._rollout_report import (
     Timeline,
     TimelineStep,
 )
-from geotarget.alerts import AlertKind
-from geotarget.errors import InvalidPolicy, InvalidType, Problem, UnknownCode
 
 __all__ = [
     "DEFAULT_SALT",
@@ -82,22 +80,6 @@ def __dir__() -> list[str]:
     return __all__
 
 
-# The value types live in private modules; they are documented and pickled as rollout's own.
-for _cls in (
-    Explanation,
-    PolicyDiff,
-    Reason,
-    RegionCatalog,
-    RegionSpan,
-    RolloutDecision,
-    ScheduleChange,
-    SettingChange,
-    Timeline,
-    TimelineStep,
-):
-    _cls.__module__ = __name__
-
-
 #: The pilot's start: 2024-04-15 00:00 Europe/Stockholm (Monday of ISO week 16), as a UTC instant.
 PILOT_START = dt.datetime(2024, 4, 14, 22, 0, tzinfo=dt.timezone.utc)
 #: The smallest canary step, in percent: a phase's percentage is 0 or a multiple of it.
@@ -110,7 +92,6 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,31}")
 _SALT = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 _CODE_RULE = "region codes are 1 to 32 letters, digits, '-' or '_', starting with a letter or digit"
-_KIND_ORDER = {k: i for i, k in enumerate(AlertKind)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,6 +102,22 @@ _KIND_ORDER = {k: i for i, k in enumerate(AlertKind)}
 _kind = _decision.parse_kind
 _instant = _decision.require_aware
 _bool = _decision.require_bool
+
+
+def _kind_names(field: str, kinds: Iterable[object]) -> list[str]:
+    """Kind names in order; InvalidPolicy lists every malformed one with its path."""
+    if isinstance(kinds, (str, bytes)) or not isinstance(kinds, Iterable):
+        raise InvalidType(f"{field} must be an iterable of kind names (got {kinds!r})")
+    names, problems = [], []
+    for i, k in enumerate(kinds):
+        path = f"{field}[{k!r}]" if isinstance(kinds, Mapping) else f"{field}[{i}]"
+        try:
+            names.append(_kind(k, path))
+        except (InvalidInput, InvalidType) as err:
+            problems.append(Problem(path, str(err).removeprefix(f"{path} ")))
+    if problems:
+        raise InvalidPolicy(problems)
+    return names
 
 
 def _prefixed(prefix: str, problems: Iterable[Problem]) -> list[Problem]:
@@ -160,6 +157,10 @@ class Phase:
         ``1e-9`` is refused, not rounded to 0.
     rollback : bool, default False
         Allow this phase to drop regions, or lower the percentage, relative to the one before.
+    illustrative : bool, default False
+        The phase's date is illustrative, not decided: a note for people that timelines and
+        explanations show as "(illustrative date)". It changes no decision; files write it
+        only when true, so policies without such phases keep their :attr:`policy_hash`.
 
     Raises
     ------
@@ -184,6 +185,7 @@ class Phase:
     regions: frozenset[str]
     percentage: float = 100.0
     rollback: bool = False
+    illustrative: bool = False
 
     def __init__(
         self,
@@ -192,6 +194,7 @@ class Phase:
         regions: Iterable[str],
         percentage: float = 100.0,
         rollback: bool = False,
+        illustrative: bool = False,
     ) -> None:
         if not isinstance(starts_at, dt.datetime):
             raise InvalidType(
@@ -214,6 +217,7 @@ class Phase:
                 f"{percentage!r})"
             )
         rollback = _bool("rollback", rollback)
+        illustrative = _bool("illustrative", illustrative)
 
         problems: list[Problem] = []
         start = starts_at
@@ -266,7 +270,7 @@ class Phase:
             pct = _threshold(pct) / 100
         if problems:
             raise InvalidPolicy(problems)
-        self.__attrs_init__(start, frozenset(codes), pct, rollback)
+        self.__attrs_init__(start, frozenset(codes), pct, rollback, illustrative)
 
 
 def _sequence_problems(phases: Sequence[tuple[int, Phase]], prefix: str) -> list[Problem]:
@@ -326,8 +330,10 @@ class KindRollout:
 
     Parameters
     ----------
-    kind : AlertKind or str
-        The alert kind (or its wire value, such as ``"crime_modus"``).
+    kind : str
+        The kind name, such as ``"crime_modus"``: 1 to 64 lower-case ASCII letters, digits or
+        ``_``, starting with a letter. Any such name may be rolled out; the
+        :class:`~geotarget.targeting.Targeter` checks that it knows how to target it.
     phases : iterable of Phase
         At least one, with strictly increasing starts. Each lists every enabled region; a phase
         that drops regions or lowers the percentage must say ``rollback=True``.
@@ -338,19 +344,19 @@ class KindRollout:
     ------
     InvalidPolicy
         Listing every broken rule with its path (``phases[2]``).
-    UnknownCode
-        For an unknown kind.
+    InvalidInput
+        For a malformed kind name (the message names the rule and the value).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``kind`` is any well-formed kind name, no longer one of the ``AlertKind`` enum.
     """
 
-    kind: AlertKind
+    kind: str
     phases: tuple[Phase, ...]
     killed: bool = False
 
-    def __init__(
-        self, *, kind: AlertKind | str, phases: Iterable[Phase], killed: bool = False
-    ) -> None:
+    def __init__(self, *, kind: str, phases: Iterable[Phase], killed: bool = False) -> None:
         k = _kind(kind)
         steps = tuple(phases)
         for i, p in enumerate(steps):
@@ -437,20 +443,20 @@ class RolloutPolicy:
                 raise InvalidType(f"rollouts[{i}] must be a KindRollout (got {type(r).__name__})")
         killed = _bool("killed", killed)
         problems = _policy_field_problems(country, timezone, salt)
-        seen: dict[AlertKind, int] = {}
+        seen: dict[str, int] = {}
         for i, r in enumerate(items):
             if r.kind in seen:
                 problems.append(
                     Problem(
                         f"rollouts[{i}]",
-                        f"a second rollout for {r.kind.value!r} (rollouts[{seen[r.kind]}] is the "
+                        f"a second rollout for {r.kind!r} (rollouts[{seen[r.kind]}] is the "
                         "first); each kind has one",
                     )
                 )
             seen.setdefault(r.kind, i)
         if problems:
             raise InvalidPolicy(problems)
-        ordered = tuple(sorted(items, key=lambda r: _KIND_ORDER[r.kind]))
+        ordered = tuple(sorted(items, key=lambda r: r.kind))
         self.__attrs_init__(ordered, killed, country, timezone, salt)
         digest = hashlib.sha256(self.canonical_json().encode()).hexdigest()
         object.__setattr__(self, "_hash", digest)
@@ -465,30 +471,35 @@ class RolloutPolicy:
     def canonical_json(self) -> str:
         """The canonical serialisation that :attr:`policy_hash` hashes.
 
-        The JSON form (:meth:`to_json`) with every field present, instants in UTC
+        The JSON form (:meth:`to_json`) with every field present (a phase's ``illustrative``
+        only when true), instants in UTC
         (``2024-04-14T22:00:00Z``), region codes sorted, integral percentages as integers, keys
         sorted, no whitespace, UTF-8.
         """
-        return _rollout_io.canonical_json(self)
+        return _io.canonical_json(self)
 
     @property
-    def kinds(self) -> tuple[AlertKind, ...]:
-        """The kinds this policy names, in :class:`~geotarget.alerts.AlertKind` order."""
+    def kinds(self) -> tuple[str, ...]:
+        """The kind names this policy names (its registered kinds), sorted.
+
+        .. versionchanged:: 0.2.0
+           Names (``str``), sorted; no longer ``AlertKind`` members.
+        """
         return tuple(r.kind for r in self.rollouts)
 
-    def rollout(self, kind: AlertKind | str) -> KindRollout | None:
+    def rollout(self, kind: str) -> KindRollout | None:
         """The rollout of ``kind``, or None if the policy does not name it."""
         k = _kind(kind)
-        return next((r for r in self.rollouts if r.kind is k), None)
+        return next((r for r in self.rollouts if r.kind == k), None)
 
     # -- decisions -------------------------------------------------------------------------
 
-    def decide(self, kind: AlertKind | str, at: dt.datetime) -> RolloutDecision:
+    def decide(self, kind: str, at: dt.datetime) -> RolloutDecision:
         """Decide which regions are enabled for ``kind`` at ``at``, and why.
 
         Parameters
         ----------
-        kind : AlertKind or str
+        kind : str
         at : datetime.datetime
             Timezone-aware.
 
@@ -498,8 +509,9 @@ class RolloutPolicy:
 
         Raises
         ------
-        UnknownCode
-            For a kind that is not an :class:`~geotarget.alerts.AlertKind`.
+        InvalidInput
+            For a malformed kind name. A well-formed name the policy does not name is
+            denied (``KIND_NOT_IN_POLICY``), not an error.
         """
         k = _kind(kind)
         at = _instant("at", at)
@@ -537,13 +549,13 @@ class RolloutPolicy:
         return RolloutDecision(reason=reason, **base)
 
     def explain(
-        self, kind: AlertKind | str, region_code: str, at: dt.datetime, *, catalog: RegionCatalog
+        self, kind: str, region_code: str, at: dt.datetime, *, catalog: RegionCatalog
     ) -> Explanation:
         """Say whether ``kind`` is enabled in a region at ``at``, why, and from when.
 
         Parameters
         ----------
-        kind : AlertKind or str
+        kind : str
         region_code : str
             A code at any level; it is enabled when it or any of its ancestors is.
         at : datetime.datetime
@@ -558,8 +570,10 @@ class RolloutPolicy:
 
         Raises
         ------
+        InvalidInput
+            For a malformed kind name.
         UnknownCode
-            For an unknown kind, or a region code the catalog does not know.
+            For a region code the catalog does not know.
 
         Examples
         --------
@@ -572,14 +586,13 @@ class RolloutPolicy:
         ...     def expand(self, codes, level): return frozenset(codes)
         >>> policy = pilot_policy()
         >>> print(policy.explain("tip_request", "14", datetime(2024, 5, 1, tzinfo=timezone.utc),
-        ...                      catalog=Counties()))
-        Tip requests are not enabled in Västra Götalands län: no phase of the policy enables it.
+        ...                      catalog=Counties()))  # doctest: +NORMALIZE_WHITESPACE
+        Tip request alerts are not enabled in Västra Götalands län: no phase of the policy
+        enables it.
         """
         return _decision.explain(self, self.decide(kind, at), region_code, catalog)
 
-    def in_canary(
-        self, kind: AlertKind | str, device_ids: Any, at: dt.datetime
-    ) -> npt.NDArray[np.bool_]:
+    def in_canary(self, kind: str, device_ids: Any, at: dt.datetime) -> npt.NDArray[np.bool_]:
         """Whether each device is in the share of devices enabled for ``kind`` at ``at``.
 
         Geography is not checked here (that is the matcher's job): a device is in when the
@@ -588,7 +601,7 @@ class RolloutPolicy:
 
         Parameters
         ----------
-        kind : AlertKind or str
+        kind : str
         device_ids : array_like of str or int
             Any shape; see :func:`canary_buckets`.
         at : datetime.datetime
@@ -599,24 +612,24 @@ class RolloutPolicy:
             In the shape of ``device_ids``.
         """
         d = self.decide(kind, at)
-        b = _canary.buckets(device_ids, self.salt, d.kind.value)
+        b = _canary.buckets(device_ids, self.salt, d.kind)
         if not d.enabled:
             return np.zeros(b.shape, dtype=np.bool_)
         return np.asarray(b < _threshold(d.percentage), dtype=np.bool_)
 
-    def timeline(self, kind: AlertKind | str) -> Timeline:
+    def timeline(self, kind: str) -> Timeline:
         """From when each region code is enabled for ``kind`` (and until when, on rollback)."""
-        return _rollout_report.timeline(self, _kind(kind))
+        return _report.timeline(self, _kind(kind))
 
     def diff(self, other: RolloutPolicy) -> PolicyDiff:
         """What changes from this policy to ``other``: settings, kinds, regions and instants."""
         if not isinstance(other, RolloutPolicy):
             raise InvalidType(f"other must be a RolloutPolicy (got {type(other).__name__})")
-        return _rollout_report.diff(self, other)
+        return _report.diff(self, other)
 
     # -- new versions ----------------------------------------------------------------------
 
-    def with_phase(self, kind: AlertKind | str, phase: Phase) -> RolloutPolicy:
+    def with_phase(self, kind: str, phase: Phase) -> RolloutPolicy:
         """A new policy with ``phase`` appended to the phases of ``kind``.
 
         This is how later phases of the pilot are added. Raises :class:`InvalidPolicy` (paths
@@ -638,13 +651,11 @@ class RolloutPolicy:
         try:
             new = KindRollout(kind=k, phases=phases, killed=bool(old and old.killed))
         except InvalidPolicy as err:
-            raise InvalidPolicy(_prefixed(f"kinds.{k.value}", err.problems)) from err
-        rest = [r for r in self.rollouts if r.kind is not k]
+            raise InvalidPolicy(_prefixed(f"kinds.{k}", err.problems)) from err
+        rest = [r for r in self.rollouts if r.kind != k]
         return attrs.evolve(self, rollouts=(*rest, new))
 
-    def with_killed(
-        self, killed: bool = True, *, kind: AlertKind | str | None = None
-    ) -> RolloutPolicy:
+    def with_killed(self, killed: bool = True, *, kind: str | None = None) -> RolloutPolicy:
         """A new policy with the global kill switch, or that of ``kind``, set to ``killed``."""
         killed = _bool("killed", killed)
         if kind is None:
@@ -652,8 +663,8 @@ class RolloutPolicy:
         k = _kind(kind)
         old = self.rollout(k)
         if old is None:
-            raise UnknownCode(f"the policy does not name {k.value!r}, so it has no kill switch")
-        rest = [r for r in self.rollouts if r.kind is not k]
+            raise UnknownCode(f"the policy does not name {k!r}, so it has no kill switch")
+        rest = [r for r in self.rollouts if r.kind != k]
         return attrs.evolve(self, rollouts=(*rest, attrs.evolve(old, killed=killed)))
 
     def validate(self, catalog: RegionCatalog) -> None:
@@ -661,7 +672,7 @@ class RolloutPolicy:
 
         Unknown codes, and codes that do not lie within :attr:`country`, are problems.
         """
-        problems = _rollout_io.catalog_problems(self, catalog)
+        problems = _io.catalog_problems(self, catalog)
         if problems:
             raise InvalidPolicy(problems)
 
@@ -672,11 +683,11 @@ class RolloutPolicy:
         cls, data: Mapping[str, Any], catalog: RegionCatalog | None = None
     ) -> RolloutPolicy:
         """Read the JSON form (already parsed); see :meth:`from_json` for the rules."""
-        return _rollout_io.from_data(data, catalog)
+        return _io.from_data(data, catalog)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form as plain data, every field written, instants in :attr:`timezone`."""
-        return _rollout_io.to_dict(self)
+        return _io.to_dict(self)
 
     @classmethod
     def from_json(
@@ -697,11 +708,11 @@ class RolloutPolicy:
         wall time that a DST change skips or repeats is an error (write its offset). With a
         ``catalog``, unknown region codes are problems too.
         """
-        return _rollout_io.from_json(source, catalog)
+        return _io.from_json(source, catalog)
 
     def to_json(self) -> str:
         """The JSON form, indented, ending in a newline; :meth:`from_json` reads it back equal."""
-        return _rollout_io.to_json(self)
+        return _io.to_json(self)
 
     @classmethod
     def from_toml(
@@ -724,11 +735,11 @@ class RolloutPolicy:
         >>> policy.rollout("explosion").phases[0].starts_at == PILOT_START
         True
         """
-        return _rollout_io.from_toml(source, catalog)
+        return _io.from_toml(source, catalog)
 
     def to_toml(self) -> str:
         """The TOML form, written deterministically; :meth:`from_toml` reads it back equal."""
-        return _rollout_io.to_toml(self)
+        return _io.to_toml(self)
 
 
 def _policy_field_problems(country: object, timezone: object, salt: object) -> list[Problem]:
@@ -759,7 +770,7 @@ def _policy_field_problems(country: object, timezone: object, salt: object) -> l
 
 
 def canary_buckets(
-    device_ids: Any, *, kind: AlertKind | str, salt: str = DEFAULT_SALT
+    device_ids: Any, *, kind: str, salt: str = DEFAULT_SALT
 ) -> npt.NDArray[np.uint16]:
     """The stable canary bucket, ``0 … 9999``, of every device id for one kind.
 
@@ -772,7 +783,7 @@ def canary_buckets(
     ----------
     device_ids : array_like of str, bytes or int
         Any shape. Strings cost one ``hashlib`` call each; integers are fully vectorized.
-    kind : AlertKind or str
+    kind : str
     salt : str, default DEFAULT_SALT
         The policy's :attr:`RolloutPolicy.salt`.
 
@@ -788,24 +799,30 @@ def canary_buckets(
     >>> canary_buckets([1, 2, 3], kind="crime_modus").tolist()
     [4064, 5231, 5576]
     """
-    return _canary.buckets(device_ids, salt, _kind(kind).value)
+    return _canary.buckets(device_ids, salt, _kind(kind))
 
 
 def nationwide(
     country_code: str = "SE",
     *,
     starts_at: dt.datetime = _EPOCH,
-    kinds: Iterable[AlertKind | str] | None = None,
+    kinds: Iterable[str] | None = None,
     timezone: str = _DEFAULT_TIMEZONE,
 ) -> RolloutPolicy:
-    """A policy that enables ``kinds`` (default: every kind) in the whole country.
+    """A policy that enables ``kinds`` in the whole country.
 
     Parameters
     ----------
     country_code : str, default "SE"
     starts_at : datetime.datetime, default 1970-01-01T00:00Z (always)
-    kinds : iterable of AlertKind or str, optional
+    kinds : iterable of str, optional
+        Kind names. Default: the kinds of the Swedish pilot (:data:`geotarget.pilot.KINDS`).
     timezone : str, default "Europe/Stockholm"
+
+    Raises
+    ------
+    InvalidPolicy
+        For a malformed kind name, with its path (``kinds[1]``).
 
     Examples
     --------
@@ -813,7 +830,11 @@ def nationwide(
     >>> nationwide().decide("tip_request", datetime(2025, 1, 1, tzinfo=timezone.utc)).reason.value
     'NATIONWIDE'
     """
-    chosen = list(AlertKind) if kinds is None else [_kind(k) for k in kinds]
+    if kinds is None:
+        from geotarget import pilot
+
+        kinds = [k.name for k in pilot.KINDS]
+    chosen = _kind_names("kinds", kinds)
     phase = Phase(starts_at=starts_at, regions={country_code})
     return RolloutPolicy(
         rollouts=[KindRollout(kind=k, phases=[phase]) for k in dict.fromkeys(chosen)],
@@ -824,18 +845,20 @@ def nationwide(
 
 def pilot_policy(
     *,
-    later_phases: Mapping[AlertKind, Iterable[Phase]] | Mapping[str, Iterable[Phase]] | None = None,
+    later_phases: Mapping[str, Iterable[Phase]] | None = None,
     salt: str = DEFAULT_SALT,
 ) -> RolloutPolicy:
-    """The Swedish pilot: explosions nationwide, other police information in Stockholm County.
+    """The Swedish pilot's first phase, plus the later phases you give.
 
     From :data:`PILOT_START` (2024-04-15 00:00 Europe/Stockholm, week 16 of 2024), ``explosion``
     is enabled in the whole of Sweden (``"SE"``), and ``crime_modus`` and ``tip_request`` in
-    Stockholm County (``"01"``).
+    Stockholm County (``"01"``). The pilot as shipped, with its later (illustrative) phases,
+    is :func:`geotarget.sweden.pilot_policy`, read from the package's TOML file; this builder
+    is for trying other later phases in code.
 
     Parameters
     ----------
-    later_phases : mapping of kind to iterable of Phase, optional
+    later_phases : mapping of kind name to iterable of Phase, optional
         Phases appended after the pilot's first phase, per kind. Each lists every region enabled
         while it is active (so repeat ``"01"``). :meth:`RolloutPolicy.with_phase` adds one at a
         time to an existing policy.
@@ -855,20 +878,24 @@ def pilot_policy(
       phase 1  2024-04-15 00:00  enables 01
       phase 2  2024-09-02 00:00  adds 12, 14  -> 01, 12, 14
     """
+    from geotarget import pilot
+
     first = {
-        AlertKind.EXPLOSION: Phase(starts_at=PILOT_START, regions={"SE"}),
-        AlertKind.CRIME_MODUS: Phase(starts_at=PILOT_START, regions={"01"}),
-        AlertKind.TIP_REQUEST: Phase(starts_at=PILOT_START, regions={"01"}),
+        pilot.EXPLOSION.name: Phase(starts_at=PILOT_START, regions={"SE"}),
+        pilot.CRIME_MODUS.name: Phase(starts_at=PILOT_START, regions={"01"}),
+        pilot.TIP_REQUEST.name: Phase(starts_at=PILOT_START, regions={"01"}),
     }
-    later = {_kind(k): tuple(v) for k, v in (later_phases or {}).items()}
+    given = dict(later_phases or {})
+    names = _kind_names("later_phases", given)
+    later = {k: tuple(v) for k, v in zip(names, given.values(), strict=True)}
     problems: list[Problem] = []
     rollouts = []
-    for kind in sorted(set(first) | set(later), key=_KIND_ORDER.__getitem__):
+    for kind in sorted(set(first) | set(later)):
         phases = ((first[kind],) if kind in first else ()) + later.get(kind, ())
         try:
             rollouts.append(KindRollout(kind=kind, phases=phases))
         except InvalidPolicy as err:
-            problems += _prefixed(f"kinds.{kind.value}", err.problems)
+            problems += _prefixed(f"kinds.{kind}", err.problems)
     if problems:
         raise InvalidPolicy(problems)
     return RolloutPolicy(rollouts=rollouts, salt=salt)

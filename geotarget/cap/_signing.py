@@ -1,7 +1,7 @@
 """Private: verify an enveloped XML-DSig signature of a CAP document with signxml.
 
 Only :func:`geotarget.cap.verify_signature` calls this, and only with bytes the safe reader
-(:mod:`geotarget._cap_xml`) has already accepted: no DOCTYPE, no entity declaration, bounded
+(:mod:`geotarget.cap._xml`) has already accepted: no DOCTYPE, no entity declaration, bounded
 size, depth and element count. lxml then parses them again, with a parser that resolves no
 entity, loads no DTD, touches no network and refuses huge trees, and signxml itself refuses
 any DTD or entity. No cryptography is implemented here: signxml checks the reference digest
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from geotarget._cap_read import CAP12
+from geotarget.cap._read import CAP12
 from geotarget.errors import InvalidSignature, InvalidType, MissingExtra
 
 

@@ -13,24 +13,20 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 
-from geotarget import _rollout_time as _time
-from geotarget.alerts import AlertKind
-from geotarget.errors import InvalidInput, InvalidType, UnknownCode
+from geotarget._alert_values import kind_name
+from geotarget.errors import InvalidInput, InvalidType
+from geotarget.rollout import _time
 
 _DEFAULT_TIMEZONE = "Europe/Stockholm"
 
 
-def parse_kind(value: object) -> AlertKind:
-    """An AlertKind from itself or its wire value; UnknownCode lists the valid ones."""
-    if isinstance(value, AlertKind):
-        return value
-    if isinstance(value, str):
-        try:
-            return AlertKind(value)
-        except ValueError:
-            valid = ", ".join(sorted(k.value for k in AlertKind))
-            raise UnknownCode(f"unknown alert kind {value!r} (valid: {valid})") from None
-    raise InvalidType(f"kind must be an AlertKind or its value (got {type(value).__name__})")
+def parse_kind(value: object, field: str = "kind") -> str:
+    """A kind name (``str``); InvalidInput or InvalidType naming ``field``, the rule and value."""
+    return kind_name(field, value)
+
+
+def _v_kind(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    parse_kind(value, attribute.name)
 
 
 def require_aware(name: str, value: object) -> dt.datetime:
@@ -121,7 +117,8 @@ class RolloutDecision:
 
     Attributes
     ----------
-    kind : AlertKind
+    kind : str
+        The kind name.
     at : datetime.datetime
         The instant decided for.
     reason : Reason
@@ -141,7 +138,7 @@ class RolloutDecision:
     .. versionadded:: 0.1.0
     """
 
-    kind: AlertKind = attrs.field(validator=attrs.validators.instance_of(AlertKind))
+    kind: str = attrs.field(validator=_v_kind)
     at: dt.datetime = attrs.field(validator=_aware)
     reason: Reason = attrs.field(validator=attrs.validators.instance_of(Reason))
     regions: frozenset[str] = attrs.field(converter=frozenset)
@@ -173,30 +170,24 @@ class RolloutDecision:
         canary = f" for {self.percentage:g}% of devices" if self.reason is Reason.CANARY else ""
         nxt = _time.utc_text(self.next_change) if self.next_change else "none scheduled"
         return (
-            f"{self.kind.value} at {_time.utc_text(self.at)}: {self.reason.value}{phase}; "
+            f"{self.kind} at {_time.utc_text(self.at)}: {self.reason.value}{phase}; "
             f"regions {regions}{canary}; next change {nxt}; policy {self.policy_hash[:12]}"
         )
-
-
-#: How sentences name each kind: (noun phrase, plural?).
-_KIND_TEXT: dict[AlertKind, tuple[str, bool]] = {
-    AlertKind.EXPLOSION: ("explosion alerts", True),
-    AlertKind.CRIME_MODUS: ("crime-modus information", False),
-    AlertKind.TIP_REQUEST: ("tip requests", True),
-}
 
 
 @attrs.frozen(kw_only=True)
 class Explanation:
     """Whether an alert kind is enabled in one region at one instant, why, and from when.
 
-    ``str(explanation)`` is a sentence for operators, such as "Crime-modus information is not
+    ``str(explanation)`` is a sentence for operators, such as "Crime modus alerts are not
     enabled in Västra Götalands län: phase 2, which adds it, starts 2024-09-02 00:00
-    Europe/Stockholm." Sentences number phases from 1; indices (``phase_index``) count from 0.
+    Europe/Stockholm." (the kind name, ``_`` read as a space). Sentences number phases from 1;
+    indices (``phase_index``) count from 0.
 
     Attributes
     ----------
-    kind : AlertKind
+    kind : str
+        The kind name.
     region, region_name : str
         The region asked about.
     at : datetime.datetime
@@ -215,12 +206,17 @@ class Explanation:
         phases that enable it, or the phase that rolled it back.
     change_at, change_phase_index
         The next phase that flips the region (enables it, or rolls it back), if any.
+    change_illustrative : bool
+        Whether that phase's date is illustrative (:attr:`Phase.illustrative`); the sentence
+        then says "(illustrative date)".
     timezone, policy_hash : str
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``change_illustrative``.
     """
 
-    kind: AlertKind
+    kind: str = attrs.field(validator=_v_kind)
     region: str
     region_name: str
     at: dt.datetime = attrs.field(validator=_aware)
@@ -234,16 +230,20 @@ class Explanation:
     since_phase_index: int | None = None
     change_at: dt.datetime | None = attrs.field(default=None, validator=_aware)
     change_phase_index: int | None = None
+    change_illustrative: bool = False
     timezone: str = _DEFAULT_TIMEZONE
     policy_hash: str = ""
 
     def __str__(self) -> str:
-        noun, plural = _KIND_TEXT.get(self.kind, (self.kind.value.replace("_", " "), False))
-        subject = f"{noun[0].upper()}{noun[1:]} {'are' if plural else 'is'}"
+        noun = self.kind.replace("_", " ")
+        subject = f"{noun[0].upper()}{noun[1:]} alerts are"
         where = self.region_name
 
         def when(t: dt.datetime) -> str:
-            return _time.human(t, self.timezone)
+            note = (
+                " (illustrative date)" if t == self.change_at and self.change_illustrative else ""
+            )
+            return _time.human(t, self.timezone) + note
 
         as_part = f" as part of {self.via_name}" if self.via not in (None, self.region) else ""
         if self.reason in ACTIVE_REASONS:
@@ -323,6 +323,7 @@ def explain(
             since_phase_index=first,
             change_at=None if end is None else phases[end].starts_at,
             change_phase_index=end,
+            change_illustrative=end is not None and phases[end].illustrative,
             **info,
         )
     upto = -1 if i is None else i
@@ -338,5 +339,6 @@ def explain(
         since_phase_index=None if last is None else last + 1,
         change_at=None if nxt is None else phases[nxt].starts_at,
         change_phase_index=nxt,
+        change_illustrative=nxt is not None and phases[nxt].illustrative,
         **info,
     )

@@ -1,0 +1,662 @@
+"""Private: ``geotarget demo``, the Swedish Police pilot told as a story in scenes.
+
+Each scene is one function that prints what happens and why, in words a backend engineer
+follows: region names beside codes, the tip channels, what each count means, why counts change
+between scenes and why a blocked alert reaches nobody. The scenes share one :class:`Stage`
+(the service's set-up) and one :class:`Story` (the alerts and what they did), which
+:func:`geotarget._plot.pilot_map` draws at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import textwrap
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO, TypeVar
+
+import attrs
+import numpy as np
+
+from geotarget.alerts import Alert, MessageType, Reference
+from geotarget.areas import Circle
+from geotarget.matcher import PositionIndex
+from geotarget.positions import Positions
+from geotarget.regions import RegionHierarchy
+from geotarget.rollout import RolloutPolicy
+from geotarget.targeting import Outcome, Targeter, TargetingResult, Verdict
+
+T = TypeVar("T")
+
+#: Sergels torg, Stockholm (Wikipedia): the demo's incident.
+SERGELS_TORG = (18.06528, 59.3325)
+#: Stockholm Central Station and Göteborg Central Station (Wikipedia).
+STOCKHOLM_C = (18.05611, 59.33)
+GOTEBORG_C = (11.97333, 57.70889)
+STOCKHOLM = dt.timezone(dt.timedelta(hours=2), "CEST")
+#: The demo's moment: a Monday afternoon in the pilot's first phase.
+DEMO_AT = dt.datetime(2024, 5, 20, 14, 0, tzinfo=STOCKHOLM)
+SENDER = "polisen@polisen.se"
+ILLUSTRATIVE = "(illustrative date)"
+
+
+class Out:
+    """Prints report lines, and a progress line while a slow step runs on a terminal."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def __call__(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def step(self, label: str, fn: Callable[[], T]) -> T:
+        """Run ``fn``; on a terminal show ``label …`` while it runs, then its time."""
+        if hasattr(self.out, "isatty") and self.out.isatty():
+            print(f"  {label} …", end="", file=self.out, flush=True)
+        t0 = time.perf_counter()
+        value = fn()
+        print(f"\r  {label}: {secs(time.perf_counter() - t0)}", file=self.out, flush=True)
+        return value
+
+
+def secs(seconds: float) -> str:
+    """A duration for people: milliseconds below a second."""
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+@attrs.frozen
+class Stage:
+    """The service's set-up, built once: regions, devices, index, policy and Targeter."""
+
+    say: Out
+    at: dt.datetime
+    hierarchy: RegionHierarchy
+    positions: Positions
+    index: PositionIndex
+    policy: RolloutPolicy
+    targeter: Targeter
+
+    def named(self, code: str) -> str:
+        """``Stockholms län (01)``: a region's name with its code."""
+        return f"{self.hierarchy.region(code).name} ({code})"
+
+
+@attrs.define
+class Story:
+    """The alerts of the story and what they did, for the closing summary and the map."""
+
+    explosion: Alert | None = None
+    update: Alert | None = None
+    tips: Alert | None = None
+    modus: Alert | None = None
+    results: dict[str, TargetingResult] = attrs.Factory(dict)
+    #: Devices told by the streaming path (fresh positions), per alert identifier.
+    streamed: dict[str, int] = attrs.Factory(dict)
+    #: Their device ids, per alert identifier.
+    streamed_ids: dict[str, list[Any]] = attrs.Factory(dict)
+    #: Ids of every device told about anything, for the map.
+    told: set[Any] = attrs.Factory(set)
+    #: The snapshot after the fresh fixes (where the map draws the devices).
+    now: Positions | None = None
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    """Play the pilot: set-up, the policy, six scenes, a summary and (``--plot``) a map."""
+    from geotarget.ledger import MemoryLedger, SQLiteLedger
+
+    ledger = SQLiteLedger(args.ledger) if args.ledger else MemoryLedger()
+    try:
+        stage, story = play(Out(out), args, ledger)
+        if args.plot:
+            _draw(stage, story, args.plot)
+    finally:
+        if isinstance(ledger, SQLiteLedger):
+            ledger.close()
+    return 0
+
+
+def play(say: Out, args: argparse.Namespace, ledger: Any) -> tuple[Stage, Story]:
+    """The scenes in order; returns the stage and the story they told."""
+    stage = _set_up(say, args, ledger)
+    story = Story()
+    _scene_policy(stage)
+    _scene_explosion(stage, story)
+    _scene_tips(stage, story)
+    _scene_blocked(stage, story)
+    moved = _scene_fresh_positions(stage, story, args.seed)
+    _scene_update(stage, story, moved)
+    _scene_cancel(stage, story)
+    _summary(stage, story)
+    return stage, story
+
+
+# --- set-up ----------------------------------------------------------------------------------
+
+
+def _set_up(say: Out, args: argparse.Namespace, ledger: Any) -> Stage:
+    from geotarget import sweden
+
+    at = DEMO_AT
+    say(
+        "geotarget demo — the Swedish Police pilot on SOS Alarm's 112 app, "
+        f"{at:%Y-%m-%d %H:%M} Europe/Stockholm"
+    )
+    say(
+        f"  {args.devices:,} synthetic devices placed like Sweden's people; as on real phones, "
+        "0.5 % have no fix and 2 % last reported hours ago"
+    )
+    say()
+    say("Set-up (once per service):")
+    hierarchy = say.step(
+        "Swedish regions (290 municipalities → 21 counties → 7 police regions)", sweden.hierarchy
+    )
+    positions = say.step("device positions", lambda: demo_positions(args.devices, args.seed, at))
+    index = say.step("position index (bulk-built R-tree)", lambda: PositionIndex(positions))
+    policy = sweden.pilot_policy()
+    targeter = Targeter(hierarchy, policy, ledger=ledger)
+    say()
+    return Stage(say, at, hierarchy, positions, index, policy, targeter)
+
+
+def demo_positions(n: int, seed: int, at: dt.datetime) -> Positions:
+    """Synthetic devices: positions like Sweden's people, phone-like accuracy and fix ages."""
+    from geotarget import sweden
+
+    lon, lat = sweden.synthetic_population(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    accuracy = np.clip(rng.lognormal(np.log(12.0), 0.8, n), 3.0, 2000.0)
+    age_s = rng.exponential(600.0, n)  # most fixes are minutes old
+    stale = rng.random(n) < 0.02  # 2 % have not reported for hours
+    age_s[stale] += 3 * 3600.0
+    observed = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us") - (
+        age_s * 1e6
+    ).astype("timedelta64[us]")
+    no_fix = rng.random(n) < 0.005
+    lon = np.where(no_fix, np.nan, lon)
+    lat = np.where(no_fix, np.nan, lat)
+    tester = rng.random(n) < 0.001
+    return Positions(
+        np.arange(n, dtype=np.int64),
+        lon,
+        lat,
+        accuracy_m=accuracy,
+        observed_at=observed,
+        tester=tester,
+    )
+
+
+# --- scenes ----------------------------------------------------------------------------------
+
+
+def _scene_policy(stage: Stage) -> None:
+    """The pilot policy: which kinds are enabled where and from when."""
+    from geotarget import sweden
+
+    say, policy = stage.say, stage.policy
+    say(
+        f"The pilot policy (package file geotarget/{sweden.PILOT_POLICY_FILE}, "
+        f"hash {policy.policy_hash[:12]}); phases are numbered from 1:"
+    )
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for rollout in policy.rollouts:
+        groups.setdefault(rollout.phases, []).append(rollout.kind)
+    # The simplest rollout first: the nationwide explosion, then the phased kinds.
+    for phases, kinds in sorted(groups.items(), key=lambda item: len(item[0])):
+        say(f"  {' and '.join(kinds)}:")
+        before: frozenset[str] = frozenset()
+        for i, phase in enumerate(phases):
+            added = sorted(phase.regions - before)
+            where = ", ".join(
+                "all Sweden" if c == policy.country else stage.named(c) for c in added
+            )
+            plus = "+ " if before else ""
+            when = phase.starts_at.astimezone(stage.at.tzinfo).date().isoformat()
+            note = f"  {ILLUSTRATIVE}" if phase.illustrative else ""
+            say(f"    phase {i + 1}  from {when}  {plus}{where}{note}")
+            before = phase.regions
+    active = {
+        d.kind: d.phase_index
+        for d in (policy.decide(k, stage.at) for k in policy.kinds)
+        if d.phase_index is not None
+    }
+    say(
+        f"  On {stage.at:%Y-%m-%d}: "
+        + ", ".join(f"{k} phase {i + 1}" for k, i in active.items())
+        + ". Only phase 1 is the pilot as announced; later dates show how it widens."
+    )
+    say()
+
+
+def _message(sv: str, en: str, where: str) -> tuple[Any, Any]:
+    from geotarget import pilot
+
+    return (
+        pilot.Message(headline=sv, description=sv, area_description=where),
+        pilot.Message(headline=en, description=en, area_description=where),
+    )
+
+
+def _scene_explosion(stage: Stage, story: Story) -> None:
+    """An Explosion 500 m around Sergels torg: a 112 event, enabled in the whole country."""
+    from geotarget import pilot
+
+    at = stage.at
+    sv, en = _message(
+        "Explosionsrisk vid Sergels torg. Lämna området.",
+        "Risk of explosion at Sergels torg. Leave the area.",
+        "Sergels torg",
+    )
+    story.explosion = pilot.explosion(
+        identifier="SE-POL-2024-0001",
+        sender=SENDER,
+        sent=at,
+        area=Circle(*SERGELS_TORG, 500.0),
+        sv=sv,
+        en=en,
+        onset=at,
+        expires=at + dt.timedelta(hours=3),
+    )
+    stage.say("1. Explosion: risk of explosion, 500 m around Sergels torg (enabled in all Sweden)")
+    story.results["explosion"] = _target(stage, story, story.explosion, stage.index, at, first=True)
+    stage.say()
+
+
+def _scene_tips(stage: Stage, story: Story) -> None:
+    """A tip request 2 km around Stockholm C: police information, Stockholm County only."""
+    from geotarget import pilot
+
+    at = stage.at
+    sv, en = _message(
+        "Polisen söker tips om ett rån vid Stockholm C.",
+        "The police ask for tips about a robbery at Stockholm Central.",
+        "Stockholm C",
+    )
+    story.tips = pilot.tip_request(
+        identifier="SE-POL-2024-0002",
+        sender=SENDER,
+        sent=at,
+        area=Circle(*STOCKHOLM_C, 2000.0),
+        sv=sv,
+        en=en,
+        onset=at,
+        expires=at + dt.timedelta(days=2),
+    )
+    say = stage.say
+    say("2. Tip request: a robbery at Stockholm C, 2 km around it (enabled in Stockholms län)")
+    channels = " or ".join(
+        f"{c.address} ({'phone' if c.uri.startswith('tel:') else 'the police web form'})"
+        for c in story.tips.tip_channels
+    )
+    say(f"    the alert tells people where tips go: {channels}")
+    story.results["tips"] = _target(stage, story, story.tips, stage.index, at)
+    say()
+
+
+def _scene_blocked(stage: Stage, story: Story) -> None:
+    """Crime-modus information in Göteborg: not enabled there yet, so nobody is told."""
+    from geotarget import pilot
+
+    at = stage.at
+    sv, en = _message(
+        "Bedrägerier mot äldre: falska poliser ringer.",
+        "Fraud against the elderly: fake police officers are calling.",
+        "Göteborg centrum",
+    )
+    story.modus = pilot.crime_modus(
+        identifier="SE-POL-2024-0003",
+        sender=SENDER,
+        sent=at,
+        area=Circle(*GOTEBORG_C, 3000.0),
+        sv=sv,
+        en=en,
+        onset=at,
+        expires=at + dt.timedelta(days=7),
+    )
+    say = stage.say
+    say("3. Crime-modus information: fake police officers call the elderly, 3 km around Göteborg C")
+    result = stage.targeter.target(story.modus, stage.index, at)
+    story.results["modus"] = result
+    say(f"    BLOCKED ({result.verdict.value}): nobody is told — {result.reason}")
+    why = stage.policy.explain("crime_modus", "1480", at, catalog=stage.hierarchy)
+    say(f"    why: {why}")
+    say()
+
+
+def _scene_fresh_positions(stage: Stage, story: Story, seed: int) -> Positions:
+    """Twenty minutes later, fresh fixes arrive; devices now in an active area are told."""
+    later = stage.at + dt.timedelta(minutes=20)
+    moved = moved_devices(stage.positions, later, seed)
+    say = stage.say
+    say(
+        f"4. {later:%H:%M}: {len(moved):,} devices send fresh fixes after walking towards "
+        "Sergels torg; those now inside an active alert's area are told at once"
+    )
+    deliveries = say.step(
+        f"on_positions({len(moved):,} fresh fixes)",
+        lambda: stage.targeter.on_positions(moved, later),
+    )
+    for d in deliveries:
+        story.streamed[d.alert_id] = story.streamed.get(d.alert_id, 0) + 1
+        story.streamed_ids.setdefault(d.alert_id, []).append(d.device_id)
+        story.told.add(d.device_id)
+    titles = _titles(story)
+    say(
+        "    newly told: "
+        + (
+            ", ".join(f"{n:,} the {titles[a]}" for a, n in sorted(story.streamed.items()))
+            or "nobody"
+        )
+    )
+    if story.modus is not None and story.modus.identifier not in story.streamed:
+        say("    the Göteborg crime-modus alert is still blocked: fresh fixes do not change that")
+    say()
+    return moved
+
+
+def _scene_update(stage: Stage, story: Story, moved: Positions) -> None:
+    """An Update widens the explosion area to 1 km: only the newly covered are told."""
+    from geotarget import pilot
+
+    assert story.explosion is not None
+    first = story.results["explosion"]
+    later = stage.at + dt.timedelta(minutes=20)
+    sv, en = _message(
+        "Explosionsrisk vid Sergels torg. Avspärrningen utökas till 1 km.",
+        "Risk of explosion at Sergels torg. The cordon grows to 1 km.",
+        "Sergels torg, 1 km",
+    )
+    story.update = pilot.explosion(
+        identifier="SE-POL-2024-0004",
+        sender=SENDER,
+        sent=later,
+        area=Circle(*SERGELS_TORG, 1000.0),
+        sv=sv,
+        en=en,
+        onset=later,
+        expires=story.explosion.infos[0].expires or later,
+        msg_type=MessageType.UPDATE,
+        references=[Reference(sender=SENDER, identifier=story.explosion.identifier, sent=stage.at)],
+    )
+    say = stage.say
+    say("5. Update: the explosion area widens to 1 km (only newly covered devices are told)")
+    story.now = with_fresh(stage.positions, moved)
+    now = story.now
+    fresh = say.step("position index refreshed with the fresh fixes", lambda: PositionIndex(now))
+    result = _target(stage, story, story.update, fresh, later)
+    story.results["update"] = result
+    streamed = story.streamed.get(story.explosion.identifier, 0)
+    told_before = len(first.recipients) + streamed
+    say(
+        f"    already told ({result.already_delivered:,}) are not told twice: of the "
+        f"{told_before:,} told before ({len(first.recipients):,} in scene 1, {streamed:,} from "
+        "fresh fixes),"
+    )
+    gone = len(result.no_longer_covered)
+    if gone:
+        say(
+            f"    {result.already_delivered:,} are still covered and {gone:,} are no longer "
+            "covered: their newest fix lies outside even the wider area (they walked away). "
+            "They are not told again; a Cancel's all-clear still reaches them."
+        )
+    else:
+        say(
+            f"    all {result.already_delivered:,} are still covered: the area only grew, and "
+            "no told device's newest fix left it (no longer covered: 0)"
+        )
+    say("    why the counts differ from scene 1:")
+    for line in _count_changes(stage, first, result, streamed):
+        say(f"      {line}")
+    say()
+
+
+def _scene_cancel(stage: Stage, story: Story) -> None:
+    """The Cancel: everyone told about the incident gets the all-clear."""
+    from geotarget import pilot
+
+    assert story.explosion is not None and story.update is not None
+    end = stage.at + dt.timedelta(hours=1)
+    sv, en = _message(
+        "Faran vid Sergels torg är över.",
+        "The danger at Sergels torg is over.",
+        "Sergels torg, 1 km",
+    )
+    cancel = pilot.explosion(
+        identifier="SE-POL-2024-0005",
+        sender=SENDER,
+        sent=end,
+        area=Circle(*SERGELS_TORG, 1000.0),
+        sv=sv,
+        en=en,
+        onset=end,
+        expires=story.explosion.infos[0].expires or end + dt.timedelta(hours=1),
+        msg_type=MessageType.CANCEL,
+        references=[
+            Reference(sender=SENDER, identifier=story.explosion.identifier, sent=stage.at),
+            Reference(sender=SENDER, identifier=story.update.identifier, sent=story.update.sent),
+        ],
+    )
+    say = stage.say
+    say(f"6. {end:%H:%M} Cancel: everyone told about the explosion gets the all-clear")
+    result = stage.targeter.target(cancel, stage.index, end)
+    story.results["cancel"] = result
+    parts = [
+        len(story.results["explosion"].recipients),
+        story.streamed.get(story.explosion.identifier, 0),
+        len(story.results["update"].recipients),
+    ]
+    say(f"    {result.verdict.value}: {result.reason}")
+    say(
+        f"    all-clear to {len(result.retract):,} devices = {parts[0]:,} (scene 1) + "
+        f"{parts[1]:,} (fresh fixes) + {parts[2]:,} (the Update); the tip request stays "
+        "active until it expires"
+    )
+    say()
+
+
+def _summary(stage: Stage, story: Story) -> None:
+    say = stage.say
+    titles = _titles(story)
+    say("In short:")
+    for key, alert in (("explosion", story.explosion), ("tips", story.tips)):
+        if alert is None:
+            continue
+        told = len(story.results[key].recipients) + story.streamed.get(alert.identifier, 0)
+        if key == "explosion":
+            told += len(story.results["update"].recipients)
+        say(f"  the {titles[alert.identifier]} reached {told:,} devices, each once")
+    if story.modus is not None:
+        say(f"  the {titles[story.modus.identifier]} reached nobody: blocked by the rollout")
+
+
+def map_args(stage: Stage, story: Story) -> dict[str, Any]:
+    """The arguments of :func:`geotarget._plot.pilot_figure` for the story so far."""
+    from geotarget import _plot
+
+    assert story.explosion and story.update and story.tips and story.modus
+    blocked = story.results["modus"].verdict is not Verdict.DELIVER
+    alerts = [
+        _plot.MapAlert("Explosion, 500 m", story.explosion.area, "explosion", False),
+        _plot.MapAlert("Explosion Update, 1 km", story.update.area, "explosion", False),
+        _plot.MapAlert("Tip request, 2 km", story.tips.area, "tip_request", False),
+        _plot.MapAlert("Crime modus, 3 km", story.modus.area, "crime_modus", blocked),
+    ]
+    told = np.fromiter(story.told, dtype=np.int64, count=len(story.told))
+    now = story.now if story.now is not None else stage.positions
+    return {
+        "positions": stage.positions,
+        "hierarchy": stage.hierarchy,
+        "policy": stage.policy,
+        "alerts": alerts,
+        "told": stage.positions.rows_of(told),
+        "at": stage.at,
+        "lon_lat": (now.lon, now.lat),
+    }
+
+
+def _draw(stage: Stage, story: Story, path: str) -> None:
+    from geotarget import _plot
+
+    args = map_args(stage, story)
+    stage.say.step(f"map written to {path}", lambda: _plot.pilot_map(path, **args))
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _titles(story: Story) -> dict[str, str]:
+    out = {}
+    if story.explosion is not None:
+        out[story.explosion.identifier] = "explosion alert"
+    if story.tips is not None:
+        out[story.tips.identifier] = "tip request"
+    if story.modus is not None:
+        out[story.modus.identifier] = "crime-modus alert in Göteborg"
+    return out
+
+
+def _target(
+    stage: Stage,
+    story: Story,
+    alert: Alert,
+    index: PositionIndex,
+    at: dt.datetime,
+    *,
+    first: bool = False,
+) -> TargetingResult:
+    """Target ``alert`` and print who is told, who is not and why."""
+    say = stage.say
+    result = stage.targeter.target(alert, index, at)
+    say(f"    {result.verdict.value}: {result.reason}")
+    if result.verdict is not Verdict.DELIVER:
+        return result
+    story.told.update(result.recipients.tolist())
+    told, not_told = _outcome_phrases(stage, result)
+    for head, parts in (("told", told), ("not told", not_told)):
+        say(textwrap.fill(f"{head}: {'; '.join(parts)}", 100, initial_indent="    ",
+                          subsequent_indent="      "))  # fmt: skip
+    if result.per_county:
+        say(
+            "    new recipients per county: "
+            + ", ".join(f"{stage.named(c)} {n:,}" for c, n in result.per_county.items())
+        )
+    t = result.timings
+    steps = ("plan", "match", "rules", "ledger")
+    other = t["total"] - sum(t.get(k, 0.0) for k in steps)
+    say(
+        f"    time: {secs(t['total'])} ("
+        + ", ".join(f"{k} {secs(t[k])}" for k in steps if k in t)
+        + f", other {secs(max(other, 0.0))})"
+    )
+    if first:
+        say("    (the first alert of a process also builds the region lookups once: 'other')")
+    return result
+
+
+def _hours(td: dt.timedelta) -> str:
+    h = td.total_seconds() / 3600
+    return f"{h:g} h"
+
+
+def _outcome_phrases(stage: Stage, result: TargetingResult) -> tuple[list[str], list[str]]:
+    """What each count means, in words, with the kind's own limits."""
+    rules = stage.targeter.rules[result.kind or ""]
+    fresh = _hours(rules.location.max_age) if rules.location.max_age is not None else "any age"
+    stale = rules.stale
+    c: Mapping[Outcome, int] = result.counts
+    told = [f"{c.get(Outcome.INSIDE, 0):,} inside the area"]
+    if c.get(Outcome.AMBIGUOUS_INCLUDED):
+        told.append(
+            f"{c[Outcome.AMBIGUOUS_INCLUDED]:,} whose fix's accuracy circle crosses the edge "
+            "(this kind fails open)"
+        )
+    if c.get(Outcome.STALE_INCLUDED) and stale is not None:
+        told.append(
+            f"{c[Outcome.STALE_INCLUDED]:,} whose last fix is {fresh}–{_hours(stale.max_age)} "
+            f"old but within {stale.margin_m:,.0f} m (a phone left behind has an owner nearby)"
+        )
+    if result.already_delivered:
+        told.append(f"of these, {result.already_delivered:,} told earlier are not told again")
+    not_told = []
+    if c.get(Outcome.AMBIGUOUS_EXCLUDED):
+        not_told.append(
+            f"{c[Outcome.AMBIGUOUS_EXCLUDED]:,} whose accuracy circle crosses the edge (this "
+            "kind fails closed: it must not reach people outside)"
+        )
+    if c.get(Outcome.STALE_LOCATION):
+        limit = fresh if stale is None else _hours(stale.max_age)
+        not_told.append(
+            f"{c[Outcome.STALE_LOCATION]:,} near the area whose last fix is over {limit} old"
+        )
+    for outcome, words in (
+        (Outcome.OUTSIDE_ROLLOUT, "in the area but where the kind is not enabled"),
+        (Outcome.BEYOND_BORDER, "in the area but beyond the border"),
+        (Outcome.NOT_A_TESTER, "not testers"),
+    ):
+        if c.get(outcome):
+            not_told.append(f"{c[outcome]:,} {words}")
+    not_told.append(f"{c.get(Outcome.NO_FIX, 0):,} in the country with no fix at all (anywhere)")
+    not_told.append(f"{c.get(Outcome.OUTSIDE_AREA, 0):,} outside the area")
+    return told, not_told
+
+
+def _count_changes(
+    stage: Stage, first: TargetingResult, now: TargetingResult, streamed: int
+) -> list[str]:
+    """Why the Update's counts differ from the first version's."""
+    c0, c1 = first.counts, now.counts
+    rules = stage.targeter.rules[now.kind or ""]
+    fresh = _hours(rules.location.max_age) if rules.location.max_age is not None else "any age"
+    a0 = first.area_km2 or 0.0
+    a1 = now.area_km2 or 0.0
+    covered = (Outcome.INSIDE, Outcome.AMBIGUOUS_INCLUDED, Outcome.STALE_INCLUDED)
+    n0 = sum(c0.get(o, 0) for o in covered)
+    n1 = sum(c1.get(o, 0) for o in covered)
+    lines = [
+        f"covered {n0:,} → {n1:,}: the area is {a1 / a0:.0f}× larger ({a0:.2f} → {a1:.2f} km²) "
+        f"and {streamed:,} devices walked in",
+    ]
+    s0 = c0.get(Outcome.STALE_INCLUDED, 0) + c0.get(Outcome.STALE_LOCATION, 0)
+    s1 = c1.get(Outcome.STALE_INCLUDED, 0) + c1.get(Outcome.STALE_LOCATION, 0)
+    lines.append(
+        f"old fixes {s0:,} → {s1:,}: 20 minutes later more fixes are past the {fresh} freshness "
+        "limit, in a larger area"
+    )
+    lines.append(
+        f"no fix {c0.get(Outcome.NO_FIX, 0):,} → {c1.get(Outcome.NO_FIX, 0):,}: devices without "
+        "any fix are counted for every alert, wherever it is"
+    )
+    return lines
+
+
+def with_fresh(positions: Positions, fresh: Positions) -> Positions:
+    """The snapshot with the fresh fixes replacing those devices' old rows."""
+    rows = positions.rows_of(fresh.ids)
+    lon, lat = positions.lon.copy(), positions.lat.copy()
+    acc, seen = positions.accuracy_m.copy(), positions.observed_at.copy()
+    lon[rows], lat[rows] = fresh.lon, fresh.lat
+    acc[rows], seen[rows] = fresh.accuracy_m, fresh.observed_at
+    return Positions(
+        positions.ids, lon, lat, accuracy_m=acc, observed_at=seen, tester=positions.tester
+    )
+
+
+def moved_devices(positions: Positions, at: dt.datetime, seed: int) -> Positions:
+    """A batch of fresh fixes: a few hundred devices walk into central Stockholm."""
+    rng = np.random.default_rng(seed + 2)
+    near = np.flatnonzero(
+        Circle(*SERGELS_TORG, 3000.0).contains(
+            np.nan_to_num(positions.lon), np.nan_to_num(positions.lat)
+        )
+    )
+    rows = rng.choice(near, size=min(600, near.size), replace=False)
+    lon = SERGELS_TORG[0] + rng.normal(0, 0.006, rows.size)
+    lat = SERGELS_TORG[1] + rng.normal(0, 0.003, rows.size)
+    stamp = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+    return Positions(
+        positions.ids[rows],
+        lon,
+        lat,
+        accuracy_m=np.full(rows.size, 8.0),
+        observed_at=np.full(rows.size, stamp),
+    )
