@@ -8,7 +8,7 @@ worker processes with one thread each (this machine has 2 cores); then, for a 1 
 Sergels torg and a Stockholm-municipality tip request:
 
 * ``dask, cold``: the first alert, building the indexes of the partitions it touches;
-* ``dask, resident``: later alerts (new identifiers, new ledger), indexes resident on the workers
+* ``dask, resident``: later alerts (new identifiers: new incidents), indexes resident on the workers
   (median of several);
 * ``single process``: the in-memory ``Targeter`` over one ``PositionIndex`` of the same devices;
 * ``full scan``: ``dask.dataframe.read_parquet`` + a bounding-box filter + ``shapely.contains_xy``
@@ -36,7 +36,6 @@ import numpy as np
 from _harness import Gate, Report, Timing
 
 from geotarget import Area, Circle, PositionIndex, Positions, alerts, pilot, sweden
-from geotarget.ledger import MemoryLedger
 from geotarget.rollout import nationwide
 from geotarget.targeting import Targeter
 
@@ -133,18 +132,15 @@ def _one_size(report: Report, n: int, areas: dict[str, tuple[str, Area]], region
             # Resident and single-process samples alternate; the gate compares their medians,
             # so more samples (cheap for the 1 km alert) make it robust to a busy machine.
             batch = _alerts(kind, area, 12 if kind == "explosion" else 6)
-            dist.targeter.ledger = MemoryLedger()
             t0 = _clock()
             dist.target(batch[0], AT, confirm=True)
             t_cold = _clock() - t0
             read = dict(dist.last_stats)
             warm, ones = [], []
-            for a in batch[1:]:
-                dist.targeter.ledger = MemoryLedger()
+            for a in batch[1:]:  # new identifiers: new incidents, nobody told yet
                 t0 = _clock()
                 got = dist.target(a, AT, confirm=True)
                 warm.append(_clock() - t0)
-                single.ledger = MemoryLedger()
                 t0 = _clock()
                 mine = single.target(a, index, AT, confirm=True)
                 ones.append(_clock() - t0)

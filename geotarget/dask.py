@@ -55,7 +55,7 @@ from geotarget._positions_arrow import (
 from geotarget._positions_arrow import (
     write_partitioned as _write_partitioned,
 )
-from geotarget.alerts import Alert, AlertKind, MessageType, Status
+from geotarget.alerts import Alert, MessageType, Status
 from geotarget.areas import Area
 from geotarget.errors import InvalidInput, InvalidPositions, InvalidType, MissingExtra
 from geotarget.matcher import PositionIndex
@@ -407,7 +407,7 @@ def _evaluate_part(
     """
     index = resident.index
     rows, outcomes, covered, covered_region, timings = evaluate(
-        rules, plan, status, AlertKind(kind), decision, policy, finest, snap_m, index, at
+        rules, plan, status, kind, decision, policy, finest, snap_m, index, at
     )
     keep = outcomes != np.int8(Outcome.OUTSIDE_AREA)
     kept = rows[keep]

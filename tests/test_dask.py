@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from targeting_helpers import T0, make_alert, make_regions, ref
 
 from geotarget import Circle, Polygon, PositionIndex, Positions
-from geotarget.alerts import AlertKind, MessageType, Status
+from geotarget.alerts import MessageType, Status
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
 from geotarget.targeting import Targeter, TargetingResult
 
@@ -60,9 +60,9 @@ def _policy(tip_percentage: float = 100.0) -> RolloutPolicy:
     start = T0 - dt.timedelta(days=1)
     return RolloutPolicy(
         rollouts=[
-            KindRollout(kind=AlertKind.EXPLOSION, phases=[Phase(starts_at=start, regions=("XX",))]),
+            KindRollout(kind="explosion", phases=[Phase(starts_at=start, regions=("XX",))]),
             KindRollout(
-                kind=AlertKind.TIP_REQUEST,
+                kind="tip_request",
                 phases=[
                     Phase(starts_at=start, regions=("0102", "0201"), percentage=tip_percentage)
                 ],
@@ -152,11 +152,9 @@ def test_dask_targeter_equals_in_memory_targeter(client: Any, s: dict[str, Any])
             client,
         )
         index = PositionIndex(positions)
-        first = make_alert(
-            AlertKind.EXPLOSION, Circle(18.0, 59.5, s["r1"]), ident="e1", status=s["status"]
-        )
+        first = make_alert("explosion", Circle(18.0, 59.5, s["r1"]), ident="e1", status=s["status"])
         update = make_alert(
-            AlertKind.EXPLOSION,
+            "explosion",
             Circle(18.005, 59.501, 600.0),
             ident="e2",
             sent=T0 + dt.timedelta(minutes=1),
@@ -166,7 +164,7 @@ def test_dask_targeter_equals_in_memory_targeter(client: Any, s: dict[str, Any])
         )
         w, so, e, n = s["box"]
         tip = make_alert(
-            AlertKind.TIP_REQUEST,
+            "tip_request",
             Polygon([(w, so), (e, so), (e, n), (w, n), (w, so)]),
             ident="t1",
         )
@@ -202,7 +200,7 @@ def test_far_partitions_are_not_read_and_changed_files_are_rebuilt(client: Any) 
     try:
         ds = write_partitioned(positions, root / "ds", cell_deg=0.05)
         dt_ = DaskTargeter(Targeter(make_regions(), _policy()), ds, client)
-        alert = make_alert(AlertKind.EXPLOSION, Circle(18.0, 59.5, 1000.0), ident="e1")
+        alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
         result = dt_.target(alert, T0)
         assert result.recipients.tolist() == ["d200"]
         assert 0 < dt_.last_stats["partitions_read"] <= 4 < dt_.last_stats["partitions"]
@@ -222,7 +220,7 @@ def test_far_partitions_are_not_read_and_changed_files_are_rebuilt(client: Any) 
         raw_write(moved, root / "tmp", cell_deg=0.05)
         new_file = next((root / "tmp").rglob("*.parquet"))
         os.replace(new_file, part.path)
-        second = make_alert(AlertKind.EXPLOSION, Circle(18.0, 59.5, 1000.0), ident="e2")
+        second = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e2")
         assert dt_.target(second, T0).recipients.tolist() in (["d200", "x1"], ["x1", "d200"])
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -249,7 +247,7 @@ def test_a_bad_partition_fails_with_its_file_named_and_nothing_claimed(client: A
         pq.write_table(table, root / "cell=x" / "part-0.parquet")
         targeter = Targeter(make_regions(), _policy())
         dt_ = DaskTargeter(targeter, PartitionedPositions(root), client)
-        alert = make_alert(AlertKind.EXPLOSION, Circle(18.0, 59.5, 1000.0), ident="e1")
+        alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
         with pytest.raises(InvalidPositions, match=r"cell=x/part-0\.parquet: row 2, column lat"):
             dt_.target(alert, T0)
         assert targeter.ledger.recipients("polisen@example.se/e1").size == 0
@@ -293,7 +291,7 @@ def test_two_dask_targeters_share_a_postgres_ledger(client: Any, postgres_dsn: s
             DaskTargeter(Targeter(make_regions(), _policy(), ledger=s), ds, client) for s in stores
         ]
         memory = Targeter(make_regions(), _policy(), ledger=MemoryLedger())
-        alert = make_alert(AlertKind.EXPLOSION, Circle(18.0, 59.5, 1500.0), ident="e1")
+        alert = make_alert("explosion", Circle(18.0, 59.5, 1500.0), ident="e1")
         index = PositionIndex(positions)
         first = machines[0].target(alert, T0)
         _same(memory.target(alert, index, T0), first)
