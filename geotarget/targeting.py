@@ -388,11 +388,14 @@ class Targeter:
             return None
         vid = version_id(alert.sender, alert.identifier)
         seen = self.ledger.lookup_version(vid)
-        if seen is not None and seen[1] is not None:
+        document = seen[1] if seen is not None else None
+        if document is None:  # a remembered Cancel's id is taken too
+            document = self.ledger.remembered_cancel(vid)
+        if document is not None:
             from geotarget import cap
 
-            if seen[1] != cap.dumps(alert):
-                stored = cap.loads(seen[1])
+            if document != cap.dumps(alert):
+                stored = cap.loads(document)
                 raise DuplicateIdentifier(
                     alert.sender, alert.identifier, first_difference(stored, alert)
                 )

@@ -141,3 +141,42 @@ def own_postgres() -> Iterator[Any]:
         pytest.skip(reason)
     with _pg.started() as db:
         yield db
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Any]:
+    """``mount(size)``: a fresh tmpfs of ``size`` (e.g. ``"8m"``) under ``tmp_path``, its path.
+
+    For disk-full tests: a file system the test can truly fill (``posix_fallocate``) and free
+    again, with no loop device. Mounting needs root (CI runs as root); when it is impossible
+    the test skips with the reason locally and FAILS in CI (``CI=true``). Unmounted afterwards.
+    """
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        place = tmp_path / f"tmpfs-{len(mounted)}"
+        place.mkdir()
+        try:
+            done = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(place)],
+                capture_output=True,
+                text=True,
+            )
+            why = done.stderr.strip() or f"exit status {done.returncode}"
+        except OSError as err:  # no mount(8) on this machine
+            done, why = None, str(err)
+        if done is None or done.returncode != 0:
+            reason = f"cannot mount a {size} tmpfs here (it needs root): {why}"
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"a small tmpfs is required in CI (it runs as root): {reason}")
+            pytest.skip(reason)
+        mounted.append(place)
+        return place
+
+    try:
+        yield mount
+    finally:
+        for place in mounted:
+            subprocess.run(["umount", "-l", str(place)], check=False)

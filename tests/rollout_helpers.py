@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 
 from geotarget.errors import UnknownCode
@@ -77,6 +78,13 @@ def oracle_bucket(device_id: str | int, salt: str, kind: str) -> int:
     def h(text: str) -> int:
         return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
+    if (
+        isinstance(device_id, str)
+        and re.fullmatch(r"-?(0|[1-9][0-9]*)", device_id)
+        and device_id != "-0"
+        and -(2**63) <= int(device_id) < 2**64
+    ):
+        device_id = int(device_id)  # identity is the canonical text: "7" is the device 7
     if isinstance(device_id, str):
         x = h(f"{salt}/{kind}/{device_id}")
     else:

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geotarget import Circle, InvalidInput, InvalidType, pilot
+from geotarget import Circle, InvalidInput, InvalidType, cap, pilot
 from geotarget.alerts import Alert, MessageType, Reference, Status
 from geotarget.ledger import (
     ClaimStatus,
@@ -153,11 +153,11 @@ def test_incidents_are_independent(store: Any) -> None:
     assert store.delivered("one", ["a", "b"]).tolist() == [True, False]
 
 
-def test_legacy_claim_form_returns_new_ids_in_input_kind_and_confirms_them(store: Any) -> None:
-    """The 0.1 form (alert_id=) returns the new ids as given, recorded as confirmed."""
-    assert store.claim("inc", np.array([5, 6, 5, 7]), alert_id="v1", at=T0).tolist() == [5, 6, 7]
-    assert store.claim("inc", np.array([9, 7, 8]), alert_id="v2", at=T0).tolist() == [9, 8]
-    assert store.due(T0 + timedelta(days=1)) == []
+def test_the_removed_alert_id_form_is_a_type_error(store: Any) -> None:
+    """claim(alert_id=) was removed in 0.2 (it returned an array instead of Claims)."""
+    with pytest.raises(TypeError, match="alert_id"):
+        store.claim("inc", np.array([5, 6]), alert_id="v1", at=T0)
+    assert store.recipients("inc").tolist() == []
 
 
 def test_bad_arguments_are_rejected_before_anything_is_recorded(store: Any) -> None:
@@ -325,6 +325,35 @@ def test_a_cancel_that_comes_first_is_remembered(store: Any) -> None:
     assert late.transition is Transition.CANCELLED
     assert store.claim(INC, [1], version=V1, at=T0).status is ClaimStatus.CANCELLED
     assert store.load_active() == []
+
+
+def test_a_remembered_cancel_reused_with_other_content_is_a_conflict(opener: Opener) -> None:
+    """A remembered Cancel's id re-used with other content is CONFLICT, also after a restart.
+
+    Regression: the store kept only the ids the Cancel named, not its document, so the same
+    Cancel id with a different text (or an Alert or Update under that id) was remembered again,
+    or started an incident, instead of being refused as a duplicate identifier.
+    """
+    store = opener()
+    cancel = _follow(MessageType.CANCEL, "K3", "K1", 9)
+    assert store.admit(cancel, at=T0).transition is Transition.REMEMBERED
+    again = opener()  # another handle (a restart, or another process) over the same store
+    assert again.admit(cancel, at=T0 + MIN).transition is Transition.REMEMBERED  # the same: fine
+    other = attrs.evolve(cancel, note="another text")
+    got = again.admit(other, at=T0 + MIN)
+    assert (got.transition, got.incident) == (Transition.CONFLICT, None)
+    assert got.stored_document == cap.dumps(cancel)
+    assert again.remembered_cancel("polisen@polisen.se/K3") == cap.dumps(cancel)
+    assert again.remembered_cancel("polisen@polisen.se/K1") is None  # named, not remembered
+    as_alert = _alert("K3")
+    assert again.admit(as_alert, at=T0 + MIN).transition is Transition.CONFLICT
+    assert again.lookup_version("polisen@polisen.se/K3") is None  # nothing was recorded
+    # A version that references the Cancel's id makes it a placeholder: still a conflict.
+    up = _follow(MessageType.UPDATE, "K5", "K3", 12)
+    assert again.admit(up, at=T0 + MIN).transition is Transition.STARTED
+    assert again.admit(other, at=T0 + MIN).transition is Transition.CONFLICT
+    # The remembered Cancel itself still cancels the alert it named.
+    assert again.admit(_alert(), at=T0 + MIN).transition is Transition.CANCELLED
 
 
 def test_an_update_without_its_original_starts_the_incident(store: Any) -> None:
@@ -619,23 +648,13 @@ def test_sqlite_full_database_is_store_full_and_applies_nothing(tmp_path: Path) 
     store.close()
 
 
-@pytest.mark.skipif(
-    os.name != "posix" or not hasattr(os, "geteuid") or os.geteuid() != 0,
-    reason="mounting a small tmpfs needs root",
-)
-def test_sqlite_disk_full_on_a_small_tmpfs_is_store_full(tmp_path: Path) -> None:
+def test_sqlite_disk_full_on_a_small_tmpfs_is_store_full(small_tmpfs: Any) -> None:
     """On a 1 MiB tmpfs, a claim that fills the disk raises StoreFull and keeps nothing of it."""
     from geotarget.errors import StoreFull
 
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs here: {mounted.stderr.decode().strip()}")
+    mnt = small_tmpfs("1m")
+    store = SQLiteLedger(mnt / "ledger.db", synchronous="NORMAL")
     try:
-        store = SQLiteLedger(mnt / "ledger.db", synchronous="NORMAL")
         store.claim("inc", ["a"], version="v", at=T0)
 
         def fill() -> None:
@@ -648,9 +667,8 @@ def test_sqlite_disk_full_on_a_small_tmpfs_is_store_full(tmp_path: Path) -> None
             fill()
         kept = store.recipients("inc")
         assert kept.size % 5_000 == 1  # whole batches only
-        store.close()
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+        store.close()
 
 
 # -- PostgreSQL failures ---------------------------------------------------------------------

@@ -623,7 +623,13 @@ def test_diff_schedule_matches_decisions(a: RolloutPolicy, b: RolloutPolicy, at:
 @settings(max_examples=300)
 @given(
     ids=st.lists(st.text(max_size=20), max_size=20)
-    | st.lists(st.integers(-(2**63), 2**64 - 1), max_size=20),
+    | st.lists(st.integers(-(2**63), 2**64 - 1), max_size=20)
+    | st.lists(
+        st.integers(-(2**63), 2**64 - 1)
+        | st.integers(-(2**63), 2**64 - 1).map(str)
+        | st.from_regex(r"\A[-+]?0*[0-9]{1,21}\Z"),
+        max_size=20,
+    ),
     salt=st.sampled_from(["geotarget", "pilot-2024"]),
     kind=st.sampled_from(KIND_NAMES),
 )
@@ -659,7 +665,6 @@ def test_canary_buckets_for_numpy_dtypes_agree() -> None:
     [
         (np.array([True]), "not booleans"),
         (np.array([1.5]), "strings or integers"),
-        ([1, "a"], "not a mix"),
         ([None], "NoneType"),
         ([2**64], "must lie in"),
     ],
@@ -668,6 +673,37 @@ def test_canary_rejects_other_ids(ids: Any, message: str) -> None:
     """Booleans, floats, mixes and out-of-range integers are InvalidType with a reason."""
     with pytest.raises(InvalidType, match=message):
         canary_buckets(ids, kind=EXP)
+
+
+def test_canary_buckets_follow_device_identity() -> None:
+    """7 and "7" are one device (canonical text), so one bucket; "007", "+7", "-0" are others.
+
+    Regression: the canary hashed the string "7" as text and the integer 7 with splitmix64, so
+    one device could be in a canary under one spelling and out under the other.
+    """
+    same = [7, "7", b"7", np.int64(7)]
+    got = canary_buckets(np.array(same, dtype=object), kind=EXP).tolist()
+    assert got == [got[0]] * 4
+    assert canary_buckets(np.array(["7", "-12", "0"]), kind=EXP).tolist() == (
+        canary_buckets(np.array([7, -12, 0]), kind=EXP).tolist()
+    )
+    assert (
+        canary_buckets([str(2**64 - 1)], kind=EXP).tolist()
+        == canary_buckets([-1], kind=EXP).tolist()
+    )
+    others = canary_buckets(["007", "+7", "-0", "7 ", "٧"], kind=EXP).tolist()
+    assert others == [
+        oracle_bucket(t, "geotarget", "explosion") for t in ["007", "+7", "-0", "7 ", "٧"]
+    ]
+    assert got[0] not in others[:1]  # "007" is hashed as text, not as 7
+    mixed = canary_buckets([1, "a", "2"], kind=EXP).tolist()  # a mix is fine, as in identity
+    assert mixed == [oracle_bucket(i, "geotarget", "explosion") for i in (1, "a", 2)]
+    policy = RolloutPolicy(
+        rollouts=[KindRollout(kind=CM, phases=[phase(PILOT_START, "01", pct=50)])]
+    )
+    at = local(2024, 5, 1)
+    ints = np.arange(2000)
+    assert (policy.in_canary(CM, ints, at) == policy.in_canary(CM, ints.astype(str), at)).all()
 
 
 def test_canary_buckets_are_near_uniform() -> None:

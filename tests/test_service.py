@@ -184,6 +184,23 @@ def test_a_store_failure_is_a_503_and_the_service_keeps_serving(tmp_path: Path) 
         assert [d["device"] for d in ok["deliveries"]] == ["p1"]
 
 
+def test_fix_times_are_parsed_once_per_text_and_checked(tmp_path: Path) -> None:
+    """observed_at: instants with any offset; a naive or malformed one is a 400 naming the row."""
+    service = _service()
+    got = service._instants(
+        ["2026-05-04T23:30:00+02:00", "2026-05-04T21:30:00Z", "2026-05-04T23:30:00+02:00"]
+    )
+    assert got.tolist() == [AT.replace(tzinfo=None)] * 3
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        bad = _positions(["p1", "p2"], [True, True])
+        bad["observed_at"] = [AT.isoformat(), "2026-05-04T21:30:00"]
+        r = client.post("/positions", params=_q(), json=bad)
+        assert r.status_code == 400 and "observed_at[1]" in r.text, r.text
+        bad["observed_at"] = ["yesterday", AT.isoformat()]
+        r = client.post("/positions", params=_q(), json=bad)
+        assert r.status_code == 400 and "observed_at[0]" in r.text, r.text
+
+
 class _Process:
     """The service in its own uvicorn process on a Unix socket, killable with SIGKILL."""
 
@@ -488,3 +505,67 @@ def test_postgres_stopped_mid_batch_is_503_then_recovers(own_postgres: Any) -> N
             "p2",
             "p3",
         ]
+
+
+def _fill(place: Path, leave: int) -> Path:
+    """Take all but ``leave`` bytes of the file system at ``place`` (one fallocate, no loop)."""
+    import os
+
+    st = os.statvfs(place)
+    free = st.f_bavail * st.f_frsize
+    filler = place / "filler"
+    with open(filler, "wb") as f:
+        os.posix_fallocate(f.fileno(), 0, max(free - leave, 0))
+    st = os.statvfs(place)
+    assert st.f_bavail * st.f_frsize <= leave, "the file system did not fill"
+    return filler
+
+
+@pytest.mark.slow
+def test_disk_full_mid_batch_is_503_applies_nothing_and_recovers(
+    tmp_path: Path, small_tmpfs: Any
+) -> None:
+    """The SQLite store's file system fills up in the middle of a batch under a running service.
+
+    The store lives on a small tmpfs; all but 64 KiB of it is taken, less than the claims of a
+    20,000-device batch need, so SQLite runs out of space part-way through writing the batch.
+    The service answers 503 naming the cause (``StoreFull``) and keeps nothing of the batch (the
+    store, read afterwards, holds only the earlier delivery; the position snapshot is not
+    swapped either), /explain keeps answering, and once space is freed the same process
+    delivers the whole batch. (A small write may still succeed on the full disk: SQLite reuses
+    the write-ahead log's space that the failed batch took.)
+    """
+    place = small_tmpfs("16m")
+    where = place / "d.db"
+    proc = _Process(tmp_path, str(where))
+    try:
+        proc.post("/positions", 0, json=_positions(["p1"], [True]))
+        first = proc.post("/alerts", 0, content=_alert())["deliveries"]
+        assert [d["device"] for d in first] == ["p1"]
+        ids = [f"device-{i:06d}-{'x' * 24}" for i in range(20_000)]
+        batch = _positions(ids, [i % 4 != 0 for i in range(20_000)])
+        filler = _fill(place, 64 * 1024)
+
+        r = proc.http.post("/positions", params=_q(1), json=batch)
+        assert r.status_code == 503, r.text
+        assert "the disk or database is full" in r.text and "nothing was applied" in r.text
+        assert str(where) in r.text  # names the store
+        why = proc.http.get(
+            "/explain", params={"incident": "polisen@polisen.se/SE-POL-1", "device": "p1", **_q(1)}
+        )
+        assert why.status_code == 200 and "p1" in why.text, why.text  # serves what it can
+
+        filler.unlink()  # space is back
+        store = SQLiteLedger(where)
+        try:
+            incident = store.incident("polisen@polisen.se/SE-POL-1")
+            assert incident is not None
+            assert store.recipients(incident.key).tolist() == ["p1"]  # nothing of the batch
+            assert store.due(AT + dt.timedelta(hours=1)) != []  # p1, still pending, intact
+        finally:
+            store.close()
+        ok = proc.post("/positions", 2, json=batch)["deliveries"]
+        want = {d for i, d in enumerate(ids) if i % 4 != 0}
+        assert {d["device"] for d in ok} == want and len(ok) == len(want)
+    finally:
+        proc.stop()

@@ -284,6 +284,69 @@ def test_same_version_again_is_idempotent(targeter: Targeter) -> None:
     assert again.already_delivered == 1
 
 
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
+def test_a_remembered_cancel_reused_with_other_content_is_a_duplicate(
+    store: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """A remembered early Cancel's id re-used with other content is DuplicateIdentifier.
+
+    Regression: the store-based lifecycle kept only the ids the Cancel named, so the re-used
+    id was remembered again (or, as an Alert, delivered) instead of refused; with a durable
+    store the refusal also holds in a new Targeter (a restart).
+    """
+    from geotarget.ledger import MemoryLedger, PostgresLedger, SQLiteLedger
+
+    opened: list[Any] = []
+
+    def open_ledger() -> Any:
+        if store == "memory":
+            return memory
+        got: Any = (
+            SQLiteLedger(tmp_path / "d.db")
+            if store == "sqlite"
+            else PostgresLedger(request.getfixturevalue("postgres_dsn"))
+        )
+        opened.append(got)
+        return got
+
+    memory = MemoryLedger()
+    try:
+        _remembered_cancel_reused(open_ledger, regions)
+    finally:
+        for ledger in opened:
+            ledger.close()
+
+
+def _remembered_cancel_reused(open_ledger: Any, regions: RegionHierarchy) -> None:
+    first = make_alert("explosion", AREA, ident="a1")
+    cancel = make_alert(
+        "explosion", AREA, ident="c1", msg_type=MessageType.CANCEL, refs=(ref(first),)
+    )
+    one = Targeter(regions, nationwide("XX"), ledger=open_ledger())
+    assert one.target(cancel, idx(*DEVICES), T0).verdict is Verdict.UNKNOWN_REFERENCE
+    two = Targeter(regions, nationwide("XX"), ledger=open_ledger())
+    again = two.target(cancel, idx(*DEVICES), LATER)  # the same Cancel again: no conflict
+    assert again.verdict is Verdict.UNKNOWN_REFERENCE
+    reworded = make_alert(
+        "explosion",
+        WIDE,
+        ident="c1",
+        msg_type=MessageType.CANCEL,
+        refs=(ref(first),),
+    )
+    assert two.incident_of(cancel) is None
+    with pytest.raises(DuplicateIdentifier, match=r"identifier 'c1' of sender"):
+        two.incident_of(reworded)  # the query agrees with target()
+    with pytest.raises(DuplicateIdentifier, match=r"identifier 'c1' of sender") as err:
+        two.target(reworded, idx(*DEVICES), LATER)
+    assert err.value.field.startswith("infos[0].areas[0].")
+    as_alert = make_alert("explosion", AREA, ident="c1")
+    with pytest.raises(DuplicateIdentifier, match="c1"):
+        two.target(as_alert, idx(*DEVICES), LATER)
+    assert two.ledger.recipients(f"{SENDER}/c1").tolist() == []  # nobody was told
+    assert two.target(first, idx(*DEVICES), LATER).verdict is Verdict.CANCELLED
+
+
 def test_same_identifier_with_another_area_is_refused(targeter: Targeter) -> None:
     """Re-using (sender, identifier) with another area raises DuplicateIdentifier; nothing changes."""
     first = make_alert("explosion", AREA, ident="a1")

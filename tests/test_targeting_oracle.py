@@ -317,6 +317,31 @@ def test_an_update_named_by_an_early_cancel_is_never_delivered() -> None:
     run(_scenario(_policy({"XX"}), 0.0, steps), generated=False)
 
 
+def test_a_remembered_cancel_reused_with_other_content_is_a_duplicate() -> None:
+    """Contract §2 and identity: a remembered Cancel's id is taken like any version's.
+
+    The Cancel EC names the unseen E0 (UNKNOWN_REFERENCE); the same EC again is fine; EC with
+    a wider area is DuplicateIdentifier on both sides (the store kept only the ids EC named
+    before: it was UNKNOWN_REFERENCE again); E0 arriving later is CANCELLED. (An Alert under
+    the id EC: ``test_targeting_lifecycle``.)
+    """
+    area = Circle(18.05, 59.45, 1000.0)
+    v0 = _version("E0", area, 0)
+    cancel = _version("EC", area, 20, msg_type=MessageType.CANCEL, references=(v0.ref,))
+    wider = _version(
+        "EC", Circle(18.05, 59.45, 2000.0), 20, msg_type=MessageType.CANCEL, references=(v0.ref,)
+    )
+    at = T0 + dt.timedelta(minutes=30)
+    here = _rows([(18.05, 59.45)], at)
+    steps = [
+        Step(at, here, False, cancel),  # UNKNOWN_REFERENCE
+        Step(at, here, False, cancel),  # the same again: UNKNOWN_REFERENCE
+        Step(at, here, False, wider),  # DuplicateIdentifier
+        Step(at, here, False, v0),  # CANCELLED: never delivered
+    ]
+    run(_scenario(_policy({"XX"}), 0.0, steps), generated=False)
+
+
 def test_an_area_beyond_the_snap_distance_is_outside_the_rollout() -> None:
     """Contract §5: AREA_OUTSIDE_ROLLOUT iff the area grown by snap_m meets no enabled region.
 

@@ -1,11 +1,19 @@
 """Load the reference service on a Unix socket; print throughput and latency percentiles.
 
-``python -m examples.service.load [--store PATH_OR_DSN] [--batches 200] [--devices 2000]
-[--alerts 20] [--clients 4]``: starts one uvicorn process, posts ``--alerts`` Explosion alerts
-(circles around Stockholm) and ``--batches`` position batches of ``--devices`` fixes each
-(some inside the alerts), from ``--clients`` threads at once, confirms every delivery, and
-prints requests per second and p50 / p95 / p99 latency per endpoint. Bounded: it stops after
-the given counts or ``--max-seconds``.
+``python -m examples.service.load [--store PATH_OR_DSN] [--rate 3] [--batches 180]
+[--devices 2000] [--alerts 20] [--updates-every 20] [--clients 4] [--max-seconds 120]``:
+starts one uvicorn process, posts ``--alerts`` Explosion alerts (circles around Stockholm),
+then ``--batches`` position batches of ``--devices`` fixes each (some inside the alerts) — at
+``--rate`` batches per second on a fixed schedule (open loop: a late batch does not delay the
+schedule, it shows as lag), or as fast as the clients go with ``--rate 0`` — with an Update of
+one alert (a wider circle) every ``--updates-every`` batches, from ``--clients`` threads;
+confirms every delivery, and prints fixes per second, requests per second and p50 / p95 / p99
+latency per endpoint. Bounded: it stops after the given counts or ``--max-seconds``.
+
+The pilot's expected rate (see ``docs/delivery.rst``, "The pilot's rate"): 1.2 million devices,
+one fix every 10 minutes each, is :data:`PILOT_FIXES_PER_S` = 2,000 fixes/s, arriving as one
+batch of 2,000 fixes per second; a few alerts a day, at most one message a minute in a busy
+incident, at most 5 active at once. ``--rate 3`` with the defaults is three times that.
 """
 
 from __future__ import annotations
@@ -16,11 +24,13 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx2
 import numpy as np
 
@@ -30,25 +40,44 @@ ROOT = Path(__file__).resolve().parents[2]
 AT = dt.datetime(2026, 5, 4, 21, 30, tzinfo=dt.timezone.utc)
 CENTRE = (18.06528, 59.3325)
 
+#: The pilot: devices with the app, and the mean time between two fixes of one device.
+PILOT_DEVICES = 1_200_000
+PILOT_FIX_INTERVAL_S = 600
+#: 2,000 fixes/s, as one batch of :data:`PILOT_BATCH` fixes a second.
+PILOT_FIXES_PER_S = PILOT_DEVICES // PILOT_FIX_INTERVAL_S
+PILOT_BATCH = 2_000
 
-def _alert(i: int) -> str:
+
+def _alert(i: int, version: int = 0) -> str:
     msg = alerts.Message(
         headline="Explosionsrisk", description="Lämna området.", area_description=f"Område {i}"
     )
     rng = np.random.default_rng(i)
     lon, lat = CENTRE[0] + rng.uniform(-0.1, 0.1), CENTRE[1] + rng.uniform(-0.05, 0.05)
-    return cap.dumps(
-        alerts.explosion(
-            identifier=f"LOAD-{i}",
-            sender="polisen@polisen.se",
-            sent=AT,
-            area=Circle(lon, lat, 1500.0),
-            sv=msg,
-            en=msg,
-            onset=AT,
-            expires=AT + dt.timedelta(hours=6),
-        )
+    first = alerts.explosion(
+        identifier=f"LOAD-{i}",
+        sender="polisen@polisen.se",
+        sent=AT,
+        area=Circle(lon, lat, 1500.0),
+        sv=msg,
+        en=msg,
+        onset=AT,
+        expires=AT + dt.timedelta(hours=6),
     )
+    if version == 0:
+        return cap.dumps(first)
+    update = alerts.explosion(
+        identifier=f"LOAD-{i}-U{version}",
+        sender="polisen@polisen.se",
+        sent=AT + dt.timedelta(seconds=version),
+        area=Circle(lon, lat, 1500.0 + 100.0 * version),
+        sv=msg,
+        en=msg,
+        onset=AT,
+        expires=AT + dt.timedelta(hours=6),
+    )
+    ref = alerts.Reference(sender=first.sender, identifier=first.identifier, sent=first.sent)
+    return cap.dumps(attrs.evolve(update, msg_type=alerts.MessageType.UPDATE, references=(ref,)))
 
 
 def _batch(b: int, n: int) -> dict[str, Any]:
@@ -63,18 +92,26 @@ def _batch(b: int, n: int) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the load; print the numbers."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", default="")
-    parser.add_argument("--batches", type=int, default=200)
-    parser.add_argument("--devices", type=int, default=2000)
-    parser.add_argument("--alerts", type=int, default=20)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--max-seconds", type=float, default=300.0)
-    args = parser.parse_args(argv)
+def run(
+    *,
+    store: str = "",
+    rate: float = 3.0,
+    batches: int = 180,
+    devices: int = PILOT_BATCH,
+    n_alerts: int = 20,
+    updates_every: int = 20,
+    clients: int = 4,
+    max_seconds: float = 120.0,
+) -> dict[str, Any]:
+    """Run the load against a fresh service process; return the measurements.
+
+    Returns a dict: ``batches`` and ``fixes`` posted in the timed part, ``seconds`` from the
+    first scheduled batch to the last answer, ``fixes_per_s``, ``requests``, ``deliveries``
+    confirmed, ``lag`` (seconds each batch started after its scheduled time, paced runs only)
+    and ``latency``: per endpoint, the list of seconds per request.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="gt-load-"))
-    store = args.store or str(tmp / "deliveries.db")
+    where = store or str(tmp / "deliveries.db")
     sock = str(tmp / "svc.sock")
     proc = subprocess.Popen(
         [
@@ -89,60 +126,144 @@ def main(argv: list[str] | None = None) -> int:
             "warning",
         ],
         cwd=ROOT,
-        env={**os.environ, "GEOTARGET_STORE": store},
+        env={**os.environ, "GEOTARGET_STORE": where},
     )
     lat: dict[str, list[float]] = {}
-    told = 0
+    lag: list[float] = []
+    told = [0]
+    guard = threading.Lock()
     try:
-        while not Path(sock).exists():
-            if proc.poll() is not None:
-                raise SystemExit("the service did not start")
-            time.sleep(0.05)
         client = httpx2.Client(
             transport=httpx2.HTTPTransport(uds=sock), base_url="http://service", timeout=120
         )
-        deadline = time.perf_counter() + args.max_seconds
+        for _ in range(1200):  # at most 60 s to start
+            if proc.poll() is not None:
+                raise SystemExit("the service did not start")
+            try:
+                client.get("/ready")  # no such route: a 404 once it listens
+                break
+            except httpx2.TransportError:
+                time.sleep(0.05)
+        else:
+            raise SystemExit("the service did not answer in 60 s")
+        deadline = time.perf_counter() + max_seconds
         at = {"at": (AT + dt.timedelta(minutes=1)).isoformat()}
 
         def call(path: str, **kw: Any) -> Any:
             t0 = time.perf_counter()
             r = client.post(path, params=at, **kw)
-            lat.setdefault(path, []).append(time.perf_counter() - t0)
+            took = time.perf_counter() - t0
+            with guard:
+                lat.setdefault(path, []).append(took)
             r.raise_for_status()
             return r.json()
 
-        def confirm(deliveries: list[dict[str, str]]) -> int:
+        def confirm(deliveries: list[dict[str, str]]) -> None:
             if deliveries:
                 call("/confirm", json={"keys": [d["key"] for d in deliveries]})
-            return len(deliveries)
+            with guard:
+                told[0] += len(deliveries)
 
-        call("/positions", json=_batch(0, args.devices))
-        t_start = time.perf_counter()
-        with ThreadPoolExecutor(args.clients) as pool:
-            for got in pool.map(lambda i: call("/alerts", content=_alert(i)), range(args.alerts)):
-                told += confirm(got.get("deliveries", []))
+        call("/positions", json=_batch(0, devices))
+        with ThreadPoolExecutor(clients) as pool:
+            for got in pool.map(lambda i: call("/alerts", content=_alert(i)), range(n_alerts)):
+                confirm(got.get("deliveries", []))
+            posted = [0]
+            t_start = time.perf_counter()
 
-            def one(b: int) -> int:
-                if time.perf_counter() > deadline:
-                    return 0
-                return confirm(call("/positions", json=_batch(b, args.devices))["deliveries"])
+            def one(b: int) -> None:
+                due = t_start + (b - 1) / rate if rate > 0 else time.perf_counter()
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                now = time.perf_counter()
+                if now > deadline:
+                    return
+                if rate > 0:
+                    with guard:
+                        lag.append(now - due)
+                confirm(call("/positions", json=_batch(b, devices))["deliveries"])
+                with guard:
+                    posted[0] += 1
+                if updates_every and n_alerts and b % updates_every == 0:
+                    k = b // updates_every
+                    confirm(call("/alerts", content=_alert(k % n_alerts, k))["deliveries"])
 
-            told += sum(pool.map(one, range(1, args.batches + 1)))
-        elapsed = time.perf_counter() - t_start
+            list(pool.map(one, range(1, batches + 1)))
+            elapsed = time.perf_counter() - t_start
         client.close()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    total = sum(len(v) for v in lat.values())
-    print(
-        f"{total} requests in {elapsed:.1f} s ({total / elapsed:.1f} req/s), "
-        f"{told} deliveries confirmed, {args.clients} clients, store {store}"
+    fixes = posted[0] * devices
+    return {
+        "store": where,
+        "rate": rate,
+        "clients": clients,
+        "alerts": n_alerts,
+        "batches": posted[0],
+        "fixes": fixes,
+        "seconds": elapsed,
+        "fixes_per_s": fixes / elapsed if elapsed > 0 else 0.0,
+        "requests": sum(len(v) for v in lat.values()),
+        "deliveries": told[0],
+        "lag": lag,
+        "latency": lat,
+    }
+
+
+def report(got: dict[str, Any]) -> str:
+    """The measurements as the lines ``main`` prints."""
+    paced = (
+        f"{got['rate']:g} batches/s scheduled ({got['rate'] * PILOT_BATCH / PILOT_FIXES_PER_S:g}x"
+        " the pilot's rate)"
+        if got["rate"] > 0
+        else "unpaced"
     )
-    for path, v in sorted(lat.items()):
+    lines = [
+        f"{got['batches']} batches, {got['fixes']:,} fixes in {got['seconds']:.1f} s: "
+        f"{got['fixes_per_s']:,.0f} fixes/s ({got['fixes_per_s'] / PILOT_FIXES_PER_S:.1f}x the "
+        f"pilot's {PILOT_FIXES_PER_S:,} fixes/s); {paced}; {got['requests']} requests "
+        f"({got['requests'] / got['seconds']:.1f}/s), {got['deliveries']:,} deliveries "
+        f"confirmed, {got['alerts']} alerts, {got['clients']} clients, store {got['store']}"
+    ]
+    if got["lag"]:
+        p50, p95, p99 = np.percentile(np.array(got["lag"]) * 1e3, [50, 95, 99])
+        lines.append(
+            f"  start lag   n={len(got['lag']):5d}  p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  "
+            f"p99 {p99:7.1f} ms  max {max(got['lag']) * 1e3:.1f} ms"
+        )
+    for path, v in sorted(got["latency"].items()):
         p50, p95, p99 = np.percentile(np.array(v) * 1e3, [50, 95, 99])
-        print(
+        lines.append(
             f"  {path:11s} n={len(v):5d}  p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  p99 {p99:7.1f} ms"
         )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the load; print the numbers."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--store", default="")
+    parser.add_argument("--rate", type=float, default=3.0, help="batches/s; 0: unpaced")
+    parser.add_argument("--batches", type=int, default=180)
+    parser.add_argument("--devices", type=int, default=PILOT_BATCH)
+    parser.add_argument("--alerts", type=int, default=20)
+    parser.add_argument("--updates-every", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--max-seconds", type=float, default=120.0)
+    args = parser.parse_args(argv)
+    got = run(
+        store=args.store,
+        rate=args.rate,
+        batches=args.batches,
+        devices=args.devices,
+        n_alerts=args.alerts,
+        updates_every=args.updates_every,
+        clients=args.clients,
+        max_seconds=args.max_seconds,
+    )
+    print(report(got))
     return 0
 
 

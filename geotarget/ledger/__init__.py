@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol, overload, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -83,10 +83,10 @@ class DeliveryLedger(Protocol):
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0
-       Pending claims, confirmations, redelivery, retraction and incidents.
+       Pending claims, confirmations, redelivery, retraction and incidents; ``claim`` takes
+       ``version=`` only (the 0.1 ``alert_id=`` form, which returned an array, is removed).
     """
 
-    @overload
     def claim(
         self,
         incident: str,
@@ -95,23 +95,7 @@ class DeliveryLedger(Protocol):
         version: str,
         at: datetime,
         lease: timedelta = ...,
-    ) -> Claims: ...
-
-    @overload
-    def claim(
-        self, incident: str, device_ids: DeviceIds, *, alert_id: str, at: datetime
-    ) -> npt.NDArray[Any]: ...
-
-    def claim(
-        self,
-        incident: str,
-        device_ids: DeviceIds,
-        *,
-        version: str | None = None,
-        at: datetime,
-        lease: timedelta = ...,
-        alert_id: str | None = None,
-    ) -> Claims | npt.NDArray[Any]:
+    ) -> Claims:
         """Claim the devices not yet claimed for ``incident``, as pending deliveries.
 
         In one transaction: the claim is refused (an empty result whose status says why) when
@@ -134,10 +118,6 @@ class DeliveryLedger(Protocol):
             Now, timezone-aware.
         lease : timedelta, default 60 s
             How long the caller has to push and confirm before the deliveries come back.
-        alert_id : str, optional
-            The 0.1 form, instead of ``version``: returns the newly claimed ids as an array
-            (in the kind given) and records them as confirmed at once (at most once: no
-            redelivery). Kept for 0.1 callers only; ``Targeter`` uses ``version``.
 
         Returns
         -------
@@ -341,6 +321,26 @@ class DeliveryLedger(Protocol):
         tuple of (str, str or None), or None
             The incident key and the version's document (None for a version only referenced
             so far); None for a version id never seen.
+
+        .. versionadded:: 0.2.0
+        """
+        ...
+
+    def remembered_cancel(self, version: str) -> str | None:
+        """The CAP document of a remembered Cancel with this version id (read only).
+
+        A Cancel that names no known version is remembered (:attr:`Transition.REMEMBERED`)
+        with its document, so that its version id re-used with other content is a conflict.
+
+        Parameters
+        ----------
+        version : str
+            A version id, ``"{sender}/{identifier}"``.
+
+        Returns
+        -------
+        str or None
+            The first such Cancel's document; None when no Cancel was remembered under it.
 
         .. versionadded:: 0.2.0
         """

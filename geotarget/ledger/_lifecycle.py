@@ -79,8 +79,16 @@ class Tx(Protocol):
         """Insert or replace the incident's row."""
         ...
 
-    def remember_cancels(self, vids: list[str], cancel_vid: str, at_us: int) -> None:
-        """Remember these version ids as cancelled (a Cancel that came first)."""
+    def remember_cancels(self, vids: list[str], cancel_vid: str, document: str, at_us: int) -> None:
+        """Remember these version ids as cancelled by ``cancel_vid`` (a Cancel that came first).
+
+        Also keeps the Cancel's own document (the first one, by its version id), so that its id
+        re-used later with other content is a conflict.
+        """
+        ...
+
+    def remembered(self, vid: str) -> str | None:
+        """The document of a remembered Cancel (one that named no known version), or None."""
         ...
 
     def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
@@ -173,6 +181,13 @@ def admit(
 
     key: str | None
     seen = tx.version(vid)
+    if seen is None or seen[1] is None:
+        # A Cancel that named no known version was remembered with its document: its id
+        # re-used with other content is a conflict, like any version's.
+        first = tx.remembered(vid)
+        if first is not None and first != doc:
+            key = seen[0] if seen is not None else None
+            return done(Transition.CONFLICT, key, stored_document=first)
     if seen is not None:
         key, stored = seen
         row = tx.incident_row(key)
@@ -211,7 +226,7 @@ def admit(
                 break
         if key is None:
             if kind is MessageType.CANCEL:
-                tx.remember_cancels(refs, vid, at_us)
+                tx.remember_cancels(refs, vid, doc, at_us)
                 return done(Transition.REMEMBERED, None)
             # An Update whose original is unknown starts the incident, keyed by its first
             # reference (the chain's first version); the referenced ids become placeholders.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
-from typing import Any, overload
+from datetime import datetime
+from typing import Any
 
 import attrs
 import numpy as np
@@ -16,16 +16,12 @@ from geotarget.errors import InvalidInput
 from geotarget.ledger import _lifecycle
 from geotarget.ledger._batch import (
     Payload,
-    check_limit,
-    confirmation,
-    parse_keys,
     split_canonical,
 )
 from geotarget.ledger._model import (
     Admission,
     Claims,
     ClaimStatus,
-    Confirmation,
     DeliveryKind,
     DeviceIds,
     IdArray,
@@ -34,12 +30,10 @@ from geotarget.ledger._model import (
     canonical_text,
     check_token,
     device_batch,
-    empty_claims,
     from_micros,
-    lease_micros,
     micros,
 )
-from geotarget.ledger._sql import DEFAULT_LEASE
+from geotarget.ledger._store import StoreBase, claim_status
 
 
 @attrs.define
@@ -119,7 +113,7 @@ class _Table:
         )
 
 
-class MemoryLedger:
+class MemoryLedger(StoreBase):
     """An in-process delivery store (thread-safe; everything is lost when the process ends).
 
     The same protocol and semantics as :class:`~geotarget.ledger.SQLiteLedger`, for tests,
@@ -147,11 +141,13 @@ class MemoryLedger:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.RLock()
         self._tables: dict[tuple[str, int], _Table] = {}
         self._rows: dict[str, _lifecycle.Row] = {}
         self._versions: dict[str, tuple[str, str | None]] = {}
         self._early: dict[str, str] = {}
+        self._remembered: dict[str, str] = {}  # a remembered Cancel's id -> its document
         self._version_names: list[str] = []
         self._version_index: dict[str, int] = {}
         self._batch = 0
@@ -178,62 +174,22 @@ class MemoryLedger:
             row = self._rows[key] = _lifecycle.Row(0, None, None, None, None, None, None, at_us)
         return row
 
-    @overload
-    def claim(
-        self,
-        incident: str,
-        device_ids: DeviceIds,
-        *,
-        version: str,
-        at: datetime,
-        lease: timedelta = DEFAULT_LEASE,
-    ) -> Claims: ...
+    @contextmanager
+    def _writing(self, durable: bool = False) -> Iterator[None]:
+        with self._lock:
+            yield None
 
-    @overload
-    def claim(
-        self, incident: str, device_ids: DeviceIds, *, alert_id: str, at: datetime
-    ) -> IdArray: ...
-
-    def claim(
-        self,
-        incident: str,
-        device_ids: DeviceIds,
-        *,
-        version: str | None = None,
-        at: datetime,
-        lease: timedelta = DEFAULT_LEASE,
-        alert_id: str | None = None,
-    ) -> Claims | IdArray:
-        """See :meth:`geotarget.ledger.DeliveryLedger.claim`."""
-        legacy = alert_id is not None
-        vid = check_token("version" if not legacy else "alert_id", alert_id if legacy else version)
-        key = check_token("incident", incident)
-        at_us = micros("at", at)
-        lease_us = lease_micros(lease)
-        batch = device_batch(device_ids)
+    def _claim(
+        self, key: str, version: str, batch: IdArray, at_us: int, lease_us: int
+    ) -> tuple[ClaimStatus, npt.NDArray[np.int64]]:
         with self._lock:
             row = self._row(key, at_us)
-            status = {0: ClaimStatus.CLAIMED, 1: ClaimStatus.CANCELLED, 2: ClaimStatus.EXPIRED}[
-                row.state
-            ]
-            if status is ClaimStatus.CLAIMED and not legacy and row.version not in (None, vid):
-                status = ClaimStatus.SUPERSEDED
-            if status is ClaimStatus.CLAIMED and row.version == vid and row.released != vid:
-                self._rows[key] = attrs.evolve(row, released=vid)
+            status = claim_status(row.state, row.version, version)
+            if status is ClaimStatus.CLAIMED and row.version == version and row.released != version:
+                self._rows[key] = attrs.evolve(row, released=version)
             if status is not ClaimStatus.CLAIMED or batch.size == 0:
-                got = empty_claims(key, vid, DeliveryKind.ALERT, status)
-                return got.ids() if legacy else got
-            positions = self._insert(key, 0, vid, batch, 1 if legacy else 0, at_us + lease_us)
-        got = Claims(
-            incident=key,
-            version=vid,
-            kind=DeliveryKind.ALERT,
-            status=ClaimStatus.CLAIMED,
-            source=batch,
-            positions=positions,
-            lease_until=None if legacy else from_micros(at_us + lease_us),
-        )
-        return got.ids() if legacy else got
+                return status, np.array([], dtype=np.int64)
+            return status, self._insert(key, 0, version, batch, 0, at_us + lease_us)
 
     def _insert(
         self, key: str, kind: int, version: str, batch: IdArray, state: int, lease_us: int
@@ -274,7 +230,13 @@ class MemoryLedger:
         ]
 
     def _confirm(
-        self, key: str, version: str | None, kind: int | None, devices: IdArray, at_us: int
+        self,
+        tx: Any,
+        key: str,
+        version: str | None,
+        kind: int | None,
+        devices: IdArray,
+        at_us: int,
     ) -> npt.NDArray[np.int8]:
         codes = np.full(devices.size, 2, dtype=np.int8)
         kinds = [kind] if kind is not None else [0, 1]
@@ -289,44 +251,10 @@ class MemoryLedger:
                 rows = idx[hit]
                 codes[pos[hit]] = np.where(side.state[rows] == 1, 1, 0)
                 side.state[rows] = 1
-        del at_us
+        del tx, at_us
         return codes
 
-    def confirm(self, keys: DeviceIds, *, at: datetime) -> Confirmation:
-        """See :meth:`geotarget.ledger.DeliveryLedger.confirm`."""
-        at_us = micros("at", at)
-        arr, first, groups, device = parse_keys(keys)
-        state = np.full(arr.size, -1, dtype=np.int8)
-        with self._lock:
-            for g in np.unique(groups).tolist():
-                inc, ver = g.split(" ")
-                sel = np.flatnonzero(groups == g)
-                state[first[sel]] = self._confirm(inc, ver, None, device[sel], at_us)
-        return confirmation(state)
-
-    def confirm_devices(
-        self,
-        incident: str,
-        device_ids: DeviceIds,
-        *,
-        at: datetime,
-        kind: DeliveryKind = DeliveryKind.ALERT,
-    ) -> Confirmation:
-        """See :meth:`geotarget.ledger.DeliveryLedger.confirm_devices`."""
-        key = check_token("incident", incident)
-        at_us = micros("at", at)
-        batch = canonical_text(device_batch(device_ids))
-        state = np.full(batch.size, -1, dtype=np.int8)
-        if batch.size:
-            _, first = np.unique(batch, return_index=True)
-            first = np.sort(first)
-            with self._lock:
-                state[first] = self._confirm(
-                    key, None, 0 if kind is DeliveryKind.ALERT else 1, batch[first], at_us
-                )
-        return confirmation(state)
-
-    def _due(self, at_us: int, limit: int | None) -> list[tuple[str, int, Any, Any, Any]]:
+    def _due_rows(self, at_us: int, limit: int | None) -> list[tuple[str, int, Any, Any, Any]]:
         """(incident, kind, texts, versions, row masks per side) of due deliveries, in order."""
         out = []
         left = limit
@@ -367,28 +295,23 @@ class MemoryLedger:
         out.sort(key=lambda c: (c.incident, c.version, c.kind.value))
         return out
 
-    def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
-        """See :meth:`geotarget.ledger.DeliveryLedger.due`."""
-        at_us = micros("at", at)
-        lim = check_limit(limit)
+    def _due(self, at_us: int, limit: int | None) -> list[Claims]:
         with self._lock:
-            return self._claims(self._due(at_us, lim), None)
+            return self._claims(self._due_rows(at_us, limit), None)
 
-    def redeliver(
-        self, at: datetime, *, lease: timedelta = DEFAULT_LEASE, limit: int | None = None
-    ) -> list[Claims]:
-        """See :meth:`geotarget.ledger.DeliveryLedger.redeliver`."""
-        at_us = micros("at", at)
-        until = at_us + lease_micros(lease)
-        lim = check_limit(limit)
+    def _redeliver(self, at_us: int, until_us: int, limit: int | None) -> list[Claims]:
         with self._lock:
-            due = self._due(at_us, lim)
+            due = self._due_rows(at_us, limit)
             for key, kind, _, _, masks in due:
                 for side, m in zip(self._tables[(key, kind)].sides(), masks, strict=True):
-                    side.lease[m] = until
-            return self._claims(due, from_micros(until))
+                    side.lease[m] = until_us
+            return self._claims(due, from_micros(until_us))
 
     def _retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
+        with self._lock:  # re-entrant: admit() calls it under the lock
+            return self._retract_locked(key, cancel_vid, at_us, lease_us)
+
+    def _retract_locked(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
         row = self._row(key, at_us)
         vid = row.cancel_version or cancel_vid
         self._rows[key] = attrs.evolve(
@@ -417,17 +340,6 @@ class MemoryLedger:
             lease_until=from_micros(lease or at_us + lease_us),
         )
 
-    def retract(
-        self, incident: str, *, version: str, at: datetime, lease: timedelta = DEFAULT_LEASE
-    ) -> Claims:
-        """See :meth:`geotarget.ledger.DeliveryLedger.retract`."""
-        key = check_token("incident", incident)
-        vid = check_token("version", version)
-        at_us = micros("at", at)
-        lease_us = lease_micros(lease)
-        with self._lock:
-            return self._retract(key, vid, at_us, lease_us)
-
     def recipients(self, incident: str) -> npt.NDArray[np.str_]:
         """See :meth:`geotarget.ledger.DeliveryLedger.recipients`."""
         key = check_token("incident", incident)
@@ -448,30 +360,27 @@ class MemoryLedger:
                 out[pos] = idx >= 0
         return out
 
-    @contextmanager
-    def _tx(self) -> Iterator[_MemoryTx]:
-        with self._lock:
-            yield _MemoryTx(self)
-
-    def admit(
+    def _admit(
         self,
         alert: Any,
-        *,
-        at: datetime,
-        lease: timedelta = DEFAULT_LEASE,
-        may_act_for: Callable[[str, str], bool] | None = None,
+        at_us: int,
+        lease_us: int,
+        may_act_for: Callable[[str, str], bool] | None,
     ) -> Admission:
-        """See :meth:`geotarget.ledger.DeliveryLedger.admit`."""
-        at_us = micros("at", at)
-        lease_us = lease_micros(lease)
-        with self._tx() as tx:
-            return _lifecycle.admit(tx, alert, at_us, lease_us, may_act_for)
+        with self._lock:
+            return _lifecycle.admit(_MemoryTx(self), alert, at_us, lease_us, may_act_for)
 
     def lookup_version(self, version: str) -> tuple[str, str | None] | None:
         """See :meth:`geotarget.ledger.DeliveryLedger.lookup_version`."""
         vid = check_token("version", version)
         with self._lock:
             return self._versions.get(vid)
+
+    def remembered_cancel(self, version: str) -> str | None:
+        """See :meth:`geotarget.ledger.DeliveryLedger.remembered_cancel`."""
+        vid = check_token("version", version)
+        with self._lock:
+            return self._remembered.get(vid)
 
     def expire(self, incident: str, *, at: datetime) -> bool:
         """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""
@@ -530,9 +439,13 @@ class _MemoryTx:
     def put_incident(self, key: str, row: _lifecycle.Row) -> None:
         self.s._rows[key] = row
 
-    def remember_cancels(self, vids: list[str], cancel_vid: str, at_us: int) -> None:
+    def remember_cancels(self, vids: list[str], cancel_vid: str, document: str, at_us: int) -> None:
         for v in vids:
             self.s._early.setdefault(v, cancel_vid)
+        self.s._remembered.setdefault(cancel_vid, document)
+
+    def remembered(self, vid: str) -> str | None:
+        return self.s._remembered.get(vid)
 
     def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
-        return self.s._retract(key, cancel_vid, at_us, lease_us)
+        return self.s._retract_locked(key, cancel_vid, at_us, lease_us)

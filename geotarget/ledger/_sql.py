@@ -22,8 +22,8 @@ import abc
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
-from typing import Any, overload
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,16 +31,12 @@ import numpy.typing as npt
 from geotarget.ledger import _lifecycle
 from geotarget.ledger._batch import (
     Payload,
-    check_limit,
-    confirmation,
     merge_sorted,
-    parse_keys,
 )
 from geotarget.ledger._model import (
     Admission,
     Claims,
     ClaimStatus,
-    Confirmation,
     DeliveryKind,
     DeviceIds,
     IdArray,
@@ -49,13 +45,11 @@ from geotarget.ledger._model import (
     canonical_text,
     check_token,
     device_batch,
-    empty_claims,
     from_micros,
-    lease_micros,
     micros,
 )
-
-DEFAULT_LEASE = timedelta(seconds=60)
+from geotarget.ledger._store import DEFAULT_LEASE as DEFAULT_LEASE  # targeting.py imports it here
+from geotarget.ledger._store import StoreBase, claim_status
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gt_incidents (
@@ -83,6 +77,12 @@ SCHEMA = [
         cancel_version TEXT NOT NULL,
         at_us BIGINT NOT NULL
     )""",
+    # A Cancel that named no known version: its document, so its id re-used is a conflict.
+    """CREATE TABLE IF NOT EXISTS gt_remembered_cancels (
+        version TEXT PRIMARY KEY,
+        document TEXT NOT NULL,
+        at_us BIGINT NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS gt_tokens (
         id {serial_pk},
         token TEXT NOT NULL UNIQUE
@@ -102,7 +102,6 @@ SCHEMA = [
 ]
 
 _KIND = {0: DeliveryKind.ALERT, 1: DeliveryKind.RETRACTION}
-_STATE = {0: ClaimStatus.CLAIMED, 1: ClaimStatus.CANCELLED, 2: ClaimStatus.EXPIRED}
 _ROW_COLUMNS = (
     "state, version, sent_us, sender, status, document, cancel_version, changed_us, released"
 )
@@ -118,7 +117,7 @@ _EMPTY_STR = np.array([], dtype=np.str_)
 _EMPTY_INT = np.array([], dtype=np.int64)
 
 
-class SqlStore(abc.ABC):
+class SqlStore(StoreBase):
     """The operations of a SQL delivery store; subclasses supply the connection and batches."""
 
     #: ``" FOR SHARE"`` / ``" FOR UPDATE"`` on PostgreSQL; SQLite serialises writers instead.
@@ -215,135 +214,45 @@ class SqlStore(abc.ABC):
 
     # -- delivery protocol --------------------------------------------------------------------
 
-    @overload
-    def claim(
-        self,
-        incident: str,
-        device_ids: DeviceIds,
-        *,
-        version: str,
-        at: datetime,
-        lease: timedelta = DEFAULT_LEASE,
-    ) -> Claims: ...
-
-    @overload
-    def claim(
-        self, incident: str, device_ids: DeviceIds, *, alert_id: str, at: datetime
-    ) -> IdArray: ...
-
-    def claim(
-        self,
-        incident: str,
-        device_ids: DeviceIds,
-        *,
-        version: str | None = None,
-        at: datetime,
-        lease: timedelta = DEFAULT_LEASE,
-        alert_id: str | None = None,
-    ) -> Claims | IdArray:
-        """See :meth:`geotarget.ledger.DeliveryLedger.claim`."""
-        legacy = alert_id is not None
-        vid = check_token("version" if not legacy else "alert_id", alert_id if legacy else version)
-        got = self._claim(incident, device_ids, vid, at, lease, legacy=legacy)
-        return got.ids() if legacy else got
+    def _writing(self, durable: bool = False) -> AbstractContextManager[Any]:
+        return self._tx(durable)
 
     def _claim(
-        self,
-        incident: str,
-        device_ids: DeviceIds,
-        version: str,
-        at: datetime,
-        lease: timedelta,
-        *,
-        legacy: bool,
-    ) -> Claims:
-        key = check_token("incident", incident)
-        at_us = micros("at", at)
-        lease_us = lease_micros(lease)
-        batch = device_batch(device_ids)
+        self, key: str, version: str, batch: IdArray, at_us: int, lease_us: int
+    ) -> tuple[ClaimStatus, npt.NDArray[np.int64]]:
         payload = Payload.of(batch)
         with self._known_lock:
             known = self._known.get(key)
         if known is not None:
             payload = payload.without(*known)
         with self._tx() as cur:
-            if not legacy:
-                # The first claim of the current version releases it for streaming. Written
-                # before the share lock below, so concurrent claimers never upgrade a lock.
-                cur.execute(
-                    self._q(
-                        "UPDATE gt_incidents SET released = version WHERE incident = ?"
-                        " AND state = 0 AND version = ? AND (released IS NULL OR released <> ?)"
-                    ),
-                    (key, version, version),
-                )
+            # The first claim of the current version releases it for streaming. Written before
+            # the share lock below, so concurrent claimers never upgrade a lock.
+            cur.execute(
+                self._q(
+                    "UPDATE gt_incidents SET released = version WHERE incident = ?"
+                    " AND state = 0 AND version = ? AND (released IS NULL OR released <> ?)"
+                ),
+                (key, version, version),
+            )
             incident_id, state, current = self._ensure_incident(cur, key, at_us)
-            status = _STATE[state]
-            if status is ClaimStatus.CLAIMED and not legacy and current not in (None, version):
-                status = ClaimStatus.SUPERSEDED
-            if status is not ClaimStatus.CLAIMED or len(payload) == 0:
-                if status is not ClaimStatus.CLAIMED:
-                    self._forget(key)
-                return empty_claims(key, version, DeliveryKind.ALERT, status)
+            status = claim_status(state, current, version)
+            if status is not ClaimStatus.CLAIMED:
+                self._forget(key)
+                return status, _EMPTY_INT
+            if len(payload) == 0:
+                return status, _EMPTY_INT
             new = self._insert_claims(
-                cur,
-                incident_id,
-                0,
-                self._token(cur, version),
-                payload,
-                1 if legacy else 0,
-                at_us + lease_us,
+                cur, incident_id, 0, self._token(cur, version), payload, 0, at_us + lease_us
             )
         self._remember(key, payload)
-        return Claims(
-            incident=key,
-            version=version,
-            kind=DeliveryKind.ALERT,
-            status=ClaimStatus.CLAIMED,
-            source=batch,
-            positions=np.sort(payload.positions()[new]),
-            lease_until=None if legacy else from_micros(at_us + lease_us),
-        )
+        return status, np.sort(payload.positions()[new])
 
     def _remember(self, key: str, payload: Payload) -> None:
         """After a commit: every device of the payload is claimed for ``key``."""
         with self._known_lock:
             ints, strs = self._known.get(key, (_EMPTY_INT, _EMPTY_STR))
             self._known[key] = (merge_sorted(ints, payload.ints), merge_sorted(strs, payload.strs))
-
-    def confirm(self, keys: DeviceIds, *, at: datetime) -> Confirmation:
-        """See :meth:`geotarget.ledger.DeliveryLedger.confirm`."""
-        at_us = micros("at", at)
-        arr, first, groups, devices = parse_keys(keys)
-        state = np.full(arr.size, -1, dtype=np.int8)
-        with self._tx() as cur:
-            for g in np.unique(groups).tolist():
-                inc, ver = g.split(" ")
-                sel = np.flatnonzero(groups == g)
-                state[first[sel]] = self._confirm(cur, inc, ver, None, devices[sel], at_us)
-        return confirmation(state)
-
-    def confirm_devices(
-        self,
-        incident: str,
-        device_ids: DeviceIds,
-        *,
-        at: datetime,
-        kind: DeliveryKind = DeliveryKind.ALERT,
-    ) -> Confirmation:
-        """See :meth:`geotarget.ledger.DeliveryLedger.confirm_devices`."""
-        key = check_token("incident", incident)
-        at_us = micros("at", at)
-        batch = canonical_text(device_batch(device_ids))
-        state = np.full(batch.size, -1, dtype=np.int8)
-        if batch.size:
-            _, first = np.unique(batch, return_index=True)
-            first = np.sort(first)
-            with self._tx() as cur:
-                state[first] = self._confirm(
-                    cur, key, None, 0 if kind is DeliveryKind.ALERT else 1, batch[first], at_us
-                )
-        return confirmation(state)
 
     def _confirm(
         self,
@@ -402,38 +311,22 @@ class SqlStore(abc.ABC):
             + (" LIMIT ?" if limit is not None else "")
         )
 
-    def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
-        """See :meth:`geotarget.ledger.DeliveryLedger.due`."""
-        at_us = micros("at", at)
-        lim = check_limit(limit)
+    def _due(self, at_us: int, limit: int | None) -> list[Claims]:
         with self._read() as cur:
             rows = cur.execute(
-                self._due_sql(lim), (at_us,) if lim is None else (at_us, lim)
+                self._due_sql(limit), (at_us,) if limit is None else (at_us, limit)
             ).fetchall()
         return _group(rows, None)
 
-    def redeliver(
-        self, at: datetime, *, lease: timedelta = DEFAULT_LEASE, limit: int | None = None
-    ) -> list[Claims]:
-        """See :meth:`geotarget.ledger.DeliveryLedger.redeliver`."""
-        at_us = micros("at", at)
-        until = at_us + lease_micros(lease)
-        lim = check_limit(limit)
+    def _redeliver(self, at_us: int, until_us: int, limit: int | None) -> list[Claims]:
         with self._tx() as cur:
-            rows = self._redeliver_rows(cur, at_us, until, lim)
-        return _group(rows, from_micros(until))
+            rows = self._redeliver_rows(cur, at_us, until_us, limit)
+        return _group(rows, from_micros(until_us))
 
-    def retract(
-        self, incident: str, *, version: str, at: datetime, lease: timedelta = DEFAULT_LEASE
-    ) -> Claims:
-        """See :meth:`geotarget.ledger.DeliveryLedger.retract`."""
-        key = check_token("incident", incident)
-        vid = check_token("version", version)
-        at_us = micros("at", at)
-        lease_us = lease_micros(lease)
+    def _retract(self, key: str, version: str, at_us: int, lease_us: int) -> Claims:
         with self._tx(durable=True) as cur:
             self._ensure_incident(cur, key, at_us)
-            out = _SqlTx(self, cur).retract(key, vid, at_us, lease_us)
+            out = _SqlTx(self, cur).retract(key, version, at_us, lease_us)
         self._forget(key)
         return out
 
@@ -458,17 +351,13 @@ class SqlStore(abc.ABC):
 
     # -- incidents ------------------------------------------------------------------------------
 
-    def admit(
+    def _admit(
         self,
         alert: Any,
-        *,
-        at: datetime,
-        lease: timedelta = DEFAULT_LEASE,
-        may_act_for: Callable[[str, str], bool] | None = None,
+        at_us: int,
+        lease_us: int,
+        may_act_for: Callable[[str, str], bool] | None,
     ) -> Admission:
-        """See :meth:`geotarget.ledger.DeliveryLedger.admit`."""
-        at_us = micros("at", at)
-        lease_us = lease_micros(lease)
         with self._tx(durable=True) as cur:
             self._serialise_admissions(cur)
             out = _lifecycle.admit(_SqlTx(self, cur), alert, at_us, lease_us, may_act_for)
@@ -523,6 +412,12 @@ class SqlStore(abc.ABC):
         with self._read() as cur:
             return _SqlTx(self, cur).version(vid)
 
+    def remembered_cancel(self, version: str) -> str | None:
+        """See :meth:`geotarget.ledger.DeliveryLedger.remembered_cancel`."""
+        vid = check_token("version", version)
+        with self._read() as cur:
+            return _SqlTx(self, cur).remembered(vid)
+
     def load_active(self) -> list[Incident]:
         """See :meth:`geotarget.ledger.DeliveryLedger.load_active`."""
         with self._read() as cur:
@@ -556,6 +451,10 @@ class _SqlTx:
             (key,),
         )
         return None if row is None else _lifecycle.Row(*row)
+
+    def remembered(self, vid: str) -> str | None:
+        row = self._one("SELECT document FROM gt_remembered_cancels WHERE version = ?", (vid,))
+        return None if row is None else str(row[0])
 
     def early_cancelled(self, vids: list[str]) -> bool:
         return any(
@@ -600,7 +499,14 @@ class _SqlTx:
             ),
         )
 
-    def remember_cancels(self, vids: list[str], cancel_vid: str, at_us: int) -> None:
+    def remember_cancels(self, vids: list[str], cancel_vid: str, document: str, at_us: int) -> None:
+        self.cur.execute(
+            self.store._q(
+                "INSERT INTO gt_remembered_cancels (version, document, at_us) VALUES (?, ?, ?)"
+                " ON CONFLICT (version) DO NOTHING"
+            ),
+            (cancel_vid, document, at_us),
+        )
         for v in vids:
             self.cur.execute(
                 self.store._q(

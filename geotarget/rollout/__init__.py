@@ -776,8 +776,9 @@ def canary_buckets(
 
     A device is in a canary of ``p`` % iff its bucket ``< round(p × 100)``; raising ``p`` never
     drops a device. String ids are hashed with BLAKE2b of ``"{salt}/{kind}/{id}"``; integer ids
-    with splitmix64 in numpy (``7`` and ``"7"`` are different ids). The exact definition, for
-    other implementations, is in ``tests/conformance/rollout/README.md``.
+    with splitmix64 in numpy. A string that is an integer's canonical text is that integer, as in
+    device identity: ``7`` and ``"7"`` are one device with one bucket (``"007"`` is another). The
+    exact definition, for other implementations, is in ``tests/conformance/rollout/README.md``.
 
     Parameters
     ----------
@@ -798,6 +799,11 @@ def canary_buckets(
     [9043, 9390]
     >>> canary_buckets([1, 2, 3], kind="crime_modus").tolist()
     [4064, 5231, 5576]
+    >>> canary_buckets([7, "7", "007"], kind="crime_modus").tolist()
+    [5234, 5234, 2823]
+
+    .. versionchanged:: 0.2.0
+       ``"7"`` is the device ``7`` (canonical identity); a mix of strings and integers is fine.
     """
     return _canary.buckets(device_ids, salt, _kind(kind))
 

@@ -1,0 +1,200 @@
+"""What every delivery store shares: argument checking, claim outcomes, confirmation batches.
+
+:class:`StoreBase` implements the public methods of :class:`~geotarget.ledger.DeliveryLedger`
+once: it validates the arguments, turns times into microseconds, calls the store's primitive
+(``_claim``, ``_confirm``, ...) inside the store's write section (:meth:`StoreBase._writing`: a
+lock in memory, a transaction in SQL) and builds the result. The in-memory and SQL stores supply
+only the primitives, so the protocol's rules cannot drift apart between them.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from geotarget.ledger._batch import check_limit, confirmation, parse_keys
+from geotarget.ledger._model import (
+    Admission,
+    Claims,
+    ClaimStatus,
+    Confirmation,
+    DeliveryKind,
+    DeviceIds,
+    IdArray,
+    canonical_text,
+    check_token,
+    device_batch,
+    empty_claims,
+    from_micros,
+    lease_micros,
+    micros,
+)
+
+DEFAULT_LEASE = timedelta(seconds=60)
+
+_STATE = {0: ClaimStatus.CLAIMED, 1: ClaimStatus.CANCELLED, 2: ClaimStatus.EXPIRED}
+
+
+def claim_status(state: int, current: str | None, version: str) -> ClaimStatus:
+    """Whether a claim of ``version`` may proceed on an incident in ``state`` at ``current``.
+
+    CLAIMED when active at that version (or with no current version yet, before any admission);
+    SUPERSEDED when another version is current; CANCELLED or EXPIRED when the incident ended.
+    """
+    status = _STATE[state]
+    if status is ClaimStatus.CLAIMED and current not in (None, version):
+        return ClaimStatus.SUPERSEDED
+    return status
+
+
+class StoreBase(abc.ABC):
+    """The public operations of a store over its primitives (see the module docstring)."""
+
+    # -- primitives a store supplies ------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _writing(self, durable: bool = False) -> AbstractContextManager[Any]:
+        """The store's write section (all or nothing), yielding what the primitives take."""
+
+    @abc.abstractmethod
+    def _claim(
+        self, key: str, version: str, batch: IdArray, at_us: int, lease_us: int
+    ) -> tuple[ClaimStatus, npt.NDArray[np.int64]]:
+        """Claim in one write section: the status, and the positions in ``batch`` claimed now."""
+
+    @abc.abstractmethod
+    def _confirm(
+        self,
+        tx: Any,
+        incident: str,
+        version: str | None,
+        kind: int | None,
+        devices: IdArray,
+        at_us: int,
+    ) -> npt.NDArray[np.int8]:
+        """Confirm distinct canonical devices inside ``tx``: 0 now, 1 already, 2 unknown each.
+
+        ``version`` selects the deliveries of that version (any kind), else ``kind`` does.
+        """
+
+    @abc.abstractmethod
+    def _due(self, at_us: int, limit: int | None) -> list[Claims]:
+        """The due deliveries, read only."""
+
+    @abc.abstractmethod
+    def _redeliver(self, at_us: int, until_us: int, limit: int | None) -> list[Claims]:
+        """Take the due deliveries and renew their lease to ``until_us``, atomically."""
+
+    @abc.abstractmethod
+    def _retract(self, key: str, version: str, at_us: int, lease_us: int) -> Claims:
+        """Cancel the incident and make its retractions, atomically."""
+
+    @abc.abstractmethod
+    def _admit(
+        self,
+        alert: Any,
+        at_us: int,
+        lease_us: int,
+        may_act_for: Callable[[str, str], bool] | None,
+    ) -> Admission:
+        """Apply one message to the incidents, atomically."""
+
+    # -- the protocol ---------------------------------------------------------------------------
+
+    def claim(
+        self,
+        incident: str,
+        device_ids: DeviceIds,
+        *,
+        version: str,
+        at: datetime,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> Claims:
+        """See :meth:`geotarget.ledger.DeliveryLedger.claim`."""
+        key = check_token("incident", incident)
+        vid = check_token("version", version)
+        at_us = micros("at", at)
+        lease_us = lease_micros(lease)
+        batch = device_batch(device_ids)
+        status, positions = self._claim(key, vid, batch, at_us, lease_us)
+        if status is not ClaimStatus.CLAIMED or positions.size == 0:
+            return empty_claims(key, vid, DeliveryKind.ALERT, status)
+        return Claims(
+            incident=key,
+            version=vid,
+            kind=DeliveryKind.ALERT,
+            status=ClaimStatus.CLAIMED,
+            source=batch,
+            positions=positions,
+            lease_until=from_micros(at_us + lease_us),
+        )
+
+    def confirm(self, keys: DeviceIds, *, at: datetime) -> Confirmation:
+        """See :meth:`geotarget.ledger.DeliveryLedger.confirm`."""
+        at_us = micros("at", at)
+        arr, first, groups, devices = parse_keys(keys)
+        state = np.full(arr.size, -1, dtype=np.int8)
+        with self._writing() as tx:
+            for g in np.unique(groups).tolist():
+                inc, ver = g.split(" ")
+                sel = np.flatnonzero(groups == g)
+                state[first[sel]] = self._confirm(tx, inc, ver, None, devices[sel], at_us)
+        return confirmation(state)
+
+    def confirm_devices(
+        self,
+        incident: str,
+        device_ids: DeviceIds,
+        *,
+        at: datetime,
+        kind: DeliveryKind = DeliveryKind.ALERT,
+    ) -> Confirmation:
+        """See :meth:`geotarget.ledger.DeliveryLedger.confirm_devices`."""
+        key = check_token("incident", incident)
+        at_us = micros("at", at)
+        batch = canonical_text(device_batch(device_ids))
+        state = np.full(batch.size, -1, dtype=np.int8)
+        if batch.size:
+            _, first = np.unique(batch, return_index=True)
+            first = np.sort(first)
+            code = 0 if kind is DeliveryKind.ALERT else 1
+            with self._writing() as tx:
+                state[first] = self._confirm(tx, key, None, code, batch[first], at_us)
+        return confirmation(state)
+
+    def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.due`."""
+        return self._due(micros("at", at), check_limit(limit))
+
+    def redeliver(
+        self, at: datetime, *, lease: timedelta = DEFAULT_LEASE, limit: int | None = None
+    ) -> list[Claims]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.redeliver`."""
+        at_us = micros("at", at)
+        until = at_us + lease_micros(lease)
+        return self._redeliver(at_us, until, check_limit(limit))
+
+    def retract(
+        self, incident: str, *, version: str, at: datetime, lease: timedelta = DEFAULT_LEASE
+    ) -> Claims:
+        """See :meth:`geotarget.ledger.DeliveryLedger.retract`."""
+        key = check_token("incident", incident)
+        vid = check_token("version", version)
+        return self._retract(key, vid, micros("at", at), lease_micros(lease))
+
+    def admit(
+        self,
+        alert: Any,
+        *,
+        at: datetime,
+        lease: timedelta = DEFAULT_LEASE,
+        may_act_for: Callable[[str, str], bool] | None = None,
+    ) -> Admission:
+        """See :meth:`geotarget.ledger.DeliveryLedger.admit`."""
+        return self._admit(alert, micros("at", at), lease_micros(lease), may_act_for)
