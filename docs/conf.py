@@ -69,6 +69,7 @@ API_MODULES = [
     "geotarget.matcher",
     "geotarget.targeting",
     "geotarget.ledger",
+    "geotarget.dask",
     "geotarget.errors",
     "geotarget.cli",
 ]

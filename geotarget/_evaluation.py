@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -37,6 +38,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 I32Array = npt.NDArray[np.int32]
 I8Array = npt.NDArray[np.int8]
+
+#: :func:`evaluate`'s answer: rows, their outcomes, covered rows, their regions, timings.
+Evaluated = tuple[I32Array, I8Array, I32Array, "I32Array | None", dict[str, float]]
+#: What the Targeter calls to evaluate a plan: ``(status, kind, plan, decision, index, at)``
+#: to :func:`evaluate`'s answer (its own, or ``geotarget.dask``'s on the workers).
+Evaluator = Callable[[Status, str, "Plan", RolloutDecision, PositionIndex, dt.datetime], Evaluated]
 
 
 @attrs.frozen(kw_only=True)
@@ -348,7 +355,7 @@ def evaluate(
     index: PositionIndex,
     at: dt.datetime,
     coarse: Coarse | None = None,
-) -> tuple[I32Array, I8Array, I32Array, I32Array | None, dict[str, float]]:
+) -> Evaluated:
     """Classify every device that is not plainly outside the area.
 
     Returns the rows with an outcome other than OUTSIDE_AREA (sorted; every other device is

@@ -57,6 +57,7 @@ from geotarget._evaluation import (
     BOX_MIN_DEVICES,
     PLAN_CACHE_BYTES,
     Coarse,
+    Evaluator,
     I8Array,
     I32Array,
     Plan,
@@ -509,6 +510,22 @@ class Targeter:
         DuplicateIdentifier
             If ``(sender, identifier)`` was seen with different content (nothing changes).
         """
+        return self._target(alert, index, at, confirm=confirm)
+
+    def _target(
+        self,
+        alert: Alert,
+        index: PositionIndex,
+        at: dt.datetime,
+        *,
+        confirm: bool,
+        evaluator: Evaluator | None = None,
+    ) -> TargetingResult:
+        """:meth:`target`, the devices evaluated by ``evaluator`` (default: :meth:`_evaluate`).
+
+        ``geotarget.dask`` passes an evaluator that evaluates on the workers and fills
+        ``index`` with the devices whose outcome is not OUTSIDE_AREA.
+        """
         t_start = time.perf_counter()
         if not isinstance(alert, Alert):
             raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
@@ -560,7 +577,7 @@ class Targeter:
             if orphan
             else ""
         )
-        verdict, fields = self._decide(alert, kind, index, at, confirm, prefix)
+        verdict, fields = self._decide(alert, kind, index, at, confirm, prefix, evaluator)
         if verdict is Verdict.EXPIRED:
             with self._lock:
                 self._expired.add((key, adm.version))
@@ -823,6 +840,7 @@ class Targeter:
         at: dt.datetime,
         confirm: bool,
         prefix: str,
+        evaluator: Evaluator | None = None,
     ) -> tuple[Verdict, dict[str, Any]]:
         """Evaluate a version the ledger made current: the verdict and the result's fields."""
         if at < alert.onset:
@@ -872,7 +890,7 @@ class Targeter:
                 "rollout": decision,
                 "area_km2": plan.area_km2,
             }
-        rows, outcomes, covered, covered_region, t = self._evaluate(
+        rows, outcomes, covered, covered_region, t = (evaluator or self._evaluate)(
             alert.status, kind, plan, decision, index, at
         )
         covered_ids = index.positions.ids[covered]

@@ -20,6 +20,7 @@ PUBLIC_MODULES = [
     "geotarget.areas",
     "geotarget.cap",
     "geotarget.cli",
+    "geotarget.dask",
     "geotarget.errors",
     "geotarget.issuers",
     "geotarget.kinds",

@@ -1,0 +1,298 @@
+"""Private: positions from Arrow tables and Parquet files, and writing them partitioned by cell.
+
+Columns and their rules are those of the command's Parquet reader
+(:mod:`geotarget._position_files`): ``id``, ``lon``, ``lat`` required; ``accuracy_m``,
+``observed_at`` and ``tester`` optional, matched case-insensitively; a table without
+``observed_at`` needs one explicit time for every row. Every problem is an
+:class:`~geotarget.errors.InvalidPositions` (or :class:`~geotarget.errors.InvalidInput` for an
+unreadable file or a missing column) naming the source, the row (counted from 1) and the column.
+
+**Zero copy.** A ``float64`` column without nulls in one chunk is viewed, not converted
+(``to_numpy(zero_copy_only=True)``); :class:`~geotarget.Positions` then takes its own frozen copy,
+so the snapshot never aliases a buffer its writer could change.
+
+**The partition key** (:func:`write_partitioned`). A device with a fix goes to the cell
+``(ix, iy) = (floor((lon + 180) / cell_deg), floor((lat + 90) / cell_deg))`` of a fixed grid,
+named by the Morton (Z-order) code of ``(ix, iy)``: the directory ``cell=<code>`` (Hive-style
+partitioning), so neighbouring cells have nearby names. Devices without a fix go to
+``cell=nofix``. Each file's Parquet key-value metadata ``geotarget`` holds its rows, the bounds
+of its fixes, its largest ``accuracy_m`` and how many rows have no fix: a reader prunes with a
+footer read, and an alert touches only the cells its area (grown by the largest accuracy radius
+and the stale margin) meets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from geotarget._position_files import KNOWN, REQUIRED, Where, _check, _parquet_column
+from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
+from geotarget.positions import Positions
+
+#: The key of the partition metadata in a Parquet file's key-value metadata.
+META_KEY = b"geotarget"
+#: The partition of the devices without a fix.
+NO_FIX_CELL = "nofix"
+
+
+def _pa() -> Any:
+    try:
+        import pyarrow as pa
+    except ImportError as err:  # pragma: no cover - pyarrow is in every extra that needs it
+        raise MissingExtra("dask", "reading positions from Arrow") from err
+    return pa
+
+
+def positions_from_arrow(
+    table: Any, *, source: str = "table", observed_at: dt.datetime | None = None
+) -> Positions:
+    """A :class:`~geotarget.Positions` snapshot from a ``pyarrow.Table``.
+
+    ``source`` names the table in error messages (a file name). ``observed_at`` dates every row
+    of a table without an ``observed_at`` column, and is refused for a table with one.
+    """
+    pa = _pa()
+    if not isinstance(table, pa.Table):
+        raise InvalidInput(f"{source}: must be a pyarrow.Table (got {type(table).__name__})")
+    known: dict[str, int] = {}
+    for j, raw in enumerate(table.column_names):
+        key = str(raw).strip().lower()
+        if key in KNOWN:
+            if key in known:
+                raise InvalidInput(
+                    f"{source}: column {key} appears twice (columns {known[key] + 1} and {j + 1})"
+                )
+            known[key] = j
+    missing = [c for c in REQUIRED if c not in known]
+    if missing:
+        found = ", ".join(repr(c) for c in table.column_names) or "nothing"
+        raise InvalidInput(
+            f"{source}: lacks column(s) {', '.join(missing)} (has {found}); "
+            f"the columns are: {', '.join(KNOWN)}"
+        )
+    where = Where(source)
+    columns: dict[str, Any] = {}
+    for key, j in known.items():
+        col = table.column(j)
+        columns[key] = _column(key, col, where)
+    n = table.num_rows
+    if "observed_at" in columns and observed_at is not None:
+        raise InvalidInput(f"{source}: has an observed_at column, so observed_at is not used")
+    if "observed_at" not in columns:
+        if observed_at is None:
+            raise InvalidInput(
+                f"{source}: has no observed_at column, so when its fixes were taken is unknown; "
+                "add the column or give observed_at for every row"
+            )
+        columns["observed_at"] = observed_at
+    if n:
+        _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
+    try:
+        return Positions(
+            columns["id"],
+            columns["lon"],
+            columns["lat"],
+            accuracy_m=columns.get("accuracy_m"),
+            observed_at=columns["observed_at"],
+            tester=columns.get("tester"),
+        )
+    except GeotargetError as err:  # a rule checked only by Positions: rows count from 0 there
+        raise InvalidPositions(f"{source}: {err} (rows counted from 0)") from None
+
+
+def _column(key: str, col: Any, where: Where) -> Any:
+    """One column as numpy: zero-copy for float64 without nulls, else the CLI reader's rules."""
+    pa = _pa()
+    if (
+        key in ("lon", "lat", "accuracy_m")
+        and col.type == pa.float64()
+        and col.null_count == 0
+        and col.num_chunks == 1
+    ):
+        return col.chunk(0).to_numpy(zero_copy_only=True)
+    return _parquet_column(key, col.combine_chunks(), where, None)
+
+
+def read_table(path: Path) -> Any:
+    """Read one Parquet file as a ``pyarrow.Table``; an unreadable file is InvalidInput."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as err:  # pragma: no cover
+        raise MissingExtra("dask", "reading Parquet positions") from err
+    try:
+        return pq.read_table(path, columns=None)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InvalidInput(f"{path.name}: not a readable Parquet file: {first}") from None
+
+
+def read_parquet(path: Path | str, *, observed_at: dt.datetime | None = None) -> Positions:
+    """Positions from one Parquet (or GeoParquet with lon/lat columns) file."""
+    p = Path(path)
+    return positions_from_arrow(read_table(p), source=p.name, observed_at=observed_at)
+
+
+# ---------------------------------------------------------------------------------------------
+# The partition key and partitioned writing
+# ---------------------------------------------------------------------------------------------
+
+
+def _spread(v: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """Spread the low 32 bits of ``v`` to the even bits (for a Morton code)."""
+    v = v & np.uint64(0xFFFFFFFF)
+    for shift, mask in (
+        (16, 0x0000FFFF0000FFFF),
+        (8, 0x00FF00FF00FF00FF),
+        (4, 0x0F0F0F0F0F0F0F0F),
+        (2, 0x3333333333333333),
+        (1, 0x5555555555555555),
+    ):
+        v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+    return v
+
+
+def cell_of(
+    lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], cell_deg: float
+) -> npt.NDArray[np.uint64]:
+    """The Morton code of each point's grid cell (points with a fix only)."""
+    ix = np.floor((np.asarray(lon) + 180.0) / cell_deg).astype(np.uint64)
+    iy = np.floor((np.asarray(lat) + 90.0) / cell_deg).astype(np.uint64)
+    return np.asarray(_spread(ix) | (_spread(iy) << np.uint64(1)), dtype=np.uint64)
+
+
+@attrs.frozen(kw_only=True)
+class PartitionMeta:
+    """What a partition file says about itself (its ``geotarget`` Parquet metadata)."""
+
+    rows: int
+    no_fix: int
+    bounds: tuple[float, float, float, float] | None  # of the fixes; None: no fix
+    max_accuracy_m: float
+    snapshot: str
+
+    def to_json(self) -> bytes:
+        return json.dumps(attrs.asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes, name: str) -> PartitionMeta:
+        try:
+            d = json.loads(raw)
+            b = d["bounds"]
+            return cls(
+                rows=int(d["rows"]),
+                no_fix=int(d["no_fix"]),
+                bounds=None if b is None else (float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+                max_accuracy_m=float(d["max_accuracy_m"]),
+                snapshot=str(d["snapshot"]),
+            )
+        except (ValueError, KeyError, TypeError, IndexError) as err:
+            raise InvalidInput(
+                f"{name}: its geotarget partition metadata is unreadable ({err!r})"
+            ) from None
+
+
+def _cell_deg(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(
+            f"cell_deg must be a number > 0 and <= 90 (got {type(value).__name__} {value!r})"
+        )
+    x = float(value)
+    if not (0.0 < x <= 90.0) or math.isnan(x):
+        raise InvalidInput(f"cell_deg must be a number > 0 and <= 90 (got {value!r})")
+    return x
+
+
+def write_partitioned(
+    positions: Positions, root: Path | str, *, cell_deg: float = 0.1
+) -> dict[str, PartitionMeta]:
+    """Write ``positions`` as a Parquet dataset under ``root``, one file per grid cell.
+
+    Returns the metadata written, per partition directory name.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not isinstance(positions, Positions):
+        raise InvalidInput(f"positions must be Positions (got {type(positions).__name__})")
+    size = _cell_deg(cell_deg)
+    out = Path(root)
+    if out.exists() and any(out.iterdir()):
+        raise InvalidInput(f"root must be a new or empty directory (got {out}, which has files)")
+    out.mkdir(parents=True, exist_ok=True)
+    snapshot = uuid.uuid4().hex
+    fix = positions.has_fix
+    fix_rows = np.flatnonzero(fix)
+    codes = cell_of(positions.lon[fix_rows], positions.lat[fix_rows], size)
+    order = np.argsort(codes, kind="stable")
+    fix_rows, codes = fix_rows[order], codes[order]
+    starts: Any = (
+        np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1]))) if codes.size else []
+    )
+    groups: list[tuple[str, npt.NDArray[np.intp]]] = []
+    first = np.asarray(starts, dtype=np.intp)
+    ends = np.append(first[1:], codes.size).astype(np.intp) if codes.size else first
+    for a, b in zip(first.tolist(), ends.tolist(), strict=True):
+        groups.append((str(int(codes[a])), fix_rows[a:b]))
+    no_fix_rows = np.flatnonzero(~fix)
+    if no_fix_rows.size or not groups:  # an empty snapshot is one empty file, not no file
+        groups.append((NO_FIX_CELL, no_fix_rows))
+    written: dict[str, PartitionMeta] = {}
+    for cell, rows in groups:
+        lon, lat = positions.lon[rows], positions.lat[rows]
+        has = ~np.isnan(lon)
+        acc = positions.accuracy_m[rows]
+        meta = PartitionMeta(
+            rows=int(rows.size),
+            no_fix=int((~has).sum()),
+            bounds=(
+                (
+                    float(lon[has].min()),
+                    float(lat[has].min()),
+                    float(lon[has].max()),
+                    float(lat[has].max()),
+                )
+                if has.any()
+                else None
+            ),
+            max_accuracy_m=float(acc[has].max()) if has.any() else 0.0,
+            snapshot=snapshot,
+        )
+        table = pa.table(
+            {
+                "id": positions.ids[rows],
+                "lon": lon,
+                "lat": lat,
+                "accuracy_m": acc,
+                "observed_at": pa.array(positions.observed_at[rows], pa.timestamp("us", tz="UTC")),
+                "tester": positions.tester[rows],
+            }
+        ).replace_schema_metadata({META_KEY: meta.to_json()})
+        name = f"cell={cell}"
+        (out / name).mkdir()
+        pq.write_table(table, out / name / "part-0.parquet")
+        written[name] = meta
+    return written
+
+
+def partition_meta(path: Path) -> PartitionMeta | None:
+    """The ``geotarget`` metadata of one partition file (a footer read), None if it has none."""
+    import pyarrow.parquet as pq
+
+    try:
+        md = pq.read_metadata(path)
+    except (OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InvalidInput(f"{path.name}: not a readable Parquet file: {first}") from None
+    kv: Mapping[bytes, bytes] = md.metadata or {}
+    raw = kv.get(META_KEY)
+    return None if raw is None else PartitionMeta.from_json(raw, path.name)

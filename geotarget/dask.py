@@ -1,0 +1,872 @@
+"""Targeting over a partitioned Parquet dataset of positions on a Dask cluster.
+
+Needs the optional extra ``dask`` (``pip install 'geotarget[dask]'``: ``dask[distributed]`` and
+``pyarrow``). The in-memory :class:`~geotarget.targeting.Targeter` stays the one source of
+truth; this module decides *where its evaluation runs*:
+
+1. :func:`write_partitioned` writes a snapshot as one Parquet file per grid cell (the key is
+   described in the documentation page "Beyond one machine: Dask"); :class:`PartitionedPositions`
+   lists a dataset by its file footers.
+2. :class:`DaskTargeter` prunes the partitions whose fixes lie farther from the alert area than
+   the largest accuracy radius (times the kind's ``accuracy``) or the kind's stale margin, builds
+   one :class:`~geotarget.PositionIndex` per remaining partition *on a worker* and keeps it there
+   (a held future, keyed by the file's path, size and modification time: a rewritten file is
+   rebuilt). Every device of a pruned partition is plainly outside the area.
+3. The Targeter decides as in memory (gates, incident book, rollout, guards) and, when it
+   evaluates the devices, each worker runs the Targeter's own evaluation (the same function:
+   matcher, stale fixes, regions, testers, canary) on its resident partitions, with the
+   Targeter's plan and decision, and sends back only the devices whose outcome is not
+   OUTSIDE_AREA, with their outcomes. The Targeter then applies the guards, claims in its
+   ledger and counts per county; the count of devices outside the area is completed with the
+   devices never sent back.
+
+So the recipients, counts, verdict and claims are those of the in-memory Targeter over the whole
+dataset. :meth:`TargetingResult.explain` knows the devices sent back only (any other device is
+outside the area). Recipients come in partition order, not in one snapshot's row order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from geotarget import _geodesy
+from geotarget._evaluation import Evaluated, Evaluator, Plan, boxes, evaluate, grown
+from geotarget._kind_rules import KindRules
+from geotarget._positions_arrow import (
+    PartitionMeta,
+    partition_meta,
+    positions_from_arrow,
+    read_table,
+)
+from geotarget._positions_arrow import (
+    read_parquet as _read_parquet,
+)
+from geotarget._positions_arrow import (
+    write_partitioned as _write_partitioned,
+)
+from geotarget.alerts import Alert, MessageType, Status
+from geotarget.areas import Area
+from geotarget.errors import InvalidInput, InvalidPositions, InvalidType, MissingExtra
+from geotarget.matcher import PositionIndex
+from geotarget.positions import LocationRule, Positions, _at
+from geotarget.regions import RegionSet
+from geotarget.rollout import RolloutDecision, RolloutPolicy
+from geotarget.targeting import Delivery, Outcome, Targeter, TargetingResult
+
+__all__ = [
+    "DaskTargeter",
+    "Partition",
+    "PartitionedPositions",
+    "positions_from_arrow",
+    "read_parquet",
+    "write_partitioned",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+def read_parquet(path: Path | str, *, observed_at: dt.datetime | None = None) -> Positions:
+    """Read one Parquet (or GeoParquet with ``lon``/``lat`` columns) file into Positions.
+
+    .. versionadded:: 0.2.0
+
+    Columns ``id``, ``lon``, ``lat`` (required), ``accuracy_m``, ``observed_at`` and
+    ``tester``, matched case-insensitively; float64 columns without nulls are read without a
+    conversion copy.
+
+    Parameters
+    ----------
+    path : path-like
+        The Parquet file.
+    observed_at : datetime.datetime, optional
+        Dates every row of a file without an ``observed_at`` column (refused for one with it).
+
+    Raises
+    ------
+    InvalidInput
+        For an unreadable file or a missing column, naming the file.
+    InvalidPositions
+        For a bad value, naming the file, the row (from 1) and the column.
+
+    Examples
+    --------
+    >>> import datetime as dt, tempfile, pathlib
+    >>> import pyarrow as pa, pyarrow.parquet as pq
+    >>> from geotarget.dask import read_parquet
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "p.parquet"
+    >>> pq.write_table(pa.table({"id": [1, 2], "lon": [18.0, 18.1], "lat": [59.3, 999.0]}), path)
+    >>> at = dt.datetime(2025, 5, 1, tzinfo=dt.timezone.utc)
+    >>> read_parquet(path, observed_at=at)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geotarget.errors.InvalidPositions: p.parquet: row 2, column lat: ...
+    """
+    return _read_parquet(path, observed_at=observed_at)
+
+
+def write_partitioned(
+    positions: Positions, root: Path | str, *, cell_deg: float = 0.1
+) -> PartitionedPositions:
+    """Write a snapshot as a Parquet dataset partitioned by grid cell, and open it.
+
+    .. versionadded:: 0.2.0
+
+    A device with a fix goes to ``root/cell=<code>/part-0.parquet``, ``<code>`` being the
+    Morton code of its cell ``(floor((lon + 180) / cell_deg), floor((lat + 90) / cell_deg))``;
+    devices without a fix go to ``root/cell=nofix``. Each file's ``geotarget`` metadata holds
+    its rows, the bounds of its fixes, its largest ``accuracy_m`` and its no-fix count.
+
+    Parameters
+    ----------
+    positions : Positions
+        The snapshot to write.
+    root : path-like
+        A new or empty directory.
+    cell_deg : float, default 0.1
+        The cell size in degrees (``0 < cell_deg <= 90``): 0.1° is about 11 km × 5.5 km in
+        Stockholm.
+
+    Returns
+    -------
+    PartitionedPositions
+        The dataset just written, listed.
+
+    Raises
+    ------
+    InvalidInput
+        If ``root`` holds files, or ``cell_deg`` is out of range.
+    """
+    _write_partitioned(positions, root, cell_deg=cell_deg)
+    return PartitionedPositions(root)
+
+
+@attrs.frozen(kw_only=True)
+class Partition:
+    """One file of a dataset, as its footer describes it.
+
+    .. versionadded:: 0.2.0
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    stamp : tuple of int
+        ``(size, mtime_ns)`` of the file when listed: the resident index is rebuilt when it
+        changes.
+    meta : PartitionMeta or None
+        The ``geotarget`` metadata (rows, bounds of the fixes, largest accuracy, no-fix count);
+        None for a file written by another tool, which is then never pruned.
+    """
+
+    path: Path
+    stamp: tuple[int, int]
+    meta: PartitionMeta | None
+
+    @property
+    def rows(self) -> int | None:
+        """Rows in the partition, if its metadata says."""
+        return None if self.meta is None else self.meta.rows
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return int(st.st_size), int(st.st_mtime_ns)
+
+
+class PartitionedPositions:
+    """A Parquet dataset of positions: every ``*.parquet`` file under a directory.
+
+    .. versionadded:: 0.2.0
+
+    :meth:`current` (called by :class:`DaskTargeter` before every alert) stats every listed
+    file and re-reads the footer of a changed one, and lists the directory again when a file
+    vanished or the root directory changed (a partition directory added or removed). A file
+    added to an existing partition directory is seen on :meth:`refresh`. Files written by
+    :func:`write_partitioned` carry the bounds that let an alert skip them; other files are
+    always read.
+
+    Parameters
+    ----------
+    root : path-like
+        A directory (searched recursively) or one Parquet file.
+
+    Raises
+    ------
+    InvalidInput
+        If ``root`` does not exist or holds no Parquet file, or a footer is unreadable.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self._parts: list[Partition] = []
+        self._root_stamp: tuple[int, int] | None = None
+        self._table: dict[str, npt.NDArray[Any]] | None = None
+        #: Incremented whenever the listing or a file changes.
+        self.version = 0
+        self.refresh()
+
+    def refresh(self) -> tuple[Partition, ...]:
+        """List the files again (footers only of new or changed files)."""
+        if not self.root.exists():
+            raise InvalidInput(f"root not found: {self.root}")
+        self._root_stamp = _stamp(self.root)
+        files = [self.root] if self.root.is_file() else sorted(self.root.rglob("*.parquet"))
+        if not files:
+            raise InvalidInput(f"root holds no .parquet file: {self.root}")
+        known = {p.path: p for p in self._parts}
+        parts = []
+        for f in files:
+            stamp = _stamp(f)
+            old = known.get(f)
+            parts.append(
+                old
+                if old is not None and old.stamp == stamp
+                else Partition(path=f, stamp=stamp, meta=partition_meta(f))
+            )
+        if [(p.path, p.stamp) for p in parts] != [(p.path, p.stamp) for p in self._parts]:
+            self.version += 1
+        self._parts = parts
+        self._table = None
+        return self.partitions
+
+    def current(self) -> tuple[Partition, ...]:
+        """The files now: changed ones re-read, the directory listed again if it changed."""
+        try:
+            if _stamp(self.root) != self._root_stamp:
+                return self.refresh()
+            stat = os.stat
+            for i, part in enumerate(self._parts):
+                st = stat(part.path)
+                if st.st_size != part.stamp[0] or st.st_mtime_ns != part.stamp[1]:
+                    stamp = int(st.st_size), int(st.st_mtime_ns)
+                    self._parts[i] = Partition(
+                        path=part.path, stamp=stamp, meta=partition_meta(part.path)
+                    )
+                    self._table = None
+                    self.version += 1
+        except FileNotFoundError:
+            return self.refresh()
+        return self.partitions
+
+    @property
+    def partitions(self) -> tuple[Partition, ...]:
+        """The files as last listed, in path order."""
+        return tuple(self._parts)
+
+    @property
+    def rows(self) -> int | None:
+        """Devices in the dataset, if every file's metadata says (else None)."""
+        if any(p.rows is None for p in self._parts):
+            return None
+        return sum(p.rows or 0 for p in self._parts)
+
+    def _columns(self) -> dict[str, npt.NDArray[Any]]:
+        """Per file: bounds (NaN: no fix), largest accuracy, and whether it is always read."""
+        if self._table is None:
+            n = len(self._parts)
+            bounds = np.full((n, 4), np.nan)
+            acc = np.zeros(n)
+            always = np.zeros(n, dtype=np.bool_)
+            for i, p in enumerate(self._parts):
+                m = p.meta
+                if m is None or m.no_fix:
+                    always[i] = True  # unknown content, or devices that answer every alert
+                elif m.bounds is not None:
+                    bounds[i] = m.bounds
+                    acc[i] = m.max_accuracy_m
+            self._table = {"bounds": bounds, "acc": acc, "always": always}
+        return self._table
+
+    def near(
+        self, windows: list[tuple[float, float, float, float]], accuracy: float, stale_m: float
+    ) -> npt.NDArray[np.bool_]:
+        """Which files may hold a device whose disk, or stale-grown point, meets a window.
+
+        A file is skipped only if its fixes' bounds, grown by ``max(largest accuracy_m ×
+        accuracy, stale_m)`` metres (converted to degrees at the bounds' farthest latitude),
+        meet none of the windows; files with devices without a fix, or without metadata, are
+        always read.
+        """
+        t = self._columns()
+        b, always = t["bounds"], t["always"]
+        grow = np.maximum(t["acc"] * accuracy, stale_m) * (1.0 + 1e-6) + 1.0
+        dlat = np.degrees(grow / _geodesy.R_MIN) + 1e-9
+        far = np.maximum(np.abs(b[:, 1]), np.abs(b[:, 3])) + dlat
+        polar = far >= 89.0
+        dlon = np.degrees(grow / (_geodesy.A * np.cos(np.radians(np.minimum(far, 89.0))))) + 1e-9
+        w, s, e, n = b[:, 0] - dlon, b[:, 1] - dlat, b[:, 2] + dlon, b[:, 3] + dlat
+        hit = always | polar
+        for bw, bs, be, bn in windows:
+            hit |= (w <= be) & (bw <= e) & (s <= bn) & (bs <= n)  # NaN bounds compare False
+        return np.asarray(hit & ~(np.isnan(b[:, 0]) & ~always), dtype=np.bool_)
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def __repr__(self) -> str:
+        return f"<PartitionedPositions {self.root}: {len(self)} files>"
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker side: resident indexes and the devices near an area
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Resident:
+    """A partition's index, kept on a worker by a held future."""
+
+    index: PositionIndex
+    nbytes: int
+    build_s: float
+
+
+def _load(path: str, stamp: tuple[int, int]) -> _Resident:
+    """Read one partition and index it (runs on a worker)."""
+    t0 = time.perf_counter()
+    p = Path(path)
+    st = os.stat(p)
+    if (int(st.st_size), int(st.st_mtime_ns)) != tuple(stamp):
+        raise InvalidInput(f"{p.name}: changed while it was read; list the dataset again")
+    positions = positions_from_arrow(read_table(p), source=f"{p.parent.name}/{p.name}")
+    index = PositionIndex(positions)
+    cols = positions
+    nbytes = index.nbytes + sum(
+        int(a.nbytes)
+        for a in (cols.ids, cols.lon, cols.lat, cols.accuracy_m, cols.observed_at, cols.tester)
+    )
+    return _Resident(index, nbytes, time.perf_counter() - t0)
+
+
+def _take(positions: Positions, rows: npt.NDArray[Any]) -> Positions:
+    return Positions(
+        positions.ids[rows],
+        positions.lon[rows],
+        positions.lat[rows],
+        accuracy_m=positions.accuracy_m[rows],
+        observed_at=positions.observed_at[rows],
+        tester=positions.tester[rows],
+    )
+
+
+def _near_rows(
+    index: PositionIndex,
+    areas: list[tuple[Area, LocationRule, Area | None]],
+    at: dt.datetime,
+) -> npt.NDArray[np.int32]:
+    """Rows that a Targeter may give an outcome other than OUTSIDE_AREA for these areas."""
+    positions = index.positions
+    found = [np.asarray(positions.no_fix_rows, dtype=np.int32)]
+    for area, rule, stale_area in areas:
+        found.append(index.classify(area, rule, at)[0])
+        if stale_area is not None and rule.max_age is not None:
+            # Only stale fixes count in the grown area (a fresh fix there whose disk misses
+            # the area is OUTSIDE_AREA); NaT is never fresh.
+            grown_rows = index.query(stale_area)
+            limit = _at(at) - np.timedelta64(rule.max_age // dt.timedelta(microseconds=1), "us")
+            found.append(grown_rows[~(positions.observed_at[grown_rows] >= limit)])
+    return np.unique(np.concatenate(found))
+
+
+@attrs.frozen
+class _PartEvaluation:
+    """One partition's part of :func:`~geotarget._evaluation.evaluate`'s answer."""
+
+    positions: Positions  # the devices whose outcome is not OUTSIDE_AREA
+    outcomes: npt.NDArray[np.int8]  # theirs
+    covered: npt.NDArray[np.int32]  # the covered ones, as rows of ``positions``
+    covered_region: npt.NDArray[np.int32] | None
+    timings: dict[str, float]
+
+
+def _evaluate_part(
+    resident: _Resident,
+    rules: KindRules,
+    plan: Plan,
+    status: Status,
+    kind: str,
+    decision: RolloutDecision,
+    policy: RolloutPolicy,
+    finest: RegionSet,
+    snap_m: float,
+    at: dt.datetime,
+) -> _PartEvaluation:
+    """The Targeter's evaluation of one resident partition (runs on a worker).
+
+    The same function the in-memory Targeter calls; only the devices it does not find
+    OUTSIDE_AREA are sent back.
+    """
+    index = resident.index
+    rows, outcomes, covered, covered_region, timings = evaluate(
+        rules, plan, status, kind, decision, policy, finest, snap_m, index, at
+    )
+    keep = outcomes != np.int8(Outcome.OUTSIDE_AREA)
+    kept = rows[keep]
+    local = np.searchsorted(kept, covered).astype(np.int32)
+    if covered.size and (int(local.max()) >= kept.size or not np.array_equal(kept[local], covered)):
+        raise AssertionError("a covered device has the outcome OUTSIDE_AREA")  # pragma: no cover
+    return _PartEvaluation(
+        _take(index.positions, kept), outcomes[keep], local, covered_region, timings
+    )
+
+
+def _near_batch(
+    batch: Positions,
+    areas: list[tuple[Area, LocationRule, Area | None]],
+    at: dt.datetime,
+) -> npt.NDArray[np.int32]:
+    """Rows of a streamed batch near any active area (runs on a worker)."""
+    return _near_rows(PositionIndex(batch), areas, at)
+
+
+def _stats(resident: _Resident) -> tuple[int, int, float, str]:
+    """Devices, bytes, build seconds and the ids' dtype kind of a resident partition."""
+    return (
+        len(resident.index),
+        resident.nbytes,
+        resident.build_s,
+        resident.index.positions.ids.dtype.kind,
+    )
+
+
+def _empty_like(ids_kind: str) -> Positions:
+    ids = np.empty(0, dtype=np.str_ if ids_kind == "U" else np.int64)
+    return Positions(ids, np.empty(0), np.empty(0), observed_at=np.empty(0, dtype="datetime64[us]"))
+
+
+def _concat(parts: list[Positions]) -> Positions:
+    kinds = {p.ids.dtype.kind for p in parts if len(p)}
+    if len(kinds) > 1:
+        raise InvalidPositions(
+            "ids must be all str or all int across the dataset's partitions (got both)"
+        )
+    if not kinds:
+        return _empty_like("i")
+    parts = [p for p in parts if len(p)]
+    try:
+        return Positions(
+            np.concatenate([p.ids for p in parts]),
+            np.concatenate([p.lon for p in parts]),
+            np.concatenate([p.lat for p in parts]),
+            accuracy_m=np.concatenate([p.accuracy_m for p in parts]),
+            observed_at=np.concatenate([p.observed_at for p in parts]),
+            tester=np.concatenate([p.tester for p in parts]),
+        )
+    except InvalidPositions as err:
+        raise InvalidPositions(f"across the dataset's partitions: {err}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Client side
+# ---------------------------------------------------------------------------------------------
+
+
+def _key(part: Partition) -> tuple[Path, tuple[int, int]]:
+    return part.path, part.stamp
+
+
+@attrs.frozen
+class _Asked:
+    """The partitions an area needs, from one listing of the dataset."""
+
+    area: Area
+    version: int  # of the listing
+    parts: list[Partition]
+    futures: list[Any]  # their resident indexes
+    total: int  # devices in the whole dataset
+
+
+class _Shipped(PositionIndex):
+    """The Targeter's index argument: the devices the workers sent back, once evaluated.
+
+    It has no spatial index of its own (the evaluation ran on the workers' indexes); the
+    Targeter reads only its :attr:`positions`, after the evaluator filled them in.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:  # no index to build: nothing is queried on the client
+        self._positions = _empty_like("i")
+        self._no_fix = np.empty(0, dtype=np.int32)
+
+
+class DaskTargeter:
+    """Target alerts over a partitioned dataset on a Dask cluster, with a Targeter's answers.
+
+    .. versionadded:: 0.2.0
+
+    Parameters
+    ----------
+    targeter : Targeter
+        Its rules, regions, policy, incident book and ledger decide everything; give it a
+        :class:`~geotarget.ledger.PostgresLedger` when several machines deliver.
+    dataset : PartitionedPositions
+        The devices' positions, partitioned.
+    client : distributed.Client
+        A client of the cluster whose workers hold the indexes (they must be able to read the
+        dataset's paths).
+
+    Notes
+    -----
+    Per partition, the index is built on first use and kept resident on a worker while this
+    object lives (a held future); :meth:`resident` says how much. The Targeter's evaluation of
+    an alert's devices runs on the workers, each on its partitions; the client receives only
+    the devices not outside the area. A partition whose file
+    changed (size or modification time) is rebuilt at the next alert; a removed one is dropped.
+    Stream fresh positions through :meth:`on_positions` of this object (it knows the areas of
+    the alerts it delivered).
+
+    Examples
+    --------
+    See the documentation page "Beyond one machine: Dask".
+    """
+
+    def __init__(self, targeter: Targeter, dataset: PartitionedPositions, client: Any) -> None:
+        try:
+            from distributed import Client
+        except ImportError as err:  # pragma: no cover
+            raise MissingExtra("dask", "geotarget.dask") from err
+        if not isinstance(targeter, Targeter):
+            raise InvalidType(f"targeter must be a Targeter (got {type(targeter).__name__})")
+        if not isinstance(dataset, PartitionedPositions):
+            raise InvalidType(
+                f"dataset must be PartitionedPositions (got {type(dataset).__name__})"
+            )
+        if not isinstance(client, Client):
+            raise InvalidType(f"client must be a distributed.Client (got {type(client).__name__})")
+        self.targeter = targeter
+        self.dataset = dataset
+        self.client = client
+        self._lock = threading.Lock()
+        self._futures: dict[Path, tuple[tuple[int, int], Any]] = {}
+        #: Per built partition (path, stamp): its devices and its ids' dtype kind.
+        self._seen: dict[tuple[Path, tuple[int, int]], tuple[int, str]] = {}
+        self._finest: tuple[RegionSet, Any] | None = None
+        self._synced = -1  # the dataset version the resident futures were last cleaned up for
+        # Task keys: unique per object (uuid once) and per task (a counter), without a uuid4
+        # per task (os.urandom) on the latency path.
+        self._key_prefix = f"geotarget-evaluate-{uuid.uuid4().hex}"
+        self._task_count = itertools.count()
+        self._areas: dict[str, list[tuple[str, Area]]] = {}
+        #: What the last call read: partitions in the dataset, partitions asked, devices shipped.
+        self.last_stats: dict[str, float] = {}
+
+    def _task_key(self) -> str:
+        return f"{self._key_prefix}-{next(self._task_count)}"
+
+    # --- partitions ------------------------------------------------------------------------
+
+    def _resident_future(self, part: Partition) -> Any:
+        old = self._futures.get(part.path)
+        if old is not None and old[0] == part.stamp:
+            return old[1]
+        fut = self.client.submit(
+            _load,
+            str(part.path),
+            part.stamp,
+            key=f"geotarget-index-{part.path}-{part.stamp[0]}-{part.stamp[1]}",
+            pure=False,
+        )
+        self._futures[part.path] = (part.stamp, fut)
+        return fut
+
+    def _sync(self) -> tuple[Partition, ...]:
+        before = self.dataset.version
+        parts = self.dataset.current()
+        if self.dataset.version == before and self._synced == before:
+            return parts  # nothing changed since the last clean-up
+        self._synced = self.dataset.version
+        alive = {p.path for p in parts}
+        for path in [p for p in self._futures if p not in alive]:
+            del self._futures[path]  # releasing the future frees the worker's memory
+        current = {_key(p) for p in parts}
+        for key in [k for k in self._seen if k not in current]:
+            del self._seen[key]
+        return parts
+
+    def resident(self) -> dict[str, float]:
+        """The resident indexes: partitions, devices, bytes and build seconds (summed).
+
+        Gathers a few numbers per resident partition from the workers.
+        """
+        with self._lock:
+            futures = [f for _, f in self._futures.values()]
+        stats = self.client.gather([self.client.submit(_stats, f, pure=False) for f in futures])
+        return {
+            "partitions": float(len(stats)),
+            "devices": float(sum(s[0] for s in stats)),
+            "bytes": float(sum(s[1] for s in stats)),
+            "build_s": float(sum(s[2] for s in stats)),
+        }
+
+    def warm(self) -> None:
+        """Build every partition's index now (else each is built on its first alert)."""
+        with self._lock:
+            futures = [self._resident_future(p) for p in self._sync()]
+        self.client.gather(
+            [self.client.submit(_stats, f, pure=False) for f in futures], errors="raise"
+        )
+
+    # --- alerts ----------------------------------------------------------------------------
+
+    def _looking_for(self, kind: str, area: Area) -> tuple[Area, LocationRule, Area | None]:
+        rules = self.targeter.rules[kind]
+        stale = None if rules.stale is None else grown(area, rules.stale.margin_m)
+        return area, rules.location, stale
+
+    def _prepare(self, kind: str, area: Area) -> _Asked:
+        """Prune; make sure the indexes of the partitions asked are built and described.
+
+        A partition that cannot be read raises here (before the Targeter admits the alert),
+        and so do partitions whose ids are of different types.
+        """
+        rules = self.targeter.rules[kind]
+        stale_m = 0.0 if rules.stale is None else rules.stale.margin_m
+        with self._lock:
+            version = self.dataset.version
+            parts = self.dataset.partitions
+            hit = self.dataset.near(_windows(area), rules.location.accuracy, stale_m)
+            asked = [parts[i] for i in np.flatnonzero(hit).tolist()]
+            futures = [self._resident_future(p) for p in asked]
+            missing = [
+                (p, f) for p, f in zip(asked, futures, strict=True) if _key(p) not in self._seen
+            ]
+        if missing:  # built now (or failed): one round trip, only for partitions not yet seen
+            try:
+                got = self.client.gather(
+                    [self.client.submit(_stats, f, pure=False) for _, f in missing]
+                )
+            except Exception:
+                with self._lock:  # from a listing that is out of date? then list again
+                    self._sync()
+                    changed = self.dataset.version != version
+                if changed:
+                    return self._prepare(kind, area)
+                raise
+            with self._lock:
+                for (p, _), st in zip(missing, got, strict=True):
+                    self._seen[_key(p)] = (st[0], st[3])
+        with self._lock:
+            seen = {_key(p): self._seen[_key(p)] for p in asked if _key(p) in self._seen}
+        if len(seen) < len({_key(p) for p in asked}):  # pragma: no cover - a concurrent _sync
+            return self._prepare(kind, area)
+        kinds = {id_kind for rows, id_kind in seen.values() if rows}
+        if len(kinds) > 1:
+            raise InvalidPositions(
+                "ids must be all str or all int across the dataset's partitions "
+                f"(got dtype kinds {sorted(kinds)})"
+            )
+        # Files without metadata are always asked, so their row counts are in ``seen``.
+        total = sum(p.rows if p.rows is not None else seen[_key(p)][0] for p in parts)
+        return _Asked(area, version, asked, futures, total)
+
+    def _finest_future(self, finest: RegionSet) -> Any:
+        """The region set the rows are located in, sent once to every worker."""
+        with self._lock:
+            if self._finest is None or self._finest[0] is not finest:
+                self._finest = (finest, self.client.scatter(finest, broadcast=True, hash=False))
+            return self._finest[1]
+
+    def _evaluator(self, prepared: _Asked | None, done: dict[str, Any]) -> Evaluator:
+        """Evaluate on the workers; fill the stand-in index with the devices sent back."""
+
+        def on_workers(
+            status: Status,
+            kind: str,
+            plan: Plan,
+            decision: RolloutDecision,
+            index: PositionIndex,
+            at: dt.datetime,
+        ) -> Evaluated:
+            if not isinstance(index, _Shipped):  # pragma: no cover - only target() calls this
+                raise AssertionError("geotarget.dask evaluates into its own stand-in index")
+            t0 = time.perf_counter()
+            asked = prepared
+            if asked is None or asked.area != plan.area:
+                asked = self._prepare(kind, plan.area)
+            rules = self.targeter.rules[kind]
+            args = (
+                rules,
+                plan,
+                status,
+                kind,
+                decision,
+                self.targeter.policy,
+                self._finest_future(self.targeter._finest_set),
+                self.targeter.snap_m,
+                at,
+            )
+            overlap = True
+            while True:
+                pending = [
+                    self.client.submit(_evaluate_part, f, *args, key=self._task_key())
+                    for f in asked.futures
+                ]
+                if overlap:
+                    # Stat the files while the workers evaluate the listing as it was; if a
+                    # file changed, the answer is dropped and asked again from the new listing.
+                    with self._lock:
+                        self._sync()
+                        same = self.dataset.version == asked.version
+                    if not same:
+                        self.client.cancel(pending)
+                        overlap = False
+                        asked = self._prepare(kind, plan.area)
+                        continue
+                got: list[_PartEvaluation] = self.client.gather(pending)
+                break
+            positions = _concat([g.positions for g in got])
+            offsets = np.cumsum([0] + [len(g.positions) for g in got])
+            located = not (plan.nationwide and rules.beyond_border)
+            if any((g.covered_region is not None) != located for g in got):  # pragma: no cover
+                raise AssertionError("the workers disagree on locating the covered devices")
+            int32 = np.empty(0, dtype=np.int32)
+            covered = np.concatenate(
+                [int32]
+                + [g.covered + np.int32(o) for g, o in zip(got, offsets[:-1].tolist(), strict=True)]
+            ).astype(np.int32)
+            regions = [g.covered_region for g in got if g.covered_region is not None]
+            outcomes = np.concatenate([np.empty(0, dtype=np.int8)] + [g.outcomes for g in got])
+            index._positions = positions
+            done.update(
+                partitions=float(len(self.dataset.partitions)),
+                partitions_read=float(len(asked.futures)),
+                devices_shipped=float(len(positions)),
+                total=asked.total,
+                seconds=time.perf_counter() - t0,
+            )
+            return (
+                np.arange(len(positions), dtype=np.int32),
+                outcomes,
+                covered,
+                np.concatenate([int32, *regions]).astype(np.int32) if located else None,
+                {
+                    "match": sum(g.timings.get("match", 0.0) for g in got),
+                    "rules": sum(g.timings.get("rules", 0.0) for g in got),
+                },
+            )
+
+        return on_workers
+
+    def target(self, alert: Alert, at: dt.datetime, *, confirm: bool = False) -> TargetingResult:
+        """Decide who receives ``alert`` at ``at`` among the dataset's devices.
+
+        As :meth:`Targeter.target` over the whole dataset: same verdict, recipients (as a
+        set), counts, per-county counts, claims in the Targeter's ledger and incident book.
+        The devices are evaluated on the workers, by the Targeter's own evaluation, each
+        partition on the worker that holds its index; the client receives only the devices
+        whose outcome is not OUTSIDE_AREA.
+
+        Parameters
+        ----------
+        alert : Alert
+            The alert, update or cancel.
+        at : datetime.datetime
+            Timezone-aware.
+        confirm : bool, default False
+            Send even if the blast-radius guard would block it.
+
+        Returns
+        -------
+        TargetingResult
+            ``timings["cluster"]`` is the time spent waiting for the workers' evaluation;
+            ``timings["match"]`` and ``timings["rules"]`` are summed over the partitions.
+
+        Raises
+        ------
+        InvalidPositions, InvalidInput
+            For a partition that cannot be read, naming its file (before anything is
+            admitted or claimed).
+        """
+        if not isinstance(alert, Alert):
+            raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+        _at(at)  # timezone-aware, before any worker sees it
+        recognised = self.targeter.recognition.recognise(alert)
+        kind = None if recognised is None else recognised.kind
+        area = alert.area
+        prepared = None
+        if (
+            kind is not None
+            and area is not None
+            and kind in self.targeter.rules
+            and alert.msg_type in (MessageType.ALERT, MessageType.UPDATE)
+        ):
+            prepared = self._prepare(kind, area)  # a bad partition fails before admission
+        done: dict[str, Any] = {}
+        shipped = _Shipped()
+        result = self.targeter._target(
+            alert, shipped, at, confirm=confirm, evaluator=self._evaluator(prepared, done)
+        )
+        if not result.counts:
+            return result
+        if not done:  # pragma: no cover - the Targeter counts only what it evaluated
+            raise AssertionError(
+                f"the Targeter counted devices for alert {alert.identifier!r} without "
+                "evaluating them"
+            )
+        self.last_stats = {k: float(v) for k, v in done.items() if k != "total"}
+        counts = dict(result.counts)
+        counts[Outcome.OUTSIDE_AREA] += int(done["total"]) - len(shipped.positions)
+        if result.incident is not None and kind is not None and area is not None:
+            with self._lock:
+                self._areas.setdefault(result.incident, []).append((kind, area))
+        return attrs.evolve(
+            result, counts=counts, timings={**result.timings, "cluster": float(done["seconds"])}
+        )
+
+    def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:
+        """New deliveries for a batch of fresh positions, matched on the workers.
+
+        The batch is split among the workers; each keeps the devices near the area of an
+        active incident this object delivered; the Targeter then evaluates those (as
+        :meth:`Targeter.on_positions`) and claims in its ledger.
+
+        Parameters
+        ----------
+        positions : Positions
+            The batch of fresh fixes.
+        at : datetime.datetime
+            Timezone-aware.
+
+        Returns
+        -------
+        list of Delivery
+            The new pending deliveries, as :meth:`Targeter.on_positions` returns them.
+        """
+        if not isinstance(positions, Positions):
+            raise InvalidType(f"positions must be Positions (got {type(positions).__name__})")
+        _at(at)
+        live = set(self.targeter.active_incidents)
+        with self._lock:
+            for key in [k for k in self._areas if k not in live]:
+                del self._areas[key]
+            wanted = [ka for key in sorted(self._areas) for ka in self._areas[key]]
+        looking = [self._looking_for(k, a) for k, a in wanted]
+        workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+        chunks = np.array_split(np.arange(len(positions)), workers)
+        futures = [
+            self.client.submit(_near_batch, _take(positions, c), looking, at, pure=False)
+            for c in chunks
+            if c.size
+        ]
+        used = [c for c in chunks if c.size]
+        rows = [c[r] for c, r in zip(used, self.client.gather(futures), strict=True)]
+        near = np.concatenate(rows) if rows else np.empty(0, dtype=np.intp)
+        return self.targeter.on_positions(_take(positions, np.sort(near)), at)
+
+
+def _windows(area: Area) -> list[tuple[float, float, float, float]]:
+    """Boxes around the area's parts, conservatively (a polygon's include its margin)."""
+    return boxes(area)

@@ -1,0 +1,309 @@
+"""The Dask path gives the in-memory Targeter's answers: properties on a LocalCluster of processes.
+
+One module-scoped ``LocalCluster`` (two worker processes, one thread each). Without it (or without
+the ``dask`` extra) the tests fail when ``CI=true`` and skip locally. The property draws 25
+scenarios (``GEOTARGET_DASK_EXAMPLES``: scripts/test's packaging runs draw 5).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from targeting_helpers import T0, make_alert, make_regions, ref
+
+from geotarget import Circle, Polygon, PositionIndex, Positions
+from geotarget.alerts import MessageType, Status
+from geotarget.rollout import KindRollout, Phase, RolloutPolicy
+from geotarget.targeting import Targeter, TargetingResult
+
+if os.environ.get("CI") != "true":  # in CI a missing extra fails at the import below
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    pytest.importorskip("pyarrow", reason="the dask extra is not installed")
+import distributed  # noqa: F401
+
+from geotarget.dask import DaskTargeter, PartitionedPositions, write_partitioned
+
+CELLS = (0.01, 0.03, 0.1, 1.0)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """A local cluster of two worker processes; fail in CI, skip locally, when it cannot start."""
+    try:
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        )
+    except Exception as err:  # pragma: no cover - depends on the machine
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"a Dask LocalCluster is required in CI and could not start: {err!r}")
+        pytest.skip(f"no Dask LocalCluster here: {err!r}")
+    c = Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _policy(tip_percentage: float = 100.0) -> RolloutPolicy:
+    """Explosions everywhere; tip requests in two municipalities, to a canary share of devices."""
+    start = T0 - dt.timedelta(days=1)
+    return RolloutPolicy(
+        rollouts=[
+            KindRollout(kind="explosion", phases=[Phase(starts_at=start, regions=("XX",))]),
+            KindRollout(
+                kind="tip_request",
+                phases=[
+                    Phase(starts_at=start, regions=("0102", "0201"), percentage=tip_percentage)
+                ],
+            ),
+        ],
+        country="XX",
+    )
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """Devices around (18.0, 59.5): random, on cell edges, without a fix, stale, beyond the border."""
+    cell = draw(st.sampled_from(CELLS))
+    n = draw(st.integers(0, 60))
+    lon = list(draw(st.lists(st.floats(17.96, 18.04), min_size=n, max_size=n)))
+    lat = list(draw(st.lists(st.floats(59.48, 59.52), min_size=n, max_size=n)))
+    for k in range(draw(st.integers(0, 8))):  # on the grid lines of the partitioning
+        gx = np.floor((18.0 + 180.0) / cell) * cell - 180.0
+        gy = np.floor((59.5 + 90.0) / cell) * cell - 90.0
+        lon.append(float(gx + draw(st.integers(-1, 1)) * cell * (k % 2)))
+        lat.append(float(gy + draw(st.integers(-1, 1)) * cell * ((k + 1) % 2)))
+    m = len(lon)
+    no_fix = draw(st.lists(st.booleans(), min_size=m, max_size=m))
+    lon_a = np.where(no_fix, np.nan, np.array(lon, dtype=float))
+    lat_a = np.where(no_fix, np.nan, np.array(lat, dtype=float))
+    acc = np.array(draw(st.lists(st.sampled_from([0.0, 15.0, 300.0]), min_size=m, max_size=m)))
+    age_h = draw(st.lists(st.sampled_from([0.0, 0.5, 3.0, 30.0, -1.0]), min_size=m, max_size=m))
+    obs = np.array(
+        [
+            np.datetime64("NaT")
+            if a < 0
+            else np.datetime64(T0.replace(tzinfo=None), "us")
+            - np.timedelta64(int(a * 3600e6), "us")
+            for a in age_h
+        ],
+        dtype="datetime64[us]",
+    )
+    tester = np.array(draw(st.lists(st.booleans(), min_size=m, max_size=m)), dtype=bool)
+    positions = Positions(
+        [f"d{i}" for i in range(m)], lon_a, lat_a, accuracy_m=acc, observed_at=obs, tester=tester
+    )
+    r1 = draw(st.sampled_from([100.0, 800.0, 2500.0]))
+    box = draw(st.sampled_from([(17.97, 59.49, 18.01, 59.51), (17.99, 59.495, 18.03, 59.52)]))
+    return {
+        "positions": positions,
+        "cell": cell,
+        "r1": r1,
+        "box": box,
+        "tip_percentage": draw(st.sampled_from([100.0, 50.0, 0.01])),
+        "status": draw(st.sampled_from([Status.ACTUAL, Status.EXERCISE])),
+    }
+
+
+def _same(a: TargetingResult, b: TargetingResult) -> None:
+    assert a.verdict is b.verdict
+    assert a.reason == b.reason
+    assert sorted(a.recipients.tolist()) == sorted(b.recipients.tolist())
+    assert sorted(a.no_longer_covered.tolist()) == sorted(b.no_longer_covered.tolist())
+    assert dict(a.counts) == dict(b.counts)
+    assert a.already_delivered == b.already_delivered
+    assert dict(a.per_county) == dict(b.per_county)
+    assert (a.kind, a.recognised_by, a.issuer) == (b.kind, b.recognised_by, b.issuer)
+    assert (a.claims is None) == (b.claims is None)
+    if a.claims is not None and b.claims is not None:
+        assert sorted(a.claims.keys().tolist()) == sorted(b.claims.keys().tolist())
+
+
+# The client's background threads draw from the global ``random`` (retry jitter) while Hypothesis
+# generates an example; the strategy itself uses only Hypothesis' draws.
+@pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
+@settings(max_examples=int(os.environ.get("GEOTARGET_DASK_EXAMPLES", "25")), deadline=None)
+@given(scenarios())
+def test_dask_targeter_equals_in_memory_targeter(client: Any, s: dict[str, Any]) -> None:
+    """An alert, its Update, a tip request and a streamed batch: the same answers on the cluster.
+
+    Exercise alerts reach testers only; tip requests reach a canary share of the devices.
+    """
+    positions: Positions = s["positions"]
+    root = Path(tempfile.mkdtemp(prefix="geotarget-dask-"))
+    try:
+        write_partitioned(positions, root / "ds", cell_deg=s["cell"])
+        regions = make_regions()
+        memory = Targeter(regions, _policy(s["tip_percentage"]))
+        distributed = DaskTargeter(
+            Targeter(regions, _policy(s["tip_percentage"])),
+            PartitionedPositions(root / "ds"),
+            client,
+        )
+        index = PositionIndex(positions)
+        first = make_alert("explosion", Circle(18.0, 59.5, s["r1"]), ident="e1", status=s["status"])
+        update = make_alert(
+            "explosion",
+            Circle(18.005, 59.501, 600.0),
+            ident="e2",
+            sent=T0 + dt.timedelta(minutes=1),
+            msg_type=MessageType.UPDATE,
+            refs=(ref(first),),
+            status=s["status"],
+        )
+        w, so, e, n = s["box"]
+        tip = make_alert(
+            "tip_request",
+            Polygon([(w, so), (e, so), (e, n), (w, n), (w, so)]),
+            ident="t1",
+        )
+        at = T0 + dt.timedelta(minutes=2)
+        for alert in (first, update, tip):
+            _same(memory.target(alert, index, at), distributed.target(alert, at))
+        read = distributed.last_stats
+        assert read["partitions_read"] <= read["partitions"]
+        batch = Positions(
+            ["d0", "new1", "new2", "new3", "new4"],
+            [18.0001, 18.004, 17.5, np.nan, 18.0052],
+            [59.5001, 59.5009, 59.5, np.nan, 59.5011],
+            accuracy_m=[5.0, 50.0, 0.0, np.nan, 20.0],
+            observed_at=[at, at, at, at, at - dt.timedelta(hours=3)],
+        )
+        got = distributed.on_positions(batch, at)
+        want = memory.on_positions(batch, at)
+        assert sorted(map(repr, got)) == sorted(map(repr, want))
+        for key in ("polisen@example.se/e1", "polisen@example.se/t1"):
+            assert sorted(memory.ledger.recipients(key).tolist()) == sorted(
+                distributed.targeter.ledger.recipients(key).tolist()
+            )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_far_partitions_are_not_read_and_changed_files_are_rebuilt(client: Any) -> None:
+    """A 1 km alert reads only its cells; a rewritten partition is read again, not the old index."""
+    lon = np.concatenate([np.linspace(17.1, 18.9, 200), [18.0]])
+    lat = np.concatenate([np.full(200, 59.2), [59.5]])
+    positions = Positions([f"d{i}" for i in range(lon.size)], lon, lat, observed_at=T0)
+    root = Path(tempfile.mkdtemp(prefix="geotarget-dask-"))
+    try:
+        ds = write_partitioned(positions, root / "ds", cell_deg=0.05)
+        dt_ = DaskTargeter(Targeter(make_regions(), _policy()), ds, client)
+        alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
+        result = dt_.target(alert, T0)
+        assert result.recipients.tolist() == ["d200"]
+        assert 0 < dt_.last_stats["partitions_read"] <= 4 < dt_.last_stats["partitions"]
+        assert dt_.resident()["partitions"] == dt_.last_stats["partitions_read"]
+        # Rewrite the alert's partition with a second device; the next alert sees it.
+        part = next(
+            p
+            for p in ds.partitions
+            if p.meta
+            and p.meta.bounds
+            and p.meta.bounds[0] <= 18.0 <= p.meta.bounds[2]
+            and p.meta.bounds[1] <= 59.5 <= p.meta.bounds[3]
+        )
+        from geotarget._positions_arrow import write_partitioned as raw_write
+
+        moved = Positions(["d200", "x1"], [18.0, 18.001], [59.5, 59.5], observed_at=T0)
+        raw_write(moved, root / "tmp", cell_deg=0.05)
+        new_file = next((root / "tmp").rglob("*.parquet"))
+        os.replace(new_file, part.path)
+        second = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e2")
+        assert dt_.target(second, T0).recipients.tolist() in (["d200", "x1"], ["x1", "d200"])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_bad_partition_fails_with_its_file_named_and_nothing_claimed(client: Any) -> None:
+    """A partition with an out-of-range latitude is InvalidPositions naming it; no claim is made."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from geotarget.errors import InvalidPositions
+
+    root = Path(tempfile.mkdtemp(prefix="geotarget-dask-"))
+    try:
+        (root / "cell=x").mkdir()
+        table = pa.table(
+            {
+                "id": ["a", "b"],
+                "lon": [18.0, 18.0],
+                "lat": [59.5, 95.0],
+                "observed_at": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
+            }
+        )
+        pq.write_table(table, root / "cell=x" / "part-0.parquet")
+        targeter = Targeter(make_regions(), _policy())
+        dt_ = DaskTargeter(targeter, PartitionedPositions(root), client)
+        alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
+        with pytest.raises(InvalidPositions, match=r"cell=x/part-0\.parquet: row 2, column lat"):
+            dt_.target(alert, T0)
+        assert targeter.ledger.recipients("polisen@example.se/e1").size == 0
+        assert targeter.ledger.incident("polisen@example.se/e1") is None  # not even admitted
+        # Fixed, beside a partition whose ids are integers: refused too, before admission.
+        pq.write_table(table.slice(0, 1), root / "cell=x" / "part-0.parquet")
+        (root / "cell=y").mkdir()
+        ints = table.slice(0, 1).set_column(0, "id", pa.array([7], pa.int64()))
+        pq.write_table(ints, root / "cell=y" / "part-0.parquet")
+        with pytest.raises(InvalidPositions, match="ids must be all str or all int"):
+            dt_.target(alert, T0)
+        assert targeter.ledger.incident("polisen@example.se/e1") is None
+        with pytest.raises(InvalidPositions, match="at must be timezone-aware"):
+            dt_.target(alert, T0.replace(tzinfo=None))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_two_dask_targeters_share_a_postgres_ledger(client: Any, postgres_dsn: str) -> None:
+    """Two machines (each a DaskTargeter over its own PostgresLedger handle) tell a device once.
+
+    The same as one in-memory Targeter targeting the alert twice: the second call finds every
+    covered device already delivered.
+    """
+    from geotarget.ledger import MemoryLedger, PostgresLedger
+
+    rng = np.random.default_rng(5)
+    n = 400
+    positions = Positions(
+        [f"d{i}" for i in range(n)],
+        rng.uniform(17.97, 18.03, n),
+        rng.uniform(59.49, 59.52, n),
+        accuracy_m=rng.choice([0.0, 15.0, 300.0], n),
+        observed_at=T0,
+    )
+    root = Path(tempfile.mkdtemp(prefix="geotarget-dask-"))
+    stores = [PostgresLedger(postgres_dsn), PostgresLedger(postgres_dsn)]
+    try:
+        ds = write_partitioned(positions, root / "ds", cell_deg=0.01)
+        machines = [
+            DaskTargeter(Targeter(make_regions(), _policy(), ledger=s), ds, client) for s in stores
+        ]
+        memory = Targeter(make_regions(), _policy(), ledger=MemoryLedger())
+        alert = make_alert("explosion", Circle(18.0, 59.5, 1500.0), ident="e1")
+        index = PositionIndex(positions)
+        first = machines[0].target(alert, T0)
+        _same(memory.target(alert, index, T0), first)
+        assert first.recipients.size > 0
+        second = machines[1].target(alert, T0)
+        _same(memory.target(alert, index, T0), second)
+        assert second.recipients.size == 0
+        assert second.already_delivered == first.recipients.size
+        assert sorted(stores[1].recipients(first.incident or "").tolist()) == sorted(
+            first.recipients.tolist()
+        )
+    finally:
+        for s in stores:
+            s.close()
+        shutil.rmtree(root, ignore_errors=True)

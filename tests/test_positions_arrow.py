@@ -1,0 +1,169 @@
+"""Positions from Arrow tables and Parquet files, and the partitioned layout with its metadata."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+if os.environ.get("CI") != "true":  # in CI (the dask extra installed) a missing pyarrow fails
+    pytest.importorskip("pyarrow", reason="pyarrow (extras dask, geoparquet) is not installed")
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from geotarget import Positions
+from geotarget._position_files import Where
+from geotarget._positions_arrow import (
+    _column,
+    cell_of,
+    partition_meta,
+    positions_from_arrow,
+)
+from geotarget.dask import PartitionedPositions, read_parquet, write_partitioned
+from geotarget.errors import InvalidInput, InvalidPositions
+
+T0 = dt.datetime(2024, 5, 20, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def _table(**cols: object) -> object:
+    base: dict[str, object] = {
+        "id": ["a", "b", "c"],
+        "lon": [18.0, 18.1, float("nan")],
+        "lat": [59.3, 59.4, float("nan")],
+        "accuracy_m": [5.0, 10.0, float("nan")],
+        "observed_at": pa.array([T0, T0, None], pa.timestamp("us", tz="UTC")),
+    }
+    base.update(cols)
+    return pa.table({k: v for k, v in base.items() if v is not None})
+
+
+def test_float64_columns_without_nulls_are_viewed_not_copied() -> None:
+    """A float64 column without nulls in one chunk is a view of the Arrow buffer."""
+    col = pa.chunked_array([pa.array([18.0, 18.1])])
+    view = _column("lon", col, Where("t"))
+    assert np.shares_memory(view, np.frombuffer(col.chunk(0).buffers()[1], dtype=np.float64))
+
+
+def test_a_table_reads_as_the_same_positions() -> None:
+    """Columns, no-fix rows and times arrive as Positions holds them."""
+    p = positions_from_arrow(_table())
+    assert p.ids.tolist() == ["a", "b", "c"]
+    assert p.has_fix.tolist() == [True, True, False]
+    assert p.observed_at[0] == np.datetime64("2024-05-20T12:00:00", "us")
+    assert np.isnat(p.observed_at[2])
+
+
+def test_a_missing_column_is_named() -> None:
+    """A table without lat names the missing column and what it has."""
+    with pytest.raises(InvalidInput, match=r"t\.parquet: lacks column\(s\) lat \(has 'id', 'lon'"):
+        positions_from_arrow(pa.table({"id": [1], "lon": [18.0]}), source="t.parquet")
+
+
+def test_a_bad_value_names_file_row_and_column(tmp_path: Path) -> None:
+    """An out-of-range latitude is reported with the file, its row from 1 and the column."""
+    path = tmp_path / "p.parquet"
+    pq.write_table(_table(lat=[59.3, 91.0, float("nan")]), path)
+    with pytest.raises(InvalidPositions, match=r"p\.parquet: row 2, column lat"):
+        read_parquet(path)
+
+
+def test_a_column_of_the_wrong_type_is_named(tmp_path: Path) -> None:
+    """Text coordinates that are not numbers are refused with the row and column."""
+    with pytest.raises(InvalidPositions, match=r"t: row 1, column lon"):
+        positions_from_arrow(_table(lon=["east", "18.1", ""]), source="t")
+
+
+def test_duplicate_ids_are_refused_with_their_rows() -> None:
+    """A duplicate id is reported with the source, its row from 1 and the first one's row."""
+    with pytest.raises(InvalidPositions, match=r"t: row 2, column id: .*already at row 1"):
+        positions_from_arrow(_table(id=["a", "a", "c"]), source="t")
+
+
+def test_no_observed_at_needs_one_time() -> None:
+    """Without observed_at the table is refused, unless one time is given for every row."""
+    table = _table(observed_at=None)
+    with pytest.raises(InvalidInput, match="has no observed_at column"):
+        positions_from_arrow(table)
+    assert positions_from_arrow(table, observed_at=T0).observed_at[1] == np.datetime64(
+        "2024-05-20T12:00", "us"
+    )
+
+
+def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
+    """A file that is not Parquet is an InvalidInput naming it."""
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(b"not parquet at all")
+    with pytest.raises(InvalidInput, match=r"bad\.parquet: not a readable Parquet file"):
+        read_parquet(path)
+
+
+def test_mixed_id_types_across_partitions_are_refused(tmp_path: Path) -> None:
+    """A dataset with int ids in one file and text ids in another is refused, not mixed."""
+    from geotarget.dask import _concat
+
+    a = Positions([1], [18.0], [59.0], observed_at=T0)
+    b = Positions(["x"], [18.0], [59.0], observed_at=T0)
+    with pytest.raises(InvalidPositions, match="all str or all int across"):
+        _concat([a, b])
+
+
+def _interleave(ix: int, iy: int) -> int:
+    out = 0
+    for bit in range(32):
+        out |= ((ix >> bit) & 1) << (2 * bit)
+        out |= ((iy >> bit) & 1) << (2 * bit + 1)
+    return out
+
+
+@given(
+    st.floats(-180, 179.999),
+    st.floats(-90, 89.999),
+    st.sampled_from([0.001, 0.01, 0.1, 1.0, 7.5]),
+)
+def test_the_cell_key_is_the_morton_code_of_the_grid_cell(lon: float, lat: float, c: float) -> None:
+    """cell_of interleaves the bits of the cell's column and row (a bit-by-bit oracle)."""
+    ix = int(np.floor((lon + 180.0) / c))
+    iy = int(np.floor((lat + 90.0) / c))
+    assert int(cell_of(np.array([lon]), np.array([lat]), c)[0]) == _interleave(ix, iy)
+
+
+def test_partitioned_writing_round_trips_and_records_bounds(tmp_path: Path) -> None:
+    """Every device lands in its cell's file once; each footer holds the bounds of its fixes."""
+    rng = np.random.default_rng(1)
+    n = 500
+    lon = rng.uniform(17.0, 19.0, n)
+    lat = rng.uniform(59.0, 60.0, n)
+    lon[:7] = np.nan
+    lat[:7] = np.nan
+    p = Positions(np.arange(n), lon, lat, accuracy_m=rng.uniform(0, 50, n), observed_at=T0)
+    ds = write_partitioned(p, tmp_path / "ds", cell_deg=0.25)
+    seen = []
+    for part in ds.partitions:
+        got = read_parquet(part.path)
+        meta = partition_meta(part.path)
+        assert meta is not None and meta.rows == len(got)
+        cell = part.path.parent.name.removeprefix("cell=")
+        if cell == "nofix":
+            assert meta.no_fix == len(got) == 7 and meta.bounds is None
+        else:
+            assert set(cell_of(got.lon, got.lat, 0.25).tolist()) == {int(cell)}
+            assert meta.bounds == (got.lon.min(), got.lat.min(), got.lon.max(), got.lat.max())
+            assert meta.max_accuracy_m == got.accuracy_m.max()
+        seen.extend(got.ids.tolist())
+    assert sorted(seen) == list(range(n))
+    assert len(PartitionedPositions(tmp_path / "ds")) == len(ds.partitions)
+
+
+def test_writing_refuses_a_directory_with_files(tmp_path: Path) -> None:
+    """Partitions are never mixed with another snapshot's files."""
+    (tmp_path / "old.parquet").write_bytes(b"x")
+    p = Positions([1], [18.0], [59.0], observed_at=T0)
+    with pytest.raises(InvalidInput, match="must be a new or empty directory"):
+        write_partitioned(p, tmp_path)
+    with pytest.raises(InvalidInput, match=r"cell_deg must be a number > 0 and <= 90 \(got 0\)"):
+        write_partitioned(p, tmp_path / "new", cell_deg=0)
