@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from geotarget import _geos
 from geotarget.areas import Area
 from geotarget.regions import RegionSet
 
@@ -30,5 +31,5 @@ class Territory:
         candidates = self._tree.query(geom)
         if candidates.size == 0:
             return frozenset()
-        hit = shapely.relate_pattern(geom, self._geoms[candidates], "T********")
+        hit = _geos.relate_pattern(geom, self._geoms[candidates], "T********")
         return frozenset(self._codes[candidates[hit]].tolist())

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geotarget import _geodesy
+from geotarget import _geodesy, _geos
 from geotarget._targeting_result import Outcome
 from geotarget.alerts import Status
 from geotarget.areas import _DENSIFY_DEG as _FRAME_DENSIFY_DEG
@@ -247,7 +247,7 @@ def _part_reaches(
     part: Circle | Polygon, region: Any, box: tuple[float, float, float, float], limit: float
 ) -> bool:
     """Whether one part, grown by ``limit - its own reach``, meets ``region`` (see reaches)."""
-    if isinstance(part, Polygon) and shapely.intersects(part.shape, region):
+    if isinstance(part, Polygon) and _geos.intersects(part.shape, region):
         return True
     near = shapely.clip_by_rect(region, *box)  # every point within the limit is in the box
     if near.is_empty:

@@ -60,6 +60,8 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
+from geotarget import _geos
+
 IntArray = npt.NDArray[np.int64]
 Int32Array = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float64]
@@ -241,7 +243,7 @@ class GridIndex:
             if pending.size == 0:
                 break
             region = self.leaf_cands[start[pending] + k]
-            hit = shapely.intersects_xy(self.geoms[region], x[pending], y[pending])
+            hit = _geos.intersects_xy(self.geoms[region], x[pending], y[pending])
             res[pending[hit]] = region[hit]
             pending = pending[~hit]
             k += 1
@@ -360,7 +362,7 @@ def build(
         region = touch_keys[_ranges(np.repeat(t_lo[split], fan * fan), n_touch)] % n
         fresh = ~_isin(child_ids[which] * n + region, child_keys)
         which, region = which[fresh], region[fresh]
-        inside = shapely.intersects_xy(
+        inside = _geos.intersects_xy(
             geoms[region], x0 + (ccol[which] + 0.5) * dx, y0 + (crow[which] + 0.5) * dy
         )
         np.minimum.at(child_cover, which[inside], region[inside])

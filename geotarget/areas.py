@@ -24,7 +24,7 @@ import shapely
 import shapely.affinity
 import shapely.geometry as sg
 
-from geotarget import _geodesy
+from geotarget import _geodesy, _geos
 from geotarget._validate import BoolArray, FloatArray, lon_lat, lon_lat_arrays, number
 from geotarget.errors import InvalidArea, InvalidGeoJSON, InvalidType
 
@@ -468,7 +468,7 @@ class Polygon(_PartBase):
             return out
         cx = flat_x[cand]
         cy = flat_y[cand]
-        inside = shapely.intersects_xy(self._shape, cx, cy)
+        inside = _geos.intersects_xy(self._shape, cx, cy)
         if self.margin_m > 0.0:
             rest = np.flatnonzero(~inside)
             if rest.size:

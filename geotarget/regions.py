@@ -39,7 +39,7 @@ import numpy.typing as npt
 import shapely
 import shapely.geometry as sg
 
-from geotarget import _geodesy, _locate, _regions_io
+from geotarget import _geodesy, _geos, _locate, _regions_io
 from geotarget._validate import BoolArray, lon_lat_arrays, number
 from geotarget.areas import Area, Polygon, _where
 from geotarget.errors import InvalidRegions, InvalidType, UnknownCode
@@ -160,7 +160,7 @@ class Region:
             Same shape as the inputs.
         """
         x, y = lon_lat_arrays(lon, lat)
-        return np.asarray(shapely.intersects_xy(self.geometry, x, y), dtype=np.bool_)
+        return np.asarray(_geos.intersects_xy(self.geometry, x, y), dtype=np.bool_)
 
     def to_area(self) -> Area:
         """The region as an :class:`~geotarget.areas.Area` (one polygon per part)."""
@@ -967,7 +967,7 @@ def _check_same_unions(
 def _check_inside(children: RegionSet, parents: RegionSet, rows: npt.NDArray[np.int32]) -> None:
     """Each child's interior point must lie in its parent (catches swapped mappings)."""
     points = shapely.point_on_surface(children._geoms)
-    inside = shapely.intersects(parents._geoms[rows], points)
+    inside = _geos.intersects(parents._geoms[rows], points)
     if not inside.all():
         i = int(np.flatnonzero(~inside)[0])
         child = children.regions[i]

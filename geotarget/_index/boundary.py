@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geotarget import _geodesy
+from geotarget import _geodesy, _geos
 from geotarget._validate import BoolArray, FloatArray
 from geotarget.areas import Circle, Polygon
 
@@ -120,7 +120,7 @@ def _run_states(
     run_id = np.cumsum(starts) - 1
     first = np.flatnonzero(starts)
     ry, rx = np.divmod(first, nx)
-    inside = shapely.intersects_xy(shape, x0 + (rx + 0.5) * cw, y0 + (ry + 0.5) * ch)
+    inside = _geos.intersects_xy(shape, x0 + (rx + 0.5) * cw, y0 + (ry + 0.5) * ch)
     state[free] = np.asarray(inside, dtype=np.int8)[run_id[free]]
     return state
 

@@ -21,9 +21,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
-import shapely
 
-from geotarget import _geodesy
+from geotarget import _geodesy, _geos
 from geotarget._index import raster as _raster
 from geotarget._index.boundary import part_window
 from geotarget._validate import FloatArray
@@ -227,7 +226,7 @@ class Buckets:
             out[circ] = self._exact_circles(part[circ], x[circ], y[circ])
         poly = np.flatnonzero(self.plain_polygon[part])
         if poly.size:
-            out[poly] = shapely.intersects_xy(self.shapes[part[poly]], x[poly], y[poly])
+            out[poly] = _geos.intersects_xy(self.shapes[part[poly]], x[poly], y[poly])
         rest = np.flatnonzero(~self.is_circle[part] & ~self.plain_polygon[part])
         if rest.size:
             for p in np.unique(part[rest]).tolist():
@@ -277,5 +276,5 @@ class Buckets:
             (inside,) = _geodesy.geodesic_le(part.lon, part.lat, x, y, [(0.0, part.reach_m)])
             return bool(inside)
         if part.margin_m == 0.0:
-            return bool(shapely.intersects_xy(part.shape, x, y))
+            return bool(_geos.intersects_xy(part.shape, x, y))
         return bool(part.contains(x, y))

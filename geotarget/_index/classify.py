@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geotarget import _geodesy
+from geotarget import _geodesy, _geos
 from geotarget._index import plan
 from geotarget._index.boundary import BoundaryCells, circle_window, frame_scale, grown
 from geotarget._index.leaves import Leaves
@@ -83,7 +83,7 @@ def _circle_ranks(
 
 def _polygon_ranks(part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray) -> npt.NDArray[Any]:
     m = part.margin_m
-    in_poly = np.asarray(shapely.intersects_xy(part.shape, x, y), dtype=np.bool_)
+    in_poly = np.asarray(_geos.intersects_xy(part.shape, x, y), dtype=np.bool_)
     contained = part.contains(x, y) if m > 0.0 else in_poly
     lon0, lat0, metric = part._frame()
     mx, my = _geodesy.to_aeqd(lon0, lat0, x, y)

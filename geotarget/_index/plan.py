@@ -34,9 +34,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import shapely
 
-from geotarget import _geodesy
+from geotarget import _geodesy, _geos
 from geotarget._index.boundary import BoundaryCells, circle_window, frame_scale, grown
 from geotarget._index.leaves import LEAF, Leaves
 from geotarget._validate import FloatArray
@@ -101,7 +100,7 @@ def polygon_hits(
         todo = np.flatnonzero(state < 0 if part.margin_m == 0.0 else state != 1)
     if todo.size:
         if part.margin_m == 0.0:
-            keep[todo] = shapely.intersects_xy(part.shape, x[todo], y[todo])
+            keep[todo] = _geos.intersects_xy(part.shape, x[todo], y[todo])
         else:
             keep[todo] = part.contains(x[todo], y[todo])
     rows: I32Array = lv.perm[slots[keep]]

@@ -40,9 +40,8 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-import shapely
 
-from geotarget import _geodesy
+from geotarget import _geodesy, _geos
 from geotarget._index.boundary import marked_cells, part_window, ring_edges
 from geotarget._validate import FloatArray
 from geotarget.areas import Circle, Polygon
@@ -259,7 +258,7 @@ def polygon_raster(polygon: Polygon, cells: int) -> Raster:
         run_id = np.cumsum(starts) - 1
         reps = np.flatnonzero(starts)
         ry, rx = np.divmod(reps, nx)
-        inside = shapely.contains_xy(polygon.shape, x0 + (rx + 0.5) * cw, y0 + (ry + 0.5) * ch)
+        inside = _geos.contains_xy(polygon.shape, x0 + (rx + 0.5) * cw, y0 + (ry + 0.5) * ch)
         outside_state = BOUNDARY if polygon.margin_m > 0.0 else OUTSIDE
         run_state = np.where(inside, INSIDE, outside_state).astype(np.uint8)
         flat_states = states.reshape(-1)
