@@ -191,8 +191,8 @@ def _resolve_within_geotarget(app, env, node, contnode):  # type: ignore[no-unty
                 return domain.resolve_xref(
                     env, node["refdoc"], app.builder, "class", owner, node, contnode
                 )
-    # A docstring shown under a second module (``sweden.pilot_policy`` is
-    # ``rollout.pilot_policy``) refers to its own module's names: accept a name documented
+    # A docstring shown under a second module (``pilot.pilot_policy`` is
+    # ``sweden.pilot_policy``) refers to its own module's names: accept a name documented
     # under one object only, whatever the module.
     ends = [name for name in documented if name.endswith("." + target)]
     if ends and all(_same(documented[n], documented[ends[0]]) for n in ends):

@@ -65,7 +65,8 @@ def config_problems(
             problems.append(
                 Problem(
                     f"policy.kinds.{kind}",
-                    f"kind {kind!r} has no location rules, so it cannot be targeted: pass "
+                    f"kind {kind!r} has no location rules, so it cannot be targeted: add a "
+                    f"[location_rules.{kind}] table to the policy file, or pass "
                     f"location_rules={{{kind!r}: KindRules(...)}} (kinds with rules: "
                     f"{_listed(registered)})",
                 )
@@ -75,8 +76,8 @@ def config_problems(
             problems.append(
                 Problem(
                     f"recognition[{i}].kind",
-                    f"{rule.kind!r} is not a registered kind: it has no location rules "
-                    f"(registered: {_listed(registered)})",
+                    f"{rule.kind!r} is not a registered kind: it has no location rules (add "
+                    f"a [location_rules.{rule.kind}] table; registered: {_listed(registered)})",
                 )
             )
     problems += issuers.problems(regions.__contains__, registered)

@@ -1,17 +1,20 @@
 """Private: :class:`KindRules`, how one alert kind treats uncertain locations and borders.
 
 Defined here to keep the pipeline module small; import it from :mod:`geotarget.targeting`.
+Also the one reader and writer of a policy file's ``[location_rules.<kind>]`` tables
+(:func:`rules_from_table`, :func:`rules_to_table`), public through :mod:`geotarget.kinds`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from geotarget._validate import number
-from geotarget.errors import InvalidInput, InvalidType
+from geotarget.errors import GeotargetError, InvalidInput, InvalidType, Problem
 from geotarget.positions import LocationRule, StaleRule
 
 
@@ -116,3 +119,217 @@ class KindRules:
         default=None, validator=_opt_positive("max_recipients")
     )
     max_area_km2: float | None = attrs.field(default=None, validator=_opt_positive("max_area_km2"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The policy file's ``[location_rules.<kind>]`` tables
+# ---------------------------------------------------------------------------------------------
+
+#: The keys of one ``[location_rules.<kind>]`` table, of its ``location`` and ``stale`` tables.
+RULES_KEYS = (
+    "include_ambiguous", "location", "stale", "include_no_fix", "beyond_border",
+    "max_recipients", "max_area_km2",
+)  # fmt: skip
+LOCATION_KEYS = ("max_age_s", "accuracy")
+STALE_KEYS = ("max_age_s", "margin_m")
+#: The longest duration a file may state, in seconds: what ``datetime.timedelta`` holds.
+MAX_SECONDS = dt.timedelta.max // dt.timedelta(seconds=1)
+_ANY_AGE = "any"
+
+
+def _float(value: object) -> float | None:
+    """``value`` as a finite float; None for a bool, a non-number, NaN, inf or a huge int."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        x = float(value)
+    except OverflowError:  # an int such as 10**400
+        return None
+    return x if x == x and abs(x) != float("inf") else None
+
+
+def _seconds(value: object, path: str, *, positive: bool, problems: list[Problem]) -> dt.timedelta:
+    """A duration written as a number of seconds; a problem (and a placeholder) otherwise."""
+    rule = f"a number of seconds {'>' if positive else '>='} 0 and <= {MAX_SECONDS}"
+    seconds = _float(value)
+    if (
+        seconds is not None
+        and (seconds > 0 if positive else seconds >= 0)
+        and (seconds <= MAX_SECONDS)
+    ):
+        return dt.timedelta(seconds=value)  # type: ignore[arg-type]  # an int stays exact
+    problems.append(Problem(path, f"must be {rule} (got {_shown(value)})"))
+    return dt.timedelta(hours=1)
+
+
+def _shown(value: object) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        return "an integer of more than 4300 digits"
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _unknown(table: Any, allowed: tuple[str, ...], path: str, problems: list[Problem]) -> None:
+    for key in table:
+        if key not in allowed:
+            problems.append(
+                Problem(f"{path}.{key}", f"unknown key (valid: {', '.join(sorted(allowed))})")
+            )
+
+
+def rules_from_table(table: object, path: str) -> tuple[KindRules | None, list[Problem]]:
+    """One ``[location_rules.<kind>]`` table as :class:`KindRules`, or its problems.
+
+    ``include_ambiguous`` is required; the other keys default as :class:`KindRules` does. A
+    ``location`` table needs ``max_age_s`` (seconds, or ``"any"`` for fixes of any age) and may
+    set ``accuracy``; a ``stale`` table needs ``max_age_s`` and ``margin_m``. Every problem is
+    returned with its path under ``path``; nothing is built when there is one.
+    """
+    problems: list[Problem] = []
+    if not isinstance(table, Mapping):
+        return None, [Problem(path, f"must be a table of rules (got {type(table).__name__})")]
+    _unknown(table, RULES_KEYS, path, problems)
+    fields: dict[str, Any] = {}
+    if "include_ambiguous" not in table:
+        problems.append(
+            Problem(
+                f"{path}.include_ambiguous",
+                "is required: true (fail open: a device whose accuracy disk crosses the "
+                "boundary is told) or false (fail closed)",
+            )
+        )
+    for key in ("include_ambiguous", "include_no_fix", "beyond_border"):
+        if key in table:
+            if isinstance(table[key], bool):
+                fields[key] = table[key]
+            else:
+                problems.append(
+                    Problem(f"{path}.{key}", f"must be true or false (got {_shown(table[key])})")
+                )
+    if "max_recipients" in table:
+        value = table["max_recipients"]
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 2**53:
+            fields["max_recipients"] = value
+        else:
+            problems.append(
+                Problem(
+                    f"{path}.max_recipients",
+                    f"must be an integer > 0 and <= {2**53} (got {_shown(value)})",
+                )
+            )
+    if "max_area_km2" in table:
+        value = table["max_area_km2"]
+        area = _float(value)
+        if area is not None and area > 0:
+            fields["max_area_km2"] = area
+        else:
+            problems.append(
+                Problem(
+                    f"{path}.max_area_km2",
+                    f"must be a finite number of km² > 0 (got {_shown(value)})",
+                )
+            )
+    if "location" in table:
+        fields["location"] = _location(table["location"], f"{path}.location", problems)
+    if "stale" in table:
+        fields["stale"] = _stale(table["stale"], f"{path}.stale", problems)
+    if problems:
+        return None, problems
+    try:
+        return KindRules(**fields), []
+    except GeotargetError as err:  # e.g. stale.max_age shorter than location.max_age
+        return None, [Problem(path, str(err))]
+
+
+def _location(table: object, path: str, problems: list[Problem]) -> LocationRule | None:
+    if not isinstance(table, Mapping):
+        problems.append(
+            Problem(path, f"must be a table with max_age_s and accuracy (got {_shown(table)})")
+        )
+        return None
+    _unknown(table, LOCATION_KEYS, path, problems)
+    if "max_age_s" not in table:
+        problems.append(
+            Problem(
+                f"{path}.max_age_s",
+                'is required: the oldest fresh fix in seconds (3600 is one hour), or "any"',
+            )
+        )
+        return None
+    raw = table["max_age_s"]
+    max_age = (
+        None
+        if raw == _ANY_AGE
+        else _seconds(raw, f"{path}.max_age_s", positive=False, problems=problems)
+    )
+    accuracy = _float(table.get("accuracy", 1.0))
+    if accuracy is None or not 0.0 <= accuracy <= 10.0:
+        problems.append(
+            Problem(
+                f"{path}.accuracy",
+                f"must be a number >= 0 and <= 10 (a multiple of accuracy_m) "
+                f"(got {_shown(table.get('accuracy'))})",
+            )
+        )
+        return None
+    return LocationRule(max_age=max_age, accuracy=accuracy)
+
+
+def _stale(table: object, path: str, problems: list[Problem]) -> StaleRule | None:
+    if not isinstance(table, Mapping):
+        problems.append(
+            Problem(path, f"must be a table with max_age_s and margin_m (got {_shown(table)})")
+        )
+        return None
+    _unknown(table, STALE_KEYS, path, problems)
+    missing = [k for k in STALE_KEYS if k not in table]
+    for key in missing:
+        problems.append(Problem(f"{path}.{key}", "is required"))
+    if missing:
+        return None
+    max_age = _seconds(table["max_age_s"], f"{path}.max_age_s", positive=True, problems=problems)
+    margin = _float(table["margin_m"])
+    if margin is None or not 0.0 <= margin <= 50_000.0:
+        problems.append(
+            Problem(
+                f"{path}.margin_m",
+                f"must be a number of metres >= 0 and <= 50000 (got {_shown(table['margin_m'])})",
+            )
+        )
+        return None
+    return StaleRule(max_age=max_age, margin_m=margin)
+
+
+def _duration(value: dt.timedelta) -> int | float:
+    """Seconds: an int when whole, else the float nearest the exact value."""
+    if value.microseconds == 0:
+        return value // dt.timedelta(seconds=1)
+    return value / dt.timedelta(seconds=1)
+
+
+def rules_to_table(rules: KindRules) -> dict[str, Any]:
+    """The ``[location_rules.<kind>]`` table of ``rules``, every key written."""
+    if not isinstance(rules, KindRules):
+        raise InvalidType(f"rules must be KindRules (got {type(rules).__name__})")
+    max_age = rules.location.max_age
+    out: dict[str, Any] = {
+        "include_ambiguous": rules.include_ambiguous,
+        "include_no_fix": rules.include_no_fix,
+        "beyond_border": rules.beyond_border,
+        "location": {
+            "max_age_s": _ANY_AGE if max_age is None else _duration(max_age),
+            "accuracy": rules.location.accuracy,
+        },
+    }
+    if rules.stale is not None:
+        out["stale"] = {
+            "max_age_s": _duration(rules.stale.max_age),
+            "margin_m": rules.stale.margin_m,
+        }
+    if rules.max_recipients is not None:
+        n = rules.max_recipients  # an int, or a float given in Python (written as it is)
+        out["max_recipients"] = int(n) if float(n).is_integer() else n
+    if rules.max_area_km2 is not None:
+        out["max_area_km2"] = float(rules.max_area_km2)
+    return out

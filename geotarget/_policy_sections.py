@@ -1,4 +1,4 @@
-"""Private: the ``recognition`` and ``issuers`` sections of a policy document.
+"""Private: the ``recognition``, ``issuers`` and ``location_rules`` sections of a policy.
 
 They sit beside the rollout (``kinds``, ``timezone``...) in the same TOML or JSON file; the
 rollout reader ignores them and these readers ignore the rollout. Every problem is collected
@@ -10,11 +10,13 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from geotarget._kind_rules import KindRules, rules_from_table
 from geotarget.alerts import NamedValue
 from geotarget.errors import GeotargetError, InvalidPolicy, MissingExtra, Problem
 from geotarget.issuers import Issuer, Issuers
@@ -22,6 +24,7 @@ from geotarget.kinds import RecognitionRule, Recognizer
 
 #: Largest policy document or certificate file read, in bytes.
 MAX_BYTES = 4 * 1024 * 1024
+_TOO_DEEP = "nested too deeply: a policy is at most a few levels of tables and arrays"
 _RULE_KEYS = ("name", "kind", "events", "categories", "event_codes", "senders")
 _ISSUER_KEYS = (
     "name", "senders", "kinds", "regions", "acts_for", "signature", "certificates",
@@ -59,6 +62,10 @@ def load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise InvalidPolicy([Problem("", f"not valid JSON: {err}")]) from err
+        except RecursionError:
+            raise InvalidPolicy([Problem("", _TOO_DEEP)]) from None
+        except ValueError as err:  # an integer beyond Python's 4,300-digit conversion limit
+            raise InvalidPolicy([Problem("", f"not valid JSON: {err}")]) from None
     else:
         name = "tomllib" if sys.version_info >= (3, 11) else "tomli"
         try:
@@ -69,6 +76,10 @@ def load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]:
             data = toml.loads(text)
         except toml.TOMLDecodeError as err:
             raise InvalidPolicy([Problem("", f"not valid TOML: {err}")]) from err
+        except RecursionError:
+            raise InvalidPolicy([Problem("", _TOO_DEEP)]) from None
+        except ValueError as err:  # an integer beyond Python's 4,300-digit conversion limit
+            raise InvalidPolicy([Problem("", f"not valid TOML: {err}")]) from None
     if not isinstance(data, Mapping):
         raise InvalidPolicy([Problem("", f"a policy must be a table (got {type(data).__name__})")])
     return data
@@ -134,6 +145,40 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
     if problems:
         raise InvalidPolicy(problems)
     return Recognizer(rules)
+
+
+def location_rules(data: Mapping[str, Any]) -> dict[str, KindRules]:
+    """The ``location_rules`` table as rules per kind name (empty when absent)."""
+    from geotarget.alerts._values import KIND_NAME, KIND_NAME_RULE
+
+    raw = data.get("location_rules", {})
+    if not isinstance(raw, Mapping):
+        raise InvalidPolicy(
+            [
+                Problem(
+                    "location_rules",
+                    f"must be a table of [location_rules.<kind>] tables (got {type(raw).__name__})",
+                )
+            ]
+        )
+    problems: list[Problem] = []
+    found: dict[str, KindRules] = {}
+    for kind, table in raw.items():
+        # A key as the rollout's paths show it: bare when TOML could write it bare, else quoted.
+        bare = re.fullmatch(r"[A-Za-z0-9_\-]+", kind)
+        path = f"location_rules.{kind if bare else json.dumps(kind, ensure_ascii=False)}"
+        if not KIND_NAME.fullmatch(kind):
+            problems.append(
+                Problem(path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {kind!r})")
+            )
+            continue
+        rules, more = rules_from_table(table, path)
+        problems += more
+        if rules is not None:
+            found[kind] = rules
+    if problems:
+        raise InvalidPolicy(problems)
+    return found
 
 
 def _certificate(text: object, base: Path, path: str) -> str:

@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NamedTuple, NoReturn, TextIO
 
 import numpy as np
 
@@ -109,11 +109,49 @@ def _read_alert(path: Path, *, envelope: Any = None) -> Any:
 _REFUSED = 4
 
 
-def _target(args: argparse.Namespace, out: TextIO) -> int:
-    from geotarget import PositionIndex, pilot
+class _PolicyFile(NamedTuple):
+    """What one ``--policy`` file says: each section read by its own reader."""
+
+    rollout: Any
+    recognition: Any
+    issuers: Any
+    location_rules: dict[str, Any]
+
+
+def _load_policy(name: str, *, issuers: bool = True) -> _PolicyFile:
+    """Read ``--policy``: rollout, recognition rules, issuers and location rules.
+
+    The file's recognition rules rank before the pilot's; its ``[location_rules.<kind>]``
+    tables register its kinds (over the pilot's defaults, in the Targeter).
+    """
+    from geotarget import kinds, pilot
     from geotarget.issuers import Issuers
     from geotarget.kinds import Recognizer
     from geotarget.rollout import RolloutPolicy
+
+    path = Path(name)
+    if path.is_dir():
+        raise InvalidInput(f"--policy must be a file (got the directory {path})")
+    if not path.is_file():
+        raise InvalidInput(f"--policy file not found: {path}")
+    if path.suffix == ".json":
+        return _PolicyFile(
+            RolloutPolicy.from_json(path),
+            Recognizer.from_json(path) + pilot.RECOGNITION,
+            Issuers.from_json(path) if issuers else None,
+            kinds.location_rules_from_json(path),
+        )
+    return _PolicyFile(
+        RolloutPolicy.from_toml(path),
+        Recognizer.from_toml(path) + pilot.RECOGNITION,
+        Issuers.from_toml(path) if issuers else None,
+        kinds.location_rules_from_toml(path),
+    )
+
+
+def _target(args: argparse.Namespace, out: TextIO) -> int:
+    from geotarget import PositionIndex, pilot
+    from geotarget.issuers import Issuers
     from geotarget.targeting import Targeter, Verdict
 
     # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result
@@ -124,24 +162,20 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     data = path.read_bytes()
     at = _parse_at(args.at)
     positions, notes = _read_positions(args)
-    recognition = pilot.RECOGNITION
     if args.policy:
-        policy_path = Path(args.policy)
-        if policy_path.is_dir():
-            raise InvalidInput(f"--policy must be a file (got the directory {policy_path})")
-        if not policy_path.is_file():
-            raise InvalidInput(f"--policy file not found: {policy_path}")
-        if policy_path.suffix == ".json":
-            policy = RolloutPolicy.from_json(policy_path)
-            recognition = Recognizer.from_json(policy_path) + recognition
-            issuers = Issuers.from_json(policy_path)
-        else:
-            policy = RolloutPolicy.from_toml(policy_path)
-            recognition = Recognizer.from_toml(policy_path) + recognition
-            issuers = Issuers.from_toml(policy_path)
+        loaded = _load_policy(args.policy)
+        policy, recognition, issuers = loaded.rollout, loaded.recognition, loaded.issuers
+        location_rules = loaded.location_rules
     else:
-        policy, issuers = _sweden().pilot_policy(), Issuers.any()
-    targeter = Targeter(_sweden().hierarchy(), policy, recognition=recognition, issuers=issuers)
+        policy, recognition, issuers = _sweden().pilot_policy(), pilot.RECOGNITION, Issuers.any()
+        location_rules = {}
+    targeter = Targeter(
+        _sweden().hierarchy(),
+        policy,
+        location_rules=location_rules,
+        recognition=recognition,
+        issuers=issuers,
+    )
     # The regions' bounds turn a document written lon,lat into a clear error.
     result = targeter.receive(data, PositionIndex(positions), at, confirm=args.confirm)
     doc = {
@@ -233,12 +267,22 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
     alert = _read_alert(Path(args.alert), envelope=envelope)
     say = Out(out)
-    recognised = pilot.RECOGNITION.recognise(alert)
+    recognition, registered = pilot.RECOGNITION, set(pilot.KIND_RULES)
+    if args.policy:  # the file's recognition rules first, and the kinds it registers
+        loaded = _load_policy(args.policy, issuers=False)
+        recognition = loaded.recognition
+        registered |= set(loaded.location_rules)
+    recognised = recognition.recognise(alert)
     kind = (
         f"{recognised.kind} (rule {recognised.rule})"
         if recognised is not None
-        else f"unrecognised (looked at {pilot.RECOGNITION.looked_at(alert)})"
+        else f"unrecognised (looked at {recognition.looked_at(alert)})"
     )
+    if recognised is not None and recognised.kind not in registered:
+        kind += (
+            f"; not registered: no location rules (add a [location_rules.{recognised.kind}] "
+            "table to the policy file)"
+        )
     say(f"{alert.identifier} from {alert.sender}, sent {alert.sent.isoformat()}")
     say(f"  {alert.status.value} {alert.msg_type.value}, kind: {kind}")
     for info in alert.infos:
@@ -354,9 +398,10 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument(
         "--policy",
         metavar="POLICY.toml|POLICY.json",
-        help="policy: rollout, [[recognition]] rules and issuers (default: the pilot policy "
-        "shipped as geotarget/data/sweden/pilot_policy.toml, the pilot's recognition rules and "
-        "any sender)",
+        help="policy: rollout, [[recognition]] rules, issuers and [location_rules.<kind>] "
+        "tables (a kind the rollout names needs location rules: the pilot's kinds have "
+        "defaults) (default: the pilot policy shipped as geotarget/data/sweden/"
+        "pilot_policy.toml, the pilot's recognition rules and any sender)",
     )
     target.add_argument("--at", metavar="TIME", help="ISO 8601 with offset (default: now)")
     target.add_argument(
@@ -401,10 +446,17 @@ def _parser() -> argparse.ArgumentParser:
         "summarise a CAP alert and draw its area",
         "  geotarget preview alert.xml\n"
         "  geotarget preview alert.xml --plot alert.png\n"
+        "  geotarget preview chemical.xml --policy operator.toml\n"
         "  geotarget preview foreign-alert.xml --anywhere\n",
     )
     preview.add_argument("alert", metavar="ALERT.xml", help="a CAP 1.2 alert")
     preview.add_argument("--plot", metavar="FILE.png", help="draw the area (needs the plot extra)")
+    preview.add_argument(
+        "--policy",
+        metavar="POLICY.toml|POLICY.json",
+        help="recognise the kind by this policy's [[recognition]] rules (then the pilot's) and "
+        "its [location_rules.<kind>] tables (default: the pilot's)",
+    )
     preview.add_argument(
         "--anywhere",
         action="store_true",

@@ -29,7 +29,9 @@ every kind of the policy, of a rule and of an issuer must be registered; an aler
 
 The Swedish pilot's kinds and rules live in :mod:`geotarget.pilot`. Rules also come from the
 policy file, in ``[[recognition]]`` tables beside the rollout (see the rollout page of the
-documentation), read by :meth:`Recognizer.from_toml`.
+documentation), read by :meth:`Recognizer.from_toml`; so do the location rules that register a
+kind, in ``[location_rules.<kind>]`` tables read by :func:`location_rules_from_toml` and passed
+to the Targeter as ``location_rules=``.
 
 Examples
 --------
@@ -59,8 +61,9 @@ from typing import Any
 
 import attrs
 
-from geotarget._alert_values import KIND_CODE, Category, NamedValue, kind_name
+from geotarget._kind_rules import KindRules, rules_to_table
 from geotarget.alerts import Alert, Info
+from geotarget.alerts._values import KIND_CODE, Category, NamedValue, kind_name
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
 
 __all__ = [
@@ -69,6 +72,11 @@ __all__ = [
     "Recognition",
     "RecognitionRule",
     "Recognizer",
+    "location_rules_from_dict",
+    "location_rules_from_json",
+    "location_rules_from_toml",
+    "location_rules_to_dict",
+    "location_rules_to_toml",
     "normalise_event",
 ]
 
@@ -419,3 +427,227 @@ class Recognizer:
         from geotarget import _policy_sections
 
         return _policy_sections.recognizer(_policy_sections.load(source, "JSON"))
+
+
+# -- location rules: the policy file's [location_rules.<kind>] tables --------------------------
+
+
+def location_rules_from_dict(data: Mapping[str, Any]) -> dict[str, KindRules]:
+    """Read the ``location_rules`` table of a policy document (already parsed).
+
+    Each ``location_rules.<kind>`` table registers ``<kind>`` with its
+    :class:`~geotarget.targeting.KindRules`:
+
+    ======================  ======================================================================
+    key                     meaning
+    ======================  ======================================================================
+    ``include_ambiguous``   required; ``true`` fails open (a device whose accuracy disk crosses the
+                            boundary is told), ``false`` fails closed
+    ``location``            ``{ max_age_s = 3600, accuracy = 1.0 }``: fresh fixes are at most
+                            ``max_age_s`` seconds old (required in the table; ``"any"`` accepts
+                            every age); ``accuracy`` scales the reported accuracy (0 to 10,
+                            default 1). Default: one hour, accuracy 1
+    ``stale``               ``{ max_age_s = 86400, margin_m = 1000 }``: older fixes up to
+                            ``max_age_s`` still count within ``margin_m`` of the area. Default:
+                            none
+    ``include_no_fix``      tell devices without any fix (default ``false``)
+    ``beyond_border``       tell devices in the area beyond the country's regions (default
+                            ``false``)
+    ``max_recipients``      block an alert reaching more devices, unless confirmed (an integer)
+    ``max_area_km2``        block an alert with a larger area, unless confirmed
+    ======================  ======================================================================
+
+    Parameters
+    ----------
+    data : mapping
+        The whole policy document; without ``location_rules`` the result is empty.
+
+    Returns
+    -------
+    dict of str to KindRules
+        The rules per kind name, in file order.
+
+    Raises
+    ------
+    InvalidPolicy
+        Listing every problem with its path (``location_rules.chemical_release.stale.margin_m``):
+        a kind name that is not one, an unknown key, a missing ``include_ambiguous``, a value of
+        the wrong type or out of range, a ``stale.max_age_s`` shorter than the fresh one.
+
+    Examples
+    --------
+    >>> rules = location_rules_from_dict({"location_rules": {"chemical_release": {
+    ...     "include_ambiguous": True, "location": {"max_age_s": 1800}, "max_area_km2": 50}}})
+    >>> rules["chemical_release"].location.max_age
+    datetime.timedelta(seconds=1800)
+
+    .. versionadded:: 0.2.0
+    """
+    from geotarget import _policy_sections
+
+    if not isinstance(data, Mapping):
+        raise InvalidPolicy([Problem("", f"a policy must be a table (got {type(data).__name__})")])
+    return _policy_sections.location_rules(data)
+
+
+def location_rules_from_toml(source: str | bytes | os.PathLike[str]) -> dict[str, KindRules]:
+    """Read the ``[location_rules.<kind>]`` tables of a TOML policy.
+
+    Parameters
+    ----------
+    source : str, bytes or path-like
+        TOML text, or the path of a TOML file (a :class:`pathlib.Path`).
+
+    Returns
+    -------
+    dict of str to KindRules
+        The rules per kind name; see :func:`location_rules_from_dict` for the keys.
+
+    Raises
+    ------
+    InvalidPolicy
+        For a file that cannot be read or parsed, or listing every problem of the tables.
+
+    Examples
+    --------
+    >>> rules = location_rules_from_toml('''
+    ... [location_rules.chemical_release]
+    ... include_ambiguous = true
+    ... stale = { max_age_s = 7200, margin_m = 500 }
+    ... max_recipients = 200000
+    ... ''')
+    >>> rules["chemical_release"].stale.margin_m, rules["chemical_release"].max_recipients
+    (500.0, 200000)
+
+    .. versionadded:: 0.2.0
+    """
+    from geotarget import _policy_sections
+
+    return _policy_sections.location_rules(_policy_sections.load(source, "TOML"))
+
+
+def location_rules_from_json(source: str | bytes | os.PathLike[str]) -> dict[str, KindRules]:
+    """Read the ``location_rules`` object of a JSON policy.
+
+    .. versionadded:: 0.2.0
+
+    Parameters
+    ----------
+    source : str, bytes or path-like
+        JSON text, or the path of a JSON file (a :class:`pathlib.Path`).
+
+    Returns
+    -------
+    dict of str to KindRules
+        The rules per kind name; see :func:`location_rules_from_dict` for the keys.
+
+    Raises
+    ------
+    InvalidPolicy
+        For a file that cannot be read or parsed, or listing every problem of the tables.
+    """
+    from geotarget import _policy_sections
+
+    return _policy_sections.location_rules(_policy_sections.load(source, "JSON"))
+
+
+def _checked_rules(rules: Mapping[str, KindRules]) -> dict[str, KindRules]:
+    if not isinstance(rules, Mapping):
+        raise InvalidType(
+            f"rules must be a mapping of kind name to KindRules (got {type(rules).__name__})"
+        )
+    out = {}
+    for kind, value in rules.items():
+        name = check_kind_name("kind", kind)
+        if not isinstance(value, KindRules):
+            raise InvalidType(
+                f"rules[{kind!r}] must be KindRules (got {type(value).__name__} {value!r})"
+            )
+        out[name] = value
+    return out
+
+
+def location_rules_to_dict(rules: Mapping[str, KindRules]) -> dict[str, Any]:
+    """The ``location_rules`` entry of a policy document (JSON form) for ``rules``.
+
+    Every key is written; :func:`location_rules_from_dict` reads it back to equal rules.
+
+    Parameters
+    ----------
+    rules : mapping of str to KindRules
+        The rules per kind name (such as :data:`geotarget.pilot.KIND_RULES`).
+
+    Returns
+    -------
+    dict
+        ``{"location_rules": {kind: table}}``, to merge into a policy document.
+
+    Raises
+    ------
+    InvalidInput
+        For a key that is not a kind name.
+    InvalidType
+        For a value that is not :class:`~geotarget.targeting.KindRules`.
+
+    Examples
+    --------
+    >>> from geotarget import pilot
+    >>> location_rules_to_dict(pilot.KIND_RULES)["location_rules"]["explosion"]["stale"]
+    {'max_age_s': 86400, 'margin_m': 1000.0}
+
+    .. versionadded:: 0.2.0
+    """
+    return {"location_rules": {k: rules_to_table(v) for k, v in _checked_rules(rules).items()}}
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):  # only "any"
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return repr(value)  # int, or a finite float: repr is valid TOML ("1e-05", "100.0")
+
+
+def location_rules_to_toml(rules: Mapping[str, KindRules]) -> str:
+    """The ``[location_rules.<kind>]`` tables of ``rules``, to append to a TOML policy.
+
+    Every key is written; :func:`location_rules_from_toml` reads it back to equal rules.
+
+    Parameters
+    ----------
+    rules : mapping of str to KindRules
+        The rules per kind name (such as :data:`geotarget.pilot.KIND_RULES`).
+
+    Returns
+    -------
+    str
+        TOML text with a final newline.
+
+    Raises
+    ------
+    InvalidInput
+        For a key that is not a kind name.
+    InvalidType
+        For a value that is not :class:`~geotarget.targeting.KindRules`.
+
+    Examples
+    --------
+    >>> from geotarget import pilot
+    >>> print(location_rules_to_toml({"tip_request": pilot.KIND_RULES["tip_request"]}), end="")
+    [location_rules.tip_request]
+    include_ambiguous = false
+    include_no_fix = false
+    beyond_border = false
+    location = { max_age_s = 3600, accuracy = 1.0 }
+    max_recipients = 600000
+    max_area_km2 = 2000.0
+
+    .. versionadded:: 0.2.0
+    """
+    lines: list[str] = []
+    for kind, table in location_rules_to_dict(rules)["location_rules"].items():
+        lines += ["", f"[location_rules.{kind}]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+    return "\n".join(lines[1:]) + "\n" if lines else ""

@@ -11,10 +11,12 @@ pilot on SOS Alarm's 112 app defines its own:
 * the tip channels, the tip line 114 14 and the police web form (:data:`POLICE_TIP_CHANNELS`);
 * :data:`RECOGNITION`, the default rules that recognise the kinds in what upstream systems
   send (below), and :data:`KIND_RULES`, each kind's location rules and blast-radius guard;
-* the rollout: :data:`PILOT_START` and :func:`pilot_policy`, the phased pilot shipped as
+* the rollout: :data:`PILOT_START`; :func:`pilot_policy`, the phased pilot shipped as
   ``geotarget/data/sweden/pilot_policy.toml`` (:func:`geotarget.sweden.pilot_policy`):
   Stockholm County first, then Skåne and Västra Götaland, then the whole country, the later
-  dates marked illustrative.
+  dates marked illustrative; and :func:`announced_policy`, the pilot as announced (its first
+  phase) plus later phases you try in code. The same file states :data:`KIND_RULES` in its
+  ``[location_rules.<kind>]`` tables (a test checks that they agree).
 
 **Recognition (documented choices).** Event texts are compared case-insensitively with
 whitespace collapsed (:func:`geotarget.kinds.normalise_event`). Every rule also accepts the
@@ -82,7 +84,8 @@ from typing import Any
 
 import attrs
 
-from geotarget._alert_values import (
+from geotarget.alerts import Alert, AlertArea, Info
+from geotarget.alerts._values import (
     KIND_CODE,
     Category,
     Certainty,
@@ -97,15 +100,15 @@ from geotarget._alert_values import (
     TipChannelKind,
     Urgency,
     check_text,
+    kind_name,
     tuple_of,
     v_opt_text,
 )
-from geotarget.alerts import Alert, AlertArea, Info
 from geotarget.areas import Area, Part
-from geotarget.errors import InvalidAlert, InvalidType
+from geotarget.errors import InvalidAlert, InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.kinds import Kind, RecognitionRule, Recognizer
 from geotarget.positions import LocationRule, StaleRule
-from geotarget.rollout import PILOT_START
+from geotarget.rollout import DEFAULT_SALT, KindRollout, Phase, RolloutPolicy
 from geotarget.sweden import pilot_policy
 from geotarget.targeting import KindRules
 
@@ -121,6 +124,7 @@ __all__ = [
     "RECOGNITION",
     "TIP_REQUEST",
     "Message",
+    "announced_policy",
     "crime_modus",
     "explosion",
     "pilot_policy",
@@ -160,6 +164,9 @@ def __getattr__(name: str) -> Any:
         return _AlertKind
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
+#: The pilot's start: 2024-04-15 00:00 Europe/Stockholm (Monday of ISO week 16), as a UTC instant.
+PILOT_START = dt.datetime(2024, 4, 14, 22, 0, tzinfo=dt.timezone.utc)
 
 #: A 112 event: a feared explosion; the police are alerted to the place.
 EXPLOSION = Kind("explosion", "Explosion")
@@ -553,3 +560,95 @@ def tip_request(
         en=en, onset=onset, expires=expires, tip_channels=tip_channels, status=status,
         msg_type=msg_type, references=references, sender_name=sender_name,
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# The rollout as announced
+# ---------------------------------------------------------------------------------------------
+
+
+def announced_policy(
+    *,
+    later_phases: Mapping[str, Iterable[Phase]] | None = None,
+    salt: str = DEFAULT_SALT,
+) -> RolloutPolicy:
+    """The pilot as announced (its first phase), plus the later phases you give.
+
+    From :data:`PILOT_START` (2024-04-15 00:00 Europe/Stockholm, week 16 of 2024), ``explosion``
+    is enabled in the whole of Sweden (``"SE"``), and ``crime_modus`` and ``tip_request`` in
+    Stockholm County (``"01"``). The pilot as shipped, with its later (illustrative) phases,
+    is :func:`pilot_policy`, read from the package's TOML file; this builder is for trying other
+    later phases in code.
+
+    Parameters
+    ----------
+    later_phases : mapping of kind name to iterable of Phase, optional
+        Phases appended after the pilot's first phase, per kind (a new kind may join). Each
+        lists every region enabled while it is active (so repeat ``"01"``).
+        :meth:`~geotarget.rollout.RolloutPolicy.with_phase` adds one at a time to a policy.
+    salt : str, default DEFAULT_SALT
+        The salt of canary hashing (see :func:`geotarget.rollout.canary_buckets`).
+
+    Returns
+    -------
+    RolloutPolicy
+        The first phase of each pilot kind, then the later phases.
+
+    Raises
+    ------
+    InvalidPolicy
+        Listing every problem with its path: a key that is not a kind name
+        (``later_phases['Chemical']``), a phase breaking the rollout's rules
+        (``kinds.tip_request.phases[1]``).
+
+    Examples
+    --------
+    >>> from datetime import datetime
+    >>> from zoneinfo import ZoneInfo
+    >>> from geotarget.rollout import Phase
+    >>> autumn = datetime(2024, 9, 2, tzinfo=ZoneInfo("Europe/Stockholm"))
+    >>> policy = announced_policy(later_phases={
+    ...     "crime_modus": [Phase(starts_at=autumn, regions={"01", "12", "14"})],
+    ...     "tip_request": [Phase(starts_at=autumn, regions={"01", "12", "14"})],
+    ... })
+    >>> print(policy.timeline("tip_request"))  # doctest: +NORMALIZE_WHITESPACE
+    tip_request (times in Europe/Stockholm)
+      phase 1  2024-04-15 00:00  enables 01
+      phase 2  2024-09-02 00:00  adds 12, 14  -> 01, 12, 14
+
+    .. versionadded:: 0.2.0
+       Moved here from ``geotarget.rollout.pilot_policy`` (deprecated there).
+    """
+    first = {
+        EXPLOSION.name: Phase(starts_at=PILOT_START, regions={"SE"}),
+        CRIME_MODUS.name: Phase(starts_at=PILOT_START, regions={"01"}),
+        TIP_REQUEST.name: Phase(starts_at=PILOT_START, regions={"01"}),
+    }
+    given = later_phases or {}
+    if not isinstance(given, Mapping):
+        raise InvalidType(
+            f"later_phases must be a mapping of kind name to phases (got {type(given).__name__})"
+        )
+    problems: list[Problem] = []
+    later: dict[str, tuple[Phase, ...]] = {}
+    for key, phases in given.items():
+        path = f"later_phases[{key!r}]"
+        try:
+            later[kind_name(path, key)] = tuple(phases)
+        except (InvalidInput, InvalidType) as err:
+            problems.append(Problem(path, str(err).removeprefix(f"{path} ")))
+    if problems:
+        raise InvalidPolicy(problems)
+    rollouts = []
+    for kind in sorted(set(first) | set(later)):
+        phases = ((first[kind],) if kind in first else ()) + later.get(kind, ())
+        try:
+            rollouts.append(KindRollout(kind=kind, phases=phases))
+        except InvalidPolicy as err:
+            problems += [
+                Problem(f"kinds.{kind}.{p.path}" if p.path else f"kinds.{kind}", p.message)
+                for p in err.problems
+            ]
+    if problems:
+        raise InvalidPolicy(problems)
+    return RolloutPolicy(rollouts=rollouts, salt=salt)

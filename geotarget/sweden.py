@@ -327,7 +327,7 @@ def pilot_policy() -> RolloutPolicy:
     """The Swedish Police pilot's phased rollout, as shipped in :data:`PILOT_POLICY_FILE`.
 
     ``explosion`` is enabled in the whole country from 2024-04-15 00:00 Europe/Stockholm
-    (:data:`~geotarget.rollout.PILOT_START`); ``crime_modus`` and ``tip_request`` in Stockholm
+    (:data:`geotarget.pilot.PILOT_START`); ``crime_modus`` and ``tip_request`` in Stockholm
     County (``"01"``) from then (phase 1), in Skåne and Västra Götaland (``"12"``, ``"14"``)
     from 2024-09-02 (phase 2) and in the whole country from 2025-01-13 (phase 3). The dates of
     phases 2 and 3 are **illustrative**, not decided: those phases say

@@ -65,9 +65,9 @@ def test_europe_stockholm_resolves_without_system_zone_files(tmp_path: Path) -> 
     code = (
         "import zoneinfo, datetime as dt\n"
         "assert zoneinfo.TZPATH == (), zoneinfo.TZPATH\n"
-        "from geotarget.rollout import pilot_policy\n"
+        "from geotarget.pilot import announced_policy\n"
         "z = zoneinfo.ZoneInfo('Europe/Stockholm')\n"
-        "print(dt.datetime(2024, 7, 1, 12, tzinfo=z).utcoffset(), pilot_policy().timezone)\n"
+        "print(dt.datetime(2024, 7, 1, 12, tzinfo=z).utcoffset(), announced_policy().timezone)\n"
     )
     env = {**os.environ, "PYTHONTZPATH": ""}
     done = subprocess.run(

@@ -107,9 +107,9 @@ def test_the_pilot_policy_ships_inside_the_package() -> None:
     assert sweden.pilot_policy().rollout("tip_request") is not None
 
 
-@pytest.mark.parametrize("name", ["geotarget.rollout", "geotarget.cap"])
+@pytest.mark.parametrize("name", ["geotarget.rollout", "geotarget.cap", "geotarget.alerts"])
 def test_package_classes_say_where_they_are_defined(name: str) -> None:
-    """Rollout and cap are packages: each public class's __module__ is the file defining it."""
+    """Rollout, cap and alerts are packages: each public class's __module__ is its file."""
     module = importlib.import_module(name)
     assert hasattr(module, "__path__"), f"{name} should be a package"
     for attr in module.__all__:

@@ -25,8 +25,8 @@ from geotarget.errors import (
     Problem,
     UnknownCode,
 )
+from geotarget.pilot import PILOT_START, announced_policy
 from geotarget.rollout import (
-    PILOT_START,
     KindRollout,
     Phase,
     Reason,
@@ -34,7 +34,6 @@ from geotarget.rollout import (
     RolloutPolicy,
     canary_buckets,
     nationwide,
-    pilot_policy,
 )
 
 STHLM = ZoneInfo("Europe/Stockholm")
@@ -155,7 +154,7 @@ def test_phase_percentage_is_normalised_to_hundredths() -> None:
 
 def test_values_are_frozen() -> None:
     """Phases, rollouts and policies cannot be changed after construction."""
-    policy = pilot_policy()
+    policy = announced_policy()
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         policy.killed = True  # type: ignore[misc]
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
@@ -241,7 +240,7 @@ def test_pilot_policy_is_the_pilot() -> None:
     assert local(2024, 4, 15) == PILOT_START and PILOT_START.astimezone(STHLM).isocalendar()[
         1:
     ] == (16, 1)
-    policy = pilot_policy()
+    policy = announced_policy()
     at = local(2024, 5, 1)
     assert policy.decide(EXP, at).regions == {"SE"}
     assert policy.decide(EXP, at).reason is Reason.NATIONWIDE
@@ -257,7 +256,7 @@ def test_pilot_policy_is_the_pilot() -> None:
 
 def test_phase_start_is_inclusive() -> None:
     """At the exact start the phase is active; a microsecond before it is not."""
-    policy = pilot_policy()
+    policy = announced_policy()
     before = policy.decide(CM, PILOT_START - timedelta(microseconds=1))
     assert (before.reason, before.regions, before.next_change) == (
         Reason.NOT_STARTED,
@@ -270,7 +269,7 @@ def test_phase_start_is_inclusive() -> None:
 
 def test_decision_names_the_next_change_and_the_policy_version() -> None:
     """A decision says when the next phase starts and which policy version decided."""
-    policy = pilot_policy(later_phases=example_later_phases())
+    policy = announced_policy(later_phases=example_later_phases())
     d = policy.decide(TIP, local(2024, 6, 1))
     assert d.next_change == local(2024, 9, 2) and d.policy_hash == policy.policy_hash
     assert policy.decide(TIP, local(2025, 6, 1)).next_change is None
@@ -303,7 +302,7 @@ def test_canary_reason_and_percentage() -> None:
 
 def test_decide_rejects_bad_arguments() -> None:
     """Malformed kind names and naive instants are InvalidInput; other types InvalidType."""
-    policy = pilot_policy()
+    policy = announced_policy()
     assert policy.decide("weather", PILOT_START).reason is Reason.KIND_NOT_IN_POLICY
     with pytest.raises(InvalidInput, match=r"kind must be a kind name: .* \(got 'Weather'\)"):
         policy.decide("Weather", PILOT_START)
@@ -317,10 +316,12 @@ def test_decide_rejects_bad_arguments() -> None:
 
 def test_decision_covers_and_expands_through_a_catalog() -> None:
     """A decision enabling a county covers its municipalities, and expands to them."""
-    d = pilot_policy().decide(CM, local(2024, 5, 1))
+    d = announced_policy().decide(CM, local(2024, 5, 1))
     assert d.covers("0184", CATALOG) and not d.covers("1480", CATALOG)
     assert d.expand(CATALOG, "municipality") == {"0180", "0184"}
-    assert pilot_policy().decide(CM, PILOT_START - timedelta(1)).expand(CATALOG, "county") == set()
+    assert (
+        announced_policy().decide(CM, PILOT_START - timedelta(1)).expand(CATALOG, "county") == set()
+    )
     assert "PHASE_ACTIVE (phase index 0); regions 01" in str(d)
 
 
@@ -398,7 +399,7 @@ def test_a_kill_switch_dominates_every_phase(
 
 def test_explain_says_why_not_and_from_when() -> None:
     """The issue's sentence: not enabled in Västra Götaland until phase 2 starts."""
-    policy = pilot_policy(later_phases=example_later_phases())
+    policy = announced_policy(later_phases=example_later_phases())
     e = policy.explain(CM, "14", local(2024, 6, 1), catalog=CATALOG)
     assert str(e) == (
         "Crime modus alerts are not enabled in Västra Götalands län: phase 2, which adds it, "
@@ -414,7 +415,7 @@ def test_explain_says_why_not_and_from_when() -> None:
 
 def test_explain_handles_every_level_through_ancestors() -> None:
     """A municipality is enabled through its county; a police region through the country."""
-    policy = pilot_policy(later_phases=example_later_phases())
+    policy = announced_policy(later_phases=example_later_phases())
     e = policy.explain(TIP, "0184", local(2024, 6, 1), catalog=CATALOG)
     assert (e.enabled, e.via, e.reason) == (True, "01", Reason.PHASE_ACTIVE)
     assert str(e) == (
@@ -436,7 +437,7 @@ def test_explain_handles_every_level_through_ancestors() -> None:
 
 def test_explain_never_and_not_started() -> None:
     """A region no phase enables says so; before the start the reason is NOT_STARTED."""
-    policy = pilot_policy()
+    policy = announced_policy()
     e = policy.explain(CM, "0980", local(2024, 6, 1), catalog=CATALOG)
     assert str(e) == (
         "Crime modus alerts are not enabled in Gotland: no phase of the policy enables it."
@@ -479,7 +480,7 @@ def test_explain_rollbacks() -> None:
 def test_explain_switches_and_canaries() -> None:
     """Kill switches, unnamed kinds and canaries each have their sentence."""
     at = local(2024, 6, 1)
-    policy = pilot_policy()
+    policy = announced_policy()
     assert str(policy.with_killed().explain(EXP, "01", at, catalog=CATALOG)) == (
         "Explosion alerts are not enabled in Stockholms län: the policy's global kill switch is on."
     )
@@ -498,7 +499,7 @@ def test_explain_switches_and_canaries() -> None:
 def test_explain_rejects_unknown_regions() -> None:
     """A region code the catalog does not know is an UnknownCode, not a silent 'not enabled'."""
     with pytest.raises(UnknownCode, match="'9999'"):
-        pilot_policy().explain(CM, "9999", local(2024, 6, 1), catalog=CATALOG)
+        announced_policy().explain(CM, "9999", local(2024, 6, 1), catalog=CATALOG)
 
 
 def test_explanation_text_marks_ambiguous_wall_times() -> None:
@@ -552,15 +553,15 @@ def test_timeline_of_killed_and_unnamed_kinds() -> None:
 
 def test_diff_of_equal_policies_is_empty() -> None:
     """Two equal policies have no diff, and it is falsy."""
-    d = pilot_policy().diff(pilot_policy())
+    d = announced_policy().diff(announced_policy())
     assert not d and d.settings == () and d.schedule == ()
     assert str(d).endswith(": unchanged")
 
 
 def test_diff_lists_kinds_regions_and_instants() -> None:
     """Adding phases, killing a kind and changing a setting each show up in the diff."""
-    old = pilot_policy()
-    new = pilot_policy(later_phases={CM: example_later_phases()[CM]}).with_killed(kind=TIP)
+    old = announced_policy()
+    new = announced_policy(later_phases={CM: example_later_phases()[CM]}).with_killed(kind=TIP)
     d = old.diff(new)
     assert d and d.kinds == {CM, TIP}
     assert [s.path for s in d.settings] == ["kinds.tip_request.killed"]
@@ -738,7 +739,7 @@ def test_raising_the_canary_never_drops_a_device(p1: int, p2: int, ids: list[Any
 
 def test_in_canary_is_all_or_nothing_outside_a_canary() -> None:
     """At 100 % every device is in; before the start, none is."""
-    policy = pilot_policy()
+    policy = announced_policy()
     ids = np.arange(1000)
     assert policy.in_canary(CM, ids, local(2024, 5, 1)).all()
     assert not policy.in_canary(CM, ids, local(2024, 1, 1)).any()
@@ -748,23 +749,23 @@ def test_in_canary_is_all_or_nothing_outside_a_canary() -> None:
 
 
 def test_later_phases_and_with_phase_agree() -> None:
-    """pilot_policy(later_phases=...) equals adding the same phases one at a time."""
+    """announced_policy(later_phases=...) equals adding the same phases one at a time."""
     later = example_later_phases()
-    stepwise = pilot_policy()
+    stepwise = announced_policy()
     for kind, steps in later.items():
         for p in steps:
             stepwise = stepwise.with_phase(kind, p)
-    assert stepwise == pilot_policy(later_phases=later)
-    assert stepwise.policy_hash == pilot_policy(later_phases=later).policy_hash
+    assert stepwise == announced_policy(later_phases=later)
+    assert stepwise.policy_hash == announced_policy(later_phases=later).policy_hash
 
 
 def test_with_phase_reports_paths_in_the_policy() -> None:
     """A later phase that forgets Stockholm is refused with the path of the phase."""
     with pytest.raises(InvalidPolicy) as err:
-        pilot_policy().with_phase(CM, phase(local(2024, 9, 2), "14"))
+        announced_policy().with_phase(CM, phase(local(2024, 9, 2), "14"))
     assert paths(err) == ["kinds.crime_modus.phases[1]"]
     with pytest.raises(InvalidPolicy) as err:
-        pilot_policy(later_phases={TIP: [phase(local(2024, 1, 2), "01", "14")]})
+        announced_policy(later_phases={TIP: [phase(local(2024, 1, 2), "01", "14")]})
     assert paths(err) == ["kinds.tip_request.phases[1]"]
 
 
@@ -773,12 +774,12 @@ def test_later_phases_take_kind_names_any_kind_and_name_a_malformed_one() -> Non
     from geotarget import pilot
 
     autumn = phase(local(2024, 9, 2), "01", "14")
-    policy = pilot_policy(later_phases={"chemical_release": [autumn]})
+    policy = announced_policy(later_phases={"chemical_release": [autumn]})
     assert policy.kinds == ("chemical_release", CM, EXP, TIP)
     assert [r.kind for r in policy.rollouts] == list(policy.kinds)
     assert all(type(k) is str for k in policy.kinds)
     with pytest.raises(InvalidPolicy) as err:
-        pilot_policy(later_phases={"Chemical": [autumn], CM: [autumn], "x y": [autumn]})
+        announced_policy(later_phases={"Chemical": [autumn], CM: [autumn], "x y": [autumn]})
     assert [str(p) for p in err.value.problems] == [
         "later_phases['Chemical']: must be a kind name: 1 to 64 lower-case ASCII letters, digits "
         "or '_', starting with a letter (got 'Chemical')",
@@ -787,7 +788,7 @@ def test_later_phases_take_kind_names_any_kind_and_name_a_malformed_one() -> Non
     ]
     with pytest.warns(DeprecationWarning, match="AlertKind is deprecated"):
         old = pilot.AlertKind
-    assert pilot_policy(later_phases={old.CRIME_MODUS: [autumn]}) == pilot_policy(
+    assert announced_policy(later_phases={old.CRIME_MODUS: [autumn]}) == announced_policy(
         later_phases={CM: [autumn]}
     )
     assert type(policy.decide(old.TIP_REQUEST, PILOT_START).kind) is str
@@ -815,7 +816,7 @@ def test_nationwide_enables_everything_always() -> None:
 
 def test_policy_hash_is_a_content_hash() -> None:
     """Equal content gives equal hashes whatever the input's zones or orders; any change differs."""
-    a = pilot_policy()
+    a = announced_policy()
     b = RolloutPolicy(
         rollouts=list(
             reversed(
@@ -843,7 +844,7 @@ def test_example_file_is_the_pilot_with_its_later_phases() -> None:
     from geotarget import sweden
 
     policy = RolloutPolicy.from_toml(EXAMPLE, catalog=CATALOG)
-    assert policy == pilot_policy(later_phases=example_later_phases())
+    assert policy == announced_policy(later_phases=example_later_phases())
     assert policy == sweden.pilot_policy()
     assert policy.policy_hash == sweden.pilot_policy().policy_hash
     assert RolloutPolicy.from_toml(EXAMPLE.read_text(encoding="utf-8")) == policy
@@ -852,12 +853,12 @@ def test_example_file_is_the_pilot_with_its_later_phases() -> None:
 
 def test_illustrative_is_kept_by_files_and_shown_in_text() -> None:
     """Illustrative phases round-trip, are written only when true, and text says so."""
-    plain = pilot_policy()
-    marked = pilot_policy(later_phases=example_later_phases())
+    plain = announced_policy()
+    marked = announced_policy(later_phases=example_later_phases())
     assert "illustrative" not in plain.canonical_json() and "illustrative" not in plain.to_toml()
     assert RolloutPolicy.from_toml(marked.to_toml()) == marked
     assert RolloutPolicy.from_json(marked.to_json()) == marked
-    unmarked = pilot_policy(
+    unmarked = announced_policy(
         later_phases={
             k: [attrs.evolve(p, illustrative=False) for p in v]
             for k, v in example_later_phases().items()
@@ -879,8 +880,8 @@ def test_illustrative_is_kept_by_files_and_shown_in_text() -> None:
 
 def test_to_toml_is_deterministic_and_readable() -> None:
     """The TOML form writes local times with offsets in the policy's zone, in a fixed layout."""
-    text = pilot_policy().to_toml()
-    assert text == pilot_policy().to_toml()
+    text = announced_policy().to_toml()
+    assert text == announced_policy().to_toml()
     assert "[[kinds.crime_modus.phases]]\nstarts_at = 2024-04-15T00:00:00+02:00\n" in text
     assert 'regions = ["01"]\npercentage = 100\nrollback = false\n' in text
 
@@ -965,7 +966,7 @@ def test_a_bad_document_lists_every_problem_with_its_path() -> None:
         RolloutPolicy.from_toml(doc, catalog=CATALOG)
     assert [str(p) for p in err.value.problems] == [
         "colour: unknown key (valid: country, format_version, issuers, killed, kinds, "
-        "recognition, salt, timezone)",
+        "location_rules, recognition, salt, timezone)",
         "kinds.Weather: must be keyed by a kind name: 1 to 64 lower-case ASCII letters, digits "
         "or '_', starting with a letter (got 'Weather')",
         "kinds.explosion.killed: must be true or false (got 'no')",
@@ -987,8 +988,8 @@ def test_catalog_validation_of_a_built_policy() -> None:
     catalog = DictCatalog(
         {**CATALOG.table, "NO": ("country", "Norge", None), "03": ("county", "Oslo", "NO")}
     )
-    pilot_policy().validate(catalog)
-    bad = pilot_policy().with_phase(CM, phase(local(2024, 9, 2), "01", "03", "ZZ"))
+    announced_policy().validate(catalog)
+    bad = announced_policy().with_phase(CM, phase(local(2024, 9, 2), "01", "03", "ZZ"))
     with pytest.raises(InvalidPolicy) as err:
         bad.validate(catalog)
     assert [str(p) for p in err.value.problems] == [
@@ -996,12 +997,12 @@ def test_catalog_validation_of_a_built_policy() -> None:
         "kinds.crime_modus.phases[1].regions: unknown region code 'ZZ'",
     ]
     with pytest.raises(InvalidPolicy, match="country: unknown region code 'DK'"):
-        attrs.evolve(pilot_policy(), country="DK").validate(catalog)
+        attrs.evolve(announced_policy(), country="DK").validate(catalog)
 
 
 def test_json_documents() -> None:
     """JSON reads like TOML; duplicate keys, syntax errors and non-tables are problems."""
-    policy = pilot_policy()
+    policy = announced_policy()
     assert RolloutPolicy.from_json(policy.to_json().encode()) == policy
     with pytest.raises(InvalidPolicy, match="killed: duplicate key"):
         RolloutPolicy.from_json('{"killed": false, "killed": true}')
@@ -1069,7 +1070,7 @@ ONE_PHASE = (
 
 def test_a_str_is_always_text_and_a_path_is_always_a_file(tmp_path: Path) -> None:
     """``str`` is the document; ``pathlib.Path`` (any ``os.PathLike``) is read as a file."""
-    policy = pilot_policy()
+    policy = announced_policy()
     path = tmp_path / "policy.toml"
     path.write_text(policy.to_toml(), encoding="utf-8")
     assert RolloutPolicy.from_toml(path) == policy
@@ -1232,3 +1233,19 @@ def test_a_policy_of_100_phases_by_2000_regions_round_trips() -> None:
     policy = RolloutPolicy.from_dict({"kinds": {"tip_request": {"phases": phases}}})
     assert len(policy.rollout("tip_request").phases) == 100  # type: ignore[union-attr]
     assert RolloutPolicy.from_toml(policy.to_toml()) == policy
+
+
+@pytest.mark.parametrize(("old", "new"), [("PILOT_START", "PILOT_START"),
+                                          ("pilot_policy", "announced_policy")])  # fmt: skip
+def test_the_pilot_names_of_rollout_are_deprecated_aliases_of_pilot(old: str, new: str) -> None:
+    """rollout.PILOT_START and rollout.pilot_policy warn and give geotarget.pilot's names."""
+    import geotarget.rollout as rollout
+    from geotarget import pilot
+
+    assert old not in rollout.__all__ and old not in dir(rollout)
+    with pytest.warns(DeprecationWarning, match=f"geotarget.rollout.{old} is deprecated: use "
+                      f"geotarget.pilot.{new}"):  # fmt: skip
+        value = getattr(rollout, old)
+    assert value is getattr(pilot, new)
+    with pytest.raises(AttributeError, match="has no attribute 'PILOT_END'"):
+        rollout.PILOT_END  # noqa: B018

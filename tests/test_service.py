@@ -569,3 +569,42 @@ def test_disk_full_mid_batch_is_503_applies_nothing_and_recovers(
         assert {d["device"] for d in ok} == want and len(ok) == len(want)
     finally:
         proc.stop()
+
+
+def test_a_fourth_kind_from_the_policy_file_reaches_devices_through_the_service(
+    tmp_path: Path,
+) -> None:
+    """The service registers a kind from the file's [location_rules.<kind>] table and uses it."""
+    from geotarget import Alert, AlertArea, Info, sweden
+
+    service = _service()
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        'timezone = "Europe/Stockholm"\nissuers = "any"\n'
+        '[[kinds.chemical_release.phases]]\nstarts_at = 2024-04-15T00:00:00\nregions = ["01"]\n'
+        '[[recognition]]\nname = "chem"\nkind = "chemical_release"\nevents = ["Gasutsläpp"]\n'
+        "[location_rules.chemical_release]\ninclude_ambiguous = false\nmax_area_km2 = 10\n",
+        encoding="utf-8",
+    )
+    loaded = service.load_policy(policy, sweden.hierarchy())
+    assert loaded.location_rules["chemical_release"].max_area_km2 == 10.0
+    info = Info(
+        categories=["CBRNE"],
+        event="Gasutsläpp",
+        urgency="Immediate",
+        severity="Severe",
+        certainty="Observed",
+        onset=AT,
+        expires=AT + dt.timedelta(hours=1),
+        areas=[AlertArea.from_area("Sergels torg", Circle(*SERGELS_TORG, 500.0))],
+    )
+    alert = Alert(identifier="G-1", sender="larm@example.se", sent=AT, status="Actual",
+                  msg_type="Alert", scope="Public", infos=[info])  # fmt: skip
+    app = service.create_app(SQLiteLedger(tmp_path / "d.db"), policy=policy)
+    with TestClient(app) as client:
+        client.post("/positions", params=_q(), json=_positions(["p1", "p2"], [True, False]))
+        got = client.post("/alerts", params=_q(), content=cap.dumps(alert)).json()
+    assert (got["verdict"], got["kind"], got["recognised_by"]) == (
+        "DELIVER", "chemical_release", "chem"
+    )  # fmt: skip
+    assert [d["device"] for d in got["deliveries"]] == ["p1"]

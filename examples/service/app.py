@@ -27,11 +27,12 @@ of the request was applied), and the service keeps answering what does not need 
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML, or JSON
 by its ``.json`` suffix): its rollout, its ``[[recognition]]`` rules (then the pilot's defaults,
-:data:`geotarget.pilot.RECOGNITION`) and its ``[[issuers]]`` table — who may issue which kinds
-where, and which issuer ``acts_for`` which (an Update or Cancel from another sender is refused
-unless its issuer acts for the incident's) — each checked against the regions when the service
-starts. An alert from a sender no issuer lists, or outside its issuer's kinds or regions,
-reaches nobody; the answer says why.
+:data:`geotarget.pilot.RECOGNITION`), its ``[location_rules.<kind>]`` tables (the location rules
+that register a kind beyond the pilot's, or replace a pilot kind's) and its ``[[issuers]]``
+table — who may issue which kinds where, and which issuer ``acts_for`` which (an Update or
+Cancel from another sender is refused unless its issuer acts for the incident's) — each
+checked against the regions when the service starts. An alert from a sender no issuer lists,
+or outside its issuer's kinds or regions, reaches nobody; the answer says why.
 
 Run: ``GEOTARGET_STORE=/var/lib/geotarget/deliveries.db GEOTARGET_POLICY=policy.toml uvicorn
 --factory examples.service.app:app`` (``GEOTARGET_STORE`` may also be a PostgreSQL DSN starting
@@ -58,7 +59,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from geotarget import PositionIndex, Positions, Targeter, pilot, sweden
+from geotarget import KindRules, PositionIndex, Positions, Targeter, kinds, pilot, sweden
 from geotarget.errors import GeotargetError, InvalidInput, StoreError
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
@@ -73,18 +74,20 @@ EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "docs" / "examples" / "pi
 
 
 class Policy(NamedTuple):
-    """What one policy file says: the rollout, the recognition rules and the issuer table."""
+    """What one policy file says: the rollout, recognition rules, issuers and location rules."""
 
     rollout: RolloutPolicy
     recognition: Recognizer
     issuers: Issuers
+    location_rules: dict[str, KindRules]
 
 
 def load_policy(path: Path, regions: RegionHierarchy) -> Policy:
     """Read a policy file as the integrator's guide says, checked against ``regions``.
 
     The rollout and the issuer table must name only codes of ``regions``; the file's
-    recognition rules rank before the pilot's defaults. A file without an issuer table is
+    recognition rules rank before the pilot's defaults, and its location rules register its
+    kinds for the Targeter (over the pilot's defaults). A file without an issuer table is
     refused (write ``issuers = "any"`` to accept every sender): the service never assumes it.
     """
     if path.suffix == ".json":
@@ -92,11 +95,13 @@ def load_policy(path: Path, regions: RegionHierarchy) -> Policy:
             RolloutPolicy.from_json(path, catalog=regions),
             Recognizer.from_json(path) + pilot.RECOGNITION,
             Issuers.from_json(path, catalog=regions),
+            kinds.location_rules_from_json(path),
         )
     return Policy(
         RolloutPolicy.from_toml(path, catalog=regions),
         Recognizer.from_toml(path) + pilot.RECOGNITION,
         Issuers.from_toml(path, catalog=regions),
+        kinds.location_rules_from_toml(path),
     )
 
 
@@ -198,10 +203,11 @@ def create_app(
     regions = regions if regions is not None else sweden.hierarchy()
     if policy is None:
         policy = Path(os.environ.get("GEOTARGET_POLICY", EXAMPLE_POLICY))
-    rollout, recognition, issuers = load_policy(policy, regions)
+    rollout, recognition, issuers, location_rules = load_policy(policy, regions)
     targeter = Targeter(
         regions,
         rollout,
+        location_rules=location_rules,
         recognition=recognition,
         issuers=issuers,
         ledger=ledger,

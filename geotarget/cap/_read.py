@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 import attrs
 import numpy as np
 
-from geotarget._alert_values import check_cap_id, options
 from geotarget.alerts import (
     Alert,
     AlertArea,
@@ -44,6 +43,7 @@ from geotarget.alerts import (
     Status,
     Urgency,
 )
+from geotarget.alerts._values import check_cap_id, options
 from geotarget.cap._xml import Node
 from geotarget.errors import GeotargetError, Problem
 

@@ -34,6 +34,7 @@ import itertools
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -56,7 +57,6 @@ from geotarget.rollout._report import (
 __all__ = [
     "DEFAULT_SALT",
     "MIN_PERCENTAGE",
-    "PILOT_START",
     "Explanation",
     "KindRollout",
     "Phase",
@@ -72,7 +72,6 @@ __all__ = [
     "TimelineStep",
     "canary_buckets",
     "nationwide",
-    "pilot_policy",
 ]
 
 
@@ -80,8 +79,26 @@ def __dir__() -> list[str]:
     return __all__
 
 
-#: The pilot's start: 2024-04-15 00:00 Europe/Stockholm (Monday of ISO week 16), as a UTC instant.
-PILOT_START = dt.datetime(2024, 4, 14, 22, 0, tzinfo=dt.timezone.utc)
+#: Deprecated names: the Swedish pilot lives in :mod:`geotarget.pilot` (old name -> new name).
+_MOVED_TO_PILOT = {"PILOT_START": "PILOT_START", "pilot_policy": "announced_policy"}
+
+
+def __getattr__(name: str) -> Any:
+    # Deprecated aliases of geotarget.pilot's names; they warn when used.
+    if name in _MOVED_TO_PILOT:
+        new = _MOVED_TO_PILOT[name]
+        warnings.warn(
+            f"geotarget.rollout.{name} is deprecated: use geotarget.pilot.{new} (the Swedish "
+            "pilot lives in geotarget.pilot)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from geotarget import pilot
+
+        return getattr(pilot, new)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 #: The smallest canary step, in percent: a phase's percentage is 0 or a multiple of it.
 MIN_PERCENTAGE = 0.01
 #: The salt of canary hashing when a policy names none.
@@ -403,13 +420,14 @@ class RolloutPolicy:
     Notes
     -----
     :attr:`policy_hash` is the SHA-256 of :meth:`canonical_json`, so it identifies the version.
-    Load policies from files with :meth:`from_toml` and :meth:`from_json`; build the pilot's with
-    :func:`pilot_policy`.
+    Load policies from files with :meth:`from_toml` and :meth:`from_json`; the Swedish pilot's
+    are in :mod:`geotarget.pilot`.
 
     Examples
     --------
     >>> from datetime import datetime, timezone
-    >>> policy = pilot_policy()
+    >>> from geotarget.pilot import announced_policy
+    >>> policy = announced_policy()
     >>> d = policy.decide("crime_modus", datetime(2024, 5, 1, tzinfo=timezone.utc))
     >>> d.reason.value, sorted(d.regions), d.phase_index
     ('PHASE_ACTIVE', ['01'], 0)
@@ -587,7 +605,8 @@ class RolloutPolicy:
         ...     def name_of(self, code): return self.names[code]
         ...     def ancestors(self, code): return () if code == "SE" else ("SE",)
         ...     def expand(self, codes, level): return frozenset(codes)
-        >>> policy = pilot_policy()
+        >>> from geotarget.pilot import announced_policy
+        >>> policy = announced_policy()
         >>> print(policy.explain("tip_request", "14", datetime(2024, 5, 1, tzinfo=timezone.utc),
         ...                      catalog=Counties()))  # doctest: +NORMALIZE_WHITESPACE
         Tip request alerts are not enabled in Västra Götalands län: no phase of the policy
@@ -644,9 +663,10 @@ class RolloutPolicy:
         --------
         >>> from datetime import datetime
         >>> from zoneinfo import ZoneInfo
+        >>> from geotarget.pilot import announced_policy
         >>> autumn = datetime(2024, 9, 2, tzinfo=ZoneInfo("Europe/Stockholm"))
-        >>> p = pilot_policy().with_phase("crime_modus", Phase(starts_at=autumn,
-        ...                                                    regions={"01", "12", "14"}))
+        >>> p = announced_policy().with_phase("crime_modus", Phase(starts_at=autumn,
+        ...                                                        regions={"01", "12", "14"}))
         >>> [sorted(ph.regions) for ph in p.rollout("crime_modus").phases]
         [['01'], ['01', '12', '14']]
         """
@@ -737,8 +757,8 @@ class RolloutPolicy:
         ... starts_at = 2024-04-15T00:00:00
         ... regions = ["SE"]
         ... ''')
-        >>> policy.rollout("explosion").phases[0].starts_at == PILOT_START
-        True
+        >>> policy.rollout("explosion").phases[0].starts_at.isoformat()
+        '2024-04-14T22:00:00+00:00'
         """
         return _io.from_toml(source, catalog)
 
@@ -856,62 +876,3 @@ def nationwide(
         country=country_code,
         timezone=timezone,
     )
-
-
-def pilot_policy(
-    *,
-    later_phases: Mapping[str, Iterable[Phase]] | None = None,
-    salt: str = DEFAULT_SALT,
-) -> RolloutPolicy:
-    """The Swedish pilot's first phase, plus the later phases you give.
-
-    From :data:`PILOT_START` (2024-04-15 00:00 Europe/Stockholm, week 16 of 2024), ``explosion``
-    is enabled in the whole of Sweden (``"SE"``), and ``crime_modus`` and ``tip_request`` in
-    Stockholm County (``"01"``). The pilot as shipped, with its later (illustrative) phases,
-    is :func:`geotarget.sweden.pilot_policy`, read from the package's TOML file; this builder
-    is for trying other later phases in code.
-
-    Parameters
-    ----------
-    later_phases : mapping of kind name to iterable of Phase, optional
-        Phases appended after the pilot's first phase, per kind. Each lists every region enabled
-        while it is active (so repeat ``"01"``). :meth:`RolloutPolicy.with_phase` adds one at a
-        time to an existing policy.
-    salt : str, default DEFAULT_SALT
-        The salt of canary hashing (see :func:`canary_buckets`).
-
-    Examples
-    --------
-    >>> from datetime import datetime
-    >>> from zoneinfo import ZoneInfo
-    >>> autumn = datetime(2024, 9, 2, tzinfo=ZoneInfo("Europe/Stockholm"))
-    >>> policy = pilot_policy(later_phases={
-    ...     "crime_modus": [Phase(starts_at=autumn, regions={"01", "12", "14"})],
-    ...     "tip_request": [Phase(starts_at=autumn, regions={"01", "12", "14"})],
-    ... })
-    >>> print(policy.timeline("tip_request"))  # doctest: +NORMALIZE_WHITESPACE
-    tip_request (times in Europe/Stockholm)
-      phase 1  2024-04-15 00:00  enables 01
-      phase 2  2024-09-02 00:00  adds 12, 14  -> 01, 12, 14
-    """
-    from geotarget import pilot
-
-    first = {
-        pilot.EXPLOSION.name: Phase(starts_at=PILOT_START, regions={"SE"}),
-        pilot.CRIME_MODUS.name: Phase(starts_at=PILOT_START, regions={"01"}),
-        pilot.TIP_REQUEST.name: Phase(starts_at=PILOT_START, regions={"01"}),
-    }
-    given = dict(later_phases or {})
-    names = _kind_names("later_phases", given)
-    later = {k: tuple(v) for k, v in zip(names, given.values(), strict=True)}
-    problems: list[Problem] = []
-    rollouts = []
-    for kind in sorted(set(first) | set(later)):
-        phases = ((first[kind],) if kind in first else ()) + later.get(kind, ())
-        try:
-            rollouts.append(KindRollout(kind=kind, phases=phases))
-        except InvalidPolicy as err:
-            problems += _prefixed(f"kinds.{kind}", err.problems)
-    if problems:
-        raise InvalidPolicy(problems)
-    return RolloutPolicy(rollouts=rollouts, salt=salt)

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 
-from geotarget._alert_values import kind_name
+from geotarget.alerts._values import kind_name
 from geotarget.errors import InvalidInput, InvalidType
 from geotarget.rollout import _time
 

@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from geotarget._alert_values import KIND_NAME, KIND_NAME_RULE
+from geotarget.alerts._values import KIND_NAME, KIND_NAME_RULE
 from geotarget.errors import InvalidPolicy, InvalidType, MissingExtra, Problem
 from geotarget.rollout import _time
 
@@ -34,9 +34,11 @@ if TYPE_CHECKING:
     from geotarget.rollout import Phase, RegionCatalog, RolloutPolicy
 
 FORMAT_VERSION = 1
-# "recognition" and "issuers" are read by geotarget._policy_sections, not by the rollout.
+# "recognition", "issuers" and "location_rules" are read by geotarget._policy_sections, not by
+# the rollout.
 _TOP_KEYS = (
     "format_version", "timezone", "country", "salt", "killed", "kinds", "recognition", "issuers",
+    "location_rules",
 )  # fmt: skip
 _KIND_KEYS = ("killed", "phases")
 _PHASE_KEYS = ("starts_at", "regions", "percentage", "rollback", "illustrative")

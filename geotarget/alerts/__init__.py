@@ -49,8 +49,8 @@ from typing import Any
 
 import attrs
 
-from geotarget._alert_area import AlertArea
-from geotarget._alert_values import (
+from geotarget.alerts._area import AlertArea
+from geotarget.alerts._values import (
     KIND_CODE,
     LANGUAGE,
     TIP_PARAMETER_PREFIX,
@@ -128,12 +128,6 @@ def __getattr__(name: str) -> Any:
         return getattr(pilot, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-for _cls in (
-    AlertArea, Category, Certainty, MessageType, NamedValue, Reference, Resource,
-    ResponseType, Scope, Severity, Status, TipChannel, TipChannelKind, Urgency,
-):  # fmt: skip
-    _cls.__module__ = __name__
 
 # ---------------------------------------------------------------------------------------------
 # Info

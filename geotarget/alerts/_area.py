@@ -7,7 +7,8 @@ from collections.abc import Iterable, Sequence
 import attrs
 import numpy as np
 
-from geotarget._alert_values import (
+from geotarget._validate import lon_lat, number
+from geotarget.alerts._values import (
     NamedValue,
     opt_float,
     tuple_of,
@@ -15,7 +16,6 @@ from geotarget._alert_values import (
     v_opt_number,
     v_text,
 )
-from geotarget._validate import lon_lat, number
 from geotarget.areas import MAX_RADIUS_M, Area, Circle, Part, Polygon
 from geotarget.errors import InvalidAlert, InvalidArea, InvalidType
 
