@@ -56,7 +56,9 @@ def _ragged(cx: float, cy: float, r: float, n: int, seed: int) -> list[tuple[flo
     rng = np.random.default_rng(seed)
     a = np.sort(rng.uniform(0.0, 2 * np.pi, n))
     rad = r * rng.uniform(0.5, 1.0, n)
-    return list(zip((cx + rad * np.cos(a)).tolist(), (cy + rad * np.sin(a) / 2).tolist()))
+    return list(
+        zip((cx + rad * np.cos(a)).tolist(), (cy + rad * np.sin(a) / 2).tolist(), strict=True)
+    )
 
 
 def _regions(seed: int) -> RegionSet:
@@ -92,7 +94,11 @@ def test_point_queries_on_one_fresh_region_from_many_threads() -> None:
         shapely.prepare(oracle)  # a private copy, one thread
         want = shapely.intersects_xy(oracle, lon, lat).tolist()
         region = Region(code="R", name="R", level="l", geometry=sg.Polygon(ring))
-        for got in _together(lambda k, region=region: region.contains(lon, lat)):
+
+        def query(k: int, region: Region = region) -> Any:
+            return region.contains(lon, lat)
+
+        for got in _together(query):
             assert got.tolist() == want
 
 
