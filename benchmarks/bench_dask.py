@@ -9,7 +9,9 @@ Sergels torg and a Stockholm-municipality tip request:
 
 * ``dask, cold``: the first alert, building the indexes of the partitions it touches;
 * ``dask, resident``: later alerts (new identifiers: new incidents), indexes resident on the workers
-  (median of several);
+  (median of several), each stat-ing the files it reads (the others at most once a second);
+* ``dask, resident, every file stat-ed``: the same with the dataset's ``recheck_s = 0`` (as an
+  alert that comes more than ``recheck_s`` after the last one: 5 samples, Explosion only);
 * ``single process``: the in-memory ``Targeter`` over one ``PositionIndex`` of the same devices;
 * ``full scan``: ``dask.dataframe.read_parquet`` + a bounding-box filter + ``shapely.contains_xy``
   (a peer that counts devices whose point is in the area, without rules or ledger).
@@ -59,11 +61,11 @@ def _positions(n: int) -> Positions:
     )
 
 
-def _alerts(kind: str, area: Area, count: int) -> list[alerts.Alert]:
+def _alerts(kind: str, area: Area, count: int, prefix: str = "") -> list[alerts.Alert]:
     build = pilot.explosion if kind == "explosion" else pilot.tip_request
     return [
         build(
-            identifier=f"{kind}-{i}",
+            identifier=f"{prefix}{kind}-{i}",
             sender="bench@example.se",
             sent=AT,
             area=area,
@@ -146,10 +148,30 @@ def _one_size(report: Report, n: int, areas: dict[str, tuple[str, Area]], region
                 ones.append(_clock() - t0)
                 assert set(got.recipients.tolist()) == set(mine.recipients.tolist())
                 assert dict(got.counts) == dict(mine.counts)
+            full = []
+            if kind == "explosion":
+                # As an alert seconds after the last one: every file of the dataset stat-ed
+                # too (overlapped with the workers), not only the files the alert reads.
+                dist.dataset.recheck_s = 0.0
+                for a in _alerts("explosion", area, 5, prefix="full-check-"):
+                    t0 = _clock()
+                    dist.target(a, AT, confirm=True)
+                    full.append(_clock() - t0)
+                dist.dataset.recheck_s = 1.0
             note = f"{len(mine.recipients):,} recipients"
             share = read["partitions_read"] / read["partitions"]
             report.add(Timing(scenario, "dask, cold (first alert)", t_cold, n, note))
             report.add(Timing(scenario, "dask, resident", statistics.median(warm), n, note))
+            if full:
+                report.add(
+                    Timing(
+                        scenario,
+                        "dask, resident, every file stat-ed",
+                        statistics.median(full),
+                        n,
+                        note,
+                    )
+                )
             report.add(Timing(scenario, "single process Targeter", statistics.median(ones), n))
             report.add(
                 Timing(
@@ -165,6 +187,7 @@ def _one_size(report: Report, n: int, areas: dict[str, tuple[str, Area]], region
                 "cold_s": t_cold,
                 "resident_s": warm,
                 "single_s": ones,
+                "resident_full_check_s": full,
             }
             # The peer: a full scan of the dataset with a box filter and contains_xy.
             shape = area.to_shapely()

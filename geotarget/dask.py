@@ -190,35 +190,62 @@ class PartitionedPositions:
 
     .. versionadded:: 0.2.0
 
-    :meth:`current` (called by :class:`DaskTargeter` before every alert) stats every listed
-    file and re-reads the footer of a changed one, and lists the directory again when a file
-    vanished or the root directory changed (a partition directory added or removed). A file
-    added to an existing partition directory is seen on :meth:`refresh`. Files written by
-    :func:`write_partitioned` carry the bounds that let an alert skip them; other files are
-    always read.
+    Files written by :func:`write_partitioned` carry the bounds that let an alert skip them;
+    other files are always read. What is checked when:
+
+    * before every alert (:class:`DaskTargeter`), the root directory and **the files the alert
+      reads** are stat-ed: a changed one has its footer read again (and its index rebuilt), a
+      vanished one or a changed root directory (a partition directory added or removed) makes
+      the dataset be listed again;
+    * every other file is stat-ed at most once per ``recheck_s`` seconds (then overlapped with
+      the workers' evaluation of the alert), by :meth:`current`, and on :meth:`refresh`: a
+      change to a file an alert skipped, such as a device with a far larger accuracy radius in
+      a distant cell, is seen within ``recheck_s``;
+    * a file added to an existing partition directory is seen on :meth:`refresh`.
 
     Parameters
     ----------
     root : path-like
         A directory (searched recursively) or one Parquet file.
+    recheck_s : float or None, default 1.0
+        The longest time between two stats of the files an alert does not read (``0``: before
+        every alert; None: only on :meth:`refresh` and when the root directory changes).
 
     Raises
     ------
     InvalidInput
-        If ``root`` does not exist or holds no Parquet file, or a footer is unreadable.
+        If ``root`` does not exist or holds no Parquet file, a footer is unreadable, or
+        ``recheck_s`` is negative or not a number.
     """
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, recheck_s: float | None = 1.0) -> None:
+        if recheck_s is not None and (
+            isinstance(recheck_s, bool)
+            or not isinstance(recheck_s, (int, float))
+            or not recheck_s >= 0.0
+        ):
+            raise InvalidInput(
+                f"recheck_s must be a number of seconds >= 0 or None (got {recheck_s!r})"
+            )
         self.root = Path(root)
+        #: The longest time, in seconds, between two stats of every file (None: never).
+        self.recheck_s = None if recheck_s is None else float(recheck_s)
         self._parts: list[Partition] = []
         self._root_stamp: tuple[int, int] | None = None
         self._table: dict[str, npt.NDArray[Any]] | None = None
+        self._checked_at = 0.0  # time.monotonic() of the last stat of every file
         #: Incremented whenever the listing or a file changes.
         self.version = 0
         self.refresh()
 
     def refresh(self) -> tuple[Partition, ...]:
-        """List the files again (footers only of new or changed files)."""
+        """List the files again (footers only of new or changed files).
+
+        Returns
+        -------
+        tuple of Partition
+            The files, in path order.
+        """
         if not self.root.exists():
             raise InvalidInput(f"root not found: {self.root}")
         self._root_stamp = _stamp(self.root)
@@ -239,15 +266,50 @@ class PartitionedPositions:
             self.version += 1
         self._parts = parts
         self._table = None
+        self._checked_at = time.monotonic()
         return self.partitions
 
     def current(self) -> tuple[Partition, ...]:
-        """The files now: changed ones re-read, the directory listed again if it changed."""
+        """The files now: every file stat-ed, changed ones read again.
+
+        The dataset is listed again if the root directory changed or a file vanished.
+
+        Returns
+        -------
+        tuple of Partition
+            The files, in path order.
+        """
+        if not self._check_root():
+            self._check(range(len(self._parts)))
+            self._checked_at = time.monotonic()
+        return self.partitions
+
+    def _recheck_due(self) -> bool:
+        """Whether the files an alert does not read are due for a stat."""
+        return self.recheck_s is not None and (
+            time.monotonic() - self._checked_at >= self.recheck_s
+        )
+
+    def _check_root(self) -> bool:
+        """Stat the root; list everything again if it changed or vanished (True then)."""
         try:
-            if _stamp(self.root) != self._root_stamp:
-                return self.refresh()
-            stat = os.stat
-            for i, part in enumerate(self._parts):
+            if _stamp(self.root) == self._root_stamp:
+                return False
+        except FileNotFoundError:
+            pass
+        self.refresh()
+        return True
+
+    def _check(self, indices: Any) -> bool:
+        """Stat these files (positions in :attr:`partitions`); True if any changed.
+
+        A changed file has its footer read again; a vanished one lists the dataset again.
+        """
+        changed = False
+        stat = os.stat
+        try:
+            for i in indices:
+                part = self._parts[i]
                 st = stat(part.path)
                 if st.st_size != part.stamp[0] or st.st_mtime_ns != part.stamp[1]:
                     stamp = int(st.st_size), int(st.st_mtime_ns)
@@ -256,9 +318,11 @@ class PartitionedPositions:
                     )
                     self._table = None
                     self.version += 1
+                    changed = True
         except FileNotFoundError:
-            return self.refresh()
-        return self.partitions
+            self.refresh()
+            return True
+        return changed
 
     @property
     def partitions(self) -> tuple[Partition, ...]:
@@ -473,6 +537,10 @@ def _concat(parts: list[Positions]) -> Positions:
 # ---------------------------------------------------------------------------------------------
 
 
+#: Prunings in a row that may find a changed file before an alert gives up.
+_MAX_RECHECKS = 20
+
+
 def _key(part: Partition) -> tuple[Path, tuple[int, int]]:
     return part.path, part.stamp
 
@@ -523,8 +591,10 @@ class DaskTargeter:
     Per partition, the index is built on first use and kept resident on a worker while this
     object lives (a held future); :meth:`resident` says how much. The Targeter's evaluation of
     an alert's devices runs on the workers, each on its partitions; the client receives only
-    the devices not outside the area. A partition whose file
-    changed (size or modification time) is rebuilt at the next alert; a removed one is dropped.
+    the devices not outside the area, in one submit and one gather per alert. Before an alert,
+    the files it reads are stat-ed: one whose size or modification time changed is rebuilt, a
+    removed one dropped; the other files are stat-ed as the dataset's ``recheck_s`` says
+    (:class:`PartitionedPositions`).
     Stream fresh positions through :meth:`on_positions` of this object (it knows the areas of
     the alerts it delivered).
 
@@ -555,6 +625,7 @@ class DaskTargeter:
         self._seen: dict[tuple[Path, tuple[int, int]], tuple[int, str]] = {}
         self._finest: tuple[RegionSet, Any] | None = None
         self._synced = -1  # the dataset version the resident futures were last cleaned up for
+        self._workers: tuple[int, float] | None = None  # (count, when asked)
         # Task keys: unique per object (uuid once) and per task (a counter), without a uuid4
         # per task (os.urandom) on the latency path.
         self._key_prefix = f"geotarget-evaluate-{uuid.uuid4().hex}"
@@ -562,6 +633,16 @@ class DaskTargeter:
         self._areas: dict[str, list[tuple[str, Area]]] = {}
         #: What the last call read: partitions in the dataset, partitions asked, devices shipped.
         self.last_stats: dict[str, float] = {}
+
+    def _worker_count(self) -> int:
+        """Workers to split a streamed batch among (asked of the scheduler every 30 s at most)."""
+        now = time.monotonic()
+        if self._workers is None or now - self._workers[1] >= 30.0:
+            self._workers = (
+                max(1, len(self.client.scheduler_info().get("workers", {}))),
+                now,
+            )
+        return self._workers[0]
 
     def _task_key(self) -> str:
         return f"{self._key_prefix}-{next(self._task_count)}"
@@ -583,9 +664,14 @@ class DaskTargeter:
         return fut
 
     def _sync(self) -> tuple[Partition, ...]:
-        before = self.dataset.version
-        parts = self.dataset.current()
-        if self.dataset.version == before and self._synced == before:
+        """Stat every file (:meth:`PartitionedPositions.current`) and release what went."""
+        self.dataset.current()
+        return self._release()
+
+    def _release(self) -> tuple[Partition, ...]:
+        """Drop the futures and descriptions of files no longer listed as they were."""
+        parts = self.dataset.partitions
+        if self._synced == self.dataset.version:
             return parts  # nothing changed since the last clean-up
         self._synced = self.dataset.version
         alive = {p.path for p in parts}
@@ -634,11 +720,25 @@ class DaskTargeter:
         """
         rules = self.targeter.rules[kind]
         stale_m = 0.0 if rules.stale is None else rules.stale.margin_m
+        windows = _windows(area)
         with self._lock:
-            version = self.dataset.version
-            parts = self.dataset.partitions
-            hit = self.dataset.near(_windows(area), rules.location.accuracy, stale_m)
-            asked = [parts[i] for i in np.flatnonzero(hit).tolist()]
+            # Stat the root and the files this alert reads (not the others: see
+            # PartitionedPositions); prune again while one of them changed (new bounds).
+            ds = self.dataset
+            ds._check_root()
+            for _ in range(_MAX_RECHECKS):
+                hit = np.flatnonzero(ds.near(windows, rules.location.accuracy, stale_m)).tolist()
+                if not ds._check(hit):
+                    break
+            else:
+                raise InvalidInput(
+                    f"the dataset {ds.root} changed {_MAX_RECHECKS} times while an alert "
+                    "was pruned; try again"
+                )
+            self._release()
+            version = ds.version
+            parts = ds.partitions
+            asked = [parts[i] for i in hit]
             futures = [self._resident_future(p) for p in asked]
             missing = [
                 (p, f) for p, f in zip(asked, futures, strict=True) if _key(p) not in self._seen
@@ -708,21 +808,23 @@ class DaskTargeter:
                 self.targeter.snap_m,
                 at,
             )
-            overlap = True
+            with self._lock:
+                recheck = self.dataset._recheck_due()
             while True:
                 pending = [
                     self.client.submit(_evaluate_part, f, *args, key=self._task_key())
                     for f in asked.futures
                 ]
-                if overlap:
-                    # Stat the files while the workers evaluate the listing as it was; if a
-                    # file changed, the answer is dropped and asked again from the new listing.
+                if recheck:
+                    # Due: stat the files the alert does not read while the workers evaluate;
+                    # if a file changed, the answer is dropped and asked again (the files it
+                    # reads were stat-ed by _prepare, just before).
+                    recheck = False
                     with self._lock:
                         self._sync()
                         same = self.dataset.version == asked.version
                     if not same:
                         self.client.cancel(pending)
-                        overlap = False
                         asked = self._prepare(kind, plan.area)
                         continue
                 got: list[_PartEvaluation] = self.client.gather(pending)
@@ -854,7 +956,7 @@ class DaskTargeter:
                 del self._areas[key]
             wanted = [ka for key in sorted(self._areas) for ka in self._areas[key]]
         looking = [self._looking_for(k, a) for k, a in wanted]
-        workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+        workers = self._worker_count()
         chunks = np.array_split(np.arange(len(positions)), workers)
         futures = [
             self.client.submit(_near_batch, _take(positions, c), looking, at, pure=False)

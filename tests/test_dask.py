@@ -226,6 +226,109 @@ def test_far_partitions_are_not_read_and_changed_files_are_rebuilt(client: Any) 
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _dataset_positions(root: Path) -> Positions:
+    """Every device of a dataset, read file by file (the in-memory Targeter's input)."""
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(f) for f in sorted(root.rglob("*.parquet"))]
+    cols = {c: np.concatenate([t[c].to_numpy() for t in tables]) for c in ("id", "lon", "lat")}
+    return Positions(
+        cols["id"].astype(str),
+        cols["lon"],
+        cols["lat"],
+        accuracy_m=np.concatenate([t["accuracy_m"].to_numpy() for t in tables]),
+        observed_at=T0,
+    )
+
+
+def _rewrite(root: Path, path: Path, positions: Positions) -> None:
+    """Replace one partition file by a file holding ``positions`` (same cell)."""
+    from geotarget._positions_arrow import write_partitioned as raw_write
+
+    tmp = root / f"tmp-{path.parent.name}"
+    raw_write(positions, tmp, cell_deg=0.05)
+    os.replace(next(tmp.rglob("*.parquet")), path)
+    shutil.rmtree(tmp)
+
+
+def test_files_an_alert_skips_are_checked_every_recheck_s_and_on_refresh(client: Any) -> None:
+    """An alert stats the files it reads; the others per ``recheck_s`` (None: on refresh only).
+
+    A far partition rewritten with a device whose accuracy disk now reaches the alert area is
+    seen by the next alert when ``recheck_s=0``, and only after ``refresh()`` when None; a
+    removed partition that an alert reads is dropped (its index released).
+    """
+    lon = np.concatenate([np.linspace(17.1, 18.9, 40), [18.0]])
+    lat = np.concatenate([np.full(40, 59.2), [59.5]])
+    positions = Positions([f"d{i}" for i in range(lon.size)], lon, lat, observed_at=T0)
+    root = Path(tempfile.mkdtemp(prefix="geotarget-dask-"))
+    try:
+        write_partitioned(positions, root / "ds", cell_deg=0.05)
+        ds = PartitionedPositions(root / "ds", recheck_s=None)
+        dt_ = DaskTargeter(Targeter(make_regions(), _policy()), ds, client)
+        memory = Targeter(make_regions(), _policy())
+        area = Circle(18.0, 59.5, 1000.0)
+        counter = iter(range(100))
+
+        def both() -> tuple[TargetingResult, TargetingResult]:
+            alert = make_alert("explosion", area, ident=f"e{next(counter)}")
+            now = PositionIndex(_dataset_positions(root / "ds"))
+            return dt_.target(alert, T0), memory.target(alert, now, T0)
+
+        got, want = both()
+        _same(got, want)
+        read_before = dt_.last_stats["partitions_read"]
+
+        def far_file(lon0: float) -> Path:
+            return next(
+                p.path
+                for p in ds.partitions
+                if p.meta and p.meta.bounds and abs(p.meta.bounds[0] - lon0) < 0.02
+            )
+
+        # A device 61 km away whose accuracy disk (80 km) now covers the area: not OUTSIDE_AREA.
+        far1 = far_file(17.1)
+        _rewrite(root, far1, Positions(["w1"], [17.1], [59.2], accuracy_m=[80e3], observed_at=T0))
+        got, want = both()  # recheck_s=None: the skipped file is not stat-ed
+        assert dt_.last_stats["partitions_read"] == read_before
+        assert got.counts != want.counts
+        ds.refresh()
+        got, want = both()
+        _same(got, want)
+        assert dt_.last_stats["partitions_read"] == read_before + 1
+
+        ds.recheck_s = 0.0  # every file stat-ed before every alert
+        far2 = far_file(18.9)
+        _rewrite(root, far2, Positions(["w2"], [18.9], [59.2], accuracy_m=[80e3], observed_at=T0))
+        got, want = both()
+        _same(got, want)
+        assert dt_.last_stats["partitions_read"] == read_before + 2
+
+        # The alert's own partition removed: it is dropped, its index released.
+        ds.recheck_s = None
+        (own,) = [
+            p.path for p in ds.partitions if p.meta and p.meta.bounds and p.meta.bounds[1] > 59.4
+        ]
+        resident = dt_.resident()["partitions"]
+        os.remove(own)
+        got, want = both()
+        _same(got, want)
+        assert "d40" not in got.recipients.tolist()
+        assert dt_.resident()["partitions"] == resident - 1
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_recheck_s_must_be_seconds(tmp_path: Path) -> None:
+    """A negative, non-numeric or NaN ``recheck_s`` is refused, naming the field."""
+    from geotarget.errors import InvalidInput
+
+    write_partitioned(Positions(["a"], [18.0], [59.5], observed_at=T0), tmp_path / "ds")
+    for bad in (-1.0, float("nan"), "1", True):
+        with pytest.raises(InvalidInput, match="recheck_s must be"):
+            PartitionedPositions(tmp_path / "ds", recheck_s=bad)  # type: ignore[arg-type]
+
+
 def test_a_bad_partition_fails_with_its_file_named_and_nothing_claimed(client: Any) -> None:
     """A partition with an out-of-range latitude is InvalidPositions naming it; no claim is made."""
     import pyarrow as pa

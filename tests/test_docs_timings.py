@@ -34,6 +34,8 @@ PASSAGES = [
         "\n``redeliver``",
         "ledger",
     ),
+    ("dask.rst", "Numbers\n-------", "\nEarlier runs\n", "dask"),
+    ("performance.rst", "Beyond one machine: Dask\n---", "\nThe reference service", "dask"),
 ]
 
 #: Sentences elsewhere that quote a recorded run named in an earlier passage of their page.
