@@ -7,7 +7,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geotarget._index.segments import BAND_M, MAX_SPAN, SegmentGrid
+from geotarget._index.segments import BAND_M, MAX_SPAN, SegmentGrid, pieces
 
 
 def _segments(
@@ -82,3 +82,33 @@ def test_no_segment_near_is_infinite_and_empty_grid_answers() -> None:
     none = SegmentGrid(empty, empty, empty, empty, 1.0)
     assert np.all(none.distance(np.array([0.0]), np.array([0.0]), np.array([5.0])) == np.inf)
     assert none.nbytes > 0
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 60),
+    most=st.sampled_from([1e-4, 1e-3, 0.05]),
+)
+@settings(max_examples=60)
+def test_meets_boxes_never_misses_an_edge(seed: int, n: int, most: float) -> None:
+    """A box said to meet no piece meets none of the original edges (GEOS), pieces included."""
+    rng = np.random.default_rng(seed)
+    ax, ay, bx, by = _segments(rng, n, 0.01)
+    ax, ay, bx, by = ax * 1e-5, ay * 1e-5, bx * 1e-5, by * 1e-5  # degrees near (±1°)
+    grid = SegmentGrid(*pieces(ax, ay, bx, by, most), most)
+    k = 400
+    pick = rng.integers(0, n, k)
+    t = rng.random(k)
+    cx = ax[pick] + t * (bx[pick] - ax[pick]) + rng.normal(0.0, 0.002, k)
+    cy = ay[pick] + t * (by[pick] - ay[pick]) + rng.normal(0.0, 0.002, k)
+    half = rng.choice([0.0, 1e-6, 1e-4, 1e-3], k) * rng.random(k)
+    west, south, east, north = cx - half, cy - half, cx + half, cy + half
+    got = grid.meets_boxes(west, south, east, north)
+    lines = shapely.multilinestrings(
+        [shapely.linestrings([[a, b], [c, d]]) for a, b, c, d in zip(ax, ay, bx, by, strict=True)]
+    )
+    want = np.asarray(shapely.intersects(lines, shapely.box(west, south, east, north)))
+    assert not np.any(want & ~got)  # never a miss
+    # And it is not a blanket yes: boxes far from every edge are cleared.
+    far = np.asarray(shapely.distance(lines, shapely.points(cx, cy))) > 2 * half + 4 * most
+    assert not np.any(got[far & (half < 2 * most)])
