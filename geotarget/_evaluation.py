@@ -23,9 +23,8 @@ import shapely
 
 from geotarget import _geodesy, _geos
 from geotarget._targeting_result import Outcome
-from geotarget.alerts import Status
-from geotarget.areas import _DENSIFY_DEG as _FRAME_DENSIFY_DEG
-from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon
+from geotarget.alerts import Alert, Status
+from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon, _estimated_bytes
 from geotarget.errors import InvalidArea
 from geotarget.ledger._batch import member_sorted
 from geotarget.matcher import PositionIndex
@@ -95,16 +94,26 @@ def area_bytes(area: Area) -> int:
     needed it, its metric frame densified to 0.001° (~48 a vertex). The benchmark
     ``bench_targeting.py`` measures the real resident growth beside this estimate (below it).
     """
-    total = 0
-    for part in area.parts:
-        if isinstance(part, Circle):
-            total += 256
-            continue
-        shape = part.shape
-        vertices = int(shapely.get_num_coordinates(shape))
-        dense = float(shapely.length(shape)) / _FRAME_DENSIFY_DEG + vertices
-        total += 1024 + 176 * vertices + 48 * int(dense)
-    return total
+    return _estimated_bytes(area)
+
+
+#: Bytes the parsed alerts cached by one :class:`~geotarget.targeting.Targeter` (for streaming
+#: to fresh positions) may hold, as estimated by :func:`alert_bytes`.
+ALERT_CACHE_BYTES = 32 * 2**20
+
+
+def alert_bytes(document: str | None, alert: Alert) -> int:
+    """An upper estimate of the memory a parsed alert keeps alive.
+
+    Its texts as Python objects (at most ~4 bytes a character of the CAP document it was read
+    from, plus object headers: 16 bytes a character in all is generous) and its area.
+    """
+    area = alert.area
+    return (
+        4096
+        + 16 * (0 if document is None else len(document))
+        + (0 if area is None else area_bytes(area))
+    )
 
 
 def plan_bytes(plan: Plan) -> int:

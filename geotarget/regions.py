@@ -41,7 +41,7 @@ import shapely.geometry as sg
 
 from geotarget import _geodesy, _geos, _locate, _regions_io
 from geotarget._validate import BoolArray, lon_lat_arrays, number
-from geotarget.areas import Area, Polygon, _where
+from geotarget.areas import Area, Polygon, _estimated_bytes, _where
 from geotarget.errors import InvalidRegions, InvalidType, UnknownCode
 
 __all__ = ["Region", "RegionHierarchy", "RegionSet"]
@@ -193,6 +193,9 @@ def _unknown(code: object, known: Iterable[str], where: str) -> UnknownCode:
 
 #: Default for ``overlap_tolerance``: regions may share 1 % of the smaller one's area.
 OVERLAP_TOLERANCE = 0.01
+#: Bytes the unions cached by one :class:`RegionSet` (:meth:`RegionSet.union`) may hold, as
+#: estimated from their vertices (a county's union: ~1 MB; a municipality's: ~50–300 kB).
+UNION_CACHE_BYTES = 16 * 2**20
 
 
 @attrs.frozen(eq=False, repr=False, init=False)
@@ -692,14 +695,21 @@ class RegionSet:
         wanted = frozenset(_regions_io.codes_of(codes, "codes"))
         if not wanted:
             raise InvalidRegions("codes must name at least one region (got none)")
-        key = ("union", wanted)
-        area: Area | None = self._lazy.get(key)
-        if area is None:
-            rows = sorted(self._index_of(c) for c in wanted)
-            area = _area_of(shapely.union_all(self._geoms[rows]))
-            if len(self._lazy) > 64:
-                self._lazy.clear()
-            self._lazy[key] = area
+        # Unions live in their own least-recently-used cache, bounded by estimated bytes:
+        # evicting one never drops the grid index or the STRtree kept beside it in _lazy.
+        unions: dict[frozenset[str], tuple[Area, int]] = self._lazy.setdefault("unions", {})
+        hit = unions.pop(wanted, None)
+        if hit is not None:
+            unions[wanted] = hit  # the most recently used goes last
+            return hit[0]
+        rows = sorted(self._index_of(c) for c in wanted)
+        area = _area_of(shapely.union_all(self._geoms[rows]))
+        size = _estimated_bytes(area)
+        if size <= UNION_CACHE_BYTES:
+            unions[wanted] = (area, size)
+            total = sum(v[1] for v in unions.values())
+            while total > UNION_CACHE_BYTES:
+                total -= unions.pop(next(iter(unions)))[1]
         return area
 
 

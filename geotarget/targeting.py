@@ -54,6 +54,7 @@ import attrs
 import numpy as np
 
 from geotarget._evaluation import (
+    ALERT_CACHE_BYTES,
     BOX_MIN_DEVICES,
     PLAN_CACHE_BYTES,
     Coarse,
@@ -61,6 +62,7 @@ from geotarget._evaluation import (
     I8Array,
     I32Array,
     Plan,
+    alert_bytes,
     build_plan,
     enabled_mask,
     evaluate,
@@ -321,7 +323,10 @@ class Targeter:
         self._plans: dict[tuple[Any, ...], tuple[Plan, int]] = {}
         self._plan_bytes = 0
         self._masks: dict[frozenset[str], tuple[frozenset[str], Any]] = {}
-        self._alerts: dict[str, tuple[str | None, Alert]] = {}
+        # Parsed current alerts by incident, with their estimated bytes; least recently used
+        # first, within ALERT_CACHE_BYTES in all.
+        self._alerts: dict[str, tuple[str | None, Alert, int]] = {}
+        self._alert_bytes = 0
         # (incident, version) seen expired by this Targeter: no longer streamed or listed until
         # the version is delivered again (an expiry is a function of time and the alert, so
         # every process decides it alike; the store keeps the incident ACTIVE, so an Update
@@ -1012,15 +1017,24 @@ class Targeter:
 
     def _current(self, inc: Incident) -> Alert:
         """The incident's current alert, parsed once per version."""
-        hit = self._alerts.get(inc.key)
-        if hit is not None and hit[0] == inc.version:
-            return hit[1]
+        with self._lock:
+            hit = self._alerts.pop(inc.key, None)
+            if hit is not None:
+                if hit[0] == inc.version:
+                    self._alerts[inc.key] = hit  # the most recently used goes last
+                    return hit[1]
+                self._alert_bytes -= hit[2]
         alert = inc.alert
         assert alert is not None
+        size = alert_bytes(inc.document, alert)
+        if size > ALERT_CACHE_BYTES:
+            return alert  # larger than the whole cache: parsed again when next needed
         with self._lock:
-            if len(self._alerts) > 4096:
-                self._alerts.clear()
-            self._alerts[inc.key] = (inc.version, alert)
+            old = self._alerts.pop(inc.key, None)
+            self._alert_bytes += size - (0 if old is None else old[2])
+            self._alerts[inc.key] = (inc.version, alert, size)
+            while self._alert_bytes > ALERT_CACHE_BYTES:  # least recently used out first
+                self._alert_bytes -= self._alerts.pop(next(iter(self._alerts)))[2]
         return alert
 
     def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:

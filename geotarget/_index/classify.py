@@ -25,7 +25,10 @@ with its own largest disk radius ``g`` (as :mod:`geotarget._index.plan` does for
   scale error, so these shortcuts never disagree with the definition.
 
 Devices of the other leaves get the exact ranks above; circles through the one circle kernel
-(:func:`geotarget._geodesy.geodesic_le`).
+(:func:`geotarget._geodesy.geodesic_le`); polygons through one vectorized pass over the
+boundary segments near each device (:class:`geotarget._index.segments.SegmentGrid`, in the
+polygon's metric frame), GEOS deciding only the devices within a micrometre-scale band of a
+threshold, and whether a device outside the lon/lat polygon lies in the metric one.
 """
 
 from __future__ import annotations
@@ -39,8 +42,15 @@ import shapely
 
 from geotarget import _geodesy, _geos
 from geotarget._index import plan
-from geotarget._index.boundary import BoundaryCells, circle_window, frame_scale, grown
+from geotarget._index.boundary import (
+    BoundaryCells,
+    circle_window,
+    frame_scale,
+    grown,
+    ring_edges,
+)
 from geotarget._index.leaves import Leaves
+from geotarget._index.segments import BAND_M, SegmentGrid, pieces
 from geotarget._validate import BoolArray, FloatArray
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.positions import Location, LocationRule, Positions, _at
@@ -87,24 +97,59 @@ def _polygon_ranks(part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray) -
     contained = part.contains(x, y) if m > 0.0 else in_poly
     lon0, lat0, metric = part._frame()
     mx, my = _geodesy.to_aeqd(lon0, lat0, x, y)
-    pts: Any = shapely.points(np.asarray(mx), np.asarray(my))
     holds = contained & (r == 0.0)
-    # In the polygon: holds iff r <= m or not within r - m of the boundary.
-    sel = np.flatnonzero(in_poly & (r > 0.0))
+    meets = contained.copy()
+    # Every test below asks whether the metric boundary is within some D of a point, with
+    # D <= the point's reach: r - m in the polygon (and held), else m + r. One vectorized
+    # pass over the boundary segments near each point answers them (SegmentGrid: exact but
+    # for a band of BAND_M around D, where GEOS decides, as it does for the rest).
+    reach = np.where(in_poly & contained, r - m, m + r)
+    dist = np.full(x.size, np.nan)
+    ask = np.flatnonzero((r > 0.0) & (reach >= 0.0))
+    if ask.size:
+        ax, ay, bx, by = ring_edges(metric)
+        grid = SegmentGrid(ax, ay, bx, by, 2.0 * float(np.median(reach[ask])))
+        dist[ask] = grid.distance(mx[ask], my[ask], reach[ask])
+    lazy: dict[str, Any] = {}
+
+    def boundary_within(idx: IntArray, d: FloatArray) -> BoolArray:
+        """Whether the metric boundary is within ``d`` of each point ``idx``."""
+        got = dist[idx]
+        out = got <= d - BAND_M
+        sure = out | (got > d + BAND_M)  # NaN (not asked, too wide) is never sure
+        sure &= d <= reach[idx]  # the distance is exact only up to the reach
+        unsure = np.flatnonzero(~sure)
+        if unsure.size:
+            if "boundary" not in lazy:
+                lazy["boundary"] = shapely.boundary(metric)
+                shapely.prepare(lazy["boundary"])
+            u = idx[unsure]
+            pts = shapely.points(mx[u], my[u])
+            out[unsure] = np.asarray(_dwithin(lazy["boundary"], pts, d[unsure]), dtype=np.bool_)
+        return np.asarray(out, dtype=np.bool_)
+
+    def polygon_within(idx: IntArray, d: FloatArray) -> BoolArray:
+        """Whether the metric polygon is within ``d`` of each point: in it, or near its boundary."""
+        out = boundary_within(idx, d)
+        rest = np.flatnonzero(~out)
+        if rest.size:
+            out[rest] = np.asarray(
+                shapely.intersects_xy(metric, mx[idx[rest]], my[idx[rest]]), dtype=np.bool_
+            )
+        return out
+
+    # In the polygon: holds iff r <= m or the boundary is not within r - m.
+    holds[in_poly & (r > 0.0) & (r <= m)] = True
+    sel = np.flatnonzero(in_poly & (r > m) & (r > 0.0))
     if sel.size:
-        easy = r[sel] <= m
-        boundary = shapely.boundary(metric)
-        shapely.prepare(boundary)
-        far = ~np.asarray(_dwithin(boundary, pts[sel], r[sel] - m), dtype=np.bool_)
-        holds[sel] = easy | far
+        holds[sel] = ~boundary_within(sel, r[sel] - m)
     # Outside the polygon (in the margin band at most): holds iff r <= m and within m - r.
     sel = np.flatnonzero(~in_poly & (r > 0.0) & (r <= m))
     if sel.size:
-        holds[sel] = np.asarray(_dwithin(metric, pts[sel], m - r[sel]), dtype=np.bool_)
-    meets = contained.copy()
+        holds[sel] = polygon_within(sel, m - r[sel])
     sel = np.flatnonzero(~contained & (r > 0.0))
     if sel.size:
-        meets[sel] = np.asarray(_dwithin(metric, pts[sel], m + r[sel]), dtype=np.bool_)
+        meets[sel] = polygon_within(sel, m + r[sel])
     return np.where(holds, _HOLDS, np.where(meets, _MEETS, 0))
 
 
@@ -129,7 +174,10 @@ def _boxes_decided(
     """
     w, s, e, n = boxes
     box_a, wild_a = grown(w, s, e, n, g * scale + _PAD_M)
-    holds = inside & ~(wild_a | cells.meets(box_a))
+    clear_a = ~(wild_a | cells.meets(box_a))
+    holds = inside & clear_a
+    if m == 0.0:  # the same growth: the same boxes
+        return holds, outside & clear_a
     box_b, wild_b = grown(w, s, e, n, (m + g) * scale + _PAD_M)
     none = outside & ~(wild_b | cells.meets(box_b))
     return holds, none
@@ -155,6 +203,48 @@ def _whole(
     box = (boxes[0], boxes[1], -boxes[2], -boxes[3])
     holds, none = _boxes_decided(cells, rep == 1, rep == 0, box, g, m, scale)
     return holds, none, cells, scale
+
+
+#: Pieces of a polygon's lon/lat edges per device box width (at most _MAX_PIECES pieces).
+_PIECE_BOXES = 2.0
+_MAX_PIECES = 1 << 16
+
+
+def _screen(
+    part: Polygon,
+    x: FloatArray,
+    y: FloatArray,
+    r: FloatArray,
+    todo: IntArray,
+    rank: npt.NDArray[Any],
+    scale: float,
+) -> IntArray:
+    """Decide devices ``todo`` whose grown box meets none of the polygon's own edges.
+
+    The same growth as :func:`_boxes_decided`, tested against the lon/lat edges themselves (cut
+    into short pieces and bucketed, :meth:`SegmentGrid.meets_boxes`) instead of the boundary
+    grid's marked cells: a box meeting no edge is wholly inside or outside the polygon, which
+    the device's own point decides (``intersects_xy``). Sets ``rank`` of the devices decided
+    to hold; returns the devices still undecided.
+    """
+    m = part.margin_m
+    xt, yt, rt = x[todo], y[todo], r[todo]
+    box_a, wild_a = grown(xt, yt, xt, yt, rt * scale + _PAD_M)
+    box_b, wild_b = (
+        (box_a, wild_a) if m == 0.0 else grown(xt, yt, xt, yt, (m + rt) * scale + _PAD_M)
+    )
+    west, south, east, north = box_b[0], box_b[1], -box_b[2], -box_b[3]
+    ax, ay, bx, by = ring_edges(part.shape)
+    width = float(np.median(np.maximum(east - west, north - south)))
+    span = float(np.abs(bx - ax).sum() + np.abs(by - ay).sum())
+    most = max(_PIECE_BOXES * width, span / _MAX_PIECES, 1e-9)
+    edges = SegmentGrid(*pieces(ax, ay, bx, by, most), most)
+    inside = np.asarray(shapely.intersects_xy(part.shape, xt, yt), dtype=np.bool_)
+    clear_a = ~wild_a & ~edges.meets_boxes(box_a[0], box_a[1], -box_a[2], -box_a[3])
+    clear_b = clear_a if m == 0.0 else ~wild_b & ~edges.meets_boxes(west, south, east, north)
+    hold = inside & clear_a
+    rank[todo[hold]] = _HOLDS
+    return todo[~hold & ~(~inside & clear_b)]
 
 
 def _window(part: Circle | Polygon, r_all: float) -> tuple[float, float, float, float]:
@@ -217,6 +307,8 @@ def _part_ranks(
             )
             rank = np.where(hold, _HOLDS, 0)
             todo = np.flatnonzero(~hold & ~none_)
+            if todo.size:
+                todo = _screen(part, x, y, r, todo, rank, scale)
             if todo.size:
                 rank[todo] = _polygon_ranks(part, x[todo], y[todo], r[todo])
         keep = rank > 0

@@ -1,0 +1,268 @@
+"""Private: the distance from many points to a polygon's boundary, in its metric frame.
+
+The exact polygon ranks of :mod:`geotarget._index.classify` ask, per device, whether its point
+(projected into the polygon's azimuthal-equidistant frame) is within some distance ``D`` of the
+polygon's boundary there. GEOS answers that one point at a time; :class:`SegmentGrid` answers it
+for all points at once with numpy:
+
+* the boundary's segments (every ring's, in metres) are bucketed in square cells: a segment is
+  listed in every cell its bounding box meets (``floor((v - v0) / size)``, clipped to the grid,
+  which is monotone in ``v`` in floating point too);
+* a point ``p`` with reach ``D`` looks at the cells of the box ``p ± (D + pad)``. If a boundary
+  point ``q`` is within ``D`` of ``p``, ``q`` lies in that box and on some segment, whose
+  bounding box holds ``q``, so by monotonicity the segment is listed in a cell of ``p``'s box.
+  The smallest distance to the segments found is therefore the true distance whenever that
+  is at most ``D``, and larger than ``D`` (or infinite) otherwise;
+* the point-to-segment distance is computed in float64 with an absolute error far below
+  :data:`BAND_M` for frames up to thousands of kilometres across, so the answer is trusted
+  only outside ``D ± BAND_M``; points inside that band, and points whose box would span more
+  than :data:`MAX_SPAN` cells in an axis, are left undecided for the caller's GEOS test.
+
+The cost is bounded by the input: the grid has at most :data:`MAX_CELLS` cells (and at most
+:data:`CELLS_PER_SEGMENT` per segment), each segment is listed in at most four cells (a cell
+is never smaller than the longest segment's extent), and a point looks at most ``MAX_SPAN²``
+cells.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from geotarget._validate import FloatArray
+
+IntArray = npt.NDArray[np.intp]
+I8Array = npt.NDArray[np.int8]
+
+#: Half-width, metres, of the band around the reach in which the numpy distance is not trusted.
+BAND_M = 1e-5
+#: Most cells in one grid.
+MAX_CELLS = 1 << 20
+#: Most cells per segment of the boundary (the grid coarsens to stay under it).
+CELLS_PER_SEGMENT = 16
+#: Most cells a point's box may span in either axis (wider ones are left undecided).
+MAX_SPAN = 6
+#: Absolute padding of a box in :meth:`SegmentGrid.meets_boxes` (its units: degrees there).
+_BOX_PAD = 1e-12
+#: Absolute padding, metres, of a point's box (covers the rounding of ``p ± D``).
+_PAD_M = 1e-6
+
+
+def _cells(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
+    """Cell index of each coordinate, clipped to ``[0, n - 1]`` (monotone in ``v``)."""
+    out = np.floor((v - v0) / size)
+    np.clip(out, 0, n - 1, out=out)
+    return out.astype(np.intp)
+
+
+class SegmentGrid:
+    """Segments ``(ax, ay) → (bx, by)`` in metres, bucketed in square cells of about ``cell_m``.
+
+    Parameters
+    ----------
+    ax, ay, bx, by : numpy.ndarray of float64
+        The segments' ends (a polygon's ring edges in its metric frame).
+    cell_m : float
+        The wanted cell size; enlarged to the longest segment's extent and to keep the grid
+        within :data:`MAX_CELLS` cells.
+    """
+
+    __slots__ = (
+        "_ax",
+        "_ay",
+        "_ex",
+        "_ey",
+        "_len2",
+        "_seg",
+        "_starts",
+        "nx",
+        "ny",
+        "size",
+        "x0",
+        "y0",
+    )
+
+    def __init__(
+        self, ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray, cell_m: float
+    ) -> None:
+        self._ax, self._ay = ax, ay
+        self._ex, self._ey = bx - ax, by - ay
+        self._len2 = self._ex * self._ex + self._ey * self._ey
+        if ax.size == 0:
+            x0 = y0 = 0.0
+            span_x = span_y = 1.0
+            longest = 0.0
+        else:
+            x0 = float(min(ax.min(), bx.min()))
+            y0 = float(min(ay.min(), by.min()))
+            span_x = float(max(ax.max(), bx.max())) - x0
+            span_y = float(max(ay.max(), by.max())) - y0
+            longest = float(max(np.abs(self._ex).max(), np.abs(self._ey).max()))
+        size = max(float(cell_m), longest, 1e-3)
+        cap = min(MAX_CELLS, CELLS_PER_SEGMENT * ax.size + 1024)
+        size = max(size, math.sqrt(max(span_x, 1e-3) * max(span_y, 1e-3) / cap))
+        while (span_x / size + 1.0) * (span_y / size + 1.0) > cap:
+            size *= 1.5
+        self.size = size * (1.0 + 1e-9)
+        self.x0, self.y0 = x0, y0
+        self.nx = int(span_x / self.size) + 1
+        self.ny = int(span_y / self.size) + 1
+        ix0 = _cells(np.minimum(ax, bx), x0, self.size, self.nx)
+        ix1 = _cells(np.maximum(ax, bx), x0, self.size, self.nx)
+        iy0 = _cells(np.minimum(ay, by), y0, self.size, self.ny)
+        iy1 = _cells(np.maximum(ay, by), y0, self.size, self.ny)
+        # Each segment spans at most two cells per axis (the cell is at least its extent).
+        seg_parts: list[IntArray] = []
+        cell_parts: list[IntArray] = []
+        ids = np.arange(ax.size)
+        for ox in (0, 1):
+            for oy in (0, 1):
+                keep = (ix0 + ox <= ix1) & (iy0 + oy <= iy1)
+                seg_parts.append(ids[keep])
+                cell_parts.append((iy0[keep] + oy) * self.nx + ix0[keep] + ox)
+        seg = np.concatenate(seg_parts)
+        cell = np.concatenate(cell_parts)
+        order = np.argsort(cell, kind="stable")
+        self._seg = seg[order].astype(np.int32)
+        self._starts = np.searchsorted(cell[order], np.arange(self.nx * self.ny + 1)).astype(
+            np.intp
+        )
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the grid's tables (the segments' arrays included)."""
+        return int(
+            self._seg.nbytes + self._starts.nbytes + 5 * self._ax.nbytes  # ax, ay, ex, ey, len2
+        )
+
+    def distance(self, px: FloatArray, py: FloatArray, reach: FloatArray) -> FloatArray:
+        """Per point, its distance to the nearest segment when that is at most its ``reach``.
+
+        Larger than ``reach`` (``inf`` when its cells list no segment) when the nearest one is
+        farther; NaN for a point whose box spans more than :data:`MAX_SPAN` cells (unknown).
+        """
+        n = px.size
+        out = np.full(n, np.inf)
+        pad = reach + _PAD_M
+        ix0 = _cells(px - pad, self.x0, self.size, self.nx)
+        ix1 = _cells(px + pad, self.x0, self.size, self.nx)
+        iy0 = _cells(py - pad, self.y0, self.size, self.ny)
+        iy1 = _cells(py + pad, self.y0, self.size, self.ny)
+        wx = ix1 - ix0 + 1
+        wy = iy1 - iy0 + 1
+        wide = (wx > MAX_SPAN) | (wy > MAX_SPAN)
+        out[wide] = np.nan
+        pts = np.flatnonzero(~wide)
+        if pts.size == 0 or self._seg.size == 0:
+            return out
+        # (point, cell) pairs, grouped by point.
+        k_per = (wx * wy)[pts]
+        p = np.repeat(pts, k_per)
+        k = np.arange(p.size) - np.repeat(np.cumsum(k_per) - k_per, k_per)
+        kx = k % wx[p]
+        ky = k // wx[p]
+        cell = (iy0[p] + ky) * self.nx + ix0[p] + kx
+        s0 = self._starts[cell]
+        cnt = self._starts[cell + 1] - s0
+        # (point, segment) pairs, still grouped by point.
+        q = np.repeat(p, cnt)
+        if q.size == 0:
+            return out
+        j = np.arange(q.size) - np.repeat(np.cumsum(cnt) - cnt - s0, cnt)
+        seg = self._seg[j]
+        ex, ey, len2 = self._ex[seg], self._ey[seg], self._len2[seg]
+        dx = px[q] - self._ax[seg]
+        dy = py[q] - self._ay[seg]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.where(len2 > 0.0, (dx * ex + dy * ey) / len2, 0.0)
+        np.clip(t, 0.0, 1.0, out=t)
+        dx -= t * ex
+        dy -= t * ey
+        dist = np.hypot(dx, dy)
+        first = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
+        out[q[first]] = np.minimum.reduceat(dist, first)
+        return out
+
+    def within(self, px: FloatArray, py: FloatArray, reach: FloatArray) -> I8Array:
+        """Per point: 1 if within ``reach`` of a segment, 0 if not, -1 if undecided.
+
+        Undecided: the distance lies within :data:`BAND_M` of ``reach``, or the point's box is
+        too wide (see :meth:`distance`).
+        """
+        d = self.distance(px, py, reach)
+        out = np.full(px.size, -1, dtype=np.int8)
+        out[d <= reach - BAND_M] = 1
+        out[d > reach + BAND_M] = 0  # inf included; NaN compares False both ways
+        return out
+
+    def meets_boxes(
+        self, west: FloatArray, south: FloatArray, east: FloatArray, north: FloatArray
+    ) -> npt.NDArray[np.bool_]:
+        """Whether each box may meet a segment (a yes can be wrong, a no never is).
+
+        A box and a segment meet iff their bounding boxes overlap and the box's corners are not
+        all strictly on one side of the segment's line (separating axes); a corner is on a side
+        only by more than a rounding tolerance. Boxes spanning more than :data:`MAX_SPAN` cells
+        in an axis answer yes.
+        """
+        n = west.size
+        out = np.zeros(n, dtype=np.bool_)
+        # Padded for the rounding of pieces' interpolated ends (see pieces()).
+        west = west - _BOX_PAD
+        south = south - _BOX_PAD
+        east = east + _BOX_PAD
+        north = north + _BOX_PAD
+        ix0 = _cells(west, self.x0, self.size, self.nx)
+        ix1 = _cells(east, self.x0, self.size, self.nx)
+        iy0 = _cells(south, self.y0, self.size, self.ny)
+        iy1 = _cells(north, self.y0, self.size, self.ny)
+        wx = ix1 - ix0 + 1
+        wy = iy1 - iy0 + 1
+        wide = (wx > MAX_SPAN) | (wy > MAX_SPAN)
+        out[wide] = True
+        boxes = np.flatnonzero(~wide)
+        if boxes.size == 0 or self._seg.size == 0:
+            return out
+        k_per = (wx * wy)[boxes]
+        p = np.repeat(boxes, k_per)
+        k = np.arange(p.size) - np.repeat(np.cumsum(k_per) - k_per, k_per)
+        cell = (iy0[p] + k // wx[p]) * self.nx + ix0[p] + k % wx[p]
+        s0 = self._starts[cell]
+        cnt = self._starts[cell + 1] - s0
+        q = np.repeat(p, cnt)
+        if q.size == 0:
+            return out
+        seg = self._seg[np.arange(q.size) - np.repeat(np.cumsum(cnt) - cnt - s0, cnt)]
+        ax, ay, ex, ey = self._ax[seg], self._ay[seg], self._ex[seg], self._ey[seg]
+        w, s, e, nn = west[q], south[q], east[q], north[q]
+        overlap = (np.minimum(ax, ax + ex) <= e) & (np.maximum(ax, ax + ex) >= w)
+        overlap &= (np.minimum(ay, ay + ey) <= nn) & (np.maximum(ay, ay + ey) >= s)
+        tol = 1e-11 * (np.abs(ex) + np.abs(ey)) * (1.0 + e - w + nn - s) + 1e-300
+        above = np.ones(q.size, dtype=np.bool_)
+        below = np.ones(q.size, dtype=np.bool_)
+        for cx, cy in ((w, s), (e, s), (w, nn), (e, nn)):
+            c = ex * (cy - ay) - ey * (cx - ax)
+            above &= c > tol
+            below &= c < -tol
+        meet = overlap & ~above & ~below
+        out[q[meet]] = True
+        return out
+
+
+def pieces(
+    ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray, most: float
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The segments cut into pieces at most ``most`` long in each axis (ends interpolated).
+
+    A point of a segment lies within rounding (~1e-15 of the coordinates) of a piece.
+    """
+    k = np.maximum(np.maximum(np.ceil(np.abs(bx - ax) / most), np.ceil(np.abs(by - ay) / most)), 1)
+    k = k.astype(np.intp)
+    edge = np.repeat(np.arange(k.size), k)
+    j = np.arange(edge.size) - np.repeat(np.cumsum(k) - k, k)
+    kk = k[edge].astype(np.float64)
+    t0, t1 = j / kk, (j + 1) / kk
+    ex, ey = bx[edge] - ax[edge], by[edge] - ay[edge]
+    return ax[edge] + ex * t0, ay[edge] + ey * t0, ax[edge] + ex * t1, ay[edge] + ey * t1

@@ -1,0 +1,114 @@
+"""The vectorized point-to-boundary distance (geotarget._index.segments) against GEOS."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geotarget._index.segments import BAND_M, MAX_SPAN, SegmentGrid, pieces
+
+
+def _segments(
+    rng: np.random.Generator, n: int, scale: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A closed random walk of ``n`` steps (some of zero length), as segments."""
+    steps = rng.normal(0.0, scale, (n, 2))
+    steps[rng.random(n) < 0.1] = 0.0
+    xy = np.cumsum(steps, axis=0) + rng.uniform(-1e5, 1e5, 2)
+    xy = np.vstack([xy, xy[:1]])
+    return xy[:-1, 0], xy[:-1, 1], xy[1:, 0], xy[1:, 1]
+
+
+def _oracle(
+    ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, px: np.ndarray, py: np.ndarray
+) -> np.ndarray:
+    """GEOS's distance from each point to the union of the segments (no grid, no numpy kernel)."""
+    lines = shapely.multilinestrings(
+        [shapely.linestrings([[a, b], [c, d]]) for a, b, c, d in zip(ax, ay, bx, by, strict=True)]
+    )
+    return np.asarray(shapely.distance(lines, shapely.points(px, py)))
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 200),
+    scale=st.sampled_from([0.01, 1.0, 50.0, 2000.0]),
+    cell=st.sampled_from([0.0, 5.0, 100.0, 1e4]),
+)
+@settings(max_examples=60)
+def test_distance_and_within_equal_geos(seed: int, n: int, scale: float, cell: float) -> None:
+    """Up to its reach the grid's distance is GEOS's; beyond it, it says so; within() agrees."""
+    rng = np.random.default_rng(seed)
+    ax, ay, bx, by = _segments(rng, n, scale)
+    grid = SegmentGrid(ax, ay, bx, by, cell)
+    # Points on, near and far from the segments, with reaches from zero to far beyond them.
+    k = 300
+    pick = rng.integers(0, n, k)
+    t = rng.random(k)
+    px = ax[pick] + t * (bx[pick] - ax[pick]) + rng.normal(0.0, scale * 3 + 1.0, k)
+    py = ay[pick] + t * (by[pick] - ay[pick]) + rng.normal(0.0, scale * 3 + 1.0, k)
+    px[:10] = ax[pick[:10]]  # exactly on a vertex
+    py[:10] = ay[pick[:10]]
+    reach = rng.choice([0.0, 1e-6, scale, 3 * scale, 1e5], k) * rng.random(k)
+    want = _oracle(ax, ay, bx, by, px, py)
+    got = grid.distance(px, py, reach)
+    known = ~np.isnan(got)
+    # NaN only for a box wider than MAX_SPAN cells.
+    wide = 2 * (reach + 1e-6) > (MAX_SPAN - 2) * grid.size
+    assert np.all(known | wide)
+    near = known & (want <= reach)
+    np.testing.assert_allclose(got[near], want[near], rtol=0, atol=1e-7)
+    far = known & (want > reach)
+    assert np.all(got[far] >= want[far] - 1e-7)
+    sure = grid.within(px, py, reach)
+    assert np.all(want[sure == 1] <= reach[sure == 1])
+    assert np.all(want[sure == 0] > reach[sure == 0])
+    # Undecided only in the band around the reach, or for a box too wide.
+    undecided = sure == -1
+    assert np.all((np.abs(want - reach) <= 2 * BAND_M)[undecided] | ~known[undecided])
+
+
+def test_no_segment_near_is_infinite_and_empty_grid_answers() -> None:
+    """A point with nothing within its reach gets more than it; an empty grid answers inf."""
+    ax = np.array([0.0])
+    ay = np.array([0.0])
+    grid = SegmentGrid(ax, ay, np.array([10.0]), np.array([0.0]), 1.0)
+    got = grid.distance(np.array([5.0, 5.0]), np.array([3.0, 1000.0]), np.array([4.0, 4.0]))
+    assert got[0] == 3.0
+    assert got[1] > 4.0  # beyond its reach (a border cell may still list a segment)
+    empty = np.empty(0)
+    none = SegmentGrid(empty, empty, empty, empty, 1.0)
+    assert np.all(none.distance(np.array([0.0]), np.array([0.0]), np.array([5.0])) == np.inf)
+    assert none.nbytes > 0
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 60),
+    most=st.sampled_from([1e-4, 1e-3, 0.05]),
+)
+@settings(max_examples=60)
+def test_meets_boxes_never_misses_an_edge(seed: int, n: int, most: float) -> None:
+    """A box said to meet no piece meets none of the original edges (GEOS), pieces included."""
+    rng = np.random.default_rng(seed)
+    ax, ay, bx, by = _segments(rng, n, 0.01)
+    ax, ay, bx, by = ax * 1e-5, ay * 1e-5, bx * 1e-5, by * 1e-5  # degrees near (±1°)
+    grid = SegmentGrid(*pieces(ax, ay, bx, by, most), most)
+    k = 400
+    pick = rng.integers(0, n, k)
+    t = rng.random(k)
+    cx = ax[pick] + t * (bx[pick] - ax[pick]) + rng.normal(0.0, 0.002, k)
+    cy = ay[pick] + t * (by[pick] - ay[pick]) + rng.normal(0.0, 0.002, k)
+    half = rng.choice([0.0, 1e-6, 1e-4, 1e-3], k) * rng.random(k)
+    west, south, east, north = cx - half, cy - half, cx + half, cy + half
+    got = grid.meets_boxes(west, south, east, north)
+    lines = shapely.multilinestrings(
+        [shapely.linestrings([[a, b], [c, d]]) for a, b, c, d in zip(ax, ay, bx, by, strict=True)]
+    )
+    want = np.asarray(shapely.intersects(lines, shapely.box(west, south, east, north)))
+    assert not np.any(want & ~got)  # never a miss
+    # And it is not a blanket yes: boxes far from every edge are cleared.
+    far = np.asarray(shapely.distance(lines, shapely.points(cx, cy))) > 2 * half + 4 * most
+    assert not np.any(got[far & (half < 2 * most)])
