@@ -134,7 +134,7 @@ def _polygon_ranks(part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray) -
         rest = np.flatnonzero(~out)
         if rest.size:
             out[rest] = np.asarray(
-                shapely.intersects_xy(metric, mx[idx[rest]], my[idx[rest]]), dtype=np.bool_
+                _geos.intersects_xy(metric, mx[idx[rest]], my[idx[rest]]), dtype=np.bool_
             )
         return out
 
@@ -239,7 +239,7 @@ def _screen(
     span = float(np.abs(bx - ax).sum() + np.abs(by - ay).sum())
     most = max(_PIECE_BOXES * width, span / _MAX_PIECES, 1e-9)
     edges = SegmentGrid(*pieces(ax, ay, bx, by, most), most)
-    inside = np.asarray(shapely.intersects_xy(part.shape, xt, yt), dtype=np.bool_)
+    inside = np.asarray(_geos.intersects_xy(part.shape, xt, yt), dtype=np.bool_)
     clear_a = ~wild_a & ~edges.meets_boxes(box_a[0], box_a[1], -box_a[2], -box_a[3])
     clear_b = clear_a if m == 0.0 else ~wild_b & ~edges.meets_boxes(west, south, east, north)
     hold = inside & clear_a
