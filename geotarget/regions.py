@@ -30,6 +30,7 @@ import difflib
 import itertools
 import math
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -43,6 +44,12 @@ from geotarget import _geodesy, _geos, _locate, _regions_io
 from geotarget._validate import BoolArray, lon_lat_arrays, number
 from geotarget.areas import Area, Polygon, _estimated_bytes, _where
 from geotarget.errors import InvalidRegions, InvalidType, UnknownCode
+
+#: Held while a region set builds its grid index or STRtree (once, by one thread). Shared
+#: object arrays of geometries are never handed to shapely as they are: shapely (2.1) marks an
+#: input array read-only during a call, and a second thread's call on the same array then fails
+#: with "buffer source array is read-only"; a copy of the pointers costs nothing.
+_BUILDING = threading.Lock()
 
 __all__ = ["Region", "RegionHierarchy", "RegionSet"]
 
@@ -514,7 +521,7 @@ class RegionSet:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """``(west, south, east, north)`` in degrees over all regions."""
-        west, south, east, north = (float(v) for v in shapely.total_bounds(self._geoms))
+        west, south, east, north = (float(v) for v in shapely.total_bounds(self._geoms.copy()))
         return (west, south, east, north)
 
     def __len__(self) -> int:
@@ -606,8 +613,11 @@ class RegionSet:
         mx, my = x[miss], y[miss]
         tree: shapely.STRtree | None = self._lazy.get("tree")
         if tree is None:
-            tree = shapely.STRtree(self._geoms)
-            self._lazy["tree"] = tree
+            with _BUILDING:
+                tree = self._lazy.get("tree")
+                if tree is None:
+                    tree = shapely.STRtree(self._geoms.copy())
+                    self._lazy["tree"] = tree
         # A degree radius holding every point within snap_m (Euclidean in lon/lat degrees):
         # |dlat| <= snap/R_MIN, |dlon| <= snap/(A cos(lat_far)) along any path of that length.
         # One radius for all points (at the farthest latitude): the tree answers a scalar
@@ -671,8 +681,11 @@ class RegionSet:
     def _index(self) -> _locate.GridIndex:
         index: _locate.GridIndex | None = self._lazy.get("index")
         if index is None:
-            index = _locate.build(self._geoms)
-            self._lazy["index"] = index
+            with _BUILDING:  # once, by one thread
+                index = self._lazy.get("index")
+                if index is None:
+                    index = _locate.build(self._geoms.copy())
+                    self._lazy["index"] = index
         return index
 
     # --- unions --------------------------------------------------------------------------

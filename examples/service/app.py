@@ -152,11 +152,16 @@ def _deliveries(claims: list[Claims]) -> list[dict[str, str]]:
     ]
 
 
+def _iso(text: str) -> dt.datetime:
+    """``datetime.fromisoformat``, reading "Z" as UTC on Python 3.10 too (3.11 reads it)."""
+    return dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+
+
 def _at(request: Request) -> dt.datetime:
     raw = request.query_params.get("at")
     if raw is None:
         return dt.datetime.now(dt.timezone.utc)
-    at = dt.datetime.fromisoformat(raw)
+    at = _iso(raw)
     if at.tzinfo is None:
         raise GeotargetError(f"at must carry a UTC offset (got {raw!r})")
     return at
@@ -172,7 +177,7 @@ def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
     out = np.empty(texts.size, dtype="datetime64[us]")
     for i, text in enumerate(texts.tolist()):
         try:
-            at = dt.datetime.fromisoformat(text)
+            at = _iso(text)
         except ValueError:
             at = None
         if at is None or at.tzinfo is None:
