@@ -305,7 +305,7 @@ def _ring(name: str, coords: object) -> Ring:
 
 def _oriented(ring: Ring, ccw: bool) -> Ring:
     """Orient a closed ring and start it at its smallest (lon, lat) vertex: one canonical form."""
-    if sg.LinearRing(ring).is_ccw != ccw:
+    if bool(shapely.is_ccw(shapely.linearrings(np.asarray(ring, dtype=np.float64)))) != ccw:
         ring = tuple(reversed(ring))
     body = ring[:-1]
     start = body.index(min(body))
@@ -377,23 +377,27 @@ class Polygon(_PartBase):
             _oriented(_ring(f"holes[{i}]", h), ccw=False) for i, h in enumerate(holes)
         )
         margin = _margin(margin_m)
-        shell_reason = shapely.is_valid_reason(sg.Polygon(shell))
+        # shapely builds rings from arrays in C (from tuples it walks every vertex in Python).
+        shell_xy = np.asarray(shell, dtype=np.float64)
+        holes_xy = [np.asarray(h, dtype=np.float64) for h in hole_rings]
+        shell_poly = sg.Polygon(shell_xy)
+        shell_reason = shapely.is_valid_reason(shell_poly)
         if shell_reason != "Valid Geometry":
             raise InvalidArea(
                 f"exterior must not self-intersect: {_where(shell_reason)} "
                 "(use Polygon.repair(...) to repair it explicitly)"
             )
-        shell_poly = sg.Polygon(shell)
-        for i, h in enumerate(hole_rings):
-            reason = shapely.is_valid_reason(sg.Polygon(h))
+        for i, (h, h_xy) in enumerate(zip(hole_rings, holes_xy, strict=True)):
+            hole_poly = sg.Polygon(h_xy)
+            reason = shapely.is_valid_reason(hole_poly)
             if reason != "Valid Geometry":
                 raise InvalidArea(f"holes[{i}] must not self-intersect: {_where(reason)}")
-            if not shell_poly.covers(sg.Polygon(h)):
+            if not shell_poly.covers(hole_poly):
                 raise InvalidArea(
                     f"holes[{i}] must lie inside the exterior ring "
                     f"(got a hole reaching outside it near {h[0]!r})"
                 )
-        shape = sg.Polygon(shell, hole_rings)
+        shape = sg.Polygon(shell_xy, holes_xy)
         reason = shapely.is_valid_reason(shape)
         if reason != "Valid Geometry":
             raise InvalidArea(f"polygon with its holes is invalid: {_where(reason)}")
