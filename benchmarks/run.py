@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _harness import Report  # noqa: E402
+from _population import has_shared_data  # noqa: E402
 
 
 def modules() -> list[str]:
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python", "benchmarks/run.py", *sys.argv[1:]]),
         "started": started.isoformat(),
         "load_average_before": load_before,
+        # Without ../shared/data the municipality scenarios and populations use documented
+        # fallbacks (benchmarks/_population.py): such a run is not comparable with CI's.
+        "shared_data": has_shared_data(),
         "benchmarks": {},
     }
     failed: list[str] = []
@@ -97,7 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"`{results['command']}` ({'quick' if args.quick else 'full'} run), started {started}, "
         f"Python {results['python']} on {os.cpu_count()} CPUs; load average (1 min) "
-        f"{load_before} before, {results['load_average_after']} after.\n\n"
+        f"{load_before} before, {results['load_average_after']} after; "
+        + (
+            "with the shared Swedish data"
+            if results["shared_data"]
+            else "WITHOUT the shared data (fallback polygons and populations)"
+        )
+        + ".\n\n"
     )
     text = header + "\n".join(lines) + "\n\n" + "\n".join(gate_lines) + "\n"
     print(text)

@@ -273,7 +273,7 @@ def _part_reaches(
 
 
 def _project(geom: Any, t: Any) -> Any:
-    dense = shapely.segmentize(geom, _DENSIFY_DEG)
+    dense = _geodesy.densify(geom, _DENSIFY_DEG)
     return shapely.transform(dense, lambda xy: np.column_stack(t.transform(*xy.T)))
 
 

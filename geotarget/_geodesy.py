@@ -137,6 +137,30 @@ def to_aeqd(
     return np.asarray(mx, dtype=np.float64)[:n], np.asarray(my, dtype=np.float64)[:n]
 
 
+def densify(geom: Any, step_deg: float) -> Any:
+    """``shapely.segmentize`` that keeps every polygon's rings as given.
+
+    GEOS densifies a polygon through its ``Densifier``, which mends a result it finds invalid
+    with ``buffer(0)``: a near-degenerate sliver (a valid polygon nanometres wide) then loses
+    most of its length, and every distance measured to it is wrong by up to kilometres. Here
+    the rings are densified as lines and put back together, so the densified polygon has
+    exactly the input's boundary plus interpolated vertices (for a sliver it may be invalid
+    at the nanometre scale, which distances and point tests do not mind).
+    """
+    import shapely
+
+    parts = shapely.get_parts(geom)
+    if not all(shapely.get_type_id(parts) == 3):  # not (multi)polygons: lines densify as given
+        return shapely.segmentize(geom, step_deg)
+    out = []
+    for poly in parts:
+        rings = shapely.segmentize(shapely.get_rings(poly), step_deg)
+        out.append(shapely.polygons(rings[0], holes=rings[1:] if rings.size > 1 else None))
+    if shapely.get_type_id(geom) == 3:
+        return out[0]
+    return shapely.multipolygons(out)
+
+
 def geodesic_distance(lon0: float, lat0: float, lon: FloatArray, lat: FloatArray) -> FloatArray:
     """Exact WGS84 geodesic distance in metres from one point to many (``Geod.inv``)."""
     return inv_distance(lon0, lat0, lon, lat)

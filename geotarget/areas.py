@@ -489,7 +489,7 @@ class Polygon(_PartBase):
             west, south, east, north = self._shape.bounds
             lon0 = (west + east) / 2.0
             lat0 = (south + north) / 2.0
-            dense = shapely.segmentize(self._shape, _DENSIFY_DEG)
+            dense = _geodesy.densify(self._shape, _DENSIFY_DEG)
             t = _geodesy.aeqd_transformer(lon0, lat0)
             metric = shapely.transform(dense, lambda xy: np.column_stack(t.transform(*xy.T)))
             shapely.prepare(metric)
@@ -585,9 +585,18 @@ def _polygons_of(geom: Any) -> Iterator[sg.Polygon]:
 
 
 def _geodesic_area(geom: Any) -> float:
-    dense = shapely.segmentize(geom, 0.01)
-    area, _ = _geodesy.geod().geometry_area_perimeter(dense)
-    return abs(float(area))
+    """The geodesic area of (multi)polygon rings densified to 0.01°: signed ring areas summed.
+
+    What ``Geod.geometry_area_perimeter`` computes, without its per-vertex Python copies of
+    the coordinates (a quarter of the time for a municipality).
+    """
+    dense = _geodesy.densify(geom, 0.01)
+    total = 0.0
+    for ring in shapely.get_rings(shapely.get_parts(dense)):
+        xy = shapely.get_coordinates(ring)
+        area, _ = _geodesy.geod().polygon_area_perimeter(xy[:, 0], xy[:, 1])
+        total += float(area)
+    return abs(total)
 
 
 #: A part of an area: a :class:`Circle` or a :class:`Polygon`.

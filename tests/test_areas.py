@@ -804,3 +804,45 @@ def test_aeqd_transformer_equals_pyprojs_crs_transformer_and_its_cache_is_bounde
     [(entries, recent_kept)] = seen
     assert 0 < entries * _geodesy.AEQD_ENTRY_BYTES <= _geodesy.AEQD_CACHE_BYTES
     assert recent_kept  # the most recently used stays
+
+
+#: A valid polygon nanometres wide, about 2 km long: GEOS's densifier mends its densified form
+#: with ``buffer(0)``, which dropped half of its length (and of its metric frame's boundary).
+SLIVER = [
+    (125.83009079135115, 25.085414622991095),
+    (125.82057752948839, 25.09921094948129),
+    (125.81918353235758, 25.10123255256766),
+]
+
+
+def _brute_distance_m(lon: np.ndarray, lat: np.ndarray, ring: list[tuple[float, float]]) -> Any:
+    """Oracle: Geod.inv from each point to the ring's edges sampled every 1e-6° (~0.1 m)."""
+    line = shapely.segmentize(sg.LineString([*ring, ring[0]]), 1e-6)
+    xy = shapely.get_coordinates(line)
+    g = pyproj.Geod(ellps="WGS84")
+    out = np.empty(lon.size)
+    for i in range(lon.size):
+        _, _, d = g.inv(np.full(len(xy), lon[i]), np.full(len(xy), lat[i]), xy[:, 0], xy[:, 1])
+        out[i] = d.min()
+    return out
+
+
+def test_a_sliver_keeps_its_whole_boundary_in_the_metric_frame() -> None:
+    from geotarget import _geodesy
+
+    poly = Polygon(SLIVER, margin_m=60.0)
+    assert shapely.length(_geodesy.densify(poly.shape, 0.001)) == pytest.approx(poly.shape.length)
+    rng = np.random.default_rng(3)
+    g = pyproj.Geod(ellps="WGS84")
+    # Points up to 150 m from random spots along the sliver's edges.
+    edge = rng.integers(0, 3, 300)
+    t = rng.uniform(0.0, 1.0, 300)
+    a = np.array(SLIVER)[edge]
+    b = np.array(SLIVER)[(edge + 1) % 3]
+    base = a + (b - a) * t[:, None]
+    lon, lat, _ = g.fwd(base[:, 0], base[:, 1], rng.uniform(0, 360, 300), rng.uniform(0, 150, 300))
+    want = _brute_distance_m(lon, lat, SLIVER)
+    clear = np.abs(want - 60.0) > 0.5  # the metric frame's error is far below that
+    assert clear.sum() > 200
+    got = poly.contains(lon, lat)
+    np.testing.assert_array_equal(got[clear], (want <= 60.0)[clear])

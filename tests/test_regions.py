@@ -952,13 +952,16 @@ def _aeqd_distance(lon: float, lat: float, geom: Any) -> float:
     """Oracle: geodesic metres from a point to a lon/lat polygon.
 
     Measured in an AEQD frame centred on the point (exact for distances from the centre), the
-    polygon densified to 0.0001°.
+    polygon densified to 0.0001°. The callers' points lie outside the polygon, so this is the
+    distance to its boundary, densified as lines: GEOS densifies a *polygon* through
+    ``buffer(0)`` when the result looks invalid, which collapses a near-degenerate sliver (area
+    ~1e-16 deg²) and made this oracle answer hundreds of metres too far.
     """
     crs = pyproj.CRS.from_proj4(
         f"+proj=aeqd +lat_0={lat!r} +lon_0={lon!r} +ellps=WGS84 +units=m +no_defs"
     )
     t = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    dense = shapely.segmentize(geom, 0.0001)
+    dense = shapely.segmentize(shapely.boundary(geom), 0.0001)
     metric = shapely.transform(dense, lambda xy: np.column_stack(t.transform(*xy.T)))
     return float(metric.distance(sg.Point(0.0, 0.0)))
 

@@ -341,7 +341,10 @@ def classify(
         ranks = table[rows]
     else:
         # Sort (row, rank) pairs as one integer key; of repeated rows keep the best rank.
-        key = np.concatenate(rows_list).astype(np.int64) * 4
+        # int32 keys while they fit (snapshots under 2**29 rows): they sort in about 60 % of
+        # the time of int64 ones.
+        wide = np.int64 if len(positions) >= 1 << 29 else np.int32
+        key = np.concatenate(rows_list).astype(wide) * 4
         key += np.concatenate(rank_list)
         key.sort()
         rows = (key >> 2).astype(np.int32)
