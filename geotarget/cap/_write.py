@@ -8,6 +8,7 @@ reader's limits would refuse it, so every written document reads back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -20,7 +21,12 @@ from geotarget.errors import InvalidAlert
 NAMESPACE = CAP12
 
 
+_SPECIAL = re.compile("[&<>\r]")
+
+
 def _esc(text: str) -> str:
+    if _SPECIAL.search(text) is None:  # most values: nothing to escape
+        return text
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
     )
@@ -54,6 +60,9 @@ def _quoted(items: Sequence[str]) -> str:
     return " ".join(f'"{s}"' if any(c.isspace() for c in s) else s for s in items)
 
 
+_INDENT = tuple("  " * depth for depth in range(6))  # elements nest at most 5 deep
+
+
 class _Writer:
     def __init__(self) -> None:
         self.lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<alert xmlns="{NAMESPACE}">']
@@ -62,14 +71,14 @@ class _Writer:
     def leaf(self, depth: int, name: str, text: str | None) -> None:
         if text is not None:
             self.elements += 1
-            self.lines.append(f"{'  ' * depth}<{name}>{_esc(text)}</{name}>")
+            self.lines.append(f"{_INDENT[depth]}<{name}>{_esc(text)}</{name}>")
 
     def open(self, depth: int, name: str) -> None:
         self.elements += 1
-        self.lines.append(f"{'  ' * depth}<{name}>")
+        self.lines.append(f"{_INDENT[depth]}<{name}>")
 
     def close(self, depth: int, name: str) -> None:
-        self.lines.append(f"{'  ' * depth}</{name}>")
+        self.lines.append(f"{_INDENT[depth]}</{name}>")
 
     def pairs(self, depth: int, name: str, items: Sequence[NamedValue]) -> None:
         for item in items:
