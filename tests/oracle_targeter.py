@@ -148,10 +148,27 @@ def _aeqd(lon0: float, lat0: float) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
 
 
+def _densified(geom: Any) -> Any:
+    """Every ring densified as a line, the polygons rebuilt from them.
+
+    ``shapely.segmentize`` of a *polygon* runs GEOS's Densifier, which mends a result it finds
+    invalid with ``buffer(0)``: a nanometre-wide sliver then loses most of its boundary.
+    """
+    if geom.geom_type not in ("Polygon", "MultiPolygon"):
+        return shapely.segmentize(geom, DENSIFY_DEG)
+    polys = [
+        sg.Polygon(
+            shapely.segmentize(p.exterior, DENSIFY_DEG),
+            [shapely.segmentize(h, DENSIFY_DEG) for h in p.interiors],
+        )
+        for p in getattr(geom, "geoms", [geom])
+    ]
+    return polys[0] if geom.geom_type == "Polygon" else sg.MultiPolygon(polys)
+
+
 def _project(geom: Any, lon0: float, lat0: float) -> Any:
     t = _aeqd(lon0, lat0)
-    dense = shapely.segmentize(geom, DENSIFY_DEG)
-    return shapely.transform(dense, lambda xy: np.column_stack(t.transform(*xy.T)))
+    return shapely.transform(_densified(geom), lambda xy: np.column_stack(t.transform(*xy.T)))
 
 
 def _point_in(lon: float, lat: float, lon0: float, lat0: float) -> sg.Point:

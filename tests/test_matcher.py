@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import shapely
+import shapely.geometry as sg
 from _matcher_helpers import GEOD, FloatArray, build_area, cloud
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -552,11 +553,22 @@ def _oracle_ranks(part: Circle | Polygon, x: Any, y: Any, r: Any) -> npt.NDArray
     m = part.margin_m
     in_poly = shapely.intersects_xy(part.shape, x, y)
     contained = part.contains(x, y)
-    lon0, lat0, metric = part._frame()
     import pyproj
 
+    # The polygon's metric frame as documented (Polygon.margin_error_bound_m): azimuthal
+    # equidistant at the centre of its lon/lat bounds, its rings densified to 0.001° as lines.
+    west, south, east, north = part.shape.bounds
+    lon0, lat0 = (west + east) / 2.0, (south + north) / 2.0
     crs = pyproj.CRS.from_proj4(f"+proj=aeqd +lat_0={lat0!r} +lon_0={lon0!r} +ellps=WGS84")
-    mx, my = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(x, y)
+    t = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    rings = [
+        shapely.transform(
+            shapely.segmentize(ring, 0.001), lambda xy: np.column_stack(t.transform(*xy.T))
+        )
+        for ring in [part.shape.exterior, *part.shape.interiors]
+    ]
+    metric = sg.Polygon(rings[0], rings[1:])
+    mx, my = t.transform(x, y)
     pts = shapely.points(mx, my)
     d_poly = shapely.distance(metric, pts)
     d_edge = shapely.distance(shapely.boundary(metric), pts)
@@ -612,6 +624,34 @@ def test_classify_equals_the_definition(spec: dict[str, Any], factor: float) -> 
     if factor == 0.0:
         inside = rows[states == Location.INSIDE]
         np.testing.assert_array_equal(inside, np.intersect1d(index.query(area), sel))
+
+
+@pytest.mark.parametrize("margin_m", [0.0, 60.0])
+def test_classify_of_a_sliver_equals_the_definition(margin_m: float) -> None:
+    """A valid polygon nanometres wide keeps its whole boundary: disks along all of it ranked.
+
+    (Its metric frame once lost half of the boundary: GEOS mended the densified polygon.)
+    """
+    ring = [
+        (125.83009079135115, 25.085414622991095),
+        (125.82057752948839, 25.09921094948129),
+        (125.81918353235758, 25.10123255256766),
+    ]
+    part = Polygon(ring, margin_m=margin_m)
+    rng = np.random.default_rng(11)
+    n = 3000
+    edge = rng.integers(0, 3, n)
+    t = rng.uniform(0.0, 1.0, n)
+    a, b = np.array(ring)[edge], np.array(ring)[(edge + 1) % 3]
+    base = a + (b - a) * t[:, None]
+    lon, lat, _ = GEOD.fwd(base[:, 0], base[:, 1], rng.uniform(0, 360, n), rng.uniform(0, 150, n))
+    acc = rng.uniform(0.0, 80.0, n)
+    rows, states = _index(lon, lat, accuracy_m=acc).classify(part, LocationRule(), NOW)
+    want = _oracle_ranks(part, np.asarray(lon), np.asarray(lat), acc)
+    full = np.zeros(n, dtype=np.int64)
+    full[rows] = np.where(states == Location.INSIDE, 2, 1)
+    assert (want > 0).sum() > 500
+    np.testing.assert_array_equal(full, want)
 
 
 def test_classify_example() -> None:
