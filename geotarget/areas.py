@@ -482,13 +482,25 @@ class Polygon(_PartBase):
 
     # --- margin ----------------------------------------------------------------------------
 
+    def _frame_origin(self) -> tuple[float, float]:
+        """The centre of the metric frame: the middle of the polygon's lon/lat bounds."""
+        west, south, east, north = self._shape.bounds
+        return (west + east) / 2.0, (south + north) / 2.0
+
+    def _frame_if_built(self) -> tuple[float, float, Any] | None:
+        """The metric frame when an earlier call built it, else None (nothing is built)."""
+        cached = self._metric
+        return None if cached is None else tuple(cached)
+
     def _frame(self) -> tuple[float, float, Any]:
-        """(lon0, lat0, boundary in metres): the local azimuthal-equidistant frame, cached."""
+        """(lon0, lat0, polygon in metres): the local azimuthal-equidistant frame, cached.
+
+        Every ring densified to :data:`_DENSIFY_DEG` (each edge on its own, as
+        :func:`geotarget._geodesy.densify` does) and projected about :meth:`_frame_origin`.
+        """
         cached = self._metric
         if cached is None:
-            west, south, east, north = self._shape.bounds
-            lon0 = (west + east) / 2.0
-            lat0 = (south + north) / 2.0
+            lon0, lat0 = self._frame_origin()
             dense = _geodesy.densify(self._shape, _DENSIFY_DEG)
             t = _geodesy.aeqd_transformer(lon0, lat0)
             metric = shapely.transform(dense, lambda xy: np.column_stack(t.transform(*xy.T)))

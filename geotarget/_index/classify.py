@@ -50,9 +50,9 @@ from geotarget._index.boundary import (
     ring_edges,
 )
 from geotarget._index.leaves import Leaves
-from geotarget._index.segments import BAND_M, SegmentGrid, pieces
+from geotarget._index.segments import BAND_M, SegmentGrid, cut
 from geotarget._validate import BoolArray, FloatArray
-from geotarget.areas import Area, Circle, Polygon
+from geotarget.areas import _DENSIFY_DEG, Area, Circle, Polygon
 from geotarget.positions import Location, LocationRule, Positions, _at
 
 I32Array = npt.NDArray[np.int32]
@@ -91,11 +91,47 @@ def _circle_ranks(
     return np.where(holds, _HOLDS, np.where(meets, _MEETS, 0))
 
 
-def _polygon_ranks(part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray) -> npt.NDArray[Any]:
+def _local_edges(
+    part: Polygon, lon0: float, lat0: float, near: IntArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The metric frame's segments that come from the polygon's lon/lat edges ``near``.
+
+    Each edge densified on its own and projected, exactly as :meth:`Polygon._frame` densifies
+    and projects the whole boundary: the same vertices, so the same segments.
+    """
+    ax, ay, bx, by = ring_edges(part.shape)
+    ends = np.stack([np.column_stack([ax[near], ay[near]]), np.column_stack([bx[near], by[near]])])
+    lines = shapely.segmentize(shapely.linestrings(ends.transpose(1, 0, 2)), _DENSIFY_DEG)
+    xy, line = shapely.get_coordinates(lines, return_index=True)
+    mx, my = _geodesy.to_aeqd(lon0, lat0, xy[:, 0], xy[:, 1])
+    same = line[1:] == line[:-1]
+    return mx[:-1][same], my[:-1][same], mx[1:][same], my[1:][same]
+
+
+def _polygon_ranks(
+    part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray, near: IntArray | None = None
+) -> npt.NDArray[Any]:
+    """Exact ranks in the polygon's metric frame.
+
+    ``near``: the polygon's lon/lat edges that every point's box grown by its reach may meet
+    (None: unknown). With no margin and no frame built yet, the distances come from those
+    edges alone, projected (:func:`_local_edges`), so a large polygon with few devices near
+    its boundary projects only the boundary near them; the whole frame is built only for a
+    point GEOS must decide.
+    """
     m = part.margin_m
     in_poly = np.asarray(_geos.intersects_xy(part.shape, x, y), dtype=np.bool_)
     contained = part.contains(x, y) if m > 0.0 else in_poly
-    lon0, lat0, metric = part._frame()
+    built = part._frame_if_built()
+    local = built is None and near is not None and m == 0.0
+    lon0, lat0 = part._frame_origin() if built is None else built[:2]
+    frame: dict[str, Any] = {} if built is None else {"metric": built[2]}
+
+    def metric() -> Any:
+        if "metric" not in frame:
+            frame["metric"] = part._frame()[2]
+        return frame["metric"]
+
     mx, my = _geodesy.to_aeqd(lon0, lat0, x, y)
     holds = contained & (r == 0.0)
     meets = contained.copy()
@@ -107,10 +143,13 @@ def _polygon_ranks(part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray) -
     dist = np.full(x.size, np.nan)
     ask = np.flatnonzero((r > 0.0) & (reach >= 0.0))
     if ask.size:
-        ax, ay, bx, by = ring_edges(metric)
+        if local:
+            assert near is not None
+            ax, ay, bx, by = _local_edges(part, lon0, lat0, near)
+        else:
+            ax, ay, bx, by = ring_edges(metric())
         grid = SegmentGrid(ax, ay, bx, by, 2.0 * float(np.median(reach[ask])))
         dist[ask] = grid.distance(mx[ask], my[ask], reach[ask])
-    lazy: dict[str, Any] = {}
 
     def boundary_within(idx: IntArray, d: FloatArray) -> BoolArray:
         """Whether the metric boundary is within ``d`` of each point ``idx``."""
@@ -120,21 +159,28 @@ def _polygon_ranks(part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray) -
         sure &= d <= reach[idx]  # the distance is exact only up to the reach
         unsure = np.flatnonzero(~sure)
         if unsure.size:
-            if "boundary" not in lazy:
-                lazy["boundary"] = shapely.boundary(metric)
-                shapely.prepare(lazy["boundary"])
+            if "boundary" not in frame:
+                frame["boundary"] = shapely.boundary(metric())
+                shapely.prepare(frame["boundary"])
             u = idx[unsure]
             pts = shapely.points(mx[u], my[u])
-            out[unsure] = np.asarray(_dwithin(lazy["boundary"], pts, d[unsure]), dtype=np.bool_)
+            out[unsure] = np.asarray(_dwithin(frame["boundary"], pts, d[unsure]), dtype=np.bool_)
         return np.asarray(out, dtype=np.bool_)
 
     def polygon_within(idx: IntArray, d: FloatArray) -> BoolArray:
         """Whether the metric polygon is within ``d`` of each point: in it, or near its boundary."""
         out = boundary_within(idx, d)
         rest = np.flatnonzero(~out)
+        if rest.size and local:
+            # A point farther than _PAD_M from the metric boundary is on the same side of it
+            # as of the lon/lat boundary (the two lie within the frame's densification and
+            # rounding of each other): in_poly decides it, the frame only the rest.
+            far = np.minimum(dist[idx[rest]], reach[idx[rest]]) > _PAD_M + BAND_M
+            out[rest[far]] = in_poly[idx[rest[far]]]
+            rest = rest[~far]
         if rest.size:
             out[rest] = np.asarray(
-                _geos.intersects_xy(metric, mx[idx[rest]], my[idx[rest]]), dtype=np.bool_
+                _geos.intersects_xy(metric(), mx[idx[rest]], my[idx[rest]]), dtype=np.bool_
             )
         return out
 
@@ -218,14 +264,15 @@ def _screen(
     todo: IntArray,
     rank: npt.NDArray[Any],
     scale: float,
-) -> IntArray:
+) -> tuple[IntArray, IntArray | None]:
     """Decide devices ``todo`` whose grown box meets none of the polygon's own edges.
 
     The same growth as :func:`_boxes_decided`, tested against the lon/lat edges themselves (cut
     into short pieces and bucketed, :meth:`SegmentGrid.meets_boxes`) instead of the boundary
     grid's marked cells: a box meeting no edge is wholly inside or outside the polygon, which
     the device's own point decides (``intersects_xy``). Sets ``rank`` of the devices decided
-    to hold; returns the devices still undecided.
+    to hold; returns the devices still undecided and, for a polygon without margin, the
+    lon/lat edges their boxes may meet (None when unknown: a box too wide to look up).
     """
     m = part.margin_m
     xt, yt, rt = x[todo], y[todo], r[todo]
@@ -238,13 +285,19 @@ def _screen(
     width = float(np.median(np.maximum(east - west, north - south)))
     span = float(np.abs(bx - ax).sum() + np.abs(by - ay).sum())
     most = max(_PIECE_BOXES * width, span / _MAX_PIECES, 1e-9)
-    edges = SegmentGrid(*pieces(ax, ay, bx, by, most), most)
+    pax, pay, pbx, pby, piece_edge = cut(ax, ay, bx, by, most)
+    edges = SegmentGrid(pax, pay, pbx, pby, most)
     inside = np.asarray(_geos.intersects_xy(part.shape, xt, yt), dtype=np.bool_)
     clear_a = ~wild_a & ~edges.meets_boxes(box_a[0], box_a[1], -box_a[2], -box_a[3])
     clear_b = clear_a if m == 0.0 else ~wild_b & ~edges.meets_boxes(west, south, east, north)
     hold = inside & clear_a
     rank[todo[hold]] = _HOLDS
-    return todo[~hold & ~(~inside & clear_b)]
+    left = ~hold & ~(~inside & clear_b)
+    near: IntArray | None = None
+    if m == 0.0 and not wild_b[left].any():
+        met = edges.segments_meeting(west[left], south[left], east[left], north[left])
+        near = None if met is None else np.unique(piece_edge[met])
+    return todo[left], near
 
 
 def _window(part: Circle | Polygon, r_all: float) -> tuple[float, float, float, float]:
@@ -307,10 +360,11 @@ def _part_ranks(
             )
             rank = np.where(hold, _HOLDS, 0)
             todo = np.flatnonzero(~hold & ~none_)
+            near: IntArray | None = None
             if todo.size:
-                todo = _screen(part, x, y, r, todo, rank, scale)
+                todo, near = _screen(part, x, y, r, todo, rank, scale)
             if todo.size:
-                rank[todo] = _polygon_ranks(part, x[todo], y[todo], r[todo])
+                rank[todo] = _polygon_ranks(part, x[todo], y[todo], r[todo], near)
         keep = rank > 0
         rows_out.append(rows[keep])
         ranks_out.append(rank[keep].astype(np.int8))

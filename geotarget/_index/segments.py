@@ -207,6 +207,23 @@ class SegmentGrid:
         only by more than a rounding tolerance. Boxes spanning more than :data:`MAX_SPAN` cells
         in an axis answer yes.
         """
+        return self._box_meets(west, south, east, north)[0]
+
+    def segments_meeting(
+        self, west: FloatArray, south: FloatArray, east: FloatArray, north: FloatArray
+    ) -> IntArray | None:
+        """The segments (ascending ids) that may meet one of the boxes, as :meth:`meets_boxes`.
+
+        Every segment meeting a box is listed (a listed one may not meet any). None when a box
+        spans more than :data:`MAX_SPAN` cells in an axis: its segments are not looked up.
+        """
+        seg = self._box_meets(west, south, east, north)[1]
+        return None if seg is None else np.unique(seg)
+
+    def _box_meets(
+        self, west: FloatArray, south: FloatArray, east: FloatArray, north: FloatArray
+    ) -> tuple[npt.NDArray[np.bool_], IntArray | None]:
+        """Per box, whether it may meet a segment; and the segments met (None: a box was wide)."""
         n = west.size
         out = np.zeros(n, dtype=np.bool_)
         # Padded for the rounding of pieces' interpolated ends (see pieces()).
@@ -222,9 +239,10 @@ class SegmentGrid:
         wy = iy1 - iy0 + 1
         wide = (wx > MAX_SPAN) | (wy > MAX_SPAN)
         out[wide] = True
+        met: IntArray | None = None if wide.any() else np.empty(0, dtype=np.intp)
         boxes = np.flatnonzero(~wide)
         if boxes.size == 0 or self._seg.size == 0:
-            return out
+            return out, met
         k_per = (wx * wy)[boxes]
         p = np.repeat(boxes, k_per)
         k = np.arange(p.size) - np.repeat(np.cumsum(k_per) - k_per, k_per)
@@ -233,7 +251,7 @@ class SegmentGrid:
         cnt = self._starts[cell + 1] - s0
         q = np.repeat(p, cnt)
         if q.size == 0:
-            return out
+            return out, met
         seg = self._seg[np.arange(q.size) - np.repeat(np.cumsum(cnt) - cnt - s0, cnt)]
         ax, ay, ex, ey = self._ax[seg], self._ay[seg], self._ex[seg], self._ey[seg]
         w, s, e, nn = west[q], south[q], east[q], north[q]
@@ -248,7 +266,7 @@ class SegmentGrid:
             below &= c < -tol
         meet = overlap & ~above & ~below
         out[q[meet]] = True
-        return out
+        return out, (None if met is None else seg[meet].astype(np.intp))
 
 
 def pieces(
@@ -258,6 +276,14 @@ def pieces(
 
     A point of a segment lies within rounding (~1e-15 of the coordinates) of a piece.
     """
+    pax, pay, pbx, pby, _ = cut(ax, ay, bx, by, most)
+    return pax, pay, pbx, pby
+
+
+def cut(
+    ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray, most: float
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, IntArray]:
+    """:func:`pieces`, and per piece the index of the segment it was cut from."""
     k = np.maximum(np.maximum(np.ceil(np.abs(bx - ax) / most), np.ceil(np.abs(by - ay) / most)), 1)
     k = k.astype(np.intp)
     edge = np.repeat(np.arange(k.size), k)
@@ -265,4 +291,10 @@ def pieces(
     kk = k[edge].astype(np.float64)
     t0, t1 = j / kk, (j + 1) / kk
     ex, ey = bx[edge] - ax[edge], by[edge] - ay[edge]
-    return ax[edge] + ex * t0, ay[edge] + ey * t0, ax[edge] + ex * t1, ay[edge] + ey * t1
+    return (
+        ax[edge] + ex * t0,
+        ay[edge] + ey * t0,
+        ax[edge] + ex * t1,
+        ay[edge] + ey * t1,
+        edge,
+    )
