@@ -38,6 +38,12 @@ PASSAGES = [
     ),
     ("dask.rst", "Numbers\n-------", "\nWhat is left\n", "dask"),
     # The performance page: one passage per section that quotes timings.
+    (
+        "performance.rst",
+        "The matcher: area → devices\n---",
+        "\nCaches and threads\n",
+        "matcher",
+    ),
     ("performance.rst", "``target()`` of a new alert\n---", "\n.. cold-target-start", "targeting"),
     ("performance.rst", ".. tip-budget-start", ".. tip-budget-end", "ledger"),
     ("performance.rst", "Regions\n-------", "\nThe delivery ledger\n", "regions"),
