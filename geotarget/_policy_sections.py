@@ -7,24 +7,22 @@ with its path and raised as one :class:`~geotarget.errors.InvalidPolicy`.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from geotarget._kind_rules import KindRules, rules_from_table
 from geotarget.alerts import NamedValue
-from geotarget.errors import GeotargetError, InvalidPolicy, MissingExtra, Problem
+from geotarget.errors import GeotargetError, InvalidPolicy, Problem
 from geotarget.issuers import Issuer, Issuers
 from geotarget.kinds import RecognitionRule, Recognizer
+from geotarget.rollout import _io
 
 #: Largest policy document or certificate file read, in bytes.
 MAX_BYTES = 4 * 1024 * 1024
-_TOO_DEEP = "nested too deeply: a policy is at most a few levels of tables and arrays"
 _RULE_KEYS = ("name", "kind", "events", "categories", "event_codes", "senders")
 _ISSUER_KEYS = (
     "name", "senders", "kinds", "regions", "acts_for", "signature", "certificates",
@@ -57,29 +55,7 @@ def load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise InvalidPolicy([Problem("", f"not UTF-8 text: {err}")]) from err
-    if fmt == "JSON":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise InvalidPolicy([Problem("", f"not valid JSON: {err}")]) from err
-        except RecursionError:
-            raise InvalidPolicy([Problem("", _TOO_DEEP)]) from None
-        except ValueError as err:  # an integer beyond Python's 4,300-digit conversion limit
-            raise InvalidPolicy([Problem("", f"not valid JSON: {err}")]) from None
-    else:
-        name = "tomllib" if sys.version_info >= (3, 11) else "tomli"
-        try:
-            toml = importlib.import_module(name)
-        except ImportError as err:
-            raise MissingExtra("toml", "reading a TOML policy on Python 3.10") from err
-        try:
-            data = toml.loads(text)
-        except toml.TOMLDecodeError as err:
-            raise InvalidPolicy([Problem("", f"not valid TOML: {err}")]) from err
-        except RecursionError:
-            raise InvalidPolicy([Problem("", _TOO_DEEP)]) from None
-        except ValueError as err:  # an integer beyond Python's 4,300-digit conversion limit
-            raise InvalidPolicy([Problem("", f"not valid TOML: {err}")]) from None
+    data = _io.parse(text, fmt)
     if not isinstance(data, Mapping):
         raise InvalidPolicy([Problem("", f"a policy must be a table (got {type(data).__name__})")])
     return data
