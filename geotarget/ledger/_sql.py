@@ -47,6 +47,7 @@ from geotarget.ledger._model import (
     device_batch,
     from_micros,
     micros,
+    stored_claims,
 )
 from geotarget.ledger._store import DEFAULT_LEASE as DEFAULT_LEASE  # targeting.py imports it here
 from geotarget.ledger._store import StoreBase, claim_status
@@ -547,15 +548,13 @@ class _SqlTx:
             ),
             (incident_id,),
         ).fetchall()
-        devices = np.array([r[0] for r in rows], dtype=np.str_)
-        return Claims(
-            incident=key,
-            version=vid,
-            kind=DeliveryKind.RETRACTION,
-            status=ClaimStatus.CANCELLED,
-            source=devices,
-            positions=np.arange(devices.size, dtype=np.int64),
-            lease_until=from_micros(max((r[1] for r in rows), default=at_us + lease_us)),
+        return stored_claims(
+            key,
+            vid,
+            DeliveryKind.RETRACTION,
+            ClaimStatus.CANCELLED,
+            np.array([r[0] for r in rows], dtype=np.str_),
+            from_micros(max((r[1] for r in rows), default=at_us + lease_us)),
         )
 
 
@@ -567,18 +566,14 @@ def _group(rows: list[Any], lease_until: datetime | None) -> list[Claims]:
     groups: dict[tuple[str, str, int], list[str]] = {}
     for inc, ver, kind, device in rows:
         groups.setdefault((inc, ver, int(kind)), []).append(device)
-    out = []
-    for (inc, ver, kind), devices in sorted(groups.items()):
-        arr = np.array(devices, dtype=np.str_)
-        out.append(
-            Claims(
-                incident=inc,
-                version=ver,
-                kind=_KIND[kind],
-                status=ClaimStatus.CLAIMED,
-                source=arr,
-                positions=np.arange(arr.size, dtype=np.int64),
-                lease_until=lease_until,
-            )
+    return [
+        stored_claims(
+            inc,
+            ver,
+            _KIND[kind],
+            ClaimStatus.CLAIMED,
+            np.array(devices, dtype=np.str_),
+            lease_until,
         )
-    return out
+        for (inc, ver, kind), devices in sorted(groups.items())
+    ]
