@@ -163,12 +163,6 @@ class MemoryLedger(StoreBase):
     def close(self) -> None:
         """Nothing to release (for symmetry with the durable stores)."""
 
-    def __enter__(self) -> MemoryLedger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _vindex(self, version: str) -> int:
         i = self._version_index.get(version)
         if i is None:

@@ -159,12 +159,6 @@ class PostgresLedger(SqlStore):
             if self._conn is not None:
                 self._conn.close()
 
-    def __enter__(self) -> PostgresLedger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @contextmanager
     def _tx_locked(self, durable: bool = True) -> Iterator[Any]:
         pg = self._pg

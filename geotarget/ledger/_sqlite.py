@@ -219,12 +219,6 @@ class SQLiteLedger(SqlStore):
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> SQLiteLedger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @contextmanager
     def _tx(self, durable: bool = False) -> Iterator[sqlite3.Cursor]:
         with self._lock:
