@@ -149,16 +149,12 @@ class SqlStore(StoreBase):
 
     @abc.abstractmethod
     def _insert_claims(
-        self,
-        cur: Any,
-        incident_id: int,
-        kind: int,
-        version_id: int,
-        payload: Payload,
-        state: int,
-        lease_us: int,
+        self, cur: Any, incident_id: int, version_id: int, payload: Payload, lease_us: int
     ) -> npt.NDArray[np.int64]:
-        """Insert the payload's devices not yet claimed; return their payload indices."""
+        """Insert the payload's devices not yet claimed; return their payload indices.
+
+        Each new row is a pending (state 0) alert delivery (kind 0) leased until ``lease_us``.
+        """
 
     @abc.abstractmethod
     def _source(self, ids: IdArray) -> tuple[str, Any]:
@@ -244,7 +240,7 @@ class SqlStore(StoreBase):
             if len(payload) == 0:
                 return status, _EMPTY_INT
             new = self._insert_claims(
-                cur, incident_id, 0, self._token(cur, version), payload, 0, at_us + lease_us
+                cur, incident_id, self._token(cur, version), payload, at_us + lease_us
             )
         self._remember(key, payload)
         return status, np.sort(payload.positions()[new])
