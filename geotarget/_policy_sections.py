@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,17 +81,29 @@ def _table_array(data: Mapping[str, Any], key: str) -> tuple[list[Any], list[Pro
     return value, []
 
 
+def _entries(
+    raw: list[Any], name: str, keys: tuple[str, ...], problems: list[Problem]
+) -> Iterator[tuple[str, Mapping[str, Any], list[Problem]]]:
+    """Each table of the array ``name``: its path, the table and its unknown keys' problems.
+
+    A problem for an entry that is not a table (then skipped) or for an unknown key is
+    appended to ``problems``.
+    """
+    for i, entry in enumerate(raw):
+        path = f"{name}[{i}]"
+        if not isinstance(entry, Mapping):
+            problems.append(Problem(path, f"must be a table (got {type(entry).__name__})"))
+            continue
+        bad = _unknown(entry, keys, path)
+        problems += bad
+        yield path, entry, bad
+
+
 def recognizer(data: Mapping[str, Any]) -> Recognizer:
     """The ``recognition`` array as a :class:`Recognizer` (empty when absent)."""
     raw, problems = _table_array(data, "recognition")
     rules = []
-    for i, entry in enumerate(raw):
-        path = f"recognition[{i}]"
-        if not isinstance(entry, Mapping):
-            problems.append(Problem(path, f"must be a table (got {type(entry).__name__})"))
-            continue
-        bad = _unknown(entry, _RULE_KEYS, path)
-        problems += bad
+    for path, entry, bad in _entries(raw, "recognition", _RULE_KEYS, problems):
         codes: list[NamedValue] = []
         raw_codes = entry.get("event_codes", [])
         if not isinstance(raw_codes, list):
@@ -187,13 +199,7 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
     if problems:
         problems[0] = Problem("issuers", 'must be "any" or an array of issuer tables')
     found = []
-    for i, entry in enumerate(raw):
-        path = f"issuers[{i}]"
-        if not isinstance(entry, Mapping):
-            problems.append(Problem(path, f"must be a table (got {type(entry).__name__})"))
-            continue
-        bad = _unknown(entry, _ISSUER_KEYS, path)
-        problems += bad
+    for path, entry, bad in _entries(raw, "issuers", _ISSUER_KEYS, problems):
         fields = {k: v for k, v in entry.items() if k not in ("signature", "certificates")}
         signature = entry.get("signature", "optional")
         if signature not in ("required", "optional"):
