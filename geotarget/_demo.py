@@ -228,12 +228,31 @@ def _scene_policy(stage: Stage) -> None:
     say()
 
 
-def _message(sv: str, en: str, where: str) -> tuple[Any, Any]:
+def _alert(
+    make: Callable[..., Alert],
+    identifier: str,
+    at: dt.datetime,
+    area: Circle,
+    expires: dt.datetime,
+    *,
+    sv: str,
+    en: str,
+    where: str,
+    **more: Any,
+) -> Alert:
+    """A pilot alert from :data:`SENDER`, sent and starting ``at``; each text is its headline."""
     from geotarget import pilot
 
-    return (
-        pilot.Message(headline=sv, description=sv, area_description=where),
-        pilot.Message(headline=en, description=en, area_description=where),
+    return make(
+        identifier=identifier,
+        sender=SENDER,
+        sent=at,
+        area=area,
+        sv=pilot.Message(headline=sv, description=sv, area_description=where),
+        en=pilot.Message(headline=en, description=en, area_description=where),
+        onset=at,
+        expires=expires,
+        **more,
     )
 
 
@@ -242,20 +261,15 @@ def _scene_explosion(stage: Stage, story: Story) -> None:
     from geotarget import pilot
 
     at = stage.at
-    sv, en = _message(
-        "Explosionsrisk vid Sergels torg. Lämna området.",
-        "Risk of explosion at Sergels torg. Leave the area.",
-        "Sergels torg",
-    )
-    story.explosion = pilot.explosion(
-        identifier="SE-POL-2024-0001",
-        sender=SENDER,
-        sent=at,
-        area=Circle(*SERGELS_TORG, 500.0),
-        sv=sv,
-        en=en,
-        onset=at,
-        expires=at + dt.timedelta(hours=3),
+    story.explosion = _alert(
+        pilot.explosion,
+        "SE-POL-2024-0001",
+        at,
+        Circle(*SERGELS_TORG, 500.0),
+        at + dt.timedelta(hours=3),
+        sv="Explosionsrisk vid Sergels torg. Lämna området.",
+        en="Risk of explosion at Sergels torg. Leave the area.",
+        where="Sergels torg",
     )
     stage.say("1. Explosion: risk of explosion, 500 m around Sergels torg (enabled in all Sweden)")
     story.results["explosion"] = _target(stage, story, story.explosion, stage.index, at, first=True)
@@ -267,20 +281,15 @@ def _scene_tips(stage: Stage, story: Story) -> None:
     from geotarget import pilot
 
     at = stage.at
-    sv, en = _message(
-        "Polisen söker tips om ett rån vid Stockholm C.",
-        "The police ask for tips about a robbery at Stockholm Central.",
-        "Stockholm C",
-    )
-    story.tips = pilot.tip_request(
-        identifier="SE-POL-2024-0002",
-        sender=SENDER,
-        sent=at,
-        area=Circle(*STOCKHOLM_C, 2000.0),
-        sv=sv,
-        en=en,
-        onset=at,
-        expires=at + dt.timedelta(days=2),
+    story.tips = _alert(
+        pilot.tip_request,
+        "SE-POL-2024-0002",
+        at,
+        Circle(*STOCKHOLM_C, 2000.0),
+        at + dt.timedelta(days=2),
+        sv="Polisen söker tips om ett rån vid Stockholm C.",
+        en="The police ask for tips about a robbery at Stockholm Central.",
+        where="Stockholm C",
     )
     say = stage.say
     say("2. Tip request: a robbery at Stockholm C, 2 km around it (enabled in Stockholms län)")
@@ -298,20 +307,15 @@ def _scene_blocked(stage: Stage, story: Story) -> None:
     from geotarget import pilot
 
     at = stage.at
-    sv, en = _message(
-        "Bedrägerier mot äldre: falska poliser ringer.",
-        "Fraud against the elderly: fake police officers are calling.",
-        "Göteborg centrum",
-    )
-    story.modus = pilot.crime_modus(
-        identifier="SE-POL-2024-0003",
-        sender=SENDER,
-        sent=at,
-        area=Circle(*GOTEBORG_C, 3000.0),
-        sv=sv,
-        en=en,
-        onset=at,
-        expires=at + dt.timedelta(days=7),
+    story.modus = _alert(
+        pilot.crime_modus,
+        "SE-POL-2024-0003",
+        at,
+        Circle(*GOTEBORG_C, 3000.0),
+        at + dt.timedelta(days=7),
+        sv="Bedrägerier mot äldre: falska poliser ringer.",
+        en="Fraud against the elderly: fake police officers are calling.",
+        where="Göteborg centrum",
     )
     say = stage.say
     say("3. Crime-modus information: fake police officers call the elderly, 3 km around Göteborg C")
@@ -361,20 +365,15 @@ def _scene_update(stage: Stage, story: Story, moved: Positions) -> None:
     assert story.explosion is not None
     first = story.results["explosion"]
     later = stage.at + dt.timedelta(minutes=20)
-    sv, en = _message(
-        "Explosionsrisk vid Sergels torg. Avspärrningen utökas till 1 km.",
-        "Risk of explosion at Sergels torg. The cordon grows to 1 km.",
-        "Sergels torg, 1 km",
-    )
-    story.update = pilot.explosion(
-        identifier="SE-POL-2024-0004",
-        sender=SENDER,
-        sent=later,
-        area=Circle(*SERGELS_TORG, 1000.0),
-        sv=sv,
-        en=en,
-        onset=later,
-        expires=story.explosion.infos[0].expires or later,
+    story.update = _alert(
+        pilot.explosion,
+        "SE-POL-2024-0004",
+        later,
+        Circle(*SERGELS_TORG, 1000.0),
+        story.explosion.infos[0].expires or later,
+        sv="Explosionsrisk vid Sergels torg. Avspärrningen utökas till 1 km.",
+        en="Risk of explosion at Sergels torg. The cordon grows to 1 km.",
+        where="Sergels torg, 1 km",
         msg_type=MessageType.UPDATE,
         references=[Reference(sender=SENDER, identifier=story.explosion.identifier, sent=stage.at)],
     )
@@ -416,20 +415,15 @@ def _scene_cancel(stage: Stage, story: Story) -> None:
 
     assert story.explosion is not None and story.update is not None
     end = stage.at + dt.timedelta(hours=1)
-    sv, en = _message(
-        "Faran vid Sergels torg är över.",
-        "The danger at Sergels torg is over.",
-        "Sergels torg, 1 km",
-    )
-    cancel = pilot.explosion(
-        identifier="SE-POL-2024-0005",
-        sender=SENDER,
-        sent=end,
-        area=Circle(*SERGELS_TORG, 1000.0),
-        sv=sv,
-        en=en,
-        onset=end,
-        expires=story.explosion.infos[0].expires or end + dt.timedelta(hours=1),
+    cancel = _alert(
+        pilot.explosion,
+        "SE-POL-2024-0005",
+        end,
+        Circle(*SERGELS_TORG, 1000.0),
+        story.explosion.infos[0].expires or end + dt.timedelta(hours=1),
+        sv="Faran vid Sergels torg är över.",
+        en="The danger at Sergels torg is over.",
+        where="Sergels torg, 1 km",
         msg_type=MessageType.CANCEL,
         references=[
             Reference(sender=SENDER, identifier=story.explosion.identifier, sent=stage.at),

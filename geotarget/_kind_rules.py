@@ -242,13 +242,22 @@ def rules_from_table(table: object, path: str) -> tuple[KindRules | None, list[P
         return None, [Problem(path, str(err))]
 
 
-def _location(table: object, path: str, problems: list[Problem]) -> LocationRule | None:
+def _subtable(
+    table: object, keys: tuple[str, ...], path: str, problems: list[Problem]
+) -> Mapping[str, Any] | None:
+    """``table`` if it is a table (its unknown keys reported), else None and a problem."""
     if not isinstance(table, Mapping):
-        problems.append(
-            Problem(path, f"must be a table with max_age_s and accuracy (got {_shown(table)})")
-        )
+        wanted = " and ".join(keys)
+        problems.append(Problem(path, f"must be a table with {wanted} (got {_shown(table)})"))
         return None
-    _unknown(table, LOCATION_KEYS, path, problems)
+    _unknown(table, keys, path, problems)
+    return table
+
+
+def _location(value: object, path: str, problems: list[Problem]) -> LocationRule | None:
+    table = _subtable(value, LOCATION_KEYS, path, problems)
+    if table is None:
+        return None
     if "max_age_s" not in table:
         problems.append(
             Problem(
@@ -276,13 +285,10 @@ def _location(table: object, path: str, problems: list[Problem]) -> LocationRule
     return LocationRule(max_age=max_age, accuracy=accuracy)
 
 
-def _stale(table: object, path: str, problems: list[Problem]) -> StaleRule | None:
-    if not isinstance(table, Mapping):
-        problems.append(
-            Problem(path, f"must be a table with max_age_s and margin_m (got {_shown(table)})")
-        )
+def _stale(value: object, path: str, problems: list[Problem]) -> StaleRule | None:
+    table = _subtable(value, STALE_KEYS, path, problems)
+    if table is None:
         return None
-    _unknown(table, STALE_KEYS, path, problems)
     missing = [k for k in STALE_KEYS if k not in table]
     for key in missing:
         problems.append(Problem(f"{path}.{key}", "is required"))

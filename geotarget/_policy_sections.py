@@ -7,24 +7,22 @@ with its path and raised as one :class:`~geotarget.errors.InvalidPolicy`.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
-import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from geotarget._kind_rules import KindRules, rules_from_table
 from geotarget.alerts import NamedValue
-from geotarget.errors import GeotargetError, InvalidPolicy, MissingExtra, Problem
+from geotarget.errors import GeotargetError, InvalidPolicy, Problem
 from geotarget.issuers import Issuer, Issuers
 from geotarget.kinds import RecognitionRule, Recognizer
+from geotarget.rollout import _io
 
 #: Largest policy document or certificate file read, in bytes.
 MAX_BYTES = 4 * 1024 * 1024
-_TOO_DEEP = "nested too deeply: a policy is at most a few levels of tables and arrays"
 _RULE_KEYS = ("name", "kind", "events", "categories", "event_codes", "senders")
 _ISSUER_KEYS = (
     "name", "senders", "kinds", "regions", "acts_for", "signature", "certificates",
@@ -57,29 +55,7 @@ def load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise InvalidPolicy([Problem("", f"not UTF-8 text: {err}")]) from err
-    if fmt == "JSON":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise InvalidPolicy([Problem("", f"not valid JSON: {err}")]) from err
-        except RecursionError:
-            raise InvalidPolicy([Problem("", _TOO_DEEP)]) from None
-        except ValueError as err:  # an integer beyond Python's 4,300-digit conversion limit
-            raise InvalidPolicy([Problem("", f"not valid JSON: {err}")]) from None
-    else:
-        name = "tomllib" if sys.version_info >= (3, 11) else "tomli"
-        try:
-            toml = importlib.import_module(name)
-        except ImportError as err:
-            raise MissingExtra("toml", "reading a TOML policy on Python 3.10") from err
-        try:
-            data = toml.loads(text)
-        except toml.TOMLDecodeError as err:
-            raise InvalidPolicy([Problem("", f"not valid TOML: {err}")]) from err
-        except RecursionError:
-            raise InvalidPolicy([Problem("", _TOO_DEEP)]) from None
-        except ValueError as err:  # an integer beyond Python's 4,300-digit conversion limit
-            raise InvalidPolicy([Problem("", f"not valid TOML: {err}")]) from None
+    data = _io.parse(text, fmt)
     if not isinstance(data, Mapping):
         raise InvalidPolicy([Problem("", f"a policy must be a table (got {type(data).__name__})")])
     return data
@@ -105,17 +81,29 @@ def _table_array(data: Mapping[str, Any], key: str) -> tuple[list[Any], list[Pro
     return value, []
 
 
+def _entries(
+    raw: list[Any], name: str, keys: tuple[str, ...], problems: list[Problem]
+) -> Iterator[tuple[str, Mapping[str, Any], list[Problem]]]:
+    """Each table of the array ``name``: its path, the table and its unknown keys' problems.
+
+    A problem for an entry that is not a table (then skipped) or for an unknown key is
+    appended to ``problems``.
+    """
+    for i, entry in enumerate(raw):
+        path = f"{name}[{i}]"
+        if not isinstance(entry, Mapping):
+            problems.append(Problem(path, f"must be a table (got {type(entry).__name__})"))
+            continue
+        bad = _unknown(entry, keys, path)
+        problems += bad
+        yield path, entry, bad
+
+
 def recognizer(data: Mapping[str, Any]) -> Recognizer:
     """The ``recognition`` array as a :class:`Recognizer` (empty when absent)."""
     raw, problems = _table_array(data, "recognition")
     rules = []
-    for i, entry in enumerate(raw):
-        path = f"recognition[{i}]"
-        if not isinstance(entry, Mapping):
-            problems.append(Problem(path, f"must be a table (got {type(entry).__name__})"))
-            continue
-        bad = _unknown(entry, _RULE_KEYS, path)
-        problems += bad
+    for path, entry, bad in _entries(raw, "recognition", _RULE_KEYS, problems):
         codes: list[NamedValue] = []
         raw_codes = entry.get("event_codes", [])
         if not isinstance(raw_codes, list):
@@ -211,13 +199,7 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
     if problems:
         problems[0] = Problem("issuers", 'must be "any" or an array of issuer tables')
     found = []
-    for i, entry in enumerate(raw):
-        path = f"issuers[{i}]"
-        if not isinstance(entry, Mapping):
-            problems.append(Problem(path, f"must be a table (got {type(entry).__name__})"))
-            continue
-        bad = _unknown(entry, _ISSUER_KEYS, path)
-        problems += bad
+    for path, entry, bad in _entries(raw, "issuers", _ISSUER_KEYS, problems):
         fields = {k: v for k, v in entry.items() if k not in ("signature", "certificates")}
         signature = entry.get("signature", "optional")
         if signature not in ("required", "optional"):

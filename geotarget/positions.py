@@ -82,18 +82,21 @@ def _max_age(value: object) -> dt.timedelta | None:
     return value
 
 
-def _accuracy(value: object) -> float:
+def _bounded(name: str, value: object, upper: int) -> float:
+    """``value`` as a float in ``[0, upper]``; a bool, a non-number or NaN is refused."""
+    rule = f"{name} must be a finite number >= 0 and <= {upper}"
     if isinstance(value, (bool, np.bool_)) or not isinstance(
         value, (int, float, np.integer, np.floating)
     ):
-        raise InvalidType(
-            f"accuracy must be a finite number >= 0 and <= 10 (got {type(value).__name__} "
-            f"{value!r})"
-        )
+        raise InvalidType(f"{rule} (got {type(value).__name__} {value!r})")
     x = float(value)
-    if not (0.0 <= x <= 10.0):
-        raise InvalidPositions(f"accuracy must be a finite number >= 0 and <= 10 (got {value!r})")
+    if not (0.0 <= x <= upper):
+        raise InvalidPositions(f"{rule} (got {value!r})")
     return x
+
+
+def _accuracy(value: object) -> float:
+    return _bounded("accuracy", value, 10)
 
 
 @attrs.frozen
@@ -138,19 +141,7 @@ def _stale_age(value: object) -> dt.timedelta:
 
 
 def _stale_margin(value: object) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
-        raise InvalidType(
-            f"margin_m must be a finite number >= 0 and <= 50000 (got {type(value).__name__} "
-            f"{value!r})"
-        )
-    x = float(value)
-    if not (0.0 <= x <= 50_000.0):
-        raise InvalidPositions(
-            f"margin_m must be a finite number >= 0 and <= 50000 (got {value!r})"
-        )
-    return x
+    return _bounded("margin_m", value, 50_000)
 
 
 @attrs.frozen(kw_only=True)

@@ -32,6 +32,7 @@ from geotarget.ledger._model import (
     device_batch,
     from_micros,
     micros,
+    stored_claims,
 )
 from geotarget.ledger._store import StoreBase, claim_status
 
@@ -162,12 +163,6 @@ class MemoryLedger(StoreBase):
     def close(self) -> None:
         """Nothing to release (for symmetry with the durable stores)."""
 
-    def __enter__(self) -> MemoryLedger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _vindex(self, version: str) -> int:
         i = self._version_index.get(version)
         if i is None:
@@ -287,16 +282,14 @@ class MemoryLedger(StoreBase):
         out = []
         for key, kind, texts, vers, _ in due:
             for v in np.unique(vers).tolist():
-                sel = texts[vers == v]
                 out.append(
-                    Claims(
-                        incident=key,
-                        version=self._version_names[v],
-                        kind=DeliveryKind.ALERT if kind == 0 else DeliveryKind.RETRACTION,
-                        status=ClaimStatus.CLAIMED,
-                        source=sel,
-                        positions=np.arange(sel.size, dtype=np.int64),
-                        lease_until=lease_until,
+                    stored_claims(
+                        key,
+                        self._version_names[v],
+                        DeliveryKind.ALERT if kind == 0 else DeliveryKind.RETRACTION,
+                        ClaimStatus.CLAIMED,
+                        texts[vers == v],
+                        lease_until,
                     )
                 )
         out.sort(key=lambda c: (c.incident, c.version, c.kind.value))
@@ -337,14 +330,13 @@ class MemoryLedger(StoreBase):
                     dst.add(src.ids[fresh], 0, at_us + lease_us, src.seq[fresh], v)
         texts, _, _ = back.text()
         lease = max((int(s.lease.max()) for s in back.sides() if s.lease.size), default=0)
-        return Claims(
-            incident=key,
-            version=vid,
-            kind=DeliveryKind.RETRACTION,
-            status=ClaimStatus.CANCELLED,
-            source=texts,
-            positions=np.arange(texts.size, dtype=np.int64),
-            lease_until=from_micros(lease or at_us + lease_us),
+        return stored_claims(
+            key,
+            vid,
+            DeliveryKind.RETRACTION,
+            ClaimStatus.CANCELLED,
+            texts,
+            from_micros(lease or at_us + lease_us),
         )
 
     def recipients(self, incident: str) -> npt.NDArray[np.str_]:

@@ -269,17 +269,29 @@ class Claims:
         return delivery_keys(self.incident, self.version, self.devices)
 
 
-def empty_claims(incident: str, version: str, kind: DeliveryKind, status: ClaimStatus) -> Claims:
-    """No deliveries (a refused or empty claim)."""
+def stored_claims(
+    incident: str,
+    version: str,
+    kind: DeliveryKind,
+    status: ClaimStatus,
+    devices: npt.NDArray[np.str_],
+    lease_until: datetime | None,
+) -> Claims:
+    """Deliveries a store read back: canonical text ``devices`` in order (positions 0 .. n-1)."""
     return Claims(
         incident=incident,
         version=version,
         kind=kind,
         status=status,
-        source=np.array([], dtype=np.str_),
-        positions=np.array([], dtype=np.int64),
-        lease_until=None,
+        source=devices,
+        positions=np.arange(devices.size, dtype=np.int64),
+        lease_until=lease_until,
     )
+
+
+def empty_claims(incident: str, version: str, kind: DeliveryKind, status: ClaimStatus) -> Claims:
+    """No deliveries (a refused or empty claim)."""
+    return stored_claims(incident, version, kind, status, np.array([], dtype=np.str_), None)
 
 
 @attrs.frozen(eq=False)

@@ -159,12 +159,6 @@ class PostgresLedger(SqlStore):
             if self._conn is not None:
                 self._conn.close()
 
-    def __enter__(self) -> PostgresLedger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @contextmanager
     def _tx_locked(self, durable: bool = True) -> Iterator[Any]:
         pg = self._pg
@@ -203,14 +197,7 @@ class PostgresLedger(SqlStore):
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_ADMIT_LOCK,))
 
     def _insert_claims(
-        self,
-        cur: Any,
-        incident_id: int,
-        kind: int,
-        version_id: int,
-        payload: Payload,
-        state: int,
-        lease_us: int,
+        self, cur: Any, incident_id: int, version_id: int, payload: Payload, lease_us: int
     ) -> npt.NDArray[np.int64]:
         (number,) = cur.execute("SELECT nextval('gt_batch_seq')").fetchone()
         texts = payload.texts()
@@ -220,7 +207,7 @@ class PostgresLedger(SqlStore):
             # savepoint is rolled back and the batch takes the ON CONFLICT path.
             order = np.argsort(np.array(texts, dtype=np.str_), kind="stable").tolist()
             n = len(order)
-            tail = f"\t{incident_id}\t{kind}\t{version_id}\t{state}\t{number}\t{lease_us}\n"
+            tail = f"\t{incident_id}\t0\t{version_id}\t0\t{number}\t{lease_us}\n"
             parts: list[str] = [""] * (4 * n)  # device, tab, pos, the constant columns
             parts[0::4] = _copy_text([texts[i] for i in order]).split("\n")[:-1]
             parts[1::4] = ["\t"] * n
@@ -245,12 +232,12 @@ class PostgresLedger(SqlStore):
         # Sorted by device, so concurrent claimers lock conflicting keys in one order.
         rows = cur.execute(
             "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos,"
-            " lease_us) SELECT %s, %s, b.device, %s, %s, %s, b.pos - %s, %s FROM gt_batch b"
+            " lease_us) SELECT %s, 0, b.device, %s, 0, %s, b.pos - %s, %s FROM gt_batch b"
             " WHERE NOT EXISTS (SELECT 1 FROM gt_claims c WHERE c.incident_id = %s"
-            " AND c.kind = %s AND c.device = b.device)"  # an anti-join skips the many claimed
+            " AND c.kind = 0 AND c.device = b.device)"  # an anti-join skips the many claimed
             " ORDER BY b.device ON CONFLICT (incident_id, kind, device) DO NOTHING"
             " RETURNING pos",
-            (incident_id, kind, version_id, state, number, base, lease_us, incident_id, kind),
+            (incident_id, version_id, number, base, lease_us, incident_id),
         ).fetchall()
         cur.execute("DELETE FROM gt_batch")
         return np.array([r[0] for r in rows], dtype=np.int64)

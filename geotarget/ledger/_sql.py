@@ -47,6 +47,7 @@ from geotarget.ledger._model import (
     device_batch,
     from_micros,
     micros,
+    stored_claims,
 )
 from geotarget.ledger._store import DEFAULT_LEASE as DEFAULT_LEASE  # targeting.py imports it here
 from geotarget.ledger._store import StoreBase, claim_status
@@ -148,16 +149,12 @@ class SqlStore(StoreBase):
 
     @abc.abstractmethod
     def _insert_claims(
-        self,
-        cur: Any,
-        incident_id: int,
-        kind: int,
-        version_id: int,
-        payload: Payload,
-        state: int,
-        lease_us: int,
+        self, cur: Any, incident_id: int, version_id: int, payload: Payload, lease_us: int
     ) -> npt.NDArray[np.int64]:
-        """Insert the payload's devices not yet claimed; return their payload indices."""
+        """Insert the payload's devices not yet claimed; return their payload indices.
+
+        Each new row is a pending (state 0) alert delivery (kind 0) leased until ``lease_us``.
+        """
 
     @abc.abstractmethod
     def _source(self, ids: IdArray) -> tuple[str, Any]:
@@ -243,7 +240,7 @@ class SqlStore(StoreBase):
             if len(payload) == 0:
                 return status, _EMPTY_INT
             new = self._insert_claims(
-                cur, incident_id, 0, self._token(cur, version), payload, 0, at_us + lease_us
+                cur, incident_id, self._token(cur, version), payload, at_us + lease_us
             )
         self._remember(key, payload)
         return status, np.sort(payload.positions()[new])
@@ -547,15 +544,13 @@ class _SqlTx:
             ),
             (incident_id,),
         ).fetchall()
-        devices = np.array([r[0] for r in rows], dtype=np.str_)
-        return Claims(
-            incident=key,
-            version=vid,
-            kind=DeliveryKind.RETRACTION,
-            status=ClaimStatus.CANCELLED,
-            source=devices,
-            positions=np.arange(devices.size, dtype=np.int64),
-            lease_until=from_micros(max((r[1] for r in rows), default=at_us + lease_us)),
+        return stored_claims(
+            key,
+            vid,
+            DeliveryKind.RETRACTION,
+            ClaimStatus.CANCELLED,
+            np.array([r[0] for r in rows], dtype=np.str_),
+            from_micros(max((r[1] for r in rows), default=at_us + lease_us)),
         )
 
 
@@ -567,18 +562,14 @@ def _group(rows: list[Any], lease_until: datetime | None) -> list[Claims]:
     groups: dict[tuple[str, str, int], list[str]] = {}
     for inc, ver, kind, device in rows:
         groups.setdefault((inc, ver, int(kind)), []).append(device)
-    out = []
-    for (inc, ver, kind), devices in sorted(groups.items()):
-        arr = np.array(devices, dtype=np.str_)
-        out.append(
-            Claims(
-                incident=inc,
-                version=ver,
-                kind=_KIND[kind],
-                status=ClaimStatus.CLAIMED,
-                source=arr,
-                positions=np.arange(arr.size, dtype=np.int64),
-                lease_until=lease_until,
-            )
+    return [
+        stored_claims(
+            inc,
+            ver,
+            _KIND[kind],
+            ClaimStatus.CLAIMED,
+            np.array(devices, dtype=np.str_),
+            lease_until,
         )
-    return out
+        for (inc, ver, kind), devices in sorted(groups.items())
+    ]

@@ -219,12 +219,6 @@ class SQLiteLedger(SqlStore):
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> SQLiteLedger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @contextmanager
     def _tx(self, durable: bool = False) -> Iterator[sqlite3.Cursor]:
         with self._lock:
@@ -274,22 +268,15 @@ class SQLiteLedger(SqlStore):
         )
 
     def _insert_claims(
-        self,
-        cur: Any,
-        incident_id: int,
-        kind: int,
-        version_id: int,
-        payload: Payload,
-        state: int,
-        lease_us: int,
+        self, cur: Any, incident_id: int, version_id: int, payload: Payload, lease_us: int
     ) -> npt.NDArray[np.int64]:
         cur.execute("UPDATE gt_meta SET value = value + 1 WHERE name = 'batch'")
         (number,) = cur.execute("SELECT value FROM gt_meta WHERE name = 'batch'").fetchone()
         cur.execute(
             "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos,"
-            " lease_us) SELECT ?, ?, value, ?, ?, ?, key, ? FROM json_each(?) WHERE true"
+            " lease_us) SELECT ?, 0, value, ?, 0, ?, key, ? FROM json_each(?) WHERE true"
             " ON CONFLICT (incident_id, kind, device) DO NOTHING",
-            (incident_id, kind, version_id, state, number, lease_us, json.dumps(payload.values())),
+            (incident_id, version_id, number, lease_us, json.dumps(payload.values())),
         )
         n = cur.rowcount
         if n == len(payload):
@@ -298,8 +285,8 @@ class SQLiteLedger(SqlStore):
             return np.array([], dtype=np.int64)
         # Some were claimed before: read back which rows this batch wrote (no RETURNING needed).
         rows = cur.execute(
-            "SELECT pos FROM gt_claims WHERE incident_id = ? AND kind = ? AND batch = ?",
-            (incident_id, kind, number),
+            "SELECT pos FROM gt_claims WHERE incident_id = ? AND kind = 0 AND batch = ?",
+            (incident_id, number),
         ).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
 

@@ -13,7 +13,7 @@ import abc
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,7 @@ from geotarget.ledger._model import (
 )
 
 DEFAULT_LEASE = timedelta(seconds=60)
+_Store = TypeVar("_Store", bound="StoreBase")
 
 _STATE = {0: ClaimStatus.CLAIMED, 1: ClaimStatus.CANCELLED, 2: ClaimStatus.EXPIRED}
 
@@ -105,7 +106,17 @@ class StoreBase(abc.ABC):
     ) -> Admission:
         """Apply one message to the incidents, atomically."""
 
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the store's resources."""
+
     # -- the protocol ---------------------------------------------------------------------------
+
+    def __enter__(self: _Store) -> _Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def claim(
         self,

@@ -17,6 +17,7 @@ nothing is built from a document with problems.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -219,20 +220,48 @@ def _path_hint(source: object) -> str:
     return ""
 
 
+def parse(
+    text: str,
+    fmt: str,
+    *,
+    reader: str = "reading a TOML policy",
+    hint: str = "",
+    json_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
+) -> Any:
+    """Parse policy text as ``fmt`` (``"JSON"`` or ``"TOML"``) into plain data.
+
+    Shared by every policy reader. ``reader`` is what needs ``tomli`` on Python 3.10 (named by
+    :class:`MissingExtra`); ``hint`` ends a syntax error's message; ``json_hook`` is
+    ``json.loads``'s ``object_pairs_hook``. A failure is one :class:`InvalidPolicy` problem.
+    """
+    loads: Callable[[str], Any]
+    syntax_error: type[ValueError]
+    if fmt == "JSON":
+        loads = functools.partial(json.loads, object_pairs_hook=json_hook)
+        syntax_error = json.JSONDecodeError
+    else:
+        name = "tomllib" if sys.version_info >= (3, 11) else "tomli"
+        try:
+            toml = importlib.import_module(name)
+        except ImportError as err:
+            raise MissingExtra("toml", f"{reader} on Python 3.10") from err
+        loads, syntax_error = toml.loads, toml.TOMLDecodeError
+    try:
+        return loads(text)
+    except syntax_error as err:
+        raise _problem(f"not valid {fmt}: {err}{hint}") from err
+    except RecursionError:
+        raise _problem(_TOO_DEEP) from None
+    except ValueError as err:  # e.g. an integer beyond Python's 4,300-digit conversion limit
+        raise _problem(f"not valid {fmt}: {err}") from None
+
+
 def from_json(
     source: str | bytes | os.PathLike[str], catalog: RegionCatalog | None
 ) -> RolloutPolicy:
     """Read the JSON form."""
     text = _text(source, "JSON")
-    try:
-        data = json.loads(text, object_pairs_hook=_json_object)
-    except json.JSONDecodeError as err:
-        problem = Problem("", f"not valid JSON: {err}{_path_hint(source)}")
-        raise InvalidPolicy([problem]) from err
-    except RecursionError:
-        raise _problem(_TOO_DEEP) from None
-    except ValueError as err:  # e.g. an integer beyond Python's 4,300-digit conversion limit
-        raise _problem(f"not valid JSON: {err}") from None
+    data = parse(text, "JSON", hint=_path_hint(source), json_hook=_json_object)
     return from_data(data, catalog)
 
 
@@ -241,20 +270,7 @@ def from_toml(
 ) -> RolloutPolicy:
     """Read the TOML form (``tomllib``, or ``tomli`` before Python 3.11)."""
     text = _text(source, "TOML")
-    name = "tomllib" if sys.version_info >= (3, 11) else "tomli"
-    try:
-        toml = importlib.import_module(name)
-    except ImportError as err:
-        raise MissingExtra("toml", "RolloutPolicy.from_toml() on Python 3.10") from err
-    try:
-        data = toml.loads(text)
-    except toml.TOMLDecodeError as err:
-        problem = Problem("", f"not valid TOML: {err}{_path_hint(source)}")
-        raise InvalidPolicy([problem]) from err
-    except RecursionError:
-        raise _problem(_TOO_DEEP) from None
-    except ValueError as err:  # e.g. an integer beyond Python's 4,300-digit conversion limit
-        raise _problem(f"not valid TOML: {err}") from None
+    data = parse(text, "TOML", reader="RolloutPolicy.from_toml()", hint=_path_hint(source))
     return from_data(data, catalog)
 
 
