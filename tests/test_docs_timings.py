@@ -44,7 +44,7 @@ PASSAGES = [
         "\nCaches and threads\n",
         "matcher",
     ),
-    ("performance.rst", "``target()`` of a new alert\n---", "\n.. cold-target-start", "targeting"),
+    ("performance.rst", "``target()`` of a new alert\n---", "\n**The durable ledger.**", "targeting"),
     ("performance.rst", ".. tip-budget-start", ".. tip-budget-end", "ledger"),
     ("performance.rst", "Regions\n-------", "\nThe delivery ledger\n", "regions"),
     ("performance.rst", "The delivery ledger\n---", "\nBeyond one machine", "ledger"),
@@ -165,40 +165,6 @@ def test_the_guide_quotes_no_timing_outside_its_costs_section() -> None:
     rest = text.replace(_passage("integrators.rst", "What it costs\n---", None), "")
     measured = re.findall(r"(?:about|takes|took) \d[\d,.]* ?(?:ms|µs|s)\b", rest)
     assert not measured
-
-
-#: A passage written before its run holds its scenarios: (page, start, end, run, the scenario's
-#: first words). While the recorded run lacks the scenario, the passage says so and quotes no
-#: timing; once the run is recorded again it must quote the scenario's numbers, and only the run's.
-AWAITING = [
-    (
-        "performance.rst",
-        ".. cold-target-start",
-        ".. cold-target-end",
-        "targeting",
-        "target(): a new 1 km Explosion (10 places, cold)",
-    ),
-]
-
-
-@pytest.mark.parametrize(("page", "start", "end", "name", "scenario"), AWAITING)
-def test_passages_awaiting_a_recording(
-    page: str, start: str, end: str, name: str, scenario: str
-) -> None:
-    """No number before the run has it; the run's own numbers once it does."""
-    passage = _passage(page, start, end)
-    results = json.loads((RECORDED / name / "results.json").read_text(encoding="utf-8"))
-    timings = [t for bench in results["benchmarks"].values() for t in bench["timings"]]
-    quoted = _QUANTITY.findall(passage)
-    if not any(t["scenario"].startswith(scenario) for t in timings):
-        assert not quoted, f"{page}: benchmarks/recorded/{name} has no {scenario!r}: {quoted}"
-        assert "predates these scenarios" in passage
-        return
-    assert "predates these scenarios" not in passage, f"{page}: quote the new recording"
-    ours = [_formatted(t["seconds"]) for t in timings if t["scenario"].startswith(scenario)]
-    assert any(q in ours for q in quoted), f"{page}: quote {scenario!r} from {name}"
-    stale = [q for q in quoted if q not in recorded_values(name)]
-    assert not stale, f"{page}: not in benchmarks/recorded/{name}/results.md: {stale}"
 
 
 #: Quantities outside the checked passages that are settings, bounds or estimates, not
