@@ -49,6 +49,7 @@ PASSAGES = [
     ("performance.rst", "Regions\n-------", "\nThe delivery ledger\n", "regions"),
     ("performance.rst", "The delivery ledger\n---", "\nBeyond one machine", "ledger"),
     ("performance.rst", "Beyond one machine: Dask\n---", "\nThe reference service", "dask"),
+    ("performance.rst", "The reference service under load\n---", None, "service"),
 ]
 
 #: Sentences elsewhere that quote a recorded run named in an earlier passage of their page.
