@@ -432,3 +432,34 @@ def test_targeter_refuses_pinned_certificates_that_are_not_certificates() -> Non
         Targeter(make_regions(), nationwide("XX"), issuers=bad)
     assert [p.path for p in err.value.problems] == ["issuers[0].certificates[0]"]
     assert "is not a PEM X.509 certificate" in err.value.problems[0].message
+
+
+@st.composite
+def _swedish_areas(draw: st.DrawFn) -> Circle | Polygon:
+    """A circle (10 m – 30 km) or a small triangle anywhere over southern and central Sweden."""
+    lon = draw(st.floats(11.5, 19.5))
+    lat = draw(st.floats(55.5, 63.5))
+    if draw(st.booleans()):
+        return Circle(lon, lat, draw(st.floats(10.0, 30_000.0)))
+    d = draw(st.floats(0.001, 0.2))
+    return Polygon([(lon, lat), (lon + d, lat), (lon, lat + d / 2)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(_swedish_areas())
+def test_reached_regions_agree_with_the_polygons_interiors(part: Circle | Polygon) -> None:
+    """Territory.reached (window look-up first) = every municipality whose interior the area's
+    polygon interior meets, by brute force over all 290 of them."""
+    from geotarget import Area, sweden
+    from geotarget._authority import Territory
+
+    hierarchy = sweden.hierarchy()
+    finest = hierarchy.region_set(hierarchy.levels[0])
+    area = Area([part])
+    geom = area.to_shapely()
+    want = {
+        code
+        for code in finest.codes
+        if shapely.relate_pattern(geom, finest[code].geometry, "T********")
+    }
+    assert Territory(finest).reached(area) == frozenset(want)
