@@ -448,8 +448,10 @@ def _swedish_areas(draw: st.DrawFn) -> Circle | Polygon:
 @settings(max_examples=60, deadline=None)
 @given(_swedish_areas())
 def test_reached_regions_agree_with_the_polygons_interiors(part: Circle | Polygon) -> None:
-    """Territory.reached (window look-up first) = every municipality whose interior the area's
-    polygon interior meets, by brute force over all 290 of them."""
+    """Territory.reached, window look-up first, equals the brute force over the municipalities.
+
+    The brute force: every one of the 290 whose interior the area's polygon interior meets.
+    """
     from geotarget import Area, sweden
     from geotarget._authority import Territory
 
