@@ -44,7 +44,12 @@ PASSAGES = [
         "\nCaches and threads\n",
         "matcher",
     ),
-    ("performance.rst", "``target()`` of a new alert\n---", "\n**The durable ledger.**", "targeting"),
+    (
+        "performance.rst",
+        "``target()`` of a new alert\n---",
+        "\n**The durable ledger.**",
+        "targeting",
+    ),
     ("performance.rst", ".. tip-budget-start", ".. tip-budget-end", "ledger"),
     ("performance.rst", "Regions\n-------", "\nThe delivery ledger\n", "regions"),
     ("performance.rst", "The delivery ledger\n---", "\nBeyond one machine", "ledger"),
