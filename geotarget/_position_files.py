@@ -8,7 +8,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 * **Encoding**: UTF-8 (a BOM is fine), UTF-16 with a BOM, else cp1252 (Windows' Western
   European code page, a superset of latin-1's printable range); or exactly the ``encoding``
   given.
-* **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most. A
+* **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most, or
+  the one an Excel dialect line ``sep=;`` before the header names. A
   decimal comma (``59,3325``) is read like a decimal point; thousands separators are not.
 * **Ids** are text, taken verbatim (only surrounding spaces are stripped): ``0701234567`` stays
   ``0701234567``, and ``007`` and ``7`` are two devices. (A Parquet integer column stays int.)
@@ -332,13 +333,32 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
 
 
 def _delimiter(text: str) -> str:
-    header = text.split("\n", 1)[0]
+    header = re.split(r"\r\n?|\n", text, maxsplit=1)[0]
     counts = [header.count(d) for d in DELIMITERS]
     return DELIMITERS[counts.index(max(counts))] if max(counts) else ","
 
 
-def _columns(header: Sequence[str], name: str) -> tuple[dict[str, int], tuple[str, ...]]:
-    """Known column → index, and the unknown columns' names."""
+_SEP_LINE = re.compile(r"sep=(.?)[ \t]*(?:\r\n?|\n|$)", re.IGNORECASE)
+
+
+def _excel_sep(text: str, name: str) -> str | None:
+    """The delimiter a first line ``sep=;`` (Excel's dialect line) names, or None without one."""
+    m = _SEP_LINE.match(text)
+    if m is None:
+        return None
+    delim = m.group(1)
+    if not delim or delim == '"' or delim.isalnum():
+        raise InvalidInput(
+            f"{name}: line 1: 'sep=' must name one delimiter character such as ';' "
+            f"(got {_show(m.group(0).rstrip())})"
+        )
+    return delim
+
+
+def _columns(
+    header: Sequence[str], name: str, line: int = 1
+) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Known column → index, and the unknown columns' names (``line``: the header's line)."""
     known: dict[str, int] = {}
     unknown = []
     for j, raw in enumerate(header):
@@ -346,7 +366,7 @@ def _columns(header: Sequence[str], name: str) -> tuple[dict[str, int], tuple[st
         if key in KNOWN:
             if key in known:
                 raise InvalidInput(
-                    f"{name}: line 1: column {key} appears twice (columns {known[key] + 1} "
+                    f"{name}: line {line}: column {key} appears twice (columns {known[key] + 1} "
                     f"and {j + 1})"
                 )
             known[key] = j
@@ -356,8 +376,9 @@ def _columns(header: Sequence[str], name: str) -> tuple[dict[str, int], tuple[st
     if missing:
         found = ", ".join(repr(h.strip()) for h in header) or "nothing"
         raise InvalidInput(
-            f"{name}: line 1: lacks column(s) {', '.join(missing)} (has {found}); "
-            f"the first line must name the columns: {', '.join(KNOWN)}"
+            f"{name}: line {line}: lacks column(s) {', '.join(missing)} (has {found}); "
+            f"the {'first line' if line == 1 else 'line after sep='} must name the columns: "
+            f"{', '.join(KNOWN)}"
         )
     return known, tuple(unknown)
 
@@ -372,13 +393,16 @@ def read_csv(
     data = path.read_bytes()
     name = path.name
     text, enc = decode(data, name, encoding)
-    delim = _delimiter(text)
+    sep = _excel_sep(text, name)
+    delim = _delimiter(text) if sep is None else sep
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
     try:
+        if sep is not None:
+            next(reader)  # Excel's "sep=;" line: the header is the next line
         header = next(reader, None)
         if header is None:
             raise InvalidInput(f"{name}: is empty; the first line must name the columns")
-        known, unknown = _columns(header, name)
+        known, unknown = _columns(header, name, reader.line_num)
         records: list[list[str]] = []
         lines: list[int] = []
         width = len(header)
@@ -404,8 +428,8 @@ def read_csv(
     del records
     cells = {key: list(columns[j]) for key, j in known.items()}
     decimal = any("," in c for k in ("lon", "lat") for c in cells[k])
-    sep = {",": "comma", ";": "semicolon", "\t": "tab"}[delim]
-    form = f"CSV, {enc}, {sep}-separated" + (", decimal comma" if decimal else "")
+    kind = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
+    form = f"CSV, {enc}, {kind}-separated" + (", decimal comma" if decimal else "")
     return cells, lines, Report(path, len(lines), form, unknown)
 
 

@@ -314,9 +314,9 @@ _POSITIONS_RULES = """\
 positions files:
   columns   id, lon, lat [, accuracy_m, observed_at, tester], named on the first line
             (any case); other columns are ignored with a warning on stderr
-  CSV       comma, semicolon or tab separated (found from the header line); decimal
-            comma or point; UTF-8 (BOM fine) or UTF-16 with a BOM, else cp1252, or
-            exactly --encoding
+  CSV       comma, semicolon or tab separated (found from the header line, or named
+            by an Excel first line such as sep=;); decimal comma or point; UTF-8
+            (BOM fine) or UTF-16 with a BOM, else cp1252, or exactly --encoding
   ids       text, kept verbatim: 0701234567 stays 0701234567; 007 and 7 differ
   times     observed_at as epoch seconds or ISO 8601 with an offset; without an
             offset, only with --timezone; a file without observed_at needs

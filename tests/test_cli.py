@@ -306,6 +306,23 @@ FILES_PEOPLE_HAVE = {
         (),
         ["x²", "²³"],
     ),
+    # Excel's dialect line "sep=;" before the header (CRLF line endings, a BOM), then an
+    # old-Mac file (CR only) with the line "sep=," over comma-separated rows.
+    "excel_sep_line": (
+        "positions.csv",
+        (
+            "\ufeffsep=;\r\nid;lon;lat;observed_at\r\n"
+            f"e1;{NEAR};59,3325;{EPOCH}\r\ne2;{FAR};59,3325;{EPOCH}\r\n"
+        ).encode(),
+        (),
+        ["e1"],
+    ),
+    "excel_sep_comma_cr": (
+        "positions.csv",
+        f"sep=,\rid,lon,lat,observed_at\rc1,18.06528,59.3325,{EPOCH}\r".encode(),
+        (),
+        ["c1"],
+    ),
     # Excel's "Unicode text": UTF-16 with a BOM, tab-separated.
     "utf16_excel": (
         "positions.txt",
@@ -447,6 +464,21 @@ BAD_FILES = {
         "\ufeffid;lon\n1;18\n".encode(),
         (),
         ["line 1: lacks column(s) lat", "has 'id', 'lon'"],
+    ),
+    "excel_sep_without_delimiter": (
+        b"sep=\nid,lon,lat\na,18.0,59.0\n",
+        (),
+        ["positions.csv: line 1", "'sep=' must name one delimiter"],
+    ),
+    "excel_sep_then_bad_header": (
+        b"sep=;\nid;lon\na;18\n",
+        (),
+        ["positions.csv: line 2: lacks column(s) lat", "has 'id', 'lon'"],
+    ),
+    "excel_sep_then_bad_cell": (
+        f"sep=;\nid;lon;lat;observed_at\na;18,0;59,0;{EPOCH}\nb;1x;59,0;{EPOCH}\n".encode(),
+        (),
+        ["positions.csv: row 2 (line 4), column lon", "'1x'"],
     ),
     "header_only": (b"id,lon,lat,observed_at\n", (), ["has a header but no rows"]),
     "empty_file": (b"", (), ["is empty"]),
