@@ -27,11 +27,10 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import io
 import math
 import re
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,9 @@ MAX_EPOCH_S = 1e11
 MIN_EPOCH_S = 1e9
 #: How often ``progress`` is called while reading, in rows.
 PROGRESS_EVERY = 100_000
+#: CSV rows are converted to arrays in chunks of this many rows, so that memory stays about
+#: the size of the arrays (not of millions of Python strings).
+CHUNK_ROWS = 65_536
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
 _EPOCH = re.compile(r"\d{1,30}(?:[.,]\d{1,9})?", re.ASCII)
@@ -60,13 +62,19 @@ _EPOCH0 = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 @attrs.frozen
 class Where:
-    """Names a data row (0-based index ``i``) as people count it: file, row from 1, CSV line."""
+    """Names a data row (0-based index ``i``) as people count it: file, row from 1, CSV line.
+
+    ``first`` is the index of the first row in the file when ``i`` counts within a chunk
+    (``lines`` then holds the chunk's lines).
+    """
 
     name: str
-    lines: Sequence[int] | None = None
+    lines: Sequence[int] | npt.NDArray[np.int64] | None = None
+    first: int = 0
 
     def row(self, i: int) -> str:
-        return f"row {i + 1}" + (f" (line {self.lines[i]})" if self.lines is not None else "")
+        line = f" (line {self.lines[i]})" if self.lines is not None else ""
+        return f"row {self.first + i + 1}{line}"
 
     def __call__(self, i: int) -> str:
         return f"{self.name}: {self.row(i)}"
@@ -332,6 +340,18 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         ) from None
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` with their endings (CRLF, LF or CR), without copying the text.
+
+    (``io.StringIO`` would hold a second copy at four bytes a character; ``splitlines``
+    also splits at form feeds and other characters a CSV field may hold.)
+    """
+    return (m.group() for m in _LINE.finditer(text))
+
+
 def _delimiter(text: str) -> str:
     header = re.split(r"\r\n?|\n", text, maxsplit=1)[0]
     counts = [header.count(d) for d in DELIMITERS]
@@ -383,19 +403,49 @@ def _columns(
     return known, tuple(unknown)
 
 
+#: What :func:`read_csv` hands over per chunk: the known columns' cells, each data row's
+#: first line, and the index of the chunk's first row in the file.
+Take = Callable[[dict[str, list[str]], list[int], int], None]
+
+
 def read_csv(
     path: Path,
+    take: Take,
     *,
     encoding: str | None = None,
     progress: Callable[[int], None] | None = None,
-) -> tuple[dict[str, list[str]], list[int], Report]:
-    """The known columns' cells, each data row's first line, and what was read."""
+    chunk_rows: int | None = None,
+) -> tuple[npt.NDArray[np.int64], Report]:
+    """Read ``path`` in chunks of ``chunk_rows`` (default :data:`CHUNK_ROWS`) data rows.
+
+    Each chunk is handed to ``take``.
+
+    Returns every data row's first line and what was read. Only one chunk's cells are held
+    at a time, so memory is the file's bytes and text, one chunk and what ``take`` keeps.
+    """
     data = path.read_bytes()
     name = path.name
     text, enc = decode(data, name, encoding)
+    del data
+    chunk = CHUNK_ROWS if chunk_rows is None else chunk_rows
     sep = _excel_sep(text, name)
     delim = _delimiter(text) if sep is None else sep
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
+    reader = csv.reader(_lines(text), delimiter=delim, strict=True)
+    rows = 0
+    decimal = False
+    line_parts: list[npt.NDArray[np.int64]] = []
+
+    def flush(records: list[list[str]], lines: list[int]) -> None:
+        nonlocal rows, decimal
+        columns = list(zip(*records, strict=True))
+        records.clear()
+        cells = {key: list(columns[j]) for key, j in known.items()}
+        del columns
+        decimal = decimal or any("," in "".join(cells[k]) for k in ("lon", "lat"))
+        take(cells, lines, rows)
+        line_parts.append(np.asarray(lines, dtype=np.int64))
+        rows += len(lines)
+
     try:
         if sep is not None:
             next(reader)  # Excel's "sep=;" line: the header is the next line
@@ -413,24 +463,25 @@ def read_csv(
                 continue  # blank lines and rows of empty cells (spreadsheet exports)
             if len(record) != width:
                 raise InvalidInput(
-                    f"{name}: row {len(lines) + 1} (line {line}): has {len(record)} fields, the "
-                    f"header has {width} (delimiter {delim!r})"
+                    f"{name}: row {rows + len(lines) + 1} (line {line}): has {len(record)} "
+                    f"fields, the header has {width} (delimiter {delim!r})"
                 )
             records.append(record)
             lines.append(line)
-            if progress is not None and len(lines) % PROGRESS_EVERY == 0:
-                progress(len(lines))
+            if progress is not None and (rows + len(lines)) % PROGRESS_EVERY == 0:
+                progress(rows + len(lines))
+            if len(lines) == chunk:
+                flush(records, lines)
+                lines = []
     except csv.Error as err:
         raise InvalidInput(f"{name}: line {reader.line_num}: not readable as CSV: {err}") from None
-    if not lines:
+    if lines:
+        flush(records, lines)
+    if not rows:
         raise InvalidInput(f"{name}: has a header but no rows")
-    columns = list(zip(*records, strict=True))
-    del records
-    cells = {key: list(columns[j]) for key, j in known.items()}
-    decimal = any("," in c for k in ("lon", "lat") for c in cells[k])
     kind = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
     form = f"CSV, {enc}, {kind}-separated" + (", decimal comma" if decimal else "")
-    return cells, lines, Report(path, len(lines), form, unknown)
+    return np.concatenate(line_parts), Report(path, rows, form, unknown)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -561,11 +612,18 @@ def read(
         for key, col in raw.items():
             columns[key] = _parquet_column(key, col, where, zone)
     elif suffix in (".csv", ".tsv", ".txt"):
-        cells, lines, report = read_csv(path, encoding=encoding, progress=progress)
-        where = Where(name, lines)
+        parts: dict[str, list[Any]] = {}
 
-        for key, values in cells.items():
-            columns[key] = _from_cells(key, values, where, zone)
+        def take(cells: dict[str, list[str]], lines: list[int], first: int) -> None:
+            chunk = Where(name, lines, first)
+            for key, values in cells.items():
+                parts.setdefault(key, []).append(_from_cells(key, values, chunk, zone))
+
+        lines, report = read_csv(path, take, encoding=encoding, progress=progress)
+        where = Where(name, lines)
+        for key, chunks in parts.items():
+            columns[key] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+        del parts
     else:
         raise InvalidInput(
             f"--positions must be a .csv, .tsv, .txt or .parquet file (got {path.name})"

@@ -108,6 +108,7 @@ def test_every_document_through_the_command(shared_data: Path, name: str, tmp_pa
         ["target", "--alert", str(alert), "--positions", str(positions), "--at", AT.isoformat()],
     ):
         out, err = io.StringIO(), io.StringIO()
+        code: object
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 code = main(argv)

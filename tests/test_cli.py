@@ -707,3 +707,63 @@ def test_parquet_ids_keep_their_type_and_big_ones_are_refused(tmp_path: Path) ->
         _position_files.read(naive)
     local, _ = _position_files.read(naive, timezone="Europe/Stockholm")
     assert local.observed_at.tolist() == [dt.datetime(2024, 5, 20, 11, 55)]
+
+
+def test_csv_chunks_read_like_one_piece_and_errors_count_rows_across_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of 3 rows read like one piece; errors name a later chunk's row and line.
+
+    Before the bad cell: a blank line (no row) and a quoted newline (one row, two lines).
+    """
+    from geotarget import _position_files
+    from geotarget.errors import InvalidPositions
+
+    rows = [f"d{i},18.{i:02d},59.5,{i},{1716206100 + i}" for i in range(10)]
+    rows.insert(4, "")  # a blank line: no row
+    rows.insert(6, '"multi\nline",18.5,59.5,1,2024-05-20T11:55:00Z')  # two lines, one row
+    f = tmp_path / "p.csv"
+    f.write_text("id,lon,lat,accuracy_m,observed_at\n" + "\n".join(rows) + "\n", "utf-8")
+    whole, report = _position_files.read(f)
+    monkeypatch.setattr(_position_files, "CHUNK_ROWS", 3)
+    chunked, chunked_report = _position_files.read(f)
+    assert report == chunked_report and report.rows == 11
+    for column in ("ids", "lon", "lat", "accuracy_m", "observed_at"):
+        np.testing.assert_array_equal(getattr(whole, column), getattr(chunked, column))
+    assert chunked.ids.tolist()[5] == "multi\nline"
+    # Row 10 is file line 13: header, 4 rows, a blank line, a two-line row, 3 more rows.
+    bad = f.read_text("utf-8").replace("d8,18.08", "d8,18.o8")
+    f.write_text(bad, "utf-8")
+    with pytest.raises(InvalidPositions, match=r"p.csv: row 10 \(line 13\), column lon: .*'18.o8'"):
+        _position_files.read(f)
+
+
+def test_a_large_csv_is_read_in_memory_about_its_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading 100,000 rows peaks below 6x the file's bytes (tracemalloc).
+
+    It was 18x: a Python string per cell and a four-byte-a-character copy of the text.
+    """
+    import tracemalloc
+
+    from geotarget import _position_files
+
+    f = tmp_path / "many.csv"
+    f.write_text(
+        "id,lon,lat,accuracy_m,observed_at\n"
+        + "".join(
+            f"dev-{i:07d},18.{i % 100000:05d},59.{i % 99991:05d},{i % 50}.5,{1716206100 + i % 600}\n"
+            for i in range(100_000)
+        ),
+        "utf-8",
+    )
+    monkeypatch.setattr(_position_files, "CHUNK_ROWS", 10_000)
+    tracemalloc.start()
+    try:
+        positions, report = _position_files.read(f)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.rows == positions.ids.size == 100_000
+    assert peak < 6 * f.stat().st_size, (peak, f.stat().st_size)
