@@ -149,6 +149,34 @@ def _load_policy(name: str, *, issuers: bool = True) -> _PolicyFile:
     )
 
 
+#: Outcomes of devices in the alert area that are not told, as the summary names them.
+_NOT_TOLD = {
+    "beyond_border": "beyond the border",
+    "outside_rollout": "outside the rollout",
+    "stale_location": "with a stale or undated fix",
+    "no_fix": "without a fix",
+    "ambiguous_excluded": "with a fix too uncertain",
+    "outside_canary": "outside the canary",
+    "not_a_tester": "not testers",
+}
+
+
+def _summary(result: Any) -> str:
+    """The stderr summary: verdict and new recipients, with why or who was not told.
+
+    A refusal gives its reason, a delivery the devices not told by outcome, so that
+    "0 new recipient(s)" is never left unexplained.
+    """
+    from geotarget.targeting import Verdict
+
+    line = f"{result.verdict.value}: {len(result.recipients):,} new recipient(s)"
+    if result.verdict is not Verdict.DELIVER:
+        return f"{line}: {result.reason}"
+    counts = {o.name.lower(): n for o, n in result.counts.items()}
+    missed = [f"{counts[k]:,} {what}" for k, what in _NOT_TOLD.items() if counts.get(k)]
+    return line + (f"; not told: {', '.join(missed)}" if missed else "")
+
+
 def _target(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget import PositionIndex, pilot
     from geotarget.issuers import Issuers
@@ -204,7 +232,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     }
     json.dump(doc, out, indent=2, ensure_ascii=False)
     out.write("\n")
-    notes.append(f"{result.verdict.value}: {len(result.recipients):,} new recipient(s)")
+    notes.append(_summary(result))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
         print(f"geotarget target: {note}", file=sys.stderr)
     refused = {

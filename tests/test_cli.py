@@ -767,3 +767,26 @@ def test_a_large_csv_is_read_in_memory_about_its_size(
         tracemalloc.stop()
     assert report.rows == positions.ids.size == 100_000
     assert peak < 6 * f.stat().st_size, (peak, f.stat().st_size)
+
+
+def test_the_summary_says_why_nobody_was_told(tmp_path: Path) -> None:
+    """A summary of 0 new recipients says who was not told, or why the alert was refused."""
+    undated = b"id,lon,lat,observed_at\na,18.06528,59.3325,\n"  # an unknown time: never trusted
+    done = target_file(tmp_path, "undated.csv", undated)
+    assert done.returncode == 0, done.stderr
+    assert "DELIVER: 0 new recipient(s); not told: 1 with a stale or undated fix" in done.stderr
+    fresh = f"id,lon,lat,observed_at\na,18.06528,59.3325,{EPOCH}\n".encode()
+    told = target_file(tmp_path, "fresh.csv", fresh)
+    assert "DELIVER: 1 new recipient(s)\n" in told.stderr
+    assert "not told" not in told.stderr
+    # The integrator's guide's document, its event renamed to one no rule knows.
+    example = Path(__file__).parents[1] / "docs" / "examples" / "sos_explosion.xml"
+    gas = example.read_text("utf-8").replace("<event>Explosion", "<event>Gasläcka")
+    (tmp_path / "gas.xml").write_text(gas, "utf-8")
+    refused = cli(
+        "target", "--alert", "gas.xml", "--positions", "fresh.csv", "--at", AT.isoformat(),
+        cwd=tmp_path,
+    )  # fmt: skip
+    summary = refused.stderr.strip().splitlines()[-1]
+    assert summary.startswith("geotarget target: UNRECOGNISED_KIND: 0 new recipient(s): ")
+    assert "Gasläcka" in summary
