@@ -55,6 +55,10 @@ CHUNK_ROWS = 65_536
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
 _EPOCH = re.compile(r"\d{1,30}(?:[.,]\d{1,9})?", re.ASCII)
+#: Words spreadsheets and data tools write for a missing number; an empty cell says that here.
+_MISSING_WORDS = frozenset(
+    {"nan", "-nan", "na", "n/a", "#n/a", "null", "none", "nil", "-", "?", "inf", "-inf", "infinity"}
+)
 _TRUE = frozenset({"1", "true", "yes", "y", "ja", "t"})
 _FALSE = frozenset({"0", "false", "no", "n", "nej", "f", ""})
 _EPOCH0 = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -134,6 +138,14 @@ def _numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.
         if not text:
             out[i] = np.nan
             continue
+        if text.lower() in _MISSING_WORDS:
+            raise _problem(
+                where(i),
+                column,
+                "must be a number, or empty for an unknown value (a row without a fix leaves "
+                "both lon and lat empty)",
+                raw,
+            )
         if not _NUMBER.fullmatch(text):
             raise _problem(
                 where(i),

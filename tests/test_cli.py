@@ -385,6 +385,16 @@ BAD_FILES = {
         (),
         ["positions.csv: row 2 (line 3), column lat", "must be a number", "'abc'"],
     ),
+    "nan_for_no_fix": (
+        b"id,lon,lat,observed_at\na,18.06528,59.3325,1716206100\nb,NaN,NaN,1716206100\n",
+        (),
+        ["row 2 (line 3), column lon", "or empty for an unknown value", "'NaN'"],
+    ),
+    "na_accuracy": (
+        b"id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,#N/A,1716206100\n",
+        (),
+        ["row 1 (line 2), column accuracy_m", "or empty for an unknown value", "'#N/A'"],
+    ),
     "arabic_indic_digits": (
         "id,lon,lat,observed_at\na,١٨.٠٦,59.3325,1716206100\n".encode(),
         (),
