@@ -273,6 +273,13 @@ def _locate(args: argparse.Namespace, out: TextIO) -> int:
             print(f"{level}: {code} {hierarchy.region(code).name}", file=out)
     if not found:
         print(f"lon {lon}, lat {lat} lies in no Swedish region", file=out)
+        near = str(hierarchy.locate(np.array([lon]), np.array([lat]), snap_m=NEAR_M)[0])
+        if near and not args.snap_m:
+            print(
+                f"  it lies within {NEAR_M / 1000:g} km of {near} {hierarchy.region(near).name}, "
+                "beyond Sweden's border or territorial sea; --snap-m METRES counts it there",
+                file=out,
+            )
         if _in_envelope(lat, lon) and not _in_envelope(lon, lat):
             print(
                 f"  hint: lon and lat look swapped; the point lon {lat}, lat {lon} is in Sweden: "
@@ -281,6 +288,26 @@ def _locate(args: argparse.Namespace, out: TextIO) -> int:
             )
         return 1
     return 0
+
+
+#: How far ``locate`` looks for a region to name beside a point that lies in none.
+NEAR_M = 2000.0
+
+
+def _ascii_float(text: str) -> float:
+    """A number as people type it: ASCII digits (float() reads '١٨' as 18), point or comma."""
+    if not text.isascii():
+        raise argparse.ArgumentTypeError(
+            f"must be a number written with ASCII digits and a decimal point (got {text!r})"
+        )
+    if text.count(",") == 1 and "." not in text:
+        text = text.replace(",", ".")  # a decimal comma, as Swedish locales write it
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number with a decimal point or comma, e.g. 18.0686 (got {text!r})"
+        ) from None
 
 
 def _in_envelope(lon: float, lat: float) -> bool:
@@ -456,16 +483,19 @@ def _parser() -> argparse.ArgumentParser:
         "locate",
         "which Swedish regions hold a point (longitude first)",
         "  geotarget locate 18.0686 59.3293        # Stockholm: lon, then lat\n"
+        "  geotarget locate 24.1466 65.8481        # Tornio, Finland: in no region\n"
         "  geotarget locate 11.9668 57.7059 --snap-m 500\n",
     )
-    locate.add_argument("lon", type=float, help="longitude in degrees (east is positive)")
-    locate.add_argument("lat", type=float, help="latitude in degrees")
+    locate.add_argument("lon", type=_ascii_float, help="longitude in degrees (east is positive)")
+    locate.add_argument("lat", type=_ascii_float, help="latitude in degrees")
     locate.add_argument(
         "--snap-m",
-        type=float,
-        default=2000.0,
+        type=_ascii_float,
+        default=0.0,
         metavar="METRES",
-        help="count a point in no region in the nearest one within this distance",
+        help="count a point in no region in the nearest one within this distance (default 0: "
+        "the regions are legal territory, water and territorial sea included, so a point in "
+        "none lies abroad or beyond the 12-nautical-mile line)",
     )
     locate.set_defaults(run=_locate)
     preview = _sub(

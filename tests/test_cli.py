@@ -800,3 +800,34 @@ def test_the_summary_says_why_nobody_was_told(tmp_path: Path) -> None:
     summary = refused.stderr.strip().splitlines()[-1]
     assert summary.startswith("geotarget target: UNRECOGNISED_KIND: 0 new recipient(s): ")
     assert "Gasläcka" in summary
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "near"),
+    [("24.1466", "65.8481", "2583 Haparanda"), ("12.84", "55.60", "1280 Malmö")],
+)
+def test_locate_does_not_pull_a_point_abroad_into_sweden(
+    tmp_path: Path, lon: str, lat: str, near: str
+) -> None:
+    """Tornio (Finland) and Danish Öresund water lie in no region, as locate says.
+
+    It names the region within 2 km, and counts them there only when asked (--snap-m).
+    """
+    done = cli("locate", lon, lat, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout
+    assert "lies in no Swedish region" in done.stdout
+    assert f"within 2 km of {near}" in done.stdout
+    assert "country: SE" not in done.stdout
+    snapped = cli("locate", lon, lat, "--snap-m", "1500", cwd=tmp_path)
+    assert snapped.returncode == 0
+    assert f"municipality: {near}" in snapped.stdout
+
+
+def test_locate_reads_ascii_numbers_with_a_decimal_point_or_comma(tmp_path: Path) -> None:
+    """'18,0686' is Stockholm; Arabic-Indic digits (float() reads them) are refused."""
+    done = cli("locate", "18,0686", "59,3293", cwd=tmp_path)
+    assert done.returncode == 0 and "municipality: 0180 Stockholm" in done.stdout
+    refused = cli("locate", "١٨.0686", "59.3293", cwd=tmp_path)
+    assert refused.returncode == 2
+    (line,) = refused.stderr.strip().splitlines()
+    assert "argument lon" in line and "ASCII digits" in line
