@@ -323,6 +323,18 @@ FILES_PEOPLE_HAVE = {
         (),
         ["c1"],
     ),
+    # UTF-16 big-endian with a BOM, CRLF, a header in odd case and spacing, a quoted id holding
+    # the delimiter and a newline, ISO times with an offset and with Z, a trailing blank line.
+    "utf16_be_odd_header": (
+        "positions.csv",
+        (
+            "\ufeff ID ;Lon; LAT ;Observed_At\r\n"
+            f'"a;b\r\nc";{NEAR};59,3325;2024-05-20T15:55:00+02:00\r\n'
+            f"far;{FAR};59,3325;2024-05-20T13:55:00Z\r\n\r\n"
+        ).encode("utf-16-be"),
+        (),
+        ["a;b\r\nc"],
+    ),
     # Excel's "Unicode text": UTF-16 with a BOM, tab-separated.
     "utf16_excel": (
         "positions.txt",
