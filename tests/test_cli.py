@@ -843,3 +843,19 @@ def test_locate_reads_ascii_numbers_with_a_decimal_point_or_comma(tmp_path: Path
     assert refused.returncode == 2
     (line,) = refused.stderr.strip().splitlines()
     assert "argument lon" in line and "ASCII digits" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [("area.txt", "--plot must name a .png, .svg or .pdf file"),
+     ("missing/area.png", "--plot cannot write")],
+)  # fmt: skip
+def test_preview_plot_to_a_bad_path_is_one_line(tmp_path: Path, name: str, fragment: str) -> None:
+    """An unknown picture format or a missing folder: exit 2, one line, no internal error."""
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra")
+    alert = write_alert(tmp_path / "alert.xml")
+    done = cli("preview", str(alert), "--plot", name, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("geotarget preview: ") and fragment in line
+    assert "internal error" not in line
