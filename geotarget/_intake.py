@@ -137,10 +137,18 @@ class Gate:
             return None, facts  # a Cancel has no kind of its own; the ledger authorises it
         recognised: Recognition | None = self.recognition.recognise(alert)
         if recognised is None:
+            hint = (
+                ""
+                if self.recognition.rules
+                else " (the Targeter has no recognition rules, so only a 'geotarget:kind' "
+                "eventCode names a kind: pass recognition=, e.g. geotarget.pilot.RECOGNITION "
+                "for the Swedish pilot's)"
+            )
             return (
                 Verdict.UNRECOGNISED_KIND,
                 f"no recognition rule recognises the alert's kind (looked at "
-                f"{self.recognition.looked_at(alert)}): it reaches nobody and changes nothing",
+                f"{self.recognition.looked_at(alert)}){hint}: it reaches nobody and changes "
+                "nothing",
             ), facts
         facts.update(kind=recognised.kind, recognised_by=recognised.rule)
         if recognised.kind not in self.registered:

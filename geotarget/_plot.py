@@ -11,7 +11,7 @@ import numpy as np
 import shapely
 
 from geotarget.areas import Area
-from geotarget.errors import MissingExtra
+from geotarget.errors import InvalidInput, MissingExtra
 
 #: Colours: each alert its own; a blocked alert grey and dashed, never an "enabled" colour.
 ALERT_COLOURS = {"explosion": "#d7301f", "tip_request": "#2166ac", "crime_modus": "#762a83"}
@@ -67,6 +67,23 @@ def _patch(geom: Any, **style: Any) -> Any:
     return PathPatch(Path(np.asarray(verts), codes), **style)
 
 
+def _save(fig: Any, path: str) -> None:
+    """Write ``fig`` to ``path``; an unknown format or an unwritable path is InvalidInput."""
+    import os
+
+    formats = fig.canvas.get_supported_filetypes()
+    suffix = os.path.splitext(path)[1].lower().lstrip(".")
+    if suffix not in formats:
+        raise InvalidInput(
+            f"--plot must name a .png, .svg or .pdf file (formats: "
+            f"{', '.join(sorted(formats))}) (got {path!r})"
+        )
+    try:
+        fig.savefig(path)
+    except OSError as err:
+        raise InvalidInput(f"--plot cannot write {path!r}: {err.strerror or err}") from None
+
+
 def alert_map(path: str, area: Area, *, title: str) -> None:
     """Draw one alert area, its parts and its bounds."""
     plt = _pyplot()
@@ -82,8 +99,10 @@ def alert_map(path: str, area: Area, *, title: str) -> None:
     ax.set_xlabel("longitude (°E)")
     ax.set_ylabel("latitude (°N)")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        _save(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def _first_phase(policy: Any, kind: str, code: str, hierarchy: Any) -> int | None:
@@ -300,5 +319,7 @@ def pilot_map(
     """Write :func:`pilot_figure` to ``path`` (PNG)."""
     plt = _pyplot()
     fig = pilot_figure(positions, hierarchy, policy, alerts, told=told, at=at, lon_lat=lon_lat)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        _save(fig, path)
+    finally:
+        plt.close(fig)

@@ -8,7 +8,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 * **Encoding**: UTF-8 (a BOM is fine), UTF-16 with a BOM, else cp1252 (Windows' Western
   European code page, a superset of latin-1's printable range); or exactly the ``encoding``
   given.
-* **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most. A
+* **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most, or
+  the one an Excel dialect line ``sep=;`` before the header names. A
   decimal comma (``59,3325``) is read like a decimal point; thousands separators are not.
 * **Ids** are text, taken verbatim (only surrounding spaces are stripped): ``0701234567`` stays
   ``0701234567``, and ``007`` and ``7`` are two devices. (A Parquet integer column stays int.)
@@ -26,11 +27,10 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import io
 import math
 import re
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,16 @@ MAX_EPOCH_S = 1e11
 MIN_EPOCH_S = 1e9
 #: How often ``progress`` is called while reading, in rows.
 PROGRESS_EVERY = 100_000
+#: CSV rows are converted to arrays in chunks of this many rows, so that memory stays about
+#: the size of the arrays (not of millions of Python strings).
+CHUNK_ROWS = 65_536
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
 _EPOCH = re.compile(r"\d{1,30}(?:[.,]\d{1,9})?", re.ASCII)
+#: Words spreadsheets and data tools write for a missing number; an empty cell says that here.
+_MISSING_WORDS = frozenset(
+    {"nan", "-nan", "na", "n/a", "#n/a", "null", "none", "nil", "-", "?", "inf", "-inf", "infinity"}
+)
 _TRUE = frozenset({"1", "true", "yes", "y", "ja", "t"})
 _FALSE = frozenset({"0", "false", "no", "n", "nej", "f", ""})
 _EPOCH0 = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -59,13 +66,19 @@ _EPOCH0 = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 @attrs.frozen
 class Where:
-    """Names a data row (0-based index ``i``) as people count it: file, row from 1, CSV line."""
+    """Names a data row (0-based index ``i``) as people count it: file, row from 1, CSV line.
+
+    ``first`` is the index of the first row in the file when ``i`` counts within a chunk
+    (``lines`` then holds the chunk's lines).
+    """
 
     name: str
-    lines: Sequence[int] | None = None
+    lines: Sequence[int] | npt.NDArray[np.int64] | None = None
+    first: int = 0
 
     def row(self, i: int) -> str:
-        return f"row {i + 1}" + (f" (line {self.lines[i]})" if self.lines is not None else "")
+        line = f" (line {self.lines[i]})" if self.lines is not None else ""
+        return f"row {self.first + i + 1}{line}"
 
     def __call__(self, i: int) -> str:
         return f"{self.name}: {self.row(i)}"
@@ -125,6 +138,14 @@ def _numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.
         if not text:
             out[i] = np.nan
             continue
+        if text.lower() in _MISSING_WORDS:
+            raise _problem(
+                where(i),
+                column,
+                "must be a number, or empty for an unknown value (a row without a fix leaves "
+                "both lon and lat empty)",
+                raw,
+            )
         if not _NUMBER.fullmatch(text):
             raise _problem(
                 where(i),
@@ -331,14 +352,45 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         ) from None
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` with their endings (CRLF, LF or CR), without copying the text.
+
+    (``io.StringIO`` would hold a second copy at four bytes a character; ``splitlines``
+    also splits at form feeds and other characters a CSV field may hold.)
+    """
+    return (m.group() for m in _LINE.finditer(text))
+
+
 def _delimiter(text: str) -> str:
-    header = text.split("\n", 1)[0]
+    header = re.split(r"\r\n?|\n", text, maxsplit=1)[0]
     counts = [header.count(d) for d in DELIMITERS]
     return DELIMITERS[counts.index(max(counts))] if max(counts) else ","
 
 
-def _columns(header: Sequence[str], name: str) -> tuple[dict[str, int], tuple[str, ...]]:
-    """Known column → index, and the unknown columns' names."""
+_SEP_LINE = re.compile(r"sep=(.?)[ \t]*(?:\r\n?|\n|$)", re.IGNORECASE)
+
+
+def _excel_sep(text: str, name: str) -> str | None:
+    """The delimiter a first line ``sep=;`` (Excel's dialect line) names, or None without one."""
+    m = _SEP_LINE.match(text)
+    if m is None:
+        return None
+    delim = m.group(1)
+    if not delim or delim == '"' or delim.isalnum():
+        raise InvalidInput(
+            f"{name}: line 1: 'sep=' must name one delimiter character such as ';' "
+            f"(got {_show(m.group(0).rstrip())})"
+        )
+    return delim
+
+
+def _columns(
+    header: Sequence[str], name: str, line: int = 1
+) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Known column → index, and the unknown columns' names (``line``: the header's line)."""
     known: dict[str, int] = {}
     unknown = []
     for j, raw in enumerate(header):
@@ -346,7 +398,7 @@ def _columns(header: Sequence[str], name: str) -> tuple[dict[str, int], tuple[st
         if key in KNOWN:
             if key in known:
                 raise InvalidInput(
-                    f"{name}: line 1: column {key} appears twice (columns {known[key] + 1} "
+                    f"{name}: line {line}: column {key} appears twice (columns {known[key] + 1} "
                     f"and {j + 1})"
                 )
             known[key] = j
@@ -356,29 +408,63 @@ def _columns(header: Sequence[str], name: str) -> tuple[dict[str, int], tuple[st
     if missing:
         found = ", ".join(repr(h.strip()) for h in header) or "nothing"
         raise InvalidInput(
-            f"{name}: line 1: lacks column(s) {', '.join(missing)} (has {found}); "
-            f"the first line must name the columns: {', '.join(KNOWN)}"
+            f"{name}: line {line}: lacks column(s) {', '.join(missing)} (has {found}); "
+            f"the {'first line' if line == 1 else 'line after sep='} must name the columns: "
+            f"{', '.join(KNOWN)}"
         )
     return known, tuple(unknown)
 
 
+#: What :func:`read_csv` hands over per chunk: the known columns' cells, each data row's
+#: first line, and the index of the chunk's first row in the file.
+Take = Callable[[dict[str, list[str]], list[int], int], None]
+
+
 def read_csv(
     path: Path,
+    take: Take,
     *,
     encoding: str | None = None,
     progress: Callable[[int], None] | None = None,
-) -> tuple[dict[str, list[str]], list[int], Report]:
-    """The known columns' cells, each data row's first line, and what was read."""
+    chunk_rows: int | None = None,
+) -> tuple[npt.NDArray[np.int64], Report]:
+    """Read ``path`` in chunks of ``chunk_rows`` (default :data:`CHUNK_ROWS`) data rows.
+
+    Each chunk is handed to ``take``.
+
+    Returns every data row's first line and what was read. Only one chunk's cells are held
+    at a time, so memory is the file's bytes and text, one chunk and what ``take`` keeps.
+    """
     data = path.read_bytes()
     name = path.name
     text, enc = decode(data, name, encoding)
-    delim = _delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
+    del data
+    chunk = CHUNK_ROWS if chunk_rows is None else chunk_rows
+    sep = _excel_sep(text, name)
+    delim = _delimiter(text) if sep is None else sep
+    reader = csv.reader(_lines(text), delimiter=delim, strict=True)
+    rows = 0
+    decimal = False
+    line_parts: list[npt.NDArray[np.int64]] = []
+
+    def flush(records: list[list[str]], lines: list[int]) -> None:
+        nonlocal rows, decimal
+        columns = list(zip(*records, strict=True))
+        records.clear()
+        cells = {key: list(columns[j]) for key, j in known.items()}
+        del columns
+        decimal = decimal or any("," in "".join(cells[k]) for k in ("lon", "lat"))
+        take(cells, lines, rows)
+        line_parts.append(np.asarray(lines, dtype=np.int64))
+        rows += len(lines)
+
     try:
+        if sep is not None:
+            next(reader)  # Excel's "sep=;" line: the header is the next line
         header = next(reader, None)
         if header is None:
             raise InvalidInput(f"{name}: is empty; the first line must name the columns")
-        known, unknown = _columns(header, name)
+        known, unknown = _columns(header, name, reader.line_num)
         records: list[list[str]] = []
         lines: list[int] = []
         width = len(header)
@@ -389,24 +475,25 @@ def read_csv(
                 continue  # blank lines and rows of empty cells (spreadsheet exports)
             if len(record) != width:
                 raise InvalidInput(
-                    f"{name}: row {len(lines) + 1} (line {line}): has {len(record)} fields, the "
-                    f"header has {width} (delimiter {delim!r})"
+                    f"{name}: row {rows + len(lines) + 1} (line {line}): has {len(record)} "
+                    f"fields, the header has {width} (delimiter {delim!r})"
                 )
             records.append(record)
             lines.append(line)
-            if progress is not None and len(lines) % PROGRESS_EVERY == 0:
-                progress(len(lines))
+            if progress is not None and (rows + len(lines)) % PROGRESS_EVERY == 0:
+                progress(rows + len(lines))
+            if len(lines) == chunk:
+                flush(records, lines)
+                lines = []
     except csv.Error as err:
         raise InvalidInput(f"{name}: line {reader.line_num}: not readable as CSV: {err}") from None
-    if not lines:
+    if lines:
+        flush(records, lines)
+    if not rows:
         raise InvalidInput(f"{name}: has a header but no rows")
-    columns = list(zip(*records, strict=True))
-    del records
-    cells = {key: list(columns[j]) for key, j in known.items()}
-    decimal = any("," in c for k in ("lon", "lat") for c in cells[k])
-    sep = {",": "comma", ";": "semicolon", "\t": "tab"}[delim]
-    form = f"CSV, {enc}, {sep}-separated" + (", decimal comma" if decimal else "")
-    return cells, lines, Report(path, len(lines), form, unknown)
+    kind = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
+    form = f"CSV, {enc}, {kind}-separated" + (", decimal comma" if decimal else "")
+    return np.concatenate(line_parts), Report(path, rows, form, unknown)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -537,11 +624,18 @@ def read(
         for key, col in raw.items():
             columns[key] = _parquet_column(key, col, where, zone)
     elif suffix in (".csv", ".tsv", ".txt"):
-        cells, lines, report = read_csv(path, encoding=encoding, progress=progress)
-        where = Where(name, lines)
+        parts: dict[str, list[Any]] = {}
 
-        for key, values in cells.items():
-            columns[key] = _from_cells(key, values, where, zone)
+        def take(cells: dict[str, list[str]], lines: list[int], first: int) -> None:
+            chunk = Where(name, lines, first)
+            for key, values in cells.items():
+                parts.setdefault(key, []).append(_from_cells(key, values, chunk, zone))
+
+        lines, report = read_csv(path, take, encoding=encoding, progress=progress)
+        where = Where(name, lines)
+        for key, chunks in parts.items():
+            columns[key] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+        del parts
     else:
         raise InvalidInput(
             f"--positions must be a .csv, .tsv, .txt or .parquet file (got {path.name})"

@@ -149,6 +149,34 @@ def _load_policy(name: str, *, issuers: bool = True) -> _PolicyFile:
     )
 
 
+#: Outcomes of devices in the alert area that are not told, as the summary names them.
+_NOT_TOLD = {
+    "beyond_border": "beyond the border",
+    "outside_rollout": "outside the rollout",
+    "stale_location": "with a stale or undated fix",
+    "no_fix": "without a fix",
+    "ambiguous_excluded": "with a fix too uncertain",
+    "outside_canary": "outside the canary",
+    "not_a_tester": "not testers",
+}
+
+
+def _summary(result: Any) -> str:
+    """The stderr summary: verdict and new recipients, with why or who was not told.
+
+    A refusal gives its reason, a delivery the devices not told by outcome, so that
+    "0 new recipient(s)" is never left unexplained.
+    """
+    from geotarget.targeting import Verdict
+
+    line = f"{result.verdict.value}: {len(result.recipients):,} new recipient(s)"
+    if result.verdict is not Verdict.DELIVER:
+        return f"{line}: {result.reason}"
+    counts = {o.name.lower(): n for o, n in result.counts.items()}
+    missed = [f"{counts[k]:,} {what}" for k, what in _NOT_TOLD.items() if counts.get(k)]
+    return line + (f"; not told: {', '.join(missed)}" if missed else "")
+
+
 def _target(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget import PositionIndex, pilot
     from geotarget.issuers import Issuers
@@ -204,7 +232,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     }
     json.dump(doc, out, indent=2, ensure_ascii=False)
     out.write("\n")
-    notes.append(f"{result.verdict.value}: {len(result.recipients):,} new recipient(s)")
+    notes.append(_summary(result))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
         print(f"geotarget target: {note}", file=sys.stderr)
     refused = {
@@ -245,6 +273,13 @@ def _locate(args: argparse.Namespace, out: TextIO) -> int:
             print(f"{level}: {code} {hierarchy.region(code).name}", file=out)
     if not found:
         print(f"lon {lon}, lat {lat} lies in no Swedish region", file=out)
+        near = str(hierarchy.locate(np.array([lon]), np.array([lat]), snap_m=NEAR_M)[0])
+        if near and not args.snap_m:
+            print(
+                f"  it lies within {NEAR_M / 1000:g} km of {near} {hierarchy.region(near).name}, "
+                "beyond Sweden's border or territorial sea; --snap-m METRES counts it there",
+                file=out,
+            )
         if _in_envelope(lat, lon) and not _in_envelope(lon, lat):
             print(
                 f"  hint: lon and lat look swapped; the point lon {lat}, lat {lon} is in Sweden: "
@@ -253,6 +288,26 @@ def _locate(args: argparse.Namespace, out: TextIO) -> int:
             )
         return 1
     return 0
+
+
+#: How far ``locate`` looks for a region to name beside a point that lies in none.
+NEAR_M = 2000.0
+
+
+def _ascii_float(text: str) -> float:
+    """A number as people type it: ASCII digits (float() reads '١٨' as 18), point or comma."""
+    if not text.isascii():
+        raise argparse.ArgumentTypeError(
+            f"must be a number written with ASCII digits and a decimal point (got {text!r})"
+        )
+    if text.count(",") == 1 and "." not in text:
+        text = text.replace(",", ".")  # a decimal comma, as Swedish locales write it
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number with a decimal point or comma, e.g. 18.0686 (got {text!r})"
+        ) from None
 
 
 def _in_envelope(lon: float, lat: float) -> bool:
@@ -314,9 +369,9 @@ _POSITIONS_RULES = """\
 positions files:
   columns   id, lon, lat [, accuracy_m, observed_at, tester], named on the first line
             (any case); other columns are ignored with a warning on stderr
-  CSV       comma, semicolon or tab separated (found from the header line); decimal
-            comma or point; UTF-8 (BOM fine) or UTF-16 with a BOM, else cp1252, or
-            exactly --encoding
+  CSV       comma, semicolon or tab separated (found from the header line, or named
+            by an Excel first line such as sep=;); decimal comma or point; UTF-8
+            (BOM fine) or UTF-16 with a BOM, else cp1252, or exactly --encoding
   ids       text, kept verbatim: 0701234567 stays 0701234567; 007 and 7 differ
   times     observed_at as epoch seconds or ISO 8601 with an offset; without an
             offset, only with --timezone; a file without observed_at needs
@@ -428,16 +483,19 @@ def _parser() -> argparse.ArgumentParser:
         "locate",
         "which Swedish regions hold a point (longitude first)",
         "  geotarget locate 18.0686 59.3293        # Stockholm: lon, then lat\n"
+        "  geotarget locate 24.1466 65.8481        # Tornio, Finland: in no region\n"
         "  geotarget locate 11.9668 57.7059 --snap-m 500\n",
     )
-    locate.add_argument("lon", type=float, help="longitude in degrees (east is positive)")
-    locate.add_argument("lat", type=float, help="latitude in degrees")
+    locate.add_argument("lon", type=_ascii_float, help="longitude in degrees (east is positive)")
+    locate.add_argument("lat", type=_ascii_float, help="latitude in degrees")
     locate.add_argument(
         "--snap-m",
-        type=float,
-        default=2000.0,
+        type=_ascii_float,
+        default=0.0,
         metavar="METRES",
-        help="count a point in no region in the nearest one within this distance",
+        help="count a point in no region in the nearest one within this distance (default 0: "
+        "the regions are legal territory, water and territorial sea included, so a point in "
+        "none lies abroad or beyond the 12-nautical-mile line)",
     )
     locate.set_defaults(run=_locate)
     preview = _sub(

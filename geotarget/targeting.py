@@ -102,6 +102,7 @@ from geotarget.ledger import (
     Transition,
 )
 from geotarget.ledger._lifecycle import first_difference, version_id
+from geotarget.ledger._model import lease_micros, micros
 from geotarget.ledger._sql import DEFAULT_LEASE
 from geotarget.matcher import PositionIndex
 from geotarget.positions import Positions
@@ -136,6 +137,7 @@ def _aware(name: str, value: object) -> dt.datetime:
         raise InvalidType(f"{name} must be a datetime (got {type(value).__name__} {value!r})")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"{name} must be timezone-aware (got naive {value.isoformat()})")
+    micros(name, value)  # within the years the ledger can keep, or InvalidInput
     return value
 
 
@@ -188,7 +190,8 @@ class Targeter:
     lease : datetime.timedelta, default 60 s
         How long the caller has to push a pending delivery and :meth:`confirm` it before
         :meth:`redeliver` offers it again (the same key). Longer than a push round trip,
-        short enough that a crashed process's deliveries come back soon.
+        short enough that a crashed process's deliveries come back soon; at most 30 days.
+        Every ``at`` the Targeter is given must lie before 9999-12-01 UTC.
 
     Raises
     ------
@@ -286,8 +289,7 @@ class Targeter:
         if problems:
             raise InvalidPolicy(problems)
         snap = number("snap_m", snap_m, ge=0.0, le=100_000.0)
-        if not isinstance(lease, dt.timedelta) or lease <= dt.timedelta(0):
-            raise InvalidInput(f"lease must be a timedelta > 0 (got {lease!r})")
+        lease_micros(lease)  # > 0 and at most 30 days, or InvalidInput
         # The configuration is fixed once built (read-only properties below): a Targeter
         # shared by threads never sees its policy, rules or ledger swapped mid-call.
         self._recognition = recognition

@@ -306,6 +306,35 @@ FILES_PEOPLE_HAVE = {
         (),
         ["x²", "²³"],
     ),
+    # Excel's dialect line "sep=;" before the header (CRLF line endings, a BOM), then an
+    # old-Mac file (CR only) with the line "sep=," over comma-separated rows.
+    "excel_sep_line": (
+        "positions.csv",
+        (
+            "\ufeffsep=;\r\nid;lon;lat;observed_at\r\n"
+            f"e1;{NEAR};59,3325;{EPOCH}\r\ne2;{FAR};59,3325;{EPOCH}\r\n"
+        ).encode(),
+        (),
+        ["e1"],
+    ),
+    "excel_sep_comma_cr": (
+        "positions.csv",
+        f"sep=,\rid,lon,lat,observed_at\rc1,18.06528,59.3325,{EPOCH}\r".encode(),
+        (),
+        ["c1"],
+    ),
+    # UTF-16 big-endian with a BOM, CRLF, a header in odd case and spacing, a quoted id holding
+    # the delimiter and a newline, ISO times with an offset and with Z, a trailing blank line.
+    "utf16_be_odd_header": (
+        "positions.csv",
+        (
+            "\ufeff ID ;Lon; LAT ;Observed_At\r\n"
+            f'"a;b\r\nc";{NEAR};59,3325;2024-05-20T15:55:00+02:00\r\n'
+            f"far;{FAR};59,3325;2024-05-20T13:55:00Z\r\n\r\n"
+        ).encode("utf-16-be"),
+        (),
+        ["a;b\r\nc"],
+    ),
     # Excel's "Unicode text": UTF-16 with a BOM, tab-separated.
     "utf16_excel": (
         "positions.txt",
@@ -367,6 +396,16 @@ BAD_FILES = {
         b"id,lon,lat,observed_at\na,18.06528,59.3325,1716206100\nb,18.1,abc,1716206100\n",
         (),
         ["positions.csv: row 2 (line 3), column lat", "must be a number", "'abc'"],
+    ),
+    "nan_for_no_fix": (
+        b"id,lon,lat,observed_at\na,18.06528,59.3325,1716206100\nb,NaN,NaN,1716206100\n",
+        (),
+        ["row 2 (line 3), column lon", "or empty for an unknown value", "'NaN'"],
+    ),
+    "na_accuracy": (
+        b"id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,#N/A,1716206100\n",
+        (),
+        ["row 1 (line 2), column accuracy_m", "or empty for an unknown value", "'#N/A'"],
     ),
     "arabic_indic_digits": (
         "id,lon,lat,observed_at\na,١٨.٠٦,59.3325,1716206100\n".encode(),
@@ -447,6 +486,21 @@ BAD_FILES = {
         "\ufeffid;lon\n1;18\n".encode(),
         (),
         ["line 1: lacks column(s) lat", "has 'id', 'lon'"],
+    ),
+    "excel_sep_without_delimiter": (
+        b"sep=\nid,lon,lat\na,18.0,59.0\n",
+        (),
+        ["positions.csv: line 1", "'sep=' must name one delimiter"],
+    ),
+    "excel_sep_then_bad_header": (
+        b"sep=;\nid;lon\na;18\n",
+        (),
+        ["positions.csv: line 2: lacks column(s) lat", "has 'id', 'lon'"],
+    ),
+    "excel_sep_then_bad_cell": (
+        f"sep=;\nid;lon;lat;observed_at\na;18,0;59,0;{EPOCH}\nb;1x;59,0;{EPOCH}\n".encode(),
+        (),
+        ["positions.csv: row 2 (line 4), column lon", "'1x'"],
     ),
     "header_only": (b"id,lon,lat,observed_at\n", (), ["has a header but no rows"]),
     "empty_file": (b"", (), ["is empty"]),
@@ -675,3 +729,133 @@ def test_parquet_ids_keep_their_type_and_big_ones_are_refused(tmp_path: Path) ->
         _position_files.read(naive)
     local, _ = _position_files.read(naive, timezone="Europe/Stockholm")
     assert local.observed_at.tolist() == [dt.datetime(2024, 5, 20, 11, 55)]
+
+
+def test_csv_chunks_read_like_one_piece_and_errors_count_rows_across_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of 3 rows read like one piece; errors name a later chunk's row and line.
+
+    Before the bad cell: a blank line (no row) and a quoted newline (one row, two lines).
+    """
+    from geotarget import _position_files
+    from geotarget.errors import InvalidPositions
+
+    rows = [f"d{i},18.{i:02d},59.5,{i},{1716206100 + i}" for i in range(10)]
+    rows.insert(4, "")  # a blank line: no row
+    rows.insert(6, '"multi\nline",18.5,59.5,1,2024-05-20T11:55:00Z')  # two lines, one row
+    f = tmp_path / "p.csv"
+    f.write_text("id,lon,lat,accuracy_m,observed_at\n" + "\n".join(rows) + "\n", "utf-8")
+    whole, report = _position_files.read(f)
+    monkeypatch.setattr(_position_files, "CHUNK_ROWS", 3)
+    chunked, chunked_report = _position_files.read(f)
+    assert report == chunked_report and report.rows == 11
+    for column in ("ids", "lon", "lat", "accuracy_m", "observed_at"):
+        np.testing.assert_array_equal(getattr(whole, column), getattr(chunked, column))
+    assert chunked.ids.tolist()[5] == "multi\nline"
+    # Row 10 is file line 13: header, 4 rows, a blank line, a two-line row, 3 more rows.
+    bad = f.read_text("utf-8").replace("d8,18.08", "d8,18.o8")
+    f.write_text(bad, "utf-8")
+    with pytest.raises(InvalidPositions, match=r"p.csv: row 10 \(line 13\), column lon: .*'18.o8'"):
+        _position_files.read(f)
+
+
+def test_a_large_csv_is_read_in_memory_about_its_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading 100,000 rows peaks below 6x the file's bytes (tracemalloc).
+
+    It was 18x: a Python string per cell and a four-byte-a-character copy of the text.
+    """
+    import tracemalloc
+
+    from geotarget import _position_files
+
+    f = tmp_path / "many.csv"
+    f.write_text(
+        "id,lon,lat,accuracy_m,observed_at\n"
+        + "".join(
+            f"dev-{i:07d},18.{i % 100000:05d},59.{i % 99991:05d},{i % 50}.5,{1716206100 + i % 600}\n"
+            for i in range(100_000)
+        ),
+        "utf-8",
+    )
+    monkeypatch.setattr(_position_files, "CHUNK_ROWS", 10_000)
+    tracemalloc.start()
+    try:
+        positions, report = _position_files.read(f)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.rows == positions.ids.size == 100_000
+    assert peak < 6 * f.stat().st_size, (peak, f.stat().st_size)
+
+
+def test_the_summary_says_why_nobody_was_told(tmp_path: Path) -> None:
+    """A summary of 0 new recipients says who was not told, or why the alert was refused."""
+    undated = b"id,lon,lat,observed_at\na,18.06528,59.3325,\n"  # an unknown time: never trusted
+    done = target_file(tmp_path, "undated.csv", undated)
+    assert done.returncode == 0, done.stderr
+    assert "DELIVER: 0 new recipient(s); not told: 1 with a stale or undated fix" in done.stderr
+    fresh = f"id,lon,lat,observed_at\na,18.06528,59.3325,{EPOCH}\n".encode()
+    told = target_file(tmp_path, "fresh.csv", fresh)
+    assert "DELIVER: 1 new recipient(s)\n" in told.stderr
+    assert "not told" not in told.stderr
+    # The integrator's guide's document, its event renamed to one no rule knows.
+    example = Path(__file__).parents[1] / "docs" / "examples" / "sos_explosion.xml"
+    gas = example.read_text("utf-8").replace("<event>Explosion", "<event>Gasläcka")
+    (tmp_path / "gas.xml").write_text(gas, "utf-8")
+    refused = cli(
+        "target", "--alert", "gas.xml", "--positions", "fresh.csv", "--at", AT.isoformat(),
+        cwd=tmp_path,
+    )  # fmt: skip
+    summary = refused.stderr.strip().splitlines()[-1]
+    assert summary.startswith("geotarget target: UNRECOGNISED_KIND: 0 new recipient(s): ")
+    assert "Gasläcka" in summary
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "near"),
+    [("24.1466", "65.8481", "2583 Haparanda"), ("12.84", "55.60", "1280 Malmö")],
+)
+def test_locate_does_not_pull_a_point_abroad_into_sweden(
+    tmp_path: Path, lon: str, lat: str, near: str
+) -> None:
+    """Tornio (Finland) and Danish Öresund water lie in no region, as locate says.
+
+    It names the region within 2 km, and counts them there only when asked (--snap-m).
+    """
+    done = cli("locate", lon, lat, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout
+    assert "lies in no Swedish region" in done.stdout
+    assert f"within 2 km of {near}" in done.stdout
+    assert "country: SE" not in done.stdout
+    snapped = cli("locate", lon, lat, "--snap-m", "1500", cwd=tmp_path)
+    assert snapped.returncode == 0
+    assert f"municipality: {near}" in snapped.stdout
+
+
+def test_locate_reads_ascii_numbers_with_a_decimal_point_or_comma(tmp_path: Path) -> None:
+    """'18,0686' is Stockholm; Arabic-Indic digits (float() reads them) are refused."""
+    done = cli("locate", "18,0686", "59,3293", cwd=tmp_path)
+    assert done.returncode == 0 and "municipality: 0180 Stockholm" in done.stdout
+    refused = cli("locate", "١٨.0686", "59.3293", cwd=tmp_path)
+    assert refused.returncode == 2
+    (line,) = refused.stderr.strip().splitlines()
+    assert "argument lon" in line and "ASCII digits" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [("area.txt", "--plot must name a .png, .svg or .pdf file"),
+     ("missing/area.png", "--plot cannot write")],
+)  # fmt: skip
+def test_preview_plot_to_a_bad_path_is_one_line(tmp_path: Path, name: str, fragment: str) -> None:
+    """An unknown picture format or a missing folder: exit 2, one line, no internal error."""
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra")
+    alert = write_alert(tmp_path / "alert.xml")
+    done = cli("preview", str(alert), "--plot", name, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("geotarget preview: ") and fragment in line
+    assert "internal error" not in line

@@ -121,6 +121,21 @@ def test_unrecognised_event_gets_its_verdict_naming_what_was_looked_at() -> None
     assert result.recipients.size == 0 and result.incident is None
 
 
+def test_a_targeter_without_recognition_rules_says_how_to_give_them(sweden_regions: Any) -> None:
+    """A newcomer's Targeter(regions, policy) recognises no upstream Explosion; it says why."""
+    from geotarget import sweden
+
+    bare = Targeter(sweden_regions, sweden.pilot_policy())
+    result = bare.receive(upstream(), PositionIndex(devices()), AT)
+    assert result.verdict is Verdict.UNRECOGNISED_KIND
+    assert "the Targeter has no recognition rules" in result.reason
+    assert "recognition=, e.g. geotarget.pilot.RECOGNITION" in result.reason
+    ruled = Targeter(sweden_regions, sweden.pilot_policy(), recognition=pilot.RECOGNITION)
+    result = ruled.receive(upstream(event="Gas leak"), PositionIndex(devices()), AT)
+    assert result.verdict is Verdict.UNRECOGNISED_KIND
+    assert "no recognition rules" not in result.reason
+
+
 def test_the_intake_refuses_swapped_axes_with_the_readers_message() -> None:
     """A document written lon,lat is refused against the regions' bounds, without asking."""
     t = Targeter(make_regions(), nationwide("XX"), recognition=pilot.RECOGNITION)

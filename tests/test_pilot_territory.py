@@ -28,6 +28,12 @@ WATERS = {
     "Mälaren off Ekerö": (17.75, 59.40),
     "Baltic territorial sea south of Öland": (16.40, 56.10),
     "Baltic territorial sea west of Gotland": (18.00, 57.50),
+    "Vänern, mid-lake": (13.30, 58.90),
+    "Hjälmaren": (15.75, 59.25),
+    "Siljan": (14.85, 60.88),
+    "Storsjön, off Östersund": (14.45, 63.12),
+    "Kosterhavet, territorial sea": (10.95, 58.88),
+    "Bay of Bothnia, territorial sea off Haparanda": (23.90, 65.70),
 }
 STOCKHOLM_WATERS = [k for k in WATERS if "Stockholm" in k or "Saltsjön" in k or "Ekerö" in k]
 
@@ -96,5 +102,72 @@ def test_the_open_baltic_beyond_the_territorial_sea_is_not_swedish(targeter: Tar
     """Between Gotland and Latvia, beyond 12 nautical miles, an Explosion reaches no territory."""
     lon, lat = 19.9, 57.0
     result = targeter.target(_alert("explosion", "exp-baltic", lon, lat), _devices(lon, lat), AT)
+    assert result.verdict is Verdict.AREA_OUTSIDE_ROLLOUT
+    assert result.recipients.size == 0
+
+
+#: The pilot's illustrative phase 3: tip requests in the whole country (beyond_border false).
+NATIONWIDE = dt.datetime(2025, 2, 3, 12, 0, tzinfo=dt.timezone.utc)
+
+#: A Swedish point and a foreign one across a border, about 1-8 km apart; which side each lies
+#: on is checked against Lantmäteriet's detailed boundaries in tests/test_sweden.py.
+BORDERS = {
+    "Öresund: 1 km inside Sweden / 560 m into Denmark": ((12.88, 55.60), (12.84, 55.60)),
+    "Torneälven: Haparanda's bank / Tornio": ((24.13, 65.835), (24.1466, 65.8481)),
+    "Koster: inside / 300 m beyond the 12-nm line": ((10.64397, 58.89161), (10.63388, 58.89294)),
+}
+
+
+def _across(kind: str, ident: str, at: dt.datetime, place: str) -> Any:
+    """An alert covering both points of ``BORDERS[place]``; the result over a device at each."""
+    from pyproj import Geod
+
+    (sx, sy), (fx, fy) = BORDERS[place]
+    geod = Geod(ellps="WGS84")
+    azimuth, _, dist = geod.inv(sx, sy, fx, fy)
+    cx, cy, _ = geod.fwd(sx, sy, azimuth, dist / 2)
+    make = pilot.explosion if kind == "explosion" else pilot.tip_request
+    alert = make(
+        identifier=ident, sender="polisen@polisen.se", sent=at,
+        area=Circle(cx, cy, dist / 2 + 500.0), sv=MSG, en=MSG, onset=at,
+        expires=at + dt.timedelta(hours=2),
+    )  # fmt: skip
+    index = PositionIndex(
+        Positions(["sweden", "abroad"], [sx, fx], [sy, fy], accuracy_m=[5.0, 5.0], observed_at=at)
+    )
+    return Targeter(sweden.hierarchy(), pilot.pilot_policy(), recognition=pilot.RECOGNITION).target(
+        alert, index, at
+    )
+
+
+@pytest.mark.parametrize("place", sorted(BORDERS))
+def test_a_nationwide_tip_request_stops_at_the_border(place: str) -> None:
+    """A tip request (beyond_border false) over a border tells only the Swedish side."""
+    from geotarget.targeting import Outcome
+
+    result = _across("tip", f"tip-border-{sorted(BORDERS).index(place)}", NATIONWIDE, place)
+    assert result.verdict is Verdict.DELIVER, result.reason
+    assert result.recipients.tolist() == ["sweden"]
+    assert result.counts[Outcome.BEYOND_BORDER] == 1
+    assert "beyond the country's territory" in result.explain("abroad")
+
+
+@pytest.mark.parametrize("place", sorted(BORDERS))
+def test_an_explosion_does_not_stop_at_the_border(place: str) -> None:
+    """An Explosion (beyond_border true: life safety) tells both sides of a border."""
+    result = _across("explosion", f"exp-border-{sorted(BORDERS).index(place)}", AT, place)
+    assert result.verdict is Verdict.DELIVER, result.reason
+    assert sorted(result.recipients.tolist()) == ["abroad", "sweden"]
+
+
+def test_a_first_phase_tip_request_reaches_sandhamn_not_uppsala(targeter: Targeter) -> None:
+    """Stockholm County's archipelago (Sandhamn, Värmdö) is enabled; Uppsala County is not."""
+    lon, lat = 18.91, 59.285
+    result = targeter.target(_alert("tip", "tip-sandhamn", lon, lat), _devices(lon, lat), AT)
+    assert result.verdict is Verdict.DELIVER, result.reason
+    assert sorted(result.recipients.tolist()) == ["here", "north-500m"]
+    assert set(result.per_county) == {"01"}
+    lon, lat = 17.64, 59.86
+    result = targeter.target(_alert("tip", "tip-uppsala", lon, lat), _devices(lon, lat), AT)
     assert result.verdict is Verdict.AREA_OUTSIDE_ROLLOUT
     assert result.recipients.size == 0

@@ -459,10 +459,23 @@ TERRITORY = {
     "Stockholm archipelago, territorial sea east of Sandhamn": (18.95, 59.25, "01"),
     "Gotska Sandön, an island": (19.20, 58.383, "09"),
     "Landsort (Öja), an island": (17.866, 58.742, "01"),
+    "Vänern, mid-lake": (13.30, 58.90, "17"),
+    "Hjälmaren": (15.75, 59.25, "19"),
+    "Siljan": (14.85, 60.88, "20"),
+    "Storsjön, off Östersund": (14.45, 63.12, "23"),
+    "Kosterhavet, territorial sea": (10.95, 58.88, "14"),
+    "Kosterhavet, 170 m inside the 12-nautical-mile line": (10.64397, 58.89161, "14"),
+    "Bay of Bothnia, territorial sea off Haparanda": (23.90, 65.70, "25"),
+    "Torneälven, Haparanda's bank": (24.13, 65.835, "25"),
+    "Öresund, the Swedish half off Malmö": (12.95, 55.55, "12"),
+    "Öresund, 1 km inside the Swedish half": (12.88, 55.60, "12"),
 }
 ABROAD = {
     "the Baltic between Gotland and Latvia": (20.0, 57.0),
     "Tornio, Finland (across the river from Haparanda)": (24.1466, 65.8481),
+    "Öresund, the Danish half off Dragør": (12.70, 55.62),
+    "Öresund, 560 m into the Danish half": (12.84, 55.60),
+    "Skagerrak, 300 m beyond the 12-nautical-mile line off Koster": (10.63388, 58.89294),
 }
 
 

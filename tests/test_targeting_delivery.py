@@ -166,6 +166,36 @@ def test_lease_is_checked(regions: RegionHierarchy) -> None:
     assert Targeter(regions, nationwide("XX")).lease == dt.timedelta(seconds=60)
     with pytest.raises(InvalidInput, match="lease must be a timedelta > 0"):
         Targeter(regions, nationwide("XX"), lease=dt.timedelta(0))
+    with pytest.raises(InvalidInput, match="at most 30 days"):
+        Targeter(regions, nationwide("XX"), lease=dt.timedelta(days=3_000_000))
+    with pytest.raises(InvalidInput, match="at most 30 days"):
+        MemoryLedger().redeliver(T0, lease=dt.timedelta(days=31))
+
+
+@pytest.mark.parametrize(
+    ("at", "rule"),
+    [
+        ("9999-12-31T23:59:59-14:00", "within the years 1 to 9999 in UTC"),
+        ("0001-01-01T00:00:00+14:00", "within the years 1 to 9999 in UTC"),
+        ("9999-12-31T00:00:00+00:00", "before 9999-12-01"),
+    ],
+)
+def test_times_the_ledger_cannot_keep_are_refused(
+    regions: RegionHierarchy, at: str, rule: str
+) -> None:
+    """Extreme times are an InvalidInput naming ``at``, not an OverflowError from the ledger."""
+    when = dt.datetime.fromisoformat(at)
+    t = Targeter(regions, nationwide("XX"))
+    alert = make_alert("explosion", Circle(18.0, 59.0, 1000.0), ident="extreme")
+    index = PositionIndex(positions([18.0], [59.0]))
+    for call in (
+        lambda: t.target(alert, index, when),
+        lambda: t.redeliver(when),
+        lambda: t.confirm([], when),
+    ):
+        with pytest.raises(InvalidInput, match=f"at must lie {rule}"):
+            call()
+    assert t.active_incidents == ()
 
 
 def test_a_new_targeter_resumes_the_active_alerts(

@@ -89,17 +89,37 @@ def check_token(name: str, value: object) -> str:
     return value
 
 
+#: The longest lease: a delivery not confirmed within it is offered again.
+MAX_LEASE = timedelta(days=30)
+#: Times the store keeps lie before this instant, so that a time plus the longest lease is
+#: still a datetime (``datetime.max`` is 9999-12-31).
+LAST = datetime(9999, 12, 1, tzinfo=timezone.utc)
+
+
 def micros(name: str, at: object) -> int:
     """A timezone-aware datetime as integer microseconds since 1970-01-01T00:00Z."""
     if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
         raise InvalidInput(f"{name} must be a timezone-aware datetime (got {at!r})")
+    try:
+        utc = at.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00+14:00 or 9999-12-31T23:00-14:00
+        raise InvalidInput(
+            f"{name} must lie within the years 1 to 9999 in UTC (got {at.isoformat()})"
+        ) from None
+    if utc >= LAST:
+        raise InvalidInput(
+            f"{name} must lie before {LAST.isoformat()}, leaving room for a lease "
+            f"(got {at.isoformat()})"
+        )
     return (at - _EPOCH) // timedelta(microseconds=1)
 
 
 def lease_micros(lease: object) -> int:
-    """A lease as a positive number of microseconds."""
-    if not isinstance(lease, timedelta) or lease <= timedelta(0):
-        raise InvalidInput(f"lease must be a timedelta > 0 (got {lease!r})")
+    """A lease as a positive number of microseconds, at most :data:`MAX_LEASE`."""
+    if not isinstance(lease, timedelta) or lease <= timedelta(0) or lease > MAX_LEASE:
+        raise InvalidInput(
+            f"lease must be a timedelta > 0 and at most {MAX_LEASE.days} days (got {lease!r})"
+        )
     return lease // timedelta(microseconds=1)
 
 
