@@ -38,6 +38,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from geotarget._validate import iso_datetime
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
 
 KNOWN = ("id", "lon", "lat", "accuracy_m", "observed_at", "tester")
@@ -175,15 +176,12 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
                 "write it as ISO 8601, e.g. 2024-05-20T14:00:00+02:00"
             )
         return _EPOCH0 + dt.timedelta(seconds=seconds)
-    iso = text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text
-    if not iso.isascii():
+    if not text.isascii():
         raise ValueError("must be epoch seconds or ISO 8601 written with ASCII digits")
     try:
-        value = dt.datetime.fromisoformat(iso)
-    except ValueError:
-        raise ValueError(
-            "must be epoch seconds or an ISO 8601 date-time such as 2024-05-20T14:00:00+02:00"
-        ) from None
+        value = iso_datetime(text)
+    except ValueError as err:
+        raise ValueError(f"must be epoch seconds or {str(err).removeprefix('must be ')}") from None
     if value.tzinfo is None:
         if zone is None:
             raise ValueError(

@@ -81,13 +81,12 @@ def _read_positions(args: argparse.Namespace) -> Any:
 def _parse_at(text: str | None, flag: str = "--at") -> dt.datetime:
     if text is None:
         return dt.datetime.now(dt.timezone.utc)
-    iso = text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text
+    from geotarget._validate import iso_datetime
+
     try:
-        at = dt.datetime.fromisoformat(iso)
+        at = iso_datetime(text)
     except ValueError as err:
-        raise InvalidInput(
-            f"{flag} must be an ISO 8601 date-time with offset (got {text!r})"
-        ) from err
+        raise InvalidInput(f"{flag} {err} (got {text!r})") from None
     if at.tzinfo is None:
         raise InvalidInput(
             f"{flag} must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 (got {text!r})"

@@ -162,7 +162,7 @@ def test_preview_summarises_and_draws(tmp_path: Path) -> None:
         ),
         (
             ["target", "--alert", "{alert}", "--positions", "{csv}", "--observed-at", "noon"],
-            "--observed-at must be an ISO 8601 date-time with offset (got 'noon')",
+            "--observed-at must be an ISO 8601 date-time such as 2024-05-20T14:00:00+02:00 (or ...Z) (got 'noon')",
         ),
     ],
 )

@@ -153,15 +153,20 @@ def _deliveries(claims: list[Claims]) -> list[dict[str, str]]:
 
 
 def _iso(text: str) -> dt.datetime:
-    """``datetime.fromisoformat``, reading "Z" as UTC on Python 3.10 too (3.11 reads it)."""
-    return dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    """An ISO 8601 date-time as geotarget reads it on every Python (``ValueError`` if not)."""
+    from geotarget._validate import iso_datetime
+
+    return iso_datetime(text)
 
 
 def _at(request: Request) -> dt.datetime:
     raw = request.query_params.get("at")
     if raw is None:
         return dt.datetime.now(dt.timezone.utc)
-    at = _iso(raw)
+    try:
+        at = _iso(raw)
+    except ValueError as err:
+        raise InvalidInput(f"at {err} (got {raw!r})") from None
     if at.tzinfo is None:
         raise GeotargetError(f"at must carry a UTC offset (got {raw!r})")
     return at
