@@ -243,6 +243,7 @@ def _flags(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.bo
 
 
 def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
+    _check_lengths("id", cells, where)
     ids = [c.strip() for c in cells]
     for i, v in enumerate(ids):
         if not v:
@@ -564,11 +565,30 @@ def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo |
     return _from_cells(kind, _parquet_cells(col), where, zone)
 
 
+#: The longest cell of a number, time or flag column: the longest valid one (an ISO date-time
+#: with nine fraction digits and an offset) is 35 characters. Cells are checked before a column
+#: becomes a fixed-width numpy array, 4 bytes a character of its *longest* cell for every row.
+_MAX_VALUE_CHARS = 64
+
+
+def _check_lengths(kind: str, cells: Sequence[str], where: Where) -> None:
+    """Refuse a cell longer than its column allows, before the column becomes an array."""
+    from geotarget.positions import _MAX_ID_CHARS
+
+    limit = _MAX_ID_CHARS if kind == "id" else _MAX_VALUE_CHARS
+    lengths = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
+    if lengths.size and int(lengths.max()) > limit:
+        i = int(np.flatnonzero(lengths > limit)[0])
+        rule = f"must be at most {limit} characters long (this one has {int(lengths[i]):,})"
+        raise _problem(where(i), kind, rule, cells[i])
+
+
 def _from_cells(
     kind: str, cells: Sequence[str], where: Where, zone: zoneinfo.ZoneInfo | None
 ) -> Any:
     if kind == "id":
         return _text_ids(cells, where)
+    _check_lengths(kind, cells, where)
     if kind == "observed_at":
         return _times(cells, kind, where, zone)
     if kind == "tester":

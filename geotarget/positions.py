@@ -43,6 +43,10 @@ def __dir__() -> list[str]:
 
 #: How many offending rows an error message lists before it says "and N more".
 _SHOW_ROWS = 5
+#: The longest text id (characters). Text ids are a fixed-width numpy array, 4 bytes a
+#: character of the *longest* id for every row: one 10,000-character id in a million rows
+#: would ask for 40 GB. Push tokens and UUIDs are well under this.
+_MAX_ID_CHARS = 256
 
 
 class Location(enum.IntEnum):
@@ -199,6 +203,16 @@ def _check_rows(name: str, bad_mask: BoolArray, rule: str, values: npt.NDArray[A
         )
 
 
+def _check_id_lengths(lengths: npt.NDArray[Any], ids: Any) -> None:
+    """Refuse text ids longer than :data:`_MAX_ID_CHARS`, naming the first such row."""
+    if lengths.size and int(lengths.max()) > _MAX_ID_CHARS:
+        row = int(np.flatnonzero(lengths > _MAX_ID_CHARS)[0])
+        raise InvalidPositions(
+            f"ids[{row}] must be at most {_MAX_ID_CHARS} characters (got {int(lengths[row]):,}: "
+            f"{str(ids[row])[:40]!r}...)"
+        )
+
+
 def _ids(value: object) -> npt.NDArray[Any]:
     if isinstance(value, (str, bytes)) or value is None:
         raise InvalidType(f"ids must be a sequence of str or int ids (got {value!r})")
@@ -208,6 +222,7 @@ def _ids(value: object) -> npt.NDArray[Any]:
         seq = list(value)  # type: ignore[call-overload]
         kinds = {type(i) for i in seq}
         if kinds and kinds <= {str, np.str_}:
+            _check_id_lengths(np.fromiter(map(len, seq), dtype=np.int64, count=len(seq)), seq)
             arr = np.array(seq, dtype=np.str_)
         elif kinds and all(
             issubclass(k, (int, np.integer)) and not issubclass(k, (bool, np.bool_)) for k in kinds
@@ -225,8 +240,9 @@ def _ids(value: object) -> npt.NDArray[Any]:
     if arr.dtype.kind in "iu":
         arr = arr.astype(np.int64)
     elif arr.dtype.kind == "U":
-        empty = np.char.str_len(arr) == 0
-        _check_rows("ids", empty, "non-empty strings", arr)
+        lengths = np.char.str_len(arr)
+        _check_id_lengths(lengths, arr)
+        _check_rows("ids", lengths == 0, "non-empty strings", arr)
     elif arr.dtype.kind == "O" and arr.size and all(isinstance(i, str) for i in arr):
         return _ids(arr.tolist())
     else:
@@ -320,8 +336,9 @@ class Positions:
     Parameters
     ----------
     ids : sequence of str or sequence of int
-        One unique id per device: all ``str`` (non-empty) or all ``int``. Stored as a numpy
-        ``str_`` or ``int64`` array.
+        One unique id per device: all ``str`` (non-empty, at most 256 characters) or all
+        ``int``. Stored as a numpy ``str_`` or ``int64`` array (text ids cost 4 bytes a
+        character of the longest id, for every row).
     lon, lat : array_like of float
         WGS84 degrees. ``lon`` and ``lat`` **both NaN** means the device has no fix: the row is
         kept, never matched, and classified :attr:`Location.UNKNOWN`.

@@ -791,6 +791,61 @@ def test_a_large_csv_is_read_in_memory_about_its_size(
     assert peak < 6 * f.stat().st_size, (peak, f.stat().st_size)
 
 
+@pytest.mark.parametrize(
+    ("column", "cell", "limit"),
+    [("id", "x" * 20_000, 256), ("lon", "1" * 20_000, 64), ("observed_at", " " * 20_000, 64)],
+)
+def test_one_long_cell_is_refused_before_it_costs_memory(
+    tmp_path: Path, column: str, cell: str, limit: int
+) -> None:
+    """A 20,000-character cell among 50,000 rows: one line naming it, peak memory small.
+
+    A column becomes a fixed-width array, 4 bytes a character of its longest cell for every
+    row: this one cell would have asked for 4 GB.
+    """
+    import tracemalloc
+
+    from geotarget import _position_files
+    from geotarget.errors import InvalidPositions
+
+    rows = {"id": "dev-{i}", "lon": "18.0", "lat": "59.3", "observed_at": "1716206100"}
+    lines = ["id,lon,lat,observed_at"]
+    for i in range(50_000):
+        values = {k: v.format(i=i) for k, v in rows.items()}
+        if i == 40_000:
+            values[column] = cell
+        lines.append(",".join(values[k] for k in ("id", "lon", "lat", "observed_at")))
+    f = tmp_path / "long.csv"
+    f.write_text("\n".join(lines) + "\n", "utf-8")
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidPositions) as err:
+            _position_files.read(f)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert f"row 40001 (line 40002), column {column}: must be at most {limit} characters" in str(
+        err.value
+    )
+    assert peak < 50 * 2**20, peak
+
+
+def test_positions_refuse_an_id_longer_than_256_characters() -> None:
+    """Positions itself names the row, for lists and for numpy text arrays alike."""
+    import datetime as dt
+
+    import numpy as np
+
+    from geotarget import Positions
+    from geotarget.errors import InvalidPositions
+
+    now = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
+    for ids in (["a", "b" * 257], np.array(["a", "b" * 257])):
+        with pytest.raises(InvalidPositions, match=r"ids\[1\] must be at most 256 characters"):
+            Positions(ids, [18.0, 18.0], [59.0, 59.0], observed_at=now)
+    assert Positions(["a" * 256], [18.0], [59.0], observed_at=now).ids.dtype.itemsize == 1024
+
+
 def test_the_summary_says_why_nobody_was_told(tmp_path: Path) -> None:
     """A summary of 0 new recipients says who was not told, or why the alert was refused."""
     undated = b"id,lon,lat,observed_at\na,18.06528,59.3325,\n"  # an unknown time: never trusted
