@@ -120,10 +120,10 @@ def _cold(report: Report, index: PositionIndex, quick: bool) -> None:
     do not) and the SQLite ledger with ``synchronous="NORMAL"`` (the same SQL, no disk wait).
     A place's time is its best over the rounds (a preempted run is only ever slower; the gated
     Explosion measures up to :data:`EXTRA_ROUND_SETS` more sets of rounds, after pauses, while
-    it reads over its budget), the scenario's the median over places, as for the matcher's gates; the plain median of every
-    sample is reported beside it. The write of the claims (``timings["ledger"]``) and a bare
-    ``fsync`` of the same disk, measured between the calls, are reported apart: they grow
-    with the recipients and with the disk, not with the pipeline.
+    it reads over its budget), the scenario's the median over places, as for the matcher's
+    gates; the plain median of every sample is reported beside it. The write of the claims
+    (``timings["ledger"]``) and a bare ``fsync`` of the same disk, measured between the calls,
+    are reported apart: they grow with the recipients and with the disk, not with the pipeline.
     """
     n = len(index)
     msg = pilot.Message(headline="x", description="x", area_description="x")
