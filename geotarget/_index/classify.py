@@ -91,16 +91,18 @@ def _circle_ranks(
     return np.where(holds, _HOLDS, np.where(meets, _MEETS, 0))
 
 
-def _local_edges(
-    part: Polygon, lon0: float, lat0: float, near: IntArray
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+#: Lon/lat edges ``(ax, ay, bx, by)`` of a polygon's rings, or a subset of them.
+Edges = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+
+
+def _local_edges(lon0: float, lat0: float, near: Edges) -> Edges:
     """The metric frame's segments that come from the polygon's lon/lat edges ``near``.
 
     Each edge densified on its own and projected, exactly as :meth:`Polygon._frame` densifies
     and projects the whole boundary: the same vertices, so the same segments.
     """
-    ax, ay, bx, by = ring_edges(part.shape)
-    ends = np.stack([np.column_stack([ax[near], ay[near]]), np.column_stack([bx[near], by[near]])])
+    ax, ay, bx, by = near
+    ends = np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])])
     lines = shapely.segmentize(shapely.linestrings(ends.transpose(1, 0, 2)), _DENSIFY_DEG)
     xy, line = shapely.get_coordinates(lines, return_index=True)
     mx, my = _geodesy.to_aeqd(lon0, lat0, xy[:, 0], xy[:, 1])
@@ -109,7 +111,7 @@ def _local_edges(
 
 
 def _polygon_ranks(
-    part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray, near: IntArray | None = None
+    part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray, near: Edges | None = None
 ) -> npt.NDArray[Any]:
     """Exact ranks in the polygon's metric frame.
 
@@ -145,7 +147,7 @@ def _polygon_ranks(
     if ask.size:
         if local:
             assert near is not None
-            ax, ay, bx, by = _local_edges(part, lon0, lat0, near)
+            ax, ay, bx, by = _local_edges(lon0, lat0, near)
         else:
             ax, ay, bx, by = ring_edges(metric())
         grid = SegmentGrid(ax, ay, bx, by, 2.0 * float(np.median(reach[ask])))
@@ -264,7 +266,7 @@ def _screen(
     todo: IntArray,
     rank: npt.NDArray[Any],
     scale: float,
-) -> tuple[IntArray, IntArray | None]:
+) -> tuple[IntArray, Edges | None]:
     """Decide devices ``todo`` whose grown box meets none of the polygon's own edges.
 
     The same growth as :func:`_boxes_decided`, tested against the lon/lat edges themselves (cut
@@ -293,10 +295,12 @@ def _screen(
     hold = inside & clear_a
     rank[todo[hold]] = _HOLDS
     left = ~hold & ~(~inside & clear_b)
-    near: IntArray | None = None
+    near: Edges | None = None
     if m == 0.0 and not wild_b[left].any():
         met = edges.segments_meeting(west[left], south[left], east[left], north[left])
-        near = None if met is None else np.unique(piece_edge[met])
+        if met is not None:
+            e = np.unique(piece_edge[met])
+            near = (ax[e], ay[e], bx[e], by[e])
     return todo[left], near
 
 
@@ -360,7 +364,7 @@ def _part_ranks(
             )
             rank = np.where(hold, _HOLDS, 0)
             todo = np.flatnonzero(~hold & ~none_)
-            near: IntArray | None = None
+            near: Edges | None = None
             if todo.size:
                 todo, near = _screen(part, x, y, r, todo, rank, scale)
             if todo.size:
