@@ -78,10 +78,6 @@ PLACES = (
 #: The issue's budgets for a new alert, everything included (plan, match, rules, ledger).
 EXPLOSION_BUDGET = 0.0015
 TIP_BUDGET = 0.005
-#: A gated scenario over its budget after its rounds measures up to this many more sets of
-#: rounds, each after a pause (seconds): the bar stays, the estimate of the best gets better.
-EXTRA_ROUND_SETS = 3
-EXTRA_ROUND_PAUSE_S = 5.0
 #: Whether CI gates the Explosion at its budget (memory ledger; SQLite but its claim write).
 #: The tip request is reported only: see docs/performance.rst for why it misses its budget.
 GATE_EXPLOSION = True
@@ -118,12 +114,12 @@ def _cold(report: Report, index: PositionIndex, quick: bool) -> None:
     interleaved, their order alternating from round to round: the memory ledger, the SQLite
     ledger as shipped (``synchronous="AUTO"``: the admission waits for the disk, the claims
     do not) and the SQLite ledger with ``synchronous="NORMAL"`` (the same SQL, no disk wait).
-    A place's time is its best over the rounds (a preempted run is only ever slower; the gated
-    Explosion measures up to :data:`EXTRA_ROUND_SETS` more sets of rounds, after pauses, while
-    it reads over its budget), the scenario's the median over places, as for the matcher's
-    gates; the plain median of every sample is reported beside it. The write of the claims
-    (``timings["ledger"]``) and a bare ``fsync`` of the same disk, measured between the calls,
-    are reported apart: they grow with the recipients and with the disk, not with the pipeline.
+    A place's time is its best over the rounds (a preempted run is only ever slower), the
+    scenario's the median over places, as for the matcher's gates (a slow spell of the host is
+    met by ``run.py --quick`` measuring a module under its bar once more); the plain median of
+    every sample is reported beside it. The write of the claims (``timings["ledger"]``) and a
+    bare ``fsync`` of the same disk, measured between the calls, are reported apart: they grow
+    with the recipients and with the disk, not with the pipeline.
     """
     n = len(index)
     msg = pilot.Message(headline="x", description="x", area_description="x")
@@ -181,18 +177,8 @@ def _cold(report: Report, index: PositionIndex, quick: bool) -> None:
                 targeters[name].target(make(places[0]), index, AT)
             gc_was_enabled = gc.isenabled()
             gc.disable()
-            used = 0
             try:
-                for r in range(rounds * (EXTRA_ROUND_SETS + 1) if gated else rounds):
-                    if r >= rounds and r % rounds == 0:
-                        # A gated scenario over its budget after a full set of rounds measures
-                        # another set, a little later (this machine's host slows it for
-                        # minutes at a time): a place's best only falls with more samples,
-                        # while a slower pipeline stays over the bar in every set.
-                        if statistics.median(min(ts) for ts in total[names[0]]) <= budget:
-                            break
-                        time.sleep(EXTRA_ROUND_PAUSE_S)
-                    used = r + 1
+                for r in range(rounds):
                     for i, place in enumerate(places):
                         order = names if (r + i) % 2 == 0 else names[::-1]
                         for name in order:
@@ -216,7 +202,7 @@ def _cold(report: Report, index: PositionIndex, quick: bool) -> None:
                 note = (
                     f"{recipients[name]:,} recipients (last call); median of all "
                     f"{len(flat)} calls {statistics.median(flat) * 1e3:.2f} ms; "
-                    f"best of {used} rounds"
+                    f"best of {rounds} rounds"
                 )
                 report.add(Timing(scenario, f"target(), {name}", best, n, note))
                 report.add(
