@@ -47,6 +47,32 @@ def test_round_trip_is_exact(a: Alert) -> None:
     assert cap.dumps(back) == text
 
 
+def test_rings_near_zero_are_plain_decimals_and_each_language_writes_the_same() -> None:
+    """Coordinates whose repr has an exponent are written as xs:decimal, in every <info>.
+
+    Each distinct ring is formatted once per document and reused by the other languages'
+    areas; a second, different ring is not mistaken for the first.
+    """
+    ring = ((5e-05, 0.0), (0.0001, 1e-07), (-3e-06, 2e-05), (5e-05, 0.0))
+    other = ((18.0, 59.0), (18.1, 59.0), (18.1, 59.1), (18.0, 59.0))
+    base = explosion()
+    infos = tuple(
+        attrs.evolve(
+            info,
+            areas=(al.AlertArea(description="here", polygons=(ring, other) if i else (ring,)),),
+        )
+        for i, info in enumerate(base.infos)
+    )
+    a = attrs.evolve(base, infos=infos)
+    text = cap.dumps(a)
+    polygons = [e.text for e in ET.fromstring(text).iter(f"{{{NS}}}polygon")]
+    assert (
+        polygons[0] == polygons[1] == "0.0,0.00005 0.0000001,0.0001 0.00002,-0.000003 0.0,0.00005"
+    )
+    assert polygons[2] == "59.0,18.0 59.0,18.1 59.1,18.1 59.0,18.0"
+    assert cap.loads(text) == a
+
+
 @settings(max_examples=30)
 @given(a=alerts())
 def test_round_trip_through_bytes_needs_no_repair(a: Alert) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from geotarget.alerts import Alert, AlertArea, Info, NamedValue
+from geotarget.alerts._area import Ring
 from geotarget.cap._read import CAP12
 from geotarget.cap._xml import MAX_DOCUMENT_BYTES, MAX_ELEMENTS
 from geotarget.errors import InvalidAlert
@@ -67,6 +68,18 @@ class _Writer:
     def __init__(self) -> None:
         self.lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<alert xmlns="{NAMESPACE}">']
         self.elements = 1
+        # Each language's <info> usually repeats the same area: its rings are written once.
+        self._rings: dict[Ring, str] = {}
+
+    def _ring(self, ring: Ring) -> str:
+        """A ring's ``lat,lon`` pairs (CAP order), each distinct ring written once."""
+        text = self._rings.get(ring)
+        if text is None:
+            text = " ".join([f"{lat!r},{lon!r}" for lon, lat in ring])
+            if "e" in text:  # repr wrote an exponent somewhere: xs:decimal has none
+                text = " ".join(f"{_dec(lat)},{_dec(lon)}" for lon, lat in ring)
+            self._rings[ring] = text
+        return text
 
     def leaf(self, depth: int, name: str, text: str | None) -> None:
         if text is not None:
@@ -91,7 +104,7 @@ class _Writer:
         self.open(2, "area")
         self.leaf(3, "areaDesc", a.description)
         for ring in a.polygons:
-            self.leaf(3, "polygon", " ".join(f"{_dec(lat)},{_dec(lon)}" for lon, lat in ring))
+            self.leaf(3, "polygon", self._ring(ring))
         for lon, lat, r in a.circles:
             self.leaf(3, "circle", f"{_dec(lat)},{_dec(lon)} {_km(r)}")
         self.pairs(3, "geocode", a.geocodes)
