@@ -3,8 +3,9 @@
 The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 
 * **Columns** ``id``, ``lon``, ``lat`` (required) and ``accuracy_m``, ``observed_at``,
-  ``tester`` (optional), matched case-insensitively. Other columns are reported (the command
-  prints one warning line naming them) and ignored.
+  ``tester`` (optional), matched case-insensitively; ``latitude``, ``longitude``, ``lng`` and
+  ``device_id`` name ``lat``, ``lon``, ``lon`` and ``id``. Other columns are reported (the
+  command prints one warning line naming them) and ignored.
 * **Encoding**: UTF-8 (a BOM is fine), UTF-16 with a BOM, else cp1252 (Windows' Western
   European code page, a superset of latin-1's printable range); or exactly the ``encoding``
   given.
@@ -43,6 +44,9 @@ from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, Mis
 
 KNOWN = ("id", "lon", "lat", "accuracy_m", "observed_at", "tester")
 REQUIRED = ("id", "lon", "lat")
+#: Other names of known columns, as exports from other systems spell them: read as that column
+#: (a file naming one column twice, under two names, is refused).
+ALIASES = {"latitude": "lat", "longitude": "lon", "lng": "lon", "device_id": "id"}
 DELIMITERS = (",", ";", "\t")
 #: Epoch seconds at or above this (year 5138) are refused: most likely milliseconds.
 MAX_EPOCH_S = 1e11
@@ -386,6 +390,25 @@ def _excel_sep(text: str, name: str) -> str | None:
     return delim
 
 
+def column_key(raw: object) -> str | None:
+    """The known column a header names (case and surrounding spaces aside), or None.
+
+    An alias (:data:`ALIASES`: ``latitude``, ``longitude``, ``lng``, ``device_id``) names its
+    column.
+    """
+    key = str(raw).strip().lower()
+    key = ALIASES.get(key, key)
+    return key if key in KNOWN else None
+
+
+def twice(where: str, key: str, header: Sequence[object], first: int, second: int) -> InvalidInput:
+    """The error for a header naming column ``key`` at both positions (0-based)."""
+    return InvalidInput(
+        f"{where}: column {key} appears twice (columns {first + 1} and {second + 1}: "
+        f"{str(header[first]).strip()!r} and {str(header[second]).strip()!r}); keep one"
+    )
+
+
 def _columns(
     header: Sequence[str], name: str, line: int = 1
 ) -> tuple[dict[str, int], tuple[str, ...]]:
@@ -393,13 +416,10 @@ def _columns(
     known: dict[str, int] = {}
     unknown = []
     for j, raw in enumerate(header):
-        key = raw.strip().lower()
-        if key in KNOWN:
+        key = column_key(raw)
+        if key is not None:
             if key in known:
-                raise InvalidInput(
-                    f"{name}: line {line}: column {key} appears twice (columns {known[key] + 1} "
-                    f"and {j + 1})"
-                )
+                raise twice(f"{name}: line {line}", key, header, known[key], j)
             known[key] = j
         else:
             unknown.append(raw.strip() or f"(unnamed column {j + 1})")
@@ -409,7 +429,8 @@ def _columns(
         raise InvalidInput(
             f"{name}: line {line}: lacks column(s) {', '.join(missing)} (has {found}); "
             f"the {'first line' if line == 1 else 'line after sep='} must name the columns: "
-            f"{', '.join(KNOWN)}"
+            f"{', '.join(KNOWN)} (latitude, longitude, lng and device_id are read as lat, lon, "
+            "lon and id)"
         )
     return known, tuple(unknown)
 

@@ -35,7 +35,15 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._position_files import KNOWN, REQUIRED, Where, _check, _parquet_column
+from geotarget._position_files import (
+    KNOWN,
+    REQUIRED,
+    Where,
+    _check,
+    _parquet_column,
+    column_key,
+    twice,
+)
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
 from geotarget.positions import Positions
 
@@ -66,12 +74,10 @@ def positions_from_arrow(
         raise InvalidInput(f"{source}: must be a pyarrow.Table (got {type(table).__name__})")
     known: dict[str, int] = {}
     for j, raw in enumerate(table.column_names):
-        key = str(raw).strip().lower()
-        if key in KNOWN:
+        key = column_key(raw)
+        if key is not None:
             if key in known:
-                raise InvalidInput(
-                    f"{source}: column {key} appears twice (columns {known[key] + 1} and {j + 1})"
-                )
+                raise twice(source, key, table.column_names, known[key], j)
             known[key] = j
     missing = [c for c in REQUIRED if c not in known]
     if missing:

@@ -356,6 +356,23 @@ FILES_PEOPLE_HAVE = {
         ("--timezone", "Europe/Stockholm"),
         ["n"],
     ),
+    # An export from another system: device_id, latitude before longitude (the names, not the
+    # order, decide), and lng in a second file.
+    "latitude_longitude_export": (
+        "positions.csv",
+        (
+            "Device_ID,Latitude,Longitude,observed_at\n"
+            f"d1,59.3325,18.06528,{EPOCH}\nd2,59.3325,18.2,{EPOCH}\n"
+        ).encode(),
+        (),
+        ["d1"],
+    ),
+    "lat_lng_export": (
+        "positions.csv",
+        f"id;lat;lng;observed_at\ng1;59,3325;{NEAR};{EPOCH}\ng2;59,3325;{FAR};{EPOCH}\n".encode(),
+        (),
+        ["g1"],
+    ),
     # No time column: the fixes' time is given explicitly.
     "undated_with_observed_at": (
         "positions.csv",
@@ -392,6 +409,11 @@ def test_unknown_columns_are_reported_on_stderr(tmp_path: Path) -> None:
 
 
 BAD_FILES = {
+    "one_column_under_two_names": (
+        b"id,lat,lon,latitude,observed_at\na,59.3325,18.06528,59.3,1716206100\n",
+        (),
+        ["line 1: column lat appears twice (columns 2 and 4: 'lat' and 'latitude')"],
+    ),
     "not_a_number": (
         b"id,lon,lat,observed_at\na,18.06528,59.3325,1716206100\nb,18.1,abc,1716206100\n",
         (),

@@ -58,6 +58,26 @@ def test_a_table_reads_as_the_same_positions() -> None:
     assert np.isnat(p.observed_at[2])
 
 
+def test_aliases_name_their_column_and_one_column_twice_is_refused() -> None:
+    """latitude/longitude/device_id read as lat/lon/id; lat under two names is an error."""
+    p = positions_from_arrow(
+        pa.table(
+            {
+                "Device_ID": ["a"],
+                "Latitude": [59.3],
+                "Longitude": [18.0],
+                "observed_at": [dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)],
+            }
+        )
+    )
+    assert (p.ids.tolist(), p.lon.tolist(), p.lat.tolist()) == (["a"], [18.0], [59.3])
+    table = pa.table({"id": [1], "lat": [59.3], "lon": [18.0], "latitude": [59.3]})
+    with pytest.raises(
+        InvalidInput, match=r"t: column lat appears twice \(columns 2 and 4: 'lat' and 'latitude'\)"
+    ):
+        positions_from_arrow(table, source="t")
+
+
 def test_a_missing_column_is_named() -> None:
     """A table without lat names the missing column and what it has."""
     with pytest.raises(InvalidInput, match=r"t\.parquet: lacks column\(s\) lat \(has 'id', 'lon'"):
