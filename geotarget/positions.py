@@ -177,7 +177,7 @@ class StaleRule:
     ...
     geotarget.errors.InvalidPositions: margin_m must be a finite number >= 0 and <= 50000 (got -1.0)
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
 
     max_age: dt.timedelta = attrs.field(converter=_stale_age)
@@ -353,7 +353,7 @@ class Positions:
         seconds) are rejected; convert epoch seconds with ``secs.astype("datetime64[s]")``.
         Stored as ``datetime64[us]`` UTC.
 
-        .. versionchanged:: 0.2.0
+        .. versionchanged:: 0.1.0
            Required (it was optional, and its absence made every fix unknown); one
            ``datetime`` may stand for the whole snapshot.
     tester : array_like of bool, optional
@@ -468,7 +468,7 @@ class Positions:
         A device without a fix is near no area, so the pipeline reports these rows for every
         alert (as ``Outcome.NO_FIX``) without scanning the snapshot again.
 
-        .. versionadded:: 0.2.0
+        .. versionadded:: 0.1.0
         """
         return _frozen(np.flatnonzero(np.isnan(self.lon)))
 
