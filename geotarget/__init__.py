@@ -41,7 +41,7 @@ from geotarget.issuers import Issuer, Issuers
 from geotarget.kinds import RecognitionRule, Recognizer
 from geotarget.ledger import MemoryLedger, SQLiteLedger
 from geotarget.matcher import AreaIndex, LiveAreaIndex, PositionIndex
-from geotarget.positions import Location, LocationRule, Positions, StaleRule
+from geotarget.positions import Location, LocationRule, Positions, StaleRule, parse_time
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import KindRollout, Phase, RolloutDecision, RolloutPolicy
 from geotarget.targeting import KindRules, Outcome, Targeter, TargetingResult, Verdict
@@ -102,6 +102,7 @@ __all__ = [
     "Urgency",
     "Verdict",
     "__version__",
+    "parse_time",
 ]
 
 

@@ -81,17 +81,9 @@ def _read_positions(args: argparse.Namespace) -> Any:
 def _parse_at(text: str | None, flag: str = "--at") -> dt.datetime:
     if text is None:
         return dt.datetime.now(dt.timezone.utc)
-    from geotarget._validate import iso_datetime
+    from geotarget.positions import parse_time
 
-    try:
-        at = iso_datetime(text)
-    except ValueError as err:
-        raise InvalidInput(f"{flag} {err} (got {text!r})") from None
-    if at.tzinfo is None:
-        raise InvalidInput(
-            f"{flag} must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 (got {text!r})"
-        )
-    return at
+    return parse_time(text, field=flag)
 
 
 def _read_alert(path: Path, *, envelope: Any = None) -> Any:

@@ -201,6 +201,24 @@ def test_fix_times_are_parsed_once_per_text_and_checked(tmp_path: Path) -> None:
         assert r.status_code == 400 and "observed_at[0]" in r.text, r.text
 
 
+def test_at_is_read_by_the_public_reader_and_refused_with_a_400(tmp_path: Path) -> None:
+    """?at= reads as geotarget.parse_time reads it: any offset form; none or a bad one is a 400."""
+    service = _service()
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        for at in ["2026-05-04T21:30:00Z", "2026-05-04 23:30+0200", "2026-05-04T23:30:00,5+02"]:
+            r = client.post("/redeliver", params={"at": at})
+            assert r.status_code == 200 and r.json() == {"deliveries": []}, (at, r.text)
+        r = client.post("/redeliver", params={"at": "2026-05-04T21:30"})
+        assert r.status_code == 400
+        assert (
+            r.text
+            == "at must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 (got '2026-05-04T21:30')"
+        )
+        r = client.post("/redeliver", params={"at": "yesterday"})
+        assert r.status_code == 400 and r.text.startswith("at must be an ISO 8601 date-time")
+        assert r.text.endswith("(got 'yesterday')")
+
+
 class _Process:
     """The service in its own uvicorn process on a Unix socket, killable with SIGKILL."""
 

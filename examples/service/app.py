@@ -59,7 +59,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from geotarget import KindRules, PositionIndex, Positions, Targeter, kinds, pilot, sweden
+from geotarget import (
+    KindRules,
+    PositionIndex,
+    Positions,
+    Targeter,
+    kinds,
+    parse_time,
+    pilot,
+    sweden,
+)
 from geotarget.errors import GeotargetError, InvalidInput, StoreError
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
@@ -152,24 +161,11 @@ def _deliveries(claims: list[Claims]) -> list[dict[str, str]]:
     ]
 
 
-def _iso(text: str) -> dt.datetime:
-    """An ISO 8601 date-time as geotarget reads it on every Python (``ValueError`` if not)."""
-    from geotarget._validate import iso_datetime
-
-    return iso_datetime(text)
-
-
 def _at(request: Request) -> dt.datetime:
     raw = request.query_params.get("at")
     if raw is None:
         return dt.datetime.now(dt.timezone.utc)
-    try:
-        at = _iso(raw)
-    except ValueError as err:
-        raise InvalidInput(f"at {err} (got {raw!r})") from None
-    if at.tzinfo is None:
-        raise GeotargetError(f"at must carry a UTC offset (got {raw!r})")
-    return at
+    return parse_time(raw, field="at")
 
 
 def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
@@ -182,14 +178,12 @@ def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
     out = np.empty(texts.size, dtype="datetime64[us]")
     for i, text in enumerate(texts.tolist()):
         try:
-            at = _iso(text)
-        except ValueError:
-            at = None
-        if at is None or at.tzinfo is None:
+            at = parse_time(text, field="observed_at")
+        except InvalidInput:
             row = int(np.flatnonzero(inverse.reshape(-1) == i)[0])
             raise InvalidInput(
                 f"observed_at[{row}] must be an ISO 8601 instant with a UTC offset (got {text!r})"
-            )
+            ) from None
         out[i] = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
     return out[inverse.reshape(-1)]
 
