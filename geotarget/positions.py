@@ -529,7 +529,7 @@ def parse_time(text: str, *, field: str = "time", offset_required: bool = True) 
     This is the reader of the command's ``--at`` and ``--observed-at``, of ``observed_at`` in
     position files and of the reference service's ``?at=``: use it for the times your service
     receives as text, so that they are read as geotarget reads them. Python 3.10's
-    :meth:`datetime.datetime.fromisoformat` reads far fewer forms than 3.11's; this reads the
+    ``datetime.fromisoformat`` reads far fewer forms than 3.11's; this reads the
     same forms on both: the extended format, a date alone or with ``T`` (or a space) and
     ``hh:mm[:ss[.fff]]`` (1 to 9 fraction digits, a comma allowed, cut to the microsecond), then
     ``Z`` or an offset ``+hh:mm``, ``+hhmm`` or ``+hh``. Basic format (``20240520T1400Z``), week
