@@ -159,4 +159,9 @@ def test_parse_time_is_the_private_reader_with_field_and_value(text: str) -> Non
     if rule is None:
         assert want is not None and got == want and got.tzinfo == want.tzinfo
     else:
-        assert error is InvalidInput and message == f"when {rule} (got {text!r})"
+        assert error is InvalidInput and message is not None
+        shown = repr(text)
+        if len(shown) <= 80:  # quoted whole
+            assert message == f"when {rule} (got {shown})"
+        else:  # quoted cut, with its length
+            assert message == f"when {rule} (got {shown[:80]}… ({len(text)} characters))"
