@@ -28,6 +28,7 @@ PUBLIC_MODULES = [
     "geotarget.ledger",
     "geotarget.matcher",
     "geotarget.pilot",
+    "geotarget.policy",
     "geotarget.positions",
     "geotarget.regions",
     "geotarget.rollout",
