@@ -159,7 +159,7 @@ def load_policy(
         or listing every problem of its parts, each with its path
         (``kinds.tip_request.phases[2].regions``, ``issuers``, ``location_rules.fire.stale``).
     InvalidType
-        When ``path`` is not a ``str`` or path-like.
+        When ``path`` is not a ``str`` or path-like, or a flag is not a bool.
     MissingExtra
         For a TOML file on Python 3.10 without ``tomli`` (the ``toml`` extra).
 
@@ -183,6 +183,12 @@ def load_policy(
         raise InvalidType(
             f"path must be a file path (str or pathlib.Path) (got {type(path).__name__})"
         )
+    for name, flag in (
+        ("issuers_required", issuers_required),
+        ("pilot_recognition", pilot_recognition),
+    ):
+        if not isinstance(flag, bool):
+            raise InvalidType(f"{name} must be True or False (got {type(flag).__name__} {flag!r})")
     file = Path(path)
     data = _document(file)
     problems: list[Problem] = []
@@ -226,8 +232,9 @@ def _document(file: Path) -> Mapping[str, Any]:
     try:
         with open(file, "rb") as f:
             raw = f.read(limit + 1)
-    except OSError as err:
-        raise _refused(f"cannot read {where}: {err.strerror or type(err).__name__}") from None
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the name
+        reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+        raise _refused(f"cannot read {where}: {reason}") from None
     if len(raw) > limit:
         raise _refused(f"{where} is larger than {limit:,} bytes")
     text = _io.decode(raw, where)

@@ -264,6 +264,7 @@ def test_certificates_are_read_relative_to_the_policy_file(tmp_path: Path) -> No
         ("broken.json", '{"kinds": ', ["not valid JSON: "]),
         ("list.json", "[1, 2]", ["a policy must be a table of keys (got list)"]),
         ("huge.toml", b"#" * (4 * 1024 * 1024 + 1), ["is larger than 4,194,304 bytes"]),
+        ("nul\x00.toml", None, ["cannot read the policy file", "null"]),
     ],
 )
 def test_a_file_that_cannot_be_read_is_invalid_policy_naming_it(
@@ -316,6 +317,12 @@ def test_the_path_must_be_a_path_and_the_result_is_frozen(tmp_path: Path) -> Non
     """Not a str or path-like: InvalidType; the result and its location rules are read-only."""
     with pytest.raises(InvalidType, match=r"path must be a file path .*\(got int\)"):
         load_policy(42)  # type: ignore[arg-type]
+    with pytest.raises(
+        InvalidType, match=r"^issuers_required must be True or False \(got str 'no'\)$"
+    ):
+        load_policy(EXAMPLES[0], issuers_required="no")  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match="pilot_recognition must be True or False"):
+        load_policy(EXAMPLES[0], pilot_recognition=None)  # type: ignore[arg-type]
     with pytest.raises(InvalidType, match=r"\(got bytes\)"):
         load_policy(b"policy.toml")  # type: ignore[arg-type]
     got = load_policy(EXAMPLES[0])
