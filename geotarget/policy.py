@@ -8,6 +8,8 @@ A policy file holds the **rollout** (``kinds``, ``timezone``...:
 parses it once and builds all four with those readers' own rules, listing every problem of
 every part in one :class:`~geotarget.errors.InvalidPolicy`; nothing is returned from a file
 with a problem. ``docs/examples/pilot_policy.toml`` is an example.
+
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
