@@ -65,6 +65,7 @@ API_MODULES = [
     "geotarget.regions",
     "geotarget.sweden",
     "geotarget.rollout",
+    "geotarget.policy",
     "geotarget.positions",
     "geotarget.matcher",
     "geotarget.targeting",

@@ -41,7 +41,8 @@ from geotarget.issuers import Issuer, Issuers
 from geotarget.kinds import RecognitionRule, Recognizer
 from geotarget.ledger import MemoryLedger, SQLiteLedger
 from geotarget.matcher import AreaIndex, LiveAreaIndex, PositionIndex
-from geotarget.positions import Location, LocationRule, Positions, StaleRule
+from geotarget.policy import PolicyFile, load_policy
+from geotarget.positions import Location, LocationRule, Positions, StaleRule, parse_time
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import KindRollout, Phase, RolloutDecision, RolloutPolicy
 from geotarget.targeting import KindRules, Outcome, Targeter, TargetingResult, Verdict
@@ -80,6 +81,7 @@ __all__ = [
     "MissingExtra",
     "Outcome",
     "Phase",
+    "PolicyFile",
     "Polygon",
     "PositionIndex",
     "Positions",
@@ -102,6 +104,8 @@ __all__ = [
     "Urgency",
     "Verdict",
     "__version__",
+    "load_policy",
+    "parse_time",
 ]
 
 

@@ -103,7 +103,7 @@ class KindRules:
     geotarget.errors.InvalidInput: stale.max_age must be >= location.max_age (got 0:05:00 < 1:00:00)
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
+    .. versionchanged:: 0.1.0
        ``stale``, ``include_no_fix`` and ``beyond_border``; ``location`` defaults to a one-hour
        ``max_age``.
     """

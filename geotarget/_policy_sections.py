@@ -52,7 +52,7 @@ def load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]:
             ]
         )
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a BOM from a Windows editor is fine, as for the rollout
     except UnicodeDecodeError as err:
         raise InvalidPolicy([Problem("", f"not UTF-8 text: {err}")]) from err
     data = _io.parse(text, fmt)

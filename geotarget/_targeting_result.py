@@ -23,7 +23,7 @@ from geotarget.rollout import RolloutDecision
 class Outcome(enum.IntEnum):
     """What happened to one device for one alert (stored as int8).
 
-    .. versionchanged:: 0.2.0
+    .. versionchanged:: 0.1.0
        ``UNKNOWN_LOCATION`` (4) split into :attr:`NO_FIX` (4) and :attr:`STALE_LOCATION`;
        :attr:`STALE_INCLUDED`, :attr:`NO_FIX_INCLUDED` and :attr:`BEYOND_BORDER` added.
     """
@@ -34,7 +34,7 @@ class Outcome(enum.IntEnum):
     #: area (its last known position is outside the area; :meth:`TargetingResult.explain`
     #: says so).
     #:
-    #: .. versionchanged:: 0.2.0
+    #: .. versionchanged:: 0.1.0
     #:    A fix too old for the kind is ``OUTSIDE_AREA`` when its disk misses the area, so the
     #:    cost of targeting stays proportional to the devices near the area (issue 13).
     OUTSIDE_AREA = 0
@@ -106,7 +106,7 @@ _WHY = {
 class Verdict(str, enum.Enum):
     """The alert-level answer of :meth:`Targeter.target` (wire value = name).
 
-    .. versionchanged:: 0.2.0
+    .. versionchanged:: 0.1.0
        :attr:`NOT_AN_ALERT`, :attr:`NOT_PUBLIC`, :attr:`NOT_AUTHORISED`, :attr:`SUPERSEDED`,
        :attr:`UNKNOWN_REFERENCE`, :attr:`UNRECOGNISED_KIND` (``NOT_A_PILOT_KIND`` is now a
        deprecated alias of it), :attr:`UNKNOWN_ISSUER` and :attr:`BAD_SIGNATURE` added.
@@ -167,7 +167,7 @@ class Delivery:
         the idempotency or collapse key, then to :meth:`Targeter.confirm`. The same on every
         offer (:meth:`Targeter.redeliver`).
 
-    .. versionchanged:: 0.2.0
+    .. versionchanged:: 0.1.0
        ``key``: deliveries are pending until confirmed.
     """
 
@@ -232,7 +232,7 @@ class TargetingResult:
     signature : str or None
         ``"verified"`` when :meth:`Targeter.receive` verified the document's signature.
 
-    .. versionchanged:: 0.2.0
+    .. versionchanged:: 0.1.0
        ``kind``, ``recognised_by``, ``issuer``, ``warnings`` and ``signature``; ``claims``:
        recipients are pending deliveries.
     """

@@ -12,9 +12,9 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 import numpy as np
 
@@ -81,17 +81,9 @@ def _read_positions(args: argparse.Namespace) -> Any:
 def _parse_at(text: str | None, flag: str = "--at") -> dt.datetime:
     if text is None:
         return dt.datetime.now(dt.timezone.utc)
-    from geotarget._validate import iso_datetime
+    from geotarget.positions import parse_time
 
-    try:
-        at = iso_datetime(text)
-    except ValueError as err:
-        raise InvalidInput(f"{flag} {err} (got {text!r})") from None
-    if at.tzinfo is None:
-        raise InvalidInput(
-            f"{flag} must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 (got {text!r})"
-        )
-    return at
+    return parse_time(text, field=flag)
 
 
 def _read_alert(path: Path, *, envelope: Any = None) -> Any:
@@ -106,46 +98,6 @@ def _read_alert(path: Path, *, envelope: Any = None) -> Any:
 
 #: Exit code of ``target`` when the message is refused before any device is looked at.
 _REFUSED = 4
-
-
-class _PolicyFile(NamedTuple):
-    """What one ``--policy`` file says: each section read by its own reader."""
-
-    rollout: Any
-    recognition: Any
-    issuers: Any
-    location_rules: dict[str, Any]
-
-
-def _load_policy(name: str, *, issuers: bool = True) -> _PolicyFile:
-    """Read ``--policy``: rollout, recognition rules, issuers and location rules.
-
-    The file's recognition rules rank before the pilot's; its ``[location_rules.<kind>]``
-    tables register its kinds (over the pilot's defaults, in the Targeter).
-    """
-    from geotarget import kinds, pilot
-    from geotarget.issuers import Issuers
-    from geotarget.kinds import Recognizer
-    from geotarget.rollout import RolloutPolicy
-
-    path = Path(name)
-    if path.is_dir():
-        raise InvalidInput(f"--policy must be a file (got the directory {path})")
-    if not path.is_file():
-        raise InvalidInput(f"--policy file not found: {path}")
-    if path.suffix == ".json":
-        return _PolicyFile(
-            RolloutPolicy.from_json(path),
-            Recognizer.from_json(path) + pilot.RECOGNITION,
-            Issuers.from_json(path) if issuers else None,
-            kinds.location_rules_from_json(path),
-        )
-    return _PolicyFile(
-        RolloutPolicy.from_toml(path),
-        Recognizer.from_toml(path) + pilot.RECOGNITION,
-        Issuers.from_toml(path) if issuers else None,
-        kinds.location_rules_from_toml(path),
-    )
 
 
 #: Outcomes of devices in the alert area that are not told, as the summary names them.
@@ -177,7 +129,7 @@ def _summary(result: Any) -> str:
 
 
 def _target(args: argparse.Namespace, out: TextIO) -> int:
-    from geotarget import PositionIndex, pilot
+    from geotarget import PositionIndex, load_policy, pilot
     from geotarget.issuers import Issuers
     from geotarget.targeting import Targeter, Verdict
 
@@ -190,9 +142,12 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     at = _parse_at(args.at)
     positions, notes = _read_positions(args)
     if args.policy:
-        loaded = _load_policy(args.policy)
+        # The file's recognition rules rank before the pilot's; its [location_rules.<kind>]
+        # tables register its kinds (over the pilot's defaults, in the Targeter).
+        loaded = load_policy(args.policy)  # issuers required: never None
+        assert loaded.issuers is not None
         policy, recognition, issuers = loaded.rollout, loaded.recognition, loaded.issuers
-        location_rules = loaded.location_rules
+        location_rules: Mapping[str, Any] = loaded.location_rules
     else:
         policy, recognition, issuers = _sweden().pilot_policy(), pilot.RECOGNITION, Issuers.any()
         location_rules = {}
@@ -315,7 +270,7 @@ def _in_envelope(lon: float, lat: float) -> bool:
 
 
 def _preview(args: argparse.Namespace, out: TextIO) -> int:
-    from geotarget import pilot
+    from geotarget import load_policy, pilot
 
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
@@ -323,7 +278,7 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     say = Out(out)
     recognition, registered = pilot.RECOGNITION, set(pilot.KIND_RULES)
     if args.policy:  # the file's recognition rules first, and the kinds it registers
-        loaded = _load_policy(args.policy, issuers=False)
+        loaded = load_policy(args.policy, issuers_required=False)
         recognition = loaded.recognition
         registered |= set(loaded.location_rules)
     recognised = recognition.recognise(alert)

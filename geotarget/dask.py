@@ -81,7 +81,7 @@ def __dir__() -> list[str]:
 def read_parquet(path: Path | str, *, observed_at: dt.datetime | None = None) -> Positions:
     """Read one Parquet (or GeoParquet with ``lon``/``lat`` columns) file into Positions.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
 
     Columns ``id``, ``lon``, ``lat`` (required), ``accuracy_m``, ``observed_at`` and
     ``tester``, matched case-insensitively; float64 columns without nulls are read without a
@@ -122,7 +122,7 @@ def write_partitioned(
 ) -> PartitionedPositions:
     """Write a snapshot as a Parquet dataset partitioned by grid cell, and open it.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
 
     A device with a fix goes to ``root/cell=<code>/part-0.parquet``, ``<code>`` being the
     Morton code of its cell ``(floor((lon + 180) / cell_deg), floor((lat + 90) / cell_deg))``;
@@ -157,7 +157,7 @@ def write_partitioned(
 class Partition:
     """One file of a dataset, as its footer describes it.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
 
     Attributes
     ----------
@@ -188,7 +188,7 @@ def _stamp(path: Path) -> tuple[int, int]:
 class PartitionedPositions:
     """A Parquet dataset of positions: every ``*.parquet`` file under a directory.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
 
     Files written by :func:`write_partitioned` carry the bounds that let an alert skip them;
     other files are always read. What is checked when:
@@ -573,7 +573,7 @@ class _Shipped(PositionIndex):
 class DaskTargeter:
     """Target alerts over a partitioned dataset on a Dask cluster, with a Targeter's answers.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
 
     Parameters
     ----------

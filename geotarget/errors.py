@@ -108,7 +108,7 @@ class DuplicateIdentifier(InvalidInput):
     CAP requires identifiers to be unique per sender; re-using one for a different message
     would make every earlier decision about it ambiguous, so nothing is changed.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
 
     Parameters
     ----------

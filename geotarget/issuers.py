@@ -46,7 +46,7 @@ Examples
 >>> table.may_act_for("polisen@polisen.se", "stockholm@polisen.se")
 False
 
-.. versionadded:: 0.2.0
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def _bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
 class Issuer:
     """One issuing authority: its senders, the kinds it may issue, where, and for whom.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
 
     Parameters
     ----------
@@ -205,7 +205,7 @@ class Issuers:
     --------
     See the module docstring.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
 
     def __init__(self, issuers: Iterable[Issuer], *, _any: bool = False) -> None:

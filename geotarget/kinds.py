@@ -48,7 +48,7 @@ Examples
 >>> rules.recognise(alert)
 Recognition(kind='wildfire', rule='fire')
 
-.. versionadded:: 0.2.0
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def normalise_event(text: str) -> str:
     >>> normalise_event("  Risk för\tEXPLOSION ")
     'risk för explosion'
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
     if not isinstance(text, str):
         raise InvalidType(f"event must be a str (got {type(text).__name__} {text!r})")
@@ -133,7 +133,7 @@ class Kind:
     >>> Kind("crime_modus", "Crime-modus information").name
     'crime_modus'
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
 
     name: str = attrs.field(validator=_v_kind)
@@ -236,7 +236,7 @@ class RecognitionRule:
     >>> rule.event_codes
     (NamedValue(value_name='SOS', value='expl'),)
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
 
     name: str = attrs.field()
@@ -282,7 +282,7 @@ class RecognitionRule:
 class Recognition:
     """Which kind an alert is, and which rule said so.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
 
     kind: str
@@ -306,7 +306,7 @@ class Recognizer:
     --------
     See the module docstring.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
 
     def __init__(self, rules: Iterable[RecognitionRule] = ()) -> None:
@@ -481,7 +481,7 @@ def location_rules_from_dict(data: Mapping[str, Any]) -> dict[str, KindRules]:
     >>> rules["chemical_release"].location.max_age
     datetime.timedelta(seconds=1800)
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
     from geotarget import _policy_sections
 
@@ -519,7 +519,7 @@ def location_rules_from_toml(source: str | bytes | os.PathLike[str]) -> dict[str
     >>> rules["chemical_release"].stale.margin_m, rules["chemical_release"].max_recipients
     (500.0, 200000)
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
     from geotarget import _policy_sections
 
@@ -529,7 +529,7 @@ def location_rules_from_toml(source: str | bytes | os.PathLike[str]) -> dict[str
 def location_rules_from_json(source: str | bytes | os.PathLike[str]) -> dict[str, KindRules]:
     """Read the ``location_rules`` object of a JSON policy.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
 
     Parameters
     ----------
@@ -595,7 +595,7 @@ def location_rules_to_dict(rules: Mapping[str, KindRules]) -> dict[str, Any]:
     >>> location_rules_to_dict(pilot.KIND_RULES)["location_rules"]["explosion"]["stale"]
     {'max_age_s': 86400, 'margin_m': 1000.0}
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
     return {"location_rules": {k: rules_to_table(v) for k, v in _checked_rules(rules).items()}}
 
@@ -644,7 +644,7 @@ def location_rules_to_toml(rules: Mapping[str, KindRules]) -> str:
     max_recipients = 600000
     max_area_km2 = 2000.0
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
     lines: list[str] = []
     for kind, table in location_rules_to_dict(rules)["location_rules"].items():

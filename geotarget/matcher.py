@@ -254,7 +254,7 @@ class PositionIndex:
             The :class:`~geotarget.Location` value (``INSIDE``, ``AMBIGUOUS`` or ``UNKNOWN``)
             of each of ``rows``.
 
-        .. versionchanged:: 0.2.0
+        .. versionchanged:: 0.1.0
            Only fixes whose disk meets the area are returned: stale fixes elsewhere and rows
            without a fix are no longer listed as ``UNKNOWN``.
 

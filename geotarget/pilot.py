@@ -70,7 +70,7 @@ Recognition(kind='explosion', rule='geotarget:kind')
 >>> [i.event for i in alert.infos]
 ['Explosion', 'Explosion']
 
-.. versionadded:: 0.2.0
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
@@ -140,10 +140,10 @@ class _AlertKind(str, enum.Enum):
     """Deprecated: the pilot's kind names as an enum; use the names (``"explosion"``).
 
     A kind is a name registered by a policy (:mod:`geotarget.kinds`), so the library has no
-    closed list of kinds. This enum remains for code written against 0.1: its members are
-    ``str``, equal to the names, and accepted wherever a kind name is.
+    closed list of kinds. This enum remains for code written before kinds were names: its
+    members are ``str``, equal to the names, and accepted wherever a kind name is.
 
-    .. deprecated:: 0.2.0
+    .. deprecated:: 0.1.0
        Use kind names, or :data:`EXPLOSION`, :data:`CRIME_MODUS`, :data:`TIP_REQUEST` (``.name``).
     """
 
@@ -616,7 +616,7 @@ def announced_policy(
       phase 1  2024-04-15 00:00  enables 01
       phase 2  2024-09-02 00:00  adds 12, 14  -> 01, 12, 14
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
        Moved here from ``geotarget.rollout.pilot_policy`` (deprecated there).
     """
     first = {

@@ -17,6 +17,9 @@ A :class:`LocationRule` turns a fix into one of four :class:`Location` states fo
 ``INSIDE`` (the device's accuracy disk lies within the area), ``AMBIGUOUS`` (the disk crosses
 the boundary), ``OUTSIDE`` (the disk is disjoint from the area) or ``UNKNOWN`` (no fix, or a fix
 older than ``max_age``). :meth:`geotarget.PositionIndex.classify` applies it.
+
+:func:`parse_time` reads a time written as ISO 8601 text (an ``observed_at`` or an ``at`` that
+arrives as text) exactly as the command and the position-file reader do, on every Python.
 """
 
 from __future__ import annotations
@@ -32,9 +35,9 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget._validate import BoolArray, FloatArray
-from geotarget.errors import InvalidPositions, InvalidType
+from geotarget.errors import InvalidInput, InvalidPositions, InvalidType
 
-__all__ = ["Location", "LocationRule", "Positions", "StaleRule"]
+__all__ = ["Location", "LocationRule", "Positions", "StaleRule", "parse_time"]
 
 
 def __dir__() -> list[str]:
@@ -177,7 +180,7 @@ class StaleRule:
     ...
     geotarget.errors.InvalidPositions: margin_m must be a finite number >= 0 and <= 50000 (got -1.0)
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
     """
 
     max_age: dt.timedelta = attrs.field(converter=_stale_age)
@@ -353,7 +356,7 @@ class Positions:
         seconds) are rejected; convert epoch seconds with ``secs.astype("datetime64[s]")``.
         Stored as ``datetime64[us]`` UTC.
 
-        .. versionchanged:: 0.2.0
+        .. versionchanged:: 0.1.0
            Required (it was optional, and its absence made every fix unknown); one
            ``datetime`` may stand for the whole snapshot.
     tester : array_like of bool, optional
@@ -468,7 +471,7 @@ class Positions:
         A device without a fix is near no area, so the pipeline reports these rows for every
         alert (as ``Outcome.NO_FIX``) without scanning the snapshot again.
 
-        .. versionadded:: 0.2.0
+        .. versionadded:: 0.1.0
         """
         return _frozen(np.flatnonzero(np.isnan(self.lon)))
 
@@ -514,6 +517,96 @@ class Positions:
         """
         t = _at(at)
         return np.asarray((t - self.observed_at) / np.timedelta64(1, "s"), dtype=np.float64)
+
+
+#: The longest text a :func:`parse_time` message quotes whole.
+_SHOW_CHARS = 80
+
+
+def parse_time(text: str, *, field: str = "time", offset_required: bool = True) -> dt.datetime:
+    """Read an ISO 8601 date-time the way geotarget reads it everywhere, on every Python.
+
+    This is the reader of the command's ``--at`` and ``--observed-at``, of ``observed_at`` in
+    position files and of the reference service's ``?at=``: use it for the times your service
+    receives as text, so that they are read as geotarget reads them. Python 3.10's
+    ``datetime.fromisoformat`` reads far fewer forms than 3.11's; this reads the
+    same forms on both: the extended format, a date alone or with ``T`` (or a space) and
+    ``hh:mm[:ss[.fff]]`` (1 to 9 fraction digits, a comma allowed, cut to the microsecond), then
+    ``Z`` or an offset ``+hh:mm``, ``+hhmm`` or ``+hh``. Basic format (``20240520T1400Z``), week
+    dates, ``24:00`` and digits other than ASCII are refused.
+
+    .. versionadded:: 0.1.0
+
+    Parameters
+    ----------
+    text : str
+        The date-time as written.
+    field : str, default "time"
+        What the text is, named by the error message (``"at"``, ``"observed_at[3]"``).
+    offset_required : bool, default True
+        Refuse a time without a UTC offset (it names no instant). When false, such a time is
+        returned naive, for the caller to place in a zone.
+
+    Returns
+    -------
+    datetime.datetime
+        Timezone-aware with the offset written (``Z`` is UTC), or naive when none is written
+        and ``offset_required`` is false.
+
+    Raises
+    ------
+    InvalidInput
+        Naming ``field``, the rule and the text: not ISO 8601 as above, an offset out of range,
+        a date that does not exist, or no offset when one is required.
+    InvalidType
+        When ``text`` is not a ``str``.
+
+    Examples
+    --------
+    >>> at = parse_time("2024-05-20T14:00+02:00")
+    >>> at.isoformat(), at.utcoffset()
+    ('2024-05-20T14:00:00+02:00', datetime.timedelta(seconds=7200))
+    >>> parse_time("2024-05-20 12:00:00,5Z").isoformat()
+    '2024-05-20T12:00:00.500000+00:00'
+    >>> parse_time("2024-05-20T14:00", offset_required=False)
+    datetime.datetime(2024, 5, 20, 14, 0)
+    >>> from geotarget.errors import InvalidInput
+    >>> for text in ["2024-05-20T14:00", "20/05/2024 14:00"]:
+    ...     try:
+    ...         parse_time(text, field="at")
+    ...     except InvalidInput as err:
+    ...         print(err)  # doctest: +NORMALIZE_WHITESPACE
+    at must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 (got '2024-05-20T14:00')
+    at must be an ISO 8601 date-time such as 2024-05-20T14:00:00+02:00 (or ...Z)
+        (got '20/05/2024 14:00')
+    """
+    from geotarget._validate import iso_datetime
+
+    if not isinstance(field, str):
+        raise InvalidType(f"field must be a str (got {type(field).__name__})")
+    if not isinstance(text, str):
+        raise InvalidType(
+            f"{field} must be ISO 8601 text (got {type(text).__name__} {_shown_text(text)})"
+        )
+    try:
+        value = iso_datetime(text)
+    except ValueError as err:
+        raise InvalidInput(f"{field} {err} (got {_shown_text(text)})") from None
+    if offset_required and value.tzinfo is None:
+        raise InvalidInput(
+            f"{field} must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 "
+            f"(got {_shown_text(text)})"
+        )
+    return value
+
+
+def _shown_text(value: object) -> str:
+    """``value`` for a message, a long one cut with its length said."""
+    shown = repr(value)
+    if len(shown) <= _SHOW_CHARS:
+        return shown
+    size = f" ({len(value)} characters)" if isinstance(value, (str, bytes)) else ""
+    return f"{shown[:_SHOW_CHARS]}…{size}"
 
 
 def _at(at: object, name: str = "at") -> np.datetime64:

@@ -509,7 +509,7 @@ class RegionSet:
     def finer(self) -> RegionSet | None:
         """The finer set this one locates through (:meth:`from_unions`), or ``None``.
 
-        .. versionadded:: 0.2.0
+        .. versionadded:: 0.1.0
         """
         return self._via
 

@@ -349,7 +349,7 @@ def pilot_policy() -> RolloutPolicy:
       phase 3  2025-01-13 00:00  adds SE  -> 01, 12, 14, SE  (illustrative date)
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
+    .. versionchanged:: 0.1.0
        The phased pilot read from the package's TOML file (before: Stockholm County only).
     """
     return _pilot_policy()

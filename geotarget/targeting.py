@@ -233,7 +233,7 @@ class Targeter:
     device 'far' does not receive alert exp-1: it is outside the alert area
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
+    .. versionchanged:: 0.1.0
        Validates the policy against the regions; incidents live in the ledger; ``snap_m``
        defaults to 0; ``recognition`` and ``issuers``; :meth:`receive` takes CAP bytes; swapped
        lat/lon is refused against the regions' bounds; ``lease``; :meth:`confirm` and
@@ -406,7 +406,7 @@ class Targeter:
         DuplicateIdentifier
             If the message re-uses a version id with different content.
 
-        .. versionchanged:: 0.2.0
+        .. versionchanged:: 0.1.0
            An instance method: the answer depends on the versions seen.
         """
         if not isinstance(alert, Alert):
@@ -656,7 +656,7 @@ class Targeter:
         changes. Then the alert goes through :meth:`target`: recognition, authority, the
         incidents in the ledger, the rollout and the devices.
 
-        .. versionadded:: 0.2.0
+        .. versionadded:: 0.1.0
 
         Parameters
         ----------
@@ -713,7 +713,7 @@ class Targeter:
         applied (as with ``confirm=True``). For :meth:`TargetingResult.explain` of a device in a
         live service.
 
-        .. versionadded:: 0.2.0
+        .. versionadded:: 0.1.0
 
         Parameters
         ----------
@@ -1064,7 +1064,7 @@ class Targeter:
             Pending, in incident order, then device order: push each, then
             :meth:`confirm` its :attr:`Delivery.key`.
 
-        .. versionchanged:: 0.2.0
+        .. versionchanged:: 0.1.0
            Deliveries are pending claims with a key; incidents come from the ledger.
         """
         if not isinstance(positions, Positions):
@@ -1111,7 +1111,7 @@ class Targeter:
     def confirm(self, keys: Any, at: dt.datetime) -> Confirmation:
         """Mark deliveries pushed, by their keys: they are never offered again.
 
-        .. versionadded:: 0.2.0
+        .. versionadded:: 0.1.0
 
         Parameters
         ----------
@@ -1135,7 +1135,7 @@ class Targeter:
         process sharing the ledger (also after a crash or restart). Alert deliveries of an
         incident no longer active are dropped; retractions come back until confirmed.
 
-        .. versionadded:: 0.2.0
+        .. versionadded:: 0.1.0
 
         Parameters
         ----------

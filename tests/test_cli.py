@@ -936,3 +936,38 @@ def test_preview_plot_to_a_bad_path_is_one_line(tmp_path: Path, name: str, fragm
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("geotarget preview: ") and fragment in line
     assert "internal error" not in line
+
+
+def test_policy_files_are_read_by_load_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--policy: preview needs no issuers, target does; a bad file is one line naming it."""
+    alert = str(write_alert(tmp_path / "alert.xml"))
+    (tmp_path / "p.csv").write_text("id,lon,lat\nx,18.06528,59.3325\n", encoding="utf-8")
+    target = ["target", "--alert", alert, "--positions", str(tmp_path / "p.csv"),
+              "--observed-at", AT.isoformat(), "--at", AT.isoformat()]  # fmt: skip
+    rules = '[[kinds.explosion.phases]]\nstarts_at = 2024-04-15T00:00:00+02:00\nregions = ["SE"]\n'
+    (tmp_path / "none.toml").write_text(rules, encoding="utf-8")
+    assert run("preview", alert, "--policy", str(tmp_path / "none.toml"))[0] == 0
+    capsys.readouterr()
+    cases = {
+        str(
+            tmp_path / "none.toml"
+        ): 'issuers: missing: declare the issuers table, or issuers = "any"',
+        str(tmp_path): f"cannot read the policy file {str(tmp_path)!r}: it is a directory",
+        str(tmp_path / "gone.toml"): "cannot read the policy file",
+        str(tmp_path / "p.csv"): "p.csv' must end in .toml or .json (got '.csv')",
+    }
+    for policy, fragment in cases.items():
+        code, out = run(*target, "--policy", policy)
+        lines = capsys.readouterr().err.splitlines()
+        assert (code, out, len(lines)) == (2, "", 1), lines
+        assert lines[0].startswith("geotarget target: rollout policy has 1 problem: ")
+        assert fragment in lines[0]
+    (tmp_path / "any.json").write_text(
+        json.dumps({"issuers": "any", "kinds": {"explosion": {"phases": [
+            {"starts_at": "2024-04-15T00:00:00+02:00", "regions": ["SE"]}]}}}),
+        encoding="utf-8",
+    )  # fmt: skip
+    code, out = run(*target, "--policy", str(tmp_path / "any.json"))
+    assert code == 0 and json.loads(out)["recipients"] == ["x"]

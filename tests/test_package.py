@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -27,6 +28,7 @@ PUBLIC_MODULES = [
     "geotarget.ledger",
     "geotarget.matcher",
     "geotarget.pilot",
+    "geotarget.policy",
     "geotarget.positions",
     "geotarget.regions",
     "geotarget.rollout",
@@ -173,3 +175,44 @@ def test_versionadded_is_not_inside_a_list_section() -> None:
             if line.strip().startswith(".. versionadded::") and section in _LIST_SECTIONS:
                 bad.append(f"{where} (in {section})")
     assert not bad, "versionadded inside a list section: " + ", ".join(bad)
+
+
+#: A Sphinx version directive and the version it names.
+_VERSION_DIRECTIVE = re.compile(r"\.\.\s+(versionadded|versionchanged|deprecated)::\s*(\S+)")
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The release numbers of a PEP 440 version, three at least: ``0.1.0.dev0`` → ``(0, 1, 0)``."""
+    m = re.match(r"\d+(?:\.\d+)*", version)
+    assert m, f"not a version: {version!r}"
+    numbers = tuple(int(n) for n in m.group().split("."))
+    return numbers + (0,) * (3 - len(numbers))
+
+
+def test_release_numbers() -> None:
+    """The comparison the directive test relies on."""
+    assert _release("0.1.0.dev0") == _release("0.1") == (0, 1, 0)
+    assert _release("0.2.0") > _release("0.1.0.dev0")
+    assert _release("0.10") > _release("0.9.9")
+
+
+def test_no_version_directive_names_a_version_after_the_package() -> None:
+    """``versionadded``/``versionchanged``/``deprecated`` never name a version not yet made.
+
+    The package is ``0.1.0.dev0``, the making of 0.1.0: every directive in ``geotarget/`` and
+    ``docs/`` says 0.1.0 or earlier, so a docstring cannot promise a release that is not next.
+    """
+    root = Path(__file__).resolve().parents[1]
+    own = _release(geotarget.__version__)
+    sources = sorted((root / "geotarget").rglob("*.py")) + sorted(
+        p for p in (root / "docs").rglob("*.rst") if not {"_build", "api"} & set(p.parts)
+    )
+    seen, ahead = 0, []
+    for path in sources:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for m in _VERSION_DIRECTIVE.finditer(line):
+                seen += 1
+                if _release(m.group(2)) > own:
+                    ahead.append(f"{path.relative_to(root)}:{number}: {m.group(1)} {m.group(2)}")
+    assert seen > 50, seen  # the scan finds the package's directives
+    assert not ahead, f"directives naming a version after {geotarget.__version__}: {ahead}"

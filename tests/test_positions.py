@@ -224,7 +224,13 @@ def test_current_mask_applies_max_age() -> None:
 
 def test_public_names() -> None:
     """The module exposes exactly its documented names."""
-    assert dir(positions_module) == ["Location", "LocationRule", "Positions", "StaleRule"]
+    assert dir(positions_module) == [
+        "Location",
+        "LocationRule",
+        "Positions",
+        "StaleRule",
+        "parse_time",
+    ]
 
 
 def test_observed_at_is_required_with_a_hint() -> None:

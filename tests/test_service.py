@@ -161,7 +161,7 @@ def test_the_service_refuses_a_policy_file_without_issuers(tmp_path: Path) -> No
     doc.write_text(
         '[[kinds.explosion.phases]]\nstarts_at = 2024-04-15T00:00:00+02:00\nregions = ["SE"]\n'
     )
-    with pytest.raises(InvalidPolicy, match="issuers"):
+    with pytest.raises(InvalidPolicy, match=r'issuers: missing: .* or issuers = "any"'):
         service.create_app(SQLiteLedger(tmp_path / "d.db"), policy=doc)
 
 
@@ -199,6 +199,24 @@ def test_fix_times_are_parsed_once_per_text_and_checked(tmp_path: Path) -> None:
         bad["observed_at"] = ["yesterday", AT.isoformat()]
         r = client.post("/positions", params=_q(), json=bad)
         assert r.status_code == 400 and "observed_at[0]" in r.text, r.text
+
+
+def test_at_is_read_by_the_public_reader_and_refused_with_a_400(tmp_path: Path) -> None:
+    """?at= reads as geotarget.parse_time reads it: any offset form; none or a bad one is a 400."""
+    service = _service()
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        for at in ["2026-05-04T21:30:00Z", "2026-05-04 23:30+0200", "2026-05-04T23:30:00,5+02"]:
+            r = client.post("/redeliver", params={"at": at})
+            assert r.status_code == 200 and r.json() == {"deliveries": []}, (at, r.text)
+        r = client.post("/redeliver", params={"at": "2026-05-04T21:30"})
+        assert r.status_code == 400
+        assert (
+            r.text
+            == "at must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 (got '2026-05-04T21:30')"
+        )
+        r = client.post("/redeliver", params={"at": "yesterday"})
+        assert r.status_code == 400 and r.text.startswith("at must be an ISO 8601 date-time")
+        assert r.text.endswith("(got 'yesterday')")
 
 
 class _Process:
@@ -575,7 +593,7 @@ def test_a_fourth_kind_from_the_policy_file_reaches_devices_through_the_service(
     tmp_path: Path,
 ) -> None:
     """The service registers a kind from the file's [location_rules.<kind>] table and uses it."""
-    from geotarget import Alert, AlertArea, Info, sweden
+    from geotarget import Alert, AlertArea, Info, load_policy, sweden
 
     service = _service()
     policy = tmp_path / "policy.toml"
@@ -586,7 +604,7 @@ def test_a_fourth_kind_from_the_policy_file_reaches_devices_through_the_service(
         "[location_rules.chemical_release]\ninclude_ambiguous = false\nmax_area_km2 = 10\n",
         encoding="utf-8",
     )
-    loaded = service.load_policy(policy, sweden.hierarchy())
+    loaded = load_policy(policy, catalog=sweden.hierarchy())
     assert loaded.location_rules["chemical_release"].max_area_km2 == 10.0
     info = Info(
         categories=["CBRNE"],

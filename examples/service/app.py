@@ -25,14 +25,16 @@ Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it
 now. A store failure answers 503 with the :class:`~geotarget.errors.StoreError` message (nothing
 of the request was applied), and the service keeps answering what does not need the store.
 
-The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML, or JSON
-by its ``.json`` suffix): its rollout, its ``[[recognition]]`` rules (then the pilot's defaults,
-:data:`geotarget.pilot.RECOGNITION`), its ``[location_rules.<kind>]`` tables (the location rules
-that register a kind beyond the pilot's, or replace a pilot kind's) and its ``[[issuers]]``
-table — who may issue which kinds where, and which issuer ``acts_for`` which (an Update or
-Cancel from another sender is refused unless its issuer acts for the incident's) — each
-checked against the regions when the service starts. An alert from a sender no issuer lists,
-or outside its issuer's kinds or regions, reaches nobody; the answer says why.
+The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
+by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
+``[[recognition]]`` rules (then the pilot's defaults, :data:`geotarget.pilot.RECOGNITION`), its
+``[location_rules.<kind>]`` tables (the location rules that register a kind beyond the pilot's,
+or replace a pilot kind's) and its ``[[issuers]]`` table — who may issue which kinds where, and
+which issuer ``acts_for`` which (an Update or Cancel from another sender is refused unless its
+issuer acts for the incident's) — each checked against the regions when the service starts. A
+file without an issuer table is refused (write ``issuers = "any"`` to accept every sender): the
+service never assumes it. An alert from a sender no issuer lists, or outside its issuer's kinds
+or regions, reaches nobody; the answer says why.
 
 Run: ``GEOTARGET_STORE=/var/lib/geotarget/deliveries.db GEOTARGET_POLICY=policy.toml uvicorn
 --factory examples.service.app:app`` (``GEOTARGET_STORE`` may also be a PostgreSQL DSN starting
@@ -49,7 +51,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -59,50 +61,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from geotarget import KindRules, PositionIndex, Positions, Targeter, kinds, pilot, sweden
+from geotarget import PositionIndex, Positions, Targeter, load_policy, parse_time, sweden
 from geotarget.errors import GeotargetError, InvalidInput, StoreError
-from geotarget.issuers import Issuers
-from geotarget.kinds import Recognizer
 from geotarget.ledger import Claims, DeliveryLedger, PostgresLedger, SQLiteLedger
 from geotarget.regions import RegionHierarchy
-from geotarget.rollout import RolloutPolicy
 
 LEASE = dt.timedelta(seconds=30)
 
 #: The policy file read when ``GEOTARGET_POLICY`` names none: the example pilot policy.
 EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "docs" / "examples" / "pilot_policy.toml"
-
-
-class Policy(NamedTuple):
-    """What one policy file says: the rollout, recognition rules, issuers and location rules."""
-
-    rollout: RolloutPolicy
-    recognition: Recognizer
-    issuers: Issuers
-    location_rules: dict[str, KindRules]
-
-
-def load_policy(path: Path, regions: RegionHierarchy) -> Policy:
-    """Read a policy file as the integrator's guide says, checked against ``regions``.
-
-    The rollout and the issuer table must name only codes of ``regions``; the file's
-    recognition rules rank before the pilot's defaults, and its location rules register its
-    kinds for the Targeter (over the pilot's defaults). A file without an issuer table is
-    refused (write ``issuers = "any"`` to accept every sender): the service never assumes it.
-    """
-    if path.suffix == ".json":
-        return Policy(
-            RolloutPolicy.from_json(path, catalog=regions),
-            Recognizer.from_json(path) + pilot.RECOGNITION,
-            Issuers.from_json(path, catalog=regions),
-            kinds.location_rules_from_json(path),
-        )
-    return Policy(
-        RolloutPolicy.from_toml(path, catalog=regions),
-        Recognizer.from_toml(path) + pilot.RECOGNITION,
-        Issuers.from_toml(path, catalog=regions),
-        kinds.location_rules_from_toml(path),
-    )
 
 
 #: Fault injection for the crash tests (SIGKILL, no clean-up): ``claiming`` while a claim runs
@@ -152,24 +119,11 @@ def _deliveries(claims: list[Claims]) -> list[dict[str, str]]:
     ]
 
 
-def _iso(text: str) -> dt.datetime:
-    """An ISO 8601 date-time as geotarget reads it on every Python (``ValueError`` if not)."""
-    from geotarget._validate import iso_datetime
-
-    return iso_datetime(text)
-
-
 def _at(request: Request) -> dt.datetime:
     raw = request.query_params.get("at")
     if raw is None:
         return dt.datetime.now(dt.timezone.utc)
-    try:
-        at = _iso(raw)
-    except ValueError as err:
-        raise InvalidInput(f"at {err} (got {raw!r})") from None
-    if at.tzinfo is None:
-        raise GeotargetError(f"at must carry a UTC offset (got {raw!r})")
-    return at
+    return parse_time(raw, field="at")
 
 
 def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
@@ -182,14 +136,12 @@ def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
     out = np.empty(texts.size, dtype="datetime64[us]")
     for i, text in enumerate(texts.tolist()):
         try:
-            at = _iso(text)
-        except ValueError:
-            at = None
-        if at is None or at.tzinfo is None:
+            at = parse_time(text, field="observed_at")
+        except InvalidInput:
             row = int(np.flatnonzero(inverse.reshape(-1) == i)[0])
             raise InvalidInput(
                 f"observed_at[{row}] must be an ISO 8601 instant with a UTC offset (got {text!r})"
-            )
+            ) from None
         out[i] = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
     return out[inverse.reshape(-1)]
 
@@ -213,13 +165,15 @@ def create_app(
     regions = regions if regions is not None else sweden.hierarchy()
     if policy is None:
         policy = Path(os.environ.get("GEOTARGET_POLICY", EXAMPLE_POLICY))
-    rollout, recognition, issuers, location_rules = load_policy(policy, regions)
+    # Checked against the regions; a file without an issuer table is refused (write
+    # issuers = "any" to accept every sender): the service never assumes it.
+    loaded = load_policy(policy, catalog=regions, issuers_required=True)
     targeter = Targeter(
         regions,
-        rollout,
-        location_rules=location_rules,
-        recognition=recognition,
-        issuers=issuers,
+        loaded.rollout,
+        location_rules=loaded.location_rules,
+        recognition=loaded.recognition,
+        issuers=loaded.issuers,
         ledger=ledger,
         lease=LEASE,
     )

@@ -274,7 +274,7 @@ class Info:
         with a letter) is accepted here; whether a policy registers it is the
         :class:`~geotarget.targeting.Targeter`'s question.
 
-        .. versionchanged:: 0.2.0
+        .. versionchanged:: 0.1.0
            A kind name (``str``), no longer an ``AlertKind``.
         """
         return self._kind
@@ -389,7 +389,7 @@ class Alert:
         rules (:mod:`geotarget.kinds`) then say what kind it is. :func:`geotarget.cap.dumps`
         writes the event code, so a kind survives a round trip.
 
-        .. versionchanged:: 0.2.0
+        .. versionchanged:: 0.1.0
            A kind name (``str``), no longer an ``AlertKind``.
         """
         return self._kind

@@ -82,7 +82,7 @@ class DeliveryLedger(Protocol):
     See :doc:`/delivery` for the guarantee and the loop a service runs.
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
+    .. versionchanged:: 0.1.0
        Pending claims, confirmations, redelivery, retraction and incidents; ``claim`` takes
        ``version=`` only (the 0.1 ``alert_id=`` form, which returned an array, is removed).
     """
@@ -314,7 +314,7 @@ class DeliveryLedger(Protocol):
     def lookup_version(self, version: str) -> tuple[str, str | None] | None:
         """The incident of a known version id, and its CAP document (read only).
 
-        .. versionadded:: 0.2.0
+        .. versionadded:: 0.1.0
 
         Parameters
         ----------
@@ -335,7 +335,7 @@ class DeliveryLedger(Protocol):
         A Cancel that names no known version is remembered (:attr:`Transition.REMEMBERED`)
         with its document, so that its version id re-used with other content is a conflict.
 
-        .. versionadded:: 0.2.0
+        .. versionadded:: 0.1.0
 
         Parameters
         ----------

@@ -144,7 +144,7 @@ class MemoryLedger(StoreBase):
     [['b', 'c']]
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
+    .. versionchanged:: 0.1.0
        Pending claims with delivery keys and leases, durable-store semantics, canonical ids.
     """
 

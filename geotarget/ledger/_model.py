@@ -212,7 +212,7 @@ class Claims:
     pending delivery whose lease ran out is offered again by
     :meth:`~geotarget.ledger.DeliveryLedger.redeliver` with the same key.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
 
     Attributes
     ----------
@@ -321,7 +321,7 @@ class Confirmation:
     Each array holds positions into the caller's input (duplicates count once, at their first
     position).
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
 
     Attributes
     ----------
@@ -342,7 +342,7 @@ class Confirmation:
 class Incident:
     """An incident as the store holds it.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
 
     Attributes
     ----------
@@ -383,7 +383,7 @@ class Incident:
 class Admission:
     """The outcome of admitting one Alert, Update or Cancel into a store.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
 
     Attributes
     ----------

@@ -60,7 +60,7 @@ class PostgresLedger(SqlStore):
     holds a share lock on its incident's row, so a Cancel (which takes the row for update)
     waits for claims in flight and every later claim sees it.
 
-    .. versionadded:: 0.2.0
+    .. versionadded:: 0.1.0
 
     Parameters
     ----------

@@ -131,7 +131,7 @@ class SQLiteLedger(SqlStore):
     >>> db.close()
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
+    .. versionchanged:: 0.1.0
        Pending claims with delivery keys and leases, durable incidents, canonical text ids.
     """
 

@@ -346,7 +346,7 @@ class KindRollout:
     """The phases of one alert kind, in time order, and its kill switch.
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
+    .. versionchanged:: 0.1.0
        ``kind`` is any well-formed kind name, no longer one of the ``AlertKind`` enum.
 
     Parameters
@@ -500,7 +500,7 @@ class RolloutPolicy:
     def kinds(self) -> tuple[str, ...]:
         """The kind names this policy names (its registered kinds), sorted.
 
-        .. versionchanged:: 0.2.0
+        .. versionchanged:: 0.1.0
            Names (``str``), sorted; no longer ``AlertKind`` members.
         """
         return tuple(r.kind for r in self.rollouts)
@@ -828,7 +828,7 @@ def canary_buckets(
     >>> canary_buckets([7, "7", "007"], kind="crime_modus").tolist()
     [5234, 5234, 2823]
 
-    .. versionchanged:: 0.2.0
+    .. versionchanged:: 0.1.0
        ``"7"`` is the device ``7`` (canonical identity); a mix of strings and integers is fine.
     """
     return _canary.buckets(device_ids, salt, _kind(kind))

@@ -185,7 +185,7 @@ class Explanation:
     indices (``phase_index``) count from 0.
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
+    .. versionchanged:: 0.1.0
        ``change_illustrative``.
 
     Attributes

@@ -178,7 +178,8 @@ def _problem(message: str) -> InvalidPolicy:
     return InvalidPolicy([Problem("", message)])
 
 
-def _decode(data: bytes, where: str) -> str:
+def decode(data: bytes, where: str) -> str:
+    """A policy's UTF-8 bytes as text (a BOM is fine); not UTF-8 is an :class:`InvalidPolicy`."""
     try:
         return data.decode("utf-8-sig")  # a BOM from a Windows editor is fine
     except UnicodeDecodeError as err:
@@ -199,9 +200,9 @@ def _text(source: str | bytes | os.PathLike[str], what: str) -> str:
         except OSError as err:
             reason = err.strerror or type(err).__name__
             raise _problem(f"cannot read the policy file {path!r}: {reason}") from None
-        return _decode(data, f"the policy file {path!r}")
+        return decode(data, f"the policy file {path!r}")
     if isinstance(source, bytes):
-        return _decode(source, f"the {what} bytes")
+        return decode(source, f"the {what} bytes")
     if isinstance(source, str):
         return source
     raise InvalidType(
@@ -254,6 +255,15 @@ def parse(
         raise _problem(_TOO_DEEP) from None
     except ValueError as err:  # e.g. an integer beyond Python's 4,300-digit conversion limit
         raise _problem(f"not valid {fmt}: {err}") from None
+
+
+def document(text: str, fmt: str, *, reader: str, hint: str = "") -> Any:
+    """Parse a whole policy document, every section, as ``fmt`` (``"JSON"`` or ``"TOML"``).
+
+    JSON objects remember keys given twice (the rollout reports them); see :func:`parse`.
+    """
+    hook = _json_object if fmt == "JSON" else None
+    return parse(text, fmt, reader=reader, hint=hint, json_hook=hook)
 
 
 def from_json(

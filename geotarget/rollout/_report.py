@@ -24,7 +24,7 @@ class TimelineStep:
     """One phase of a kind's timeline: what it enables, adds and drops.
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
+    .. versionchanged:: 0.1.0
        ``illustrative``.
 
     Attributes

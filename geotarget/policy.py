@@ -1,0 +1,246 @@
+"""The policy file: one TOML or JSON file an operator edits, read at once into its four parts.
+
+A policy file holds the **rollout** (``kinds``, ``timezone``...:
+:class:`~geotarget.rollout.RolloutPolicy`), the **recognition rules** (``[[recognition]]``:
+:class:`~geotarget.kinds.Recognizer`), the **issuers** (``[[issuers]]`` or ``issuers = "any"``:
+:class:`~geotarget.issuers.Issuers`) and the **location rules** (``[location_rules.<kind>]``:
+:func:`~geotarget.kinds.location_rules_from_dict`). :func:`load_policy` reads the file once,
+parses it once and builds all four with those readers' own rules, listing every problem of
+every part in one :class:`~geotarget.errors.InvalidPolicy`; nothing is returned from a file
+with a problem. ``docs/examples/pilot_policy.toml`` is an example.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+from geotarget import _policy_sections
+from geotarget.errors import InvalidPolicy, InvalidType, Problem
+from geotarget.issuers import Issuers
+from geotarget.kinds import Recognizer, location_rules_from_dict
+from geotarget.rollout import RolloutPolicy, _io
+
+if TYPE_CHECKING:
+    from geotarget.rollout import RegionCatalog
+    from geotarget.targeting import KindRules
+
+__all__ = ["PolicyFile", "load_policy"]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+#: The format of a policy file, by its suffix (any case).
+_FORMATS = {".toml": "TOML", ".json": "JSON"}
+
+_T = TypeVar("_T")
+
+
+def _frozen_rules(rules: Mapping[str, KindRules]) -> Mapping[str, KindRules]:
+    if not isinstance(rules, Mapping):
+        raise InvalidType(
+            "location_rules must be a mapping of kind name to KindRules "
+            f"(got {type(rules).__name__})"
+        )
+    return MappingProxyType(dict(rules))
+
+
+@attrs.frozen
+class PolicyFile:
+    """What one policy file says, read by :func:`load_policy`: pass its parts to a Targeter.
+
+    .. versionadded:: 0.1.0
+
+    Attributes
+    ----------
+    rollout : RolloutPolicy
+        Which kinds are enabled where, from when.
+    recognition : Recognizer
+        The file's ``[[recognition]]`` rules, then (by default) the pilot's
+        (:data:`geotarget.pilot.RECOGNITION`).
+    issuers : Issuers or None
+        Who may issue which kinds where. None only when the file has no ``issuers`` entry and
+        :func:`load_policy` was told it is not required (then a
+        :class:`~geotarget.targeting.Targeter` given None accepts every sender).
+    location_rules : mapping of str to KindRules
+        The ``[location_rules.<kind>]`` tables per kind name, in file order (read-only).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from geotarget import Targeter, load_policy, sweden
+    >>> policy = load_policy(Path("docs/examples/pilot_policy.toml"))
+    >>> sorted(r.kind for r in policy.rollout.rollouts)
+    ['crime_modus', 'explosion', 'tip_request']
+    >>> targeter = Targeter(sweden.hierarchy(), policy.rollout,
+    ...                     recognition=policy.recognition, issuers=policy.issuers,
+    ...                     location_rules=policy.location_rules)
+    """
+
+    rollout: RolloutPolicy
+    recognition: Recognizer
+    issuers: Issuers | None
+    location_rules: Mapping[str, KindRules] = attrs.field(converter=_frozen_rules)
+
+    def __attrs_post_init__(self) -> None:
+        from geotarget.targeting import KindRules
+
+        wanted: list[tuple[str, object, type | tuple[type, ...]]] = [
+            ("rollout", self.rollout, RolloutPolicy),
+            ("recognition", self.recognition, Recognizer),
+            ("issuers", self.issuers, (Issuers, type(None))),
+        ]
+        wanted += [(f"location_rules[{k!r}]", v, KindRules) for k, v in self.location_rules.items()]
+        for name, value, kind in wanted:
+            if not isinstance(value, kind):
+                raise InvalidType(f"{name} must be {_names(kind)} (got {type(value).__name__})")
+
+
+def _names(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
+
+
+def load_policy(
+    path: str | os.PathLike[str],
+    *,
+    catalog: RegionCatalog | None = None,
+    issuers_required: bool = True,
+    pilot_recognition: bool = True,
+) -> PolicyFile:
+    """Read a policy file — rollout, recognition rules, issuers, location rules — at once.
+
+    The file is read once (at most 4 MiB, UTF-8, a BOM is fine) and parsed once: TOML for a
+    ``.toml`` suffix, JSON for ``.json`` (any case; other suffixes are refused, never guessed).
+    Each part is then built by its own reader with that reader's rules
+    (:meth:`RolloutPolicy.from_dict <geotarget.rollout.RolloutPolicy.from_dict>`,
+    :meth:`Recognizer.from_dict <geotarget.kinds.Recognizer.from_dict>`,
+    :meth:`Issuers.from_dict <geotarget.issuers.Issuers.from_dict>` with certificate paths
+    relative to the file's directory, :func:`~geotarget.kinds.location_rules_from_dict`), so
+    the result equals what the four ``from_toml``/``from_json`` readers give for the same file.
+    Unlike calling them one by one, the problems of every part are listed together.
+
+    .. versionadded:: 0.1.0
+
+    Parameters
+    ----------
+    path : str or path-like
+        The policy file. Here a ``str`` is a file name (the ``from_toml`` readers read a ``str``
+        as the document itself).
+    catalog : RegionCatalog, optional
+        The regions (e.g. :func:`geotarget.sweden.hierarchy`): region codes of the rollout and
+        of the issuers that it does not know are problems too. Without it they are checked
+        when a :class:`~geotarget.targeting.Targeter` is built.
+    issuers_required : bool, default True
+        A file without an ``issuers`` entry is refused (write ``issuers = "any"`` to accept
+        every sender: it is never assumed). When false, such a file gives ``issuers`` None —
+        for tools that do not decide who may send, such as a preview.
+    pilot_recognition : bool, default True
+        Rank the pilot's recognition rules (:data:`geotarget.pilot.RECOGNITION`) after the
+        file's, as the integrator's guide recommends; when false, only the file's.
+
+    Returns
+    -------
+    PolicyFile
+        The four parts.
+
+    Raises
+    ------
+    InvalidPolicy
+        The file is missing, a directory, unreadable, larger than 4 MiB, not UTF-8, not valid
+        TOML or JSON (each naming the file), or its suffix is neither ``.toml`` nor ``.json``;
+        or listing every problem of its parts, each with its path
+        (``kinds.tip_request.phases[2].regions``, ``issuers``, ``location_rules.fire.stale``).
+    InvalidType
+        When ``path`` is not a ``str`` or path-like, or a flag is not a bool.
+    MissingExtra
+        For a TOML file on Python 3.10 without ``tomli`` (the ``toml`` extra).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> policy = load_policy(Path("docs/examples/pilot_policy.toml"))
+    >>> [rule.name for rule in policy.recognition.rules][:2]  # the file's rules first
+    ['sos:explosion-code', 'fi:explosion']
+    >>> [issuer.name for issuer in policy.issuers.issuers][:2]
+    ['polisen-nationellt', 'polisen-stockholm']
+    >>> sorted(policy.location_rules)
+    ['crime_modus', 'explosion', 'tip_request']
+    >>> load_policy(Path("docs/examples/pilot_policy.yaml"))
+    Traceback (most recent call last):
+    ...
+    geotarget.errors.InvalidPolicy: rollout policy has 1 problem:
+      - the policy file 'docs/examples/pilot_policy.yaml' must end in .toml or .json (got '.yaml')
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidType(
+            f"path must be a file path (str or pathlib.Path) (got {type(path).__name__})"
+        )
+    for name, flag in (
+        ("issuers_required", issuers_required),
+        ("pilot_recognition", pilot_recognition),
+    ):
+        if not isinstance(flag, bool):
+            raise InvalidType(f"{name} must be True or False (got {type(flag).__name__} {flag!r})")
+    file = Path(path)
+    data = _document(file)
+    problems: list[Problem] = []
+
+    def part(read: Callable[[], _T]) -> _T | None:
+        try:
+            return read()
+        except InvalidPolicy as err:
+            problems.extend(err.problems)
+            return None
+
+    rollout = part(lambda: RolloutPolicy.from_dict(data, catalog))
+    recognition = part(lambda: Recognizer.from_dict(data))
+    issuers = None
+    if issuers_required or "issuers" in data:
+        issuers = part(lambda: Issuers.from_dict(data, base=file.parent, catalog=catalog))
+    location_rules = part(lambda: location_rules_from_dict(data))
+    if problems:
+        raise InvalidPolicy(problems)
+    assert rollout is not None and recognition is not None and location_rules is not None
+    if pilot_recognition:
+        from geotarget import pilot
+
+        recognition = recognition + pilot.RECOGNITION
+    return PolicyFile(rollout, recognition, issuers, location_rules)
+
+
+def _refused(message: str) -> InvalidPolicy:
+    return InvalidPolicy([Problem("", message)])
+
+
+def _document(file: Path) -> Mapping[str, Any]:
+    """The file's document as plain data: read once, decoded once, parsed once."""
+    where = f"the policy file {str(file)!r}"
+    if file.is_dir():
+        raise _refused(f"cannot read {where}: it is a directory, not a file")
+    fmt = _FORMATS.get(file.suffix.lower())
+    if fmt is None:
+        raise _refused(f"{where} must end in .toml or .json (got {file.suffix or 'no suffix'!r})")
+    limit = _policy_sections.MAX_BYTES
+    try:
+        with open(file, "rb") as f:
+            raw = f.read(limit + 1)
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the name
+        reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+        raise _refused(f"cannot read {where}: {reason}") from None
+    if len(raw) > limit:
+        raise _refused(f"{where} is larger than {limit:,} bytes")
+    text = _io.decode(raw, where)
+    data = _io.document(text, fmt, reader="load_policy()", hint=f" ({where})")
+    if not isinstance(data, Mapping):
+        raise _refused(f"{where}: a policy must be a table of keys (got {type(data).__name__})")
+    return data

@@ -1,0 +1,347 @@
+"""geotarget.load_policy: one policy file, read and parsed once, equal to the four readers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+import geotarget
+from geotarget import InvalidPolicy, InvalidType, PolicyFile, kinds, load_policy, pilot
+from geotarget import policy as policy_module
+from geotarget.issuers import Issuers
+from geotarget.kinds import Recognizer
+from geotarget.rollout import RolloutPolicy, _io
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    tomllib: Any = pytest.importorskip("tomli")
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The repository's policy files: the integrator's example and the pilot shipped in the package.
+EXAMPLES = [
+    ROOT / "docs" / "examples" / "pilot_policy.toml",
+    ROOT / "geotarget" / "data" / "sweden" / "pilot_policy.toml",
+]
+
+#: A policy of the operator's own: a fourth kind with its rule, location rules and issuers.
+OWN = """\
+format_version = 1
+timezone = "Europe/Stockholm"
+
+[[kinds.chemical_release.phases]]
+starts_at = 2024-04-15T00:00:00
+regions = ["12"]
+
+[[recognition]]
+name = "rtj:chemical"
+kind = "chemical_release"
+events = ["Kemikalieutsläpp"]
+categories = ["CBRNE"]
+
+[[issuers]]
+name = "rtj"
+senders = ["larm@rtj.example.se"]
+kinds = ["chemical_release"]
+regions = ["12"]
+
+[location_rules.chemical_release]
+include_ambiguous = false
+stale = { max_age_s = 7200, margin_m = 500 }
+max_area_km2 = 50
+"""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _as_json(toml_file: Path, into: Path) -> Path:
+    """The same document as JSON (TOML date-times as ISO 8601 text)."""
+    with open(toml_file, "rb") as f:
+        data = tomllib.load(f)
+    into.write_text(json.dumps(_jsonable(data), ensure_ascii=False), encoding="utf-8")
+    return into
+
+
+def _policy_files(tmp_path: Path) -> list[Path]:
+    own = tmp_path / "own.toml"
+    own.write_text(OWN, encoding="utf-8")
+    files = [*EXAMPLES, own]
+    return files + [_as_json(f, tmp_path / f"{i}-{f.stem}.json") for i, f in enumerate(files)]
+
+
+def _four_readers(path: Path, catalog: Any = None) -> tuple[Any, Any, Any, Any]:
+    """What the four readers give; issuers None for a file without them (the reader refuses)."""
+    fmt = "json" if path.suffix == ".json" else "toml"
+    with open(path, "rb") as f:
+        stated = "issuers" in (json.load(f) if fmt == "json" else tomllib.load(f))
+    issuers = getattr(Issuers, f"from_{fmt}")(path, catalog=catalog) if stated else None
+    return (
+        getattr(RolloutPolicy, f"from_{fmt}")(path, catalog=catalog),
+        getattr(Recognizer, f"from_{fmt}")(path),
+        issuers,
+        getattr(kinds, f"location_rules_from_{fmt}")(path),
+    )
+
+
+def test_the_loader_gives_what_the_four_readers_give(tmp_path: Path) -> None:
+    """Every example policy file, as TOML and as JSON: the same four objects as the readers."""
+    files = _policy_files(tmp_path)
+    assert len(files) == 6
+    for path in files:
+        rollout, recognition, issuers, location_rules = _four_readers(path)
+        if issuers is None:  # the shipped pilot states no issuers: refused unless not required
+            with pytest.raises(InvalidPolicy, match="issuers: missing"):
+                load_policy(path)
+        got = load_policy(path, issuers_required=issuers is not None)
+        assert isinstance(got, PolicyFile)
+        assert got.rollout == rollout, path
+        assert got.rollout.policy_hash == rollout.policy_hash
+        assert got.recognition == recognition + pilot.RECOGNITION, path
+        assert got.issuers == issuers, path
+        assert dict(got.location_rules) == location_rules, path
+        assert list(got.location_rules) == list(location_rules)  # file order
+        only_the_file = load_policy(  # a str is a file name here
+            str(path), issuers_required=issuers is not None, pilot_recognition=False
+        )
+        assert only_the_file.recognition == recognition
+        assert only_the_file == attrs.evolve(got, recognition=recognition)
+    toml, json_ = load_policy(files[2]), load_policy(files[5])
+    assert toml == json_ and toml.location_rules["chemical_release"].max_area_km2 == 50.0
+
+
+def test_with_the_regions_it_checks_codes_as_the_readers_do(tmp_path: Path) -> None:
+    """``catalog``: the rollout's and the issuers' region codes are checked against it."""
+    sweden = pytest.importorskip("geotarget.sweden")
+    regions = sweden.hierarchy()
+    for path in _policy_files(tmp_path):
+        rollout, _, issuers, _ = _four_readers(path, catalog=regions)
+        got = load_policy(path, catalog=regions, issuers_required=False)
+        assert (got.rollout, got.issuers) == (rollout, issuers)
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text(OWN.replace('regions = ["12"]', 'regions = ["99"]'), encoding="utf-8")
+    load_policy(unknown)  # without the regions, a code is a code
+    with pytest.raises(InvalidPolicy) as info:
+        load_policy(unknown, catalog=regions)
+    want = [p.path for p in _problems(lambda: RolloutPolicy.from_toml(unknown, catalog=regions))]
+    want += [p.path for p in _problems(lambda: Issuers.from_toml(unknown, catalog=regions))]
+    assert info.value.paths == want and len(want) == 2
+    assert "99" in str(info.value)
+
+
+def _problems(read: Any) -> tuple[Any, ...]:
+    with pytest.raises(InvalidPolicy) as info:
+        read()
+    return info.value.problems
+
+
+def test_the_file_is_read_once_and_parsed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One open, one parse for the four parts (the readers would each read and parse it)."""
+    opened: list[str] = []
+    parsed: list[str] = []
+    real_open, real_parse = open, _io.parse
+
+    def counting_open(file: Any, *args: Any, **kw: Any) -> Any:
+        opened.append(str(file))
+        return real_open(file, *args, **kw)
+
+    def counting_parse(text: str, fmt: str, **kw: Any) -> Any:
+        parsed.append(fmt)
+        return real_parse(text, fmt, **kw)
+
+    monkeypatch.setattr(policy_module, "open", counting_open, raising=False)
+    monkeypatch.setattr(_io, "parse", counting_parse)
+    for path in _policy_files(tmp_path):
+        opened.clear()
+        parsed.clear()
+        load_policy(path, issuers_required=False)
+        assert opened == [str(path)]
+        assert parsed == ["JSON" if path.suffix == ".json" else "TOML"]
+
+
+def test_every_problem_of_every_part_is_listed_at_once(tmp_path: Path) -> None:
+    """A file wrong in all four parts: one InvalidPolicy with each reader's problems, in order."""
+    bad = (
+        OWN.replace("starts_at = 2024-04-15T00:00:00", "starts_at = 2024-04-15T00:00:00\nx = 1")
+        .replace('categories = ["CBRNE"]', 'categories = ["CBRNE"]\ncolour = "red"')
+        .replace(
+            'regions = ["12"]\n\n[location', 'regions = ["12"]\nsignature = "maybe"\n\n[location'
+        )
+        .replace("max_area_km2 = 50", "max_area_km2 = -50")
+    )
+    for suffix in (".toml", ".json"):
+        path = tmp_path / "bad.toml"
+        path.write_text(bad, encoding="utf-8")
+        if suffix == ".json":
+            path = _as_json(path, tmp_path / "bad.json")
+        with pytest.raises(InvalidPolicy) as info:
+            load_policy(path)
+        want: list[Any] = []
+        for read in _four_readers_lazily(path):
+            want += _problems(read)
+        assert list(info.value.problems) == want
+        assert info.value.paths == [
+            "kinds.chemical_release.phases[0].x",
+            "recognition[0].colour",
+            "issuers[0].signature",
+            "location_rules.chemical_release.max_area_km2",
+        ]
+
+
+def _four_readers_lazily(path: Path) -> list[Any]:
+    fmt = "json" if path.suffix == ".json" else "toml"
+    return [
+        lambda: getattr(RolloutPolicy, f"from_{fmt}")(path),
+        lambda: getattr(Recognizer, f"from_{fmt}")(path),
+        lambda: getattr(Issuers, f"from_{fmt}")(path),
+        lambda: getattr(kinds, f"location_rules_from_{fmt}")(path),
+    ]
+
+
+def test_issuers_are_required_unless_the_caller_says_not(tmp_path: Path) -> None:
+    """No issuers entry: refused (never assumed), or None when not required; a bad one always."""
+    path = tmp_path / "p.toml"
+    path.write_text(OWN[: OWN.index("[[issuers]]")] + OWN[OWN.index("[location_rules") :])
+    with pytest.raises(InvalidPolicy) as info:
+        load_policy(path)
+    (problem,) = info.value.problems
+    assert problem.path == "issuers"
+    assert problem.message == (
+        'missing: declare the issuers table, or issuers = "any" to accept every sender '
+        "(never assumed)"
+    )
+    loose = load_policy(path, issuers_required=False)
+    assert loose.issuers is None and "chemical_release" in loose.location_rules
+    path.write_text(OWN.replace('regions = ["12"]\n\n[location', "regions = []\n\n[location"))
+    with pytest.raises(InvalidPolicy, match="regions must name at least one"):
+        load_policy(path, issuers_required=False)  # present: read and checked
+    path.write_text('issuers = "any"\n' + OWN[: OWN.index("[[issuers]]")])
+    assert load_policy(path, issuers_required=False).issuers == Issuers.any()
+
+
+def test_certificates_are_read_relative_to_the_policy_file(tmp_path: Path) -> None:
+    """As Issuers.from_toml does: a certificate path is relative to the file, not the cwd."""
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "x.pem").write_text(pem, encoding="ascii")
+    path = tmp_path / "p.toml"
+    path.write_text(
+        OWN.replace(
+            'regions = ["12"]\n\n[location',
+            'regions = ["12"]\nsignature = "required"\ncertificates = ["certs/x.pem"]\n\n[location',
+        ),
+        encoding="utf-8",
+    )
+    got = load_policy(path)
+    assert got.issuers is not None and got.issuers.issuers[0].certificates == (pem,)
+    assert got.issuers == Issuers.from_toml(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragments"),
+    [
+        ("missing.toml", None, ["cannot read the policy file", "No such file"]),
+        ("folder.toml", "DIR", ["cannot read the policy file", "it is a directory, not a file"]),
+        ("policy.yaml", "a = 1", ["must end in .toml or .json (got '.yaml')"]),
+        ("policy", "a = 1", ["must end in .toml or .json (got 'no suffix')"]),
+        ("latin1.toml", 'salt = "Malmö"\n'.encode("latin-1"), ["not UTF-8: byte 0xf6 at line 1"]),
+        ("broken.toml", "[[kinds", ["not valid TOML: "]),
+        ("broken.json", '{"kinds": ', ["not valid JSON: "]),
+        ("list.json", "[1, 2]", ["a policy must be a table of keys (got list)"]),
+        ("huge.toml", b"#" * (4 * 1024 * 1024 + 1), ["is larger than 4,194,304 bytes"]),
+        ("nul\x00.toml", None, ["cannot read the policy file", "null"]),
+    ],
+)
+def test_a_file_that_cannot_be_read_is_invalid_policy_naming_it(
+    tmp_path: Path, name: str, content: str | bytes | None, fragments: list[str]
+) -> None:
+    """Missing, a directory, no format's suffix, not UTF-8, not parseable, too large: refused.
+
+    One InvalidPolicy naming the file and the rule, never an OSError or a parser's error.
+    """
+    path = tmp_path / name
+    if content == "DIR":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as info:
+        load_policy(path)
+    message = str(info.value)
+    assert repr(str(path)) in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert len(info.value.problems) == 1
+
+
+def test_suffixes_in_any_case_and_a_bom_are_fine(tmp_path: Path) -> None:
+    """``POLICY.TOML`` is TOML; a UTF-8 BOM (a Windows editor's) reads like none, in every part."""
+    plain = tmp_path / "own.toml"
+    plain.write_text(OWN, encoding="utf-8")
+    want = load_policy(plain)
+    upper = tmp_path / "OWN.TOML"
+    upper.write_bytes(b"\xef\xbb\xbf" + OWN.encode("utf-8"))
+    assert load_policy(upper) == want
+    assert Recognizer.from_toml(upper) == Recognizer.from_toml(plain)  # the readers agree
+    json_file = _as_json(plain, tmp_path / "own.JSON")
+    json_file.write_bytes(b"\xef\xbb\xbf" + json_file.read_bytes())
+    assert load_policy(json_file) == want
+
+
+def test_duplicate_json_keys_are_reported_as_the_rollout_reader_does(tmp_path: Path) -> None:
+    """JSON keeps the last of two equal keys silently; the shared parse reports them."""
+    path = tmp_path / "twice.json"
+    path.write_text('{"issuers": "any", "salt": "a", "salt": "b"}', encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as info:
+        load_policy(path)
+    assert info.value.paths == ["salt"] and "duplicate key" in str(info.value)
+
+
+def test_the_path_must_be_a_path_and_the_result_is_frozen(tmp_path: Path) -> None:
+    """Not a str or path-like: InvalidType; the result and its location rules are read-only."""
+    with pytest.raises(InvalidType, match=r"path must be a file path .*\(got int\)"):
+        load_policy(42)  # type: ignore[arg-type]
+    with pytest.raises(
+        InvalidType, match=r"^issuers_required must be True or False \(got str 'no'\)$"
+    ):
+        load_policy(EXAMPLES[0], issuers_required="no")  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match="pilot_recognition must be True or False"):
+        load_policy(EXAMPLES[0], pilot_recognition=None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match=r"\(got bytes\)"):
+        load_policy(b"policy.toml")  # type: ignore[arg-type]
+    got = load_policy(EXAMPLES[0])
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        got.rollout = RolloutPolicy()  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        got.location_rules["explosion"] = got.location_rules["crime_modus"]  # type: ignore[index]
+    assert geotarget.load_policy is load_policy and geotarget.PolicyFile is PolicyFile
+
+
+def test_a_policy_file_built_by_hand_is_checked() -> None:
+    """PolicyFile refuses parts of the wrong type with InvalidType naming the field."""
+    good = load_policy(EXAMPLES[0])
+    assert PolicyFile(good.rollout, good.recognition, None, {}).issuers is None
+    with pytest.raises(InvalidType, match=r"^rollout must be RolloutPolicy \(got dict\)$"):
+        PolicyFile({}, good.recognition, good.issuers, {})  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match=r"^issuers must be Issuers or None \(got str\)$"):
+        PolicyFile(good.rollout, good.recognition, "any", {})  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match=r"location_rules\['fire'\] must be KindRules"):
+        PolicyFile(good.rollout, good.recognition, None, {"fire": 1})  # type: ignore[dict-item]
+    with pytest.raises(InvalidType, match="location_rules must be a mapping"):
+        PolicyFile(good.rollout, good.recognition, None, [])  # type: ignore[arg-type]
