@@ -201,10 +201,14 @@ class InvalidCAP(DocumentError):
 
 
 class InvalidPolicy(DocumentError):
-    """A rollout policy that cannot be used; ``.problems`` lists every problem."""
+    """A rollout policy that cannot be used; ``.problems`` lists every problem.
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        super().__init__("rollout policy", problems)
+    ``what`` names the document in the message (default ``"rollout policy"``;
+    :func:`~geotarget.load_policy` names the policy file).
+    """
+
+    def __init__(self, problems: Iterable[Problem], what: str = "rollout policy") -> None:
+        super().__init__(what, problems)
 
 
 class UnknownCode(GeotargetError, KeyError):

@@ -178,8 +178,8 @@ def load_policy(
     >>> load_policy(Path("docs/examples/pilot_policy.yaml"))
     Traceback (most recent call last):
     ...
-    geotarget.errors.InvalidPolicy: rollout policy has 1 problem:
-      - the policy file 'docs/examples/pilot_policy.yaml' must end in .toml or .json (got '.yaml')
+    geotarget.errors.InvalidPolicy: policy file 'docs/examples/pilot_policy.yaml' has 1 problem:
+      - its name must end in .toml or .json (got '.yaml')
     """
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidType(
@@ -209,7 +209,7 @@ def load_policy(
         issuers = part(lambda: Issuers.from_dict(data, base=file.parent, catalog=catalog))
     location_rules = part(lambda: location_rules_from_dict(data))
     if problems:
-        raise InvalidPolicy(problems)
+        raise InvalidPolicy(problems, what=_what(file))
     assert rollout is not None and recognition is not None and location_rules is not None
     if pilot_recognition:
         from geotarget import pilot
@@ -218,29 +218,38 @@ def load_policy(
     return PolicyFile(rollout, recognition, issuers, location_rules)
 
 
-def _refused(message: str) -> InvalidPolicy:
-    return InvalidPolicy([Problem("", message)])
+def _what(file: Path) -> str:
+    return f"policy file {str(file)!r}"
+
+
+def _refused(file: Path, message: str) -> InvalidPolicy:
+    return InvalidPolicy([Problem("", message)], what=_what(file))
 
 
 def _document(file: Path) -> Mapping[str, Any]:
     """The file's document as plain data: read once, decoded once, parsed once."""
     where = f"the policy file {str(file)!r}"
     if file.is_dir():
-        raise _refused(f"cannot read {where}: it is a directory, not a file")
+        raise _refused(file, "cannot read it: it is a directory, not a file")
     fmt = _FORMATS.get(file.suffix.lower())
     if fmt is None:
-        raise _refused(f"{where} must end in .toml or .json (got {file.suffix or 'no suffix'!r})")
+        raise _refused(
+            file, f"its name must end in .toml or .json (got {file.suffix or 'no suffix'!r})"
+        )
     limit = _policy_sections.MAX_BYTES
     try:
         with open(file, "rb") as f:
             raw = f.read(limit + 1)
     except (OSError, ValueError) as err:  # ValueError: a NUL in the name
         reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
-        raise _refused(f"cannot read {where}: {reason}") from None
+        raise _refused(file, f"cannot read it: {reason}") from None
     if len(raw) > limit:
-        raise _refused(f"{where} is larger than {limit:,} bytes")
-    text = _io.decode(raw, where)
-    data = _io.document(text, fmt, reader="load_policy()", hint=f" ({where})")
+        raise _refused(file, f"it is larger than {limit:,} bytes")
+    try:
+        text = _io.decode(raw, where)
+        data = _io.document(text, fmt, reader="load_policy()", hint=f" ({where})")
+    except InvalidPolicy as err:  # the same problems, under the file's name
+        raise InvalidPolicy(err.problems, what=_what(file)) from None
     if not isinstance(data, Mapping):
-        raise _refused(f"{where}: a policy must be a table of keys (got {type(data).__name__})")
+        raise _refused(file, f"a policy must be a table of keys (got {type(data).__name__})")
     return data

@@ -954,15 +954,15 @@ def test_policy_files_are_read_by_load_policy(
         str(
             tmp_path / "none.toml"
         ): 'issuers: missing: declare the issuers table, or issuers = "any"',
-        str(tmp_path): f"cannot read the policy file {str(tmp_path)!r}: it is a directory",
-        str(tmp_path / "gone.toml"): "cannot read the policy file",
-        str(tmp_path / "p.csv"): "p.csv' must end in .toml or .json (got '.csv')",
+        str(tmp_path): "cannot read it: it is a directory",
+        str(tmp_path / "gone.toml"): "cannot read it: No such file",
+        str(tmp_path / "p.csv"): "its name must end in .toml or .json (got '.csv')",
     }
     for policy, fragment in cases.items():
         code, out = run(*target, "--policy", policy)
         lines = capsys.readouterr().err.splitlines()
         assert (code, out, len(lines)) == (2, "", 1), lines
-        assert lines[0].startswith("geotarget target: rollout policy has 1 problem: ")
+        assert lines[0].startswith(f"geotarget target: policy file {policy!r} has 1 problem: ")
         assert fragment in lines[0]
     (tmp_path / "any.json").write_text(
         json.dumps({"issuers": "any", "kinds": {"explosion": {"phases": [
