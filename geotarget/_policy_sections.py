@@ -17,7 +17,10 @@ from typing import Any
 from geotarget._kind_rules import KindRules, rules_from_table
 from geotarget.alerts import NamedValue
 from geotarget.errors import GeotargetError, InvalidPolicy, Problem
+from geotarget.issuers import _ISSUERS_WHAT as ISSUERS
 from geotarget.issuers import Issuer, Issuers
+from geotarget.kinds import _LOCATION_RULES_WHAT as LOCATION_RULES
+from geotarget.kinds import _RECOGNITION_WHAT as RECOGNITION
 from geotarget.kinds import RecognitionRule, Recognizer
 from geotarget.rollout import _io
 
@@ -37,10 +40,29 @@ def _read(path: Path, what: str) -> bytes:
     return data
 
 
-def load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]:
-    """Parse a TOML or JSON policy (text or a path) into plain data."""
+def load(source: str | bytes | os.PathLike[str], fmt: str, what: str) -> Mapping[str, Any]:
+    """Parse a TOML or JSON policy (text or a path) into plain data.
+
+    ``what`` names the section being read in an :class:`InvalidPolicy` ("issuers section").
+    """
+    try:
+        return _load(source, fmt)
+    except InvalidPolicy as err:  # the file's and the parser's problems, under the section
+        raise InvalidPolicy(err.problems, what=what) from None
+
+
+def _load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]:
     if isinstance(source, os.PathLike):
-        raw = _read(Path(source), "policy file")
+        path = Path(source)
+        try:
+            raw = _read(path, "policy file")
+        except InvalidPolicy:
+            raise
+        except (OSError, ValueError) as err:  # missing, a directory, unreadable; NUL in the name
+            reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+            raise InvalidPolicy(
+                [Problem("", f"cannot read the policy file {str(path)!r}: {reason}")]
+            ) from None
     elif isinstance(source, (str, bytes)):
         raw = source.encode("utf-8") if isinstance(source, str) else source
     else:
@@ -131,7 +153,7 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
         except TypeError as err:  # a missing name or kind
             problems.append(Problem(path, f"needs name and kind ({err})"))
     if problems:
-        raise InvalidPolicy(problems)
+        raise InvalidPolicy(problems, what=RECOGNITION)
     return Recognizer(rules)
 
 
@@ -147,7 +169,8 @@ def location_rules(data: Mapping[str, Any]) -> dict[str, KindRules]:
                     "location_rules",
                     f"must be a table of [location_rules.<kind>] tables (got {type(raw).__name__})",
                 )
-            ]
+            ],
+            what=LOCATION_RULES,
         )
     problems: list[Problem] = []
     found: dict[str, KindRules] = {}
@@ -165,7 +188,7 @@ def location_rules(data: Mapping[str, Any]) -> dict[str, KindRules]:
         if rules is not None:
             found[kind] = rules
     if problems:
-        raise InvalidPolicy(problems)
+        raise InvalidPolicy(problems, what=LOCATION_RULES)
     return found
 
 
@@ -191,7 +214,8 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
                     'missing: declare the issuers table, or issuers = "any" to accept every '
                     "sender (never assumed)",
                 )
-            ]
+            ],
+            what=ISSUERS,
         )
     if data["issuers"] == "any":
         return Issuers.any()
@@ -231,5 +255,5 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
         except TypeError as err:
             problems.append(Problem(path, f"needs name, senders, kinds and regions ({err})"))
     if problems:
-        raise InvalidPolicy(problems)
+        raise InvalidPolicy(problems, what=ISSUERS)
     return Issuers(found)

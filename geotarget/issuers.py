@@ -61,6 +61,9 @@ import attrs
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.kinds import check_kind_name
 
+#: What the issuers section's :class:`~geotarget.errors.InvalidPolicy` names.
+_ISSUERS_WHAT = "issuers section"
+
 __all__ = ["Issuer", "Issuers"]
 
 
@@ -245,7 +248,7 @@ class Issuers:
                 for other in sorted(issuer.acts_for - set(names)):
                     problems.append(Problem(f"issuers[{i}].acts_for", f"{other!r} names no issuer"))
         if problems:
-            raise InvalidPolicy(problems)
+            raise InvalidPolicy(problems, what=_ISSUERS_WHAT)
         self._issuers = items
         self._by_sender = by_sender
         self._any = _any
@@ -394,7 +397,7 @@ class Issuers:
         """
         from geotarget import _policy_sections
 
-        data = _policy_sections.load(source, "TOML")
+        data = _policy_sections.load(source, "TOML", _ISSUERS_WHAT)
         return _checked(_policy_sections.issuers(data, _policy_sections.base_of(source)), catalog)
 
     @classmethod
@@ -405,7 +408,7 @@ class Issuers:
         """
         from geotarget import _policy_sections
 
-        data = _policy_sections.load(source, "JSON")
+        data = _policy_sections.load(source, "JSON", _ISSUERS_WHAT)
         return _checked(_policy_sections.issuers(data, _policy_sections.base_of(source)), catalog)
 
 
@@ -423,5 +426,5 @@ def _checked(issuers: Issuers, catalog: Any) -> Issuers:
 
     problems = issuers.problems(exists)
     if problems:
-        raise InvalidPolicy(problems)
+        raise InvalidPolicy(problems, what=_ISSUERS_WHAT)
     return issuers

@@ -66,6 +66,10 @@ from geotarget.alerts import Alert, Info
 from geotarget.alerts._values import KIND_CODE, Category, NamedValue, kind_name
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
 
+#: What recognition rules' and location rules' :class:`~geotarget.errors.InvalidPolicy` name.
+_RECOGNITION_WHAT = "recognition section"
+_LOCATION_RULES_WHAT = "location_rules section"
+
 __all__ = [
     "KIND_CODE_RULE",
     "Kind",
@@ -332,7 +336,7 @@ class Recognizer:
                 )
             seen.setdefault(rule.name, i)
         if problems:
-            raise InvalidPolicy(problems)
+            raise InvalidPolicy(problems, what=_RECOGNITION_WHAT)
         self._rules: tuple[RecognitionRule, ...] = items  # type: ignore[assignment]
 
     @property
@@ -419,14 +423,14 @@ class Recognizer:
         """Read the ``[[recognition]]`` tables of a TOML policy (text or a path)."""
         from geotarget import _policy_sections
 
-        return _policy_sections.recognizer(_policy_sections.load(source, "TOML"))
+        return _policy_sections.recognizer(_policy_sections.load(source, "TOML", _RECOGNITION_WHAT))
 
     @classmethod
     def from_json(cls, source: str | bytes | os.PathLike[str]) -> Recognizer:
         """Read the ``recognition`` array of a JSON policy (text or a path)."""
         from geotarget import _policy_sections
 
-        return _policy_sections.recognizer(_policy_sections.load(source, "JSON"))
+        return _policy_sections.recognizer(_policy_sections.load(source, "JSON", _RECOGNITION_WHAT))
 
 
 # -- location rules: the policy file's [location_rules.<kind>] tables --------------------------
@@ -486,7 +490,10 @@ def location_rules_from_dict(data: Mapping[str, Any]) -> dict[str, KindRules]:
     from geotarget import _policy_sections
 
     if not isinstance(data, Mapping):
-        raise InvalidPolicy([Problem("", f"a policy must be a table (got {type(data).__name__})")])
+        raise InvalidPolicy(
+            [Problem("", f"a policy must be a table (got {type(data).__name__})")],
+            what=_LOCATION_RULES_WHAT,
+        )
     return _policy_sections.location_rules(data)
 
 
@@ -523,7 +530,9 @@ def location_rules_from_toml(source: str | bytes | os.PathLike[str]) -> dict[str
     """
     from geotarget import _policy_sections
 
-    return _policy_sections.location_rules(_policy_sections.load(source, "TOML"))
+    return _policy_sections.location_rules(
+        _policy_sections.load(source, "TOML", _LOCATION_RULES_WHAT)
+    )
 
 
 def location_rules_from_json(source: str | bytes | os.PathLike[str]) -> dict[str, KindRules]:
@@ -548,7 +557,9 @@ def location_rules_from_json(source: str | bytes | os.PathLike[str]) -> dict[str
     """
     from geotarget import _policy_sections
 
-    return _policy_sections.location_rules(_policy_sections.load(source, "JSON"))
+    return _policy_sections.location_rules(
+        _policy_sections.load(source, "JSON", _LOCATION_RULES_WHAT)
+    )
 
 
 def _checked_rules(rules: Mapping[str, KindRules]) -> dict[str, KindRules]:

@@ -345,3 +345,67 @@ def test_a_policy_file_built_by_hand_is_checked() -> None:
         PolicyFile(good.rollout, good.recognition, None, {"fire": 1})  # type: ignore[dict-item]
     with pytest.raises(InvalidType, match="location_rules must be a mapping"):
         PolicyFile(good.rollout, good.recognition, None, [])  # type: ignore[arg-type]
+
+
+#: Each section reader, and the document its InvalidPolicy names.
+SECTION_READERS = [
+    (RolloutPolicy.from_toml, "rollout policy"),
+    (RolloutPolicy.from_json, "rollout policy"),
+    (Issuers.from_toml, "issuers section"),
+    (Issuers.from_json, "issuers section"),
+    (Recognizer.from_toml, "recognition section"),
+    (Recognizer.from_json, "recognition section"),
+    (kinds.location_rules_from_toml, "location_rules section"),
+    (kinds.location_rules_from_json, "location_rules section"),
+]
+
+
+@pytest.mark.parametrize(("reader", "what"), SECTION_READERS)
+@pytest.mark.parametrize("case", ["missing", "directory", "nul"])
+def test_each_section_reader_refuses_a_file_it_cannot_read_with_invalid_policy(
+    tmp_path: Path, reader: Any, what: str, case: str
+) -> None:
+    """A missing file, a directory or a NUL in the name: InvalidPolicy naming the file.
+
+    Never the OSError or ValueError of ``open`` (the issuer, recognition and location-rules
+    readers raised FileNotFoundError and IsADirectoryError; every reader a ValueError for a
+    NUL). The message names the section read, not "rollout policy" for every reader.
+    """
+    path = {"missing": tmp_path / "gone.toml", "directory": tmp_path, "nul": tmp_path / "a\0.toml"}
+    with pytest.raises(InvalidPolicy) as info:
+        reader(path[case])
+    message = str(info.value)
+    assert message.startswith(f"{what} has 1 problem:"), message
+    assert f"cannot read the policy file {str(path[case])!r}" in message, message
+
+
+@pytest.mark.parametrize(
+    ("reader", "what", "content", "fragment"),
+    [
+        (Issuers.from_toml, "issuers section", "issuers = 5\n", "issuers: must be"),
+        (
+            Recognizer.from_toml,
+            "recognition section",
+            "[[recognition]]\nname = 'x'\n",
+            "needs name",
+        ),
+        (
+            kinds.location_rules_from_toml,
+            "location_rules section",
+            "[location_rules]\nx = 1\n",
+            "x: must",
+        ),
+        (Issuers.from_toml, "issuers section", "[[issuers\n", "not valid TOML"),
+    ],
+)
+def test_each_section_reader_names_its_section(
+    tmp_path: Path, reader: Any, what: str, content: str, fragment: str
+) -> None:
+    """A section's problems come under its own name: "issuers section has 1 problem: …"."""
+    path = tmp_path / "p.toml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as info:
+        reader(path)
+    message = str(info.value)
+    assert message.startswith(f"{what} has 1 problem:"), message
+    assert fragment in message, message

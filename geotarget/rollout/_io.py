@@ -197,8 +197,8 @@ def _text(source: str | bytes | os.PathLike[str], what: str) -> str:
         try:
             with open(path, "rb") as f:
                 data = f.read()
-        except OSError as err:
-            reason = err.strerror or type(err).__name__
+        except (OSError, ValueError) as err:  # ValueError: a NUL in the name
+            reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
             raise _problem(f"cannot read the policy file {path!r}: {reason}") from None
         return decode(data, f"the policy file {path!r}")
     if isinstance(source, bytes):
