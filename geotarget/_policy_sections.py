@@ -121,8 +121,17 @@ def _entries(
         yield path, entry, bad
 
 
+def _document(data: object, what: str) -> None:
+    """A parsed policy is a table (mapping) of sections; anything else is refused."""
+    if not isinstance(data, Mapping):
+        raise InvalidPolicy(
+            [Problem("", f"a policy must be a table (got {type(data).__name__})")], what=what
+        )
+
+
 def recognizer(data: Mapping[str, Any]) -> Recognizer:
     """The ``recognition`` array as a :class:`Recognizer` (empty when absent)."""
+    _document(data, RECOGNITION)
     raw, problems = _table_array(data, "recognition")
     rules = []
     for path, entry, bad in _entries(raw, "recognition", _RULE_KEYS, problems):
@@ -161,6 +170,7 @@ def location_rules(data: Mapping[str, Any]) -> dict[str, KindRules]:
     """The ``location_rules`` table as rules per kind name (empty when absent)."""
     from geotarget.alerts._values import KIND_NAME, KIND_NAME_RULE
 
+    _document(data, LOCATION_RULES)
     raw = data.get("location_rules", {})
     if not isinstance(raw, Mapping):
         raise InvalidPolicy(
@@ -206,6 +216,7 @@ def _certificate(text: object, base: Path, path: str) -> str:
 
 def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
     """The ``issuers`` entry as :class:`Issuers`; a document without one is an error."""
+    _document(data, ISSUERS)
     if "issuers" not in data:
         raise InvalidPolicy(
             [

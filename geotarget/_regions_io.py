@@ -102,7 +102,7 @@ def _load_json(source: Source) -> Any:
         path = Path(source)
         try:
             text = path.read_bytes()
-        except OSError as err:
+        except (OSError, ValueError) as err:  # ValueError: a NUL in the name
             raise InvalidRegions(f"cannot read region file {str(path)!r}: {err}") from err
     else:
         raise InvalidRegions(

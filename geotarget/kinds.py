@@ -489,11 +489,6 @@ def location_rules_from_dict(data: Mapping[str, Any]) -> dict[str, KindRules]:
     """
     from geotarget import _policy_sections
 
-    if not isinstance(data, Mapping):
-        raise InvalidPolicy(
-            [Problem("", f"a policy must be a table (got {type(data).__name__})")],
-            what=_LOCATION_RULES_WHAT,
-        )
     return _policy_sections.location_rules(data)
 
 

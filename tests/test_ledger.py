@@ -926,3 +926,21 @@ def test_admit_lets_the_issuer_table_say_who_may_act_for_whom(store: Any) -> Non
     assert got.transition is Transition.NOT_AUTHORISED
     got = store.admit(cancel, at=T0, may_act_for=table.may_act_for)
     assert got.transition is Transition.RETRACTED
+
+
+@pytest.mark.parametrize(
+    ("path", "error", "message"),
+    [
+        (5, InvalidType, r"^path must be a file path \(str or pathlib.Path\) \(got int\)$"),
+        (b"deliveries.db", InvalidType, r"\(got bytes\)$"),
+        ("NUL", InvalidInput, r"^path must not contain a NUL character"),
+    ],
+)
+def test_sqlite_ledger_refuses_a_path_it_cannot_open_with_geotarget_errors(
+    tmp_path: Path, path: Any, error: type[Exception], message: str
+) -> None:
+    """Not a path, or a NUL in it: the store's own error (was a TypeError or a ValueError)."""
+    if path == "NUL":
+        path = tmp_path / "a\0.db"
+    with pytest.raises(error, match=message):
+        SQLiteLedger(path)

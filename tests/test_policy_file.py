@@ -409,3 +409,19 @@ def test_each_section_reader_names_its_section(
     message = str(info.value)
     assert message.startswith(f"{what} has 1 problem:"), message
     assert fragment in message, message
+
+
+@pytest.mark.parametrize(
+    ("reader", "what", "data"),
+    [
+        (Issuers.from_dict, "issuers section", Path("policy.toml")),
+        (Recognizer.from_dict, "recognition section", ["recognition"]),
+        (kinds.location_rules_from_dict, "location_rules section", 5),
+    ],
+)
+def test_from_dict_refuses_what_is_not_a_table(reader: Any, what: str, data: Any) -> None:
+    """A path or a list where the parsed document belongs: InvalidPolicy, not a TypeError."""
+    with pytest.raises(InvalidPolicy) as info:
+        reader(data)
+    assert str(info.value).startswith(f"{what} has 1 problem:")
+    assert f"a policy must be a table (got {type(data).__name__})" in str(info.value)

@@ -485,6 +485,9 @@ def test_from_geojson_repairs_only_when_asked_and_missing_files_are_clear(tmp_pa
         RegionSet.from_geojson(tmp_path / "nope.geojson", code_property="code", level="x")
     with pytest.raises(InvalidRegions, match="source must be a path"):
         RegionSet.from_geojson(42, code_property="code", level="x")  # type: ignore[arg-type]
+    # open() raises ValueError, not OSError, for a NUL in the name
+    with pytest.raises(InvalidRegions, match=r"cannot read region file .*a\\x00\.geojson"):
+        RegionSet.from_geojson(tmp_path / "a\0.geojson", code_property="code", level="x")
 
 
 # --- GeoParquet -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from geotarget.errors import (
     InvalidInput,
+    InvalidType,
     StoreBusy,
     StoreCorrupt,
     StoreError,
@@ -138,6 +139,12 @@ class SQLiteLedger(SqlStore):
     def __init__(
         self, path: str | Path, *, synchronous: str = "AUTO", busy_timeout: float = 5.0
     ) -> None:
+        if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
+            raise InvalidType(
+                f"path must be a file path (str or pathlib.Path) (got {type(path).__name__})"
+            )
+        if "\0" in str(path):
+            raise InvalidInput(f"path must not contain a NUL character (got {str(path)!r})")
         if str(path) == ":memory:":
             raise InvalidInput("path must be a file, not ':memory:' (use MemoryLedger instead)")
         if synchronous not in ("AUTO", "FULL", "NORMAL"):
