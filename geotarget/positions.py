@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -217,12 +217,12 @@ def _check_id_lengths(lengths: npt.NDArray[Any], ids: Any) -> None:
 
 
 def _ids(value: object) -> npt.NDArray[Any]:
-    if isinstance(value, (str, bytes)) or value is None:
-        raise InvalidType(f"ids must be a sequence of str or int ids (got {value!r})")
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidType(f"ids must be a sequence of str or int ids (got {value!r:.80})")
     if isinstance(value, np.ndarray):
         arr = value
     else:
-        seq = list(value)  # type: ignore[call-overload]
+        seq = list(value)
         kinds = {type(i) for i in seq}
         if kinds and kinds <= {str, np.str_}:
             _check_id_lengths(np.fromiter(map(len, seq), dtype=np.int64, count=len(seq)), seq)

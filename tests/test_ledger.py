@@ -180,6 +180,13 @@ def test_bad_arguments_are_rejected_before_anything_is_recorded(store: Any) -> N
         store.claim("inc", ["a"], version="v", at=T0, lease=timedelta(0))
     with pytest.raises(InvalidType, match="not one str"):
         store.claim("inc", "abc", version="v", at=T0)
+    for one in (5, 5.5, None, T0):  # TypeError from list() before
+        with pytest.raises(InvalidType, match=f"not one {type(one).__name__}"):
+            store.claim("inc", one, version="v", at=T0)
+        with pytest.raises(
+            InvalidInput, match=f"keys must be a sequence .* not one {type(one).__name__}"
+        ):
+            store.confirm(one, at=T0)
     assert store.recipients("inc").tolist() == []
 
 

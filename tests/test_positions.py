@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pytest
@@ -95,6 +96,13 @@ def test_mixed_id_types_are_rejected() -> None:
     """Ids mixing str and int are a type error."""
     with pytest.raises(InvalidType, match="all be str or all be int"):
         Positions(["a", 1], [1.0, 2.0], [1.0, 2.0], observed_at=NOW)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ids", [5, 5.5, None, NOW, object()])
+def test_ids_that_are_not_a_sequence_are_a_type_error(ids: Any) -> None:
+    """One number, None, a datetime: InvalidType (an int raised TypeError from list())."""
+    with pytest.raises(InvalidType, match="ids must be a sequence of str or int ids"):
+        Positions(ids, [1.0], [1.0], observed_at=NOW)
 
 
 def test_empty_string_id_is_rejected() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -132,8 +133,10 @@ def parse_keys(
     if isinstance(keys, np.ndarray) and keys.dtype.kind == "U":
         arr = keys.reshape(-1)
     else:
-        if isinstance(keys, (str, bytes)):
-            raise InvalidInput("keys must be a sequence of delivery keys, not one str")
+        if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
+            raise InvalidInput(
+                f"keys must be a sequence of delivery keys, not one {type(keys).__name__}"
+            )
         seq = keys.tolist() if isinstance(keys, np.ndarray) else list(keys)
         for i, k in enumerate(seq):
             if not isinstance(k, str):

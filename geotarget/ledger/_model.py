@@ -145,7 +145,7 @@ def device_batch(device_ids: DeviceIds) -> IdArray:
             row = int(np.flatnonzero(empty)[0])
             raise InvalidInput(f"device_ids[{row}] must be a non-empty str (got '')")
     else:
-        if isinstance(device_ids, (str, bytes)):
+        if isinstance(device_ids, (str, bytes)) or not isinstance(device_ids, Iterable):
             raise InvalidType(
                 f"device_ids must be a sequence of ids, not one {type(device_ids).__name__}"
             )
