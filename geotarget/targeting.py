@@ -276,6 +276,11 @@ class Targeter:
             problems += [
                 Problem(f"policy.{p.path}" if p.path else "policy", p.message) for p in err.problems
             ]
+        if location_rules is not None and not isinstance(location_rules, Mapping):
+            raise InvalidType(
+                "location_rules must be a mapping of kind name to KindRules "
+                f"(got {type(location_rules).__name__})"
+            )
         more, merged = config_problems(
             regions,
             policy.kinds,

@@ -1249,3 +1249,20 @@ def test_the_pilot_names_of_rollout_are_deprecated_aliases_of_pilot(old: str, ne
     assert value is getattr(pilot, new)
     with pytest.raises(AttributeError, match="has no attribute 'PILOT_END'"):
         rollout.PILOT_END  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        5,
+        "phase",
+        Phase(starts_at=datetime(2024, 4, 15, tzinfo=timezone.utc), regions=("01",)),
+    ],
+)
+def test_phases_and_rollouts_that_are_not_a_sequence_are_a_type_error(bad: object) -> None:
+    """One phase, a str, a number or None where a sequence belongs: InvalidType naming it."""
+    with pytest.raises(InvalidType, match=r"^phases must be a sequence of Phase \(got "):
+        KindRollout(kind="explosion", phases=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match=r"^rollouts must be a sequence of KindRollout \(got "):
+        RolloutPolicy(rollouts=bad)  # type: ignore[arg-type]

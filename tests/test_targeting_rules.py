@@ -19,7 +19,7 @@ from geotarget import (
     Positions,
     StaleRule,
 )
-from geotarget.errors import InvalidInput, InvalidPolicy
+from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType
 from geotarget.pilot import KIND_RULES
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import nationwide
@@ -392,3 +392,12 @@ def test_a_box_of_devices_in_one_county_gets_the_outcomes_and_counts_of_locating
     np.testing.assert_array_equal(boxed.recipients, located.recipients)
     for device in rng.choice(n, 50, replace=False).tolist():
         assert boxed.explain(device) == located.explain(device)
+
+
+@pytest.mark.parametrize("given", ["explosion", 5, ("explosion", KIND_RULES["explosion"])])
+def test_location_rules_that_are_not_a_mapping_are_a_type_error(
+    regions: RegionHierarchy, given: object
+) -> None:
+    """A str, a number or a pair where a mapping belongs: InvalidType, not AttributeError."""
+    with pytest.raises(InvalidType, match=r"^location_rules must be a mapping of kind name"):
+        Targeter(regions, nationwide("XX"), location_rules=given)  # type: ignore[arg-type]

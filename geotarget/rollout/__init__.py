@@ -157,6 +157,13 @@ def _threshold(percentage: float) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def _sequence(name: str, value: object, item: str) -> Iterable[Any]:
+    """``value`` if it is a sequence (not one str, bytes or scalar), else InvalidType."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidType(f"{name} must be a sequence of {item} (got {type(value).__name__})")
+    return value
+
+
 @attrs.frozen(init=False)
 class Phase:
     """One step of a rollout: the regions enabled from ``starts_at`` until the next phase.
@@ -375,7 +382,7 @@ class KindRollout:
 
     def __init__(self, *, kind: str, phases: Iterable[Phase], killed: bool = False) -> None:
         k = _kind(kind)
-        steps = tuple(phases)
+        steps = tuple(_sequence("phases", phases, "Phase"))
         for i, p in enumerate(steps):
             if not isinstance(p, Phase):
                 raise InvalidType(f"phases[{i}] must be a Phase (got {type(p).__name__})")
@@ -455,7 +462,7 @@ class RolloutPolicy:
         timezone: str = _DEFAULT_TIMEZONE,
         salt: str = DEFAULT_SALT,
     ) -> None:
-        items = tuple(rollouts)
+        items = tuple(_sequence("rollouts", rollouts, "KindRollout"))
         for i, r in enumerate(items):
             if not isinstance(r, KindRollout):
                 raise InvalidType(f"rollouts[{i}] must be a KindRollout (got {type(r).__name__})")
