@@ -484,6 +484,8 @@ class Positions:
         ------
         UnknownCode
             If an id is not in the snapshot (the first missing id is named).
+        InvalidType
+            If ``ids`` is not a sequence of str ids or of int ids.
 
         Examples
         --------
@@ -496,14 +498,17 @@ class Positions:
         """
         from geotarget.errors import UnknownCode
 
-        want = np.asarray(ids)
+        want = _ids(ids)  # a sequence of str or of int ids, or InvalidType/InvalidPositions
+        if want.size and (want.dtype.kind == "U") != (self.ids.dtype.kind == "U"):
+            # str ids never equal int ids (and numpy cannot order one against the other)
+            raise UnknownCode(f"ids must be in the snapshot (got unknown id {want[0].item()!r})")
         order = np.argsort(self.ids, kind="stable")
         srt = self.ids[order]
         pos = np.searchsorted(srt, want)
         pos_c = np.minimum(pos, max(srt.size - 1, 0))
         found = (pos < srt.size) & (srt[pos_c] == want) if srt.size else np.zeros(want.shape, bool)
         if not np.all(found):
-            missing = want[np.flatnonzero(~found)[0]]
+            missing = want[np.flatnonzero(~found)[0]].item()
             raise UnknownCode(f"ids must be in the snapshot (got unknown id {missing!r})")
         return np.asarray(order[pos_c], dtype=np.intp)
 
