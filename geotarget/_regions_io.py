@@ -375,6 +375,10 @@ def codes_of(values: Iterable[object], what: str) -> list[str]:
     """Validate an iterable of region codes (a lone string counts as one code)."""
     if isinstance(values, str):
         return [values]
+    if isinstance(values, bytes) or not isinstance(values, Iterable):
+        raise InvalidType(
+            f"{what} must be region codes (got {type(values).__name__} {values!r:.40})"
+        )
     out: list[str] = []
     for i, v in enumerate(values):
         if not isinstance(v, str):

@@ -364,6 +364,10 @@ class AreaIndex:
 
     def with_areas(self, areas: Mapping[str, Area | Circle | Polygon]) -> AreaIndex:
         """Return a new snapshot with all of ``areas`` added or replaced at once."""
+        if not isinstance(areas, Mapping):
+            raise InvalidType(
+                f"areas must be a mapping of alert id to Area (got {type(areas).__name__})"
+            )
         return self._next({**self._areas, **{_key(k): _area(v) for k, v in areas.items()}})
 
     def without(self, *keys: str) -> AreaIndex:
@@ -374,6 +378,7 @@ class AreaIndex:
         UnknownCode
             If a key is not in the index (nothing is removed then).
         """
+        keys = tuple(_key(k) for k in keys)  # each a str alert id, or InvalidType/InvalidInput
         missing = sorted(k for k in keys if k not in self._areas)
         if missing:
             raise UnknownCode(

@@ -688,3 +688,18 @@ def test_classify_rejects_a_bad_rule_and_naive_time() -> None:
 def test_public_names() -> None:
     """The module exposes exactly its documented names."""
     assert dir(matcher) == ["AreaIndex", "LiveAreaIndex", "PositionIndex"]
+
+
+def test_area_index_changes_of_the_wrong_shape_are_type_errors() -> None:
+    """with_areas of a non-mapping, without() of a non-str key: InvalidType, nothing changed.
+
+    They raised AttributeError and "unhashable type" TypeError before.
+    """
+    index = AreaIndex({"a": Circle(18.0, 59.0, 100.0)})
+    for bad in (None, [("b", Circle(18.0, 59.0, 100.0))], "b"):
+        with pytest.raises(InvalidType, match="areas must be a mapping of alert id to Area"):
+            index.with_areas(bad)  # type: ignore[arg-type]
+    for key in (["a"], None, 5):
+        with pytest.raises(InvalidType, match="area keys must be non-empty str alert ids"):
+            index.without(key)  # type: ignore[arg-type]
+    assert list(index.areas) == ["a"]

@@ -1023,3 +1023,16 @@ def test_snap_decides_by_the_geodesic_distance(
     rs = RegionSet([Region(code="R", name="R", level="l", geometry=shape)])
     got = rs.locate([lon], [lat], snap_m=snap).tolist()
     assert got == (["R"] if delta > 0 else [""]), (want, snap)
+
+
+def test_union_and_expand_of_what_is_not_codes_are_type_errors() -> None:
+    """A number or None where region codes belong: InvalidType (TypeError before)."""
+    rs = make_set(QUAD)
+    for bad in (None, 5, b"A"):
+        with pytest.raises(InvalidType, match=r"^codes must be region codes \(got "):
+            rs.union(bad)  # type: ignore[arg-type]
+    assert rs.union("A") is rs.union(["A"])  # one code as a str
+    h = small_hierarchy()
+    for bad in (None, 5):
+        with pytest.raises(InvalidType, match=r"^codes must be region codes \(got "):
+            h.expand(bad, "town")  # type: ignore[arg-type]

@@ -1266,3 +1266,21 @@ def test_phases_and_rollouts_that_are_not_a_sequence_are_a_type_error(bad: objec
         KindRollout(kind="explosion", phases=bad)  # type: ignore[arg-type]
     with pytest.raises(InvalidType, match=r"^rollouts must be a sequence of KindRollout \(got "):
         RolloutPolicy(rollouts=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("catalog", [None, "SE", {"01": "Stockholms län"}])
+def test_a_catalog_without_the_region_catalog_methods_is_a_type_error(catalog: object) -> None:
+    """explain, validate and from_dict name what a catalog must have (AttributeError before).
+
+    (None is "no catalog" where the catalog is optional: from_dict checks codes later then.)
+    """
+    policy = announced_policy()
+    at = datetime(2024, 5, 1, tzinfo=UTC)
+    match = r"^catalog must be a RegionCatalog, such as geotarget.sweden.hierarchy\(\)"
+    with pytest.raises(InvalidType, match=match):
+        policy.explain("tip_request", "01", at, catalog=catalog)  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match=match):
+        policy.validate(catalog)  # type: ignore[arg-type]
+    if catalog is not None:
+        with pytest.raises(InvalidType, match=match):
+            RolloutPolicy.from_dict(policy.to_dict(), catalog)  # type: ignore[arg-type]

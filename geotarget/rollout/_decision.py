@@ -106,6 +106,19 @@ class RegionCatalog(Protocol):
         ...
 
 
+_CATALOG_METHODS = ("level_of", "name_of", "ancestors", "expand")
+
+
+def check_catalog(catalog: object) -> RegionCatalog:
+    """``catalog`` if it has :class:`RegionCatalog`'s methods, else :class:`InvalidType`."""
+    if not all(callable(getattr(catalog, m, None)) for m in _CATALOG_METHODS):
+        raise InvalidType(
+            "catalog must be a RegionCatalog, such as geotarget.sweden.hierarchy(): an object "
+            f"with {', '.join(_CATALOG_METHODS)} (got {type(catalog).__name__})"
+        )
+    return catalog  # type: ignore[return-value]
+
+
 def _aware(_: object, attribute: attrs.Attribute[Any], value: dt.datetime | None) -> None:
     if value is not None:
         require_aware(attribute.name, value)
@@ -291,6 +304,7 @@ def explain(
     """The explanation of ``d`` for one region; ``policy`` is the deciding RolloutPolicy."""
     if not isinstance(region_code, str):
         raise InvalidType(f"region_code must be a str (got {type(region_code).__name__})")
+    catalog = check_catalog(catalog)
     name = catalog.name_of(region_code)
     chain = (region_code, *catalog.ancestors(region_code))
     info: dict[str, Any] = {

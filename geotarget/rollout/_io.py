@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from geotarget.alerts._values import KIND_NAME, KIND_NAME_RULE
 from geotarget.errors import InvalidPolicy, InvalidType, MissingExtra, Problem
-from geotarget.rollout import _time
+from geotarget.rollout import _decision, _time
 
 if TYPE_CHECKING:
     from geotarget.rollout import Phase, RegionCatalog, RolloutPolicy
@@ -310,6 +310,8 @@ _TOO_DEEP = "nested too deeply: a policy is at most a few levels of tables and a
 
 def from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
     """Build a policy from parsed JSON/TOML, collecting every problem with its path."""
+    if catalog is not None:
+        catalog = _decision.check_catalog(catalog)
     try:
         return _from_data(data, catalog)
     except RecursionError:  # showing a value nested thousands deep in a message
@@ -506,6 +508,7 @@ def _region_problems(
 
 def catalog_problems(policy: RolloutPolicy, catalog: RegionCatalog) -> list[Problem]:
     """Every region code of ``policy`` checked against ``catalog``, with document paths."""
+    catalog = _decision.check_catalog(catalog)
     problems = _country_problems(policy.country, catalog)
     for r in policy.rollouts:
         for i, p in enumerate(r.phases):
