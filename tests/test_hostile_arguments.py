@@ -1,0 +1,234 @@
+"""Every public call given an argument of the wrong shape raises geotarget's own error.
+
+One table of calls, each with one argument replaced by a hostile value (None, a number, NaN,
+a str or bytes where a sequence belongs, an empty or nested container, a naive datetime, a 2-D
+array, a bare object, a bool, a mixed or None-holding list); the other arguments are valid. The
+call may succeed (a list of codes is a list) or raise a
+:class:`~geotarget.errors.GeotargetError`; an ``AttributeError``, ``TypeError``,
+``IndexError`` or ``ValueError`` from a dependency or from Python fails the test. The table
+grew out of sweeps that found such crashes in ``Positions``, the ledgers, the rollout
+classes, ``AreaIndex``, region sets and the policy readers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from geotarget import (
+    Area,
+    Circle,
+    LocationRule,
+    Polygon,
+    PositionIndex,
+    Positions,
+    Targeter,
+    cap,
+    pilot,
+    sweden,
+)
+from geotarget.errors import GeotargetError
+from geotarget.issuers import Issuer, Issuers
+from geotarget.kinds import RecognitionRule, Recognizer
+from geotarget.ledger import MemoryLedger
+from geotarget.matcher import AreaIndex
+from geotarget.rollout import KindRollout, Phase, RolloutPolicy
+
+AT = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
+HOSTILE: list[Any] = [
+    None, "x", b"x", 5, 5.5, float("nan"), -1, [], {}, (1, 2), dt.datetime(2024, 1, 1),
+    np.array([1.0]), np.array([[1.0]]), object(), True, ["a", 1], [None],
+]  # fmt: skip
+
+
+def _world() -> dict[str, Any]:
+    pos = Positions(["a", "b"], [18.0, 18.1], [59.3, 59.3], observed_at=AT)
+    msg = pilot.Message(headline="x", description="x", area_description="x")
+    hierarchy = sweden.hierarchy()
+    targeter = Targeter(hierarchy, sweden.pilot_policy(), ledger=MemoryLedger())
+    alert = pilot.explosion(
+        identifier="e1", sender="a@b.se", sent=AT, area=Circle(18.0, 59.3, 5000.0), sv=msg,
+        en=msg, onset=AT, expires=AT + dt.timedelta(hours=1),
+    )  # fmt: skip
+    index = PositionIndex(pos)
+    return {
+        "pos": pos, "index": index, "msg": msg, "hierarchy": hierarchy, "targeter": targeter,
+        "alert": alert, "result": targeter.target(alert, index, AT),
+        "areas": AreaIndex({"a": Circle(18.0, 59.0, 100.0)}), "ledger": MemoryLedger(),
+        "phase": Phase(starts_at=AT, regions=("01",)),
+    }  # fmt: skip
+
+
+W = _world()
+_explosion = pilot.explosion
+_ring = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 0.0)]
+_HIERARCHY_METHODS = (
+    "ancestors",
+    "children",
+    "level_of",
+    "name_of",
+    "parent",
+    "region",
+    "region_set",
+)
+
+
+def _hierarchy_method(name: str) -> Callable[[Any], object]:
+    method = getattr(W["hierarchy"], name)
+    return lambda b: method(b)
+
+
+#: name → a call of one hostile argument.
+CALLS: dict[str, Callable[[Any], object]] = {
+    # areas
+    "Circle(lon)": lambda b: Circle(b, 59.0, 100.0),
+    "Circle(radius_m)": lambda b: Circle(18.0, 59.0, b),
+    "Polygon(exterior)": lambda b: Polygon(b),
+    "Polygon(holes)": lambda b: Polygon(_ring, holes=b),
+    "Polygon(margin_m)": lambda b: Polygon(_ring, margin_m=b),
+    "Polygon.from_shapely": lambda b: Polygon.from_shapely(b),
+    "Area(parts)": lambda b: Area(b),
+    "Area.from_geojson": lambda b: Area.from_geojson(b),
+    "Area.contains(lon)": lambda b: Area([Circle(18, 59, 100.0)]).contains(b, [59.0]),
+    # positions and the matcher
+    "Positions(ids)": lambda b: Positions(b, [18.0], [59.0], observed_at=AT),
+    "Positions(lon)": lambda b: Positions(["a"], b, [59.0], observed_at=AT),
+    "Positions(accuracy_m)": lambda b: Positions(
+        ["a"], [18.0], [59.0], accuracy_m=b, observed_at=AT
+    ),
+    "Positions(observed_at)": lambda b: Positions(["a"], [18.0], [59.0], observed_at=b),
+    "Positions.rows_of": lambda b: W["pos"].rows_of(b),
+    "PositionIndex(positions)": lambda b: PositionIndex(b),
+    "PositionIndex.query": lambda b: W["index"].query(b),
+    "PositionIndex.count": lambda b: W["index"].count(b),
+    "PositionIndex.classify(area)": lambda b: W["index"].classify(b, LocationRule(), AT),
+    "PositionIndex.classify(rule)": lambda b: W["index"].classify(Circle(18, 59.3, 1e2), b, AT),
+    "PositionIndex.classify(at)": lambda b: W["index"].classify(
+        Circle(18, 59.3, 1e2), LocationRule(), b
+    ),
+    "LocationRule(max_age)": lambda b: LocationRule(max_age=b),
+    "LocationRule(accuracy)": lambda b: LocationRule(accuracy=b),
+    "AreaIndex(areas)": lambda b: AreaIndex(b),
+    "AreaIndex({key: area})": lambda b: AreaIndex({"a": b}),
+    "AreaIndex.match(lon)": lambda b: W["areas"].match(b, [59.0]),
+    "AreaIndex.match_one(lon)": lambda b: W["areas"].match_one(b, 59.0),
+    "AreaIndex.with_area(key)": lambda b: W["areas"].with_area(b, Circle(18, 59, 100.0)),
+    "AreaIndex.with_area(area)": lambda b: W["areas"].with_area("b", b),
+    "AreaIndex.with_areas": lambda b: W["areas"].with_areas(b),
+    "AreaIndex.without": lambda b: W["areas"].without(b),
+    # regions
+    "RegionHierarchy.locate(lon)": lambda b: W["hierarchy"].locate(b, [59.0]),
+    "RegionHierarchy.locate(level)": lambda b: W["hierarchy"].locate([18.0], [59.0], b),
+    "RegionHierarchy.locate(snap_m)": lambda b: W["hierarchy"].locate([18.0], [59.0], snap_m=b),
+    "RegionHierarchy.expand(codes)": lambda b: W["hierarchy"].expand(b, "county"),
+    "RegionHierarchy.expand(level)": lambda b: W["hierarchy"].expand(["01"], b),
+    **{f"RegionHierarchy.{m}": _hierarchy_method(m) for m in _HIERARCHY_METHODS},
+    "RegionSet.locate(lon)": lambda b: sweden.municipalities().locate(b, [59.0]),
+    "RegionSet.contains(code)": lambda b: sweden.municipalities().contains(b, [18.0], [59.0]),
+    "RegionSet.union": lambda b: sweden.municipalities().union(b),
+    "municipalities()[code]": lambda b: sweden.municipalities()[b],
+    # rollout, recognition, issuers
+    "Phase(starts_at)": lambda b: Phase(starts_at=b, regions=("01",)),
+    "Phase(regions)": lambda b: Phase(starts_at=AT, regions=b),
+    "KindRollout(kind)": lambda b: KindRollout(kind=b, phases=[W["phase"]]),
+    "KindRollout(phases)": lambda b: KindRollout(kind="explosion", phases=b),
+    "RolloutPolicy(rollouts)": lambda b: RolloutPolicy(rollouts=b),
+    "RolloutPolicy(salt)": lambda b: RolloutPolicy(rollouts=[], salt=b),
+    "RolloutPolicy.decide(kind)": lambda b: W["targeter"].policy.decide(b, AT),
+    "RolloutPolicy.decide(at)": lambda b: W["targeter"].policy.decide("explosion", b),
+    "RolloutPolicy.explain(catalog)": lambda b: W["targeter"].policy.explain(
+        "explosion", "01", AT, catalog=b
+    ),
+    "RolloutPolicy.validate": lambda b: W["targeter"].policy.validate(b),
+    "RolloutPolicy.in_canary(ids)": lambda b: W["targeter"].policy.in_canary("explosion", b, AT),
+    "RolloutPolicy.with_phase(phase)": lambda b: W["targeter"].policy.with_phase("explosion", b),
+    "RolloutPolicy.with_killed(kind)": lambda b: W["targeter"].policy.with_killed(True, kind=b),
+    "RolloutPolicy.from_dict": lambda b: RolloutPolicy.from_dict(b),
+    "Issuer(senders)": lambda b: Issuer(name="x", senders=b, kinds=["explosion"], regions=["SE"]),
+    "Issuers(issuers)": lambda b: Issuers(b),
+    "Issuers.from_dict": lambda b: Issuers.from_dict(b),
+    "RecognitionRule(events)": lambda b: RecognitionRule(name="x", kind="explosion", events=b),
+    "Recognizer(rules)": lambda b: Recognizer(b),
+    "Recognizer.from_dict": lambda b: Recognizer.from_dict(b),
+    # alerts and CAP
+    "pilot.Message(headline)": lambda b: pilot.Message(
+        headline=b, description="x", area_description="x"
+    ),
+    "pilot.explosion(area)": lambda b: _explosion(
+        identifier="e",
+        sender="a@b.se",
+        sent=AT,
+        area=b,
+        sv=W["msg"],
+        en=W["msg"],
+        onset=AT,
+        expires=AT + dt.timedelta(hours=1),
+    ),
+    "pilot.explosion(sent)": lambda b: _explosion(
+        identifier="e",
+        sender="a@b.se",
+        sent=b,
+        area=Circle(18, 59, 100.0),
+        sv=W["msg"],
+        en=W["msg"],
+        onset=AT,
+        expires=AT + dt.timedelta(hours=1),
+    ),
+    "cap.loads": lambda b: cap.loads(b),
+    "cap.dumps": lambda b: cap.dumps(b),
+    # the Targeter
+    "Targeter(regions)": lambda b: Targeter(b, sweden.pilot_policy()),
+    "Targeter(policy)": lambda b: Targeter(W["hierarchy"], b),
+    "Targeter(ledger)": lambda b: Targeter(W["hierarchy"], sweden.pilot_policy(), ledger=b),
+    "Targeter(snap_m)": lambda b: Targeter(W["hierarchy"], sweden.pilot_policy(), snap_m=b),
+    "Targeter(lease)": lambda b: Targeter(W["hierarchy"], sweden.pilot_policy(), lease=b),
+    "Targeter(location_rules)": lambda b: Targeter(
+        W["hierarchy"], sweden.pilot_policy(), location_rules=b
+    ),
+    "Targeter.target(alert)": lambda b: W["targeter"].target(b, W["index"], AT),
+    "Targeter.target(index)": lambda b: W["targeter"].target(W["alert"], b, AT),
+    "Targeter.target(at)": lambda b: W["targeter"].target(W["alert"], W["index"], b),
+    "Targeter.preview(alert)": lambda b: W["targeter"].preview(b, W["index"], AT),
+    "Targeter.receive(data)": lambda b: W["targeter"].receive(b, W["index"], AT),
+    "Targeter.confirm(keys)": lambda b: W["targeter"].confirm(b, AT),
+    "Targeter.on_positions": lambda b: W["targeter"].on_positions(b, AT),
+    "Targeter.redeliver(at)": lambda b: W["targeter"].redeliver(b),
+    "Targeter.redeliver(limit)": lambda b: W["targeter"].redeliver(AT, limit=b),
+    "Targeter.incident_of": lambda b: W["targeter"].incident_of(b),
+    "TargetingResult.outcome_of": lambda b: W["result"].outcome_of(b),
+    "TargetingResult.explain": lambda b: W["result"].explain(b),
+    # the ledger
+    "ledger.claim(incident)": lambda b: W["ledger"].claim(b, ["a"], version="v", at=AT),
+    "ledger.claim(device_ids)": lambda b: W["ledger"].claim("k", b, version="v", at=AT),
+    "ledger.claim(version)": lambda b: W["ledger"].claim("k", ["a"], version=b, at=AT),
+    "ledger.claim(at)": lambda b: W["ledger"].claim("k", ["a"], version="v", at=b),
+    "ledger.confirm(keys)": lambda b: W["ledger"].confirm(b, at=AT),
+    "ledger.confirm_devices(device_ids)": lambda b: W["ledger"].confirm_devices("k", b, at=AT),
+    "ledger.delivered(device_ids)": lambda b: W["ledger"].delivered("k", b),
+    "ledger.admit(alert)": lambda b: W["ledger"].admit(b, at=AT),
+    "ledger.admit(lease)": lambda b: W["ledger"].admit(W["alert"], at=AT, lease=b),
+    "ledger.due(at)": lambda b: W["ledger"].due(b),
+    "ledger.expire(incident)": lambda b: W["ledger"].expire(b, at=AT),
+    "ledger.recipients(incident)": lambda b: W["ledger"].recipients(b),
+    "ledger.retract(incident)": lambda b: W["ledger"].retract(b, version="v", at=AT),
+    "ledger.redeliver(lease)": lambda b: W["ledger"].redeliver(AT, lease=b),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_a_hostile_argument_gets_geotargets_own_error(name: str) -> None:
+    """Each hostile value either works or raises GeotargetError, never another exception."""
+    call = CALLS[name]
+    crashes = []
+    for value in HOSTILE:
+        try:
+            call(value)
+        except GeotargetError:
+            pass
+        except Exception as err:  # the point: nothing else may escape
+            crashes.append(f"{value!r:.40}: {type(err).__name__}: {err}"[:200])
+    assert not crashes, f"{name} crashed on:\n" + "\n".join(crashes)
