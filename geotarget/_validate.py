@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,22 @@ from geotarget.errors import InvalidCoordinates, InvalidInput, InvalidType
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+
+
+def file_path(name: str, value: object) -> Path:
+    """``value`` as a :class:`~pathlib.Path`: a ``str`` or path-like naming a file or folder.
+
+    Raises InvalidType for anything else (bytes paths included) and InvalidInput for a NUL
+    character, which no file name can hold (``open`` would raise ``ValueError``).
+    """
+    if not isinstance(value, (str, os.PathLike)) or isinstance(os.fspath(value), bytes):
+        raise InvalidType(
+            f"{name} must be a file path (str or pathlib.Path) (got {type(value).__name__})"
+        )
+    path = Path(value)
+    if "\0" in str(path):
+        raise InvalidInput(f"{name} must not contain a NUL character (got {str(path)!r})")
+    return path
 
 
 def number(

@@ -55,6 +55,7 @@ from geotarget._positions_arrow import (
 from geotarget._positions_arrow import (
     write_partitioned as _write_partitioned,
 )
+from geotarget._validate import file_path, number
 from geotarget.alerts import Alert, MessageType, Status
 from geotarget.areas import Area
 from geotarget.errors import InvalidInput, InvalidPositions, InvalidType, MissingExtra
@@ -114,7 +115,7 @@ def read_parquet(path: Path | str, *, observed_at: dt.datetime | None = None) ->
     ...
     geotarget.errors.InvalidPositions: p.parquet: row 2, column lat: ...
     """
-    return _read_parquet(path, observed_at=observed_at)
+    return _read_parquet(file_path("path", path), observed_at=observed_at)
 
 
 def write_partitioned(
@@ -149,8 +150,28 @@ def write_partitioned(
     InvalidInput
         If ``root`` holds files, or ``cell_deg`` is out of range.
     """
+    root = file_path("root", root)
     _write_partitioned(positions, root, cell_deg=cell_deg)
     return PartitionedPositions(root)
+
+
+def _window_list(windows: object) -> list[Any]:
+    if isinstance(windows, (str, bytes)) or not isinstance(windows, (list, tuple)):
+        raise InvalidType(
+            "windows must be a list of (west, south, east, north) boxes "
+            f"(got {type(windows).__name__})"
+        )
+    return list(windows)
+
+
+def _window(i: int, box: object) -> tuple[float, float, float, float]:
+    """One window as four finite degrees, west <= east and south <= north."""
+    if not isinstance(box, (list, tuple)) or len(box) != 4:
+        raise InvalidInput(f"windows[{i}] must be (west, south, east, north) (got {box!r:.60})")
+    w, s, e, n = (number(f"windows[{i}][{j}]", v) for j, v in enumerate(box))
+    if not (w <= e and s <= n):
+        raise InvalidInput(f"windows[{i}] must have west <= east and south <= north (got {box!r})")
+    return w, s, e, n
 
 
 @attrs.frozen(kw_only=True)
@@ -227,7 +248,7 @@ class PartitionedPositions:
             raise InvalidInput(
                 f"recheck_s must be a number of seconds >= 0 or None (got {recheck_s!r})"
             )
-        self.root = Path(root)
+        self.root = file_path("root", root)
         #: The longest time, in seconds, between two stats of every file (None: never).
         self.recheck_s = None if recheck_s is None else float(recheck_s)
         self._parts: list[Partition] = []
@@ -363,6 +384,9 @@ class PartitionedPositions:
         meet none of the windows; files with devices without a fix, or without metadata, are
         always read.
         """
+        accuracy = number("accuracy", accuracy, ge=0.0)
+        stale_m = number("stale_m", stale_m, ge=0.0)
+        windows = [_window(i, w) for i, w in enumerate(_window_list(windows))]
         t = self._columns()
         b, always = t["bounds"], t["always"]
         grow = np.maximum(t["acc"] * accuracy, stale_m) * (1.0 + 1e-6) + 1.0

@@ -13,6 +13,7 @@ classes, ``AreaIndex``, region sets and the policy readers.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -232,3 +233,47 @@ def test_a_hostile_argument_gets_geotargets_own_error(name: str) -> None:
         except Exception as err:  # the point: nothing else may escape
             crashes.append(f"{value!r:.40}: {type(err).__name__}: {err}"[:200])
     assert not crashes, f"{name} crashed on:\n" + "\n".join(crashes)
+
+
+def test_the_dask_module_s_readers_get_geotargets_own_error(tmp_path: Any) -> None:
+    """Paths, cell sizes and the dataset's pruning windows of the wrong shape (``dask`` extra).
+
+    ``PartitionedPositions.near`` with a NaN accuracy pruned every file (a silent nobody);
+    ``None`` for a path raised TypeError from ``os.fspath``.
+    """
+    if os.environ.get("CI") != "true":  # in CI (the dask extra installed) a missing pyarrow fails
+        pytest.importorskip("pyarrow", reason="pyarrow (extras dask, geoparquet) is not installed")
+    import pathlib
+
+    from geotarget import dask as gd
+
+    hostile = [*HOSTILE, pathlib.Path(tmp_path / "a\0b")]
+    dataset = gd.write_partitioned(W["pos"], tmp_path / "ds")
+    calls: dict[str, Callable[[Any], object]] = {
+        "write_partitioned(positions)": lambda b: gd.write_partitioned(b, tmp_path / "x"),
+        "write_partitioned(root)": lambda b: gd.write_partitioned(W["pos"], b),
+        "write_partitioned(cell_deg)": lambda b: gd.write_partitioned(
+            W["pos"], tmp_path / "y", cell_deg=b
+        ),
+        "PartitionedPositions(root)": lambda b: gd.PartitionedPositions(b),
+        "PartitionedPositions(recheck_s)": lambda b: gd.PartitionedPositions(
+            tmp_path / "ds", recheck_s=b
+        ),
+        "near(windows)": lambda b: dataset.near(b, 1.0, 0.0),
+        "near(accuracy)": lambda b: dataset.near([(17.0, 59.0, 19.0, 60.0)], b, 0.0),
+        "near(stale_m)": lambda b: dataset.near([(17.0, 59.0, 19.0, 60.0)], 1.0, b),
+        "read_parquet(path)": lambda b: gd.read_parquet(b, observed_at=AT),
+        "positions_from_arrow(table)": lambda b: gd.positions_from_arrow(b),
+    }
+    crashes = []
+    for name, call in calls.items():
+        for value in hostile:
+            try:
+                call(value)
+            except GeotargetError:
+                pass
+            except Exception as err:  # the point: nothing else may escape
+                crashes.append(f"{name} {value!r:.40}: {type(err).__name__}: {err}"[:200])
+    assert not crashes, "\n".join(crashes)
+    with pytest.raises(GeotargetError, match=r"accuracy must be a finite number >= 0"):
+        dataset.near([(17.0, 59.0, 19.0, 60.0)], float("nan"), 0.0)

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from geotarget._validate import file_path
 from geotarget.errors import (
     InvalidInput,
-    InvalidType,
     StoreBusy,
     StoreCorrupt,
     StoreError,
@@ -139,12 +139,7 @@ class SQLiteLedger(SqlStore):
     def __init__(
         self, path: str | Path, *, synchronous: str = "AUTO", busy_timeout: float = 5.0
     ) -> None:
-        if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
-            raise InvalidType(
-                f"path must be a file path (str or pathlib.Path) (got {type(path).__name__})"
-            )
-        if "\0" in str(path):
-            raise InvalidInput(f"path must not contain a NUL character (got {str(path)!r})")
+        path = file_path("path", path)
         if str(path) == ":memory:":
             raise InvalidInput("path must be a file, not ':memory:' (use MemoryLedger instead)")
         if synchronous not in ("AUTO", "FULL", "NORMAL"):
