@@ -141,6 +141,24 @@ def _aware(name: str, value: object) -> dt.datetime:
     return value
 
 
+#: The store methods a Targeter calls: a ``ledger`` without one of them is refused up front.
+_LEDGER_METHODS = tuple(
+    name for name in dir(DeliveryLedger) if not name.startswith("_") and name != "close"
+)
+
+
+def _ledger(ledger: object) -> DeliveryLedger:
+    """``ledger`` if it has every method of the DeliveryLedger protocol, else InvalidType."""
+    missing = [m for m in _LEDGER_METHODS if not callable(getattr(ledger, m, None))]
+    if missing:
+        raise InvalidType(
+            "ledger must be a DeliveryLedger (MemoryLedger, SQLiteLedger, PostgresLedger or "
+            f"your own with its methods; got {type(ledger).__name__} without "
+            f"{', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"
+        )
+    return ledger  # type: ignore[return-value]
+
+
 class Targeter:
     """Decide who receives an alert now, and why everyone else does not.
 
@@ -304,7 +322,7 @@ class Targeter:
         self._policy = policy
         self._snap_m = snap
         self._rules: Mapping[str, KindRules] = MappingProxyType(dict(merged))
-        self._ledger: DeliveryLedger = ledger if ledger is not None else MemoryLedger()
+        self._ledger: DeliveryLedger = MemoryLedger() if ledger is None else _ledger(ledger)
         self._lease = lease
         self._finest = regions.levels[0]
         self._county_level = county_level if county_level in regions.levels else self._finest

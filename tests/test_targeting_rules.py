@@ -401,3 +401,12 @@ def test_location_rules_that_are_not_a_mapping_are_a_type_error(
     """A str, a number or a pair where a mapping belongs: InvalidType, not AttributeError."""
     with pytest.raises(InvalidType, match=r"^location_rules must be a mapping of kind name"):
         Targeter(regions, nationwide("XX"), location_rules=given)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ledger", [5, "deliveries.db", object()])
+def test_a_ledger_without_the_store_methods_is_refused_when_the_targeter_is_built(
+    regions: RegionHierarchy, ledger: object
+) -> None:
+    """Not at the first alert, deep in target() (it was accepted and failed there)."""
+    with pytest.raises(InvalidType, match=r"^ledger must be a DeliveryLedger .* without admit"):
+        Targeter(regions, nationwide("XX"), ledger=ledger)  # type: ignore[arg-type]
