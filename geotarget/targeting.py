@@ -198,7 +198,9 @@ class Targeter:
     ledger : DeliveryLedger, optional
         Where deliveries are recorded; default a new :class:`~geotarget.ledger.MemoryLedger`.
     county_level : str, default "county"
-        The hierarchy level that ``per_county`` counts use (the finest level if absent).
+        The hierarchy level that ``per_county`` counts use. When the default ``"county"`` is
+        not a level of ``regions`` the finest level is used; any other name must be a level
+        of ``regions`` (a typo is refused, never silently replaced).
     snap_m : float, default 0.0
         For region data generalised by the user: a device in the alert area that no region
         covers counts as in the nearest region within this many metres (see
@@ -325,6 +327,13 @@ class Targeter:
         self._ledger: DeliveryLedger = MemoryLedger() if ledger is None else _ledger(ledger)
         self._lease = lease
         self._finest = regions.levels[0]
+        if not isinstance(county_level, str):
+            raise InvalidType(f"county_level must be a str (got {type(county_level).__name__})")
+        if county_level not in regions.levels and county_level != "county":
+            raise InvalidInput(
+                f"county_level must be a level of the regions ({', '.join(regions.levels)}) "
+                f"or the default 'county' (got {county_level!r:.60})"
+            )
         self._county_level = county_level if county_level in regions.levels else self._finest
         self._finest_set = regions.region_set(self._finest)
         county_of = self._parents_at(self._county_level)

@@ -410,3 +410,13 @@ def test_a_ledger_without_the_store_methods_is_refused_when_the_targeter_is_buil
     """Not at the first alert, deep in target() (it was accepted and failed there)."""
     with pytest.raises(InvalidType, match=r"^ledger must be a DeliveryLedger .* without admit"):
         Targeter(regions, nationwide("XX"), ledger=ledger)  # type: ignore[arg-type]
+
+
+def test_county_level_must_be_a_level_of_the_regions(regions: RegionHierarchy) -> None:
+    """A typo is refused (it silently counted per finest region); the default falls back."""
+    with pytest.raises(InvalidInput, match=r"^county_level must be a level of the regions \("):
+        Targeter(regions, nationwide("XX"), county_level="countie")
+    with pytest.raises(InvalidType, match=r"^county_level must be a str \(got list\)"):
+        Targeter(regions, nationwide("XX"), county_level=["county", "x"])  # type: ignore[arg-type]
+    for level in regions.levels:
+        Targeter(regions, nationwide("XX"), county_level=level)
