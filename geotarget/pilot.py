@@ -339,7 +339,7 @@ def _pilot(
     for name, msg in (("sv", sv), ("en", en)):
         if not isinstance(msg, Message):
             raise InvalidType(f"{name} must be a Message (got {type(msg).__name__})")
-    channels = tuple_of(tip_channels)
+    channels = tuple_of(tip_channels, "tip_channels", "TipChannel")
     for i, c in enumerate(channels):
         if not isinstance(c, TipChannel):
             raise InvalidType(f"tip_channels[{i}] must be a TipChannel (got {type(c).__name__})")
@@ -347,7 +347,8 @@ def _pilot(
         raise InvalidAlert(
             f"a pilot alert needs both onset and expires (got onset {onset!r}, expires {expires!r})"
         )
-    if isinstance(onset, datetime) and isinstance(expires, datetime) and not expires > onset:
+    aware = all(isinstance(t, datetime) and t.utcoffset() is not None for t in (onset, expires))
+    if aware and not expires > onset:  # (a naive one is refused by Alert, naming it)
         raise InvalidAlert(
             f"expires must be after onset: a pilot alert needs a time window "
             f"(got onset {onset.isoformat()} and expires {expires.isoformat()})"
@@ -391,7 +392,7 @@ def _pilot(
         status=status,
         msg_type=msg_type,
         scope=Scope.PUBLIC,
-        references=tuple(references),
+        references=tuple_of(references, "references", "Reference"),
         infos=infos,
     )
 

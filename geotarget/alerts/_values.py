@@ -314,10 +314,15 @@ def v_opt_number(_inst: object, attribute: attrs.Attribute[Any], value: object) 
         number(attribute.name, value, error=InvalidAlert)
 
 
-def tuple_of(value: Iterable[Any]) -> tuple[Any, ...]:
-    """Turn an iterable (not a string) into a tuple."""
+def tuple_of(value: Iterable[Any], name: str | None = None, of: str = "") -> tuple[Any, ...]:
+    """Turn an iterable (not a string) into a tuple; InvalidType naming ``name`` otherwise."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise InvalidType(f"expected a sequence (got {type(value).__name__} {value!r})")
+        what = (
+            f"{name} must be a sequence{f' of {of}' if of else ''}"
+            if name
+            else "expected a sequence"
+        )
+        raise InvalidType(f"{what} (got {type(value).__name__} {value!r:.60})")
     return tuple(value)
 
 

@@ -42,6 +42,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from geotarget.alerts._values import tuple_of
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem, UnknownCode
 from geotarget.rollout import _canary, _decision, _io, _report, _time
 from geotarget.rollout._decision import Explanation, Reason, RegionCatalog, RolloutDecision
@@ -155,13 +156,6 @@ def _threshold(percentage: float) -> int:
 # ---------------------------------------------------------------------------------------------
 # Phase and KindRollout
 # ---------------------------------------------------------------------------------------------
-
-
-def _sequence(name: str, value: object, item: str) -> Iterable[Any]:
-    """``value`` if it is a sequence (not one str, bytes or scalar), else InvalidType."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise InvalidType(f"{name} must be a sequence of {item} (got {type(value).__name__})")
-    return value
 
 
 @attrs.frozen(init=False)
@@ -382,7 +376,7 @@ class KindRollout:
 
     def __init__(self, *, kind: str, phases: Iterable[Phase], killed: bool = False) -> None:
         k = _kind(kind)
-        steps = tuple(_sequence("phases", phases, "Phase"))
+        steps = tuple_of(phases, "phases", "Phase")
         for i, p in enumerate(steps):
             if not isinstance(p, Phase):
                 raise InvalidType(f"phases[{i}] must be a Phase (got {type(p).__name__})")
@@ -462,7 +456,7 @@ class RolloutPolicy:
         timezone: str = _DEFAULT_TIMEZONE,
         salt: str = DEFAULT_SALT,
     ) -> None:
-        items = tuple(_sequence("rollouts", rollouts, "KindRollout"))
+        items = tuple_of(rollouts, "rollouts", "KindRollout")
         for i, r in enumerate(items):
             if not isinstance(r, KindRollout):
                 raise InvalidType(f"rollouts[{i}] must be a KindRollout (got {type(r).__name__})")
@@ -877,6 +871,8 @@ def nationwide(
 
         kinds = [k.name for k in pilot.KINDS]
     chosen = _kind_names("kinds", kinds)
+    if not isinstance(country_code, str):
+        raise InvalidType(f"country_code must be a region code str (got {country_code!r:.60})")
     phase = Phase(starts_at=starts_at, regions={country_code})
     return RolloutPolicy(
         rollouts=[KindRollout(kind=k, phases=[phase]) for k in dict.fromkeys(chosen)],
