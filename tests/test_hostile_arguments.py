@@ -65,7 +65,6 @@ def _world() -> dict[str, Any]:
 
 
 W = _world()
-_explosion = pilot.explosion
 _ring = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 0.0)]
 _HIERARCHY_METHODS = (
     "ancestors",
@@ -81,6 +80,19 @@ _HIERARCHY_METHODS = (
 def _hierarchy_method(name: str) -> Callable[[Any], object]:
     method = getattr(W["hierarchy"], name)
     return lambda b: method(b)
+
+
+def _explosion_with(field: str) -> Callable[[Any], object]:
+    """pilot.explosion with one argument replaced."""
+
+    def call(value: Any) -> object:
+        kw: dict[str, Any] = {
+            "identifier": "e", "sender": "a@b.se", "sent": AT, "area": Circle(18, 59, 100.0),
+            "sv": W["msg"], "en": W["msg"], "onset": AT, "expires": AT + dt.timedelta(hours=1),
+        }  # fmt: skip
+        return pilot.explosion(**{**kw, field: value})
+
+    return call
 
 
 #: name → a call of one hostile argument.
@@ -159,47 +171,19 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "pilot.Message(headline)": lambda b: pilot.Message(
         headline=b, description="x", area_description="x"
     ),
-    "pilot.explosion(area)": lambda b: _explosion(
-        identifier="e",
-        sender="a@b.se",
-        sent=AT,
-        area=b,
-        sv=W["msg"],
-        en=W["msg"],
-        onset=AT,
-        expires=AT + dt.timedelta(hours=1),
-    ),
-    "pilot.explosion(sent)": lambda b: _explosion(
-        identifier="e",
-        sender="a@b.se",
-        sent=b,
-        area=Circle(18, 59, 100.0),
-        sv=W["msg"],
-        en=W["msg"],
-        onset=AT,
-        expires=AT + dt.timedelta(hours=1),
-    ),
-    "pilot.explosion(expires)": lambda b: _explosion(
-        identifier="e",
-        sender="a@b.se",
-        sent=AT,
-        area=Circle(18, 59, 100.0),
-        sv=W["msg"],
-        en=W["msg"],
-        onset=AT,
-        expires=b,
-    ),
-    "pilot.explosion(references)": lambda b: _explosion(
-        identifier="e",
-        sender="a@b.se",
-        sent=AT,
-        area=Circle(18, 59, 100.0),
-        sv=W["msg"],
-        en=W["msg"],
-        onset=AT,
-        expires=AT + dt.timedelta(hours=1),
-        references=b,
-    ),
+    **{
+        f"pilot.explosion({field})": _explosion_with(field)
+        for field in (
+            "identifier",
+            "sender",
+            "sent",
+            "area",
+            "sv",
+            "onset",
+            "expires",
+            "references",
+        )
+    },
     "pilot.announced_policy(later_phases)": lambda b: pilot.announced_policy(later_phases=b),
     "sweden.nationwide(country_code)": lambda b: sweden.nationwide(b),
     "sweden.nationwide(kinds)": lambda b: sweden.nationwide(kinds=b),
@@ -247,19 +231,24 @@ CALLS: dict[str, Callable[[Any], object]] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CALLS))
-def test_a_hostile_argument_gets_geotargets_own_error(name: str) -> None:
-    """Each hostile value either works or raises GeotargetError, never another exception."""
-    call = CALLS[name]
-    crashes = []
-    for value in HOSTILE:
+def _crashes(name: str, call: Callable[[Any], object], values: list[Any]) -> list[str]:
+    """What escaped ``call`` other than a GeotargetError, one line per hostile value."""
+    out = []
+    for value in values:
         try:
             call(value)
         except GeotargetError:
             pass
         except Exception as err:  # the point: nothing else may escape
-            crashes.append(f"{value!r:.40}: {type(err).__name__}: {err}"[:200])
-    assert not crashes, f"{name} crashed on:\n" + "\n".join(crashes)
+            out.append(f"{name} {value!r:.40}: {type(err).__name__}: {err}"[:200])
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_a_hostile_argument_gets_geotargets_own_error(name: str) -> None:
+    """Each hostile value either works or raises GeotargetError, never another exception."""
+    crashes = _crashes(name, CALLS[name], HOSTILE)
+    assert not crashes, "\n".join(crashes)
 
 
 def test_the_dask_module_s_readers_get_geotargets_own_error(tmp_path: Any) -> None:
@@ -292,15 +281,7 @@ def test_the_dask_module_s_readers_get_geotargets_own_error(tmp_path: Any) -> No
         "read_parquet(path)": lambda b: gd.read_parquet(b, observed_at=AT),
         "positions_from_arrow(table)": lambda b: gd.positions_from_arrow(b),
     }
-    crashes = []
-    for name, call in calls.items():
-        for value in hostile:
-            try:
-                call(value)
-            except GeotargetError:
-                pass
-            except Exception as err:  # the point: nothing else may escape
-                crashes.append(f"{name} {value!r:.40}: {type(err).__name__}: {err}"[:200])
+    crashes = [line for name, call in calls.items() for line in _crashes(name, call, hostile)]
     assert not crashes, "\n".join(crashes)
     with pytest.raises(GeotargetError, match=r"accuracy must be a finite number >= 0"):
         dataset.near([(17.0, 59.0, 19.0, 60.0)], float("nan"), 0.0)
