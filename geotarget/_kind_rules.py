@@ -31,6 +31,11 @@ def _bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         raise InvalidType(f"{attribute.name} must be a bool (got {type(value).__name__} {value!r})")
 
 
+def _location_rule(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, LocationRule):
+        raise InvalidType(f"location must be a LocationRule (got {type(value).__name__})")
+
+
 def _consistent(rules: KindRules, _: attrs.Attribute[Any], stale: StaleRule | None) -> None:
     if stale is None:
         return
@@ -108,9 +113,7 @@ class KindRules:
        ``max_age``.
     """
 
-    location: LocationRule = attrs.field(
-        factory=_one_hour, validator=attrs.validators.instance_of(LocationRule)
-    )
+    location: LocationRule = attrs.field(factory=_one_hour, validator=_location_rule)
     include_ambiguous: bool = attrs.field(validator=_bool)
     stale: StaleRule | None = attrs.field(default=None, validator=_consistent)
     include_no_fix: bool = attrs.field(default=False, validator=_bool)

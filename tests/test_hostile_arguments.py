@@ -285,3 +285,44 @@ def test_the_dask_module_s_readers_get_geotargets_own_error(tmp_path: Any) -> No
     assert not crashes, "\n".join(crashes)
     with pytest.raises(GeotargetError, match=r"accuracy must be a finite number >= 0"):
         dataset.near([(17.0, 59.0, 19.0, 60.0)], float("nan"), 0.0)
+
+
+def _models() -> dict[type, dict[str, Any]]:
+    """Valid keyword arguments of each value class, taken from a real alert and rule set."""
+    import attrs
+
+    from geotarget import KindRules, StaleRule
+    from geotarget import alerts as al
+
+    alert = W["alert"]
+    info, rules = alert.infos[0], W["targeter"].rules["explosion"]
+
+    def fields(cls: type, obj: object) -> dict[str, Any]:
+        return {f.name: getattr(obj, f.name) for f in attrs.fields(cls) if f.init}
+
+    return {
+        al.Alert: fields(al.Alert, alert),
+        al.Info: fields(al.Info, info),
+        al.AlertArea: fields(al.AlertArea, info.areas[0]),
+        KindRules: fields(KindRules, rules),
+        StaleRule: {"max_age": dt.timedelta(hours=2), "margin_m": 100.0},
+        LocationRule: {"max_age": dt.timedelta(hours=1), "accuracy": 1.0},
+        Issuer: {"name": "x", "senders": ["a@b.se"], "kinds": ["explosion"], "regions": ["SE"]},
+        RecognitionRule: {"name": "x", "kind": "explosion", "events": ["Explosion"]},
+    }
+
+
+MODELS = _models()
+
+
+@pytest.mark.parametrize(
+    ("cls", "field"), [(cls, f) for cls, kw in MODELS.items() for f in kw], ids=str
+)
+def test_every_field_of_every_value_class_refuses_a_hostile_value_with_geotargets_error(
+    cls: type, field: str
+) -> None:
+    """The alert model, the kinds' rules, issuers and recognition rules, field by field."""
+    kw = MODELS[cls]
+    cls(**kw)  # the base is valid
+    crashes = _crashes(f"{cls.__name__}({field})", lambda v: cls(**{**kw, field: v}), HOSTILE)
+    assert not crashes, "\n".join(crashes)
