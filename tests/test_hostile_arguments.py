@@ -316,7 +316,9 @@ MODELS = _models()
 
 
 @pytest.mark.parametrize(
-    ("cls", "field"), [(cls, f) for cls, kw in MODELS.items() for f in kw], ids=str
+    ("cls", "field"),
+    [(cls, f) for cls, kw in MODELS.items() for f in kw],
+    ids=lambda x: x.__name__ if isinstance(x, type) else str(x),
 )
 def test_every_field_of_every_value_class_refuses_a_hostile_value_with_geotargets_error(
     cls: type, field: str
