@@ -318,7 +318,9 @@ def _refuse_projected(raw: Sequence[RawFeature], geoms: Any) -> None:
     )
     if far.any():
         i = int(np.flatnonzero(far)[0])
-        x, y = shapely.get_coordinates(geoms[i])[0]
+        xy = shapely.get_coordinates(geoms[i])
+        out = (np.abs(xy[:, 0]) > 180.0) | (np.abs(xy[:, 1]) > 90.0)
+        x, y = xy[int(np.flatnonzero(out)[0])]  # a coordinate that is out of range, not the first
         raise InvalidRegions(
             f"{raw[i].where} (code {raw[i].code!r}) has coordinates such as x={x:g}, y={y:g}, "
             "outside the lon/lat range: the data looks projected but declares no CRS; pass "

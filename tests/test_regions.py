@@ -449,6 +449,11 @@ def test_from_geojson_reprojects_a_declared_crs() -> None:
             {},
             "looks projected but declares no CRS; pass crs=",
         ),
+        (  # the coordinate named is one out of range, not the ring's first (0, 0)
+            collection(feature("A", sg.Polygon([(0, 0), (200, 0), (1, 1)]))),
+            {},
+            "has coordinates such as x=200, y=0, outside the lon/lat range",
+        ),
         (
             collection(feature("A", sg.box(0, 0, 1, 1)), crs="EPSG:999999"),
             {},
