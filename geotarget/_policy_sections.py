@@ -32,14 +32,6 @@ _ISSUER_KEYS = (
 )  # fmt: skip
 
 
-def _read(path: Path, what: str) -> bytes:
-    with open(path, "rb") as f:
-        data = f.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise InvalidPolicy([Problem("", f"{what} {path} is larger than {MAX_BYTES:,} bytes")])
-    return data
-
-
 def load(source: str | bytes | os.PathLike[str], fmt: str, what: str) -> Mapping[str, Any]:
     """Parse a TOML or JSON policy (text or a path) into plain data.
 
@@ -53,16 +45,7 @@ def load(source: str | bytes | os.PathLike[str], fmt: str, what: str) -> Mapping
 
 def _load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]:
     if isinstance(source, os.PathLike):
-        path = Path(source)
-        try:
-            raw = _read(path, "policy file")
-        except InvalidPolicy:
-            raise
-        except (OSError, ValueError) as err:  # missing, a directory, unreadable; NUL in the name
-            reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
-            raise InvalidPolicy(
-                [Problem("", f"cannot read the policy file {str(path)!r}: {reason}")]
-            ) from None
+        raw = _io.read_file(source, f"the policy file {os.fspath(source)!r}", MAX_BYTES)
     elif isinstance(source, (str, bytes)):
         raw = source.encode("utf-8") if isinstance(source, str) else source
     else:
@@ -209,9 +192,11 @@ def _certificate(text: object, base: Path, path: str) -> str:
         return text
     file = base / text
     try:
-        return _read(file, "certificate file").decode("ascii")
-    except (OSError, UnicodeDecodeError) as err:
+        return _io.read_file(file, f"certificate file {file}", MAX_BYTES).decode("ascii")
+    except UnicodeDecodeError as err:
         raise InvalidPolicy([Problem(path, f"cannot read certificate file {file}: {err}")]) from err
+    except InvalidPolicy as err:  # missing, unreadable or too large: at the entry's path
+        raise InvalidPolicy([Problem(path, p.message) for p in err.problems]) from None
 
 
 def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:

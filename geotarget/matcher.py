@@ -284,6 +284,15 @@ class PositionIndex:
 # ---------------------------------------------------------------------------------------------
 
 
+def _clean(areas: object) -> dict[str, Area]:
+    """A mapping of alert id to area, each key and area checked (areas as :class:`Area`)."""
+    if not isinstance(areas, Mapping):
+        raise InvalidType(
+            f"areas must be a mapping of alert id to Area (got {type(areas).__name__})"
+        )
+    return {_key(k): _area(v) for k, v in areas.items()}
+
+
 def _key(key: object) -> str:
     if not isinstance(key, str) or not key:
         raise InvalidType(f"area keys must be non-empty str alert ids (got {key!r})")
@@ -328,13 +337,7 @@ class AreaIndex:
     ) -> None:
         from geotarget._index.buckets import Buckets
 
-        if areas is None:
-            areas = {}
-        if not isinstance(areas, Mapping):
-            raise InvalidType(
-                f"areas must be a mapping of alert id to Area (got {type(areas).__name__})"
-            )
-        clean = {_key(k): _area(v) for k, v in sorted(areas.items(), key=lambda kv: str(kv[0]))}
+        clean = dict(sorted(_clean({} if areas is None else areas).items()))
         self._areas: Mapping[str, Area] = MappingProxyType(clean)
         self._buckets: Buckets = Buckets(clean, None if previous is None else previous._buckets)
 
@@ -364,11 +367,7 @@ class AreaIndex:
 
     def with_areas(self, areas: Mapping[str, Area | Circle | Polygon]) -> AreaIndex:
         """Return a new snapshot with all of ``areas`` added or replaced at once."""
-        if not isinstance(areas, Mapping):
-            raise InvalidType(
-                f"areas must be a mapping of alert id to Area (got {type(areas).__name__})"
-            )
-        return self._next({**self._areas, **{_key(k): _area(v) for k, v in areas.items()}})
+        return self._next({**self._areas, **_clean(areas)})
 
     def without(self, *keys: str) -> AreaIndex:
         """Return a new snapshot without ``keys``.

@@ -236,16 +236,8 @@ def _document(file: Path) -> Mapping[str, Any]:
         raise _refused(
             file, f"its name must end in .toml or .json (got {file.suffix or 'no suffix'!r})"
         )
-    limit = _policy_sections.MAX_BYTES
     try:
-        with open(file, "rb") as f:
-            raw = f.read(limit + 1)
-    except (OSError, ValueError) as err:  # ValueError: a NUL in the name
-        reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
-        raise _refused(file, f"cannot read it: {reason}") from None
-    if len(raw) > limit:
-        raise _refused(file, f"it is larger than {limit:,} bytes")
-    try:
+        raw = _io.read_file(file, "it", _policy_sections.MAX_BYTES)
         text = _io.decode(raw, where)
         data = _io.document(text, fmt, reader="load_policy()", hint=f" ({where})")
     except InvalidPolicy as err:  # the same problems, under the file's name

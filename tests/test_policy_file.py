@@ -13,7 +13,6 @@ import pytest
 
 import geotarget
 from geotarget import InvalidPolicy, InvalidType, PolicyFile, kinds, load_policy, pilot
-from geotarget import policy as policy_module
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
 from geotarget.rollout import RolloutPolicy, _io
@@ -164,7 +163,7 @@ def test_the_file_is_read_once_and_parsed_once(
         parsed.append(fmt)
         return real_parse(text, fmt, **kw)
 
-    monkeypatch.setattr(policy_module, "open", counting_open, raising=False)
+    monkeypatch.setattr(_io, "open", counting_open, raising=False)  # its one file reader
     monkeypatch.setattr(_io, "parse", counting_parse)
     for path in _policy_files(tmp_path):
         opened.clear()

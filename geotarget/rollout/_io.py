@@ -190,17 +190,28 @@ def decode(data: bytes, where: str) -> str:
         ) from None
 
 
+def read_file(path: str | os.PathLike[str], name: str, limit: int | None = None) -> bytes:
+    """A file's bytes, at most ``limit``; one that cannot be read is an :class:`InvalidPolicy`.
+
+    ``name`` is how the messages call the file (``"the policy file 'p.toml'"``, ``"it"``).
+    Missing, a directory, unreadable or a NUL in the name (``open`` raises ``ValueError``).
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read() if limit is None else f.read(limit + 1)
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+        raise _problem(f"cannot read {name}: {reason}") from None
+    if limit is not None and len(data) > limit:
+        raise _problem(f"{name} is larger than {limit:,} bytes")
+    return data
+
+
 def _text(source: str | bytes | os.PathLike[str], what: str) -> str:
     """The document's text: a ``str`` is the text, ``bytes`` its UTF-8, a path-like a file."""
     if isinstance(source, os.PathLike):
-        path = os.fspath(source)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except (OSError, ValueError) as err:  # ValueError: a NUL in the name
-            reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
-            raise _problem(f"cannot read the policy file {path!r}: {reason}") from None
-        return decode(data, f"the policy file {path!r}")
+        where = f"the policy file {os.fspath(source)!r}"
+        return decode(read_file(source, where), where)
     if isinstance(source, bytes):
         return decode(source, f"the {what} bytes")
     if isinstance(source, str):
