@@ -16,6 +16,7 @@ from geotarget.errors import InvalidInput
 from geotarget.ledger import _lifecycle
 from geotarget.ledger._batch import (
     Payload,
+    batch_positions,
     split_canonical,
 )
 from geotarget.ledger._model import (
@@ -217,7 +218,7 @@ class MemoryLedger(StoreBase):
             rank += int(values.size)
         if not new_pos:
             return np.array([], dtype=np.int64)
-        return np.sort(np.concatenate(new_pos), kind="stable")  # often sorted already
+        return batch_positions(np.concatenate(new_pos), batch.size)
 
     def _locate(
         self, table: _Table | None, devices: IdArray

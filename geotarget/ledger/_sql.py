@@ -31,6 +31,7 @@ import numpy.typing as npt
 from geotarget.ledger import _lifecycle
 from geotarget.ledger._batch import (
     Payload,
+    batch_positions,
     merge_sorted,
 )
 from geotarget.ledger._model import (
@@ -243,7 +244,7 @@ class SqlStore(StoreBase):
                 cur, incident_id, self._token(cur, version), payload, at_us + lease_us
             )
         self._remember(key, payload)
-        return status, np.sort(payload.positions()[new])
+        return status, batch_positions(payload.positions()[new], batch.size)
 
     def _remember(self, key: str, payload: Payload) -> None:
         """After a commit: every device of the payload is claimed for ``key``."""

@@ -1,0 +1,88 @@
+"""Device ids as text: which strings are an integer, and distinct ids in store order.
+
+The stores treat ``7`` and ``"7"`` as one device (a string that is the canonical text of an
+int64 is that integer). The split is vectorised over code points; these properties check it
+against Python's own ``int``/``str`` round trip, one id at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from geotarget.ledger import MemoryLedger
+from geotarget.ledger._batch import Payload, split_canonical
+
+AT = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
+I64 = (-(2**63), 2**63 - 1)
+
+
+def oracle_int(text: str) -> int | None:
+    """The int64 ``text`` is the canonical text of, or None: Python's round trip."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    if str(value) != text or not I64[0] <= value <= I64[1]:
+        return None
+    return value
+
+
+#: Texts near every rule: signs, leading zeros, 19 and 20 digits, the int64 limits, other
+#: digits (Arabic-Indic, full-width), underscores and spaces Python's int() accepts, NULs.
+EDGES = [
+    "0", "-0", "00", "007", "+7", "-", "--7", "7-", " 7", "7 ", "1_000", "٣", "７", "1\x002",
+    str(2**63 - 1), str(2**63), str(-(2**63)), str(-(2**63) - 1), "9" * 19, "1" + "0" * 19,
+    "-" + "9" * 19, "-" + "1" * 18, "1" * 20, "12345678901234567890123", "a7", "7a",
+]  # fmt: skip
+texts = st.one_of(
+    st.sampled_from(EDGES),
+    st.integers(*I64).map(str),
+    st.integers(-(10**25), 10**25).map(str),
+    st.text(alphabet="-+0123456789 _a٣\x00", min_size=1, max_size=24),
+    st.text(min_size=1, max_size=30),
+)
+
+
+@given(st.lists(texts, min_size=1, max_size=60))
+def test_split_canonical_equals_pythons_round_trip(ids: list[str]) -> None:
+    arr = np.array(ids, dtype=np.str_)
+    stored = arr.tolist()  # numpy drops trailing NULs: the ids as the store sees them
+    ints, int_pos, strs, str_pos = split_canonical(arr)
+    want = [oracle_int(t) for t in stored]
+    assert int_pos.tolist() == [i for i, v in enumerate(want) if v is not None]
+    assert ints.tolist() == [v for v in want if v is not None]
+    assert str_pos.tolist() == [i for i, v in enumerate(want) if v is None]
+    assert strs.tolist() == [t for t, v in zip(stored, want, strict=True) if v is None]
+
+
+@given(st.lists(texts | st.integers(*I64), min_size=1, max_size=60))
+def test_payload_is_the_distinct_devices_in_store_order(ids: list[str | int]) -> None:
+    """Ints ascending, then strings ascending; each with its first position in the batch."""
+    arr = np.array([str(i) for i in ids], dtype=np.str_)
+    stored = arr.tolist()
+    first: dict[int | str, int] = {}
+    for i, t in enumerate(stored):
+        v = oracle_int(t)
+        first.setdefault(t if v is None else v, i)
+    want_ints = sorted(k for k in first if isinstance(k, int))
+    want_strs = sorted(k for k in first if isinstance(k, str))
+    got = Payload.of(arr)
+    assert got.ints.tolist() == want_ints
+    assert got.int_pos.tolist() == [first[k] for k in want_ints]
+    assert got.strs.tolist() == want_strs
+    assert got.str_pos.tolist() == [first[k] for k in want_strs]
+
+
+@given(st.lists(st.integers(*I64), min_size=1, max_size=40, unique=True))
+def test_an_integer_and_its_text_are_one_device(values: list[int]) -> None:
+    """Claimed as text, every id is already claimed as the int (and the other way round)."""
+    store = MemoryLedger()
+    got = store.claim("inc", np.array([str(v) for v in values]), version="v", at=AT)
+    assert len(got.devices) == len(values)
+    again = store.claim("inc", np.array(values, dtype=np.int64), version="v", at=AT)
+    assert len(again.devices) == 0
+    assert store.delivered("inc", values).all()
