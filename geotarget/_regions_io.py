@@ -20,6 +20,7 @@ import numpy as np
 import shapely
 import shapely.geometry as sg
 
+from geotarget import _geos
 from geotarget.areas import _where
 from geotarget.errors import InvalidRegions, InvalidType, MissingExtra
 
@@ -360,6 +361,11 @@ def _check_valid(raw: Sequence[RawFeature], geoms: Any, repair: bool) -> Any:
         )
     fixed = geoms.copy()
     for i in bad.tolist():
+        if _geos.crossings(geoms[i]) > _geos.MAX_CROSSINGS:
+            raise InvalidRegions(
+                f"{raw[i].where} (code {raw[i].code!r}) cannot be repaired: its rings must "
+                f"{_geos.REPAIRABLE}"
+            )
         polys = [
             p
             for p in shapely.get_parts(shapely.make_valid(geoms[i], method="structure"))

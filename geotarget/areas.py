@@ -417,6 +417,9 @@ class Polygon(_PartBase):
 
         A bow-tie ring becomes two polygons, so the result is an ``Area``. Repair uses GEOS
         ``make_valid`` (structure method): the area covered by the shell, minus the holes.
+        Rings whose edges cross more than 10,000 times are refused (``InvalidArea``): the
+        repair's pieces, time and memory grow with the crossings, and a ring of 3,000 random
+        vertices has a million of them.
 
         Examples
         --------
@@ -429,7 +432,10 @@ class Polygon(_PartBase):
         if isinstance(holes, (str, bytes)) or not isinstance(holes, Iterable):  # type: ignore[unreachable]
             raise InvalidArea(f"holes must be a sequence of rings (got {holes!r:.80})")
         hole_lists = [list(_ring(f"holes[{j}]", h)) for j, h in enumerate(holes)]
-        fixed = shapely.make_valid(sg.Polygon(shell, hole_lists), method="structure")
+        raw = sg.Polygon(shell, hole_lists)
+        if _geos.crossings(raw) > _geos.MAX_CROSSINGS:
+            raise InvalidArea(f"Polygon.repair: rings must {_geos.REPAIRABLE}")
+        fixed = shapely.make_valid(raw, method="structure")
         polys = [g for g in _polygons_of(fixed) if g.area > 0]
         if not polys:
             raise InvalidArea("exterior encloses no area after repair (got a degenerate ring)")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -402,6 +405,71 @@ def test_repair_is_an_explicit_opt_in() -> None:
     assert len(area.parts) == 2
     assert area.contains([0.25, 0.75, 0.5], [0.5, 0.5, 0.5]).tolist() == [True, True, True]
     assert not area.contains([0.5, 0.5], [0.1, 0.9]).any()
+
+
+def _star(points: int, step: int) -> list[tuple[float, float]]:
+    """The regular star polygon {points/step} around Stockholm: one ring crossing itself."""
+    t = np.arange(points) * 2.0 * np.pi * step / points
+    lon, lat = 18.0 + 0.1 * np.cos(t), 59.3 + 0.05 * np.sin(t)
+    return list(zip(lon.tolist(), lat.tolist(), strict=True))
+
+
+def _crossings_brute_force(ring: list[tuple[float, float]]) -> int:
+    """Pairs of the ring's edges that cross, every pair tried."""
+    closed = [*ring, ring[0]]
+    edges = [sg.LineString(closed[i : i + 2]) for i in range(len(ring))]
+    return sum(a.crosses(b) for i, a in enumerate(edges) for b in edges[i + 1 :])
+
+
+def test_repair_untangles_many_crossings_but_not_a_scribble() -> None:
+    """Repair takes a star crossing itself thousands of times, refuses past 10,000 crossings.
+
+    GEOS's repair grows with the crossings: a scribble of 3,000 random vertices took 55 s and
+    2.4 GB.
+    """
+    under, over = _star(101, 50), _star(149, 70)
+    assert _crossings_brute_force(under) == 4_949
+    assert _crossings_brute_force(over) == 10_281
+    area = Polygon.repair(under)
+    assert area.contains([18.0], [59.3]).tolist() == [True]
+    with pytest.raises(
+        InvalidArea,
+        match=r"Polygon\.repair: rings must cross each other or themselves at most 10,000",
+    ):
+        Polygon.repair(over)
+    rng = np.random.default_rng(5)
+    scribble = np.column_stack([18 + rng.random(3_000), 59 + rng.random(3_000)])
+    with pytest.raises(InvalidArea, match="quadratically in the vertices"):
+        Polygon.repair(scribble)
+
+
+def test_a_scribbled_cap_polygon_is_refused_in_bounded_memory() -> None:
+    """A CAP polygon of 20,000 random vertices is refused naming it, within 1.5 GB.
+
+    CAP allows rings that cross themselves, so alert areas repair them; this one's repair once
+    needed tens of GB and ended in std::bad_alloc. The child process's address space is limited.
+    """
+    script = textwrap.dedent(
+        """
+        import resource, sys
+        import numpy as np
+        resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+        from geotarget.alerts import AlertArea
+        from geotarget.errors import InvalidAlert
+        rng = np.random.default_rng(6)
+        ring = list(zip((18 + rng.random(20_000)).tolist(), (59 + rng.random(20_000)).tolist()))
+        try:
+            AlertArea(description="scribble", polygons=[ring + ring[:1]])
+        except InvalidAlert as err:
+            print(err)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "polygons[0]" in done.stdout
+    assert "at most 10,000 times" in done.stdout
 
 
 def test_empty_area_is_rejected() -> None:
