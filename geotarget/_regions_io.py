@@ -9,6 +9,7 @@ pyproj is imported only when a CRS must be resolved; pyarrow only by the GeoParq
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +22,7 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import _geos
+from geotarget._validate import only_numbers
 from geotarget.areas import _where
 from geotarget.errors import InvalidRegions, InvalidType, MissingExtra
 
@@ -84,6 +86,12 @@ def read_geojson(
         geom = feature.get("geometry")
         if geom is None:
             raise InvalidRegions(f"{where} (code {code!r}) has no geometry (got null)")
+        coords = geom.get("coordinates") if isinstance(geom, Mapping) else None
+        if isinstance(coords, (list, tuple)) and not _numeric(coords, 4):
+            raise InvalidRegions(
+                f"{where}.geometry (code {code!r}) coordinates must be numbers, each position a "
+                'list of them (a string such as "18.0", true or false is not read as one)'
+            )
         try:
             shape = sg.shape(geom)
         except Exception as err:  # shapely raises several types for malformed GeoJSON
@@ -92,6 +100,25 @@ def read_geojson(
             ) from err
         out.append(RawFeature(where, code, name, shape))
     return out, crs
+
+
+def _numeric(value: Any, depth: int) -> bool:
+    """Whether nested GeoJSON ``coordinates`` (at most ``depth`` levels) hold numbers only."""
+    if depth == 0 or not isinstance(value, (list, tuple)):
+        return False
+    if not value:
+        return True
+    first = value[0]
+    if not isinstance(first, (list, tuple)):
+        return only_numbers(value)  # one position
+    if first and not isinstance(first[0], (list, tuple)):  # a list of positions: one pass
+        try:
+            return all(isinstance(p, (list, tuple)) for p in value) and only_numbers(
+                itertools.chain.from_iterable(value)
+            )
+        except TypeError:
+            return False
+    return all(_numeric(v, depth - 1) for v in value)
 
 
 def _load_json(source: Source) -> Any:

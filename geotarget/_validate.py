@@ -10,6 +10,7 @@ import datetime as dt
 import math
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,30 @@ def number(
     return x
 
 
+def only_numbers(values: Iterable[object]) -> bool:
+    """Whether every value is an int or a float (numpy's too) and none is a bool.
+
+    One set of the values' types, so a long ring costs one C-level pass: numpy would read
+    ``True`` as 1.0 and ``"18.0"`` (through shapely) as 18.0 without a word.
+    """
+    return all(
+        t is not bool and t is not np.bool_ and issubclass(t, (int, float, np.integer, np.floating))
+        for t in set(map(type, values))
+    )
+
+
+def bools_among_numbers(value: object, arr: npt.NDArray[Any]) -> bool:
+    """Whether a list or tuple that numpy read as numbers (``arr``) held a bool.
+
+    numpy reads ``[True, 18.0]`` as ``[1.0, 18.0]``: a bool among numbers must be refused
+    before it becomes a coordinate, an accuracy or a weight.
+    """
+    if not isinstance(value, (list, tuple)) or arr.dtype.kind not in "iuf":
+        return False
+    flat = value if arr.ndim <= 1 else np.asarray(value, dtype=object).reshape(-1)
+    return not only_numbers(flat)
+
+
 def _shown(value: object) -> str:
     """A value for a message; a huge int shows its size, not hundreds of digits."""
     if isinstance(value, (int, np.integer)) and abs(int(value)) >= 10**20:
@@ -108,8 +133,8 @@ def _as_float_array(name: str, value: Any) -> FloatArray:
             f"{name} must be a number or a rectangular array of numbers (got a ragged or "
             f"unreadable {type(value).__name__}: {str(err).splitlines()[0][:120]})"
         ) from None
-    if arr.dtype == np.bool_:
-        raise InvalidType(f"{name} must be numbers in degrees, not booleans (got dtype bool)")
+    if arr.dtype == np.bool_ or bools_among_numbers(value, arr):
+        raise InvalidType(f"{name} must be numbers in degrees, not booleans (got a bool)")
     if arr.dtype.kind in "iuf":
         return np.asarray(arr, dtype=np.float64)
     if arr.dtype.kind == "O":

@@ -25,7 +25,14 @@ import shapely.affinity
 import shapely.geometry as sg
 
 from geotarget import _geodesy, _geos
-from geotarget._validate import BoolArray, FloatArray, lon_lat, lon_lat_arrays, number
+from geotarget._validate import (
+    BoolArray,
+    FloatArray,
+    bools_among_numbers,
+    lon_lat,
+    lon_lat_arrays,
+    number,
+)
 from geotarget.errors import InvalidArea, InvalidGeoJSON, InvalidType
 
 __all__ = ["MAX_RADIUS_M", "Area", "Circle", "Part", "Polygon"]
@@ -256,6 +263,8 @@ def _ring_fast(coords: object) -> list[tuple[float, float]] | None:
             arr = np.asarray(coords)  # no dtype: text or complex must not be converted
         except (TypeError, ValueError, RecursionError):
             return None
+        if bools_among_numbers(coords, arr):
+            return None  # numpy read a bool as 1.0: named vertex by vertex
     else:
         return None
     if arr.dtype.kind not in "iuf" or arr.ndim != 2 or arr.shape[1] not in (2, 3):

@@ -34,7 +34,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import BoolArray, FloatArray
+from geotarget._validate import BoolArray, FloatArray, bools_among_numbers
 from geotarget.errors import InvalidInput, InvalidPositions, InvalidType
 
 __all__ = ["Location", "LocationRule", "Positions", "StaleRule", "parse_time"]
@@ -270,6 +270,8 @@ def _column(name: str, value: object, n: int) -> FloatArray:
     arr = np.asarray(value)
     if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
         raise InvalidType(f"{name} must be numbers (got dtype {arr.dtype})")
+    if bools_among_numbers(value, arr):
+        raise InvalidType(f"{name} must be numbers, not booleans (got a bool among them)")
     if arr.shape != (n,):
         raise InvalidPositions(f"{name} must have one value per id, shape ({n},) (got {arr.shape})")
     return np.array(arr, dtype=np.float64)

@@ -48,6 +48,7 @@ CORE = (
     "tests/test_cap_signing.py",
     "tests/test_intake.py",
     "tests/test_ledger.py",
+    "tests/test_ledger_ids.py",
     "tests/test_targeting.py",
     "tests/test_dependencies.py",
 )

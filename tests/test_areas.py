@@ -444,7 +444,7 @@ def test_repair_untangles_many_crossings_but_not_a_scribble() -> None:
 
 
 def test_a_scribbled_cap_polygon_is_refused_in_bounded_memory() -> None:
-    """A CAP polygon of 20,000 random vertices is refused naming it, within 1.5 GB.
+    """A CAP polygon of 20,000 random vertices is refused naming it, within 3 GB.
 
     CAP allows rings that cross themselves, so alert areas repair them; this one's repair once
     needed tens of GB and ended in std::bad_alloc. The child process's address space is limited.
@@ -453,7 +453,7 @@ def test_a_scribbled_cap_polygon_is_refused_in_bounded_memory() -> None:
         """
         import resource, sys
         import numpy as np
-        resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+        resource.setrlimit(resource.RLIMIT_AS, (3_000_000_000, 3_000_000_000))
         from geotarget.alerts import AlertArea
         from geotarget.errors import InvalidAlert
         rng = np.random.default_rng(6)

@@ -95,7 +95,7 @@ def _unique_first(values: IdArray) -> tuple[IdArray, npt.NDArray[np.int64]]:
     ranked = values[order]
     keep = np.empty(values.size, dtype=np.bool_)
     keep[0] = True
-    np.not_equal(ranked[1:], ranked[:-1], out=keep[1:])
+    keep[1:] = ranked[1:] != ranked[:-1]  # the operator: numpy < 2 has no string ufunc
     if keep.all():  # the usual batch: no id twice, and no copy of the sorted ids
         return ranked, order.astype(np.int64, copy=False)
     return ranked[keep], order[keep].astype(np.int64, copy=False)

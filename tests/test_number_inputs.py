@@ -1,0 +1,67 @@
+"""A bool or a numeric string among numbers is refused wherever geotarget reads numbers.
+
+numpy reads ``[True, 18.0]`` as ``[1.0, 18.0]`` and shapely reads GeoJSON's ``"18.0"`` as
+18.0, so without a check a device, a vertex or a region moves to longitude 1 without a word:
+a silent wrong answer. Each call below is given such a list where numbers belong and must
+raise geotarget's own error; the same call with the bool replaced by a number must work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from geotarget import Area, Circle, Polygon, Positions, RegionSet, sweden
+from geotarget.errors import GeotargetError
+from geotarget.matcher import AreaIndex
+
+T0 = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
+CIRCLE = Circle(18.0, 59.0, 1000.0)
+RING = [[18.0, 59.0], [18.1, 59.0], [18.1, 59.1]]
+
+
+def _feature_collection(first: list[Any]) -> dict[str, Any]:
+    ring = [first, [18.1, 59.0], [18.1, 59.1], [18.0, 59.0]]
+    geometry = {"type": "Polygon", "coordinates": [ring]}
+    feature = {"type": "Feature", "properties": {"code": "A"}, "geometry": geometry}
+    return {"type": "FeatureCollection", "features": [feature]}
+
+
+#: name → call(first value): ``18.0`` must work, ``True`` (or ``"18.0"``) must raise.
+CALLS: dict[str, Callable[[Any], object]] = {
+    "Positions lon": lambda v: Positions(["a", "b"], [v, 18.0], [59.0, 59.0], observed_at=T0),
+    "Positions accuracy_m": lambda v: Positions(
+        ["a", "b"], [18.0, 18.0], [59.0, 59.0], accuracy_m=[v, 5.0], observed_at=T0
+    ),
+    "Circle.contains lon": lambda v: CIRCLE.contains([v, 18.0], [59.0, 59.0]),
+    "Area.contains lat": lambda v: Area([CIRCLE]).contains([18.0, 18.0], [v, 59.0]),
+    "Polygon ring": lambda v: Polygon([[v, 59.0], *RING[1:]]),
+    "Polygon.repair ring": lambda v: Polygon.repair([[v, 59.0], *RING[1:]]),
+    "Area.from_geojson": lambda v: Area.from_geojson(
+        {"type": "Polygon", "coordinates": [[[v, 59.0], *RING[1:], [v, 59.0]]]}
+    ),
+    "RegionSet.from_geojson": lambda v: RegionSet.from_geojson(
+        _feature_collection([v, 59.0]), code_property="code", level="x"
+    ),
+    "RegionSet.locate lon": lambda v: sweden.counties().locate([v, 18.0], [59.3, 59.3]),
+    "AreaIndex.match lon": lambda v: AreaIndex({"a": Area([CIRCLE])}).match(
+        [v, 18.0], [59.0, 59.0]
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+@pytest.mark.parametrize("bad", [True, False], ids=["True", "False"])
+def test_a_bool_among_numbers_is_refused(name: str, bad: bool) -> None:
+    CALLS[name](18.0)  # the same call with a number works
+    with pytest.raises(GeotargetError, match="bool|true or false"):
+        CALLS[name](bad)
+
+
+def test_region_coordinates_as_text_are_refused() -> None:
+    """GeoJSON's ``["18.0", "59.0"]`` is text, not a position (shapely would read it)."""
+    with pytest.raises(GeotargetError, match=r"features\[0\]\.geometry .* must be numbers"):
+        RegionSet.from_geojson(_feature_collection(["18.0", 59.0]), code_property="code", level="x")
