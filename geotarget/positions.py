@@ -206,6 +206,9 @@ def _check_rows(name: str, bad_mask: BoolArray, rule: str, values: npt.NDArray[A
         )
 
 
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
 def _check_id_lengths(lengths: npt.NDArray[Any], ids: Any) -> None:
     """Refuse text ids longer than :data:`_MAX_ID_CHARS`, naming the first such row."""
     if lengths.size and int(lengths.max()) > _MAX_ID_CHARS:
@@ -230,7 +233,14 @@ def _ids(value: object) -> npt.NDArray[Any]:
         elif kinds and all(
             issubclass(k, (int, np.integer)) and not issubclass(k, (bool, np.bool_)) for k in kinds
         ):
-            arr = np.array(seq, dtype=np.int64)
+            try:
+                arr = np.array(seq, dtype=np.int64)
+            except OverflowError:
+                big = next(i for i, v in enumerate(seq) if not _I64_MIN <= int(v) <= _I64_MAX)
+                raise InvalidPositions(
+                    f"ids must fit in a signed 64-bit integer (got {seq[big]} at row {big}): "
+                    "give longer ids as text"
+                ) from None
         elif not kinds:
             arr = np.array([], dtype=np.int64)
         else:
@@ -241,6 +251,9 @@ def _ids(value: object) -> npt.NDArray[Any]:
     if arr.ndim != 1:
         raise InvalidPositions(f"ids must be one-dimensional (got shape {arr.shape})")
     if arr.dtype.kind in "iu":
+        if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.size:
+            # astype(int64) would wrap 2**63 to -2**63: another device's id, without a word
+            _check_rows("ids", arr > np.uint64(_I64_MAX), "at most 2**63 - 1", arr)
         arr = arr.astype(np.int64)
     elif arr.dtype.kind == "U":
         lengths = np.char.str_len(arr)

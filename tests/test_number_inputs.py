@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 
 from geotarget import Area, Circle, Polygon, Positions, RegionSet, sweden
@@ -57,7 +58,7 @@ CALLS: dict[str, Callable[[Any], object]] = {
 @pytest.mark.parametrize("bad", [True, False], ids=["True", "False"])
 def test_a_bool_among_numbers_is_refused(name: str, bad: bool) -> None:
     CALLS[name](18.0)  # the same call with a number works
-    with pytest.raises(GeotargetError, match="bool|true or false"):
+    with pytest.raises(GeotargetError, match=r"bool|true or false"):
         CALLS[name](bad)
 
 
@@ -65,3 +66,16 @@ def test_region_coordinates_as_text_are_refused() -> None:
     """GeoJSON's ``["18.0", "59.0"]`` is text, not a position (shapely would read it)."""
     with pytest.raises(GeotargetError, match=r"features\[0\]\.geometry .* must be numbers"):
         RegionSet.from_geojson(_feature_collection(["18.0", 59.0]), code_property="code", level="x")
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [np.array([2**63, 1], dtype=np.uint64), [2**70, 1], np.array([2**64 - 1, 7], dtype=np.uint64)],
+    ids=["uint64 2**63", "int 2**70", "uint64 max"],
+)
+def test_ids_beyond_int64_are_refused_not_wrapped(ids: Any) -> None:
+    """Refused, not wrapped: numpy casts uint64 2**63 to -2**63, another device's id."""
+    with pytest.raises(GeotargetError, match=r"ids must .*(2\*\*63 - 1|64-bit).* row 0"):
+        Positions(ids, [18.0, 18.0], [59.0, 59.0], observed_at=T0)
+    assert Positions(np.array([2**63 - 1, 1], dtype=np.uint64), [18.0] * 2, [59.0] * 2,
+                     observed_at=T0).ids.tolist() == [2**63 - 1, 1]  # fmt: skip
