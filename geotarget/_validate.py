@@ -101,6 +101,15 @@ def bools_among_numbers(value: object, arr: npt.NDArray[Any]) -> bool:
     return not only_numbers(flat)
 
 
+def coarse_degrees(name: str, arr: npt.NDArray[Any]) -> None:
+    """Refuse degrees in float16: its step near 18° is 0.0156° (about a kilometre)."""
+    if arr.dtype == np.float16:
+        raise InvalidType(
+            f"{name} must be degrees in float64 or float32, not float16 (got dtype float16: it "
+            "holds a longitude of 18 only to 0.0156 degrees, about a kilometre)"
+        )
+
+
 def _shown(value: object) -> str:
     """A value for a message; a huge int shows its size, not hundreds of digits."""
     if isinstance(value, (int, np.integer)) and abs(int(value)) >= 10**20:
@@ -136,6 +145,7 @@ def _as_float_array(name: str, value: Any) -> FloatArray:
     if arr.dtype == np.bool_ or bools_among_numbers(value, arr):
         raise InvalidType(f"{name} must be numbers in degrees, not booleans (got a bool)")
     if arr.dtype.kind in "iuf":
+        coarse_degrees(name, arr)
         return np.asarray(arr, dtype=np.float64)
     if arr.dtype.kind == "O":
         for v in arr.reshape(-1):  # only object arrays (None, huge ints, mixed types) walk

@@ -34,7 +34,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import BoolArray, FloatArray, bools_among_numbers
+from geotarget._validate import BoolArray, FloatArray, bools_among_numbers, coarse_degrees
 from geotarget.errors import InvalidInput, InvalidPositions, InvalidType
 
 __all__ = ["Location", "LocationRule", "Positions", "StaleRule", "parse_time"]
@@ -277,7 +277,7 @@ def _ids(value: object) -> npt.NDArray[Any]:
     return arr
 
 
-def _column(name: str, value: object, n: int) -> FloatArray:
+def _column(name: str, value: object, n: int, *, degrees: bool = False) -> FloatArray:
     if isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name} must be numbers, not a bool (got {value!r})")
     arr = np.asarray(value)
@@ -285,6 +285,8 @@ def _column(name: str, value: object, n: int) -> FloatArray:
         raise InvalidType(f"{name} must be numbers (got dtype {arr.dtype})")
     if bools_among_numbers(value, arr):
         raise InvalidType(f"{name} must be numbers, not booleans (got a bool among them)")
+    if degrees:
+        coarse_degrees(name, arr)
     if arr.shape != (n,):
         raise InvalidPositions(f"{name} must have one value per id, shape ({n},) (got {arr.shape})")
     return np.array(arr, dtype=np.float64)
@@ -427,8 +429,8 @@ class Positions:
     ) -> None:
         id_arr = _ids(ids)
         n = id_arr.size
-        x = _column("lon", lon, n)
-        y = _column("lat", lat, n)
+        x = _column("lon", lon, n, degrees=True)
+        y = _column("lat", lat, n, degrees=True)
         nan_x = np.isnan(x)
         nan_y = np.isnan(y)
         _check_rows(

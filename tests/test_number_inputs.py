@@ -79,3 +79,19 @@ def test_ids_beyond_int64_are_refused_not_wrapped(ids: Any) -> None:
         Positions(ids, [18.0, 18.0], [59.0, 59.0], observed_at=T0)
     assert Positions(np.array([2**63 - 1, 1], dtype=np.uint64), [18.0] * 2, [59.0] * 2,
                      observed_at=T0).ids.tolist() == [2**63 - 1, 1]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lon: Positions(["a"], lon, np.array([59.0], dtype=lon.dtype), observed_at=T0),
+        lambda lon: CIRCLE.contains(lon, np.array([59.0], dtype=lon.dtype)),
+        lambda lon: sweden.counties().locate(lon, np.array([59.3], dtype=lon.dtype)),
+    ],
+    ids=["Positions", "Circle.contains", "RegionSet.locate"],
+)
+def test_float16_degrees_are_refused(call: Callable[[Any], object]) -> None:
+    """float16 holds 18.06528 as 18.0625: 200 m off. float32 is kept (0.1 m here)."""
+    call(np.array([18.06528], dtype=np.float32))
+    with pytest.raises(GeotargetError, match="not float16"):
+        call(np.array([18.06528], dtype=np.float16))
