@@ -1,0 +1,57 @@
+"""Findings of a sweep of real CAP documents the project had not seen, as minimal documents.
+
+Each test reproduces one class of problem found by reading documents from national feeds and
+other CAP projects through ``cap.loads``, ``cap.loads_lenient`` and ``Targeter.receive``: what
+must be read is read with the right values, and what is refused is refused with its path and
+rule.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+from cap_helpers import BASE, problems
+
+from geotarget import cap
+
+#: BASE with an area name outside ASCII, Latin-1 and the Nordic code pages.
+NAMED = BASE.replace("<areaDesc>Sergels torg<", "<areaDesc>Sergels torg – 東京駅 Åre<")
+
+
+def named(name: str) -> str:
+    """BASE with the area called ``name``."""
+    return BASE.replace("<areaDesc>Sergels torg<", f"<areaDesc>{name}<")
+
+
+# --- declared encodings expat cannot decode by itself -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [("utf8", "Åre – 東京駅"), ("UTF8", "Åre – 東京駅"), ("Shift_JIS", "東京駅"),
+     ("EUC-JP", "東京駅"), ("ISO-2022-JP", "東京駅"), ("Big5", "臺北市"), ("GB18030", "北京市"),
+     ("EUC-KR", "서울특별시"), ("windows-1251", "Мурманск")],
+)  # fmt: skip
+def test_documents_in_any_character_encoding_are_read(encoding: str, name: str) -> None:
+    """An alias of UTF-8 or a multi-byte encoding (as JMA, NCDR, KMA may send) reads as its text."""
+    text = named(name)
+    data = text.replace('encoding="UTF-8"', f'encoding="{encoding}"').encode(encoding)
+    assert cap.loads(data) == cap.loads(text)
+    assert cap.loads(data).infos[0].areas[0].description == name
+    assert cap.loads_lenient(data).alert == cap.loads(text)
+
+
+def test_utf32_with_a_byte_order_mark_is_read() -> None:
+    """UTF-32 announced by its byte order mark is read (XML 1.0 Appendix F)."""
+    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be")):
+        data = bom + NAMED.replace('encoding="UTF-8"', 'encoding="UTF-32"').encode(codec)
+        assert cap.loads(data) == cap.loads(NAMED)
+
+
+def test_bytes_that_are_not_the_declared_encoding_are_refused_with_the_offset() -> None:
+    """Bytes the declared codec cannot decode: one problem naming the encoding and the byte."""
+    data = NAMED.replace('encoding="UTF-8"', 'encoding="Shift_JIS"').encode("utf-8")
+    [(path, message)] = problems(data).items()
+    assert path == ""
+    assert "shift_jis" in message and "at byte" in message
