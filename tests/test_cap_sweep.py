@@ -14,6 +14,7 @@ import pytest
 from cap_helpers import BASE, problems
 
 from geotarget import cap
+from geotarget.errors import InvalidCAP
 
 #: BASE with an area name outside ASCII, Latin-1 and the Nordic code pages.
 NAMED = BASE.replace("<areaDesc>Sergels torg<", "<areaDesc>Sergels torg – 東京駅 Åre<")
@@ -55,3 +56,38 @@ def test_bytes_that_are_not_the_declared_encoding_are_refused_with_the_offset() 
     [(path, message)] = problems(data).items()
     assert path == ""
     assert "shift_jis" in message and "at byte" in message
+
+
+# --- polygons across the 180° meridian ---------------------------------------------------------
+
+#: A 1° by 2° box across the 180° meridian (Chukotka, Fiji, the Aleutians), written as CAP does.
+ACROSS = "60.0,179.5 60.0,-179.5 62.0,-179.5 62.0,179.5 60.0,179.5"
+
+
+def test_a_polygon_across_the_180th_meridian_is_refused_not_read_the_long_way() -> None:
+    """Read in plain lon/lat it would be a band round the Earth (over Sweden): a problem."""
+    doc = BASE.replace("59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06", ACROSS)
+    found = problems(doc)
+    message = found["info[0]/area[0]/polygon[0]"]
+    assert "180° meridian" in message and "point 0 (60.0,179.5)" in message
+    assert "359° of longitude" in message and "2 such edges" in message
+    with pytest.raises(InvalidCAP):
+        cap.loads_lenient(doc)
+
+
+def test_polygons_that_touch_the_180th_meridian_from_one_side_are_read() -> None:
+    """An edge along lon 180 or -180, on one side, is an ordinary polygon."""
+    for ring in ("60,170 60,180 62,180 62,170 60,170", "60,-170 60,-180 62,-180 62,-170 60,-170"):
+        doc = BASE.replace("59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06", ring)
+        area = cap.loads(doc).infos[0].areas[0]
+        assert {lon for lon, _ in area.polygons[0]} == {170.0, 180.0} or {
+            lon for lon, _ in area.polygons[0]
+        } == {-170.0, -180.0}
+
+
+def test_the_whole_world_rectangle_is_still_read() -> None:
+    """Edges from -180 to 180 at a pole join one meridian to itself: read as written."""
+    world = "-90,-180 -90,180 90,180 90,-180 -90,-180"
+    doc = BASE.replace("59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06", world)
+    ring = cap.loads(doc).infos[0].areas[0].polygons[0]
+    assert ring == ((-180.0, -90.0), (180.0, -90.0), (180.0, 90.0), (-180.0, 90.0), (-180.0, -90.0))

@@ -723,7 +723,28 @@ class Reader:
                 f"(got {len(pts)})",
             )
             return None
-        self.check_envelope(path, np.array(pts), "polygon")
+        lonlat = np.array(pts)
+        lon = lonlat[:, 0]
+        # An edge between -180 and 180 itself (the world rectangle's rim) joins one meridian to
+        # itself: only the plain lon/lat reading means anything there, so it is no crossing.
+        rim = (np.abs(lon[:-1]) == 180.0) & (np.abs(lon[1:]) == 180.0)
+        jumps = np.flatnonzero((np.abs(np.diff(lon)) > 180.0) & ~rim)
+        if jumps.size:
+            # CAP 1.2 sets no rule for the 180° meridian; geotarget's polygons are planar in
+            # lon/lat, so such a ring would silently be read the long way round the Earth.
+            k = int(jumps[0])
+            (lon0, lat0), (lon1, lat1) = pts[k], pts[k + 1]
+            more = f" ({jumps.size} such edges in all)" if jumps.size > 1 else ""
+            self.problem(
+                path,
+                f"crosses the 180° meridian: the edge from point {k} ({lat0!r},{lon0!r}) to "
+                f"point {k + 1} ({lat1!r},{lon1!r}) spans {abs(lon1 - lon0):g}° of longitude"
+                f"{more}; geotarget reads polygons in plain lon/lat and would take it the long "
+                "way round the Earth, so split it at 180° into one polygon on each side (a "
+                "limit of geotarget: CAP sets no rule here)",
+            )
+            return None
+        self.check_envelope(path, lonlat, "polygon")
         return tuple(pts)
 
     def circle(self, node: Node, path: str) -> tuple[float, float, float] | None:
