@@ -91,3 +91,45 @@ def test_the_whole_world_rectangle_is_still_read() -> None:
     doc = BASE.replace("59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06", world)
     ring = cap.loads(doc).infos[0].areas[0].polygons[0]
     assert ring == ((-180.0, -90.0), (180.0, -90.0), (180.0, 90.0), (-180.0, 90.0), (-180.0, -90.0))
+
+
+# --- areas that add nothing to the area targeted -------------------------------------------------
+
+#: BASE's area, and a second area beside it that names places by geocode only (as DWD, MoWaS,
+#: Environment Canada and MeteoAlarm send them).
+GEOCODED = BASE.replace(
+    "    </area>\n",
+    "    </area>\n    <area><areaDesc>Stockholms län</areaDesc>"
+    "<geocode><valueName>LAN</valueName><value>01</value></geocode></area>\n",
+)
+
+
+def test_an_area_without_geometry_is_read_with_a_warning_not_silently_left_out() -> None:
+    """A geocode-only area is read, and a warning at its path says it reaches nobody."""
+    parsed = cap.read(GEOCODED)
+    area = parsed.alert.infos[0].areas[1]
+    assert (area.description, area.polygons, area.circles) == ("Stockholms län", (), ())
+    assert [(g.value_name, g.value) for g in area.geocodes] == [("LAN", "01")]
+    warned = {w.path: w.message for w in parsed.warnings}
+    assert set(warned) == {"info[0]/area[1]"}
+    assert "reaches nobody" in warned["info[0]/area[1]"]
+    assert "geocodes are not resolved" in warned["info[0]/area[1]"]
+    assert cap.loads(GEOCODED) == parsed.alert  # a warning, never a refusal
+
+
+def test_a_circle_of_radius_zero_is_read_with_a_warning() -> None:
+    """``lat,lon 0`` is a valid CAP point: read as radius 0, with warnings for it and its area."""
+    doc = BASE.replace(
+        "<polygon>59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06</polygon>", ""
+    ).replace("59.3325,18.06528 0.5", "59.3325,18.06528 0")
+    parsed = cap.read(doc)
+    assert parsed.alert.infos[0].areas[0].circles == ((18.06528, 59.3325, 0.0),)
+    warned = {w.path: w.message for w in parsed.warnings}
+    assert set(warned) == {"info[0]/area[0]/circle[0]", "info[0]/area[0]"}
+    assert "radius 0 km" in warned["info[0]/area[0]/circle[0]"]
+    assert "areaDesc is not resolved" in warned["info[0]/area[0]"]
+
+
+def test_an_area_with_geometry_has_no_such_warning() -> None:
+    """BASE's polygon-and-circle area warns of nothing."""
+    assert cap.read(BASE).warnings == ()

@@ -647,6 +647,8 @@ class Reader:
             "ceiling": self.decimal(kids, "ceiling", path),
         }
         area = self.build(path, lambda: AlertArea(**fields), before)
+        if area is not None:
+            self.no_geometry(area, path)
         for k in () if area is None else area.repaired_polygons:
             self.warn(
                 _join(path, f"polygon[{k}]"),
@@ -654,6 +656,23 @@ class Reader:
                 "repaired ring's parts (Polygon.repair)",
             )
         return area
+
+    def no_geometry(self, area: AlertArea, path: str) -> None:
+        """Warn of circles and areas that add nothing to the area targeted (CAP allows both)."""
+        for k, (_lon, _lat, radius_m) in enumerate(area.circles):
+            if radius_m == 0.0:
+                self.warn(
+                    _join(path, f"circle[{k}]"),
+                    "has radius 0 km: it marks a point, which covers no area, so it adds "
+                    "nothing to the area targeted",
+                )
+        if not area.polygons and not any(radius_m > 0.0 for *_, radius_m in area.circles):
+            kept = "its geocodes are" if area.geocodes else "its areaDesc is"
+            self.warn(
+                path,
+                "has no polygon and no circle of radius > 0: geotarget targets by geometry "
+                f"only, so this area reaches nobody ({kept} not resolved to a place)",
+            )
 
     def points(self, text: str, path: str) -> list[tuple[float, float]] | None:
         """Parse whitespace-separated ``lat,lon`` tokens into (lon, lat) pairs.
