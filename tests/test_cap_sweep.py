@@ -9,11 +9,16 @@ rule.
 from __future__ import annotations
 
 import codecs
+import math
 
+import numpy as np
 import pytest
 from cap_helpers import BASE, problems
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geotarget import cap
+from geotarget.cap._read import MAX_CROSSINGS, crossings_over
 from geotarget.errors import InvalidCAP
 
 #: BASE with an area name outside ASCII, Latin-1 and the Nordic code pages.
@@ -133,3 +138,82 @@ def test_a_circle_of_radius_zero_is_read_with_a_warning() -> None:
 def test_an_area_with_geometry_has_no_such_warning() -> None:
     """BASE's polygon-and-circle area warns of nothing."""
     assert cap.read(BASE).warnings == ()
+
+
+# --- polygons that cross themselves very often --------------------------------------------------
+
+
+def star(n: int, k: int) -> str:
+    """The star polygon {n/k} round Stockholm as CAP text: its edges meet n*(k-1) times."""
+    pts = [
+        (59.33 + 0.01 * math.sin(2 * math.pi * i * k / n),
+         18.06 + 0.02 * math.cos(2 * math.pi * i * k / n))
+        for i in range(n)
+    ]  # fmt: skip
+    return " ".join(f"{lat!r},{lon!r}" for lat, lon in [*pts, pts[0]])
+
+
+def with_polygon(ring: str) -> str:
+    """BASE with its polygon replaced by ``ring``."""
+    return BASE.replace("59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06", ring)
+
+
+def test_a_polygon_crossing_itself_beyond_the_limit_is_refused_before_repair() -> None:
+    """Repair cost grows with crossings (n²/4 for n points): past the limit it is a problem."""
+    doc = with_polygon(star(401, 200))  # 401 * 199 = 79,799 crossings
+    message = problems(doc)["info[0]/area[0]/polygon[0]"]
+    assert f"more than {MAX_CROSSINGS:,} points" in message
+    assert "(402 points in all)" in message and "CAP allows" in message
+
+
+def test_a_polygon_crossing_itself_within_the_limit_is_repaired_with_a_warning() -> None:
+    """A pentagram (5 crossings) is read, repaired, and warned about, as before."""
+    parsed = cap.read(with_polygon(star(5, 2)))
+    assert [w.path for w in parsed.warnings] == ["info[0]/area[0]/polygon[0]"]
+    assert len(parsed.alert.infos[0].areas[0].polygons[0]) == 6
+
+
+def _orientation(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> int:
+    v = (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+    return (v > 0) - (v < 0)
+
+
+def _on(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> bool:
+    """Whether r lies in the bounding box of p and q (used when the three are collinear)."""
+    return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(p[1], q[1])
+
+
+def _meet(a: tuple[float, float], b: tuple[float, float], c: tuple[float, float],
+          d: tuple[float, float]) -> bool:  # fmt: skip
+    """Segments ab and cd share a point (the textbook orientation test)."""
+    o1, o2, o3, o4 = (
+        _orientation(a, b, c),
+        _orientation(a, b, d),
+        _orientation(c, d, a),
+        (_orientation(c, d, b)),
+    )
+    if o1 != o2 and o3 != o4:
+        return True
+    return (
+        (o1 == 0 and _on(a, b, c)) or (o2 == 0 and _on(a, b, d))
+        or (o3 == 0 and _on(c, d, a)) or (o4 == 0 and _on(c, d, b))
+    )  # fmt: skip
+
+
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=3, max_size=14))
+@settings(max_examples=200, deadline=None)
+def test_crossing_count_agrees_with_brute_force(points: list[tuple[int, int]]) -> None:
+    """The batched STRtree count equals the pairwise orientation test over non-adjacent edges."""
+    ring = [(float(x), float(y)) for x, y in points]
+    ring.append(ring[0])
+    m = len(ring) - 1
+    expected = sum(
+        _meet(ring[i], ring[i + 1], ring[j], ring[j + 1])
+        for i in range(m)
+        for j in range(i + 2, m)
+        if not (i == 0 and j == m - 1)
+    )
+    got = crossings_over(np.array(ring), limit=10**9)
+    assert got == expected
+    capped = crossings_over(np.array(ring), limit=2)  # stops early, but never says "within"
+    assert capped <= expected and (capped > 2) == (expected > 2)

@@ -210,8 +210,9 @@ def read(
     §3.3.1). A few limits of geotarget's model are refused too, named as such in the message
     (a circle radius above 1,000 km, an instant outside years 1-9999 UTC, a polygon that
     encloses no area, a polygon with an edge across the 180° meridian, which plain lon/lat
-    would read the long way round the Earth). Everything else that deserves attention becomes
-    a warning in :attr:`Parsed.warnings`.
+    would read the long way round the Earth, a polygon whose edges meet more than 10,000
+    times, whose repair would take time quadratic in its points).
+    Everything else that deserves attention becomes a warning in :attr:`Parsed.warnings`.
 
     Parameters
     ----------
