@@ -217,3 +217,32 @@ def test_crossing_count_agrees_with_brute_force(points: list[tuple[int, int]]) -
     assert got == expected
     capped = crossings_over(np.array(ring), limit=2)  # stops early, but never says "within"
     assert capped <= expected and (capped > 2) == (expected > 2)
+
+
+# --- whitespace before the XML declaration ------------------------------------------------------
+
+
+@pytest.mark.parametrize("lead", ["\n", "\r\n  \t", "\ufeff\n\n"])
+def test_whitespace_before_the_declaration_is_refused_strictly_and_repaired_leniently(
+    lead: str,
+) -> None:
+    """XML 1.0 §2.8 wants the declaration first: strict says where, lenient removes the space."""
+    for data in (lead + BASE, (lead + BASE).encode("utf-8")):
+        [(path, message)] = problems(data).items()
+        assert path == "" and "declaration not at start" in message
+        parsed = cap.loads_lenient(data)
+        assert parsed.alert == cap.loads(BASE)
+        assert [r.path for r in parsed.repairs] == [""]
+        removed = len(lead.lstrip("\ufeff"))
+        assert f"{removed} whitespace character(s)" in parsed.repairs[0].message
+
+
+def test_a_document_without_leading_whitespace_has_no_such_repair() -> None:
+    """Nothing to remove, nothing reported; whitespace inside the document is not touched."""
+    assert cap.loads_lenient(BASE).repairs == ()
+    assert (
+        cap.loads_lenient(
+            ("\n" + BASE).replace('<?xml version="1.0" encoding="UTF-8"?>', "")
+        ).repairs
+        == ()
+    )
