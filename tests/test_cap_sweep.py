@@ -246,3 +246,13 @@ def test_a_document_without_leading_whitespace_has_no_such_repair() -> None:
         ).repairs
         == ()
     )
+
+
+def test_repeated_points_are_not_crossings() -> None:
+    """One point written 300 times is refused as enclosing no area, not as crossing itself."""
+    message = problems(with_polygon(" ".join(["59.3,18.0"] * 300)))["info[0]/area[0]"]
+    assert "must enclose an area" in message
+    doubled = " ".join(p for p in star(5, 2).split() for _ in range(400))  # each point 400 times
+    assert [w.path for w in cap.read(with_polygon(doubled)).warnings] == [
+        "info[0]/area[0]/polygon[0]"
+    ]

@@ -796,8 +796,11 @@ class Reader:
                 "limit of geotarget: CAP sets no rule here)",
             )
             return None
-        if not shapely.is_valid(shapely.Polygon(lonlat)):  # O(n log n); simple rings stop here
-            crossings = crossings_over(lonlat, MAX_CROSSINGS)
+        # O(n log n); simple rings stop here, and fewer than 3 distinct points is the model's
+        # "encloses no area" (a repeated point is no crossing, so repeats are dropped first).
+        distinct = lonlat[np.r_[True, np.any(np.diff(lonlat, axis=0) != 0, axis=1)]]
+        if len(distinct) >= 4 and not shapely.is_valid(shapely.Polygon(lonlat)):
+            crossings = crossings_over(distinct, MAX_CROSSINGS)
             if crossings > MAX_CROSSINGS:
                 self.problem(
                     path,
