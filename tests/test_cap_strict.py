@@ -292,9 +292,13 @@ def test_real_documents_carry_their_expected_warnings(shared_data: Path) -> None
     own = warnings("kde_mo-cap_monsoon.xml")
     assert [p for p, _ in own] == ["references"]
     assert "names this message itself" in own[0][1]
-    plus = warnings("google_earthquake-iso8859-1.xml")
+    quake = warnings("google_earthquake-iso8859-1.xml")
+    plus = [(p, m) for p, m in quake if "UTC" in m]
     assert [p for p, _ in plus] == ["sent", "info[0]/onset", "info[0]/expires"]
     assert all("UTC MUST be written -00:00" in m for _, m in plus)
+    # Its only area is the epicentre as a circle of radius 0: a point, which covers no area.
+    point = [p for p, m in quake if "UTC" not in m]
+    assert point == ["info[0]/area[0]/circle[0]", "info[0]/area[0]"]
     assert warnings("alphagov_WAINFLEET.xml") == []  # UTC as -00:00: nothing to say
 
 

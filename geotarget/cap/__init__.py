@@ -67,6 +67,7 @@ sent: uses 'Z' for UTC: CAP 1.2 §3.3.2 says alphabetic time zone designators MU
 
 from __future__ import annotations
 
+import re
 import xml.parsers.expat as expat
 from collections.abc import Sequence
 from datetime import datetime
@@ -130,7 +131,8 @@ class Parsed:
         path: an ``expires`` that is not after ``onset`` or ``effective``, UTC written
         ``+00:00`` (CAP 1.2 §3.3.2 says ``-00:00``), a blank ``areaDesc``, an empty ``<uri>``
         without ``<derefUri>`` or an empty ``<web>``, a polygon that crosses or touches itself,
-        a message that references itself, ``24:00:00``.
+        a message that references itself, ``24:00:00``, a circle of radius 0 (a point) and an
+        area with no polygon or circle of radius > 0 (geocodes only), which reaches nobody.
     repairs : tuple of Repair, keyword-only
         What :func:`loads_lenient` repaired, in document order; always empty from a strict
         read.
@@ -185,12 +187,47 @@ def _parse(data: str | bytes) -> _xml.Node:
         raise InvalidCAP([Problem("", f"not well-formed XML: {reason} at {where}")]) from err
 
 
-def _read_tree(root: _xml.Node, *, lenient: bool, envelope: Envelope | None) -> Parsed:
+#: XML whitespace before an XML declaration (after any UTF-8 byte order mark), which XML 1.0
+#: §2.8 forbids: the declaration must be the very first thing in the document.
+_SPACE_BEFORE_DECLARATION = re.compile(rb"(\xef\xbb\xbf)?([ \t\r\n]+)(?=<\?xml[ \t\r\n])")
+_SPACE_BEFORE_DECLARATION_STR = re.compile(r"(\ufeff)?([ \t\r\n]+)(?=<\?xml[ \t\r\n])")
+
+
+def _strip_before_declaration(data: str | bytes) -> tuple[str | bytes, tuple[Repair, ...]]:
+    """Lenient: drop the whitespace before an XML declaration, with its repair."""
+    if isinstance(data, str):
+        m = _SPACE_BEFORE_DECLARATION_STR.match(data)
+        if m is None:
+            return data, ()
+        data, removed = (m.group(1) or "") + data[m.end(2) :], m.end(2) - m.start(2)
+    else:
+        raw = bytes(data)
+        mb = _SPACE_BEFORE_DECLARATION.match(raw)
+        if mb is None:
+            return data, ()
+        data, removed = (mb.group(1) or b"") + raw[mb.end(2) :], mb.end(2) - mb.start(2)
+    return data, (
+        Repair(
+            "",
+            f"{removed} whitespace character(s) came before the XML declaration, which XML 1.0 "
+            "§2.8 requires to come first; removed them",
+        ),
+    )
+
+
+def _read_tree(
+    root: _xml.Node,
+    *,
+    lenient: bool,
+    envelope: Envelope | None,
+    repaired: tuple[Repair, ...] = (),
+) -> Parsed:
     reader = Reader(lenient=lenient, envelope=envelope)
     alert = reader.read(root)
     if reader.problems or alert is None:
         raise InvalidCAP(reader.problems)
-    return Parsed(alert, warnings=tuple(reader.warnings), repairs=tuple(reader.repairs))
+    repairs = repaired + tuple(reader.repairs)
+    return Parsed(alert, warnings=tuple(reader.warnings), repairs=repairs)
 
 
 def read(
@@ -208,8 +245,10 @@ def read(
     at least 4 closed coordinate pairs and ``lat,lon radius`` circles in range (§3.2.4,
     §3.3.1). A few limits of geotarget's model are refused too, named as such in the message
     (a circle radius above 1,000 km, an instant outside years 1-9999 UTC, a polygon that
-    encloses no area). Everything else that deserves attention becomes a warning in
-    :attr:`Parsed.warnings`.
+    encloses no area, a polygon with an edge across the 180° meridian, which plain lon/lat
+    would read the long way round the Earth, a polygon whose edges meet more than 10,000
+    times, whose repair would take time quadratic in its points).
+    Everything else that deserves attention becomes a warning in :attr:`Parsed.warnings`.
 
     Parameters
     ----------
@@ -250,7 +289,10 @@ def read(
     .. versionadded:: 0.1.0
     """
     env = _envelope(envelope)
-    return _read_tree(_parse(data), lenient=bool(lenient), envelope=env)
+    repaired: tuple[Repair, ...] = ()
+    if lenient and isinstance(data, (str, bytes, bytearray, memoryview)):
+        data, repaired = _strip_before_declaration(data)
+    return _read_tree(_parse(data), lenient=bool(lenient), envelope=env, repaired=repaired)
 
 
 def loads(data: str | bytes, *, envelope: Sequence[float] | None = None) -> Alert:
@@ -304,10 +346,11 @@ def loads(data: str | bytes, *, envelope: Sequence[float] | None = None) -> Aler
 def loads_lenient(data: str | bytes, *, envelope: Sequence[float] | None = None) -> Parsed:
     """Read a CAP document, repairing what is safe, and say what was repaired.
 
-    The repairs: whitespace around enumerations, identifiers and senders is stripped; an
-    unclosed polygon ring (at least 3 points) is closed; a ``Z`` UTC suffix is read as
-    ``-00:00``; children out of schema order are read in order; attributes are ignored; a CAP
-    1.1 document is read as CAP 1.2 (1.1's certainty ``Very Likely`` as ``Likely``). Nothing
+    The repairs: whitespace before the XML declaration is removed; whitespace around
+    enumerations, identifiers and senders is stripped; an unclosed polygon ring (at least 3
+    points) is closed; a ``Z`` UTC suffix is read as ``-00:00``; children out of schema order
+    are read in order; attributes are ignored; a CAP 1.1 document is read as CAP 1.2 (1.1's
+    certainty ``Very Likely`` as ``Likely``). Nothing
     else is guessed: every other problem still raises, exactly as in :func:`loads`. This is
     ``read(data, lenient=True, envelope=envelope)``.
 

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import attrs
 import numpy as np
+import shapely
 
 from geotarget.alerts import (
     Alert,
@@ -96,6 +97,13 @@ _QUOTED = re.compile(r'"([^"]*)"|([^ \t\r\n]+)')
 #: XML whitespace (XML 1.0 production S): what XML Schema's whiteSpace facets collapse.
 XML_SPACE = " \t\r\n"
 _XML_SPACES = re.compile("[ \t\r\n]+")
+
+#: The most points where a polygon's edges may meet one another (crossings and touches) for it
+#: to be repaired: repair (GEOS make_valid) takes time and memory that grow with the number of
+#: crossings, which a ring of n points can make about n²/4 of (0.3 s per 10,000).
+MAX_CROSSINGS = 10_000
+#: Edge pairs examined per STRtree query batch, so counting crossings never holds more.
+_PAIRS_PER_BATCH = 250_000
 
 E = TypeVar("E")
 M = TypeVar("M", bound=enum.Enum)
@@ -184,6 +192,31 @@ def swap_message(lonlat: np.ndarray[Any, Any], envelope: Envelope, what: str) ->
         f"it with lat and lon swapped; CAP writes 'lat,lon' "
         f"(first point read as lat {float(lat[0])!r}, lon {float(lon[0])!r})"
     )
+
+
+def crossings_over(lonlat: np.ndarray[Any, Any], limit: int) -> int:
+    """How many pairs of non-adjacent edges of a closed ring meet, counted up to ``limit + 1``.
+
+    Counting stops once the count exceeds ``limit``, and edges are queried in batches bounded
+    by :data:`_PAIRS_PER_BATCH` candidate pairs, so the work is bounded by the ring's size and
+    ``limit``, not by the (quadratic) number of crossings a ring can have.
+    """
+    edges: np.ndarray[Any, Any] = np.asarray(
+        shapely.linestrings(np.stack([lonlat[:-1], lonlat[1:]], axis=1))
+    )
+    m = len(edges)
+    tree = shapely.STRtree(edges)
+    step = max(16, _PAIRS_PER_BATCH // max(m, 1))
+    count = 0
+    for start in range(0, m, step):
+        i, j = tree.query(edges[start : start + step], predicate="intersects")
+        i = i + start
+        gap = np.abs(i - j)
+        # each pair once (i < j), neighbours along the ring (which share a point) left out
+        count += int(np.count_nonzero((i < j) & (gap != 1) & (gap != m - 1)))
+        if count > limit:
+            break
+    return count
 
 
 class Reader:
@@ -647,6 +680,8 @@ class Reader:
             "ceiling": self.decimal(kids, "ceiling", path),
         }
         area = self.build(path, lambda: AlertArea(**fields), before)
+        if area is not None:
+            self.no_geometry(area, path)
         for k in () if area is None else area.repaired_polygons:
             self.warn(
                 _join(path, f"polygon[{k}]"),
@@ -654,6 +689,23 @@ class Reader:
                 "repaired ring's parts (Polygon.repair)",
             )
         return area
+
+    def no_geometry(self, area: AlertArea, path: str) -> None:
+        """Warn of circles and areas that add nothing to the area targeted (CAP allows both)."""
+        for k, (_lon, _lat, radius_m) in enumerate(area.circles):
+            if radius_m == 0.0:
+                self.warn(
+                    _join(path, f"circle[{k}]"),
+                    "has radius 0 km: it marks a point, which covers no area, so it adds "
+                    "nothing to the area targeted",
+                )
+        if not area.polygons and not any(radius_m > 0.0 for *_, radius_m in area.circles):
+            kept = "its geocodes are" if area.geocodes else "its areaDesc is"
+            self.warn(
+                path,
+                "has no polygon and no circle of radius > 0: geotarget targets by geometry "
+                f"only, so this area reaches nobody ({kept} not resolved to a place)",
+            )
 
     def points(self, text: str, path: str) -> list[tuple[float, float]] | None:
         """Parse whitespace-separated ``lat,lon`` tokens into (lon, lat) pairs.
@@ -723,7 +775,43 @@ class Reader:
                 f"(got {len(pts)})",
             )
             return None
-        self.check_envelope(path, np.array(pts), "polygon")
+        lonlat = np.array(pts)
+        lon = lonlat[:, 0]
+        # An edge between -180 and 180 itself (the world rectangle's rim) joins one meridian to
+        # itself: only the plain lon/lat reading means anything there, so it is no crossing.
+        rim = (np.abs(lon[:-1]) == 180.0) & (np.abs(lon[1:]) == 180.0)
+        jumps = np.flatnonzero((np.abs(np.diff(lon)) > 180.0) & ~rim)
+        if jumps.size:
+            # CAP 1.2 sets no rule for the 180° meridian; geotarget's polygons are planar in
+            # lon/lat, so such a ring would silently be read the long way round the Earth.
+            k = int(jumps[0])
+            (lon0, lat0), (lon1, lat1) = pts[k], pts[k + 1]
+            more = f" ({jumps.size} such edges in all)" if jumps.size > 1 else ""
+            self.problem(
+                path,
+                f"crosses the 180° meridian: the edge from point {k} ({lat0!r},{lon0!r}) to "
+                f"point {k + 1} ({lat1!r},{lon1!r}) spans {abs(lon1 - lon0):g}° of longitude"
+                f"{more}; geotarget reads polygons in plain lon/lat and would take it the long "
+                "way round the Earth, so split it at 180° into one polygon on each side (a "
+                "limit of geotarget: CAP sets no rule here)",
+            )
+            return None
+        # O(n log n); simple rings stop here, and fewer than 3 distinct points is the model's
+        # "encloses no area" (a repeated point is no crossing, so repeats are dropped first).
+        distinct = lonlat[np.r_[True, np.any(np.diff(lonlat, axis=0) != 0, axis=1)]]
+        if len(distinct) >= 4 and not shapely.is_valid(shapely.Polygon(lonlat)):
+            crossings = crossings_over(distinct, MAX_CROSSINGS)
+            if crossings > MAX_CROSSINGS:
+                self.problem(
+                    path,
+                    f"crosses or touches itself at more than {MAX_CROSSINGS:,} points "
+                    f"({len(pts):,} points in all): repairing a polygon takes time that grows "
+                    "with its crossings, which can grow with the square of its points, so "
+                    "geotarget refuses it (a limit of geotarget: CAP allows a polygon to cross "
+                    "itself); send it as simple polygons",
+                )
+                return None
+        self.check_envelope(path, lonlat, "polygon")
         return tuple(pts)
 
     def circle(self, node: Node, path: str) -> tuple[float, float, float] | None:

@@ -69,17 +69,27 @@ _NOT_CHARSETS = frozenset(
 )
 
 
-def _check_declared_encoding(raw: bytes) -> None:
-    """Refuse a declared encoding that is not a character encoding expat can decode.
+#: Declared encodings expat decodes itself (XML 1.0 §4.3.3 names, compared upper-case); a
+#: document in any other character encoding is decoded by Python's codec before parsing.
+_EXPAT_NATIVE = frozenset({"UTF-8", "UTF-16", "UTF-16BE", "UTF-16LE", "ISO-8859-1", "US-ASCII"})
 
-    expat decodes UTF-8, UTF-16, ISO-8859-1 and US-ASCII itself and asks Python's codecs for
-    any other single-byte encoding; a name Python does not know, a bytes-to-bytes codec
-    (``hex``), a multi-byte one (``utf-7``, ``utf-32``) or a pseudo-encoding (``idna``) would
-    otherwise surface as a LookupError, ValueError or UnicodeError from inside the parser.
+
+def _check_declared_encoding(raw: bytes) -> str | None:
+    """The Python codec to decode ``raw`` with first; None when expat decodes it itself.
+
+    expat decodes UTF-8, UTF-16, ISO-8859-1 and US-ASCII itself (by those names only) and, for
+    any other name, asks Python's codecs for a *single-byte* map: so a common alias such as
+    ``utf8``, a multi-byte encoding (Shift_JIS, EUC-KR, Big5, GB2312) or a stateful one
+    (ISO-2022-JP) would fail on the first non-ASCII character of a well-formed document. Those
+    are decoded by Python's codec instead. A name Python does not know, a bytes-to-bytes codec
+    (``hex``) or a pseudo-encoding (``idna``, ``utf-7``) is refused: it would otherwise
+    surface as a LookupError, ValueError or UnicodeError from inside the parser.
     """
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"  # a BOM no ASCII-compatible prescan can read past (XML 1.0 App. F)
     m = _DECLARED.match(raw)
     if m is None:
-        return
+        return None
     name = m.group(1).decode("ascii")
     try:
         info = codecs.lookup(name)
@@ -92,6 +102,7 @@ def _check_declared_encoding(raw: bytes) -> None:
             f"the declared encoding {name!r} is not a character encoding a document can be "
             "written in (write CAP in UTF-8)"
         )
+    return None if name.upper() in _EXPAT_NATIVE else info.name
 
 
 def parse(data: str | bytes) -> Node:
@@ -113,7 +124,18 @@ def parse(data: str | bytes) -> Node:
             f"document must be at most {MAX_DOCUMENT_BYTES:,} bytes (got {len(raw):,} bytes)"
         )
     if not isinstance(data, str):
-        _check_declared_encoding(raw)
+        codec = _check_declared_encoding(raw)
+        if codec is not None:
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError as err:
+                raise Refused(
+                    f"the document is not valid {codec}, the encoding it declares: {err.reason} "
+                    f"at byte {err.start:,} ({err.object[err.start : err.start + 4]!r})"
+                ) from None
+            # Decoded here, so parsed as UTF-8 text whatever its declaration says (as for str).
+            raw = text.encode("utf-8", "surrogatepass")
+            parser = expat.ParserCreate(encoding="UTF-8", namespace_separator=" ")
 
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartDoctypeDeclHandler = _refuse_dtd

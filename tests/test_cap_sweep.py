@@ -1,0 +1,258 @@
+"""Findings of a sweep of real CAP documents the project had not seen, as minimal documents.
+
+Each test reproduces one class of problem found by reading documents from national feeds and
+other CAP projects through ``cap.loads``, ``cap.loads_lenient`` and ``Targeter.receive``: what
+must be read is read with the right values, and what is refused is refused with its path and
+rule.
+"""
+
+from __future__ import annotations
+
+import codecs
+import math
+
+import numpy as np
+import pytest
+from cap_helpers import BASE, problems
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geotarget import cap
+from geotarget.cap._read import MAX_CROSSINGS, crossings_over
+from geotarget.errors import InvalidCAP
+
+#: BASE with an area name outside ASCII, Latin-1 and the Nordic code pages.
+NAMED = BASE.replace("<areaDesc>Sergels torg<", "<areaDesc>Sergels torg – 東京駅 Åre<")
+
+
+def named(name: str) -> str:
+    """BASE with the area called ``name``."""
+    return BASE.replace("<areaDesc>Sergels torg<", f"<areaDesc>{name}<")
+
+
+# --- declared encodings expat cannot decode by itself -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [("utf8", "Åre – 東京駅"), ("UTF8", "Åre – 東京駅"), ("Shift_JIS", "東京駅"),
+     ("EUC-JP", "東京駅"), ("ISO-2022-JP", "東京駅"), ("Big5", "臺北市"), ("GB18030", "北京市"),
+     ("EUC-KR", "서울특별시"), ("windows-1251", "Мурманск")],
+)  # fmt: skip
+def test_documents_in_any_character_encoding_are_read(encoding: str, name: str) -> None:
+    """An alias of UTF-8 or a multi-byte encoding (as JMA, NCDR, KMA may send) reads as its text."""
+    text = named(name)
+    data = text.replace('encoding="UTF-8"', f'encoding="{encoding}"').encode(encoding)
+    assert cap.loads(data) == cap.loads(text)
+    assert cap.loads(data).infos[0].areas[0].description == name
+    assert cap.loads_lenient(data).alert == cap.loads(text)
+
+
+def test_utf32_with_a_byte_order_mark_is_read() -> None:
+    """UTF-32 announced by its byte order mark is read (XML 1.0 Appendix F)."""
+    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be")):
+        data = bom + NAMED.replace('encoding="UTF-8"', 'encoding="UTF-32"').encode(codec)
+        assert cap.loads(data) == cap.loads(NAMED)
+
+
+def test_bytes_that_are_not_the_declared_encoding_are_refused_with_the_offset() -> None:
+    """Bytes the declared codec cannot decode: one problem naming the encoding and the byte."""
+    data = NAMED.replace('encoding="UTF-8"', 'encoding="Shift_JIS"').encode("utf-8")
+    [(path, message)] = problems(data).items()
+    assert path == ""
+    assert "shift_jis" in message and "at byte" in message
+
+
+# --- polygons across the 180° meridian ---------------------------------------------------------
+
+#: A 1° by 2° box across the 180° meridian (Chukotka, Fiji, the Aleutians), written as CAP does.
+ACROSS = "60.0,179.5 60.0,-179.5 62.0,-179.5 62.0,179.5 60.0,179.5"
+
+
+def test_a_polygon_across_the_180th_meridian_is_refused_not_read_the_long_way() -> None:
+    """Read in plain lon/lat it would be a band round the Earth (over Sweden): a problem."""
+    doc = BASE.replace("59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06", ACROSS)
+    found = problems(doc)
+    message = found["info[0]/area[0]/polygon[0]"]
+    assert "180° meridian" in message and "point 0 (60.0,179.5)" in message
+    assert "359° of longitude" in message and "2 such edges" in message
+    with pytest.raises(InvalidCAP):
+        cap.loads_lenient(doc)
+
+
+def test_polygons_that_touch_the_180th_meridian_from_one_side_are_read() -> None:
+    """An edge along lon 180 or -180, on one side, is an ordinary polygon."""
+    for ring in ("60,170 60,180 62,180 62,170 60,170", "60,-170 60,-180 62,-180 62,-170 60,-170"):
+        doc = BASE.replace("59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06", ring)
+        area = cap.loads(doc).infos[0].areas[0]
+        assert {lon for lon, _ in area.polygons[0]} == {170.0, 180.0} or {
+            lon for lon, _ in area.polygons[0]
+        } == {-170.0, -180.0}
+
+
+def test_the_whole_world_rectangle_is_still_read() -> None:
+    """Edges from -180 to 180 at a pole join one meridian to itself: read as written."""
+    world = "-90,-180 -90,180 90,180 90,-180 -90,-180"
+    doc = BASE.replace("59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06", world)
+    ring = cap.loads(doc).infos[0].areas[0].polygons[0]
+    assert ring == ((-180.0, -90.0), (180.0, -90.0), (180.0, 90.0), (-180.0, 90.0), (-180.0, -90.0))
+
+
+# --- areas that add nothing to the area targeted -------------------------------------------------
+
+#: BASE's area, and a second area beside it that names places by geocode only (as DWD, MoWaS,
+#: Environment Canada and MeteoAlarm send them).
+GEOCODED = BASE.replace(
+    "    </area>\n",
+    "    </area>\n    <area><areaDesc>Stockholms län</areaDesc>"
+    "<geocode><valueName>LAN</valueName><value>01</value></geocode></area>\n",
+)
+
+
+def test_an_area_without_geometry_is_read_with_a_warning_not_silently_left_out() -> None:
+    """A geocode-only area is read, and a warning at its path says it reaches nobody."""
+    parsed = cap.read(GEOCODED)
+    area = parsed.alert.infos[0].areas[1]
+    assert (area.description, area.polygons, area.circles) == ("Stockholms län", (), ())
+    assert [(g.value_name, g.value) for g in area.geocodes] == [("LAN", "01")]
+    warned = {w.path: w.message for w in parsed.warnings}
+    assert set(warned) == {"info[0]/area[1]"}
+    assert "reaches nobody" in warned["info[0]/area[1]"]
+    assert "geocodes are not resolved" in warned["info[0]/area[1]"]
+    assert cap.loads(GEOCODED) == parsed.alert  # a warning, never a refusal
+
+
+def test_a_circle_of_radius_zero_is_read_with_a_warning() -> None:
+    """``lat,lon 0`` is a valid CAP point: read as radius 0, with warnings for it and its area."""
+    doc = BASE.replace(
+        "<polygon>59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06</polygon>", ""
+    ).replace("59.3325,18.06528 0.5", "59.3325,18.06528 0")
+    parsed = cap.read(doc)
+    assert parsed.alert.infos[0].areas[0].circles == ((18.06528, 59.3325, 0.0),)
+    warned = {w.path: w.message for w in parsed.warnings}
+    assert set(warned) == {"info[0]/area[0]/circle[0]", "info[0]/area[0]"}
+    assert "radius 0 km" in warned["info[0]/area[0]/circle[0]"]
+    assert "areaDesc is not resolved" in warned["info[0]/area[0]"]
+
+
+def test_an_area_with_geometry_has_no_such_warning() -> None:
+    """BASE's polygon-and-circle area warns of nothing."""
+    assert cap.read(BASE).warnings == ()
+
+
+# --- polygons that cross themselves very often --------------------------------------------------
+
+
+def star(n: int, k: int) -> str:
+    """The star polygon {n/k} round Stockholm as CAP text: its edges meet n*(k-1) times."""
+    pts = [
+        (59.33 + 0.01 * math.sin(2 * math.pi * i * k / n),
+         18.06 + 0.02 * math.cos(2 * math.pi * i * k / n))
+        for i in range(n)
+    ]  # fmt: skip
+    return " ".join(f"{lat!r},{lon!r}" for lat, lon in [*pts, pts[0]])
+
+
+def with_polygon(ring: str) -> str:
+    """BASE with its polygon replaced by ``ring``."""
+    return BASE.replace("59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06", ring)
+
+
+def test_a_polygon_crossing_itself_beyond_the_limit_is_refused_before_repair() -> None:
+    """Repair cost grows with crossings (n²/4 for n points): past the limit it is a problem."""
+    doc = with_polygon(star(401, 200))  # 401 * 199 = 79,799 crossings
+    message = problems(doc)["info[0]/area[0]/polygon[0]"]
+    assert f"more than {MAX_CROSSINGS:,} points" in message
+    assert "(402 points in all)" in message and "CAP allows" in message
+
+
+def test_a_polygon_crossing_itself_within_the_limit_is_repaired_with_a_warning() -> None:
+    """A pentagram (5 crossings) is read, repaired, and warned about, as before."""
+    parsed = cap.read(with_polygon(star(5, 2)))
+    assert [w.path for w in parsed.warnings] == ["info[0]/area[0]/polygon[0]"]
+    assert len(parsed.alert.infos[0].areas[0].polygons[0]) == 6
+
+
+def _orientation(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> int:
+    v = (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+    return (v > 0) - (v < 0)
+
+
+def _on(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> bool:
+    """Whether r lies in the bounding box of p and q (used when the three are collinear)."""
+    return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(p[1], q[1])
+
+
+def _meet(a: tuple[float, float], b: tuple[float, float], c: tuple[float, float],
+          d: tuple[float, float]) -> bool:  # fmt: skip
+    """Segments ab and cd share a point (the textbook orientation test)."""
+    o1, o2, o3, o4 = (
+        _orientation(a, b, c),
+        _orientation(a, b, d),
+        _orientation(c, d, a),
+        (_orientation(c, d, b)),
+    )
+    if o1 != o2 and o3 != o4:
+        return True
+    return (
+        (o1 == 0 and _on(a, b, c)) or (o2 == 0 and _on(a, b, d))
+        or (o3 == 0 and _on(c, d, a)) or (o4 == 0 and _on(c, d, b))
+    )  # fmt: skip
+
+
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=3, max_size=14))
+@settings(max_examples=200, deadline=None)
+def test_crossing_count_agrees_with_brute_force(points: list[tuple[int, int]]) -> None:
+    """The batched STRtree count equals the pairwise orientation test over non-adjacent edges."""
+    ring = [(float(x), float(y)) for x, y in points]
+    ring.append(ring[0])
+    m = len(ring) - 1
+    expected = sum(
+        _meet(ring[i], ring[i + 1], ring[j], ring[j + 1])
+        for i in range(m)
+        for j in range(i + 2, m)
+        if not (i == 0 and j == m - 1)
+    )
+    got = crossings_over(np.array(ring), limit=10**9)
+    assert got == expected
+    capped = crossings_over(np.array(ring), limit=2)  # stops early, but never says "within"
+    assert capped <= expected and (capped > 2) == (expected > 2)
+
+
+# --- whitespace before the XML declaration ------------------------------------------------------
+
+
+@pytest.mark.parametrize("lead", ["\n", "\r\n  \t", "\ufeff\n\n"])
+def test_whitespace_before_the_declaration_is_refused_strictly_and_repaired_leniently(
+    lead: str,
+) -> None:
+    """XML 1.0 §2.8 wants the declaration first: strict says where, lenient removes the space."""
+    for data in (lead + BASE, (lead + BASE).encode("utf-8")):
+        [(path, message)] = problems(data).items()
+        assert path == "" and "declaration not at start" in message
+        parsed = cap.loads_lenient(data)
+        assert parsed.alert == cap.loads(BASE)
+        assert [r.path for r in parsed.repairs] == [""]
+        removed = len(lead.lstrip("\ufeff"))
+        assert f"{removed} whitespace character(s)" in parsed.repairs[0].message
+
+
+def test_a_document_without_leading_whitespace_has_no_such_repair() -> None:
+    """Nothing to remove, nothing reported; whitespace inside the document is not touched."""
+    assert cap.loads_lenient(BASE).repairs == ()
+    assert (
+        cap.loads_lenient(
+            ("\n" + BASE).replace('<?xml version="1.0" encoding="UTF-8"?>', "")
+        ).repairs
+        == ()
+    )
+
+
+def test_repeated_points_are_not_crossings() -> None:
+    """One point written 300 times is refused as enclosing no area, not as crossing itself."""
+    message = problems(with_polygon(" ".join(["59.3,18.0"] * 300)))["info[0]/area[0]"]
+    assert "must enclose an area" in message
+    doubled = " ".join(p for p in star(5, 2).split() for _ in range(400))  # each point 400 times
+    assert [w.path for w in cap.read(with_polygon(doubled)).warnings] == [
+        "info[0]/area[0]/polygon[0]"
+    ]
