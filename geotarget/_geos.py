@@ -54,39 +54,51 @@ def relate_pattern(a: Any, b: Any, pattern: str) -> npt.NDArray[np.bool_]:
         return np.asarray(shapely.relate_pattern(a, b, pattern), dtype=np.bool_)
 
 
-#: The most edge crossings geotarget lets GEOS ``make_valid`` untangle (:meth:`Polygon.repair
-#: <geotarget.areas.Polygon.repair>`, ``RegionSet.from_geojson(repair=True)``). Its time and
-#: memory grow with the crossings, and a ring of ``n`` random vertices crosses itself about
-#: ``n**2 / 10`` times (3,000 vertices: a million crossings, 55 s and 2.4 GB to repair). A drawn
-#: bow-tie or a ring traced twice crosses itself a handful of times; 10,000 crossings repair in
-#: about 0.3 s.
+#: The most points where a polygon's edges may meet (cross or touch) for geotarget to let GEOS
+#: ``make_valid`` repair it (:meth:`Polygon.repair <geotarget.areas.Polygon.repair>`, a CAP
+#: polygon, ``RegionSet.from_geojson(repair=True)``). The repair's time and memory grow with
+#: those points, and a ring of ``n`` random vertices has about ``n**2 / 10`` of them (3,000
+#: vertices: a million, 55 s and 2.4 GB to repair). A drawn bow-tie or a ring traced twice has a
+#: handful; 10,000 repair in about 0.3 s.
 MAX_CROSSINGS = 10_000
 #: The rule :data:`MAX_CROSSINGS` states, for error messages.
 REPAIRABLE = (
-    f"cross each other or themselves at most {MAX_CROSSINGS:,} times (got more): a repair's "
-    "pieces, time and memory grow with the crossings, quadratically in the vertices of a scribble"
+    f"meet (cross or touch) each other or themselves at most {MAX_CROSSINGS:,} times (got "
+    "more): a repair's pieces, time and memory grow with those points, quadratically in the "
+    "vertices of a scribble"
 )
 
 
 def crossings(geom: Any, limit: int = MAX_CROSSINGS) -> int:
-    """How many pairs of the edges of ``geom``'s rings cross, counted until past ``limit``.
+    """Pairs of edges of ``geom``'s rings that meet, counted until past ``limit``.
 
-    Edges are looked up in an R-tree a few at a time, doubling, so a scribble stops the count
-    after its first edges: the cost is bounded by the vertices and ``limit``, never by the
-    crossings themselves.
+    Neighbours along a ring share their vertex and are not counted; a repeated point is no
+    edge. Edges are looked up in an R-tree a doubling number at a time, so a scribble stops
+    the count after its first edges: the work is bounded by the vertices and ``limit``, never
+    by the (quadratic) number of meetings.
     """
     rings = shapely.get_rings(shapely.get_parts(geom))
     xy, ring = shapely.get_coordinates(rings, return_index=True)
-    same = ring[1:] == ring[:-1]
-    if not same.any():
+    keep = (ring[1:] == ring[:-1]) & np.any(xy[1:] != xy[:-1], axis=1)
+    start_xy, end_xy, of = xy[:-1][keep], xy[1:][keep], ring[:-1][keep]
+    m = of.size
+    if m < 3:
         return 0
+    # Each edge's place along its ring, and its ring's edge count (neighbours wrap around).
+    first = np.r_[0, np.flatnonzero(of[1:] != of[:-1]) + 1]
+    size = np.diff(np.r_[first, m])
+    place = np.arange(m) - np.repeat(first, size)
+    length = np.repeat(size, size)
     edges: npt.NDArray[np.object_] = shapely.linestrings(  # type: ignore[assignment]
-        np.stack([xy[:-1][same], xy[1:][same]], axis=1)
+        np.stack([start_xy, end_xy], axis=1)
     )
     tree = shapely.STRtree(edges)
-    seen = 0  # each crossing pair is found from both of its edges
-    start, step = 0, 1
-    while start < edges.size and seen <= 2 * limit:
-        seen += tree.query(edges[start : start + step], predicate="crosses").shape[1]
+    count, start, step = 0, 0, 1
+    while start < m and count <= limit:
+        i, j = tree.query(edges[start : start + step], predicate="intersects")
+        i = i + start
+        gap = np.abs(place[i] - place[j])
+        neighbours = (of[i] == of[j]) & ((gap == 1) | (gap == length[i] - 1))
+        count += int(np.count_nonzero((i < j) & ~neighbours))
         start, step = start + step, step * 2
-    return seen // 2
+    return count

@@ -28,6 +28,7 @@ import attrs
 import numpy as np
 import shapely
 
+from geotarget import _geos
 from geotarget.alerts import (
     Alert,
     AlertArea,
@@ -97,13 +98,6 @@ _QUOTED = re.compile(r'"([^"]*)"|([^ \t\r\n]+)')
 #: XML whitespace (XML 1.0 production S): what XML Schema's whiteSpace facets collapse.
 XML_SPACE = " \t\r\n"
 _XML_SPACES = re.compile("[ \t\r\n]+")
-
-#: The most points where a polygon's edges may meet one another (crossings and touches) for it
-#: to be repaired: repair (GEOS make_valid) takes time and memory that grow with the number of
-#: crossings, which a ring of n points can make about n²/4 of (0.3 s per 10,000).
-MAX_CROSSINGS = 10_000
-#: Edge pairs examined per STRtree query batch, so counting crossings never holds more.
-_PAIRS_PER_BATCH = 250_000
 
 E = TypeVar("E")
 M = TypeVar("M", bound=enum.Enum)
@@ -192,31 +186,6 @@ def swap_message(lonlat: np.ndarray[Any, Any], envelope: Envelope, what: str) ->
         f"it with lat and lon swapped; CAP writes 'lat,lon' "
         f"(first point read as lat {float(lat[0])!r}, lon {float(lon[0])!r})"
     )
-
-
-def crossings_over(lonlat: np.ndarray[Any, Any], limit: int) -> int:
-    """How many pairs of non-adjacent edges of a closed ring meet, counted up to ``limit + 1``.
-
-    Counting stops once the count exceeds ``limit``, and edges are queried in batches bounded
-    by :data:`_PAIRS_PER_BATCH` candidate pairs, so the work is bounded by the ring's size and
-    ``limit``, not by the (quadratic) number of crossings a ring can have.
-    """
-    edges: np.ndarray[Any, Any] = np.asarray(
-        shapely.linestrings(np.stack([lonlat[:-1], lonlat[1:]], axis=1))
-    )
-    m = len(edges)
-    tree = shapely.STRtree(edges)
-    step = max(16, _PAIRS_PER_BATCH // max(m, 1))
-    count = 0
-    for start in range(0, m, step):
-        i, j = tree.query(edges[start : start + step], predicate="intersects")
-        i = i + start
-        gap = np.abs(i - j)
-        # each pair once (i < j), neighbours along the ring (which share a point) left out
-        count += int(np.count_nonzero((i < j) & (gap != 1) & (gap != m - 1)))
-        if count > limit:
-            break
-    return count
 
 
 class Reader:
@@ -796,21 +765,23 @@ class Reader:
                 "limit of geotarget: CAP sets no rule here)",
             )
             return None
-        # O(n log n); simple rings stop here, and fewer than 3 distinct points is the model's
-        # "encloses no area" (a repeated point is no crossing, so repeats are dropped first).
-        distinct = lonlat[np.r_[True, np.any(np.diff(lonlat, axis=0) != 0, axis=1)]]
-        if len(distinct) >= 4 and not shapely.is_valid(shapely.Polygon(lonlat)):
-            crossings = crossings_over(distinct, MAX_CROSSINGS)
-            if crossings > MAX_CROSSINGS:
-                self.problem(
-                    path,
-                    f"crosses or touches itself at more than {MAX_CROSSINGS:,} points "
-                    f"({len(pts):,} points in all): repairing a polygon takes time that grows "
-                    "with its crossings, which can grow with the square of its points, so "
-                    "geotarget refuses it (a limit of geotarget: CAP allows a polygon to cross "
-                    "itself); send it as simple polygons",
-                )
-                return None
+        # O(n log n); simple rings stop here (fewer than 3 distinct points is the model's
+        # "encloses no area")
+        ring = shapely.Polygon(lonlat) if len(lonlat) >= 4 else None
+        if (
+            ring is not None
+            and not shapely.is_valid(ring)
+            and _geos.crossings(ring) > _geos.MAX_CROSSINGS
+        ):
+            self.problem(
+                path,
+                f"crosses or touches itself at more than {_geos.MAX_CROSSINGS:,} points "
+                f"({len(pts):,} points in all): repairing a polygon takes time that grows "
+                "with its crossings, which can grow with the square of its points, so "
+                "geotarget refuses it (a limit of geotarget: CAP allows a polygon to cross "
+                "itself); send it as simple polygons",
+            )
+            return None
         self.check_envelope(path, lonlat, "polygon")
         return tuple(pts)
 
