@@ -75,7 +75,33 @@ def _read_positions(args: argparse.Namespace) -> Any:
             f"(known: {', '.join(_position_files.KNOWN)})"
         )
     notes.append(f"read {report.rows:,} rows from {path.name} ({report.form})")
+    outside = _outside_sweden(path.name, positions.lon, positions.lat)
+    if outside:
+        notes.append(outside)
     return positions, notes
+
+
+def _outside_sweden(name: str, lon: Any, lat: Any) -> str | None:
+    """A warning when most fixes lie outside Sweden's envelope (swapped columns, wrong units)."""
+    west, south, east, north = _sweden().SWEDEN_ENVELOPE
+    has = ~np.isnan(lon)
+    x, y = lon[has], lat[has]
+    if not x.size:
+        return None
+    out = ~((x >= west) & (x <= east) & (y >= south) & (y <= north))
+    if 2 * int(out.sum()) <= x.size:
+        return None  # some devices abroad are normal; most of a file abroad is not
+    swapped = int(((y >= west) & (y <= east) & (x >= south) & (x <= north))[out].sum())
+    why = (
+        f"{swapped:,} of them would lie in it with lon and lat swapped: are the file's lon and "
+        "lat columns the other way round?"
+        if 2 * swapped > int(out.sum())
+        else "are they WGS84 longitude and latitude in degrees?"
+    )
+    return (
+        f"warning: {name}: {int(out.sum()):,} of {x.size:,} fixes lie outside Sweden (lon "
+        f"{west:g}..{east:g}, lat {south:g}..{north:g}); {why}"
+    )
 
 
 def _parse_at(text: str | None, flag: str = "--at") -> dt.datetime:
@@ -125,7 +151,11 @@ def _summary(result: Any) -> str:
         return f"{line}: {result.reason}"
     counts = {o.name.lower(): n for o, n in result.counts.items()}
     missed = [f"{counts[k]:,} {what}" for k, what in _NOT_TOLD.items() if counts.get(k)]
-    return line + (f"; not told: {', '.join(missed)}" if missed else "")
+    if missed:
+        return f"{line}; not told: {', '.join(missed)}"
+    if not len(result.recipients) and not result.already_delivered:
+        return f"{line}: no device's fix lies in the area"
+    return line
 
 
 def _target(args: argparse.Namespace, out: TextIO) -> int:

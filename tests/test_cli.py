@@ -971,3 +971,30 @@ def test_policy_files_are_read_by_load_policy(
     )  # fmt: skip
     code, out = run(*target, "--policy", str(tmp_path / "any.json"))
     assert code == 0 and json.loads(out)["recipients"] == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "fragment"),
+    [
+        ("a,59.3325,18.06528\nb,59.3,18.0\n", "would lie in it with lon and lat swapped"),
+        ("a,2.35,48.85\nb,2.36,48.86\n", "are they WGS84 longitude and latitude in degrees?"),
+    ],
+    ids=["swapped columns", "Paris"],
+)
+def test_a_file_of_fixes_outside_sweden_is_explained_not_a_bare_nobody(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: str, fragment: str
+) -> None:
+    """A positions file with most fixes abroad gets a warning; "0 new recipients" says why."""
+    alert = str(write_alert(tmp_path / "alert.xml"))
+    (tmp_path / "p.csv").write_text("id,lon,lat\n" + rows, encoding="utf-8")
+    code, out = run("target", "--alert", alert, "--positions", str(tmp_path / "p.csv"),
+                    "--observed-at", AT.isoformat(), "--at", AT.isoformat())  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0 and json.loads(out)["recipients"] == []
+    assert "2 of 2 fixes lie outside Sweden" in err and fragment in err
+    assert "0 new recipient(s): no device's fix lies in the area" in err
+    # One device abroad among devices at home is normal: no warning.
+    (tmp_path / "p.csv").write_text("id,lon,lat\nx,18.06528,59.3325\ny,18.1,59.3\nz,2.35,48.85\n")
+    run("target", "--alert", alert, "--positions", str(tmp_path / "p.csv"),
+        "--observed-at", AT.isoformat(), "--at", AT.isoformat())  # fmt: skip
+    assert "outside Sweden" not in capsys.readouterr().err
