@@ -61,11 +61,15 @@ def relate_pattern(a: Any, b: Any, pattern: str) -> npt.NDArray[np.bool_]:
 #: vertices: a million, 55 s and 2.4 GB to repair). A drawn bow-tie or a ring traced twice has a
 #: handful; 10,000 repair in about 0.3 s.
 MAX_CROSSINGS = 10_000
+#: Edge pairs whose boxes overlap that :func:`crossings` examines, at most, per edge and per
+#: crossing allowed: a ring of long edges whose boxes overlap (a sawtooth of long teeth) can
+#: have a quadratic number of such pairs and no crossing at all.
+BOX_PAIRS_PER_EDGE, BOX_PAIRS_PER_CROSSING = 16, 64
 #: The rule :data:`MAX_CROSSINGS` states, for error messages.
 REPAIRABLE = (
-    f"meet (cross or touch) each other or themselves at most {MAX_CROSSINGS:,} times (got "
-    "more): a repair's pieces, time and memory grow with those points, quadratically in the "
-    "vertices of a scribble"
+    f"meet (cross or touch) each other or themselves at most {MAX_CROSSINGS:,} times, found "
+    "among a bounded number of edge pairs whose boxes overlap (got more): a repair's pieces, "
+    "time and memory grow with those points, quadratically in the vertices of a scribble"
 )
 
 
@@ -73,9 +77,11 @@ def crossings(geom: Any, limit: int = MAX_CROSSINGS) -> int:
     """Pairs of edges of ``geom``'s rings that meet, counted until past ``limit``.
 
     Neighbours along a ring share their vertex and are not counted; a repeated point is no
-    edge. Edges are looked up in an R-tree a doubling number at a time, so a scribble stops
-    the count after its first edges: the work is bounded by the vertices and ``limit``, never
-    by the (quadratic) number of meetings.
+    edge. Edges are looked up in an R-tree a growing number at a time and the count stops
+    past ``limit``; the edge pairs whose boxes overlap are examined up to a budget of
+    :data:`BOX_PAIRS_PER_EDGE` per edge plus :data:`BOX_PAIRS_PER_CROSSING` per crossing
+    allowed, past which ``limit + 1`` is returned. So the work is bounded by the vertices
+    and ``limit``, never by the (quadratic) number of meetings or of overlapping boxes.
     """
     rings = shapely.get_rings(shapely.get_parts(geom))
     xy, ring = shapely.get_coordinates(rings, return_index=True)
@@ -93,12 +99,22 @@ def crossings(geom: Any, limit: int = MAX_CROSSINGS) -> int:
         np.stack([start_xy, end_xy], axis=1)
     )
     tree = shapely.STRtree(edges)
-    count, start, step = 0, 0, 1
+    budget = BOX_PAIRS_PER_EDGE * m + BOX_PAIRS_PER_CROSSING * limit
+    count, boxes, start, step = 0, 0, 0, 1
     while start < m and count <= limit:
-        i, j = tree.query(edges[start : start + step], predicate="intersects")
+        i, j = tree.query(edges[start : start + step])  # pairs whose boxes overlap
+        boxes += i.size
+        if boxes > budget:
+            return limit + 1
         i = i + start
+        later = i < j  # each pair once
+        i, j = i[later], j[later]
         gap = np.abs(place[i] - place[j])
-        neighbours = (of[i] == of[j]) & ((gap == 1) | (gap == length[i] - 1))
-        count += int(np.count_nonzero((i < j) & ~neighbours))
-        start, step = start + step, step * 2
+        other = ~((of[i] == of[j]) & ((gap == 1) | (gap == length[i] - 1)))
+        i, j = i[other], j[other]
+        count += int(np.count_nonzero(shapely.intersects(edges[i], edges[j])))
+        # the next batch: twice as many edges, fewer if their boxes overlap much
+        per_edge = max(boxes / (start + step), 1.0)
+        start += step
+        step = max(1, min(2 * step, int((budget - boxes) / per_edge)))
     return count

@@ -10,6 +10,7 @@ import textwrap
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyproj
 import pytest
 import shapely
@@ -441,6 +442,31 @@ def test_repair_untangles_many_crossings_but_not_a_scribble() -> None:
     scribble = np.column_stack([18 + rng.random(3_000), 59 + rng.random(3_000)])
     with pytest.raises(InvalidArea, match="quadratically in the vertices"):
         Polygon.repair(scribble)
+
+
+def _sawtooth(teeth: int) -> npt.NDArray[np.float64]:
+    """A valid ring of long parallel teeth: no crossing, but every edge's box meets the others'."""
+    k = np.arange(teeth)
+    top = np.column_stack([k * 1e-4 + np.where(k % 2, 0.5, 0.0), np.where(k % 2, 1.0, 0.0)])
+    return np.vstack([top, [[top[-1, 0], -1.0], [0.0, -1.0], top[0]]])
+
+
+def test_counting_crossings_stops_at_a_budget_of_overlapping_boxes() -> None:
+    """A sawtooth has no crossing but a quadratic number of edge pairs whose boxes overlap.
+
+    Counted exactly while those pairs fit the budget (16 per edge plus 64 per crossing
+    allowed); past it, reported as past the limit instead of examining a quadratic number of
+    pairs (a 32,000-tooth ring took 58 s before the budget).
+    """
+    from geotarget import _geos
+
+    assert shapely.is_valid(shapely.Polygon(_sawtooth(200)))
+    assert _geos.crossings(shapely.Polygon(_sawtooth(200))) == 0
+    assert _geos.crossings(shapely.Polygon(_sawtooth(30_000))) == _geos.MAX_CROSSINGS + 1
+    scribbled = _sawtooth(30_000)
+    scribbled[[5, 6]] = scribbled[[6, 5]]  # one bow-tie makes it need a repair
+    with pytest.raises(InvalidArea, match="bounded number of edge pairs"):
+        Polygon.repair(scribbled)
 
 
 def test_a_scribbled_cap_polygon_is_refused_in_bounded_memory() -> None:
