@@ -88,10 +88,10 @@ def _outside_sweden(name: str, lon: Any, lat: Any) -> str | None:
     x, y = lon[has], lat[has]
     if not x.size:
         return None
-    out = ~((x >= west) & (x <= east) & (y >= south) & (y <= north))
+    out = ~_in_envelope(x, y)
     if 2 * int(out.sum()) <= x.size:
         return None  # some devices abroad are normal; most of a file abroad is not
-    swapped = int(((y >= west) & (y <= east) & (x >= south) & (x <= north))[out].sum())
+    swapped = int(_in_envelope(y[out], x[out]).sum())
     why = (
         f"{swapped:,} of them would lie in it with lon and lat swapped: are the file's lon and "
         "lat columns the other way round?"
@@ -264,7 +264,7 @@ def _locate(args: argparse.Namespace, out: TextIO) -> int:
                 "beyond Sweden's border or territorial sea; --snap-m METRES counts it there",
                 file=out,
             )
-        if _in_envelope(lat, lon) and not _in_envelope(lon, lat):
+        if bool(_in_envelope(lat, lon)) and not bool(_in_envelope(lon, lat)):
             print(
                 f"  hint: lon and lat look swapped; the point lon {lat}, lat {lon} is in Sweden: "
                 f"geotarget locate {lat} {lon}  (longitude first)",
@@ -294,9 +294,10 @@ def _ascii_float(text: str) -> float:
         ) from None
 
 
-def _in_envelope(lon: float, lat: float) -> bool:
+def _in_envelope(lon: Any, lat: Any) -> Any:
+    """Whether each point lies in Sweden's envelope (numbers or arrays)."""
     west, south, east, north = _sweden().SWEDEN_ENVELOPE
-    return bool(west <= lon <= east and south <= lat <= north)
+    return (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
 
 
 def _preview(args: argparse.Namespace, out: TextIO) -> int:

@@ -251,7 +251,9 @@ def test_a_hostile_argument_gets_geotargets_own_error(name: str) -> None:
     assert not crashes, "\n".join(crashes)
 
 
-def test_the_dask_module_s_readers_get_geotargets_own_error(tmp_path: Any) -> None:
+def test_the_dask_module_s_readers_get_geotargets_own_error(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Paths, cell sizes and the dataset's pruning windows of the wrong shape (``dask`` extra).
 
     ``PartitionedPositions.near`` with a NaN accuracy pruned every file (a silent nobody);
@@ -260,6 +262,8 @@ def test_the_dask_module_s_readers_get_geotargets_own_error(tmp_path: Any) -> No
     if os.environ.get("CI") != "true":  # in CI (the dask extra installed) a missing pyarrow fails
         pytest.importorskip("pyarrow", reason="pyarrow (extras dask, geoparquet) is not installed")
     import pathlib
+
+    monkeypatch.chdir(tmp_path)  # a hostile str root ("x") is a relative path: write it here
 
     from geotarget import dask as gd
 
