@@ -4,8 +4,10 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 
 * **Columns** ``id``, ``lon``, ``lat`` (required) and ``accuracy_m``, ``observed_at``,
   ``tester`` (optional), matched case-insensitively; ``latitude``, ``longitude``, ``lng`` and
-  ``device_id`` name ``lat``, ``lon``, ``lon`` and ``id``. Other columns are reported (the
-  command prints one warning line naming them) and ignored.
+  ``device_id`` name ``lat``, ``lon``, ``lon`` and ``id``, and ``accuracy``,
+  ``horizontal_accuracy`` and ``horizontalAccuracy`` (what Android and iOS call the radius in
+  metres) name ``accuracy_m``. Other columns are reported (the command prints one warning line
+  naming them) and ignored.
 * **Encoding**: UTF-8 (a BOM is fine), UTF-16 with a BOM, else cp1252 (Windows' Western
   European code page, a superset of latin-1's printable range); or exactly the ``encoding``
   given.
@@ -46,7 +48,18 @@ KNOWN = ("id", "lon", "lat", "accuracy_m", "observed_at", "tester")
 REQUIRED = ("id", "lon", "lat")
 #: Other names of known columns, as exports from other systems spell them: read as that column
 #: (a file naming one column twice, under two names, is refused).
-ALIASES = {"latitude": "lat", "longitude": "lon", "lng": "lon", "device_id": "id"}
+ALIASES = {
+    "latitude": "lat",
+    "longitude": "lon",
+    "lng": "lon",
+    "device_id": "id",
+    # Both phone platforms report a 68 % radius in metres under these names (Android's
+    # Location.getAccuracy, iOS's CLLocation.horizontalAccuracy): the same quantity as
+    # accuracy_m. Unit-less dilutions of precision (hdop) are not aliased.
+    "accuracy": "accuracy_m",
+    "horizontal_accuracy": "accuracy_m",
+    "horizontalaccuracy": "accuracy_m",
+}
 DELIMITERS = (",", ";", "\t")
 #: Epoch seconds at or above this (year 5138) are refused: most likely milliseconds.
 MAX_EPOCH_S = 1e11
@@ -393,8 +406,8 @@ def _excel_sep(text: str, name: str) -> str | None:
 def column_key(raw: object) -> str | None:
     """The known column a header names (case and surrounding spaces aside), or None.
 
-    An alias (:data:`ALIASES`: ``latitude``, ``longitude``, ``lng``, ``device_id``) names its
-    column.
+    An alias (:data:`ALIASES`: ``latitude``, ``longitude``, ``lng``, ``device_id``, ``accuracy``,
+    ``horizontal_accuracy``, ``horizontalAccuracy``) names its column.
     """
     key = str(raw).strip().lower()
     key = ALIASES.get(key, key)

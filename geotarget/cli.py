@@ -354,7 +354,8 @@ _POSITIONS_RULES = """\
 positions files:
   columns   id, lon, lat [, accuracy_m, observed_at, tester], named on the first line
             (any case; latitude, longitude, lng and device_id are read as lat, lon,
-            lon and id); other columns are ignored with a warning on stderr
+            lon and id, accuracy and horizontalAccuracy as accuracy_m); other
+            columns are ignored with a warning on stderr
   CSV       comma, semicolon or tab separated (found from the header line, or named
             by an Excel first line such as sep=;); decimal comma or point; UTF-8
             (BOM fine) or UTF-16 with a BOM, else cp1252, or exactly --encoding

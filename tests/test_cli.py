@@ -373,6 +373,27 @@ FILES_PEOPLE_HAVE = {
         (),
         ["g1"],
     ),
+    # A phone app's export: the radius in metres under the platforms' own names (iOS
+    # horizontalAccuracy, Android accuracy). 'edge' is 600 m out with a 200 m radius: its disk
+    # crosses the 500 m circle, and an Explosion fails open (read as exact, it was left out).
+    "phone_accuracy_names": (
+        "positions.csv",
+        (
+            "id,lon,lat,horizontalAccuracy,observed_at\n"
+            f"in,18.06528,59.3325,10,{EPOCH}\nedge,18.07585,59.3325,200,{EPOCH}\n"
+            f"out,18.07585,59.3325,50,{EPOCH}\n"
+        ).encode(),
+        (),
+        ["in", "edge"],
+    ),
+    "android_accuracy_name": (
+        "positions.csv",
+        (
+            f"device_id;latitude;longitude;Accuracy;observed_at\ne;59,3325;18,07585;200;{EPOCH}\n"
+        ).encode(),
+        (),
+        ["e"],
+    ),
     # No time column: the fixes' time is given explicitly.
     "undated_with_observed_at": (
         "positions.csv",
@@ -409,6 +430,11 @@ def test_unknown_columns_are_reported_on_stderr(tmp_path: Path) -> None:
 
 
 BAD_FILES = {
+    "accuracy_under_two_names": (
+        b"id,lon,lat,accuracy_m,accuracy,observed_at\na,18.06528,59.3325,5,5,1716206100\n",
+        (),
+        ["line 1: column accuracy_m appears twice (columns 4 and 5: 'accuracy_m' and 'accuracy')"],
+    ),
     "one_column_under_two_names": (
         b"id,lat,lon,latitude,observed_at\na,59.3325,18.06528,59.3,1716206100\n",
         (),
