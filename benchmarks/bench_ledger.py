@@ -10,6 +10,9 @@ Bars (issue 12):
 * PostgreSQL: at least 300,000 claims/s in batches of 10,000 (33 ms a batch), on the throw-away
   local cluster that ``scripts/test`` starts (``GEOTARGET_TEST_POSTGRES_DSN``).
 
+Reported beside them, not gated: a stream of 200-device claims into a 1.2-million-device
+incident (devices entering a nationwide alert's area), against a Python set.
+
 The peer in the same run is the row-by-row way a store is often written (``executemany`` of an
 ``INSERT OR IGNORE`` then a look-up of what was new), for scale. The claims are measured with int
 ids (the bars) and, reported beside them, with text ids as apps name devices: random UUIDs and
@@ -139,6 +142,62 @@ def _update_600k(
     return initial, took, cold, float("nan"), warmed
 
 
+#: A stream of small claims into one large incident: devices entering a nationwide alert's
+#: area a few at a time (``Targeter.on_positions``) while 1.2 million are already told.
+STREAM_BIG, STREAM_BATCH, STREAM_CLAIMS = 1_200_000, 200, 30
+
+
+def _stream(store: Any, ids: npt.NDArray[Any]) -> float:
+    """Median seconds of STREAM_CLAIMS claims of STREAM_BATCH new ids after the big claim."""
+    head = ids.size - STREAM_BATCH * STREAM_CLAIMS
+    assert len(store.claim("stream", ids[:head], version="v1", at=AT)) == head
+    took = []
+    for i in range(STREAM_CLAIMS):
+        batch = ids[head + i * STREAM_BATCH : head + (i + 1) * STREAM_BATCH]
+        t0 = time.perf_counter()
+        got = store.claim("stream", batch, version="v1", at=AT)
+        took.append(time.perf_counter() - t0)
+        assert len(got) == STREAM_BATCH
+    return float(np.median(took))
+
+
+def _set_peer(ids: npt.NDArray[Any]) -> float:
+    """The same stream kept in a Python set (no delivery keys, leases or durability)."""
+    head = ids.size - STREAM_BATCH * STREAM_CLAIMS
+    seen = set(ids[:head].tolist())
+    took = []
+    for i in range(STREAM_CLAIMS):
+        batch = ids[head + i * STREAM_BATCH : head + (i + 1) * STREAM_BATCH]
+        t0 = time.perf_counter()
+        new = [d for d in batch.tolist() if d not in seen]
+        seen.update(new)
+        took.append(time.perf_counter() - t0)
+        assert len(new) == STREAM_BATCH
+    return float(np.median(took))
+
+
+def _stream_claims(report: Report, quick: bool) -> None:
+    """Small claims into a 1.2 M-device incident, memory and SQLite (reported, not gated)."""
+    rng = np.random.default_rng(12)
+    ints = rng.permutation(10 * STREAM_BIG)[:STREAM_BIG].astype(np.int64)
+    texts = {"int ids": ints}
+    if not quick:  # building 1.2 M UUIDs takes seconds: the full run only
+        gen = np.random.default_rng(13)
+        texts["UUIDs"] = np.array(
+            [str(uuid.UUID(bytes=gen.bytes(16), version=4)) for _ in range(STREAM_BIG)]
+        )
+    for label, ids in texts.items():
+        scenario = (
+            f"stream of {STREAM_BATCH} new devices a claim into a {STREAM_BIG:,}-device "
+            f"incident, {label}"
+        )
+        report.add(Timing(scenario, "MemoryLedger", _stream(MemoryLedger(), ids), STREAM_BATCH))
+        with tempfile.TemporaryDirectory() as tmp_name, _sqlite(Path(tmp_name), "s") as store:
+            took = _stream(store, ids)
+        report.add(Timing(scenario, "SQLiteLedger", took, STREAM_BATCH))
+        report.add(Timing(scenario, "Python set (membership only)", _set_peer(ids), STREAM_BATCH))
+
+
 def _sqlite(tmp: Path, name: str, **kw: Any) -> SQLiteLedger:
     return SQLiteLedger(tmp / f"{name}-{uuid.uuid4().hex}.db", **kw)
 
@@ -183,6 +242,7 @@ def run(quick: bool) -> Report:
     # After the gated PostgreSQL claims: these write large SQLite files whose flushing to disk
     # would otherwise overlap them.
     _text_claims(report, batches, scenario)
+    _stream_claims(report, quick)
     return report
 
 

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from geotarget.ledger import MemoryLedger
-from geotarget.ledger._batch import Payload, split_canonical
+from geotarget.ledger._batch import Payload, SortedRuns, split_canonical
 
 AT = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
 I64 = (-(2**63), 2**63 - 1)
@@ -86,3 +86,71 @@ def test_an_integer_and_its_text_are_one_device(values: list[int]) -> None:
     again = store.claim("inc", np.array(values, dtype=np.int64), version="v", at=AT)
     assert len(again.devices) == 0
     assert store.delivered("inc", values).all()
+
+
+# --- the sets of claimed devices: sorted runs --------------------------------------------------
+
+_ID_TEXT = st.text(alphabet="0123456789abcdef-", min_size=1, max_size=40)
+
+
+@given(
+    st.booleans(),
+    st.lists(st.lists(st.integers(0, 10**6), max_size=30), max_size=40),
+    st.lists(st.integers(0, 10**6), max_size=20),
+)
+def test_sorted_runs_agree_with_a_dict(
+    as_text: bool, batches: list[list[int]], probe: list[int]
+) -> None:
+    """Every value added is found at its row; no other value is; runs stay few and sorted.
+
+    Text values grow longer from batch to batch, so merges must widen (a truncated id would
+    be found under another device's name).
+    """
+    runs, rows = SortedRuns(), {}
+    for b, batch in enumerate(batches):
+        values = [(f"{v:x}" * (1 + b % 3)) if as_text else v for v in dict.fromkeys(batch)]
+        new = [v for v in values if v not in rows]
+        at = np.arange(len(rows), len(rows) + len(new), dtype=np.int64)
+        arr = np.array(new, dtype=np.str_ if as_text else np.int64)
+        runs = runs.added(arr, at)
+        rows.update(zip(new, at.tolist(), strict=True))
+        sizes = [r.size for r, _ in runs.runs]
+        assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
+        assert len(sizes) <= max(1, int(np.log2(max(len(rows), 1))) + 1)
+        assert all(bool(np.all(r[:-1] < r[1:])) for r, _ in runs.runs)
+    asked = list(rows) + [(f"{v:x}" * 2) if as_text else v for v in probe]
+    arr = np.array(asked, dtype=np.str_ if as_text else np.int64)
+    want = [rows.get(v, -1) for v in asked]
+    assert runs.find(arr).tolist() == want
+    assert runs.contains(arr).tolist() == [w >= 0 for w in want]
+    assert runs.size == len(rows)
+
+
+def test_sorted_runs_copy_each_value_a_logarithmic_number_of_times() -> None:
+    """A stream of small batches costs O(n log n) copies in all, not O(n) per batch."""
+    rng = np.random.default_rng(7)
+    runs, n, copied = SortedRuns(), 0, 0
+    for _ in range(3000):
+        k = int(rng.integers(1, 9))
+        values = np.arange(n, n + k, dtype=np.int64) * 7919 % 1_000_003  # distinct, unordered
+        before = {id(r) for r, _ in runs.runs}
+        runs = runs.added(values, np.arange(n, n + k, dtype=np.int64))
+        copied += sum(r.size for r, _ in runs.runs if id(r) not in before)
+        n += k
+    assert runs.size == n
+    assert copied <= n * (np.log2(n) + 2)  # one sorted array merged per batch: ~n**2 / 10
+
+
+def test_a_stream_of_claims_into_a_large_incident_grows_its_tables_by_doubling() -> None:
+    """One device claimed at a time: each is new once; the row arrays are reallocated rarely."""
+    store = MemoryLedger()
+    store.claim("big", np.arange(5000, dtype=np.int64), version="v1", at=AT)
+    side = store._tables[("big", 0)].ints
+    grown, cols = 0, side._cols
+    for d in range(5000, 7000):
+        assert store.claim("big", [d, d - 1, "7"], version="v1", at=AT).devices.tolist() == [str(d)]
+        grown += side._cols is not cols
+        cols = side._cols
+    assert grown <= 2
+    assert len(side._index.runs) <= 13
+    assert store.delivered("big", np.arange(-1, 7001)).tolist() == [False] + [True] * 7000 + [False]

@@ -136,10 +136,10 @@ class Payload:
         strs: list[str] = self.strs.tolist()
         return list(map(str, self.ints.tolist())) + strs
 
-    def without(self, ints: IdArray, strs: IdArray) -> Payload:
-        """The payload minus devices known (sorted arrays of ints and of strings)."""
-        keep_i = ~member_sorted(self.ints, ints)
-        keep_s = ~member_sorted(self.strs, strs)
+    def without(self, ints: SortedRuns, strs: SortedRuns) -> Payload:
+        """The payload minus devices known (sets of ints and of strings)."""
+        keep_i = ~ints.contains(self.ints)
+        keep_s = ~strs.contains(self.strs)
         return Payload(
             self.ints[keep_i], self.int_pos[keep_i], self.strs[keep_s], self.str_pos[keep_s]
         )
@@ -164,15 +164,59 @@ def member_sorted(values: IdArray, sorted_ids: IdArray) -> npt.NDArray[np.bool_]
     return np.asarray(sorted_ids[at] == values, dtype=np.bool_)
 
 
-def merge_sorted(a: IdArray, b: IdArray) -> IdArray:
-    """The sorted union of a sorted array and a sorted array of new values."""
-    if b.size == 0:
-        return a
-    if a.size == 0:
-        return b
-    if a.dtype.kind == "U":
-        a = a.astype(np.result_type(a, b), copy=False)
-    return np.insert(a, np.searchsorted(a, b), b)
+@attrs.frozen
+class SortedRuns:
+    """Distinct values of one kind (int64 or str) with a row number each, as sorted runs.
+
+    Adding ``k`` values to a set of ``n`` costs amortised ``O(k log n)``, not ``O(n)``: one
+    sorted array merged with every batch copied the whole set per claim, so a stream of small
+    claims into a large incident cost time (and a transient copy) proportional to the
+    incident (a 200-device claim into 1.2 million UUIDs: 65 ms). Runs are kept like a binary
+    counter: each is larger than every newer one, so there are at most ``log2(n) + 1`` and a
+    value is copied by at most ``log2(n)`` merges. Immutable: :meth:`added` returns a new
+    set, so a reader holding the old one never sees a half-made merge.
+    """
+
+    #: (sorted values, their row numbers), oldest (largest) first.
+    runs: tuple[tuple[IdArray, npt.NDArray[np.int64]], ...] = ()
+
+    @property
+    def size(self) -> int:
+        """The number of values."""
+        return sum(int(v.size) for v, _ in self.runs)
+
+    def find(self, values: IdArray) -> npt.NDArray[np.int64]:
+        """The row number of each of ``values``, or -1 where absent."""
+        out = np.full(values.shape, -1, dtype=np.int64)
+        if values.size == 0:
+            return out
+        for run, rows in self.runs:
+            at = np.minimum(np.searchsorted(run, values), run.size - 1)
+            hit = run[at] == values
+            out[hit] = rows[at[hit]]
+        return out
+
+    def contains(self, values: IdArray) -> npt.NDArray[np.bool_]:
+        """Which of ``values`` are in the set."""
+        out = np.zeros(values.shape, dtype=np.bool_)
+        for run, _ in self.runs:
+            if values.size:
+                out |= member_sorted(values, run)
+        return out
+
+    def added(self, values: IdArray, rows: npt.NDArray[np.int64]) -> SortedRuns:
+        """The set with ``values`` (distinct, none in the set) at row numbers ``rows``."""
+        if values.size == 0:
+            return self
+        order = np.argsort(values, kind="stable")
+        runs = [*self.runs, (values[order], rows[order])]
+        while len(runs) > 1 and runs[-1][0].size >= runs[-2][0].size:
+            (a, ra), (b, rb) = runs[-2], runs.pop()
+            if a.dtype.kind == "U":  # widen first: np.insert would truncate longer ids
+                a = a.astype(np.result_type(a, b), copy=False)
+            at = np.searchsorted(a, b)
+            runs[-1] = (np.insert(a, at, b), np.insert(ra, at, rb))
+        return SortedRuns(tuple(runs))
 
 
 def mixed_values(arr: IdArray) -> list[Any]:

@@ -1,4 +1,4 @@
-"""The in-process store: sorted numpy arrays per incident, one lock, nothing on disk."""
+"""The in-process store: numpy arrays per incident, one lock, nothing on disk."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from geotarget.errors import InvalidInput
 from geotarget.ledger import _lifecycle
 from geotarget.ledger._batch import (
     Payload,
+    SortedRuns,
     batch_positions,
     split_canonical,
 )
@@ -38,66 +39,76 @@ from geotarget.ledger._model import (
 from geotarget.ledger._store import StoreBase, claim_status
 
 
-@attrs.define
 class _Side:
-    """The claims of one (incident, kind) for one id type, sorted by id."""
+    """The claims of one (incident, kind) for one id type.
 
-    ids: IdArray
-    state: npt.NDArray[np.int8]
-    lease: npt.NDArray[np.int64]
-    seq: npt.NDArray[np.int64]
-    version: npt.NDArray[np.int32]
+    Rows in the order they were claimed, in arrays that grow by doubling (a claim appends its
+    rows: amortised ``O(k)``), found by id through :class:`SortedRuns` (amortised ``O(k log
+    n)``). The arrays below are views of the rows so far; writing into them updates the rows.
+    """
 
-    @classmethod
-    def empty(cls, dtype: Any) -> _Side:
-        return cls(
-            np.array([], dtype=dtype),
-            np.array([], dtype=np.int8),
-            np.array([], dtype=np.int64),
-            np.array([], dtype=np.int64),
-            np.array([], dtype=np.int32),
-        )
+    __slots__ = ("_cols", "_index", "_n")
+
+    def __init__(self, dtype: Any) -> None:
+        self._cols: list[npt.NDArray[Any]] = [
+            np.empty(0, dtype=t) for t in (dtype, np.int8, np.int64, np.int64, np.int32)
+        ]
+        self._n = 0
+        self._index = SortedRuns()
+
+    @property
+    def ids(self) -> IdArray:
+        return self._cols[0][: self._n]
+
+    @property
+    def state(self) -> npt.NDArray[np.int8]:
+        return self._cols[1][: self._n]
+
+    @property
+    def lease(self) -> npt.NDArray[np.int64]:
+        return self._cols[2][: self._n]
+
+    @property
+    def seq(self) -> npt.NDArray[np.int64]:
+        return self._cols[3][: self._n]
+
+    @property
+    def version(self) -> npt.NDArray[np.int32]:
+        return self._cols[4][: self._n]
 
     def find(self, values: IdArray) -> npt.NDArray[np.int64]:
-        """Index of each value in :attr:`ids`, or -1."""
-        out = np.full(values.size, -1, dtype=np.int64)
-        if self.ids.size == 0 or values.size == 0:
-            return out
-        at = np.minimum(np.searchsorted(self.ids, values), self.ids.size - 1)
-        hit = self.ids[at] == values
-        out[hit] = at[hit]
-        return out
+        """Row of each value, or -1."""
+        return self._index.find(values)
 
     def add(
         self, values: IdArray, state: int, lease: int, seq: npt.NDArray[np.int64], version: int
     ) -> None:
-        """Insert new (absent, distinct) values."""
-        order = np.argsort(values, kind="stable")
-        values, seq = values[order], seq[order]
-        n = values.size
-        if self.ids.size == 0:  # a new table (a new incident): the batch is the table
-            self.ids = values
-            self.state = np.full(n, state, dtype=np.int8)
-            self.lease = np.full(n, lease, dtype=np.int64)
-            self.seq = seq
-            self.version = np.full(n, version, dtype=np.int32)
-            return
-        if self.ids.dtype.kind == "U":
-            self.ids = self.ids.astype(np.result_type(self.ids, values), copy=False)
-        where = np.searchsorted(self.ids, values)
-        self.ids = np.insert(self.ids, where, values)
-        self.state = np.insert(self.state, where, np.full(n, state, dtype=np.int8))
-        self.lease = np.insert(self.lease, where, np.full(n, lease, dtype=np.int64))
-        self.seq = np.insert(self.seq, where, seq)
-        self.version = np.insert(self.version, where, np.full(n, version, dtype=np.int32))
+        """Append new (absent, distinct) values as rows."""
+        n, k = self._n, values.size
+        cols = self._cols
+        ids = cols[0]
+        wide = np.result_type(ids, values) if ids.dtype.kind == "U" else ids.dtype
+        if n + k > ids.size or wide != ids.dtype:
+            cap = max(2 * ids.size, n + k, 16) if n + k > ids.size else ids.size
+            grown = []
+            types: tuple[Any, ...] = (wide, np.int8, np.int64, np.int64, np.int32)
+            for col, t in zip(cols, types, strict=True):
+                new = np.empty(cap, dtype=t)
+                new[:n] = col[:n]
+                grown.append(new)
+            self._cols = cols = grown
+        for col, value in zip(cols, (values, state, lease, seq, version), strict=True):
+            col[n : n + k] = value
+        self._n = n + k
+        self._index = self._index.added(values, np.arange(n, n + k, dtype=np.int64))
 
 
 @attrs.define
 class _Table:
     """The claims of one (incident, kind)."""
 
-    ints: _Side = attrs.field(factory=lambda: _Side.empty(np.int64))
-    strs: _Side = attrs.field(factory=lambda: _Side.empty(np.str_))
+    ints: _Side = attrs.field(factory=lambda: _Side(np.int64))
+    strs: _Side = attrs.field(factory=lambda: _Side(np.str_))
 
     def sides(self) -> Iterator[_Side]:
         yield self.ints

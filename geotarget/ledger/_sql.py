@@ -31,8 +31,8 @@ import numpy.typing as npt
 from geotarget.ledger import _lifecycle
 from geotarget.ledger._batch import (
     Payload,
+    SortedRuns,
     batch_positions,
-    merge_sorted,
 )
 from geotarget.ledger._model import (
     Admission,
@@ -115,8 +115,8 @@ _DUE_WHERE = (
     "i.state IN (0, 1) AND c.incident_id = i.id AND c.kind >= i.state AND c.state = 0"
     " AND c.lease_us <= ?"
 )
-_EMPTY_STR = np.array([], dtype=np.str_)
 _EMPTY_INT = np.array([], dtype=np.int64)
+_NO_RUNS = SortedRuns()
 
 
 class SqlStore(StoreBase):
@@ -127,7 +127,7 @@ class SqlStore(StoreBase):
     _for_update = ""
 
     def __init__(self) -> None:
-        self._known: dict[str, tuple[npt.NDArray[np.int64], IdArray]] = {}
+        self._known: dict[str, tuple[SortedRuns, SortedRuns]] = {}
         self._known_lock = threading.Lock()
 
     # -- what a backend supplies ---------------------------------------------------------------
@@ -249,8 +249,11 @@ class SqlStore(StoreBase):
     def _remember(self, key: str, payload: Payload) -> None:
         """After a commit: every device of the payload is claimed for ``key``."""
         with self._known_lock:
-            ints, strs = self._known.get(key, (_EMPTY_INT, _EMPTY_STR))
-            self._known[key] = (merge_sorted(ints, payload.ints), merge_sorted(strs, payload.strs))
+            ints, strs = self._known.get(key, (_NO_RUNS, _NO_RUNS))
+            self._known[key] = (
+                ints.added(payload.ints, np.zeros(payload.ints.size, dtype=np.int64)),
+                strs.added(payload.strs, np.zeros(payload.strs.size, dtype=np.int64)),
+            )
 
     def _confirm(
         self,
