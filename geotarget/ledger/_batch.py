@@ -208,8 +208,10 @@ class SortedRuns:
         """The set with ``values`` (distinct, none in the set) at row numbers ``rows``."""
         if values.size == 0:
             return self
-        order = np.argsort(values, kind="stable")
-        runs = [*self.runs, (values[order], rows[order])]
+        if values.size > 1 and not bool(np.all(values[1:] > values[:-1])):
+            order = np.argsort(values, kind="stable")  # a claim's payload comes sorted
+            values, rows = values[order], rows[order]
+        runs = [*self.runs, (values, rows)]
         while len(runs) > 1 and runs[-1][0].size >= runs[-2][0].size:
             (a, ra), (b, rb) = runs[-2], runs.pop()
             if a.dtype.kind == "U":  # widen first: np.insert would truncate longer ids

@@ -85,6 +85,17 @@ class _Side:
     ) -> None:
         """Append new (absent, distinct) values as rows."""
         n, k = self._n, values.size
+        if n == 0:  # a new table (a new incident's first claim): the batch is the table
+            self._cols = [
+                values,
+                np.full(k, state, dtype=np.int8),
+                np.full(k, lease, dtype=np.int64),
+                seq,
+                np.full(k, version, dtype=np.int32),
+            ]
+            self._n = k
+            self._index = SortedRuns().added(values, np.arange(k, dtype=np.int64))
+            return
         cols = self._cols
         ids = cols[0]
         wide = np.result_type(ids, values) if ids.dtype.kind == "U" else ids.dtype
