@@ -280,7 +280,13 @@ def _ids(value: object) -> npt.NDArray[Any]:
 def _column(name: str, value: object, n: int, *, degrees: bool = False) -> FloatArray:
     if isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name} must be numbers, not a bool (got {value!r})")
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # nested sequences of several lengths
+        raise InvalidPositions(
+            f"{name} must be a flat sequence of numbers, one per id (got nested sequences of "
+            "different lengths)"
+        ) from None
     if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
         raise InvalidType(f"{name} must be numbers (got dtype {arr.dtype})")
     if bools_among_numbers(value, arr):

@@ -43,6 +43,7 @@ AT = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
 HOSTILE: list[Any] = [
     None, "x", b"x", 5, 5.5, float("nan"), -1, [], {}, (1, 2), dt.datetime(2024, 1, 1),
     np.array([1.0]), np.array([[1.0]]), object(), True, ["a", 1], [None],
+    [[1.0], 2.0], [[1.0, 2.0], [3.0]],  # ragged: numpy raises ValueError building an array
 ]  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
@@ -626,3 +627,83 @@ def test_a_fourth_kind_from_the_policy_file_reaches_devices_through_the_service(
         "DELIVER", "chemical_release", "chem"
     )  # fmt: skip
     assert [d["device"] for d in got["deliveries"]] == ["p1"]
+
+
+def _fixes(**change: Any) -> bytes:
+    body = _positions(["p1", "p2"], [True, False])
+    body.update(change)
+    return json.dumps(body).encode()
+
+
+#: Bodies a client may send by mistake or on purpose: each is a 400 naming what is wrong.
+HOSTILE_POSITIONS = {
+    "not JSON": (b"ids=p1&lon=18", "must be a JSON object"),
+    "not UTF-8": (b"\xff\xfe{", "must be a JSON object"),
+    "a JSON list": (b"[1, 2]", "must be a JSON object (got list)"),
+    "no lat": (b'{"ids": [], "lon": [], "observed_at": []}', "lacks 'lat'"),
+    "lon a string": (_fixes(lon="18.0"), "lon must be a JSON list (got str)"),
+    "a bool among lons": (_fixes(lon=[True, 11.97]), "lon must be numbers"),
+    "a text among lats": (_fixes(lat=["59.3", 57.7]), "lat must be numbers"),
+    "nested lons": (_fixes(lon=[[18.0], 11.97]), "lon"),
+    "ragged times": (_fixes(observed_at=[["x"], "y"]), "observed_at"),
+    "an id of null": (_fixes(ids=[None, "p2"]), "ids must all be str or all be int"),
+    "columns of two lengths": (_fixes(lat=[59.3]), "lat"),
+    "accuracy a bool": (_fixes(accuracy_m=[False, 8.0]), "accuracy_m must be numbers"),
+    "deeply nested": (b'{"ids": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "JSON"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_POSITIONS))
+def test_hostile_bodies_are_a_400_naming_the_field(tmp_path: Path, case: str) -> None:
+    """Never a 500: the service names the field and the rule, and keeps its snapshot."""
+    body, message = HOSTILE_POSITIONS[case]
+    service = _service()
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        r = client.post("/positions", params=_q(), content=body)
+        assert r.status_code == 400, (r.status_code, r.text)
+        assert message in r.text, r.text
+        assert client.post("/alerts", params=_q(), content=_alert()).status_code == 200
+
+
+def test_null_coordinates_are_a_device_without_a_fix(tmp_path: Path) -> None:
+    """JSON has no NaN: null lon/lat is no fix (such a device is nobody's recipient)."""
+    service = _service()
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        body = _fixes(lon=[SERGELS_TORG[0], None], lat=[SERGELS_TORG[1], None])
+        assert client.post("/positions", params=_q(), content=body).status_code == 200
+        got = client.post("/alerts", params=_q(), content=_alert()).json()
+        assert [d["device"] for d in got["deliveries"]] == ["p1"]
+
+
+def test_oversized_bodies_are_a_413_before_they_are_read(tmp_path: Path) -> None:
+    """A declared or streamed body past the limit is refused; nothing of it is applied."""
+    service = _service()
+    limit = service.MAX_ALERT_BODY
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        r = client.post("/alerts", params=_q(), content=b" " * (limit + 1))
+        assert r.status_code == 413 and f"at most {limit:,} are read" in r.text, r.text
+
+        def chunks() -> Any:  # no content-length: the limit counts what arrives
+            for _ in range(limit // 2**16 + 2):
+                yield b" " * 2**16
+
+        r = client.post("/alerts", params=_q(), content=chunks())
+        assert r.status_code == 413, r.text
+        assert client.post("/alerts", params=_q(), content=_alert()).status_code == 200
+
+
+def test_confirm_and_explain_refuse_what_they_cannot_read(tmp_path: Path) -> None:
+    """/confirm needs {"keys": [...]}; /explain needs incident and device: 400s, not 500s."""
+    service = _service()
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        for body, message in [
+            (b'{"keys": "k1"}', "keys must be a JSON list (got str)"),
+            (b"{}", "lacks 'keys'"),
+            (b'{"keys": [1, 2]}', "keys"),
+        ]:
+            r = client.post("/confirm", params=_q(), content=body)
+            assert r.status_code == 400 and message in r.text, (body, r.text)
+        r = client.get("/explain", params={"incident": "x"})
+        assert r.status_code == 400 and "'device' is required" in r.text, r.text
+        r = client.get("/explain", params={"device": "p1"})
+        assert r.status_code == 400 and "'incident' is required" in r.text, r.text

@@ -22,8 +22,12 @@ alerts at once. The latest snapshot of device positions is an immutable
                       (``Targeter.preview``: changes nothing).
 
 Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it defaults to
-now. A store failure answers 503 with the :class:`~geotarget.errors.StoreError` message (nothing
-of the request was applied), and the service keeps answering what does not need the store.
+now. A request the service cannot read answers 400 naming the field and the rule (not JSON, a
+missing or non-list column, a bool among coordinates: never a 500), a body larger than the
+service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
+:data:`MAX_POSITIONS_BODY`). A store failure answers 503 with the
+:class:`~geotarget.errors.StoreError` message (nothing of the request was applied), and the
+service keeps answering what does not need the store.
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
 by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
@@ -45,6 +49,8 @@ with ``postgresql://`` or ``host=``; ``GEOTARGET_POLICY`` defaults to the exampl
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 import os
 import signal
 import threading
@@ -61,12 +67,69 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from geotarget import PositionIndex, Positions, Targeter, load_policy, parse_time, sweden
+from geotarget import PositionIndex, Positions, Targeter, cap, load_policy, parse_time, sweden
 from geotarget.errors import GeotargetError, InvalidInput, StoreError
 from geotarget.ledger import Claims, DeliveryLedger, PostgresLedger, SQLiteLedger
 from geotarget.regions import RegionHierarchy
 
 LEASE = dt.timedelta(seconds=30)
+
+#: The largest ``POST /alerts`` body read: geotarget reads no larger CAP document.
+MAX_ALERT_BODY = cap.MAX_DOCUMENT_BYTES
+#: The largest JSON body read by ``POST /positions`` and ``/confirm`` (``GEOTARGET_MAX_BODY``
+#: bytes; default 256 MiB, about 2 million fixes as JSON columns).
+MAX_POSITIONS_BODY = int(os.environ.get("GEOTARGET_MAX_BODY", str(256 * 2**20)))
+
+
+class _TooLarge(Exception):
+    """A request body over the service's limit (answered 413)."""
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused once it passes ``limit`` bytes (never buffered whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(f"request body is {int(declared):,} bytes: at most {limit:,} are read")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge(f"request body is over {limit:,} bytes: at most {limit:,} are read")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _json_object(request: Request, required: tuple[str, ...]) -> dict[str, Any]:
+    """The body as a JSON object whose ``required`` members are lists."""
+    body = await _body(request, MAX_POSITIONS_BODY)
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise InvalidInput(f"request body must be a JSON object ({err})") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"request body must be a JSON object (got {type(data).__name__})")
+    for name in required:
+        if name not in data:
+            raise InvalidInput(f"request body lacks {name!r} (needs {', '.join(required)})")
+    for name in required:
+        if not isinstance(data[name], list):
+            raise InvalidInput(f"{name} must be a JSON list (got {type(data[name]).__name__})")
+    return data
+
+
+def _numbers(column: list[Any]) -> list[Any]:
+    """A JSON column with null (no value) as NaN; everything else as sent."""
+    if not isinstance(column, list):
+        raise InvalidInput(f"a column must be a JSON list (got {type(column).__name__})")
+    return [math.nan if v is None else v for v in column] if None in column else column
+
+
+def _param(request: Request, name: str) -> str:
+    value = request.query_params.get(name)
+    if value is None:
+        raise InvalidInput(f"query parameter {name!r} is required")
+    return value
+
 
 #: The policy file read when ``GEOTARGET_POLICY`` names none: the example pilot policy.
 EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "docs" / "examples" / "pilot_policy.toml"
@@ -132,7 +195,10 @@ def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
     A batch's fixes share few distinct times (seconds, within the batch's window), so this is
     far cheaper than a ``datetime`` per fix.
     """
-    texts, inverse = np.unique(np.asarray(raw, dtype=np.str_), return_inverse=True)
+    try:
+        texts, inverse = np.unique(np.asarray(raw, dtype=np.str_), return_inverse=True)
+    except ValueError as err:  # nested lists of several lengths
+        raise InvalidInput(f"observed_at must be a list of ISO 8601 texts ({err})") from None
     out = np.empty(texts.size, dtype="datetime64[us]")
     for i, text in enumerate(texts.tolist()):
         try:
@@ -180,7 +246,7 @@ def create_app(
     current = {"index": _empty_index()}  # swapped whole (one assignment), never mutated
 
     async def alerts(request: Request) -> Response:
-        body = await request.body()
+        body = await _body(request, MAX_ALERT_BODY)
         return JSONResponse(await run_in_threadpool(submit_alert, body, _at(request)))
 
     def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
@@ -197,15 +263,17 @@ def create_app(
         }
 
     async def positions(request: Request) -> Response:
-        data = await request.json()
+        data = await _json_object(request, ("ids", "lon", "lat", "observed_at"))
         return JSONResponse(await run_in_threadpool(submit_positions, data, _at(request)))
 
     def submit_positions(data: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
+        # The JSON lists go to Positions as they are (null: no fix, NaN): it refuses a bool or
+        # a text among coordinates naming the column (a float64 cast read true as longitude 1).
         snapshot = Positions(
             data["ids"],
-            np.asarray(data["lon"], dtype=np.float64),
-            np.asarray(data["lat"], dtype=np.float64),
-            accuracy_m=np.asarray(data["accuracy_m"], dtype=np.float64),
+            _numbers(data["lon"]),
+            _numbers(data["lat"]),
+            accuracy_m=None if data.get("accuracy_m") is None else _numbers(data["accuracy_m"]),
             observed_at=_instants(data["observed_at"]),
         )
         index = PositionIndex(snapshot)
@@ -220,7 +288,7 @@ def create_app(
         }
 
     async def confirm(request: Request) -> Response:
-        data = await request.json()
+        data = await _json_object(request, ("keys",))
         done = await run_in_threadpool(targeter.confirm, data["keys"], _at(request))
         return JSONResponse(
             {
@@ -237,18 +305,22 @@ def create_app(
         )
 
     async def explain(request: Request) -> Response:
-        incident = await run_in_threadpool(store.incident, request.query_params["incident"])
+        device = _param(request, "device")
+        incident = await run_in_threadpool(store.incident, _param(request, "incident"))
         alert = incident.alert if incident is not None else None
         if alert is None:
             return PlainTextResponse("unknown incident", status_code=404)
         result = targeter.preview(alert, current["index"], _at(request))
-        return PlainTextResponse(result.explain(request.query_params["device"]))
+        return PlainTextResponse(result.explain(device))
 
     async def store_failed(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(str(exc), status_code=503)
 
     async def bad_input(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(str(exc), status_code=400)
+
+    async def too_large(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse(str(exc), status_code=413)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -270,7 +342,11 @@ def create_app(
             Route("/redeliver", redeliver, methods=["POST"]),
             Route("/explain", explain, methods=["GET"]),
         ],
-        exception_handlers={StoreError: store_failed, GeotargetError: bad_input},
+        exception_handlers={
+            StoreError: store_failed,
+            GeotargetError: bad_input,
+            _TooLarge: too_large,
+        },
         lifespan=lifespan,
     )
 
