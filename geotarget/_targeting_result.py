@@ -138,7 +138,8 @@ class Verdict(str, enum.Enum):
     BLAST_RADIUS = "BLAST_RADIUS"
     #: An Ack or Error message: not an alert; it changes no incident.
     NOT_AN_ALERT = "NOT_AN_ALERT"
-    #: Status Draft or System: never public; it changes no incident.
+    #: Status Draft or System, or scope Restricted or Private: never public; it changes no
+    #: incident.
     NOT_PUBLIC = "NOT_PUBLIC"
     #: Outside the issuer's authority: a kind it may not issue, an area reaching regions
     #: outside its own, or an Update or Cancel from a sender that may not act for the

@@ -18,7 +18,8 @@ The rules are written down, each with a worked example, in the documentation pag
 told, and why" (``docs/who_is_told.rst``). In short:
 
 * **Messages.** Ack and Error messages are not alerts (:attr:`Verdict.NOT_AN_ALERT`); Draft and
-  System alerts reach nobody (:attr:`Verdict.NOT_PUBLIC`); neither changes any incident. Actual
+  System alerts, and alerts whose CAP scope is Restricted or Private, reach nobody
+  (:attr:`Verdict.NOT_PUBLIC`); neither changes any incident. Actual
   alerts reach the public, Test and Exercise alerts only testers.
 * **Incidents.** An incident is identified by ``(sender, identifier)`` of its first version and
   keyed ``sender/identifier``. Updates and Cancels join it through any version they reference;
@@ -80,7 +81,7 @@ from geotarget._targeting_result import (
     Verdict,
 )
 from geotarget._validate import number
-from geotarget.alerts import Alert, MessageType, Status
+from geotarget.alerts import Alert, MessageType, Scope, Status
 from geotarget.areas import Area
 from geotarget.errors import (
     DuplicateIdentifier,
@@ -587,10 +588,7 @@ class Targeter:
                 **base,
                 incident=None,
                 verdict=Verdict.NOT_PUBLIC,
-                reason=(
-                    f"status {alert.status.value} is never public: it reaches nobody and changes "
-                    "no incident"
-                ),
+                reason=_not_public_reason(alert),
             )
         self._gate.check_axes(alert)
         refused, facts = self._gate.admit(alert)
@@ -1193,4 +1191,18 @@ def _not_an_alert(alert: Alert) -> bool:
 
 
 def _not_public(alert: Alert) -> bool:
-    return alert.status in (Status.DRAFT, Status.SYSTEM)
+    return alert.status in (Status.DRAFT, Status.SYSTEM) or alert.scope is not Scope.PUBLIC
+
+
+def _not_public_reason(alert: Alert) -> str:
+    if alert.status in (Status.DRAFT, Status.SYSTEM):
+        return (
+            f"status {alert.status.value} is never public: it reaches nobody and changes no "
+            "incident"
+        )
+    # CAP 1.2 §3.2.1: Restricted is for users with a known operational requirement, Private
+    # for the addresses the message names; an app's public audience is neither.
+    return (
+        f"scope {alert.scope.value} is not for general dissemination (CAP 1.2 <scope>): it "
+        "reaches nobody and changes no incident"
+    )

@@ -50,7 +50,7 @@ import pyproj
 import shapely
 import shapely.geometry as sg
 
-from geotarget.alerts import Alert, MessageType, Status
+from geotarget.alerts import Alert, MessageType, Scope, Status
 from geotarget.areas import Circle, Polygon
 from geotarget.rollout import RolloutPolicy
 
@@ -505,7 +505,7 @@ class OracleTargeter:
         # §1: what can reach anybody, checked first, in this order; nothing is recorded.
         if msg.msg_type in (MessageType.ACK, MessageType.ERROR):
             return Result("NOT_AN_ALERT")
-        if msg.status in (Status.DRAFT, Status.SYSTEM):
+        if msg.status in (Status.DRAFT, Status.SYSTEM) or msg.scope is not Scope.PUBLIC:
             return Result("NOT_PUBLIC")
         vid = (msg.sender, msg.identifier)
         seen = self._seen.get(vid)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import attrs
 import pyproj
 import shapely
 import shapely.geometry as sg
@@ -30,7 +31,7 @@ from hypothesis import strategies as st
 from oracle_targeter import Device, Rules
 
 from geotarget import Area, Circle, Polygon, alerts
-from geotarget.alerts import Alert, MessageType, Reference, Status
+from geotarget.alerts import Alert, MessageType, Reference, Scope, Status
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
 
@@ -232,6 +233,7 @@ class Version:
     onset_delay_min: int
     duration_min: int
     references: tuple[tuple[str, str, int], ...] = ()
+    scope: Scope = Scope.PUBLIC
 
     def build(self) -> Alert:
         """The Alert (same recipe → equal Alert)."""
@@ -253,6 +255,10 @@ class Version:
                 for s, i, m in self.references
             ],
         )
+        if self.scope is Scope.RESTRICTED:
+            alert = attrs.evolve(alert, scope=self.scope, restriction="operators only")
+        elif self.scope is Scope.PRIVATE:
+            alert = attrs.evolve(alert, scope=self.scope, addresses=("ops@example.se",))
         return alert
 
     @property
@@ -430,7 +436,9 @@ def scenarios(draw: st.DrawFn, *, lifecycle: bool, new_rules: bool) -> Scenario:
                 break
             pos = draw(st.sampled_from(chained))
             base = order[pos]
-            what = draw(st.sampled_from(["resubmit", "reuse", "intruder", "draft", "ack"]))
+            what = draw(
+                st.sampled_from(["resubmit", "reuse", "intruder", "draft", "ack", "restricted"])
+            )
             if what == "resubmit":
                 new = base
             elif what == "reuse":
@@ -449,6 +457,14 @@ def scenarios(draw: st.DrawFn, *, lifecycle: bool, new_rules: bool) -> Scenario:
                 new = Version(**{**base.__dict__, "identifier": f"D{extra}", "references": (),
                                  "msg_type": MessageType.ALERT,
                                  "status": draw(st.sampled_from([Status.DRAFT, Status.SYSTEM]))})  # fmt: skip
+            elif what == "restricted":  # CAP scope Restricted/Private: not for the public
+                kind = draw(
+                    st.sampled_from([MessageType.ALERT, MessageType.UPDATE, MessageType.CANCEL])
+                )
+                new = Version(**{**base.__dict__, "identifier": f"P{extra}", "msg_type": kind,
+                                 "scope": draw(st.sampled_from([Scope.RESTRICTED, Scope.PRIVATE])),
+                                 "sent_min": base.sent_min + 1,
+                                 "references": () if kind is MessageType.ALERT else (base.ref,)})  # fmt: skip
             else:
                 new = Version(**{**base.__dict__, "identifier": f"K{extra}", "status": Status.ACTUAL,
                                  "msg_type": draw(st.sampled_from([MessageType.ACK, MessageType.ERROR])),
