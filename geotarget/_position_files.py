@@ -543,6 +543,43 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     return cols, Report(path, table.num_rows, "Parquet", unknown)
 
 
+#: The instants an observed_at may name, in microseconds since the epoch: 1970-01-01 up to
+#: (not including) 9999-01-01, the range of the CSV reader.
+_FIRST_US = 0
+_END_US = (dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc) - _EPOCH0) // dt.timedelta(
+    microseconds=1
+)
+
+
+def _instants(col: Any, where: Where) -> npt.NDArray[np.datetime64]:
+    """An Arrow timestamp column with a zone as UTC microseconds, nulls NaT.
+
+    Worked in integers of the column's own unit, never by an Arrow cast: a cast from ``ns``
+    with sub-microsecond digits (as pandas writes) fails, an unsafe one wraps out-of-range
+    values around. Nanoseconds are floored to the microsecond (as the CSV reader cuts
+    fraction digits); an instant outside the CSV reader's years (1970 to 9999) is refused.
+    """
+    import pyarrow as pa
+
+    unit = col.type.unit
+    raw = np.asarray(
+        col.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+    known = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    if unit == "ns":
+        micro = raw // 1000  # floor: sub-microsecond digits are cut, as in the CSV reader
+        bad = known & ((micro < _FIRST_US) | (micro >= _END_US))
+    else:  # compared in the column's unit (no overflow), then scaled exactly
+        scale = {"s": 1_000_000, "ms": 1_000, "us": 1}[unit]
+        bad = known & ((raw < -(-_FIRST_US // scale)) | (raw >= -(-_END_US // scale)))
+        micro = np.where(bad, 0, raw) * scale
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        shown = f"{np.datetime64(int(raw[i]), unit)}Z"  # numpy's range is all of int64's
+        raise _problem(where(i), "observed_at", "lies outside the years 1970 to 9999", shown)
+    return np.where(known, micro.astype("datetime64[us]"), np.datetime64("NaT", "us"))
+
+
 def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo | None) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -579,8 +616,7 @@ def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo |
                     "zone; say which zone they are in with --timezone (e.g. Europe/Stockholm)"
                 )
             return _times(_parquet_cells(col), kind, where, zone)
-        utc = pc.cast(col, pa.timestamp("us", tz="UTC"))
-        return utc.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+        return _instants(col, where)
     if kind == "tester" and pa.types.is_boolean(t):
         return np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
     return _from_cells(kind, _parquet_cells(col), where, zone)

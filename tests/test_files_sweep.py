@@ -1,0 +1,279 @@
+"""Positions files as real tools write them: read right, or refused naming file, row, column, value.
+
+Every file is generated here the way its tool writes it (Excel in a Swedish locale, Google
+Sheets, LibreOffice, pandas, PostgreSQL's ``COPY ... CSV HEADER``, pyarrow); what a file must
+read as is written out by hand in each case, never computed by the reader's own helpers.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import decimal
+import gzip
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from geotarget import Circle, cap, pilot
+from geotarget._position_files import read
+from geotarget.cli import main
+from geotarget.errors import GeotargetError, InvalidInput
+
+UTC = dt.timezone.utc
+STOCKHOLM_SUMMER = dt.timezone(dt.timedelta(hours=2))
+AT = dt.datetime(2024, 4, 15, 14, 0, tzinfo=STOCKHOLM_SUMMER)  # 12:00Z
+EPOCH = "1713182400"  # 2024-04-15T12:00:00Z
+NOON = np.datetime64("2024-04-15T12:00:00", "us")
+
+
+def _write(tmp_path: Path, name: str, data: bytes | str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def _rows(p: Any) -> list[tuple[Any, ...]]:
+    """The snapshot as plain rows: (id, lon, lat, accuracy_m or None, observed_at or None)."""
+    out = []
+    for i in range(len(p)):
+        acc = float(p.accuracy_m[i])
+        t = p.observed_at[i]
+        out.append(
+            (
+                p.ids[i].item(),
+                float(p.lon[i]),
+                float(p.lat[i]),
+                None if np.isnan(acc) else acc,
+                None if np.isnat(t) else str(t),
+            )
+        )
+    return out
+
+
+# --- accepted files: each read exactly as written -------------------------------------------
+
+NOON_S = "2024-04-15T12:00:00.000000"
+
+ACCEPTED: dict[str, tuple[str, bytes, dict[str, Any], list[tuple[Any, ...]]]] = {
+    # Excel, Swedish locale, "CSV (semikolonavgränsad)": cp1252, ';', decimal comma, CRLF,
+    # å/ä/ö in an extra column, a trailing empty line.
+    "excel_sv_cp1252": (
+        "positioner.csv",
+        (
+            "id;lon;lat;accuracy_m;observed_at;Ägare\r\n"
+            "0701234567;18,0686;59,3293;12,5;2024-04-15 14:00;Åsa Öberg\r\n"
+            "+46 70 123 45 67;-0,0;-0;0;2024-04-15 14:00;Pär\r\n"
+            "\r\n"
+        ).encode("cp1252"),
+        {"timezone": "Europe/Stockholm"},
+        [
+            ("0701234567", 18.0686, 59.3293, 12.5, NOON_S),
+            ("+46 70 123 45 67", -0.0, -0.0, 0.0, NOON_S),
+        ],
+    ),
+    # Excel "CSV UTF-8 (kommaavgränsad)": a BOM, then Excel's sep= line, ';', a trailing
+    # delimiter on every line (an empty last column), CRLF.
+    "excel_utf8_bom_sep_trailing_delimiter": (
+        "p.csv",
+        (
+            "\ufeffsep=;\r\nid;lon;lat;observed_at;\r\n"
+            "007;18,0686;59,3293;2024-04-15T12:00:00Z;\r\n"
+            "7;+18,07;+59,33;2024-04-15T14:00:00+02:00;\r\n"
+        ).encode(),
+        {},
+        [
+            ("007", 18.0686, 59.3293, 0.0, NOON_S),
+            ("7", 18.07, 59.33, 0.0, NOON_S),
+        ],
+    ),
+    # Excel "Unicode text": UTF-16 LE with a BOM, tab-separated, CRLF.
+    "excel_unicode_text": (
+        "p.txt",
+        codecs.BOM_UTF16_LE
+        + (f"id\tLon\tLAT\tobserved_at\r\nä1\t18,5\t59,5\t{EPOCH}\r\n").encode("utf-16-le"),
+        {},
+        [("ä1", 18.5, 59.5, 0.0, NOON_S)],
+    ),
+    # Google Sheets: UTF-8 without BOM, ',' and '.', CRLF, no final newline, quoted fields
+    # only where needed (an id holding a comma and one holding a newline).
+    "google_sheets": (
+        "p.csv",
+        (
+            "id,lon,lat,accuracy_m,observed_at\r\n"
+            '"a,b",18.0686,59.3293,5,2024-04-15 12:00:00Z\r\n'
+            '"c\nd",18.07,59.33,1e1,2024-04-15T12:00:00.123Z'
+        ).encode(),
+        {},
+        [
+            ("a,b", 18.0686, 59.3293, 5.0, NOON_S),
+            ("c\nd", 18.07, 59.33, 10.0, "2024-04-15T12:00:00.123000"),
+        ],
+    ),
+    # LibreOffice: every text field quoted, numbers not, spaces around numbers.
+    "libreoffice_quoted_text": (
+        "p.csv",
+        (
+            '"id","lon","lat","observed_at"\n'
+            f'"x", 18.5 ,"59.5",{EPOCH}\n'
+            f'"y",18.25,59.25, {EPOCH}.5 \n'
+        ).encode(),
+        {},
+        [
+            ("x", 18.5, 59.5, 0.0, NOON_S),
+            ("y", 18.25, 59.25, 0.0, "2024-04-15T12:00:00.500000"),
+        ],
+    ),
+    # pandas DataFrame.to_csv() with its index (an unnamed first column), NaN written as
+    # empty cells (no fix, unknown accuracy and time), and nanosecond times with an offset.
+    "pandas_to_csv_index": (
+        "p.csv",
+        (
+            ",id,lon,lat,accuracy_m,observed_at\n"
+            "0,a,18.123456789012344,59.0,3.0,2024-04-15 12:00:00.123456789+00:00\n"
+            "1,b,,,,\n"
+        ).encode(),
+        {},
+        [
+            ("a", 18.123456789012344, 59.0, 3.0, "2024-04-15T12:00:00.123456"),
+            ("b", float("nan"), float("nan"), None, None),
+        ],
+    ),
+    # PostgreSQL COPY (SELECT ...) TO STDOUT WITH CSV HEADER: timestamptz as
+    # "2024-04-15 14:00:00+02", fractions trimmed, booleans t/f, NULL as an empty cell.
+    "postgres_copy_csv": (
+        "p.csv",
+        (
+            "id,lon,lat,accuracy_m,observed_at,tester\n"
+            "1,18.0686,59.3293,5,2024-04-15 14:00:00+02,t\n"
+            "2,18.07,59.33,5,2024-04-15 12:00:00.25+00,f\n"
+            "3,,,,,f\n"
+        ).encode(),
+        {},
+        [
+            ("1", 18.0686, 59.3293, 5.0, NOON_S),
+            ("2", 18.07, 59.33, 5.0, "2024-04-15T12:00:00.250000"),
+            ("3", float("nan"), float("nan"), None, None),
+        ],
+    ),
+    # numpy's datetime64 text (nine fraction digits, no zone), read in the zone given.
+    "numpy_naive_nanoseconds": (
+        "p.csv",
+        b"id,lon,lat,observed_at\nn,18,59,2024-04-15T14:00:00.000000000\n",
+        {"timezone": "Europe/Stockholm"},
+        [("n", 18.0, 59.0, 0.0, NOON_S)],
+    ),
+    # The hour that a DST change shows twice, disambiguated by an offset: the offset wins.
+    "dst_overlap_with_offset": (
+        "p.csv",
+        b"id,lon,lat,observed_at\nw,18,59,2024-10-27 02:30+01:00\ns,18,59,2024-10-27 02:30+02:00\n",
+        {"timezone": "Europe/Stockholm"},
+        [
+            ("w", 18.0, 59.0, 0.0, "2024-10-27T01:30:00.000000"),
+            ("s", 18.0, 59.0, 0.0, "2024-10-27T00:30:00.000000"),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ACCEPTED))
+def test_ordinary_csv_files_read_exactly_as_written(tmp_path: Path, case: str) -> None:
+    """Each tool's CSV reads as the ids, positions, accuracies and times it holds."""
+    name, data, kwargs, expected = ACCEPTED[case]
+    positions, _ = read(_write(tmp_path, name, data), **kwargs)
+    got = _rows(positions)
+    assert len(got) == len(expected)
+    for row, want in zip(got, expected, strict=True):
+        assert row[0] == want[0]
+        np.testing.assert_equal(row[1:3], want[1:3])
+        assert np.signbit(row[1]) == np.signbit(want[1])  # -0 stays -0 (it is a place)
+        assert row[3:] == want[3:] or (np.isnan(row[1]) and row[4] == want[4])
+
+
+# --- Parquet as pyarrow and pandas write it --------------------------------------------------
+
+pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+pq = pytest.importorskip("pyarrow.parquet", reason="Parquet needs the geoparquet extra")
+
+
+def _parquet(tmp_path: Path, table: Any, **kwargs: Any) -> Path:
+    path = tmp_path / "p.parquet"
+    pq.write_table(table, path, **kwargs)
+    return path
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Stockholm", "+01:00"])
+def test_parquet_timestamps_of_every_unit_and_zone_are_the_same_instant(
+    tmp_path: Path, unit: str, zone: str
+) -> None:
+    """A zoned timestamp column reads as UTC whatever its unit and display zone."""
+    noon = dt.datetime(2024, 4, 15, 12, 0, tzinfo=UTC)
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "lon": [18.0, 18.1],
+            "lat": [59.0, 59.1],
+            "observed_at": pa.array([noon, None], pa.timestamp(unit, tz=zone)),
+        }
+    )
+    positions, _ = read(_parquet(tmp_path, table))
+    assert positions.observed_at[0] == NOON
+    assert np.isnat(positions.observed_at[1])
+
+
+def test_parquet_nanoseconds_as_pandas_writes_them_are_cut_to_microseconds(
+    tmp_path: Path,
+) -> None:
+    """Sub-microsecond digits (pandas' datetime64[ns]) are cut, as in CSV: no Arrow crash."""
+    ns = np.array(
+        ["2024-04-15T12:00:00.123456789", "1970-01-01T00:00:00.000000999"], "datetime64[ns]"
+    )
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "lon": [18.0, 18.1],
+            "lat": [59.0, 59.1],
+            "observed_at": pa.array(ns.astype(np.int64), pa.timestamp("ns", tz="UTC")),
+        }
+    )
+    positions, _ = read(_parquet(tmp_path, table))
+    assert [str(t) for t in positions.observed_at] == [
+        "2024-04-15T12:00:00.123456",
+        "1970-01-01T00:00:00.000000",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("unit", "value", "shown"),
+    [
+        ("us", -1, "1969-12-31T23:59:59.999999Z"),
+        ("s", -315_619_200, "1960-01-01T00:00:00.000Z"),  # Parquet stores seconds as ms
+        ("ms", 253_370_764_800_000, "9999-01-01T00:00:00.000Z"),
+        ("ms", 10**18, "31690708-07-05T01:46:40.000Z"),  # an Arrow cast to us overflows
+        ("ns", -(2**62), "1823-11-12T00:06:21.572612096Z"),
+    ],
+)
+def test_parquet_times_outside_the_csv_years_are_refused_naming_the_row(
+    tmp_path: Path, unit: str, value: int, shown: str
+) -> None:
+    """Parquet times obey CSV's years (1970 to 9999), without Arrow's overflow errors."""
+    table = pa.table(
+        {
+            "id": ["ok", "bad"],
+            "lon": [18.0, 18.1],
+            "lat": [59.0, 59.1],
+            "observed_at": pa.array([0, value], pa.timestamp(unit, tz="UTC")),
+        }
+    )
+    with pytest.raises(GeotargetError) as info:
+        read(_parquet(tmp_path, table))
+    assert str(info.value) == (
+        f"p.parquet: row 2, column observed_at: lies outside the years 1970 to 9999 "
+        f"(got {shown!r})"
+    )
