@@ -584,7 +584,16 @@ def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo |
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if pa.types.is_dictionary(col.type):  # pandas' category, Polars' Categorical, DuckDB's ENUM
+        col = col.dictionary_decode()
+    if pa.types.is_string_view(col.type):  # Polars' and DuckDB's string type
+        col = col.cast(pa.string())
     t = col.type
+    if kind in ("lon", "lat") and pa.types.is_float16(t):
+        raise InvalidPositions(
+            f"{where.name}, column {kind}: must be degrees in float64 or float32, not float16 "
+            "(it holds a longitude of 18 only to 0.0156 degrees, about a kilometre)"
+        )
     if kind == "id":
         if pa.types.is_integer(t):
             if col.null_count:

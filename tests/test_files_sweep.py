@@ -277,3 +277,65 @@ def test_parquet_times_outside_the_csv_years_are_refused_naming_the_row(
         f"p.parquet: row 2, column observed_at: lies outside the years 1970 to 9999 "
         f"(got {shown!r})"
     )
+
+
+def test_parquet_categorical_and_view_strings_read_as_text(tmp_path: Path) -> None:
+    """pandas' category, Arrow's dictionary and string_view columns are text like any other."""
+    pd = pytest.importorskip("pandas", reason="pandas writes the categorical file")
+    frame = pd.DataFrame(
+        {
+            "id": pd.Categorical([f"d{i}" for i in range(7)]),
+            "lon": [18.0 + i / 10 for i in range(7)],
+            "lat": [59.0] * 7,
+            "observed_at": pd.Timestamp("2024-04-15 14:00", tz="Europe/Stockholm"),
+            "tester": pd.Categorical(["t", "f", "t", "f", "f", "f", "t"]),
+        }
+    )
+    frame.to_parquet(tmp_path / "p.parquet", row_group_size=3)  # three row groups
+    positions, _ = read(tmp_path / "p.parquet")
+    assert positions.ids.tolist() == ["d0", "d1", "d2", "d3", "d4", "d5", "d6"]
+    assert positions.tester.tolist() == [True, False, True, False, False, False, True]
+    assert (positions.observed_at == NOON).all()
+    view = pa.table(
+        {
+            "id": pa.array(["a", "b"], pa.string_view()),
+            "lon": pa.array([18.0, 18.5]).dictionary_encode(),
+            "lat": [59.0, 59.5],
+            "observed_at": pa.array(["2024-04-15T12:00:00Z", None], pa.string_view()),
+        }
+    )
+    positions, _ = read(_parquet(tmp_path, view))
+    assert _rows(positions) == [
+        ("a", 18.0, 59.0, 0.0, NOON_S),
+        ("b", 18.5, 59.5, 0.0, None),
+    ]
+
+
+def test_arrow_chunks_with_different_dictionaries_read_as_one_column() -> None:
+    """A chunked dictionary column (one dictionary a chunk) reads as its text."""
+    from geotarget._positions_arrow import positions_from_arrow
+
+    ids = pa.chunked_array(
+        [pa.array(["a", "b"]).dictionary_encode(), pa.array(["c", "a2"]).dictionary_encode()]
+    )
+    table = pa.table(
+        {
+            "id": ids,
+            "lon": [18.0, 18.1, 18.2, 18.3],
+            "lat": [59.0] * 4,
+            "observed_at": pa.array([0] * 4, pa.timestamp("s", tz="UTC")),
+        }
+    )
+    assert positions_from_arrow(table).ids.tolist() == ["a", "b", "c", "a2"]
+
+
+@pytest.mark.parametrize("column", ["lon", "lat"])
+def test_parquet_float16_degrees_are_refused_like_in_positions(
+    tmp_path: Path, column: str
+) -> None:
+    """float16 degrees (a kilometre's step) are refused, not widened to a wrong place."""
+    values = {"lon": [18.06528, 18.1], "lat": [59.3325, 59.1]}
+    values[column] = pa.array(np.array(values[column], np.float16))  # type: ignore[assignment]
+    table = pa.table({"id": ["a", "b"], **values, "observed_at": [1713182400] * 2})
+    with pytest.raises(GeotargetError, match=rf"^p\.parquet, column {column}: .*not float16"):
+        read(_parquet(tmp_path, table))
