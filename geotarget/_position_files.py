@@ -246,13 +246,47 @@ def _flags(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.bo
     return out
 
 
+#: A number in a spreadsheet's scientific notation (``4.6701E+10``, ``4,6701E+10``): what Excel
+#: shows, and saves as CSV, for a long number such as a phone number in a General cell. Its
+#: digits beyond the sixth are gone, so it names no device (and several devices alike).
+_SCIENTIFIC = re.compile(r"[+-]?\d(?:[.,]\d+)?[eE][+-]\d{1,3}", re.ASCII)
+#: An integer written as a float (``7.0``): pandas writes an integer column so once one value
+#: is missing. When every id reads so, the device ids ``7`` were turned into ``7.0``.
+_FLOAT_INT = re.compile(r"-?\d+\.0", re.ASCII)
+
+
 def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
     _check_lengths("id", cells, where)
     ids = [c.strip() for c in cells]
     for i, v in enumerate(ids):
         if not v:
             raise _problem(where(i), "id", "must not be empty", cells[i])
+        if "\x00" in v:  # numpy's text arrays would cut trailing NULs: 'a\0' and 'a' collide
+            raise _problem(where(i), "id", "must not hold NUL characters", cells[i])
+        if ("E" in v or "e" in v) and _SCIENTIFIC.fullmatch(v):
+            raise _problem(
+                where(i),
+                "id",
+                "is a number in scientific notation, as a spreadsheet shows a long number "
+                "such as a phone number: its last digits are lost; format the column as text "
+                "before exporting",
+                cells[i],
+            )
     return np.array(ids, dtype=np.str_) if ids else np.array([], dtype=np.str_)
+
+
+def _float_ids(ids: npt.NDArray[Any], where: Where) -> None:
+    """Refuse a text id column in which every id is an integer written as a float (``7.0``)."""
+    if ids.dtype.kind != "U" or not ids.size or not np.char.endswith(ids, ".0").all():
+        return
+    if all(_FLOAT_INT.fullmatch(v) for v in ids.tolist()):
+        raise _problem(
+            where(0),
+            "id",
+            "every id is an integer written as a float (pandas writes 7 as 7.0 once an id "
+            "column has a missing value), so no id names its device; write them as integers",
+            str(ids[0]),
+        )
 
 
 def _check(
@@ -736,6 +770,7 @@ def read(
             )
         stamp = np.datetime64(observed_at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
         columns["observed_at"] = np.full(report.rows, stamp, dtype="datetime64[us]")
+    _float_ids(columns["id"], where)
     _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
     try:
         positions = Positions(

@@ -339,3 +339,61 @@ def test_parquet_float16_degrees_are_refused_like_in_positions(
     table = pa.table({"id": ["a", "b"], **values, "observed_at": [1713182400] * 2})
     with pytest.raises(GeotargetError, match=rf"^p\.parquet, column {column}: .*not float16"):
         read(_parquet(tmp_path, table))
+
+
+# --- ids a tool has already damaged ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [
+        ("id,lon,lat,observed_at\n4.6701E+10,18,59,{e}\n", "4.6701E+10"),  # Excel, en
+        ("id;lon;lat;observed_at\n07;18;59;{e}\n4,67012E+11;18;59;{e}\n", "4,67012E+11"),  # sv
+        ("id,lon,lat,observed_at\nA1,18,59,{e}\n1E+15,18,59,{e}\n", "1E+15"),
+    ],
+)
+def test_ids_in_a_spreadsheets_scientific_notation_are_refused(
+    tmp_path: Path, text: str, cell: str
+) -> None:
+    """``4.6701E+10`` lost a phone number's digits: refused naming the row, not a wrong id."""
+    path = _write(tmp_path, "p.csv", text.format(e=EPOCH))
+    with pytest.raises(GeotargetError) as info:
+        read(path)
+    row = 1 if text.count("\n") == 2 else 2
+    assert str(info.value).startswith(f"p.csv: row {row} (line {row + 1}), column id: ")
+    assert "scientific notation" in str(info.value)
+    assert str(info.value).endswith(f"(got {cell!r})")
+
+
+def test_ids_that_only_look_numeric_are_kept_verbatim(tmp_path: Path) -> None:
+    """Hex-like, e-containing and phone-number ids stay text; one '7.0' among others is an id."""
+    ids = ["1e5", "4E10", "E+10", "0x1E+5", "+46 70 123 45 67", "7.0", "007", "1.5E+3x"]
+    body = "".join(f'"{i}",18,59,{EPOCH}\n' for i in ids)
+    positions, _ = read(_write(tmp_path, "p.csv", "id,lon,lat,observed_at\n" + body))
+    assert positions.ids.tolist() == ids
+
+
+def test_a_column_of_float_written_integer_ids_is_refused(tmp_path: Path) -> None:
+    """pandas' ``1.0, 2.0`` ids (ints turned float) would name no device: refused."""
+    pd = pytest.importorskip("pandas", reason="pandas writes the file")
+    frame = pd.DataFrame(
+        {"id": [1, None, 3], "lon": [18.0, 18.1, 18.2], "lat": [59.0] * 3, "observed_at": EPOCH}
+    )
+    frame.dropna().to_csv(tmp_path / "p.csv", index=False)
+    assert (tmp_path / "p.csv").read_text().splitlines()[1].startswith("1.0,")
+    with pytest.raises(GeotargetError) as info:
+        read(tmp_path / "p.csv")
+    assert str(info.value).startswith("p.csv: row 1 (line 2), column id: every id is an integer")
+    assert str(info.value).endswith("(got '1.0')")
+
+
+def test_a_nul_in_an_id_is_refused_not_cut(tmp_path: Path) -> None:
+    """A NUL (after a BOM, so the file is text) would be cut by numpy and merge two ids."""
+    data = codecs.BOM_UTF8 + f"id,lon,lat,observed_at\na\x00,18,59,{EPOCH}\n".encode()
+    with pytest.raises(GeotargetError, match=r"row 1 \(line 2\), column id: must not hold NUL"):
+        read(_write(tmp_path, "p.csv", data))
+    table = pa.table(
+        {"id": ["b", "b\x00"], "lon": [18.0, 18.1], "lat": [59.0, 59.1], "observed_at": [EPOCH] * 2}
+    )
+    with pytest.raises(GeotargetError, match=r"^p\.parquet: row 2, column id: must not hold NUL"):
+        read(_parquet(tmp_path, table))
