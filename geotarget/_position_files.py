@@ -185,7 +185,10 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
     try:
         value = iso_datetime(text)
     except ValueError as err:
-        raise ValueError(f"must be epoch seconds or {str(err).removeprefix('must be ')}") from None
+        rule = str(err)
+        if rule.startswith("must be "):
+            raise ValueError(f"must be epoch seconds or {rule.removeprefix('must be ')}") from None
+        raise ValueError(rule) from None
     if value.tzinfo is None:
         if zone is None:
             raise ValueError(
@@ -327,10 +330,10 @@ def _check(
                 hint = "; are lon and lat swapped?"
             raise InvalidPositions(
                 f"{where(i)}, column {name}: must lie within [-{limit:g}, {limit:g}] degrees "
-                f"(got {values[i]!r}){hint}"
+                f"(got {float(values[i])!r}){hint}"
             )
     if accuracy is not None and (i := first(fix & ~(accuracy >= 0.0))) is not None:
-        what = "is empty" if np.isnan(accuracy[i]) else f"is {accuracy[i]!r}"
+        what = "is empty" if np.isnan(accuracy[i]) else f"is {float(accuracy[i])!r}"
         raise InvalidPositions(
             f"{where(i)}, column accuracy_m: must be a number of metres >= 0 for a row with a "
             f"fix ({what})"
@@ -346,8 +349,28 @@ def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
+#: Files that are no text, by their first bytes, and what to do instead.
+_NOT_TEXT = (
+    (b"\x1f\x8b", "gzip-compressed; decompress it first (gunzip)"),
+    (b"BZh", "bzip2-compressed; decompress it first (bunzip2)"),
+    (b"\xfd7zXZ\x00", "xz-compressed; decompress it first (unxz)"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed; decompress it first (unzstd)"),
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx or .ods workbook?); save or extract it as CSV"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls); save it as CSV"),
+    (b"PAR1", "a Parquet file; give it the suffix .parquet"),
+)
+
+
+def _not_text(data: bytes, name: str) -> None:
+    """Refuse a compressed file, an archive, a workbook or Parquet given as CSV, saying so."""
+    for magic, what in _NOT_TEXT:
+        if data.startswith(magic):
+            raise InvalidInput(f"{name}: is not CSV text but {what}")
+
+
 def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     """The text of a file and the name of its encoding, by the module's rule."""
+    _not_text(data, name)
     if encoding is not None:
         try:
             info = codecs.lookup(encoding)
@@ -378,7 +401,16 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             )
         try:
             return data.decode("utf-8"), "UTF-8"
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as err:
+            utf8 = _UTF8_MULTIBYTE.search(data)
+            if utf8 is not None:  # read as cp1252, the UTF-8 text would become mojibake
+                raise InvalidInput(
+                    f"{name}: line {_line_of(data, err.start)}: byte {data[err.start]:#04x} "
+                    f"is not UTF-8, but line {_line_of(data, utf8.start())} is UTF-8 "
+                    f"({utf8.group().decode()!r}): the file mixes two encodings (rows "
+                    "appended by another program?); convert it to one, or say which it is "
+                    "with --encoding"
+                ) from None
             form = ("cp1252", "cp1252")
     try:
         return data.decode(form[0]).removeprefix("\ufeff"), form[1]
@@ -388,6 +420,13 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             f"UTF-8 nor {form[1]}; say which encoding it is with --encoding"
         ) from None
 
+
+#: A UTF-8 encoded character beyond ASCII (a lead byte and its continuation bytes). In cp1252
+#: text such pairs are mojibake (``Ã¥``), so a file holding one and bytes that are not UTF-8
+#: mixes encodings.
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 
@@ -401,8 +440,12 @@ def _lines(text: str) -> Iterator[str]:
     return (m.group() for m in _LINE.finditer(text))
 
 
+_QUOTED = re.compile(r'"[^"]*"')
+
+
 def _delimiter(text: str) -> str:
-    header = re.split(r"\r\n?|\n", text, maxsplit=1)[0]
+    """The delimiter the header line uses most, outside quoted names (``"lat, deg"``)."""
+    header = _QUOTED.sub("", re.split(r"\r\n?|\n", text, maxsplit=1)[0])
     counts = [header.count(d) for d in DELIMITERS]
     return DELIMITERS[counts.index(max(counts))] if max(counts) else ","
 
@@ -565,6 +608,16 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
         import pyarrow.parquet as pq
     except ImportError as err:
         raise MissingExtra("geoparquet", "reading --positions .parquet") from err
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != b"PAR1":
+        for start, what in _NOT_TEXT:
+            if magic.startswith(start[:4]) and what.startswith(("gzip", "bzip2", "xz", "zstd")):
+                raise InvalidInput(f"{path.name}: is not a Parquet file but {what}")
+        raise InvalidInput(
+            f"{path.name}: is not a Parquet file (it does not begin with PAR1; a CSV file? "
+            "give it the suffix .csv)"
+        )
     try:
         table = pq.read_table(path)
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
@@ -755,8 +808,19 @@ def read(
             columns[key] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         del parts
     else:
+        packed = {
+            ".gz": "decompress it first",
+            ".bz2": "decompress it first",
+            ".xz": "decompress it first",
+            ".zst": "decompress it first",
+            ".zip": "extract it first",
+            ".xlsx": "save it as CSV first",
+            ".xls": "save it as CSV first",
+            ".ods": "save it as CSV first",
+        }.get(suffix)
         raise InvalidInput(
-            f"--positions must be a .csv, .tsv, .txt or .parquet file (got {path.name})"
+            f"--positions must be a .csv, .tsv, .txt or .parquet file (got {path.name}"
+            + (f": {packed})" if packed else ")")
         )
     if "observed_at" in columns and observed_at is not None:
         raise InvalidInput(

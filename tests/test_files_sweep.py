@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
-import decimal
 import gzip
-import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -280,7 +277,7 @@ def test_parquet_times_outside_the_csv_years_are_refused_naming_the_row(
 
 
 def test_parquet_categorical_and_view_strings_read_as_text(tmp_path: Path) -> None:
-    """pandas' category, Arrow's dictionary and string_view columns are text like any other."""
+    """Categorical (pandas), dictionary (Arrow) and string_view columns are text like any other."""
     pd = pytest.importorskip("pandas", reason="pandas writes the categorical file")
     frame = pd.DataFrame(
         {
@@ -374,7 +371,7 @@ def test_ids_that_only_look_numeric_are_kept_verbatim(tmp_path: Path) -> None:
 
 
 def test_a_column_of_float_written_integer_ids_is_refused(tmp_path: Path) -> None:
-    """pandas' ``1.0, 2.0`` ids (ints turned float) would name no device: refused."""
+    """The ids ``1.0, 2.0`` of pandas (ints turned float) would name no device: refused."""
     pd = pytest.importorskip("pandas", reason="pandas writes the file")
     frame = pd.DataFrame(
         {"id": [1, None, 3], "lon": [18.0, 18.1, 18.2], "lat": [59.0] * 3, "observed_at": EPOCH}
@@ -397,3 +394,151 @@ def test_a_nul_in_an_id_is_refused_not_cut(tmp_path: Path) -> None:
     )
     with pytest.raises(GeotargetError, match=r"^p\.parquet: row 2, column id: must not hold NUL"):
         read(_parquet(tmp_path, table))
+
+
+# --- files that are not what their name says ------------------------------------------------
+
+
+def test_utf8_rows_mixed_with_cp1252_rows_are_refused_not_turned_to_mojibake(
+    tmp_path: Path,
+) -> None:
+    """A UTF-8 file with a cp1252 row appended is refused; read as cp1252, Å would become Ã…."""
+    data = (
+        f"id,lon,lat,observed_at\nÅsa,18,59,{EPOCH}\n".encode()
+        + f"Örjan,18.1,59.1,{EPOCH}\n".encode("cp1252")
+    )
+    with pytest.raises(InvalidInput) as info:
+        read(_write(tmp_path, "p.csv", data))
+    assert str(info.value).startswith(
+        "p.csv: line 3: byte 0xd6 is not UTF-8, but line 2 is UTF-8 ('Å'): the file mixes two "
+        "encodings"
+    )
+    # Told which encoding, it is read exactly as that encoding says.
+    positions, _ = read(tmp_path / "p.csv", encoding="cp1252")
+    assert positions.ids.tolist() == ["Ã…sa", "Örjan"]
+
+
+def test_a_plain_cp1252_file_is_still_read(tmp_path: Path) -> None:
+    """cp1252's Swedish letters (single bytes) are no UTF-8 sequence: still detected as cp1252."""
+    text = f"id;lon;lat;observed_at;ort\nÅÄÖåäö é;18,5;59,5;{EPOCH};Göteborg «» £\n"
+    positions, report = read(_write(tmp_path, "p.csv", text.encode("cp1252")))
+    assert positions.ids.tolist() == ["ÅÄÖåäö é"]
+    assert "cp1252" in report.form
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        (
+            "p.csv",
+            gzip.compress(f"id,lon,lat,observed_at\na,18,59,{EPOCH}\n".encode()),
+            "p.csv: is not CSV text but gzip-compressed; decompress it first (gunzip)",
+        ),
+        (
+            "p.csv",
+            b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00",
+            "p.csv: is not CSV text but a ZIP archive (an .xlsx or .ods workbook?); save or "
+            "extract it as CSV",
+        ),
+        (
+            "p.csv",
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64),
+            "p.csv: is not CSV text but an old Excel workbook (.xls); save it as CSV",
+        ),
+        (
+            "p.csv.gz",
+            gzip.compress(b"id,lon,lat\n"),
+            "--positions must be a .csv, .tsv, .txt or .parquet file (got p.csv.gz: decompress "
+            "it first)",
+        ),
+        (
+            "p.xlsx",
+            b"PK\x03\x04",
+            "--positions must be a .csv, .tsv, .txt or .parquet file (got p.xlsx: save it as "
+            "CSV first)",
+        ),
+        (
+            "p.parquet",
+            f"id,lon,lat,observed_at\na,18,59,{EPOCH}\n".encode(),
+            "p.parquet: is not a Parquet file (it does not begin with PAR1; a CSV file? give "
+            "it the suffix .csv)",
+        ),
+        (
+            "p.parquet",
+            gzip.compress(b"PAR1"),
+            "p.parquet: is not a Parquet file but gzip-compressed; decompress it first (gunzip)",
+        ),
+    ],
+)
+def test_compressed_files_workbooks_and_misnamed_files_say_what_they_are(
+    tmp_path: Path, name: str, data: bytes, message: str
+) -> None:
+    """A gzip, a workbook or a CSV named .parquet is refused saying what it is and what to do."""
+    with pytest.raises(InvalidInput) as info:
+        read(_write(tmp_path, name, data))
+    assert str(info.value) == message
+
+
+def test_a_parquet_file_named_csv_says_so(tmp_path: Path) -> None:
+    """Parquet bytes behind a .csv name are named as Parquet, not as undecodable text."""
+    table = pa.table({"id": ["a"], "lon": [18.0], "lat": [59.0], "observed_at": [EPOCH]})
+    pq.write_table(table, tmp_path / "p.csv")
+    with pytest.raises(InvalidInput, match=r"^p\.csv: is not CSV text but a Parquet file"):
+        read(tmp_path / "p.csv")
+
+
+# --- dialect and messages --------------------------------------------------------------------
+
+
+def test_quoted_header_names_holding_other_delimiters_do_not_pick_the_delimiter(
+    tmp_path: Path,
+) -> None:
+    """The delimiter is counted outside quotes: ``"note, free text"`` does not make ',' win."""
+    text = (
+        'id;lon;lat;observed_at;"note, free text, more, commas"\n'
+        f'a;18,5;59,5;{EPOCH};"x, y"\n'
+    )
+    positions, report = read(_write(tmp_path, "p.csv", text))
+    assert _rows(positions) == [("a", 18.5, 59.5, 0.0, NOON_S)]
+    assert report.unknown_columns == ("note, free text, more, commas",)
+    tabs = f'"a;b;c;d"\tid\tlon\tlat\tobserved_at\nq\tt1\t18\t59\t{EPOCH}\n'
+    positions, _ = read(_write(tmp_path, "p.csv", tabs))
+    assert positions.ids.tolist() == ["t1"]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        (
+            "p.csv",
+            f"id,lon,lat,observed_at\na,18,95,{EPOCH}\n",
+            "p.csv: row 1 (line 2), column lat: must lie within [-90, 90] degrees (got 95.0); "
+            "are lon and lat swapped?",
+        ),
+        (
+            "p.csv",
+            f"id,lon,lat,accuracy_m,observed_at\na,18,59,-1,{EPOCH}\n",
+            "p.csv: row 1 (line 2), column accuracy_m: must be a number of metres >= 0 for a "
+            "row with a fix (is -1.0)",
+        ),
+        (
+            "p.csv",
+            "id,lon,lat,observed_at\na,18,59,2024-04-15T23:59:60Z\n",
+            "p.csv: row 1 (line 2), column observed_at: is not a valid date-time (second must "
+            "be in 0..59) (got '2024-04-15T23:59:60Z')",
+        ),
+        (
+            "p.csv",
+            "id,lon,lat,observed_at\na,18,59,2024-04-15 12:00 UTC\n",
+            "p.csv: row 1 (line 2), column observed_at: must be epoch seconds or an ISO 8601 "
+            "date-time such as 2024-05-20T14:00:00+02:00 (or ...Z) (got '2024-04-15 12:00 UTC')",
+        ),
+    ],
+)
+def test_refusals_show_the_value_as_written_not_a_numpy_repr(
+    tmp_path: Path, name: str, data: str, message: str
+) -> None:
+    """Messages show ``95.0``, not ``np.float64(95.0)``, and read as one grammatical rule."""
+    with pytest.raises(GeotargetError) as info:
+        read(_write(tmp_path, name, data))
+    assert str(info.value) == message
