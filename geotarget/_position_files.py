@@ -638,13 +638,18 @@ _END_US = (dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc) - _EPOCH0) // dt.time
 )
 
 
-def _instants(col: Any, where: Where) -> npt.NDArray[np.datetime64]:
-    """An Arrow timestamp column with a zone as UTC microseconds, nulls NaT.
+def _instants(
+    col: Any, where: Where, zone: zoneinfo.ZoneInfo | None = None
+) -> npt.NDArray[np.datetime64]:
+    """An Arrow timestamp column as UTC microseconds, nulls NaT.
 
-    Worked in integers of the column's own unit, never by an Arrow cast: a cast from ``ns``
-    with sub-microsecond digits (as pandas writes) fails, an unsafe one wraps out-of-range
-    values around. Nanoseconds are floored to the microsecond (as the CSV reader cuts
-    fraction digits); an instant outside the CSV reader's years (1970 to 9999) is refused.
+    Worked in integers of the column's own unit, never by an Arrow cast or ``to_pylist``: a
+    cast from ``ns`` with sub-microsecond digits (as pandas writes) fails, an unsafe one wraps
+    out-of-range values around, and ``to_pylist`` of such nanoseconds needs pandas.
+    Nanoseconds are floored to the microsecond (as the CSV reader cuts fraction digits); an
+    instant outside the CSV reader's years (1970 to 9999) is refused. A column without a zone
+    holds wall times: they are read in ``zone`` by the CSV reader's rules (DST gaps and
+    repeated hours refused).
     """
     import pyarrow as pa
 
@@ -653,18 +658,26 @@ def _instants(col: Any, where: Where) -> npt.NDArray[np.datetime64]:
         col.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64
     )
     known = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    # Wall times may lie up to a day beyond the instants' range; _times decides exactly.
+    slack = 0 if col.type.tz is not None else 86_400_000_000
+    first, end = _FIRST_US - slack, _END_US + slack
     if unit == "ns":
         micro = raw // 1000  # floor: sub-microsecond digits are cut, as in the CSV reader
-        bad = known & ((micro < _FIRST_US) | (micro >= _END_US))
+        bad = known & ((micro < first) | (micro >= end))
     else:  # compared in the column's unit (no overflow), then scaled exactly
         scale = {"s": 1_000_000, "ms": 1_000, "us": 1}[unit]
-        bad = known & ((raw < -(-_FIRST_US // scale)) | (raw >= -(-_END_US // scale)))
+        bad = known & ((raw < -(-first // scale)) | (raw >= -(-end // scale)))
         micro = np.where(bad, 0, raw) * scale
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        shown = f"{np.datetime64(int(raw[i]), unit)}Z"  # numpy's range is all of int64's
+        shown = f"{np.datetime64(int(raw[i]), unit)}"  # numpy's range is all of int64's
+        shown += "Z" if col.type.tz is not None else " (no zone)"
         raise _problem(where(i), "observed_at", "lies outside the years 1970 to 9999", shown)
-    return np.where(known, micro.astype("datetime64[us]"), np.datetime64("NaT", "us"))
+    stamps = np.where(known, micro.astype("datetime64[us]"), np.datetime64("NaT", "us"))
+    if col.type.tz is not None:
+        return stamps
+    cells = np.where(known, np.datetime_as_string(stamps, unit="us"), "")
+    return _times(cells.tolist(), "observed_at", where, zone)
 
 
 def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo | None) -> Any:
@@ -705,14 +718,12 @@ def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo |
             dtype=np.float64,
         )
     if kind == "observed_at" and pa.types.is_timestamp(t):
-        if t.tz is None:
-            if zone is None:
-                raise InvalidPositions(
-                    f"{where.name}, column observed_at: timestamps without a time "
-                    "zone; say which zone they are in with --timezone (e.g. Europe/Stockholm)"
-                )
-            return _times(_parquet_cells(col), kind, where, zone)
-        return _instants(col, where)
+        if t.tz is None and zone is None:
+            raise InvalidPositions(
+                f"{where.name}, column observed_at: timestamps without a time "
+                "zone; say which zone they are in with --timezone (e.g. Europe/Stockholm)"
+            )
+        return _instants(col, where, zone)
     if kind == "tester" and pa.types.is_boolean(t):
         return np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
     return _from_cells(kind, _parquet_cells(col), where, zone)

@@ -8,9 +8,13 @@ read as is written out by hand in each case, never computed by the reader's own 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import datetime as dt
 import gzip
+import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +106,10 @@ ACCEPTED: dict[str, tuple[str, bytes, dict[str, Any], list[tuple[Any, ...]]]] = 
     "google_sheets": (
         "p.csv",
         (
-            "id,lon,lat,accuracy_m,observed_at\r\n"
-            '"a,b",18.0686,59.3293,5,2024-04-15 12:00:00Z\r\n'
-            '"c\nd",18.07,59.33,1e1,2024-04-15T12:00:00.123Z'
-        ).encode(),
+            b"id,lon,lat,accuracy_m,observed_at\r\n"
+            b'"a,b",18.0686,59.3293,5,2024-04-15 12:00:00Z\r\n'
+            b'"c\nd",18.07,59.33,1e1,2024-04-15T12:00:00.123Z'
+        ),
         {},
         [
             ("a,b", 18.0686, 59.3293, 5.0, NOON_S),
@@ -131,10 +135,10 @@ ACCEPTED: dict[str, tuple[str, bytes, dict[str, Any], list[tuple[Any, ...]]]] = 
     "pandas_to_csv_index": (
         "p.csv",
         (
-            ",id,lon,lat,accuracy_m,observed_at\n"
-            "0,a,18.123456789012344,59.0,3.0,2024-04-15 12:00:00.123456789+00:00\n"
-            "1,b,,,,\n"
-        ).encode(),
+            b",id,lon,lat,accuracy_m,observed_at\n"
+            b"0,a,18.123456789012344,59.0,3.0,2024-04-15 12:00:00.123456789+00:00\n"
+            b"1,b,,,,\n"
+        ),
         {},
         [
             ("a", 18.123456789012344, 59.0, 3.0, "2024-04-15T12:00:00.123456"),
@@ -146,11 +150,11 @@ ACCEPTED: dict[str, tuple[str, bytes, dict[str, Any], list[tuple[Any, ...]]]] = 
     "postgres_copy_csv": (
         "p.csv",
         (
-            "id,lon,lat,accuracy_m,observed_at,tester\n"
-            "1,18.0686,59.3293,5,2024-04-15 14:00:00+02,t\n"
-            "2,18.07,59.33,5,2024-04-15 12:00:00.25+00,f\n"
-            "3,,,,,f\n"
-        ).encode(),
+            b"id,lon,lat,accuracy_m,observed_at,tester\n"
+            b"1,18.0686,59.3293,5,2024-04-15 14:00:00+02,t\n"
+            b"2,18.07,59.33,5,2024-04-15 12:00:00.25+00,f\n"
+            b"3,,,,,f\n"
+        ),
         {},
         [
             ("1", 18.0686, 59.3293, 5.0, NOON_S),
@@ -271,8 +275,7 @@ def test_parquet_times_outside_the_csv_years_are_refused_naming_the_row(
     with pytest.raises(GeotargetError) as info:
         read(_parquet(tmp_path, table))
     assert str(info.value) == (
-        f"p.parquet: row 2, column observed_at: lies outside the years 1970 to 9999 "
-        f"(got {shown!r})"
+        f"p.parquet: row 2, column observed_at: lies outside the years 1970 to 9999 (got {shown!r})"
     )
 
 
@@ -327,12 +330,10 @@ def test_arrow_chunks_with_different_dictionaries_read_as_one_column() -> None:
 
 
 @pytest.mark.parametrize("column", ["lon", "lat"])
-def test_parquet_float16_degrees_are_refused_like_in_positions(
-    tmp_path: Path, column: str
-) -> None:
+def test_parquet_float16_degrees_are_refused_like_in_positions(tmp_path: Path, column: str) -> None:
     """float16 degrees (a kilometre's step) are refused, not widened to a wrong place."""
     values = {"lon": [18.06528, 18.1], "lat": [59.3325, 59.1]}
-    values[column] = pa.array(np.array(values[column], np.float16))  # type: ignore[assignment]
+    values[column] = pa.array(np.array(values[column], np.float16))
     table = pa.table({"id": ["a", "b"], **values, "observed_at": [1713182400] * 2})
     with pytest.raises(GeotargetError, match=rf"^p\.parquet, column {column}: .*not float16"):
         read(_parquet(tmp_path, table))
@@ -494,10 +495,7 @@ def test_quoted_header_names_holding_other_delimiters_do_not_pick_the_delimiter(
     tmp_path: Path,
 ) -> None:
     """The delimiter is counted outside quotes: ``"note, free text"`` does not make ',' win."""
-    text = (
-        'id;lon;lat;observed_at;"note, free text, more, commas"\n'
-        f'a;18,5;59,5;{EPOCH};"x, y"\n'
-    )
+    text = f'id;lon;lat;observed_at;"note, free text, more, commas"\na;18,5;59,5;{EPOCH};"x, y"\n'
     positions, report = read(_write(tmp_path, "p.csv", text))
     assert _rows(positions) == [("a", 18.5, 59.5, 0.0, NOON_S)]
     assert report.unknown_columns == ("note, free text, more, commas",)
@@ -542,3 +540,144 @@ def test_refusals_show_the_value_as_written_not_a_numpy_repr(
     with pytest.raises(GeotargetError) as info:
         read(_write(tmp_path, name, data))
     assert str(info.value) == message
+
+
+def test_parquet_wall_times_in_nanoseconds_read_without_pandas(tmp_path: Path) -> None:
+    """Zone-less ns timestamps with --timezone need no pandas (pyarrow's to_pylist would)."""
+    wall = np.array(
+        ["2024-04-15T14:00:00.123456789", "2024-03-31T02:30:00", "NaT"], "datetime64[ns]"
+    )
+    table = pa.table(
+        {
+            "id": ["a", "b", "c"],
+            "lon": [18.0, 18.1, 18.2],
+            "lat": [59.0] * 3,
+            "observed_at": pa.array(wall.astype(np.int64), pa.timestamp("ns"), mask=np.isnat(wall)),
+        }
+    )
+    pq.write_table(table.take([0, 2]), tmp_path / "good.parquet")
+    pq.write_table(table, tmp_path / "gap.parquet")
+    script = (
+        "import sys\n"
+        "class NoPandas:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'pandas':\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, NoPandas())\n"
+        "from pathlib import Path\n"
+        "from geotarget._position_files import read\n"
+        "from geotarget.errors import GeotargetError\n"
+        f"p, _ = read(Path({str(tmp_path / 'good.parquet')!r}), timezone='Europe/Stockholm')\n"
+        "print([str(t) for t in p.observed_at])\n"
+        "try:\n"
+        f"    read(Path({str(tmp_path / 'gap.parquet')!r}), timezone='Europe/Stockholm')\n"
+        "except GeotargetError as err:\n"
+        "    print(err)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "['2024-04-15T12:00:00.123456', 'NaT']",
+        "gap.parquet: row 2, column observed_at: is a wall time that Europe/Stockholm skips (a "
+        "DST change); fix it (got '2024-03-31T02:30:00.000000')",
+    ]
+
+
+# --- the command, end to end -----------------------------------------------------------------
+
+
+def _alert(tmp_path: Path) -> Path:
+    """An Explosion alert 500 m around Sergels torg (18.06528, 59.3325), active at AT."""
+    msg = pilot.Message(headline="Explosion", description="Risk", area_description="Here")
+    alert = pilot.explosion(
+        identifier="sweep-1",
+        sender="polisen@example.se",
+        sent=AT,
+        area=Circle(18.06528, 59.3325, 500.0),
+        sv=msg,
+        en=msg,
+        onset=AT,
+        expires=AT + dt.timedelta(hours=2),
+    )
+    path = tmp_path / "alert.xml"
+    path.write_text(cap.dumps(alert), encoding="utf-8")
+    return path
+
+
+def _target(tmp_path: Path, positions: Path, *extra: str) -> tuple[int, str, str]:
+    """Run ``geotarget target`` in process; its exit code, stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["target", "--alert", str(_alert(tmp_path)), "--positions", str(positions)]
+    with contextlib.redirect_stderr(err):
+        code = main([*argv, "--at", AT.isoformat(), *extra], out=out)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_the_command_targets_a_swedish_excel_export(tmp_path: Path) -> None:
+    """cp1252, ';', decimal commas, local times and phone-number ids: the right recipients."""
+    text = (
+        "Telefon;Lat;Lon;accuracy_m;observed_at;Ägare\r\n"  # Telefon: an unknown column
+        "x;59,3325;18,06528;10;2024-04-15 13:58;Åsa\r\n"
+    )
+    path = _write(
+        tmp_path,
+        "export.csv",
+        text.replace("Telefon", "id").encode("cp1252")
+        + "0701234567;59,3326;18,0653;10;2024-04-15 13:57;Pär\r\n".encode("cp1252")
+        + "0046701234567;59,3325;18,2;10;2024-04-15 13:57;Öjvind\r\n".encode("cp1252"),
+    )
+    code, out, err = _target(tmp_path, path, "--timezone", "Europe/Stockholm")
+    assert code == 0, err
+    assert sorted(json.loads(out)["recipients"]) == ["0701234567", "x"]
+    assert "export.csv (CSV, cp1252, semicolon-separated, decimal comma)" in err
+
+
+def test_the_command_targets_a_pandas_parquet_file_in_nanoseconds(tmp_path: Path) -> None:
+    """Pandas' Parquet (ns times with a zone, a categorical id, its index) targets right."""
+    pd = pytest.importorskip("pandas", reason="pandas writes the file")
+    frame = pd.DataFrame(
+        {
+            "id": pd.Categorical(["near", "far", "nofix"]),
+            "Lon": [18.06528, 18.2, None],
+            "LAT": [59.3325, 59.3325, None],
+            "accuracy_m": [5.0, 5.0, None],
+            "observed_at": pd.to_datetime(["2024-04-15 13:58:00.123456789"] * 3).tz_localize(
+                "Europe/Stockholm"
+            ),
+        },
+        index=[10, 11, 12],
+    )
+    frame.to_parquet(tmp_path / "fixes.parquet")
+    code, out, err = _target(tmp_path, tmp_path / "fixes.parquet")
+    assert code == 0, err
+    assert json.loads(out)["recipients"] == ["near"]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "fragment"),
+    [
+        ("p.csv", gzip.compress(b"id,lon,lat\n"), "p.csv: is not CSV text but gzip-compressed"),
+        (
+            "p.csv",
+            f"id,lon,lat,observed_at\n4.6701E+10,18.06528,59.3325,{EPOCH}\n",
+            "p.csv: row 1 (line 2), column id: is a number in scientific notation",
+        ),
+        (
+            "p.csv",
+            f"id,lon,lat,observed_at\nÅ,18,59,{EPOCH}\n".encode()
+            + f"Ö,18,59,{EPOCH}\n".encode("cp1252"),
+            "p.csv: line 3: byte 0xd6 is not UTF-8, but line 2 is UTF-8",
+        ),
+    ],
+)
+def test_the_command_refuses_damaged_files_in_one_line(
+    tmp_path: Path, name: str, data: bytes | str, fragment: str
+) -> None:
+    """Refusals are one stderr line naming the file (and row, column), exit 2, no traceback."""
+    code, out, err = _target(tmp_path, _write(tmp_path, name, data))
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith(f"geotarget target: {fragment}")
