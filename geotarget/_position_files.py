@@ -64,6 +64,13 @@ _EPOCH = re.compile(r"\d{1,30}(?:[.,]\d{1,9})?", re.ASCII)
 _MISSING_WORDS = frozenset(
     {"nan", "-nan", "na", "n/a", "#n/a", "null", "none", "nil", "-", "?", "inf", "-inf", "infinity"}
 )
+#: PostgreSQL's NULL in its text format (``COPY ... TO`` without ``CSV``), which also escapes
+#: backslashes and tabs: not CSV. ``COPY ... (FORMAT csv, HEADER)`` writes NULL as an empty cell.
+_PG_NULL = "\\N"
+_PG_NULL_RULE = (
+    "is PostgreSQL's NULL in its text format, which is not CSV; export with COPY ... "
+    "(FORMAT csv, HEADER), which leaves NULL empty"
+)
 _TRUE = frozenset({"1", "true", "yes", "y", "ja", "t"})
 _FALSE = frozenset({"0", "false", "no", "n", "nej", "f", ""})
 _EPOCH0 = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -143,6 +150,8 @@ def _numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.
         if not text:
             out[i] = np.nan
             continue
+        if text == _PG_NULL:
+            raise _problem(where(i), column, _PG_NULL_RULE, raw)
         if text.lower() in _MISSING_WORDS:
             raise _problem(
                 where(i),
@@ -180,6 +189,8 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
                 "write it as ISO 8601, e.g. 2024-05-20T14:00:00+02:00"
             )
         return _EPOCH0 + dt.timedelta(seconds=seconds)
+    if text == _PG_NULL:
+        raise ValueError(_PG_NULL_RULE)
     if not text.isascii():
         raise ValueError("must be epoch seconds or ISO 8601 written with ASCII digits")
     try:
@@ -245,7 +256,8 @@ def _flags(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.bo
         if text in _TRUE:
             out[i] = True
         elif text not in _FALSE:
-            raise _problem(where(i), column, "must be 1/0, true/false or yes/no (or empty)", raw)
+            rule = "must be 1/0, true/false or yes/no (or empty)"
+            raise _problem(where(i), column, _PG_NULL_RULE if text == "\\n" else rule, raw)
     return out
 
 
@@ -264,6 +276,8 @@ def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
     for i, v in enumerate(ids):
         if not v:
             raise _problem(where(i), "id", "must not be empty", cells[i])
+        if v == _PG_NULL:
+            raise _problem(where(i), "id", _PG_NULL_RULE, cells[i])
         if "\x00" in v:  # numpy's text arrays would cut trailing NULs: 'a\0' and 'a' collide
             raise _problem(where(i), "id", "must not hold NUL characters", cells[i])
         if ("E" in v or "e" in v) and _SCIENTIFIC.fullmatch(v):

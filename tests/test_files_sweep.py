@@ -681,3 +681,26 @@ def test_the_command_refuses_damaged_files_in_one_line(
     assert out == ""
     assert err.count("\n") == 1
     assert err.startswith(f"geotarget target: {fragment}")
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "column"),
+    [
+        ("id\tlon\tlat\taccuracy_m\tobserved_at", "a\t18\t59\t\\N\t" + EPOCH, "accuracy_m"),
+        ("id\tlon\tlat\tobserved_at", "\\N\t18\t59\t" + EPOCH, "id"),
+        ("id\tlon\tlat\tobserved_at", "a\t18\t59\t\\N", "observed_at"),
+        ("id\tlon\tlat\tobserved_at\ttester", f"a\t18\t59\t{EPOCH}\t\\N", "tester"),
+    ],
+)
+def test_postgresql_text_format_nulls_are_refused_with_the_export_to_use(
+    tmp_path: Path, header: str, row: str, column: str
+) -> None:
+    r"""``\N`` (COPY's text format, not CSV) is refused naming COPY ... CSV, not taken as an id."""
+    path = _write(tmp_path, "p.tsv", f"{header}\n{row}\n")
+    with pytest.raises(GeotargetError) as info:
+        read(path)
+    assert str(info.value) == (
+        f"p.tsv: row 1 (line 2), column {column}: is PostgreSQL's NULL in its text format, "
+        "which is not CSV; export with COPY ... (FORMAT csv, HEADER), which leaves NULL empty "
+        "(got '\\\\N')"
+    )
