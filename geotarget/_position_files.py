@@ -632,13 +632,23 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
             f"{path.name}: is not a Parquet file (it does not begin with PAR1; a CSV file? "
             "give it the suffix .csv)"
         )
-    try:
-        table = pq.read_table(path)
-    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+
+    def unreadable(err: Exception) -> InvalidInput:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InvalidInput(f"{path.name}: not a readable Parquet file: {first}") from None
-    known, unknown = _columns(table.column_names, path.name)
-    cols = {key: table.column(j).combine_chunks() for key, j in known.items()}
+        return InvalidInput(f"{path.name}: not a readable Parquet file: {first}")
+
+    try:
+        names = pq.read_schema(path).names
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        raise unreadable(err) from None
+    known, unknown = _columns(names, path.name)
+    try:
+        # Only the known columns are read: an unknown one costs no memory (a compressed
+        # free-text column may be many times the file's size).
+        table = pq.read_table(path, columns=[names[j] for j in known.values()])
+    except (OSError, ValueError) as err:
+        raise unreadable(err) from None
+    cols = {key: table.column(k).combine_chunks() for k, key in enumerate(known)}
     if table.num_rows == 0:
         raise InvalidInput(f"{path.name}: has no rows")
     return cols, Report(path, table.num_rows, "Parquet", unknown)

@@ -704,3 +704,37 @@ def test_postgresql_text_format_nulls_are_refused_with_the_export_to_use(
         "which is not CSV; export with COPY ... (FORMAT csv, HEADER), which leaves NULL empty "
         "(got '\\\\N')"
     )
+
+
+def test_a_parquet_files_unknown_columns_are_not_read(tmp_path: Path) -> None:
+    """A 16 MB free-text column the reader ignores costs no Arrow memory (peak < 4 MB)."""
+    rng = np.random.default_rng(7)
+    n = 2_000
+    notes = [rng.bytes(8_000).hex() for _ in range(n)]  # 16 MB of incompressible text
+    table = pa.table(
+        {
+            "id": [f"d{i}" for i in range(n)],
+            "lon": np.full(n, 18.0),
+            "lat": np.full(n, 59.0),
+            "observed_at": pa.array(np.full(n, 1713182400), pa.timestamp("s", tz="UTC")),
+            "note": notes,
+        }
+    )
+    del notes
+    pq.write_table(table, tmp_path / "wide.parquet", compression="none")
+    del table
+    script = (
+        "from pathlib import Path\n"
+        "import pyarrow as pa\n"
+        "from geotarget._position_files import read\n"
+        f"p, report = read(Path({str(tmp_path / 'wide.parquet')!r}))\n"
+        "print(len(p), report.unknown_columns, pa.default_memory_pool().max_memory())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    rows_text, unknown_text, peak_text = done.stdout.split()
+    assert rows_text == str(n)
+    assert unknown_text == "('note',)"
+    assert int(peak_text) < 4_000_000, peak_text
