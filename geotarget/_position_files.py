@@ -71,8 +71,10 @@ _PG_NULL_RULE = (
     "is PostgreSQL's NULL in its text format, which is not CSV; export with COPY ... "
     "(FORMAT csv, HEADER), which leaves NULL empty"
 )
-_TRUE = frozenset({"1", "true", "yes", "y", "ja", "t"})
-_FALSE = frozenset({"0", "false", "no", "n", "nej", "f", ""})
+#: Flags as tools write them: Excel in Swedish writes SANT/FALSKT, PostgreSQL t/f, pandas
+#: 1.0/0.0 for a 0/1 column with a missing value.
+_TRUE = frozenset({"1", "1.0", "true", "yes", "y", "ja", "t", "sant"})
+_FALSE = frozenset({"0", "0.0", "false", "no", "n", "nej", "f", "falskt", ""})
 _EPOCH0 = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -256,7 +258,7 @@ def _flags(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.bo
         if text in _TRUE:
             out[i] = True
         elif text not in _FALSE:
-            rule = "must be 1/0, true/false or yes/no (or empty)"
+            rule = "must be 1/0, true/false, yes/no, ja/nej or sant/falskt (or empty)"
             raise _problem(where(i), column, _PG_NULL_RULE if text == "\\n" else rule, raw)
     return out
 

@@ -738,3 +738,18 @@ def test_a_parquet_files_unknown_columns_are_not_read(tmp_path: Path) -> None:
     assert rows_text == str(n)
     assert unknown_text == "('note',)"
     assert int(peak_text) < 4_000_000, peak_text
+
+
+def test_tester_flags_as_swedish_excel_postgresql_and_pandas_write_them(tmp_path: Path) -> None:
+    """SANT/FALSKT (Excel in Swedish), t/f (PostgreSQL), 1.0/0.0 and True (pandas) are flags."""
+    cells = ["SANT", "FALSKT", "t", "f", "1.0", "0.0", "True", "False", "ja", "nej", ""]
+    want = [True, False, True, False, True, False, True, False, True, False, False]
+    body = "".join(f"r{i};18;59;{EPOCH};{c}\r\n" for i, c in enumerate(cells))
+    positions, _ = read(_write(tmp_path, "p.csv", "id;lon;lat;observed_at;tester\r\n" + body))
+    assert positions.tester.tolist() == want
+    with pytest.raises(GeotargetError) as info:
+        read(_write(tmp_path, "p.csv", f"id;lon;lat;observed_at;tester\r\nq;18;59;{EPOCH};2\r\n"))
+    assert str(info.value) == (
+        "p.csv: row 1 (line 2), column tester: must be 1/0, true/false, yes/no, ja/nej or "
+        "sant/falskt (or empty) (got '2')"
+    )
