@@ -1,4 +1,4 @@
-"""Private: read the positions files people have — CSV in any common dialect, or Parquet.
+r"""Private: read the positions files people have — CSV in any common dialect, or Parquet.
 
 The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 
@@ -13,12 +13,20 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   the one an Excel dialect line ``sep=;`` before the header names. A
   decimal comma (``59,3325``) is read like a decimal point; thousands separators are not.
 * **Ids** are text, taken verbatim (only surrounding spaces are stripped): ``0701234567`` stays
-  ``0701234567``, and ``007`` and ``7`` are two devices. (A Parquet integer column stays int.)
+  ``0701234567``, and ``007`` and ``7`` are two devices; Excel's text formula
+  ``="0701234567"`` is its text. (A Parquet integer column stays int.)
 * **observed_at**: epoch seconds (``1716206400`` or ``1716206400.5``, from 2001-09-09 to
   year 5138, so that milliseconds and ``20240520`` are refused) or ISO 8601 with an offset
   (``2024-05-20T14:00:00+02:00``, ``...Z``). A time without an offset is an error unless a
   ``timezone`` is given to read it in. An empty cell is an unknown time (never invented). A file
   without the column needs an explicit ``observed_at`` for every row.
+* **Damage is refused**, not guessed at: ids in scientific notation (``4.6701E+10``, a
+  spreadsheet's rounding of a long number), a column of ids that are all integers written as
+  floats (``7.0``), PostgreSQL's text-format ``\N``, a file mixing UTF-8 and cp1252, and a
+  compressed file, workbook or Parquet file given as CSV.
+* **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
+  microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
+  text; float16 degrees are refused; only the known columns are read.
 * Every problem is one :class:`~geotarget.errors.InvalidInput` naming the file, the row (data
   rows count from 1; CSV also gives the line, the header being line 1) and the column.
 """
@@ -272,10 +280,19 @@ _SCIENTIFIC = re.compile(r"[+-]?\d(?:[.,]\d+)?[eE][+-]\d{1,3}", re.ASCII)
 _FLOAT_INT = re.compile(r"-?\d+\.0", re.ASCII)
 
 
+def _unformula(text: str) -> str:
+    """``="0701234567"`` (a text formula written so that Excel keeps leading zeros) as its text."""
+    if text.startswith('="') and text.endswith('"') and len(text) >= 3 and '"' not in text[2:-1]:
+        return text[2:-1].strip()
+    return text
+
+
 def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
     _check_lengths("id", cells, where)
     ids = [c.strip() for c in cells]
     for i, v in enumerate(ids):
+        if v.startswith('="'):
+            v = ids[i] = _unformula(v)
         if not v:
             raise _problem(where(i), "id", "must not be empty", cells[i])
         if v == _PG_NULL:

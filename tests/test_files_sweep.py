@@ -753,3 +753,22 @@ def test_tester_flags_as_swedish_excel_postgresql_and_pandas_write_them(tmp_path
         "p.csv: row 1 (line 2), column tester: must be 1/0, true/false, yes/no, ja/nej or "
         "sant/falskt (or empty) (got '2')"
     )
+
+
+def test_excels_text_formula_ids_read_as_their_text(tmp_path: Path) -> None:
+    """``="0701234567"`` (written so Excel keeps the zero) is the id 0701234567, as Excel shows."""
+    text = (
+        "id;lon;lat;observed_at\n"
+        f'="0701234567";18;59;{EPOCH}\n'
+        f'"=""007""";18;59;{EPOCH}\n'  # the same formula, quoted as a CSV writer quotes it
+        f'=" x ";18;59;{EPOCH}\n'
+        f'="a""b";18;59;{EPOCH}\n'  # not one text formula: kept as written
+    )
+    positions, _ = read(_write(tmp_path, "p.csv", text))
+    assert positions.ids.tolist() == ["0701234567", "007", "x", '="a""b"']
+    twice = f'id,lon,lat,observed_at\n007,18,59,{EPOCH}\n="007",18,59,{EPOCH}\n'
+    with pytest.raises(GeotargetError, match=r"row 2 \(line 3\), column id: ids must be unique"):
+        read(_write(tmp_path, "p.csv", twice))
+    empty = f'id,lon,lat,observed_at\n="",18,59,{EPOCH}\n'
+    with pytest.raises(GeotargetError, match=r"row 1 \(line 2\), column id: must not be empty"):
+        read(_write(tmp_path, "p.csv", empty))
