@@ -635,6 +635,32 @@ def _parquet_cells(column: Any) -> list[str]:
     return ["" if v is None else str(v) for v in column.to_pylist()]
 
 
+def _parquet_header(names: Sequence[str], name: str) -> None:
+    """Refuse a Parquet schema without the required columns, in Parquet's words.
+
+    (:func:`_columns` speaks of a CSV file's first line.) A geometry column (GeoParquet, as
+    GeoPandas writes it) gets a hint: the reader takes coordinates from ``lon``/``lat``.
+    """
+    keys = {column_key(n) for n in names}
+    missing = [c for c in REQUIRED if c not in keys]
+    if not missing:
+        return
+    found = ", ".join(repr(str(n)) for n in names) or "nothing"
+    aliases = ", ".join(f"{a} as {k}" for a, k in sorted(ALIASES.items()))
+    hint = ""
+    if {"lon", "lat"} & set(missing) and any(
+        str(n).strip().lower() in ("geometry", "geom", "wkb_geometry") for n in names
+    ):
+        hint = (
+            " (a GeoParquet geometry column is not read: write the points' longitude and "
+            "latitude as columns lon and lat, e.g. GeoPandas' gdf.geometry.x and .y in EPSG:4326)"
+        )
+    raise InvalidInput(
+        f"{name}: lacks column(s) {', '.join(missing)} (has {found}); the columns are "
+        f"{', '.join(KNOWN)}, in any case ({aliases}){hint}"
+    )
+
+
 def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     """The known columns (as pyarrow arrays) and what was read."""
     try:
@@ -660,6 +686,7 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
         names = pq.read_schema(path).names
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise unreadable(err) from None
+    _parquet_header(names, path.name)
     known, unknown = _columns(names, path.name)
     try:
         # Only the known columns are read: an unknown one costs no memory (a compressed

@@ -772,3 +772,20 @@ def test_excels_text_formula_ids_read_as_their_text(tmp_path: Path) -> None:
     empty = f'id,lon,lat,observed_at\n="",18,59,{EPOCH}\n'
     with pytest.raises(GeotargetError, match=r"row 1 \(line 2\), column id: must not be empty"):
         read(_write(tmp_path, "p.csv", empty))
+
+
+def test_a_parquet_file_without_lon_lat_is_refused_in_parquets_words(tmp_path: Path) -> None:
+    """No 'first line' for Parquet; a GeoParquet geometry column gets a hint what to write."""
+    point = bytes.fromhex("0101000000" + "0000000000103240" + "0000000000804d40")  # WKB
+    table = pa.table({"id": ["a"], "geometry": [point]}).replace_schema_metadata(
+        {b"geo": b'{"version": "1.0.0", "primary_column": "geometry", "columns": {}}'}
+    )
+    with pytest.raises(InvalidInput) as info:
+        read(_parquet(tmp_path, table))
+    message = str(info.value)
+    assert message.startswith("p.parquet: lacks column(s) lon, lat (has 'id', 'geometry'); ")
+    assert "line" not in message
+    assert "a GeoParquet geometry column is not read" in message
+    table = pa.table({"Device": ["a"], "X": [18.0], "Y": [59.0]})
+    with pytest.raises(InvalidInput, match=r"^p\.parquet: lacks column\(s\) id, lon, lat \("):
+        read(_parquet(tmp_path, table))
