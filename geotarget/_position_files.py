@@ -603,6 +603,8 @@ def read_csv(
             line, start = start, reader.line_num + 1
             if not "".join(record).strip():
                 continue  # blank lines and rows of empty cells (spreadsheet exports)
+            if len(record) > width and not "".join(record[width:]).strip():
+                del record[width:]  # a delimiter ending each data line: no field, no data
             if len(record) != width:
                 raise InvalidInput(
                     f"{name}: row {rows + len(lines) + 1} (line {line}): has {len(record)} "

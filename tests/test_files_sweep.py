@@ -789,3 +789,16 @@ def test_a_parquet_file_without_lon_lat_is_refused_in_parquets_words(tmp_path: P
     table = pa.table({"Device": ["a"], "X": [18.0], "Y": [59.0]})
     with pytest.raises(InvalidInput, match=r"^p\.parquet: lacks column\(s\) id, lon, lat \("):
         read(_parquet(tmp_path, table))
+
+
+def test_a_delimiter_ending_every_data_line_adds_no_field(tmp_path: Path) -> None:
+    """``a;18;59;T;`` under a header without the trailing ';' reads; a real extra value does not."""
+    text = f"id;lon;lat;observed_at\r\na;18,5;59,5;{EPOCH};\r\nb;18;59;{EPOCH}; ;\r\n"
+    positions, _ = read(_write(tmp_path, "p.csv", text))
+    assert _rows(positions) == [("a", 18.5, 59.5, 0.0, NOON_S), ("b", 18.0, 59.0, 0.0, NOON_S)]
+    shifted = f"id;lon;lat;observed_at\na;18;59;{EPOCH};\nb;;18;59;{EPOCH}\n"
+    with pytest.raises(InvalidInput) as info:
+        read(_write(tmp_path, "p.csv", shifted))
+    assert (
+        str(info.value) == "p.csv: row 2 (line 3): has 5 fields, the header has 4 (delimiter ';')"
+    )
