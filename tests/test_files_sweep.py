@@ -366,6 +366,7 @@ def test_ids_in_a_spreadsheets_scientific_notation_are_refused(
 def test_ids_that_only_look_numeric_are_kept_verbatim(tmp_path: Path) -> None:
     """Hex-like, e-containing and phone-number ids stay text; one '7.0' among others is an id."""
     ids = ["1e5", "4E10", "E+10", "0x1E+5", "+46 70 123 45 67", "7.0", "007", "1.5E+3x"]
+    ids += ["x\n1E+5", "a\\Nb", "\\N2"]  # hold a bad id's text, are none
     body = "".join(f'"{i}",18,59,{EPOCH}\n' for i in ids)
     positions, _ = read(_write(tmp_path, "p.csv", "id,lon,lat,observed_at\n" + body))
     assert positions.ids.tolist() == ids
