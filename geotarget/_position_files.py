@@ -800,8 +800,14 @@ def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo |
             return values.astype(np.int64)
         if pa.types.is_string(t) or pa.types.is_large_string(t):
             return _text_ids(_parquet_cells(col), where)
+        hint = (
+            "; floats hold integers exactly only up to 2**53 (pandas turns an integer column "
+            "with a missing value into floats: write it as Int64 or text)"
+            if pa.types.is_floating(t) or pa.types.is_decimal(t)
+            else ""
+        )
         raise InvalidPositions(
-            f"{where.name}, column id: must hold text or integers (got type {t})"
+            f"{where.name}, column id: must hold text or integers (got type {t}){hint}"
         )
     if kind in ("lon", "lat", "accuracy_m") and (pa.types.is_integer(t) or pa.types.is_floating(t)):
         return np.asarray(

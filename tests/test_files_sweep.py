@@ -803,3 +803,21 @@ def test_a_delimiter_ending_every_data_line_adds_no_field(tmp_path: Path) -> Non
     assert (
         str(info.value) == "p.csv: row 2 (line 3): has 5 fields, the header has 4 (delimiter ';')"
     )
+
+
+def test_parquet_float_ids_are_refused_with_the_reason_and_the_fix(tmp_path: Path) -> None:
+    """Float ids (pandas' int column with a missing value) are refused saying why and how."""
+    pd = pytest.importorskip("pandas", reason="pandas writes the file")
+    frame = pd.DataFrame({"id": [1, None], "lon": [18.0, 18.1], "lat": [59.0, 59.1]})
+    frame["observed_at"] = pd.Timestamp("2024-04-15 12:00", tz="UTC")
+    frame.dropna().to_parquet(tmp_path / "p.parquet")
+    with pytest.raises(GeotargetError) as info:
+        read(tmp_path / "p.parquet")
+    assert str(info.value) == (
+        "p.parquet, column id: must hold text or integers (got type double); floats hold "
+        "integers exactly only up to 2**53 (pandas turns an integer column with a missing value "
+        "into floats: write it as Int64 or text)"
+    )
+    frame["id"] = frame["id"].astype("Int64")
+    frame.dropna().to_parquet(tmp_path / "p.parquet")
+    assert read(tmp_path / "p.parquet")[0].ids.tolist() == [1]
