@@ -465,13 +465,36 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 ) from None
             form = ("cp1252", "cp1252")
     try:
-        return data.decode(form[0]).removeprefix("\ufeff"), form[1]
+        text = data.decode(form[0]).removeprefix("\ufeff")
     except UnicodeDecodeError as err:
+        byte = data[err.start : err.start + 1]
+        dos = (
+            f" (in DOS code page 850, as Excel's 'CSV (MS-DOS)' writes, it is "
+            f"{byte.decode('cp850')!r}: --encoding cp850?)"
+            if form[0] == "cp1252"
+            else ""
+        )
         raise InvalidInput(
-            f"{name}: line {_line_of(data, err.start)}: byte {data[err.start]:#04x} is neither "
-            f"UTF-8 nor {form[1]}; say which encoding it is with --encoding"
+            f"{name}: line {_line_of(data, err.start)}: byte {byte[0]:#04x} is neither "
+            f"UTF-8 nor {form[1]}; say which encoding it is with --encoding{dos}"
         ) from None
+    if form[0] == "cp1252" and (dos := _DOS_LETTER.search(text)) is not None:
+        line = text.count("\n", 0, dos.start()) + 1
+        raise InvalidInput(
+            f"{name}: line {line}: {dos.group()!r} looks like DOS code page 850 text (Excel's "
+            f"'CSV (MS-DOS)') read as cp1252: in cp850 it is "
+            f"{dos.group().encode('cp1252').decode('cp850')!r}; say which encoding the file "
+            "is in with --encoding cp850 (or cp1252)"
+        )
+    return text, form[1]
 
+
+#: In cp1252 text, a letter, one of „ † ” ™ ‚ and a letter: these typographic marks never sit
+#: inside a word, but they are the bytes of ä å ö Ö é in DOS code page 850, which Excel's
+#: "CSV (MS-DOS)" writes ("Pär" saved so reads as "P„r" in cp1252).
+_DOS_LETTER = re.compile(
+    "[A-Za-z\u00c0-\u00ff][\u201e\u2020\u201d\u2122\u201a][A-Za-z\u00c0-\u00ff]"
+)
 
 #: A UTF-8 encoded character beyond ASCII (a lead byte and its continuation bytes). In cp1252
 #: text such pairs are mojibake (``Ã¥``), so a file holding one and bytes that are not UTF-8

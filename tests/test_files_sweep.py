@@ -821,3 +821,34 @@ def test_parquet_float_ids_are_refused_with_the_reason_and_the_fix(tmp_path: Pat
     frame["id"] = frame["id"].astype("Int64")
     frame.dropna().to_parquet(tmp_path / "p.parquet")
     assert read(tmp_path / "p.parquet")[0].ids.tolist() == [1]
+
+
+def test_excels_ms_dos_csv_is_not_read_as_cp1252_mojibake(tmp_path: Path) -> None:
+    """Excel's "CSV (MS-DOS)" (cp850): 'Pär' would read as 'P„r'; refused unless named."""
+    text = f"id;lon;lat;observed_at;namn\r\nPär;18;59;{EPOCH};Öberg\r\nBo;18;59;{EPOCH};Asa\r\n"
+    path = _write(tmp_path, "p.csv", text.encode("cp850"))
+    with pytest.raises(InvalidInput) as info:
+        read(path)
+    assert str(info.value) == (
+        "p.csv: line 2: 'P„r' looks like DOS code page 850 text (Excel's 'CSV (MS-DOS)') read "
+        "as cp1252: in cp850 it is 'Pär'; say which encoding the file is in with --encoding "
+        "cp850 (or cp1252)"
+    )
+    assert read(path, encoding="cp850")[0].ids.tolist() == ["Pär", "Bo"]
+    with pytest.raises(InvalidInput) as info:  # Å is a byte cp1252 leaves undefined
+        read(
+            _write(tmp_path, "p.csv", f"id,lon,lat,observed_at\nÅ,18,59,{EPOCH}\n".encode("cp850"))
+        )
+    assert str(info.value) == (
+        "p.csv: line 2: byte 0x8f is neither UTF-8 nor cp1252; say which encoding it is with "
+        "--encoding (in DOS code page 850, as Excel's 'CSV (MS-DOS)' writes, it is 'Å': "
+        "--encoding cp850?)"
+    )
+
+
+def test_cp1252_typography_around_words_is_still_cp1252(tmp_path: Path) -> None:
+    """„Quotes”, O’Brien, Anna–Karin, ™ and Š are cp1252 text, not a DOS code page."""
+    text = f"id;lon;lat;observed_at;note\r\nx;18;59;{EPOCH};„Öberg” O’Brien Anna–Karin ™ Šárka\r\n"
+    positions, report = read(_write(tmp_path, "p.csv", text.encode("cp1252")))
+    assert positions.ids.tolist() == ["x"]
+    assert "cp1252" in report.form
