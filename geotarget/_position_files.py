@@ -468,7 +468,7 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         text = data.decode(form[0]).removeprefix("\ufeff")
     except UnicodeDecodeError as err:
         byte = data[err.start : err.start + 1]
-        dos = (
+        hint = (
             f" (in DOS code page 850, as Excel's 'CSV (MS-DOS)' writes, it is "
             f"{byte.decode('cp850')!r}: --encoding cp850?)"
             if form[0] == "cp1252"
@@ -476,7 +476,7 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         )
         raise InvalidInput(
             f"{name}: line {_line_of(data, err.start)}: byte {byte[0]:#04x} is neither "
-            f"UTF-8 nor {form[1]}; say which encoding it is with --encoding{dos}"
+            f"UTF-8 nor {form[1]}; say which encoding it is with --encoding{hint}"
         ) from None
     if form[0] == "cp1252" and (dos := _DOS_LETTER.search(text)) is not None:
         line = text.count("\n", 0, dos.start()) + 1
