@@ -852,3 +852,24 @@ def test_cp1252_typography_around_words_is_still_cp1252(tmp_path: Path) -> None:
     positions, report = read(_write(tmp_path, "p.csv", text.encode("cp1252")))
     assert positions.ids.tolist() == ["x"]
     assert "cp1252" in report.form
+
+
+def test_the_dask_reader_also_reads_only_the_known_columns(tmp_path: Path) -> None:
+    """``geotarget.dask.read_parquet`` skips unknown columns yet names them all when refusing."""
+    from geotarget._positions_arrow import read_table
+
+    table = pa.table(
+        {
+            "id": ["a"],
+            "Lon": [18.0],
+            "lat": [59.0],
+            "note": ["free text"],
+            "observed_at": pa.array([0], pa.timestamp("s", tz="UTC")),
+        }
+    )
+    assert read_table(_parquet(tmp_path, table)).column_names == ["id", "Lon", "lat", "observed_at"]
+    from geotarget.dask import read_parquet as dask_read_parquet
+
+    assert dask_read_parquet(tmp_path / "p.parquet").ids.tolist() == ["a"]
+    with pytest.raises(InvalidInput, match=r"lacks column\(s\) lat \(has 'id', 'lon', 'note'\)"):
+        dask_read_parquet(_parquet(tmp_path, pa.table({"id": ["a"], "lon": [1.0], "note": ["x"]})))
