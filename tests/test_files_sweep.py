@@ -13,6 +13,7 @@ import datetime as dt
 import gzip
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from geotarget import Circle, cap, pilot
 from geotarget._position_files import read
@@ -895,3 +898,85 @@ def test_the_dask_reader_also_reads_only_the_known_columns(tmp_path: Path) -> No
     assert dask_read_parquet(tmp_path / "p.parquet").ids.tolist() == ["a"]
     with pytest.raises(InvalidInput, match=r"lacks column\(s\) lat \(has 'id', 'lon', 'note'\)"):
         dask_read_parquet(_parquet(tmp_path, pa.table({"id": ["a"], "lon": [1.0], "note": ["x"]})))
+
+
+# --- every dialect combination, against the values written ----------------------------------
+
+_ID_TEXT = st.text(
+    alphabet=st.characters(
+        codec="cp1252", exclude_categories=("Cc", "Cs", "Zl", "Zp"), exclude_characters="\x00"
+    ),
+    min_size=1,
+    max_size=12,
+).filter(
+    lambda s: (
+        s.strip() == s
+        and s[:2] != '="'
+        and s != "\\N"
+        and not re.fullmatch(r"[+-]?\d([.,]\d+)?[eE][+-]\d{1,3}|-?\d+\.0", s)
+    )
+)
+
+
+@st.composite
+def _dialect_files(draw: st.DrawFn) -> tuple[str, bytes, list[tuple[str, float, float, int]]]:
+    """A CSV as some tool writes it, and the rows it holds."""
+    rows = draw(
+        st.lists(
+            st.tuples(
+                _ID_TEXT,
+                st.floats(-180, 180, allow_nan=False),
+                st.floats(-90, 90, allow_nan=False),
+                st.integers(1_000_000_000, 4_000_000_000),
+            ),
+            min_size=1,
+            max_size=6,
+            unique_by=lambda r: r[0],
+        )
+    )
+    delim = draw(st.sampled_from([",", ";", "\t"]))
+    comma = delim != "," and draw(st.booleans())  # decimal comma (quoted if ',' delimits)
+    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    trailing = draw(st.booleans())  # a delimiter ending every data line
+    out = io.StringIO()
+    if draw(st.booleans()):
+        out.write(f"sep={delim}{newline}")
+    out.write(delim.join(draw(st.permutations(["id", "lon", "lat", "observed_at"]))) + newline)
+    header = out.getvalue().splitlines()[-1].split(delim)
+    for ident, lon, lat, epoch in rows:
+        cells = {
+            "id": '"' + ident.replace('"', '""') + '"',
+            "lon": repr(lon).replace(".", ",") if comma else repr(lon),
+            "lat": repr(lat).replace(".", ",") if comma else repr(lat),
+            "observed_at": str(epoch),
+        }
+        out.write(delim.join(cells[h] for h in header) + (delim if trailing else "") + newline)
+    if draw(st.booleans()):
+        out.write(newline)  # the trailing empty line of many exports
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "cp1252"]))
+    data = out.getvalue().encode(encoding)
+    if encoding == "cp1252" and any(ord(c) > 127 for r in rows for c in r[0]):
+        # cp1252's bytes may happen to form UTF-8 or cp850-like letters: name it, as the
+        # reader asks a person to.
+        return "cp1252", data, rows
+    return "", data, rows
+
+
+@given(_dialect_files())
+def test_every_dialect_combination_reads_back_the_values_written(
+    case: tuple[str, bytes, list[tuple[str, float, float, int]]],
+) -> None:
+    """Delimiter, decimal comma, line ending, sep= line, trailing delimiter, encoding: exact."""
+    import tempfile
+
+    encoding, data, rows = case
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "p.csv"
+        path.write_bytes(data)
+        positions, report = read(path, encoding=encoding or None)
+    assert report.rows == len(rows)
+    assert positions.ids.tolist() == [r[0] for r in rows]
+    assert positions.lon.tolist() == [r[1] for r in rows]
+    assert positions.lat.tolist() == [r[2] for r in rows]
+    want = [np.datetime64(r[3], "s").astype("datetime64[us]") for r in rows]
+    assert positions.observed_at.tolist() == [w.tolist() for w in want]
