@@ -275,9 +275,10 @@ def _flags(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.bo
 #: shows, and saves as CSV, for a long number such as a phone number in a General cell. Its
 #: digits beyond the sixth are gone, so it names no device (and several devices alike).
 _SCIENTIFIC = re.compile(r"[+-]?\d(?:[.,]\d+)?[eE][+-]\d{1,3}", re.ASCII)
+#: The same, as one line of the ids joined by newlines (to scan a whole column at once).
+_SCIENTIFIC_LINE = re.compile(r"^" + _SCIENTIFIC.pattern + r"$", re.ASCII | re.MULTILINE)
 #: An integer written as a float (``7.0``): pandas writes an integer column so once one value
 #: is missing. When every id reads so, the device ids ``7`` were turned into ``7.0``.
-_SCIENTIFIC_LINE = re.compile(r"^" + _SCIENTIFIC.pattern + r"$", re.ASCII | re.MULTILINE)
 _FLOAT_INT = re.compile(r"-?\d+\.0", re.ASCII)
 
 
