@@ -1,4 +1,4 @@
-"""Private: read the positions files people have — CSV in any common dialect, or Parquet.
+r"""Private: read the positions files people have — CSV in any common dialect, or Parquet.
 
 The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 
@@ -15,12 +15,20 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   the one an Excel dialect line ``sep=;`` before the header names. A
   decimal comma (``59,3325``) is read like a decimal point; thousands separators are not.
 * **Ids** are text, taken verbatim (only surrounding spaces are stripped): ``0701234567`` stays
-  ``0701234567``, and ``007`` and ``7`` are two devices. (A Parquet integer column stays int.)
+  ``0701234567``, and ``007`` and ``7`` are two devices; Excel's text formula
+  ``="0701234567"`` is its text. (A Parquet integer column stays int.)
 * **observed_at**: epoch seconds (``1716206400`` or ``1716206400.5``, from 2001-09-09 to
   year 5138, so that milliseconds and ``20240520`` are refused) or ISO 8601 with an offset
   (``2024-05-20T14:00:00+02:00``, ``...Z``). A time without an offset is an error unless a
   ``timezone`` is given to read it in. An empty cell is an unknown time (never invented). A file
   without the column needs an explicit ``observed_at`` for every row.
+* **Damage is refused**, not guessed at: ids in scientific notation (``4.6701E+10``, a
+  spreadsheet's rounding of a long number), a column of ids that are all integers written as
+  floats (``7.0``), PostgreSQL's text-format ``\N``, a file mixing UTF-8 and cp1252, and a
+  compressed file, workbook or Parquet file given as CSV.
+* **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
+  microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
+  text; float16 degrees are refused; only the known columns are read.
 * Every problem is one :class:`~geotarget.errors.InvalidInput` naming the file, the row (data
   rows count from 1; CSV also gives the line, the header being line 1) and the column.
 """
@@ -77,8 +85,17 @@ _EPOCH = re.compile(r"\d{1,30}(?:[.,]\d{1,9})?", re.ASCII)
 _MISSING_WORDS = frozenset(
     {"nan", "-nan", "na", "n/a", "#n/a", "null", "none", "nil", "-", "?", "inf", "-inf", "infinity"}
 )
-_TRUE = frozenset({"1", "true", "yes", "y", "ja", "t"})
-_FALSE = frozenset({"0", "false", "no", "n", "nej", "f", ""})
+#: PostgreSQL's NULL in its text format (``COPY ... TO`` without ``CSV``), which also escapes
+#: backslashes and tabs: not CSV. ``COPY ... (FORMAT csv, HEADER)`` writes NULL as an empty cell.
+_PG_NULL = "\\N"
+_PG_NULL_RULE = (
+    "is PostgreSQL's NULL in its text format, which is not CSV; export with COPY ... "
+    "(FORMAT csv, HEADER), which leaves NULL empty"
+)
+#: Flags as tools write them: Excel in Swedish writes SANT/FALSKT, PostgreSQL t/f, pandas
+#: 1.0/0.0 for a 0/1 column with a missing value.
+_TRUE = frozenset({"1", "1.0", "true", "yes", "y", "ja", "t", "sant"})
+_FALSE = frozenset({"0", "0.0", "false", "no", "n", "nej", "f", "falskt", ""})
 _EPOCH0 = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -156,6 +173,8 @@ def _numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.
         if not text:
             out[i] = np.nan
             continue
+        if text == _PG_NULL:
+            raise _problem(where(i), column, _PG_NULL_RULE, raw)
         if text.lower() in _MISSING_WORDS:
             raise _problem(
                 where(i),
@@ -193,12 +212,17 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
                 "write it as ISO 8601, e.g. 2024-05-20T14:00:00+02:00"
             )
         return _EPOCH0 + dt.timedelta(seconds=seconds)
+    if text == _PG_NULL:
+        raise ValueError(_PG_NULL_RULE)
     if not text.isascii():
         raise ValueError("must be epoch seconds or ISO 8601 written with ASCII digits")
     try:
         value = iso_datetime(text)
     except ValueError as err:
-        raise ValueError(f"must be epoch seconds or {str(err).removeprefix('must be ')}") from None
+        rule = str(err)
+        if rule.startswith("must be "):
+            raise ValueError(f"must be epoch seconds or {rule.removeprefix('must be ')}") from None
+        raise ValueError(rule) from None
     if value.tzinfo is None:
         if zone is None:
             raise ValueError(
@@ -255,17 +279,83 @@ def _flags(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.bo
         if text in _TRUE:
             out[i] = True
         elif text not in _FALSE:
-            raise _problem(where(i), column, "must be 1/0, true/false or yes/no (or empty)", raw)
+            rule = "must be 1/0, true/false, yes/no, ja/nej or sant/falskt (or empty)"
+            raise _problem(where(i), column, _PG_NULL_RULE if text == "\\n" else rule, raw)
     return out
 
 
+#: A number in a spreadsheet's scientific notation (``4.6701E+10``, ``4,6701E+10``): what Excel
+#: shows, and saves as CSV, for a long number such as a phone number in a General cell. Its
+#: digits beyond the sixth are gone, so it names no device (and several devices alike).
+_SCIENTIFIC = re.compile(r"[+-]?\d(?:[.,]\d+)?[eE][+-]\d{1,3}", re.ASCII)
+#: The same, as one line of the ids joined by newlines (to scan a whole column at once).
+_SCIENTIFIC_LINE = re.compile(r"^" + _SCIENTIFIC.pattern + r"$", re.ASCII | re.MULTILINE)
+#: An integer written as a float (``7.0``): pandas writes an integer column so once one value
+#: is missing. When every id reads so, the device ids ``7`` were turned into ``7.0``.
+_FLOAT_INT = re.compile(r"-?\d+\.0", re.ASCII)
+
+
+def _unformula(text: str) -> str:
+    """``="0701234567"`` (a text formula written so that Excel keeps leading zeros) as its text."""
+    if text.startswith('="') and text.endswith('"') and len(text) >= 3 and '"' not in text[2:-1]:
+        return text[2:-1].strip()
+    return text
+
+
 def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
+    """Ids as text, stripped; refused: empty, PostgreSQL NULL, NUL, scientific notation (see above).
+
+    The column is scanned once as one joined text (in C); only a suspicious column is walked
+    id by id to name the first bad one.
+    """
     _check_lengths("id", cells, where)
     ids = [c.strip() for c in cells]
-    for i, v in enumerate(ids):
-        if not v:
-            raise _problem(where(i), "id", "must not be empty", cells[i])
+    joined = "\n".join(ids)
+    if '="' in joined:
+        ids = [_unformula(v) if v.startswith('="') else v for v in ids]
+        joined = "\n".join(ids)
+    suspicious = (
+        not all(ids)
+        or "\\N" in joined
+        or "\x00" in joined
+        or (
+            any(sign in joined for sign in ("E+", "E-", "e+", "e-"))
+            and _SCIENTIFIC_LINE.search(joined) is not None
+        )
+    )
+    del joined
+    if suspicious:
+        for i, v in enumerate(ids):
+            if not v:
+                raise _problem(where(i), "id", "must not be empty", cells[i])
+            if v == _PG_NULL:
+                raise _problem(where(i), "id", _PG_NULL_RULE, cells[i])
+            if "\x00" in v:  # numpy's text arrays cut trailing NULs: 'a\0' and 'a' would collide
+                raise _problem(where(i), "id", "must not hold NUL characters", cells[i])
+            if _SCIENTIFIC.fullmatch(v):
+                raise _problem(
+                    where(i),
+                    "id",
+                    "is a number in scientific notation, as a spreadsheet shows a long number "
+                    "such as a phone number: its last digits are lost; format the column as "
+                    "text before exporting",
+                    cells[i],
+                )
     return np.array(ids, dtype=np.str_) if ids else np.array([], dtype=np.str_)
+
+
+def _float_ids(ids: npt.NDArray[Any], where: Where) -> None:
+    """Refuse a text id column in which every id is an integer written as a float (``7.0``)."""
+    if ids.dtype.kind != "U" or not ids.size or not np.char.endswith(ids, ".0").all():
+        return
+    if all(_FLOAT_INT.fullmatch(v) for v in ids.tolist()):
+        raise _problem(
+            where(0),
+            "id",
+            "every id is an integer written as a float (pandas writes 7 as 7.0 once an id "
+            "column has a missing value), so no id names its device; write them as integers",
+            str(ids[0]),
+        )
 
 
 def _check(
@@ -306,10 +396,10 @@ def _check(
                 hint = "; are lon and lat swapped?"
             raise InvalidPositions(
                 f"{where(i)}, column {name}: must lie within [-{limit:g}, {limit:g}] degrees "
-                f"(got {values[i]!r}){hint}"
+                f"(got {float(values[i])!r}){hint}"
             )
     if accuracy is not None and (i := first(fix & ~(accuracy >= 0.0))) is not None:
-        what = "is empty" if np.isnan(accuracy[i]) else f"is {accuracy[i]!r}"
+        what = "is empty" if np.isnan(accuracy[i]) else f"is {float(accuracy[i])!r}"
         raise InvalidPositions(
             f"{where(i)}, column accuracy_m: must be a number of metres >= 0 for a row with a "
             f"fix ({what})"
@@ -325,8 +415,28 @@ def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
+#: Files that are no text, by their first bytes, and what to do instead.
+_NOT_TEXT = (
+    (b"\x1f\x8b", "gzip-compressed; decompress it first (gunzip)"),
+    (b"BZh", "bzip2-compressed; decompress it first (bunzip2)"),
+    (b"\xfd7zXZ\x00", "xz-compressed; decompress it first (unxz)"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed; decompress it first (unzstd)"),
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx or .ods workbook?); save or extract it as CSV"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls); save it as CSV"),
+    (b"PAR1", "a Parquet file; give it the suffix .parquet"),
+)
+
+
+def _not_text(data: bytes, name: str) -> None:
+    """Refuse a compressed file, an archive, a workbook or Parquet given as CSV, saying so."""
+    for magic, what in _NOT_TEXT:
+        if data.startswith(magic):
+            raise InvalidInput(f"{name}: is not CSV text but {what}")
+
+
 def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     """The text of a file and the name of its encoding, by the module's rule."""
+    _not_text(data, name)
     if encoding is not None:
         try:
             info = codecs.lookup(encoding)
@@ -357,16 +467,55 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             )
         try:
             return data.decode("utf-8"), "UTF-8"
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as err:
+            utf8 = _UTF8_MULTIBYTE.search(data)
+            if utf8 is not None:  # read as cp1252, the UTF-8 text would become mojibake
+                raise InvalidInput(
+                    f"{name}: line {_line_of(data, err.start)}: byte {data[err.start]:#04x} "
+                    f"is not UTF-8, but line {_line_of(data, utf8.start())} is UTF-8 "
+                    f"({utf8.group().decode()!r}): the file mixes two encodings (rows "
+                    "appended by another program?); convert it to one, or say which it is "
+                    "with --encoding"
+                ) from None
             form = ("cp1252", "cp1252")
     try:
-        return data.decode(form[0]).removeprefix("\ufeff"), form[1]
+        text = data.decode(form[0]).removeprefix("\ufeff")
     except UnicodeDecodeError as err:
+        byte = data[err.start : err.start + 1]
+        hint = (
+            f" (in DOS code page 850, as Excel's 'CSV (MS-DOS)' writes, it is "
+            f"{byte.decode('cp850')!r}: --encoding cp850?)"
+            if form[0] == "cp1252"
+            else ""
+        )
         raise InvalidInput(
-            f"{name}: line {_line_of(data, err.start)}: byte {data[err.start]:#04x} is neither "
-            f"UTF-8 nor {form[1]}; say which encoding it is with --encoding"
+            f"{name}: line {_line_of(data, err.start)}: byte {byte[0]:#04x} is neither "
+            f"UTF-8 nor {form[1]}; say which encoding it is with --encoding{hint}"
         ) from None
+    if form[0] == "cp1252" and (dos := _DOS_LETTER.search(text)) is not None:
+        line = text.count("\n", 0, dos.start()) + 1
+        raise InvalidInput(
+            f"{name}: line {line}: {dos.group()!r} looks like DOS code page 850 text (Excel's "
+            f"'CSV (MS-DOS)') read as cp1252: in cp850 it is "
+            f"{dos.group().encode('cp1252').decode('cp850')!r}; say which encoding the file "
+            "is in with --encoding cp850 (or cp1252)"
+        )
+    return text, form[1]
 
+
+#: In cp1252 text, a letter, one of „ † ” ™ ‚ and a letter: these typographic marks never sit
+#: inside a word, but they are the bytes of ä å ö Ö é in DOS code page 850, which Excel's
+#: "CSV (MS-DOS)" writes ("Pär" saved so reads as "P„r" in cp1252).
+_DOS_LETTER = re.compile(
+    "[A-Za-z\u00c0-\u00ff][\u201e\u2020\u201d\u2122\u201a][A-Za-z\u00c0-\u00ff]"
+)
+
+#: A UTF-8 encoded character beyond ASCII (a lead byte and its continuation bytes). In cp1252
+#: text such pairs are mojibake (``Ã¥``), so a file holding one and bytes that are not UTF-8
+#: mixes encodings.
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 
@@ -380,8 +529,12 @@ def _lines(text: str) -> Iterator[str]:
     return (m.group() for m in _LINE.finditer(text))
 
 
+_QUOTED = re.compile(r'"[^"]*"')
+
+
 def _delimiter(text: str) -> str:
-    header = re.split(r"\r\n?|\n", text, maxsplit=1)[0]
+    """The delimiter the header line uses most, outside quoted names (``"lat, deg"``)."""
+    header = _QUOTED.sub("", re.split(r"\r\n?|\n", text, maxsplit=1)[0])
     counts = [header.count(d) for d in DELIMITERS]
     return DELIMITERS[counts.index(max(counts))] if max(counts) else ","
 
@@ -506,6 +659,8 @@ def read_csv(
             line, start = start, reader.line_num + 1
             if not "".join(record).strip():
                 continue  # blank lines and rows of empty cells (spreadsheet exports)
+            if len(record) > width and not "".join(record[width:]).strip():
+                del record[width:]  # a delimiter ending each data line: no field, no data
             if len(record) != width:
                 raise InvalidInput(
                     f"{name}: row {rows + len(lines) + 1} (line {line}): has {len(record)} "
@@ -538,29 +693,135 @@ def _parquet_cells(column: Any) -> list[str]:
     return ["" if v is None else str(v) for v in column.to_pylist()]
 
 
+def _parquet_header(names: Sequence[str], name: str) -> None:
+    """Refuse a Parquet schema without the required columns, in Parquet's words.
+
+    (:func:`_columns` speaks of a CSV file's first line.) A geometry column (GeoParquet, as
+    GeoPandas writes it) gets a hint: the reader takes coordinates from ``lon``/``lat``.
+    """
+    keys = {column_key(n) for n in names}
+    missing = [c for c in REQUIRED if c not in keys]
+    if not missing:
+        return
+    found = ", ".join(repr(str(n)) for n in names) or "nothing"
+    aliases = ", ".join(f"{a} as {k}" for a, k in sorted(ALIASES.items()))
+    hint = ""
+    if {"lon", "lat"} & set(missing) and any(
+        str(n).strip().lower() in ("geometry", "geom", "wkb_geometry") for n in names
+    ):
+        hint = (
+            " (a GeoParquet geometry column is not read: write the points' longitude and "
+            "latitude as columns lon and lat, e.g. GeoPandas' gdf.geometry.x and .y in EPSG:4326)"
+        )
+    raise InvalidInput(
+        f"{name}: lacks column(s) {', '.join(missing)} (has {found}); the columns are "
+        f"{', '.join(KNOWN)}, in any case ({aliases}){hint}"
+    )
+
+
 def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     """The known columns (as pyarrow arrays) and what was read."""
     try:
         import pyarrow.parquet as pq
     except ImportError as err:
         raise MissingExtra("geoparquet", "reading --positions .parquet") from err
-    try:
-        table = pq.read_table(path)
-    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != b"PAR1":
+        for start, what in _NOT_TEXT:
+            if magic.startswith(start[:4]) and what.startswith(("gzip", "bzip2", "xz", "zstd")):
+                raise InvalidInput(f"{path.name}: is not a Parquet file but {what}")
+        raise InvalidInput(
+            f"{path.name}: is not a Parquet file (it does not begin with PAR1; a CSV file? "
+            "give it the suffix .csv)"
+        )
+
+    def unreadable(err: Exception) -> InvalidInput:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InvalidInput(f"{path.name}: not a readable Parquet file: {first}") from None
-    known, unknown = _columns(table.column_names, path.name)
-    cols = {key: table.column(j).combine_chunks() for key, j in known.items()}
+        return InvalidInput(f"{path.name}: not a readable Parquet file: {first}")
+
+    try:
+        names = pq.read_schema(path).names
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        raise unreadable(err) from None
+    _parquet_header(names, path.name)
+    known, unknown = _columns(names, path.name)
+    try:
+        # Only the known columns are read: an unknown one costs no memory (a compressed
+        # free-text column may be many times the file's size).
+        table = pq.read_table(path, columns=[names[j] for j in known.values()])
+    except (OSError, ValueError) as err:
+        raise unreadable(err) from None
+    cols = {key: table.column(k).combine_chunks() for k, key in enumerate(known)}
     if table.num_rows == 0:
         raise InvalidInput(f"{path.name}: has no rows")
     return cols, Report(path, table.num_rows, "Parquet", unknown)
+
+
+#: The instants an observed_at may name, in microseconds since the epoch: 1970-01-01 up to
+#: (not including) 9999-01-01, the range of the CSV reader.
+_FIRST_US = 0
+_END_US = (dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc) - _EPOCH0) // dt.timedelta(
+    microseconds=1
+)
+
+
+def _instants(
+    col: Any, where: Where, zone: zoneinfo.ZoneInfo | None = None
+) -> npt.NDArray[np.datetime64]:
+    """An Arrow timestamp column as UTC microseconds, nulls NaT.
+
+    Worked in integers of the column's own unit, never by an Arrow cast or ``to_pylist``: a
+    cast from ``ns`` with sub-microsecond digits (as pandas writes) fails, an unsafe one wraps
+    out-of-range values around, and ``to_pylist`` of such nanoseconds needs pandas.
+    Nanoseconds are floored to the microsecond (as the CSV reader cuts fraction digits); an
+    instant outside the CSV reader's years (1970 to 9999) is refused. A column without a zone
+    holds wall times: they are read in ``zone`` by the CSV reader's rules (DST gaps and
+    repeated hours refused).
+    """
+    import pyarrow as pa
+
+    unit = col.type.unit
+    raw = np.asarray(
+        col.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+    known = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    # Wall times may lie up to a day beyond the instants' range; _times decides exactly.
+    slack = 0 if col.type.tz is not None else 86_400_000_000
+    first, end = _FIRST_US - slack, _END_US + slack
+    if unit == "ns":
+        micro = raw // 1000  # floor: sub-microsecond digits are cut, as in the CSV reader
+        bad = known & ((micro < first) | (micro >= end))
+    else:  # compared in the column's unit (no overflow), then scaled exactly
+        scale = {"s": 1_000_000, "ms": 1_000, "us": 1}[unit]
+        bad = known & ((raw < -(-first // scale)) | (raw >= -(-end // scale)))
+        micro = np.where(bad, 0, raw) * scale
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        shown = f"{np.datetime64(int(raw[i]), unit)}"  # numpy's range is all of int64's
+        shown += "Z" if col.type.tz is not None else " (no zone)"
+        raise _problem(where(i), "observed_at", "lies outside the years 1970 to 9999", shown)
+    stamps = np.where(known, micro.astype("datetime64[us]"), np.datetime64("NaT", "us"))
+    if col.type.tz is not None:
+        return stamps
+    cells = np.where(known, np.datetime_as_string(stamps, unit="us"), "")
+    return _times(cells.tolist(), "observed_at", where, zone)
 
 
 def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo | None) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if pa.types.is_dictionary(col.type):  # pandas' category, Polars' Categorical, DuckDB's ENUM
+        col = col.dictionary_decode()
+    if pa.types.is_string_view(col.type):  # Polars' and DuckDB's string type
+        col = col.cast(pa.string())
     t = col.type
+    if kind in ("lon", "lat") and pa.types.is_float16(t):
+        raise InvalidPositions(
+            f"{where.name}, column {kind}: must be degrees in float64 or float32, not float16 "
+            "(it holds a longitude of 18 only to 0.0156 degrees, about a kilometre)"
+        )
     if kind == "id":
         if pa.types.is_integer(t):
             if col.null_count:
@@ -576,8 +837,14 @@ def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo |
             return values.astype(np.int64)
         if pa.types.is_string(t) or pa.types.is_large_string(t):
             return _text_ids(_parquet_cells(col), where)
+        hint = (
+            "; floats hold integers exactly only up to 2**53 (pandas turns an integer column "
+            "with a missing value into floats: write it as Int64 or text)"
+            if pa.types.is_floating(t) or pa.types.is_decimal(t)
+            else ""
+        )
         raise InvalidPositions(
-            f"{where.name}, column id: must hold text or integers (got type {t})"
+            f"{where.name}, column id: must hold text or integers (got type {t}){hint}"
         )
     if kind in ("lon", "lat", "accuracy_m") and (pa.types.is_integer(t) or pa.types.is_floating(t)):
         return np.asarray(
@@ -585,15 +852,12 @@ def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo |
             dtype=np.float64,
         )
     if kind == "observed_at" and pa.types.is_timestamp(t):
-        if t.tz is None:
-            if zone is None:
-                raise InvalidPositions(
-                    f"{where.name}, column observed_at: timestamps without a time "
-                    "zone; say which zone they are in with --timezone (e.g. Europe/Stockholm)"
-                )
-            return _times(_parquet_cells(col), kind, where, zone)
-        utc = pc.cast(col, pa.timestamp("us", tz="UTC"))
-        return utc.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+        if t.tz is None and zone is None:
+            raise InvalidPositions(
+                f"{where.name}, column observed_at: timestamps without a time "
+                "zone; say which zone they are in with --timezone (e.g. Europe/Stockholm)"
+            )
+        return _instants(col, where, zone)
     if kind == "tester" and pa.types.is_boolean(t):
         return np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
     return _from_cells(kind, _parquet_cells(col), where, zone)
@@ -689,8 +953,19 @@ def read(
             columns[key] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         del parts
     else:
+        packed = {
+            ".gz": "decompress it first",
+            ".bz2": "decompress it first",
+            ".xz": "decompress it first",
+            ".zst": "decompress it first",
+            ".zip": "extract it first",
+            ".xlsx": "save it as CSV first",
+            ".xls": "save it as CSV first",
+            ".ods": "save it as CSV first",
+        }.get(suffix)
         raise InvalidInput(
-            f"--positions must be a .csv, .tsv, .txt or .parquet file (got {path.name})"
+            f"--positions must be a .csv, .tsv, .txt or .parquet file (got {path.name}"
+            + (f": {packed})" if packed else ")")
         )
     if "observed_at" in columns and observed_at is not None:
         raise InvalidInput(
@@ -704,6 +979,7 @@ def read(
             )
         stamp = np.datetime64(observed_at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
         columns["observed_at"] = np.full(report.rows, stamp, dtype="datetime64[us]")
+    _float_ids(columns["id"], where)
     _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
     try:
         positions = Positions(

@@ -136,7 +136,14 @@ def read_table(path: Path) -> Any:
     except ImportError as err:  # pragma: no cover
         raise MissingExtra("dask", "reading Parquet positions") from err
     try:
-        return pq.read_table(path, columns=None)
+        # Only the columns positions are made of: an unknown one costs no memory.
+        schema = pq.read_schema(path)
+        keys = [column_key(n) for n in schema.names]
+        if not set(REQUIRED) <= set(keys):  # refused by the caller, naming every column
+            return schema.empty_table()
+        return pq.read_table(
+            path, columns=[n for n, k in zip(schema.names, keys, strict=True) if k is not None]
+        )
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InvalidInput(f"{path.name}: not a readable Parquet file: {first}") from None
