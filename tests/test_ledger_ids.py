@@ -106,7 +106,7 @@ def test_sorted_runs_agree_with_a_dict(
     Text values grow longer from batch to batch, so merges must widen (a truncated id would
     be found under another device's name).
     """
-    runs, rows = SortedRuns(), {}
+    runs, rows = SortedRuns(), dict[object, int]()
     for b, batch in enumerate(batches):
         values = [(f"{v:x}" * (1 + b % 3)) if as_text else v for v in dict.fromkeys(batch)]
         new = [v for v in values if v not in rows]

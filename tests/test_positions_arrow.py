@@ -73,7 +73,9 @@ def test_aliases_name_their_column_and_one_column_twice_is_refused() -> None:
     assert (p.ids.tolist(), p.lon.tolist(), p.lat.tolist()) == (["a"], [18.0], [59.3])
     for name in ("accuracy", "horizontalAccuracy", "Horizontal_Accuracy"):
         table = pa.table({"id": ["a"], "lon": [18.0], "lat": [59.3], name: [25.0]})
-        got = positions_from_arrow(table, observed_at=dt.datetime(2024, 5, 20, tzinfo=dt.UTC))
+        got = positions_from_arrow(
+            table, observed_at=dt.datetime(2024, 5, 20, tzinfo=dt.timezone.utc)
+        )
         assert got.accuracy_m.tolist() == [25.0], name
     table = pa.table({"id": [1], "lat": [59.3], "lon": [18.0], "latitude": [59.3]})
     with pytest.raises(
