@@ -1,0 +1,308 @@
+"""An end-to-end oracle for the Swedish pilot, from DESIGN.md "Semantics" and the raw reference data.
+
+It answers, for one pilot alert at one time and a handful of devices, who must be told, using
+only shapely, pyproj and numpy on ``../shared/data/sweden`` (Lantmäteriet's detailed county
+polygons in SWEREF 99 TM, ``lan_lantmateriet_sweref99tm.geojson``: land, inland water and the
+territorial sea) — nothing from ``geotarget`` but the public ``Circle``/``Polygon`` attributes
+read by :func:`oracle_targeter.classify`.
+
+The rules restated here (DESIGN.md "Semantics", ``docs/who_is_told.rst``, the pilot policy file):
+
+* Territory is the union of the 21 counties; a device is in the county whose polygon covers its
+  fix. geotarget ships boundaries simplified to within ``BOUNDARY_TOLERANCE_M`` (60 m) of these,
+  so a fix closer than that (plus a metre) to a county boundary or to the edge of the territory
+  is *unsure* wherever its county matters; so is an alert area that reaches enabled territory
+  by less than that, or misses it by less.
+* The pilot's rollout: Explosion in all Sweden from 2024-04-15 (Europe/Stockholm); crime modus
+  and tip requests in county 01 from 2024-04-15, 01+12+14 from 2024-09-02, all Sweden from
+  2025-01-13.
+* The pilot's kinds: fresh fixes are at most one hour old and classified by their accuracy disk
+  (INSIDE / AMBIGUOUS / OUTSIDE). Explosion: AMBIGUOUS told; a fix up to 24 h old is told when
+  its point lies within 1 km of the area; told beyond the border too; at most 100 km² unless
+  confirmed. Police kinds: only INSIDE, no stale fixes, only on enabled territory, at most
+  2,000 km² unless confirmed.
+* A kind reaches a device only on enabled territory (its fix's county), except beyond the
+  border when the kind has ``beyond_border``; an area meeting no enabled territory is
+  ``AREA_OUTSIDE_ROLLOUT`` (checked before the area guard, ``BLAST_RADIUS``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyproj
+import shapely
+import shapely.geometry as sg
+import shapely.ops
+from oracle_targeter import classify, within_grown
+
+from geotarget.areas import Circle, Polygon
+
+GEOD = pyproj.Geod(ellps="WGS84")
+TO_TM = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3006", always_xy=True)
+TO_LL = pyproj.Transformer.from_crs("EPSG:3006", "EPSG:4326", always_xy=True)
+STOCKHOLM = dt.timezone(dt.timedelta(hours=1))  # the phase dates are winter/CET or CEST below
+
+#: geotarget's stated simplification tolerance (metres) plus a metre of slack.
+UNSURE_M = 61.0
+
+
+def _cest(y: int, m: int, d: int) -> dt.datetime:
+    """Midnight Europe/Stockholm (the pilot's phase dates: CEST in April/September, CET in Jan)."""
+    offset = 1 if m in (1, 2, 3, 11, 12) else 2
+    return dt.datetime(y, m, d, tzinfo=dt.timezone(dt.timedelta(hours=offset)))
+
+
+#: kind -> [(start, enabled county codes or None for all Sweden)].
+PHASES: dict[str, list[tuple[dt.datetime, frozenset[str] | None]]] = {
+    "explosion": [(_cest(2024, 4, 15), None)],
+    **{
+        k: [
+            (_cest(2024, 4, 15), frozenset({"01"})),
+            (_cest(2024, 9, 2), frozenset({"01", "12", "14"})),
+            (_cest(2025, 1, 13), None),
+        ]
+        for k in ("crime_modus", "tip_request")
+    },
+}
+
+
+@dataclass(frozen=True)
+class KindRule:
+    """The pilot's location rules of one kind, restated."""
+
+    include_ambiguous: bool
+    stale: tuple[dt.timedelta, float] | None
+    beyond_border: bool
+    max_area_km2: float
+
+
+FRESH = dt.timedelta(hours=1)
+RULES = {
+    "explosion": KindRule(True, (dt.timedelta(hours=24), 1000.0), True, 100.0),
+    "crime_modus": KindRule(False, None, False, 2000.0),
+    "tip_request": KindRule(False, None, False, 2000.0),
+}
+
+
+@dataclass(frozen=True)
+class Dev:
+    """One device: id, fix, accuracy (68 % radius, m) and age of the fix."""
+
+    id: str
+    lon: float
+    lat: float
+    accuracy_m: float
+    age: dt.timedelta
+
+
+@dataclass
+class Expected:
+    """The oracle's answer: the verdict, who is told, and who it cannot call."""
+
+    verdict: str
+    told: set[str]
+    unsure: set[str]
+    #: The verdict itself is too close to call (the area grazes enabled territory).
+    verdict_unsure: bool = False
+
+
+class Territory:
+    """Sweden's 21 counties (detailed, SWEREF 99 TM) and point/area questions about them."""
+
+    def __init__(self, shared_data: Path) -> None:
+        path = shared_data / "sweden" / "lan_lantmateriet_sweref99tm.geojson"
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        self.counties = {
+            f["properties"]["lan_kod"]: sg.shape(f["geometry"]) for f in doc["features"]
+        }
+        self.codes = sorted(self.counties)
+        self.geoms = np.array([self.counties[c] for c in self.codes], dtype=object)
+        self.tree = shapely.STRtree(self.geoms)
+        for g in self.geoms:
+            shapely.prepare(g)
+        # every county boundary (shared borders and the edge of the territory), as segments
+        lines = shapely.get_parts(shapely.boundary(self.geoms))
+        coords = [shapely.get_coordinates(line) for line in lines]
+        segs = np.concatenate([np.stack([c[:-1], c[1:]], axis=1) for c in coords])
+        segments: Any = shapely.linestrings(segs)
+        self.seg_tree = shapely.STRtree(segments)
+
+    @functools.cached_property
+    def country(self) -> Any:
+        """The union of the counties (the territory)."""
+        g = shapely.union_all(self.geoms)
+        shapely.prepare(g)
+        return g
+
+    def enabled(self, counties: frozenset[str] | None) -> Any:
+        """The enabled territory (``None``: all Sweden)."""
+        if counties is None:
+            return self.country
+        return self._union(tuple(sorted(counties)))
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 -- one Territory per test session
+    def _union(self, codes: tuple[str, ...]) -> Any:
+        g = shapely.union_all([self.counties[c] for c in codes])
+        shapely.prepare(g)
+        return g
+
+    def locate(self, lon: np.ndarray, lat: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """Each fix's county ("" beyond the territory) and its distance (m) to any county edge."""
+        x, y = TO_TM.transform(lon, lat)
+        pts = shapely.points(x, y)
+        pi, gi = self.tree.query(pts, predicate="covered_by")
+        out = [""] * len(pts)
+        for p, g in zip(pi.tolist(), gi.tolist(), strict=True):
+            out[p] = min(out[p], self.codes[g]) if out[p] else self.codes[g]
+        _, dist = self.seg_tree.query_nearest(pts, return_distance=True, all_matches=False)
+        return out, np.asarray(dist, dtype=float)
+
+    def graze(self, area_tm: Any, counties: frozenset[str] | None) -> tuple[bool, bool]:
+        """Whether an area (SWEREF 99 TM) meets enabled territory, and whether that is unsure."""
+        territory = self.enabled(counties)
+        if not area_tm.intersects(territory):
+            return False, bool(area_tm.distance(territory) <= UNSURE_M)
+        # sure iff the area meets the territory farther than UNSURE_M from its boundary
+        edge = shapely.boundary(territory).intersection(area_tm.buffer(2 * UNSURE_M))
+        core = area_tm.difference(edge.buffer(UNSURE_M))
+        return True, not bool(core.intersects(territory))
+
+
+def phase_counties(kind: str, at: dt.datetime) -> frozenset[str] | bool | None:
+    """The enabled counties of ``kind`` at ``at`` (None: all Sweden; False: not yet enabled)."""
+    current: frozenset[str] | bool | None = False
+    for start, counties in PHASES[kind]:
+        if at >= start:
+            current = counties
+    return current
+
+
+def circle_ring(lon: float, lat: float, radius_m: float, n: int = 1440) -> np.ndarray:
+    """A geodesic circle's rim as lon/lat points (``Geod.fwd``)."""
+    az = np.linspace(0.0, 360.0, n, endpoint=False)
+    x, y, _ = GEOD.fwd(np.full(n, lon), np.full(n, lat), az, np.full(n, radius_m))
+    return np.column_stack([x, y])
+
+
+def area_in_tm(parts: Sequence[Circle | Polygon]) -> Any:
+    """The alert area in SWEREF 99 TM (circles as fine geodesic polygons, lon/lat edges densified)."""
+    out = []
+    for p in parts:
+        if isinstance(p, Circle):
+            ring = circle_ring(p.lon, p.lat, p.radius_m)
+            out.append(sg.Polygon(np.column_stack(TO_TM.transform(ring[:, 0], ring[:, 1]))))
+        else:
+            dense = shapely.segmentize(sg.Polygon(p.shape.exterior), 0.0005)
+            xy = shapely.get_coordinates(dense)
+            out.append(sg.Polygon(np.column_stack(TO_TM.transform(xy[:, 0], xy[:, 1]))))
+    return shapely.union_all(out)
+
+
+def geodesic_area_km2(parts: Sequence[Circle | Polygon]) -> float:
+    """Area of the union on the ellipsoid (km²), from fine lon/lat rings."""
+    rings = []
+    for p in parts:
+        if isinstance(p, Circle):
+            rings.append(sg.Polygon(circle_ring(p.lon, p.lat, p.radius_m)))
+        else:
+            rings.append(shapely.segmentize(sg.Polygon(p.shape.exterior), 0.0005))
+    union = shapely.union_all(rings)
+    return abs(GEOD.geometry_area_perimeter(union)[0]) / 1e6
+
+
+def expect(
+    territory: Territory,
+    kind: str,
+    parts: Sequence[Circle | Polygon],
+    devices: Sequence[Dev],
+    at: dt.datetime,
+    *,
+    confirm: bool = False,
+) -> Expected:
+    """Who must be told about a pilot alert of ``kind`` over ``parts`` at ``at``."""
+    counties = phase_counties(kind, at)
+    if counties is False:
+        return Expected("KIND_NOT_ENABLED", set(), set())
+    assert counties is not True
+    rule = RULES[kind]
+    meets, unsure_v = territory.graze(area_in_tm(parts), counties)
+    if not meets:
+        return Expected("AREA_OUTSIDE_ROLLOUT", set(), set(), unsure_v)
+    km2 = geodesic_area_km2(parts)
+    if km2 > rule.max_area_km2 and not confirm:
+        close = abs(km2 - rule.max_area_km2) <= 1e-3 * rule.max_area_km2
+        return Expected("BLAST_RADIUS", set(), set(), unsure_v or close)
+    lon = np.array([d.lon for d in devices])
+    lat = np.array([d.lat for d in devices])
+    where, edge = territory.locate(lon, lat)
+    told: set[str] = set()
+    unsure: set[str] = set()
+    for d, county, dist in zip(devices, where, edge.tolist(), strict=True):
+        if d.age <= FRESH:
+            state, doubt = classify(parts, d.lon, d.lat, d.accuracy_m)
+            inside = state == "INSIDE" or (state == "AMBIGUOUS" and rule.include_ambiguous)
+        elif rule.stale is not None and d.age <= rule.stale[0]:
+            inside, doubt = within_grown(parts, d.lon, d.lat, rule.stale[1])
+        else:
+            inside, doubt = False, False
+        if inside and not (counties is None and rule.beyond_border):
+            # the territory decides: the fix's county (beyond it, the kind's beyond_border)
+            doubt |= dist <= UNSURE_M
+            inside = rule.beyond_border if county == "" else counties is None or county in counties
+        if doubt:
+            unsure.add(d.id)
+        elif inside:
+            told.add(d.id)
+    return Expected("DELIVER", told, unsure, unsure_v)
+
+
+def offset(lon: float, lat: float, azimuth: float, metres: float) -> tuple[float, float]:
+    """The point ``metres`` from (lon, lat) along ``azimuth`` (geodesic)."""
+    x, y, _ = GEOD.fwd(lon, lat, azimuth, metres)
+    return float(x), float(y)
+
+
+def nearest_edge(
+    territory: Territory, lon: float, lat: float, between: tuple[str, str] | None
+) -> tuple[float, float, float]:
+    """The nearest point of a boundary to (lon, lat), and the azimuth of its normal.
+
+    ``between``: the shared border of two counties (``("01", "03")``), or ``None`` for the edge
+    of the territory (the national border or the 12-nautical-mile line). The normal points from
+    the first county (or from Sweden) to the other side.
+    """
+    x, y = TO_TM.transform(lon, lat)
+    if between is None:
+        line = shapely.boundary(territory.country)
+        inside = territory.country
+    else:
+        a, b = (territory.counties[c] for c in between)
+        line = shapely.intersection(shapely.boundary(a), shapely.boundary(b))
+        inside = a
+    p = shapely.ops.nearest_points(line, sg.Point(x, y))[0]
+    # the normal: the direction from p in which the first side lies, reversed
+    best = 0.0
+    for az in range(0, 360, 5):
+        qx = p.x + 30.0 * math.sin(math.radians(az))
+        qy = p.y + 30.0 * math.cos(math.radians(az))
+        if not inside.covers(sg.Point(qx, qy)):
+            qx2 = p.x - 30.0 * math.sin(math.radians(az))
+            qy2 = p.y - 30.0 * math.cos(math.radians(az))
+            if inside.covers(sg.Point(qx2, qy2)):
+                best = float(az)
+                break
+    plon, plat = TO_LL.transform(p.x, p.y)
+    # grid azimuth to true azimuth: close enough for placing devices (meridian convergence)
+    conv = math.degrees(
+        math.atan(math.tan(math.radians(plon - 15.0)) * math.sin(math.radians(plat)))
+    )
+    return float(plon), float(plat), (best + conv) % 360.0

@@ -1,0 +1,593 @@
+"""A sweep of real Swedish places through the whole pipeline, against an end-to-end oracle.
+
+Places the other tests do not use: archipelagos, harbours, bridges, islands, the big lakes, the
+12-nautical-mile line, the land borders with Norway and Finland, county borders on land and in
+water. At each, alerts are built as an integrator would (the :mod:`geotarget.pilot` helpers, or
+CAP 1.2 XML through :meth:`Targeter.receive`), devices are put at the centre, on and around the
+area's rim, on and across the nearest boundary that matters, with accuracy radii and stale
+fixes, and who is told is compared with :mod:`places_oracle` (the detailed Lantmäteriet counties
+from ``../shared/data``, ``pyproj.Geod`` for circles, shapely for lon/lat polygons). A few
+places also go through ``geotarget target`` on a CSV file.
+
+Each place is targeted as four scenes: an Explosion (all Sweden, beyond the border), a tip
+request in the first phase (county 01 only), crime modus in the second (01, 12, 14) and a tip
+request in the third (all Sweden, stopping at the border).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from places_oracle import (
+    GEOD,
+    Dev,
+    Expected,
+    Territory,
+    expect,
+    nearest_edge,
+    offset,
+)
+
+from geotarget import Circle, Polygon, PositionIndex, Positions, pilot, sweden
+from geotarget.targeting import Targeter
+
+pytestmark = pytest.mark.shared_data
+
+UTC = dt.timezone.utc
+#: The four scenes: (kind, time) -- phase 1 (01), phase 2 (01, 12, 14), phase 3 (all Sweden).
+SCENES = {
+    "explosion": ("explosion", dt.datetime(2024, 5, 20, 12, 0, tzinfo=UTC)),
+    "tip-phase1": ("tip_request", dt.datetime(2024, 5, 20, 12, 0, tzinfo=UTC)),
+    "crime-phase2": ("crime_modus", dt.datetime(2024, 10, 1, 9, 0, tzinfo=UTC)),
+    "tip-phase3": ("tip_request", dt.datetime(2025, 3, 3, 15, 0, tzinfo=UTC)),
+}
+SENDER = "polisen@polisen.se"
+EDGE = None  # the edge of the territory (national border, 12-nautical-mile line)
+
+
+@dataclass(frozen=True)
+class Place:
+    """A place: an anchor, the boundary to sweep (if any), the area's size and how it is sent.
+
+    ``edge``: ``"none"`` (the area is centred on the anchor), ``"country"`` (on the nearest point
+    of the territory's edge) or two county codes (on their shared border). ``shape``: ``circle``
+    or ``polygon`` built with the pilot helpers, ``cap-circle`` or ``cap-polygon`` sent as CAP.
+    """
+
+    lon: float
+    lat: float
+    edge: str | tuple[str, str]
+    radius_m: float
+    shape: str
+
+
+PLACES: dict[str, Place] = {
+    # --- archipelagos, coasts, islands ---
+    "Vaxholm fortress (Stockholm archipelago)": Place(18.3525, 59.4022, "none", 800.0, "circle"),
+    "Utö (Haninge), outer archipelago": Place(18.335, 58.955, "none", 3000.0, "cap-polygon"),
+    "Arholma, the archipelago's north-east": Place(19.10, 59.85, "none", 2000.0, "cap-circle"),
+    "Marstrand (Göteborg archipelago)": Place(11.585, 57.887, "none", 1500.0, "polygon"),
+    "Vinga lighthouse": Place(11.605, 57.632, "none", 400.0, "circle"),
+    "Hönö (Öckerö)": Place(11.65, 57.69, "none", 2500.0, "cap-polygon"),
+    "Karlskrona naval harbour (Blekinge)": Place(15.5866, 56.1612, "none", 1200.0, "cap-circle"),
+    "Hasslö (Blekinge archipelago)": Place(15.45, 56.11, "none", 2000.0, "polygon"),
+    "Högakustenbron, mid-span": Place(17.8167, 62.80, "none", 900.0, "circle"),
+    "Ulvön (Höga kusten)": Place(18.65, 63.03, "none", 1500.0, "cap-polygon"),
+    "Smygehuk, Sweden's southern tip": Place(13.359, 55.337, "none", 1000.0, "circle"),
+    "Kullaberg lighthouse": Place(12.4545, 56.303, "none", 2000.0, "cap-circle"),
+    "Frihamnen, Stockholm harbour": Place(18.12, 59.345, "none", 600.0, "cap-polygon"),
+    "Skandiahamnen, Göteborg harbour": Place(11.85, 57.695, "none", 1000.0, "polygon"),
+    "Ölandsbron, mid-bridge": Place(16.45, 56.68, "none", 1500.0, "cap-circle"),
+    "Fårö": Place(19.18, 57.93, "none", 4000.0, "cap-polygon"),
+    "Hoburgen, Gotland's southern tip": Place(18.12, 56.92, "none", 2500.0, "circle"),
+    "Långe Jan, Öland's southern tip": Place(16.398, 56.197, "none", 3000.0, "polygon"),
+    "Långe Erik, Öland's northern tip": Place(17.095, 57.36, "none", 1500.0, "cap-circle"),
+    "Slite harbour (Gotland)": Place(18.80, 57.705, "none", 700.0, "circle"),
+    # --- the 12-nautical-mile line and the sea borders ---
+    "12 nm line east of Gotland (Östergarn)": Place(19.40, 57.40, "country", 3000.0, "circle"),
+    "12 nm line off Sandhammaren": Place(14.20, 55.20, "country", 2500.0, "cap-polygon"),
+    "12 nm line north of Gotska Sandön": Place(19.30, 58.65, "country", 4000.0, "cap-circle"),
+    "Kvarken, the sea border with Finland": Place(21.0, 63.6, "country", 3000.0, "polygon"),
+    "Öresundsbron, the Danish border mid-strait": Place(12.82, 55.585, "country", 1500.0, "circle"),
+    "Helsingborg-Helsingør ferry line": Place(12.66, 56.04, "country", 1200.0, "cap-polygon"),
+    "Ven, near the Danish sea border": Place(12.69, 55.905, "country", 3000.0, "cap-circle"),
+    # --- the big lakes (county borders in the water) and their islands ---
+    "Vänern, the 14/17 county border mid-lake": Place(13.3, 58.95, ("14", "17"), 4000.0, "circle"),
+    "Djurö (Vänern)": Place(13.45, 58.85, "none", 2500.0, "cap-polygon"),
+    "Visingsö (Vättern)": Place(14.33, 57.99, "none", 3000.0, "cap-circle"),
+    "Vättern, the 05/06 county border": Place(14.6, 58.35, ("05", "06"), 3000.0, "polygon"),
+    "Björkö, Birka (Mälaren)": Place(17.54, 59.335, "none", 1500.0, "circle"),
+    "Mälaren, the 01/03 county border": Place(17.45, 59.50, ("01", "03"), 2500.0, "cap-circle"),
+    "Mälaren, the 01/04 county border": Place(17.45, 59.30, ("01", "04"), 2500.0, "cap-polygon"),
+    "Vinön (Hjälmaren)": Place(15.43, 59.28, "none", 2000.0, "circle"),
+    "Sollerön (Siljan)": Place(14.62, 60.90, "none", 2500.0, "cap-polygon"),
+    "Frösön (Storsjön)": Place(14.56, 63.185, "none", 2000.0, "cap-circle"),
+    # --- land borders with Finland and Norway ---
+    "Övertorneå / Aavasaksa (Torne river)": Place(23.65, 66.39, "country", 2000.0, "circle"),
+    "Pajala, 50 km (an Explosion over 100 km²)": Place(23.37, 67.21, "none", 50_000.0, "circle"),
+    "Haparanda, a 50 km polygon into Finland": Place(
+        24.0, 65.9, "country", 50_000.0, "cap-polygon"
+    ),
+    "Storlien, a 30 km circle into Norway": Place(12.09, 63.32, "country", 30_000.0, "circle"),
+    "Treriksröset, the three-country cairn": Place(20.5522, 69.0597, "country", 1000.0, "polygon"),
+    "Riksgränsen, the Narvik road": Place(18.125, 68.428, "country", 2000.0, "cap-circle"),
+    "Storlien, the Trondheim road": Place(12.09, 63.32, "country", 2500.0, "cap-polygon"),
+    "Charlottenberg / Eda": Place(12.29, 59.885, "country", 3000.0, "circle"),
+    "Svinesund bridge": Place(11.2495, 59.0935, "country", 800.0, "cap-circle"),
+    "Idefjorden, inner fjord": Place(11.50, 59.03, "country", 1500.0, "polygon"),
+    "Strömstad harbour": Place(11.17, 58.94, "none", 1500.0, "cap-polygon"),
+    # --- county borders on land and at sea ---
+    "Uppsala domkyrka, a 10 m circle": Place(17.634, 59.858, "none", 10.0, "circle"),
+    "Turning Torso, a 10 m circle (Malmö)": Place(12.9758, 55.6133, "none", 10.0, "cap-circle"),
+    "Nynäshamn / Trosa, the 01/04 border at sea": Place(
+        17.75, 58.85, ("01", "04"), 3000.0, "circle"
+    ),
+    "Grisslehamn / Öregrund, the 01/03 border at sea": Place(
+        18.75, 60.10, ("01", "03"), 4000.0, "cap-polygon"
+    ),
+    "Hölö, the 01/04 border on land": Place(17.55, 59.02, ("01", "04"), 2000.0, "polygon"),
+    "Båstad / Laholm, the 12/13 border": Place(12.93, 56.45, ("12", "13"), 2500.0, "cap-circle"),
+    "Sölvesborg / Bromölla, the 12/10 border": Place(14.55, 56.04, ("12", "10"), 2000.0, "circle"),
+    "Kungsbacka, the 14/13 border at sea": Place(11.95, 57.50, ("14", "13"), 3000.0, "cap-polygon"),
+}
+
+#: Places also sent through ``geotarget target`` on a CSV file (one scene each).
+CLI_PLACES = {
+    "Svinesund bridge": "tip-phase3",
+    "Mälaren, the 01/03 county border": "tip-phase1",
+    "Öresundsbron, the Danish border mid-strait": "explosion",
+}
+
+
+@pytest.fixture(scope="module")
+def territory(shared_data: Path) -> Territory:
+    """The oracle's territory: the detailed counties."""
+    return Territory(shared_data)
+
+
+@pytest.fixture(scope="module")
+def targeter() -> Targeter:
+    """The pilot as an integrator builds it (one per module: every alert has its own id)."""
+    return Targeter(sweden.hierarchy(), pilot.pilot_policy(), recognition=pilot.RECOGNITION)
+
+
+# --- building the scene ---------------------------------------------------------------------
+
+
+def centre_of(place: Place, territory: Territory) -> tuple[float, float, float | None]:
+    """The area's centre, and the azimuth of the boundary's normal there (None: no boundary)."""
+    if place.edge == "none":
+        return place.lon, place.lat, None
+    between = None if place.edge == "country" else place.edge
+    assert between is None or isinstance(between, tuple)
+    return nearest_edge(territory, place.lon, place.lat, between)
+
+
+def ring_of(lon: float, lat: float, radius_m: float, seed: int) -> list[tuple[float, float]]:
+    """A CAP-like polygon: 7 irregular vertices around the centre, 5 decimals, closed."""
+    rng = np.random.default_rng(seed)
+    az = np.arange(7) * (360.0 / 7.0) + rng.uniform(-15.0, 15.0, 7)
+    dist = radius_m * rng.uniform(0.6, 1.3, 7)
+    out = []
+    for a, d in zip(az.tolist(), dist.tolist(), strict=True):
+        x, y = offset(lon, lat, a, d)
+        out.append((round(x, 5), round(y, 5)))
+    return [*out, out[0]]
+
+
+def area_of(place: Place, lon: float, lat: float, seed: int) -> Circle | Polygon:
+    """The alert area of a place (what the oracle compares against)."""
+    if place.shape.endswith("circle"):
+        # CAP carries kilometres with a few decimals: the radius the document will say
+        radius = round(place.radius_m / 1000.0, 3) * 1000.0
+        if place.shape == "cap-circle":
+            return Circle(round(lon, 6), round(lat, 6), radius)
+        return Circle(lon, lat, radius)
+    return Polygon(ring_of(lon, lat, place.radius_m, seed))
+
+
+def rim_points(area: Circle | Polygon) -> list[tuple[float, float, float]]:
+    """Points on the area's boundary, each with the outward azimuth there."""
+    if isinstance(area, Circle):
+        out = []
+        for az in (0.0, 72.0, 144.0, 216.0, 288.0):
+            x, y = offset(area.lon, area.lat, az, area.radius_m)
+            out.append((x, y, az))
+        return out
+    ring = list(area.shape.exterior.coords)
+    cx, cy = area.shape.centroid.x, area.shape.centroid.y
+    pts = []
+    for (x0, y0), (x1, y1) in itertools.pairwise(ring):
+        pts.append((x0, y0))  # a vertex
+        pts.append(((x0 + x1) / 2.0, (y0 + y1) / 2.0))  # on the straight lon/lat edge
+    out = []
+    for x, y in pts:
+        az = GEOD.inv(cx, cy, x, y)[0]
+        out.append((x, y, float(az)))
+    return out
+
+
+ACCURACY = (0.0, 5.0, 20.0, 80.0, 300.0)
+AGES = tuple(
+    dt.timedelta(minutes=m) for m in (0, 20, 59, 61, 300, 1380, 1800)
+)  # fresh, stale (<= 24 h), too old
+
+
+def devices_of(
+    place: Place, area: Circle | Polygon, centre: tuple[float, float, float | None], seed: int
+) -> list[Dev]:
+    """The devices of a scene: centre, rim (on it, 1 mm and accuracy either side), boundary."""
+    rng = np.random.default_rng(seed)
+    cx, cy, normal = centre
+    devs: list[Dev] = []
+
+    def add(lon: float, lat: float, acc: float = 0.0, age: dt.timedelta = dt.timedelta(0)) -> None:
+        devs.append(Dev(f"d{len(devs):03d}", lon, lat, acc, age))
+
+    add(cx, cy)
+    add(cx, cy, 30.0, dt.timedelta(minutes=10))
+    for x, y, az in rim_points(area):
+        add(x, y)  # exactly on the boundary: inside
+        for m in (0.001, -0.001):
+            add(*offset(x, y, az, m))
+        acc = float(rng.choice(ACCURACY))
+        age = AGES[int(rng.integers(len(AGES)))]
+        for m in (acc, -acc, acc + 0.5, -acc - 0.5, 600.0, 1200.0):
+            add(*offset(x, y, az, m), acc=acc, age=age)
+    if normal is not None:
+        for m in (0.0, 30.0, -30.0, 100.0, -100.0, 500.0, -500.0, 2000.0, -2000.0):
+            acc = float(rng.choice(ACCURACY[:3]))
+            add(*offset(cx, cy, normal, m))
+            add(*offset(cx, cy, normal, m), acc=acc, age=AGES[int(rng.integers(3))])
+    for _ in range(6):  # anywhere up to twice the area's size
+        add(*offset(cx, cy, float(rng.uniform(0, 360)), float(rng.uniform(0, 2 * place.radius_m))),
+            acc=float(rng.choice(ACCURACY)), age=AGES[int(rng.integers(len(AGES)))])  # fmt: skip
+    return devs
+
+
+def snapshot(devs: list[Dev], at: dt.datetime) -> PositionIndex:
+    """The devices as an integrator's snapshot."""
+    return PositionIndex(
+        Positions(
+            [d.id for d in devs],
+            [d.lon for d in devs],
+            [d.lat for d in devs],
+            accuracy_m=[d.accuracy_m for d in devs],
+            observed_at=[at - d.age for d in devs],
+        )
+    )
+
+
+EVENTS = {"explosion": ("Explosion", "Safety"), "tip_request": ("Tipsförfrågan", "Security"),
+          "crime_modus": ("Brottsmodus", "Security")}  # fmt: skip
+
+
+def cap_document(ident: str, kind: str, area: Circle | Polygon, at: dt.datetime) -> bytes:
+    """A CAP 1.2 document as an upstream system writes it (event text, no geotarget code)."""
+    event_text, category = EVENTS[kind]
+    if isinstance(area, Circle):
+        geometry = f"<circle>{area.lat},{area.lon} {area.radius_m / 1000.0:g}</circle>"
+    else:
+        pairs = " ".join(f"{y},{x}" for x, y in area.shape.exterior.coords)
+        geometry = f"<polygon>{pairs}</polygon>"
+    stamp = at.isoformat(timespec="seconds")
+    until = (at + dt.timedelta(hours=2)).isoformat(timespec="seconds")
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>{ident}</identifier>
+  <sender>{SENDER}</sender>
+  <sent>{stamp}</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>
+  <info>
+    <language>sv-SE</language>
+    <category>{category}</category>
+    <event>{event_text}</event>
+    <urgency>Immediate</urgency>
+    <severity>Severe</severity>
+    <certainty>Likely</certainty>
+    <onset>{stamp}</onset>
+    <expires>{until}</expires>
+    <headline>{event_text}</headline>
+    <area>
+      <areaDesc>Sweep</areaDesc>
+      {geometry}
+    </area>
+  </info>
+</alert>
+""".encode()
+
+
+MSG = pilot.Message(headline="Sweep", description="Sweep.", area_description="Sweep")
+
+
+def pilot_alert(ident: str, kind: str, area: Circle | Polygon, at: dt.datetime) -> Any:
+    """The alert built with the pilot helpers."""
+    make = {"explosion": pilot.explosion, "tip_request": pilot.tip_request,
+            "crime_modus": pilot.crime_modus}[kind]  # fmt: skip
+    return make(identifier=ident, sender=SENDER, sent=at, area=area, sv=MSG, en=MSG, onset=at,
+                expires=at + dt.timedelta(hours=2))  # fmt: skip
+
+
+_IDS = iter(range(10**9))
+
+
+def run_scene(
+    targeter: Targeter,
+    territory: Territory,
+    place: Place,
+    scene: str,
+    devs: list[Dev] | None = None,
+    *,
+    seed: int = 0,
+) -> tuple[Expected, Any, list[Dev]]:
+    """Target one scene of a place; the oracle's answer, geotarget's result, the devices."""
+    kind, at = SCENES[scene]
+    centre = centre_of(place, territory)
+    area = area_of(place, centre[0], centre[1], seed)
+    if devs is None:
+        devs = devices_of(place, area, centre, seed)
+    ident = f"sweep-{next(_IDS)}"
+    index = snapshot(devs, at)
+    confirm = place.radius_m > 10_000.0 and scene != "explosion"
+    if place.shape.startswith("cap-"):
+        result = targeter.receive(cap_document(ident, kind, area, at), index, at, confirm=confirm)
+    else:
+        result = targeter.target(pilot_alert(ident, kind, area, at), index, at, confirm=confirm)
+    want = expect(territory, kind, [area], devs, at, confirm=confirm)
+    return want, result, devs
+
+
+def compare(want: Expected, result: Any, devs: list[Dev], label: str) -> None:
+    """Geotarget's verdict and recipients equal the oracle's (its unsure devices left out)."""
+    if want.verdict_unsure:
+        return  # the area grazes enabled territory within the boundaries' tolerance
+    assert result.verdict.value == want.verdict, (
+        f"{label}: {result.verdict.value} ({result.reason})"
+    )
+    got = {str(i) for i in result.recipients.tolist()}
+    missed = want.told - got - want.unsure
+    extra = got - want.told - want.unsure
+    if missed or extra:
+        by_id = {d.id: d for d in devs}
+        lines = [
+            f"  {'MISSED' if i in missed else 'EXTRA'} {by_id[i]}: {result.explain(i)}"
+            for i in sorted(missed | extra)
+        ]
+        raise AssertionError(f"{label}: recipients differ from the oracle:\n" + "\n".join(lines))
+
+
+@pytest.mark.parametrize("scene", sorted(SCENES))
+@pytest.mark.parametrize("name", sorted(PLACES))
+def test_a_place_equals_the_oracle(
+    targeter: Targeter, territory: Territory, name: str, scene: str
+) -> None:
+    """Verdict and recipients at one place in one scene equal the oracle's."""
+    seed = sorted(PLACES).index(name)
+    want, result, devs = run_scene(targeter, territory, PLACES[name], scene, seed=seed)
+    compare(want, result, devs, f"{name} / {scene}")
+
+
+# --- random devices near the places (Hypothesis) ----------------------------------------------
+
+
+@st.composite
+def _near(draw: st.DrawFn) -> tuple[str, str, list[Dev]]:
+    name = draw(st.sampled_from(sorted(PLACES)))
+    scene = draw(st.sampled_from(sorted(SCENES)))
+    place = PLACES[name]
+    n = draw(st.integers(1, 12))
+    devs = []
+    for i in range(n):
+        az = draw(st.floats(0.0, 360.0))
+        reach = draw(st.floats(0.0, 2.5)) * max(place.radius_m, 200.0)
+        acc = draw(st.sampled_from(ACCURACY) | st.floats(0.0, 2000.0))
+        age = draw(st.sampled_from(AGES))
+        devs.append(Dev(f"h{i}", *offset(place.lon, place.lat, az, reach), acc, age))
+    return name, scene, devs
+
+
+@settings(
+    max_examples=max(10, settings().max_examples // 4),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(_near())
+def test_random_devices_near_the_places_equal_the_oracle(
+    targeter: Targeter, territory: Territory, drawn: tuple[str, str, list[Dev]]
+) -> None:
+    """Devices anywhere within 2.5 area radii of a place, any accuracy and age."""
+    name, scene, devs = drawn
+    want, result, _ = run_scene(targeter, territory, PLACES[name], scene, devs,
+                                seed=sorted(PLACES).index(name))  # fmt: skip
+    compare(want, result, devs, f"{name} / {scene}")
+
+
+# --- streaming: the same scenes as fresh positions after the alert went out -------------------
+
+
+@pytest.mark.parametrize("scene", sorted(SCENES))
+@pytest.mark.parametrize("name", sorted(PLACES)[::3])
+def test_streamed_positions_equal_the_oracle(territory: Territory, name: str, scene: str) -> None:
+    """``on_positions`` tells the devices that arrive after ``target`` as the oracle says.
+
+    The alert is first targeted over a device far away (nobody near is told), then the scene's
+    devices stream in five minutes later (ages relative to then).
+    """
+    place = PLACES[name]
+    seed = sorted(PLACES).index(name)
+    kind, at = SCENES[scene]
+    later = at + dt.timedelta(minutes=5)
+    tg = Targeter(sweden.hierarchy(), pilot.pilot_policy(), recognition=pilot.RECOGNITION)
+    far = [Dev("far", 16.0, 62.0, 0.0, dt.timedelta(0))]
+    confirm = place.radius_m > 10_000.0 and scene != "explosion"
+    centre = centre_of(place, territory)
+    area = area_of(place, centre[0], centre[1], seed)
+    devs = devices_of(place, area, centre, seed)
+    first = tg.target(pilot_alert(f"stream-{seed}", kind, area, at), snapshot(far, at), at,
+                      confirm=confirm)  # fmt: skip
+    want = expect(territory, kind, [area], devs, later, confirm=confirm)
+    if want.verdict_unsure:
+        return
+    assert first.verdict.value == want.verdict, first.reason
+    got = {str(d.device_id) for d in tg.on_positions(snapshot(devs, later).positions, later)}
+    want_told = want.told if want.verdict == "DELIVER" else set()
+    missed, extra = want_told - got - want.unsure, got - want_told - want.unsure
+    assert not missed and not extra, (name, scene, sorted(missed), sorted(extra))
+
+
+# --- several areas in one CAP document (a union of parts) ----------------------------------------
+
+
+def multi_cap(ident: str, kind: str, parts: list[Circle | Polygon], at: dt.datetime) -> bytes:
+    """One info block with two <area> blocks, the second holding the rest of the parts."""
+    doc = cap_document(ident, kind, parts[0], at).decode()
+    geoms = []
+    for part in parts[1:]:
+        if isinstance(part, Circle):
+            geoms.append(f"<circle>{part.lat},{part.lon} {part.radius_m / 1000.0:g}</circle>")
+        else:
+            pairs = " ".join(f"{y},{x}" for x, y in part.shape.exterior.coords)
+            geoms.append(f"<polygon>{pairs}</polygon>")
+    extra = "<area><areaDesc>More</areaDesc>" + "".join(geoms) + "</area>"
+    return doc.replace("</area>", "</area>" + extra, 1).encode()
+
+
+MULTI = {
+    # (place of the first part, place of the others): county borders and the national one
+    "Mälaren 01/03 + Björkö": ("Mälaren, the 01/03 county border", "Björkö, Birka (Mälaren)"),
+    "Svinesund + Strömstad": ("Svinesund bridge", "Strömstad harbour"),
+    "Ven + Helsingborg": ("Ven, near the Danish sea border", "Helsingborg-Helsingør ferry line"),
+    "Hölö 01/04 + Nynäshamn 01/04": ("Hölö, the 01/04 border on land",
+                                     "Nynäshamn / Trosa, the 01/04 border at sea"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("scene", sorted(SCENES))
+@pytest.mark.parametrize("name", sorted(MULTI))
+def test_several_areas_in_one_cap_document_equal_the_oracle(
+    targeter: Targeter, territory: Territory, name: str, scene: str
+) -> None:
+    """A CAP document whose areas lie at two places: a device in either is told (the union)."""
+    kind, at = SCENES[scene]
+    parts: list[Circle | Polygon] = []
+    devs: list[Dev] = []
+    for n, key in enumerate(MULTI[name]):
+        place = PLACES[key]
+        seed = sorted(PLACES).index(key)
+        centre = centre_of(place, territory)
+        area = area_of(place, centre[0], centre[1], seed)
+        parts.append(area)
+        devs += [Dev(f"{n}-{d.id}", d.lon, d.lat, d.accuracy_m, d.age)
+                 for d in devices_of(place, area, centre, seed)]  # fmt: skip
+    # a circle and a polygon side by side; the CAP circle's coordinates as the document says
+    ident = f"multi-{next(_IDS)}"
+    result = targeter.receive(multi_cap(ident, kind, parts, at), snapshot(devs, at), at)
+    compare(expect(territory, kind, parts, devs, at), result, devs, f"{name} / {scene}")
+
+
+# --- the command line, on a CSV file ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CLI_PLACES))
+def test_the_command_line_equals_the_oracle(
+    territory: Territory, tmp_path: Path, name: str
+) -> None:
+    """``geotarget target --alert A.xml --positions P.csv`` tells whom the oracle says."""
+    place = PLACES[name]
+    scene = CLI_PLACES[name]
+    kind, at = SCENES[scene]
+    seed = sorted(PLACES).index(name)
+    centre = centre_of(place, territory)
+    area = area_of(place, centre[0], centre[1], seed)
+    devs = devices_of(place, area, centre, seed)
+    (tmp_path / "alert.xml").write_bytes(cap_document(f"cli-{seed}", kind, area, at))
+    rows = ["id,lon,lat,accuracy_m,observed_at"] + [
+        f"{d.id},{d.lon!r},{d.lat!r},{d.accuracy_m!r},{(at - d.age).isoformat()}" for d in devs
+    ]
+    (tmp_path / "devices.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "geotarget", "target", "--alert", str(tmp_path / "alert.xml"),
+         "--positions", str(tmp_path / "devices.csv"), "--at", at.isoformat()],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    out = json.loads(done.stdout)
+    want = expect(territory, kind, [area], devs, at)
+    assert out["verdict"] == want.verdict, out
+    got = {str(i) for i in out["recipients"]}
+    missed, extra = want.told - got - want.unsure, got - want.told - want.unsure
+    assert not missed and not extra, (sorted(missed), sorted(extra))
+
+
+# --- a whole municipality as the alert area (its Lantmäteriet outline as a CAP polygon) --------
+
+#: Municipalities on a county border, the national border or in a lake, sent as one CAP polygon
+#: each (their detailed outline: several hundred vertices; CAP carries no holes, and these have
+#: none), with the scene they are sent in.
+MUNICIPALITIES = {
+    "0188": "tip-phase1",  # Norrtälje: the archipelago and the 01/03 border
+    "0125": "tip-phase1",  # Ekerö: islands in Mälaren, the 01/03 and 01/04 borders in water
+    "0192": "crime-phase2",  # Nynäshamn: the 01/04 border at sea
+    "1486": "tip-phase3",  # Strömstad: Svinesund, Idefjorden, the 12-nm line
+    "2583": "tip-phase3",  # Haparanda: Torneälven and Tornio
+    "1278": "crime-phase2",  # Båstad: the 12/13 border
+    "1283": "explosion",  # Helsingborg: the Danish sea border
+}
+
+
+@pytest.fixture(scope="module")
+def outlines(shared_data: Path) -> dict[str, Any]:
+    """The detailed municipal outlines (lon/lat) of :data:`MUNICIPALITIES`."""
+    import shapely.geometry as sg
+
+    path = shared_data / "sweden" / "kommuner_lantmateriet_wgs84.geojson"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        f["properties"]["kommun_kod"]: sg.shape(f["geometry"])
+        for f in doc["features"]
+        if f["properties"]["kommun_kod"] in MUNICIPALITIES
+    }
+
+
+@pytest.mark.parametrize("code", sorted(MUNICIPALITIES))
+def test_a_municipality_outline_as_the_area_equals_the_oracle(
+    targeter: Targeter, territory: Territory, outlines: dict[str, Any], code: str
+) -> None:
+    """Devices on the outline's vertices, 100 m and 1 km either side, and anywhere near it."""
+    scene = MUNICIPALITIES[code]
+    kind, at = SCENES[scene]
+    outline = outlines[code]
+    assert outline.geom_type == "Polygon" and not outline.interiors
+    area = Polygon(list(outline.exterior.coords))
+    rng = np.random.default_rng(int(code))
+    coords = np.asarray(outline.exterior.coords)[:-1]
+    picked = coords[rng.choice(len(coords), size=min(25, len(coords)), replace=False)]
+    devs: list[Dev] = []
+    for x, y in picked.tolist():
+        devs.append(Dev(f"v{len(devs)}", x, y, 0.0, dt.timedelta(0)))
+        for m in (100.0, 1000.0):
+            az = float(rng.uniform(0.0, 360.0))
+            for sign in (0.0, 180.0):
+                devs.append(Dev(f"o{len(devs)}", *offset(x, y, az + sign, m),
+                                float(rng.choice(ACCURACY[:4])), AGES[int(rng.integers(3))]))  # fmt: skip
+    w, s, e, n = outline.bounds
+    for _ in range(30):
+        devs.append(Dev(f"r{len(devs)}", float(rng.uniform(w, e)), float(rng.uniform(s, n)),
+                        float(rng.choice(ACCURACY)), AGES[int(rng.integers(len(AGES)))]))  # fmt: skip
+    doc = cap_document(f"kommun-{code}-{next(_IDS)}", kind, area, at)
+    result = targeter.receive(doc, snapshot(devs, at), at, confirm=True)
+    compare(expect(territory, kind, [area], devs, at, confirm=True), result, devs, code)
