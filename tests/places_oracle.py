@@ -16,7 +16,7 @@ The rules restated here (DESIGN.md "Semantics", ``docs/who_is_told.rst``, the pi
 * The pilot's rollout: Explosion in all Sweden from 2024-04-15 (Europe/Stockholm); crime modus
   and tip requests in county 01 from 2024-04-15, 01+12+14 from 2024-09-02, all Sweden from
   2025-01-13.
-* The pilot's kinds: fresh fixes are at most one hour old and classified by their accuracy disk
+* No kind tells a device without a fix. The pilot's kinds: fresh fixes are at most one hour old and classified by their accuracy disk
   (INSIDE / AMBIGUOUS / OUTSIDE). Explosion: AMBIGUOUS told; a fix up to 24 h old is told when
   its point lies within 1 km of the area; told beyond the border too; at most 100 km² unless
   confirmed. Police kinds: only INSIDE, no stale fixes, only on enabled territory, at most
@@ -243,11 +243,18 @@ def expect(
         return Expected("BLAST_RADIUS", set(), set(), unsure_v or close)
     lon = np.array([d.lon for d in devices])
     lat = np.array([d.lat for d in devices])
-    where, edge = territory.locate(lon, lat)
+    fix = ~np.isnan(lon)
+    where, edge = [""] * lon.size, np.full(lon.size, np.inf)
+    if fix.any():
+        found, dist = territory.locate(lon[fix], lat[fix])
+        for k, i in enumerate(np.flatnonzero(fix).tolist()):
+            where[i], edge[i] = found[k], dist[k]
     told: set[str] = set()
     unsure: set[str] = set()
     for d, county, dist in zip(devices, where, edge.tolist(), strict=True):
-        if d.age <= FRESH:
+        if math.isnan(d.lon) or math.isnan(d.lat):
+            inside, doubt = False, False  # no fix: no pilot kind tells it (include_no_fix)
+        elif d.age <= FRESH:
             state, doubt = classify(parts, d.lon, d.lat, d.accuracy_m)
             inside = state == "INSIDE" or (state == "AMBIGUOUS" and rule.include_ambiguous)
         elif rule.stale is not None and d.age <= rule.stale[0]:
