@@ -640,3 +640,59 @@ def test_a_municipality_outline_as_the_area_equals_the_oracle(
     doc = outline_cap(f"kommun-{code}-{next(_IDS)}", kind, parts, at)
     result = targeter.receive(doc, snapshot(devs, at), at, confirm=True)
     compare(expect(territory, kind, parts, devs, at, confirm=True), result, devs, code)
+
+
+# --- a whole county, or the whole country, as the area ------------------------------------------
+
+#: (the outline's county codes, the scene): Stockholm County for the first phase, Gotland
+#: (Region Stockholm, not county 01) in it too, and all Sweden (10,916 vertices, two parts) for
+#: a nationwide tip request that must stop at the border.
+LARGE = {
+    "Stockholms län, phase 1": (("01",), "tip-phase1"),
+    "Gotlands län, phase 1 (police region Stockholm, not county 01)": (("09",), "tip-phase1"),
+    "all Sweden, phase 3": (tuple(f"{c:02d}" for c in (1, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14,
+                                                       17, 18, 19, 20, 21, 22, 23, 24, 25)),
+                            "tip-phase3"),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def county_outlines(shared_data: Path) -> dict[str, Any]:
+    """The detailed county outlines (lon/lat)."""
+    import shapely.geometry as sg
+
+    path = shared_data / "sweden" / "lan_lantmateriet_wgs84.geojson"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return {f["properties"]["lan_kod"]: sg.shape(f["geometry"]) for f in doc["features"]}
+
+
+@pytest.mark.parametrize("name", sorted(LARGE))
+def test_a_county_or_the_country_as_the_area_equals_the_oracle(
+    targeter: Targeter, territory: Territory, county_outlines: dict[str, Any], name: str
+) -> None:
+    """Devices across the outline's bounds and on and beside its vertices, fresh and exact."""
+    import shapely
+
+    codes, scene = LARGE[name]
+    kind, at = SCENES[scene]
+    outline = shapely.union_all([county_outlines[c] for c in codes])
+    geoms = list(getattr(outline, "geoms", [outline]))
+    parts = [Polygon(list(g.exterior.coords)) for g in geoms]
+    rng = np.random.default_rng(len(name))
+    coords = np.concatenate([np.asarray(g.exterior.coords)[:-1] for g in geoms])
+    picked = coords[rng.choice(len(coords), size=40, replace=False)]
+    devs: list[Dev] = []
+    for x, y in picked.tolist():
+        devs.append(Dev(f"v{len(devs)}", x, y, 0.0, dt.timedelta(0)))
+        az = float(rng.uniform(0.0, 360.0))
+        for sign in (0.0, 180.0):
+            devs.append(Dev(f"o{len(devs)}", *offset(x, y, az + sign, 150.0), 5.0, AGES[1]))
+    w, s, e, n = outline.bounds
+    for _ in range(60):
+        devs.append(Dev(f"r{len(devs)}", float(rng.uniform(w, e)), float(rng.uniform(s, n)),
+                        float(rng.choice(ACCURACY[:3])), AGES[int(rng.integers(3))]))  # fmt: skip
+    doc = outline_cap(f"large-{next(_IDS)}", kind, parts, at)
+    result = targeter.receive(doc, snapshot(devs, at), at, confirm=True)
+    want = expect(territory, kind, parts, devs, at, confirm=True)
+    assert len(want.told) >= 10 or want.verdict == "AREA_OUTSIDE_ROLLOUT"
+    compare(want, result, devs, name)
