@@ -33,7 +33,7 @@ import functools
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,9 @@ class Expected:
     unsure: set[str]
     #: The verdict itself is too close to call (the area grazes enabled territory).
     verdict_unsure: bool = False
+    #: Each sure device's acceptable outcomes (``Outcome`` names; several when more than one
+    #: reason keeps it from being told and the contract does not rank them).
+    outcomes: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 class Territory:
@@ -251,25 +254,46 @@ def expect(
             where[i], edge[i] = found[k], dist[k]
     told: set[str] = set()
     unsure: set[str] = set()
+    outcomes: dict[str, frozenset[str]] = {}
     for d, county, dist in zip(devices, where, edge.tolist(), strict=True):
         if math.isnan(d.lon) or math.isnan(d.lat):
-            inside, doubt = False, False  # no fix: no pilot kind tells it (include_no_fix)
+            # no fix: no pilot kind tells it (include_no_fix is False for all three)
+            inside, doubt, why = False, False, "NO_FIX"
         elif d.age <= FRESH:
             state, doubt = classify(parts, d.lon, d.lat, d.accuracy_m)
             inside = state == "INSIDE" or (state == "AMBIGUOUS" and rule.include_ambiguous)
+            why = {
+                "INSIDE": "INSIDE",
+                "AMBIGUOUS": "AMBIGUOUS_INCLUDED"
+                if rule.include_ambiguous
+                else "AMBIGUOUS_EXCLUDED",
+                "OUTSIDE": "OUTSIDE_AREA",
+            }[state]
         elif rule.stale is not None and d.age <= rule.stale[0]:
             inside, doubt = within_grown(parts, d.lon, d.lat, rule.stale[1])
+            why = "STALE_INCLUDED" if inside else "OUTSIDE_AREA"
         else:
-            inside, doubt = False, False
-        if inside and not (counties is None and rule.beyond_border):
+            # too old for the kind: STALE_LOCATION if its disk meets the area (issue 13)
+            state, doubt = classify(parts, d.lon, d.lat, d.accuracy_m)
+            inside, why = False, "OUTSIDE_AREA" if state == "OUTSIDE" else "STALE_LOCATION"
+        reasons = {why}
+        if not (counties is None and rule.beyond_border) and why != "OUTSIDE_AREA":
             # the territory decides: the fix's county (beyond it, the kind's beyond_border)
-            doubt |= dist <= UNSURE_M
-            inside = rule.beyond_border if county == "" else counties is None or county in counties
+            if why != "NO_FIX":
+                doubt |= dist <= UNSURE_M
+            enabled = rule.beyond_border if county == "" else counties is None or county in counties
+            if not enabled and why != "NO_FIX":
+                territory_why = "BEYOND_BORDER" if county == "" else "OUTSIDE_ROLLOUT"
+                # a device kept out by the area and by the territory: either reason is true
+                reasons = {territory_why} if inside else reasons | {territory_why}
+            inside &= enabled
         if doubt:
             unsure.add(d.id)
-        elif inside:
+            continue
+        outcomes[d.id] = frozenset(reasons)
+        if inside:
             told.add(d.id)
-    return Expected("DELIVER", told, unsure, unsure_v)
+    return Expected("DELIVER", told, unsure, unsure_v, outcomes)
 
 
 def offset(lon: float, lat: float, azimuth: float, metres: float) -> tuple[float, float]:

@@ -375,6 +375,12 @@ def compare(want: Expected, result: Any, devs: list[Dev], label: str) -> None:
             for i in sorted(missed | extra)
         ]
         raise AssertionError(f"{label}: recipients differ from the oracle:\n" + "\n".join(lines))
+    wrong = [
+        f"  {i}: {result.outcome_of(i)!r}, oracle {sorted(ok)} ({result.explain(i)})"
+        for i, ok in sorted(want.outcomes.items())
+        if getattr(result.outcome_of(i), "name", None) not in ok
+    ]
+    assert not wrong, f"{label}: outcomes differ from the oracle:\n" + "\n".join(wrong)
 
 
 @pytest.mark.parametrize("scene", sorted(SCENES))
