@@ -702,3 +702,57 @@ def test_a_county_or_the_country_as_the_area_equals_the_oracle(
     want = expect(territory, kind, parts, devs, at, confirm=True)
     assert len(want.told) >= 10 or want.verdict == "AREA_OUTSIDE_ROLLOUT"
     compare(want, result, devs, name)
+
+
+# --- an Update that widens the area over a border, then a Cancel ------------------------------
+
+
+@pytest.mark.parametrize("scene", ["explosion", "tip-phase1", "tip-phase3"])
+@pytest.mark.parametrize("name", sorted(n for n, p in PLACES.items() if p.edge != "none")[::2])
+def test_an_update_widening_over_a_border_tells_only_the_newly_covered(
+    territory: Territory, name: str, scene: str
+) -> None:
+    """Alert at half the radius, an Update at the full radius, a Cancel retracting everyone.
+
+    The Update tells exactly the devices the wider area covers and the first did not (each
+    device once per incident); the Cancel retracts everyone told.
+    """
+    from geotarget.alerts import MessageType, Reference
+
+    place = PLACES[name]
+    kind, at = SCENES[scene]
+    seed = sorted(PLACES).index(name)
+    cx, cy, normal = centre_of(place, territory)
+    wide = Circle(cx, cy, place.radius_m)
+    narrow = Circle(cx, cy, place.radius_m / 2.0)
+    devs = devices_of(place, wide, (cx, cy, normal), seed)
+    devs += devices_of(place, narrow, (cx, cy, normal), seed + 1000)
+    devs = [Dev(f"u{i:03d}", d.lon, d.lat, d.accuracy_m, d.age) for i, d in enumerate(devs)]
+    index = snapshot(devs, at)
+    tg = Targeter(sweden.hierarchy(), pilot.pilot_policy(), recognition=pilot.RECOGNITION)
+    first_alert = pilot_alert("u-1", kind, narrow, at)
+    first = tg.target(first_alert, index, at)
+    want1 = expect(territory, kind, [narrow], devs, at)
+    compare(want1, first, devs, f"{name} / {scene} / Alert")
+    ref = Reference(sender=SENDER, identifier="u-1", sent=at)
+    later = at + dt.timedelta(minutes=1)
+    make = {"explosion": pilot.explosion, "tip_request": pilot.tip_request}[kind]
+    update = make(identifier="u-2", sender=SENDER, sent=later, area=wide, sv=MSG, en=MSG,
+                  onset=at, expires=at + dt.timedelta(hours=2), msg_type=MessageType.UPDATE,
+                  references=[ref])  # fmt: skip
+    second = tg.target(update, index, at)
+    want2 = expect(territory, kind, [wide], devs, at)
+    if want1.verdict_unsure or want2.verdict_unsure:
+        return
+    assert second.verdict.value == want2.verdict, second.reason
+    unsure = want1.unsure | want2.unsure
+    told1 = {str(i) for i in first.recipients.tolist()}
+    told2 = {str(i) for i in second.recipients.tolist()}
+    assert not told1 & told2, "a device was told twice"
+    assert told2 - unsure == (want2.told - want1.told) - unsure
+    cancel = make(identifier="u-3", sender=SENDER, sent=later, area=wide, sv=MSG, en=MSG,
+                  onset=at, expires=at + dt.timedelta(hours=2), msg_type=MessageType.CANCEL,
+                  references=[Reference(sender=SENDER, identifier="u-2", sent=later)])  # fmt: skip
+    stop = tg.target(cancel, index, at)
+    assert stop.verdict.value == "CANCELLED"
+    assert {str(i) for i in stop.retract.tolist()} == told1 | told2
