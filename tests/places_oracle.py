@@ -28,8 +28,10 @@ The rules restated here (DESIGN.md "Semantics", ``docs/who_is_told.rst``, the pi
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import functools
+import io
 import json
 import math
 from collections.abc import Sequence
@@ -119,59 +121,88 @@ class Expected:
 
 
 class Territory:
-    """Sweden's 21 counties (detailed, SWEREF 99 TM) and point/area questions about them."""
+    """Sweden's municipalities and counties (detailed, SWEREF 99 TM) and questions about them.
+
+    Region codes resolve from the raw tables: a municipality (``"0180"``), a county (``"01"``,
+    its municipalities by ``kommuner_folkmangd_2024.csv``), a police region (``"PR-STOCKHOLM"``
+    for "Region Stockholm" in ``polisregioner.csv``: the region's name without "Region ",
+    upper case, Ö as O) or the country (``"SE"``).
+    """
 
     def __init__(self, shared_data: Path) -> None:
-        path = shared_data / "sweden" / "lan_lantmateriet_sweref99tm.geojson"
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        self.counties = {
-            f["properties"]["lan_kod"]: sg.shape(f["geometry"]) for f in doc["features"]
+        folder = shared_data / "sweden"
+
+        def shapes(name: str, key: str) -> dict[str, Any]:
+            doc = json.loads((folder / name).read_text(encoding="utf-8"))
+            return {f["properties"][key]: sg.shape(f["geometry"]) for f in doc["features"]}
+
+        self.counties = shapes("lan_lantmateriet_sweref99tm.geojson", "lan_kod")
+        self.munis = shapes("kommuner_lantmateriet_sweref99tm.geojson", "kommun_kod")
+        table = list(
+            csv.DictReader(io.StringIO((folder / "kommuner_folkmangd_2024.csv").read_text("utf-8")))
+        )
+        self.county_of = {r["kommun_kod"]: r["lan_kod"] for r in table}
+        police = list(
+            csv.DictReader(io.StringIO((folder / "polisregioner.csv").read_text("utf-8")))
+        )
+        self.police = {
+            "PR-" + r["polisregion"].removeprefix("Region ").upper().replace("Ö", "O"): set(
+                r["lan_koder"].split(";")
+            )
+            for r in police
         }
-        self.codes = sorted(self.counties)
-        self.geoms = np.array([self.counties[c] for c in self.codes], dtype=object)
-        self.tree = shapely.STRtree(self.geoms)
-        for g in self.geoms:
+        for g in self.munis.values():
             shapely.prepare(g)
-        # every county boundary (shared borders and the edge of the territory), as segments
-        lines = shapely.get_parts(shapely.boundary(self.geoms))
-        coords = [shapely.get_coordinates(line) for line in lines]
-        segs = np.concatenate([np.stack([c[:-1], c[1:]], axis=1) for c in coords])
-        segments: Any = shapely.linestrings(segs)
-        self.seg_tree = shapely.STRtree(segments)
+
+    def resolve(self, codes: frozenset[str]) -> frozenset[str]:
+        """The municipalities a set of region codes enables."""
+        out: set[str] = set()
+        for code in codes:
+            if code == "SE":
+                out |= set(self.munis)
+            elif code in self.police:
+                out |= {m for m, c in self.county_of.items() if c in self.police[code]}
+            elif len(code) == 2:
+                out |= {m for m, c in self.county_of.items() if c == code}
+            else:
+                out.add(code)
+        return frozenset(out)
 
     @functools.cached_property
     def country(self) -> Any:
-        """The union of the counties (the territory)."""
-        g = shapely.union_all(self.geoms)
+        """The union of the municipalities (the territory)."""
+        return self.enabled(frozenset(self.munis))
+
+    @functools.lru_cache(maxsize=16)  # noqa: B019 -- one Territory per test session
+    def enabled(self, munis: frozenset[str]) -> Any:
+        """The union of some municipalities, prepared, with its boundary prepared too."""
+        g = shapely.union_all([self.munis[c] for c in sorted(munis)])
         shapely.prepare(g)
         return g
 
-    def enabled(self, counties: frozenset[str] | None) -> Any:
-        """The enabled territory (``None``: all Sweden)."""
-        if counties is None:
-            return self.country
-        return self._union(tuple(sorted(counties)))
+    @functools.lru_cache(maxsize=16)  # noqa: B019
+    def _edge(self, munis: frozenset[str]) -> Any:
+        e = shapely.boundary(self.enabled(munis))
+        shapely.prepare(e)
+        return e
 
-    @functools.lru_cache(maxsize=8)  # noqa: B019 -- one Territory per test session
-    def _union(self, codes: tuple[str, ...]) -> Any:
-        g = shapely.union_all([self.counties[c] for c in codes])
-        shapely.prepare(g)
-        return g
-
-    def locate(self, lon: np.ndarray, lat: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """Each fix's county ("" beyond the territory) and its distance (m) to any county edge."""
+    def locate(
+        self, lon: np.ndarray, lat: np.ndarray, munis: frozenset[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per fix: in the enabled territory? On Swedish territory? Its distance (m) to either edge."""
         x, y = TO_TM.transform(lon, lat)
         pts = shapely.points(x, y)
-        pi, gi = self.tree.query(pts, predicate="covered_by")
-        out = [""] * len(pts)
-        for p, g in zip(pi.tolist(), gi.tolist(), strict=True):
-            out[p] = min(out[p], self.codes[g]) if out[p] else self.codes[g]
-        _, dist = self.seg_tree.query_nearest(pts, return_distance=True, all_matches=False)
-        return out, np.asarray(dist, dtype=float)
+        every = frozenset(self.munis)
+        enabled = shapely.covers(self.enabled(munis), pts)
+        sweden = shapely.covers(self.country, pts)
+        dist = np.minimum(
+            shapely.distance(self._edge(munis), pts), shapely.distance(self._edge(every), pts)
+        )
+        return np.asarray(enabled), np.asarray(sweden), np.asarray(dist, dtype=float)
 
-    def graze(self, area_tm: Any, counties: frozenset[str] | None) -> tuple[bool, bool]:
+    def graze(self, area_tm: Any, munis: frozenset[str]) -> tuple[bool, bool]:
         """Whether an area (SWEREF 99 TM) meets enabled territory, and whether that is unsure."""
-        territory = self.enabled(counties)
+        territory = self.enabled(munis)
         if not area_tm.intersects(territory):
             return False, bool(area_tm.distance(territory) <= UNSURE_M)
         # sure iff the area meets the territory farther than UNSURE_M from its boundary
@@ -230,14 +261,22 @@ def expect(
     at: dt.datetime,
     *,
     confirm: bool = False,
+    codes: frozenset[str] | None = None,
 ) -> Expected:
-    """Who must be told about a pilot alert of ``kind`` over ``parts`` at ``at``."""
-    counties = phase_counties(kind, at)
-    if counties is False:
-        return Expected("KIND_NOT_ENABLED", set(), set())
-    assert counties is not True
+    """Who must be told about a pilot alert of ``kind`` over ``parts`` at ``at``.
+
+    ``codes``: the region codes enabled for the kind (default: the pilot's phase at ``at``).
+    """
+    if codes is None:
+        counties = phase_counties(kind, at)
+        if counties is False:
+            return Expected("KIND_NOT_ENABLED", set(), set())
+        assert counties is not True
+        codes = frozenset({"SE"}) if counties is None else counties
+    munis = territory.resolve(codes)
+    nationwide = munis == frozenset(territory.munis)
     rule = RULES[kind]
-    meets, unsure_v = territory.graze(area_in_tm(parts), counties)
+    meets, unsure_v = territory.graze(area_in_tm(parts), munis)
     if not meets:
         return Expected("AREA_OUTSIDE_ROLLOUT", set(), set(), unsure_v)
     km2 = geodesic_area_km2(parts)
@@ -247,15 +286,15 @@ def expect(
     lon = np.array([d.lon for d in devices])
     lat = np.array([d.lat for d in devices])
     fix = ~np.isnan(lon)
-    where, edge = [""] * lon.size, np.full(lon.size, np.inf)
+    in_enabled = np.zeros(lon.size, dtype=bool)
+    in_sweden = np.zeros(lon.size, dtype=bool)
+    edge = np.full(lon.size, np.inf)
     if fix.any():
-        found, dist = territory.locate(lon[fix], lat[fix])
-        for k, i in enumerate(np.flatnonzero(fix).tolist()):
-            where[i], edge[i] = found[k], dist[k]
+        in_enabled[fix], in_sweden[fix], edge[fix] = territory.locate(lon[fix], lat[fix], munis)
     told: set[str] = set()
     unsure: set[str] = set()
     outcomes: dict[str, frozenset[str]] = {}
-    for d, county, dist in zip(devices, where, edge.tolist(), strict=True):
+    for k, d in enumerate(devices):
         if math.isnan(d.lon) or math.isnan(d.lat):
             # no fix: no pilot kind tells it (include_no_fix is False for all three)
             inside, doubt, why = False, False, "NO_FIX"
@@ -277,13 +316,13 @@ def expect(
             state, doubt = classify(parts, d.lon, d.lat, d.accuracy_m)
             inside, why = False, "OUTSIDE_AREA" if state == "OUTSIDE" else "STALE_LOCATION"
         reasons = {why}
-        if not (counties is None and rule.beyond_border) and why != "OUTSIDE_AREA":
-            # the territory decides: the fix's county (beyond it, the kind's beyond_border)
-            if why != "NO_FIX":
-                doubt |= dist <= UNSURE_M
-            enabled = rule.beyond_border if county == "" else counties is None or county in counties
-            if not enabled and why != "NO_FIX":
-                territory_why = "BEYOND_BORDER" if county == "" else "OUTSIDE_ROLLOUT"
+        if not (nationwide and rule.beyond_border) and why not in ("OUTSIDE_AREA", "NO_FIX"):
+            # the territory decides: the fix in enabled territory, or beyond Sweden's when the
+            # kind has beyond_border (a fix in Sweden outside the enabled regions never)
+            doubt |= bool(edge[k] <= UNSURE_M)
+            enabled = bool(in_enabled[k]) or (rule.beyond_border and not in_sweden[k])
+            if not enabled:
+                territory_why = "OUTSIDE_ROLLOUT" if in_sweden[k] else "BEYOND_BORDER"
                 # a device kept out by the area and by the territory: either reason is true
                 reasons = {territory_why} if inside else reasons | {territory_why}
             inside &= enabled
@@ -307,7 +346,8 @@ def nearest_edge(
 ) -> tuple[float, float, float]:
     """The nearest point of a boundary to (lon, lat), and the azimuth of its normal.
 
-    ``between``: the shared border of two counties (``("01", "03")``), or ``None`` for the edge
+    ``between``: the shared border of two counties (``("01", "03")``) or municipalities
+    (``("0180", "0182")``), or ``None`` for the edge
     of the territory (the national border or the 12-nautical-mile line). The normal points from
     the first county (or from Sweden) to the other side.
     """
@@ -316,7 +356,7 @@ def nearest_edge(
         line = shapely.boundary(territory.country)
         inside = territory.country
     else:
-        a, b = (territory.counties[c] for c in between)
+        a, b = (territory.munis[c] if len(c) == 4 else territory.counties[c] for c in between)
         line = shapely.intersection(shapely.boundary(a), shapely.boundary(b))
         inside = a
     p = shapely.ops.nearest_points(line, sg.Point(x, y))[0]

@@ -418,7 +418,7 @@ def _near(draw: st.DrawFn) -> tuple[str, str, list[Dev]]:
     for i in range(n):
         az = draw(st.floats(0.0, 360.0))
         reach = draw(st.floats(0.0, 2.5)) * max(place.radius_m, 200.0)
-        acc = draw(st.sampled_from(ACCURACY) | st.floats(0.0, 2000.0))
+        acc = draw(st.sampled_from(ACCURACY) | st.floats(0.0, 2000.0) | st.floats(0.0, 30_000.0))
         age = draw(st.sampled_from(AGES))
         devs.append(Dev(f"h{i}", *offset(place.lon, place.lat, az, reach), acc, age))
     return name, scene, devs
@@ -756,3 +756,117 @@ def test_an_update_widening_over_a_border_tells_only_the_newly_covered(
     stop = tg.target(cancel, index, at)
     assert stop.verdict.value == "CANCELLED"
     assert {str(i) for i in stop.retract.tolist()} == told1 | told2
+
+
+# --- anywhere in and around Sweden (Hypothesis) -------------------------------------------------
+
+
+@st.composite
+def _anywhere(draw: st.DrawFn) -> tuple[Place, str, int]:
+    lon = draw(st.floats(10.5, 24.3))
+    lat = draw(st.floats(55.2, 69.1))
+    radius = draw(st.sampled_from([10.0, 300.0, 2000.0, 8000.0]) | st.floats(10.0, 50_000.0))
+    shape = draw(st.sampled_from(["circle", "polygon", "cap-circle", "cap-polygon"]))
+    return (
+        Place(lon, lat, "none", radius, shape),
+        draw(st.sampled_from(sorted(SCENES))),
+        draw(st.integers(0, 2**16)),
+    )
+
+
+@settings(
+    max_examples=max(10, settings().max_examples // 4),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(_anywhere())
+def test_anywhere_in_and_around_sweden_equals_the_oracle(
+    targeter: Targeter, territory: Territory, drawn: tuple[Place, str, int]
+) -> None:
+    """Any centre in Sweden's envelope (land, lakes, sea, Norway, Finland), 10 m to 50 km."""
+    place, scene, seed = drawn
+    want, result, devs = run_scene(targeter, territory, place, scene, seed=seed)
+    compare(want, result, devs, f"{place} / {scene}")
+
+
+# --- other rollouts: a municipality, a police region, Storstockholm, a county for an Explosion ----
+
+#: Municipal borders in water and on land, for rollouts naming municipalities.
+MUNICIPAL_BORDERS = {
+    "Saltsjön, Stockholm / Nacka": Place(18.12, 59.318, ("0180", "0182"), 1500.0, "circle"),
+    "Lilla Värtan, Stockholm / Lidingö": Place(18.10, 59.355, ("0180", "0186"), 1200.0,
+                                                "cap-polygon"),
+    "Mälaren, Stockholm / Ekerö": Place(17.85, 59.30, ("0180", "0125"), 2000.0, "cap-circle"),
+    "Göta älv, Göteborg / Ale": Place(12.02, 57.80, ("1480", "1440"), 2000.0, "polygon"),
+    "Haparanda / Övertorneå on land": Place(23.80, 66.05, ("2583", "2518"), 3000.0, "circle"),
+}  # fmt: skip
+
+
+def _storstockholm(shared: Path) -> frozenset[str]:
+    import csv
+
+    with (shared / "sweden" / "storstadsomraden.csv").open(encoding="utf-8") as f:
+        return frozenset(
+            r["kommun_kod"] for r in csv.DictReader(f) if r["omrade"] == "Storstockholm"
+        )
+
+
+#: name -> (place, kind, enabled codes; "storstockholm" reads SCB's list from the shared data).
+ROLLOUTS: dict[str, tuple[Place, str, frozenset[str] | str]] = {
+    **{
+        f"tip request in Stockholm municipality: {n}": (p, "tip_request", frozenset({"0180"}))
+        for n, p in MUNICIPAL_BORDERS.items()
+        if "Stockholm" in n
+    },
+    "crime modus in Göteborg municipality: Göta älv": (
+        MUNICIPAL_BORDERS["Göta älv, Göteborg / Ale"], "crime_modus", frozenset({"1480"})),
+    "Explosion in Haparanda municipality only (Finland beyond the border)": (
+        MUNICIPAL_BORDERS["Haparanda / Övertorneå on land"], "explosion", frozenset({"2583"})),
+    "Explosion in Norrbotten only, at Övertorneå": (
+        PLACES["Övertorneå / Aavasaksa (Torne river)"], "explosion", frozenset({"25"})),
+    "tip request in police region Stockholm: Fårö (Gotland)": (
+        PLACES["Fårö"], "tip_request", frozenset({"PR-STOCKHOLM"})),
+    "tip request in police region Stockholm: the 01/03 border at sea": (
+        PLACES["Grisslehamn / Öregrund, the 01/03 border at sea"], "tip_request",
+        frozenset({"PR-STOCKHOLM"})),
+    "tip request in Storstockholm (SCB's 26): the 01/04 border on land": (
+        PLACES["Hölö, the 01/04 border on land"], "tip_request", "storstockholm"),
+    "crime modus in Storstockholm (SCB's 26): Mälaren 01/03": (
+        PLACES["Mälaren, the 01/03 county border"], "crime_modus", "storstockholm"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(ROLLOUTS))
+def test_another_rollout_equals_the_oracle(
+    territory: Territory, shared_data: Path, name: str
+) -> None:
+    """A policy enabling the kind in a municipality, a police region, Storstockholm or a county.
+
+    The oracle resolves the codes from the raw tables (municipalities' counties, police
+    regions' counties, SCB's Storstockholm list).
+    """
+    from geotarget.rollout import KindRollout, Phase, RolloutPolicy
+
+    place, kind, codes = ROLLOUTS[name]
+    if codes == "storstockholm":
+        codes = _storstockholm(shared_data)
+    assert isinstance(codes, frozenset)
+    at = dt.datetime(2024, 5, 20, 12, 0, tzinfo=UTC)
+    start = dt.datetime(2024, 1, 1, tzinfo=UTC)
+    policy = RolloutPolicy(
+        rollouts=[KindRollout(kind=kind, phases=[Phase(starts_at=start, regions=sorted(codes))])],
+        country="SE",
+    )
+    tg = Targeter(sweden.hierarchy(), policy, recognition=pilot.RECOGNITION)
+    seed = len(name)
+    centre = centre_of(place, territory)
+    area = area_of(place, centre[0], centre[1], seed)
+    devs = devices_of(place, area, centre, seed)
+    ident = f"rollout-{seed}"
+    index = snapshot(devs, at)
+    if place.shape.startswith("cap-"):
+        result = tg.receive(cap_document(ident, kind, area, at), index, at)
+    else:
+        result = tg.target(pilot_alert(ident, kind, area, at), index, at)
+    want = expect(territory, kind, [area], devs, at, codes=codes)
+    compare(want, result, devs, name)
