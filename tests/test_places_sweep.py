@@ -101,6 +101,12 @@ PLACES: dict[str, Place] = {
     "Långe Jan, Öland's southern tip": Place(16.398, 56.197, "none", 3000.0, "polygon"),
     "Långe Erik, Öland's northern tip": Place(17.095, 57.36, "none", 1500.0, "cap-circle"),
     "Slite harbour (Gotland)": Place(18.80, 57.705, "none", 700.0, "circle"),
+    "E4 corridor, Arlanda / Knivsta (the 01/03 border)": Place(
+        17.85, 59.69, ("01", "03"), 3000.0, "cap-corridor"
+    ),
+    "Öresundsbron as a road corridor": Place(12.82, 55.585, "country", 4000.0, "corridor"),
+    "Svinesund, a 360-gon": Place(11.2495, 59.0935, "country", 1500.0, "cap-ngon"),
+    "Slussen, a 360-gon (Saltsjön / Mälaren)": Place(18.072, 59.320, "none", 800.0, "ngon"),
     # --- the 12-nautical-mile line and the sea borders ---
     "12 nm line east of Gotland (Östergarn)": Place(19.40, 57.40, "country", 3000.0, "circle"),
     "12 nm line off Sandhammaren": Place(14.20, 55.20, "country", 2500.0, "cap-polygon"),
@@ -201,7 +207,39 @@ def area_of(place: Place, lon: float, lat: float, seed: int) -> Circle | Polygon
         if place.shape == "cap-circle":
             return Circle(round(lon, 6), round(lat, 6), radius)
         return Circle(lon, lat, radius)
+    if place.shape.endswith("corridor"):
+        return Polygon(corridor_of(lon, lat, place.radius_m, seed))
+    if place.shape.endswith("ngon"):
+        return Polygon(ngon_of(lon, lat, place.radius_m))
     return Polygon(ring_of(lon, lat, place.radius_m, seed))
+
+
+def corridor_of(lon: float, lat: float, length_m: float, seed: int) -> list[tuple[float, float]]:
+    """A road corridor as issuers draw one: 20 m wide, ``2 * length_m`` long, a bend midway."""
+    rng = np.random.default_rng(seed)
+    az = float(rng.uniform(0.0, 180.0))
+    bend = az + float(rng.uniform(-30.0, 30.0))
+    a = offset(lon, lat, az + 180.0, length_m)
+    b = offset(lon, lat, bend, length_m)
+    left = [
+        offset(*a, az - 90.0, 10.0),
+        offset(lon, lat, az - 90.0, 10.0),
+        offset(*b, bend - 90.0, 10.0),
+    ]
+    right = [
+        offset(*b, bend + 90.0, 10.0),
+        offset(lon, lat, az + 90.0, 10.0),
+        offset(*a, az + 90.0, 10.0),
+    ]
+    ring = [(round(x, 6), round(y, 6)) for x, y in left + right]
+    return [*ring, ring[0]]
+
+
+def ngon_of(lon: float, lat: float, radius_m: float) -> list[tuple[float, float]]:
+    """A circle as a 360-gon (as many issuers send circles), 6 decimals."""
+    pts = [offset(lon, lat, float(a), radius_m) for a in range(0, 360)]
+    ring = [(round(x, 6), round(y, 6)) for x, y in pts]
+    return [*ring, ring[0]]
 
 
 def rim_points(area: Circle | Polygon) -> list[tuple[float, float, float]]:
@@ -215,7 +253,8 @@ def rim_points(area: Circle | Polygon) -> list[tuple[float, float, float]]:
     ring = list(area.shape.exterior.coords)
     cx, cy = area.shape.centroid.x, area.shape.centroid.y
     pts = []
-    for (x0, y0), (x1, y1) in itertools.pairwise(ring):
+    step = max(1, (len(ring) - 1) // 10)  # at most ~10 edges of a many-vertex ring
+    for (x0, y0), (x1, y1) in list(itertools.pairwise(ring))[::step]:
         pts.append((x0, y0))  # a vertex
         pts.append(((x0 + x1) / 2.0, (y0 + y1) / 2.0))  # on the straight lon/lat edge
     out = []
@@ -766,7 +805,9 @@ def _anywhere(draw: st.DrawFn) -> tuple[Place, str, int]:
     lon = draw(st.floats(10.5, 24.3))
     lat = draw(st.floats(55.2, 69.1))
     radius = draw(st.sampled_from([10.0, 300.0, 2000.0, 8000.0]) | st.floats(10.0, 50_000.0))
-    shape = draw(st.sampled_from(["circle", "polygon", "cap-circle", "cap-polygon"]))
+    shape = draw(
+        st.sampled_from(["circle", "polygon", "cap-circle", "cap-polygon", "cap-corridor", "ngon"])
+    )
     return (
         Place(lon, lat, "none", radius, shape),
         draw(st.sampled_from(sorted(SCENES))),
