@@ -157,10 +157,13 @@ PLACES: dict[str, Place] = {
 
 #: Places also sent through ``geotarget target`` on a CSV file (one scene each).
 CLI_PLACES = {
-    "Svinesund bridge": "tip-phase3",
-    "Mälaren, the 01/03 county border": "tip-phase1",
-    "Öresundsbron, the Danish border mid-strait": "explosion",
+    "Svinesund bridge": ("tip-phase3", False),
+    "Mälaren, the 01/03 county border": ("tip-phase1", True),
+    "Öresundsbron, the Danish border mid-strait": ("explosion", False),
+    "Vänern, the 14/17 county border mid-lake": ("crime-phase2", True),
 }
+"""Place -> (scene, written as Swedish Excel writes CSV: ``sep=;``, decimal commas, cp1252,
+local wall-clock times read with ``--timezone Europe/Stockholm``)."""
 
 
 @pytest.fixture(scope="module")
@@ -575,22 +578,39 @@ def test_the_command_line_equals_the_oracle(
     territory: Territory, tmp_path: Path, name: str
 ) -> None:
     """``geotarget target --alert A.xml --positions P.csv`` tells whom the oracle says."""
+    from zoneinfo import ZoneInfo
+
     place = PLACES[name]
-    scene = CLI_PLACES[name]
+    scene, excel = CLI_PLACES[name]
     kind, at = SCENES[scene]
     seed = sorted(PLACES).index(name)
     centre = centre_of(place, territory)
     area = area_of(place, centre[0], centre[1], seed)
     devs = devices_of(place, area, centre, seed)
     (tmp_path / "alert.xml").write_bytes(cap_document(f"cli-{seed}", kind, area, at))
-    rows = ["id,lon,lat,accuracy_m,observed_at"] + [
-        f"{d.id},{_num(d.lon)},{_num(d.lat)},{d.accuracy_m!r},{(at - d.age).isoformat()}"
-        for d in devs
-    ]
-    (tmp_path / "devices.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    args = ["--at", at.isoformat()]
+    if excel:
+        zone = ZoneInfo("Europe/Stockholm")
+
+        def num(v: float) -> str:
+            return _num(v).replace(".", ",")
+
+        rows = ["sep=;", "id;lon;lat;accuracy_m;observed_at"] + [
+            f"{d.id};{num(d.lon)};{num(d.lat)};{num(d.accuracy_m)};"
+            f"{(at - d.age).astimezone(zone).replace(tzinfo=None):%Y-%m-%d %H:%M:%S}"
+            for d in devs
+        ]
+        (tmp_path / "devices.csv").write_bytes(("\r\n".join(rows) + "\r\n").encode("cp1252"))
+        args += ["--timezone", "Europe/Stockholm"]
+    else:
+        rows = ["id,lon,lat,accuracy_m,observed_at"] + [
+            f"{d.id},{_num(d.lon)},{_num(d.lat)},{d.accuracy_m!r},{(at - d.age).isoformat()}"
+            for d in devs
+        ]
+        (tmp_path / "devices.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "geotarget", "target", "--alert", str(tmp_path / "alert.xml"),
-         "--positions", str(tmp_path / "devices.csv"), "--at", at.isoformat()],
+         "--positions", str(tmp_path / "devices.csv"), *args],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
