@@ -931,3 +931,56 @@ def test_another_rollout_equals_the_oracle(
         result = tg.target(pilot_alert(ident, kind, area, at), index, at)
     want = expect(territory, kind, [area], devs, at, codes=codes)
     compare(want, result, devs, name)
+
+
+# --- many incidents live at once, one batch of positions from everywhere -----------------------
+
+
+@pytest.mark.parametrize("scene", ["explosion", "tip-phase3"])
+def test_one_batch_from_everywhere_reaches_each_incident_as_the_oracle_says(
+    territory: Territory, scene: str
+) -> None:
+    """Every place's alert live at once (places at least 60 km apart), one batch from all.
+
+    The batch holds every place's devices: each gets exactly its own place's incident, if the
+    oracle says so, and no other.
+    """
+    kind, at = SCENES[scene]
+    later = at + dt.timedelta(minutes=5)
+    chosen: list[str] = []
+    for name in sorted(PLACES):
+        p = PLACES[name]
+        if p.radius_m > 10_000.0:
+            continue
+        if all(GEOD.inv(p.lon, p.lat, PLACES[o].lon, PLACES[o].lat)[2] > 60_000.0 for o in chosen):
+            chosen.append(name)
+    assert len(chosen) >= 15
+    tg = Targeter(sweden.hierarchy(), pilot.pilot_policy(), recognition=pilot.RECOGNITION)
+    far = snapshot([Dev("far", 16.0, 62.0, 0.0, dt.timedelta(0))], at)
+    devs: list[Dev] = []
+    want: set[tuple[str, str]] = set()
+    unsure: set[str] = set()
+    for name in chosen:
+        place, seed = PLACES[name], sorted(PLACES).index(name)
+        centre = centre_of(place, territory)
+        area = area_of(place, centre[0], centre[1], seed)
+        mine = [Dev(f"{seed}-{d.id}", d.lon, d.lat, d.accuracy_m, d.age)
+                for d in devices_of(place, area, centre, seed)]  # fmt: skip
+        devs += mine
+        ident = f"batch-{scene}-{seed}"
+        first = tg.target(pilot_alert(ident, kind, area, at), far, at)
+        expected = expect(territory, kind, [area], mine, later)
+        if expected.verdict_unsure:
+            unsure |= {d.id for d in mine}
+            continue
+        assert first.verdict.value == expected.verdict, (name, first.reason)
+        if first.verdict.value == "DELIVER":
+            want |= {(i, f"{SENDER}/{ident}") for i in expected.told}
+        unsure |= expected.unsure
+    got = {
+        (str(d.device_id), d.incident)
+        for d in tg.on_positions(snapshot(devs, later).positions, later)
+    }
+    got = {(i, inc) for i, inc in got if i not in unsure}
+    want = {(i, inc) for i, inc in want if i not in unsure}
+    assert got == want, (sorted(got - want)[:10], sorted(want - got)[:10])
