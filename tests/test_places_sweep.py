@@ -107,6 +107,18 @@ PLACES: dict[str, Place] = {
     "Öresundsbron as a road corridor": Place(12.82, 55.585, "country", 4000.0, "corridor"),
     "Svinesund, a 360-gon": Place(11.2495, 59.0935, "country", 1500.0, "cap-ngon"),
     "Slussen, a 360-gon (Saltsjön / Mälaren)": Place(18.072, 59.320, "none", 800.0, "ngon"),
+    "Uppsala slott, a 25 m polygon at 4 decimals": Place(
+        17.6345, 59.8536, "none", 25.0, "cap-polygon-4dp"
+    ),
+    "Visby ringmur, a 20 m polygon at 4 decimals": Place(
+        18.2948, 57.6409, "none", 20.0, "polygon-4dp"
+    ),
+    "Gamla stan, a polygon with a repeated vertex": Place(
+        18.0710, 59.3251, "none", 300.0, "cap-polygon-dup"
+    ),
+    "Tornio bridge, a polygon with a repeated vertex": Place(
+        24.14, 65.845, "country", 800.0, "cap-polygon-dup"
+    ),
     # --- the 12-nautical-mile line and the sea borders ---
     "12 nm line east of Gotland (Östergarn)": Place(19.40, 57.40, "country", 3000.0, "circle"),
     "12 nm line off Sandhammaren": Place(14.20, 55.20, "country", 2500.0, "cap-polygon"),
@@ -190,7 +202,9 @@ def centre_of(place: Place, territory: Territory) -> tuple[float, float, float |
     return nearest_edge(territory, place.lon, place.lat, between)
 
 
-def ring_of(lon: float, lat: float, radius_m: float, seed: int) -> list[tuple[float, float]]:
+def ring_of(
+    lon: float, lat: float, radius_m: float, seed: int, decimals: int = 5
+) -> list[tuple[float, float]]:
     """A CAP-like polygon: 7 irregular vertices around the centre, 5 decimals, closed."""
     rng = np.random.default_rng(seed)
     az = np.arange(7) * (360.0 / 7.0) + rng.uniform(-15.0, 15.0, 7)
@@ -198,7 +212,7 @@ def ring_of(lon: float, lat: float, radius_m: float, seed: int) -> list[tuple[fl
     out = []
     for a, d in zip(az.tolist(), dist.tolist(), strict=True):
         x, y = offset(lon, lat, a, d)
-        out.append((round(x, 5), round(y, 5)))
+        out.append((round(x, decimals), round(y, decimals)))
     return [*out, out[0]]
 
 
@@ -214,6 +228,11 @@ def area_of(place: Place, lon: float, lat: float, seed: int) -> Circle | Polygon
         return Polygon(corridor_of(lon, lat, place.radius_m, seed))
     if place.shape.endswith("ngon"):
         return Polygon(ngon_of(lon, lat, place.radius_m))
+    if place.shape.endswith("dup"):  # a vertex repeated, as some issuers' tools write
+        ring = ring_of(lon, lat, place.radius_m, seed)
+        return Polygon([*ring[:3], ring[2], *ring[3:]])
+    if place.shape.endswith("4dp"):  # rounded to 4 decimals (11 m): vertices may repeat
+        return Polygon(ring_of(lon, lat, place.radius_m, seed, decimals=4))
     return Polygon(ring_of(lon, lat, place.radius_m, seed))
 
 
@@ -288,6 +307,7 @@ def devices_of(
     add(cx, cy, 30.0, dt.timedelta(minutes=10))
     for x, y, az in rim_points(area):
         add(x, y)  # exactly on the boundary: inside
+        add(x, y, 20.0)  # and its accuracy disk across it
         for m in (0.001, -0.001):
             add(*offset(x, y, az, m))
         acc = float(rng.choice(ACCURACY))
