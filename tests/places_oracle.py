@@ -182,9 +182,18 @@ class Territory:
 
     @functools.lru_cache(maxsize=16)  # noqa: B019
     def _edge(self, munis: frozenset[str]) -> Any:
-        e = shapely.boundary(self.enabled(munis))
-        shapely.prepare(e)
-        return e
+        """The boundary of an enabled union as an R-tree of its segments."""
+        coords = [
+            shapely.get_coordinates(line)
+            for line in shapely.get_parts(shapely.boundary(self.enabled(munis)))
+        ]
+        segs = np.concatenate([np.stack([c[:-1], c[1:]], axis=1) for c in coords])
+        segments: Any = shapely.linestrings(segs)
+        return shapely.STRtree(segments)
+
+    def _distance(self, munis: frozenset[str], pts: Any) -> np.ndarray:
+        _, dist = self._edge(munis).query_nearest(pts, return_distance=True, all_matches=False)
+        return np.asarray(dist, dtype=float)
 
     def locate(
         self, lon: np.ndarray, lat: np.ndarray, munis: frozenset[str]
@@ -195,9 +204,7 @@ class Territory:
         every = frozenset(self.munis)
         enabled = shapely.covers(self.enabled(munis), pts)
         sweden = shapely.covers(self.country, pts)
-        dist = np.minimum(
-            shapely.distance(self._edge(munis), pts), shapely.distance(self._edge(every), pts)
-        )
+        dist = np.minimum(self._distance(munis, pts), self._distance(every, pts))
         return np.asarray(enabled), np.asarray(sweden), np.asarray(dist, dtype=float)
 
     def graze(self, area_tm: Any, munis: frozenset[str]) -> tuple[bool, bool]:
@@ -283,21 +290,12 @@ def expect(
     if km2 > rule.max_area_km2 and not confirm:
         close = abs(km2 - rule.max_area_km2) <= 1e-3 * rule.max_area_km2
         return Expected("BLAST_RADIUS", set(), set(), unsure_v or close)
-    lon = np.array([d.lon for d in devices])
-    lat = np.array([d.lat for d in devices])
-    fix = ~np.isnan(lon)
-    in_enabled = np.zeros(lon.size, dtype=bool)
-    in_sweden = np.zeros(lon.size, dtype=bool)
-    edge = np.full(lon.size, np.inf)
-    if fix.any():
-        in_enabled[fix], in_sweden[fix], edge[fix] = territory.locate(lon[fix], lat[fix], munis)
-    told: set[str] = set()
-    unsure: set[str] = set()
-    outcomes: dict[str, frozenset[str]] = {}
-    for k, d in enumerate(devices):
+    # the area first (per device: told by the area?, unsure?, why), then the territory
+    area_says: list[tuple[bool, bool, str]] = []
+    for d in devices:
         if math.isnan(d.lon) or math.isnan(d.lat):
             # no fix: no pilot kind tells it (include_no_fix is False for all three)
-            inside, doubt, why = False, False, "NO_FIX"
+            area_says.append((False, False, "NO_FIX"))
         elif d.age <= FRESH:
             state, doubt = classify(parts, d.lon, d.lat, d.accuracy_m)
             inside = state == "INSIDE" or (state == "AMBIGUOUS" and rule.include_ambiguous)
@@ -308,15 +306,36 @@ def expect(
                 else "AMBIGUOUS_EXCLUDED",
                 "OUTSIDE": "OUTSIDE_AREA",
             }[state]
+            area_says.append((inside, doubt, why))
         elif rule.stale is not None and d.age <= rule.stale[0]:
             inside, doubt = within_grown(parts, d.lon, d.lat, rule.stale[1])
-            why = "STALE_INCLUDED" if inside else "OUTSIDE_AREA"
+            area_says.append((inside, doubt, "STALE_INCLUDED" if inside else "OUTSIDE_AREA"))
         else:
             # too old for the kind: STALE_LOCATION if its disk meets the area (issue 13)
             state, doubt = classify(parts, d.lon, d.lat, d.accuracy_m)
-            inside, why = False, "OUTSIDE_AREA" if state == "OUTSIDE" else "STALE_LOCATION"
+            area_says.append(
+                (False, doubt, "OUTSIDE_AREA" if state == "OUTSIDE" else "STALE_LOCATION")
+            )
+    needs = np.array(
+        [
+            not (nationwide and rule.beyond_border) and why not in ("OUTSIDE_AREA", "NO_FIX")
+            for _, _, why in area_says
+        ],
+        dtype=bool,
+    )
+    in_enabled = np.zeros(len(devices), dtype=bool)
+    in_sweden = np.zeros(len(devices), dtype=bool)
+    edge = np.full(len(devices), np.inf)
+    if needs.any():
+        lon = np.array([d.lon for d in devices])[needs]
+        lat = np.array([d.lat for d in devices])[needs]
+        in_enabled[needs], in_sweden[needs], edge[needs] = territory.locate(lon, lat, munis)
+    told: set[str] = set()
+    unsure: set[str] = set()
+    outcomes: dict[str, frozenset[str]] = {}
+    for k, (d, (inside, doubt, why)) in enumerate(zip(devices, area_says, strict=True)):
         reasons = {why}
-        if not (nationwide and rule.beyond_border) and why not in ("OUTSIDE_AREA", "NO_FIX"):
+        if needs[k]:
             # the territory decides: the fix in enabled territory, or beyond Sweden's when the
             # kind has beyond_border (a fix in Sweden outside the enabled regions never)
             doubt |= bool(edge[k] <= UNSURE_M)
