@@ -1,29 +1,33 @@
-"""An end-to-end oracle for the Swedish pilot, from DESIGN.md "Semantics" and the raw reference data.
+"""An end-to-end oracle for the Swedish pilot, from DESIGN.md "Semantics" and the raw data.
 
-It answers, for one pilot alert at one time and a handful of devices, who must be told, using
-only shapely, pyproj and numpy on ``../shared/data/sweden`` (Lantmäteriet's detailed county
-polygons in SWEREF 99 TM, ``lan_lantmateriet_sweref99tm.geojson``: land, inland water and the
-territorial sea) — nothing from ``geotarget`` but the public ``Circle``/``Polygon`` attributes
-read by :func:`oracle_targeter.classify`.
+It answers, for one pilot alert at one time and a handful of devices, who must be told and why
+not, using only shapely, pyproj and numpy on ``../shared/data/sweden``: Lantmäteriet's detailed
+municipalities and counties in SWEREF 99 TM (land, inland water and the territorial sea), the
+SCB tables of municipalities' counties and the police regions' counties. Nothing from
+``geotarget`` is used but the public ``Circle``/``Polygon`` attributes read by
+:func:`oracle_targeter.classify` (itself independent of the implementation).
 
 The rules restated here (DESIGN.md "Semantics", ``docs/who_is_told.rst``, the pilot policy file):
 
-* Territory is the union of the 21 counties; a device is in the county whose polygon covers its
-  fix. geotarget ships boundaries simplified to within ``BOUNDARY_TOLERANCE_M`` (60 m) of these,
-  so a fix closer than that (plus a metre) to a county boundary or to the edge of the territory
-  is *unsure* wherever its county matters; so is an alert area that reaches enabled territory
-  by less than that, or misses it by less.
+* Territory is the union of the 290 municipalities; a region code enables its municipalities
+  (a county's, a police region's counties', all for ``SE``). geotarget ships boundaries
+  simplified to within ``BOUNDARY_TOLERANCE_M`` (60 m) of these, so a fix closer than that
+  (plus a metre) to the enabled territory's edge or to Sweden's is *unsure* wherever the
+  territory decides it; so is an alert area that meets enabled territory by less than that,
+  or misses it by less.
 * The pilot's rollout: Explosion in all Sweden from 2024-04-15 (Europe/Stockholm); crime modus
   and tip requests in county 01 from 2024-04-15, 01+12+14 from 2024-09-02, all Sweden from
   2025-01-13.
-* No kind tells a device without a fix. The pilot's kinds: fresh fixes are at most one hour old and classified by their accuracy disk
-  (INSIDE / AMBIGUOUS / OUTSIDE). Explosion: AMBIGUOUS told; a fix up to 24 h old is told when
-  its point lies within 1 km of the area; told beyond the border too; at most 100 km² unless
-  confirmed. Police kinds: only INSIDE, no stale fixes, only on enabled territory, at most
-  2,000 km² unless confirmed.
-* A kind reaches a device only on enabled territory (its fix's county), except beyond the
-  border when the kind has ``beyond_border``; an area meeting no enabled territory is
-  ``AREA_OUTSIDE_ROLLOUT`` (checked before the area guard, ``BLAST_RADIUS``).
+* No kind tells a device without a fix. Fresh fixes are at most one hour old (a fix dated after
+  ``at`` counts as fresh, as documented) and classified by their accuracy disk (INSIDE /
+  AMBIGUOUS / OUTSIDE). Explosion: AMBIGUOUS told; a fix up to 24 h old is told when its point
+  lies within 1 km of the area; told beyond the border too; at most 100 km² unless confirmed.
+  Police kinds: only INSIDE, no stale fixes, at most 2,000 km² unless confirmed. A fix too old
+  for the kind is STALE_LOCATION when its disk meets the area, else OUTSIDE_AREA.
+* A device in the area is told only if its fix lies on enabled territory, or beyond Sweden's
+  when the kind has ``beyond_border`` (a kind enabled nationwide with ``beyond_border`` needs no
+  lookup); an area meeting no enabled territory is ``AREA_OUTSIDE_ROLLOUT`` (checked before the
+  area guard, ``BLAST_RADIUS``).
 """
 
 from __future__ import annotations

@@ -11,7 +11,15 @@ places also go through ``geotarget target`` on a CSV file.
 
 Each place is targeted as four scenes: an Explosion (all Sweden, beyond the border), a tip
 request in the first phase (county 01 only), crime modus in the second (01, 12, 14) and a tip
-request in the third (all Sweden, stopping at the border).
+request in the third (all Sweden, stopping at the border). Also: streaming (``on_positions``),
+several areas in one document, whole municipal and county outlines (and all Sweden) as CAP
+polygons, rollouts naming a municipality, a police region or Storstockholm, an Update widening
+the area over a border and its Cancel, the instants around a phase change, and Hypothesis
+searches near the places and anywhere in Sweden's envelope.
+
+Devices within 61 m (the shipped boundaries' stated 60 m tolerance, plus a metre) of a
+boundary that decides them are left out of the comparison (the oracle cannot call them); so
+are alert areas that meet or miss enabled territory by less than that.
 """
 
 from __future__ import annotations
@@ -60,7 +68,6 @@ EDGE_SCENES = {
     "tip-phase2-start": ("tip_request", dt.datetime(2024, 9, 1, 22, 0, 0, tzinfo=UTC)),
 }
 SENDER = "polisen@polisen.se"
-EDGE = None  # the edge of the territory (national border, 12-nautical-mile line)
 
 
 @dataclass(frozen=True)
@@ -68,8 +75,10 @@ class Place:
     """A place: an anchor, the boundary to sweep (if any), the area's size and how it is sent.
 
     ``edge``: ``"none"`` (the area is centred on the anchor), ``"country"`` (on the nearest point
-    of the territory's edge) or two county codes (on their shared border). ``shape``: ``circle``
-    or ``polygon`` built with the pilot helpers, ``cap-circle`` or ``cap-polygon`` sent as CAP.
+    of the territory's edge) or two county or municipality codes (on their shared border).
+    ``shape``: ``circle``, ``polygon``, ``corridor`` (20 m wide), ``ngon`` (a 360-gon),
+    ``polygon-4dp`` (rounded to 4 decimals) or ``polygon-dup`` (a vertex repeated), built with
+    the pilot helpers, or the same prefixed ``cap-``, sent as CAP XML.
     """
 
     lon: float
