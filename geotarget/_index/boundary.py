@@ -50,11 +50,16 @@ def _cells(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
 
 
 def ring_edges(shape: Any) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """The edges ``(ax, ay) → (bx, by)`` of every ring of a shapely polygon."""
+    """The edges ``(ax, ay) → (bx, by)`` of every ring of a shapely polygon.
+
+    Zero-length edges (a vertex repeated, as real CAP polygons and rounded boundaries have) are
+    left out: each is a point its neighbouring edges already hold, and consumers that cut or
+    densify edges one by one (GEOS refuses a line of two equal points) must never see one.
+    """
     xy, ring = shapely.get_coordinates(shapely.get_rings(shape), return_index=True)
-    same = ring[1:] == ring[:-1]
-    a = xy[:-1][same]
-    b = xy[1:][same]
+    keep = (ring[1:] == ring[:-1]) & np.any(xy[1:] != xy[:-1], axis=1)
+    a = xy[:-1][keep]
+    b = xy[1:][keep]
     return a[:, 0], a[:, 1], b[:, 0], b[:, 1]
 
 
