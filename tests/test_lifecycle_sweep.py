@@ -23,6 +23,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -278,6 +283,12 @@ class LifecycleSweep(RuleBasedStateMachine):
         chain = self._pick(data, lambda c: bool(c.written))
         ident = data.draw(st.sampled_from(sorted(chain.written)))
         alert = chain.written[ident]
+        # The query agrees with what target() will say, and changes nothing.
+        named = {r.identifier for r in alert.references}
+        expect_key = (
+            chain.key if alert.msg_type is not MessageType.CANCEL or named & chain.known else None
+        )
+        assert self.targeters[1 - which].incident_of(alert) == expect_key
         got = self._send(alert, which, as_cap)
         if alert.msg_type is MessageType.CANCEL:
             self._expect_cancel(chain, alert, got)
@@ -352,8 +363,11 @@ class LifecycleSweep(RuleBasedStateMachine):
             assert len(got.recipients) == 0
             return
         assert got.verdict is Verdict.DELIVER, got.reason
-        new = covered(alert, self.spots) - set(chain.told)
+        now = covered(alert, self.spots)
+        new = now - set(chain.told)
         assert sorted(got.recipients.tolist()) == sorted(new), (got.reason, new)
+        # Told before and no longer covered (an Update that narrowed, a device that moved).
+        assert sorted(got.no_longer_covered.tolist()) == sorted(set(chain.told) - now)
         keys = set(got.claims.keys().tolist())
         expect = {f"{chain.key} {vid(alert.identifier)} {d}" for d in new}
         assert keys == expect
@@ -387,6 +401,14 @@ class LifecycleSweep(RuleBasedStateMachine):
         assert got.incident is None and len(got.retract) == 0
         chain.remembered.add(alert.identifier)
 
+    def _foreign(self, data: st.DataObject, alert: Alert, chain: Chain, how: str) -> Alert:
+        """``alert`` from another sender, or with a public status other than the incident's."""
+        if how == "sender":
+            return attrs.evolve(alert, sender=OTHER_SENDER)
+        public = [Status.ACTUAL, Status.EXERCISE, Status.TEST]
+        other = data.draw(st.sampled_from([s for s in public if s is not chain.status]))
+        return attrs.evolve(alert, status=other)
+
     @precondition(lambda self: any(c.started for c in self.chains.values()))
     @rule(
         data=st.data(),
@@ -407,11 +429,7 @@ class LifecycleSweep(RuleBasedStateMachine):
             refs=(chain.ref(0),),
             status=chain.status,
         )
-        if how == "sender":
-            alert = attrs.evolve(alert, sender=OTHER_SENDER)
-        else:
-            other = Status.TEST if chain.status is Status.ACTUAL else Status.ACTUAL
-            alert = attrs.evolve(alert, status=other)
+        alert = self._foreign(data, alert, chain, how)
         got = self.targeters[which].target(alert, self.index(), self.now)
         assert got.verdict is Verdict.NOT_AUTHORISED, got.reason
         assert len(got.recipients) == 0 and len(got.retract) == 0
@@ -439,11 +457,7 @@ class LifecycleSweep(RuleBasedStateMachine):
             refs=(chain.ref(0), chain.ref(1)),
             status=chain.status,
         )
-        if how == "sender":
-            alert = attrs.evolve(alert, sender=OTHER_SENDER)
-        else:
-            other = Status.TEST if chain.status is Status.ACTUAL else Status.ACTUAL
-            alert = attrs.evolve(alert, status=other)
+        alert = self._foreign(data, alert, chain, how)
         got = self.targeters[which].target(alert, self.index(), self.now)
         assert got.verdict is Verdict.UNKNOWN_REFERENCE, got.reason
 
@@ -455,6 +469,8 @@ class LifecycleSweep(RuleBasedStateMachine):
         ident = data.draw(st.sampled_from(sorted(chain.recorded | chain.remembered)))
         first = chain.written[ident]
         other = attrs.evolve(first, sent=first.sent + dt.timedelta(seconds=1))
+        with pytest.raises(DuplicateIdentifier):
+            self.targeters[1 - which].incident_of(other)
         with pytest.raises(DuplicateIdentifier):
             self.targeters[which].target(other, self.index(), self.now)
 
@@ -706,3 +722,136 @@ def test_sweep_postgres(postgres_dsn: str) -> None:
             db.execute(f"CREATE SCHEMA {schema[0]}")
 
     _run(open_store, close_all, _examples(8))
+
+
+# --- crashes: a process killed with SIGKILL at each step, then a restart on the same file ------
+
+CRASHER = textwrap.dedent(
+    """
+    import datetime as dt, os, signal, sys
+    from targeting_helpers import T0, exact_rules, make_alert, make_regions, positions, ref
+    from geotarget import Circle, PositionIndex
+    from geotarget.alerts import MessageType
+    from geotarget.ledger import SQLiteLedger
+    from geotarget.rollout import nationwide
+    from geotarget.targeting import Targeter
+
+    path, point = sys.argv[1], sys.argv[2]
+    ledger = SQLiteLedger(path)
+    t = Targeter(make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger,
+                 lease=dt.timedelta(minutes=1))
+    index = PositionIndex(positions([17.5, 17.501, 17.502, 18.5], [59.5] * 4))
+    alert = make_alert("explosion", Circle(17.5, 59.5, 1000.0), ident="a1")
+    cancel = make_alert("explosion", Circle(17.5, 59.5, 1000.0), ident="c1",
+                        msg_type=MessageType.CANCEL, refs=(ref(alert),))
+    kill = lambda: os.kill(os.getpid(), signal.SIGKILL)
+    armed = {"table": None, "touched": False}
+
+    def trace(statement):
+        # Killed as the transaction that wrote to the armed table is about to commit.
+        if armed["table"] and armed["table"] in statement:
+            armed["touched"] = True
+        if statement.strip().upper() == "COMMIT" and armed["touched"]:
+            kill()
+
+    ledger._db.set_trace_callback(trace)
+    if point == "admit":  # inside the admission's transaction
+        armed["table"] = "gt_incidents"
+    if point == "between":  # after the admission committed, before the claim
+        ledger.claim = lambda *a, **k: kill()
+    if point == "claim":  # inside the claim's transaction
+        armed["table"] = "gt_claims"
+    got = t.target(alert, index, T0)
+    print("|".join(got.claims.keys().tolist()), flush=True)
+    if point == "confirm":  # pushed, but killed before the confirmation
+        kill()
+    t.confirm(got.claims.keys()[:1], T0)
+    if point == "cancel":  # inside the Cancel's transaction (its retractions)
+        armed["table"] = "gt_claims"
+    t.target(cancel, index, T0)
+    print("done", flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+@pytest.mark.parametrize("point", ["admit", "between", "claim", "confirm", "cancel"])
+def test_a_process_killed_at_any_step_leaves_nothing_half_applied(
+    tmp_path: Path, point: str
+) -> None:
+    """A process killed at any step: a restart on the same SQLite file continues.
+
+    SIGKILL inside the admission, between admission and claim, inside the claim, between claim
+    and confirm, inside a Cancel: nothing half-applied, nobody lost, nobody told twice or under
+    another key.
+    """
+    path = tmp_path / "crash.db"
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHER, str(path), point],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    printed = done.stdout.split("\n")
+    told = ["d0", "d1", "d2"]
+    inc = vid("a1")
+    keys = [f"{inc} {inc} {d}" for d in told]
+    index = PositionIndex(
+        Positions(
+            ["d0", "d1", "d2", "d3"], [17.5, 17.501, 17.502, 18.5], [59.5] * 4, observed_at=T0
+        )
+    )
+    alert = make_alert("explosion", Circle(17.5, 59.5, 1000.0), ident="a1")
+    cancel = make_alert(
+        "explosion",
+        Circle(17.5, 59.5, 1000.0),
+        ident="c1",
+        msg_type=MessageType.CANCEL,
+        refs=(Reference(sender=SENDER, identifier="a1", sent=T0),),
+    )
+    later = T0 + dt.timedelta(minutes=2)
+    with SQLiteLedger(path) as ledger:
+        t = Targeter(
+            make_regions(),
+            nationwide("XX"),
+            location_rules=exact_rules(),
+            ledger=ledger,
+            lease=dt.timedelta(minutes=1),
+        )
+        incident = ledger.incident(inc)
+        if point in ("admit", "between", "claim"):
+            # Nobody was claimed: no partial claim, the version not released, nothing streams.
+            assert printed == [""]
+            assert ledger.recipients(inc).tolist() == []
+            assert t.active_incidents == ()
+            if point == "admit":
+                assert incident is None  # the admission rolled back whole
+            else:
+                assert incident is not None and incident.released is None
+            # The caller never got an answer, so it sends the message again: all are told.
+            again = t.target(alert, index, later)
+            assert again.verdict is Verdict.DELIVER
+            assert again.claims is not None and again.claims.keys().tolist() == keys
+            return
+        assert printed[0].split("|") == keys  # claimed, and handed to the caller
+        assert sorted(ledger.recipients(inc).tolist()) == told
+        if point == "confirm":
+            # Not confirmed: each comes back once, with the key it was pushed with.
+            back = t.redeliver(later)
+            assert [k for c in back for k in c.keys().tolist()] == keys
+            assert t.target(alert, index, later).recipients.tolist() == []  # nobody twice
+            assert t.on_positions(index.positions, later) == []
+            return
+        # Killed inside the Cancel: the incident is still live, no retraction exists yet.
+        assert incident is not None and incident.state.name == "ACTIVE"
+        assert t.active_incidents == (inc,)
+        assert [k for c in t.redeliver(later) for k in c.keys().tolist()] == keys[1:]
+        gone = t.target(cancel, index, later)
+        assert gone.verdict is Verdict.CANCELLED
+        assert sorted(gone.retract.tolist()) == told
+        assert t.active_incidents == ()
+        assert t.on_positions(index.positions, later) == []
