@@ -848,7 +848,7 @@ def test_a_process_killed_at_any_step_leaves_nothing_half_applied(
             return
         # Killed inside the Cancel: the incident is still live, no retraction exists yet.
         assert incident is not None and incident.state.name == "ACTIVE"
-        assert t.active_incidents == (inc,)
+        assert list(t.active_incidents) == [inc]
         assert [k for c in t.redeliver(later) for k in c.keys().tolist()] == keys[1:]
         gone = t.target(cancel, index, later)
         assert gone.verdict is Verdict.CANCELLED
