@@ -765,6 +765,8 @@ CRASHER = textwrap.dedent(
     print("|".join(got.claims.keys().tolist()), flush=True)
     if point == "confirm":  # pushed, but killed before the confirmation
         kill()
+    if point == "confirming":  # inside the confirmation's transaction
+        armed["table"] = "gt_claims"
     t.confirm(got.claims.keys()[:1], T0)
     if point == "cancel":  # inside the Cancel's transaction (its retractions)
         armed["table"] = "gt_claims"
@@ -775,15 +777,15 @@ CRASHER = textwrap.dedent(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-@pytest.mark.parametrize("point", ["admit", "between", "claim", "confirm", "cancel"])
+@pytest.mark.parametrize("point", ["admit", "between", "claim", "confirm", "confirming", "cancel"])
 def test_a_process_killed_at_any_step_leaves_nothing_half_applied(
     tmp_path: Path, point: str
 ) -> None:
     """A process killed at any step: a restart on the same SQLite file continues.
 
     SIGKILL inside the admission, between admission and claim, inside the claim, between claim
-    and confirm, inside a Cancel: nothing half-applied, nobody lost, nobody told twice or under
-    another key.
+    and confirm, inside the confirmation, inside a Cancel: nothing half-applied, nobody lost,
+    nobody told twice or under another key.
     """
     path = tmp_path / "crash.db"
     here = Path(__file__).resolve().parent
@@ -839,7 +841,7 @@ def test_a_process_killed_at_any_step_leaves_nothing_half_applied(
             return
         assert printed[0].split("|") == keys  # claimed, and handed to the caller
         assert sorted(ledger.recipients(inc).tolist()) == told
-        if point == "confirm":
+        if point in ("confirm", "confirming"):
             # Not confirmed: each comes back once, with the key it was pushed with.
             back = t.redeliver(later)
             assert [k for c in back for k in c.keys().tolist()] == keys
