@@ -74,7 +74,7 @@ SCHEMA = [
         sent_us BIGINT,
         seen_us BIGINT NOT NULL
     )""",
-    # Read only: the first Cancel naming each version, as stores before 0.1.0 kept it.
+    # Read only: the first Cancel naming each version, as stores written by earlier builds kept it.
     """CREATE TABLE IF NOT EXISTS gt_early_cancels (
         version TEXT PRIMARY KEY,
         cancel_version TEXT NOT NULL,
