@@ -371,6 +371,27 @@ def test_a_cancel_that_comes_first_ends_only_an_incident_it_may_cancel(opener: O
     assert [i.key for i in store.load_active()] == [INC, "polisen@polisen.se/K5"]
 
 
+def test_a_cancel_that_comes_first_keys_the_retractions_when_it_ends_an_incident(
+    store: Any,
+) -> None:
+    """A remembered Cancel that ends a delivered incident keys the retractions by itself.
+
+    When the Update it named arrives, the retractions are ``"{incident} {cancel} {device}"``,
+    as every retraction's (docs: delivery). Regression (found by tests/test_lifecycle_sweep.py): they were keyed by the Update.
+    """
+    assert store.admit(_alert(), at=T0).transition is Transition.STARTED
+    store.claim(INC, ["a", "b"], version=V1, at=T0)
+    early = store.admit(_follow(MessageType.CANCEL, "X1", "K4", 9), at=T0)
+    assert early.transition is Transition.REMEMBERED
+    ended = store.admit(_follow(MessageType.UPDATE, "K4", "K1", 2), at=T0)
+    assert ended.transition is Transition.RETRACTED
+    assert ended.retraction is not None
+    assert ended.retraction.keys().tolist() == [
+        f"{INC} polisen@polisen.se/X1 a",
+        f"{INC} polisen@polisen.se/X1 b",
+    ]
+
+
 def test_a_remembered_cancel_reused_with_other_content_is_a_conflict(opener: Opener) -> None:
     """A remembered Cancel's id re-used with other content is CONFLICT, also after a restart.
 

@@ -386,6 +386,8 @@ class LifecycleSweep(RuleBasedStateMachine):
         if chain.told:
             version = self.retraction_version.setdefault(chain.key, claims.version)
             assert claims.version == version  # one key per retraction, whatever the Cancel
+            cancels = {vid(i) for i, a in chain.written.items() if a.msg_type is MessageType.CANCEL}
+            assert version in cancels  # the key names the Cancel (docs: delivery)
         for d in chain.told:
             if d not in chain.retracted:
                 chain.retracted[d] = Pending(f"{chain.key} {claims.version} {d}", self.now + LEASE)
