@@ -224,20 +224,36 @@ class LifecycleSweep(RuleBasedStateMachine):
         name=st.sampled_from(CHAINS),
         radius=st.sampled_from(RADII_M),
         hours=st.sampled_from([1.5, 6.0]),
+        onset=st.sampled_from([0, 0, 25]),
+        send=st.sampled_from([None, 0, 1]),
     )
-    def write_alert(self, name: str, radius: float, hours: float) -> None:
-        """Write the incident's Alert (version 0), if not yet written; it is sent later."""
+    def write_alert(
+        self, name: str, radius: float, hours: float, onset: int, send: int | None
+    ) -> None:
+        """Write the incident's Alert (version 0), if not yet written; it is sent later.
+
+        Its onset may lie ``onset`` minutes after its sent: not yet active until then.
+        """
         chain = self.chains[name]
         if chain.ident(0) not in chain.written:
-            self._version(chain, 0, MessageType.ALERT, (), radius, hours)
+            alert = self._version(chain, 0, MessageType.ALERT, (), radius, hours)
+            if onset:
+                start = alert.sent + dt.timedelta(minutes=onset)
+                infos = tuple(attrs.evolve(i, onset=start) for i in alert.infos)
+                chain.written[alert.identifier] = attrs.evolve(alert, infos=infos)
+        if send is not None:  # sent at once by Targeter ``send`` (again, if written before)
+            self._send_written(chain, chain.ident(0), send, False)
 
     @precondition(lambda self: any(c.next_version < MAX_VERSIONS for c in self.chains.values()))
     @rule(
         data=st.data(),
         radius=st.sampled_from(RADII_M),
         hours=st.sampled_from([1.0, 2.0, 8.0]),
+        send=st.sampled_from([None, 0, 1]),
     )
-    def write_update(self, data: st.DataObject, radius: float, hours: float) -> None:
+    def write_update(
+        self, data: st.DataObject, radius: float, hours: float, send: int | None
+    ) -> None:
         """An Update naming the first version first, and any earlier ones after it."""
         chain = self._pick(data, lambda c: c.next_version < MAX_VERSIONS)
         j = chain.next_version
@@ -253,9 +269,16 @@ class LifecycleSweep(RuleBasedStateMachine):
         refs = (chain.ref(0), *(chain.ref(k) for k in sorted(more)))
         self._version(chain, j, MessageType.UPDATE, refs, radius, hours)
         chain.next_version += 1
+        if send is not None:
+            self._send_written(chain, chain.ident(j), send, False)
 
-    @rule(data=st.data(), name=st.sampled_from(CHAINS), ghost=st.booleans())
-    def write_cancel(self, data: st.DataObject, name: str, ghost: bool) -> None:
+    @rule(
+        data=st.data(),
+        name=st.sampled_from(CHAINS),
+        ghost=st.booleans(),
+        send=st.sampled_from([None, 0, 1]),
+    )
+    def write_cancel(self, data: st.DataObject, name: str, ghost: bool, send: int | None) -> None:
         """A Cancel naming one or several versions (written or not yet), maybe an unknown one."""
         chain = self.chains[name]
         j = chain.next_version
@@ -267,6 +290,8 @@ class LifecycleSweep(RuleBasedStateMachine):
             refs += (Reference(sender=SENDER, identifier=f"ghost{next(self.counter)}", sent=T0),)
         self._version(chain, j, MessageType.CANCEL, refs, RADII_M[0], 2.0)
         chain.next_version += 1
+        if send is not None:
+            self._send_written(chain, chain.ident(j), send, False)
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -282,6 +307,9 @@ class LifecycleSweep(RuleBasedStateMachine):
         """Send a written version (again, perhaps: a duplicate with the same content)."""
         chain = self._pick(data, lambda c: bool(c.written))
         ident = data.draw(st.sampled_from(sorted(chain.written)))
+        self._send_written(chain, ident, which, as_cap)
+
+    def _send_written(self, chain: Chain, ident: str, which: int, as_cap: bool) -> None:
         alert = chain.written[ident]
         # The query agrees with what target() will say, and changes nothing.
         named = {r.identifier for r in alert.references}
@@ -358,6 +386,10 @@ class LifecycleSweep(RuleBasedStateMachine):
     def _deliver(self, chain: Chain, alert: Alert, got: Any) -> None:
         """The current version evaluated now: expired, or the newly covered devices told."""
         assert alert.expires is not None
+        if self.now < alert.onset:  # registered; nobody is told until it is sent again
+            assert got.verdict is Verdict.NOT_YET_ACTIVE, got.reason
+            assert len(got.recipients) == 0
+            return
         if self.now >= alert.expires:
             assert got.verdict is Verdict.EXPIRED, got.reason
             assert len(got.recipients) == 0
