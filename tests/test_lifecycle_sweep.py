@@ -647,7 +647,9 @@ class LifecycleSweep(RuleBasedStateMachine):
     @rule(which=st.integers(0, 1))
     def restart(self, which: int) -> None:
         """A new Targeter over a new handle on the same store (a restarted process)."""
+        old = self.targeters[which].ledger
         self.targeters[which] = self._targeter()
+        old.close()  # the old process is gone (memory: the store lives on, close is a no-op)
 
     # --- invariants ------------------------------------------------------------------------
 
