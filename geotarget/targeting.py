@@ -97,6 +97,7 @@ from geotarget.ledger import (
     Claims,
     ClaimStatus,
     Confirmation,
+    DeliveryKind,
     DeliveryLedger,
     Incident,
     MemoryLedger,
@@ -1163,9 +1164,13 @@ class Targeter:
 
         Each is taken with a new lease of :attr:`lease` by exactly one caller, over every
         process sharing the ledger (also after a crash or restart). Alert deliveries of an
-        incident no longer active are dropped; retractions come back until confirmed.
+        incident no longer active are dropped: a cancelled one, and one whose current version
+        has expired by ``at`` (they are leased again all the same, and come back only if an
+        Update extends the incident); retractions come back until confirmed.
 
         .. versionadded:: 0.1.0
+        .. versionchanged:: 0.1.0
+           Alert deliveries of an expired incident are no longer offered again.
 
         Parameters
         ----------
@@ -1180,7 +1185,26 @@ class Targeter:
             One per (incident, version, kind), leased again until ``at + lease``; empty when
             nothing is due.
         """
-        return self.ledger.redeliver(_aware("at", at), lease=self.lease, limit=limit)
+        at = _aware("at", at)
+        due = self.ledger.redeliver(at, lease=self.lease, limit=limit)
+        expired: dict[str, bool] = {}
+        out = []
+        for claims in due:
+            if claims.kind is DeliveryKind.ALERT:
+                if claims.incident not in expired:
+                    expired[claims.incident] = self._expired_at(claims.incident, at)
+                if expired[claims.incident]:
+                    continue
+            out.append(claims)
+        return out
+
+    def _expired_at(self, key: str, at: dt.datetime) -> bool:
+        """Whether the incident's current version (in the ledger) has expired by ``at``."""
+        inc = self.ledger.incident(key)
+        if inc is None or inc.version is None or inc.document is None:
+            return False
+        expires = self._current(inc).expires
+        return expires is not None and at >= expires
 
 
 _NO_DEVICES = np.array([], dtype=np.str_)

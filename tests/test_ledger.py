@@ -334,6 +334,64 @@ def test_a_cancel_that_comes_first_is_remembered(store: Any) -> None:
     assert store.load_active() == []
 
 
+def test_a_cancel_that_comes_first_ends_only_an_incident_it_may_cancel(opener: Opener) -> None:
+    """A remembered Cancel is held to the authority rule of every Cancel, in every store.
+
+    Regression (found by tests/test_lifecycle_sweep.py): a Cancel from another sender, or with
+    Test status, that named an Actual alert before it arrived ended that alert when it came —
+    anyone could pre-cancel anyone's alert; and only the first Cancel naming a version was kept,
+    so a genuine Cancel after a foreign one was lost. Both hold after a new handle (a restart).
+    """
+    store = opener()
+    foreign = attrs.evolve(_follow(MessageType.CANCEL, "X1", "K1", 9), sender="other@example.se")
+    drill = _follow(MessageType.CANCEL, "X2", "K1", 9, status=Status.TEST)
+    for cancel in (foreign, drill):
+        assert store.admit(cancel, at=T0).transition is Transition.REMEMBERED
+    store = opener()
+    assert store.admit(_alert(), at=T0).transition is Transition.STARTED
+    # An Update joining a known incident, named by a foreign Cancel that came first.
+    named = attrs.evolve(_follow(MessageType.CANCEL, "X3", "K4", 9), sender="other@example.se")
+    assert store.admit(named, at=T0).transition is Transition.REMEMBERED
+    update = _follow(MessageType.UPDATE, "K4", "K1", 2)
+    assert store.admit(update, at=T0).transition is Transition.UPDATED
+    # An Update starting an incident, named by a Test Cancel that came first.
+    test_first = _follow(MessageType.CANCEL, "X4", "K6", 9, status=Status.TEST)
+    assert store.admit(test_first, at=T0).transition is Transition.REMEMBERED
+    assert store.admit(_follow(MessageType.UPDATE, "K6", "K5", 1), at=T0).transition is (
+        Transition.STARTED
+    )
+    # A genuine Cancel after a foreign one, both first: the genuine one ends the alert.
+    for cancel in (
+        attrs.evolve(_follow(MessageType.CANCEL, "X5", "K7", 9), sender="other@example.se"),
+        _follow(MessageType.CANCEL, "X6", "K7", 9),
+    ):
+        assert store.admit(cancel, at=T0).transition is Transition.REMEMBERED
+    store = opener()
+    assert store.admit(_alert("K7"), at=T0).transition is Transition.CANCELLED
+    assert [i.key for i in store.load_active()] == [INC, "polisen@polisen.se/K5"]
+
+
+def test_a_cancel_that_comes_first_keys_the_retractions_when_it_ends_an_incident(
+    store: Any,
+) -> None:
+    """A remembered Cancel that ends a delivered incident keys the retractions by itself.
+
+    When the Update it named arrives, the retractions are ``"{incident} {cancel} {device}"``,
+    as every retraction's (docs: delivery). Regression (found by tests/test_lifecycle_sweep.py): they were keyed by the Update.
+    """
+    assert store.admit(_alert(), at=T0).transition is Transition.STARTED
+    store.claim(INC, ["a", "b"], version=V1, at=T0)
+    early = store.admit(_follow(MessageType.CANCEL, "X1", "K4", 9), at=T0)
+    assert early.transition is Transition.REMEMBERED
+    ended = store.admit(_follow(MessageType.UPDATE, "K4", "K1", 2), at=T0)
+    assert ended.transition is Transition.RETRACTED
+    assert ended.retraction is not None
+    assert ended.retraction.keys().tolist() == [
+        f"{INC} polisen@polisen.se/X1 a",
+        f"{INC} polisen@polisen.se/X1 b",
+    ]
+
+
 def test_a_remembered_cancel_reused_with_other_content_is_a_conflict(opener: Opener) -> None:
     """A remembered Cancel's id re-used with other content is CONFLICT, also after a restart.
 

@@ -119,6 +119,39 @@ def test_recipients_are_pending_claims_with_stable_keys(opener: Opener) -> None:
     assert t.redeliver(T0 + dt.timedelta(hours=1)) == []
 
 
+def test_deliveries_of_an_expired_alert_are_not_offered_again(opener: Opener) -> None:
+    """Once the incident's current version has expired, redeliver drops its alert deliveries.
+
+    Regression (found by tests/test_lifecycle_sweep.py): an alert is active only before its
+    expiry, yet its unconfirmed deliveries kept coming back after it, in every process. An
+    Update that extends the incident brings them back, with their keys.
+    """
+    lease = dt.timedelta(seconds=30)
+    t = Targeter(make_regions(), nationwide("XX"), ledger=opener(), lease=lease)
+    alert = make_alert("explosion", WIDE, ident="a1", hours=1)
+    keys = t.target(alert, idx(*DEVICES), T0).claims.keys().tolist()  # type: ignore[union-attr]
+    assert len(keys) == 2
+    before = T0 + dt.timedelta(minutes=59)
+    assert [k for c in t.redeliver(before) for k in c.keys().tolist()] == keys
+    end = T0 + dt.timedelta(hours=1)
+    assert t.redeliver(end + lease) == []
+    restarted = Targeter(make_regions(), nationwide("XX"), ledger=opener(), lease=lease)
+    assert restarted.redeliver(end + 3 * lease) == []
+    longer = make_alert(
+        "explosion",
+        WIDE,
+        ident="a2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(alert),),
+        sent=T0 + dt.timedelta(minutes=1),
+        hours=3,
+    )
+    assert restarted.target(longer, idx(*DEVICES), end + 3 * lease).verdict is Verdict.DELIVER
+    back = restarted.redeliver(end + 5 * lease)
+    assert [k for c in back for k in c.keys().tolist()] == keys
+    assert t.redeliver(end + 5 * lease) == []  # taken once
+
+
 def test_on_positions_returns_keys_and_an_update_claims_only_new_devices(opener: Opener) -> None:
     """Streaming deliveries carry keys; a widened Update claims only devices not yet claimed."""
     t = Targeter(make_regions(), nationwide("XX"), ledger=opener())

@@ -279,8 +279,9 @@ class DeliveryLedger(Protocol):
         The rules are issue 10's: a version is (sender, identifier); an Alert starts an
         incident keyed ``"{sender}/{identifier}"``; an Update or Cancel joins the incident of a
         version it references; the newest ``sent`` is current; a Cancel ends the incident and
-        retracts; a Cancel naming no known version is remembered, so the late Alert is refused;
-        an Update naming no known version starts the incident under its first reference; a
+        retracts; a Cancel naming no known version is remembered, so the late Alert is refused
+        (when that Cancel's sender may act for the Alert's and its status is the Alert's); an
+        Update naming no known version starts the incident under its first reference; a
         version id re-used with other content is a conflict; an Update or Cancel from a sender
         that may not act for the incident's sender, or with another status, is refused. Each
         outcome is a :class:`Transition`.

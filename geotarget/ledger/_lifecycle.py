@@ -65,8 +65,12 @@ class Tx(Protocol):
         """The incident's row, locked for update until the transaction ends."""
         ...
 
-    def early_cancelled(self, vids: list[str]) -> bool:
-        """Whether any of these version ids was cancelled before it was known."""
+    def early_cancels(self, vids: list[str]) -> list[str]:
+        """The documents of the remembered Cancels that named any of these version ids.
+
+        Every one of them (a version may be named by several Cancels that came first), in no
+        particular order; :func:`admit` decides which of them may end the incident.
+        """
         ...
 
     def put_version(
@@ -119,6 +123,32 @@ def first_difference(a: object, b: object, path: str = "") -> str:
 
 
 _FIRST = "a Cancel naming it arrived first"
+
+
+def _cancelled_early(
+    tx: Tx,
+    vids: list[str],
+    sender: str,
+    status: str,
+    may_act_for: Callable[[str, str], bool] | None,
+) -> str | None:
+    """A remembered Cancel naming any of ``vids`` that may end this incident: its version id.
+
+    None if there is none. The incident is ``sender``'s, with ``status``. A Cancel that came
+    first is held to the rule every Cancel is held to: it ends the incident only if its sender
+    may act for the incident's sender and its status is the incident's (a Test Cancel never
+    ends an Actual incident, another sender's Cancel never ends mine).
+    """
+    from geotarget import cap
+
+    for document in tx.early_cancels(vids):
+        cancel = cap.loads(document)
+        allowed = (
+            cancel.sender == sender if may_act_for is None else may_act_for(cancel.sender, sender)
+        )
+        if allowed and cancel.status.value == status:
+            return version_id(cancel.sender, cancel.identifier)
+    return None
 
 
 def version_id(sender: str, identifier: str) -> str:
@@ -206,7 +236,7 @@ def admit(
         existing = tx.incident_row(vid)
         if existing is not None and refused(existing) is not None:
             return done(refused(existing), vid)  # type: ignore[arg-type]
-        if tx.early_cancelled([vid]):
+        if _cancelled_early(tx, [vid], alert.sender, alert.status.value, may_act_for) is not None:
             tx.put_incident(vid, new_row(IncidentState.CANCELLED, current=False))
             tx.put_version(vid, vid, doc, sent_us, at_us)
             return done(Transition.CANCELLED, vid, why=_FIRST)
@@ -231,7 +261,10 @@ def admit(
             # An Update whose original is unknown starts the incident, keyed by its first
             # reference (the chain's first version); the referenced ids become placeholders.
             key = refs[0]
-            cancelled = tx.early_cancelled([vid, *refs])
+            cancelled = (
+                _cancelled_early(tx, [vid, *refs], alert.sender, alert.status.value, may_act_for)
+                is not None
+            )
             state = IncidentState.CANCELLED if cancelled else IncidentState.ACTIVE
             tx.put_incident(key, new_row(state, current=not cancelled))
             tx.put_version(vid, key, doc, sent_us, at_us)
@@ -272,13 +305,16 @@ def admit(
         return done(no, key)
     if kind is MessageType.CANCEL:
         return done(Transition.RETRACTED, key, retraction=tx.retract(key, vid, at_us, lease_us))
-    if tx.early_cancelled([vid, *refs]):
+    owner = alert.sender if row.sender is None else row.sender
+    status = alert.status.value if row.status is None else row.status
+    early = _cancelled_early(tx, [vid, *refs], owner, status, may_act_for)
+    if early is not None:
         # A Cancel that arrived first named this version: now that it joins a known incident,
-        # that Cancel ends the incident (and everyone claimed gets a retraction).
+        # that Cancel ends the incident (and everyone claimed gets a retraction keyed by it).
         return done(
             Transition.RETRACTED,
             key,
-            retraction=tx.retract(key, vid, at_us, lease_us),
+            retraction=tx.retract(key, early, at_us, lease_us),
             why=_FIRST,
         )
     if row.sent_us is None or sent_us >= row.sent_us:

@@ -177,7 +177,7 @@ class MemoryLedger(StoreBase):
         self._tables: dict[tuple[str, int], _Table] = {}
         self._rows: dict[str, _lifecycle.Row] = {}
         self._versions: dict[str, tuple[str, str | None]] = {}
-        self._early: dict[str, str] = {}
+        self._early: dict[str, list[str]] = {}  # a version id -> the Cancels that named it
         self._remembered: dict[str, str] = {}  # a remembered Cancel's id -> its document
         self._version_names: list[str] = []
         self._version_index: dict[str, int] = {}
@@ -448,8 +448,8 @@ class _MemoryTx:
     def incident_row(self, key: str) -> _lifecycle.Row | None:
         return self.s._rows.get(key)
 
-    def early_cancelled(self, vids: list[str]) -> bool:
-        return any(v in self.s._early for v in vids)
+    def early_cancels(self, vids: list[str]) -> list[str]:
+        return [self.s._remembered[c] for v in vids for c in self.s._early.get(v, ())]
 
     def put_version(
         self, vid: str, incident: str, document: str | None, sent_us: int | None, at_us: int
@@ -463,7 +463,9 @@ class _MemoryTx:
 
     def remember_cancels(self, vids: list[str], cancel_vid: str, document: str, at_us: int) -> None:
         for v in vids:
-            self.s._early.setdefault(v, cancel_vid)
+            named = self.s._early.setdefault(v, [])
+            if cancel_vid not in named:
+                named.append(cancel_vid)
         self.s._remembered.setdefault(cancel_vid, document)
 
     def remembered(self, vid: str) -> str | None:

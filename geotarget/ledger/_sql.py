@@ -74,10 +74,18 @@ SCHEMA = [
         sent_us BIGINT,
         seen_us BIGINT NOT NULL
     )""",
+    # Read only: the first Cancel naming each version, as stores written by earlier builds kept it.
     """CREATE TABLE IF NOT EXISTS gt_early_cancels (
         version TEXT PRIMARY KEY,
         cancel_version TEXT NOT NULL,
         at_us BIGINT NOT NULL
+    )""",
+    # Every Cancel that named a version before it was known (the rule decides which may end it).
+    """CREATE TABLE IF NOT EXISTS gt_early_cancel_refs (
+        version TEXT NOT NULL,
+        cancel_version TEXT NOT NULL,
+        at_us BIGINT NOT NULL,
+        PRIMARY KEY (version, cancel_version)
     )""",
     # A Cancel that named no known version: its document, so its id re-used is a conflict.
     """CREATE TABLE IF NOT EXISTS gt_remembered_cancels (
@@ -457,10 +465,19 @@ class _SqlTx:
         row = self._one("SELECT document FROM gt_remembered_cancels WHERE version = ?", (vid,))
         return None if row is None else str(row[0])
 
-    def early_cancelled(self, vids: list[str]) -> bool:
-        return any(
-            self._one("SELECT 1 FROM gt_early_cancels WHERE version = ?", (v,)) for v in vids
-        )
+    def early_cancels(self, vids: list[str]) -> list[str]:
+        out: list[str] = []
+        for v in vids:
+            self.cur.execute(
+                self.store._q(
+                    "SELECT document FROM gt_remembered_cancels WHERE version IN"
+                    " (SELECT cancel_version FROM gt_early_cancel_refs WHERE version = ?"
+                    " UNION SELECT cancel_version FROM gt_early_cancels WHERE version = ?)"
+                ),
+                (v, v),
+            )
+            out += [str(row[0]) for row in self.cur.fetchall()]
+        return out
 
     def put_version(
         self, vid: str, incident: str, document: str | None, sent_us: int | None, at_us: int
@@ -511,8 +528,8 @@ class _SqlTx:
         for v in vids:
             self.cur.execute(
                 self.store._q(
-                    "INSERT INTO gt_early_cancels (version, cancel_version, at_us)"
-                    " VALUES (?, ?, ?) ON CONFLICT (version) DO NOTHING"
+                    "INSERT INTO gt_early_cancel_refs (version, cancel_version, at_us)"
+                    " VALUES (?, ?, ?) ON CONFLICT (version, cancel_version) DO NOTHING"
                 ),
                 (v, cancel_vid, at_us),
             )
