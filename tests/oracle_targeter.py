@@ -523,8 +523,12 @@ class OracleTargeter:
                 self._seen[vid] = msg
                 return Result("UNKNOWN_REFERENCE", retract=set())
             # A new incident: an Alert keys it by its own id; an Update naming no known
-            # version starts it, keyed by its first reference (the chain's first version).
-            first = vid if is_alert else refs[0]
+            # version starts it, keyed by its earliest-sent reference (the chain's first
+            # version, whatever order the references are listed in).
+            first = vid
+            if not is_alert:
+                earliest = min(msg.references, key=lambda r: (r.sent, r.sender, r.identifier))
+                first = (earliest.sender, earliest.identifier)
             key = f"{first[0]}/{first[1]}"
             inc = self._incidents[key] = _Incident(key, msg.sender, msg.status)
             self._record(vid, msg, key)

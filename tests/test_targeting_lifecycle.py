@@ -255,6 +255,33 @@ def test_original_after_its_update_is_superseded_and_the_update_keeps_streaming(
     assert [d.device_id for d in targeter.on_positions(east, LATER)] == ["east"]
 
 
+def test_an_orphan_update_keys_its_incident_by_its_earliest_reference(
+    targeter: Targeter,
+) -> None:
+    """CAP does not order references: listed newest first, the incident is still the original's.
+
+    The Update names its original and a second version, neither seen; the original arrives
+    later and joins the same incident (SUPERSEDED), so nobody is told twice.
+    """
+    first = make_alert("explosion", AREA, ident="a1")
+    second = make_alert(
+        "explosion", AREA, ident="a2", msg_type=MessageType.UPDATE, refs=(ref(first),),
+        sent=T0 + dt.timedelta(minutes=1),
+    )  # fmt: skip
+    third = make_alert(
+        "explosion", WIDE, ident="a3", msg_type=MessageType.UPDATE,
+        refs=(ref(second), ref(first)), sent=T0 + dt.timedelta(minutes=2),
+    )  # fmt: skip
+    index = idx(*DEVICES)
+    got = targeter.target(third, index, T0 + dt.timedelta(minutes=2))
+    assert got.verdict is Verdict.DELIVER and got.incident == f"{SENDER}/a1"
+    assert got.recipients.tolist() == ["d0", "d1"]
+    for late in (first, second):
+        again = targeter.target(late, index, T0 + dt.timedelta(minutes=3))
+        assert again.verdict is Verdict.SUPERSEDED and again.incident == f"{SENDER}/a1"
+        assert len(again.recipients) == 0
+
+
 def test_original_after_its_known_update_is_superseded(targeter: Targeter) -> None:
     """Re-submitting the original after its Update changes nothing: the Update stays current."""
     first = make_alert("explosion", AREA, ident="a1")

@@ -182,7 +182,11 @@ def admit(
     vid = version_id(alert.sender, alert.identifier)
     doc = cap.dumps(alert)
     sent_us = micros("alert.sent", alert.sent)
-    refs = list(dict.fromkeys(version_id(r.sender, r.identifier) for r in alert.references))
+    # Earliest sent first: CAP does not order <references>, and an Update whose original is
+    # unknown keys its incident by the first of them (the chain's first version), so the
+    # order an issuer happens to list them in must not decide the incident.
+    by_sent = sorted(alert.references, key=lambda r: (r.sent, r.sender, r.identifier))
+    refs = list(dict.fromkeys(version_id(r.sender, r.identifier) for r in by_sent))
     refs = [r for r in refs if r != vid]
 
     def done(transition: Transition, key: str | None, **kw: object) -> Admission:
@@ -258,7 +262,7 @@ def admit(
             if kind is MessageType.CANCEL:
                 tx.remember_cancels(refs, vid, doc, at_us)
                 return done(Transition.REMEMBERED, None)
-            # An Update whose original is unknown starts the incident, keyed by its first
+            # An Update whose original is unknown starts the incident, keyed by its earliest
             # reference (the chain's first version); the referenced ids become placeholders.
             key = refs[0]
             cancelled = (
