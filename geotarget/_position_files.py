@@ -514,7 +514,11 @@ _DOS_LETTER = re.compile(
 #: text such pairs are mojibake (``Ã¥``), so a file holding one and bytes that are not UTF-8
 #: mixes encodings.
 _UTF8_MULTIBYTE = re.compile(
-    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+    # Exactly the well-formed multi-byte sequences (RFC 3629 §4): no overlong forms
+    # (E0 80 80), no surrogates (ED A0 80), nothing past U+10FFFF (F4 90 80 80).
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
 )
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")

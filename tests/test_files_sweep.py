@@ -980,3 +980,31 @@ def test_every_dialect_combination_reads_back_the_values_written(
     assert positions.lat.tolist() == [r[2] for r in rows]
     want = [np.datetime64(r[3], "s").astype("datetime64[us]") for r in rows]
     assert positions.observed_at.tolist() == [w.tolist() for w in want]
+
+
+# --- the mixed-encodings check reads only well-formed UTF-8 ------------------------------------
+
+
+@given(st.binary(min_size=2, max_size=4))
+def test_the_utf8_sequence_pattern_is_exactly_pythons_decoder(data: bytes) -> None:
+    """A match is one character UTF-8 decodes (no overlong form, surrogate or > U+10FFFF)."""
+    from geotarget._position_files import _UTF8_MULTIBYTE
+
+    try:
+        one_char = len(data.decode("utf-8")) == 1
+    except UnicodeDecodeError:
+        one_char = False
+    assert bool(_UTF8_MULTIBYTE.fullmatch(data)) == one_char
+
+
+@pytest.mark.parametrize(
+    "bad", [b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf", b"\xf8\x88\x80"]
+)
+def test_malformed_utf8_look_alikes_are_read_as_cp1252_or_refused(
+    tmp_path: Path, bad: bytes
+) -> None:
+    """Bytes shaped like UTF-8 but not UTF-8 (the fuzz test's E0 80 80) never crash."""
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"id,lon,lat,observed_at\n" + bad + b",18.0,59.3,1716206400\n")
+    with contextlib.suppress(GeotargetError):
+        read(path)
