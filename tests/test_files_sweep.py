@@ -414,7 +414,12 @@ def test_a_column_of_float_written_integer_ids_is_refused(tmp_path: Path) -> Non
 def test_a_nul_in_an_id_is_refused_not_cut(tmp_path: Path) -> None:
     """A NUL (after a BOM, so the file is text) would be cut by numpy and merge two ids."""
     data = codecs.BOM_UTF8 + f"id,lon,lat,observed_at\na\x00,18,59,{EPOCH}\n".encode()
-    with pytest.raises(GeotargetError, match=r"row 1 \(line 2\), column id: must not hold NUL"):
+    # Python 3.11's csv module reads the NUL (our check names the cell); 3.10's refuses the line.
+    with pytest.raises(
+        GeotargetError,
+        match=r"row 1 \(line 2\), column id: must not hold NUL|line 2: not readable as CSV: "
+        r"line contains NUL",
+    ):
         read(_write(tmp_path, "p.csv", data))
     table = pa.table(
         {"id": ["b", "b\x00"], "lon": [18.0, 18.1], "lat": [59.0, 59.1], "observed_at": [EPOCH] * 2}
