@@ -282,6 +282,37 @@ def test_an_orphan_update_keys_its_incident_by_its_earliest_reference(
         assert len(again.recipients) == 0
 
 
+def test_a_late_cancel_also_cancels_the_versions_it_names_that_were_not_seen_yet(
+    targeter: Targeter,
+) -> None:
+    """A late Cancel remembers the versions it names that were not seen: they come cancelled.
+
+    Cancel(b1, y1) after b1 and before y1: y1 is cancelled when it comes, as it would be had
+    the Cancel come first. A Cancel that may not end the incident changes nothing: z1 is free.
+    """
+    index = idx(*DEVICES)
+    first = make_alert("explosion", AREA, ident="b1")
+    y = make_alert("explosion", AREA, ident="y1", sent=T0 + dt.timedelta(minutes=2))
+    cancel = make_alert(
+        "explosion", AREA, ident="b2", msg_type=MessageType.CANCEL,
+        refs=(ref(first), ref(y)), sent=T0 + dt.timedelta(minutes=3),
+    )  # fmt: skip
+    assert targeter.target(first, index, T0).recipients.tolist() == ["d0"]
+    assert targeter.target(cancel, index, LATER).verdict is Verdict.CANCELLED
+    got = targeter.target(y, index, LATER)
+    assert got.verdict is Verdict.CANCELLED and len(got.recipients) == 0
+
+    other = make_alert("explosion", AREA, ident="c1")
+    z = make_alert("explosion", AREA, ident="z1", sent=T0 + dt.timedelta(minutes=5))
+    test_cancel = make_alert(
+        "explosion", AREA, ident="c2", msg_type=MessageType.CANCEL, status=Status.TEST,
+        refs=(ref(other), ref(z)), sent=T0 + dt.timedelta(minutes=4),
+    )  # fmt: skip
+    targeter.target(other, index, T0)
+    assert targeter.target(test_cancel, index, LATER).verdict is Verdict.NOT_AUTHORISED
+    assert targeter.target(z, index, LATER).verdict is Verdict.DELIVER
+
+
 def test_original_after_its_known_update_is_superseded(targeter: Targeter) -> None:
     """Re-submitting the original after its Update changes nothing: the Update stays current."""
     first = make_alert("explosion", AREA, ident="a1")

@@ -304,6 +304,13 @@ def admit(
     # Recorded even when the incident has ended, so that a later message naming this version
     # joins the ended incident (and is refused) instead of starting a new one.
     tx.put_version(vid, key, doc, sent_us, at_us)
+    if kind is MessageType.CANCEL:
+        # The versions this Cancel names that were never seen are remembered as a Cancel that
+        # came first would be: arriving late, each is cancelled (under the same authority
+        # rule) instead of reaching people, whatever order the messages came in.
+        unseen = [r for r in refs if tx.version(r) is None]
+        if unseen:
+            tx.remember_cancels(unseen, vid, doc, at_us)
     no = refused(row)
     if no is not None:
         return done(no, key)
