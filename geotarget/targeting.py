@@ -445,7 +445,7 @@ class Targeter:
         """
         if not isinstance(alert, Alert):
             raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
-        if _not_an_alert(alert) or _not_public(alert):
+        if _not_an_alert(alert) or _not_public(alert) is not None:
             return None
         vid = version_id(alert.sender, alert.identifier)
         seen = self.ledger.lookup_version(vid)
@@ -584,12 +584,10 @@ class Targeter:
                     "changes no incident"
                 ),
             )
-        if _not_public(alert):
+        private = _not_public(alert)
+        if private is not None:
             return TargetingResult(
-                **base,
-                incident=None,
-                verdict=Verdict.NOT_PUBLIC,
-                reason=_not_public_reason(alert),
+                **base, incident=None, verdict=Verdict.NOT_PUBLIC, reason=private
             )
         self._gate.check_axes(alert)
         refused, facts = self._gate.admit(alert)
@@ -1214,19 +1212,18 @@ def _not_an_alert(alert: Alert) -> bool:
     return alert.msg_type in (MessageType.ACK, MessageType.ERROR)
 
 
-def _not_public(alert: Alert) -> bool:
-    return alert.status in (Status.DRAFT, Status.SYSTEM) or alert.scope is not Scope.PUBLIC
-
-
-def _not_public_reason(alert: Alert) -> str:
+def _not_public(alert: Alert) -> str | None:
+    """Why ``alert`` may reach nobody of the public (status or CAP scope), or None."""
     if alert.status in (Status.DRAFT, Status.SYSTEM):
         return (
             f"status {alert.status.value} is never public: it reaches nobody and changes no "
             "incident"
         )
-    # CAP 1.2 §3.2.1: Restricted is for users with a known operational requirement, Private
-    # for the addresses the message names; an app's public audience is neither.
-    return (
-        f"scope {alert.scope.value} is not for general dissemination (CAP 1.2 <scope>): it "
-        "reaches nobody and changes no incident"
-    )
+    if alert.scope is not Scope.PUBLIC:
+        # CAP 1.2 §3.2.1: Restricted is for users with a known operational requirement,
+        # Private for the addresses the message names; an app's public audience is neither.
+        return (
+            f"scope {alert.scope.value} is not for general dissemination (CAP 1.2 <scope>): "
+            "it reaches nobody and changes no incident"
+        )
+    return None

@@ -111,7 +111,6 @@ async def _json_object(request: Request, required: tuple[str, ...]) -> dict[str,
     for name in required:
         if name not in data:
             raise InvalidInput(f"request body lacks {name!r} (needs {', '.join(required)})")
-    for name in required:
         if not isinstance(data[name], list):
             raise InvalidInput(f"{name} must be a JSON list (got {type(data[name]).__name__})")
     return data

@@ -200,8 +200,7 @@ class SortedRuns:
         """Which of ``values`` are in the set."""
         out = np.zeros(values.shape, dtype=np.bool_)
         for run, _ in self.runs:
-            if values.size:
-                out |= member_sorted(values, run)
+            out |= member_sorted(values, run)
         return out
 
     def added(self, values: IdArray, rows: npt.NDArray[np.int64]) -> SortedRuns:

@@ -93,23 +93,18 @@ class _Side:
                 seq,
                 np.full(k, version, dtype=np.int32),
             ]
-            self._n = k
-            self._index = SortedRuns().added(values, np.arange(k, dtype=np.int64))
-            return
-        cols = self._cols
-        ids = cols[0]
-        wide = np.result_type(ids, values) if ids.dtype.kind == "U" else ids.dtype
-        if n + k > ids.size or wide != ids.dtype:
-            cap = max(2 * ids.size, n + k, 16) if n + k > ids.size else ids.size
-            grown = []
-            types: tuple[Any, ...] = (wide, np.int8, np.int64, np.int64, np.int32)
-            for col, t in zip(cols, types, strict=True):
-                new = np.empty(cap, dtype=t)
-                new[:n] = col[:n]
-                grown.append(new)
-            self._cols = cols = grown
-        for col, value in zip(cols, (values, state, lease, seq, version), strict=True):
-            col[n : n + k] = value
+        else:
+            cols, ids = self._cols, self._cols[0]
+            wide = np.result_type(ids, values) if ids.dtype.kind == "U" else ids.dtype
+            if n + k > ids.size or wide != ids.dtype:
+                cap = max(2 * ids.size, n + k) if n + k > ids.size else ids.size
+                types: tuple[Any, ...] = (wide, np.int8, np.int64, np.int64, np.int32)
+                cols = [np.empty(cap, dtype=t) for t in types]
+                for new, old in zip(cols, self._cols, strict=True):
+                    new[:n] = old[:n]
+                self._cols = cols
+            for col, value in zip(cols, (values, state, lease, seq, version), strict=True):
+                col[n : n + k] = value
         self._n = n + k
         self._index = self._index.added(values, np.arange(n, n + k, dtype=np.int64))
 
