@@ -430,8 +430,9 @@ class Targeter:
         """The key of the incident a message belongs to now, without changing anything.
 
         ``sender/identifier`` of the incident's first version: the alert's own for a new
-        Alert, the incident of a known version it references for an Update or Cancel, the
-        first reference for an Update that names no known version. None for a message that
+        Alert, the incident of a known version it references for an Update or Cancel (of the
+        earliest sent; for a Cancel naming several incidents, the first it may end), the
+        earliest-sent reference for an Update that names no known version. None for a message that
         belongs to no incident (an Ack or Error, a Draft or System message, a Cancel naming no
         known version).
 
@@ -464,12 +465,33 @@ class Targeter:
             return seen[0]
         if alert.msg_type is MessageType.ALERT or not alert.references:
             return vid  # a new incident (a Cancel naming nothing ends its own at once)
-        refs = [version_id(r.sender, r.identifier) for r in alert.references]
-        for ref in refs:
-            known = self.ledger.lookup_version(ref)
-            if known is not None:
-                return known[0]
+        # As the store decides (geotarget.ledger's lifecycle): references by earliest sent.
+        by_sent = sorted(alert.references, key=lambda r: (r.sent, r.sender, r.identifier))
+        refs = list(dict.fromkeys(version_id(r.sender, r.identifier) for r in by_sent))
+        refs = [r for r in refs if r != vid] or refs
+        found = (self.ledger.lookup_version(ref) for ref in refs)
+        keys = list(dict.fromkeys(known[0] for known in found if known is not None))
+        if alert.msg_type is MessageType.CANCEL and len(keys) > 1:
+            keys = [k for k in keys if self._may_end(alert, k)] or keys
+        if keys:
+            return keys[0]
         return None if alert.msg_type is MessageType.CANCEL else refs[0]
+
+    def _may_end(self, cancel: Alert, key: str) -> bool:
+        """Whether ``cancel`` may end incident ``key``: its sender and status (read only)."""
+        from geotarget import cap
+
+        first = self.ledger.lookup_version(key)
+        document = first[1] if first is not None else None
+        if document is None:  # started by an Update whose original was never seen
+            incident = self.ledger.incident(key)
+            document = incident.document if incident is not None else None
+        if document is None:
+            return False
+        owner = cap.loads(document)
+        return owner.status is cancel.status and self.issuers.may_act_for(
+            cancel.sender, owner.sender
+        )
 
     def _enabled(self, regions: frozenset[str]) -> tuple[frozenset[str], Any]:
         """The enabled finest regions of a decision, and their mask (cached per region set).
@@ -851,13 +873,21 @@ class Targeter:
         if retraction is None and alert.msg_type is MessageType.CANCEL:
             # A Cancel of a cancelled incident: the same retractions again.
             retraction = self.ledger.retract(key, version=adm.version, at=at, lease=self.lease)
+        also = ""
+        if adm.also_cancelled:
+            also = (
+                f"; it also ended {', '.join(adm.also_cancelled)}, whose retractions are due "
+                "now from redeliver()"
+            )
         if retraction is not None:
             why = f" ({adm.why})" if adm.why else ""
             told = retraction.devices
             return TargetingResult(
                 **base,
                 verdict=Verdict.CANCELLED,
-                reason=f"cancelled{why}: retract from the {len(told):,} devices told about {key}",
+                reason=(
+                    f"cancelled{why}: retract from the {len(told):,} devices told about {key}{also}"
+                ),
                 retract=told,
                 claims=retraction,
             )
@@ -865,7 +895,7 @@ class Targeter:
         return TargetingResult(
             **base,
             verdict=Verdict.CANCELLED,
-            reason=f"incident {key} was cancelled{why}: nobody is told",
+            reason=f"incident {key} was cancelled{why}: nobody is told{also}",
         )
 
     def _decide(
@@ -1164,7 +1194,9 @@ class Targeter:
         process sharing the ledger (also after a crash or restart). Alert deliveries of an
         incident no longer active are dropped: a cancelled one, and one whose current version
         has expired by ``at`` (they are leased again all the same, and come back only if an
-        Update extends the incident); retractions come back until confirmed.
+        Update extends the incident); retractions come back until confirmed. The retractions
+        of the further incidents a Cancel ended (it named versions of several: see
+        :doc:`/who_is_told`) are due at once.
 
         .. versionadded:: 0.1.0
         .. versionchanged:: 0.1.0

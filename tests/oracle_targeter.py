@@ -489,6 +489,11 @@ class OracleTargeter:
 
     # --- messages ------------------------------------------------------------------------
 
+    @staticmethod
+    def _may_act(msg: Alert, inc: _Incident) -> bool:
+        """Whether ``msg`` may change ``inc``: the sender and status that started it."""
+        return (msg.sender, msg.status) == (inc.sender, inc.status)
+
     def _record(self, vid: tuple[str, str], msg: Alert, key: str) -> None:
         """Record a version of incident ``key``.
 
@@ -514,8 +519,19 @@ class OracleTargeter:
         refs = [(r.sender, r.identifier) for r in msg.references]
         is_alert = msg.msg_type is MessageType.ALERT
         key = self._of.get(vid)
+        others: list[str] = []
         if key is None and not is_alert:
-            key = next((self._of[r] for r in refs if r in self._of), None)
+            # CAP does not order <references>: the earliest-sent known one decides.
+            by_sent = sorted(msg.references, key=lambda r: (r.sent, r.sender, r.identifier))
+            found = [self._of.get((r.sender, r.identifier)) for r in by_sent]
+            keys = list(dict.fromkeys(k for k in found if k is not None))
+            if msg.msg_type is MessageType.CANCEL:
+                # A Cancel ends every incident it names that it may act for (CAP: "the earlier
+                # message(s)"); the first of those answers.
+                mine = [k for k in keys if self._may_act(msg, self._incidents[k])]
+                if mine:
+                    keys, others = mine, mine[1:]
+            key = keys[0] if keys else None
         if key is None:
             if msg.msg_type is MessageType.CANCEL:
                 # §2: remembered, so a late Alert/Update with such an id is never delivered.
@@ -539,13 +555,15 @@ class OracleTargeter:
                 return Result("CANCELLED", key)
         else:
             inc = self._incidents[key]
-            if (msg.sender, msg.status) != (inc.sender, inc.status):
+            if not self._may_act(msg, inc):
                 # Not a version: nothing is recorded, the incident is unchanged. (Whether this
                 # or "cancelled" is answered first for a cancelled incident is left open.)
                 also = frozenset({"CANCELLED"}) if inc.cancelled else frozenset()
                 return Result("NOT_AUTHORISED", key, also=also)
             self._record(vid, msg, key)
             is_cancel = msg.msg_type is MessageType.CANCEL
+            for other in others:  # their retractions come from redeliver(), not this result
+                self._incidents[other].cancelled = True
             if vid in self._cancel_marks and not inc.cancelled:
                 # §2: a Cancel that came first named this very version: it is never delivered,
                 # and (naming a now known version) that Cancel ends the incident.

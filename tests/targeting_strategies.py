@@ -437,9 +437,22 @@ def scenarios(draw: st.DrawFn, *, lifecycle: bool, new_rules: bool) -> Scenario:
             pos = draw(st.sampled_from(chained))
             base = order[pos]
             what = draw(
-                st.sampled_from(["resubmit", "reuse", "intruder", "draft", "ack", "restricted"])
+                st.sampled_from(
+                    ["resubmit", "reuse", "intruder", "draft", "ack", "restricted", "joint"]
+                )
             )
-            if what == "resubmit":
+            # A Cancel naming a version of each chain, after both (as sender of this one).
+            elsewhere = [k for k in chained if order[k].identifier[:2] != base.identifier[:2]]
+            if what == "joint" and not elsewhere:
+                what = "resubmit"
+            if what == "joint":
+                mate = order[draw(st.sampled_from(elsewhere))]
+                refs = (base.ref, mate.ref) if draw(st.booleans()) else (mate.ref, base.ref)
+                new = Version(**{**base.__dict__, "identifier": f"J{extra}",
+                                 "msg_type": MessageType.CANCEL, "references": refs,
+                                 "sent_min": max(base.sent_min, mate.sent_min) + 1})  # fmt: skip
+                pos = max(pos, order.index(mate))
+            elif what == "resubmit":
                 new = base
             elif what == "reuse":
                 new = Version(**{**base.__dict__, "area": grown(base.area, 1.7)})

@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -273,6 +274,7 @@ def test_an_orphan_update_keys_its_incident_by_its_earliest_reference(
         refs=(ref(second), ref(first)), sent=T0 + dt.timedelta(minutes=2),
     )  # fmt: skip
     index = idx(*DEVICES)
+    assert targeter.incident_of(third) == f"{SENDER}/a1"  # the query agrees with target()
     got = targeter.target(third, index, T0 + dt.timedelta(minutes=2))
     assert got.verdict is Verdict.DELIVER and got.incident == f"{SENDER}/a1"
     assert got.recipients.tolist() == ["d0", "d1"]
@@ -311,6 +313,66 @@ def test_a_late_cancel_also_cancels_the_versions_it_names_that_were_not_seen_yet
     targeter.target(other, index, T0)
     assert targeter.target(test_cancel, index, LATER).verdict is Verdict.NOT_AUTHORISED
     assert targeter.target(z, index, LATER).verdict is Verdict.DELIVER
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
+def test_a_cancel_naming_several_incidents_ends_each_it_may(
+    store: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """A Cancel naming versions of two incidents ends both (CAP: "the earlier message(s)").
+
+    Regression: only the incident of its first known reference ended; the other kept
+    streaming a cancelled alert. The result answers for the first incident; the other's
+    retractions are due at once from redeliver(), keyed by the Cancel, and it streams no more.
+    An incident of another sender named in the same Cancel is left alone, whatever the order.
+    """
+    from geotarget.ledger import MemoryLedger, PostgresLedger, SQLiteLedger
+
+    ledger: Any = (
+        MemoryLedger()
+        if store == "memory"
+        else SQLiteLedger(tmp_path / "d.db")
+        if store == "sqlite"
+        else PostgresLedger(request.getfixturevalue("postgres_dsn"))
+    )
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        east = Circle(17.53, 59.5, 500.0)
+        a = make_alert("explosion", AREA, ident="a1")
+        b = make_alert("explosion", east, ident="b1", sent=T0 + dt.timedelta(minutes=1))
+        foreign = attrs.evolve(make_alert("explosion", WIDE, ident="f1"), sender="other@example.se")
+        assert t.target(a, idx(*DEVICES), T0).recipients.tolist() == ["d0"]
+        assert t.target(b, idx(*DEVICES), LATER).recipients.tolist() == ["d1"]
+        assert t.target(foreign, idx(*DEVICES), T0).recipients.tolist() == ["d0", "d1"]
+        cancel = make_alert(
+            "explosion", AREA, ident="c1", msg_type=MessageType.CANCEL,
+            refs=(ref(foreign), ref(b), ref(a)), sent=T0 + dt.timedelta(minutes=2),
+        )  # fmt: skip
+        assert t.incident_of(cancel) == f"{SENDER}/a1"  # the query agrees with target()
+        got = t.target(cancel, idx(*DEVICES), LATER)
+        # The foreign incident is the earliest-sent reference, but the Cancel may not end it:
+        # the first incident it may end (a1, sent before b1) answers.
+        assert got.verdict is Verdict.CANCELLED, got.reason
+        assert got.incident == f"{SENDER}/a1"
+        assert got.retract.tolist() == ["d0"]
+        assert f"{SENDER}/b1" in got.reason and "redeliver" in got.reason
+        assert t.active_incidents == ("other@example.se/f1",)
+        due = [c for c in t.redeliver(LATER) if c.kind.value == "retraction"]
+        assert [(c.incident, c.version, c.devices.tolist()) for c in due] == [
+            (f"{SENDER}/b1", f"{SENDER}/c1", ["d1"])
+        ]
+        # Neither incident streams any more; the foreign one does.
+        walkers = Positions(["w0", "w1"], [17.5, 17.53], [59.5, 59.5], observed_at=[LATER] * 2)
+        streamed = t.on_positions(walkers, LATER)
+        assert {(d.incident, d.device_id) for d in streamed} == {
+            ("other@example.se/f1", "w0"),
+            ("other@example.se/f1", "w1"),
+        }
+        again = t.target(b, idx(*DEVICES), LATER)
+        assert again.verdict is Verdict.CANCELLED and len(again.recipients) == 0
+    finally:
+        if store != "memory":
+            ledger.close()
 
 
 def test_original_after_its_known_update_is_superseded(targeter: Targeter) -> None:

@@ -317,6 +317,28 @@ def test_an_update_named_by_an_early_cancel_is_never_delivered() -> None:
     run(_scenario(_policy({"XX"}), 0.0, steps), generated=False)
 
 
+def test_a_cancel_naming_two_incidents_ends_both() -> None:
+    """CAP: a Cancel cancels "the earlier message(s)" it names — of two incidents here.
+
+    JC names G0 and H0 (two incidents of its sender): both end, so a device walking into
+    H0's area later is not told H0; a later Update of H0 is CANCELLED.
+    """
+    g_area, h_area = Circle(18.05, 59.45, 1000.0), Circle(18.15, 59.45, 1000.0)
+    g0 = _version("G0", g_area, 0)
+    h0 = _version("H0", h_area, 1)
+    cancel = _version("JC", g_area, 20, msg_type=MessageType.CANCEL, references=(g0.ref, h0.ref))
+    h1 = _version("H1", h_area, 25, msg_type=MessageType.UPDATE, references=(h0.ref,))
+    at = T0 + dt.timedelta(minutes=30)
+    steps = [
+        Step(at, _rows([(18.05, 59.45)], at), False, g0),
+        Step(at, _rows([(18.15, 59.45)], at), False, h0),
+        Step(at, _rows([(18.05, 59.45)], at), False, cancel),
+        Step(at, _rows([(18.15, 59.45), (18.151, 59.451)], at), False, None),  # no streaming
+        Step(at, _rows([(18.151, 59.451)], at), False, h1),
+    ]
+    run(_scenario(_policy({"XX"}), 0.0, steps), generated=False)
+
+
 def test_a_remembered_cancel_reused_with_other_content_is_a_duplicate() -> None:
     """Contract §2 and identity: a remembered Cancel's id is taken like any version's.
 

@@ -214,6 +214,8 @@ def admit(
         )
 
     key: str | None
+    others: list[str] = []  # for a Cancel: further incidents it ends (see below)
+    also: list[str] = []
     seen = tx.version(vid)
     if seen is None or seen[1] is None:
         # A Cancel that named no known version was remembered with its document: its id
@@ -252,12 +254,14 @@ def admit(
         tx.put_version(vid, vid, doc, sent_us, at_us)
         return done(Transition.STARTED, vid)
     else:
-        key = None
-        for ref in refs:
-            known = tx.version(ref)
-            if known is not None:
-                key = known[0]
-                break
+        keys = list(dict.fromkeys(k[0] for k in map(tx.version, refs) if k is not None))
+        key = keys[0] if keys else None
+        if kind is MessageType.CANCEL and len(keys) > 1:
+            # A Cancel naming versions of several incidents ends each it may act for: the
+            # first of those (by its earliest-sent reference) answers, the others end beside it.
+            mine = [k for k in keys if _not_allowed(alert, tx.incident_row(k), may_act_for) is None]
+            if mine:
+                key, others = mine[0], mine[1:]
         if key is None:
             if kind is MessageType.CANCEL:
                 tx.remember_cancels(refs, vid, doc, at_us)
@@ -280,27 +284,17 @@ def admit(
 
     row = tx.incident_row(key)
     assert row is not None
-    if row.sender is not None:
-        allowed = (
-            alert.sender == row.sender
-            if may_act_for is None
-            else may_act_for(alert.sender, row.sender)
+    what = _not_allowed(alert, row, may_act_for)
+    if what is not None:
+        return done(
+            Transition.NOT_AUTHORISED,
+            key,
+            why=(
+                f"incident {key} belongs to sender {row.sender!r} with status "
+                f"{row.status}; this {kind.value} has sender {alert.sender!r} and status "
+                f"{alert.status.value}: {what}"
+            ),
         )
-        if not allowed or alert.status.value != row.status:
-            what = (
-                f"sender {alert.sender!r} may not act for sender {row.sender!r}"
-                if not allowed
-                else f"its status {alert.status.value} is not the incident's"
-            )
-            return done(
-                Transition.NOT_AUTHORISED,
-                key,
-                why=(
-                    f"incident {key} belongs to sender {row.sender!r} with status "
-                    f"{row.status}; this {kind.value} has sender {alert.sender!r} and status "
-                    f"{alert.status.value}: {what}"
-                ),
-            )
     # Recorded even when the incident has ended, so that a later message naming this version
     # joins the ended incident (and is refused) instead of starting a new one.
     tx.put_version(vid, key, doc, sent_us, at_us)
@@ -311,11 +305,23 @@ def admit(
         unseen = [r for r in refs if tx.version(r) is None]
         if unseen:
             tx.remember_cancels(unseen, vid, doc, at_us)
+        # The other incidents it may end: their retractions are due at once (a lease of 0),
+        # for the caller's next redeliver(); this call answers for the first incident only.
+        for other in others:
+            other_row = tx.incident_row(other)
+            if other_row is not None and refused(other_row) is None:
+                tx.retract(other, vid, at_us, 0)
+                also.append(other)
     no = refused(row)
     if no is not None:
-        return done(no, key)
+        return done(no, key, also_cancelled=tuple(also))
     if kind is MessageType.CANCEL:
-        return done(Transition.RETRACTED, key, retraction=tx.retract(key, vid, at_us, lease_us))
+        return done(
+            Transition.RETRACTED,
+            key,
+            retraction=tx.retract(key, vid, at_us, lease_us),
+            also_cancelled=tuple(also),
+        )
     owner = alert.sender if row.sender is None else row.sender
     status = alert.status.value if row.status is None else row.status
     early = _cancelled_early(tx, [vid, *refs], owner, status, may_act_for)
@@ -335,6 +341,22 @@ def admit(
         )
         return done(Transition.UPDATED, key)
     return done(Transition.SUPERSEDED, key, why=_older(alert, row))
+
+
+def _not_allowed(
+    alert: Alert, row: Row | None, may_act_for: Callable[[str, str], bool] | None
+) -> str | None:
+    """Why ``alert`` may not change the incident of ``row`` (its sender or status), or None."""
+    if row is None or row.sender is None:
+        return None
+    allowed = (
+        alert.sender == row.sender if may_act_for is None else may_act_for(alert.sender, row.sender)
+    )
+    if not allowed:
+        return f"sender {alert.sender!r} may not act for sender {row.sender!r}"
+    if alert.status.value != row.status:
+        return f"its status {alert.status.value} is not the incident's"
+    return None
 
 
 def _older(alert: Alert, row: Row) -> str:

@@ -400,6 +400,12 @@ class Admission:
         For ``CONFLICT``: the CAP document first stored under this version id.
     why : str
         For ``NOT_AUTHORISED``, ``SUPERSEDED`` and a Cancel that came first: why, in words.
+    also_cancelled : tuple of str
+        For a Cancel naming versions of several incidents: the keys of the other incidents it
+        ended (``incident`` is the first it may act for). Their retractions are pending and due
+        at once, for the next :meth:`~geotarget.ledger.DeliveryLedger.redeliver`.
+
+        .. versionadded:: 0.1.0
     """
 
     transition: Transition
@@ -408,3 +414,4 @@ class Admission:
     retraction: Claims | None = None
     stored_document: str | None = None
     why: str = ""
+    also_cancelled: tuple[str, ...] = ()
