@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 import shapely
 import shapely.affinity
 import shapely.geometry as sg
@@ -143,10 +144,12 @@ class Circle(_PartBase):
             return (-180.0, max(lat_min, -90.0), 180.0, min(lat_max, 90.0))
         return (self.lon - dlon, lat_min, self.lon + dlon, lat_max)
 
-    def _rim(self, n: int = 4096) -> tuple[FloatArray, FloatArray]:
+    def _rim(self, n: int = 4096, reach_m: float | None = None) -> tuple[FloatArray, FloatArray]:
+        """``n`` points at ``reach_m`` (default: the reach) from the centre, by azimuth."""
         az = np.linspace(0.0, 360.0, n, endpoint=False)
+        reach = self.reach_m if reach_m is None else reach_m
         lon, lat, _ = _geodesy.geod().fwd(
-            np.full(n, self.lon), np.full(n, self.lat), az, np.full(n, self.reach_m)
+            np.full(n, self.lon), np.full(n, self.lat), az, np.full(n, reach)
         )
         return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
 
@@ -183,9 +186,19 @@ class Circle(_PartBase):
             east -= 360.0
         return (west, south, east, north)
 
-    def _to_lonlat_polygon(self) -> sg.Polygon | sg.MultiPolygon:
-        """The rim as a valid lon/lat polygon: split at ±180°, closed over a covered pole."""
-        lon, lat = self._rim()
+    def _to_lonlat_polygon(
+        self, n: int = 4096, *, equal_area: bool = False
+    ) -> sg.Polygon | sg.MultiPolygon:
+        """The rim as a valid lon/lat polygon: split at ±180°, closed over a covered pole.
+
+        ``n`` points on the rim; ``equal_area``: on a circle slightly wider than the rim, so
+        that the polygon's area is the disk's (a plane's regular ``n``-gon; for areas only).
+        """
+        reach = self.reach_m
+        if equal_area:
+            step = 2.0 * math.pi / n
+            reach *= math.sqrt(step / math.sin(step))
+        lon, lat = self._rim(n, reach)
         if self._covers_pole():
             return _polar_cap(lon, lat, north=self.lat > 0)
         rel = (lon - self.lon + 540.0) % 360.0 - 180.0
@@ -611,6 +624,61 @@ def _polygons_of(geom: Any) -> Iterator[sg.Polygon]:
             yield from _polygons_of(g)
 
 
+#: Most rim points of the circles :attr:`Area.area_m2` unites where parts overlap.
+_UNION_POINTS = 1 << 15
+
+
+def _overlap_groups(parts: Sequence[Part]) -> list[npt.NDArray[np.intp]]:
+    """The parts grouped by the connected components of their overlapping bounds.
+
+    Conservative windows (a part crossing the antimeridian spans every longitude); components
+    from the union of the windows' boxes, so the cost grows with the parts, never with their
+    pairs.
+    """
+    windows = np.array([p._window() for p in parts], dtype=np.float64)
+    boxes = shapely.box(windows[:, 0], windows[:, 1], windows[:, 2], windows[:, 3])
+    components = shapely.get_parts(shapely.union_all(boxes))
+    centres = shapely.points(
+        (windows[:, 0] + windows[:, 2]) / 2.0, (windows[:, 1] + windows[:, 3]) / 2.0
+    )
+    part, comp = shapely.STRtree(components).query(centres, predicate="intersects")
+    label = np.full(len(parts), -1, dtype=np.intp)
+    label[part] = comp  # a centre lies inside its own box: in exactly one component
+    order = np.argsort(label, kind="stable")
+    cuts = np.flatnonzero(np.diff(label[order])) + 1
+    return list(np.split(order, cuts))
+
+
+def _equal_area_polygons(circles: list[Circle], n: int) -> dict[int, Any]:
+    """Each circle's equal-area ``n``-gon on its rim, by ``id``: one ``Geod.fwd`` for all.
+
+    A circle whose window reaches a pole or the antimeridian is drawn on its own
+    (:meth:`Circle._to_lonlat_polygon`, which splits and closes such rims).
+    """
+    out: dict[int, Any] = {}
+    plain = []
+    for c in circles:
+        west, south, east, north = c._window()
+        if west <= -180.0 or east >= 180.0 or south <= -89.0 or north >= 89.0:
+            out[id(c)] = c._to_lonlat_polygon(n, equal_area=True)
+        else:
+            plain.append(c)
+    if not plain:
+        return out
+    step = 2.0 * math.pi / n
+    widen = math.sqrt(step / math.sin(step))
+    lon0 = np.repeat([c.lon for c in plain], n)
+    lat0 = np.repeat([c.lat for c in plain], n)
+    reach = np.repeat([c.reach_m * widen for c in plain], n)
+    az = np.tile(np.linspace(0.0, 360.0, n, endpoint=False), len(plain))
+    lon, lat, _ = _geodesy.geod().fwd(lon0, lat0, az, reach)
+    rims = np.stack([lon, lat], axis=-1).reshape(len(plain), n, 2)
+    polygons: Any = shapely.polygons(rims)  # an array of polygons for an array of rims
+    for c, polygon in zip(plain, polygons, strict=True):
+        out[id(c)] = polygon
+    return out
+
+
 def _geodesic_area(geom: Any) -> float:
     """The geodesic area of (multi)polygon rings densified to 0.01°: signed ring areas summed.
 
@@ -724,10 +792,37 @@ class Area:
 
     @property
     def area_m2(self) -> float:
-        """Geodesic area in square metres; overlaps between parts are counted once."""
-        if len(self.parts) == 1:
-            return self.parts[0].area_m2
-        return _geodesic_area(self.to_shapely())
+        """Geodesic area in square metres; overlaps between parts are counted once.
+
+        A part whose bounds meet no other part's counts its own area (a circle's within 1e-6
+        relative). Parts whose bounds meet are united as lon/lat polygons, each circle drawn
+        as the polygon of its own area on a slightly wider rim (32 to 4,096 points, 32,768 in
+        all but for thousands of circles): the cost grows with the number of parts, not 4,096
+        rim points each. Where discs overlap the result agrees with a union of 4,096-point
+        rims to 1e-4 (tests); about 5e-6 for the 1,000-circle benchmark area.
+
+        .. versionchanged:: 0.1.0
+           Overlapping parts no longer unite 4,096-point rims (seconds for 1,000 circles).
+        """
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0].area_m2
+        groups = _overlap_groups(parts)
+        grouped = [parts[i] for g in groups if g.size > 1 for i in g.tolist()]
+        circles = sum(isinstance(p, Circle) for p in grouped)
+        n = min(4096, max(32, _UNION_POINTS // max(circles, 1)))
+        drawn = _equal_area_polygons([p for p in grouped if isinstance(p, Circle)], n)
+        total = 0.0
+        for group in groups:
+            if group.size == 1:
+                total += parts[int(group[0])].area_m2
+                continue
+            geoms = [
+                drawn[id(p)] if isinstance(p, Circle) else p._to_lonlat_polygon()
+                for p in (parts[i] for i in group.tolist())
+            ]
+            total += _geodesic_area(shapely.union_all(geoms))
+        return total
 
     def to_shapely(self) -> sg.Polygon | sg.MultiPolygon:
         """A lon/lat shapely geometry approximating the area, for drawing and reporting.
