@@ -404,8 +404,6 @@ class Admission:
         For a Cancel naming versions of several incidents: the keys of the other incidents it
         ended (``incident`` is the first it may act for). Their retractions are pending and due
         at once, for the next :meth:`~geotarget.ledger.DeliveryLedger.redeliver`.
-
-        .. versionadded:: 0.1.0
     """
 
     transition: Transition
