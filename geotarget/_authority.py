@@ -1,29 +1,37 @@
 """Private: which regions an alert area reaches, for the issuer-authority check.
 
 A finest region is *reached* iff the interior of the alert area meets the interior of the region
-(DE-9IM ``T********``): a shared border alone does not reach it. The area is taken as
-:meth:`geotarget.Area.to_shapely` (circles as 4,096-gons of points on the exact rim). The
-bounding-box query of an STRtree over the finest regions finds the candidates; the relate test
-is vectorized over them.
+(DE-9IM ``T********``): a shared border alone does not reach it.
 
-Most alert areas lie well inside one region, and polygonising a circle costs about 2 ms (4,096
-geodesic rim points). So each part is first looked up by a rigorous lon/lat window holding it
-(a circle's reach, or a polygon without margin's bounds): when the regions' grid index knows
-one answer for every point of that window (no boundary, no overlap near: ``box_region``), the
-part — and its polygon, which lies in the window — is in that region's interior, and reaches
-it alone (or nothing, outside every region). Only an area with a part the index cannot settle
-is polygonised, whole, as before: the same answer either way.
+Most alert areas lie well inside one region. So each part is first looked up by a rigorous
+lon/lat window holding it (a circle's reach, or a polygon without margin's bounds): when the
+regions' grid index knows one answer for every point of that window (no boundary, no overlap
+near: ``box_region``), the part is in that region's interior, and reaches it alone (or nothing,
+outside every region). The parts the index cannot settle are decided against the candidate
+regions of an STRtree over them: a circle of reach up to 30 km reaches a region iff the region
+is nearer to its centre than its reach (:func:`geotarget._geodesy.distance_to_geometries`,
+never below the true distance, above it by under a millimetre), all such circles in one
+vectorized pass; the other parts as shapely polygons (a larger circle as a 4,096-point rim, a
+polygon with a margin buffered in its metric frame), by the relate test. Each part is decided
+on its own, so the cost grows with the parts, and not with a rim per small circle (a CAP
+document of thousands of circles).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import shapely
 
-from geotarget import _geos
+from geotarget import _geodesy, _geos
 from geotarget._index.boundary import circle_window
-from geotarget.areas import Area, Circle
+from geotarget.areas import Area, Circle, Polygon
 from geotarget.regions import RegionSet
+
+#: Circles up to this reach are decided by distance (within the 1 mm documented for
+#: :func:`geotarget._geodesy.distance_to_geometries`); larger ones as 4,096-point rims.
+_NEAR_M = 30_000.0
 
 
 class Territory:
@@ -38,25 +46,46 @@ class Territory:
     def reached(self, area: Area) -> frozenset[str]:
         """The codes of the finest regions whose interior the area's interior meets."""
         codes: set[str] = set()
+        circles: list[Circle] = []
+        others: list[Circle | Polygon] = []
         for part in area.parts:
             if isinstance(part, Circle):
                 window = circle_window(part.lon, part.lat, part.reach_m)
             elif part.margin_m == 0.0:
                 window = part.bounds
             else:
-                return self._polygonal(area)
+                others.append(part)
+                continue
             one = self._finest._box_index(*window)
-            if one == -2:
-                return self._polygonal(area)
             if one >= 0:
                 codes.add(str(self._codes[one]))
+            elif one == -2 and isinstance(part, Circle) and part.reach_m <= _NEAR_M:
+                circles.append(part)
+            elif one == -2:
+                others.append(part)
+        if circles:
+            codes |= self._circles(circles)
+        for other in others:
+            codes |= self._polygonal(other._to_lonlat_polygon())
         return frozenset(codes)
 
-    def _polygonal(self, area: Area) -> frozenset[str]:
-        """:meth:`reached` from the area's shapely form, region by region."""
-        geom = area.to_shapely()
+    def _circles(self, circles: list[Circle]) -> set[str]:
+        """The regions nearer to some circle's centre than its reach (exact distances)."""
+        windows = np.array([circle_window(c.lon, c.lat, c.reach_m) for c in circles])
+        boxes = shapely.box(windows[:, 0], windows[:, 1], windows[:, 2], windows[:, 3])
+        which, candidate = self._tree.query(boxes)
+        if candidate.size == 0:
+            return set()
+        lon = np.array([c.lon for c in circles])[which]
+        lat = np.array([c.lat for c in circles])[which]
+        reach = np.array([c.reach_m for c in circles])[which]
+        near = _geodesy.distance_to_geometries(lon, lat, self._geoms[candidate]) < reach
+        return set(self._codes[candidate[near]].tolist())
+
+    def _polygonal(self, geom: Any) -> set[str]:
+        """The regions whose interior a lon/lat polygon's interior meets (relate test)."""
         candidates = self._tree.query(geom)
         if candidates.size == 0:
-            return frozenset()
+            return set()
         hit = _geos.relate_pattern(geom, self._geoms[candidates], "T********")
-        return frozenset(self._codes[candidates[hit]].tolist())
+        return set(self._codes[candidates[hit]].tolist())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import attrs
+import numpy as np
 import pytest
 import shapely
 import shapely.geometry as sg
@@ -465,3 +467,51 @@ def test_reached_regions_agree_with_the_polygons_interiors(part: Circle | Polygo
         if shapely.relate_pattern(geom, finest[code].geometry, "T********")
     }
     assert Territory(finest).reached(area) == frozenset(want)
+
+
+def test_reached_by_hundreds_of_circles_across_borders_asks_no_rim(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Hundreds of small circles around Stockholm's, Solna's and Sundbyberg's borders.
+
+    The same regions as the brute force over each circle's 4,096-point rim, each circle
+    decided by distance, without a rim (the old way drew 4,096 points per circle of the whole
+    area as soon as one circle straddled a border: seconds for 1,000 circles).
+    """
+    from geotarget import Area, _geodesy, sweden
+    from geotarget._authority import Territory
+
+    hierarchy = sweden.hierarchy()
+    finest = hierarchy.region_set(hierarchy.levels[0])
+    rng = np.random.default_rng(7)
+    circles = [
+        Circle(lon, lat, r)
+        for lon, lat, r in zip(
+            rng.normal(17.99, 0.03, 300), rng.normal(59.36, 0.015, 300),
+            rng.uniform(20.0, 3000.0, 300), strict=True,
+        )
+    ]  # fmt: skip
+    want: set[str] = set()
+    for c in circles:
+        geom = Area([c]).to_shapely()
+        want |= {
+            code
+            for code in finest.codes
+            if shapely.relate_pattern(geom, finest[code].geometry, "T********")
+        }
+    territory = Territory(finest)
+    asked = [0]
+    real = _geodesy.geod()
+
+    class Counting:
+        def fwd(self, *args: Any) -> Any:
+            asked[0] += int(np.size(args[0]))
+            return real.fwd(*args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    monkeypatch.setattr(_geodesy, "geod", lambda: Counting())
+    assert territory.reached(Area(circles)) == frozenset(want)
+    assert len(want) >= 2  # the circles do straddle borders
+    assert asked[0] == 0

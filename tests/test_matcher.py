@@ -634,6 +634,52 @@ def test_classify_equals_the_definition(spec: dict[str, Any], factor: float) -> 
     np.testing.assert_array_equal(again_states, states)
 
 
+@given(
+    count=st.integers(2, 40),
+    seed=st.integers(0, 10_000),
+    factor=st.sampled_from([0.0, 1.0, 2.5]),
+    square=st.booleans(),
+)
+@settings(max_examples=20)
+def test_classify_of_many_circles_equals_the_definition(
+    count: int, seed: int, factor: float, square: bool
+) -> None:
+    """An area of many overlapping circles (a CAP document's), and a square: the same ranks.
+
+    Circles are classified together over (circle, leaf) pairs; each device gets the best rank
+    of any part, against the distance-based oracle part by part.
+    """
+    rng = np.random.default_rng(seed)
+    parts: list[Circle | Polygon] = [
+        Circle(18.0 + dx, 59.3 + dy, r)
+        for dx, dy, r in zip(
+            rng.normal(0.0, 0.01, count),
+            rng.normal(0.0, 0.005, count),
+            rng.uniform(20.0, 600.0, count),
+            strict=True,
+        )
+    ]
+    if square:
+        parts.append(Polygon([(18.0, 59.3), (18.01, 59.3), (18.01, 59.305), (18.0, 59.305)]))
+    area = Area(parts)
+    lon, lat = cloud(area, 2000, rng)
+    n = lon.size
+    acc = np.where(rng.random(n) < 0.2, 0.0, rng.uniform(0.0, 150.0, n))
+    index = _index(lon, lat, accuracy_m=acc)
+    rows, states = index.classify(area, LocationRule(accuracy=factor), NOW)
+    assert np.all(np.diff(rows) > 0)
+    best = np.zeros(n, dtype=np.int64)
+    for part in area.parts:
+        best = np.maximum(best, _oracle_ranks(part, lon, lat, factor * acc))
+    want = np.full(n, Location.OUTSIDE, dtype=np.int8)
+    want[best == 2] = Location.INSIDE
+    want[best == 1] = Location.AMBIGUOUS
+    full = np.full(n, Location.OUTSIDE, dtype=np.int8)
+    full[rows] = states
+    mismatch = np.flatnonzero(full != want)
+    assert mismatch.size == 0, (mismatch[:5], full[mismatch[:5]], want[mismatch[:5]])
+
+
 @pytest.mark.parametrize("margin_m", [0.0, 60.0])
 def test_classify_of_a_sliver_equals_the_definition(margin_m: float) -> None:
     """A valid polygon nanometres wide keeps its whole boundary: disks along all of it ranked.

@@ -377,6 +377,72 @@ def _part_ranks(
     return np.concatenate(rows_out), np.concatenate(ranks_out)
 
 
+def _circles_ranks(
+    lv: Leaves, accuracy: FloatArray, circles: list[Circle], factor: float
+) -> tuple[I32Array, npt.NDArray[Any]]:
+    """Rows (with repeats) whose disk meets any of many circles, and their rank (1 or 2).
+
+    The circle steps of :func:`_part_ranks`, vectorised over (circle, leaf) pairs as
+    :func:`geotarget._index.plan.circles_rows` is for queries: an area of thousands of
+    circles costs a few numpy passes over its pairs, not a Python loop per part.
+    """
+    empty = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8))
+    if lv.count == 0 or not circles:
+        return empty
+    r_all = factor * lv.acc_all
+    lon = np.array([c.lon for c in circles])
+    lat = np.array([c.lat for c in circles])
+    reach = np.array([c.reach_m for c in circles])
+    windows = np.array([circle_window(c.lon, c.lat, c.reach_m + r_all) for c in circles])
+    part, leaf = lv.leaves_in_many(windows)
+    if leaf.size == 0:
+        return empty
+    cx, cy, cz = _geodesy.ecef(lon, lat)
+    s = lv.sphere_rows[leaf].T
+    d = np.sqrt((s[0] - cx[part]) ** 2 + (s[1] - cy[part]) ** 2 + (s[2] - cz[part]) ** 2)
+    g = factor * lv.acc_max[leaf]
+    holds = d + s[3] <= _geodesy.chord_inside(reach[part] - g)
+    none = d - s[3] > _geodesy.chord_outside(reach[part] + g)
+    rows_out: list[I32Array] = []
+    ranks_out: list[npt.NDArray[Any]] = []
+    whole = np.unique(leaf[holds])
+    if whole.size:
+        starts, ends = lv.runs(whole)
+        rows = lv.rows_of_runs(starts, ends)
+        rows_out.append(rows)
+        ranks_out.append(np.full(rows.size, _HOLDS, dtype=np.int8))
+    # Straddling pairs whose leaf is not held whole by another circle anyway (2 is the top).
+    edge = np.flatnonzero(~holds & ~none)
+    edge = edge[~np.isin(leaf[edge], whole)]
+    if edge.size:
+        p, e = part[edge], leaf[edge]
+        # Whole (pairs × LEAF) blocks: padding slots have NaN chords and rank 0.
+        rows = lv.perm_blocks[e]
+        chords = lv.block_chords(e, cx[p], cy[p], cz[p])
+        r = factor * accuracy[rows]
+        held, met = _geodesy.geodesic_le(
+            lon[p][:, None],
+            lat[p][:, None],
+            lv.xs_blocks[e],
+            lv.ys_blocks[e],
+            [(r, reach[p][:, None]), (0.0, reach[p][:, None] + r)],
+            chords,
+        )
+        rank = np.where(held, _HOLDS, np.where(met, _MEETS, 0))
+        keep = rank > 0
+        rows_out.append(rows[keep])
+        ranks_out.append(rank[keep].astype(np.int8))
+    if not rows_out:
+        return empty
+    # Each row once, with its best rank (classify's table relies on rows unique per chunk).
+    key = np.concatenate(rows_out).astype(np.int64) * 4 + np.concatenate(ranks_out)
+    key.sort()
+    last = np.ones(key.size, dtype=np.bool_)
+    last[:-1] = (key[1:] >> 2) != (key[:-1] >> 2)
+    key = key[last]
+    return (key >> 2).astype(np.int32), (key & 3).astype(np.int8)
+
+
 def classify(
     lv: Leaves, positions: Positions, area: Area, rule: LocationRule, at: dt.datetime
 ) -> tuple[I32Array, I8Array]:
@@ -384,7 +450,13 @@ def classify(
     at64 = _at(at)  # validate even when the rule has no max_age
     rows_list: list[I32Array] = []
     rank_list: list[npt.NDArray[Any]] = []
-    for part in area.parts:
+    circles = [p for p in area.parts if isinstance(p, Circle)]
+    each = area.parts if len(circles) < 2 else [p for p in area.parts if isinstance(p, Polygon)]
+    if len(circles) >= 2:
+        rows, ranks = _circles_ranks(lv, positions.accuracy_m, circles, rule.accuracy)
+        rows_list.append(rows)
+        rank_list.append(ranks)
+    for part in each:
         rows, ranks = _part_ranks(lv, positions.accuracy_m, part, rule.accuracy)
         rows_list.append(rows)
         rank_list.append(ranks)
