@@ -1,0 +1,157 @@
+"""Rollout as users write it: pauses, partial coverage and "from when", against oracles."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rollout_helpers import MINI_SWEDEN, DictCatalog
+from strategies import KIND_NAMES, rollout_instants, rollout_policies
+
+from geotarget.rollout import RolloutPolicy
+
+STHLM = ZoneInfo("Europe/Stockholm")
+CATALOG = DictCatalog()
+
+
+def local(year: int, month: int, day: int, hour: int = 0) -> datetime:
+    """A wall-clock time in Europe/Stockholm."""
+    return datetime(year, month, day, hour, tzinfo=STHLM)
+
+
+def pause_policy() -> RolloutPolicy:
+    """Stockholm County, paused by a 0 % phase in February, back with Västra Götaland in March."""
+    return RolloutPolicy.from_toml(
+        """
+        timezone = "Europe/Stockholm"
+        [[kinds.tip_request.phases]]
+        starts_at = 2025-01-01
+        regions = ["01"]
+        [[kinds.tip_request.phases]]
+        starts_at = 2025-02-01
+        regions = ["01"]
+        percentage = 0
+        rollback = true
+        [[kinds.tip_request.phases]]
+        starts_at = 2025-03-01
+        regions = ["01", "14"]
+        """,
+        catalog=CATALOG,
+    )
+
+
+def test_a_zero_percent_phase_ends_the_enabled_run() -> None:
+    """Before a 0 % pause, the region is enabled until the pause, not until a later rollback."""
+    e = pause_policy().explain("tip_request", "0180", local(2025, 1, 15), catalog=CATALOG)
+    assert (e.enabled, e.change_at, e.change_phase_index) == (True, local(2025, 2, 1), 1)
+    assert str(e) == (
+        "Tip request alerts are enabled in Stockholm as part of Stockholms län since 2025-01-01 "
+        "00:00 Europe/Stockholm (phase 1); phase 2 rolls it back on 2025-02-01 00:00 "
+        "Europe/Stockholm."
+    )
+
+
+def test_a_zero_percent_pause_says_from_when() -> None:
+    """During a 0 % pause the explanation names the phase that enables the region again."""
+    e = pause_policy().explain("tip_request", "01", local(2025, 2, 15), catalog=CATALOG)
+    assert (e.enabled, e.change_at, e.change_phase_index) == (False, local(2025, 3, 1), 2)
+    assert str(e) == (
+        "Tip request alerts are not enabled for any device in Stockholms län: the canary of "
+        "phase 2 is 0% of devices; phase 3, which adds it again, starts 2025-03-01 00:00 "
+        "Europe/Stockholm."
+    )
+
+
+def test_after_a_pause_enabled_since_the_end_of_the_pause() -> None:
+    """After the pause, the region is enabled since the phase that ended it, not the first one."""
+    e = pause_policy().explain("tip_request", "0184", local(2025, 3, 15), catalog=CATALOG)
+    assert (e.enabled, e.since, e.since_phase_index) == (True, local(2025, 3, 1), 2)
+
+
+def test_a_partly_enabled_region_names_the_enabled_parts() -> None:
+    """A police region or the country with one enabled county says so, and when all of it is."""
+    e = pause_policy().explain("tip_request", "SE", local(2025, 3, 15), catalog=CATALOG)
+    assert (e.enabled, e.enabled_within) == (False, ("01", "14"))
+    assert str(e) == (
+        "Tip request alerts are not enabled in all of Sverige, only in Stockholms län, Västra "
+        "Götalands län: no phase of the policy enables all of it."
+    )
+    whole = pause_policy().explain("tip_request", "09", local(2025, 3, 15), catalog=CATALOG)
+    assert whole.enabled_within == ()  # Gotland's county holds no enabled code
+
+
+def _oracle(policy: RolloutPolicy, kind: str, region: str, at: datetime) -> tuple[object, ...]:
+    """Enabled now, since and next flip, from decide() at each phase start (no explain code)."""
+    chain = {region, *CATALOG.ancestors(region)}
+
+    def on(t: datetime) -> bool:
+        d = policy.decide(kind, t)
+        return d.enabled and bool(chain & d.regions)
+
+    rollout = policy.rollout(kind)
+    starts = [] if rollout is None else [p.starts_at for p in rollout.phases]
+    now = on(at)
+    past = [s for s in starts if s <= at]
+    if policy.killed or rollout is None or rollout.killed:
+        return (now, None, None)
+    states = [on(s) for s in past]  # the state during each phase started so far
+    since = None
+    k = len(states) - 1
+    while k >= 0 and states[k] == now:
+        k -= 1
+    if now or k >= 0:  # the current run began at phase k + 1 (not before the first phase)
+        since = past[k + 1] if past else None
+    change = next((s for s in starts if s > at and on(s) != now), None)
+    return (now, since, change)
+
+
+@settings(max_examples=60)
+@given(
+    policy=rollout_policies(),
+    kind=st.sampled_from(KIND_NAMES),
+    region=st.sampled_from(sorted(MINI_SWEDEN)),
+    at=rollout_instants,
+)
+def test_explain_agrees_with_decisions_at_every_phase_start(
+    policy: RolloutPolicy, kind: str, region: str, at: datetime
+) -> None:
+    """enabled, since and change_at equal what decide() says at each phase start."""
+    e = policy.explain(kind, region, at, catalog=CATALOG)
+    assert (e.enabled, e.since, e.change_at) == _oracle(policy, kind, region, at)
+    d = policy.decide(kind, at)
+    want = (
+        ()
+        if e.enabled or not d.enabled
+        else tuple(sorted(c for c in d.regions if region in CATALOG.ancestors(c)))
+    )
+    assert e.enabled_within == want
+
+
+def test_decide_at_dst_and_leap_day_boundaries_from_other_zones() -> None:
+    """Phases at DST changes and on 29 February start at their instant, asked from any zone."""
+    policy = RolloutPolicy.from_toml(
+        """
+        timezone = "Europe/Stockholm"
+        [[kinds.crime_modus.phases]]
+        starts_at = 2025-03-30T03:00:00     # the first wall time after the spring gap
+        regions = ["01"]
+        [[kinds.crime_modus.phases]]
+        starts_at = 2025-10-26T03:00:00     # the first 03:00 after the fall-back hour
+        regions = ["01", "14"]
+        [[kinds.crime_modus.phases]]
+        starts_at = 2028-02-29
+        regions = ["01", "14", "SE"]
+        """
+    )
+    new_york = ZoneInfo("America/New_York")
+    start = datetime(2025, 3, 29, 21, tzinfo=new_york)  # 01:00Z, 03:00 CEST
+    assert policy.decide("crime_modus", start).phase_index == 0
+    assert policy.decide("crime_modus", start - timedelta(microseconds=1)).phase_index is None
+    second_0230 = datetime(2025, 10, 26, 2, 30, fold=1, tzinfo=STHLM)  # 01:30Z, still phase 1
+    assert policy.decide("crime_modus", second_0230).phase_index == 0
+    assert policy.decide("crime_modus", local(2025, 10, 26, 3)).phase_index == 1
+    leap = policy.decide("crime_modus", datetime(2028, 2, 28, 23, tzinfo=ZoneInfo("UTC")))
+    assert leap.reason.value == "NATIONWIDE"
+    assert RolloutPolicy.from_toml(policy.to_toml()) == policy
