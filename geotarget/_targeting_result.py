@@ -195,7 +195,9 @@ class TargetingResult:
     reason : str
         One readable sentence on the verdict.
     next_change : datetime.datetime or None
-        When the verdict may change (a phase start, the onset), where that applies.
+        When the verdict may change (a phase start, the onset), where that applies. For
+        ``AREA_OUTSIDE_ROLLOUT``, the start of the first later phase that enables a region the
+        area reaches (None when no phase does), not merely the next phase start.
     rollout : RolloutDecision or None
         The policy's decision (reason, phase, policy hash), when the kind was looked up.
     recipients : numpy.ndarray

@@ -155,3 +155,50 @@ def test_decide_at_dst_and_leap_day_boundaries_from_other_zones() -> None:
     leap = policy.decide("crime_modus", datetime(2028, 2, 28, 23, tzinfo=ZoneInfo("UTC")))
     assert leap.reason.value == "NATIONWIDE"
     assert RolloutPolicy.from_toml(policy.to_toml()) == policy
+
+
+def test_an_area_outside_the_rollout_says_from_when_it_is_enabled_there() -> None:
+    """next_change is the phase that enables the area's region, not a phase elsewhere; or None."""
+    import datetime as dt
+
+    from geotarget import Circle, PositionIndex, Positions, pilot, sweden
+    from geotarget.targeting import Targeter, Verdict
+
+    policy = RolloutPolicy.from_toml(
+        """
+        timezone = "Europe/Stockholm"
+        [[kinds.tip_request.phases]]
+        starts_at = 2024-04-15
+        regions = ["01"]
+        [[kinds.tip_request.phases]]
+        starts_at = 2024-06-03
+        regions = ["01", "12"]          # Skåne: not Göteborg
+        [[kinds.tip_request.phases]]
+        starts_at = 2024-09-02
+        regions = ["01", "12", "14"]    # Västra Götaland: Göteborg
+        [[kinds.crime_modus.phases]]
+        starts_at = 2024-04-15
+        regions = ["01"]
+        [[kinds.crime_modus.phases]]
+        starts_at = 2024-06-03
+        regions = ["01", "12"]
+        """
+    )
+    at = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
+    targeter = Targeter(sweden.hierarchy(), policy, recognition=pilot.RECOGNITION)
+    msg = pilot.Message(headline="Test", description="Test.", area_description="Test")
+    index = PositionIndex(Positions(["a"], [11.97], [57.71], accuracy_m=[5.0], observed_at=at))
+    got = {}
+    for make in (pilot.tip_request, pilot.crime_modus):
+        alert = make(
+            identifier=f"gbg-{make.__name__}", sender="polisen@polisen.se", sent=at,
+            area=Circle(11.97, 57.71, 1_000.0), sv=msg, en=msg, onset=at,
+            expires=at + dt.timedelta(days=200),
+        )  # fmt: skip
+        result = targeter.target(alert, index, at)
+        assert result.verdict is Verdict.AREA_OUTSIDE_ROLLOUT
+        got[make.__name__] = result
+    assert got["tip_request"].next_change == local(2024, 9, 2)
+    assert "phase 3 enables it there from 2024-09-01T22:00:00+00:00" in got["tip_request"].reason
+    assert got["crime_modus"].next_change is None
+    assert "no later phase of the policy enables it there" in got["crime_modus"].reason
