@@ -202,3 +202,34 @@ def test_an_area_outside_the_rollout_says_from_when_it_is_enabled_there() -> Non
     assert "phase 3 enables it there from 2024-09-01T22:00:00+00:00" in got["tip_request"].reason
     assert got["crime_modus"].next_change is None
     assert "no later phase of the policy enables it there" in got["crime_modus"].reason
+
+
+def test_regions_named_by_name_or_in_the_wrong_case_get_the_code() -> None:
+    """A policy naming "Stockholms län", "Göteborg" or "se" is refused with the code to write."""
+    import pytest
+
+    from geotarget import sweden
+    from geotarget.errors import InvalidPolicy, UnknownCode
+
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(
+            """
+            timezone = "Europe/Stockholm"
+            country = "se"
+            [[kinds.tip_request.phases]]
+            starts_at = 2024-04-15
+            regions = ["Stockholms län", "Göteborg", "pr-syd"]
+            """,
+            catalog=sweden.hierarchy(),
+        )
+    text = str(err.value)
+    assert "country: unknown region code 'se'; codes are case-sensitive: did you mean 'SE'?" in text
+    assert (
+        "'Stockholms län' is a region's name, not its code: '01' (Stockholms län, county)" in text
+    )
+    assert "'Göteborg' is a region's name, not its code: '1480' (Göteborg, municipality)" in text
+    assert "unknown region code 'pr-syd'; codes are case-sensitive: did you mean 'PR-SYD'?" in text
+    with pytest.raises(UnknownCode, match=r"'Skåne län' is a region's name, not its code: '12'"):
+        pause_policy().explain(
+            "tip_request", "Skåne län", local(2025, 3, 1), catalog=sweden.hierarchy()
+        )
