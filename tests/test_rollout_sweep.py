@@ -233,3 +233,19 @@ def test_regions_named_by_name_or_in_the_wrong_case_get_the_code() -> None:
         pause_policy().explain(
             "tip_request", "Skåne län", local(2025, 3, 1), catalog=sweden.hierarchy()
         )
+
+
+@settings(max_examples=60)
+@given(policy=rollout_policies(), kind=st.sampled_from(KIND_NAMES), at=rollout_instants)
+def test_timeline_spans_agree_with_decisions(
+    policy: RolloutPolicy, kind: str, at: datetime
+) -> None:
+    """A code is inside one of its spans at ``at`` iff decide() enables it then (0 % enables none)."""
+    live = policy.with_killed(False)
+    if live.rollout(kind) is not None:
+        live = live.with_killed(False, kind=kind)  # the timeline shows phases, not switches
+    d = live.decide(kind, at)
+    want = d.regions if d.enabled else frozenset()
+    spans = policy.timeline(kind).spans
+    got = {s.region for s in spans if s.start <= at and (s.end is None or at < s.end)}
+    assert got == want
