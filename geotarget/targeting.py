@@ -110,6 +110,7 @@ from geotarget.matcher import PositionIndex
 from geotarget.positions import Positions
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import RolloutDecision, RolloutPolicy
+from geotarget.rollout._time import wall_time_problem
 
 __all__ = [
     "Delivery",
@@ -140,6 +141,9 @@ def _aware(name: str, value: object) -> dt.datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"{name} must be timezone-aware (got naive {value.isoformat()})")
     micros(name, value)  # within the years the ledger can keep, or InvalidInput
+    problem = wall_time_problem(value)  # refused up front, before the ledger is touched
+    if problem is not None:
+        raise InvalidInput(f"{name} must be a real clock reading: {problem}")
     return value
 
 

@@ -249,3 +249,41 @@ def test_timeline_spans_agree_with_decisions(
     spans = policy.timeline(kind).spans
     got = {s.region for s in spans if s.start <= at and (s.end is None or at < s.end)}
     assert got == want
+
+
+def test_a_skipped_wall_time_is_refused_not_read_an_hour_later() -> None:
+    """decide/explain and Targeter.target refuse 02:30 on the spring-forward night, up front."""
+    import datetime as dt
+
+    import pytest
+
+    from geotarget import Circle, PositionIndex, Positions, pilot, sweden
+    from geotarget.errors import InvalidInput
+    from geotarget.targeting import Targeter, Verdict
+
+    policy = RolloutPolicy.from_toml(
+        """
+        timezone = "Europe/Stockholm"
+        [[kinds.explosion.phases]]
+        starts_at = 2025-03-30T03:00:00
+        regions = ["SE"]
+        """
+    )
+    skipped = datetime(2025, 3, 30, 2, 30, tzinfo=STHLM)  # Python reads it as 03:30 CEST
+    with pytest.raises(InvalidInput, match=r"^at must be a real clock reading: 2025-03-30T02:30"):
+        policy.decide("explosion", skipped)
+    with pytest.raises(InvalidInput, match="does not exist in Europe/Stockholm"):
+        policy.explain("explosion", "01", skipped, catalog=CATALOG)
+    assert policy.decide("explosion", skipped + timedelta(hours=1)).phase_index == 0
+    targeter = Targeter(sweden.hierarchy(), policy, recognition=pilot.RECOGNITION)
+    sent = dt.datetime(2025, 3, 30, 1, tzinfo=dt.timezone.utc)
+    msg = pilot.Message(headline="Test", description="Test.", area_description="Test")
+    alert = pilot.explosion(
+        identifier="dst-1", sender="polisen@polisen.se", sent=sent, area=Circle(18.07, 59.33, 500.0),
+        sv=msg, en=msg, onset=sent, expires=sent + dt.timedelta(hours=2),
+    )  # fmt: skip
+    index = PositionIndex(Positions(["a"], [18.07], [59.33], accuracy_m=[5.0], observed_at=sent))
+    with pytest.raises(InvalidInput, match="does not exist in Europe/Stockholm"):
+        targeter.target(alert, index, skipped.replace(minute=45))
+    result = targeter.target(alert, index, sent)  # the refused call recorded nothing
+    assert result.verdict is Verdict.DELIVER and result.recipients.tolist() == ["a"]

@@ -30,7 +30,11 @@ def _v_kind(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
 
 
 def require_aware(name: str, value: object) -> dt.datetime:
-    """``value`` if it is a timezone-aware datetime; else InvalidType or InvalidInput."""
+    """``value`` if it is a timezone-aware datetime; else InvalidType or InvalidInput.
+
+    A ``ZoneInfo`` wall time that a DST change skips (02:30 on the last Sunday of March in
+    Europe/Stockholm) is refused: it names no real instant, and Python reads it as 03:30.
+    """
     if not isinstance(value, dt.datetime):
         raise InvalidType(f"{name} must be a timezone-aware datetime (got {type(value).__name__})")
     if not _time.is_aware(value):
@@ -38,6 +42,9 @@ def require_aware(name: str, value: object) -> dt.datetime:
             f"{name} must be timezone-aware (got naive {value.isoformat()}); "
             "attach a zone, e.g. tzinfo=ZoneInfo('Europe/Stockholm')"
         )
+    problem = _time.wall_time_problem(value)
+    if problem is not None:  # Python would read it an hour later than its wall time says
+        raise InvalidInput(f"{name} must be a real clock reading: {problem}")
     return value
 
 
