@@ -287,3 +287,27 @@ def test_a_skipped_wall_time_is_refused_not_read_an_hour_later() -> None:
         targeter.target(alert, index, skipped.replace(minute=45))
     result = targeter.target(alert, index, sent)  # the refused call recorded nothing
     assert result.verdict is Verdict.DELIVER and result.recipients.tolist() == ["a"]
+
+
+def test_a_phase_with_no_regions_says_how_to_schedule_a_pause() -> None:
+    """An empty phase is refused with the way to write a scheduled pause, and that way works."""
+    import pytest
+
+    from geotarget.errors import InvalidPolicy
+
+    text = """
+        timezone = "Europe/Stockholm"
+        [[kinds.tip_request.phases]]
+        starts_at = 2025-01-01
+        regions = ["01"]
+        [[kinds.tip_request.phases]]
+        starts_at = 2025-02-01
+        regions = []
+        rollback = true
+        """
+    with pytest.raises(InvalidPolicy, match=r"percentage = 0 and rollback = true"):
+        RolloutPolicy.from_toml(text)
+    paused = RolloutPolicy.from_toml(
+        text.replace("regions = []", 'regions = ["01"]\npercentage = 0')
+    )
+    assert not paused.decide("tip_request", local(2025, 2, 15)).enabled
