@@ -311,3 +311,32 @@ def test_a_phase_with_no_regions_says_how_to_schedule_a_pause() -> None:
         text.replace("regions = []", 'regions = ["01"]\npercentage = 0')
     )
     assert not paused.decide("tip_request", local(2025, 2, 15)).enabled
+
+
+def test_a_device_across_the_border_of_the_rollout_is_told_why_not() -> None:
+    """An area across the 01/03 county border: the device on the 03 side names what is enabled."""
+    import datetime as dt
+
+    from geotarget import Circle, PositionIndex, Positions, pilot, sweden
+    from geotarget.targeting import Outcome, Targeter
+
+    at = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
+    targeter = Targeter(sweden.hierarchy(), pilot.pilot_policy(), recognition=pilot.RECOGNITION)
+    msg = pilot.Message(headline="Test", description="Test.", area_description="Test")
+    # Märsta (Sigtuna, 01) and Knivsta (03), 10 km apart across the county border.
+    index = PositionIndex(
+        Positions(["sigtuna", "knivsta"], [17.86, 17.79], [59.62, 59.73], accuracy_m=[5.0, 5.0],
+                  observed_at=at)
+    )  # fmt: skip
+    alert = pilot.tip_request(
+        identifier="border-1", sender="polisen@polisen.se", sent=at,
+        area=Circle(17.83, 59.67, 9_000.0), sv=msg, en=msg, onset=at,
+        expires=at + dt.timedelta(hours=2),
+    )  # fmt: skip
+    result = targeter.target(alert, index, at)
+    assert result.recipients.tolist() == ["sigtuna"]
+    assert result.outcome_of("knivsta") is Outcome.OUTSIDE_ROLLOUT
+    assert result.explain("knivsta").endswith(
+        "is in the alert area but in a region where this kind is not enabled (it is enabled in "
+        "01 only; RolloutPolicy.explain says from when)"
+    )
