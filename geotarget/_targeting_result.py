@@ -195,7 +195,9 @@ class TargetingResult:
     reason : str
         One readable sentence on the verdict.
     next_change : datetime.datetime or None
-        When the verdict may change (a phase start, the onset), where that applies.
+        When the verdict may change (a phase start, the onset), where that applies. For
+        ``AREA_OUTSIDE_ROLLOUT``, the start of the first later phase that enables a region the
+        area reaches (None when no phase does), not merely the next phase start.
     rollout : RolloutDecision or None
         The policy's decision (reason, phase, policy hash), when the kind was looked up.
     recipients : numpy.ndarray
@@ -315,6 +317,10 @@ class TargetingResult:
             if self.recognised_by not in (None, "geotarget:kind")
             else ""
         )
+        if outcome is Outcome.OUTSIDE_ROLLOUT and self.rollout is not None:
+            codes = sorted(self.rollout.regions)  # which regions are, so the operator can ask
+            shown = ", ".join(codes[:5]) + (f" and {len(codes) - 5} more" if len(codes) > 5 else "")
+            why += f" (it is enabled in {shown} only; RolloutPolicy.explain says from when)"
         if outcome is Outcome.OUTSIDE_AREA and (old := self._too_old_fix(device_id)) is not None:
             why = f"its last fix, {old}, lies outside the alert area"
             return f"device {device_id!r} does not receive alert {self.alert_id}{how}: {why}"

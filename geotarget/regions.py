@@ -31,7 +31,7 @@ import itertools
 import math
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -187,9 +187,35 @@ def _area_of(geom: Any) -> Area:
     return Area([Polygon.from_shapely(p) for p in parts])
 
 
-def _unknown(code: object, known: Iterable[str], where: str) -> UnknownCode:
+def _unknown(
+    code: object,
+    known: Iterable[str],
+    where: str,
+    described: Callable[[], Mapping[str, tuple[str, str]]] | None = None,
+) -> UnknownCode:
+    """UnknownCode for ``code``, with a hint: the code in other case, the region it names.
+
+    Else close matches, or a few valid codes. ``described`` gives ``code -> (name, level)``; it
+    is called only here, on the error path.
+    """
     known = list(known)
-    close = difflib.get_close_matches(str(code), known, n=3, cutoff=0.5)
+    text = str(code)
+    folded = text.strip().casefold()
+    hints = []
+    cased = sorted(c for c in known if c.casefold() == folded and c != text)
+    if cased:
+        hints.append(f"codes are case-sensitive: did you mean {cased[0]!r}?")
+    if described is not None:
+        named = sorted(
+            f"{c!r} ({name}, {level})"
+            for c, (name, level) in described().items()
+            if name.casefold() == folded
+        )
+        if named:
+            hints.append(f"{text!r} is a region's name, not its code: {' or '.join(named)}")
+    if hints:
+        return UnknownCode(f"no region with code {code!r} {where}; {'; '.join(hints)}")
+    close = difflib.get_close_matches(text, known, n=3, cutoff=0.5)
     if close:
         hint = "close matches: " + ", ".join(repr(c) for c in sorted(close))
     else:
@@ -546,7 +572,12 @@ class RegionSet:
         try:
             return self._position[code]  # type: ignore[index]
         except (KeyError, TypeError):
-            raise _unknown(code, self._position, f"in this {self.level} set") from None
+            raise _unknown(
+                code,
+                self._position,
+                f"in this {self.level} set",
+                lambda: {r.code: (r.name, self.level) for r in self.regions},
+            ) from None
 
     # --- lookups -------------------------------------------------------------------------
 
@@ -877,7 +908,14 @@ class RegionHierarchy:
 
     def _check(self, code: object) -> str:
         if not isinstance(code, str) or code not in self._level_of:
-            raise _unknown(code, self._level_of, f"at any level ({', '.join(sorted(self.levels))})")
+            raise _unknown(
+                code,
+                self._level_of,
+                f"at any level ({', '.join(sorted(self.levels))})",
+                lambda: {
+                    r.code: (r.name, r.level) for lv in self.levels for r in self._sets[lv].regions
+                },
+            )
         return code
 
     def _check_level(self, level: object) -> str:

@@ -110,6 +110,7 @@ from geotarget.matcher import PositionIndex
 from geotarget.positions import Positions
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import RolloutDecision, RolloutPolicy
+from geotarget.rollout._time import wall_time_problem
 
 __all__ = [
     "Delivery",
@@ -140,6 +141,9 @@ def _aware(name: str, value: object) -> dt.datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"{name} must be timezone-aware (got naive {value.isoformat()})")
     micros(name, value)  # within the years the ledger can keep, or InvalidInput
+    problem = wall_time_problem(value)  # refused up front, before the ledger is touched
+    if problem is not None:
+        raise InvalidInput(f"{name} must be a real clock reading: {problem}")
     return value
 
 
@@ -505,6 +509,24 @@ class Targeter:
             with self._lock:
                 self._masks[regions] = hit
         return hit
+
+    def _next_reaching(
+        self, kind: str, area: Area, decision: RolloutDecision
+    ) -> tuple[int, dt.datetime] | None:
+        """The first later phase (index, start) whose enabled regions the area reaches, if any.
+
+        "From when" for an area outside the rollout: the next phase start alone may enable
+        regions elsewhere. One plan per later phase, cached like the current one's.
+        """
+        rollout = self.policy.rollout(kind)
+        if rollout is None or decision.phase_index is None:
+            return None
+        for j in range(decision.phase_index + 1, len(rollout.phases)):
+            start = rollout.phases[j].starts_at
+            then = self.policy.decide(kind, start)
+            if then.enabled and self._plan(kind, area, then).reaches_enabled:
+                return j, start
+        return None
 
     def _plan(self, kind: str, area: Area, decision: RolloutDecision) -> Plan:
         rules = self.rules[kind]
@@ -939,11 +961,17 @@ class Targeter:
         t_plan = time.perf_counter()
         if not plan.reaches_enabled:
             grown = f" grown by snap_m={self.snap_m:g} m" if self.snap_m else ""
+            later = self._next_reaching(kind, area, decision)
+            when = (
+                f"; phase {later[0] + 1} enables it there from {later[1].isoformat()}"
+                if later is not None
+                else "; no later phase of the policy enables it there"
+            )
             return Verdict.AREA_OUTSIDE_ROLLOUT, {
                 "reason": prefix
                 + f"the alert area{grown} lies wholly outside the regions where {kind} "
-                f"is enabled ({', '.join(sorted(decision.regions))})",
-                "next_change": decision.next_change,
+                f"is enabled ({', '.join(sorted(decision.regions))}){when}",
+                "next_change": None if later is None else later[1],
                 "rollout": decision,
                 "area_km2": plan.area_km2,
             }

@@ -427,9 +427,11 @@ def test_explain_handles_every_level_through_ancestors() -> None:
     assert str(later).endswith("since 2024-04-15 00:00 Europe/Stockholm (phase 1).")
     e = policy.explain(TIP, "PR-VAST", local(2024, 10, 1), catalog=CATALOG)
     assert not e.enabled  # only 14 is enabled, not the whole police region
-    assert str(e).endswith(
-        "phase 3, which adds it as part of Sverige, starts 2025-01-13 00:00 Europe/Stockholm "
-        "(illustrative date)."
+    assert e.enabled_within == ("14",)
+    assert str(e) == (
+        "Tip request alerts are not enabled in all of Polisregion Väst, only in Västra "
+        "Götalands län: phase 3, which adds all of it as part of Sverige, starts 2025-01-13 "
+        "00:00 Europe/Stockholm (illustrative date)."
     )
     e = policy.explain(EXP, "1480", local(2024, 6, 1), catalog=CATALOG)
     assert (e.enabled, e.via, e.reason) == (True, "SE", Reason.NATIONWIDE)

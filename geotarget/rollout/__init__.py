@@ -263,7 +263,9 @@ class Phase:
             problems.append(
                 Problem(
                     "regions",
-                    "must name at least one region (to switch a kind off, use its kill switch)",
+                    "must name at least one region (to pause a kind from this phase's start, "
+                    "list its regions with percentage = 0 and rollback = true; to switch it off "
+                    "now, use its kill switch)",
                 )
             )
         for code in codes:

@@ -30,7 +30,11 @@ def _v_kind(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
 
 
 def require_aware(name: str, value: object) -> dt.datetime:
-    """``value`` if it is a timezone-aware datetime; else InvalidType or InvalidInput."""
+    """``value`` if it is a timezone-aware datetime; else InvalidType or InvalidInput.
+
+    A ``ZoneInfo`` wall time that a DST change skips (02:30 on the last Sunday of March in
+    Europe/Stockholm) is refused: it names no real instant, and Python reads it as 03:30.
+    """
     if not isinstance(value, dt.datetime):
         raise InvalidType(f"{name} must be a timezone-aware datetime (got {type(value).__name__})")
     if not _time.is_aware(value):
@@ -38,6 +42,9 @@ def require_aware(name: str, value: object) -> dt.datetime:
             f"{name} must be timezone-aware (got naive {value.isoformat()}); "
             "attach a zone, e.g. tzinfo=ZoneInfo('Europe/Stockholm')"
         )
+    problem = _time.wall_time_problem(value)
+    if problem is not None:  # Python would read it an hour later than its wall time says
+        raise InvalidInput(f"{name} must be a real clock reading: {problem}")
     return value
 
 
@@ -199,7 +206,9 @@ class Explanation:
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.1.0
-       ``change_illustrative``.
+       ``change_illustrative``; ``enabled_within`` and ``enabled_within_names``. A phase
+       listing the region for 0 % of devices does not enable it: ``since`` and ``change_at``
+       count it as off.
 
     Attributes
     ----------
@@ -226,6 +235,10 @@ class Explanation:
     change_illustrative : bool
         Whether that phase's date is illustrative (:attr:`Phase.illustrative`); the sentence
         then says "(illustrative date)".
+    enabled_within, enabled_within_names : tuple of str
+        When the region is not enabled as a whole: the enabled codes that lie within it (a
+        county of a police region, a municipality of a county), sorted, and their names; the
+        sentence says "not enabled in all of ..., only in ...". Empty otherwise.
     timezone, policy_hash : str
     """
 
@@ -244,6 +257,8 @@ class Explanation:
     change_at: dt.datetime | None = attrs.field(default=None, validator=_aware)
     change_phase_index: int | None = None
     change_illustrative: bool = False
+    enabled_within: tuple[str, ...] = ()
+    enabled_within_names: tuple[str, ...] = ()
     timezone: str = _DEFAULT_TIMEZONE
     policy_hash: str = ""
 
@@ -259,12 +274,7 @@ class Explanation:
             return _time.human(t, self.timezone) + note
 
         as_part = f" as part of {self.via_name}" if self.via not in (None, self.region) else ""
-        if self.reason in ACTIVE_REASONS:
-            if self.percentage == 0:
-                return (
-                    f"{subject} not enabled for any device in {where}: the canary of phase "
-                    f"{(self.phase_index or 0) + 1} is 0% of devices."
-                )
+        if self.enabled:
             text = f"{subject} enabled in {where}{as_part}"
             if self.reason is Reason.CANARY:
                 text += f" for {self.percentage:g}% of devices (canary)"
@@ -275,27 +285,49 @@ class Explanation:
                     f"; phase {self.change_phase_index + 1} rolls it back on {when(self.change_at)}"
                 )
             return text + "."
-        head = f"{subject} not enabled in {where}: "
         if self.reason is Reason.ALL_KILLED:
-            return head + "the policy's global kill switch is on."
+            return f"{subject} not enabled in {where}: the policy's global kill switch is on."
         if self.reason is Reason.KILLED:
-            return head + "the kill switch for this kind is on."
+            return f"{subject} not enabled in {where}: the kill switch for this kind is on."
         if self.reason is Reason.KIND_NOT_IN_POLICY:
-            return head + "the policy does not name this kind, and a policy denies such kinds."
+            return (
+                f"{subject} not enabled in {where}: the policy does not name this kind, and a "
+                "policy denies such kinds."
+            )
         parts = []
-        if self.since is not None and self.since_phase_index is not None:
+        zero = self.reason in ACTIVE_REASONS  # listed by the active phase, for 0 % of devices
+        if zero:
+            head = f"{subject} not enabled for any device in {where}: "
+            parts.append(f"the canary of phase {(self.phase_index or 0) + 1} is 0% of devices")
+        elif self.enabled_within:
+            head = f"{subject} not enabled in all of {where}, only in {self._within_text()}: "
+        else:
+            head = f"{subject} not enabled in {where}: "
+        whole = " all of it" if self.enabled_within else " it"
+        if (
+            not zero
+            and self.since is not None
+            and self.since_phase_index is not None
+            and not self.enabled_within
+        ):
             parts.append(f"phase {self.since_phase_index + 1} rolled it back on {when(self.since)}")
+        off_before = zero or bool(parts)
         if self.change_at is not None and self.change_phase_index is not None:
-            again = " again" if parts else ""
+            again = " again" if off_before and self.since is not None else ""
             parts.append(
-                f"phase {self.change_phase_index + 1}, which adds it{again}{as_part}, "
+                f"phase {self.change_phase_index + 1}, which adds{whole}{again}{as_part}, "
                 f"starts {when(self.change_at)}"
             )
-        elif parts:
-            parts.append("no later phase enables it again")
+        elif self.since is not None:
+            parts.append(f"no later phase enables{whole} again")
         else:
-            parts.append("no phase of the policy enables it")
+            parts.append(f"no phase of the policy enables{whole}")
         return head + "; ".join(parts) + "."
+
+    def _within_text(self, most: int = 3) -> str:
+        names = list(self.enabled_within_names)
+        shown = ", ".join(names[:most])
+        return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
 
 
 def explain(
@@ -321,14 +353,19 @@ def explain(
         return Explanation(enabled=False, reason=d.reason, **info)
     phases: Sequence[Any] = rollout.phases
     covers = [next((c for c in chain if c in p.regions), None) for p in phases]
+    # A phase enables the region when it lists it (or an ancestor) for more than 0 % of devices:
+    # a 0 % canary enables nobody, so it ends a run of enabling phases like a rollback does.
+    on = [c is not None and p.percentage > 0 for c, p in zip(covers, phases, strict=True)]
     i = d.phase_index
-    if i is not None and (via := covers[i]) is not None:
+    if i is not None and on[i]:
+        via = covers[i]
+        assert via is not None
         first = i
-        while first > 0 and covers[first - 1] is not None:
+        while first > 0 and on[first - 1]:
             first -= 1
-        end = next((j for j in range(i + 1, len(phases)) if covers[j] is None), None)
+        end = next((j for j in range(i + 1, len(phases)) if not on[j]), None)
         return Explanation(
-            enabled=phases[i].percentage > 0,
+            enabled=True,
             reason=d.reason,
             via=via,
             via_name=catalog.name_of(via),
@@ -341,12 +378,19 @@ def explain(
             **info,
         )
     upto = -1 if i is None else i
-    last = max((j for j in range(upto + 1) if covers[j] is not None), default=None)
-    nxt = next((j for j in range(upto + 1, len(phases)) if covers[j] is not None), None)
+    last = max((j for j in range(upto + 1) if on[j]), default=None)
+    nxt = next((j for j in range(upto + 1, len(phases)) if on[j]), None)
     via = None if nxt is None else covers[nxt]
+    within = _enabled_within(d, region_code, catalog)
+    if i is None:
+        reason = Reason.NOT_STARTED
+    elif covers[i] is not None:  # listed, for 0 % of devices: the decision's own reason
+        reason = d.reason
+    else:
+        reason = Reason.REGION_NOT_ENABLED
     return Explanation(
         enabled=False,
-        reason=Reason.NOT_STARTED if i is None else Reason.REGION_NOT_ENABLED,
+        reason=reason,
         via=via,
         via_name=None if via is None else catalog.name_of(via),
         since=None if last is None else phases[last + 1].starts_at,
@@ -354,5 +398,23 @@ def explain(
         change_at=None if nxt is None else phases[nxt].starts_at,
         change_phase_index=nxt,
         change_illustrative=nxt is not None and phases[nxt].illustrative,
+        enabled_within=within,
+        enabled_within_names=tuple(catalog.name_of(c) for c in within),
         **info,
     )
+
+
+def _enabled_within(
+    d: RolloutDecision, region_code: str, catalog: RegionCatalog
+) -> tuple[str, ...]:
+    """The codes ``d`` enables that lie within ``region_code`` (which is not enabled), sorted."""
+    if not d.enabled:
+        return ()
+    inside = []
+    for code in sorted(d.regions):
+        try:
+            if region_code in catalog.ancestors(code):
+                inside.append(code)
+        except KeyError:  # a code the catalog does not know (the policy was not validated)
+            continue
+    return tuple(inside)

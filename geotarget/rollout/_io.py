@@ -481,18 +481,38 @@ def _phase(
         )
     except InvalidPolicy as err:
         reported = {"starts_at"} if starts_at is None else set()
+        hints = {}  # a malformed code may still be a region's name ("Stockholms län")
+        if catalog is not None and regions_ok and isinstance(regions, list):
+            for code in regions:
+                if not _r._CODE.fullmatch(code) and (hint := _unknown_hint(code, catalog)):
+                    hints[f"{code!r} is not a region code"] = hint
         for p in err.problems:
             if p.path not in reported:
-                bad(f"{path}.{p.path}" if p.path else path, p.message)
+                extra = next((h for k, h in hints.items() if p.message.startswith(k)), "")
+                bad(f"{path}.{p.path}" if p.path else path, p.message + extra)
         return None
     return phase if ok else None
 
 
-def _country_problems(country: str, catalog: RegionCatalog) -> list[Problem]:
+def _unknown_hint(code: str, catalog: RegionCatalog) -> str | None:
+    """None if ``catalog`` knows ``code``; else its hint (``"; did you mean …"``) or ``""``.
+
+    The hint is what the catalog's error says after its first ``"; "`` (a
+    :class:`~geotarget.regions.RegionHierarchy` names the region a name belongs to, the code in
+    other case, or close matches).
+    """
     try:
-        catalog.level_of(country)
-    except KeyError:
-        return [Problem("country", f"unknown region code {country!r}")]
+        catalog.level_of(code)
+    except KeyError as err:
+        _, sep, hint = str(err).partition("; ")
+        return f"; {hint}" if sep and hint else ""
+    return None
+
+
+def _country_problems(country: str, catalog: RegionCatalog) -> list[Problem]:
+    hint = _unknown_hint(country, catalog)
+    if hint is not None:
+        return [Problem("country", f"unknown region code {country!r}{hint}")]
     return []
 
 
@@ -501,10 +521,9 @@ def _region_problems(
 ) -> list[Problem]:
     problems = []
     for code in sorted(regions):
-        try:
-            catalog.level_of(code)
-        except KeyError:
-            problems.append(Problem(path, f"unknown region code {code!r}"))
+        hint = _unknown_hint(code, catalog)
+        if hint is not None:
+            problems.append(Problem(path, f"unknown region code {code!r}{hint}"))
             continue
         try:
             inside = code == country or country in catalog.ancestors(code)

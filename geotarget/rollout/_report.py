@@ -56,6 +56,8 @@ class TimelineStep:
 class RegionSpan:
     """A region code enabled from ``start`` until ``end`` (None: no phase drops it).
 
+    A phase at 0 % of devices enables nobody: it ends the spans open before it.
+
     .. versionadded:: 0.1.0
 
     Attributes
@@ -65,7 +67,8 @@ class RegionSpan:
     end : datetime.datetime or None
     start_phase_index : int
     end_phase_index : int or None
-        The rollback phase that drops the code.
+        The phase that drops the code: a rollback, or a phase at 0 % of devices (which enables
+        no device anywhere, so it ends every span).
     """
 
     region: str
@@ -164,7 +167,9 @@ def timeline(policy: Any, kind: str) -> Timeline:
                 illustrative=p.illustrative,
             )
         )
-        for code in sorted(removed):
+        # Spans follow what the phase enables: a phase at 0 % enables no device anywhere.
+        enabled = p.regions if p.percentage > 0 else frozenset()
+        for code in sorted(open_.keys() - enabled):
             start, j = open_.pop(code)
             spans.append(
                 RegionSpan(
@@ -175,7 +180,7 @@ def timeline(policy: Any, kind: str) -> Timeline:
                     end_phase_index=i,
                 )
             )
-        for code in sorted(added):
+        for code in sorted(enabled - open_.keys()):
             open_[code] = (p.starts_at, i)
         prev = p.regions
     for code, (start, j) in open_.items():
