@@ -260,3 +260,53 @@ def test_repeated_points_are_not_crossings() -> None:
     assert [w.path for w in cap.read(with_polygon(doubled)).warnings] == [
         "info[0]/area[0]/polygon[0]"
     ]
+
+
+# --- geotarget's own event code and parameters -------------------------------------------------
+
+
+def _code(name: str, value: str) -> str:
+    return f"<eventCode><valueName>{name}</valueName><value>{value}</value></eventCode>"
+
+
+def with_codes(*codes: str, en: tuple[str, ...] = ()) -> str:
+    """BASE with event codes in its info block, and a second (English) block with ``en``."""
+    doc = BASE.replace(
+        "<certainty>Likely</certainty>", "<certainty>Likely</certainty>" + "".join(codes)
+    )
+    if en:
+        start, end = doc.index("  <info>"), doc.index("</info>") + len("</info>\n")
+        second = doc[start:end].replace("sv-SE", "en-US")
+        for code in codes:
+            second = second.replace(code, "")
+        second = second.replace(
+            "<certainty>Likely</certainty>", "<certainty>Likely</certainty>" + "".join(en)
+        )
+        doc = doc[:end] + second + doc[end:]
+    return doc
+
+
+def test_geotarget_conventions_are_refused_at_the_element_naming_them_as_geotargets() -> None:
+    """A bad ``geotarget:kind`` or tip parameter: the path of the element, and not a CAP rule."""
+    kind = "geotarget:kind"
+    found = problems(with_codes(_code("SAME", "CEM"), _code(kind, "Explosion")))
+    assert set(found) == {"info[0]/eventCode[1]"}
+    assert "(got 'Explosion')" in found["info[0]/eventCode[1]"]
+    assert "geotarget's own event code, not of CAP" in found["info[0]/eventCode[1]"]
+    found = problems(with_codes(_code(kind, "explosion"), _code(kind, "flood")))
+    assert list(found) == ["info[0]/eventCode[1]"]
+    assert "'flood', but info[0]/eventCode[0] names 'explosion'" in found["info[0]/eventCode[1]"]
+    found = problems(with_codes(_code(kind, "explosion"), en=(_code(kind, "tip_request"),)))
+    assert list(found) == ["info[1]/eventCode[0]"]
+    tip = BASE.replace(
+        "<area>",
+        "<parameter><valueName>geotarget:tip-fax</valueName><value>114 14</value></parameter><area>",
+    )
+    found = problems(tip)
+    assert list(found) == ["info[0]/parameter[0]"]
+    assert "kind must be one of phone, web" in found["info[0]/parameter[0]"]
+    assert "not of CAP" in found["info[0]/parameter[0]"]
+    # One kind in both languages, and other issuers' codes, are read as before.
+    same = cap.loads(with_codes(_code(kind, "explosion"), en=(_code(kind, "explosion"),)))
+    assert same.kind == "explosion"
+    assert cap.loads(with_codes(_code("SAME", "CEM"), _code("geotarget:other", "X"))).kind is None

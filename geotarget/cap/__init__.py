@@ -247,7 +247,9 @@ def read(
     (a circle radius above 1,000 km, an instant outside years 1-9999 UTC, a polygon that
     encloses no area, a polygon with an edge across the 180° meridian, which plain lon/lat
     would read the long way round the Earth, a polygon whose edges meet more than 10,000
-    times, whose repair would take time quadratic in its points).
+    times, whose repair would take time quadratic in its points), and so are geotarget's own
+    conventions, at the path of the element: a ``geotarget:kind`` event code holds a kind
+    name, one kind per alert, and a ``geotarget:tip-*`` parameter a tip channel.
     Everything else that deserves attention becomes a warning in :attr:`Parsed.warnings`.
 
     Parameters

@@ -43,9 +43,16 @@ from geotarget.alerts import (
     Scope,
     Severity,
     Status,
+    TipChannel,
     Urgency,
 )
-from geotarget.alerts._values import check_cap_id, options
+from geotarget.alerts._values import (
+    KIND_CODE,
+    TIP_PARAMETER_PREFIX,
+    check_cap_id,
+    kind_name,
+    options,
+)
 from geotarget.cap._xml import Node
 from geotarget.errors import GeotargetError, Problem
 
@@ -198,6 +205,8 @@ class Reader:
         self.problems: list[Problem] = []
         self.repairs: list[Repair] = []
         self.warnings: list[Problem] = []
+        #: The first geotarget:kind event code read: (its path, the kind it names).
+        self.kind_code: tuple[str, str] | None = None
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -597,11 +606,51 @@ class Reader:
                 )
         v["event_codes"] = self.pairs(kids, "eventCode", path)
         v["parameters"] = self.pairs(kids, "parameter", path)
+        self.conventions(v["event_codes"], v["parameters"], path)
         v["resources"] = [
             self.resource(n, _join(path, f"resource[{i}]")) for i, n in enumerate(kids["resource"])
         ]
         v["areas"] = [self.area(n, _join(path, f"area[{i}]")) for i, n in enumerate(kids["area"])]
         return self.build(path, lambda: Info(**v), before)
+
+    def conventions(
+        self, codes: list[NamedValue | None], parameters: list[NamedValue | None], path: str
+    ) -> None:
+        """Check geotarget's own event code and parameters, each at its path.
+
+        CAP lets a ``valueName`` be anything; these rules are geotarget's, for the
+        ``geotarget:kind`` event code (a kind name, one per alert) and the ``geotarget:tip-*``
+        parameters (a tip channel), and the messages say so.
+        """
+        ours = "a rule of geotarget's own event code, not of CAP"
+        for k, code in enumerate(codes):
+            if code is None or code.value_name != KIND_CODE:
+                continue
+            here = _join(path, f"eventCode[{k}]")
+            try:
+                kind = kind_name(f"the value of {KIND_CODE}", code.value)
+            except GeotargetError as err:
+                self.problem(here, f"{err} ({ours})")
+                continue
+            if self.kind_code is None:
+                self.kind_code = (here, kind)
+            elif self.kind_code[1] != kind:
+                self.problem(
+                    here,
+                    f"names kind {kind!r}, but {self.kind_code[0]} names {self.kind_code[1]!r}: "
+                    f"an alert is of one kind ({ours})",
+                )
+        for k, parameter in enumerate(parameters):
+            if parameter is None or not parameter.value_name.startswith(TIP_PARAMETER_PREFIX):
+                continue
+            try:
+                TipChannel(parameter.value_name[len(TIP_PARAMETER_PREFIX) :], parameter.value)
+            except GeotargetError as err:
+                self.problem(
+                    _join(path, f"parameter[{k}]"),
+                    f"{parameter.value_name}: {err} (a rule of geotarget's own tip-channel "
+                    "parameters, not of CAP)",
+                )
 
     def resource(self, node: Node, path: str) -> Resource | None:
         before = len(self.problems)
