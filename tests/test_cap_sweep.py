@@ -310,3 +310,29 @@ def test_geotarget_conventions_are_refused_at_the_element_naming_them_as_geotarg
     same = cap.loads(with_codes(_code(kind, "explosion"), en=(_code(kind, "explosion"),)))
     assert same.kind == "explosion"
     assert cap.loads(with_codes(_code("SAME", "CEM"), _code("geotarget:other", "X"))).kind is None
+
+
+# --- altitude and ceiling ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("vertical", "warned"),
+    [("<altitude>0.0</altitude><ceiling>9842.5197</ceiling>", None),  # DWD: ground to 3,000 m
+     ("<altitude>0</altitude>", None), ("<altitude>-100</altitude>", None),
+     ("<altitude>5000</altitude>", "at altitude 5000 ft above"),
+     ("<altitude>1000</altitude><ceiling>3000</ceiling>", "at altitude 1000 ft to 3000 ft"),
+     ("<altitude>100</altitude><ceiling>50</ceiling>", "ceiling 50 ft is below altitude 100 ft")],
+)  # fmt: skip
+def test_an_altitude_range_above_the_ground_is_read_with_a_warning(
+    vertical: str, warned: str | None
+) -> None:
+    """CAP's altitude is feet above sea level; geotarget is 2-D, so an airspace-like range warns."""
+    parsed = cap.read(BASE.replace("</area>", vertical + "</area>"))
+    assert parsed.alert == cap.loads(BASE.replace("</area>", vertical + "</area>"))
+    found = {w.path: w.message for w in parsed.warnings}
+    if warned is None:
+        assert found == {}
+    else:
+        assert list(found) == ["info[0]/area[0]/altitude"]
+        message = found["info[0]/area[0]/altitude"]
+        assert warned in message and "horizontal position only" in message

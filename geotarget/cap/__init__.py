@@ -131,8 +131,9 @@ class Parsed:
         path: an ``expires`` that is not after ``onset`` or ``effective``, UTC written
         ``+00:00`` (CAP 1.2 §3.3.2 says ``-00:00``), a blank ``areaDesc``, an empty ``<uri>``
         without ``<derefUri>`` or an empty ``<web>``, a polygon that crosses or touches itself,
-        a message that references itself, ``24:00:00``, a circle of radius 0 (a point) and an
-        area with no polygon or circle of radius > 0 (geocodes only), which reaches nobody.
+        a message that references itself, ``24:00:00``, a circle of radius 0 (a point), an
+        area with no polygon or circle of radius > 0 (geocodes only), which reaches nobody,
+        and an ``altitude`` range above sea level or empty (geotarget targets in 2-D).
     repairs : tuple of Repair, keyword-only
         What :func:`loads_lenient` repaired, in document order; always empty from a strict
         read.

@@ -700,6 +700,7 @@ class Reader:
         area = self.build(path, lambda: AlertArea(**fields), before)
         if area is not None:
             self.no_geometry(area, path)
+            self.vertical(area, path)
         for k in () if area is None else area.repaired_polygons:
             self.warn(
                 _join(path, f"polygon[{k}]"),
@@ -707,6 +708,29 @@ class Reader:
                 "repaired ring's parts (Polygon.repair)",
             )
         return area
+
+    def vertical(self, area: AlertArea, path: str) -> None:
+        """Warn of an altitude range that may leave out the ground (CAP allows any).
+
+        CAP 1.2 §3.2.4: ``altitude`` is the specific altitude of the area, or its minimum when
+        a ``ceiling`` (the maximum) is given, in feet above mean sea level. geotarget targets
+        devices by their horizontal position only, so every device inside the outline is told
+        whatever its altitude: worth a warning when the range starts above sea level (as an
+        airspace does) or is empty. Ground to a ceiling (``altitude`` 0) is not.
+        """
+        altitude, ceiling = area.altitude, area.ceiling
+        if altitude is None or (altitude <= 0.0 and (ceiling is None or ceiling >= altitude)):
+            return
+        if ceiling is not None and ceiling < altitude:
+            what = f"ceiling {ceiling:g} ft is below altitude {altitude:g} ft: the range is empty"
+        else:
+            upto = "" if ceiling is None else f" to {ceiling:g} ft"
+            what = f"the area lies at altitude {altitude:g} ft{upto} above mean sea level"
+        self.warn(
+            _join(path, "altitude"),
+            f"{what}, but geotarget targets devices by their horizontal position only: every "
+            "device inside the area's outline is told, whatever its altitude",
+        )
 
     def no_geometry(self, area: AlertArea, path: str) -> None:
         """Warn of circles and areas that add nothing to the area targeted (CAP allows both)."""
