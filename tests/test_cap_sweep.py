@@ -253,9 +253,10 @@ def test_a_document_without_leading_whitespace_has_no_such_repair() -> None:
 
 
 def test_repeated_points_are_not_crossings() -> None:
-    """One point written 300 times is refused as enclosing no area, not as crossing itself."""
-    message = problems(with_polygon(" ".join(["59.3,18.0"] * 300)))["info[0]/area[0]"]
-    assert "must enclose an area" in message
+    """One point written 300 times encloses no area (a warning), and does not cross itself."""
+    parsed = cap.read(with_polygon(" ".join(["59.3,18.0"] * 300)))
+    assert [w.path for w in parsed.warnings] == ["info[0]/area[0]/polygon[0]"]
+    assert "encloses no area" in parsed.warnings[0].message
     doubled = " ".join(p for p in star(5, 2).split() for _ in range(400))  # each point 400 times
     assert [w.path for w in cap.read(with_polygon(doubled)).warnings] == [
         "info[0]/area[0]/polygon[0]"
@@ -336,3 +337,30 @@ def test_an_altitude_range_above_the_ground_is_read_with_a_warning(
         assert list(found) == ["info[0]/area[0]/altitude"]
         message = found["info[0]/area[0]/altitude"]
         assert warned in message and "horizontal position only" in message
+
+
+# --- polygons that enclose no area ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ring",
+    ["59.3,18.0 59.3,18.0 59.3,18.0 59.3,18.0", "0,0 0,0 0,0 0,0",
+     "59.3,18.0 59.4,18.0 59.5,18.0 59.3,18.0", "59.3,18.0 59.4,18.1 59.3,18.0 59.4,18.1 59.3,18.0"],
+)  # fmt: skip
+def test_a_polygon_enclosing_no_area_is_valid_cap_read_with_a_warning(ring: str) -> None:
+    """Collinear or repeated points (a placeholder polygon): CAP-valid, so read, as radius 0 is.
+
+    The rest of the area is still targeted; alone, the area has no geometry and says so.
+    """
+    parsed = cap.read(with_polygon(ring))
+    assert parsed.alert.infos[0].areas[0].empty_polygons == (0,)
+    assert parsed.alert.area == cap.loads(BASE.replace(
+        "<polygon>59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06</polygon>", ""
+    )).area  # fmt: skip
+    assert [w.path for w in parsed.warnings] == ["info[0]/area[0]/polygon[0]"]
+    assert "encloses no area" in parsed.warnings[0].message
+    assert cap.loads(cap.dumps(parsed.alert)) == parsed.alert
+    alone = cap.read(with_polygon(ring).replace("<circle>59.3325,18.06528 0.5</circle>", ""))
+    assert alone.alert.area is None
+    assert [w.path for w in alone.warnings] == ["info[0]/area[0]/polygon[0]", "info[0]/area[0]"]
+    assert "reaches nobody" in alone.warnings[1].message

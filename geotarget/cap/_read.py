@@ -733,7 +733,13 @@ class Reader:
         )
 
     def no_geometry(self, area: AlertArea, path: str) -> None:
-        """Warn of circles and areas that add nothing to the area targeted (CAP allows both)."""
+        """Warn of parts and areas that add nothing to the area targeted (CAP allows them)."""
+        for k in area.empty_polygons:
+            self.warn(
+                _join(path, f"polygon[{k}]"),
+                "encloses no area (its points are collinear or repeat one point; CAP allows "
+                "this): like a circle of radius 0, it adds nothing to the area targeted",
+            )
         for k, (_lon, _lat, radius_m) in enumerate(area.circles):
             if radius_m == 0.0:
                 self.warn(
@@ -741,12 +747,13 @@ class Reader:
                     "has radius 0 km: it marks a point, which covers no area, so it adds "
                     "nothing to the area targeted",
                 )
-        if not area.polygons and not any(radius_m > 0.0 for *_, radius_m in area.circles):
+        if area.geometry is None:
             kept = "its geocodes are" if area.geocodes else "its areaDesc is"
             self.warn(
                 path,
-                "has no polygon and no circle of radius > 0: geotarget targets by geometry "
-                f"only, so this area reaches nobody ({kept} not resolved to a place)",
+                "has no polygon enclosing an area and no circle of radius > 0: geotarget "
+                f"targets by geometry only, so this area reaches nobody ({kept} not resolved "
+                "to a place)",
             )
 
     def points(self, text: str, path: str) -> list[tuple[float, float]] | None:
