@@ -130,7 +130,7 @@ class Gate:
                 return (
                     Verdict.UNKNOWN_ISSUER,
                     f"sender {alert.sender!r} belongs to no issuer of the policy (issuers: "
-                    f"{names}): it reaches nobody and changes nothing",
+                    f"{names}){self._near(alert.sender)}: it reaches nobody and changes nothing",
                 ), facts
             facts["issuer"] = issuer.name
         if alert.msg_type is MessageType.CANCEL:
@@ -178,6 +178,17 @@ class Gate:
                 "nobody is told and nothing changes",
             ), facts
         return None, facts
+
+    def _near(self, sender: str) -> str:
+        """A hint naming the issuer senders that equal ``sender`` but for case, if any."""
+        folded = sender.casefold()
+        near = sorted(
+            (s, i.name) for i in self.issuers.issuers for s in i.senders if s.casefold() == folded
+        )
+        if not near:
+            return ""
+        listed = ", ".join(f"{s!r} of issuer {name!r}" for s, name in near)
+        return f"; senders compare exactly, case included: the policy lists {listed}"
 
     def _outside(self, issuer: Issuer, alert: Alert) -> list[str]:
         """The finest regions the alert area reaches outside the issuer's, sorted."""

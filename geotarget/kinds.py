@@ -11,10 +11,10 @@ The rules (the contract):
 * A rule matches an alert iff **one info block** matches every condition the rule sets:
   its ``event``, compared after Unicode case folding with runs of whitespace collapsed and the
   ends stripped, is one of ``events``; it has a category among ``categories``; it has an event
-  code whose ``valueName`` equals (exactly) and whose ``value`` equals (case- and
-  whitespace-insensitively) one of ``event_codes``; and the alert's ``sender`` is one of
-  ``senders``. An empty condition is not checked, but every rule sets ``events`` or
-  ``event_codes`` (a category alone says too little).
+  code whose ``valueName`` equals (exactly, once surrounding whitespace is stripped) and whose
+  ``value`` equals (case- and whitespace-insensitively) one of ``event_codes``; and the
+  alert's ``sender`` is one of ``senders`` (exactly). An empty condition is not checked, but
+  every rule sets ``events`` or ``event_codes`` (a category alone says too little).
 * The built-in rule :data:`KIND_CODE_RULE` ranks first: an info block carrying the event code
   :data:`~geotarget.alerts.KIND_CODE` (``geotarget:kind``) names its kind directly, so what
   geotarget writes is read back as the same kind (round trips stay lossless).
@@ -198,11 +198,41 @@ def _codes(value: object) -> tuple[NamedValue, ...]:
             raise InvalidType(
                 f"event_codes[{i}] must be a NamedValue (got {type(item).__name__} {item!r})"
             )
-    return tuple(dict.fromkeys(NamedValue(c.value_name, normalise_event(c.value)) for c in items))
+    out = [_code(c) for c in items]
+    for i, code in enumerate(out):
+        if not code.value_name or not code.value:
+            raise InvalidInput(
+                f"event_codes[{i}] must have a non-blank value_name and value (got "
+                f"{items[i].value_name!r}, {items[i].value!r}): a blank code says nothing"
+            )
+    return tuple(dict.fromkeys(out))
+
+
+#: XML whitespace, what surrounds a ``valueName`` in a pretty-printed document.
+_XML_SPACE = " \t\r\n"
+
+
+def _code(code: NamedValue) -> NamedValue:
+    """An event code as rules compare it.
+
+    The valueName without surrounding XML whitespace, the value by :func:`normalise_event`.
+    """
+    return NamedValue(code.value_name.strip(_XML_SPACE), normalise_event(code.value))
+
+
+#: What CAP 1.2 §3.2.1 forbids in a ``<sender>`` (and what check_cap_id refuses).
+_SENDER_BAD = re.compile(r"[\s,<&]")
 
 
 def _senders(value: object) -> frozenset[str]:
-    return frozenset(_strings("senders", value))
+    items = _strings("senders", value)
+    for i, s in enumerate(items):
+        if not s or _SENDER_BAD.search(s):
+            raise InvalidInput(
+                f"senders[{i}] must be a CAP sender: not empty, no whitespace, ',', '<' or '&' "
+                f"(got {s!r}); no document could carry it, so the rule would never match"
+            )
+    return frozenset(items)
 
 
 @attrs.frozen(kw_only=True)
@@ -221,16 +251,19 @@ class RecognitionRule:
     categories : sequence of Category or str, default ()
         The block must have one of these ``<category>`` values.
     event_codes : sequence of NamedValue, default ()
-        The block must carry one of these ``<eventCode>`` pairs (``valueName`` exact,
-        ``value`` as :func:`normalise_event`).
+        The block must carry one of these ``<eventCode>`` pairs (``valueName`` exact once
+        surrounding whitespace is stripped, ``value`` as :func:`normalise_event`); neither
+        may be blank.
     senders : sequence of str, default ()
-        The alert's ``<sender>`` must be one of these (exact).
+        The alert's ``<sender>`` must be one of these (exact); each must be a possible CAP
+        sender (not empty, no whitespace, ``,``, ``<`` or ``&``).
 
     Raises
     ------
     InvalidInput
-        For a bad name or kind, an unknown category, a blank event, or a rule that sets
-        neither ``events`` nor ``event_codes``.
+        For a bad name or kind, an unknown category, a blank event, a blank event code, a
+        sender no CAP document can carry, or a rule that sets neither ``events`` nor
+        ``event_codes``.
 
     Examples
     --------
@@ -276,7 +309,7 @@ class RecognitionRule:
         if self.categories and not self.categories.intersection(info.categories):
             return False
         if self.event_codes:
-            codes = {NamedValue(c.value_name, normalise_event(c.value)) for c in info.event_codes}
+            codes = {_code(c) for c in info.event_codes}
             if codes.isdisjoint(self.event_codes):
                 return False
         return True

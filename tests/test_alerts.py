@@ -357,8 +357,20 @@ def test_self_crossing_rings_are_kept_and_their_geometry_repaired() -> None:
     assert a.polygons == (bowtie,)
     assert a.geometry is not None and len(a.geometry.parts) == 2
     assert a.geometry.contains([0.1, 0.9, 0.5], [0.5, 0.5, 0.1]).tolist() == [True, True, False]
-    with pytest.raises(InvalidAlert, match=r"polygons\[0\] must enclose an area"):
-        AlertArea(description="x", polygons=[((0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (0.0, 0.0))])
+
+
+def test_rings_enclosing_no_area_are_kept_and_add_no_geometry() -> None:
+    """Collinear or repeated points are valid CAP: kept as written, like a radius-0 circle."""
+    line = ((0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (0.0, 0.0))
+    point = ((18.0, 59.0),) * 4
+    square = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0), (0.0, 0.0))
+    a = AlertArea(description="x", polygons=[line, square, point])
+    assert a.polygons == (line, square, point) and a.empty_polygons == (0, 2)
+    assert a.geometry is not None and len(a.geometry.parts) == 1
+    assert a.geometry.contains([0.5, 1.5], [0.5, 0.0]).tolist() == [True, False]
+    only = AlertArea(description="x", polygons=[line])
+    assert only.geometry is None and only.empty_polygons == (0,)
+    assert AlertArea(description="x", polygons=[square]).empty_polygons == ()
 
 
 def test_zero_radius_circles_are_points_without_area() -> None:

@@ -253,10 +253,114 @@ def test_a_document_without_leading_whitespace_has_no_such_repair() -> None:
 
 
 def test_repeated_points_are_not_crossings() -> None:
-    """One point written 300 times is refused as enclosing no area, not as crossing itself."""
-    message = problems(with_polygon(" ".join(["59.3,18.0"] * 300)))["info[0]/area[0]"]
-    assert "must enclose an area" in message
+    """One point written 300 times encloses no area (a warning), and does not cross itself."""
+    parsed = cap.read(with_polygon(" ".join(["59.3,18.0"] * 300)))
+    assert [w.path for w in parsed.warnings] == ["info[0]/area[0]/polygon[0]"]
+    assert "encloses no area" in parsed.warnings[0].message
     doubled = " ".join(p for p in star(5, 2).split() for _ in range(400))  # each point 400 times
     assert [w.path for w in cap.read(with_polygon(doubled)).warnings] == [
         "info[0]/area[0]/polygon[0]"
     ]
+
+
+# --- geotarget's own event code and parameters -------------------------------------------------
+
+
+def _code(name: str, value: str) -> str:
+    return f"<eventCode><valueName>{name}</valueName><value>{value}</value></eventCode>"
+
+
+def with_codes(*codes: str, en: tuple[str, ...] = ()) -> str:
+    """BASE with event codes in its info block, and a second (English) block with ``en``."""
+    doc = BASE.replace(
+        "<certainty>Likely</certainty>", "<certainty>Likely</certainty>" + "".join(codes)
+    )
+    if en:
+        start, end = doc.index("  <info>"), doc.index("</info>") + len("</info>\n")
+        second = doc[start:end].replace("sv-SE", "en-US")
+        for code in codes:
+            second = second.replace(code, "")
+        second = second.replace(
+            "<certainty>Likely</certainty>", "<certainty>Likely</certainty>" + "".join(en)
+        )
+        doc = doc[:end] + second + doc[end:]
+    return doc
+
+
+def test_geotarget_conventions_are_refused_at_the_element_naming_them_as_geotargets() -> None:
+    """A bad ``geotarget:kind`` or tip parameter: the path of the element, and not a CAP rule."""
+    kind = "geotarget:kind"
+    found = problems(with_codes(_code("SAME", "CEM"), _code(kind, "Explosion")))
+    assert set(found) == {"info[0]/eventCode[1]"}
+    assert "(got 'Explosion')" in found["info[0]/eventCode[1]"]
+    assert "geotarget's own event code, not of CAP" in found["info[0]/eventCode[1]"]
+    found = problems(with_codes(_code(kind, "explosion"), _code(kind, "flood")))
+    assert list(found) == ["info[0]/eventCode[1]"]
+    assert "'flood', but info[0]/eventCode[0] names 'explosion'" in found["info[0]/eventCode[1]"]
+    found = problems(with_codes(_code(kind, "explosion"), en=(_code(kind, "tip_request"),)))
+    assert list(found) == ["info[1]/eventCode[0]"]
+    tip = BASE.replace(
+        "<area>",
+        "<parameter><valueName>geotarget:tip-fax</valueName><value>114 14</value></parameter><area>",
+    )
+    found = problems(tip)
+    assert list(found) == ["info[0]/parameter[0]"]
+    assert "kind must be one of phone, web" in found["info[0]/parameter[0]"]
+    assert "not of CAP" in found["info[0]/parameter[0]"]
+    # One kind in both languages, and other issuers' codes, are read as before.
+    same = cap.loads(with_codes(_code(kind, "explosion"), en=(_code(kind, "explosion"),)))
+    assert same.kind == "explosion"
+    assert cap.loads(with_codes(_code("SAME", "CEM"), _code("geotarget:other", "X"))).kind is None
+
+
+# --- altitude and ceiling ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("vertical", "warned"),
+    [("<altitude>0.0</altitude><ceiling>9842.5197</ceiling>", None),  # DWD: ground to 3,000 m
+     ("<altitude>0</altitude>", None), ("<altitude>-100</altitude>", None),
+     ("<altitude>5000</altitude>", "at altitude 5000 ft above"),
+     ("<altitude>1000</altitude><ceiling>3000</ceiling>", "at altitude 1000 ft to 3000 ft"),
+     ("<altitude>100</altitude><ceiling>50</ceiling>", "ceiling 50 ft is below altitude 100 ft")],
+)  # fmt: skip
+def test_an_altitude_range_above_the_ground_is_read_with_a_warning(
+    vertical: str, warned: str | None
+) -> None:
+    """CAP's altitude is feet above sea level; geotarget is 2-D, so an airspace-like range warns."""
+    parsed = cap.read(BASE.replace("</area>", vertical + "</area>"))
+    assert parsed.alert == cap.loads(BASE.replace("</area>", vertical + "</area>"))
+    found = {w.path: w.message for w in parsed.warnings}
+    if warned is None:
+        assert found == {}
+    else:
+        assert list(found) == ["info[0]/area[0]/altitude"]
+        message = found["info[0]/area[0]/altitude"]
+        assert warned in message and "horizontal position only" in message
+
+
+# --- polygons that enclose no area ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ring",
+    ["59.3,18.0 59.3,18.0 59.3,18.0 59.3,18.0", "0,0 0,0 0,0 0,0",
+     "59.3,18.0 59.4,18.0 59.5,18.0 59.3,18.0", "59.3,18.0 59.4,18.1 59.3,18.0 59.4,18.1 59.3,18.0"],
+)  # fmt: skip
+def test_a_polygon_enclosing_no_area_is_valid_cap_read_with_a_warning(ring: str) -> None:
+    """Collinear or repeated points (a placeholder polygon): CAP-valid, so read, as radius 0 is.
+
+    The rest of the area is still targeted; alone, the area has no geometry and says so.
+    """
+    parsed = cap.read(with_polygon(ring))
+    assert parsed.alert.infos[0].areas[0].empty_polygons == (0,)
+    assert parsed.alert.area == cap.loads(BASE.replace(
+        "<polygon>59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06</polygon>", ""
+    )).area  # fmt: skip
+    assert [w.path for w in parsed.warnings] == ["info[0]/area[0]/polygon[0]"]
+    assert "encloses no area" in parsed.warnings[0].message
+    assert cap.loads(cap.dumps(parsed.alert)) == parsed.alert
+    alone = cap.read(with_polygon(ring).replace("<circle>59.3325,18.06528 0.5</circle>", ""))
+    assert alone.alert.area is None
+    assert [w.path for w in alone.warnings] == ["info[0]/area[0]/polygon[0]", "info[0]/area[0]"]
+    assert "reaches nobody" in alone.warnings[1].message

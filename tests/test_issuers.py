@@ -74,6 +74,16 @@ def test_unknown_sender_reaches_nobody_and_changes_nothing() -> None:
     assert ok.recipients.tolist() == ["d0"]
 
 
+def test_a_sender_differing_only_in_case_is_unknown_and_the_reason_names_the_listed_one() -> None:
+    """Senders compare exactly; the reason points at the listed sender the operator meant."""
+    t = targeter()
+    result = t.target(by(make_alert("tip_request", IN_01), C01.upper()), PositionIndex(DEVICES), T0)
+    assert result.verdict is Verdict.UNKNOWN_ISSUER and result.recipients.size == 0
+    assert "case included: the policy lists 'c01@example.se' of issuer 'county01'" in result.reason
+    other = t.target(by(make_alert("tip_request", IN_01), "x@y.se"), PositionIndex(DEVICES), T0)
+    assert "case included" not in other.reason
+
+
 def test_kind_outside_the_issuers_authority_is_not_authorised() -> None:
     """County police may not issue an Explosion: NOT_AUTHORISED, with issuer, sender and kind."""
     result = targeter().target(by(make_alert("explosion", IN_01), C01), PositionIndex(DEVICES), T0)

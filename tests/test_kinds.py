@@ -95,6 +95,39 @@ def test_conditions_are_all_met_by_one_block() -> None:
     assert rec.recognise(alert(wrong_name, sender="a@x.se")) is None
 
 
+def test_event_code_names_compare_without_surrounding_whitespace() -> None:
+    """A pretty-printed ``<valueName>`` (newline, indentation) matches; its case still counts."""
+    from cap_helpers import BASE
+
+    from geotarget import cap
+
+    rec = Recognizer([RecognitionRule(name="sos", kind="explosion",
+                                      event_codes=[NamedValue("SOSAlarm:event", "EXPL")])])  # fmt: skip
+    for name in ("SOSAlarm:event", " SOSAlarm:event\t", "\n        SOSAlarm:event\n      "):
+        code = f"<eventCode><valueName>{name}</valueName><value> expl </value></eventCode>"
+        doc = BASE.replace("<event>Explosion</event>", "<event>Händelse</event>").replace(
+            "<certainty>Likely</certainty>", "<certainty>Likely</certainty>" + code
+        )
+        assert rec.recognise(cap.loads(doc)) == Recognition("explosion", "sos"), repr(name)
+    other_case = info("Händelse", codes=(NamedValue("sosalarm:event", "EXPL"),))
+    assert rec.recognise(alert(other_case)) is None
+
+
+def test_rule_conditions_no_document_can_meet_are_refused() -> None:
+    """A sender CAP forbids, or a blank event code, would never match: refused, not kept."""
+    for bad in ("", "larm sos", "a,b", "a<b", "a&b", "a\tb"):
+        with pytest.raises(InvalidInput, match=r"senders\[1\] must be a CAP sender"):
+            RecognitionRule(name="r", kind="explosion", events=["x"], senders=["a@x.se", bad])
+    for code in (NamedValue(" ", "EXPL"), NamedValue("SOS", " \n "), NamedValue("", "")):
+        with pytest.raises(InvalidInput, match=r"event_codes\[0\] must have a non-blank"):
+            RecognitionRule(name="r", kind="explosion", event_codes=[code])
+    with pytest.raises(InvalidPolicy, match=r"recognition\[0\]: senders\[0\] must be a CAP"):
+        Recognizer.from_toml(
+            '[[recognition]]\nname = "r"\nkind = "explosion"\nevents = ["x"]\n'
+            'senders = ["SOS Alarm"]\n'
+        )
+
+
 def test_first_matching_rule_wins_and_join_keeps_order() -> None:
     """Rules are tried in order; a file's rules joined before the defaults rank first."""
     mine = Recognizer([RecognitionRule(name="mine", kind="crime_modus", events=["Explosion"])])
@@ -231,7 +264,10 @@ infos_st = st.lists(
         lambda ev, cats, codes: info(ev, categories=tuple(cats), codes=tuple(codes)),
         st.sampled_from(WORDS).flatmap(spaced),
         st.lists(st.sampled_from(CATS), min_size=1, max_size=2),
-        st.lists(st.sampled_from([*CODES, NamedValue("sos", "expl")]), max_size=2),
+        st.lists(
+            st.sampled_from([*CODES, NamedValue("sos", "expl"), NamedValue("\n SOS ", "expl")]),
+            max_size=2,
+        ),
     ),
     min_size=1,
     max_size=2,
@@ -252,7 +288,7 @@ def oracle(rules: list[RecognitionRule], infos: list[Info], sender: str) -> tupl
                 continue
             if rule.categories and not set(rule.categories) & set(i.categories):
                 continue
-            mine = {(c.value_name, norm(c.value)) for c in i.event_codes}
+            mine = {(c.value_name.strip(), norm(c.value)) for c in i.event_codes}
             if rule.event_codes and not mine & {(c.value_name, norm(c.value))
                                                  for c in rule.event_codes}:  # fmt: skip
                 continue

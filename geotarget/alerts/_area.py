@@ -6,7 +6,9 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 import numpy as np
+import shapely.geometry as sg
 
+from geotarget import _geos
 from geotarget._validate import lon_lat, number
 from geotarget.alerts._values import (
     NamedValue,
@@ -98,7 +100,10 @@ class AlertArea:
     polygons : sequence of rings, default ()
         Each a closed ring of at least 4 ``(lon, lat)`` points (first = last). A ring that
         crosses or touches itself is allowed (CAP does not forbid it); :attr:`geometry` repairs
-        it with :meth:`Polygon.repair <geotarget.areas.Polygon.repair>`.
+        it with :meth:`Polygon.repair <geotarget.areas.Polygon.repair>`. A ring that encloses
+        no area (collinear or repeated points) is allowed too and adds nothing to
+        :attr:`geometry` (:attr:`empty_polygons`); one whose edges cross more than 10,000
+        times is refused.
     circles : sequence of (lon, lat, radius_m), default ()
         Radius in **metres** (CAP writes kilometres; the codec converts), ``0 <= r <= 1,000 km``.
         A radius of 0 marks a point: it covers no area and adds nothing to :attr:`geometry`.
@@ -135,6 +140,7 @@ class AlertArea:
     ceiling: float | None = attrs.field(default=None, converter=opt_float, validator=v_opt_number)
     _geometry: Area | None = attrs.field(init=False, eq=False, repr=False, hash=False)
     _repaired: tuple[int, ...] = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _empty: tuple[int, ...] = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
         if self.ceiling is not None and self.altitude is None:
@@ -145,7 +151,7 @@ class AlertArea:
                 f"(got ceiling {self.ceiling!r} and no altitude)"
             )
         parts: list[Part] = []
-        repaired = []
+        repaired, empty = [], []
         for i, ring in enumerate(self.polygons):
             try:
                 parts.append(Polygon(ring))
@@ -153,18 +159,24 @@ class AlertArea:
                 try:
                     parts.extend(Polygon.repair(ring).parts)
                 except InvalidArea as err:
-                    raise InvalidAlert(f"polygons[{i}] must enclose an area: {err}") from err
+                    if _geos.crossings(sg.Polygon(ring)) > _geos.MAX_CROSSINGS:
+                        raise InvalidAlert(f"polygons[{i}]: {err}") from err
+                    # Collinear or repeated points: CAP allows the ring; like a radius-0
+                    # circle it covers no area, so it adds nothing to the geometry.
+                    empty.append(i)
+                    continue
                 repaired.append(i)
         parts.extend(Circle(lon, lat, r) for lon, lat, r in self.circles if r > 0.0)
         object.__setattr__(self, "_geometry", Area(parts) if parts else None)
         object.__setattr__(self, "_repaired", tuple(repaired))
+        object.__setattr__(self, "_empty", tuple(empty))
 
     @property
     def geometry(self) -> Area | None:
         """The polygons and circles as one :class:`~geotarget.areas.Area`; None without any.
 
         Polygons come first, then circles, in document order; self-crossing rings are repaired
-        into their parts and zero-radius circles are left out.
+        into their parts; rings that enclose no area and zero-radius circles are left out.
         """
         return self._geometry
 
@@ -175,6 +187,17 @@ class AlertArea:
         The rings themselves are kept as written; only the geometry uses the repaired parts.
         """
         return self._repaired
+
+    @property
+    def empty_polygons(self) -> tuple[int, ...]:
+        """The indices of the polygons that enclose no area, left out of :attr:`geometry`.
+
+        A ring whose points are all collinear or all the same is valid CAP but covers
+        nothing, like a circle of radius 0; it is kept as written.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._empty
 
     @classmethod
     def from_area(

@@ -131,8 +131,10 @@ class Parsed:
         path: an ``expires`` that is not after ``onset`` or ``effective``, UTC written
         ``+00:00`` (CAP 1.2 §3.3.2 says ``-00:00``), a blank ``areaDesc``, an empty ``<uri>``
         without ``<derefUri>`` or an empty ``<web>``, a polygon that crosses or touches itself,
-        a message that references itself, ``24:00:00``, a circle of radius 0 (a point) and an
-        area with no polygon or circle of radius > 0 (geocodes only), which reaches nobody.
+        a message that references itself, ``24:00:00``, a circle of radius 0 (a point), a
+        polygon that encloses no area (collinear or repeated points), an area with no polygon
+        enclosing an area and no circle of radius > 0 (geocodes only), which reaches nobody,
+        and an ``altitude`` range above sea level or empty (geotarget targets in 2-D).
     repairs : tuple of Repair, keyword-only
         What :func:`loads_lenient` repaired, in document order; always empty from a strict
         read.
@@ -244,10 +246,12 @@ def read(
     scope is Private (§3.2.1), a ``ceiling`` only with an ``altitude`` (§3.2.4), polygons of
     at least 4 closed coordinate pairs and ``lat,lon radius`` circles in range (§3.2.4,
     §3.3.1). A few limits of geotarget's model are refused too, named as such in the message
-    (a circle radius above 1,000 km, an instant outside years 1-9999 UTC, a polygon that
-    encloses no area, a polygon with an edge across the 180° meridian, which plain lon/lat
+    (a circle radius above 1,000 km, an instant outside years 1-9999 UTC, a polygon with an
+    edge across the 180° meridian, which plain lon/lat
     would read the long way round the Earth, a polygon whose edges meet more than 10,000
-    times, whose repair would take time quadratic in its points).
+    times, whose repair would take time quadratic in its points), and so are geotarget's own
+    conventions, at the path of the element: a ``geotarget:kind`` event code holds a kind
+    name, one kind per alert, and a ``geotarget:tip-*`` parameter a tip channel.
     Everything else that deserves attention becomes a warning in :attr:`Parsed.warnings`.
 
     Parameters

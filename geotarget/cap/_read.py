@@ -43,9 +43,16 @@ from geotarget.alerts import (
     Scope,
     Severity,
     Status,
+    TipChannel,
     Urgency,
 )
-from geotarget.alerts._values import check_cap_id, options
+from geotarget.alerts._values import (
+    KIND_CODE,
+    TIP_PARAMETER_PREFIX,
+    check_cap_id,
+    kind_name,
+    options,
+)
 from geotarget.cap._xml import Node
 from geotarget.errors import GeotargetError, Problem
 
@@ -198,6 +205,8 @@ class Reader:
         self.problems: list[Problem] = []
         self.repairs: list[Repair] = []
         self.warnings: list[Problem] = []
+        #: The first geotarget:kind event code read: (its path, the kind it names).
+        self.kind_code: tuple[str, str] | None = None
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -597,11 +606,51 @@ class Reader:
                 )
         v["event_codes"] = self.pairs(kids, "eventCode", path)
         v["parameters"] = self.pairs(kids, "parameter", path)
+        self.conventions(v["event_codes"], v["parameters"], path)
         v["resources"] = [
             self.resource(n, _join(path, f"resource[{i}]")) for i, n in enumerate(kids["resource"])
         ]
         v["areas"] = [self.area(n, _join(path, f"area[{i}]")) for i, n in enumerate(kids["area"])]
         return self.build(path, lambda: Info(**v), before)
+
+    def conventions(
+        self, codes: list[NamedValue | None], parameters: list[NamedValue | None], path: str
+    ) -> None:
+        """Check geotarget's own event code and parameters, each at its path.
+
+        CAP lets a ``valueName`` be anything; these rules are geotarget's, for the
+        ``geotarget:kind`` event code (a kind name, one per alert) and the ``geotarget:tip-*``
+        parameters (a tip channel), and the messages say so.
+        """
+        ours = "a rule of geotarget's own event code, not of CAP"
+        for k, code in enumerate(codes):
+            if code is None or code.value_name != KIND_CODE:
+                continue
+            here = _join(path, f"eventCode[{k}]")
+            try:
+                kind = kind_name(f"the value of {KIND_CODE}", code.value)
+            except GeotargetError as err:
+                self.problem(here, f"{err} ({ours})")
+                continue
+            if self.kind_code is None:
+                self.kind_code = (here, kind)
+            elif self.kind_code[1] != kind:
+                self.problem(
+                    here,
+                    f"names kind {kind!r}, but {self.kind_code[0]} names {self.kind_code[1]!r}: "
+                    f"an alert is of one kind ({ours})",
+                )
+        for k, parameter in enumerate(parameters):
+            if parameter is None or not parameter.value_name.startswith(TIP_PARAMETER_PREFIX):
+                continue
+            try:
+                TipChannel(parameter.value_name[len(TIP_PARAMETER_PREFIX) :], parameter.value)
+            except GeotargetError as err:
+                self.problem(
+                    _join(path, f"parameter[{k}]"),
+                    f"{parameter.value_name}: {err} (a rule of geotarget's own tip-channel "
+                    "parameters, not of CAP)",
+                )
 
     def resource(self, node: Node, path: str) -> Resource | None:
         before = len(self.problems)
@@ -651,6 +700,7 @@ class Reader:
         area = self.build(path, lambda: AlertArea(**fields), before)
         if area is not None:
             self.no_geometry(area, path)
+            self.vertical(area, path)
         for k in () if area is None else area.repaired_polygons:
             self.warn(
                 _join(path, f"polygon[{k}]"),
@@ -659,8 +709,37 @@ class Reader:
             )
         return area
 
+    def vertical(self, area: AlertArea, path: str) -> None:
+        """Warn of an altitude range that may leave out the ground (CAP allows any).
+
+        CAP 1.2 §3.2.4: ``altitude`` is the specific altitude of the area, or its minimum when
+        a ``ceiling`` (the maximum) is given, in feet above mean sea level. geotarget targets
+        devices by their horizontal position only, so every device inside the outline is told
+        whatever its altitude: worth a warning when the range starts above sea level (as an
+        airspace does) or is empty. Ground to a ceiling (``altitude`` 0) is not.
+        """
+        altitude, ceiling = area.altitude, area.ceiling
+        if altitude is None or (altitude <= 0.0 and (ceiling is None or ceiling >= altitude)):
+            return
+        if ceiling is not None and ceiling < altitude:
+            what = f"ceiling {ceiling:g} ft is below altitude {altitude:g} ft: the range is empty"
+        else:
+            upto = "" if ceiling is None else f" to {ceiling:g} ft"
+            what = f"the area lies at altitude {altitude:g} ft{upto} above mean sea level"
+        self.warn(
+            _join(path, "altitude"),
+            f"{what}, but geotarget targets devices by their horizontal position only: every "
+            "device inside the area's outline is told, whatever its altitude",
+        )
+
     def no_geometry(self, area: AlertArea, path: str) -> None:
-        """Warn of circles and areas that add nothing to the area targeted (CAP allows both)."""
+        """Warn of parts and areas that add nothing to the area targeted (CAP allows them)."""
+        for k in area.empty_polygons:
+            self.warn(
+                _join(path, f"polygon[{k}]"),
+                "encloses no area (its points are collinear or repeat one point; CAP allows "
+                "this): like a circle of radius 0, it adds nothing to the area targeted",
+            )
         for k, (_lon, _lat, radius_m) in enumerate(area.circles):
             if radius_m == 0.0:
                 self.warn(
@@ -668,12 +747,13 @@ class Reader:
                     "has radius 0 km: it marks a point, which covers no area, so it adds "
                     "nothing to the area targeted",
                 )
-        if not area.polygons and not any(radius_m > 0.0 for *_, radius_m in area.circles):
+        if area.geometry is None:
             kept = "its geocodes are" if area.geocodes else "its areaDesc is"
             self.warn(
                 path,
-                "has no polygon and no circle of radius > 0: geotarget targets by geometry "
-                f"only, so this area reaches nobody ({kept} not resolved to a place)",
+                "has no polygon enclosing an area and no circle of radius > 0: geotarget "
+                f"targets by geometry only, so this area reaches nobody ({kept} not resolved "
+                "to a place)",
             )
 
     def points(self, text: str, path: str) -> list[tuple[float, float]] | None:
