@@ -25,7 +25,8 @@ PAGES = [*sorted((ROOT / "docs").glob("*.rst")), ROOT / "README.md"]
 
 def _sessions(text: str) -> list[list[str]]:
     """The indented literal blocks that hold a ``$ `` prompt, as lists of dedented lines."""
-    sessions, block = [], []
+    sessions: list[list[str]] = []
+    block: list[str] = []
     for line in [*text.splitlines(), ""]:
         if line.startswith("    ") or (block and not line.strip()):
             block.append(line[4:])
