@@ -9,17 +9,19 @@ traceback. Commands that need Swedish regions need the ``sweden`` extra; ``--plo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
+import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import numpy as np
 
 from geotarget._demo import Out
-from geotarget.errors import GeotargetError, InvalidInput
+from geotarget.errors import DocumentError, GeotargetError, InvalidInput
 
 __all__ = ["main"]
 
@@ -41,6 +43,10 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     """The pilot as a story in scenes (:mod:`geotarget._demo`)."""
     from geotarget import _demo
 
+    if args.plot:
+        from geotarget import _plot
+
+        _plot.check_path(args.plot)  # before the run, not after it
     return _demo.run(args, out)
 
 
@@ -58,7 +64,9 @@ def _read_positions(args: argparse.Namespace) -> Any:
         if tty:
             print(f"\r  reading {path.name}: {rows:,} rows", end="", file=sys.stderr, flush=True)
 
-    observed = _parse_at(args.observed_at, "--observed-at") if args.observed_at else None
+    observed = (
+        _parse_at(args.observed_at, "--observed-at") if args.observed_at is not None else None
+    )
     positions, report = _position_files.read(
         path,
         encoding=args.encoding,
@@ -119,11 +127,24 @@ def _read_alert(path: Path, *, envelope: Any = None) -> Any:
         raise InvalidInput(f"alert must be a file (got the directory {path})")
     if not path.is_file():
         raise InvalidInput(f"alert file not found: {path}")
-    return cap.loads(path.read_bytes(), envelope=envelope)
+    with _naming(path):
+        return cap.loads(path.read_bytes(), envelope=envelope)
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Name the file in front of a document error raised while reading it."""
+    try:
+        yield
+    except DocumentError as err:
+        raise InvalidInput(f"{path}: {err}") from None
 
 
 #: Exit code of ``target`` when the message is refused before any device is looked at.
 _REFUSED = 4
+
+#: Exit code when the output's reader stops early: 128 + SIGPIPE, as a shell reports it.
+_CLOSED_PIPE = 141
 
 
 #: Outcomes of devices in the alert area that are not told, as the summary names them.
@@ -189,7 +210,8 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         issuers=issuers,
     )
     # The regions' bounds turn a document written lon,lat into a clear error.
-    result = targeter.receive(data, PositionIndex(positions), at, confirm=args.confirm)
+    with _naming(path):
+        result = targeter.receive(data, PositionIndex(positions), at, confirm=args.confirm)
     doc = {
         "alert": result.alert_id,
         "incident": result.incident,
@@ -294,6 +316,24 @@ def _ascii_float(text: str) -> float:
         ) from None
 
 
+def _whole(low: int, high: int | None) -> Any:
+    """An argument type: a whole number within ``low`` … ``high`` (no upper bound if None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            bounds = f">= {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number {bounds}, written with digits only (got {text!r})"
+            )
+        return value
+
+    return parse
+
+
 def _in_envelope(lon: Any, lat: Any) -> Any:
     """Whether each point lies in Sweden's envelope (numbers or arrays)."""
     west, south, east, north = _sweden().SWEDEN_ENVELOPE
@@ -306,6 +346,12 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
     alert = _read_alert(Path(args.alert), envelope=envelope)
+    if args.plot:  # refused before anything is printed
+        from geotarget import _plot
+
+        if alert.area is None:
+            raise InvalidInput("--plot needs an alert with an area geometry")
+        _plot.check_path(args.plot)
     say = Out(out)
     recognition, registered = pilot.RECOGNITION, set(pilot.KIND_RULES)
     if args.policy:  # the file's recognition rules first, and the kinds it registers
@@ -336,9 +382,7 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
             f"  area: {len(area.parts)} part(s), {area.area_m2 / 1e6:,.3f} km², "
             f"lon {w:.5f}…{e:.5f}, lat {s:.5f}…{n:.5f}"
         )
-    if args.plot:
-        if area is None:
-            raise InvalidInput("--plot needs an alert with an area geometry")
+    if args.plot and area is not None:
         from geotarget import _plot
 
         label = recognised.kind if recognised is not None else "unrecognised"
@@ -411,6 +455,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    parser.set_defaults(commands=sub.choices)
     demo = _sub(
         sub,
         "demo",
@@ -419,8 +464,15 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget demo --devices 100000 --seed 7\n"
         "  geotarget demo --plot pilot.png --ledger deliveries.db\n",
     )
-    demo.add_argument("--devices", type=int, default=1_200_000, help="number of devices")
-    demo.add_argument("--seed", type=int, default=2024, help="population seed")
+    demo.add_argument(
+        "--devices",
+        type=_whole(0, 100_000_000),
+        default=1_200_000,
+        help="number of devices, 0 to 100000000 (default 1200000)",
+    )
+    demo.add_argument(
+        "--seed", type=_whole(0, None), default=2024, help="population seed, >= 0 (default 2024)"
+    )
     demo.add_argument("--plot", metavar="FILE.png", help="draw the map (needs the plot extra)")
     demo.add_argument("--ledger", metavar="FILE.db", help="a durable SQLite delivery ledger")
     demo.set_defaults(run=_demo)
@@ -533,11 +585,23 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         no traceback; an alert that looks written lat/lon the wrong way round is bad input),
         3 on an internal error (one line on stderr), 4 when ``target`` refuses the message
         before looking at any device (its kind is unrecognised, its sender no issuer, outside
-        its authority, or a required signature is missing or bad; the JSON still says why).
+        its authority, or a required signature is missing or bad; the JSON still says why),
+        141 when whoever reads the output stops early (``geotarget target ... | head``:
+        nothing more is written, as for a command that SIGPIPE ends).
     """
-    args = _parser().parse_args(argv)
+    args, extra = _parser().parse_known_args(argv)
+    if extra:  # named by the command they were given to, with its --help
+        args.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         code: int = args.run(args, out or sys.stdout)
+        if out is None:
+            sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+    except BrokenPipeError:
+        # The reader has gone (`| head`): stop quietly, and keep Python's own flush at exit
+        # from writing to the closed pipe again.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _CLOSED_PIPE
     except (GeotargetError, OSError) as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [""]
         rest = [line.removeprefix("- ") for line in lines[1:]]

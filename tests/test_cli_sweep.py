@@ -1,0 +1,154 @@
+"""The ``geotarget`` command driven as a newcomer drives it: pipes, typos, odd arguments.
+
+Each case was found by running the command by hand: the line a person sees must name the file
+and the argument at fault, arrive before any work is done, and never be a misleading exit code.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from geotarget.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ALERT = ROOT / "docs" / "examples" / "sos_explosion.xml"
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of the command run in process (usage errors included)."""
+    out = io.StringIO()
+    try:
+        code = main(argv, out=out)
+    except SystemExit as done:  # argparse's usage errors
+        code = int(done.code or 0)
+    captured = capsys.readouterr()
+    return code, out.getvalue() + captured.out, captured.err
+
+
+def test_a_reader_that_stops_early_is_not_bad_input() -> None:
+    """``geotarget preview x | head -1``: no "Broken pipe" line, no exit 2, SIGPIPE's 141."""
+    if not ALERT.is_file():
+        pytest.skip("docs/examples is not beside the tests (installed-wheel run)")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "geotarget", "preview", str(ALERT), "--anywhere"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 141
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["locate", "18", "59", "60"],
+            "geotarget locate: unrecognized arguments: 60 (see 'geotarget locate --help')",
+        ),
+        (
+            ["demo", "--devices", "-5"],
+            "geotarget demo: argument --devices: must be a whole number from 0 to 100000000, "
+            "written with digits only (got '-5') (see 'geotarget demo --help')",
+        ),
+        (
+            ["demo", "--devices", "1e6"],
+            "geotarget demo: argument --devices: must be a whole number from 0 to 100000000, "
+            "written with digits only (got '1e6') (see 'geotarget demo --help')",
+        ),
+        (
+            ["demo", "--seed", "-1"],
+            "geotarget demo: argument --seed: must be a whole number >= 0, written with digits "
+            "only (got '-1') (see 'geotarget demo --help')",
+        ),
+    ],
+)
+def test_usage_errors_name_the_command_and_its_argument(
+    argv: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stray argument or a bad number is refused by the command it was given to, first.
+
+    (The demo printed its set-up, then blamed a parameter ``n``.)
+    """
+    code, out, err = _run(argv, capsys)
+    assert (code, out, err.strip().splitlines()) == (2, "", [line])
+
+
+def test_a_bad_plot_path_is_refused_before_the_demo_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The 1.2 M-device demo used to play every scene and fail at its last step."""
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra")
+    for plot, fragment in [
+        ("pilot.xyz", "--plot must name a file whose suffix is its picture format"),
+        (str(tmp_path / "missing" / "pilot.png"), "its folder"),
+        (str(tmp_path), "--plot must name a file whose suffix"),
+    ]:
+        code, out, err = _run(["demo", "--devices", "1000", "--plot", plot], capsys)
+        assert (code, out) == (2, ""), err
+        (line,) = err.strip().splitlines()
+        assert line.startswith("geotarget demo: ") and fragment in line
+
+
+def test_preview_refuses_plot_before_printing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``preview --plot`` of an alert without an area, or to a folder: one line, no summary."""
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra")
+    no_area = tmp_path / "no_area.xml"
+    text = ALERT.read_text(encoding="utf-8")
+    no_area.write_text(text.replace("<circle>59.3325,18.06528 0.5</circle>", ""), encoding="utf-8")
+    code, out, err = _run(["preview", str(no_area), "--plot", "a.png"], capsys)
+    assert (code, out) == (2, "")
+    assert err.strip() == "geotarget preview: --plot needs an alert with an area geometry"
+    (tmp_path / "map.png").mkdir()
+    code, out, err = _run(["preview", str(ALERT), "--plot", str(tmp_path / "map.png")], capsys)
+    assert (code, out) == (2, "")
+    assert err.strip().endswith("map.png': is a folder")
+
+
+def test_a_broken_alert_is_named_among_the_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``target`` reads two files: a CAP problem says which file it is in."""
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    broken = tmp_path / "upstream.xml"
+    broken.write_text(
+        ALERT.read_text(encoding="utf-8").replace("<certainty>Likely</certainty>", "", 1)
+    )
+    for argv in (
+        ["target", "--alert", str(broken), "--positions", str(positions)],
+        ["preview", str(broken)],
+        ["target", "--alert", str(positions), "--positions", str(positions)],
+    ):
+        code, out, err = _run(argv, capsys)
+        assert (code, out) == (2, ""), err
+        (line,) = err.strip().splitlines()
+        assert line.startswith(
+            f"geotarget {argv[0]}: {argv[2] if argv[0] == 'target' else argv[1]}: CAP document has 1 problem: "
+        )
+
+
+def test_an_empty_observed_at_is_refused_not_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--observed-at ""`` (an unset shell variable) is a bad time, not "not given"."""
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat\na,18.06528,59.3325\n")
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions), "--observed-at", ""]
+    code, out, err = _run(argv, capsys)
+    assert (code, out) == (2, "")
+    assert "--observed-at must be an ISO 8601 date-time" in err and "(got '')" in err
