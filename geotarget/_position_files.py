@@ -8,7 +8,7 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   ``horizontal_accuracy`` and ``horizontalAccuracy`` (what Android and iOS call the radius in
   metres) name ``accuracy_m``. Other columns are reported (the command prints one warning line
   naming them) and ignored.
-* **Encoding**: UTF-8 (a BOM is fine), UTF-16 with a BOM, else cp1252 (Windows' Western
+* **Encoding**: UTF-8 (a BOM is fine), UTF-16 or UTF-32 with a BOM, else cp1252 (Windows' Western
   European code page, a superset of latin-1's printable range); or exactly the ``encoding``
   given.
 * **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most, or
@@ -456,6 +456,9 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         return text.removeprefix("\ufeff"), info.name
     if data.startswith(codecs.BOM_UTF8):
         form = ("utf-8-sig", "UTF-8 with BOM")
+    elif data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        # Before UTF-16: UTF-32 LE's BOM begins with UTF-16 LE's (FF FE 00 00).
+        form = ("utf-32", "UTF-32")
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         form = ("utf-16", "UTF-16")
     else:
