@@ -53,7 +53,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 # --- target ----------------------------------------------------------------------------------
 
 
-def _read_positions(args: argparse.Namespace) -> Any:
+def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     """Read ``--positions`` by the rules of :mod:`geotarget._position_files`; report on stderr."""
     from geotarget import _position_files
 
@@ -86,7 +86,34 @@ def _read_positions(args: argparse.Namespace) -> Any:
     outside = _outside_sweden(path.name, positions.lon, positions.lat)
     if outside:
         notes.append(outside)
+    later = _after(path.name, positions.observed_at, at)
+    if later:
+        notes.append(later)
     return positions, notes
+
+
+#: How much later than ``--at`` a fix may be taken before the summary warns (phones' clocks).
+SKEW = dt.timedelta(minutes=5)
+
+
+def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
+    """A warning when fixes were taken well after ``--at``: they count as current fixes.
+
+    (A fix from after the decision time is read as clock skew; a whole file of them means
+    ``--at`` is in the past of the file, e.g. an old alert replayed over today's positions.)
+    """
+    limit = np.datetime64((at + SKEW).astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+    late = observed > limit  # NaT compares False
+    count = int(late.sum())
+    if not count:
+        return None
+    latest = observed[late].max().item().replace(tzinfo=dt.timezone.utc).astimezone(at.tzinfo)
+    return (
+        f"warning: {name}: {count:,} of {observed.size:,} devices' fixes were taken more than "
+        f"{SKEW.seconds // 60} minutes after --at {at.isoformat()} (the latest at "
+        f"{latest.isoformat()}); they count as current fixes, not as where the devices were "
+        "then: is --at right?"
+    )
 
 
 def _outside_sweden(name: str, lon: Any, lat: Any) -> str | None:
@@ -191,7 +218,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     _read_alert(path, envelope=_sweden().SWEDEN_ENVELOPE)
     data = path.read_bytes()
     at = _parse_at(args.at)
-    positions, notes = _read_positions(args)
+    positions, notes = _read_positions(args, at)
     if args.policy:
         # The file's recognition rules rank before the pilot's; its [location_rules.<kind>]
         # tables register its kinds (over the pilot's defaults, in the Targeter).

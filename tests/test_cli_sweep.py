@@ -7,6 +7,7 @@ and the argument at fault, arrive before any work is done, and never be a mislea
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -152,3 +153,33 @@ def test_an_empty_observed_at_is_refused_not_ignored(
     code, out, err = _run(argv, capsys)
     assert (code, out) == (2, "")
     assert "--observed-at must be an ISO 8601 date-time" in err and "(got '')" in err
+
+
+def test_fixes_taken_after_at_are_named_in_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An old alert replayed over today's positions: the fixes count as current, and it says so.
+
+    Seconds of clock skew are normal and pass silently; the warning counts only fixes more than
+    five minutes after ``--at`` and names the latest, in ``--at``'s offset.
+    """
+    positions = tmp_path / "devices.csv"
+    positions.write_text(
+        "id,lon,lat,observed_at\n"
+        "skew,18.06528,59.3325,2024-05-20T16:09:59+02:00\n"
+        "late,18.06528,59.3325,2024-05-20T14:10:01Z\n"
+        "today,18.06528,59.3325,2026-12-02T07:00:00Z\n"
+        "nofix,,,\n"
+    )
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
+    code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
+    assert code == 0, err
+    assert sorted(json.loads(out)["recipients"]) == ["late", "skew", "today"]
+    (warning,) = [line for line in err.splitlines() if "after --at" in line]
+    assert warning == (
+        "geotarget target: warning: devices.csv: 2 of 4 devices' fixes were taken more than 5 "
+        "minutes after --at 2024-05-20T16:05:00+02:00 (the latest at 2026-12-02T09:00:00+02:00); "
+        "they count as current fixes, not as where the devices were then: is --at right?"
+    )
+    code, out, err = _run([*argv, "--at", "2026-12-02T08:00+01:00"], capsys)
+    assert "after --at" not in err
