@@ -394,6 +394,12 @@ def _check(
             hint = ""
             if name == "lat" and abs(lon[i]) <= 90.0:
                 hint = "; are lon and lat swapped?"
+            elif not (abs(lon[i]) <= 180.0 or abs(lat[i]) <= 90.0):
+                hint = (  # both beyond degrees: metres, as Swedish authorities' data often is
+                    f" and lat is {float(lat[i])!r}: metres in a projected system such as "
+                    "SWEREF 99 TM (EPSG:3006)? convert them to WGS84 longitude and latitude "
+                    "in degrees"
+                )
             raise InvalidPositions(
                 f"{where(i)}, column {name}: must lie within [-{limit:g}, {limit:g}] degrees "
                 f"(got {float(values[i])!r}){hint}"

@@ -183,3 +183,19 @@ def test_fixes_taken_after_at_are_named_in_a_warning(
     )
     code, out, err = _run([*argv, "--at", "2026-12-02T08:00+01:00"], capsys)
     assert "after --at" not in err
+
+
+def test_projected_metres_are_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SWEREF 99 TM easting/northing in the lon/lat columns: the line says what they look like."""
+    positions = tmp_path / "kommun.csv"
+    positions.write_text("id;lon;lat;observed_at\nk1;674032;6580822;1716213600\n")
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
+    code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
+    assert (code, out) == (2, "")
+    assert err.strip() == (
+        "geotarget target: kommun.csv: row 1 (line 2), column lon: must lie within [-180, 180] "
+        "degrees (got 674032.0) and lat is 6580822.0: metres in a projected system such as "
+        "SWEREF 99 TM (EPSG:3006)? convert them to WGS84 longitude and latitude in degrees"
+    )
