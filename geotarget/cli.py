@@ -147,24 +147,31 @@ def _parse_at(text: str | None, flag: str = "--at") -> dt.datetime:
     return parse_time(text, field=flag)
 
 
-def _read_alert(path: Path, *, envelope: Any = None) -> Any:
+def _read_alert(path: Path, *, envelope: Any = None, lenient: bool = False) -> Any:
+    """The CAP document at ``path``, read strictly (or leniently): a :class:`cap.Parsed`."""
     from geotarget import cap
 
     if path.is_dir():
         raise InvalidInput(f"alert must be a file (got the directory {path})")
     if not path.is_file():
         raise InvalidInput(f"alert file not found: {path}")
-    with _naming(path):
-        return cap.loads(path.read_bytes(), envelope=envelope)
+    with _naming(path, lenient=lenient):
+        return cap.read(path.read_bytes(), envelope=envelope, lenient=lenient)
 
 
 @contextlib.contextmanager
-def _naming(path: Path) -> Iterator[None]:
-    """Name the file in front of a document error raised while reading it."""
+def _naming(path: Path, *, lenient: bool = False) -> Iterator[None]:
+    """Name the file in front of a document error raised while reading it.
+
+    The reader's hint "loads_lenient repairs this" names a Python function; on the command
+    line the repair is ``preview --lenient``.
+    """
     try:
         yield
     except DocumentError as err:
-        raise InvalidInput(f"{path}: {err}") from None
+        hint = "(this command reads strictly; 'geotarget preview --lenient' repairs this)"
+        message = str(err).replace("(loads_lenient repairs this)", "" if lenient else hint)
+        raise InvalidInput(f"{path}: {message}") from None
 
 
 #: Exit code of ``target`` when the message is refused before any device is looked at.
@@ -372,7 +379,8 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
 
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
-    alert = _read_alert(Path(args.alert), envelope=envelope)
+    parsed = _read_alert(Path(args.alert), envelope=envelope, lenient=args.lenient)
+    alert = parsed.alert
     if args.plot:  # refused before anything is printed
         from geotarget import _plot
 
@@ -400,6 +408,10 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     say(f"  {alert.status.value} {alert.msg_type.value}, kind: {kind}")
     for info in alert.infos:
         say(f"  [{info.language}] {info.event}: {info.headline or ''}")
+    for repair in parsed.repairs:
+        say(f"  repaired: {repair}")
+    for warning in parsed.warnings:
+        say(f"  warning: {warning}")
     area = alert.area
     if area is None:
         say("  no area geometry")
@@ -576,7 +588,8 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget preview alert.xml\n"
         "  geotarget preview alert.xml --plot alert.png\n"
         "  geotarget preview chemical.xml --policy operator.toml\n"
-        "  geotarget preview foreign-alert.xml --anywhere\n",
+        "  geotarget preview foreign-alert.xml --anywhere\n"
+        "  geotarget preview cap11-feed.xml --lenient --anywhere\n",
     )
     preview.add_argument("alert", metavar="ALERT.xml", help="a CAP 1.2 alert")
     preview.add_argument("--plot", metavar="FILE.png", help="draw the area (needs the plot extra)")
@@ -585,6 +598,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="POLICY.toml|POLICY.json",
         help="recognise the kind by this policy's [[recognition]] rules (then the pilot's) and "
         "its [location_rules.<kind>] tables (default: the pilot's)",
+    )
+    preview.add_argument(
+        "--lenient",
+        action="store_true",
+        help="read the document as geotarget.cap.loads_lenient does: repair what is safe (CAP "
+        "1.1, elements out of order, a 'Z' time, an unclosed polygon...) and list each repair",
     )
     preview.add_argument(
         "--anywhere",

@@ -199,3 +199,35 @@ def test_projected_metres_are_named_as_such(
         "degrees (got 674032.0) and lat is 6580822.0: metres in a projected system such as "
         "SWEREF 99 TM (EPSG:3006)? convert them to WGS84 longitude and latitude in degrees"
     )
+
+
+def test_preview_lenient_reads_what_a_strict_read_refuses_and_lists_the_repairs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CAP 1.1 feed: the command points to ``preview --lenient``, which lists its repairs.
+
+    (The strict reader's hint named a Python function, ``loads_lenient``.)
+    """
+    cap11 = tmp_path / "feed.xml"
+    cap11.write_text(
+        ALERT.read_text(encoding="utf-8").replace("emergency:cap:1.2", "emergency:cap:1.1"),
+        encoding="utf-8",
+    )
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    hint = "(this command reads strictly; 'geotarget preview --lenient' repairs this)"
+    for argv in (
+        ["preview", str(cap11)],
+        ["target", "--alert", str(cap11), "--positions", str(positions)],
+    ):
+        code, out, err = _run(argv, capsys)
+        assert (code, out) == (2, "")
+        assert err.strip().endswith(f"geotarget reads CAP 1.2 {hint}"), err
+        assert "loads_lenient" not in err
+    code, out, err = _run(["preview", str(cap11), "--lenient"], capsys)
+    assert (code, err) == (0, "")
+    assert "kind: explosion" in out
+    assert (
+        "  repaired: alert: is a CAP 1.1 document (namespace urn:oasis:names:tc:emergency:"
+        "cap:1.1); geotarget reads CAP 1.2; read it as CAP 1.2\n"
+    ) in out
