@@ -47,6 +47,14 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
         from geotarget import _plot
 
         _plot.check_path(args.plot)  # before the run, not after it
+    if args.ledger and Path(args.ledger).is_file() and Path(args.ledger).stat().st_size:
+        # The demo plays the same alerts every time: a second run over the first one's ledger
+        # met its own cancelled incident and broke the story (an internal error).
+        raise InvalidInput(
+            f"--ledger {args.ledger} already exists (an earlier demo's ledger?); the demo plays "
+            "the same alerts each time, and that ledger has already delivered and cancelled "
+            "them: give a new file name, or delete the file"
+        )
     return _demo.run(args, out)
 
 
@@ -513,7 +521,9 @@ def _parser() -> argparse.ArgumentParser:
         "--seed", type=_whole(0, None), default=2024, help="population seed, >= 0 (default 2024)"
     )
     demo.add_argument("--plot", metavar="FILE.png", help="draw the map (needs the plot extra)")
-    demo.add_argument("--ledger", metavar="FILE.db", help="a durable SQLite delivery ledger")
+    demo.add_argument(
+        "--ledger", metavar="FILE.db", help="a new file for a durable SQLite delivery ledger"
+    )
     demo.set_defaults(run=_demo)
     target = _sub(
         sub,

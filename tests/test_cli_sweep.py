@@ -231,3 +231,23 @@ def test_preview_lenient_reads_what_a_strict_read_refuses_and_lists_the_repairs(
         "  repaired: alert: is a CAP 1.1 document (namespace urn:oasis:names:tc:emergency:"
         "cap:1.1); geotarget reads CAP 1.2; read it as CAP 1.2\n"
     ) in out
+
+
+def test_the_demo_refuses_an_earlier_runs_ledger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``geotarget demo --ledger deliveries.db`` twice: the second run is refused at once.
+
+    (It met its own cancelled incident and ended in an internal error, exit 3.)
+    """
+    store = tmp_path / "deliveries.db"
+    argv = ["demo", "--devices", "200", "--ledger", str(store)]
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    code, out, err = _run(argv, capsys)
+    assert (code, out) == (2, "")
+    assert err.strip() == (
+        f"geotarget demo: --ledger {store} already exists (an earlier demo's ledger?); the demo "
+        "plays the same alerts each time, and that ledger has already delivered and cancelled "
+        "them: give a new file name, or delete the file"
+    )
