@@ -210,6 +210,8 @@ def _summary(result: Any) -> str:
     from geotarget.targeting import Verdict
 
     line = f"{result.verdict.value}: {len(result.recipients):,} new recipient(s)"
+    if result.verdict is Verdict.BLAST_RADIUS:
+        return f"{line}: {result.reason} (geotarget target --confirm)"
     if result.verdict is not Verdict.DELIVER:
         return f"{line}: {result.reason}"
     counts = {o.name.lower(): n for o, n in result.counts.items()}

@@ -251,3 +251,30 @@ def test_the_demo_refuses_an_earlier_runs_ledger(
         "plays the same alerts each time, and that ledger has already delivered and cancelled "
         "them: give a new file name, or delete the file"
     )
+
+
+def test_the_summary_reads_as_english_and_says_how_to_confirm(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One recipient is singular, an Ack takes "an", and the guard names the option to pass."""
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    text = ALERT.read_text(encoding="utf-8")
+    variants = {
+        "one.xml": text,
+        "ack.xml": text.replace("<msgType>Alert</msgType>", "<msgType>Ack</msgType>").replace(
+            "<scope>Public</scope>",
+            "<scope>Public</scope><references>a@b.se,X1,2024-05-20T15:00:00+02:00</references>",
+        ),
+        "wide.xml": text.replace("18.06528 0.5</circle>", "18.06528 300</circle>"),
+    }
+    reasons = {}
+    for name, doc in variants.items():
+        (tmp_path / name).write_text(doc, encoding="utf-8")
+        argv = ["target", "--alert", str(tmp_path / name), "--positions", str(positions)]
+        code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
+        assert code == 0, err
+        reasons[name] = (json.loads(out)["reason"], err.strip().splitlines()[-1])
+    assert reasons["one.xml"][0] == "explosion is enabled (NATIONWIDE, phase 1): 1 new recipient"
+    assert reasons["ack.xml"][0].startswith("an Ack message is not an alert")
+    assert reasons["wide.xml"][1].endswith("confirm to send anyway (geotarget target --confirm)")
