@@ -499,8 +499,15 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget target --alert alert.xml --positions devices.csv --at 2024-05-20T14:00+02:00\n"
         "  geotarget locate 18.0686 59.3293\n"
         "  geotarget preview alert.xml --plot alert.png\n"
-        "\nRun 'geotarget COMMAND --help' for a command's options. Bad input: one line on\n"
-        "stderr, exit code 2.",
+        "\nRun 'geotarget COMMAND --help' for a command's options.\n"
+        "\nexit codes:\n"
+        "  0    done (target: the JSON says the verdict)\n"
+        "  1    locate: the point lies in no region\n"
+        "  2    bad input: a file, an argument or the alert; one line on stderr\n"
+        "  3    internal error (a bug: please report it); one line on stderr\n"
+        "  4    target refused the message before looking at any device (unrecognised\n"
+        "       kind, unknown issuer, not authorised, bad signature); the JSON says why\n"
+        "  141  whoever read the output stopped early (e.g. '| head')",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)

@@ -278,3 +278,17 @@ def test_the_summary_reads_as_english_and_says_how_to_confirm(
     assert reasons["one.xml"][0] == "explosion is enabled (NATIONWIDE, phase 1): 1 new recipient"
     assert reasons["ack.xml"][0].startswith("an Ack message is not an alert")
     assert reasons["wide.xml"][1].endswith("confirm to send anyway (geotarget target --confirm)")
+
+
+def test_the_help_lists_every_exit_code_main_documents(capsys: pytest.CaptureFixture[str]) -> None:
+    """``geotarget --help`` and :func:`main`'s docstring state the same exit codes."""
+    import re
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    listed = {int(c) for c in re.findall(r"^  (\d+) ", text.split("exit codes:")[1], re.M)}
+    documented = main.__doc__ or ""
+    assert listed == {0, 1, 2, 3, 4, 141}
+    for code in listed:
+        assert re.search(rf"\b{code}\b (on|when)", documented), code
