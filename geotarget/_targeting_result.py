@@ -271,6 +271,15 @@ class TargetingResult:
         default=None, repr=False, alias="too_old"
     )
 
+    def __repr__(self) -> str:
+        """Counts, never device ids: a result is logged, and its ids are personal data."""
+        return (
+            f"<TargetingResult {self.alert_id!r} at {self.at.isoformat()}: "
+            f"{self.verdict.value}, {len(self.recipients):,} new recipient(s), "
+            f"{len(self.no_longer_covered):,} no longer covered, {len(self.retract):,} to "
+            f"retract, {self.already_delivered:,} already delivered; kind {self.kind!r}>"
+        )
+
     def outcome_of(self, device_id: str | int) -> Outcome | None:
         """The outcome of one device, or None if the alert was not evaluated per device."""
         if self._ids is None or self._rows is None or self._outcomes is None:
