@@ -177,6 +177,10 @@ class Delivery:
     incident: str
     key: str
 
+    def __repr__(self) -> str:
+        """The alert, never the device (its id, also in ``key``, is personal data)."""
+        return f"<Delivery of alert {self.alert_id!r} (incident {self.incident!r}) to a device>"
+
 
 @attrs.frozen(kw_only=True, eq=False)
 class TargetingResult:

@@ -483,3 +483,13 @@ def test_a_results_repr_holds_counts_not_device_ids() -> None:
         text = repr(result)
         assert not any(i in text for i in ids), text
         assert "0701" not in text
+    # A device that walks into a (new) alert's area: on_positions' deliveries name no device.
+    fresh = targeter.receive(data.replace(b"0042<", b"0044<"), index, at)
+    assert len(fresh.recipients) == 30
+    walker = Positions(["0709999999"], [18.06528], [59.3325], observed_at=at)
+    (delivery,) = targeter.on_positions(walker, at + dt.timedelta(minutes=2))
+    assert delivery.device_id == "0709999999"
+    assert repr(delivery) == (
+        "<Delivery of alert 'SOS-2024-0520-0044' (incident "
+        "'larm@sosalarm.se/SOS-2024-0520-0044') to a device>"
+    )
