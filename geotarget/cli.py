@@ -110,7 +110,11 @@ def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
     (A fix from after the decision time is read as clock skew; a whole file of them means
     ``--at`` is in the past of the file, e.g. an old alert replayed over today's positions.)
     """
-    limit = np.datetime64((at + SKEW).astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+    try:
+        utc = (at + SKEW).astimezone(dt.timezone.utc)
+    except OverflowError:  # --at at the end of the years: the Targeter refuses it, saying so
+        return None
+    limit = np.datetime64(utc.replace(tzinfo=None), "us")
     late = observed > limit  # NaT compares False
     count = int(late.sum())
     if not count:

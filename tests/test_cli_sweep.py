@@ -292,3 +292,26 @@ def test_the_help_lists_every_exit_code_main_documents(capsys: pytest.CaptureFix
     assert listed == {0, 1, 2, 3, 4, 141}
     for code in listed:
         assert re.search(rf"\b{code}\b (on|when)", documented), code
+
+
+@pytest.mark.parametrize(
+    ("at", "message"),
+    [
+        (
+            "9999-12-31T23:59:59+00:00",
+            "at must lie before 9999-12-01T00:00:00+00:00, leaving room for a lease",
+        ),
+        ("0001-01-01T00:00:00+14:00", "at must lie within the years 1 to 9999 in UTC"),
+        ("9999-12-31T23:59:59-14:00", "at must lie within the years 1 to 9999 in UTC"),
+    ],
+)
+def test_at_at_the_ends_of_time_is_bad_input_not_an_internal_error(
+    at: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The check for fixes after ``--at`` must not overflow before the Targeter's own rule."""
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions), "--at", at]
+    code, out, err = _run(argv, capsys)
+    assert (code, out) == (2, ""), err
+    assert err.strip().splitlines() == [f"geotarget target: {message} (got {at})"]
