@@ -990,7 +990,15 @@ def read(
                 f"{name}: has no observed_at column, so when its fixes were taken is unknown; "
                 "add the column or give --observed-at TIME for every row"
             )
-        stamp = np.datetime64(observed_at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+        try:
+            utc = observed_at.astimezone(dt.timezone.utc)
+        except OverflowError:  # year 1 at +14:00, 9999-12-31 at -14:00
+            utc = _EPOCH0 - dt.timedelta(days=1)
+        if not _EPOCH0 <= utc < dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc):
+            raise InvalidInput(  # the years a file's observed_at cells may name
+                f"--observed-at lies outside the years 1970 to 9999 (got {observed_at.isoformat()})"
+            )
+        stamp = np.datetime64(utc.replace(tzinfo=None), "us")
         columns["observed_at"] = np.full(report.rows, stamp, dtype="datetime64[us]")
     _float_ids(columns["id"], where)
     _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)

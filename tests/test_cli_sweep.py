@@ -315,3 +315,26 @@ def test_at_at_the_ends_of_time_is_bad_input_not_an_internal_error(
     code, out, err = _run(argv, capsys)
     assert (code, out) == (2, ""), err
     assert err.strip().splitlines() == [f"geotarget target: {message} (got {at})"]
+
+
+@pytest.mark.parametrize(
+    "observed", ["9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+14:00", "1969-12-31T23:59:59Z"]
+)
+def test_observed_at_keeps_to_the_years_a_files_cells_may_name(
+    observed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--observed-at`` is held to the file column's years, 1970 to 9999.
+
+    (Year 1 at +14:00 was an internal error; year 9999 a fix that is never stale.)
+    """
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat\na,18.06528,59.3325\n")
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
+    code, out, err = _run(
+        [*argv, "--at", "2024-05-20T16:05+02:00", "--observed-at", observed], capsys
+    )
+    assert (code, out) == (2, ""), err
+    shown = observed.replace("Z", "+00:00")
+    assert err.strip().splitlines() == [
+        f"geotarget target: --observed-at lies outside the years 1970 to 9999 (got {shown})"
+    ]
