@@ -6,6 +6,7 @@ and the argument at fault, arrive before any work is done, and never be a mislea
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -14,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from geotarget.cli import main
 
@@ -338,3 +341,34 @@ def test_observed_at_keeps_to_the_years_a_files_cells_may_name(
     assert err.strip().splitlines() == [
         f"geotarget target: --observed-at lies outside the years 1970 to 9999 (got {shown})"
     ]
+
+
+_OFFSETS = st.integers(-14 * 60, 14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
+_TIMES = st.datetimes(
+    min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31, 23, 59, 59)
+).flatmap(lambda d: _OFFSETS.map(lambda tz: d.replace(tzinfo=tz).isoformat()))
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(at=_TIMES, observed=_TIMES)
+@example(at="9999-12-31T23:59:59+00:00", observed="0001-01-01T00:00:00+14:00")
+@example(at="0001-01-01T00:00:00+14:00", observed="9999-12-31T23:59:59-14:00")
+@example(at="2024-05-20T16:05:00+02:00", observed="2024-05-20T16:00:00+02:00")
+def test_any_time_the_command_reads_ends_in_an_answer_or_one_line(
+    at: str, observed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Any ISO 8601 time in ``--at`` and ``--observed-at``: JSON, or exit 2 with one line.
+
+    Never an internal error: two overflows hid at the ends of the years.
+    """
+    positions = tmp_path / "undated.csv"
+    positions.write_text("id,lon,lat\na,18.06528,59.3325\n")
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
+    code, out, err = _run([*argv, "--at", at, "--observed-at", observed], capsys)
+    assert code in (0, 2), err
+    if code == 0:
+        assert json.loads(out)["verdict"]
+    else:
+        assert out == "" and len(err.strip().splitlines()) == 1, err
