@@ -440,6 +440,15 @@ def _not_text(data: bytes, name: str) -> None:
             raise InvalidInput(f"{name}: is not CSV text but {what}")
 
 
+def _bom(data: bytes) -> str | None:
+    """The Unicode encoding a byte-order mark at the start of ``data`` names, or None."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "UTF-32"  # before UTF-16: UTF-32 LE's mark begins with UTF-16 LE's
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "UTF-16"
+    return "UTF-8" if data.startswith(codecs.BOM_UTF8) else None
+
+
 def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     """The text of a file and the name of its encoding, by the module's rule."""
     _not_text(data, name)
@@ -452,6 +461,14 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             raise InvalidInput(
                 f"--encoding must name a text encoding such as utf-8 or cp1252 (got {encoding!r})"
             )
+        bom = _bom(data)
+        if bom is not None and not info.name.startswith(bom.lower()):
+            # A byte-order mark names its encoding: read otherwise, the header is mojibake.
+            raise InvalidInput(
+                f"{name}: begins with a {bom} byte-order mark, but --encoding {encoding} was "
+                f"given: leave --encoding out (the mark says {bom}) or give --encoding "
+                f"{bom.lower()}"
+            )
         try:
             text = data.decode(info.name)
         except UnicodeDecodeError as err:
@@ -460,13 +477,11 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f"{info.name} (--encoding {encoding})"
             ) from None
         return text.removeprefix("\ufeff"), info.name
-    if data.startswith(codecs.BOM_UTF8):
+    bom = _bom(data)
+    if bom == "UTF-8":
         form = ("utf-8-sig", "UTF-8 with BOM")
-    elif data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        # Before UTF-16: UTF-32 LE's BOM begins with UTF-16 LE's (FF FE 00 00).
-        form = ("utf-32", "UTF-32")
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        form = ("utf-16", "UTF-16")
+    elif bom is not None:  # UTF-16 or UTF-32: Python's codec reads the mark's byte order
+        form = (bom.lower(), bom)
     else:
         if b"\x00" in data:
             nul_line = _line_of(data, data.index(b"\x00"))

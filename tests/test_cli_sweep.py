@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from geotarget.cli import main
+from geotarget.errors import InvalidInput
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERT = ROOT / "docs" / "examples" / "sos_explosion.xml"
@@ -372,3 +373,27 @@ def test_any_time_the_command_reads_ends_in_an_answer_or_one_line(
         assert json.loads(out)["verdict"]
     else:
         assert out == "" and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_encoding_that_contradicts_the_files_byte_order_mark_is_refused(
+    tmp_path: Path,
+) -> None:
+    """``--encoding latin-1`` on Excel's "CSV UTF-8": the mark wins over a mojibake header."""
+    from geotarget._position_files import read
+
+    utf8 = tmp_path / "excel.csv"
+    utf8.write_bytes("\ufeffid;lon;lat\nå;18,06;59,33\n".encode())
+    utf16 = tmp_path / "unicode.txt"
+    utf16.write_bytes("id\tlon\tlat\nå\t18.06\t59.33\n".encode("utf-16"))
+    for path, named, bom in ((utf8, "latin-1", "UTF-8"), (utf16, "utf-8", "UTF-16")):
+        with pytest.raises(InvalidInput) as info:
+            read(path, encoding=named, observed_at=dt.datetime(2024, 5, 20, tzinfo=dt.timezone.utc))
+        assert str(info.value) == (
+            f"{path.name}: begins with a {bom} byte-order mark, but --encoding {named} was "
+            f"given: leave --encoding out (the mark says {bom}) or give --encoding {bom.lower()}"
+        )
+    for path, named in ((utf8, "utf-8"), (utf8, "UTF_8_SIG"), (utf16, "utf-16-le")):
+        positions, _ = read(
+            path, encoding=named, observed_at=dt.datetime(2024, 5, 20, tzinfo=dt.timezone.utc)
+        )
+        assert positions.ids.tolist() == ["å"]
