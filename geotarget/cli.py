@@ -271,7 +271,10 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         "issuer": result.issuer if not issuers.any_sender else "any (no issuers table)",
         "signature": result.signature,
         "warnings": [f"{w.path}: {w.message}" for w in result.warnings],
-        "next_change": result.next_change.isoformat() if result.next_change else None,
+        # In --at's offset, as "at" is (the policy's instants are UTC).
+        "next_change": result.next_change.astimezone(result.at.tzinfo).isoformat()
+        if result.next_change
+        else None,
         "policy_hash": result.rollout.policy_hash if result.rollout else policy.policy_hash,
         # Numbered from 1, as in every sentence ("phase 1"); rollout.phase_index counts from 0.
         "phase": result.rollout.phase_index + 1

@@ -397,3 +397,20 @@ def test_an_encoding_that_contradicts_the_files_byte_order_mark_is_refused(
             path, encoding=named, observed_at=dt.datetime(2024, 5, 20, tzinfo=dt.timezone.utc)
         )
         assert positions.ids.tolist() == ["å"]
+
+
+def test_the_json_states_its_times_in_the_offset_of_at(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``at`` and ``next_change`` in one offset (next_change came in UTC beside a +02:00 at)."""
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    tips = ROOT / "docs" / "examples" / "polisen_tips.xml"
+    argv = ["target", "--alert", str(tips), "--positions", str(positions)]
+    code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["at"], doc["next_change"]) == (
+        "2024-05-20T16:05:00+02:00",
+        "2024-09-02T00:00:00+02:00",  # phase 2 (illustrative) begins at midnight in Stockholm
+    )
