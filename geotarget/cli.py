@@ -101,7 +101,7 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
 
 
 #: How much later than ``--at`` a fix may be taken before the summary warns (phones' clocks).
-SKEW = dt.timedelta(minutes=5)
+_SKEW = dt.timedelta(minutes=5)
 
 
 def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
@@ -111,7 +111,7 @@ def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
     ``--at`` is in the past of the file, e.g. an old alert replayed over today's positions.)
     """
     try:
-        utc = (at + SKEW).astimezone(dt.timezone.utc)
+        utc = (at + _SKEW).astimezone(dt.timezone.utc)
     except OverflowError:  # --at at the end of the years: the Targeter refuses it, saying so
         return None
     limit = np.datetime64(utc.replace(tzinfo=None), "us")
@@ -122,7 +122,7 @@ def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
     latest = observed[late].max().item().replace(tzinfo=dt.timezone.utc).astimezone(at.tzinfo)
     return (
         f"warning: {name}: {count:,} of {observed.size:,} devices' fixes were taken more than "
-        f"{SKEW.seconds // 60} minutes after --at {at.isoformat()} (the latest at "
+        f"{_SKEW.seconds // 60} minutes after --at {at.isoformat()} (the latest at "
         f"{latest.isoformat()}); they count as current fixes, not as where the devices were "
         "then: is --at right?"
     )
