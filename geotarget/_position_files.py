@@ -990,6 +990,10 @@ def read(
             ".xlsx": "save it as CSV first",
             ".xls": "save it as CSV first",
             ".ods": "save it as CSV first",
+            ".json": "write it as CSV with the columns id, lon, lat, observed_at",
+            ".geojson": "write its points as CSV with the columns id, lon, lat, observed_at",
+            ".ndjson": "write it as CSV with the columns id, lon, lat, observed_at",
+            ".xml": "a CAP alert goes to --alert; positions are CSV or Parquet",
         }.get(suffix)
         raise InvalidInput(
             f"--positions must be a .csv, .tsv, .txt or .parquet file (got {path.name}"

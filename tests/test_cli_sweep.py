@@ -414,3 +414,23 @@ def test_the_json_states_its_times_in_the_offset_of_at(
         "2024-05-20T16:05:00+02:00",
         "2024-09-02T00:00:00+02:00",  # phase 2 (illustrative) begins at midnight in Stockholm
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("fixes.geojson", "write its points as CSV with the columns id, lon, lat, observed_at"),
+        ("fixes.json", "write it as CSV with the columns id, lon, lat, observed_at"),
+        ("alert.xml", "a CAP alert goes to --alert; positions are CSV or Parquet"),
+    ],
+)
+def test_positions_in_other_formats_say_what_to_do(tmp_path: Path, name: str, hint: str) -> None:
+    """GeoJSON or JSON positions, or the alert given as positions: the line says what to do."""
+    from geotarget._position_files import read
+
+    (tmp_path / name).write_text('{"type": "FeatureCollection", "features": []}')
+    with pytest.raises(InvalidInput) as info:
+        read(tmp_path / name)
+    assert str(info.value) == (
+        f"--positions must be a .csv, .tsv, .txt or .parquet file (got {name}: {hint})"
+    )
