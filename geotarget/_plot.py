@@ -67,17 +67,35 @@ def _patch(geom: Any, **style: Any) -> Any:
     return PathPatch(Path(np.asarray(verts), codes), **style)
 
 
-def _save(fig: Any, path: str) -> None:
-    """Write ``fig`` to ``path``; an unknown format or an unwritable path is InvalidInput."""
+def check_path(path: str) -> None:
+    """Refuse a ``--plot`` path that cannot be written, before any work is done.
+
+    Its suffix must name a format matplotlib writes, its folder must exist and it must not be a
+    folder itself; otherwise an :class:`InvalidInput` (a :class:`MissingExtra` without
+    matplotlib), so that a long run never fails at its very end.
+    """
     import os
 
-    formats = fig.canvas.get_supported_filetypes()
+    _pyplot()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
     if suffix not in formats:
         raise InvalidInput(
-            f"--plot must name a .png, .svg or .pdf file (formats: "
-            f"{', '.join(sorted(formats))}) (got {path!r})"
+            f"--plot must name a file whose suffix is its picture format, such as .png, .svg "
+            f"or .pdf (also {', '.join(sorted(set(formats) - {'png', 'svg', 'pdf'}))}) "
+            f"(got {path!r})"
         )
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path) or not os.path.isdir(folder):
+        why = "is a folder" if os.path.isdir(path) else f"its folder {folder!r} does not exist"
+        raise InvalidInput(f"--plot cannot write {path!r}: {why}")
+
+
+def _save(fig: Any, path: str) -> None:
+    """Write ``fig`` to ``path``; an unknown format or an unwritable path is InvalidInput."""
+    check_path(path)
     try:
         fig.savefig(path)
     except OSError as err:

@@ -8,7 +8,7 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   ``horizontal_accuracy`` and ``horizontalAccuracy`` (what Android and iOS call the radius in
   metres) name ``accuracy_m``. Other columns are reported (the command prints one warning line
   naming them) and ignored.
-* **Encoding**: UTF-8 (a BOM is fine), UTF-16 with a BOM, else cp1252 (Windows' Western
+* **Encoding**: UTF-8 (a BOM is fine), UTF-16 or UTF-32 with a BOM, else cp1252 (Windows' Western
   European code page, a superset of latin-1's printable range); or exactly the ``encoding``
   given.
 * **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most, or
@@ -394,6 +394,12 @@ def _check(
             hint = ""
             if name == "lat" and abs(lon[i]) <= 90.0:
                 hint = "; are lon and lat swapped?"
+            elif not (abs(lon[i]) <= 180.0 or abs(lat[i]) <= 90.0):
+                hint = (  # both beyond degrees: metres, as Swedish authorities' data often is
+                    f" and lat is {float(lat[i])!r}: metres in a projected system such as "
+                    "SWEREF 99 TM (EPSG:3006)? convert them to WGS84 longitude and latitude "
+                    "in degrees"
+                )
             raise InvalidPositions(
                 f"{where(i)}, column {name}: must lie within [-{limit:g}, {limit:g}] degrees "
                 f"(got {float(values[i])!r}){hint}"
@@ -434,6 +440,15 @@ def _not_text(data: bytes, name: str) -> None:
             raise InvalidInput(f"{name}: is not CSV text but {what}")
 
 
+def _bom(data: bytes) -> str | None:
+    """The Unicode encoding a byte-order mark at the start of ``data`` names, or None."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "UTF-32"  # before UTF-16: UTF-32 LE's mark begins with UTF-16 LE's
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "UTF-16"
+    return "UTF-8" if data.startswith(codecs.BOM_UTF8) else None
+
+
 def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     """The text of a file and the name of its encoding, by the module's rule."""
     _not_text(data, name)
@@ -446,6 +461,14 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             raise InvalidInput(
                 f"--encoding must name a text encoding such as utf-8 or cp1252 (got {encoding!r})"
             )
+        bom = _bom(data)
+        if bom is not None and not info.name.startswith(bom.lower()):
+            # A byte-order mark names its encoding: read otherwise, the header is mojibake.
+            raise InvalidInput(
+                f"{name}: begins with a {bom} byte-order mark, but --encoding {encoding} was "
+                f"given: leave --encoding out (the mark says {bom}) or give --encoding "
+                f"{bom.lower()}"
+            )
         try:
             text = data.decode(info.name)
         except UnicodeDecodeError as err:
@@ -454,10 +477,11 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f"{info.name} (--encoding {encoding})"
             ) from None
         return text.removeprefix("\ufeff"), info.name
-    if data.startswith(codecs.BOM_UTF8):
+    bom = _bom(data)
+    if bom == "UTF-8":
         form = ("utf-8-sig", "UTF-8 with BOM")
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        form = ("utf-16", "UTF-16")
+    elif bom is not None:  # UTF-16 or UTF-32: Python's codec reads the mark's byte order
+        form = (bom.lower(), bom)
     else:
         if b"\x00" in data:
             nul_line = _line_of(data, data.index(b"\x00"))
@@ -966,6 +990,10 @@ def read(
             ".xlsx": "save it as CSV first",
             ".xls": "save it as CSV first",
             ".ods": "save it as CSV first",
+            ".json": "write it as CSV with the columns id, lon, lat, observed_at",
+            ".geojson": "write its points as CSV with the columns id, lon, lat, observed_at",
+            ".ndjson": "write it as CSV with the columns id, lon, lat, observed_at",
+            ".xml": "a CAP alert goes to --alert; positions are CSV or Parquet",
         }.get(suffix)
         raise InvalidInput(
             f"--positions must be a .csv, .tsv, .txt or .parquet file (got {path.name}"
@@ -981,7 +1009,15 @@ def read(
                 f"{name}: has no observed_at column, so when its fixes were taken is unknown; "
                 "add the column or give --observed-at TIME for every row"
             )
-        stamp = np.datetime64(observed_at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+        try:
+            utc = observed_at.astimezone(dt.timezone.utc)
+        except OverflowError:  # year 1 at +14:00, 9999-12-31 at -14:00
+            utc = _EPOCH0 - dt.timedelta(days=1)
+        if not _EPOCH0 <= utc < dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc):
+            raise InvalidInput(  # the years a file's observed_at cells may name
+                f"--observed-at lies outside the years 1970 to 9999 (got {observed_at.isoformat()})"
+            )
+        stamp = np.datetime64(utc.replace(tzinfo=None), "us")
         columns["observed_at"] = np.full(report.rows, stamp, dtype="datetime64[us]")
     _float_ids(columns["id"], where)
     _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)

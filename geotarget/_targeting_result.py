@@ -177,6 +177,10 @@ class Delivery:
     incident: str
     key: str
 
+    def __repr__(self) -> str:
+        """The alert, never the device (its id, also in ``key``, is personal data)."""
+        return f"<Delivery of alert {self.alert_id!r} (incident {self.incident!r}) to a device>"
+
 
 @attrs.frozen(kw_only=True, eq=False)
 class TargetingResult:
@@ -272,6 +276,15 @@ class TargetingResult:
     _too_old: tuple[np.datetime64, dt.timedelta] | None = attrs.field(
         default=None, repr=False, alias="too_old"
     )
+
+    def __repr__(self) -> str:
+        """Counts, never device ids: a result is logged, and its ids are personal data."""
+        return (
+            f"<TargetingResult {self.alert_id!r} at {self.at.isoformat()}: "
+            f"{self.verdict.value}, {len(self.recipients):,} new recipient(s), "
+            f"{len(self.no_longer_covered):,} no longer covered, {len(self.retract):,} to "
+            f"retract, {self.already_delivered:,} already delivered; kind {self.kind!r}>"
+        )
 
     def outcome_of(self, device_id: str | int) -> Outcome | None:
         """The outcome of one device, or None if the alert was not evaluated per device."""

@@ -9,17 +9,19 @@ traceback. Commands that need Swedish regions need the ``sweden`` extra; ``--plo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
+import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import numpy as np
 
 from geotarget._demo import Out
-from geotarget.errors import GeotargetError, InvalidInput
+from geotarget.errors import DocumentError, GeotargetError, InvalidInput
 
 __all__ = ["main"]
 
@@ -41,13 +43,25 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     """The pilot as a story in scenes (:mod:`geotarget._demo`)."""
     from geotarget import _demo
 
+    if args.plot:
+        from geotarget import _plot
+
+        _plot.check_path(args.plot)  # before the run, not after it
+    if args.ledger and Path(args.ledger).is_file() and Path(args.ledger).stat().st_size:
+        # The demo plays the same alerts every time: a second run over the first one's ledger
+        # met its own cancelled incident and broke the story (an internal error).
+        raise InvalidInput(
+            f"--ledger {args.ledger} already exists (an earlier demo's ledger?); the demo plays "
+            "the same alerts each time, and that ledger has already delivered and cancelled "
+            "them: give a new file name, or delete the file"
+        )
     return _demo.run(args, out)
 
 
 # --- target ----------------------------------------------------------------------------------
 
 
-def _read_positions(args: argparse.Namespace) -> Any:
+def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     """Read ``--positions`` by the rules of :mod:`geotarget._position_files`; report on stderr."""
     from geotarget import _position_files
 
@@ -58,7 +72,9 @@ def _read_positions(args: argparse.Namespace) -> Any:
         if tty:
             print(f"\r  reading {path.name}: {rows:,} rows", end="", file=sys.stderr, flush=True)
 
-    observed = _parse_at(args.observed_at, "--observed-at") if args.observed_at else None
+    observed = (
+        _parse_at(args.observed_at, "--observed-at") if args.observed_at is not None else None
+    )
     positions, report = _position_files.read(
         path,
         encoding=args.encoding,
@@ -78,7 +94,38 @@ def _read_positions(args: argparse.Namespace) -> Any:
     outside = _outside_sweden(path.name, positions.lon, positions.lat)
     if outside:
         notes.append(outside)
+    later = _after(path.name, positions.observed_at, at)
+    if later:
+        notes.append(later)
     return positions, notes
+
+
+#: How much later than ``--at`` a fix may be taken before the summary warns (phones' clocks).
+_SKEW = dt.timedelta(minutes=5)
+
+
+def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
+    """A warning when fixes were taken well after ``--at``: they count as current fixes.
+
+    (A fix from after the decision time is read as clock skew; a whole file of them means
+    ``--at`` is in the past of the file, e.g. an old alert replayed over today's positions.)
+    """
+    try:
+        utc = (at + _SKEW).astimezone(dt.timezone.utc)
+    except OverflowError:  # --at at the end of the years: the Targeter refuses it, saying so
+        return None
+    limit = np.datetime64(utc.replace(tzinfo=None), "us")
+    late = observed > limit  # NaT compares False
+    count = int(late.sum())
+    if not count:
+        return None
+    latest = observed[late].max().item().replace(tzinfo=dt.timezone.utc).astimezone(at.tzinfo)
+    return (
+        f"warning: {name}: {count:,} of {observed.size:,} devices' fixes were taken more than "
+        f"{_SKEW.seconds // 60} minutes after --at {at.isoformat()} (the latest at "
+        f"{latest.isoformat()}); they count as current fixes, not as where the devices were "
+        "then: is --at right?"
+    )
 
 
 def _outside_sweden(name: str, lon: Any, lat: Any) -> str | None:
@@ -112,18 +159,38 @@ def _parse_at(text: str | None, flag: str = "--at") -> dt.datetime:
     return parse_time(text, field=flag)
 
 
-def _read_alert(path: Path, *, envelope: Any = None) -> Any:
+def _read_alert(path: Path, *, envelope: Any = None, lenient: bool = False) -> Any:
+    """The CAP document at ``path``, read strictly (or leniently): a :class:`cap.Parsed`."""
     from geotarget import cap
 
     if path.is_dir():
         raise InvalidInput(f"alert must be a file (got the directory {path})")
     if not path.is_file():
         raise InvalidInput(f"alert file not found: {path}")
-    return cap.loads(path.read_bytes(), envelope=envelope)
+    with _naming(path, lenient=lenient):
+        return cap.read(path.read_bytes(), envelope=envelope, lenient=lenient)
+
+
+@contextlib.contextmanager
+def _naming(path: Path, *, lenient: bool = False) -> Iterator[None]:
+    """Name the file in front of a document error raised while reading it.
+
+    The reader's hint "loads_lenient repairs this" names a Python function; on the command
+    line the repair is ``preview --lenient``.
+    """
+    try:
+        yield
+    except DocumentError as err:
+        hint = "(this command reads strictly; 'geotarget preview --lenient' repairs this)"
+        message = str(err).replace("(loads_lenient repairs this)", "" if lenient else hint)
+        raise InvalidInput(f"{path}: {message}") from None
 
 
 #: Exit code of ``target`` when the message is refused before any device is looked at.
 _REFUSED = 4
+
+#: Exit code when the output's reader stops early: 128 + SIGPIPE, as a shell reports it.
+_CLOSED_PIPE = 141
 
 
 #: Outcomes of devices in the alert area that are not told, as the summary names them.
@@ -147,6 +214,8 @@ def _summary(result: Any) -> str:
     from geotarget.targeting import Verdict
 
     line = f"{result.verdict.value}: {len(result.recipients):,} new recipient(s)"
+    if result.verdict is Verdict.BLAST_RADIUS:
+        return f"{line}: {result.reason} (geotarget target --confirm)"
     if result.verdict is not Verdict.DELIVER:
         return f"{line}: {result.reason}"
     counts = {o.name.lower(): n for o, n in result.counts.items()}
@@ -170,7 +239,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     _read_alert(path, envelope=_sweden().SWEDEN_ENVELOPE)
     data = path.read_bytes()
     at = _parse_at(args.at)
-    positions, notes = _read_positions(args)
+    positions, notes = _read_positions(args, at)
     if args.policy:
         # The file's recognition rules rank before the pilot's; its [location_rules.<kind>]
         # tables register its kinds (over the pilot's defaults, in the Targeter).
@@ -189,7 +258,8 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         issuers=issuers,
     )
     # The regions' bounds turn a document written lon,lat into a clear error.
-    result = targeter.receive(data, PositionIndex(positions), at, confirm=args.confirm)
+    with _naming(path):
+        result = targeter.receive(data, PositionIndex(positions), at, confirm=args.confirm)
     doc = {
         "alert": result.alert_id,
         "incident": result.incident,
@@ -201,7 +271,10 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         "issuer": result.issuer if not issuers.any_sender else "any (no issuers table)",
         "signature": result.signature,
         "warnings": [f"{w.path}: {w.message}" for w in result.warnings],
-        "next_change": result.next_change.isoformat() if result.next_change else None,
+        # In --at's offset, as "at" is (the policy's instants are UTC).
+        "next_change": result.next_change.astimezone(result.at.tzinfo).isoformat()
+        if result.next_change
+        else None,
         "policy_hash": result.rollout.policy_hash if result.rollout else policy.policy_hash,
         # Numbered from 1, as in every sentence ("phase 1"); rollout.phase_index counts from 0.
         "phase": result.rollout.phase_index + 1
@@ -294,6 +367,24 @@ def _ascii_float(text: str) -> float:
         ) from None
 
 
+def _whole(low: int, high: int | None) -> Any:
+    """An argument type: a whole number within ``low`` … ``high`` (no upper bound if None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            bounds = f">= {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number {bounds}, written with digits only (got {text!r})"
+            )
+        return value
+
+    return parse
+
+
 def _in_envelope(lon: Any, lat: Any) -> Any:
     """Whether each point lies in Sweden's envelope (numbers or arrays)."""
     west, south, east, north = _sweden().SWEDEN_ENVELOPE
@@ -305,7 +396,14 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
 
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
-    alert = _read_alert(Path(args.alert), envelope=envelope)
+    parsed = _read_alert(Path(args.alert), envelope=envelope, lenient=args.lenient)
+    alert = parsed.alert
+    if args.plot:  # refused before anything is printed
+        from geotarget import _plot
+
+        if alert.area is None:
+            raise InvalidInput("--plot needs an alert with an area geometry")
+        _plot.check_path(args.plot)
     say = Out(out)
     recognition, registered = pilot.RECOGNITION, set(pilot.KIND_RULES)
     if args.policy:  # the file's recognition rules first, and the kinds it registers
@@ -327,6 +425,10 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     say(f"  {alert.status.value} {alert.msg_type.value}, kind: {kind}")
     for info in alert.infos:
         say(f"  [{info.language}] {info.event}: {info.headline or ''}")
+    for repair in parsed.repairs:
+        say(f"  repaired: {repair}")
+    for warning in parsed.warnings:
+        say(f"  warning: {warning}")
     area = alert.area
     if area is None:
         say("  no area geometry")
@@ -336,9 +438,7 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
             f"  area: {len(area.parts)} part(s), {area.area_m2 / 1e6:,.3f} km², "
             f"lon {w:.5f}…{e:.5f}, lat {s:.5f}…{n:.5f}"
         )
-    if args.plot:
-        if area is None:
-            raise InvalidInput("--plot needs an alert with an area geometry")
+    if args.plot and area is not None:
         from geotarget import _plot
 
         label = recognised.kind if recognised is not None else "unrecognised"
@@ -358,7 +458,7 @@ positions files:
             columns are ignored with a warning on stderr
   CSV       comma, semicolon or tab separated (found from the header line, or named
             by an Excel first line such as sep=;); decimal comma or point; UTF-8
-            (BOM fine) or UTF-16 with a BOM, else cp1252, or exactly --encoding
+            (BOM fine), UTF-16 or UTF-32 with a BOM, else cp1252, or --encoding
   ids       text, kept verbatim: 0701234567 stays 0701234567; 007 and 7 differ;
             Excel's ="0701234567" is its text; ids a spreadsheet turned into numbers
             (4.6701E+10, 7.0) are refused: export the column as text
@@ -406,11 +506,19 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget target --alert alert.xml --positions devices.csv --at 2024-05-20T14:00+02:00\n"
         "  geotarget locate 18.0686 59.3293\n"
         "  geotarget preview alert.xml --plot alert.png\n"
-        "\nRun 'geotarget COMMAND --help' for a command's options. Bad input: one line on\n"
-        "stderr, exit code 2.",
+        "\nRun 'geotarget COMMAND --help' for a command's options.\n"
+        "\nexit codes:\n"
+        "  0    done (target: the JSON says the verdict)\n"
+        "  1    locate: the point lies in no region\n"
+        "  2    bad input: a file, an argument or the alert; one line on stderr\n"
+        "  3    internal error (a bug: please report it); one line on stderr\n"
+        "  4    target refused the message before looking at any device (unrecognised\n"
+        "       kind, unknown issuer, not authorised, bad signature); the JSON says why\n"
+        "  141  whoever read the output stopped early (e.g. '| head')",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    parser.set_defaults(commands=sub.choices)
     demo = _sub(
         sub,
         "demo",
@@ -419,10 +527,19 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget demo --devices 100000 --seed 7\n"
         "  geotarget demo --plot pilot.png --ledger deliveries.db\n",
     )
-    demo.add_argument("--devices", type=int, default=1_200_000, help="number of devices")
-    demo.add_argument("--seed", type=int, default=2024, help="population seed")
+    demo.add_argument(
+        "--devices",
+        type=_whole(0, 100_000_000),
+        default=1_200_000,
+        help="number of devices, 0 to 100000000 (default 1200000)",
+    )
+    demo.add_argument(
+        "--seed", type=_whole(0, None), default=2024, help="population seed, >= 0 (default 2024)"
+    )
     demo.add_argument("--plot", metavar="FILE.png", help="draw the map (needs the plot extra)")
-    demo.add_argument("--ledger", metavar="FILE.db", help="a durable SQLite delivery ledger")
+    demo.add_argument(
+        "--ledger", metavar="FILE.db", help="a new file for a durable SQLite delivery ledger"
+    )
     demo.set_defaults(run=_demo)
     target = _sub(
         sub,
@@ -497,7 +614,8 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget preview alert.xml\n"
         "  geotarget preview alert.xml --plot alert.png\n"
         "  geotarget preview chemical.xml --policy operator.toml\n"
-        "  geotarget preview foreign-alert.xml --anywhere\n",
+        "  geotarget preview foreign-alert.xml --anywhere\n"
+        "  geotarget preview cap11-feed.xml --lenient --anywhere\n",
     )
     preview.add_argument("alert", metavar="ALERT.xml", help="a CAP 1.2 alert")
     preview.add_argument("--plot", metavar="FILE.png", help="draw the area (needs the plot extra)")
@@ -506,6 +624,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="POLICY.toml|POLICY.json",
         help="recognise the kind by this policy's [[recognition]] rules (then the pilot's) and "
         "its [location_rules.<kind>] tables (default: the pilot's)",
+    )
+    preview.add_argument(
+        "--lenient",
+        action="store_true",
+        help="read the document as geotarget.cap.loads_lenient does: repair what is safe (CAP "
+        "1.1, elements out of order, a 'Z' time, an unclosed polygon...) and list each repair",
     )
     preview.add_argument(
         "--anywhere",
@@ -533,11 +657,23 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         no traceback; an alert that looks written lat/lon the wrong way round is bad input),
         3 on an internal error (one line on stderr), 4 when ``target`` refuses the message
         before looking at any device (its kind is unrecognised, its sender no issuer, outside
-        its authority, or a required signature is missing or bad; the JSON still says why).
+        its authority, or a required signature is missing or bad; the JSON still says why),
+        141 when whoever reads the output stops early (``geotarget target ... | head``:
+        nothing more is written, as for a command that SIGPIPE ends).
     """
-    args = _parser().parse_args(argv)
+    args, extra = _parser().parse_known_args(argv)
+    if extra:  # named by the command they were given to, with its --help
+        args.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         code: int = args.run(args, out or sys.stdout)
+        if out is None:
+            sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+    except BrokenPipeError:
+        # The reader has gone (`| head`): stop quietly, and keep Python's own flush at exit
+        # from writing to the closed pipe again.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _CLOSED_PIPE
     except (GeotargetError, OSError) as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [""]
         rest = [line.removeprefix("- ") for line in lines[1:]]

@@ -624,7 +624,7 @@ class Targeter:
                 incident=None,
                 verdict=Verdict.NOT_AN_ALERT,
                 reason=(
-                    f"a {alert.msg_type.value} message is not an alert: it reaches nobody and "
+                    f"an {alert.msg_type.value} message is not an alert: it reaches nobody and "
                     "changes no incident"
                 ),
             )
@@ -696,7 +696,9 @@ class Targeter:
                     self.snap_m,
                 )
             )
-        reason = fields.pop("reason") + f": {len(new):,} new recipients"
+        reason = (
+            fields.pop("reason") + f": {len(new):,} new recipient{'' if len(new) == 1 else 's'}"
+        )
         timings = {
             "plan": fields.pop("t_plan") - t_start,
             **fields.pop("timings"),

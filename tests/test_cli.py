@@ -950,7 +950,7 @@ def test_locate_reads_ascii_numbers_with_a_decimal_point_or_comma(tmp_path: Path
 
 @pytest.mark.parametrize(
     ("name", "fragment"),
-    [("area.txt", "--plot must name a .png, .svg or .pdf file"),
+    [("area.txt", "--plot must name a file whose suffix is its picture format, such as .png"),
      ("missing/area.png", "--plot cannot write")],
 )  # fmt: skip
 def test_preview_plot_to_a_bad_path_is_one_line(tmp_path: Path, name: str, fragment: str) -> None:

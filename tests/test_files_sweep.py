@@ -104,6 +104,20 @@ ACCEPTED: dict[str, tuple[str, bytes, dict[str, Any], list[tuple[Any, ...]]]] = 
         {},
         [("ä1", 18.5, 59.5, 0.0, NOON_S)],
     ),
+    # UTF-32 with a BOM (Python's "utf-32", some .NET and Java exports): its little-endian BOM
+    # begins with UTF-16's, and was read as UTF-16 ("lacks column(s) id, lon, lat").
+    "utf32_le_bom": (
+        "p.csv",
+        codecs.BOM_UTF32_LE + "id;lon;lat\r\nö1;18,5;59,5\r\n".encode("utf-32-le"),
+        {"observed_at": dt.datetime(2024, 4, 15, 12, tzinfo=UTC)},
+        [("ö1", 18.5, 59.5, 0.0, NOON_S)],
+    ),
+    "utf32_be_bom": (
+        "p.csv",
+        codecs.BOM_UTF32_BE + f"id,lon,lat,observed_at\nx,18.5,59.5,{EPOCH}\n".encode("utf-32-be"),
+        {},
+        [("x", 18.5, 59.5, 0.0, NOON_S)],
+    ),
     # Google Sheets: UTF-8 without BOM, ',' and '.', CRLF, no final newline, quoted fields
     # only where needed (an id holding a comma and one holding a newline).
     "google_sheets": (

@@ -444,3 +444,52 @@ def test_configuration_is_read_only_once_built(regions: RegionHierarchy, name: s
     assert getattr(t, name) is before
     with pytest.raises(TypeError):
         t.rules["explosion"] = t.rules["crime_modus"]  # type: ignore[index]
+
+
+def test_a_results_repr_holds_counts_not_device_ids() -> None:
+    """Logging a result (or an error reporter capturing it) shows no recipient or retraction.
+
+    Device ids are personal data (phone numbers, here); the repr printed every recipient.
+    """
+    from geotarget import pilot, sweden
+
+    example = Path(__file__).resolve().parents[1] / "docs" / "examples" / "sos_explosion.xml"
+    if not example.is_file():
+        pytest.skip("docs/examples is not beside the tests (installed-wheel run)")
+    at = dt.datetime(2024, 5, 20, 14, 5, tzinfo=dt.timezone.utc)
+    ids = [f"070123{i:04d}" for i in range(30)]
+    index = PositionIndex(
+        Positions(ids, [18.06528] * 30, [59.3325 + i * 1e-5 for i in range(30)], observed_at=at)
+    )
+    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy(), recognition=pilot.RECOGNITION)
+    data = example.read_bytes()
+    told = targeter.receive(data, index, at)
+    cancel = (
+        data.replace(b"<msgType>Alert</msgType>", b"<msgType>Cancel</msgType>")
+        .replace(b"0042</identifier>", b"0043</identifier>")
+        .replace(
+            b"<scope>Public</scope>",
+            b"<scope>Public</scope><references>larm@sosalarm.se,SOS-2024-0520-0042,"
+            b"2024-05-20T16:00:00+02:00</references>",
+        )
+    )
+    retracted = targeter.receive(cancel, index, at + dt.timedelta(minutes=1))
+    assert len(told.recipients) == 30 and len(retracted.retract) == 30
+    assert repr(told) == (
+        "<TargetingResult 'SOS-2024-0520-0042' at 2024-05-20T14:05:00+00:00: DELIVER, 30 new "
+        "recipient(s), 0 no longer covered, 0 to retract, 0 already delivered; kind 'explosion'>"
+    )
+    for result in (told, retracted):
+        text = repr(result)
+        assert not any(i in text for i in ids), text
+        assert "0701" not in text
+    # A device that walks into a (new) alert's area: on_positions' deliveries name no device.
+    fresh = targeter.receive(data.replace(b"0042<", b"0044<"), index, at)
+    assert len(fresh.recipients) == 30
+    walker = Positions(["0709999999"], [18.06528], [59.3325], observed_at=at)
+    (delivery,) = targeter.on_positions(walker, at + dt.timedelta(minutes=2))
+    assert delivery.device_id == "0709999999"
+    assert repr(delivery) == (
+        "<Delivery of alert 'SOS-2024-0520-0044' (incident "
+        "'larm@sosalarm.se/SOS-2024-0520-0044') to a device>"
+    )

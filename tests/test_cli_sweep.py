@@ -1,0 +1,436 @@
+"""The ``geotarget`` command driven as a newcomer drives it: pipes, typos, odd arguments.
+
+Each case was found by running the command by hand: the line a person sees must name the file
+and the argument at fault, arrive before any work is done, and never be a misleading exit code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from geotarget.cli import main
+from geotarget.errors import InvalidInput
+
+ROOT = Path(__file__).resolve().parents[1]
+ALERT = ROOT / "docs" / "examples" / "sos_explosion.xml"
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of the command run in process (usage errors included)."""
+    out = io.StringIO()
+    try:
+        code = main(argv, out=out)
+    except SystemExit as done:  # argparse's usage errors
+        code = int(done.code or 0)
+    captured = capsys.readouterr()
+    return code, out.getvalue() + captured.out, captured.err
+
+
+def test_a_reader_that_stops_early_is_not_bad_input() -> None:
+    """``geotarget preview x | head -1``: no "Broken pipe" line, no exit 2, SIGPIPE's 141."""
+    if not ALERT.is_file():
+        pytest.skip("docs/examples is not beside the tests (installed-wheel run)")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "geotarget", "preview", str(ALERT), "--anywhere"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 141
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["locate", "18", "59", "60"],
+            "geotarget locate: unrecognized arguments: 60 (see 'geotarget locate --help')",
+        ),
+        (
+            ["demo", "--devices", "-5"],
+            "geotarget demo: argument --devices: must be a whole number from 0 to 100000000, "
+            "written with digits only (got '-5') (see 'geotarget demo --help')",
+        ),
+        (
+            ["demo", "--devices", "1e6"],
+            "geotarget demo: argument --devices: must be a whole number from 0 to 100000000, "
+            "written with digits only (got '1e6') (see 'geotarget demo --help')",
+        ),
+        (
+            ["demo", "--seed", "-1"],
+            "geotarget demo: argument --seed: must be a whole number >= 0, written with digits "
+            "only (got '-1') (see 'geotarget demo --help')",
+        ),
+    ],
+)
+def test_usage_errors_name_the_command_and_its_argument(
+    argv: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stray argument or a bad number is refused by the command it was given to, first.
+
+    (The demo printed its set-up, then blamed a parameter ``n``.)
+    """
+    code, out, err = _run(argv, capsys)
+    assert (code, out, err.strip().splitlines()) == (2, "", [line])
+
+
+def test_a_bad_plot_path_is_refused_before_the_demo_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The 1.2 M-device demo used to play every scene and fail at its last step."""
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra")
+    for plot, fragment in [
+        ("pilot.xyz", "--plot must name a file whose suffix is its picture format"),
+        (str(tmp_path / "missing" / "pilot.png"), "its folder"),
+        (str(tmp_path), "--plot must name a file whose suffix"),
+    ]:
+        code, out, err = _run(["demo", "--devices", "1000", "--plot", plot], capsys)
+        assert (code, out) == (2, ""), err
+        (line,) = err.strip().splitlines()
+        assert line.startswith("geotarget demo: ") and fragment in line
+
+
+def test_preview_refuses_plot_before_printing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``preview --plot`` of an alert without an area, or to a folder: one line, no summary."""
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra")
+    no_area = tmp_path / "no_area.xml"
+    text = ALERT.read_text(encoding="utf-8")
+    no_area.write_text(text.replace("<circle>59.3325,18.06528 0.5</circle>", ""), encoding="utf-8")
+    code, out, err = _run(["preview", str(no_area), "--plot", "a.png"], capsys)
+    assert (code, out) == (2, "")
+    assert err.strip() == "geotarget preview: --plot needs an alert with an area geometry"
+    (tmp_path / "map.png").mkdir()
+    code, out, err = _run(["preview", str(ALERT), "--plot", str(tmp_path / "map.png")], capsys)
+    assert (code, out) == (2, "")
+    assert err.strip().endswith("map.png': is a folder")
+
+
+def test_a_broken_alert_is_named_among_the_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``target`` reads two files: a CAP problem says which file it is in."""
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    broken = tmp_path / "upstream.xml"
+    broken.write_text(
+        ALERT.read_text(encoding="utf-8").replace("<certainty>Likely</certainty>", "", 1)
+    )
+    for argv in (
+        ["target", "--alert", str(broken), "--positions", str(positions)],
+        ["preview", str(broken)],
+        ["target", "--alert", str(positions), "--positions", str(positions)],
+    ):
+        code, out, err = _run(argv, capsys)
+        assert (code, out) == (2, ""), err
+        (line,) = err.strip().splitlines()
+        assert line.startswith(
+            f"geotarget {argv[0]}: {argv[2] if argv[0] == 'target' else argv[1]}: CAP document has 1 problem: "
+        )
+
+
+def test_an_empty_observed_at_is_refused_not_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--observed-at ""`` (an unset shell variable) is a bad time, not "not given"."""
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat\na,18.06528,59.3325\n")
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions), "--observed-at", ""]
+    code, out, err = _run(argv, capsys)
+    assert (code, out) == (2, "")
+    assert "--observed-at must be an ISO 8601 date-time" in err and "(got '')" in err
+
+
+def test_fixes_taken_after_at_are_named_in_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An old alert replayed over today's positions: the fixes count as current, and it says so.
+
+    Seconds of clock skew are normal and pass silently; the warning counts only fixes more than
+    five minutes after ``--at`` and names the latest, in ``--at``'s offset.
+    """
+    positions = tmp_path / "devices.csv"
+    positions.write_text(
+        "id,lon,lat,observed_at\n"
+        "skew,18.06528,59.3325,2024-05-20T16:09:59+02:00\n"
+        "late,18.06528,59.3325,2024-05-20T14:10:01Z\n"
+        "today,18.06528,59.3325,2026-12-02T07:00:00Z\n"
+        "nofix,,,\n"
+    )
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
+    code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
+    assert code == 0, err
+    assert sorted(json.loads(out)["recipients"]) == ["late", "skew", "today"]
+    (warning,) = [line for line in err.splitlines() if "after --at" in line]
+    assert warning == (
+        "geotarget target: warning: devices.csv: 2 of 4 devices' fixes were taken more than 5 "
+        "minutes after --at 2024-05-20T16:05:00+02:00 (the latest at 2026-12-02T09:00:00+02:00); "
+        "they count as current fixes, not as where the devices were then: is --at right?"
+    )
+    code, out, err = _run([*argv, "--at", "2026-12-02T08:00+01:00"], capsys)
+    assert "after --at" not in err
+
+
+def test_projected_metres_are_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SWEREF 99 TM easting/northing in the lon/lat columns: the line says what they look like."""
+    positions = tmp_path / "kommun.csv"
+    positions.write_text("id;lon;lat;observed_at\nk1;674032;6580822;1716213600\n")
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
+    code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
+    assert (code, out) == (2, "")
+    assert err.strip() == (
+        "geotarget target: kommun.csv: row 1 (line 2), column lon: must lie within [-180, 180] "
+        "degrees (got 674032.0) and lat is 6580822.0: metres in a projected system such as "
+        "SWEREF 99 TM (EPSG:3006)? convert them to WGS84 longitude and latitude in degrees"
+    )
+
+
+def test_preview_lenient_reads_what_a_strict_read_refuses_and_lists_the_repairs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CAP 1.1 feed: the command points to ``preview --lenient``, which lists its repairs.
+
+    (The strict reader's hint named a Python function, ``loads_lenient``.)
+    """
+    cap11 = tmp_path / "feed.xml"
+    cap11.write_text(
+        ALERT.read_text(encoding="utf-8").replace("emergency:cap:1.2", "emergency:cap:1.1"),
+        encoding="utf-8",
+    )
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    hint = "(this command reads strictly; 'geotarget preview --lenient' repairs this)"
+    for argv in (
+        ["preview", str(cap11)],
+        ["target", "--alert", str(cap11), "--positions", str(positions)],
+    ):
+        code, out, err = _run(argv, capsys)
+        assert (code, out) == (2, "")
+        assert err.strip().endswith(f"geotarget reads CAP 1.2 {hint}"), err
+        assert "loads_lenient" not in err
+    code, out, err = _run(["preview", str(cap11), "--lenient"], capsys)
+    assert (code, err) == (0, "")
+    assert "kind: explosion" in out
+    assert (
+        "  repaired: alert: is a CAP 1.1 document (namespace urn:oasis:names:tc:emergency:"
+        "cap:1.1); geotarget reads CAP 1.2; read it as CAP 1.2\n"
+    ) in out
+
+
+def test_the_demo_refuses_an_earlier_runs_ledger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``geotarget demo --ledger deliveries.db`` twice: the second run is refused at once.
+
+    (It met its own cancelled incident and ended in an internal error, exit 3.)
+    """
+    store = tmp_path / "deliveries.db"
+    argv = ["demo", "--devices", "200", "--ledger", str(store)]
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    code, out, err = _run(argv, capsys)
+    assert (code, out) == (2, "")
+    assert err.strip() == (
+        f"geotarget demo: --ledger {store} already exists (an earlier demo's ledger?); the demo "
+        "plays the same alerts each time, and that ledger has already delivered and cancelled "
+        "them: give a new file name, or delete the file"
+    )
+
+
+def test_the_summary_reads_as_english_and_says_how_to_confirm(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One recipient is singular, an Ack takes "an", and the guard names the option to pass."""
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    text = ALERT.read_text(encoding="utf-8")
+    variants = {
+        "one.xml": text,
+        "ack.xml": text.replace("<msgType>Alert</msgType>", "<msgType>Ack</msgType>").replace(
+            "<scope>Public</scope>",
+            "<scope>Public</scope><references>a@b.se,X1,2024-05-20T15:00:00+02:00</references>",
+        ),
+        "wide.xml": text.replace("18.06528 0.5</circle>", "18.06528 300</circle>"),
+    }
+    reasons = {}
+    for name, doc in variants.items():
+        (tmp_path / name).write_text(doc, encoding="utf-8")
+        argv = ["target", "--alert", str(tmp_path / name), "--positions", str(positions)]
+        code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
+        assert code == 0, err
+        reasons[name] = (json.loads(out)["reason"], err.strip().splitlines()[-1])
+    assert reasons["one.xml"][0] == "explosion is enabled (NATIONWIDE, phase 1): 1 new recipient"
+    assert reasons["ack.xml"][0].startswith("an Ack message is not an alert")
+    assert reasons["wide.xml"][1].endswith("confirm to send anyway (geotarget target --confirm)")
+
+
+def test_the_help_lists_every_exit_code_main_documents(capsys: pytest.CaptureFixture[str]) -> None:
+    """``geotarget --help`` and :func:`main`'s docstring state the same exit codes."""
+    import re
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    listed = {int(c) for c in re.findall(r"^  (\d+) ", text.split("exit codes:")[1], re.M)}
+    documented = main.__doc__ or ""
+    assert listed == {0, 1, 2, 3, 4, 141}
+    for code in listed:
+        assert re.search(rf"\b{code}\b (on|when)", documented), code
+
+
+@pytest.mark.parametrize(
+    ("at", "message"),
+    [
+        (
+            "9999-12-31T23:59:59+00:00",
+            "at must lie before 9999-12-01T00:00:00+00:00, leaving room for a lease",
+        ),
+        ("0001-01-01T00:00:00+14:00", "at must lie within the years 1 to 9999 in UTC"),
+        ("9999-12-31T23:59:59-14:00", "at must lie within the years 1 to 9999 in UTC"),
+    ],
+)
+def test_at_at_the_ends_of_time_is_bad_input_not_an_internal_error(
+    at: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The check for fixes after ``--at`` must not overflow before the Targeter's own rule."""
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions), "--at", at]
+    code, out, err = _run(argv, capsys)
+    assert (code, out) == (2, ""), err
+    assert err.strip().splitlines() == [f"geotarget target: {message} (got {at})"]
+
+
+@pytest.mark.parametrize(
+    "observed", ["9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+14:00", "1969-12-31T23:59:59Z"]
+)
+def test_observed_at_keeps_to_the_years_a_files_cells_may_name(
+    observed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--observed-at`` is held to the file column's years, 1970 to 9999.
+
+    (Year 1 at +14:00 was an internal error; year 9999 a fix that is never stale.)
+    """
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat\na,18.06528,59.3325\n")
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
+    code, out, err = _run(
+        [*argv, "--at", "2024-05-20T16:05+02:00", "--observed-at", observed], capsys
+    )
+    assert (code, out) == (2, ""), err
+    shown = observed.replace("Z", "+00:00")
+    assert err.strip().splitlines() == [
+        f"geotarget target: --observed-at lies outside the years 1970 to 9999 (got {shown})"
+    ]
+
+
+_OFFSETS = st.integers(-14 * 60, 14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
+_TIMES = st.datetimes(
+    min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31, 23, 59, 59)
+).flatmap(lambda d: _OFFSETS.map(lambda tz: d.replace(tzinfo=tz).isoformat()))
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(at=_TIMES, observed=_TIMES)
+@example(at="9999-12-31T23:59:59+00:00", observed="0001-01-01T00:00:00+14:00")
+@example(at="0001-01-01T00:00:00+14:00", observed="9999-12-31T23:59:59-14:00")
+@example(at="2024-05-20T16:05:00+02:00", observed="2024-05-20T16:00:00+02:00")
+def test_any_time_the_command_reads_ends_in_an_answer_or_one_line(
+    at: str, observed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Any ISO 8601 time in ``--at`` and ``--observed-at``: JSON, or exit 2 with one line.
+
+    Never an internal error: two overflows hid at the ends of the years.
+    """
+    positions = tmp_path / "undated.csv"
+    positions.write_text("id,lon,lat\na,18.06528,59.3325\n")
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
+    code, out, err = _run([*argv, "--at", at, "--observed-at", observed], capsys)
+    assert code in (0, 2), err
+    if code == 0:
+        assert json.loads(out)["verdict"]
+    else:
+        assert out == "" and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_encoding_that_contradicts_the_files_byte_order_mark_is_refused(
+    tmp_path: Path,
+) -> None:
+    """``--encoding latin-1`` on Excel's "CSV UTF-8": the mark wins over a mojibake header."""
+    from geotarget._position_files import read
+
+    utf8 = tmp_path / "excel.csv"
+    utf8.write_bytes("\ufeffid;lon;lat\nå;18,06;59,33\n".encode())
+    utf16 = tmp_path / "unicode.txt"
+    utf16.write_bytes("id\tlon\tlat\nå\t18.06\t59.33\n".encode("utf-16"))
+    for path, named, bom in ((utf8, "latin-1", "UTF-8"), (utf16, "utf-8", "UTF-16")):
+        with pytest.raises(InvalidInput) as info:
+            read(path, encoding=named, observed_at=dt.datetime(2024, 5, 20, tzinfo=dt.timezone.utc))
+        assert str(info.value) == (
+            f"{path.name}: begins with a {bom} byte-order mark, but --encoding {named} was "
+            f"given: leave --encoding out (the mark says {bom}) or give --encoding {bom.lower()}"
+        )
+    for path, named in ((utf8, "utf-8"), (utf8, "UTF_8_SIG"), (utf16, "utf-16-le")):
+        positions, _ = read(
+            path, encoding=named, observed_at=dt.datetime(2024, 5, 20, tzinfo=dt.timezone.utc)
+        )
+        assert positions.ids.tolist() == ["å"]
+
+
+def test_the_json_states_its_times_in_the_offset_of_at(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``at`` and ``next_change`` in one offset (next_change came in UTC beside a +02:00 at)."""
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    tips = ROOT / "docs" / "examples" / "polisen_tips.xml"
+    argv = ["target", "--alert", str(tips), "--positions", str(positions)]
+    code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["at"], doc["next_change"]) == (
+        "2024-05-20T16:05:00+02:00",
+        "2024-09-02T00:00:00+02:00",  # phase 2 (illustrative) begins at midnight in Stockholm
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("fixes.geojson", "write its points as CSV with the columns id, lon, lat, observed_at"),
+        ("fixes.json", "write it as CSV with the columns id, lon, lat, observed_at"),
+        ("alert.xml", "a CAP alert goes to --alert; positions are CSV or Parquet"),
+    ],
+)
+def test_positions_in_other_formats_say_what_to_do(tmp_path: Path, name: str, hint: str) -> None:
+    """GeoJSON or JSON positions, or the alert given as positions: the line says what to do."""
+    from geotarget._position_files import read
+
+    (tmp_path / name).write_text('{"type": "FeatureCollection", "features": []}')
+    with pytest.raises(InvalidInput) as info:
+        read(tmp_path / name)
+    assert str(info.value) == (
+        f"--positions must be a .csv, .tsv, .txt or .parquet file (got {name}: {hint})"
+    )
