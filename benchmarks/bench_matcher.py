@@ -39,6 +39,7 @@ import gc
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 import time
@@ -205,12 +206,19 @@ PLACES = [
 MUNICIPALITIES = ["0180", "1480", "1280", "0380", "0580", "1880", "0581", "1980", "0680", "1283"]
 
 
-def municipality_areas() -> list[Area]:
-    """Ten municipality polygons (the fallback polygon moved to ten towns without shared data)."""
+#: Seed of the ten municipalities drawn at random for the reported (not gated) scenario.
+RANDOM_MUNICIPALITIES_SEED = 13
+
+
+def municipality_areas(codes: list[str] | None = None) -> list[Area]:
+    """Ten municipality polygons (the fallback polygon moved to ten towns without shared data).
+
+    ``codes``: other municipalities than the ten most populous (shared data only).
+    """
     if has_shared_data():
         polys = municipality_polygons()
         out = []
-        for code in MUNICIPALITIES:
+        for code in MUNICIPALITIES if codes is None else codes:
             geom = polys[code]
             parts = [geom] if geom.geom_type == "Polygon" else list(getattr(geom, "geoms", []))
             out.append(Area([Polygon.from_shapely(p) for p in parts]))
@@ -339,6 +347,16 @@ def _area_scenarios(report: Report, quick: bool, index: PositionIndex, peers: Pe
     name = "municipality polygon, 10 largest"
     got = medians(municipality_areas(), rounds, _polygon_impls(index, peers), _check)
     _report_fresh(report, name, got, POLY_PEER, 3.0)
+    if not quick and has_shared_data():
+        # Reported, not gated: ten municipalities drawn at random, mostly small towns in large
+        # rural polygons. Few devices per leaf there, so many leaves straddle the boundary and
+        # their devices get GEOS's point-in-polygon test, as the peer's candidates do: the
+        # issue's 3x bar is not met (docs/performance.rst).
+        every = sorted(municipality_polygons())
+        codes = random.Random(RANDOM_MUNICIPALITIES_SEED).sample(every, 10)
+        name = "municipality polygon, 10 at random"
+        got = medians(municipality_areas(codes), rounds, _polygon_impls(index, peers), _check)
+        _report_fresh(report, name, got, POLY_PEER, 0.0)
 
 
 def _report_fresh(
