@@ -27,6 +27,7 @@ outside the area). Recipients come in partition order, not in one snapshot's row
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import itertools
 import os
@@ -58,7 +59,14 @@ from geotarget._positions_arrow import (
 from geotarget._validate import file_path, number
 from geotarget.alerts import Alert, MessageType, Status
 from geotarget.areas import Area
-from geotarget.errors import InvalidInput, InvalidPositions, InvalidType, MissingExtra
+from geotarget.errors import (
+    ClusterError,
+    GeotargetError,
+    InvalidInput,
+    InvalidPositions,
+    InvalidType,
+    MissingExtra,
+)
 from geotarget.matcher import PositionIndex
 from geotarget.positions import LocationRule, Positions, _at
 from geotarget.regions import RegionSet
@@ -425,7 +433,11 @@ def _load(path: str, stamp: tuple[int, int]) -> _Resident:
     """Read one partition and index it (runs on a worker)."""
     t0 = time.perf_counter()
     p = Path(path)
-    st = os.stat(p)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        gone = f"{p.name}: removed before it was read; list the dataset again"
+        raise InvalidInput(gone) from None
     if (int(st.st_size), int(st.st_mtime_ns)) != tuple(stamp):
         raise InvalidInput(f"{p.name}: changed while it was read; list the dataset again")
     positions = positions_from_arrow(read_table(p), source=f"{p.parent.name}/{p.name}")
@@ -565,6 +577,18 @@ def _concat(parts: list[Positions]) -> Positions:
 _MAX_RECHECKS = 20
 
 
+def _alive(future: Any) -> bool:
+    """Whether a held future still is (or will be) its value: not cancelled, lost or failed."""
+    return future.status in ("pending", "finished")
+
+
+def _cluster_failures() -> tuple[type[BaseException], ...]:
+    """What the cluster raises when it loses work: a task cancelled or a worker gone."""
+    from distributed.scheduler import KilledWorker
+
+    return (concurrent.futures.CancelledError, KilledWorker, OSError, TimeoutError)
+
+
 def _key(part: Partition) -> tuple[Path, tuple[int, int]]:
     return part.path, part.stamp
 
@@ -619,8 +643,9 @@ class DaskTargeter:
     the files it reads are stat-ed: one whose size or modification time changed is rebuilt, a
     removed one dropped; the other files are stat-ed as the dataset's ``recheck_s`` says
     (:class:`PartitionedPositions`).
-    Stream fresh positions through :meth:`on_positions` of this object (it knows the areas of
-    the alerts it delivered).
+    Stream fresh positions through :meth:`on_positions` of this object: it matches them on
+    the workers against the live incidents of the Targeter's ledger, wherever they were
+    delivered.
 
     Examples
     --------
@@ -654,7 +679,6 @@ class DaskTargeter:
         # per task (os.urandom) on the latency path.
         self._key_prefix = f"geotarget-evaluate-{uuid.uuid4().hex}"
         self._task_count = itertools.count()
-        self._areas: dict[str, list[tuple[str, Area]]] = {}
         #: What the last call read: partitions in the dataset, partitions asked, devices shipped.
         self.last_stats: dict[str, float] = {}
 
@@ -671,17 +695,30 @@ class DaskTargeter:
     def _task_key(self) -> str:
         return f"{self._key_prefix}-{next(self._task_count)}"
 
+    def _gather(self, futures: list[Any], doing: str) -> list[Any]:
+        """Gather; the cluster's own failures (a lost worker or its data) as ClusterError."""
+        try:
+            return list(self.client.gather(futures))
+        except GeotargetError:
+            raise
+        except _cluster_failures() as err:
+            raise ClusterError(
+                f"the Dask cluster failed while {doing}: {type(err).__name__}: {err}"
+            ) from err
+
     # --- partitions ------------------------------------------------------------------------
 
     def _resident_future(self, part: Partition) -> Any:
         old = self._futures.get(part.path)
-        if old is not None and old[0] == part.stamp:
+        if old is not None and old[0] == part.stamp and _alive(old[1]):
             return old[1]
+        # Built again after a failure too: a cancelled future (client.restart()), a failed
+        # read (perhaps transient) or an index lost with every worker that held it.
         fut = self.client.submit(
             _load,
             str(part.path),
             part.stamp,
-            key=f"geotarget-index-{part.path}-{part.stamp[0]}-{part.stamp[1]}",
+            key=f"geotarget-index-{part.path}-{part.stamp[0]}-{part.stamp[1]}-{next(self._task_count)}",
             pure=False,
         )
         self._futures[part.path] = (part.stamp, fut)
@@ -713,7 +750,9 @@ class DaskTargeter:
         """
         with self._lock:
             futures = [f for _, f in self._futures.values()]
-        stats = self.client.gather([self.client.submit(_stats, f, pure=False) for f in futures])
+        stats = self._gather(
+            [self.client.submit(_stats, f, pure=False) for f in futures], "describing the indexes"
+        )
         return {
             "partitions": float(len(stats)),
             "devices": float(sum(s[0] for s in stats)),
@@ -725,8 +764,8 @@ class DaskTargeter:
         """Build every partition's index now (else each is built on its first alert)."""
         with self._lock:
             futures = [self._resident_future(p) for p in self._sync()]
-        self.client.gather(
-            [self.client.submit(_stats, f, pure=False) for f in futures], errors="raise"
+        self._gather(
+            [self.client.submit(_stats, f, pure=False) for f in futures], "building the indexes"
         )
 
     # --- alerts ----------------------------------------------------------------------------
@@ -769,10 +808,11 @@ class DaskTargeter:
             ]
         if missing:  # built now (or failed): one round trip, only for partitions not yet seen
             try:
-                got = self.client.gather(
-                    [self.client.submit(_stats, f, pure=False) for _, f in missing]
+                got = self._gather(
+                    [self.client.submit(_stats, f, pure=False) for _, f in missing],
+                    "building the indexes an alert reads",
                 )
-            except Exception:
+            except GeotargetError:
                 with self._lock:  # from a listing that is out of date? then list again
                     self._sync()
                     changed = self.dataset.version != version
@@ -799,9 +839,60 @@ class DaskTargeter:
     def _finest_future(self, finest: RegionSet) -> Any:
         """The region set the rows are located in, sent once to every worker."""
         with self._lock:
-            if self._finest is None or self._finest[0] is not finest:
+            if self._finest is None or self._finest[0] is not finest or not _alive(self._finest[1]):
+                # Scattered data cannot be recomputed: lost with the workers, it is sent again.
                 self._finest = (finest, self.client.scatter(finest, broadcast=True, hash=False))
             return self._finest[1]
+
+    def _on_workers(
+        self,
+        prepared: _Asked | None,
+        status: Status,
+        kind: str,
+        plan: Plan,
+        decision: RolloutDecision,
+        at: dt.datetime,
+    ) -> tuple[_Asked, list[_PartEvaluation]]:
+        """Every asked partition's evaluation, from the workers that hold their indexes.
+
+        When the cluster loses work (a worker dies with indexes or the region set), asked
+        once more: lost indexes are rebuilt and the region set is sent again.
+        """
+        asked = prepared
+        if asked is None or asked.area != plan.area:
+            asked = self._prepare(kind, plan.area)
+        rules = self.targeter.rules[kind]
+        with self._lock:
+            recheck = self.dataset._recheck_due()
+        retried = False
+        while True:
+            finest = self._finest_future(self.targeter._finest_set)
+            args = (rules, plan, status, kind, decision, self.targeter.policy, finest)
+            pending = [
+                self.client.submit(
+                    _evaluate_part, f, *args, self.targeter.snap_m, at, key=self._task_key()
+                )
+                for f in asked.futures
+            ]
+            if recheck:
+                # Due: stat the files the alert does not read while the workers evaluate;
+                # if a file changed, the answer is dropped and asked again (the files it
+                # reads were stat-ed by _prepare, just before).
+                recheck = False
+                with self._lock:
+                    self._sync()
+                    same = self.dataset.version == asked.version
+                if not same:
+                    self.client.cancel(pending)
+                    asked = self._prepare(kind, plan.area)
+                    continue
+            try:
+                return asked, self._gather(pending, "evaluating the alert")
+            except ClusterError:
+                if retried:
+                    raise
+                retried = True
+                asked = self._prepare(kind, plan.area)
 
     def _evaluator(self, prepared: _Asked | None, done: dict[str, Any]) -> Evaluator:
         """Evaluate on the workers; fill the stand-in index with the devices sent back."""
@@ -817,42 +908,13 @@ class DaskTargeter:
             if not isinstance(index, _Shipped):  # pragma: no cover - only target() calls this
                 raise AssertionError("geotarget.dask evaluates into its own stand-in index")
             t0 = time.perf_counter()
-            asked = prepared
-            if asked is None or asked.area != plan.area:
-                asked = self._prepare(kind, plan.area)
+            try:
+                asked, got = self._on_workers(prepared, status, kind, plan, decision, at)
+            except ClusterError as err:
+                raise ClusterError(
+                    f"{err}; the alert was admitted, nothing was claimed for it: target it again"
+                ) from err.__cause__
             rules = self.targeter.rules[kind]
-            args = (
-                rules,
-                plan,
-                status,
-                kind,
-                decision,
-                self.targeter.policy,
-                self._finest_future(self.targeter._finest_set),
-                self.targeter.snap_m,
-                at,
-            )
-            with self._lock:
-                recheck = self.dataset._recheck_due()
-            while True:
-                pending = [
-                    self.client.submit(_evaluate_part, f, *args, key=self._task_key())
-                    for f in asked.futures
-                ]
-                if recheck:
-                    # Due: stat the files the alert does not read while the workers evaluate;
-                    # if a file changed, the answer is dropped and asked again (the files it
-                    # reads were stat-ed by _prepare, just before).
-                    recheck = False
-                    with self._lock:
-                        self._sync()
-                        same = self.dataset.version == asked.version
-                    if not same:
-                        self.client.cancel(pending)
-                        asked = self._prepare(kind, plan.area)
-                        continue
-                got: list[_PartEvaluation] = self.client.gather(pending)
-                break
             positions = _concat([g.positions for g in got])
             offsets = np.cumsum([0] + [len(g.positions) for g in got])
             located = not (plan.nationwide and rules.beyond_border)
@@ -915,6 +977,9 @@ class DaskTargeter:
         InvalidPositions, InvalidInput
             For a partition that cannot be read, naming its file (before anything is
             admitted or claimed).
+        ClusterError
+            If the cluster lost the work twice (a worker died with it); the message says
+            whether the alert was admitted. Nothing is claimed: target it again.
         """
         if not isinstance(alert, Alert):
             raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
@@ -929,7 +994,10 @@ class DaskTargeter:
             and kind in self.targeter.rules
             and alert.msg_type in (MessageType.ALERT, MessageType.UPDATE)
         ):
-            prepared = self._prepare(kind, area)  # a bad partition fails before admission
+            try:
+                prepared = self._prepare(kind, area)  # a bad partition fails before admission
+            except ClusterError as err:
+                raise ClusterError(f"{err}; nothing was admitted") from err.__cause__
         done: dict[str, Any] = {}
         shipped = _Shipped()
         result = self.targeter._target(
@@ -945,19 +1013,30 @@ class DaskTargeter:
         self.last_stats = {k: float(v) for k, v in done.items() if k != "total"}
         counts = dict(result.counts)
         counts[Outcome.OUTSIDE_AREA] += int(done["total"]) - len(shipped.positions)
-        if result.incident is not None and kind is not None and area is not None:
-            with self._lock:
-                self._areas.setdefault(result.incident, []).append((kind, area))
         return attrs.evolve(
             result, counts=counts, timings={**result.timings, "cluster": float(done["seconds"])}
         )
 
+    def _live_areas(self) -> list[tuple[Area, LocationRule, Area | None]]:
+        """What the workers look for: the current area of every live incident in the ledger."""
+        looking = []
+        for inc in self.targeter._live():
+            alert = self.targeter._current(inc)
+            recognised = self.targeter.recognition.recognise(alert)
+            kind = None if recognised is None else recognised.kind
+            if kind is None or alert.area is None or kind not in self.targeter.rules:
+                continue  # pragma: no cover - a delivered version was recognised, with an area
+            looking.append(self._looking_for(kind, alert.area))
+        return looking
+
     def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:
         """New deliveries for a batch of fresh positions, matched on the workers.
 
-        The batch is split among the workers; each keeps the devices near the area of an
-        active incident this object delivered; the Targeter then evaluates those (as
-        :meth:`Targeter.on_positions`) and claims in its ledger.
+        The batch is split among the workers; each keeps the devices near the current area
+        of a live incident of the Targeter's ledger (delivered by any process over the
+        store, as :meth:`Targeter.on_positions` reads them: this works at once after a
+        restart); the Targeter then evaluates those (as :meth:`Targeter.on_positions`) and
+        claims in its ledger.
 
         Parameters
         ----------
@@ -974,12 +1053,9 @@ class DaskTargeter:
         if not isinstance(positions, Positions):
             raise InvalidType(f"positions must be Positions (got {type(positions).__name__})")
         _at(at)
-        live = set(self.targeter.active_incidents)
-        with self._lock:
-            for key in [k for k in self._areas if k not in live]:
-                del self._areas[key]
-            wanted = [ka for key in sorted(self._areas) for ka in self._areas[key]]
-        looking = [self._looking_for(k, a) for k, a in wanted]
+        looking = self._live_areas()
+        if not looking:  # no live incident: Targeter.on_positions has nothing to evaluate
+            return self.targeter.on_positions(_take(positions, np.empty(0, dtype=np.intp)), at)
         workers = self._worker_count()
         chunks = np.array_split(np.arange(len(positions)), workers)
         futures = [
@@ -988,7 +1064,8 @@ class DaskTargeter:
             if c.size
         ]
         used = [c for c in chunks if c.size]
-        rows = [c[r] for c, r in zip(used, self.client.gather(futures), strict=True)]
+        got = self._gather(futures, "matching a batch of positions (nothing was claimed)")
+        rows = [c[r] for c, r in zip(used, got, strict=True)]
         near = np.concatenate(rows) if rows else np.empty(0, dtype=np.intp)
         return self.targeter.on_positions(_take(positions, np.sort(near)), at)
 

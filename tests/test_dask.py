@@ -410,3 +410,76 @@ def test_two_dask_targeters_share_a_postgres_ledger(client: Any, postgres_dsn: s
         for s in stores:
             s.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _small(root: Path, client: Any) -> tuple[Positions, DaskTargeter, Targeter]:
+    """Forty devices around (18.0, 59.5) in 0.01° cells; a DaskTargeter and an in-memory peer."""
+    rng = np.random.default_rng(11)
+    positions = Positions(
+        [f"d{i}" for i in range(40)],
+        rng.uniform(17.98, 18.02, 40),
+        rng.uniform(59.49, 59.51, 40),
+        observed_at=T0,
+    )
+    ds = write_partitioned(positions, root / "ds", cell_deg=0.01)
+    return positions, DaskTargeter(Targeter(make_regions(), _policy()), ds, client), Targeter(
+        make_regions(), _policy()
+    )
+
+
+def test_streaming_follows_the_ledgers_live_incidents(client: Any, tmp_path: Path) -> None:
+    """A DaskTargeter made after the alert was delivered (a restart, another machine) streams it.
+
+    The incident was delivered through the Targeter itself (as another process over the same
+    store would): the batch's device in its area is delivered, as by Targeter.on_positions.
+    """
+    positions, dk, memory = _small(tmp_path, client)
+    alert = make_alert("explosion", Circle(18.0, 59.5, 800.0), ident="e1")
+    index = PositionIndex(positions)
+    delivered = dk.targeter.target(alert, index, T0)  # not through this DaskTargeter
+    _same(delivered, memory.target(alert, index, T0))
+    batch = Positions(["new1", "far"], [18.0, 17.5], [59.5, 59.5], observed_at=T0)
+    got = DaskTargeter(dk.targeter, dk.dataset, client).on_positions(batch, T0)
+    want = memory.on_positions(batch, T0)
+    assert [d.device_id for d in got] == [d.device_id for d in want] == ["new1"]
+
+
+def test_a_cluster_that_lost_its_data_recovers(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Indexes and region set lost (every worker died, client.restart()): sent again, same answer.
+
+    Lost between alerts, the next alert rebuilds them; lost during an alert, it is evaluated
+    once more; lost twice in one alert, a ClusterError says the alert was admitted and nothing
+    claimed, and targeting it again gives the in-memory answer.
+    """
+    from geotarget.errors import ClusterError
+
+    positions, dk, memory = _small(tmp_path, client)
+    index = PositionIndex(positions)
+    first = make_alert("explosion", Circle(18.0, 59.5, 800.0), ident="e1")
+    _same(dk.target(first, T0), memory.target(first, index, T0))
+    assert dk._finest is not None
+    client.cancel([dk._finest[1], *(f for _, f in dk._futures.values())])  # all of it lost
+    second = make_alert("explosion", Circle(18.005, 59.5, 900.0), ident="e2")
+    _same(dk.target(second, T0), memory.target(second, index, T0))
+
+    real = dk._finest_future
+    losses = iter([True])
+
+    def lost_once(finest: Any) -> Any:  # the region set is lost while the alert is evaluated
+        fut = real(finest)
+        if next(losses, False):
+            client.cancel(fut)
+        return fut
+
+    monkeypatch.setattr(dk, "_finest_future", lost_once)
+    third = make_alert("explosion", Circle(18.01, 59.5, 700.0), ident="e3")
+    _same(dk.target(third, T0), memory.target(third, index, T0))
+
+    losses = iter([True, True])
+    fourth = make_alert("explosion", Circle(17.99, 59.5, 700.0), ident="e4")
+    with pytest.raises(ClusterError, match="was admitted, nothing was claimed for it"):
+        dk.target(fourth, T0)
+    assert dk.targeter.ledger.recipients("polisen@example.se/e4").size == 0
+    _same(dk.target(fourth, T0), memory.target(fourth, index, T0))
