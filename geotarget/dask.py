@@ -546,7 +546,13 @@ def _empty_like(ids_kind: str) -> Positions:
     return Positions(ids, np.empty(0), np.empty(0), observed_at=np.empty(0, dtype="datetime64[us]"))
 
 
-def _concat(parts: list[Positions]) -> Positions:
+def _concat(parts: list[Positions], names: list[str]) -> Positions:
+    """The devices sent back by the partitions ``names``, as one snapshot.
+
+    A device id sent back by two partitions (a device written to two cells, or moved by a
+    writer that added it to its new cell before removing it from the old) is refused, naming
+    the id and both files.
+    """
     kinds = {p.ids.dtype.kind for p in parts if len(p)}
     if len(kinds) > 1:
         raise InvalidPositions(
@@ -554,18 +560,30 @@ def _concat(parts: list[Positions]) -> Positions:
         )
     if not kinds:
         return _empty_like("i")
+    names = [n for n, p in zip(names, parts, strict=True) if len(p)]
     parts = [p for p in parts if len(p)]
+    ids = np.concatenate([p.ids for p in parts])
     try:
         return Positions(
-            np.concatenate([p.ids for p in parts]),
+            ids,
             np.concatenate([p.lon for p in parts]),
             np.concatenate([p.lat for p in parts]),
             accuracy_m=np.concatenate([p.accuracy_m for p in parts]),
             observed_at=np.concatenate([p.observed_at for p in parts]),
             tester=np.concatenate([p.tester for p in parts]),
         )
-    except InvalidPositions as err:
-        raise InvalidPositions(f"across the dataset's partitions: {err}") from None
+    except InvalidPositions as err:  # each partition is valid: an id in two of them
+        unique, counts = np.unique(ids, return_counts=True)
+        twice = unique[counts > 1]
+        if not twice.size:  # pragma: no cover - Positions refuses only duplicates here
+            raise InvalidPositions(f"across the dataset's partitions: {err}") from None
+        first = twice[0]
+        files = [n for n, p in zip(names, parts, strict=True) if bool((p.ids == first).any())]
+        raise InvalidPositions(
+            f"ids must be unique across the dataset's partitions: {first.item()!r} is in "
+            f"{' and '.join(files)} ({twice.size:,} id(s) in more than one partition among "
+            "the devices near the area); the alert was admitted, nothing was claimed for it"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -915,7 +933,10 @@ class DaskTargeter:
                     f"{err}; the alert was admitted, nothing was claimed for it: target it again"
                 ) from err.__cause__
             rules = self.targeter.rules[kind]
-            positions = _concat([g.positions for g in got])
+            positions = _concat(
+                [g.positions for g in got],
+                [f"{p.path.parent.name}/{p.path.name}" for p in asked.parts],
+            )
             offsets = np.cumsum([0] + [len(g.positions) for g in got])
             located = not (plan.nationwide and rules.beyond_border)
             if any((g.covered_region is not None) != located for g in got):  # pragma: no cover

@@ -422,8 +422,10 @@ def _small(root: Path, client: Any) -> tuple[Positions, DaskTargeter, Targeter]:
         observed_at=T0,
     )
     ds = write_partitioned(positions, root / "ds", cell_deg=0.01)
-    return positions, DaskTargeter(Targeter(make_regions(), _policy()), ds, client), Targeter(
-        make_regions(), _policy()
+    return (
+        positions,
+        DaskTargeter(Targeter(make_regions(), _policy()), ds, client),
+        Targeter(make_regions(), _policy()),
     )
 
 
@@ -483,3 +485,32 @@ def test_a_cluster_that_lost_its_data_recovers(
         dk.target(fourth, T0)
     assert dk.targeter.ledger.recipients("polisen@example.se/e4").size == 0
     _same(dk.target(fourth, T0), memory.target(fourth, index, T0))
+
+
+def test_a_device_in_two_partitions_is_refused_naming_both(client: Any, tmp_path: Path) -> None:
+    """An id sent back by two partitions names the id and both files; nothing is claimed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from geotarget.errors import InvalidPositions
+
+    for cell, ids in (("a", ["x", "y"]), ("b", ["z", "x"])):
+        (tmp_path / f"cell={cell}").mkdir()
+        table = pa.table(
+            {
+                "id": ids,
+                "lon": [18.0, 18.001],
+                "lat": [59.5, 59.5],
+                "observed_at": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
+            }
+        )
+        pq.write_table(table, tmp_path / f"cell={cell}" / "part-0.parquet")
+    targeter = Targeter(make_regions(), _policy())
+    dk = DaskTargeter(targeter, PartitionedPositions(tmp_path), client)
+    alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
+    with pytest.raises(
+        InvalidPositions,
+        match=r"'x' is in cell=a/part-0\.parquet and cell=b/part-0\.parquet .*nothing was claimed",
+    ):
+        dk.target(alert, T0)
+    assert targeter.ledger.recipients("polisen@example.se/e1").size == 0
