@@ -135,7 +135,7 @@ def test_mixed_id_types_across_partitions_are_refused(tmp_path: Path) -> None:
     a = Positions([1], [18.0], [59.0], observed_at=T0)
     b = Positions(["x"], [18.0], [59.0], observed_at=T0)
     with pytest.raises(InvalidPositions, match="all str or all int across"):
-        _concat([a, b])
+        _concat([a, b], ["a.parquet", "b.parquet"])
 
 
 def _interleave(ix: int, iy: int) -> int:
