@@ -209,6 +209,11 @@ class Partition:
         return None if self.meta is None else self.meta.rows
 
 
+def _file_name(path: Path) -> str:
+    """A partition file as errors name it: its directory and name (``cell=…/part-0.parquet``)."""
+    return f"{path.parent.name}/{path.name}"
+
+
 def _stamp(path: Path) -> tuple[int, int]:
     st = os.stat(path)
     return int(st.st_size), int(st.st_mtime_ns)
@@ -289,7 +294,7 @@ class PartitionedPositions:
             parts.append(
                 old
                 if old is not None and old.stamp == stamp
-                else Partition(path=f, stamp=stamp, meta=partition_meta(f))
+                else Partition(path=f, stamp=stamp, meta=partition_meta(f, _file_name(f)))
             )
         if [(p.path, p.stamp) for p in parts] != [(p.path, p.stamp) for p in self._parts]:
             self.version += 1
@@ -343,7 +348,9 @@ class PartitionedPositions:
                 if st.st_size != part.stamp[0] or st.st_mtime_ns != part.stamp[1]:
                     stamp = int(st.st_size), int(st.st_mtime_ns)
                     self._parts[i] = Partition(
-                        path=part.path, stamp=stamp, meta=partition_meta(part.path)
+                        path=part.path,
+                        stamp=stamp,
+                        meta=partition_meta(part.path, _file_name(part.path)),
                     )
                     self._table = None
                     self.version += 1
@@ -436,11 +443,12 @@ def _load(path: str, stamp: tuple[int, int]) -> _Resident:
     try:
         st = os.stat(p)
     except FileNotFoundError:
-        gone = f"{p.name}: removed before it was read; list the dataset again"
+        gone = f"{_file_name(p)}: removed before it was read; list the dataset again"
         raise InvalidInput(gone) from None
     if (int(st.st_size), int(st.st_mtime_ns)) != tuple(stamp):
-        raise InvalidInput(f"{p.name}: changed while it was read; list the dataset again")
-    positions = positions_from_arrow(read_table(p), source=f"{p.parent.name}/{p.name}")
+        raise InvalidInput(f"{_file_name(p)}: changed while it was read; list the dataset again")
+    name = _file_name(p)
+    positions = positions_from_arrow(read_table(p, name), source=name)
     index = PositionIndex(positions)
     cols = positions
     nbytes = index.nbytes + sum(
@@ -935,7 +943,7 @@ class DaskTargeter:
             rules = self.targeter.rules[kind]
             positions = _concat(
                 [g.positions for g in got],
-                [f"{p.path.parent.name}/{p.path.name}" for p in asked.parts],
+                [_file_name(p.path) for p in asked.parts],
             )
             offsets = np.cumsum([0] + [len(g.positions) for g in got])
             located = not (plan.nationwide and rules.beyond_border)

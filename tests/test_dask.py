@@ -514,3 +514,55 @@ def test_a_device_in_two_partitions_is_refused_naming_both(client: Any, tmp_path
     ):
         dk.target(alert, T0)
     assert targeter.ledger.recipients("polisen@example.se/e1").size == 0
+
+
+def test_metadata_its_file_contradicts_is_not_trusted(client: Any, tmp_path: Path) -> None:
+    """A file rewritten with its old footer metadata kept is read, not pruned by stale bounds.
+
+    ``pq.write_table`` of a table read with ``pq.read_table`` keeps the ``geotarget`` key:
+    here a device was appended 7 km from the file's recorded bounds, right where an alert is.
+    Metadata whose values are unusable (NaN accuracy, negative rows) is refused, naming the file.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from geotarget.errors import InvalidInput
+
+    positions = Positions(["a", "b"], [17.2, 18.0], [59.2, 59.5], observed_at=T0)
+    ds = write_partitioned(positions, tmp_path / "ds", cell_deg=0.1)
+    (far,) = [p.path for p in ds.partitions if p.meta and p.meta.bounds == (17.2, 59.2, 17.2, 59.2)]
+    table = pq.read_table(far)
+    assert b"geotarget" in (table.schema.metadata or {})
+    row = pa.table(
+        {
+            "id": ["new"],
+            "lon": [17.29],
+            "lat": [59.29],
+            "accuracy_m": [0.0],
+            "observed_at": pa.array([T0], pa.timestamp("us", tz="UTC")),
+            "tester": [False],
+        },
+        schema=table.schema,
+    )
+    pq.write_table(pa.concat_tables([table, row]), far)
+    dataset = PartitionedPositions(tmp_path / "ds")
+    assert [p.meta for p in dataset.partitions if p.path == far] == [None]
+    everyone = Positions(
+        ["a", "new", "b"], [17.2, 17.29, 18.0], [59.2, 59.29, 59.5], observed_at=T0
+    )
+    alert = make_alert("explosion", Circle(17.29, 59.29, 100.0), ident="e1")
+    got = DaskTargeter(Targeter(make_regions(), _policy()), dataset, client).target(alert, T0)
+    _same(got, Targeter(make_regions(), _policy()).target(alert, PositionIndex(everyone), T0))
+    assert got.recipients.tolist() == ["new"]
+
+    for bad in (b'"max_accuracy_m": NaN', b'"rows": -5'):
+        key = bad.split(b":")[0]
+        meta = table.schema.metadata[b"geotarget"]
+        start = meta.index(key)
+        end = meta.index(b",", start)
+        spoiled = meta[:start] + bad + meta[end:]
+        pq.write_table(table.replace_schema_metadata({b"geotarget": spoiled}), far)
+        with pytest.raises(
+            InvalidInput, match=r"cell=\d+/part-0\.parquet: its geotarget .* unusable"
+        ):
+            PartitionedPositions(tmp_path / "ds")
