@@ -841,6 +841,8 @@ def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo |
             return values.astype(np.int64)
         if pa.types.is_string(t) or pa.types.is_large_string(t):
             return _text_ids(_parquet_cells(col), where)
+        if len(col) == 0:  # an empty frame's columns are null or float (pandas): no id is wrong
+            return np.empty(0, dtype=np.str_)
         hint = (
             "; floats hold integers exactly only up to 2**53 (pandas turns an integer column "
             "with a missing value into floats: write it as Int64 or text)"

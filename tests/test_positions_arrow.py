@@ -193,3 +193,24 @@ def test_writing_refuses_a_directory_with_files(tmp_path: Path) -> None:
         write_partitioned(p, tmp_path)
     with pytest.raises(InvalidInput, match=r"cell_deg must be a number > 0 and <= 90 \(got 0\)"):
         write_partitioned(p, tmp_path / "new", cell_deg=0)
+
+
+@pytest.mark.parametrize("id_type", [pa.null(), pa.float64()])
+def test_an_empty_frame_is_an_empty_snapshot(tmp_path: Path, id_type: object) -> None:
+    """A file written from an empty frame (pandas types its columns double, others null) is read.
+
+    Zero rows hold no wrong id: zero devices (an empty partition), not "must hold text or
+    integers"; a row whose id is of such a type is still refused.
+    """
+    empty = pa.table(
+        {
+            "id": pa.array([], id_type),
+            "lon": pa.array([], pa.null()),
+            "lat": pa.array([], pa.null()),
+        }
+    )
+    pq.write_table(empty, tmp_path / "empty.parquet")
+    assert len(read_parquet(tmp_path / "empty.parquet", observed_at=T0)) == 0
+    one = pa.table({"id": pa.array([None], id_type), "lon": [18.0], "lat": [59.3]})
+    with pytest.raises(InvalidPositions, match="column id: must hold text or integers"):
+        positions_from_arrow(one, observed_at=T0)
