@@ -37,7 +37,9 @@ import numpy.typing as npt
 
 from geotarget._position_files import (
     KNOWN,
+    NAIVE_TIMESTAMPS,
     REQUIRED,
+    ZONE_FLAG,
     Where,
     _check,
     _parquet_column,
@@ -90,7 +92,11 @@ def positions_from_arrow(
     columns: dict[str, Any] = {}
     for key, j in known.items():
         col = table.column(j)
-        columns[key] = _column(key, col, where)
+        try:
+            columns[key] = _column(key, col, where)
+        except InvalidPositions as err:  # the command's --timezone is no option here
+            text = str(err).replace(ZONE_FLAG, "").replace(NAIVE_TIMESTAMPS, _NAIVE)
+            raise InvalidPositions(text) from None
     n = table.num_rows
     if "observed_at" in columns and observed_at is not None:
         raise InvalidInput(f"{source}: has an observed_at column, so observed_at is not used")
@@ -114,6 +120,9 @@ def positions_from_arrow(
         )
     except GeotargetError as err:  # a rule checked only by Positions: rows count from 0 there
         raise InvalidPositions(f"{source}: {err} (rows counted from 0)") from None
+
+
+_NAIVE = "timestamps without a time zone; store them with one (pyarrow.timestamp('us', tz='UTC'))"
 
 
 def _column(key: str, col: Any, where: Where) -> Any:

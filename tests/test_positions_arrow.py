@@ -214,3 +214,20 @@ def test_an_empty_frame_is_an_empty_snapshot(tmp_path: Path, id_type: object) ->
     one = pa.table({"id": pa.array([None], id_type), "lon": [18.0], "lat": [59.3]})
     with pytest.raises(InvalidPositions, match="column id: must hold text or integers"):
         positions_from_arrow(one, observed_at=T0)
+
+
+def test_times_without_a_zone_are_refused_without_the_commands_flag() -> None:
+    """Zone-less times from an Arrow table: the error says what to store, not ``--timezone``.
+
+    pandas writes naive ``datetime64[ns]`` by default; the command reads such files with
+    ``--timezone``, which the library's readers do not have.
+    """
+    naive = np.array(["2024-05-20T12:00:00"], dtype="datetime64[ns]")
+    for observed, rule in (
+        (pa.array(naive), r"timestamps without a time zone; store them with one \(pyarrow"),
+        (pa.array(["2024-05-20T12:00:00"]), r"has no UTC offset: write one \(.*\) \(got"),
+    ):
+        table = pa.table({"id": ["a"], "lon": [18.0], "lat": [59.3], "observed_at": observed})
+        with pytest.raises(InvalidPositions, match=rule) as err:
+            positions_from_arrow(table)
+        assert "--timezone" not in str(err.value)
