@@ -71,7 +71,7 @@ from geotarget.matcher import PositionIndex
 from geotarget.positions import LocationRule, Positions, _at
 from geotarget.regions import RegionSet
 from geotarget.rollout import RolloutDecision, RolloutPolicy
-from geotarget.targeting import Delivery, Outcome, Targeter, TargetingResult
+from geotarget.targeting import Delivery, Outcome, Targeter, TargetingResult, _not_public
 
 __all__ = [
     "DaskTargeter",
@@ -772,10 +772,11 @@ class DaskTargeter:
     def resident(self) -> dict[str, float]:
         """The resident indexes: partitions, devices, bytes and build seconds (summed).
 
-        Gathers a few numbers per resident partition from the workers.
+        Gathers a few numbers per resident partition from the workers. An index still being
+        built, or whose file could not be read, is not resident.
         """
         with self._lock:
-            futures = [f for _, f in self._futures.values()]
+            futures = [f for _, f in self._futures.values() if f.status == "finished"]
         stats = self._gather(
             [self.client.submit(_stats, f, pure=False) for f in futures], "describing the indexes"
         )
@@ -977,6 +978,22 @@ class DaskTargeter:
 
         return on_workers
 
+    def _may_evaluate(self, alert: Alert, kind: str, area: Area, at: dt.datetime) -> bool:
+        """Whether the Targeter's gates that need no ledger let ``alert`` reach its devices.
+
+        An alert they stop (a Cancel, not public, not yet active or expired, its kind not
+        enabled, its area outside the rollout) reads no partition: it costs no index build,
+        and a bad partition does not turn its verdict into an error.
+        """
+        if alert.msg_type not in (MessageType.ALERT, MessageType.UPDATE):
+            return False
+        if _not_public(alert) is not None or at < alert.onset:
+            return False
+        if alert.expires is not None and at >= alert.expires:
+            return False
+        decision = self.targeter.policy.decide(kind, at)
+        return decision.enabled and self.targeter._plan(kind, area, decision).reaches_enabled
+
     def target(self, alert: Alert, at: dt.datetime, *, confirm: bool = False) -> TargetingResult:
         """Decide who receives ``alert`` at ``at`` among the dataset's devices.
 
@@ -1021,7 +1038,7 @@ class DaskTargeter:
             kind is not None
             and area is not None
             and kind in self.targeter.rules
-            and alert.msg_type in (MessageType.ALERT, MessageType.UPDATE)
+            and self._may_evaluate(alert, kind, area, at)
         ):
             try:
                 prepared = self._prepare(kind, area)  # a bad partition fails before admission

@@ -355,6 +355,17 @@ def test_a_bad_partition_fails_with_its_file_named_and_nothing_claimed(client: A
             dt_.target(alert, T0)
         assert targeter.ledger.recipients("polisen@example.se/e1").size == 0
         assert targeter.ledger.incident("polisen@example.se/e1") is None  # not even admitted
+        # Alerts the Targeter stops before its devices read no partition: their verdicts, as in
+        # memory (over the file's readable row), not the bad file's error.
+        good = PositionIndex(Positions(["a"], [18.0], [59.5], observed_at=T0))
+        memory = Targeter(make_regions(), _policy())
+        for blocked in (
+            make_alert("tip_request", Circle(18.7, 59.5, 1000.0), ident="t1"),  # outside rollout
+            make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="old", hours=0.5),
+        ):
+            at = T0 + dt.timedelta(hours=1)
+            _same(dt_.target(blocked, at), memory.target(blocked, good, at))
+        assert dt_.resident()["partitions"] == 0
         # Fixed, beside a partition whose ids are integers: refused too, before admission.
         pq.write_table(table.slice(0, 1), root / "cell=x" / "part-0.parquet")
         (root / "cell=y").mkdir()
