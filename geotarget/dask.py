@@ -209,6 +209,11 @@ class Partition:
         return None if self.meta is None else self.meta.rows
 
 
+def _hidden(root: Path, path: Path) -> bool:
+    """Whether a file under ``root`` is hidden or being written (a name starting . or _)."""
+    return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
+
+
 def _file_name(path: Path) -> str:
     """A partition file as errors name it: its directory and name (``cell=…/part-0.parquet``)."""
     return f"{path.parent.name}/{path.name}"
@@ -221,6 +226,10 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 class PartitionedPositions:
     """A Parquet dataset of positions: every ``*.parquet`` file under a directory.
+
+    Files and directories whose names start with ``.`` or ``_`` are left out, as
+    ``pyarrow.dataset`` leaves them out: hidden files, and files still being written (Spark's
+    and Hadoop's ``_temporary``, a writer's ``.part-0.parquet`` before its rename).
 
     .. versionadded:: 0.1.0
 
@@ -283,9 +292,15 @@ class PartitionedPositions:
         if not self.root.exists():
             raise InvalidInput(f"root not found: {self.root}")
         self._root_stamp = _stamp(self.root)
-        files = [self.root] if self.root.is_file() else sorted(self.root.rglob("*.parquet"))
+        files = (
+            [self.root]
+            if self.root.is_file()
+            else sorted(f for f in self.root.rglob("*.parquet") if not _hidden(self.root, f))
+        )
         if not files:
-            raise InvalidInput(f"root holds no .parquet file: {self.root}")
+            raise InvalidInput(
+                f"root holds no .parquet file (names starting with . or _ left out): {self.root}"
+            )
         known = {p.path: p for p in self._parts}
         parts = []
         for f in files:

@@ -577,3 +577,22 @@ def test_metadata_its_file_contradicts_is_not_trusted(client: Any, tmp_path: Pat
             InvalidInput, match=r"cell=\d+/part-0\.parquet: its geotarget .* unusable"
         ):
             PartitionedPositions(tmp_path / "ds")
+
+
+def test_hidden_files_and_files_being_written_are_left_out(tmp_path: Path) -> None:
+    """Names starting with ``.`` or ``_`` are not partitions (as ``pyarrow.dataset`` has it).
+
+    A Spark job's ``_temporary`` copy of a partition, or a writer's ``.part-0.parquet`` before
+    its rename, would otherwise put a device in two partitions or fail every alert.
+    """
+    from geotarget.errors import InvalidInput
+
+    ds = write_partitioned(Positions(["a"], [18.0], [59.5], observed_at=T0), tmp_path / "ds")
+    (visible,) = [p.path for p in ds.partitions]
+    for hidden in ("_temporary/0/task/part-0.parquet", f"{visible.parent.name}/.part-1.parquet"):
+        (tmp_path / "ds" / hidden).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(visible, tmp_path / "ds" / hidden)
+    assert [p.path for p in PartitionedPositions(tmp_path / "ds").partitions] == [visible]
+    os.remove(visible)
+    with pytest.raises(InvalidInput, match=r"holds no \.parquet file"):
+        PartitionedPositions(tmp_path / "ds")
