@@ -42,7 +42,15 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget import _geodesy
-from geotarget._evaluation import Evaluated, Evaluator, Plan, boxes, evaluate, grown
+from geotarget._evaluation import (
+    Evaluated,
+    Evaluator,
+    Plan,
+    boxes,
+    evaluate,
+    grown,
+    new_regions,
+)
 from geotarget._kind_rules import KindRules
 from geotarget._positions_arrow import (
     PartitionMeta,
@@ -535,6 +543,10 @@ def _evaluate_part(
     rows, outcomes, covered, covered_region, timings = evaluate(
         rules, plan, status, kind, decision, policy, finest, snap_m, index, at
     )
+    if covered_region is None and not (plan.nationwide and rules.beyond_border):
+        # The devices near the area were decided together from their bounding box (one
+        # region for all): the client counts per county from every partition's regions.
+        covered_region = _regions_of(covered, index, finest, snap_m)
     keep = outcomes != np.int8(Outcome.OUTSIDE_AREA)
     kept = rows[keep]
     local = np.searchsorted(kept, covered).astype(np.int32)
@@ -543,6 +555,20 @@ def _evaluate_part(
     return _PartEvaluation(
         _take(index.positions, kept), outcomes[keep], local, covered_region, timings
     )
+
+
+def _regions_of(
+    rows: npt.NDArray[np.int32], index: PositionIndex, finest: RegionSet, snap_m: float
+) -> npt.NDArray[np.int32]:
+    """The finest-region index of each row (-1: no fix, or beyond the border)."""
+    lon, lat = index.positions.lon[rows], index.positions.lat[rows]
+    if rows.size and not np.isnan(lon).any():
+        where = finest._box_index(
+            float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
+        )
+        if where >= 0:  # every point of their box lies in this region
+            return np.full(rows.size, where, dtype=np.int32)
+    return new_regions(rows, None, index, finest, snap_m)
 
 
 def _near_batch(

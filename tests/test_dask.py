@@ -596,3 +596,28 @@ def test_hidden_files_and_files_being_written_are_left_out(tmp_path: Path) -> No
     os.remove(visible)
     with pytest.raises(InvalidInput, match=r"holds no \.parquet file"):
         PartitionedPositions(tmp_path / "ds")
+
+
+def test_crowds_decided_by_their_box_are_counted_per_county(client: Any, tmp_path: Path) -> None:
+    """Partitions whose devices near the area are all in one region, beside one that is not.
+
+    64 or more such devices are decided by their bounding box, not located one by one: the
+    workers answered without regions for them and with regions for the straddling partition,
+    and the client stopped on "the workers disagree on locating the covered devices".
+    """
+    rng = np.random.default_rng(3)
+    lon = np.concatenate([rng.uniform(18.24, 18.26, 100), rng.uniform(17.99, 18.01, 80)])
+    lat = np.concatenate([rng.uniform(59.52, 59.53, 100), rng.uniform(59.495, 59.505, 80)])
+    positions = Positions([f"d{i}" for i in range(lon.size)], lon, lat, observed_at=T0)
+    ds = write_partitioned(positions, tmp_path / "ds", cell_deg=0.1)
+    dk = DaskTargeter(Targeter(make_regions(), _policy()), ds, client)
+    memory = Targeter(make_regions(), _policy())
+    index = PositionIndex(positions)
+    for ident, area in (  # tip requests: enabled in 0102 and 0201, so devices are located
+        ("inside", Circle(18.25, 59.525, 1500.0)),  # one 0.1° cell, all in municipality 0201
+        ("both", Polygon([(17.98, 59.49), (18.27, 59.49), (18.27, 59.54), (17.98, 59.49)])),
+    ):
+        alert = make_alert("tip_request", area, ident=ident)
+        got = dk.target(alert, T0)
+        _same(got, memory.target(alert, index, T0))
+        assert sum(got.per_county.values()) == got.recipients.size >= 64
