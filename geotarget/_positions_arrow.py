@@ -24,8 +24,11 @@ and the stale margin) meets.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import math
+import os
+import shutil
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,7 +49,15 @@ from geotarget._position_files import (
     column_key,
     twice,
 )
-from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
+from geotarget.errors import (
+    GeotargetError,
+    InvalidInput,
+    InvalidPositions,
+    MissingExtra,
+    StoreError,
+    StoreFull,
+    StoreReadOnly,
+)
 from geotarget.positions import Positions
 
 #: The key of the partition metadata in a Parquet file's key-value metadata.
@@ -268,16 +279,52 @@ def write_partitioned(
 
     Returns the metadata written, per partition directory name.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    _pa()  # the extra, before anything is created
     if not isinstance(positions, Positions):
         raise InvalidInput(f"positions must be Positions (got {type(positions).__name__})")
     size = _cell_deg(cell_deg)
     out = Path(root)
-    if out.exists() and any(out.iterdir()):
-        raise InvalidInput(f"root must be a new or empty directory (got {out}, which has files)")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            what = "has files" if out.is_dir() else "is a file"
+            raise InvalidInput(f"root must be a new or empty directory (got {out}, which {what})")
+        if any(p.exists() and not p.is_dir() for p in out.parents):
+            raise InvalidInput(f"root must be a new or empty directory (got {out}: under a file)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Written beside root, then renamed onto it: a reader never lists half a dataset.
+        tmp = out.parent / f".{out.name}-{uuid.uuid4().hex}"  # hidden from readers
+        tmp.mkdir()  # the umask's permissions, as root would have had
+    except OSError as err:
+        raise InvalidInput(
+            f"root must be a new or empty directory that can be created (got {out}: "
+            f"{err.strerror or err})"
+        ) from None
+    try:
+        written = _write_cells(positions, tmp, size)
+        os.replace(tmp, out)  # onto a new or empty directory
+    except BaseException as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise _store_error(out, err) from err
+        raise
+    return written
+
+
+def _store_error(out: Path, err: OSError) -> StoreError:
+    """An OSError while writing a dataset, as the StoreError its errno names."""
+    kind: type[StoreError] = StoreError
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        kind = StoreFull
+    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        kind = StoreReadOnly
+    return kind(f"writing the positions dataset {out} failed, nothing was written: {err}")
+
+
+def _write_cells(positions: Positions, out: Path, size: float) -> dict[str, PartitionMeta]:
+    """Write the partition files of ``positions`` under the directory ``out``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     snapshot = uuid.uuid4().hex
     fix = positions.has_fix
     fix_rows = np.flatnonzero(fix)

@@ -161,10 +161,17 @@ def write_partitioned(
     PartitionedPositions
         The dataset just written, listed.
 
+    The files are written to a hidden directory beside ``root`` and renamed onto it at the
+    end: a failed write leaves nothing, and a reader never lists half a dataset.
+
     Raises
     ------
     InvalidInput
-        If ``root`` holds files, or ``cell_deg`` is out of range.
+        If ``root`` holds files, is a file or cannot be created, or ``cell_deg`` is out of
+        range.
+    StoreError
+        If writing fails (:class:`~geotarget.errors.StoreFull` for a full disk); nothing is
+        left behind.
     """
     root = file_path("root", root)
     _write_partitioned(positions, root, cell_deg=cell_deg)

@@ -231,3 +231,38 @@ def test_times_without_a_zone_are_refused_without_the_commands_flag() -> None:
         with pytest.raises(InvalidPositions, match=rule) as err:
             positions_from_arrow(table)
         assert "--timezone" not in str(err.value)
+
+
+def test_a_failed_write_leaves_no_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk fills up after the first partition: StoreFull, and no half dataset to list.
+
+    The dataset is written beside ``root`` under a hidden name and renamed onto it; a root that
+    is a file, or under one, is an InvalidInput naming it.
+    """
+    import errno
+
+    from geotarget.errors import StoreFull
+
+    positions = Positions(["a", "b", "c"], [11.0, 18.0, 18.0], [58.0, 59.3, 59.4], observed_at=T0)
+    real = pq.write_table
+    calls = iter(range(10))
+
+    def disk_full(table: object, where: object, **kw: object) -> None:
+        if next(calls):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(table, where, **kw)
+
+    monkeypatch.setattr(pq, "write_table", disk_full)
+    with pytest.raises(StoreFull, match="nothing was written"):
+        write_partitioned(positions, tmp_path / "ds")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(pq, "write_table", real)
+    (tmp_path / "file").write_text("x")
+    for root, rule in (
+        (tmp_path / "file", "which is a file"),
+        (tmp_path / "file" / "ds", "under a file"),
+    ):
+        with pytest.raises(InvalidInput, match=rule):
+            write_partitioned(positions, root)
+    write_partitioned(positions, tmp_path / "ds")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "file"]
