@@ -146,6 +146,9 @@ def write_partitioned(
     devices without a fix go to ``root/cell=nofix``. Each file's ``geotarget`` metadata holds
     its rows, the bounds of its fixes, its largest ``accuracy_m`` and its no-fix count.
 
+    The files are written to a hidden directory beside ``root`` and renamed onto it at the
+    end: a failed write leaves nothing, and a reader never lists half a dataset.
+
     Parameters
     ----------
     positions : Positions
@@ -160,9 +163,6 @@ def write_partitioned(
     -------
     PartitionedPositions
         The dataset just written, listed.
-
-    The files are written to a hidden directory beside ``root`` and renamed onto it at the
-    end: a failed write leaves nothing, and a reader never lists half a dataset.
 
     Raises
     ------
