@@ -74,7 +74,7 @@ def _policy(tip_percentage: float = 100.0) -> RolloutPolicy:
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> dict[str, Any]:
-    """Devices around (18.0, 59.5): random, on cell edges, without a fix, stale, beyond the border."""
+    """Devices around (18.0, 59.5): random, on cell edges, in a crowd, without a fix, stale."""
     cell = draw(st.sampled_from(CELLS))
     n = draw(st.integers(0, 60))
     lon = list(draw(st.lists(st.floats(17.96, 18.04), min_size=n, max_size=n)))
@@ -101,6 +101,18 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         dtype="datetime64[us]",
     )
     tester = np.array(draw(st.lists(st.booleans(), min_size=m, max_size=m)), dtype=bool)
+    if draw(st.booleans()):  # a fresh crowd in one cell and municipality: decided by its box
+        k = draw(st.integers(64, 80))
+        lon_a = np.concatenate(
+            [lon_a, draw(st.lists(st.floats(18.02, 18.025), min_size=k, max_size=k))]
+        )
+        lat_a = np.concatenate(
+            [lat_a, draw(st.lists(st.floats(59.505, 59.508), min_size=k, max_size=k))]
+        )
+        acc = np.concatenate([acc, np.zeros(k)])
+        obs = np.concatenate([obs, np.full(k, np.datetime64(T0.replace(tzinfo=None), "us"))])
+        tester = np.concatenate([tester, np.ones(k, dtype=bool)])
+        m += k
     positions = Positions(
         [f"d{i}" for i in range(m)], lon_a, lat_a, accuracy_m=acc, observed_at=obs, tester=tester
     )
