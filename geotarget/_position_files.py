@@ -97,6 +97,12 @@ _PG_NULL_RULE = (
 _TRUE = frozenset({"1", "1.0", "true", "yes", "y", "ja", "t", "sant"})
 _FALSE = frozenset({"0", "0.0", "false", "no", "n", "nej", "f", "falskt", ""})
 _EPOCH0 = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+#: The command's way out of times without a zone (other readers replace these texts).
+ZONE_FLAG = ", or say which zone such times are in with --timezone (e.g. Europe/Stockholm)"
+NAIVE_TIMESTAMPS = (
+    "timestamps without a time zone; say which zone they are in with --timezone "
+    "(e.g. Europe/Stockholm)"
+)
 
 
 @attrs.frozen
@@ -226,8 +232,7 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
     if value.tzinfo is None:
         if zone is None:
             raise ValueError(
-                "has no UTC offset: write one (2024-05-20T14:00:00+02:00 or ...Z), or say "
-                "which zone such times are in with --timezone (e.g. Europe/Stockholm)"
+                "has no UTC offset: write one (2024-05-20T14:00:00+02:00 or ...Z)" + ZONE_FLAG
             )
         value = value.replace(tzinfo=zone)
         back = value.astimezone(dt.timezone.utc).astimezone(zone)
@@ -865,6 +870,8 @@ def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo |
             return values.astype(np.int64)
         if pa.types.is_string(t) or pa.types.is_large_string(t):
             return _text_ids(_parquet_cells(col), where)
+        if len(col) == 0:  # an empty frame's columns are null or float (pandas): no id is wrong
+            return np.empty(0, dtype=np.str_)
         hint = (
             "; floats hold integers exactly only up to 2**53 (pandas turns an integer column "
             "with a missing value into floats: write it as Int64 or text)"
@@ -881,10 +888,7 @@ def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo |
         )
     if kind == "observed_at" and pa.types.is_timestamp(t):
         if t.tz is None and zone is None:
-            raise InvalidPositions(
-                f"{where.name}, column observed_at: timestamps without a time "
-                "zone; say which zone they are in with --timezone (e.g. Europe/Stockholm)"
-            )
+            raise InvalidPositions(f"{where.name}, column observed_at: {NAIVE_TIMESTAMPS}")
         return _instants(col, where, zone)
     if kind == "tester" and pa.types.is_boolean(t):
         return np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)

@@ -24,8 +24,11 @@ and the stale margin) meets.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import math
+import os
+import shutil
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,14 +40,24 @@ import numpy.typing as npt
 
 from geotarget._position_files import (
     KNOWN,
+    NAIVE_TIMESTAMPS,
     REQUIRED,
+    ZONE_FLAG,
     Where,
     _check,
     _parquet_column,
     column_key,
     twice,
 )
-from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
+from geotarget.errors import (
+    GeotargetError,
+    InvalidInput,
+    InvalidPositions,
+    MissingExtra,
+    StoreError,
+    StoreFull,
+    StoreReadOnly,
+)
 from geotarget.positions import Positions
 
 #: The key of the partition metadata in a Parquet file's key-value metadata.
@@ -90,7 +103,11 @@ def positions_from_arrow(
     columns: dict[str, Any] = {}
     for key, j in known.items():
         col = table.column(j)
-        columns[key] = _column(key, col, where)
+        try:
+            columns[key] = _column(key, col, where)
+        except InvalidPositions as err:  # the command's --timezone is no option here
+            text = str(err).replace(ZONE_FLAG, "").replace(NAIVE_TIMESTAMPS, _NAIVE)
+            raise InvalidPositions(text) from None
     n = table.num_rows
     if "observed_at" in columns and observed_at is not None:
         raise InvalidInput(f"{source}: has an observed_at column, so observed_at is not used")
@@ -116,6 +133,9 @@ def positions_from_arrow(
         raise InvalidPositions(f"{source}: {err} (rows counted from 0)") from None
 
 
+_NAIVE = "timestamps without a time zone; store them with one (pyarrow.timestamp('us', tz='UTC'))"
+
+
 def _column(key: str, col: Any, where: Where) -> Any:
     """One column as numpy: zero-copy for float64 without nulls, else the CLI reader's rules."""
     pa = _pa()
@@ -129,8 +149,11 @@ def _column(key: str, col: Any, where: Where) -> Any:
     return _parquet_column(key, col.combine_chunks(), where, None)
 
 
-def read_table(path: Path) -> Any:
-    """Read one Parquet file as a ``pyarrow.Table``; an unreadable file is InvalidInput."""
+def read_table(path: Path, name: str | None = None) -> Any:
+    """Read one Parquet file as a ``pyarrow.Table``; an unreadable file is InvalidInput.
+
+    ``name`` names the file in errors (default: its name).
+    """
     try:
         import pyarrow.parquet as pq
     except ImportError as err:  # pragma: no cover
@@ -146,7 +169,7 @@ def read_table(path: Path) -> Any:
         )
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InvalidInput(f"{path.name}: not a readable Parquet file: {first}") from None
+        raise InvalidInput(f"{name or path.name}: not a readable Parquet file: {first}") from None
 
 
 def read_parquet(path: Path | str, *, observed_at: dt.datetime | None = None) -> Positions:
@@ -201,7 +224,7 @@ class PartitionMeta:
         try:
             d = json.loads(raw)
             b = d["bounds"]
-            return cls(
+            meta = cls(
                 rows=int(d["rows"]),
                 no_fix=int(d["no_fix"]),
                 bounds=None if b is None else (float(b[0]), float(b[1]), float(b[2]), float(b[3])),
@@ -212,6 +235,30 @@ class PartitionMeta:
             raise InvalidInput(
                 f"{name}: its geotarget partition metadata is unreadable ({err!r})"
             ) from None
+        problem = meta._problem()
+        if problem is not None:
+            raise InvalidInput(
+                f"{name}: its geotarget partition metadata is unusable: {problem} "
+                f"(got {raw!r:.200})"
+            )
+        return meta
+
+    def _problem(self) -> str | None:
+        """The first rule the values break (a reader prunes by them), or None."""
+        if not 0 <= self.no_fix <= self.rows:
+            return "rows must be >= 0 and no_fix within [0, rows]"
+        if not (math.isfinite(self.max_accuracy_m) and self.max_accuracy_m >= 0.0):
+            return "max_accuracy_m must be a finite number of metres >= 0"
+        if self.bounds is not None:
+            w, s, e, n = self.bounds
+            if not (-180.0 <= w <= e <= 180.0 and -90.0 <= s <= n <= 90.0):
+                return (
+                    "bounds must be [west, south, east, north] degrees with west <= east "
+                    "and south <= north"
+                )
+        elif self.rows > self.no_fix:
+            return "bounds must be given when some rows have a fix"
+        return None
 
 
 def _cell_deg(value: object) -> float:
@@ -232,16 +279,52 @@ def write_partitioned(
 
     Returns the metadata written, per partition directory name.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    _pa()  # the extra, before anything is created
     if not isinstance(positions, Positions):
         raise InvalidInput(f"positions must be Positions (got {type(positions).__name__})")
     size = _cell_deg(cell_deg)
     out = Path(root)
-    if out.exists() and any(out.iterdir()):
-        raise InvalidInput(f"root must be a new or empty directory (got {out}, which has files)")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            what = "has files" if out.is_dir() else "is a file"
+            raise InvalidInput(f"root must be a new or empty directory (got {out}, which {what})")
+        if any(p.exists() and not p.is_dir() for p in out.parents):
+            raise InvalidInput(f"root must be a new or empty directory (got {out}: under a file)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Written beside root, then renamed onto it: a reader never lists half a dataset.
+        tmp = out.parent / f".{out.name}-{uuid.uuid4().hex}"  # hidden from readers
+        tmp.mkdir()  # the umask's permissions, as root would have had
+    except OSError as err:
+        raise InvalidInput(
+            f"root must be a new or empty directory that can be created (got {out}: "
+            f"{err.strerror or err})"
+        ) from None
+    try:
+        written = _write_cells(positions, tmp, size)
+        os.replace(tmp, out)  # onto a new or empty directory
+    except BaseException as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise _store_error(out, err) from err
+        raise
+    return written
+
+
+def _store_error(out: Path, err: OSError) -> StoreError:
+    """An OSError while writing a dataset, as the StoreError its errno names."""
+    kind: type[StoreError] = StoreError
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        kind = StoreFull
+    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        kind = StoreReadOnly
+    return kind(f"writing the positions dataset {out} failed, nothing was written: {err}")
+
+
+def _write_cells(positions: Positions, out: Path, size: float) -> dict[str, PartitionMeta]:
+    """Write the partition files of ``positions`` under the directory ``out``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     snapshot = uuid.uuid4().hex
     fix = positions.has_fix
     fix_rows = np.flatnonzero(fix)
@@ -297,15 +380,61 @@ def write_partitioned(
     return written
 
 
-def partition_meta(path: Path) -> PartitionMeta | None:
-    """The ``geotarget`` metadata of one partition file (a footer read), None if it has none."""
+def partition_meta(path: Path, name: str | None = None) -> PartitionMeta | None:
+    """The ``geotarget`` metadata of one partition file (a footer read), None if it has none.
+
+    ``name`` names the file in errors (default: its name). Metadata that the footer's own row
+    count and column statistics contradict (the file was rewritten by a tool that kept the
+    old key-value metadata, such as ``pq.write_table`` of a table read from it) is not
+    trusted: None, so the file is read for every alert, as one without metadata.
+    """
     import pyarrow.parquet as pq
 
+    name = name or path.name
     try:
         md = pq.read_metadata(path)
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InvalidInput(f"{path.name}: not a readable Parquet file: {first}") from None
+        raise InvalidInput(f"{name}: not a readable Parquet file: {first}") from None
     kv: Mapping[bytes, bytes] = md.metadata or {}
     raw = kv.get(META_KEY)
-    return None if raw is None else PartitionMeta.from_json(raw, path.name)
+    if raw is None:
+        return None
+    meta = PartitionMeta.from_json(raw, name)
+    return meta if _footer_agrees(meta, md) else None
+
+
+_FLOATS = ("DOUBLE", "FLOAT")
+
+
+def _footer_agrees(meta: PartitionMeta, md: Any) -> bool:
+    """Whether the footer's row count and lon/lat/accuracy statistics fit the metadata.
+
+    Parquet writers keep NaN out of min/max, so a column's statistics cover the rows with a
+    fix. A column chunk without statistics cannot be checked: the metadata is not trusted.
+    """
+    if md.num_rows != meta.rows:
+        return False
+    columns = {column_key(md.schema.column(j).path): j for j in range(md.num_columns)}
+    b = meta.bounds
+    inf = math.inf
+    limits = {  # the values each column's statistics must lie within
+        "lon": (inf, -inf) if b is None else (b[0], b[2]),
+        "lat": (inf, -inf) if b is None else (b[1], b[3]),
+        # A row without a fix keeps any accuracy; a file with such rows is read every time.
+        "accuracy_m": (-inf, meta.max_accuracy_m if meta.no_fix == 0 else inf),
+    }
+    for key, (low, high) in limits.items():
+        j = columns.get(key)
+        if j is None:
+            continue  # lon and lat are refused when read; no accuracy column: exact fixes
+        for g in range(md.num_row_groups):
+            chunk = md.row_group(g).column(j)
+            stats = chunk.statistics
+            if chunk.num_values and (stats is None or chunk.physical_type not in _FLOATS):
+                return False  # cannot be checked (text compares as text)
+            if stats is None or not stats.has_min_max:
+                continue  # empty, or every value NaN or null: no fix in this row group
+            if float(stats.min) < low or float(stats.max) > high:
+                return False
+    return True

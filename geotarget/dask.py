@@ -27,6 +27,7 @@ outside the area). Recipients come in partition order, not in one snapshot's row
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import itertools
 import os
@@ -41,7 +42,15 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget import _geodesy
-from geotarget._evaluation import Evaluated, Evaluator, Plan, boxes, evaluate, grown
+from geotarget._evaluation import (
+    Evaluated,
+    Evaluator,
+    Plan,
+    boxes,
+    evaluate,
+    grown,
+    new_regions,
+)
 from geotarget._kind_rules import KindRules
 from geotarget._positions_arrow import (
     PartitionMeta,
@@ -58,12 +67,19 @@ from geotarget._positions_arrow import (
 from geotarget._validate import file_path, number
 from geotarget.alerts import Alert, MessageType, Status
 from geotarget.areas import Area
-from geotarget.errors import InvalidInput, InvalidPositions, InvalidType, MissingExtra
+from geotarget.errors import (
+    ClusterError,
+    GeotargetError,
+    InvalidInput,
+    InvalidPositions,
+    InvalidType,
+    MissingExtra,
+)
 from geotarget.matcher import PositionIndex
 from geotarget.positions import LocationRule, Positions, _at
 from geotarget.regions import RegionSet
 from geotarget.rollout import RolloutDecision, RolloutPolicy
-from geotarget.targeting import Delivery, Outcome, Targeter, TargetingResult
+from geotarget.targeting import Delivery, Outcome, Targeter, TargetingResult, _not_public
 
 __all__ = [
     "DaskTargeter",
@@ -130,6 +146,9 @@ def write_partitioned(
     devices without a fix go to ``root/cell=nofix``. Each file's ``geotarget`` metadata holds
     its rows, the bounds of its fixes, its largest ``accuracy_m`` and its no-fix count.
 
+    The files are written to a hidden directory beside ``root`` and renamed onto it at the
+    end: a failed write leaves nothing, and a reader never lists half a dataset.
+
     Parameters
     ----------
     positions : Positions
@@ -148,7 +167,11 @@ def write_partitioned(
     Raises
     ------
     InvalidInput
-        If ``root`` holds files, or ``cell_deg`` is out of range.
+        If ``root`` holds files, is a file or cannot be created, or ``cell_deg`` is out of
+        range.
+    StoreError
+        If writing fails (:class:`~geotarget.errors.StoreFull` for a full disk); nothing is
+        left behind.
     """
     root = file_path("root", root)
     _write_partitioned(positions, root, cell_deg=cell_deg)
@@ -201,6 +224,16 @@ class Partition:
         return None if self.meta is None else self.meta.rows
 
 
+def _hidden(root: Path, path: Path) -> bool:
+    """Whether a file under ``root`` is hidden or being written (a name starting . or _)."""
+    return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
+
+
+def _file_name(path: Path) -> str:
+    """A partition file as errors name it: its directory and name (``cell=…/part-0.parquet``)."""
+    return f"{path.parent.name}/{path.name}"
+
+
 def _stamp(path: Path) -> tuple[int, int]:
     st = os.stat(path)
     return int(st.st_size), int(st.st_mtime_ns)
@@ -208,6 +241,10 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 class PartitionedPositions:
     """A Parquet dataset of positions: every ``*.parquet`` file under a directory.
+
+    Files and directories whose names start with ``.`` or ``_`` are left out, as
+    ``pyarrow.dataset`` leaves them out: hidden files, and files still being written (Spark's
+    and Hadoop's ``_temporary``, a writer's ``.part-0.parquet`` before its rename).
 
     .. versionadded:: 0.1.0
 
@@ -270,9 +307,15 @@ class PartitionedPositions:
         if not self.root.exists():
             raise InvalidInput(f"root not found: {self.root}")
         self._root_stamp = _stamp(self.root)
-        files = [self.root] if self.root.is_file() else sorted(self.root.rglob("*.parquet"))
+        files = (
+            [self.root]
+            if self.root.is_file()
+            else sorted(f for f in self.root.rglob("*.parquet") if not _hidden(self.root, f))
+        )
         if not files:
-            raise InvalidInput(f"root holds no .parquet file: {self.root}")
+            raise InvalidInput(
+                f"root holds no .parquet file (names starting with . or _ left out): {self.root}"
+            )
         known = {p.path: p for p in self._parts}
         parts = []
         for f in files:
@@ -281,7 +324,7 @@ class PartitionedPositions:
             parts.append(
                 old
                 if old is not None and old.stamp == stamp
-                else Partition(path=f, stamp=stamp, meta=partition_meta(f))
+                else Partition(path=f, stamp=stamp, meta=partition_meta(f, _file_name(f)))
             )
         if [(p.path, p.stamp) for p in parts] != [(p.path, p.stamp) for p in self._parts]:
             self.version += 1
@@ -335,7 +378,9 @@ class PartitionedPositions:
                 if st.st_size != part.stamp[0] or st.st_mtime_ns != part.stamp[1]:
                     stamp = int(st.st_size), int(st.st_mtime_ns)
                     self._parts[i] = Partition(
-                        path=part.path, stamp=stamp, meta=partition_meta(part.path)
+                        path=part.path,
+                        stamp=stamp,
+                        meta=partition_meta(part.path, _file_name(part.path)),
                     )
                     self._table = None
                     self.version += 1
@@ -425,10 +470,15 @@ def _load(path: str, stamp: tuple[int, int]) -> _Resident:
     """Read one partition and index it (runs on a worker)."""
     t0 = time.perf_counter()
     p = Path(path)
-    st = os.stat(p)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        gone = f"{_file_name(p)}: removed before it was read; list the dataset again"
+        raise InvalidInput(gone) from None
     if (int(st.st_size), int(st.st_mtime_ns)) != tuple(stamp):
-        raise InvalidInput(f"{p.name}: changed while it was read; list the dataset again")
-    positions = positions_from_arrow(read_table(p), source=f"{p.parent.name}/{p.name}")
+        raise InvalidInput(f"{_file_name(p)}: changed while it was read; list the dataset again")
+    name = _file_name(p)
+    positions = positions_from_arrow(read_table(p, name), source=name)
     index = PositionIndex(positions)
     cols = positions
     nbytes = index.nbytes + sum(
@@ -500,6 +550,10 @@ def _evaluate_part(
     rows, outcomes, covered, covered_region, timings = evaluate(
         rules, plan, status, kind, decision, policy, finest, snap_m, index, at
     )
+    if covered_region is None and not (plan.nationwide and rules.beyond_border):
+        # The devices near the area were decided together from their bounding box (one
+        # region for all): the client counts per county from every partition's regions.
+        covered_region = _regions_of(covered, index, finest, snap_m)
     keep = outcomes != np.int8(Outcome.OUTSIDE_AREA)
     kept = rows[keep]
     local = np.searchsorted(kept, covered).astype(np.int32)
@@ -508,6 +562,20 @@ def _evaluate_part(
     return _PartEvaluation(
         _take(index.positions, kept), outcomes[keep], local, covered_region, timings
     )
+
+
+def _regions_of(
+    rows: npt.NDArray[np.int32], index: PositionIndex, finest: RegionSet, snap_m: float
+) -> npt.NDArray[np.int32]:
+    """The finest-region index of each row (-1: no fix, or beyond the border)."""
+    lon, lat = index.positions.lon[rows], index.positions.lat[rows]
+    if rows.size and not np.isnan(lon).any():
+        where = finest._box_index(
+            float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
+        )
+        if where >= 0:  # every point of their box lies in this region
+            return np.full(rows.size, where, dtype=np.int32)
+    return new_regions(rows, None, index, finest, snap_m)
 
 
 def _near_batch(
@@ -534,7 +602,13 @@ def _empty_like(ids_kind: str) -> Positions:
     return Positions(ids, np.empty(0), np.empty(0), observed_at=np.empty(0, dtype="datetime64[us]"))
 
 
-def _concat(parts: list[Positions]) -> Positions:
+def _concat(parts: list[Positions], names: list[str]) -> Positions:
+    """The devices sent back by the partitions ``names``, as one snapshot.
+
+    A device id sent back by two partitions (a device written to two cells, or moved by a
+    writer that added it to its new cell before removing it from the old) is refused, naming
+    the id and both files.
+    """
     kinds = {p.ids.dtype.kind for p in parts if len(p)}
     if len(kinds) > 1:
         raise InvalidPositions(
@@ -542,18 +616,30 @@ def _concat(parts: list[Positions]) -> Positions:
         )
     if not kinds:
         return _empty_like("i")
+    names = [n for n, p in zip(names, parts, strict=True) if len(p)]
     parts = [p for p in parts if len(p)]
+    ids = np.concatenate([p.ids for p in parts])
     try:
         return Positions(
-            np.concatenate([p.ids for p in parts]),
+            ids,
             np.concatenate([p.lon for p in parts]),
             np.concatenate([p.lat for p in parts]),
             accuracy_m=np.concatenate([p.accuracy_m for p in parts]),
             observed_at=np.concatenate([p.observed_at for p in parts]),
             tester=np.concatenate([p.tester for p in parts]),
         )
-    except InvalidPositions as err:
-        raise InvalidPositions(f"across the dataset's partitions: {err}") from None
+    except InvalidPositions as err:  # each partition is valid: an id in two of them
+        unique, counts = np.unique(ids, return_counts=True)
+        twice = unique[counts > 1]
+        if not twice.size:  # pragma: no cover - Positions refuses only duplicates here
+            raise InvalidPositions(f"across the dataset's partitions: {err}") from None
+        first = twice[0]
+        files = [n for n, p in zip(names, parts, strict=True) if bool((p.ids == first).any())]
+        raise InvalidPositions(
+            f"ids must be unique across the dataset's partitions: {first.item()!r} is in "
+            f"{' and '.join(files)} ({twice.size:,} id(s) in more than one partition among "
+            "the devices near the area); the alert was admitted, nothing was claimed for it"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -563,6 +649,18 @@ def _concat(parts: list[Positions]) -> Positions:
 
 #: Prunings in a row that may find a changed file before an alert gives up.
 _MAX_RECHECKS = 20
+
+
+def _alive(future: Any) -> bool:
+    """Whether a held future still is (or will be) its value: not cancelled, lost or failed."""
+    return future.status in ("pending", "finished")
+
+
+def _cluster_failures() -> tuple[type[BaseException], ...]:
+    """What the cluster raises when it loses work: a task cancelled or a worker gone."""
+    from distributed.scheduler import KilledWorker
+
+    return (concurrent.futures.CancelledError, KilledWorker, OSError, TimeoutError)
 
 
 def _key(part: Partition) -> tuple[Path, tuple[int, int]]:
@@ -619,8 +717,9 @@ class DaskTargeter:
     the files it reads are stat-ed: one whose size or modification time changed is rebuilt, a
     removed one dropped; the other files are stat-ed as the dataset's ``recheck_s`` says
     (:class:`PartitionedPositions`).
-    Stream fresh positions through :meth:`on_positions` of this object (it knows the areas of
-    the alerts it delivered).
+    Stream fresh positions through :meth:`on_positions` of this object: it matches them on
+    the workers against the live incidents of the Targeter's ledger, wherever they were
+    delivered.
 
     Examples
     --------
@@ -654,7 +753,6 @@ class DaskTargeter:
         # per task (os.urandom) on the latency path.
         self._key_prefix = f"geotarget-evaluate-{uuid.uuid4().hex}"
         self._task_count = itertools.count()
-        self._areas: dict[str, list[tuple[str, Area]]] = {}
         #: What the last call read: partitions in the dataset, partitions asked, devices shipped.
         self.last_stats: dict[str, float] = {}
 
@@ -671,17 +769,30 @@ class DaskTargeter:
     def _task_key(self) -> str:
         return f"{self._key_prefix}-{next(self._task_count)}"
 
+    def _gather(self, futures: list[Any], doing: str) -> list[Any]:
+        """Gather; the cluster's own failures (a lost worker or its data) as ClusterError."""
+        try:
+            return list(self.client.gather(futures))
+        except GeotargetError:
+            raise
+        except _cluster_failures() as err:
+            raise ClusterError(
+                f"the Dask cluster failed while {doing}: {type(err).__name__}: {err}"
+            ) from err
+
     # --- partitions ------------------------------------------------------------------------
 
     def _resident_future(self, part: Partition) -> Any:
         old = self._futures.get(part.path)
-        if old is not None and old[0] == part.stamp:
+        if old is not None and old[0] == part.stamp and _alive(old[1]):
             return old[1]
+        # Built again after a failure too: a cancelled future (client.restart()), a failed
+        # read (perhaps transient) or an index lost with every worker that held it.
         fut = self.client.submit(
             _load,
             str(part.path),
             part.stamp,
-            key=f"geotarget-index-{part.path}-{part.stamp[0]}-{part.stamp[1]}",
+            key=f"geotarget-index-{part.path}-{part.stamp[0]}-{part.stamp[1]}-{next(self._task_count)}",
             pure=False,
         )
         self._futures[part.path] = (part.stamp, fut)
@@ -709,11 +820,14 @@ class DaskTargeter:
     def resident(self) -> dict[str, float]:
         """The resident indexes: partitions, devices, bytes and build seconds (summed).
 
-        Gathers a few numbers per resident partition from the workers.
+        Gathers a few numbers per resident partition from the workers. An index still being
+        built, or whose file could not be read, is not resident.
         """
         with self._lock:
-            futures = [f for _, f in self._futures.values()]
-        stats = self.client.gather([self.client.submit(_stats, f, pure=False) for f in futures])
+            futures = [f for _, f in self._futures.values() if f.status == "finished"]
+        stats = self._gather(
+            [self.client.submit(_stats, f, pure=False) for f in futures], "describing the indexes"
+        )
         return {
             "partitions": float(len(stats)),
             "devices": float(sum(s[0] for s in stats)),
@@ -725,8 +839,8 @@ class DaskTargeter:
         """Build every partition's index now (else each is built on its first alert)."""
         with self._lock:
             futures = [self._resident_future(p) for p in self._sync()]
-        self.client.gather(
-            [self.client.submit(_stats, f, pure=False) for f in futures], errors="raise"
+        self._gather(
+            [self.client.submit(_stats, f, pure=False) for f in futures], "building the indexes"
         )
 
     # --- alerts ----------------------------------------------------------------------------
@@ -769,10 +883,11 @@ class DaskTargeter:
             ]
         if missing:  # built now (or failed): one round trip, only for partitions not yet seen
             try:
-                got = self.client.gather(
-                    [self.client.submit(_stats, f, pure=False) for _, f in missing]
+                got = self._gather(
+                    [self.client.submit(_stats, f, pure=False) for _, f in missing],
+                    "building the indexes an alert reads",
                 )
-            except Exception:
+            except GeotargetError:
                 with self._lock:  # from a listing that is out of date? then list again
                     self._sync()
                     changed = self.dataset.version != version
@@ -799,9 +914,60 @@ class DaskTargeter:
     def _finest_future(self, finest: RegionSet) -> Any:
         """The region set the rows are located in, sent once to every worker."""
         with self._lock:
-            if self._finest is None or self._finest[0] is not finest:
+            if self._finest is None or self._finest[0] is not finest or not _alive(self._finest[1]):
+                # Scattered data cannot be recomputed: lost with the workers, it is sent again.
                 self._finest = (finest, self.client.scatter(finest, broadcast=True, hash=False))
             return self._finest[1]
+
+    def _on_workers(
+        self,
+        prepared: _Asked | None,
+        status: Status,
+        kind: str,
+        plan: Plan,
+        decision: RolloutDecision,
+        at: dt.datetime,
+    ) -> tuple[_Asked, list[_PartEvaluation]]:
+        """Every asked partition's evaluation, from the workers that hold their indexes.
+
+        When the cluster loses work (a worker dies with indexes or the region set), asked
+        once more: lost indexes are rebuilt and the region set is sent again.
+        """
+        asked = prepared
+        if asked is None or asked.area != plan.area:
+            asked = self._prepare(kind, plan.area)
+        rules = self.targeter.rules[kind]
+        with self._lock:
+            recheck = self.dataset._recheck_due()
+        retried = False
+        while True:
+            finest = self._finest_future(self.targeter._finest_set)
+            args = (rules, plan, status, kind, decision, self.targeter.policy, finest)
+            pending = [
+                self.client.submit(
+                    _evaluate_part, f, *args, self.targeter.snap_m, at, key=self._task_key()
+                )
+                for f in asked.futures
+            ]
+            if recheck:
+                # Due: stat the files the alert does not read while the workers evaluate;
+                # if a file changed, the answer is dropped and asked again (the files it
+                # reads were stat-ed by _prepare, just before).
+                recheck = False
+                with self._lock:
+                    self._sync()
+                    same = self.dataset.version == asked.version
+                if not same:
+                    self.client.cancel(pending)
+                    asked = self._prepare(kind, plan.area)
+                    continue
+            try:
+                return asked, self._gather(pending, "evaluating the alert")
+            except ClusterError:
+                if retried:
+                    raise
+                retried = True
+                asked = self._prepare(kind, plan.area)
 
     def _evaluator(self, prepared: _Asked | None, done: dict[str, Any]) -> Evaluator:
         """Evaluate on the workers; fill the stand-in index with the devices sent back."""
@@ -817,43 +983,17 @@ class DaskTargeter:
             if not isinstance(index, _Shipped):  # pragma: no cover - only target() calls this
                 raise AssertionError("geotarget.dask evaluates into its own stand-in index")
             t0 = time.perf_counter()
-            asked = prepared
-            if asked is None or asked.area != plan.area:
-                asked = self._prepare(kind, plan.area)
+            try:
+                asked, got = self._on_workers(prepared, status, kind, plan, decision, at)
+            except ClusterError as err:
+                raise ClusterError(
+                    f"{err}; the alert was admitted, nothing was claimed for it: target it again"
+                ) from err.__cause__
             rules = self.targeter.rules[kind]
-            args = (
-                rules,
-                plan,
-                status,
-                kind,
-                decision,
-                self.targeter.policy,
-                self._finest_future(self.targeter._finest_set),
-                self.targeter.snap_m,
-                at,
+            positions = _concat(
+                [g.positions for g in got],
+                [_file_name(p.path) for p in asked.parts],
             )
-            with self._lock:
-                recheck = self.dataset._recheck_due()
-            while True:
-                pending = [
-                    self.client.submit(_evaluate_part, f, *args, key=self._task_key())
-                    for f in asked.futures
-                ]
-                if recheck:
-                    # Due: stat the files the alert does not read while the workers evaluate;
-                    # if a file changed, the answer is dropped and asked again (the files it
-                    # reads were stat-ed by _prepare, just before).
-                    recheck = False
-                    with self._lock:
-                        self._sync()
-                        same = self.dataset.version == asked.version
-                    if not same:
-                        self.client.cancel(pending)
-                        asked = self._prepare(kind, plan.area)
-                        continue
-                got: list[_PartEvaluation] = self.client.gather(pending)
-                break
-            positions = _concat([g.positions for g in got])
             offsets = np.cumsum([0] + [len(g.positions) for g in got])
             located = not (plan.nationwide and rules.beyond_border)
             if any((g.covered_region is not None) != located for g in got):  # pragma: no cover
@@ -886,6 +1026,22 @@ class DaskTargeter:
 
         return on_workers
 
+    def _may_evaluate(self, alert: Alert, kind: str, area: Area, at: dt.datetime) -> bool:
+        """Whether the Targeter's gates that need no ledger let ``alert`` reach its devices.
+
+        An alert they stop (a Cancel, not public, not yet active or expired, its kind not
+        enabled, its area outside the rollout) reads no partition: it costs no index build,
+        and a bad partition does not turn its verdict into an error.
+        """
+        if alert.msg_type not in (MessageType.ALERT, MessageType.UPDATE):
+            return False
+        if _not_public(alert) is not None or at < alert.onset:
+            return False
+        if alert.expires is not None and at >= alert.expires:
+            return False
+        decision = self.targeter.policy.decide(kind, at)
+        return decision.enabled and self.targeter._plan(kind, area, decision).reaches_enabled
+
     def target(self, alert: Alert, at: dt.datetime, *, confirm: bool = False) -> TargetingResult:
         """Decide who receives ``alert`` at ``at`` among the dataset's devices.
 
@@ -915,6 +1071,9 @@ class DaskTargeter:
         InvalidPositions, InvalidInput
             For a partition that cannot be read, naming its file (before anything is
             admitted or claimed).
+        ClusterError
+            If the cluster lost the work twice (a worker died with it); the message says
+            whether the alert was admitted. Nothing is claimed: target it again.
         """
         if not isinstance(alert, Alert):
             raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
@@ -927,9 +1086,12 @@ class DaskTargeter:
             kind is not None
             and area is not None
             and kind in self.targeter.rules
-            and alert.msg_type in (MessageType.ALERT, MessageType.UPDATE)
+            and self._may_evaluate(alert, kind, area, at)
         ):
-            prepared = self._prepare(kind, area)  # a bad partition fails before admission
+            try:
+                prepared = self._prepare(kind, area)  # a bad partition fails before admission
+            except ClusterError as err:
+                raise ClusterError(f"{err}; nothing was admitted") from err.__cause__
         done: dict[str, Any] = {}
         shipped = _Shipped()
         result = self.targeter._target(
@@ -945,19 +1107,30 @@ class DaskTargeter:
         self.last_stats = {k: float(v) for k, v in done.items() if k != "total"}
         counts = dict(result.counts)
         counts[Outcome.OUTSIDE_AREA] += int(done["total"]) - len(shipped.positions)
-        if result.incident is not None and kind is not None and area is not None:
-            with self._lock:
-                self._areas.setdefault(result.incident, []).append((kind, area))
         return attrs.evolve(
             result, counts=counts, timings={**result.timings, "cluster": float(done["seconds"])}
         )
 
+    def _live_areas(self) -> list[tuple[Area, LocationRule, Area | None]]:
+        """What the workers look for: the current area of every live incident in the ledger."""
+        looking = []
+        for inc in self.targeter._live():
+            alert = self.targeter._current(inc)
+            recognised = self.targeter.recognition.recognise(alert)
+            kind = None if recognised is None else recognised.kind
+            if kind is None or alert.area is None or kind not in self.targeter.rules:
+                continue  # pragma: no cover - a delivered version was recognised, with an area
+            looking.append(self._looking_for(kind, alert.area))
+        return looking
+
     def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:
         """New deliveries for a batch of fresh positions, matched on the workers.
 
-        The batch is split among the workers; each keeps the devices near the area of an
-        active incident this object delivered; the Targeter then evaluates those (as
-        :meth:`Targeter.on_positions`) and claims in its ledger.
+        The batch is split among the workers; each keeps the devices near the current area
+        of a live incident of the Targeter's ledger (delivered by any process over the
+        store, as :meth:`Targeter.on_positions` reads them: this works at once after a
+        restart); the Targeter then evaluates those (as :meth:`Targeter.on_positions`) and
+        claims in its ledger.
 
         Parameters
         ----------
@@ -974,12 +1147,9 @@ class DaskTargeter:
         if not isinstance(positions, Positions):
             raise InvalidType(f"positions must be Positions (got {type(positions).__name__})")
         _at(at)
-        live = set(self.targeter.active_incidents)
-        with self._lock:
-            for key in [k for k in self._areas if k not in live]:
-                del self._areas[key]
-            wanted = [ka for key in sorted(self._areas) for ka in self._areas[key]]
-        looking = [self._looking_for(k, a) for k, a in wanted]
+        looking = self._live_areas()
+        if not looking:  # no live incident: Targeter.on_positions has nothing to evaluate
+            return self.targeter.on_positions(_take(positions, np.empty(0, dtype=np.intp)), at)
         workers = self._worker_count()
         chunks = np.array_split(np.arange(len(positions)), workers)
         futures = [
@@ -988,7 +1158,8 @@ class DaskTargeter:
             if c.size
         ]
         used = [c for c in chunks if c.size]
-        rows = [c[r] for c, r in zip(used, self.client.gather(futures), strict=True)]
+        got = self._gather(futures, "matching a batch of positions (nothing was claimed)")
+        rows = [c[r] for c, r in zip(used, got, strict=True)]
         near = np.concatenate(rows) if rows else np.empty(0, dtype=np.intp)
         return self.targeter.on_positions(_take(positions, np.sort(near)), at)
 

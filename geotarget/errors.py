@@ -21,6 +21,7 @@ that do not know geotarget::
     │   └── InvalidPolicy                   a rollout policy file
     ├── UnknownCode (KeyError)              a region code or key that does not exist
     ├── MissingExtra (ImportError)          an optional extra is not installed
+    ├── ClusterError (RuntimeError)         the Dask cluster lost work (a worker died)
     └── StoreError (OSError)                the delivery store failed; nothing was applied
         ├── StoreUnavailable                cannot open or reach it (missing directory, server down)
         ├── StoreReadOnly                   it cannot be written (read-only file or directory)
@@ -39,6 +40,7 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 __all__ = [
+    "ClusterError",
     "DocumentError",
     "DuplicateIdentifier",
     "GeotargetError",
@@ -235,6 +237,17 @@ class MissingExtra(GeotargetError, ImportError):
         super().__init__(
             f"{feature} needs the optional extra {extra!r}: pip install 'geotarget[{extra}]'"
         )
+
+
+class ClusterError(GeotargetError, RuntimeError):
+    """The Dask cluster lost work geotarget asked of it: a worker died, its data was lost.
+
+    Raised by :mod:`geotarget.dask` after one retry; the message says what was being done and
+    whether the alert was admitted (it is never claimed for: target it again), and the
+    cluster's own exception is chained as ``__cause__``.
+
+    .. versionadded:: 0.1.0
+    """
 
 
 class StoreError(GeotargetError, OSError):

@@ -74,7 +74,7 @@ def _policy(tip_percentage: float = 100.0) -> RolloutPolicy:
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> dict[str, Any]:
-    """Devices around (18.0, 59.5): random, on cell edges, without a fix, stale, beyond the border."""
+    """Devices around (18.0, 59.5): random, on cell edges, in a crowd, without a fix, stale."""
     cell = draw(st.sampled_from(CELLS))
     n = draw(st.integers(0, 60))
     lon = list(draw(st.lists(st.floats(17.96, 18.04), min_size=n, max_size=n)))
@@ -101,6 +101,18 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         dtype="datetime64[us]",
     )
     tester = np.array(draw(st.lists(st.booleans(), min_size=m, max_size=m)), dtype=bool)
+    if draw(st.booleans()):  # a fresh crowd in one cell and municipality: decided by its box
+        k = draw(st.integers(64, 80))
+        lon_a = np.concatenate(
+            [lon_a, draw(st.lists(st.floats(18.02, 18.025), min_size=k, max_size=k))]
+        )
+        lat_a = np.concatenate(
+            [lat_a, draw(st.lists(st.floats(59.505, 59.508), min_size=k, max_size=k))]
+        )
+        acc = np.concatenate([acc, np.zeros(k)])
+        obs = np.concatenate([obs, np.full(k, np.datetime64(T0.replace(tzinfo=None), "us"))])
+        tester = np.concatenate([tester, np.ones(k, dtype=bool)])
+        m += k
     positions = Positions(
         [f"d{i}" for i in range(m)], lon_a, lat_a, accuracy_m=acc, observed_at=obs, tester=tester
     )
@@ -355,6 +367,17 @@ def test_a_bad_partition_fails_with_its_file_named_and_nothing_claimed(client: A
             dt_.target(alert, T0)
         assert targeter.ledger.recipients("polisen@example.se/e1").size == 0
         assert targeter.ledger.incident("polisen@example.se/e1") is None  # not even admitted
+        # Alerts the Targeter stops before its devices read no partition: their verdicts, as in
+        # memory (over the file's readable row), not the bad file's error.
+        good = PositionIndex(Positions(["a"], [18.0], [59.5], observed_at=T0))
+        memory = Targeter(make_regions(), _policy())
+        for blocked in (
+            make_alert("tip_request", Circle(18.7, 59.5, 1000.0), ident="t1"),  # outside rollout
+            make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="old", hours=0.5),
+        ):
+            at = T0 + dt.timedelta(hours=1)
+            _same(dt_.target(blocked, at), memory.target(blocked, good, at))
+        assert dt_.resident()["partitions"] == 0
         # Fixed, beside a partition whose ids are integers: refused too, before admission.
         pq.write_table(table.slice(0, 1), root / "cell=x" / "part-0.parquet")
         (root / "cell=y").mkdir()
@@ -410,3 +433,203 @@ def test_two_dask_targeters_share_a_postgres_ledger(client: Any, postgres_dsn: s
         for s in stores:
             s.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _small(root: Path, client: Any) -> tuple[Positions, DaskTargeter, Targeter]:
+    """Forty devices around (18.0, 59.5) in 0.01° cells; a DaskTargeter and an in-memory peer."""
+    rng = np.random.default_rng(11)
+    positions = Positions(
+        [f"d{i}" for i in range(40)],
+        rng.uniform(17.98, 18.02, 40),
+        rng.uniform(59.49, 59.51, 40),
+        observed_at=T0,
+    )
+    ds = write_partitioned(positions, root / "ds", cell_deg=0.01)
+    return (
+        positions,
+        DaskTargeter(Targeter(make_regions(), _policy()), ds, client),
+        Targeter(make_regions(), _policy()),
+    )
+
+
+def test_streaming_follows_the_ledgers_live_incidents(client: Any, tmp_path: Path) -> None:
+    """A DaskTargeter made after the alert was delivered (a restart, another machine) streams it.
+
+    The incident was delivered through the Targeter itself (as another process over the same
+    store would): the batch's device in its area is delivered, as by Targeter.on_positions.
+    """
+    positions, dk, memory = _small(tmp_path, client)
+    alert = make_alert("explosion", Circle(18.0, 59.5, 800.0), ident="e1")
+    index = PositionIndex(positions)
+    delivered = dk.targeter.target(alert, index, T0)  # not through this DaskTargeter
+    _same(delivered, memory.target(alert, index, T0))
+    batch = Positions(["new1", "far"], [18.0, 17.5], [59.5, 59.5], observed_at=T0)
+    got = DaskTargeter(dk.targeter, dk.dataset, client).on_positions(batch, T0)
+    want = memory.on_positions(batch, T0)
+    assert [d.device_id for d in got] == [d.device_id for d in want] == ["new1"]
+
+
+def test_a_cluster_that_lost_its_data_recovers(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Indexes and region set lost (every worker died, client.restart()): sent again, same answer.
+
+    Lost between alerts, the next alert rebuilds them; lost during an alert, it is evaluated
+    once more; lost twice in one alert, a ClusterError says the alert was admitted and nothing
+    claimed, and targeting it again gives the in-memory answer.
+    """
+    from geotarget.errors import ClusterError
+
+    positions, dk, memory = _small(tmp_path, client)
+    index = PositionIndex(positions)
+    first = make_alert("explosion", Circle(18.0, 59.5, 800.0), ident="e1")
+    _same(dk.target(first, T0), memory.target(first, index, T0))
+    assert dk._finest is not None
+    client.cancel([dk._finest[1], *(f for _, f in dk._futures.values())])  # all of it lost
+    second = make_alert("explosion", Circle(18.005, 59.5, 900.0), ident="e2")
+    _same(dk.target(second, T0), memory.target(second, index, T0))
+
+    real = dk._finest_future
+    losses = iter([True])
+
+    def lost_once(finest: Any) -> Any:  # the region set is lost while the alert is evaluated
+        fut = real(finest)
+        if next(losses, False):
+            client.cancel(fut)
+        return fut
+
+    monkeypatch.setattr(dk, "_finest_future", lost_once)
+    third = make_alert("explosion", Circle(18.01, 59.5, 700.0), ident="e3")
+    _same(dk.target(third, T0), memory.target(third, index, T0))
+
+    losses = iter([True, True])
+    fourth = make_alert("explosion", Circle(17.99, 59.5, 700.0), ident="e4")
+    with pytest.raises(ClusterError, match="was admitted, nothing was claimed for it"):
+        dk.target(fourth, T0)
+    assert dk.targeter.ledger.recipients("polisen@example.se/e4").size == 0
+    _same(dk.target(fourth, T0), memory.target(fourth, index, T0))
+
+
+def test_a_device_in_two_partitions_is_refused_naming_both(client: Any, tmp_path: Path) -> None:
+    """An id sent back by two partitions names the id and both files; nothing is claimed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from geotarget.errors import InvalidPositions
+
+    for cell, ids in (("a", ["x", "y"]), ("b", ["z", "x"])):
+        (tmp_path / f"cell={cell}").mkdir()
+        table = pa.table(
+            {
+                "id": ids,
+                "lon": [18.0, 18.001],
+                "lat": [59.5, 59.5],
+                "observed_at": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
+            }
+        )
+        pq.write_table(table, tmp_path / f"cell={cell}" / "part-0.parquet")
+    targeter = Targeter(make_regions(), _policy())
+    dk = DaskTargeter(targeter, PartitionedPositions(tmp_path), client)
+    alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
+    with pytest.raises(
+        InvalidPositions,
+        match=r"'x' is in cell=a/part-0\.parquet and cell=b/part-0\.parquet .*nothing was claimed",
+    ):
+        dk.target(alert, T0)
+    assert targeter.ledger.recipients("polisen@example.se/e1").size == 0
+
+
+def test_metadata_its_file_contradicts_is_not_trusted(client: Any, tmp_path: Path) -> None:
+    """A file rewritten with its old footer metadata kept is read, not pruned by stale bounds.
+
+    ``pq.write_table`` of a table read with ``pq.read_table`` keeps the ``geotarget`` key:
+    here a device was appended 7 km from the file's recorded bounds, right where an alert is.
+    Metadata whose values are unusable (NaN accuracy, negative rows) is refused, naming the file.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from geotarget.errors import InvalidInput
+
+    positions = Positions(["a", "b"], [17.2, 18.0], [59.2, 59.5], observed_at=T0)
+    ds = write_partitioned(positions, tmp_path / "ds", cell_deg=0.1)
+    (far,) = [p.path for p in ds.partitions if p.meta and p.meta.bounds == (17.2, 59.2, 17.2, 59.2)]
+    table = pq.read_table(far)
+    assert b"geotarget" in (table.schema.metadata or {})
+    row = pa.table(
+        {
+            "id": ["new"],
+            "lon": [17.29],
+            "lat": [59.29],
+            "accuracy_m": [0.0],
+            "observed_at": pa.array([T0], pa.timestamp("us", tz="UTC")),
+            "tester": [False],
+        },
+        schema=table.schema,
+    )
+    pq.write_table(pa.concat_tables([table, row]), far)
+    dataset = PartitionedPositions(tmp_path / "ds")
+    assert [p.meta for p in dataset.partitions if p.path == far] == [None]
+    everyone = Positions(
+        ["a", "new", "b"], [17.2, 17.29, 18.0], [59.2, 59.29, 59.5], observed_at=T0
+    )
+    alert = make_alert("explosion", Circle(17.29, 59.29, 100.0), ident="e1")
+    got = DaskTargeter(Targeter(make_regions(), _policy()), dataset, client).target(alert, T0)
+    _same(got, Targeter(make_regions(), _policy()).target(alert, PositionIndex(everyone), T0))
+    assert got.recipients.tolist() == ["new"]
+
+    for bad in (b'"max_accuracy_m": NaN', b'"rows": -5'):
+        key = bad.split(b":")[0]
+        meta = table.schema.metadata[b"geotarget"]
+        start = meta.index(key)
+        end = meta.index(b",", start)
+        spoiled = meta[:start] + bad + meta[end:]
+        pq.write_table(table.replace_schema_metadata({b"geotarget": spoiled}), far)
+        with pytest.raises(
+            InvalidInput, match=r"cell=\d+/part-0\.parquet: its geotarget .* unusable"
+        ):
+            PartitionedPositions(tmp_path / "ds")
+
+
+def test_hidden_files_and_files_being_written_are_left_out(tmp_path: Path) -> None:
+    """Names starting with ``.`` or ``_`` are not partitions (as ``pyarrow.dataset`` has it).
+
+    A Spark job's ``_temporary`` copy of a partition, or a writer's ``.part-0.parquet`` before
+    its rename, would otherwise put a device in two partitions or fail every alert.
+    """
+    from geotarget.errors import InvalidInput
+
+    ds = write_partitioned(Positions(["a"], [18.0], [59.5], observed_at=T0), tmp_path / "ds")
+    (visible,) = [p.path for p in ds.partitions]
+    for hidden in ("_temporary/0/task/part-0.parquet", f"{visible.parent.name}/.part-1.parquet"):
+        (tmp_path / "ds" / hidden).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(visible, tmp_path / "ds" / hidden)
+    assert [p.path for p in PartitionedPositions(tmp_path / "ds").partitions] == [visible]
+    os.remove(visible)
+    with pytest.raises(InvalidInput, match=r"holds no \.parquet file"):
+        PartitionedPositions(tmp_path / "ds")
+
+
+def test_crowds_decided_by_their_box_are_counted_per_county(client: Any, tmp_path: Path) -> None:
+    """Partitions whose devices near the area are all in one region, beside one that is not.
+
+    64 or more such devices are decided by their bounding box, not located one by one: the
+    workers answered without regions for them and with regions for the straddling partition,
+    and the client stopped on "the workers disagree on locating the covered devices".
+    """
+    rng = np.random.default_rng(3)
+    lon = np.concatenate([rng.uniform(18.24, 18.26, 100), rng.uniform(17.99, 18.01, 80)])
+    lat = np.concatenate([rng.uniform(59.52, 59.53, 100), rng.uniform(59.495, 59.505, 80)])
+    positions = Positions([f"d{i}" for i in range(lon.size)], lon, lat, observed_at=T0)
+    ds = write_partitioned(positions, tmp_path / "ds", cell_deg=0.1)
+    dk = DaskTargeter(Targeter(make_regions(), _policy()), ds, client)
+    memory = Targeter(make_regions(), _policy())
+    index = PositionIndex(positions)
+    for ident, area in (  # tip requests: enabled in 0102 and 0201, so devices are located
+        ("inside", Circle(18.25, 59.525, 1500.0)),  # one 0.1° cell, all in municipality 0201
+        ("both", Polygon([(17.98, 59.49), (18.27, 59.49), (18.27, 59.54), (17.98, 59.49)])),
+    ):
+        alert = make_alert("tip_request", area, ident=ident)
+        got = dk.target(alert, T0)
+        _same(got, memory.target(alert, index, T0))
+        assert sum(got.per_county.values()) == got.recipients.size >= 64

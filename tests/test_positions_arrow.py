@@ -135,7 +135,7 @@ def test_mixed_id_types_across_partitions_are_refused(tmp_path: Path) -> None:
     a = Positions([1], [18.0], [59.0], observed_at=T0)
     b = Positions(["x"], [18.0], [59.0], observed_at=T0)
     with pytest.raises(InvalidPositions, match="all str or all int across"):
-        _concat([a, b])
+        _concat([a, b], ["a.parquet", "b.parquet"])
 
 
 def _interleave(ix: int, iy: int) -> int:
@@ -193,3 +193,76 @@ def test_writing_refuses_a_directory_with_files(tmp_path: Path) -> None:
         write_partitioned(p, tmp_path)
     with pytest.raises(InvalidInput, match=r"cell_deg must be a number > 0 and <= 90 \(got 0\)"):
         write_partitioned(p, tmp_path / "new", cell_deg=0)
+
+
+@pytest.mark.parametrize("id_type", [pa.null(), pa.float64()])
+def test_an_empty_frame_is_an_empty_snapshot(tmp_path: Path, id_type: object) -> None:
+    """A file written from an empty frame (pandas types its columns double, others null) is read.
+
+    Zero rows hold no wrong id: zero devices (an empty partition), not "must hold text or
+    integers"; a row whose id is of such a type is still refused.
+    """
+    empty = pa.table(
+        {
+            "id": pa.array([], id_type),
+            "lon": pa.array([], pa.null()),
+            "lat": pa.array([], pa.null()),
+        }
+    )
+    pq.write_table(empty, tmp_path / "empty.parquet")
+    assert len(read_parquet(tmp_path / "empty.parquet", observed_at=T0)) == 0
+    one = pa.table({"id": pa.array([None], id_type), "lon": [18.0], "lat": [59.3]})
+    with pytest.raises(InvalidPositions, match="column id: must hold text or integers"):
+        positions_from_arrow(one, observed_at=T0)
+
+
+def test_times_without_a_zone_are_refused_without_the_commands_flag() -> None:
+    """Zone-less times from an Arrow table: the error says what to store, not ``--timezone``.
+
+    pandas writes naive ``datetime64[ns]`` by default; the command reads such files with
+    ``--timezone``, which the library's readers do not have.
+    """
+    naive = np.array(["2024-05-20T12:00:00"], dtype="datetime64[ns]")
+    for observed, rule in (
+        (pa.array(naive), r"timestamps without a time zone; store them with one \(pyarrow"),
+        (pa.array(["2024-05-20T12:00:00"]), r"has no UTC offset: write one \(.*\) \(got"),
+    ):
+        table = pa.table({"id": ["a"], "lon": [18.0], "lat": [59.3], "observed_at": observed})
+        with pytest.raises(InvalidPositions, match=rule) as err:
+            positions_from_arrow(table)
+        assert "--timezone" not in str(err.value)
+
+
+def test_a_failed_write_leaves_no_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk fills up after the first partition: StoreFull, and no half dataset to list.
+
+    The dataset is written beside ``root`` under a hidden name and renamed onto it; a root that
+    is a file, or under one, is an InvalidInput naming it.
+    """
+    import errno
+
+    from geotarget.errors import StoreFull
+
+    positions = Positions(["a", "b", "c"], [11.0, 18.0, 18.0], [58.0, 59.3, 59.4], observed_at=T0)
+    real = pq.write_table
+    calls = iter(range(10))
+
+    def disk_full(table: object, where: object, **kw: object) -> None:
+        if next(calls):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(table, where, **kw)
+
+    monkeypatch.setattr(pq, "write_table", disk_full)
+    with pytest.raises(StoreFull, match="nothing was written"):
+        write_partitioned(positions, tmp_path / "ds")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(pq, "write_table", real)
+    (tmp_path / "file").write_text("x")
+    for root, rule in (
+        (tmp_path / "file", "which is a file"),
+        (tmp_path / "file" / "ds", "under a file"),
+    ):
+        with pytest.raises(InvalidInput, match=rule):
+            write_partitioned(positions, root)
+    write_partitioned(positions, tmp_path / "ds")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "file"]
