@@ -78,6 +78,9 @@ PLACES = (
 #: The issue's budgets for a new alert, everything included (plan, match, rules, ledger).
 EXPLOSION_BUDGET = 0.0015
 TIP_BUDGET = 0.005
+#: Issue 13's bound for a 1,000-circle CAP document, everything included ("well under a
+#: second"; measured about 0.4 s on the 2-core host).
+RECEIVE_BUDGET_S = 1.0
 #: Whether CI gates the Explosion at its budget (memory ledger; SQLite but its claim write).
 #: The tip request is reported only: see docs/performance.rst for why it misses its budget.
 GATE_EXPLOSION = True
@@ -418,8 +421,9 @@ def run(quick: bool) -> Report:
     # Stockholm C as one CAP document (160 kB), received by an issuer allowed nationwide (so
     # the authority check decides every circle near a border) and confirmed past the blast-
     # radius guard. Each call is a new document whose circles moved by 1e-7 degrees: its
-    # area, plan and region look-ups are new. Gated at the matcher's 500 ms budget.
-    from bench_matcher import ADVERSARIAL_BUDGET_S, thousand_circles
+    # area, plan and region look-ups are new. Gated at the issue's "under a second" (the CAP
+    # reading of 2,000 circles, sv and en, is part of it; the matcher alone has 500 ms).
+    from bench_matcher import thousand_circles
 
     scenario = f"receive(): a CAP document of 1,000 circles (cold), {n:,} devices"
     nationwide = Issuers([Issuer(name="all", senders=["bench@example.se"],
@@ -451,7 +455,7 @@ def run(quick: bool) -> Report:
 
     took = best_of(circles, repeat=3 if quick else 5)
     report.add(Timing(scenario, "receive() total, cold", took, n, got_circles[-1]))
-    report.add(Timing(scenario, "budget", ADVERSARIAL_BUDGET_S, note="the bound of issue 13"))
+    report.add(Timing(scenario, "budget", RECEIVE_BUDGET_S, note="issue 13: under a second"))
     report.gates.append(Gate(scenario, "receive() total, cold", "budget", 1.0))
 
     # The durable ledger: deliveries recorded per second, in batches of 10,000 new devices.
