@@ -388,6 +388,20 @@ def test_adversarial_areas_answer_exactly_in_bounded_memory() -> None:
         np.testing.assert_array_equal(got, want)
         assert peak < limit, peak
     assert index.query(sliver).size >= 100
+    # Classified with accuracy disks (circles together, over pairs in chunks): bounded too,
+    # and consistent with the query: every device inside is INSIDE or AMBIGUOUS, no other.
+    acc = rng.uniform(0.0, 100.0, lon.size)
+    fuzzy = _index(lon, lat, accuracy_m=acc)
+    tracemalloc.start()
+    try:
+        rows, states = fuzzy.classify(circles, LocationRule(accuracy=1.0), NOW)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 48 << 20, peak
+    inside = np.flatnonzero(circles.contains(lon, lat))
+    assert np.isin(rows[states == Location.INSIDE], inside).all()
+    assert np.isin(inside, rows[states != Location.OUTSIDE]).all()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -377,6 +377,10 @@ def _part_ranks(
     return np.concatenate(rows_out), np.concatenate(ranks_out)
 
 
+#: (circle, leaf) pairs classified at once by :func:`_circles_ranks`.
+_PAIRS_PER_CHUNK = 2048
+
+
 def _circles_ranks(
     lv: Leaves, accuracy: FloatArray, circles: list[Circle], factor: float
 ) -> tuple[I32Array, npt.NDArray[Any]]:
@@ -414,8 +418,10 @@ def _circles_ranks(
     # Straddling pairs whose leaf is not held whole by another circle anyway (2 is the top).
     edge = np.flatnonzero(~holds & ~none)
     edge = edge[~np.isin(leaf[edge], whole)]
-    if edge.size:
-        p, e = part[edge], leaf[edge]
+    # In chunks of pairs: the (pairs × LEAF) temporaries stay a few megabytes.
+    for lo in range(0, edge.size, _PAIRS_PER_CHUNK):
+        chunk = edge[lo : lo + _PAIRS_PER_CHUNK]
+        p, e = part[chunk], leaf[chunk]
         # Whole (pairs × LEAF) blocks: padding slots have NaN chords and rank 0.
         rows = lv.perm_blocks[e]
         chords = lv.block_chords(e, cx[p], cy[p], cz[p])

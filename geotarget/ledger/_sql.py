@@ -372,6 +372,8 @@ class SqlStore(StoreBase):
             out = _lifecycle.admit(_SqlTx(self, cur), alert, at_us, lease_us, may_act_for)
         if out.transition is Transition.RETRACTED and out.incident is not None:
             self._forget(out.incident.key)
+        for key in out.also_cancelled:  # ended beside it by the same Cancel
+            self._forget(key)
         return out
 
     def expire(self, incident: str, *, at: datetime) -> bool:
