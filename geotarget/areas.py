@@ -194,10 +194,7 @@ class Circle(_PartBase):
         ``n`` points on the rim; ``equal_area``: on a circle slightly wider than the rim, so
         that the polygon's area is the disk's (a plane's regular ``n``-gon; for areas only).
         """
-        reach = self.reach_m
-        if equal_area:
-            step = 2.0 * math.pi / n
-            reach *= math.sqrt(step / math.sin(step))
+        reach = self.reach_m * (_equal_area_widening(n) if equal_area else 1.0)
         lon, lat = self._rim(n, reach)
         if self._covers_pole():
             return _polar_cap(lon, lat, north=self.lat > 0)
@@ -649,6 +646,12 @@ def _overlap_groups(parts: Sequence[Part]) -> list[npt.NDArray[np.intp]]:
     return list(np.split(order, cuts))
 
 
+def _equal_area_widening(n: int) -> float:
+    """How much wider than a disk's radius a regular ``n``-gon of the disk's area reaches."""
+    step = 2.0 * math.pi / n
+    return math.sqrt(step / math.sin(step))
+
+
 def _equal_area_polygons(circles: list[Circle], n: int) -> dict[int, Any]:
     """Each circle's equal-area ``n``-gon on its rim, by ``id``: one ``Geod.fwd`` for all.
 
@@ -665,8 +668,7 @@ def _equal_area_polygons(circles: list[Circle], n: int) -> dict[int, Any]:
             plain.append(c)
     if not plain:
         return out
-    step = 2.0 * math.pi / n
-    widen = math.sqrt(step / math.sin(step))
+    widen = _equal_area_widening(n)
     lon0 = np.repeat([c.lon for c in plain], n)
     lat0 = np.repeat([c.lat for c in plain], n)
     reach = np.repeat([c.reach_m * widen for c in plain], n)

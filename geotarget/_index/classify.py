@@ -391,22 +391,14 @@ def _circles_ranks(
     circles costs a few numpy passes over its pairs, not a Python loop per part.
     """
     empty = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8))
-    if lv.count == 0 or not circles:
+    pairs = plan.circle_pairs(lv, circles, factor * lv.acc_all)
+    if pairs is None:
         return empty
-    r_all = factor * lv.acc_all
-    lon = np.array([c.lon for c in circles])
-    lat = np.array([c.lat for c in circles])
-    reach = np.array([c.reach_m for c in circles])
-    windows = np.array([circle_window(c.lon, c.lat, c.reach_m + r_all) for c in circles])
-    part, leaf = lv.leaves_in_many(windows)
-    if leaf.size == 0:
-        return empty
-    cx, cy, cz = _geodesy.ecef(lon, lat)
-    s = lv.sphere_rows[leaf].T
-    d = np.sqrt((s[0] - cx[part]) ** 2 + (s[1] - cy[part]) ** 2 + (s[2] - cz[part]) ** 2)
+    lon, lat, reach, part, leaf = pairs.lon, pairs.lat, pairs.reach, pairs.part, pairs.leaf
+    cx, cy, cz = pairs.centre
     g = factor * lv.acc_max[leaf]
-    holds = d + s[3] <= _geodesy.chord_inside(reach[part] - g)
-    none = d - s[3] > _geodesy.chord_outside(reach[part] + g)
+    holds = pairs.far <= _geodesy.chord_inside(reach[part] - g)
+    none = pairs.near > _geodesy.chord_outside(reach[part] + g)
     rows_out: list[I32Array] = []
     ranks_out: list[npt.NDArray[Any]] = []
     whole = np.unique(leaf[holds])
@@ -440,13 +432,31 @@ def _circles_ranks(
         ranks_out.append(rank[keep].astype(np.int8))
     if not rows_out:
         return empty
-    # Each row once, with its best rank (classify's table relies on rows unique per chunk).
-    key = np.concatenate(rows_out).astype(np.int64) * 4 + np.concatenate(ranks_out)
+    # Each row once (classify's table relies on rows unique per chunk).
+    return _best_per_row(
+        np.concatenate(rows_out), np.concatenate(ranks_out), accuracy.size, repeats=True
+    )
+
+
+def _best_per_row(
+    rows: I32Array, ranks: npt.NDArray[Any], snapshot: int, *, repeats: bool
+) -> tuple[I32Array, I8Array]:
+    """The rows sorted, each once with its best rank (``repeats``: rows may repeat).
+
+    (row, rank) pairs sorted as one integer key, of repeated rows the last (the best rank)
+    kept; int32 keys while they fit (snapshots under 2**29 rows): they sort in about 60 % of
+    the time of int64 ones.
+    """
+    key = rows.astype(np.int64 if snapshot >= 1 << 29 else np.int32) * 4
+    key += ranks
     key.sort()
-    last = np.ones(key.size, dtype=np.bool_)
-    last[:-1] = (key[1:] >> 2) != (key[:-1] >> 2)
-    key = key[last]
-    return (key >> 2).astype(np.int32), (key & 3).astype(np.int8)
+    out_rows = (key >> 2).astype(np.int32)
+    out_ranks = (key & 3).astype(np.int8)
+    if repeats and out_rows.size > 1:
+        last = np.ones(out_rows.size, dtype=np.bool_)
+        last[:-1] = out_rows[1:] != out_rows[:-1]
+        out_rows, out_ranks = out_rows[last], out_ranks[last]
+    return out_rows, out_ranks
 
 
 def classify(
@@ -476,19 +486,12 @@ def classify(
         rows = np.flatnonzero(table).astype(np.int32)
         ranks = table[rows]
     else:
-        # Sort (row, rank) pairs as one integer key; of repeated rows keep the best rank.
-        # int32 keys while they fit (snapshots under 2**29 rows): they sort in about 60 % of
-        # the time of int64 ones.
-        wide = np.int64 if len(positions) >= 1 << 29 else np.int32
-        key = np.concatenate(rows_list).astype(wide) * 4
-        key += np.concatenate(rank_list)
-        key.sort()
-        rows = (key >> 2).astype(np.int32)
-        ranks = (key & 3).astype(np.int8)
-        if len(area.parts) > 1 and rows.size > 1:
-            last = np.ones(rows.size, dtype=np.bool_)
-            last[:-1] = rows[1:] != rows[:-1]
-            rows, ranks = rows[last], ranks[last]
+        rows, ranks = _best_per_row(
+            np.concatenate(rows_list),
+            np.concatenate(rank_list),
+            len(positions),
+            repeats=len(rows_list) > 1,
+        )
     states = np.where(ranks == _HOLDS, Location.INSIDE, Location.AMBIGUOUS).astype(np.int8)
     if rule.max_age is not None:
         cutoff = at64 - np.timedelta64(rule.max_age // dt.timedelta(microseconds=1), "us")

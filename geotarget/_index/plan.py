@@ -30,7 +30,7 @@ area object costs what every later one does.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -175,26 +175,52 @@ def part_rows(lv: Leaves, part: Circle | Polygon, few: int) -> tuple[list[I32Arr
     return chunks, total
 
 
+class CirclePairs(NamedTuple):
+    """Many circles' (circle, leaf) pairs, from :func:`circle_pairs`."""
+
+    lon: FloatArray  # per circle
+    lat: FloatArray
+    reach: FloatArray
+    centre: tuple[FloatArray, FloatArray, FloatArray]  # ECEF, per circle
+    part: IntArray  # per pair: the circle
+    leaf: IntArray  # per pair: the leaf
+    near: FloatArray  # per pair: straight-line distance bounds, centre to the leaf's devices
+    far: FloatArray
+
+
+def circle_pairs(lv: Leaves, circles: list[Circle], grow_m: float = 0.0) -> CirclePairs | None:
+    """Every (circle, leaf) pair whose leaf box meets the circle's window grown by ``grow_m``.
+
+    None when there is none. Each pair carries the bounds of :func:`sphere_gaps`, for all
+    circles in a few numpy passes (an area of thousands of circles is no Python loop).
+    """
+    if lv.count == 0 or not circles:
+        return None
+    windows = np.array([circle_window(c.lon, c.lat, c.reach_m + grow_m) for c in circles])
+    part, leaf = lv.leaves_in_many(windows)
+    if leaf.size == 0:
+        return None
+    lon = np.array([c.lon for c in circles])
+    lat = np.array([c.lat for c in circles])
+    cx, cy, cz = _geodesy.ecef(lon, lat)
+    s = lv.sphere_rows[leaf].T
+    d = np.sqrt((s[0] - cx[part]) ** 2 + (s[1] - cy[part]) ** 2 + (s[2] - cz[part]) ** 2)
+    reach = np.array([c.reach_m for c in circles])
+    return CirclePairs(lon, lat, reach, (cx, cy, cz), part, leaf, d - s[3], d + s[3])
+
+
 def circles_rows(lv: Leaves, circles: list[Circle]) -> I32Array:
     """Rows inside any of many circles (unsorted, with repeats), all circles at once.
 
     The same three steps as :func:`part_rows`, vectorised over (circle, leaf) pairs, so an area
     of thousands of circles costs a few numpy passes over its pairs, not a Python loop per part.
     """
-    if lv.count == 0 or not circles:
+    pairs = circle_pairs(lv, circles)
+    if pairs is None:
         return np.empty(0, dtype=np.int32)
-    lon = np.array([c.lon for c in circles])
-    lat = np.array([c.lat for c in circles])
-    reach = np.array([c.reach_m for c in circles])
-    windows = np.array([circle_window(c.lon, c.lat, c.reach_m) for c in circles])
-    part, leaf = lv.leaves_in_many(windows)
-    if leaf.size == 0:
-        return np.empty(0, dtype=np.int32)
-    cx, cy, cz = _geodesy.ecef(lon, lat)
-    s = lv.sphere_rows[leaf].T
-    d = np.sqrt((s[0] - cx[part]) ** 2 + (s[1] - cy[part]) ** 2 + (s[2] - cz[part]) ** 2)
-    inner = d + s[3] <= _geodesy.chord_inside(reach)[part]
-    outer = d - s[3] > _geodesy.chord_outside(reach)[part]
+    lon, lat, reach, part, leaf = pairs.lon, pairs.lat, pairs.reach, pairs.part, pairs.leaf
+    inner = pairs.far <= _geodesy.chord_inside(reach)[part]
+    outer = pairs.near > _geodesy.chord_outside(reach)[part]
     whole = np.unique(leaf[inner])
     chunks: list[I32Array] = []
     if whole.size:

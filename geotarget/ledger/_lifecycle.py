@@ -213,6 +213,17 @@ def admit(
             changed_us=at_us,
         )
 
+    looked: dict[str, tuple[str, str | None] | None] = {}
+
+    def version_of(ref: str) -> tuple[str, str | None] | None:
+        """``tx.version`` of a reference, asked of the store once.
+
+        References are never ``vid``, the only version this call records.
+        """
+        if ref not in looked:
+            looked[ref] = tx.version(ref)
+        return looked[ref]
+
     key: str | None
     others: list[str] = []  # for a Cancel: further incidents it ends (see below)
     also: list[str] = []
@@ -254,7 +265,7 @@ def admit(
         tx.put_version(vid, vid, doc, sent_us, at_us)
         return done(Transition.STARTED, vid)
     else:
-        keys = list(dict.fromkeys(k[0] for k in map(tx.version, refs) if k is not None))
+        keys = list(dict.fromkeys(k[0] for k in map(version_of, refs) if k is not None))
         key = keys[0] if keys else None
         if kind is MessageType.CANCEL and len(keys) > 1:
             # A Cancel naming versions of several incidents ends each it may act for: the
@@ -302,7 +313,7 @@ def admit(
         # The versions this Cancel names that were never seen are remembered as a Cancel that
         # came first would be: arriving late, each is cancelled (under the same authority
         # rule) instead of reaching people, whatever order the messages came in.
-        unseen = [r for r in refs if tx.version(r) is None]
+        unseen = [r for r in refs if version_of(r) is None]
         if unseen:
             tx.remember_cancels(unseen, vid, doc, at_us)
         # The other incidents it may end: their retractions are due at once (a lease of 0),
