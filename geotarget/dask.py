@@ -27,6 +27,7 @@ outside the area). Recipients come in partition order, not in one snapshot's row
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import datetime as dt
 import itertools
@@ -707,6 +708,12 @@ class DaskTargeter:
     client : distributed.Client
         A client of the cluster whose workers hold the indexes (they must be able to read the
         dataset's paths).
+    timeout : float, default 60
+        Seconds to wait for the workers' part of one step (building the indexes an alert
+        reads, evaluating it, matching a batch of positions, sending the region set) before
+        a :class:`~geotarget.errors.ClusterError`; an alert lost once is asked once more, so
+        a call gives up after at most about twice this. A cluster without workers, or whose
+        workers hang, fails instead of waiting forever.
 
     Notes
     -----
@@ -726,7 +733,14 @@ class DaskTargeter:
     See the documentation page "Beyond one machine: Dask".
     """
 
-    def __init__(self, targeter: Targeter, dataset: PartitionedPositions, client: Any) -> None:
+    def __init__(
+        self,
+        targeter: Targeter,
+        dataset: PartitionedPositions,
+        client: Any,
+        *,
+        timeout: float = 60.0,
+    ) -> None:
         try:
             from distributed import Client
         except ImportError as err:  # pragma: no cover
@@ -739,6 +753,7 @@ class DaskTargeter:
             )
         if not isinstance(client, Client):
             raise InvalidType(f"client must be a distributed.Client (got {type(client).__name__})")
+        self.timeout = number("timeout", timeout, gt=0.0)
         self.targeter = targeter
         self.dataset = dataset
         self.client = client
@@ -769,8 +784,32 @@ class DaskTargeter:
     def _task_key(self) -> str:
         return f"{self._key_prefix}-{next(self._task_count)}"
 
+    def _timed_out(self, doing: str, err: BaseException) -> ClusterError:
+        """The ClusterError for a step of the workers that did not end within the timeout."""
+        try:
+            workers = len(self.client.scheduler_info().get("workers", {}))
+        except Exception:  # the scheduler itself is gone: say what is known
+            workers = -1
+        have = "its workers could not be counted" if workers < 0 else f"it has {workers} workers"
+        return ClusterError(
+            f"the Dask cluster did not finish {doing} within timeout={self.timeout:g} s "
+            f"({have}; {type(err).__name__})"
+        )
+
     def _gather(self, futures: list[Any], doing: str) -> list[Any]:
-        """Gather; the cluster's own failures (a lost worker or its data) as ClusterError."""
+        """Gather within the timeout; the cluster's failures as ClusterError.
+
+        A lost worker or its data, as the gather raises them; no worker at all, or none that
+        answers, as the timeout.
+        """
+        from distributed import wait
+
+        try:
+            wait(futures, timeout=self.timeout)
+        except (TimeoutError, asyncio.TimeoutError) as err:
+            raise self._timed_out(doing, err) from err
+        except Exception:  # a lost task: the gather below raises it as before
+            pass
         try:
             return list(self.client.gather(futures))
         except GeotargetError:
@@ -916,7 +955,13 @@ class DaskTargeter:
         with self._lock:
             if self._finest is None or self._finest[0] is not finest or not _alive(self._finest[1]):
                 # Scattered data cannot be recomputed: lost with the workers, it is sent again.
-                self._finest = (finest, self.client.scatter(finest, broadcast=True, hash=False))
+                try:
+                    sent = self.client.scatter(
+                        finest, broadcast=True, hash=False, timeout=self.timeout
+                    )
+                except (TimeoutError, asyncio.TimeoutError) as err:
+                    raise self._timed_out("sending the region set", err) from err
+                self._finest = (finest, sent)
             return self._finest[1]
 
     def _on_workers(

@@ -21,7 +21,7 @@ that do not know geotarget::
     │   └── InvalidPolicy                   a rollout policy file
     ├── UnknownCode (KeyError)              a region code or key that does not exist
     ├── MissingExtra (ImportError)          an optional extra is not installed
-    ├── ClusterError (RuntimeError)         the Dask cluster lost work (a worker died)
+    ├── ClusterError (RuntimeError)         the Dask cluster lost work or did not answer in time
     └── StoreError (OSError)                the delivery store failed; nothing was applied
         ├── StoreUnavailable                cannot open or reach it (missing directory, server down)
         ├── StoreReadOnly                   it cannot be written (read-only file or directory)
@@ -240,11 +240,13 @@ class MissingExtra(GeotargetError, ImportError):
 
 
 class ClusterError(GeotargetError, RuntimeError):
-    """The Dask cluster lost work geotarget asked of it: a worker died, its data was lost.
+    """The Dask cluster lost work geotarget asked of it, or did not answer in time.
 
-    Raised by :mod:`geotarget.dask` after one retry; the message says what was being done and
-    whether the alert was admitted (it is never claimed for: target it again), and the
-    cluster's own exception is chained as ``__cause__``.
+    A worker died or its data was lost (raised by :mod:`geotarget.dask` after one retry), or a
+    step of the workers did not end within the ``timeout`` of
+    :class:`~geotarget.dask.DaskTargeter` (a cluster without workers). The message says what
+    was being done and whether the alert was admitted (it is never claimed for: target it
+    again), and the cluster's own exception is chained as ``__cause__``.
 
     .. versionadded:: 0.1.0
     """

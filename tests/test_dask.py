@@ -633,3 +633,48 @@ def test_crowds_decided_by_their_box_are_counted_per_county(client: Any, tmp_pat
         got = dk.target(alert, T0)
         _same(got, memory.target(alert, index, T0))
         assert sum(got.per_county.values()) == got.recipients.size >= 64
+
+
+def test_a_cluster_without_workers_fails_within_the_timeout(tmp_path: Path) -> None:
+    """No worker (or none that answers): a ClusterError after ``timeout``, never a wait forever.
+
+    Nothing is admitted, so the alert can be targeted again once workers are back. The call
+    runs in a thread so that the old behaviour (waiting for a worker forever) fails the test
+    instead of hanging the suite. A timeout that is not a positive number is refused.
+    """
+    import threading
+
+    from distributed import Client, LocalCluster
+
+    from geotarget.errors import ClusterError, InvalidInput, InvalidType
+
+    positions = Positions(["a", "b"], [18.0, 18.001], [59.5, 59.5], observed_at=T0)
+    ds = write_partitioned(positions, tmp_path / "ds", cell_deg=0.01)
+    targeter = Targeter(make_regions(), _policy())
+    alert = make_alert("explosion", Circle(18.0, 59.5, 800.0), ident="e1")
+    with (
+        LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as cluster,
+        Client(cluster, set_as_default=False) as bare,
+    ):
+        for bad in (0, -1.0, float("nan"), float("inf"), True, "5"):
+            with pytest.raises((InvalidInput, InvalidType), match="timeout must be a finite"):
+                DaskTargeter(targeter, ds, bare, timeout=bad)  # type: ignore[arg-type]
+        dk = DaskTargeter(targeter, ds, bare, timeout=0.5)
+        raised: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                dk.target(alert, T0)
+            except BaseException as err:  # handed to the test's thread
+                raised.append(err)
+
+        worker = threading.Thread(target=call, daemon=True)
+        worker.start()
+        worker.join(120.0)
+        assert not worker.is_alive(), "target() waited for a worker past its timeout"
+    assert len(raised) == 1 and isinstance(raised[0], ClusterError), raised
+    assert "did not finish building the indexes an alert reads within timeout=0.5 s" in str(
+        raised[0]
+    )
+    assert "it has 0 workers" in str(raised[0]) and "nothing was admitted" in str(raised[0])
+    assert targeter.ledger.incident("polisen@example.se/e1") is None
