@@ -3,8 +3,10 @@ r"""Private: read the positions files people have — CSV in any common dialect,
 The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 
 * **Columns** ``id``, ``lon``, ``lat`` (required) and ``accuracy_m``, ``observed_at``,
-  ``tester`` (optional), matched case-insensitively; ``latitude``, ``longitude``, ``lng`` and
-  ``device_id`` name ``lat``, ``lon``, ``lon`` and ``id``, and ``accuracy``,
+  ``tester`` (optional), matched case-insensitively; ``latitude``, ``longitude``, ``lng``,
+  ``long`` and ``device_id`` name ``lat``, ``lon``, ``lon``, ``lon`` and ``id`` (and the
+  Swedish ``latitud``, ``longitud``, ``breddgrad``, ``längdgrad`` name ``lat`` and ``lon``),
+  ``accuracy``,
   ``horizontal_accuracy`` and ``horizontalAccuracy`` (what Android and iOS call the radius in
   metres) name ``accuracy_m``. Other columns are reported (the command prints one warning line
   naming them) and ignored.
@@ -60,6 +62,12 @@ ALIASES = {
     "latitude": "lat",
     "longitude": "lon",
     "lng": "lon",
+    "long": "lon",
+    # Swedish (and Spanish) exports: Excel in a Swedish locale names them so.
+    "latitud": "lat",
+    "longitud": "lon",
+    "breddgrad": "lat",
+    "längdgrad": "lon",
     "device_id": "id",
     # Both phone platforms report a 68 % radius in metres under these names (Android's
     # Location.getAccuracy, iOS's CLLocation.horizontalAccuracy): the same quantity as
@@ -592,7 +600,8 @@ def _excel_sep(text: str, name: str) -> str | None:
 def column_key(raw: object) -> str | None:
     """The known column a header names (case and surrounding spaces aside), or None.
 
-    An alias (:data:`ALIASES`: ``latitude``, ``longitude``, ``lng``, ``device_id``, ``accuracy``,
+    An alias (:data:`ALIASES`: ``latitude``, ``longitude``, ``lng``, ``long``, the Swedish
+    ``latitud``, ``longitud``, ``breddgrad``, ``längdgrad``, ``device_id``, ``accuracy``,
     ``horizontal_accuracy``, ``horizontalAccuracy``) names its column.
     """
     key = str(raw).strip().lower()
@@ -628,8 +637,8 @@ def _columns(
         raise InvalidInput(
             f"{name}: line {line}: lacks column(s) {', '.join(missing)} (has {found}); "
             f"the {'first line' if line == 1 else 'line after sep='} must name the columns: "
-            f"{', '.join(KNOWN)} (latitude, longitude, lng and device_id are read as lat, lon, "
-            "lon and id)"
+            f"{', '.join(KNOWN)} (latitude, longitude, lng, long, latitud, longitud and "
+            "device_id are read as lat, lon, lon, lon, lat, lon and id)"
         )
     return known, tuple(unknown)
 

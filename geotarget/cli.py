@@ -159,20 +159,59 @@ def _parse_at(text: str | None, flag: str = "--at") -> dt.datetime:
     return parse_time(text, field=flag)
 
 
-def _read_alert(path: Path, *, envelope: Any = None, lenient: bool = False) -> Any:
-    """The CAP document at ``path``, read strictly (or leniently): a :class:`cap.Parsed`."""
+#: The ALERT argument that reads the document from standard input.
+STDIN = "-"
+
+
+def _alert_bytes(name: str) -> tuple[str, bytes]:
+    """The bytes of the alert argument (a file, or ``-``: standard input) and its label.
+
+    At most one byte more than a CAP document may have is read, so a huge input costs no more
+    than the reader's refusal of it; a gzip-compressed file is refused with what to do.
+    """
+    from geotarget.cap._xml import MAX_DOCUMENT_BYTES
+
+    if name == STDIN:
+        label = "standard input"
+        data = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
+    else:
+        path = Path(name)
+        label = str(path)
+        if path.is_dir():
+            raise InvalidInput(f"alert must be a file (got the directory {path})")
+        if not path.is_file():
+            raise InvalidInput(f"alert file not found: {path} (use - to read standard input)")
+        with path.open("rb") as f:
+            data = f.read(MAX_DOCUMENT_BYTES + 1)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise InvalidInput(
+            f"{label}: the alert is more than {MAX_DOCUMENT_BYTES:,} bytes, the most a CAP "
+            "document may have (geotarget.cap.MAX_DOCUMENT_BYTES)"
+        )
+    if data[:2] == b"\x1f\x8b":
+        raise InvalidInput(
+            f"{label}: the alert is gzip-compressed (it starts with gzip's magic bytes 1f 8b); "
+            "decompress it first, e.g. gunzip -c ALERT.xml.gz | geotarget ... -"
+        )
+    return label, data
+
+
+def _read_alert(
+    name: str, *, envelope: Any = None, lenient: bool = False
+) -> tuple[Any, str, bytes]:
+    """The alert argument read strictly (or leniently): a :class:`cap.Parsed`, label, bytes.
+
+    ``name`` is a file or ``-`` (standard input), which the label names in error messages.
+    """
     from geotarget import cap
 
-    if path.is_dir():
-        raise InvalidInput(f"alert must be a file (got the directory {path})")
-    if not path.is_file():
-        raise InvalidInput(f"alert file not found: {path}")
-    with _naming(path, lenient=lenient):
-        return cap.read(path.read_bytes(), envelope=envelope, lenient=lenient)
+    label, data = _alert_bytes(name)
+    with _naming(label, lenient=lenient):
+        return cap.read(data, envelope=envelope, lenient=lenient), label, data
 
 
 @contextlib.contextmanager
-def _naming(path: Path, *, lenient: bool = False) -> Iterator[None]:
+def _naming(path: Path | str, *, lenient: bool = False) -> Iterator[None]:
     """Name the file in front of a document error raised while reading it.
 
     The reader's hint "loads_lenient repairs this" names a Python function; on the command
@@ -235,9 +274,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result
     # (read first, so a broken document is the error reported; receive() reads the same bytes
     # again, with the regions' own bounds).
-    path = Path(args.alert)
-    _read_alert(path, envelope=_sweden().SWEDEN_ENVELOPE)
-    data = path.read_bytes()
+    _, label, data = _read_alert(args.alert, envelope=_sweden().SWEDEN_ENVELOPE)
     at = _parse_at(args.at)
     positions, notes = _read_positions(args, at)
     if args.policy:
@@ -258,7 +295,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         issuers=issuers,
     )
     # The regions' bounds turn a document written lon,lat into a clear error.
-    with _naming(path):
+    with _naming(label):
         result = targeter.receive(data, PositionIndex(positions), at, confirm=args.confirm)
     doc = {
         "alert": result.alert_id,
@@ -396,7 +433,7 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
 
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
-    parsed = _read_alert(Path(args.alert), envelope=envelope, lenient=args.lenient)
+    parsed, _, _ = _read_alert(args.alert, envelope=envelope, lenient=args.lenient)
     alert = parsed.alert
     if args.plot:  # refused before anything is printed
         from geotarget import _plot
@@ -453,9 +490,10 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
 _POSITIONS_RULES = """\
 positions files:
   columns   id, lon, lat [, accuracy_m, observed_at, tester], named on the first line
-            (any case; latitude, longitude, lng and device_id are read as lat, lon,
-            lon and id, accuracy and horizontalAccuracy as accuracy_m); other
-            columns are ignored with a warning on stderr
+            (any case; latitude, longitude, lng, long and device_id are read as
+            lat, lon, lon, lon and id, Swedish latitud and longitud as lat and lon,
+            accuracy and horizontalAccuracy as accuracy_m); other columns are
+            ignored with a warning on stderr
   CSV       comma, semicolon or tab separated (found from the header line, or named
             by an Excel first line such as sep=;); decimal comma or point; UTF-8
             (BOM fine), UTF-16 or UTF-32 with a BOM, else cp1252, or --encoding
@@ -552,7 +590,9 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget target --alert alert.xml --positions devices.parquet > result.json\n",
         _POSITIONS_RULES + _JSON_RULES + "\n",
     )
-    target.add_argument("--alert", required=True, metavar="ALERT.xml", help="a CAP 1.2 alert")
+    target.add_argument(
+        "--alert", required=True, metavar="ALERT.xml", help="a CAP 1.2 alert (- reads stdin)"
+    )
     target.add_argument(
         "--positions",
         required=True,
@@ -617,7 +657,7 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget preview foreign-alert.xml --anywhere\n"
         "  geotarget preview cap11-feed.xml --lenient --anywhere\n",
     )
-    preview.add_argument("alert", metavar="ALERT.xml", help="a CAP 1.2 alert")
+    preview.add_argument("alert", metavar="ALERT.xml", help="a CAP 1.2 alert (- reads stdin)")
     preview.add_argument("--plot", metavar="FILE.png", help="draw the area (needs the plot extra)")
     preview.add_argument(
         "--policy",

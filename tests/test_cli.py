@@ -373,6 +373,29 @@ FILES_PEOPLE_HAVE = {
         (),
         ["g1"],
     ),
+    # Excel in a Swedish locale with Swedish headers (cp1252, semicolons, decimal commas), and
+    # the same with the older words for them; "long" as many exports abbreviate longitude.
+    "swedish_headers": (
+        "positioner.csv",
+        f"Enhet;Latitud;Longitud;observed_at;id\nx;59,3325;18,06528;{EPOCH};s1\n"
+        f"y;59,3325;18,2;{EPOCH};s2\n".encode("cp1252"),
+        (),
+        ["s1"],
+    ),
+    "swedish_old_headers": (
+        "positioner.csv",
+        f"id;Breddgrad;Längdgrad;observed_at\nå1;59,3325;{NEAR};{EPOCH}\nå2;59,3325;{FAR};{EPOCH}\n".encode(
+            "cp1252"
+        ),
+        (),
+        ["å1"],
+    ),
+    "lat_long_export": (
+        "positions.csv",
+        f"id,lat,long,observed_at\nl1,59.3325,{NEAR.replace(',', '.')},{EPOCH}\n".encode(),
+        (),
+        ["l1"],
+    ),
     # A phone app's export: the radius in metres under the platforms' own names (iOS
     # horizontalAccuracy, Android accuracy). 'edge' is 600 m out with a 200 m radius: its disk
     # crosses the 500 m circle, and an Explosion fails open (read as exact, it was left out).
@@ -1024,3 +1047,59 @@ def test_a_file_of_fixes_outside_sweden_is_explained_not_a_bare_nobody(
     run("target", "--alert", alert, "--positions", str(tmp_path / "p.csv"),
         "--observed-at", AT.isoformat(), "--at", AT.isoformat())  # fmt: skip
     assert "outside Sweden" not in capsys.readouterr().err
+
+
+def test_the_alert_can_come_from_standard_input(tmp_path: Path) -> None:
+    """``-`` reads the alert from stdin (``curl ... | geotarget preview -``), for both commands.
+
+    ``target`` gives the same answer as from the file; an error names "standard input".
+    """
+    alert = write_alert(tmp_path / "alert.xml")
+    (tmp_path / "p.csv").write_text(f"id,lon,lat,observed_at\nn,18.06528,59.3325,{EPOCH}\n")
+
+    def piped(data: bytes, *argv: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "geotarget", *argv],
+            input=data,
+            capture_output=True,
+            cwd=tmp_path,
+            timeout=120,
+        )
+
+    done = piped(alert.read_bytes(), "preview", "-")
+    assert done.returncode == 0, done.stderr
+    assert "kind: explosion" in done.stdout.decode()
+    argv = ("--positions", "p.csv", "--at", AT.isoformat())
+    from_stdin = piped(alert.read_bytes(), "target", "--alert", "-", *argv)
+    from_file = piped(b"", "target", "--alert", str(alert), *argv)
+    assert from_stdin.returncode == from_file.returncode == 0, from_stdin.stderr
+    assert json.loads(from_stdin.stdout)["recipients"] == ["n"]
+    assert json.loads(from_stdin.stdout)["recipients"] == json.loads(from_file.stdout)["recipients"]
+    bad = piped(b"<alert>", "preview", "-")
+    assert bad.returncode == 2
+    assert bad.stderr.decode().startswith("geotarget preview: standard input: CAP document has")
+
+
+def test_a_compressed_or_oversized_alert_is_refused_saying_why(tmp_path: Path) -> None:
+    """A gzip file or a document over MAX_DOCUMENT_BYTES is refused saying why.
+
+    The compressed one says to decompress it; the large one is not read whole. One line on
+    stderr, exit 2, no traceback.
+    """
+    import gzip
+
+    from geotarget.cap import MAX_DOCUMENT_BYTES
+
+    alert = write_alert(tmp_path / "alert.xml")
+    (tmp_path / "alert.xml.gz").write_bytes(gzip.compress(alert.read_bytes()))
+    big = tmp_path / "big.xml"
+    big.write_bytes(b"<alert>" + b" " * (2 * MAX_DOCUMENT_BYTES))
+    for name, fragment in (
+        ("alert.xml.gz", "alert.xml.gz: the alert is gzip-compressed"),
+        ("big.xml", f"big.xml: the alert is more than {MAX_DOCUMENT_BYTES:,} bytes"),
+    ):
+        done = cli("preview", name, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert fragment in done.stderr
