@@ -64,6 +64,9 @@ from geotarget.positions import Positions
 META_KEY = b"geotarget"
 #: The partition of the devices without a fix.
 NO_FIX_CELL = "nofix"
+#: Most partition files one dataset may be written as: each is a file, a task and an index on
+#: a worker, so a cell size far below the devices' spacing (a file per device) is refused.
+MAX_PARTITIONS = 100_000
 
 
 def _pa() -> Any:
@@ -337,6 +340,12 @@ def _write_cells(positions: Positions, out: Path, size: float) -> dict[str, Part
     groups: list[tuple[str, npt.NDArray[np.intp]]] = []
     first = np.asarray(starts, dtype=np.intp)
     ends = np.append(first[1:], codes.size).astype(np.intp) if codes.size else first
+    if first.size > MAX_PARTITIONS:  # before any file is written
+        raise InvalidInput(
+            f"cell_deg={size!r} would write {first.size:,} partitions, one per occupied cell "
+            f"(at most {MAX_PARTITIONS:,}: each is a file, a task and an index on a worker); "
+            "choose a larger cell_deg, such as the default 0.1"
+        )
     for a, b in zip(first.tolist(), ends.tolist(), strict=True):
         groups.append((str(int(codes[a])), fix_rows[a:b]))
     no_fix_rows = np.flatnonzero(~fix)

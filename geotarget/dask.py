@@ -169,7 +169,7 @@ def write_partitioned(
     ------
     InvalidInput
         If ``root`` holds files, is a file or cannot be created, or ``cell_deg`` is out of
-        range.
+        range or so small that more than 100,000 cells hold devices (a file per cell).
     StoreError
         If writing fails (:class:`~geotarget.errors.StoreFull` for a full disk); nothing is
         left behind.

@@ -195,6 +195,28 @@ def test_writing_refuses_a_directory_with_files(tmp_path: Path) -> None:
         write_partitioned(p, tmp_path / "new", cell_deg=0)
 
 
+def test_a_cell_size_far_below_the_devices_spacing_is_refused_before_writing(
+    tmp_path: Path,
+) -> None:
+    """A file per device (cell_deg=1e-6 over a city) is refused, naming the count.
+
+    Nothing is left behind; the same devices in 0.1-degree cells are written.
+    """
+    rng = np.random.default_rng(3)
+    n = 100_001
+    p = Positions(
+        np.arange(n), rng.uniform(17.8, 18.3, n), rng.uniform(59.2, 59.45, n), observed_at=T0
+    )
+    with pytest.raises(
+        InvalidInput,
+        match=r"cell_deg=1e-06 would write 100,001 partitions, one per occupied cell "
+        r"\(at most 100,000",
+    ):
+        write_partitioned(p, tmp_path / "ds", cell_deg=1e-6)
+    assert list(tmp_path.iterdir()) == []
+    assert len(write_partitioned(p, tmp_path / "ds", cell_deg=0.1).partitions) < 100
+
+
 @pytest.mark.parametrize("id_type", [pa.null(), pa.float64()])
 def test_an_empty_frame_is_an_empty_snapshot(tmp_path: Path, id_type: object) -> None:
     """A file written from an empty frame (pandas types its columns double, others null) is read.
