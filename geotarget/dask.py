@@ -548,7 +548,7 @@ def _evaluate_part(
     OUTSIDE_AREA are sent back.
     """
     index = resident.index
-    rows, outcomes, covered, covered_region, timings = evaluate(
+    rows, outcomes, covered, covered_region, timings, _ = evaluate(
         rules, plan, status, kind, decision, policy, finest, snap_m, index, at
     )
     if covered_region is None and not (plan.nationwide and rules.beyond_border):
@@ -1067,6 +1067,7 @@ class DaskTargeter:
                     "match": sum(g.timings.get("match", 0.0) for g in got),
                     "rules": sum(g.timings.get("rules", 0.0) for g in got),
                 },
+                None,  # the devices' fixes stay on the workers; counts come from regions
             )
 
         return on_workers

@@ -272,6 +272,13 @@ class PositionIndex:
         >>> [(int(r), Location(s).name) for r, s in zip(rows, states)]
         [(0, 'INSIDE'), (1, 'AMBIGUOUS')]
         """
+        rows, states, _ = self._classify_boxed(area, rule, at)
+        return rows, states
+
+    def _classify_boxed(
+        self, area: Area | Circle | Polygon, rule: LocationRule, at: dt.datetime
+    ) -> tuple[I32Array, I8Array, tuple[float, float, float, float] | None]:
+        """:meth:`classify`, and a lon/lat box holding the returned rows' fixes (None: none)."""
         from geotarget._index import classify
 
         if not isinstance(rule, LocationRule):

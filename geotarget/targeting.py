@@ -58,9 +58,10 @@ from geotarget._evaluation import (
     ALERT_CACHE_BYTES,
     BOX_MIN_DEVICES,
     PLAN_CACHE_BYTES,
+    Box,
     Coarse,
+    Evaluated,
     Evaluator,
-    I8Array,
     I32Array,
     Plan,
     alert_bytes,
@@ -680,12 +681,13 @@ class Targeter:
             gone = previously[~now.member(previously)]
         t_end = time.perf_counter()
         covered_region = fields.pop("covered_region")
+        covered_box = fields.pop("covered_box")
         covered = fields.pop("covered")
         rows_new = covered[claims.positions]
         if covered_region is None and self._county_set is not None:
             # Located in the county set itself: it answers through the finest level on its
             # borders (RegionSet.from_unions), so the counts equal the finest-level ones.
-            per_county = self._per_county_direct(rows_new, index)
+            per_county = self._per_county_direct(rows_new, index, covered_box)
         else:
             per_county = self._per_county(
                 new_regions(
@@ -826,7 +828,7 @@ class Targeter:
             return TargetingResult(**base, verdict=verdict, **fields)
         covered_ids = fields.pop("covered_ids")
         told = self.ledger.delivered(key, covered_ids)
-        for name in ("covered", "covered_region", "t_plan", "timings"):
+        for name in ("covered", "covered_region", "covered_box", "t_plan", "timings"):
             fields.pop(name)
         return TargetingResult(
             **base,
@@ -986,7 +988,7 @@ class Targeter:
                 "rollout": decision,
                 "area_km2": plan.area_km2,
             }
-        rows, outcomes, covered, covered_region, t = (evaluator or self._evaluate)(
+        rows, outcomes, covered, covered_region, t, covered_box = (evaluator or self._evaluate)(
             alert.status, kind, plan, decision, index, at
         )
         covered_ids = index.positions.ids[covered]
@@ -1020,6 +1022,7 @@ class Targeter:
             "covered_ids": covered_ids,
             "covered": covered,
             "covered_region": covered_region,
+            "covered_box": covered_box,
             "t_plan": t_plan,
             "timings": t,
         }
@@ -1032,7 +1035,7 @@ class Targeter:
         decision: RolloutDecision,
         index: PositionIndex,
         at: dt.datetime,
-    ) -> tuple[I32Array, I8Array, I32Array, I32Array | None, dict[str, float]]:
+    ) -> Evaluated:
         """See :func:`geotarget._evaluation.evaluate`."""
         return evaluate(
             self.rules[kind],
@@ -1048,9 +1051,19 @@ class Targeter:
             self._coarse,
         )
 
-    def _per_county_direct(self, rows: I32Array, index: PositionIndex) -> dict[str, int]:
-        """Count devices per county by locating their fixes in the county set."""
+    def _per_county_direct(
+        self, rows: I32Array, index: PositionIndex, box: Box = None
+    ) -> dict[str, int]:
+        """Count devices per county by locating their fixes in the county set.
+
+        ``box``: a lon/lat box holding every one of the devices' fixes (each has one), if
+        known: when it lies in one county, no fix is gathered or located.
+        """
         assert self._county_set is not None
+        if box is not None and rows.size >= BOX_MIN_DEVICES:
+            where = self._county_set._box_index(*box)
+            if where >= 0:
+                return {self._county_set.codes[where]: int(rows.size)}
         positions = index.positions
         lon, lat = positions.lon[rows], positions.lat[rows]  # one gather each (rows scatter)
         has = ~np.isnan(lon)
@@ -1181,7 +1194,7 @@ class Targeter:
                 continue
             if index is None:
                 index = PositionIndex(positions)
-            _, _, covered, _, _ = self._evaluate(alert.status, kind, plan, decision, index, at)
+            covered = self._evaluate(alert.status, kind, plan, decision, index, at)[2]
             if not covered.size:
                 continue
             assert inc.version is not None

@@ -595,6 +595,56 @@ def _oracle_ranks(part: Circle | Polygon, x: Any, y: Any, r: Any) -> npt.NDArray
     return np.where(holds, 2, np.where(meets, 1, 0))
 
 
+def _assert_the_box_holds_them(
+    index: PositionIndex,
+    area: Area,
+    rule: LocationRule,
+    rows: npt.NDArray[np.int32],
+    states: npt.NDArray[np.int8],
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+) -> None:
+    """The box classify reports beside its rows holds every one of their fixes (None: none).
+
+    The Targeter decides a region for all the rows from that box without their coordinates:
+    a fix outside it could be counted in the wrong county, or told outside the rollout.
+    """
+    boxed_rows, boxed_states, box = index._classify_boxed(area, rule, NOW)
+    np.testing.assert_array_equal(boxed_rows, rows)
+    np.testing.assert_array_equal(boxed_states, states)
+    if rows.size == 0:
+        assert box is None
+        return
+    assert box is not None
+    west, south, east, north = box
+    x, y = lon[rows], lat[rows]
+    assert (x >= west).all() and (x <= east).all(), (box, x.min(), x.max())
+    assert (y >= south).all() and (y <= north).all(), (box, y.min(), y.max())
+
+
+def test_the_box_of_a_classification_holds_leaves_taken_whole_and_devices_tested() -> None:
+    """The box spans leaves taken whole and devices tested one by one, far apart.
+
+    Two crowds deep inside a large square (their leaves taken whole, no device tested) and a
+    few devices on a circle's rim far away (each tested).
+    """
+    rng = np.random.default_rng(5)
+    crowds = [(18.00, 59.30), (18.30, 59.40)]
+    lon = np.concatenate(
+        [rng.normal(x, 0.002, 3000) for x, _ in crowds] + [18.8 + 0.01 * rng.random(40)]
+    )
+    lat = np.concatenate(
+        [rng.normal(y, 0.001, 3000) for _, y in crowds] + [59.0 + 0.01 * rng.random(40)]
+    )
+    index = _index(lon, lat, accuracy_m=np.full(lon.size, 5.0))
+    square = Polygon([(17.8, 59.2), (18.5, 59.2), (18.5, 59.5), (17.8, 59.5)])
+    rim = Circle(18.805, 59.005, 400.0)
+    for area in (Area([square]), Area([square, rim])):
+        rows, states = index.classify(area, LocationRule(), NOW)
+        assert rows.size >= 6000
+        _assert_the_box_holds_them(index, area, LocationRule(), rows, states, lon, lat)
+
+
 @given(spec=area_specs(max_parts=2), factor=st.sampled_from([0.0, 1.0, 2.5]))
 @settings(max_examples=40)
 def test_classify_equals_the_definition(spec: dict[str, Any], factor: float) -> None:
@@ -617,6 +667,7 @@ def test_classify_equals_the_definition(spec: dict[str, Any], factor: float) -> 
     assert rows.dtype == np.int32
     assert states.dtype == np.int8
     assert np.all(np.diff(rows) > 0)
+    _assert_the_box_holds_them(index, area, rule, rows, states, lon, lat)
 
     fix = ~nofix
     current = fix & (observed >= np.datetime64("2025-05-01T11:45:00", "us"))
@@ -682,6 +733,7 @@ def test_classify_of_many_circles_equals_the_definition(
     index = _index(lon, lat, accuracy_m=acc)
     rows, states = index.classify(area, LocationRule(accuracy=factor), NOW)
     assert np.all(np.diff(rows) > 0)
+    _assert_the_box_holds_them(index, area, LocationRule(accuracy=factor), rows, states, lon, lat)
     best = np.zeros(n, dtype=np.int64)
     for part in area.parts:
         best = np.maximum(best, _oracle_ranks(part, lon, lat, factor * acc))

@@ -360,33 +360,50 @@ def test_nationwide_kind_beyond_the_border_needs_no_region_lookup(
         (19.3, 59.2, 19.7, 59.45),  # out to sea: some devices in no region
     ],
 )
+@pytest.mark.parametrize("kind", ["tip_request", "explosion"])
 def test_a_box_of_devices_in_one_county_gets_the_outcomes_and_counts_of_locating_each(
-    west: float, south: float, east: float, north: float, monkeypatch: pytest.MonkeyPatch
+    west: float,
+    south: float,
+    east: float,
+    north: float,
+    kind: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """With thousands of devices, deciding them by their box equals locating every one."""
+    """With thousands of devices, deciding them by their box equals locating every one.
+
+    The box is the classification's (leaf boxes and tested devices), joined for an Explosion
+    by the stale fixes its grown-area query adds (some fixes are hours old); the Explosion is
+    enabled nationwide, so only its per-county counts come from the box.
+    """
     import geotarget._evaluation as evaluation
     import geotarget.targeting as targeting
     from geotarget import sweden
 
     rng = np.random.default_rng(11)
     n = 6000
+    hours = np.where(rng.random(n) < 0.1, 3.0, 0.0)
     fleet = Positions(
         np.arange(n),
         rng.uniform(west, east, n),
         rng.uniform(south, north, n),
         accuracy_m=rng.uniform(0.0, 300.0, n),
-        observed_at=T0,
+        observed_at=np.datetime64(T0.replace(tzinfo=None), "us")
+        - (hours * 3600e6).astype("timedelta64[us]"),
     )
     index = PositionIndex(fleet)
-    ring = [(west, south), (east, south), (east, north), (west, north)]
-    alert = make_alert("tip_request", Polygon(ring))
+    # A polygon inside the devices' box: the stale margin reaches fixes outside the area.
+    dx, dy = (east - west) / 8, (north - south) / 8
+    ring = [(west + dx, south + dy), (east - dx, south + dy), (east - dx, north - dy)]
+    ring.append((west + dx, north - dy))
+    alert = make_alert(kind, Polygon(ring))
     results = []
     for smallest in (evaluation.BOX_MIN_DEVICES, 10**9):  # the box, then every device located
         monkeypatch.setattr(evaluation, "BOX_MIN_DEVICES", smallest)
         monkeypatch.setattr(targeting, "BOX_MIN_DEVICES", smallest)
         t = Targeter(sweden.hierarchy(), sweden.pilot_policy())
-        results.append(t.target(alert, index, T0))
+        results.append(t.target(alert, index, T0, confirm=True))  # past the 100 km² guard
     boxed, located = results
+    assert boxed.verdict is located.verdict is Verdict.DELIVER, (boxed.reason, located.reason)
     assert boxed.counts == located.counts
     assert boxed.per_county == located.per_county
     np.testing.assert_array_equal(boxed.recipients, located.recipients)

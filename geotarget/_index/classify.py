@@ -71,6 +71,39 @@ _dwithin: Any = shapely.dwithin
 _HOLDS = 2  # rank of "a part holds the disk" (INSIDE)
 _MEETS = 1  # rank of "the disk meets the area" (AMBIGUOUS)
 
+#: A lon/lat box ``(west, south, east, north)`` holding some fixes (None: no fix).
+Box = tuple[float, float, float, float] | None
+
+
+def _union(*boxes: Box) -> Box:
+    """The smallest box holding every given box."""
+    have = [b for b in boxes if b is not None]
+    if not have:
+        return None
+    return (
+        min(b[0] for b in have),
+        min(b[1] for b in have),
+        max(b[2] for b in have),
+        max(b[3] for b in have),
+    )
+
+
+def _leaves_box(lv: Leaves, leaves: IntArray) -> Box:
+    """The box of the leaves' devices (leaf boxes are their devices' exact bounds)."""
+    if leaves.size == 0:
+        return None
+    w, s, e, n = lv.leaf_box.take(leaves, axis=1).min(axis=1).tolist()  # w, s, -e, -n
+    return (w, s, -e, -n)
+
+
+def _points_box(x: FloatArray, y: FloatArray, keep: npt.NDArray[np.bool_]) -> Box:
+    """The box of the points ``keep`` selects."""
+    xk = x[keep]
+    if xk.size == 0:
+        return None
+    yk = y[keep]
+    return (float(xk.min()), float(yk.min()), float(xk.max()), float(yk.max()))
+
 
 # ---------------------------------------------------------------------------------------------
 # Exact per-device ranks
@@ -324,9 +357,9 @@ def _window(part: Circle | Polygon, r_all: float) -> tuple[float, float, float, 
 
 def _part_ranks(
     lv: Leaves, accuracy: FloatArray, part: Circle | Polygon, factor: float
-) -> tuple[I32Array, npt.NDArray[Any]]:
-    """Rows (any order) whose disk meets the part, and their rank (1 or 2)."""
-    empty = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8))
+) -> tuple[I32Array, npt.NDArray[Any], Box]:
+    """Rows (any order) whose disk meets the part, their rank (1 or 2), and a box of them."""
+    empty = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8), None)
     if lv.count == 0:
         return empty
     r_all = factor * lv.acc_all
@@ -337,6 +370,7 @@ def _part_ranks(
     rows_out: list[I32Array] = []
     ranks_out: list[npt.NDArray[Any]] = []
     whole = leaves[holds]
+    box = _leaves_box(lv, whole)
     if whole.size:
         starts, ends = lv.runs(whole)
         rows = lv.rows_of_runs(starts, ends)
@@ -349,7 +383,8 @@ def _part_ranks(
             rows = lv.perm_blocks[edge]
             chords = lv.block_chords(edge, *_geodesy.ecef(part.lon, part.lat))
             r = factor * accuracy[rows]
-            rank = _circle_ranks(part, lv.xs_blocks[edge], lv.ys_blocks[edge], r, chords)
+            x, y = lv.xs_blocks[edge], lv.ys_blocks[edge]
+            rank = _circle_ranks(part, x, y, r, chords)
         else:
             assert cells is not None
             slots = lv.slots_of(edge)
@@ -372,9 +407,10 @@ def _part_ranks(
         keep = rank > 0
         rows_out.append(rows[keep])
         ranks_out.append(rank[keep].astype(np.int8))
+        box = _union(box, _points_box(x, y, keep))
     if not rows_out:
         return empty
-    return np.concatenate(rows_out), np.concatenate(ranks_out)
+    return np.concatenate(rows_out), np.concatenate(ranks_out), box
 
 
 #: (circle, leaf) pairs classified at once by :func:`_circles_ranks`.
@@ -383,14 +419,14 @@ _PAIRS_PER_CHUNK = 2048
 
 def _circles_ranks(
     lv: Leaves, accuracy: FloatArray, circles: list[Circle], factor: float
-) -> tuple[I32Array, npt.NDArray[Any]]:
-    """Rows (with repeats) whose disk meets any of many circles, and their rank (1 or 2).
+) -> tuple[I32Array, npt.NDArray[Any], Box]:
+    """Rows (each once) whose disk meets any of many circles, their rank (1 or 2), a box.
 
     The circle steps of :func:`_part_ranks`, vectorised over (circle, leaf) pairs as
     :func:`geotarget._index.plan.circles_rows` is for queries: an area of thousands of
     circles costs a few numpy passes over its pairs, not a Python loop per part.
     """
-    empty = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8))
+    empty = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8), None)
     pairs = plan.circle_pairs(lv, circles, factor * lv.acc_all)
     if pairs is None:
         return empty
@@ -402,6 +438,7 @@ def _circles_ranks(
     rows_out: list[I32Array] = []
     ranks_out: list[npt.NDArray[Any]] = []
     whole = np.unique(leaf[holds])
+    box = _leaves_box(lv, whole)
     if whole.size:
         starts, ends = lv.runs(whole)
         rows = lv.rows_of_runs(starts, ends)
@@ -418,11 +455,12 @@ def _circles_ranks(
         rows = lv.perm_blocks[e]
         chords = lv.block_chords(e, cx[p], cy[p], cz[p])
         r = factor * accuracy[rows]
+        x, y = lv.xs_blocks[e], lv.ys_blocks[e]
         held, met = _geodesy.geodesic_le(
             lon[p][:, None],
             lat[p][:, None],
-            lv.xs_blocks[e],
-            lv.ys_blocks[e],
+            x,
+            y,
             [(r, reach[p][:, None]), (0.0, reach[p][:, None] + r)],
             chords,
         )
@@ -430,12 +468,14 @@ def _circles_ranks(
         keep = rank > 0
         rows_out.append(rows[keep])
         ranks_out.append(rank[keep].astype(np.int8))
+        box = _union(box, _points_box(x, y, keep))
     if not rows_out:
         return empty
     # Each row once (classify's table relies on rows unique per chunk).
-    return _best_per_row(
+    best_rows, best_ranks = _best_per_row(
         np.concatenate(rows_out), np.concatenate(ranks_out), accuracy.size, repeats=True
     )
+    return best_rows, best_ranks, box
 
 
 def _best_per_row(
@@ -461,21 +501,29 @@ def _best_per_row(
 
 def classify(
     lv: Leaves, positions: Positions, area: Area, rule: LocationRule, at: dt.datetime
-) -> tuple[I32Array, I8Array]:
-    """See :meth:`geotarget.PositionIndex.classify`."""
+) -> tuple[I32Array, I8Array, Box]:
+    """See :meth:`geotarget.PositionIndex.classify`; also a lon/lat box of the rows' fixes.
+
+    The box comes from what the classification holds in spatial order (the boxes of leaves
+    taken whole, the coordinates of the devices tested one by one), so a caller that needs
+    to know where the rows are does not gather their coordinates from the snapshot.
+    """
     at64 = _at(at)  # validate even when the rule has no max_age
     rows_list: list[I32Array] = []
     rank_list: list[npt.NDArray[Any]] = []
+    box: Box = None
     circles = [p for p in area.parts if isinstance(p, Circle)]
     each = area.parts if len(circles) < 2 else [p for p in area.parts if isinstance(p, Polygon)]
     if len(circles) >= 2:
-        rows, ranks = _circles_ranks(lv, positions.accuracy_m, circles, rule.accuracy)
+        rows, ranks, got = _circles_ranks(lv, positions.accuracy_m, circles, rule.accuracy)
         rows_list.append(rows)
         rank_list.append(ranks)
+        box = _union(box, got)
     for part in each:
-        rows, ranks = _part_ranks(lv, positions.accuracy_m, part, rule.accuracy)
+        rows, ranks, got = _part_ranks(lv, positions.accuracy_m, part, rule.accuracy)
         rows_list.append(rows)
         rank_list.append(ranks)
+        box = _union(box, got)
     total = sum(int(r.size) for r in rows_list)
     if total * _BITMAP_SHARE > len(positions):
         # A large answer: the best rank per row through a table of the snapshot's rows costs
@@ -497,4 +545,4 @@ def classify(
         cutoff = at64 - np.timedelta64(rule.max_age // dt.timedelta(microseconds=1), "us")
         stale = ~(positions.observed_at[rows] >= cutoff)
         states[stale] = Location.UNKNOWN
-    return rows, states
+    return rows, states, box
