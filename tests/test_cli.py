@@ -236,10 +236,11 @@ NEAR = "18,06528"  # Sergels torg in decimal-comma form: inside the 500 m alert
 FAR = "18,2"
 
 
-def cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the command in a subprocess, as a person would."""
+def cli(*argv: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the command in a subprocess, as a person would (``stdin``: what is piped in)."""
     return subprocess.run(
         [sys.executable, "-m", "geotarget", *argv],
+        input=stdin,
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -1056,28 +1057,19 @@ def test_the_alert_can_come_from_standard_input(tmp_path: Path) -> None:
     """
     alert = write_alert(tmp_path / "alert.xml")
     (tmp_path / "p.csv").write_text(f"id,lon,lat,observed_at\nn,18.06528,59.3325,{EPOCH}\n")
-
-    def piped(data: bytes, *argv: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            [sys.executable, "-m", "geotarget", *argv],
-            input=data,
-            capture_output=True,
-            cwd=tmp_path,
-            timeout=120,
-        )
-
-    done = piped(alert.read_bytes(), "preview", "-")
+    document = alert.read_text()
+    done = cli("preview", "-", cwd=tmp_path, stdin=document)
     assert done.returncode == 0, done.stderr
-    assert "kind: explosion" in done.stdout.decode()
+    assert "kind: explosion" in done.stdout
     argv = ("--positions", "p.csv", "--at", AT.isoformat())
-    from_stdin = piped(alert.read_bytes(), "target", "--alert", "-", *argv)
-    from_file = piped(b"", "target", "--alert", str(alert), *argv)
+    from_stdin = cli("target", "--alert", "-", *argv, cwd=tmp_path, stdin=document)
+    from_file = cli("target", "--alert", str(alert), *argv, cwd=tmp_path)
     assert from_stdin.returncode == from_file.returncode == 0, from_stdin.stderr
     assert json.loads(from_stdin.stdout)["recipients"] == ["n"]
     assert json.loads(from_stdin.stdout)["recipients"] == json.loads(from_file.stdout)["recipients"]
-    bad = piped(b"<alert>", "preview", "-")
+    bad = cli("preview", "-", cwd=tmp_path, stdin="<alert>")
     assert bad.returncode == 2
-    assert bad.stderr.decode().startswith("geotarget preview: standard input: CAP document has")
+    assert bad.stderr.startswith("geotarget preview: standard input: CAP document has")
 
 
 def test_a_compressed_or_oversized_alert_is_refused_saying_why(tmp_path: Path) -> None:
