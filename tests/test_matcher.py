@@ -645,10 +645,19 @@ def test_the_box_of_a_classification_holds_leaves_taken_whole_and_devices_tested
         _assert_the_box_holds_them(index, area, LocationRule(), rows, states, lon, lat)
 
 
-@given(spec=area_specs(max_parts=2), factor=st.sampled_from([0.0, 1.0, 2.5]))
+@given(
+    spec=area_specs(max_parts=2),
+    factor=st.sampled_from([0.0, 1.0, 2.5]),
+    rare=st.booleans(),
+)
 @settings(max_examples=40)
-def test_classify_equals_the_definition(spec: dict[str, Any], factor: float) -> None:
-    """Classify agrees with distance-based oracles: fresh fixes ranked, stale ones near UNKNOWN."""
+def test_classify_equals_the_definition(spec: dict[str, Any], factor: float, rare: bool) -> None:
+    """Classify agrees with distance-based oracles: fresh fixes ranked, stale ones near UNKNOWN.
+
+    ``rare``: old and undated fixes are few, so most leaves hold none (their ages are not
+    looked up one by one); otherwise most leaves hold some. Some fixes are exactly as old as
+    ``max_age`` allows (fresh), some a microsecond older (stale).
+    """
     area = build_area(spec)
     rng = np.random.default_rng(spec["seed"])
     lon, lat = cloud(area, 1500, rng)
@@ -659,8 +668,13 @@ def test_classify_equals_the_definition(spec: dict[str, Any], factor: float) -> 
     lon[nofix] = np.nan
     lat[nofix] = np.nan
     age = rng.uniform(0, 20, n)
+    if rare:
+        age = np.where(rng.random(n) < 0.004, rng.uniform(15, 20, n), rng.uniform(0, 15, n))
     observed = np.datetime64("2025-05-01T12:00:00", "us") - (age * 60e6).astype("timedelta64[us]")
-    observed[rng.random(n) < 0.03] = np.datetime64("NaT")
+    limit = np.datetime64("2025-05-01T11:45:00", "us")
+    observed[rng.random(n) < 0.01] = limit  # as old as allowed: fresh
+    observed[rng.random(n) < (0.002 if rare else 0.01)] = limit - np.timedelta64(1, "us")  # stale
+    observed[rng.random(n) < (0.002 if rare else 0.03)] = np.datetime64("NaT")
     index = _index(lon, lat, accuracy_m=acc, observed_at=observed)
     rule = LocationRule(max_age=dt.timedelta(minutes=15), accuracy=factor)
     rows, states = index.classify(area, rule, NOW)
