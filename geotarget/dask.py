@@ -709,11 +709,12 @@ class DaskTargeter:
         A client of the cluster whose workers hold the indexes (they must be able to read the
         dataset's paths).
     timeout : float, default 60
-        Seconds to wait for the workers' part of one step (building the indexes an alert
-        reads, evaluating it, matching a batch of positions, sending the region set) before
-        a :class:`~geotarget.errors.ClusterError`; an alert lost once is asked once more, so
-        a call gives up after at most about twice this. A cluster without workers, or whose
-        workers hang, fails instead of waiting forever.
+        Seconds the workers' part of one step (building the indexes an alert reads,
+        evaluating it, matching a batch of positions, sending the region set) may go without
+        progress: when none of its tasks finishes within ``timeout`` seconds, the step raises
+        :class:`~geotarget.errors.ClusterError`. A cluster without workers, or whose workers
+        hang, fails instead of waiting forever; a long step that keeps finishing tasks (the
+        first build of a large dataset's indexes) runs to its end.
 
     Notes
     -----
@@ -784,32 +785,39 @@ class DaskTargeter:
     def _task_key(self) -> str:
         return f"{self._key_prefix}-{next(self._task_count)}"
 
-    def _timed_out(self, doing: str, err: BaseException) -> ClusterError:
-        """The ClusterError for a step of the workers that did not end within the timeout."""
+    def _timed_out(self, doing: str) -> ClusterError:
+        """The ClusterError for a step of the workers that made no progress within the timeout."""
         try:
             workers = len(self.client.scheduler_info().get("workers", {}))
         except Exception:  # the scheduler itself is gone: say what is known
             workers = -1
         have = "its workers could not be counted" if workers < 0 else f"it has {workers} workers"
         return ClusterError(
-            f"the Dask cluster did not finish {doing} within timeout={self.timeout:g} s "
-            f"({have}; {type(err).__name__})"
+            f"the Dask cluster made no progress for timeout={self.timeout:g} s while {doing} "
+            f"({have})"
         )
 
     def _gather(self, futures: list[Any], doing: str) -> list[Any]:
-        """Gather within the timeout; the cluster's failures as ClusterError.
+        """Gather while the step makes progress; the cluster's failures as ClusterError.
 
-        A lost worker or its data, as the gather raises them; no worker at all, or none that
-        answers, as the timeout.
+        A lost worker or its data, as the gather raises them; no task finishing for
+        ``timeout`` seconds (no worker at all, or none that answers), as the timeout.
         """
         from distributed import wait
 
-        try:
-            wait(futures, timeout=self.timeout)
-        except (TimeoutError, asyncio.TimeoutError) as err:
-            raise self._timed_out(doing, err) from err
-        except Exception:  # a lost task: the gather below raises it as before
-            pass
+        pending = list(futures)
+        while pending:
+            try:
+                with self.client.as_current():  # wait() asks for "the" client: this one
+                    wait(pending, timeout=self.timeout)
+                break
+            except (TimeoutError, asyncio.TimeoutError) as err:
+                still = [f for f in pending if f.status == "pending"]
+                if len(still) == len(pending):  # not one finished in a whole timeout
+                    raise self._timed_out(doing) from err
+                pending = still
+            except _cluster_failures():  # a lost task: the gather below raises it as before
+                break
         try:
             return list(self.client.gather(futures))
         except GeotargetError:
@@ -960,7 +968,7 @@ class DaskTargeter:
                         finest, broadcast=True, hash=False, timeout=self.timeout
                     )
                 except (TimeoutError, asyncio.TimeoutError) as err:
-                    raise self._timed_out("sending the region set", err) from err
+                    raise self._timed_out("sending the region set") from err
                 self._finest = (finest, sent)
             return self._finest[1]
 

@@ -673,8 +673,35 @@ def test_a_cluster_without_workers_fails_within_the_timeout(tmp_path: Path) -> N
         worker.join(120.0)
         assert not worker.is_alive(), "target() waited for a worker past its timeout"
     assert len(raised) == 1 and isinstance(raised[0], ClusterError), raised
-    assert "did not finish building the indexes an alert reads within timeout=0.5 s" in str(
+    assert "made no progress for timeout=0.5 s while building the indexes an alert reads" in str(
         raised[0]
     )
     assert "it has 0 workers" in str(raised[0]) and "nothing was admitted" in str(raised[0])
     assert targeter.ledger.incident("polisen@example.se/e1") is None
+
+
+def test_a_long_step_that_keeps_finishing_tasks_is_not_cut_short(tmp_path: Path) -> None:
+    """The timeout bounds a step without progress, not a long one.
+
+    Five tasks finishing 0.4 s apart (2 s in all) are gathered under a 1.2 s timeout; one task
+    hung past it raises.
+    """
+    import time
+
+    from distributed import Client, LocalCluster
+
+    from geotarget.errors import ClusterError
+
+    ds = write_partitioned(Positions(["a"], [18.0], [59.5], observed_at=T0), tmp_path / "ds")
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster, set_as_default=False) as c,
+    ):
+        dk = DaskTargeter(Targeter(make_regions(), _policy()), ds, c, timeout=1.2)
+        futures = [c.submit(time.sleep, 0.4, pure=False) for _ in range(5)]
+        assert dk._gather(futures, "sleeping") == [None] * 5
+        hung = c.submit(time.sleep, 4.0, pure=False)
+        with pytest.raises(ClusterError, match=r"no progress for timeout=1.2 s while sleeping"):
+            dk._gather([hung], "sleeping")
