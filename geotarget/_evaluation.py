@@ -38,25 +38,10 @@ if TYPE_CHECKING:  # pragma: no cover
 I32Array = npt.NDArray[np.int32]
 I8Array = npt.NDArray[np.int8]
 
-#: A lon/lat box ``(west, south, east, north)`` holding some devices' fixes (None: unknown).
-Box = tuple[float, float, float, float] | None
+Box = _geodesy.Box
 #: :func:`evaluate`'s answer: rows, their outcomes, covered rows, their regions, timings, and
 #: a box holding every covered device's fix (None: unknown, or one has no fix).
 Evaluated = tuple[I32Array, I8Array, I32Array, "I32Array | None", dict[str, float], Box]
-
-
-def _union(a: Box, b: Box) -> Box:
-    """The smallest box holding both (None only when both are None)."""
-    if a is None or b is None:
-        return b if a is None else a
-    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-
-
-def _box_of(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> Box:
-    """The box of some fixes (None for none)."""
-    if lon.size == 0:
-        return None
-    return (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
 
 
 #: What the Targeter calls to evaluate a plan: ``(status, kind, plan, decision, index, at)``
@@ -449,7 +434,9 @@ def evaluate(
         codes.append(np.full(int(inside.sum()), Outcome.STALE_INCLUDED, dtype=np.int8))
         # Stale fixes found by the query of the grown area lie outside the classification's box.
         extra_rows = rows[cand[inside]]
-        box = _union(box, _box_of(positions.lon[extra_rows], positions.lat[extra_rows]))
+        box = _geodesy.box_union(
+            box, _geodesy.box_of(positions.lon[extra_rows], positions.lat[extra_rows])
+        )
     located = np.concatenate(parts)
     code = np.concatenate(codes)
     lrows = rows[located]

@@ -352,6 +352,30 @@ def within_distance(
     return out
 
 
+#: A lon/lat box ``(west, south, east, north)`` holding some fixes (None: none, or unknown).
+Box = tuple[float, float, float, float] | None
+
+
+def box_of(lon: FloatArray, lat: FloatArray) -> Box:
+    """The box of some points (None for none)."""
+    if lon.size == 0:
+        return None
+    return (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
+
+
+def box_union(*boxes: Box) -> Box:
+    """The smallest box holding every given box (None when none is given)."""
+    have = [b for b in boxes if b is not None]
+    if not have:
+        return None
+    return (
+        min(b[0] for b in have),
+        min(b[1] for b in have),
+        max(b[2] for b in have),
+        max(b[3] for b in have),
+    )
+
+
 def lonlat_window(lon0: float, lat0: float, radius_m: float) -> tuple[float, float, float]:
     """A rigorous lon/lat window around a point that holds every point within ``radius_m``.
 

@@ -243,7 +243,7 @@ class ClusterError(GeotargetError, RuntimeError):
     """The Dask cluster lost work geotarget asked of it, or did not answer in time.
 
     A worker died or its data was lost (raised by :mod:`geotarget.dask` after one retry), or a
-    step of the workers did not end within the ``timeout`` of
+    step of the workers finished no task for the ``timeout`` of
     :class:`~geotarget.dask.DaskTargeter` (a cluster without workers). The message says what
     was being done and whether the alert was admitted (it is never claimed for: target it
     again), and the cluster's own exception is chained as ``__cause__``.

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from geotarget import _geodesy
 from geotarget._index import plan
 from geotarget._index.leaves import Leaves
 from geotarget._validate import lon_lat, lon_lat_arrays
@@ -277,7 +278,7 @@ class PositionIndex:
 
     def _classify_boxed(
         self, area: Area | Circle | Polygon, rule: LocationRule, at: dt.datetime
-    ) -> tuple[I32Array, I8Array, tuple[float, float, float, float] | None]:
+    ) -> tuple[I32Array, I8Array, _geodesy.Box]:
         """:meth:`classify`, and a lon/lat box holding the returned rows' fixes (None: none)."""
         from geotarget._index import classify
 

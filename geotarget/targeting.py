@@ -54,6 +54,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from geotarget import _geodesy
 from geotarget._evaluation import (
     ALERT_CACHE_BYTES,
     BOX_MIN_DEVICES,
@@ -81,7 +82,7 @@ from geotarget._targeting_result import (
     TargetingResult,
     Verdict,
 )
-from geotarget._validate import number
+from geotarget._validate import FloatArray, number
 from geotarget.alerts import Alert, MessageType, Scope, Status
 from geotarget.areas import Area
 from geotarget.errors import (
@@ -1060,23 +1061,26 @@ class Targeter:
         known: when it lies in one county, no fix is gathered or located.
         """
         assert self._county_set is not None
-        if box is not None and rows.size >= BOX_MIN_DEVICES:
-            where = self._county_set._box_index(*box)
-            if where >= 0:
-                return {self._county_set.codes[where]: int(rows.size)}
         positions = index.positions
-        lon, lat = positions.lon[rows], positions.lat[rows]  # one gather each (rows scatter)
-        has = ~np.isnan(lon)
-        if not has.all():
-            lon, lat = lon[has], lat[has]
-        if not lon.size:
-            return {}
-        if lon.size >= BOX_MIN_DEVICES:
+
+        def fixes() -> tuple[FloatArray, FloatArray]:
+            lon, lat = positions.lon[rows], positions.lat[rows]  # one gather each (rows scatter)
+            has = ~np.isnan(lon)
+            return (lon, lat) if has.all() else (lon[has], lat[has])
+
+        lonlat = None
+        count = int(rows.size)
+        if box is None:
+            lonlat = fixes()
+            box, count = _geodesy.box_of(*lonlat), int(lonlat[0].size)
+            if box is None:
+                return {}
+        if count >= BOX_MIN_DEVICES:
             # Far from every county border, all are in one county: no device is located.
-            box = (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
             where = self._county_set._box_index(*box)
             if where >= 0:
-                return {self._county_set.codes[where]: int(lon.size)}
+                return {self._county_set.codes[where]: count}
+        lon, lat = lonlat if lonlat is not None else fixes()
         found = self._county_set.locate_index(lon, lat, snap_m=self.snap_m)
         tally = np.bincount(found[found >= 0], minlength=len(self._county_set.codes))
         codes = self._county_set.codes

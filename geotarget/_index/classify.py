@@ -71,21 +71,7 @@ _dwithin: Any = shapely.dwithin
 _HOLDS = 2  # rank of "a part holds the disk" (INSIDE)
 _MEETS = 1  # rank of "the disk meets the area" (AMBIGUOUS)
 
-#: A lon/lat box ``(west, south, east, north)`` holding some fixes (None: no fix).
-Box = tuple[float, float, float, float] | None
-
-
-def _union(*boxes: Box) -> Box:
-    """The smallest box holding every given box."""
-    have = [b for b in boxes if b is not None]
-    if not have:
-        return None
-    return (
-        min(b[0] for b in have),
-        min(b[1] for b in have),
-        max(b[2] for b in have),
-        max(b[3] for b in have),
-    )
+Box = _geodesy.Box
 
 
 def _leaves_box(lv: Leaves, leaves: IntArray) -> Box:
@@ -94,15 +80,6 @@ def _leaves_box(lv: Leaves, leaves: IntArray) -> Box:
         return None
     w, s, e, n = lv.leaf_box.take(leaves, axis=1).min(axis=1).tolist()  # w, s, -e, -n
     return (w, s, -e, -n)
-
-
-def _points_box(x: FloatArray, y: FloatArray, keep: npt.NDArray[np.bool_]) -> Box:
-    """The box of the points ``keep`` selects."""
-    xk = x[keep]
-    if xk.size == 0:
-        return None
-    yk = y[keep]
-    return (float(xk.min()), float(yk.min()), float(xk.max()), float(yk.max()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,7 +384,7 @@ def _part_ranks(
         keep = rank > 0
         rows_out.append(rows[keep])
         ranks_out.append(rank[keep].astype(np.int8))
-        box = _union(box, _points_box(x, y, keep))
+        box = _geodesy.box_union(box, _geodesy.box_of(x[keep], y[keep]))
     if not rows_out:
         return empty
     return np.concatenate(rows_out), np.concatenate(ranks_out), box
@@ -468,7 +445,7 @@ def _circles_ranks(
         keep = rank > 0
         rows_out.append(rows[keep])
         ranks_out.append(rank[keep].astype(np.int8))
-        box = _union(box, _points_box(x, y, keep))
+        box = _geodesy.box_union(box, _geodesy.box_of(x[keep], y[keep]))
     if not rows_out:
         return empty
     # Each row once (classify's table relies on rows unique per chunk).
@@ -518,12 +495,12 @@ def classify(
         rows, ranks, got = _circles_ranks(lv, positions.accuracy_m, circles, rule.accuracy)
         rows_list.append(rows)
         rank_list.append(ranks)
-        box = _union(box, got)
+        box = _geodesy.box_union(box, got)
     for part in each:
         rows, ranks, got = _part_ranks(lv, positions.accuracy_m, part, rule.accuracy)
         rows_list.append(rows)
         rank_list.append(ranks)
-        box = _union(box, got)
+        box = _geodesy.box_union(box, got)
     total = sum(int(r.size) for r in rows_list)
     if total * _BITMAP_SHARE > len(positions):
         # A large answer: the best rank per row through a table of the snapshot's rows costs
