@@ -211,6 +211,33 @@ class Territory:
         dist = np.minimum(self._distance(munis, pts), self._distance(every, pts))
         return np.asarray(enabled), np.asarray(sweden), np.asarray(dist, dtype=float)
 
+    @functools.cached_property
+    def _county_tree(self) -> tuple[list[str], Any, Any]:
+        """The counties' codes, an R-tree of their polygons and of their boundaries."""
+        codes = sorted(self.counties)
+        polys = [self.counties[c] for c in codes]
+        edges = [shapely.boundary(g) for g in polys]
+        return codes, shapely.STRtree(polys), shapely.STRtree(edges)
+
+    def county_counts(self, lon: np.ndarray, lat: np.ndarray) -> tuple[dict[str, int], int]:
+        """Fixes per county they lie in (none at sea beyond the counties), and the unsure ones.
+
+        A fix within ``UNSURE_M`` of a county's edge is unsure: which county, if any, holds it
+        depends on the boundaries' simplification.
+        """
+        codes, polys, edges = self._county_tree
+        pts = shapely.points(*TO_TM.transform(lon, lat))
+        near = np.zeros(len(pts), dtype=bool)
+        if len(pts):
+            hit = edges.query(pts, predicate="dwithin", distance=UNSURE_M)
+            near[hit[0]] = True
+        sure: dict[str, int] = {}
+        if (~near).any():
+            _, county = polys.query(pts[~near], predicate="covered_by")
+            for i in county.tolist():
+                sure[codes[i]] = sure.get(codes[i], 0) + 1
+        return sure, int(near.sum())
+
     def graze(self, area_tm: Any, munis: frozenset[str]) -> tuple[bool, bool]:
         """Whether an area (SWEREF 99 TM) meets enabled territory, and whether that is unsure."""
         territory = self.enabled(munis)

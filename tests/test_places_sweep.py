@@ -427,8 +427,12 @@ def run_scene(
     return want, result, devs
 
 
-def compare(want: Expected, result: Any, devs: list[Dev], label: str) -> None:
-    """Geotarget's verdict and recipients equal the oracle's (its unsure devices left out)."""
+def compare(territory: Territory, want: Expected, result: Any, devs: list[Dev], label: str) -> None:
+    """Geotarget's verdict and recipients equal the oracle's (its unsure devices left out).
+
+    And its per-county counts equal the recipients' fixes counted in the detailed counties,
+    but for fixes within the boundaries' tolerance of a county's edge.
+    """
     if want.verdict_unsure:
         return  # the area grazes enabled territory within the boundaries' tolerance
     assert result.verdict.value == want.verdict, (
@@ -450,6 +454,18 @@ def compare(want: Expected, result: Any, devs: list[Dev], label: str) -> None:
         if getattr(result.outcome_of(i), "name", None) not in ok
     ]
     assert not wrong, f"{label}: outcomes differ from the oracle:\n" + "\n".join(wrong)
+    fixes = [d for d in devs if d.id in got and not math.isnan(d.lon)]
+    sure, unsure = territory.county_counts(
+        np.array([d.lon for d in fixes]), np.array([d.lat for d in fixes])
+    )
+    counted = dict(result.per_county)
+    for county in set(sure) | set(counted):
+        n, lo = counted.get(county, 0), sure.get(county, 0)
+        assert lo <= n <= lo + unsure, (
+            f"{label}: county {county}: {n} counted, the oracle {lo} (+{unsure} unsure)"
+        )
+    total, least = sum(counted.values()), sum(sure.values())
+    assert least <= total <= least + unsure, f"{label}: {total} counted, the oracle {least}"
 
 
 @pytest.mark.parametrize("scene", sorted(SCENES))
@@ -460,7 +476,7 @@ def test_a_place_equals_the_oracle(
     """Verdict and recipients at one place in one scene equal the oracle's."""
     seed = sorted(PLACES).index(name)
     want, result, devs = run_scene(targeter, territory, PLACES[name], scene, seed=seed)
-    compare(want, result, devs, f"{name} / {scene}")
+    compare(territory, want, result, devs, f"{name} / {scene}")
 
 
 @pytest.mark.parametrize("scene", sorted(EDGE_SCENES))
@@ -471,7 +487,7 @@ def test_a_county_border_at_a_phase_change_equals_the_oracle(
     """A second before the phase change and at its instant, on the county borders."""
     seed = sorted(PLACES).index(name)
     want, result, devs = run_scene(targeter, territory, PLACES[name], scene, seed=seed)
-    compare(want, result, devs, f"{name} / {scene}")
+    compare(territory, want, result, devs, f"{name} / {scene}")
 
 
 # --- random devices near the places (Hypothesis) ----------------------------------------------
@@ -506,7 +522,7 @@ def test_random_devices_near_the_places_equal_the_oracle(
     name, scene, devs = drawn
     want, result, _ = run_scene(targeter, territory, PLACES[name], scene, devs,
                                 seed=sorted(PLACES).index(name))  # fmt: skip
-    compare(want, result, devs, f"{name} / {scene}")
+    compare(territory, want, result, devs, f"{name} / {scene}")
 
 
 # --- streaming: the same scenes as fresh positions after the alert went out -------------------
@@ -589,7 +605,7 @@ def test_several_areas_in_one_cap_document_equal_the_oracle(
     # a circle and a polygon side by side; the CAP circle's coordinates as the document says
     ident = f"multi-{next(_IDS)}"
     result = targeter.receive(multi_cap(ident, kind, parts, at), snapshot(devs, at), at)
-    compare(expect(territory, kind, parts, devs, at), result, devs, f"{name} / {scene}")
+    compare(territory, expect(territory, kind, parts, devs, at), result, devs, f"{name} / {scene}")
 
 
 # --- the command line, on a CSV file ---------------------------------------------------------------
@@ -731,7 +747,7 @@ def test_a_municipality_outline_as_the_area_equals_the_oracle(
                         float(rng.choice(ACCURACY)), AGES[int(rng.integers(len(AGES)))]))  # fmt: skip
     doc = outline_cap(f"kommun-{code}-{next(_IDS)}", kind, parts, at)
     result = targeter.receive(doc, snapshot(devs, at), at, confirm=True)
-    compare(expect(territory, kind, parts, devs, at, confirm=True), result, devs, code)
+    compare(territory, expect(territory, kind, parts, devs, at, confirm=True), result, devs, code)
 
 
 # --- a whole county, or the whole country, as the area ------------------------------------------
@@ -787,7 +803,7 @@ def test_a_county_or_the_country_as_the_area_equals_the_oracle(
     result = targeter.receive(doc, snapshot(devs, at), at, confirm=True)
     want = expect(territory, kind, parts, devs, at, confirm=True)
     assert len(want.told) >= 10 or want.verdict == "AREA_OUTSIDE_ROLLOUT"
-    compare(want, result, devs, name)
+    compare(territory, want, result, devs, name)
 
 
 # --- an Update that widens the area over a border, then a Cancel ------------------------------
@@ -819,7 +835,7 @@ def test_an_update_widening_over_a_border_tells_only_the_newly_covered(
     first_alert = pilot_alert("u-1", kind, narrow, at)
     first = tg.target(first_alert, index, at)
     want1 = expect(territory, kind, [narrow], devs, at)
-    compare(want1, first, devs, f"{name} / {scene} / Alert")
+    compare(territory, want1, first, devs, f"{name} / {scene} / Alert")
     ref = Reference(sender=SENDER, identifier="u-1", sent=at)
     later = at + dt.timedelta(minutes=1)
     make = {"explosion": pilot.explosion, "tip_request": pilot.tip_request}[kind]
@@ -874,7 +890,7 @@ def test_anywhere_in_and_around_sweden_equals_the_oracle(
     """Any centre in Sweden's envelope (land, lakes, sea, Norway, Finland), 10 m to 50 km."""
     place, scene, seed = drawn
     want, result, devs = run_scene(targeter, territory, place, scene, seed=seed)
-    compare(want, result, devs, f"{place} / {scene}")
+    compare(territory, want, result, devs, f"{place} / {scene}")
 
 
 # --- other rollouts: a municipality, a police region, Storstockholm, a county for an Explosion ----
@@ -957,7 +973,7 @@ def test_another_rollout_equals_the_oracle(
     else:
         result = tg.target(pilot_alert(ident, kind, area, at), index, at)
     want = expect(territory, kind, [area], devs, at, codes=codes)
-    compare(want, result, devs, name)
+    compare(territory, want, result, devs, name)
 
 
 # --- many incidents live at once, one batch of positions from everywhere -----------------------
