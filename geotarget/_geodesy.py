@@ -189,6 +189,28 @@ def ecef(lon: Any, lat: Any) -> tuple[Any, Any, Any]:
     return n_a * cphi * np.cos(lam_a), n_a * cphi * np.sin(lam_a), n_a * (1.0 - E2) * sphi
 
 
+def to_tangent(
+    lon0: float, lat0: float, lon: FloatArray, lat: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """East and north, metres, of points on the ellipsoid projected onto its tangent plane.
+
+    The orthographic projection onto the plane touching the ellipsoid at ``(lon0, lat0)``
+    (:func:`ecef`, then a rotation: numpy only, about 30 times cheaper than PROJ's
+    azimuthal-equidistant frame). For points within an angle ``theta = rho / R_MIN`` of the
+    centre, distances in the plane are within a factor ``1 / (1 - theta**2)`` of geodesic ones
+    (a chord between two such points leans out of the plane by at most ``theta``), which
+    :func:`geotarget._index.classify._tangent_ranks` relies on.
+    """
+    x, y, z = ecef(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+    x0, y0, z0 = ecef(float(lon0), float(lat0))
+    sl, cl = math.sin(math.radians(lon0)), math.cos(math.radians(lon0))
+    sp, cp = math.sin(math.radians(lat0)), math.cos(math.radians(lat0))
+    dx, dy, dz = x - x0, y - y0, z - z0
+    east = cl * dy - sl * dx
+    north = cp * dz - sp * (cl * dx + sl * dy)
+    return east, north
+
+
 def chord_bounds(chord: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Lower and upper bounds of the geodesic distance for straight-line distances ``chord``."""
     lo = chord * (1.0 - _REL_SLACK) - _ABS_SLACK

@@ -556,6 +556,27 @@ def test_live_index_rejects_non_snapshots() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def _oracle_frame(part: Polygon) -> tuple[Any, Any]:
+    """The polygon's metric frame as documented (:attr:`Polygon.margin_error_bound_m`).
+
+    Azimuthal equidistant at the centre of its lon/lat bounds, its rings densified to 0.001° as
+    lines; returns the lon/lat → metres transformer and the polygon in metres.
+    """
+    import pyproj
+
+    west, south, east, north = part.shape.bounds
+    lon0, lat0 = (west + east) / 2.0, (south + north) / 2.0
+    crs = pyproj.CRS.from_proj4(f"+proj=aeqd +lat_0={lat0!r} +lon_0={lon0!r} +ellps=WGS84")
+    t = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    rings = [
+        shapely.transform(
+            shapely.segmentize(ring, 0.001), lambda xy: np.column_stack(t.transform(*xy.T))
+        )
+        for ring in [part.shape.exterior, *part.shape.interiors]
+    ]
+    return t, sg.Polygon(rings[0], rings[1:])
+
+
 def _oracle_ranks(part: Circle | Polygon, x: Any, y: Any, r: Any) -> npt.NDArray[Any]:
     """2 = holds the disk, 1 = meets it, 0 = disjoint, straight from the definitions."""
     if isinstance(part, Circle):
@@ -567,21 +588,7 @@ def _oracle_ranks(part: Circle | Polygon, x: Any, y: Any, r: Any) -> npt.NDArray
     m = part.margin_m
     in_poly = shapely.intersects_xy(part.shape, x, y)
     contained = part.contains(x, y)
-    import pyproj
-
-    # The polygon's metric frame as documented (Polygon.margin_error_bound_m): azimuthal
-    # equidistant at the centre of its lon/lat bounds, its rings densified to 0.001° as lines.
-    west, south, east, north = part.shape.bounds
-    lon0, lat0 = (west + east) / 2.0, (south + north) / 2.0
-    crs = pyproj.CRS.from_proj4(f"+proj=aeqd +lat_0={lat0!r} +lon_0={lon0!r} +ellps=WGS84")
-    t = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    rings = [
-        shapely.transform(
-            shapely.segmentize(ring, 0.001), lambda xy: np.column_stack(t.transform(*xy.T))
-        )
-        for ring in [part.shape.exterior, *part.shape.interiors]
-    ]
-    metric = sg.Polygon(rings[0], rings[1:])
+    t, metric = _oracle_frame(part)
     mx, my = t.transform(x, y)
     pts = shapely.points(mx, my)
     d_poly = shapely.distance(metric, pts)
@@ -786,6 +793,58 @@ def test_classify_of_a_sliver_equals_the_definition(margin_m: float) -> None:
     full[rows] = np.where(states == Location.INSIDE, 2, 1)
     assert (want > 0).sum() > 500
     np.testing.assert_array_equal(full, want)
+
+
+@pytest.mark.parametrize(
+    ("radius_km", "vertices"),
+    [
+        (8.0, 40),  # a town: its whole boundary is measured at once
+        (300.0, 60),  # a region: the edges near the devices are screened first
+        (1800.0, 24),  # beyond the tangent plane's reach: every device decided exactly
+    ],
+)
+def test_classify_decides_disks_touching_the_boundary_within_millimetres(
+    radius_km: float, vertices: int
+) -> None:
+    """Disks whose edge lies millimetres from a polygon's boundary, either side, rank right.
+
+    Each device sits a random distance ``d`` (in the polygon's metric frame, measured by the
+    oracle) from the boundary, inside or outside, with a radius of ``d`` plus or minus 20 m
+    down to 50 µm: the fast distances must either decide it as the definition does or leave
+    it to the exact test.
+    """
+    rng = np.random.default_rng(int(radius_km))
+    angle = np.sort(rng.uniform(0.0, 2.0 * np.pi, vertices))
+    reach = radius_km * 1000.0 * rng.uniform(0.6, 1.0, vertices)
+    lon_v, lat_v, _ = GEOD.fwd(
+        np.full(vertices, 16.0), np.full(vertices, 62.0), np.degrees(angle), reach
+    )
+    part = Polygon(np.column_stack([lon_v, lat_v]))
+    t, metric = _oracle_frame(part)
+    ring = shapely.get_coordinates(metric.exterior)
+    n_anchor = 300
+    seg = rng.integers(0, len(ring) - 1, n_anchor)
+    a, b = ring[seg], ring[seg + 1]
+    mid = a + (b - a) * rng.uniform(0.1, 0.9, n_anchor)[:, None]
+    normal = np.column_stack([-(b - a)[:, 1], (b - a)[:, 0]])
+    normal /= np.hypot(normal[:, 0], normal[:, 1])[:, None]
+    at = mid + normal * rng.uniform(-300.0, 300.0, n_anchor)[:, None]
+    lon, lat = t.transform(at[:, 0], at[:, 1], direction="INVERSE")
+    d = shapely.distance(metric.exterior, shapely.points(at))
+    eps = np.array([20.0, 3.0, 0.5, 0.05, 5e-3, 1e-3, 5e-5])
+    eps = np.concatenate([-eps, eps])
+    lon = np.repeat(lon, eps.size)
+    lat = np.repeat(lat, eps.size)
+    acc = np.repeat(d, eps.size) + np.tile(eps, n_anchor)
+    keep = acc > 0.0
+    lon, lat, acc = lon[keep], lat[keep], acc[keep]
+    rows, states = _index(lon, lat, accuracy_m=acc).classify(part, LocationRule(), NOW)
+    want = _oracle_ranks(part, np.asarray(lon), np.asarray(lat), acc)
+    full = np.zeros(lon.size, dtype=np.int64)
+    full[rows] = np.where(states == Location.INSIDE, 2, 1)
+    assert {0, 1, 2} <= set(want.tolist())
+    mismatch = np.flatnonzero(full != want)
+    assert mismatch.size == 0, (mismatch[:5], full[mismatch[:5]], want[mismatch[:5]])
 
 
 @given(
