@@ -113,21 +113,26 @@ def _run_states(
     A run of unmarked cells along a row meets no boundary point (a boundary point on the edge
     shared by two cells marks both, thanks to the widening), and it is connected, so it lies
     wholly inside or wholly outside: one ``intersects_xy`` of its first cell's centre decides it.
+    The runs (of unmarked and of marked cells, each row starting a new one) are found once and
+    their states repeated over their lengths.
     """
     nx = marked.shape[1]
-    free = ~marked.reshape(-1)
-    state = np.full(free.size, -1, dtype=np.int8)
-    if not free.any():
-        return state
-    starts = free.copy()
-    starts[1:] &= marked.reshape(-1)[:-1]
-    starts[::nx] = free[::nx]
-    run_id = np.cumsum(starts) - 1
-    first = np.flatnonzero(starts)
-    ry, rx = np.divmod(first, nx)
-    inside = _geos.intersects_xy(shape, x0 + (rx + 0.5) * cw, y0 + (ry + 0.5) * ch)
-    state[free] = np.asarray(inside, dtype=np.int8)[run_id[free]]
-    return state
+    flat = marked.reshape(-1)
+    change = np.empty(flat.size, dtype=np.bool_)
+    change[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=change[1:])
+    change[::nx] = True  # (a run never wraps to the next row: simpler to reason about)
+    starts = np.flatnonzero(change)
+    lengths = np.diff(starts, append=flat.size)
+    values = np.full(starts.size, -1, dtype=np.int8)
+    free = ~flat[starts]
+    first = starts[free]
+    if first.size:
+        ry, rx = np.divmod(first, nx)
+        inside = _geos.intersects_xy(shape, x0 + (rx + 0.5) * cw, y0 + (ry + 0.5) * ch)
+        values[free] = np.asarray(inside, dtype=np.int8)
+    out: npt.NDArray[np.int8] = np.repeat(values, lengths)
+    return out
 
 
 class BoundaryCells:
