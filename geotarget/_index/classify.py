@@ -131,6 +131,15 @@ _TANGENT_THETA = 0.1
 _TANGENT_PAD_M = 1e-3
 
 
+def _tangent_applies(part: Polygon, scale: float) -> bool:
+    """Whether :func:`_tangent_ranks` decides devices of this part (no margin, not too wide).
+
+    ``scale`` is ``1 + frame_scale(...)``, that is ``1 + 2 * theta**2 + 1e-6``.
+    """
+    theta2 = max(scale - 1.0 - 1e-6, 0.0) / 2.0
+    return part.margin_m == 0.0 and theta2 <= _TANGENT_THETA**2
+
+
 def _tangent_ranks(
     part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray, near: Edges, scale: float
 ) -> tuple[npt.NDArray[Any], IntArray]:
@@ -153,8 +162,7 @@ def _tangent_ranks(
     """
     n = x.size
     rank = np.zeros(n, dtype=np.int8)
-    theta2 = max(scale - 1.0 - 1e-6, 0.0) / 2.0  # frame_scale is 2 theta**2 + 1e-6
-    if part.margin_m != 0.0 or theta2 > _TANGENT_THETA**2 or n == 0:
+    if not _tangent_applies(part, scale) or n == 0:
         return rank, np.arange(n)
     k = scale * (2.0 * scale - 1.0)
     lon0, lat0 = part._frame_origin()
@@ -379,13 +387,17 @@ def _screen(
 _DENSE_PER_DEVICE = 2.0
 
 
-def _all_edges_if_few(part: Polygon, devices: int) -> Edges | None:
+def _all_edges_if_few(part: Polygon, devices: int, scale: float) -> Edges | None:
     """Every lon/lat edge of the polygon, when its densified boundary is small beside ``devices``.
 
     The tangent plane's distances cost about the same per device and per densified boundary
     vertex, so when the boundary is no larger than about the devices undecided, projecting all
     of it costs less than screening the devices' boxes against it to find the edges near them.
+    None also where the tangent plane does not apply (:func:`_tangent_applies`): the exact
+    frame costs far more a vertex, and the screen decides most devices without it.
     """
+    if not _tangent_applies(part, scale):
+        return None
     ax, ay, bx, by = ring_edges(part.shape)
     dense = float(np.ceil(np.hypot(bx - ax, by - ay) / _DENSIFY_DEG).sum())
     return (ax, ay, bx, by) if dense <= _DENSE_PER_DEVICE * devices else None
@@ -455,7 +467,7 @@ def _part_ranks(
             todo = np.flatnonzero(~hold & ~none_)
             near: Edges | None = None
             if todo.size:
-                near = _all_edges_if_few(part, todo.size)
+                near = _all_edges_if_few(part, todo.size, scale)
                 if near is None:
                     todo, near = _screen(part, x, y, r, todo, rank, scale)
             if todo.size and near is not None:
