@@ -126,9 +126,10 @@ class SegmentGrid:
         cell = np.concatenate(cell_parts)
         order = np.argsort(cell, kind="stable")
         self._seg = seg[order].astype(np.int32)
-        self._starts = np.searchsorted(cell[order], np.arange(self.nx * self.ny + 1)).astype(
-            np.intp
-        )
+        # Cell c lists self._seg[starts[c]:starts[c + 1]].
+        starts = np.zeros(self.nx * self.ny + 1, dtype=np.intp)
+        np.cumsum(np.bincount(cell, minlength=self.nx * self.ny), out=starts[1:])
+        self._starts = starts
 
     @property
     def nbytes(self) -> int:
