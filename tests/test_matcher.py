@@ -795,6 +795,40 @@ def test_classify_of_a_sliver_equals_the_definition(margin_m: float) -> None:
     np.testing.assert_array_equal(full, want)
 
 
+@given(
+    lon0=st.floats(-180.0, 180.0),
+    lat0=st.floats(-89.0, 89.0),
+    theta=st.sampled_from([1e-5, 1e-3, 0.03, 0.1]),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=60)
+def test_tangent_plane_distances_are_within_their_stated_factor_of_geodesic_ones(
+    lon0: float, lat0: float, theta: float, seed: int
+) -> None:
+    """``to_tangent`` keeps distances within ``[1 - theta**2, 1]`` of ``Geod.inv``'s.
+
+    Points within ``theta * R_MIN`` (geodesic) of the plane's centre, anywhere on Earth,
+    pole and antimeridian included; classify's tangent-plane bound rests on this.
+    """
+    from geotarget import _geodesy
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    reach = theta * _geodesy.R_MIN
+    lon, lat, _ = GEOD.fwd(
+        np.full(n, lon0), np.full(n, lat0), rng.uniform(0, 360, n), rng.uniform(0, reach, n)
+    )
+    x, y = _geodesy.to_tangent(lon0, lat0, np.asarray(lon), np.asarray(lat))
+    i, j = rng.integers(0, n, (2, 2000))
+    plane = np.hypot(x[i] - x[j], y[i] - y[j])
+    _, _, geo = GEOD.inv(
+        np.asarray(lon)[i], np.asarray(lat)[i], np.asarray(lon)[j], np.asarray(lat)[j]
+    )
+    geo = np.asarray(geo)
+    assert np.all(plane <= geo * (1.0 + 1e-12) + 1e-6)
+    assert np.all(plane >= geo * (1.0 - theta**2) - 1e-6)
+
+
 @pytest.mark.parametrize(
     ("radius_km", "vertices"),
     [
