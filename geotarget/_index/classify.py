@@ -141,9 +141,18 @@ def _tangent_applies(part: Polygon, scale: float) -> bool:
 
 
 def _tangent_ranks(
-    part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray, near: Edges, scale: float
+    part: Polygon,
+    x: FloatArray,
+    y: FloatArray,
+    r: FloatArray,
+    near: Edges,
+    scale: float,
+    state: npt.NDArray[np.int8] | None = None,
 ) -> tuple[npt.NDArray[Any], IntArray]:
     """Ranks of the devices the tangent plane decides (polygon without margin), and the rest.
+
+    ``state``: each device's boundary-grid cell state where known (1 in the polygon, 0 not,
+    -1 unknown: :meth:`BoundaryCells.state_of`); GEOS answers only the unknown ones.
 
     The exact ranks (:func:`_polygon_ranks`) compare, per device, the distance ``d`` from its
     point to the boundary in the polygon's azimuthal-equidistant frame with its radius ``r``;
@@ -176,7 +185,12 @@ def _tangent_ranks(
     d_t = grid.distance(tx, ty, reach)
     within = k * (d_t + BAND_M) + delta <= r  # NaN (a point's box too wide): never sure
     beyond = (d_t - BAND_M) / k - delta > r
-    in_poly = np.asarray(_geos.intersects_xy(part.shape, x, y), dtype=np.bool_)
+    if state is None:
+        in_poly = np.asarray(_geos.intersects_xy(part.shape, x, y), dtype=np.bool_)
+    else:
+        in_poly = state == 1
+        ask = np.flatnonzero(state < 0)
+        in_poly[ask] = _geos.intersects_xy(part.shape, x[ask], y[ask])
     zero = r == 0.0
     # In the polygon: held iff the boundary is farther than r, else the disk meets it.
     rank[in_poly & (zero | beyond)] = _HOLDS
@@ -471,7 +485,9 @@ def _part_ranks(
                 if near is None:
                     todo, near = _screen(part, x, y, r, todo, rank, scale)
             if todo.size and near is not None:
-                got, left = _tangent_ranks(part, x[todo], y[todo], r[todo], near, scale)
+                got, left = _tangent_ranks(
+                    part, x[todo], y[todo], r[todo], near, scale, state[todo]
+                )
                 rank[todo] = got
                 todo = todo[left]
             if todo.size:
