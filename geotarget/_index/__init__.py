@@ -4,7 +4,8 @@
   each leaf's bounding box and bounding sphere (ECEF).
 * :mod:`.plan`: area → devices: candidate leaves, whole-leaf accept/reject by exact bounds
   (:mod:`.boundary` for polygons), the exact per-point test only in straddling leaves.
-* :mod:`.classify`: the tri-state classification of fixes near an area.
+* :mod:`.classify`: the tri-state classification of fixes near an area; :mod:`.frames` bounds
+  its polygon distances in the tangent plane before the polygon's own (PROJ) frame.
 * :mod:`.raster`, :mod:`.buckets`: points → areas (:class:`geotarget.AreaIndex`).
 
 The exact circle test and the ECEF conversion live once, in :mod:`geotarget._geodesy`.

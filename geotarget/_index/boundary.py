@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import shapely
 
 from geotarget import _geodesy, _geos
+from geotarget._index.frames import ring_edges
 from geotarget._validate import BoolArray, FloatArray
 from geotarget.areas import Circle, Polygon
 
@@ -47,20 +47,6 @@ def _cells(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
     out = np.floor((v - v0) / size)
     np.clip(out, 0, n - 1, out=out)
     return out.astype(np.intp)
-
-
-def ring_edges(shape: Any) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """The edges ``(ax, ay) → (bx, by)`` of every ring of a shapely polygon.
-
-    Zero-length edges (a vertex repeated, as real CAP polygons and rounded boundaries have) are
-    left out: each is a point its neighbouring edges already hold, and consumers that cut or
-    densify edges one by one (GEOS refuses a line of two equal points) must never see one.
-    """
-    xy, ring = shapely.get_coordinates(shapely.get_rings(shape), return_index=True)
-    keep = (ring[1:] == ring[:-1]) & np.any(xy[1:] != xy[:-1], axis=1)
-    a = xy[:-1][keep]
-    b = xy[1:][keep]
-    return a[:, 0], a[:, 1], b[:, 0], b[:, 1]
 
 
 def marked_cells(
@@ -240,20 +226,3 @@ def grown(
     e = east + dlon
     wild = (s <= -89.999) | (n >= 89.999) | (w < -180.0) | (e > 180.0)
     return np.stack([w, s, -e, -n]), np.asarray(wild)
-
-
-def frame_scale(shape: Any, reach_m: float) -> float:
-    """Relative worst-case scale error, with a safety factor, of a polygon's metric frame.
-
-    Distances in the polygon's azimuthal-equidistant frame (:attr:`Polygon.margin_error_bound_m`)
-    between points within ``reach_m`` of the polygon are within this factor of geodesic ones.
-    """
-    west, south, east, north = shape.bounds
-    lon0 = (west + east) / 2.0
-    lat0 = (south + north) / 2.0
-    rho = float(
-        _geodesy.geodesic_distance(
-            lon0, lat0, np.array([west, east, west, east]), np.array([south, south, north, north])
-        ).max()
-    )
-    return 2.0 * ((rho + reach_m) / _geodesy.R_MIN) ** 2 + 1e-6

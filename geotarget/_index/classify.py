@@ -45,14 +45,9 @@ import numpy.typing as npt
 import shapely
 
 from geotarget import _geodesy, _geos
-from geotarget._index import plan
-from geotarget._index.boundary import (
-    BoundaryCells,
-    circle_window,
-    frame_scale,
-    grown,
-    ring_edges,
-)
+from geotarget._index import frames, plan
+from geotarget._index.boundary import BoundaryCells, circle_window, grown
+from geotarget._index.frames import frame_scale, ring_edges
 from geotarget._index.leaves import Leaves
 from geotarget._index.segments import BAND_M, SegmentGrid, cut
 from geotarget._validate import BoolArray, FloatArray
@@ -105,39 +100,12 @@ def _circle_ranks(
     return np.where(holds, _HOLDS, np.where(meets, _MEETS, 0))
 
 
-#: Lon/lat edges ``(ax, ay, bx, by)`` of a polygon's rings, or a subset of them.
-Edges = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
-
-
-def _local_edges(lon0: float, lat0: float, near: Edges, project: Any = _geodesy.to_aeqd) -> Edges:
-    """The metric frame's segments that come from the polygon's lon/lat edges ``near``.
-
-    Each edge densified on its own and projected (by ``project``: the azimuthal-equidistant
-    frame unless told otherwise), exactly as :meth:`Polygon._frame` densifies and projects the
-    whole boundary: the same vertices, so the same segments.
-    """
-    ax, ay, bx, by = near
-    ends = np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])])
-    lines = shapely.segmentize(shapely.linestrings(ends.transpose(1, 0, 2)), _DENSIFY_DEG)
-    xy, line = shapely.get_coordinates(lines, return_index=True)
-    mx, my = project(lon0, lat0, xy[:, 0], xy[:, 1])
-    same = line[1:] == line[:-1]
-    return mx[:-1][same], my[:-1][same], mx[1:][same], my[1:][same]
-
-
-#: Largest ``theta`` (radians from the frame's centre) for which :func:`_tangent_ranks` runs.
-_TANGENT_THETA = 0.1
-#: Absolute slack, metres, of the tangent plane's bounds on the frame's distances (rounding).
-_TANGENT_PAD_M = 1e-3
+Edges = frames.Edges
 
 
 def _tangent_applies(part: Polygon, scale: float) -> bool:
-    """Whether :func:`_tangent_ranks` decides devices of this part (no margin, not too wide).
-
-    ``scale`` is ``1 + frame_scale(...)``, that is ``1 + 2 * theta**2 + 1e-6``.
-    """
-    theta2 = max(scale - 1.0 - 1e-6, 0.0) / 2.0
-    return part.margin_m == 0.0 and theta2 <= _TANGENT_THETA**2
+    """Whether :func:`_tangent_ranks` decides devices of this part (no margin, not too wide)."""
+    return part.margin_m == 0.0 and frames.applies(scale)
 
 
 def _tangent_ranks(
@@ -151,40 +119,24 @@ def _tangent_ranks(
 ) -> tuple[npt.NDArray[Any], IntArray]:
     """Ranks of the devices the tangent plane decides (polygon without margin), and the rest.
 
+    The exact ranks (:func:`_polygon_ranks`) compare, per device, the distance ``d`` from its
+    point to the boundary in the polygon's metric frame with its radius ``r``. Bounds on ``d``
+    from the tangent plane (:func:`geotarget._index.frames.distance_bounds`: numpy, no PROJ)
+    decide every device whose ``r`` lies outside them — all but those within millimetres of
+    it, which are returned for the exact ranks (as is every device where the plane does not
+    apply: :func:`_tangent_applies`).
+
     ``state``: each device's boundary-grid cell state where known (1 in the polygon, 0 not,
     -1 unknown: :meth:`BoundaryCells.state_of`); GEOS answers only the unknown ones.
-
-    The exact ranks (:func:`_polygon_ranks`) compare, per device, the distance ``d`` from its
-    point to the boundary in the polygon's azimuthal-equidistant frame with its radius ``r``;
-    that frame costs PROJ ~0.7 µs a point, for the devices and for the densified boundary near
-    them. The same distance ``d_t`` in the tangent plane at the frame's centre
-    (:func:`geotarget._geodesy.to_tangent`: numpy only) bounds it: both frames are within a
-    factor of geodesic distances (``scale`` for the frame, :func:`frame_scale`; the plane's
-    ``1 / (1 - theta**2)`` is within ``2 * scale - 1``), so the map between them is
-    ``K``-bi-Lipschitz with ``K = scale * (2 * scale - 1)``, and it bends a boundary segment
-    of length ``L`` by at most ``L**2 / R_MIN`` (its second derivative is far below
-    ``8 / R_MIN``). Hence ``d_t / K - delta <= d <= K * d_t + delta``, ``delta = L**2 / R_MIN +
-    1 mm``, and a device is decided wherever ``r`` lies outside that interval (widened by the
-    distance's float error, :data:`BAND_M`) — all but those within millimetres of it, which
-    go to the exact ranks. Only for frames within :data:`_TANGENT_THETA` of their centre (a
-    country-sized polygon; beyond it every device is left to the exact ranks).
     """
     n = x.size
     rank = np.zeros(n, dtype=np.int8)
     if not _tangent_applies(part, scale) or n == 0:
         return rank, np.arange(n)
-    k = scale * (2.0 * scale - 1.0)
     lon0, lat0 = part._frame_origin()
-    ax, ay, bx, by = _local_edges(lon0, lat0, near, _geodesy.to_tangent)
-    longest2 = float(np.max((bx - ax) ** 2 + (by - ay) ** 2, initial=0.0))
-    delta = longest2 / _geodesy.R_MIN + _TANGENT_PAD_M
-    tx, ty = _geodesy.to_tangent(lon0, lat0, x, y)
-    grid = SegmentGrid(ax, ay, bx, by, 2.0 * float(np.median(r)))
-    # Exact (to BAND_M) whenever d_t <= reach; larger than reach, or inf, otherwise.
-    reach = k * (r + delta) + 2.0 * BAND_M
-    d_t = grid.distance(tx, ty, reach)
-    within = k * (d_t + BAND_M) + delta <= r  # NaN (a point's box too wide): never sure
-    beyond = (d_t - BAND_M) / k - delta > r
+    lo, hi = frames.distance_bounds(lon0, lat0, scale, near, _DENSIFY_DEG, x, y, r)
+    within = hi <= r
+    beyond = lo > r
     if state is None:
         in_poly = np.asarray(_geos.intersects_xy(part.shape, x, y), dtype=np.bool_)
     else:
@@ -209,9 +161,9 @@ def _polygon_ranks(
 
     ``near``: the polygon's lon/lat edges that every point's box grown by its reach may meet
     (None: unknown). With no margin and no frame built yet, the distances come from those
-    edges alone, projected (:func:`_local_edges`), so a large polygon with few devices near
-    its boundary projects only the boundary near them; the whole frame is built only for a
-    point GEOS must decide.
+    edges alone, projected (:func:`geotarget._index.frames.local_edges`), so a large polygon
+    with few devices near its boundary projects only the boundary near them; the whole frame
+    is built only for a point GEOS must decide.
     """
     m = part.margin_m
     in_poly = np.asarray(_geos.intersects_xy(part.shape, x, y), dtype=np.bool_)
@@ -239,7 +191,7 @@ def _polygon_ranks(
     if ask.size:
         if local:
             assert near is not None
-            ax, ay, bx, by = _local_edges(lon0, lat0, near)
+            ax, ay, bx, by = frames.local_edges(lon0, lat0, near, _DENSIFY_DEG, _geodesy.to_aeqd)
         else:
             ax, ay, bx, by = ring_edges(metric())
         grid = SegmentGrid(ax, ay, bx, by, 2.0 * float(np.median(reach[ask])))
@@ -412,9 +364,9 @@ def _all_edges_if_few(part: Polygon, devices: int, scale: float) -> Edges | None
     """
     if not _tangent_applies(part, scale):
         return None
-    ax, ay, bx, by = ring_edges(part.shape)
-    dense = float(np.ceil(np.hypot(bx - ax, by - ay) / _DENSIFY_DEG).sum())
-    return (ax, ay, bx, by) if dense <= _DENSE_PER_DEVICE * devices else None
+    edges = ring_edges(part.shape)
+    dense = frames.dense_vertices(edges, _DENSIFY_DEG)
+    return edges if dense <= _DENSE_PER_DEVICE * devices else None
 
 
 def _window(part: Circle | Polygon, r_all: float) -> tuple[float, float, float, float]:

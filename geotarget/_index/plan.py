@@ -36,7 +36,8 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget import _geodesy, _geos
-from geotarget._index.boundary import BoundaryCells, circle_window, frame_scale, grown
+from geotarget._index.boundary import BoundaryCells, circle_window, grown
+from geotarget._index.frames import frame_scale
 from geotarget._index.leaves import LEAF, Leaves
 from geotarget._validate import FloatArray
 from geotarget.areas import Circle, Polygon

@@ -42,7 +42,8 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget import _geodesy, _geos
-from geotarget._index.boundary import marked_cells, part_window, ring_edges
+from geotarget._index.boundary import marked_cells, part_window
+from geotarget._index.frames import ring_edges
 from geotarget._validate import FloatArray
 from geotarget.areas import Circle, Polygon
 

@@ -1,0 +1,147 @@
+"""Private: a polygon's metric frame, and the tangent plane that bounds distances in it cheaply.
+
+A polygon's margin, and the distance from a device to its boundary in ``classify``, are
+measured in the polygon's azimuthal-equidistant frame (:meth:`geotarget.Polygon._frame`: every
+ring densified to 0.001° and projected about the centre of its lon/lat bounds). Projecting with
+PROJ costs ~0.7 µs a point, for the devices and for the densified boundary near them. The
+tangent plane at the same centre (:func:`geotarget._geodesy.to_tangent`: ECEF and a rotation,
+numpy only) measures the same distance within a proven factor (:func:`distance_bounds`), so
+every device whose threshold lies outside that factor is decided without PROJ; only those
+within millimetres of it (for a municipality) go to the frame itself.
+
+* :func:`frame_scale`: the frame's worst-case scale error against geodesic distances;
+* :func:`ring_edges`, :func:`local_edges`: the lon/lat edges, densified as the frame is, and
+  projected into either frame;
+* :func:`distance_bounds`: per point, bounds on its frame distance to the boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import shapely
+
+from geotarget import _geodesy
+from geotarget._index.segments import BAND_M, SegmentGrid
+from geotarget._validate import FloatArray
+
+#: Lon/lat edges ``(ax, ay, bx, by)`` of a polygon's rings, or a subset of them.
+Edges = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+
+#: Largest ``theta`` (radians from the frame's centre) for which the tangent plane is used.
+THETA_MAX = 0.1
+#: Absolute slack, metres, of the tangent plane's bounds on the frame's distances (rounding).
+PAD_M = 1e-3
+
+
+def ring_edges(shape: Any) -> Edges:
+    """The edges ``(ax, ay) → (bx, by)`` of every ring of a shapely polygon.
+
+    Zero-length edges (a vertex repeated, as real CAP polygons and rounded boundaries have) are
+    left out: each is a point its neighbouring edges already hold, and consumers that cut or
+    densify edges one by one (GEOS refuses a line of two equal points) must never see one.
+    """
+    xy, ring = shapely.get_coordinates(shapely.get_rings(shape), return_index=True)
+    keep = (ring[1:] == ring[:-1]) & np.any(xy[1:] != xy[:-1], axis=1)
+    a = xy[:-1][keep]
+    b = xy[1:][keep]
+    return a[:, 0], a[:, 1], b[:, 0], b[:, 1]
+
+
+def frame_scale(shape: Any, reach_m: float) -> float:
+    """Relative worst-case scale error, with a safety factor, of a polygon's metric frame.
+
+    Distances in the polygon's azimuthal-equidistant frame (:attr:`Polygon.margin_error_bound_m`)
+    between points within ``reach_m`` of the polygon are within this factor of geodesic ones.
+    It is ``2 * theta**2 + 1e-6``, ``theta`` the angle (``rho / R_MIN``) from the frame's centre
+    to the farthest such point.
+    """
+    west, south, east, north = shape.bounds
+    lon0 = (west + east) / 2.0
+    lat0 = (south + north) / 2.0
+    rho = float(
+        _geodesy.geodesic_distance(
+            lon0, lat0, np.array([west, east, west, east]), np.array([south, south, north, north])
+        ).max()
+    )
+    return 2.0 * ((rho + reach_m) / _geodesy.R_MIN) ** 2 + 1e-6
+
+
+def applies(scale: float) -> bool:
+    """Whether the tangent plane bounds a frame of this ``scale`` (``1 + frame_scale(...)``)."""
+    theta2 = max(scale - 1.0 - 1e-6, 0.0) / 2.0
+    return theta2 <= THETA_MAX**2
+
+
+def dense_vertices(edges: Edges, step_deg: float) -> float:
+    """How many vertices the edges have once densified to ``step_deg`` (about)."""
+    ax, ay, bx, by = edges
+    return float(np.ceil(np.hypot(bx - ax, by - ay) / step_deg).sum())
+
+
+def local_edges(
+    lon0: float,
+    lat0: float,
+    near: Edges,
+    step_deg: float,
+    project: Callable[[float, float, FloatArray, FloatArray], tuple[FloatArray, FloatArray]],
+) -> Edges:
+    """The frame's segments that come from the polygon's lon/lat edges ``near``.
+
+    Each edge densified on its own to ``step_deg`` and projected by ``project``
+    (:func:`geotarget._geodesy.to_aeqd` or :func:`~geotarget._geodesy.to_tangent`), exactly as
+    :meth:`Polygon._frame` densifies and projects the whole boundary: the same vertices.
+    """
+    ax, ay, bx, by = near
+    ends = np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])])
+    lines = shapely.segmentize(shapely.linestrings(ends.transpose(1, 0, 2)), step_deg)
+    xy, line = shapely.get_coordinates(lines, return_index=True)
+    mx, my = project(lon0, lat0, xy[:, 0], xy[:, 1])
+    same = line[1:] == line[:-1]
+    return mx[:-1][same], my[:-1][same], mx[1:][same], my[1:][same]
+
+
+def distance_bounds(
+    lon0: float,
+    lat0: float,
+    scale: float,
+    near: Edges,
+    step_deg: float,
+    x: FloatArray,
+    y: FloatArray,
+    limit: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """Per point, ``lo <= d <= hi``: its distance ``d`` to the boundary in the metric frame.
+
+    ``near``: the lon/lat edges every boundary point within ``limit`` of a point lies on (all
+    of them, or those a conservative screen found). The bounds are tight (millimetres for a
+    municipality) wherever ``d`` is near ``limit``; beyond it only ``lo > limit`` is known.
+    Only for frames :func:`applies` to.
+
+    The distance ``d_t`` in the tangent plane at the frame's centre bounds ``d``: both frames
+    are within a factor of geodesic distances (``scale`` for the frame, :func:`frame_scale`;
+    the plane's ``1 / (1 - theta**2)`` is within ``2 * scale - 1``: a chord between two points
+    within ``theta`` of the centre leans out of the plane by at most ``theta``), so the map
+    between them is ``K``-bi-Lipschitz with ``K = scale * (2 * scale - 1)``, and it bends a
+    densified segment of length ``L`` by at most ``L**2 / R_MIN`` (its second derivative is
+    far below ``8 / R_MIN``). Hence ``d_t / K - delta <= d <= K * d_t + delta`` with ``delta =
+    L**2 / R_MIN + PAD_M``, ``d_t`` itself exact to :data:`BAND_M`
+    (:meth:`SegmentGrid.distance`). A point whose grid box is too wide gets ``(-inf, inf)``.
+    """
+    k = scale * (2.0 * scale - 1.0)
+    ax, ay, bx, by = local_edges(lon0, lat0, near, step_deg, _geodesy.to_tangent)
+    longest2 = float(np.max((bx - ax) ** 2 + (by - ay) ** 2, initial=0.0))
+    delta = longest2 / _geodesy.R_MIN + PAD_M
+    tx, ty = _geodesy.to_tangent(lon0, lat0, x, y)
+    grid = SegmentGrid(ax, ay, bx, by, 2.0 * float(np.median(limit)) if limit.size else 1.0)
+    # Exact (to BAND_M) whenever d_t <= reach; larger than reach, or inf, otherwise.
+    reach = k * (limit + delta) + 2.0 * BAND_M
+    d_t = grid.distance(tx, ty, reach)
+    unknown = np.isnan(d_t)
+    hi = k * (d_t + BAND_M) + delta
+    lo = (np.minimum(d_t, reach) - BAND_M) / k - delta
+    hi[unknown] = np.inf
+    lo[unknown] = -np.inf
+    return lo, hi
