@@ -23,6 +23,22 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 
+def nul_rows(arr: npt.NDArray[np.str_]) -> npt.NDArray[np.bool_]:
+    """Per text of a ``str_`` array, whether it holds a NUL before its last character.
+
+    numpy keeps such NULs (only trailing ones are padding), and stores that read texts as C
+    strings (SQLite, PostgreSQL) would cut the text at them or refuse it: device ids must not
+    hold any.
+    """
+    width = arr.dtype.itemsize // 4
+    if width == 0 or arr.size == 0:
+        return np.zeros(arr.shape, dtype=np.bool_)
+    cp = np.ascontiguousarray(arr).view(np.uint32).reshape(-1, width)
+    size = np.char.str_len(arr).reshape(-1)
+    out: npt.NDArray[np.bool_] = ((cp == 0) & (np.arange(width) < size[:, None])).any(axis=1)
+    return out.reshape(arr.shape)
+
+
 def file_path(name: str, value: object) -> Path:
     """``value`` as a :class:`~pathlib.Path`: a ``str`` or path-like naming a file or folder.
 

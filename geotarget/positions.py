@@ -34,7 +34,13 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import BoolArray, FloatArray, bools_among_numbers, coarse_degrees
+from geotarget._validate import (
+    BoolArray,
+    FloatArray,
+    bools_among_numbers,
+    coarse_degrees,
+    nul_rows,
+)
 from geotarget.errors import InvalidInput, InvalidPositions, InvalidType
 
 __all__ = ["Location", "LocationRule", "Positions", "StaleRule", "parse_time"]
@@ -228,8 +234,15 @@ def _ids(value: object) -> npt.NDArray[Any]:
         seq = list(value)
         kinds = {type(i) for i in seq}
         if kinds and kinds <= {str, np.str_}:
-            _check_id_lengths(np.fromiter(map(len, seq), dtype=np.int64, count=len(seq)), seq)
+            given = np.fromiter(map(len, seq), dtype=np.int64, count=len(seq))
+            _check_id_lengths(given, seq)
             arr = np.array(seq, dtype=np.str_)
+            # numpy drops trailing NULs ("a\x00" would become the id "a"): refuse them here.
+            cut = np.flatnonzero(np.char.str_len(arr) != given)
+            if cut.size:
+                raise InvalidPositions(
+                    f"ids must be texts without NUL (got {seq[cut[0]]!r} at {_rows_text(cut)})"
+                )
         elif kinds and all(
             issubclass(k, (int, np.integer)) and not issubclass(k, (bool, np.bool_)) for k in kinds
         ):
@@ -259,6 +272,7 @@ def _ids(value: object) -> npt.NDArray[Any]:
         lengths = np.char.str_len(arr)
         _check_id_lengths(lengths, arr)
         _check_rows("ids", lengths == 0, "non-empty strings", arr)
+        _check_rows("ids", nul_rows(arr), "texts without NUL", arr)
     elif arr.dtype.kind == "O" and arr.size and all(isinstance(i, str) for i in arr):
         return _ids(arr.tolist())
     else:
@@ -362,7 +376,7 @@ class Positions:
     Parameters
     ----------
     ids : sequence of str or sequence of int
-        One unique id per device: all ``str`` (non-empty, at most 256 characters) or all
+        One unique id per device: all ``str`` (non-empty, at most 256 characters, no NUL) or all
         ``int``. Stored as a numpy ``str_`` or ``int64`` array (text ids cost 4 bytes a
         character of the longest id, for every row).
     lon, lat : array_like of float

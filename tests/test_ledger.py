@@ -170,6 +170,12 @@ def test_bad_arguments_are_rejected_before_anything_is_recorded(store: Any) -> N
         store.claim("inc", np.array(["a", ""]), version="v", at=T0)
     with pytest.raises(InvalidInput, match="signed 64-bit"):
         store.claim("inc", [2**64], version="v", at=T0)
+    # A NUL in a text id: SQLite cut the text there ("b\x00c" was stored, and told again, as
+    # "b"), numpy drops trailing ones, PostgreSQL refuses them: refused by every store alike.
+    for ids in (["a", "b\x00c"], np.array(["a", "b\x00c"]), ["a", "b\x00"], ["a", 7, "\x00"]):
+        row = len(ids) - 1
+        with pytest.raises(InvalidInput, match=rf"device_ids\[{row}\] must not contain NUL"):
+            store.claim("inc", ids, version="v", at=T0)
     with pytest.raises(InvalidInput, match="incident must be a non-empty str without whitespace"):
         store.claim("in c", ["a"], version="v", at=T0)
     with pytest.raises(InvalidInput, match="version must be a non-empty str"):

@@ -111,6 +111,27 @@ def test_empty_string_id_is_rejected() -> None:
         Positions(["a", ""], [1.0, 2.0], [1.0, 2.0], observed_at=NOW)
 
 
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["a", "b\x00c"],
+        ["a", "b\x00"],
+        np.array(["a", "b\x00c"]),
+        np.array(["a", "b\x00c"], dtype=object),
+    ],
+)
+def test_ids_holding_a_nul_are_rejected(ids: Any) -> None:
+    """A NUL in a text id is refused, trailing or not.
+
+    numpy drops trailing ones (the id "b" plus a NUL became "b", another device's id), and
+    stores that keep texts as C strings cut them at the first one.
+    """
+    with pytest.raises(
+        InvalidPositions, match=r"ids must be texts without NUL \(got '.*' at row 1\)"
+    ):
+        Positions(ids, [1.0, 2.0], [1.0, 2.0], observed_at=NOW)
+
+
 def test_bool_coordinates_are_rejected() -> None:
     """Booleans are not coordinates."""
     with pytest.raises(InvalidType, match="lon must be numbers"):

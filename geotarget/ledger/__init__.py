@@ -111,7 +111,8 @@ class DeliveryLedger(Protocol):
         incident : str
             The incident key (no whitespace), e.g. ``"polisen@polisen.se/SE-POL-1"``.
         device_ids : sequence of str or int, or numpy array
-            The devices in the area; ``1`` and ``"1"`` are the same device.
+            The devices in the area; ``1`` and ``"1"`` are the same device. Text ids are
+            non-empty and hold no NUL character.
         version : str
             The version id of the alert being delivered (no whitespace).
         at : datetime

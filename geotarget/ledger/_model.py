@@ -11,6 +11,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from geotarget._validate import nul_rows
 from geotarget.errors import InvalidInput, InvalidType
 
 if TYPE_CHECKING:
@@ -144,6 +145,10 @@ def device_batch(device_ids: DeviceIds) -> IdArray:
         if empty.any():
             row = int(np.flatnonzero(empty)[0])
             raise InvalidInput(f"device_ids[{row}] must be a non-empty str (got '')")
+        nul = nul_rows(arr.astype(np.str_, copy=False))
+        if nul.any():
+            row = int(np.flatnonzero(nul)[0])
+            raise InvalidInput(f"device_ids[{row}] must not contain NUL (got {str(arr[row])!r})")
     else:
         if isinstance(device_ids, (str, bytes)) or not isinstance(device_ids, Iterable):
             raise InvalidType(
@@ -163,6 +168,8 @@ def _from_list(seq: list[Any]) -> IdArray:
         if isinstance(d, str):
             if not d:
                 raise InvalidInput(f"device_ids[{i}] must be a non-empty str (got '')")
+            if "\x00" in d:
+                raise InvalidInput(f"device_ids[{i}] must not contain NUL (got {d!r})")
             strs = True
         else:
             if not _I64_MIN <= d <= _I64_MAX:
