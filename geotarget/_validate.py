@@ -23,6 +23,12 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 
+def _code_points(arr: npt.NDArray[np.str_]) -> npt.NDArray[np.uint32]:
+    """The code points of a ``str_`` array, one row per text (trailing NULs are padding)."""
+    width = arr.dtype.itemsize // 4
+    return np.ascontiguousarray(arr).view(np.uint32).reshape(-1, width)
+
+
 def nul_rows(arr: npt.NDArray[np.str_]) -> npt.NDArray[np.bool_]:
     """Per text of a ``str_`` array, whether it holds a NUL before its last character.
 
@@ -30,12 +36,24 @@ def nul_rows(arr: npt.NDArray[np.str_]) -> npt.NDArray[np.bool_]:
     strings (SQLite, PostgreSQL) would cut the text at them or refuse it: device ids must not
     hold any.
     """
-    width = arr.dtype.itemsize // 4
-    if width == 0 or arr.size == 0:
+    if arr.dtype.itemsize == 0 or arr.size == 0:
         return np.zeros(arr.shape, dtype=np.bool_)
-    cp = np.ascontiguousarray(arr).view(np.uint32).reshape(-1, width)
+    cp = _code_points(arr)
     size = np.char.str_len(arr).reshape(-1)
-    out: npt.NDArray[np.bool_] = ((cp == 0) & (np.arange(width) < size[:, None])).any(axis=1)
+    out: npt.NDArray[np.bool_] = ((cp == 0) & (np.arange(cp.shape[1]) < size[:, None])).any(axis=1)
+    return out.reshape(arr.shape)
+
+
+def surrogate_rows(arr: npt.NDArray[np.str_]) -> npt.NDArray[np.bool_]:
+    """Per text of a ``str_`` array, whether it holds a lone surrogate (U+D800 to U+DFFF).
+
+    Such a text is not valid Unicode: it cannot be written as UTF-8 (a store, a file, a JSON
+    reply), so device ids must not hold any.
+    """
+    if arr.dtype.itemsize == 0 or arr.size == 0:
+        return np.zeros(arr.shape, dtype=np.bool_)
+    cp = _code_points(arr)
+    out: npt.NDArray[np.bool_] = np.any((cp >= 0xD800) & (cp <= 0xDFFF), axis=1)
     return out.reshape(arr.shape)
 
 

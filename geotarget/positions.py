@@ -40,6 +40,7 @@ from geotarget._validate import (
     bools_among_numbers,
     coarse_degrees,
     nul_rows,
+    surrogate_rows,
 )
 from geotarget.errors import InvalidInput, InvalidPositions, InvalidType
 
@@ -273,6 +274,7 @@ def _ids(value: object) -> npt.NDArray[Any]:
         _check_id_lengths(lengths, arr)
         _check_rows("ids", lengths == 0, "non-empty strings", arr)
         _check_rows("ids", nul_rows(arr), "texts without NUL", arr)
+        _check_rows("ids", surrogate_rows(arr), "valid Unicode (no lone surrogate)", arr)
     elif arr.dtype.kind == "O" and arr.size and all(isinstance(i, str) for i in arr):
         return _ids(arr.tolist())
     else:
@@ -376,9 +378,9 @@ class Positions:
     Parameters
     ----------
     ids : sequence of str or sequence of int
-        One unique id per device: all ``str`` (non-empty, at most 256 characters, no NUL) or all
-        ``int``. Stored as a numpy ``str_`` or ``int64`` array (text ids cost 4 bytes a
-        character of the longest id, for every row).
+        One unique id per device: all ``str`` (non-empty, at most 256 characters, valid
+        Unicode without NUL) or all ``int``. Stored as a numpy ``str_`` or ``int64`` array
+        (text ids cost 4 bytes a character of the longest id, for every row).
     lon, lat : array_like of float
         WGS84 degrees. ``lon`` and ``lat`` **both NaN** means the device has no fix: the row is
         kept, never matched, and classified :attr:`Location.UNKNOWN`.

@@ -176,6 +176,11 @@ def test_bad_arguments_are_rejected_before_anything_is_recorded(store: Any) -> N
         row = len(ids) - 1
         with pytest.raises(InvalidInput, match=rf"device_ids\[{row}\] must not contain NUL"):
             store.claim("inc", ids, version="v", at=T0)
+    # A lone surrogate is no Unicode text: PostgreSQL's driver raised UnicodeEncodeError.
+    for ids in (["a", "b\ud800c"], np.array(["a", "\udfff"]), ["a", 7, "x\udc80"]):
+        row = len(ids) - 1
+        with pytest.raises(InvalidInput, match=rf"device_ids\[{row}\] must be valid Unicode"):
+            store.claim("inc", ids, version="v", at=T0)
     with pytest.raises(InvalidInput, match="incident must be a non-empty str without whitespace"):
         store.claim("in c", ["a"], version="v", at=T0)
     with pytest.raises(InvalidInput, match="version must be a non-empty str"):

@@ -132,6 +132,13 @@ def test_ids_holding_a_nul_are_rejected(ids: Any) -> None:
         Positions(ids, [1.0, 2.0], [1.0, 2.0], observed_at=NOW)
 
 
+@pytest.mark.parametrize("ids", [["a", "b\ud800c"], np.array(["a", "\udfff"])])
+def test_ids_holding_a_lone_surrogate_are_rejected(ids: Any) -> None:
+    """A lone surrogate is no Unicode text: no store, file or JSON reply can hold the id."""
+    with pytest.raises(InvalidPositions, match=r"ids must be valid Unicode .* at row 1\)"):
+        Positions(ids, [1.0, 2.0], [1.0, 2.0], observed_at=NOW)
+
+
 def test_bool_coordinates_are_rejected() -> None:
     """Booleans are not coordinates."""
     with pytest.raises(InvalidType, match="lon must be numbers"):

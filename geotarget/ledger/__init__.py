@@ -112,7 +112,7 @@ class DeliveryLedger(Protocol):
             The incident key (no whitespace), e.g. ``"polisen@polisen.se/SE-POL-1"``.
         device_ids : sequence of str or int, or numpy array
             The devices in the area; ``1`` and ``"1"`` are the same device. Text ids are
-            non-empty and hold no NUL character.
+            non-empty, valid Unicode (no lone surrogate) and hold no NUL character.
         version : str
             The version id of the alert being delivered (no whitespace).
         at : datetime

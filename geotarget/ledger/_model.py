@@ -11,7 +11,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import nul_rows
+from geotarget._validate import nul_rows, surrogate_rows
 from geotarget.errors import InvalidInput, InvalidType
 
 if TYPE_CHECKING:
@@ -145,10 +145,7 @@ def device_batch(device_ids: DeviceIds) -> IdArray:
         if empty.any():
             row = int(np.flatnonzero(empty)[0])
             raise InvalidInput(f"device_ids[{row}] must be a non-empty str (got '')")
-        nul = nul_rows(arr.astype(np.str_, copy=False))
-        if nul.any():
-            row = int(np.flatnonzero(nul)[0])
-            raise InvalidInput(f"device_ids[{row}] must not contain NUL (got {str(arr[row])!r})")
+        _refuse_bad_text(arr.astype(np.str_, copy=False))
     else:
         if isinstance(device_ids, (str, bytes)) or not isinstance(device_ids, Iterable):
             raise InvalidType(
@@ -156,7 +153,20 @@ def device_batch(device_ids: DeviceIds) -> IdArray:
             )
         seq = device_ids.tolist() if isinstance(device_ids, np.ndarray) else list(device_ids)
         arr = _from_list(seq)
+        if arr.dtype.kind == "U":
+            _refuse_bad_text(arr.astype(np.str_, copy=False))
     return arr
+
+
+def _refuse_bad_text(arr: npt.NDArray[np.str_]) -> None:
+    """Refuse text ids holding a NUL or a lone surrogate, naming the first such one."""
+    for rows, rule in (
+        (nul_rows(arr), "must not contain NUL"),
+        (surrogate_rows(arr), "must be valid Unicode (it holds a lone surrogate)"),
+    ):
+        if rows.any():
+            row = int(np.flatnonzero(rows)[0])
+            raise InvalidInput(f"device_ids[{row}] {rule} (got {str(arr[row])!r})")
 
 
 def _from_list(seq: list[Any]) -> IdArray:
