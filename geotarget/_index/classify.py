@@ -115,7 +115,7 @@ def _tangent_ranks(
     r: FloatArray,
     near: Edges,
     scale: float,
-    state: npt.NDArray[np.int8] | None = None,
+    state: npt.NDArray[np.int8],
 ) -> tuple[npt.NDArray[Any], IntArray]:
     """Ranks of the devices the tangent plane decides (polygon without margin), and the rest.
 
@@ -137,12 +137,9 @@ def _tangent_ranks(
     lo, hi = frames.distance_bounds(lon0, lat0, scale, near, _DENSIFY_DEG, x, y, r)
     within = hi <= r
     beyond = lo > r
-    if state is None:
-        in_poly = np.asarray(_geos.intersects_xy(part.shape, x, y), dtype=np.bool_)
-    else:
-        in_poly = state == 1
-        ask = np.flatnonzero(state < 0)
-        in_poly[ask] = _geos.intersects_xy(part.shape, x[ask], y[ask])
+    in_poly = state == 1
+    ask = np.flatnonzero(state < 0)
+    in_poly[ask] = _geos.intersects_xy(part.shape, x[ask], y[ask])
     zero = r == 0.0
     # In the polygon: held iff the boundary is farther than r, else the disk meets it.
     rank[in_poly & (zero | beyond)] = _HOLDS
