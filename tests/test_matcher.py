@@ -284,6 +284,43 @@ def test_boundary_cells_never_miss_a_box_on_the_boundary(spec: dict[str, Any], s
         assert not truth[state == 0].any()
 
 
+@given(spec=area_specs(max_parts=1), cells=st.sampled_from([1, 64, 4096, 100_000]))
+@settings(max_examples=40, deadline=None)
+def test_boundary_cells_room_is_free_of_the_boundary(spec: dict[str, Any], cells: int) -> None:
+    """A disk of the room a point is given meets no boundary point; its state is right.
+
+    Oracle: the disk as a 72-gon of points ``GEOD.fwd`` puts at the room's distance, shrunk by
+    a millimetre (a disk's chords lie inside it), must not meet the rings in lon/lat, for
+    points near the boundary and beyond the grid alike.
+    """
+    spec["parts"][0]["kind"] = "polygon"
+    part = build_area(spec).parts[0]
+    assert isinstance(part, Polygon)
+    rng = np.random.default_rng(spec["seed"])
+    grid = BoundaryCells(part.shape, cells, clearance=True)
+    west, south, east, north = part.bounds
+    pad_x, pad_y = (east - west) * 0.3 + 1e-4, (north - south) * 0.3 + 1e-4
+    qx = rng.uniform(west - pad_x, east + pad_x, 400)
+    qy = rng.uniform(south - pad_y, north + pad_y, 400)
+    state, room = grid.points(qx, qy)
+    np.testing.assert_array_equal(state, grid.state_of(qx, qy))
+    sure = np.flatnonzero(np.isfinite(room))
+    assert (room[sure] > 0.0).all()
+    truth = shapely.intersects_xy(part.shape, qx[sure], qy[sure])
+    np.testing.assert_array_equal(truth, state[sure] == 1)
+    assert (state[sure] >= 0).all()
+    az = np.linspace(0.0, 360.0, 72, endpoint=False)
+    for i in sure[:60]:
+        lon, lat, _ = GEOD.fwd(
+            np.full(az.size, qx[i]), np.full(az.size, qy[i]), az, np.full(az.size, room[i] - 1e-3)
+        )
+        disk = shapely.Polygon(np.column_stack([lon, lat]))
+        assert not shapely.intersects(disk, part.shape.boundary), (qx[i], qy[i], room[i])
+    # Without clearance nothing is known.
+    plain = BoundaryCells(part.shape, cells)
+    assert np.isneginf(plain.points(qx, qy)[1]).all()
+
+
 @given(spec=area_specs(max_parts=1))
 @settings(max_examples=40)
 def test_polygon_leaf_accept_reject_equals_brute_force(spec: dict[str, Any]) -> None:

@@ -18,6 +18,10 @@ the query's inputs:
 * a point ``q`` of the boundary lies on some piece, so its cell (``floor((q - x0) / w)``, which
   is monotone in ``q`` in floating point too) is marked; a box holding ``q`` spans that cell by
   the same monotonicity, so a summed-area count over the box's cell span is non-zero.
+
+Built with ``clearance``, the grid also knows how many cells around each cell are unmarked
+and what that is worth in metres (:func:`_clearance`), so a disk around a point is decided by
+one gather and one comparison (:meth:`BoundaryCells.points`) instead of growing its box.
 """
 
 from __future__ import annotations
@@ -121,6 +125,66 @@ def _run_states(
     return out
 
 
+#: Clearance levels :func:`_clearance` computes: cells free of marks up to this many cells away.
+CLEAR_LEVELS = 2
+
+
+def _clearance(
+    marked: BoolArray, x0: float, y0: float, cw: float, ch: float
+) -> tuple[npt.NDArray[np.int8], FloatArray]:
+    """Per cell, flat, how many cells around it are free of marks; metres that clearance buys.
+
+    ``clear[c] = k`` when every cell within ``k`` cells of ``c`` in each axis is unmarked
+    (cells beyond the grid count as unmarked: the boundary lies inside it), for the largest
+    ``k <= CLEAR_LEVELS``; ``room[k]`` is a radius such that, around any point whose (clipped)
+    cell has clearance ``k``, every point within that many geodesic metres lies in those cells:
+
+    * a point within ``rho`` metres differs by at most ``degrees(rho / R_MIN)`` in latitude and
+      ``degrees(rho / (A cos(far)))`` in longitude, ``far`` the largest latitude it may have —
+      bounded for the whole grid, as points more than ``2 * CLEAR_LEVELS`` cells beyond it get
+      no room (:meth:`BoundaryCells.points`) and a disk reaches ``CLEAR_LEVELS`` cells further
+      (``room`` is ``-inf`` throughout when that reaches a pole or the antimeridian);
+    * both differences below ``k * (1 - 1e-6)`` cells keep the (floored, clipped, monotone) cell
+      indices within ``k`` of each other, rounding included;
+    * a boundary point's cell is marked (module docstring), so such a disk meets no boundary.
+
+    ``clear`` is ``-1``/``0`` for marked cells and cells next to one (``room`` ``-inf``).
+    """
+    ny, nx = marked.shape
+    k_max = CLEAR_LEVELS
+    clear = np.where(marked, -1, 0).astype(np.int8).reshape(-1)
+    room = np.full(k_max + 2, -np.inf)  # indexed by clear, -1 the last entry
+    # Points up to 2 * k_max cells beyond the grid (BoundaryCells.points), disks k_max more.
+    west, east = x0 - 3 * k_max * cw, x0 + (nx + 3 * k_max) * cw
+    far = max(abs(y0 - 3 * k_max * ch), abs(y0 + (ny + 3 * k_max) * ch))
+    if west < -180.0 or east > 180.0 or far >= 89.999:
+        return clear, room
+    grown = marked
+    for k in range(1, k_max + 1):
+        grown = _dilated(grown)
+        clear += ~grown.reshape(-1)
+        span_lat = math.radians(k * ch * (1.0 - 1e-6) - 1e-12) / (1.0 + 1e-9) * _geodesy.R_MIN
+        span_lon = (
+            math.radians(k * cw * (1.0 - 1e-6) - 1e-12)
+            / (1.0 + 1e-9)
+            * _geodesy.A
+            * math.cos(math.radians(far))
+        )
+        room[k] = min(span_lat, span_lon)
+    return clear, room
+
+
+def _dilated(marked: BoolArray) -> BoolArray:
+    """``marked`` grown by one cell in each axis (diagonals included), within the grid."""
+    rows = marked.copy()
+    rows[:, 1:] |= marked[:, :-1]
+    rows[:, :-1] |= marked[:, 1:]
+    out: BoolArray = rows.copy()
+    out[1:, :] |= rows[:-1, :]
+    out[:-1, :] |= rows[1:, :]
+    return out
+
+
 class BoundaryCells:
     """A grid over a polygon's bounds with the cells its boundary may pass through marked.
 
@@ -133,9 +197,9 @@ class BoundaryCells:
         coarsened further so that at most :data:`MAX_PIECES` ring pieces are cut).
     """
 
-    __slots__ = ("_sat", "_state", "ch", "cw", "nx", "ny", "x0", "y0")
+    __slots__ = ("_clear", "_room", "_sat", "_state", "ch", "cw", "nx", "ny", "x0", "y0")
 
-    def __init__(self, shape: Any, cells: int) -> None:
+    def __init__(self, shape: Any, cells: int, *, clearance: bool = False) -> None:
         west, south, east, north = shape.bounds
         ax, ay, bx, by = ring_edges(shape)
         span_x = max(east - west, 1e-12)
@@ -158,11 +222,39 @@ class BoundaryCells:
         np.cumsum(np.cumsum(marked, axis=0, dtype=np.int32), axis=1, out=sat[1:, 1:])
         self._sat = sat
         self._state = _run_states(shape, marked, west, south, cw, ch)
+        self._clear: npt.NDArray[np.int8] | None = None
+        self._room: FloatArray | None = None
+        if clearance:
+            self._clear, self._room = _clearance(marked, west, south, cw, ch)
 
     @property
     def nbytes(self) -> int:
         """Memory held by the grid's tables."""
-        return int(self._sat.nbytes + self._state.nbytes)
+        extra = 0 if self._clear is None else int(self._clear.nbytes)
+        return int(self._sat.nbytes + self._state.nbytes) + extra
+
+    def points(self, x: FloatArray, y: FloatArray) -> tuple[npt.NDArray[np.int8], FloatArray]:
+        """Per point, :meth:`state_of` and the room around it: metres free of marked cells.
+
+        A disk of radius below a point's room (geodesic metres) meets no marked cell, hence no
+        boundary point (see :func:`_clearance`); the room is ``-inf`` where nothing is known
+        (a marked cell or one next to it, or a grid built without ``clearance``).
+        """
+        ix = _cells(x, self.x0, self.cw, self.nx)
+        iy = _cells(y, self.y0, self.ch, self.ny)
+        iy *= self.nx
+        iy += ix
+        state: npt.NDArray[np.int8] = self._state[iy]
+        if self._clear is None or self._room is None:
+            return state, np.full(x.size, -np.inf)
+        room: FloatArray = self._room[self._clear[iy]]
+        # Points more than 2 * CLEAR_LEVELS cells beyond the grid: the room's far latitude (and
+        # the antimeridian check) do not cover them.
+        ext_x, ext_y = 2 * CLEAR_LEVELS * self.cw, 2 * CLEAR_LEVELS * self.ch
+        beyond = (x < self.x0 - ext_x) | (x > self.x0 + self.nx * self.cw + ext_x)
+        beyond |= (y < self.y0 - ext_y) | (y > self.y0 + self.ny * self.ch + ext_y)
+        room[beyond] = -np.inf
+        return state, room
 
     def state_of(self, x: FloatArray, y: FloatArray) -> npt.NDArray[np.int8]:
         """Per point: 1 inside the polygon, 0 outside, -1 unknown (its cell is marked).

@@ -286,7 +286,7 @@ def _whole(
         return holds, none, None, 1.0
     m = part.margin_m
     scale = 1.0 + frame_scale(part.shape, m + float(g.max(initial=0.0)))
-    cells = BoundaryCells(part.shape, _CELLS_PER_LEAF * leaves.size)
+    cells = BoundaryCells(part.shape, _CELLS_PER_LEAF * leaves.size, clearance=True)
     # The first device's cell state is exact wherever a grown box meets no marked cell.
     rep = cells.state_of(*plan.representatives(lv, leaves))
     box = (boxes[0], boxes[1], -boxes[2], -boxes[3])
@@ -422,10 +422,18 @@ def _part_ranks(
             x, y = lv.xs[slots], lv.ys[slots]
             # Each device's own disk first, as the leaves' were; the exact ranks only where
             # its grown box meets a marked cell.
-            state = cells.state_of(x, y)
-            hold, none_ = _boxes_decided(
-                cells, state == 1, state == 0, (x, y, x, y), r, part.margin_m, scale
-            )
+            # Each device's disk against the room around its cell first (one gather), then,
+            # for the devices that fail it, its grown box against the marked cells.
+            state, room = cells.points(x, y)
+            m = part.margin_m
+            hold = (state == 1) & (r * scale + _PAD_M < room)
+            none_ = (state == 0) & ((m + r) * scale + _PAD_M < room)
+            rest = np.flatnonzero(~hold & ~none_ & (state >= 0))
+            if rest.size:
+                xr, yr, sr = x[rest], y[rest], state[rest]
+                hold[rest], none_[rest] = _boxes_decided(
+                    cells, sr == 1, sr == 0, (xr, yr, xr, yr), r[rest], m, scale
+                )
             rank = np.where(hold, _HOLDS, 0)
             todo = np.flatnonzero(~hold & ~none_)
             near: Edges | None = None

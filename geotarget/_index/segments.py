@@ -181,9 +181,11 @@ class SegmentGrid:
         np.clip(t, 0.0, 1.0, out=t)
         dx -= t * ex
         dy -= t * ey
-        dist = np.hypot(dx, dy)
+        dx *= dx
+        dy *= dy
+        dx += dy  # squared distances: one square root per point, not per pair
         first = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
-        out[q[first]] = np.minimum.reduceat(dist, first)
+        out[q[first]] = np.sqrt(np.minimum.reduceat(dx, first))
         return out
 
     def within(self, px: FloatArray, py: FloatArray, reach: FloatArray) -> I8Array:
