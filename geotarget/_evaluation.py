@@ -389,11 +389,10 @@ def evaluate(
     stale_rows = np.empty(0, dtype=rows.dtype)
     if rules.stale is not None and plan.stale_area is not None:
         # Stale fixes whose point lies in the area grown by the stale margin (exact query).
-        grown_rows = index.query(plan.stale_area)
-        obs = positions.observed_at[grown_rows]
         fresh_limit = at64 - _us(rules.location.max_age)
         stale_limit = at64 - _us(rules.stale.max_age)
-        stale_rows = grown_rows[~(obs >= fresh_limit) & (obs >= stale_limit)]  # NaT: never
+        grown_rows = index._query_unfresh(plan.stale_area, fresh_limit)
+        stale_rows = grown_rows[positions.observed_at[grown_rows] >= stale_limit]  # NaT: never
     no_fix_rows = positions.no_fix_rows
     if no_fix_rows.size:
         extra = np.union1d(stale_rows, no_fix_rows).astype(rows.dtype)

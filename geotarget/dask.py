@@ -513,9 +513,8 @@ def _near_rows(
         if stale_area is not None and rule.max_age is not None:
             # Only stale fixes count in the grown area (a fresh fix there whose disk misses
             # the area is OUTSIDE_AREA); NaT is never fresh.
-            grown_rows = index.query(stale_area)
             limit = _at(at) - np.timedelta64(rule.max_age // dt.timedelta(microseconds=1), "us")
-            found.append(grown_rows[~(positions.observed_at[grown_rows] >= limit)])
+            found.append(index._query_unfresh(stale_area, limit))
     return np.unique(np.concatenate(found))
 
 

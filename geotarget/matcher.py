@@ -132,7 +132,9 @@ class PositionIndex:
             )
         fix = positions.has_fix
         self._positions = positions
-        self._leaves = Leaves(positions.lon, positions.lat, positions.accuracy_m, fix)
+        self._leaves = Leaves(
+            positions.lon, positions.lat, positions.accuracy_m, fix, positions.observed_at
+        )
         no_fix = np.flatnonzero(~fix).astype(np.int32)
         no_fix.flags.writeable = False
         self._no_fix: I32Array = no_fix
@@ -179,17 +181,33 @@ class PositionIndex:
         >>> PositionIndex(p).query(square).tolist()
         [0, 1]
         """
-        parts = _area(area).parts
+        return self._rows(_area(area).parts, None)
+
+    def _rows(self, parts: tuple[Circle | Polygon, ...], before: int | None) -> I32Array:
+        """Sorted rows inside any of the parts (``before``: see :func:`plan.part_rows`)."""
         lv = self._leaves
         if len(parts) == 1:
-            chunks = plan.part_rows(lv, parts[0], _FEW_LEAVES)[0]
+            chunks = plan.part_rows(lv, parts[0], _FEW_LEAVES, before)[0]
         else:
             circles = [p for p in parts if isinstance(p, Circle)]
-            chunks = [plan.circles_rows(lv, circles)]
+            chunks = [plan.circles_rows(lv, circles, before)]
             for part in parts:
                 if isinstance(part, Polygon):
-                    chunks.extend(plan.part_rows(lv, part, _FEW_LEAVES)[0])
+                    chunks.extend(plan.part_rows(lv, part, _FEW_LEAVES, before)[0])
         return _sorted_unique(chunks, len(self._positions), len(parts) > 1)
+
+    def _query_unfresh(self, area: Area, limit: np.datetime64) -> I32Array:
+        """Rows inside ``area`` whose fix is not fresh: observed before ``limit``, or NaT.
+
+        :meth:`query` restricted to the leaves that hold such a fix (each leaf keeps its oldest
+        fix's time), then to those devices: the stale fixes near an area, for a kind's
+        :class:`~geotarget.StaleRule`, cost in proportion to the leaves holding one, not to
+        every device in the area grown by its margin.
+        """
+        before = int(np.asarray(limit, dtype="datetime64[us]").view(np.int64))
+        rows = self._rows(area.parts, before)
+        observed = self._positions.observed_at[rows]
+        return rows[~(observed >= limit)]  # NaT compares False: never fresh
 
     def count(self, area: Area | Circle | Polygon) -> int:
         """How many devices are inside ``area`` (``len(query(area))``, without sorting).

@@ -78,6 +78,27 @@ def test_query_equals_brute_force(spec: dict[str, Any], index_mode: str) -> None
     assert index.count(area) == expected.size
 
 
+@given(spec=area_specs(), stale_share=st.sampled_from([0.0, 0.002, 0.05, 1.0]))
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_query_of_unfresh_fixes_equals_brute_force(
+    spec: dict[str, Any], stale_share: float, index_mode: str
+) -> None:
+    """The stale-fix query (leaves of fresh fixes skipped) equals brute force, NaT included."""
+    area = build_area(spec)
+    rng = np.random.default_rng(spec["seed"])
+    lon, lat = cloud(area, 3000, rng)
+    stamp = np.datetime64(NOW.replace(tzinfo=None), "us")
+    old = rng.random(lon.size) < stale_share
+    ages = np.where(old, rng.uniform(3_600, 90_000, lon.size), rng.uniform(0, 3_599, lon.size))
+    observed = stamp - (ages * 1e6).astype("timedelta64[us]")
+    observed[rng.random(lon.size) < stale_share / 4] = np.datetime64("NaT")
+    index = _index(lon, lat, observed_at=observed)
+    limit = stamp - np.timedelta64(3_600, "s")
+    expected = np.flatnonzero(area.contains(lon, lat) & ~(observed >= limit))
+    got = index._query_unfresh(area, limit)
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_query_skips_rows_without_fix_and_sorts() -> None:
     """Rows without a fix are never returned; rows come back ascending."""
     lon = np.array([18.0, np.nan, 18.0001, 17.0, 18.0002])

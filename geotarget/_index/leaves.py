@@ -143,6 +143,7 @@ class Leaves:
         "leaf_box",
         "levels",
         "n_leaves",
+        "obs_min",
         "off_blocks",
         "perm",
         "perm_blocks",
@@ -153,7 +154,14 @@ class Leaves:
         "ys_blocks",
     )
 
-    def __init__(self, lon: FloatArray, lat: FloatArray, accuracy: FloatArray, fix: BoolArray):
+    def __init__(
+        self,
+        lon: FloatArray,
+        lat: FloatArray,
+        accuracy: FloatArray,
+        fix: BoolArray,
+        observed_at: npt.NDArray[np.datetime64] | None = None,
+    ):
         rows = np.flatnonzero(fix)
         order = morton_order(lon[rows], lat[rows])
         m = int(rows.size)
@@ -188,6 +196,15 @@ class Leaves:
             self.acc_max: FloatArray = np.maximum.reduceat(accuracy[self.perm], starts)
         else:
             self.acc_max = np.empty(0, dtype=np.float64)
+        #: Per leaf, its oldest fix as int64 microseconds (NaT, the least int64, is oldest),
+        #: so a query for fixes older than a time skips leaves of fresh fixes; None when the
+        #: times were not given.
+        self.obs_min: npt.NDArray[np.int64] | None = None
+        if observed_at is not None:
+            micros = observed_at.astype("datetime64[us]").view(np.int64)
+            self.obs_min = (
+                np.minimum.reduceat(micros[self.perm], starts) if m else np.empty(0, dtype=np.int64)
+            )
         #: The largest accuracy of all (0 without devices): every classification's reach.
         self.acc_all = float(self.acc_max.max()) if m else 0.0
         sphere, off = _spheres(self.xs_blocks, self.ys_blocks, m)
@@ -214,6 +231,7 @@ class Leaves:
 
     def _arrays(self) -> list[npt.NDArray[Any]]:
         return [
+            *([] if self.obs_min is None else [self.obs_min]),
             self.perm_blocks,
             self.xs_blocks,
             self.ys_blocks,

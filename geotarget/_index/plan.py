@@ -39,7 +39,7 @@ from geotarget import _geodesy, _geos
 from geotarget._index.boundary import BoundaryCells, circle_window, grown
 from geotarget._index.frames import frame_scale
 from geotarget._index.leaves import LEAF, Leaves
-from geotarget._validate import FloatArray
+from geotarget._validate import BoolArray, FloatArray
 from geotarget.areas import Circle, Polygon
 
 I32Array = npt.NDArray[np.int32]
@@ -139,12 +139,28 @@ def _polygon_split(
     return leaves[inner], leaves[~inner & ~outer], cells
 
 
-def part_rows(lv: Leaves, part: Circle | Polygon, few: int) -> tuple[list[I32Array], int]:
-    """Row chunks of the devices inside one part, and their total size."""
+def _older(lv: Leaves, leaves: IntArray, before: int | None) -> BoolArray | None:
+    """Which leaves hold a fix older than ``before`` (int64 µs; NaT counts), or None: all."""
+    if before is None or lv.obs_min is None:
+        return None
+    return np.asarray(lv.obs_min[leaves] < before)
+
+
+def part_rows(
+    lv: Leaves, part: Circle | Polygon, few: int, before: int | None = None
+) -> tuple[list[I32Array], int]:
+    """Row chunks of the devices inside one part, and their total size.
+
+    ``before`` (int64 µs): only leaves holding a fix older than it (or NaT) are looked at; the
+    chunks hold every device inside the part of those leaves (the caller filters by time).
+    """
     if lv.count == 0:
         return [], 0
     if isinstance(part, Circle):
         leaves = lv.leaf_ids_in(*circle_window(part.lon, part.lat, part.reach_m))
+        old = _older(lv, leaves, before)
+        if old is not None:
+            leaves = leaves[old]
         if leaves.size == 0:
             return [], 0
         if leaves.size <= few:
@@ -153,6 +169,9 @@ def part_rows(lv: Leaves, part: Circle | Polygon, few: int) -> tuple[list[I32Arr
         whole, edge = _circle_split(lv, part, leaves)
     else:
         leaves, boxes = lv.leaves_in(*part.bounds)
+        old = _older(lv, leaves, before)
+        if old is not None:
+            leaves, boxes = leaves[old], boxes[:, old]
         if leaves.size == 0:
             return [], 0
         cells = None
@@ -210,18 +229,23 @@ def circle_pairs(lv: Leaves, circles: list[Circle], grow_m: float = 0.0) -> Circ
     return CirclePairs(lon, lat, reach, (cx, cy, cz), part, leaf, d - s[3], d + s[3])
 
 
-def circles_rows(lv: Leaves, circles: list[Circle]) -> I32Array:
+def circles_rows(lv: Leaves, circles: list[Circle], before: int | None = None) -> I32Array:
     """Rows inside any of many circles (unsorted, with repeats), all circles at once.
 
-    The same three steps as :func:`part_rows`, vectorised over (circle, leaf) pairs, so an area
-    of thousands of circles costs a few numpy passes over its pairs, not a Python loop per part.
+    The same three steps as :func:`part_rows` (``before`` as there), vectorised over (circle,
+    leaf) pairs, so an area of thousands of circles costs a few numpy passes over its pairs,
+    not a Python loop per part.
     """
     pairs = circle_pairs(lv, circles)
     if pairs is None:
         return np.empty(0, dtype=np.int32)
     lon, lat, reach, part, leaf = pairs.lon, pairs.lat, pairs.reach, pairs.part, pairs.leaf
-    inner = pairs.far <= _geodesy.chord_inside(reach)[part]
-    outer = pairs.near > _geodesy.chord_outside(reach)[part]
+    near, far = pairs.near, pairs.far
+    old = _older(lv, leaf, before)
+    if old is not None:
+        part, leaf, near, far = part[old], leaf[old], near[old], far[old]
+    inner = far <= _geodesy.chord_inside(reach)[part]
+    outer = near > _geodesy.chord_outside(reach)[part]
     whole = np.unique(leaf[inner])
     chunks: list[I32Array] = []
     if whole.size:
