@@ -49,6 +49,8 @@ R_MAX = A / math.sqrt(1.0 - E2)
 # (coordinates near 6.4e6 m carry ~1e-9 m of rounding) and far below a millimetre.
 _REL_SLACK = 1e-12
 _ABS_SLACK = 1e-6
+#: Twice the most an array's :func:`chord_inside` may give up for one numpy pass, metres.
+_LINEAR_SLACK_M = 2e-3
 
 _local = threading.local()
 
@@ -223,9 +225,15 @@ def chord_inside(distance_m: Any) -> Any:
     """A chord length whose points are surely within ``distance_m`` geodesic metres.
 
     Inverts the upper bound of :func:`chord_bounds` (``hi <= distance``), shrunk by a relative
-    1e-9 and 2e-6 m, far beyond rounding; -1 (no chord is short enough: nothing is surely
+    1e-9 and 2e-6 m, far beyond rounding; negative (no chord is short enough: nothing is surely
     inside) when ``distance_m`` is at most 2e-6 m. A Python float gives a Python float, anything
     else an array.
+
+    An array whose values lie close together (the disks of one circle's devices) gets the value
+    at its largest element ``D`` less ``D - d``: the chord grows at most as fast as the
+    distance (its slope is a cosine below 1), so this is never larger than each element's own
+    value, and it is smaller by at most ``(D - d) * (1 - cos)`` — below a millimetre, or the
+    elements are computed one by one. Two numpy passes instead of a sine per element.
     """
     if isinstance(distance_m, float):
         x = ((distance_m - 2 * _ABS_SLACK) / (1.0 + 1e-11)) / (2.0 * R_MIN)
@@ -233,6 +241,14 @@ def chord_inside(distance_m: Any) -> Any:
             return -1.0
         return 2.0 * R_MIN * math.sin(min(x, math.pi / 2)) * (1.0 - 1e-9)
     d = np.asarray(distance_m, dtype=np.float64)
+    if d.size > 1:
+        top, low = float(d.max()), float(d.min())
+        x = ((top - 2 * _ABS_SLACK) / (1.0 + 1e-11)) / (2.0 * R_MIN)
+        # 1 - cos(x) <= x**2 / 2 bounds what the straight line gives up (NaN: compare False).
+        if 0.0 < x <= 1.0 and (top - low) * x * x <= _LINEAR_SLACK_M:
+            out: FloatArray = d - top
+            out += chord_inside(top)
+            return out
     arg = ((d - 2 * _ABS_SLACK) / (1.0 + 1e-11)) / (2.0 * R_MIN)
     c = 2.0 * R_MIN * np.sin(np.clip(arg, 0.0, np.pi / 2))
     return np.where(arg > 0.0, c * (1.0 - 1e-9), -1.0)
@@ -308,8 +324,8 @@ def geodesic_le(
     unsure: BoolArray | None = None
     for add, limit in tests:
         room = limit - add
-        # Thresholds on the estimate: inside if est + err <= chord_inside (which is -1 when
-        # nothing fits), surely outside if est - err > chord_outside. Inside implies not
+        # Thresholds on the estimate: inside if est + err <= chord_inside (which is negative
+        # when nothing fits), surely outside if est - err > chord_outside. Inside implies not
         # surely outside, so the unsure points are the xor of the two tests.
         out: BoolArray = est <= chord_inside(room) - err
         maybe = est <= chord_outside(room) + err

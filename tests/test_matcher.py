@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyproj
 import pytest
 import shapely
 import shapely.geometry as sg
@@ -270,6 +271,41 @@ def test_circle_leaf_accept_reject_equals_brute_force(
     hits = plan.circle_hits(lv, edge, circle.lon, circle.lat, circle.reach_m)
     want = lv.perm[truth & np.isin(slot_leaf, edge)]
     np.testing.assert_array_equal(np.sort(hits), np.sort(want))
+
+
+@given(
+    lon0=st.floats(-179.0, 179.0),
+    lat0=st.floats(-85.0, 85.0),
+    top=st.floats(0.0, 3e6),
+    spread=st.sampled_from([0.0, 1e-3, 30.0, 2_000.0, 3e6]),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=60)
+def test_chord_inside_of_an_array_is_sound_and_tight(
+    lon0: float, lat0: float, top: float, spread: float, seed: int
+) -> None:
+    """A chord accepted as within ``d`` is shorter than any point's at ``d`` (pyproj's ECEF).
+
+    Per element of an array of distances: the point ``Geod.fwd`` puts at exactly ``d`` in a
+    random direction is never accepted; no element's threshold exceeds what it gets on its own
+    (negative: nothing fits), and for distances close together none gives up a millimetre.
+    """
+    rng = np.random.default_rng(seed)
+    d = np.clip(top - rng.uniform(0.0, spread, 64), 0.0, None)
+    got = _geodesy.chord_inside(d)
+    alone = np.array([_geodesy.chord_inside(float(v)) for v in d])
+    fits = alone >= 0.0  # else no chord is short enough: any negative value says so
+    assert (got[fits] <= alone[fits]).all()
+    assert (got[~fits] < 0.0).all()
+    if (d.max() - d.min()) * (d.max() / 1.2e7) ** 2 <= 1e-3:
+        assert (got[fits] >= alone[fits] - 1e-3).all()
+    ecef = pyproj.Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+    az = rng.uniform(-180.0, 180.0, d.size)
+    x0, y0, z0 = ecef.transform(lon0, lat0, 0.0)
+    lon, lat, _ = GEOD.fwd(np.full(d.size, lon0), np.full(d.size, lat0), az, d)
+    x, y, z = ecef.transform(lon, lat, np.zeros(d.size))
+    chord = np.sqrt((x - x0) ** 2 + (y - y0) ** 2 + (z - z0) ** 2)
+    assert (chord > got).all()
 
 
 @given(spec=area_specs(max_parts=1), size=st.sampled_from([1e-9, 1e-6, 1e-3]))
