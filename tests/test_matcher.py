@@ -308,6 +308,42 @@ def test_chord_inside_of_an_array_is_sound_and_tight(
     assert (chord > got).all()
 
 
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    step=st.sampled_from([1e-3, 1e-4, 0.05]),
+    real=st.sampled_from(["", "0180", "2480", "1280"]),
+)
+@settings(max_examples=40, deadline=None)
+def test_local_edges_densify_as_geos_does(seed: int, step: float, real: str) -> None:
+    """Edges densified in numpy are GEOS's ``segmentize`` of each edge, vertex for vertex.
+
+    Random edges from a micrometre to tens of kilometres long (some exact multiples of the
+    step), or a real municipality's boundary.
+    """
+    from geotarget._index import frames
+
+    rng = np.random.default_rng(seed)
+    if real:
+        from geotarget import sweden
+
+        edges = frames.ring_edges(sweden.municipalities()[real].geometry)
+    else:
+        m = 300
+        ax, ay = rng.uniform(10.0, 25.0, m), rng.uniform(55.0, 69.0, m)
+        size = 10.0 ** rng.uniform(-9.0, -0.5, m)
+        bx, by = ax + rng.normal(0.0, 1.0, m) * size, ay + rng.normal(0.0, 1.0, m) * size
+        bx[:20], by[:20] = ax[:20] + 3 * step, ay[:20]
+        edges = (ax, ay, bx, by)
+    got = frames.local_edges(0.0, 0.0, edges, step, lambda _a, _b, x, y: (x, y))
+    ends = np.stack([np.column_stack(edges[:2]), np.column_stack(edges[2:])])
+    lines = shapely.segmentize(shapely.linestrings(ends.transpose(1, 0, 2)), step)
+    xy, line = shapely.get_coordinates(lines, return_index=True)
+    same = line[1:] == line[:-1]
+    want = (xy[:-1, 0][same], xy[:-1, 1][same], xy[1:, 0][same], xy[1:, 1][same])
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
 @given(spec=area_specs(max_parts=1), size=st.sampled_from([1e-9, 1e-6, 1e-3]))
 @settings(max_examples=40)
 def test_boundary_cells_never_miss_a_box_on_the_boundary(spec: dict[str, Any], size: float) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import shapely
 
 from geotarget import _geodesy
@@ -81,6 +82,35 @@ def dense_vertices(edges: Edges, step_deg: float) -> float:
     return float(np.ceil(np.hypot(bx - ax, by - ay) / step_deg).sum())
 
 
+def dense_starts(
+    edges: Edges, step_deg: float
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """Where each piece of the edges densified to ``step_deg`` starts, and which pieces end one.
+
+    The vertices GEOS's densifier (``shapely.segmentize``) puts on each edge on its own, bit
+    for bit: an edge of length ``len > step_deg`` is cut into ``n = ceil(len / step_deg)``
+    pieces, the ``j``-th starting at ``a + (j * (len / n)) / len * (b - a)``; a shorter edge is
+    one piece. Numpy only (a few passes over the pieces), no GEOS geometry per edge. Returns the
+    pieces' start coordinates, in edge order, and a mask of the last piece of each edge.
+    """
+    ax, ay, bx, by = edges
+    dx, dy = bx - ax, by - ay
+    length = np.sqrt(dx * dx + dy * dy)
+    n = np.where(length > step_deg, np.ceil(length / step_deg), 1.0)
+    k = n.astype(np.intp)
+    edge = np.repeat(np.arange(k.size), k)
+    j = np.arange(edge.size) - np.repeat(np.cumsum(k) - k, k)
+    span = length[edge]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = (j * (span / n[edge])) / span
+    frac[j == 0] = 0.0
+    x = ax[edge] + frac * dx[edge]
+    y = ay[edge] + frac * dy[edge]
+    last = np.ones(edge.size, dtype=np.bool_)
+    last[:-1] = edge[1:] != edge[:-1]
+    return x, y, last
+
+
 def local_edges(
     lon0: float,
     lat0: float,
@@ -90,17 +120,19 @@ def local_edges(
 ) -> Edges:
     """The frame's segments that come from the polygon's lon/lat edges ``near``.
 
-    Each edge densified on its own to ``step_deg`` and projected by ``project``
-    (:func:`geotarget._geodesy.to_aeqd` or :func:`~geotarget._geodesy.to_tangent`), exactly as
-    :meth:`Polygon._frame` densifies and projects the whole boundary: the same vertices.
+    Each edge densified on its own to ``step_deg`` (:func:`dense_starts`) and projected by
+    ``project`` (:func:`geotarget._geodesy.to_aeqd` or :func:`~geotarget._geodesy.to_tangent`),
+    exactly as :meth:`Polygon._frame` densifies and projects the whole boundary: the same
+    vertices.
     """
-    ax, ay, bx, by = near
-    ends = np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])])
-    lines = shapely.segmentize(shapely.linestrings(ends.transpose(1, 0, 2)), step_deg)
-    xy, line = shapely.get_coordinates(lines, return_index=True)
-    mx, my = project(lon0, lat0, xy[:, 0], xy[:, 1])
-    same = line[1:] == line[:-1]
-    return mx[:-1][same], my[:-1][same], mx[1:][same], my[1:][same]
+    x, y, last = dense_starts(near, step_deg)
+    p = x.size
+    mx, my = project(lon0, lat0, np.concatenate([x, near[2]]), np.concatenate([y, near[3]]))
+    sx, sy = mx[:p], my[:p]
+    ex, ey = np.empty(p), np.empty(p)
+    ex[:-1], ey[:-1] = sx[1:], sy[1:]
+    ex[last], ey[last] = mx[p:], my[p:]  # an edge's last piece ends at its end
+    return sx, sy, ex, ey
 
 
 def distance_bounds(
