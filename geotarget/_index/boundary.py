@@ -17,7 +17,8 @@ the query's inputs:
   marked;
 * a point ``q`` of the boundary lies on some piece, so its cell (``floor((q - x0) / w)``, which
   is monotone in ``q`` in floating point too) is marked; a box holding ``q`` spans that cell by
-  the same monotonicity, so a summed-area count over the box's cell span is non-zero.
+  the same monotonicity, so a count of the marked cells over the box's cell span (row by row,
+  from each row's running count) is non-zero.
 
 Built with ``clearance``, the grid also knows how many cells around each cell are unmarked
 and what that is worth in metres (:func:`_clearance`), so a disk around a point is decided by
@@ -41,6 +42,9 @@ IntArray = npt.NDArray[np.intp]
 
 #: Most cells in one grid.
 MAX_CELLS = 1 << 18
+#: Most rows of cells a box may span for :meth:`BoundaryCells.meets` to count them (a taller
+#: box may meet the boundary, it says).
+MAX_ROWS = 16
 #: Most ring pieces cut for one grid (the grid coarsens to stay under it).
 MAX_PIECES = 1 << 17
 _EPS = 1e-4
@@ -152,17 +156,21 @@ def _clearance(
     """
     ny, nx = marked.shape
     k_max = CLEAR_LEVELS
-    clear = np.where(marked, -1, 0).astype(np.int8).reshape(-1)
+    flat = marked.reshape(-1)
     room = np.full(k_max + 2, -np.inf)  # indexed by clear, -1 the last entry
     # Points up to 2 * k_max cells beyond the grid (BoundaryCells.points), disks k_max more.
     west, east = x0 - 3 * k_max * cw, x0 + (nx + 3 * k_max) * cw
     far = max(abs(y0 - 3 * k_max * ch), abs(y0 + (ny + 3 * k_max) * ch))
     if west < -180.0 or east > 180.0 or far >= 89.999:
-        return clear, room
-    grown = marked
+        return np.where(flat, -1, 0).astype(np.int8), room
+    # clear = k_max - (marked within 1) - ... - (marked within k_max) - marked: a marked cell is
+    # marked within every distance, so it gets -1.
+    clear = np.full(flat.size, k_max, dtype=np.int8)
+    clear -= flat.view(np.int8)
+    grown = flat
     for k in range(1, k_max + 1):
-        grown = _dilated(grown)
-        clear += ~grown.reshape(-1)
+        grown = _dilated(grown, nx)
+        clear -= grown.view(np.int8)
         span_lat = math.radians(k * ch * (1.0 - 1e-6) - 1e-12) / (1.0 + 1e-9) * _geodesy.R_MIN
         span_lon = (
             math.radians(k * cw * (1.0 - 1e-6) - 1e-12)
@@ -174,14 +182,18 @@ def _clearance(
     return clear, room
 
 
-def _dilated(marked: BoolArray) -> BoolArray:
-    """``marked`` grown by one cell in each axis (diagonals included), within the grid."""
-    rows = marked.copy()
-    rows[:, 1:] |= marked[:, :-1]
-    rows[:, :-1] |= marked[:, 1:]
+def _dilated(flat: BoolArray, nx: int) -> BoolArray:
+    """A flat ``(ny, nx)`` grid of marks grown by one cell in each axis, diagonals included.
+
+    Shifted along the flat array, so the last cell of a row also marks the first of the next
+    (and back): more marks than the grid's own neighbours, which only ever lowers a clearance.
+    """
+    rows = flat.copy()
+    rows[1:] |= flat[:-1]
+    rows[:-1] |= flat[1:]
     out: BoolArray = rows.copy()
-    out[1:, :] |= rows[:-1, :]
-    out[:-1, :] |= rows[1:, :]
+    out[nx:] |= rows[:-nx]
+    out[:-nx] |= rows[nx:]
     return out
 
 
@@ -197,7 +209,7 @@ class BoundaryCells:
         coarsened further so that at most :data:`MAX_PIECES` ring pieces are cut).
     """
 
-    __slots__ = ("_clear", "_room", "_sat", "_state", "ch", "cw", "nx", "ny", "x0", "y0")
+    __slots__ = ("_clear", "_room", "_rowsum", "_state", "ch", "cw", "nx", "ny", "x0", "y0")
 
     def __init__(self, shape: Any, cells: int, *, clearance: bool = False) -> None:
         west, south, east, north = shape.bounds
@@ -218,9 +230,11 @@ class BoundaryCells:
         ch = span_y / ny * (1.0 + 1e-9)
         self.x0, self.y0, self.cw, self.ch, self.nx, self.ny = west, south, cw, ch, nx, ny
         marked = marked_cells(ax, ay, bx, by, west, south, cw, ch, nx, ny)
-        sat = np.zeros((ny + 1, nx + 1), dtype=np.int32)
-        np.cumsum(np.cumsum(marked, axis=0, dtype=np.int32), axis=1, out=sat[1:, 1:])
-        self._sat = sat
+        # Each row's running count of marked cells (one contiguous pass; a summed-area table's
+        # second, column-wise pass costs four times as much in numpy).
+        rowsum = np.zeros((ny, nx + 1), dtype=np.int32)
+        np.cumsum(marked, axis=1, dtype=np.int32, out=rowsum[:, 1:])
+        self._rowsum = rowsum
         self._state = _run_states(shape, marked, west, south, cw, ch)
         self._clear: npt.NDArray[np.int8] | None = None
         self._room: FloatArray | None = None
@@ -231,7 +245,7 @@ class BoundaryCells:
     def nbytes(self) -> int:
         """Memory held by the grid's tables."""
         extra = 0 if self._clear is None else int(self._clear.nbytes)
-        return int(self._sat.nbytes + self._state.nbytes) + extra
+        return int(self._rowsum.nbytes + self._state.nbytes) + extra
 
     def points(self, x: FloatArray, y: FloatArray) -> tuple[npt.NDArray[np.int8], FloatArray]:
         """Per point, :meth:`state_of` and the room around it: metres free of marked cells.
@@ -270,17 +284,29 @@ class BoundaryCells:
         return out
 
     def meets(self, boxes: FloatArray) -> BoolArray:
-        """Whether each box may meet the boundary (boxes as rows west, south, -east, -north)."""
+        """Whether each box may meet the boundary (boxes as rows west, south, -east, -north).
+
+        The marked cells of the box's cell span are counted row by row; a box spanning more
+        than :data:`MAX_ROWS` rows is answered yes (it may: a yes can be wrong).
+        """
         ix0 = _cells(boxes[0], self.x0, self.cw, self.nx)
         iy0 = _cells(boxes[1], self.y0, self.ch, self.ny)
         ix1 = _cells(-boxes[2], self.x0, self.cw, self.nx) + 1
-        iy1 = _cells(-boxes[3], self.y0, self.ch, self.ny) + 1
-        flat = self._sat.reshape(-1)
+        span = _cells(-boxes[3], self.y0, self.ch, self.ny) + 1 - iy0
+        out = span > MAX_ROWS
+        flat = self._rowsum.reshape(-1)
         w = self.nx + 1
-        count = (
-            flat[iy1 * w + ix1] - flat[iy0 * w + ix1] - flat[iy1 * w + ix0] + flat[iy0 * w + ix0]
-        )
-        return np.asarray(count > 0)
+        at = iy0 * w
+        active = np.flatnonzero(~out)
+        for _ in range(min(int(span.max(initial=0)), MAX_ROWS)):
+            a = at[active]
+            out[active] |= flat[a + ix1[active]] > flat[a + ix0[active]]
+            at[active] += w
+            span[active] -= 1
+            active = active[(span[active] > 0) & ~out[active]]
+            if active.size == 0:
+                break
+        return out
 
 
 def circle_window(lon: float, lat: float, reach_m: float) -> tuple[float, float, float, float]:
