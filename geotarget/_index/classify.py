@@ -48,7 +48,7 @@ from geotarget import _geodesy, _geos
 from geotarget._index import frames, plan
 from geotarget._index.boundary import BoundaryCells, circle_window, grown
 from geotarget._index.frames import frame_scale, ring_edges
-from geotarget._index.leaves import Leaves
+from geotarget._index.leaves import LEAF, Leaves
 from geotarget._index.segments import BAND_M, SegmentGrid, cut
 from geotarget._validate import BoolArray, FloatArray
 from geotarget.areas import _DENSIFY_DEG, Area, Circle, Polygon
@@ -273,11 +273,17 @@ def _boxes_decided(
 
 
 def _whole(
-    lv: Leaves, part: Circle | Polygon, leaves: IntArray, boxes: FloatArray, g: FloatArray
+    lv: Leaves,
+    part: Circle | Polygon,
+    leaves: IntArray,
+    boxes: FloatArray,
+    g: FloatArray,
+    rho: float | None = None,
 ) -> tuple[BoolArray, BoolArray, BoundaryCells | None, float]:
     """Per leaf: whether the part surely holds every disk, and whether it surely meets none.
 
-    For a polygon also returns its boundary cells and the metric frame's scale factor.
+    For a polygon also returns its boundary cells and the metric frame's scale factor
+    (``rho``: :func:`geotarget._index.frames.frame_rho` of the polygon, when known).
     """
     if isinstance(part, Circle):
         near, far = plan.sphere_gaps(lv, leaves, part)
@@ -285,7 +291,7 @@ def _whole(
         none = near > _geodesy.chord_outside(part.reach_m + g)
         return holds, none, None, 1.0
     m = part.margin_m
-    scale = 1.0 + frame_scale(part.shape, m + float(g.max(initial=0.0)))
+    scale = 1.0 + frame_scale(part.shape, m + float(g.max(initial=0.0)), rho)
     cells = BoundaryCells(part.shape, _CELLS_PER_LEAF * leaves.size, clearance=True)
     # The first device's cell state is exact wherever a grown box meets no marked cell.
     rep = cells.state_of(*plan.representatives(lv, leaves))
@@ -366,11 +372,13 @@ def _all_edges_if_few(part: Polygon, devices: int, scale: float) -> Edges | None
     return edges if dense <= _DENSE_PER_DEVICE * devices else None
 
 
-def _window(part: Circle | Polygon, r_all: float) -> tuple[float, float, float, float]:
+def _window(
+    part: Circle | Polygon, r_all: float, rho: float | None = None
+) -> tuple[float, float, float, float]:
     """A window holding every point whose disk (radius at most ``r_all``) may meet the part."""
     if isinstance(part, Circle):
         return circle_window(part.lon, part.lat, part.reach_m + r_all)
-    scale = 1.0 + frame_scale(part.shape, part.margin_m + r_all)
+    scale = 1.0 + frame_scale(part.shape, part.margin_m + r_all, rho)
     west, south, east, north = part.bounds
     box, wild = grown(
         np.array([west]),
@@ -384,18 +392,79 @@ def _window(part: Circle | Polygon, r_all: float) -> tuple[float, float, float, 
     return (float(box[0, 0]), float(box[1, 0]), float(-box[2, 0]), float(-box[3, 0]))
 
 
+class _Stale:
+    """Collects the rows, among those a classification keeps, whose fix is older than a cutoff.
+
+    Each leaf keeps its oldest fix's time (:attr:`Leaves.obs_min`), so only the devices of
+    leaves holding an old fix are looked up in the snapshot's ``observed_at`` (a gather in the
+    snapshot's own order, which costs about a millisecond per 40,000 devices): a leaf of fresh
+    fixes is decided whole.
+    """
+
+    __slots__ = ("cutoff", "found", "leaf_cutoff", "lv", "observed")
+
+    def __init__(
+        self, lv: Leaves, observed: npt.NDArray[np.datetime64], cutoff: np.datetime64 | None
+    ) -> None:
+        self.lv, self.observed, self.cutoff = lv, observed, cutoff
+        self.leaf_cutoff = (
+            None
+            if cutoff is None
+            else int(np.asarray(cutoff, dtype="datetime64[us]").view(np.int64))
+        )
+        self.found: list[I32Array] = []
+
+    def _check(self, rows: I32Array, leaf: IntArray) -> None:
+        """Note which of ``rows`` (each in leaf ``leaf``) have a fix older than the cutoff."""
+        if self.cutoff is None or rows.size == 0:
+            return
+        if self.lv.obs_min is not None and self.leaf_cutoff is not None:
+            rows = rows[self.lv.obs_min[leaf] < self.leaf_cutoff]
+        if rows.size:
+            self.found.append(rows[~(self.observed[rows] >= self.cutoff)])  # NaT: stale
+
+    def leaves(self, whole: IntArray) -> None:
+        """Check every device of the given leaves (taken whole)."""
+        if self.cutoff is None or whole.size == 0:
+            return
+        if self.lv.obs_min is not None and self.leaf_cutoff is not None:
+            whole = whole[self.lv.obs_min[whole] < self.leaf_cutoff]
+        if whole.size:
+            rows = self.lv.rows_of_leaves(whole)  # ascending, as given
+            self.found.append(rows[~(self.observed[rows] >= self.cutoff)])
+
+    def slots(self, slots: IntArray, rows: I32Array) -> None:
+        """Check the devices in the given slots (``rows``: their rows)."""
+        self._check(rows, slots // LEAF)
+
+    def blocks(self, leaves: IntArray, rows: I32Array, keep: BoolArray) -> None:
+        """Check the kept devices of whole ``(leaves × LEAF)`` blocks."""
+        leaf = np.broadcast_to(leaves[:, None], rows.shape)[keep]
+        self._check(rows[keep], leaf)
+
+    def rows(self) -> I32Array:
+        """Every stale row found, sorted, each once."""
+        if not self.found:
+            return np.empty(0, dtype=np.int32)
+        return np.unique(np.concatenate(self.found))
+
+
 def _part_ranks(
-    lv: Leaves, accuracy: FloatArray, part: Circle | Polygon, factor: float
+    lv: Leaves, accuracy: FloatArray, part: Circle | Polygon, factor: float, stale: _Stale
 ) -> tuple[I32Array, npt.NDArray[Any], Box]:
-    """Rows (any order) whose disk meets the part, their rank (1 or 2), and a box of them."""
+    """Rows (any order) whose disk meets the part, their rank (1 or 2), and a box of them.
+
+    ``stale`` notes which of them have a fix older than its cutoff.
+    """
     empty = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8), None)
     if lv.count == 0:
         return empty
     r_all = factor * lv.acc_all
-    leaves, boxes = lv.leaves_in(*_window(part, r_all))
+    rho = None if isinstance(part, Circle) else frames.frame_rho(part.shape)
+    leaves, boxes = lv.leaves_in(*_window(part, r_all, rho))
     if leaves.size == 0:
         return empty
-    holds, none, cells, scale = _whole(lv, part, leaves, boxes, factor * lv.acc_max[leaves])
+    holds, none, cells, scale = _whole(lv, part, leaves, boxes, factor * lv.acc_max[leaves], rho)
     rows_out: list[I32Array] = []
     ranks_out: list[npt.NDArray[Any]] = []
     whole = leaves[holds]
@@ -405,6 +474,7 @@ def _part_ranks(
         rows = lv.rows_of_runs(starts, ends)
         rows_out.append(rows)
         ranks_out.append(np.full(rows.size, _HOLDS, dtype=np.int8))
+        stale.leaves(whole)
     edge = leaves[~holds & ~none]
     if edge.size:
         if isinstance(part, Circle):
@@ -453,6 +523,10 @@ def _part_ranks(
         rows_out.append(rows[keep])
         ranks_out.append(rank[keep].astype(np.int8))
         box = _geodesy.box_union(box, _geodesy.box_of(x[keep], y[keep]))
+        if isinstance(part, Circle):
+            stale.blocks(edge, rows, keep)
+        else:
+            stale.slots(slots[keep], rows[keep])
     if not rows_out:
         return empty
     return np.concatenate(rows_out), np.concatenate(ranks_out), box
@@ -463,7 +537,7 @@ _PAIRS_PER_CHUNK = 2048
 
 
 def _circles_ranks(
-    lv: Leaves, accuracy: FloatArray, circles: list[Circle], factor: float
+    lv: Leaves, accuracy: FloatArray, circles: list[Circle], factor: float, stale: _Stale
 ) -> tuple[I32Array, npt.NDArray[Any], Box]:
     """Rows (each once) whose disk meets any of many circles, their rank (1 or 2), a box.
 
@@ -489,6 +563,7 @@ def _circles_ranks(
         rows = lv.rows_of_runs(starts, ends)
         rows_out.append(rows)
         ranks_out.append(np.full(rows.size, _HOLDS, dtype=np.int8))
+        stale.leaves(whole)
     # Straddling pairs whose leaf is not held whole by another circle anyway (2 is the top).
     edge = np.flatnonzero(~holds & ~none)
     edge = edge[~np.isin(leaf[edge], whole)]
@@ -514,6 +589,7 @@ def _circles_ranks(
         rows_out.append(rows[keep])
         ranks_out.append(rank[keep].astype(np.int8))
         box = _geodesy.box_union(box, _geodesy.box_of(x[keep], y[keep]))
+        stale.blocks(e, rows, keep)
     if not rows_out:
         return empty
     # Each row once (classify's table relies on rows unique per chunk).
@@ -554,18 +630,24 @@ def classify(
     to know where the rows are does not gather their coordinates from the snapshot.
     """
     at64 = _at(at)  # validate even when the rule has no max_age
+    cutoff = (
+        None
+        if rule.max_age is None
+        else at64 - np.timedelta64(rule.max_age // dt.timedelta(microseconds=1), "us")
+    )
+    stale = _Stale(lv, positions.observed_at, cutoff)
     rows_list: list[I32Array] = []
     rank_list: list[npt.NDArray[Any]] = []
     box: Box = None
     circles = [p for p in area.parts if isinstance(p, Circle)]
     each = area.parts if len(circles) < 2 else [p for p in area.parts if isinstance(p, Polygon)]
     if len(circles) >= 2:
-        rows, ranks, got = _circles_ranks(lv, positions.accuracy_m, circles, rule.accuracy)
+        rows, ranks, got = _circles_ranks(lv, positions.accuracy_m, circles, rule.accuracy, stale)
         rows_list.append(rows)
         rank_list.append(ranks)
         box = _geodesy.box_union(box, got)
     for part in each:
-        rows, ranks, got = _part_ranks(lv, positions.accuracy_m, part, rule.accuracy)
+        rows, ranks, got = _part_ranks(lv, positions.accuracy_m, part, rule.accuracy, stale)
         rows_list.append(rows)
         rank_list.append(ranks)
         box = _geodesy.box_union(box, got)
@@ -586,8 +668,7 @@ def classify(
             repeats=len(rows_list) > 1,
         )
     states = np.where(ranks == _HOLDS, Location.INSIDE, Location.AMBIGUOUS).astype(np.int8)
-    if rule.max_age is not None:
-        cutoff = at64 - np.timedelta64(rule.max_age // dt.timedelta(microseconds=1), "us")
-        stale = ~(positions.observed_at[rows] >= cutoff)
-        states[stale] = Location.UNKNOWN
+    old = stale.rows()  # each among ``rows`` (found among the rows kept)
+    if old.size:
+        states[np.searchsorted(rows, old)] = Location.UNKNOWN
     return rows, states, box

@@ -51,22 +51,28 @@ def ring_edges(shape: Any) -> Edges:
     return a[:, 0], a[:, 1], b[:, 0], b[:, 1]
 
 
-def frame_scale(shape: Any, reach_m: float) -> float:
+def frame_rho(shape: Any) -> float:
+    """Geodesic metres from a polygon's frame centre to the farthest corner of its bounds."""
+    west, south, east, north = shape.bounds
+    lon0 = (west + east) / 2.0
+    lat0 = (south + north) / 2.0
+    return float(
+        _geodesy.geodesic_distance(
+            lon0, lat0, np.array([west, east, west, east]), np.array([south, south, north, north])
+        ).max()
+    )
+
+
+def frame_scale(shape: Any, reach_m: float, rho: float | None = None) -> float:
     """Relative worst-case scale error, with a safety factor, of a polygon's metric frame.
 
     Distances in the polygon's azimuthal-equidistant frame (:attr:`Polygon.margin_error_bound_m`)
     between points within ``reach_m`` of the polygon are within this factor of geodesic ones.
     It is ``2 * theta**2 + 1e-6``, ``theta`` the angle (``rho / R_MIN``) from the frame's centre
-    to the farthest such point.
+    to the farthest such point. ``rho``: :func:`frame_rho` of ``shape``, when already known.
     """
-    west, south, east, north = shape.bounds
-    lon0 = (west + east) / 2.0
-    lat0 = (south + north) / 2.0
-    rho = float(
-        _geodesy.geodesic_distance(
-            lon0, lat0, np.array([west, east, west, east]), np.array([south, south, north, north])
-        ).max()
-    )
+    if rho is None:
+        rho = frame_rho(shape)
     return 2.0 * ((rho + reach_m) / _geodesy.R_MIN) ** 2 + 1e-6
 
 
