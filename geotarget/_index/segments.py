@@ -72,6 +72,7 @@ class SegmentGrid:
     __slots__ = (
         "_ax",
         "_ay",
+        "_by_cell",
         "_ex",
         "_ey",
         "_len2",
@@ -126,6 +127,12 @@ class SegmentGrid:
         cell = np.concatenate(cell_parts)
         order = np.argsort(cell, kind="stable")
         self._seg = seg[order].astype(np.int32)
+        # What distance() reads, per listed (cell, segment) entry in cell order: a point's
+        # candidates are then runs of consecutive entries, gathered without ``_seg``.
+        # Rows: ax, ay, ex, ey and 1 / len2 (0 for a zero-length segment: its start).
+        with np.errstate(divide="ignore"):
+            inv = np.where(self._len2 > 0.0, 1.0 / self._len2, 0.0)
+        self._by_cell = np.stack([v[self._seg] for v in (ax, ay, self._ex, self._ey, inv)])
         # Cell c lists self._seg[starts[c]:starts[c + 1]].
         starts = np.zeros(self.nx * self.ny + 1, dtype=np.intp)
         np.cumsum(np.bincount(cell, minlength=self.nx * self.ny), out=starts[1:])
@@ -135,7 +142,10 @@ class SegmentGrid:
     def nbytes(self) -> int:
         """Memory held by the grid's tables (the segments' arrays included)."""
         return int(
-            self._seg.nbytes + self._starts.nbytes + 5 * self._ax.nbytes  # ax, ay, ex, ey, len2
+            self._seg.nbytes
+            + self._starts.nbytes
+            + 5 * self._ax.nbytes  # ax, ay, ex, ey, len2
+            + self._by_cell.nbytes
         )
 
     def distance(self, px: FloatArray, py: FloatArray, reach: FloatArray) -> FloatArray:
@@ -155,32 +165,34 @@ class SegmentGrid:
         wy = iy1 - iy0 + 1
         wide = (wx > MAX_SPAN) | (wy > MAX_SPAN)
         out[wide] = np.nan
-        pts = np.flatnonzero(~wide)
-        if pts.size == 0 or self._seg.size == 0:
+        if self._seg.size == 0:
             return out
-        # (point, cell) pairs, grouped by point.
-        k_per = (wx * wy)[pts]
-        p = np.repeat(pts, k_per)
+        # (point, cell) pairs, grouped by point; a point whose box is too wide has none.
+        k_per = wx * wy
+        k_per[wide] = 0
+        p = np.repeat(np.arange(n), k_per)
         k = np.arange(p.size) - np.repeat(np.cumsum(k_per) - k_per, k_per)
-        kx = k % wx[p]
-        ky = k // wx[p]
-        cell = (iy0[p] + ky) * self.nx + ix0[p] + kx
+        w = wx[p]
+        cell = (iy0 * self.nx + ix0)[p] + (k // w) * self.nx + k % w
         s0 = self._starts[cell]
         cnt = self._starts[cell + 1] - s0
-        # (point, segment) pairs, still grouped by point.
+        # (point, segment) pairs, still grouped by point: runs of the cell-ordered entries.
         q = np.repeat(p, cnt)
         if q.size == 0:
             return out
         j = np.arange(q.size) - np.repeat(np.cumsum(cnt) - cnt - s0, cnt)
-        seg = self._seg[j]
-        ex, ey, len2 = self._ex[seg], self._ey[seg], self._len2[seg]
-        dx = px[q] - self._ax[seg]
-        dy = py[q] - self._ay[seg]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t = np.where(len2 > 0.0, (dx * ex + dy * ey) / len2, 0.0)
+        ax, ay, ex, ey, inv = self._by_cell
+        ex, ey = ex[j], ey[j]
+        dx = px[q] - ax[j]
+        dy = py[q] - ay[j]
+        t = dx * ex
+        t += dy * ey
+        t *= inv[j]
         np.clip(t, 0.0, 1.0, out=t)
-        dx -= t * ex
-        dy -= t * ey
+        ex *= t
+        ey *= t
+        dx -= ex
+        dy -= ey
         dx *= dx
         dy *= dy
         dx += dy  # squared distances: one square root per point, not per pair
