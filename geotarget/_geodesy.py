@@ -232,8 +232,9 @@ def chord_inside(distance_m: Any) -> Any:
     An array whose values lie close together (the disks of one circle's devices) gets the value
     at its largest element ``D`` less ``D - d``: the chord grows at most as fast as the
     distance (its slope is a cosine below 1), so this is never larger than each element's own
-    value, and it is smaller by at most ``(D - d) * (1 - cos)`` — below a millimetre, or the
-    elements are computed one by one. Two numpy passes instead of a sine per element.
+    value (but for rounding, femtometres against the 2 µm slack), and it is smaller by at most
+    ``(D - d) * (1 - cos)`` — below a millimetre, or the elements are computed one by one. Two
+    numpy passes instead of a sine per element.
     """
     if isinstance(distance_m, float):
         x = ((distance_m - 2 * _ABS_SLACK) / (1.0 + 1e-11)) / (2.0 * R_MIN)

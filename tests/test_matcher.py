@@ -288,14 +288,15 @@ def test_chord_inside_of_an_array_is_sound_and_tight(
 
     Per element of an array of distances: the point ``Geod.fwd`` puts at exactly ``d`` in a
     random direction is never accepted; no element's threshold exceeds what it gets on its own
-    (negative: nothing fits), and for distances close together none gives up a millimetre.
+    by more than rounding (negative: nothing fits), and for distances close together none
+    gives up a millimetre.
     """
     rng = np.random.default_rng(seed)
     d = np.clip(top - rng.uniform(0.0, spread, 64), 0.0, None)
     got = _geodesy.chord_inside(d)
     alone = np.array([_geodesy.chord_inside(float(v)) for v in d])
     fits = alone >= 0.0  # else no chord is short enough: any negative value says so
-    assert (got[fits] <= alone[fits]).all()
+    assert (got[fits] <= alone[fits] + 1e-9).all()  # rounding: far within the 2 µm slack
     assert (got[~fits] < 0.0).all()
     if (d.max() - d.min()) * (d.max() / 1.2e7) ** 2 <= 1e-3:
         assert (got[fits] >= alone[fits] - 1e-3).all()

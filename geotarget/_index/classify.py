@@ -137,10 +137,12 @@ def _tangent_ranks(
     lo, hi = frames.distance_bounds(lon0, lat0, scale, near, _DENSIFY_DEG, x, y, r)
     within = hi <= r
     beyond = lo > r
-    in_poly = state == 1
-    ask = np.flatnonzero(state < 0)
-    in_poly[ask] = _geos.intersects_xy(part.shape, x[ask], y[ask])
     zero = r == 0.0
+    in_poly = state == 1
+    # GEOS only for the devices whose rank depends on it (a disk crossing the boundary meets
+    # the polygon from either side; an undecided one goes to the exact ranks).
+    ask = np.flatnonzero((state < 0) & (zero | beyond))
+    in_poly[ask] = _geos.intersects_xy(part.shape, x[ask], y[ask])
     # In the polygon: held iff the boundary is farther than r, else the disk meets it.
     rank[in_poly & (zero | beyond)] = _HOLDS
     rank[in_poly & ~zero & within] = _MEETS
