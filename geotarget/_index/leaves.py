@@ -128,6 +128,27 @@ def _spheres(
     return sphere, off
 
 
+#: Slots gathered at once by :func:`_per_leaf` (a multiple of LEAF).
+_PER_LEAF_SLOTS = 1 << 16
+
+
+def _per_leaf(op: np.ufunc, values: npt.NDArray[Any], perm: I32Array) -> npt.NDArray[Any]:
+    """``op.reduceat`` of ``values`` over each leaf's slots (``values`` in the snapshot's order).
+
+    Gathered a bounded number of slots at a time: a whole gathered column would be a
+    temporary of eight bytes a device, which the allocator may keep as resident memory after
+    the index is built.
+    """
+    m = perm.size
+    out = np.empty(-(-m // LEAF), dtype=values.dtype)
+    for lo in range(0, m, _PER_LEAF_SLOTS):
+        chunk = values[perm[lo : lo + _PER_LEAF_SLOTS]]
+        out[lo // LEAF : lo // LEAF + -(-chunk.size // LEAF)] = op.reduceat(
+            chunk, np.arange(0, chunk.size, LEAF)
+        )
+    return out
+
+
 class Leaves:
     """The packed leaves, and the levels of boxes above them, over the devices with a fix.
 
@@ -193,7 +214,7 @@ class Leaves:
             cols[1] = np.minimum.reduceat(self.ys, starts)
             cols[2] = np.maximum.reduceat(self.xs, starts)
             cols[3] = np.maximum.reduceat(self.ys, starts)
-            self.acc_max: FloatArray = np.maximum.reduceat(accuracy[self.perm], starts)
+            self.acc_max: FloatArray = _per_leaf(np.maximum, accuracy, self.perm)
         else:
             self.acc_max = np.empty(0, dtype=np.float64)
         #: Per leaf, its oldest fix as int64 microseconds (NaT, the least int64, is oldest),
@@ -201,10 +222,8 @@ class Leaves:
         #: times were not given.
         self.obs_min: npt.NDArray[np.int64] | None = None
         if observed_at is not None:
-            micros = observed_at.astype("datetime64[us]").view(np.int64)
-            self.obs_min = (
-                np.minimum.reduceat(micros[self.perm], starts) if m else np.empty(0, dtype=np.int64)
-            )
+            micros = np.asarray(observed_at, dtype="datetime64[us]").view(np.int64)
+            self.obs_min = _per_leaf(np.minimum, micros, self.perm)
         #: The largest accuracy of all (0 without devices): every classification's reach.
         self.acc_all = float(self.acc_max.max()) if m else 0.0
         sphere, off = _spheres(self.xs_blocks, self.ys_blocks, m)
