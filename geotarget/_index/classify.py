@@ -441,8 +441,12 @@ class _Stale:
 
     def blocks(self, leaves: IntArray, rows: I32Array, keep: BoolArray) -> None:
         """Check the kept devices of whole ``(leaves × LEAF)`` blocks."""
-        leaf = np.broadcast_to(leaves[:, None], rows.shape)[keep]
-        self._check(rows[keep], leaf)
+        if self.cutoff is None:
+            return
+        if self.lv.obs_min is not None and self.leaf_cutoff is not None:
+            old = self.lv.obs_min[leaves] < self.leaf_cutoff  # the rest are fresh whole
+            leaves, rows, keep = leaves[old], rows[old], keep[old]
+        self._check(rows[keep], np.broadcast_to(leaves[:, None], rows.shape)[keep])
 
     def rows(self) -> I32Array:
         """Every stale row found, sorted, each once."""
