@@ -214,7 +214,9 @@ class MemoryLedger(StoreBase):
     def _insert(
         self, key: str, kind: int, version: str, batch: IdArray, state: int, lease_us: int
     ) -> npt.NDArray[np.int64]:
-        table = self._tables.setdefault((key, kind), _Table())
+        table = self._tables.get((key, kind))
+        if table is None:  # (not setdefault: a table is ten arrays, built only when new)
+            table = self._tables[(key, kind)] = _Table()
         self._batch += 1
         base = self._batch << 32
         if batch.size >= 1 << 32:
