@@ -496,10 +496,9 @@ def _part_ranks(
             rows = lv.perm[slots]
             r = factor * accuracy[rows]
             x, y = lv.xs[slots], lv.ys[slots]
-            # Each device's own disk first, as the leaves' were; the exact ranks only where
-            # its grown box meets a marked cell.
-            # Each device's disk against the room around its cell first (one gather), then,
-            # for the devices that fail it, its grown box against the marked cells.
+            # Each device's own disk first, as the leaves' were: against the room around its
+            # cell (one gather), then, for the devices that fail that, its grown box against
+            # the marked cells; the exact ranks only for the devices left.
             state, room = cells.points(x, y)
             m = part.margin_m
             hold = (state == 1) & (r * scale + _PAD_M < room)
