@@ -65,6 +65,13 @@ def _area(value: object) -> Area:
     raise InvalidType(f"area must be an Area, Circle or Polygon (got {type(value).__name__})")
 
 
+def _parts(value: object) -> tuple[Circle | Polygon, ...]:
+    """The parts of an area, or of a lone circle or polygon (no :class:`Area` built for it)."""
+    if isinstance(value, (Circle, Polygon)):
+        return (value,)
+    return _area(value).parts
+
+
 def _sorted_unique(chunks: list[I32Array], n: int, repeats: bool) -> I32Array:
     """The rows of ``chunks`` ascending, without repeats when ``repeats`` says there may be some.
 
@@ -181,7 +188,7 @@ class PositionIndex:
         >>> PositionIndex(p).query(square).tolist()
         [0, 1]
         """
-        return self._rows(_area(area).parts, None)
+        return self._rows(_parts(area), None)
 
     def _rows(self, parts: tuple[Circle | Polygon, ...], before: int | None) -> I32Array:
         """Sorted rows inside any of the parts (``before``: see :func:`plan.part_rows`)."""
@@ -221,7 +228,7 @@ class PositionIndex:
         >>> PositionIndex(p).count(Circle(18.0, 59.0, 1.0))
         1
         """
-        parts = _area(area).parts
+        parts = _parts(area)
         if len(parts) > 1:
             return int(self.query(area).size)
         return plan.part_rows(self._leaves, parts[0], _FEW_LEAVES)[1]
