@@ -190,7 +190,7 @@ class PositionIndex:
         """
         return self._rows(_parts(area), None)
 
-    def _rows(self, parts: tuple[Circle | Polygon, ...], before: int | None) -> I32Array:
+    def _rows(self, parts: tuple[Circle | Polygon, ...], before: np.datetime64 | None) -> I32Array:
         """Sorted rows inside any of the parts (``before``: see :func:`plan.part_rows`)."""
         lv = self._leaves
         if len(parts) == 1:
@@ -211,8 +211,7 @@ class PositionIndex:
         :class:`~geotarget.StaleRule`, cost in proportion to the leaves holding one, not to
         every device in the area grown by its margin.
         """
-        before = int(np.asarray(limit, dtype="datetime64[us]").view(np.int64))
-        rows = self._rows(area.parts, before)
+        rows = self._rows(area.parts, limit)
         observed = self._positions.observed_at[rows]
         return rows[~(observed >= limit)]  # NaT compares False: never fresh
 

@@ -403,50 +403,45 @@ class _Stale:
     fixes is decided whole.
     """
 
-    __slots__ = ("cutoff", "found", "leaf_cutoff", "lv", "observed")
+    __slots__ = ("cutoff", "found", "lv", "observed")
 
     def __init__(
         self, lv: Leaves, observed: npt.NDArray[np.datetime64], cutoff: np.datetime64 | None
     ) -> None:
         self.lv, self.observed, self.cutoff = lv, observed, cutoff
-        self.leaf_cutoff = (
-            None
-            if cutoff is None
-            else int(np.asarray(cutoff, dtype="datetime64[us]").view(np.int64))
-        )
         self.found: list[I32Array] = []
 
-    def _check(self, rows: I32Array, leaf: IntArray) -> None:
-        """Note which of ``rows`` (each in leaf ``leaf``) have a fix older than the cutoff."""
-        if self.cutoff is None or rows.size == 0:
-            return
-        if self.lv.obs_min is not None and self.leaf_cutoff is not None:
-            rows = rows[self.lv.obs_min[leaf] < self.leaf_cutoff]
-        if rows.size:
+    def _old(self, leaves: IntArray) -> BoolArray | None:
+        """Which leaves hold an old fix (None: every one may)."""
+        return None if self.cutoff is None else self.lv.older(leaves, self.cutoff)
+
+    def _gather(self, rows: I32Array) -> None:
+        """Note which of ``rows`` have a fix older than the cutoff (one gather)."""
+        if rows.size and self.cutoff is not None:
             self.found.append(rows[~(self.observed[rows] >= self.cutoff)])  # NaT: stale
 
     def leaves(self, whole: IntArray) -> None:
-        """Check every device of the given leaves (taken whole)."""
-        if self.cutoff is None or whole.size == 0:
+        """Check every device of the given leaves (taken whole, ascending)."""
+        if self.cutoff is None:
             return
-        if self.lv.obs_min is not None and self.leaf_cutoff is not None:
-            whole = whole[self.lv.obs_min[whole] < self.leaf_cutoff]
+        old = self._old(whole)
+        whole = whole if old is None else whole[old]
         if whole.size:
-            rows = self.lv.rows_of_leaves(whole)  # ascending, as given
-            self.found.append(rows[~(self.observed[rows] >= self.cutoff)])
+            self._gather(self.lv.rows_of_leaves(whole))
 
     def slots(self, slots: IntArray, rows: I32Array) -> None:
         """Check the devices in the given slots (``rows``: their rows)."""
-        self._check(rows, slots // LEAF)
+        if self.cutoff is None:
+            return
+        old = self._old(slots // LEAF)
+        self._gather(rows if old is None else rows[old])
 
     def blocks(self, leaves: IntArray, rows: I32Array, keep: BoolArray) -> None:
         """Check the kept devices of whole ``(leaves × LEAF)`` blocks."""
         if self.cutoff is None:
             return
-        if self.lv.obs_min is not None and self.leaf_cutoff is not None:
-            old = self.lv.obs_min[leaves] < self.leaf_cutoff  # the rest are fresh whole
-            leaves, rows, keep = leaves[old], rows[old], keep[old]
-        self._check(rows[keep], np.broadcast_to(leaves[:, None], rows.shape)[keep])
+        old = self._old(leaves)  # the rest are fresh whole
+        self._gather(rows[keep] if old is None else rows[old][keep[old]])
 
     def rows(self) -> I32Array:
         """Every stale row found, sorted, each once."""

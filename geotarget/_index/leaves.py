@@ -340,6 +340,13 @@ class Leaves:
         d *= d
         return np.sqrt(d.sum(axis=1)), s[:, 4:5]
 
+    def older(self, leaves: IntArray, limit: np.datetime64) -> BoolArray | None:
+        """Which of ``leaves`` hold a fix observed before ``limit`` (or NaT; None: no times)."""
+        if self.obs_min is None:
+            return None
+        before = int(np.asarray(limit, dtype="datetime64[us]").view(np.int64))
+        return np.asarray(self.obs_min[leaves] < before)
+
     def slots_of(self, leaves: IntArray) -> IntArray:
         """Every slot of the given leaves."""
         slots = (leaves[:, None] * LEAF + _LEAF_RANGE).reshape(-1)

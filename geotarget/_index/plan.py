@@ -139,19 +139,17 @@ def _polygon_split(
     return leaves[inner], leaves[~inner & ~outer], cells
 
 
-def _older(lv: Leaves, leaves: IntArray, before: int | None) -> BoolArray | None:
-    """Which leaves hold a fix older than ``before`` (int64 µs; NaT counts), or None: all."""
-    if before is None or lv.obs_min is None:
-        return None
-    return np.asarray(lv.obs_min[leaves] < before)
+def _older(lv: Leaves, leaves: IntArray, before: np.datetime64 | None) -> BoolArray | None:
+    """Which leaves hold a fix older than ``before`` (NaT counts), or None: all may."""
+    return None if before is None else lv.older(leaves, before)
 
 
 def part_rows(
-    lv: Leaves, part: Circle | Polygon, few: int, before: int | None = None
+    lv: Leaves, part: Circle | Polygon, few: int, before: np.datetime64 | None = None
 ) -> tuple[list[I32Array], int]:
     """Row chunks of the devices inside one part, and their total size.
 
-    ``before`` (int64 µs): only leaves holding a fix older than it (or NaT) are looked at; the
+    ``before``: only leaves holding a fix older than it (or NaT) are looked at; the
     chunks hold every device inside the part of those leaves (the caller filters by time).
     """
     if lv.count == 0:
@@ -229,7 +227,9 @@ def circle_pairs(lv: Leaves, circles: list[Circle], grow_m: float = 0.0) -> Circ
     return CirclePairs(lon, lat, reach, (cx, cy, cz), part, leaf, d - s[3], d + s[3])
 
 
-def circles_rows(lv: Leaves, circles: list[Circle], before: int | None = None) -> I32Array:
+def circles_rows(
+    lv: Leaves, circles: list[Circle], before: np.datetime64 | None = None
+) -> I32Array:
     """Rows inside any of many circles (unsorted, with repeats), all circles at once.
 
     The same three steps as :func:`part_rows` (``before`` as there), vectorised over (circle,

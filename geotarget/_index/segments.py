@@ -31,7 +31,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import FloatArray
+from geotarget._validate import BoolArray, FloatArray
 
 IntArray = npt.NDArray[np.intp]
 I8Array = npt.NDArray[np.int8]
@@ -70,12 +70,7 @@ class SegmentGrid:
     """
 
     __slots__ = (
-        "_ax",
-        "_ay",
         "_by_cell",
-        "_ex",
-        "_ey",
-        "_len2",
         "_seg",
         "_starts",
         "nx",
@@ -88,9 +83,7 @@ class SegmentGrid:
     def __init__(
         self, ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray, cell_m: float
     ) -> None:
-        self._ax, self._ay = ax, ay
-        self._ex, self._ey = bx - ax, by - ay
-        self._len2 = self._ex * self._ex + self._ey * self._ey
+        ex, ey = bx - ax, by - ay
         if ax.size == 0:
             x0 = y0 = 0.0
             span_x = span_y = 1.0
@@ -100,7 +93,7 @@ class SegmentGrid:
             y0 = float(min(ay.min(), by.min()))
             span_x = float(max(ax.max(), bx.max())) - x0
             span_y = float(max(ay.max(), by.max())) - y0
-            longest = float(max(np.abs(self._ex).max(), np.abs(self._ey).max()))
+            longest = float(max(np.abs(ex).max(), np.abs(ey).max()))
         size = max(float(cell_m), longest, 1e-3)
         cap = min(MAX_CELLS, CELLS_PER_SEGMENT * ax.size + 1024)
         size = max(size, math.sqrt(max(span_x, 1e-3) * max(span_y, 1e-3) / cap))
@@ -127,12 +120,13 @@ class SegmentGrid:
         cell = np.concatenate(cell_parts)
         order = np.argsort(cell, kind="stable")
         self._seg = seg[order].astype(np.int32)
-        # What distance() reads, per listed (cell, segment) entry in cell order: a point's
-        # candidates are then runs of consecutive entries, gathered without ``_seg``.
+        # The segments as the lookups read them, per listed (cell, segment) entry in cell
+        # order: a point's or a box's candidates are runs of consecutive entries.
         # Rows: ax, ay, ex, ey and 1 / len2 (0 for a zero-length segment: its start).
+        len2 = ex * ex + ey * ey
         with np.errstate(divide="ignore"):
-            inv = np.where(self._len2 > 0.0, 1.0 / self._len2, 0.0)
-        self._by_cell = np.stack([v[self._seg] for v in (ax, ay, self._ex, self._ey, inv)])
+            inv = np.where(len2 > 0.0, 1.0 / len2, 0.0)
+        self._by_cell = np.stack([v[self._seg] for v in (ax, ay, ex, ey, inv)])
         # Cell c lists self._seg[starts[c]:starts[c + 1]].
         starts = np.zeros(self.nx * self.ny + 1, dtype=np.intp)
         np.cumsum(np.bincount(cell, minlength=self.nx * self.ny), out=starts[1:])
@@ -141,12 +135,27 @@ class SegmentGrid:
     @property
     def nbytes(self) -> int:
         """Memory held by the grid's tables (the segments' arrays included)."""
-        return int(
-            self._seg.nbytes
-            + self._starts.nbytes
-            + 5 * self._ax.nbytes  # ax, ay, ex, ey, len2
-            + self._by_cell.nbytes
-        )
+        return int(self._seg.nbytes + self._starts.nbytes + self._by_cell.nbytes)
+
+    def _pairs(
+        self, ix0: IntArray, iy0: IntArray, wx: IntArray, wy: IntArray, take: BoolArray
+    ) -> tuple[IntArray, IntArray]:
+        """(item, entry) pairs: each taken item's box of cells and the segments they list.
+
+        Item ``i`` spans ``wx[i] × wy[i]`` cells from ``(ix0[i], iy0[i])``; pairs are grouped
+        by item, and ``entry`` indexes the cell-ordered tables (``_by_cell``, ``_seg``).
+        """
+        k_per = wx * wy
+        k_per[~take] = 0
+        p = np.repeat(np.arange(k_per.size), k_per)
+        k = np.arange(p.size) - np.repeat(np.cumsum(k_per) - k_per, k_per)
+        w = wx[p]
+        cell = (iy0 * self.nx + ix0)[p] + (k // w) * self.nx + k % w
+        s0 = self._starts[cell]
+        cnt = self._starts[cell + 1] - s0
+        q = np.repeat(p, cnt)
+        j = np.arange(q.size) - np.repeat(np.cumsum(cnt) - cnt - s0, cnt)
+        return q, j
 
     def distance(self, px: FloatArray, py: FloatArray, reach: FloatArray) -> FloatArray:
         """Per point, its distance to the nearest segment when that is at most its ``reach``.
@@ -165,22 +174,9 @@ class SegmentGrid:
         wy = iy1 - iy0 + 1
         wide = (wx > MAX_SPAN) | (wy > MAX_SPAN)
         out[wide] = np.nan
-        if self._seg.size == 0:
-            return out
-        # (point, cell) pairs, grouped by point; a point whose box is too wide has none.
-        k_per = wx * wy
-        k_per[wide] = 0
-        p = np.repeat(np.arange(n), k_per)
-        k = np.arange(p.size) - np.repeat(np.cumsum(k_per) - k_per, k_per)
-        w = wx[p]
-        cell = (iy0 * self.nx + ix0)[p] + (k // w) * self.nx + k % w
-        s0 = self._starts[cell]
-        cnt = self._starts[cell + 1] - s0
-        # (point, segment) pairs, still grouped by point: runs of the cell-ordered entries.
-        q = np.repeat(p, cnt)
+        q, j = self._pairs(ix0, iy0, wx, wy, ~wide)
         if q.size == 0:
             return out
-        j = np.arange(q.size) - np.repeat(np.cumsum(cnt) - cnt - s0, cnt)
         ax, ay, ex, ey, inv = self._by_cell
         ex, ey = ex[j], ey[j]
         dx = px[q] - ax[j]
@@ -255,20 +251,10 @@ class SegmentGrid:
         wide = (wx > MAX_SPAN) | (wy > MAX_SPAN)
         out[wide] = True
         met: IntArray | None = None if wide.any() else np.empty(0, dtype=np.intp)
-        boxes = np.flatnonzero(~wide)
-        if boxes.size == 0 or self._seg.size == 0:
-            return out, met
-        k_per = (wx * wy)[boxes]
-        p = np.repeat(boxes, k_per)
-        k = np.arange(p.size) - np.repeat(np.cumsum(k_per) - k_per, k_per)
-        cell = (iy0[p] + k // wx[p]) * self.nx + ix0[p] + k % wx[p]
-        s0 = self._starts[cell]
-        cnt = self._starts[cell + 1] - s0
-        q = np.repeat(p, cnt)
+        q, j = self._pairs(ix0, iy0, wx, wy, ~wide)
         if q.size == 0:
             return out, met
-        seg = self._seg[np.arange(q.size) - np.repeat(np.cumsum(cnt) - cnt - s0, cnt)]
-        ax, ay, ex, ey = self._ax[seg], self._ay[seg], self._ex[seg], self._ey[seg]
+        ax, ay, ex, ey = (v[j] for v in self._by_cell[:4])
         w, s, e, nn = west[q], south[q], east[q], north[q]
         overlap = (np.minimum(ax, ax + ex) <= e) & (np.maximum(ax, ax + ex) >= w)
         overlap &= (np.minimum(ay, ay + ey) <= nn) & (np.maximum(ay, ay + ey) >= s)
@@ -281,7 +267,7 @@ class SegmentGrid:
             below &= c < -tol
         meet = overlap & ~above & ~below
         out[q[meet]] = True
-        return out, (None if met is None else seg[meet].astype(np.intp))
+        return out, (None if met is None else self._seg[j[meet]].astype(np.intp))
 
 
 def pieces(
