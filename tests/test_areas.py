@@ -15,7 +15,7 @@ import pyproj
 import pytest
 import shapely
 import shapely.geometry as sg
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import any_lat, any_lon, radius_m, sweden_lat, sweden_lon
 
@@ -29,6 +29,7 @@ from geotarget import (
     InvalidType,
     Polygon,
 )
+from geotarget.areas import _geodesic_area
 
 GEOD = pyproj.Geod(ellps="WGS84")
 SQUARE = [(18.0, 59.0), (18.1, 59.0), (18.1, 59.1), (18.0, 59.1)]
@@ -295,6 +296,66 @@ def test_polygon_area_matches_geod() -> None:
     dense = shapely.segmentize(p.shape, 0.0001)
     expected, _ = GEOD.geometry_area_perimeter(dense)
     assert p.area_m2 == pytest.approx(abs(expected), rel=1e-6)
+
+
+def _densified_geod_area(rings: list[list[tuple[float, float]]], step: float) -> float:
+    """Oracle: pyproj's geodesic area of the rings densified to ``step`` degrees.
+
+    The first ring is the shell, the others holes (subtracted); each counts by its absolute
+    value.
+    """
+    out = 0.0
+    for i, ring in enumerate(rings):
+        dense = shapely.get_coordinates(shapely.segmentize(sg.LinearRing(ring), step))
+        area, _ = GEOD.polygon_area_perimeter(dense[:, 0], dense[:, 1])
+        out += abs(area) if i == 0 else -abs(area)
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lon=st.floats(-175.0, 170.0),
+    lat=st.floats(-85.0, 80.0),
+    size=st.floats(1e-3, 4.0),
+    seed=st.integers(0, 2**32 - 1),
+    reverse=st.booleans(),
+    hole=st.booleans(),
+)
+def test_polygon_area_is_the_lonlat_polygons_exact_area(
+    lon: float, lat: float, size: float, seed: int, reverse: bool, hole: bool
+) -> None:
+    """A random star-shaped lon/lat ring (and hole) has the area of its edges straight in lon/lat.
+
+    That is pyproj's area of the rings finely densified, whatever the rings' orientation.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 40))
+    ang = np.sort(rng.uniform(0.0, 2.0 * math.pi, n))
+    rad = size * rng.uniform(0.4, 1.0, n)
+    ring = list(zip(lon + rad * np.cos(ang), lat + rad * np.sin(ang) * 0.5, strict=True))
+    rings = [ring[::-1] if reverse else ring]
+    if hole:
+        r = 0.3 * size
+        rings.append([(lon - r, lat - r / 4), (lon + r, lat - r / 4), (lon, lat + r / 4)])
+    assume(sg.Polygon(rings[0], rings[1:]).is_valid)
+    expected = _densified_geod_area(rings, min(size / 200.0, 2e-3))
+    # The densified ring's area lies within 1e-7 of the lon/lat one's; pyproj's own rounding
+    # grows with the vertices (~1e-3 m² for a 100 m ring of 2,000 vertices).
+    assert Polygon(rings[0], rings[1:]).area_m2 == pytest.approx(expected, rel=2e-7, abs=1e-3)
+
+
+def test_polygon_area_of_a_tall_ring_and_a_multipolygon() -> None:
+    """Edges spanning up to 176° of latitude, and several parts.
+
+    Such edges are cut into pieces: one 5-point rule over the whole edge is off by 3e-9.
+    """
+    tall = [(10.0, -88.0), (40.0, -10.0), (20.0, 88.0)]
+    expected = _densified_geod_area([tall], 0.001)  # within 1e-10 of the lon/lat edges' area
+    assert _geodesic_area(sg.Polygon(tall)) == pytest.approx(expected, rel=5e-10)
+    both = sg.MultiPolygon([sg.Polygon(tall), sg.Polygon(SQUARE)])
+    expected += _densified_geod_area([SQUARE], 1e-4)
+    assert _geodesic_area(both) == pytest.approx(expected, rel=1e-8)
+    assert _geodesic_area(sg.Polygon()) == 0.0
 
 
 def test_geojson_round_trip_and_geo_interface() -> None:
