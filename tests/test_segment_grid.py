@@ -112,3 +112,38 @@ def test_meets_boxes_never_misses_an_edge(seed: int, n: int, most: float) -> Non
     # And it is not a blanket yes: boxes far from every edge are cleared.
     far = np.asarray(shapely.distance(lines, shapely.points(cx, cy))) > 2 * half + 4 * most
     assert not np.any(got[far & (half < 2 * most)])
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 30))
+@settings(max_examples=60)
+def test_meets_boxes_separates_boxes_beside_long_edges(seed: int, n: int) -> None:
+    """Boxes beside long edges in every direction: yes where GEOS meets, no where clear of all.
+
+    Each box overlaps its edge's bounding box, so only the side test (the box's corners against
+    the edge's line) can clear it: a wrong direction or side there misses or blankets.
+    """
+    rng = np.random.default_rng(seed)
+    ang = rng.uniform(0.0, 2.0 * np.pi, n)
+    length = rng.uniform(0.01, 0.1, n)
+    ax, ay = 18.0 + rng.uniform(-0.5, 0.5, n), 59.0 + rng.uniform(-0.5, 0.5, n)
+    bx, by = ax + length * np.cos(ang), ay + length * np.sin(ang)
+    most = 0.01
+    grid = SegmentGrid(*pieces(ax, ay, bx, by, most), most)
+    k = 300
+    pick = rng.integers(0, n, k)
+    t = rng.uniform(0.1, 0.9, k)
+    half = rng.uniform(1e-5, 2e-3, k)
+    off = rng.uniform(-4.0, 4.0, k) * half  # across the edge, in half-widths
+    cx = ax[pick] + t * (bx[pick] - ax[pick]) - off * np.sin(ang[pick])
+    cy = ay[pick] + t * (by[pick] - ay[pick]) + off * np.cos(ang[pick])
+    west, south, east, north = cx - half, cy - half, cx + half, cy + half
+    got = grid.meets_boxes(west, south, east, north)
+    lines = shapely.multilinestrings(
+        [shapely.linestrings([[a, b], [c, d]]) for a, b, c, d in zip(ax, ay, bx, by, strict=True)]
+    )
+    boxes = shapely.box(west, south, east, north)
+    want = np.asarray(shapely.intersects(lines, boxes))
+    assert not np.any(want & ~got)  # never a miss
+    clear = np.asarray(shapely.distance(lines, boxes)) > 1e-9
+    assert not np.any(got & clear)  # and every box clear of all edges is cleared
+    assert want.any() and clear.any()
