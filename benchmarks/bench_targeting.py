@@ -7,8 +7,10 @@ area, rules, regions, ledger in memory. The gate compares that overhead with a 5
 The cold scenarios (issues 10, 12, 13; :func:`_cold`) target a *new* alert each call (a new
 identifier and a new area, so nothing is cached): an alert is targeted once, so its plan
 counts. A 1 km Explosion at ten towns, gated at 1.5 ms (memory ledger; SQLite without its claim
-write), and a Stockholm-municipality tip request, reported against its 5 ms budget; each with
-the memory ledger and the SQLite ledger (``AUTO`` and ``NORMAL``), interleaved. :func:`_plan_memory`
+write), a Stockholm-municipality tip request, reported against its 5 ms budget, and the same
+Explosion drawn as a 16-vertex polygon (as upstream CAP often draws one), reported against the
+circle's budget; each with the memory ledger and the SQLite ledger (``AUTO`` and ``NORMAL``),
+interleaved. :func:`_plan_memory`
 measures what a cached plan and a cached transformer hold.
 """
 
@@ -27,6 +29,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
+import pyproj
 import shapely
 from _harness import Gate, Report, Timing, best_of
 
@@ -84,6 +88,14 @@ RECEIVE_BUDGET_S = 1.0
 #: Whether CI gates the Explosion at its budget (memory ledger; SQLite but its claim write).
 #: The tip request is reported only: see docs/performance.rst for why it misses its budget.
 GATE_EXPLOSION = True
+
+
+def _ring_16(lon: float, lat: float, radius_m: float) -> npt.NDArray[np.float64]:
+    """A 16-vertex lon/lat ring about ``radius_m`` around a point (as CAP polygons draw one)."""
+    az = np.linspace(0.0, 360.0, 16, endpoint=False)
+    geod = pyproj.Geod(ellps="WGS84")
+    x, y, _ = geod.fwd(np.full(16, lon), np.full(16, lat), az, np.full(16, radius_m))
+    return np.column_stack([x, y])
 
 
 def _fsync_seconds(directory: Path) -> float:
@@ -154,6 +166,16 @@ def _cold(report: Report, index: PositionIndex, quick: bool) -> None:
                 sv=msg, en=msg, onset=AT, expires=AT + dt.timedelta(hours=2),
             )  # fmt: skip
 
+        def polygon_explosion(place: tuple[str, float, float]) -> alerts.Alert:
+            i = next(counter)
+            _, lon, lat = place
+            ring = _ring_16(lon + (i % 997) * 1e-6, lat, 1000.0 + (i % 991) * 1e-3)
+            return pilot.explosion(
+                identifier=f"cold-poly-{i}", sender="bench@example.se", sent=AT,
+                area=Polygon(ring), sv=msg, en=msg, onset=AT,
+                expires=AT + dt.timedelta(hours=2),
+            )  # fmt: skip
+
         def tip(place: tuple[str, float, float]) -> alerts.Alert:
             i = next(counter)
             shift = np.array([(i % 997) * 1e-9, 0.0])
@@ -168,6 +190,8 @@ def _cold(report: Report, index: PositionIndex, quick: bool) -> None:
              PLACES, EXPLOSION_BUDGET, GATE_EXPLOSION),
             (f"target(): a new Stockholm-municipality tip request (cold), {n:,} devices", tip,
              PLACES[:1] * 3, TIP_BUDGET, False),
+            (f"target(): a new 1 km Explosion drawn as a 16-gon (10 places, cold), {n:,} "
+             "devices", polygon_explosion, PLACES, EXPLOSION_BUDGET, False),
         )  # fmt: skip
         for scenario, make, places, budget, gated in scenarios:
             names = list(targeters)

@@ -313,7 +313,7 @@ def grown(area: Area, margin_m: float) -> Area:
                 f"a polygon's margin_m plus the stale margin must be <= {MAX_MARGIN_M:.0f} "
                 f"(got {part.margin_m:.0f} + {margin_m:.0f})"
             )
-        parts.append(Polygon(part.exterior, part.holes, margin_m=total))
+        parts.append(part._with_margin(total))
     return Area(parts)
 
 

@@ -51,6 +51,9 @@ MAX_MARGIN_M = 100_000.0
 # Polygon edges are densified to this many degrees before they are projected to metres, so a
 # straight lon/lat edge stays within 0.5 mm of its projected image (sagitta of 0.001° chords).
 _DENSIFY_DEG = 0.001
+#: Metres beyond which a point's side of the metric frame's boundary is its side of the lon/lat
+#: one (the frame's densification, 0.5 mm, and rounding; as classify's padding, twice).
+_SAME_SIDE_M = 0.004
 
 
 def _margin(value: object) -> float:
@@ -424,6 +427,18 @@ class Polygon(_PartBase):
         self.__attrs_init__(shell, hole_rings, margin_m=margin)
         object.__setattr__(self, "_shape", shape)
 
+    def _with_margin(self, margin_m: float) -> Polygon:
+        """The same polygon with another margin: its rings, prepared shape and frame shared.
+
+        Not validated again (the rings are this polygon's); the frame does not depend on the
+        margin. For a plan's stale area, which grows every polygon of a new alert.
+        """
+        out = object.__new__(Polygon)
+        out.__attrs_init__(self.exterior, self.holes, margin_m=_margin(margin_m))
+        object.__setattr__(out, "_shape", self._shape)
+        object.__setattr__(out, "_metric", self._metric)
+        return out
+
     @classmethod
     def repair(
         cls,
@@ -535,12 +550,41 @@ class Polygon(_PartBase):
         return tuple(cached)
 
     def _within_margin(self, x: FloatArray, y: FloatArray) -> BoolArray:
-        lon0, lat0, metric = self._frame()
-        mx, my = _geodesy.to_aeqd(lon0, lat0, x, y)
-        return np.asarray(
-            shapely.dwithin(metric, shapely.points(np.asarray(mx), np.asarray(my)), self.margin_m),
-            dtype=np.bool_,
-        )
+        """Whether each point (outside the lon/lat polygon) is within the margin of it.
+
+        Measured in the metric frame (:meth:`_frame`). Before it is built, a few points are
+        first bounded in the tangent plane (:func:`geotarget._index.frames.distance_bounds`:
+        numpy, no PROJ, exact pairs for few points), and the frame is built only for a point
+        those bounds leave within millimetres of the margin: a new small polygon's stale
+        area asks this of a handful of points, for which projecting its boundary cost more
+        than the rest of the query.
+        """
+        out = np.zeros(x.shape, dtype=np.bool_)
+        ask = np.arange(x.size)
+        if self._metric is None and x.size:
+            from geotarget._index import frames
+
+            m = self.margin_m
+            scale = 1.0 + frames.frame_scale(self._shape, m)
+            edges = frames.ring_edges(self._shape)
+            pairs = x.size * frames.dense_vertices(edges, _DENSIFY_DEG)
+            if frames.applies(scale) and pairs <= frames.BRUTE_PAIRS:
+                lon0, lat0 = self._frame_origin()
+                limit = np.full(x.size, m)
+                lo, hi = frames.distance_bounds(lon0, lat0, scale, edges, _DENSIFY_DEG, x, y, limit)
+                out = hi <= m
+                # Farther than a few millimetres from the metric boundary, a point outside the
+                # lon/lat polygon is outside the metric one too (they lie within the frame's
+                # densification and rounding of each other): beyond the margin. (The bounds'
+                # own slack, a millimetre, already keeps nearer points undecided.)
+                beyond = lo > max(m, _SAME_SIDE_M)
+                ask = np.flatnonzero(~out & ~beyond)
+        if ask.size:
+            lon0, lat0, metric = self._frame()
+            mx, my = _geodesy.to_aeqd(lon0, lat0, x[ask], y[ask])
+            pts = shapely.points(np.asarray(mx), np.asarray(my))
+            out[ask] = np.asarray(shapely.dwithin(metric, pts, self.margin_m), dtype=np.bool_)
+        return out
 
     @property
     def margin_error_bound_m(self) -> float:

@@ -193,14 +193,15 @@ class PositionIndex:
     def _rows(self, parts: tuple[Circle | Polygon, ...], before: np.datetime64 | None) -> I32Array:
         """Sorted rows inside any of the parts (``before``: see :func:`plan.part_rows`)."""
         lv = self._leaves
+        observed = None if before is None else self._positions.observed_at
         if len(parts) == 1:
-            chunks = plan.part_rows(lv, parts[0], _FEW_LEAVES, before)[0]
+            chunks = plan.part_rows(lv, parts[0], _FEW_LEAVES, before, observed)[0]
         else:
             circles = [p for p in parts if isinstance(p, Circle)]
             chunks = [plan.circles_rows(lv, circles, before)]
             for part in parts:
                 if isinstance(part, Polygon):
-                    chunks.extend(plan.part_rows(lv, part, _FEW_LEAVES, before)[0])
+                    chunks.extend(plan.part_rows(lv, part, _FEW_LEAVES, before, observed)[0])
         return _sorted_unique(chunks, len(self._positions), len(parts) > 1)
 
     def _query_unfresh(self, area: Area, limit: np.datetime64) -> I32Array:

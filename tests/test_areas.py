@@ -258,6 +258,86 @@ def test_polygon_margin_near_an_edge_is_metric() -> None:
     assert p.contains(lon, lat).tolist() == [True, False]
 
 
+def _margin_oracle(poly: Polygon, lon: npt.NDArray[Any], lat: npt.NDArray[Any]) -> Any:
+    """The margin's definition, built here, independently of geotarget's frame.
+
+    In the lon/lat polygon, or within ``margin_m`` of it in the azimuthal-equidistant frame at
+    its bounds' centre, its ring densified to 0.001° (pyproj from the EPSG CRS, shapely's
+    ``dwithin``).
+    """
+    west, south, east, north = poly.shape.bounds
+    lon0, lat0 = (west + east) / 2.0, (south + north) / 2.0
+    aeqd = pyproj.CRS.from_proj4(f"+proj=aeqd +lat_0={lat0!r} +lon_0={lon0!r} +ellps=WGS84")
+    t = pyproj.Transformer.from_crs("EPSG:4326", aeqd, always_xy=True)
+    ring = shapely.get_coordinates(shapely.segmentize(sg.LinearRing(poly.exterior), 0.001))
+    mx, my = t.transform(ring[:, 0], ring[:, 1])
+    metric = sg.Polygon(np.column_stack([mx, my]))
+    px, py = t.transform(lon, lat)
+    near = shapely.dwithin(metric, shapely.points(px, py), poly.margin_m)
+    return shapely.intersects_xy(poly.shape, lon, lat) | near
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lon=sweden_lon,
+    lat=sweden_lat,
+    size=st.floats(100.0, 5000.0),
+    margin=st.sampled_from([0.001, 0.5, 30.0, 1000.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_polygon_margin_equals_its_metric_definition_near_the_threshold(
+    lon: float, lat: float, size: float, margin: float, seed: int
+) -> None:
+    """A new polygon's margin, bounded in the tangent plane first, is its frame's own.
+
+    Points at the margin's distance from the boundary, to a micrometre either side, and some
+    far inside or out; the frame is built only for the points the bounds leave undecided.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 12))
+    ang = np.sort(rng.uniform(0.0, 2.0 * math.pi, n))
+    rad = size * rng.uniform(0.5, 1.0, n)
+    az_deg = np.degrees(ang)
+    vlon, vlat, _ = GEOD.fwd(np.full(n, lon), np.full(n, lat), az_deg, rad)
+    assume(sg.Polygon(np.column_stack([vlon, vlat])).is_valid)
+    poly = Polygon(np.column_stack([vlon, vlat]), margin_m=margin)
+    # Points beyond an edge's midpoint, along the edge's outward normal (from the centre).
+    k = 12
+    edge = rng.integers(0, n, k)
+    nxt = (edge + 1) % n
+    mid_lon, mid_lat = (vlon[edge] + vlon[nxt]) / 2.0, (vlat[edge] + vlat[nxt]) / 2.0
+    out_az, _, _ = GEOD.inv(np.full(k, lon), np.full(k, lat), mid_lon, mid_lat)
+    delta = rng.choice([-1e-6, 1e-6, -1e-3, 1e-3, -3.0, 3.0, -0.4 * size, 2.0 * size], k)
+    plon, plat, _ = GEOD.fwd(mid_lon, mid_lat, out_az, np.maximum(margin + delta, 0.0))
+    got = poly.contains(plon, plat)
+    assert got.tolist() == np.asarray(_margin_oracle(poly, plon, plat)).tolist()
+
+
+def test_a_polygon_with_another_margin_equals_one_built_with_it() -> None:
+    """The plan's stale area grows a polygon without validating its rings again."""
+    p = Polygon(SQUARE, [[(18.04, 59.04), (18.06, 59.04), (18.06, 59.06)]], margin_m=5.0)
+    grown = p._with_margin(250.0)
+    built = Polygon(p.exterior, p.holes, margin_m=250.0)
+    assert grown == built and hash(grown) == hash(built) and repr(grown) == repr(built)
+    lon, lat, _ = GEOD.fwd([18.05] * 4, [59.1] * 4, [0.0] * 4, [10.0, 200.0, 249.0, 300.0])
+    assert grown.contains(lon, lat).tolist() == built.contains(lon, lat).tolist()
+    assert grown.area_m2 == built.area_m2
+    with pytest.raises(InvalidArea, match="margin_m"):
+        p._with_margin(-1.0)
+
+
+def test_a_new_polygons_margin_decides_clear_points_without_its_frame() -> None:
+    """A handful of points clearly in or beyond the margin: no projection of the boundary."""
+    p = Polygon(SQUARE, margin_m=100.0)
+    lon, lat, _ = GEOD.fwd([18.05, 18.05, 18.05], [59.1] * 3, [0.0] * 3, [50.0, 150.0, 5000.0])
+    assert p.contains(lon, lat).tolist() == [True, False, False]
+    assert p._frame_if_built() is None
+    # Within a micrometre of the margin: the frame decides.
+    lon, lat, _ = GEOD.fwd([18.05], [59.1], [0.0], [100.0 - 2e-6])
+    assert p.contains(lon, lat).tolist() == np.asarray(_margin_oracle(p, lon, lat)).tolist()
+    assert p._frame_if_built() is not None
+
+
 # --- areas ---------------------------------------------------------------------------------
 
 

@@ -35,6 +35,8 @@ Edges = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
 THETA_MAX = 0.1
 #: Absolute slack, metres, of the tangent plane's bounds on the frame's distances (rounding).
 PAD_M = 1e-3
+#: Points × segments up to which :func:`distance_bounds` measures every pair (no bucketing).
+BRUTE_PAIRS = 1 << 13
 
 
 def ring_edges(shape: Any) -> Edges:
@@ -173,13 +175,37 @@ def distance_bounds(
     longest2 = float(np.max((bx - ax) ** 2 + (by - ay) ** 2, initial=0.0))
     delta = longest2 / _geodesy.R_MIN + PAD_M
     tx, ty = _geodesy.to_tangent(lon0, lat0, x, y)
-    grid = SegmentGrid(ax, ay, bx, by, 2.0 * float(np.median(limit)) if limit.size else 1.0)
     # Exact (to BAND_M) whenever d_t <= reach; larger than reach, or inf, otherwise.
     reach = k * (limit + delta) + 2.0 * BAND_M
-    d_t = grid.distance(tx, ty, reach)
+    if 0 < tx.size * ax.size <= BRUTE_PAIRS:
+        d_t = _nearest(ax, ay, bx, by, tx, ty)  # few pairs: every one, exact
+    else:
+        grid = SegmentGrid(ax, ay, bx, by, 2.0 * float(np.median(limit)) if limit.size else 1.0)
+        d_t = grid.distance(tx, ty, reach)
     unknown = np.isnan(d_t)
     hi = k * (d_t + BAND_M) + delta
     lo = (np.minimum(d_t, reach) - BAND_M) / k - delta
     hi[unknown] = np.inf
     lo[unknown] = -np.inf
     return lo, hi
+
+
+def _nearest(
+    ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray, px: FloatArray, py: FloatArray
+) -> FloatArray:
+    """Per point, its distance to the nearest segment, every (point, segment) pair measured.
+
+    The formula of :meth:`SegmentGrid.distance` (the same rounding), for few pairs.
+    """
+    ex, ey = bx - ax, by - ay
+    len2 = ex * ex + ey * ey
+    with np.errstate(divide="ignore"):
+        inv = np.where(len2 > 0.0, 1.0 / len2, 0.0)
+    dx = px[:, None] - ax
+    dy = py[:, None] - ay
+    t = (dx * ex + dy * ey) * inv
+    np.clip(t, 0.0, 1.0, out=t)
+    dx -= ex * t
+    dy -= ey * t
+    d2: FloatArray = (dx * dx + dy * dy).min(axis=1)
+    return np.sqrt(d2)

@@ -82,14 +82,23 @@ def circle_hits(lv: Leaves, leaves: IntArray, lon: Any, lat: Any, reach: Any) ->
 
 
 def polygon_hits(
-    lv: Leaves, part: Polygon, leaves: IntArray, cells: BoundaryCells | None
+    lv: Leaves,
+    part: Polygon,
+    leaves: IntArray,
+    cells: BoundaryCells | None,
+    unfresh: tuple[np.datetime64, npt.NDArray[np.datetime64]] | None = None,
 ) -> I32Array:
     """Rows of the devices of ``leaves`` inside a polygon.
 
     With ``cells``, a device in an unmarked cell takes the cell's state (inside, or outside
-    without a margin); only devices in marked cells get the exact test.
+    without a margin); only devices in marked cells get the exact test. ``unfresh``:
+    ``(before, observed_at)``, only devices whose fix is older than ``before`` (or NaT) are
+    tested and returned (with a margin, each exact test may cost a projection).
     """
     slots = lv.slots_of(leaves)
+    if unfresh is not None:
+        before, observed = unfresh
+        slots = slots[~(observed[lv.perm[slots]] >= before)]  # NaT compares False: kept
     x = lv.xs[slots]
     y = lv.ys[slots]
     if cells is None:
@@ -145,12 +154,18 @@ def _older(lv: Leaves, leaves: IntArray, before: np.datetime64 | None) -> BoolAr
 
 
 def part_rows(
-    lv: Leaves, part: Circle | Polygon, few: int, before: np.datetime64 | None = None
+    lv: Leaves,
+    part: Circle | Polygon,
+    few: int,
+    before: np.datetime64 | None = None,
+    observed: npt.NDArray[np.datetime64] | None = None,
 ) -> tuple[list[I32Array], int]:
     """Row chunks of the devices inside one part, and their total size.
 
     ``before``: only leaves holding a fix older than it (or NaT) are looked at; the
-    chunks hold every device inside the part of those leaves (the caller filters by time).
+    chunks hold every device inside the part of those leaves (the caller filters by time),
+    but where ``observed`` (the snapshot's ``observed_at``) is given too, a polygon tests
+    only the devices of those leaves whose own fix is that old.
     """
     if lv.count == 0:
         return [], 0
@@ -187,7 +202,8 @@ def part_rows(
         if isinstance(part, Circle):
             rows = circle_hits(lv, edge, part.lon, part.lat, part.reach_m)
         else:
-            rows = polygon_hits(lv, part, edge, cells)
+            unfresh = None if before is None or observed is None else (before, observed)
+            rows = polygon_hits(lv, part, edge, cells, unfresh)
         chunks.append(rows)
         total += int(rows.size)
     return chunks, total
