@@ -644,8 +644,9 @@ class Polygon(_PartBase):
     def area_m2(self) -> float:
         """Area in square metres on the WGS84 ellipsoid, holes excluded and margin included.
 
-        Exact for the polygon as drawn, its edges straight in lon/lat (see
-        :func:`geotarget._geodesy.lonlat_polygon_area`).
+        Exact for the polygon as drawn, its edges straight in lon/lat: the ellipsoid's area
+        element integrated over it, in closed form along latitude and by a Gauss–Legendre rule
+        along each edge (no densified geodesic ring).
 
         .. versionchanged:: 0.1.0
            Exact instead of pyproj's geodesic area of the ring densified to 0.01° (which
