@@ -34,8 +34,8 @@ from geotarget import (
     _geodesy,
     matcher,
 )
+from geotarget._index import frames, plan
 from geotarget._index import leaves as _leaves
-from geotarget._index import plan
 from geotarget._index import raster as _raster
 from geotarget._index.boundary import BoundaryCells
 from geotarget._index.leaves import Leaves
@@ -310,6 +310,28 @@ def test_chord_inside_of_an_array_is_sound_and_tight(
 
 
 @given(
+    west=st.floats(-179.0, 178.0),
+    south=st.floats(-89.0, 88.0),
+    width=st.floats(1e-9, 40.0),
+    height=st.floats(1e-9, 40.0),
+)
+@settings(max_examples=80)
+def test_frame_rho_bounds_the_geodesic_distance_to_the_corners(
+    west: float, south: float, width: float, height: float
+) -> None:
+    """The frame's reach is at least ``Geod.inv``'s to each corner of the bounds, and tight."""
+    east, north = min(west + width, 180.0), min(south + height, 90.0)
+    box = shapely.box(west, south, east, north)
+    lon0, lat0 = (west + east) / 2.0, (south + north) / 2.0
+    lon = np.array([west, east, west, east])
+    lat = np.array([south, south, north, north])
+    _, _, d = GEOD.inv(np.full(4, lon0), np.full(4, lat0), lon, lat)
+    rho = frames.frame_rho(box)
+    assert rho >= d.max()
+    assert rho <= d.max() * (1.0 + 2e-3) + 1e-5
+
+
+@given(
     seed=st.integers(0, 2**32 - 1),
     step=st.sampled_from([1e-3, 1e-4, 0.05]),
     real=st.sampled_from(["", "0180", "2480", "1280"]),
@@ -321,8 +343,6 @@ def test_local_edges_densify_as_geos_does(seed: int, step: float, real: str) -> 
     Random edges from a micrometre to tens of kilometres long (some exact multiples of the
     step), or a real municipality's boundary.
     """
-    from geotarget._index import frames
-
     rng = np.random.default_rng(seed)
     if real:
         from geotarget import sweden

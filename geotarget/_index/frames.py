@@ -17,6 +17,7 @@ within millimetres of it (for a municipality) go to the frame itself.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -54,15 +55,20 @@ def ring_edges(shape: Any) -> Edges:
 
 
 def frame_rho(shape: Any) -> float:
-    """Geodesic metres from a polygon's frame centre to the farthest corner of its bounds."""
-    west, south, east, north = shape.bounds
-    lon0 = (west + east) / 2.0
-    lat0 = (south + north) / 2.0
-    return float(
-        _geodesy.geodesic_distance(
-            lon0, lat0, np.array([west, east, west, east]), np.array([south, south, north, north])
-        ).max()
-    )
+    """Geodesic metres, at most, from a polygon's frame centre to the farthest corner of its bounds.
+
+    An upper bound from the straight-line distances (:func:`geotarget._geodesy.chord_bounds`:
+    the arc on a sphere of the ellipsoid's smallest radius of curvature), in plain Python: a
+    ``Geod.inv`` of the four corners cost ten times as much, for a number only ever used as a
+    bound (:func:`frame_scale`).
+    """
+    west, south, east, north = (float(v) for v in shape.bounds)
+    x0, y0, z0 = _geodesy.ecef((west + east) / 2.0, (south + north) / 2.0)
+    chord = 0.0
+    for lat in (south, north):  # an east corner is as far as its west one (symmetry)
+        x, y, z = _geodesy.ecef(west, lat)
+        chord = max(chord, math.sqrt((x - x0) ** 2 + (y - y0) ** 2 + (z - z0) ** 2))
+    return float(_geodesy.chord_bounds(np.array(chord))[1])
 
 
 def frame_scale(shape: Any, reach_m: float, rho: float | None = None) -> float:
