@@ -480,10 +480,10 @@ def _part_ranks(
     if edge.size:
         if isinstance(part, Circle):
             # Whole (leaves × LEAF) blocks: padding slots have NaN chords and rank 0.
-            rows = lv.perm_blocks[edge]
+            rows = lv.perm_blocks.take(edge, axis=0)
             chords = lv.block_chords(edge, *_geodesy.ecef(part.lon, part.lat))
             r = factor * accuracy[rows]
-            x, y = lv.xs_blocks[edge], lv.ys_blocks[edge]
+            x, y = lv.xs_blocks.take(edge, axis=0), lv.ys_blocks.take(edge, axis=0)
             rank = _circle_ranks(part, x, y, r, chords)
         else:
             assert cells is not None
@@ -572,10 +572,10 @@ def _circles_ranks(
         chunk = edge[lo : lo + _PAIRS_PER_CHUNK]
         p, e = part[chunk], leaf[chunk]
         # Whole (pairs × LEAF) blocks: padding slots have NaN chords and rank 0.
-        rows = lv.perm_blocks[e]
+        rows = lv.perm_blocks.take(e, axis=0)
         chords = lv.block_chords(e, cx[p], cy[p], cz[p])
         r = factor * accuracy[rows]
-        x, y = lv.xs_blocks[e], lv.ys_blocks[e]
+        x, y = lv.xs_blocks.take(e, axis=0), lv.ys_blocks.take(e, axis=0)
         held, met = _geodesy.geodesic_le(
             lon[p][:, None],
             lat[p][:, None],

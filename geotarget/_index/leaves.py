@@ -329,14 +329,15 @@ class Leaves:
         """Straight-line distances from an ECEF point to every slot of the given leaves.
 
         Returns ``(leaves × LEAF)`` estimates (NaN in padding slots) and a ``(leaves × 1)``
-        bound on their error (see :func:`_spheres`); no trigonometry per device.
+        bound on their error (see :func:`_spheres`); no trigonometry per device. (``take``
+        gathers whole rows faster than indexing, which matters at a few leaves a query.)
         """
-        s = self.sphere_rows[leaves]
+        s = self.sphere_rows.take(leaves, axis=0)
         if isinstance(x0, float):
-            gap = s[:, :3] - (x0, y0, z0)
+            gap = s[:, :3] - np.array([x0, y0, z0])
         else:
             gap = s[:, :3] - np.stack([x0, y0, z0], axis=1)
-        d = self.off_blocks[leaves] + gap[:, :, None]
+        d = self.off_blocks.take(leaves, axis=0) + gap[:, :, None]
         d *= d
         return np.sqrt(d.sum(axis=1)), s[:, 4:5]
 
@@ -373,7 +374,7 @@ class Leaves:
         """
         if leaves.size > _GATHER_MAX:
             return self.rows_of_runs(*self.runs(leaves))
-        rows: I32Array = self.perm_blocks[leaves].reshape(-1)
+        rows: I32Array = self.perm_blocks.take(leaves, axis=0).reshape(-1)
         pad = self.perm_blocks.size - self.count
         if pad and leaves.size and leaves[-1] == self.n_leaves - 1:
             rows = rows[:-pad]

@@ -51,7 +51,7 @@ CELLS_PER_LEAF = 8
 
 def sphere_gaps(lv: Leaves, leaves: IntArray, circle: Circle) -> tuple[FloatArray, FloatArray]:
     """Per leaf, the nearest and farthest straight-line distance bounds to the circle's centre."""
-    s = lv.sphere_rows[leaves]
+    s = lv.sphere_rows.take(leaves, axis=0)
     cx, cy, cz = _geodesy.ecef(circle.lon, circle.lat)
     d = s[:, :3] - np.array([cx, cy, cz])
     d *= d
@@ -77,7 +77,7 @@ def circle_hits(lv: Leaves, leaves: IntArray, lon: Any, lat: Any, reach: Any) ->
         return lv.xs_blocks.reshape(-1)[slot], lv.ys_blocks.reshape(-1)[slot]
 
     (keep,) = _geodesy.geodesic_le(c_lon, c_lat, None, None, [(0.0, limit)], chords, fetch)
-    rows: I32Array = lv.perm_blocks[leaves][keep]
+    rows: I32Array = lv.perm_blocks.take(leaves, axis=0)[keep]
     return rows
 
 
@@ -237,7 +237,7 @@ def circle_pairs(lv: Leaves, circles: list[Circle], grow_m: float = 0.0) -> Circ
     lon = np.array([c.lon for c in circles])
     lat = np.array([c.lat for c in circles])
     cx, cy, cz = _geodesy.ecef(lon, lat)
-    s = lv.sphere_rows[leaf].T
+    s = lv.sphere_rows.take(leaf, axis=0).T
     d = np.sqrt((s[0] - cx[part]) ** 2 + (s[1] - cy[part]) ** 2 + (s[2] - cz[part]) ** 2)
     reach = np.array([c.reach_m for c in circles])
     return CirclePairs(lon, lat, reach, (cx, cy, cz), part, leaf, d - s[3], d + s[3])
