@@ -310,6 +310,39 @@ def test_chord_inside_of_an_array_is_sound_and_tight(
 
 
 @given(
+    n=st.integers(1, 700),
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.sampled_from(["scattered", "run", "run to the end", "empty", "last"]),
+)
+@settings(max_examples=60, deadline=None)
+def test_rows_of_leaves_are_each_leafs_slots_in_order(n: int, seed: int, shape: str) -> None:
+    """A view for consecutive leaves, one gather otherwise: each leaf's rows, in leaf order.
+
+    The last leaf may be partial (padding slots are never rows).
+    """
+    rng = np.random.default_rng(seed)
+    lv = Leaves(rng.uniform(17.0, 19.0, n), rng.uniform(59.0, 60.0, n), np.ones(n),
+                np.ones(n, dtype=np.bool_))  # fmt: skip
+    k = lv.n_leaves
+    if shape == "scattered":
+        leaves = np.flatnonzero(rng.random(k) < 0.5)
+    elif shape == "run":
+        a = int(rng.integers(0, k))
+        leaves = np.arange(a, int(rng.integers(a, k)) + 1)
+    elif shape == "run to the end":
+        leaves = np.arange(int(rng.integers(0, k)), k)
+    elif shape == "empty":
+        leaves = np.arange(0)
+    else:
+        leaves = np.array([0, k - 1]) if k > 1 else np.array([0])
+    want = [lv.perm[i * 32 : min((i + 1) * 32, n)] for i in leaves.tolist()]
+    expected = np.concatenate(want) if want else np.empty(0, dtype=np.int32)
+    got = lv.rows_of_leaves(leaves)
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == np.int32
+
+
+@given(
     west=st.floats(-179.0, 178.0),
     south=st.floats(-89.0, 88.0),
     width=st.floats(1e-9, 40.0),

@@ -471,8 +471,7 @@ def _part_ranks(
     whole = leaves[holds]
     box = _leaves_box(lv, whole)
     if whole.size:
-        starts, ends = lv.runs(whole)
-        rows = lv.rows_of_runs(starts, ends)
+        rows = lv.rows_of_leaves(whole)
         rows_out.append(rows)
         ranks_out.append(np.full(rows.size, _HOLDS, dtype=np.int8))
         stale.leaves(whole)
@@ -559,8 +558,7 @@ def _circles_ranks(
     whole = np.unique(leaf[holds])
     box = _leaves_box(lv, whole)
     if whole.size:
-        starts, ends = lv.runs(whole)
-        rows = lv.rows_of_runs(starts, ends)
+        rows = lv.rows_of_leaves(whole)
         rows_out.append(rows)
         ranks_out.append(np.full(rows.size, _HOLDS, dtype=np.int8))
         stale.leaves(whole)

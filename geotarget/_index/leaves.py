@@ -40,8 +40,6 @@ _TOP = 2048
 _LEAF_RANGE = np.arange(LEAF)
 # Leaves per chunk when the spheres are computed (bounds the float64 temporaries).
 _SPHERE_CHUNK = 4096
-# Up to this many leaves, rows_of_leaves gathers whole leaves instead of slicing runs.
-_GATHER_MAX = 512
 # Windows per chunk of a many-window query (keeps the top-level table to a few megabytes).
 _CHUNK = 256
 
@@ -355,34 +353,20 @@ class Leaves:
             slots = slots[slots < self.count]
         return slots
 
-    def runs(self, leaves: IntArray) -> tuple[list[int], list[int]]:
-        """Slot ranges ``[start, end)`` covering the given (sorted) leaves, merged when adjacent."""
-        if leaves.size == 0:
-            return [], []
-        brk = np.flatnonzero(np.diff(leaves) != 1)
-        first = np.concatenate(([leaves[0]], leaves[brk + 1]))
-        last = np.concatenate((leaves[brk], [leaves[-1]]))
-        starts = (first * LEAF).tolist()
-        ends = np.minimum((last + 1) * LEAF, self.count).tolist()
-        return starts, ends
-
     def rows_of_leaves(self, leaves: IntArray) -> I32Array:
-        """Every row of the given (sorted) leaves.
+        """Every row of the given (sorted, distinct) leaves.
 
-        One gather of whole leaves for a few hundred leaves, slices of merged runs of
-        consecutive leaves beyond.
+        Consecutive leaves are a view of the permutation; any others one ``take`` of whole
+        leaves (whatever their number: slicing runs of consecutive leaves cost more from two
+        runs on, and forty times as much for scattered leaves).
         """
-        if leaves.size > _GATHER_MAX:
-            return self.rows_of_runs(*self.runs(leaves))
+        if leaves.size == 0:
+            return self.perm[:0]
+        first, last = int(leaves[0]), int(leaves[-1])
+        if last - first + 1 == leaves.size:
+            return self.perm[first * LEAF : (last + 1) * LEAF]  # perm ends at the last row
         rows: I32Array = self.perm_blocks.take(leaves, axis=0).reshape(-1)
         pad = self.perm_blocks.size - self.count
-        if pad and leaves.size and leaves[-1] == self.n_leaves - 1:
+        if pad and last == self.n_leaves - 1:
             rows = rows[:-pad]
         return rows
-
-    def rows_of_runs(self, starts: list[int], ends: list[int]) -> I32Array:
-        """Return the rows in the given slot ranges."""
-        perm = self.perm
-        if len(starts) == 1:
-            return perm[starts[0] : ends[0]]
-        return np.concatenate([perm[a:b] for a, b in zip(starts, ends, strict=True)])
