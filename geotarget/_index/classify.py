@@ -486,10 +486,9 @@ def _part_ranks(
             rank = _circle_ranks(part, x, y, r, chords)
         else:
             assert cells is not None
-            slots = lv.slots_of(edge)
-            rows = lv.perm[slots]
+            slots, x, y = lv.points_of(edge)
+            rows = lv.perm_blocks.take(edge, axis=0).reshape(-1)[: slots.size]
             r = factor * accuracy[rows]
-            x, y = lv.xs[slots], lv.ys[slots]
             # Each device's own disk first, as the leaves' were: against the room around its
             # cell (one gather), then, for the devices that fail that, its grown box against
             # the marked cells; the exact ranks only for the devices left.

@@ -353,6 +353,18 @@ class Leaves:
             slots = slots[slots < self.count]
         return slots
 
+    def points_of(self, leaves: IntArray) -> tuple[IntArray, FloatArray, FloatArray]:
+        """Every slot of the given (sorted) leaves, and its device's lon and lat.
+
+        The coordinates come as whole leaves (``take`` of rows: a quarter of the time of
+        gathering slot by slot), less the padding slots that may end the last leaf.
+        """
+        slots = self.slots_of(leaves)
+        k = slots.size
+        x: FloatArray = self.xs_blocks.take(leaves, axis=0).reshape(-1)[:k]
+        y: FloatArray = self.ys_blocks.take(leaves, axis=0).reshape(-1)[:k]
+        return slots, x, y
+
     def rows_of_leaves(self, leaves: IntArray) -> I32Array:
         """Every row of the given (sorted, distinct) leaves.
 

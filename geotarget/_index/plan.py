@@ -95,12 +95,13 @@ def polygon_hits(
     ``(before, observed_at)``, only devices whose fix is older than ``before`` (or NaT) are
     tested and returned (with a margin, each exact test may cost a projection).
     """
-    slots = lv.slots_of(leaves)
-    if unfresh is not None:
+    if unfresh is None:
+        slots, x, y = lv.points_of(leaves)
+    else:
         before, observed = unfresh
+        slots = lv.slots_of(leaves)
         slots = slots[~(observed[lv.perm[slots]] >= before)]  # NaT compares False: kept
-    x = lv.xs[slots]
-    y = lv.ys[slots]
+        x, y = lv.xs[slots], lv.ys[slots]
     if cells is None:
         todo = np.arange(slots.size)
         keep = np.zeros(slots.size, dtype=np.bool_)
