@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from geotarget.ledger import MemoryLedger
@@ -98,6 +98,9 @@ _ID_TEXT = st.text(alphabet="0123456789abcdef-", min_size=1, max_size=40)
     st.lists(st.lists(st.integers(0, 10**6), max_size=30), max_size=40),
     st.lists(st.integers(0, 10**6), max_size=20),
 )
+# Claims of shrinking sizes (5, 4, 3, 2, 1 new values) once piled up a run each.
+@example(False, [[1, 2, 3, 4, 5], [6, 7, 8, 9], [10, 11, 12], [13, 14], [15]], [])
+@example(True, [[3, 4, 5, 6, 7], [2], [0, 2, 3], [0, 1, 2], [0, 1], [1]], [])
 def test_sorted_runs_agree_with_a_dict(
     as_text: bool, batches: list[list[int]], probe: list[int]
 ) -> None:

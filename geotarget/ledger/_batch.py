@@ -172,8 +172,9 @@ class SortedRuns:
     sorted array merged with every batch copied the whole set per claim, so a stream of small
     claims into a large incident cost time (and a transient copy) proportional to the
     incident (a 200-device claim into 1.2 million UUIDs: 65 ms). Runs are kept like a binary
-    counter: each is larger than every newer one, so there are at most ``log2(n) + 1`` and a
-    value is copied by at most ``log2(n)`` merges. Immutable: :meth:`added` returns a new
+    counter: each is more than twice as large as the next newer one, so there are at most
+    ``log2(n) + 1``, and a merge makes the run holding a value at least 1.5 times larger, so a
+    value is copied by at most ``log1.5(n)`` merges. Immutable: :meth:`added` returns a new
     set, so a reader holding the old one never sees a half-made merge.
     """
 
@@ -211,7 +212,9 @@ class SortedRuns:
             order = np.argsort(values, kind="stable")  # a claim's payload comes sorted
             values, rows = values[order], rows[order]
         runs = [*self.runs, (values, rows)]
-        while len(runs) > 1 and runs[-1][0].size >= runs[-2][0].size:
+        # Merged while the newest is at least half the one before it (merging only when it
+        # was as large let claims of shrinking sizes pile up runs: 5, 4, 3, 2, 1).
+        while len(runs) > 1 and 2 * runs[-1][0].size >= runs[-2][0].size:
             (a, ra), (b, rb) = runs[-2], runs.pop()
             if a.dtype.kind == "U":  # widen first: np.insert would truncate longer ids
                 a = a.astype(np.result_type(a, b), copy=False)
