@@ -213,7 +213,7 @@ class PositionIndex:
         every device in the area grown by its margin.
         """
         rows = self._rows(area.parts, limit)
-        observed = self._positions.observed_at[rows]
+        observed = self._positions.observed_at.take(rows)
         return rows[~(observed >= limit)]  # NaT compares False: never fresh
 
     def count(self, area: Area | Circle | Polygon) -> int:

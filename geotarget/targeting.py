@@ -992,7 +992,7 @@ class Targeter:
         rows, outcomes, covered, covered_region, t, covered_box = (evaluator or self._evaluate)(
             alert.status, kind, plan, decision, index, at
         )
-        covered_ids = index.positions.ids[covered]
+        covered_ids = index.positions.ids.take(covered)
         if (
             rules.max_recipients is not None
             and covered_ids.size > rules.max_recipients

@@ -418,7 +418,7 @@ class _Stale:
     def _gather(self, rows: I32Array) -> None:
         """Note which of ``rows`` have a fix older than the cutoff (one gather)."""
         if rows.size and self.cutoff is not None:
-            self.found.append(rows[~(self.observed[rows] >= self.cutoff)])  # NaT: stale
+            self.found.append(rows[~(self.observed.take(rows) >= self.cutoff)])  # NaT: stale
 
     def leaves(self, whole: IntArray) -> None:
         """Check every device of the given leaves (taken whole, ascending)."""
@@ -481,14 +481,14 @@ def _part_ranks(
             # Whole (leaves × LEAF) blocks: padding slots have NaN chords and rank 0.
             rows = lv.perm_blocks.take(edge, axis=0)
             chords = lv.block_chords(edge, *_geodesy.ecef(part.lon, part.lat))
-            r = factor * accuracy[rows]
+            r = factor * accuracy.take(rows)
             x, y = lv.xs_blocks.take(edge, axis=0), lv.ys_blocks.take(edge, axis=0)
             rank = _circle_ranks(part, x, y, r, chords)
         else:
             assert cells is not None
             slots, x, y = lv.points_of(edge)
             rows = lv.perm_blocks.take(edge, axis=0).reshape(-1)[: slots.size]
-            r = factor * accuracy[rows]
+            r = factor * accuracy.take(rows)
             # Each device's own disk first, as the leaves' were: against the room around its
             # cell (one gather), then, for the devices that fail that, its grown box against
             # the marked cells; the exact ranks only for the devices left.
@@ -571,7 +571,7 @@ def _circles_ranks(
         # Whole (pairs × LEAF) blocks: padding slots have NaN chords and rank 0.
         rows = lv.perm_blocks.take(e, axis=0)
         chords = lv.block_chords(e, cx[p], cy[p], cz[p])
-        r = factor * accuracy[rows]
+        r = factor * accuracy.take(rows)
         x, y = lv.xs_blocks.take(e, axis=0), lv.ys_blocks.take(e, axis=0)
         held, met = _geodesy.geodesic_le(
             lon[p][:, None],
