@@ -437,6 +437,7 @@ def evaluate(
             box, _geodesy.box_of(positions.lon[extra_rows], positions.lat[extra_rows])
         )
     located = np.concatenate(parts)
+    ascending = len(parts) == 1  # the fresh candidates alone are in row order already
     code = np.concatenate(codes)
     lrows = rows[located]
     ok = np.ones(located.size, dtype=np.bool_)
@@ -459,6 +460,7 @@ def evaluate(
     if rules.include_no_fix and no_fix.size:
         box = None  # covered devices without a fix: no box holds them
         located = np.concatenate([located, no_fix])
+        ascending = False
         code = np.concatenate([code, np.full(no_fix.size, Outcome.NO_FIX_INCLUDED, np.int8)])
         lrows = rows[located]
         ok = np.concatenate([ok, np.ones(no_fix.size, dtype=np.bool_)])
@@ -478,9 +480,11 @@ def evaluate(
     outcomes[located] = result
     is_covered = ok & (code != Outcome.AMBIGUOUS_EXCLUDED)
     covered = lrows[is_covered]
-    order = np.argsort(covered, kind="stable")
-    covered = covered[order]
-    covered_region = None if region is None else region[is_covered][order]
+    covered_region = None if region is None else region[is_covered]
+    if not ascending:
+        order = np.argsort(covered, kind="stable")
+        covered = covered[order]
+        covered_region = None if covered_region is None else covered_region[order]
     t2 = time.perf_counter()
     timings = {"match": t1 - t0, "rules": t2 - t1}
     return rows, outcomes, covered, covered_region, timings, box
