@@ -445,15 +445,18 @@ def check_axis_order(alert: Alert, envelope: Sequence[float]) -> tuple[Problem, 
     if env is None:
         raise InvalidType("envelope must be (west, south, east, north) (got None)")
     found: list[Problem] = []
+    west, south, east, north = env
     for i, info in enumerate(alert.infos):
         for j, area in enumerate(info.areas):
             here = f"info[{i}]/area[{j}]"
             for k, ring in enumerate(area.polygons):
+                lon, lat = ring[0]
+                if west <= lon <= east and south <= lat <= north:
+                    continue  # a point inside the envelope as written: not swapped
                 message = swap_message(np.array(ring), env, "polygon")
                 if message is not None:
                     found.append(Problem(f"{here}/polygon[{k}]", message))
             for k, (lon, lat, _r) in enumerate(area.circles):
-                west, south, east, north = env
                 if west <= lon <= east and south <= lat <= north:
                     continue  # inside the envelope as written: not swapped (no array needed)
                 message = swap_message(np.array([(lon, lat)]), env, "circle centre")
