@@ -1,0 +1,96 @@
+"""Time ``target()`` of new alerts against whichever geotarget is importable.
+
+For before/after comparisons of the whole pipeline across commits: the benchmark code is this
+tree's (``bench_targeting``'s positions, places and 16-gon), the library is the first
+``geotarget`` on ``PYTHONPATH``. Run it alternately for the two checkouts, several times each
+(a host's speed drifts by tens of percent within minutes)::
+
+    PYTHONPATH=/path/to/old/checkout python benchmarks/compare_cold_alerts.py
+    PYTHONPATH=. python benchmarks/compare_cold_alerts.py
+
+Each call targets a new alert with a new area (memory ledger, 1.2 M devices): 25 tip requests
+over Stockholm municipality, 40 Explosions as 1 km circles and 40 as 1 km 16-gons, at four
+towns. Prints each kind's best, lower quartile and median in milliseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import shapely
+from bench_targeting import AT, PLACES, _positions, _ring_16
+
+import geotarget
+from geotarget import Area, Circle, Polygon, PositionIndex, alerts, pilot, sweden
+from geotarget.ledger import MemoryLedger
+from geotarget.targeting import Targeter
+
+
+def main() -> None:
+    """Measure and print."""
+    index = PositionIndex(_positions(1_200_000))
+    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy(), ledger=MemoryLedger())
+    msg = pilot.Message(headline="x", description="x", area_description="x")
+    muni = sweden.municipalities()["0180"].geometry
+    rings = [shapely.get_coordinates(p.exterior) for p in shapely.get_parts(muni)]
+    towns = [PLACES[0], PLACES[1], PLACES[2], PLACES[-1]]
+    counter = iter(range(10**9))
+    expires = AT + dt.timedelta(hours=2)
+
+    def tip() -> alerts.Alert:
+        i = next(counter)
+        area = Area([Polygon(r + np.array([(i % 997) * 1e-9, 0.0])) for r in rings])
+        return pilot.tip_request(
+            identifier=f"tip-{i}", sender="b@example.se", sent=AT, area=area,
+            sv=msg, en=msg, onset=AT, expires=expires,
+        )  # fmt: skip
+
+    def circle() -> alerts.Alert:
+        i = next(counter)
+        _, lon, lat = towns[i % len(towns)]
+        area = Circle(lon + (i % 997) * 1e-6, lat, 1000.0 + (i % 991) * 1e-3)
+        return pilot.explosion(
+            identifier=f"e-{i}", sender="b@example.se", sent=AT, area=area,
+            sv=msg, en=msg, onset=AT, expires=expires,
+        )  # fmt: skip
+
+    def polygon() -> alerts.Alert:
+        i = next(counter)
+        _, lon, lat = towns[i % len(towns)]
+        area = Polygon(_ring_16(lon + (i % 997) * 1e-6, lat, 1000.0 + (i % 991) * 1e-3))
+        return pilot.explosion(
+            identifier=f"p-{i}", sender="b@example.se", sent=AT, area=area,
+            sv=msg, en=msg, onset=AT, expires=expires,
+        )  # fmt: skip
+
+    kinds: list[tuple[str, Callable[[], alerts.Alert], int]] = [
+        ("tip request", tip, 25),
+        ("1 km Explosion", circle, 40),
+        ("1 km Explosion as a 16-gon", polygon, 40),
+    ]
+    for _, make, _ in kinds:  # warm-up: lazy indexes, transformers
+        targeter.target(make(), index, AT)
+    gc.disable()
+    print(geotarget.__file__)
+    for name, make, n in kinds:
+        took = []
+        for _ in range(n):
+            alert = make()
+            t0 = time.perf_counter()
+            got = targeter.target(alert, index, AT)
+            took.append(time.perf_counter() - t0)
+            assert got.verdict.value == "DELIVER", got.reason
+        took.sort()
+        print(
+            f"{name}: best {took[0] * 1e3:.2f} ms, lower quartile {took[n // 4] * 1e3:.2f} ms, "
+            f"median {statistics.median(took) * 1e3:.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
