@@ -55,7 +55,7 @@ def ring_edges(shape: Any) -> Edges:
 
 
 def frame_rho(shape: Any) -> float:
-    """Geodesic metres, at most, from a polygon's frame centre to the farthest corner of its bounds.
+    """At least the geodesic metres from a polygon's frame centre to its bounds' corners.
 
     An upper bound from the straight-line distances (:func:`geotarget._geodesy.chord_bounds`:
     the arc on a sphere of the ellipsoid's smallest radius of curvature), in plain Python: a

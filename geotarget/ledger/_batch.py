@@ -173,9 +173,10 @@ class SortedRuns:
     claims into a large incident cost time (and a transient copy) proportional to the
     incident (a 200-device claim into 1.2 million UUIDs: 65 ms). Runs are kept like a binary
     counter: each is more than twice as large as the next newer one, so there are at most
-    ``log2(n) + 1``, and a merge makes the run holding a value at least 1.5 times larger, so a
-    value is copied by at most ``log1.5(n)`` merges. Immutable: :meth:`added` returns a new
-    set, so a reader holding the old one never sees a half-made merge.
+    ``log2(n) + 1``; a value is copied at most once per run when its batch is added, and
+    after that only when the run holding it grows by at least half, so ``O(log n)`` times in
+    all. Immutable: :meth:`added` returns a new set, so a reader holding the old one never
+    sees a half-made merge.
     """
 
     #: (sorted values, their row numbers), oldest (largest) first.
