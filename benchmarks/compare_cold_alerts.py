@@ -50,23 +50,21 @@ def main() -> None:
             sv=msg, en=msg, onset=AT, expires=expires,
         )  # fmt: skip
 
-    def circle() -> alerts.Alert:
+    def explosion(draw: Callable[[float, float, float], Circle | Polygon]) -> alerts.Alert:
+        """A new 1 km Explosion at the next town, its area drawn by ``draw(lon, lat, r)``."""
         i = next(counter)
         _, lon, lat = towns[i % len(towns)]
-        area = Circle(lon + (i % 997) * 1e-6, lat, 1000.0 + (i % 991) * 1e-3)
+        area = draw(lon + (i % 997) * 1e-6, lat, 1000.0 + (i % 991) * 1e-3)
         return pilot.explosion(
             identifier=f"e-{i}", sender="b@example.se", sent=AT, area=area,
             sv=msg, en=msg, onset=AT, expires=expires,
         )  # fmt: skip
 
+    def circle() -> alerts.Alert:
+        return explosion(Circle)
+
     def polygon() -> alerts.Alert:
-        i = next(counter)
-        _, lon, lat = towns[i % len(towns)]
-        area = Polygon(_ring_16(lon + (i % 997) * 1e-6, lat, 1000.0 + (i % 991) * 1e-3))
-        return pilot.explosion(
-            identifier=f"p-{i}", sender="b@example.se", sent=AT, area=area,
-            sv=msg, en=msg, onset=AT, expires=expires,
-        )  # fmt: skip
+        return explosion(lambda lon, lat, r: Polygon(_ring_16(lon, lat, r)))
 
     kinds: list[tuple[str, Callable[[], alerts.Alert], int]] = [
         ("tip request", tip, 25),
