@@ -94,8 +94,9 @@ def area_bytes(area: Area) -> int:
     """An upper estimate of the memory an area holds (what a cache keeping it alive costs).
 
     A circle is a few Python floats. A polygon keeps its rings as tuples (~112 bytes a vertex),
-    a prepared GEOS geometry (~64 a vertex) and, once a margin or an exact classification
-    needed it, its metric frame densified to 0.001° (~48 a vertex). The benchmark
+    a prepared GEOS geometry (~64 a vertex), its edges as arrays (32 a vertex) and, once a
+    margin or an exact classification needed them, its metric frame densified to 0.001° (~48
+    a vertex) and the same vertices on the tangent plane (32 a vertex). The benchmark
     ``bench_targeting.py`` measures the real resident growth beside this estimate (below it).
     """
     return _estimated_bytes(area)

@@ -203,12 +203,27 @@ def lonlat_polygon_area(geom: Any) -> float:
     exterior = np.zeros(rings.size, dtype=np.bool_)
     exterior[np.cumsum(holes + 1) - holes - 1] = True
     xy, ring = shapely.get_coordinates(rings, return_index=True)
-    lam, phi = np.radians(xy[:, 0]), np.radians(xy[:, 1])
     same = ring[1:] == ring[:-1]
-    dlam = (lam[1:] - lam[:-1])[same]
-    phi_a = phi[:-1][same]
-    dphi = (phi[1:] - phi[:-1])[same]
-    edge_ring = ring[:-1][same]
+    a, b = xy[:-1][same], xy[1:][same]
+    signed = signed_ring_areas(a[:, 0], a[:, 1], b[:, 0], b[:, 1], ring[:-1][same], rings.size)
+    area = np.abs(signed)
+    return float(area[exterior].sum() - area[~exterior].sum())
+
+
+def signed_ring_areas(
+    ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray, ring: Any, rings: int
+) -> FloatArray:
+    """Per ring, ``-∮ g(φ) dλ`` over its edges ``(ax, ay) → (bx, by)`` (degrees, closed rings).
+
+    The signed area in m² each ring encloses on the WGS84 ellipsoid, its edges straight in
+    lon/lat (:func:`lonlat_polygon_area`): positive for a counter-clockwise ring. ``ring``:
+    each edge's ring, ``0 <= ring < rings`` (a scalar: every edge in one ring, or rings of
+    one polygon oriented exterior counter-clockwise and holes clockwise, whose sum is then
+    the polygon's area).
+    """
+    lam_a, phi_a = np.radians(ax), np.radians(ay)
+    dlam, dphi = np.radians(bx) - lam_a, np.radians(by) - phi_a
+    edge_ring = np.broadcast_to(np.asarray(ring, dtype=np.intp), lam_a.shape)
     # Cut edges spanning more than _GL_MAX_DPHI of latitude into equal pieces.
     k = np.maximum(np.ceil(np.abs(dphi) / _GL_MAX_DPHI), 1.0).astype(np.intp)
     if (k > 1).any():
@@ -218,12 +233,12 @@ def lonlat_polygon_area(geom: Any) -> float:
         dlam, dphi = dlam[edge] / kk, dphi[edge] / kk
         phi_a = phi_a[edge] + j * dphi
         edge_ring = edge_ring[edge]
+    if phi_a.size == 0:
+        return np.zeros(rings, dtype=np.float64)
     # ∮ dλ is zero around a ring: subtracting g at a latitude near it keeps the terms small.
-    ref = _area_primitive(np.array(float(np.mean(phi))))
+    ref = _area_primitive(np.array(float(np.mean(phi_a))))
     mean_g = (_area_primitive(phi_a[:, None] + dphi[:, None] * _GL_NODES) - ref) @ _GL_WEIGHTS
-    signed = np.bincount(edge_ring, weights=-dlam * mean_g, minlength=rings.size)
-    area = np.abs(signed)
-    return float(area[exterior].sum() - area[~exterior].sum())
+    return np.bincount(edge_ring, weights=-dlam * mean_g, minlength=rings).astype(np.float64)
 
 
 def geodesic_distance(lon0: float, lat0: float, lon: FloatArray, lat: FloatArray) -> FloatArray:

@@ -384,6 +384,8 @@ class Polygon(_PartBase):
     margin_m: float = attrs.field(default=0.0, kw_only=True)
     _shape: sg.Polygon = attrs.field(init=False, eq=False, repr=False, hash=False)
     _metric: Any = attrs.field(init=False, eq=False, repr=False, hash=False, default=None)
+    # Bounds derived from the rings alone (:meth:`_centre_bounds`), shared with _with_margin.
+    _memo: dict[str, Any] = attrs.field(init=False, eq=False, repr=False, hash=False, factory=dict)
 
     def __init__(
         self,
@@ -437,6 +439,7 @@ class Polygon(_PartBase):
         out.__attrs_init__(self.exterior, self.holes, margin_m=_margin(margin_m))
         object.__setattr__(out, "_shape", self._shape)
         object.__setattr__(out, "_metric", self._metric)
+        object.__setattr__(out, "_memo", self._memo)
         return out
 
     @classmethod
@@ -549,41 +552,108 @@ class Polygon(_PartBase):
             object.__setattr__(self, "_metric", cached)
         return tuple(cached)
 
+    def _centre_bounds(self) -> tuple[float, float] | None:
+        """How near and how far the metric boundary lies from the frame's centre, cached.
+
+        :func:`geotarget._index.frames.centre_bounds` of the rings (None for a large or very
+        wide polygon). Independent of the margin: a plan's stale area (:meth:`_with_margin`)
+        shares it with the alert's polygon.
+        """
+        memo = self._memo
+        if "centre" not in memo:
+            from geotarget._index import frames
+
+            lon0, lat0 = self._frame_origin()
+            memo["centre"] = frames.centre_bounds(
+                self._shape, self._edges(), lon0, lat0, _DENSIFY_DEG, self._tangent_segments
+            )
+        got: tuple[float, float] | None = memo["centre"]
+        return got
+
+    def _edges(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """The rings' lon/lat edges (:func:`geotarget._index.frames.ring_edges`), cached."""
+        memo = self._memo
+        if "edges" not in memo:
+            from geotarget._index import frames
+
+            memo["edges"] = frames.ring_edges(self._shape)
+        got: tuple[FloatArray, FloatArray, FloatArray, FloatArray] = memo["edges"]
+        return got
+
+    def _tangent_segments(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """:meth:`_edges` densified as the frame is, on the tangent plane at its centre, cached.
+
+        (:func:`geotarget._index.frames.local_edges` with
+        :func:`geotarget._geodesy.to_tangent`.)
+        """
+        memo = self._memo
+        if "tangent" not in memo:
+            from geotarget._index import frames
+
+            lon0, lat0 = self._frame_origin()
+            memo["tangent"] = frames.local_edges(
+                lon0, lat0, self._edges(), _DENSIFY_DEG, _geodesy.to_tangent
+            )
+        got: tuple[FloatArray, FloatArray, FloatArray, FloatArray] = memo["tangent"]
+        return got
+
     def _within_margin(self, x: FloatArray, y: FloatArray) -> BoolArray:
         """Whether each point (outside the lon/lat polygon) is within the margin of it.
 
-        Measured in the metric frame (:meth:`_frame`). Before it is built, a few points are
-        first bounded in the tangent plane (:func:`geotarget._index.frames.distance_bounds`:
-        numpy, no PROJ, exact pairs for few points), and the frame is built only for a point
-        those bounds leave within millimetres of the margin: a new small polygon's stale
-        area asks this of a handful of points, for which projecting its boundary cost more
-        than the rest of the query.
+        Measured in the metric frame (:meth:`_frame`). A point's geodesic distance from the
+        frame's centre decides it first wherever the boundary's distances from the centre do
+        (:meth:`_centre_bounds`: a compact polygon's margin band is all that is left). Before
+        the frame is built, the remaining few points are bounded in the tangent plane
+        (:func:`geotarget._index.frames.distance_bounds`: numpy, no PROJ, exact pairs for few
+        points), and the frame is built only for a point those bounds leave within
+        millimetres of the margin: a new small polygon's stale area asks this of a handful of
+        points, for which projecting its boundary cost more than the rest of the query.
         """
         out = np.zeros(x.shape, dtype=np.bool_)
+        if x.size == 0:
+            return out
+        m = self.margin_m
         ask = np.arange(x.size)
-        if self._metric is None and x.size:
+        centre = self._centre_bounds()
+        if centre is not None:
+            # Within max(0, d - inner) of the metric polygon, at least d - outer from it.
+            inner, outer = centre
+            lon0, lat0 = self._frame_origin()
+            near, maybe = _geodesy.geodesic_le(
+                lon0,
+                lat0,
+                x,
+                y,
+                [(0.0, inner + m - _SAME_SIDE_M), (0.0, outer + m + _SAME_SIDE_M)],
+            )
+            out[near] = True
+            ask = np.flatnonzero(maybe & ~near)
+        if self._metric is None and ask.size:
             from geotarget._index import frames
 
-            m = self.margin_m
             scale = 1.0 + frames.frame_scale(self._shape, m)
-            edges = frames.ring_edges(self._shape)
-            pairs = x.size * frames.dense_vertices(edges, _DENSIFY_DEG)
+            edges = self._edges()
+            pairs = ask.size * frames.dense_vertices(edges, _DENSIFY_DEG)
             if frames.applies(scale) and pairs <= frames.BRUTE_PAIRS:
                 lon0, lat0 = self._frame_origin()
-                limit = np.full(x.size, m)
-                lo, hi = frames.distance_bounds(lon0, lat0, scale, edges, _DENSIFY_DEG, x, y, limit)
-                out = hi <= m
+                xa, ya = x[ask], y[ask]
+                limit = np.full(ask.size, m)
+                segments = self._tangent_segments()
+                lo, hi = frames.distance_bounds(
+                    lon0, lat0, scale, edges, _DENSIFY_DEG, xa, ya, limit, segments
+                )
+                out[ask] = hi <= m
                 # Farther than a few millimetres from the metric boundary, a point outside the
                 # lon/lat polygon is outside the metric one too (they lie within the frame's
                 # densification and rounding of each other): beyond the margin. (The bounds'
                 # own slack, a millimetre, already keeps nearer points undecided.)
                 beyond = lo > max(m, _SAME_SIDE_M)
-                ask = np.flatnonzero(~out & ~beyond)
+                ask = ask[~(hi <= m) & ~beyond]
         if ask.size:
             lon0, lat0, metric = self._frame()
             mx, my = _geodesy.to_aeqd(lon0, lat0, x[ask], y[ask])
             pts = shapely.points(np.asarray(mx), np.asarray(my))
-            out[ask] = np.asarray(shapely.dwithin(metric, pts, self.margin_m), dtype=np.bool_)
+            out[ask] = np.asarray(shapely.dwithin(metric, pts, m), dtype=np.bool_)
         return out
 
     @property
@@ -652,6 +722,10 @@ class Polygon(_PartBase):
            Exact instead of pyproj's geodesic area of the ring densified to 0.01° (which
            differed by about 4e-8 for a municipality, more near the poles).
         """
+        if self.margin_m == 0.0:
+            # Its rings are oriented (exterior counter-clockwise, holes clockwise): their
+            # signed areas sum to the polygon's, from the edges classify keeps anyway.
+            return float(_geodesy.signed_ring_areas(*self._edges(), 0, 1)[0])
         return _geodesic_area(self._to_lonlat_polygon())
 
     def _feature(self) -> dict[str, Any]:
@@ -1027,8 +1101,9 @@ def _estimated_bytes(area: Area) -> int:
     """An upper estimate of the memory an area holds (what a cache keeping it alive costs).
 
     A circle is a few Python floats. A polygon keeps its rings as tuples (~112 bytes a vertex),
-    a prepared GEOS geometry (~64 a vertex) and, once a margin or an exact classification
-    needed it, its metric frame densified to 0.001° (~48 a vertex).
+    a prepared GEOS geometry (~64 a vertex), its edges as arrays (32 a vertex) and, once a
+    margin or an exact classification needed them, its metric frame densified to 0.001° (~48
+    a vertex) and the same vertices on the tangent plane (32 a vertex).
     """
     total = 0
     for part in area.parts:
@@ -1038,5 +1113,5 @@ def _estimated_bytes(area: Area) -> int:
         shape = part.shape
         vertices = int(shapely.get_num_coordinates(shape))
         dense = float(shapely.length(shape)) / _DENSIFY_DEG + vertices
-        total += 1024 + 176 * vertices + 48 * int(dense)
+        total += 1024 + 208 * vertices + 80 * int(dense)
     return total

@@ -1150,3 +1150,163 @@ def test_area_index_changes_of_the_wrong_shape_are_type_errors() -> None:
         with pytest.raises(InvalidType, match="area keys must be non-empty str alert ids"):
             index.without(key)  # type: ignore[arg-type]
     assert list(index.areas) == ["a"]
+
+
+def _ngon(lon: float, lat: float, radius_m: float, n: int, spin: float) -> npt.NDArray[Any]:
+    """A regular-looking lon/lat ``n``-gon ``radius_m`` around a point (as CAP draws a circle)."""
+    az = spin + np.linspace(0.0, 360.0, n, endpoint=False)
+    x, y, _ = GEOD.fwd(np.full(n, lon), np.full(n, lat), az, np.full(n, radius_m))
+    return np.column_stack([x, y])
+
+
+@given(
+    lon=st.floats(-179.0, 179.0),
+    lat=st.floats(-80.0, 80.0),
+    radius_m=st.sampled_from([30.0, 1000.0, 20_000.0, 150_000.0]),
+    n=st.integers(3, 64),
+    spin=st.floats(0.0, 360.0),
+    hole=st.booleans(),
+    offset=st.floats(0.0, 1.5),
+)
+@settings(max_examples=60, deadline=None)
+def test_centre_bounds_hold_the_metric_boundary_between_them(
+    lon: float, lat: float, radius_m: float, n: int, spin: float, hole: bool, offset: float
+) -> None:
+    """The metric polygon lies within ``outer`` of its centre, its boundary beyond ``inner``.
+
+    Each bound tight to a centimetre (``inner`` to its scale factor too). The oracle: the frame built from pyproj's ``aeqd`` CRS and shapely distances in it (not the
+    library's tangent plane or chords). ``offset`` moves the ring off the centre of its box
+    (a centre outside the polygon has ``inner == -inf``); a hole near the centre bounds
+    ``inner`` too.
+    """
+    from geotarget.areas import _DENSIFY_DEG
+
+    holes = [_ngon(lon + 1e-9, lat, radius_m * 0.2, 7, spin)[::-1]] if hole else []
+    # Its eastern vertices pushed east: the centre of its box moves off the ring's centre.
+    shifted = _ngon(lon, lat, radius_m, n, spin)
+    shifted[:, 0] += offset * (shifted[:, 0].max() - shifted[:, 0].min()) * (shifted[:, 0] > lon)
+    try:
+        part = Polygon(shifted, holes)
+    except Exception:  # a hole no longer inside the stretched ring: not this test's case
+        return
+    got = part._centre_bounds()
+    dense = frames.dense_vertices(frames.ring_edges(part.shape), _DENSIFY_DEG)
+    if dense > frames.CENTRE_DENSE:
+        assert got is None
+        return
+    assert got is not None
+    inner, outer = got
+    _, metric = _oracle_frame(part)
+    far = float(np.hypot(*shapely.get_coordinates(metric).T).max())
+    assert far <= outer <= far + 0.01
+    origin = sg.Point(0.0, 0.0)
+    if shapely.intersects(part.shape, sg.Point(*part._frame_origin())):
+        near = float(shapely.distance(metric.boundary, origin))
+        # The tangent plane's bound gives up its scale factor (about 6 theta**2, theta the
+        # angle to the box's corners) and rounding.
+        west, south, _, north = part.shape.bounds
+        c_lon, c_lat = part._frame_origin()
+        _, _, corner = GEOD.inv([c_lon] * 2, [c_lat] * 2, [west, west], [south, north])
+        theta = float(np.max(corner)) / 6.3e6
+        assert near - 8.0 * theta**2 * near - 0.01 <= inner <= near
+    else:
+        assert inner == -np.inf
+
+
+@pytest.mark.parametrize(
+    ("radius_m", "n", "margin_m", "hole"),
+    [
+        (1000.0, 16, 0.0, False),  # an Explosion drawn as a polygon
+        (1000.0, 16, 0.0, True),
+        (400.0, 5, 35.0, False),  # with a margin: the rim devices through the metric frame
+        (25_000.0, 64, 0.0, False),  # a larger compact area
+    ],
+)
+def test_classify_of_a_compact_polygon_at_its_centre_thresholds(
+    radius_m: float, n: int, margin_m: float, hole: bool
+) -> None:
+    """Disks whose reach lies millimetres from the centre's bounds, either side, rank right.
+
+    A compact polygon's leaves and devices are decided by their distance from the frame's
+    centre against how near and how far its boundary lies (``inner``/``outer``); devices
+    are placed so that ``d + r`` (held) or ``d - r`` (met) falls within millimetres of those
+    reaches, with radii from zero to hundreds of metres, and ranked against the oracle.
+    The margin of its grown copy (a stale area) answers the same points as the oracle too.
+    """
+    lon0, lat0 = 18.07, 59.33
+    ring = _ngon(lon0, lat0, radius_m, n, 7.0)
+    holes = [_ngon(lon0 + 0.0001, lat0, radius_m * 0.1, 6, 0.0)[::-1]] if hole else []
+    part = Polygon(ring, holes, margin_m=margin_m)
+    bounds = part._centre_bounds()
+    assert bounds is not None
+    inner, outer = bounds
+    assert (inner == -np.inf) == hole or inner > 0.0
+    c_lon, c_lat = part._frame_origin()
+    # Where the bounds are tight: toward the boundary's nearest points (the feet of the
+    # perpendiculars from the centre) and its farthest ones (the vertices), in the frame.
+    _, metric = _oracle_frame(part)
+    xy = shapely.get_coordinates(metric.exterior)
+    a, e = xy[:-1], xy[1:] - xy[:-1]
+    t = np.clip(-(a * e).sum(axis=1) / (e * e).sum(axis=1), 0.0, 1.0)
+    foot = a + e * t[:, None]
+    toward = np.degrees(np.arctan2(np.r_[foot[:, 0], xy[:, 0]], np.r_[foot[:, 1], xy[:, 1]]))
+    near = float(shapely.distance(metric.boundary, sg.Point(0.0, 0.0)))
+    far = float(np.hypot(*shapely.get_coordinates(metric).T).max())
+    rng = np.random.default_rng(int(radius_m) + n)
+    k = 6000
+    eps = np.where(
+        rng.random(k) < 0.7,
+        rng.uniform(-0.012, 0.012, k),
+        rng.choice([-5.0, -0.05, -0.001, 0.0, 0.001, 0.05, 5.0], k),
+    )
+    r = np.where(rng.random(k) < 0.15, 0.0, rng.uniform(0.0, 0.3 * radius_m, k))
+    # Held iff d + max(r - m, 0) is within the nearest boundary; met iff d - r - m within the
+    # farthest: around the library's bounds and the oracle's own distances.
+    which = rng.integers(0, 5, k)
+    hold_base = np.where(which == 0, inner if np.isfinite(inner) else near, near)
+    meet_base = np.where(which == 2, outer, far)
+    reach = np.where(
+        which < 2,
+        hold_base - np.maximum(r - margin_m, 0.0),
+        np.where(which < 4, meet_base + margin_m + r, rng.uniform(0.0, 1.3 * far + r, k)),
+    )
+    reach = np.maximum(reach + eps, 0.0)
+    az = np.where(rng.random(k) < 0.8, rng.choice(toward, k), rng.uniform(0, 360, k))
+    # Crowds of equal large disks (whole leaves) just inside the nearest boundary and just
+    # beyond the farthest: held by none, met by all, though the leaves' own points are not.
+    big = 0.3 * radius_m
+    for base, sign in ((near, -1.0), (far + margin_m, 1.0)):
+        for heading in rng.choice(toward, 4):
+            c = 64
+            r = np.r_[r, np.full(c, big)]
+            reach = np.r_[reach, base + sign * big * rng.uniform(0.55, 0.95, c)]
+            az = np.r_[az, heading + rng.uniform(-0.01, 0.01, c)]
+    k = r.size
+    lon, lat, _ = GEOD.fwd(np.full(k, c_lon), np.full(k, c_lat), az, reach)
+    lon, lat = np.asarray(lon), np.asarray(lat)
+    # A disk within a micrometre of a threshold is a tie of two frames' rounding (the oracle's
+    # and the library's distances agree to nanometres): left out.
+    frame, _ = _oracle_frame(part)
+    pts = shapely.points(*frame.transform(lon, lat))
+    gaps = [
+        shapely.distance(metric.boundary, pts) - (r - margin_m),
+        shapely.distance(metric, pts) - (margin_m + r),
+    ]
+    clear = np.all(np.abs(gaps) > 1e-6, axis=0)
+    lon, lat, r = lon[clear], lat[clear], r[clear]
+    index = _index(lon, lat, accuracy_m=r)
+    rows, states = index.classify(part, LocationRule(), NOW)
+    want = _oracle_ranks(part, lon, lat, r)
+    full = np.zeros(lon.size, dtype=np.int64)
+    full[rows] = np.where(states == Location.INSIDE, 2, 1)
+    assert {0, 2} <= set(want.tolist())
+    mismatch = np.flatnonzero(full != want)
+    assert mismatch.size == 0, (mismatch[:5], full[mismatch[:5]], want[mismatch[:5]])
+    # Points against the part grown by a margin (as a plan's stale area is, sharing the bounds).
+    grown = part._with_margin(margin_m + 40.0)
+    glon, glat, _ = GEOD.fwd(np.full(k, c_lon), np.full(k, c_lat), az, reach + 40.0)
+    gap = shapely.distance(metric, shapely.points(*frame.transform(glon, glat)))
+    gap -= margin_m + 40.0
+    clear = np.abs(gap) > 1e-6
+    got = grown.contains(np.asarray(glon)[clear], np.asarray(glat)[clear])
+    np.testing.assert_array_equal(got, gap[clear] <= 0.0)

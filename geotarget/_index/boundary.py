@@ -203,13 +203,24 @@ class BoundaryCells:
     cells : int
         About how many cells the grid should have (it is capped by :data:`MAX_CELLS`, and
         coarsened further so that at most :data:`MAX_PIECES` ring pieces are cut).
+    clearance : bool
+        Also keep, per unmarked cell, the room around it (:meth:`points`).
+    edges : tuple of arrays, optional
+        The polygon's :func:`~geotarget._index.frames.ring_edges`, when already known.
     """
 
     __slots__ = ("_clear", "_room", "_sat_t", "_state", "ch", "cw", "nx", "ny", "x0", "y0")
 
-    def __init__(self, shape: Any, cells: int, *, clearance: bool = False) -> None:
+    def __init__(
+        self,
+        shape: Any,
+        cells: int,
+        *,
+        clearance: bool = False,
+        edges: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = None,
+    ) -> None:
         west, south, east, north = shape.bounds
-        ax, ay, bx, by = ring_edges(shape)
+        ax, ay, bx, by = ring_edges(shape) if edges is None else edges
         span_x = max(east - west, 1e-12)
         span_y = max(north - south, 1e-12)
         shrink = max(math.cos(math.radians(max(abs(south), abs(north)))), 1e-3)

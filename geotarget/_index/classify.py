@@ -134,7 +134,8 @@ def _tangent_ranks(
     if not _tangent_applies(part, scale) or n == 0:
         return rank, np.arange(n)
     lon0, lat0 = part._frame_origin()
-    lo, hi = frames.distance_bounds(lon0, lat0, scale, near, _DENSIFY_DEG, x, y, r)
+    segments = part._tangent_segments() if near is part._edges() else None
+    lo, hi = frames.distance_bounds(lon0, lat0, scale, near, _DENSIFY_DEG, x, y, r, segments)
     within = hi <= r
     beyond = lo > r
     zero = r == 0.0
@@ -288,18 +289,90 @@ def _whole(
     (``rho``: :func:`geotarget._index.frames.frame_rho` of the polygon, when known).
     """
     if isinstance(part, Circle):
-        near, far = plan.sphere_gaps(lv, leaves, part)
+        near, far = plan.sphere_gaps(lv, leaves, part.lon, part.lat)
         holds = far <= _geodesy.chord_inside(part.reach_m - g)
         none = near > _geodesy.chord_outside(part.reach_m + g)
         return holds, none, None, 1.0
     m = part.margin_m
     scale = 1.0 + frame_scale(part.shape, m + float(g.max(initial=0.0)), rho)
-    cells = BoundaryCells(part.shape, _CELLS_PER_LEAF * leaves.size, clearance=True)
+    cells = BoundaryCells(
+        part.shape, _CELLS_PER_LEAF * leaves.size, clearance=True, edges=part._edges()
+    )
     # The first device's cell state is exact wherever a grown box meets no marked cell.
     rep = cells.state_of(*plan.representatives(lv, leaves))
     box = (boxes[0], boxes[1], -boxes[2], -boxes[3])
     holds, none = _boxes_decided(cells, rep == 1, rep == 0, box, g, m, scale)
     return holds, none, cells, scale
+
+
+#: A polygon's rim leaves (those its centre's bounds leave undecided, :func:`_centre_whole`)
+#: may hold at most this many devices for the bounds to decide the polygon's leaves.
+_CENTRE_DEVICES = 8192
+
+
+def _centre_whole(
+    lv: Leaves, part: Polygon, leaves: IntArray, g: FloatArray, rho: float
+) -> tuple[BoolArray, BoolArray, tuple[float, float], float] | None:
+    """Per leaf, whether a compact polygon surely holds every disk, and surely meets none.
+
+    Decided as a circle's leaves are, by their distance from the polygon's frame centre
+    alone (:meth:`Polygon._centre_bounds`: the metric boundary lies between ``inner`` and
+    ``outer`` from it). A disk of radius ``r`` around a point at distance ``d`` from the
+    centre is held when ``d + max(r - m, 0) <= inner - pad`` (the point lies in the polygon
+    and at least ``r - m`` inside its boundary) and met by none of the part when ``d > outer +
+    pad + m + r`` (the point is farther than ``m + r`` from the polygon); ``pad`` (_PAD_M)
+    covers the lon/lat polygon's distance from the metric one. Also returns those two reaches,
+    ``(inner - pad, outer + pad + m)``, and the frame's scale factor.
+
+    None when the bounds are unknown (:func:`geotarget._index.frames.centre_bounds`) or leave
+    more than :data:`_CENTRE_DEVICES` devices undecided: the boundary grid then decides the
+    leaves (:func:`_whole`), as for any large polygon.
+    """
+    m = part.margin_m
+    lon0, lat0 = part._frame_origin()
+    # The vertices' nearest and farthest chords (inner is at most the one, outer at least the
+    # other): the devices between them are left to the exact ranks whatever their disks. As
+    # many as their annulus's share of the window's, were devices spread evenly: a polygon
+    # far from round is left to the grid before anything costs.
+    ax, ay = part._edges()[:2]
+    chord2 = _geodesy.chords2(lon0, lat0, ax, ay)
+    lo2, hi2 = float(chord2.min(initial=0.0)), float(chord2.max(initial=0.0))
+    if LEAF * leaves.size * (1.0 - lo2 / hi2 if hi2 > 0.0 else 1.0) > _CENTRE_DEVICES:
+        return None
+    bounds = part._centre_bounds()
+    if bounds is None:
+        return None
+    hold_in, meet_out = bounds[0] - _PAD_M, bounds[1] + _PAD_M + m
+    near, far = plan.sphere_gaps(lv, leaves, lon0, lat0)
+    holds = far <= _geodesy.chord_inside(hold_in - np.maximum(g - m, 0.0))
+    none = near > _geodesy.chord_outside(meet_out + g)
+    if LEAF * (leaves.size - int(np.count_nonzero(holds | none))) > _CENTRE_DEVICES:
+        return None
+    scale = 1.0 + frame_scale(part.shape, m + float(g.max(initial=0.0)), rho)
+    return holds, none, (hold_in, meet_out), scale
+
+
+def _centre_ranks(
+    part: Polygon,
+    x: FloatArray,
+    y: FloatArray,
+    r: FloatArray,
+    reaches: tuple[float, float],
+    chords: tuple[FloatArray, FloatArray],
+) -> tuple[npt.NDArray[Any], BoolArray]:
+    """Ranks :func:`_centre_whole`'s bounds decide (held: 2, else 0), and where they do not.
+
+    Per device of whole ``(leaves × LEAF)`` blocks, through the circle kernel on its
+    distance from the centre (``chords``: the leaves' estimates of it); padding slots (NaN
+    chords) come back decided, rank 0.
+    """
+    hold_in, meet_out = reaches
+    lon0, lat0 = part._frame_origin()
+    add = np.maximum(r - part.margin_m, 0.0)
+    held, met = _geodesy.geodesic_le(
+        lon0, lat0, x, y, [(add, hold_in), (0.0, meet_out + r)], chords
+    )
+    return np.where(held, _HOLDS, 0), met & ~held
 
 
 #: Pieces of a polygon's lon/lat edges per device box width (at most _MAX_PIECES pieces).
@@ -332,7 +405,7 @@ def _screen(
         (box_a, wild_a) if m == 0.0 else grown(xt, yt, xt, yt, (m + rt) * scale + _PAD_M)
     )
     west, south, east, north = box_b[0], box_b[1], -box_b[2], -box_b[3]
-    ax, ay, bx, by = ring_edges(part.shape)
+    ax, ay, bx, by = part._edges()
     width = float(np.median(np.maximum(east - west, north - south)))
     span = float(np.abs(bx - ax).sum() + np.abs(by - ay).sum())
     most = max(_PIECE_BOXES * width, span / _MAX_PIECES, 1e-9)
@@ -369,7 +442,7 @@ def _all_edges_if_few(part: Polygon, devices: int, scale: float) -> Edges | None
     """
     if not _tangent_applies(part, scale):
         return None
-    edges = ring_edges(part.shape)
+    edges = part._edges()
     dense = frames.dense_vertices(edges, _DENSIFY_DEG)
     return edges if dense <= _DENSE_PER_DEVICE * devices else None
 
@@ -450,6 +523,37 @@ class _Stale:
         return np.unique(np.concatenate(self.found))
 
 
+def _exact_ranks(
+    part: Polygon,
+    x: FloatArray,
+    y: FloatArray,
+    r: FloatArray,
+    todo: IntArray,
+    rank: npt.NDArray[Any],
+    scale: float,
+    state: I8Array | None = None,
+) -> None:
+    """Set ``rank`` of the devices ``todo`` (1-D ``x``, ``y``, ``r``) to their exact ranks.
+
+    The lon/lat edges near them (all, or those :func:`_screen` finds, deciding some devices
+    on the way), the tangent plane for all it decides (:func:`_tangent_ranks`), the metric
+    frame for the rest (:func:`_polygon_ranks`). ``state``: each device's boundary-grid cell
+    state where known (None: no grid).
+    """
+    near: Edges | None = None
+    if todo.size:
+        near = _all_edges_if_few(part, todo.size, scale)
+        if near is None:
+            todo, near = _screen(part, x, y, r, todo, rank, scale)
+    if todo.size and near is not None:
+        st = np.full(todo.size, -1, dtype=np.int8) if state is None else state[todo]
+        got, left = _tangent_ranks(part, x[todo], y[todo], r[todo], near, scale, st)
+        rank[todo] = got
+        todo = todo[left]
+    if todo.size:
+        rank[todo] = _polygon_ranks(part, x[todo], y[todo], r[todo], near)
+
+
 def _part_ranks(
     lv: Leaves, accuracy: FloatArray, part: Circle | Polygon, factor: float, stale: _Stale
 ) -> tuple[I32Array, npt.NDArray[Any], Box]:
@@ -465,7 +569,16 @@ def _part_ranks(
     leaves, boxes = lv.leaves_in(*_window(part, r_all, rho))
     if leaves.size == 0:
         return empty
-    holds, none, cells, scale = _whole(lv, part, leaves, boxes, factor * lv.acc_max[leaves], rho)
+    g = factor * lv.acc_max[leaves]
+    centre = None
+    if isinstance(part, Polygon):
+        assert rho is not None
+        centre = _centre_whole(lv, part, leaves, g, rho)
+    if centre is None:
+        holds, none, cells, scale = _whole(lv, part, leaves, boxes, g, rho)
+    else:
+        holds, none, reaches, scale = centre
+        cells = None
     rows_out: list[I32Array] = []
     ranks_out: list[npt.NDArray[Any]] = []
     whole = leaves[holds]
@@ -484,6 +597,21 @@ def _part_ranks(
             r = factor * accuracy.take(rows)
             x, y = lv.xs_blocks.take(edge, axis=0), lv.ys_blocks.take(edge, axis=0)
             rank = _circle_ranks(part, x, y, r, chords)
+        elif centre is not None:
+            # Whole blocks as a circle's, by distance from the centre; the rim devices exact.
+            rows = lv.perm_blocks.take(edge, axis=0)
+            x, y = lv.xs_blocks.take(edge, axis=0), lv.ys_blocks.take(edge, axis=0)
+            r = factor * accuracy.take(rows)
+            lon0, lat0 = part._frame_origin()
+            chords = lv.block_chords(edge, *_geodesy.ecef(lon0, lat0))
+            rank, rim = _centre_ranks(part, x, y, r, reaches, chords)
+            todo = np.flatnonzero(rim)
+            if todo.size:
+                flat = rank.reshape(-1)
+                sub = np.zeros(todo.size, dtype=flat.dtype)
+                xf, yf, rf = x.reshape(-1)[todo], y.reshape(-1)[todo], r.reshape(-1)[todo]
+                _exact_ranks(part, xf, yf, rf, np.arange(todo.size), sub, scale)
+                flat[todo] = sub
         else:
             assert cells is not None
             slots, x, y = lv.points_of(edge)
@@ -503,25 +631,12 @@ def _part_ranks(
                     cells, sr == 1, sr == 0, (xr, yr, xr, yr), r[rest], m, scale
                 )
             rank = np.where(hold, _HOLDS, 0)
-            todo = np.flatnonzero(~hold & ~none_)
-            near: Edges | None = None
-            if todo.size:
-                near = _all_edges_if_few(part, todo.size, scale)
-                if near is None:
-                    todo, near = _screen(part, x, y, r, todo, rank, scale)
-            if todo.size and near is not None:
-                got, left = _tangent_ranks(
-                    part, x[todo], y[todo], r[todo], near, scale, state[todo]
-                )
-                rank[todo] = got
-                todo = todo[left]
-            if todo.size:
-                rank[todo] = _polygon_ranks(part, x[todo], y[todo], r[todo], near)
+            _exact_ranks(part, x, y, r, np.flatnonzero(~hold & ~none_), rank, scale, state)
         keep = rank > 0
         rows_out.append(rows[keep])
         ranks_out.append(rank[keep].astype(np.int8))
         box = _geodesy.box_union(box, _geodesy.box_of(x[keep], y[keep]))
-        if isinstance(part, Circle):
+        if isinstance(part, Circle) or centre is not None:
             stale.blocks(edge, rows, keep)
         else:
             stale.slots(slots[keep], rows[keep])

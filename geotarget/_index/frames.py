@@ -12,7 +12,10 @@ within millimetres of it (for a municipality) go to the frame itself.
 * :func:`frame_scale`: the frame's worst-case scale error against geodesic distances;
 * :func:`ring_edges`, :func:`local_edges`: the lon/lat edges, densified as the frame is, and
   projected into either frame;
-* :func:`distance_bounds`: per point, bounds on its frame distance to the boundary.
+* :func:`distance_bounds`: per point, bounds on its frame distance to the boundary;
+* :func:`centre_bounds`: how near and how far the boundary lies from the frame's centre, which
+  decides most devices of a compact polygon as a circle's are (by their distance to the
+  centre alone).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geotarget import _geodesy
+from geotarget import _geodesy, _geos
 from geotarget._index.segments import BAND_M, SegmentGrid
 from geotarget._validate import FloatArray
 
@@ -38,6 +41,8 @@ THETA_MAX = 0.1
 PAD_M = 1e-3
 #: Points × segments up to which :func:`distance_bounds` measures every pair (no bucketing).
 BRUTE_PAIRS = 1 << 13
+#: Densified boundary vertices up to which :func:`centre_bounds` measures the boundary.
+CENTRE_DENSE = 1 << 12
 
 
 def ring_edges(shape: Any) -> Edges:
@@ -158,6 +163,7 @@ def distance_bounds(
     x: FloatArray,
     y: FloatArray,
     limit: FloatArray,
+    segments: Edges | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Per point, ``lo <= d <= hi``: its distance ``d`` to the boundary in the metric frame.
 
@@ -175,9 +181,13 @@ def distance_bounds(
     far below ``8 / R_MIN``). Hence ``d_t / K - delta <= d <= K * d_t + delta`` with ``delta =
     L**2 / R_MIN + PAD_M``, ``d_t`` itself exact to :data:`BAND_M`
     (:meth:`SegmentGrid.distance`). A point whose grid box is too wide gets ``(-inf, inf)``.
+    ``segments``: ``near`` already densified and projected onto the tangent plane (their
+    :func:`local_edges` with :func:`geotarget._index.frames.to_tangent`), when known.
     """
     k = scale * (2.0 * scale - 1.0)
-    ax, ay, bx, by = local_edges(lon0, lat0, near, step_deg, _geodesy.to_tangent)
+    if segments is None:
+        segments = local_edges(lon0, lat0, near, step_deg, _geodesy.to_tangent)
+    ax, ay, bx, by = segments
     longest2 = float(np.max((bx - ax) ** 2 + (by - ay) ** 2, initial=0.0))
     delta = longest2 / _geodesy.R_MIN + PAD_M
     tx, ty = _geodesy.to_tangent(lon0, lat0, x, y)
@@ -215,3 +225,53 @@ def _nearest(
     dy -= ey * t
     d2: FloatArray = (dx * dx + dy * dy).min(axis=1)
     return np.sqrt(d2)
+
+
+def centre_bounds(
+    shape: Any,
+    edges: Edges,
+    lon0: float,
+    lat0: float,
+    step_deg: float,
+    segments: Callable[[], Edges],
+) -> tuple[float, float] | None:
+    """``(inner, outer)``: metres from the frame's centre to a polygon's metric boundary.
+
+    The frame is azimuthal-equidistant about ``(lon0, lat0)``, so a point's frame distance
+    from the centre is its geodesic distance from it (PROJ's to micrometres; :data:`PAD_M`
+    covers that). Every point of the metric polygon (the
+    rings densified to ``step_deg``, projected, straight between vertices) lies within
+    ``outer`` of the centre: a segment's farthest point from the origin is one of its ends, so
+    the densified vertices' largest distance, bounded above through their chord
+    (:func:`geotarget._geodesy.chord_bounds`), bounds it. When the centre lies in the lon/lat
+    polygon, no point of the metric boundary lies within ``inner`` of it (the tangent plane's
+    lower bound, :func:`distance_bounds`, on the centre's distance to the boundary); else
+    ``inner`` is ``-inf``. A point ``p`` at geodesic distance ``d`` from the centre is then
+    within ``max(0, d - inner)`` of the metric polygon and at least ``d - outer`` from it, and
+    at least ``inner - d`` from its boundary (triangle inequality in the frame).
+
+    ``edges``: the polygon's :func:`ring_edges`; ``segments()`` gives them densified and
+    projected onto the tangent plane (:func:`local_edges`). None when the densified boundary
+    has more than :data:`CENTRE_DENSE` vertices or the tangent plane does not apply
+    (:func:`applies`): the bounds then cost more than they decide.
+    """
+    if dense_vertices(edges, step_deg) > CENTRE_DENSE:
+        return None
+    scale = 1.0 + frame_scale(shape, 0.0)
+    if not applies(scale):
+        return None
+    x, y, _ = dense_starts(edges, step_deg)  # every vertex of the densified rings
+    cx, cy, cz = _geodesy.ecef(lon0, lat0)
+    vx, vy, vz = _geodesy.ecef(x, y)
+    chord2 = (vx - cx) ** 2 + (vy - cy) ** 2 + (vz - cz) ** 2
+    # PROJ's frame distance from its centre agrees with the geodesic one to micrometres.
+    outer = float(_geodesy.chord_bounds(np.sqrt(chord2.max(initial=0.0)))[1]) + PAD_M
+    inner = -math.inf
+    if _geos.intersects_xy(shape, np.array([lon0]), np.array([lat0]))[0]:
+        one = np.array([lon0]), np.array([lat0])
+        # One point against at most CENTRE_DENSE segments: every pair, exact (no reach).
+        lo, _ = distance_bounds(
+            lon0, lat0, scale, edges, step_deg, *one, np.array([np.inf]), segments()
+        )
+        inner = float(lo[0])
+    return inner, outer

@@ -49,10 +49,12 @@ IntArray = npt.NDArray[np.intp]
 CELLS_PER_LEAF = 8
 
 
-def sphere_gaps(lv: Leaves, leaves: IntArray, circle: Circle) -> tuple[FloatArray, FloatArray]:
-    """Per leaf, the nearest and farthest straight-line distance bounds to the circle's centre."""
+def sphere_gaps(
+    lv: Leaves, leaves: IntArray, lon: float, lat: float
+) -> tuple[FloatArray, FloatArray]:
+    """Per leaf, the nearest and farthest straight-line distance bounds to a point (a centre)."""
     s = lv.sphere_rows.take(leaves, axis=0)
-    cx, cy, cz = _geodesy.ecef(circle.lon, circle.lat)
+    cx, cy, cz = _geodesy.ecef(lon, lat)
     d = s[:, :3] - np.array([cx, cy, cz])
     d *= d
     dist = np.sqrt(d.sum(axis=1))
@@ -126,7 +128,7 @@ def representatives(lv: Leaves, leaves: IntArray) -> tuple[FloatArray, FloatArra
 
 def _circle_split(lv: Leaves, part: Circle, leaves: IntArray) -> tuple[IntArray, IntArray]:
     """Leaves wholly inside the circle, and leaves that straddle its rim."""
-    near, far = sphere_gaps(lv, leaves, part)
+    near, far = sphere_gaps(lv, leaves, part.lon, part.lat)
     inner = far <= _geodesy.chord_inside(part.reach_m)
     outer = near > _geodesy.chord_outside(part.reach_m)
     return leaves[inner], leaves[~inner & ~outer]
@@ -136,7 +138,7 @@ def _polygon_split(
     lv: Leaves, part: Polygon, leaves: IntArray, boxes: FloatArray
 ) -> tuple[IntArray, IntArray, BoundaryCells]:
     """Leaves wholly inside the polygon, leaves that may straddle its boundary, and the cells."""
-    cells = BoundaryCells(part.shape, CELLS_PER_LEAF * leaves.size)
+    cells = BoundaryCells(part.shape, CELLS_PER_LEAF * leaves.size, edges=part._edges())
     touch = cells.meets(boxes)
     # The first device's cell state is exact wherever the leaf box meets no marked cell.
     rep_in = cells.state_of(*representatives(lv, leaves)) == 1
