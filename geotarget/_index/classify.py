@@ -23,9 +23,13 @@ with its own largest disk radius ``g`` (as :mod:`geotarget._index.plan` does for
   device is in ``P``; none met when the box grown by ``m + g`` meets no boundary and its first
   device is outside ``P``. Growth is conservative in degrees and by the metric frame's worst
   scale error, so these shortcuts never disagree with the definition.
+* compact polygon (one drawn around a point, as a CAP ``<polygon>`` often draws an incident):
+  as a circle, by distance from the polygon's frame centre, its metric boundary lying between
+  ``inner`` and ``outer`` from there (:func:`_centre_whole`); no boundary grid is built.
 
 Devices of the other leaves get the exact ranks above; circles through the one circle kernel
-(:func:`geotarget._geodesy.geodesic_le`); polygons first by their own cell and box, then
+(:func:`geotarget._geodesy.geodesic_le`), as a compact polygon's by distance from its centre
+first (:func:`_centre_ranks`); polygons first by their own cell and box, then
 (without margin) by their distance to the boundary in the tangent plane at the frame's
 centre, which bounds the frame's distance within a known factor (:func:`_tangent_ranks`:
 numpy only, no PROJ), and the few devices within millimetres of a threshold through one
