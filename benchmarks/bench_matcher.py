@@ -17,7 +17,9 @@ Scenarios, each peer's answer checked equal to geotarget's:
 * points → areas: 200,000 positions against 1,000 active alert areas (40,000 in quick mode);
 * one point → areas, per call;
 * building the index over 1.2 M positions (``_population.py``);
-* index memory in a fresh subprocess (RSS delta; ``tracemalloc`` for geotarget too).
+* index memory in a fresh subprocess (RSS delta, each reading after ``malloc_trim`` returns
+  freed heap memory to the OS: glibc keeps it by a threshold its own history moves, which made
+  the same index read 35 or 57 B/device; ``tracemalloc`` for geotarget too).
 
 Memory is recorded as :class:`Timing` rows whose ``seconds`` field holds **bytes per device**
 (scenario ``index memory (B/device)``), with a pseudo-implementation ``bar`` holding 48; the
@@ -615,8 +617,19 @@ import numpy as np
 from _population import population
 
 def rss():
+    # Freed heap memory first goes back to the OS (glibc keeps it otherwise, by a threshold
+    # that its own history moves): what is left resident is what the index holds.
+    gc.collect()
+    if trim is not None:
+        trim(0)
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+try:
+    import ctypes
+    trim = ctypes.CDLL("libc.so.6").malloc_trim
+except (OSError, AttributeError):
+    trim = None
 
 lon, lat = population()
 impl = sys.argv[1]
