@@ -54,6 +54,8 @@ _DENSIFY_DEG = 0.001
 #: Metres beyond which a point's side of the metric frame's boundary is its side of the lon/lat
 #: one (the frame's densification, 0.5 mm, and rounding; as classify's padding, twice).
 _SAME_SIDE_M = 0.004
+#: Points from which :meth:`Polygon._within_margin` computes the centre's bounds if unknown.
+_CENTRE_POINTS = 32
 
 
 def _margin(value: object) -> float:
@@ -602,7 +604,8 @@ class Polygon(_PartBase):
 
         Measured in the metric frame (:meth:`_frame`). A point's geodesic distance from the
         frame's centre decides it first wherever the boundary's distances from the centre do
-        (:meth:`_centre_bounds`: a compact polygon's margin band is all that is left). Before
+        (:meth:`_centre_bounds`, when known or for many points: a compact polygon's margin
+        band is all that is left). Before
         the frame is built, the remaining few points are bounded in the tangent plane
         (:func:`geotarget._index.frames.distance_bounds`: numpy, no PROJ, exact pairs for few
         points), and the frame is built only for a point those bounds leave within
@@ -614,7 +617,10 @@ class Polygon(_PartBase):
             return out
         m = self.margin_m
         ask = np.arange(x.size)
-        centre = self._centre_bounds()
+        # Bounds from the centre cost about as much as the tangent plane's for a few dozen
+        # points: computed for more, used when known (a classification of the polygon).
+        known = self._memo.get("centre")
+        centre = known if x.size < _CENTRE_POINTS else self._centre_bounds()
         if centre is not None:
             # Within max(0, d - inner) of the metric polygon, at least d - outer from it.
             inner, outer = centre
