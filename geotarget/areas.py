@@ -605,12 +605,12 @@ class Polygon(_PartBase):
         Measured in the metric frame (:meth:`_frame`). A point's geodesic distance from the
         frame's centre decides it first wherever the boundary's distances from the centre do
         (:meth:`_centre_bounds`, when known or for many points: a compact polygon's margin
-        band is all that is left). Before
-        the frame is built, the remaining few points are bounded in the tangent plane
-        (:func:`geotarget._index.frames.distance_bounds`: numpy, no PROJ, exact pairs for few
-        points), and the frame is built only for a point those bounds leave within
-        millimetres of the margin: a new small polygon's stale area asks this of a handful of
-        points, for which projecting its boundary cost more than the rest of the query.
+        band is all that is left). Before the frame is built, the remaining few points are
+        bounded in the tangent plane (:func:`geotarget._index.frames.distance_bounds`: numpy,
+        no PROJ, exact pairs for few points), and the frame is built only for a point those
+        bounds leave within millimetres of the margin: a new small polygon's stale area asks
+        this of a handful of points, for which projecting its boundary cost more than the rest
+        of the query.
         """
         out = np.zeros(x.shape, dtype=np.bool_)
         if x.size == 0:

@@ -185,7 +185,7 @@ def distance_bounds(
     L**2 / R_MIN + PAD_M``, ``d_t`` itself exact to :data:`BAND_M`
     (:meth:`SegmentGrid.distance`). A point whose grid box is too wide gets ``(-inf, inf)``.
     ``segments``: ``near`` already densified and projected onto the tangent plane (their
-    :func:`local_edges` with :func:`geotarget._index.frames.to_tangent`), when known.
+    :func:`local_edges` with :func:`geotarget._geodesy.to_tangent`), when known.
     """
     k = scale * (2.0 * scale - 1.0)
     if segments is None:
@@ -242,11 +242,11 @@ def centre_bounds(
 
     The frame is azimuthal-equidistant about ``(lon0, lat0)``, so a point's frame distance
     from the centre is its geodesic distance from it (PROJ's to micrometres; :data:`PAD_M`
-    covers that). Every point of the metric polygon (the
-    rings densified to ``step_deg``, projected, straight between vertices) lies within
-    ``outer`` of the centre: a segment's farthest point from the origin is one of its ends, so
-    the densified vertices' largest distance, bounded above through their chord
-    (:func:`geotarget._geodesy.chord_bounds`), bounds it. When the centre lies in the lon/lat
+    covers that). Every point of the metric polygon (the rings densified to ``step_deg``,
+    projected, straight between vertices) lies within ``outer`` of the centre: a segment's
+    farthest point from the origin is one of its ends, so the densified vertices' largest
+    distance, bounded above through their chord (:func:`geotarget._geodesy.chord_bounds`),
+    bounds it. When the centre lies in the lon/lat
     polygon, no point of the metric boundary lies within ``inner`` of it (the tangent plane's
     lower bound, :func:`distance_bounds`, on the centre's distance to the boundary); else
     ``inner`` is ``-inf``. A point ``p`` at geodesic distance ``d`` from the centre is then
