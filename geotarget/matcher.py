@@ -53,6 +53,17 @@ IntArray = npt.NDArray[np.intp]
 
 #: Up to this many candidate leaves, every candidate device gets the exact test directly.
 _FEW_LEAVES = 32
+#: The same for a polygon (its candidates in its box through GEOS at ~80-150 ns each): its
+#: boundary grid costs a quarter of a millisecond or more to build, which a new small
+#: polygon's first query (a 1 km 16-gon: 86 leaves) paid twice over.
+_FEW_POLYGON_LEAVES = 128
+
+
+def _few(part: Circle | Polygon) -> int:
+    """Candidate leaves up to which a part's devices are tested directly."""
+    return _FEW_LEAVES if isinstance(part, Circle) else _FEW_POLYGON_LEAVES
+
+
 #: Answers larger than 1/_BITMAP_SHARE of the snapshot are sorted through a bitmap.
 _BITMAP_SHARE = 24
 
@@ -195,13 +206,13 @@ class PositionIndex:
         lv = self._leaves
         observed = None if before is None else self._positions.observed_at
         if len(parts) == 1:
-            chunks = plan.part_rows(lv, parts[0], _FEW_LEAVES, before, observed)[0]
+            chunks = plan.part_rows(lv, parts[0], _few(parts[0]), before, observed)[0]
         else:
             circles = [p for p in parts if isinstance(p, Circle)]
             chunks = [plan.circles_rows(lv, circles, before)]
             for part in parts:
                 if isinstance(part, Polygon):
-                    chunks.extend(plan.part_rows(lv, part, _FEW_LEAVES, before, observed)[0])
+                    chunks.extend(plan.part_rows(lv, part, _few(part), before, observed)[0])
         return _sorted_unique(chunks, len(self._positions), len(parts) > 1)
 
     def _query_unfresh(self, area: Area, limit: np.datetime64) -> I32Array:
@@ -231,7 +242,7 @@ class PositionIndex:
         parts = _parts(area)
         if len(parts) > 1:
             return int(self.query(area).size)
-        return plan.part_rows(self._leaves, parts[0], _FEW_LEAVES)[1]
+        return plan.part_rows(self._leaves, parts[0], _few(parts[0]))[1]
 
     # --- classification ------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ def index_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     """Run a test with each query strategy: per-device look-up, whole leaves, a deep tree."""
     if request.param != "few-leaves":
         monkeypatch.setattr(matcher, "_FEW_LEAVES", 0)
+        monkeypatch.setattr(matcher, "_FEW_POLYGON_LEAVES", 0)
     if request.param == "deep-tree":
         monkeypatch.setattr(_leaves, "_TOP", 1)
     return str(request.param)

@@ -93,7 +93,8 @@ def polygon_hits(
     """Rows of the devices of ``leaves`` inside a polygon.
 
     With ``cells``, a device in an unmarked cell takes the cell's state (inside, or outside
-    without a margin); only devices in marked cells get the exact test. ``unfresh``:
+    without a margin); only devices in marked cells get the exact test. Without, only the
+    devices in the polygon's box (its margin included) do. ``unfresh``:
     ``(before, observed_at)``, only devices whose fix is older than ``before`` (or NaT) are
     tested and returned (with a margin, each exact test may cost a projection).
     """
@@ -105,7 +106,8 @@ def polygon_hits(
         slots = slots[~(observed[lv.perm[slots]] >= before)]  # NaT compares False: kept
         x, y = lv.xs[slots], lv.ys[slots]
     if cells is None:
-        todo = np.arange(slots.size)
+        west, south, east, north = part.bounds
+        todo = np.flatnonzero((x >= west) & (x <= east) & (y >= south) & (y <= north))
         keep = np.zeros(slots.size, dtype=np.bool_)
     else:
         state = cells.state_of(x, y)
