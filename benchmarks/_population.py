@@ -161,3 +161,13 @@ def population(n: int = 1_200_000, seed: int = 20240415) -> tuple[FloatArray, Fl
     lat = np.concatenate(ys)
     order = rng.permutation(lon.size)
     return np.ascontiguousarray(lon[order]), np.ascontiguousarray(lat[order])
+
+
+def ring_16(lon: float, lat: float, radius_m: float) -> npt.NDArray[np.float64]:
+    """A 16-vertex lon/lat ring ``radius_m`` around a point (as CAP polygons draw a circle)."""
+    import pyproj
+
+    az = np.linspace(0.0, 360.0, 16, endpoint=False)
+    geod = pyproj.Geod(ellps="WGS84")
+    x, y, _ = geod.fwd(np.full(16, lon), np.full(16, lat), az, np.full(16, radius_m))
+    return np.column_stack([x, y])

@@ -59,6 +59,7 @@ from _population import (
     has_shared_data,
     municipality_polygons,
     population,
+    ring_16,
 )
 
 from geotarget import Area, AreaIndex, Circle, Polygon, PositionIndex, Positions, sweden
@@ -354,7 +355,12 @@ def _area_scenarios(report: Report, quick: bool, index: PositionIndex, peers: Pe
     # geotarget tests those in its box with GEOS as the peer does, without building a
     # boundary grid; about as fast as the peer, not 2x.
     name = "1 km 16-gon, 10 towns"
-    got = medians(sixteen_gons(), rounds, _polygon_impls(index, peers), _check)
+    got = medians(
+        [Area([Polygon(ring_16(*place, 1_000.0))]) for place in PLACES],
+        rounds,
+        _polygon_impls(index, peers),
+        _check,
+    )
     _report_fresh(report, name, got, POLY_PEER, 0.0)
     if not quick and has_shared_data():
         # Reported, not gated: ten municipalities drawn at random, mostly small towns in large
@@ -389,19 +395,6 @@ def _report_fresh(
     report.gates.append(
         Gate(name, "geotarget, warm", f"{peer}, warm", bar, f"warm query ≥ {bar:g}×")
     )
-
-
-def sixteen_gons(radius_m: float = 1_000.0) -> list[Area]:
-    """A 16-vertex ring ``radius_m`` around each place, as a CAP ``<polygon>`` draws a circle."""
-    import pyproj
-
-    geod = pyproj.Geod(ellps="WGS84")
-    az = np.linspace(0.0, 360.0, 16, endpoint=False)
-    out = []
-    for lon, lat in PLACES:
-        x, y, _ = geod.fwd(np.full(16, lon), np.full(16, lat), az, np.full(16, radius_m))
-        out.append(Area([Polygon(np.column_stack([x, y]))]))
-    return out
 
 
 def thousand_circles() -> Area:

@@ -29,10 +29,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
-import pyproj
 import shapely
 from _harness import Gate, Report, Timing, best_of
+from _population import ring_16
 
 from geotarget import (
     Area,
@@ -88,14 +87,6 @@ RECEIVE_BUDGET_S = 1.0
 #: Whether CI gates the Explosion at its budget (memory ledger; SQLite but its claim write).
 #: The tip request is reported only: see docs/performance.rst for why it misses its budget.
 GATE_EXPLOSION = True
-
-
-def _ring_16(lon: float, lat: float, radius_m: float) -> npt.NDArray[np.float64]:
-    """A 16-vertex lon/lat ring about ``radius_m`` around a point (as CAP polygons draw one)."""
-    az = np.linspace(0.0, 360.0, 16, endpoint=False)
-    geod = pyproj.Geod(ellps="WGS84")
-    x, y, _ = geod.fwd(np.full(16, lon), np.full(16, lat), az, np.full(16, radius_m))
-    return np.column_stack([x, y])
 
 
 def _fsync_seconds(directory: Path) -> float:
@@ -169,7 +160,7 @@ def _cold(report: Report, index: PositionIndex, quick: bool) -> None:
         def polygon_explosion(place: tuple[str, float, float]) -> alerts.Alert:
             i = next(counter)
             _, lon, lat = place
-            ring = _ring_16(lon + (i % 997) * 1e-6, lat, 1000.0 + (i % 991) * 1e-3)
+            ring = ring_16(lon + (i % 997) * 1e-6, lat, 1000.0 + (i % 991) * 1e-3)
             return pilot.explosion(
                 identifier=f"cold-poly-{i}", sender="bench@example.se", sent=AT,
                 area=Polygon(ring), sv=msg, en=msg, onset=AT,

@@ -23,7 +23,8 @@ from collections.abc import Callable
 
 import numpy as np
 import shapely
-from bench_targeting import AT, PLACES, _positions, _ring_16
+from _population import ring_16
+from bench_targeting import AT, PLACES, _positions
 
 import geotarget
 from geotarget import Area, Circle, Polygon, PositionIndex, alerts, pilot, sweden
@@ -64,7 +65,7 @@ def main() -> None:
         return explosion(Circle)
 
     def polygon() -> alerts.Alert:
-        return explosion(lambda lon, lat, r: Polygon(_ring_16(lon, lat, r)))
+        return explosion(lambda lon, lat, r: Polygon(ring_16(lon, lat, r)))
 
     kinds: list[tuple[str, Callable[[], alerts.Alert], int]] = [
         ("tip request", tip, 25),

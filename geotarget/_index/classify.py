@@ -609,13 +609,9 @@ def _part_ranks(
             lon0, lat0 = part._frame_origin()
             chords = lv.block_chords(edge, *_geodesy.ecef(lon0, lat0))
             rank, rim = _centre_ranks(part, x, y, r, reaches, chords)
-            todo = np.flatnonzero(rim)
-            if todo.size:
-                flat = rank.reshape(-1)
-                sub = np.zeros(todo.size, dtype=flat.dtype)
-                xf, yf, rf = x.reshape(-1)[todo], y.reshape(-1)[todo], r.reshape(-1)[todo]
-                _exact_ranks(part, xf, yf, rf, np.arange(todo.size), sub, scale)
-                flat[todo] = sub
+            # On flat views of the contiguous blocks: the rim's ranks land in ``rank`` itself.
+            xf, yf, rf, flat = (a.reshape(-1) for a in (x, y, r, rank))
+            _exact_ranks(part, xf, yf, rf, np.flatnonzero(rim), flat, scale)
         else:
             assert cells is not None
             slots, x, y = lv.points_of(edge)
