@@ -21,12 +21,11 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geotarget import _geodesy, _geos
+from geotarget import _geodesy, _geos, _sorted
 from geotarget._targeting_result import Outcome
 from geotarget.alerts import Alert, Status
 from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon, _estimated_bytes
 from geotarget.errors import InvalidArea
-from geotarget.ledger._batch import member_sorted
 from geotarget.matcher import PositionIndex
 from geotarget.positions import Location, Positions, _at
 from geotarget.regions import RegionSet
@@ -396,10 +395,10 @@ def evaluate(
         stale_rows = grown_rows[positions.observed_at[grown_rows] >= stale_limit]  # NaT: never
     no_fix_rows = positions.no_fix_rows
     if no_fix_rows.size:
-        extra = np.union1d(stale_rows, no_fix_rows).astype(rows.dtype)
+        extra = _sorted.union(stale_rows.astype(rows.dtype), no_fix_rows.astype(rows.dtype))
     else:  # query rows are sorted and unique already
         extra = stale_rows.astype(rows.dtype, copy=False)
-    extra = extra[~member_sorted(extra, rows)]
+    extra = extra[~_sorted.member(extra, rows)]
     if extra.size:
         at_pos = np.searchsorted(rows, extra)
         rows = np.insert(rows, at_pos, extra)
@@ -428,7 +427,7 @@ def evaluate(
         limit = at64 - _us(rules.stale.max_age)
         recent = positions.observed_at[srows] >= limit  # NaT compares False: too old
         cand = stale[recent]
-        inside = member_sorted(rows[cand], stale_rows)
+        inside = _sorted.member(rows[cand], stale_rows)
         outcomes[cand[~inside]] = Outcome.OUTSIDE_AREA
         parts.append(cand[inside])
         codes.append(np.full(int(inside.sum()), Outcome.STALE_INCLUDED, dtype=np.int8))

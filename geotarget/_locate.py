@@ -60,7 +60,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geotarget import _geos
+from geotarget import _geos, _sorted
 
 IntArray = npt.NDArray[np.int64]
 Int32Array = npt.NDArray[np.int32]
@@ -134,7 +134,7 @@ class GridIndex:
         out, pos = self._walk(x, y, track=self.multi.size > 0)
         todo = out <= -2
         if pos is not None:
-            todo |= np.isin(pos, self.multi) & (out >= 0)
+            todo |= _sorted.member(pos, self.multi) & (out >= 0)
         return out, np.flatnonzero(todo)
 
     def box_region(
@@ -409,15 +409,7 @@ def _level_keys(
     cols: IntArray, rows: IntArray, regs: IntArray, s: int, level_nx: int, n: int
 ) -> IntArray:
     """Sorted unique ``cell_id * n + region`` keys of the touched cells at a coarser level."""
-    return _unique(((rows >> s) * level_nx + (cols >> s)) * n + regs)
-
-
-def _unique(keys: IntArray) -> IntArray:
-    """Sorted unique values (``np.unique`` hashes, which is far slower for int64 keys)."""
-    out = np.sort(keys)
-    if out.size:
-        out = out[np.concatenate([[True], out[1:] != out[:-1]])]
-    return out
+    return _sorted.unique(((rows >> s) * level_nx + (cols >> s)) * n + regs)
 
 
 def _rasterise(
@@ -458,7 +450,7 @@ def _rasterise(
     col = np.clip(col[pair], 0, nx - 1)
     row = np.clip(row, 0, ny - 1)
     reg = region[seg[pair]].astype(np.int64)
-    keys = _unique((row * nx + col) * n + reg)
+    keys = _sorted.unique((row * nx + col) * n + reg)
     cell, reg = np.divmod(keys, n)
     row, col = np.divmod(cell, nx)
     return col, row, reg

@@ -42,7 +42,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget import _geodesy
+from geotarget import _geodesy, _sorted
 from geotarget._evaluation import (
     Evaluated,
     Evaluator,
@@ -515,7 +515,7 @@ def _near_rows(
             # the area is OUTSIDE_AREA); NaT is never fresh.
             limit = _at(at) - np.timedelta64(rule.max_age // dt.timedelta(microseconds=1), "us")
             found.append(index._query_unfresh(stale_area, limit))
-    return np.unique(np.concatenate(found))
+    return _sorted.unique(np.concatenate(found))
 
 
 @attrs.frozen

@@ -14,7 +14,7 @@ import pytest
 import shapely
 import shapely.geometry as sg
 from _matcher_helpers import GEOD, FloatArray, build_area, cloud
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from strategies import area_specs
 
@@ -1188,6 +1188,9 @@ def test_centre_bounds_hold_the_metric_boundary_between_them(
     # Its eastern vertices pushed east: the centre of its box moves off the ring's centre.
     shifted = _ngon(lon, lat, radius_m, n, spin)
     shifted[:, 0] += offset * (shifted[:, 0].max() - shifted[:, 0].min()) * (shifted[:, 0] > lon)
+    # A ring across the antimeridian (wrapped by Geod.fwd, or pushed past it) is not this
+    # test's case: its lon/lat polygon is not the n-gon drawn.
+    assume(np.ptp(shifted[:, 0]) < 90.0 and float(np.abs(shifted[:, 0]).max()) <= 180.0)
     try:
         part = Polygon(shifted, holes)
     except InvalidArea:  # a hole no longer inside the stretched ring: not this test's case

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-from geotarget import _geodesy, _geos
+from geotarget import _geodesy, _geos, _sorted
 from geotarget._index import raster as _raster
 from geotarget._index.boundary import part_window
 from geotarget._validate import FloatArray
@@ -229,7 +229,7 @@ class Buckets:
             out[poly] = _geos.intersects_xy(self.shapes[part[poly]], x[poly], y[poly])
         rest = np.flatnonzero(~self.is_circle[part] & ~self.plain_polygon[part])
         if rest.size:
-            for p in np.unique(part[rest]).tolist():
+            for p in _sorted.unique(part[rest]).tolist():
                 sel = rest[part[rest] == p]
                 out[sel] = self.parts[p].contains(x[sel], y[sel])
         return out

@@ -48,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geotarget import _geodesy, _geos
+from geotarget import _geodesy, _geos, _sorted
 from geotarget._index import frames, plan
 from geotarget._index.boundary import BoundaryCells, circle_window, grown
 from geotarget._index.frames import frame_scale, ring_edges
@@ -425,7 +425,7 @@ def _screen(
     if m == 0.0 and not wild_b[left].any():
         met = edges.segments_meeting(west[left], south[left], east[left], north[left])
         if met is not None:
-            e = np.unique(piece_edge[met])
+            e = _sorted.unique(piece_edge[met])
             near = (ax[e], ay[e], bx[e], by[e])
     return todo[left], near
 
@@ -524,7 +524,7 @@ class _Stale:
         """Every stale row found, sorted, each once."""
         if not self.found:
             return np.empty(0, dtype=np.int32)
-        return np.unique(np.concatenate(self.found))
+        return _sorted.unique(np.concatenate(self.found))
 
 
 def _exact_ranks(
@@ -669,7 +669,7 @@ def _circles_ranks(
     none = pairs.near > _geodesy.chord_outside(reach[part] + g)
     rows_out: list[I32Array] = []
     ranks_out: list[npt.NDArray[Any]] = []
-    whole = np.unique(leaf[holds])
+    whole = _sorted.unique(leaf[holds])
     box = _leaves_box(lv, whole)
     if whole.size:
         rows = lv.rows_of_leaves(whole)
@@ -678,7 +678,7 @@ def _circles_ranks(
         stale.leaves(whole)
     # Straddling pairs whose leaf is not held whole by another circle anyway (2 is the top).
     edge = np.flatnonzero(~holds & ~none)
-    edge = edge[~np.isin(leaf[edge], whole)]
+    edge = edge[~_sorted.member(leaf[edge], whole)]
     # In chunks of pairs: the (pairs × LEAF) temporaries stay a few megabytes.
     for lo in range(0, edge.size, _PAIRS_PER_CHUNK):
         chunk = edge[lo : lo + _PAIRS_PER_CHUNK]

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from geotarget import _geodesy, _geos
+from geotarget import _geodesy, _geos, _sorted
 from geotarget._index.boundary import BoundaryCells, circle_window, grown
 from geotarget._index.frames import frame_scale
 from geotarget._index.leaves import LEAF, Leaves
@@ -267,13 +267,13 @@ def circles_rows(
         part, leaf, near, far = part[old], leaf[old], near[old], far[old]
     inner = far <= _geodesy.chord_inside(reach)[part]
     outer = near > _geodesy.chord_outside(reach)[part]
-    whole = np.unique(leaf[inner])
+    whole = _sorted.unique(leaf[inner])
     chunks: list[I32Array] = []
     if whole.size:
         chunks.append(lv.rows_of_leaves(whole))
     # Straddling pairs whose leaf is not accepted whole anyway.
     edge = np.flatnonzero(~inner & ~outer)
-    edge = edge[~np.isin(leaf[edge], whole)]
+    edge = edge[~_sorted.member(leaf[edge], whole)]
     if edge.size:
         p = part[edge]
         chunks.append(circle_hits(lv, leaf[edge], lon[p], lat[p], reach[p]))

@@ -31,6 +31,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from geotarget import _sorted
 from geotarget._validate import BoolArray, FloatArray
 
 IntArray = npt.NDArray[np.intp]
@@ -229,7 +230,7 @@ class SegmentGrid:
         spans more than :data:`MAX_SPAN` cells in an axis: its segments are not looked up.
         """
         seg = self._box_meets(west, south, east, north)[1]
-        return None if seg is None else np.unique(seg)
+        return None if seg is None else _sorted.unique(seg)
 
     def _box_meets(
         self, west: FloatArray, south: FloatArray, east: FloatArray, north: FloatArray

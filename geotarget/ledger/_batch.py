@@ -9,6 +9,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from geotarget import _sorted
 from geotarget.errors import InvalidInput
 from geotarget.ledger._model import Confirmation, DeviceIds, IdArray
 
@@ -158,10 +159,7 @@ def batch_positions(positions: npt.NDArray[np.int64], size: int) -> npt.NDArray[
 
 def member_sorted(values: IdArray, sorted_ids: IdArray) -> npt.NDArray[np.bool_]:
     """Which of ``values`` are in the sorted array ``sorted_ids`` (one searchsorted)."""
-    if sorted_ids.size == 0 or values.size == 0:
-        return np.zeros(values.shape, dtype=np.bool_)
-    at = np.minimum(np.searchsorted(sorted_ids, values), sorted_ids.size - 1)
-    return np.asarray(sorted_ids[at] == values, dtype=np.bool_)
+    return _sorted.member(values, sorted_ids)
 
 
 @attrs.frozen
