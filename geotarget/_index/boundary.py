@@ -3,9 +3,9 @@
 A box that meets no point of a polygon's boundary is connected, so it lies wholly in the
 polygon's interior or wholly in its exterior: one point of it decides every other point. That
 is how :mod:`geotarget._index.plan` accepts or rejects a whole leaf of a polygon query. The
-same holds for runs of unmarked cells along a row, so one ``intersects_xy`` per run gives the
-state of every unmarked cell, and of every point or box within one
-(:meth:`BoundaryCells.state_of`).
+same holds for runs of unmarked cells along a row, so one ``intersects_xy`` per run (none for
+a run reaching the grid's border: it is outside) gives the state of every unmarked cell, and of
+every point or box within one (:meth:`BoundaryCells.state_of`).
 
 :class:`BoundaryCells` answers "may this box meet the boundary?" conservatively (a yes can be
 wrong, a no never is) from a grid of boolean cells over the polygon's bounds, sized by the
@@ -103,10 +103,13 @@ def _run_states(
     A run of unmarked cells along a row meets no boundary point (a boundary point on the edge
     shared by two cells marks both, thanks to the widening), and it is connected, so it lies
     wholly inside or wholly outside: one ``intersects_xy`` of its first cell's centre decides it.
-    The runs (of unmarked and of marked cells, each row starting a new one) are found once and
-    their states repeated over their lengths.
+    A run that reaches the grid's border needs none: it is outside (its border cell holds
+    points on the polygon's bounding box, or beyond it, where the interior never reaches, and
+    none of them is a boundary point, whose cell would be marked). The runs (of unmarked and of
+    marked cells, each row starting a new one) are found once and their states repeated over
+    their lengths.
     """
-    nx = marked.shape[1]
+    ny, nx = marked.shape
     flat = marked.reshape(-1)
     change = np.empty(flat.size, dtype=np.bool_)
     change[0] = True
@@ -115,12 +118,15 @@ def _run_states(
     starts = np.flatnonzero(change)
     lengths = np.diff(starts, append=flat.size)
     values = np.full(starts.size, -1, dtype=np.int8)
-    free = ~flat[starts]
-    first = starts[free]
-    if first.size:
-        ry, rx = np.divmod(first, nx)
+    free = np.flatnonzero(~flat[starts])
+    ry, rx = np.divmod(starts[free], nx)
+    inner = (rx > 0) & (rx + lengths[free] < nx) & (ry > 0) & (ry < ny - 1)
+    values[free] = 0
+    ask = free[inner]
+    if ask.size:
+        ry, rx = ry[inner], rx[inner]
         inside = _geos.intersects_xy(shape, x0 + (rx + 0.5) * cw, y0 + (ry + 0.5) * ch)
-        values[free] = np.asarray(inside, dtype=np.int8)
+        values[ask] = np.asarray(inside, dtype=np.int8)
     out: npt.NDArray[np.int8] = np.repeat(values, lengths)
     return out
 
