@@ -38,6 +38,11 @@ I32Array = npt.NDArray[np.int32]
 I8Array = npt.NDArray[np.int8]
 
 Box = _geodesy.Box
+# The outcome and location codes as numpy scalars: numpy converts an IntEnum member anew in
+# every comparison or ``where`` it meets (about 4 µs each, numpy 2.4), a numpy scalar costs
+# nothing; an evaluation uses a dozen.
+_CODE = {o: np.int8(o) for o in Outcome}
+_STATE = {s: np.int8(s) for s in Location}
 #: :func:`evaluate`'s answer: rows, their outcomes, covered rows, their regions, timings, and
 #: a box holding every covered device's fix (None: unknown, or one has no fix).
 Evaluated = tuple[I32Array, I8Array, I32Array, "I32Array | None", dict[str, float], Box]
@@ -399,25 +404,34 @@ def evaluate(
     else:  # query rows are sorted and unique already
         extra = stale_rows.astype(rows.dtype, copy=False)
     extra = extra[~_sorted.member(extra, rows)]
-    if extra.size:
-        at_pos = np.searchsorted(rows, extra)
-        rows = np.insert(rows, at_pos, extra)
-        states = np.insert(states, at_pos, np.int8(Location.UNKNOWN))
+    if extra.size:  # merged in, UNKNOWN (np.insert costs twice this: it is general)
+        slot = np.searchsorted(rows, extra)
+        slot += np.arange(extra.size)  # each extra row's place in the merged rows
+        keep = np.ones(rows.size + extra.size, dtype=np.bool_)
+        keep[slot] = False
+        merged = np.empty(keep.size, dtype=rows.dtype)
+        merged[keep] = rows
+        merged[slot] = extra
+        merged_states = np.full(keep.size, _STATE[Location.UNKNOWN], dtype=np.int8)
+        merged_states[keep] = states
+        rows, states = merged, merged_states
     t1 = time.perf_counter()
     outcomes = np.zeros(rows.size, dtype=np.int8)  # OUTSIDE_AREA
-    unknown = np.flatnonzero(states == Location.UNKNOWN)
+    unknown = np.flatnonzero(states == _STATE[Location.UNKNOWN])
     fixless = np.isnan(positions.lon[rows[unknown]])
     no_fix = unknown[fixless]
     stale = unknown[~fixless]
-    outcomes[no_fix] = Outcome.NO_FIX
-    outcomes[stale] = Outcome.STALE_LOCATION
+    outcomes[no_fix] = _CODE[Outcome.NO_FIX]
+    outcomes[stale] = _CODE[Outcome.STALE_LOCATION]
     # Candidates (indices into rows) and how they are in the area.
-    fresh = np.flatnonzero(states != Location.UNKNOWN)
+    fresh = np.flatnonzero(states != _STATE[Location.UNKNOWN])
     code = np.where(
-        states[fresh] == Location.INSIDE,
-        np.int8(Outcome.INSIDE),
+        states[fresh] == _STATE[Location.INSIDE],
+        _CODE[Outcome.INSIDE],
         np.int8(
-            Outcome.AMBIGUOUS_INCLUDED if rules.include_ambiguous else Outcome.AMBIGUOUS_EXCLUDED
+            _CODE[Outcome.AMBIGUOUS_INCLUDED]
+            if rules.include_ambiguous
+            else _CODE[Outcome.AMBIGUOUS_EXCLUDED]
         ),
     )
     parts = [fresh]
@@ -428,9 +442,9 @@ def evaluate(
         recent = positions.observed_at[srows] >= limit  # NaT compares False: too old
         cand = stale[recent]
         inside = _sorted.member(rows[cand], stale_rows)
-        outcomes[cand[~inside]] = Outcome.OUTSIDE_AREA
+        outcomes[cand[~inside]] = _CODE[Outcome.OUTSIDE_AREA]
         parts.append(cand[inside])
-        codes.append(np.full(int(inside.sum()), Outcome.STALE_INCLUDED, dtype=np.int8))
+        codes.append(np.full(int(inside.sum()), _CODE[Outcome.STALE_INCLUDED], dtype=np.int8))
         # Stale fixes found by the query of the grown area lie outside the classification's box.
         extra_rows = rows[cand[inside]]
         box = _geodesy.box_union(
@@ -453,15 +467,15 @@ def evaluate(
         else:  # one answer for all: no region is kept, counts locate through the coarse set
             in_region = np.full(lrows.size, shared[0])
             enabled = np.full(lrows.size, shared[1])
-        result[in_region & ~enabled] = Outcome.OUTSIDE_ROLLOUT
+        result[in_region & ~enabled] = _CODE[Outcome.OUTSIDE_ROLLOUT]
         ok = enabled | (~in_region & rules.beyond_border)
         if not rules.beyond_border:
-            result[~in_region] = Outcome.BEYOND_BORDER
+            result[~in_region] = _CODE[Outcome.BEYOND_BORDER]
     if rules.include_no_fix and no_fix.size:
         box = None  # covered devices without a fix: no box holds them
         located = np.concatenate([located, no_fix])
         ascending = False
-        code = np.concatenate([code, np.full(no_fix.size, Outcome.NO_FIX_INCLUDED, np.int8)])
+        code = np.concatenate([code, np.full(no_fix.size, _CODE[Outcome.NO_FIX_INCLUDED], np.int8)])
         lrows = rows[located]
         ok = np.concatenate([ok, np.ones(no_fix.size, dtype=np.bool_)])
         result = np.concatenate([result, np.zeros(no_fix.size, dtype=np.int8)])
@@ -469,16 +483,16 @@ def evaluate(
             region = np.concatenate([region, np.full(no_fix.size, -1, dtype=np.int32)])
     if status in (Status.TEST, Status.EXERCISE):
         tester = positions.tester[lrows]
-        result = np.where(ok & ~tester, np.int8(Outcome.NOT_A_TESTER), result)
+        result = np.where(ok & ~tester, _CODE[Outcome.NOT_A_TESTER], result)
         ok &= tester
     if decision.percentage < 100.0 and ok.any():
         idx = np.flatnonzero(ok)
         share = policy.in_canary(kind, positions.ids[lrows[idx]], at)
-        result[idx[~share]] = Outcome.OUTSIDE_CANARY
+        result[idx[~share]] = _CODE[Outcome.OUTSIDE_CANARY]
         ok[idx[~share]] = False
     result = np.where(ok, code, result)
     outcomes[located] = result
-    is_covered = ok & (code != Outcome.AMBIGUOUS_EXCLUDED)
+    is_covered = ok & (code != _CODE[Outcome.AMBIGUOUS_EXCLUDED])
     covered = lrows[is_covered]
     covered_region = None if region is None else region[is_covered]
     if not ascending:

@@ -73,6 +73,10 @@ _PAD_M = 0.002
 _dwithin: Any = shapely.dwithin
 _HOLDS = 2  # rank of "a part holds the disk" (INSIDE)
 _MEETS = 1  # rank of "the disk meets the area" (AMBIGUOUS)
+# The states as numpy scalars (numpy converts an IntEnum member anew in each ``where``).
+_INSIDE, _AMBIGUOUS, _UNKNOWN = (
+    np.int8(s) for s in (Location.INSIDE, Location.AMBIGUOUS, Location.UNKNOWN)
+)
 
 Box = _geodesy.Box
 
@@ -779,8 +783,8 @@ def classify(
             len(positions),
             repeats=len(rows_list) > 1,
         )
-    states = np.where(ranks == _HOLDS, Location.INSIDE, Location.AMBIGUOUS).astype(np.int8)
+    states = np.where(ranks == _HOLDS, _INSIDE, _AMBIGUOUS)
     old = stale.rows()  # each among ``rows`` (found among the rows kept)
     if old.size:
-        states[np.searchsorted(rows, old)] = Location.UNKNOWN
+        states[np.searchsorted(rows, old)] = _UNKNOWN
     return rows, states, box
