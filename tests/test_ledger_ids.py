@@ -157,3 +157,22 @@ def test_a_stream_of_claims_into_a_large_incident_grows_its_tables_by_doubling()
     assert grown <= 2
     assert len(side._index.runs) <= 13
     assert store.delivered("big", np.arange(-1, 7001)).tolist() == [False] + [True] * 7000 + [False]
+
+
+_INT_EDGES = [0, -1, 1, 9, 10, -9, -10, 99, 100, 2**63 - 1, -(2**63), -(2**63) + 1, 10**18,
+              10**18 - 1, -(10**18), 9 * 10**18, 12, 120, 1200, 103, -12, -120, -5]  # fmt: skip
+
+
+@given(st.lists(st.integers(*I64) | st.sampled_from(_INT_EDGES), unique=True, max_size=80))
+@example(_INT_EDGES)
+def test_postgres_orders_integer_ids_by_their_text(values: list[int]) -> None:
+    """PostgreSQL's COPY order for integer ids (their text, "C" collation), without the text.
+
+    Oracle: Python's ``sorted`` of ``str(v)`` (code points, which UTF-8 bytes and the "C"
+    collation order the same way).
+    """
+    from geotarget.ledger._postgres import _text_order
+
+    ints = np.array(values, dtype=np.int64)
+    got = _text_order(ints).tolist()
+    assert got == sorted(range(len(values)), key=lambda i: str(values[i]))

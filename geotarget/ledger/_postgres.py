@@ -35,6 +35,26 @@ def _psycopg() -> Any:
     return psycopg
 
 
+#: 10**0 … 10**19: every int64's magnitude has at most 19 digits, and 10**19 fits a uint64.
+_POW10 = np.array([10**k for k in range(20)], dtype=np.uint64)
+
+
+def _text_order(ints: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
+    """The order of ``ints`` by their decimal text, without writing the texts.
+
+    As ``sorted`` orders ``str(i)`` (code points, which is also PostgreSQL's ``"C"`` collation
+    and UTF-8's byte order): ``-`` sorts before every digit, and two digit strings compare as
+    their values scaled to 19 digits, the shorter first when one is the other's prefix.
+    """
+    neg = ints < 0
+    raw = ints.view(np.uint64)
+    magnitude = np.where(neg, ~raw + np.uint64(1), raw)  # two's complement: |INT64_MIN| too
+    digits = np.maximum(np.searchsorted(_POW10, magnitude, side="right"), 1)
+    scaled = magnitude * _POW10[19 - digits]  # below 10**19: no overflow
+    order: npt.NDArray[np.intp] = np.lexsort((digits, scaled, ~neg))
+    return order
+
+
 def _copy_text(values: list[str]) -> str:
     """Device texts as COPY text lines (one per line, escaped when needed)."""
     data = "\n".join(values) + "\n"
@@ -200,20 +220,22 @@ class PostgresLedger(SqlStore):
         self, cur: Any, incident_id: int, version_id: int, payload: Payload, lease_us: int
     ) -> npt.NDArray[np.int64]:
         (number,) = cur.execute("SELECT nextval('gt_batch_seq')").fetchone()
-        texts = payload.texts()
         if self._optimistic.get(incident_id, True):
             # Straight into the table, sorted (one lock order for every claimer): no
             # speculative insertion per row. A device claimed before stops it at once; then the
             # savepoint is rolled back and the batch takes the ON CONFLICT path.
-            order = np.argsort(np.array(texts, dtype=np.str_), kind="stable").tolist()
-            n = len(order)
             tail = f"\t{incident_id}\t0\t{version_id}\t0\t{number}\t{lease_us}\n"
-            parts: list[str] = [""] * (4 * n)  # device, tab, pos, the constant columns
-            parts[0::4] = _copy_text([texts[i] for i in order]).split("\n")[:-1]
-            parts[1::4] = ["\t"] * n
-            parts[2::4] = list(map(str, order))
-            parts[3::4] = [tail] * n
-            lines = "".join(parts)
+            if payload.strs.size == 0:
+                # Integers only: ordered by their text without writing it twice, and nothing
+                # in a decimal text to escape (a third of the claim's time in Python, before).
+                order = _text_order(payload.ints)
+                pairs = zip(payload.ints[order].tolist(), order.tolist(), strict=True)
+            else:
+                texts = payload.texts()
+                by_text = sorted(range(len(texts)), key=texts.__getitem__)
+                escaped = _copy_text([texts[i] for i in by_text]).split("\n")[:-1]
+                pairs = zip(escaped, by_text, strict=True)
+            lines = "".join([f"{device}\t{pos}{tail}" for device, pos in pairs])
             try:
                 with (
                     cur.connection.transaction(),
@@ -223,11 +245,11 @@ class PostgresLedger(SqlStore):
                     ) as copy,
                 ):
                     copy.write(lines)
-                return np.arange(len(texts), dtype=np.int64)
+                return np.arange(len(payload), dtype=np.int64)
             except (self._pg.errors.UniqueViolation, self._pg.errors.DeadlockDetected):
                 self._optimistic[incident_id] = False
         with cur.copy("COPY gt_batch (device) FROM STDIN") as copy:
-            copy.write(_copy_text(texts))
+            copy.write(_copy_text(payload.texts()))
         (base,) = cur.execute("SELECT min(pos) FROM gt_batch").fetchone()
         # Sorted by device, so concurrent claimers lock conflicting keys in one order.
         rows = cur.execute(
