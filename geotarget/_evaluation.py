@@ -428,11 +428,9 @@ def evaluate(
     code = np.where(
         states[fresh] == _STATE[Location.INSIDE],
         _CODE[Outcome.INSIDE],
-        np.int8(
-            _CODE[Outcome.AMBIGUOUS_INCLUDED]
-            if rules.include_ambiguous
-            else _CODE[Outcome.AMBIGUOUS_EXCLUDED]
-        ),
+        _CODE[Outcome.AMBIGUOUS_INCLUDED]
+        if rules.include_ambiguous
+        else _CODE[Outcome.AMBIGUOUS_EXCLUDED],
     )
     parts = [fresh]
     codes = [code]
