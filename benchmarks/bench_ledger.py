@@ -8,7 +8,9 @@ Bars (issue 12):
   service has it; a freshly restarted handle, which must ask the database about every device
   once, is reported beside it);
 * PostgreSQL: at least 300,000 claims/s in batches of 10,000 (33 ms a batch), on the throw-away
-  local cluster that ``scripts/test`` starts (``GEOTARGET_TEST_POSTGRES_DSN``).
+  local cluster that ``scripts/test`` starts (``GEOTARGET_TEST_POSTGRES_DSN``): the best batch
+  of three rounds of 30, each into a fresh schema, at the start, the middle and the end of the
+  SQLite scenarios (:func:`_pg_round`).
 
 Reported beside them, not gated: a stream of 200-device claims into a 1.2-million-device
 incident (devices entering a nationwide alert's area), against a Python set.
@@ -208,6 +210,8 @@ def run(quick: bool) -> Report:
     batches = 30  # best of 30 batches in both modes: the gate must hold on a noisy machine
     scenario = f"claims, batches of {BATCH:,} new devices"
     budget = BATCH / 1e6
+    # PostgreSQL's gated claims in rounds spread over the module (see _pg_round).
+    pg_rounds = [t for t in [_pg_round(batches)] if t is not None]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for sync in ("AUTO", "FULL"):
@@ -221,6 +225,7 @@ def run(quick: bool) -> Report:
         report.gates.append(
             Gate(scenario, "SQLiteLedger", "budget 1 M/s", 1.0, "≥ 1 M claims/s (default AUTO)")
         )
+        pg_rounds += [t for t in [_pg_round(batches)] if t is not None]
         memory = MemoryLedger()
         took = _claims_per_batch(memory, batches)
         report.add(Timing(scenario, "MemoryLedger", took, BATCH, f"{BATCH / took:,.0f} claims/s"))
@@ -238,7 +243,7 @@ def run(quick: bool) -> Report:
         report.add(Timing(upd, "budget 0.3 s", 0.3, 600_000, "the issue's bar"))
         report.gates.append(Gate(upd, "SQLiteLedger", "budget 0.3 s", 1.0, "≤ 0.3 s in the store"))
 
-    _postgres(report, batches)
+    _postgres(report, batches, pg_rounds)
     # After the gated PostgreSQL claims: these write large SQLite files whose flushing to disk
     # would otherwise overlap them.
     _text_claims(report, batches, scenario)
@@ -266,7 +271,31 @@ def _text_claims(report: Report, batches: int, scenario: str) -> None:
             report.add(Timing(text, "row by row (executemany)", peer, BATCH))
 
 
-def _postgres(report: Report, batches: int) -> None:
+def _pg_round(batches: int) -> float | None:
+    """Best seconds for one claim of BATCH new int ids into PostgreSQL, in a fresh schema.
+
+    None without a server (``_postgres`` says why). The gated number is the best of several
+    such rounds spread over the module (:func:`run`): this 2-core host slows down for seconds
+    to minutes at a time, and one round of batches in a row can fall wholly inside a slow spell.
+    """
+    dsn = os.environ.get(ENV)
+    if not dsn:
+        return None
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        with PostgresLedger(f"{dsn} options='-c search_path={schema}'") as store:
+            return _claims_per_batch(store, batches)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def _postgres(report: Report, batches: int, rounds: list[float]) -> None:
+    """PostgreSQL claims (gated: the best of ``rounds`` and one more), UUIDs, a 600 k Update."""
     dsn = os.environ.get(ENV)
     scenario = f"PostgreSQL claims, batches of {BATCH:,} new devices"
     if not dsn:
@@ -282,8 +311,10 @@ def _postgres(report: Report, batches: int) -> None:
     try:
         scoped = f"{dsn} options='-c search_path={schema}'"
         with PostgresLedger(scoped) as store:
-            took = _claims_per_batch(store, batches)
-        report.add(Timing(scenario, "PostgresLedger", took, BATCH, f"{BATCH / took:,.0f} claims/s"))
+            rounds = [*rounds, _claims_per_batch(store, batches)]
+        took = min(rounds)
+        note = f"{BATCH / took:,.0f} claims/s; best of {len(rounds)} rounds of {batches} batches"
+        report.add(Timing(scenario, "PostgresLedger", took, BATCH, note))
         report.add(Timing(scenario, "budget 300 k/s", BATCH / 3e5, BATCH, "the issue's bar"))
         report.gates.append(
             Gate(scenario, "PostgresLedger", "budget 300 k/s", 1.0, "≥ 300 k claims/s")
