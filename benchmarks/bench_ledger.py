@@ -30,7 +30,8 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +272,21 @@ def _text_claims(report: Report, batches: int, scenario: str) -> None:
             report.add(Timing(text, "row by row (executemany)", peer, BATCH))
 
 
+@contextmanager
+def _fresh_schema(dsn: str) -> Iterator[str]:
+    """A DSN whose tables live in a new schema, dropped afterwards."""
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{dsn} options='-c search_path={schema}'"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 def _pg_round(batches: int) -> float | None:
     """Best seconds for one claim of BATCH new int ids into PostgreSQL, in a fresh schema.
 
@@ -281,17 +297,8 @@ def _pg_round(batches: int) -> float | None:
     dsn = os.environ.get(ENV)
     if not dsn:
         return None
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        with PostgresLedger(f"{dsn} options='-c search_path={schema}'") as store:
-            return _claims_per_batch(store, batches)
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    with _fresh_schema(dsn) as scoped, PostgresLedger(scoped) as store:
+        return _claims_per_batch(store, batches)
 
 
 def _postgres(report: Report, batches: int, rounds: list[float]) -> None:
@@ -303,13 +310,7 @@ def _postgres(report: Report, batches: int, rounds: list[float]) -> None:
             raise RuntimeError(f"{ENV} is not set: CI must measure PostgreSQL (scripts/test)")
         report.extra["postgres"] = f"skipped: {ENV} not set"
         return
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        scoped = f"{dsn} options='-c search_path={schema}'"
+    with _fresh_schema(dsn) as scoped:
         with PostgresLedger(scoped) as store:
             rounds = [*rounds, _claims_per_batch(store, batches)]
         took = min(rounds)
@@ -340,6 +341,3 @@ def _postgres(report: Report, batches: int, rounds: list[float]) -> None:
         report.add(Timing(upd, "PostgresLedger, restarted handle", cold, 600_000))
         note = f"after warm() in {warming:.2f} s"
         report.add(Timing(upd, "PostgresLedger, restarted and warmed", warmed, 600_000, note))
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geotarget.ledger._batch import member_sorted, split_canonical
+from geotarget._sorted import member
+from geotarget.ledger._batch import split_canonical
 
 IdArray = npt.NDArray[Any]
 
@@ -40,8 +41,8 @@ class IdSet:
         if not ids.size:
             return out
         ints, int_pos, strs, str_pos = split_canonical(ids)
-        out[int_pos] = member_sorted(ints, self.ints)
-        out[str_pos] = member_sorted(strs, self.strs)
+        out[int_pos] = member(ints, self.ints)
+        out[str_pos] = member(strs, self.strs)
         return out
 
     def add(self, ids: IdArray) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geotarget import _geodesy
+from geotarget import _geodesy, _sorted
 from geotarget._index import plan
 from geotarget._index.leaves import Leaves
 from geotarget._validate import lon_lat, lon_lat_arrays
@@ -87,7 +87,8 @@ def _sorted_unique(chunks: list[I32Array], n: int, repeats: bool) -> I32Array:
     """The rows of ``chunks`` ascending, without repeats when ``repeats`` says there may be some.
 
     A large answer (over 1/24 of the snapshot) is sorted through a bitmap of the snapshot's
-    rows, which costs less than a comparison sort there; a small one by ``np.sort``/``unique``.
+    rows, which costs less than a comparison sort there; a small one by sorting
+    (``_sorted.unique``).
     """
     if not chunks:
         return np.empty(0, dtype=np.int32)
@@ -96,10 +97,7 @@ def _sorted_unique(chunks: list[I32Array], n: int, repeats: bool) -> I32Array:
         seen = np.zeros(n, dtype=np.bool_)
         seen[rows] = True
         return np.flatnonzero(seen).astype(np.int32)
-    rows = np.sort(rows)
-    if repeats and rows.size > 1:
-        rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
-    return rows
+    return _sorted.unique(rows) if repeats else np.sort(rows)
 
 
 # ---------------------------------------------------------------------------------------------

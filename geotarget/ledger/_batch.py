@@ -157,11 +157,6 @@ def batch_positions(positions: npt.NDArray[np.int64], size: int) -> npt.NDArray[
     return np.sort(positions)
 
 
-def member_sorted(values: IdArray, sorted_ids: IdArray) -> npt.NDArray[np.bool_]:
-    """Which of ``values`` are in the sorted array ``sorted_ids`` (one searchsorted)."""
-    return _sorted.member(values, sorted_ids)
-
-
 @attrs.frozen
 class SortedRuns:
     """Distinct values of one kind (int64 or str) with a row number each, as sorted runs.
@@ -200,7 +195,7 @@ class SortedRuns:
         """Which of ``values`` are in the set."""
         out = np.zeros(values.shape, dtype=np.bool_)
         for run, _ in self.runs:
-            out |= member_sorted(values, run)
+            out |= _sorted.member(values, run)
         return out
 
     def added(self, values: IdArray, rows: npt.NDArray[np.int64]) -> SortedRuns:
