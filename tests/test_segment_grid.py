@@ -7,7 +7,15 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geotarget._index.segments import BAND_M, MAX_SPAN, SegmentGrid, pieces
+from geotarget._index.segments import (
+    BAND_M,
+    MAX_SPAN,
+    WIDE_PAIRS,
+    SegmentGrid,
+    nearest,
+    pieces,
+    segment_rows,
+)
 
 
 def _segments(
@@ -55,9 +63,11 @@ def test_distance_and_within_equal_geos(seed: int, n: int, scale: float, cell: f
     want = _oracle(ax, ay, bx, by, px, py)
     got = grid.distance(px, py, reach)
     known = ~np.isnan(got)
-    # NaN only for a box wider than MAX_SPAN cells.
+    # Boxes wider than MAX_SPAN cells: measured against every segment, being few here.
     wide = 2 * (reach + 1e-6) > (MAX_SPAN - 2) * grid.size
-    assert np.all(known | wide)
+    assert np.count_nonzero(wide) * n <= WIDE_PAIRS
+    assert np.all(known)
+    np.testing.assert_allclose(got[wide], want[wide], rtol=0, atol=1e-7)  # beyond reach too
     near = known & (want <= reach)
     np.testing.assert_allclose(got[near], want[near], rtol=0, atol=1e-7)
     far = known & (want > reach)
@@ -68,6 +78,46 @@ def test_distance_and_within_equal_geos(seed: int, n: int, scale: float, cell: f
     # Undecided only in the band around the reach, or for a box too wide.
     undecided = sure == -1
     assert np.all((np.abs(want - reach) <= 2 * BAND_M)[undecided] | ~known[undecided])
+
+
+def test_wide_points_beyond_the_pair_budget_stay_unknown() -> None:
+    """Too many points too wide for the cells: NaN (the caller's GEOS), not quadratic work."""
+    rng = np.random.default_rng(5)
+    # A zigzag 4 km long of 10 m steps: a grid hundreds of cells wide.
+    x, y = np.arange(401) * 10.0, rng.normal(0.0, 3.0, 401)
+    ax, ay, bx, by = x[:-1], y[:-1], x[1:], y[1:]
+    grid = SegmentGrid(ax, ay, bx, by, 1.0)
+    assert grid.nx > 10 * MAX_SPAN
+    k = WIDE_PAIRS // 400 + 1  # one point more than the budget holds
+    px = rng.uniform(1000.0, 3000.0, k)
+    py = rng.normal(0.0, 50.0, k)
+    reach = np.full(k, MAX_SPAN * grid.size * 2)
+    got = grid.distance(px, py, reach)
+    assert np.all(np.isnan(got))
+    # One fewer fits: every one measured, GEOS's distance.
+    got = grid.distance(px[1:], py[1:], reach[1:])
+    np.testing.assert_allclose(got, _oracle(ax, ay, bx, by, px[1:], py[1:]), rtol=0, atol=1e-7)
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(0, 120),
+    k=st.integers(0, 400),  # up to 400 * 120 pairs: several chunks of CHUNK_PAIRS
+)
+@settings(max_examples=40)
+def test_nearest_measures_every_pair_in_chunks(seed: int, n: int, k: int) -> None:
+    """The brute-force kernel equals GEOS for any number of points and segments (chunked)."""
+    rng = np.random.default_rng(seed)
+    px, py = rng.uniform(-1e5, 1e5, k), rng.uniform(-1e5, 1e5, k)
+    if n == 0:
+        empty = np.empty(0)
+        assert np.all(nearest(segment_rows(empty, empty, empty, empty), px, py) == np.inf)
+        return
+    ax, ay, bx, by = _segments(rng, n, 2000.0)
+    got = nearest(segment_rows(ax, ay, bx, by), px, py)
+    assert got.shape == (k,)
+    if k:
+        np.testing.assert_allclose(got, _oracle(ax, ay, bx, by, px, py), rtol=0, atol=1e-7)
 
 
 def test_no_segment_near_is_infinite_and_empty_grid_answers() -> None:

@@ -29,7 +29,13 @@ import numpy.typing as npt
 import shapely
 
 from geotarget import _geodesy, _geos
-from geotarget._index.segments import BAND_M, SegmentGrid
+from geotarget._index.segments import (
+    BAND_M,
+    CHUNK_PAIRS,
+    SegmentGrid,
+    nearest,
+    segment_rows,
+)
 from geotarget._validate import FloatArray
 
 #: Lon/lat edges ``(ax, ay, bx, by)`` of a polygon's rings, or a subset of them.
@@ -40,10 +46,9 @@ THETA_MAX = 0.1
 #: Absolute slack, metres, of the tangent plane's bounds on the frame's distances (rounding).
 PAD_M = 1e-3
 #: Points × segments up to which :func:`distance_bounds` measures every pair (no bucketing):
-#: about 130 µs at the bound against 330 µs for bucketing them. Its temporaries stay under
-#: 128 KiB, the size from which the C allocator maps fresh pages for each one (twice the
-#: pairs cost five times as much).
-BRUTE_PAIRS = 15_000
+#: about 130 µs at the bound against 330 µs for bucketing them (one chunk of
+#: :func:`geotarget._index.segments.nearest`).
+BRUTE_PAIRS = CHUNK_PAIRS
 #: Densified boundary vertices up to which :func:`centre_bounds` measures the boundary.
 CENTRE_DENSE = 1 << 12
 
@@ -197,7 +202,7 @@ def distance_bounds(
     # Exact (to BAND_M) whenever d_t <= reach; larger than reach, or inf, otherwise.
     reach = k * (limit + delta) + 2.0 * BAND_M
     if 0 < tx.size * ax.size <= BRUTE_PAIRS:
-        d_t = _nearest(ax, ay, bx, by, tx, ty)  # few pairs: every one, exact
+        d_t = nearest(segment_rows(ax, ay, bx, by), tx, ty)  # few pairs: every one, exact
     else:
         grid = SegmentGrid(ax, ay, bx, by, 2.0 * float(np.median(limit)) if limit.size else 1.0)
         d_t = grid.distance(tx, ty, reach)
@@ -207,27 +212,6 @@ def distance_bounds(
     hi[unknown] = np.inf
     lo[unknown] = -np.inf
     return lo, hi
-
-
-def _nearest(
-    ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray, px: FloatArray, py: FloatArray
-) -> FloatArray:
-    """Per point, its distance to the nearest segment, every (point, segment) pair measured.
-
-    The formula of :meth:`SegmentGrid.distance` (the same rounding), for few pairs.
-    """
-    ex, ey = bx - ax, by - ay
-    len2 = ex * ex + ey * ey
-    with np.errstate(divide="ignore"):
-        inv = np.where(len2 > 0.0, 1.0 / len2, 0.0)
-    dx = px[:, None] - ax
-    dy = py[:, None] - ay
-    t = (dx * ex + dy * ey) * inv
-    np.clip(t, 0.0, 1.0, out=t)
-    dx -= ex * t
-    dy -= ey * t
-    d2: FloatArray = (dx * dx + dy * dy).min(axis=1)
-    return np.sqrt(d2)
 
 
 def centre_bounds(

@@ -15,13 +15,16 @@ for all points at once with numpy:
   is at most ``D``, and larger than ``D`` (or infinite) otherwise;
 * the point-to-segment distance is computed in float64 with an absolute error far below
   :data:`BAND_M` for frames up to thousands of kilometres across, so the answer is trusted
-  only outside ``D ± BAND_M``; points inside that band, and points whose box would span more
-  than :data:`MAX_SPAN` cells in an axis, are left undecided for the caller's GEOS test.
+  only outside ``D ± BAND_M``; points inside that band are left undecided for the caller's
+  GEOS test;
+* a point whose box would span more than :data:`MAX_SPAN` cells in an axis (a disk wide beside
+  the cells) is measured against every segment when such points are few (at most
+  :data:`WIDE_PAIRS` point-segment pairs in all, :func:`nearest`), else left undecided too.
 
 The cost is bounded by the input: the grid has at most :data:`MAX_CELLS` cells (and at most
 :data:`CELLS_PER_SEGMENT` per segment), each segment is listed in at most four cells (a cell
-is never smaller than the longest segment's extent), and a point looks at most ``MAX_SPAN²``
-cells.
+is never smaller than the longest segment's extent), a point looks at most ``MAX_SPAN²``
+cells, and the wide points at most :data:`WIDE_PAIRS` pairs.
 """
 
 from __future__ import annotations
@@ -49,6 +52,14 @@ MAX_SPAN = 6
 _BOX_PAD = 1e-12
 #: Absolute padding, metres, of a point's box (covers the rounding of ``p ± D``).
 _PAD_M = 1e-6
+#: Point-segment pairs, at most, that :meth:`SegmentGrid.distance` measures for the points
+#: whose box is too wide for the cells (each against every segment). Undecided, such a point
+#: sends the caller to GEOS and the polygon's whole metric frame (~1 ms for a municipality):
+#: 65,536 pairs cost about half that.
+WIDE_PAIRS = 1 << 16
+#: Point-segment pairs :func:`nearest` measures at once: its temporaries stay under 128 KiB,
+#: the size from which the C allocator maps fresh pages for each one.
+CHUNK_PAIRS = 15_000
 
 
 def _cells(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
@@ -56,6 +67,46 @@ def _cells(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
     out = np.floor((v - v0) / size)
     np.clip(out, 0, n - 1, out=out)
     return out.astype(np.intp)
+
+
+def segment_rows(ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray) -> FloatArray:
+    """The segments as the distance kernels read them: rows ``ax, ay, ex, ey, 1 / len2``.
+
+    ``(ex, ey)`` is ``b - a``; ``1 / len2`` is 0 for a zero-length segment (its start).
+    """
+    ex, ey = bx - ax, by - ay
+    len2 = ex * ex + ey * ey
+    with np.errstate(divide="ignore"):
+        inv = np.where(len2 > 0.0, 1.0 / len2, 0.0)
+    return np.stack([ax, ay, ex, ey, inv])
+
+
+def nearest(rows: FloatArray, px: FloatArray, py: FloatArray) -> FloatArray:
+    """Per point, its distance to the nearest segment, every (point, segment) pair measured.
+
+    ``rows``: :func:`segment_rows`. The formula (and rounding) of :meth:`SegmentGrid.distance`,
+    in chunks of at most :data:`CHUNK_PAIRS` pairs; ``inf`` when there is no segment.
+    """
+    out = np.full(px.size, np.inf)
+    m = rows.shape[1]
+    if m == 0 or px.size == 0:
+        return out
+    ax, ay, ex, ey, inv = rows
+    step = max(1, CHUNK_PAIRS // m)
+    for lo in range(0, px.size, step):
+        dx = px[lo : lo + step, None] - ax
+        dy = py[lo : lo + step, None] - ay
+        t = dx * ex
+        t += dy * ey
+        t *= inv
+        np.clip(t, 0.0, 1.0, out=t)
+        dx -= ex * t
+        dy -= ey * t
+        dx *= dx
+        dy *= dy
+        dx += dy
+        out[lo : lo + step] = np.sqrt(dx.min(axis=1))
+    return out
 
 
 class SegmentGrid:
@@ -72,6 +123,7 @@ class SegmentGrid:
 
     __slots__ = (
         "_by_cell",
+        "_rows",
         "_seg",
         "_starts",
         "nx",
@@ -121,13 +173,11 @@ class SegmentGrid:
         cell = np.concatenate(cell_parts)
         order = np.argsort(cell, kind="stable")
         self._seg = seg[order].astype(np.int32)
-        # The segments as the lookups read them, per listed (cell, segment) entry in cell
-        # order: a point's or a box's candidates are runs of consecutive entries.
-        # Rows: ax, ay, ex, ey and 1 / len2 (0 for a zero-length segment: its start).
-        len2 = ex * ex + ey * ey
-        with np.errstate(divide="ignore"):
-            inv = np.where(len2 > 0.0, 1.0 / len2, 0.0)
-        self._by_cell = np.stack([v[self._seg] for v in (ax, ay, ex, ey, inv)])
+        # The segments as the kernels read them (segment_rows), and the same per listed
+        # (cell, segment) entry in cell order: a point's or a box's candidates are runs of
+        # consecutive entries.
+        self._rows = segment_rows(ax, ay, bx, by)
+        self._by_cell = self._rows.take(self._seg, axis=1)
         # Cell c lists self._seg[starts[c]:starts[c + 1]].
         starts = np.zeros(self.nx * self.ny + 1, dtype=np.intp)
         np.cumsum(np.bincount(cell, minlength=self.nx * self.ny), out=starts[1:])
@@ -136,7 +186,8 @@ class SegmentGrid:
     @property
     def nbytes(self) -> int:
         """Memory held by the grid's tables (the segments' arrays included)."""
-        return int(self._seg.nbytes + self._starts.nbytes + self._by_cell.nbytes)
+        tables = (self._seg, self._starts, self._by_cell, self._rows)
+        return sum(int(t.nbytes) for t in tables)
 
     def _pairs(
         self, ix0: IntArray, iy0: IntArray, wx: IntArray, wy: IntArray, take: BoolArray
@@ -162,7 +213,9 @@ class SegmentGrid:
         """Per point, its distance to the nearest segment when that is at most its ``reach``.
 
         Larger than ``reach`` (``inf`` when its cells list no segment) when the nearest one is
-        farther; NaN for a point whose box spans more than :data:`MAX_SPAN` cells (unknown).
+        farther. A point whose box spans more than :data:`MAX_SPAN` cells gets its exact
+        distance from every segment (:func:`nearest`) when such points need at most
+        :data:`WIDE_PAIRS` pairs in all, else NaN (unknown).
         """
         n = px.size
         out = np.full(n, np.inf)
@@ -174,7 +227,10 @@ class SegmentGrid:
         wx = ix1 - ix0 + 1
         wy = iy1 - iy0 + 1
         wide = (wx > MAX_SPAN) | (wy > MAX_SPAN)
-        out[wide] = np.nan
+        if wide.any():
+            w = np.flatnonzero(wide)
+            few = w.size * self._rows.shape[1] <= WIDE_PAIRS
+            out[w] = nearest(self._rows, px[w], py[w]) if few else np.nan
         q, j = self._pairs(ix0, iy0, wx, wy, ~wide)
         if q.size == 0:
             return out
