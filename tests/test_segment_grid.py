@@ -84,7 +84,7 @@ def test_wide_points_beyond_the_pair_budget_stay_unknown() -> None:
     """Too many points too wide for the cells: NaN (the caller's GEOS), not quadratic work."""
     rng = np.random.default_rng(5)
     # A zigzag 4 km long of 10 m steps: a grid hundreds of cells wide.
-    x, y = np.arange(401) * 10.0, rng.normal(0.0, 3.0, 401)
+    x, y = np.linspace(0.0, 4000.0, 401), rng.normal(0.0, 3.0, 401)
     ax, ay, bx, by = x[:-1], y[:-1], x[1:], y[1:]
     grid = SegmentGrid(ax, ay, bx, by, 1.0)
     assert grid.nx > 10 * MAX_SPAN

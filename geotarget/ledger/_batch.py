@@ -170,10 +170,14 @@ class SortedRuns:
     after that only when the run holding it grows by at least half, so ``O(log n)`` times in
     all. Immutable: :meth:`added` returns a new set, so a reader holding the old one never
     sees a half-made merge.
+
+    A run's row numbers are an array, or an int ``r`` when they are ``r, r + 1, ...`` in the
+    run's order (a sorted batch given consecutive rows, as a claim's payload is): such a run
+    holds its values alone until a merge writes its rows out.
     """
 
-    #: (sorted values, their row numbers), oldest (largest) first.
-    runs: tuple[tuple[IdArray, npt.NDArray[np.int64]], ...] = ()
+    #: (sorted values, their row numbers or the first of consecutive ones), oldest first.
+    runs: tuple[tuple[IdArray, npt.NDArray[np.int64] | int], ...] = ()
 
     @property
     def size(self) -> int:
@@ -188,7 +192,7 @@ class SortedRuns:
         for run, rows in self.runs:
             at = np.minimum(np.searchsorted(run, values), run.size - 1)
             hit = run[at] == values
-            out[hit] = rows[at[hit]]
+            out[hit] = at[hit] + rows if isinstance(rows, int) else rows[at[hit]]
         return out
 
     def contains(self, values: IdArray) -> npt.NDArray[np.bool_]:
@@ -198,13 +202,16 @@ class SortedRuns:
             out |= _sorted.member(values, run)
         return out
 
-    def added(self, values: IdArray, rows: npt.NDArray[np.int64]) -> SortedRuns:
-        """The set with ``values`` (distinct, none in the set) at row numbers ``rows``."""
+    def added(self, values: IdArray, rows: npt.NDArray[np.int64] | int) -> SortedRuns:
+        """The set with ``values`` (distinct, none in the set) at row numbers ``rows``.
+
+        ``rows``: one per value, or an int ``r`` for ``r, r + 1, ...`` in the given order.
+        """
         if values.size == 0:
             return self
         if values.size > 1 and not bool(np.all(values[1:] > values[:-1])):
             order = np.argsort(values, kind="stable")  # a claim's payload comes sorted
-            values, rows = values[order], rows[order]
+            values, rows = values[order], _row_numbers(rows, values.size)[order]
         runs = [*self.runs, (values, rows)]
         # Merged while the newest is at least half the one before it (merging only when it
         # was as large let claims of shrinking sizes pile up runs: 5, 4, 3, 2, 1).
@@ -213,8 +220,18 @@ class SortedRuns:
             if a.dtype.kind == "U":  # widen first: np.insert would truncate longer ids
                 a = a.astype(np.result_type(a, b), copy=False)
             at = np.searchsorted(a, b)
-            runs[-1] = (np.insert(a, at, b), np.insert(ra, at, rb))
+            runs[-1] = (
+                np.insert(a, at, b),
+                np.insert(_row_numbers(ra, a.size), at, _row_numbers(rb, b.size)),
+            )
         return SortedRuns(tuple(runs))
+
+
+def _row_numbers(rows: npt.NDArray[np.int64] | int, size: int) -> npt.NDArray[np.int64]:
+    """A run's row numbers as an array (``rows``: the array, or the first of ``size``)."""
+    if isinstance(rows, int):
+        return np.arange(rows, rows + size, dtype=np.int64)
+    return rows
 
 
 def mixed_values(arr: IdArray) -> list[Any]:

@@ -259,8 +259,8 @@ class SqlStore(StoreBase):
         with self._known_lock:
             ints, strs = self._known.get(key, (_NO_RUNS, _NO_RUNS))
             self._known[key] = (
-                ints.added(payload.ints, np.zeros(payload.ints.size, dtype=np.int64)),
-                strs.added(payload.strs, np.zeros(payload.strs.size, dtype=np.int64)),
+                ints.added(payload.ints, 0),  # (row numbers unused: only contains())
+                strs.added(payload.strs, 0),
             )
 
     def _confirm(
