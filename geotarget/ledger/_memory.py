@@ -97,7 +97,7 @@ class _Side:
     appends its rows: amortised ``O(k)``), found through :class:`SortedRuns` (amortised ``O(k
     log n)``); state, lease and version as :class:`_Column`; the claim order ``seq`` as the
     first of consecutive numbers while it is one (a claim's payload is), else an array. A new
-    incident's claims keep their ids alone: 8 bytes a device, not 45.
+    incident's claims keep their ids alone: 8 bytes a device, not ~40.
     """
 
     __slots__ = ("_cols", "_ids", "_index", "_n", "_seq", "_seq0")
