@@ -192,11 +192,18 @@ def test_a_new_incidents_claims_keep_their_ids_alone() -> None:
     side = store._tables[("inc", 0)].ints
     assert side.state.tolist()[:2] == [0, 0] and side.version.tolist()[:2] == [0, 0]
     assert np.all(np.diff(side.seq) == 1)
+    # A claim of other ids into the incident leaves the text ids' side as it was (a batch of
+    # ints has no text id to add there), and one that shares the rows' values writes nothing.
+    store.claim("inc", ["a", "b"], version="v1", at=AT)
+    store.claim("inc", [5, 6], version="v1", at=AT)
+    texts = store._tables[("inc", 0)].strs
+    assert all(c._array is None for c in [*texts._cols.values(), *side._cols.values()])
+    assert texts._seq0 is not None and texts.seq.tolist() == sorted(texts.seq.tolist())
     # A confirmation writes the state out: the rest stay pending and come back.
     store.confirm([f"inc v1 {i}" for i in ids[:3].tolist()], at=AT)
     assert side.state[:4].tolist() == [1, 1, 1, 0]
     again = store.redeliver(AT + dt.timedelta(minutes=10))
-    assert [c.devices.size for c in again] == [n - 3]
+    assert [c.devices.size for c in again] == [n - 3 + 4]
 
 
 _ledger_op = st.one_of(

@@ -312,7 +312,7 @@ class MemoryLedger(StoreBase):
             (table.strs, payload.strs, payload.str_pos),
         ):
             fresh = side.find(values) < 0
-            if fresh.all():  # (a new incident's claim: no copies, consecutive order)
+            if values.size and fresh.all():  # (a new incident's: no copies, consecutive order)
                 side.add(values, state, lease_us, base + rank, v)
                 new_pos.append(pos)
             elif fresh.any():
