@@ -9,8 +9,8 @@ Bars (issue 12):
   once, is reported beside it);
 * PostgreSQL: at least 300,000 claims/s in batches of 10,000 (33 ms a batch), on the throw-away
   local cluster that ``scripts/test`` starts (``GEOTARGET_TEST_POSTGRES_DSN``): the best batch
-  of three rounds of 30, each into a fresh schema, at the start, the middle and the end of the
-  SQLite scenarios (:func:`_pg_round`).
+  of four rounds of 30, each into a fresh schema, at the start and the middle of the SQLite
+  scenarios, with the other PostgreSQL scenarios and at the module's end (:func:`_pg_round`).
 
 Reported beside them, not gated: a stream of 200-device claims into a 1.2-million-device
 incident (devices entering a nationwide alert's area), against a Python set.
@@ -244,11 +244,14 @@ def run(quick: bool) -> Report:
         report.add(Timing(upd, "budget 0.3 s", 0.3, 600_000, "the issue's bar"))
         report.gates.append(Gate(upd, "SQLiteLedger", "budget 0.3 s", 1.0, "≤ 0.3 s in the store"))
 
-    _postgres(report, batches, pg_rounds)
-    # After the gated PostgreSQL claims: these write large SQLite files whose flushing to disk
-    # would otherwise overlap them.
+    pg_rounds = _postgres(report, batches, pg_rounds)
+    # After the PostgreSQL claims: these write large SQLite files whose flushing to disk would
+    # otherwise overlap them.
     _text_claims(report, batches, scenario)
     _stream_claims(report, quick)
+    if pg_rounds:  # the gated claims' last round, at the module's end (see _pg_round)
+        pg_rounds += [t for t in [_pg_round(batches)] if t is not None]
+        _pg_gate(report, batches, pg_rounds)
     return report
 
 
@@ -301,25 +304,31 @@ def _pg_round(batches: int) -> float | None:
         return _claims_per_batch(store, batches)
 
 
-def _postgres(report: Report, batches: int, rounds: list[float]) -> None:
-    """PostgreSQL claims (gated: the best of ``rounds`` and one more), UUIDs, a 600 k Update."""
+def _pg_gate(report: Report, batches: int, rounds: list[float]) -> None:
+    """The gated PostgreSQL claims: the best of ``rounds``, at the issue's 300 k/s."""
+    scenario = f"PostgreSQL claims, batches of {BATCH:,} new devices"
+    took = min(rounds)
+    note = f"{BATCH / took:,.0f} claims/s; best of {len(rounds)} rounds of {batches} batches"
+    report.add(Timing(scenario, "PostgresLedger", took, BATCH, note))
+    report.add(Timing(scenario, "budget 300 k/s", BATCH / 3e5, BATCH, "the issue's bar"))
+    report.gates.append(Gate(scenario, "PostgresLedger", "budget 300 k/s", 1.0, "≥ 300 k claims/s"))
+
+
+def _postgres(report: Report, batches: int, rounds: list[float]) -> list[float]:
+    """PostgreSQL claims (one more gated round), UUIDs, a 600 k Update; the gated rounds.
+
+    Empty without a server (and an error under ``CI=true``).
+    """
     dsn = os.environ.get(ENV)
     scenario = f"PostgreSQL claims, batches of {BATCH:,} new devices"
     if not dsn:
         if os.environ.get("CI") == "true":
             raise RuntimeError(f"{ENV} is not set: CI must measure PostgreSQL (scripts/test)")
         report.extra["postgres"] = f"skipped: {ENV} not set"
-        return
+        return []
     with _fresh_schema(dsn) as scoped:
         with PostgresLedger(scoped) as store:
             rounds = [*rounds, _claims_per_batch(store, batches)]
-        took = min(rounds)
-        note = f"{BATCH / took:,.0f} claims/s; best of {len(rounds)} rounds of {batches} batches"
-        report.add(Timing(scenario, "PostgresLedger", took, BATCH, note))
-        report.add(Timing(scenario, "budget 300 k/s", BATCH / 3e5, BATCH, "the issue's bar"))
-        report.gates.append(
-            Gate(scenario, "PostgresLedger", "budget 300 k/s", 1.0, "≥ 300 k claims/s")
-        )
         with PostgresLedger(scoped) as store:
             took = _claims_per_batch(store, batches, _text_ids)
         report.add(
@@ -341,3 +350,4 @@ def _postgres(report: Report, batches: int, rounds: list[float]) -> None:
         report.add(Timing(upd, "PostgresLedger, restarted handle", cold, 600_000))
         note = f"after warm() in {warming:.2f} s"
         report.add(Timing(upd, "PostgresLedger, restarted and warmed", warmed, 600_000, note))
+    return rounds
