@@ -571,6 +571,27 @@ def test_a_handle_never_skips_a_device_claimed_by_nobody(opener: Opener) -> None
     assert sorted(a.recipients("inc").tolist()) == ["0", "1", "2", "3", "4", "5", "6"]
 
 
+@pytest.mark.parametrize("text", [False, True], ids=["ints", "texts"])
+def test_a_large_batch_that_meets_other_handles_claims_late_claims_just_the_rest(
+    opener: Opener, text: bool
+) -> None:
+    """A batch of thousands whose few claimed devices come late gets just the others.
+
+    PostgreSQL streams a claim's COPY in chunks of 1,000 rows: a conflict in a later chunk,
+    after earlier chunks went in, must still leave exactly the unclaimed devices to the claim.
+    """
+    a, b = opener(), opener()
+    as_ids = (lambda r: np.char.add("d", r.astype(str))) if text else (lambda r: r)
+    taken = np.arange(6_500, 6_600, dtype=np.int64)
+    assert len(a.claim("inc", as_ids(taken), version="v", at=T0).devices) == 100
+    batch = np.arange(7_000, dtype=np.int64)
+    got = b.claim("inc", as_ids(batch), version="v", at=T0)
+    expected = np.setdiff1d(batch, taken)
+    assert got.positions.tolist() == expected.tolist()
+    assert sorted(got.devices.tolist()) == sorted(str(d) for d in as_ids(expected).tolist())
+    assert len(a.recipients("inc")) == 7_000
+
+
 def test_warm_loads_what_is_claimed_and_changes_no_answer(opener: Opener) -> None:
     """A restarted handle warmed with warm() answers exactly as a cold one would."""
     a = opener()
