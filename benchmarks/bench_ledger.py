@@ -2,7 +2,9 @@
 
 Bars (issue 12):
 
-* SQLite: at least 1 M claims/s in batches of 10,000 new devices (a budget of 10 ms a batch);
+* SQLite: at least 1 M claims/s in batches of 10,000 new devices (a budget of 10 ms a batch):
+  the best batch of three rounds of 30, each into a new file, at the module's start, after the
+  PostgreSQL scenarios and at its end (:func:`_sqlite_round`);
 * an Update claimed over a 600,000-device incident (590,000 already claimed, 10,000 new) with at
   most 0.3 s spent in the store (gated on the handle that made the first claim, as a running
   service has it; a freshly restarted handle, which must ask the database about every device
@@ -215,11 +217,20 @@ def run(quick: bool) -> Report:
     pg_rounds = [t for t in [_pg_round(batches)] if t is not None]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        for sync in ("AUTO", "FULL"):
-            with _sqlite(tmp, sync, synchronous=sync) as store:
-                took = _claims_per_batch(store, batches)
-            impl = "SQLiteLedger" + (" synchronous=FULL" if sync == "FULL" else "")
-            report.add(Timing(scenario, impl, took, BATCH, f"{BATCH / took:,.0f} claims/s"))
+        # The gated SQLite claims (AUTO) in rounds spread over the module too, each into a
+        # fresh file: here, after the PostgreSQL scenarios and at the module's end.
+        sqlite_rounds = [_sqlite_round(tmp, batches)]
+        with _sqlite(tmp, "FULL", synchronous="FULL") as store:
+            took = _claims_per_batch(store, batches)
+        report.add(
+            Timing(
+                scenario,
+                "SQLiteLedger synchronous=FULL",
+                took,
+                BATCH,
+                f"{BATCH / took:,.0f} claims/s",
+            )
+        )
         peer = _rowwise_peer(tmp / "peer.db", batches)
         report.add(Timing(scenario, "row by row (executemany)", peer, BATCH))
         report.add(Timing(scenario, "budget 1 M/s", budget, BATCH, "the issue's bar"))
@@ -244,15 +255,31 @@ def run(quick: bool) -> Report:
         report.add(Timing(upd, "budget 0.3 s", 0.3, 600_000, "the issue's bar"))
         report.gates.append(Gate(upd, "SQLiteLedger", "budget 0.3 s", 1.0, "≤ 0.3 s in the store"))
 
-    pg_rounds = _postgres(report, batches, pg_rounds)
+        pg_rounds = _postgres(report, batches, pg_rounds)
+        sqlite_rounds.append(_sqlite_round(tmp, batches))
     # After the PostgreSQL claims: these write large SQLite files whose flushing to disk would
     # otherwise overlap them.
     _text_claims(report, batches, scenario)
     _stream_claims(report, quick)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        sqlite_rounds.append(_sqlite_round(Path(tmp_name), batches))
+    took = min(sqlite_rounds)
+    note = f"{BATCH / took:,.0f} claims/s; best of {len(sqlite_rounds)} rounds of {batches} batches"
+    report.add(Timing(scenario, "SQLiteLedger", took, BATCH, note))
     if pg_rounds:  # the gated claims' last round, at the module's end (see _pg_round)
         pg_rounds += [t for t in [_pg_round(batches)] if t is not None]
         _pg_gate(report, batches, pg_rounds)
     return report
+
+
+def _sqlite_round(tmp: Path, batches: int) -> float:
+    """Best seconds for one claim of BATCH new int ids into a new SQLite file (AUTO).
+
+    The gated number is the best of such rounds spread over the module (:func:`run`), as
+    PostgreSQL's (:func:`_pg_round`).
+    """
+    with _sqlite(tmp, "AUTO") as store:
+        return _claims_per_batch(store, batches)
 
 
 def _text_claims(report: Report, batches: int, scenario: str) -> None:
