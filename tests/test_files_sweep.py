@@ -477,7 +477,7 @@ def test_a_plain_cp1252_file_is_still_read(tmp_path: Path) -> None:
     [
         (
             "p.csv",
-            gzip.compress(f"id,lon,lat,observed_at\na,18,59,{EPOCH}\n".encode()),
+            gzip.compress(f"id,lon,lat,observed_at\na,18,59,{EPOCH}\n".encode(), mtime=0),
             "p.csv: is not CSV text but gzip-compressed; decompress it first (gunzip)",
         ),
         (
@@ -493,7 +493,7 @@ def test_a_plain_cp1252_file_is_still_read(tmp_path: Path) -> None:
         ),
         (
             "p.csv.gz",
-            gzip.compress(b"id,lon,lat\n"),
+            gzip.compress(b"id,lon,lat\n", mtime=0),
             "--positions must be a .csv, .tsv, .txt or .parquet file (got p.csv.gz: decompress "
             "it first)",
         ),
@@ -511,7 +511,7 @@ def test_a_plain_cp1252_file_is_still_read(tmp_path: Path) -> None:
         ),
         (
             "p.parquet",
-            gzip.compress(b"PAR1"),
+            gzip.compress(b"PAR1", mtime=0),
             "p.parquet: is not a Parquet file but gzip-compressed; decompress it first (gunzip)",
         ),
     ],
@@ -703,7 +703,11 @@ def test_the_command_targets_a_pandas_parquet_file_in_nanoseconds(tmp_path: Path
 @pytest.mark.parametrize(
     ("name", "data", "fragment"),
     [
-        ("p.csv", gzip.compress(b"id,lon,lat\n"), "p.csv: is not CSV text but gzip-compressed"),
+        (
+            "p.csv",
+            gzip.compress(b"id,lon,lat\n", mtime=0),
+            "p.csv: is not CSV text but gzip-compressed",
+        ),
         (
             "p.csv",
             f"id,lon,lat,observed_at\n4.6701E+10,18.06528,59.3325,{EPOCH}\n",
