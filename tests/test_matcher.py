@@ -470,6 +470,47 @@ def test_boundary_cells_room_is_free_of_the_boundary(spec: dict[str, Any], cells
     assert np.isneginf(plain.points(qx, qy)[1]).all()
 
 
+@pytest.fixture(scope="module")
+def two_level_leaves() -> Leaves:
+    """100,000 devices in towns and countryside: more leaves than one level holds."""
+    rng = np.random.default_rng(11)
+    towns = rng.uniform([11.0, 55.5], [23.0, 68.0], size=(40, 2))
+    pick = towns[rng.integers(0, 40, 70_000)]
+    lon = np.concatenate([pick[:, 0] + rng.normal(0, 0.05, 70_000), rng.uniform(11, 23, 30_000)])
+    lat = np.concatenate([pick[:, 1] + rng.normal(0, 0.03, 70_000), rng.uniform(55.5, 68, 30_000)])
+    lv = _leaves_of(lon, lat)
+    assert lv.levels, "the fixture must exercise the tree's upper level"
+    return lv
+
+
+@given(data=st.data())
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_leaf_ids_in_equals_the_leaves_whose_devices_meet_the_window(
+    two_level_leaves: Leaves, data: st.DataObject
+) -> None:
+    """The box scan finds exactly the leaves with a device box meeting the window, edges in."""
+    lv = two_level_leaves
+    k = -(-lv.count // _leaves.LEAF)
+    pad = np.full(k * _leaves.LEAF - lv.count, np.nan)
+    x = np.concatenate([lv.xs, pad]).reshape(k, _leaves.LEAF)
+    y = np.concatenate([lv.ys, pad]).reshape(k, _leaves.LEAF)
+    west, east = np.nanmin(x, axis=1), np.nanmax(x, axis=1)
+    south, north = np.nanmin(y, axis=1), np.nanmax(y, axis=1)
+    # A window's sides: anywhere, or exactly on some leaf's box side (touching counts).
+    edges = (west, east, south, north)
+
+    def side(lo: float, hi: float) -> float:
+        if data.draw(st.booleans()):
+            which = data.draw(st.integers(0, 3))
+            return float(edges[which][data.draw(st.integers(0, k - 1))])
+        return data.draw(st.floats(lo, hi))
+
+    w, e = sorted([side(10.5, 23.5), side(10.5, 23.5)])
+    s, n = sorted([side(55.0, 68.5), side(55.0, 68.5)])
+    want = np.flatnonzero((west <= e) & (east >= w) & (south <= n) & (north >= s))
+    np.testing.assert_array_equal(lv.leaf_ids_in(w, s, e, n), want)
+
+
 @given(spec=area_specs(max_parts=1))
 @settings(max_examples=40)
 def test_polygon_leaf_accept_reject_equals_brute_force(spec: dict[str, Any]) -> None:
