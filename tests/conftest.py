@@ -26,7 +26,8 @@ settings.register_profile(
 settings.register_profile(
     "dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-# The wheel's run on Python 3.10 (scripts/test): fewer examples, as reproducibly as "ci".
+# scripts/min_versions.py run by hand on the whole suite (--all) or on test paths: fewer
+# examples, as reproducibly as "ci".
 settings.register_profile(
     "min",
     max_examples=20,
@@ -34,8 +35,9 @@ settings.register_profile(
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
-# The minimum-versions run (scripts/min_versions.py) tests that the oldest declared dependencies
-# work, not the properties (the main run does): a few fixed examples each, reproducibly.
+# The oldest lane (scripts/min_versions.py, run by scripts/test: the wheel at the declared
+# minimum versions on Python 3.10) tests that the oldest set-up works, not the properties (the
+# main run does): a few fixed examples each, reproducibly.
 settings.register_profile(
     "deps",
     max_examples=5,

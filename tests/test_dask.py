@@ -2,7 +2,7 @@
 
 One module-scoped ``LocalCluster`` (two worker processes, one thread each). Without it (or without
 the ``dask`` extra) the tests fail when ``CI=true`` and skip locally. The property draws 25
-scenarios (``GEOTARGET_DASK_EXAMPLES``: scripts/test's packaging runs draw 5).
+scenarios (``GEOTARGET_DASK_EXAMPLES`` sets another number, e.g. fewer for a quick run).
 """
 
 from __future__ import annotations
