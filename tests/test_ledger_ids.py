@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -99,21 +100,25 @@ _ID_TEXT = st.text(alphabet="0123456789abcdef-", min_size=1, max_size=40)
 
 @given(
     st.booleans(),
+    st.booleans(),
     st.lists(st.lists(st.integers(0, 10**6), max_size=30), max_size=40),
     st.lists(st.integers(0, 10**6), max_size=20),
 )
 # Claims of shrinking sizes (5, 4, 3, 2, 1 new values) once piled up a run each.
-@example(False, [[1, 2, 3, 4, 5], [6, 7, 8, 9], [10, 11, 12], [13, 14], [15]], [])
-@example(False, [[9, 8, 7], [1, 2, 3], [6, 5, 4]], [3, 10])
-@example(True, [[3, 4, 5, 6, 7], [2], [0, 2, 3], [0, 1, 2], [0, 1], [1]], [])
+@example(False, True, [[1, 2, 3, 4, 5], [6, 7, 8, 9], [10, 11, 12], [13, 14], [15]], [])
+@example(False, True, [[9, 8, 7], [1, 2, 3], [6, 5, 4]], [3, 10])
+@example(True, True, [[3, 4, 5, 6, 7], [2], [0, 2, 3], [0, 1, 2], [0, 1], [1]], [])
+@example(True, False, [[3, 4, 5, 6, 7], [2], [0, 2, 3], [0, 1, 2], [0, 1], [1]], [9])
 def test_sorted_runs_agree_with_a_dict(
-    as_text: bool, batches: list[list[int]], probe: list[int]
+    as_text: bool, numbered: bool, batches: list[list[int]], probe: list[int]
 ) -> None:
     """Every value added is found at its row; no other value is; runs stay few and sorted.
 
     Text values grow longer from batch to batch, so merges must widen (a truncated id would
     be found under another device's name). Every other batch gives its consecutive rows as
     their first one (an int, as a claim's payload does), so runs of both kinds are merged.
+    Without row numbers (``numbered`` false: a SQL store's memory), ``contains`` answers the
+    same and ``find`` refuses.
     """
     runs, rows = SortedRuns(), dict[object, int]()
     for b, batch in enumerate(batches):
@@ -121,7 +126,7 @@ def test_sorted_runs_agree_with_a_dict(
         new = [v for v in values if v not in rows]
         at = np.arange(len(rows), len(rows) + len(new), dtype=np.int64)
         arr = np.array(new, dtype=np.str_ if as_text else np.int64)
-        runs = runs.added(arr, len(rows) if b % 2 else at)
+        runs = runs.added(arr, None if not numbered else len(rows) if b % 2 else at)
         rows.update(zip(new, at.tolist(), strict=True))
         sizes = [r.size for r, _ in runs.runs]
         assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
@@ -130,7 +135,11 @@ def test_sorted_runs_agree_with_a_dict(
     asked = list(rows) + [(f"{v:x}" * 2) if as_text else v for v in probe]
     arr = np.array(asked, dtype=np.str_ if as_text else np.int64)
     want = [rows.get(v, -1) for v in asked]
-    assert runs.find(arr).tolist() == want
+    if numbered:
+        assert runs.find(arr).tolist() == want
+    elif runs.runs:
+        with pytest.raises(TypeError, match="contains"):
+            runs.find(arr)
     assert runs.contains(arr).tolist() == [w >= 0 for w in want]
     assert runs.size == len(rows)
 

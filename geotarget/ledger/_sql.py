@@ -262,8 +262,8 @@ class SqlStore(StoreBase):
         with self._known_lock:
             ints, strs = self._known.get(key, (_NO_RUNS, _NO_RUNS))
             self._known[key] = (
-                ints.added(payload.ints, 0),  # (row numbers unused: only contains())
-                strs.added(payload.strs, 0),
+                ints.added(payload.ints, None),  # (no row numbers: only contains())
+                strs.added(payload.strs, None),
             )
 
     def _confirm(
