@@ -561,6 +561,40 @@ def test_postgres_store_equals_a_dict_oracle(postgres_dsn: str, ops: list[tuple[
         _run_oracle(store, ops, inc=f"inc-{uuid.uuid4().hex}")
 
 
+def test_a_postgres_store_whose_claim_kind_is_smallint_still_equals_the_oracle(
+    postgres_dsn: str,
+) -> None:
+    """A store whose ``gt_claims.kind`` is SMALLINT (as earlier builds created it) works.
+
+    The column is INTEGER now (the primary key's text column then starts aligned); a table
+    made before keeps its type, and every claim path (straight COPY, then the ON CONFLICT
+    path after a conflict), confirmation, redelivery and retraction must still agree with
+    the model.
+    """
+    import psycopg
+
+    PostgresLedger(postgres_dsn).close()  # today's schema, then the column as it was
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE gt_claims ALTER COLUMN kind TYPE smallint")
+        row = conn.execute(
+            "SELECT data_type FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = 'gt_claims'"
+            " AND column_name = 'kind'"
+        ).fetchone()
+    assert row == ("smallint",)
+    ops: list[tuple[str, Any]] = [
+        ("claim", [1, 2, "a"]),
+        ("claim", [2, 3, "a", "b", 3]),  # a conflict: the ON CONFLICT path from here on
+        ("confirm", [1, "a", "zz"]),
+        ("redeliver", 3),
+        ("claim", [4]),
+        ("retract", 0),
+        ("redeliver", 3),
+    ]
+    with PostgresLedger(postgres_dsn) as store:
+        _run_oracle(store, ops)
+
+
 def test_a_handle_never_skips_a_device_claimed_by_nobody(opener: Opener) -> None:
     """Each handle's memory of claimed devices only ever skips devices really claimed."""
     a, b = opener(), opener()
