@@ -404,11 +404,8 @@ def evaluate(
     else:  # query rows are sorted and unique already
         extra = stale_rows.astype(rows.dtype, copy=False)
     extra = extra[~_sorted.member(extra, rows)]
-    if extra.size:  # merged in, UNKNOWN (np.insert costs twice this: it is general)
-        slot = np.searchsorted(rows, extra)
-        slot += np.arange(extra.size)  # each extra row's place in the merged rows
-        keep = np.ones(rows.size + extra.size, dtype=np.bool_)
-        keep[slot] = False
+    if extra.size:  # merged in, UNKNOWN
+        slot, keep = _sorted.merge_slots(rows, extra)
         merged = np.empty(keep.size, dtype=rows.dtype)
         merged[keep] = rows
         merged[slot] = extra

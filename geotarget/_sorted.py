@@ -34,6 +34,23 @@ def union(a: npt.NDArray[G], b: npt.NDArray[G]) -> npt.NDArray[G]:
     return unique(np.concatenate([a, b]))
 
 
+def merge_slots(
+    a: npt.NDArray[Any], b: npt.NDArray[Any]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """Where two ascending arrays' values go when merged (no value in both).
+
+    Returns ``(slots, rest)``: ``merged[slots] = b`` and ``merged[rest] = a`` fill an array of
+    ``a.size + b.size`` in ascending order, and the same two scatters carry any array aligned
+    with ``a`` and ``b`` along (``np.insert`` does this after sorting its indices, and is
+    general, so slower).
+    """
+    slots = np.searchsorted(a, b)
+    slots += np.arange(b.size)  # each of b's places in the merged array
+    rest = np.ones(a.size + b.size, dtype=np.bool_)
+    rest[slots] = False
+    return slots, rest
+
+
 def member(values: npt.NDArray[Any], sorted_values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
     """Which of ``values`` are in the ascending array ``sorted_values`` (one searchsorted)."""
     if sorted_values.size == 0 or values.size == 0:

@@ -235,16 +235,12 @@ def _merged(
 ) -> tuple[IdArray, npt.NDArray[np.int64] | None]:
     """Two sorted runs of distinct values (none in both) as one, with their row numbers.
 
-    Each value of ``b`` goes to its slot among ``a``'s, then ``a``'s fill the rest in order:
-    two scatters per array (``np.insert`` does the same after sorting its indices). Most of a
-    large merge's time is the fresh row-number arrays' first writes, so a set kept without
-    row numbers (None) merges several times faster. Text is widened to the longer of the
-    two, never truncated.
+    Two scatters per array (:func:`geotarget._sorted.merge_slots`). Most of a large merge's
+    time is the fresh row-number arrays' first writes, so a set kept without row numbers
+    (None) merges several times faster. Text is widened to the longer of the two, never
+    truncated.
     """
-    at = np.searchsorted(a, b)
-    at += np.arange(b.size)  # b's places in the merged run
-    rest = np.ones(a.size + b.size, dtype=np.bool_)
-    rest[at] = False
+    at, rest = _sorted.merge_slots(a, b)
     values = np.empty(rest.size, dtype=np.result_type(a, b))
     values[at] = b
     values[rest] = a
