@@ -11,10 +11,15 @@ tree's (``bench_targeting``'s positions, places and 16-gon), the library is the 
 Each call targets a new alert with a new area (memory ledger, 1.2 M devices): 25 tip requests
 over Stockholm municipality, 40 Explosions as 1 km circles and 40 as 1 km 16-gons, at four
 towns. Prints each kind's best, lower quartile and median in milliseconds.
+
+``--ids`` chooses the devices' ids: ``rows`` (0, 1, 2, ... in row order, as the gated
+benchmarks' snapshot), ``random`` (distinct random int64s, in no order) or ``text`` (16 hex
+digits after ``dev-``, in no order), the snapshot otherwise the same.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import gc
 import statistics
@@ -27,14 +32,27 @@ from _population import ring_16
 from bench_targeting import AT, PLACES, _positions
 
 import geotarget
-from geotarget import Area, Circle, Polygon, PositionIndex, alerts, pilot, sweden
+from geotarget import Area, Circle, Polygon, PositionIndex, Positions, alerts, pilot, sweden
 from geotarget.ledger import MemoryLedger
 from geotarget.targeting import Targeter
 
 
+def with_ids(positions: Positions, ids: str) -> Positions:
+    """The snapshot with the devices' ids ``ids`` (see the module docstring)."""
+    if ids == "rows":
+        return positions
+    drawn = np.random.default_rng(3).choice(2**62, size=len(positions), replace=False)
+    new = drawn if ids == "random" else np.array([f"dev-{v:016x}" for v in drawn.tolist()])
+    p = positions
+    return Positions(new, p.lon, p.lat, accuracy_m=p.accuracy_m, observed_at=p.observed_at)
+
+
 def main() -> None:
     """Measure and print."""
-    index = PositionIndex(_positions(1_200_000))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ids", choices=("rows", "random", "text"), default="rows")
+    ids = parser.parse_args().ids
+    index = PositionIndex(with_ids(_positions(1_200_000), ids))
     targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy(), ledger=MemoryLedger())
     msg = pilot.Message(headline="x", description="x", area_description="x")
     muni = sweden.municipalities()["0180"].geometry
@@ -75,7 +93,7 @@ def main() -> None:
     for _, make, _ in kinds:  # warm-up: lazy indexes, transformers
         targeter.target(make(), index, AT)
     gc.disable()
-    print(geotarget.__file__)
+    print(geotarget.__file__, f"(ids: {ids})")
     for name, make, n in kinds:
         took = []
         for _ in range(n):

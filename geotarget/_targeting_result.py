@@ -205,7 +205,12 @@ class TargetingResult:
     rollout : RolloutDecision or None
         The policy's decision (reason, phase, policy hash), when the kind was looked up.
     recipients : numpy.ndarray
-        Device ids that must receive the alert now: covered and not told before.
+        Device ids that must receive the alert now: covered and not told before. In
+        ascending id order (integers ascending, text by code point), whatever the order of
+        the snapshot's rows.
+
+        .. versionchanged:: 0.1.0
+           In id order (they were in the snapshot's row order).
     no_longer_covered : numpy.ndarray
         Devices told about the incident earlier that this version does not cover — an Update
         moved or shrank the area, or (even when it widens) their newest fix left it — as

@@ -992,6 +992,12 @@ class Targeter:
         rows, outcomes, covered, covered_region, t, covered_box = (evaluator or self._evaluate)(
             alert.status, kind, plan, decision, index, at
         )
+        # The covered devices in id order: a store of deliveries then finds its batch sorted
+        # (sorting 37,000 random ids costs it about 2 ms; ordering the rows, a third of that).
+        perm = index.positions._in_id_order(covered)
+        if perm is not None:
+            covered = covered.take(perm)
+            covered_region = None if covered_region is None else covered_region.take(perm)
         covered_ids = index.positions.ids.take(covered)
         if (
             rules.max_recipients is not None

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from geotarget._validate import nul_rows, surrogate_rows
 from geotarget.ledger import MemoryLedger, SQLiteLedger
 from geotarget.ledger._batch import Payload, SortedRuns, split_canonical
 
@@ -80,6 +81,35 @@ def test_payload_is_the_distinct_devices_in_store_order(ids: list[str | int]) ->
     assert got.int_pos.tolist() == [first[k] for k in want_ints]
     assert got.strs.tolist() == want_strs
     assert got.str_pos.tolist() == [first[k] for k in want_strs]
+
+
+@given(
+    st.lists(st.text(alphabet="ab\x00\ud7ff\ud800\udbff\udc00\udfff\ue000\U0001f600"), max_size=20)
+)
+@example(["ab", "a\x00b", "\x00", "abc\x00", "\ud800x", "\x00\x00a", "\U0001f600"])
+def test_text_checks_equal_pythons_per_id(ids: list[str]) -> None:
+    """NULs before the end and lone surrogates, flagged per id as Python sees each id."""
+    arr = np.array(ids, dtype=np.str_)
+    stored = arr.tolist()  # numpy drops trailing NULs: those are padding, not the id's
+    assert nul_rows(arr).tolist() == ["\x00" in t for t in stored]
+    assert surrogate_rows(arr).tolist() == [
+        any(0xD800 <= ord(c) <= 0xDFFF for c in t) for t in stored
+    ]
+    if ids:
+        block = arr.reshape(1, -1)  # any shape, flagged per element
+        assert nul_rows(block).tolist() == [["\x00" in t for t in stored]]
+
+
+@example(["1", "2", "a", "b"])  # ascending already: taken as it is
+@example(["10", "9", "b", "a"])
+@given(st.lists(st.sampled_from(["1", "2", "9", "10", "a", "b", "07"]), min_size=1, max_size=8))
+def test_a_sorted_payload_needs_no_sort(ids: list[str]) -> None:
+    """Distinct ids given in store order come back as given; any other order is sorted."""
+    got = Payload.of(np.array(ids, dtype=np.str_))
+    want = sorted({int(t) for t in ids if oracle_int(t) is not None})
+    assert got.ints.tolist() == want
+    assert got.strs.tolist() == sorted({t for t in ids if oracle_int(t) is None})
+    assert got.int_pos.tolist() == [ids.index(str(v)) for v in want]
 
 
 @given(st.lists(st.integers(*I64), min_size=1, max_size=40, unique=True))

@@ -5,6 +5,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from geotarget import (
     InvalidPositions,
@@ -324,3 +326,30 @@ def test_rows_of_refuses_what_is_not_ids_and_names_a_missing_id_plainly() -> Non
     with pytest.raises(UnknownCode, match=r"\(got unknown id 99\)$"):
         p.rows_of([7, 99])
     assert p.rows_of([]).tolist() == []
+
+
+_ID_LISTS = st.one_of(
+    st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=60, unique=True),
+    st.lists(
+        st.text(alphabet="0123456789abcXYZ-é\u4e2d\U0001f600", min_size=1, max_size=8),
+        min_size=1,
+        max_size=60,
+        unique=True,
+    ),
+)
+
+
+@given(_ID_LISTS, st.data())
+@example([3, 1, 2], None)  # every row, out of order
+@example([1, 2, 3], None)  # in order already: None
+@example(["b", "10", "9", "a"], None)  # text: code point order, not numeric
+def test_rows_in_id_order_sort_their_ids(ids: list[Any], data: Any) -> None:
+    """The permutation puts the rows' ids in ascending order (Python's sort is the oracle)."""
+    p = Positions(ids, [18.0] * len(ids), [59.0] * len(ids), observed_at=NOW)
+    every = list(range(len(ids)))
+    rows = every if data is None else sorted(data.draw(st.sets(st.sampled_from(every))))
+    got = p._in_id_order(np.array(rows, dtype=np.int32))
+    ordered = rows if got is None else [rows[i] for i in got.tolist()]
+    assert sorted(ordered) == rows  # a permutation of the rows
+    assert [ids[r] for r in ordered] == sorted(ids[r] for r in rows)
+    assert (got is None) == ([ids[r] for r in rows] == sorted(ids[r] for r in rows))

@@ -33,6 +33,8 @@ def split_canonical(
     if n == 0:
         return np.array([], dtype=np.int64), every, values, every
     ints, is_int = _canonical_ints(values)
+    if ints.size == 0:  # (the usual text ids: no copy of them)
+        return ints, every[:0], values, every
     return ints, every[is_int], values[~is_int], every[~is_int]
 
 
@@ -49,17 +51,17 @@ def _canonical_ints(values: IdArray) -> tuple[npt.NDArray[np.int64], npt.NDArray
     if width == 0:
         return np.array([], dtype=np.int64), is_int
     cp = np.ascontiguousarray(values, dtype=values.dtype).view(np.uint32).reshape(-1, width)
-    size = np.char.str_len(values)  # to the last code point that is not NUL
-    head = cp[:, 0]
-    cand = np.flatnonzero(
-        (((head >= _ZERO) & (head <= _NINE)) | (head == _MINUS)) & (size <= _MAX_CHARS)
-    )
+    head = cp[:, 0].copy()  # (one strided pass; the tests below run on contiguous memory)
+    cand = np.flatnonzero(((head - np.uint32(_ZERO)) < 10) | (head == _MINUS))  # (wraps)
+    # Lengths (to the last code point that is not NUL) of the candidates alone.
+    size = np.char.str_len(values[cand])
+    cand, size = cand[size <= _MAX_CHARS], size[size <= _MAX_CHARS]
     if cand.size == 0:
         return np.array([], dtype=np.int64), is_int
     # Column by column over the candidates (each column one contiguous vector).
     c = np.ascontiguousarray((cp if cand.size == values.size else cp[cand])[:, :cols].T)
     neg = c[0] == _MINUS
-    length = size[cand]
+    length = size
     digits = length - neg
     digit = c - np.uint32(_ZERO)  # wraps below '0': a digit is a value under 10
     row = np.arange(cols)[:, None]
@@ -88,10 +90,12 @@ def _unique_first(values: IdArray) -> tuple[IdArray, npt.NDArray[np.int64]]:
     """The distinct values ascending, and each one's first position (``np.unique``'s answer).
 
     One stable sort and one comparison of neighbours (``np.unique`` costs about twice that on
-    strings).
+    strings); only the comparison when they ascend already (a Targeter's batch does).
     """
     if values.size == 0:
         return values, np.array([], dtype=np.int64)
+    if bool(np.all(values[1:] > values[:-1])):  # the operator: numpy < 2 has no string ufunc
+        return values, np.arange(values.size, dtype=np.int64)
     order = np.argsort(values, kind="stable")
     ranked = values[order]
     keep = np.empty(values.size, dtype=np.bool_)
