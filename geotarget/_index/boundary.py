@@ -339,12 +339,16 @@ def grown(
     the boxes as rows (west, south, -east, -north) and the mask of boxes reaching a pole or the
     antimeridian, whose growth must not be trusted.
     """
+    out = np.empty((4, np.broadcast(west, r).size))
+    w, s, neg_e, neg_n = out  # written in place: no stacking copy
     dlat = np.degrees(r / _geodesy.R_MIN) * (1.0 + 1e-9) + 1e-12
-    s = south - dlat
-    n = north + dlat
-    far = np.minimum(np.maximum(np.abs(s), np.abs(n)), 89.999)
+    np.subtract(south, dlat, out=s)
+    np.add(north, dlat, out=neg_n)
+    far = np.minimum(np.maximum(np.abs(s), np.abs(neg_n)), 89.999)
     dlon = np.degrees(r / (_geodesy.A * np.cos(np.radians(far)))) * (1.0 + 1e-9) + 1e-12
-    w = west - dlon
-    e = east + dlon
-    wild = (s <= -89.999) | (n >= 89.999) | (w < -180.0) | (e > 180.0)
-    return np.stack([w, s, -e, -n]), np.asarray(wild)
+    np.subtract(west, dlon, out=w)
+    np.add(east, dlon, out=neg_e)
+    wild = (s <= -89.999) | (neg_n >= 89.999) | (w < -180.0) | (neg_e > 180.0)
+    np.negative(neg_e, out=neg_e)
+    np.negative(neg_n, out=neg_n)
+    return out, np.asarray(wild)

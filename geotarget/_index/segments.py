@@ -171,8 +171,11 @@ class SegmentGrid:
                 cell_parts.append((iy0[keep] + oy) * self.nx + ix0[keep] + ox)
         seg = np.concatenate(seg_parts)
         cell = np.concatenate(cell_parts)
-        order = np.argsort(cell, kind="stable")
-        self._seg = seg[order].astype(np.int32)
+        # Sorted by (cell, segment) as one integer key: a sort of keys costs a fifth of an
+        # argsort of the cells (the entries' order within a cell does not matter).
+        key = cell * max(ax.size, 1) + seg
+        key.sort()
+        self._seg = (key % max(ax.size, 1)).astype(np.int32)
         # The segments as the kernels read them (segment_rows), and the same per listed
         # (cell, segment) entry in cell order: a point's or a box's candidates are runs of
         # consecutive entries.
