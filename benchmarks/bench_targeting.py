@@ -52,12 +52,18 @@ SERGELS_TORG = (18.06528, 59.3325)
 
 
 def _positions(n: int) -> Positions:
+    """``n`` synthetic Swedish devices, fixes up to about an hour old.
+
+    Their ids are distinct random int64s in no order, as a real snapshot's are: ids 0, 1, 2,
+    ... in row order would hand the ledger every claim sorted already.
+    """
     lon, lat = sweden.synthetic_population(n, seed=7)
     rng = np.random.default_rng(8)
     stamp = np.datetime64(AT.replace(tzinfo=None), "us")
     ages = (rng.exponential(600.0, n) * 1e6).astype("timedelta64[us]")
+    ids = np.random.default_rng(9).choice(2**62, size=n, replace=False)
     return Positions(
-        np.arange(n, dtype=np.int64),
+        ids,
         lon,
         lat,
         accuracy_m=np.clip(rng.lognormal(np.log(12.0), 0.8, n), 3.0, 2000.0),

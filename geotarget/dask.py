@@ -22,7 +22,7 @@ truth; this module decides *where its evaluation runs*:
 
 So the recipients, counts, verdict and claims are those of the in-memory Targeter over the whole
 dataset. :meth:`TargetingResult.explain` knows the devices sent back only (any other device is
-outside the area). Recipients come in partition order, not in one snapshot's row order.
+outside the area). Recipients come in id order, as the in-memory Targeter's do.
 """
 
 from __future__ import annotations
