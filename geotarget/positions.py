@@ -521,7 +521,7 @@ class Positions:
         """Positions into ``rows`` (distinct rows) that put their ids in ascending order.
 
         None when they are so already (a snapshot built in id order, for instance). One
-        gather and one sort of packed integer keys: about a third of a stable sort of the ids
+        gather and one sort of packed integer keys: about a quarter of a stable sort of the ids
         themselves, and no string comparison. Stores of deliveries take sorted ids without
         sorting them again.
         """

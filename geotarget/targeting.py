@@ -993,7 +993,7 @@ class Targeter:
             alert.status, kind, plan, decision, index, at
         )
         # The covered devices in id order: a store of deliveries then finds its batch sorted
-        # (sorting 37,000 random ids costs it about 2 ms; ordering the rows, a third of that).
+        # (sorting 37,000 random ids costs it about 2 ms; ordering the rows, a quarter of that).
         perm = index.positions._in_id_order(covered)
         if perm is not None:
             covered = covered.take(perm)

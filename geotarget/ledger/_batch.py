@@ -38,8 +38,8 @@ def split_canonical(
     return ints, every[is_int], values[~is_int], every[~is_int]
 
 
-#: ASCII ``-``, ``0`` and ``9``; an int64's canonical text has at most 19 digits and a sign.
-_MINUS, _ZERO, _NINE = 45, 48, 57
+#: ASCII ``-`` and ``0``; an int64's canonical text has at most 19 digits and a sign.
+_MINUS, _ZERO = 45, 48
 _MAX_CHARS = 20
 
 
