@@ -43,9 +43,8 @@ def with_ids(positions: Positions, ids: str) -> Positions:
         return positions
     if ids == "rows":
         new: np.ndarray = np.arange(len(positions), dtype=np.int64)
-    else:
-        drawn = np.random.default_rng(3).choice(2**62, size=len(positions), replace=False)
-        new = np.array([f"dev-{v:016x}" for v in drawn.tolist()])
+    else:  # the snapshot's own random ids, as text
+        new = np.array([f"dev-{v:016x}" for v in positions.ids.tolist()])
     p = positions
     return Positions(new, p.lon, p.lat, accuracy_m=p.accuracy_m, observed_at=p.observed_at)
 

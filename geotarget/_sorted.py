@@ -29,6 +29,12 @@ def unique(values: npt.NDArray[G]) -> npt.NDArray[G]:
     return out
 
 
+def ascending(values: npt.NDArray[Any]) -> bool:
+    """Whether a 1-D array (numbers or text) is strictly ascending: distinct and sorted."""
+    # (The operator, not np.greater: numpy < 2 has no string ufunc.)
+    return bool(np.all(values[1:] > values[:-1]))
+
+
 def union(a: npt.NDArray[G], b: npt.NDArray[G]) -> npt.NDArray[G]:
     """The distinct values of two 1-D arrays, ascending (``np.union1d``)."""
     return unique(np.concatenate([a, b]))

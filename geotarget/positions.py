@@ -34,6 +34,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from geotarget import _sorted
 from geotarget._validate import (
     BoolArray,
     FloatArray,
@@ -526,7 +527,7 @@ class Positions:
         sorting them again.
         """
         rank = self._id_rank.take(rows)
-        if rank.size < 2 or bool(np.all(rank[1:] > rank[:-1])):
+        if _sorted.ascending(rank):
             return None
         if rank.dtype != np.int32:  # (2**31 rows or more: the ranks fill the key)
             return np.argsort(rank).astype(np.intp, copy=False)

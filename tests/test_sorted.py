@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -40,3 +41,15 @@ def test_unique_leaves_its_argument_alone() -> None:
     x = np.array([3, 1, 3, 2], dtype=np.int32)
     assert _sorted.unique(x).tolist() == [1, 2, 3]
     assert x.tolist() == [3, 1, 3, 2]
+
+
+@given(
+    st.one_of(
+        st.lists(st.integers(-5, 5), max_size=8),
+        st.lists(st.text("ab\u4e2d", max_size=3), max_size=8),
+    )
+)
+def test_ascending_is_strictly_increasing(values: list[Any]) -> None:
+    """Distinct and sorted, numbers or text (Python's pairwise comparison is the oracle)."""
+    arr = np.array(values, dtype=np.str_ if values and isinstance(values[0], str) else np.int64)
+    assert _sorted.ascending(arr) == all(a < b for a, b in itertools.pairwise(values))

@@ -55,7 +55,8 @@ def _canonical_ints(values: IdArray) -> tuple[npt.NDArray[np.int64], npt.NDArray
     cand = np.flatnonzero(((head - np.uint32(_ZERO)) < 10) | (head == _MINUS))  # (wraps)
     # Lengths (to the last code point that is not NUL) of the candidates alone.
     size = np.char.str_len(values[cand])
-    cand, size = cand[size <= _MAX_CHARS], size[size <= _MAX_CHARS]
+    short = size <= _MAX_CHARS
+    cand, size = cand[short], size[short]
     if cand.size == 0:
         return np.array([], dtype=np.int64), is_int
     # Column by column over the candidates (each column one contiguous vector).
@@ -94,7 +95,7 @@ def _unique_first(values: IdArray) -> tuple[IdArray, npt.NDArray[np.int64]]:
     """
     if values.size == 0:
         return values, np.array([], dtype=np.int64)
-    if bool(np.all(values[1:] > values[:-1])):  # the operator: numpy < 2 has no string ufunc
+    if _sorted.ascending(values):
         return values, np.arange(values.size, dtype=np.int64)
     order = np.argsort(values, kind="stable")
     ranked = values[order]
@@ -218,7 +219,7 @@ class SortedRuns:
         """
         if values.size == 0:
             return self
-        if values.size > 1 and not bool(np.all(values[1:] > values[:-1])):
+        if not _sorted.ascending(values):
             order = np.argsort(values, kind="stable")  # a claim's payload comes sorted
             values = values[order]
             rows = None if rows is None else _row_numbers(rows, values.size)[order]
