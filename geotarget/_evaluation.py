@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 I32Array = npt.NDArray[np.int32]
 I8Array = npt.NDArray[np.int8]
+IntArray = npt.NDArray[np.intp]
 
 Box = _geodesy.Box
 # The outcome and location codes as numpy scalars: numpy converts an IntEnum member anew in
@@ -414,14 +415,16 @@ def evaluate(
         rows, states = merged, merged_states
     t1 = time.perf_counter()
     outcomes = np.zeros(rows.size, dtype=np.int8)  # OUTSIDE_AREA
-    unknown = np.flatnonzero(states == _STATE[Location.UNKNOWN])
+    is_unknown = states == _STATE[Location.UNKNOWN]
+    unknown = np.flatnonzero(is_unknown)
     fixless = np.isnan(positions.lon[rows[unknown]])
     no_fix = unknown[fixless]
     stale = unknown[~fixless]
     outcomes[no_fix] = _CODE[Outcome.NO_FIX]
     outcomes[stale] = _CODE[Outcome.STALE_LOCATION]
-    # Candidates (indices into rows) and how they are in the area.
-    fresh = np.flatnonzero(states != _STATE[Location.UNKNOWN])
+    # Candidates (indices into rows; every row when none is UNKNOWN, as for most alerts: no
+    # index arrays, gathers and scatters of the whole answer) and how they are in the area.
+    fresh: IntArray | slice = np.flatnonzero(~is_unknown) if unknown.size else slice(None)
     code = np.where(
         states[fresh] == _STATE[Location.INSIDE],
         _CODE[Outcome.INSIDE],
@@ -429,8 +432,8 @@ def evaluate(
         if rules.include_ambiguous
         else _CODE[Outcome.AMBIGUOUS_EXCLUDED],
     )
-    parts = [fresh]
-    codes = [code]
+    located: IntArray | slice = fresh
+    ascending = True  # the fresh candidates alone are in row order already
     if rules.stale is not None and stale.size:
         srows = rows[stale]
         limit = at64 - _us(rules.stale.max_age)
@@ -438,19 +441,20 @@ def evaluate(
         cand = stale[recent]
         inside = _sorted.member(rows[cand], stale_rows)
         outcomes[cand[~inside]] = _CODE[Outcome.OUTSIDE_AREA]
-        parts.append(cand[inside])
-        codes.append(np.full(int(inside.sum()), _CODE[Outcome.STALE_INCLUDED], dtype=np.int8))
+        assert not isinstance(fresh, slice)  # (stale rows are UNKNOWN ones)
+        located = np.concatenate([fresh, cand[inside]])
+        code = np.concatenate(
+            [code, np.full(int(inside.sum()), _CODE[Outcome.STALE_INCLUDED], dtype=np.int8)]
+        )
+        ascending = False
         # Stale fixes found by the query of the grown area lie outside the classification's box.
         extra_rows = rows[cand[inside]]
         box = _geodesy.box_union(
             box, _geodesy.box_of(positions.lon[extra_rows], positions.lat[extra_rows])
         )
-    located = np.concatenate(parts)
-    ascending = len(parts) == 1  # the fresh candidates alone are in row order already
-    code = np.concatenate(codes)
     lrows = rows[located]
-    ok = np.ones(located.size, dtype=np.bool_)
-    result = np.zeros(located.size, dtype=np.int8)
+    ok = np.ones(lrows.size, dtype=np.bool_)
+    result = np.zeros(lrows.size, dtype=np.int8)
     region: I32Array | None = None
     if not (plan.nationwide and rules.beyond_border):
         shared = box_outcome(box, lrows.size, finest, coarse, plan.enabled_mask, snap_m)
@@ -468,6 +472,7 @@ def evaluate(
             result[~in_region] = _CODE[Outcome.BEYOND_BORDER]
     if rules.include_no_fix and no_fix.size:
         box = None  # covered devices without a fix: no box holds them
+        assert not isinstance(located, slice)  # (no_fix rows are UNKNOWN ones)
         located = np.concatenate([located, no_fix])
         ascending = False
         code = np.concatenate([code, np.full(no_fix.size, _CODE[Outcome.NO_FIX_INCLUDED], np.int8)])

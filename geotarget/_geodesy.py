@@ -269,6 +269,38 @@ def ecef(lon: Any, lat: Any) -> tuple[Any, Any, Any]:
     return n_a * cphi * np.cos(lam_a), n_a * cphi * np.sin(lam_a), n_a * (1.0 - E2) * sphi
 
 
+#: Largest offset, radians of longitude or latitude from the centre, that :func:`to_tangent`
+#: takes through :func:`_sin_cos_small` (farther points go through :func:`ecef`).
+_SMALL_ANGLE = 0.25
+# Taylor coefficients, highest power first, of sin(x) / x and cos(x) as polynomials in x**2:
+# for |x| <= _SMALL_ANGLE the first terms left out (x**15 / 15!, x**16 / 16!) are below 1e-21,
+# far under float64's rounding of the results (about 1e-17).
+_SIN_TAYLOR = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(6, -1, -1))
+_COS_TAYLOR = tuple((-1) ** k / math.factorial(2 * k) for k in range(7, -1, -1))
+
+
+def _poly(x2: FloatArray, coefficients: tuple[float, ...]) -> FloatArray:
+    """``sum(c * x2**k)`` by Horner's rule, ``coefficients`` highest power first (in place)."""
+    out = x2 * coefficients[0]
+    for c in coefficients[1:-1]:
+        out += c
+        out *= x2
+    out += coefficients[-1]
+    return out
+
+
+def _sin_cos_small(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``sin(x)`` and ``cos(x)`` for ``|x| <= _SMALL_ANGLE`` radians, by their Taylor series.
+
+    About a third of the cost of ``np.sin`` and ``np.cos`` (numpy evaluates float64 sines
+    element by element), to within a few units in the last place of float64.
+    """
+    x2 = x * x
+    s = _poly(x2, _SIN_TAYLOR)
+    s *= x
+    return s, _poly(x2, _COS_TAYLOR)
+
+
 def to_tangent(
     lon0: float, lat0: float, lon: FloatArray, lat: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
@@ -278,10 +310,48 @@ def to_tangent(
     (:func:`ecef`, then a rotation: numpy only, about 30 times cheaper than PROJ's
     azimuthal-equidistant frame). For points within an angle ``theta = rho / R_MIN`` of the
     centre, distances in the plane are within a factor ``1 / (1 - theta**2)`` of geodesic ones
-    (a chord between two such points leans out of the plane by at most ``theta``), which
+    (a chord between two points leans out of the plane by at most ``theta``), which
     :func:`geotarget._index.classify._tangent_ranks` relies on.
+
+    The same formula written in the offsets from the centre: with ``dl = lon - lon0``,
+    ``east = N cos(lat) sin(dl)`` and ``north = cos(lat0) (z - z0) - sin(lat0) (N cos(lat)
+    cos(dl) - N0 cos(lat0))`` (``N`` the prime vertical radius, ``z`` the ECEF height). Points
+    within :data:`_SMALL_ANGLE` of the centre in both offsets take their sines and cosines
+    from :func:`_sin_cos_small` (``lat = lat0 + dp`` by the angle-sum rules); the results
+    agree with the ECEF route to nanometres (tests).
     """
-    x, y, z = ecef(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+    lon = np.asarray(lon, dtype=np.float64)
+    lat = np.asarray(lat, dtype=np.float64)
+    dl = np.radians(lon - float(lon0))
+    dp = np.radians(lat - float(lat0))
+    sp0, cp0 = math.sin(math.radians(lat0)), math.cos(math.radians(lat0))
+    if dl.size and max(float(np.abs(dl).max()), float(np.abs(dp).max())) > _SMALL_ANGLE:
+        return _to_tangent_ecef(lon0, lat0, lon, lat)
+    sin_dl, cos_dl = _sin_cos_small(dl)
+    sin_dp, cos_dp = _sin_cos_small(dp)
+    sphi = sp0 * cos_dp
+    sphi += cp0 * sin_dp
+    cphi = cp0 * cos_dp
+    cphi -= sp0 * sin_dp
+    n = A / np.sqrt(1.0 - E2 * sphi * sphi)
+    n0 = A / math.sqrt(1.0 - E2 * sp0 * sp0)
+    nc = n * cphi
+    east = nc * sin_dl
+    dz = n * sphi
+    dz -= n0 * sp0
+    dz *= cp0 * (1.0 - E2)
+    nc *= cos_dl
+    nc -= n0 * cp0
+    nc *= sp0
+    dz -= nc
+    return east, dz
+
+
+def _to_tangent_ecef(
+    lon0: float, lat0: float, lon: FloatArray, lat: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`to_tangent` through :func:`ecef` and a rotation (points at any angle)."""
+    x, y, z = ecef(lon, lat)
     x0, y0, z0 = ecef(float(lon0), float(lat0))
     sl, cl = math.sin(math.radians(lon0)), math.cos(math.radians(lon0))
     sp, cp = math.sin(math.radians(lat0)), math.cos(math.radians(lat0))

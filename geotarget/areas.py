@@ -578,7 +578,8 @@ class Polygon(_PartBase):
         if "edges" not in memo:
             from geotarget._index import frames
 
-            memo["edges"] = frames.ring_edges(self._shape)
+            sizes = [len(self.exterior), *(len(h) for h in self.holes)]  # closed, as GEOS's
+            memo["edges"] = frames.ring_edges(self._shape, sizes)
         got: tuple[FloatArray, FloatArray, FloatArray, FloatArray] = memo["edges"]
         return got
 

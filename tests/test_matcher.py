@@ -1056,6 +1056,45 @@ def test_tangent_plane_distances_are_within_their_stated_factor_of_geodesic_ones
     assert np.all(plane >= geo * (1.0 - theta**2) - 1e-6)
 
 
+@given(
+    lon0=st.floats(-180.0, 180.0),
+    lat0=st.floats(-90.0, 90.0),
+    theta=st.sampled_from([1e-6, 1e-3, 0.05, 0.2, 0.3]),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=80)
+def test_tangent_plane_coordinates_equal_projs_topocentric_ones(
+    lon0: float, lat0: float, theta: float, seed: int
+) -> None:
+    """``to_tangent`` is PROJ's topocentric east and north of the points, to nanometres.
+
+    PROJ's pipeline (geodetic to ECEF to topocentric) shares no code with it; points within
+    ``theta * R_MIN`` of the centre, poles and antimeridian included, on both sides of the
+    angle from which ``to_tangent`` leaves its series for ECEF.
+    """
+    from pyproj import Transformer
+
+    from geotarget import _geodesy
+
+    rng = np.random.default_rng(seed)
+    n = 200
+    lon, lat, _ = GEOD.fwd(
+        np.full(n, lon0),
+        np.full(n, lat0),
+        rng.uniform(0, 360, n),
+        rng.uniform(0, theta * _geodesy.R_MIN, n),
+    )
+    topocentric = Transformer.from_pipeline(
+        "+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad "
+        "+step +proj=cart +ellps=WGS84 "
+        f"+step +proj=topocentric +ellps=WGS84 +lon_0={lon0!r} +lat_0={lat0!r}"
+    )
+    east, north, _ = topocentric.transform(np.asarray(lon), np.asarray(lat), np.zeros(n))
+    x, y = _geodesy.to_tangent(lon0, lat0, np.asarray(lon), np.asarray(lat))
+    assert np.all(np.abs(x - east) <= 1e-8)
+    assert np.all(np.abs(y - north) <= 1e-8)
+
+
 @pytest.mark.parametrize(
     ("radius_km", "vertices"),
     [

@@ -21,7 +21,7 @@ within millimetres of it (for a municipality) go to the frame itself.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -53,14 +53,21 @@ BRUTE_PAIRS = CHUNK_PAIRS
 CENTRE_DENSE = 1 << 12
 
 
-def ring_edges(shape: Any) -> Edges:
+def ring_edges(shape: Any, sizes: Sequence[int] | None = None) -> Edges:
     """The edges ``(ax, ay) → (bx, by)`` of every ring of a shapely polygon.
 
     Zero-length edges (a vertex repeated, as real CAP polygons and rounded boundaries have) are
     left out: each is a point its neighbouring edges already hold, and consumers that cut or
     densify edges one by one (GEOS refuses a line of two equal points) must never see one.
+    ``sizes``: the closed rings' vertex counts, exterior first, when known (the polygon's
+    coordinates are then read at once, without a GEOS copy of each ring).
     """
-    xy, ring = shapely.get_coordinates(shapely.get_rings(shape), return_index=True)
+    if sizes is None:
+        xy, ring = shapely.get_coordinates(shapely.get_rings(shape), return_index=True)
+    else:
+        xy = shapely.get_coordinates(shape)
+        ring = np.repeat(np.arange(len(sizes)), sizes)
+        assert ring.size == xy.shape[0], "the rings' sizes are the polygon's own"
     keep = (ring[1:] == ring[:-1]) & np.any(xy[1:] != xy[:-1], axis=1)
     a = xy[:-1][keep]
     b = xy[1:][keep]

@@ -64,7 +64,9 @@ CHUNK_PAIRS = 15_000
 
 def _cells(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
     """Cell index of each coordinate, clipped to ``[0, n - 1]`` (monotone in ``v``)."""
-    out = np.floor((v - v0) / size)
+    out = v - v0
+    out /= size
+    np.floor(out, out=out)
     np.clip(out, 0, n - 1, out=out)
     return out.astype(np.intp)
 
