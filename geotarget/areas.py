@@ -529,8 +529,21 @@ class Polygon(_PartBase):
 
     def _frame_origin(self) -> tuple[float, float]:
         """The centre of the metric frame: the middle of the polygon's lon/lat bounds."""
-        west, south, east, north = self._shape.bounds
+        west, south, east, north = self._shape_bounds()
         return (west + east) / 2.0, (south + north) / 2.0
+
+    def _shape_bounds(self) -> tuple[float, float, float, float]:
+        """The lon/lat bounds of the rings (no margin), cached.
+
+        (Shapely's ``bounds`` builds an array and a tuple each time; a classification asks
+        several times.)
+        """
+        memo = self._memo
+        got: tuple[float, float, float, float] | None = memo.get("bounds")
+        if got is None:
+            west, south, east, north = (float(v) for v in self._shape.bounds)
+            got = memo["bounds"] = (west, south, east, north)
+        return got
 
     def _frame_if_built(self) -> tuple[float, float, Any] | None:
         """The metric frame when an earlier call built it, else None (nothing is built)."""
@@ -676,7 +689,7 @@ class Polygon(_PartBase):
         """
         if self.margin_m == 0.0:
             return 0.0
-        west, south, east, north = self._shape.bounds
+        west, south, east, north = self._shape_bounds()
         lon0 = (west + east) / 2.0
         lat0 = (south + north) / 2.0
         corners_lon = np.array([west, east, west, east])
@@ -689,7 +702,7 @@ class Polygon(_PartBase):
     # --- geometry --------------------------------------------------------------------------
 
     def _window(self) -> tuple[float, float, float, float]:
-        west, south, east, north = self._shape.bounds
+        west, south, east, north = self._shape_bounds()
         if self.margin_m == 0.0:
             return (west, south, east, north)
         dlat = math.degrees(self.margin_m / _geodesy.R_MIN) * (1 + 1e-9)
