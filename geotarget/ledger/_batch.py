@@ -87,16 +87,17 @@ def _canonical_ints(values: IdArray) -> tuple[npt.NDArray[np.int64], npt.NDArray
     return ints.astype(np.int64, copy=False), is_int
 
 
-def _unique_first(values: IdArray) -> tuple[IdArray, npt.NDArray[np.int64]]:
+def _unique_first(values: IdArray) -> tuple[IdArray, npt.NDArray[np.int64] | None]:
     """The distinct values ascending, and each one's first position (``np.unique``'s answer).
 
     One stable sort and one comparison of neighbours (``np.unique`` costs about twice that on
-    strings); only the comparison when they ascend already (a Targeter's batch does).
+    strings); only the comparison when they ascend already (a Targeter's batch does), and then
+    None for the positions: each value is at its own.
     """
     if values.size == 0:
         return values, np.array([], dtype=np.int64)
     if _sorted.ascending(values):
-        return values, np.arange(values.size, dtype=np.int64)
+        return values, None
     order = np.argsort(values, kind="stable")
     ranked = values[order]
     keep = np.empty(values.size, dtype=np.bool_)
@@ -124,7 +125,9 @@ class Payload:
         ints, ipos, strs, spos = split_canonical(batch)
         ui, fi = _unique_first(ints)
         us, fs = _unique_first(strs)
-        return cls(ui, ipos[fi], us.astype(np.str_, copy=False), spos[fs])
+        int_pos = ipos if fi is None else ipos[fi]
+        str_pos = spos if fs is None else spos[fs]
+        return cls(ui, int_pos, us.astype(np.str_, copy=False), str_pos)
 
     def __len__(self) -> int:
         return int(self.ints.size + self.strs.size)
