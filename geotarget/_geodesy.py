@@ -310,7 +310,7 @@ def to_tangent(
     (:func:`ecef`, then a rotation: numpy only, about 30 times cheaper than PROJ's
     azimuthal-equidistant frame). For points within an angle ``theta = rho / R_MIN`` of the
     centre, distances in the plane are within a factor ``1 / (1 - theta**2)`` of geodesic ones
-    (a chord between two points leans out of the plane by at most ``theta``), which
+    (a chord between two such points leans out of the plane by at most ``theta``), which
     :func:`geotarget._index.classify._tangent_ranks` relies on.
 
     The same formula written in the offsets from the centre: with ``dl = lon - lon0``,
@@ -325,7 +325,9 @@ def to_tangent(
     dl = np.radians(lon - float(lon0))
     dp = np.radians(lat - float(lat0))
     sp0, cp0 = math.sin(math.radians(lat0)), math.cos(math.radians(lat0))
-    if dl.size and max(float(np.abs(dl).max()), float(np.abs(dp).max())) > _SMALL_ANGLE:
+    far = np.abs(dl) > _SMALL_ANGLE  # (NaN compares False either way: NaN out as from ECEF)
+    far |= np.abs(dp) > _SMALL_ANGLE
+    if far.any():
         return _to_tangent_ecef(lon0, lat0, lon, lat)
     sin_dl, cos_dl = _sin_cos_small(dl)
     sin_dp, cos_dp = _sin_cos_small(dp)

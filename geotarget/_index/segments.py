@@ -64,9 +64,7 @@ CHUNK_PAIRS = 15_000
 
 def _cells(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
     """Cell index of each coordinate, clipped to ``[0, n - 1]`` (monotone in ``v``)."""
-    out = v - v0
-    out /= size
-    np.floor(out, out=out)
+    out = np.floor((v - v0) / size)
     np.clip(out, 0, n - 1, out=out)
     return out.astype(np.intp)
 
