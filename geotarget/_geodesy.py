@@ -292,8 +292,8 @@ def _poly(x2: FloatArray, coefficients: tuple[float, ...]) -> FloatArray:
 def _sin_cos_small(x: FloatArray) -> tuple[FloatArray, FloatArray]:
     """``sin(x)`` and ``cos(x)`` for ``|x| <= _SMALL_ANGLE`` radians, by their Taylor series.
 
-    About a third of the cost of ``np.sin`` and ``np.cos`` (numpy evaluates float64 sines
-    element by element), to within a few units in the last place of float64.
+    About 40 % of the cost of ``np.sin`` and ``np.cos``, which evaluate float64 element by
+    element (3,158 values: 19 against 48 µs), to within a few units in the last place.
     """
     x2 = x * x
     s = _poly(x2, _SIN_TAYLOR)

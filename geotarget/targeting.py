@@ -56,6 +56,7 @@ import numpy as np
 
 from geotarget import _geodesy
 from geotarget._evaluation import (
+    _CODE,
     ALERT_CACHE_BYTES,
     BOX_MIN_DEVICES,
     PLAN_CACHE_BYTES,
@@ -148,10 +149,6 @@ def _aware(name: str, value: object) -> dt.datetime:
         raise InvalidInput(f"{name} must be a real clock reading: {problem}")
     return value
 
-
-#: Each outcome with its int8 code as a numpy scalar (numpy compares an array with an IntEnum
-#: member through a dtype discovery per comparison, four times the cost of the comparison).
-_OUTCOME_CODES = tuple((o, np.int8(o)) for o in Outcome)
 
 #: The store methods a Targeter calls: a ``ledger`` without one of them is refused up front.
 _LEDGER_METHODS = tuple(
@@ -1015,8 +1012,9 @@ class Targeter:
                 "rollout": decision,
                 "area_km2": plan.area_km2,
             }
-        # One count per outcome code: half the time of ``np.bincount`` of the int8 codes.
-        counts = {o: int(np.count_nonzero(outcomes == c)) for o, c in _OUTCOME_CODES}
+        # One count per outcome code (numpy scalars: see _CODE): half the time of
+        # ``np.bincount`` of the int8 codes.
+        counts = {o: int(np.count_nonzero(outcomes == c)) for o, c in _CODE.items()}
         counts[Outcome.OUTSIDE_AREA] += len(index.positions) - int(rows.size)
         phase = f", phase {decision.phase_index + 1}" if decision.phase_index is not None else ""
         return Verdict.DELIVER, {
