@@ -15,6 +15,8 @@ towns. Prints each kind's best, lower quartile and median in milliseconds.
 ``--ids`` chooses the devices' ids: ``random`` (distinct random int64s in no order, as
 ``bench_targeting``'s snapshot has), ``rows`` (0, 1, 2, ... in row order, as it had before) or
 ``text`` (16 hex digits after ``dev-``, in no order), the snapshot otherwise the same.
+``--ledger sqlite`` claims in a new :class:`~geotarget.ledger.SQLiteLedger` (synchronous
+``AUTO``, in a temporary directory) instead of a :class:`~geotarget.ledger.MemoryLedger`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import datetime as dt
 import gc
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -33,7 +36,7 @@ from bench_targeting import AT, PLACES, _positions
 
 import geotarget
 from geotarget import Area, Circle, Polygon, PositionIndex, Positions, alerts, pilot, sweden
-from geotarget.ledger import MemoryLedger
+from geotarget.ledger import MemoryLedger, SQLiteLedger
 from geotarget.targeting import Targeter
 
 
@@ -53,9 +56,16 @@ def main() -> None:
     """Measure and print."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ids", choices=("random", "rows", "text"), default="random")
-    ids = parser.parse_args().ids
+    parser.add_argument("--ledger", choices=("memory", "sqlite"), default="memory")
+    args = parser.parse_args()
+    ids = args.ids
     index = PositionIndex(with_ids(_positions(1_200_000), ids))
-    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy(), ledger=MemoryLedger())
+    ledger = (
+        MemoryLedger()
+        if args.ledger == "memory"
+        else SQLiteLedger(f"{tempfile.mkdtemp(prefix='geotarget-')}/deliveries.db")
+    )
+    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy(), ledger=ledger)
     msg = pilot.Message(headline="x", description="x", area_description="x")
     muni = sweden.municipalities()["0180"].geometry
     rings = [shapely.get_coordinates(p.exterior) for p in shapely.get_parts(muni)]
@@ -95,7 +105,7 @@ def main() -> None:
     for _, make, _ in kinds:  # warm-up: lazy indexes, transformers
         targeter.target(make(), index, AT)
     gc.disable()
-    print(geotarget.__file__, f"(ids: {ids})")
+    print(geotarget.__file__, f"(ids: {ids}, ledger: {args.ledger})")
     for name, make, n in kinds:
         took = []
         for _ in range(n):

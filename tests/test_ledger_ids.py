@@ -7,7 +7,10 @@ against Python's own ``int``/``str`` round trip, one id at a time.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import sqlite3
 import tempfile
 import tracemalloc
 from pathlib import Path
@@ -20,7 +23,7 @@ from hypothesis import strategies as st
 
 from geotarget._validate import nul_rows, surrogate_rows
 from geotarget.ledger import MemoryLedger, SQLiteLedger
-from geotarget.ledger._batch import Payload, SortedRuns, split_canonical
+from geotarget.ledger._batch import Payload, SortedRuns, json_ints, split_canonical
 
 AT = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
 I64 = (-(2**63), 2**63 - 1)
@@ -81,6 +84,25 @@ def test_payload_is_the_distinct_devices_in_store_order(ids: list[str | int]) ->
     assert got.int_pos.tolist() == [first[k] for k in want_ints]
     assert got.strs.tolist() == want_strs
     assert got.str_pos.tolist() == [first[k] for k in want_strs]
+
+
+@example([-(2**63), 2**63 - 1, 0, -1, 9999, 10_000, -10_000, 10**18, -(10**18)])
+@given(st.lists(st.integers(*I64), max_size=60))
+def test_json_ints_is_the_json_of_the_numbers(values: list[int]) -> None:
+    """The fixed-width JSON array reads back (in Python and in SQLite) as the numbers."""
+    text = json_ints(np.array(values, dtype=np.int64))
+    assert json.loads(text) == values
+    assert "".join(text.split()) == json.dumps(values).replace(" ", "")
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        got = [r[0] for r in db.execute("SELECT value FROM json_each(?) ORDER BY key", (text,))]
+    assert got == values
+
+
+@given(st.lists(texts | st.integers(*I64), max_size=30))
+def test_payload_json_is_its_devices_in_store_order(ids: list[str | int]) -> None:
+    """Ints as JSON numbers, then the other ids as JSON strings, as SQLite's claims read them."""
+    got = Payload.of(np.array([str(i) for i in ids], dtype=np.str_))
+    assert json.loads(got.json()) == got.ints.tolist() + got.strs.tolist()
 
 
 @given(

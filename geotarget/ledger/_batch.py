@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -136,9 +137,12 @@ class Payload:
         """The first batch position of each payload device, in payload order."""
         return np.concatenate([self.int_pos, self.str_pos]).astype(np.int64, copy=False)
 
-    def values(self) -> list[Any]:
-        """Ints then strings, as Python values (ints stay ints)."""
-        return self.ints.tolist() + self.strs.tolist()  # type: ignore[no-any-return]
+    def json(self) -> str:
+        """The devices as one JSON array, ints then strings (ints as numbers, for SQLite)."""
+        if self.strs.size == 0:
+            return json_ints(self.ints)
+        strs = json.dumps(self.strs.tolist())
+        return strs if self.ints.size == 0 else f"{json_ints(self.ints)[:-1]},{strs[1:]}"
 
     def texts(self) -> list[str]:
         """The canonical text of each payload device."""
@@ -152,6 +156,47 @@ class Payload:
         return Payload(
             self.ints[keep_i], self.int_pos[keep_i], self.strs[keep_s], self.str_pos[keep_s]
         )
+
+
+#: The 4-digit groups "0000" … "9999" and the same with leading zeros as spaces ("   0" …
+#: "9999"), each as one little-endian uint32, and four spaces.
+_GROUPS = np.frombuffer("".join(f"{i:04d}" for i in range(10_000)).encode(), dtype="<u4")
+_HEADS = np.frombuffer("".join(f"{i:4d}" for i in range(10_000)).encode(), dtype="<u4")
+_SPACES = np.frombuffer(b"    ", dtype="<u4")[0]
+_SEPARATOR = np.frombuffer(b",   ", dtype="<u4")[0]
+#: 10 … 10**19: an integer of magnitude m has ``searchsorted(_TENS, m, "right") + 1`` digits.
+_TENS = np.array([10**k for k in range(1, 20)], dtype=np.uint64)
+
+
+def json_ints(ints: npt.NDArray[np.int64]) -> str:
+    """The JSON array of ``ints``, each in a field of 20 characters right-aligned by spaces.
+
+    The array ``json.dumps(ints.tolist())`` would write, blanks aside (JSON allows them between
+    values), without one Python int per id: five divisions by 10,000 of the whole column and
+    two table look-ups per 4-digit group, about a quarter of ``json.dumps``'s time for 64-bit
+    ids (whose decimal text Python writes one int at a time).
+    """
+    n = ints.size
+    if n == 0:
+        return "[]"
+    u = ints.astype(np.int64, copy=False).view(np.uint64)
+    negative = ints < 0
+    magnitude = np.where(negative, -u, u)  # two's complement: -(-2**63) is 2**63 as uint64
+    digits = np.searchsorted(_TENS, magnitude, side="right") + 1
+    head = (20 - digits) // 4  # the group (of five, 4 characters each) of the first digit
+    rows = np.empty((n, 6), dtype="<u4")
+    rest = magnitude
+    for group in range(4, -1, -1):
+        rest, quad = np.divmod(rest, np.uint64(10_000))
+        rows[:, group] = np.where(
+            head < group, _GROUPS[quad], np.where(head == group, _HEADS[quad], _SPACES)
+        )
+    rows[:, 5] = _SEPARATOR
+    text = rows.view(np.uint8).reshape(-1)
+    signed = np.flatnonzero(negative)
+    text[signed * 24 + 19 - digits[signed]] = ord("-")
+    text[-4] = ord("]")
+    return "[" + text[:-3].tobytes().decode("ascii")
 
 
 def batch_positions(positions: npt.NDArray[np.int64], size: int) -> npt.NDArray[np.int64]:

@@ -278,7 +278,7 @@ class SQLiteLedger(SqlStore):
             "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos,"
             " lease_us) SELECT ?, 0, value, ?, 0, ?, key, ? FROM json_each(?) WHERE true"
             " ON CONFLICT (incident_id, kind, device) DO NOTHING",
-            (incident_id, version_id, number, lease_us, json.dumps(payload.values())),
+            (incident_id, version_id, number, lease_us, payload.json()),
         )
         n = cur.rowcount
         if n == len(payload):
