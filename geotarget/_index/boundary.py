@@ -12,8 +12,8 @@ wrong, a no never is) from a grid of boolean cells over the polygon's bounds, si
 number of candidate leaves (never by a fixed resolution) and capped, so its cost is bounded by
 the query's inputs:
 
-* every ring is cut into pieces at most one cell long in each axis; every cell meeting a piece's
-  bounding box, widened by 1e-4 cell and 1e-12 degrees (far beyond the rounding of the cut), is
+* every ring is cut into pieces shorter than one cell in each axis (in cell units); every cell
+  meeting a piece's bounding box, widened by 1e-4 cell (far beyond the rounding of the cut), is
   marked;
 * a point ``q`` of the boundary lies on some piece, so its cell (``floor((q - x0) / w)``, which
   is monotone in ``q`` in floating point too) is marked; a box holding ``q`` spans that cell by
@@ -48,9 +48,22 @@ _EPS = 1e-4
 
 def _cells(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
     """Cell index of each coordinate, clipped to ``[0, n - 1]`` (monotone in ``v``)."""
-    out = np.floor((v - v0) / size)
-    np.clip(out, 0, n - 1, out=out)
-    return out.astype(np.intp)
+    out = np.subtract(v, v0)
+    out /= size
+    return _floor_clipped(out, n)
+
+
+def _floor_clipped(v: FloatArray, n: int) -> IntArray:
+    """``floor(v)`` clipped to ``[0, n - 1]``, as integers (``v`` is overwritten)."""
+    np.floor(v, out=v)
+    np.maximum(v, 0.0, out=v)
+    np.minimum(v, n - 1, out=v)
+    return v.astype(np.intp)
+
+
+#: The longest ring piece :func:`marked_cells` cuts, in cells: short enough that a piece's box,
+#: widened by ``_EPS`` cell each side, spans at most two cells in each axis.
+_PIECE = 1.0 - 4 * _EPS
 
 
 def marked_cells(
@@ -67,32 +80,52 @@ def marked_cells(
 ) -> BoolArray:
     """Cells of an ``ny × nx`` grid that edges may pass through (see the module docstring).
 
-    Each edge is cut into ``max(ceil(|dx| / cw), ceil(|dy| / ch), 1)`` pieces, so the pieces
-    number at most the edges plus the edges' total extent in cells.
+    In cell units (``(x - x0) / cw``, as :func:`_cells` computes it), each edge is cut into
+    ``max(ceil(max(|dx|, |dy|) / _PIECE), 1)`` pieces, so the pieces number at most the edges
+    plus the edges' total extent in cells. A boundary point's cell coordinates lie on its
+    edge's, up to rounding relative to at most :data:`MAX_CELLS` cells (below 1e-9 cell), so
+    within ``_EPS`` cell of one of its pieces; a piece's box so widened spans at most two cells
+    per axis, and its (up to) four corner cells are marked.
     """
-    dx = np.abs(bx - ax)
-    dy = np.abs(by - ay)
-    k = np.maximum(np.maximum(np.ceil(dx / cw), np.ceil(dy / ch)), 1.0).astype(np.intp)
-    edge = np.repeat(np.arange(k.size), k)
-    j = np.arange(edge.size) - (np.cumsum(k) - k)[edge]
-    kk = k[edge].astype(np.float64)
-    t0 = j / kk
-    t1 = (j + 1) / kk
-    ex, ey = bx[edge] - ax[edge], by[edge] - ay[edge]
-    px0, px1 = ax[edge] + ex * t0, ax[edge] + ex * t1
-    py0, py1 = ay[edge] + ey * t0, ay[edge] + ey * t1
-    pad_x, pad_y = _EPS * cw + 1e-12, _EPS * ch + 1e-12
-    ix0 = _cells(np.minimum(px0, px1) - pad_x, x0, cw, nx)
-    ix1 = _cells(np.maximum(px0, px1) + pad_x, x0, cw, nx)
-    iy0 = _cells(np.minimum(py0, py1) - pad_y, y0, ch, ny)
-    iy1 = _cells(np.maximum(py0, py1) + pad_y, y0, ch, ny)
-    marked = np.zeros((ny, nx), dtype=np.bool_)
-    span = max(int((ix1 - ix0).max(initial=0)), int((iy1 - iy0).max(initial=0)))
-    for ox in range(span + 1):
-        for oy in range(span + 1):
-            m = (ix0 + ox <= ix1) & (iy0 + oy <= iy1)
-            marked[iy0[m] + oy, ix0[m] + ox] = True
-    return marked
+    fax, fbx = np.subtract(ax, x0), np.subtract(bx, x0)
+    fax /= cw
+    fbx /= cw
+    fay, fby = np.subtract(ay, y0), np.subtract(by, y0)
+    fay /= ch
+    fby /= ch
+    dx, dy = fbx - fax, fby - fay
+    k = np.maximum(np.abs(dx), np.abs(dy))
+    k /= _PIECE
+    np.ceil(k, out=k)
+    if k.max(initial=0.0) > 1.0:
+        np.maximum(k, 1.0, out=k)
+        count = k.astype(np.intp)
+        edge = np.repeat(np.arange(count.size), count)
+        kk = k[edge]
+        t0 = np.arange(edge.size, dtype=np.float64)
+        t0 -= (np.cumsum(k) - k)[edge]  # the piece's place along its edge
+        t0 /= kk
+        step = 1.0 / kk
+        fax, fay, dx, dy = fax[edge], fay[edge], dx[edge], dy[edge]
+        fbx, fby = fax + dx * (t0 + step), fay + dy * (t0 + step)
+        fax += dx * t0
+        fay += dy * t0
+    lo_x, hi_x = np.minimum(fax, fbx), np.maximum(fax, fbx)
+    lo_y, hi_y = np.minimum(fay, fby), np.maximum(fay, fby)
+    lo_x -= _EPS
+    hi_x += _EPS
+    lo_y -= _EPS
+    hi_y += _EPS
+    ix0, ix1 = _floor_clipped(lo_x, nx), _floor_clipped(hi_x, nx)
+    iy0, iy1 = _floor_clipped(lo_y, ny), _floor_clipped(hi_y, ny)
+    iy0 *= nx
+    iy1 *= nx
+    marked = np.zeros(ny * nx, dtype=np.bool_)
+    marked[iy0 + ix0] = True
+    marked[iy0 + ix1] = True
+    marked[iy1 + ix0] = True
+    marked[iy1 + ix1] = True
+    return marked.reshape(ny, nx)
 
 
 def _run_states(
@@ -116,7 +149,9 @@ def _run_states(
     np.not_equal(flat[1:], flat[:-1], out=change[1:])
     change[::nx] = True  # (a run never wraps to the next row: simpler to reason about)
     starts = np.flatnonzero(change)
-    lengths = np.diff(starts, append=flat.size)
+    lengths = np.empty_like(starts)
+    np.subtract(starts[1:], starts[:-1], out=lengths[:-1])
+    lengths[-1] = flat.size - starts[-1]
     values = np.full(starts.size, -1, dtype=np.int8)
     free = np.flatnonzero(~flat[starts])
     ry, rx = np.divmod(starts[free], nx)
