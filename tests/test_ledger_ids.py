@@ -22,7 +22,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from geotarget._validate import nul_rows, surrogate_rows
-from geotarget.ledger import MemoryLedger, SQLiteLedger
+from geotarget.ledger import MemoryLedger, SQLiteLedger, _batch
 from geotarget.ledger._batch import Payload, SortedRuns, json_ints, split_canonical
 
 AT = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
@@ -89,13 +89,19 @@ def test_payload_is_the_distinct_devices_in_store_order(ids: list[str | int]) ->
 @example([-(2**63), 2**63 - 1, 0, -1, 9999, 10_000, -10_000, 10**18, -(10**18)])
 @given(st.lists(st.integers(*I64), max_size=60))
 def test_json_ints_is_the_json_of_the_numbers(values: list[int]) -> None:
-    """The fixed-width JSON array reads back (in Python and in SQLite) as the numbers."""
-    text = json_ints(np.array(values, dtype=np.int64))
-    assert json.loads(text) == values
-    assert "".join(text.split()) == json.dumps(values).replace(" ", "")
-    with contextlib.closing(sqlite3.connect(":memory:")) as db:
-        got = [r[0] for r in db.execute("SELECT value FROM json_each(?) ORDER BY key", (text,))]
-    assert got == values
+    """The JSON array reads back (in Python and in SQLite) as the numbers, large or small.
+
+    Each list is also repeated past ``_FORMAT_AT_ONCE`` ids, where the column-wise writer
+    takes over from ``json.dumps``.
+    """
+    repeat = -(-_batch._FORMAT_AT_ONCE // max(len(values), 1)) if values else 0
+    for ints in (values, values * repeat):
+        text = json_ints(np.array(ints, dtype=np.int64))
+        assert json.loads(text) == ints
+        assert "".join(text.split()) == json.dumps(ints).replace(" ", "")
+        with contextlib.closing(sqlite3.connect(":memory:")) as db:
+            got = [r[0] for r in db.execute("SELECT value FROM json_each(?) ORDER BY key", (text,))]
+        assert got == ints
 
 
 @given(st.lists(texts | st.integers(*I64), max_size=30))
