@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from geotarget import _geodesy, _geos
 from geotarget._index.frames import ring_edges
+from geotarget._index.segments import _cells, _floor_clipped
 from geotarget._validate import BoolArray, FloatArray
 from geotarget.areas import Circle, Polygon
 
@@ -44,21 +45,6 @@ MAX_CELLS = 1 << 18
 #: Most ring pieces cut for one grid (the grid coarsens to stay under it).
 MAX_PIECES = 1 << 17
 _EPS = 1e-4
-
-
-def _cells(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
-    """Cell index of each coordinate, clipped to ``[0, n - 1]`` (monotone in ``v``)."""
-    out = np.subtract(v, v0)
-    out /= size
-    return _floor_clipped(out, n)
-
-
-def _floor_clipped(v: FloatArray, n: int) -> IntArray:
-    """``floor(v)`` clipped to ``[0, n - 1]``, as integers (``v`` is overwritten)."""
-    np.floor(v, out=v)
-    np.maximum(v, 0.0, out=v)
-    np.minimum(v, n - 1, out=v)
-    return v.astype(np.intp)
 
 
 #: The longest ring piece :func:`marked_cells` cuts, in cells: short enough that a piece's box,

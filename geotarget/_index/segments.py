@@ -63,10 +63,22 @@ CHUNK_PAIRS = 15_000
 
 
 def _cells(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
-    """Cell index of each coordinate, clipped to ``[0, n - 1]`` (monotone in ``v``)."""
-    out = np.floor((v - v0) / size)
-    np.clip(out, 0, n - 1, out=out)
-    return out.astype(np.intp)
+    """Cell index of each coordinate, clipped to ``[0, n - 1]`` (monotone in ``v``).
+
+    The one cell formula of the segment grid and of the boundary grid
+    (:mod:`geotarget._index.boundary`).
+    """
+    out = np.subtract(v, v0)
+    out /= size
+    return _floor_clipped(out, n)
+
+
+def _floor_clipped(v: FloatArray, n: int) -> IntArray:
+    """``floor(v)`` clipped to ``[0, n - 1]``, as integers (``v`` is overwritten)."""
+    np.floor(v, out=v)
+    np.maximum(v, 0.0, out=v)
+    np.minimum(v, n - 1, out=v)
+    return v.astype(np.intp)
 
 
 def segment_rows(ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray) -> FloatArray:
