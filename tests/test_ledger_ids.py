@@ -106,9 +106,20 @@ def test_json_ints_is_the_json_of_the_numbers(values: list[int]) -> None:
 
 @given(st.lists(texts | st.integers(*I64), max_size=30))
 def test_payload_json_is_its_devices_in_store_order(ids: list[str | int]) -> None:
-    """Ints as JSON numbers, then the other ids as JSON strings, as SQLite's claims read them."""
-    got = Payload.of(np.array([str(i) for i in ids], dtype=np.str_))
-    assert json.loads(got.json()) == got.ints.tolist() + got.strs.tolist()
+    """Ints as JSON numbers, then the other ids as JSON strings, as SQLite's claims read them.
+
+    Also with enough ints added for the column-wise writer of :func:`json_ints`.
+    """
+    many = [str(-7 * i) for i in range(_batch._FORMAT_AT_ONCE)]
+    for batch in (ids, [*ids, *many]):
+        got = Payload.of(np.array([str(i) for i in batch], dtype=np.str_))
+        want = got.ints.tolist() + got.strs.tolist()
+        assert json.loads(got.json()) == want
+        if any("\x00" in t for t in got.strs.tolist()):
+            continue  # the stores refuse such ids before SQLite (whose text ends at a NUL)
+        with contextlib.closing(sqlite3.connect(":memory:")) as db:
+            rows = db.execute("SELECT value FROM json_each(?) ORDER BY key", (got.json(),))
+            assert [r[0] for r in rows] == want
 
 
 @given(
