@@ -60,12 +60,17 @@ def main() -> None:
     args = parser.parse_args()
     ids = args.ids
     index = PositionIndex(with_ids(_positions(1_200_000), ids))
-    ledger = (
-        MemoryLedger()
-        if args.ledger == "memory"
-        else SQLiteLedger(f"{tempfile.mkdtemp(prefix='geotarget-')}/deliveries.db")
-    )
-    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy(), ledger=ledger)
+    with tempfile.TemporaryDirectory(prefix="geotarget-") as tmp:
+        ledger = MemoryLedger() if args.ledger == "memory" else SQLiteLedger(f"{tmp}/deliveries.db")
+        targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy(), ledger=ledger)
+        try:
+            _compare(index, targeter, f"(ids: {ids}, ledger: {args.ledger})")
+        finally:
+            ledger.close()
+
+
+def _compare(index: PositionIndex, targeter: Targeter, label: str) -> None:
+    """Time each kind of new alert with ``targeter``; print the figures under ``label``."""
     msg = pilot.Message(headline="x", description="x", area_description="x")
     muni = sweden.municipalities()["0180"].geometry
     rings = [shapely.get_coordinates(p.exterior) for p in shapely.get_parts(muni)]
@@ -105,7 +110,7 @@ def main() -> None:
     for _, make, _ in kinds:  # warm-up: lazy indexes, transformers
         targeter.target(make(), index, AT)
     gc.disable()
-    print(geotarget.__file__, f"(ids: {ids}, ledger: {args.ledger})")
+    print(geotarget.__file__, label)
     for name, make, n in kinds:
         took = []
         for _ in range(n):
