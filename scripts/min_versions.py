@@ -141,44 +141,42 @@ def main(argv: list[str]) -> None:
     )  # fmt: skip
     major, minor = (int(v) for v in found.stdout.split())
     pinned = pins((major, minor))
-    with tempfile.TemporaryDirectory(prefix="geotarget-min-") as name:
-        tmp = Path(name)  # the constraints file, and where the wheel's tests run from
-        constraints = tmp / "constraints.txt"
+    print(f"Declared minimum versions, on Python {major}.{minor}:", flush=True)
+    print("  " + "\n  ".join(pinned.values()), flush=True)
+    venv = ROOT / ".venv-min"
+    shutil.rmtree(venv, ignore_errors=True)
+    run(args.python, "-m", "venv", venv)
+    extras = f"[{','.join(EXTRAS)}]"
+    target = [f"{args.wheel.resolve()}{extras}"] if args.wheel else ["-e", f".{extras}"]
+    with tempfile.TemporaryDirectory(prefix="geotarget-min-") as tmp:
+        constraints = Path(tmp) / "constraints.txt"
         constraints.write_text("\n".join(pinned.values()) + "\n", encoding="utf-8")
-        print(f"Declared minimum versions, on Python {major}.{minor}:", flush=True)
-        print("  " + "\n  ".join(pinned.values()), flush=True)
-        venv = ROOT / ".venv-min"
-        shutil.rmtree(venv, ignore_errors=True)
-        run(args.python, "-m", "venv", venv)
-        extras = f"[{','.join(EXTRAS)}]"
-        target = [f"{args.wheel.resolve()}{extras}"] if args.wheel else ["-e", f".{extras}"]
         py = ensure_venv(venv, "-c", str(constraints), *target, "--group", "test")
-        check = (
-            "import importlib.metadata as m, re, sys\n"
-            "bad = []\n"
-            "for line in sys.argv[1:]:\n"
-            "    name, want = line.split('==')\n"
-            "    have = m.version(name)\n"
-            "    base = want.removesuffix('.*')\n"
-            "    series = have == base or have.startswith(base + '.')\n"
-            "    ok = series if want.endswith('*') else have == want\n"
-            "    print(f'  {name} {have}', '' if ok else f'(wanted {want})')\n"
-            "    bad += [] if ok else [name]\n"
-            "sys.exit(1 if bad else 0)\n"
-        )
-        run(py, "-c", check, *pinned.values())
-        env = {"HYPOTHESIS_PROFILE": profile}
-        if args.wheel is None:
-            run(py, "-m", "pytest", *tests, "-x", "-q", "-p", "no:cacheprovider", env=env)
-        else:
-            # From outside the source tree, which would shadow the installed package.
-            outside = tmp / "outside"
-            outside.mkdir()
-            paths = [str(ROOT / t) if t.startswith("tests") else t for t in tests]
+    check = (
+        "import importlib.metadata as m, re, sys\n"
+        "bad = []\n"
+        "for line in sys.argv[1:]:\n"
+        "    name, want = line.split('==')\n"
+        "    have = m.version(name)\n"
+        "    base = want.removesuffix('.*')\n"
+        "    series = have == base or have.startswith(base + '.')\n"
+        "    ok = series if want.endswith('*') else have == want\n"
+        "    print(f'  {name} {have}', '' if ok else f'(wanted {want})')\n"
+        "    bad += [] if ok else [name]\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    run(py, "-c", check, *pinned.values())
+    env = {"HYPOTHESIS_PROFILE": profile}
+    if args.wheel is None:
+        run(py, "-m", "pytest", *tests, "-x", "-q", "-p", "no:cacheprovider", env=env)
+    else:
+        # From outside the source tree, which would shadow the installed package.
+        paths = [str(ROOT / t) if t.startswith("tests") else t for t in tests]
+        with tempfile.TemporaryDirectory(prefix="geotarget-wheel-run-") as outside:
             run(
                 bin_of(venv, "pytest"), *paths, "-x", "-q", "-p", "no:cacheprovider",
                 "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"),
-                env={**env, "GEOTARGET_EXPECT_INSTALLED": "1"}, cwd=outside,
+                env={**env, "GEOTARGET_EXPECT_INSTALLED": "1"}, cwd=Path(outside),
             )  # fmt: skip
     print("\nThe declared minimum versions pass the tests.")
 

@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from geotarget import _geodesy, _geos
 from geotarget._index.frames import ring_edges
-from geotarget._index.segments import _cells, _floor_clipped
+from geotarget._index.segments import cell_index, floor_clipped
 from geotarget._validate import BoolArray, FloatArray
 from geotarget.areas import Circle, Polygon
 
@@ -66,12 +66,13 @@ def marked_cells(
 ) -> BoolArray:
     """Cells of an ``ny × nx`` grid that edges may pass through (see the module docstring).
 
-    In cell units (``(x - x0) / cw``, as :func:`_cells` computes it), each edge is cut into
-    ``max(ceil(max(|dx|, |dy|) / _PIECE), 1)`` pieces, so the pieces number at most the edges
-    plus the edges' total extent in cells. A boundary point's cell coordinates lie on its
-    edge's, up to rounding relative to at most :data:`MAX_CELLS` cells (below 1e-9 cell), so
-    within ``_EPS`` cell of one of its pieces; a piece's box so widened spans at most two cells
-    per axis, and its (up to) four corner cells are marked.
+    In cell units (``(x - x0) / cw``, as :func:`~geotarget._index.segments.cell_index`
+    computes it), each edge is cut into ``max(ceil(max(|dx|, |dy|) / _PIECE), 1)`` pieces, so
+    the pieces number at most the edges plus the edges' total extent in cells. A boundary
+    point's cell coordinates lie on its edge's, up to rounding relative to at most
+    :data:`MAX_CELLS` cells (below 1e-9 cell), so within ``_EPS`` cell of one of its pieces; a
+    piece's box so widened spans at most two cells per axis, and its (up to) four corner cells
+    are marked.
     """
     fax, fbx = np.subtract(ax, x0), np.subtract(bx, x0)
     fax /= cw
@@ -102,8 +103,8 @@ def marked_cells(
     hi_x += _EPS
     lo_y -= _EPS
     hi_y += _EPS
-    ix0, ix1 = _floor_clipped(lo_x, nx), _floor_clipped(hi_x, nx)
-    iy0, iy1 = _floor_clipped(lo_y, ny), _floor_clipped(hi_y, ny)
+    ix0, ix1 = floor_clipped(lo_x, nx), floor_clipped(hi_x, nx)
+    iy0, iy1 = floor_clipped(lo_y, ny), floor_clipped(hi_y, ny)
     iy0 *= nx
     iy1 *= nx
     marked = np.zeros(ny * nx, dtype=np.bool_)
@@ -291,8 +292,8 @@ class BoundaryCells:
         boundary point (see :func:`_clearance`); the room is ``-inf`` where nothing is known
         (a marked cell or one next to it, or a grid built without ``clearance``).
         """
-        ix = _cells(x, self.x0, self.cw, self.nx)
-        iy = _cells(y, self.y0, self.ch, self.ny)
+        ix = cell_index(x, self.x0, self.cw, self.nx)
+        iy = cell_index(y, self.y0, self.ch, self.ny)
         iy *= self.nx
         iy += ix
         state: npt.NDArray[np.int8] = self._state[iy]
@@ -313,8 +314,8 @@ class BoundaryCells:
         Points beyond the grid fall in a border cell: an unmarked border cell is outside (the
         polygon's interior cannot reach its own bounding box), so the answer stays right.
         """
-        ix = _cells(x, self.x0, self.cw, self.nx)
-        iy = _cells(y, self.y0, self.ch, self.ny)
+        ix = cell_index(x, self.x0, self.cw, self.nx)
+        iy = cell_index(y, self.y0, self.ch, self.ny)
         iy *= self.nx
         iy += ix
         out: npt.NDArray[np.int8] = self._state[iy]
@@ -322,10 +323,10 @@ class BoundaryCells:
 
     def meets(self, boxes: FloatArray) -> BoolArray:
         """Whether each box may meet the boundary (boxes as rows west, south, -east, -north)."""
-        ix0 = _cells(boxes[0], self.x0, self.cw, self.nx)
-        iy0 = _cells(boxes[1], self.y0, self.ch, self.ny)
-        ix1 = _cells(-boxes[2], self.x0, self.cw, self.nx) + 1
-        iy1 = _cells(-boxes[3], self.y0, self.ch, self.ny) + 1
+        ix0 = cell_index(boxes[0], self.x0, self.cw, self.nx)
+        iy0 = cell_index(boxes[1], self.y0, self.ch, self.ny)
+        ix1 = cell_index(-boxes[2], self.x0, self.cw, self.nx) + 1
+        iy1 = cell_index(-boxes[3], self.y0, self.ch, self.ny) + 1
         flat = self._sat_t.reshape(-1)
         h = self.ny + 1
         ix0 *= h

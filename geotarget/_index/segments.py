@@ -62,7 +62,7 @@ WIDE_PAIRS = 1 << 16
 CHUNK_PAIRS = 15_000
 
 
-def _cells(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
+def cell_index(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
     """Cell index of each coordinate, clipped to ``[0, n - 1]`` (monotone in ``v``).
 
     The one cell formula of the segment grid and of the boundary grid
@@ -70,10 +70,10 @@ def _cells(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
     """
     out = np.subtract(v, v0)
     out /= size
-    return _floor_clipped(out, n)
+    return floor_clipped(out, n)
 
 
-def _floor_clipped(v: FloatArray, n: int) -> IntArray:
+def floor_clipped(v: FloatArray, n: int) -> IntArray:
     """``floor(v)`` clipped to ``[0, n - 1]``, as integers (``v`` is overwritten)."""
     np.floor(v, out=v)
     np.maximum(v, 0.0, out=v)
@@ -168,10 +168,10 @@ class SegmentGrid:
         self.x0, self.y0 = x0, y0
         self.nx = int(span_x / self.size) + 1
         self.ny = int(span_y / self.size) + 1
-        ix0 = _cells(np.minimum(ax, bx), x0, self.size, self.nx)
-        ix1 = _cells(np.maximum(ax, bx), x0, self.size, self.nx)
-        iy0 = _cells(np.minimum(ay, by), y0, self.size, self.ny)
-        iy1 = _cells(np.maximum(ay, by), y0, self.size, self.ny)
+        ix0 = cell_index(np.minimum(ax, bx), x0, self.size, self.nx)
+        ix1 = cell_index(np.maximum(ax, bx), x0, self.size, self.nx)
+        iy0 = cell_index(np.minimum(ay, by), y0, self.size, self.ny)
+        iy1 = cell_index(np.maximum(ay, by), y0, self.size, self.ny)
         # Each segment spans at most two cells per axis (the cell is at least its extent).
         seg_parts: list[IntArray] = []
         cell_parts: list[IntArray] = []
@@ -235,10 +235,10 @@ class SegmentGrid:
         n = px.size
         out = np.full(n, np.inf)
         pad = reach + _PAD_M
-        ix0 = _cells(px - pad, self.x0, self.size, self.nx)
-        ix1 = _cells(px + pad, self.x0, self.size, self.nx)
-        iy0 = _cells(py - pad, self.y0, self.size, self.ny)
-        iy1 = _cells(py + pad, self.y0, self.size, self.ny)
+        ix0 = cell_index(px - pad, self.x0, self.size, self.nx)
+        ix1 = cell_index(px + pad, self.x0, self.size, self.nx)
+        iy0 = cell_index(py - pad, self.y0, self.size, self.ny)
+        iy1 = cell_index(py + pad, self.y0, self.size, self.ny)
         wx = ix1 - ix0 + 1
         wy = iy1 - iy0 + 1
         wide = (wx > MAX_SPAN) | (wy > MAX_SPAN)
@@ -314,10 +314,10 @@ class SegmentGrid:
         south = south - _BOX_PAD
         east = east + _BOX_PAD
         north = north + _BOX_PAD
-        ix0 = _cells(west, self.x0, self.size, self.nx)
-        ix1 = _cells(east, self.x0, self.size, self.nx)
-        iy0 = _cells(south, self.y0, self.size, self.ny)
-        iy1 = _cells(north, self.y0, self.size, self.ny)
+        ix0 = cell_index(west, self.x0, self.size, self.nx)
+        ix1 = cell_index(east, self.x0, self.size, self.nx)
+        iy0 = cell_index(south, self.y0, self.size, self.ny)
+        iy1 = cell_index(north, self.y0, self.size, self.ny)
         wx = ix1 - ix0 + 1
         wy = iy1 - iy0 + 1
         wide = (wx > MAX_SPAN) | (wy > MAX_SPAN)
