@@ -639,6 +639,197 @@ def test_warm_loads_what_is_claimed_and_changes_no_answer(opener: Opener) -> Non
 # -- SQLite specifics and failures ------------------------------------------------------------
 
 
+class _Alternating:
+    """Two handles on one store, each call going to the next (their memories differ)."""
+
+    def __init__(self, *handles: Any) -> None:
+        self.handles = handles
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls += 1
+        return getattr(self.handles[self.calls % len(self.handles)], name)
+
+
+@settings(max_examples=25, deadline=None)
+@given(ops=st.lists(_op, max_size=10))
+def test_two_sqlite_handles_in_turn_equal_a_dict_oracle(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, Any]]
+) -> None:
+    """The dict model holds when two handles on one file take turns.
+
+    A new incident's claims go to the claim log; the other handle's next claim must check
+    against it, and a confirmation, redelivery or retraction by either must fold it first.
+    """
+    path = tmp_path_factory.mktemp("oracle") / "l.db"
+    with SQLiteLedger(path) as a, SQLiteLedger(path) as b:
+        _run_oracle(_Alternating(a, b), ops)
+
+
+def _warm_count(path: Path, incident: str) -> int:
+    with SQLiteLedger(path) as store:
+        return int(store.warm(incident))
+
+
+def _log_rows(path: Path) -> tuple[int, int]:
+    with sqlite3.connect(path) as db:
+        logged = db.execute("SELECT count(*) FROM gt_claim_log").fetchone()[0]
+        rows = db.execute("SELECT count(*) FROM gt_claims").fetchone()[0]
+    return int(logged), int(rows)
+
+
+def test_sqlite_claims_of_a_new_incident_are_log_rows_that_a_confirmation_folds(
+    tmp_path: Path,
+) -> None:
+    """A new incident's claims cost a row a batch; reads see them, a confirmation folds them.
+
+    Every answer is the same before and after the fold, and a read never writes.
+    """
+    path = tmp_path / "ledger.db"
+    ids = np.random.default_rng(7).choice(2**62, 5_000, replace=False)
+
+    def reads(store: Any, other: Any) -> tuple[Any, ...]:
+        return (
+            store.recipients("inc").tolist(),
+            [(c.incident, c.version, c.kind, c.devices.tolist()) for c in store.due(T0 + MIN)],
+            [c.devices.tolist() for c in other.due(T0 + MIN, limit=10)],
+            _warm_count(path, "inc"),
+        )
+
+    with SQLiteLedger(path) as store, SQLiteLedger(path) as other:
+        first = store.claim("inc", [*ids[:3_000].tolist(), "x"], version="v", at=T0, lease=MIN)
+        assert first.positions.size == 3_001
+        assert _log_rows(path) == (1, 0)
+        before = reads(store, other)
+        assert _log_rows(path) == (1, 0)  # the reads wrote nothing
+        in_order = [*map(str, np.sort(ids[:3_000]).tolist()), "x"]  # ints ascending, then texts
+        assert before == (
+            in_order,
+            [("inc", "v", DeliveryKind.ALERT, in_order)],
+            [in_order[:10]],
+            3_001,
+        )
+        # Another handle's claim (it never saw the first) is checked against the log.
+        second = other.claim("inc", [*ids[2_000:].tolist(), "x", "y"], version="v", at=T0)
+        assert second.devices.tolist() == [*map(str, ids[3_000:].tolist()), "y"]
+        assert _log_rows(path) == (2, 0)
+        logged = reads(store, other)
+        assert logged[0] == [*in_order, *map(str, np.sort(ids[3_000:]).tolist()), "y"]
+        assert logged[1][0][3][:3_001] == in_order and logged[2] == before[2]
+        assert logged[3] == 5_002
+        assert store.confirm(first.keys()[:1], at=T0).confirmed.tolist() == [0]  # folds
+        assert _log_rows(path) == (0, 5_002)
+        after = reads(store, other)
+        assert after[0] == logged[0] and after[3] == 5_002
+        assert after[1][0][3] == [d for d in logged[1][0][3] if d != str(ids[0])]
+        assert after[2] == [after[1][0][3][:10]]
+        # A confirmation of a logged claim in a new incident.
+        again = store.claim("new", ids[:5], version="v", at=T0)
+        assert _log_rows(path) == (1, 5_002)
+        assert other.confirm(again.keys()[1:2], at=T0).confirmed.tolist() == [0]
+        assert _log_rows(path) == (0, 5_007)
+        assert store.confirm(again.keys()[1:2], at=T0).already.tolist() == [0]
+
+
+def test_sqlite_redelivery_folds_an_incident_whole_so_later_claims_see_every_device(
+    tmp_path: Path,
+) -> None:
+    """A redelivery that takes one of an incident's logged batches folds all of them.
+
+    A batch still within its lease must not stay in the log once the incident has rows: the
+    next claim checks the rows alone. Incidents with nothing due stay logged.
+    """
+    path = tmp_path / "ledger.db"
+    with SQLiteLedger(path) as a, SQLiteLedger(path) as b:
+        a.claim("inc", [1, 2], version="v", at=T0, lease=MIN)
+        a.claim("inc", [3, 4], version="v", at=T0, lease=10 * MIN)
+        a.claim("other", [1], version="v", at=T0, lease=10 * MIN)
+        got = b.redeliver(T0 + MIN)
+        assert [(c.incident, c.devices.tolist()) for c in got] == [("inc", ["1", "2"])]
+        assert _log_rows(path) == (1, 4)
+        assert b.claim("inc", [2, 3, 4, 5], version="v", at=T0).devices.tolist() == ["5"]
+        assert b.claim("other", [1, 6], version="v", at=T0).devices.tolist() == ["6"]
+        assert b.recipients("inc").tolist() == ["1", "2", "3", "4", "5"]
+        assert _log_rows(path) == (2, 5)
+
+
+def test_sqlite_an_incident_keeps_at_most_eight_log_rows(tmp_path: Path) -> None:
+    """The ninth batch folds the incident's eight log rows, then goes in as rows."""
+    from geotarget.ledger._sqlite import MAX_LOG_ROWS
+
+    path = tmp_path / "ledger.db"
+    with SQLiteLedger(path) as store:
+        for b in range(MAX_LOG_ROWS):
+            store.claim("inc", [b, b + 1, f"t{b}"], version="v", at=T0)
+        assert _log_rows(path) == (MAX_LOG_ROWS, 0)
+        with SQLiteLedger(path) as other:  # (it knows none of them)
+            got = other.claim("inc", [0, 3, MAX_LOG_ROWS + 1, "t0", "u"], version="v", at=T0)
+        assert got.devices.tolist() == [str(MAX_LOG_ROWS + 1), "u"]
+        assert _log_rows(path) == (0, 2 * MAX_LOG_ROWS + 3)
+        want = [*map(str, range(MAX_LOG_ROWS + 2)), *(f"t{b}" for b in range(MAX_LOG_ROWS)), "u"]
+        assert sorted(store.recipients("inc").tolist()) == sorted(want)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    claims=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            st.lists(st.one_of(st.integers(-5, 40), st.sampled_from(["x", "y", "07"])), max_size=8),
+            st.integers(1, 3),
+        ),
+        max_size=8,
+    ),
+    limit=st.integers(1, 30),
+)
+def test_sqlite_due_over_logged_claims_equals_due_over_folded_ones(
+    tmp_path_factory: pytest.TempPathFactory,
+    claims: list[tuple[str, list[Any], int]],
+    limit: int,
+) -> None:
+    """due() (with and without a limit) reads the claim log as if it were rows.
+
+    The oracle is the same claims in a second file where a confirmation of an unknown device
+    after each claim folds the log at once.
+    """
+    tmp = tmp_path_factory.mktemp("due")
+    with SQLiteLedger(tmp / "logged.db") as logged, SQLiteLedger(tmp / "rows.db") as rows:
+        for inc, batch, minutes in claims:
+            for store in (logged, rows):
+                store.claim(inc, batch, version="v" + inc, at=T0, lease=minutes * MIN)
+            rows.confirm_devices(inc, ["not-claimed"], at=T0)
+        assert _log_rows(tmp / "rows.db")[0] == 0
+        for store in (logged, rows):
+            store.expire("c", at=T0)  # (its claims stay logged in one store: never due)
+
+        def due(store: Any, at: datetime, n: int | None) -> list[Any]:
+            return [
+                (c.incident, c.version, c.kind, c.devices.tolist()) for c in store.due(at, limit=n)
+            ]
+
+        for at in (T0 + MIN, T0 + 2 * MIN, T0 + 3 * MIN):
+            assert due(logged, at, None) == due(rows, at, None)
+            assert due(logged, at, limit) == due(rows, at, limit)
+            assert logged.recipients("a").tolist() == rows.recipients("a").tolist()
+
+
+def test_sqlite_store_of_an_earlier_build_without_a_claim_log_opens_and_works(
+    tmp_path: Path,
+) -> None:
+    """A file written before the claim log existed gets the table and keeps its claims."""
+    path = tmp_path / "ledger.db"
+    with SQLiteLedger(path) as store:
+        store.claim("inc", [1, 2], version="v", at=T0)
+        store.confirm_devices("inc", [1], at=T0)  # folded: rows, as an earlier build wrote
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE gt_claim_log")
+    with SQLiteLedger(path) as store:
+        assert store.claim("inc", [2, 3], version="v", at=T0).devices.tolist() == ["3"]
+        assert store.recipients("inc").tolist() == ["1", "2", "3"]
+        assert store.claim("new", [2, 3], version="v", at=T0).devices.tolist() == ["2", "3"]
+    assert _log_rows(path) == (1, 3)
+
+
 def test_sqlite_store_uses_wal_and_no_strict_tables(tmp_path: Path) -> None:
     """The database runs in WAL mode and declares no STRICT table (SQLite 3.31 compatible)."""
     path = tmp_path / "ledger.db"

@@ -795,8 +795,8 @@ CRASHER = textwrap.dedent(
         armed["table"] = "gt_incidents"
     if point == "between":  # after the admission committed, before the claim
         ledger.claim = lambda *a, **k: kill()
-    if point == "claim":  # inside the claim's transaction
-        armed["table"] = "gt_claims"
+    if point == "claim":  # inside the claim's transaction (a new incident's: its log)
+        armed["table"] = "gt_claim_log"
     got = t.target(alert, index, T0)
     print("|".join(got.claims.keys().tolist()), flush=True)
     if point == "confirm":  # pushed, but killed before the confirmation

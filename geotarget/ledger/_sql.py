@@ -14,6 +14,9 @@ claimed per incident (:attr:`SqlStore._known`): claims are never deleted, so tha
 subset of what the database holds, and a device in it can be left out of the next claim's
 statement without asking the database again (an Update over a large incident then only sends
 the devices not yet claimed). The database still decides every device it is sent.
+
+The SQLite store keeps a new incident's claims as one log row per batch until a write needs
+them as rows (:meth:`SqlStore._settle`); reads add them to the rows (:meth:`SqlStore._logged`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
@@ -127,6 +131,30 @@ _DUE_WHERE = (
     " AND c.lease_us <= ?"
 )
 _EMPTY_INT = np.array([], dtype=np.int64)
+
+
+@attrs.frozen(eq=False)
+class Logged:
+    """One batch of claims a store keeps outside the claim rows (SQLite's claim log).
+
+    Every device in it is a pending alert delivery (kind 0) of ``version``, leased until
+    ``lease_us``; ``state`` is the incident's.
+    """
+
+    incident_id: int
+    incident: str
+    state: int
+    version: str
+    batch: int
+    lease_us: int
+    payload: Payload
+
+    @property
+    def devices(self) -> list[str]:
+        """The canonical text of each device, in claim order."""
+        return self.payload.texts()
+
+
 _NO_RUNS = SortedRuns()
 
 
@@ -158,6 +186,23 @@ class SqlStore(StoreBase):
     @abc.abstractmethod
     def _read(self) -> AbstractContextManager[Any]:
         """A read-only snapshot yielding a cursor."""
+
+    def _logged(self, cur: Any, incident: str | None) -> list[Logged]:
+        """The claims of ``incident`` (None: all) that are not rows yet: none here.
+
+        The SQLite store overrides it to read its claim log; reads add these to the rows.
+        """
+        del cur, incident
+        return []
+
+    def _settle(self, cur: Any, incident: str | None, due_by: int | None = None) -> None:
+        """Inside a write transaction: make claims of ``incident`` (None: all) rows.
+
+        ``due_by``: only claims leased until then or earlier (what a redelivery can take). A
+        no-op here: the SQLite store overrides it to fold its claim log (see
+        :class:`~geotarget.ledger.SQLiteLedger`).
+        """
+        del cur, incident, due_by
 
     @abc.abstractmethod
     def _insert_claims(
@@ -276,6 +321,7 @@ class SqlStore(StoreBase):
         at_us: int,
     ) -> npt.NDArray[np.int8]:
         codes = np.full(devices.size, 2, dtype=np.int8)
+        self._settle(cur, incident)
         row = cur.execute(
             self._q("SELECT id FROM gt_incidents WHERE incident = ?"), (incident,)
         ).fetchone()
@@ -324,14 +370,32 @@ class SqlStore(StoreBase):
         )
 
     def _due(self, at_us: int, limit: int | None) -> list[Claims]:
+        args = (at_us,) if limit is None else (at_us, limit)
         with self._read() as cur:
+            logged = [g for g in self._logged(cur, None) if g.state == 0 and g.lease_us <= at_us]
+            if not logged:
+                return _group(cur.execute(self._due_sql(limit), args).fetchall(), None)
             rows = cur.execute(
-                self._due_sql(limit), (at_us,) if limit is None else (at_us, limit)
+                self._q(
+                    f"SELECT c.incident_id, c.kind, c.batch, c.pos, i.incident, t.token, c.kind,"
+                    f" {self._text('c.device')} FROM {_DUE_FROM} JOIN gt_tokens t"
+                    f" ON t.id = c.version_id WHERE {_DUE_WHERE}"
+                    " ORDER BY c.incident_id, c.kind, c.batch, c.pos"
+                    + (" LIMIT ?" if limit is not None else "")
+                ),
+                args,
             ).fetchall()
-        return _group(rows, None)
+        for g in logged:
+            rows += [
+                (g.incident_id, 0, g.batch, pos, g.incident, g.version, 0, device)
+                for pos, device in enumerate(g.devices)
+            ]
+        rows.sort(key=lambda r: r[:4])
+        return _group([r[4:] for r in rows[:limit]], None)
 
     def _redeliver(self, at_us: int, until_us: int, limit: int | None) -> list[Claims]:
         with self._tx() as cur:
+            self._settle(cur, None, due_by=at_us)
             rows = self._redeliver_rows(cur, at_us, until_us, limit)
         return _group(rows, from_micros(until_us))
 
@@ -354,7 +418,11 @@ class SqlStore(StoreBase):
                 ),
                 (key,),
             ).fetchall()
-        return np.array([r[0] for r in rows], dtype=np.str_)
+            logged = self._logged(cur, key)
+        devices = [r[0] for r in rows]
+        for g in logged:  # (an incident's log is folded before any of its claims is a row)
+            devices += g.devices
+        return np.array(devices, dtype=np.str_)
 
     def delivered(self, incident: str, device_ids: DeviceIds) -> npt.NDArray[np.bool_]:
         """See :meth:`geotarget.ledger.DeliveryLedger.delivered`."""
@@ -413,12 +481,15 @@ class SqlStore(StoreBase):
                 ),
                 (key,),
             ).fetchall()
+            logged = self._logged(cur, key)
         values = [r[0] for r in rows]
         ints = np.array([v for v in values if isinstance(v, int)], dtype=np.int64)
         strs = np.array([v for v in values if isinstance(v, str)], dtype=np.str_)
         self._remember(key, Payload.of(ints))
         self._remember(key, Payload.of(strs))
-        return len(values)
+        for g in logged:
+            self._remember(key, g.payload)
+        return len(values) + sum(len(g.payload) for g in logged)
 
     def lookup_version(self, version: str) -> tuple[str, str | None] | None:
         """See :meth:`geotarget.ledger.DeliveryLedger.lookup_version`."""
@@ -542,6 +613,7 @@ class _SqlTx:
     def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
         q = self.store._q
         self.incident_row(key)  # lock it: waits for claims in flight (PostgreSQL)
+        self.store._settle(self.cur, key)
         self.cur.execute(
             q(
                 "UPDATE gt_incidents SET cancel_version = COALESCE(cancel_version, ?),"

@@ -27,7 +27,7 @@ from geotarget.errors import (
 )
 from geotarget.ledger._batch import Payload, mixed_values
 from geotarget.ledger._model import IdArray
-from geotarget.ledger._sql import _DUE_FROM, _DUE_WHERE, SCHEMA, SqlStore
+from geotarget.ledger._sql import _DUE_FROM, _DUE_WHERE, SCHEMA, Logged, SqlStore
 
 #: The oldest SQLite supported (Ubuntu 20.04 ships 3.31.1). The store uses UPSERT (3.24), row
 #: values (3.15), ``json_each`` (JSON1, built in since 3.38 and in every distribution's build
@@ -81,15 +81,74 @@ def _store_error(err: sqlite3.Error, path: Path, action: str) -> StoreError:
     return cls(f"SQLite store {str(path)!r}: {action} failed: {why} ({err}); nothing was applied")
 
 
+#: The claims of an incident without claim rows (a new alert's first send and its Updates)
+#: until a write needs them as rows: a row per batch, the canonical int ids as little-endian
+#: int64 ascending, the other ids as a JSON array ascending. An incident has either log rows
+#: (at most MAX_LOG_ROWS) and no claim rows, or no log rows: a write that makes claim rows
+#: folds all of the incident's log first.
+_LOG_TABLE = """CREATE TABLE IF NOT EXISTS gt_claim_log (
+    batch INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL,
+    version_id INTEGER NOT NULL,
+    lease_us INTEGER NOT NULL,
+    ints BLOB NOT NULL,
+    strs TEXT NOT NULL
+)"""
+_LOG_INDEX = "CREATE INDEX IF NOT EXISTS gt_claim_log_incident ON gt_claim_log (incident_id)"
+_LOG_INT = np.dtype("<i8")
+_NO_POS = np.array([], dtype=np.int64)
+_OF_INCIDENT = "incident_id = (SELECT id FROM gt_incidents WHERE incident = ?)"
+_INSERT_ROWS = (
+    "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos, lease_us)"
+    " SELECT ?, 0, value, ?, 0, ?, key, ? FROM json_each(?) WHERE true"
+    " ON CONFLICT (incident_id, kind, device) DO NOTHING"
+)
+
+
+#: An incident's claims stay log rows for this many batches; the next claim folds them (each
+#: claim checks the batch against every log row of the incident).
+MAX_LOG_ROWS = 8
+
+
+def _in_sorted(values: IdArray, ascending: IdArray) -> npt.NDArray[np.bool_]:
+    """Whether each value is in ``ascending`` (distinct values, sorted)."""
+    if ascending.size == 0 or values.size == 0:
+        return np.zeros(values.size, dtype=np.bool_)
+    at = np.minimum(np.searchsorted(ascending, values), ascending.size - 1)
+    found: npt.NDArray[np.bool_] = ascending[at] == values
+    return found
+
+
+def _log_payload(ints: bytes, strs: str) -> Payload:
+    """The devices of one claim log row, in claim order."""
+    return Payload(
+        np.frombuffer(ints, dtype=_LOG_INT).astype(np.int64),
+        _NO_POS,
+        np.array(json.loads(strs), dtype=np.str_),
+        _NO_POS,
+    )
+
+
 class SQLiteLedger(SqlStore):
     """A durable delivery store in one SQLite file, shared by the processes of one machine.
 
     Every operation is one ``BEGIN IMMEDIATE`` transaction, so writers from every process
     serialise on the file and a crash (even ``SIGKILL``) leaves no operation half-applied.
-    Claims are set-based: the batch goes to SQLite as one JSON array and one
-    ``INSERT … SELECT … FROM json_each(?) ON CONFLICT DO NOTHING`` records the new devices;
-    when some were claimed before, one range scan reads back which rows the batch wrote. Needs
-    SQLite 3.31 or later with JSON1 (no ``STRICT`` tables, no ``RETURNING``).
+
+    The claims of an incident that has no claim rows yet — a new alert's first send, and its
+    Updates until something else needs its claims — are a claim log, one row per batch: the
+    new devices' int ids as one binary array, other ids as one JSON array, checked against the
+    incident's earlier log rows by binary search. A 37,000-device first send then writes about
+    300 kB in one statement instead of 37,000 rows (under a millisecond against about 12 ms).
+    Reads (``due``, ``recipients``, ``warm``) read the log beside the rows and never write; the
+    first write that needs the claims as rows (a confirmation, a redelivery of them, a
+    retraction, a claim after eight logged batches) turns the incident's log into rows inside
+    its own transaction, so that cost moves from the alert's first send to its first
+    confirmation. Other claims are set-based: the batch
+    goes to SQLite as one JSON array and one ``INSERT … SELECT … FROM json_each(?) ON CONFLICT
+    DO NOTHING`` records the new devices. Needs SQLite 3.31 or later with JSON1 (no ``STRICT``
+    tables, no ``RETURNING``). A file written by this version holds claims an earlier build
+    would not read: do not open it with one.
 
     Parameters
     ----------
@@ -201,6 +260,8 @@ class SQLiteLedger(SqlStore):
                     "CREATE TABLE IF NOT EXISTS gt_meta (name TEXT PRIMARY KEY, value INTEGER)"
                 )
                 cur.execute("INSERT OR IGNORE INTO gt_meta VALUES ('batch', 0)")
+                cur.execute(_LOG_TABLE)
+                cur.execute(_LOG_INDEX)
         except sqlite3.Error as err:
             self._db.close()
             raise _store_error(err, self.path, "open") from err
@@ -225,12 +286,8 @@ class SQLiteLedger(SqlStore):
     def _tx(self, durable: bool = False) -> Iterator[sqlite3.Cursor]:
         with self._lock:
             cur = self._db.cursor()
-            want = self._sync_mode if self._sync_mode != "AUTO" else "FULL" if durable else "NORMAL"
             try:
-                if want != self._sync_now:
-                    cur.execute(f"PRAGMA synchronous={want}")
-                    self._sync_now = want
-                cur.execute("BEGIN IMMEDIATE")
+                self._begin_write(cur, durable)
                 yield cur
                 cur.execute("COMMIT")
             except sqlite3.Error as err:
@@ -239,6 +296,13 @@ class SQLiteLedger(SqlStore):
             except BaseException:
                 self._rollback()
                 raise
+
+    def _begin_write(self, cur: sqlite3.Cursor, durable: bool) -> None:
+        want = self._sync_mode if self._sync_mode != "AUTO" else "FULL" if durable else "NORMAL"
+        if want != self._sync_now:
+            cur.execute(f"PRAGMA synchronous={want}")
+            self._sync_now = want
+        cur.execute("BEGIN IMMEDIATE")
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
@@ -274,12 +338,15 @@ class SQLiteLedger(SqlStore):
     ) -> npt.NDArray[np.int64]:
         cur.execute("UPDATE gt_meta SET value = value + 1 WHERE name = 'batch'")
         (number,) = cur.execute("SELECT value FROM gt_meta WHERE name = 'batch'").fetchone()
-        cur.execute(
-            "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos,"
-            " lease_us) SELECT ?, 0, value, ?, 0, ?, key, ? FROM json_each(?) WHERE true"
-            " ON CONFLICT (incident_id, kind, device) DO NOTHING",
-            (incident_id, version_id, number, lease_us, payload.json()),
-        )
+        has_rows, logged = cur.execute(
+            "SELECT EXISTS (SELECT 1 FROM gt_claims WHERE incident_id = ? AND kind = 0),"
+            " (SELECT count(*) FROM gt_claim_log WHERE incident_id = ?)",
+            (incident_id, incident_id),
+        ).fetchone()
+        if not has_rows and logged < MAX_LOG_ROWS:
+            return self._log_claims(cur, incident_id, version_id, number, payload, lease_us)
+        self._fold(cur, "incident_id = ?", (incident_id,))
+        cur.execute(_INSERT_ROWS, (incident_id, version_id, number, lease_us, payload.json()))
         n = cur.rowcount
         if n == len(payload):
             return np.arange(n, dtype=np.int64)
@@ -291,6 +358,79 @@ class SQLiteLedger(SqlStore):
             (incident_id, number),
         ).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def _log_claims(
+        self,
+        cur: Any,
+        incident_id: int,
+        version_id: int,
+        number: int,
+        payload: Payload,
+        lease_us: int,
+    ) -> npt.NDArray[np.int64]:
+        """Claim into an incident without claim rows: one more log row, of the new devices.
+
+        Those claimed before are in the incident's log rows (sorted, so a binary search each).
+        """
+        fresh_i = np.ones(payload.ints.size, dtype=np.bool_)
+        fresh_s = np.ones(payload.strs.size, dtype=np.bool_)
+        for ints, strs in cur.execute(
+            "SELECT ints, strs FROM gt_claim_log WHERE incident_id = ?", (incident_id,)
+        ).fetchall():
+            fresh_i &= ~_in_sorted(payload.ints, np.frombuffer(ints, dtype=_LOG_INT))
+            if payload.strs.size and strs != "[]":
+                fresh_s &= ~_in_sorted(payload.strs, np.array(json.loads(strs), dtype=np.str_))
+        new = np.flatnonzero(np.concatenate([fresh_i, fresh_s]))
+        if new.size:
+            cur.execute(
+                "INSERT INTO gt_claim_log (batch, incident_id, version_id, lease_us, ints, strs)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    number,
+                    incident_id,
+                    version_id,
+                    lease_us,
+                    payload.ints[fresh_i].astype(_LOG_INT).tobytes(),
+                    json.dumps(payload.strs[fresh_s].tolist()),
+                ),
+            )
+        return new
+
+    def _fold(self, cur: Any, where: str, args: tuple[Any, ...]) -> None:
+        """Turn the claim log's rows matching ``where`` into claim rows, in batch order."""
+        rows = cur.execute(
+            "SELECT batch, incident_id, version_id, lease_us, ints, strs FROM gt_claim_log"
+            f" WHERE {where} ORDER BY batch",
+            args,
+        ).fetchall()
+        for number, incident_id, version_id, lease_us, ints, strs in rows:
+            text = _log_payload(ints, strs).json()
+            cur.execute(_INSERT_ROWS, (incident_id, version_id, number, lease_us, text))
+        if rows:
+            cur.execute(f"DELETE FROM gt_claim_log WHERE {where}", args)
+
+    def _settle(self, cur: Any, incident: str | None, due_by: int | None = None) -> None:
+        where, args = ("true", ()) if incident is None else (_OF_INCIDENT, (incident,))
+        if due_by is not None:  # every incident with a due log row, whole (see _insert_claims)
+            where += (
+                " AND incident_id IN (SELECT incident_id FROM gt_claim_log WHERE lease_us <= ?)"
+            )
+            args = (*args, due_by)
+        self._fold(cur, where, args)
+
+    def _logged(self, cur: Any, incident: str | None) -> list[Logged]:
+        rows = cur.execute(
+            "SELECT l.incident_id, i.incident, i.state, t.token, l.batch, l.lease_us, l.ints,"
+            " l.strs FROM gt_claim_log l JOIN gt_incidents i ON i.id = l.incident_id"
+            " JOIN gt_tokens t ON t.id = l.version_id"
+            + ("" if incident is None else " WHERE i.incident = ?")
+            + " ORDER BY l.batch",
+            () if incident is None else (incident,),
+        ).fetchall()
+        return [
+            Logged(iid, key, state, version, batch, lease_us, _log_payload(ints, strs))
+            for iid, key, state, version, batch, lease_us, ints, strs in rows
+        ]
 
     def _redeliver_rows(
         self, cur: Any, at_us: int, until_us: int, limit: int | None
