@@ -6,8 +6,9 @@ matcher's own work (``PositionIndex.classify`` of the area and, for a kind with 
 area, rules, regions, ledger in memory. The gate compares that overhead with a 5 ms budget.
 The cold scenarios (issues 10, 12, 13; :class:`_Cold`) target a *new* alert each call (a new
 identifier and a new area, so nothing is cached): an alert is targeted once, so its plan
-counts. A 1 km Explosion at ten towns, gated at 1.5 ms (memory ledger; SQLite without its claim
-write), a Stockholm-municipality tip request, reported against its 5 ms budget, and the same
+counts. A 1 km Explosion at ten towns, gated at 1.5 ms (memory ledger; the SQLite ledger's
+total reported beside it), a Stockholm-municipality tip request, reported against its 5 ms
+budget, and the same
 Explosion drawn as a 16-vertex polygon (as upstream CAP often draws one), reported against the
 circle's budget; each with the memory ledger and the SQLite ledger (``AUTO`` and ``NORMAL``),
 interleaved. :func:`_plan_memory`
@@ -90,7 +91,7 @@ TIP_BUDGET = 0.005
 #: Issue 13's bound for a 1,000-circle CAP document, everything included ("well under a
 #: second"; measured about 0.4 s on the 2-core host).
 RECEIVE_BUDGET_S = 1.0
-#: Whether CI gates the Explosion at its budget (memory ledger; SQLite but its claim write).
+#: Whether CI gates the Explosion at its budget (memory ledger; SQLite's total is reported).
 #: The tip request is reported only: see docs/performance.rst for why it misses its budget.
 GATE_EXPLOSION = True
 
@@ -304,9 +305,10 @@ class _Cold:
             )  # fmt: skip
             report.add(Timing(scenario, "budget", budget, note="issue 13"))
             if gate:
-                # The memory ledger whole, at the issue's bar. SQLite without its claim write
-                # is reported beside it, not gated: it sits at the same ~1.1 ms and a second
-                # gate at that margin failed one clean-clone CI run in three (0.99x) here.
+                # The memory ledger whole, at the issue's bar. The durable SQLite total is
+                # reported beside it, not gated: about 1.0-1.2 ms against the 1.5 ms budget,
+                # a margin that a slow spell of the 2-core host (every timing ~1.7x) erases; a
+                # gate at a similar margin failed one clean-clone CI run in three here.
                 report.gates.append(Gate(scenario, f"target(), {names[0]}", "budget", 1.0))
         report.extra["load average"] = os.getloadavg()
 
@@ -549,7 +551,9 @@ def _run(report: Report, index: PositionIndex, quick: bool, cold: _Cold) -> None
     report.add(Timing(scenario, "budget", RECEIVE_BUDGET_S, note="issue 13: under a second"))
     report.gates.append(Gate(scenario, "receive() total, cold", "budget", 1.0))
 
-    # The durable ledger: deliveries recorded per second, in batches of 10,000 new devices.
+    # The durable ledger: deliveries recorded per second, in batches of 10,000 new devices,
+    # into an incident whose claims are rows (a first claim and a confirmation, untimed, make
+    # it so: the first claims of a new incident are one log row each, see bench_ledger).
     batch = 10_000
     batches = 5 if quick else 20
     for sync in ("FULL", "NORMAL"):
@@ -557,6 +561,8 @@ def _run(report: Report, index: PositionIndex, quick: bool, cold: _Cold) -> None
             tempfile.TemporaryDirectory() as tmp,
             SQLiteLedger(Path(tmp) / "ledger.db", synchronous=sync) as ledger,
         ):
+            ledger.claim("incident", [-1], version="a", at=AT)
+            ledger.confirm_devices("incident", [-1], at=AT)
             t0 = time.perf_counter()
             for b in range(batches):
                 ids = np.arange(b * batch, (b + 1) * batch, dtype=np.int64)
