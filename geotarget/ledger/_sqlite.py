@@ -344,7 +344,7 @@ class SQLiteLedger(SqlStore):
             (incident_id, incident_id),
         ).fetchone()
         if not has_rows and logged < MAX_LOG_ROWS:
-            return self._log_claims(cur, incident_id, version_id, number, payload, lease_us)
+            return self._log_claims(cur, incident_id, version_id, number, payload, lease_us, logged)
         self._fold(cur, "incident_id = ?", (incident_id,))
         cur.execute(_INSERT_ROWS, (incident_id, version_id, number, lease_us, payload.json()))
         n = cur.rowcount
@@ -367,20 +367,27 @@ class SQLiteLedger(SqlStore):
         number: int,
         payload: Payload,
         lease_us: int,
+        logged: int,
     ) -> npt.NDArray[np.int64]:
         """Claim into an incident without claim rows: one more log row, of the new devices.
 
-        Those claimed before are in the incident's log rows (sorted, so a binary search each).
+        Those claimed before are in the incident's ``logged`` log rows (sorted: a binary search
+        each). The first claim's ids go to SQLite as the payload's own memory, not copied.
         """
-        fresh_i = np.ones(payload.ints.size, dtype=np.bool_)
-        fresh_s = np.ones(payload.strs.size, dtype=np.bool_)
-        for ints, strs in cur.execute(
-            "SELECT ints, strs FROM gt_claim_log WHERE incident_id = ?", (incident_id,)
-        ).fetchall():
-            fresh_i &= ~_in_sorted(payload.ints, np.frombuffer(ints, dtype=_LOG_INT))
-            if payload.strs.size and strs != "[]":
-                fresh_s &= ~_in_sorted(payload.strs, np.array(json.loads(strs), dtype=np.str_))
-        new = np.flatnonzero(np.concatenate([fresh_i, fresh_s]))
+        ints, strs = payload.ints.astype(_LOG_INT, copy=False), payload.strs
+        new = np.arange(len(payload), dtype=np.int64)
+        if logged:
+            fresh_i = np.ones(ints.size, dtype=np.bool_)
+            fresh_s = np.ones(strs.size, dtype=np.bool_)
+            for old_ints, old_strs in cur.execute(
+                "SELECT ints, strs FROM gt_claim_log WHERE incident_id = ?", (incident_id,)
+            ).fetchall():
+                fresh_i &= ~_in_sorted(ints, np.frombuffer(old_ints, dtype=_LOG_INT))
+                if strs.size and old_strs != "[]":
+                    old = np.array(json.loads(old_strs), dtype=np.str_)
+                    fresh_s &= ~_in_sorted(strs, old)
+            new = np.flatnonzero(np.concatenate([fresh_i, fresh_s]))
+            ints, strs = ints[fresh_i], strs[fresh_s]
         if new.size:
             cur.execute(
                 "INSERT INTO gt_claim_log (batch, incident_id, version_id, lease_us, ints, strs)"
@@ -390,8 +397,8 @@ class SQLiteLedger(SqlStore):
                     incident_id,
                     version_id,
                     lease_us,
-                    payload.ints[fresh_i].astype(_LOG_INT).tobytes(),
-                    json.dumps(payload.strs[fresh_s].tolist()),
+                    np.ascontiguousarray(ints).data.cast("B"),
+                    json.dumps(strs.tolist()),
                 ),
             )
         return new
