@@ -744,13 +744,16 @@ def test_sqlite_redelivery_folds_an_incident_whole_so_later_claims_see_every_dev
         a.claim("inc", [1, 2], version="v", at=T0, lease=MIN)
         a.claim("inc", [3, 4], version="v", at=T0, lease=10 * MIN)
         a.claim("other", [1], version="v", at=T0, lease=10 * MIN)
+        a.claim("ended", [1], version="v", at=T0, lease=MIN)
+        a.expire("ended", at=T0)  # due by its lease, but ended: never redelivered nor folded
         got = b.redeliver(T0 + MIN)
         assert [(c.incident, c.devices.tolist()) for c in got] == [("inc", ["1", "2"])]
-        assert _log_rows(path) == (1, 4)
+        assert _log_rows(path) == (2, 4)
         assert b.claim("inc", [2, 3, 4, 5], version="v", at=T0).devices.tolist() == ["5"]
         assert b.claim("other", [1, 6], version="v", at=T0).devices.tolist() == ["6"]
         assert b.recipients("inc").tolist() == ["1", "2", "3", "4", "5"]
-        assert _log_rows(path) == (2, 5)
+        assert b.recipients("ended").tolist() == ["1"]
+        assert _log_rows(path) == (3, 5)
 
 
 def test_sqlite_an_incident_keeps_at_most_eight_log_rows(tmp_path: Path) -> None:

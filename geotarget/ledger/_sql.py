@@ -138,12 +138,11 @@ class Logged:
     """One batch of claims a store keeps outside the claim rows (SQLite's claim log).
 
     Every device in it is a pending alert delivery (kind 0) of ``version``, leased until
-    ``lease_us``; ``state`` is the incident's.
+    ``lease_us``.
     """
 
     incident_id: int
     incident: str
-    state: int
     version: str
     batch: int
     lease_us: int
@@ -187,12 +186,13 @@ class SqlStore(StoreBase):
     def _read(self) -> AbstractContextManager[Any]:
         """A read-only snapshot yielding a cursor."""
 
-    def _logged(self, cur: Any, incident: str | None) -> list[Logged]:
+    def _logged(self, cur: Any, incident: str | None, due_by: int | None = None) -> list[Logged]:
         """The claims of ``incident`` (None: all) that are not rows yet: none here.
 
+        ``due_by``: only those due then (of an active incident, leased until then or earlier).
         The SQLite store overrides it to read its claim log; reads add these to the rows.
         """
-        del cur, incident
+        del cur, incident, due_by
         return []
 
     def _settle(self, cur: Any, incident: str | None, due_by: int | None = None) -> None:
@@ -374,7 +374,7 @@ class SqlStore(StoreBase):
     def _due(self, at_us: int, limit: int | None) -> list[Claims]:
         args = (at_us,) if limit is None else (at_us, limit)
         with self._read() as cur:
-            logged = [g for g in self._logged(cur, None) if g.state == 0 and g.lease_us <= at_us]
+            logged = self._logged(cur, None, due_by=at_us)
             if not logged:
                 return _group(cur.execute(self._due_sql(limit), args).fetchall(), None)
             rows = cur.execute(

@@ -98,6 +98,12 @@ _LOG_INDEX = "CREATE INDEX IF NOT EXISTS gt_claim_log_incident ON gt_claim_log (
 _LOG_INT = np.dtype("<i8")
 _NO_POS = np.array([], dtype=np.int64)
 _OF_INCIDENT = "incident_id = (SELECT id FROM gt_incidents WHERE incident = ?)"
+#: The log rows due at ``?``: of an active incident (a cancelled one has none: its Cancel folded
+#: them), leased until then or earlier.
+_DUE_LOG = (
+    "gt_claim_log l JOIN gt_incidents i ON i.id = l.incident_id"
+    " WHERE i.state = 0 AND l.lease_us <= ?"
+)
 _INSERT_ROWS = (
     "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos, lease_us)"
     " SELECT ?, 0, value, ?, 0, ?, key, ? FROM json_each(?) WHERE true"
@@ -418,25 +424,26 @@ class SQLiteLedger(SqlStore):
 
     def _settle(self, cur: Any, incident: str | None, due_by: int | None = None) -> None:
         where, args = ("true", ()) if incident is None else (_OF_INCIDENT, (incident,))
-        if due_by is not None:  # every incident with a due log row, whole (see _insert_claims)
-            where += (
-                " AND incident_id IN (SELECT incident_id FROM gt_claim_log WHERE lease_us <= ?)"
-            )
+        if due_by is not None:  # each active incident with a due log row, whole (as claimed)
+            where += f" AND incident_id IN (SELECT l.incident_id FROM {_DUE_LOG})"
             args = (*args, due_by)
         self._fold(cur, where, args)
 
-    def _logged(self, cur: Any, incident: str | None) -> list[Logged]:
+    def _logged(self, cur: Any, incident: str | None, due_by: int | None = None) -> list[Logged]:
+        # Only the rows asked for are read: an ended incident's log (never folded unless a
+        # confirmation comes for it) costs due() nothing.
+        where, args = ("true", ()) if incident is None else ("i.incident = ?", (incident,))
+        if due_by is not None:
+            where, args = f"{where} AND i.state = 0 AND l.lease_us <= ?", (*args, due_by)
         rows = cur.execute(
-            "SELECT l.incident_id, i.incident, i.state, t.token, l.batch, l.lease_us, l.ints,"
-            " l.strs FROM gt_claim_log l JOIN gt_incidents i ON i.id = l.incident_id"
-            " JOIN gt_tokens t ON t.id = l.version_id"
-            + ("" if incident is None else " WHERE i.incident = ?")
-            + " ORDER BY l.batch",
-            () if incident is None else (incident,),
+            "SELECT l.incident_id, i.incident, t.token, l.batch, l.lease_us, l.ints, l.strs"
+            " FROM gt_claim_log l JOIN gt_incidents i ON i.id = l.incident_id"
+            f" JOIN gt_tokens t ON t.id = l.version_id WHERE {where} ORDER BY l.batch",
+            args,
         ).fetchall()
         return [
-            Logged(iid, key, state, version, batch, lease_us, _log_payload(ints, strs))
-            for iid, key, state, version, batch, lease_us, ints, strs in rows
+            Logged(iid, key, version, batch, lease_us, _log_payload(ints, strs))
+            for iid, key, version, batch, lease_us, ints, strs in rows
         ]
 
     def _redeliver_rows(
