@@ -816,6 +816,31 @@ def test_sqlite_due_over_logged_claims_equals_due_over_folded_ones(
             assert logged.recipients("a").tolist() == rows.recipients("a").tolist()
 
 
+def test_sqlite_store_of_a_later_format_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """A file whose format this build does not know is refused at open, untouched.
+
+    A later format may keep claims where this build would not look: opening it anyway could
+    tell a device twice or miss a retraction.
+    """
+    from geotarget.errors import StoreUnavailable
+    from geotarget.ledger._sqlite import FORMAT
+
+    path = tmp_path / "ledger.db"
+    with SQLiteLedger(path) as store:
+        store.claim("inc", [1], version="v", at=T0)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE gt_meta SET value = ? WHERE name = 'format'", (FORMAT + 1,))
+        db.execute("DROP TABLE gt_claim_log")
+    with pytest.raises(StoreUnavailable, match=rf"its format is {FORMAT + 1}, newer than"):
+        SQLiteLedger(path)
+    with sqlite3.connect(path) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "gt_claim_log" not in tables  # nothing created by the refused open
+        db.execute("UPDATE gt_meta SET value = ? WHERE name = 'format'", (FORMAT,))
+    with SQLiteLedger(path) as store:  # the format it knows: it opens (and makes its log)
+        assert store.claim("inc", [2], version="v", at=T0).devices.tolist() == ["2"]
+
+
 def test_sqlite_store_of_an_earlier_build_without_a_claim_log_opens_and_works(
     tmp_path: Path,
 ) -> None:
@@ -826,6 +851,7 @@ def test_sqlite_store_of_an_earlier_build_without_a_claim_log_opens_and_works(
         store.confirm_devices("inc", [1], at=T0)  # folded: rows, as an earlier build wrote
     with sqlite3.connect(path) as db:
         db.execute("DROP TABLE gt_claim_log")
+        db.execute("DELETE FROM gt_meta WHERE name = 'format'")
     with SQLiteLedger(path) as store:
         assert store.claim("inc", [2, 3], version="v", at=T0).devices.tolist() == ["3"]
         assert store.recipients("inc").tolist() == ["1", "2", "3"]

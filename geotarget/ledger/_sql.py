@@ -198,8 +198,9 @@ class SqlStore(StoreBase):
     def _settle(self, cur: Any, incident: str | None, due_by: int | None = None) -> None:
         """Inside a write transaction: make claims of ``incident`` (None: all) rows.
 
-        ``due_by``: only claims leased until then or earlier (what a redelivery can take). A
-        no-op here: the SQLite store overrides it to fold its claim log (see
+        ``due_by``: only the incidents with a claim due then (active, leased until then or
+        earlier: what a redelivery can take), each whole. A no-op here: the SQLite store
+        overrides it to fold its claim log (see
         :class:`~geotarget.ledger.SQLiteLedger`).
         """
         del cur, incident, due_by

@@ -81,6 +81,11 @@ def _store_error(err: sqlite3.Error, path: Path, action: str) -> StoreError:
     return cls(f"SQLite store {str(path)!r}: {action} failed: {why} ({err}); nothing was applied")
 
 
+#: The store's format, in ``gt_meta``: 1 has the claim log. A file of a later format (whose
+#: claims this build might not see) is refused at open. (Builds before the format was written
+#: do not check it: a file with a claim log must not be opened by them.)
+FORMAT = 1
+
 #: The claims of an incident without claim rows (a new alert's first send and its Updates)
 #: until a write needs them as rows: a row per batch, the canonical int ids as little-endian
 #: int64 ascending, the other ids as a JSON array ascending. An incident has either log rows
@@ -150,11 +155,11 @@ class SQLiteLedger(SqlStore):
     first write that needs the claims as rows (a confirmation, a redelivery of them, a
     retraction, a claim after eight logged batches) turns the incident's log into rows inside
     its own transaction, so that cost moves from the alert's first send to its first
-    confirmation. Other claims are set-based: the batch
-    goes to SQLite as one JSON array and one ``INSERT … SELECT … FROM json_each(?) ON CONFLICT
-    DO NOTHING`` records the new devices. Needs SQLite 3.31 or later with JSON1 (no ``STRICT``
-    tables, no ``RETURNING``). A file written by this version holds claims an earlier build
-    would not read: do not open it with one.
+    confirmation. Other claims are set-based: the batch goes to SQLite as one JSON array and
+    one ``INSERT … SELECT … FROM json_each(?) ON CONFLICT DO NOTHING`` records the new
+    devices. Needs SQLite 3.31 or later with JSON1 (no ``STRICT`` tables, no ``RETURNING``).
+    A file written by this version holds claims an earlier build would not read: do not open
+    it with one.
 
     Parameters
     ----------
@@ -266,6 +271,14 @@ class SQLiteLedger(SqlStore):
                     "CREATE TABLE IF NOT EXISTS gt_meta (name TEXT PRIMARY KEY, value INTEGER)"
                 )
                 cur.execute("INSERT OR IGNORE INTO gt_meta VALUES ('batch', 0)")
+                cur.execute("INSERT OR IGNORE INTO gt_meta VALUES ('format', ?)", (FORMAT,))
+                (found,) = cur.execute("SELECT value FROM gt_meta WHERE name = 'format'").fetchone()
+                if not isinstance(found, int) or found > FORMAT:
+                    raise StoreUnavailable(
+                        f"SQLite store {str(self.path)!r}: its format is {found!r}, newer than "
+                        f"this geotarget reads ({FORMAT}): open it with the geotarget that "
+                        "wrote it, or a later one"
+                    )
                 cur.execute(_LOG_TABLE)
                 cur.execute(_LOG_INDEX)
         except sqlite3.Error as err:
