@@ -378,3 +378,35 @@ def test_postgres_orders_integer_ids_by_their_text(values: list[int]) -> None:
     ints = np.array(values, dtype=np.int64)
     got = _text_order(ints).tolist()
     assert got == sorted(range(len(values)), key=lambda i: str(values[i]))
+
+
+_STORABLE = texts.filter(lambda t: "\x00" not in t)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    first=st.lists(_STORABLE | st.integers(*I64), min_size=1, max_size=30),
+    second=st.lists(_STORABLE | st.integers(*I64), max_size=30),
+)
+def test_sqlite_claim_log_keeps_every_id_as_the_rows_would(
+    first: list[str | int], second: list[str | int]
+) -> None:
+    """Any ids, claimed into a new incident's log by two handles, then folded into rows.
+
+    The oracle is Python's own canonical text of each id (an int's decimal text; a text that
+    is an int64's canonical text is that int): the recipients are the distinct ones, each
+    batch's new ones once, the same before the fold (read from the log) and after it.
+    """
+    want_first = list(dict.fromkeys(map(str, first)))  # ("7" and 7 are one device: "7")
+    want_second = [d for d in dict.fromkeys(map(str, second)) if d not in want_first]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "l.db"
+        with SQLiteLedger(path) as a, SQLiteLedger(path) as b:
+            got_a = a.claim("inc", first, version="v", at=AT).devices.tolist()
+            got_b = b.claim("inc", second, version="v", at=AT).devices.tolist() if second else []
+            assert (got_a, got_b) == (want_first, want_second)
+            logged = a.recipients("inc").tolist()
+            assert sorted(logged) == sorted(want_first + want_second)
+            b.confirm_devices("inc", ["not-claimed"], at=AT)  # folds the log into rows
+            assert a.recipients("inc").tolist() == logged
+            assert b.claim("inc", first + second, version="v", at=AT).devices.size == 0
