@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from geotarget import Circle, InvalidInput, InvalidType, cap, pilot
@@ -785,6 +785,10 @@ def test_sqlite_an_incident_keeps_at_most_eight_log_rows(tmp_path: Path) -> None
     ),
     limit=st.integers(1, 30),
 )
+# The limit ending among a logged batch's ints, at its first text, and among its texts.
+@example(claims=[("a", [3, 1, "x", "y", "07"], 1), ("b", [2], 1)], limit=1)
+@example(claims=[("a", [3, 1, "x", "y", "07"], 1), ("b", [2], 1)], limit=3)
+@example(claims=[("a", [3, 1, "x", "y", "07"], 1), ("b", [2], 1)], limit=4)
 def test_sqlite_due_over_logged_claims_equals_due_over_folded_ones(
     tmp_path_factory: pytest.TempPathFactory,
     claims: list[tuple[str, list[Any], int]],

@@ -148,10 +148,13 @@ class Logged:
     lease_us: int
     payload: Payload
 
-    @property
-    def devices(self) -> list[str]:
-        """The canonical text of each device, in claim order."""
-        return self.payload.texts()
+    def devices(self, limit: int | None = None) -> list[str]:
+        """The canonical text of each device (the first ``limit`` only), in claim order."""
+        p = self.payload
+        if limit is None or limit >= len(p):
+            return p.texts()
+        strs: list[str] = p.strs[: max(0, limit - p.ints.size)].tolist()
+        return [*map(str, p.ints[:limit].tolist()), *strs]
 
 
 _NO_RUNS = SortedRuns()
@@ -391,7 +394,7 @@ class SqlStore(StoreBase):
         for g in logged:
             rows += [
                 (g.incident_id, 0, g.batch, pos, g.incident, g.version, 0, device)
-                for pos, device in enumerate(g.devices)
+                for pos, device in enumerate(g.devices(limit))
             ]
         rows.sort(key=lambda r: r[:4])
         return _group([r[4:] for r in rows[:limit]], None)
@@ -424,7 +427,7 @@ class SqlStore(StoreBase):
             logged = self._logged(cur, key)
         devices = [r[0] for r in rows]
         for g in logged:  # (an incident's log is folded before any of its claims is a row)
-            devices += g.devices
+            devices += g.devices()
         return np.array(devices, dtype=np.str_)
 
     def delivered(self, incident: str, device_ids: DeviceIds) -> npt.NDArray[np.bool_]:
