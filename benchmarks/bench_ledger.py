@@ -129,35 +129,13 @@ def _first_send(report: Report, tmp: Path, rounds: int) -> None:
             mem.claim(f"new-{r}", ids, version="v", at=AT)
             memory.append(time.perf_counter() - t0)
     note = f"median of {rounds} new incidents"
-    report.add(
-        Timing(
-            scenario,
-            "SQLiteLedger: the first claim (one log row)",
-            statistics.median(first),
-            FIRST_SEND,
-            note,
-        )
-    )
-    report.add(
-        Timing(
-            scenario,
-            "SQLiteLedger: the first confirmation after it (the log row into rows)",
-            statistics.median(fold),
-            FIRST_SEND,
-            note,
-        )
-    )
-    report.add(
-        Timing(
-            scenario,
-            "SQLiteLedger: the same devices into an incident with rows",
-            statistics.median(rows),
-            FIRST_SEND,
-            note,
-        )
-    )
-    took = statistics.median(memory)
-    report.add(Timing(scenario, "MemoryLedger: the first claim", took, FIRST_SEND, note))
+    for impl, took in (
+        ("SQLiteLedger: the first claim (one log row)", first),
+        ("SQLiteLedger: the first confirmation after it (the log row into rows)", fold),
+        ("SQLiteLedger: the same devices into an incident with rows", rows),
+        ("MemoryLedger: the first claim", memory),
+    ):
+        report.add(Timing(scenario, impl, statistics.median(took), FIRST_SEND, note))
 
 
 def _rowwise_peer(

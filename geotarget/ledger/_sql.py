@@ -367,9 +367,14 @@ class SqlStore(StoreBase):
             )
         return codes
 
-    def _due_sql(self, limit: int | None) -> str:
+    def _due_sql(self, limit: int | None, order_keys: bool = False) -> str:
+        """The due deliveries as (incident, version, kind, device) rows, in delivery order.
+
+        ``order_keys``: each row begins with its (incident id, kind, batch, pos) too.
+        """
+        keys = "c.incident_id, c.kind, c.batch, c.pos, " if order_keys else ""
         return self._q(
-            f"SELECT i.incident, t.token, c.kind, {self._text('c.device')} FROM {_DUE_FROM}"
+            f"SELECT {keys}i.incident, t.token, c.kind, {self._text('c.device')} FROM {_DUE_FROM}"
             f" JOIN gt_tokens t ON t.id = c.version_id WHERE {_DUE_WHERE}"
             " ORDER BY c.incident_id, c.kind, c.batch, c.pos"
             + (" LIMIT ?" if limit is not None else "")
@@ -381,16 +386,7 @@ class SqlStore(StoreBase):
             logged = self._logged(cur, None, due_by=at_us)
             if not logged:
                 return _group(cur.execute(self._due_sql(limit), args).fetchall(), None)
-            rows = cur.execute(
-                self._q(
-                    f"SELECT c.incident_id, c.kind, c.batch, c.pos, i.incident, t.token, c.kind,"
-                    f" {self._text('c.device')} FROM {_DUE_FROM} JOIN gt_tokens t"
-                    f" ON t.id = c.version_id WHERE {_DUE_WHERE}"
-                    " ORDER BY c.incident_id, c.kind, c.batch, c.pos"
-                    + (" LIMIT ?" if limit is not None else "")
-                ),
-                args,
-            ).fetchall()
+            rows = cur.execute(self._due_sql(limit, order_keys=True), args).fetchall()
         for g in logged:
             rows += [
                 (g.incident_id, 0, g.batch, pos, g.incident, g.version, 0, device)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from geotarget import _sorted
 from geotarget._validate import file_path
 from geotarget.errors import (
     InvalidInput,
@@ -105,10 +106,8 @@ _NO_POS = np.array([], dtype=np.int64)
 _OF_INCIDENT = "incident_id = (SELECT id FROM gt_incidents WHERE incident = ?)"
 #: The log rows due at ``?``: of an active incident (a cancelled one has none: its Cancel folded
 #: them), leased until then or earlier.
-_DUE_LOG = (
-    "gt_claim_log l JOIN gt_incidents i ON i.id = l.incident_id"
-    " WHERE i.state = 0 AND l.lease_us <= ?"
-)
+_DUE_LOG_WHERE = "i.state = 0 AND l.lease_us <= ?"
+_DUE_LOG = f"gt_claim_log l JOIN gt_incidents i ON i.id = l.incident_id WHERE {_DUE_LOG_WHERE}"
 _INSERT_ROWS = (
     "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos, lease_us)"
     " SELECT ?, 0, value, ?, 0, ?, key, ? FROM json_each(?) WHERE true"
@@ -119,15 +118,6 @@ _INSERT_ROWS = (
 #: An incident's claims stay log rows for this many batches; the next claim folds them (each
 #: claim checks the batch against every log row of the incident).
 MAX_LOG_ROWS = 8
-
-
-def _in_sorted(values: IdArray, ascending: IdArray) -> npt.NDArray[np.bool_]:
-    """Whether each value is in ``ascending`` (distinct values, sorted)."""
-    if ascending.size == 0 or values.size == 0:
-        return np.zeros(values.size, dtype=np.bool_)
-    at = np.minimum(np.searchsorted(ascending, values), ascending.size - 1)
-    found: npt.NDArray[np.bool_] = ascending[at] == values
-    return found
 
 
 def _log_payload(ints: bytes, strs: str) -> Payload:
@@ -305,8 +295,12 @@ class SQLiteLedger(SqlStore):
     def _tx(self, durable: bool = False) -> Iterator[sqlite3.Cursor]:
         with self._lock:
             cur = self._db.cursor()
+            want = self._sync_mode if self._sync_mode != "AUTO" else "FULL" if durable else "NORMAL"
             try:
-                self._begin_write(cur, durable)
+                if want != self._sync_now:
+                    cur.execute(f"PRAGMA synchronous={want}")
+                    self._sync_now = want
+                cur.execute("BEGIN IMMEDIATE")
                 yield cur
                 cur.execute("COMMIT")
             except sqlite3.Error as err:
@@ -315,13 +309,6 @@ class SQLiteLedger(SqlStore):
             except BaseException:
                 self._rollback()
                 raise
-
-    def _begin_write(self, cur: sqlite3.Cursor, durable: bool) -> None:
-        want = self._sync_mode if self._sync_mode != "AUTO" else "FULL" if durable else "NORMAL"
-        if want != self._sync_now:
-            cur.execute(f"PRAGMA synchronous={want}")
-            self._sync_now = want
-        cur.execute("BEGIN IMMEDIATE")
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
@@ -401,10 +388,10 @@ class SQLiteLedger(SqlStore):
             for old_ints, old_strs in cur.execute(
                 "SELECT ints, strs FROM gt_claim_log WHERE incident_id = ?", (incident_id,)
             ).fetchall():
-                fresh_i &= ~_in_sorted(ints, np.frombuffer(old_ints, dtype=_LOG_INT))
+                fresh_i &= ~_sorted.member(ints, np.frombuffer(old_ints, dtype=_LOG_INT))
                 if strs.size and old_strs != "[]":
                     old = np.array(json.loads(old_strs), dtype=np.str_)
-                    fresh_s &= ~_in_sorted(strs, old)
+                    fresh_s &= ~_sorted.member(strs, old)
             new = np.flatnonzero(np.concatenate([fresh_i, fresh_s]))
             ints, strs = ints[fresh_i], strs[fresh_s]
         if new.size:
@@ -447,7 +434,7 @@ class SQLiteLedger(SqlStore):
         # confirmation comes for it) costs due() nothing.
         where, args = ("true", ()) if incident is None else ("i.incident = ?", (incident,))
         if due_by is not None:
-            where, args = f"{where} AND i.state = 0 AND l.lease_us <= ?", (*args, due_by)
+            where, args = f"{where} AND {_DUE_LOG_WHERE}", (*args, due_by)
         rows = cur.execute(
             "SELECT l.incident_id, i.incident, t.token, l.batch, l.lease_us, l.ints, l.strs"
             " FROM gt_claim_log l JOIN gt_incidents i ON i.id = l.incident_id"
