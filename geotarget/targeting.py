@@ -109,6 +109,7 @@ from geotarget.ledger import (
 from geotarget.ledger._lifecycle import first_difference, version_id
 from geotarget.ledger._model import lease_micros, micros
 from geotarget.ledger._sql import DEFAULT_LEASE
+from geotarget.ledger._store import admit_behind
 from geotarget.matcher import PositionIndex
 from geotarget.positions import Positions
 from geotarget.regions import RegionHierarchy
@@ -643,13 +644,16 @@ class Targeter:
             verdict, reason = refused
             return TargetingResult(**base, incident=None, verdict=verdict, reason=reason)
         kind: str = facts.get("kind", "")
-        adm = self.ledger.admit(
-            alert, at=at, lease=self.lease, may_act_for=self.issuers.may_act_for
+        # The match runs while the store writes the admission to disk: nothing acts on it, and
+        # nothing returns, before on_disk() (which raises the commit's StoreError).
+        adm, on_disk = admit_behind(
+            self.ledger, alert, at=at, lease=self.lease, may_act_for=self.issuers.may_act_for
         )
         key = None if adm.incident is None else adm.incident.key
         base["incident"] = key
         tr = adm.transition
         if tr not in (Transition.STARTED, Transition.UPDATED, Transition.SAME):
+            on_disk()
             return self._settle(alert, adm, base, at)
         assert key is not None
         orphan = (
@@ -660,7 +664,10 @@ class Targeter:
             if orphan
             else ""
         )
-        verdict, fields = self._decide(alert, kind, index, at, confirm, prefix, evaluator)
+        try:
+            verdict, fields = self._decide(alert, kind, index, at, confirm, prefix, evaluator)
+        finally:
+            on_disk()
         if verdict is Verdict.EXPIRED:
             with self._lock:
                 self._expired.add((key, adm.version))

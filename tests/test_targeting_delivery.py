@@ -7,6 +7,7 @@ a Cancel that wins everywhere.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -425,3 +426,46 @@ def test_recipients_are_every_covered_device_in_id_order(opener: Opener, ids: st
 def idx_of(ids: Any, lon: Any, lat: Any) -> PositionIndex:
     """An index over fresh exact fixes of the given ids."""
     return PositionIndex(Positions(ids, lon, lat, observed_at=T0))
+
+
+def test_an_admission_whose_commit_fails_raises_and_tells_nobody(
+    regions: RegionHierarchy, small_tmpfs: Any
+) -> None:
+    """The SQLite admission commits behind the match: a failed commit fails target() whole.
+
+    The store sits on a nearly full 4 MiB tmpfs; the alert's document (a polygon of 1,500
+    vertices, ~110 kB) does not fit when its admission commits. ``target()`` raises StoreFull
+    — raised by the commit on the ledger's worker thread, not before it — and nothing of the
+    alert is kept: no incident, nobody claimed. With room again, the same alert is delivered
+    to every device inside.
+    """
+    import traceback
+
+    from geotarget import Polygon
+    from geotarget.errors import StoreFull
+
+    mnt = small_tmpfs("4m")
+    ledger = SQLiteLedger(mnt / "l.db")
+    t = Targeter(regions, nationwide("XX"), ledger=ledger)
+    angle = np.linspace(0.0, 2.0 * np.pi, 1500, endpoint=False)
+    ring = np.c_[17.5 + 0.02 * np.cos(angle), 59.5 + 0.01 * np.sin(angle)]
+    alert = make_alert("explosion", Polygon(ring), ident="big")
+    index = PositionIndex(positions([17.5, 17.505, 17.51, 18.5], [59.5] * 4))
+    filler = mnt / "filler"
+    try:
+        t.target(make_alert("explosion", AREA, ident="small"), index, T0)  # the WAL grown
+        free = os.statvfs(mnt).f_bavail * os.statvfs(mnt).f_frsize
+        filler.write_bytes(b"\0" * max(free - 16_384, 0))
+        with pytest.raises(StoreFull) as failed:
+            t.target(alert, index, T0)
+        frames = [f.name for f in traceback.extract_tb(failed.value.__traceback__)]
+        assert "_commit_and_release" in frames
+        key = f"{SENDER}/big"
+        assert ledger.incident(key) is None
+        assert ledger.recipients(key).tolist() == []
+        filler.unlink()
+        again = t.target(alert, index, T0)
+        assert again.verdict is Verdict.DELIVER
+        assert sorted(again.recipients.tolist()) == ["d0", "d1", "d2"]
+    finally:
+        ledger.close()

@@ -441,13 +441,28 @@ class SqlStore(StoreBase):
         may_act_for: Callable[[str, str], bool] | None,
     ) -> Admission:
         with self._tx(durable=True) as cur:
-            self._serialise_admissions(cur)
-            out = _lifecycle.admit(_SqlTx(self, cur), alert, at_us, lease_us, may_act_for)
+            out = self._admit_in(cur, alert, at_us, lease_us, may_act_for)
+        self._admitted(out)
+        return out
+
+    def _admit_in(
+        self,
+        cur: Any,
+        alert: Any,
+        at_us: int,
+        lease_us: int,
+        may_act_for: Callable[[str, str], bool] | None,
+    ) -> Admission:
+        """The admission's statements, inside the write transaction of ``cur``."""
+        self._serialise_admissions(cur)
+        return _lifecycle.admit(_SqlTx(self, cur), alert, at_us, lease_us, may_act_for)
+
+    def _admitted(self, out: Admission) -> None:
+        """After an admission's commit: forget the claims known of the incidents it ended."""
         if out.transition is Transition.RETRACTED and out.incident is not None:
             self._forget(out.incident.key)
         for key in out.also_cancelled:  # ended beside it by the same Cancel
             self._forget(key)
-        return out
 
     def expire(self, incident: str, *, at: datetime) -> bool:
         """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""

@@ -7,7 +7,8 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,9 @@ from geotarget.errors import (
     StoreUnavailable,
 )
 from geotarget.ledger._batch import Payload, mixed_values
-from geotarget.ledger._model import IdArray
+from geotarget.ledger._model import Admission, IdArray
 from geotarget.ledger._sql import _DUE_FROM, _DUE_WHERE, SCHEMA, Logged, SqlStore
+from geotarget.ledger._store import _on_disk
 
 #: The oldest SQLite supported (Ubuntu 20.04 ships 3.31.1). The store uses UPSERT (3.24), row
 #: values (3.15), ``json_each`` (JSON1, built in since 3.38 and in every distribution's build
@@ -151,6 +153,15 @@ class SQLiteLedger(SqlStore):
     A file written by this version holds claims an earlier build would not read: do not open
     it with one.
 
+    When a :class:`~geotarget.targeting.Targeter` admits a message, the admission's statements
+    run on the caller's thread and its ``COMMIT`` (the ``fsync``) on a worker thread of the
+    store's own (started on first use, stopped by :meth:`close`), while the Targeter matches
+    the alert's area: SQLite releases the GIL while it waits for the disk. The Targeter claims
+    nobody and returns nothing before that commit has succeeded; a failed one raises its
+    ``StoreError`` from ``target()``, the admission undone. The store's lock is held until the
+    commit ends, so other calls on the store wait for it. :meth:`admit` itself commits before
+    it returns.
+
     Parameters
     ----------
     path : str or Path
@@ -234,6 +245,7 @@ class SQLiteLedger(SqlStore):
             )
         super().__init__()
         self._lock = threading.Lock()
+        self._worker: ThreadPoolExecutor | None = None
         try:
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
@@ -287,20 +299,17 @@ class SQLiteLedger(SqlStore):
             ) from err
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection (after any admission's commit still running)."""
         with self._lock:
             self._db.close()
+        if self._worker is not None:
+            self._worker.shutdown()
 
     @contextmanager
     def _tx(self, durable: bool = False) -> Iterator[sqlite3.Cursor]:
         with self._lock:
-            cur = self._db.cursor()
-            want = self._sync_mode if self._sync_mode != "AUTO" else "FULL" if durable else "NORMAL"
             try:
-                if want != self._sync_now:
-                    cur.execute(f"PRAGMA synchronous={want}")
-                    self._sync_now = want
-                cur.execute("BEGIN IMMEDIATE")
+                cur = self._begin(durable)
                 yield cur
                 cur.execute("COMMIT")
             except sqlite3.Error as err:
@@ -309,6 +318,76 @@ class SQLiteLedger(SqlStore):
             except BaseException:
                 self._rollback()
                 raise
+
+    def _begin(self, durable: bool) -> sqlite3.Cursor:
+        """``BEGIN IMMEDIATE`` at the transaction's ``synchronous`` level (the lock held)."""
+        cur = self._db.cursor()
+        want = self._sync_mode if self._sync_mode != "AUTO" else "FULL" if durable else "NORMAL"
+        if want != self._sync_now:
+            cur.execute(f"PRAGMA synchronous={want}")
+            self._sync_now = want
+        cur.execute("BEGIN IMMEDIATE")
+        return cur
+
+    def _admit_behind(
+        self,
+        alert: Any,
+        at_us: int,
+        lease_us: int,
+        may_act_for: Callable[[str, str], bool] | None,
+    ) -> tuple[Admission, Callable[[], None]]:
+        """The admission's statements here, its ``COMMIT`` (the ``fsync``) on a worker thread.
+
+        SQLite releases the GIL while it commits, so the caller computes meanwhile (see
+        :func:`geotarget.ledger._store.admit_behind`). The store's lock is held from ``BEGIN``
+        until the commit ends (the worker releases it): every other call waits for it.
+        """
+        self._lock.acquire()
+        try:
+            cur = self._begin(durable=True)
+            out = self._admit_in(cur, alert, at_us, lease_us, may_act_for)
+        except sqlite3.Error as err:
+            self._rollback()
+            self._lock.release()
+            raise _store_error(err, self.path, "a transaction") from err
+        except BaseException:
+            self._rollback()
+            self._lock.release()
+            raise
+        try:
+            done = self._committer().submit(self._commit_and_release, cur)
+        except BaseException:  # no worker (the interpreter is shutting down): commit here
+            self._commit_and_release(cur)
+            self._admitted(out)
+            return out, _on_disk
+        admitted: list[bool] = []
+
+        def on_disk() -> None:
+            done.result()  # the commit's StoreError, each time it is asked
+            if not admitted:
+                admitted.append(True)
+                self._admitted(out)
+
+        return out, on_disk
+
+    def _commit_and_release(self, cur: sqlite3.Cursor) -> None:
+        """Commit the transaction of ``cur`` (rolled back on failure) and release the lock."""
+        try:
+            cur.execute("COMMIT")
+        except sqlite3.Error as err:
+            self._rollback()
+            raise _store_error(err, self.path, "a transaction") from err
+        except BaseException:
+            self._rollback()
+            raise
+        finally:
+            self._lock.release()
+
+    def _committer(self) -> ThreadPoolExecutor:
+        """The worker thread that commits admissions (started on first use)."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="geotarget-sqlite-commit")
+        return self._worker
 
     def _rollback(self) -> None:
         if self._db.in_transaction:

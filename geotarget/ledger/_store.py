@@ -54,6 +54,34 @@ def claim_status(state: int, current: str | None, version: str) -> ClaimStatus:
     return status
 
 
+def _on_disk() -> None:
+    """An admission already on disk (or in a store without one): nothing to wait for."""
+
+
+def admit_behind(
+    ledger: Any,
+    alert: Any,
+    *,
+    at: datetime,
+    lease: timedelta,
+    may_act_for: Callable[[str, str], bool] | None,
+) -> tuple[Admission, Callable[[], None]]:
+    """``ledger.admit(...)``, its commit to disk running behind the caller where it can.
+
+    Returns the admission as its transaction decided it and ``on_disk``, which returns once
+    the admission is on disk and raises the :class:`~geotarget.errors.StoreError` of a commit
+    that failed (the admission then never happened). The caller may compute meanwhile — the
+    :class:`~geotarget.targeting.Targeter` matches the alert's area while the SQLite store
+    waits for its ``fsync`` — but calls ``on_disk`` before it acts on the admission or
+    returns; calling it again is harmless. Until then every other call on the store waits.
+    A store that is not one of geotarget's (any :class:`~geotarget.ledger.DeliveryLedger`)
+    admits as usual and returns ``on_disk`` done.
+    """
+    if isinstance(ledger, StoreBase):
+        return ledger._admit_behind(alert, micros("at", at), lease_micros(lease), may_act_for)
+    return ledger.admit(alert, at=at, lease=lease, may_act_for=may_act_for), _on_disk
+
+
 class StoreBase(abc.ABC):
     """The public operations of a store over its primitives (see the module docstring)."""
 
@@ -104,7 +132,7 @@ class StoreBase(abc.ABC):
         lease_us: int,
         may_act_for: Callable[[str, str], bool] | None,
     ) -> Admission:
-        """Apply one message to the incidents, atomically."""
+        """Apply one message to the incidents, atomically (on disk when it returns)."""
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -209,3 +237,13 @@ class StoreBase(abc.ABC):
     ) -> Admission:
         """See :meth:`geotarget.ledger.DeliveryLedger.admit`."""
         return self._admit(alert, micros("at", at), lease_micros(lease), may_act_for)
+
+    def _admit_behind(
+        self,
+        alert: Any,
+        at_us: int,
+        lease_us: int,
+        may_act_for: Callable[[str, str], bool] | None,
+    ) -> tuple[Admission, Callable[[], None]]:
+        """:meth:`_admit`, and a wait for its commit (see :func:`admit_behind`): done here."""
+        return self._admit(alert, at_us, lease_us, may_act_for), _on_disk
