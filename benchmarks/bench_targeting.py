@@ -6,9 +6,9 @@ matcher's own work (``PositionIndex.classify`` of the area and, for a kind with 
 area, rules, regions, ledger in memory. The gate compares that overhead with a 5 ms budget.
 The cold scenarios (issues 10, 12, 13; :class:`_Cold`) target a *new* alert each call (a new
 identifier and a new area, so nothing is cached): an alert is targeted once, so its plan
-counts. A 1 km Explosion at ten towns, gated at 1.5 ms (memory ledger; the SQLite ledger's
-total reported beside it), a Stockholm-municipality tip request, reported against its 5 ms
-budget, and the same
+counts. A 1 km Explosion at ten towns, gated at 1.5 ms with the memory ledger and with the
+durable SQLite ledger as shipped (``AUTO``), a Stockholm-municipality tip request, reported
+against its 5 ms budget, and the same
 Explosion drawn as a 16-vertex polygon (as upstream CAP often draws one), reported against the
 circle's budget; each with the memory ledger and the SQLite ledger (``AUTO`` and ``NORMAL``),
 interleaved. :func:`_plan_memory`
@@ -91,7 +91,7 @@ TIP_BUDGET = 0.005
 #: Issue 13's bound for a 1,000-circle CAP document, everything included ("well under a
 #: second"; measured about 0.4 s on the 2-core host).
 RECEIVE_BUDGET_S = 1.0
-#: Whether CI gates the Explosion at its budget (memory ledger; SQLite's total is reported).
+#: Whether CI gates the Explosion at its budget (the memory and the durable SQLite ledger).
 #: The tip request is reported only: see docs/performance.rst for why it misses its budget.
 GATE_EXPLOSION = True
 
@@ -305,11 +305,12 @@ class _Cold:
             )  # fmt: skip
             report.add(Timing(scenario, "budget", budget, note="issue 13"))
             if gate:
-                # The memory ledger whole, at the issue's bar. The durable SQLite total is
-                # reported beside it, not gated: about 1.0-1.2 ms against the 1.5 ms budget,
-                # a margin that a slow spell of the 2-core host (every timing ~1.7x) erases; a
-                # gate at a similar margin failed one clean-clone CI run in three here.
-                report.gates.append(Gate(scenario, f"target(), {names[0]}", "budget", 1.0))
+                # The memory ledger and the durable SQLite ledger as shipped, each whole, at the
+                # issue's bar. The durable one's admission commits while the area is matched,
+                # so its fsync is off the call's path: about 0.85-0.9 ms against the 1.5 ms
+                # budget (it was 1.0-1.2 ms, a margin a slow spell of the 2-core host erased).
+                for name in names[:2]:
+                    report.gates.append(Gate(scenario, f"target(), {name}", "budget", 1.0))
         report.extra["load average"] = os.getloadavg()
 
     def close(self) -> None:
