@@ -1026,6 +1026,33 @@ def test_sqlite_disk_full_on_a_small_tmpfs_is_store_full(small_tmpfs: Any) -> No
         store.close()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_sqlite_commit_worker_is_started_anew_in_a_forked_process(tmp_path: Path) -> None:
+    """A forked process starts its own thread to commit a Targeter's admissions.
+
+    A fork copies no thread: the child's first admission would wait for the parent's for ever.
+    """
+    store = SQLiteLedger(tmp_path / "ledger.db")
+    try:
+        parent = store._committer()
+        assert parent.submit(os.getpid).result(timeout=10) == os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the child: report through the exit status only
+            ok = False
+            try:
+                child = store._committer()
+                ok = child is not parent and child.submit(os.getpid).result(timeout=10) == (
+                    os.getpid()
+                )
+            finally:
+                os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert store._committer() is parent
+    finally:
+        store.close()
+
+
 # -- PostgreSQL failures ---------------------------------------------------------------------
 
 

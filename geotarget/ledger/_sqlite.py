@@ -246,6 +246,7 @@ class SQLiteLedger(SqlStore):
         super().__init__()
         self._lock = threading.Lock()
         self._worker: ThreadPoolExecutor | None = None
+        self._worker_pid = 0
         try:
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
@@ -384,9 +385,13 @@ class SQLiteLedger(SqlStore):
             self._lock.release()
 
     def _committer(self) -> ThreadPoolExecutor:
-        """The worker thread that commits admissions (started on first use)."""
-        if self._worker is None:
+        """The worker thread that commits admissions, started on first use.
+
+        Started anew in a process forked from the one that started it: a fork copies no thread.
+        """
+        if self._worker is None or self._worker_pid != os.getpid():
             self._worker = ThreadPoolExecutor(1, thread_name_prefix="geotarget-sqlite-commit")
+            self._worker_pid = os.getpid()
         return self._worker
 
     def _rollback(self) -> None:
