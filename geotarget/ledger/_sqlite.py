@@ -308,17 +308,22 @@ class SQLiteLedger(SqlStore):
 
     @contextmanager
     def _tx(self, durable: bool = False) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
-            try:
-                cur = self._begin(durable)
-                yield cur
-                cur.execute("COMMIT")
-            except sqlite3.Error as err:
-                self._rollback()
-                raise _store_error(err, self.path, "a transaction") from err
-            except BaseException:
-                self._rollback()
-                raise
+        with self._lock, self._undone_on_error("a transaction"):
+            cur = self._begin(durable)
+            yield cur
+            cur.execute("COMMIT")
+
+    @contextmanager
+    def _undone_on_error(self, what: str) -> Iterator[None]:
+        """Roll back on any exception (the lock held); SQLite's errors as StoreError."""
+        try:
+            yield
+        except sqlite3.Error as err:
+            self._rollback()
+            raise _store_error(err, self.path, what) from err
+        except BaseException:
+            self._rollback()
+            raise
 
     def _begin(self, durable: bool) -> sqlite3.Cursor:
         """``BEGIN IMMEDIATE`` at the transaction's ``synchronous`` level (the lock held)."""
@@ -345,42 +350,30 @@ class SQLiteLedger(SqlStore):
         """
         self._lock.acquire()
         try:
-            cur = self._begin(durable=True)
-            out = self._admit_in(cur, alert, at_us, lease_us, may_act_for)
-        except sqlite3.Error as err:
-            self._rollback()
-            self._lock.release()
-            raise _store_error(err, self.path, "a transaction") from err
+            with self._undone_on_error("a transaction"):
+                cur = self._begin(durable=True)
+                out = self._admit_in(cur, alert, at_us, lease_us, may_act_for)
         except BaseException:
-            self._rollback()
             self._lock.release()
             raise
         try:
             done = self._committer().submit(self._commit_and_release, cur)
-        except BaseException:  # no worker (the interpreter is shutting down): commit here
+        except RuntimeError:  # no worker (the interpreter is shutting down): commit here
             self._commit_and_release(cur)
             self._admitted(out)
             return out, _on_disk
-        admitted: list[bool] = []
 
         def on_disk() -> None:
             done.result()  # the commit's StoreError, each time it is asked
-            if not admitted:
-                admitted.append(True)
-                self._admitted(out)
+            self._admitted(out)  # (forgetting twice is harmless)
 
         return out, on_disk
 
     def _commit_and_release(self, cur: sqlite3.Cursor) -> None:
         """Commit the transaction of ``cur`` (rolled back on failure) and release the lock."""
         try:
-            cur.execute("COMMIT")
-        except sqlite3.Error as err:
-            self._rollback()
-            raise _store_error(err, self.path, "a transaction") from err
-        except BaseException:
-            self._rollback()
-            raise
+            with self._undone_on_error("a transaction"):
+                cur.execute("COMMIT")
         finally:
             self._lock.release()
 
@@ -401,17 +394,10 @@ class SQLiteLedger(SqlStore):
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN")
-                yield self._db.cursor()
-                self._db.execute("COMMIT")
-            except sqlite3.Error as err:
-                self._rollback()
-                raise _store_error(err, self.path, "a read") from err
-            except BaseException:
-                self._rollback()
-                raise
+        with self._lock, self._undone_on_error("a read"):
+            self._db.execute("BEGIN")
+            yield self._db.cursor()
+            self._db.execute("COMMIT")
 
     def _text(self, column: str) -> str:
         return f"CAST({column} AS TEXT)"
