@@ -10,7 +10,7 @@ tree's (``bench_targeting``'s positions, places and 16-gon), the library is the 
 
 Each call targets a new alert with a new area (memory ledger, 1.2 M devices): 25 tip requests
 over Stockholm municipality, 40 Explosions as 1 km circles and 40 as 1 km 16-gons, at four
-towns. Prints each kind's best, lower quartile and median in milliseconds.
+towns. Prints each kind's best, lower quartile, median, mean and slowest in milliseconds.
 
 ``--ids`` chooses the devices' ids: ``random`` (distinct random int64s in no order, as
 ``bench_targeting``'s snapshot has), ``rows`` (0, 1, 2, ... in row order, as it had before) or
@@ -122,7 +122,8 @@ def _compare(index: PositionIndex, targeter: Targeter, label: str) -> None:
         took.sort()
         print(
             f"{name}: best {took[0] * 1e3:.2f} ms, lower quartile {took[n // 4] * 1e3:.2f} ms, "
-            f"median {statistics.median(took) * 1e3:.2f} ms"
+            f"median {statistics.median(took) * 1e3:.2f} ms, "
+            f"mean {statistics.mean(took) * 1e3:.2f} ms, slowest {took[-1] * 1e3:.2f} ms"
         )
 
 

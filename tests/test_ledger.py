@@ -1053,6 +1053,97 @@ def test_sqlite_commit_worker_is_started_anew_in_a_forked_process(tmp_path: Path
         store.close()
 
 
+def _claim_log_rows(store: SQLiteLedger, first: int, n: int, *, one_by_one: bool) -> dict[str, Any]:
+    """Claim 40,000 new int ids (~80 WAL frames) into each of ``n`` new incidents."""
+    rng = np.random.default_rng(first)
+    claimed = {}
+    for i in range(first, first + n):
+        ids = rng.choice(2**62, size=40_000, replace=False)
+        got = store.claim(f"inc/{i}", ids, version=f"inc/{i}", at=T0)
+        assert got.status is ClaimStatus.CLAIMED and got.devices.size == ids.size
+        claimed[f"inc/{i}"] = np.sort(ids)
+        if one_by_one:
+            assert store._wal is not None
+            store._wal.wait()
+    return claimed
+
+
+def test_sqlite_checkpoints_the_wal_on_a_thread_of_its_own(tmp_path: Path) -> None:
+    """Large claims: the WAL is copied into the database beside them, and stays small.
+
+    SQLite checkpoints inside the commit that takes the WAL past 1,000 frames, ~7 ms on the
+    caller's thread; the store leaves that to its own thread and lets the caller's commits
+    checkpoint only from 8,000 frames. 3,200 frames claimed one claim at a time: the WAL file
+    stays near 1,000 frames. Then claims back to back, beside the checkpoints: every claim is
+    kept (read again by a new handle), and the WAL starts over once the writes pause.
+    """
+    from geotarget.ledger._sqlite import CHECKPOINT_FRAMES, FALLBACK_FRAMES
+
+    path = tmp_path / "ledger.db"
+    store = SQLiteLedger(path)
+    try:
+        assert store._wal is not None
+        (auto,) = store._db.execute("PRAGMA wal_autocheckpoint").fetchone()
+        assert auto == FALLBACK_FRAMES
+        claimed = _claim_log_rows(store, 0, 40, one_by_one=True)
+        frame = 4096 + 24  # a page and its frame header
+        assert Path(f"{path}-wal").stat().st_size <= (CHECKPOINT_FRAMES + 200) * frame
+        claimed |= _claim_log_rows(store, 40, 40, one_by_one=False)
+        for _ in range(3):  # writes after a pause: the last checkpoints, then a new WAL
+            store._wal.wait()
+            store.claim("pause", [len(claimed)], version="pause", at=T0)
+        store._wal.wait()
+        got = store._wal.frames()
+        assert got is not None and got[0] < CHECKPOINT_FRAMES
+    finally:
+        store.close()
+    again = SQLiteLedger(path)
+    try:
+        for key, ids in claimed.items():
+            assert np.array_equal(np.sort(again.recipients(key).astype(np.int64)), ids)
+    finally:
+        again.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_sqlite_checkpoint_thread_is_started_anew_in_a_forked_process(tmp_path: Path) -> None:
+    """A forked process checkpoints on a thread and a connection of its own.
+
+    A fork copies no thread (the child's checkpoint would wait for ever), and SQLite forbids
+    using a connection across a fork.
+    """
+    from geotarget.ledger._sqlite import CHECKPOINT_FRAMES
+
+    path = tmp_path / "ledger.db"
+    store = SQLiteLedger(path)
+    try:
+        _claim_log_rows(store, 0, 14, one_by_one=True)  # the parent's thread has checkpointed
+        wal = store._wal
+        assert wal is not None and wal._pool is not None
+        # Frames the store's thread has not copied yet: written by another connection.
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("PRAGMA wal_autocheckpoint = 0")
+        other.execute("CREATE TABLE junk (b BLOB)")
+        for _ in range(CHECKPOINT_FRAMES // 50):
+            other.execute("INSERT INTO junk VALUES (?)", (os.urandom(200_000),))
+        other.close()
+        pid = os.fork()
+        if pid == 0:  # the child: report through the exit status only
+            ok = False
+            try:
+                wal.after_commit()
+                assert wal._running is not None
+                wal._running.result(timeout=10)
+                got = wal.frames()
+                ok = got is not None and got[0] == got[1] and got[0] >= CHECKPOINT_FRAMES
+            finally:
+                os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        store.close()
+
+
 # -- PostgreSQL failures ---------------------------------------------------------------------
 
 
