@@ -1073,28 +1073,37 @@ def test_sqlite_checkpoints_the_wal_on_a_thread_of_its_own(tmp_path: Path) -> No
 
     SQLite checkpoints inside the commit that takes the WAL past 1,000 frames, ~7 ms on the
     caller's thread; the store leaves that to its own thread and lets the caller's commits
-    checkpoint only from 8,000 frames. 3,200 frames claimed one claim at a time: the WAL file
+    checkpoint only from 4,000 frames. 3,200 frames claimed one claim at a time: the WAL file
     stays near 1,000 frames. Then claims back to back, beside the checkpoints: every claim is
-    kept (read again by a new handle), and the WAL starts over once the writes pause.
+    kept (read again by a new handle), and once the writes pause the WAL starts over.
     """
-    from geotarget.ledger._sqlite import CHECKPOINT_FRAMES, FALLBACK_FRAMES
+    import geotarget.ledger._sqlite as sqlite_store
 
     path = tmp_path / "ledger.db"
     store = SQLiteLedger(path)
     try:
-        assert store._wal is not None
+        wal = store._wal
+        assert wal is not None
         (auto,) = store._db.execute("PRAGMA wal_autocheckpoint").fetchone()
-        assert auto == FALLBACK_FRAMES
+        assert auto == sqlite_store.FALLBACK_FRAMES
         claimed = _claim_log_rows(store, 0, 40, one_by_one=True)
         frame = 4096 + 24  # a page and its frame header
-        assert Path(f"{path}-wal").stat().st_size <= (CHECKPOINT_FRAMES + 200) * frame
+        assert Path(f"{path}-wal").stat().st_size <= (sqlite_store.CHECKPOINT_FRAMES + 200) * frame
         claimed |= _claim_log_rows(store, 40, 40, one_by_one=False)
         for _ in range(3):  # writes after a pause: the last checkpoints, then a new WAL
-            store._wal.wait()
+            wal.wait()
             store.claim("pause", [len(claimed)], version="pause", at=T0)
-        store._wal.wait()
-        got = store._wal.frames()
-        assert got is not None and got[0] < CHECKPOINT_FRAMES
+        wal.wait()
+        other = sqlite3.connect(path, isolation_level=None)
+        try:  # (busy, frames in the WAL, frames copied): the WAL started over
+            got = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            assert got[1] < sqlite_store.CHECKPOINT_FRAMES
+        finally:
+            other.close()
+        before = wal.last  # a small WAL in a large file: no checkpoint
+        store.claim("pause", [len(claimed) + 1], version="pause", at=T0)
+        wal.wait()
+        assert wal.last is before
     finally:
         store.close()
     again = SQLiteLedger(path)
@@ -1103,6 +1112,35 @@ def test_sqlite_checkpoints_the_wal_on_a_thread_of_its_own(tmp_path: Path) -> No
             assert np.array_equal(np.sort(again.recipients(key).astype(np.int64)), ids)
     finally:
         again.close()
+
+
+def test_sqlite_wal_size_is_read_from_the_current_log_only(tmp_path: Path) -> None:
+    """The store's reading of the WAL's size agrees with SQLite's, before and after a restart.
+
+    SQLite reuses the ``-wal`` file when it starts the log over: frames past the new log's end
+    are the old log's, and must not count.
+    """
+    from geotarget.ledger._sqlite import _Checkpointer
+
+    path = tmp_path / "x.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+        db.execute("CREATE TABLE t (b BLOB)")
+        wal = _Checkpointer(path)
+        sizes = []
+        for rows in (60, 7):  # a log of hundreds of frames; after a restart, a short one
+            for _ in range(rows):
+                db.execute("INSERT INTO t VALUES (?)", (os.urandom(20_000),))
+            busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            assert busy == 0 and frames == copied  # all copied: the next write starts over
+            sizes.append(frames)
+            assert wal.holds(frames) and not wal.holds(frames + 1)
+        assert sizes[1] < sizes[0]
+        assert not wal.holds(sizes[0])  # the old log's frames are still in the file
+    finally:
+        db.close()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
@@ -1119,23 +1157,24 @@ def test_sqlite_checkpoint_thread_is_started_anew_in_a_forked_process(tmp_path: 
     try:
         _claim_log_rows(store, 0, 14, one_by_one=True)  # the parent's thread has checkpointed
         wal = store._wal
-        assert wal is not None and wal._pool is not None
+        assert wal is not None and wal._pool is not None and wal.last is not None
         # Frames the store's thread has not copied yet: written by another connection.
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("PRAGMA wal_autocheckpoint = 0")
         other.execute("CREATE TABLE junk (b BLOB)")
-        for _ in range(CHECKPOINT_FRAMES // 50):
+        for _ in range(CHECKPOINT_FRAMES // 45):
             other.execute("INSERT INTO junk VALUES (?)", (os.urandom(200_000),))
         other.close()
         pid = os.fork()
         if pid == 0:  # the child: report through the exit status only
             ok = False
             try:
+                before = wal.last
                 wal.after_commit()
                 assert wal._running is not None
                 wal._running.result(timeout=10)
-                got = wal.frames()
-                ok = got is not None and got[0] == got[1] and got[0] >= CHECKPOINT_FRAMES
+                got = wal.last
+                ok = got is not before and got is not None and got[1] == got[2] >= CHECKPOINT_FRAMES
             finally:
                 os._exit(0 if ok else 1)
         _, status = os.waitpid(pid, 0)

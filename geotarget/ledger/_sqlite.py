@@ -133,17 +133,22 @@ def _log_payload(ints: bytes, strs: str) -> Payload:
     )
 
 
-#: WAL frames (pages) not yet in the database file from which the store's checkpoint thread
-#: copies them there (SQLite's own automatic threshold, about 4 MB).
+#: WAL frames (pages) from which the store's thread copies the WAL into the database (SQLite's
+#: own automatic threshold: about 4 MB).
 CHECKPOINT_FRAMES = 1000
-#: WAL frames from which a commit copies them itself, on the caller's thread (SQLite's
-#: automatic checkpoint, raised from its default 1,000): only should the thread fall behind.
-FALLBACK_FRAMES = 8 * CHECKPOINT_FRAMES
-#: The WAL index's header (the ``-shm`` file, https://www.sqlite.org/walformat.html): its
-#: version at byte 0, ``isInit`` at 12, ``mxFrame`` (frames in the WAL) at 16 and the
-#: checkpoint's ``nBackfill`` (frames already in the database) at 96, native byte order.
-_SHM_HEADER = struct.Struct("=I8xB3xI76xI")
-_SHM_VERSION = 3007000
+#: WAL frames from which a commit checkpoints on the caller's thread (SQLite's automatic
+#: checkpoint, raised from its default 1,000): only should the store's thread fall behind,
+#: and then it copies only what that thread has not.
+FALLBACK_FRAMES = 4 * CHECKPOINT_FRAMES
+#: The WAL file's header (https://www.sqlite.org/fileformat2.html#walformat), big-endian:
+#: magic, format version, page size, checkpoint sequence and the two salts. A frame's 24-byte
+#: header repeats the salts at its bytes 8 to 15 while it belongs to the current log (SQLite
+#: writes new salts when it starts the log over).
+_WAL_HEADER = struct.Struct(">IIIIII")
+_WAL_MAGIC = (0x377F0682, 0x377F0683)
+_WAL_VERSION = 3007000
+_WAL_HEADER_BYTES = 32
+_FRAME_HEADER_BYTES = 24
 
 
 class _Checkpointer:
@@ -151,74 +156,66 @@ class _Checkpointer:
 
     SQLite checkpoints inside the commit that takes the WAL past 1,000 frames: it copies about
     4 MB into the database and syncs it, 6–7 ms, on whichever call commits then (a tip
-    request's claim log row is ~75 frames: every twelfth such claim). The store lowers that to
-    a fallback (:data:`FALLBACK_FRAMES`) and calls :meth:`after_commit` after each of its
-    commits, which reads the WAL's frame counts from the WAL index's header and, from
-    :data:`CHECKPOINT_FRAMES` on, runs a ``PASSIVE`` checkpoint here: it waits for no reader
-    or writer, and none waits for it. Once the WAL is past that size, every later commit
-    starts another while frames remain to copy, so a checkpoint soon finds nothing appended
-    meanwhile and the next writer starts the WAL over (it grows no further).
-    A failed checkpoint is left to the next one, or to the fallback on the caller's thread,
-    whose errors SQLite reports.
+    request's claim log row is ~75 frames: every twelfth such claim). The store raises that
+    threshold to :data:`FALLBACK_FRAMES` and calls :meth:`after_commit` after each of its
+    commits, which starts a ``PASSIVE`` checkpoint here while the WAL holds
+    :data:`CHECKPOINT_FRAMES` frames or more: it waits for no reader or writer, and none waits
+    for it. Commits while it runs append frames it does not copy, and keep the next writer
+    from starting the WAL over; the first commit after it then starts another, which has
+    little to copy, so the WAL soon starts over and grows no further. A failed checkpoint is
+    left to the next one, or to the fallback on the caller's thread, whose errors SQLite
+    reports.
+
+    Whether the WAL is that large is read from the ``-wal`` file itself (its header's salts,
+    repeated by the frame at that position while it belongs to the current log), not from the
+    WAL index (``-shm``): SQLite holds POSIX locks on the index and the database file, which a
+    process that opened and closed either would drop for all its connections; it holds none
+    on the ``-wal`` file.
     """
 
-    __slots__ = ("_db", "_pid", "_pool", "_running", "_shm", "path")
+    __slots__ = ("_db", "_path_wal", "_pid", "_pool", "_running", "last", "path")
 
-    def __init__(self, path: Path, shm: int) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self._shm = shm
+        self._path_wal = f"{path}-wal"
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0
         self._db: sqlite3.Connection | None = None
         self._running: Future[None] | None = None
+        #: The last checkpoint's ``(busy, frames in the WAL, frames copied)``, or None.
+        self.last: tuple[int, int, int] | None = None
 
-    @classmethod
-    def open(cls, path: Path) -> _Checkpointer | None:
-        """The checkpointer of the store at ``path`` (open, in WAL mode), or None.
-
-        None when the WAL index cannot be read as documented, or ``os.pread`` is missing (not
-        POSIX): SQLite then checkpoints as usual, on the committing thread.
-        """
-        if not hasattr(os, "pread"):
-            return None
+    def holds(self, frames: int) -> bool:
+        """Whether the current WAL holds at least ``frames`` frames (False if unreadable)."""
         try:
-            shm = os.open(f"{path}-shm", os.O_RDONLY)
+            fd = os.open(self._path_wal, os.O_RDONLY)
         except OSError:
-            return None
-        out = cls(path, shm)
-        if out.frames() is None:
-            out.close()
-            return None
-        return out
-
-    def frames(self) -> tuple[int, int] | None:
-        """``(in the WAL, already in the database)``, or None if the header is not readable."""
+            return False
         try:
-            head = os.pread(self._shm, _SHM_HEADER.size, 0)
+            head = os.read(fd, _WAL_HEADER.size)
+            if len(head) < _WAL_HEADER.size:
+                return False
+            magic, version, page, _, _, _ = _WAL_HEADER.unpack(head)
+            if magic not in _WAL_MAGIC or version != _WAL_VERSION:
+                return False
+            os.lseek(fd, _WAL_HEADER_BYTES + (frames - 1) * (_FRAME_HEADER_BYTES + page), 0)
+            frame = os.read(fd, _FRAME_HEADER_BYTES)
         except OSError:
-            return None
-        if len(head) < _SHM_HEADER.size:
-            return None
-        version, init, frames, backfilled = _SHM_HEADER.unpack(head)
-        if version != _SHM_VERSION or init != 1:
-            return None
-        return frames, backfilled
+            return False
+        finally:
+            os.close(fd)
+        return len(frame) == _FRAME_HEADER_BYTES and frame[8:16] == head[16:24]
 
     def after_commit(self) -> None:
         """Start a checkpoint if the WAL is large and none is running (the store's lock held)."""
         if self._running is not None and not self._running.done():
             return
-        got = self.frames()
-        if got is None:
+        if not self.holds(CHECKPOINT_FRAMES):
             return
-        frames, backfilled = got
-        if frames - backfilled >= CHECKPOINT_FRAMES or (
-            frames >= CHECKPOINT_FRAMES and frames > backfilled
-        ):
-            if self._pool is None or self._pid != os.getpid():  # a fork copies no thread
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="geotarget-sqlite-wal")
-                self._pid, self._db = os.getpid(), None
-            self._running = self._pool.submit(self._checkpoint)
+        if self._pool is None or self._pid != os.getpid():  # a fork copies no thread
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="geotarget-sqlite-wal")
+            self._pid, self._db = os.getpid(), None
+        self._running = self._pool.submit(self._checkpoint)
 
     def wait(self) -> None:
         """Return once no checkpoint is running."""
@@ -230,16 +227,16 @@ class _Checkpointer:
         with contextlib.suppress(sqlite3.Error):
             if self._db is None:
                 self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            busy, frames, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self.last = (int(busy), int(frames), int(copied))
 
     def close(self) -> None:
-        """Wait for the running checkpoint; close the connection and the WAL index."""
+        """Wait for the running checkpoint; close the thread's connection."""
         if self._pool is not None and self._pid == os.getpid():
             self._pool.shutdown()
             if self._db is not None:
                 self._db.close()
         self._pool = self._db = None
-        os.close(self._shm)
 
 
 class SQLiteLedger(SqlStore):
@@ -271,9 +268,10 @@ class SQLiteLedger(SqlStore):
     ``StoreError`` from ``target()``, the admission undone. The store's lock is held until the
     commit ends, so other calls on the store wait for it. :meth:`admit` itself commits before
     it returns. Another thread of the store's, with a connection of its own, copies the
-    write-ahead log into the database once it holds 1,000 pages (SQLite's checkpoint, which it
-    would otherwise run inside the commit that takes the log there: ~7 ms on that caller's
-    thread after a few large claims); the store's own commits do so only past 8,000 pages.
+    write-ahead log into the database (SQLite's checkpoint, which SQLite would otherwise run
+    inside the commit that takes the log past 1,000 pages: ~7 ms on that caller's thread after
+    a dozen large claims) once the log holds 1,000 pages; the store's own commits do so only
+    past 4,000 pages, should that thread fall behind.
 
     Parameters
     ----------
@@ -412,9 +410,9 @@ class SQLiteLedger(SqlStore):
                 f"SQLite {sqlite3.sqlite_version} was built without JSON1 (json_each): the store "
                 "needs it"
             ) from err
-        self._wal = _Checkpointer.open(self.path)
-        if self._wal is not None:  # it checkpoints; commits here only past the fallback
-            self._db.execute(f"PRAGMA wal_autocheckpoint = {FALLBACK_FRAMES}")
+        # The store's thread checkpoints; commits here only past the fallback.
+        self._db.execute(f"PRAGMA wal_autocheckpoint = {FALLBACK_FRAMES}")
+        self._wal = _Checkpointer(self.path)
 
     def close(self) -> None:
         """Close the database connection (after any admission's commit or checkpoint running)."""
