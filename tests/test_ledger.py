@@ -1143,6 +1143,56 @@ def test_sqlite_wal_size_is_read_from_the_current_log_only(tmp_path: Path) -> No
         db.close()
 
 
+LOG_WRITER = textwrap.dedent(
+    """
+    import sys
+    from datetime import datetime, timezone
+    import numpy as np
+    from geotarget.ledger import SQLiteLedger
+    path, seed = sys.argv[1], int(sys.argv[2])
+    store = SQLiteLedger(path, busy_timeout=30)
+    rng = np.random.default_rng(seed)
+    at = datetime(2024, 4, 15, tzinfo=timezone.utc)
+    for i in range(30):  # ~80 WAL frames each: checkpoints on this process's thread
+        ids = rng.choice(2**62, size=40_000, replace=False)
+        got = store.claim(f"p{seed}/{i}", ids, version=f"p{seed}/{i}", at=at)
+        assert got.devices.size == ids.size
+    store.close()
+    """
+)
+
+
+def test_sqlite_processes_checkpointing_one_file_keep_every_claim(tmp_path: Path) -> None:
+    """Two processes claim into one file at once, each checkpointing on its own thread.
+
+    Their checkpoints run beside each other's writes (a PASSIVE checkpoint finding another
+    under way gives up) while handles open and close beside them; a new handle then reads back
+    every claim of both.
+    """
+    path = tmp_path / "ledger.db"
+    SQLiteLedger(path).close()  # the schema, before the writers race to make it
+    procs = [
+        subprocess.Popen([sys.executable, "-c", LOG_WRITER, str(path), str(seed)])
+        for seed in (1, 2)
+    ]
+    deadline = time.monotonic() + 300
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        reader = SQLiteLedger(path)  # connections come and go beside the writers
+        reader.recipients("p1/0")
+        reader.close()
+    assert [p.wait(timeout=10) for p in procs] == [0, 0]
+    store = SQLiteLedger(path)
+    try:
+        for seed in (1, 2):
+            rng = np.random.default_rng(seed)
+            for i in range(30):
+                ids = rng.choice(2**62, size=40_000, replace=False)
+                got = store.recipients(f"p{seed}/{i}").astype(np.int64)
+                assert np.array_equal(np.sort(got), np.sort(ids))
+    finally:
+        store.close()
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
 def test_sqlite_checkpoint_thread_is_started_anew_in_a_forked_process(tmp_path: Path) -> None:
     """A forked process checkpoints on a thread and a connection of its own.
