@@ -1143,6 +1143,30 @@ def test_sqlite_wal_size_is_read_from_the_current_log_only(tmp_path: Path) -> No
         db.close()
 
 
+def test_sqlite_claim_stands_when_no_checkpoint_thread_can_start(tmp_path: Path) -> None:
+    """A commit whose checkpoint cannot be started (the interpreter shutting down) still stands.
+
+    The checkpoint is started after the commit: its failure must not turn a written claim
+    into an error.
+    """
+    path = tmp_path / "ledger.db"
+    store = SQLiteLedger(path)
+    try:
+        claimed = _claim_log_rows(store, 0, 14, one_by_one=True)  # past 1,000 frames once
+        wal = store._wal
+        assert wal is not None and wal._pool is not None
+        wal._pool.shutdown()  # submit() now raises RuntimeError, as at interpreter exit
+        claimed |= _claim_log_rows(store, 14, 14, one_by_one=False)
+    finally:
+        store.close()
+    again = SQLiteLedger(path)
+    try:
+        for key, ids in claimed.items():
+            assert np.array_equal(np.sort(again.recipients(key).astype(np.int64)), ids)
+    finally:
+        again.close()
+
+
 LOG_WRITER = textwrap.dedent(
     """
     import sys

@@ -207,15 +207,21 @@ class _Checkpointer:
         return len(frame) == _FRAME_HEADER_BYTES and frame[8:16] == head[16:24]
 
     def after_commit(self) -> None:
-        """Start a checkpoint if the WAL is large and none is running (the store's lock held)."""
+        """Start a checkpoint if the WAL is large and none is running (the store's lock held).
+
+        Raises nothing: it runs after a commit, which stands whatever happens here.
+        """
         if self._running is not None and not self._running.done():
             return
         if not self.holds(CHECKPOINT_FRAMES):
             return
-        if self._pool is None or self._pid != os.getpid():  # a fork copies no thread
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="geotarget-sqlite-wal")
-            self._pid, self._db = os.getpid(), None
-        self._running = self._pool.submit(self._checkpoint)
+        try:
+            if self._pool is None or self._pid != os.getpid():  # a fork copies no thread
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="geotarget-sqlite-wal")
+                self._pid, self._db = os.getpid(), None
+            self._running = self._pool.submit(self._checkpoint)
+        except RuntimeError:  # the interpreter is shutting down: the commit itself stands
+            return
 
     def wait(self) -> None:
         """Return once no checkpoint is running."""
@@ -373,6 +379,8 @@ class SQLiteLedger(SqlStore):
                     f"SQLite store {str(self.path)!r}: cannot switch to WAL (journal_mode "
                     f"{mode!r}): is the directory writable?"
                 )
+            # The store's thread checkpoints; commits here only past the fallback.
+            self._db.execute(f"PRAGMA wal_autocheckpoint = {FALLBACK_FRAMES}")
             with self._tx(durable=True) as cur:
                 for stmt in SCHEMA:
                     cur.execute(
@@ -410,8 +418,6 @@ class SQLiteLedger(SqlStore):
                 f"SQLite {sqlite3.sqlite_version} was built without JSON1 (json_each): the store "
                 "needs it"
             ) from err
-        # The store's thread checkpoints; commits here only past the fallback.
-        self._db.execute(f"PRAGMA wal_autocheckpoint = {FALLBACK_FRAMES}")
         self._wal = _Checkpointer(self.path)
 
     def close(self) -> None:
