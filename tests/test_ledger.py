@@ -1068,6 +1068,16 @@ def _claim_log_rows(store: SQLiteLedger, first: int, n: int, *, one_by_one: bool
     return claimed
 
 
+def _assert_kept(path: Path, claimed: dict[str, Any]) -> None:
+    """A new handle on ``path`` reads back each incident's claimed ids (sorted int64 arrays)."""
+    again = SQLiteLedger(path)
+    try:
+        for key, ids in claimed.items():
+            assert np.array_equal(np.sort(again.recipients(key).astype(np.int64)), ids)
+    finally:
+        again.close()
+
+
 def test_sqlite_checkpoints_the_wal_on_a_thread_of_its_own(tmp_path: Path) -> None:
     """Large claims: the WAL is copied into the database beside them, and stays small.
 
@@ -1106,12 +1116,7 @@ def test_sqlite_checkpoints_the_wal_on_a_thread_of_its_own(tmp_path: Path) -> No
         assert wal.last is before
     finally:
         store.close()
-    again = SQLiteLedger(path)
-    try:
-        for key, ids in claimed.items():
-            assert np.array_equal(np.sort(again.recipients(key).astype(np.int64)), ids)
-    finally:
-        again.close()
+    _assert_kept(path, claimed)
 
 
 def test_sqlite_wal_size_is_read_from_the_current_log_only(tmp_path: Path) -> None:
@@ -1159,12 +1164,7 @@ def test_sqlite_claim_stands_when_no_checkpoint_thread_can_start(tmp_path: Path)
         claimed |= _claim_log_rows(store, 14, 14, one_by_one=False)
     finally:
         store.close()
-    again = SQLiteLedger(path)
-    try:
-        for key, ids in claimed.items():
-            assert np.array_equal(np.sort(again.recipients(key).astype(np.int64)), ids)
-    finally:
-        again.close()
+    _assert_kept(path, claimed)
 
 
 LOG_WRITER = textwrap.dedent(
@@ -1205,16 +1205,12 @@ def test_sqlite_processes_checkpointing_one_file_keep_every_claim(tmp_path: Path
         reader.recipients("p1/0")
         reader.close()
     assert [p.wait(timeout=10) for p in procs] == [0, 0]
-    store = SQLiteLedger(path)
-    try:
-        for seed in (1, 2):
-            rng = np.random.default_rng(seed)
-            for i in range(30):
-                ids = rng.choice(2**62, size=40_000, replace=False)
-                got = store.recipients(f"p{seed}/{i}").astype(np.int64)
-                assert np.array_equal(np.sort(got), np.sort(ids))
-    finally:
-        store.close()
+    claimed = {}
+    for seed in (1, 2):  # the writers' ids, drawn again as they drew them
+        rng = np.random.default_rng(seed)
+        for i in range(30):
+            claimed[f"p{seed}/{i}"] = np.sort(rng.choice(2**62, size=40_000, replace=False))
+    _assert_kept(path, claimed)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
