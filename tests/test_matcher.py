@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 import time
 import tracemalloc
@@ -1189,6 +1190,34 @@ def test_a_ring_with_repeated_vertices_classifies_as_without_them(
     plain_rows, plain_states = index.classify(plain, LocationRule(), NOW)
     np.testing.assert_array_equal(rows, plain_rows)
     np.testing.assert_array_equal(states, plain_states)
+
+
+ring_points = st.lists(
+    st.tuples(st.integers(-3, 3), st.integers(-3, 3)).map(
+        lambda v: (18.0 + v[0] / 8, 59.0 + v[1] / 8)
+    ),
+    min_size=3,
+    max_size=12,
+)
+
+
+@given(exterior=ring_points, holes=st.lists(ring_points, max_size=3), known=st.booleans())
+def test_ring_edges_are_every_ring_s_consecutive_distinct_vertices(
+    exterior: list[tuple[float, float]], holes: list[list[tuple[float, float]]], known: bool
+) -> None:
+    """``ring_edges`` holds, ring by ring, each pair of consecutive vertices that differ.
+
+    Rings drawn from a coarse lattice, so vertices repeat (next to each other too) and a ring
+    may end where the next begins; with the rings' sizes given (as :class:`Polygon` does) and
+    without. The oracle walks each ring's coordinates in plain Python.
+    """
+    shape = sg.Polygon(exterior, holes)
+    rings = [list(shape.exterior.coords), *(list(h.coords) for h in shape.interiors)]
+    want = [(a, b) for ring in rings for a, b in itertools.pairwise(ring) if a != b]
+    ax, ay, bx, by = frames.ring_edges(shape, [len(r) for r in rings] if known else None)
+    starts = zip(ax.tolist(), ay.tolist(), strict=True)
+    got = list(zip(starts, zip(bx.tolist(), by.tolist(), strict=True), strict=True))
+    assert got == want
 
 
 def test_classify_example() -> None:
