@@ -11,6 +11,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -1119,6 +1120,54 @@ def test_sqlite_checkpoints_the_wal_on_a_thread_of_its_own(tmp_path: Path) -> No
     _assert_kept(path, claimed)
 
 
+def test_sqlite_admissions_alone_keep_the_wal_small(tmp_path: Path) -> None:
+    """Admissions committed behind the caller start checkpoints too, as the commit worker ends.
+
+    A store that admits alerts and claims nothing (alerts not yet active, outside the rollout)
+    would otherwise leave its log to SQLite's fallback, 4,000 frames copied inside one commit.
+    120 admissions of ~25 frames each: the WAL file stays near 1,000 frames, and a new handle
+    reads every incident back.
+    """
+    from geotarget.ledger._sqlite import CHECKPOINT_FRAMES
+    from geotarget.ledger._store import admit_behind
+
+    path = tmp_path / "ledger.db"
+    store = SQLiteLedger(path)
+    msg = pilot.Message(headline="x", description="x" * 20_000, area_description="x")
+    keys = []
+    try:
+        wal = store._wal
+        assert wal is not None
+        for i in range(120):
+            alert = pilot.explosion(
+                identifier=f"A{i}",
+                sender="polisen@polisen.se",
+                sent=T0,
+                area=Circle(18.06, 59.33, 500.0),
+                sv=msg,
+                en=msg,
+                onset=T0,
+                expires=T0 + timedelta(hours=2),
+            )
+            adm, on_disk = admit_behind(
+                store, alert, at=T0, lease=timedelta(minutes=5), may_act_for=None
+            )
+            on_disk()
+            wal.wait()
+            assert adm.transition is Transition.STARTED and adm.incident is not None
+            keys.append(adm.incident.key)
+        frame = 4096 + 24  # a page and its frame header
+        assert Path(f"{path}-wal").stat().st_size <= (CHECKPOINT_FRAMES + 200) * frame
+        assert wal.last is not None and wal.last[1] >= CHECKPOINT_FRAMES
+    finally:
+        store.close()
+    again = SQLiteLedger(path)
+    try:
+        assert [again.incident(key) is not None for key in keys] == [True] * len(keys)
+    finally:
+        again.close()
+
+
 def test_sqlite_wal_size_is_read_from_the_current_log_only(tmp_path: Path) -> None:
     """The store's reading of the WAL's size agrees with SQLite's, before and after a restart.
 
@@ -1240,6 +1289,8 @@ def test_sqlite_checkpoint_thread_is_started_anew_in_a_forked_process(tmp_path: 
             ok = False
             try:
                 before = wal.last
+                # As the child sees a checkpoint its parent was running at the fork: never ends.
+                wal._running = Future()
                 wal.after_commit()
                 assert wal._running is not None
                 wal._running.result(timeout=10)

@@ -211,7 +211,9 @@ class _Checkpointer:
 
         Raises nothing: it runs after a commit, which stands whatever happens here.
         """
-        if self._running is not None and not self._running.done():
+        running = self._running
+        # (A forked child's copy of its parent's running checkpoint never ends: not its own.)
+        if running is not None and not running.done() and self._pid == os.getpid():
             return
         if not self.holds(CHECKPOINT_FRAMES):
             return
