@@ -71,8 +71,8 @@ def store(opener: Opener) -> Any:
     return opener()
 
 
-def _alert(identifier: str = "K1", **kw: Any) -> Alert:
-    msg = pilot.Message(headline="x", description="x", area_description="x")
+def _alert(identifier: str = "K1", description: str = "x", **kw: Any) -> Alert:
+    msg = pilot.Message(headline="x", description=description, area_description="x")
     base = pilot.explosion(
         identifier=identifier,
         sender="polisen@polisen.se",
@@ -1133,22 +1133,12 @@ def test_sqlite_admissions_alone_keep_the_wal_small(tmp_path: Path) -> None:
 
     path = tmp_path / "ledger.db"
     store = SQLiteLedger(path)
-    msg = pilot.Message(headline="x", description="x" * 20_000, area_description="x")
     keys = []
     try:
         wal = store._wal
         assert wal is not None
         for i in range(120):
-            alert = pilot.explosion(
-                identifier=f"A{i}",
-                sender="polisen@polisen.se",
-                sent=T0,
-                area=Circle(18.06, 59.33, 500.0),
-                sv=msg,
-                en=msg,
-                onset=T0,
-                expires=T0 + timedelta(hours=2),
-            )
+            alert = _alert(f"A{i}", description="x" * 20_000)
             adm, on_disk = admit_behind(
                 store, alert, at=T0, lease=timedelta(minutes=5), may_act_for=None
             )
