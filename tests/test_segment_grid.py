@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from geotarget._index import segments
 from geotarget._index.segments import (
     BAND_M,
     MAX_SPAN,
@@ -197,3 +200,85 @@ def test_meets_boxes_separates_boxes_beside_long_edges(seed: int, n: int) -> Non
     clear = np.asarray(shapely.distance(lines, boxes)) > 1e-9
     assert not np.any(got & clear)  # and every box clear of all edges is cleared
     assert want.any() and clear.any()
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 80),
+    chunk=st.sampled_from([1, 2, 7, 64, 1000]),
+)
+@settings(max_examples=60)
+def test_pairs_measured_in_chunks_answer_as_geos(seed: int, n: int, chunk: int) -> None:
+    """Any chunk of (point, segment) pairs, an item's pairs split between chunks: GEOS's answers.
+
+    Memory stays bounded when the cells list many segments (a dense boundary) because the
+    pairs are measured ``PAIR_CHUNK`` at a time; here a chunk of a few pairs splits nearly
+    every point's and box's pairs. Distances within reach are GEOS's, boxes meeting an edge
+    (GEOS) are said to meet one, and every edge such a box meets is listed.
+    """
+    rng = np.random.default_rng(seed)
+    ax, ay, bx, by = _segments(rng, n, 50.0)
+    k = 200
+    pick = rng.integers(0, n, k)
+    t = rng.random(k)
+    px = ax[pick] + t * (bx[pick] - ax[pick]) + rng.normal(0.0, 100.0, k)
+    py = ay[pick] + t * (by[pick] - ay[pick]) + rng.normal(0.0, 100.0, k)
+    reach = rng.uniform(0.0, 300.0, k)
+    half = rng.uniform(0.0, 60.0, k)
+    west, south, east, north = px - half, py - half, px + half, py + half
+    with mock.patch.object(segments, "PAIR_CHUNK", chunk):
+        grid = SegmentGrid(ax, ay, bx, by, 10.0)
+        got = grid.distance(px, py, reach)
+        met = grid.meets_boxes(west, south, east, north)
+        listed = grid.segments_meeting(west, south, east, north)
+    want = _oracle(ax, ay, bx, by, px, py)
+    assert not np.any(np.isnan(got))
+    near = want <= reach
+    np.testing.assert_allclose(got[near], want[near], rtol=0, atol=1e-7)
+    assert np.all(got[~near] >= want[~near] - 1e-7)
+    lines = [
+        shapely.linestrings([[a, b], [c, d]]) for a, b, c, d in zip(ax, ay, bx, by, strict=True)
+    ]
+    boxes = shapely.box(west, south, east, north)
+    meets = np.asarray(shapely.intersects(np.array(lines)[:, None], boxes[None, :]))  # edge × box
+    assert not np.any(meets.any(axis=0) & ~met)  # never a miss
+    assert listed is not None
+    assert np.all(np.diff(listed) > 0)  # ascending, each once
+    assert set(np.flatnonzero(meets.any(axis=1)).tolist()) <= set(listed.tolist())
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 60),
+    chunk=st.sampled_from([1, 3, 50, 10_000]),
+)
+@settings(max_examples=60)
+def test_pair_chunks_list_each_pair_once_within_the_chunk_size(
+    seed: int, n: int, chunk: int
+) -> None:
+    """The chunks hold every (item, listed segment) pair once, in item order, none too large.
+
+    The oracle walks each taken item's box of cells and each cell's list in plain Python.
+    """
+    rng = np.random.default_rng(seed)
+    ax, ay, bx, by = _segments(rng, n, 20.0)
+    grid = SegmentGrid(ax, ay, bx, by, 5.0)
+    k = 40
+    ix0 = rng.integers(0, grid.nx, k)
+    iy0 = rng.integers(0, grid.ny, k)
+    wx = np.minimum(rng.integers(1, MAX_SPAN + 1, k), grid.nx - ix0)
+    wy = np.minimum(rng.integers(1, MAX_SPAN + 1, k), grid.ny - iy0)
+    take = rng.random(k) < 0.8
+    want = [
+        (i, e)
+        for i in range(k)
+        if take[i]
+        for cy in range(iy0[i], iy0[i] + wy[i])
+        for cx in range(ix0[i], ix0[i] + wx[i])
+        for e in range(grid._starts[cy * grid.nx + cx], grid._starts[cy * grid.nx + cx + 1])
+    ]
+    with mock.patch.object(segments, "PAIR_CHUNK", chunk):
+        chunks = list(grid._pairs(ix0, iy0, wx, wy, take))
+    assert all(q.size <= chunk for q, _ in chunks)
+    got = [(int(i), int(e)) for q, j in chunks for i, e in zip(q, j, strict=True)]
+    assert got == want

@@ -24,17 +24,20 @@ for all points at once with numpy:
 The cost is bounded by the input: the grid has at most :data:`MAX_CELLS` cells (and at most
 :data:`CELLS_PER_SEGMENT` per segment), each segment is listed in at most four cells (a cell
 is never smaller than the longest segment's extent), a point looks at most ``MAX_SPAN²``
-cells, and the wide points at most :data:`WIDE_PAIRS` pairs.
+cells, and the wide points at most :data:`WIDE_PAIRS` pairs. The (point, listed segment) pairs
+grow with the points and with how many segments their cells list, which a dense boundary makes
+many (a 50,000-vertex jagged ring: tens of millions); they are measured :data:`PAIR_CHUNK` at a
+time, so memory stays bounded by the points, the segments and one chunk.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
 
-from geotarget import _sorted
 from geotarget._validate import BoolArray, FloatArray
 
 IntArray = npt.NDArray[np.intp]
@@ -60,6 +63,10 @@ WIDE_PAIRS = 1 << 16
 #: Point-segment pairs :func:`nearest` measures at once: its temporaries stay under 128 KiB,
 #: the size from which the C allocator maps fresh pages for each one.
 CHUNK_PAIRS = 15_000
+#: (item, listed segment) pairs :meth:`SegmentGrid.distance` and
+#: :meth:`SegmentGrid.meets_boxes` measure at once: their temporaries stay within some 20 MB.
+#: A municipality's classification has tens of thousands (one chunk).
+PAIR_CHUNK = 1 << 18
 
 
 def cell_index(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
@@ -206,11 +213,13 @@ class SegmentGrid:
 
     def _pairs(
         self, ix0: IntArray, iy0: IntArray, wx: IntArray, wy: IntArray, take: BoolArray
-    ) -> tuple[IntArray, IntArray]:
+    ) -> Iterator[tuple[IntArray, IntArray]]:
         """(item, entry) pairs: each taken item's box of cells and the segments they list.
 
-        Item ``i`` spans ``wx[i] × wy[i]`` cells from ``(ix0[i], iy0[i])``; pairs are grouped
-        by item, and ``entry`` indexes the cell-ordered tables (``_by_cell``, ``_seg``).
+        Item ``i`` spans ``wx[i] × wy[i]`` cells from ``(ix0[i], iy0[i])``; ``entry`` indexes
+        the cell-ordered tables (``_by_cell``, ``_seg``). In chunks of at most
+        :data:`PAIR_CHUNK` pairs, items ascending within and across chunks; an item's pairs
+        may continue in the next chunk.
         """
         k_per = wx * wy
         k_per[~take] = 0
@@ -220,9 +229,22 @@ class SegmentGrid:
         cell = (iy0 * self.nx + ix0)[p] + (k // w) * self.nx + k % w
         s0 = self._starts[cell]
         cnt = self._starts[cell + 1] - s0
-        q = np.repeat(p, cnt)
-        j = np.arange(q.size) - np.repeat(np.cumsum(cnt) - cnt - s0, cnt)
-        return q, j
+        ends = np.cumsum(cnt)
+        total = int(ends[-1]) if ends.size else 0
+        if total <= PAIR_CHUNK:
+            q = np.repeat(p, cnt)
+            yield q, np.arange(q.size) - np.repeat(ends - cnt - s0, cnt)
+            return
+        for a in range(0, total, PAIR_CHUNK):
+            b = min(a + PAIR_CHUNK, total)
+            # The (item, cell) entries holding pairs a .. b - 1, and their pairs in that range.
+            lo = int(np.searchsorted(ends, a, side="right"))
+            hi = int(np.searchsorted(ends, b, side="left")) + 1
+            first = ends[lo:hi] - cnt[lo:hi]  # each entry's first pair
+            c0 = np.maximum(a - first, 0)
+            n = np.minimum(b - first, cnt[lo:hi]) - c0
+            q = np.repeat(p[lo:hi], n)
+            yield q, np.arange(q.size) - np.repeat(np.cumsum(n) - n - s0[lo:hi] - c0, n)
 
     def distance(self, px: FloatArray, py: FloatArray, reach: FloatArray) -> FloatArray:
         """Per point, its distance to the nearest segment when that is at most its ``reach``.
@@ -246,26 +268,28 @@ class SegmentGrid:
             w = np.flatnonzero(wide)
             few = w.size * self._rows.shape[1] <= WIDE_PAIRS
             out[w] = nearest(self._rows, px[w], py[w]) if few else np.nan
-        q, j = self._pairs(ix0, iy0, wx, wy, ~wide)
-        if q.size == 0:
-            return out
-        ax, ay, ex, ey, inv = self._by_cell
-        ex, ey = ex[j], ey[j]
-        dx = px[q] - ax[j]
-        dy = py[q] - ay[j]
-        t = dx * ex
-        t += dy * ey
-        t *= inv[j]
-        np.clip(t, 0.0, 1.0, out=t)
-        ex *= t
-        ey *= t
-        dx -= ex
-        dy -= ey
-        dx *= dx
-        dy *= dy
-        dx += dy  # squared distances: one square root per point, not per pair
-        first = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
-        out[q[first]] = np.sqrt(np.minimum.reduceat(dx, first))
+        ax, ay, ex_all, ey_all, inv = self._by_cell
+        for q, j in self._pairs(ix0, iy0, wx, wy, ~wide):
+            if q.size == 0:
+                continue
+            ex, ey = ex_all[j], ey_all[j]
+            dx = px[q] - ax[j]
+            dy = py[q] - ay[j]
+            t = dx * ex
+            t += dy * ey
+            t *= inv[j]
+            np.clip(t, 0.0, 1.0, out=t)
+            ex *= t
+            ey *= t
+            dx -= ex
+            dy -= ey
+            dx *= dx
+            dy *= dy
+            dx += dy  # squared distances: one square root per point, not per pair
+            first = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
+            item = q[first]
+            # (An item's pairs may continue from the last chunk: the nearer of the two.)
+            out[item] = np.minimum(out[item], np.sqrt(np.minimum.reduceat(dx, first)))
         return out
 
     def within(self, px: FloatArray, py: FloatArray, reach: FloatArray) -> I8Array:
@@ -300,13 +324,13 @@ class SegmentGrid:
         Every segment meeting a box is listed (a listed one may not meet any). None when a box
         spans more than :data:`MAX_SPAN` cells in an axis: its segments are not looked up.
         """
-        seg = self._box_meets(west, south, east, north)[1]
-        return None if seg is None else _sorted.unique(seg)
+        met = self._box_meets(west, south, east, north)[1]
+        return None if met is None else np.flatnonzero(met)
 
     def _box_meets(
         self, west: FloatArray, south: FloatArray, east: FloatArray, north: FloatArray
-    ) -> tuple[npt.NDArray[np.bool_], IntArray | None]:
-        """Per box, whether it may meet a segment; and the segments met (None: a box was wide)."""
+    ) -> tuple[npt.NDArray[np.bool_], BoolArray | None]:
+        """Per box, whether it may meet a segment; which segments met one (None: a box was wide)."""
         n = west.size
         out = np.zeros(n, dtype=np.bool_)
         # Padded for the rounding of pieces' interpolated ends (see pieces()).
@@ -322,24 +346,24 @@ class SegmentGrid:
         wy = iy1 - iy0 + 1
         wide = (wx > MAX_SPAN) | (wy > MAX_SPAN)
         out[wide] = True
-        met: IntArray | None = None if wide.any() else np.empty(0, dtype=np.intp)
-        q, j = self._pairs(ix0, iy0, wx, wy, ~wide)
-        if q.size == 0:
-            return out, met
-        ax, ay, ex, ey = (v[j] for v in self._by_cell[:4])
-        w, s, e, nn = west[q], south[q], east[q], north[q]
-        overlap = (np.minimum(ax, ax + ex) <= e) & (np.maximum(ax, ax + ex) >= w)
-        overlap &= (np.minimum(ay, ay + ey) <= nn) & (np.maximum(ay, ay + ey) >= s)
-        tol = 1e-11 * (np.abs(ex) + np.abs(ey)) * (1.0 + e - w + nn - s) + 1e-300
-        above = np.ones(q.size, dtype=np.bool_)
-        below = np.ones(q.size, dtype=np.bool_)
-        for cx, cy in ((w, s), (e, s), (w, nn), (e, nn)):
-            c = ex * (cy - ay) - ey * (cx - ax)
-            above &= c > tol
-            below &= c < -tol
-        meet = overlap & ~above & ~below
-        out[q[meet]] = True
-        return out, (None if met is None else self._seg[j[meet]].astype(np.intp))
+        met = None if wide.any() else np.zeros(self._rows.shape[1], dtype=np.bool_)
+        for q, j in self._pairs(ix0, iy0, wx, wy, ~wide):
+            ax, ay, ex, ey = (v[j] for v in self._by_cell[:4])
+            w, s, e, nn = west[q], south[q], east[q], north[q]
+            overlap = (np.minimum(ax, ax + ex) <= e) & (np.maximum(ax, ax + ex) >= w)
+            overlap &= (np.minimum(ay, ay + ey) <= nn) & (np.maximum(ay, ay + ey) >= s)
+            tol = 1e-11 * (np.abs(ex) + np.abs(ey)) * (1.0 + e - w + nn - s) + 1e-300
+            above = np.ones(q.size, dtype=np.bool_)
+            below = np.ones(q.size, dtype=np.bool_)
+            for cx, cy in ((w, s), (e, s), (w, nn), (e, nn)):
+                c = ex * (cy - ay) - ey * (cx - ax)
+                above &= c > tol
+                below &= c < -tol
+            meet = overlap & ~above & ~below
+            out[q[meet]] = True
+            if met is not None:
+                met[self._seg[j[meet]]] = True
+        return out, met
 
 
 def pieces(
