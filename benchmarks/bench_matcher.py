@@ -412,6 +412,20 @@ def sliver() -> Area:
     return Area([Polygon([(x - 0.15, y), (x + 0.15, y), (x + 0.15, y + 1e-8)])])
 
 
+def jagged_ring() -> Area:
+    """A 20,000-vertex ring around Stockholm C whose radius jumps by up to 30 % at each vertex.
+
+    Its boundary is ~90 times a circle's length: nearly every device in it lies near the
+    boundary, which every cell around them crosses many times (a dense boundary).
+    """
+    rng = np.random.default_rng(20_000)
+    angle = np.linspace(0.0, 2.0 * math.pi, 20_000, endpoint=False)
+    radius = 0.1 * (1.0 + 0.3 * rng.random(angle.size))
+    x, y = STOCKHOLM_C
+    ring = np.c_[x + radius * np.cos(angle) / math.cos(math.radians(y)), y + radius * np.sin(angle)]
+    return Area([Polygon(ring)])
+
+
 #: An adversarial area must answer within this many seconds at 1.2 M devices.
 ADVERSARIAL_BUDGET_S = 0.5
 
@@ -431,7 +445,12 @@ _INDEX: list[PositionIndex] = []
 
 
 def _adversarial_scenarios(report: Report, quick: bool, index: PositionIndex, peers: Peers) -> None:
-    """A 1,000-circle area and a 1e-8° sliver: exact answers, time bounded by the input."""
+    """A 1,000-circle area, a 1e-8° sliver, a dense boundary: exact answers, time bounded.
+
+    The full run also times the classification of the devices' accuracy disks against the
+    1,000 circles and the jagged ring (its first call on a new area object), as ``target()``
+    does: no peer does that.
+    """
     import pyproj
 
     geod = pyproj.Geod(ellps="WGS84")
@@ -456,6 +475,7 @@ def _adversarial_scenarios(report: Report, quick: bool, index: PositionIndex, pe
     cases: list[tuple[str, Callable[[], Area], str, Callable[[Area], IntArray]]] = [
         ("1,000-circle area", thousand_circles, EXACT_PEER, exact_circles),
         ("1e-8° sliver polygon", sliver, POLY_PEER, polygon_peer),
+        ("20,000-vertex jagged ring", jagged_ring, POLY_PEER, polygon_peer),
     ]
     for name, make, peer_name, peer in cases:
         got = medians([(make, peer)], rounds, {"geotarget": _ours_on, peer_name: _peer_on}, _check)
@@ -463,6 +483,33 @@ def _adversarial_scenarios(report: Report, quick: bool, index: PositionIndex, pe
         report.add(Timing(name, "budget", ADVERSARIAL_BUDGET_S, note="the bound of issue 13"))
         report.gates.append(
             Gate(name, "geotarget, first query", "budget", 1.0, f"≤ {ADVERSARIAL_BUDGET_S} s")
+        )
+    if quick:
+        return
+    from geotarget import LocationRule
+
+    # The same devices with accuracies as bench_targeting's (median 12 m, up to 2 km).
+    acc = np.clip(np.random.default_rng(8).lognormal(np.log(12.0), 0.8, lon.size), 3.0, 2000.0)
+    fuzzy = PositionIndex(
+        Positions(np.arange(lon.size), lon, lat, accuracy_m=acc, observed_at=_NOW)
+    )
+    for name, make in (
+        ("1,000-circle area", thousand_circles),
+        ("20,000-vertex jagged ring", jagged_ring),
+    ):
+        took = []
+        for _ in range(3):
+            area = make()
+            t0 = time.perf_counter()
+            rows, _ = fuzzy.classify(area, LocationRule(), _NOW)
+            took.append(time.perf_counter() - t0)
+        report.add(
+            Timing(
+                name,
+                "geotarget, classify (accuracy disks), first call",
+                min(took),
+                note=f"best of 3 new area objects; {rows.size:,} devices near",
+            )
         )
 
 
