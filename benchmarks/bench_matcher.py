@@ -412,6 +412,12 @@ def sliver() -> Area:
     return Area([Polygon([(x - 0.15, y), (x + 0.15, y), (x + 0.15, y + 1e-8)])])
 
 
+def thousand_polygons() -> Area:
+    """The 1,000 circles' places and sizes drawn as 16-gons (as upstream CAP often draws them)."""
+    circles = [p for p in thousand_circles().parts if isinstance(p, Circle)]
+    return Area([Polygon(ring_16(c.lon, c.lat, c.radius_m)) for c in circles])
+
+
 def jagged_ring() -> Area:
     """A 20,000-vertex ring around Stockholm C whose radius jumps by up to 30 % at each vertex.
 
@@ -445,11 +451,11 @@ _INDEX: list[PositionIndex] = []
 
 
 def _adversarial_scenarios(report: Report, quick: bool, index: PositionIndex, peers: Peers) -> None:
-    """A 1,000-circle area, a 1e-8° sliver, a dense boundary: exact answers, time bounded.
+    """1,000 circles, a 1e-8° sliver, a dense boundary, 1,000 polygons: exact, time bounded.
 
     The full run also times the classification of the devices' accuracy disks against the
-    1,000 circles and the jagged ring (its first call on a new area object), as ``target()``
-    does: no peer does that.
+    1,000 circles, the jagged ring and the 1,000 polygons (its first call on a new area
+    object), as ``target()`` does: no peer does that.
     """
     import pyproj
 
@@ -476,6 +482,7 @@ def _adversarial_scenarios(report: Report, quick: bool, index: PositionIndex, pe
         ("1,000-circle area", thousand_circles, EXACT_PEER, exact_circles),
         ("1e-8° sliver polygon", sliver, POLY_PEER, polygon_peer),
         ("20,000-vertex jagged ring", jagged_ring, POLY_PEER, polygon_peer),
+        ("1,000-polygon area", thousand_polygons, POLY_PEER, polygon_peer),
     ]
     for name, make, peer_name, peer in cases:
         got = medians([(make, peer)], rounds, {"geotarget": _ours_on, peer_name: _peer_on}, _check)
@@ -496,6 +503,7 @@ def _adversarial_scenarios(report: Report, quick: bool, index: PositionIndex, pe
     for name, make in (
         ("1,000-circle area", thousand_circles),
         ("20,000-vertex jagged ring", jagged_ring),
+        ("1,000-polygon area", thousand_polygons),
     ):
         took = []
         for _ in range(3):
