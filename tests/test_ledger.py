@@ -1101,9 +1101,12 @@ def test_sqlite_checkpoints_the_wal_on_a_thread_of_its_own(tmp_path: Path) -> No
         frame = 4096 + 24  # a page and its frame header
         assert Path(f"{path}-wal").stat().st_size <= (sqlite_store.CHECKPOINT_FRAMES + 200) * frame
         claimed |= _claim_log_rows(store, 40, 40, one_by_one=False)
-        for _ in range(3):  # writes after a pause: the last checkpoints, then a new WAL
+        for k in range(3):  # writes after a pause: the last checkpoints, then a new WAL
             wal.wait()
-            store.claim("pause", [len(claimed)], version="pause", at=T0)
+            # A new device each time: a claim of known devices writes nothing, and SQLite
+            # starts the WAL over only in a write.
+            pause = store.claim("pause", [len(claimed) + 10 + k], version="pause", at=T0)
+            assert pause.devices.size == 1
         wal.wait()
         other = sqlite3.connect(path, isolation_level=None)
         try:  # (busy, frames in the WAL, frames copied): the WAL started over
