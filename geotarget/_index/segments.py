@@ -26,7 +26,7 @@ The cost is bounded by the input: the grid has at most :data:`MAX_CELLS` cells (
 is never smaller than the longest segment's extent), a point looks at most ``MAX_SPAN²``
 cells, and the wide points at most :data:`WIDE_PAIRS` pairs. The (point, listed segment) pairs
 grow with the points and with how many segments their cells list, which a dense boundary makes
-many (a 50,000-vertex jagged ring: tens of millions); they are measured :data:`PAIR_CHUNK` at a
+many (a 20,000-vertex jagged ring: about 5 million); they are measured :data:`PAIR_CHUNK` at a
 time, so memory stays bounded by the points, the segments and one chunk.
 """
 
