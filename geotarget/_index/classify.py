@@ -445,14 +445,19 @@ def _all_edges_if_few(part: Polygon, devices: int, scale: float) -> Edges | None
     The tangent plane's distances cost about the same per device and per densified boundary
     vertex, so when the boundary is no larger than about the devices undecided, projecting all
     of it costs less than screening the devices' boxes against it to find the edges near them.
-    None also where the tangent plane does not apply (:func:`_tangent_applies`): the exact
-    frame costs far more a vertex, and the screen decides most devices without it.
+    So it does when every (device, densified vertex) pair fits one chunk of the brute-force
+    kernel (:data:`geotarget._index.frames.BRUTE_PAIRS`): the screen's fixed cost, about a
+    third of a millisecond, is then more than the pairs'. (An area of many small polygons
+    paid it for each.) None also where the tangent plane does not apply
+    (:func:`_tangent_applies`): the exact frame costs far more a vertex, and the screen
+    decides most devices without it.
     """
     if not _tangent_applies(part, scale):
         return None
     edges = part._edges()
     dense = frames.dense_vertices(edges, _DENSIFY_DEG)
-    return edges if dense <= _DENSE_PER_DEVICE * devices else None
+    few = dense <= _DENSE_PER_DEVICE * devices or dense * devices <= frames.BRUTE_PAIRS
+    return edges if few else None
 
 
 def _window(
