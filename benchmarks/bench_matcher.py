@@ -421,7 +421,7 @@ def thousand_polygons() -> Area:
 def jagged_ring() -> Area:
     """A 20,000-vertex ring around Stockholm C whose radius jumps by up to 30 % at each vertex.
 
-    Its boundary is ~90 times a circle's length: nearly every device in it lies near the
+    Its boundary is ~320 times a circle's length: nearly every device in it lies near the
     boundary, which every cell around them crosses many times (a dense boundary).
     """
     rng = np.random.default_rng(20_000)
