@@ -231,10 +231,6 @@ class SegmentGrid:
         cnt = self._starts[cell + 1] - s0
         ends = np.cumsum(cnt)
         total = int(ends[-1]) if ends.size else 0
-        if total <= PAIR_CHUNK:
-            q = np.repeat(p, cnt)
-            yield q, np.arange(q.size) - np.repeat(ends - cnt - s0, cnt)
-            return
         for a in range(0, total, PAIR_CHUNK):
             b = min(a + PAIR_CHUNK, total)
             # The (item, cell) entries holding pairs a .. b - 1, and their pairs in that range.
