@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from unittest import mock
 
 import numpy as np
@@ -282,3 +283,28 @@ def test_pair_chunks_list_each_pair_once_within_the_chunk_size(
     assert all(q.size <= chunk for q, _ in chunks)
     got = [(int(i), int(e)) for q, j in chunks for i, e in zip(q, j, strict=True)]
     assert got == want
+
+
+@given(
+    values=st.lists(
+        st.floats(allow_nan=False, allow_infinity=True, width=64)
+        | st.sampled_from([-1.0, -0.5, -0.0, 0.0, 0.5, 1.0, 2.0, 2.5, 3.0, 3.0 - 1e-15]),
+        min_size=1,
+        max_size=50,
+    ),
+    v0=st.sampled_from([0.0, -7.25, 1e-3]),
+    size=st.sampled_from([1.0, 0.1, 3.7, 1e-9]),
+    n=st.integers(1, 5),
+)
+def test_cell_index_is_clipped_floor(values: list[float], v0: float, size: float, n: int) -> None:
+    """The one cell formula: floor((v - v0) / size) clipped to [0, n - 1], per value in Python."""
+    v = np.array(values)
+    with np.errstate(over="ignore", invalid="ignore"):
+        got = segments.cell_index(v, v0, size, n)
+    for value, cell in zip(values, got.tolist(), strict=True):
+        f = (value - v0) / size
+        want = 0 if f <= 0.0 else n - 1 if f >= n - 1 else min(max(math.floor(f), 0), n - 1)
+        assert cell == want, (value, f)
+    # Monotone in v, as the grids' proofs need.
+    order = np.argsort(v, kind="stable")
+    assert np.all(np.diff(got[order]) >= 0)

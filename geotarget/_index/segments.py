@@ -81,10 +81,14 @@ def cell_index(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
 
 
 def floor_clipped(v: FloatArray, n: int) -> IntArray:
-    """``floor(v)`` clipped to ``[0, n - 1]``, as integers (``v`` is overwritten)."""
-    np.floor(v, out=v)
-    np.maximum(v, 0.0, out=v)
-    np.minimum(v, n - 1, out=v)
+    """``floor(v)`` clipped to ``[0, n - 1]``, as integers (``v`` is overwritten).
+
+    Clipped first, then cast: the cast truncates toward zero, which is ``floor`` on the
+    clipped (non-negative) values, and clipping commutes with ``floor`` at the integer bounds
+    — one pass fewer than flooring first, and ``clip`` is a single pass where ``maximum`` then
+    ``minimum`` are two (a third of the time on a rim's 20,000 devices).
+    """
+    np.clip(v, 0.0, n - 1, out=v)
     return v.astype(np.intp)
 
 
