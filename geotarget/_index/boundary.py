@@ -351,23 +351,38 @@ def part_window(part: Circle | Polygon) -> tuple[float, float, float, float]:
     return part.bounds
 
 
+#: Boxes whose far latitudes span at most this many degrees are grown with the farthest one's
+#: cosine (see :func:`grown`).
+_ONE_COSINE_DEG = 0.5
+
+
 def grown(
     west: FloatArray, south: FloatArray, east: FloatArray, north: FloatArray, r: FloatArray
 ) -> tuple[FloatArray, BoolArray]:
     """Grow boxes by ``r`` geodesic metres, conservatively in degrees.
 
     Meridian arcs are at least ``R_MIN`` metres per radian and parallels at least
-    ``A cos(lat_far)``, so every point within ``r`` metres of a box is in the grown box. Returns
+    ``A cos(lat_far)``, so every point within ``r`` metres of a box is in the grown box (a
+    ``lat_far`` farther than the box's own only grows it more: boxes whose far latitudes lie
+    within :data:`_ONE_COSINE_DEG` of each other share the farthest one's). Returns
     the boxes as rows (west, south, -east, -north) and the mask of boxes reaching a pole or the
     antimeridian, whose growth must not be trusted.
     """
     out = np.empty((4, np.broadcast(west, r).size))
     w, s, neg_e, neg_n = out  # written in place: no stacking copy
-    dlat = np.degrees(r / _geodesy.R_MIN) * (1.0 + 1e-9) + 1e-12
+    dlat = r / _geodesy.R_MIN * _geodesy.DEG * (1.0 + 1e-9) + 1e-12
     np.subtract(south, dlat, out=s)
     np.add(north, dlat, out=neg_n)
     far = np.minimum(np.maximum(np.abs(s), np.abs(neg_n)), 89.999)
-    dlon = np.degrees(r / (_geodesy.A * np.cos(np.radians(far)))) * (1.0 + 1e-9) + 1e-12
+    top = float(far.max(initial=0.0))
+    cos_far: float | FloatArray
+    if top - float(far.min(initial=top)) <= _ONE_COSINE_DEG:
+        # The farthest latitude for every box: a longer growth in longitude (by under 2.5 %
+        # below 70°), and one cosine where there were as many as boxes (~8 ns each).
+        cos_far = math.cos(math.radians(top))
+    else:
+        cos_far = np.cos(far * _geodesy.RAD)
+    dlon = r / (_geodesy.A * cos_far) * _geodesy.DEG * (1.0 + 1e-9) + 1e-12
     np.subtract(west, dlon, out=w)
     np.add(east, dlon, out=neg_e)
     wild = (s <= -89.999) | (neg_n >= 89.999) | (w < -180.0) | (neg_e > 180.0)
