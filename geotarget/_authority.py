@@ -15,6 +15,10 @@ vectorized pass; the other parts as shapely polygons (a larger circle as a 4,096
 polygon with a margin buffered in its metric frame), by the relate test. Each part is decided
 on its own, so the cost grows with the parts, and not with a rim per small circle (a CAP
 document of thousands of circles).
+
+:meth:`Territory.detached` finds the parts of a multi-part area that reach no region and are
+not joined, through parts that meet, to one that does: a kind told beyond the border may not be
+sent to such a separate place abroad.
 """
 
 from __future__ import annotations
@@ -45,42 +49,73 @@ class Territory:
 
     def reached(self, area: Area) -> frozenset[str]:
         """The codes of the finest regions whose interior the area's interior meets."""
-        codes: set[str] = set()
-        circles: list[Circle] = []
-        others: list[Circle | Polygon] = []
-        for part in area.parts:
+        return frozenset().union(*self._per_part(area.parts))
+
+    def detached(self, area: Area) -> list[int]:
+        """The parts that reach no region and are not joined to one that does, by index.
+
+        A part reaching no region lies wholly abroad (or at sea beyond the territory). It is
+        *joined* when it meets a part that reaches a region, directly or through other parts
+        that meet (the area's connected pieces): the danger across the border around an
+        incident on the territory. An area with no part on the territory has none detached
+        (it is wholly abroad, which the rollout refuses). Parts meet as in :func:`_meet`.
+        """
+        parts = area.parts
+        if len(parts) < 2:
+            return []
+        home = [bool(codes) for codes in self._per_part(parts)]
+        if all(home) or not any(home):
+            return []
+        # Grow the joined set from the parts on the territory, one layer of meeting parts at
+        # a time (at most as many layers as parts abroad).
+        joined = [i for i, h in enumerate(home) if h]
+        loose = [i for i, h in enumerate(home) if not h]
+        frontier = joined
+        while frontier and loose:
+            met = [i for i in loose if any(_meet(parts[i], parts[j]) for j in frontier)]
+            loose = [i for i in loose if i not in met]
+            frontier = met
+        return loose
+
+    def _per_part(self, parts: tuple[Circle | Polygon, ...]) -> list[set[str]]:
+        """Per part, the codes of the finest regions whose interior its interior meets."""
+        codes: list[set[str]] = [set() for _ in parts]
+        circles: list[int] = []
+        others: list[int] = []
+        for i, part in enumerate(parts):
             if isinstance(part, Circle):
                 window = circle_window(part.lon, part.lat, part.reach_m)
             elif part.margin_m == 0.0:
                 window = part.bounds
             else:
-                others.append(part)
+                others.append(i)
                 continue
             one = self._finest._box_index(*window)
             if one >= 0:
-                codes.add(str(self._codes[one]))
+                codes[i].add(str(self._codes[one]))
             elif one == -2 and isinstance(part, Circle) and part.reach_m <= _NEAR_M:
-                circles.append(part)
+                circles.append(i)
             elif one == -2:
-                others.append(part)
+                others.append(i)
         if circles:
-            codes |= self._circles(circles)
-        for other in others:
-            codes |= self._polygonal(other._to_lonlat_polygon())
-        return frozenset(codes)
+            for k, code in self._circles([parts[i] for i in circles]):  # type: ignore[misc]
+                codes[circles[k]].add(code)
+        for i in others:
+            codes[i] |= self._polygonal(parts[i]._to_lonlat_polygon())
+        return codes
 
-    def _circles(self, circles: list[Circle]) -> set[str]:
-        """The regions nearer to some circle's centre than its reach (exact distances)."""
+    def _circles(self, circles: list[Circle]) -> list[tuple[int, str]]:
+        """(circle, code) for each region nearer to the circle's centre than its reach."""
         windows = np.array([circle_window(c.lon, c.lat, c.reach_m) for c in circles])
         boxes = shapely.box(windows[:, 0], windows[:, 1], windows[:, 2], windows[:, 3])
         which, candidate = self._tree.query(boxes)
         if candidate.size == 0:
-            return set()
+            return []
         lon = np.array([c.lon for c in circles])[which]
         lat = np.array([c.lat for c in circles])[which]
         reach = np.array([c.reach_m for c in circles])[which]
         near = _geodesy.distance_to_geometries(lon, lat, self._geoms[candidate]) < reach
-        return set(self._codes[candidate[near]].tolist())
+        return list(zip(which[near].tolist(), self._codes[candidate[near]].tolist(), strict=True))
 
     def _polygonal(self, geom: Any) -> set[str]:
         """The regions whose interior a lon/lat polygon's interior meets (relate test)."""
@@ -89,3 +124,25 @@ class Territory:
             return set()
         hit = _geos.relate_pattern(geom, self._geoms[candidates], "T********")
         return set(self._codes[candidates[hit]].tolist())
+
+
+def _meet(a: Circle | Polygon, b: Circle | Polygon) -> bool:
+    """Whether two parts share a point (their margins included).
+
+    Two circles meet iff their centres are no farther apart than the sum of their reaches
+    (geodesic triangle inequality, both ways); a circle and a polygon iff the polygon is
+    nearer to the centre than the reach (:func:`geotarget._geodesy.distance_to_geometries`);
+    two polygons as their lon/lat shapes intersect.
+    """
+    if isinstance(a, Circle) and isinstance(b, Circle):
+        _, _, d = _geodesy.geod().inv(a.lon, a.lat, b.lon, b.lat)
+        return bool(d <= a.reach_m + b.reach_m)
+    if isinstance(b, Circle):
+        a, b = b, a
+    if isinstance(a, Circle):
+        assert isinstance(b, Polygon)
+        d = _geodesy.distance_to_geometries(
+            np.array([a.lon]), np.array([a.lat]), np.array([b._to_lonlat_polygon()], dtype=object)
+        )
+        return bool(d[0] <= a.reach_m)
+    return bool(shapely.intersects(a._to_lonlat_polygon(), b._to_lonlat_polygon()))

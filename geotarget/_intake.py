@@ -16,6 +16,7 @@ from typing import Any
 from geotarget._authority import Territory
 from geotarget._targeting_result import Verdict
 from geotarget.alerts import Alert, MessageType
+from geotarget.areas import Circle, Polygon
 from geotarget.errors import InvalidCAP, InvalidInput, InvalidSignature, InvalidType, Problem
 from geotarget.issuers import Issuer, Issuers
 from geotarget.kinds import Recognition, Recognizer, check_kind_name
@@ -26,6 +27,14 @@ Refusal = tuple[Verdict, str]
 
 def _listed(names: Iterable[str]) -> str:
     return ", ".join(sorted(names)) or "none"
+
+
+def _described(part: Circle | Polygon) -> str:
+    """A part in a few words, for a reason: its shape, size and where it is."""
+    if isinstance(part, Circle):
+        return f"a circle of {part.reach_m:,.0f} m about lon {part.lon:.5f}, lat {part.lat:.5f}"
+    west, south, east, north = part.bounds
+    return f"a polygon within lon {west:.5f} to {east:.5f}, lat {south:.5f} to {north:.5f}"
 
 
 def config_problems(
@@ -96,10 +105,12 @@ class Gate:
         regions: RegionHierarchy,
         recognition: Recognizer,
         issuers: Issuers,
-        registered: Iterable[str],
+        registered: Mapping[str, Any],
     ) -> None:
         self.recognition = recognition
         self.registered = frozenset(registered)
+        # The kinds told beyond the country's territory (KindRules.beyond_border).
+        self._beyond = frozenset(k for k, r in registered.items() if r.beyond_border)
         self.issuers = issuers
         self._finest = regions.levels[0]
         self._finest_set = regions.region_set(self._finest)
@@ -177,7 +188,36 @@ class Gate:
                 f"({', '.join(sorted(issuer.regions))}): {', '.join(outside[:10])}{more}; "
                 "nobody is told and nothing changes",
             ), facts
+        detached = self._detached(recognised.kind, alert)
+        if detached:
+            assert alert.area is not None
+            parts = alert.area.parts
+            listed = "; ".join(f"part {i}: {_described(parts[i])}" for i in detached[:5])
+            more = f"; and {len(detached) - 5} more" if len(detached) > 5 else ""
+            return (
+                Verdict.NOT_AUTHORISED,
+                f"not authorised: {len(detached)} part(s) of the alert area ({listed}{more}; "
+                f"counted from 0 in Area.parts) lie wholly outside the {self._finest} regions "
+                f"and meet no part that reaches one: {recognised.kind} is told beyond the "
+                f"border only around an area on the territory, so issuer {issuer.name!r} may "
+                "not send it to a place abroad of its own; nobody is told and nothing changes",
+            ), facts
         return None, facts
+
+    def _detached(self, kind: str, alert: Alert) -> list[int]:
+        """The parts of the area abroad and apart from the rest, for a kind told beyond the border.
+
+        Parts of the area in no region do not count against the issuer's regions: the kind's
+        ``beyond_border`` decides who there is told. That covers the danger across the border
+        around an incident on the territory, not a separate part wholly abroad
+        (:meth:`Territory.detached`). Only a multi-part area of such a kind has any to look for.
+        """
+        area = alert.area
+        if kind not in self._beyond or area is None or len(area.parts) < 2:
+            return []
+        if self._territory is None:
+            self._territory = Territory(self._finest_set)
+        return self._territory.detached(area)
 
     def _near(self, sender: str) -> str:
         """A hint naming the issuer senders that equal ``sender`` but for case, if any."""

@@ -22,7 +22,7 @@ from targeting_helpers import (
     ref,
 )
 
-from geotarget import Circle, InvalidInput, InvalidPolicy, Polygon, PositionIndex, pilot
+from geotarget import Area, Circle, InvalidInput, InvalidPolicy, Polygon, PositionIndex, pilot
 from geotarget.alerts import Alert, MessageType, Status
 from geotarget.issuers import Issuer, Issuers
 from geotarget.regions import Region, RegionHierarchy, RegionSet
@@ -525,3 +525,139 @@ def test_reached_by_hundreds_of_circles_across_borders_asks_no_rim(
     assert territory.reached(Area(circles)) == frozenset(want)
     assert len(want) >= 2  # the circles do straddle borders
     assert asked[0] == 0
+
+
+# --- parts of an area abroad, apart from the territory ---------------------------------------
+
+X01 = "x01@example.se"
+
+
+def explosion_table() -> Issuers:
+    """The national police, and a county-01 issuer that may also send Explosions."""
+    return Issuers([
+        Issuer(name="national", senders=[SENDER], kinds=ALL, regions=["XX"]),
+        Issuer(name="county01x", senders=[X01], kinds=ALL, regions=["01"]),
+    ])  # fmt: skip
+
+
+# The territory is lon 17-19, lat 59-60; 1 km is about 0.0177° of longitude at 59.5°.
+HOME = Circle(17.02, 59.5, 2_000.0)  # in 0101, across the western border
+AWAY = Circle(16.30, 59.5, 2_000.0)  # 40 km west, wholly abroad
+NEXT = Circle(16.96, 59.5, 2_000.0)  # abroad, meets HOME (3.4 km apart)
+NEXT2 = Circle(16.90, 59.5, 2_000.0)  # abroad, meets NEXT but not HOME (6.8 km apart)
+
+
+def _target(sender: str, kind: str, parts: list[Circle | Polygon], lons: list[float]) -> Any:
+    alert = by(make_alert(kind, Area(parts)), sender)
+    devices = positions(lons, [59.5] * len(lons))
+    return Targeter(make_regions(), nationwide("XX"), issuers=explosion_table()).target(
+        alert, PositionIndex(devices), T0
+    )
+
+
+@pytest.mark.parametrize("sender", [X01, SENDER])
+def test_an_explosion_part_wholly_abroad_and_apart_is_not_authorised(sender: str) -> None:
+    """A separate circle 40 km abroad is no danger across the border: refused, whole, by anyone.
+
+    (Explosions are told beyond the border; an issuer could otherwise alert any foreign place
+    by adding it to an area on its own territory.)
+    """
+    result = _target(sender, "explosion", [HOME, AWAY], [17.02, 16.30])
+    assert result.verdict is Verdict.NOT_AUTHORISED
+    assert "1 part(s) of the alert area (part 1: a circle of 2,000 m about lon 16.30000" in (
+        result.reason
+    )
+    assert "meet no part that reaches one" in result.reason
+    assert result.recipients.size == 0
+    alone = _target(sender, "explosion", [HOME], [17.02, 16.30])
+    assert alone.verdict is Verdict.DELIVER and alone.recipients.tolist() == ["d0"]
+
+
+def test_explosion_parts_abroad_joined_to_the_territory_are_the_border_s_danger() -> None:
+    """Circles abroad meeting the one on the territory (directly or through each other) count."""
+    result = _target(X01, "explosion", [HOME, NEXT, NEXT2], [17.02, 16.96, 16.90, 16.30])
+    assert result.verdict is Verdict.DELIVER, result.reason
+    assert sorted(result.recipients.tolist()) == ["d0", "d1", "d2"]
+    # Without the link in the middle, the farthest circle is apart.
+    apart = _target(X01, "explosion", [HOME, NEXT2], [17.02, 16.90])
+    assert apart.verdict is Verdict.NOT_AUTHORISED and "part 1: a circle" in apart.reason
+
+
+def test_polygons_abroad_join_by_touching_and_circles_by_distance() -> None:
+    """Polygons abroad join by touching, circles by distance.
+
+    Polygons meet as their lon/lat shapes intersect (a shared edge is enough); a circle meets a
+    polygon nearer to its centre than its reach.
+    """
+    home = Polygon([(16.98, 59.48), (17.05, 59.48), (17.05, 59.52), (16.98, 59.52)])
+    touching = Polygon([(16.92, 59.48), (16.98, 59.48), (16.98, 59.52), (16.92, 59.52)])
+    near = Circle(16.90, 59.5, 1_500.0)  # 1.1 km from touching's western edge
+    far = Polygon([(16.0, 59.48), (16.05, 59.48), (16.05, 59.52), (16.0, 59.52)])
+    ok = _target(X01, "explosion", [home, touching, near], [17.0, 16.95, 16.90])
+    assert ok.verdict is Verdict.DELIVER, ok.reason
+    assert sorted(ok.recipients.tolist()) == ["d0", "d1", "d2"]
+    refused = _target(X01, "explosion", [home, touching, near, far], [17.0])
+    assert refused.verdict is Verdict.NOT_AUTHORISED
+    assert ": a polygon within lon 16.00000 to 16.05000, lat 59.48000 to 59.52000" in refused.reason
+
+
+def test_a_kind_not_told_beyond_the_border_ignores_parts_abroad() -> None:
+    """A tip request's parts abroad reach nobody: they are not looked at, the rest is told."""
+    result = _target(X01, "tip_request", [HOME, AWAY], [17.02, 16.30])
+    assert result.verdict is Verdict.DELIVER, result.reason
+    assert result.recipients.tolist() == ["d0"]
+
+
+def _rim(lon: float, lat: float, r: float) -> Any:
+    """A circle as a 720-point polygon from pyproj's forward geodesic (not geotarget's)."""
+    import pyproj
+
+    az = np.linspace(0.0, 360.0, 720, endpoint=False)
+    x, y, _ = pyproj.Geod(ellps="WGS84").fwd(
+        np.full(720, lon), np.full(720, lat), az, np.full(720, r)
+    )
+    return sg.Polygon(np.c_[x, y])
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(16.6, 17.2), st.floats(59.3, 59.7), st.floats(200.0, 8_000.0)),
+        min_size=2,
+        max_size=7,
+    )
+)
+@settings(max_examples=40, deadline=None)
+def test_detached_circles_equal_the_components_of_their_rims(
+    circles: list[tuple[float, float, float]],
+) -> None:
+    """Territory.detached against connected components of the circles' rims (shapely).
+
+    A circle reaches the territory iff its rim's interior meets a region's; two meet iff their
+    rims intersect. Configurations within a metre of tangency are skipped (the rims are
+    inscribed 720-gons, a few centimetres inside).
+    """
+    from hypothesis import assume
+
+    from geotarget._authority import Territory
+
+    finest = make_regions().region_set("municipality")
+    territory = shapely.union_all([finest[c].geometry for c in finest.codes])
+    edge = shapely.boundary(territory)
+    rims = [_rim(*c) for c in circles]
+    for rim in rims:
+        assume(shapely.distance(rim.exterior, edge) > 2e-5)
+    for i, a in enumerate(rims):
+        for b in rims[i + 1 :]:
+            assume(a.exterior.distance(b.exterior) > 2e-5 or a.intersects(b))
+    home = [shapely.relate_pattern(rim, territory, "T********") for rim in rims]
+    joined = {i for i, h in enumerate(home) if h}
+    grew = True
+    while grew:
+        grew = False
+        for i, rim in enumerate(rims):
+            if i not in joined and any(rim.intersects(rims[j]) for j in joined):
+                joined.add(i)
+                grew = True
+    want = [] if all(home) or not any(home) else sorted(set(range(len(rims))) - joined)
+    area = Area([Circle(*c) for c in circles])
+    assert Territory(finest).detached(area) == want
