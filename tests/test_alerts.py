@@ -139,6 +139,17 @@ def test_identifier_rejects_what_cap_forbids(bad: str) -> None:
         alert(sender=bad)
 
 
+def test_identifier_and_sender_are_bounded_in_length() -> None:
+    """256 characters at most (they are in every delivery key); the error shows the start only."""
+    assert alert(identifier="i" * 256, sender="s" * 256).identifier == "i" * 256
+    for field in ("identifier", "sender"):
+        with pytest.raises(InvalidAlert, match=rf"{field} must be at most 256 characters") as err:
+            alert(**{field: "x" * 200_000})
+        assert "200,000 characters: 'xxxx" in str(err.value) and len(str(err.value)) < 300
+    with pytest.raises(InvalidAlert, match="identifier must be at most 256"):
+        Reference(sender="s", identifier="i" * 257, sent=T0)
+
+
 def test_datetimes_must_be_aware_and_whole_seconds() -> None:
     """A naive or fractional-second datetime is refused with a fix in the message."""
     with pytest.raises(InvalidAlert, match=r"sent must be timezone-aware \(got naive"):

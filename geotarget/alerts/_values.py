@@ -196,9 +196,24 @@ def v_opt_text(_inst: object, attribute: attrs.Attribute[Any], value: object) ->
         check_text(attribute.name, value)
 
 
+#: Most characters in an identifier or sender. CAP sets no limit; a sender is usually an
+#: e-mail address (at most 254 characters, RFC 5321) and identifiers in real feeds are far
+#: shorter. Both are repeated in every incident key, version id and delivery key, so without a
+#: bound one 4 MB document could make every delivery key megabytes long.
+MAX_CAP_ID = 256
+
+
 def check_cap_id(name: str, value: object) -> str:
-    """An identifier or sender: non-empty, no whitespace, comma, ``<`` or ``&`` (CAP 1.2 §3.2.1)."""
+    """An identifier or sender: non-empty, no whitespace, comma, ``<`` or ``&`` (CAP 1.2 §3.2.1).
+
+    At most :data:`MAX_CAP_ID` characters.
+    """
     text = check_text(name, value)
+    if len(text) > MAX_CAP_ID:
+        raise InvalidAlert(
+            f"{name} must be at most {MAX_CAP_ID} characters (it names the incident in every "
+            f"delivery key) (got {len(text):,} characters: {text[:40]!r}...)"
+        )
     bad = _CAP_ID_BAD.search(text)
     if not text or bad is not None:
         why = f"must not contain {bad.group()!r}" if bad is not None else "must not be empty"
