@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geotarget import AlertArea, Circle, InvalidAlert, InvalidCAP, InvalidType, cap
-from geotarget.alerts import Alert, Info, Resource
+from geotarget.alerts import MAX_RESOURCE_SIZE, Alert, Info, Resource
 from geotarget.errors import GeotargetError, Problem
 
 RESOURCE = "<resource><resourceDesc>Karta</resourceDesc><mimeType>image/png</mimeType>{}</resource>"
@@ -187,6 +187,76 @@ def test_model_constructors_take_numbers_not_digit_text() -> None:
         Resource(description="x", mime_type="y", size=f"{ARABIC_ONE}2")  # type: ignore[arg-type]
     with pytest.raises(GeotargetError):
         Circle(f"{ARABIC_ONE}8.0", 59.0, 500.0)  # type: ignore[arg-type]
+
+
+# --- numbers of any length: a problem at their path, never a crash ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ("9" * 5000, "5,000 digits"),  # beyond CPython's 4,300-digit int() limit
+        ("0" * 4400 + "12", None),  # leading zeros: 12 bytes
+        (str(2**63 - 1), None),
+        (str(2**63), "at most 9,223,372,036,854,775,807 bytes"),
+        ("-" + "9" * 5000, "must be a number of bytes >= 0"),
+        ("-0", None),
+    ],
+)
+def test_resource_size_of_any_length_is_read_or_refused_at_its_path(
+    size: str, expected: str | None
+) -> None:
+    """<size> is an xs:integer of bytes: within 0..2**63-1 it is read, else refused by path."""
+    doc = with_resource(f"<size>{size}</size>")
+    if expected is None:
+        digits = size.lstrip("-").lstrip("0") or "0"
+        assert cap.loads(doc).infos[0].resources[0].size == int(digits)
+        return
+    for read in (cap.loads, cap.loads_lenient):
+        with pytest.raises(InvalidCAP) as err:
+            read(doc)
+        [problem] = err.value.problems
+        assert problem.path == "info[0]/resource[0]/size"
+        assert expected in problem.message
+        assert len(problem.message) < 300  # the value abbreviated, not 5,000 digits
+
+
+@pytest.mark.parametrize("name", ["altitude", "ceiling"])
+def test_decimals_beyond_a_double_are_refused_at_their_path(name: str) -> None:
+    """float() turns 400 digits into inf: refused at the element, saying it is our limit."""
+    inner = f"<altitude>0</altitude><{name}>{'9' * 400}</{name}>".replace(
+        "<altitude>0</altitude><altitude>", "<altitude>"
+    )
+    doc = BASE.replace("</area>", inner + "</area>", 1)
+    found = problems(doc)
+    assert list(found) == [f"info[0]/area[0]/{name}"]
+    assert "double's range" in found[f"info[0]/area[0]/{name}"]
+
+
+def test_a_huge_radius_is_refused_with_its_value_abbreviated() -> None:
+    """A radius of 5,000 digits: the message quotes the start and the length, not it all."""
+    doc = BASE.replace("59.3325,18.06528 0.5", "59.3325,18.06528 " + "9" * 5000)
+    message = problems(doc)["info[0]/area[0]/circle[0]"]
+    assert "radius must be >= 0 and <= 1000 km" in message and "5,000 characters" in message
+    assert len(message) < 400
+
+
+def test_the_model_bounds_resource_size_and_dumps_writes_every_size_it_holds() -> None:
+    """Resource(size=10**4400) is refused at construction (dumps would hit str()'s limit)."""
+    for bad in (10**4400, -(10**5000), 2**63):
+        with pytest.raises(InvalidAlert, match=r"size must be an int >= 0 and <= 9,223"):
+            Resource(description="map", mime_type="image/png", size=bad)
+    a = cap.loads(BASE)
+    assert MAX_RESOURCE_SIZE == 2**63 - 1
+    biggest = Resource(description="map", mime_type="image/png", size=MAX_RESOURCE_SIZE)
+    a = attrs.evolve(a, infos=[attrs.evolve(a.infos[0], resources=[biggest])])
+    assert cap.loads(cap.dumps(a)) == a
+
+
+def test_model_numbers_beyond_a_float_are_invalid_alert_not_overflow_error() -> None:
+    """An int altitude of 5,000 digits: InvalidAlert naming the field and the size."""
+    with pytest.raises(InvalidAlert, match=r"altitude must be a finite number .*5,000 digits"):
+        AlertArea(description="x", altitude=10**4999)
 
 
 # --- hostile declared encodings --------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import math
 import re
 import unicodedata
 from collections.abc import Callable
@@ -48,6 +49,7 @@ from geotarget.alerts import (
 )
 from geotarget.alerts._values import (
     KIND_CODE,
+    MAX_RESOURCE_SIZE,
     TIP_PARAMETER_PREFIX,
     check_cap_id,
     kind_name,
@@ -148,6 +150,11 @@ def _join(path: str, name: str) -> str:
 
 def _quote(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``text`` as written, cut to ``limit`` characters with its length when longer."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
 def non_ascii(text: str) -> str | None:
@@ -446,7 +453,16 @@ class Reader:
         if bad is not None or not _DECIMAL.match(text):
             self.problem(_join(path, name), bad or f"must be a decimal number (got {_quote(text)})")
             return None
-        return float(text)
+        value = float(text)  # no digit limit (unlike int); linear in the length
+        if not math.isfinite(value):
+            self.problem(
+                _join(path, name),
+                f"must be a decimal number within a double's range (about ±1.8e308), "
+                f"geotarget's limit; CAP's xs:decimal sets none (got {_quote(text)}, "
+                f"{len(text):,} characters)",
+            )
+            return None
+        return value
 
     def pair(self, node: Node, path: str) -> NamedValue | None:
         before = len(self.problems)
@@ -655,14 +671,10 @@ class Reader:
     def resource(self, node: Node, path: str) -> Resource | None:
         before = len(self.problems)
         kids = self.children(node, path, RESOURCE)
-        size = self.collapsed(kids, "size", path)
-        if size is not None and not _INTEGER.match(size):
-            why = ascii_rule(size) or f"must be an integer (got {_quote(size)})"
-            self.problem(_join(path, "size"), why)
         fields: dict[str, Any] = {
             "description": self.text(kids, "resourceDesc", path),
             "mime_type": self.text(kids, "mimeType", path),
-            "size": None if size is None or not _INTEGER.match(size) else int(size),
+            "size": self.size(kids, path),
             "uri": self.collapsed(kids, "uri", path),
             "deref_uri": self.text(kids, "derefUri", path),
             "digest": self.text(kids, "digest", path),
@@ -674,6 +686,33 @@ class Reader:
                 _join(path, "uri"), "is empty and there is no <derefUri>: it names no resource"
             )
         return self.build(path, lambda: Resource(**fields), before)
+
+    def size(self, kids: dict[str, list[Node]], path: str) -> int | None:
+        """A ``<size>``: an xs:integer of bytes, ``0 <= size <=`` :data:`MAX_RESOURCE_SIZE`.
+
+        The digits are counted before ``int`` sees them: CPython refuses to convert more than
+        4,300 digits (``sys.int_max_str_digits``), and no size that long is within the limit.
+        """
+        text = self.collapsed(kids, "size", path)
+        if text is None:
+            return None
+        here = _join(path, "size")
+        if not _INTEGER.match(text):
+            self.problem(here, ascii_rule(text) or f"must be an integer (got {_quote(text)})")
+            return None
+        digits = text.lstrip("+-").lstrip("0")
+        if text.startswith("-") and digits:
+            self.problem(here, f"must be a number of bytes >= 0 (got {_quote(text)})")
+            return None
+        if len(digits) > len(str(MAX_RESOURCE_SIZE)) or int(digits or "0") > MAX_RESOURCE_SIZE:
+            self.problem(
+                here,
+                f"must be at most {MAX_RESOURCE_SIZE:,} bytes (2**63 - 1), geotarget's limit "
+                f"for a resource size; CAP's xs:integer sets none (got {_quote(text)}, "
+                f"{len(digits):,} digits)",
+            )
+            return None
+        return int(digits or "0")
 
     # --- geometry --------------------------------------------------------------------------------
 
@@ -884,7 +923,7 @@ class Reader:
         if not 0 <= km <= 1000:
             self.problem(
                 path,
-                f"radius must be >= 0 and <= 1000 km (got {tokens[1]} km): a radius is a "
+                f"radius must be >= 0 and <= 1000 km (got {_short(tokens[1])} km): a radius is a "
                 "distance, and 1000 km is geotarget's limit for a circle (CAP sets none)",
             )
             return None
