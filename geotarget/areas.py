@@ -305,6 +305,36 @@ def _vertices(name: str, coords: Iterable[Any]) -> list[tuple[float, float]]:
     return out
 
 
+def long_way_edges(lon: FloatArray, lat: FloatArray) -> npt.NDArray[np.intp]:
+    """The edges of a closed ring that plain lon/lat takes the long way round the Earth.
+
+    Edge ``k`` (from vertex ``k`` to ``k + 1``) is one when it spans more than 180° of
+    longitude, unless it runs along a pole (both ends at latitude 90, or both at -90), where
+    every longitude is the same point and plain lon/lat is the only reading (the whole-world
+    rectangle's edges). On the Earth such an edge crosses the 180° meridian the short way, or
+    (from lon 180 to lon -180, one meridian) does not move in longitude at all; read as a
+    straight line in lon/lat it goes round the other side. Rings without one read the same
+    either way, so geotarget refuses rings with one.
+    """
+    span = np.abs(np.diff(lon))
+    along_pole = (lat[:-1] == lat[1:]) & (np.abs(lat[:-1]) == 90.0)
+    return np.flatnonzero((span > 180.0) & ~along_pole)
+
+
+def long_way_message(lonlat: Sequence[tuple[float, float]], edges: npt.NDArray[np.intp]) -> str:
+    """Why a ring with :func:`long_way_edges` is refused, naming its first such edge."""
+    k = int(edges[0])
+    (lon0, lat0), (lon1, lat1) = lonlat[k], lonlat[k + 1]
+    more = f" ({edges.size} such edges in all)" if edges.size > 1 else ""
+    same = " (lon 180 and -180 are the same meridian)" if abs(lon0) == abs(lon1) == 180.0 else ""
+    return (
+        f"crosses the 180° meridian: the edge from point {k} (lon {lon0!r}, lat {lat0!r}) to "
+        f"point {k + 1} (lon {lon1!r}, lat {lat1!r}) spans {abs(lon1 - lon0):g}° of longitude"
+        f"{same}{more}; polygon edges are straight in plain lon/lat, which would take it the "
+        "long way round the Earth, so split the polygon at 180° into one part on each side"
+    )
+
+
 def _ring(name: str, coords: object) -> Ring:
     """Validate one ring of (lon, lat) pairs; return it closed.
 
@@ -324,6 +354,10 @@ def _ring(name: str, coords: object) -> Ring:
         )
     if out[0] != out[-1]:
         out.append(out[0])
+    xy = np.asarray(out, dtype=np.float64)
+    edges = long_way_edges(xy[:, 0], xy[:, 1])
+    if edges.size:
+        raise InvalidArea(f"{name} {long_way_message(out, edges)}")
     return tuple(out)
 
 
@@ -368,7 +402,9 @@ class Polygon(_PartBase):
     ------
     InvalidArea
         For a ring with fewer than 3 distinct vertices, a self-intersecting ring (the message
-        says where), a hole outside its shell, or bad coordinates. To repair a self-intersecting
+        says where), a hole outside its shell, an edge spanning more than 180° of longitude
+        off a pole (plain lon/lat would take it the long way round the Earth; split the
+        polygon at 180°), or bad coordinates. To repair a self-intersecting
         ring instead, call :meth:`Polygon.repair` explicitly.
 
     Examples

@@ -55,6 +55,7 @@ from geotarget.alerts._values import (
     kind_name,
     options,
 )
+from geotarget.areas import long_way_edges
 from geotarget.cap._xml import Node
 from geotarget.errors import GeotargetError, Problem
 
@@ -864,23 +865,25 @@ class Reader:
             )
             return None
         lonlat = np.array(pts)
-        lon = lonlat[:, 0]
-        # An edge between -180 and 180 itself (the world rectangle's rim) joins one meridian to
-        # itself: only the plain lon/lat reading means anything there, so it is no crossing.
-        rim = (np.abs(lon[:-1]) == 180.0) & (np.abs(lon[1:]) == 180.0)
-        jumps = np.flatnonzero((np.abs(np.diff(lon)) > 180.0) & ~rim)
+        jumps = long_way_edges(lonlat[:, 0], lonlat[:, 1])
         if jumps.size:
             # CAP 1.2 sets no rule for the 180° meridian; geotarget's polygons are planar in
-            # lon/lat, so such a ring would silently be read the long way round the Earth.
+            # lon/lat, so such a ring would silently be read the long way round the Earth
+            # (an edge from lon 180 to lon -180 included: one meridian, 360° apart in plain
+            # lon/lat). Only an edge along a pole, where every longitude is one point, is
+            # read as written (the whole-world rectangle).
             k = int(jumps[0])
             (lon0, lat0), (lon1, lat1) = pts[k], pts[k + 1]
             more = f" ({jumps.size} such edges in all)" if jumps.size > 1 else ""
+            same = (
+                " (lon 180 and -180 are the same meridian)" if abs(lon0) == abs(lon1) == 180 else ""
+            )
             self.problem(
                 path,
                 f"crosses the 180° meridian: the edge from point {k} ({lat0!r},{lon0!r}) to "
                 f"point {k + 1} ({lat1!r},{lon1!r}) spans {abs(lon1 - lon0):g}° of longitude"
-                f"{more}; geotarget reads polygons in plain lon/lat and would take it the long "
-                "way round the Earth, so split it at 180° into one polygon on each side (a "
+                f"{same}{more}; geotarget reads polygons in plain lon/lat and would take it the "
+                "long way round the Earth, so split it at 180° into one polygon on each side (a "
                 "limit of geotarget: CAP sets no rule here)",
             )
             return None
