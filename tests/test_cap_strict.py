@@ -7,6 +7,7 @@ encodings, the reusable axis-order check, and the limits :func:`geotarget.cap.du
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -290,6 +291,55 @@ def test_real_single_byte_encodings_still_read() -> None:
     for encoding in ("ISO-8859-1", "windows-1252", "KOI8-R", "US-ASCII"):
         doc = BASE.replace('encoding="UTF-8"', f'encoding="{encoding}"').encode("ascii")
         assert cap.loads(doc) == cap.loads(BASE)
+
+
+#: BASE with Swedish text, so a document decoded in the wrong encoding cannot pass unnoticed.
+SWEDISH = BASE.replace("Explosion vid Sergels torg", "Risk för explosion på Möllevångstorget")
+
+
+@pytest.mark.parametrize(
+    ("mark", "encode", "declared"),
+    [
+        (codecs.BOM_UTF8, "utf-8", "ISO-8859-1"),  # expat decodes Latin-1 itself: was mojibake
+        (codecs.BOM_UTF8, "utf-8", "windows-1252"),  # was "not well-formed (invalid token)"
+        (codecs.BOM_UTF8, "utf-8", "UTF-16"),
+        (codecs.BOM_UTF16_LE, "utf-16-le", "ISO-8859-1"),
+        (codecs.BOM_UTF16_BE, "utf-16-be", "cp1252"),
+        (codecs.BOM_UTF16_LE, "utf-16-le", "koi8-r"),
+        (codecs.BOM_UTF16_LE, "utf-16-le", "ISO-2022-JP"),
+    ],
+)
+def test_a_byte_order_mark_contradicting_the_declaration_is_refused_and_said_so(
+    mark: bytes, encode: str, declared: str
+) -> None:
+    """XML 1.0 §4.3.3: fatal. Strict refuses naming both; lenient reads as the mark says."""
+    doc = SWEDISH.replace('encoding="UTF-8"', f'encoding="{declared}"')
+    data = mark + doc.encode(encode)
+    [(path, message)] = problems(data).items()
+    assert path == ""
+    assert "byte-order mark" in message and repr(declared) in message and "§4.3.3" in message
+    parsed = cap.loads_lenient(data)
+    assert parsed.alert == cap.loads(SWEDISH)  # not 'Risk fÃ¶r explosion'
+    [repair] = parsed.repairs
+    assert "byte-order mark" in repair.message and repr(declared) in repair.message
+
+
+@pytest.mark.parametrize(
+    ("mark", "encode", "declared"),
+    [
+        (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+        (codecs.BOM_UTF8, "utf-8", "utf8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+        (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+    ],
+)
+def test_a_byte_order_mark_agreeing_with_the_declaration_is_read(
+    mark: bytes, encode: str, declared: str
+) -> None:
+    """The mark and a declaration of the same encoding: read, no repair."""
+    doc = SWEDISH.replace('encoding="UTF-8"', f'encoding="{declared}"')
+    parsed = cap.loads_lenient(mark + doc.encode(encode))
+    assert parsed.alert == cap.loads(SWEDISH) and parsed.repairs == ()
 
 
 # --- axis order, reusable ----------------------------------------------------------------------
