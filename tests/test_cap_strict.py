@@ -55,6 +55,34 @@ def test_expires_before_effective_is_read_with_a_warning() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("expires", "word"),
+    [("2026-05-04T19:30:00+02:00", "is before"), ("2026-05-04T21:30:00+02:00", "equals")],
+)
+def test_expires_not_after_sent_without_effective_or_onset_is_read_with_a_warning(
+    expires: str, word: str
+) -> None:
+    """CAP 1.2 §3.2.2 takes a missing effective as sent: the block is never active."""
+    doc = BASE.replace("<onset>2026-05-04T21:30:00+02:00</onset>", "").replace(
+        "2026-05-04T23:30:00+02:00", expires
+    )
+    [warning] = cap.read(doc).warnings
+    assert warning.path == "info[0]/expires"
+    assert warning.message.startswith(f"{word} sent (2026-05-04T21:30:00+02:00)")
+    assert "§3.2.2" in warning.message and "never active" in warning.message
+    later = BASE.replace("<onset>2026-05-04T21:30:00+02:00</onset>", "")
+    assert cap.read(later).warnings == ()  # expires after sent: nothing to say
+
+
+def test_an_offset_with_60_minutes_is_refused_for_its_minutes() -> None:
+    """+12:60 is within ±14:00 by its hours; the rule broken is minutes 00-59."""
+    doc = BASE.replace("<sent>2026-05-04T21:30:00+02:00", "<sent>2026-05-04T21:30:00+12:60")
+    message = problems(doc)["sent"]
+    assert "minutes of an offset must be 00 to 59" in message and "+12:60" in message
+    assert "-14:00 to +14:00" not in message
+    assert "-14:00 to +14:00" in problems(BASE.replace("+02:00</sent>", "+14:01</sent>"))["sent"]
+
+
 def test_empty_uri_beside_deref_uri_is_read() -> None:
     """An empty <uri/> (a valid xs:anyURI) beside <derefUri> is read without a warning."""
     parsed = cap.read(with_resource("<uri/><derefUri>aGVq</derefUri>"))

@@ -215,6 +215,8 @@ class Reader:
         self.warnings: list[Problem] = []
         #: The first geotarget:kind event code read: (its path, the kind it names).
         self.kind_code: tuple[str, str] | None = None
+        #: The alert's <sent>, once read: a block without effective or onset starts then.
+        self.sent: datetime | None = None
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -415,7 +417,14 @@ class Reader:
                 return None
         assert m is not None
         y, mo, d, hh, mi, ss, sign, oh, om = m.groups()
-        if int(oh) > 14 or int(om) > 59 or (int(oh) == 14 and int(om) > 0):
+        if int(om) > 59:
+            self.problem(
+                path,
+                f"{label}has a UTC offset whose minutes are {om}: the minutes of an offset "
+                f"must be 00 to 59 (xs:dateTime) (got {_quote(text)})",
+            )
+            return None
+        if int(oh) > 14 or (int(oh) == 14 and int(om) > 0):
             self.problem(
                 path,
                 f"{label}has a UTC offset outside xs:dateTime's range -14:00 to +14:00 "
@@ -506,6 +515,7 @@ class Reader:
                     self.problem(name, str(err))
         sent = self.collapsed(kids, "sent", "")
         values["sent"] = None if sent is None else self.time(sent, "sent")
+        self.sent = values["sent"]
         values["status"] = self.enum(kids, "status", "", Status)
         values["msg_type"] = self.enum(kids, "msgType", "", MessageType)
         values["scope"] = self.enum(kids, "scope", "", Scope)
@@ -621,6 +631,23 @@ class Reader:
                     f"{same} {name} ({start.isoformat()}): this block's window "
                     f"{name} <= t < expires is empty, so it is never active",
                 )
+        # CAP 1.2 §3.2.2 <effective>: "If this item is not included, the effective time SHALL
+        # be assumed to be the same as in <sent>".
+        sent = self.sent
+        if (
+            expires is not None
+            and sent is not None
+            and v["onset"] is None
+            and v["effective"] is None
+            and not expires > sent
+        ):
+            same = "equals" if expires == sent else "is before"
+            self.warn(
+                _join(path, "expires"),
+                f"{same} sent ({sent.isoformat()}), which this block's window starts at (it "
+                "has no <effective> nor <onset>, and CAP 1.2 §3.2.2 takes a missing effective "
+                "as sent): sent <= t < expires is empty, so it is never active",
+            )
         v["event_codes"] = self.pairs(kids, "eventCode", path)
         v["parameters"] = self.pairs(kids, "parameter", path)
         self.conventions(v["event_codes"], v["parameters"], path)
