@@ -939,14 +939,18 @@ _RING_LON = st.one_of(
 _RING_LAT = st.one_of(
     st.sampled_from([90.0, -90.0, 65.0, 70.0, 0.0, -60.0]), st.floats(-90.0, 90.0)
 )
-_TEST_LON = np.array([-179.7, -175.3, -100.1, -0.3, 0.3, 100.1, 175.3, 179.7])
-_TEST_LAT = np.array([-89.5, -64.7, -0.3, 62.1, 67.3, 89.5])
+# Irregular values, so that no edge between sampled vertices runs through a test point (with
+# -0.3 and 0.3, the edge from (0, 0) to (90, -90) did, and rounding decided the side).
+_TEST_LON = np.array(
+    [-179.7183, -175.3141, -100.1618, -0.3311, 0.2963, 100.1732, 175.2689, 179.6927]
+)
+_TEST_LAT = np.array([-89.4871, -64.7219, -0.2771, 62.1437, 67.3093, 89.5417])
 
 
 def _covers(ring: list[tuple[float, float]], lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Shapely's reading of a ring in plain lon/lat (crossings resolved by make_valid)."""
     shape = shapely.make_valid(sg.Polygon(ring), method="structure")
-    return shapely.covers(shape, shapely.points(lon, lat))
+    return np.asarray(shapely.covers(shape, shapely.points(lon, lat)), dtype=bool)
 
 
 def _short_way(ring: list[tuple[float, float]]) -> list[tuple[float, float]] | None:
