@@ -171,7 +171,7 @@ class Circle(_PartBase):
         South and north are the rim's own (to 1e-9°), found along the meridian; west and east
         hold every point of the circle, conservatively: within 0.3 % of the circle's width
         for circles up to 10 km below 60°, more for large circles far from the equator (see
-        :func:`circle_bounds`). Constant time: no rim is computed. When the circle crosses
+        the module's ``circle_bounds``). Constant time: no rim is computed. When the circle crosses
         the antimeridian, ``west > east`` (RFC 7946 §5.2); when it covers a pole, west/east
         are -180/180 and south/north reach the pole.
         """
