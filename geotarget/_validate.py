@@ -104,7 +104,7 @@ def number(
     try:
         x = float(value)
     except OverflowError:  # an int beyond float's range, such as 10**400
-        raise error(f"{name} must be {rule} (got {_shown(value)})") from None
+        raise error(f"{name} must be {rule} (got {shown(value)})") from None
     if math.isnan(x):
         raise error(f"{name} must be {rule}, not NaN (got {value!r})")
     if math.isinf(x):
@@ -151,10 +151,18 @@ def coarse_degrees(name: str, arr: npt.NDArray[Any]) -> None:
         )
 
 
-def _shown(value: object) -> str:
-    """A value for a message; a huge int shows its size, not hundreds of digits."""
+def shown(value: object) -> str:
+    """A value for a message; a huge int shows its size, not hundreds of digits.
+
+    The size comes from the bit length, never from ``str``: CPython refuses to convert an int of
+    more than 4,300 digits to text (``sys.int_max_str_digits``).
+    """
     if isinstance(value, (int, np.integer)) and abs(int(value)) >= 10**20:
-        return f"an integer of {len(str(abs(int(value))))} digits"
+        magnitude = abs(int(value))
+        digits = int(magnitude.bit_length() * math.log10(2)) + 1  # exact or one too many
+        if 10 ** (digits - 1) > magnitude:
+            digits -= 1
+        return f"an integer of {digits:,} digits"
     return repr(value)
 
 

@@ -7,6 +7,7 @@ encodings, the reusable axis-order check, and the limits :func:`geotarget.cap.du
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geotarget import AlertArea, Circle, InvalidAlert, InvalidCAP, InvalidType, cap
-from geotarget.alerts import Alert, Info, Resource
+from geotarget.alerts import MAX_RESOURCE_SIZE, Alert, Info, Resource
 from geotarget.errors import GeotargetError, Problem
 
 RESOURCE = "<resource><resourceDesc>Karta</resourceDesc><mimeType>image/png</mimeType>{}</resource>"
@@ -52,6 +53,34 @@ def test_expires_before_effective_is_read_with_a_warning() -> None:
     assert [(w.path, w.message.split(" (")[0]) for w in parsed.warnings] == [
         ("info[0]/expires", "is before effective")
     ]
+
+
+@pytest.mark.parametrize(
+    ("expires", "word"),
+    [("2026-05-04T19:30:00+02:00", "is before"), ("2026-05-04T21:30:00+02:00", "equals")],
+)
+def test_expires_not_after_sent_without_effective_or_onset_is_read_with_a_warning(
+    expires: str, word: str
+) -> None:
+    """CAP 1.2 §3.2.2 takes a missing effective as sent: the block is never active."""
+    doc = BASE.replace("<onset>2026-05-04T21:30:00+02:00</onset>", "").replace(
+        "2026-05-04T23:30:00+02:00", expires
+    )
+    [warning] = cap.read(doc).warnings
+    assert warning.path == "info[0]/expires"
+    assert warning.message.startswith(f"{word} sent (2026-05-04T21:30:00+02:00)")
+    assert "§3.2.2" in warning.message and "never active" in warning.message
+    later = BASE.replace("<onset>2026-05-04T21:30:00+02:00</onset>", "")
+    assert cap.read(later).warnings == ()  # expires after sent: nothing to say
+
+
+def test_an_offset_with_60_minutes_is_refused_for_its_minutes() -> None:
+    """+12:60 is within ±14:00 by its hours; the rule broken is minutes 00-59."""
+    doc = BASE.replace("<sent>2026-05-04T21:30:00+02:00", "<sent>2026-05-04T21:30:00+12:60")
+    message = problems(doc)["sent"]
+    assert "minutes of an offset must be 00 to 59" in message and "+12:60" in message
+    assert "-14:00 to +14:00" not in message
+    assert "-14:00 to +14:00" in problems(BASE.replace("+02:00</sent>", "+14:01</sent>"))["sent"]
 
 
 def test_empty_uri_beside_deref_uri_is_read() -> None:
@@ -189,6 +218,76 @@ def test_model_constructors_take_numbers_not_digit_text() -> None:
         Circle(f"{ARABIC_ONE}8.0", 59.0, 500.0)  # type: ignore[arg-type]
 
 
+# --- numbers of any length: a problem at their path, never a crash ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ("9" * 5000, "5,000 digits"),  # beyond CPython's 4,300-digit int() limit
+        ("0" * 4400 + "12", None),  # leading zeros: 12 bytes
+        (str(2**63 - 1), None),
+        (str(2**63), "at most 9,223,372,036,854,775,807 bytes"),
+        ("-" + "9" * 5000, "must be a number of bytes >= 0"),
+        ("-0", None),
+    ],
+)
+def test_resource_size_of_any_length_is_read_or_refused_at_its_path(
+    size: str, expected: str | None
+) -> None:
+    """<size> is an xs:integer of bytes: within 0..2**63-1 it is read, else refused by path."""
+    doc = with_resource(f"<size>{size}</size>")
+    if expected is None:
+        digits = size.lstrip("-").lstrip("0") or "0"
+        assert cap.loads(doc).infos[0].resources[0].size == int(digits)
+        return
+    for read in (cap.loads, cap.loads_lenient):
+        with pytest.raises(InvalidCAP) as err:
+            read(doc)
+        [problem] = err.value.problems
+        assert problem.path == "info[0]/resource[0]/size"
+        assert expected in problem.message
+        assert len(problem.message) < 300  # the value abbreviated, not 5,000 digits
+
+
+@pytest.mark.parametrize("name", ["altitude", "ceiling"])
+def test_decimals_beyond_a_double_are_refused_at_their_path(name: str) -> None:
+    """float() turns 400 digits into inf: refused at the element, saying it is our limit."""
+    inner = f"<altitude>0</altitude><{name}>{'9' * 400}</{name}>".replace(
+        "<altitude>0</altitude><altitude>", "<altitude>"
+    )
+    doc = BASE.replace("</area>", inner + "</area>", 1)
+    found = problems(doc)
+    assert list(found) == [f"info[0]/area[0]/{name}"]
+    assert "double's range" in found[f"info[0]/area[0]/{name}"]
+
+
+def test_a_huge_radius_is_refused_with_its_value_abbreviated() -> None:
+    """A radius of 5,000 digits: the message quotes the start and the length, not it all."""
+    doc = BASE.replace("59.3325,18.06528 0.5", "59.3325,18.06528 " + "9" * 5000)
+    message = problems(doc)["info[0]/area[0]/circle[0]"]
+    assert "radius must be >= 0 and <= 1000 km" in message and "5,000 characters" in message
+    assert len(message) < 400
+
+
+def test_the_model_bounds_resource_size_and_dumps_writes_every_size_it_holds() -> None:
+    """Resource(size=10**4400) is refused at construction (dumps would hit str()'s limit)."""
+    for bad in (10**4400, -(10**5000), 2**63):
+        with pytest.raises(InvalidAlert, match=r"size must be an int >= 0 and <= 9,223"):
+            Resource(description="map", mime_type="image/png", size=bad)
+    a = cap.loads(BASE)
+    assert MAX_RESOURCE_SIZE == 2**63 - 1
+    biggest = Resource(description="map", mime_type="image/png", size=MAX_RESOURCE_SIZE)
+    a = attrs.evolve(a, infos=[attrs.evolve(a.infos[0], resources=[biggest])])
+    assert cap.loads(cap.dumps(a)) == a
+
+
+def test_model_numbers_beyond_a_float_are_invalid_alert_not_overflow_error() -> None:
+    """An int altitude of 5,000 digits: InvalidAlert naming the field and the size."""
+    with pytest.raises(InvalidAlert, match=r"altitude must be a finite number .*5,000 digits"):
+        AlertArea(description="x", altitude=10**4999)
+
+
 # --- hostile declared encodings --------------------------------------------------------------
 
 
@@ -220,6 +319,55 @@ def test_real_single_byte_encodings_still_read() -> None:
     for encoding in ("ISO-8859-1", "windows-1252", "KOI8-R", "US-ASCII"):
         doc = BASE.replace('encoding="UTF-8"', f'encoding="{encoding}"').encode("ascii")
         assert cap.loads(doc) == cap.loads(BASE)
+
+
+#: BASE with Swedish text, so a document decoded in the wrong encoding cannot pass unnoticed.
+SWEDISH = BASE.replace("Explosion vid Sergels torg", "Risk för explosion på Möllevångstorget")
+
+
+@pytest.mark.parametrize(
+    ("mark", "encode", "declared"),
+    [
+        (codecs.BOM_UTF8, "utf-8", "ISO-8859-1"),  # expat decodes Latin-1 itself: was mojibake
+        (codecs.BOM_UTF8, "utf-8", "windows-1252"),  # was "not well-formed (invalid token)"
+        (codecs.BOM_UTF8, "utf-8", "UTF-16"),
+        (codecs.BOM_UTF16_LE, "utf-16-le", "ISO-8859-1"),
+        (codecs.BOM_UTF16_BE, "utf-16-be", "cp1252"),
+        (codecs.BOM_UTF16_LE, "utf-16-le", "koi8-r"),
+        (codecs.BOM_UTF16_LE, "utf-16-le", "ISO-2022-JP"),
+    ],
+)
+def test_a_byte_order_mark_contradicting_the_declaration_is_refused_and_said_so(
+    mark: bytes, encode: str, declared: str
+) -> None:
+    """XML 1.0 §4.3.3: fatal. Strict refuses naming both; lenient reads as the mark says."""
+    doc = SWEDISH.replace('encoding="UTF-8"', f'encoding="{declared}"')
+    data = mark + doc.encode(encode)
+    [(path, message)] = problems(data).items()
+    assert path == ""
+    assert "byte-order mark" in message and repr(declared) in message and "§4.3.3" in message
+    parsed = cap.loads_lenient(data)
+    assert parsed.alert == cap.loads(SWEDISH)  # not 'Risk fÃ¶r explosion'
+    [repair] = parsed.repairs
+    assert "byte-order mark" in repair.message and repr(declared) in repair.message
+
+
+@pytest.mark.parametrize(
+    ("mark", "encode", "declared"),
+    [
+        (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+        (codecs.BOM_UTF8, "utf-8", "utf8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+        (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+    ],
+)
+def test_a_byte_order_mark_agreeing_with_the_declaration_is_read(
+    mark: bytes, encode: str, declared: str
+) -> None:
+    """The mark and a declaration of the same encoding: read, no repair."""
+    doc = SWEDISH.replace('encoding="UTF-8"', f'encoding="{declared}"')
+    parsed = cap.loads_lenient(mark + doc.encode(encode))
+    assert parsed.alert == cap.loads(SWEDISH) and parsed.repairs == ()
 
 
 # --- axis order, reusable ----------------------------------------------------------------------

@@ -80,6 +80,25 @@ def test_a_polygon_across_the_180th_meridian_is_refused_not_read_the_long_way() 
         cap.loads_lenient(doc)
 
 
+#: The same kind of box written with corners ON the meridian, at lon 180 on one side and -180
+#: on the other: plain lon/lat would read it as the whole 65-70°N band except the box.
+ON_THE_MERIDIAN = "65,170 65,180 65,-180 65,-170 70,-170 70,-180 70,180 70,170 65,170"
+
+
+def test_a_box_with_corners_at_180_and_minus_180_is_refused_not_inverted() -> None:
+    """Edges from lon 180 to lon -180 (one meridian) are the long way round too: refused."""
+    doc = BASE.replace(
+        "59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06", ON_THE_MERIDIAN
+    )
+    for read in (cap.loads, cap.loads_lenient):
+        with pytest.raises(InvalidCAP) as err:
+            read(doc)
+        found = {p.path: p.message for p in err.value.problems}
+        message = found["info[0]/area[0]/polygon[0]"]
+        assert "180° meridian" in message and "point 1 (65.0,180.0)" in message
+        assert "360° of longitude" in message and "the same meridian" in message
+
+
 def test_polygons_that_touch_the_180th_meridian_from_one_side_are_read() -> None:
     """An edge along lon 180 or -180, on one side, is an ordinary polygon."""
     for ring in ("60,170 60,180 62,180 62,170 60,170", "60,-170 60,-180 62,-180 62,-170 60,-170"):

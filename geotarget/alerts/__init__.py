@@ -53,6 +53,7 @@ from geotarget.alerts._area import AlertArea
 from geotarget.alerts._values import (
     KIND_CODE,
     LANGUAGE,
+    MAX_RESOURCE_SIZE,
     TIP_PARAMETER_PREFIX,
     Category,
     Certainty,
@@ -86,6 +87,7 @@ from geotarget.errors import InvalidAlert, InvalidType
 
 __all__ = [
     "KIND_CODE",
+    "MAX_RESOURCE_SIZE",
     "TIP_PARAMETER_PREFIX",
     "Alert",
     "AlertArea",

@@ -18,7 +18,15 @@ from geotarget.alerts._values import (
     v_opt_number,
     v_text,
 )
-from geotarget.areas import MAX_RADIUS_M, Area, Circle, Part, Polygon
+from geotarget.areas import (
+    MAX_RADIUS_M,
+    Area,
+    Circle,
+    Part,
+    Polygon,
+    long_way_edges,
+    long_way_message,
+)
 from geotarget.errors import InvalidAlert, InvalidArea, InvalidType
 
 #: A CAP polygon as a closed ring of (lon, lat) pairs.
@@ -64,6 +72,10 @@ def _ring(i: int, ring: object) -> Ring:
             f"equal to the last (got {len(out)} points"
             + (f", first {out[0]} and last {out[-1]})" if out else ")")
         )
+    xy = np.asarray(out, dtype=np.float64)
+    edges = long_way_edges(xy[:, 0], xy[:, 1])
+    if edges.size:  # before any repair could read it as something else
+        raise InvalidAlert(f"polygons[{i}] {long_way_message(out, edges)}")
     return out
 
 

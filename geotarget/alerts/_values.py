@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from geotarget._validate import number
+from geotarget._validate import number, shown
 from geotarget.errors import InvalidAlert, InvalidInput, InvalidType
 
 # ---------------------------------------------------------------------------------------------
@@ -121,6 +121,11 @@ class TipChannelKind(str, enum.Enum):
 KIND_CODE = "geotarget:kind"
 #: The ``<parameter>`` ``valueName`` prefix that carries a :class:`TipChannel` (``tip-phone``...).
 TIP_PARAMETER_PREFIX = "geotarget:tip-"
+#: The largest :attr:`Resource.size` accepted, in bytes: ``2**63 - 1``, the largest file size
+#: a signed 64-bit integer holds (xs:long, POSIX ``off_t``, HTTP ``Content-Length`` in practice).
+#: A limit of geotarget's, not of CAP (whose ``<size>`` is an unbounded xs:integer): it keeps
+#: every size readable and writable as text in constant time.
+MAX_RESOURCE_SIZE = 2**63 - 1
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -319,7 +324,10 @@ def v_tokens(_inst: object, attribute: attrs.Attribute[Any], value: tuple[object
 def opt_float(value: float | None) -> float | None:
     """Convert an optional real number to float; leave anything else for the validator."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond a float's range: the validator says so
+            return value
     return value
 
 
@@ -409,7 +417,7 @@ class Resource:
     mime_type : str
         ``mimeType``, e.g. ``"image/png"``.
     size : int, optional
-        Size in bytes, ``>= 0``.
+        Size in bytes, ``>= 0`` and ``<=`` :data:`MAX_RESOURCE_SIZE` (``2**63 - 1``).
     uri : str, optional
         Where to fetch it. geotarget never fetches it.
     deref_uri : str, optional
@@ -440,8 +448,11 @@ class Resource:
             return
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidType(f"size must be an int (got {type(value).__name__} {value!r})")
-        if value < 0:
-            raise InvalidAlert(f"size must be an int >= 0 bytes (got {value!r})")
+        if not 0 <= value <= MAX_RESOURCE_SIZE:
+            raise InvalidAlert(
+                f"size must be an int >= 0 and <= {MAX_RESOURCE_SIZE:,} bytes (2**63 - 1, "
+                f"geotarget's limit: CAP sets none) (got {shown(value)})"
+            )
 
 
 def _tip_kind(value: TipChannelKind | str) -> TipChannelKind:

@@ -217,6 +217,34 @@ def _strip_before_declaration(data: str | bytes) -> tuple[str | bytes, tuple[Rep
     )
 
 
+def _read_as_the_mark_says(data: str | bytes) -> tuple[str | bytes, tuple[Repair, ...]]:
+    """Lenient: a byte-order mark contradicting the declared encoding wins, with its repair.
+
+    The mark is the stronger evidence (an editor saving "UTF-8 with BOM" keeps a stale
+    declaration); the document is decoded as the mark says, or left to be refused when it is
+    not valid in that encoding.
+    """
+    if isinstance(data, str):
+        return data, ()
+    raw = bytes(data)
+    found = _xml.bom_conflict(raw)
+    if found is None:
+        return data, ()
+    name, codec, declared = found
+    try:
+        text = raw.decode("utf-8-sig" if codec == "utf-8" else codec)
+    except UnicodeDecodeError:
+        return data, ()
+    return text, (
+        Repair(
+            "",
+            f"the document starts with a {name} byte-order mark but its XML declaration says "
+            f"encoding={declared!r}, a fatal error in XML 1.0 §4.3.3; read it as {name}, as "
+            "the mark says",
+        ),
+    )
+
+
 def _read_tree(
     root: _xml.Node,
     *,
@@ -296,6 +324,8 @@ def read(
     repaired: tuple[Repair, ...] = ()
     if lenient and isinstance(data, (str, bytes, bytearray, memoryview)):
         data, repaired = _strip_before_declaration(data)
+        data, marked = _read_as_the_mark_says(data)
+        repaired += marked
     return _read_tree(_parse(data), lenient=bool(lenient), envelope=env, repaired=repaired)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import math
 import re
 import unicodedata
 from collections.abc import Callable
@@ -48,11 +49,13 @@ from geotarget.alerts import (
 )
 from geotarget.alerts._values import (
     KIND_CODE,
+    MAX_RESOURCE_SIZE,
     TIP_PARAMETER_PREFIX,
     check_cap_id,
     kind_name,
     options,
 )
+from geotarget.areas import long_way_edges
 from geotarget.cap._xml import Node
 from geotarget.errors import GeotargetError, Problem
 
@@ -150,6 +153,11 @@ def _quote(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
+def _short(text: str, limit: int = 60) -> str:
+    """``text`` as written, cut to ``limit`` characters with its length when longer."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def non_ascii(text: str) -> str | None:
     """Describe the first non-ASCII character of ``text``; None when it is all ASCII."""
     if text.isascii():
@@ -207,6 +215,8 @@ class Reader:
         self.warnings: list[Problem] = []
         #: The first geotarget:kind event code read: (its path, the kind it names).
         self.kind_code: tuple[str, str] | None = None
+        #: The alert's <sent>, once read: a block without effective or onset starts then.
+        self.sent: datetime | None = None
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -407,7 +417,14 @@ class Reader:
                 return None
         assert m is not None
         y, mo, d, hh, mi, ss, sign, oh, om = m.groups()
-        if int(oh) > 14 or int(om) > 59 or (int(oh) == 14 and int(om) > 0):
+        if int(om) > 59:
+            self.problem(
+                path,
+                f"{label}has a UTC offset whose minutes are {om}: the minutes of an offset "
+                f"must be 00 to 59 (xs:dateTime) (got {_quote(text)})",
+            )
+            return None
+        if int(oh) > 14 or (int(oh) == 14 and int(om) > 0):
             self.problem(
                 path,
                 f"{label}has a UTC offset outside xs:dateTime's range -14:00 to +14:00 "
@@ -446,7 +463,16 @@ class Reader:
         if bad is not None or not _DECIMAL.match(text):
             self.problem(_join(path, name), bad or f"must be a decimal number (got {_quote(text)})")
             return None
-        return float(text)
+        value = float(text)  # no digit limit (unlike int); linear in the length
+        if not math.isfinite(value):
+            self.problem(
+                _join(path, name),
+                f"must be a decimal number within a double's range (about ±1.8e308), "
+                f"geotarget's limit; CAP's xs:decimal sets none (got {_quote(text)}, "
+                f"{len(text):,} characters)",
+            )
+            return None
+        return value
 
     def pair(self, node: Node, path: str) -> NamedValue | None:
         before = len(self.problems)
@@ -489,6 +515,7 @@ class Reader:
                     self.problem(name, str(err))
         sent = self.collapsed(kids, "sent", "")
         values["sent"] = None if sent is None else self.time(sent, "sent")
+        self.sent = values["sent"]
         values["status"] = self.enum(kids, "status", "", Status)
         values["msg_type"] = self.enum(kids, "msgType", "", MessageType)
         values["scope"] = self.enum(kids, "scope", "", Scope)
@@ -604,6 +631,23 @@ class Reader:
                     f"{same} {name} ({start.isoformat()}): this block's window "
                     f"{name} <= t < expires is empty, so it is never active",
                 )
+        # CAP 1.2 §3.2.2 <effective>: "If this item is not included, the effective time SHALL
+        # be assumed to be the same as in <sent>".
+        sent = self.sent
+        if (
+            expires is not None
+            and sent is not None
+            and v["onset"] is None
+            and v["effective"] is None
+            and not expires > sent
+        ):
+            same = "equals" if expires == sent else "is before"
+            self.warn(
+                _join(path, "expires"),
+                f"{same} sent ({sent.isoformat()}), which this block's window starts at (it "
+                "has no <effective> nor <onset>, and CAP 1.2 §3.2.2 takes a missing effective "
+                "as sent): sent <= t < expires is empty, so it is never active",
+            )
         v["event_codes"] = self.pairs(kids, "eventCode", path)
         v["parameters"] = self.pairs(kids, "parameter", path)
         self.conventions(v["event_codes"], v["parameters"], path)
@@ -655,14 +699,10 @@ class Reader:
     def resource(self, node: Node, path: str) -> Resource | None:
         before = len(self.problems)
         kids = self.children(node, path, RESOURCE)
-        size = self.collapsed(kids, "size", path)
-        if size is not None and not _INTEGER.match(size):
-            why = ascii_rule(size) or f"must be an integer (got {_quote(size)})"
-            self.problem(_join(path, "size"), why)
         fields: dict[str, Any] = {
             "description": self.text(kids, "resourceDesc", path),
             "mime_type": self.text(kids, "mimeType", path),
-            "size": None if size is None or not _INTEGER.match(size) else int(size),
+            "size": self.size(kids, path),
             "uri": self.collapsed(kids, "uri", path),
             "deref_uri": self.text(kids, "derefUri", path),
             "digest": self.text(kids, "digest", path),
@@ -674,6 +714,33 @@ class Reader:
                 _join(path, "uri"), "is empty and there is no <derefUri>: it names no resource"
             )
         return self.build(path, lambda: Resource(**fields), before)
+
+    def size(self, kids: dict[str, list[Node]], path: str) -> int | None:
+        """A ``<size>``: an xs:integer of bytes, ``0 <= size <=`` :data:`MAX_RESOURCE_SIZE`.
+
+        The digits are counted before ``int`` sees them: CPython refuses to convert more than
+        4,300 digits (``sys.int_max_str_digits``), and no size that long is within the limit.
+        """
+        text = self.collapsed(kids, "size", path)
+        if text is None:
+            return None
+        here = _join(path, "size")
+        if not _INTEGER.match(text):
+            self.problem(here, ascii_rule(text) or f"must be an integer (got {_quote(text)})")
+            return None
+        digits = text.lstrip("+-").lstrip("0")
+        if text.startswith("-") and digits:
+            self.problem(here, f"must be a number of bytes >= 0 (got {_quote(text)})")
+            return None
+        if len(digits) > len(str(MAX_RESOURCE_SIZE)) or int(digits or "0") > MAX_RESOURCE_SIZE:
+            self.problem(
+                here,
+                f"must be at most {MAX_RESOURCE_SIZE:,} bytes (2**63 - 1), geotarget's limit "
+                f"for a resource size; CAP's xs:integer sets none (got {_quote(text)}, "
+                f"{len(digits):,} digits)",
+            )
+            return None
+        return int(digits or "0")
 
     # --- geometry --------------------------------------------------------------------------------
 
@@ -825,23 +892,25 @@ class Reader:
             )
             return None
         lonlat = np.array(pts)
-        lon = lonlat[:, 0]
-        # An edge between -180 and 180 itself (the world rectangle's rim) joins one meridian to
-        # itself: only the plain lon/lat reading means anything there, so it is no crossing.
-        rim = (np.abs(lon[:-1]) == 180.0) & (np.abs(lon[1:]) == 180.0)
-        jumps = np.flatnonzero((np.abs(np.diff(lon)) > 180.0) & ~rim)
+        jumps = long_way_edges(lonlat[:, 0], lonlat[:, 1])
         if jumps.size:
             # CAP 1.2 sets no rule for the 180° meridian; geotarget's polygons are planar in
-            # lon/lat, so such a ring would silently be read the long way round the Earth.
+            # lon/lat, so such a ring would silently be read the long way round the Earth
+            # (an edge from lon 180 to lon -180 included: one meridian, 360° apart in plain
+            # lon/lat). Only an edge along a pole, where every longitude is one point, is
+            # read as written (the whole-world rectangle).
             k = int(jumps[0])
             (lon0, lat0), (lon1, lat1) = pts[k], pts[k + 1]
             more = f" ({jumps.size} such edges in all)" if jumps.size > 1 else ""
+            same = (
+                " (lon 180 and -180 are the same meridian)" if abs(lon0) == abs(lon1) == 180 else ""
+            )
             self.problem(
                 path,
                 f"crosses the 180° meridian: the edge from point {k} ({lat0!r},{lon0!r}) to "
                 f"point {k + 1} ({lat1!r},{lon1!r}) spans {abs(lon1 - lon0):g}° of longitude"
-                f"{more}; geotarget reads polygons in plain lon/lat and would take it the long "
-                "way round the Earth, so split it at 180° into one polygon on each side (a "
+                f"{same}{more}; geotarget reads polygons in plain lon/lat and would take it the "
+                "long way round the Earth, so split it at 180° into one polygon on each side (a "
                 "limit of geotarget: CAP sets no rule here)",
             )
             return None
@@ -884,7 +953,7 @@ class Reader:
         if not 0 <= km <= 1000:
             self.problem(
                 path,
-                f"radius must be >= 0 and <= 1000 km (got {tokens[1]} km): a radius is a "
+                f"radius must be >= 0 and <= 1000 km (got {_short(tokens[1])} km): a radius is a "
                 "distance, and 1000 km is geotarget's limit for a circle (CAP sets none)",
             )
             return None

@@ -74,6 +74,62 @@ _NOT_CHARSETS = frozenset(
 _EXPAT_NATIVE = frozenset({"UTF-8", "UTF-16", "UTF-16BE", "UTF-16LE", "ISO-8859-1", "US-ASCII"})
 
 
+#: Byte-order marks (XML 1.0 Appendix F), longest first: each names its encoding family.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32", "utf-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32", "utf-32"),
+    (codecs.BOM_UTF8, "UTF-8", "utf-8"),
+    (codecs.BOM_UTF16_LE, "UTF-16", "utf-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16", "utf-16"),
+)
+_DECLARED_TEXT = re.compile(
+    r"<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*[\"'][^\"']*[\"'][ \t\r\n]+"
+    r"encoding[ \t\r\n]*=[ \t\r\n]*[\"']([A-Za-z][A-Za-z0-9._-]*)[\"']"
+)
+
+
+def bom_conflict(raw: bytes) -> tuple[str, str, str] | None:
+    """``(mark, codec, declared)`` when a byte-order mark contradicts the declared encoding.
+
+    A byte-order mark names the encoding (XML 1.0 Appendix F); an encoding declaration naming
+    another one is a fatal error (XML 1.0 §4.3.3: "It is a fatal error for an entity including
+    an encoding declaration to be presented to the XML processor in an encoding other than
+    that named in the declaration"). ``mark`` is the mark's encoding as people name it
+    (``UTF-8``), ``codec`` the Python codec that decodes the document as the mark says. None
+    without a mark, without a declaration, or when they agree (``UTF-16`` and ``UTF-16LE``
+    agree with either UTF-16 mark; a name Python does not know is refused elsewhere).
+    """
+    marked = next(((n, c) for mark, n, c in _BOMS if raw.startswith(mark)), None)
+    if marked is None:
+        return None
+    name, codec = marked
+    head = raw[: 4 * 256].decode(codec, "ignore").lstrip("\ufeff")
+    m = _DECLARED_TEXT.match(head)
+    if m is None:
+        return None
+    declared = m.group(1)
+    try:
+        family = codecs.lookup(declared).name
+    except LookupError:
+        return None
+    if family == codec or family.startswith(codec + "-"):  # utf-16-le, utf-8-sig...
+        return None
+    return name, codec, declared
+
+
+def _refuse_bom_conflict(raw: bytes) -> None:
+    found = bom_conflict(raw)
+    if found is not None:
+        name, _, declared = found
+        raise Refused(
+            f"the document starts with a {name} byte-order mark but its XML declaration says "
+            f"encoding={declared!r}: XML 1.0 §4.3.3 makes a declaration that contradicts the "
+            f"document's encoding a fatal error (declare {name!r}, or save the document "
+            "without the mark in the encoding it declares; loads_lenient reads it as the mark "
+            "says)"
+        )
+
+
 def _check_declared_encoding(raw: bytes) -> str | None:
     """The Python codec to decode ``raw`` with first; None when expat decodes it itself.
 
@@ -124,6 +180,7 @@ def parse(data: str | bytes) -> Node:
             f"document must be at most {MAX_DOCUMENT_BYTES:,} bytes (got {len(raw):,} bytes)"
         )
     if not isinstance(data, str):
+        _refuse_bom_conflict(raw)
         codec = _check_declared_encoding(raw)
         if codec is not None:
             try:

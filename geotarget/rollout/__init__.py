@@ -42,6 +42,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from geotarget._validate import shown
 from geotarget.alerts._values import tuple_of
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem, UnknownCode
 from geotarget.rollout import _canary, _decision, _io, _report, _time
@@ -143,10 +144,8 @@ def _prefixed(prefix: str, problems: Iterable[Problem]) -> list[Problem]:
 
 
 def _shown(value: object) -> str:
-    """A value for a message; a huge int shows its size, not 400 digits."""
-    if isinstance(value, int) and abs(value) >= 10**20:
-        return f"an integer of {len(str(abs(value)))} digits"
-    return repr(value)
+    """A value for a message; a huge int shows its size, not 400 digits (nor a crash)."""
+    return shown(value)
 
 
 def _threshold(percentage: float) -> int:
