@@ -495,8 +495,10 @@ positions files:
             accuracy and horizontalAccuracy as accuracy_m); other columns are
             ignored with a warning on stderr
   CSV       comma, semicolon or tab separated (found from the header line, or named
-            by an Excel first line such as sep=;); decimal comma or point; UTF-8
-            (BOM fine), UTF-16 or UTF-32 with a BOM, else cp1252, or --encoding
+            by an Excel first line such as sep=;); decimal comma or point, one
+            for the whole file (no thousands separators: "1,500" among decimal
+            points is refused); UTF-8 (BOM fine), UTF-16 or UTF-32 with a BOM,
+            else cp1252, or --encoding
   ids       text, kept verbatim: 0701234567 stays 0701234567; 007 and 7 differ;
             Excel's ="0701234567" is its text; ids a spreadsheet turned into numbers
             (4.6701E+10, 7.0) are refused: export the column as text

@@ -295,14 +295,15 @@ FILES_PEOPLE_HAVE = {
         (),
         ["Åsa-ö"],
     ),
-    # Comma-separated with quoted decimal commas, and ids with superscript digits.
+    # Comma-separated with quoted decimal commas (every number's mark a comma, as the file's
+    # one decimal mark must be), and ids with superscript digits.
     "quoted_decimal_comma": (
         "positions.csv",
         (
             "id,lon,lat,observed_at\n"
             f'"x²","{NEAR}","59,3325",{EPOCH}\n'
             f'"x2","{FAR}","59,3325",{EPOCH}\n'
-            f'"²³",18.06528,59.3326,{EPOCH}.5\n'
+            f'"²³","18,06528","59,3326","{EPOCH},5"\n'
         ).encode(),
         (),
         ["x²", "²³"],
@@ -729,8 +730,8 @@ def test_whole_columns_of_epochs_and_numbers_read_like_single_cells(tmp_path: Pa
     plain = tmp_path / "plain.csv"
     plain.write_text(
         "id;lon;lat;accuracy_m;observed_at\n"
-        "a; 18,5 ;59.25;1e1;1716206100\n"
-        "b;+18;59,;.5;1716206100,25\n"
+        "a; 18,5 ;59,25;1e1;1716206100\n"
+        "b;+18;59,;,5;1716206100,25\n"
         "c;;;;\n",
         encoding="utf-8",
     )
