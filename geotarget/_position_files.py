@@ -30,7 +30,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 * **observed_at**: epoch seconds (``1716206400`` or ``1716206400.5``, from 2001-09-09 to
   year 5138, so that milliseconds and ``20240520`` are refused) or ISO 8601 with an offset
   (``2024-05-20T14:00:00+02:00``, ``...Z``). A time without an offset is an error unless a
-  ``timezone`` is given to read it in. An empty cell is an unknown time (never invented). A file
+  ``timezone`` is given to read it in. A date alone (``2024-05-20``) is refused, not read as
+  midnight. An empty cell is an unknown time (never invented). A file
   without the column needs an explicit ``observed_at`` for every row.
 * **Damage is refused**, not guessed at: ids in scientific notation (``4.6701E+10``, a
   spreadsheet's rounding of a long number), a column of ids that are all integers written as
@@ -40,7 +41,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
   text; float16 degrees are refused; only the known columns are read.
 * Every problem is one :class:`~geotarget.errors.InvalidInput` naming the file, the row (data
-  rows count from 1; CSV also gives the line, the header being line 1) and the column.
+  rows count from 1; CSV also gives the line, the header being line 1) and the column. A
+  quote that never closes is reported at the line and column where it opens.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import itertools
 import math
 import re
 import zoneinfo
@@ -97,6 +100,8 @@ CHUNK_ROWS = 65_536
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
 _EPOCH = re.compile(r"\d{1,30}(?:[.,]\d{1,9})?", re.ASCII)
+#: A calendar date alone (a spreadsheet's Date column): no time of day, refused.
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 #: Words spreadsheets and data tools write for a missing number; an empty cell says that here.
 _MISSING_WORDS = frozenset(
     {"nan", "-nan", "na", "n/a", "#n/a", "null", "none", "nil", "-", "?", "inf", "-inf", "infinity"}
@@ -348,6 +353,11 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
         raise ValueError(_PG_NULL_RULE)
     if not text.isascii():
         raise ValueError("must be epoch seconds or ISO 8601 written with ASCII digits")
+    if _DATE_ONLY.fullmatch(text):
+        raise ValueError(
+            "is a date without a time of day, so when that day the fix was taken is unknown "
+            "(it is never invented); write the time, e.g. 2024-05-20T14:00:00+02:00"
+        )
     try:
         value = iso_datetime(text)
     except ValueError as err:
@@ -772,6 +782,57 @@ def _columns(
     return known, tuple(unknown)
 
 
+def _unclosed(line: str, delim: str) -> tuple[int, str] | None:
+    """The field (0-based) whose opening quote ``line`` does not close, and its text, or None."""
+    field, j, n = 0, 0, len(line)
+    while j <= n:
+        if j < n and line[j] == '"':  # a quoted field: find its closing quote
+            k = j + 1
+            while True:
+                k = line.find('"', k)
+                if k < 0:
+                    return field, line[j:].rstrip("\r\n")
+                if line.startswith('""', k):
+                    k += 2
+                    continue
+                break
+            j = k + 1
+        nxt = line.find(delim, j)
+        if nxt < 0:
+            return None
+        field, j = field + 1, nxt + 1
+    return None
+
+
+def _csv_error(
+    err: csv.Error,
+    text: str,
+    name: str,
+    delim: str,
+    start: int,
+    header: Sequence[str] | None,
+    line_num: int,
+) -> InvalidInput:
+    """The error for a CSV record the csv module refused (``start``: the line it begins on).
+
+    A quote that never closes makes the csv module read on to the end of the file (or to its
+    field size limit) and fail there; the error names the line and column where it opened.
+    """
+    first = next(itertools.islice(_lines(text), start - 1, None), "")
+    opened = _unclosed(first, delim)
+    if opened is None:
+        return InvalidInput(f"{name}: line {line_num}: not readable as CSV: {err}")
+    j, field = opened
+    if header is not None and j < len(header):
+        column = f"column {header[j].strip() or j + 1}"
+    else:
+        column = f"field {j + 1}"
+    return InvalidInput(
+        f"{name}: line {start}, {column}: unclosed quote: the quoted field that opens here "
+        f'never ends (a quote inside a field is written twice, "") (got {_show(field)})'
+    )
+
+
 #: What :func:`read_csv` hands over per chunk: the known columns' cells, each data row's
 #: first line, and the index of the chunk's first row in the file.
 Take = Callable[[dict[str, list[str]], list[int], int], None]
@@ -813,9 +874,12 @@ def read_csv(
         line_parts.append(np.asarray(lines, dtype=np.int64))
         rows += len(lines)
 
+    start = 1  # the line the record being read begins on
+    header: list[str] | None = None
     try:
         if sep is not None:
             next(reader)  # Excel's "sep=;" line: the header is the next line
+            start = reader.line_num + 1
         header = next(reader, None)
         if header is None:
             raise InvalidInput(f"{name}: is empty; the first line must name the columns")
@@ -843,7 +907,7 @@ def read_csv(
                 flush(records, lines)
                 lines = []
     except csv.Error as err:
-        raise InvalidInput(f"{name}: line {reader.line_num}: not readable as CSV: {err}") from None
+        raise _csv_error(err, text, name, delim, start, header, reader.line_num) from None
     if lines:
         flush(records, lines)
     if not rows:
