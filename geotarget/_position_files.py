@@ -160,6 +160,17 @@ def _show(value: str) -> str:
     return repr(value if len(value) <= 40 else value[:37] + "...")
 
 
+#: The most column names an error or warning lists (a header may have 200,000).
+MAX_NAMES = 20
+
+
+def names_text(names: Sequence[str]) -> str:
+    """Column names, quoted and comma-separated, at most :data:`MAX_NAMES` of them."""
+    shown = ", ".join(_show(str(n).strip()) for n in names[:MAX_NAMES])
+    more = len(names) - MAX_NAMES
+    return shown + (f" and {more:,} more" if more > 0 else "")
+
+
 def _problem(where: str, column: str, rule: str, value: str) -> InvalidPositions:
     return InvalidPositions(f"{where}, column {column}: {rule} (got {_show(value)})")
 
@@ -537,14 +548,19 @@ def _check(
     if (i := first(nan_x != nan_y)) is not None:
         column = "lon" if nan_x[i] else "lat"
         raise InvalidPositions(
-            f"{where(i)}, column {column}: is empty while "
+            f"{where(i)}, column {column}: is empty (or NaN) while "
             f"{'lat' if column == 'lon' else 'lon'} is not; give both (a fix) or neither (no fix)"
         )
     fix = ~nan_x
     for name, values, limit in (("lon", lon, 180.0), ("lat", lat, 90.0)):
         if (i := first(fix & ~(np.abs(values) <= limit))) is not None:
             hint = ""
-            if name == "lat" and abs(lon[i]) <= 90.0:
+            if abs(values[i]) in (999.0, 9999.0, 99999.0, 999999.0):
+                hint = (  # a placeholder some exports write for "no fix"
+                    "; a placeholder for no fix? leave both lon and lat empty for a row "
+                    "without a fix"
+                )
+            elif name == "lat" and abs(lon[i]) <= 90.0 and abs(lat[i]) <= 180.0:
                 hint = "; are lon and lat swapped?"
             elif not (abs(lon[i]) <= 180.0 or abs(lat[i]) <= 90.0):
                 hint = (  # both beyond degrees: metres, as Swedish authorities' data often is
@@ -757,24 +773,28 @@ def twice(where: str, key: str, header: Sequence[object], first: int, second: in
 
 
 def _columns(
-    header: Sequence[str], name: str, line: int = 1
+    header: Sequence[str], name: str, line: int | None = 1
 ) -> tuple[dict[str, int], tuple[str, ...]]:
-    """Known column → index, and the unknown columns' names (``line``: the header's line)."""
+    """Known column → index, and the unknown columns' names.
+
+    ``line``: the header's line in a CSV file; None for a Parquet file's schema.
+    """
+    at = f"{name}: line {line}" if line is not None else name
     known: dict[str, int] = {}
     unknown = []
     for j, raw in enumerate(header):
         key = column_key(raw)
         if key is not None:
             if key in known:
-                raise twice(f"{name}: line {line}", key, header, known[key], j)
+                raise twice(at, key, header, known[key], j)
             known[key] = j
         else:
             unknown.append(raw.strip() or f"(unnamed column {j + 1})")
     missing = [c for c in REQUIRED if c not in known]
     if missing:
-        found = ", ".join(repr(h.strip()) for h in header) or "nothing"
+        found = names_text(header) or "nothing"
         raise InvalidInput(
-            f"{name}: line {line}: lacks column(s) {', '.join(missing)} (has {found}); "
+            f"{at}: lacks column(s) {', '.join(missing)} (has {found}); "
             f"the {'first line' if line == 1 else 'line after sep='} must name the columns: "
             f"{', '.join(KNOWN)} (latitude, longitude, lng, long, latitud, longitud and "
             "device_id are read as lat, lon, lon, lon, lat, lon and id)"
@@ -936,7 +956,7 @@ def _parquet_header(names: Sequence[str], name: str) -> None:
     missing = [c for c in REQUIRED if c not in keys]
     if not missing:
         return
-    found = ", ".join(repr(str(n)) for n in names) or "nothing"
+    found = names_text(names) or "nothing"
     aliases = ", ".join(f"{a} as {k}" for a, k in sorted(ALIASES.items()))
     hint = ""
     if {"lon", "lat"} & set(missing) and any(
@@ -978,7 +998,7 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise unreadable(err) from None
     _parquet_header(names, path.name)
-    known, unknown = _columns(names, path.name)
+    known, unknown = _columns(names, path.name, None)
     try:
         # Only the known columns are read: an unknown one costs no memory (a compressed
         # free-text column may be many times the file's size).

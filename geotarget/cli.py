@@ -65,6 +65,8 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     """Read ``--positions`` by the rules of :mod:`geotarget._position_files`; report on stderr."""
     from geotarget import _position_files
 
+    if not args.positions:  # Path("") is ".", "the directory ."
+        raise InvalidInput("--positions must name a file (got an empty name)")
     path = Path(args.positions)
     tty = sys.stderr.isatty()
 
@@ -87,7 +89,8 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     notes = []
     if report.unknown_columns:
         notes.append(
-            f"warning: {path.name}: ignored unknown column(s) {', '.join(report.unknown_columns)} "
+            f"warning: {path.name}: ignored unknown column(s) "
+            f"{_position_files.names_text(report.unknown_columns)} "
             f"(known: {', '.join(_position_files.KNOWN)})"
         )
     notes.append(f"read {report.rows:,} rows from {path.name} ({report.form})")

@@ -72,3 +72,51 @@ def test_a_parquet_date_column_is_refused_as_a_date(tmp_path: Path) -> None:
     pq.write_table(table, path)
     with pytest.raises(InvalidPositions, match="column observed_at: is a date without a time"):
         read(path, timezone="Europe/Stockholm")
+
+
+def test_a_parquet_column_named_twice_is_not_at_a_line(tmp_path: Path) -> None:
+    """Parquet has no lines: the message names the file and the columns."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": ["a"], "lon": [18.0], "lat": [59.3], "Lat": [59.3]}), path)
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    assert str(err.value) == (
+        "p.parquet: column lat appears twice (columns 3 and 4: 'lat' and 'Lat'); keep one"
+    )
+
+
+def test_a_no_fix_placeholder_latitude_gets_no_swap_hint(tmp_path: Path) -> None:
+    """-999 is a placeholder; swapping could not bring it within range."""
+    path = tmp_path / "p.csv"
+    path.write_text("id,lon,lat\na,18.0,-999\n", encoding="utf-8")
+    with pytest.raises(InvalidPositions) as err:
+        read(path, observed_at=AT)
+    assert "swapped" not in str(err.value)
+    assert "a placeholder for no fix?" in str(err.value)
+    path.write_text("id,lon,lat\na,18.0,-150\n", encoding="utf-8")
+    with pytest.raises(InvalidPositions, match="are lon and lat swapped"):
+        read(path, observed_at=AT)
+
+
+def test_a_wide_header_gives_a_bounded_error(tmp_path: Path) -> None:
+    """200,000 unknown names: the one-line error lists twenty and counts the rest."""
+    path = tmp_path / "p.csv"
+    path.write_text(",".join(f"c{i}" for i in range(200_000)) + "\n1\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    assert len(str(err.value)) < 1000
+    assert "'c19' and 199,980 more" in str(err.value)
+
+
+def test_a_parquet_nan_longitude_is_not_called_empty_alone(tmp_path: Path) -> None:
+    """A NaN is named as such (with empty) in the half-a-fix error."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": ["a"], "lon": [float("nan")], "lat": [59.3]}), path)
+    with pytest.raises(InvalidPositions, match=r"column lon: is empty \(or NaN\) while lat"):
+        read(path, observed_at=AT)
