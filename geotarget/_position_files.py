@@ -14,15 +14,24 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   European code page, a superset of latin-1's printable range); or exactly the ``encoding``
   given.
 * **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most, or
-  the one an Excel dialect line ``sep=;`` before the header names. A
-  decimal comma (``59,3325``) is read like a decimal point; thousands separators are not.
+  the one an Excel dialect line ``sep=;`` before the header names.
+* **Decimal mark**: a file's numbers (``lon``, ``lat``, ``accuracy_m``, epoch ``observed_at``)
+  use one decimal mark, a point or a comma (``59,3325``), whichever its numbers show; a number
+  with the other mark (``"1,500"`` in a file of decimal points, ``1.500`` in a file of decimal
+  commas) is refused, since it is most likely a thousands separator; so is a number with two
+  marks (``1,500.5``, ``1.500.000``). An ``accuracy_m`` such as ``1,500`` or ``1.500`` (one to
+  three digits, a mark, three digits) may be a grouped thousand: it is read as a decimal only
+  when another number in the file shows that mark as its decimal mark, else refused. A
+  longitude or latitude is never a grouped thousand (it would be beyond 180 degrees), so its
+  mark always counts as the decimal mark. (ISO 8601 times may write either mark.)
 * **Ids** are text, taken verbatim (only surrounding spaces are stripped): ``0701234567`` stays
   ``0701234567``, and ``007`` and ``7`` are two devices; Excel's text formula
   ``="0701234567"`` is its text. (A Parquet integer column stays int.)
 * **observed_at**: epoch seconds (``1716206400`` or ``1716206400.5``, from 2001-09-09 to
   year 5138, so that milliseconds and ``20240520`` are refused) or ISO 8601 with an offset
   (``2024-05-20T14:00:00+02:00``, ``...Z``). A time without an offset is an error unless a
-  ``timezone`` is given to read it in. An empty cell is an unknown time (never invented). A file
+  ``timezone`` is given to read it in. A date alone (``2024-05-20``) is refused, not read as
+  midnight. An empty cell is an unknown time (never invented). A file
   without the column needs an explicit ``observed_at`` for every row.
 * **Damage is refused**, not guessed at: ids in scientific notation (``4.6701E+10``, a
   spreadsheet's rounding of a long number), a column of ids that are all integers written as
@@ -32,7 +41,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
   text; float16 degrees are refused; only the known columns are read.
 * Every problem is one :class:`~geotarget.errors.InvalidInput` naming the file, the row (data
-  rows count from 1; CSV also gives the line, the header being line 1) and the column.
+  rows count from 1; CSV also gives the line, the header being line 1) and the column. A
+  quote that never closes is reported at the line and column where it opens.
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import itertools
 import math
 import re
 import zoneinfo
@@ -89,6 +100,8 @@ CHUNK_ROWS = 65_536
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
 _EPOCH = re.compile(r"\d{1,30}(?:[.,]\d{1,9})?", re.ASCII)
+#: A calendar date alone (a spreadsheet's Date column): no time of day, refused.
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 #: Words spreadsheets and data tools write for a missing number; an empty cell says that here.
 _MISSING_WORDS = frozenset(
     {"nan", "-nan", "na", "n/a", "#n/a", "null", "none", "nil", "-", "?", "inf", "-inf", "infinity"}
@@ -147,8 +160,119 @@ def _show(value: str) -> str:
     return repr(value if len(value) <= 40 else value[:37] + "...")
 
 
+#: The most column names an error or warning lists (a header may have 200,000).
+MAX_NAMES = 20
+
+
+def names_text(names: Sequence[str]) -> str:
+    """Column names, quoted and comma-separated, at most :data:`MAX_NAMES` of them."""
+    shown = ", ".join(_show(str(n).strip()) for n in names[:MAX_NAMES])
+    more = len(names) - MAX_NAMES
+    return shown + (f" and {more:,} more" if more > 0 else "")
+
+
 def _problem(where: str, column: str, rule: str, value: str) -> InvalidPositions:
     return InvalidPositions(f"{where}, column {column}: {rule} (got {_show(value)})")
+
+
+#: A number that may be a grouped thousand: one to three digits (not starting with 0), a mark,
+#: exactly three digits (``1,500``, ``12.000``). Read as a decimal only by the file's mark.
+_GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}[.,]\d{3}", re.ASCII)
+_MARK_NAME = {".": "decimal point", ",": "decimal comma"}
+_GROUPED_RULE = (
+    "may be a number with a thousands separator ({int}) or a decimal ({dec}), and no other "
+    "number in the file has a decimal mark that says which; write it without the separator "
+    "(or with a fourth decimal)"
+)
+
+
+@attrs.define
+class Marks:
+    """The one decimal mark a file's numbers use, learnt while its columns are read.
+
+    One instance reads one file: :meth:`note` takes each number column (chunk by chunk),
+    :meth:`finish` ends the file. Whether a file is refused does not depend on the order in
+    which its cells are seen; which cell the error names does (the first found).
+    """
+
+    mark: str | None = None
+    #: Where the mark was first seen: "row 2 (line 3), column lon: '18.06'" (file not named).
+    seen: str = ""
+    #: The first grouped-looking accuracy cell seen before the mark was known:
+    #: (its mark, its place, column, raw text).
+    pending: tuple[str, str, str, str] | None = None
+
+    @property
+    def comma(self) -> bool:
+        """Whether the file's numbers use a decimal comma."""
+        return self.mark == ","
+
+    def note(
+        self, cells: Sequence[str], column: str, where: Where, *, grouped_ok: bool = False
+    ) -> None:
+        """Check the marks of a column's number cells (each valid, with at most one mark).
+
+        ``grouped_ok``: the column's cells may be grouped thousands (``accuracy_m``).
+        """
+        joined = "\n".join(cells)
+        used = [m for m in ".," if m in joined]
+        if not used or (len(used) == 1 and used[0] == self.mark):
+            return  # no mark, or only the file's: the common case, one scan in C
+        if len(used) == 1 and self.mark is None and self.pending is None and not grouped_ok:
+            i = joined.count("\n", 0, joined.index(used[0]))
+            self._learn(used[0], where.row(i), column, cells[i])
+            return
+        for i, raw in enumerate(cells):
+            if "." in raw or "," in raw:
+                self.cell(raw, column, where, i, grouped_ok=grouped_ok)
+
+    def cell(
+        self, raw: str, column: str, where: Where, i: int, *, grouped_ok: bool = False
+    ) -> None:
+        """Check one number cell (row ``i`` of ``where``)."""
+        text = raw.strip()
+        mark = "." if "." in text else "," if "," in text else None
+        if mark is None:
+            return
+        if grouped_ok and _GROUPED.fullmatch(text):
+            if self.mark is None:
+                if self.pending is None:
+                    self.pending = (mark, where(i), column, raw)
+                elif self.pending[0] != mark:
+                    self._refuse_grouped(*self.pending[1:])
+                return
+        elif self.mark is None:
+            self._learn(mark, where.row(i), column, raw)
+            return
+        if mark != self.mark:
+            raise _problem(where(i), column, self._other_rule(mark), raw)
+
+    def finish(self) -> None:
+        """End of file: a grouped-looking cell that no other number explains is refused."""
+        if self.pending is not None and self.mark is None:
+            self._refuse_grouped(*self.pending[1:])
+
+    def _learn(self, mark: str, place: str, column: str, raw: str) -> None:
+        self.mark, self.seen = mark, f"{place}, column {column}: {_show(raw.strip())}"
+        if self.pending is not None:
+            other, pending_place, pending_column, pending_raw = self.pending
+            self.pending = None
+            if other != mark:
+                raise _problem(pending_place, pending_column, self._other_rule(other), pending_raw)
+
+    def _other_rule(self, mark: str) -> str:
+        assert self.mark is not None
+        return (
+            f"has a {_MARK_NAME[mark]}, but this file's numbers have a {_MARK_NAME[self.mark]} "
+            f"({self.seen}): a thousands separator? numbers must be written without one, and "
+            "all with one decimal mark"
+        )
+
+    def _refuse_grouped(self, place: str, column: str, raw: str) -> None:
+        digits = raw.strip().replace(",", "").replace(".", "")
+        decimal = raw.strip().replace(",", ".")
+        rule = _GROUPED_RULE.format(int=digits, dec=float(decimal))
+        raise _problem(place, column, rule, raw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,11 +300,21 @@ def _bulk(cells: Sequence[str], allowed: str) -> npt.NDArray[np.float64] | None:
     return None if np.isinf(values).any() else values
 
 
-def _numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.float64]:
-    """Numbers with a decimal point or comma; empty cells are NaN."""
+def _numbers(
+    cells: Sequence[str], column: str, where: Where, marks: Marks | None = None
+) -> npt.NDArray[np.float64]:
+    """Numbers with the file's decimal mark (see :class:`Marks`); empty cells are NaN."""
     values = _bulk(cells, "0123456789+-.,eE")
-    if values is not None:
-        return values
+    if values is None:
+        values = _cell_numbers(cells, column, where)
+    (Marks() if marks is None else marks).note(
+        cells, column, where, grouped_ok=column == "accuracy_m"
+    )
+    return values
+
+
+def _cell_numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.float64]:
+    """Numbers cell by cell, naming the first bad cell and the rule."""
     out = np.empty(len(cells), dtype=np.float64)
     for i, raw in enumerate(cells):
         text = raw.strip()
@@ -230,6 +364,11 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
         raise ValueError(_PG_NULL_RULE)
     if not text.isascii():
         raise ValueError("must be epoch seconds or ISO 8601 written with ASCII digits")
+    if _DATE_ONLY.fullmatch(text):
+        raise ValueError(
+            "is a date without a time of day, so when that day the fix was taken is unknown "
+            "(it is never invented); write the time, e.g. 2024-05-20T14:00:00+02:00"
+        )
     try:
         value = iso_datetime(text)
     except ValueError as err:
@@ -260,28 +399,39 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
 
 
 def _times(
-    cells: Sequence[str], column: str, where: Where, zone: zoneinfo.ZoneInfo | None
+    cells: Sequence[str],
+    column: str,
+    where: Where,
+    zone: zoneinfo.ZoneInfo | None,
+    marks: Marks | None = None,
 ) -> npt.NDArray[np.datetime64]:
+    marks = Marks() if marks is None else marks
     seconds = _bulk(cells, "0123456789.,")
     if seconds is not None:  # all epoch seconds (or empty): in bulk, if all within range
         known = ~np.isnan(seconds)
         if ((seconds[known] >= MIN_EPOCH_S) & (seconds[known] < MAX_EPOCH_S)).all():
+            marks.note(cells, column, where)
             micro = np.round(np.where(known, seconds, 0.0) * 1e6).astype(np.int64)
             stamps = micro.astype("datetime64[us]")
             return np.where(known, stamps, np.datetime64("NaT", "us"))
     # Cell by cell, each distinct text parsed once (fixes often share a timestamp).
     texts = np.char.strip(np.asarray(cells, dtype=np.str_)) if cells else np.array([], "U1")
-    distinct, inverse = np.unique(texts, return_inverse=True)
+    distinct, first, inverse = np.unique(texts, return_index=True, return_inverse=True)
     values = np.full(distinct.size, np.datetime64("NaT"), dtype="datetime64[us]")
+    epochs: list[int] = []  # the first row of each epoch-seconds text with a decimal mark
     for k, text in enumerate(distinct.tolist()):
         if not text:
             continue  # an unknown time stays unknown
         try:
             utc = _parse_time(text, zone)
         except ValueError as err:
-            i = int(np.flatnonzero(inverse == k)[0])
+            i = int(first[k])
             raise _problem(where(i), column, str(err), cells[i]) from None
         values[k] = np.datetime64(utc.replace(tzinfo=None), "us")
+        if ("." in text or "," in text) and _EPOCH.fullmatch(text):
+            epochs.append(int(first[k]))
+    for i in sorted(epochs):  # the file's mark?
+        marks.cell(cells[i], column, where, i)
     return values[inverse.reshape(-1)]
 
 
@@ -398,14 +548,19 @@ def _check(
     if (i := first(nan_x != nan_y)) is not None:
         column = "lon" if nan_x[i] else "lat"
         raise InvalidPositions(
-            f"{where(i)}, column {column}: is empty while "
+            f"{where(i)}, column {column}: is empty (or NaN) while "
             f"{'lat' if column == 'lon' else 'lon'} is not; give both (a fix) or neither (no fix)"
         )
     fix = ~nan_x
     for name, values, limit in (("lon", lon, 180.0), ("lat", lat, 90.0)):
         if (i := first(fix & ~(np.abs(values) <= limit))) is not None:
             hint = ""
-            if name == "lat" and abs(lon[i]) <= 90.0:
+            if abs(values[i]) in (999.0, 9999.0, 99999.0, 999999.0):
+                hint = (  # a placeholder some exports write for "no fix"
+                    "; a placeholder for no fix? leave both lon and lat empty for a row "
+                    "without a fix"
+                )
+            elif name == "lat" and abs(lon[i]) <= 90.0 and abs(lat[i]) <= 180.0:
                 hint = "; are lon and lat swapped?"
             elif not (abs(lon[i]) <= 180.0 or abs(lat[i]) <= 90.0):
                 hint = (  # both beyond degrees: metres, as Swedish authorities' data often is
@@ -618,29 +773,84 @@ def twice(where: str, key: str, header: Sequence[object], first: int, second: in
 
 
 def _columns(
-    header: Sequence[str], name: str, line: int = 1
+    header: Sequence[str], name: str, line: int | None = 1
 ) -> tuple[dict[str, int], tuple[str, ...]]:
-    """Known column → index, and the unknown columns' names (``line``: the header's line)."""
+    """Known column → index, and the unknown columns' names.
+
+    ``line``: the header's line in a CSV file; None for a Parquet file's schema.
+    """
+    at = f"{name}: line {line}" if line is not None else name
     known: dict[str, int] = {}
     unknown = []
     for j, raw in enumerate(header):
         key = column_key(raw)
         if key is not None:
             if key in known:
-                raise twice(f"{name}: line {line}", key, header, known[key], j)
+                raise twice(at, key, header, known[key], j)
             known[key] = j
         else:
             unknown.append(raw.strip() or f"(unnamed column {j + 1})")
     missing = [c for c in REQUIRED if c not in known]
     if missing:
-        found = ", ".join(repr(h.strip()) for h in header) or "nothing"
+        found = names_text(header) or "nothing"
         raise InvalidInput(
-            f"{name}: line {line}: lacks column(s) {', '.join(missing)} (has {found}); "
+            f"{at}: lacks column(s) {', '.join(missing)} (has {found}); "
             f"the {'first line' if line == 1 else 'line after sep='} must name the columns: "
             f"{', '.join(KNOWN)} (latitude, longitude, lng, long, latitud, longitud and "
             "device_id are read as lat, lon, lon, lon, lat, lon and id)"
         )
     return known, tuple(unknown)
+
+
+def _unclosed(line: str, delim: str) -> tuple[int, str] | None:
+    """The field (0-based) whose opening quote ``line`` does not close, and its text, or None."""
+    field, j, n = 0, 0, len(line)
+    while j <= n:
+        if j < n and line[j] == '"':  # a quoted field: find its closing quote
+            k = j + 1
+            while True:
+                k = line.find('"', k)
+                if k < 0:
+                    return field, line[j:].rstrip("\r\n")
+                if line.startswith('""', k):
+                    k += 2
+                    continue
+                break
+            j = k + 1
+        nxt = line.find(delim, j)
+        if nxt < 0:
+            return None
+        field, j = field + 1, nxt + 1
+    return None
+
+
+def _csv_error(
+    err: csv.Error,
+    text: str,
+    name: str,
+    delim: str,
+    start: int,
+    header: Sequence[str] | None,
+    line_num: int,
+) -> InvalidInput:
+    """The error for a CSV record the csv module refused (``start``: the line it begins on).
+
+    A quote that never closes makes the csv module read on to the end of the file (or to its
+    field size limit) and fail there; the error names the line and column where it opened.
+    """
+    first = next(itertools.islice(_lines(text), start - 1, None), "")
+    opened = _unclosed(first, delim)
+    if opened is None:
+        return InvalidInput(f"{name}: line {line_num}: not readable as CSV: {err}")
+    j, field = opened
+    if header is not None and j < len(header):
+        column = f"column {header[j].strip() or j + 1}"
+    else:
+        column = f"field {j + 1}"
+    return InvalidInput(
+        f"{name}: line {start}, {column}: unclosed quote: the quoted field that opens here "
+        f'never ends (a quote inside a field is written twice, "") (got {_show(field)})'
+    )
 
 
 #: What :func:`read_csv` hands over per chunk: the known columns' cells, each data row's
@@ -672,23 +882,24 @@ def read_csv(
     delim = _delimiter(text) if sep is None else sep
     reader = csv.reader(_lines(text), delimiter=delim, strict=True)
     rows = 0
-    decimal = False
     line_parts: list[npt.NDArray[np.int64]] = []
 
     def flush(records: list[list[str]], lines: list[int]) -> None:
-        nonlocal rows, decimal
+        nonlocal rows
         columns = list(zip(*records, strict=True))
         records.clear()
         cells = {key: list(columns[j]) for key, j in known.items()}
         del columns
-        decimal = decimal or any("," in "".join(cells[k]) for k in ("lon", "lat"))
         take(cells, lines, rows)
         line_parts.append(np.asarray(lines, dtype=np.int64))
         rows += len(lines)
 
+    start = 1  # the line the record being read begins on
+    header: list[str] | None = None
     try:
         if sep is not None:
             next(reader)  # Excel's "sep=;" line: the header is the next line
+            start = reader.line_num + 1
         header = next(reader, None)
         if header is None:
             raise InvalidInput(f"{name}: is empty; the first line must name the columns")
@@ -716,13 +927,13 @@ def read_csv(
                 flush(records, lines)
                 lines = []
     except csv.Error as err:
-        raise InvalidInput(f"{name}: line {reader.line_num}: not readable as CSV: {err}") from None
+        raise _csv_error(err, text, name, delim, start, header, reader.line_num) from None
     if lines:
         flush(records, lines)
     if not rows:
         raise InvalidInput(f"{name}: has a header but no rows")
     kind = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
-    form = f"CSV, {enc}, {kind}-separated" + (", decimal comma" if decimal else "")
+    form = f"CSV, {enc}, {kind}-separated"  # read() adds the decimal mark
     return np.concatenate(line_parts), Report(path, rows, form, unknown)
 
 
@@ -745,7 +956,7 @@ def _parquet_header(names: Sequence[str], name: str) -> None:
     missing = [c for c in REQUIRED if c not in keys]
     if not missing:
         return
-    found = ", ".join(repr(str(n)) for n in names) or "nothing"
+    found = names_text(names) or "nothing"
     aliases = ", ".join(f"{a} as {k}" for a, k in sorted(ALIASES.items()))
     hint = ""
     if {"lon", "lat"} & set(missing) and any(
@@ -787,7 +998,7 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise unreadable(err) from None
     _parquet_header(names, path.name)
-    known, unknown = _columns(names, path.name)
+    known, unknown = _columns(names, path.name, None)
     try:
         # Only the known columns are read: an unknown one costs no memory (a compressed
         # free-text column may be many times the file's size).
@@ -850,7 +1061,14 @@ def _instants(
     return _times(cells.tolist(), "observed_at", where, zone)
 
 
-def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo | None) -> Any:
+def _parquet_column(
+    kind: str,
+    col: Any,
+    where: Where,
+    zone: zoneinfo.ZoneInfo | None,
+    marks: Marks | None = None,
+) -> Any:
+    """One Arrow column as numpy by the module's rules (``marks``: the file's decimal mark)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -901,7 +1119,7 @@ def _parquet_column(kind: str, col: Any, where: Where, zone: zoneinfo.ZoneInfo |
         return _instants(col, where, zone)
     if kind == "tester" and pa.types.is_boolean(t):
         return np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
-    return _from_cells(kind, _parquet_cells(col), where, zone)
+    return _from_cells(kind, _parquet_cells(col), where, zone, marks)
 
 
 #: The longest cell of a number, time or flag column: the longest valid one (an ISO date-time
@@ -923,16 +1141,20 @@ def _check_lengths(kind: str, cells: Sequence[str], where: Where) -> None:
 
 
 def _from_cells(
-    kind: str, cells: Sequence[str], where: Where, zone: zoneinfo.ZoneInfo | None
+    kind: str,
+    cells: Sequence[str],
+    where: Where,
+    zone: zoneinfo.ZoneInfo | None,
+    marks: Marks | None = None,
 ) -> Any:
     if kind == "id":
         return _text_ids(cells, where)
     _check_lengths(kind, cells, where)
     if kind == "observed_at":
-        return _times(cells, kind, where, zone)
+        return _times(cells, kind, where, zone, marks)
     if kind == "tester":
         return _flags(cells, kind, where)
-    return _numbers(cells, kind, where)
+    return _numbers(cells, kind, where, marks)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -974,21 +1196,26 @@ def read(
     suffix = path.suffix.lower()
     zone = _zone(timezone)
     columns: dict[str, Any] = {}
+    marks = Marks()  # the file's one decimal mark
     if suffix == ".parquet":
         raw, report = read_parquet(path)
         where = Where(name)
 
-        for key, col in raw.items():
-            columns[key] = _parquet_column(key, col, where, zone)
+        for key, col in sorted(raw.items(), key=lambda kc: KNOWN.index(kc[0])):
+            columns[key] = _parquet_column(key, col, where, zone, marks)
+        marks.finish()
     elif suffix in (".csv", ".tsv", ".txt"):
         parts: dict[str, list[Any]] = {}
 
         def take(cells: dict[str, list[str]], lines: list[int], first: int) -> None:
             chunk = Where(name, lines, first)
-            for key, values in cells.items():
-                parts.setdefault(key, []).append(_from_cells(key, values, chunk, zone))
+            for key in sorted(cells, key=KNOWN.index):  # lon and lat first: their marks decide
+                parts.setdefault(key, []).append(_from_cells(key, cells[key], chunk, zone, marks))
 
         lines, report = read_csv(path, take, encoding=encoding, progress=progress)
+        marks.finish()
+        if marks.comma:
+            report = attrs.evolve(report, form=report.form + ", decimal comma")
         where = Where(name, lines)
         for key, chunks in parts.items():
             columns[key] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)

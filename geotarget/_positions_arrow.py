@@ -43,6 +43,7 @@ from geotarget._position_files import (
     NAIVE_TIMESTAMPS,
     REQUIRED,
     ZONE_FLAG,
+    Marks,
     Where,
     _check,
     _parquet_column,
@@ -104,13 +105,15 @@ def positions_from_arrow(
         )
     where = Where(source)
     columns: dict[str, Any] = {}
-    for key, j in known.items():
+    marks = Marks()  # the decimal mark of numbers written as text
+    for key, j in sorted(known.items(), key=lambda kj: KNOWN.index(kj[0])):
         col = table.column(j)
         try:
-            columns[key] = _column(key, col, where)
+            columns[key] = _column(key, col, where, marks)
         except InvalidPositions as err:  # the command's --timezone is no option here
             text = str(err).replace(ZONE_FLAG, "").replace(NAIVE_TIMESTAMPS, _NAIVE)
             raise InvalidPositions(text) from None
+    marks.finish()
     n = table.num_rows
     if "observed_at" in columns and observed_at is not None:
         raise InvalidInput(f"{source}: has an observed_at column, so observed_at is not used")
@@ -139,7 +142,7 @@ def positions_from_arrow(
 _NAIVE = "timestamps without a time zone; store them with one (pyarrow.timestamp('us', tz='UTC'))"
 
 
-def _column(key: str, col: Any, where: Where) -> Any:
+def _column(key: str, col: Any, where: Where, marks: Marks | None = None) -> Any:
     """One column as numpy: zero-copy for float64 without nulls, else the CLI reader's rules."""
     pa = _pa()
     if (
@@ -149,7 +152,7 @@ def _column(key: str, col: Any, where: Where) -> Any:
         and col.num_chunks == 1
     ):
         return col.chunk(0).to_numpy(zero_copy_only=True)
-    return _parquet_column(key, col.combine_chunks(), where, None)
+    return _parquet_column(key, col.combine_chunks(), where, None, marks)
 
 
 def read_table(path: Path, name: str | None = None) -> Any:

@@ -93,10 +93,14 @@ def read_geojson(
                 'list of them (a string such as "18.0", true or false is not read as one)'
             )
         try:
-            shape = sg.shape(geom)
+            with np.errstate(invalid="ignore"):  # a NaN vertex: refused by to_regions, named
+                shape = sg.shape(geom)
         except Exception as err:  # shapely raises several types for malformed GeoJSON
+            reason = str(err).splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            if "inhomogeneous" in reason:  # numpy's words for positions of 2 and 3 numbers
+                reason = "its positions mix 2 and 3 numbers (each ring's positions must agree)"
             raise InvalidRegions(
-                f"{where}.geometry (code {code!r}) is not valid GeoJSON geometry: {err}"
+                f"{where}.geometry (code {code!r}) is not valid GeoJSON geometry: {reason}"
             ) from err
         out.append(RawFeature(where, code, name, shape))
     return out, crs
@@ -124,14 +128,19 @@ def _numeric(value: Any, depth: int) -> bool:
 def _load_json(source: Source) -> Any:
     if isinstance(source, Mapping):
         return source
-    if isinstance(source, bytes) or (isinstance(source, str) and source.lstrip()[:1] in "{["):
-        text: str | bytes = source
+    if isinstance(source, str) and source.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
+        text: str | bytes = source.lstrip("\ufeff")  # a BOM, as open().read() keeps it
+    elif isinstance(source, bytes):
+        text = source
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
             text = path.read_bytes()
         except (OSError, ValueError) as err:  # ValueError: a NUL in the name
-            raise InvalidRegions(f"cannot read region file {str(path)!r}: {err}") from err
+            reason = f"{err.strerror}" if isinstance(err, OSError) and err.strerror else f"{err}"
+            raise InvalidRegions(
+                f"cannot read region file {_shown(str(path))}: {reason:.200}"
+            ) from err
     else:
         raise InvalidRegions(
             "source must be a path, GeoJSON text or bytes, or a parsed GeoJSON mapping "
@@ -141,6 +150,11 @@ def _load_json(source: Source) -> Any:
         return json.loads(text)
     except ValueError as err:
         raise InvalidRegions(f"region GeoJSON is not valid JSON: {err}") from err
+
+
+def _shown(text: str, limit: int = 120) -> str:
+    """``text`` quoted, cut to ``limit`` characters (a file name may be a whole document)."""
+    return repr(text) if len(text) <= limit else repr(text[: limit - 3] + "...")
 
 
 def _geojson_crs(member: object) -> str | None:
@@ -191,22 +205,42 @@ def read_geoparquet(
 ) -> tuple[list[RawFeature], str | None]:
     """Rows of a GeoParquet file (WKB geometry) and its CRS as PROJJSON text, if any."""
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as err:
         raise MissingExtra("geoparquet", feature) from err
+    file = f"GeoParquet {_shown(str(source))}"
+    # Every pyarrow failure (ArrowInvalid is a ValueError, a damaged page an OSError, ...).
+    failures = (OSError, ValueError, TypeError, KeyError, NotImplementedError, pa.ArrowException)
+
+    def unreadable(err: Exception) -> InvalidRegions:
+        text = str(err).strip()
+        reason = text.splitlines()[0][:200] if text else type(err).__name__
+        return InvalidRegions(f"cannot read {file}: {reason}")
+
     try:
         schema = pq.read_schema(source)
-    except (OSError, ValueError) as err:
-        raise InvalidRegions(f"cannot read GeoParquet {str(source)!r}: {err}") from err
+    except failures as err:
+        raise unreadable(err) from err
     raw_geo = (schema.metadata or {}).get(b"geo")
     if raw_geo is None:
-        raise InvalidRegions(f"{str(source)!r} is not GeoParquet: it has no 'geo' metadata")
+        raise InvalidRegions(f"{file} is not GeoParquet: it has no 'geo' metadata")
     try:
         geo = json.loads(raw_geo)
         column = geo["primary_column"]
         meta = geo["columns"][column]
     except (ValueError, KeyError, TypeError) as err:
-        raise InvalidRegions(f"GeoParquet 'geo' metadata is malformed: {err!r}") from err
+        raise InvalidRegions(f"{file}: 'geo' metadata is malformed: {err!r:.200}") from err
+    if not isinstance(column, str) or not isinstance(meta, Mapping):
+        raise InvalidRegions(
+            f"{file}: 'geo' metadata is malformed: primary_column must be a column name and "
+            f"columns[{column!r:.40}] an object (got {type(meta).__name__} {meta!r:.60})"
+        )
+    if column not in schema.names:
+        raise InvalidRegions(
+            f"{file}: 'geo' metadata names the geometry column {column!r}, which the file "
+            f"lacks (a column renamed after writing?); columns: {', '.join(schema.names):.200}"
+        )
     encoding = str(meta.get("encoding", "")).upper()
     if encoding != "WKB":
         raise InvalidRegions(
@@ -220,12 +254,17 @@ def read_geoparquet(
     for key, what in ((code_property, "code_property"), (name_property, "name_property")):
         if key is not None and key not in names:
             have = ", ".join(sorted(names))
-            raise InvalidRegions(f"GeoParquet has no column {key!r} ({what}); columns: {have}")
+            raise InvalidRegions(f"{file} has no column {key!r} ({what}); columns: {have:.200}")
     wanted = [c for c in (code_property, name_property, column) if c is not None]
-    table = pq.read_table(source, columns=list(dict.fromkeys(wanted)))
-    codes = table.column(code_property).to_pylist()
-    names_col = table.column(name_property).to_pylist() if name_property else [None] * len(codes)
-    wkb = table.column(column).to_pylist()
+    try:
+        table = pq.read_table(source, columns=list(dict.fromkeys(wanted)))
+        codes = table.column(code_property).to_pylist()
+        names_col = (
+            table.column(name_property).to_pylist() if name_property else [None] * len(codes)
+        )
+        wkb = table.column(column).to_pylist()
+    except failures as err:
+        raise unreadable(err) from err
     out: list[RawFeature] = []
     for i, (code, name, blob) in enumerate(zip(codes, names_col, wkb, strict=True)):
         where = f"row {i}"
@@ -236,11 +275,13 @@ def read_geoparquet(
             raise InvalidRegions(f"{where} (code {code!r}) has no geometry (got null)")
         try:
             shape = shapely.from_wkb(blob)
-        except shapely.errors.GEOSException as err:
-            raise InvalidRegions(f"{where} (code {code!r}) has unreadable WKB: {err}") from err
+        except (shapely.errors.GEOSException, TypeError, ValueError) as err:
+            raise InvalidRegions(
+                f"{file}: {where} (code {code!r}) has unreadable WKB: {str(err)[:200]}"
+            ) from err
         out.append(RawFeature(where, code, name, shape))
     if not out:
-        raise InvalidRegions(f"GeoParquet {str(source)!r} has no rows")
+        raise InvalidRegions(f"{file} has no rows")
     crs = meta.get("crs", "OGC:CRS84")  # the GeoParquet default when the key is absent
     return out, None if crs is None else (crs if isinstance(crs, str) else json.dumps(crs))
 
@@ -268,10 +309,12 @@ def to_regions(
                 f"(got {'empty ' if f.geometry.is_empty else ''}{f.geometry.geom_type})"
             )
     geoms = shapely.force_2d(np.array([f.geometry for f in raw], dtype=object))
+    _refuse_non_finite(raw, geoms)  # before any CRS check or repair: corrupt, not invalid
     source_crs = _choose_crs(declared_crs, crs)
     if source_crs is None:
         _refuse_projected(raw, geoms)
     elif not _is_lonlat(source_crs):
+        _refuse_degrees(raw, geoms, source_crs)
         geoms = _reproject(geoms, source_crs)
     _check_lonlat(raw, geoms)
     geoms = _check_valid(raw, geoms, repair)
@@ -295,16 +338,82 @@ def to_regions(
                 [p for p in shapely.get_parts(geom) if isinstance(p, sg.Polygon)]
             )
         name = raw[rows[0]].name or code
-        regions.append(Region(code=code, name=name, level=level, geometry=geom))
+        try:
+            regions.append(Region(code=code, name=name, level=level, geometry=geom))
+        except InvalidRegions as err:  # the Region's rule, named with the feature it broke
+            raise InvalidRegions(f"{raw[rows[0]].where} (code {code!r}): {err}") from err
     return regions
+
+
+def _refuse_non_finite(raw: Sequence[RawFeature], geoms: Any) -> None:
+    """Refuse NaN and infinite coordinates, naming the feature, ring and vertex.
+
+    ``json.dumps`` writes a missing float as ``NaN``: such a vertex is corrupt data, which
+    ``make_valid`` would repair by dropping its whole ring (a hole, an island) without a word.
+    """
+    xy, owner = shapely.get_coordinates(geoms, return_index=True)
+    bad = ~np.isfinite(xy).all(axis=1)
+    if not bad.any():
+        return
+    i = int(owner[np.flatnonzero(bad)[0]])
+    parts = shapely.get_parts(geoms[i])
+    for p, part in enumerate(parts):
+        rings = [part.exterior, *part.interiors]
+        for r, ring in enumerate(rings):
+            ring_xy = shapely.get_coordinates(ring)
+            hits = np.flatnonzero(~np.isfinite(ring_xy).all(axis=1))
+            if hits.size:
+                v = int(hits[0])
+                polygon = f"polygon {p}, " if len(parts) > 1 else ""
+                what = "exterior ring" if r == 0 else f"ring {r} (hole {r})"
+                x, y = (float(c) for c in ring_xy[v])
+                raise InvalidRegions(
+                    f"{raw[i].where} (code {raw[i].code!r}) {polygon}{what}, vertex {v}: "
+                    f"coordinates must be finite numbers (got x={x!r}, y={y!r}); NaN (how "
+                    "Python's json writes a missing float) or infinity is no position, and is "
+                    "not repaired"
+                )
+    raise AssertionError(
+        "unreachable: a non-finite coordinate outside every ring"
+    )  # pragma: no cover
+
+
+def _refuse_degrees(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
+    """Refuse lon/lat degrees labelled with a projected CRS (a layer mislabelled 3006/3857).
+
+    Read as metres, every coordinate within [-180, 180] x [-90, 90] puts the whole set in a
+    box of 360 m by 180 m around the CRS's false origin: a speck, no region of any area of
+    use. Real projected regions never all lie there.
+    """
+    crs = _crs(source)
+    if not crs.is_projected:
+        return
+    bounds = shapely.bounds(geoms)
+    if not (
+        (np.abs(bounds[:, [0, 2]]) <= 180.0).all() and (np.abs(bounds[:, [1, 3]]) <= 90.0).all()
+    ):
+        return
+    unit = crs.axis_info[0].unit_name if crs.axis_info else "unit"
+    area = crs.area_of_use
+    where = f", area of use {area.name.rstrip('.')}" if area is not None else ""
+    x, y = shapely.get_coordinates(geoms[0])[0]
+    raise InvalidRegions(
+        f"{raw[0].where} (code {raw[0].code!r}) has coordinates such as x={x:g}, y={y:g}, and "
+        f"every coordinate lies within lon [-180, 180] and lat [-90, 90], but crs {source!r:.80} "
+        f"is projected (in {unit}s{where}): read so, the regions would be a speck under 400 "
+        f"{unit}s wide at its false origin; are the coordinates degrees? then leave crs out "
+        "(or pass crs='EPSG:4326')"
+    )
 
 
 def _choose_crs(declared: str | None, given: str | None) -> str | None:
     if given is None or declared is None:
         return given if given is not None else declared
-    if _crs(given) != _crs(declared):
+    # Coordinates are read east (x, lon) first whatever a CRS's axis order says (GeoJSON's
+    # rule; reprojection is always_xy), so EPSG:4326 and OGC:CRS84 name the same thing here.
+    if not _crs(given).equals(_crs(declared), ignore_axis_order=True):
         raise InvalidRegions(
-            f"crs {given!r} disagrees with the CRS the data declares ({declared:.80})"
+            f"crs {given!r:.80} disagrees with the CRS the data declares ({declared:.80})"
         )
     return given
 

@@ -65,6 +65,8 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     """Read ``--positions`` by the rules of :mod:`geotarget._position_files`; report on stderr."""
     from geotarget import _position_files
 
+    if not args.positions:  # Path("") is ".", "the directory ."
+        raise InvalidInput("--positions must name a file (got an empty name)")
     path = Path(args.positions)
     tty = sys.stderr.isatty()
 
@@ -87,7 +89,8 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     notes = []
     if report.unknown_columns:
         notes.append(
-            f"warning: {path.name}: ignored unknown column(s) {', '.join(report.unknown_columns)} "
+            f"warning: {path.name}: ignored unknown column(s) "
+            f"{_position_files.names_text(report.unknown_columns)} "
             f"(known: {', '.join(_position_files.KNOWN)})"
         )
     notes.append(f"read {report.rows:,} rows from {path.name} ({report.form})")
@@ -495,8 +498,10 @@ positions files:
             accuracy and horizontalAccuracy as accuracy_m); other columns are
             ignored with a warning on stderr
   CSV       comma, semicolon or tab separated (found from the header line, or named
-            by an Excel first line such as sep=;); decimal comma or point; UTF-8
-            (BOM fine), UTF-16 or UTF-32 with a BOM, else cp1252, or --encoding
+            by an Excel first line such as sep=;); decimal comma or point, one
+            for the whole file (no thousands separators: "1,500" among decimal
+            points is refused); UTF-8 (BOM fine), UTF-16 or UTF-32 with a BOM,
+            else cp1252, or --encoding
   ids       text, kept verbatim: 0701234567 stays 0701234567; 007 and 7 differ;
             Excel's ="0701234567" is its text; ids a spreadsheet turned into numbers
             (4.6701E+10, 7.0) are refused: export the column as text

@@ -475,10 +475,15 @@ class RegionSet:
             The level of every region, e.g. ``"municipality"``.
         crs : str, optional
             The coordinates' CRS, e.g. ``"EPSG:3006"``, when the file does not declare it in
-            the legacy ``crs`` member (if it does, the two must agree). Coordinates in any CRS
-            but lon/lat are reprojected to WGS84 lon/lat with pyproj, vertex by vertex.
+            the legacy ``crs`` member (if it does, the two must agree, axis order aside:
+            coordinates are read east first, so ``EPSG:4326`` and ``OGC:CRS84`` agree).
+            Coordinates in any CRS but lon/lat are reprojected to WGS84 lon/lat with pyproj,
+            vertex by vertex; a projected CRS given for coordinates that all lie within the
+            lon/lat range (degrees mislabelled) is refused.
         repair : bool, default False
-            Repair invalid geometries with GEOS ``make_valid`` instead of refusing them.
+            Repair invalid geometries with GEOS ``make_valid`` instead of refusing them. A NaN
+            or infinite coordinate is refused first (naming the feature, ring and vertex),
+            never repaired.
         overlap_tolerance : float, default 0.01
             See :class:`RegionSet`.
 
@@ -487,8 +492,9 @@ class RegionSet:
         InvalidRegions
             For a feature without the code property (the message lists the properties it
             has), a non-string code, one code with two names, a geometry that is not a
-            (Multi)Polygon or is invalid (which feature, and where), an unknown CRS, projected
-            coordinates without a declared CRS, or overlapping regions.
+            (Multi)Polygon or is invalid (which feature, and where), a non-finite coordinate,
+            an unknown CRS, projected coordinates without a declared CRS, degrees with a
+            projected one, or overlapping regions.
         """
         raw, declared = _regions_io.read_geojson(source, code_property, name_property)
         regions = _regions_io.to_regions(
@@ -518,7 +524,8 @@ class RegionSet:
         MissingExtra
             When pyarrow is not installed.
         InvalidRegions
-            As :meth:`from_geojson`, and for a file without GeoParquet metadata or with a
+            As :meth:`from_geojson`, and for an unreadable or damaged file, a file without
+            GeoParquet metadata, malformed metadata (naming a column the file lacks), or a
             geometry encoding other than WKB.
         """
         raw, declared = _regions_io.read_geoparquet(

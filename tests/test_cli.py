@@ -295,14 +295,15 @@ FILES_PEOPLE_HAVE = {
         (),
         ["Åsa-ö"],
     ),
-    # Comma-separated with quoted decimal commas, and ids with superscript digits.
+    # Comma-separated with quoted decimal commas (every number's mark a comma, as the file's
+    # one decimal mark must be), and ids with superscript digits.
     "quoted_decimal_comma": (
         "positions.csv",
         (
             "id,lon,lat,observed_at\n"
             f'"x²","{NEAR}","59,3325",{EPOCH}\n'
             f'"x2","{FAR}","59,3325",{EPOCH}\n'
-            f'"²³",18.06528,59.3326,{EPOCH}.5\n'
+            f'"²³","18,06528","59,3326","{EPOCH},5"\n'
         ).encode(),
         (),
         ["x²", "²³"],
@@ -729,8 +730,8 @@ def test_whole_columns_of_epochs_and_numbers_read_like_single_cells(tmp_path: Pa
     plain = tmp_path / "plain.csv"
     plain.write_text(
         "id;lon;lat;accuracy_m;observed_at\n"
-        "a; 18,5 ;59.25;1e1;1716206100\n"
-        "b;+18;59,;.5;1716206100,25\n"
+        "a; 18,5 ;59,25;1e1;1716206100\n"
+        "b;+18;59,;,5;1716206100,25\n"
         "c;;;;\n",
         encoding="utf-8",
     )
@@ -1095,3 +1096,40 @@ def test_a_compressed_or_oversized_alert_is_refused_saying_why(tmp_path: Path) -
         assert "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert fragment in done.stderr
+
+
+def test_an_empty_positions_name_is_not_the_current_directory(tmp_path: Path) -> None:
+    """``--positions ""`` names no file; it is not 'the directory .'."""
+    alert = write_alert(tmp_path / "alert.xml")
+    code, _ = run("target", "--alert", str(alert), "--positions", "", "--at", AT.isoformat())
+    assert code == 2
+    done = cli(
+        "target", "--alert", str(alert), "--positions", "", "--at", AT.isoformat(), cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("--positions must name a file (got an empty name)")
+    assert "Traceback" not in done.stderr
+
+
+def test_the_unknown_columns_warning_is_bounded(tmp_path: Path) -> None:
+    """A header of 50,000 unknown names: the warning lists twenty and counts the rest."""
+    alert = write_alert(tmp_path / "alert.xml")
+    names = ",".join(f"c{i}" for i in range(50_000))
+    path = tmp_path / "wide.csv"
+    path.write_text(f"id,lon,lat,{names}\na,18.06528,59.3325{',' * 50_000}\n", encoding="utf-8")
+    done = cli(
+        "target",
+        "--alert",
+        str(alert),
+        "--positions",
+        str(path),
+        "--observed-at",
+        AT.isoformat(),
+        "--at",
+        AT.isoformat(),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and len(warnings[0]) < 1000
+    assert "and 49,980 more" in warnings[0]

@@ -1,0 +1,122 @@
+"""Errors reading positions files name the file, line, column, value and rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from geotarget._position_files import read
+from geotarget.errors import InvalidInput, InvalidPositions
+
+AT = dt.datetime(2024, 5, 20, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("rows", [50, 20_000])
+def test_an_unclosed_quote_is_reported_where_it_opens(tmp_path: Path, rows: int) -> None:
+    """Not at the end of the file, nor where the csv module's field limit ran out."""
+    path = tmp_path / "q.csv"
+    body = "".join(f"{i},18.0,59.3\n" for i in range(3, rows))
+    path.write_text('id,lon,lat\n1,18.0,59.3\n2,"18.0,59.3\n' + body, encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    assert str(err.value) == (
+        "q.csv: line 3, column lon: unclosed quote: the quoted field that opens here never "
+        'ends (a quote inside a field is written twice, "") (got \'"18.0,59.3\')'
+    )
+
+
+def test_an_unclosed_quote_after_a_sep_line_and_in_the_header(tmp_path: Path) -> None:
+    """Lines count the Excel sep= line; a header's field is numbered."""
+    path = tmp_path / "q.csv"
+    path.write_text('sep=;\nid;lon;lat\na;18;59\nb;18;"59\n', encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"q.csv: line 4, column lat: unclosed quote"):
+        read(path, observed_at=AT)
+    path.write_text('id;"lon;lat\na;18;59\n', encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"q.csv: line 1, field 2: unclosed quote"):
+        read(path, observed_at=AT)
+
+
+def test_a_closed_quoted_field_over_two_lines_is_still_read(tmp_path: Path) -> None:
+    """A quoted field may hold a line break; only one that never ends is refused."""
+    path = tmp_path / "q.csv"
+    path.write_text('id,lon,lat\n"a\nb",18.0,59.3\n', encoding="utf-8")
+    positions, _ = read(path, observed_at=AT)
+    assert positions.ids.tolist() == ["a\nb"]
+
+
+@pytest.mark.parametrize("zone", [None, "Europe/Stockholm"])
+def test_a_date_without_a_time_of_day_is_refused(tmp_path: Path, zone: str | None) -> None:
+    """2024-05-20 is not local midnight: when the fix was taken is never invented."""
+    path = tmp_path / "d.csv"
+    path.write_text("id;lon;lat;observed_at\n0701234567;18,06;59,33;2024-05-20\n")
+    with pytest.raises(InvalidPositions) as err:
+        read(path, timezone=zone)
+    assert str(err.value) == (
+        "d.csv: row 1 (line 2), column observed_at: is a date without a time of day, so when "
+        "that day the fix was taken is unknown (it is never invented); write the time, e.g. "
+        "2024-05-20T14:00:00+02:00 (got '2024-05-20')"
+    )
+
+
+def test_a_parquet_date_column_is_refused_as_a_date(tmp_path: Path) -> None:
+    """A Parquet date32 observed_at is a date without a time of day, too."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "d.parquet"
+    table = pa.table(
+        {"id": ["a"], "lon": [18.0], "lat": [59.3], "observed_at": [dt.date(2024, 5, 20)]}
+    )
+    pq.write_table(table, path)
+    with pytest.raises(InvalidPositions, match="column observed_at: is a date without a time"):
+        read(path, timezone="Europe/Stockholm")
+
+
+def test_a_parquet_column_named_twice_is_not_at_a_line(tmp_path: Path) -> None:
+    """Parquet has no lines: the message names the file and the columns."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": ["a"], "lon": [18.0], "lat": [59.3], "Lat": [59.3]}), path)
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    assert str(err.value) == (
+        "p.parquet: column lat appears twice (columns 3 and 4: 'lat' and 'Lat'); keep one"
+    )
+
+
+def test_a_no_fix_placeholder_latitude_gets_no_swap_hint(tmp_path: Path) -> None:
+    """-999 is a placeholder; swapping could not bring it within range."""
+    path = tmp_path / "p.csv"
+    path.write_text("id,lon,lat\na,18.0,-999\n", encoding="utf-8")
+    with pytest.raises(InvalidPositions) as err:
+        read(path, observed_at=AT)
+    assert "swapped" not in str(err.value)
+    assert "a placeholder for no fix?" in str(err.value)
+    path.write_text("id,lon,lat\na,18.0,-150\n", encoding="utf-8")
+    with pytest.raises(InvalidPositions, match="are lon and lat swapped"):
+        read(path, observed_at=AT)
+
+
+def test_a_wide_header_gives_a_bounded_error(tmp_path: Path) -> None:
+    """200,000 unknown names: the one-line error lists twenty and counts the rest."""
+    path = tmp_path / "p.csv"
+    path.write_text(",".join(f"c{i}" for i in range(200_000)) + "\n1\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    assert len(str(err.value)) < 1000
+    assert "'c19' and 199,980 more" in str(err.value)
+
+
+def test_a_parquet_nan_longitude_is_not_called_empty_alone(tmp_path: Path) -> None:
+    """A NaN is named as such (with empty) in the half-a-fix error."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": ["a"], "lon": [float("nan")], "lat": [59.3]}), path)
+    with pytest.raises(InvalidPositions, match=r"column lon: is empty \(or NaN\) while lat"):
+        read(path, observed_at=AT)

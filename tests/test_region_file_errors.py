@@ -1,0 +1,204 @@
+"""Region files: every failure a geotarget error naming the feature (or file) and the rule."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geotarget.errors import InvalidRegions
+from geotarget.regions import RegionSet
+
+SQUARE = [[18, 59], [19, 59], [19, 60], [18, 60], [18, 59]]
+
+
+def _fc(rings: list[Any], code: str = "A", crs: str | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"code": code},
+                "geometry": {"type": "Polygon", "coordinates": rings},
+            }
+        ],
+    }
+    if crs is not None:
+        doc["crs"] = {"type": "name", "properties": {"name": crs}}
+    return doc
+
+
+def _geoparquet(path: Path, columns: dict[str, Any], geo: Any) -> Path:
+    pa = pytest.importorskip("pyarrow", reason="GeoParquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    table = pa.table(columns).replace_schema_metadata({b"geo": json.dumps(geo).encode()})
+    pq.write_table(table, path)
+    return path
+
+
+def _wkb() -> bytes:
+    import shapely
+    import shapely.geometry as sg
+
+    return bytes(shapely.to_wkb(sg.box(18, 59, 19, 60)))
+
+
+GOOD_GEO = {
+    "version": "1.0.0",
+    "primary_column": "geometry",
+    "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Polygon"]}},
+}
+
+
+def test_geoparquet_naming_a_missing_geometry_column_is_invalid_regions(tmp_path: Path) -> None:
+    """A geometry column renamed after writing: not pyarrow's ArrowInvalid."""
+    path = _geoparquet(tmp_path / "r.parquet", {"code": ["A"], "geom": [_wkb()]}, GOOD_GEO)
+    with pytest.raises(InvalidRegions, match=r"r\.parquet'.*names the geometry column 'geometr"):
+        RegionSet.from_geoparquet(path, code_property="code", level="district")
+
+
+@pytest.mark.parametrize("entry", ["WKB", ["WKB"], 7])
+def test_geoparquet_column_metadata_that_is_no_object_is_invalid_regions(
+    tmp_path: Path, entry: object
+) -> None:
+    """Not an AttributeError from ``meta.get``."""
+    geo = {"primary_column": "geometry", "columns": {"geometry": entry}}
+    path = _geoparquet(tmp_path / "r.parquet", {"code": ["A"], "geometry": [_wkb()]}, geo)
+    with pytest.raises(InvalidRegions, match=r"'geo' metadata is malformed"):
+        RegionSet.from_geoparquet(path, code_property="code", level="district")
+
+
+def test_a_damaged_geoparquet_page_is_invalid_regions(tmp_path: Path) -> None:
+    """A data page overwritten, the footer intact: not pyarrow's OSError."""
+    path = _geoparquet(tmp_path / "r.parquet", {"code": ["A"], "geometry": [_wkb()]}, GOOD_GEO)
+    data = bytearray(path.read_bytes())
+    data[8:60] = b"\xff" * 52
+    path.write_bytes(bytes(data))
+    with pytest.raises(InvalidRegions, match=r"cannot read GeoParquet '.*r\.parquet': "):
+        RegionSet.from_geoparquet(path, code_property="code", level="district")
+
+
+def test_geoparquet_wkb_of_the_wrong_type_is_invalid_regions(tmp_path: Path) -> None:
+    """A geometry column of integers: shapely's TypeError becomes InvalidRegions."""
+    path = _geoparquet(tmp_path / "r.parquet", {"code": ["A"], "geometry": [7]}, GOOD_GEO)
+    with pytest.raises(InvalidRegions, match=r"row 0 \(code 'A'\) has unreadable WKB"):
+        RegionSet.from_geoparquet(path, code_property="code", level="district")
+
+
+HOLE_WITH_NAN = (
+    '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"A"},'
+    '"geometry":{"type":"Polygon","coordinates":[[[18,59],[19,59],[19,60],[18,60],[18,59]],'
+    "[[18.2,59.2],[18.4,59.2],[NaN,59.4],[18.2,59.2]]]}}]}"
+)
+
+
+@pytest.mark.parametrize("repair", [False, True])
+def test_a_nan_vertex_in_a_hole_is_refused_before_any_repair(repair: bool) -> None:
+    """make_valid would drop the hole without a word, and the enclave would be in region A."""
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geojson(HOLE_WITH_NAN, code_property="code", level="d", repair=repair)
+    assert str(err.value) == (
+        "features[0] (code 'A') ring 1 (hole 1), vertex 2: coordinates must be finite numbers "
+        "(got x=nan, y=59.4); NaN (how Python's json writes a missing float) or infinity is no "
+        "position, and is not repaired"
+    )
+
+
+def test_an_infinite_vertex_of_a_multipolygon_names_its_polygon() -> None:
+    """Not the 'looks projected, pass crs=' hint."""
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"code": "A"},
+                "geometry": {
+                    "type": "MultiPolygon",
+                    "coordinates": [
+                        [SQUARE],
+                        [[[20, 59], [21, 59], [float("inf"), 60], [20, 59]]],
+                    ],
+                },
+            }
+        ],
+    }
+    with pytest.raises(InvalidRegions, match=r"polygon 1, exterior ring, vertex 2: .*x=inf"):
+        RegionSet.from_geojson(doc, code_property="code", level="d", crs="EPSG:3006")
+
+
+@pytest.mark.parametrize(
+    ("declared", "given"),
+    [
+        ("urn:ogc:def:crs:OGC:1.3:CRS84", "EPSG:4326"),
+        ("urn:ogc:def:crs:EPSG::4326", "OGC:CRS84"),
+        ("EPSG:4326", "urn:ogc:def:crs:OGC:1.3:CRS84"),
+    ],
+)
+def test_lon_lat_wgs84_names_agree_whatever_their_axis_order(declared: str, given: str) -> None:
+    """GeoJSON's coordinates are lon/lat: CRS84 and EPSG:4326 name the same data here."""
+    regions = RegionSet.from_geojson(
+        _fc([SQUARE], crs=declared), code_property="code", level="d", crs=given
+    )
+    assert regions.locate([18.5], [59.5]).tolist() == ["A"]
+
+
+def test_a_really_different_crs_still_disagrees() -> None:
+    """EPSG:3006 and CRS84 differ."""
+    with pytest.raises(InvalidRegions, match=r"crs 'EPSG:3006' disagrees with the CRS"):
+        RegionSet.from_geojson(
+            _fc([SQUARE], crs="urn:ogc:def:crs:OGC:1.3:CRS84"),
+            code_property="code",
+            level="d",
+            crs="EPSG:3006",
+        )
+
+
+@pytest.mark.parametrize("crs", ["EPSG:3006", "EPSG:3857"])
+def test_degrees_labelled_with_a_projected_crs_are_refused(crs: str) -> None:
+    """Read as metres they would become a speck at the false origin: refused, saying why."""
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geojson(_fc([SQUARE], code="0180"), code_property="code", level="m", crs=crs)
+    message = str(err.value)
+    assert message.startswith("features[0] (code '0180') has coordinates such as x=18, y=59")
+    assert f"crs '{crs}' is projected (in metres, area of use " in message
+    assert "are the coordinates degrees?" in message
+
+
+def test_projected_metres_with_their_crs_are_still_read() -> None:
+    """SWEREF 99 TM metres around Stockholm, declared: reprojected as before."""
+    ring = [[674000, 6580000], [675000, 6580000], [675000, 6581000], [674000, 6581000]]
+    regions = RegionSet.from_geojson(
+        _fc([[*ring, ring[0]]]), code_property="code", level="d", crs="EPSG:3006"
+    )
+    west, south, east, north = regions.bounds
+    assert 18.0 < west < east < 18.2 and 59.3 < south < north < 59.4
+
+
+def test_a_padded_code_names_its_feature() -> None:
+    """'0114  ' (a fixed-width DBF export) is refused naming features[0]."""
+    with pytest.raises(InvalidRegions, match=r"^features\[0\] \(code '0114  '\): code must"):
+        RegionSet.from_geojson(_fc([SQUARE], code="0114  "), code_property="code", level="m")
+
+
+def test_positions_mixing_2_and_3_numbers_get_a_rule_not_numpys_words() -> None:
+    ring = [[18, 59, 0], [19, 59], [19, 60, 0], [18, 60], [18, 59, 0]]
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geojson(_fc([ring]), code_property="code", level="m")
+    assert "inhomogeneous" not in str(err.value)
+    assert "mix 2 and 3 numbers" in str(err.value)
+
+
+def test_geojson_text_with_a_bom_is_read_as_text() -> None:
+    """open().read() of a UTF-8-BOM file keeps the BOM: still GeoJSON text, not a path."""
+    text = "\ufeff" + json.dumps(_fc([SQUARE]))
+    assert RegionSet.from_geojson(text, code_property="code", level="m").codes == ("A",)
+
+
+def test_an_unreadable_path_is_named_within_bounds() -> None:
+    """A long text that is no path is cut in the message."""
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geojson("x" * 5000, code_property="code", level="m")
+    assert len(str(err.value)) < 400
