@@ -382,7 +382,10 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
                 "has no UTC offset: write one (2024-05-20T14:00:00+02:00 or ...Z)" + ZONE_FLAG
             )
         value = value.replace(tzinfo=zone)
-        back = value.astimezone(dt.timezone.utc).astimezone(zone)
+        try:
+            back = value.astimezone(dt.timezone.utc).astimezone(zone)
+        except OverflowError:  # e.g. 0001-01-01T00:30 in Asia/Tokyo: the year 0 in UTC
+            raise ValueError("lies outside the years 1970 to 9999") from None
         if back.replace(tzinfo=None) != value.replace(tzinfo=None):
             raise ValueError(f"is a wall time that {zone.key} skips (a DST change); fix it")
         if value.replace(fold=1).utcoffset() != value.utcoffset():

@@ -324,7 +324,7 @@ def _column(name: str, value: object, n: int, *, degrees: bool = False) -> Float
 
 def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     if isinstance(value, np.ndarray) and value.dtype.kind == "M":
-        arr = value
+        arr = _utc_column(value)
     elif isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
         raise InvalidType(
             "observed_at must be timezone-aware datetimes or numpy datetime64 in UTC "
@@ -346,7 +346,7 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
                     raise InvalidPositions(
                         f"observed_at must be timezone-aware (got naive {t!r} at row {i})"
                     )
-                out[i] = np.datetime64(t.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+                out[i] = _utc(t, "observed_at", f" at row {i}")
             else:
                 raise InvalidType(
                     f"observed_at must hold timezone-aware datetimes or None "
@@ -402,7 +402,8 @@ class Positions:
         a ``datetime64`` array read as **UTC** (``NaT`` for unknown). A fix of unknown time is
         never current (unless a rule accepts any age). Naive datetimes and bare numbers (epoch
         seconds) are rejected; convert epoch seconds with ``secs.astype("datetime64[s]")``.
-        Stored as ``datetime64[us]`` UTC.
+        Every instant must lie within the years 1 to 9999 in UTC (as :func:`parse_time`
+        reads). Stored as ``datetime64[us]`` UTC.
 
         .. versionchanged:: 0.1.0
            Required (it was optional, and its absence made every fix unknown); one
@@ -415,7 +416,8 @@ class Positions:
     InvalidPositions
         For duplicate ids, columns of the wrong length, one of lon/lat NaN, infinite or
         out-of-range coordinates, negative or non-finite accuracy, naive datetimes, a missing
-        ``observed_at``. The message names the offending rows.
+        ``observed_at`` or one outside the years 1 to 9999 in UTC. The message names the
+        offending rows.
     InvalidType
         For columns of the wrong type (e.g. booleans as coordinates, mixed str and int ids).
 
@@ -636,7 +638,13 @@ def parse_time(text: str, *, field: str = "time", offset_required: bool = True) 
     ------
     InvalidInput
         Naming ``field``, the rule and the text: not ISO 8601 as above, an offset out of range,
-        a date that does not exist, or no offset when one is required.
+        a date that does not exist, no offset when one is required, or an instant outside the
+        years 1 to 9999 in UTC (``0001-01-01T00:00+14:00`` lies in the year 0 there): the
+        range :class:`Positions` and :class:`~geotarget.Targeter` take.
+
+        .. versionchanged:: 0.1.0
+           An instant outside the years 1 to 9999 in UTC is refused (it was returned, and
+           refused later with an ``OverflowError``).
     InvalidType
         When ``text`` is not a ``str``.
 
@@ -676,6 +684,11 @@ def parse_time(text: str, *, field: str = "time", offset_required: bool = True) 
             f"{field} must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 "
             f"(got {_shown_text(text)})"
         )
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(dt.timezone.utc)  # the instant has a datetime in UTC
+        except OverflowError:
+            raise InvalidInput(f"{field} {_YEARS_RULE} (got {_shown_text(text)})") from None
     return value
 
 
@@ -696,7 +709,45 @@ def _at(at: object, name: str = "at") -> np.datetime64:
         )
     if at.tzinfo is None or at.utcoffset() is None:
         raise InvalidPositions(f"{name} must be timezone-aware (got naive {at!r})")
-    return np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+    return _utc(at, name)
+
+
+#: The rule every instant geotarget reads keeps to: a ``datetime`` in UTC exists for it.
+_YEARS_RULE = "must lie within the years 1 to 9999 in UTC"
+_FIRST_US = np.datetime64("0001-01-01T00:00:00.000000", "us")
+_LAST_US = np.datetime64("9999-12-31T23:59:59.999999", "us")
+
+
+def _utc(at: dt.datetime, name: str, where: str = "") -> np.datetime64:
+    """An aware datetime as ``datetime64[us]`` UTC; one that has no UTC datetime is refused.
+
+    ``0001-01-01T00:00+14:00`` is a datetime, but its instant lies in the year 0 in UTC (and
+    ``9999-12-31T23:59-14:00``'s in the year 10000): converting it overflows.
+    """
+    try:
+        utc = at.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise InvalidPositions(f"{name} {_YEARS_RULE} (got {at.isoformat()}{where})") from None
+    return np.datetime64(utc.replace(tzinfo=None), "us")
+
+
+def _utc_column(arr: npt.NDArray[np.datetime64]) -> npt.NDArray[np.datetime64]:
+    """A ``datetime64`` column as ``datetime64[us]``, every instant within :data:`_YEARS_RULE`.
+
+    numpy's cast to microseconds wraps a coarse value past its range around without a word
+    (``datetime64`` seconds of 2**62 became 1970): a value that does not cast back is refused,
+    as is one outside the years a ``datetime`` holds (so ages and ``.item()`` never overflow).
+    """
+    us = arr.astype("datetime64[us]")
+    known = ~np.isnat(arr)
+    bad = known & ((us < _FIRST_US) | (us > _LAST_US))
+    if np.datetime_data(arr.dtype)[0] not in ("ns", "ps", "fs", "as"):  # coarser: may wrap
+        bad |= known & (us.astype(arr.dtype) != arr)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        shown = np.datetime_as_string(arr[rows[0]])
+        raise InvalidPositions(f"observed_at {_YEARS_RULE} (got {shown} at {_rows_text(rows)})")
+    return us
 
 
 def _current_mask(positions: Positions, rule: LocationRule, at: dt.datetime) -> BoolArray:

@@ -505,6 +505,17 @@ BAD_FILES = {
         (),
         ["column observed_at", "1970 to 9999"],
     ),
+    # The same instants as wall times in a zone: converting them overflowed (exit 3).
+    "naive_year_1_in_tokyo": (
+        b"id,lon,lat,observed_at\na,18.06528,59.3325,0001-01-01T00:30:00\n",
+        ("--timezone", "Asia/Tokyo"),
+        ["row 1 (line 2), column observed_at", "lies outside the years 1970 to 9999"],
+    ),
+    "naive_year_9999_in_new_york": (
+        b"id,lon,lat,observed_at\na,18.06528,59.3325,9999-12-31T23:30:00\n",
+        ("--timezone", "America/New_York"),
+        ["row 1 (line 2), column observed_at", "lies outside the years 1970 to 9999"],
+    ),
     "undecodable": (
         b"id,lon,lat,observed_at\nid\x81,18.06528,59.3325,1716206100\n",
         (),

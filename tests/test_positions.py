@@ -191,6 +191,66 @@ def test_naive_datetime_is_rejected() -> None:
         Positions([1], [1.0], [1.0], observed_at=[dt.datetime(2025, 5, 1)])
 
 
+#: Written with an offset, each is a datetime; its instant lies in the year 0 or 10000 in UTC.
+_BEYOND_UTC = ["0001-01-01T00:00+14:00", "9999-12-31T23:59-14:00", "0001-01-01T00:59:59+01:00"]
+
+
+@pytest.mark.parametrize("text", _BEYOND_UTC)
+def test_parse_time_and_positions_agree_on_the_years_an_instant_may_lie_in(text: str) -> None:
+    """Years 1 to 9999 in UTC: parse_time refuses beyond them, Positions too (never Overflow).
+
+    (parse_time read these texts; Positions then raised a bare OverflowError.)
+    """
+    from geotarget import parse_time
+    from geotarget.errors import InvalidInput
+
+    rule = "must lie within the years 1 to 9999 in UTC"
+    with pytest.raises(InvalidInput) as info:
+        parse_time(text, field="observed_at[2]")
+    assert str(info.value) == f"observed_at[2] {rule} (got {text!r})"
+    at = dt.datetime.fromisoformat(text)  # what a caller may still hold
+    shown = at.isoformat()
+    with pytest.raises(InvalidPositions) as one:
+        Positions([1], [18.0], [59.0], observed_at=at)
+    assert str(one.value) == f"observed_at {rule} (got {shown})"
+    with pytest.raises(InvalidPositions) as column:
+        Positions([1, 2], [18.0, 18.1], [59.0, 59.1], observed_at=[NOW, at])
+    assert str(column.value) == f"observed_at {rule} (got {shown} at row 1)"
+    with pytest.raises(InvalidPositions, match=f"^at {rule}"):
+        Positions([1], [18.0], [59.0], observed_at=NOW).age_seconds(at)
+    # The ends of the years themselves are instants, read and kept.
+    for edge in ("0001-01-01T00:00Z", "9999-12-31T23:59:59.999999Z", "9999-12-31T23:59+00:00"):
+        kept = Positions([1], [18.0], [59.0], observed_at=parse_time(edge)).observed_at
+        assert kept[0] == np.datetime64(edge.replace("Z", "").replace("+00:00", ""), "us")
+
+
+@pytest.mark.parametrize(
+    ("stamps", "shown"),
+    [
+        (np.array([0, 2**62], dtype="datetime64[s]"), "146138514283-06-19T07:45:04 at row 1"),
+        (np.array(["NaT", "10000-01-01"], dtype="datetime64[D]"), "10000-01-01 at row 1"),
+        (np.array(["-0001-12-31T23:00"], dtype="datetime64[m]"), "-001-12-31T23:00 at row 0"),
+    ],
+)
+def test_datetime64_columns_keep_to_the_same_years_and_never_wrap(
+    stamps: np.ndarray[Any, Any], shown: str
+) -> None:
+    """A coarse datetime64 past microseconds' range wrapped silently (2**62 s became 1970)."""
+    with pytest.raises(InvalidPositions) as info:
+        Positions(list(range(stamps.size)), [18.0] * stamps.size, [59.0] * stamps.size,
+                  observed_at=stamps)  # fmt: skip
+    rule = "must lie within the years 1 to 9999 in UTC"
+    assert str(info.value) == f"observed_at {rule} (got {shown})"
+    fine = np.array(["NaT", "0001-01-01", "9999-12-31T23:59:59.999999"], "datetime64[us]")
+    got = Positions([1, 2, 3], [18.0] * 3, [59.0] * 3, observed_at=fine).observed_at
+    assert np.datetime_as_string(got).tolist() == [
+        "NaT", "0001-01-01T00:00:00.000000", "9999-12-31T23:59:59.999999"
+    ]  # fmt: skip
+    nanos = np.array(["2024-05-20T14:00:00.123456789"], "datetime64[ns]")  # floored, not wrapped
+    got = Positions([1], [18.0], [59.0], observed_at=nanos).observed_at
+    assert np.datetime_as_string(got).tolist() == ["2024-05-20T14:00:00.123456"]
+
+
 def test_epoch_numbers_are_rejected_with_a_hint() -> None:
     """Bare epoch numbers are ambiguous and rejected with a conversion hint."""
     with pytest.raises(InvalidType, match=r"astype\('datetime64\[s\]'\)"):

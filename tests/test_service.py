@@ -647,21 +647,107 @@ def _fixes(**change: Any) -> bytes:
     return json.dumps(body).encode()
 
 
-#: Bodies a client may send by mistake or on purpose: each is a 400 naming what is wrong.
+#: An integer of more digits than Python's int() converts (4,300 by default): json.loads
+#: raised a plain ValueError, which was a 500.
+BIG = "1" * 5000
+#: Instants written with an offset whose UTC lies in the year 0 or 10000 (converting them
+#: overflowed: a 500).
+BEYOND_UTC = ["0001-01-01T00:00+14:00", "9999-12-31T23:59-14:00"]
+
+
+def _raw(**member: str) -> bytes:
+    """:func:`_fixes` with members written as raw JSON text."""
+    body = {k: json.dumps(v) for k, v in _positions(["p1", "p2"], [True, False]).items()}
+    body.update(member)
+    return ("{" + ", ".join(f'"{k}": {v}' for k, v in body.items()) + "}").encode()
+
+
+#: Bodies a client may send by mistake or on purpose: each is a 400 naming what is wrong (the
+#: field, the value as JSON, cut when long, and the rule).
 HOSTILE_POSITIONS = {
     "not JSON": (b"ids=p1&lon=18", "must be a JSON object"),
     "not UTF-8": (b"\xff\xfe{", "must be a JSON object"),
-    "a JSON list": (b"[1, 2]", "must be a JSON object (got list)"),
+    "a JSON list": (b"[1, 2]", "request body must be a JSON object (got [1, 2])"),
     "no lat": (b'{"ids": [], "lon": [], "observed_at": []}', "lacks 'lat'"),
-    "lon a string": (_fixes(lon="18.0"), "lon must be a JSON list (got str)"),
-    "a bool among lons": (_fixes(lon=[True, 11.97]), "lon must be numbers"),
-    "a text among lats": (_fixes(lat=["59.3", 57.7]), "lat must be numbers"),
-    "nested lons": (_fixes(lon=[[18.0], 11.97]), "lon"),
-    "ragged times": (_fixes(observed_at=[["x"], "y"]), "observed_at"),
-    "an id of null": (_fixes(ids=[None, "p2"]), "ids must all be str or all be int"),
+    "lon a string": (_fixes(lon="18.0"), 'lon must be a JSON list (got "18.0")'),
+    "a bool among lons": (_fixes(lon=[18.0, True]), "lon[1] must be a number or null (got true)"),
+    "a text among lats": (
+        _fixes(lat=["59.3", 57.7]),
+        'lat[0] must be a number or null (got "59.3")',
+    ),
+    "nested lons": (_fixes(lon=[[18.0], 11.97]), "lon[0] must be a number or null (got [18.0])"),
+    "ragged times": (
+        _fixes(observed_at=[["x"], "y"]),
+        'observed_at[0] must be an ISO 8601 text with a UTC offset (got ["x"])',
+    ),
+    "nested times": (
+        _fixes(observed_at=[[AT.isoformat()], [AT.isoformat()]]),
+        'observed_at[0] must be an ISO 8601 text with a UTC offset (got ["2026-05-04T21:30:00+00:00"])',
+    ),
+    "a time of null": (
+        _fixes(observed_at=[AT.isoformat(), None]),
+        "observed_at[1] must be an ISO 8601 text with a UTC offset (got null)",
+    ),
+    "a time as a number": (
+        _fixes(observed_at=[1777930200, AT.isoformat()]),
+        "observed_at[0] must be an ISO 8601 text with a UTC offset (got 1777930200)",
+    ),
+    "a huge time text": (
+        _fixes(observed_at=[AT.isoformat(), "9" * 100_000]),
+        "observed_at[1] must be an ISO 8601 date-time such as",
+    ),
+    "an id of null": (
+        _fixes(ids=[None, "p2"]),
+        "ids[0] must be a text or an integer id (got null)",
+    ),
+    "a nested id": (
+        _fixes(ids=["p1", ["p2"]]),
+        'ids[1] must be a text or an integer id (got ["p2"])',
+    ),
+    "ids of two types": (_fixes(ids=[1, "p2"]), "ids must all be str or all be int"),
+    "an id past 64 bits": (
+        _fixes(ids=[1, 2**64]),
+        "ids[1] must be an integer within a signed 64 bits, or a text (got 18446744073709551616)",
+    ),
+    "an id of 4,000 digits": (
+        _raw(ids=f"[1, {'7' * 4000}]"),
+        "ids[1] must be an integer within a signed 64 bits, or a text "
+        "(got 77777777777777777777… (4,000 digits))",
+    ),
     "columns of two lengths": (_fixes(lat=[59.3]), "lat"),
-    "accuracy a bool": (_fixes(accuracy_m=[False, 8.0]), "accuracy_m must be numbers"),
+    "accuracy a bool": (
+        _fixes(accuracy_m=[False, 8.0]),
+        "accuracy_m[0] must be a number or null (got false)",
+    ),
+    "accuracy an object": (
+        _fixes(accuracy_m={"p1": 8.0}),
+        'accuracy_m must be a JSON list (got {"p1": 8.0})',
+    ),
+    "a longitude past a float": (
+        _raw(lon=f"[18.0, {'9' * 400}]"),
+        "lon[1] must be a number a float holds (got 99999999999999999999… (400 digits))",
+    ),
     "deeply nested": (b'{"ids": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "JSON"),
+    **{
+        f"an integer of 5,000 digits in {name}": (
+            _raw(**{name: f"[{BIG}, 1]"}),
+            f"{name}[0] must be a JSON number of at most 4,300 digits "
+            "(got 11111111111111111111… (5,000 digits))",
+        )
+        for name in ("ids", "lon", "lat", "accuracy_m", "observed_at")
+    },
+    "an integer of 5,000 digits in a member the service ignores": (
+        _raw(extra=f'{{"a": [0, -{BIG}]}}'),
+        "extra.a[1] must be a JSON number of at most 4,300 digits "
+        "(got -1111111111111111111… (5,000 digits))",
+    ),
+    **{
+        f"observed_at {text}": (
+            _fixes(observed_at=[AT.isoformat(), text]),
+            f"observed_at[1] must lie within the years 1 to 9999 in UTC (got {text!r})",
+        )
+        for text in BEYOND_UTC
+    },
 }
 
 
@@ -674,6 +760,7 @@ def test_hostile_bodies_are_a_400_naming_the_field(tmp_path: Path, case: str) ->
         r = client.post("/positions", params=_q(), content=body)
         assert r.status_code == 400, (r.status_code, r.text)
         assert message in r.text, r.text
+        assert len(r.text) < 400 and "np." not in r.text, r.text  # bounded and plain
         assert client.post("/alerts", params=_q(), content=_alert()).status_code == 200
 
 
@@ -709,7 +796,7 @@ def test_confirm_and_explain_refuse_what_they_cannot_read(tmp_path: Path) -> Non
     service = _service()
     with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
         for body, message in [
-            (b'{"keys": "k1"}', "keys must be a JSON list (got str)"),
+            (b'{"keys": "k1"}', 'keys must be a JSON list (got "k1")'),
             (b"{}", "lacks 'keys'"),
             (b'{"keys": [1, 2]}', "keys"),
         ]:
@@ -719,3 +806,88 @@ def test_confirm_and_explain_refuse_what_they_cannot_read(tmp_path: Path) -> Non
         assert r.status_code == 400 and "'device' is required" in r.text, r.text
         r = client.get("/explain", params={"device": "p1"})
         assert r.status_code == 400 and "'incident' is required" in r.text, r.text
+
+
+_KEY_RULE = "must be a delivery key 'incident version device' (three parts, no NUL)"
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        (f'["a b c", {BIG}]', "keys[1] must be a JSON number of at most 4,300 digits "
+                              "(got 11111111111111111111… (5,000 digits))"),
+        (json.dumps(["x" * 100_000]),
+         f'keys[0] {_KEY_RULE} (got "{"x" * 80}…" (100,000 characters))'),
+        (json.dumps(["a b c", ["a b c"]]), f'keys[1] {_KEY_RULE} (got ["a b c"])'),
+        (json.dumps([None]), f"keys[0] {_KEY_RULE} (got null)"),
+        (json.dumps(["a b c\x00"]), f'keys[0] {_KEY_RULE} (got "a b c\\u0000")'),
+        (json.dumps(["a  c"]), f'keys[0] {_KEY_RULE} (got "a  c")'),
+        ('["a b \\ud800"]', f'keys[0] {_KEY_RULE} (got "a b \\ud800")'),
+    ],
+)  # fmt: skip
+def test_confirm_names_a_bad_key_plainly_and_briefly(
+    tmp_path: Path, keys: str, message: str
+) -> None:
+    """A bad key is a 400 quoting it as JSON, cut when long (it was echoed whole, as np.str_)."""
+    service = _service()
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        r = client.post("/confirm", params=_q(), content=f'{{"keys": {keys}}}'.encode())
+        assert (r.status_code, r.text) == (400, message)
+        ok = client.post("/confirm", params=_q(), json={"keys": ["a b c"]})
+        assert ok.json() == {"confirmed": 0, "already": 0, "unknown": 1}
+
+
+def test_every_400_is_bounded_and_encodable() -> None:
+    """The answer to any refusal is at most MAX_MESSAGE characters (plus a note) of UTF-8."""
+    service = _service()
+    text = service._plain("x" * 10**6 + "\ud800")
+    assert len(text) < service.MAX_MESSAGE + 40 and text.endswith("(cut: 1,000,001 characters)")
+    assert service._plain("a\ud800b") == "a\\ud800b"
+
+
+def test_a_client_that_hangs_up_mid_body_costs_no_traceback(tmp_path: Path) -> None:
+    """Every dropped upload cost ~40 lines of uvicorn log (ClientDisconnect); now none.
+
+    The real service on a Unix socket, stopped by its PID; its log is read afterwards.
+    """
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "examples" / "service" / "app.py").exists():
+        pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
+    sock = str(tmp_path / "svc.sock")
+    log = tmp_path / "service.log"
+    env = {**os.environ, "GEOTARGET_STORE": str(tmp_path / "d.db")}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "examples.service.app:app",
+             "--uds", sock, "--log-level", "info"],
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (Path(sock).exists() and _listening(sock)):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        for path in ("/alerts", "/positions", "/confirm"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(sock)
+                s.sendall(
+                    f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{".encode()
+                )
+                time.sleep(0.2)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:  # still answering
+            s.connect(sock)
+            s.sendall(b"POST /redeliver HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 200"), log.read_text()
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    text = log.read_text()
+    assert "Traceback" not in text and "ClientDisconnect" not in text, text
+    assert "Exception in ASGI application" not in text, text

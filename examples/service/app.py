@@ -22,12 +22,19 @@ alerts at once. The latest snapshot of device positions is an immutable
                       (``Targeter.preview``: changes nothing).
 
 Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it defaults to
-now. A request the service cannot read answers 400 naming the field and the rule (not JSON, a
-missing or non-list column, a bool among coordinates: never a 500), a body larger than the
-service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
-:data:`MAX_POSITIONS_BODY`). A store failure answers 503 with the
-:class:`~geotarget.errors.StoreError` message (nothing of the request was applied), and the
-service keeps answering what does not need the store.
+now. A request the service cannot read answers 400 naming the field, the value and the rule,
+never a 500: not JSON, a missing or non-list column, a value of the wrong JSON type in a
+column (a bool or a text among coordinates, a list anywhere: ``lon[3] must be a number or
+null (got true)``), an integer of more digits than Python converts (4,300), an id past 64
+bits, a time :func:`geotarget.parse_time` refuses (naive, or outside the years 1 to 9999 in
+UTC), a malformed delivery key. The value is quoted as JSON and cut after
+:data:`SHOWN_CHARS` characters, its size said; no answer is longer than :data:`MAX_MESSAGE`.
+A body larger than the service reads answers 413 before it is buffered
+(:data:`MAX_ALERT_BODY`, :data:`MAX_POSITIONS_BODY`). A client that hangs up mid-body is one
+line at INFO on the ``examples.service`` logger (no traceback). A store failure answers 503
+with the :class:`~geotarget.errors.StoreError` message (nothing of the request was applied),
+and the service keeps answering what does not need the store. Nothing of a request's
+positions is ever logged.
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
 by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
@@ -50,9 +57,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import os
+import re
 import signal
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -63,7 +73,7 @@ import numpy as np
 import numpy.typing as npt
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -81,46 +91,193 @@ MAX_ALERT_BODY = cap.MAX_DOCUMENT_BYTES
 MAX_POSITIONS_BODY = int(os.environ.get("GEOTARGET_MAX_BODY", str(256 * 2**20)))
 
 
+#: Where the service says what it did not answer (a client gone mid-body): one line, at INFO.
+LOG = logging.getLogger("examples.service")
+
+#: The most characters of a request value a 400 message quotes; the rest is cut, its size said.
+SHOWN_CHARS = 80
+#: The longest message an error answer carries (characters): a bound, whatever the cause.
+MAX_MESSAGE = 8_000
+
+
 class _TooLarge(Exception):
     """A request body over the service's limit (answered 413)."""
+
+
+class _Gone(Exception):
+    """The client hung up before its body arrived: nobody is left to answer."""
 
 
 async def _body(request: Request, limit: int) -> bytes:
     """The request body, refused once it passes ``limit`` bytes (never buffered whole)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _TooLarge(f"request body is {int(declared):,} bytes: at most {limit:,} are read")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
+    if declared.isascii() and declared.isdigit():  # (str.isdigit() alone takes "²")
+        digits = declared.lstrip("0") or "0"
+        if len(digits) > 18:  # (and no int() of thousands of digits)
             raise _TooLarge(f"request body is over {limit:,} bytes: at most {limit:,} are read")
-        chunks.append(chunk)
+        if int(digits) > limit:
+            raise _TooLarge(f"request body is {int(digits):,} bytes: at most {limit:,} are read")
+    chunks, size = [], 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge(f"request body is over {limit:,} bytes: at most {limit:,} are read")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        where = f"{request.method} {request.url.path}"
+        raise _Gone(f"{where}: the client hung up after {size:,} bytes of its body") from None
     return b"".join(chunks)
+
+
+class _BigNumber(str):
+    """A JSON integer past Python's int conversion limit, kept as its digits (to be named)."""
+
+
+def _integer(text: str) -> int | _BigNumber:
+    try:
+        return int(text)
+    except ValueError:  # more digits than sys.get_int_max_str_digits()
+        return _BigNumber(text)
+
+
+def _big_number_at(data: Any) -> tuple[str, _BigNumber] | None:
+    """Where the first :class:`_BigNumber` in ``data`` is (``lon[3]``, ``a.b``), and it."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, _BigNumber):
+            return path or "request body", value
+        if isinstance(value, dict):
+            items = [(f"{path}.{k}" if path else str(k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            items = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        else:
+            continue
+        stack.extend(reversed(items))  # depth first, in document order
+    return None
+
+
+def _shown(value: object) -> str:
+    """A JSON value for a message, as JSON: a long one cut after :data:`SHOWN_CHARS`, its size said.
+
+    Plain text (no ``np.str_(...)``), a lone surrogate escaped (the answer is UTF-8).
+    """
+    if isinstance(value, _BigNumber):
+        return f"{value[:20]}… ({len(value.lstrip('-')):,} digits)"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**SHOWN_CHARS:
+        digits = str(abs(value))
+        return f"{'-' if value < 0 else ''}{digits[:20]}… ({len(digits):,} digits)"
+    if isinstance(value, str) and len(value) > SHOWN_CHARS:
+        cut = json.dumps(value[:SHOWN_CHARS], ensure_ascii=False)
+        return _plain(f'{cut[:-1]}…" ({len(value):,} characters)')
+    text = ""
+    for chunk in json.JSONEncoder(ensure_ascii=False, default=str).iterencode(value):
+        text += chunk
+        if len(text) > SHOWN_CHARS:  # (encoded lazily: a huge list is not written whole)
+            size = f" (a list of {len(value):,})" if isinstance(value, list) else ""
+            text = f"{text[:SHOWN_CHARS]}…{size}"
+            break
+    return _plain(text)
+
+
+def _plain(text: str) -> str:
+    """``text`` bounded by :data:`MAX_MESSAGE` and encodable as UTF-8 (surrogates escaped)."""
+    if len(text) > MAX_MESSAGE:
+        text = f"{text[:MAX_MESSAGE]}… (cut: {len(text):,} characters)"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _json(body: bytes) -> Any:
+    """The body as JSON; an integer past Python's conversion limit is named where it is."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise InvalidInput(
+            f"request body must be a JSON object ({_plain(str(err)[:200])})"
+        ) from None
+    except ValueError:  # an integer of more digits than int() converts (4,300 by default)
+        data = json.loads(body, parse_int=_integer)  # again, only now: a Python call an int
+    found = _big_number_at(data)
+    if found is None:  # (the limit is per process: another thread may have changed it)
+        raise InvalidInput("request body must be JSON whose integers int() converts")
+    where, number = found
+    limit = sys.get_int_max_str_digits()
+    raise InvalidInput(
+        f"{where} must be a JSON number of at most {limit:,} digits (got {_shown(number)})"
+    )
 
 
 async def _json_object(request: Request, required: tuple[str, ...]) -> dict[str, Any]:
     """The body as a JSON object whose ``required`` members are lists."""
-    body = await _body(request, MAX_POSITIONS_BODY)
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise InvalidInput(f"request body must be a JSON object ({err})") from None
+    data = _json(await _body(request, MAX_POSITIONS_BODY))
     if not isinstance(data, dict):
-        raise InvalidInput(f"request body must be a JSON object (got {type(data).__name__})")
+        raise InvalidInput(f"request body must be a JSON object (got {_shown(data)})")
     for name in required:
         if name not in data:
             raise InvalidInput(f"request body lacks {name!r} (needs {', '.join(required)})")
-        if not isinstance(data[name], list):
-            raise InvalidInput(f"{name} must be a JSON list (got {type(data[name]).__name__})")
     return data
 
 
-def _numbers(column: list[Any]) -> list[Any]:
-    """A JSON column with null (no value) as NaN; everything else as sent."""
+_NONE = type(None)
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def _column(data: dict[str, Any], name: str, kinds: tuple[type, ...], rule: str) -> list[Any]:
+    """``data[name]``: a JSON list whose every value is one of ``kinds`` (flat, by that).
+
+    One pass over the types in C; the first value of another type is named with its row:
+    ``lon[3] must be a number or null (got true)``.
+    """
+    column = data[name]
     if not isinstance(column, list):
-        raise InvalidInput(f"a column must be a JSON list (got {type(column).__name__})")
-    return [math.nan if v is None else v for v in column] if None in column else column
+        raise InvalidInput(f"{name} must be a JSON list (got {_shown(column)})")
+    if not set(map(type, column)) <= set(kinds):
+        row = next(i for i, v in enumerate(column) if type(v) not in kinds)
+        raise InvalidInput(f"{name}[{row}] must be {rule} (got {_shown(column[row])})")
+    return column
+
+
+def _ids(data: dict[str, Any]) -> list[Any]:
+    """The ``ids`` column: texts or integers (Positions checks the rest, naming the rows)."""
+    ids = _column(data, "ids", (str, int), "a text or an integer id")
+    ints = [v for v in ids if type(v) is int] if any(type(v) is int for v in ids[:1]) else []
+    if ints and (min(ints) < _I64_MIN or max(ints) > _I64_MAX):
+        row = next(i for i, v in enumerate(ids) if type(v) is int and not _I64_MIN <= v <= _I64_MAX)
+        raise InvalidInput(
+            f"ids[{row}] must be an integer within a signed 64 bits, or a text "
+            f"(got {_shown(ids[row])})"
+        )
+    return ids
+
+
+def _numbers(data: dict[str, Any], name: str) -> npt.NDArray[np.float64]:
+    """A column of numbers, null (no value) as NaN, as float64: a bool or a text is refused."""
+    column = _column(data, name, (float, int, _NONE), "a number or null")
+    try:
+        return np.array(
+            [math.nan if v is None else v for v in column] if None in column else column,
+            dtype=np.float64,
+        )
+    except OverflowError:  # an integer past a float's range (1.8e308)
+        row = next(i for i, v in enumerate(column) if type(v) is int and abs(v) > 2**1024)
+        raise InvalidInput(
+            f"{name}[{row}] must be a number a float holds (got {_shown(column[row])})"
+        ) from None
+
+
+#: A delivery key as :meth:`~geotarget.ledger.Claims.keys` writes it: "incident version
+#: device", three non-empty parts, no NUL and no lone surrogate anywhere.
+_KEY = re.compile("[^ \x00\ud800-\udfff]+ [^ \x00\ud800-\udfff]+ [^\x00\ud800-\udfff]+")
+_KEY_RULE = "a delivery key 'incident version device' (three parts, no NUL)"
+
+
+def _keys(data: dict[str, Any]) -> list[str]:
+    keys = _column(data, "keys", (str,), _KEY_RULE)
+    for row, key in enumerate(keys):
+        if _KEY.fullmatch(key) is None:
+            raise InvalidInput(f"keys[{row}] must be {_KEY_RULE} (got {_shown(key)})")
+    return keys
 
 
 def _param(request: Request, name: str) -> str:
@@ -192,21 +349,19 @@ def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
     """ISO 8601 instants with a UTC offset, as UTC ``datetime64[us]``; one parse per distinct text.
 
     A batch's fixes share few distinct times (seconds, within the batch's window), so this is
-    far cheaper than a ``datetime`` per fix.
+    far cheaper than a ``datetime`` per fix. ``raw`` is a flat list of texts (see
+    :func:`_column`); a time :func:`geotarget.parse_time` refuses is named with its row.
     """
-    try:
-        texts, inverse = np.unique(np.asarray(raw, dtype=np.str_), return_inverse=True)
-    except ValueError as err:  # nested lists of several lengths
-        raise InvalidInput(f"observed_at must be a list of ISO 8601 texts ({err})") from None
+    texts, inverse = np.unique(np.asarray(raw, dtype=np.str_), return_inverse=True)
     out = np.empty(texts.size, dtype="datetime64[us]")
     for i, text in enumerate(texts.tolist()):
         try:
             at = parse_time(text, field="observed_at")
         except InvalidInput:
             row = int(np.flatnonzero(inverse.reshape(-1) == i)[0])
-            raise InvalidInput(
-                f"observed_at[{row}] must be an ISO 8601 instant with a UTC offset (got {text!r})"
-            ) from None
+            parse_time(raw[row], field=f"observed_at[{row}]")  # raises, naming the row
+            raise
+        # (parse_time refuses an instant outside the years 1 to 9999 in UTC: no overflow.)
         out[i] = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
     return out[inverse.reshape(-1)]
 
@@ -266,14 +421,17 @@ def create_app(
         return JSONResponse(await run_in_threadpool(submit_positions, data, _at(request)))
 
     def submit_positions(data: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
-        # The JSON lists go to Positions as they are (null: no fix, NaN): it refuses a bool or
-        # a text among coordinates naming the column (a float64 cast read true as longitude 1).
+        # Each column is checked value by value for its JSON types first (a bool or a text
+        # among coordinates, a list anywhere: a float64 cast read true as longitude 1), then
+        # Positions checks the rows (ranges, lengths, unique ids), naming them.
         snapshot = Positions(
-            data["ids"],
-            _numbers(data["lon"]),
-            _numbers(data["lat"]),
-            accuracy_m=None if data.get("accuracy_m") is None else _numbers(data["accuracy_m"]),
-            observed_at=_instants(data["observed_at"]),
+            _ids(data),
+            _numbers(data, "lon"),
+            _numbers(data, "lat"),
+            accuracy_m=None if data.get("accuracy_m") is None else _numbers(data, "accuracy_m"),
+            observed_at=_instants(
+                _column(data, "observed_at", (str,), "an ISO 8601 text with a UTC offset")
+            ),
         )
         index = PositionIndex(snapshot)
         found = targeter.on_positions(snapshot, at)  # this request uses its own batch
@@ -287,8 +445,8 @@ def create_app(
         }
 
     async def confirm(request: Request) -> Response:
-        data = await _json_object(request, ("keys",))
-        done = await run_in_threadpool(targeter.confirm, data["keys"], _at(request))
+        keys = _keys(await _json_object(request, ("keys",)))
+        done = await run_in_threadpool(targeter.confirm, keys, _at(request))
         return JSONResponse(
             {
                 "confirmed": int(done.confirmed.size),
@@ -313,13 +471,18 @@ def create_app(
         return PlainTextResponse(result.explain(device))
 
     async def store_failed(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse(str(exc), status_code=503)
+        return PlainTextResponse(_plain(str(exc)), status_code=503)
 
     async def bad_input(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse(str(exc), status_code=400)
+        return PlainTextResponse(_plain(str(exc)), status_code=400)
 
     async def too_large(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse(str(exc), status_code=413)
+        return PlainTextResponse(_plain(str(exc)), status_code=413)
+
+    async def gone(request: Request, exc: Exception) -> Response:
+        # Routine (a phone losing its network): one line, no traceback, nothing of the body.
+        LOG.info("%s", exc)
+        return Response(status_code=400)  # nobody reads it: the server drops it
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -345,6 +508,7 @@ def create_app(
             StoreError: store_failed,
             GeotargetError: bad_input,
             _TooLarge: too_large,
+            _Gone: gone,
         },
         lifespan=lifespan,
     )
