@@ -125,7 +125,7 @@ def test_deliveries_of_an_expired_alert_are_not_offered_again(opener: Opener) ->
 
     Regression (found by tests/test_lifecycle_sweep.py): an alert is active only before its
     expiry, yet its unconfirmed deliveries kept coming back after it, in every process. An
-    Update that extends the incident brings them back, with their keys.
+    Update that extends the incident claims them again, under its own version and keys.
     """
     lease = dt.timedelta(seconds=30)
     t = Targeter(make_regions(), nationwide("XX"), ledger=opener(), lease=lease)
@@ -147,9 +147,12 @@ def test_deliveries_of_an_expired_alert_are_not_offered_again(opener: Opener) ->
         sent=T0 + dt.timedelta(minutes=1),
         hours=3,
     )
-    assert restarted.target(longer, idx(*DEVICES), end + 3 * lease).verdict is Verdict.DELIVER
+    extended = restarted.target(longer, idx(*DEVICES), end + 3 * lease)
+    assert extended.verdict is Verdict.DELIVER
+    moved = [k.replace(f"{SENDER}/a1 d", f"{SENDER}/a2 d") for k in keys]
+    assert extended.claims is not None and extended.claims.keys().tolist() == moved
     back = restarted.redeliver(end + 5 * lease)
-    assert [k for c in back for k in c.keys().tolist()] == keys
+    assert [k for c in back for k in c.keys().tolist()] == moved
     assert t.redeliver(end + 5 * lease) == []  # taken once
 
 
@@ -157,7 +160,10 @@ def test_on_positions_returns_keys_and_an_update_claims_only_new_devices(opener:
     """Streaming deliveries carry keys; a widened Update claims only devices not yet claimed."""
     t = Targeter(make_regions(), nationwide("XX"), ledger=opener())
     first = make_alert("explosion", AREA, ident="a1")
-    assert t.target(first, idx(*DEVICES), T0).recipients.tolist() == ["d0"]
+    told = t.target(first, idx(*DEVICES), T0)
+    assert told.recipients.tolist() == ["d0"]
+    assert told.claims is not None
+    t.confirm(told.claims.keys(), T0)  # pushed: d0 was told
     streamed = t.on_positions(walkers("w1", "d0"), LATER)
     assert [(d.device_id, d.key) for d in streamed] == [("w1", f"{SENDER}/a1 {SENDER}/a1 w1")]
     wider = make_alert(
@@ -469,3 +475,44 @@ def test_an_admission_whose_commit_fails_raises_and_tells_nobody(
         assert sorted(again.recipients.tolist()) == ["d0", "d1", "d2"]
     finally:
         ledger.close()
+
+
+def test_an_update_never_lets_an_unconfirmed_delivery_tell_the_replaced_area(
+    opener: Opener,
+) -> None:
+    """Deliveries pending on a version an Update replaced are never offered that version.
+
+    Regression (probe: repro_redeliver_superseded.py): V1 claims d0 and d1, whose pushes are
+    not confirmed; V2 moves the area so that it covers d1 only. d0 is in
+    ``no_longer_covered`` and must never be offered V1 again (redeliver offered it, as V1);
+    d1, still covered and never told, is a recipient of V2 with V2's key. V1's key for d1
+    confirmed late (its push went out) ends d1's delivery: not offered again.
+    """
+    lease = dt.timedelta(seconds=30)
+    t = Targeter(make_regions(), nationwide("XX"), ledger=opener(), lease=lease)
+    v1 = make_alert("explosion", WIDE, ident="a1")
+    first = t.target(v1, idx(*DEVICES), T0)
+    assert first.recipients.tolist() == ["d0", "d1"]
+    moved = make_alert(
+        "explosion",
+        Circle(17.54, 59.5, 1000.0),  # d1 (17.53) inside, d0 (17.5) 2.3 km away
+        ident="a2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(v1),),
+        sent=T0 + dt.timedelta(minutes=1),
+    )
+    at = T0 + dt.timedelta(minutes=2)
+    second = t.target(moved, idx(*DEVICES), at)
+    assert second.no_longer_covered.tolist() == ["d0"]
+    assert second.recipients.tolist() == ["d1"]
+    assert second.claims is not None
+    assert second.claims.keys().tolist() == [f"{SENDER}/a1 {SENDER}/a2 d1"]
+    offered = t.redeliver(at + 2 * lease)
+    assert [(c.version, c.devices.tolist()) for c in offered] == [(f"{SENDER}/a2", ["d1"])]
+    late = t.confirm([f"{SENDER}/a1 {SENDER}/a1 d1"], at + 2 * lease)
+    assert late.confirmed.tolist() == [0]
+    assert t.confirm(second.claims.keys(), at + 2 * lease).already.tolist() == [0]
+    assert t.redeliver(at + dt.timedelta(hours=1)) == []
+    # A restarted process over the store offers nothing either.
+    again = Targeter(make_regions(), nationwide("XX"), ledger=opener(), lease=lease)
+    assert again.redeliver(at + dt.timedelta(hours=1, minutes=5)) == []
