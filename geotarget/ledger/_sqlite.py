@@ -577,14 +577,19 @@ class SQLiteLedger(SqlStore):
     ) -> npt.NDArray[np.int64]:
         cur.execute("UPDATE gt_meta SET value = value + 1 WHERE name = 'batch'")
         (number,) = cur.execute("SELECT value FROM gt_meta WHERE name = 'batch'").fetchone()
-        has_rows, logged, other = cur.execute(
+        has_rows, logged = cur.execute(
             "SELECT EXISTS (SELECT 1 FROM gt_claims WHERE incident_id = ? AND kind = 0),"
-            " (SELECT count(*) FROM gt_claim_log WHERE incident_id = ?),"
-            " (SELECT count(*) FROM gt_claim_log WHERE incident_id = ? AND version_id <> ?)",
-            (incident_id, incident_id, incident_id, version_id),
+            " (SELECT count(*) FROM gt_claim_log WHERE incident_id = ?)",
+            (incident_id, incident_id),
         ).fetchone()
-        # Logged claims of another version may be held: claimed again as rows.
-        if not has_rows and logged < MAX_LOG_ROWS and not (rekey and other):
+        if logged and rekey:  # (not for a new incident's first claim: nothing logged yet)
+            # Logged claims of another version may be held: claimed again, as rows.
+            (other,) = cur.execute(
+                "SELECT count(*) FROM gt_claim_log WHERE incident_id = ? AND version_id <> ?",
+                (incident_id, version_id),
+            ).fetchone()
+            logged = MAX_LOG_ROWS if other else logged
+        if not has_rows and logged < MAX_LOG_ROWS:
             return self._log_claims(cur, incident_id, version_id, number, payload, lease_us, logged)
         self._fold(cur, "incident_id = ?", (incident_id,))
         cur.execute(
