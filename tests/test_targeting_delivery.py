@@ -516,3 +516,33 @@ def test_an_update_never_lets_an_unconfirmed_delivery_tell_the_replaced_area(
     # A restarted process over the store offers nothing either.
     again = Targeter(make_regions(), nationwide("XX"), ledger=opener(), lease=lease)
     assert again.redeliver(at + dt.timedelta(hours=1, minutes=5)) == []
+
+
+@pytest.mark.parametrize("part", ["circle", "polygon"])
+def test_an_alert_built_lat_first_is_refused_in_python_terms_once(part: str) -> None:
+    """A Python area written lat first is refused naming the Python form, listed once.
+
+    Regression (probe: repro_swapped_message.py): the message said "CAP document has 2
+    problems … CAP writes 'lat,lon'" — no CAP document was involved, and the same part of
+    the sv and en info blocks was listed twice.
+    """
+    from geotarget import InvalidCAP, Polygon
+
+    area: Any = (
+        Circle(59.5, 17.5, 500.0)
+        if part == "circle"
+        else Polygon([(59.5, 17.5), (59.5, 17.51), (59.51, 17.51), (59.5, 17.5)])
+    )
+    alert = make_alert("explosion", area, ident="s1")
+    t = Targeter(make_regions(), nationwide("XX"))
+    with pytest.raises(InvalidCAP) as caught:
+        t.target(alert, idx(*DEVICES), T0)
+    text = str(caught.value)
+    assert text.startswith("alert has 1 problem:\n"), text
+    assert text.count("\n  - ") == 1
+    assert f"info[0]/area[0]/{part}[0], info[1]/area[0]/{part}[0]: " in text
+    assert "lon 59.5, lat 17.5" in text and "looks written lat first" in text
+    python = "Circle(17.5, 59.5, 500.0)" if part == "circle" else "(17.5, 59.5) first"
+    assert python in text
+    assert len(caught.value.problems) == 2  # every path stays in .problems
+    assert t.ledger.load_active() == []  # nothing admitted
