@@ -546,3 +546,37 @@ def test_an_alert_built_lat_first_is_refused_in_python_terms_once(part: str) -> 
     assert python in text
     assert len(caught.value.problems) == 2  # every path stays in .problems
     assert t.ledger.load_active() == []  # nothing admitted
+
+
+def test_per_county_counts_every_recipient_those_beyond_the_border_under_no_county() -> None:
+    """``per_county`` adds up to the recipients; those in no county come under NO_COUNTY.
+
+    Regression (probe: repro_per_county_beyond_border.py): an Explosion at Haparanda/Tornio
+    told a device in Finland (Explosion may reach beyond the border), and per_county left it
+    out: its counts summed to half the recipients at border towns.
+    """
+    from geotarget import pilot, sweden
+    from geotarget.targeting import TargetingResult
+
+    t0 = dt.datetime(2025, 6, 2, 12, tzinfo=dt.timezone.utc)
+    msg = pilot.Message(headline="Explosion", description="Risk.", area_description="Haparanda")
+    alert = pilot.explosion(
+        identifier="H1",
+        sender="polisen@polisen.se",
+        sent=t0,
+        area=Circle(24.14, 65.835, 3000.0),
+        sv=msg,
+        en=msg,
+        onset=t0,
+        expires=t0 + dt.timedelta(hours=2),
+    )
+    rng = np.random.default_rng(7)
+    n = 300
+    lon, lat = 24.14 + rng.uniform(-0.05, 0.05, n), 65.835 + rng.uniform(-0.02, 0.02, n)
+    ids = ["se", "fi", *(f"r{i}" for i in range(n))]
+    pos = Positions(ids, [24.125, 24.158, *lon], [65.835, 65.838, *lat], observed_at=t0)
+    got = Targeter(sweden.hierarchy(), sweden.pilot_policy()).target(alert, PositionIndex(pos), t0)
+    assert {"se", "fi"} <= set(got.recipients.tolist())
+    assert sum(got.per_county.values()) == len(got.recipients)
+    assert got.per_county[TargetingResult.NO_COUNTY] >= 1  # "fi" at least
+    assert set(got.per_county) <= {"25", TargetingResult.NO_COUNTY}
