@@ -126,7 +126,9 @@ class Gate:
         where = alert.infos[int(info[5:-1])].areas[int(area[5:-1])]
         k = int(part[part.index("[") + 1 : -1])
         west, south, east, north = self.bounds
-        bounds = f"the regions' bounds (west {west:g}, south {south:g}, east {east:g}, north {north:g})"
+        bounds = (
+            f"the regions' bounds (west {west:g}, south {south:g}, east {east:g}, north {north:g})"
+        )
         if part.startswith("circle"):
             lon, lat, radius = where.circles[k]
             return Problem(

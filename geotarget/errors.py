@@ -192,7 +192,7 @@ class DocumentError(GeotargetError, ValueError):
             paths.setdefault(p.message, []).append(p.path)
         n = len(paths)
         lines = "\n".join(
-            f"  - {str(Problem(', '.join(x for x in where if x), message))}"
+            f"  - {Problem(', '.join(x for x in where if x), message)!s}"
             for message, where in paths.items()
         )
         super().__init__(f"{what} has {n} problem{'s' if n != 1 else ''}:\n{lines}")
