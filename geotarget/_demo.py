@@ -340,6 +340,8 @@ def _scene_fresh_positions(stage: Stage, story: Story, seed: int) -> Positions:
         f"on_positions({len(moved):,} fresh fixes)",
         lambda: stage.targeter.on_positions(moved, later),
     )
+    # Pushed, and accepted by the push service: confirmed (an Update tells only the others).
+    stage.targeter.confirm([d.key for d in deliveries], later)
     for d in deliveries:
         story.streamed[d.alert_id] = story.streamed.get(d.alert_id, 0) + 1
         story.streamed_ids.setdefault(d.alert_id, []).append(d.device_id)
@@ -524,6 +526,8 @@ def _target(
     say(f"    {result.verdict.value}: {result.reason}")
     if result.verdict is not Verdict.DELIVER:
         return result
+    if result.claims is not None:  # pushed and accepted: confirmed
+        stage.targeter.confirm(result.claims.keys(), at)
     story.told.update(result.recipients.tolist())
     told, not_told = _outcome_phrases(stage, result)
     for head, parts in (("told", told), ("not told", not_told)):
@@ -532,7 +536,10 @@ def _target(
     if result.per_county:
         say(
             "    new recipients per county: "
-            + ", ".join(f"{stage.named(c)} {n:,}" for c, n in result.per_county.items())
+            + ", ".join(
+                f"{'in no county' if c == result.NO_COUNTY else stage.named(c)} {n:,}"
+                for c, n in result.per_county.items()
+            )
         )
     t = result.timings
     steps = ("plan", "match", "rules", "ledger")

@@ -119,12 +119,44 @@ class Gate:
         self._territory: Territory | None = None
 
     def check_axes(self, alert: Alert) -> None:
-        """Refuse an alert whose polygons or circles look written lon,lat (InvalidCAP)."""
+        """Refuse an alert whose polygons or circles look written with lat first (InvalidCAP).
+
+        The alert is in hand (built in Python, or read from CAP without an envelope), so the
+        message names both forms: ``Circle(lon, lat, radius_m)`` and ``(lon, lat)`` points in
+        Python, ``lat,lon`` in CAP text.
+        """
         from geotarget import cap
 
         problems = cap.check_axis_order(alert, self.bounds)
         if problems:
-            raise InvalidCAP(problems)
+            raise InvalidCAP([self._swapped(alert, p) for p in problems], what="alert")
+
+    def _swapped(self, alert: Alert, problem: Problem) -> Problem:
+        """``problem`` (a part of ``alert`` that looks swapped) in the Python API's terms."""
+        info, area, part = problem.path.split("/")
+        where = alert.infos[int(info[5:-1])].areas[int(area[5:-1])]
+        k = int(part[part.index("[") + 1 : -1])
+        west, south, east, north = self.bounds
+        bounds = (
+            f"the regions' bounds (west {west:g}, south {south:g}, east {east:g}, north {north:g})"
+        )
+        if part.startswith("circle"):
+            lon, lat, radius = where.circles[k]
+            return Problem(
+                problem.path,
+                f"the circle centre lon {lon!r}, lat {lat!r} lies outside {bounds} but inside "
+                f"them with lon and lat swapped: it looks written lat first. Python takes "
+                f"Circle(lon, lat, radius_m): Circle({lat!r}, {lon!r}, {radius!r}) here; CAP "
+                "text writes 'lat,lon'",
+            )
+        lon, lat = where.polygons[k][0]
+        return Problem(
+            problem.path,
+            f"the polygon (first point lon {lon!r}, lat {lat!r}) lies outside {bounds} but "
+            "inside them with lon and lat swapped: it looks written lat first. Python takes "
+            f"(lon, lat) points, as GeoJSON: ({lat!r}, {lon!r}) first here; CAP text writes "
+            "'lat,lon'",
+        )
 
     def admit(self, alert: Alert) -> tuple[Refusal | None, dict[str, Any]]:
         """Issuer, recognition and authority: (refusal or None, the result's facts).

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -222,7 +222,9 @@ class TargetingResult:
     already_delivered : int
         Covered devices left out because they received the incident before.
     per_county : mapping of str to int
-        New recipients per county code.
+        New recipients per county code; those in no county — beyond the border (kinds that
+        allow it, such as Explosion) or without a fix (kinds that fail open) — under the key
+        :attr:`NO_COUNTY` (``"none"``), so the counts add up to ``len(recipients)``.
     area_km2 : float or None
         The alert area's geodesic area.
     timings : mapping of str to float
@@ -252,6 +254,9 @@ class TargetingResult:
     alert_id: str
     incident: str | None
     at: dt.datetime
+    #: The :attr:`per_county` key of new recipients located in no county.
+    NO_COUNTY: ClassVar[str] = "none"
+
     verdict: Verdict
     reason: str
     next_change: dt.datetime | None = None

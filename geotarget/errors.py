@@ -185,8 +185,16 @@ class DocumentError(GeotargetError, ValueError):
 
     def __init__(self, what: str, problems: Iterable[Problem]) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)
-        n = len(self.problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
+        # The same problem at several paths (the same area in each language's info block) is
+        # listed once, with every path; ``problems`` keeps each.
+        paths: dict[str, list[str]] = {}
+        for p in self.problems:
+            paths.setdefault(p.message, []).append(p.path)
+        n = len(paths)
+        lines = "\n".join(
+            f"  - {Problem(', '.join(x for x in where if x), message)!s}"
+            for message, where in paths.items()
+        )
         super().__init__(f"{what} has {n} problem{'s' if n != 1 else ''}:\n{lines}")
 
     @property
@@ -196,10 +204,14 @@ class DocumentError(GeotargetError, ValueError):
 
 
 class InvalidCAP(DocumentError):
-    """A CAP 1.2 document that cannot be read; ``.problems`` lists every problem."""
+    """A CAP 1.2 document that cannot be read; ``.problems`` lists every problem.
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        super().__init__("CAP document", problems)
+    ``what`` names it in the message (default ``"CAP document"``; a
+    :class:`~geotarget.targeting.Targeter` refusing an alert built in Python says ``"alert"``).
+    """
+
+    def __init__(self, problems: Iterable[Problem], what: str = "CAP document") -> None:
+        super().__init__(what, problems)
 
 
 class InvalidPolicy(DocumentError):

@@ -707,6 +707,9 @@ class Targeter:
                     self.snap_m,
                 )
             )
+        outside = len(new) - sum(per_county.values())
+        if outside:  # beyond the border, or no fix: counted, so the counts add up
+            per_county = {**per_county, TargetingResult.NO_COUNTY: outside}
         reason = (
             fields.pop("reason") + f": {len(new):,} new recipient{'' if len(new) == 1 else 's'}"
         )

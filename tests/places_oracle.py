@@ -220,7 +220,7 @@ class Territory:
         return codes, shapely.STRtree(polys), shapely.STRtree(edges)
 
     def county_counts(self, lon: np.ndarray, lat: np.ndarray) -> tuple[dict[str, int], int]:
-        """Fixes per county they lie in (none at sea beyond the counties), and the unsure ones.
+        """Fixes per county they lie in (``"none"``: in no county), and the unsure ones.
 
         A fix within ``UNSURE_M`` of a county's edge is unsure: which county, if any, holds it
         depends on the boundaries' simplification.
@@ -233,9 +233,12 @@ class Territory:
             near[hit[0]] = True
         sure: dict[str, int] = {}
         if (~near).any():
-            _, county = polys.query(pts[~near], predicate="covered_by")
+            which, county = polys.query(pts[~near], predicate="covered_by")
             for i in county.tolist():
                 sure[codes[i]] = sure.get(codes[i], 0) + 1
+            nowhere = int((~near).sum()) - np.unique(which).size
+            if nowhere:
+                sure["none"] = nowhere
         return sure, int(near.sum())
 
     def graze(self, area_tm: Any, munis: frozenset[str]) -> tuple[bool, bool]:

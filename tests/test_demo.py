@@ -118,6 +118,8 @@ def test_widening_update_counts_a_device_that_walked_away(played: tuple[str, Any
     t = Targeter(stage.hierarchy, stage.policy)
     index = PositionIndex(stage.positions)
     first = t.target(story.explosion, index, stage.at)
+    assert first.claims is not None
+    t.confirm(first.claims.keys(), stage.at)  # pushed: they were told
     walker = first.recipients[0]
     row = stage.positions.rows_of(np.array([walker]))
     lon = stage.positions.lon.copy()

@@ -380,12 +380,20 @@ def test_issuers_any_keeps_the_owner_only_rule_for_cancels() -> None:
 
 
 def test_swapped_axes_are_refused_by_the_targeter_without_asking() -> None:
-    """An alert written lon,lat (a Stockholm circle at lon 59, lat 18) raises InvalidCAP."""
+    """An alert written lat first (a circle at lon 59.5, lat 17.5) raises InvalidCAP.
+
+    In the Python API's terms (the message names Circle(lon, lat, radius_m) with the swap), the
+    problem listed once with both info blocks' paths.
+    """
     from geotarget import InvalidCAP
 
     swapped = make_alert("explosion", Circle(59.5, 17.5, 500.0))
-    with pytest.raises(InvalidCAP, match="looks written 'lon,lat'"):
+    with pytest.raises(InvalidCAP, match="it looks written lat first") as err:
         targeter().target(swapped, PositionIndex(DEVICES), T0)
+    assert "Python takes Circle(lon, lat, radius_m): Circle(17.5, 59.5, 500.0) here" in str(
+        err.value
+    )
+    assert "alert has 1 problem" in str(err.value)
 
 
 def test_recognition_rules_must_name_registered_kinds() -> None:

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from geotarget import Circle, InvalidInput, InvalidType, cap, pilot
 from geotarget.alerts import Alert, MessageType, Reference, Status
+from geotarget.errors import StoreUnavailable
 from geotarget.ledger import (
     ClaimStatus,
     DeliveryKind,
@@ -306,14 +307,15 @@ def test_admission_follows_the_incident_rules(store: Any) -> None:
     other = store.admit(attrs.evolve(a, note="changed"), at=T0)
     assert other.transition is Transition.CONFLICT
     assert other.stored_document is not None and "changed" not in other.stored_document
-    assert store.claim(INC, [1], version=V1, at=T0).status is ClaimStatus.CLAIMED
+    assert store.claim(INC, [1, 3], version=V1, at=T0).status is ClaimStatus.CLAIMED
+    store.confirm([f"{INC} {V1} 3"], at=T0)
     up = store.admit(_follow(MessageType.UPDATE, "K2", "K1", 5), at=T0)
     assert (up.transition, up.incident.version) == (Transition.UPDATED, "polisen@polisen.se/K2")
     # A claim for the old version is refused in the same transaction: the caller re-plans.
     assert store.claim(INC, [2], version=V1, at=T0).status is ClaimStatus.SUPERSEDED
-    assert store.claim(INC, [1, 2], version="polisen@polisen.se/K2", at=T0).devices.tolist() == [
-        "2"
-    ]
+    # 3 was told (confirmed); 1's delivery, never confirmed, moves to K2 with 2's.
+    got = store.claim(INC, [1, 2, 3], version="polisen@polisen.se/K2", at=T0)
+    assert got.devices.tolist() == ["1", "2"]
     older = store.admit(_follow(MessageType.UPDATE, "K0", "K1", 1), at=T0)
     assert older.transition is Transition.SUPERSEDED
     assert older.incident.version == "polisen@polisen.se/K2"
@@ -324,7 +326,7 @@ def test_admission_follows_the_incident_rules(store: Any) -> None:
     cancel = store.admit(_follow(MessageType.CANCEL, "K3", "K2", 9), at=T0 + MIN)
     assert cancel.transition is Transition.RETRACTED
     assert cancel.retraction is not None
-    assert cancel.retraction.devices.tolist() == ["1", "2"]
+    assert cancel.retraction.devices.tolist() == ["3", "1", "2"]  # claim order: 1 moved
     assert cancel.retraction.version == "polisen@polisen.se/K3"
     assert cancel.incident.state is IncidentState.CANCELLED
     assert store.admit(a, at=T0).transition is Transition.CANCELLED
@@ -635,6 +637,320 @@ def test_warm_loads_what_is_claimed_and_changes_no_answer(opener: Opener) -> Non
     assert b.warm("inc") == 4
     assert b.claim("inc", [2, "3", 4, "x", "y"], version="v", at=T0).devices.tolist() == ["4", "y"]
     assert b.warm("nothing") == 0
+
+
+# -- deliveries pending on a version an Update replaced ----------------------------------------
+
+V2 = "polisen@polisen.se/K2"
+
+
+def _update(store: Any, n: int = 2, minutes: int = 1) -> str:
+    """Admit Update K{n} of incident K1; its version id."""
+    adm = store.admit(_follow(MessageType.UPDATE, f"K{n}", "K1", minutes), at=T0 + minutes * MIN)
+    assert adm.transition is Transition.UPDATED
+    return f"polisen@polisen.se/K{n}"
+
+
+def test_a_delivery_pending_on_a_replaced_version_is_held_not_redelivered(store: Any) -> None:
+    """Once an Update is current, a delivery still pending on the older version is not offered.
+
+    Not by ``due`` or ``redeliver`` (that would tell the replaced area), whether or not the
+    Update was claimed yet; the current version's own pending deliveries still are.
+    """
+    store.admit(_alert(), at=T0)
+    store.claim(INC, ["west", "east"], version=V1, at=T0, lease=MIN)
+    _update(store)
+    assert store.due(T0 + 5 * MIN) == []
+    assert store.redeliver(T0 + 5 * MIN) == []
+    got = store.claim(INC, ["east", "new"], version=V2, at=T0 + 5 * MIN, lease=MIN)
+    assert got.keys().tolist() == [f"{INC} {V2} east", f"{INC} {V2} new"]
+    (due,) = store.redeliver(T0 + 7 * MIN)
+    assert (due.version, sorted(due.devices.tolist())) == (V2, ["east", "new"])
+    assert store.redeliver(T0 + 60 * MIN) == [] or all(
+        "west" not in c.devices.tolist() for c in store.redeliver(T0 + 60 * MIN)
+    )
+    # Held, not lost: it enters the current area, and is claimed under the current version.
+    back = store.claim(INC, ["west"], version=V2, at=T0 + 61 * MIN)
+    assert back.keys().tolist() == [f"{INC} {V2} west"]
+    assert sorted(store.recipients(INC).tolist()) == ["east", "new", "west"]
+
+
+def test_an_old_key_confirmed_late_confirms_the_delivery_that_moved(store: Any) -> None:
+    """A key of a replaced version, confirmed after the Update, ends that device's delivery.
+
+    Its push told the device: the delivery (held, or moved to the current version) is
+    confirmed once and never offered again; the moved key confirmed afterwards is ``already``.
+    A key of the current version for a delivery still held, or of a version never seen, is
+    unknown.
+    """
+    store.admit(_alert(), at=T0)
+    store.claim(INC, [1, 2, 3], version=V1, at=T0, lease=MIN)
+    _update(store)
+    store.claim(INC, [2], version=V2, at=T0 + 2 * MIN, lease=MIN)  # 2 moves to V2; 1, 3 held
+    late = store.confirm(
+        [f"{INC} {V1} 1", f"{INC} {V1} 2", f"{INC} {V2} 3", f"{INC} polisen@polisen.se/ZZ 3"],
+        at=T0 + 3 * MIN,
+    )
+    assert (late.confirmed.tolist(), late.already.tolist(), late.unknown.tolist()) == (
+        [0, 1],
+        [],
+        [2, 3],
+    )
+    assert store.confirm([f"{INC} {V2} 2"], at=T0 + 3 * MIN).already.tolist() == [0]
+    assert store.redeliver(T0 + 30 * MIN) == []
+    # Confirmed devices are told: not claimed again; the held one is.
+    got = store.claim(INC, [1, 2, 3], version=V2, at=T0 + 30 * MIN)
+    assert got.devices.tolist() == ["3"]
+
+
+def test_a_cancel_retracts_from_held_deliveries_too(store: Any) -> None:
+    """Every device claimed, held ones too (their push may have gone out), gets a retraction."""
+    store.admit(_alert(), at=T0)
+    store.claim(INC, ["a", "b"], version=V1, at=T0, lease=MIN)
+    _update(store)
+    store.claim(INC, ["b"], version=V2, at=T0 + MIN)
+    adm = store.admit(_follow(MessageType.CANCEL, "K3", "K1", 2), at=T0 + 2 * MIN)
+    assert sorted(adm.retraction.devices.tolist()) == ["a", "b"]
+    (due,) = store.due(T0 + 10 * MIN)
+    assert due.kind is DeliveryKind.RETRACTION
+
+
+def test_a_handle_that_knew_a_device_claims_it_again_once_it_is_held(opener: Opener) -> None:
+    """A handle's memory of claimed devices never skips a held one.
+
+    Handle ``a`` claimed ``x`` under V1; another handle admits and releases V2 (``x`` not
+    covered); ``x`` then enters V2's area and ``a``, which remembers ``x`` as claimed, must
+    still claim it under V2. The same after ``warm``.
+    """
+    a, b = opener(), opener()
+    a.admit(_alert(), at=T0)
+    a.claim(INC, ["x", "y", 1, 2], version=V1, at=T0, lease=MIN)
+    a.confirm([f"{INC} {V1} y"], at=T0)
+    _update(b)
+    assert b.claim(INC, [1], version=V2, at=T0 + MIN).devices.tolist() == ["1"]
+    got = a.claim(INC, ["x", "y", 1, 2], version=V2, at=T0 + 2 * MIN)
+    assert got.devices.tolist() == ["x", "2"]
+    c = opener()
+    b.admit(_follow(MessageType.UPDATE, "K3", "K1", 3), at=T0 + 3 * MIN)
+    assert c.warm(INC) == 4
+    v3 = "polisen@polisen.se/K3"
+    got = c.claim(INC, ["x", "y", 1, 2], version=v3, at=T0 + 4 * MIN)
+    assert got.devices.tolist() == ["x", "1", "2"]
+
+
+_vop = st.one_of(
+    st.tuples(st.just("claim"), st.lists(st.integers(0, 8) | st.just("x"), max_size=8)),
+    st.tuples(
+        st.just("confirm"),
+        st.tuples(st.lists(st.integers(0, 8), max_size=4), st.integers(0, 3)),
+    ),
+    st.tuples(st.just("update"), st.just(0)),
+    st.tuples(st.just("redeliver"), st.integers(0, 3)),
+    st.tuples(st.just("retract"), st.just(0)),
+)
+
+
+def _run_version_oracle(store: Any, ops: list[tuple[str, Any]]) -> None:
+    """Claims, confirmations and redelivery across Updates against a plain-dict model.
+
+    The rule: a claim of the current version takes each device never claimed, or whose
+    delivery is pending on an older version (held); only deliveries pending on the current
+    version are due; a key confirms the device's delivery when it names the delivery's
+    version, or a version no longer current (a late confirmation of a replaced key).
+    """
+    sender = "polisen@polisen.se"
+    store.admit(_alert(), at=T0)
+    versions = [V1]
+    rows: dict[str, list[int]] = {}  # device -> [state (0 pending, 1 confirmed), version, lease]
+    back: dict[str, int] = {}  # device -> retraction lease
+    cancelled = False
+    now = 0
+    for op, arg in ops:
+        now += 1
+        at = T0 + now * MIN
+        cur = len(versions) - 1
+        if op == "claim":
+            got = store.claim(INC, arg, version=versions[cur], at=at, lease=2 * MIN)
+            want: list[str] = []
+            if not cancelled:
+                for d in map(str, arg):
+                    row = rows.get(d)
+                    if d not in want and (row is None or (row[0] == 0 and row[1] != cur)):
+                        want.append(d)
+                        rows[d] = [0, cur, now + 2]
+            assert got.devices.tolist() == want
+            assert set(got.keys().tolist()) == {f"{INC} {versions[cur]} {d}" for d in want}
+        elif op == "confirm":
+            devices, k = arg
+            k = min(k, cur)
+            got = store.confirm([f"{INC} {versions[k]} {d}" for d in devices], at=at)
+            for i, d in enumerate(map(str, devices)):
+                if d in map(str, devices[:i]):
+                    continue
+                row = rows.get(d)
+                if row is None or (row[1] != k and k == cur):
+                    assert i in got.unknown.tolist()
+                else:
+                    assert i in (got.already if row[0] == 1 else got.confirmed).tolist()
+                    row[0] = 1
+        elif op == "update":
+            n = len(versions) + 1
+            adm = store.admit(_follow(MessageType.UPDATE, f"K{n}", "K1", now), at=at)
+            if not cancelled:
+                assert adm.transition is Transition.UPDATED
+                versions.append(f"{sender}/K{n}")
+        elif op == "redeliver":
+            now += arg
+            at = T0 + now * MIN
+            got = store.redeliver(at, lease=2 * MIN)
+            alert = {
+                (c.version, d)
+                for c in got
+                if c.kind is DeliveryKind.ALERT
+                for d in c.devices.tolist()
+            }
+            rt = {d for c in got if c.kind is DeliveryKind.RETRACTION for d in c.devices.tolist()}
+            want_alert = (
+                set()
+                if cancelled
+                else {
+                    (versions[r[1]], d)
+                    for d, r in rows.items()
+                    if r[0] == 0 and r[1] == cur and r[2] <= now
+                }
+            )
+            want_back = {d for d, lz in back.items() if lz <= now}
+            assert (alert, rt) == (want_alert, want_back)
+            for _, d in want_alert:
+                rows[d][2] = now + 2
+            for d in want_back:
+                back[d] = now + 2
+        else:
+            got = store.retract(INC, version=f"{sender}/C", at=at, lease=2 * MIN)
+            if not cancelled:
+                back = dict.fromkeys(rows, now + 2)
+            cancelled = True
+            assert sorted(got.devices.tolist()) == sorted(rows)
+    assert sorted(store.recipients(INC).tolist()) == sorted(rows)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=st.lists(_vop, max_size=12))
+@example(ops=[("claim", [1, 2]), ("update", 0), ("redeliver", 3), ("claim", [2, 3])])
+def test_memory_store_across_updates_equals_a_dict_oracle(ops: list[tuple[str, Any]]) -> None:
+    """Held deliveries, claims under the current version and late keys match the model."""
+    _run_version_oracle(MemoryLedger(), ops)
+
+
+@settings(max_examples=25, deadline=None)
+@given(ops=st.lists(_vop, max_size=10))
+def test_two_sqlite_handles_across_updates_equal_a_dict_oracle(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, Any]]
+) -> None:
+    """The same model for SQLite, two handles taking turns (their memories of claims differ)."""
+    path = tmp_path_factory.mktemp("oracle") / "l.db"
+    with SQLiteLedger(path) as a, SQLiteLedger(path) as b:
+        _run_version_oracle(_Alternating(a, b), ops)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=st.lists(_vop, max_size=10))
+def test_two_postgres_handles_across_updates_equal_a_dict_oracle(
+    postgres_dsn: str, ops: list[tuple[str, Any]]
+) -> None:
+    """The same model for PostgreSQL, two handles taking turns (a fresh schema per example)."""
+    import psycopg
+
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(
+            "DROP TABLE IF EXISTS gt_incidents, gt_versions, gt_early_cancels,"
+            " gt_early_cancel_refs, gt_remembered_cancels, gt_tokens, gt_claims"
+        )
+    with PostgresLedger(postgres_dsn) as a, PostgresLedger(postgres_dsn) as b:
+        _run_version_oracle(_Alternating(a, b), ops)
+
+
+# -- a closed store ------------------------------------------------------------------------------
+
+_AFTER_CLOSE: dict[str, Callable[[Any], Any]] = {
+    "claim": lambda s: s.claim(INC, [1], version=V1, at=T0),
+    "claim nothing": lambda s: s.claim(INC, [], version=V1, at=T0),
+    "confirm": lambda s: s.confirm([f"{INC} {V1} 1"], at=T0),
+    "confirm nothing": lambda s: s.confirm([], at=T0),
+    "confirm_devices": lambda s: s.confirm_devices(INC, [1], at=T0),
+    "confirm_devices nothing": lambda s: s.confirm_devices(INC, [], at=T0),
+    "due": lambda s: s.due(T0),
+    "redeliver": lambda s: s.redeliver(T0),
+    "retract": lambda s: s.retract(INC, version="c", at=T0),
+    "recipients": lambda s: s.recipients(INC),
+    "delivered": lambda s: s.delivered(INC, [1]),
+    "admit": lambda s: s.admit(_alert("K9"), at=T0),
+    "lookup_version": lambda s: s.lookup_version(V1),
+    "remembered_cancel": lambda s: s.remembered_cancel(V1),
+    "expire": lambda s: s.expire(INC, at=T0),
+    "incident": lambda s: s.incident(INC),
+    "load_active": lambda s: s.load_active(),
+    "warm": lambda s: s.warm(INC),
+}
+
+
+@pytest.mark.parametrize("method", sorted(_AFTER_CLOSE))
+def test_every_call_on_a_closed_store_is_store_unavailable(opener: Opener, method: str) -> None:
+    """After close(), each public method raises StoreUnavailable naming the store and why.
+
+    Not the driver's own error (``sqlite3.ProgrammingError``), and PostgreSQL does not
+    silently reconnect. Closing twice is harmless; the data stays for a new handle.
+    """
+    store = opener()
+    store.admit(_alert(), at=T0)
+    store.claim(INC, [1], version=V1, at=T0)
+    store.close()
+    store.close()
+    names: dict[type, str] = {MemoryLedger: "memory store", SQLiteLedger: "SQLite store"}
+    name = names.get(type(store), "PostgreSQL store")
+    with pytest.raises(StoreUnavailable, match=rf"^{name}.*closed") as caught:
+        _AFTER_CLOSE[method](store)
+    assert "nothing was applied" in str(caught.value)
+    if not isinstance(store, MemoryLedger):
+        assert opener().recipients(INC).tolist() == ["1"]
+
+
+def test_every_public_store_method_is_covered_after_close() -> None:
+    """The table above names every method of the protocol but close()."""
+    public = {m for m in dir(DeliveryLedger) if not m.startswith("_")} - {"close"}
+    assert {m.split()[0] for m in _AFTER_CLOSE} == public
+
+
+def test_targeter_over_a_closed_sqlite_store_raises_store_unavailable(tmp_path: Path) -> None:
+    """target(), redeliver(), confirm() and on_positions() over a closed store: StoreError."""
+    import shapely.geometry as sg
+
+    from geotarget import PositionIndex, Positions
+    from geotarget.regions import Region, RegionHierarchy, RegionSet
+    from geotarget.rollout import nationwide
+    from geotarget.targeting import Targeter
+
+    box = sg.box(17.7, 59.2, 18.3, 59.45)
+    regions = RegionHierarchy(
+        [
+            RegionSet([Region(code="0180", name="S", level="municipality", geometry=box)]),
+            RegionSet([Region(code="SE", name="Sverige", level="country", geometry=box)]),
+        ],
+        {"0180": "SE"},
+    )
+    t = Targeter(regions, nationwide(), ledger=SQLiteLedger(tmp_path / "d.db"))
+    t.ledger.close()
+    now = Positions(["d"], [18.06], [59.33], observed_at=T0)
+    for call in (
+        lambda: t.target(_alert(), PositionIndex(now), T0),
+        lambda: t.redeliver(T0),
+        lambda: t.confirm([f"{INC} {V1} d"], T0),
+        lambda: t.on_positions(now, T0),
+    ):
+        with pytest.raises(StoreUnavailable, match="closed"):
+            call()
 
 
 # -- SQLite specifics and failures ------------------------------------------------------------

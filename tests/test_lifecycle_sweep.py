@@ -100,12 +100,23 @@ class Chain:
     released: str | None = None  # the version whose delivery began
     told: dict[str, Pending] = attrs.field(factory=dict)  # device -> its alert delivery
     retracted: dict[str, Pending] = attrs.field(factory=dict)  # device -> its retraction
+    replaced: list[Pending] = attrs.field(factory=list)  # deliveries moved to a newer version
     next_version: int = 1  # 0 is the Alert's
 
     @property
     def key(self) -> str:
         """The incident key: sender/identifier of the Alert."""
         return vid(f"{self.name}0")
+
+    def held(self) -> set[str]:
+        """Devices whose delivery is pending on a version that is no longer current.
+
+        Never offered; a claim of the current version takes them again, under its key.
+        """
+        if self.current is None:
+            return set()
+        cur = f" {vid(self.current.identifier)} "
+        return {d for d, p in self.told.items() if not p.confirmed and cur not in p.key}
 
     def ident(self, j: int) -> str:
         """The identifier of version ``j`` (0: the Alert)."""
@@ -396,7 +407,7 @@ class LifecycleSweep(RuleBasedStateMachine):
             return
         assert got.verdict is Verdict.DELIVER, got.reason
         now = covered(alert, self.spots)
-        new = now - set(chain.told)
+        new = now - (set(chain.told) - chain.held())  # never told, or owed (held)
         assert sorted(got.recipients.tolist()) == sorted(new), (got.reason, new)
         # Told before and no longer covered (an Update that narrowed, a device that moved).
         assert sorted(got.no_longer_covered.tolist()) == sorted(set(chain.told) - now)
@@ -404,6 +415,8 @@ class LifecycleSweep(RuleBasedStateMachine):
         expect = {f"{chain.key} {vid(alert.identifier)} {d}" for d in new}
         assert keys == expect
         for d in new:
+            if d in chain.told:
+                chain.replaced.append(chain.told[d])
             chain.told[d] = Pending(f"{chain.key} {vid(alert.identifier)} {d}", self.now + LEASE)
         chain.released = alert.identifier
 
@@ -568,9 +581,12 @@ class LifecycleSweep(RuleBasedStateMachine):
             if not self._live(chain):
                 continue
             assert chain.current is not None
-            new = covered(chain.current, {d: self.spots[d] for d in ids}) - set(chain.told)
+            reach = covered(chain.current, {d: self.spots[d] for d in ids})
+            new = reach - (set(chain.told) - chain.held())
             for d in new:
                 key = f"{chain.key} {vid(chain.current.identifier)} {d}"
+                if d in chain.told:
+                    chain.replaced.append(chain.told[d])
                 chain.told[d] = Pending(key, self.now + LEASE)
                 expect.add((chain.key, d, key))
         assert {(g.incident, g.device_id, g.key) for g in got} == expect
@@ -601,16 +617,39 @@ class LifecycleSweep(RuleBasedStateMachine):
         """Confirm some deliveries (pending or not): each is confirmed once, never twice."""
         every = [p for c in self.chains.values() for p in (*c.told.values(), *c.retracted.values())]
         chosen = data.draw(st.lists(st.sampled_from(every), min_size=1, max_size=4, unique_by=id))
+        # A key once issued may since have moved to a newer version (its delivery held, then
+        # claimed again): a late confirmation of the old key confirms the device's delivery.
+        old = [p for c in self.chains.values() for p in c.replaced]
+        chosen += data.draw(st.lists(st.sampled_from(old), max_size=2, unique_by=id)) if old else []
         keys = [p.key for p in chosen]
         if unknown:
             keys.append(f"{SENDER}/A0 {SENDER}/nope p0")
         got = self.targeters[which].confirm(keys, self.now)
-        fresh = [i for i, p in enumerate(chosen) if not p.confirmed]
-        assert got.confirmed.tolist() == fresh
-        assert got.already.tolist() == [i for i, p in enumerate(chosen) if p.confirmed]
+        # Per delivery: the positions of its keys (an old and a new key name one delivery).
+        named: dict[int, tuple[Pending, list[int]]] = {}
+        for i, p in enumerate(chosen):
+            target = self._delivery_of(p)
+            named.setdefault(id(target), (target, []))[1].append(i)
+        confirmed, already = set(got.confirmed.tolist()), set(got.already.tolist())
+        assert confirmed | already == set(range(len(chosen)))
+        for target, where in named.values():
+            now = confirmed & set(where)
+            # Confirmed now by exactly one of its keys, unless it was before; never twice.
+            assert len(now) == (0 if target.confirmed else 1), (where, now)
+            target.confirmed = True
         assert got.unknown.tolist() == ([len(chosen)] if unknown else [])
-        for p in chosen:
-            p.confirmed = True
+
+    def _delivery_of(self, p: Pending) -> Pending:
+        """The delivery a (perhaps replaced) key confirms: the device's current one."""
+        incident, _, device = p.key.split(" ")
+        for chain in self.chains.values():
+            if chain.key == incident:
+                for d in (chain.told, chain.retracted):
+                    if d.get(device) is p:
+                        return p
+                if p in chain.replaced:
+                    return chain.told[device]
+        return p
 
     @rule(which=st.integers(0, 1))
     def redeliver(self, which: int) -> None:
@@ -627,8 +666,9 @@ class LifecycleSweep(RuleBasedStateMachine):
             if chain.cancelled:
                 continue
             alive = chain.current is not None and self.now < chain.current.expires  # type: ignore[operator]
-            for p in chain.told.values():
-                if p.confirmed:
+            held = chain.held()
+            for d, p in chain.told.items():
+                if p.confirmed or d in held:  # held: never offered the replaced version
                     continue
                 if not alive:
                     if p.lease_until <= self.now:
@@ -649,7 +689,8 @@ class LifecycleSweep(RuleBasedStateMachine):
         """A new Targeter over a new handle on the same store (a restarted process)."""
         old = self.targeters[which].ledger
         self.targeters[which] = self._targeter()
-        old.close()  # the old process is gone (memory: the store lives on, close is a no-op)
+        if not isinstance(old, MemoryLedger):  # (memory: the store lives on in this test)
+            old.close()  # the old process is gone
 
     # --- invariants ------------------------------------------------------------------------
 

@@ -430,8 +430,9 @@ def run_scene(
 def compare(territory: Territory, want: Expected, result: Any, devs: list[Dev], label: str) -> None:
     """Geotarget's verdict and recipients equal the oracle's (its unsure devices left out).
 
-    And its per-county counts equal the recipients' fixes counted in the detailed counties,
-    but for fixes within the boundaries' tolerance of a county's edge.
+    And its per-county counts equal the recipients' fixes counted in the detailed counties
+    (those in none under "none"), but for fixes within the boundaries' tolerance of a county's
+    edge.
     """
     if want.verdict_unsure:
         return  # the area grazes enabled territory within the boundaries' tolerance
@@ -458,6 +459,11 @@ def compare(territory: Territory, want: Expected, result: Any, devs: list[Dev], 
     sure, unsure = territory.county_counts(
         np.array([d.lon for d in fixes]), np.array([d.lat for d in fixes])
     )
+    # Recipients in no county (beyond the border, at sea beyond the counties, or told without
+    # a fix) are counted under "none", so the counts add up to the recipients.
+    no_fix = sum(1 for d in devs if d.id in got and math.isnan(d.lon))
+    if no_fix:
+        sure["none"] = sure.get("none", 0) + no_fix
     counted = dict(result.per_county)
     for county in set(sure) | set(counted):
         n, lo = counted.get(county, 0), sure.get(county, 0)
@@ -816,8 +822,9 @@ def test_an_update_widening_over_a_border_tells_only_the_newly_covered(
 ) -> None:
     """Alert at half the radius, an Update at the full radius, a Cancel retracting everyone.
 
-    The Update tells exactly the devices the wider area covers and the first did not (each
-    device once per incident); the Cancel retracts everyone told.
+    The first alert's deliveries are confirmed, as a service does once it pushed them; the
+    Update tells exactly the devices the wider area covers and the first did not (each device
+    once per incident); the Cancel retracts everyone told.
     """
     from geotarget.alerts import MessageType, Reference
 
@@ -836,6 +843,8 @@ def test_an_update_widening_over_a_border_tells_only_the_newly_covered(
     first = tg.target(first_alert, index, at)
     want1 = expect(territory, kind, [narrow], devs, at)
     compare(territory, want1, first, devs, f"{name} / {scene} / Alert")
+    if first.claims is not None:
+        tg.confirm(first.claims.keys(), at)  # pushed: an Update tells only devices never told
     ref = Reference(sender=SENDER, identifier="u-1", sent=at)
     later = at + dt.timedelta(minutes=1)
     make = {"explosion": pilot.explosion, "tip_request": pilot.tip_request}[kind]

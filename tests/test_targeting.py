@@ -225,7 +225,10 @@ def test_update_that_grows_the_area_tells_only_newly_covered_devices(
         msg_type=MessageType.UPDATE,
         refs=ref,
     )
-    assert t.target(first, idx, T0).recipients.tolist() == ["d0", "d1"]
+    told = t.target(first, idx, T0)
+    assert told.recipients.tolist() == ["d0", "d1"]
+    assert told.claims is not None
+    t.confirm(told.claims.keys(), T0)  # pushed: d0 and d1 were told
     r2 = t.target(grown, idx, T0)
     assert r2.recipients.tolist() == ["d2"]
     assert r2.already_delivered == 2

@@ -125,7 +125,7 @@ def test_deliveries_of_an_expired_alert_are_not_offered_again(opener: Opener) ->
 
     Regression (found by tests/test_lifecycle_sweep.py): an alert is active only before its
     expiry, yet its unconfirmed deliveries kept coming back after it, in every process. An
-    Update that extends the incident brings them back, with their keys.
+    Update that extends the incident claims them again, under its own version and keys.
     """
     lease = dt.timedelta(seconds=30)
     t = Targeter(make_regions(), nationwide("XX"), ledger=opener(), lease=lease)
@@ -147,9 +147,12 @@ def test_deliveries_of_an_expired_alert_are_not_offered_again(opener: Opener) ->
         sent=T0 + dt.timedelta(minutes=1),
         hours=3,
     )
-    assert restarted.target(longer, idx(*DEVICES), end + 3 * lease).verdict is Verdict.DELIVER
+    extended = restarted.target(longer, idx(*DEVICES), end + 3 * lease)
+    assert extended.verdict is Verdict.DELIVER
+    moved = [k.replace(f"{SENDER}/a1 d", f"{SENDER}/a2 d") for k in keys]
+    assert extended.claims is not None and extended.claims.keys().tolist() == moved
     back = restarted.redeliver(end + 5 * lease)
-    assert [k for c in back for k in c.keys().tolist()] == keys
+    assert [k for c in back for k in c.keys().tolist()] == moved
     assert t.redeliver(end + 5 * lease) == []  # taken once
 
 
@@ -157,7 +160,10 @@ def test_on_positions_returns_keys_and_an_update_claims_only_new_devices(opener:
     """Streaming deliveries carry keys; a widened Update claims only devices not yet claimed."""
     t = Targeter(make_regions(), nationwide("XX"), ledger=opener())
     first = make_alert("explosion", AREA, ident="a1")
-    assert t.target(first, idx(*DEVICES), T0).recipients.tolist() == ["d0"]
+    told = t.target(first, idx(*DEVICES), T0)
+    assert told.recipients.tolist() == ["d0"]
+    assert told.claims is not None
+    t.confirm(told.claims.keys(), T0)  # pushed: d0 was told
     streamed = t.on_positions(walkers("w1", "d0"), LATER)
     assert [(d.device_id, d.key) for d in streamed] == [("w1", f"{SENDER}/a1 {SENDER}/a1 w1")]
     wider = make_alert(
@@ -469,3 +475,108 @@ def test_an_admission_whose_commit_fails_raises_and_tells_nobody(
         assert sorted(again.recipients.tolist()) == ["d0", "d1", "d2"]
     finally:
         ledger.close()
+
+
+def test_an_update_never_lets_an_unconfirmed_delivery_tell_the_replaced_area(
+    opener: Opener,
+) -> None:
+    """Deliveries pending on a version an Update replaced are never offered that version.
+
+    Regression (probe: repro_redeliver_superseded.py): V1 claims d0 and d1, whose pushes are
+    not confirmed; V2 moves the area so that it covers d1 only. d0 is in
+    ``no_longer_covered`` and must never be offered V1 again (redeliver offered it, as V1);
+    d1, still covered and never told, is a recipient of V2 with V2's key. V1's key for d1
+    confirmed late (its push went out) ends d1's delivery: not offered again.
+    """
+    lease = dt.timedelta(seconds=30)
+    t = Targeter(make_regions(), nationwide("XX"), ledger=opener(), lease=lease)
+    v1 = make_alert("explosion", WIDE, ident="a1")
+    first = t.target(v1, idx(*DEVICES), T0)
+    assert first.recipients.tolist() == ["d0", "d1"]
+    moved = make_alert(
+        "explosion",
+        Circle(17.54, 59.5, 1000.0),  # d1 (17.53) inside, d0 (17.5) 2.3 km away
+        ident="a2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(v1),),
+        sent=T0 + dt.timedelta(minutes=1),
+    )
+    at = T0 + dt.timedelta(minutes=2)
+    second = t.target(moved, idx(*DEVICES), at)
+    assert second.no_longer_covered.tolist() == ["d0"]
+    assert second.recipients.tolist() == ["d1"]
+    assert second.claims is not None
+    assert second.claims.keys().tolist() == [f"{SENDER}/a1 {SENDER}/a2 d1"]
+    offered = t.redeliver(at + 2 * lease)
+    assert [(c.version, c.devices.tolist()) for c in offered] == [(f"{SENDER}/a2", ["d1"])]
+    late = t.confirm([f"{SENDER}/a1 {SENDER}/a1 d1"], at + 2 * lease)
+    assert late.confirmed.tolist() == [0]
+    assert t.confirm(second.claims.keys(), at + 2 * lease).already.tolist() == [0]
+    assert t.redeliver(at + dt.timedelta(hours=1)) == []
+    # A restarted process over the store offers nothing either.
+    again = Targeter(make_regions(), nationwide("XX"), ledger=opener(), lease=lease)
+    assert again.redeliver(at + dt.timedelta(hours=1, minutes=5)) == []
+
+
+@pytest.mark.parametrize("part", ["circle", "polygon"])
+def test_an_alert_built_lat_first_is_refused_in_python_terms_once(part: str) -> None:
+    """A Python area written lat first is refused naming the Python form, listed once.
+
+    Regression (probe: repro_swapped_message.py): the message said "CAP document has 2
+    problems … CAP writes 'lat,lon'" — no CAP document was involved, and the same part of
+    the sv and en info blocks was listed twice.
+    """
+    from geotarget import InvalidCAP, Polygon
+
+    area: Any = (
+        Circle(59.5, 17.5, 500.0)
+        if part == "circle"
+        else Polygon([(59.5, 17.5), (59.5, 17.51), (59.51, 17.51), (59.5, 17.5)])
+    )
+    alert = make_alert("explosion", area, ident="s1")
+    t = Targeter(make_regions(), nationwide("XX"))
+    with pytest.raises(InvalidCAP) as caught:
+        t.target(alert, idx(*DEVICES), T0)
+    text = str(caught.value)
+    assert text.startswith("alert has 1 problem:\n"), text
+    assert text.count("\n  - ") == 1
+    assert f"info[0]/area[0]/{part}[0], info[1]/area[0]/{part}[0]: " in text
+    assert "lon 59.5, lat 17.5" in text and "looks written lat first" in text
+    python = "Circle(17.5, 59.5, 500.0)" if part == "circle" else "(17.5, 59.5) first"
+    assert python in text
+    assert len(caught.value.problems) == 2  # every path stays in .problems
+    assert t.ledger.load_active() == []  # nothing admitted
+
+
+def test_per_county_counts_every_recipient_those_beyond_the_border_under_no_county() -> None:
+    """``per_county`` adds up to the recipients; those in no county come under NO_COUNTY.
+
+    Regression (probe: repro_per_county_beyond_border.py): an Explosion at Haparanda/Tornio
+    told a device in Finland (Explosion may reach beyond the border), and per_county left it
+    out: its counts summed to half the recipients at border towns.
+    """
+    from geotarget import pilot, sweden
+    from geotarget.targeting import TargetingResult
+
+    t0 = dt.datetime(2025, 6, 2, 12, tzinfo=dt.timezone.utc)
+    msg = pilot.Message(headline="Explosion", description="Risk.", area_description="Haparanda")
+    alert = pilot.explosion(
+        identifier="H1",
+        sender="polisen@polisen.se",
+        sent=t0,
+        area=Circle(24.14, 65.835, 3000.0),
+        sv=msg,
+        en=msg,
+        onset=t0,
+        expires=t0 + dt.timedelta(hours=2),
+    )
+    rng = np.random.default_rng(7)
+    n = 300
+    lon, lat = 24.14 + rng.uniform(-0.05, 0.05, n), 65.835 + rng.uniform(-0.02, 0.02, n)
+    ids = ["se", "fi", *(f"r{i}" for i in range(n))]
+    pos = Positions(ids, [24.125, 24.158, *lon], [65.835, 65.838, *lat], observed_at=t0)
+    got = Targeter(sweden.hierarchy(), sweden.pilot_policy()).target(alert, PositionIndex(pos), t0)
+    assert {"se", "fi"} <= set(got.recipients.tolist())
+    assert sum(got.per_county.values()) == len(got.recipients)
+    assert got.per_county[TargetingResult.NO_COUNTY] >= 1  # "fi" at least
+    assert set(got.per_county) <= {"25", TargetingResult.NO_COUNTY}

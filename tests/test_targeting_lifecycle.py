@@ -129,6 +129,8 @@ def test_update_chain_k1_k2_k3_tells_each_device_once(targeter: Targeter) -> Non
     )
     index = idx(*DEVICES)
     r1 = targeter.target(k1, index, T0)
+    assert r1.claims is not None
+    targeter.confirm(r1.claims.keys(), T0)  # pushed: d0 was told
     r2 = targeter.target(k2, index, T0 + dt.timedelta(minutes=1))
     r3 = targeter.target(k3, index, T0 + dt.timedelta(minutes=2))
     assert r1.recipients.tolist() == ["d0"]
@@ -551,7 +553,9 @@ def test_update_referencing_an_unknown_and_a_known_version_joins_the_known(
 ) -> None:
     """Any known reference identifies the incident, whatever its place in the list."""
     first = make_alert("explosion", AREA, ident="a1")
-    targeter.target(first, idx(*DEVICES), T0)
+    told = targeter.target(first, idx(*DEVICES), T0).claims
+    assert told is not None
+    targeter.confirm(told.keys(), T0)  # pushed: d0 was told
     ghost = Reference(sender=SENDER, identifier="ghost", sent=T0)
     update = make_alert(
         "explosion",
@@ -739,6 +743,8 @@ def test_versions_in_any_order_match_a_simple_model(
         covered = {f"d{i}" for i in np.flatnonzero(m.area.contains(lon, lat))}
         assert got.verdict is Verdict.DELIVER
         assert set(got.recipients.tolist()) == covered - told
+        assert got.claims is not None
+        t.confirm(got.claims.keys(), at)  # pushed: an Update tells only devices never told
         told |= covered
     assert set(t.ledger.recipients(f"{SENDER}/v0").tolist()) == told
     assert t.active_incidents == (() if ended or newest is None else (f"{SENDER}/v0",))

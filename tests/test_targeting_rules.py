@@ -176,7 +176,7 @@ def test_beyond_the_border_is_a_per_kind_choice(regions: RegionHierarchy) -> Non
     t = Targeter(regions, nationwide("XX"))
     boom = t.target(make_alert("explosion", area, ident="e"), PositionIndex(pos), T0)
     assert boom.recipients.tolist() == ["d0", "d1"]
-    assert boom.per_county == {"02": 1}  # a device beyond the border is in no county
+    assert boom.per_county == {"02": 1, "none": 1}  # beyond the border: in no county
     tips = t.target(make_alert("tip_request", area, ident="t"), PositionIndex(pos), T0)
     assert tips.recipients.tolist() == ["d0"]
     assert tips.outcome_of("d1") is Outcome.BEYOND_BORDER

@@ -17,6 +17,11 @@ For each incident, over every process sharing one store:
 * **Cancel wins.** :meth:`~DeliveryLedger.retract` (or admitting a Cancel) ends the incident in
   the same transactions that claims run in: no claim made after it returns, in any process,
   succeeds, and its result lists every device ever claimed, with a pending retraction each.
+* **Only the current version is offered.** A delivery still pending on a version an Update
+  replaced is *held*: never due, never redelivered. A claim of the current version takes the
+  held devices in its batch again, under its own version and key; a held device the current
+  area does not cover is never offered the replaced one. A key of a replaced version
+  confirmed late confirms the device's delivery (its push told the device).
 
 Device ids are ``str`` or ``int`` and are identified by their canonical text: ``1`` and ``"1"``
 are one device, ``"007"`` and ``7`` are two. Positions never enter a store.
@@ -102,9 +107,10 @@ class DeliveryLedger(Protocol):
         the incident is cancelled or expired, or when ``version`` is not its current version
         (after :meth:`admit`); otherwise each device of ``device_ids`` never claimed for the
         incident, by any process, is claimed: pending until confirmed, offered again by
-        :meth:`redeliver` once ``lease`` has run out. The first claim of the current version
-        marks it released (:attr:`Incident.released`): the version a Targeter streams to fresh
-        positions.
+        :meth:`redeliver` once ``lease`` has run out. So is each device whose delivery is still
+        pending on a version an Update replaced (held): its delivery moves to ``version``, with
+        this version's key. The first claim of the current version marks it released
+        (:attr:`Incident.released`): the version a Targeter streams to fresh positions.
 
         Parameters
         ----------
@@ -134,6 +140,9 @@ class DeliveryLedger(Protocol):
 
     def confirm(self, keys: DeviceIds, *, at: datetime) -> Confirmation:
         """Mark the deliveries named by their keys as confirmed (pushed); never twice.
+
+        A key naming a version an Update replaced (pushed before the Update, confirmed after
+        it) confirms that device's alert delivery, held or moved to the current version.
 
         Parameters
         ----------
@@ -175,8 +184,9 @@ class DeliveryLedger(Protocol):
     def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
         """Pending deliveries whose lease has run out by ``at`` (read only; see redeliver).
 
-        Alert deliveries of an incident that is no longer active are not due; retractions are
-        due until confirmed.
+        Alert deliveries of an incident that is no longer active are not due, nor those held
+        on a version an Update replaced (only the current version is offered); retractions
+        are due until confirmed.
 
         Parameters
         ----------

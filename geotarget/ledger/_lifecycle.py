@@ -151,6 +151,26 @@ def _cancelled_early(
     return None
 
 
+def replaced(
+    found: tuple[str, str | None] | None, row: Row | None, incident: str, version: str
+) -> bool:
+    """Whether ``version`` is an Alert or Update of ``incident`` that is no longer current.
+
+    ``found`` is the store's ``(incident, document)`` of the version id, ``row`` the
+    incident's row. A delivery key naming such a version was issued before an Update made
+    another version current, which moved the delivery to it (see
+    :meth:`~geotarget.ledger.DeliveryLedger.confirm`).
+    """
+    from geotarget import cap
+    from geotarget.alerts import MessageType
+
+    if found is None or found[0] != incident or found[1] is None or row is None:
+        return False
+    if version in (row.version, row.cancel_version):
+        return False
+    return cap.loads(found[1]).msg_type is not MessageType.CANCEL
+
+
 def version_id(sender: str, identifier: str) -> str:
     """The version id of a message: ``"{sender}/{identifier}"``."""
     return f"{sender}/{identifier}"

@@ -12,7 +12,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget.errors import InvalidInput
+from geotarget.errors import InvalidInput, StoreUnavailable
 from geotarget.ledger import _lifecycle
 from geotarget.ledger._batch import (
     Payload,
@@ -154,6 +154,18 @@ class _Side:
         """Row of each value, or -1."""
         return self._index.find(values)
 
+    def rekey(
+        self, rows: npt.NDArray[np.int64], lease: int, seq: npt.NDArray[np.int64], version: int
+    ) -> None:
+        """Rows ``rows`` (pending on another version) are claimed again: version, lease, order."""
+        self._cols["version"].write(self._n, rows, version)
+        self._cols["lease"].write(self._n, rows, lease)
+        if self._seq0 is not None:  # write out the consecutive numbers so far
+            out = self._seq._write_out(0, self._n)
+            out[: self._n] = np.arange(self._seq0, self._seq0 + self._n, dtype=np.int64)
+            self._seq0 = None
+        self._seq._write_out(self._n, self._n)[rows] = seq
+
     def add(
         self,
         values: IdArray,
@@ -251,6 +263,7 @@ class MemoryLedger(StoreBase):
     def __init__(self) -> None:
         super().__init__()
         self._lock = threading.RLock()
+        self._closed = False
         self._tables: dict[tuple[str, int], _Table] = {}
         self._rows: dict[str, _lifecycle.Row] = {}
         self._versions: dict[str, tuple[str, str | None]] = {}
@@ -261,7 +274,20 @@ class MemoryLedger(StoreBase):
         self._batch = 0
 
     def close(self) -> None:
-        """Nothing to release (for symmetry with the durable stores)."""
+        """Close the store: every later call raises :class:`~geotarget.errors.StoreUnavailable`."""
+        with self._lock:
+            self._closed = True
+
+    @contextmanager
+    def _open(self) -> Iterator[None]:
+        """The store's lock, once it is known to be open."""
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable(
+                    "memory store: the call failed: the store is closed (close() was called); "
+                    "nothing was applied"
+                )
+            yield
 
     def _vindex(self, version: str) -> int:
         i = self._version_index.get(version)
@@ -278,23 +304,31 @@ class MemoryLedger(StoreBase):
 
     @contextmanager
     def _writing(self, durable: bool = False) -> Iterator[None]:
-        with self._lock:
+        with self._open():
             yield None
 
     def _claim(
         self, key: str, version: str, batch: IdArray, at_us: int, lease_us: int
     ) -> tuple[ClaimStatus, npt.NDArray[np.int64]]:
-        with self._lock:
+        with self._open():
             row = self._row(key, at_us)
             status = claim_status(row.state, row.version, version)
             if status is ClaimStatus.CLAIMED and row.version == version and row.released != version:
                 self._rows[key] = attrs.evolve(row, released=version)
             if status is not ClaimStatus.CLAIMED or batch.size == 0:
                 return status, np.array([], dtype=np.int64)
-            return status, self._insert(key, 0, version, batch, 0, at_us + lease_us)
+            rekey = row.version is not None  # held deliveries exist only once one is current
+            return status, self._insert(key, 0, version, batch, 0, at_us + lease_us, rekey)
 
     def _insert(
-        self, key: str, kind: int, version: str, batch: IdArray, state: int, lease_us: int
+        self,
+        key: str,
+        kind: int,
+        version: str,
+        batch: IdArray,
+        state: int,
+        lease_us: int,
+        rekey: bool = False,
     ) -> npt.NDArray[np.int64]:
         table = self._tables.get((key, kind))
         if table is None:  # (not setdefault: a table is ten arrays, built only when new)
@@ -311,14 +345,27 @@ class MemoryLedger(StoreBase):
             (table.ints, payload.ints, payload.int_pos),
             (table.strs, payload.strs, payload.str_pos),
         ):
-            fresh = side.find(values) < 0
+            idx = side.find(values)
+            fresh = idx < 0
             if values.size and fresh.all():  # (a new incident's: no copies, consecutive order)
                 side.add(values, state, lease_us, base + rank, v)
                 new_pos.append(pos)
-            elif fresh.any():
+                rank += int(values.size)
+                continue
+            took = fresh
+            if rekey and not fresh.all():
+                # Pending on a version no longer current (held): claimed again, under this one.
+                rows = np.maximum(idx, 0)
+                held = ~fresh & (side.state[rows] == 0) & (side.version[rows] != v)
+                if held.any():
+                    at = np.flatnonzero(held)
+                    side.rekey(idx[at], lease_us, base + rank + at.astype(np.int64), v)
+                    took = fresh | held
+            if fresh.any():
                 order = rank + np.flatnonzero(fresh).astype(np.int64)
                 side.add(values[fresh], state, lease_us, base + order, v)
-                new_pos.append(pos[fresh])
+            if took.any():
+                new_pos.append(pos[took])
             rank += int(values.size)
         if not new_pos:
             return np.array([], dtype=np.int64)
@@ -361,14 +408,27 @@ class MemoryLedger(StoreBase):
         del tx, at_us
         return codes
 
+    def _replaced(self, tx: Any, incident: str, version: str) -> bool:
+        del tx
+        return _lifecycle.replaced(
+            self._versions.get(version), self._rows.get(incident), incident, version
+        )
+
     def _due_rows(self, at_us: int, limit: int | None) -> list[tuple[str, int, Any, Any, Any]]:
         """(incident, kind, texts, versions, row masks per side) of due deliveries, in order."""
         out = []
         left = limit
         for (key, kind), table in sorted(self._tables.items()):
-            if kind == 0 and self._rows[key].state != 0:
+            row = self._rows[key]
+            if kind == 0 and row.state != 0:
                 continue
             masks = [(s.state == 0) & (s.lease <= at_us) for s in table.sides()]
+            if kind == 0 and row.version is not None:
+                # Held: pending on a version an Update replaced (see DeliveryLedger.due).
+                current = self._version_index.get(row.version, -1)
+                masks = [
+                    m & (s.version == current) for m, s in zip(masks, table.sides(), strict=True)
+                ]
             texts, seqs, vers = table.text(masks)
             if left is not None:
                 texts, vers = texts[:left], vers[:left]
@@ -401,11 +461,11 @@ class MemoryLedger(StoreBase):
         return out
 
     def _due(self, at_us: int, limit: int | None) -> list[Claims]:
-        with self._lock:
+        with self._open():
             return self._claims(self._due_rows(at_us, limit), None)
 
     def _redeliver(self, at_us: int, until_us: int, limit: int | None) -> list[Claims]:
-        with self._lock:
+        with self._open():
             due = self._due_rows(at_us, limit)
             for key, kind, _, _, masks in due:
                 for side, m in zip(self._tables[(key, kind)].sides(), masks, strict=True):
@@ -413,7 +473,7 @@ class MemoryLedger(StoreBase):
             return self._claims(due, from_micros(until_us))
 
     def _retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
-        with self._lock:  # re-entrant: admit() calls it under the lock
+        with self._open():  # re-entrant: admit() calls it under the lock
             return self._retract_locked(key, cancel_vid, at_us, lease_us)
 
     def _retract_locked(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
@@ -447,7 +507,7 @@ class MemoryLedger(StoreBase):
     def recipients(self, incident: str) -> npt.NDArray[np.str_]:
         """See :meth:`geotarget.ledger.DeliveryLedger.recipients`."""
         key = check_token("incident", incident)
-        with self._lock:
+        with self._open():
             table = self._tables.get((key, 0))
             if table is None:
                 return np.array([], dtype=np.str_)
@@ -459,7 +519,7 @@ class MemoryLedger(StoreBase):
         key = check_token("incident", incident)
         ids = device_batch(device_ids)
         out = np.zeros(ids.size, dtype=np.bool_)
-        with self._lock:
+        with self._open():
             for _, pos, idx in self._locate(self._tables.get((key, 0)), ids):
                 out[pos] = idx >= 0
         return out
@@ -471,26 +531,26 @@ class MemoryLedger(StoreBase):
         lease_us: int,
         may_act_for: Callable[[str, str], bool] | None,
     ) -> Admission:
-        with self._lock:
+        with self._open():
             return _lifecycle.admit(_MemoryTx(self), alert, at_us, lease_us, may_act_for)
 
     def lookup_version(self, version: str) -> tuple[str, str | None] | None:
         """See :meth:`geotarget.ledger.DeliveryLedger.lookup_version`."""
         vid = check_token("version", version)
-        with self._lock:
+        with self._open():
             return self._versions.get(vid)
 
     def remembered_cancel(self, version: str) -> str | None:
         """See :meth:`geotarget.ledger.DeliveryLedger.remembered_cancel`."""
         vid = check_token("version", version)
-        with self._lock:
+        with self._open():
             return self._remembered.get(vid)
 
     def expire(self, incident: str, *, at: datetime) -> bool:
         """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""
         key = check_token("incident", incident)
         at_us = micros("at", at)
-        with self._lock:
+        with self._open():
             row = self._rows.get(key)
             if row is None or row.state != 0:
                 return False
@@ -500,7 +560,7 @@ class MemoryLedger(StoreBase):
     def incident(self, incident: str) -> Incident | None:
         """See :meth:`geotarget.ledger.DeliveryLedger.incident`."""
         key = check_token("incident", incident)
-        with self._lock:
+        with self._open():
             row = self._rows.get(key)
         return None if row is None else row.incident(key)
 
@@ -510,7 +570,7 @@ class MemoryLedger(StoreBase):
 
     def load_active(self) -> list[Incident]:
         """See :meth:`geotarget.ledger.DeliveryLedger.load_active`."""
-        with self._lock:
+        with self._open():
             return [
                 row.incident(key)
                 for key, row in sorted(self._rows.items())

@@ -128,6 +128,7 @@ class PostgresLedger(SqlStore):
         self._lock_timeout = float(lock_timeout)
         self._connect_timeout = float(connect_timeout)
         self._lock = threading.Lock()
+        self._closed = False
         self._conn: Any = None
         #: Per incident id: whether the next claim tries a plain COPY first (until one conflicts).
         self._optimistic: dict[int, bool] = {}
@@ -178,14 +179,24 @@ class PostgresLedger(SqlStore):
         )
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection.
+
+        Every later call on this handle raises :class:`~geotarget.errors.StoreUnavailable`
+        (it does not reconnect); closing again does nothing.
+        """
         with self._lock:
+            self._closed = True
             if self._conn is not None:
                 self._conn.close()
 
     @contextmanager
     def _tx_locked(self, durable: bool = True) -> Iterator[Any]:
         pg = self._pg
+        if self._closed:
+            raise StoreUnavailable(
+                "PostgreSQL store: a transaction failed: the store is closed (close() was "
+                "called on this handle; open a new PostgresLedger); nothing was applied"
+            )
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._connect()
         conn = self._conn
@@ -221,7 +232,13 @@ class PostgresLedger(SqlStore):
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_ADMIT_LOCK,))
 
     def _insert_claims(
-        self, cur: Any, incident_id: int, version_id: int, payload: Payload, lease_us: int
+        self,
+        cur: Any,
+        incident_id: int,
+        version_id: int,
+        payload: Payload,
+        lease_us: int,
+        rekey: bool,
     ) -> npt.NDArray[np.int64]:
         (number,) = cur.execute("SELECT nextval('gt_batch_seq')").fetchone()
         if self._optimistic.get(incident_id, True):
@@ -259,14 +276,32 @@ class PostgresLedger(SqlStore):
             copy.write(_copy_text(payload.texts()))
         (base,) = cur.execute("SELECT min(pos) FROM gt_batch").fetchone()
         # Sorted by device, so concurrent claimers lock conflicting keys in one order.
+        # A device whose delivery is pending on another version (held) is claimed again
+        # when ``rekey``: its row moves to this version and batch.
+        held = " AND NOT (c.state = 0 AND c.version_id <> %s)" if rekey else ""
+        on_conflict = (
+            "DO UPDATE SET version_id = excluded.version_id, batch = excluded.batch,"
+            " pos = excluded.pos, lease_us = excluded.lease_us"
+            " WHERE gt_claims.state = 0 AND gt_claims.version_id <> excluded.version_id"
+            if rekey
+            else "DO NOTHING"
+        )
         rows = cur.execute(
             "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos,"
             " lease_us) SELECT %s, 0, b.device, %s, 0, %s, b.pos - %s, %s FROM gt_batch b"
             " WHERE NOT EXISTS (SELECT 1 FROM gt_claims c WHERE c.incident_id = %s"
-            " AND c.kind = 0 AND c.device = b.device)"  # an anti-join skips the many claimed
-            " ORDER BY b.device ON CONFLICT (incident_id, kind, device) DO NOTHING"
+            f" AND c.kind = 0 AND c.device = b.device{held})"  # an anti-join skips the claimed
+            f" ORDER BY b.device ON CONFLICT (incident_id, kind, device) {on_conflict}"
             " RETURNING pos",
-            (incident_id, version_id, number, base, lease_us, incident_id),
+            (
+                incident_id,
+                version_id,
+                number,
+                base,
+                lease_us,
+                incident_id,
+                *((version_id,) if rekey else ()),
+            ),
         ).fetchall()
         cur.execute("DELETE FROM gt_batch")
         return np.array([r[0] for r in rows], dtype=np.int64)
@@ -279,8 +314,11 @@ class PostgresLedger(SqlStore):
             " SELECT c2.incident_id, c2.kind, c2.device, i.incident, t.token"
             " FROM gt_incidents i JOIN gt_claims c2 ON c2.incident_id = i.id"
             " JOIN gt_tokens t ON t.id = c2.version_id"
+            " LEFT JOIN gt_tokens cv ON cv.token = i.version"
             " WHERE i.state IN (0, 1) AND c2.kind >= i.state AND c2.state = 0"
             " AND c2.lease_us <= %s"
+            # An alert delivery pending on a version no longer current is held, not due.
+            " AND (c2.kind = 1 OR i.version IS NULL OR c2.version_id = cv.id)"
             " ORDER BY c2.incident_id, c2.kind, c2.batch, c2.pos LIMIT %s"
             " FOR UPDATE OF c2 SKIP LOCKED) s"
             " WHERE c.incident_id = s.incident_id AND c.kind = s.kind AND c.device = s.device"

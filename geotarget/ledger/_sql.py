@@ -32,6 +32,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from geotarget import _sorted
 from geotarget.ledger import _lifecycle
 from geotarget.ledger._batch import (
     Payload,
@@ -125,10 +126,11 @@ _ROW_COLUMNS = (
 # Due deliveries, read from the incidents outward so the claims of expired incidents (and the
 # alert claims of cancelled ones) are never scanned: an active incident's claims of every kind,
 # a cancelled incident's retractions (kind >= state picks exactly those).
-_DUE_FROM = "gt_incidents i CROSS JOIN gt_claims c"
+# An alert delivery pending on a version that is no longer current is held, not due.
+_DUE_FROM = "gt_incidents i LEFT JOIN gt_tokens cv ON cv.token = i.version CROSS JOIN gt_claims c"
 _DUE_WHERE = (
     "i.state IN (0, 1) AND c.incident_id = i.id AND c.kind >= i.state AND c.state = 0"
-    " AND c.lease_us <= ?"
+    " AND c.lease_us <= ? AND (c.kind = 1 OR i.version IS NULL OR c.version_id = cv.id)"
 )
 _EMPTY_INT = np.array([], dtype=np.int64)
 
@@ -160,6 +162,14 @@ class Logged:
 _NO_RUNS = SortedRuns()
 
 
+def _minus(runs: SortedRuns, values: IdArray) -> SortedRuns:
+    """The set ``runs`` without ``values`` (ascending); row numbers are not kept."""
+    if values.size == 0:
+        return runs
+    kept = tuple((v[~_sorted.member(v, values)], None) for v, _ in runs.runs)
+    return SortedRuns(tuple(r for r in kept if r[0].size))
+
+
 class SqlStore(StoreBase):
     """The operations of a SQL delivery store; subclasses supply the connection and batches."""
 
@@ -168,7 +178,8 @@ class SqlStore(StoreBase):
     _for_update = ""
 
     def __init__(self) -> None:
-        self._known: dict[str, tuple[SortedRuns, SortedRuns]] = {}
+        #: Per incident: (the version the set is exact for, or None; claimed ints; strings).
+        self._known: dict[str, tuple[str | None, SortedRuns, SortedRuns]] = {}
         self._known_lock = threading.Lock()
 
     # -- what a backend supplies ---------------------------------------------------------------
@@ -210,11 +221,19 @@ class SqlStore(StoreBase):
 
     @abc.abstractmethod
     def _insert_claims(
-        self, cur: Any, incident_id: int, version_id: int, payload: Payload, lease_us: int
+        self,
+        cur: Any,
+        incident_id: int,
+        version_id: int,
+        payload: Payload,
+        lease_us: int,
+        rekey: bool,
     ) -> npt.NDArray[np.int64]:
         """Insert the payload's devices not yet claimed; return their payload indices.
 
         Each new row is a pending (state 0) alert delivery (kind 0) leased until ``lease_us``.
+        ``rekey``: a device whose delivery is pending on another version (held: an Update made
+        ``version_id`` current) is claimed too, its row moved to this version and batch.
         """
 
     @abc.abstractmethod
@@ -278,11 +297,11 @@ class SqlStore(StoreBase):
     def _claim(
         self, key: str, version: str, batch: IdArray, at_us: int, lease_us: int
     ) -> tuple[ClaimStatus, npt.NDArray[np.int64]]:
-        payload = Payload.of(batch)
+        full = payload = Payload.of(batch)
         with self._known_lock:
             known = self._known.get(key)
         if known is not None:
-            payload = payload.without(*known)
+            payload = full.without(known[1], known[2])
         with self._tx() as cur:
             # The first claim of the current version releases it for streaming. Written before
             # the share lock below, so concurrent claimers never upgrade a lock.
@@ -298,24 +317,64 @@ class SqlStore(StoreBase):
             if status is not ClaimStatus.CLAIMED:
                 self._forget(key)
                 return status, _EMPTY_INT
+            rekey = current is not None  # held deliveries exist only once one is current
+            if rekey and known is not None and known[0] != version:
+                # The set was made for another version: the devices held since (pending on
+                # a version that is no longer current) are claimable again, so are sent.
+                payload = full.without(*self._unheld(cur, key, incident_id, version, known))
             if len(payload) == 0:
                 return status, _EMPTY_INT
             new = self._insert_claims(
-                cur, incident_id, self._token(cur, version), payload, at_us + lease_us
+                cur, incident_id, self._token(cur, version), payload, at_us + lease_us, rekey
             )
-        self._remember(key, payload)
+        self._remember(key, payload, version)
         if new.size == batch.size:  # every id new, none twice: new is 0 .. n-1, as is the answer
             return status, new
         return status, batch_positions(payload.positions()[new], batch.size)
 
-    def _remember(self, key: str, payload: Payload) -> None:
-        """After a commit: every device of the payload is claimed for ``key``."""
+    def _remember(self, key: str, payload: Payload, version: str | None) -> None:
+        """After a commit: every device of the payload is claimed for ``key`` under ``version``.
+
+        The set stays exact for its version (none of it held) only while every claim added
+        to it is of that version; otherwise the next claim checks it (:meth:`_unheld`).
+        """
         with self._known_lock:
-            ints, strs = self._known.get(key, (_NO_RUNS, _NO_RUNS))
+            tag, ints, strs = self._known.get(key, (version, _NO_RUNS, _NO_RUNS))
             self._known[key] = (
+                tag if tag == version else None,
                 ints.added(payload.ints, None),  # (no row numbers: only contains())
                 strs.added(payload.strs, None),
             )
+
+    def _unheld(
+        self,
+        cur: Any,
+        key: str,
+        incident_id: int,
+        version: str,
+        known: tuple[str | None, SortedRuns, SortedRuns],
+    ) -> tuple[SortedRuns, SortedRuns]:
+        """Inside the claim's transaction: the known set minus the devices now held.
+
+        Held: pending on a version other than ``version`` (the current one). Reads the
+        incident's claims once per handle and new version; the set is then exact for it.
+        """
+        rows = cur.execute(
+            self._q(
+                "SELECT c.device FROM gt_claims c JOIN gt_tokens t ON t.id = c.version_id"
+                " WHERE c.incident_id = ? AND c.kind = 0 AND c.state = 0 AND t.token <> ?"
+            ),
+            (incident_id, version),
+        ).fetchall()
+        values: list[Any] = [r[0] for r in rows]
+        for g in self._logged(cur, key):
+            if g.version != version:
+                values += g.devices()
+        held = Payload.of(device_batch(values))
+        out = (_minus(known[1], held.ints), _minus(known[2], held.strs))
+        with self._known_lock:
+            self._known[key] = (version, *out)
+        return out
 
     def _confirm(
         self,
@@ -366,6 +425,12 @@ class SqlStore(StoreBase):
                 (at_us, incident_id, arg, param),
             )
         return codes
+
+    def _replaced(self, tx: Any, incident: str, version: str) -> bool:
+        view = _SqlTx(self, tx)
+        return _lifecycle.replaced(
+            view.version(version), view.incident_row(incident, lock=False), incident, version
+        )
 
     def _due_sql(self, limit: int | None, order_keys: bool = False) -> str:
         """The due deliveries as (incident, version, kind, device) rows, in delivery order.
@@ -491,22 +556,32 @@ class SqlStore(StoreBase):
         """See :meth:`geotarget.ledger.DeliveryLedger.warm`."""
         key = check_token("incident", incident)
         with self._read() as cur:
+            found = cur.execute(
+                self._q("SELECT version FROM gt_incidents WHERE incident = ?"), (key,)
+            ).fetchone()
+            current = None if found is None else found[0]
+            # Held deliveries (pending on a version no longer current) are claimable again:
+            # not loaded, so the set is exact for the current version.
             rows = cur.execute(
                 self._q(
-                    "SELECT c.device FROM gt_claims c JOIN gt_incidents i ON i.id = c.incident_id"
-                    " WHERE i.incident = ? AND c.kind = 0"
+                    "SELECT c.device, c.state = 0 AND i.version IS NOT NULL"
+                    " AND t.token <> i.version FROM gt_claims c"
+                    " JOIN gt_incidents i ON i.id = c.incident_id"
+                    " JOIN gt_tokens t ON t.id = c.version_id WHERE i.incident = ? AND c.kind = 0"
                 ),
                 (key,),
             ).fetchall()
             logged = self._logged(cur, key)
-        values = [r[0] for r in rows]
+        values = [r[0] for r in rows if not r[1]]
         ints = np.array([v for v in values if isinstance(v, int)], dtype=np.int64)
         strs = np.array([v for v in values if isinstance(v, str)], dtype=np.str_)
-        self._remember(key, Payload.of(ints))
-        self._remember(key, Payload.of(strs))
+        self._forget(key)
+        self._remember(key, Payload.of(ints), current)
+        self._remember(key, Payload.of(strs), current)
         for g in logged:
-            self._remember(key, g.payload)
-        return len(values) + sum(len(g.payload) for g in logged)
+            if current is None or g.version == current:
+                self._remember(key, g.payload, current)
+        return len(rows) + sum(len(g.payload) for g in logged)
 
     def lookup_version(self, version: str) -> tuple[str, str | None] | None:
         """See :meth:`geotarget.ledger.DeliveryLedger.lookup_version`."""

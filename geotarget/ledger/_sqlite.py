@@ -109,12 +109,22 @@ _NO_POS = np.array([], dtype=np.int64)
 _OF_INCIDENT = "incident_id = (SELECT id FROM gt_incidents WHERE incident = ?)"
 #: The log rows due at ``?``: of an active incident (a cancelled one has none: its Cancel folded
 #: them), leased until then or earlier.
-_DUE_LOG_WHERE = "i.state = 0 AND l.lease_us <= ?"
+_DUE_LOG_WHERE = (
+    "i.state = 0 AND l.lease_us <= ? AND (i.version IS NULL"
+    " OR l.version_id = (SELECT v.id FROM gt_tokens v WHERE v.token = i.version))"
+)
 _DUE_LOG = f"gt_claim_log l JOIN gt_incidents i ON i.id = l.incident_id WHERE {_DUE_LOG_WHERE}"
 _INSERT_ROWS = (
     "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos, lease_us)"
     " SELECT ?, 0, value, ?, 0, ?, key, ? FROM json_each(?) WHERE true"
     " ON CONFLICT (incident_id, kind, device) DO NOTHING"
+)
+#: The same, also claiming again a device whose delivery is pending on another version (held).
+_REKEY_ROWS = _INSERT_ROWS.replace(
+    "DO NOTHING",
+    "DO UPDATE SET version_id = excluded.version_id, batch = excluded.batch,"
+    " pos = excluded.pos, lease_us = excluded.lease_us"
+    " WHERE gt_claims.state = 0 AND gt_claims.version_id <> excluded.version_id",
 )
 
 
@@ -364,6 +374,7 @@ class SQLiteLedger(SqlStore):
             )
         super().__init__()
         self._lock = threading.Lock()
+        self._closed = False
         self._worker: ThreadPoolExecutor | None = None
         self._worker_pid = 0
         self._wal: _Checkpointer | None = None
@@ -423,8 +434,13 @@ class SQLiteLedger(SqlStore):
         self._wal = _Checkpointer(self.path)
 
     def close(self) -> None:
-        """Close the database connection (after any admission's commit or checkpoint running)."""
+        """Close the database connection (after any admission's commit or checkpoint running).
+
+        Every later call on this handle raises :class:`~geotarget.errors.StoreUnavailable`;
+        closing again does nothing.
+        """
         with self._lock:
+            self._closed = True
             self._db.close()
         if self._worker is not None:
             self._worker.shutdown()
@@ -432,9 +448,18 @@ class SQLiteLedger(SqlStore):
         if wal is not None:
             wal.close()
 
+    def _check_open(self, what: str) -> None:
+        """Raise StoreUnavailable if :meth:`close` was called (the lock held)."""
+        if self._closed:
+            raise StoreUnavailable(
+                f"SQLite store {str(self.path)!r}: {what} failed: the store is closed (close() "
+                "was called on this handle; open a new SQLiteLedger); nothing was applied"
+            )
+
     @contextmanager
     def _tx(self, durable: bool = False) -> Iterator[sqlite3.Cursor]:
         with self._lock, self._undone_on_error("a transaction"):
+            self._check_open("a transaction")
             cur = self._begin(durable)
             yield cur
             cur.execute("COMMIT")
@@ -479,6 +504,7 @@ class SQLiteLedger(SqlStore):
         self._lock.acquire()
         try:
             with self._undone_on_error("a transaction"):
+                self._check_open("a transaction")
                 cur = self._begin(durable=True)
                 out = self._admit_in(cur, alert, at_us, lease_us, may_act_for)
         except BaseException:
@@ -518,13 +544,14 @@ class SQLiteLedger(SqlStore):
         return self._worker
 
     def _rollback(self) -> None:
-        if self._db.in_transaction:
+        if not self._closed and self._db.in_transaction:
             with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back itself
                 self._db.execute("ROLLBACK")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Cursor]:
         with self._lock, self._undone_on_error("a read"):
+            self._check_open("a read")
             self._db.execute("BEGIN")
             yield self._db.cursor()
             self._db.execute("COMMIT")
@@ -540,7 +567,13 @@ class SQLiteLedger(SqlStore):
         )
 
     def _insert_claims(
-        self, cur: Any, incident_id: int, version_id: int, payload: Payload, lease_us: int
+        self,
+        cur: Any,
+        incident_id: int,
+        version_id: int,
+        payload: Payload,
+        lease_us: int,
+        rekey: bool,
     ) -> npt.NDArray[np.int64]:
         cur.execute("UPDATE gt_meta SET value = value + 1 WHERE name = 'batch'")
         (number,) = cur.execute("SELECT value FROM gt_meta WHERE name = 'batch'").fetchone()
@@ -549,10 +582,20 @@ class SQLiteLedger(SqlStore):
             " (SELECT count(*) FROM gt_claim_log WHERE incident_id = ?)",
             (incident_id, incident_id),
         ).fetchone()
+        if logged and rekey:  # (not for a new incident's first claim: nothing logged yet)
+            # Logged claims of another version may be held: claimed again, as rows.
+            (other,) = cur.execute(
+                "SELECT count(*) FROM gt_claim_log WHERE incident_id = ? AND version_id <> ?",
+                (incident_id, version_id),
+            ).fetchone()
+            logged = MAX_LOG_ROWS if other else logged
         if not has_rows and logged < MAX_LOG_ROWS:
             return self._log_claims(cur, incident_id, version_id, number, payload, lease_us, logged)
         self._fold(cur, "incident_id = ?", (incident_id,))
-        cur.execute(_INSERT_ROWS, (incident_id, version_id, number, lease_us, payload.json()))
+        cur.execute(
+            _REKEY_ROWS if rekey else _INSERT_ROWS,
+            (incident_id, version_id, number, lease_us, payload.json()),
+        )
         n = cur.rowcount
         if n == len(payload):
             return np.arange(n, dtype=np.int64)

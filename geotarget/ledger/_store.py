@@ -113,6 +113,13 @@ class StoreBase(abc.ABC):
         """
 
     @abc.abstractmethod
+    def _replaced(self, tx: Any, incident: str, version: str) -> bool:
+        """Inside ``tx``: whether ``version`` is an alert version of ``incident`` not current.
+
+        See :func:`geotarget.ledger._lifecycle.replaced`.
+        """
+
+    @abc.abstractmethod
     def _due(self, at_us: int, limit: int | None) -> list[Claims]:
         """The due deliveries, read only."""
 
@@ -183,7 +190,14 @@ class StoreBase(abc.ABC):
             for g in np.unique(groups).tolist():
                 inc, ver = g.split(" ")
                 sel = np.flatnonzero(groups == g)
-                state[first[sel]] = self._confirm(tx, inc, ver, None, devices[sel], at_us)
+                codes = self._confirm(tx, inc, ver, None, devices[sel], at_us)
+                lost = np.flatnonzero(codes == 2)
+                if lost.size and self._replaced(tx, inc, ver):
+                    # A key of a version an Update replaced, confirmed late: its push told the
+                    # device, whose delivery moved to the current version since (held or
+                    # claimed again): that delivery is confirmed, never offered again.
+                    codes[lost] = self._confirm(tx, inc, None, 0, devices[sel][lost], at_us)
+                state[first[sel]] = codes
         return confirmation(state)
 
     def confirm_devices(
@@ -199,11 +213,11 @@ class StoreBase(abc.ABC):
         at_us = micros("at", at)
         batch = canonical_text(device_batch(device_ids))
         state = np.full(batch.size, -1, dtype=np.int8)
-        if batch.size:
-            _, first = np.unique(batch, return_index=True)
-            first = np.sort(first)
-            code = 0 if kind is DeliveryKind.ALERT else 1
-            with self._writing() as tx:
+        with self._writing() as tx:  # (also when empty: a closed store says so)
+            if batch.size:
+                _, first = np.unique(batch, return_index=True)
+                first = np.sort(first)
+                code = 0 if kind is DeliveryKind.ALERT else 1
                 state[first] = self._confirm(tx, key, None, code, batch[first], at_us)
         return confirmation(state)
 
