@@ -130,7 +130,8 @@ class Verdict(str, enum.Enum):
     NO_AREA = "NO_AREA"
     #: ``at`` is before the alert's onset.
     NOT_YET_ACTIVE = "NOT_YET_ACTIVE"
-    #: ``at`` is at or after the alert's expiry.
+    #: ``at`` is at or after the alert's expiry, or the alert expires at or before its onset
+    #: (never active).
     EXPIRED = "EXPIRED"
     #: A Cancel: nobody new receives it; ``retract`` lists who received the incident.
     CANCELLED = "CANCELLED"

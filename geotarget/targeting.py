@@ -947,6 +947,13 @@ class Targeter:
         evaluator: Evaluator | None = None,
     ) -> tuple[Verdict, dict[str, Any]]:
         """Evaluate a version the ledger made current: the verdict and the result's fields."""
+        if alert.expires is not None and alert.expires <= alert.onset:
+            # An empty window [onset, expires): never active, so never "not yet" either.
+            return Verdict.EXPIRED, {
+                "reason": prefix
+                + f"the alert is never active: it expires at {alert.expires.isoformat()}, at or "
+                f"before its onset {alert.onset.isoformat()}"
+            }
         if at < alert.onset:
             return Verdict.NOT_YET_ACTIVE, {
                 "reason": prefix

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 import shapely.geometry as sg
@@ -145,6 +146,28 @@ def test_expired_and_not_yet_active_alerts(regions: RegionHierarchy) -> None:
     assert early.next_change == T0
     assert t.target(alert, idx, T0 + dt.timedelta(hours=1)).verdict is Verdict.EXPIRED
     assert t.target(alert, idx, T0).verdict is Verdict.DELIVER
+
+
+def test_an_alert_expiring_at_or_before_its_onset_is_never_active(
+    regions: RegionHierarchy,
+) -> None:
+    """An empty window [onset, expires) is EXPIRED at any time, never NOT_YET_ACTIVE.
+
+    (Before, a target() before the onset said "not yet", naming the onset as the next change,
+    at which the alert had already expired.)
+    """
+    t = Targeter(regions, nationwide("XX"))
+    idx = PositionIndex(positions([17.5], [59.5]))
+    base = make_alert("explosion", Circle(17.5, 59.5, 1000.0))
+    for hours in (0.0, -1.0):  # (the pilot's constructors refuse such a window; CAP does not)
+        ends = base.onset + dt.timedelta(hours=hours)
+        infos = [attrs.evolve(i, expires=ends) for i in base.infos]
+        alert = attrs.evolve(base, identifier=f"never-{hours:g}", infos=infos)
+        for at in (T0 - dt.timedelta(hours=2), T0, T0 + dt.timedelta(hours=2)):
+            result = t.target(alert, idx, at)
+            assert result.verdict is Verdict.EXPIRED, (hours, at, result.reason)
+            assert "never active" in result.reason and result.next_change is None
+            assert result.recipients.size == 0
 
 
 def test_naive_time_and_wrong_types_are_rejected(regions: RegionHierarchy) -> None:
