@@ -93,7 +93,8 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
             f"{_position_files.names_text(report.unknown_columns)} "
             f"(known: {', '.join(_position_files.KNOWN)})"
         )
-    notes.append(f"read {report.rows:,} rows from {path.name} ({report.form})")
+    rows = f"{report.rows:,} row{'' if report.rows == 1 else 's'}"
+    notes.append(f"read {rows} from {path.name} ({report.form})")
     outside = _outside_sweden(path.name, positions.lon, positions.lat)
     if outside:
         notes.append(outside)
@@ -261,7 +262,11 @@ def _summary(result: Any) -> str:
     if result.verdict is not Verdict.DELIVER:
         return f"{line}: {result.reason}"
     counts = {o.name.lower(): n for o, n in result.counts.items()}
-    missed = [f"{counts[k]:,} {what}" for k, what in _NOT_TOLD.items() if counts.get(k)]
+    missed = [
+        f"{counts[k]:,} {'not a tester' if k == 'not_a_tester' and counts[k] == 1 else what}"
+        for k, what in _NOT_TOLD.items()
+        if counts.get(k)
+    ]
     if missed:
         return f"{line}; not told: {', '.join(missed)}"
     if not len(result.recipients) and not result.already_delivered:
@@ -283,7 +288,8 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     if args.policy:
         # The file's recognition rules rank before the pilot's; its [location_rules.<kind>]
         # tables register its kinds (over the pilot's defaults, in the Targeter).
-        loaded = load_policy(args.policy)  # issuers required: never None
+        # With the regions, unknown codes are the file's problems, named with it.
+        loaded = load_policy(args.policy, catalog=_sweden().hierarchy())  # issuers: not None
         assert loaded.issuers is not None
         policy, recognition, issuers = loaded.rollout, loaded.recognition, loaded.issuers
         location_rules: Mapping[str, Any] = loaded.location_rules
@@ -447,7 +453,7 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     say = Out(out)
     recognition, registered = pilot.RECOGNITION, set(pilot.KIND_RULES)
     if args.policy:  # the file's recognition rules first, and the kinds it registers
-        loaded = load_policy(args.policy, issuers_required=False)
+        loaded = load_policy(args.policy, catalog=_sweden().hierarchy(), issuers_required=False)
         recognition = loaded.recognition
         registered |= set(loaded.location_rules)
     recognised = recognition.recognise(alert)

@@ -203,7 +203,9 @@ def _unknown(
     folded = text.strip().casefold()
     hints = []
     cased = sorted(c for c in known if c.casefold() == folded and c != text)
-    if cased:
+    if cased and cased[0] == text.strip():
+        hints.append(f"codes have no surrounding spaces: did you mean {cased[0]!r}?")
+    elif cased:
         hints.append(f"codes are case-sensitive: did you mean {cased[0]!r}?")
     if described is not None:
         named = sorted(

@@ -114,7 +114,7 @@ from geotarget.matcher import PositionIndex
 from geotarget.positions import Positions
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import RolloutDecision, RolloutPolicy
-from geotarget.rollout._time import wall_time_problem
+from geotarget.rollout._time import human, wall_time_problem
 
 __all__ = [
     "Delivery",
@@ -531,6 +531,18 @@ class Targeter:
             if then.enabled and self._plan(kind, area, then).reaches_enabled:
                 return j, start
         return None
+
+    def _when(self, kind: str, start: dt.datetime) -> str:
+        """A phase start for a reason: the policy's wall time and zone, as its file writes it.
+
+        ``2024-09-02 00:00 Europe/Stockholm``, with "(illustrative date)" when the phase
+        starting then is marked so (as explanations, timelines and the demo say it), not the
+        UTC instant, whose date can be the day before.
+        """
+        rollout = self.policy.rollout(kind)
+        phases = () if rollout is None else rollout.phases
+        shown = any(p.starts_at == start and p.illustrative for p in phases)
+        return human(start, self.policy.timezone) + (" (illustrative date)" if shown else "")
 
     def _plan(self, kind: str, area: Area, decision: RolloutDecision) -> Plan:
         rules = self.rules[kind]
@@ -970,7 +982,7 @@ class Targeter:
             return Verdict.KIND_NOT_ENABLED, {
                 "reason": prefix
                 + f"{kind} is not enabled ({decision.reason.value})"
-                + (f"; the next change is at {nxt.isoformat()}" if nxt else ""),
+                + (f"; the next change is at {self._when(kind, nxt)}" if nxt else ""),
                 "next_change": nxt,
                 "rollout": decision,
             }
@@ -986,7 +998,7 @@ class Targeter:
             grown = f" grown by snap_m={self.snap_m:g} m" if self.snap_m else ""
             later = self._next_reaching(kind, area, decision)
             when = (
-                f"; phase {later[0] + 1} enables it there from {later[1].isoformat()}"
+                f"; phase {later[0] + 1} enables it there from {self._when(kind, later[1])}"
                 if later is not None
                 else "; no later phase of the policy enables it there"
             )

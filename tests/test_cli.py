@@ -1012,7 +1012,12 @@ def test_policy_files_are_read_by_load_policy(
     (tmp_path / "none.toml").write_text(rules, encoding="utf-8")
     assert run("preview", alert, "--policy", str(tmp_path / "none.toml"))[0] == 0
     capsys.readouterr()
+    (tmp_path / "code.toml").write_text(
+        'issuers = "any"\n' + rules.replace('["SE"]', '["99", "SE"]'), encoding="utf-8"
+    )
     cases = {
+        # an unknown region code is the file's problem too, named with it
+        str(tmp_path / "code.toml"): "kinds.explosion.phases[0].regions: unknown region code '99'",
         str(
             tmp_path / "none.toml"
         ): 'issuers: missing: declare the issuers table, or issuers = "any"',

@@ -259,6 +259,9 @@ def test_unknown_code_lists_close_matches() -> None:
         rs.contains("XYZ", 0.5, 0.5)
     with pytest.raises(UnknownCode):
         rs.union(["0114", "9999"])
+    # A code with spaces around it is not a matter of case.
+    with pytest.raises(UnknownCode, match="codes have no surrounding spaces: did you mean '0114'"):
+        rs["0114  "]
 
 
 def test_union_is_an_area_of_the_named_regions() -> None:

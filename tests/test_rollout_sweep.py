@@ -199,7 +199,9 @@ def test_an_area_outside_the_rollout_says_from_when_it_is_enabled_there() -> Non
         assert result.verdict is Verdict.AREA_OUTSIDE_ROLLOUT
         got[make.__name__] = result
     assert got["tip_request"].next_change == local(2024, 9, 2)
-    assert "phase 3 enables it there from 2024-09-01T22:00:00+00:00" in got["tip_request"].reason
+    assert "phase 3 enables it there from 2024-09-02 00:00 Europe/Stockholm" in (
+        got["tip_request"].reason
+    )
     assert got["crime_modus"].next_change is None
     assert "no later phase of the policy enables it there" in got["crime_modus"].reason
 

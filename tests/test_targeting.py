@@ -170,6 +170,37 @@ def test_an_alert_expiring_at_or_before_its_onset_is_never_active(
             assert result.recipients.size == 0
 
 
+def test_from_when_is_the_policy_s_wall_time_and_marks_illustrative_dates() -> None:
+    """The "why not yet" text names the phase start as the policy file writes it, not in UTC.
+
+    The pilot's phase 2 starts 2024-09-02 00:00 in Stockholm (2024-09-01T22:00Z, a day
+    "early" in UTC) and its date is illustrative, which every text showing it says.
+    """
+    from geotarget import pilot, sweden
+
+    at = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
+    t = Targeter(sweden.hierarchy(), sweden.pilot_policy(), recognition=pilot.RECOGNITION)
+    msg = pilot.Message(headline="Tips", description="Tips.", area_description="Göteborg")
+    tip = pilot.tip_request(
+        identifier="gbg-1", sender="polisen@polisen.se", sent=at, area=Circle(11.97, 57.71, 1e3),
+        sv=msg, en=msg, onset=at, expires=at + dt.timedelta(days=200),
+    )  # fmt: skip
+    result = t.target(tip, PositionIndex(positions([11.97], [57.71])), at)
+    assert result.verdict is Verdict.AREA_OUTSIDE_ROLLOUT
+    assert (
+        "phase 2 enables it there from 2024-09-02 00:00 Europe/Stockholm (illustrative date)"
+        in result.reason
+    )
+    early = at.replace(month=4, day=1)
+    boom = pilot.explosion(
+        identifier="x-1", sender="polisen@polisen.se", sent=early, area=Circle(18.07, 59.33, 500),
+        sv=msg, en=msg, onset=early, expires=early + dt.timedelta(hours=2),
+    )  # fmt: skip
+    before = t.target(boom, PositionIndex(positions([18.07], [59.33])), early)
+    assert before.verdict is Verdict.KIND_NOT_ENABLED
+    assert before.reason.endswith("the next change is at 2024-04-15 00:00 Europe/Stockholm")
+
+
 def test_naive_time_and_wrong_types_are_rejected(regions: RegionHierarchy) -> None:
     """A naive ``at`` and non-alert arguments raise precise errors."""
     t = Targeter(regions, nationwide("XX"))
