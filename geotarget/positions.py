@@ -85,6 +85,20 @@ class Location(enum.IntEnum):
     UNKNOWN = 3
 
 
+#: The longest max_age (10,000 years): beyond every fix a snapshot holds (years 1 to 9999),
+#: and ``at - max_age`` stays within numpy's microsecond range (no overflow, no wrap).
+_MAX_AGE = dt.timedelta(days=3_652_425)
+
+
+def _age_bounded(value: dt.timedelta) -> dt.timedelta:
+    if value > _MAX_AGE:
+        raise InvalidPositions(
+            f"max_age must be at most {_MAX_AGE.days:,} days (10,000 years; for no limit "
+            f"write max_age=None) (got {value!r})"
+        )
+    return value
+
+
 def _max_age(value: object) -> dt.timedelta | None:
     if value is None:
         return None
@@ -94,7 +108,7 @@ def _max_age(value: object) -> dt.timedelta | None:
         )
     if value < dt.timedelta(0):
         raise InvalidPositions(f"max_age must be >= 0 (got {value!r})")
-    return value
+    return _age_bounded(value)
 
 
 def _bounded(name: str, value: object, upper: int) -> float:
@@ -123,7 +137,7 @@ class LocationRule:
     max_age : datetime.timedelta or None, default None
         Fixes older than this at the classification time are :attr:`Location.UNKNOWN` (so are
         fixes with no ``observed_at``). ``None``: any age is accepted. A fix observed after the
-        classification time (clock skew) counts as current.
+        classification time (clock skew) counts as current. At most 10,000 years.
     accuracy : float, default 1.0
         The radius of a device's uncertainty disk, as a multiple of its reported
         ``accuracy_m`` (``0 <= accuracy <= 10``). ``1.0`` uses the 68 % radius as phones report
@@ -152,7 +166,7 @@ def _stale_age(value: object) -> dt.timedelta:
         )
     if value <= dt.timedelta(0):
         raise InvalidPositions(f"max_age must be > 0 (got {value!r})")
-    return value
+    return _age_bounded(value)
 
 
 def _stale_margin(value: object) -> float:
@@ -171,7 +185,7 @@ class StaleRule:
     Parameters
     ----------
     max_age : datetime.timedelta
-        The oldest fix still used, ``> 0``.
+        The oldest fix still used, ``> 0`` and at most 10,000 years.
     margin_m : float
         How far the area is grown for stale fixes, in metres (``0 <= margin_m <= 50000``).
         For a circle: geodesic distance to the centre ``<= radius + margin``; for a polygon:

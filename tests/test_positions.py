@@ -9,11 +9,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from geotarget import (
+    Circle,
     InvalidPositions,
     InvalidType,
     Location,
     LocationRule,
+    PositionIndex,
     Positions,
+    StaleRule,
     UnknownCode,
 )
 from geotarget import positions as positions_module
@@ -296,6 +299,21 @@ def test_location_rule_validates() -> None:
         LocationRule(max_age=dt.timedelta(seconds=-1))
     with pytest.raises(InvalidType, match=r"max_age must be a datetime\.timedelta"):
         LocationRule(max_age=60)
+    # timedelta.max reads as "no limit" but overflowed classify's cutoff: None says that.
+    ok = LocationRule(max_age=dt.timedelta(days=3_652_425))
+    for rule in (LocationRule, lambda **kw: StaleRule(margin_m=0.0, **kw)):
+        with pytest.raises(InvalidPositions, match=r"at most 3,652,425 days .*max_age=None"):
+            rule(max_age=dt.timedelta.max)
+    # The longest allowed age classifies (year-1 instants included) without overflow or wrap.
+    snap = Positions(
+        ["a"], [18.0], [59.0], observed_at=dt.datetime(1, 1, 2, tzinfo=dt.timezone.utc)
+    )
+    for at in (
+        dt.datetime(1, 1, 2, tzinfo=dt.timezone.utc),
+        dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc),
+    ):
+        rows, ranks = PositionIndex(snap).classify(Circle(18.0, 59.0, 10.0), ok, at)
+        assert rows.tolist() == [0] and ranks.tolist() == [Location.INSIDE.value], at
     with pytest.raises(InvalidPositions, match="accuracy must be"):
         LocationRule(accuracy=-1.0)
     with pytest.raises(InvalidType, match="accuracy must be"):
