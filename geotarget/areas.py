@@ -786,7 +786,11 @@ class Polygon(_PartBase):
         if far >= 90.0:
             return (-180.0, south, 180.0, north)
         dlon = math.degrees(self.margin_m / (_geodesy.A * math.cos(math.radians(far)))) * (1 + 1e-9)
-        return (max(west - dlon, -180.0), south, min(east + dlon, 180.0), north)
+        if west - dlon < -180.0 or east + dlon > 180.0:
+            # The margin reaches across the antimeridian: points there have longitudes at the
+            # other end of the range, so the window spans every longitude (as a circle's does).
+            return (-180.0, south, 180.0, north)
+        return (west - dlon, south, east + dlon, north)
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:

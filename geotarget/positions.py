@@ -85,6 +85,10 @@ class Location(enum.IntEnum):
     UNKNOWN = 3
 
 
+#: The largest accuracy_m: the Earth's equatorial circumference in metres. A disk that wide
+#: covers the Earth already; a larger (corrupt) value only overflowed the distance bounds.
+_MAX_ACCURACY_M = 40_075_017.0
+
 #: The longest max_age (10,000 years): beyond every fix a snapshot holds (years 1 to 9999),
 #: and ``at - max_age`` stays within numpy's microsecond range (no overflow, no wrap).
 _MAX_AGE = dt.timedelta(days=3_652_425)
@@ -408,8 +412,9 @@ class Positions:
         WGS84 degrees. ``lon`` and ``lat`` **both NaN** means the device has no fix: the row is
         kept, never matched, and classified :attr:`Location.UNKNOWN`.
     accuracy_m : array_like of float, optional
-        The reported horizontal accuracy (68 % radius) in metres, finite and ``>= 0`` for every
-        row with a fix (ignored, and may be NaN, for rows without). Default: 0 (exact fixes).
+        The reported horizontal accuracy (68 % radius) in metres, finite, ``>= 0`` and at most
+        the Earth's circumference (40,075,017 m) for every row with a fix (ignored, and may be
+        NaN, for rows without). Default: 0 (exact fixes).
     observed_at : datetime, sequence of datetime or numpy datetime64 array
         **Required.** When each fix was observed: one timezone-aware ``datetime`` for the whole
         snapshot, or a column of timezone-aware ``datetime`` objects (``None`` for unknown) or
@@ -498,8 +503,9 @@ class Positions:
             acc = _column("accuracy_m", accuracy_m, n)
             _check_rows(
                 "accuracy_m",
-                ~no_fix & ~((acc >= 0.0) & np.isfinite(acc)),
-                "finite and >= 0 for every row with a fix",
+                ~no_fix & ~((acc >= 0.0) & (acc <= _MAX_ACCURACY_M)),
+                f"finite, >= 0 and <= {_MAX_ACCURACY_M:,.0f} (the Earth's circumference) for "
+                "every row with a fix",
                 acc,
             )
         if observed_at is None:

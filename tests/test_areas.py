@@ -1322,3 +1322,29 @@ def test_a_sliver_keeps_its_whole_boundary_in_the_metric_frame() -> None:
     assert clear.sum() > 200
     got = poly.contains(lon, lat)
     np.testing.assert_array_equal(got[clear], (want <= 60.0)[clear])
+
+
+def test_a_margin_reaches_across_the_antimeridian() -> None:
+    """A polygon on lon 180 with a 5 km margin holds the points just across it (lon -179.9x).
+
+    Its window was cut at ±180, so they were outside in ``contains`` and ``query`` alike.
+    Distances from ``Geod.inv`` along the parallel to the edge on lon 180.
+    """
+    import datetime as dt
+
+    import pyproj
+
+    from geotarget import PositionIndex, Positions
+
+    square = [(179.9, -17.0), (180.0, -17.0), (180.0, -16.9), (179.9, -16.9)]
+    p = Polygon(square, margin_m=5000.0)
+    assert p.bounds[0] == -180.0 and p.bounds[2] == 180.0
+    x = np.array([-179.999, -179.99, -179.96, -179.94, 179.999])
+    y = np.full(x.size, -16.95)
+    d = pyproj.Geod(ellps="WGS84").inv(np.full(x.size, 180.0), y, x, y)[2]
+    want = d <= 5000.0 - 1.0  # (the margin's parallel and its geodesic differ by far < 1 m)
+    assert want.tolist() == [True, True, True, False, True], d
+    assert p.contains(x, y).tolist() == want.tolist()
+    now = dt.datetime(2025, 5, 1, 12, tzinfo=dt.timezone.utc)
+    index = PositionIndex(Positions(np.arange(x.size), x, y, observed_at=now))
+    assert index.query(p).tolist() == np.flatnonzero(want).tolist()

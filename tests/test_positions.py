@@ -14,6 +14,7 @@ from geotarget import (
     InvalidType,
     Location,
     LocationRule,
+    Polygon,
     PositionIndex,
     Positions,
     StaleRule,
@@ -158,8 +159,19 @@ def test_length_mismatch_is_rejected() -> None:
 
 def test_negative_accuracy_is_rejected() -> None:
     """Accuracy must be finite and non-negative for rows with a fix."""
-    with pytest.raises(InvalidPositions, match=r"accuracy_m must be finite and >= 0.*row 1"):
+    with pytest.raises(InvalidPositions, match=r"accuracy_m must be finite, >= 0.*row 1"):
         Positions([1, 2], [1.0, 2.0], [1.0, 2.0], accuracy_m=[1.0, -1.0], observed_at=NOW)
+
+
+@pytest.mark.parametrize("huge", [40_075_018.0, 1e200, 1.7e308])
+def test_an_accuracy_beyond_the_earths_circumference_is_rejected(huge: float) -> None:
+    """Corrupt accuracies are refused by row (one overflowed a polygon's classification)."""
+    with pytest.raises(InvalidPositions, match=r"<= 40,075,017 \(the Earth's circumference\)"):
+        Positions([1, 2], [1.0, 2.0], [1.0, 2.0], accuracy_m=[1.0, huge], observed_at=NOW)
+    whole = Positions([1], [18.0], [59.0], accuracy_m=[40_075_017.0], observed_at=NOW)
+    square = Polygon([(18.0, 59.0), (18.1, 59.0), (18.1, 59.1), (18.0, 59.1)])
+    rows, ranks = PositionIndex(whole).classify(square, LocationRule(accuracy=10.0), NOW)
+    assert rows.tolist() == [0] and ranks.tolist() == [Location.AMBIGUOUS.value]
 
 
 def test_nan_accuracy_is_allowed_without_fix() -> None:
