@@ -269,7 +269,7 @@ def circle_bounds(
     return west, south, east, north
 
 
-def _split_at_antimeridian(ring: sg.Polygon) -> sg.Polygon | sg.MultiPolygon:
+def _split_at_antimeridian(ring: Any) -> sg.Polygon | sg.MultiPolygon:
     """A polygon given in continuous longitudes beyond ±180, cut at ±180 and wrapped back."""
     pieces = []
     for shift in (-360.0, 0.0, 360.0):
@@ -807,6 +807,17 @@ class Polygon(_PartBase):
             grown, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1], direction="INVERSE"))
         )
         assert isinstance(back, (sg.Polygon, sg.MultiPolygon))
+        west, _, east, _ = back.bounds
+        if east - west > 180.0:
+            # The margin reaches across the antimeridian: PROJ wrapped the points beyond it to
+            # the other end of the range, which drew the polygon the long way round. Made
+            # continuous about the frame's centre, then cut at ±180 and wrapped back.
+            def unwrap(xy: FloatArray) -> FloatArray:
+                lon, lat = t.transform(xy[:, 0], xy[:, 1], direction="INVERSE")
+                rel = (np.asarray(lon) - lon0 + 540.0) % 360.0 - 180.0
+                return np.column_stack([lon0 + rel, lat])
+
+            back = _split_at_antimeridian(shapely.transform(grown, unwrap))
         return back
 
     @property

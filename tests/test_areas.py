@@ -1348,3 +1348,23 @@ def test_a_margin_reaches_across_the_antimeridian() -> None:
     now = dt.datetime(2025, 5, 1, 12, tzinfo=dt.timezone.utc)
     index = PositionIndex(Positions(np.arange(x.size), x, y, observed_at=now))
     assert index.query(p).tolist() == np.flatnonzero(want).tolist()
+
+
+@pytest.mark.parametrize("west", [179.9, -180.0])
+def test_a_margin_across_the_antimeridian_keeps_its_area(west: float) -> None:
+    """The grown polygon is cut at ±180, not drawn the long way round the Earth.
+
+    A square on lon 180 (from either side) with a 5 km margin: its area equals the same
+    square's far from the antimeridian (it was 807,367 km² instead of 414 km², which the
+    blast-radius guard reads), and its lon/lat shape holds points on both sides of the line.
+    """
+
+    def square(w: float) -> list[tuple[float, float]]:
+        return [(w, -17.0), (w + 0.1, -17.0), (w + 0.1, -16.9), (w, -16.9)]
+
+    near = Polygon(square(west), margin_m=5000.0)
+    far = Polygon(square(10.0), margin_m=5000.0)
+    assert near.area_m2 == pytest.approx(far.area_m2, rel=1e-9)
+    shape = near._to_lonlat_polygon()
+    assert shapely.covers(shape, shapely.points([179.99, -179.99], [-16.95, -16.95])).all()
+    assert not shapely.covers(shape, shapely.points(0.0, -16.95))
