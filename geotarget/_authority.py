@@ -63,19 +63,36 @@ class Territory:
         parts = area.parts
         if len(parts) < 2:
             return []
-        home = [bool(codes) for codes in self._per_part(parts)]
-        if all(home) or not any(home):
+        # A part with a point of its interior in a region reaches it (its interior meets the
+        # region's closure there, so its interior): one vectorized lookup of a centre or a
+        # point on each polygon settles the parts on the territory; only the others are
+        # decided part by part.
+        inner = [
+            (p.lon, p.lat) if isinstance(p, Circle) else shapely.point_on_surface(p.shape).coords[0]
+            for p in parts
+        ]
+        xy = np.array(inner, dtype=np.float64)
+        home = self._finest.locate_index(xy[:, 0], xy[:, 1]) >= 0
+        unsure = np.flatnonzero(~home)
+        if unsure.size:
+            codes = self._per_part(tuple(parts[i] for i in unsure.tolist()))
+            home[unsure] = [bool(c) for c in codes]
+        if home.all() or not home.any():
             return []
         # Grow the joined set from the parts on the territory, one layer of meeting parts at
-        # a time (at most as many layers as parts abroad).
-        joined = [i for i, h in enumerate(home) if h]
-        loose = [i for i, h in enumerate(home) if not h]
-        frontier = joined
-        while frontier and loose:
-            met = [i for i in loose if any(_meet(parts[i], parts[j]) for j in frontier)]
-            loose = [i for i in loose if i not in met]
-            frontier = met
-        return loose
+        # a time (at most as many layers as parts abroad). Only pairs whose rigorous windows
+        # meet are looked at (an STRtree), and pairs of circles in one vectorized Geod.inv: the
+        # cost grows with the pairs of parts near each other, not with every pair.
+        windows = np.array([p._window() for p in parts], dtype=np.float64)
+        boxes = shapely.box(windows[:, 0], windows[:, 1], windows[:, 2], windows[:, 3])
+        loose = np.flatnonzero(~home)
+        frontier = np.flatnonzero(home)
+        while frontier.size and loose.size:
+            a, b = shapely.STRtree(boxes[frontier]).query(boxes[loose], predicate="intersects")
+            met = np.zeros(loose.size, dtype=np.bool_)
+            met[a[_meeting(parts, loose[a], frontier[b])]] = True
+            frontier, loose = loose[met], loose[~met]
+        return [int(k) for k in loose]
 
     def _per_part(self, parts: tuple[Circle | Polygon, ...]) -> list[set[str]]:
         """Per part, the codes of the finest regions whose interior its interior meets."""
@@ -98,7 +115,8 @@ class Territory:
             elif one == -2:
                 others.append(i)
         if circles:
-            for k, code in self._circles([parts[i] for i in circles]):  # type: ignore[misc]
+            chosen = [p for p in (parts[i] for i in circles) if isinstance(p, Circle)]
+            for k, code in self._circles(chosen):
                 codes[circles[k]].add(code)
         for i in others:
             codes[i] |= self._polygonal(parts[i]._to_lonlat_polygon())
@@ -124,6 +142,25 @@ class Territory:
             return set()
         hit = _geos.relate_pattern(geom, self._geoms[candidates], "T********")
         return set(self._codes[candidates[hit]].tolist())
+
+
+def _meeting(parts: tuple[Circle | Polygon, ...], i: Any, j: Any) -> Any:
+    """Whether parts ``i[k]`` and ``j[k]`` meet, per pair (:func:`_meet`; circles at once)."""
+    out = np.zeros(len(i), dtype=np.bool_)
+    is_circle = np.array([isinstance(p, Circle) for p in parts], dtype=np.bool_)
+    both = is_circle[i] & is_circle[j]
+    if both.any():
+        ci, cj = [parts[p] for p in i[both].tolist()], [parts[q] for q in j[both].tolist()]
+        lon1 = np.array([c.lon for c in ci])
+        lat1 = np.array([c.lat for c in ci])
+        lon2 = np.array([c.lon for c in cj])
+        lat2 = np.array([c.lat for c in cj])
+        reach = np.array([c.reach_m for c in ci]) + np.array([c.reach_m for c in cj])
+        _, _, d = _geodesy.geod().inv(lon1, lat1, lon2, lat2)
+        out[both] = np.asarray(d) <= reach
+    for k in np.flatnonzero(~both).tolist():
+        out[k] = _meet(parts[int(i[k])], parts[int(j[k])])
+    return out
 
 
 def _meet(a: Circle | Polygon, b: Circle | Polygon) -> bool:
