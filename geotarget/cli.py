@@ -417,10 +417,13 @@ def _whole(low: int, high: int | None) -> Any:
     """An argument type: a whole number within ``low`` … ``high`` (no upper bound if None)."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
+        # Digits only, as the message says: int() would also take " 5", "1_000" and "５".
+        value = None
+        if text.isascii() and text.isdigit():
+            try:
+                value = int(text)
+            except ValueError:  # beyond Python's 4,300-digit limit
+                value = None
         if value is None or value < low or (high is not None and value > high):
             bounds = f">= {low}" if high is None else f"from {low} to {high}"
             raise argparse.ArgumentTypeError(

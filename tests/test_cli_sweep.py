@@ -74,6 +74,21 @@ def test_a_reader_that_stops_early_is_not_bad_input() -> None:
             "written with digits only (got '1e6') (see 'geotarget demo --help')",
         ),
         (
+            ["demo", "--devices", "1_000"],
+            "geotarget demo: argument --devices: must be a whole number from 0 to 100000000, "
+            "written with digits only (got '1_000') (see 'geotarget demo --help')",
+        ),
+        (
+            ["demo", "--devices", " 5"],
+            "geotarget demo: argument --devices: must be a whole number from 0 to 100000000, "
+            "written with digits only (got ' 5') (see 'geotarget demo --help')",
+        ),
+        (
+            ["demo", "--seed", "9" * 5000],
+            "geotarget demo: argument --seed: must be a whole number >= 0, written with digits "
+            f"only (got '{'9' * 5000}') (see 'geotarget demo --help')",
+        ),
+        (
             ["demo", "--seed", "-1"],
             "geotarget demo: argument --seed: must be a whole number >= 0, written with digits "
             "only (got '-1') (see 'geotarget demo --help')",
