@@ -145,7 +145,12 @@ class Territory:
 
 
 def _meeting(parts: tuple[Circle | Polygon, ...], i: Any, j: Any) -> Any:
-    """Whether parts ``i[k]`` and ``j[k]`` meet, per pair (:func:`_meet`; circles at once)."""
+    """Whether parts ``i[k]`` and ``j[k]`` share a point (margins included), per pair.
+
+    Two circles meet iff their centres are no farther apart than the sum of their reaches
+    (geodesic triangle inequality, both ways): all such pairs in one ``Geod.inv``. A pair with
+    a polygon is decided by :func:`_meet`.
+    """
     out = np.zeros(len(i), dtype=np.bool_)
     is_circle = np.array([isinstance(p, Circle) for p in parts], dtype=np.bool_)
     both = is_circle[i] & is_circle[j]
@@ -164,16 +169,12 @@ def _meeting(parts: tuple[Circle | Polygon, ...], i: Any, j: Any) -> Any:
 
 
 def _meet(a: Circle | Polygon, b: Circle | Polygon) -> bool:
-    """Whether two parts share a point (their margins included).
+    """Whether a polygon and another part share a point (their margins included).
 
-    Two circles meet iff their centres are no farther apart than the sum of their reaches
-    (geodesic triangle inequality, both ways); a circle and a polygon iff the polygon is
-    nearer to the centre than the reach (:func:`geotarget._geodesy.distance_to_geometries`);
-    two polygons as their lon/lat shapes intersect.
+    A circle and a polygon meet iff the polygon is nearer to the centre than the reach
+    (:func:`geotarget._geodesy.distance_to_geometries`); two polygons as their lon/lat shapes
+    intersect. (Pairs of circles: :func:`_meeting`.)
     """
-    if isinstance(a, Circle) and isinstance(b, Circle):
-        _, _, d = _geodesy.geod().inv(a.lon, a.lat, b.lon, b.lat)
-        return bool(d <= a.reach_m + b.reach_m)
     if isinstance(b, Circle):
         a, b = b, a
     if isinstance(a, Circle):

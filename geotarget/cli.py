@@ -285,11 +285,12 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     _, label, data = _read_alert(args.alert, envelope=_sweden().SWEDEN_ENVELOPE)
     at = _parse_at(args.at)
     positions, notes = _read_positions(args, at)
+    hierarchy = _sweden().hierarchy()
     if args.policy:
         # The file's recognition rules rank before the pilot's; its [location_rules.<kind>]
         # tables register its kinds (over the pilot's defaults, in the Targeter).
         # With the regions, unknown codes are the file's problems, named with it.
-        loaded = load_policy(args.policy, catalog=_sweden().hierarchy())  # issuers: not None
+        loaded = load_policy(args.policy, catalog=hierarchy)  # issuers: not None
         assert loaded.issuers is not None
         policy, recognition, issuers = loaded.rollout, loaded.recognition, loaded.issuers
         location_rules: Mapping[str, Any] = loaded.location_rules
@@ -297,7 +298,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         policy, recognition, issuers = _sweden().pilot_policy(), pilot.RECOGNITION, Issuers.any()
         location_rules = {}
     targeter = Targeter(
-        _sweden().hierarchy(),
+        hierarchy,
         policy,
         location_rules=location_rules,
         recognition=recognition,
