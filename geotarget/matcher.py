@@ -255,10 +255,11 @@ class PositionIndex:
 
         * ``UNKNOWN``: (with ``rule.max_age``) the fix is older than ``max_age`` at ``at``, or
           has no ``observed_at``.
-        * ``INSIDE``: the fix is current and one part of the area holds its whole disk (for a
-          radius of 0: the point is in the area, exactly as :meth:`query`).
-        * ``AMBIGUOUS``: the fix is current and its disk meets the area, but no part holds it
-          whole.
+        * ``INSIDE``: the fix is current and the area holds its whole disk: one part alone, or
+          several together (for a radius of 0: the point is in the area, exactly as
+          :meth:`query`).
+        * ``AMBIGUOUS``: the fix is current and its disk meets the area, but the area does not
+          hold it whole.
 
         Every other row is not returned: a fix whose disk is disjoint from the area is
         ``OUTSIDE``, however old it is, and a row **without a fix is never returned** (it has
@@ -266,10 +267,18 @@ class PositionIndex:
         find them with ``~positions.has_fix``). So the cost grows with the devices near the
         area (inside it grown by the largest disk radius), not with the snapshot.
 
-        A disk covered by two overlapping parts together, but by neither alone, is
-        ``AMBIGUOUS`` (a conservative answer). Disk containment is decided with geodesic
-        distances for circles and in the polygon's metric frame for polygons (see
-        :attr:`geotarget.Polygon.margin_error_bound_m`).
+        Disk containment is decided with geodesic distances for circles and in the polygon's
+        metric frame for polygons (see :attr:`geotarget.Polygon.margin_error_bound_m`). The
+        area is the union of its parts: a disk across the shared border of two adjacent
+        polygons, or in the overlap of two circles, is ``INSIDE`` when the parts together
+        hold it. Such a disk, met by several parts and held by none alone, is decided on the
+        parts' union as one polygon (GEOS's; each circle drawn by its rim, with up to 256
+        vertices, and a polygon's margin left out), conservatively: one whose boundary
+        distance lies within a few millimetres plus the union frame's scale error of its
+        radius (a thousandth for an area tens of kilometres across, about 3 % for one the
+        size of Sweden), or whose disk reaches within 5 cm or 1e-4 of a circle's radius of
+        that circle's rim (``(k / 14,000)**2`` of it for an area of ``k`` circles, over 128),
+        may stay ``AMBIGUOUS`` (never ``INSIDE`` wrongly).
 
         Parameters
         ----------

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import oracle_union
 import pyproj
 import shapely
 import shapely.geometry as sg
@@ -211,10 +212,12 @@ def classify(
 ) -> tuple[str, bool]:
     """The accuracy-disk state of a fix (disk radius ``r``) against an area, and unsure-ness.
 
-    INSIDE: one part holds the whole disk; AMBIGUOUS: the disk meets the area otherwise;
-    OUTSIDE: disjoint. With ``r == 0`` the disk is the point: INSIDE iff covered.
+    INSIDE: the area holds the whole disk (one part alone, or several together: their union,
+    :mod:`oracle_union`); AMBIGUOUS: the disk meets the area otherwise; OUTSIDE: disjoint.
+    With ``r == 0`` the disk is the point: INSIDE iff covered.
     """
     holds = meets = unsure = False
+    met: list[Circle | Polygon] = []
     for part in parts:
         if isinstance(part, Circle):
             reach = part.radius_m + part.margin_m
@@ -242,6 +245,13 @@ def classify(
                     unsure |= abs(dist - (mg - r)) <= tol or abs(dist - (mg + r)) <= tol
         holds |= h
         meets |= m
+        if m:
+            met.append(part)
+    if not holds and len(met) >= 2:
+        # Only the parts the disk meets can hold it together; the matcher may decide a disk
+        # near the union's boundary conservatively (AMBIGUOUS): unsure there.
+        holds, near = oracle_union.inside_together(met, lon, lat, r)
+        unsure |= near
     return (INSIDE if holds else AMBIGUOUS if meets else OUTSIDE), unsure
 
 

@@ -12,6 +12,9 @@ radius ``r = rule.accuracy * accuracy_m``:
   is in the part (:meth:`Polygon.contains`) or within ``m + r`` of ``P``.
 * With ``r == 0`` the part holds, and meets, the disk iff it contains the point, exactly as
   ``query`` (so an exact fix is never AMBIGUOUS).
+* The area holds the disk iff one part does or, for a disk met by several parts and held by
+  none alone, their union does (:func:`_held_together`: GEOS's union of the parts as lon/lat
+  polygons, classified as one polygon, conservatively).
 
 Only leaves near the part are looked at: the R-tree returns the leaves meeting the part's window
 grown by the largest disk radius. Each leaf is then decided whole when its exact bounds allow it,
@@ -42,6 +45,7 @@ in the metric one.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 import numpy as np
@@ -56,6 +60,7 @@ from geotarget._index.leaves import LEAF, Leaves
 from geotarget._index.segments import BAND_M, SegmentGrid, cut
 from geotarget._validate import BoolArray, FloatArray
 from geotarget.areas import _DENSIFY_DEG, Area, Circle, Polygon
+from geotarget.errors import InvalidArea
 from geotarget.positions import Location, LocationRule, Positions, _at
 
 I32Array = npt.NDArray[np.int32]
@@ -660,14 +665,15 @@ _PAIRS_PER_CHUNK = 2048
 
 def _circles_ranks(
     lv: Leaves, accuracy: FloatArray, circles: list[Circle], factor: float, stale: _Stale
-) -> tuple[I32Array, npt.NDArray[Any], Box]:
+) -> tuple[I32Array, npt.NDArray[Any], Box, I32Array]:
     """Rows (each once) whose disk meets any of many circles, their rank (1 or 2), a box.
 
+    Also the rows of rank 1 whose disk meets two circles or more (:func:`_held_together`).
     The circle steps of :func:`_part_ranks`, vectorised over (circle, leaf) pairs as
     :func:`geotarget._index.plan.circles_rows` is for queries: an area of thousands of
     circles costs a few numpy passes over its pairs, not a Python loop per part.
     """
-    empty = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8), None)
+    empty = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int8), None, _NO_ROWS)
     pairs = plan.circle_pairs(lv, circles, factor * lv.acc_all)
     if pairs is None:
         return empty
@@ -713,21 +719,22 @@ def _circles_ranks(
         stale.blocks(e, rows, keep)
     if not rows_out:
         return empty
-    # Each row once (classify's table relies on rows unique per chunk).
-    best_rows, best_ranks = _best_per_row(
+    # Each row once (classify's table relies on rows unique per chunk); a row listed for two
+    # circles or more met both (a row is listed once per circle whose disk test it passed).
+    best_rows, best_ranks, twice = _best_per_row(
         np.concatenate(rows_out), np.concatenate(ranks_out), accuracy.size, repeats=True
     )
-    return best_rows, best_ranks, box
+    return best_rows, best_ranks, box, best_rows[twice & (best_ranks == _MEETS)]
 
 
 def _best_per_row(
     rows: I32Array, ranks: npt.NDArray[Any], snapshot: int, *, repeats: bool
-) -> tuple[I32Array, I8Array]:
+) -> tuple[I32Array, I8Array, BoolArray]:
     """The rows sorted, each once with its best rank (``repeats``: rows may repeat).
 
-    (row, rank) pairs sorted as one integer key, of repeated rows the last (the best rank)
-    kept; int32 keys while they fit (snapshots under 2**29 rows): they sort in about 60 % of
-    the time of int64 ones.
+    Also whether each was listed more than once. (row, rank) pairs sorted as one integer key,
+    of repeated rows the last (the best rank) kept; int32 keys while they fit (snapshots under
+    2**29 rows): they sort in about 60 % of the time of int64 ones.
     """
     key = rows.astype(np.int64 if snapshot >= 1 << 29 else np.int32) * 4
     key += ranks
@@ -735,10 +742,13 @@ def _best_per_row(
     out_rows = (key >> 2).astype(np.int32)
     out_ranks = (key & 3).astype(np.int8)
     if repeats and out_rows.size > 1:
+        same = out_rows[1:] == out_rows[:-1]
         last = np.ones(out_rows.size, dtype=np.bool_)
-        last[:-1] = out_rows[1:] != out_rows[:-1]
-        out_rows, out_ranks = out_rows[last], out_ranks[last]
-    return out_rows, out_ranks
+        last[:-1] = ~same
+        before = np.zeros(out_rows.size, dtype=np.bool_)
+        before[1:] = same  # the row was listed just before, too
+        return out_rows[last], out_ranks[last], before[last]
+    return out_rows, out_ranks, np.zeros(out_rows.size, dtype=np.bool_)
 
 
 def classify(
@@ -762,15 +772,21 @@ def classify(
     box: Box = None
     circles = [p for p in area.parts if isinstance(p, Circle)]
     each = area.parts if len(circles) < 2 else [p for p in area.parts if isinstance(p, Polygon)]
+    twice = _NO_ROWS  # rows met by two circles of the group or more
+    behind: list[tuple[Circle | Polygon, ...]] = []  # the parts behind each of rows_list
     if len(circles) >= 2:
-        rows, ranks, got = _circles_ranks(lv, positions.accuracy_m, circles, rule.accuracy, stale)
+        rows, ranks, got, twice = _circles_ranks(
+            lv, positions.accuracy_m, circles, rule.accuracy, stale
+        )
         rows_list.append(rows)
         rank_list.append(ranks)
+        behind.append(tuple(circles))
         box = _geodesy.box_union(box, got)
     for part in each:
         rows, ranks, got = _part_ranks(lv, positions.accuracy_m, part, rule.accuracy, stale)
         rows_list.append(rows)
         rank_list.append(ranks)
+        behind.append((part,))
         box = _geodesy.box_union(box, got)
     total = sum(int(r.size) for r in rows_list)
     if total * _BITMAP_SHARE > len(positions):
@@ -782,14 +798,140 @@ def classify(
         rows = np.flatnonzero(table).astype(np.int32)
         ranks = table[rows]
     else:
-        rows, ranks = _best_per_row(
+        rows, ranks, _ = _best_per_row(
             np.concatenate(rows_list),
             np.concatenate(rank_list),
             len(positions),
             repeats=len(rows_list) > 1,
         )
-    states = np.where(ranks == _HOLDS, _INSIDE, _AMBIGUOUS)
     old = stale.rows()  # each among ``rows`` (found among the rows kept)
+    if len(area.parts) > 1 and rule.accuracy > 0.0:
+        # A disk no part holds alone may lie within the area, the parts' union, all the same.
+        at_rows, used = _met_by_several(rows, ranks, rows_list, twice, old, len(positions))
+        if at_rows.size:
+            r = rule.accuracy * positions.accuracy_m[rows[at_rows]]
+            x, y = positions.lon[rows[at_rows]], positions.lat[rows[at_rows]]
+            parts = tuple(p for entry, u in zip(behind, used, strict=True) if u for p in entry)
+            ranks[at_rows[_held_together(parts, x, y, r)]] = _HOLDS
+    states = np.where(ranks == _HOLDS, _INSIDE, _AMBIGUOUS)
     if old.size:
         states[np.searchsorted(rows, old)] = _UNKNOWN
     return rows, states, box
+
+
+_NO_ROWS = np.empty(0, dtype=np.int32)
+
+
+def _met_by_several(
+    rows: I32Array,
+    ranks: npt.NDArray[Any],
+    rows_list: list[I32Array],
+    twice: I32Array,
+    old: I32Array,
+    snapshot: int,
+) -> tuple[IntArray, list[bool]]:
+    """Positions in ``rows`` (sorted) of current rank-1 fixes whose disk meets two parts or more.
+
+    The only disks the parts may hold together but none alone. ``rows_list``: each part's rows
+    (unique within it), the circles decided together as one entry whose rows met by two
+    circles or more are ``twice``; ``old``: the stale rows. Also, per entry of ``rows_list``,
+    whether it meets one of those disks (the others cannot help hold them).
+    """
+    cand = np.flatnonzero(ranks == _MEETS)
+    if old.size and cand.size:
+        cand = cand[~_sorted.member(rows[cand], np.sort(old))]
+    used = [False] * len(rows_list)
+    if cand.size == 0:
+        return cand, used
+    # Two tables of the snapshot's rows (allocated lazily, touched only where rows are): listed
+    # once, listed again.
+    once = np.zeros(snapshot, dtype=np.bool_)
+    again = np.zeros(snapshot, dtype=np.bool_)
+    wanted = np.zeros(snapshot, dtype=np.bool_)
+    wanted[rows[cand]] = True
+    for i, part_rows in enumerate(rows_list):
+        hit = part_rows[wanted[part_rows]]
+        again[hit] |= once[hit]
+        once[hit] = True
+        used[i] = bool(hit.size)
+    again[twice] = True
+    return cand[again[rows[cand]]], used
+
+
+#: A circle's inscribed polygon for :func:`_held_together`: vertices per circle (at most
+#: 256, at least 16) and in all (the budget shared by an area's circles).
+_RIM_MAX, _RIM_MIN, _RIM_BUDGET = 256, 16, 1 << 15
+#: The rim's bulge (metres) the vertex count aims at, below _RIM_MAX.
+_RIM_SAG_M = 0.05
+
+
+def _inner_shapes(parts: tuple[Circle | Polygon, ...]) -> list[Any]:
+    """Lon/lat polygons (shapely) each part surely covers: the union of the parts' own shapes.
+
+    A polygon is its own lon/lat shape (its margin left out). A circle is a polygon on its rim
+    (vertices at the reach, one ``Geod.fwd`` for all): a lon/lat-straight edge between two rim
+    points lies within the circle, inside its chord's bulge, as long as the circle is small
+    beside the Earth's radius over ``1 + tan(latitude)`` — a circle larger than half that (or
+    whose window reaches a pole or the antimeridian) is left out. Leaving out only makes
+    fewer disks held together: the answer stays AMBIGUOUS, never INSIDE wrongly.
+    """
+    shapes: list[Any] = [p.shape for p in parts if isinstance(p, Polygon)]
+    drawn: list[Circle] = []
+    for c in (p for p in parts if isinstance(p, Circle)):
+        west, south, east, north = c._window()
+        far = max(abs(south), abs(north))
+        if west <= -180.0 or east >= 180.0 or far >= 80.0:
+            continue
+        if c.reach_m * (1.0 + math.tan(math.radians(far))) <= 0.5 * _geodesy.R_MIN:
+            drawn.append(c)
+    if drawn:
+        each = max(_RIM_MIN, min(_RIM_MAX, _RIM_BUDGET // len(drawn)))
+        # n vertices bulge R (1 - cos(pi / n)) ~ R (pi / n)**2 / 2: as few as reach _RIM_SAG_M.
+        want = [math.ceil(math.pi * math.sqrt(c.reach_m / (2 * _RIM_SAG_M))) for c in drawn]
+        n = np.clip(np.array(want), _RIM_MIN, each)
+        which = np.repeat(np.arange(len(drawn)), n)
+        step = np.arange(which.size) - np.repeat(np.cumsum(n) - n, n)
+        az = step * (360.0 / n[which])
+        lon0 = np.array([c.lon for c in drawn])[which]
+        lat0 = np.array([c.lat for c in drawn])[which]
+        reach = np.array([c.reach_m for c in drawn])[which] - _PAD_M  # a hair within
+        lon, lat, _ = _geodesy.geod().fwd(lon0, lat0, az, np.maximum(reach, 0.0))
+        coords = np.column_stack([lon, lat])
+        offsets = np.concatenate([[0], np.cumsum(n)])
+        for i in range(len(drawn)):
+            shapes.append(shapely.polygons(coords[offsets[i] : offsets[i + 1]]))
+    return shapes
+
+
+def _held_together(
+    parts: tuple[Circle | Polygon, ...], x: FloatArray, y: FloatArray, r: FloatArray
+) -> BoolArray:
+    """Whether the parts, together, hold each disk (centre ``x``, ``y``, radius ``r``).
+
+    The parts' union (:func:`_inner_shapes`, united by GEOS) is classified as one polygon per
+    piece, as a polygon part is (:func:`_exact_ranks`, in the piece's metric frame), with each
+    radius grown by the frame's worst scale error and :data:`_PAD_M`: a disk a piece holds so
+    lies within it geodesically, so within the area. (Decided conservatively: a disk within
+    about that growth of the union's boundary, or of a circle's rim between the vertices
+    drawn, stays AMBIGUOUS.) A piece GEOS draws that the polygon rules refuse (none does
+    from valid parts) is left out: its disks stay AMBIGUOUS.
+    """
+    held = np.zeros(x.size, dtype=np.bool_)
+    union = shapely.union_all(_inner_shapes(parts))
+    for piece in shapely.get_parts(union):
+        if not isinstance(piece, shapely.Polygon) or piece.is_empty:
+            continue
+        west, south, east, north = piece.bounds
+        sel = np.flatnonzero(~held & (x >= west) & (x <= east) & (y >= south) & (y <= north))
+        if sel.size == 0:
+            continue
+        try:
+            polygon = Polygon.from_shapely(piece)
+        except InvalidArea:
+            continue
+        rank = np.zeros(sel.size, dtype=np.int8)
+        scale = 1.0 + frame_scale(polygon.shape, float(r[sel].max()) * 1.01 + 1.0)
+        grown_r = r[sel] * scale + _PAD_M
+        _exact_ranks(polygon, x[sel], y[sel], grown_r, np.arange(sel.size), rank, scale)
+        held[sel] = rank == _HOLDS
+    return held
