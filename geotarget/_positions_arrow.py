@@ -218,7 +218,8 @@ class PartitionMeta:
 
     rows: int
     no_fix: int
-    bounds: tuple[float, float, float, float] | None  # of the fixes; None: no fix
+    # Of the fixes; None: no fix. Not in the repr: for one device, they are its position.
+    bounds: tuple[float, float, float, float] | None = attrs.field(repr=False)
     max_accuracy_m: float
     snapshot: str
 

@@ -18,11 +18,15 @@ truth; this module decides *where its evaluation runs*:
    Targeter's plan and decision, and sends back only the devices whose outcome is not
    OUTSIDE_AREA, with their outcomes. The Targeter then applies the guards, claims in its
    ledger and counts per county; the count of devices outside the area is completed with the
-   devices never sent back.
+   devices never sent back. Devices without a fix, which a kind without ``include_no_fix``
+   reports NO_FIX for every alert, are only counted (from the files' metadata, or by the
+   worker that reads a file without it): no partition is read and no device sent back for
+   them.
 
 So the recipients, counts, verdict and claims are those of the in-memory Targeter over the whole
 dataset. :meth:`TargetingResult.explain` knows the devices sent back only (any other device is
-outside the area). Recipients come in id order, as the in-memory Targeter's do.
+outside the area, or without a fix). Recipients come in id order, as the in-memory Targeter's
+do.
 """
 
 from __future__ import annotations
@@ -80,7 +84,14 @@ from geotarget.matcher import PositionIndex
 from geotarget.positions import LocationRule, Positions, _at
 from geotarget.regions import RegionSet
 from geotarget.rollout import RolloutDecision, RolloutPolicy
-from geotarget.targeting import Delivery, Outcome, Targeter, TargetingResult, _not_public
+from geotarget.targeting import (
+    Delivery,
+    Outcome,
+    Targeter,
+    TargetingResult,
+    _aware,
+    _not_public,
+)
 
 __all__ = [
     "DaskTargeter",
@@ -198,9 +209,12 @@ def _window(i: int, box: object) -> tuple[float, float, float, float]:
     return w, s, e, n
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Partition:
     """One file of a dataset, as its footer describes it.
+
+    The repr shows the file and its counts, never the bounds of its fixes (for a file holding
+    one device they are its position).
 
     .. versionadded:: 0.1.0
 
@@ -224,10 +238,14 @@ class Partition:
         """Rows in the partition, if its metadata says."""
         return None if self.meta is None else self.meta.rows
 
-
-def _hidden(root: Path, path: Path) -> bool:
-    """Whether a file under ``root`` is hidden or being written (a name starting . or _)."""
-    return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
+    def __repr__(self) -> str:
+        m = self.meta
+        counts = (
+            "no geotarget metadata"
+            if m is None
+            else f"{m.rows:,} devices, {m.no_fix:,} without a fix"
+        )
+        return f"<Partition {self.path}: {counts}>"
 
 
 def _file_name(path: Path) -> str:
@@ -238,6 +256,48 @@ def _file_name(path: Path) -> str:
 def _stamp(path: Path) -> tuple[int, int]:
     st = os.stat(path)
     return int(st.st_size), int(st.st_mtime_ns)
+
+
+_Stamps = dict[Path, tuple[int, int]]
+
+
+def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
+    """The ``*.parquet`` files under ``root`` (sorted), and the stamps of its directories.
+
+    Directories are split into those holding directories (``root`` always among them) and
+    the others (the leaves, which hold only files). Each directory is stat-ed before it is
+    listed, so a change made while it is listed shows in its stamp the next time. Names
+    starting with ``.`` or ``_`` are left out, directories included; symbolic links to
+    directories are not followed.
+    """
+    files: list[Path] = []
+    inner: _Stamps = {}
+    leaves: _Stamps = {}
+    todo = [root]
+    while todo:
+        directory = todo.pop()
+        stamp = _stamp(directory)
+        subdirs = []
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith((".", "_")):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(Path(entry.path))
+                elif entry.name.endswith(".parquet") and entry.is_file():
+                    files.append(Path(entry.path))
+        (inner if subdirs or directory == root else leaves)[directory] = stamp
+        todo.extend(subdirs)
+    files.sort()
+    return files, inner, leaves
+
+
+def _changed(stamps: _Stamps) -> bool:
+    """Whether any of these directories changed or vanished."""
+    try:
+        return any(_stamp(d) != stamp for d, stamp in stamps.items())
+    except FileNotFoundError:
+        return True
 
 
 class PartitionedPositions:
@@ -252,15 +312,20 @@ class PartitionedPositions:
     Files written by :func:`write_partitioned` carry the bounds that let an alert skip them;
     other files are always read. What is checked when:
 
-    * before every alert (:class:`DaskTargeter`), the root directory and **the files the alert
-      reads** are stat-ed: a changed one has its footer read again (and its index rebuilt), a
-      vanished one or a changed root directory (a partition directory added or removed) makes
-      the dataset be listed again;
-    * every other file is stat-ed at most once per ``recheck_s`` seconds (then overlapped with
-      the workers' evaluation of the alert), by :meth:`current`, and on :meth:`refresh`: a
-      change to a file an alert skipped, such as a device with a far larger accuracy radius in
-      a distant cell, is seen within ``recheck_s``;
-    * a file added to an existing partition directory is seen on :meth:`refresh`.
+    * before every alert (:class:`DaskTargeter`), the directories that hold directories (the
+      root and, in a nested layout such as ``country=se/cell=…``, every level above the
+      partition directories) and **the files the alert reads** are stat-ed: a changed file has
+      its footer read again (and its index rebuilt); a vanished file or a changed directory (a
+      partition directory added or removed, at any depth) makes the dataset be listed again.
+      For :func:`write_partitioned`'s layout that is one stat, of the root;
+    * every other file, and every partition directory (one holding only files), is stat-ed at
+      most once per ``recheck_s`` seconds (then overlapped with the workers' evaluation of the
+      alert), by :meth:`current`, and on :meth:`refresh`: a change to a file an alert skipped,
+      such as a device with a far larger accuracy radius in a distant cell, is seen within
+      ``recheck_s``, and so is a file added to (or renamed onto a file of) an existing
+      partition directory, which makes the dataset be listed again. Listing costs a
+      directory read per directory and a stat per file, and a footer read per new or changed
+      file only.
 
     Parameters
     ----------
@@ -290,7 +355,8 @@ class PartitionedPositions:
         #: The longest time, in seconds, between two stats of every file (None: never).
         self.recheck_s = None if recheck_s is None else float(recheck_s)
         self._parts: list[Partition] = []
-        self._root_stamp: tuple[int, int] | None = None
+        self._inner: _Stamps = {}  # directories holding directories: stat-ed before every alert
+        self._leaves: _Stamps = {}  # the other directories: stat-ed with every file
         self._table: dict[str, npt.NDArray[Any]] | None = None
         self._checked_at = 0.0  # time.monotonic() of the last stat of every file
         #: Incremented whenever the listing or a file changes.
@@ -307,12 +373,13 @@ class PartitionedPositions:
         """
         if not self.root.exists():
             raise InvalidInput(f"root not found: {self.root}")
-        self._root_stamp = _stamp(self.root)
-        files = (
-            [self.root]
-            if self.root.is_file()
-            else sorted(f for f in self.root.rglob("*.parquet") if not _hidden(self.root, f))
-        )
+        if self.root.is_file():
+            files, self._inner, self._leaves = [self.root], {}, {}
+        else:
+            try:
+                files, self._inner, self._leaves = _walk(self.root)
+            except FileNotFoundError:  # a directory removed while listed: list again
+                return self.refresh()
         if not files:
             raise InvalidInput(
                 f"root holds no .parquet file (names starting with . or _ left out): {self.root}"
@@ -335,9 +402,10 @@ class PartitionedPositions:
         return self.partitions
 
     def current(self) -> tuple[Partition, ...]:
-        """The files now: every file stat-ed, changed ones read again.
+        """The files now: every file and directory stat-ed, changed files read again.
 
-        The dataset is listed again if the root directory changed or a file vanished.
+        The dataset is listed again if a directory changed (an entry added, removed or
+        renamed onto) or a file vanished.
 
         Returns
         -------
@@ -345,6 +413,9 @@ class PartitionedPositions:
             The files, in path order.
         """
         if not self._check_root():
+            if _changed(self._leaves):
+                self.refresh()
+                return self.partitions
             self._check(range(len(self._parts)))
             self._checked_at = time.monotonic()
         return self.partitions
@@ -356,12 +427,9 @@ class PartitionedPositions:
         )
 
     def _check_root(self) -> bool:
-        """Stat the root; list everything again if it changed or vanished (True then)."""
-        try:
-            if _stamp(self.root) == self._root_stamp:
-                return False
-        except FileNotFoundError:
-            pass
+        """Stat the directories holding directories; list again if one changed (True then)."""
+        if not _changed(self._inner):
+            return False
         self.refresh()
         return True
 
@@ -404,47 +472,78 @@ class PartitionedPositions:
         return sum(p.rows or 0 for p in self._parts)
 
     def _columns(self) -> dict[str, npt.NDArray[Any]]:
-        """Per file: bounds (NaN: no fix), largest accuracy, and whether it is always read."""
+        """Per file: bounds (NaN: no fix), largest accuracy, no-fix count, no metadata."""
         if self._table is None:
             n = len(self._parts)
             bounds = np.full((n, 4), np.nan)
             acc = np.zeros(n)
-            always = np.zeros(n, dtype=np.bool_)
+            no_fix = np.zeros(n, dtype=np.int64)
+            unknown = np.zeros(n, dtype=np.bool_)
             for i, p in enumerate(self._parts):
                 m = p.meta
-                if m is None or m.no_fix:
-                    always[i] = True  # unknown content, or devices that answer every alert
-                elif m.bounds is not None:
+                if m is None:
+                    unknown[i] = True  # unknown content: always read
+                    continue
+                no_fix[i] = m.no_fix
+                if m.bounds is not None:
                     bounds[i] = m.bounds
                     acc[i] = m.max_accuracy_m
-            self._table = {"bounds": bounds, "acc": acc, "always": always}
+            self._table = {"bounds": bounds, "acc": acc, "no_fix": no_fix, "unknown": unknown}
         return self._table
 
     def near(
-        self, windows: list[tuple[float, float, float, float]], accuracy: float, stale_m: float
+        self,
+        windows: list[tuple[float, float, float, float]],
+        accuracy: float,
+        stale_m: float,
+        *,
+        no_fix: bool = True,
     ) -> npt.NDArray[np.bool_]:
         """Which files may hold a device whose disk, or stale-grown point, meets a window.
 
         A file is skipped only if its fixes' bounds, grown by ``max(largest accuracy_m ×
         accuracy, stale_m)`` metres (converted to degrees at the bounds' farthest latitude),
-        meet none of the windows; files with devices without a fix, or without metadata, are
-        always read.
+        meet none of the windows, the bounds taken modulo 360° of longitude (a file beside
+        the antimeridian is read for a window across it); files without metadata are always
+        read.
+
+        Parameters
+        ----------
+        windows : list of (west, south, east, north)
+            Boxes around the area, in degrees.
+        accuracy : float
+            The kind's factor on ``accuracy_m`` (:class:`~geotarget.LocationRule`).
+        stale_m : float
+            The kind's stale margin in metres (0: none).
+        no_fix : bool, default True
+            Whether devices without a fix may be told (a kind with ``include_no_fix``): then
+            every file holding such devices is read. When False they only count as NO_FIX
+            (their number is in the files' metadata), and a file is read for its fixes only.
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            Per file of :attr:`partitions`, whether to read it.
         """
         accuracy = number("accuracy", accuracy, ge=0.0)
         stale_m = number("stale_m", stale_m, ge=0.0)
         windows = [_window(i, w) for i, w in enumerate(_window_list(windows))]
         t = self._columns()
-        b, always = t["bounds"], t["always"]
+        b = t["bounds"]
+        always = t["unknown"] | ((t["no_fix"] > 0) & bool(no_fix))
         grow = np.maximum(t["acc"] * accuracy, stale_m) * (1.0 + 1e-6) + 1.0
         dlat = np.degrees(grow / _geodesy.R_MIN) + 1e-9
         far = np.maximum(np.abs(b[:, 1]), np.abs(b[:, 3])) + dlat
         polar = far >= 89.0
         dlon = np.degrees(grow / (_geodesy.A * np.cos(np.radians(np.minimum(far, 89.0))))) + 1e-9
         w, s, e, n = b[:, 0] - dlon, b[:, 1] - dlat, b[:, 2] + dlon, b[:, 3] + dlat
-        hit = always | polar
+        # Grown past ±180°, the bounds wrap: compare them shifted by a turn either way too.
+        hit = (polar | (e - w >= 360.0)) & ~np.isnan(b[:, 0])
         for bw, bs, be, bn in windows:
-            hit |= (w <= be) & (bw <= e) & (s <= bn) & (bs <= n)  # NaN bounds compare False
-        return np.asarray(hit & ~(np.isnan(b[:, 0]) & ~always), dtype=np.bool_)
+            lat_hit = (s <= bn) & (bs <= n)  # NaN bounds compare False
+            for turn in (0.0, 360.0, -360.0):
+                hit |= lat_hit & (w + turn <= be) & (bw <= e + turn)
+        return np.asarray(hit | always, dtype=np.bool_)
 
     def __len__(self) -> int:
         return len(self._parts)
@@ -467,19 +566,49 @@ class _Resident:
     build_s: float
 
 
-def _load(path: str, stamp: tuple[int, int]) -> _Resident:
-    """Read one partition and index it (runs on a worker)."""
+@attrs.frozen
+class _Refused:
+    """A partition that could not be read: its error, *returned* by the worker's task.
+
+    Not raised there: distributed logs every failed task's exception on the worker, and a
+    bad row's message holds its values (a device's coordinates, its id). The client raises it.
+    """
+
+    name: str  # the file, as errors name it
+    kind: type[GeotargetError]
+    message: str
+
+    def error(self) -> GeotargetError:
+        """The error to raise on the client."""
+        try:
+            return self.kind(self.message)
+        except Exception:  # pragma: no cover - an error class that takes other arguments
+            return InvalidInput(self.message)
+
+
+def _usable(resident: _Resident | _Refused) -> _Resident:
+    """A resident index, or an error naming its file only (no value: it is logged there)."""
+    if isinstance(resident, _Refused):  # pragma: no cover - the client asks only built ones
+        raise InvalidInput(f"{resident.name}: could not be read ({resident.kind.__name__})")
+    return resident
+
+
+def _load(path: str, stamp: tuple[int, int]) -> _Resident | _Refused:
+    """Read one partition and index it (runs on a worker); a bad file is :class:`_Refused`."""
     t0 = time.perf_counter()
     p = Path(path)
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        gone = f"{_file_name(p)}: removed before it was read; list the dataset again"
-        raise InvalidInput(gone) from None
-    if (int(st.st_size), int(st.st_mtime_ns)) != tuple(stamp):
-        raise InvalidInput(f"{_file_name(p)}: changed while it was read; list the dataset again")
     name = _file_name(p)
-    positions = positions_from_arrow(read_table(p, name), source=name)
+    try:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            gone = f"{name}: removed before it was read; list the dataset again"
+            raise InvalidInput(gone) from None
+        if (int(st.st_size), int(st.st_mtime_ns)) != tuple(stamp):
+            raise InvalidInput(f"{name}: changed while it was read; list the dataset again")
+        positions = positions_from_arrow(read_table(p, name), source=name)
+    except GeotargetError as err:
+        return _Refused(name, type(err), str(err))
     index = PositionIndex(positions)
     cols = positions
     nbytes = index.nbytes + sum(
@@ -522,11 +651,12 @@ def _near_rows(
 class _PartEvaluation:
     """One partition's part of :func:`~geotarget._evaluation.evaluate`'s answer."""
 
-    positions: Positions  # the devices whose outcome is not OUTSIDE_AREA
+    positions: Positions  # the devices sent back: outcome neither OUTSIDE_AREA nor NO_FIX
     outcomes: npt.NDArray[np.int8]  # theirs
     covered: npt.NDArray[np.int32]  # the covered ones, as rows of ``positions``
     covered_region: npt.NDArray[np.int32] | None
     timings: dict[str, float]
+    no_fix: int  # devices with the outcome NO_FIX, counted and not sent back
 
 
 def _evaluate_part(
@@ -544,9 +674,10 @@ def _evaluate_part(
     """The Targeter's evaluation of one resident partition (runs on a worker).
 
     The same function the in-memory Targeter calls; only the devices it does not find
-    OUTSIDE_AREA are sent back.
+    OUTSIDE_AREA are sent back, and of the devices it finds NO_FIX (without a fix, and a
+    kind that does not tell them) only their number.
     """
-    index = resident.index
+    index = _usable(resident).index
     rows, outcomes, covered, covered_region, timings, _ = evaluate(
         rules, plan, status, kind, decision, policy, finest, snap_m, index, at
     )
@@ -555,12 +686,19 @@ def _evaluate_part(
         # region for all): the client counts per county from every partition's regions.
         covered_region = _regions_of(covered, index, finest, snap_m)
     keep = outcomes != np.int8(Outcome.OUTSIDE_AREA)
+    no_fix = outcomes == np.int8(Outcome.NO_FIX)
+    keep &= ~no_fix
     kept = rows[keep]
     local = np.searchsorted(kept, covered).astype(np.int32)
     if covered.size and (int(local.max()) >= kept.size or not np.array_equal(kept[local], covered)):
         raise AssertionError("a covered device has the outcome OUTSIDE_AREA")  # pragma: no cover
     return _PartEvaluation(
-        _take(index.positions, kept), outcomes[keep], local, covered_region, timings
+        _take(index.positions, kept),
+        outcomes[keep],
+        local,
+        covered_region,
+        timings,
+        int(np.count_nonzero(no_fix)),
     )
 
 
@@ -587,14 +725,48 @@ def _near_batch(
     return _near_rows(PositionIndex(batch), areas, at)
 
 
-def _stats(resident: _Resident) -> tuple[int, int, float, str]:
-    """Devices, bytes, build seconds and the ids' dtype kind of a resident partition."""
+def _stats(resident: _Resident | _Refused) -> tuple[int, int, float, str, int] | _Refused:
+    """Devices, bytes, build seconds, the ids' dtype kind and the devices without a fix."""
+    if isinstance(resident, _Refused):
+        return resident
+    positions = resident.index.positions
     return (
         len(resident.index),
         resident.nbytes,
         resident.build_s,
-        resident.index.positions.ids.dtype.kind,
+        positions.ids.dtype.kind,
+        int(positions.no_fix_rows.size),
     )
+
+
+def _sorted_ids(resident: _Resident | _Refused) -> npt.NDArray[Any]:
+    """A partition's ids, sorted (runs on the worker that holds it)."""
+    positions = _usable(resident).index.positions
+    order = np.empty(len(positions), dtype=np.intp)
+    order[positions._id_rank] = np.arange(len(positions), dtype=np.intp)
+    return positions.ids[order]
+
+
+def _shared_ids(*ids: npt.NDArray[Any]) -> tuple[int, Any, int, int] | None:
+    """Ids in two of these partitions (each sorted, unique): None, or how many are and one.
+
+    ``(count, the smallest such id, its first partition, its second)``, the partitions as
+    positions among the arguments. Runs on a worker; the answer is a value, never an error
+    (an id in an exception would be logged there).
+    """
+    parts = [a for a in ids if a.size]
+    if len(parts) < 2:
+        return None
+    where = np.concatenate([np.full(a.size, i, dtype=np.int32) for i, a in enumerate(ids)])
+    merged = np.concatenate(ids)
+    order = np.argsort(merged, kind="stable")
+    merged, where = merged[order], where[order]
+    same = np.flatnonzero(merged[1:] == merged[:-1])
+    if not same.size:
+        return None
+    count = int(np.unique(merged[same]).size)
+    first = int(same[0])
+    return count, merged[first].item(), int(where[first]), int(where[first + 1])
 
 
 def _empty_like(ids_kind: str) -> Positions:
@@ -676,6 +848,7 @@ class _Asked:
     parts: list[Partition]
     futures: list[Any]  # their resident indexes
     total: int  # devices in the whole dataset
+    no_fix_skipped: int  # devices without a fix in the partitions not asked (all NO_FIX)
 
 
 class _Shipped(PositionIndex):
@@ -720,7 +893,12 @@ class DaskTargeter:
     Per partition, the index is built on first use and kept resident on a worker while this
     object lives (a held future); :meth:`resident` says how much. The Targeter's evaluation of
     an alert's devices runs on the workers, each on its partitions; the client receives only
-    the devices not outside the area, in one submit and one gather per alert. Before an alert,
+    the devices not outside the area (and, for a kind that does not tell devices without a
+    fix, not those either: their number), in one submit and one gather per alert. An id in
+    two partitions that one alert reads fails that alert (compared on the workers once per set
+    of files read together). A partition that cannot be read is reported by the worker as a
+    value, and raised on the client: a task's exception is logged by the worker, and the
+    message of a bad row holds its values. Before an alert,
     the files it reads are stat-ed: one whose size or modification time changed is rebuilt, a
     removed one dropped; the other files are stat-ed as the dataset's ``recheck_s`` says
     (:class:`PartitionedPositions`).
@@ -761,6 +939,8 @@ class DaskTargeter:
         self._futures: dict[Path, tuple[tuple[int, int], Any]] = {}
         #: Per built partition (path, stamp): its devices and its ids' dtype kind.
         self._seen: dict[tuple[Path, tuple[int, int]], tuple[int, str]] = {}
+        #: Sets of built partitions (path, stamp) whose ids were compared: none in two.
+        self._apart: list[frozenset[tuple[Path, tuple[int, int]]]] = []
         self._finest: tuple[RegionSet, Any] | None = None
         self._synced = -1  # the dataset version the resident futures were last cleaned up for
         self._workers: tuple[int, float] | None = None  # (count, when asked)
@@ -768,7 +948,9 @@ class DaskTargeter:
         # per task (os.urandom) on the latency path.
         self._key_prefix = f"geotarget-evaluate-{uuid.uuid4().hex}"
         self._task_count = itertools.count()
-        #: What the last call read: partitions in the dataset, partitions asked, devices shipped.
+        #: What the last :meth:`target` read: partitions in the dataset, partitions asked,
+        #: devices shipped, seconds; empty after a call that evaluated no device (a Cancel, a
+        #: gate, BLAST_RADIUS by area).
         self.last_stats: dict[str, float] = {}
 
     def _worker_count(self) -> int:
@@ -780,6 +962,15 @@ class DaskTargeter:
                 now,
             )
         return self._workers[0]
+
+    def _open(self, then: str) -> None:
+        """Refuse to start with a client that was closed (``then``: what that means)."""
+        status = getattr(self.client, "status", None)
+        if status in ("closing", "closed"):
+            raise ClusterError(
+                f"the Dask client is {status}: give the DaskTargeter an open "
+                f"distributed.Client ({then})"
+            )
 
     def _task_key(self) -> str:
         return f"{self._key_prefix}-{next(self._task_count)}"
@@ -861,6 +1052,9 @@ class DaskTargeter:
         current = {_key(p) for p in parts}
         for key in [k for k in self._seen if k not in current]:
             del self._seen[key]
+        # Files still listed as they were remain compared with each other.
+        kept = {group & current for group in self._apart}
+        self._apart = [g for g in kept if len(g) > 1 and not any(g < other for other in kept)]
         return parts
 
     def resident(self) -> dict[str, float]:
@@ -868,12 +1062,19 @@ class DaskTargeter:
 
         Gathers a few numbers per resident partition from the workers. An index still being
         built, or whose file could not be read, is not resident.
+
+        Raises
+        ------
+        ClusterError
+            If the client is closed, or the cluster fails or makes no progress.
         """
+        self._open("nothing was described")
         with self._lock:
             futures = [f for _, f in self._futures.values() if f.status == "finished"]
-        stats = self._gather(
+        got = self._gather(
             [self.client.submit(_stats, f, pure=False) for f in futures], "describing the indexes"
         )
+        stats = [s for s in got if not isinstance(s, _Refused)]
         return {
             "partitions": float(len(stats)),
             "devices": float(sum(s[0] for s in stats)),
@@ -882,12 +1083,23 @@ class DaskTargeter:
         }
 
     def warm(self) -> None:
-        """Build every partition's index now (else each is built on its first alert)."""
+        """Build every partition's index now (else each is built on its first alert).
+
+        Raises
+        ------
+        InvalidPositions, InvalidInput
+            For a partition that cannot be read, naming its file.
+        ClusterError
+            If the client is closed, or the cluster fails or makes no progress.
+        """
+        self._open("nothing was built")
         with self._lock:
-            futures = [self._resident_future(p) for p in self._sync()]
-        self._gather(
+            parts = self._sync()
+            futures = [self._resident_future(p) for p in parts]
+        got = self._gather(
             [self.client.submit(_stats, f, pure=False) for f in futures], "building the indexes"
         )
+        self._refuse(list(zip(parts, futures, strict=True)), got)
 
     # --- alerts ----------------------------------------------------------------------------
 
@@ -904,6 +1116,7 @@ class DaskTargeter:
         """
         rules = self.targeter.rules[kind]
         stale_m = 0.0 if rules.stale is None else rules.stale.margin_m
+        no_fix = rules.include_no_fix
         windows = _windows(area)
         with self._lock:
             # Stat the root and the files this alert reads (not the others: see
@@ -911,7 +1124,8 @@ class DaskTargeter:
             ds = self.dataset
             ds._check_root()
             for _ in range(_MAX_RECHECKS):
-                hit = np.flatnonzero(ds.near(windows, rules.location.accuracy, stale_m)).tolist()
+                near = ds.near(windows, rules.location.accuracy, stale_m, no_fix=no_fix)
+                hit = np.flatnonzero(near).tolist()
                 if not ds._check(hit):
                     break
             else:
@@ -933,6 +1147,7 @@ class DaskTargeter:
                     [self.client.submit(_stats, f, pure=False) for _, f in missing],
                     "building the indexes an alert reads",
                 )
+                self._refuse(missing, got)
             except GeotargetError:
                 with self._lock:  # from a listing that is out of date? then list again
                     self._sync()
@@ -955,7 +1170,28 @@ class DaskTargeter:
             )
         # Files without metadata are always asked, so their row counts are in ``seen``.
         total = sum(p.rows if p.rows is not None else seen[_key(p)][0] for p in parts)
-        return _Asked(area, version, asked, futures, total)
+        # Partitions not asked have metadata (the others are always asked).
+        skipped = sum(p.meta.no_fix for p in parts if p.meta is not None) - sum(
+            p.meta.no_fix for p in asked if p.meta is not None
+        )
+        return _Asked(area, version, asked, futures, total, skipped)
+
+    def _refuse(self, built: list[tuple[Partition, Any]], got: list[Any]) -> None:
+        """Raise the error of the first partition the workers could not read.
+
+        Its future is dropped, so the next alert that needs the file reads it again.
+        """
+        refused = [
+            (p, f, st) for (p, f), st in zip(built, got, strict=True) if isinstance(st, _Refused)
+        ]
+        if not refused:
+            return
+        with self._lock:
+            for p, f, _ in refused:
+                held = self._futures.get(p.path)
+                if held is not None and held[1] is f:
+                    del self._futures[p.path]
+        raise refused[0][2].error()
 
     def _finest_future(self, finest: RegionSet) -> Any:
         """The region set the rows are located in, sent once to every worker."""
@@ -982,8 +1218,10 @@ class DaskTargeter:
     ) -> tuple[_Asked, list[_PartEvaluation]]:
         """Every asked partition's evaluation, from the workers that hold their indexes.
 
-        When the cluster loses work (a worker dies with indexes or the region set), asked
-        once more: lost indexes are rebuilt and the region set is sent again.
+        In the same gather, the ids of the asked partitions not yet compared with each other
+        are compared (:meth:`_compare_ids`). When the cluster loses work (a worker dies with
+        indexes or the region set), asked once more: lost indexes are rebuilt and the region
+        set is sent again.
         """
         asked = prepared
         if asked is None or asked.area != plan.area:
@@ -1001,6 +1239,8 @@ class DaskTargeter:
                 )
                 for f in asked.futures
             ]
+            compared, comparing = self._compare_ids(asked)
+            pending.extend(comparing)
             if recheck:
                 # Due: stat the files the alert does not read while the workers evaluate;
                 # if a file changed, the answer is dropped and asked again (the files it
@@ -1014,12 +1254,60 @@ class DaskTargeter:
                     asked = self._prepare(kind, plan.area)
                     continue
             try:
-                return asked, self._gather(pending, "evaluating the alert")
+                got = self._gather(pending, "evaluating the alert")
             except ClusterError:
                 if retried:
                     raise
                 retried = True
                 asked = self._prepare(kind, plan.area)
+                continue
+            n = len(asked.futures)
+            self._check_ids(compared, got[n:])
+            return asked, got[:n]
+
+    def _compare_ids(self, asked: _Asked) -> tuple[list[Partition], list[Any]]:
+        """Tasks comparing the ids of the asked partitions not yet compared with each other.
+
+        An id in two partitions that one alert reads makes that alert fail, even when neither
+        copy is near the area. Each such partition's ids are sorted on the worker holding it
+        and merged on one worker, which answers with the number of shared ids and one of
+        them only. A set of files compared without a shared id is remembered (its files
+        still listed as they were stay compared), so the cost, a transfer and a sort of the
+        ids of the partitions asked together, is paid once per set of files an alert reads,
+        not per alert.
+        """
+        with self._lock:
+            keys = frozenset(
+                _key(p)
+                for p in asked.parts
+                if (p.rows if p.rows is not None else self._seen.get(_key(p), (1, ""))[0])
+            )
+            if len(keys) < 2 or any(keys <= group for group in self._apart):
+                return [], []
+        parts = [p for p in asked.parts if _key(p) in keys]
+        futures = dict(zip((_key(p) for p in asked.parts), asked.futures, strict=True))
+        ids = [
+            self.client.submit(_sorted_ids, futures[_key(p)], key=self._task_key()) for p in parts
+        ]
+        return parts, [self.client.submit(_shared_ids, *ids, key=self._task_key())]
+
+    def _check_ids(self, compared: list[Partition], got: list[Any]) -> None:
+        """Refuse an id found in two partitions; remember the pairs found apart."""
+        if not compared:
+            return
+        (shared,) = got
+        if shared is None:
+            keys = frozenset(_key(p) for p in compared)
+            with self._lock:
+                self._apart = [g for g in self._apart if not g <= keys] + [keys]
+            return
+        count, first, a, b = shared
+        raise InvalidPositions(
+            f"ids must be unique across the dataset's partitions: {first!r} is in "
+            f"{_file_name(compared[a].path)} and {_file_name(compared[b].path)} ({count:,} "
+            "id(s) in more than one of the partitions the alert reads); the alert was "
+            "admitted, nothing was claimed for it"
+        )
 
     def _evaluator(self, prepared: _Asked | None, done: dict[str, Any]) -> Evaluator:
         """Evaluate on the workers; fill the stand-in index with the devices sent back."""
@@ -1063,6 +1351,7 @@ class DaskTargeter:
                 partitions_read=float(len(asked.futures)),
                 devices_shipped=float(len(positions)),
                 total=asked.total,
+                no_fix=asked.no_fix_skipped + sum(g.no_fix for g in got),
                 seconds=time.perf_counter() - t0,
             )
             return (
@@ -1079,12 +1368,15 @@ class DaskTargeter:
 
         return on_workers
 
-    def _may_evaluate(self, alert: Alert, kind: str, area: Area, at: dt.datetime) -> bool:
+    def _may_evaluate(
+        self, alert: Alert, kind: str, area: Area, at: dt.datetime, confirm: bool
+    ) -> bool:
         """Whether the Targeter's gates that need no ledger let ``alert`` reach its devices.
 
         An alert they stop (a Cancel, not public, not yet active or expired, its kind not
-        enabled, its area outside the rollout) reads no partition: it costs no index build,
-        and a bad partition does not turn its verdict into an error.
+        enabled, its area outside the rollout or over the kind's ``max_area_km2`` without
+        ``confirm``) reads no partition: it costs no index build, and a bad partition does
+        not turn its verdict into an error.
         """
         if alert.msg_type not in (MessageType.ALERT, MessageType.UPDATE):
             return False
@@ -1093,7 +1385,13 @@ class DaskTargeter:
         if alert.expires is not None and at >= alert.expires:
             return False
         decision = self.targeter.policy.decide(kind, at)
-        return decision.enabled and self.targeter._plan(kind, area, decision).reaches_enabled
+        if not decision.enabled:
+            return False
+        plan = self.targeter._plan(kind, area, decision)
+        if not plan.reaches_enabled:
+            return False
+        limit = self.targeter.rules[kind].max_area_km2
+        return confirm or limit is None or plan.area_km2 <= limit
 
     def target(self, alert: Alert, at: dt.datetime, *, confirm: bool = False) -> TargetingResult:
         """Decide who receives ``alert`` at ``at`` among the dataset's devices.
@@ -1121,16 +1419,22 @@ class DaskTargeter:
 
         Raises
         ------
+        InvalidInput
+            For a naive ``at``, as :meth:`Targeter.target`.
         InvalidPositions, InvalidInput
             For a partition that cannot be read, naming its file (before anything is
-            admitted or claimed).
+            admitted or claimed); for an id in two partitions the alert reads, naming the id
+            and both files (admitted, nothing claimed).
         ClusterError
-            If the cluster lost the work twice (a worker died with it); the message says
-            whether the alert was admitted. Nothing is claimed: target it again.
+            If the client is closed (nothing admitted), or the cluster lost the work twice (a
+            worker died with it); the message says whether the alert was admitted. Nothing
+            is claimed: target it again.
         """
         if not isinstance(alert, Alert):
             raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
-        _at(at)  # timezone-aware, before any worker sees it
+        at = _aware("at", at)  # as the Targeter checks it, before any worker sees it
+        self._open("nothing was admitted")
+        self.last_stats = {}
         recognised = self.targeter.recognition.recognise(alert)
         kind = None if recognised is None else recognised.kind
         area = alert.area
@@ -1139,7 +1443,7 @@ class DaskTargeter:
             kind is not None
             and area is not None
             and kind in self.targeter.rules
-            and self._may_evaluate(alert, kind, area, at)
+            and self._may_evaluate(alert, kind, area, at, confirm)
         ):
             try:
                 prepared = self._prepare(kind, area)  # a bad partition fails before admission
@@ -1157,9 +1461,11 @@ class DaskTargeter:
                 f"the Targeter counted devices for alert {alert.identifier!r} without "
                 "evaluating them"
             )
-        self.last_stats = {k: float(v) for k, v in done.items() if k != "total"}
+        self.last_stats = {k: float(v) for k, v in done.items() if k not in ("total", "no_fix")}
         counts = dict(result.counts)
-        counts[Outcome.OUTSIDE_AREA] += int(done["total"]) - len(shipped.positions)
+        no_fix = int(done["no_fix"])  # NO_FIX for every alert of the kind, never sent back
+        counts[Outcome.NO_FIX] += no_fix
+        counts[Outcome.OUTSIDE_AREA] += int(done["total"]) - len(shipped.positions) - no_fix
         return attrs.evolve(
             result, counts=counts, timings={**result.timings, "cluster": float(done["seconds"])}
         )
@@ -1196,10 +1502,19 @@ class DaskTargeter:
         -------
         list of Delivery
             The new pending deliveries, as :meth:`Targeter.on_positions` returns them.
+
+        Raises
+        ------
+        InvalidInput
+            For a naive ``at``, as :meth:`Targeter.on_positions`.
+        ClusterError
+            If the client is closed, or the cluster fails or makes no progress (nothing is
+            claimed).
         """
         if not isinstance(positions, Positions):
             raise InvalidType(f"positions must be Positions (got {type(positions).__name__})")
-        _at(at)
+        at = _aware("at", at)
+        self._open("nothing was claimed")
         looking = self._live_areas()
         if not looking:  # no live incident: Targeter.on_positions has nothing to evaluate
             return self.targeter.on_positions(_take(positions, np.empty(0, dtype=np.intp)), at)

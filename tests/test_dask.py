@@ -346,7 +346,7 @@ def test_a_bad_partition_fails_with_its_file_named_and_nothing_claimed(client: A
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from geotarget.errors import InvalidPositions
+    from geotarget.errors import InvalidInput, InvalidPositions
 
     root = Path(tempfile.mkdtemp(prefix="geotarget-dask-"))
     try:
@@ -386,8 +386,16 @@ def test_a_bad_partition_fails_with_its_file_named_and_nothing_claimed(client: A
         with pytest.raises(InvalidPositions, match="ids must be all str or all int"):
             dt_.target(alert, T0)
         assert targeter.ledger.incident("polisen@example.se/e1") is None
-        with pytest.raises(InvalidPositions, match="at must be timezone-aware"):
-            dt_.target(alert, T0.replace(tzinfo=None))
+        # A naive ``at`` is a bad argument, as the in-memory Targeter says (not bad positions).
+        naive = T0.replace(tzinfo=None)
+        for call in (
+            lambda: dt_.target(alert, naive),
+            lambda: dt_.on_positions(good.positions, naive),
+            lambda: memory.target(alert, good, naive),
+        ):
+            with pytest.raises(InvalidInput, match="at must be timezone-aware") as err:
+                call()
+            assert type(err.value) is InvalidInput
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -705,3 +713,331 @@ def test_a_long_step_that_keeps_finishing_tasks_is_not_cut_short(tmp_path: Path)
         hung = c.submit(time.sleep, 4.0, pure=False)
         with pytest.raises(ClusterError, match=r"no progress for timeout=1.2 s while sleeping"):
             dk._gather([hung], "sleeping")
+
+
+def _table(ids: list[Any], lon: list[float], lat: list[float]) -> Any:
+    """A Parquet table as another service would write it (no geotarget metadata)."""
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "id": ids,
+            "lon": lon,
+            "lat": lat,
+            "observed_at": pa.array([T0] * len(ids), pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def test_pruning_wraps_at_the_antimeridian(client: Any, tmp_path: Path) -> None:
+    """A device across ±180° from the area, whose accuracy disk reaches it, is read and told.
+
+    Its partition's bounds grown by the accuracy radius pass 180°: compared without wrapping,
+    they missed the area at lon -179.99…-179.97 and the device was counted OUTSIDE_AREA.
+    """
+    import shapely.geometry as sg
+
+    from geotarget.regions import Region, RegionHierarchy, RegionSet
+
+    both_sides = sg.MultiPolygon(
+        [sg.box(179.0, -17.0, 180.0, -16.0), sg.box(-180.0, -17.0, -179.0, -16.0)]
+    )
+
+    def level(name: str, code: str) -> RegionSet:
+        return RegionSet([Region(code=code, name=code, level=name, geometry=both_sides)])
+
+    regions = RegionHierarchy(
+        [level("municipality", "M1"), level("county", "C1"), level("country", "FJ")],
+        {"M1": "C1", "C1": "FJ"},
+    )
+    policy = RolloutPolicy(
+        rollouts=[
+            KindRollout(
+                kind="explosion",
+                phases=[Phase(starts_at=T0 - dt.timedelta(days=1), regions=("FJ",))],
+            )
+        ],
+        country="FJ",
+    )
+    positions = Positions(
+        ["east", "west"],
+        [179.995, -179.5],
+        [-16.5, -16.5],
+        accuracy_m=[3000.0, 0.0],
+        observed_at=T0,
+    )
+    ds = write_partitioned(positions, tmp_path / "ds", cell_deg=0.1)
+    area = Polygon([(-179.99, -16.51), (-179.97, -16.51), (-179.97, -16.49), (-179.99, -16.49)])
+    alert = make_alert("explosion", area, ident="am1")
+    dk = DaskTargeter(Targeter(regions, policy), ds, client)
+    got = dk.target(alert, T0)
+    _same(got, Targeter(regions, policy).target(alert, PositionIndex(positions), T0))
+    assert got.recipients.tolist() == ["east"]
+    assert dk.last_stats["partitions_read"] == 1  # the far one (lon -179.5) is still skipped
+    # The same from the other side: the bounds at lon -179.5, grown below -180° by a 60 km
+    # stale margin, meet a window just west of 180°.
+    (west,) = [
+        i for i, p in enumerate(ds.partitions) if p.meta and (p.meta.bounds or (0.0,))[0] < 0
+    ]
+    window = [(179.9, -16.6, 180.0, -16.4)]
+    assert not ds.near(window, 1.0, 0.0)[west]
+    assert ds.near(window, 1.0, 60_000.0)[west]
+
+
+def test_an_id_in_two_partitions_an_alert_reads_is_refused_even_far_from_it(
+    client: Any, tmp_path: Path
+) -> None:
+    """A writer adds a moved device to its new cell before removing it from the old one.
+
+    The old copy is inside the area, the new one 5 km away in a cell the alert reads for
+    another device: the alert fails naming the id and both files, nothing is claimed (the
+    copy outside the area was never sent back, so it used to go unnoticed and the stale copy
+    was told). Once the writer removed the old copy, the alert gets the in-memory answer.
+    """
+    from geotarget.errors import InvalidPositions
+
+    old = Positions(["x", "z"], [18.099, 18.101], [59.33, 59.33], observed_at=T0)
+    ds = write_partitioned(old, tmp_path / "ds", cell_deg=0.1)
+    west = {p.path: (p.meta.bounds or (0.0,))[0] for p in ds.partitions if p.meta}
+    (cell_a,) = [path for path, lon in west.items() if lon < 18.1]
+    (cell_b,) = [path for path, lon in west.items() if lon > 18.1]
+    from geotarget._positions_arrow import write_partitioned as raw_write
+
+    def rewrite(path: Path, positions: Positions, name: str) -> None:
+        raw_write(positions, tmp_path / name, cell_deg=0.1)
+        os.replace(next((tmp_path / name).rglob("*.parquet")), path)
+
+    rewrite(cell_b, Positions(["x", "z"], [18.19, 18.101], [59.33] * 2, observed_at=T0), "b")
+    targeter = Targeter(make_regions(), _policy())
+    dk = DaskTargeter(targeter, PartitionedPositions(tmp_path / "ds"), client)
+    alert = make_alert("explosion", Circle(18.099, 59.33, 1000.0), ident="e1")
+    with pytest.raises(
+        InvalidPositions,
+        match=rf"'x' is in {cell_a.parent.name}/part-0\.parquet and "
+        rf"{cell_b.parent.name}/part-0\.parquet .*nothing was claimed",
+    ):
+        dk.target(alert, T0)
+    assert targeter.ledger.recipients("polisen@example.se/e1").size == 0
+    rewrite(cell_a, Positions(["y"], [18.095], [59.33], observed_at=T0), "a")
+    now = Positions(["x", "y", "z"], [18.19, 18.095, 18.101], [59.33] * 3, observed_at=T0)
+    got = dk.target(alert, T0)
+    _same(got, Targeter(make_regions(), _policy()).target(alert, PositionIndex(now), T0))
+    assert got.recipients.tolist() == ["y", "z"]
+    assert dk.last_stats["partitions_read"] == 2
+    # Compared once per set of files: the next alert over them does not compare again.
+    assert len(dk._apart) == 1
+    again = make_alert("explosion", Circle(18.1, 59.33, 900.0), ident="e2")
+    assert again.area is not None
+    assert dk._compare_ids(dk._prepare("explosion", again.area)) == ([], [])
+
+
+def test_a_new_partition_directory_at_any_depth_is_seen(client: Any, tmp_path: Path) -> None:
+    """A nested Hive layout (``country=se/cell=N``) gets a new cell: the next alert reads it.
+
+    Only the root directory's stamp was checked, and adding a grandchild directory leaves it
+    unchanged: the device there was never told, even with ``recheck_s=0``. The directories
+    holding directories are stat-ed before every alert (``recheck_s=None`` here); a file added
+    to an existing partition directory is seen with the files' recheck (``recheck_s=0``).
+    """
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "ds"
+    (root / "country=se" / "cell=1").mkdir(parents=True)
+    pq.write_table(_table(["a"], [18.0], [59.5]), root / "country=se/cell=1/part-0.parquet")
+    ds = PartitionedPositions(root, recheck_s=None)
+    dk = DaskTargeter(Targeter(make_regions(), _policy()), ds, client)
+    area = Circle(18.0, 59.5, 1000.0)
+    assert dk.target(make_alert("explosion", area, ident="e1"), T0).recipients.tolist() == ["a"]
+    (root / "country=se" / "cell=2").mkdir()
+    pq.write_table(_table(["b"], [18.001], [59.5]), root / "country=se/cell=2/part-0.parquet")
+    got = dk.target(make_alert("explosion", area, ident="e2"), T0)
+    assert got.recipients.tolist() == ["a", "b"] and len(ds) == 2
+    ds.recheck_s = 0.0
+    pq.write_table(_table(["c"], [18.002], [59.5]), root / "country=se/cell=2/part-1.parquet")
+    got = dk.target(make_alert("explosion", area, ident="e3"), T0)
+    assert got.recipients.tolist() == ["a", "b", "c"] and len(ds) == 3
+
+
+def test_devices_without_a_fix_are_counted_not_sent_back(client: Any, tmp_path: Path) -> None:
+    """No pilot kind tells devices without a fix: their count comes from the footers.
+
+    Every alert used to read ``cell=nofix`` and send all its devices to the client. Now it is
+    not read, nothing of it is sent back, and the counts (NO_FIX included) are the in-memory
+    Targeter's. A file without metadata mixing both is read (for its fixes) and counts its
+    devices without a fix on the worker. A kind with ``include_no_fix`` reads and tells them.
+    """
+    import attrs
+    import pyarrow.parquet as pq
+
+    from geotarget import pilot
+    from geotarget.targeting import Outcome
+
+    n = 300
+    lon = np.concatenate([[18.0, 18.001, 17.5], np.full(n, np.nan)])
+    lat = np.concatenate([[59.5, 59.5, 59.5], np.full(n, np.nan)])
+    ids = [f"d{i}" for i in range(lon.size)]
+    positions = Positions(ids, lon, lat, observed_at=T0)
+    write_partitioned(positions, tmp_path / "ds", cell_deg=0.1)
+    (tmp_path / "ds" / "other").mkdir()
+    pq.write_table(
+        _table(["m1", "m2"], [18.002, float("nan")], [59.5, float("nan")]),
+        tmp_path / "ds" / "other" / "part-0.parquet",
+    )
+    everyone = Positions(
+        [*ids, "m1", "m2"],
+        np.concatenate([lon, [18.002, np.nan]]),
+        np.concatenate([lat, [59.5, np.nan]]),
+        observed_at=T0,
+    )
+    dataset = PartitionedPositions(tmp_path / "ds")
+    dk = DaskTargeter(Targeter(make_regions(), _policy()), dataset, client)
+    alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
+    got = dk.target(alert, T0)
+    want = Targeter(make_regions(), _policy()).target(alert, PositionIndex(everyone), T0)
+    _same(got, want)
+    assert got.counts[Outcome.NO_FIX] == n + 1
+    assert dk.last_stats["devices_shipped"] == 3  # d0, d1 and m1
+    assert dk.last_stats["partitions_read"] == 2  # d0's cell and the file without metadata
+
+    rules = {"explosion": attrs.evolve(pilot.KIND_RULES["explosion"], include_no_fix=True)}
+    dk = DaskTargeter(Targeter(make_regions(), _policy(), location_rules=rules), dataset, client)
+    got = dk.target(alert, T0)
+    memory = Targeter(make_regions(), _policy(), location_rules=rules)
+    _same(got, memory.target(alert, PositionIndex(everyone), T0))
+    assert got.counts[Outcome.NO_FIX_INCLUDED] == n + 1
+    assert dk.last_stats["partitions_read"] == 3
+
+
+def test_an_alert_over_the_area_limit_reads_no_partition(client: Any, tmp_path: Path) -> None:
+    """BLAST_RADIUS by area is decided before the devices: no index is built.
+
+    Even beside a bad file (which used to turn the verdict into InvalidPositions) the verdict
+    is the in-memory one; confirmed, the alert reads the partitions.
+    """
+    import pyarrow.parquet as pq
+
+    from geotarget.errors import InvalidPositions
+    from geotarget.targeting import Verdict
+
+    positions = Positions(["a", "b"], [18.0, 18.01], [59.5, 59.5], observed_at=T0)
+    write_partitioned(positions, tmp_path / "ds", cell_deg=0.1)
+    (tmp_path / "ds" / "other").mkdir()
+    pq.write_table(_table(["c"], [18.0], [999.0]), tmp_path / "ds" / "other" / "x.parquet")
+    dk = DaskTargeter(
+        Targeter(make_regions(), _policy()), PartitionedPositions(tmp_path / "ds"), client
+    )
+    big = make_alert("explosion", Circle(18.0, 59.5, 10_000.0), ident="big")  # 314 km² > 100
+    got = dk.target(big, T0)
+    _same(got, Targeter(make_regions(), _policy()).target(big, PositionIndex(positions), T0))
+    assert got.verdict is Verdict.BLAST_RADIUS
+    assert dk.resident()["partitions"] == 0
+    with pytest.raises(InvalidPositions, match=r"other/x\.parquet: row 1, column lat"):
+        dk.target(
+            make_alert("explosion", Circle(18.0, 59.5, 10_000.0), ident="b2"), T0, confirm=True
+        )
+
+
+def test_a_closed_client_is_a_cluster_error(tmp_path: Path) -> None:
+    """Every call of a DaskTargeter whose client was closed raises ClusterError saying so."""
+    from distributed import Client, LocalCluster
+
+    from geotarget.errors import ClusterError
+
+    positions = Positions(["a"], [18.0], [59.5], observed_at=T0)
+    ds = write_partitioned(positions, tmp_path / "ds")
+    targeter = Targeter(make_regions(), _policy())
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster:
+        c = Client(cluster, set_as_default=False)
+        dk = DaskTargeter(targeter, ds, c)
+        alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
+        assert dk.target(alert, T0).recipients.tolist() == ["a"]
+        c.close()
+        second = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e2")
+        for call, then in (
+            (lambda: dk.target(second, T0), "nothing was admitted"),
+            (lambda: dk.on_positions(positions, T0), "nothing was claimed"),
+            (dk.warm, "nothing was built"),
+            (dk.resident, "nothing was described"),
+        ):
+            with pytest.raises(ClusterError, match=rf"the Dask client is closed: .*\({then}\)"):
+                call()
+    assert targeter.ledger.incident("polisen@example.se/e2") is None
+
+
+def test_worker_errors_and_reprs_hold_no_device_position_or_id(tmp_path: Path) -> None:
+    """A bad row's values reach the caller only, never a task's exception (logged on the worker).
+
+    A partition in SWEREF 99 TM metres, or with one id twice: the worker returns the error and
+    the client raises it naming the file, row and column; the worker's log holds neither the
+    coordinates nor the id. A Partition's repr shows its file and counts, not its bounds (the
+    exact fix of a device alone in its cell).
+    """
+    import io
+    import logging
+
+    import pyarrow.parquet as pq
+    from distributed import Client, LocalCluster
+
+    from geotarget.errors import InvalidPositions
+
+    (tmp_path / "m" / "cell=1").mkdir(parents=True)
+    pq.write_table(
+        _table(["0701234567"], [674032.0], [6580822.0]), tmp_path / "m/cell=1/part-0.parquet"
+    )
+    (tmp_path / "d" / "cell=1").mkdir(parents=True)
+    pq.write_table(
+        _table(["0707654321", "0707654321"], [18.0, 18.1], [59.5, 59.5]),
+        tmp_path / "d/cell=1/part-0.parquet",
+    )
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    logging.getLogger("distributed").addHandler(handler)
+    try:
+        with (
+            LocalCluster(
+                n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+            ) as cluster,
+            Client(cluster, set_as_default=False) as c,
+        ):
+            alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
+            for ds, match in (("m", "row 1, column lon"), ("d", "ids must be unique")):
+                dk = DaskTargeter(
+                    Targeter(make_regions(), _policy()), PartitionedPositions(tmp_path / ds), c
+                )
+                with pytest.raises(InvalidPositions, match=rf"cell=1/part-0\.parquet: .*{match}"):
+                    dk.target(alert, T0)
+                with pytest.raises(InvalidPositions, match=match):
+                    dk.warm()
+    finally:
+        logging.getLogger("distributed").removeHandler(handler)
+    for secret in ("674032", "6580822", "0707654321", "0701234567"):
+        assert secret not in log.getvalue()
+
+    one = Positions(["0701234567"], [18.065281], [59.332512], observed_at=T0)
+    (part,) = write_partitioned(one, tmp_path / "one").partitions
+    assert "18.065" not in repr(part) and "59.33" not in repr(part)
+    assert "1 devices, 0 without a fix" in repr(part) and "cell=" in repr(part)
+    assert "18.065" not in repr(part.meta)
+
+
+def test_last_stats_describe_the_last_call(client: Any, tmp_path: Path) -> None:
+    """A call that evaluates no device (a Cancel, BLAST_RADIUS) leaves ``last_stats`` empty."""
+    _, dk, _ = _small(tmp_path, client)
+    first = make_alert("explosion", Circle(18.0, 59.5, 800.0), ident="e1")
+    dk.target(first, T0)
+    assert dk.last_stats["partitions_read"] > 0
+    dk.target(make_alert("explosion", Circle(18.0, 59.5, 10_000.0), ident="big"), T0)
+    assert dk.last_stats == {}
+    dk.target(first, T0)
+    cancel = make_alert(
+        "explosion",
+        Circle(18.0, 59.5, 800.0),
+        ident="c1",
+        sent=T0 + dt.timedelta(minutes=1),
+        msg_type=MessageType.CANCEL,
+        refs=(ref(first),),
+    )
+    dk.target(cancel, T0 + dt.timedelta(minutes=1))
+    assert dk.last_stats == {}
