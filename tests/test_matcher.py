@@ -1109,9 +1109,9 @@ def test_classify_holds_a_disk_that_only_the_parts_together_hold() -> None:
     # midpoint across the waist, more along the axis.
     lon_m, lat_m, _ = GEOD.fwd(18.5, 59.3, 90.0, 500.0)
     lon_e, lat_e, _ = GEOD.fwd(18.5, 59.3, 90.0, 1000.0)
-    pair = [Circle(18.5, 59.3, 1000.0), Circle(lon_e, lat_e, 1000.0)]
+    pair: list[Circle | Polygon] = [Circle(18.5, 59.3, 1000.0), Circle(lon_e, lat_e, 1000.0)]
     lon_w, lat_w, _ = GEOD.fwd(18.1, 59.05, 270.0, 2900.0)
-    beside = [Circle(lon_w, lat_w, 3000.0)]  # its east rim 100 m across the border
+    beside: list[Circle | Polygon] = [Circle(lon_w, lat_w, 3000.0)]  # rim 100 m across the border
     cases: list[tuple[list[Circle | Polygon], float, float, float, Location]] = [
         ([west, east], 18.1, 59.05, 100.0, Location.INSIDE),  # on the shared border
         ([west, east], 18.1003, 59.02, 400.0, Location.INSIDE),
@@ -1122,13 +1122,13 @@ def test_classify_holds_a_disk_that_only_the_parts_together_hold() -> None:
         ([*beside, east], 18.1, 59.05, 50.0, Location.INSIDE),
         ([*beside, east], 18.1, 59.05, 1000.0, Location.AMBIGUOUS),  # past the rim
     ]
-    for parts, lon, lat, r, want in cases:
-        index = _index([lon], [lat], accuracy_m=[r])
-        held, _ = oracle_union.inside_together(parts, lon, lat, r)
-        assert held == (want is Location.INSIDE), (parts, lon, lat, r)
+    for parts, x, y, r, want in cases:
+        index = _index([x], [y], accuracy_m=[r])
+        held, _ = oracle_union.inside_together(parts, x, y, r)
+        assert held == (want is Location.INSIDE), (parts, x, y, r)
         rows, states = index.classify(Area(parts), LocationRule(), NOW)
         assert rows.tolist() == [0]
-        assert Location(int(states[0])) is want, (parts, lon, lat, r)
+        assert Location(int(states[0])) is want, (parts, x, y, r)
     # The two halves classify as the whole rectangle does, device by device.
     rng = np.random.default_rng(3)
     lon = np.concatenate([rng.uniform(17.99, 18.21, 3000), np.full(300, 18.1)])
