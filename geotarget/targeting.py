@@ -151,6 +151,15 @@ def _aware(name: str, value: object) -> dt.datetime:
     return value
 
 
+#: Seconds :meth:`Targeter.on_positions` waits, once per version, for a version another
+#: Targeter admitted but has not released (its ``target()`` in flight), and how often it
+#: polls the store meanwhile.
+_SETTLE_S = 1.0
+_SETTLE_POLL_S = 0.02
+#: Claims an :meth:`Targeter.on_positions` batch makes per incident: an Update applied
+#: meanwhile refuses the first (SUPERSEDED), the batch is evaluated again for its version.
+_STREAM_ATTEMPTS = 3
+
 #: The store methods a Targeter calls: a ``ledger`` without one of them is refused up front.
 _LEDGER_METHODS = tuple(
     name for name in dir(DeliveryLedger) if not name.startswith("_") and name != "close"
@@ -376,6 +385,10 @@ class Targeter:
         # every process decides it alike; the store keeps the incident ACTIVE, so an Update
         # with a later expiry still revives it).
         self._expired: set[tuple[str, str]] = set()
+        # (incident, version) this Targeter's target() decided (released or not), and when it
+        # first saw each other admitted, unreleased version: on_positions waits for those.
+        self._decided: set[tuple[str, str]] = set()
+        self._unreleased: dict[tuple[str, str], float] = {}
 
     # --- configuration (read-only: build a new Targeter to change it) -----------------------
 
@@ -680,6 +693,8 @@ class Targeter:
             verdict, fields = self._decide(alert, kind, index, at, confirm, prefix, evaluator)
         finally:
             on_disk()
+        with self._lock:
+            self._decided.add((key, adm.version))
         if verdict is Verdict.EXPIRED:
             with self._lock:
                 self._expired.add((key, adm.version))
@@ -1147,11 +1162,41 @@ class Targeter:
         """
         return tuple(i.key for i in self._live())
 
-    def _live(self) -> list[Incident]:
-        """Active incidents whose current version was released (claimed for) by target()."""
-        active = self.ledger.load_active()
-        with self._lock:
-            expired = set(self._expired)
+    def _live(self, keys: set[str] | None = None) -> list[Incident]:
+        """Active incidents whose current version was released (claimed for) by target().
+
+        A current version that another Targeter admitted but has not released yet (its
+        ``target()`` in flight, in another process) is waited for, the store polled every
+        :data:`_SETTLE_POLL_S`, until at most :data:`_SETTLE_S` after this Targeter first saw
+        it: then its release streams it, not the version it replaced. Each version is waited
+        for once (one never released — held by the blast-radius guard, not yet active — costs
+        that wait once per Targeter), and never one this Targeter's own ``target()`` decided.
+        ``keys``: only these incidents.
+        """
+        while True:
+            active = [i for i in self.ledger.load_active() if keys is None or i.key in keys]
+            now = time.monotonic()
+            with self._lock:
+                expired = set(self._expired)
+                current = {(i.key, i.version) for i in active if i.version is not None}
+                self._decided &= current
+                wait = 0.0
+                unreleased: dict[tuple[str, str], float] = {}
+                for i in active:
+                    if i.version is None or i.released == i.version:
+                        continue
+                    kv = (i.key, i.version)
+                    if kv in expired or kv in self._decided:
+                        continue
+                    unreleased[kv] = first = self._unreleased.get(kv, now)
+                    wait = max(wait, first + _SETTLE_S - now)
+                if keys is None:
+                    self._unreleased = unreleased
+                else:
+                    self._unreleased.update(unreleased)
+            if wait <= 0.0:
+                break
+            time.sleep(min(_SETTLE_POLL_S, wait))
         return [
             i
             for i in active
@@ -1191,8 +1236,12 @@ class Targeter:
         :meth:`target`; an expired one stops streaming. Each new device is claimed in the
         ledger in one transaction per incident, which a Cancel or a newer version applied
         meanwhile, anywhere, refuses: nothing is delivered for a cancelled incident, even by a
-        call already in flight. Works at once after a restart: the incidents are read from
-        the ledger.
+        call already in flight. A newer version refusing the claim (``SUPERSEDED``: an Update
+        applied by another instance meanwhile) has the batch evaluated again for it; a current
+        version admitted by another Targeter whose ``target()`` has not released it yet is
+        waited for, at most a second after this Targeter first saw it: either way the batch
+        is claimed for the Update, not dropped (its devices waited for their next fix). Works
+        at once after a restart: the incidents are read from the ledger.
 
         Parameters
         ----------
@@ -1215,38 +1264,47 @@ class Targeter:
         at = _aware("at", at)
         out: list[Delivery] = []
         index: PositionIndex | None = None
-        for inc in self._live():
-            alert = self._current(inc)
-            if alert.expires is not None and at >= alert.expires:
+        live = self._live()
+        for attempt in range(_STREAM_ATTEMPTS):
+            superseded: set[str] = set()
+            for inc in live:
+                alert = self._current(inc)
+                if alert.expires is not None and at >= alert.expires:
+                    assert inc.version is not None
+                    with self._lock:
+                        self._expired.add((inc.key, inc.version))
+                    continue
+                recognised = self.recognition.recognise(alert)
+                area = alert.area
+                if recognised is None or area is None or at < alert.onset:
+                    continue
+                kind = recognised.kind
+                decision = self.policy.decide(kind, at)
+                if not decision.enabled:
+                    continue
+                plan = self._plan(kind, area, decision)
+                if not plan.reaches_enabled:
+                    continue
+                if index is None:
+                    index = PositionIndex(positions)
+                covered = self._evaluate(alert.status, kind, plan, decision, index, at)[2]
+                if not covered.size:
+                    continue
                 assert inc.version is not None
-                with self._lock:
-                    self._expired.add((inc.key, inc.version))
-                continue
-            recognised = self.recognition.recognise(alert)
-            area = alert.area
-            if recognised is None or area is None or at < alert.onset:
-                continue
-            kind = recognised.kind
-            decision = self.policy.decide(kind, at)
-            if not decision.enabled:
-                continue
-            plan = self._plan(kind, area, decision)
-            if not plan.reaches_enabled:
-                continue
-            if index is None:
-                index = PositionIndex(positions)
-            covered = self._evaluate(alert.status, kind, plan, decision, index, at)[2]
-            if not covered.size:
-                continue
-            assert inc.version is not None
-            claims = self.ledger.claim(
-                inc.key, positions.ids[covered], version=inc.version, at=at, lease=self.lease
-            )
-            keys = claims.keys().tolist()
-            out.extend(
-                Delivery(device_id=d, alert_id=alert.identifier, incident=inc.key, key=k)
-                for d, k in zip(claims.ids().tolist(), keys, strict=True)
-            )
+                claims = self.ledger.claim(
+                    inc.key, positions.ids[covered], version=inc.version, at=at, lease=self.lease
+                )
+                if claims.status is ClaimStatus.SUPERSEDED:
+                    superseded.add(inc.key)  # an Update won meanwhile: its version, again
+                    continue
+                keys = claims.keys().tolist()
+                out.extend(
+                    Delivery(device_id=d, alert_id=alert.identifier, incident=inc.key, key=k)
+                    for d, k in zip(claims.ids().tolist(), keys, strict=True)
+                )
+            if not superseded or attempt == _STREAM_ATTEMPTS - 1:
+                break
+            live = self._live(superseded)
         return out
 
     # --- the delivery protocol -------------------------------------------------------------

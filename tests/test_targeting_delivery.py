@@ -338,6 +338,65 @@ def test_a_claim_in_flight_loses_to_a_cancel(regions: RegionHierarchy, durable: 
     assert a.ledger.recipients(f"{SENDER}/a1").tolist() == ["d0"]
 
 
+@pytest.mark.parametrize("when", ["admitted, not yet released", "before the claim"])
+def test_a_batch_racing_an_update_in_another_instance_is_claimed_for_the_update(
+    regions: RegionHierarchy, durable: Opener, when: str
+) -> None:
+    """A streams a batch while B applies an Update (AREA widened to WIDE) to the incident.
+
+    Admitted but not yet released by B's ``target()``: A waits for the release and claims
+    for the Update. Released just before A's claim (A had read the first version as
+    current): A's claim is refused (SUPERSEDED) and A evaluates the batch again for the
+    Update. Both lost the batch before: no device of it was ever claimed, though every one
+    is inside both areas (and one inside the Update's only), until it reported again.
+    """
+    a_store, b_store = durable(), durable()
+    hooks: dict[str, Callable[[], None]] = {}
+
+    class Hooked:
+        """Runs the hook set for this store once, just before its next claim."""
+
+        def __init__(self, inner: Any, name: str) -> None:
+            self.inner, self.name = inner, name
+
+        def claim(self, *args: Any, **kw: Any) -> Any:
+            hook = hooks.pop(self.name, None)
+            if hook is not None:
+                hook()
+            return self.inner.claim(*args, **kw)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    a = Targeter(regions, nationwide("XX"), ledger=Hooked(a_store, "a"))
+    b = Targeter(regions, nationwide("XX"), ledger=Hooked(b_store, "b"))
+    first = make_alert("explosion", AREA, ident="a1")
+    assert a.target(first, idx([18.5], [59.5]), T0).verdict is Verdict.DELIVER
+    wider = make_alert(
+        "explosion", WIDE, ident="a2", msg_type=MessageType.UPDATE, refs=(ref(first),), sent=LATER
+    )
+    batch = Positions(["w0", "w1", "east"], [17.501, 17.499, 17.53], [59.5] * 3, observed_at=LATER)
+    got: list[Any] = []
+    if when == "admitted, not yet released":
+        streamer = threading.Thread(target=lambda: got.extend(a.on_positions(batch, LATER)))
+        hooks["b"] = streamer.start  # B admitted the Update; its claim (the release) follows
+        assert b.target(wider, idx([18.5], [59.5]), LATER).verdict is Verdict.DELIVER
+        streamer.join()
+    else:
+
+        def update_first() -> None:  # B's Update lands just before A's claim
+            b.target(wider, idx([18.5], [59.5]), LATER)
+
+        hooks["a"] = update_first
+        got = a.on_positions(batch, LATER)
+    assert sorted((d.device_id, d.alert_id) for d in got) == [
+        ("east", "a2"),
+        ("w0", "a2"),
+        ("w1", "a2"),
+    ]
+    assert sorted(a_store.recipients(f"{SENDER}/a1").tolist()) == ["east", "w0", "w1"]
+
+
 def test_threads_and_two_targeters_never_claim_twice_nor_after_cancel(
     regions: RegionHierarchy, durable: Opener
 ) -> None:
