@@ -306,6 +306,73 @@ class PostgresLedger(SqlStore):
         cur.execute("DELETE FROM gt_batch")
         return np.array([r[0] for r in rows], dtype=np.int64)
 
+    def _confirm_rows(
+        self,
+        cur: Any,
+        incident_id: int,
+        cond: str,
+        arg: int,
+        devices: IdArray,
+        at_us: int,
+        codes: npt.NDArray[np.int8],
+    ) -> None:
+        # The answer is what this transaction changed. At READ COMMITTED a plain read taken
+        # before the UPDATE can be stale: two instances confirming the same keys both read them
+        # pending, the second UPDATE waits for the first and changes nothing, yet both said
+        # "confirmed". So the pending rows are locked first: a row another transaction holds is
+        # waited for, then checked again as that transaction left it (confirmed by it, or moved
+        # to another version: no longer matched, so not locked here). The UPDATE then changes
+        # exactly the rows locked, and only the rows it returns are reported confirmed. The keys
+        # left are read afterwards, in a snapshot taken after those waits: confirmed by anyone,
+        # "already"; else unknown (never claimed, or claimed only since this confirm began).
+        #
+        # Deadlocks: rows are locked in one order, (kind, device) under the column's "C"
+        # collation (the row locking runs above the ORDER BY's sort), so two confirms of
+        # overlapping keys take their common rows in the same order: one waits for the other,
+        # neither waits for both. The UPDATE names only the devices locked here, so it takes no
+        # row out of that order; rows already confirmed are only read, never locked. A claim
+        # locks existing rows (an Update re-keying held deliveries) in device order too, and
+        # otherwise only inserts rows; redelivery locks with SKIP LOCKED, so it never waits for
+        # a confirm; a Cancel locks the incident's row, which a confirm never locks.
+        #
+        # Plans: the keys are one ``device = ANY(array)`` condition beside the primary key's
+        # (incident, kind), with no join. Joined to ``unnest(array)`` instead, the planner, which
+        # expects about one claim row of a new incident (its id is past the statistics), chose a
+        # nested loop comparing every claim row with every key: quadratic, 12 s for 20,000 keys.
+        # Both plans of this condition are linear: an index probe per key, or one pass over the
+        # incident's rows of that kind testing each against the array, which is hashed
+        # (PostgreSQL 14+) when the array is known at planning. Hence ``prepare=False``: each
+        # statement is planned with its array, never as a generic prepared plan, where a filter
+        # would search the array linearly for every row (quadratic again).
+        texts = canonical_text(devices).tolist()
+        where = {t: i for i, t in enumerate(texts)}
+        match = f"incident_id = %s AND kind IN (0, 1) AND device = ANY(%s::text[]) AND {cond}"
+        locked = cur.execute(
+            self._q(f"SELECT device FROM gt_claims WHERE {match} AND state = 0")
+            + f" ORDER BY kind, device{self._for_update}",
+            (incident_id, texts, arg),
+            prepare=False,
+        ).fetchall()
+        done: list[Any] = []
+        if locked:
+            done = cur.execute(
+                self._q(
+                    f"UPDATE gt_claims SET state = 1, confirmed_us = %s WHERE {match}"
+                    " AND state = 0 RETURNING device"
+                ),
+                (at_us, incident_id, [r[0] for r in locked], arg),
+                prepare=False,
+            ).fetchall()
+            codes[np.array([where[r[0]] for r in done], dtype=np.intp)] = 0
+        if len(done) < len(texts):
+            rest = [texts[i] for i in np.flatnonzero(codes == 2).tolist()]
+            already = cur.execute(
+                self._q(f"SELECT device FROM gt_claims WHERE {match} AND state = 1"),
+                (incident_id, rest, arg),
+                prepare=False,
+            ).fetchall()
+            codes[np.array([where[r[0]] for r in already], dtype=np.intp)] = 1
+
     def _redeliver_rows(
         self, cur: Any, at_us: int, until_us: int, limit: int | None
     ) -> list[tuple[str, str, int, str]]:

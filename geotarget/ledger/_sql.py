@@ -402,6 +402,26 @@ class SqlStore(StoreBase):
             cond, arg = "version_id = ?", int(tok[0])
         else:
             cond, arg = "kind = ?", int(kind or 0)
+        self._confirm_rows(cur, incident_id, cond, arg, devices, at_us, codes)
+        return codes
+
+    def _confirm_rows(
+        self,
+        cur: Any,
+        incident_id: int,
+        cond: str,
+        arg: int,
+        devices: IdArray,
+        at_us: int,
+        codes: npt.NDArray[np.int8],
+    ) -> None:
+        """Confirm the devices' pending deliveries of the incident matching ``cond``.
+
+        Sets ``codes`` (one per device, 2 on entry): 0 confirmed by this call, 1 already.
+        Here a read, then the update: right where writers are serialised for the whole
+        transaction (SQLite's ``BEGIN IMMEDIATE``), so the read cannot go stale before the
+        update. The PostgreSQL store overrides it.
+        """
         src, param = self._source(devices)
         rows = cur.execute(
             self._q(
@@ -424,7 +444,6 @@ class SqlStore(StoreBase):
                 ),
                 (at_us, incident_id, arg, param),
             )
-        return codes
 
     def _replaced(self, tx: Any, incident: str, version: str) -> bool:
         view = _SqlTx(self, tx)
