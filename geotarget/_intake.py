@@ -193,6 +193,15 @@ class Gate:
                 f"{self.recognition.looked_at(alert)}){hint}: it reaches nobody and changes "
                 "nothing",
             ), facts
+        mixed = _mixed_blocks(alert, self.recognition.block_kinds(alert))
+        if mixed is not None:
+            return (
+                Verdict.UNRECOGNISED_KIND,
+                f"the alert's info blocks {mixed}: CAP applies each block to its own areas, but "
+                "geotarget targets the alert's whole area under one kind's rules and texts, so "
+                "it cannot target this alert (send one alert per kind and area); it reaches "
+                "nobody and changes nothing",
+            ), facts
         facts.update(kind=recognised.kind, recognised_by=recognised.rule)
         if recognised.kind not in self.registered:
             return (
@@ -294,3 +303,37 @@ class Gate:
                 f"{type(err).__name__}: {err}; nobody is told and nothing changes",
             ), None
         return None, "verified"
+
+
+def _mixed_blocks(alert: Alert, kinds: list[str | None]) -> str | None:
+    """How the info blocks disagree, when they do; None when one kind covers every area.
+
+    Blocks naming different kinds disagree. So does a block naming no kind whose areas are
+    not those of a block naming one: a translation (the same areas, an event the rules do not
+    know in that language) is the same alert; other areas would be told under a kind no block
+    there names.
+    """
+
+    def where(i: int) -> str:
+        info = alert.infos[i]
+        return f"info[{i}] ({info.language}, event {info.event!r})"
+
+    named = {k for k in kinds if k is not None}
+    if len(named) > 1:
+        listed = "; ".join(f"{where(i)}: {k or 'no kind'}" for i, k in enumerate(kinds))
+        return f"name different kinds ({listed})"
+
+    def areas(i: int) -> frozenset[object]:
+        return frozenset(
+            p for a in alert.infos[i].areas if a.geometry is not None for p in a.geometry.parts
+        )
+
+    known = [areas(i) for i, k in enumerate(kinds) if k is not None]
+    for i, k in enumerate(kinds):
+        if k is None and areas(i) and areas(i) not in known:
+            return (
+                f"do not agree: {where(i)} names no kind, and its areas are not those of a "
+                f"block that does ({', '.join(where(j) for j, n in enumerate(kinds) if n)} "
+                f"names {next(iter(named))})"
+            )
+    return None

@@ -411,6 +411,25 @@ class Recognizer:
                 return Recognition(rule.kind, rule.name)
         return None
 
+    def block_kinds(self, alert: Alert) -> list[str | None]:
+        """The kind each info block of ``alert`` names on its own (None: none), in order.
+
+        A block's ``geotarget:kind`` eventCode, else the first rule whose conditions the block
+        meets (and the alert's sender, where the rule names senders). :meth:`recognise` looks
+        at the alert as a whole; the Targeter compares the blocks, since CAP applies each
+        block to its own areas.
+        """
+        out: list[str | None] = []
+        for info in alert.infos:
+            kind = next((c.value for c in info.event_codes if c.value_name == KIND_CODE), None)
+            if kind is None:
+                for rule in self._rules:
+                    if (not rule.senders or alert.sender in rule.senders) and rule._block(info):
+                        kind = rule.kind
+                        break
+            out.append(kind)
+        return out
+
     def looked_at(self, alert: Alert) -> str:
         """What recognition looked at, for the reason of an unrecognised alert.
 

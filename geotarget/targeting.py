@@ -623,6 +623,12 @@ class Targeter:
         ------
         DuplicateIdentifier
             If ``(sender, identifier)`` was seen with different content (nothing changes).
+        InvalidAlert
+            If the alert cannot be written as one CAP document within
+            :data:`geotarget.cap.MAX_DOCUMENT_BYTES` and :data:`geotarget.cap.MAX_ELEMENTS`,
+            as the ledger records every version (each info block repeats its areas: Sweden
+            drawn as its 290 municipalities, in two languages, is 4.6 MB). Nothing changes;
+            the message says how to split it.
         """
         return self._target(alert, index, at, confirm=confirm)
 

@@ -550,3 +550,42 @@ def test_a_results_repr_holds_counts_not_device_ids() -> None:
         "<Delivery of alert 'SOS-2024-0520-0044' (incident "
         "'larm@sosalarm.se/SOS-2024-0520-0044') to a device>"
     )
+
+
+def test_info_blocks_naming_different_kinds_or_areas_are_refused(regions: RegionHierarchy) -> None:
+    """CAP applies each info block to its own areas; geotarget targets one kind's whole area.
+
+    An upstream document with an Explosion block over one circle and a tip-request block over
+    another (recognised from their events, as upstream systems write them) was targeted as an
+    Explosion over both: the tip request's area told under the Explosion's rules and texts.
+    Blocks naming different kinds, or a block naming none over other areas, are now refused
+    with the blocks named; a translation (a block naming no kind over the same areas) is the
+    same alert and is targeted.
+    """
+    from geotarget import pilot
+
+    here, there = Circle(17.5, 59.5, 500.0), Circle(17.6, 59.5, 2000.0)
+    expl = make_alert("explosion", here, ident="two-kinds")
+    tip = make_alert("tip_request", there, ident="two-kinds")
+    # Recognised from the event, as upstream writes it (no geotarget:kind code).
+    sv_expl = attrs.evolve(expl.infos[0], event_codes=())
+    cases = {
+        "different kinds": (sv_expl, attrs.evolve(tip.infos[0], event_codes=())),
+        "no kind, other areas": (  # an event no rule knows, over the tip's area
+            sv_expl,
+            attrs.evolve(expl.infos[1], areas=tip.infos[1].areas, event="Räjähdys", event_codes=()),
+        ),
+        "translation": (sv_expl, attrs.evolve(expl.infos[1], event="Räjähdys", event_codes=())),
+    }
+    devices = positions([17.5, 17.6], [59.5, 59.5])
+    for name, infos in cases.items():
+        t = Targeter(regions, nationwide("XX"), recognition=pilot.RECOGNITION)
+        got = t.target(attrs.evolve(expl, infos=infos), PositionIndex(devices), T0)
+        if name == "translation":
+            assert got.verdict is Verdict.DELIVER, got.reason
+            assert got.recipients.tolist() == ["d0"]
+            continue
+        assert got.verdict is Verdict.UNRECOGNISED_KIND, (name, got.reason)
+        assert "info[1]" in got.reason and "one alert per kind" in got.reason
+        assert got.recipients.size == 0
+        assert t.ledger.load_active() == []  # nothing admitted

@@ -68,7 +68,8 @@ class _Writer:
     def __init__(self) -> None:
         self.lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<alert xmlns="{NAMESPACE}">']
         self.elements = 1
-        # Each language's <info> usually repeats the same area: its rings are written once.
+        # Each language's <info> usually repeats the same area: its rings are formatted once
+        # (and written in each <info>, as CAP places areas inside their info block).
         self._rings: dict[Ring, str] = {}
 
     def _ring(self, ring: Ring) -> str:
@@ -181,6 +182,7 @@ def write(alert: Alert) -> str:
     if len(text) * 4 > MAX_DOCUMENT_BYTES and len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
         raise InvalidAlert(
             f"alert is too large for CAP as geotarget reads it: {len(text.encode('utf-8')):,} "
-            f"bytes of UTF-8, more than MAX_DOCUMENT_BYTES ({MAX_DOCUMENT_BYTES:,})"
+            f"bytes of UTF-8, more than MAX_DOCUMENT_BYTES ({MAX_DOCUMENT_BYTES:,}); split it "
+            "into several alerts"
         )
     return text
