@@ -213,9 +213,10 @@ class TargetingResult:
         .. versionchanged:: 0.1.0
            In id order (they were in the snapshot's row order).
     no_longer_covered : numpy.ndarray
-        Devices told about the incident earlier that this version does not cover — an Update
-        moved or shrank the area, or (even when it widens) their newest fix left it — as
-        canonical text (``str``). They are not told again; a Cancel still retracts them.
+        Devices claimed for the incident earlier (told, or pending: a push may be in flight)
+        that this version does not cover — an Update moved or shrank the area, or (even when
+        it widens) their newest fix left it — as canonical text (``str``). They are not told
+        again (a pending one is held, docs/delivery.rst); a Cancel still retracts them.
     retract : numpy.ndarray
         For a Cancel: every device that received the incident, as canonical text (``str``).
     counts : mapping of Outcome to int
