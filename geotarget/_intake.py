@@ -328,6 +328,8 @@ def _mixed_blocks(alert: Alert, kinds: list[str | None]) -> str | None:
             p for a in alert.infos[i].areas if a.geometry is not None for p in a.geometry.parts
         )
 
+    if None not in kinds:
+        return None
     known = [areas(i) for i, k in enumerate(kinds) if k is not None]
     for i, k in enumerate(kinds):
         if k is None and areas(i) and areas(i) not in known:
