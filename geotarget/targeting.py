@@ -1184,8 +1184,8 @@ class Targeter:
             now = time.monotonic()
             with self._lock:
                 expired = set(self._expired)
-                current = {(i.key, i.version) for i in active if i.version is not None}
-                self._decided &= current
+                if keys is None:  # forget versions no longer current
+                    self._decided &= {(i.key, i.version) for i in active if i.version is not None}
                 wait = 0.0
                 unreleased: dict[tuple[str, str], float] = {}
                 for i in active:

@@ -843,8 +843,8 @@ def _met_by_several(
     used = [False] * len(rows_list)
     if cand.size == 0:
         return cand, used
-    # Two tables of the snapshot's rows (allocated lazily, touched only where rows are): listed
-    # once, listed again.
+    # Tables of the snapshot's rows (zeroed lazily, touched only where rows are): the rows
+    # wanted, listed once, listed again.
     once = np.zeros(snapshot, dtype=np.bool_)
     again = np.zeros(snapshot, dtype=np.bool_)
     wanted = np.zeros(snapshot, dtype=np.bool_)
