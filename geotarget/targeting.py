@@ -1168,7 +1168,7 @@ class Targeter:
         """
         return tuple(i.key for i in self._live())
 
-    def _live(self, keys: set[str] | None = None) -> list[Incident]:
+    def _live(self, keys: set[str] | None = None, *, wait: bool = False) -> list[Incident]:
         """Active incidents whose current version was released (claimed for) by target().
 
         A current version that another Targeter admitted but has not released yet (its
@@ -1177,7 +1177,7 @@ class Targeter:
         it: then its release streams it, not the version it replaced. Each version is waited
         for once (one never released — held by the blast-radius guard, not yet active — costs
         that wait once per Targeter), and never one this Targeter's own ``target()`` decided.
-        ``keys``: only these incidents.
+        Only with ``wait`` (:meth:`on_positions`); ``keys``: only these incidents.
         """
         while True:
             active = [i for i in self.ledger.load_active() if keys is None or i.key in keys]
@@ -1186,7 +1186,7 @@ class Targeter:
                 expired = set(self._expired)
                 if keys is None:  # forget versions no longer current
                     self._decided &= {(i.key, i.version) for i in active if i.version is not None}
-                wait = 0.0
+                pause = 0.0
                 unreleased: dict[tuple[str, str], float] = {}
                 for i in active:
                     if i.version is None or i.released == i.version:
@@ -1195,14 +1195,14 @@ class Targeter:
                     if kv in expired or kv in self._decided:
                         continue
                     unreleased[kv] = first = self._unreleased.get(kv, now)
-                    wait = max(wait, first + _SETTLE_S - now)
-                if keys is None:
+                    pause = max(pause, first + _SETTLE_S - now)
+                if wait and keys is None:  # (a listing, active_incidents, keeps no times)
                     self._unreleased = unreleased
-                else:
+                elif wait:
                     self._unreleased.update(unreleased)
-            if wait <= 0.0:
+            if not wait or pause <= 0.0:
                 break
-            time.sleep(min(_SETTLE_POLL_S, wait))
+            time.sleep(min(_SETTLE_POLL_S, pause))
         return [
             i
             for i in active
@@ -1270,7 +1270,7 @@ class Targeter:
         at = _aware("at", at)
         out: list[Delivery] = []
         index: PositionIndex | None = None
-        live = self._live()
+        live = self._live(wait=True)
         for attempt in range(_STREAM_ATTEMPTS):
             superseded: set[str] = set()
             for inc in live:
@@ -1310,7 +1310,7 @@ class Targeter:
                 )
             if not superseded or attempt == _STREAM_ATTEMPTS - 1:
                 break
-            live = self._live(superseded)
+            live = self._live(superseded, wait=True)
         return out
 
     # --- the delivery protocol -------------------------------------------------------------

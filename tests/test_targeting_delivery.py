@@ -397,6 +397,51 @@ def test_a_batch_racing_an_update_in_another_instance_is_claimed_for_the_update(
     assert sorted(a_store.recipients(f"{SENDER}/a1").tolist()) == ["east", "w0", "w1"]
 
 
+def test_a_version_another_instance_never_releases_is_waited_for_once_and_only_when_streaming(
+    regions: RegionHierarchy, durable: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B admits an Update its own guard then holds (over the area limit, not confirmed).
+
+    ``active_incidents`` (a listing) never waits for it; A's first ``on_positions`` waits its
+    settle time once and streams the version B released before; a second batch waits no more.
+    """
+    import time
+
+    import geotarget.targeting as targeting
+
+    monkeypatch.setattr(targeting, "_SETTLE_S", 0.3)
+    naps: list[float] = []
+    nap = time.sleep
+
+    def counted(seconds: float) -> None:
+        naps.append(seconds)
+        nap(seconds)
+
+    monkeypatch.setattr(time, "sleep", counted)
+    a = Targeter(regions, nationwide("XX"), ledger=durable())
+    b = Targeter(regions, nationwide("XX"), ledger=durable())
+    first = make_alert("explosion", AREA, ident="a1")
+    a.target(first, idx([18.5], [59.5]), T0)
+    huge = make_alert(
+        "explosion",
+        Circle(17.5, 59.5, 20_000.0),  # over the Explosion's 100 km²
+        ident="a2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+        sent=LATER,
+    )
+    assert b.target(huge, idx([18.5], [59.5]), LATER).verdict is Verdict.BLAST_RADIUS
+    assert a.active_incidents == ()  # its current version (a2) was never released
+    assert naps == []  # a listing does not wait
+    assert a.on_positions(walkers("w0"), LATER) == []  # waited, then skipped, as before
+    assert 0.25 <= sum(naps) <= 0.5
+    naps.clear()
+    assert a.on_positions(walkers("w1"), LATER) == []
+    assert naps == []  # seen once: no second wait
+    assert b.on_positions(walkers("w2"), LATER) == []
+    assert naps == []  # B decided a2 itself: never waits for it
+
+
 def test_threads_and_two_targeters_never_claim_twice_nor_after_cancel(
     regions: RegionHierarchy, durable: Opener
 ) -> None:
