@@ -330,9 +330,10 @@ def _mixed_blocks(alert: Alert, kinds: list[str | None]) -> str | None:
 
     if None not in kinds:
         return None
-    known = [areas(i) for i, k in enumerate(kinds) if k is not None]
+    each = [areas(i) for i in range(len(kinds))]
+    known = [a for a, k in zip(each, kinds, strict=True) if k is not None]
     for i, k in enumerate(kinds):
-        if k is None and areas(i) and areas(i) not in known:
+        if k is None and each[i] and each[i] not in known:
             return (
                 f"do not agree: {where(i)} names no kind, and its areas are not those of a "
                 f"block that does ({', '.join(where(j) for j, n in enumerate(kinds) if n)} "
