@@ -1,0 +1,72 @@
+"""Rollout and policy-file inputs beyond the sweeps: digits, zone names, duplicate keys."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from geotarget.errors import InvalidPolicy
+from geotarget.rollout import RolloutPolicy
+
+UTC = timezone.utc
+
+
+def _phase_doc(starts_at: str, zone: str | None = None) -> str:
+    head: dict[str, object] = {} if zone is None else {"timezone": zone}
+    return json.dumps(
+        {**head, "kinds": {"explosion": {"phases": [{"starts_at": starts_at, "regions": ["SE"]}]}}}
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-04-01T0\u0661:00:00Z",  # ARABIC-INDIC DIGIT ONE in the hour: int() reads 1
+        "2024-04-01T00:0\u0665:00Z",  # ... FIVE in the minutes
+        "2024-04-01T00:00:00.\u0665Z",  # in the fraction
+        "2024-04-01T00:00:00+0\u0662:00",  # in the offset
+        "2024-04-01T00:00:00+\u0660\u0661:00",
+        "\u0662\u0660\u0662\u0664-04-01T00:00:00Z",  # in the date
+    ],
+)
+def test_a_time_with_non_ascii_digits_is_refused_not_read_as_another_instant(text: str) -> None:
+    """RFC 3339 digits are ASCII: a Unicode digit is a refused date-time, never a shifted start.
+
+    Python's regular expressions and ``int()`` read any Unicode digit: an ARABIC-INDIC DIGIT
+    ONE after a 0 was the hour 1.
+    """
+    with pytest.raises(InvalidPolicy, match="is not a date-time") as err:
+        RolloutPolicy.from_json(_phase_doc(text))
+    assert err.value.paths == ["kinds.explosion.phases[0].starts_at"]
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_json(_phase_doc(text.removesuffix("Z"), "Europe/Stockholm"))
+    assert err.value.paths == ["kinds.explosion.phases[0].starts_at"]
+    # The same text in ASCII digits is read.
+    ascii_text = "".join(str(int(c)) if c.isdigit() else c for c in text)
+    policy = RolloutPolicy.from_json(_phase_doc(ascii_text))
+    assert policy.rollout("explosion") is not None
+
+
+@pytest.mark.parametrize(
+    "name", ["localtime", "posixrules", "posix/Europe/Stockholm", "right/Europe/Stockholm"]
+)
+def test_a_zone_name_that_is_no_iana_zone_is_refused(name: str) -> None:
+    """Names of the zone directory that are no IANA zone are refused, naming the rule.
+
+    ``localtime`` is the machine's zone (a link in the zone directory), ``right/`` counts leap
+    seconds: the policy's civil dates would mean different instants on different machines, or
+    half a minute off.
+    """
+    doc = f'timezone = "{name}"\n[[kinds.explosion.phases]]\nstarts_at = 2024-04-15\nregions = ["SE"]\n'
+    with pytest.raises(InvalidPolicy, match=r"timezone: must be an IANA time zone name") as err:
+        RolloutPolicy.from_toml(doc)
+    assert "timezone" in err.value.paths
+    with pytest.raises(InvalidPolicy, match="must be an IANA time zone name"):
+        RolloutPolicy(timezone=name)
+    # Real IANA names, old-style ones included, stay accepted.
+    for ok in ("Europe/Stockholm", "CET", "UTC", "Etc/GMT-1"):
+        RolloutPolicy(timezone=ok)
+        start = RolloutPolicy.from_toml(doc.replace(name, ok)).rollout("explosion")
+        assert start is not None and start.phases[0].starts_at < datetime(2024, 4, 16, tzinfo=UTC)
