@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
+from geotarget import load_policy
 from geotarget.errors import InvalidPolicy
+from geotarget.issuers import Issuers
+from geotarget.kinds import Recognizer, location_rules_from_json
 from geotarget.rollout import RolloutPolicy
 
 UTC = timezone.utc
@@ -70,3 +75,80 @@ def test_a_zone_name_that_is_no_iana_zone_is_refused(name: str) -> None:
         RolloutPolicy(timezone=ok)
         start = RolloutPolicy.from_toml(doc.replace(name, ok)).rollout("explosion")
         assert start is not None and start.phases[0].starts_at < datetime(2024, 4, 16, tzinfo=UTC)
+
+
+_ISSUER = '{"name": "syd", "senders": ["syd@polisen.se"], "kinds": ["tip_request"], '
+
+
+@pytest.mark.parametrize(
+    ("document", "path"),
+    [
+        # An issuer's second "regions" silently widened its territory to the whole country.
+        (
+            '{"issuers": [' + _ISSUER + '"regions": ["PR-SYD"], "regions": ["SE"]}]}',
+            "issuers[0].regions",
+        ),
+        ('{"issuers": [' + _ISSUER + '"regions": ["12"], "name": "x"}]}', "issuers[0].name"),
+        ('{"issuers": "any", "issuers": [' + _ISSUER + '"regions": ["12"]}]}', "issuers"),
+        (
+            '{"recognition": [{"name": "r", "kind": "explosion", "events": ["Explosion"], '
+            '"events": ["Brand"]}]}',
+            "recognition[0].events",
+        ),
+        (
+            '{"recognition": [{"name": "r", "kind": "explosion", "events": ["Explosion"], '
+            '"event_codes": [{"value_name": "SOS", "value": "A", "value": "B"}]}]}',
+            "recognition[0].event_codes[0].value",
+        ),
+        (
+            '{"location_rules": {"explosion": {"include_ambiguous": true, '
+            '"include_ambiguous": false}}}',
+            "location_rules.explosion.include_ambiguous",
+        ),
+        (
+            '{"location_rules": {"explosion": {"include_ambiguous": true}, '
+            '"explosion": {"include_ambiguous": false}}}',
+            "location_rules.explosion",
+        ),
+        (
+            '{"location_rules": {"explosion": {"include_ambiguous": true, '
+            '"location": {"max_age_s": 60, "max_age_s": 86400}}}}',
+            "location_rules.explosion.location.max_age_s",
+        ),
+    ],
+)
+def test_a_json_key_given_twice_in_a_section_is_a_problem_not_the_last_one_silently(
+    document: str, path: str, tmp_path: Path
+) -> None:
+    """JSON keeps the last of two equal keys; every section reader reports them, as the rollout's.
+
+    Before, only the rollout's keys were checked: the recognition, issuers and location rules
+    sections took the last value, which a reviewer reading the first would not see.
+    """
+    readers: dict[str, Callable[[str], object]] = {
+        "issuers": Issuers.from_json,
+        "recognition": Recognizer.from_json,
+        "location_rules": location_rules_from_json,
+    }
+    with pytest.raises(InvalidPolicy, match="duplicate key: given twice") as err:
+        readers[path.split("[")[0].split(".")[0]](document)
+    assert path in err.value.paths
+    # The whole-file reader reports it once, with the rest of the file's problems.
+    file = tmp_path / "policy.json"
+    whole = json.loads(document)
+    rest = {"issuers": "any"} if "issuers" not in whole else {}
+    file.write_text(document[:-1] + "," + json.dumps(rest)[1:] if rest else document)
+    with pytest.raises(InvalidPolicy) as err:
+        load_policy(file, pilot_recognition=False)
+    assert err.value.paths.count(path) == 1
+
+
+def test_each_key_once_is_read_as_before() -> None:
+    """The same sections with every key once are read (the check adds no false alarm)."""
+    table = Issuers.from_json('{"issuers": [' + _ISSUER + '"regions": ["PR-SYD"]}]}')
+    assert [sorted(i.regions) for i in table.issuers] == [["PR-SYD"]]
+    rules = location_rules_from_json(
+        '{"location_rules": {"explosion": {"include_ambiguous": true, '
+        '"location": {"max_age_s": 60}}}}'
+    )
+    assert rules["explosion"].include_ambiguous is True
