@@ -7,13 +7,14 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from geotarget import load_policy
-from geotarget.errors import InvalidPolicy
+from geotarget.errors import InvalidInput, InvalidPolicy
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer, location_rules_from_json
-from geotarget.rollout import RolloutPolicy
+from geotarget.rollout import RolloutPolicy, canary_buckets
 
 UTC = timezone.utc
 
@@ -152,3 +153,27 @@ def test_each_key_once_is_read_as_before() -> None:
         '"location": {"max_age_s": 60}}}}'
     )
     assert rules["explosion"].include_ambiguous is True
+
+
+@pytest.mark.parametrize(
+    ("ids", "index"),
+    [(["a", "\ud800"], 1), ([7, "\udc00"], 1), (np.array(["ok", "x\ud800y"]), 1)],
+)
+def test_a_device_id_with_a_lone_surrogate_is_invalid_input_not_a_unicode_error(
+    ids: object, index: int
+) -> None:
+    """Such a text is no device id (positions and the ledger refuse it): canary hashing names it.
+
+    It escaped as the ``UnicodeEncodeError`` of ``str.encode``.
+    """
+    policy = RolloutPolicy.from_toml(
+        '[[kinds.crime_modus.phases]]\nstarts_at = 2024-04-01T00:00:00Z\nregions = ["01"]\n'
+        "percentage = 50\n"
+    )
+    at = datetime(2024, 5, 1, tzinfo=UTC)
+    for call in (
+        lambda: canary_buckets(ids, kind="crime_modus"),
+        lambda: policy.in_canary("crime_modus", ids, at),
+    ):
+        with pytest.raises(InvalidInput, match=rf"device_ids\[{index}\] must be valid Unicode"):
+            call()
