@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ import pytest
 from geotarget import load_policy
 from geotarget.errors import InvalidInput, InvalidPolicy
 from geotarget.issuers import Issuers
-from geotarget.kinds import Recognizer, location_rules_from_json
+from geotarget.kinds import Recognizer, location_rules_from_json, location_rules_from_toml
 from geotarget.rollout import RolloutPolicy, canary_buckets
 
 UTC = timezone.utc
@@ -177,3 +177,31 @@ def test_a_device_id_with_a_lone_surrogate_is_invalid_input_not_a_unicode_error(
     ):
         with pytest.raises(InvalidInput, match=rf"device_ids\[{index}\] must be valid Unicode"):
             call()
+
+
+@pytest.mark.parametrize("seconds", ["315569520001", "86399999999999", "86399999999998.9"])
+def test_a_duration_beyond_what_a_rule_takes_is_a_policy_problem_at_its_path(seconds: str) -> None:
+    """The reader's bound is the rules' (10,000 years), so every problem keeps its path.
+
+    A ``max_age_s`` between 10,000 years and the old stated bound (``timedelta.max``) passed
+    the reader and escaped as the ``InvalidPositions`` of ``LocationRule``, with no path,
+    dropping the other problems of the file.
+    """
+    doc = (
+        "[location_rules.fire]\ninclude_ambiguous = true\n"
+        f"location = {{ max_age_s = {seconds} }}\n"
+        f"stale = {{ max_age_s = {seconds}, margin_m = 10 }}\nmax_recipients = 0\n"
+    )
+    with pytest.raises(InvalidPolicy) as err:
+        location_rules_from_toml(doc)
+    assert err.value.paths == [
+        "location_rules.fire.max_recipients",
+        "location_rules.fire.location.max_age_s",
+        "location_rules.fire.stale.max_age_s",
+    ]
+    assert "<= 315569520000" in str(err.value)
+    # The bound itself, 10,000 years, is taken.
+    rules = location_rules_from_toml(
+        doc.replace(seconds, "315569520000").replace("max_recipients = 0", "")
+    )
+    assert rules["fire"].location.max_age == timedelta(days=3_652_425)
