@@ -205,3 +205,13 @@ def test_a_duration_beyond_what_a_rule_takes_is_a_policy_problem_at_its_path(sec
         doc.replace(seconds, "315569520000").replace("max_recipients = 0", "")
     )
     assert rules["fire"].location.max_age == timedelta(days=3_652_425)
+
+
+@pytest.mark.parametrize("version", ["1.0", "1e0", "true", '"1"'])
+def test_format_version_is_the_integer_1_not_an_equal_value_of_another_type(version: str) -> None:
+    """``format_version = 1.0`` compared equal to 1 and was read; the key is the integer 1."""
+    doc = f'{{"format_version": {version}, "kinds": {{}}}}'
+    with pytest.raises(InvalidPolicy, match=r"format_version: must be 1 \(got ") as err:
+        RolloutPolicy.from_json(doc)
+    assert err.value.paths == ["format_version"]
+    assert RolloutPolicy.from_json('{"format_version": 1, "kinds": {}}') == RolloutPolicy()

@@ -365,7 +365,7 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
         )
     _check_keys(data, _TOP_KEYS, "", bad)
     version = data.get("format_version", FORMAT_VERSION)
-    if _is_bool(version) or version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # not 1.0, true or "1"
         bad("format_version", f"must be {FORMAT_VERSION} (got {version!r})")
     tz_given = "timezone" in data
     tz_name = data.get("timezone", _r._DEFAULT_TIMEZONE)
