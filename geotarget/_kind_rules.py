@@ -15,7 +15,7 @@ import attrs
 
 from geotarget._validate import number
 from geotarget.errors import GeotargetError, InvalidInput, InvalidType, Problem
-from geotarget.positions import LocationRule, StaleRule
+from geotarget.positions import _MAX_AGE, LocationRule, StaleRule
 
 
 def _opt_positive(name: str) -> Any:
@@ -135,8 +135,10 @@ RULES_KEYS = (
 )  # fmt: skip
 LOCATION_KEYS = ("max_age_s", "accuracy")
 STALE_KEYS = ("max_age_s", "margin_m")
-#: The longest duration a file may state, in seconds: what ``datetime.timedelta`` holds.
-MAX_SECONDS = dt.timedelta.max // dt.timedelta(seconds=1)
+#: The longest duration a file may state, in seconds: the longest ``max_age`` that
+#: :class:`LocationRule` and :class:`StaleRule` take (10,000 years). A longer one was read, and
+#: then refused by them as ``InvalidPositions``, without its path.
+MAX_SECONDS = _MAX_AGE // dt.timedelta(seconds=1)
 _ANY_AGE = "any"
 
 
@@ -285,7 +287,11 @@ def _location(value: object, path: str, problems: list[Problem]) -> LocationRule
             )
         )
         return None
-    return LocationRule(max_age=max_age, accuracy=accuracy)
+    try:
+        return LocationRule(max_age=max_age, accuracy=accuracy)
+    except GeotargetError as err:  # a rule the checks above missed: at its path, not raised
+        problems.append(Problem(path, str(err)))
+        return None
 
 
 def _stale(value: object, path: str, problems: list[Problem]) -> StaleRule | None:
@@ -307,7 +313,11 @@ def _stale(value: object, path: str, problems: list[Problem]) -> StaleRule | Non
             )
         )
         return None
-    return StaleRule(max_age=max_age, margin_m=margin)
+    try:
+        return StaleRule(max_age=max_age, margin_m=margin)
+    except GeotargetError as err:  # a rule the checks above missed: at its path, not raised
+        problems.append(Problem(path, str(err)))
+        return None
 
 
 def _duration(value: dt.timedelta) -> int | float:

@@ -60,7 +60,7 @@ def _load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]
         text = raw.decode("utf-8-sig")  # a BOM from a Windows editor is fine, as for the rollout
     except UnicodeDecodeError as err:
         raise InvalidPolicy([Problem("", f"not UTF-8 text: {err}")]) from err
-    data = _io.parse(text, fmt)
+    data = _io.document(text, fmt, reader="reading a TOML policy")
     if not isinstance(data, Mapping):
         raise InvalidPolicy([Problem("", f"a policy must be a table (got {type(data).__name__})")])
     return data
@@ -112,10 +112,25 @@ def _document(data: object, what: str) -> None:
         )
 
 
+def _duplicates(data: Mapping[str, Any], key: str) -> list[Problem]:
+    """Keys given twice within the section ``key`` of a JSON document, and ``key`` itself.
+
+    JSON would keep the last silently: an issuer's second ``regions`` would widen its
+    territory unseen by a reviewer reading the first.
+    """
+    top = [
+        Problem(key, "duplicate key: given twice in the same object")
+        for k in getattr(data, "duplicates", ())
+        if k == key
+    ]
+    return top + _io.duplicate_problems(data.get(key), key)
+
+
 def recognizer(data: Mapping[str, Any]) -> Recognizer:
     """The ``recognition`` array as a :class:`Recognizer` (empty when absent)."""
     _document(data, RECOGNITION)
     raw, problems = _table_array(data, "recognition")
+    problems[:0] = _duplicates(data, "recognition")
     rules = []
     for path, entry, bad in _entries(raw, "recognition", _RULE_KEYS, problems):
         codes: list[NamedValue] = []
@@ -154,18 +169,20 @@ def location_rules(data: Mapping[str, Any]) -> dict[str, KindRules]:
     from geotarget.alerts._values import KIND_NAME, KIND_NAME_RULE
 
     _document(data, LOCATION_RULES)
+    twice = _duplicates(data, "location_rules")
     raw = data.get("location_rules", {})
     if not isinstance(raw, Mapping):
         raise InvalidPolicy(
             [
+                *twice,
                 Problem(
                     "location_rules",
                     f"must be a table of [location_rules.<kind>] tables (got {type(raw).__name__})",
-                )
+                ),
             ],
             what=LOCATION_RULES,
         )
-    problems: list[Problem] = []
+    problems: list[Problem] = twice
     found: dict[str, KindRules] = {}
     for kind, table in raw.items():
         # A key as the rollout's paths show it: bare when TOML could write it bare, else quoted.
@@ -202,6 +219,7 @@ def _certificate(text: object, base: Path, path: str) -> str:
 def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
     """The ``issuers`` entry as :class:`Issuers`; a document without one is an error."""
     _document(data, ISSUERS)
+    twice = _duplicates(data, "issuers")
     if "issuers" not in data:
         raise InvalidPolicy(
             [
@@ -214,10 +232,13 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
             what=ISSUERS,
         )
     if data["issuers"] == "any":
+        if twice:
+            raise InvalidPolicy(twice, what=ISSUERS)
         return Issuers.any()
     raw, problems = _table_array(data, "issuers")
     if problems:
         problems[0] = Problem("issuers", 'must be "any" or an array of issuer tables')
+    problems[:0] = twice
     found = []
     for path, entry, bad in _entries(raw, "issuers", _ISSUER_KEYS, problems):
         fields = {k: v for k, v in entry.items() if k not in ("signature", "certificates")}

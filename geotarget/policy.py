@@ -208,8 +208,8 @@ def load_policy(
     if issuers_required or "issuers" in data:
         issuers = part(lambda: Issuers.from_dict(data, base=file.parent, catalog=catalog))
     location_rules = part(lambda: location_rules_from_dict(data))
-    if problems:
-        raise InvalidPolicy(problems, what=_what(file))
+    if problems:  # a top-level key given twice is the rollout's problem and its section's
+        raise InvalidPolicy(list(dict.fromkeys(problems)), what=_what(file))
     assert rollout is not None and recognition is not None and location_rules is not None
     if pilot_recognition:
         from geotarget import pilot

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geotarget.errors import InvalidType
+from geotarget.errors import InvalidInput, InvalidType
 
 BUCKETS = 10_000
 
@@ -100,13 +100,22 @@ def canonical_int(text: str) -> int | None:
     return value if -(1 << 63) <= value <= _U64 else None
 
 
-def _text_hashes(ids: list[Any], salt: str, kind: str) -> npt.NDArray[np.uint64]:
+def _text_hashes(
+    ids: list[Any], salt: str, kind: str, where: list[int] | None = None
+) -> npt.NDArray[np.uint64]:
+    """Hashes of str and bytes ids; ``where`` maps each to its index in ``device_ids``."""
     base = hashlib.blake2b(f"{salt}/{kind}/".encode(), digest_size=8)
     out = bytearray()
     at_int: list[int] = []
     ints: list[int] = []
     for k, i in enumerate(ids):  # one hashlib call per id: see the module docstring
-        data = i.encode() if isinstance(i, str) else i
+        try:
+            data = i.encode() if isinstance(i, str) else i
+        except UnicodeEncodeError:  # a lone surrogate: no UTF-8, and no device id either
+            raise InvalidInput(
+                f"device_ids[{k if where is None else where[k]}] must be valid Unicode (it "
+                f"holds a lone surrogate) (got {i!r})"
+            ) from None
         if data[:1] in _INT_STARTS:
             value = canonical_int(data.decode("utf-8", errors="replace"))
             if value is not None:  # the same device as the integer: hashed as one below
@@ -148,7 +157,8 @@ def _object_hashes(ids: list[Any], salt: str, kind: str) -> npt.NDArray[np.uint6
     out[np.array(at_int, dtype=np.int64)] = _int_hashes(values, salt, kind)
     at_text = [k for k, yes in enumerate(is_text) if yes]
     if at_text:
-        out[np.array(at_text, dtype=np.int64)] = _text_hashes([ids[k] for k in at_text], salt, kind)
+        texts = [ids[k] for k in at_text]
+        out[np.array(at_text, dtype=np.int64)] = _text_hashes(texts, salt, kind, at_text)
     return out
 
 

@@ -302,14 +302,36 @@ def _key(prefix: str, key: object) -> str:
     return f"{prefix}.{part}" if prefix else part
 
 
+_TWICE = "duplicate key: given twice in the same object"
+
+
 def _check_keys(
     table: Mapping[str, Any], allowed: tuple[str, ...], path: str, bad: Callable[[str, str], None]
 ) -> None:
     for key in getattr(table, "duplicates", ()):
-        bad(_key(path, key), "duplicate key: given twice in the same object")
+        bad(_key(path, key), _TWICE)
     for key in table:
         if key not in allowed:
             bad(_key(path, key), f"unknown key (valid: {', '.join(sorted(allowed))})")
+
+
+def duplicate_problems(value: object, path: str) -> list[Problem]:
+    """Every key given twice in a JSON object within ``value`` (at ``path``), with its path.
+
+    JSON keeps the last of two equal keys silently; :func:`document` remembers them
+    (``_Object.duplicates``). Walks without recursion, so any depth the parser read is fine.
+    """
+    out: list[Problem] = []
+    stack: list[tuple[str, object]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, Mapping):
+            for key in getattr(item, "duplicates", ()):
+                out.append(Problem(_key(where, key), _TWICE))
+            stack.extend((_key(where, k), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+    return out
 
 
 def _is_bool(value: object) -> bool:
@@ -343,7 +365,7 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
         )
     _check_keys(data, _TOP_KEYS, "", bad)
     version = data.get("format_version", FORMAT_VERSION)
-    if _is_bool(version) or version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # not 1.0, true or "1"
         bad("format_version", f"must be {FORMAT_VERSION} (got {version!r})")
     tz_given = "timezone" in data
     tz_name = data.get("timezone", _r._DEFAULT_TIMEZONE)

@@ -28,16 +28,33 @@ _ZONE_KEY = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
 _RFC3339 = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})"
     r"(?:[Tt ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,6}))?)?"
-    r"(?P<off>[Zz]|[+-]\d{2}:\d{2})?)?"
+    r"(?P<off>[Zz]|[+-]\d{2}:\d{2})?)?",
+    re.ASCII,  # \d is any Unicode digit otherwise: int() reads "0\u0661" as 1, silently
 )
+
+
+#: Names a system's zone directory holds that are not IANA zones of their own: ``localtime``
+#: (a link to the machine's zone), ``posixrules``, and the ``posix/`` and ``right/`` copies
+#: (``right/`` counts leap seconds, so its wall times are off by about half a minute).
+_NOT_IANA = re.compile(r"(?:localtime|posixrules)|(?:posix|right)/.*")
 
 
 @functools.lru_cache(maxsize=64)
 def zone(name: str) -> zoneinfo.ZoneInfo:
-    """Return the IANA zone ``name``; raise ``ValueError`` with a readable message if unknown."""
+    """Return the IANA zone ``name``; raise ``ValueError`` with a readable message if unknown.
+
+    Names that the time zone directory holds but that are no zone of their own are refused:
+    ``localtime`` would make a policy's civil dates depend on the machine reading it.
+    """
     if not isinstance(name, str) or not _ZONE_KEY.fullmatch(name):
         raise ValueError(
             f"must be an IANA time zone name such as 'Europe/Stockholm' (got {name!r})"
+        )
+    if _NOT_IANA.fullmatch(name):
+        raise ValueError(
+            f"must be an IANA time zone name such as 'Europe/Stockholm' (got {name!r}, which "
+            "is not an IANA zone: it names a file of this machine's time zone directory, "
+            "whose meaning differs from machine to machine)"
         )
     try:
         return zoneinfo.ZoneInfo(name)
