@@ -500,6 +500,31 @@ class Targeter:
             return keys[0]
         return None if alert.msg_type is MessageType.CANCEL else refs[0]
 
+    def _cancelled_first(self, alert: Alert, key: str, known: bool) -> str | None:
+        """A remembered Cancel that would end ``alert``'s incident ``key``: its version id.
+
+        As the store decides on admission (read only): a Cancel that arrived before the
+        versions it names was remembered under each of them; it ends the incident when it
+        names ``alert`` or a version ``alert`` references, and may end the incident (its
+        sender acts for the incident's, its status is the incident's; ``known``: the store
+        holds the incident, else ``alert`` would start it).
+        """
+        from geotarget import cap
+
+        vids = [version_id(alert.sender, alert.identifier)]
+        vids += [version_id(r.sender, r.identifier) for r in alert.references]
+        for document in (d for vid in dict.fromkeys(vids) for d in self.ledger.cancels_naming(vid)):
+            cancel = cap.loads(document)
+            if known:
+                allowed = self._may_end(cancel, key)
+            else:
+                allowed = cancel.status is alert.status and self.issuers.may_act_for(
+                    cancel.sender, alert.sender
+                )
+            if allowed:
+                return version_id(cancel.sender, cancel.identifier)
+        return None
+
     def _may_end(self, cancel: Alert, key: str) -> bool:
         """Whether ``cancel`` may end incident ``key``: its sender and status (read only)."""
         from geotarget import cap
@@ -820,8 +845,9 @@ class Targeter:
         Nothing is admitted or claimed: ``recipients`` are the covered devices not yet claimed
         for the incident, ``claims`` is None, and the blast-radius guard is not
         applied (as with ``confirm=True``). For :meth:`TargetingResult.explain` of a device in a
-        live service. A version of a cancelled or expired incident, or one older than the
-        incident's current version, tells nobody (``CANCELLED``, ``EXPIRED``, ``SUPERSEDED``),
+        live service. A version of a cancelled or expired incident, one a Cancel that arrived
+        first names, or one older than the incident's current version, tells nobody
+        (``CANCELLED``, ``EXPIRED``, ``SUPERSEDED``),
         as :meth:`target` would answer; ``per_county`` and ``no_longer_covered`` are as from
         :meth:`target`.
 
@@ -874,6 +900,13 @@ class Targeter:
                     else Verdict.EXPIRED
                 ),
                 reason=f"incident {key} was {ended}: nobody is told",
+            )
+        early = self._cancelled_first(alert, key, stored is not None)
+        if early is not None:
+            return TargetingResult(
+                **base,
+                verdict=Verdict.CANCELLED,
+                reason=f"a Cancel that arrived first ({early}) names this version: nobody is told",
             )
         current = None if stored is None or stored.version is None else stored.alert
         vid = version_id(alert.sender, alert.identifier)

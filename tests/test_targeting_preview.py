@@ -7,7 +7,7 @@ import datetime as dt
 from targeting_helpers import T0, make_alert, make_regions, policy, positions, ref
 
 from geotarget import Circle, PositionIndex
-from geotarget.alerts import MessageType
+from geotarget.alerts import Alert, MessageType, Status
 from geotarget.targeting import Targeter, TargetingResult, Verdict
 
 
@@ -91,3 +91,45 @@ def test_preview_fills_per_county_and_no_longer_covered_as_target_does() -> None
         want.per_county,
         want.no_longer_covered.tolist(),
     )
+
+
+def test_preview_of_a_version_a_cancel_that_came_first_names_tells_nobody() -> None:
+    """A remembered Cancel ends the versions it names, in preview as in ``target``.
+
+    Only a Cancel that may end the incident counts: a Test Cancel never ends an Actual
+    incident (the store's rule for every Cancel).
+    """
+    index = PositionIndex(positions([17.2, 17.2001], [59.5, 59.5]))
+    first = make_alert("explosion", Circle(17.2, 59.5, 500.0), ident="c1")
+    update = make_alert(
+        "explosion",
+        Circle(17.2, 59.5, 800.0),
+        ident="c2",
+        sent=T0 + dt.timedelta(minutes=1),
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+    )
+    later = T0 + dt.timedelta(minutes=5)
+
+    def cancel(status: Status) -> Alert:
+        return make_alert(
+            "explosion",
+            Circle(17.2, 59.5, 500.0),
+            ident=f"cancel-{status.value}",
+            sent=T0 + dt.timedelta(minutes=2),
+            msg_type=MessageType.CANCEL,
+            refs=(ref(first),),
+            status=status,
+        )
+
+    t = _targeter()
+    t.target(cancel(Status.TEST), index, later)  # remembered, but never ends an Actual incident
+    for alert in (first, update):
+        assert t.preview(alert, index, later).verdict is Verdict.DELIVER, alert.identifier
+    t.target(cancel(Status.ACTUAL), index, later)  # remembered: names a version never seen
+    for alert in (update, first):
+        got = t.preview(alert, index, later)
+        assert got.verdict is Verdict.CANCELLED, alert.identifier
+        assert got.recipients.tolist() == []
+    assert t.target(first, index, later).verdict is Verdict.CANCELLED
+    assert t.preview(update, index, later).verdict is Verdict.CANCELLED
