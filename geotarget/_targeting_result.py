@@ -220,7 +220,9 @@ class TargetingResult:
     retract : numpy.ndarray
         For a Cancel: every device that received the incident, as canonical text (``str``).
     counts : mapping of Outcome to int
-        How many devices had each outcome; they add up to the number of devices.
+        How many devices had each outcome; they add up to the number of devices. Empty when
+        the devices were not evaluated (every verdict but ``DELIVER``, the blast-radius guard
+        included).
     already_delivered : int
         Covered devices left out because they received the incident before.
     per_county : mapping of str to int

@@ -53,6 +53,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 
 from geotarget import _geodesy
 from geotarget._evaluation import (
@@ -103,6 +104,7 @@ from geotarget.ledger import (
     DeliveryKind,
     DeliveryLedger,
     Incident,
+    IncidentState,
     MemoryLedger,
     Transition,
 )
@@ -498,6 +500,31 @@ class Targeter:
             return keys[0]
         return None if alert.msg_type is MessageType.CANCEL else refs[0]
 
+    def _cancelled_first(self, alert: Alert, key: str, known: bool) -> str | None:
+        """A remembered Cancel that would end ``alert``'s incident ``key``: its version id.
+
+        As the store decides on admission (read only): a Cancel that arrived before the
+        versions it names was remembered under each of them; it ends the incident when it
+        names ``alert`` or a version ``alert`` references, and may end the incident (its
+        sender acts for the incident's, its status is the incident's; ``known``: the store
+        holds the incident, else ``alert`` would start it).
+        """
+        from geotarget import cap
+
+        vids = [version_id(alert.sender, alert.identifier)]
+        vids += [version_id(r.sender, r.identifier) for r in alert.references]
+        for document in (d for vid in dict.fromkeys(vids) for d in self.ledger.cancels_naming(vid)):
+            cancel = cap.loads(document)
+            if known:
+                allowed = self._may_end(cancel, key)
+            else:
+                allowed = cancel.status is alert.status and self.issuers.may_act_for(
+                    cancel.sender, alert.sender
+                )
+            if allowed:
+                return version_id(cancel.sender, cancel.identifier)
+        return None
+
     def _may_end(self, cancel: Alert, key: str) -> bool:
         """Whether ``cancel`` may end incident ``key``: its sender and status (read only)."""
         from geotarget import cap
@@ -725,24 +752,9 @@ class Targeter:
         covered_region = fields.pop("covered_region")
         covered_box = fields.pop("covered_box")
         covered = fields.pop("covered")
-        rows_new = covered[claims.positions]
-        if covered_region is None and self._county_set is not None:
-            # Located in the county set itself: it answers through the finest level on its
-            # borders (RegionSet.from_unions), so the counts equal the finest-level ones.
-            per_county = self._per_county_direct(rows_new, index, covered_box)
-        else:
-            per_county = self._per_county(
-                new_regions(
-                    rows_new,
-                    None if covered_region is None else covered_region[claims.positions],
-                    index,
-                    self._finest_set,
-                    self.snap_m,
-                )
-            )
-        outside = len(new) - sum(per_county.values())
-        if outside:  # beyond the border, or no fix: counted, so the counts add up
-            per_county = {**per_county, TargetingResult.NO_COUNTY: outside}
+        per_county = self._new_per_county(
+            claims.positions, covered, covered_region, covered_box, index
+        )
         reason = (
             fields.pop("reason") + f": {len(new):,} new recipient{'' if len(new) == 1 else 's'}"
         )
@@ -833,9 +845,16 @@ class Targeter:
         Nothing is admitted or claimed: ``recipients`` are the covered devices not yet claimed
         for the incident, ``claims`` is None, and the blast-radius guard is not
         applied (as with ``confirm=True``). For :meth:`TargetingResult.explain` of a device in a
-        live service.
+        live service. A version of a cancelled or expired incident, one a Cancel that arrived
+        first names, or one older than the incident's current version, tells nobody
+        (``CANCELLED``, ``EXPIRED``, ``SUPERSEDED``),
+        as :meth:`target` would answer; ``per_county`` and ``no_longer_covered`` are as from
+        :meth:`target`.
 
         .. versionadded:: 0.1.0
+        .. versionchanged:: 0.1.0
+           Answers ``CANCELLED``, ``EXPIRED`` or ``SUPERSEDED`` as :meth:`target` does (it
+           answered ``DELIVER``); fills ``per_county`` and ``no_longer_covered``.
 
         Parameters
         ----------
@@ -868,18 +887,70 @@ class Targeter:
         base.update(facts)
         if refused is not None:
             return TargetingResult(**base, verdict=refused[0], reason=refused[1])
+        # What the store would decide (a cancelled, expired or newer incident tells nobody),
+        # read without changing it.
+        stored = self.ledger.incident(key)
+        if stored is not None and stored.state is not IncidentState.ACTIVE:
+            ended = stored.state.name.lower()
+            return TargetingResult(
+                **base,
+                verdict=(
+                    Verdict.CANCELLED
+                    if stored.state is IncidentState.CANCELLED
+                    else Verdict.EXPIRED
+                ),
+                reason=f"incident {key} was {ended}: nobody is told",
+            )
+        early = self._cancelled_first(alert, key, stored is not None)
+        if early is not None:
+            return TargetingResult(
+                **base,
+                verdict=Verdict.CANCELLED,
+                reason=f"a Cancel that arrived first ({early}) names this version: nobody is told",
+            )
+        current = None if stored is None or stored.version is None else stored.alert
+        vid = version_id(alert.sender, alert.identifier)
+        if (
+            current is not None
+            and stored is not None
+            and stored.version != vid
+            and (alert.sent < current.sent or _stored_document(self.ledger, vid))
+        ):
+            return TargetingResult(
+                **base,
+                verdict=Verdict.SUPERSEDED,
+                reason=(
+                    f"superseded: incident {key}'s current version is {stored.version} (sent "
+                    f"{current.sent.isoformat()}); nobody new is told"
+                ),
+            )
         verdict, fields = self._decide(alert, facts.get("kind", ""), index, at, True, "")
         if verdict is not Verdict.DELIVER:
             return TargetingResult(**base, verdict=verdict, **fields)
         covered_ids = fields.pop("covered_ids")
         told = self.ledger.delivered(key, covered_ids)
-        for name in ("covered", "covered_region", "covered_box", "t_plan", "timings"):
+        new = np.flatnonzero(~told)
+        per_county = self._new_per_county(
+            new,
+            fields.pop("covered"),
+            fields.pop("covered_region"),
+            fields.pop("covered_box"),
+            index,
+        )
+        gone = self.ledger.recipients(key)
+        if gone.size:
+            now = IdSet()
+            now.add(covered_ids)
+            gone = gone[~now.member(gone)]
+        for name in ("t_plan", "timings"):
             fields.pop(name)
         return TargetingResult(
             **base,
             verdict=verdict,
-            recipients=covered_ids[~told],
+            recipients=covered_ids[new],
+            no_longer_covered=gone,
             already_delivered=int(told.sum()),
+            per_county=per_county,
             **fields,
         )
 
@@ -1109,6 +1180,39 @@ class Targeter:
             at,
             self._coarse,
         )
+
+    def _new_per_county(
+        self,
+        new: npt.NDArray[np.intp],
+        covered: I32Array,
+        covered_region: I32Array | None,
+        covered_box: Box,
+        index: PositionIndex,
+    ) -> dict[str, int]:
+        """``per_county`` of the new recipients ``new`` (places in ``covered``).
+
+        Those in no county (beyond the border, or told without a fix) under ``NO_COUNTY``, so
+        the counts add up to ``new.size``.
+        """
+        rows_new = covered[new]
+        if covered_region is None and self._county_set is not None:
+            # Located in the county set itself: it answers through the finest level on its
+            # borders (RegionSet.from_unions), so the counts equal the finest-level ones.
+            per_county = self._per_county_direct(rows_new, index, covered_box)
+        else:
+            per_county = self._per_county(
+                new_regions(
+                    rows_new,
+                    None if covered_region is None else covered_region[new],
+                    index,
+                    self._finest_set,
+                    self.snap_m,
+                )
+            )
+        outside = int(new.size) - sum(per_county.values())
+        if outside:  # beyond the border, or no fix: counted, so the counts add up
+            per_county = {**per_county, TargetingResult.NO_COUNTY: outside}
+        return per_county
 
     def _per_county_direct(
         self, rows: I32Array, index: PositionIndex, box: Box = None
@@ -1386,6 +1490,12 @@ class Targeter:
 
 
 _NO_DEVICES = np.array([], dtype=np.str_)
+
+
+def _stored_document(ledger: DeliveryLedger, vid: str) -> bool:
+    """Whether the store holds version ``vid`` itself (not a placeholder of it)."""
+    seen = ledger.lookup_version(vid)
+    return seen is not None and seen[1] is not None
 
 
 def _not_an_alert(alert: Alert) -> bool:

@@ -424,6 +424,9 @@ def test_a_remembered_cancel_reused_with_other_content_is_a_conflict(opener: Ope
     assert got.stored_document == cap.dumps(cancel)
     assert again.remembered_cancel("polisen@polisen.se/K3") == cap.dumps(cancel)
     assert again.remembered_cancel("polisen@polisen.se/K1") is None  # named, not remembered
+    # The Cancel is found under the version it names (what Targeter.preview reads).
+    assert again.cancels_naming("polisen@polisen.se/K1") == [cap.dumps(cancel)]
+    assert again.cancels_naming("polisen@polisen.se/K3") == []
     as_alert = _alert("K3")
     assert again.admit(as_alert, at=T0 + MIN).transition is Transition.CONFLICT
     assert again.lookup_version("polisen@polisen.se/K3") is None  # nothing was recorded
@@ -889,6 +892,7 @@ _AFTER_CLOSE: dict[str, Callable[[Any], Any]] = {
     "admit": lambda s: s.admit(_alert("K9"), at=T0),
     "lookup_version": lambda s: s.lookup_version(V1),
     "remembered_cancel": lambda s: s.remembered_cancel(V1),
+    "cancels_naming": lambda s: s.cancels_naming(V1),
     "expire": lambda s: s.expire(INC, at=T0),
     "incident": lambda s: s.incident(INC),
     "load_active": lambda s: s.load_active(),

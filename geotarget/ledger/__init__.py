@@ -361,6 +361,27 @@ class DeliveryLedger(Protocol):
         """
         ...
 
+    def cancels_naming(self, version: str) -> list[str]:
+        """The CAP documents of the remembered Cancels that name this version id (read only).
+
+        A Cancel that arrives before the versions it names is remembered under each of them;
+        when such a version arrives, one of these Cancels that may end its incident ends it
+        (:attr:`Transition.CANCELLED`).
+
+        .. versionadded:: 0.1.0
+
+        Parameters
+        ----------
+        version : str
+            A version id, ``"{sender}/{identifier}"``.
+
+        Returns
+        -------
+        list of str
+            The Cancels' documents, in no particular order; empty when none names it.
+        """
+        ...
+
     def expire(self, incident: str, *, at: datetime) -> bool:
         """Mark an active incident EXPIRED; its pending alert deliveries are no longer due.
 

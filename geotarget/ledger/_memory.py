@@ -546,6 +546,12 @@ class MemoryLedger(StoreBase):
         with self._open():
             return self._remembered.get(vid)
 
+    def cancels_naming(self, version: str) -> list[str]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.cancels_naming`."""
+        vid = check_token("version", version)
+        with self._open():
+            return _MemoryTx(self).early_cancels([vid])
+
     def expire(self, incident: str, *, at: datetime) -> bool:
         """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""
         key = check_token("incident", incident)

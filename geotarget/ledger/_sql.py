@@ -614,6 +614,12 @@ class SqlStore(StoreBase):
         with self._read() as cur:
             return _SqlTx(self, cur).remembered(vid)
 
+    def cancels_naming(self, version: str) -> list[str]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.cancels_naming`."""
+        vid = check_token("version", version)
+        with self._read() as cur:
+            return _SqlTx(self, cur).early_cancels([vid])
+
     def load_active(self) -> list[Incident]:
         """See :meth:`geotarget.ledger.DeliveryLedger.load_active`."""
         with self._read() as cur:
