@@ -202,7 +202,9 @@ class TargetingResult:
     next_change : datetime.datetime or None
         When the verdict may change (a phase start, the onset), where that applies. For
         ``AREA_OUTSIDE_ROLLOUT``, the start of the first later phase that enables a region the
-        area reaches (None when no phase does), not merely the next phase start.
+        area reaches (None when no phase does), not merely the next phase start. None when
+        that change comes at or after the alert expires: it changes nothing for this alert
+        (the reason still names it, "after this alert expires").
     rollout : RolloutDecision or None
         The policy's decision (reason, phase, policy hash), when the kind was looked up.
     recipients : numpy.ndarray

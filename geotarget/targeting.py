@@ -1074,8 +1074,9 @@ class Targeter:
             return Verdict.KIND_NOT_ENABLED, {
                 "reason": prefix
                 + f"{kind} is not enabled ({decision.reason.value})"
-                + (f"; the next change is at {self._when(kind, nxt)}" if nxt else ""),
-                "next_change": nxt,
+                + (f"; the next change is at {self._when(kind, nxt)}" if nxt else "")
+                + _after_expiry(alert, nxt, self.policy.timezone),
+                "next_change": _before_expiry(alert, nxt),
                 "rollout": decision,
             }
         area = alert.area
@@ -1094,11 +1095,13 @@ class Targeter:
                 if later is not None
                 else "; no later phase of the policy enables it there"
             )
+            nxt = None if later is None else later[1]
             return Verdict.AREA_OUTSIDE_ROLLOUT, {
                 "reason": prefix
                 + f"the alert area{grown} lies wholly outside the regions where {kind} "
-                f"is enabled ({', '.join(sorted(decision.regions))}){when}",
-                "next_change": None if later is None else later[1],
+                f"is enabled ({', '.join(sorted(decision.regions))}){when}"
+                + _after_expiry(alert, nxt, self.policy.timezone),
+                "next_change": _before_expiry(alert, nxt),
                 "rollout": decision,
                 "area_km2": plan.area_km2,
             }
@@ -1140,7 +1143,7 @@ class Targeter:
         phase = f", phase {decision.phase_index + 1}" if decision.phase_index is not None else ""
         return Verdict.DELIVER, {
             "reason": prefix + f"{kind} is enabled ({decision.reason.value}{phase})",
-            "next_change": decision.next_change,
+            "next_change": _before_expiry(alert, decision.next_change),
             "rollout": decision,
             "counts": counts,
             "area_km2": plan.area_km2,
@@ -1490,6 +1493,24 @@ class Targeter:
 
 
 _NO_DEVICES = np.array([], dtype=np.str_)
+
+
+def _before_expiry(alert: Alert, change: dt.datetime | None) -> dt.datetime | None:
+    """``change``, or None when it comes at or after the alert expires (it changes nothing)."""
+    if change is None or (alert.expires is not None and change >= alert.expires):
+        return None
+    return change
+
+
+def _after_expiry(alert: Alert, change: dt.datetime | None, zone: str) -> str:
+    """A reason's note when the next change comes at or after the alert expires, else "".
+
+    The expiry in the policy's wall time and ``zone``, as the change itself is shown.
+    """
+    if change is None or _before_expiry(alert, change) is not None:
+        return ""
+    assert alert.expires is not None
+    return f", after this alert expires at {human(alert.expires, zone)}: it changes nothing for it"
 
 
 def _stored_document(ledger: DeliveryLedger, vid: str) -> bool:

@@ -431,7 +431,11 @@ def test_the_json_states_its_times_in_the_offset_of_at(
     """``at`` and ``next_change`` in one offset (next_change came in UTC beside a +02:00 at)."""
     positions = tmp_path / "devices.csv"
     positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
-    tips = ROOT / "docs" / "examples" / "polisen_tips.xml"
+    # The example tip request expires after a day; here it stays active until phase 2 (a next
+    # change at or after expiry is no next change: test_targeting).
+    tips = tmp_path / "tips.xml"
+    example = (ROOT / "docs" / "examples" / "polisen_tips.xml").read_text("utf-8")
+    tips.write_text(example.replace("2024-05-21T16:00:00+02:00", "2024-12-21T16:00:00+01:00"))
     argv = ["target", "--alert", str(tips), "--positions", str(positions)]
     code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
     assert code == 0, err
@@ -440,6 +444,12 @@ def test_the_json_states_its_times_in_the_offset_of_at(
         "2024-05-20T16:05:00+02:00",
         "2024-09-02T00:00:00+02:00",  # phase 2 (illustrative) begins at midnight in Stockholm
     )
+    # As the example is: phase 2 comes after it expires, so it has no next change.
+    example_file = ROOT / "docs" / "examples" / "polisen_tips.xml"
+    argv = ["target", "--alert", str(example_file), "--positions", str(positions)]
+    code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["next_change"] is None
 
 
 @pytest.mark.parametrize(

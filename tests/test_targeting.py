@@ -94,7 +94,7 @@ def test_kind_not_enabled_says_when_it_will_be(regions: RegionHierarchy) -> None
     start = T0 + dt.timedelta(days=10)
     pol = policy({"crime_modus": [(start, ("01",))]})
     result = Targeter(regions, pol).target(
-        make_alert("crime_modus", Circle(17.5, 59.5, 1000.0)),
+        make_alert("crime_modus", Circle(17.5, 59.5, 1000.0), hours=24.0 * 30),
         PositionIndex(positions([17.5], [59.5])),
         T0,
     )
@@ -103,6 +103,42 @@ def test_kind_not_enabled_says_when_it_will_be(regions: RegionHierarchy) -> None
     assert result.rollout is not None
     assert result.rollout.reason.value == "NOT_STARTED"
     assert len(result.recipients) == 0
+
+
+def test_a_next_change_after_the_alert_expires_is_no_next_change(
+    regions: RegionHierarchy,
+) -> None:
+    """``next_change`` is None when the change comes at or after expiry; the reason names it.
+
+    Regression (probe): a tip request expiring in 2 hours answered AREA_OUTSIDE_ROLLOUT with
+    ``next_change`` the next phase's start days later, and KIND_NOT_ENABLED "the next change
+    is at ..." past expiry: an integrator that re-targets then finds the alert expired.
+    """
+    start = T0 + dt.timedelta(days=10)
+    index = PositionIndex(positions([17.5, 18.7], [59.5, 59.5]))
+    t = Targeter(regions, policy({"crime_modus": [(start, ("01",))]}))
+    for hours, want in ((2.0, None), (24.0 * 10, None), (24.0 * 10 + 1, start)):
+        got = t.target(
+            make_alert("crime_modus", Circle(17.5, 59.5, 1000.0), ident=f"n{hours}", hours=hours),
+            index,
+            T0,
+        )
+        assert got.verdict is Verdict.KIND_NOT_ENABLED
+        assert got.next_change == want, hours
+        assert ("after this alert expires" in got.reason) is (want is None), got.reason
+    later = {"crime_modus": [(T0 - dt.timedelta(days=1), ("01",)), (start, ("01", "02"))]}
+    t = Targeter(regions, policy(later))
+    for ident, lon, verdict in (("o", 18.7, Verdict.AREA_OUTSIDE_ROLLOUT), ("d", 17.5, None)):
+        for hours, want in ((2.0, None), (24.0 * 10 + 1, start)):
+            got = t.target(
+                make_alert(
+                    "crime_modus", Circle(lon, 59.5, 1000.0), ident=f"{ident}{hours}", hours=hours
+                ),
+                index,
+                T0,
+            )
+            assert got.verdict is (verdict or Verdict.DELIVER)
+            assert got.next_change == want, (ident, hours)
 
 
 def test_kind_missing_from_policy_is_denied(regions: RegionHierarchy) -> None:
@@ -128,7 +164,7 @@ def test_area_wholly_outside_enabled_regions(regions: RegionHierarchy) -> None:
         }
     )
     result = Targeter(regions, pol).target(
-        make_alert("crime_modus", Circle(18.7, 59.5, 2000.0)),
+        make_alert("crime_modus", Circle(18.7, 59.5, 2000.0), hours=24.0 * 30),
         PositionIndex(positions([18.7], [59.5])),
         T0,
     )
@@ -198,7 +234,11 @@ def test_from_when_is_the_policy_s_wall_time_and_marks_illustrative_dates() -> N
     )  # fmt: skip
     before = t.target(boom, PositionIndex(positions([18.07], [59.33])), early)
     assert before.verdict is Verdict.KIND_NOT_ENABLED
-    assert before.reason.endswith("the next change is at 2024-04-15 00:00 Europe/Stockholm")
+    assert before.reason.endswith(
+        "the next change is at 2024-04-15 00:00 Europe/Stockholm, after this alert expires at "
+        "2024-04-01 16:00 Europe/Stockholm: it changes nothing for it"
+    )
+    assert before.next_change is None
 
 
 def test_naive_time_and_wrong_types_are_rejected(regions: RegionHierarchy) -> None:
