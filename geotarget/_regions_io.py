@@ -314,8 +314,9 @@ def to_regions(
     if source_crs is None:
         _refuse_projected(raw, geoms)
     elif not _is_lonlat(source_crs):
+        _refuse_not_horizontal(source_crs)
         _refuse_degrees(raw, geoms, source_crs)
-        geoms = _reproject(geoms, source_crs)
+        geoms = _reproject(raw, geoms, source_crs)
     _check_lonlat(raw, geoms)
     geoms = _check_valid(raw, geoms, repair)
 
@@ -436,16 +437,68 @@ def _is_lonlat(text: str) -> bool:
     return bool(crs.equals(pyproj.CRS("OGC:CRS84"), ignore_axis_order=True))
 
 
-def _reproject(geoms: Any, source: str) -> Any:
+def _refuse_not_horizontal(source: str) -> None:
+    """Refuse a CRS that has no horizontal (east, north) position: geocentric, vertical, ...
+
+    Reprojecting from one does not fail: pyproj reads a vertical CRS's (x, y) as (lat, lon),
+    swapping the axes, and a geocentric one's as metres from the Earth's centre.
+    """
+    crs = _crs(source)
+    if crs.is_projected or crs.is_geographic:  # (a compound CRS: its horizontal part)
+        return
+    raise InvalidRegions(
+        f"crs {source!r:.80} is a {crs.type_name}, not a geographic or projected CRS: region "
+        "coordinates are horizontal positions (east, north), e.g. EPSG:4326 or EPSG:3006"
+    )
+
+
+#: A reprojected vertex must come back within this many metres (of the source CRS's units),
+#: else it lies outside the CRS's domain (Web Mercator wraps an x beyond the antimeridian,
+#: clamps a y beyond the pole; Transverse Mercator folds a far y back over the pole).
+ROUND_TRIP_M = 1.0
+
+
+def _reproject(raw: Sequence[RawFeature], geoms: Any, source: str) -> Any:
     import pyproj
 
-    transformer = pyproj.Transformer.from_crs(_crs(source), "EPSG:4326", always_xy=True)
+    crs = _crs(source)
+    transformer = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    back = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
 
     def move(xy: Any) -> Any:
         lon, lat = transformer.transform(xy[:, 0], xy[:, 1])
         return np.column_stack([lon, lat])
 
-    return shapely.transform(geoms, move)
+    moved = shapely.transform(geoms, move)
+    xy, owner = shapely.get_coordinates(geoms, return_index=True)
+    lonlat = shapely.get_coordinates(moved)
+    finite = np.isfinite(lonlat).all(axis=1)
+    if not finite.all():  # beyond the projection's domain: _check_lonlat names the bounds
+        return moved
+    with np.errstate(invalid="ignore"):
+        bx, by = back.transform(lonlat[:, 0], lonlat[:, 1])
+        error = np.hypot(np.asarray(bx) - xy[:, 0], np.asarray(by) - xy[:, 1])
+    axis = crs.axis_info[0] if crs.axis_info else None
+    # metres per unit of the source CRS (radians per unit for an angular one, then on Earth)
+    factor = axis.unit_conversion_factor if axis is not None else 1.0
+    if crs.is_geographic:
+        factor *= 6_371_000.0
+    # A finite vertex that does not come back lies beyond the domain too.
+    off = np.flatnonzero(~(error * factor <= ROUND_TRIP_M))
+    if off.size:
+        k = int(off[0])
+        i = int(owner[k])
+        x, y = (float(v) for v in xy[k])
+        lon, lat = (float(v) for v in lonlat[k])
+        unit = axis.unit_name if axis is not None else "unit"
+        raise InvalidRegions(
+            f"{raw[i].where} (code {raw[i].code!r}) has a vertex x={x:.10g}, y={y:.10g} "
+            f"outside the domain of crs {source!r:.80} ({unit}s): it reprojects to lon "
+            f"{lon:.7f}, lat {lat:.7f}, which maps back to x={float(bx[k]):.10g}, "
+            f"y={float(by[k]):.10g}, more than {ROUND_TRIP_M:g} m away ({off.size} such "
+            "vertices in all); is the declared CRS right?"
+        )
+    return moved
 
 
 def _refuse_projected(raw: Sequence[RawFeature], geoms: Any) -> None:
@@ -475,9 +528,10 @@ def _check_lonlat(raw: Sequence[RawFeature], geoms: Any) -> None:
     )
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        shown = tuple(round(float(b), 6) for b in bounds[i])  # not np.float64(...) reprs
         raise InvalidRegions(
             f"{raw[i].where} (code {raw[i].code!r}) reaches outside lon [-180, 180] and "
-            f"lat [-90, 90] after reprojection (bounds {tuple(round(b, 6) for b in bounds[i])}); "
+            f"lat [-90, 90] after reprojection (bounds {shown}); "
             "is the declared CRS right?"
         )
 

@@ -481,7 +481,9 @@ class RegionSet:
             coordinates are read east first, so ``EPSG:4326`` and ``OGC:CRS84`` agree).
             Coordinates in any CRS but lon/lat are reprojected to WGS84 lon/lat with pyproj,
             vertex by vertex; a projected CRS given for coordinates that all lie within the
-            lon/lat range (degrees mislabelled) is refused.
+            lon/lat range (degrees mislabelled), a CRS without horizontal positions (vertical,
+            geocentric) and a vertex outside the CRS's domain (one that does not map back
+            within 1 m) are refused.
         repair : bool, default False
             Repair invalid geometries with GEOS ``make_valid`` instead of refusing them. A NaN
             or infinite coordinate is refused first (naming the feature, ring and vertex),
@@ -495,8 +497,9 @@ class RegionSet:
             For a feature without the code property (the message lists the properties it
             has), a non-string code, one code with two names, a geometry that is not a
             (Multi)Polygon or is invalid (which feature, and where), a non-finite coordinate,
-            an unknown CRS, projected coordinates without a declared CRS, degrees with a
-            projected one, or overlapping regions.
+            an unknown CRS or one without horizontal positions, projected coordinates without
+            a declared CRS, degrees with a projected one, a vertex outside the CRS's domain,
+            or overlapping regions.
         """
         raw, declared = _regions_io.read_geojson(source, code_property, name_property)
         regions = _regions_io.to_regions(

@@ -202,3 +202,51 @@ def test_an_unreadable_path_is_named_within_bounds() -> None:
     with pytest.raises(InvalidRegions) as err:
         RegionSet.from_geojson("x" * 5000, code_property="code", level="m")
     assert len(str(err.value)) < 400
+
+
+@pytest.mark.parametrize(
+    ("crs", "kind"),
+    [("EPSG:5613", "Vertical CRS"), ("EPSG:4978", "Geocentric CRS")],
+)
+def test_a_crs_without_horizontal_positions_is_refused(crs: str, kind: str) -> None:
+    """RH2000 heights (pyproj swapped the axes: the square landed at lat 18) or geocentric."""
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geojson(_fc([SQUARE]), code_property="code", level="d", crs=crs)
+    assert str(err.value).startswith(f"crs '{crs}' is a {kind}, not a geographic or projected")
+
+
+@pytest.mark.parametrize(
+    ("crs", "ring", "vertex"),
+    [
+        # Web Mercator x beyond the antimeridian: pyproj wrapped it to lon -16.8, silently
+        (
+            "EPSG:3857",
+            [[0, 0], [1e9, 0], [1e9, 1e7], [0, 1e7], [0, 0]],
+            "x=1000000000, y=0",
+        ),
+        # SWEREF 99 TM y far beyond the pole: folded back to lat 89.9
+        (
+            "EPSG:3006",
+            [[5e5, 6.5e6], [6e5, 6.5e6], [6e5, 5e7], [5e5, 6.5e6]],
+            "x=600000, y=50000000",
+        ),
+    ],
+)
+def test_coordinates_outside_the_crs_domain_are_refused(
+    crs: str, ring: list[list[float]], vertex: str
+) -> None:
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geojson(_fc([ring]), code_property="code", level="d", crs=crs)
+    message = str(err.value)
+    assert message.startswith(f"features[0] (code 'A') has a vertex {vertex} outside the domain")
+    assert f"of crs '{crs}'" in message
+
+
+def test_compound_and_datum_shifted_crs_are_still_read() -> None:
+    """SWEREF 99 TM + RH2000 and RT90 (its datum shift round-trips within millimetres)."""
+    metres = [[6e5, 6.5e6], [7e5, 6.5e6], [7e5, 6.6e6], [6e5, 6.5e6]]
+    rt90 = [[1.6e6, 6.6e6], [1.7e6, 6.6e6], [1.7e6, 6.7e6], [1.6e6, 6.6e6]]
+    for crs, ring in (("EPSG:5845", metres), ("EPSG:3021", rt90)):
+        regions = RegionSet.from_geojson(_fc([ring]), code_property="code", level="d", crs=crs)
+        west, south, east, north = regions.bounds
+        assert 10 < west < east < 25 and 55 < south < north < 70
