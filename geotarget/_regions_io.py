@@ -106,6 +106,24 @@ def read_geojson(
     return out, crs
 
 
+def file_label(source: object, kind: str = "region file") -> str | None:
+    """How errors name the file ``source`` is (``None`` for text, bytes or a mapping)."""
+    if isinstance(source, Mapping | bytes):
+        return None
+    if isinstance(source, str) and source.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
+        return None
+    if not isinstance(source, str | os.PathLike):
+        return None
+    return f"{kind} {_shown(str(source))}"
+
+
+def naming_file(err: InvalidRegions, label: str | None) -> InvalidRegions:
+    """``err`` with the file named first, unless it names the file already (or is no file)."""
+    if label is None or label.split(" ", 2)[-1] in str(err):
+        return err
+    return InvalidRegions(f"{label}: {err}")
+
+
 def _numeric(value: Any, depth: int) -> bool:
     """Whether nested GeoJSON ``coordinates`` (at most ``depth`` levels) hold numbers only."""
     if depth == 0 or not isinstance(value, (list, tuple)):

@@ -250,3 +250,55 @@ def test_compound_and_datum_shifted_crs_are_still_read() -> None:
         regions = RegionSet.from_geojson(_fc([ring]), code_property="code", level="d", crs=crs)
         west, south, east, north = regions.bounds
         assert 10 < west < east < 25 and 55 < south < north < 70
+
+
+@pytest.mark.parametrize(
+    ("doc", "after"),
+    [
+        (
+            {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": None}]},
+            "features[0] has no property 'code' (code_property)",
+        ),
+        (
+            _fc([SQUARE], code="A")
+            | {"crs": {"type": "name", "properties": {"name": "EPSG:5613"}}},
+            "crs 'EPSG:5613' is a Vertical CRS",
+        ),
+        ("{", "region GeoJSON is not valid JSON"),
+    ],
+)
+def test_an_error_in_a_region_file_names_the_file(tmp_path: Path, doc: Any, after: str) -> None:
+    """Loading several files, the message must say which one is wrong."""
+    path = tmp_path / "kommuner.geojson"
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    for source in (path, str(path)):
+        with pytest.raises(InvalidRegions) as err:
+            RegionSet.from_geojson(source, code_property="code", level="m")
+        assert str(err.value).startswith(f"region file {str(path)!r}: {after}")
+    with pytest.raises(InvalidRegions) as err:  # text names no file
+        RegionSet.from_geojson(
+            doc if isinstance(doc, str) else json.dumps(doc), code_property="code", level="m"
+        )
+    assert str(err.value).startswith(after)
+
+
+def test_overlapping_regions_of_a_file_name_the_file(tmp_path: Path) -> None:
+    doc = _fc([SQUARE], code="A")
+    doc["features"].append({**doc["features"][0], "properties": {"code": "B"}})
+    path = tmp_path / "lan.geojson"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InvalidRegions, match=r"^region file '.*lan\.geojson': regions 'A' and 'B'"):
+        RegionSet.from_geojson(path, code_property="code", level="m")
+
+
+def test_a_geoparquet_row_error_names_the_file_once(tmp_path: Path) -> None:
+    path = _geoparquet(tmp_path / "r.parquet", {"code": [""], "geometry": [_wkb()]}, GOOD_GEO)
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geoparquet(path, code_property="code", level="district")
+    message = str(err.value)
+    assert message.startswith(f"GeoParquet {str(path)!r}: row 0 property 'code' must be")
+    assert message.count("r.parquet") == 1
+    path = _geoparquet(tmp_path / "s.parquet", {"code": ["A"]}, GOOD_GEO)  # already named
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geoparquet(path, code_property="code", level="district")
+    assert str(err.value).count("s.parquet") == 1
