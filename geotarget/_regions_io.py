@@ -78,7 +78,9 @@ def read_geojson(
         where = f"features[{i}]"
         if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
             raise InvalidRegions(f"{where} must be a GeoJSON Feature (got {feature!r:.60})")
-        props = feature.get("properties") or {}
+        props = feature.get("properties")
+        if props is None:  # RFC 7946 allows null: a feature without properties
+            props = {}
         if not isinstance(props, Mapping):
             raise InvalidRegions(f"{where}.properties must be an object (got {props!r:.60})")
         code = _text_property(props, code_property, where, "code_property")
@@ -202,7 +204,11 @@ def _text_property(props: Mapping[str, Any], key: str | None, where: str, what: 
         )
     value = props[key]
     if not isinstance(value, str) or not value.strip():
-        hint = " (codes are text, so leading zeros such as '0114' survive)" if value else ""
+        hint = (
+            " (codes are text, so leading zeros such as '0114' survive)"
+            if value and what == "code_property"
+            else ""
+        )
         raise InvalidRegions(
             f"{where} property {key!r} must be a non-empty string "
             f"(got {type(value).__name__} {value!r}){hint}"

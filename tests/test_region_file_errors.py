@@ -302,3 +302,21 @@ def test_a_geoparquet_row_error_names_the_file_once(tmp_path: Path) -> None:
     with pytest.raises(InvalidRegions) as err:
         RegionSet.from_geoparquet(path, code_property="code", level="district")
     assert str(err.value).count("s.parquet") == 1
+
+
+@pytest.mark.parametrize("props", [[], "", 0, False])
+def test_properties_that_are_no_object_are_named_as_such(props: object) -> None:
+    """Not 'has no property code; its properties are: none' for a list or a string."""
+    doc = _fc([SQUARE])
+    doc["features"][0]["properties"] = props
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geojson(doc, code_property="code", level="m")
+    assert str(err.value).startswith(f"features[0].properties must be an object (got {props!r}")
+
+
+def test_a_bad_name_gets_no_hint_about_codes() -> None:
+    doc = _fc([SQUARE])
+    doc["features"][0]["properties"]["name"] = 7
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geojson(doc, code_property="code", name_property="name", level="m")
+    assert str(err.value) == "features[0] property 'name' must be a non-empty string (got int 7)"
