@@ -298,7 +298,8 @@ def read_geoparquet(
         if blob is None:
             raise InvalidRegions(f"{where} (code {code!r}) has no geometry (got null)")
         try:
-            shape = shapely.from_wkb(blob)
+            with np.errstate(invalid="ignore"):  # a NaN vertex: refused by to_regions, named
+                shape = shapely.from_wkb(blob)
         except (shapely.errors.GEOSException, TypeError, ValueError) as err:
             raise InvalidRegions(
                 f"{file}: {where} (code {code!r}) has unreadable WKB: {str(err)[:200]}"

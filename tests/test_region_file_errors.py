@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from geotarget.errors import InvalidRegions
@@ -320,3 +322,17 @@ def test_a_bad_name_gets_no_hint_about_codes() -> None:
     with pytest.raises(InvalidRegions) as err:
         RegionSet.from_geojson(doc, code_property="code", name_property="name", level="m")
     assert str(err.value) == "features[0] property 'name' must be a non-empty string (got int 7)"
+
+
+def test_a_nan_vertex_in_geoparquet_wkb_is_named_without_a_numpy_warning(tmp_path: Path) -> None:
+    """shapely.from_wkb warned 'invalid value' first: an error where warnings are errors."""
+    import shapely
+    import shapely.geometry as sg
+
+    with np.errstate(invalid="ignore"):
+        blob = bytes(shapely.to_wkb(sg.Polygon([(18, 59), (19, float("nan")), (19, 60)])))
+    path = _geoparquet(tmp_path / "r.parquet", {"code": ["A"], "geometry": [blob]}, GOOD_GEO)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InvalidRegions, match=r"row 0 \(code 'A'\) exterior ring, vertex 1: "):
+            RegionSet.from_geoparquet(path, code_property="code", level="district")
