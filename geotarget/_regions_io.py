@@ -101,6 +101,9 @@ def read_geojson(
             reason = str(err).splitlines()[0][:200] if str(err).strip() else type(err).__name__
             if "inhomogeneous" in reason:  # numpy's words for positions of 2 and 3 numbers
                 reason = "its positions mix 2 and 3 numbers (each ring's positions must agree)"
+            # shapely's and Python's words ("'coordinates'", "'int' object is not iterable")
+            # name no member and no rule: say which part of the geometry breaks which rule.
+            reason = _structure_problem(geom) or reason
             raise InvalidRegions(
                 f"{where}.geometry (code {code!r}) is not valid GeoJSON geometry: {reason}"
             ) from err
@@ -124,6 +127,62 @@ def naming_file(err: InvalidRegions, label: str | None) -> InvalidRegions:
     if label is None or label.split(" ", 2)[-1] in str(err):
         return err
     return InvalidRegions(f"{label}: {err}")
+
+
+def _structure_problem(geom: Any) -> str | None:
+    """What a (Multi)Polygon GeoJSON geometry that shapely could not read breaks, if known.
+
+    Names the member (``coordinates[0][2]``), what it must be and what it is. ``None`` for a
+    geometry of another type, or one whose structure is right (shapely's reason stands).
+    """
+    if not isinstance(geom, Mapping):
+        return f"a geometry must be an object (got {type(geom).__name__} {geom!r:.60})"
+    kind = geom.get("type")
+    if not isinstance(kind, str):
+        return f"'type' must be a geometry type such as 'Polygon' (got {kind!r:.60})"
+    if kind.lower() not in ("polygon", "multipolygon"):
+        return None
+    if "coordinates" not in geom:
+        return f"a {kind} needs a 'coordinates' member (it has: {', '.join(map(str, geom))})"
+    coords = geom["coordinates"]
+    if kind.lower() == "polygon":
+        polygons: list[tuple[str, Any]] = [("coordinates", coords)]
+    elif not isinstance(coords, list):
+        return f"coordinates must be a list of polygons (got {coords!r:.60})"
+    else:
+        polygons = [(f"coordinates[{i}]", p) for i, p in enumerate(coords)]
+    for at, rings in polygons:
+        if not isinstance(rings, list) or not rings:
+            return f"{at} must be a non-empty list of linear rings (got {rings!r:.60})"
+        for j, ring in enumerate(rings):
+            if not isinstance(ring, list) or not all(isinstance(q, list) for q in ring):
+                shallow = (
+                    " (a position: one nesting level too few, is the type right?)"
+                    if isinstance(ring, list) and ring and only_numbers(ring)
+                    else ""
+                )
+                return (
+                    f"{at}[{j}] must be a linear ring, a list of positions "
+                    f"(got {ring!r:.60}){shallow}"
+                )
+            for k, q in enumerate(ring):
+                if len(q) not in (2, 3) or any(isinstance(v, list) for v in q):
+                    deeper = (
+                        f" (a {'MultiPolygon' if kind.lower() == 'polygon' else 'deeper'} "
+                        "nesting: is the type right?)"
+                        if any(isinstance(v, list) for v in q)
+                        else ""
+                    )
+                    return (
+                        f"{at}[{j}][{k}] must be a position of 2 or 3 numbers "
+                        f"(got {q!r:.60}){deeper}"
+                    )
+            if len(ring) < 3:
+                return (
+                    f"{at}[{j}] must be a linear ring of at least 4 positions, the last equal "
+                    f"to the first (got {len(ring)})"
+                )
+    return None
 
 
 def _numeric(value: Any, depth: int) -> bool:

@@ -336,3 +336,46 @@ def test_a_nan_vertex_in_geoparquet_wkb_is_named_without_a_numpy_warning(tmp_pat
         warnings.simplefilter("error")
         with pytest.raises(InvalidRegions, match=r"row 0 \(code 'A'\) exterior ring, vertex 1: "):
             RegionSet.from_geoparquet(path, code_property="code", level="district")
+
+
+@pytest.mark.parametrize(
+    ("geometry", "reason"),
+    [
+        ({"type": "Polygon"}, "a Polygon needs a 'coordinates' member (it has: type)"),
+        ({"coordinates": [SQUARE]}, "'type' must be a geometry type such as 'Polygon' (got None)"),
+        (
+            {"type": "MultiPolygon", "coordinates": [SQUARE]},
+            "coordinates[0][0] must be a linear ring, a list of positions (got [18, 59]) "
+            "(a position: one nesting level too few, is the type right?)",
+        ),
+        (
+            {"type": "Polygon", "coordinates": [[SQUARE]]},
+            "coordinates[0][0] must be a position of 2 or 3 numbers (got [[18, 59], [19, 59], "
+            "[19, 60], [18, 60], [18, 59]]) (a MultiPolygon nesting: is the type right?)",
+        ),
+        (
+            {"type": "MultiPolygon", "coordinates": [[SQUARE], []]},
+            "coordinates[1] must be a non-empty list of linear rings (got [])",
+        ),
+        (
+            {"type": "Polygon", "coordinates": [[[18], [19, 59], [19, 60], [18, 59]]]},
+            "coordinates[0][0] must be a position of 2 or 3 numbers (got [18])",
+        ),
+        (
+            {"type": "Polygon", "coordinates": [SQUARE, [[18.2, 59.2], [18.4, 59.2]]]},
+            "coordinates[1] must be a linear ring of at least 4 positions, the last equal to "
+            "the first (got 2)",
+        ),
+    ],
+)
+def test_malformed_geometry_names_the_member_and_the_rule(
+    geometry: dict[str, Any], reason: str
+) -> None:
+    """Not shapely's or Python's words ("'coordinates'", "'int' object is not iterable")."""
+    doc = _fc([SQUARE])
+    doc["features"][0]["geometry"] = geometry
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geojson(doc, code_property="code", level="m")
+    assert str(err.value) == (
+        f"features[0].geometry (code 'A') is not valid GeoJSON geometry: {reason}"
+    )
