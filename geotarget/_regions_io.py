@@ -531,7 +531,8 @@ def _refuse_not_horizontal(source: str) -> None:
     if crs.is_projected or crs.is_geographic:  # (a compound CRS: its horizontal part)
         return
     raise InvalidRegions(
-        f"crs {source!r:.80} is a {crs.type_name}, not a geographic or projected CRS: region "
+        f"crs {source!r:.80} is {'an' if crs.type_name[:1] in 'AEIOU' else 'a'} "
+        f"{crs.type_name}, not a geographic or projected CRS: region "
         "coordinates are horizontal positions (east, north), e.g. EPSG:4326 or EPSG:3006"
     )
 
@@ -546,8 +547,17 @@ def _reproject(raw: Sequence[RawFeature], geoms: Any, source: str) -> Any:
     import pyproj
 
     crs = _crs(source)
-    transformer = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    back = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    try:
+        transformer = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        back = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    except pyproj.exceptions.ProjError as err:  # e.g. a CRS of Mars: no way to the Earth's
+        text = str(err).strip()
+        reason = text.split("proj_create_operations:")[-1].strip() if text else "no operation"
+        if "(Internal Proj Error:" in text and reason.endswith(")"):
+            reason = reason[:-1]  # the wrapper's closing parenthesis
+        raise InvalidRegions(
+            f"crs {source!r:.80} cannot be reprojected to WGS84 lon/lat: {reason:.200}"
+        ) from err
 
     def move(xy: Any) -> Any:
         lon, lat = transformer.transform(xy[:, 0], xy[:, 1])

@@ -379,3 +379,22 @@ def test_malformed_geometry_names_the_member_and_the_rule(
     assert str(err.value) == (
         f"features[0].geometry (code 'A') is not valid GeoJSON geometry: {reason}"
     )
+
+
+@pytest.mark.parametrize("crs", ["IAU_2015:49900", "+proj=longlat +a=3396190 +b=3376200"])
+def test_a_crs_with_no_way_to_wgs84_is_invalid_regions_not_a_proj_error(crs: str) -> None:
+    """A CRS of Mars: pyproj.exceptions.ProjError from Transformer.from_crs escaped."""
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geojson(_fc([SQUARE]), code_property="code", level="d", crs=crs)
+    message = str(err.value)
+    assert message.startswith(f"crs '{crs}' cannot be reprojected to WGS84 lon/lat: ")
+    assert "celestial body" in message and not message.endswith(")")
+
+
+def test_an_engineering_crs_is_refused_with_its_article() -> None:
+    wkt = (
+        'ENGCRS["site",EDATUM["site"],CS[Cartesian,2],AXIS["x",east,LENGTHUNIT["metre",1]],'
+        'AXIS["y",north,LENGTHUNIT["metre",1]]]'
+    )
+    with pytest.raises(InvalidRegions, match=r"is an Engineering CRS, not a geographic or"):
+        RegionSet.from_geojson(_fc([SQUARE]), code_property="code", level="d", crs=wkt)
