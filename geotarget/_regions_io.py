@@ -111,6 +111,40 @@ def read_geojson(
     return out, crs
 
 
+def check_arguments(
+    code_property: object, name_property: object, level: object, crs: object, repair: object
+) -> None:
+    """Refuse loader arguments of the wrong type before reading, naming the argument.
+
+    Not blamed on the first feature (``features[0] (code 'A'): level must be ...``), and not
+    an ``AttributeError`` for ``crs=3006`` or a ``pyproj.CRS``.
+    """
+    from geotarget.regions import _check_level
+
+    if not isinstance(code_property, str):
+        raise InvalidType(
+            f"code_property must be a property name (got {type(code_property).__name__} "
+            f"{code_property!r:.40})"
+        )
+    if name_property is not None and not isinstance(name_property, str):
+        raise InvalidType(
+            f"name_property must be a property name or None (got "
+            f"{type(name_property).__name__} {name_property!r:.40})"
+        )
+    _check_level(None, None, level)  # type: ignore[arg-type]
+    if crs is not None and not isinstance(crs, str):
+        if hasattr(crs, "to_string") and hasattr(crs, "to_wkt"):  # a pyproj.CRS
+            text = str(crs.to_string())
+            got = f"a pyproj CRS; pass its text, crs={text!r:.60}"
+        else:
+            got = f"{type(crs).__name__} {crs!r:.40}"
+        raise InvalidType(f"crs must be a CRS name such as 'EPSG:3006' or None (got {got})")
+    if not isinstance(repair, bool):
+        raise InvalidType(
+            f"repair must be True or False (got {type(repair).__name__} {repair!r:.40})"
+        )
+
+
 def file_label(source: object, kind: str = "region file") -> str | None:
     """How errors name the file ``source`` is (``None`` for text, bytes or a mapping)."""
     if isinstance(source, Mapping | bytes):

@@ -501,7 +501,12 @@ class RegionSet:
             a declared CRS, degrees with a projected one, a vertex outside the CRS's domain,
             or overlapping regions. Read from a path, every message starts with the file
             (``region file 'kommuner.geojson': features[3] (code '0114') ...``).
+        InvalidType
+            For ``code_property``, ``name_property`` or ``crs`` that is not text (a
+            ``pyproj.CRS`` too: pass ``crs.to_string()``), or ``repair`` that is not a bool;
+            checked before anything is read.
         """
+        _regions_io.check_arguments(code_property, name_property, level, crs, repair)
         label = _regions_io.file_label(source)
         try:
             raw, declared = _regions_io.read_geojson(source, code_property, name_property)
@@ -540,7 +545,10 @@ class RegionSet:
             As :meth:`from_geojson`, and for an unreadable or damaged file, a file without
             GeoParquet metadata, malformed metadata (naming a column the file lacks), or a
             geometry encoding other than WKB; every message names the file.
+        InvalidType
+            As :meth:`from_geojson`.
         """
+        _regions_io.check_arguments(code_property, name_property, level, crs, repair)
         label = _regions_io.file_label(source, "GeoParquet")
         try:
             raw, declared = _regions_io.read_geoparquet(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from geotarget.errors import InvalidRegions
+from geotarget.errors import InvalidRegions, InvalidType
 from geotarget.regions import RegionSet
 
 SQUARE = [[18, 59], [19, 59], [19, 60], [18, 60], [18, 59]]
@@ -398,3 +399,37 @@ def test_an_engineering_crs_is_refused_with_its_article() -> None:
     )
     with pytest.raises(InvalidRegions, match=r"is an Engineering CRS, not a geographic or"):
         RegionSet.from_geojson(_fc([SQUARE]), code_property="code", level="d", crs=wkt)
+
+
+@pytest.mark.parametrize(
+    ("kw", "error", "message"),
+    [
+        ({"crs": 3006}, InvalidType, "crs must be a CRS name such as 'EPSG:3006' or None (got int"),
+        (
+            {"crs": "pyproj"},
+            InvalidType,
+            "crs must be a CRS name such as 'EPSG:3006' or None "
+            "(got a pyproj CRS; pass its text, crs='EPSG:3006')",
+        ),
+        ({"level": "Kommun"}, InvalidRegions, "level must be a lowercase identifier"),
+        ({"code_property": None}, InvalidType, "code_property must be a property name (got"),
+        ({"name_property": 5}, InvalidType, "name_property must be a property name or None"),
+        ({"repair": "yes"}, InvalidType, "repair must be True or False (got str 'yes')"),
+    ],
+)
+def test_loader_arguments_are_checked_before_reading_and_named(
+    tmp_path: Path, kw: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """Not an AttributeError for crs=3006, not 'features[0] (code 'A'): level must be'."""
+    if kw.get("crs") == "pyproj":
+        import pyproj
+
+        kw = {"crs": pyproj.CRS("EPSG:3006")}
+    args: dict[str, Any] = {"code_property": "code", "level": "m", **kw}
+    with pytest.raises(error) as err:
+        RegionSet.from_geojson(_fc([SQUARE]), **args)
+    assert str(err.value).startswith(message.split(" (got")[0])
+    assert message in str(err.value)
+    path = _geoparquet(tmp_path / "r.parquet", {"code": ["A"], "geometry": [_wkb()]}, GOOD_GEO)
+    with pytest.raises(error, match=re.escape(message)):
+        RegionSet.from_geoparquet(path, **args)
