@@ -508,13 +508,15 @@ def _refuse_degrees(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
     if not crs.is_projected:
         return
     bounds = shapely.bounds(geoms)
-    if not (
-        (np.abs(bounds[:, [0, 2]]) <= 180.0).all() and (np.abs(bounds[:, [1, 3]]) <= 90.0).all()
-    ):
-        return
+    degrees = (np.abs(bounds[:, [0, 2]]) <= 180.0).all(axis=1) & (
+        np.abs(bounds[:, [1, 3]]) <= 90.0
+    ).all(axis=1)
     unit = crs.axis_info[0].unit_name if crs.axis_info else "unit"
     area = crs.area_of_use
     where = f", area of use {area.name.rstrip('.')}" if area is not None else ""
+    if not degrees.all():
+        _refuse_some_degrees(raw, geoms, degrees, crs, source, unit)
+        return
     x, y = shapely.get_coordinates(geoms[0])[0]
     raise InvalidRegions(
         f"{raw[0].where} (code {raw[0].code!r}) has coordinates such as x={x:g}, y={y:g}, and "
@@ -523,6 +525,44 @@ def _refuse_degrees(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
         f"{unit}s wide at its false origin; are the coordinates degrees? then leave crs out "
         "(or pass crs='EPSG:4326')"
     )
+
+
+def _refuse_some_degrees(
+    raw: Sequence[RawFeature],
+    geoms: Any,
+    degrees: Any,
+    crs: pyproj.CRS,
+    source: str,
+    unit: str,
+) -> None:
+    """Refuse a feature in degrees among projected ones (a layer merged from two sources).
+
+    Such a feature, read in the CRS's units, becomes a speck under 400 units wide at the
+    false origin, and its region covers none of its territory. Refused when that speck lies
+    outside the CRS's area of use (a real feature there would lie inside it).
+    """
+    area = crs.area_of_use
+    if area is None or not degrees.any():
+        return
+    import pyproj
+
+    transformer = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    for i in np.flatnonzero(degrees).tolist():
+        x, y = (float(v) for v in shapely.get_coordinates(geoms[i])[0])
+        lon, lat = transformer.transform(x, y)
+        inside = area.west <= lon <= area.east and area.south <= lat <= area.north
+        if area.west > area.east:  # an area of use across the antimeridian
+            inside = (lon >= area.west or lon <= area.east) and area.south <= lat <= area.north
+        if inside:
+            continue
+        raise InvalidRegions(
+            f"{raw[i].where} (code {raw[i].code!r}) has coordinates such as x={x:g}, y={y:g}, "
+            f"all within lon [-180, 180] and lat [-90, 90], unlike other features; read in "
+            f"crs {source!r:.80} ({unit}s) it is a speck under 400 {unit}s wide at lon "
+            f"{lon:.5f}, lat {lat:.5f}, outside the CRS's area of use "
+            f"({area.name.rstrip('.')}); are its coordinates degrees? then convert them to "
+            "the CRS of the other features"
+        )
 
 
 def _choose_crs(declared: str | None, given: str | None) -> str | None:

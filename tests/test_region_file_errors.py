@@ -433,3 +433,33 @@ def test_loader_arguments_are_checked_before_reading_and_named(
     path = _geoparquet(tmp_path / "r.parquet", {"code": ["A"], "geometry": [_wkb()]}, GOOD_GEO)
     with pytest.raises(error, match=re.escape(message)):
         RegionSet.from_geoparquet(path, **args)
+
+
+def test_one_feature_in_degrees_among_projected_ones_is_refused() -> None:
+    """Read as SWEREF 99 TM metres it became a speck at lon 10.5, lat 0.
+
+    Its region covered none of its territory: a device there was beyond the border.
+    """
+    metres = [[6e5, 6.5e6], [7e5, 6.5e6], [7e5, 6.6e6], [6e5, 6.5e6]]
+    doc = _fc([metres], code="0114")
+    doc["features"].append({**_fc([SQUARE])["features"][0], "properties": {"code": "0115"}})
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geojson(doc, code_property="code", level="m", crs="EPSG:3006")
+    message = str(err.value)
+    assert message.startswith(
+        "features[1] (code '0115') has coordinates such as x=18, y=59, all within lon "
+        "[-180, 180] and lat [-90, 90], unlike other features; read in crs 'EPSG:3006' (metres)"
+    )
+    assert "outside the CRS's area of use (Sweden - onshore and offshore)" in message
+
+
+def test_a_small_projected_feature_near_other_ones_is_still_read() -> None:
+    """A tiny feature is refused only at the false origin, outside the area of use."""
+    ring = [[674000, 6580000], [674100, 6580000], [674100, 6580100], [674000, 6580000]]
+    utm = [[0, 0], [150, 0], [150, 80], [0, 0]]  # at UTM 33N's false origin, lon 10.5, lat 0
+    regions = RegionSet.from_geojson(_fc([ring]), code_property="code", level="d", crs="EPSG:3006")
+    assert regions.codes == ("A",)
+    doc = _fc([[[500000, 6580000], [500100, 6580000], [500100, 6580100], [500000, 6580000]]])
+    doc["features"].append({**_fc([utm])["features"][0], "properties": {"code": "B"}})
+    with pytest.raises(InvalidRegions, match=r"features\[1\] \(code 'B'\) has coordinates"):
+        RegionSet.from_geojson(doc, code_property="code", level="d", crs="EPSG:32633")
