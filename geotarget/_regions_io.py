@@ -429,9 +429,9 @@ def to_regions(
     geoms = shapely.force_2d(np.array([f.geometry for f in raw], dtype=object))
     _refuse_non_finite(raw, geoms)  # before any CRS check or repair: corrupt, not invalid
     source_crs = _choose_crs(declared_crs, crs)
-    if source_crs is None:
-        _refuse_projected(raw, geoms)
-    elif not _is_lonlat(source_crs):
+    if source_crs is None or _is_lonlat(source_crs):
+        _refuse_projected(raw, geoms, source_crs)
+    else:
         _refuse_not_horizontal(source_crs)
         _refuse_degrees(raw, geoms, source_crs)
         geoms = _reproject(raw, geoms, source_crs)
@@ -669,7 +669,8 @@ def _reproject(raw: Sequence[RawFeature], geoms: Any, source: str) -> Any:
     return moved
 
 
-def _refuse_projected(raw: Sequence[RawFeature], geoms: Any) -> None:
+def _refuse_projected(raw: Sequence[RawFeature], geoms: Any, lonlat: str | None) -> None:
+    """Refuse coordinates beyond lon/lat range when no CRS, or a lon/lat one, is named."""
     bounds = shapely.bounds(geoms)
     far = (np.abs(bounds[:, [0, 2]]) > 180.0).any(axis=1) | (np.abs(bounds[:, [1, 3]]) > 90.0).any(
         axis=1
@@ -679,10 +680,15 @@ def _refuse_projected(raw: Sequence[RawFeature], geoms: Any) -> None:
         xy = shapely.get_coordinates(geoms[i])
         out = (np.abs(xy[:, 0]) > 180.0) | (np.abs(xy[:, 1]) > 90.0)
         x, y = xy[int(np.flatnonzero(out)[0])]  # a coordinate that is out of range, not the first
+        declared = (
+            "declares no CRS; pass crs=... naming it"
+            if lonlat is None
+            else f"is labelled lon/lat (crs {lonlat!r:.80}); is that CRS right? name the real one"
+        )
         raise InvalidRegions(
             f"{raw[i].where} (code {raw[i].code!r}) has coordinates such as x={x:g}, y={y:g}, "
-            "outside the lon/lat range: the data looks projected but declares no CRS; pass "
-            "crs=... naming it (for example crs='EPSG:3006' for SWEREF 99 TM)"
+            f"outside the lon/lat range: the data looks projected but {declared} "
+            "(for example EPSG:3006 for SWEREF 99 TM)"
         )
 
 

@@ -463,3 +463,18 @@ def test_a_small_projected_feature_near_other_ones_is_still_read() -> None:
     doc["features"].append({**_fc([utm])["features"][0], "properties": {"code": "B"}})
     with pytest.raises(InvalidRegions, match=r"features\[1\] \(code 'B'\) has coordinates"):
         RegionSet.from_geojson(doc, code_property="code", level="d", crs="EPSG:32633")
+
+
+def test_metres_labelled_lon_lat_say_so_not_after_reprojection() -> None:
+    """Nothing was reprojected: the message said 'after reprojection (bounds (np.float64...'."""
+    metres = [[6e5, 6.5e6], [7e5, 6.5e6], [7e5, 6.6e6], [6e5, 6.5e6]]
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geojson(
+            _fc([metres], crs="urn:ogc:def:crs:OGC:1.3:CRS84"), code_property="code", level="d"
+        )
+    assert str(err.value) == (
+        "features[0] (code 'A') has coordinates such as x=600000, y=6.5e+06, outside the "
+        "lon/lat range: the data looks projected but is labelled lon/lat (crs "
+        "'urn:ogc:def:crs:OGC:1.3:CRS84'); is that CRS right? name the real one (for example "
+        "EPSG:3006 for SWEREF 99 TM)"
+    )
