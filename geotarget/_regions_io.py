@@ -88,6 +88,9 @@ def read_geojson(
         geom = feature.get("geometry")
         if geom is None:
             raise InvalidRegions(f"{where} (code {code!r}) has no geometry (got null)")
+        _same_crs(feature, where, code, crs)
+        if isinstance(geom, Mapping):
+            _same_crs(geom, f"{where}.geometry", code, crs)
         coords = geom.get("coordinates") if isinstance(geom, Mapping) else None
         if isinstance(coords, (list, tuple)) and not _numeric(coords, 4):
             raise InvalidRegions(
@@ -217,6 +220,30 @@ def _structure_problem(geom: Any) -> str | None:
                     f"to the first (got {len(ring)})"
                 )
     return None
+
+
+def _same_crs(member: Mapping[str, Any], where: str, code: str, crs: str | None) -> None:
+    """Refuse a legacy ``crs`` on a feature or geometry that differs from the collection's.
+
+    GeoJSON 2008 let an object override its parent's CRS; the coordinates are read in the
+    collection's, so such an object would be misplaced without a word.
+    """
+    if "crs" not in member or member["crs"] is None:
+        return
+    own = _geojson_crs(member["crs"])
+    if own is None or own == crs:
+        return
+    own_lonlat = _is_lonlat(own)
+    if crs is None or _is_lonlat(crs):
+        if own_lonlat:
+            return  # lon/lat restated (no collection CRS: the default, OGC:CRS84)
+    elif not own_lonlat and _crs(own).equals(_crs(crs), ignore_axis_order=True):
+        return
+    raise InvalidRegions(
+        f"{where} (code {code!r}) declares crs {own!r:.80}, unlike the collection "
+        f"({'none: lon/lat' if crs is None else repr(crs)[:80]}); a file holds one CRS, "
+        "named on the FeatureCollection"
+    )
 
 
 def _numeric(value: Any, depth: int) -> bool:

@@ -478,3 +478,26 @@ def test_metres_labelled_lon_lat_say_so_not_after_reprojection() -> None:
         "'urn:ogc:def:crs:OGC:1.3:CRS84'); is that CRS right? name the real one (for example "
         "EPSG:3006 for SWEREF 99 TM)"
     )
+
+
+def test_a_feature_declaring_another_crs_is_refused() -> None:
+    """GeoJSON 2008 let a feature override the collection's CRS; it was silently ignored."""
+    metres = [[6e5, 6.5e6], [7e5, 6.5e6], [7e5, 6.6e6], [6e5, 6.5e6]]
+    doc = _fc([SQUARE], crs="urn:ogc:def:crs:OGC:1.3:CRS84")
+    doc["features"].append(
+        {
+            **_fc([metres])["features"][0],
+            "properties": {"code": "B"},
+            "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3006"}},
+        }
+    )
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geojson(doc, code_property="code", level="d")
+    assert str(err.value) == (
+        "features[1] (code 'B') declares crs 'urn:ogc:def:crs:EPSG::3006', unlike the "
+        "collection ('urn:ogc:def:crs:OGC:1.3:CRS84'); a file holds one CRS, named on the "
+        "FeatureCollection"
+    )
+    same = _fc([SQUARE], crs="EPSG:4326")
+    same["features"][0]["geometry"]["crs"] = {"type": "name", "properties": {"name": "CRS84"}}
+    assert RegionSet.from_geojson(same, code_property="code", level="d").codes == ("A",)
