@@ -78,7 +78,9 @@ def read_geojson(
         where = f"features[{i}]"
         if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
             raise InvalidRegions(f"{where} must be a GeoJSON Feature (got {feature!r:.60})")
-        props = feature.get("properties") or {}
+        props = feature.get("properties")
+        if props is None:  # RFC 7946 allows null: a feature without properties
+            props = {}
         if not isinstance(props, Mapping):
             raise InvalidRegions(f"{where}.properties must be an object (got {props!r:.60})")
         code = _text_property(props, code_property, where, "code_property")
@@ -86,6 +88,9 @@ def read_geojson(
         geom = feature.get("geometry")
         if geom is None:
             raise InvalidRegions(f"{where} (code {code!r}) has no geometry (got null)")
+        _same_crs(feature, where, code, crs)
+        if isinstance(geom, Mapping):
+            _same_crs(geom, f"{where}.geometry", code, crs)
         coords = geom.get("coordinates") if isinstance(geom, Mapping) else None
         if isinstance(coords, (list, tuple)) and not _numeric(coords, 4):
             raise InvalidRegions(
@@ -99,11 +104,146 @@ def read_geojson(
             reason = str(err).splitlines()[0][:200] if str(err).strip() else type(err).__name__
             if "inhomogeneous" in reason:  # numpy's words for positions of 2 and 3 numbers
                 reason = "its positions mix 2 and 3 numbers (each ring's positions must agree)"
+            # shapely's and Python's words ("'coordinates'", "'int' object is not iterable")
+            # name no member and no rule: say which part of the geometry breaks which rule.
+            reason = _structure_problem(geom) or reason
             raise InvalidRegions(
                 f"{where}.geometry (code {code!r}) is not valid GeoJSON geometry: {reason}"
             ) from err
         out.append(RawFeature(where, code, name, shape))
     return out, crs
+
+
+def check_arguments(
+    code_property: object, name_property: object, level: object, crs: object, repair: object
+) -> None:
+    """Refuse loader arguments of the wrong type before reading, naming the argument.
+
+    Not blamed on the first feature (``features[0] (code 'A'): level must be ...``), and not
+    an ``AttributeError`` for ``crs=3006`` or a ``pyproj.CRS``.
+    """
+    from geotarget.regions import _check_level
+
+    if not isinstance(code_property, str):
+        raise InvalidType(
+            f"code_property must be a property name (got {type(code_property).__name__} "
+            f"{code_property!r:.40})"
+        )
+    if name_property is not None and not isinstance(name_property, str):
+        raise InvalidType(
+            f"name_property must be a property name or None (got "
+            f"{type(name_property).__name__} {name_property!r:.40})"
+        )
+    _check_level(None, None, level)  # type: ignore[arg-type]
+    if crs is not None and not isinstance(crs, str):
+        if hasattr(crs, "to_string") and hasattr(crs, "to_wkt"):  # a pyproj.CRS
+            text = str(crs.to_string())
+            got = f"a pyproj CRS; pass its text, crs={text!r:.60}"
+        else:
+            got = f"{type(crs).__name__} {crs!r:.40}"
+        raise InvalidType(f"crs must be a CRS name such as 'EPSG:3006' or None (got {got})")
+    if not isinstance(repair, bool):
+        raise InvalidType(
+            f"repair must be True or False (got {type(repair).__name__} {repair!r:.40})"
+        )
+
+
+def file_label(source: object, kind: str = "region file") -> str | None:
+    """How errors name the file ``source`` is (``None`` for text, bytes or a mapping)."""
+    if isinstance(source, Mapping | bytes):
+        return None
+    if isinstance(source, str) and source.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
+        return None
+    if not isinstance(source, str | os.PathLike):
+        return None
+    return f"{kind} {_shown(str(source))}"
+
+
+def naming_file(err: InvalidRegions, label: str | None) -> InvalidRegions:
+    """``err`` with the file named first, unless it names the file already (or is no file)."""
+    if label is None or label.split(" ", 2)[-1] in str(err):
+        return err
+    return InvalidRegions(f"{label}: {err}")
+
+
+def _structure_problem(geom: Any) -> str | None:
+    """What a (Multi)Polygon GeoJSON geometry that shapely could not read breaks, if known.
+
+    Names the member (``coordinates[0][2]``), what it must be and what it is. ``None`` for a
+    geometry of another type, or one whose structure is right (shapely's reason stands).
+    """
+    if not isinstance(geom, Mapping):
+        return f"a geometry must be an object (got {type(geom).__name__} {geom!r:.60})"
+    kind = geom.get("type")
+    if not isinstance(kind, str):
+        return f"'type' must be a geometry type such as 'Polygon' (got {kind!r:.60})"
+    if kind.lower() not in ("polygon", "multipolygon"):
+        return None
+    if "coordinates" not in geom:
+        return f"a {kind} needs a 'coordinates' member (it has: {', '.join(map(str, geom))})"
+    coords = geom["coordinates"]
+    if kind.lower() == "polygon":
+        polygons: list[tuple[str, Any]] = [("coordinates", coords)]
+    elif not isinstance(coords, list):
+        return f"coordinates must be a list of polygons (got {coords!r:.60})"
+    else:
+        polygons = [(f"coordinates[{i}]", p) for i, p in enumerate(coords)]
+    for at, rings in polygons:
+        if not isinstance(rings, list) or not rings:
+            return f"{at} must be a non-empty list of linear rings (got {rings!r:.60})"
+        for j, ring in enumerate(rings):
+            if not isinstance(ring, list) or not all(isinstance(q, list) for q in ring):
+                shallow = (
+                    " (a position: one nesting level too few, is the type right?)"
+                    if isinstance(ring, list) and ring and only_numbers(ring)
+                    else ""
+                )
+                return (
+                    f"{at}[{j}] must be a linear ring, a list of positions "
+                    f"(got {ring!r:.60}){shallow}"
+                )
+            for k, q in enumerate(ring):
+                if len(q) not in (2, 3) or any(isinstance(v, list) for v in q):
+                    deeper = (
+                        f" (a {'MultiPolygon' if kind.lower() == 'polygon' else 'deeper'} "
+                        "nesting: is the type right?)"
+                        if any(isinstance(v, list) for v in q)
+                        else ""
+                    )
+                    return (
+                        f"{at}[{j}][{k}] must be a position of 2 or 3 numbers "
+                        f"(got {q!r:.60}){deeper}"
+                    )
+            if len(ring) < 3:
+                return (
+                    f"{at}[{j}] must be a linear ring of at least 4 positions, the last equal "
+                    f"to the first (got {len(ring)})"
+                )
+    return None
+
+
+def _same_crs(member: Mapping[str, Any], where: str, code: str, crs: str | None) -> None:
+    """Refuse a legacy ``crs`` on a feature or geometry that differs from the collection's.
+
+    GeoJSON 2008 let an object override its parent's CRS; the coordinates are read in the
+    collection's, so such an object would be misplaced without a word.
+    """
+    if "crs" not in member or member["crs"] is None:
+        return
+    own = _geojson_crs(member["crs"])
+    if own is None or own == crs:
+        return
+    own_lonlat = _is_lonlat(own)
+    if crs is None or _is_lonlat(crs):
+        if own_lonlat:
+            return  # lon/lat restated (no collection CRS: the default, OGC:CRS84)
+    elif not own_lonlat and _crs(own).equals(_crs(crs), ignore_axis_order=True):
+        return
+    raise InvalidRegions(
+        f"{where} (code {code!r}) declares crs {own!r:.80}, unlike the collection "
+        f"({'none: lon/lat' if crs is None else repr(crs)[:80]}); a file holds one CRS, "
+        "named on the FeatureCollection"
+    )
 
 
 def _numeric(value: Any, depth: int) -> bool:
@@ -184,7 +324,11 @@ def _text_property(props: Mapping[str, Any], key: str | None, where: str, what: 
         )
     value = props[key]
     if not isinstance(value, str) or not value.strip():
-        hint = " (codes are text, so leading zeros such as '0114' survive)" if value else ""
+        hint = (
+            " (codes are text, so leading zeros such as '0114' survive)"
+            if value and what == "code_property"
+            else ""
+        )
         raise InvalidRegions(
             f"{where} property {key!r} must be a non-empty string "
             f"(got {type(value).__name__} {value!r}){hint}"
@@ -274,7 +418,8 @@ def read_geoparquet(
         if blob is None:
             raise InvalidRegions(f"{where} (code {code!r}) has no geometry (got null)")
         try:
-            shape = shapely.from_wkb(blob)
+            with np.errstate(invalid="ignore"):  # a NaN vertex: refused by to_regions, named
+                shape = shapely.from_wkb(blob)
         except (shapely.errors.GEOSException, TypeError, ValueError) as err:
             raise InvalidRegions(
                 f"{file}: {where} (code {code!r}) has unreadable WKB: {str(err)[:200]}"
@@ -311,11 +456,12 @@ def to_regions(
     geoms = shapely.force_2d(np.array([f.geometry for f in raw], dtype=object))
     _refuse_non_finite(raw, geoms)  # before any CRS check or repair: corrupt, not invalid
     source_crs = _choose_crs(declared_crs, crs)
-    if source_crs is None:
-        _refuse_projected(raw, geoms)
-    elif not _is_lonlat(source_crs):
+    if source_crs is None or _is_lonlat(source_crs):
+        _refuse_projected(raw, geoms, source_crs)
+    else:
+        _refuse_not_horizontal(source_crs)
         _refuse_degrees(raw, geoms, source_crs)
-        geoms = _reproject(geoms, source_crs)
+        geoms = _reproject(raw, geoms, source_crs)
     _check_lonlat(raw, geoms)
     geoms = _check_valid(raw, geoms, repair)
 
@@ -389,13 +535,15 @@ def _refuse_degrees(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
     if not crs.is_projected:
         return
     bounds = shapely.bounds(geoms)
-    if not (
-        (np.abs(bounds[:, [0, 2]]) <= 180.0).all() and (np.abs(bounds[:, [1, 3]]) <= 90.0).all()
-    ):
-        return
+    degrees = (np.abs(bounds[:, [0, 2]]) <= 180.0).all(axis=1) & (
+        np.abs(bounds[:, [1, 3]]) <= 90.0
+    ).all(axis=1)
     unit = crs.axis_info[0].unit_name if crs.axis_info else "unit"
     area = crs.area_of_use
     where = f", area of use {area.name.rstrip('.')}" if area is not None else ""
+    if not degrees.all():
+        _refuse_some_degrees(raw, geoms, degrees, crs, source, unit)
+        return
     x, y = shapely.get_coordinates(geoms[0])[0]
     raise InvalidRegions(
         f"{raw[0].where} (code {raw[0].code!r}) has coordinates such as x={x:g}, y={y:g}, and "
@@ -404,6 +552,44 @@ def _refuse_degrees(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
         f"{unit}s wide at its false origin; are the coordinates degrees? then leave crs out "
         "(or pass crs='EPSG:4326')"
     )
+
+
+def _refuse_some_degrees(
+    raw: Sequence[RawFeature],
+    geoms: Any,
+    degrees: Any,
+    crs: pyproj.CRS,
+    source: str,
+    unit: str,
+) -> None:
+    """Refuse a feature in degrees among projected ones (a layer merged from two sources).
+
+    Such a feature, read in the CRS's units, becomes a speck under 400 units wide at the
+    false origin, and its region covers none of its territory. Refused when that speck lies
+    outside the CRS's area of use (a real feature there would lie inside it).
+    """
+    area = crs.area_of_use
+    if area is None or not degrees.any():
+        return
+    import pyproj
+
+    transformer = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    for i in np.flatnonzero(degrees).tolist():
+        x, y = (float(v) for v in shapely.get_coordinates(geoms[i])[0])
+        lon, lat = transformer.transform(x, y)
+        inside = area.west <= lon <= area.east and area.south <= lat <= area.north
+        if area.west > area.east:  # an area of use across the antimeridian
+            inside = (lon >= area.west or lon <= area.east) and area.south <= lat <= area.north
+        if inside:
+            continue
+        raise InvalidRegions(
+            f"{raw[i].where} (code {raw[i].code!r}) has coordinates such as x={x:g}, y={y:g}, "
+            f"all within lon [-180, 180] and lat [-90, 90], unlike other features; read in "
+            f"crs {source!r:.80} ({unit}s) it is a speck under 400 {unit}s wide at lon "
+            f"{lon:.5f}, lat {lat:.5f}, outside the CRS's area of use "
+            f"({area.name.rstrip('.')}); are its coordinates degrees? then convert them to "
+            "the CRS of the other features"
+        )
 
 
 def _choose_crs(declared: str | None, given: str | None) -> str | None:
@@ -436,19 +622,82 @@ def _is_lonlat(text: str) -> bool:
     return bool(crs.equals(pyproj.CRS("OGC:CRS84"), ignore_axis_order=True))
 
 
-def _reproject(geoms: Any, source: str) -> Any:
+def _refuse_not_horizontal(source: str) -> None:
+    """Refuse a CRS that has no horizontal (east, north) position: geocentric, vertical, ...
+
+    Reprojecting from one does not fail: pyproj reads a vertical CRS's (x, y) as (lat, lon),
+    swapping the axes, and a geocentric one's as metres from the Earth's centre.
+    """
+    crs = _crs(source)
+    if crs.is_projected or crs.is_geographic:  # (a compound CRS: its horizontal part)
+        return
+    raise InvalidRegions(
+        f"crs {source!r:.80} is {'an' if crs.type_name[:1] in 'AEIOU' else 'a'} "
+        f"{crs.type_name}, not a geographic or projected CRS: region "
+        "coordinates are horizontal positions (east, north), e.g. EPSG:4326 or EPSG:3006"
+    )
+
+
+#: A reprojected vertex must come back within this many metres (of the source CRS's units),
+#: else it lies outside the CRS's domain (Web Mercator wraps an x beyond the antimeridian,
+#: clamps a y beyond the pole; Transverse Mercator folds a far y back over the pole).
+ROUND_TRIP_M = 1.0
+
+
+def _reproject(raw: Sequence[RawFeature], geoms: Any, source: str) -> Any:
     import pyproj
 
-    transformer = pyproj.Transformer.from_crs(_crs(source), "EPSG:4326", always_xy=True)
+    crs = _crs(source)
+    try:
+        transformer = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        back = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    except pyproj.exceptions.ProjError as err:  # e.g. a CRS of Mars: no way to the Earth's
+        text = str(err).strip()
+        reason = text.split("proj_create_operations:")[-1].strip() if text else "no operation"
+        if "(Internal Proj Error:" in text and reason.endswith(")"):
+            reason = reason[:-1]  # the wrapper's closing parenthesis
+        raise InvalidRegions(
+            f"crs {source!r:.80} cannot be reprojected to WGS84 lon/lat: {reason:.200}"
+        ) from err
 
     def move(xy: Any) -> Any:
         lon, lat = transformer.transform(xy[:, 0], xy[:, 1])
         return np.column_stack([lon, lat])
 
-    return shapely.transform(geoms, move)
+    moved = shapely.transform(geoms, move)
+    xy, owner = shapely.get_coordinates(geoms, return_index=True)
+    lonlat = shapely.get_coordinates(moved)
+    finite = np.isfinite(lonlat).all(axis=1)
+    if not finite.all():  # beyond the projection's domain: _check_lonlat names the bounds
+        return moved
+    with np.errstate(invalid="ignore"):
+        bx, by = back.transform(lonlat[:, 0], lonlat[:, 1])
+        error = np.hypot(np.asarray(bx) - xy[:, 0], np.asarray(by) - xy[:, 1])
+    axis = crs.axis_info[0] if crs.axis_info else None
+    # metres per unit of the source CRS (radians per unit for an angular one, then on Earth)
+    factor = axis.unit_conversion_factor if axis is not None else 1.0
+    if crs.is_geographic:
+        factor *= 6_371_000.0
+    # A finite vertex that does not come back lies beyond the domain too.
+    off = np.flatnonzero(~(error * factor <= ROUND_TRIP_M))
+    if off.size:
+        k = int(off[0])
+        i = int(owner[k])
+        x, y = (float(v) for v in xy[k])
+        lon, lat = (float(v) for v in lonlat[k])
+        unit = axis.unit_name if axis is not None else "unit"
+        raise InvalidRegions(
+            f"{raw[i].where} (code {raw[i].code!r}) has a vertex x={x:.10g}, y={y:.10g} "
+            f"outside the domain of crs {source!r:.80} ({unit}s): it reprojects to lon "
+            f"{lon:.7f}, lat {lat:.7f}, which maps back to x={float(bx[k]):.10g}, "
+            f"y={float(by[k]):.10g}, more than {ROUND_TRIP_M:g} m away ({off.size} such "
+            "vertices in all); is the declared CRS right?"
+        )
+    return moved
 
 
-def _refuse_projected(raw: Sequence[RawFeature], geoms: Any) -> None:
+def _refuse_projected(raw: Sequence[RawFeature], geoms: Any, lonlat: str | None) -> None:
+    """Refuse coordinates beyond lon/lat range when no CRS, or a lon/lat one, is named."""
     bounds = shapely.bounds(geoms)
     far = (np.abs(bounds[:, [0, 2]]) > 180.0).any(axis=1) | (np.abs(bounds[:, [1, 3]]) > 90.0).any(
         axis=1
@@ -458,10 +707,15 @@ def _refuse_projected(raw: Sequence[RawFeature], geoms: Any) -> None:
         xy = shapely.get_coordinates(geoms[i])
         out = (np.abs(xy[:, 0]) > 180.0) | (np.abs(xy[:, 1]) > 90.0)
         x, y = xy[int(np.flatnonzero(out)[0])]  # a coordinate that is out of range, not the first
+        declared = (
+            "declares no CRS; pass crs=... naming it"
+            if lonlat is None
+            else f"is labelled lon/lat (crs {lonlat!r:.80}); is that CRS right? name the real one"
+        )
         raise InvalidRegions(
             f"{raw[i].where} (code {raw[i].code!r}) has coordinates such as x={x:g}, y={y:g}, "
-            "outside the lon/lat range: the data looks projected but declares no CRS; pass "
-            "crs=... naming it (for example crs='EPSG:3006' for SWEREF 99 TM)"
+            f"outside the lon/lat range: the data looks projected but {declared} "
+            "(for example EPSG:3006 for SWEREF 99 TM)"
         )
 
 
@@ -475,9 +729,10 @@ def _check_lonlat(raw: Sequence[RawFeature], geoms: Any) -> None:
     )
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        shown = tuple(round(float(b), 6) for b in bounds[i])  # not np.float64(...) reprs
         raise InvalidRegions(
             f"{raw[i].where} (code {raw[i].code!r}) reaches outside lon [-180, 180] and "
-            f"lat [-90, 90] after reprojection (bounds {tuple(round(b, 6) for b in bounds[i])}); "
+            f"lat [-90, 90] after reprojection (bounds {shown}); "
             "is the declared CRS right?"
         )
 

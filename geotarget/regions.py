@@ -481,7 +481,9 @@ class RegionSet:
             coordinates are read east first, so ``EPSG:4326`` and ``OGC:CRS84`` agree).
             Coordinates in any CRS but lon/lat are reprojected to WGS84 lon/lat with pyproj,
             vertex by vertex; a projected CRS given for coordinates that all lie within the
-            lon/lat range (degrees mislabelled) is refused.
+            lon/lat range (degrees mislabelled), a CRS without horizontal positions (vertical,
+            geocentric) and a vertex outside the CRS's domain (one that does not map back
+            within 1 m) are refused.
         repair : bool, default False
             Repair invalid geometries with GEOS ``make_valid`` instead of refusing them. A NaN
             or infinite coordinate is refused first (naming the feature, ring and vertex),
@@ -495,14 +497,28 @@ class RegionSet:
             For a feature without the code property (the message lists the properties it
             has), a non-string code, one code with two names, a geometry that is not a
             (Multi)Polygon or is invalid (which feature, and where), a non-finite coordinate,
-            an unknown CRS, projected coordinates without a declared CRS, degrees with a
-            projected one, or overlapping regions.
+            an unknown CRS or one without horizontal positions, projected coordinates without
+            a declared CRS, degrees with a projected one, a vertex outside the CRS's domain,
+            or overlapping regions. Read from a path, every message starts with the file
+            (``region file 'kommuner.geojson': features[3] (code '0114') ...``).
+        InvalidType
+            For ``code_property``, ``name_property`` or ``crs`` that is not text (a
+            ``pyproj.CRS`` too: pass ``crs.to_string()``), or ``repair`` that is not a bool;
+            checked before anything is read.
         """
-        raw, declared = _regions_io.read_geojson(source, code_property, name_property)
-        regions = _regions_io.to_regions(
-            raw, declared_crs=declared, crs=crs, level=level, repair=repair
-        )
-        return cls(regions, overlap_tolerance=overlap_tolerance)
+        _regions_io.check_arguments(code_property, name_property, level, crs, repair)
+        label = _regions_io.file_label(source)
+        try:
+            raw, declared = _regions_io.read_geojson(source, code_property, name_property)
+            regions = _regions_io.to_regions(
+                raw, declared_crs=declared, crs=crs, level=level, repair=repair
+            )
+            return cls(regions, overlap_tolerance=overlap_tolerance)
+        except InvalidRegions as err:
+            named = _regions_io.naming_file(err, label)
+            if named is err:
+                raise
+            raise named from err
 
     @classmethod
     def from_geoparquet(
@@ -528,15 +544,25 @@ class RegionSet:
         InvalidRegions
             As :meth:`from_geojson`, and for an unreadable or damaged file, a file without
             GeoParquet metadata, malformed metadata (naming a column the file lacks), or a
-            geometry encoding other than WKB.
+            geometry encoding other than WKB; every message names the file.
+        InvalidType
+            As :meth:`from_geojson`.
         """
-        raw, declared = _regions_io.read_geoparquet(
-            source, code_property, name_property, "RegionSet.from_geoparquet()"
-        )
-        regions = _regions_io.to_regions(
-            raw, declared_crs=declared, crs=crs, level=level, repair=repair
-        )
-        return cls(regions, overlap_tolerance=overlap_tolerance)
+        _regions_io.check_arguments(code_property, name_property, level, crs, repair)
+        label = _regions_io.file_label(source, "GeoParquet")
+        try:
+            raw, declared = _regions_io.read_geoparquet(
+                source, code_property, name_property, "RegionSet.from_geoparquet()"
+            )
+            regions = _regions_io.to_regions(
+                raw, declared_crs=declared, crs=crs, level=level, repair=repair
+            )
+            return cls(regions, overlap_tolerance=overlap_tolerance)
+        except InvalidRegions as err:
+            named = _regions_io.naming_file(err, label)
+            if named is err:
+                raise
+            raise named from err
 
     # --- the set -------------------------------------------------------------------------
 
