@@ -178,12 +178,32 @@ def lon_lat(lon_name: str, lon: object, lat_name: str, lat: object) -> tuple[flo
     return x, y
 
 
+def unmasked(name: str, value: object, error: type[InvalidInput] = InvalidInput) -> None:
+    """Refuse a numpy masked array with masked entries (``error`` naming ``name``).
+
+    numpy reads a masked array by its data, masked entries included: a masked "no fix" would
+    be read as whatever coordinates, time or id its hidden data holds. A masked array with no
+    entry masked is read as its data.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(value).reshape(-1)
+        if mask.any():
+            first = int(np.flatnonzero(mask)[0])
+            n = int(mask.sum())
+            raise error(
+                f"{name} must have no masked entries: geotarget does not read numpy masks, "
+                f"fill them first (NaN for a device without a fix) (got {n} masked, the first "
+                f"at {name}[{first}])"
+            )
+
+
 def _as_float_array(name: str, value: Any) -> FloatArray:
     """Real numbers as float64; strings, complex numbers, ragged lists and huge ints refused."""
     if isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name} must be numbers in degrees, not a bool (got {value!r})")
     if isinstance(value, (str, bytes)):
         raise InvalidType(f"{name} must be numbers in degrees, not text (got {value!r})")
+    unmasked(name, value, InvalidCoordinates)
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError, RecursionError) as err:  # ragged nesting

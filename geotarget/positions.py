@@ -42,6 +42,7 @@ from geotarget._validate import (
     coarse_degrees,
     nul_rows,
     surrogate_rows,
+    unmasked,
 )
 from geotarget.errors import InvalidInput, InvalidPositions, InvalidType
 
@@ -254,6 +255,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     """:func:`_ids`, and the permutation that sorts them (numpy's order: the uniqueness check's)."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise InvalidType(f"ids must be a sequence of str or int ids (got {value!r:.80})")
+    unmasked("ids", value, InvalidPositions)
     if isinstance(value, np.ndarray):
         arr = value
     else:
@@ -322,6 +324,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
 def _column(name: str, value: object, n: int, *, degrees: bool = False) -> FloatArray:
     if isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name} must be numbers, not a bool (got {value!r})")
+    unmasked(name, value, InvalidPositions)
     try:
         arr = np.asarray(value)
     except ValueError:  # nested sequences of several lengths
@@ -341,6 +344,7 @@ def _column(name: str, value: object, n: int, *, degrees: bool = False) -> Float
 
 
 def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
+    unmasked("observed_at", value, InvalidPositions)
     if isinstance(value, np.ndarray) and value.dtype.kind == "M":
         arr = _utc_column(value)
     elif isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
@@ -379,6 +383,7 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
 
 
 def _tester(value: object, n: int) -> BoolArray:
+    unmasked("tester", value, InvalidPositions)
     arr = np.asarray(value)
     if arr.dtype != np.bool_:
         raise InvalidType(f"tester must be booleans (got dtype {arr.dtype})")

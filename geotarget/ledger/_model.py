@@ -11,7 +11,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import nul_rows, surrogate_rows
+from geotarget._validate import nul_rows, surrogate_rows, unmasked
 from geotarget.errors import InvalidInput, InvalidType
 
 if TYPE_CHECKING:
@@ -135,6 +135,7 @@ def device_batch(device_ids: DeviceIds) -> IdArray:
     Integer and string numpy arrays pass without a Python loop; other iterables are checked
     element by element. A mix of ``int`` and ``str`` becomes the canonical text of each.
     """
+    unmasked("device_ids", device_ids)
     if isinstance(device_ids, np.ndarray) and device_ids.dtype.kind in "iu":
         if device_ids.dtype == np.uint64 and device_ids.size and device_ids.max() > _I64_MAX:
             raise InvalidInput("device_ids must fit in a signed 64-bit integer")

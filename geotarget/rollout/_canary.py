@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from geotarget._validate import unmasked
 from geotarget.errors import InvalidInput, InvalidType
 
 BUCKETS = 10_000
@@ -65,6 +66,7 @@ def splitmix64(z: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
 
 def hashes(device_ids: Any, salt: str, kind: str) -> npt.NDArray[np.uint64]:
     """The 64-bit hash of every id, in the shape of ``device_ids``."""
+    unmasked("device_ids", device_ids)  # a masked id would be hashed by its hidden data
     # A list like [1, "a"] would silently become strings in np.asarray: keep Python objects.
     arr = device_ids if isinstance(device_ids, np.ndarray) else np.asarray(device_ids, dtype=object)
     if arr.dtype.kind == "b":
