@@ -507,18 +507,14 @@ class RegionSet:
             checked before anything is read.
         """
         _regions_io.check_arguments(code_property, name_property, level, crs, repair)
-        label = _regions_io.file_label(source)
-        try:
-            raw, declared = _regions_io.read_geojson(source, code_property, name_property)
-            regions = _regions_io.to_regions(
-                raw, declared_crs=declared, crs=crs, level=level, repair=repair
-            )
-            return cls(regions, overlap_tolerance=overlap_tolerance)
-        except InvalidRegions as err:
-            named = _regions_io.naming_file(err, label)
-            if named is err:
-                raise
-            raise named from err
+        return cls._from_file(
+            _regions_io.file_label(source),
+            lambda: _regions_io.read_geojson(source, code_property, name_property),
+            crs=crs,
+            level=level,
+            repair=repair,
+            overlap_tolerance=overlap_tolerance,
+        )
 
     @classmethod
     def from_geoparquet(
@@ -549,11 +545,34 @@ class RegionSet:
             As :meth:`from_geojson`.
         """
         _regions_io.check_arguments(code_property, name_property, level, crs, repair)
-        label = _regions_io.file_label(source, "GeoParquet")
-        try:
-            raw, declared = _regions_io.read_geoparquet(
+        return cls._from_file(
+            _regions_io.file_label(source, "GeoParquet"),
+            lambda: _regions_io.read_geoparquet(
                 source, code_property, name_property, "RegionSet.from_geoparquet()"
-            )
+            ),
+            crs=crs,
+            level=level,
+            repair=repair,
+            overlap_tolerance=overlap_tolerance,
+        )
+
+    @classmethod
+    def _from_file(
+        cls,
+        label: str | None,
+        read: Callable[[], tuple[list[_regions_io.RawFeature], str | None]],
+        *,
+        crs: str | None,
+        level: str,
+        repair: bool,
+        overlap_tolerance: float,
+    ) -> RegionSet:
+        """Regions from what ``read()`` returns (raw features, declared CRS).
+
+        Every :class:`InvalidRegions` names the file ``label`` (:func:`_regions_io.naming_file`).
+        """
+        try:
+            raw, declared = read()
             regions = _regions_io.to_regions(
                 raw, declared_crs=declared, crs=crs, level=level, repair=repair
             )
