@@ -133,3 +133,45 @@ def test_preview_of_a_version_a_cancel_that_came_first_names_tells_nobody() -> N
         assert got.recipients.tolist() == []
     assert t.target(first, index, later).verdict is Verdict.CANCELLED
     assert t.preview(update, index, later).verdict is Verdict.CANCELLED
+
+
+def test_preview_of_an_update_naming_a_version_a_cancel_ended_early_tells_nobody() -> None:
+    """An active incident: an Update naming a version a remembered Cancel names is ended.
+
+    The store ends the incident when such an Update joins it (the Cancel came first, for a
+    version not seen yet); preview answers CANCELLED for that Update, as target does.
+    """
+    index = PositionIndex(positions([17.2, 17.2001], [59.5, 59.5]))
+    first = make_alert("explosion", Circle(17.2, 59.5, 500.0), ident="e1")
+    unseen = make_alert(
+        "explosion",
+        Circle(17.2, 59.5, 600.0),
+        ident="e2",
+        sent=T0 + dt.timedelta(minutes=1),
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+    )
+    cancel = make_alert(
+        "explosion",
+        Circle(17.2, 59.5, 600.0),
+        ident="e3",
+        sent=T0 + dt.timedelta(minutes=2),
+        msg_type=MessageType.CANCEL,
+        refs=(ref(unseen),),
+    )
+    update = make_alert(
+        "explosion",
+        Circle(17.2, 59.5, 700.0),
+        ident="e4",
+        sent=T0 + dt.timedelta(minutes=3),
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first), ref(unseen)),
+    )
+    later = T0 + dt.timedelta(minutes=5)
+    t = _targeter()
+    assert t.target(first, index, T0).verdict is Verdict.DELIVER
+    t.target(cancel, index, later)  # names only e2, never seen: remembered
+    assert t.preview(first, index, later).verdict is Verdict.DELIVER  # e1 itself is not named
+    got = t.preview(update, index, later)
+    assert (got.verdict, got.recipients.tolist()) == (Verdict.CANCELLED, [])
+    assert t.target(update, index, later).verdict is Verdict.CANCELLED
