@@ -118,11 +118,7 @@ def _duplicates(data: Mapping[str, Any], key: str) -> list[Problem]:
     JSON would keep the last silently: an issuer's second ``regions`` would widen its
     territory unseen by a reviewer reading the first.
     """
-    top = [
-        Problem(key, "duplicate key: given twice in the same object")
-        for k in getattr(data, "duplicates", ())
-        if k == key
-    ]
+    top = [Problem(key, _io.TWICE) for k in getattr(data, "duplicates", ()) if k == key]
     return top + _io.duplicate_problems(data.get(key), key)
 
 

@@ -743,11 +743,7 @@ class Targeter:
         with self._lock:
             self._expired.discard((key, adm.version))
         new = claims.ids()
-        gone = previously
-        if previously.size:
-            now = IdSet()
-            now.add(covered_ids)
-            gone = previously[~now.member(previously)]
+        gone = _not_covered(previously, covered_ids)
         t_end = time.perf_counter()
         covered_region = fields.pop("covered_region")
         covered_box = fields.pop("covered_box")
@@ -937,11 +933,7 @@ class Targeter:
             fields.pop("covered_box"),
             index,
         )
-        gone = self.ledger.recipients(key)
-        if gone.size:
-            now = IdSet()
-            now.add(covered_ids)
-            gone = gone[~now.member(gone)]
+        gone = _not_covered(self.ledger.recipients(key), covered_ids)
         for name in ("t_plan", "timings"):
             fields.pop(name)
         return TargetingResult(
@@ -1493,6 +1485,15 @@ class Targeter:
 
 
 _NO_DEVICES = np.array([], dtype=np.str_)
+
+
+def _not_covered(claimed: npt.NDArray[Any], covered_ids: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """The claimed ids that are not among ``covered_ids`` (``no_longer_covered``)."""
+    if claimed.size == 0:
+        return claimed
+    now = IdSet()
+    now.add(covered_ids)
+    return claimed[~now.member(claimed)]
 
 
 def _before_expiry(alert: Alert, change: dt.datetime | None) -> dt.datetime | None:

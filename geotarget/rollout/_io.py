@@ -302,14 +302,15 @@ def _key(prefix: str, key: object) -> str:
     return f"{prefix}.{part}" if prefix else part
 
 
-_TWICE = "duplicate key: given twice in the same object"
+#: The problem of a key given twice in one object (any section reader says it so).
+TWICE = "duplicate key: given twice in the same object"
 
 
 def _check_keys(
     table: Mapping[str, Any], allowed: tuple[str, ...], path: str, bad: Callable[[str, str], None]
 ) -> None:
     for key in getattr(table, "duplicates", ()):
-        bad(_key(path, key), _TWICE)
+        bad(_key(path, key), TWICE)
     for key in table:
         if key not in allowed:
             bad(_key(path, key), f"unknown key (valid: {', '.join(sorted(allowed))})")
@@ -327,7 +328,7 @@ def duplicate_problems(value: object, path: str) -> list[Problem]:
         where, item = stack.pop()
         if isinstance(item, Mapping):
             for key in getattr(item, "duplicates", ()):
-                out.append(Problem(_key(where, key), _TWICE))
+                out.append(Problem(_key(where, key), TWICE))
             stack.extend((_key(where, k), v) for k, v in reversed(list(item.items())))
         elif isinstance(item, list):
             stack.extend((f"{where}[{i}]", v) for i, v in reversed(list(enumerate(item))))
