@@ -3,9 +3,12 @@
 Written from the contract alone (DESIGN.md "a union of parts is one area"; INSIDE when the
 accuracy disk lies within the area; :meth:`geotarget.PositionIndex.classify`), for the disks
 no part holds alone. Each part is drawn in the azimuthal-equidistant projection centred on the
-disk's own centre, where a point's distance from that centre is its geodesic distance: a circle
-by 4,096 points of its rim (``Geod.fwd``), a polygon by its lon/lat rings densified to 0.0002°
-(grown by its margin there). The union's boundary is then within millimetres of where the
+disk's own centre, where a point's distance from that centre is its geodesic distance: taken
+straight from that definition, a point goes to ``(d sin az, d cos az)`` with ``az, d`` from
+``Geod.inv`` (the centre to the point). A circle is drawn by points of its rim (``Geod.fwd``,
+the same whatever the disk) close enough that its chords cut at most 1 mm inside it (at most
+4,096 of them; the polygon lies inside the circle, so the union is never overstated), a
+polygon by its lon/lat rings densified to 0.0002° (grown by its margin there). The union's boundary is then within millimetres of where the
 contract puts it, and the disk lies within the union iff the union covers its centre and its
 boundary is at least ``r`` away. Nothing from ``geotarget._index`` or ``_geodesy`` is used.
 
@@ -17,6 +20,7 @@ when it does not hold it).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,27 +33,38 @@ from geotarget.areas import Circle, Polygon
 
 GEOD = pyproj.Geod(ellps="WGS84")
 _RIM = 4096
+#: The most a rim's chord may cut inside its circle, in metres.
+_SAGITTA_M = 0.001
 _DENSIFY_DEG = 0.0002
 
 
-@functools.lru_cache(maxsize=64)
-def _aeqd(lon0: float, lat0: float) -> pyproj.Transformer:
-    crs = pyproj.CRS.from_proj4(f"+proj=aeqd +lat_0={lat0!r} +lon_0={lon0!r} +ellps=WGS84")
-    return pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+def _aeqd(lon0: float, lat0: float, lon: Any, lat: Any) -> tuple[Any, Any]:
+    """Azimuthal-equidistant x, y in metres about ``(lon0, lat0)``, by its definition."""
+    n = np.size(lon)
+    az, _, d = GEOD.inv(np.full(n, lon0), np.full(n, lat0), lon, lat)
+    az = np.radians(np.asarray(az))
+    d = np.asarray(d)
+    return d * np.sin(az), d * np.cos(az)
 
 
-def _drawn(part: Circle | Polygon, t: pyproj.Transformer) -> Any:
+@functools.lru_cache(maxsize=256)
+def _rim(lon: float, lat: float, reach_m: float) -> tuple[Any, Any]:
+    """A circle's rim: points at its reach, ``Geod.fwd`` from its centre, chords within 1 mm."""
+    # A chord of angle 2*pi/n cuts reach * (1 - cos(pi/n)) inside the circle.
+    n = min(_RIM, max(64, math.ceil(math.pi / math.acos(max(-1.0, 1.0 - _SAGITTA_M / reach_m)))))
+    az = np.linspace(0.0, 360.0, n, endpoint=False)
+    rim_lon, rim_lat, _ = GEOD.fwd(np.full(n, lon), np.full(n, lat), az, np.full(n, reach_m))
+    return np.asarray(rim_lon), np.asarray(rim_lat)
+
+
+def _drawn(part: Circle | Polygon, lon0: float, lat0: float) -> Any:
     if isinstance(part, Circle):
-        az = np.linspace(0.0, 360.0, _RIM, endpoint=False)
-        lon, lat, _ = GEOD.fwd(
-            np.full(_RIM, part.lon), np.full(_RIM, part.lat), az, np.full(_RIM, part.reach_m)
-        )
-        x, y = t.transform(lon, lat)
+        x, y = _aeqd(lon0, lat0, *_rim(part.lon, part.lat, part.reach_m))
         return sg.Polygon(np.column_stack([x, y]))
     rings = [
         shapely.transform(
             shapely.segmentize(ring, _DENSIFY_DEG),
-            lambda xy: np.column_stack(t.transform(*xy.T)),
+            lambda xy: np.column_stack(_aeqd(lon0, lat0, xy[:, 0], xy[:, 1])),
         )
         for ring in [part.shape.exterior, *part.shape.interiors]
     ]
@@ -59,8 +74,7 @@ def _drawn(part: Circle | Polygon, t: pyproj.Transformer) -> Any:
 
 def slack(parts: Sequence[Circle | Polygon], lon: float, lat: float, r: float) -> float:
     """Metres by which the parts' union holds the disk (negative: it does not hold it)."""
-    t = _aeqd(float(lon), float(lat))
-    union = shapely.union_all([_drawn(p, t) for p in parts])
+    union = shapely.union_all([_drawn(p, float(lon), float(lat)) for p in parts])
     centre = sg.Point(0.0, 0.0)
     if union.covers(centre):
         return float(union.boundary.distance(centre)) - r
