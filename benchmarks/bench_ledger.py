@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from _harness import Gate, Report, Timing
+from _host import Budgets
 
 from geotarget.ledger import MemoryLedger, PostgresLedger, SQLiteLedger
 
@@ -269,6 +270,7 @@ def _sqlite(tmp: Path, name: str, **kw: Any) -> SQLiteLedger:
 def run(quick: bool) -> Report:
     """Measure SQLite, memory and PostgreSQL claims."""
     report = Report()
+    budgets = Budgets()  # the issue's bars in seconds, scaled by the host's speed
     batches = 30  # best of 30 batches in both modes: the gate must hold on a noisy machine
     scenario = f"claims, batches of {BATCH:,} new devices"
     budget = BATCH / 1e6
@@ -292,7 +294,7 @@ def run(quick: bool) -> Report:
         )
         peer = _rowwise_peer(tmp / "peer.db", batches)
         report.add(Timing(scenario, "row by row (executemany)", peer, BATCH))
-        report.add(Timing(scenario, "budget 1 M/s", budget, BATCH, "the issue's bar"))
+        budgets.add(scenario, "budget 1 M/s", budget, BATCH)
         report.gates.append(
             Gate(scenario, "SQLiteLedger", "budget 1 M/s", 1.0, "≥ 1 M claims/s (default AUTO)")
         )
@@ -311,7 +313,7 @@ def run(quick: bool) -> Report:
         report.add(Timing(upd, "SQLiteLedger, restarted and warmed", warmed, 600_000, note))
         initial, took, *_ = _update_600k(MemoryLedger())
         report.add(Timing(upd, "MemoryLedger", took, 600_000, f"first claim: {initial:.2f} s"))
-        report.add(Timing(upd, "budget 0.3 s", 0.3, 600_000, "the issue's bar"))
+        budgets.add(upd, "budget 0.3 s", 0.3, 600_000)
         report.gates.append(Gate(upd, "SQLiteLedger", "budget 0.3 s", 1.0, "≤ 0.3 s in the store"))
 
         pg_rounds = _postgres(report, batches, pg_rounds)
@@ -329,7 +331,8 @@ def run(quick: bool) -> Report:
     report.add(Timing(scenario, "SQLiteLedger", took, BATCH, note))
     if pg_rounds:  # the gated claims' last round, at the module's end (see _pg_round)
         pg_rounds += [t for t in [_pg_round(batches)] if t is not None]
-        _pg_gate(report, batches, pg_rounds)
+        _pg_gate(report, batches, pg_rounds, budgets)
+    budgets.close(report)
     return report
 
 
@@ -392,13 +395,13 @@ def _pg_round(batches: int) -> float | None:
         return _claims_per_batch(store, batches)
 
 
-def _pg_gate(report: Report, batches: int, rounds: list[float]) -> None:
+def _pg_gate(report: Report, batches: int, rounds: list[float], budgets: Budgets) -> None:
     """The gated PostgreSQL claims: the best of ``rounds``, at the issue's 300 k/s."""
     scenario = f"PostgreSQL claims, batches of {BATCH:,} new devices"
     took = min(rounds)
     note = f"{BATCH / took:,.0f} claims/s; best of {len(rounds)} rounds of {batches} batches"
     report.add(Timing(scenario, "PostgresLedger", took, BATCH, note))
-    report.add(Timing(scenario, "budget 300 k/s", BATCH / 3e5, BATCH, "the issue's bar"))
+    budgets.add(scenario, "budget 300 k/s", BATCH / 3e5, BATCH)
     report.gates.append(Gate(scenario, "PostgresLedger", "budget 300 k/s", 1.0, "≥ 300 k claims/s"))
 
 

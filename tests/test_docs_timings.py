@@ -183,6 +183,10 @@ NOT_MEASURED = [
     ("cap.rst", "CAP 1.2 §3.3.2 s"),
     ("performance.rst", "within a budget of 1.5 ms"),
     ("performance.rst", "tip request's budget of\n  5 ms"),
+    # The issue's own numbers, which benchmarks/_host.py scales budgets by.
+    ("performance.rst", "states its budgets (1.5 ms"),
+    ("performance.rst", "synthetic_population`, 0.52 ms"),
+    ("performance.rst", "times over 0.52 ms"),
 ]
 
 
