@@ -741,6 +741,9 @@ def _at(at: object, name: str = "at") -> np.datetime64:
 _YEARS_RULE = "must lie within the years 1 to 9999 in UTC"
 _FIRST_US = np.datetime64("0001-01-01T00:00:00.000000", "us")
 _LAST_US = np.datetime64("9999-12-31T23:59:59.999999", "us")
+_FIRST_INT, _LAST_INT = int(_FIRST_US.astype(np.int64)), int(_LAST_US.astype(np.int64))
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_ONE_US = dt.timedelta(microseconds=1)
 
 
 def _utc(at: dt.datetime, name: str, where: str = "") -> np.datetime64:
@@ -749,11 +752,10 @@ def _utc(at: dt.datetime, name: str, where: str = "") -> np.datetime64:
     ``0001-01-01T00:00+14:00`` is a datetime, but its instant lies in the year 0 in UTC (and
     ``9999-12-31T23:59-14:00``'s in the year 10000): converting it overflows.
     """
-    try:
-        utc = at.astimezone(dt.timezone.utc)
-    except OverflowError:
-        raise InvalidPositions(f"{name} {_YEARS_RULE} (got {at.isoformat()}{where})") from None
-    return np.datetime64(utc.replace(tzinfo=None), "us")
+    us = (at - _EPOCH) // _ONE_US  # exact integer microseconds (a fifth of astimezone's cost)
+    if not _FIRST_INT <= us <= _LAST_INT:
+        raise InvalidPositions(f"{name} {_YEARS_RULE} (got {at.isoformat()}{where})")
+    return np.datetime64(us, "us")
 
 
 def _utc_column(arr: npt.NDArray[np.datetime64]) -> npt.NDArray[np.datetime64]:

@@ -1043,22 +1043,22 @@ class Targeter:
         evaluator: Evaluator | None = None,
     ) -> tuple[Verdict, dict[str, Any]]:
         """Evaluate a version the ledger made current: the verdict and the result's fields."""
-        if alert.expires is not None and alert.expires <= alert.onset:
+        onset, expires = alert.onset, alert.expires  # (each computed over the info blocks)
+        if expires is not None and expires <= onset:
             # An empty window [onset, expires): never active, so never "not yet" either.
             return Verdict.EXPIRED, {
                 "reason": prefix
-                + f"the alert is never active: it expires at {alert.expires.isoformat()}, at or "
-                f"before its onset {alert.onset.isoformat()}"
+                + f"the alert is never active: it expires at {expires.isoformat()}, at or "
+                f"before its onset {onset.isoformat()}"
             }
-        if at < alert.onset:
+        if at < onset:
             return Verdict.NOT_YET_ACTIVE, {
-                "reason": prefix
-                + f"the alert is not active before its onset {alert.onset.isoformat()}",
-                "next_change": alert.onset,
+                "reason": prefix + f"the alert is not active before its onset {onset.isoformat()}",
+                "next_change": onset,
             }
-        if alert.expires is not None and at >= alert.expires:
+        if expires is not None and at >= expires:
             return Verdict.EXPIRED, {
-                "reason": prefix + f"the alert expired at {alert.expires.isoformat()}"
+                "reason": prefix + f"the alert expired at {expires.isoformat()}"
             }
         decision = self.policy.decide(kind, at)
         if not decision.enabled:
@@ -1128,9 +1128,9 @@ class Targeter:
                 "rollout": decision,
                 "area_km2": plan.area_km2,
             }
-        # One count per outcome code (numpy scalars: see _CODE): half the time of
-        # ``np.bincount`` of the int8 codes.
-        counts = {o: int(np.count_nonzero(outcomes == c)) for o, c in _CODE.items()}
+        # One count per outcome code (0 to 11: their int8 bytes read as uint8), in one pass.
+        tally = np.bincount(outcomes.view(np.uint8), minlength=len(_CODE)).tolist()
+        counts = {o: tally[int(c)] for o, c in _CODE.items()}
         counts[Outcome.OUTSIDE_AREA] += len(index.positions) - int(rows.size)
         phase = f", phase {decision.phase_index + 1}" if decision.phase_index is not None else ""
         return Verdict.DELIVER, {

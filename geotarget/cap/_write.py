@@ -8,7 +8,6 @@ reader's limits would refuse it, so every written document reads back.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -22,12 +21,9 @@ from geotarget.errors import InvalidAlert
 NAMESPACE = CAP12
 
 
-_SPECIAL = re.compile("[&<>\r]")
-
-
 def _esc(text: str) -> str:
-    if _SPECIAL.search(text) is None:  # most values: nothing to escape
-        return text
+    if "&" not in text and "<" not in text and ">" not in text and "\r" not in text:
+        return text  # most values: nothing to escape
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
     )
@@ -48,6 +44,8 @@ def _time(t: datetime) -> str:
     """CAP 1.2 §3.3.2: ``YYYY-MM-DDThh:mm:ss±hh:mm``, and UTC MUST be written ``-00:00``."""
     offset = t.utcoffset()
     assert offset is not None  # the model only holds aware datetimes
+    if not offset:  # UTC, as most are: its text once, the offset written -00:00
+        return t.replace(tzinfo=None, microsecond=0).isoformat() + "-00:00"
     minutes = int(offset.total_seconds()) // 60
     sign = "-" if minutes <= 0 else "+"
     hh, mm = divmod(abs(minutes), 60)

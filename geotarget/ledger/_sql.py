@@ -638,6 +638,9 @@ class _SqlTx:
     def __init__(self, store: SqlStore, cur: Any) -> None:
         self.store = store
         self.cur = cur
+        # Rows this transaction wrote (put_incident sets every column): read back from here.
+        # The transaction holds the row's lock from its write on, and retract() forgets it.
+        self._written: dict[str, _lifecycle.Row] = {}
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
         return self.cur.execute(self.store._q(sql), args).fetchone()
@@ -647,6 +650,9 @@ class _SqlTx:
         return None if row is None else (row[0], row[1])
 
     def incident_row(self, key: str, lock: bool = True) -> _lifecycle.Row | None:
+        written = self._written.get(key)
+        if written is not None:
+            return written
         row = self._one(
             f"SELECT {_ROW_COLUMNS} FROM gt_incidents WHERE incident = ?"
             + (self.store._for_update if lock else ""),
@@ -709,6 +715,7 @@ class _SqlTx:
                 row.released,
             ),
         )
+        self._written[key] = row
 
     def remember_cancels(self, vids: list[str], cancel_vid: str, document: str, at_us: int) -> None:
         self.cur.execute(
@@ -729,6 +736,7 @@ class _SqlTx:
 
     def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
         q = self.store._q
+        self._written.pop(key, None)  # its row changes below
         self.incident_row(key)  # lock it: waits for claims in flight (PostgreSQL)
         self.store._settle(self.cur, key)
         self.cur.execute(

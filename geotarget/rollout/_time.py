@@ -89,6 +89,8 @@ def wall_time_problem(value: dt.datetime) -> str | None:
     """
     tz = value.tzinfo
     assert tz is not None
+    if type(tz) is dt.timezone:  # a fixed offset (UTC among them): every wall time exists
+        return None
     try:
         back = value.astimezone(UTC).astimezone(tz)
     except OverflowError:  # at the ends of datetime's range; the range check reports it
