@@ -11,6 +11,7 @@ the grown area, and only the devices a region decides are located.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -307,9 +308,7 @@ def grown(area: Area, margin_m: float) -> Area:
     for part in area.parts:
         if isinstance(part, Circle):
             if part.margin_m + margin_m <= MAX_MARGIN_M:
-                parts.append(
-                    Circle(part.lon, part.lat, part.radius_m, margin_m=part.margin_m + margin_m)
-                )
+                parts.append(part._with_margin(part.margin_m + margin_m))
             else:
                 parts.append(Circle(part.lon, part.lat, part.reach_m + margin_m))
             continue
@@ -516,6 +515,12 @@ def _us(delta: dt.timedelta | None) -> np.timedelta64:
     """A timedelta as numpy microseconds (``None``: no limit, i.e. zero age is never exceeded)."""
     if delta is None:
         raise AssertionError("KindRules with stale fixes always have location.max_age")
+    return _us_of(delta)
+
+
+@functools.lru_cache(maxsize=64)
+def _us_of(delta: dt.timedelta) -> np.timedelta64:
+    """:func:`_us` of a kind's ages, made once (a numpy scalar is immutable)."""
     return np.timedelta64(delta // dt.timedelta(microseconds=1), "us")
 
 

@@ -111,6 +111,19 @@ def inv_distance(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> FloatArray:
     Always hands pyproj arrays of two or more elements: some pyproj releases treat a
     one-element array as a scalar and trip numpy's deprecation of array-to-scalar conversion.
     """
+    if (
+        _scalar(lon1)
+        and _scalar(lat1)
+        and type(lon2) is np.ndarray
+        and type(lat2) is np.ndarray
+        and lon2.ndim == 1
+        and lon2.shape == lat2.shape
+        and lon2.size > 1
+        and lon2.dtype == lat2.dtype == np.float64
+    ):  # one centre, a row of points (the circle kernel's band): no broadcasting to do
+        n = lon2.size
+        _, _, dist = geod().inv(np.full(n, float(lon1)), np.full(n, float(lat1)), lon2, lat2)
+        return np.asarray(dist, dtype=np.float64)
     a, b, c, d = np.broadcast_arrays(
         np.asarray(lon1, dtype=np.float64),
         np.asarray(lat1, dtype=np.float64),
@@ -126,6 +139,11 @@ def inv_distance(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> FloatArray:
     _, _, dist = geod().inv(flat[0], flat[1], flat[2], flat[3])
     out = np.asarray(dist, dtype=np.float64)
     return out[: a.size].reshape(shape)
+
+
+def _scalar(v: Any) -> bool:
+    """A Python float or a 0-d float array."""
+    return type(v) is float or (type(v) is np.ndarray and v.ndim == 0)
 
 
 def to_aeqd(
@@ -490,7 +508,7 @@ def geodesic_le(
         maybe ^= out
         unsure = maybe if unsure is None else unsure | maybe
         outs.append(out)
-    if unsure is None or not unsure.any():
+    if unsure is None or not np.count_nonzero(unsure):  # (C, no Python wrapper as .any())
         return outs
     band = np.flatnonzero(unsure)
     if band.size:

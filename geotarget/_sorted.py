@@ -31,8 +31,9 @@ def unique(values: npt.NDArray[G]) -> npt.NDArray[G]:
 
 def ascending(values: npt.NDArray[Any]) -> bool:
     """Whether a 1-D array (numbers or text) is strictly ascending: distinct and sorted."""
-    # (The operator, not np.greater: numpy < 2 has no string ufunc.)
-    return bool(np.all(values[1:] > values[:-1]))
+    # (The operator, not np.greater: numpy < 2 has no string ufunc. The reduction is the
+    # ufunc's own: np.all adds a Python wrapper that costs as much as the test.)
+    return bool(np.logical_and.reduce(values[1:] > values[:-1]))
 
 
 def union(a: npt.NDArray[G], b: npt.NDArray[G]) -> npt.NDArray[G]:

@@ -135,6 +135,15 @@ class Circle(_PartBase):
         r = number("radius_m", radius_m, gt=0.0, le=MAX_RADIUS_M, error=InvalidArea)
         self.__attrs_init__(lon_f, lat_f, r, margin_m=_margin(margin_m))
 
+    def _with_margin(self, margin_m: float) -> Circle:
+        """The same circle with another margin (checked as a margin; the rest is this one's).
+
+        For a plan's stale area, which grows every circle of a new alert.
+        """
+        out = object.__new__(Circle)
+        out.__attrs_init__(self.lon, self.lat, self.radius_m, margin_m=_margin(margin_m))
+        return out
+
     @property
     def reach_m(self) -> float:
         """The radius including the margin, in metres."""

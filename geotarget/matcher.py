@@ -97,7 +97,11 @@ def _sorted_unique(chunks: list[I32Array], n: int, repeats: bool) -> I32Array:
         seen = np.zeros(n, dtype=np.bool_)
         seen[rows] = True
         return np.flatnonzero(seen).astype(np.int32)
-    return _sorted.unique(rows) if repeats else np.sort(rows)
+    if repeats:
+        return _sorted.unique(rows)
+    out: I32Array = rows.copy()  # (np.sort's own copy, without its Python wrapper)
+    out.sort()
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

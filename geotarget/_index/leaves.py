@@ -347,7 +347,7 @@ class Leaves:
             gap = s[:, :3] - np.stack([x0, y0, z0], axis=1)
         d = self.off_blocks.take(leaves, axis=0) + gap[:, :, None]
         d *= d
-        return np.sqrt(d.sum(axis=1)), s[:, 4:5]
+        return np.sqrt(np.add.reduce(d, axis=1)), s[:, 4:5]  # (the ufunc: no Python wrapper)
 
     def older(self, leaves: IntArray, limit: np.datetime64) -> BoolArray | None:
         """Which of ``leaves`` hold a fix observed before ``limit`` (or NaT; None: no times)."""

@@ -57,7 +57,7 @@ def sphere_gaps(
     cx, cy, cz = _geodesy.ecef(lon, lat)
     d = s[:, :3] - np.array([cx, cy, cz])
     d *= d
-    dist = np.sqrt(d.sum(axis=1))
+    dist = np.sqrt(np.add.reduce(d, axis=1))
     return dist - s[:, 3], dist + s[:, 3]
 
 

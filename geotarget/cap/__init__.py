@@ -474,6 +474,11 @@ def check_axis_order(alert: Alert, envelope: Sequence[float]) -> tuple[Problem, 
     env = _envelope(envelope)
     if env is None:
         raise InvalidType("envelope must be (west, south, east, north) (got None)")
+    return _axis_problems(alert, env)
+
+
+def _axis_problems(alert: Alert, env: Envelope) -> tuple[Problem, ...]:
+    """:func:`check_axis_order` with an envelope checked already (a Targeter's, once)."""
     found: list[Problem] = []
     west, south, east, north = env
     for i, info in enumerate(alert.infos):
