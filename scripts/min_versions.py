@@ -12,11 +12,12 @@ source tree) and the tests run from outside the source tree against it, so they 
 user installs; ``--python`` names the interpreter (Python 3.10, the oldest supported, when the
 machine has it). The tests are the files in :data:`CORE`, which exercise every pinned dependency
 and the installed package, without the tests marked ``slow`` and with Hypothesis' ``deps``
-profile (5 fixed examples a property): this run checks the wheel, the oldest Python and the
-oldest versions; the main run checks the properties, every test file with the data. ``--all``
-runs the whole suite with the ``min`` profile, and test paths run just those. The ``postgres``
-and ``signing`` extras are pinned too: under ``CI=true`` the PostgreSQL and signature tests fail
-rather than skip without them.
+profile (5 fixed examples a property; tests/conftest.py caps a test's own
+``@settings(max_examples=N)`` at those 5 under this profile): this run checks the wheel, the
+oldest Python and the oldest versions; the main run checks the properties, every test file
+with the data, at their full counts. ``--all`` runs the whole suite with the ``min`` profile,
+and test paths run just those. The ``postgres`` and ``signing`` extras are pinned too: under
+``CI=true`` the PostgreSQL and signature tests fail rather than skip without them.
 
 The ``plot`` extra is left out: matplotlib's minimum predates today's pyparsing, whose
 deprecation warnings the suite turns into errors; its tests skip here and run in the main run.

@@ -49,7 +49,33 @@ settings.register_profile(
 settings.register_profile(
     "thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+settings.load_profile(PROFILE)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under the "deps" profile, cap a test's own ``@settings(max_examples=N)`` at the profile's.
+
+    The oldest lane (scripts/min_versions.py) checks that the wheel works at the minimum
+    versions, not the properties: a test that asks for more examples than the profile's 5 (a
+    property test that the main run gives its full count) runs the profile's 5 there, each
+    still drawn by the test's own strategies and settings otherwise (its health checks,
+    deadline). Only tests decorated with ``@settings``/``@given`` are capped; settings built
+    inside a test (a state machine's) keep what they ask. Every other profile leaves the
+    tests' settings alone. (It replaces the settings Hypothesis keeps on the test function,
+    ``_hypothesis_internal_use_settings``; a Hypothesis without it leaves the counts as they are.)
+    """
+    if PROFILE != "deps":
+        return
+    cap = settings.get_profile("deps").max_examples
+    for item in items:
+        test: Any = getattr(item, "obj", None)
+        test = getattr(test, "__func__", test)  # a method: its function
+        own = getattr(test, "_hypothesis_internal_use_settings", None)
+        hypothesis_test = getattr(test, "is_hypothesis_test", False)
+        if hypothesis_test and isinstance(own, settings) and own.max_examples > cap:
+            test._hypothesis_internal_use_settings = settings(own, max_examples=cap)
+
 
 #: ../shared/data beside the clone (CI lays it there); override with GEOTARGET_SHARED_DATA.
 SHARED_DATA = Path(

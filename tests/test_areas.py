@@ -231,7 +231,8 @@ def test_polygon_equals_shapely_covers_per_point(
     mids = (np.array(ring) + np.roll(np.array(ring), 1, axis=0)) / 2
     lon = np.concatenate([lon, verts[:, 0], mids[:, 0]])
     lat = np.concatenate([lat, verts[:, 1], mids[:, 1]])
-    expected = np.array([p.shape.covers(sg.Point(x, y)) for x, y in zip(lon, lat, strict=True)])
+    # covers of each point on its own, asked of GEOS for all the points in one call
+    expected = shapely.covers(p.shape, shapely.points(lon, lat))
     np.testing.assert_array_equal(p.contains(lon, lat), expected)
 
 
@@ -258,15 +259,47 @@ def test_polygon_edges_are_straight_in_lonlat() -> None:
     assert not bool(p.contains(15.0, 59.9999))
 
 
+#: The least meridional radius of curvature, a (1 - e^2) at the equator: a path that moves
+#: dlat radians of latitude is at least this times dlat long.
+_M_MIN = GEOD.a * (1.0 - GEOD.es)
+
+
+def nearest_geod_m(lon: Any, lat: Any, bx: Any, by: Any) -> npt.NDArray[np.float64]:
+    """Each point's least ``Geod.inv`` distance to the sample points ``(bx, by)``.
+
+    The minimum over every sample, bit for bit, without measuring the samples that cannot be
+    nearest: the point's distances to every 64th sample bound its minimum from above (``u``).
+    A path of length at most ``u`` moves at most ``u / _M_MIN`` radians of latitude, so it stays
+    below the latitude ``top`` that allows, and crossing ``dlon`` radians of longitude there
+    takes at least ``a cos(top) dlon`` (the parallel's radius ``N cos(lat)`` is at least that).
+    A sample whose latitude or longitude alone puts it beyond ``u`` (with 1 mm to spare for
+    rounding) is therefore farther than the nearest one and is not measured.
+    """
+    lon = np.asarray(lon, dtype=np.float64)
+    lat = np.asarray(lat, dtype=np.float64)
+    out = np.empty(lon.size)
+    coarse = slice(None, None, 64)
+    for i in range(lon.size):
+        m = bx[coarse].size
+        _, _, d = GEOD.inv(np.full(m, lon[i]), np.full(m, lat[i]), bx[coarse], by[coarse])
+        u = float(np.min(d)) * (1.0 + 1e-9) + 1e-3
+        reach = u / _M_MIN
+        top = min(math.pi / 2.0, math.radians(abs(lat[i])) + reach)
+        dlat = np.radians(np.abs(by - lat[i]))
+        dlon = np.abs(bx - lon[i]) % 360.0
+        dlon = np.radians(np.minimum(dlon, 360.0 - dlon))
+        near = (dlat * _M_MIN <= u) & (GEOD.a * math.cos(top) * dlon <= u)
+        k = int(np.count_nonzero(near))
+        _, _, d = GEOD.inv(np.full(k, lon[i]), np.full(k, lat[i]), bx[near], by[near])
+        out[i] = np.min(d)
+    return out
+
+
 def polygon_distance_oracle(p: Polygon, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Geodesic distance from each point to a densely sampled polygon boundary (slow)."""
     dense = shapely.segmentize(shapely.boundary(p.shape), 0.00005)
     bx, by = shapely.get_coordinates(dense).T
-    out = np.empty(lon.size)
-    for i in range(lon.size):
-        _, _, d = GEOD.inv(np.full(bx.size, lon[i]), np.full(by.size, lat[i]), bx, by)
-        out[i] = d.min()
-    return out
+    return nearest_geod_m(lon, lat, bx, by)
 
 
 @pytest.mark.parametrize("margin", [50.0, 1000.0])
@@ -1295,12 +1328,7 @@ def _brute_distance_m(lon: np.ndarray, lat: np.ndarray, ring: list[tuple[float, 
     """Oracle: Geod.inv from each point to the ring's edges sampled every 1e-6° (~0.1 m)."""
     line = shapely.segmentize(sg.LineString([*ring, ring[0]]), 1e-6)
     xy = shapely.get_coordinates(line)
-    g = pyproj.Geod(ellps="WGS84")
-    out = np.empty(lon.size)
-    for i in range(lon.size):
-        _, _, d = g.inv(np.full(len(xy), lon[i]), np.full(len(xy), lat[i]), xy[:, 0], xy[:, 1])
-        out[i] = d.min()
-    return out
+    return nearest_geod_m(lon, lat, xy[:, 0], xy[:, 1])
 
 
 def test_a_sliver_keeps_its_whole_boundary_in_the_metric_frame() -> None:
