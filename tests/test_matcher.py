@@ -896,7 +896,8 @@ def _metric_distances(metric: Any, pts: Any) -> tuple[npt.NDArray[Any], npt.NDAr
     """
     coords = [shapely.get_coordinates(ring) for ring in [metric.exterior, *metric.interiors]]
     segs = np.concatenate([np.stack([c[:-1], c[1:]], axis=1) for c in coords])
-    tree = shapely.STRtree(shapely.linestrings(segs))
+    lines: Any = shapely.linestrings(segs)
+    tree = shapely.STRtree(lines)
     (which, _), d = tree.query_nearest(pts, return_distance=True, all_matches=False)
     d_edge = np.full(len(pts), np.nan)
     d_edge[which] = d
