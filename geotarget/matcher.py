@@ -99,7 +99,9 @@ def _sorted_unique(chunks: list[I32Array], n: int, repeats: bool) -> I32Array:
         return np.flatnonzero(seen).astype(np.int32)
     if repeats:
         return _sorted.unique(rows)
-    out: I32Array = rows.copy()  # (np.sort's own copy, without its Python wrapper)
+    # A chunk the query made owns its data (no base): sorted in place; a view of the index's
+    # own arrays is copied first (np.sort's copy, without its Python wrapper).
+    out: I32Array = rows if rows.base is None and rows.flags.writeable else rows.copy()
     out.sort()
     return out
 

@@ -168,6 +168,7 @@ class Leaves:
     __slots__ = (
         "acc_all",
         "acc_max",
+        "children",
         "count",
         "leaf_box",
         "levels",
@@ -253,6 +254,11 @@ class Leaves:
             levels.append(below)
         levels.reverse()
         self.levels = levels
+        #: Per upper level, the index below of each box's BLOCK children (one gather instead of
+        #: four numpy calls a query; 0.25 bytes a device in all).
+        self.children: list[IntArray] = [
+            (np.arange(b.shape[1], dtype=np.intp)[:, None] * BLOCK + _BLOCK_RANGE) for b in levels
+        ]
         for arr in [*self._arrays(), self.perm, self.xs, self.ys]:  # views too
             arr.flags.writeable = False
 
@@ -267,6 +273,7 @@ class Leaves:
             self.sphere_rows,
             self.off_blocks,
             *self.levels,
+            *self.children,
         ]
 
     @property
@@ -285,13 +292,13 @@ class Leaves:
         """Leaves whose box meets the window, ascending."""
         q = np.array([east, north, -west, -south])[:, None]
         cand: IntArray | None = None
-        for boxes in self.levels:
+        for boxes, children in zip(self.levels, self.children, strict=True):
             b = boxes if cand is None else boxes.take(cand, axis=1)
             hit = _every(b <= q)
             idx = hit.nonzero()[0] if cand is None else cand[hit]
             if idx.size == 0:
                 return idx
-            cand = (idx[:, None] * BLOCK + _BLOCK_RANGE).reshape(-1)
+            cand = children.take(idx, axis=0).reshape(-1)
         b = self.leaf_box if cand is None else self.leaf_box.take(cand, axis=1)
         hit = _every(b <= q)
         return hit.nonzero()[0] if cand is None else cand[hit]
