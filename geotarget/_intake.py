@@ -115,7 +115,10 @@ class Gate:
         self._finest = regions.levels[0]
         self._finest_set = regions.region_set(self._finest)
         self.bounds = self._finest_set.bounds
-        self._envelope: Any = None  # the bounds as cap checks an envelope, on first use
+        from geotarget import cap
+
+        # The bounds as cap checks an envelope, checked once here rather than for each alert.
+        self._envelope = cap._envelope(self.bounds)
         self._authority = {i.name: regions.expand(i.regions, self._finest) for i in issuers.issuers}
         self._territory: Territory | None = None
 
@@ -128,8 +131,7 @@ class Gate:
         """
         from geotarget import cap
 
-        if self._envelope is None:
-            self._envelope = cap._envelope(self.bounds)  # (checked once, not per alert)
+        assert self._envelope is not None  # (regions always have bounds)
         problems = cap._axis_problems(alert, self._envelope)
         if problems:
             raise InvalidCAP([self._swapped(alert, p) for p in problems], what="alert")

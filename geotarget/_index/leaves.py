@@ -316,7 +316,7 @@ class Leaves:
             q = np.stack([w[:, 2], w[:, 3], -w[:, 0], -w[:, 1]])  # 4 × k
             win: IntArray | None = None
             cand: IntArray | None = None
-            for boxes in [*self.levels, self.leaf_box]:
+            for level, boxes in enumerate([*self.levels, self.leaf_box]):
                 if cand is None or win is None:
                     n_top = boxes.shape[1]
                     hit = np.ones((w.shape[0], n_top), dtype=np.bool_)
@@ -329,7 +329,7 @@ class Leaves:
                         ok &= boxes[row, cand] <= q[row, win]
                     win, idx = win[ok], cand[ok]
                 if boxes is not self.leaf_box:
-                    cand = (idx[:, None] * BLOCK + _BLOCK_RANGE).reshape(-1)
+                    cand = self.children[level].take(idx, axis=0).reshape(-1)
                     win = np.repeat(win, BLOCK)
             assert win is not None
             win_out.append(win + lo)
