@@ -1645,3 +1645,95 @@ def test_classify_of_a_compact_polygon_at_its_centre_thresholds(
     clear = np.abs(gap) > 1e-6
     got = grown.contains(np.asarray(glon)[clear], np.asarray(glat)[clear])
     np.testing.assert_array_equal(got, gap[clear] <= 0.0)
+
+
+def _z_key(qx: int, qy: int, bits: int) -> int:
+    """Morton key by definition: bit i of x at 2i, bit i of y at 2i + 1."""
+    return sum((((qx >> i) & 1) << (2 * i)) | (((qy >> i) & 1) << (2 * i + 1)) for i in range(bits))
+
+
+@given(
+    n=st.integers(0, 300),
+    seed=st.integers(0, 2**32 - 1),
+    span=st.sampled_from([1e-7, 0.01, 3.0, 40.0]),
+    ties=st.booleans(),
+)
+@settings(max_examples=80)
+def test_morton_order_sorts_along_the_z_curve(n: int, seed: int, span: float, ties: bool) -> None:
+    """The order sorts points by their interleaved quantised key, ties in index order."""
+    rng = np.random.default_rng(seed)
+    x = 17.0 + rng.uniform(0.0, span, n)
+    y = 60.0 + rng.uniform(0.0, span, n)
+    if ties and n:  # several points of one cell
+        x[rng.integers(0, n, n // 3)] = x[0]
+        y[rng.integers(0, n, n // 3)] = y[0]
+    got = _leaves.morton_order(x, y).tolist()
+    if n == 0:
+        assert got == []
+        return
+    bits = 21  # below two million points
+    shrink = max(np.cos(np.radians((y.min() + y.max()) / 2.0)), 0.05)
+    scale = ((1 << bits) - 1) / max((x.max() - x.min()) * shrink, y.max() - y.min(), 1e-12)
+    qx = [int((v - x.min()) * (shrink * scale)) for v in x.tolist()]
+    qy = [int((v - y.min()) * scale) for v in y.tolist()]
+    want = sorted(range(n), key=lambda i: (_z_key(qx[i], qy[i], bits), i))
+    assert got == want
+
+
+def test_morton_order_of_millions_is_a_permutation_along_the_curve() -> None:
+    """Past 2**22 points the key gives up bits per axis for the index: still a Z-order sort."""
+    n = (1 << 22) + 3
+    rng = np.random.default_rng(3)
+    x = rng.uniform(11.0, 24.0, n)
+    y = rng.uniform(55.0, 69.0, n)
+    order = _leaves.morton_order(x, y)
+    assert order.dtype == np.intp
+    np.testing.assert_array_equal(np.sort(order), np.arange(n))
+    bits = (64 - 23) // 2
+    shrink = max(np.cos(np.radians((y.min() + y.max()) / 2.0)), 0.05)
+    scale = ((1 << bits) - 1) / max((x.max() - x.min()) * shrink, y.max() - y.min())
+    qx = ((x[order] - x.min()) * (shrink * scale)).astype(np.uint64)
+    qy = ((y[order] - y.min()) * scale).astype(np.uint64)
+    key = np.zeros(n, dtype=np.uint64)
+    for i in range(bits):  # bit by bit, not the library's shifts and masks
+        b = np.uint64(i)
+        key |= ((qx >> b) & np.uint64(1)) << np.uint64(2 * i)
+        key |= ((qy >> b) & np.uint64(1)) << np.uint64(2 * i + 1)
+    assert (np.diff(key.astype(np.int64)) >= 0).all()
+
+
+@given(
+    n=st.integers(1, 200),
+    lon0=st.floats(-179.0, 179.0),
+    lat0=st.floats(-89.0, 89.0),
+    spread=st.sampled_from([0.0, 1e-6, 0.01, 1.0, 60.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=80)
+def test_leaf_spheres_hold_their_devices_and_offsets_are_within_their_bound(
+    n: int, lon0: float, lat0: float, spread: float, seed: int
+) -> None:
+    """Every device is inside its leaf's sphere, offsets are within their bound.
+
+    Centre plus float32 offset is the device's ECEF point (pyproj's) within the leaf's stated
+    error; padding slots are NaN.
+    """
+    rng = np.random.default_rng(seed)
+    x = np.clip(lon0 + rng.uniform(-spread, spread, n), -180.0, 180.0)
+    y = np.clip(lat0 + rng.uniform(-spread, spread, n), -90.0, 90.0)
+    lv = _leaves_of(x, y)
+    ecef = pyproj.Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+    px, py, pz = ecef.transform(lv.xs, lv.ys, np.zeros(n))
+    leaf = np.arange(n) // _leaves.LEAF
+    s = lv.sphere_rows[leaf]
+    slot = np.arange(n) % _leaves.LEAF
+    off = lv.off_blocks[leaf, :, slot].astype(np.float64)
+    gap = np.sqrt((px - s[:, 0]) ** 2 + (py - s[:, 1]) ** 2 + (pz - s[:, 2]) ** 2)
+    assert (gap <= s[:, 3]).all()
+    err = np.sqrt(
+        (px - s[:, 0] - off[:, 0]) ** 2 + (py - s[:, 1] - off[:, 1]) ** 2
+        + (pz - s[:, 2] - off[:, 2]) ** 2
+    )  # fmt: skip
+    assert (err <= s[:, 4]).all()
+    pad = lv.off_blocks[-1][:, n % _leaves.LEAF :] if n % _leaves.LEAF else np.empty(0)
+    assert np.isnan(pad).all()
