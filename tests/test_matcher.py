@@ -1076,6 +1076,7 @@ def test_classify_equals_the_definition(spec: dict[str, Any], factor: float, rar
     square=st.booleans(),
 )
 @settings(max_examples=20)
+@pytest.mark.slow
 def test_classify_of_many_circles_equals_the_definition(
     count: int, seed: int, factor: float, square: bool
 ) -> None:
@@ -1322,7 +1323,8 @@ def test_tangent_plane_coordinates_equal_projs_topocentric_ones(
     [
         (8.0, 40),  # a town: its whole boundary is measured at once
         (300.0, 60),  # a region: the edges near the devices are screened first
-        (1800.0, 24),  # beyond the tangent plane's reach: every device decided exactly
+        pytest.param(1800.0, 24, marks=pytest.mark.slow),  # beyond the tangent plane's reach:
+        # every device decided exactly
     ],
 )
 def test_classify_decides_disks_touching_the_boundary_within_millimetres(
@@ -1680,6 +1682,7 @@ def test_morton_order_sorts_along_the_z_curve(n: int, seed: int, span: float, ti
     assert got == want
 
 
+@pytest.mark.slow
 def test_morton_order_of_millions_is_a_permutation_along_the_curve() -> None:
     """Past 2**22 points the key gives up bits per axis for the index: still a Z-order sort."""
     n = (1 << 22) + 3
