@@ -260,19 +260,26 @@ class SqlStore(StoreBase):
     # -- helpers -------------------------------------------------------------------------------
 
     def _ensure_incident(self, cur: Any, key: str, at_us: int) -> tuple[int, int, str | None]:
-        """(id, state, current version) of the incident, created active if new, share-locked."""
-        cur.execute(
-            self._q(
-                "INSERT INTO gt_incidents (incident, state, changed_us) VALUES (?, 0, ?)"
-                " ON CONFLICT (incident) DO NOTHING"
-            ),
-            (key, at_us),
-        )
-        row = cur.execute(
+        """(id, state, current version) of the incident, created active if new, share-locked.
+
+        Read first: a claim's incident exists (its admission made it), so the insert runs
+        only for a key no admission made, and then concurrent creators meet at its
+        ``ON CONFLICT`` before the read is repeated.
+        """
+        select = (
             self._q("SELECT id, state, version FROM gt_incidents WHERE incident = ?")
-            + self._for_share,
-            (key,),
-        ).fetchone()
+            + self._for_share
+        )
+        row = cur.execute(select, (key,)).fetchone()
+        if row is None:
+            cur.execute(
+                self._q(
+                    "INSERT INTO gt_incidents (incident, state, changed_us) VALUES (?, 0, ?)"
+                    " ON CONFLICT (incident) DO NOTHING"
+                ),
+                (key, at_us),
+            )
+            row = cur.execute(select, (key,)).fetchone()
         return int(row[0]), int(row[1]), row[2]
 
     def _token(self, cur: Any, token: str) -> int:
