@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pyproj
 import shapely
+from _population import PLACES, circle_window
 
 from geotarget import sweden
 
@@ -43,10 +44,6 @@ REFERENCE_S = 7.2e-3
 RADIUS_M = 10_000.0
 DEVICES = 1_200_000
 #: The ten towns of the matcher's scenarios (Sweden's ten largest urban areas).
-PLACES = [
-    (18.07, 59.33), (11.97, 57.71), (13.00, 55.61), (17.64, 59.86), (16.54, 59.61),
-    (15.21, 59.27), (15.62, 58.41), (12.69, 56.05), (14.16, 57.78), (16.19, 58.59),
-]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -77,13 +74,6 @@ def _peer() -> tuple[Any, Any, Any]:
     return lon, lat, shapely.STRtree(points)
 
 
-def _window(lon: float, lat: float) -> tuple[float, float, float, float]:
-    """The circle's box (meridian radius >= 6,335 km: Sweden only), as the peer has it."""
-    dlat = math.degrees(RADIUS_M / 6_335_439.0) * 1.001
-    dlon = math.degrees(RADIUS_M / (6_378_137.0 * math.cos(math.radians(abs(lat) + dlat)))) * 1.001
-    return lon - dlon, lat - dlat, lon + dlon, lat + dlat
-
-
 def host_factor(rounds: int = 5) -> HostFactor:
     """Time the yardstick here: median over the ten towns of the best of ``rounds`` first queries.
 
@@ -101,7 +91,7 @@ def host_factor(rounds: int = 5) -> HostFactor:
     try:
         for r in range(rounds + 1):  # the first round warms up
             for i, (x, y) in enumerate(PLACES):
-                box = shapely.box(*_window(x, y))
+                box = shapely.box(*circle_window(x, y, RADIUS_M))
                 t0 = time.perf_counter()
                 c = np.sort(tree.query(box))
                 _, _, d = geod.inv(np.full(c.size, x), np.full(c.size, y), lon[c], lat[c])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import math
 import os
 from pathlib import Path
 
@@ -171,3 +172,19 @@ def ring_16(lon: float, lat: float, radius_m: float) -> npt.NDArray[np.float64]:
     geod = pyproj.Geod(ellps="WGS84")
     x, y, _ = geod.fwd(np.full(16, lon), np.full(16, lat), az, np.full(16, radius_m))
     return np.column_stack([x, y])
+
+
+#: Where the area scenarios and the host's yardstick are placed: the centres of Sweden's ten
+#: largest urban areas (SCB Tätorter 2010), as ``geotarget.sweden.synthetic_population``
+#: places them.
+PLACES = [
+    (18.07, 59.33), (11.97, 57.71), (13.00, 55.61), (17.64, 59.86), (16.54, 59.61),
+    (15.21, 59.27), (15.62, 58.41), (12.69, 56.05), (14.16, 57.78), (16.19, 58.59),
+]  # fmt: skip
+
+
+def circle_window(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """The exact circle peer's own bounding box (meridian radius >= 6,335 km; Sweden only)."""
+    dlat = math.degrees(radius_m / 6_335_439.0) * 1.001
+    dlon = math.degrees(radius_m / (6_378_137.0 * math.cos(math.radians(abs(lat) + dlat)))) * 1.001
+    return lon - dlon, lat - dlat, lon + dlon, lat + dlat

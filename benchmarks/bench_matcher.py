@@ -56,7 +56,9 @@ import shapely
 from _harness import Gate, Report, Timing, best_of, first_and_warm, medians
 from _host import Budgets
 from _population import (
+    PLACES,
     STOCKHOLM_C,
+    circle_window,
     has_shared_data,
     municipality_polygons,
     population,
@@ -201,12 +203,6 @@ class Peers:
         return run
 
 
-#: Where the area scenarios are placed: the centres of Sweden's ten largest urban areas (SCB
-#: Tätorter 2010), as ``geotarget.sweden.synthetic_population`` places them.
-PLACES = [
-    (18.07, 59.33), (11.97, 57.71), (13.00, 55.61), (17.64, 59.86), (16.54, 59.61),
-    (15.21, 59.27), (15.62, 58.41), (12.69, 56.05), (14.16, 57.78), (16.19, 58.59),
-]  # fmt: skip
 #: The municipality scenario's places: Sweden's ten most populous municipalities.
 MUNICIPALITIES = ["0180", "1480", "1280", "0380", "0580", "1880", "0581", "1980", "0680", "1283"]
 
@@ -233,13 +229,6 @@ def municipality_areas(codes: list[str] | None = None) -> list[Area]:
     return [Area([Polygon(ring + np.array(place))]) for place in PLACES]
 
 
-def _window(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
-    """The exact circle peer's own bounding box (meridian radius >= 6,335 km; Sweden only)."""
-    dlat = math.degrees(radius_m / 6_335_439.0) * 1.001
-    dlon = math.degrees(radius_m / (6_378_137.0 * math.cos(math.radians(abs(lat) + dlat)))) * 1.001
-    return lon - dlon, lat - dlat, lon + dlon, lat + dlat
-
-
 def _circle_impls(
     index: PositionIndex, peers: Peers, radius_m: float, quick: bool
 ) -> dict[str, Callable[[tuple[float, float]], tuple[float, float, Any]]]:
@@ -258,7 +247,7 @@ def _circle_impls(
             _, _, d = geod.inv(np.full(c.size, place[0]), np.full(c.size, place[1]), lon[c], lat[c])
             return c[np.asarray(d) <= radius_m]
 
-        return first_and_warm(lambda: shapely.box(*_window(*place, radius_m)), call)
+        return first_and_warm(lambda: shapely.box(*circle_window(*place, radius_m)), call)
 
     def polygonised(place: tuple[float, float]) -> tuple[float, float, Any]:
         def make() -> Any:
@@ -273,7 +262,7 @@ def _circle_impls(
         first, warm, rows = first_and_warm(make, call)
         # A 4,096-gon is not the geodesic circle: its edges cut inside the rim by up to
         # radius * (1 - cos(pi / 4096)), 3 mm at 10 km; it may differ only that near the rim.
-        c = np.sort(tree.query(shapely.box(*_window(*place, radius_m))))
+        c = np.sort(tree.query(shapely.box(*circle_window(*place, radius_m))))
         _, _, d = geod.inv(np.full(c.size, place[0]), np.full(c.size, place[1]), lon[c], lat[c])
         exact = c[np.asarray(d) <= radius_m]
         odd = np.setxor1d(rows, exact)
@@ -469,7 +458,7 @@ def _adversarial_scenarios(
 
     def exact_circles(area: Area) -> IntArray:
         circles = [p for p in area.parts if isinstance(p, Circle)]
-        boxes = shapely.box(*np.array([_window(p.lon, p.lat, p.radius_m) for p in circles]).T)
+        boxes = shapely.box(*np.array([circle_window(p.lon, p.lat, p.radius_m) for p in circles]).T)
         part, row = tree.query(boxes)
         c = np.array([[p.lon, p.lat, p.radius_m] for p in circles])[part]
         _, _, d = geod.inv(c[:, 0], c[:, 1], lon[row], lat[row])

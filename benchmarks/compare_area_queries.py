@@ -20,6 +20,7 @@ from pathlib import Path
 import bench_matcher as bm
 import numpy as np
 from _harness import medians
+from _population import PLACES
 
 import geotarget
 from geotarget import PositionIndex, Positions, sweden
@@ -39,7 +40,7 @@ def main(argv: list[str]) -> None:
     peers = bm.Peers(lon, lat)
     for label, radius in (("500 m", 500.0), ("1 km", 1000.0), ("10 km", 10000.0)):
         out[label] = medians(
-            bm.PLACES, rounds, bm._circle_impls(index, peers, radius, False), bm._check
+            PLACES, rounds, bm._circle_impls(index, peers, radius, False), bm._check
         )
     out["municipality"] = medians(
         bm.municipality_areas(), rounds, bm._polygon_impls(index, peers), bm._check
