@@ -38,6 +38,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from geotarget._index.leaves import spread_bits
 from geotarget._position_files import (
     KNOWN,
     NAIVE_TIMESTAMPS,
@@ -191,16 +192,9 @@ def read_parquet(path: Path | str, *, observed_at: dt.datetime | None = None) ->
 
 def _spread(v: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """Spread the low 32 bits of ``v`` to the even bits (for a Morton code)."""
-    v = v & np.uint64(0xFFFFFFFF)
-    for shift, mask in (
-        (16, 0x0000FFFF0000FFFF),
-        (8, 0x00FF00FF00FF00FF),
-        (4, 0x0F0F0F0F0F0F0F0F),
-        (2, 0x3333333333333333),
-        (1, 0x5555555555555555),
-    ):
-        v = (v | (v << np.uint64(shift))) & np.uint64(mask)
-    return v
+    out: npt.NDArray[np.uint64] = np.bitwise_and(v, np.uint64(0xFFFFFFFF))
+    spread_bits(out, np.empty_like(out))
+    return out
 
 
 def cell_of(

@@ -72,8 +72,11 @@ _ONE = np.uint64(1)
 _KEY_CHUNK = 1 << 16
 
 
-def _spread(v: npt.NDArray[np.uint64], tmp: npt.NDArray[np.uint64]) -> None:
-    """Insert a zero bit between each of the low 21 bits of ``v``, in place (Morton interleave)."""
+def spread_bits(v: npt.NDArray[np.uint64], tmp: npt.NDArray[np.uint64]) -> None:
+    """Move bit ``i`` of each of ``v``'s low 32 bits to bit ``2 * i``, in place (a Morton code).
+
+    ``v`` must have no higher bit set; ``tmp`` is scratch of the same shape.
+    """
     for shift, mask in _SPREAD:
         np.left_shift(v, shift, out=tmp)
         np.bitwise_or(v, tmp, out=v)
@@ -114,7 +117,7 @@ def morton_order(x: FloatArray, y: FloatArray) -> IntArray:
             np.subtract(src[lo:hi], origin, out=f[:k])
             np.multiply(f[:k], factor, out=f[:k])
             np.copyto(q, f[:k], casting="unsafe")  # truncation: the cell's number
-            _spread(q, tmp[:k])
+            spread_bits(q, tmp[:k])
         np.left_shift(ky[:k], _ONE, out=ky[:k])
         np.bitwise_or(kx, ky[:k], out=kx)
         np.left_shift(kx, np.uint64(idx_bits), out=kx)
