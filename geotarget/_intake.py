@@ -118,7 +118,9 @@ class Gate:
         from geotarget import cap
 
         # The bounds as cap checks an envelope, checked once here rather than for each alert.
-        self._envelope = cap._envelope(self.bounds)
+        envelope = cap._envelope(self.bounds)
+        assert envelope is not None  # (regions always have bounds)
+        self._envelope = envelope
         self._authority = {i.name: regions.expand(i.regions, self._finest) for i in issuers.issuers}
         self._territory: Territory | None = None
 
@@ -131,7 +133,6 @@ class Gate:
         """
         from geotarget import cap
 
-        assert self._envelope is not None  # (regions always have bounds)
         problems = cap._axis_problems(alert, self._envelope)
         if problems:
             raise InvalidCAP([self._swapped(alert, p) for p in problems], what="alert")

@@ -201,10 +201,8 @@ def _per_leaf(op: np.ufunc, values: npt.NDArray[Any], order: IntArray) -> npt.ND
     starts = np.arange(0, min(m, _PER_LEAF_SLOTS), LEAF)
     for lo in range(0, m, _PER_LEAF_SLOTS):
         chunk = values.take(order[lo : lo + _PER_LEAF_SLOTS])
-        first = lo // LEAF
-        out[first : first + -(-chunk.size // LEAF)] = op.reduceat(
-            chunk, starts[: -(-chunk.size // LEAF)]
-        )
+        first, leaves = lo // LEAF, -(-chunk.size // LEAF)
+        out[first : first + leaves] = op.reduceat(chunk, starts[:leaves])
     return out
 
 
