@@ -9,11 +9,10 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 from collections import Counter
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pyproj
@@ -135,17 +134,26 @@ def test_envelope_holds_sweden_and_catches_swapped_axes() -> None:
     assert not (west <= lon <= east and south <= lat <= north)
 
 
-def test_loaded_data_is_cached_per_process() -> None:
-    """Repeated calls return the same objects, at no cost."""
-    assert sweden.municipalities() is sweden.municipalities()
-    assert sweden.hierarchy() is sweden.hierarchy()
-    sweden.stockholm_area()
-    t0 = time.perf_counter()
-    for _ in range(100):
-        sweden.counties()
-        sweden.police_regions()
-        sweden.stockholm_area()
-    assert time.perf_counter() - t0 < 0.05
+def test_loaded_data_is_cached_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Repeated calls return the same objects: nothing is read or built again."""
+    getters = (
+        sweden.municipalities,
+        sweden.counties,
+        sweden.police_regions,
+        sweden.stockholm_area,
+        sweden.hierarchy,
+    )
+    first = [get() for get in getters]
+
+    def refused(*args: object, **kwargs: object) -> NoReturn:
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(sweden, "_read", refused)
+    monkeypatch.setattr(RegionSet, "from_unions", refused)
+    monkeypatch.setattr("geotarget.sweden.RegionSet", refused)
+    monkeypatch.setattr("geotarget.sweden.RegionHierarchy", refused)
+    for get, before in zip(getters, first, strict=True):
+        assert get() is before
 
 
 # --- the hierarchy ------------------------------------------------------------------------
