@@ -1481,6 +1481,43 @@ def test_sqlite_admissions_alone_keep_the_wal_small(tmp_path: Path) -> None:
         again.close()
 
 
+@pytest.mark.parametrize("synchronous", ["AUTO", "FULL", "NORMAL"])
+def test_sqlite_admission_commits_behind_the_caller_only_when_it_syncs(
+    tmp_path: Path, synchronous: str
+) -> None:
+    """An admission waiting for an ``fsync`` commits on the worker; any other one before returning.
+
+    Either way the admission is on disk once ``on_disk`` returned, and another connection then
+    reads it; with ``NORMAL`` it does so at once and no worker thread was started.
+    """
+    from geotarget.ledger._store import admit_behind
+
+    path = tmp_path / "ledger.db"
+    store = SQLiteLedger(path, synchronous=synchronous)
+    try:
+        adm, on_disk = admit_behind(
+            store, _alert("A1"), at=T0, lease=timedelta(minutes=5), may_act_for=None
+        )
+        assert adm.transition is Transition.STARTED and adm.incident is not None
+        behind = store._worker is not None
+        assert behind is (synchronous != "NORMAL")
+        if not behind:
+            other = sqlite3.connect(path, timeout=0.0)  # a reader sees committed rows only
+            try:
+                got = other.execute("SELECT count(*) FROM gt_incidents").fetchone()
+                assert got == (1,)
+            finally:
+                other.close()
+        on_disk()
+        again = SQLiteLedger(path)
+        try:
+            assert again.incident(adm.incident.key) is not None
+        finally:
+            again.close()
+    finally:
+        store.close()
+
+
 def test_sqlite_wal_size_is_read_from_the_current_log_only(tmp_path: Path) -> None:
     """The store's reading of the WAL's size agrees with SQLite's, before and after a restart.
 
