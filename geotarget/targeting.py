@@ -108,7 +108,7 @@ from geotarget.ledger import (
     MemoryLedger,
     Transition,
 )
-from geotarget.ledger._lifecycle import first_difference, version_id
+from geotarget.ledger._lifecycle import first_difference, same_message, version_id
 from geotarget.ledger._model import lease_micros, micros
 from geotarget.ledger._sql import DEFAULT_LEASE
 from geotarget.ledger._store import admit_behind
@@ -479,7 +479,7 @@ class Targeter:
         if document is not None:
             from geotarget import cap
 
-            if document != cap.dumps(alert):
+            if not same_message(document, alert, cap.dumps(alert)):
                 stored = cap.loads(document)
                 raise DuplicateIdentifier(
                     alert.sender, alert.identifier, first_difference(stored, alert)
@@ -983,7 +983,7 @@ class Targeter:
                 reason=f"not authorised: {adm.why}; nothing changes",
             )
         if tr is Transition.REMEMBERED:
-            names = ", ".join(f"{r.sender}/{r.identifier}" for r in alert.references)
+            names = ", ".join(version_id(r.sender, r.identifier) for r in alert.references)
             return TargetingResult(
                 **base,
                 verdict=Verdict.UNKNOWN_REFERENCE,

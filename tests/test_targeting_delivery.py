@@ -688,3 +688,86 @@ def test_per_county_counts_every_recipient_those_beyond_the_border_under_no_coun
     assert sum(got.per_county.values()) == len(got.recipients)
     assert got.per_county[TargetingResult.NO_COUNTY] >= 1  # "fi" at least
     assert set(got.per_county) <= {"25", TargetingResult.NO_COUNTY}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("www.gov.uk/environment-agency", "X1"), ("www.gov.uk", "environment-agency/X1")),
+        (("a/b", "c"), ("a%2Fb", "c")),  # an escape's own text is escaped in turn
+        (("a%b", "c"), ("a%25b", "c")),
+    ],
+)
+def test_senders_and_identifiers_with_slashes_name_distinct_messages(
+    opener: Opener, first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    """CAP allows ``/`` (and ``%``) in senders and identifiers: each message keeps its own id.
+
+    Two senders whose ``sender/identifier`` text is the same start two incidents, each told
+    to its own devices; a Cancel of one ends only that one.
+    """
+    import attrs
+
+    t = Targeter(make_regions(), nationwide("XX"), ledger=opener())
+    here = idx([17.5, 18.5], [59.5, 59.5])
+
+    def alert(sender: str, ident: str, lon: float) -> Any:
+        base = make_alert("explosion", Circle(lon, 59.5, 500.0), ident=ident)
+        return attrs.evolve(base, sender=sender)
+
+    a = alert(*first, 17.5)
+    b = alert(*second, 18.5)
+    got_a, got_b = t.target(a, here, T0), t.target(b, here, T0)
+    assert (got_a.verdict, got_b.verdict) == (Verdict.DELIVER, Verdict.DELIVER)
+    assert got_a.recipients.tolist() == ["d0"] and got_b.recipients.tolist() == ["d1"]
+    assert got_a.incident != got_b.incident
+    assert t.incident_of(a) == got_a.incident and t.incident_of(b) == got_b.incident
+    stop = attrs.evolve(
+        make_alert(
+            "explosion", AREA, ident="stop", msg_type=MessageType.CANCEL, refs=(ref(a),), sent=LATER
+        ),
+        sender=first[0],
+    )
+    ended = t.target(stop, here, LATER)
+    assert ended.verdict is Verdict.CANCELLED and ended.retract.tolist() == ["d0"]
+    assert t.active_incidents == (got_b.incident,)
+
+
+def test_the_same_message_with_its_times_at_another_utc_offset_is_the_same_version(
+    opener: Opener,
+) -> None:
+    """A relay that rewrites the times at another offset sends the same message, not a new one.
+
+    Re-targeted as the same version (nobody told twice), by this Targeter and by another on
+    the same store; content that does differ is still refused, naming the field.
+    """
+    import attrs
+
+    from geotarget.errors import DuplicateIdentifier
+
+    store = opener()
+    a = make_alert("explosion", AREA, ident="a1")
+    plus2 = dt.timezone(dt.timedelta(hours=2))
+    b = attrs.evolve(
+        a,
+        sent=a.sent.astimezone(plus2),
+        infos=tuple(
+            attrs.evolve(
+                i, effective=i.effective.astimezone(plus2) if i.effective else None,
+                onset=i.onset.astimezone(plus2) if i.onset else None,
+                expires=i.expires.astimezone(plus2) if i.expires else None,
+            )
+            for i in a.infos
+        ),
+    )  # fmt: skip
+    assert b == a
+    here = idx(*DEVICES)
+    t = Targeter(make_regions(), nationwide("XX"), ledger=store)
+    assert t.target(a, here, T0).recipients.tolist() == ["d0"]
+    for targeter in (t, Targeter(make_regions(), nationwide("XX"), ledger=opener())):
+        assert targeter.incident_of(b) == f"{SENDER}/a1"
+        again = targeter.target(b, here, T0)
+        assert again.verdict is Verdict.DELIVER and again.recipients.tolist() == []
+    other = attrs.evolve(a, infos=(attrs.evolve(a.infos[0], headline="Other"), *a.infos[1:]))
+    with pytest.raises(DuplicateIdentifier, match=r"first difference: infos\[0\]\.headline"):
+        t.target(other, here, T0)

@@ -172,8 +172,30 @@ def replaced(
 
 
 def version_id(sender: str, identifier: str) -> str:
-    """The version id of a message: ``"{sender}/{identifier}"``."""
+    """The version id of a message: ``"{sender}/{identifier}"``, one id per message.
+
+    CAP allows ``/`` in both (senders are often URLs: ``www.gov.uk/environment-agency``), so
+    the sender's ``%`` and ``/`` are written ``%25`` and ``%2F``: the first ``/`` of an id
+    then ends its sender, and sender ``a/b`` with identifier ``c`` is not sender ``a`` with
+    identifier ``b/c``. A sender with neither (``polisen@polisen.se``) is written as it is.
+    """
+    if "/" in sender or "%" in sender:
+        sender = sender.replace("%", "%25").replace("/", "%2F")
     return f"{sender}/{identifier}"
+
+
+def same_message(document: str, alert: Alert, doc: str) -> bool:
+    """Whether a stored CAP ``document`` is ``alert`` (``doc``: ``cap.dumps(alert)``).
+
+    Equal text, or equal content: the same message relayed with its times written at
+    another UTC offset, say, is the same message (an :class:`~geotarget.alerts.Alert`
+    compares instants), whatever text the store kept of it.
+    """
+    if document == doc:
+        return True
+    from geotarget import cap
+
+    return bool(cap.loads(document) == alert)
 
 
 def admit(
@@ -252,7 +274,7 @@ def admit(
         # A Cancel that named no known version was remembered with its document: its id
         # re-used with other content is a conflict, like any version's.
         first = tx.remembered(vid)
-        if first is not None and first != doc:
+        if first is not None and not same_message(first, alert, doc):
             key = seen[0] if seen is not None else None
             return done(Transition.CONFLICT, key, stored_document=first)
     if seen is not None:
@@ -260,7 +282,7 @@ def admit(
         row = tx.incident_row(key)
         assert row is not None
         if stored is not None:
-            if stored != doc:
+            if not same_message(stored, alert, doc):
                 return done(Transition.CONFLICT, key, stored_document=stored)
             no = refused(row)
             if no is not None:
@@ -392,8 +414,8 @@ def _not_allowed(
 
 def _older(alert: Alert, row: Row) -> str:
     cur = row.version or "?"
-    if row.sender is not None and cur.startswith(f"{row.sender}/"):
-        cur = cur[len(row.sender) + 1 :]
+    if row.sender is not None and cur.startswith(prefix := version_id(row.sender, "")):
+        cur = cur[len(prefix) :]
     sent = from_micros(row.sent_us).isoformat() if row.sent_us is not None else "?"
     return (
         f"version {alert.identifier} (sent {alert.sent.isoformat()}) is older than the "
