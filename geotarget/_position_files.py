@@ -532,6 +532,8 @@ def _check(
     where: Where,
 ) -> None:
     """The row rules, checked here so that errors name the file's rows (vectorised)."""
+    from geotarget.positions import _MAX_ACCURACY_M
+
     if ids.size > 1:
         order = np.argsort(ids, kind="stable")
         srt = ids[order]
@@ -581,6 +583,12 @@ def _check(
             f"{where(i)}, column accuracy_m: must be a number of metres >= 0 for a row with a "
             f"fix ({what})"
         )
+    if accuracy is not None and (i := first(fix & (accuracy > _MAX_ACCURACY_M))) is not None:
+        raise InvalidPositions(
+            f"{where(i)}, column accuracy_m: must be at most {_MAX_ACCURACY_M:,.0f} m (the "
+            f"Earth's circumference) for a row with a fix (is {float(accuracy[i])!r}); a "
+            "placeholder for an unknown accuracy? give each fix its real radius"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -620,6 +628,16 @@ def _bom(data: bytes) -> str | None:
     return "UTF-8" if data.startswith(codecs.BOM_UTF8) else None
 
 
+def _error_offset(data: bytes, codec: str, err: UnicodeDecodeError) -> int:
+    """Where in ``data`` a decoding error lies.
+
+    Python's UTF-8-with-BOM codec counts its positions after the mark.
+    """
+    if codecs.lookup(codec).name == "utf-8-sig" and data.startswith(codecs.BOM_UTF8):
+        return int(err.start) + len(codecs.BOM_UTF8)
+    return int(err.start)
+
+
 def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     """The text of a file and the name of its encoding, by the module's rule."""
     _not_text(data, name)
@@ -643,8 +661,9 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         try:
             text = data.decode(info.name)
         except UnicodeDecodeError as err:
+            at = _error_offset(data, info.name, err)
             raise InvalidInput(
-                f"{name}: line {_line_of(data, err.start)}: byte {data[err.start]:#04x} is not "
+                f"{name}: line {_line_of(data, at)}: byte {data[at]:#04x} is not "
                 f"{info.name} (--encoding {encoding})"
             ) from None
         return text.removeprefix("\ufeff"), info.name
@@ -676,7 +695,15 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     try:
         text = data.decode(form[0]).removeprefix("\ufeff")
     except UnicodeDecodeError as err:
-        byte = data[err.start : err.start + 1]
+        at = _error_offset(data, form[0], err)
+        byte = data[at : at + 1]
+        if form[0] == "utf-8-sig":  # a UTF-8 file, by its mark: the byte is another encoding's
+            raise InvalidInput(
+                f"{name}: line {_line_of(data, at)}: byte {byte[0]:#04x} is not UTF-8 (in "
+                f"cp1252 it is {byte.decode('cp1252', 'replace')!r}), but the file begins with "
+                "a UTF-8 byte-order mark: it mixes two encodings (rows appended by another "
+                "program?); convert it to one"
+            ) from None
         hint = (
             f" (in DOS code page 850, as Excel's 'CSV (MS-DOS)' writes, it is "
             f"{byte.decode('cp850')!r}: --encoding cp850?)"
@@ -684,7 +711,7 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             else ""
         )
         raise InvalidInput(
-            f"{name}: line {_line_of(data, err.start)}: byte {byte[0]:#04x} is neither "
+            f"{name}: line {_line_of(data, at)}: byte {byte[0]:#04x} is neither "
             f"UTF-8 nor {form[1]}; say which encoding it is with --encoding{hint}"
         ) from None
     if form[0] == "cp1252" and (dos := _DOS_LETTER.search(text)) is not None:
@@ -1111,6 +1138,12 @@ def _parquet_column(
         raise InvalidPositions(
             f"{where.name}, column id: must hold text or integers (got type {t}){hint}"
         )
+    if kind in ("lon", "lat", "accuracy_m") and pa.types.is_decimal(t):
+        # A typed decimal (NUMERIC columns) has no thousands separator to guess at. Read
+        # through its exact text, correctly rounded as the same number in a CSV file is
+        # (Arrow's own cast to float64 may land an ulp away).
+        text = pc.cast(col, pa.string()).fill_null("nan").to_numpy(zero_copy_only=False)
+        return np.asarray(text.astype(np.float64), dtype=np.float64)
     if kind in ("lon", "lat", "accuracy_m") and (pa.types.is_integer(t) or pa.types.is_floating(t)):
         return np.asarray(
             pc.cast(col, pa.float64()).fill_null(math.nan).to_numpy(zero_copy_only=False),

@@ -9,8 +9,10 @@ traceback. Commands that need Swedish regions need the ``sweden`` extra; ``--plo
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import datetime as dt
+import io
 import json
 import os
 import sys
@@ -61,12 +63,28 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 # --- target ----------------------------------------------------------------------------------
 
 
+def _named(option: str, name: str) -> None:
+    """Refuse an empty file name (``--policy "$UNSET"``): ``Path("")`` is the directory ``.``."""
+    if not name:
+        raise InvalidInput(f"{option} must name a file (got an empty name)")
+
+
+def _unicode(stream: TextIO) -> bool:
+    """Whether ``stream`` writes every character (a Unicode encoding, or none: in memory)."""
+    encoding = getattr(stream, "encoding", None)
+    if encoding is None:
+        return True
+    try:
+        return codecs.lookup(encoding).name.startswith("utf")
+    except LookupError:
+        return False
+
+
 def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     """Read ``--positions`` by the rules of :mod:`geotarget._position_files`; report on stderr."""
     from geotarget import _position_files
 
-    if not args.positions:  # Path("") is ".", "the directory ."
-        raise InvalidInput("--positions must name a file (got an empty name)")
+    _named("--positions", args.positions)
     path = Path(args.positions)
     tty = sys.stderr.isatty()
 
@@ -175,6 +193,7 @@ def _alert_bytes(name: str) -> tuple[str, bytes]:
     """
     from geotarget.cap._xml import MAX_DOCUMENT_BYTES
 
+    _named("alert", name)
     if name == STDIN:
         label = "standard input"
         data = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
@@ -286,7 +305,8 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     at = _parse_at(args.at)
     positions, notes = _read_positions(args, at)
     hierarchy = _sweden().hierarchy()
-    if args.policy:
+    if args.policy is not None:
+        _named("--policy", args.policy)
         # The file's recognition rules rank before the pilot's; its [location_rules.<kind>]
         # tables register its kinds (over the pilot's defaults, in the Targeter).
         # With the regions, unknown codes are the file's problems, named with it.
@@ -334,7 +354,8 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         "area_km2": result.area_km2,
         "timings_s": dict(result.timings),
     }
-    json.dump(doc, out, indent=2, ensure_ascii=False)
+    # JSON escapes what the stream cannot encode (a redirect on a cp1252 console, say).
+    json.dump(doc, out, indent=2, ensure_ascii=not _unicode(out))
     out.write("\n")
     notes.append(_summary(result))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
@@ -400,7 +421,7 @@ NEAR_M = 2000.0
 
 def _ascii_float(text: str) -> float:
     """A number as people type it: ASCII digits (float() reads '١٨' as 18), point or comma."""
-    if not text.isascii():
+    if not text.isascii() or "_" in text:  # (float() reads "1_8" as 18 too)
         raise argparse.ArgumentTypeError(
             f"must be a number written with ASCII digits and a decimal point (got {text!r})"
         )
@@ -456,7 +477,8 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
         _plot.check_path(args.plot)
     say = Out(out)
     recognition, registered = pilot.RECOGNITION, set(pilot.KIND_RULES)
-    if args.policy:  # the file's recognition rules first, and the kinds it registers
+    if args.policy is not None:  # the file's recognition rules first, and the kinds it registers
+        _named("--policy", args.policy)
         loaded = load_policy(args.policy, catalog=_sweden().hierarchy(), issuers_required=False)
         recognition = loaded.recognition
         registered |= set(loaded.location_rules)
@@ -716,6 +738,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         141 when whoever reads the output stops early (``geotarget target ... | head``:
         nothing more is written, as for a command that SIGPIPE ends).
     """
+    if out is None:  # text the console cannot encode is escaped, not a crash mid-output
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, io.TextIOWrapper) and not _unicode(stream):
+                stream.reconfigure(errors="backslashreplace")
     args, extra = _parser().parse_known_args(argv)
     if extra:  # named by the command they were given to, with its --help
         args.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")

@@ -1006,6 +1006,51 @@ def test_locate_reads_ascii_numbers_with_a_decimal_point_or_comma(tmp_path: Path
     assert refused.returncode == 2
     (line,) = refused.stderr.strip().splitlines()
     assert "argument lon" in line and "ASCII digits" in line
+    underscored = cli_here("locate", "1_8", "59", cwd=tmp_path)  # float() reads it as 18
+    assert underscored.returncode == 2 and "'1_8'" in underscored.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [(("target", "--alert", "", "--positions", "d.csv"), "alert"),
+     (("target", "--alert", "a.xml", "--positions", ""), "--positions"),
+     (("target", "--alert", "a.xml", "--positions", "d.csv", "--policy", ""), "--policy"),
+     (("preview", ""), "alert"),
+     (("preview", "a.xml", "--policy", ""), "--policy")],
+)  # fmt: skip
+def test_an_empty_file_name_is_refused_not_read_as_the_current_directory(
+    tmp_path: Path, argv: tuple[str, ...], option: str
+) -> None:
+    """``--policy "$UNSET"`` must not fall back to the pilot policy without an issuers table."""
+    write_alert(tmp_path / "a.xml")
+    (tmp_path / "d.csv").write_text(f"id,lon,lat,observed_at\na,18.06528,59.3325,{EPOCH}\n")
+    at = ("--at", AT.isoformat()) if argv[0] == "target" else ()
+    done = cli_here(*argv, *at, cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert line.endswith(f"{option} must name a file (got an empty name)")
+
+
+def test_output_a_console_cannot_encode_is_escaped_not_an_internal_error(tmp_path: Path) -> None:
+    """JSON stays whole and valid on a cp1252 stdout; locate's names are escaped on ASCII."""
+    write_alert(tmp_path / "a.xml")
+    ids = ["Łukasz-телефон", "emoji-😀", "Åsa"]
+    rows = "".join(f"{i},18.06528,59.3325,{EPOCH}\n" for i in ids)
+    (tmp_path / "d.csv").write_text("id,lon,lat,observed_at\n" + rows, encoding="utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": "cp1252"}
+    argv = ["target", "--alert", "a.xml", "--positions", "d.csv", "--at", AT.isoformat()]
+    done = subprocess.run(
+        [sys.executable, "-m", "geotarget", *argv],
+        capture_output=True, cwd=tmp_path, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sorted(json.loads(done.stdout.decode("cp1252"))["recipients"]) == sorted(ids)
+    env["PYTHONIOENCODING"] = "ascii"
+    named = subprocess.run(
+        [sys.executable, "-m", "geotarget", "locate", "11.97", "57.7"],
+        capture_output=True, cwd=tmp_path, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert named.returncode == 0 and b"1480 G\\xf6teborg" in named.stdout
 
 
 @pytest.mark.parametrize(

@@ -120,3 +120,71 @@ def test_a_parquet_nan_longitude_is_not_called_empty_alone(tmp_path: Path) -> No
     pq.write_table(pa.table({"id": ["a"], "lon": [float("nan")], "lat": [59.3]}), path)
     with pytest.raises(InvalidPositions, match=r"column lon: is empty \(or NaN\) while lat"):
         read(path, observed_at=AT)
+
+
+def test_a_utf8_file_with_a_bom_and_a_cp1252_row_is_named_at_its_byte(tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" with a row appended in cp1252: the byte and its line, and what to do.
+
+    Python's UTF-8-with-BOM decoder counts positions after the mark: the error must not name
+    the byte three before it (an ASCII digit, on the line above), nor suggest an --encoding
+    that the mark then refuses.
+    """
+    path = tmp_path / "bom.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfid;lon;lat\r\na;18,06528;59,3325\r\n\xd6sten;18,06528;59,3325\r\n"
+    )
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    assert str(err.value) == (
+        "bom.csv: line 3: byte 0xd6 is not UTF-8 (in cp1252 it is 'Ö'), but the file begins "
+        "with a UTF-8 byte-order mark: it mixes two encodings (rows appended by another "
+        "program?); convert it to one"
+    )
+    with pytest.raises(InvalidInput, match=r"^bom.csv: line 3: byte 0xd6 is not utf-8-sig"):
+        read(path, observed_at=AT, encoding="utf-8-sig")
+
+
+def test_an_accuracy_beyond_the_earth_is_named_at_its_row_and_line(tmp_path: Path) -> None:
+    """99999999, a placeholder some exports write, is refused like every other cell: row, line."""
+    path = tmp_path / "acc.csv"
+    path.write_text("id;lon;lat;accuracy_m\nphone-1;18,06;59,33;8\nphone-2;18,06;59,33;99999999\n")
+    with pytest.raises(InvalidPositions) as err:
+        read(path, observed_at=AT)
+    assert str(err.value).startswith(
+        "acc.csv: row 2 (line 3), column accuracy_m: must be at most 40,075,017 m (the Earth's "
+        "circumference) for a row with a fix (is 99999999.0)"
+    )
+    path.write_text("id;lon;lat;accuracy_m\nphone-1;18,06;59,33;40075017\n")
+    assert read(path, observed_at=AT)[0].accuracy_m.tolist() == [40_075_017.0]
+
+
+def test_parquet_decimal_columns_are_numbers(tmp_path: Path) -> None:
+    """NUMERIC columns (Spark, Oracle, PostgreSQL) arrive as Arrow decimals: read as numbers.
+
+    ``1.500`` in a typed decimal has no thousands separator for the text rules to guess at.
+    """
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import decimal
+
+    import pyarrow.parquet as pq
+
+    d = decimal.Decimal
+    path = tmp_path / "dec.parquet"
+    table = pa.table(
+        {
+            "id": ["a", "b", "c"],
+            "lon": pa.array([d("18.065280"), d("18.5"), None], pa.decimal128(9, 6)),
+            "lat": pa.array([d("59.3325"), d("59.5"), None], pa.decimal256(40, 6)),
+            "accuracy_m": pa.array([d("1.500"), d("12.000"), None], pa.decimal128(6, 3)),
+        }
+    )
+    pq.write_table(table, path)
+    positions, _ = read(path, observed_at=AT)
+    assert positions.lon[:2].tolist() == [18.06528, 18.5]
+    assert positions.lat[:2].tolist() == [59.3325, 59.5]
+    assert positions.accuracy_m[:2].tolist() == [1.5, 12.0]
+    assert positions.has_fix.tolist() == [True, True, False]
+    # Float coordinates teach the text rules no decimal mark: the decimal column alone.
+    floats = table.set_column(1, "lon", pa.array([18.06528, 18.5, None]))
+    pq.write_table(floats.set_column(2, "lat", pa.array([59.3325, 59.5, None])), path)
+    assert read(path, observed_at=AT)[0].accuracy_m[:2].tolist() == [1.5, 12.0]
