@@ -46,8 +46,10 @@ def load(source: str | bytes | os.PathLike[str], fmt: str, what: str) -> Mapping
 def _load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]:
     if isinstance(source, os.PathLike):
         raw = _io.read_file(source, f"the policy file {os.fspath(source)!r}", MAX_BYTES)
-    elif isinstance(source, (str, bytes)):
-        raw = source.encode("utf-8") if isinstance(source, str) else source
+    elif isinstance(source, str):  # as the rollout's reader takes it: a BOM dropped
+        raw = _io.text_of(source, f"the {fmt} text").encode("utf-8")
+    elif isinstance(source, bytes):
+        raw = source
     else:
         raise InvalidPolicy(
             [
@@ -181,6 +183,11 @@ def location_rules(data: Mapping[str, Any]) -> dict[str, KindRules]:
     problems: list[Problem] = twice
     found: dict[str, KindRules] = {}
     for kind, table in raw.items():
+        if not isinstance(kind, str):  # (a dict from Python; TOML and JSON keys are text)
+            problems.append(
+                Problem(f"location_rules.{kind!r}", f"must be keyed by a kind name (got {kind!r})")
+            )
+            continue
         # A key as the rollout's paths show it: bare when TOML could write it bare, else quoted.
         bare = re.fullmatch(r"[A-Za-z0-9_\-]+", kind)
         path = f"location_rules.{kind if bare else json.dumps(kind, ensure_ascii=False)}"

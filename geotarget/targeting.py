@@ -810,6 +810,13 @@ class Targeter:
             For a document that is not CAP 1.2, or whose areas look written lon,lat.
         MissingExtra
             When a signature must be checked and the ``signing`` extra is not installed.
+        DuplicateIdentifier
+            As for :meth:`target`.
+        InvalidAlert
+            As for :meth:`target`. The ledger records the alert as geotarget writes it, which
+            may be longer than the document received (a description full of ``>`` escaped as
+            ``&gt;``): a document within :data:`geotarget.cap.MAX_DOCUMENT_BYTES` as received
+            may exceed it as written, and is then refused with nothing changed.
         """
         from geotarget import cap
 
@@ -1454,7 +1461,9 @@ class Targeter:
         at : datetime.datetime
             Timezone-aware.
         limit : int, optional
-            At most this many deliveries.
+            At most this many deliveries offered. The dropped deliveries of an expired
+            incident do not count: the store is asked again for as many, so that they never
+            take an active incident's place.
 
         Returns
         -------
@@ -1463,17 +1472,28 @@ class Targeter:
             nothing is due.
         """
         at = _aware("at", at)
-        due = self.ledger.redeliver(at, lease=self.lease, limit=limit)
         expired: dict[str, bool] = {}
-        out = []
-        for claims in due:
-            if claims.kind is DeliveryKind.ALERT:
-                if claims.incident not in expired:
-                    expired[claims.incident] = self._expired_at(claims.incident, at)
-                if expired[claims.incident]:
-                    continue
-            out.append(claims)
-        return out
+        out: list[Claims] = []
+        left = limit
+        while True:
+            # With a limit, an expired incident's deliveries (leased again, dropped) must not
+            # take the place of another's: the store is asked again for what they took, and
+            # does not offer them twice (their new lease runs past ``at``).
+            due = self.ledger.redeliver(at, lease=self.lease, limit=left)
+            dropped = 0
+            for claims in due:
+                if claims.kind is DeliveryKind.ALERT:
+                    if claims.incident not in expired:
+                        expired[claims.incident] = self._expired_at(claims.incident, at)
+                    if expired[claims.incident]:
+                        dropped += len(claims)
+                        continue
+                out.append(claims)
+            if left is None or dropped == 0 or sum(len(c) for c in due) < left:
+                return _one_per_delivery(out)
+            left -= sum(len(c) for c in due) - dropped
+            if left <= 0:
+                return _one_per_delivery(out)
 
     def _expired_at(self, key: str, at: dt.datetime) -> bool:
         """Whether the incident's current version (in the ledger) has expired by ``at``."""
@@ -1485,6 +1505,38 @@ class Targeter:
 
 
 _NO_DEVICES = np.array([], dtype=np.str_)
+
+
+def _one_per_delivery(claims: list[Claims]) -> list[Claims]:
+    """``claims`` with those of one (incident, version, kind) as one, in first-seen order.
+
+    (Several calls of a store's ``redeliver`` may each take part of one incident's deliveries;
+    two parts whose ids differ in type stay two.)
+    """
+    first: dict[tuple[str, str, DeliveryKind], int] = {}
+    out: list[Claims] = []
+    for c in claims:
+        at = first.setdefault((c.incident, c.version, c.kind), len(out))
+        if at == len(out):
+            out.append(c)
+            continue
+        a, b = out[at].ids(), c.ids()
+        if a.dtype.kind != b.dtype.kind:
+            out.append(c)
+            continue
+        ids = np.concatenate([a, b])
+        out[at] = Claims(
+            incident=c.incident,
+            version=c.version,
+            kind=c.kind,
+            status=c.status,
+            source=ids,
+            positions=np.arange(ids.size, dtype=np.int64),
+            lease_until=max(
+                (t for t in (out[at].lease_until, c.lease_until) if t is not None), default=None
+            ),
+        )
+    return out
 
 
 def _not_covered(claimed: npt.NDArray[Any], covered_ids: npt.NDArray[Any]) -> npt.NDArray[Any]:

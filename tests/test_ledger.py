@@ -185,6 +185,17 @@ def test_bad_arguments_are_rejected_before_anything_is_recorded(store: Any) -> N
             store.claim("inc", ids, version="v", at=T0)
     with pytest.raises(InvalidInput, match="incident must be a non-empty str without whitespace"):
         store.claim("in c", ["a"], version="v", at=T0)
+    # Nor in an incident, a version or a key (SQLite's driver raised UnicodeEncodeError).
+    surrogate = "without whitespace, NUL or lone surrogate"
+    with pytest.raises(InvalidInput, match=rf"incident must be a non-empty str {surrogate}"):
+        store.claim("in\ud800c", ["a"], version="v", at=T0)
+    with pytest.raises(InvalidInput, match=rf"version must be a non-empty str {surrogate}"):
+        store.claim("inc", ["a"], version="v\udc00", at=T0)
+    with pytest.raises(InvalidInput, match=rf"incident must be a non-empty str {surrogate}"):
+        store.incident("in\ud800c")
+    for keys in (["inc v a", "in\ud800c v a"], ["inc v\udfff a"], ["inc v a\ud800"]):
+        with pytest.raises(InvalidInput, match=rf"keys\[{len(keys) - 1}\] .* lone surrogate"):
+            store.confirm(keys, at=T0)
     with pytest.raises(InvalidInput, match="version must be a non-empty str"):
         store.claim("inc", ["a"], version="", at=T0)
     with pytest.raises(InvalidInput, match="timezone-aware"):

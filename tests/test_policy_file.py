@@ -424,3 +424,58 @@ def test_from_dict_refuses_what_is_not_a_table(reader: Any, what: str, data: Any
         reader(data)
     assert str(info.value).startswith(f"{what} has 1 problem:")
     assert f"a policy must be a table (got {type(data).__name__})" in str(info.value)
+
+
+def _readers(fmt: str) -> list[Any]:
+    return [
+        getattr(RolloutPolicy, f"from_{fmt}"),
+        getattr(Issuers, f"from_{fmt}"),
+        getattr(Recognizer, f"from_{fmt}"),
+        getattr(kinds, f"location_rules_from_{fmt}"),
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["toml", "json"])
+def test_the_four_readers_take_text_alike_a_bom_read_and_a_lone_surrogate_refused(
+    tmp_path: Path, fmt: str
+) -> None:
+    """``Path.read_text`` keeps a BOM as U+FEFF; a C locale reads a latin-1 byte as a surrogate.
+
+    Each reader takes a leading BOM in text as it does in bytes, and refuses a lone surrogate
+    as the bytes' reader refuses a byte that is not UTF-8: InvalidPolicy naming its line.
+    """
+    own = tmp_path / "own.toml"
+    own.write_text(OWN, encoding="utf-8")
+    path = own if fmt == "toml" else _as_json(own, tmp_path / "own.json")
+    text = path.read_text("utf-8")
+    for read in _readers(fmt):
+        want = read(text)
+        assert read("\ufeff" + text) == want
+        # In a TOML comment, where any text is allowed; in a JSON string.
+        bad = "# Sk\udce5ne\n" + text if fmt == "toml" else text.replace("Europe", "Eur\udce5pe")
+        with pytest.raises(InvalidPolicy, match=r"not UTF-8: '\\udce5' at line 1 "):
+            read(bad)
+
+
+def test_a_location_rules_key_that_is_no_text_is_invalid_policy() -> None:
+    """A dict from Python may have any key: named as a problem, not a crash inside ``re``."""
+    with pytest.raises(InvalidPolicy, match=r"location_rules\.1: must be keyed by a kind name"):
+        kinds.location_rules_from_dict({"location_rules": {1: {"include_ambiguous": True}}})
+
+
+@pytest.mark.parametrize("country", ["01", "0180", "PR-STOCKHOLM"])
+def test_a_country_within_another_region_is_refused_with_the_regions(country: str) -> None:
+    """A county as ``country`` would make every decision that enables it read NATIONWIDE."""
+    from geotarget import sweden
+
+    text = f"""country = "{country}"
+timezone = "Europe/Stockholm"
+[[kinds.tip_request.phases]]
+starts_at = 2024-05-01
+regions = ["0180"]
+"""
+    RolloutPolicy.from_toml(text)  # without the regions, a code is a code
+    with pytest.raises(InvalidPolicy, match=rf"country: must be the catalog's country.*{country}"):
+        RolloutPolicy.from_toml(text, catalog=sweden.hierarchy())
+    with pytest.raises(InvalidPolicy, match="country: must be the catalog's country"):
+        RolloutPolicy.from_toml(text).validate(sweden.hierarchy())

@@ -771,3 +771,39 @@ def test_the_same_message_with_its_times_at_another_utc_offset_is_the_same_versi
     other = attrs.evolve(a, infos=(attrs.evolve(a.infos[0], headline="Other"), *a.infos[1:]))
     with pytest.raises(DuplicateIdentifier, match=r"first difference: infos\[0\]\.headline"):
         t.target(other, here, T0)
+
+
+def test_an_expired_incident_does_not_take_an_active_ones_place_under_a_limit(
+    opener: Opener,
+) -> None:
+    """``redeliver(limit=)`` fills its page from the incidents after an expired one's.
+
+    The expired incident's deliveries are dropped and do not count. An older incident comes first in the store's order; its 40 unconfirmed devices used to
+    fill every page of 10 again each time their lease ran out, the active incident's never.
+    """
+    t = Targeter(make_regions(), nationwide("XX"), ledger=opener(), lease=dt.timedelta(seconds=60))
+    rng = np.random.default_rng(3)
+
+    def crowd(prefix: str, at: dt.datetime) -> PositionIndex:
+        lon, lat = 17.5 + rng.uniform(-0.005, 0.005, 40), 59.5 + rng.uniform(-0.003, 0.003, 40)
+        return PositionIndex(
+            Positions([f"{prefix}{i}" for i in range(40)], lon, lat, observed_at=at)
+        )
+
+    old = make_alert("explosion", AREA, ident="old", hours=1.0)
+    assert len(t.target(old, crowd("o", T0), T0).recipients) == 40
+    later = T0 + dt.timedelta(minutes=50)
+    new = make_alert("explosion", AREA, ident="new", sent=later, hours=2.0)
+    assert len(t.target(new, crowd("n", later), later).recipients) == 40
+    at = T0 + dt.timedelta(hours=1, minutes=1)  # old has expired, new is active
+    offered: list[str] = []
+    for step in range(4):
+        page = t.redeliver(at + dt.timedelta(seconds=10 * step), limit=10)
+        assert [c.incident for c in page] == [f"{SENDER}/new"]
+        assert sum(len(c) for c in page) == 10
+        offered += page[0].ids().tolist()
+    assert sorted(offered) == sorted(f"n{i}" for i in range(40))  # each once, none lost
+    # One Claims per delivery: a page taken in two store calls comes back as one.
+    whole = t.redeliver(at + dt.timedelta(minutes=2), limit=60)
+    assert [(c.incident, len(c)) for c in whole] == [(f"{SENDER}/new", 40)]
+    assert sorted(whole[0].ids().tolist()) == sorted(offered)

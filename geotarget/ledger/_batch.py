@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -327,6 +328,9 @@ def mixed_values(arr: IdArray) -> list[Any]:
     return out
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def parse_keys(
     keys: DeviceIds,
 ) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.int64], IdArray, IdArray]:
@@ -348,6 +352,13 @@ def parse_keys(
         return arr, np.array([], dtype=np.int64), empty, empty
     _, first = np.unique(arr, return_index=True)
     first = np.sort(first).astype(np.int64)
+    distinct = arr[first].tolist()
+    if _SURROGATE.search("".join(distinct)) is not None:  # no key holds one: no token, no id
+        i = int(first[next(j for j, k in enumerate(distinct) if _SURROGATE.search(k))])
+        raise InvalidInput(
+            f"keys[{i}] must be a delivery key 'incident version device' of text without a lone "
+            f"surrogate (got {str(arr[i])!r})"
+        )
     parts = np.char.partition(arr[first], " ")
     rest = np.char.partition(parts[:, 2], " ")
     head, version, device = parts[:, 0], rest[:, 0], rest[:, 2]
@@ -356,7 +367,7 @@ def parse_keys(
     if bad.any():
         i = int(first[np.flatnonzero(bad)[0]])
         raise InvalidInput(
-            f"keys[{i}] must be a delivery key 'incident version device' (got {arr[i]!r})"
+            f"keys[{i}] must be a delivery key 'incident version device' (got {str(arr[i])!r})"
         )
     return arr, first, np.char.add(np.char.add(head, " "), version), device
 

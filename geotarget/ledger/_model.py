@@ -82,10 +82,14 @@ def check_token(name: str, value: object) -> str:
     """A non-empty str without whitespace (incident keys, version ids: CAP identifiers)."""
     if not isinstance(value, str):
         raise InvalidType(f"{name} must be a str (got {type(value).__name__}: {value!r})")
-    if not value or any(c.isspace() for c in value) or "\x00" in value:
+    if (
+        not value
+        or any(c.isspace() or "\ud800" <= c <= "\udfff" for c in value)
+        or ("\x00" in value)
+    ):
         raise InvalidInput(
-            f"{name} must be a non-empty str without whitespace or NUL, like a CAP identifier "
-            f"(got {value!r})"
+            f"{name} must be a non-empty str without whitespace, NUL or lone surrogate, like a "
+            f"CAP identifier (got {value!r})"
         )
     return value
 

@@ -190,6 +190,27 @@ def decode(data: bytes, where: str) -> str:
         ) from None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def text_of(text: str, where: str) -> str:
+    """A policy given as ``str``: a leading BOM dropped (as from bytes), no lone surrogate.
+
+    A lone surrogate is a byte that was not UTF-8, kept by ``errors="surrogateescape"`` (how
+    Python reads a file or standard input under a C locale): named as the bytes would be.
+    """
+    text = text.removeprefix("\ufeff")
+    bad = _SURROGATE.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        raise _problem(
+            f"{where}: not UTF-8: {bad.group()!r} at line {line} (a byte that was not UTF-8, "
+            "read with errors='surrogateescape'?); policies are UTF-8 text: pass the file's "
+            "path or bytes"
+        )
+    return text
+
+
 def read_file(path: str | os.PathLike[str], name: str, limit: int | None = None) -> bytes:
     """A file's bytes, at most ``limit``; one that cannot be read is an :class:`InvalidPolicy`.
 
@@ -215,7 +236,7 @@ def _text(source: str | bytes | os.PathLike[str], what: str) -> str:
     if isinstance(source, bytes):
         return decode(source, f"the {what} bytes")
     if isinstance(source, str):
-        return source
+        return text_of(source, f"the {what} text")
     raise InvalidType(
         f"source must be {what} text (str or bytes) or a file path (pathlib.Path) "
         f"(got {type(source).__name__})"
@@ -536,6 +557,18 @@ def _country_problems(country: str, catalog: RegionCatalog) -> list[Problem]:
     hint = _unknown_hint(country, catalog)
     if hint is not None:
         return [Problem("country", f"unknown region code {country!r}{hint}")]
+    try:
+        above = list(catalog.ancestors(country))
+    except KeyError:
+        above = []
+    if above:  # a county as the country: enabling it would read "nationwide"
+        return [
+            Problem(
+                "country",
+                f"must be the catalog's country, a region within no other (got {country!r}, "
+                f"a {catalog.level_of(country)} within {above[-1]!r})",
+            )
+        ]
     return []
 
 
