@@ -437,6 +437,34 @@ def test_explain_handles_every_level_through_ancestors() -> None:
     assert (e.enabled, e.via, e.reason) == (True, "SE", Reason.NATIONWIDE)
 
 
+def test_explain_marks_an_illustrative_since_date_as_it_marks_the_next() -> None:
+    """The "since" and "rolled it back on" dates carry "(illustrative date)" as the next does."""
+    policy = announced_policy(later_phases=example_later_phases())
+    e = policy.explain(CM, "14", local(2024, 10, 1), catalog=CATALOG)
+    assert (e.enabled, e.since_phase_index, e.since_illustrative) == (True, 1, True)
+    assert str(e) == (
+        "Crime modus alerts are enabled in Västra Götalands län since 2024-09-02 00:00 "
+        "Europe/Stockholm (illustrative date) (phase 2)."
+    )
+    real = policy.explain(CM, "01", local(2024, 10, 1), catalog=CATALOG)
+    assert not real.since_illustrative and "(illustrative date)" not in str(real)
+    back = RolloutPolicy(
+        rollouts=[
+            KindRollout(
+                kind=CM,
+                phases=[
+                    phase(local(2024, 5, 1), "01", "12"),
+                    phase(local(2024, 9, 2), "01", rollback=True, illus=True),
+                ],
+            )
+        ]
+    )
+    e = back.explain(CM, "12", local(2024, 10, 1), catalog=CATALOG)
+    assert "phase 2 rolled it back on 2024-09-02 00:00 Europe/Stockholm (illustrative date)" in (
+        str(e)
+    )
+
+
 def test_explain_never_and_not_started() -> None:
     """A region no phase enables says so; before the start the reason is NOT_STARTED."""
     policy = announced_policy()

@@ -206,7 +206,8 @@ class Explanation:
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.1.0
-       ``change_illustrative``; ``enabled_within`` and ``enabled_within_names``. A phase
+       ``change_illustrative`` and ``since_illustrative``; ``enabled_within`` and
+       ``enabled_within_names``. A phase
        listing the region for 0 % of devices does not enable it: ``since`` and ``change_at``
        count it as off.
 
@@ -235,6 +236,8 @@ class Explanation:
     change_illustrative : bool
         Whether that phase's date is illustrative (:attr:`Phase.illustrative`); the sentence
         then says "(illustrative date)".
+    since_illustrative : bool
+        The same for the phase that began the current state (``since``).
     enabled_within, enabled_within_names : tuple of str
         When the region is not enabled as a whole: the enabled codes that lie within it (a
         county of a police region, a municipality of a county), sorted, and their names; the
@@ -261,6 +264,7 @@ class Explanation:
     enabled_within_names: tuple[str, ...] = ()
     timezone: str = _DEFAULT_TIMEZONE
     policy_hash: str = ""
+    since_illustrative: bool = False
 
     def __str__(self) -> str:
         noun = self.kind.replace("_", " ")
@@ -268,10 +272,10 @@ class Explanation:
         where = self.region_name
 
         def when(t: dt.datetime) -> str:
-            note = (
-                " (illustrative date)" if t == self.change_at and self.change_illustrative else ""
+            illustrative = (t == self.change_at and self.change_illustrative) or (
+                t == self.since and self.since_illustrative
             )
-            return _time.human(t, self.timezone) + note
+            return _time.human(t, self.timezone) + (" (illustrative date)" if illustrative else "")
 
         as_part = f" as part of {self.via_name}" if self.via not in (None, self.region) else ""
         if self.enabled:
@@ -372,6 +376,7 @@ def explain(
             percentage=phases[i].percentage,
             since=phases[first].starts_at,
             since_phase_index=first,
+            since_illustrative=phases[first].illustrative,
             change_at=None if end is None else phases[end].starts_at,
             change_phase_index=end,
             change_illustrative=end is not None and phases[end].illustrative,
@@ -395,6 +400,7 @@ def explain(
         via_name=None if via is None else catalog.name_of(via),
         since=None if last is None else phases[last + 1].starts_at,
         since_phase_index=None if last is None else last + 1,
+        since_illustrative=last is not None and phases[last + 1].illustrative,
         change_at=None if nxt is None else phases[nxt].starts_at,
         change_phase_index=nxt,
         change_illustrative=nxt is not None and phases[nxt].illustrative,
