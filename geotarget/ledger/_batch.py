@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget import _sorted
+from geotarget._validate import surrogate_rows
 from geotarget.errors import InvalidInput
 from geotarget.ledger._model import Confirmation, DeviceIds, IdArray
 
@@ -328,9 +328,6 @@ def mixed_values(arr: IdArray) -> list[Any]:
     return out
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def parse_keys(
     keys: DeviceIds,
 ) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.int64], IdArray, IdArray]:
@@ -352,9 +349,9 @@ def parse_keys(
         return arr, np.array([], dtype=np.int64), empty, empty
     _, first = np.unique(arr, return_index=True)
     first = np.sort(first).astype(np.int64)
-    distinct = arr[first].tolist()
-    if _SURROGATE.search("".join(distinct)) is not None:  # no key holds one: no token, no id
-        i = int(first[next(j for j, k in enumerate(distinct) if _SURROGATE.search(k))])
+    lone = surrogate_rows(arr[first])
+    if lone.any():  # no key holds one: no token, no id
+        i = int(first[np.argmax(lone)])
         raise InvalidInput(
             f"keys[{i}] must be a delivery key 'incident version device' of text without a lone "
             f"surrogate (got {str(arr[i])!r})"
