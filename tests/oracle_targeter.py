@@ -29,7 +29,8 @@ Where the contract is silent the oracle takes these readings (each stated where 
   the earlier versions of its own chain), so a Cancel naming only those joins it too.
 * The sender and status of an incident are those of the message that started it.
 * A remembered Cancel (UNKNOWN_REFERENCE) also cancels an incident that a version it named joins
-  later; an Update referencing a remembered version is CANCELLED too.
+  later; an Update referencing a remembered version is CANCELLED too. Like any Cancel, it ends
+  only an incident of its own sender and status (a Test Cancel never ends an Actual incident).
 * Of the reasons a device is not told (not a tester, outside the canary, outside the rollout...),
   any true one is an acceptable ``Outcome``: the contract does not rank them.
 * NOT_AUTHORISED and CANCELLED are both accepted for an unauthorised message to a cancelled
@@ -325,7 +326,8 @@ class OracleTargeter:
         self._incidents: dict[str, _Incident] = {}
         self._seen: dict[tuple[str, str], Alert] = {}
         self._of: dict[tuple[str, str], str] = {}  # known version id -> incident key
-        self._cancel_marks: set[tuple[str, str]] = set()
+        #: Version id -> the (sender, status) of each remembered Cancel naming it.
+        self._cancel_marks: dict[tuple[str, str], set[tuple[str, Status]]] = {}
         #: The per-device outcomes of the last evaluation (see :meth:`_covered`).
         self.outcomes: dict[str, frozenset[str]] = {}
 
@@ -504,6 +506,13 @@ class OracleTargeter:
         """Whether ``msg`` may change ``inc``: the sender and status that started it."""
         return (msg.sender, msg.status) == (inc.sender, inc.status)
 
+    def _cancelled_first(self, vids: Sequence[tuple[str, str]], inc: _Incident) -> bool:
+        """Whether a remembered Cancel naming any of ``vids`` may end ``inc``.
+
+        It is held to the rule every Cancel is: the sender and status that started ``inc``.
+        """
+        return any((inc.sender, inc.status) in self._cancel_marks.get(v, ()) for v in vids)
+
     def _record(self, vid: tuple[str, str], msg: Alert, key: str) -> None:
         """Record a version of incident ``key``.
 
@@ -545,7 +554,8 @@ class OracleTargeter:
         if key is None:
             if msg.msg_type is MessageType.CANCEL:
                 # §2: remembered, so a late Alert/Update with such an id is never delivered.
-                self._cancel_marks.update(refs)
+                for r in refs:
+                    self._cancel_marks.setdefault(r, set()).add((msg.sender, msg.status))
                 self._seen[vid] = msg
                 return Result("UNKNOWN_REFERENCE", retract=set())
             # A new incident: an Alert keys it by its own id; an Update naming no known
@@ -558,9 +568,7 @@ class OracleTargeter:
             key = f"{first[0]}/{first[1]}"
             inc = self._incidents[key] = _Incident(key, msg.sender, msg.status)
             self._record(vid, msg, key)
-            if vid in self._cancel_marks or (
-                not is_alert and any(r in self._cancel_marks for r in refs)
-            ):
+            if self._cancelled_first([vid] if is_alert else [vid, *refs], inc):
                 inc.cancelled = True  # a Cancel for it arrived first
                 return Result("CANCELLED", key)
         else:
@@ -574,9 +582,12 @@ class OracleTargeter:
             is_cancel = msg.msg_type is MessageType.CANCEL
             for other in others:  # their retractions come from redeliver(), not this result
                 self._incidents[other].cancelled = True
-            if vid in self._cancel_marks and not inc.cancelled:
-                # §2: a Cancel that came first named this very version: it is never delivered,
-                # and (naming a now known version) that Cancel ends the incident.
+            if not inc.cancelled and self._cancelled_first(
+                [vid] if is_alert else [vid, *refs], inc
+            ):
+                # §2: a Cancel that came first named this very version (or one it references):
+                # it is never delivered, and (naming a now known version) that Cancel ends the
+                # incident.
                 inc.cancelled = True
                 return Result("CANCELLED", key, unsure=set(inc.unsure))
             if inc.cancelled:

@@ -324,6 +324,41 @@ def test_an_update_named_by_an_early_cancel_is_never_delivered() -> None:
     run(_scenario(_policy({"XX"}), 0.0, steps), generated=False)
 
 
+def _oracle_verdicts(scn: Scenario) -> list[str]:
+    """The oracle's verdict of each message step of ``scn``, alone."""
+    oracle = OracleTargeter(MUNIS, ABOVE, scn.policy, scn.rules, scn.snap_m)
+    return [
+        oracle.target(step.message.build(), devices_of(step), step.at).verdict
+        for step in scn.steps
+        if step.message is not None
+    ]
+
+
+@pytest.mark.parametrize("status", [Status.ACTUAL, Status.TEST])
+def test_a_cancel_that_came_first_ends_only_an_incident_of_its_status(status: Status) -> None:
+    """A remembered Cancel is held to every Cancel's rule: its own sender and status.
+
+    KC names K0 and L1 before either is seen (remembered). An Update naming K0 starts K0's
+    incident; L0 starts another, and an Update joining it names L1. Each is cancelled by a
+    first Cancel of its own status, and delivered past one of another (a Test Cancel never
+    ends an Actual incident).
+    """
+    area = Circle(18.05, 59.45, 1000.0)
+    k0, l0 = _version("K0", area, 0), _version("L0", area, 1)
+    l1 = _version("L1", area, 2, msg_type=MessageType.UPDATE, references=(l0.ref,))
+    cancel = _version("KC", area, 5, status=status, msg_type=MessageType.CANCEL,
+                      references=(k0.ref, l1.ref))  # fmt: skip
+    k1 = _version("K1", area, 10, msg_type=MessageType.UPDATE, references=(k0.ref,))
+    l2 = _version("L2", area, 11, msg_type=MessageType.UPDATE, references=(l0.ref, l1.ref))
+    at = T0 + dt.timedelta(minutes=30)
+    rows = _rows([(18.05, 59.45)], at)
+    steps = [Step(at, rows, False, m) for m in (cancel, k1, l0, l2)]
+    scn = _scenario(_policy({"XX"}), 0.0, steps)
+    ended = "CANCELLED" if status is Status.ACTUAL else "DELIVER"
+    assert _oracle_verdicts(scn) == ["UNKNOWN_REFERENCE", ended, "DELIVER", ended]
+    run(scn, generated=False)
+
+
 def test_a_cancel_naming_two_incidents_ends_both() -> None:
     """CAP: a Cancel cancels "the earlier message(s)" it names — of two incidents here.
 
