@@ -1529,6 +1529,47 @@ def test_sqlite_admission_commits_behind_the_caller_only_when_it_syncs(
         store.close()
 
 
+def test_a_failed_admission_commit_raises_each_time_and_frees_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's failed ``COMMIT`` reaches ``on_disk`` as a StoreError, every time asked.
+
+    The admission is rolled back and the store's lock released once: the store admits the
+    same alert afresh, and a new handle finds only that admission.
+    """
+    from geotarget.errors import StoreError
+    from geotarget.ledger import _sqlite
+    from geotarget.ledger._store import admit_behind
+
+    def broken(cur: sqlite3.Cursor) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    path = tmp_path / "ledger.db"
+    store = SQLiteLedger(path)
+    try:
+        monkeypatch.setattr(_sqlite, "_commit_behind", broken)
+        adm, on_disk = admit_behind(
+            store, _alert("A1"), at=T0, lease=timedelta(minutes=5), may_act_for=None
+        )
+        assert adm.transition is Transition.STARTED
+        with pytest.raises(StoreError, match="disk I/O error") as first:
+            on_disk()
+        with pytest.raises(StoreError) as second:
+            on_disk()
+        assert second.value is first.value
+        monkeypatch.undo()
+        assert store.incident("polisen@polisen.se/A1") is None  # rolled back; the lock is free
+        again = store.admit(_alert("A1"), at=T0)
+        assert again.transition is Transition.STARTED
+    finally:
+        store.close()
+    reopened = SQLiteLedger(path)
+    try:
+        assert reopened.incident("polisen@polisen.se/A1") is not None
+    finally:
+        reopened.close()
+
+
 def test_sqlite_wal_size_is_read_from_the_current_log_only(tmp_path: Path) -> None:
     """The store's reading of the WAL's size agrees with SQLite's, before and after a restart.
 
