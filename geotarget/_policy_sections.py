@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from geotarget._kind_rules import KindRules, rules_from_table
 from geotarget.alerts import NamedValue
 from geotarget.errors import GeotargetError, InvalidPolicy, Problem
@@ -106,6 +108,29 @@ def _entries(
         yield path, entry, bad
 
 
+def _field_problems(cls: type, fields: Mapping[str, Any], path: str) -> list[Problem]:
+    """Each given field's own problem (its converter's or validator's), every one at once.
+
+    An entry with three bad fields gets three problems, each at its field's path, not the
+    first one at the entry's. What spans several fields (``__attrs_post_init__``: a missing
+    name, an issuer without regions) is left to building ``cls`` itself, once no field has a
+    problem of its own.
+    """
+    out = []
+    for f in attrs.fields(cls):
+        if f.name not in fields:
+            continue
+        try:
+            value = fields[f.name] if f.converter is None else f.converter(fields[f.name])
+            if f.validator is not None:
+                f.validator(None, f, value)
+        except GeotargetError as err:
+            out.append(Problem(f"{path}.{f.name}", str(err)))
+        except (TypeError, ValueError):  # left to building the class, which reports it
+            pass
+    return out
+
+
 def _document(data: object, what: str) -> None:
     """A parsed policy is a table (mapping) of sections; anything else is refused."""
     if not isinstance(data, Mapping):
@@ -133,9 +158,10 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
     for path, entry, bad in _entries(raw, "recognition", _RULE_KEYS, problems):
         codes: list[NamedValue] = []
         raw_codes = entry.get("event_codes", [])
-        if not isinstance(raw_codes, list):
+        codes_ok = isinstance(raw_codes, list)
+        if not codes_ok:
             problems.append(Problem(f"{path}.event_codes", "must be an array of tables"))
-            continue
+            raw_codes = []
         for j, code in enumerate(raw_codes):
             cpath = f"{path}.event_codes[{j}]"
             if (
@@ -148,9 +174,11 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
                 )
                 continue
             codes.append(NamedValue(code["value_name"], code["value"]))
-        if bad or len(codes) != len(raw_codes):
-            continue
         fields = {k: v for k, v in entry.items() if k != "event_codes"}
+        own = _field_problems(RecognitionRule, fields, path)
+        problems += own
+        if bad or own or not codes_ok or len(codes) != len(raw_codes):
+            continue
         try:
             rules.append(RecognitionRule(**fields, event_codes=codes))
         except GeotargetError as err:
@@ -244,6 +272,7 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
     problems[:0] = twice
     found = []
     for path, entry, bad in _entries(raw, "issuers", _ISSUER_KEYS, problems):
+        before = len(problems)
         fields = {k: v for k, v in entry.items() if k not in ("signature", "certificates")}
         signature = entry.get("signature", "optional")
         if signature not in ("required", "optional"):
@@ -252,19 +281,18 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
                     f"{path}.signature", f'must be "required" or "optional" (got {signature!r})'
                 )
             )
-            continue
         certs_raw = entry.get("certificates", [])
+        certs = []
         if not isinstance(certs_raw, list):
             problems.append(Problem(f"{path}.certificates", "must be an array"))
-            continue
-        certs = []
-        try:
+        else:
             for j, c in enumerate(certs_raw):
-                certs.append(_certificate(c, Path(base), f"{path}.certificates[{j}]"))
-        except InvalidPolicy as err:
-            problems += err.problems
-            continue
-        if bad:
+                try:
+                    certs.append(_certificate(c, Path(base), f"{path}.certificates[{j}]"))
+                except InvalidPolicy as err:
+                    problems += err.problems
+        problems += _field_problems(Issuer, fields, path)
+        if bad or len(problems) > before:
             continue
         try:
             found.append(

@@ -222,6 +222,29 @@ def test_issuers_file_lists_every_problem_with_its_path(tmp_path: Path) -> None:
     assert "regions must name at least one" in err.value.problems[3].message
 
 
+def test_every_bad_field_of_one_issuer_is_listed_at_once() -> None:
+    """An issuer with six bad fields gets six problems, each at its field's path.
+
+    Only once every field is fine are the checks that span fields made (here: none, the issuer
+    is refused already), so a reviewer fixes the table in one pass.
+    """
+    doc = (
+        '{"issuers": [{"name": "bad name!", "senders": ["s @x.se"], "kinds": ["Not A Kind"],'
+        ' "regions": "SE", "signature": "sometimes", "certificates": [1]},'
+        ' {"name": "ok", "senders": ["ok@x.se"], "kinds": ["explosion"], "regions": []}]}'
+    )
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_json(doc)
+    assert [p.path for p in err.value.problems] == [
+        "issuers[0].signature", "issuers[0].certificates[0]", "issuers[0].name",
+        "issuers[0].senders", "issuers[0].kinds", "issuers[0].regions", "issuers[1]",
+    ]  # fmt: skip
+    messages = [p.message for p in err.value.problems]
+    assert "'bad name!'" in messages[2] and "'s @x.se'" in messages[3]
+    assert "'Not A Kind'" in messages[4] and "'SE'" in messages[5]
+    assert "regions must name at least one" in messages[6]
+
+
 def test_certificates_are_read_relative_to_the_policy_file(tmp_path: Path) -> None:
     """A certificate path such as "certs/x.pem" reads the PEM beside the policy file."""
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"

@@ -121,7 +121,9 @@ def test_rule_conditions_no_document_can_meet_are_refused() -> None:
     for code in (NamedValue(" ", "EXPL"), NamedValue("SOS", " \n "), NamedValue("", "")):
         with pytest.raises(InvalidInput, match=r"event_codes\[0\] must have a non-blank"):
             RecognitionRule(name="r", kind="explosion", event_codes=[code])
-    with pytest.raises(InvalidPolicy, match=r"recognition\[0\]: senders\[0\] must be a CAP"):
+    with pytest.raises(
+        InvalidPolicy, match=r"recognition\[0\]\.senders: senders\[0\] must be a CAP"
+    ):
         Recognizer.from_toml(
             '[[recognition]]\nname = "r"\nkind = "explosion"\nevents = ["x"]\n'
             'senders = ["SOS Alarm"]\n'
@@ -197,11 +199,23 @@ def test_rules_are_read_from_the_policy_file_with_paths_in_errors() -> None:
     paths = [p.path for p in err.value.problems]
     assert paths == [
         "recognition[0].colour",
-        "recognition[1]",
+        "recognition[1].categories",
         "recognition[2].event_codes[0]",
         "recognition[3]",
     ]
     assert "categories[0]" in err.value.problems[1].message
+    # Every bad field of one rule at once, each at its own path; the rule's own check (events
+    # or event_codes) only once its fields are fine.
+    with pytest.raises(InvalidPolicy) as err:
+        Recognizer.from_json(
+            '{"recognition": [{"name": "bad name!", "kind": "Not-a-kind", "events": [" "],'
+            ' "categories": ["Nope"], "senders": ["a b"]}, {"name": "e", "kind": "explosion"}]}'
+        )
+    assert [p.path for p in err.value.problems] == [
+        "recognition[0].name", "recognition[0].kind", "recognition[0].events",
+        "recognition[0].categories", "recognition[0].senders", "recognition[1]",
+    ]  # fmt: skip
+    assert "must set events or event_codes" in err.value.problems[5].message
 
 
 @given(st.text(max_size=30))
