@@ -1534,7 +1534,7 @@ def test_a_failed_admission_commit_raises_each_time_and_frees_the_store(
 ) -> None:
     """The worker's failed ``COMMIT`` reaches ``on_disk`` as a StoreError, every time asked.
 
-    The admission is rolled back and the store's lock released once: the store admits the
+    The worker rolls the admission back and releases the store's lock: the store admits the
     same alert afresh, and a new handle finds only that admission.
     """
     from geotarget.errors import StoreError
@@ -1547,7 +1547,7 @@ def test_a_failed_admission_commit_raises_each_time_and_frees_the_store(
     path = tmp_path / "ledger.db"
     store = SQLiteLedger(path)
     try:
-        monkeypatch.setattr(_sqlite, "_commit_behind", broken)
+        monkeypatch.setattr(_sqlite, "_commit", broken)
         adm, on_disk = admit_behind(
             store, _alert("A1"), at=T0, lease=timedelta(minutes=5), may_act_for=None
         )

@@ -161,8 +161,8 @@ _WAL_HEADER_BYTES = 32
 _FRAME_HEADER_BYTES = 24
 
 
-def _commit_behind(cur: sqlite3.Cursor) -> None:
-    """An admission's ``COMMIT``, on the store's worker thread (nothing else runs there)."""
+def _commit(cur: sqlite3.Cursor) -> None:
+    """``COMMIT`` the transaction of ``cur``."""
     cur.execute("COMMIT")
 
 
@@ -291,9 +291,9 @@ class SQLiteLedger(SqlStore):
     the hand-over would cost more than it saves.) The Targeter claims
     nobody and returns nothing before that commit has succeeded; a failed one raises its
     ``StoreError`` from ``target()``, the admission undone. The store's lock is held until the
-    Targeter has waited for that commit, so other calls on the store wait for it (the worker
-    runs the ``COMMIT`` alone; what follows it runs on the caller's thread, which the worker
-    would otherwise interrupt for the GIL). :meth:`admit` itself commits before
+    commit ends, so other calls on the store wait for it (the worker runs the ``COMMIT`` and
+    releases the lock, nothing more: the log's size is read on the caller's thread, which the
+    worker would otherwise interrupt for the GIL). :meth:`admit` itself commits before
     it returns. Another thread of the store's, with a connection of its own, copies the
     write-ahead log into the database (SQLite's checkpoint, which SQLite would otherwise run
     inside the commit that takes the log past 1,000 pages: ~7 ms on that caller's thread after
@@ -508,11 +508,11 @@ class SQLiteLedger(SqlStore):
 
         SQLite releases the GIL while it commits, so the caller computes meanwhile (see
         :func:`geotarget.ledger._store.admit_behind`). The store's lock is held from ``BEGIN``
-        until ``on_disk`` returns: every other call waits for it. The worker runs the
-        ``COMMIT`` and nothing else; ``on_disk``, on the caller's thread, takes its outcome,
-        starts a checkpoint if the log is large and releases the lock. (A thread that wants
-        the GIL back slows the one computing each time that one lets go of it: the worker's
-        own reading of the log's size, five system calls, cost a new 1 km Explosion's
+        until the commit ends (the worker releases it): every other call waits for it. The
+        worker runs the ``COMMIT`` and nothing else; ``on_disk``, on the caller's thread,
+        reads the log's size and starts a checkpoint if it is large. (A thread that wants the
+        GIL back slows the one computing each time that one lets go of it: the worker's own
+        reading of the log's size, five system calls, cost a new 1 km Explosion's
         ``target()`` about 0.2 ms in the median of all calls.) A commit that waits for no
         ``fsync`` (``synchronous="NORMAL"``) is made here: handing it to the worker cost more
         than it took (3.6 against 3.2 ms a new 1 km Explosion's ``target()``).
@@ -531,32 +531,35 @@ class SQLiteLedger(SqlStore):
             self._admitted(out)
             return out, _on_disk
         try:
-            done = self._committer().submit(_commit_behind, cur)
+            done = self._committer().submit(self._commit_behind, cur)
         except RuntimeError:  # no worker (the interpreter is shutting down): commit here
             self._commit_and_release(cur)
             self._admitted(out)
             return out, _on_disk
-        failed: list[BaseException] = []
-        waiting = [True]
+        checked: list[bool] = []
 
         def on_disk() -> None:
-            if waiting:
-                waiting.clear()
-                try:
-                    with self._undone_on_error("a transaction"):
-                        done.result()  # the commit's sqlite3.Error: rolled back, a StoreError
-                    if self._wal is not None:
+            done.result()  # the commit's StoreError, each time it is asked
+            if not checked:  # (the worker released the lock: taken again for the log's size)
+                checked.append(True)
+                with self._lock:
+                    if self._wal is not None and not self._closed:
                         self._wal.after_commit()
-                except BaseException as err:
-                    failed.append(err)
-                    raise
-                finally:
-                    self._lock.release()
-            elif failed:
-                raise failed[0]  # the commit's StoreError, each time it is asked
             self._admitted(out)  # (forgetting twice is harmless)
 
         return out, on_disk
+
+    def _commit_behind(self, cur: sqlite3.Cursor) -> None:
+        """On the worker: the admission's ``COMMIT`` (rolled back on failure); the lock released.
+
+        Nothing else runs here: every return to Python after a system call takes the GIL
+        back from the thread computing (see :meth:`_admit_behind`).
+        """
+        try:
+            with self._undone_on_error("a transaction"):
+                _commit(cur)
+        finally:
+            self._lock.release()
 
     def _commit_and_release(self, cur: sqlite3.Cursor) -> None:
         """Commit the transaction of ``cur`` (rolled back on failure) and release the lock."""
