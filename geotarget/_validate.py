@@ -48,6 +48,10 @@ def nul_rows(arr: npt.NDArray[np.str_]) -> npt.NDArray[np.bool_]:
     return out.reshape(arr.shape)
 
 
+#: A lone surrogate (U+D800 to U+DFFF) in one text: not valid Unicode, never UTF-8.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def surrogate_rows(arr: npt.NDArray[np.str_]) -> npt.NDArray[np.bool_]:
     """Per text of a ``str_`` array, whether it holds a lone surrogate (U+D800 to U+DFFF).
 

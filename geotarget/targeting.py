@@ -1489,11 +1489,10 @@ class Targeter:
                         dropped += len(claims)
                         continue
                 out.append(claims)
-            if left is None or dropped == 0 or sum(len(c) for c in due) < left:
+            taken = sum(len(c) for c in due)
+            if left is None or dropped == 0 or taken < left:
                 return _one_per_delivery(out)
-            left -= sum(len(c) for c in due) - dropped
-            if left <= 0:
-                return _one_per_delivery(out)
+            left = dropped  # (the store offered ``left``: as many again as were dropped)
 
     def _expired_at(self, key: str, at: dt.datetime) -> bool:
         """Whether the incident's current version (in the ledger) has expired by ``at``."""

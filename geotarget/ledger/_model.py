@@ -11,7 +11,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import nul_rows, surrogate_rows, unmasked
+from geotarget._validate import LONE_SURROGATE, nul_rows, surrogate_rows, unmasked
 from geotarget.errors import InvalidInput, InvalidType
 
 if TYPE_CHECKING:
@@ -84,8 +84,9 @@ def check_token(name: str, value: object) -> str:
         raise InvalidType(f"{name} must be a str (got {type(value).__name__}: {value!r})")
     if (
         not value
-        or any(c.isspace() or "\ud800" <= c <= "\udfff" for c in value)
-        or ("\x00" in value)
+        or any(c.isspace() for c in value)
+        or "\x00" in value
+        or LONE_SURROGATE.search(value)
     ):
         raise InvalidInput(
             f"{name} must be a non-empty str without whitespace, NUL or lone surrogate, like a "

@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from geotarget._validate import LONE_SURROGATE
 from geotarget.alerts._values import KIND_NAME, KIND_NAME_RULE
 from geotarget.errors import InvalidPolicy, InvalidType, MissingExtra, Problem
 from geotarget.rollout import _decision, _time
@@ -190,9 +191,6 @@ def decode(data: bytes, where: str) -> str:
         ) from None
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def text_of(text: str, where: str) -> str:
     """A policy given as ``str``: a leading BOM dropped (as from bytes), no lone surrogate.
 
@@ -200,7 +198,7 @@ def text_of(text: str, where: str) -> str:
     Python reads a file or standard input under a C locale): named as the bytes would be.
     """
     text = text.removeprefix("\ufeff")
-    bad = _SURROGATE.search(text)
+    bad = LONE_SURROGATE.search(text)
     if bad is not None:
         line = text.count("\n", 0, bad.start()) + 1
         raise _problem(
