@@ -308,3 +308,39 @@ def test_cell_index_is_clipped_floor(values: list[float], v0: float, size: float
     # Monotone in v, as the grids' proofs need.
     order = np.argsort(v, kind="stable")
     assert np.all(np.diff(got[order]) >= 0)
+
+
+@given(
+    values=st.lists(
+        st.floats(min_value=0.0, max_value=1e7, allow_nan=False), min_size=0, max_size=3000
+    )
+)
+@settings(max_examples=60)
+def test_typical_is_a_middle_value_of_an_even_sample(values: list[float]) -> None:
+    """``typical``: 1.0 for none; else the exact median of an evenly strided sample of <= 129."""
+    v = np.asarray(values, dtype=np.float64)
+    got = segments.typical(v)
+    if v.size == 0:
+        assert got == 1.0
+        return
+    step = math.ceil(v.size / 129)
+    sample = sorted(values[::step])
+    assert len(sample) <= 129
+    assert got == sample[len(sample) // 2]
+    np.testing.assert_array_equal(v, np.asarray(values))  # the input is left as it was
+
+
+@given(
+    values=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), max_size=50),
+    bounds=st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6)).map(sorted),
+)
+def test_clip_is_numpy_clip(values: list[float], bounds: list[float]) -> None:
+    """``segments.clip`` (the ufunc) writes what ``numpy.clip`` returns, NaN included."""
+    v = np.asarray(values, dtype=np.float64)
+    want = np.clip(v, bounds[0], bounds[1])
+    out = v.copy()
+    segments.clip(out, bounds[0], bounds[1], out=out)
+    np.testing.assert_array_equal(out, want)
+    ints = np.arange(-5, 6, dtype=np.intp)
+    segments.clip(ints, 0, 3, out=ints)
+    np.testing.assert_array_equal(ints, np.clip(np.arange(-5, 6), 0, 3))

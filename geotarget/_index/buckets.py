@@ -29,6 +29,7 @@ import numpy.typing as npt
 from geotarget import _geodesy, _geos, _sorted
 from geotarget._index import raster as _raster
 from geotarget._index.boundary import part_window
+from geotarget._index.segments import clip
 from geotarget._validate import FloatArray
 from geotarget.areas import Area, Circle, Polygon
 
@@ -224,9 +225,9 @@ class Buckets:
             px = x[fpt]
             py = y[fpt]
             ix = ((px - self.r_x0[fp]) * self.r_px[fp] + 1.0).astype(np.intp)
-            np.clip(ix, 0, self.r_nx[fp] + 1, out=ix)
+            clip(ix, 0, self.r_nx[fp] + 1, out=ix)
             iy = ((py - self.r_y0[fp]) * self.r_py[fp] + 1.0).astype(np.intp)
-            np.clip(iy, 0, self.r_ny[fp] + 1, out=iy)
+            clip(iy, 0, self.r_ny[fp] + 1, out=iy)
             iy *= self.r_nx[fp] + 2
             iy += ix
             iy += self.r_off[fp]

@@ -57,7 +57,7 @@ from geotarget._index import frames, plan
 from geotarget._index.boundary import BoundaryCells, circle_window, grown
 from geotarget._index.frames import frame_scale, ring_edges
 from geotarget._index.leaves import LEAF, Leaves
-from geotarget._index.segments import BAND_M, SegmentGrid, cut
+from geotarget._index.segments import BAND_M, SegmentGrid, cut, typical
 from geotarget._validate import BoolArray, FloatArray
 from geotarget.areas import _DENSIFY_DEG, Area, Circle, Polygon
 from geotarget.errors import InvalidArea
@@ -207,7 +207,7 @@ def _polygon_ranks(
             ax, ay, bx, by = frames.local_edges(lon0, lat0, near, _DENSIFY_DEG, _geodesy.to_aeqd)
         else:
             ax, ay, bx, by = ring_edges(metric())
-        grid = SegmentGrid(ax, ay, bx, by, 2.0 * float(np.median(reach[ask])))
+        grid = SegmentGrid(ax, ay, bx, by, 2.0 * typical(reach[ask]))
         dist[ask] = grid.distance(mx[ask], my[ask], reach[ask])
 
     def boundary_within(idx: IntArray, d: FloatArray) -> BoolArray:

@@ -35,6 +35,7 @@ from geotarget._index.segments import (
     SegmentGrid,
     nearest,
     segment_rows,
+    typical,
 )
 from geotarget._validate import FloatArray
 
@@ -219,7 +220,7 @@ def distance_bounds(
     if 0 < tx.size * ax.size <= BRUTE_PAIRS:
         d_t = nearest(segment_rows(ax, ay, bx, by), tx, ty)  # few pairs: every one, exact
     else:
-        grid = SegmentGrid(ax, ay, bx, by, 2.0 * float(np.median(limit)) if limit.size else 1.0)
+        grid = SegmentGrid(ax, ay, bx, by, 2.0 * typical(limit))
         d_t = grid.distance(tx, ty, reach)
     unknown = np.isnan(d_t)
     hi = k * (d_t + BAND_M) + delta

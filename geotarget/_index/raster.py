@@ -44,6 +44,7 @@ import numpy.typing as npt
 from geotarget import _geodesy, _geos
 from geotarget._index.boundary import marked_cells, part_window
 from geotarget._index.frames import ring_edges
+from geotarget._index.segments import clip
 from geotarget._validate import FloatArray
 from geotarget.areas import Circle, Polygon
 
@@ -135,12 +136,12 @@ class Raster:
         fx *= self.cells_per_lon
         fx += 1.0
         ix = fx.astype(np.intp)
-        np.clip(ix, 0, self.nx + 1, out=ix)
+        clip(ix, 0, self.nx + 1, out=ix)
         fy = y - self.y0
         fy *= self.cells_per_lat
         fy += 1.0
         iy = fy.astype(np.intp)
-        np.clip(iy, 0, self.ny + 1, out=iy)
+        clip(iy, 0, self.ny + 1, out=iy)
         iy *= self.nx + 2
         iy += ix
         return self.flat[iy]
@@ -162,7 +163,7 @@ class Raster:
         f *= self._per4
         f += self._shift4
         np.floor(f, out=f)
-        np.clip(f, _BOTTOM4, self._top4, out=f)
+        clip(f, _BOTTOM4, self._top4, out=f)
         i = f.astype(np.intp)
         w = self.nx + 3
         i[1] *= w

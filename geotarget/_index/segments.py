@@ -32,8 +32,10 @@ time, so memory stays bounded by the points, the segments and one chunk.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +44,21 @@ from geotarget._validate import BoolArray, FloatArray
 
 IntArray = npt.NDArray[np.intp]
 I8Array = npt.NDArray[np.int8]
+
+
+def _ufunc_clip() -> Any:
+    """The ufunc that ``numpy.clip`` wraps, or ``numpy.clip`` where it is not found."""
+    for name in ("numpy._core.umath", "numpy.core.umath"):  # numpy 2, numpy 1
+        try:
+            return importlib.import_module(name).clip
+        except (ImportError, AttributeError):
+            continue
+    return np.clip  # pragma: no cover
+
+
+#: ``numpy.clip`` without its Python wrapper: the same result, about 8 µs a call less, which is
+#: most of what clipping a first query's few thousand values costs.
+clip: Any = _ufunc_clip()
 
 #: Half-width, metres, of the band around the reach in which the numpy distance is not trusted.
 BAND_M = 1e-5
@@ -88,8 +105,23 @@ def floor_clipped(v: FloatArray, n: int) -> IntArray:
     — one pass fewer than flooring first, and ``clip`` is a single pass where ``maximum`` then
     ``minimum`` are two (a third of the time on a rim's 20,000 devices).
     """
-    np.clip(v, 0.0, n - 1, out=v)
+    clip(v, 0.0, n - 1, out=v)
     return v.astype(np.intp)
+
+
+def typical(values: FloatArray) -> float:
+    """About the median of ``values``: that of at most 129 evenly spaced ones (1.0 if none).
+
+    Sizes a :class:`SegmentGrid`'s cells, where any value near the median serves: a fixed
+    small sample's middle element costs microseconds where ``numpy.median`` of thousands of
+    values cost a tenth of a millisecond per new polygon alert.
+    """
+    if values.size == 0:
+        return 1.0
+    sample = values[:: -(-values.size // 129)].copy()
+    middle = sample.size // 2
+    sample.partition(middle)
+    return float(sample[middle])
 
 
 def segment_rows(ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray) -> FloatArray:
@@ -122,7 +154,7 @@ def nearest(rows: FloatArray, px: FloatArray, py: FloatArray) -> FloatArray:
         t = dx * ex
         t += dy * ey
         t *= inv
-        np.clip(t, 0.0, 1.0, out=t)
+        clip(t, 0.0, 1.0, out=t)
         dx -= ex * t
         dy -= ey * t
         dx *= dx
@@ -278,7 +310,7 @@ class SegmentGrid:
             t = dx * ex
             t += dy * ey
             t *= inv[j]
-            np.clip(t, 0.0, 1.0, out=t)
+            clip(t, 0.0, 1.0, out=t)
             ex *= t
             ey *= t
             dx -= ex
