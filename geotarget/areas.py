@@ -664,7 +664,15 @@ class Polygon(_PartBase):
 
             lon0, lat0 = self._frame_origin()
             memo["centre"] = frames.centre_bounds(
-                self._shape, self._edges(), lon0, lat0, _DENSIFY_DEG, self._tangent_segments
+                self._shape,
+                self._edges(),
+                lon0,
+                lat0,
+                _DENSIFY_DEG,
+                self._tangent_segments,
+                self._dense(),
+                self._rho(),
+                self._tangent_rows,
             )
         got: tuple[float, float] | None = memo["centre"]
         return got
@@ -680,6 +688,26 @@ class Polygon(_PartBase):
         got: tuple[FloatArray, FloatArray, FloatArray, FloatArray] = memo["edges"]
         return got
 
+    def _dense(self) -> tuple[FloatArray, FloatArray, BoolArray]:
+        """:func:`geotarget._index.frames.dense_starts` of :meth:`_edges`, cached."""
+        memo = self._memo
+        if "dense" not in memo:
+            from geotarget._index import frames
+
+            memo["dense"] = frames.dense_starts(self._edges(), _DENSIFY_DEG)
+        got: tuple[FloatArray, FloatArray, BoolArray] = memo["dense"]
+        return got
+
+    def _rho(self) -> float:
+        """:func:`geotarget._index.frames.frame_rho` of the rings, cached."""
+        memo = self._memo
+        if "rho" not in memo:
+            from geotarget._index import frames
+
+            memo["rho"] = frames.frame_rho(self._shape)
+        got: float = memo["rho"]
+        return got
+
     def _tangent_segments(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
         """:meth:`_edges` densified as the frame is, on the tangent plane at its centre, cached.
 
@@ -692,9 +720,22 @@ class Polygon(_PartBase):
 
             lon0, lat0 = self._frame_origin()
             memo["tangent"] = frames.local_edges(
-                lon0, lat0, self._edges(), _DENSIFY_DEG, _geodesy.to_tangent
+                lon0, lat0, self._edges(), _DENSIFY_DEG, _geodesy.to_tangent, self._dense()
             )
         got: tuple[FloatArray, FloatArray, FloatArray, FloatArray] = memo["tangent"]
+        return got
+
+    def _tangent_rows(self) -> FloatArray:
+        """:meth:`_tangent_segments` as the distance kernels read them, cached.
+
+        (:func:`geotarget._index.segments.segment_rows`.)
+        """
+        memo = self._memo
+        if "tangent_rows" not in memo:
+            from geotarget._index import segments
+
+            memo["tangent_rows"] = segments.segment_rows(*self._tangent_segments())
+        got: FloatArray = memo["tangent_rows"]
         return got
 
     def _within_margin(self, x: FloatArray, y: FloatArray) -> BoolArray:
@@ -735,16 +776,24 @@ class Polygon(_PartBase):
         if self._metric is None and ask.size:
             from geotarget._index import frames
 
-            scale = 1.0 + frames.frame_scale(self._shape, m)
+            scale = 1.0 + frames.frame_scale(self._shape, m, self._rho())
             edges = self._edges()
             pairs = ask.size * frames.dense_vertices(edges, _DENSIFY_DEG)
             if frames.applies(scale) and pairs <= frames.BRUTE_PAIRS:
                 lon0, lat0 = self._frame_origin()
                 xa, ya = x[ask], y[ask]
                 limit = np.full(ask.size, m)
-                segments = self._tangent_segments()
                 lo, hi = frames.distance_bounds(
-                    lon0, lat0, scale, edges, _DENSIFY_DEG, xa, ya, limit, segments
+                    lon0,
+                    lat0,
+                    scale,
+                    edges,
+                    _DENSIFY_DEG,
+                    xa,
+                    ya,
+                    limit,
+                    self._tangent_segments(),
+                    rows=self._tangent_rows(),
                 )
                 out[ask] = hi <= m
                 # Farther than a few millimetres from the metric boundary, a point outside the

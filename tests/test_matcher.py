@@ -1284,23 +1284,25 @@ def test_tangent_plane_distances_are_within_their_stated_factor_of_geodesic_ones
     lat0=st.floats(-90.0, 90.0),
     theta=st.sampled_from([1e-6, 1e-3, 0.05, 0.2, 0.3]),
     seed=st.integers(0, 2**32 - 1),
+    n=st.sampled_from([200, 3000]),
 )
 @settings(max_examples=80)
 def test_tangent_plane_coordinates_equal_projs_topocentric_ones(
-    lon0: float, lat0: float, theta: float, seed: int
+    lon0: float, lat0: float, theta: float, seed: int, n: int
 ) -> None:
     """``to_tangent`` is PROJ's topocentric east and north of the points, to nanometres.
 
     PROJ's pipeline (geodetic to ECEF to topocentric) shares no code with it; points within
     ``theta * R_MIN`` of the centre, poles and antimeridian included, on both sides of the
-    angle from which ``to_tangent`` leaves its series for ECEF.
+    angle from which ``to_tangent`` leaves its series for ECEF, and as few and as many points
+    as take ``np.sin`` or the series for the small angles.
     """
     from pyproj import Transformer
 
     from geotarget import _geodesy
 
+    assert 200 < _geodesy._TAYLOR_MIN <= 3000
     rng = np.random.default_rng(seed)
-    n = 200
     lon, lat, _ = GEOD.fwd(
         np.full(n, lon0),
         np.full(n, lat0),

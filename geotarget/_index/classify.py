@@ -147,8 +147,12 @@ def _tangent_ranks(
     if not _tangent_applies(part, scale) or n == 0:
         return rank, np.arange(n)
     lon0, lat0 = part._frame_origin()
-    segments = part._tangent_segments() if near is part._edges() else None
-    lo, hi = frames.distance_bounds(lon0, lat0, scale, near, _DENSIFY_DEG, x, y, r, segments)
+    whole = near is part._edges()
+    segments = part._tangent_segments() if whole else None
+    rows = part._tangent_rows() if whole else None
+    lo, hi = frames.distance_bounds(
+        lon0, lat0, scale, near, _DENSIFY_DEG, x, y, r, segments, rows=rows
+    )
     within = hi <= r
     beyond = lo > r
     zero = r == 0.0
@@ -583,7 +587,7 @@ def _part_ranks(
     if lv.count == 0:
         return empty
     r_all = factor * lv.acc_all
-    rho = None if isinstance(part, Circle) else frames.frame_rho(part.shape)
+    rho = None if isinstance(part, Circle) else part._rho()
     leaves, boxes = lv.leaves_in(*_window(part, r_all, rho))
     if leaves.size == 0:
         return empty

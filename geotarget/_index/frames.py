@@ -125,9 +125,12 @@ def dense_vertices(edges: Edges, step_deg: float) -> float:
     return float(np.ceil(np.hypot(bx - ax, by - ay) / step_deg).sum())
 
 
-def dense_starts(
-    edges: Edges, step_deg: float
-) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+#: What :func:`dense_starts` returns: the pieces' start longitudes and latitudes, and which
+#: piece is the last of its edge.
+Dense = tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]
+
+
+def dense_starts(edges: Edges, step_deg: float) -> Dense:
     """Where each piece of the edges densified to ``step_deg`` starts, and which pieces end one.
 
     The vertices GEOS's densifier (``shapely.segmentize``) puts on each edge on its own, bit
@@ -160,15 +163,16 @@ def local_edges(
     near: Edges,
     step_deg: float,
     project: Callable[[float, float, FloatArray, FloatArray], tuple[FloatArray, FloatArray]],
+    dense: Dense | None = None,
 ) -> Edges:
     """The frame's segments that come from the polygon's lon/lat edges ``near``.
 
     Each edge densified on its own to ``step_deg`` (:func:`dense_starts`) and projected by
     ``project`` (:func:`geotarget._geodesy.to_aeqd` or :func:`~geotarget._geodesy.to_tangent`),
     exactly as :meth:`Polygon._frame` densifies and projects the whole boundary: the same
-    vertices.
+    vertices. ``dense``: ``dense_starts(near, step_deg)``, when already known.
     """
-    x, y, last = dense_starts(near, step_deg)
+    x, y, last = dense_starts(near, step_deg) if dense is None else dense
     p = x.size
     mx, my = project(lon0, lat0, np.concatenate([x, near[2]]), np.concatenate([y, near[3]]))
     sx, sy = mx[:p], my[:p]
@@ -188,6 +192,8 @@ def distance_bounds(
     y: FloatArray,
     limit: FloatArray,
     segments: Edges | None = None,
+    tangent: tuple[FloatArray, FloatArray] | None = None,
+    rows: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Per point, ``lo <= d <= hi``: its distance ``d`` to the boundary in the metric frame.
 
@@ -206,7 +212,9 @@ def distance_bounds(
     L**2 / R_MIN + PAD_M``, ``d_t`` itself exact to :data:`BAND_M`
     (:meth:`SegmentGrid.distance`). A point whose grid box is too wide gets ``(-inf, inf)``.
     ``segments``: ``near`` already densified and projected onto the tangent plane (their
-    :func:`local_edges` with :func:`geotarget._geodesy.to_tangent`), when known.
+    :func:`local_edges` with :func:`geotarget._geodesy.to_tangent`), when known; ``tangent``
+    the points' own coordinates on the plane, when known (the frame's centre is its origin);
+    ``rows`` the segments' :func:`~geotarget._index.segments.segment_rows`, when known.
     """
     k = scale * (2.0 * scale - 1.0)
     if segments is None:
@@ -214,11 +222,13 @@ def distance_bounds(
     ax, ay, bx, by = segments
     longest2 = float(np.max((bx - ax) ** 2 + (by - ay) ** 2, initial=0.0))
     delta = longest2 / _geodesy.R_MIN + PAD_M
-    tx, ty = _geodesy.to_tangent(lon0, lat0, x, y)
+    tx, ty = _geodesy.to_tangent(lon0, lat0, x, y) if tangent is None else tangent
     # Exact (to BAND_M) whenever d_t <= reach; larger than reach, or inf, otherwise.
     reach = k * (limit + delta) + 2.0 * BAND_M
     if 0 < tx.size * ax.size <= BRUTE_PAIRS:
-        d_t = nearest(segment_rows(ax, ay, bx, by), tx, ty)  # few pairs: every one, exact
+        if rows is None:
+            rows = segment_rows(ax, ay, bx, by)
+        d_t = nearest(rows, tx, ty)  # few pairs: every one, exact
     else:
         grid = SegmentGrid(ax, ay, bx, by, 2.0 * typical(limit))
         d_t = grid.distance(tx, ty, reach)
@@ -237,6 +247,9 @@ def centre_bounds(
     lat0: float,
     step_deg: float,
     segments: Callable[[], Edges],
+    dense: Dense | None = None,
+    rho: float | None = None,
+    rows: Callable[[], FloatArray] | None = None,
 ) -> tuple[float, float] | None:
     """``(inner, outer)``: metres from the frame's centre to a polygon's metric boundary.
 
@@ -254,16 +267,19 @@ def centre_bounds(
     at least ``inner - d`` from its boundary (triangle inequality in the frame).
 
     ``edges``: the polygon's :func:`ring_edges`; ``segments()`` gives them densified and
-    projected onto the tangent plane (:func:`local_edges`). None when the densified boundary
-    has more than :data:`CENTRE_DENSE` vertices or the tangent plane does not apply
-    (:func:`applies`): the bounds then cost more than they decide.
+    projected onto the tangent plane (:func:`local_edges`), ``rows()`` those segments'
+    :func:`~geotarget._index.segments.segment_rows`; ``dense`` and ``rho``: the edges'
+    :func:`dense_starts` and the polygon's :func:`frame_rho`, when known. The centre is the
+    tangent plane's origin: its distance to the segments needs no projection. None when the
+    densified boundary has more than :data:`CENTRE_DENSE` vertices or the tangent plane does
+    not apply (:func:`applies`): the bounds then cost more than they decide.
     """
     if dense_vertices(edges, step_deg) > CENTRE_DENSE:
         return None
-    scale = 1.0 + frame_scale(shape, 0.0)
+    scale = 1.0 + frame_scale(shape, 0.0, rho)
     if not applies(scale):
         return None
-    x, y, _ = dense_starts(edges, step_deg)  # every vertex of the densified rings
+    x, y, _ = dense_starts(edges, step_deg) if dense is None else dense  # every vertex
     cx, cy, cz = _geodesy.ecef(lon0, lat0)
     vx, vy, vz = _geodesy.ecef(x, y)
     chord2 = (vx - cx) ** 2 + (vy - cy) ** 2 + (vz - cz) ** 2
@@ -273,8 +289,18 @@ def centre_bounds(
     if _geos.intersects_xy(shape, np.array([lon0]), np.array([lat0]))[0]:
         one = np.array([lon0]), np.array([lat0])
         # One point against at most CENTRE_DENSE segments: every pair, exact (no reach).
+        origin = np.zeros(1), np.zeros(1)
         lo, _ = distance_bounds(
-            lon0, lat0, scale, edges, step_deg, *one, np.array([np.inf]), segments()
+            lon0,
+            lat0,
+            scale,
+            edges,
+            step_deg,
+            *one,
+            np.array([np.inf]),
+            segments(),
+            origin,
+            None if rows is None else rows(),
         )
         inner = float(lo[0])
     return inner, outer

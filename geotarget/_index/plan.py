@@ -147,7 +147,7 @@ def _polygon_split(
     inner = ~touch & rep_in
     if part.margin_m == 0.0:
         return leaves[inner], leaves[touch], cells
-    m = part.margin_m * (1.0 + frame_scale(part.shape, part.margin_m)) + 0.002
+    m = part.margin_m * (1.0 + frame_scale(part.shape, part.margin_m, part._rho())) + 0.002
     gboxes, wild = grown(boxes[0], boxes[1], -boxes[2], -boxes[3], np.full(leaves.size, m))
     outer = ~(cells.meets(gboxes) | wild) & ~rep_in
     return leaves[inner], leaves[~inner & ~outer], cells
