@@ -344,7 +344,8 @@ def _plan_memory_here() -> list[tuple[str, str, float, str, str]]:
     """Measure plans and transformers kept alive, in this (fresh) interpreter.
 
     Plans of new areas are built through ``Targeter._plan`` and kept alive as the cache keeps
-    them (a polygon's metric frame built too, as an exact classification may do): the growth
+    them (a polygon's metric frame, tangent-plane segments and densified vertices built too,
+    as an exact classification may do): the growth
     of resident memory per plan beside :func:`geotarget._evaluation.plan_bytes`, which must
     not be below it; and the growth per cached AEQD transformer.
     """
@@ -376,8 +377,10 @@ def _plan_memory_here() -> list[tuple[str, str, float, str, str]]:
         for i in range(count):
             plan = targeter._plan(kind, make(i), decision)
             for part in plan.area.parts:
-                if isinstance(part, Polygon):
+                if isinstance(part, Polygon):  # all an exact classification may keep
                     part._frame()
+                    part._tangent_rows()
+                    part._dense()
             kept.append(plan)
         gc.collect()
         grown = (_rss() - before) / count

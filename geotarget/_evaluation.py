@@ -101,8 +101,9 @@ def area_bytes(area: Area) -> int:
 
     A circle is a few Python floats. A polygon keeps its rings as tuples (~112 bytes a vertex),
     a prepared GEOS geometry (~64 a vertex), its edges as arrays (32 a vertex) and, once a
-    margin or an exact classification needed them, its metric frame densified to 0.001° (~48
-    a vertex) and the same vertices on the tangent plane (32 a vertex). The benchmark
+    margin or an exact classification needed them, per vertex densified to 0.001°: its metric
+    frame (~48 bytes), its lon/lat and last-piece flag (17), and the same vertices on the
+    tangent plane (32) with the distance kernel's rows (40). The benchmark
     ``bench_targeting.py`` measures the real resident growth beside this estimate (below it).
     """
     return _estimated_bytes(area)

@@ -670,7 +670,7 @@ class Polygon(_PartBase):
                 lat0,
                 _DENSIFY_DEG,
                 self._tangent_segments,
-                self._dense(),
+                self._dense,
                 self._rho(),
                 self._tangent_rows,
             )
@@ -1275,8 +1275,9 @@ def _estimated_bytes(area: Area) -> int:
 
     A circle is a few Python floats. A polygon keeps its rings as tuples (~112 bytes a vertex),
     a prepared GEOS geometry (~64 a vertex), its edges as arrays (32 a vertex) and, once a
-    margin or an exact classification needed them, its metric frame densified to 0.001° (~48
-    a vertex) and the same vertices on the tangent plane (32 a vertex).
+    margin or an exact classification needed them, per vertex densified to 0.001°: its metric
+    frame (~48 bytes), its lon/lat and last-piece flag (17), and the same vertices on the
+    tangent plane (32) with the distance kernel's rows (40).
     """
     total = 0
     for part in area.parts:
@@ -1286,5 +1287,5 @@ def _estimated_bytes(area: Area) -> int:
         shape = part.shape
         vertices = int(shapely.get_num_coordinates(shape))
         dense = float(shapely.length(shape)) / _DENSIFY_DEG + vertices
-        total += 1024 + 208 * vertices + 80 * int(dense)
+        total += 1024 + 208 * vertices + 137 * int(dense)
     return total

@@ -1533,6 +1533,7 @@ def test_centre_bounds_hold_the_metric_boundary_between_them(
     dense = frames.dense_vertices(frames.ring_edges(part.shape), _DENSIFY_DEG)
     if dense > frames.CENTRE_DENSE:
         assert got is None
+        assert "dense" not in part._memo  # nor is its boundary densified for them
         return
     assert got is not None
     inner, outer = got

@@ -247,7 +247,7 @@ def centre_bounds(
     lat0: float,
     step_deg: float,
     segments: Callable[[], Edges],
-    dense: Dense | None = None,
+    dense: Callable[[], Dense] | None = None,
     rho: float | None = None,
     rows: Callable[[], FloatArray] | None = None,
 ) -> tuple[float, float] | None:
@@ -268,8 +268,9 @@ def centre_bounds(
 
     ``edges``: the polygon's :func:`ring_edges`; ``segments()`` gives them densified and
     projected onto the tangent plane (:func:`local_edges`), ``rows()`` those segments'
-    :func:`~geotarget._index.segments.segment_rows`; ``dense`` and ``rho``: the edges'
-    :func:`dense_starts` and the polygon's :func:`frame_rho`, when known. The centre is the
+    :func:`~geotarget._index.segments.segment_rows` and ``dense()`` the edges'
+    :func:`dense_starts` (each called only for a polygon the bounds are made for); ``rho``:
+    the polygon's :func:`frame_rho`, when known. The centre is the
     tangent plane's origin: its distance to the segments needs no projection. None when the
     densified boundary has more than :data:`CENTRE_DENSE` vertices or the tangent plane does
     not apply (:func:`applies`): the bounds then cost more than they decide.
@@ -279,7 +280,7 @@ def centre_bounds(
     scale = 1.0 + frame_scale(shape, 0.0, rho)
     if not applies(scale):
         return None
-    x, y, _ = dense_starts(edges, step_deg) if dense is None else dense  # every vertex
+    x, y, _ = dense_starts(edges, step_deg) if dense is None else dense()  # every vertex
     cx, cy, cz = _geodesy.ecef(lon0, lat0)
     vx, vy, vz = _geodesy.ecef(x, y)
     chord2 = (vx - cx) ** 2 + (vy - cy) ** 2 + (vz - cz) ** 2
