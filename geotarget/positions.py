@@ -565,6 +565,22 @@ class Positions:
         key &= 0xFFFFFFFF
         return key.astype(np.intp, copy=False)
 
+    def _ids_in_id_order(self, rows: npt.NDArray[np.integer[Any]]) -> npt.NDArray[Any]:
+        """The ids of ``rows`` (distinct rows), ascending.
+
+        Integer ids are gathered in the rows' order (a gather in the snapshot's own order,
+        which ``rows`` sorted keeps short) and sorted as they are: for 37,000 rows that costs
+        about half of ordering the rows (:meth:`_in_id_order`) and then gathering their ids
+        scattered over the snapshot. Text ids go through :meth:`_in_id_order`.
+        """
+        if self.ids.dtype.kind == "i":
+            ids = self.ids.take(rows)
+            if not _sorted.ascending(ids):
+                ids.sort()
+            return ids
+        perm = self._in_id_order(rows)
+        return self.ids.take(rows if perm is None else rows.take(perm))
+
     @functools.cached_property
     def no_fix_rows(self) -> npt.NDArray[np.intp]:
         """The rows without a fix, sorted (computed once per snapshot).

@@ -1116,13 +1116,10 @@ class Targeter:
         rows, outcomes, covered, covered_region, t, covered_box = (evaluator or self._evaluate)(
             alert.status, kind, plan, decision, index, at
         )
-        # The covered devices in id order: a store of deliveries then finds its batch sorted
-        # (sorting 37,000 random ids costs it about 2 ms; ordering the rows, a quarter of that).
-        perm = index.positions._in_id_order(covered)
-        if perm is not None:
-            covered = covered.take(perm)
-            covered_region = None if covered_region is None else covered_region.take(perm)
-        covered_ids = index.positions.ids.take(covered)
+        # The covered devices' ids in id order: a store of deliveries then finds its batch
+        # sorted. ``covered`` (and ``covered_region``) stay in row order: only a subset of
+        # them needs their id order (:meth:`_new_per_county`).
+        covered_ids = index.positions._ids_in_id_order(covered)
         if (
             rules.max_recipients is not None
             and covered_ids.size > rules.max_recipients
@@ -1191,12 +1188,23 @@ class Targeter:
         covered_box: Box,
         index: PositionIndex,
     ) -> dict[str, int]:
-        """``per_county`` of the new recipients ``new`` (places in ``covered``).
+        """``per_county`` of the new recipients ``new`` (places in the covered devices' ids).
 
-        Those in no county (beyond the border, or told without a fix) under ``NO_COUNTY``, so
-        the counts add up to ``new.size``.
+        ``covered`` (and ``covered_region``) are in row order, ``new`` places in their ids
+        sorted (:meth:`Positions._ids_in_id_order`): all of them need no order (counts are
+        the same in any), a subset is picked after putting the rows in id order. Those in no
+        county (beyond the border, or told without a fix) under ``NO_COUNTY``, so the counts
+        add up to ``new.size``.
         """
-        rows_new = covered[new]
+        if new.size == covered.size:  # (places are distinct) every covered device
+            rows_new, region_new = covered, covered_region
+        else:
+            perm = index.positions._in_id_order(covered)
+            if perm is not None:
+                covered = covered.take(perm)
+                covered_region = None if covered_region is None else covered_region.take(perm)
+            rows_new = covered[new]
+            region_new = None if covered_region is None else covered_region[new]
         if covered_region is None and self._county_set is not None:
             # Located in the county set itself: it answers through the finest level on its
             # borders (RegionSet.from_unions), so the counts equal the finest-level ones.
@@ -1205,7 +1213,7 @@ class Targeter:
             per_county = self._per_county(
                 new_regions(
                     rows_new,
-                    None if covered_region is None else covered_region[new],
+                    region_new,
                     index,
                     self._finest_set,
                     self.snap_m,

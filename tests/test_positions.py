@@ -443,3 +443,7 @@ def test_rows_in_id_order_sort_their_ids(ids: list[Any], data: Any) -> None:
     assert sorted(ordered) == rows  # a permutation of the rows
     assert [ids[r] for r in ordered] == sorted(ids[r] for r in rows)
     assert (got is None) == ([ids[r] for r in rows] == sorted(ids[r] for r in rows))
+    # The ids themselves, ascending (ints sorted as they are, text through the permutation).
+    assert p._ids_in_id_order(np.array(rows, dtype=np.int32)).tolist() == sorted(
+        ids[r] for r in rows
+    )

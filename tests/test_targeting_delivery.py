@@ -537,6 +537,51 @@ def test_recipients_are_every_covered_device_in_id_order(opener: Opener, ids: st
     assert sum(got.per_county.values()) == want.size
 
 
+@pytest.mark.parametrize("ids", ["int", "text"])
+def test_a_widened_update_counts_its_new_recipients_per_county(opener: Opener, ids: str) -> None:
+    """``per_county`` of an Update counts only the devices it tells anew, wherever they sit.
+
+    The covered devices stay in row order while their ids go to the store sorted; an Update
+    that tells a subset of them picks that subset in id order. The first alert lies wholly in
+    county 02, the Update straddles the border (lon 18.0): devices in random rows with random
+    ids. The oracle is pyproj's geodesic distance of each exact fix from each centre, and its
+    longitude for the county.
+    """
+    from pyproj import Geod
+
+    rng = np.random.default_rng(23)
+    n = 1200
+    lon = 18.0 + rng.uniform(-0.07, 0.07, n)
+    lat = 59.5 + rng.uniform(-0.035, 0.035, n)
+    values = rng.choice(10**15, n, replace=False)
+    device = values if ids == "int" else np.array([f"dev-{v:x}" for v in values.tolist()])
+    index = idx_of(device, lon, lat)
+    t = Targeter(make_regions(), nationwide("XX"), ledger=opener())
+    first = make_alert("explosion", Circle(18.02, 59.5, 1000.0), ident="c1")
+    told = t.target(first, index, T0)
+    assert told.claims is not None
+    t.confirm(told.claims.keys(), T0)  # pushed: they were told
+    wider = make_alert(
+        "explosion",
+        Circle(18.0, 59.5, 3000.0),
+        ident="c2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+        sent=LATER,
+    )
+    got = t.target(wider, index, LATER)
+    geod = Geod(ellps="WGS84")
+    _, _, near = geod.inv(np.full(n, 18.02), np.full(n, 59.5), lon, lat)
+    _, _, far = geod.inv(np.full(n, 18.0), np.full(n, 59.5), lon, lat)
+    assert not np.any(np.abs(near - 1000.0) < 0.01) and not np.any(np.abs(far - 3000.0) < 0.01)
+    new = (far <= 3000.0) & (near > 1000.0)
+    assert sorted(told.recipients.tolist()) == sorted(device[near <= 1000.0].tolist())
+    assert got.recipients.tolist() == sorted(device[new].tolist())
+    want = {"01": int((new & (lon < 18.0)).sum()), "02": int((new & (lon > 18.0)).sum())}
+    assert min(want.values()) > 50 and (near <= 1000.0).sum() > 50 and not np.any(lon == 18.0)
+    assert dict(got.per_county) == want
+
+
 def idx_of(ids: Any, lon: Any, lat: Any) -> PositionIndex:
     """An index over fresh exact fixes of the given ids."""
     return PositionIndex(Positions(ids, lon, lat, observed_at=T0))
