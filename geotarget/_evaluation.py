@@ -377,8 +377,9 @@ def evaluate(
     """Classify every device that is not plainly outside the area.
 
     Returns the rows with an outcome other than OUTSIDE_AREA (sorted; every other device is
-    OUTSIDE_AREA), their outcomes, the covered rows, the finest-region index of each
-    covered row (None when the kind needs no region lookup, or when all are in one region
+    OUTSIDE_AREA), their outcomes, the covered rows (in no particular order: the Targeter
+    sorts their ids, :meth:`~geotarget.Positions._ids_in_id_order`), the finest-region index of
+    each covered row (None when the kind needs no region lookup, or when all are in one region
     of ``coarse`` whose finest regions are all enabled), timings, and a lon/lat box holding
     every covered device's fix when each has one (else None).
 
@@ -433,7 +434,6 @@ def evaluate(
         else _CODE[Outcome.AMBIGUOUS_EXCLUDED],
     )
     located: IntArray | slice = fresh
-    ascending = True  # the fresh candidates alone are in row order already
     if rules.stale is not None and stale.size:
         srows = rows[stale]
         limit = at64 - _us(rules.stale.max_age)
@@ -446,7 +446,6 @@ def evaluate(
         code = np.concatenate(
             [code, np.full(int(inside.sum()), _CODE[Outcome.STALE_INCLUDED], dtype=np.int8)]
         )
-        ascending = False
         # Stale fixes found by the query of the grown area lie outside the classification's box.
         extra_rows = rows[cand[inside]]
         box = _geodesy.box_union(
@@ -474,7 +473,6 @@ def evaluate(
         box = None  # covered devices without a fix: no box holds them
         assert not isinstance(located, slice)  # (no_fix rows are UNKNOWN ones)
         located = np.concatenate([located, no_fix])
-        ascending = False
         code = np.concatenate([code, np.full(no_fix.size, _CODE[Outcome.NO_FIX_INCLUDED], np.int8)])
         lrows = rows[located]
         ok = np.concatenate([ok, np.ones(no_fix.size, dtype=np.bool_)])
@@ -495,10 +493,6 @@ def evaluate(
     is_covered = ok & (code != _CODE[Outcome.AMBIGUOUS_EXCLUDED])
     covered = lrows[is_covered]
     covered_region = None if region is None else region[is_covered]
-    if not ascending:
-        order = np.argsort(covered, kind="stable")
-        covered = covered[order]
-        covered_region = None if covered_region is None else covered_region[order]
     t2 = time.perf_counter()
     timings = {"match": t1 - t0, "rules": t2 - t1}
     return rows, outcomes, covered, covered_region, timings, box
