@@ -1191,7 +1191,7 @@ class Targeter:
         """``per_county`` of the new recipients ``new`` (places in the covered devices' ids).
 
         ``covered`` (and ``covered_region``) are in row order, ``new`` places in their ids
-        sorted (:meth:`Positions._ids_in_id_order`): all of them need no order (counts are
+        sorted (``Positions._ids_in_id_order``): all of them need no order (counts are
         the same in any), a subset is picked after putting the rows in id order. Those in no
         county (beyond the border, or told without a fix) under ``NO_COUNTY``, so the counts
         add up to ``new.size``.
