@@ -1117,8 +1117,8 @@ class Targeter:
             alert.status, kind, plan, decision, index, at
         )
         # The covered devices' ids in id order: a store of deliveries then finds its batch
-        # sorted. ``covered`` (and ``covered_region``) stay in row order: only a subset of
-        # them needs their id order (:meth:`_new_per_county`).
+        # sorted. ``covered`` (and ``covered_region``) stay in the evaluation's order: only a
+        # subset of them needs their id order (:meth:`_new_per_county`).
         covered_ids = index.positions._ids_in_id_order(covered)
         if (
             rules.max_recipients is not None
@@ -1190,9 +1190,9 @@ class Targeter:
     ) -> dict[str, int]:
         """``per_county`` of the new recipients ``new`` (places in the covered devices' ids).
 
-        ``covered`` (and ``covered_region``) are in row order, ``new`` places in their ids
-        sorted (``Positions._ids_in_id_order``): all of them need no order (counts are
-        the same in any), a subset is picked after putting the rows in id order. Those in no
+        ``covered`` (and ``covered_region``) are in the evaluation's order, ``new`` places in
+        their ids sorted (``Positions._ids_in_id_order``): all of them need no order (counts
+        are the same in any), a subset is picked after putting the rows in id order. Those in no
         county (beyond the border, or told without a fix) under ``NO_COUNTY``, so the counts
         add up to ``new.size``.
         """
