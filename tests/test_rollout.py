@@ -1314,3 +1314,24 @@ def test_a_catalog_without_the_region_catalog_methods_is_a_type_error(catalog: o
     if catalog is not None:
         with pytest.raises(InvalidType, match=match):
             RolloutPolicy.from_dict(policy.to_dict(), catalog)  # type: ignore[arg-type]
+
+
+def test_a_key_that_is_not_printable_is_named_escaped() -> None:
+    """A problem's path names an odd key as JSON: printable ones as they are, others escaped.
+
+    A lone surrogate is not printable (Unicode category Cs), so its key is written with
+    JSON escapes, and the message stays valid UTF-8.
+    """
+    got = {}
+    for key in ("colour", "färg", "f\ud800rg", "tab\tkey"):
+        with pytest.raises(InvalidPolicy) as err:
+            RolloutPolicy.from_dict({key: 1})
+        got[key] = str(err.value.problems[0]).split(":")[0]
+    assert got == {
+        "colour": "colour",
+        "färg": '"färg"',
+        "f\ud800rg": '"f\\ud800rg"',
+        "tab\tkey": '"tab\\tkey"',
+    }
+    for text in got.values():
+        text.encode("utf-8")  # valid UTF-8 each

@@ -316,7 +316,7 @@ def from_toml(
 
 def _key(prefix: str, key: object) -> str:
     text = str(key)
-    printable = text.isprintable() and not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+    printable = text.isprintable()  # (a lone surrogate is not: category Cs)
     part = text if _BARE_KEY.fullmatch(text) else json.dumps(text, ensure_ascii=not printable)
     return f"{prefix}.{part}" if prefix else part
 
