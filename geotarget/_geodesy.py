@@ -493,7 +493,8 @@ def geodesic_le(
     lon/lat of the points at the given flat indices, so that only band points are gathered
     (``lon`` and ``lat`` are then ignored).
 
-    This is the only copy of the test: :meth:`geotarget.Circle.contains`, the matcher's query and
+    This is the only copy of the test (with :func:`geodesic_le_squared`, its form for one
+    centre on squared chords): :meth:`geotarget.Circle.contains`, the matcher's query and
     classification and :class:`geotarget.AreaIndex` all call it.
     """
     if chords is None and isinstance(lon, float) and isinstance(lat, float):
@@ -532,6 +533,39 @@ def geodesic_le(
         for out, (add, limit) in zip(outs, tests, strict=True):
             out.reshape(-1)[band] = d + pick(add) <= pick(limit)
     return outs
+
+
+def geodesic_le_squared(
+    lon0: float,
+    lat0: float,
+    limit: float,
+    squared: FloatArray,
+    err: float,
+    fetch: Callable[[IntArray], tuple[FloatArray, FloatArray]],
+) -> BoolArray:
+    """:func:`geodesic_le` for one centre and one test ``d <= limit``, on squared chords.
+
+    ``squared``: squared straight-line distances from the centre, each of whose square roots
+    is within ``err`` metres of the true chord (NaN: outside); ``fetch`` returns the lon/lat
+    of the points at given flat indices. The thresholds are :func:`geodesic_le`'s, compared
+    squared: for ``t >= 0``, ``est <= t`` exactly when ``est**2 <= t**2``, and rounding the
+    squares (a relative 2**-52) moves a threshold by at most femtometres at the Earth's
+    scale, far inside the 1e-6 m slack of the chord bounds and of the matcher's error bound.
+    A threshold below zero decides nothing inside. Points in the band between get
+    ``Geod.inv``, so each answer equals ``Geod.inv(...) <= limit``.
+
+    One circle's query over a few leaves is mostly per-call overhead: this form spends no
+    square root and no per-leaf threshold arrays.
+    """
+    inside = chord_inside(limit) - err
+    out: BoolArray = squared <= (inside * inside if inside >= 0.0 else -1.0)
+    maybe = squared <= (chord_outside(limit) + err) ** 2
+    maybe ^= out
+    if np.count_nonzero(maybe):  # (C, no Python wrapper as .any())
+        band = np.flatnonzero(maybe)
+        lon, lat = fetch(band)
+        out.reshape(-1)[band] = inv_distance(lon0, lat0, lon, lat) <= limit
+    return out
 
 
 def _geodesic_le_one(

@@ -408,6 +408,22 @@ class Leaves:
         d *= d
         return np.sqrt(np.add.reduce(d, axis=1)), s[:, 4:5]  # (the ufunc: no Python wrapper)
 
+    def block_chords2(
+        self, leaves: IntArray, x0: float, y0: float, z0: float
+    ) -> tuple[FloatArray, float]:
+        """:meth:`block_chords` from one point, squared, with one error bound for all leaves.
+
+        Returns the ``(leaves × LEAF)`` squared estimates (NaN in padding slots) and the largest
+        of the leaves' error bounds (0 for no leaves). A small circle's query compares these
+        with squared thresholds (:func:`geotarget._geodesy.geodesic_le_squared`): no square
+        root, and scalar thresholds instead of one per leaf.
+        """
+        s = self.sphere_rows.take(leaves, axis=0)
+        d = self.off_blocks.take(leaves, axis=0) + (s[:, :3] - (x0, y0, z0))[:, :, None]
+        d *= d
+        err = float(np.maximum.reduce(s[:, 4])) if leaves.size else 0.0
+        return np.add.reduce(d, axis=1), err
+
     def older(self, leaves: IntArray, limit: np.datetime64) -> BoolArray | None:
         """Which of ``leaves`` hold a fix observed before ``limit`` (or NaT; None: no times)."""
         if self.obs_min is None:

@@ -67,18 +67,19 @@ def circle_hits(lv: Leaves, leaves: IntArray, lon: Any, lat: Any, reach: Any) ->
     The exact circle kernel on the leaves' float32 chord estimates: ``Geod.inv`` only in the
     thin band where the chord bounds cannot decide.
     """
-    cx, cy, cz = _geodesy.ecef(lon, lat)
-    chords = lv.block_chords(leaves, cx, cy, cz)
-    if isinstance(lon, float):
-        c_lon, c_lat, limit = lon, lat, reach
-    else:
-        c_lon, c_lat, limit = lon[:, None], lat[:, None], reach[:, None]
 
     def fetch(band: IntArray) -> tuple[FloatArray, FloatArray]:
         slot = leaves[band // LEAF] * LEAF + band % LEAF
         return lv.xs_blocks.reshape(-1)[slot], lv.ys_blocks.reshape(-1)[slot]
 
-    (keep,) = _geodesy.geodesic_le(c_lon, c_lat, None, None, [(0.0, limit)], chords, fetch)
+    cx, cy, cz = _geodesy.ecef(lon, lat)
+    if isinstance(lon, float):  # one circle: squared chords against scalar thresholds
+        squared, err = lv.block_chords2(leaves, cx, cy, cz)
+        keep = _geodesy.geodesic_le_squared(lon, lat, reach, squared, err, fetch)
+    else:
+        chords = lv.block_chords(leaves, cx, cy, cz)
+        c_lon, c_lat, limit = lon[:, None], lat[:, None], reach[:, None]
+        (keep,) = _geodesy.geodesic_le(c_lon, c_lat, None, None, [(0.0, limit)], chords, fetch)
     rows: I32Array = lv.perm_blocks.take(leaves, axis=0)[keep]
     return rows
 
