@@ -541,10 +541,10 @@ def test_recipients_are_every_covered_device_in_id_order(opener: Opener, ids: st
 def test_a_widened_update_counts_its_new_recipients_per_county(opener: Opener, ids: str) -> None:
     """``per_county`` of an Update counts only the devices it tells anew, wherever they sit.
 
-    The covered devices stay in row order while their ids go to the store sorted; an Update
-    that tells a subset of them picks that subset in id order. The first alert lies wholly in
-    county 02, the Update straddles the border (lon 18.0): devices in random rows with random
-    ids. The oracle is pyproj's geodesic distance of each exact fix from each centre, and its
+    The covered devices stay in the evaluation's order while their ids go to the store sorted;
+    an Update that tells a subset of them picks that subset in id order. The first alert lies
+    wholly in county 02, the Update straddles the border (lon 18.0): devices in random rows with
+    random ids. The oracle is pyproj's geodesic distance of each exact fix from each centre, and its
     longitude for the county.
     """
     from pyproj import Geod
