@@ -460,6 +460,39 @@ def test_boundary_cells_never_miss_a_box_on_the_boundary(spec: dict[str, Any], s
         assert not truth[state == 0].any()
 
 
+@given(spec=area_specs(max_parts=1), cells=st.sampled_from([1, 7, 64, 4096, 100_000]))
+@settings(max_examples=40, deadline=None)
+def test_boundary_cells_meets_exactly_the_boxes_over_a_marked_cell(
+    spec: dict[str, Any], cells: int
+) -> None:
+    """``meets`` (a summed-area table) is true iff a cell the box covers is marked.
+
+    Oracle: the grid's marked cells (state -1) looked at one by one over each box's range of
+    cells; boxes drawn in cell units, their sides inside cells (no rounding question).
+    """
+    spec["parts"][0]["kind"] = "polygon"
+    part = build_area(spec).parts[0]
+    assert isinstance(part, Polygon)
+    grid = BoundaryCells(part.shape, cells)
+    cx, cy = np.meshgrid(
+        grid.x0 + (np.arange(grid.nx) + 0.5) * grid.cw,
+        grid.y0 + (np.arange(grid.ny) + 0.5) * grid.ch,
+    )
+    marked = grid.state_of(cx.reshape(-1), cy.reshape(-1)).reshape(grid.ny, grid.nx) == -1
+    rng = np.random.default_rng(spec["seed"])
+    ix = np.sort(rng.integers(0, grid.nx, (2, 300)), axis=0)
+    iy = np.sort(rng.integers(0, grid.ny, (2, 300)), axis=0)
+    lo, hi = rng.uniform(0.01, 0.99, (2, 2, 300))
+    boxes = np.stack(
+        [grid.x0 + (ix[0] + lo[0]) * grid.cw, grid.y0 + (iy[0] + lo[1]) * grid.ch,
+         -(grid.x0 + (ix[1] + hi[0]) * grid.cw), -(grid.y0 + (iy[1] + hi[1]) * grid.ch)]
+    )  # fmt: skip
+    want = [
+        bool(marked[iy[0, k] : iy[1, k] + 1, ix[0, k] : ix[1, k] + 1].any()) for k in range(300)
+    ]
+    assert grid.meets(boxes).tolist() == want
+
+
 @given(spec=area_specs(max_parts=1), cells=st.sampled_from([1, 64, 4096, 100_000]))
 @settings(max_examples=40, deadline=None)
 def test_boundary_cells_room_is_free_of_the_boundary(spec: dict[str, Any], cells: int) -> None:
