@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import uuid
 from typing import Any
 
 import attrs
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from targeting_helpers import SENDER, T0, make_alert, make_regions, positions, ref
 
@@ -748,3 +749,110 @@ def test_versions_in_any_order_match_a_simple_model(
         told |= covered
     assert set(t.ledger.recipients(f"{SENDER}/v0").tolist()) == told
     assert t.active_incidents == (() if ended or newest is None else (f"{SENDER}/v0",))
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    radii=st.lists(st.sampled_from([300.0, 900.0, 1500.0, 2500.0]), min_size=2, max_size=5),
+    start=st.integers(0, 4),
+    sides=st.lists(st.booleans(), min_size=4, max_size=4),
+    cancel=st.booleans(),
+)
+def test_a_chain_naming_only_its_predecessors_is_one_incident_in_any_order_that_links_it(
+    store: str,
+    regions: RegionHierarchy,
+    tmp_path: Any,
+    request: pytest.FixtureRequest,
+    radii: list[float],
+    start: int,
+    sides: list[bool],
+    cancel: bool,
+) -> None:
+    """A chain whose Updates name only their predecessor is one incident in a linking order.
+
+    Each message names, or is named by, one already seen (newest first, as a CAP feed lists
+    them, among other orders): one incident, the newest version seen current, every device
+    told once; a Cancel naming only the original then ends it.
+
+    Regression: a version named only by an Update that joined the incident later was not a
+    version of it, so the original arriving last started an incident of its own and told its
+    devices again, and a Cancel naming only the original was remembered as naming nothing
+    known while the incident kept streaming.
+    """
+    from geotarget.ledger import MemoryLedger, PostgresLedger, SQLiteLedger
+
+    tag = uuid.uuid4().hex[:8]  # the stores outlive one example
+    ledger: Any = (
+        MemoryLedger()
+        if store == "memory"
+        else SQLiteLedger(tmp_path / f"{tag}.db")
+        if store == "sqlite"
+        else PostgresLedger(request.getfixturevalue("postgres_dsn"))
+    )
+    lon = 17.5 + np.linspace(0.0, 0.05, 12)
+    lat = np.full(12, 59.5)
+    index = PositionIndex(positions(lon, lat))
+    versions: list[Alert] = []
+    for i, r in enumerate(radii):
+        kw: dict[str, Any] = {}
+        if i:
+            kw = {"msg_type": MessageType.UPDATE, "refs": (ref(versions[-1]),)}
+        versions.append(
+            make_alert(
+                "explosion",
+                Circle(17.5, 59.5, r),
+                ident=f"{tag}-v{i}",
+                sent=T0 + dt.timedelta(minutes=i),
+                **kw,
+            )
+        )
+    # The versions seen so far are always a run of the chain, grown at either end.
+    lo = hi = min(start, len(versions) - 1)
+    messages = [versions[lo]]
+    for left in sides[: len(versions) - 1]:
+        if (left and lo > 0) or hi == len(versions) - 1:
+            lo -= 1
+            messages.append(versions[lo])
+        else:
+            hi += 1
+            messages.append(versions[hi])
+    at = T0 + dt.timedelta(minutes=30)
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        told: set[str] = set()
+        newest: Alert | None = None
+        incidents = set()
+        for m in messages:
+            got = t.target(m, index, at)
+            incidents.add(got.incident)
+            if newest is not None and m.sent < newest.sent:
+                assert got.verdict is Verdict.SUPERSEDED, (m.identifier, got.reason)
+                continue
+            newest = m
+            assert m.area is not None
+            covered = {f"d{i}" for i in np.flatnonzero(m.area.contains(lon, lat))}
+            assert got.verdict is Verdict.DELIVER, (m.identifier, got.reason)
+            assert set(got.recipients.tolist()) == covered - told
+            assert got.claims is not None
+            t.confirm(got.claims.keys(), at)
+            told |= covered
+        assert len(incidents) == 1, incidents
+        if cancel:
+            c = make_alert(
+                "explosion",
+                AREA,
+                ident=f"{tag}-cancel",
+                msg_type=MessageType.CANCEL,
+                refs=(ref(versions[0]),),
+                sent=T0 + dt.timedelta(minutes=10),
+            )
+            got = t.target(c, index, at)
+            assert got.verdict is Verdict.CANCELLED, got.reason
+            assert got.incident in incidents
+            assert set(got.retract.tolist()) == told
+            assert got.incident not in t.active_incidents  # (a server's schema holds others)
+    finally:
+        ledger.close()

@@ -292,7 +292,9 @@ class DeliveryLedger(Protocol):
         version it references; the newest ``sent`` is current; a Cancel ends the incident and
         retracts; a Cancel naming no known version is remembered, so the late Alert is refused
         (when that Cancel's sender may act for the Alert's and its status is the Alert's); an
-        Update naming no known version starts the incident under its first reference; a
+        Update naming no known version starts the incident under its first reference, and the
+        versions an Update names that were never seen become versions of its incident (so its
+        original, arriving later, joins it, as does a Cancel naming only that original); a
         version id re-used with other content is a conflict; an Update or Cancel from a sender
         that may not act for the incident's sender, or with another status, is refused. Each
         outcome is a :class:`Transition`.

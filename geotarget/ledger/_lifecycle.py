@@ -351,6 +351,16 @@ def admit(
     # Recorded even when the incident has ended, so that a later message naming this version
     # joins the ended incident (and is refused) instead of starting a new one.
     tx.put_version(vid, key, doc, sent_us, at_us)
+    if kind is not MessageType.CANCEL:
+        # The versions it names that were never seen are earlier versions of this incident
+        # (an Update names its own chain's): placeholders, as when an Update starts an
+        # incident. One of them arriving late then joins the incident (and is superseded, not
+        # told again), and a Cancel naming only it ends the incident, in whatever order the
+        # chain arrived (its Updates naming only their predecessor, newest first as a feed
+        # lists them).
+        for ref in refs:
+            if version_of(ref) is None:
+                tx.put_version(ref, key, None, None, at_us)
     if kind is MessageType.CANCEL:
         # The versions this Cancel names that were never seen are remembered as a Cancel that
         # came first would be: arriving late, each is cancelled (under the same authority
