@@ -370,7 +370,9 @@ class LifecycleSweep(RuleBasedStateMachine):
             self._deliver(chain, alert, got)
             return
         chain.recorded.add(ident)
-        chain.known.add(ident)
+        # The versions an Update names become versions of the incident it joins (placeholders
+        # until seen), as of the one it starts: a Cancel naming only one of them ends it.
+        chain.known |= {ident} | {r.identifier for r in alert.references}
         assert got.incident == chain.key, (got.incident, got.reason)
         if chain.cancelled:
             assert got.verdict is Verdict.CANCELLED, got.reason

@@ -856,3 +856,63 @@ def test_a_chain_naming_only_its_predecessors_is_one_incident_in_any_order_that_
             assert got.incident not in t.active_incidents  # (a server's schema holds others)
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
+@pytest.mark.parametrize("then", ["cancel", "late"])
+def test_a_version_named_only_by_an_update_that_joined_is_a_version_of_its_incident(
+    store: str, then: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """An Update joining a known incident makes the unseen versions it names its versions.
+
+    K1 is known; K3 names K1 and K2, never seen. A Cancel naming only K2 then ends the
+    incident (CANCELLED, every told device retracted), and K2 arriving late is superseded
+    (older than K3), telling nobody. Regression: K2 stayed unknown, so the Cancel was
+    remembered (UNKNOWN_REFERENCE) while the incident kept streaming.
+    """
+    from geotarget.ledger import MemoryLedger, PostgresLedger, SQLiteLedger
+
+    ledger: Any = (
+        MemoryLedger()
+        if store == "memory"
+        else SQLiteLedger(tmp_path / "d.db")
+        if store == "sqlite"
+        else PostgresLedger(request.getfixturevalue("postgres_dsn"))
+    )
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        index = idx(*DEVICES)
+        k1 = make_alert("explosion", AREA, ident="K1")
+        k2 = make_alert(
+            "explosion", WIDE, ident="K2", msg_type=MessageType.UPDATE, refs=(ref(k1),),
+            sent=T0 + dt.timedelta(minutes=1),
+        )  # fmt: skip
+        k3 = make_alert(
+            "explosion", WIDE, ident="K3", msg_type=MessageType.UPDATE, refs=(ref(k1), ref(k2)),
+            sent=T0 + dt.timedelta(minutes=2),
+        )  # fmt: skip
+        first = t.target(k1, index, LATER)
+        assert first.claims is not None
+        t.confirm(first.claims.keys(), LATER)  # pushed: d0 was told
+        update = t.target(k3, index, LATER)
+        assert first.recipients.tolist() == ["d0"] and update.recipients.tolist() == ["d1"]
+        assert update.incident == first.incident == f"{SENDER}/K1"
+        assert t.incident_of(k2) == first.incident
+        if then == "cancel":
+            stop = make_alert(
+                "explosion", AREA, ident="K4", msg_type=MessageType.CANCEL, refs=(ref(k2),),
+                sent=T0 + dt.timedelta(minutes=3),
+            )  # fmt: skip
+            got = t.target(stop, index, LATER)
+            assert got.verdict is Verdict.CANCELLED, got.reason
+            assert got.incident == first.incident
+            assert sorted(got.retract.tolist()) == ["d0", "d1"]
+            assert t.target(k2, index, LATER).verdict is Verdict.CANCELLED
+            assert first.incident not in t.active_incidents
+        else:
+            got = t.target(k2, index, LATER)
+            assert got.verdict is Verdict.SUPERSEDED, got.reason
+            assert got.incident == first.incident and len(got.recipients) == 0
+            assert t.active_incidents == (first.incident,)
+    finally:
+        ledger.close()
