@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -41,6 +42,17 @@ def targeter(regions: RegionHierarchy) -> Targeter:
 def idx(lon: list[float], lat: list[float], **kw: object) -> PositionIndex:
     """An index over fresh positions d0, d1, ..."""
     return PositionIndex(positions(lon, lat, **kw))
+
+
+def open_store(store: str, path: Path, request: pytest.FixtureRequest) -> Any:
+    """A new ledger of the named store: memory, SQLite at ``path``, or the test PostgreSQL."""
+    from geotarget.ledger import MemoryLedger, PostgresLedger, SQLiteLedger
+
+    if store == "memory":
+        return MemoryLedger()
+    if store == "sqlite":
+        return SQLiteLedger(path)
+    return PostgresLedger(request.getfixturevalue("postgres_dsn"))
 
 
 #: d0 at the centre, d1 1.7 km east (inside WIDE only), d2 far away.
@@ -329,15 +341,7 @@ def test_a_cancel_naming_several_incidents_ends_each_it_may(
     retractions are due at once from redeliver(), keyed by the Cancel, and it streams no more.
     An incident of another sender named in the same Cancel is left alone, whatever the order.
     """
-    from geotarget.ledger import MemoryLedger, PostgresLedger, SQLiteLedger
-
-    ledger: Any = (
-        MemoryLedger()
-        if store == "memory"
-        else SQLiteLedger(tmp_path / "d.db")
-        if store == "sqlite"
-        else PostgresLedger(request.getfixturevalue("postgres_dsn"))
-    )
+    ledger = open_store(store, tmp_path / "d.db", request)
     try:
         t = Targeter(regions, nationwide("XX"), ledger=ledger)
         east = Circle(17.53, 59.5, 500.0)
@@ -417,22 +421,16 @@ def test_a_remembered_cancel_reused_with_other_content_is_a_duplicate(
     id was remembered again (or, as an Alert, delivered) instead of refused; with a durable
     store the refusal also holds in a new Targeter (a restart).
     """
-    from geotarget.ledger import MemoryLedger, PostgresLedger, SQLiteLedger
-
     opened: list[Any] = []
 
     def open_ledger() -> Any:
         if store == "memory":
             return memory
-        got: Any = (
-            SQLiteLedger(tmp_path / "d.db")
-            if store == "sqlite"
-            else PostgresLedger(request.getfixturevalue("postgres_dsn"))
-        )
+        got = open_store(store, tmp_path / "d.db", request)
         opened.append(got)
         return got
 
-    memory = MemoryLedger()
+    memory = open_store("memory", tmp_path, request)
     try:
         _remembered_cancel_reused(open_ledger, regions)
     finally:
@@ -782,16 +780,7 @@ def test_a_chain_naming_only_its_predecessors_is_one_incident_in_any_order_that_
     devices again, and a Cancel naming only the original was remembered as naming nothing
     known while the incident kept streaming.
     """
-    from geotarget.ledger import MemoryLedger, PostgresLedger, SQLiteLedger
-
     tag = uuid.uuid4().hex[:8]  # the stores outlive one example
-    ledger: Any = (
-        MemoryLedger()
-        if store == "memory"
-        else SQLiteLedger(tmp_path / f"{tag}.db")
-        if store == "sqlite"
-        else PostgresLedger(request.getfixturevalue("postgres_dsn"))
-    )
     lon = 17.5 + np.linspace(0.0, 0.05, 12)
     lat = np.full(12, 59.5)
     index = PositionIndex(positions(lon, lat))
@@ -820,6 +809,7 @@ def test_a_chain_naming_only_its_predecessors_is_one_incident_in_any_order_that_
             hi += 1
             messages.append(versions[hi])
     at = T0 + dt.timedelta(minutes=30)
+    ledger = open_store(store, tmp_path / f"{tag}.db", request)
     try:
         t = Targeter(regions, nationwide("XX"), ledger=ledger)
         told: set[str] = set()
@@ -870,15 +860,7 @@ def test_a_version_named_only_by_an_update_that_joined_is_a_version_of_its_incid
     (older than K3), telling nobody. Regression: K2 stayed unknown, so the Cancel was
     remembered (UNKNOWN_REFERENCE) while the incident kept streaming.
     """
-    from geotarget.ledger import MemoryLedger, PostgresLedger, SQLiteLedger
-
-    ledger: Any = (
-        MemoryLedger()
-        if store == "memory"
-        else SQLiteLedger(tmp_path / "d.db")
-        if store == "sqlite"
-        else PostgresLedger(request.getfixturevalue("postgres_dsn"))
-    )
+    ledger = open_store(store, tmp_path / "d.db", request)
     try:
         t = Targeter(regions, nationwide("XX"), ledger=ledger)
         index = idx(*DEVICES)
