@@ -268,11 +268,15 @@ class BoundaryCells:
         # The summed-area table, transposed: ``sat_t[j, i]`` counts the marked cells of rows
         # below ``i`` and columns below ``j``. Both running sums go down axis 0, adding whole
         # rows at a time (numpy's sum along each contiguous row, axis 1, costs two to three
-        # times as much: 0.20 against 0.53 ms for a municipality's 322 × 339 cells).
-        below = np.cumsum(marked, axis=0, dtype=np.int32)
+        # times as much: 0.20 against 0.53 ms for a municipality's 322 × 339 cells), on int32
+        # cells cast once: a running sum that casts the booleans itself does it through small
+        # buffers, about three times the cost within a first query (0.33 against 0.12 ms).
+        below = marked.astype(np.int32)
+        np.add.accumulate(below, axis=0, out=below)
         sat_t = np.zeros((nx + 1, ny + 1), dtype=np.int32)
-        sat_t[1:, 1:] = below.T
-        np.cumsum(sat_t[1:, 1:], axis=0, dtype=np.int32, out=sat_t[1:, 1:])
+        inner = sat_t[1:, 1:]
+        inner[...] = below.T
+        np.add.accumulate(inner, axis=0, out=inner)
         self._sat_t = sat_t
         self._state = _run_states(shape, marked, west, south, cw, ch)
         self._clear: npt.NDArray[np.int8] | None = None
