@@ -146,7 +146,8 @@ class Verdict(str, enum.Enum):
     #: outside its own, or an Update or Cancel from a sender that may not act for the
     #: incident's issuer, or with another status than the incident's.
     NOT_AUTHORISED = "NOT_AUTHORISED"
-    #: Older (``sent``) than the incident's current version: nobody new is told.
+    #: Older than the incident's current version (named by it, or sent earlier where
+    #: neither names the other: see :doc:`/who_is_told`): nobody new is told.
     SUPERSEDED = "SUPERSEDED"
     #: A Cancel naming no known version: remembered, so the versions it names never deliver.
     UNKNOWN_REFERENCE = "UNKNOWN_REFERENCE"

@@ -596,7 +596,7 @@ class OracleTargeter:
             if is_cancel:
                 inc.cancelled = True
                 return Result("CANCELLED", key, retract=set(inc.told), unsure=set(inc.unsure))
-            if inc.current is not None and msg.sent < inc.current.sent:
+            if inc.current is not None and not _newer(msg, inc.current):
                 return Result("SUPERSEDED", key, unsure=set(inc.unsure))
         orphan = not is_alert and inc.current is None and key != f"{vid[0]}/{vid[1]}"
         inc.current = msg
@@ -622,3 +622,17 @@ class OracleTargeter:
             (d.key, k) for k, inc in self._incidents.items() for d in devices if d.key in inc.unsure
         }
         return out, unsure
+
+
+def _newer(msg: Alert, current: Alert) -> bool:
+    """Whether ``msg`` replaces the incident's ``current`` version.
+
+    CAP: an Update "supersedes the earlier message(s) identified in <references>", so a
+    message naming the current version is newer and one the current version names is older,
+    whatever their ``sent``; otherwise the later ``sent`` (on a tie, the later processed).
+    """
+    if (current.sender, current.identifier) in {(r.sender, r.identifier) for r in msg.references}:
+        return True
+    if (msg.sender, msg.identifier) in {(r.sender, r.identifier) for r in current.references}:
+        return False
+    return msg.sent >= current.sent

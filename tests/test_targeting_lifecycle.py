@@ -898,3 +898,46 @@ def test_a_version_named_only_by_an_update_that_joined_is_a_version_of_its_incid
             assert t.active_incidents == (first.incident,)
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
+@pytest.mark.parametrize("first", ["alert", "update"])
+def test_the_references_order_versions_before_their_sent_does(
+    store: str, first: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """An Update naming the current version supersedes it, though its clock says earlier.
+
+    K2 names K1 but was sent two seconds before it (an issuer's clocks disagree). In either
+    arrival order K2 is current: it widens the area (d1 told once), and K1 is older (it is
+    named by K2), superseded whenever it comes. Regression: ``sent`` alone decided, so K2,
+    arriving after K1, was SUPERSEDED and nobody in the wider area was told.
+    """
+    ledger = open_store(store, tmp_path / "d.db", request)
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        index = idx(*DEVICES)
+        k1 = make_alert("explosion", AREA, ident="K1", sent=T0 + dt.timedelta(seconds=5))
+        k2 = make_alert(
+            "explosion", WIDE, ident="K2", msg_type=MessageType.UPDATE, refs=(ref(k1),),
+            sent=T0 + dt.timedelta(seconds=3),
+        )  # fmt: skip
+        if first == "alert":
+            one = t.target(k1, index, LATER)
+            assert one.claims is not None
+            t.confirm(one.claims.keys(), LATER)  # pushed: d0 was told
+            two = t.target(k2, index, LATER)
+            assert one.recipients.tolist() == ["d0"] and two.recipients.tolist() == ["d1"]
+            assert two.verdict is Verdict.DELIVER, two.reason
+        else:
+            two, one = t.target(k2, index, LATER), t.target(k1, index, LATER)
+            assert sorted(two.recipients.tolist()) == ["d0", "d1"]
+            assert one.verdict is Verdict.SUPERSEDED, one.reason
+            assert "K2, which names it in its references" in one.reason
+            assert len(one.recipients) == 0
+        assert one.incident == two.incident == f"{SENDER}/K1"
+        assert t.target(k1, index, LATER).verdict is Verdict.SUPERSEDED
+        again = t.target(k2, index, LATER)  # the current version again: nobody new
+        assert again.verdict is Verdict.DELIVER and len(again.recipients) == 0
+        assert ledger.incident(f"{SENDER}/K1").version == f"{SENDER}/K2"
+    finally:
+        ledger.close()

@@ -8,6 +8,7 @@ locks make every admission and every claim of an incident happen one after anoth
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -397,13 +398,36 @@ def admit(
             retraction=tx.retract(key, early, at_us, lease_us),
             why=_FIRST,
         )
-    if row.sent_us is None or sent_us >= row.sent_us:
+    if _newer(vid, sent_us, refs, row):
         tx.put_incident(
             key,
             attrs.evolve(row, version=vid, sent_us=sent_us, document=doc, changed_us=at_us),
         )
         return done(Transition.UPDATED, key)
     return done(Transition.SUPERSEDED, key, why=_older(alert, row))
+
+
+def _newer(vid: str, sent_us: int, refs: list[str], row: Row) -> bool:
+    """Whether version ``vid`` (naming ``refs``) replaces the incident's current version.
+
+    The references decide first, ``sent`` only where they are silent: a version that names
+    the current one supersedes it (CAP: an Update "supersedes the earlier message(s)
+    identified in <references>"), and one the current version names is older, whatever
+    either's clock said (an issuer's clocks may disagree by seconds). Otherwise the later
+    ``sent`` wins, the later processed on a tie.
+    """
+    if row.version is None or row.sent_us is None or row.version in refs:
+        return True
+    if row.document is not None and vid in _named(row.document):
+        return False
+    return sent_us >= row.sent_us
+
+
+def _named(document: str) -> set[str]:
+    """The version ids a stored version's references name."""
+    from geotarget import cap
+
+    return {version_id(r.sender, r.identifier) for r in cap.loads(document).references}
 
 
 def _not_allowed(
@@ -423,11 +447,19 @@ def _not_allowed(
 
 
 def _older(alert: Alert, row: Row) -> str:
+    """Why ``alert`` is not the incident's current version (its ``row``)."""
     cur = row.version or "?"
     if row.sender is not None and cur.startswith(prefix := version_id(row.sender, "")):
         cur = cur[len(prefix) :]
+    vid = version_id(alert.sender, alert.identifier)
+    if row.document is not None and vid in _named(row.document):
+        return (
+            f"version {alert.identifier} is older than the incident's current version {cur}, "
+            "which names it in its references"
+        )
     sent = from_micros(row.sent_us).isoformat() if row.sent_us is not None else "?"
+    mine = alert.sent.astimezone(dt.timezone.utc).isoformat()
     return (
-        f"version {alert.identifier} (sent {alert.sent.isoformat()}) is older than the "
+        f"version {alert.identifier} (sent {mine}) is older than the "
         f"incident's current version {cur} (sent {sent})"
     )

@@ -59,11 +59,13 @@ class Transition(enum.Enum):
     STARTED = "started"
     """A new incident, with this version as its current alert."""
     UPDATED = "updated"
-    """This version became the incident's current alert (it is the newest by ``sent``)."""
+    """This version became the incident's current alert (it names the current one, or is
+    the newest by ``sent`` where neither names the other)."""
     SAME = "same"
     """The very same version was admitted before (equal content): nothing changed."""
     SUPERSEDED = "superseded"
-    """A version older (by ``sent``) than the current one: recorded, not current."""
+    """A version older than the current one (named by it, or sent earlier where neither
+    names the other): recorded, not current."""
     CANCELLED = "cancelled"
     """The incident was cancelled before (or the version was cancelled early): refused."""
     RETRACTED = "retracted"
