@@ -27,7 +27,9 @@ Where the contract is silent the oracle takes these readings (each stated where 
   streaming at the onset: ``next_change`` tells the caller when to target again).
 * The versions a recorded version references are known versions of its incident (an Update names
   the earlier versions of its own chain), so a Cancel naming only those joins it too.
-* The sender and status of an incident are those of the message that started it.
+* The sender of an incident is that of its first version (the one its key names, also when an
+  Update arriving before it started the incident, which it then may only if it may act for that
+  sender); its status is that of the message that started it.
 * A remembered Cancel (UNKNOWN_REFERENCE) also cancels an incident that a version it named joins
   later; an Update referencing a remembered version is CANCELLED too. Like any Cancel, it ends
   only an incident of its own sender and status (a Test Cancel never ends an Actual incident).
@@ -566,7 +568,13 @@ class OracleTargeter:
                 earliest = min(msg.references, key=lambda r: (r.sent, r.sender, r.identifier))
                 first = (earliest.sender, earliest.identifier)
             key = f"{first[0]}/{first[1]}"
-            inc = self._incidents[key] = _Incident(key, msg.sender, msg.status)
+            # The incident belongs to the sender of its first version (the one its key
+            # names), with the status of the message that started it: an Update that may not
+            # act for that sender starts nothing.
+            inc = _Incident(key, first[0], msg.status)
+            if not self._may_act(msg, inc):
+                return Result("NOT_AUTHORISED")
+            self._incidents[key] = inc
             self._record(vid, msg, key)
             if self._cancelled_first([vid] if is_alert else [vid, *refs], inc):
                 inc.cancelled = True  # a Cancel for it arrived first

@@ -692,3 +692,48 @@ def test_detached_circles_equal_the_components_of_their_rims(
     want = [] if all(home) or not any(home) else sorted(set(range(len(rims))) - joined)
     area = Area([Circle(*c) for c in circles])
     assert Territory(finest).detached(area) == want
+
+
+def test_an_update_arriving_before_its_original_starts_the_incident_of_the_original_s_sender() -> (
+    None
+):
+    """An Update reaching the service before its Alert does not take the incident over.
+
+    The national sender acts for county 01: its Update of county 01's Alert, arriving first,
+    starts the incident as county 01's, so the Alert arriving later is superseded (not
+    refused as another's) and county 01's own Cancel ends it. County 02's Update, which may
+    not act for county 01 here, starts nothing (NOT_AUTHORISED, as it would be joining), and
+    the Alert then starts the incident as usual. Regression: the incident took the sender of
+    the Update that started it, and refused its real owner's Alert and Cancel.
+    """
+    acting = Issuers([
+        Issuer(name="national", senders=[SENDER], kinds=ALL, regions=["XX"],
+               acts_for=["county01"]),
+        Issuer(name="county01", senders=[C01], kinds=POLICE, regions=["01"]),
+        Issuer(name="county02", senders=[C02], kinds=POLICE, regions=["XX"]),
+    ])  # fmt: skip
+    later = T0 + dt.timedelta(minutes=5)
+    first = by(make_alert("tip_request", IN_01), C01)
+    update = make_alert("tip_request", IN_01, ident="u", msg_type=MessageType.UPDATE,
+                        refs=(ref(first),), sent=T0 + dt.timedelta(minutes=1))  # fmt: skip
+    cancel = by(make_alert("tip_request", IN_01, ident="x", msg_type=MessageType.CANCEL,
+                           refs=(ref(first),), sent=T0 + dt.timedelta(minutes=2)), C01)  # fmt: skip
+    t = targeter(acting)
+    got = t.target(update, PositionIndex(DEVICES), later)
+    assert got.verdict is Verdict.DELIVER and got.incident == f"{C01}/a1", got.reason
+    started = t.ledger.incident(f"{C01}/a1")
+    assert started is not None and started.version == f"{SENDER}/u"
+    original = t.target(first, PositionIndex(DEVICES), later)
+    assert original.verdict is Verdict.SUPERSEDED, original.reason
+    stop = t.target(cancel, PositionIndex(DEVICES), later)
+    assert stop.verdict is Verdict.CANCELLED and stop.retract.tolist() == ["d0"], stop.reason
+    assert t.active_incidents == ()
+
+    t = targeter(acting)
+    foreign = by(update, C02)
+    got = t.target(foreign, PositionIndex(DEVICES), later)
+    assert got.verdict is Verdict.NOT_AUTHORISED and got.incident is None
+    assert f"sender {C02!r} may not act for sender {C01!r}" in got.reason
+    assert t.ledger.lookup_version(f"{C01}/a1") is None  # nothing was recorded
+    original = t.target(first, PositionIndex(DEVICES), later)
+    assert original.verdict is Verdict.DELIVER and original.recipients.tolist() == ["d0"]

@@ -244,12 +244,12 @@ def admit(
             return Transition.EXPIRED
         return None
 
-    def new_row(state: IncidentState, current: bool) -> Row:
+    def new_row(state: IncidentState, current: bool, owner: str | None = None) -> Row:
         return Row(
             state=state.value,
             version=vid if current else None,
             sent_us=sent_us if current else None,
-            sender=alert.sender,
+            sender=alert.sender if owner is None else owner,
             status=alert.status.value,
             document=doc if current else None,
             cancel_version=None,
@@ -323,12 +323,28 @@ def admit(
             # An Update whose original is unknown starts the incident, keyed by its earliest
             # reference (the chain's first version); the referenced ids become placeholders.
             key = refs[0]
+            # The incident belongs to the sender of its first version, whom that reference
+            # names: the Update starts it only if it may act for that sender, as it could join
+            # it, so the original arriving later (and its sender's Cancel) is never refused as
+            # another's.
+            owner = next(r.sender for r in by_sent if version_id(r.sender, r.identifier) == key)
+            what = _not_allowed(alert, new_row(IncidentState.ACTIVE, True, owner), may_act_for)
+            if what is not None:
+                return done(
+                    Transition.NOT_AUTHORISED,
+                    None,
+                    why=(
+                        f"its original {key} is unknown, and the incident it starts would belong "
+                        f"to that version's sender {owner!r}; this {kind.value} has sender "
+                        f"{alert.sender!r}: {what}"
+                    ),
+                )
             cancelled = (
-                _cancelled_early(tx, [vid, *refs], alert.sender, alert.status.value, may_act_for)
+                _cancelled_early(tx, [vid, *refs], owner, alert.status.value, may_act_for)
                 is not None
             )
             state = IncidentState.CANCELLED if cancelled else IncidentState.ACTIVE
-            tx.put_incident(key, new_row(state, current=not cancelled))
+            tx.put_incident(key, new_row(state, current=not cancelled, owner=owner))
             tx.put_version(vid, key, doc, sent_us, at_us)
             for ref in refs:
                 tx.put_version(ref, key, None, None, at_us)
