@@ -710,9 +710,17 @@ class Targeter:
         key = None if adm.incident is None else adm.incident.key
         base["incident"] = key
         tr = adm.transition
+        # An incident this version's references linked to its own: one chain, merged into it.
+        linked = (
+            f"its references link incident{'s' if len(adm.merged) > 1 else ''} "
+            f"{', '.join(adm.merged)} to {key}, one chain: merged into it; "
+            if adm.merged
+            else ""
+        )
         if tr not in (Transition.STARTED, Transition.UPDATED, Transition.SAME):
             on_disk()
-            return self._settle(alert, adm, base, at)
+            settled = self._settle(alert, adm, base, at)
+            return attrs.evolve(settled, reason=linked + settled.reason) if linked else settled
         assert key is not None
         orphan = (
             tr is Transition.STARTED and alert.msg_type is MessageType.UPDATE and key != adm.version
@@ -721,7 +729,7 @@ class Targeter:
             f"an Update whose references name no known version: it started incident {key}; "
             if orphan
             else ""
-        )
+        ) + linked
         try:
             verdict, fields = self._decide(alert, kind, index, at, confirm, prefix, evaluator)
         finally:

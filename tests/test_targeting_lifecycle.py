@@ -18,6 +18,7 @@ from targeting_helpers import SENDER, T0, make_alert, make_regions, positions, r
 from geotarget import Circle, PositionIndex, Positions
 from geotarget.alerts import Alert, MessageType, Reference, Status
 from geotarget.errors import DuplicateIdentifier
+from geotarget.ledger import ClaimStatus, DeliveryKind, IncidentState
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import nationwide
 from geotarget.targeting import Targeter, Verdict
@@ -939,5 +940,154 @@ def test_the_references_order_versions_before_their_sent_does(
         again = t.target(k2, index, LATER)  # the current version again: nobody new
         assert again.verdict is Verdict.DELIVER and len(again.recipients) == 0
         assert ledger.incident(f"{SENDER}/K1").version == f"{SENDER}/K2"
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    radii=st.lists(st.sampled_from([300.0, 900.0, 1500.0, 2500.0]), min_size=3, max_size=5),
+    data=st.data(),
+)
+def test_a_chain_split_by_its_arrival_order_becomes_one_incident_once_linked(
+    store: str,
+    regions: RegionHierarchy,
+    tmp_path: Any,
+    request: pytest.FixtureRequest,
+    radii: list[float],
+    data: st.DataObject,
+) -> None:
+    """A chain naming only predecessors, in any order, and maybe a Cancel naming one version.
+
+    An Update seen before its predecessor starts an incident of its own (nothing links it to
+    the chain yet); the message that names versions of two such parts merges them. Once every
+    message has arrived: one incident for every version; a device is never told twice by one
+    incident (an incident merged into another counts as that one from then on); cancelled,
+    every device ever told has a retraction (in the result or from redeliver()) and nothing
+    streams; else the newest version is current, its devices all told, and it streams.
+
+    Regression: the parts stayed separate incidents, so a Cancel naming one of them left the
+    others streaming, and their devices got no retraction.
+    """
+    tag = uuid.uuid4().hex[:8]  # the stores outlive one example
+    lon = 17.5 + np.linspace(0.0, 0.05, 12)
+    lat = np.full(12, 59.5)
+    index = PositionIndex(positions(lon, lat))
+    versions: list[Alert] = []
+    for i, r in enumerate(radii):
+        kw: dict[str, Any] = {}
+        if i:
+            kw = {"msg_type": MessageType.UPDATE, "refs": (ref(versions[-1]),)}
+        versions.append(
+            make_alert(
+                "explosion",
+                Circle(17.5, 59.5, r),
+                ident=f"{tag}-v{i}",
+                sent=T0 + dt.timedelta(minutes=i),
+                **kw,
+            )
+        )
+    messages: list[Alert] = data.draw(st.permutations(versions))
+    named = data.draw(st.one_of(st.none(), st.sampled_from(versions)))
+    if named is not None:
+        stop = make_alert(
+            "explosion", AREA, ident=f"{tag}-cancel", msg_type=MessageType.CANCEL,
+            refs=(ref(named),), sent=T0 + dt.timedelta(minutes=10),
+        )  # fmt: skip
+        messages.insert(data.draw(st.integers(0, len(messages))), stop)
+    at = T0 + dt.timedelta(minutes=30)
+    ledger = open_store(store, tmp_path / f"{tag}.db", request)
+
+    def root(key: str) -> str:
+        """The incident ``key`` is now (itself, or the one it was merged into)."""
+        incident = ledger.incident(key)
+        if incident is None or incident.state is not IncidentState.MERGED:
+            return key
+        found = ledger.lookup_version(key)
+        assert found is not None and found[0] != key
+        return root(found[0])
+
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        told: list[tuple[str, str]] = []  # (device, incident it was told under)
+        retracted: set[str] = set()
+        for m in messages:
+            got = t.target(m, index, at)
+            if got.claims is not None:
+                t.confirm(got.claims.keys(), at)
+                if got.claims.kind is DeliveryKind.RETRACTION:
+                    retracted |= set(got.claims.devices.tolist())
+            if got.incident is not None:
+                now = root(got.incident)
+                before = {d for d, k in told if root(k) == now}
+                assert not before & set(got.recipients.tolist()), (m.identifier, got.reason)
+                told += [(d, got.incident) for d in got.recipients.tolist()]
+        for claims in t.redeliver(at + dt.timedelta(hours=1)):
+            if claims.kind is DeliveryKind.RETRACTION:
+                retracted |= set(claims.devices.tolist())
+        keys = {t.incident_of(v) for v in versions}
+        assert len(keys) == 1, keys
+        key = keys.pop()
+        assert key is not None and root(key) == key
+        walker_in = Positions(["walker"], [17.5001], [59.5], observed_at=[at])
+        streams = [d for d in t.on_positions(walker_in, at) if d.incident == key]
+        if named is not None:
+            assert {d for d, _ in told} <= retracted
+            assert key not in t.active_incidents and not streams
+        else:
+            newest = versions[-1]
+            assert newest.area is not None
+            covered = {f"d{i}" for i in np.flatnonzero(newest.area.contains(lon, lat))}
+            incident = ledger.incident(key)
+            assert incident is not None and incident.version == f"{SENDER}/{newest.identifier}"
+            assert covered <= {d for d, _ in told}
+            assert key in t.active_incidents and streams
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
+def test_a_merged_incident_s_keys_are_confirmed_where_its_deliveries_went(
+    store: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """Delivery keys handed out before a merge still confirm, in the incident they joined.
+
+    K1 is told (d0, pending); K3, naming only K2, starts a second incident (d0 and d1,
+    pending); K2 names K1, linking the two: K1's incident is MERGED, a claim of it is
+    SUPERSEDED, and the keys issued under it confirm, so nothing is offered again.
+    """
+    ledger = open_store(store, tmp_path / "d.db", request)
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        index = idx(*DEVICES)
+        k1 = make_alert("explosion", AREA, ident="K1")
+        k2 = make_alert(
+            "explosion", AREA, ident="K2", msg_type=MessageType.UPDATE, refs=(ref(k1),),
+            sent=T0 + dt.timedelta(minutes=1),
+        )  # fmt: skip
+        k3 = make_alert(
+            "explosion", WIDE, ident="K3", msg_type=MessageType.UPDATE, refs=(ref(k2),),
+            sent=T0 + dt.timedelta(minutes=2),
+        )  # fmt: skip
+        first = t.target(k1, index, LATER)
+        third = t.target(k3, index, LATER)
+        assert first.incident == f"{SENDER}/K1" and third.incident == f"{SENDER}/K2"
+        second = t.target(k2, index, LATER)
+        assert second.verdict is Verdict.SUPERSEDED and second.incident == f"{SENDER}/K2"
+        assert f"link incident {SENDER}/K1 to {SENDER}/K2" in second.reason
+        merged = ledger.incident(f"{SENDER}/K1")
+        assert merged is not None and merged.state is IncidentState.MERGED
+        assert ledger.lookup_version(f"{SENDER}/K1")[0] == f"{SENDER}/K2"
+        late = ledger.claim(f"{SENDER}/K1", ["d2"], version=f"{SENDER}/K1", at=LATER)
+        assert late.status is ClaimStatus.SUPERSEDED and len(late.devices) == 0
+        assert first.claims is not None and third.claims is not None
+        # K1's key for d0 confirms d0's delivery (moved to K2, where K3's claim held it too).
+        done = t.confirm([*first.claims.keys(), *third.claims.keys()], LATER)
+        assert done.confirmed.tolist() == [0, 2] and done.already.tolist() == [1]
+        assert t.redeliver(LATER + dt.timedelta(hours=1)) == []
+        assert sorted(ledger.recipients(f"{SENDER}/K2").tolist()) == ["d0", "d1"]
     finally:
         ledger.close()

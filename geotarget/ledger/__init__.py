@@ -339,7 +339,9 @@ class DeliveryLedger(Protocol):
         -------
         tuple of (str, str or None), or None
             The incident key and the version's document (None for a version only referenced
-            so far); None for a version id never seen.
+            so far); None for a version id never seen. The key is the incident the version
+            belongs to now: that of a version of a merged incident
+            (:attr:`IncidentState.MERGED`) names the incident it joined.
         """
         ...
 

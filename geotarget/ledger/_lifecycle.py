@@ -100,6 +100,14 @@ class Tx(Protocol):
         """Mark the incident cancelled and make a retraction for every device claimed."""
         ...
 
+    def merge(self, other: str, into: str, at_us: int) -> None:
+        """Move incident ``other``'s versions and deliveries to ``into``; mark it MERGED.
+
+        Each delivery keeps its version, kind, state, lease and order; a device delivered in
+        both keeps ``into``'s delivery, confirmed if either was.
+        """
+        ...
+
 
 def first_difference(a: object, b: object, path: str = "") -> str:
     """The path of the first field where two equal-typed values differ (for error messages)."""
@@ -232,10 +240,18 @@ def admit(
     refs = list(dict.fromkeys(version_id(r.sender, r.identifier) for r in by_sent))
     refs = [r for r in refs if r != vid]
 
+    merged: list[str] = []  # other incidents this version joined to its own (see below)
+
     def done(transition: Transition, key: str | None, **kw: object) -> Admission:
         row = tx.incident_row(key) if key is not None else None
         incident = row.incident(key) if row is not None and key is not None else None
-        return Admission(transition=transition, version=vid, incident=incident, **kw)  # type: ignore[arg-type]
+        return Admission(
+            transition=transition,
+            version=vid,
+            incident=incident,
+            merged=tuple(merged),
+            **kw,  # type: ignore[arg-type]
+        )
 
     def refused(row: Row) -> Transition | None:
         if row.state == IncidentState.CANCELLED.value:
@@ -296,8 +312,12 @@ def admit(
         existing = tx.incident_row(vid)
         if existing is not None and refused(existing) is not None:
             return done(refused(existing), vid)  # type: ignore[arg-type]
-        if _cancelled_early(tx, [vid], alert.sender, alert.status.value, may_act_for) is not None:
-            tx.put_incident(vid, new_row(IncidentState.CANCELLED, current=False))
+        early = _cancelled_early(tx, [vid], alert.sender, alert.status.value, may_act_for)
+        if early is not None:
+            ended = attrs.evolve(
+                new_row(IncidentState.CANCELLED, current=False), cancel_version=early
+            )
+            tx.put_incident(vid, ended)
             tx.put_version(vid, vid, doc, sent_us, at_us)
             return done(Transition.CANCELLED, vid, why=_FIRST)
         if kind is MessageType.CANCEL:
@@ -339,12 +359,13 @@ def admit(
                         f"{alert.sender!r}: {what}"
                     ),
                 )
-            cancelled = (
-                _cancelled_early(tx, [vid, *refs], owner, alert.status.value, may_act_for)
-                is not None
-            )
+            early = _cancelled_early(tx, [vid, *refs], owner, alert.status.value, may_act_for)
+            cancelled = early is not None
             state = IncidentState.CANCELLED if cancelled else IncidentState.ACTIVE
-            tx.put_incident(key, new_row(state, current=not cancelled, owner=owner))
+            start = attrs.evolve(
+                new_row(state, current=not cancelled, owner=owner), cancel_version=early
+            )
+            tx.put_incident(key, start)
             tx.put_version(vid, key, doc, sent_us, at_us)
             for ref in refs:
                 tx.put_version(ref, key, None, None, at_us)
@@ -378,6 +399,28 @@ def admit(
         for ref in refs:
             if version_of(ref) is None:
                 tx.put_version(ref, key, None, None, at_us)
+        # The versions it names that belong to other incidents: the same chain, split in two
+        # by the order it arrived in (an Update naming only its predecessor, seen before that
+        # predecessor, started an incident of its own). Naming versions of both, it links
+        # them: the others it may act for join this one (versions and deliveries), so each
+        # device is told the chain once and a Cancel naming any of its versions ends it all.
+        row, chain_cancel = _merge(tx, key, row, refs, version_of, alert, may_act_for, at_us)
+        merged.extend(chain_cancel[0])
+        if merged and row.state == IncidentState.CANCELLED.value and row.cancel_version:
+            # This incident was cancelled: so is the chain; the devices told in the others
+            # get their retractions too (due at once, for the next redeliver()).
+            tx.retract(key, row.cancel_version, at_us, 0)
+        elif chain_cancel[1] is not None:
+            # One of the others was cancelled: the chain is, and this incident with it.
+            return done(
+                Transition.RETRACTED,
+                key,
+                retraction=tx.retract(key, chain_cancel[1], at_us, lease_us),
+                why=(
+                    f"it names a version of incident {chain_cancel[2]}, which Cancel "
+                    f"{chain_cancel[1]} ended: one chain with this incident, which it ends too"
+                ),
+            )
     if kind is MessageType.CANCEL:
         # The versions this Cancel names that were never seen are remembered as a Cancel that
         # came first would be: arriving late, each is cancelled (under the same authority
@@ -444,6 +487,50 @@ def _named(document: str) -> set[str]:
     from geotarget import cap
 
     return {version_id(r.sender, r.identifier) for r in cap.loads(document).references}
+
+
+def _merge(
+    tx: Tx,
+    key: str,
+    row: Row,
+    refs: list[str],
+    version_of: Callable[[str], tuple[str, str | None] | None],
+    alert: Alert,
+    may_act_for: Callable[[str, str], bool] | None,
+    at_us: int,
+) -> tuple[Row, tuple[list[str], str | None, str | None]]:
+    """Join to incident ``key`` the other incidents of ``refs`` that ``alert`` may act for.
+
+    Returns the incident's row (its current version the newest of the joined ones, as
+    :func:`_newer` orders them) and ``(merged keys, a Cancel that ended one of them, that
+    one's key)``.
+    """
+    merged: list[str] = []
+    cancel: tuple[str | None, str | None] = (None, None)
+    for other in dict.fromkeys(f[0] for f in map(version_of, refs) if f is not None):
+        other_row = tx.incident_row(other) if other != key else None
+        if (
+            other_row is None
+            or other_row.state == IncidentState.MERGED.value
+            or _not_allowed(alert, other_row, may_act_for) is not None
+        ):
+            continue
+        tx.merge(other, key, at_us)
+        merged.append(other)
+        if other_row.state == IncidentState.CANCELLED.value and cancel[0] is None:
+            cancel = (other_row.cancel_version, other)
+        current, sent, doc = other_row.version, other_row.sent_us, other_row.document
+        if (
+            current is not None
+            and sent is not None
+            and doc is not None
+            and (row.version is None or _newer(current, sent, sorted(_named(doc)), row))
+        ):
+            row = attrs.evolve(row, version=current, sent_us=sent, document=doc)
+    if merged:
+        row = attrs.evolve(row, changed_us=at_us)
+        tx.put_incident(key, row)
+    return row, (merged, cancel[0], cancel[1])
 
 
 def _not_allowed(

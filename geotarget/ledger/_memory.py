@@ -169,14 +169,16 @@ class _Side:
     def add(
         self,
         values: IdArray,
-        state: int,
-        lease: int,
+        state: int | npt.NDArray[np.int8],
+        lease: int | npt.NDArray[np.int64],
         seq: npt.NDArray[np.int64] | int,
-        version: int,
+        version: int | npt.NDArray[np.int32],
     ) -> None:
         """Append new (absent, distinct) values as rows.
 
-        ``seq``: the rows' claim order, or an int ``s`` for ``s, s + 1, ...``.
+        ``state``, ``lease``, ``version``: one value for all rows, or one per row (rows moved
+        from a merged incident's table). ``seq``: the rows' claim order, or an int ``s`` for
+        ``s, s + 1, ...``.
         """
         n, k = self._n, values.size
         ids = self._ids
@@ -408,6 +410,11 @@ class MemoryLedger(StoreBase):
         del tx, at_us
         return codes
 
+    def _version_incident(self, tx: Any, version: str) -> str | None:
+        del tx
+        found = self._versions.get(version)
+        return None if found is None else found[0]
+
     def _replaced(self, tx: Any, incident: str, version: str) -> bool:
         del tx
         return _lifecycle.replaced(
@@ -621,3 +628,36 @@ class _MemoryTx:
 
     def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
         return self.s._retract_locked(key, cancel_vid, at_us, lease_us)
+
+    def merge(self, other: str, into: str, at_us: int) -> None:
+        s = self.s
+        for v, (inc, doc) in list(s._versions.items()):
+            if inc == other:
+                s._versions[v] = (into, doc)
+        for kind in (0, 1):
+            src = s._tables.pop((other, kind), None)
+            if src is None:
+                continue
+            dst = s._tables.get((into, kind))
+            if dst is None:
+                s._tables[(into, kind)] = src
+                continue
+            for a, b in zip(src.sides(), dst.sides(), strict=True):
+                if a.ids.size == 0:
+                    continue
+                at = b.find(a.ids)
+                fresh = at < 0
+                if fresh.any():
+                    b.add(
+                        a.ids[fresh],
+                        a.state[fresh],
+                        a.lease[fresh],
+                        a.seq_of(fresh),
+                        a.version[fresh],
+                    )
+                both = np.flatnonzero(~fresh)
+                told = both[a.state[both] == 1]  # confirmed there: confirmed here too
+                if told.size:
+                    b.set_state(at[told], 1)
+        row = s._rows[other]
+        s._rows[other] = attrs.evolve(row, state=IncidentState.MERGED.value, changed_us=at_us)

@@ -51,6 +51,12 @@ class IncidentState(enum.Enum):
     ACTIVE = 0
     CANCELLED = 1
     EXPIRED = 2
+    #: One chain with another incident, which its versions and deliveries joined: a message
+    #: naming versions of both (a chain whose Updates name only their predecessor, seen out of
+    #: order, starts a second incident until one links them). Its versions now resolve to that
+    #: incident (:meth:`~geotarget.ledger.DeliveryLedger.lookup_version`), its delivery keys
+    #: are confirmed there, and it claims nothing more.
+    MERGED = 3
 
 
 class Transition(enum.Enum):
@@ -429,6 +435,11 @@ class Admission:
         For a Cancel naming versions of several incidents: the keys of the other incidents it
         ended (``incident`` is the first it may act for). Their retractions are pending and due
         at once, for the next :meth:`~geotarget.ledger.DeliveryLedger.redeliver`.
+    merged : tuple of str
+        For an Alert or Update naming versions of other incidents it may act for: their keys.
+        They were one chain with ``incident`` (split by the order its messages arrived in), so
+        their versions and deliveries joined it (:attr:`IncidentState.MERGED`): each device is
+        told the chain once, and a Cancel naming any of its versions retracts from all.
     """
 
     transition: Transition
@@ -438,3 +449,4 @@ class Admission:
     stored_document: str | None = None
     why: str = ""
     also_cancelled: tuple[str, ...] = ()
+    merged: tuple[str, ...] = ()

@@ -47,6 +47,7 @@ from geotarget.ledger._model import (
     DeviceIds,
     IdArray,
     Incident,
+    IncidentState,
     Transition,
     canonical_text,
     check_token,
@@ -452,6 +453,10 @@ class SqlStore(StoreBase):
                 (at_us, incident_id, arg, param),
             )
 
+    def _version_incident(self, tx: Any, version: str) -> str | None:
+        found = _SqlTx(self, tx).version(version)
+        return None if found is None else found[0]
+
     def _replaced(self, tx: Any, incident: str, version: str) -> bool:
         view = _SqlTx(self, tx)
         return _lifecycle.replaced(
@@ -549,10 +554,13 @@ class SqlStore(StoreBase):
         return _lifecycle.admit(_SqlTx(self, cur), alert, at_us, lease_us, may_act_for)
 
     def _admitted(self, out: Admission) -> None:
-        """After an admission's commit: forget the claims known of the incidents it ended."""
-        if out.transition is Transition.RETRACTED and out.incident is not None:
+        """After an admission's commit: forget the claims known of the incidents it changed.
+
+        Those it ended, and those it merged and the one they joined (whose claims grew).
+        """
+        if out.incident is not None and (out.transition is Transition.RETRACTED or out.merged):
             self._forget(out.incident.key)
-        for key in out.also_cancelled:  # ended beside it by the same Cancel
+        for key in (*out.also_cancelled, *out.merged):  # ended beside it by the same message
             self._forget(key)
 
     def expire(self, incident: str, *, at: datetime) -> bool:
@@ -781,6 +789,35 @@ class _SqlTx:
             ClaimStatus.CANCELLED,
             np.array([r[0] for r in rows], dtype=np.str_),
             from_micros(max((r[1] for r in rows), default=at_us + lease_us)),
+        )
+
+    def merge(self, other: str, into: str, at_us: int) -> None:
+        q = self.store._q
+        self._written.pop(other, None)  # its row changes below
+        self.incident_row(other)  # lock both: waits for claims in flight (PostgreSQL)
+        self.incident_row(into)
+        self.store._settle(self.cur, other)
+        self.store._settle(self.cur, into)
+        (oid,) = self._one("SELECT id FROM gt_incidents WHERE incident = ?", (other,))
+        (iid,) = self._one("SELECT id FROM gt_incidents WHERE incident = ?", (into,))
+        # Its deliveries move with their versions, state, order and lease; a device claimed in
+        # both keeps the joined incident's row, confirmed if either was.
+        self.cur.execute(
+            q(
+                "INSERT INTO gt_claims (incident_id, kind, device, version_id, state, batch, pos,"
+                " lease_us, confirmed_us) SELECT ?, kind, device, version_id, state, batch, pos,"
+                " lease_us, confirmed_us FROM gt_claims WHERE incident_id = ?"
+                " ON CONFLICT (incident_id, kind, device) DO UPDATE SET"
+                " state = CASE WHEN excluded.state = 1 THEN 1 ELSE gt_claims.state END,"
+                " confirmed_us = COALESCE(gt_claims.confirmed_us, excluded.confirmed_us)"
+            ),
+            (iid, oid),
+        )
+        self.cur.execute(q("DELETE FROM gt_claims WHERE incident_id = ?"), (oid,))
+        self.cur.execute(q("UPDATE gt_versions SET incident = ? WHERE incident = ?"), (into, other))
+        self.cur.execute(
+            q("UPDATE gt_incidents SET state = ?, changed_us = ? WHERE incident = ?"),
+            (IncidentState.MERGED.value, at_us, other),
         )
 
 

@@ -39,7 +39,13 @@ from geotarget.ledger._model import (
 DEFAULT_LEASE = timedelta(seconds=60)
 _Store = TypeVar("_Store", bound="StoreBase")
 
-_STATE = {0: ClaimStatus.CLAIMED, 1: ClaimStatus.CANCELLED, 2: ClaimStatus.EXPIRED}
+# A merged incident's chain goes on as another incident's: a claim of it is superseded.
+_STATE = {
+    0: ClaimStatus.CLAIMED,
+    1: ClaimStatus.CANCELLED,
+    2: ClaimStatus.EXPIRED,
+    3: ClaimStatus.SUPERSEDED,
+}
 
 
 def claim_status(state: int, current: str | None, version: str) -> ClaimStatus:
@@ -120,6 +126,10 @@ class StoreBase(abc.ABC):
         """
 
     @abc.abstractmethod
+    def _version_incident(self, tx: Any, version: str) -> str | None:
+        """Inside ``tx``: the incident a version id belongs to now (None: unknown)."""
+
+    @abc.abstractmethod
     def _due(self, at_us: int, limit: int | None) -> list[Claims]:
         """The due deliveries, read only."""
 
@@ -192,6 +202,13 @@ class StoreBase(abc.ABC):
                 sel = np.flatnonzero(groups == g)
                 codes = self._confirm(tx, inc, ver, None, devices[sel], at_us)
                 lost = np.flatnonzero(codes == 2)
+                now = self._version_incident(tx, ver) if lost.size else None
+                if now is not None and now != inc:
+                    # A key of an incident merged into another since (IncidentState.MERGED):
+                    # its deliveries moved there with their versions.
+                    inc = now
+                    codes[lost] = self._confirm(tx, inc, ver, None, devices[sel][lost], at_us)
+                    lost = np.flatnonzero(codes == 2)
                 if lost.size and self._replaced(tx, inc, ver):
                     # A key of a version an Update replaced, confirmed late: its push told the
                     # device, whose delivery moved to the current version since (held or
