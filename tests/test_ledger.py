@@ -269,6 +269,27 @@ def test_redeliver_limit_bounds_the_batch(store: Any) -> None:
         store.redeliver(T0, limit=0)
 
 
+@pytest.mark.parametrize("limit", [2**63, 10**30])
+def test_a_limit_beyond_a_64_bit_integer_is_refused_alike_by_every_store(
+    store: Any, limit: int
+) -> None:
+    """Not an OverflowError from SQLite or a StoreError from PostgreSQL: the argument's fault."""
+    store.claim("inc", ["a"], version="v", at=T0, lease=MIN)
+    for call in (store.redeliver, store.due):
+        with pytest.raises(InvalidInput, match=r"limit must be an int >= 1 and <= 2\*\*63 - 1"):
+            call(T0 + MIN, limit=limit)
+    assert [len(c) for c in store.redeliver(T0 + MIN, limit=2**63 - 1)] == [1]
+
+
+@pytest.mark.parametrize("kind", ["alert", 0, None, 1])
+def test_confirm_devices_refuses_a_kind_that_is_not_a_delivery_kind(store: Any, kind: Any) -> None:
+    """A wrong ``kind`` was read as RETRACTION: the alert delivery stayed unconfirmed."""
+    store.claim("inc", ["a"], version="v", at=T0, lease=MIN)
+    with pytest.raises(InvalidType, match="kind must be a DeliveryKind"):
+        store.confirm_devices("inc", ["a"], at=T0, kind=kind)
+    assert store.confirm_devices("inc", ["a"], at=T0).confirmed.tolist() == [0]
+
+
 # -- lifecycle in the store -----------------------------------------------------------------
 
 

@@ -172,7 +172,8 @@ class DeliveryLedger(Protocol):
         at : datetime
             Now, timezone-aware.
         kind : DeliveryKind, default ALERT
-            Confirm the alert's deliveries, or its retraction's.
+            Confirm the alert's deliveries, or its retraction's (anything else:
+            :class:`~geotarget.errors.InvalidType`).
 
         Returns
         -------
@@ -193,7 +194,8 @@ class DeliveryLedger(Protocol):
         at : datetime
             Now, timezone-aware.
         limit : int, optional
-            At most this many deliveries.
+            At most this many deliveries: an int from 1 to ``2**63 - 1`` (a SQL store's 64-bit
+            integer), else :class:`~geotarget.errors.InvalidInput`.
 
         Returns
         -------
@@ -217,7 +219,8 @@ class DeliveryLedger(Protocol):
         lease : timedelta, default 60 s
             The new lease.
         limit : int, optional
-            At most this many deliveries.
+            At most this many deliveries: an int from 1 to ``2**63 - 1`` (a SQL store's 64-bit
+            integer), else :class:`~geotarget.errors.InvalidInput`.
 
         Returns
         -------

@@ -378,10 +378,17 @@ def confirmation(state: npt.NDArray[np.int8]) -> Confirmation:
     )
 
 
+#: The largest ``limit`` a store takes: a SQL store's 64-bit integer.
+MAX_LIMIT = 2**63 - 1
+
+
 def check_limit(limit: int | None) -> int | None:
-    """None, or an int >= 1."""
+    """None, or an int from 1 to :data:`MAX_LIMIT` (every store answers alike)."""
     if limit is None:
         return None
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidInput(f"limit must be an int >= 1 or None (got {limit!r})")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(
+            f"limit must be an int >= 1 and <= 2**63 - 1 (a store's 64-bit integer), or None "
+            f"(got {limit!r})"
+        )
     return limit

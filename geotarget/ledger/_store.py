@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from geotarget.errors import InvalidType
 from geotarget.ledger._batch import check_limit, confirmation, parse_keys
 from geotarget.ledger._model import (
     Admission,
@@ -228,6 +229,11 @@ class StoreBase(abc.ABC):
         """See :meth:`geotarget.ledger.DeliveryLedger.confirm_devices`."""
         key = check_token("incident", incident)
         at_us = micros("at", at)
+        if not isinstance(kind, DeliveryKind):
+            raise InvalidType(
+                f"kind must be a DeliveryKind (DeliveryKind.ALERT or DeliveryKind.RETRACTION), "
+                f"not {type(kind).__name__} (got {kind!r})"
+            )
         batch = canonical_text(device_batch(device_ids))
         state = np.full(batch.size, -1, dtype=np.int8)
         with self._writing() as tx:  # (also when empty: a closed store says so)
