@@ -1474,12 +1474,12 @@ class DaskTargeter:
         """What the workers look for: the current area of every live incident in the ledger."""
         looking = []
         for inc in self.targeter._live():
-            alert = self.targeter._current(inc)
+            alert, area = self.targeter._current(inc)
             recognised = self.targeter.recognition.recognise(alert)
             kind = None if recognised is None else recognised.kind
-            if kind is None or alert.area is None or kind not in self.targeter.rules:
+            if kind is None or area is None or kind not in self.targeter.rules:
                 continue  # pragma: no cover - a delivered version was recognised, with an area
-            looking.append(self._looking_for(kind, alert.area))
+            looking.append(self._looking_for(kind, area))
         return looking
 
     def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:

@@ -68,6 +68,7 @@ from geotarget._evaluation import (
     I32Array,
     Plan,
     alert_bytes,
+    area_bytes,
     build_plan,
     enabled_mask,
     evaluate,
@@ -380,7 +381,7 @@ class Targeter:
         self._masks: dict[frozenset[str], tuple[frozenset[str], Any]] = {}
         # Parsed current alerts by incident, with their estimated bytes; least recently used
         # first, within ALERT_CACHE_BYTES in all.
-        self._alerts: dict[str, tuple[str | None, Alert, int]] = {}
+        self._alerts: dict[str, tuple[str | None, Alert, int, Area | None]] = {}
         self._alert_bytes = 0
         # (incident, version) seen expired by this Targeter: no longer streamed or listed until
         # the version is delivered again (an expiry is a function of time and the alert, so
@@ -1088,6 +1089,14 @@ class Targeter:
             }
         area = alert.area
         if area is None:
+            inherited = self._inherited_area(alert)
+            if inherited is not None:
+                area, source = inherited
+                prefix += (
+                    f"an Update without area geometry: the incident's area stays that of "
+                    f"version {source}; "
+                )
+        if area is None:
             return Verdict.NO_AREA, {
                 "reason": prefix + "the alert has no area geometry to target",
                 "rollout": decision,
@@ -1333,27 +1342,71 @@ class Targeter:
             and (i.key, i.version) not in expired
         ]
 
-    def _current(self, inc: Incident) -> Alert:
-        """The incident's current alert, parsed once per version."""
+    def _current(self, inc: Incident) -> tuple[Alert, Area | None]:
+        """The incident's current alert and its area, parsed once per version.
+
+        The area is the alert's own, or for an Update without area geometry the one it keeps
+        (:meth:`_inherited_area`).
+        """
         with self._lock:
             hit = self._alerts.pop(inc.key, None)
             if hit is not None:
                 if hit[0] == inc.version:
                     self._alerts[inc.key] = hit  # the most recently used goes last
-                    return hit[1]
+                    return hit[1], hit[3]
                 self._alert_bytes -= hit[2]
         alert = inc.alert
         assert alert is not None
+        area = alert.area
         size = alert_bytes(inc.document, alert)
+        if area is None:
+            inherited = self._inherited_area(alert)
+            if inherited is not None:
+                area = inherited[0]
+                size += area_bytes(area)
         if size > ALERT_CACHE_BYTES:
-            return alert  # larger than the whole cache: parsed again when next needed
+            return alert, area  # larger than the whole cache: parsed again when next needed
         with self._lock:
             old = self._alerts.pop(inc.key, None)
             self._alert_bytes += size - (0 if old is None else old[2])
-            self._alerts[inc.key] = (inc.version, alert, size)
+            self._alerts[inc.key] = (inc.version, alert, size, area)
             while self._alert_bytes > ALERT_CACHE_BYTES:  # least recently used out first
                 self._alert_bytes -= self._alerts.pop(next(iter(self._alerts)))[2]
-        return alert
+        return alert, area
+
+    def _inherited_area(self, alert: Alert) -> tuple[Area, str] | None:
+        """For an Update without area geometry: the area it keeps, and whose it is.
+
+        An Update may change only an incident's texts (CAP's ``<area>`` is optional): its
+        incident keeps the area of its newest earlier version that has one — found through
+        the versions its references name, and theirs in turn, that the ledger holds for the
+        same incident. None for any other message, or when no such version is known.
+        """
+        if alert.msg_type is not MessageType.UPDATE or alert.area is not None:
+            return None
+        from geotarget import cap
+
+        key = self.incident_of(alert)
+        seen: set[str] = set()
+        todo = list(alert.references)
+        best: tuple[Alert, str] | None = None
+        while todo:  # each version once: bounded by the incident's versions
+            r = todo.pop()
+            vid = version_id(r.sender, r.identifier)
+            if vid in seen:
+                continue
+            seen.add(vid)
+            found = self.ledger.lookup_version(vid)
+            if found is None or found[0] != key or found[1] is None:
+                continue
+            earlier = cap.loads(found[1])
+            if earlier.area is None:
+                todo.extend(earlier.references)
+            elif best is None or earlier.sent > best[0].sent:
+                best = (earlier, vid)
+        if best is None or best[0].area is None:
+            return None
+        return best[0].area, best[1]
 
     def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:
         """New pending deliveries for fresh positions: devices that moved into an active area.
@@ -1396,14 +1449,13 @@ class Targeter:
         for attempt in range(_STREAM_ATTEMPTS):
             superseded: set[str] = set()
             for inc in live:
-                alert = self._current(inc)
+                alert, area = self._current(inc)
                 if alert.expires is not None and at >= alert.expires:
                     assert inc.version is not None
                     with self._lock:
                         self._expired.add((inc.key, inc.version))
                     continue
                 recognised = self.recognition.recognise(alert)
-                area = alert.area
                 if recognised is None or area is None or at < alert.onset:
                     continue
                 kind = recognised.kind
@@ -1515,7 +1567,7 @@ class Targeter:
         inc = self.ledger.incident(key)
         if inc is None or inc.version is None or inc.document is None:
             return False
-        expires = self._current(inc).expires
+        expires = self._current(inc)[0].expires
         return expires is not None and at >= expires
 
 

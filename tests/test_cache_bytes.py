@@ -70,18 +70,18 @@ def test_alert_cache_is_bounded_by_bytes(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(targeting_module, "ALERT_CACHE_BYTES", 3 * size + size // 2)
     incidents = [_incident(i) for i in range(8)]
     for inc in incidents:
-        got = t._current(inc)
+        got, _ = t._current(inc)
         assert got.identifier == inc.alert.identifier  # type: ignore[union-attr]
         assert t._alert_bytes == sum(v[2] for v in t._alerts.values())
         assert t._alert_bytes <= targeting_module.ALERT_CACHE_BYTES  # type: ignore[attr-defined]
     assert list(t._alerts) == ["k5", "k6", "k7"]
     # A hit is served from the cache (the same object) and becomes the most recent.
     cached = t._alerts["k5"][1]
-    assert t._current(incidents[5]) is cached
+    assert t._current(incidents[5])[0] is cached
     assert list(t._alerts) == ["k6", "k7", "k5"]
     # A new version of an incident replaces its entry.
     newer = _incident(6, version="v2")
-    assert t._current(newer) is not t._alerts.get("k5", (None, None))[1]
+    assert t._current(newer)[0] is not t._alerts.get("k5", (None, None))[1]
     assert t._alerts["k6"][0] == "v2"
     assert t._alert_bytes == sum(v[2] for v in t._alerts.values())
 
@@ -91,6 +91,6 @@ def test_alert_bigger_than_the_cache_is_not_kept(monkeypatch: pytest.MonkeyPatch
     t = Targeter(make_regions(), nationwide("XX"))
     monkeypatch.setattr(targeting_module, "ALERT_CACHE_BYTES", 100)
     inc = _incident(1)
-    assert t._current(inc).identifier == "a1"
+    assert t._current(inc)[0].identifier == "a1"
     assert t._alerts == {}
     assert t._alert_bytes == 0

@@ -1091,3 +1091,69 @@ def test_a_merged_incident_s_keys_are_confirmed_where_its_deliveries_went(
         assert sorted(ledger.recipients(f"{SENDER}/K2").tolist()) == ["d0", "d1"]
     finally:
         ledger.close()
+
+
+def _without_area(alert: Alert) -> Alert:
+    """The same message with no area geometry in any info block (a text-only Update)."""
+    import re
+
+    from geotarget import cap
+
+    text = re.sub(r"\s*<area>.*?</area>", "", cap.dumps(alert), flags=re.S)
+    out = cap.loads(text)
+    assert out.area is None
+    return out
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_an_update_without_area_geometry_keeps_the_incident_s_area(
+    store: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """A text-only Update (CAP's <area> is optional) keeps the area of the newest earlier one.
+
+    K2 (WIDE) then K3, naming only K2, and K4, naming only K3, neither with an area: K4 is
+    delivered over WIDE (nobody new), the incident streams to a device walking in, and a
+    later Update with the small AREA reports d1 and the walker as no longer covered. Regression: NO_AREA,
+    the incident stopped streaming and nobody was said to be no longer covered.
+    """
+    ledger = open_store(store, tmp_path / "d.db", request)
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        index = idx(*DEVICES)
+        k1 = make_alert("explosion", AREA, ident="K1")
+        k2 = make_alert(
+            "explosion", WIDE, ident="K2", msg_type=MessageType.UPDATE, refs=(ref(k1),),
+            sent=T0 + dt.timedelta(minutes=1),
+        )  # fmt: skip
+        k3 = _without_area(make_alert(
+            "explosion", WIDE, ident="K3", msg_type=MessageType.UPDATE, refs=(ref(k2),),
+            sent=T0 + dt.timedelta(minutes=2),
+        ))  # fmt: skip
+        k4 = _without_area(make_alert(
+            "explosion", WIDE, ident="K4", msg_type=MessageType.UPDATE, refs=(ref(k3),),
+            sent=T0 + dt.timedelta(minutes=3),
+        ))  # fmt: skip
+        k5 = make_alert(
+            "explosion", AREA, ident="K5", msg_type=MessageType.UPDATE, refs=(ref(k4),),
+            sent=T0 + dt.timedelta(minutes=4),
+        )  # fmt: skip
+        for m in (k1, k2, k3):
+            got = t.target(m, index, LATER)
+            assert got.verdict is Verdict.DELIVER and got.claims is not None, got.reason
+            t.confirm(got.claims.keys(), LATER)
+        got = t.target(k4, index, LATER)
+        assert got.verdict is Verdict.DELIVER, got.reason
+        assert f"the incident's area stays that of version {SENDER}/K2" in got.reason
+        assert len(got.recipients) == 0 and len(got.no_longer_covered) == 0
+        assert t.active_incidents == (f"{SENDER}/K1",)
+        near = Positions(["walker"], [17.53], [59.5], observed_at=[LATER])  # inside WIDE only
+        assert [d.device_id for d in t.on_positions(near, LATER)] == ["walker"]
+        got = t.target(k5, index, LATER)
+        assert got.verdict is Verdict.DELIVER
+        assert sorted(got.no_longer_covered.tolist()) == ["d1", "walker"]
+        alone = t.target(
+            _without_area(make_alert("explosion", AREA, ident="Z1")), index, LATER
+        )  # an Alert without area has nothing to keep
+        assert alone.verdict is Verdict.NO_AREA
+    finally:
+        ledger.close()
