@@ -1157,3 +1157,49 @@ def test_an_update_without_area_geometry_keeps_the_incident_s_area(
         assert alone.verdict is Verdict.NO_AREA
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
+def test_a_merged_chain_lives_as_its_newest_version_does(
+    store: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """Merging an expired part and a live one: the newest version decides, and is delivered.
+
+    K1 (a short alert) has expired; K3, naming only K2, started a second, live incident. K4
+    names K1 and K3: it joins K1's incident (its earliest reference) and merges K3's, whose
+    newer version is current and alive, so K4 is delivered (not refused as expired) and the
+    chain streams on.
+    """
+    ledger = open_store(store, tmp_path / "d.db", request)
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        index = idx(*DEVICES)
+        k1 = make_alert("explosion", AREA, ident="K1", hours=0.05)
+        k2 = make_alert(
+            "explosion", AREA, ident="K2", msg_type=MessageType.UPDATE, refs=(ref(k1),),
+            sent=T0 + dt.timedelta(minutes=1),
+        )  # fmt: skip
+        k3 = make_alert(
+            "explosion", WIDE, ident="K3", msg_type=MessageType.UPDATE, refs=(ref(k2),),
+            sent=T0 + dt.timedelta(minutes=2),
+        )  # fmt: skip
+        k4 = make_alert(
+            "explosion", WIDE, ident="K4", msg_type=MessageType.UPDATE,
+            refs=(ref(k1), ref(k3)), sent=T0 + dt.timedelta(minutes=3),
+        )  # fmt: skip
+        first = t.target(k1, index, T0)
+        assert first.claims is not None
+        t.confirm(first.claims.keys(), T0)
+        assert ledger.expire(f"{SENDER}/K1", at=LATER)
+        third = t.target(k3, index, LATER)
+        assert third.incident == f"{SENDER}/K2" and third.claims is not None
+        t.confirm(third.claims.keys(), LATER)
+        got = t.target(k4, index, LATER)
+        assert got.verdict is Verdict.DELIVER, got.reason
+        assert got.incident == f"{SENDER}/K1" and len(got.recipients) == 0
+        incident = ledger.incident(f"{SENDER}/K1")
+        assert incident is not None and incident.state is IncidentState.ACTIVE
+        assert incident.version == f"{SENDER}/K4"
+        assert t.active_incidents == (f"{SENDER}/K1",)
+    finally:
+        ledger.close()

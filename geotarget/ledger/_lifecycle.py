@@ -526,7 +526,13 @@ def _merge(
             and doc is not None
             and (row.version is None or _newer(current, sent, sorted(_named(doc)), row))
         ):
-            row = attrs.evolve(row, version=current, sent_us=sent, document=doc)
+            # The chain's newest version is current, alive or expired as it was there (a
+            # cancelled one ends the chain below).
+            lives = (IncidentState.ACTIVE.value, IncidentState.EXPIRED.value)
+            state = (
+                other_row.state if row.state in lives and other_row.state in lives else row.state
+            )
+            row = attrs.evolve(row, version=current, sent_us=sent, document=doc, state=state)
     if merged:
         row = attrs.evolve(row, changed_us=at_us)
         tx.put_incident(key, row)
