@@ -48,6 +48,12 @@ def intersects(a: Any, b: Any) -> Any:
         return shapely.intersects(a, b)
 
 
+def covers(a: Any, b: Any) -> npt.NDArray[np.bool_]:
+    """``shapely.covers`` under :data:`LOCK`, as an array of bool."""
+    with LOCK:
+        return np.asarray(shapely.covers(a, b), dtype=np.bool_)
+
+
 def relate_pattern(a: Any, b: Any, pattern: str) -> npt.NDArray[np.bool_]:
     """``shapely.relate_pattern`` under :data:`LOCK`."""
     with LOCK:
