@@ -60,7 +60,12 @@ def test_bytes_that_are_not_the_declared_encoding_are_refused_with_the_offset() 
     data = NAMED.replace('encoding="UTF-8"', 'encoding="Shift_JIS"').encode("utf-8")
     [(path, message)] = problems(data).items()
     assert path == ""
-    assert "shift_jis" in message and "at byte" in message
+    assert message.startswith(
+        "the document is not valid shift_jis, the encoding it declares: byte "
+    )
+    line = NAMED[: NAMED.index("Sergels torg –")].count("\n") + 1
+    assert f" at line {line}, column " in message and " of the document, in b'" in message
+    assert "save it in shift_jis, or declare the encoding it is written in" in message
 
 
 # --- polygons across the 180° meridian ---------------------------------------------------------
