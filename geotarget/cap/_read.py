@@ -535,6 +535,8 @@ class Reader:
             values[name] = () if text is None else self.quoted(text)
         refs = self.text(kids, "references", "")
         values["references"] = () if refs is None else self.references(refs)
+        if refs is None and values["msg_type"] not in (None, MessageType.ALERT):
+            self.unreferenced(values["msg_type"])
         for k, ref in enumerate(values["references"]):
             if ref is not None and (ref.sender, ref.identifier) == (
                 values["sender"],
@@ -547,6 +549,29 @@ class Reader:
                 )
         values["infos"] = [self.info(n, f"info[{i}]") for i, n in enumerate(kids["info"])]
         return self.build("alert", lambda: Alert(**values), 0)
+
+    def unreferenced(self, msg_type: MessageType) -> None:
+        """Report an Update, Cancel, Ack or Error without <references> (the model needs them).
+
+        CAP-v1.2.xsd makes <references> optional for every message type, and no normative rule
+        requires it; CAP 1.2 §3.2.1 only defines these types by the messages "identified in
+        <references>". geotarget's alert model requires them, so the rule is named as its own.
+        """
+        kind = msg_type.value
+        why = {
+            MessageType.UPDATE: "an Update changes the incident of the messages it names",
+            MessageType.CANCEL: "a Cancel ends the incident of the messages it names",
+            MessageType.ACK: "an Ack acknowledges the messages it names",
+            MessageType.ERROR: "an Error rejects the messages it names",
+        }[msg_type]
+        self.problem(
+            "references",
+            f"must name at least one earlier message as sender,identifier,sent for msgType "
+            f"{kind} (got no <references>): geotarget requires them for every msgType but "
+            f"Alert, since {why} (a limit of geotarget: CAP's schema makes <references> "
+            f"optional, though CAP 1.2 defines msgType {kind} by the messages 'identified in "
+            "<references>')",
+        )
 
     def quoted(self, text: str) -> tuple[str, ...]:
         """Split <addresses> or <incidents> into items.
