@@ -48,6 +48,12 @@ def intersects(a: Any, b: Any) -> Any:
         return shapely.intersects(a, b)
 
 
+def covers(a: Any, b: Any) -> npt.NDArray[np.bool_]:
+    """``shapely.covers`` under :data:`LOCK`, as an array of bool."""
+    with LOCK:
+        return np.asarray(shapely.covers(a, b), dtype=np.bool_)
+
+
 def relate_pattern(a: Any, b: Any, pattern: str) -> npt.NDArray[np.bool_]:
     """``shapely.relate_pattern`` under :data:`LOCK`."""
     with LOCK:
@@ -61,6 +67,12 @@ def relate_pattern(a: Any, b: Any, pattern: str) -> npt.NDArray[np.bool_]:
 #: vertices: a million, 55 s and 2.4 GB to repair). A drawn bow-tie or a ring traced twice has a
 #: handful; 10,000 repair in about 0.3 s.
 MAX_CROSSINGS = 10_000
+#: The most such points all the polygons of one CAP document may have together: the limit of
+#: one polygon, so that reading a document costs at most about what repairing one polygon at
+#: :data:`MAX_CROSSINGS` does, whatever the number of its polygons (twenty polygons just under
+#: the limit took 4 s). The edge pairs examined are bounded for the document as for one
+#: polygon too (:func:`count_crossings`'s ``spare``).
+MAX_DOCUMENT_CROSSINGS = MAX_CROSSINGS
 #: Edge pairs whose boxes overlap that :func:`crossings` examines, at most, per edge and per
 #: crossing allowed: a ring of long edges whose boxes overlap (a sawtooth of long teeth) can
 #: have a quadratic number of such pairs and no crossing at all.
@@ -83,13 +95,23 @@ def crossings(geom: Any, limit: int = MAX_CROSSINGS) -> int:
     allowed, past which ``limit + 1`` is returned. So the work is bounded by the vertices
     and ``limit``, never by the (quadratic) number of meetings or of overlapping boxes.
     """
+    return count_crossings(geom, limit, BOX_PAIRS_PER_CROSSING * limit)[0]
+
+
+def count_crossings(geom: Any, limit: int, spare: int) -> tuple[int, int]:
+    """:func:`crossings` with the edge pairs' budget beyond each edge's own given: ``spare``.
+
+    Returns the count (``limit + 1`` past ``limit`` or past the budget) and the pairs examined
+    beyond :data:`BOX_PAIRS_PER_EDGE` per edge, so that a caller bounding several polygons
+    together (the polygons of one CAP document) spends one ``spare`` over all of them.
+    """
     rings = shapely.get_rings(shapely.get_parts(geom))
     xy, ring = shapely.get_coordinates(rings, return_index=True)
     keep = (ring[1:] == ring[:-1]) & np.any(xy[1:] != xy[:-1], axis=1)
     start_xy, end_xy, of = xy[:-1][keep], xy[1:][keep], ring[:-1][keep]
     m = of.size
     if m < 3:
-        return 0
+        return 0, 0
     # Each edge's place along its ring, and its ring's edge count (neighbours wrap around).
     first = np.r_[0, np.flatnonzero(of[1:] != of[:-1]) + 1]
     size = np.diff(np.r_[first, m])
@@ -99,13 +121,13 @@ def crossings(geom: Any, limit: int = MAX_CROSSINGS) -> int:
         np.stack([start_xy, end_xy], axis=1)
     )
     tree = shapely.STRtree(edges)
-    budget = BOX_PAIRS_PER_EDGE * m + BOX_PAIRS_PER_CROSSING * limit
+    budget = BOX_PAIRS_PER_EDGE * m + max(spare, 0)
     count, boxes, start, step = 0, 0, 0, 1
     while start < m and count <= limit:
         i, j = tree.query(edges[start : start + step])  # pairs whose boxes overlap
         boxes += i.size
         if boxes > budget:
-            return limit + 1
+            return limit + 1, max(spare, 0)
         i = i + start
         later = i < j  # each pair once
         i, j = i[later], j[later]
@@ -117,4 +139,4 @@ def crossings(geom: Any, limit: int = MAX_CROSSINGS) -> int:
         per_edge = max(boxes / (start + step), 1.0)
         start += step
         step = max(1, min(2 * step, int((budget - boxes) / per_edge)))
-    return count
+    return count, max(boxes - BOX_PAIRS_PER_EDGE * m, 0)

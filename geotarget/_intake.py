@@ -314,10 +314,12 @@ class Gate:
 def _mixed_blocks(alert: Alert, kinds: list[str | None]) -> str | None:
     """How the info blocks disagree, when they do; None when one kind covers every area.
 
-    Blocks naming different kinds disagree. So does a block naming no kind whose areas are
-    not those of a block naming one: a translation (the same areas, an event the rules do not
-    know in that language) is the same alert; other areas would be told under a kind no block
-    there names.
+    Blocks naming different kinds disagree. So does a block naming no kind with a part of its
+    areas not proven to lie within the union of the areas of the blocks naming one
+    (:func:`geotarget._index.within.first_not_within`): such a block may narrow the alert
+    (a translation over the same areas, an event the rules do not know in that language; a
+    cordon inside the incident's circle), but an area beyond would be told under a kind no
+    block there names.
     """
 
     def where(i: int) -> str:
@@ -328,21 +330,31 @@ def _mixed_blocks(alert: Alert, kinds: list[str | None]) -> str | None:
     if len(named) > 1:
         listed = "; ".join(f"{where(i)}: {k or 'no kind'}" for i, k in enumerate(kinds))
         return f"name different kinds ({listed})"
-
-    def areas(i: int) -> frozenset[object]:
-        return frozenset(
-            p for a in alert.infos[i].areas if a.geometry is not None for p in a.geometry.parts
-        )
-
     if None not in kinds:
         return None
-    each = [areas(i) for i in range(len(kinds))]
-    known = [a for a, k in zip(each, kinds, strict=True) if k is not None]
-    for i, k in enumerate(kinds):
-        if k is None and each[i] and each[i] not in known:
-            return (
-                f"do not agree: {where(i)} names no kind, and its areas are not those of a "
-                f"block that does ({', '.join(where(j) for j, n in enumerate(kinds) if n)} "
-                f"names {next(iter(named))})"
-            )
-    return None
+
+    def parts(i: int) -> list[tuple[int, int, int, Circle | Polygon]]:
+        """(block, area, part, the part) of each part of block ``i``'s areas."""
+        return [
+            (i, a, n, part)
+            for a, area in enumerate(alert.infos[i].areas)
+            if area.geometry is not None
+            for n, part in enumerate(area.geometry.parts)
+        ]
+
+    known = [p for i, k in enumerate(kinds) if k is not None for *_, p in parts(i)]
+    kindless = [q for i, k in enumerate(kinds) if k is None for q in parts(i)]
+    if not kindless:
+        return None
+    from geotarget._index.within import first_not_within
+
+    bad = first_not_within([p for *_, p in kindless], known)
+    if bad is None:
+        return None
+    i, a, n, part = kindless[bad]
+    return (
+        f"do not agree: {where(i)} names no kind, and its area[{a}] reaches beyond the areas "
+        f"of the blocks that do ({', '.join(where(j) for j, k in enumerate(kinds) if k)} "
+        f"names {next(iter(named))}): its part {n}, {_described(part)}, is not proven to lie "
+        "within them"
+    )

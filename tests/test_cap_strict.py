@@ -326,6 +326,51 @@ SWEDISH = BASE.replace("Explosion vid Sergels torg", "Risk för explosion på M�
 
 
 @pytest.mark.parametrize(
+    ("declaration", "why"),
+    [
+        ('<?xml version="1.0" encoding="UTF-8"?>', "the encoding it declares"),
+        ('<?xml version="1.0" encoding="utf-8"?>', "the encoding it declares"),
+        ('<?xml version="1.0"?>', "the encoding XML assumes for a document that declares none"),
+        ("", "the encoding XML assumes for a document that declares none"),
+    ],
+)
+def test_bytes_that_are_not_utf8_where_utf8_is_read_name_the_byte_and_the_remedy(
+    declaration: str, why: str
+) -> None:
+    """Swedish text saved as windows-1252 and read as UTF-8: the byte, where, and what to do.
+
+    It was "not well-formed XML: not well-formed (invalid token) at line 14, column 21", which
+    never said that the bytes are not UTF-8, nor which byte.
+    """
+    doc = SWEDISH.replace('<?xml version="1.0" encoding="UTF-8"?>', declaration)
+    at = doc.index("ö")
+    line, column = doc[:at].count("\n") + 1, at - doc.rfind("\n", 0, at)
+    offset = len(doc[:at].encode("windows-1252"))
+    for data in (doc.encode("windows-1252"), doc.replace("\n", "\r\n").encode("windows-1252")):
+        if b"\r" in data:
+            offset += line - 1  # a CR before each LF
+        [(path, message)] = problems(data).items()
+        assert path == ""
+        assert message.startswith(
+            f"the document is not valid UTF-8, {why}: byte 0xF6 at line {line}, column "
+            f"{column} (byte {offset:,} of the document, in {data[offset - 12 : offset + 8]!r}): "
+            "invalid start byte; save it as UTF-8, or declare the encoding it is written in, "
+            'e.g. <?xml version="1.0" encoding="windows-1252"?>'
+        ), message
+        with pytest.raises(InvalidCAP, match="not valid UTF-8"):
+            cap.loads_lenient(data)
+    declared = SWEDISH.replace('encoding="UTF-8"', 'encoding="windows-1252"')
+    assert cap.loads(declared.encode("windows-1252")) == cap.loads(SWEDISH)
+
+
+def test_a_syntax_error_before_the_first_byte_that_is_not_utf8_is_reported_as_such() -> None:
+    """Expat's own error comes first when it lies before the bytes that are not UTF-8."""
+    data = SWEDISH.replace("<status>", "<status", 1).encode("windows-1252")
+    [(path, message)] = problems(data).items()
+    assert path == "" and message.startswith("not well-formed XML: ")
+
+
+@pytest.mark.parametrize(
     ("mark", "encode", "declared"),
     [
         (codecs.BOM_UTF8, "utf-8", "ISO-8859-1"),  # expat decodes Latin-1 itself: was mojibake

@@ -157,6 +157,52 @@ def test_the_intake_carries_the_readers_warnings() -> None:
     assert [w.path for w in result.warnings] == ["sent"]
 
 
+#: A second <info> as SOS Alarm's 112 app sends a police cordon beside the incident: an event
+#: no recognition rule knows, over a polygon ('lat,lon' points).
+CORDON = """<info>
+    <language>sv-SE</language>
+    <category>Security</category>
+    <event>Avspärrat område</event>
+    <urgency>Immediate</urgency>
+    <severity>Severe</severity>
+    <certainty>Likely</certainty>
+    <expires>2026-05-04T23:30:00+02:00</expires>
+    <headline>Avspärrning</headline>
+    <area>
+      <areaDesc>Avspärrning</areaDesc>
+      <polygon>{polygon}</polygon>
+    </area>
+  </info>
+</alert>"""
+
+
+@pytest.mark.parametrize(
+    ("east", "verdict", "told"),
+    [(13.0104, Verdict.DELIVER, ["at-mollan"]), (13.0294, Verdict.UNRECOGNISED_KIND, [])],
+)
+def test_a_cordon_block_inside_the_explosions_circle_is_told_as_the_explosion(
+    sweden_regions: Any, east: float, verdict: Verdict, told: list[str]
+) -> None:
+    """An Explosion with a cordon block (no kind) drawn inside its circle reaches its devices.
+
+    Such a document was refused (UNRECOGNISED_KIND): nobody was told. A cordon reaching
+    beyond the circle (its east side 1.3 km from the centre, the circle 1 km) still is.
+    """
+    west, south, north = 13.0084, 55.5906, 55.5916
+    ring = [(south, west), (south, east), (north, east), (north, west), (south, west)]
+    polygon = " ".join(f"{lat},{lon}" for lat, lon in ring)
+    doc = upstream().replace(b"</alert>", CORDON.format(polygon=polygon).encode())
+    t = Targeter(sweden_regions, pilot.pilot_policy(), recognition=pilot.RECOGNITION)
+    result = t.receive(doc, PositionIndex(devices()), AT)
+    assert result.verdict is verdict, result.reason
+    assert result.recipients.tolist() == told
+    if verdict is Verdict.DELIVER:
+        assert (result.kind, result.recognised_by) == ("explosion", "pilot:explosion")
+    else:
+        assert "info[1] (sv-SE, event 'Avspärrat område') names no kind" in result.reason
+        assert "its part 0, a polygon within lon 13.00840 to 13.02940" in result.reason
+
+
 # --- signatures --------------------------------------------------------------------------------
 
 signxml = pytest.importorskip("signxml", reason="the 'signing' extra (signxml) is not installed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -12,6 +13,7 @@ import shapely
 import shapely.geometry as sg
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pyproj import Geod
 from targeting_helpers import (
     MUNIS,
     SENDER,
@@ -23,8 +25,9 @@ from targeting_helpers import (
     positions,
 )
 
-from geotarget import Circle, PositionIndex, Positions
-from geotarget.alerts import MessageType, Reference, Status
+from geotarget import Area, Circle, PositionIndex, Positions, pilot
+from geotarget.alerts import Alert, AlertArea, MessageType, Reference, Status
+from geotarget.areas import Part, Polygon
 from geotarget.errors import InvalidInput, InvalidType
 from geotarget.ledger import SQLiteLedger
 from geotarget.regions import RegionHierarchy
@@ -629,3 +632,263 @@ def test_info_blocks_naming_different_kinds_or_areas_are_refused(regions: Region
         assert "info[1]" in got.reason and "one alert per kind" in got.reason
         assert got.recipients.size == 0
         assert t.ledger.load_active() == []  # nothing admitted
+
+
+#: The Explosion's own areas in the tests of a block naming no kind: a 1 km circle, a square.
+_BLAST = Circle(17.6, 59.5, 1000.0)
+_SQUARE = Polygon([(17.6, 59.5), (17.7, 59.5), (17.7, 59.55), (17.6, 59.55)])
+
+
+def _from(lon: float, lat: float, azimuth: float, metres: float) -> tuple[float, float]:
+    """The point ``metres`` from (lon, lat) along ``azimuth`` (WGS84)."""
+    out_lon, out_lat, _ = Geod(ellps="WGS84").fwd(lon, lat, azimuth, metres)
+    return float(out_lon), float(out_lat)
+
+
+def _kindless(named: Area | Part, other: Area | Part) -> Alert:
+    """An Explosion over ``named`` with a second block naming no kind over ``other``.
+
+    The second block's event is a cordon's ("Avspärrat område"), which no recognition rule
+    knows, as an upstream system writes a cordon block beside the incident's.
+    """
+    expl = make_alert("explosion", named, ident="cordon")
+    first = attrs.evolve(expl.infos[0], event_codes=())  # recognised from its event
+    cordon = attrs.evolve(
+        expl.infos[1],
+        event="Avspärrat område",
+        event_codes=(),
+        areas=(AlertArea.from_area("Avspärrning", other),),
+    )
+    return attrs.evolve(expl, infos=(first, cordon))
+
+
+@pytest.mark.parametrize(
+    ("named", "other"),
+    [
+        pytest.param(
+            _BLAST,
+            Polygon([(17.599, 59.4995), (17.601, 59.4995), (17.601, 59.5005), (17.599, 59.5005)]),
+            id="cordon polygon inside the circle",
+        ),
+        pytest.param(_BLAST, Circle(*_from(17.6, 59.5, 90.0, 400.0), 500.0), id="circle in circle"),
+        pytest.param(
+            _BLAST,
+            Circle(*_from(17.6, 59.5, 90.0, 400.0), 599.999),
+            id="circle in circle, 1 mm from its rim",
+        ),
+        pytest.param(_BLAST, Circle(17.6, 59.5, 999.9999999), id="same centre, a hair smaller"),
+        pytest.param(
+            _SQUARE,
+            Polygon([(17.62, 59.51), (17.68, 59.51), (17.68, 59.54), (17.62, 59.54)]),
+            id="polygon in polygon",
+        ),
+        pytest.param(
+            _SQUARE,
+            Polygon([(17.6, 59.5), (17.65, 59.5), (17.65, 59.55), (17.6, 59.55)]),
+            id="polygon touching the other's boundary",
+        ),
+        pytest.param(_SQUARE, Circle(17.65, 59.525, 1000.0), id="circle in polygon"),
+        pytest.param(
+            Area(
+                [
+                    Polygon([(17.6, 59.5), (17.65, 59.5), (17.65, 59.55), (17.6, 59.55)]),
+                    Polygon([(17.64, 59.5), (17.7, 59.5), (17.7, 59.55), (17.64, 59.55)]),
+                ]
+            ),
+            Polygon([(17.62, 59.51), (17.68, 59.51), (17.68, 59.54), (17.62, 59.54)]),
+            id="polygon in the union of two, in neither alone",
+        ),
+        pytest.param(
+            Area([_BLAST, Circle(*_from(17.6, 59.5, 90.0, 1500.0), 1000.0)]),
+            Circle(*_from(17.6, 59.5, 90.0, 750.0), 300.0),
+            id="circle in the union of two circles, in neither alone",
+        ),
+    ],
+)
+def test_a_block_naming_no_kind_within_the_kinds_areas_is_targeted_under_the_kind(
+    regions: RegionHierarchy, named: Area | Part, other: Area | Part
+) -> None:
+    """A block naming no kind over areas within the kind's (a cordon): the kind's alert.
+
+    An Explosion whose second block (a cordon, an event no rule knows) drew a polygon inside
+    the Explosion's circle was refused (UNRECOGNISED_KIND), so nobody was told. Each part of
+    such a block must lie within the union of the areas of the blocks naming the kind, as
+    proven exactly (boundaries touching included); the area told is then the kind's own.
+    """
+    expected = Area([named] if isinstance(named, (Circle, Polygon)) else list(named.parts))
+    inner = Area([other] if isinstance(other, (Circle, Polygon)) else list(other.parts))
+    lon = np.array([17.6, 17.605, 17.65, 17.62, 17.69, 17.7, 17.75, 17.5])
+    lat = np.array([59.5, 59.5, 59.525, 59.51, 59.545, 59.55, 59.5, 59.45])
+    t = Targeter(regions, nationwide("XX"), location_rules=exact_rules(),
+                 recognition=pilot.RECOGNITION)  # fmt: skip
+    got = t.target(_kindless(named, other), PositionIndex(positions(lon, lat)), T0)
+    assert got.verdict is Verdict.DELIVER, got.reason
+    assert got.kind == "explosion"
+    assert bool(np.all(expected.contains(lon, lat) >= inner.contains(lon, lat)))
+    assert got.recipients.tolist() == [f"d{i}" for i in np.flatnonzero(expected.contains(lon, lat))]
+
+
+@pytest.mark.parametrize(
+    ("named", "other", "where"),
+    [
+        pytest.param(
+            _BLAST,
+            Polygon([(17.599, 59.4995), (17.62, 59.4995), (17.62, 59.5005), (17.599, 59.5005)]),
+            "a polygon within lon 17.59900 to 17.62000",
+            id="polygon partly outside the circle",
+        ),
+        pytest.param(
+            _SQUARE,
+            Polygon([(17.62, 59.51), (17.71, 59.51), (17.71, 59.54), (17.62, 59.54)]),
+            "a polygon within lon 17.62000 to 17.71000",
+            id="polygon partly outside the polygon",
+        ),
+        pytest.param(
+            _BLAST,
+            Circle(*_from(17.6, 59.5, 90.0, 400.0), 700.0),
+            "a circle of 700 m",
+            id="circle partly outside the circle",
+        ),
+        pytest.param(
+            _BLAST,
+            Circle(*_from(17.6, 59.5, 90.0, 400.0), 600.0),
+            "a circle of 600 m",
+            id="circle touching the rim from inside: not proven",
+        ),
+        pytest.param(
+            _SQUARE, Circle(17.65, 59.525, 3000.0), "a circle of 3,000 m", id="circle over a side"
+        ),
+        pytest.param(
+            _BLAST,
+            Circle(17.9, 59.5, 500.0),
+            "a circle of 500 m about lon 17.90000",
+            id="elsewhere",
+        ),
+    ],
+)
+def test_a_block_naming_no_kind_reaching_beyond_the_kinds_areas_is_refused(
+    regions: RegionHierarchy, named: Part, other: Part, where: str
+) -> None:
+    """A block naming no kind with a part not proven within the kind's areas: refused, named.
+
+    Its area would be told under a kind no block there names. A circle touching the other's
+    rim from inside is not proven within: a point at the touching point may be computed
+    inside the one and outside the other.
+    """
+    t = Targeter(regions, nationwide("XX"), recognition=pilot.RECOGNITION)
+    devices = positions([17.6, 17.65, 17.9], [59.5, 59.525, 59.5])
+    got = t.target(_kindless(named, other), PositionIndex(devices), T0)
+    assert got.verdict is Verdict.UNRECOGNISED_KIND, got.reason
+    assert (
+        "info[1] (en, event 'Avspärrat område') names no kind, and its area[0] reaches beyond "
+        "the areas of the blocks that do (info[0] (sv-SE, event 'Explosion') names explosion): "
+        "its part 0, "
+    ) in got.reason, got.reason
+    assert where in got.reason and "is not proven to lie within them" in got.reason
+    assert "one alert per kind" in got.reason
+    assert got.recipients.size == 0
+    assert t.ledger.load_active() == []  # nothing admitted
+
+
+def _boundary_points(part: Part) -> tuple[np.ndarray, np.ndarray]:
+    """Points the part holds on and just inside its boundary (its rim, or its edges), densely.
+
+    A circle: every half degree at its reach and 1 µm and 1 mm within; a polygon: 64 points
+    along each edge. Only the points the part itself holds are kept.
+    """
+    if isinstance(part, Circle):
+        az = np.tile(np.arange(0.0, 360.0, 0.5), 3)
+        reach = np.repeat(part.reach_m - np.array([0.0, 1e-6, 1e-3]), az.size // 3)
+        lon, lat, _ = Geod(ellps="WGS84").fwd(
+            np.full(az.size, part.lon), np.full(az.size, part.lat), az, reach
+        )
+        lon, lat = np.asarray(lon), np.asarray(lat)
+    else:
+        ring = np.asarray(part.exterior)
+        t = np.linspace(0.0, 1.0, 64, endpoint=False)[:, None, None]
+        pts = (ring[:-1][None] * (1 - t) + ring[1:][None] * t).reshape(-1, 2)
+        lon, lat = pts[:, 0], pts[:, 1]
+    held = part.contains(lon, lat)
+    return lon[held], lat[held]
+
+
+def _part(kind: str, lon: float, lat: float, size_m: float) -> Part:
+    """A circle of radius ``size_m``, or a square of about that half-width, about a point."""
+    if kind == "circle":
+        return Circle(lon, lat, size_m)
+    dlat = size_m / 111_000.0
+    dlon = dlat * 2.0  # at 59.5°N, a degree of longitude is about half a degree of latitude
+    return Polygon([(lon - dlon, lat - dlat), (lon + dlon, lat - dlat), (lon + dlon, lat + dlat),
+                    (lon - dlon, lat + dlat)])  # fmt: skip
+
+
+_SPOT = st.tuples(
+    st.sampled_from(["circle", "square"]),
+    st.floats(17.58, 17.62),
+    st.floats(59.49, 59.51),
+    st.floats(50.0, 2000.0),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(outer=st.lists(_SPOT, min_size=1, max_size=3), inner=_SPOT)
+def test_a_part_proven_within_holds_no_point_the_others_do_not(
+    outer: list[tuple[str, float, float, float]], inner: tuple[str, float, float, float]
+) -> None:
+    """first_not_within proves a part within only if the others hold every point it holds.
+
+    The oracle: the parts' own membership tests, on points along and just inside the part's
+    boundary. And the proof is not vacuous: a small part well inside one of the others (by
+    30 m) is proven within.
+    """
+    from geotarget._index.within import first_not_within
+
+    others = [_part(*o) for o in outer]
+    part = _part(*inner)
+    area = Area(others)
+    if first_not_within([part], others) is None:
+        assert bool(np.all(area.contains(*_boundary_points(part))))
+    kind, lon, lat, _ = inner
+    ring = _boundary_points(Circle(lon, lat, 30.0))
+    if any(bool(np.all(o.contains(*ring))) for o in others):
+        assert first_not_within([_part(kind, lon, lat, 1.0)], others) is None
+
+
+def test_proving_parts_within_stops_at_a_budget_of_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part inside thousands of nested others: not proven, and no pair goes to GEOS.
+
+    The pairs of parts whose windows meet are examined up to a budget per vertex, so a
+    block of many nested squares around a long ring cannot make the check quadratic.
+    """
+    from geotarget import _geos
+    from geotarget._index import within
+
+    calls: list[int] = []
+    covers = _geos.covers
+
+    def counted(a: Any, b: Any) -> Any:
+        calls.append(len(a))
+        return covers(a, b)
+
+    monkeypatch.setattr(_geos, "covers", counted)
+    nested = [_part("square", 17.6, 59.5, 1000.0 + k) for k in range(2000)]
+    az = np.linspace(0.0, 360.0, 20_000, endpoint=False)
+    lon, lat, _ = Geod(ellps="WGS84").fwd(np.full(az.size, 17.6), np.full(az.size, 59.5), az,
+                                         np.full(az.size, 500.0))  # fmt: skip
+    ring = Polygon(list(zip(lon, lat, strict=True)))
+    assert within.first_not_within([ring], nested) == 0
+    assert calls == []
+    assert within.first_not_within([ring], nested[:1]) is None  # one square: proven, one pair
+    assert calls == [1]
+
+
+def test_a_polygon_with_a_margin_is_proven_within_only_as_an_equal_part() -> None:
+    """A margin's shape is not exact in lon/lat: such a polygon is within only an equal part."""
+    from geotarget._index.within import first_not_within
+
+    square = _part("square", 17.6, 59.5, 100.0)
+    assert isinstance(square, Polygon)
+    grown = Polygon(square.exterior, margin_m=10.0)
+    assert first_not_within([grown], [_BLAST]) == 0
+    assert first_not_within([grown], [grown]) is None
+    assert first_not_within([square, Circle(17.6, 59.5, 2000.0)], [_BLAST]) == 1

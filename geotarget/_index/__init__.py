@@ -7,6 +7,8 @@
 * :mod:`.classify`: the tri-state classification of fixes near an area; :mod:`.frames` bounds
   its polygon distances in the tangent plane before the polygon's own (PROJ) frame.
 * :mod:`.raster`, :mod:`.buckets`: points → areas (:class:`geotarget.AreaIndex`).
+* :mod:`.within`: whether parts of an area lie within other parts, proven (for the intake's
+  check of an info block that names no kind).
 
 The exact circle test and the ECEF conversion live once, in :mod:`geotarget._geodesy`.
 """

@@ -869,7 +869,7 @@ _RIM_MAX, _RIM_MIN, _RIM_BUDGET = 256, 16, 1 << 15
 _RIM_SAG_M = 0.05
 
 
-def _inner_shapes(parts: tuple[Circle | Polygon, ...]) -> list[Any]:
+def inner_shapes(parts: tuple[Circle | Polygon, ...]) -> list[Any]:
     """Lon/lat polygons (shapely) each part surely covers: the union of the parts' own shapes.
 
     A polygon is its own lon/lat shape (its margin left out). A circle is a polygon on its rim
@@ -912,16 +912,14 @@ def _held_together(
 ) -> BoolArray:
     """Whether the parts, together, hold each disk (centre ``x``, ``y``, radius ``r``).
 
-    The parts' union (:func:`_inner_shapes`, united by GEOS) is classified as one polygon per
-    piece, as a polygon part is (:func:`_exact_ranks`, in the piece's metric frame), with each
-    radius grown by the frame's worst scale error and :data:`_PAD_M`: a disk a piece holds so
-    lies within it geodesically, so within the area. (Decided conservatively: a disk within
-    about that growth of the union's boundary, or of a circle's rim between the vertices
-    drawn, stays AMBIGUOUS.) A piece GEOS draws that the polygon rules refuse (none does
-    from valid parts) is left out: its disks stay AMBIGUOUS.
+    The parts' union (:func:`inner_shapes`, united by GEOS) is classified one piece at a
+    time (:func:`held_by_piece`): a disk a piece holds lies within it geodesically, so within
+    the area. (Decided conservatively: a disk within about the frame's scale error and
+    :data:`_PAD_M` of the union's boundary, or of a circle's rim between the vertices drawn,
+    stays AMBIGUOUS.)
     """
     held = np.zeros(x.size, dtype=np.bool_)
-    union = shapely.union_all(_inner_shapes(parts))
+    union = shapely.union_all(inner_shapes(parts))
     for piece in shapely.get_parts(union):
         if not isinstance(piece, shapely.Polygon) or piece.is_empty:
             continue
@@ -929,13 +927,25 @@ def _held_together(
         sel = np.flatnonzero(~held & (x >= west) & (x <= east) & (y >= south) & (y <= north))
         if sel.size == 0:
             continue
-        try:
-            polygon = Polygon.from_shapely(piece)
-        except InvalidArea:
-            continue
-        rank = np.zeros(sel.size, dtype=np.int8)
-        scale = 1.0 + frame_scale(polygon.shape, float(r[sel].max()) * 1.01 + 1.0)
-        grown_r = r[sel] * scale + _PAD_M
-        _exact_ranks(polygon, x[sel], y[sel], grown_r, np.arange(sel.size), rank, scale)
-        held[sel] = rank == _HOLDS
+        held[sel] = held_by_piece(piece, x[sel], y[sel], r[sel])
+    return held
+
+
+def held_by_piece(piece: Any, x: FloatArray, y: FloatArray, r: FloatArray) -> BoolArray:
+    """Whether one lon/lat polygon (shapely) holds each geodesic disk, conservatively.
+
+    The piece is classified as a polygon part is (:func:`_exact_ranks`, in the piece's metric
+    frame), with each radius grown by the frame's worst scale error and :data:`_PAD_M`: a disk
+    the piece holds so lies within it geodesically. A piece the polygon rules refuse (none
+    that GEOS draws from valid parts is) holds no disk.
+    """
+    try:
+        polygon = Polygon.from_shapely(piece)
+    except InvalidArea:
+        return np.zeros(x.size, dtype=np.bool_)
+    rank = np.zeros(x.size, dtype=np.int8)
+    scale = 1.0 + frame_scale(polygon.shape, float(r.max()) * 1.01 + 1.0)
+    grown_r = r * scale + _PAD_M
+    _exact_ranks(polygon, x, y, grown_r, np.arange(x.size), rank, scale)
+    held: BoolArray = rank == _HOLDS
     return held

@@ -217,6 +217,14 @@ class Reader:
         self.kind_code: tuple[str, str] | None = None
         #: The alert's <sent>, once read: a block without effective or onset starts then.
         self.sent: datetime | None = None
+        #: What is left of the document's budget for self-crossing polygons: the points where
+        #: their edges may still meet, and the edge pairs whose boxes overlap that counting
+        #: them may still examine (:data:`geotarget._geos.MAX_DOCUMENT_CROSSINGS`).
+        self.crossings_left = _geos.MAX_DOCUMENT_CROSSINGS
+        self.pairs_left = _geos.BOX_PAIRS_PER_CROSSING * _geos.MAX_DOCUMENT_CROSSINGS
+        #: The first self-crossing polygon counted, and the one past the budget (paths).
+        self.crossed: str | None = None
+        self.past_budget: str | None = None
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -527,6 +535,8 @@ class Reader:
             values[name] = () if text is None else self.quoted(text)
         refs = self.text(kids, "references", "")
         values["references"] = () if refs is None else self.references(refs)
+        if refs is None and values["msg_type"] not in (None, MessageType.ALERT):
+            self.unreferenced(values["msg_type"])
         for k, ref in enumerate(values["references"]):
             if ref is not None and (ref.sender, ref.identifier) == (
                 values["sender"],
@@ -539,6 +549,29 @@ class Reader:
                 )
         values["infos"] = [self.info(n, f"info[{i}]") for i, n in enumerate(kids["info"])]
         return self.build("alert", lambda: Alert(**values), 0)
+
+    def unreferenced(self, msg_type: MessageType) -> None:
+        """Report an Update, Cancel, Ack or Error without <references> (the model needs them).
+
+        CAP-v1.2.xsd makes <references> optional for every message type, and no normative rule
+        requires it; CAP 1.2 §3.2.1 only defines these types by the messages "identified in
+        <references>". geotarget's alert model requires them, so the rule is named as its own.
+        """
+        kind = msg_type.value
+        why = {
+            MessageType.UPDATE: "an Update changes the incident of the messages it names",
+            MessageType.CANCEL: "a Cancel ends the incident of the messages it names",
+            MessageType.ACK: "an Ack acknowledges the messages it names",
+            MessageType.ERROR: "an Error rejects the messages it names",
+        }[msg_type]
+        self.problem(
+            "references",
+            f"must name at least one earlier message as sender,identifier,sent for msgType "
+            f"{kind} (got no <references>): geotarget requires them for every msgType but "
+            f"Alert, since {why} (a limit of geotarget: CAP's schema makes <references> "
+            f"optional, though CAP 1.2 defines msgType {kind} by the messages 'identified in "
+            "<references>')",
+        )
 
     def quoted(self, text: str) -> tuple[str, ...]:
         """Split <addresses> or <incidents> into items.
@@ -917,22 +950,59 @@ class Reader:
         # O(n log n); simple rings stop here (fewer than 3 distinct points is the model's
         # "encloses no area")
         ring = shapely.Polygon(lonlat) if len(lonlat) >= 4 else None
-        if (
-            ring is not None
-            and not shapely.is_valid(ring)
-            and _geos.crossings(ring) > _geos.MAX_CROSSINGS
-        ):
-            self.problem(
-                path,
-                f"crosses or touches itself at more than {_geos.MAX_CROSSINGS:,} points "
-                f"({len(pts):,} points in all): repairing a polygon takes time that grows "
-                "with its crossings, which can grow with the square of its points, so "
-                "geotarget refuses it (a limit of geotarget: CAP allows a polygon to cross "
-                "itself); send it as simple polygons",
-            )
+        if ring is not None and not shapely.is_valid(ring) and not self.repairable(ring, path):
             return None
         self.check_envelope(path, lonlat, "polygon")
         return tuple(pts)
+
+    def repairable(self, ring: shapely.Polygon, path: str) -> bool:
+        """Whether a ring that is not simple may be repaired; a problem at ``path`` if not.
+
+        Repairing takes time that grows with the points where the ring's edges meet: at most
+        :data:`geotarget._geos.MAX_CROSSINGS` in one polygon, and in all the polygons of the
+        document together as many (:data:`geotarget._geos.MAX_DOCUMENT_CROSSINGS`), counted
+        among a number of edge pairs bounded for the document as for one polygon. Once a
+        polygon is past the limit, the later ones that are not simple are refused uncounted.
+        """
+        limit = _geos.MAX_DOCUMENT_CROSSINGS
+        counted = "counted among a bounded number of edge pairs whose boxes overlap"
+        if self.past_budget is not None:
+            self.problem(
+                path,
+                f"crosses or touches itself, and the document's self-crossing polygons already "
+                f"meet themselves at more than {limit:,} points (reached at "
+                f"{self.past_budget}): geotarget repairs at most {limit:,} in one document (a "
+                "limit of geotarget: CAP sets none); send them as simple polygons",
+            )
+            return False
+        count, spent = _geos.count_crossings(ring, self.crossings_left, self.pairs_left)
+        if count <= self.crossings_left:
+            self.crossings_left -= count
+            self.pairs_left -= spent
+            self.crossed = self.crossed or path
+            return True
+        self.past_budget = path
+        points = len(shapely.get_coordinates(ring))
+        if self.crossed is None:
+            self.problem(
+                path,
+                f"crosses or touches itself at more than {_geos.MAX_CROSSINGS:,} points, "
+                f"{counted} ({points:,} points in all): repairing a polygon takes time that "
+                "grows with its crossings, which can grow with the square of its points, so "
+                "geotarget refuses it (a limit of geotarget: CAP allows a polygon to cross "
+                "itself); send it as simple polygons",
+            )
+        else:
+            self.problem(
+                path,
+                f"crosses or touches itself ({points:,} points in all), and with it the "
+                f"document's self-crossing polygons meet themselves at more than {limit:,} "
+                f"points, {counted} ({limit - self.crossings_left:,} in those before it, from "
+                f"{self.crossed}): repairing polygons takes time that grows with their "
+                f"crossings, so geotarget repairs at most {limit:,} in one document, as in one "
+                "polygon (a limit of geotarget: CAP sets none); send them as simple polygons",
+            )
+        return False
 
     def circle(self, node: Node, path: str) -> tuple[float, float, float] | None:
         text = self.leaf(node, path)

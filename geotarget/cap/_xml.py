@@ -186,10 +186,7 @@ def parse(data: str | bytes) -> Node:
             try:
                 text = raw.decode(codec)
             except UnicodeDecodeError as err:
-                raise Refused(
-                    f"the document is not valid {codec}, the encoding it declares: {err.reason} "
-                    f"at byte {err.start:,} ({err.object[err.start : err.start + 4]!r})"
-                ) from None
+                raise _undecodable(raw, err, codec, declared=True) from None
             # Decoded here, so parsed as UTF-8 text whatever its declaration says (as for str).
             raw = text.encode("utf-8", "surrogatepass")
             parser = expat.ParserCreate(encoding="UTF-8", namespace_separator=" ")
@@ -236,4 +233,63 @@ def parse(data: str | bytes) -> Node:
         # A declared encoding the prescan could not see (e.g. in UTF-16) that Python's codecs
         # cannot turn into the single-byte map expat needs.
         raise Refused(f"the document's declared encoding cannot be decoded: {err}") from err
+    except expat.ExpatError:
+        # Bytes that are not UTF-8 where expat reads UTF-8 are its "invalid token": say so.
+        declared = None if isinstance(data, str) else _read_as_utf8(raw)
+        if declared is not None:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                if err.start <= parser.ErrorByteIndex:
+                    raise _undecodable(raw, err, "utf-8", declared=declared) from None
+        raise
     return top.children[0]
+
+
+def _read_as_utf8(raw: bytes) -> bool | None:
+    """Whether expat reads ``raw`` as UTF-8 because it says so (True) or says nothing (False).
+
+    None when it reads another encoding: a declared one, or UTF-16 by its byte-order mark or
+    its first characters (XML 1.0 Appendix F). Without a declaration, XML 1.0 §4.3.3 makes
+    UTF-8 the encoding of a document that has no byte-order mark.
+    """
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in raw[:4]:
+        return None
+    m = _DECLARED.match(raw)
+    if m is None:
+        return False
+    return True if m.group(1).decode("ascii").upper() == "UTF-8" else None
+
+
+def _undecodable(raw: bytes, err: UnicodeDecodeError, codec: str, *, declared: bool) -> Refused:
+    """The refusal of bytes that ``codec`` cannot decode: the byte, where it is, what to do.
+
+    The line and column count characters as expat does (CR LF and a lone CR end a line), so
+    they match an editor's; ``declared``: whether the document names ``codec`` itself, rather
+    than leaving XML to assume UTF-8.
+    """
+    start = err.start
+    name = "UTF-8" if codec == "utf-8" else codec
+    before = raw[:start].decode("utf-8-sig" if codec == "utf-8" else codec, "replace")
+    before = before.replace("\r\n", "\n").replace("\r", "\n")
+    line = before.count("\n") + 1
+    column = len(before) - before.rfind("\n")
+    shown = " ".join(f"0x{b:02X}" for b in raw[start : max(err.end, start + 1)][:4])
+    near = raw[max(0, start - 12) : start + 8]
+    why = (
+        f"{name}, the encoding it declares"
+        if declared
+        else f"{name}, the encoding XML assumes for a document that declares none"
+    )
+    if codec == "utf-8":
+        hint = (
+            "save it as UTF-8, or declare the encoding it is written in, e.g. "
+            '<?xml version="1.0" encoding="windows-1252"?> for text saved by Windows in '
+            "a Western European language"
+        )
+    else:
+        hint = f"save it in {name}, or declare the encoding it is written in"
+    return Refused(
+        f"the document is not valid {why}: byte {shown} at line {line}, column {column} (byte "
+        f"{start:,} of the document, in {near!r}): {err.reason}; {hint}"
+    )
