@@ -556,10 +556,51 @@ JSON output:
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr, exit code 2, like every other failure."""
+    """Usage errors as one line on stderr, exit code 2, like every other failure.
+
+    An option that takes one value refuses to be given twice (:class:`_Once` is the default
+    action, of the subcommands' parsers too).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _Once)
+        self.register("action", "store", _Once)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+class _Once(argparse.Action):
+    """Store an option's one value, and refuse the option given twice.
+
+    argparse keeps the last of repeated values silently: ``--positions a.csv --positions
+    b.csv`` would read b.csv alone, and a second ``--at`` in a pasted command would win
+    unseen. Every option that takes one value uses this action.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        given: set[str] = vars(namespace).setdefault("_given_once", set())
+        if self.dest in given:
+            first = getattr(namespace, self.dest)
+            raise argparse.ArgumentError(
+                self,
+                f"given twice ({_shown(first)} and {_shown(values)}); give it once",
+            )
+        given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
+def _shown(value: object) -> str:
+    """An argument's value as an error message shows it (quoted, at most 40 characters)."""
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 def _sub(sub: Any, name: str, help: str, examples: str, rules: str = "") -> Any:

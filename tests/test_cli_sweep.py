@@ -106,6 +106,95 @@ def test_usage_errors_name_the_command_and_its_argument(
     assert (code, out, err.strip().splitlines()) == (2, "", [line])
 
 
+def _single_value_options() -> list[tuple[str, str]]:
+    """(command, option) for every option of every subcommand that takes one value."""
+    import argparse
+
+    from geotarget.cli import _parser
+
+    (commands,) = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return [
+        (name, action.option_strings[-1])
+        for name, command in commands.choices.items()
+        for action in command._actions
+        if action.option_strings and action.nargs is None  # flags and --help take none
+    ]
+
+
+SINGLE_VALUE_OPTIONS = _single_value_options()
+
+
+def test_the_options_that_take_one_value_are_all_found() -> None:
+    """The sweep below covers every subcommand's one-value options, not an empty list."""
+    assert {
+        ("demo", "--devices"), ("demo", "--seed"), ("demo", "--plot"), ("demo", "--ledger"),
+        ("target", "--alert"), ("target", "--positions"), ("target", "--policy"),
+        ("target", "--at"), ("target", "--observed-at"), ("target", "--timezone"),
+        ("target", "--encoding"), ("locate", "--snap-m"), ("preview", "--plot"),
+        ("preview", "--policy"),
+    } <= set(SINGLE_VALUE_OPTIONS)  # fmt: skip
+
+
+@pytest.mark.parametrize(("command", "option"), SINGLE_VALUE_OPTIONS)
+def test_an_option_given_twice_is_refused_not_last_wins(
+    command: str, option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every one-value option given twice is a usage error naming it, before any work.
+
+    argparse kept the last value silently: ``--positions a.csv --positions b.csv`` read b.csv.
+    """
+    code, out, err = _run([command, option, "1", f"{option}=2"], capsys)
+    (line,) = err.strip().splitlines()
+    assert (code, out) == (2, "")
+    assert line.startswith(f"geotarget {command}: argument {option}: given twice ('1")
+    assert line.endswith(f"); give it once (see 'geotarget {command} --help')")
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["target", "--alert", "a.xml", "--positions", "a.csv", "--positions", "b.csv"],
+            "geotarget target: argument --positions: given twice ('a.csv' and 'b.csv'); give "
+            "it once (see 'geotarget target --help')",
+        ),
+        (  # an abbreviation is the same option
+            ["target", "--at", "2024-05-20T14:00Z", "--positions", "p.csv", "--al", "x.xml",
+             "--alert", "y.xml"],
+            "geotarget target: argument --alert: given twice ('x.xml' and 'y.xml'); give it "
+            "once (see 'geotarget target --help')",
+        ),
+        (
+            ["demo", "--devices", "5", "--devices", "5"],
+            "geotarget demo: argument --devices: given twice ('5' and '5'); give it once "
+            "(see 'geotarget demo --help')",
+        ),
+        (
+            ["locate", "18", "59", "--snap-m", "100", "--snap-m", "500"],
+            "geotarget locate: argument --snap-m: given twice ('100.0' and '500.0'); give it "
+            "once (see 'geotarget locate --help')",
+        ),
+    ],
+)  # fmt: skip
+def test_a_repeated_option_names_both_values(
+    argv: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The line shows both values, so the user sees which file or time was meant."""
+    code, out, err = _run(argv, capsys)
+    assert (code, out, err.strip().splitlines()) == (2, "", [line])
+
+
+def test_flags_and_one_value_options_given_once_still_parse(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A flag repeated is harmless (it says the same thing twice); --help still works."""
+    if not ALERT.is_file():
+        pytest.skip("docs/examples is not beside the tests (installed-wheel run)")
+    code, out, err = _run(["preview", str(ALERT), "--anywhere", "--anywhere"], capsys)
+    assert code == 0, err
+    assert "kind: explosion" in out
+
+
 def test_a_bad_plot_path_is_refused_before_the_demo_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
