@@ -2,8 +2,9 @@ r"""Private: read the positions files people have — CSV in any common dialect,
 
 The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 
-* **Columns** ``id``, ``lon``, ``lat`` (required) and ``accuracy_m``, ``observed_at``,
-  ``tester`` (optional), matched case-insensitively; ``latitude``, ``longitude``, ``lng``,
+* **Columns** ``id``, ``lon``, ``lat`` (required), ``accuracy_m`` and ``observed_at``
+  (required unless one value is given for every row) and ``tester`` (optional), matched
+  case-insensitively; ``latitude``, ``longitude``, ``lng``,
   ``long`` and ``device_id`` name ``lat``, ``lon``, ``lon``, ``lon`` and ``id`` (and the
   Swedish ``latitud``, ``longitud``, ``breddgrad``, ``längdgrad`` name ``lat`` and ``lon``),
   ``accuracy``,
@@ -33,6 +34,11 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   ``timezone`` is given to read it in. A date alone (``2024-05-20``) is refused, not read as
   midnight. An empty cell is an unknown time (never invented). A file
   without the column needs an explicit ``observed_at`` for every row.
+* **accuracy_m**: the 68 % radius in metres that phones report. A file without the column
+  needs an explicit ``accuracy_m`` for every row (0 for exact fixes): a fix is never taken as
+  exact unless told, since an Explosion tells a device whose accuracy disk crosses its area.
+  Both refusals name the file's unknown columns (``hAcc``, ``timestamp``), one of which most
+  likely holds the values.
 * **Damage is refused**, not guessed at: ids in scientific notation (``4.6701E+10``, a
   spreadsheet's rounding of a long number), a column of ids that are all integers written as
   floats (``7.0``), PostgreSQL's text-format ``\N``, a file mixing UTF-8 and cp1252, and a
@@ -1209,22 +1215,58 @@ def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
         raise InvalidInput(f"--timezone {err}") from None
 
 
+def lacking(name: str, column: str, unknown: Sequence[str], fill: str) -> InvalidInput:
+    """The error for a file without ``column``: what to do, and its unknown columns' names.
+
+    The unknown columns come first among the ways out: one of them (``hAcc``, ``timestamp``)
+    most likely holds the values, and renaming it keeps them; ``fill`` (the option, such as
+    ``--accuracy-m METRES``) gives one value to every row.
+    """
+    what = {
+        "accuracy_m": "how far each fix may lie from its device is unknown (a fix is never "
+        "taken as exact unless told)",
+        "observed_at": "when its fixes were taken is unknown",
+    }[column]
+    rename = (
+        f", or rename the one that holds it (its unknown columns: {names_text(unknown)})"
+        if unknown
+        else ""
+    )
+    return InvalidInput(
+        f"{name}: has no {column} column, so {what}; add the column{rename}, or give {fill} "
+        "for every row"
+    )
+
+
+def accuracy_option(value: float, name: str) -> float:
+    """One accuracy radius for every row (``name``: the option or argument giving it)."""
+    from geotarget._validate import number
+    from geotarget.positions import _MAX_ACCURACY_M
+
+    return number(name, value, ge=0.0, le=_MAX_ACCURACY_M)
+
+
 def read(
     path: Path,
     *,
     encoding: str | None = None,
     timezone: str | None = None,
     observed_at: dt.datetime | None = None,
+    accuracy_m: float | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[Any, Report]:
     """Read a positions file into :class:`~geotarget.Positions`; see the module's rules.
 
     ``observed_at`` dates every row of a file without an ``observed_at`` column, and is refused
-    for a file with one. Every failure is an :class:`InvalidInput` naming file, row and column.
+    for a file with one; ``accuracy_m`` (metres) is likewise every fix's radius in a file
+    without an ``accuracy_m`` column. Every failure is an :class:`InvalidInput` naming file,
+    row and column.
     """
     from geotarget.positions import Positions
 
     name = path.name
+    if accuracy_m is not None:
+        accuracy_m = accuracy_option(accuracy_m, "--accuracy-m")
     if not path.exists():
         raise InvalidInput(f"--positions file not found: {path}")
     if path.is_dir():
@@ -1295,6 +1337,14 @@ def read(
             )
         stamp = np.datetime64(utc.replace(tzinfo=None), "us")
         columns["observed_at"] = np.full(report.rows, stamp, dtype="datetime64[us]")
+    if "accuracy_m" in columns and accuracy_m is not None:
+        raise InvalidInput(
+            f"{name}: has an accuracy_m column, so --accuracy-m is not used; leave it out"
+        )
+    if "accuracy_m" not in columns:
+        if accuracy_m is None:
+            raise lacking(name, "accuracy_m", report.unknown_columns, "--accuracy-m METRES")
+        columns["accuracy_m"] = np.where(np.isnan(columns["lon"]), np.nan, accuracy_m)
     _float_ids(columns["id"], where)
     _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
     try:

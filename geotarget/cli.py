@@ -100,6 +100,7 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
         encoding=args.encoding,
         timezone=args.timezone,
         observed_at=observed,
+        accuracy_m=args.accuracy_m,
         progress=progress,
     )
     if tty and report.rows >= _position_files.PROGRESS_EVERY:
@@ -524,11 +525,13 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
 
 _POSITIONS_RULES = """\
 positions files:
-  columns   id, lon, lat [, accuracy_m, observed_at, tester], named on the first line
-            (any case; latitude, longitude, lng, long and device_id are read as
+  columns   id, lon, lat, accuracy_m, observed_at [, tester], named on the first
+            line (any case; latitude, longitude, lng, long and device_id are read as
             lat, lon, lon, lon and id, Swedish latitud and longitud as lat and lon,
             accuracy and horizontalAccuracy as accuracy_m); other columns are
             ignored with a warning on stderr
+  accuracy  accuracy_m in metres, the 68 % radius phones report; a file without
+            it needs --accuracy-m METRES (0: exact fixes), never assumed exact
   CSV       comma, semicolon or tab separated (found from the header line, or named
             by an Excel first line such as sep=;); decimal comma or point, one
             for the whole file (no thousands separators: "1,500" among decimal
@@ -664,7 +667,7 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget target --alert alert.xml --positions devices.csv --at 2024-05-20T14:00+02:00\n"
         "  geotarget target --alert alert.xml --positions fixes.csv --timezone Europe/Stockholm\n"
         "  geotarget target --alert alert.xml --positions ids.csv \\\n"
-        "      --observed-at 2024-05-20T13:55+02:00 --policy pilot.toml\n"
+        "      --observed-at 2024-05-20T13:55+02:00 --accuracy-m 50 --policy pilot.toml\n"
         "  geotarget target --alert alert.xml --positions devices.parquet > result.json\n",
         _POSITIONS_RULES + _JSON_RULES + "\n",
     )
@@ -691,6 +694,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="when the fixes of a file without an observed_at column were taken (ISO 8601 "
         "with offset)",
+    )
+    target.add_argument(
+        "--accuracy-m",
+        type=_ascii_float,
+        metavar="METRES",
+        help="the accuracy (68 %% radius in metres, as phones report it) of every fix of a "
+        "file without an accuracy_m column; 0 reads them as exact",
     )
     target.add_argument(
         "--timezone",

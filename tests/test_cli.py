@@ -112,7 +112,7 @@ def test_target_defaults_to_the_shipped_pilot_and_numbers_phases_from_one(
     csv.write_text("id,lon,lat\n1,11.97333,57.70889\n", encoding="utf-8")
     code, text = run(
         "target", "--alert", str(path), "--positions", str(csv), "--at", at.isoformat(),
-        "--observed-at", at.isoformat(),
+        "--observed-at", at.isoformat(), "--accuracy-m", "10",
     )  # fmt: skip
     assert code == 0
     doc = json.loads(text)
@@ -293,6 +293,7 @@ def target_file(
 
 EPOCH = str(int((AT - dt.timedelta(minutes=5)).timestamp()))  # five minutes before AT
 
+#: A file without an accuracy column is read with --accuracy-m (never as exact fixes).
 FILES_PEOPLE_HAVE = {
     # Swedish spreadsheet export: UTF-8 BOM, semicolons, decimal commas, epoch seconds, and an
     # extra column; phone-number ids with leading zeros; "007" and "7" are different devices.
@@ -316,7 +317,7 @@ FILES_PEOPLE_HAVE = {
             "Åsa-ö\t18.06528\t59.3325\t2024-05-20T11:55:00Z\n"
             "Bo\t18.2\t59.3325\t2024-05-20T13:55:00+02:00\n"
         ).encode("cp1252"),
-        (),
+        ("--accuracy-m", "10"),
         ["Åsa-ö"],
     ),
     # Comma-separated with quoted decimal commas (every number's mark a comma, as the file's
@@ -329,7 +330,7 @@ FILES_PEOPLE_HAVE = {
             f'"x2","{FAR}","59,3325",{EPOCH}\n'
             f'"²³","18,06528","59,3326","{EPOCH},5"\n'
         ).encode(),
-        (),
+        ("--accuracy-m", "10"),
         ["x²", "²³"],
     ),
     # Excel's dialect line "sep=;" before the header (CRLF line endings, a BOM), then an
@@ -340,13 +341,13 @@ FILES_PEOPLE_HAVE = {
             "\ufeffsep=;\r\nid;lon;lat;observed_at\r\n"
             f"e1;{NEAR};59,3325;{EPOCH}\r\ne2;{FAR};59,3325;{EPOCH}\r\n"
         ).encode(),
-        (),
+        ("--accuracy-m", "10"),
         ["e1"],
     ),
     "excel_sep_comma_cr": (
         "positions.csv",
         f"sep=,\rid,lon,lat,observed_at\rc1,18.06528,59.3325,{EPOCH}\r".encode(),
-        (),
+        ("--accuracy-m", "10"),
         ["c1"],
     ),
     # UTF-16 big-endian with a BOM, CRLF, a header in odd case and spacing, a quoted id holding
@@ -358,28 +359,28 @@ FILES_PEOPLE_HAVE = {
             f'"a;b\r\nc";{NEAR};59,3325;2024-05-20T15:55:00+02:00\r\n'
             f"far;{FAR};59,3325;2024-05-20T13:55:00Z\r\n\r\n"
         ).encode("utf-16-be"),
-        (),
+        ("--accuracy-m", "10"),
         ["a;b\r\nc"],
     ),
     # Excel's "Unicode text": UTF-16 with a BOM, tab-separated.
     "utf16_excel": (
         "positions.txt",
         f"id\tlon\tlat\tobserved_at\nä1\t18.06528\t59.3325\t{EPOCH}\n".encode("utf-16"),
-        (),
+        ("--accuracy-m", "10"),
         ["ä1"],
     ),
     # latin-1 named explicitly (0x81 is undefined in cp1252, so detection alone refuses it).
     "explicit_latin1": (
         "positions.csv",
         f"id,lon,lat,observed_at\nid\x81,18.06528,59.3325,{EPOCH}\n".encode("latin-1"),
-        ("--encoding", "latin-1"),
+        ("--encoding", "latin-1", "--accuracy-m", "10"),
         ["id\x81"],
     ),
     # Naive local times, read in the zone the user names.
     "naive_with_timezone": (
         "positions.csv",
         b"id,lon,lat,observed_at\nn,18.06528,59.3325,2024-05-20 13:55:00\n",
-        ("--timezone", "Europe/Stockholm"),
+        ("--timezone", "Europe/Stockholm", "--accuracy-m", "10"),
         ["n"],
     ),
     # An export from another system: device_id, latitude before longitude (the names, not the
@@ -390,13 +391,13 @@ FILES_PEOPLE_HAVE = {
             "Device_ID,Latitude,Longitude,observed_at\n"
             f"d1,59.3325,18.06528,{EPOCH}\nd2,59.3325,18.2,{EPOCH}\n"
         ).encode(),
-        (),
+        ("--accuracy-m", "10"),
         ["d1"],
     ),
     "lat_lng_export": (
         "positions.csv",
         f"id;lat;lng;observed_at\ng1;59,3325;{NEAR};{EPOCH}\ng2;59,3325;{FAR};{EPOCH}\n".encode(),
-        (),
+        ("--accuracy-m", "10"),
         ["g1"],
     ),
     # Excel in a Swedish locale with Swedish headers (cp1252, semicolons, decimal commas), and
@@ -405,7 +406,7 @@ FILES_PEOPLE_HAVE = {
         "positioner.csv",
         f"Enhet;Latitud;Longitud;observed_at;id\nx;59,3325;18,06528;{EPOCH};s1\n"
         f"y;59,3325;18,2;{EPOCH};s2\n".encode("cp1252"),
-        (),
+        ("--accuracy-m", "10"),
         ["s1"],
     ),
     "swedish_old_headers": (
@@ -413,13 +414,13 @@ FILES_PEOPLE_HAVE = {
         f"id;Breddgrad;Längdgrad;observed_at\nå1;59,3325;{NEAR};{EPOCH}\nå2;59,3325;{FAR};{EPOCH}\n".encode(
             "cp1252"
         ),
-        (),
+        ("--accuracy-m", "10"),
         ["å1"],
     ),
     "lat_long_export": (
         "positions.csv",
         f"id,lat,long,observed_at\nl1,59.3325,{NEAR.replace(',', '.')},{EPOCH}\n".encode(),
-        (),
+        ("--accuracy-m", "10"),
         ["l1"],
     ),
     # A phone app's export: the radius in metres under the platforms' own names (iOS
@@ -443,11 +444,20 @@ FILES_PEOPLE_HAVE = {
         (),
         ["e"],
     ),
+    # No accuracy column: one radius for every fix, given explicitly. 'edge' is 600 m out:
+    # its 200 m disk crosses the 500 m circle (read as exact, it was left out).
+    "radius_for_every_row": (
+        "positions.csv",
+        f"id,lon,lat,observed_at\nin,18.06528,59.3325,{EPOCH}\nedge,18.07585,59.3325,{EPOCH}\n"
+        f"out,18.0793,59.3325,{EPOCH}\n".encode(),
+        ("--accuracy-m", "200"),
+        ["in", "edge"],
+    ),
     # No time column: the fixes' time is given explicitly.
     "undated_with_observed_at": (
         "positions.csv",
         b"id,lon,lat\nu,18.06528,59.3325\n",
-        ("--observed-at", "2024-05-20T13:58:00+02:00"),
+        ("--observed-at", "2024-05-20T13:58:00+02:00", "--accuracy-m", "10"),
         ["u"],
     ),
 }
@@ -557,7 +567,7 @@ BAD_FILES = {
     ),
     "duplicate_id": (
         b"id,lon,lat,observed_at\n007,18.0,59.0,1716206100\n7,18.0,59.0,1716206100\n007,18.0,59.0,1716206100\n",
-        (),
+        ("--accuracy-m", "0"),
         ["row 3 (line 4), column id", "'007'", "already at row 1 (line 2)"],
     ),
     "ragged_row": (
@@ -567,7 +577,7 @@ BAD_FILES = {
     ),
     "swapped_columns": (
         b"id,lon,lat,observed_at\na,59.3325,118.06,1716206100\n",
-        (),
+        ("--accuracy-m", "0"),
         ["column lat", "within [-90, 90]"],
     ),
     "empty_id": (
@@ -577,13 +587,50 @@ BAD_FILES = {
     ),
     "one_coordinate_missing": (
         b"id,lon,lat,observed_at\na,18.0,,1716206100\n",
-        (),
+        ("--accuracy-m", "0"),
         ["row 1 (line 2), column lat", "give both"],
     ),
     "no_time_column": (
         b"id,lon,lat\na,18.0,59.0\n",
         (),
         ["no observed_at column", "--observed-at"],
+    ),
+    # No accuracy column: refused, naming the columns one of which may hold it (never read
+    # as exact fixes, which left out a device whose disk crosses an Explosion's area).
+    "no_accuracy_column": (
+        b"id,lon,lat,hAcc,Accuracy (m),observed_at\na,18.0,59.0,5,5,1716206100\n",
+        (),
+        [
+            "positions.csv: has no accuracy_m column, so how far each fix may lie from its "
+            "device is unknown",
+            "rename the one that holds it (its unknown columns: 'hAcc', 'Accuracy (m)')",
+            "or give --accuracy-m METRES for every row",
+        ],
+    ),
+    "no_accuracy_column_nothing_to_rename": (
+        b"id,lon,lat,observed_at\na,18.0,59.0,1716206100\n",
+        (),
+        ["has no accuracy_m column", "add the column, or give --accuracy-m METRES"],
+    ),
+    "accuracy_column_and_option": (
+        b"id,lon,lat,horizontalAccuracy,observed_at\na,18.0,59.0,5,1716206100\n",
+        ("--accuracy-m", "10"),
+        ["positions.csv: has an accuracy_m column, so --accuracy-m is not used; leave it out"],
+    ),
+    "negative_accuracy_option": (
+        b"id,lon,lat,observed_at\na,18.0,59.0,1716206100\n",
+        ("--accuracy-m", "-5"),
+        ["--accuracy-m must be a finite number >= 0 and <= 40075017 (got -5.0)"],
+    ),
+    "nan_accuracy_option": (
+        b"id,lon,lat,observed_at\na,18.0,59.0,1716206100\n",
+        ("--accuracy-m", "nan"),
+        ["--accuracy-m must be a finite number >= 0 and <= 40075017, not NaN"],
+    ),
+    "accuracy_option_not_a_number": (
+        b"id,lon,lat,observed_at\na,18.0,59.0,1716206100\n",
+        ("--accuracy-m", "ten"),
+        ["argument --accuracy-m: must be a number", "'ten'"],
     ),
     "time_column_and_observed_at": (
         b"id,lon,lat,observed_at\na,18.0,59.0,1716206100\n",
@@ -721,7 +768,7 @@ def test_observed_at_is_read_exactly(tmp_path: Path) -> None:
         "g;;;1716206100,25\n",
         encoding="utf-8",
     )
-    positions, report = _position_files.read(f, timezone="Europe/Stockholm")
+    positions, report = _position_files.read(f, timezone="Europe/Stockholm", accuracy_m=0.0)
     expected = np.array(
         [
             "2024-05-20T11:55:00",
@@ -804,7 +851,13 @@ def test_parquet_ids_keep_their_type_and_big_ones_are_refused(tmp_path: Path) ->
     text = tmp_path / "text.parquet"
     pq.write_table(
         pa.table(
-            {"id": ["007", "7"], "lon": [18.0, 18.1], "lat": [59.0, 59.0], "observed_at": stamp}
+            {
+                "id": ["007", "7"],
+                "lon": [18.0, 18.1],
+                "lat": [59.0, 59.0],
+                "accuracy_m": [10.0, 10.0],
+                "observed_at": stamp,
+            }
         ),
         text,
     )
@@ -835,7 +888,7 @@ def test_parquet_ids_keep_their_type_and_big_ones_are_refused(tmp_path: Path) ->
     )
     with pytest.raises(InvalidPositions, match="without a time zone"):
         _position_files.read(naive)
-    local, _ = _position_files.read(naive, timezone="Europe/Stockholm")
+    local, _ = _position_files.read(naive, timezone="Europe/Stockholm", accuracy_m=10.0)
     assert local.observed_at.tolist() == [dt.datetime(2024, 5, 20, 11, 55)]
 
 
@@ -956,11 +1009,11 @@ def test_positions_refuse_an_id_longer_than_256_characters() -> None:
 
 def test_the_summary_says_why_nobody_was_told(tmp_path: Path) -> None:
     """A summary of 0 new recipients says who was not told, or why the alert was refused."""
-    undated = b"id,lon,lat,observed_at\na,18.06528,59.3325,\n"  # an unknown time: never trusted
+    undated = b"id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,\n"  # an unknown time: never trusted
     done = target_file(tmp_path, "undated.csv", undated)
     assert done.returncode == 0, done.stderr
     assert "DELIVER: 0 new recipient(s); not told: 1 with a stale or undated fix" in done.stderr
-    fresh = f"id,lon,lat,observed_at\na,18.06528,59.3325,{EPOCH}\n".encode()
+    fresh = f"id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,{EPOCH}\n".encode()
     told = target_file(tmp_path, "fresh.csv", fresh)
     assert "DELIVER: 1 new recipient(s)\n" in told.stderr
     assert "not told" not in told.stderr
@@ -1023,7 +1076,9 @@ def test_an_empty_file_name_is_refused_not_read_as_the_current_directory(
 ) -> None:
     """``--policy "$UNSET"`` must not fall back to the pilot policy without an issuers table."""
     write_alert(tmp_path / "a.xml")
-    (tmp_path / "d.csv").write_text(f"id,lon,lat,observed_at\na,18.06528,59.3325,{EPOCH}\n")
+    (tmp_path / "d.csv").write_text(
+        f"id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,{EPOCH}\n"
+    )
     at = ("--at", AT.isoformat()) if argv[0] == "target" else ()
     done = cli_here(*argv, *at, cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == ""
@@ -1035,8 +1090,8 @@ def test_output_a_console_cannot_encode_is_escaped_not_an_internal_error(tmp_pat
     """JSON stays whole and valid on a cp1252 stdout; locate's names are escaped on ASCII."""
     write_alert(tmp_path / "a.xml")
     ids = ["Łukasz-телефон", "emoji-😀", "Åsa"]
-    rows = "".join(f"{i},18.06528,59.3325,{EPOCH}\n" for i in ids)
-    (tmp_path / "d.csv").write_text("id,lon,lat,observed_at\n" + rows, encoding="utf-8")
+    rows = "".join(f"{i},18.06528,59.3325,10,{EPOCH}\n" for i in ids)
+    (tmp_path / "d.csv").write_text("id,lon,lat,accuracy_m,observed_at\n" + rows, encoding="utf-8")
     env = {**os.environ, "PYTHONIOENCODING": "cp1252"}
     argv = ["target", "--alert", "a.xml", "--positions", "d.csv", "--at", AT.isoformat()]
     done = subprocess.run(
@@ -1076,7 +1131,7 @@ def test_policy_files_are_read_by_load_policy(
     alert = str(write_alert(tmp_path / "alert.xml"))
     (tmp_path / "p.csv").write_text("id,lon,lat\nx,18.06528,59.3325\n", encoding="utf-8")
     target = ["target", "--alert", alert, "--positions", str(tmp_path / "p.csv"),
-              "--observed-at", AT.isoformat(), "--at", AT.isoformat()]  # fmt: skip
+              "--observed-at", AT.isoformat(), "--accuracy-m", "10", "--at", AT.isoformat()]  # fmt: skip
     rules = '[[kinds.explosion.phases]]\nstarts_at = 2024-04-15T00:00:00+02:00\nregions = ["SE"]\n'
     (tmp_path / "none.toml").write_text(rules, encoding="utf-8")
     assert run("preview", alert, "--policy", str(tmp_path / "none.toml"))[0] == 0
@@ -1124,7 +1179,8 @@ def test_a_file_of_fixes_outside_sweden_is_explained_not_a_bare_nobody(
     alert = str(write_alert(tmp_path / "alert.xml"))
     (tmp_path / "p.csv").write_text("id,lon,lat\n" + rows, encoding="utf-8")
     code, out = run("target", "--alert", alert, "--positions", str(tmp_path / "p.csv"),
-                    "--observed-at", AT.isoformat(), "--at", AT.isoformat())  # fmt: skip
+                    "--observed-at", AT.isoformat(), "--accuracy-m", "10",
+                    "--at", AT.isoformat())  # fmt: skip
     err = capsys.readouterr().err
     assert code == 0 and json.loads(out)["recipients"] == []
     assert "2 of 2 fixes lie outside Sweden" in err and fragment in err
@@ -1132,7 +1188,7 @@ def test_a_file_of_fixes_outside_sweden_is_explained_not_a_bare_nobody(
     # One device abroad among devices at home is normal: no warning.
     (tmp_path / "p.csv").write_text("id,lon,lat\nx,18.06528,59.3325\ny,18.1,59.3\nz,2.35,48.85\n")
     run("target", "--alert", alert, "--positions", str(tmp_path / "p.csv"),
-        "--observed-at", AT.isoformat(), "--at", AT.isoformat())  # fmt: skip
+        "--observed-at", AT.isoformat(), "--accuracy-m", "10", "--at", AT.isoformat())  # fmt: skip
     assert "outside Sweden" not in capsys.readouterr().err
 
 
@@ -1142,7 +1198,9 @@ def test_the_alert_can_come_from_standard_input(tmp_path: Path) -> None:
     ``target`` gives the same answer as from the file; an error names "standard input".
     """
     alert = write_alert(tmp_path / "alert.xml")
-    (tmp_path / "p.csv").write_text(f"id,lon,lat,observed_at\nn,18.06528,59.3325,{EPOCH}\n")
+    (tmp_path / "p.csv").write_text(
+        f"id,lon,lat,accuracy_m,observed_at\nn,18.06528,59.3325,10,{EPOCH}\n"
+    )
     document = alert.read_text()
     done = cli("preview", "-", cwd=tmp_path, stdin=document)
     assert done.returncode == 0, done.stderr
@@ -1210,6 +1268,8 @@ def test_the_unknown_columns_warning_is_bounded(tmp_path: Path) -> None:
         str(path),
         "--observed-at",
         AT.isoformat(),
+        "--accuracy-m",
+        "10",
         "--at",
         AT.isoformat(),
         cwd=tmp_path,

@@ -233,7 +233,7 @@ def test_a_broken_alert_is_named_among_the_files(
 ) -> None:
     """``target`` reads two files: a CAP problem says which file it is in."""
     positions = tmp_path / "devices.csv"
-    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    positions.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
     broken = tmp_path / "upstream.xml"
     broken.write_text(
         ALERT.read_text(encoding="utf-8").replace("<certainty>Likely</certainty>", "", 1)
@@ -256,7 +256,7 @@ def test_an_empty_observed_at_is_refused_not_ignored(
 ) -> None:
     """``--observed-at ""`` (an unset shell variable) is a bad time, not "not given"."""
     positions = tmp_path / "devices.csv"
-    positions.write_text("id,lon,lat\na,18.06528,59.3325\n")
+    positions.write_text("id,lon,lat,accuracy_m\na,18.06528,59.3325,10\n")
     argv = ["target", "--alert", str(ALERT), "--positions", str(positions), "--observed-at", ""]
     code, out, err = _run(argv, capsys)
     assert (code, out) == (2, "")
@@ -273,11 +273,11 @@ def test_fixes_taken_after_at_are_named_in_a_warning(
     """
     positions = tmp_path / "devices.csv"
     positions.write_text(
-        "id,lon,lat,observed_at\n"
-        "skew,18.06528,59.3325,2024-05-20T16:09:59+02:00\n"
-        "late,18.06528,59.3325,2024-05-20T14:10:01Z\n"
-        "today,18.06528,59.3325,2026-12-02T07:00:00Z\n"
-        "nofix,,,\n"
+        "id,lon,lat,accuracy_m,observed_at\n"
+        "skew,18.06528,59.3325,10,2024-05-20T16:09:59+02:00\n"
+        "late,18.06528,59.3325,10,2024-05-20T14:10:01Z\n"
+        "today,18.06528,59.3325,10,2026-12-02T07:00:00Z\n"
+        "nofix,,,,\n"
     )
     argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
     code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
@@ -298,7 +298,7 @@ def test_projected_metres_are_named_as_such(
 ) -> None:
     """SWEREF 99 TM easting/northing in the lon/lat columns: the line says what they look like."""
     positions = tmp_path / "kommun.csv"
-    positions.write_text("id;lon;lat;observed_at\nk1;674032;6580822;1716213600\n")
+    positions.write_text("id;lon;lat;accuracy_m;observed_at\nk1;674032;6580822;10;1716213600\n")
     argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
     code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
     assert (code, out) == (2, "")
@@ -322,7 +322,7 @@ def test_preview_lenient_reads_what_a_strict_read_refuses_and_lists_the_repairs(
         encoding="utf-8",
     )
     positions = tmp_path / "devices.csv"
-    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    positions.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
     hint = "(this command reads strictly; 'geotarget preview --lenient' repairs this)"
     for argv in (
         ["preview", str(cap11)],
@@ -366,7 +366,7 @@ def test_the_summary_reads_as_english_and_says_how_to_confirm(
 ) -> None:
     """One recipient is singular, an Ack takes "an", and the guard names the option to pass."""
     positions = tmp_path / "devices.csv"
-    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    positions.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
     text = ALERT.read_text(encoding="utf-8")
     variants = {
         "one.xml": text,
@@ -428,7 +428,7 @@ def test_at_at_the_ends_of_time_is_bad_input_not_an_internal_error(
     (An instant with no datetime in UTC is refused by parse_time itself, naming the flag.)
     """
     positions = tmp_path / "devices.csv"
-    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    positions.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
     argv = ["target", "--alert", str(ALERT), "--positions", str(positions), "--at", at]
     code, out, err = _run(argv, capsys)
     assert (code, out) == (2, ""), err
@@ -446,7 +446,7 @@ def test_observed_at_keeps_to_the_years_a_files_cells_may_name(
     (Year 1 at +14:00 was an internal error; year 9999 a fix that is never stale.)
     """
     positions = tmp_path / "devices.csv"
-    positions.write_text("id,lon,lat\na,18.06528,59.3325\n")
+    positions.write_text("id,lon,lat,accuracy_m\na,18.06528,59.3325,10\n")
     argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
     code, out, err = _run(
         [*argv, "--at", "2024-05-20T16:05+02:00", "--observed-at", observed], capsys
@@ -480,7 +480,7 @@ def test_any_time_the_command_reads_ends_in_an_answer_or_one_line(
     Never an internal error: two overflows hid at the ends of the years.
     """
     positions = tmp_path / "undated.csv"
-    positions.write_text("id,lon,lat\na,18.06528,59.3325\n")
+    positions.write_text("id,lon,lat,accuracy_m\na,18.06528,59.3325,10\n")
     argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
     code, out, err = _run([*argv, "--at", at, "--observed-at", observed], capsys)
     assert code in (0, 2), err
@@ -497,9 +497,9 @@ def test_an_encoding_that_contradicts_the_files_byte_order_mark_is_refused(
     from geotarget._position_files import read
 
     utf8 = tmp_path / "excel.csv"
-    utf8.write_bytes("\ufeffid;lon;lat\nå;18,06;59,33\n".encode())
+    utf8.write_bytes("\ufeffid;lon;lat;accuracy_m\nå;18,06;59,33;10\n".encode())
     utf16 = tmp_path / "unicode.txt"
-    utf16.write_bytes("id\tlon\tlat\nå\t18.06\t59.33\n".encode("utf-16"))
+    utf16.write_bytes("id\tlon\tlat\taccuracy_m\nå\t18.06\t59.33\t10\n".encode("utf-16"))
     for path, named, bom in ((utf8, "latin-1", "UTF-8"), (utf16, "utf-8", "UTF-16")):
         with pytest.raises(InvalidInput) as info:
             read(path, encoding=named, observed_at=dt.datetime(2024, 5, 20, tzinfo=dt.timezone.utc))
@@ -519,7 +519,7 @@ def test_the_json_states_its_times_in_the_offset_of_at(
 ) -> None:
     """``at`` and ``next_change`` in one offset (next_change came in UTC beside a +02:00 at)."""
     positions = tmp_path / "devices.csv"
-    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    positions.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
     # The example tip request expires after a day; here it stays active until phase 2 (a next
     # change at or after expiry is no next change: test_targeting).
     tips = tmp_path / "tips.xml"

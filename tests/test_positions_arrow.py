@@ -68,7 +68,8 @@ def test_aliases_name_their_column_and_one_column_twice_is_refused() -> None:
                 "Longitude": [18.0],
                 "observed_at": [dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)],
             }
-        )
+        ),
+        accuracy_m=0.0,
     )
     assert (p.ids.tolist(), p.lon.tolist(), p.lat.tolist()) == (["a"], [18.0], [59.3])
     for name in ("accuracy", "horizontalAccuracy", "Horizontal_Accuracy"):
@@ -118,6 +119,36 @@ def test_no_observed_at_needs_one_time() -> None:
     assert positions_from_arrow(table, observed_at=T0).observed_at[1] == np.datetime64(
         "2024-05-20T12:00", "us"
     )
+
+
+def test_no_accuracy_column_needs_one_radius(tmp_path: Path) -> None:
+    """Without accuracy_m a table or file is refused (never exact fixes), unless one radius is given.
+
+    The radius goes to every row with a fix; a table with the column refuses a second source,
+    and the radius keeps the column's rule (finite, >= 0).
+    """
+    table = _table(accuracy_m=None)
+    with pytest.raises(InvalidInput) as err:
+        positions_from_arrow(table, source="t")
+    assert str(err.value) == (
+        "t: has no accuracy_m column, so how far each fix may lie from its device is unknown (a "
+        "fix is never taken as exact unless told); add the column, or give accuracy_m for "
+        "every row"
+    )
+    got = positions_from_arrow(table, accuracy_m=50.0)
+    assert got.accuracy_m[:2].tolist() == [50.0, 50.0] and np.isnan(got.accuracy_m[2])
+    path = tmp_path / "p.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(InvalidInput, match=r"p\.parquet: has no accuracy_m column"):
+        read_parquet(path)
+    assert read_parquet(path, accuracy_m=0).accuracy_m[:2].tolist() == [0.0, 0.0]
+    with pytest.raises(
+        InvalidInput, match="t: has an accuracy_m column, so accuracy_m is not used"
+    ):
+        positions_from_arrow(_table(), source="t", accuracy_m=5.0)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(InvalidInput, match="accuracy_m must be a finite number >= 0"):
+            positions_from_arrow(table, accuracy_m=bad)
 
 
 def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
@@ -232,7 +263,7 @@ def test_an_empty_frame_is_an_empty_snapshot(tmp_path: Path, id_type: object) ->
         }
     )
     pq.write_table(empty, tmp_path / "empty.parquet")
-    assert len(read_parquet(tmp_path / "empty.parquet", observed_at=T0)) == 0
+    assert len(read_parquet(tmp_path / "empty.parquet", observed_at=T0, accuracy_m=0.0)) == 0
     one = pa.table({"id": pa.array([None], id_type), "lon": [18.0], "lat": [59.3]})
     with pytest.raises(InvalidPositions, match="column id: must hold text or integers"):
         positions_from_arrow(one, observed_at=T0)
