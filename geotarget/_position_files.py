@@ -1228,13 +1228,14 @@ def lacking(name: str, column: str, unknown: Sequence[str], fill: str) -> Invali
         "observed_at": "when its fixes were taken is unknown",
     }[column]
     rename = (
-        f", or rename the one that holds it (its unknown columns: {names_text(unknown)})"
+        f", or rename the one that holds it (its unknown columns: {names_text(unknown)}), or, "
+        "if none does,"
         if unknown
-        else ""
+        else ", or"
     )
     return InvalidInput(
-        f"{name}: has no {column} column, so {what}; add the column{rename}, or give {fill} "
-        "for every row"
+        f"{name}: has no {column} column, so {what}; add the column{rename} give {fill} for "
+        "every row"
     )
 
 
@@ -1323,10 +1324,7 @@ def read(
         )
     if "observed_at" not in columns:
         if observed_at is None:
-            raise InvalidInput(
-                f"{name}: has no observed_at column, so when its fixes were taken is unknown; "
-                "add the column or give --observed-at TIME for every row"
-            )
+            raise lacking(name, "observed_at", report.unknown_columns, "--observed-at TIME")
         try:
             utc = observed_at.astimezone(dt.timezone.utc)
         except OverflowError:  # year 1 at +14:00, 9999-12-31 at -14:00

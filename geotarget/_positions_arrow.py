@@ -131,10 +131,7 @@ def positions_from_arrow(
         raise InvalidInput(f"{source}: has an observed_at column, so observed_at is not used")
     if "observed_at" not in columns:
         if observed_at is None:
-            raise InvalidInput(
-                f"{source}: has no observed_at column, so when its fixes were taken is unknown; "
-                "add the column or give observed_at for every row"
-            )
+            raise lacking(source, "observed_at", (), "observed_at")
         columns["observed_at"] = observed_at
     if "accuracy_m" in columns and accuracy_m is not None:
         raise InvalidInput(f"{source}: has an accuracy_m column, so accuracy_m is not used")

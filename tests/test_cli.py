@@ -593,7 +593,7 @@ BAD_FILES = {
     "no_time_column": (
         b"id,lon,lat\na,18.0,59.0\n",
         (),
-        ["no observed_at column", "--observed-at"],
+        ["no observed_at column", "add the column, or give --observed-at TIME for every row"],
     ),
     # No accuracy column: refused, naming the columns one of which may hold it (never read
     # as exact fixes, which left out a device whose disk crosses an Explosion's area).
@@ -604,7 +604,7 @@ BAD_FILES = {
             "positions.csv: has no accuracy_m column, so how far each fix may lie from its "
             "device is unknown",
             "rename the one that holds it (its unknown columns: 'hAcc', 'Accuracy (m)')",
-            "or give --accuracy-m METRES for every row",
+            "or, if none does, give --accuracy-m METRES for every row",
         ],
     ),
     "no_accuracy_column_nothing_to_rename": (
@@ -631,6 +631,24 @@ BAD_FILES = {
         b"id,lon,lat,observed_at\na,18.0,59.0,1716206100\n",
         ("--accuracy-m", "ten"),
         ["argument --accuracy-m: must be a number", "'ten'"],
+    ),
+    # The times under another name (Excel in Swedish: Tidpunkt): the refusal names it, so that
+    # it is renamed rather than every fix stamped with one --observed-at (old fixes as new).
+    "time_column_under_another_name": (
+        "sep=;\nID;Longitud;Latitud;Noggrannhet;Tidpunkt\n0701234567;13,01;55,59;10;2024-05-20 16:00\n".encode(
+            "cp1252"
+        ),
+        (),
+        [
+            "positions.csv: has no observed_at column, so when its fixes were taken is unknown; "
+            "add the column, or rename the one that holds it (its unknown columns: "
+            "'Noggrannhet', 'Tidpunkt'), or, if none does, give --observed-at TIME for every row"
+        ],
+    ),
+    "timestamp_column": (
+        b"id,lon,lat,accuracy_m,timestamp\na,18.0,59.0,5,2024-05-18T14:00:00Z\n",
+        (),
+        ["(its unknown columns: 'timestamp'), or, if none does, give --observed-at TIME"],
     ),
     "time_column_and_observed_at": (
         b"id,lon,lat,observed_at\na,18.0,59.0,1716206100\n",

@@ -203,8 +203,8 @@ def test_a_file_without_accuracy_is_refused_naming_its_other_columns(tmp_path: P
     assert str(err.value) == (
         "p.csv: has no accuracy_m column, so how far each fix may lie from its device is "
         "unknown (a fix is never taken as exact unless told); add the column, or rename the one "
-        "that holds it (its unknown columns: 'hAcc', 'uncertainty_m'), or give --accuracy-m "
-        "METRES for every row"
+        "that holds it (its unknown columns: 'hAcc', 'uncertainty_m'), or, if none does, give "
+        "--accuracy-m METRES for every row"
     )
     positions, _ = read(path, observed_at=AT, accuracy_m=75.0)
     assert positions.accuracy_m[0] == 75.0 and positions.accuracy_m[1] != positions.accuracy_m[1]

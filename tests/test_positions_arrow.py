@@ -114,8 +114,12 @@ def test_duplicate_ids_are_refused_with_their_rows() -> None:
 def test_no_observed_at_needs_one_time() -> None:
     """Without observed_at the table is refused, unless one time is given for every row."""
     table = _table(observed_at=None)
-    with pytest.raises(InvalidInput, match="has no observed_at column"):
+    with pytest.raises(InvalidInput) as err:
         positions_from_arrow(table)
+    assert str(err.value) == (
+        "table: has no observed_at column, so when its fixes were taken is unknown; add the "
+        "column, or give observed_at for every row"
+    )
     assert positions_from_arrow(table, observed_at=T0).observed_at[1] == np.datetime64(
         "2024-05-20T12:00", "us"
     )
