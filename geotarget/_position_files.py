@@ -13,7 +13,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   naming them) and ignored.
 * **Encoding**: UTF-8 (a BOM is fine), UTF-16 or UTF-32 with a BOM, else cp1252 (Windows' Western
   European code page, a superset of latin-1's printable range); or exactly the ``encoding``
-  given.
+  given, a character encoding by the CAP reader's rule (:func:`geotarget._validate.charset`:
+  not ``hex``, ``idna``, ``utf-7``, ``undefined``...).
 * **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most, or
   the one an Excel dialect line ``sep=;`` before the header names.
 * **Decimal mark**: a file's numbers (``lon``, ``lat``, ``accuracy_m``, epoch ``observed_at``)
@@ -68,7 +69,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import iso_datetime
+from geotarget._validate import charset, iso_datetime
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
 
 KNOWN = ("id", "lon", "lat", "accuracy_m", "observed_at", "tester")
@@ -648,11 +649,8 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     """The text of a file and the name of its encoding, by the module's rule."""
     _not_text(data, name)
     if encoding is not None:
-        try:
-            info = codecs.lookup(encoding)
-        except LookupError:
-            info = None
-        if info is None or not getattr(info, "_is_text_encoding", True):
+        info = charset(encoding)
+        if info is None:  # unknown, no text codec (rot13), or no charset (idna, utf-7, undefined)
             raise InvalidInput(
                 f"--encoding must name a text encoding such as utf-8 or cp1252 (got {encoding!r})"
             )
@@ -671,6 +669,12 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             raise InvalidInput(
                 f"{name}: line {_line_of(data, at)}: byte {data[at]:#04x} is not "
                 f"{info.name} (--encoding {encoding})"
+            ) from None
+        except (ValueError, LookupError, TypeError) as err:  # any other codec failure
+            # (UnicodeError, which is a ValueError, from a codec that names no byte.)
+            raise InvalidInput(
+                f"{name}: is not readable as {info.name} (--encoding {encoding}): "
+                f"{str(err) or type(err).__name__}"
             ) from None
         return text.removeprefix("\ufeff"), info.name
     bom = _bom(data)

@@ -6,6 +6,7 @@ and the argument at fault, arrive before any work is done, and never be a mislea
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import io
 import json
@@ -512,6 +513,73 @@ def test_an_encoding_that_contradicts_the_files_byte_order_mark_is_refused(
             path, encoding=named, observed_at=dt.datetime(2024, 5, 20, tzinfo=dt.timezone.utc)
         )
         assert positions.ids.tolist() == ["å"]
+
+
+@pytest.mark.parametrize(
+    "encoding",
+    ["punycode", "undefined", "idna", "utf-7", "unicode_escape", "raw_unicode_escape", "rot13",
+     "hex", "base64", "zlib", "no-such-codec"],
+)  # fmt: skip
+def test_an_encoding_that_is_no_character_encoding_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], encoding: str
+) -> None:
+    """Codecs that decode no file's text: exit 2, one line naming the option and the name.
+
+    ``punycode`` and ``undefined`` raised a bare UnicodeError (an internal error, exit 3);
+    ``idna`` and ``utf-7`` were read. The rule is the CAP reader's (``_validate.charset``).
+    """
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions), "--at", "2024-05-20"
+            "T16:05+02:00", "--encoding", encoding]  # fmt: skip
+    code, out, err = _run(argv, capsys)
+    assert (code, out, err.strip().splitlines()) == (
+        2,
+        "",
+        [
+            "geotarget target: --encoding must name a text encoding such as utf-8 or cp1252 "
+            f"(got {encoding!r})"
+        ],
+    )
+
+
+def test_rare_character_encodings_are_read_like_any_other(tmp_path: Path) -> None:
+    """HZ (RFC 1843), Palm OS and EBCDIC are character encodings: a file in one is read."""
+    from geotarget._position_files import read
+
+    text = "id,lon,lat,accuracy_m,observed_at\n{id},18.06528,59.3325,10,1716213600\n"
+    for encoding, ident in (("hz", "北京"), ("palmos", "Pär"), ("cp037", "Åsa")):
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes(text.format(id=ident).encode(encoding))
+        positions, report = read(path, encoding=encoding)
+        assert positions.ids.tolist() == [ident], encoding
+        assert report.form.startswith(f"CSV, {codecs.lookup(encoding).name}, comma-separated")
+
+
+def test_a_codec_that_fails_without_naming_a_byte_is_bad_input(tmp_path: Path) -> None:
+    """Any codec failure (here a UnicodeError without a position) names the file and codec."""
+    from geotarget._position_files import read
+
+    def broken(data: object, errors: str = "strict", /) -> tuple[str, int]:
+        raise UnicodeError("no can do")
+
+    info = codecs.CodecInfo(codecs.utf_8_encode, broken, name="geotarget-test-broken")
+
+    def search(name: str) -> codecs.CodecInfo | None:
+        return info if name.replace("_", "-") == "geotarget-test-broken" else None
+
+    codecs.register(search)
+    try:
+        path = tmp_path / "p.csv"
+        path.write_text("id,lon,lat,accuracy_m,observed_at\na,18.0,59.0,5,1716213600\n")
+        with pytest.raises(InvalidInput) as err:
+            read(path, encoding="geotarget-test-broken")
+    finally:
+        codecs.unregister(search)
+    assert str(err.value).startswith(
+        "p.csv: is not readable as geotarget-test-broken (--encoding geotarget-test-broken): "
+    )
+    assert "no can do" in str(err.value)  # (Python may wrap it: "decoding with ... failed")
 
 
 def test_the_json_states_its_times_in_the_offset_of_at(
