@@ -603,8 +603,24 @@ def _check(
 # ---------------------------------------------------------------------------------------------
 
 
-def _line_of(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
+def _text_line(text: str, end: int) -> int:
+    """The line (from 1) of character ``end`` of ``text``, as the CSV reader counts lines.
+
+    CR, LF and CRLF each end one line (:func:`_lines`, which feeds the csv module), so an old
+    Mac file (CR only) counts its lines as its rows do.
+    """
+    crlf = text.count("\r\n", 0, end)
+    return text.count("\n", 0, end) + text.count("\r", 0, end) - crlf + 1
+
+
+def _line_of(data: bytes, offset: int, codec: str) -> int:
+    r"""The line (from 1) of byte ``offset`` of ``data`` in ``codec``, as the CSV reader counts.
+
+    The bytes before it are decoded (damage replaced), so that a line break is counted as a
+    character, whatever bytes the codec writes it with (``\r\x00\n\x00`` in UTF-16).
+    """
+    before = data[:offset].decode(codec, "replace")
+    return _text_line(before, len(before))
 
 
 #: Files that are no text, by their first bytes, and what to do instead.
@@ -667,7 +683,7 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         except UnicodeDecodeError as err:
             at = _error_offset(data, info.name, err)
             raise InvalidInput(
-                f"{name}: line {_line_of(data, at)}: byte {data[at]:#04x} is not "
+                f"{name}: line {_line_of(data, at, info.name)}: byte {data[at]:#04x} is not "
                 f"{info.name} (--encoding {encoding})"
             ) from None
         except (ValueError, LookupError, TypeError) as err:  # any other codec failure
@@ -684,7 +700,7 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         form = (bom.lower(), bom)
     else:
         if b"\x00" in data:
-            nul_line = _line_of(data, data.index(b"\x00"))
+            nul_line = _line_of(data, data.index(b"\x00"), "latin-1")
             raise InvalidInput(
                 f"{name}: line {nul_line}: holds NUL bytes, so it is "
                 "no UTF-8 or cp1252 text (UTF-16 without a BOM? give --encoding utf-16-le)"
@@ -695,8 +711,9 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             utf8 = _UTF8_MULTIBYTE.search(data)
             if utf8 is not None:  # read as cp1252, the UTF-8 text would become mojibake
                 raise InvalidInput(
-                    f"{name}: line {_line_of(data, err.start)}: byte {data[err.start]:#04x} "
-                    f"is not UTF-8, but line {_line_of(data, utf8.start())} is UTF-8 "
+                    f"{name}: line {_line_of(data, err.start, 'utf-8')}: byte "
+                    f"{data[err.start]:#04x} is not UTF-8, but line "
+                    f"{_line_of(data, utf8.start(), 'utf-8')} is UTF-8 "
                     f"({utf8.group().decode()!r}): the file mixes two encodings (rows "
                     "appended by another program?); convert it to one, or say which it is "
                     "with --encoding"
@@ -709,7 +726,7 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         byte = data[at : at + 1]
         if form[0] == "utf-8-sig":  # a UTF-8 file, by its mark: the byte is another encoding's
             raise InvalidInput(
-                f"{name}: line {_line_of(data, at)}: byte {byte[0]:#04x} is not UTF-8 (in "
+                f"{name}: line {_line_of(data, at, form[0])}: byte {byte[0]:#04x} is not UTF-8 (in "
                 f"cp1252 it is {byte.decode('cp1252', 'replace')!r}), but the file begins with "
                 "a UTF-8 byte-order mark: it mixes two encodings (rows appended by another "
                 "program?); convert it to one"
@@ -721,11 +738,11 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             else ""
         )
         raise InvalidInput(
-            f"{name}: line {_line_of(data, at)}: byte {byte[0]:#04x} is neither "
+            f"{name}: line {_line_of(data, at, form[0])}: byte {byte[0]:#04x} is neither "
             f"UTF-8 nor {form[1]}; say which encoding it is with --encoding{hint}"
         ) from None
     if form[0] == "cp1252" and (dos := _DOS_LETTER.search(text)) is not None:
-        line = text.count("\n", 0, dos.start()) + 1
+        line = _text_line(text, dos.start())
         raise InvalidInput(
             f"{name}: line {line}: {dos.group()!r} looks like DOS code page 850 text (Excel's "
             f"'CSV (MS-DOS)') read as cp1252: in cp850 it is "

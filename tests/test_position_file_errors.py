@@ -216,3 +216,37 @@ def test_a_file_without_accuracy_is_refused_naming_its_other_columns(tmp_path: P
     with pytest.raises(InvalidInput, match=r"or rename the one that holds it \(its unknown col"):
         read(parquet, observed_at=AT)
     assert read(parquet, observed_at=AT, accuracy_m=0)[0].accuracy_m.tolist() == [0.0]
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_encoding_errors_count_lines_as_the_csv_reader_does(tmp_path: Path, eol: str) -> None:
+    """Every message names line 3 for the third line, whether lines end in LF, CRLF or CR.
+
+    Encoding errors counted LF bytes only: an old Mac file (CR only) was all "line 1", and a
+    UTF-16 file's line breaks are not single bytes. The CSV reader's own rows agree.
+    """
+    head = f"id,lon,lat,accuracy_m,observed_at{eol}a,18.0,59.3,5,1716213600{eol}"
+    tail = f",18.0,59.3,5,1716213600{eol}"
+    path = tmp_path / "p.csv"
+    cases: list[tuple[bytes, str | None, str]] = [
+        (head.encode() + b"b\x81" + tail.encode(), None, "line 3: byte 0x81 is neither UTF-8"),
+        (
+            head.encode() + f"Pär{tail}".encode() + f"Åsa{tail}".encode("cp1252"),
+            None,
+            "line 4: byte 0xc5 is not UTF-8, but line 3 is UTF-8 ('ä')",
+        ),
+        (head.encode() + b"b\xff" + tail.encode(), "utf-8", "line 3: byte 0xff is not utf-8"),
+        (
+            (head + "b").encode("utf-16") + b"\x00\xd8b\x00" + tail.encode("utf-16-le"),
+            None,
+            "line 3: byte 0x00 is neither UTF-8 nor UTF-16",
+        ),
+        (head.encode() + b"b\x00" + tail.encode(), None, "line 3: holds NUL bytes"),
+        ((head + f"P\u201er{tail}").encode("cp1252"), None, "line 3: 'P„r' looks like DOS code"),
+        (f"{head}b,18.o,59.3,5,1716213600{eol}".encode(), None, "row 2 (line 3), column lon"),
+    ]
+    for data, encoding, fragment in cases:
+        path.write_bytes(data)
+        with pytest.raises(InvalidInput) as err:
+            read(path, encoding=encoding)
+        assert f"p.csv: {fragment}" in str(err.value)
