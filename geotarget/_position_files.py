@@ -960,21 +960,31 @@ def read_csv(
         header = next(reader, None)
         if header is None:
             raise InvalidInput(f"{name}: is empty; the first line must name the columns")
-        known, unknown = _columns(header, name, reader.line_num)
+        # A delimiter ending the header line (as Excel writes a sheet with an empty last
+        # column) names no column: the empty names at its end count only if a row has data
+        # under them.
+        width = named = len(header)
+        while named and not header[named - 1].strip():
+            named -= 1
+        known, unknown = _columns(header[:named], name, reader.line_num)
+        unnamed_data = False  # whether a row has data under the header's empty last names
         records: list[list[str]] = []
         lines: list[int] = []
-        width = len(header)
         start = reader.line_num + 1
         for record in reader:
             line, start = start, reader.line_num + 1
             if not "".join(record).strip():
                 continue  # blank lines and rows of empty cells (spreadsheet exports)
-            if len(record) > width and not "".join(record[width:]).strip():
-                del record[width:]  # a delimiter ending each data line: no field, no data
-            if len(record) != width:
+            if len(record) > named and not "".join(record[named:]).strip():
+                del record[named:]  # a delimiter ending the line: no field, no data
+            elif named < len(record) == width:
+                unnamed_data = True  # ignored, and named in the unknown columns' warning
+                del record[named:]
+            if len(record) != named:
+                ending = " and a delimiter ending it" if named < width else ""
                 raise InvalidInput(
                     f"{name}: row {rows + len(lines) + 1} (line {line}): has {len(record)} "
-                    f"fields, the header has {width} (delimiter {delim!r})"
+                    f"fields, the header has {named}{ending} (delimiter {delim!r})"
                 )
             records.append(record)
             lines.append(line)
@@ -989,6 +999,8 @@ def read_csv(
         flush(records, lines)
     if not rows:
         raise InvalidInput(f"{name}: has a header but no rows")
+    if unnamed_data:
+        unknown += tuple(f"(unnamed column {j + 1})" for j in range(named, width))
     kind = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
     form = f"CSV, {enc}, {kind}-separated"  # read() adds the decimal mark
     return np.concatenate(line_parts), Report(path, rows, form, unknown)

@@ -867,6 +867,48 @@ def test_a_delimiter_ending_every_data_line_adds_no_field(tmp_path: Path) -> Non
     )
 
 
+@pytest.mark.parametrize("data_ends", [";", ""], ids=["rows-too", "header-only"])
+def test_a_delimiter_ending_the_header_line_adds_no_column(tmp_path: Path, data_ends: str) -> None:
+    """Excel's ``id;lon;...;observed_at;``: no "(unnamed column 6)" warning, rows read.
+
+    (gotchas.rst promised it; the header's empty last name was reported as an unknown column.)
+    Data under that empty name is still an unknown column, named in the warning.
+    """
+    text = (
+        f"id;lon;lat;accuracy_m;observed_at;\r\na;18,5;59,5;8;{EPOCH}{data_ends}\r\n"
+        f"b;18;59;8;{EPOCH}{data_ends}\r\n;;;;;\r\n"
+    )
+    positions, report = read(_write(tmp_path, "p.csv", text))
+    assert _rows(positions) == [("a", 18.5, 59.5, 8.0, NOON_S), ("b", 18.0, 59.0, 8.0, NOON_S)]
+    assert report.unknown_columns == ()
+    noted = text.replace(f"{EPOCH}{data_ends}\r\nb", f"{EPOCH};note\r\nb")
+    positions, report = read(_write(tmp_path, "p.csv", noted))
+    assert positions.ids.tolist() == ["a", "b"]
+    assert report.unknown_columns == ("(unnamed column 6)",)
+    ragged = text + f"c;18;59;8;{EPOCH};x;y\r\n"
+    with pytest.raises(InvalidInput) as info:
+        read(_write(tmp_path, "p.csv", ragged))
+    assert str(info.value) == (
+        "p.csv: row 3 (line 5): has 7 fields, the header has 5 and a delimiter ending it "
+        "(delimiter ';')"
+    )
+
+
+def test_the_command_warns_of_no_column_a_trailing_header_delimiter_makes(tmp_path: Path) -> None:
+    """The tester's Excel file: one summary line, no 'ignored unknown column(s)' warning."""
+    path = _write(
+        tmp_path,
+        "p.csv",
+        f"id;lon;lat;accuracy_m;observed_at;\r\na;18,06528;59,3325;8;{EPOCH};\r\n",
+    )
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["target", "--alert", str(_alert(tmp_path)), "--positions", str(path)]
+    with contextlib.redirect_stderr(err):
+        assert main([*argv, "--at", AT.isoformat()], out=out) == 0
+    assert json.loads(out.getvalue())["recipients"] == ["a"]
+    assert "unknown column" not in err.getvalue()
+
+
 def test_parquet_float_ids_are_refused_with_the_reason_and_the_fix(tmp_path: Path) -> None:
     """Float ids (pandas' int column with a missing value) are refused saying why and how."""
     pd = pytest.importorskip("pandas", reason="pandas writes the file")
