@@ -47,6 +47,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
   text; float16 degrees are refused; only the known columns are read.
+* **Cells of any length** in an ignored column are read: a record the csv module refuses for
+  a field beyond its limit (a process-wide setting, left alone) is read by
+  :mod:`geotarget._csv_records`. A known column's cell has its own length rule.
 * Every problem is one :class:`~geotarget.errors.InvalidInput` naming the file, the row (data
   rows count from 1; CSV also gives the line, the header being line 1) and the column. A
   quote that never closes is reported at the line and column where it opens.
@@ -61,7 +64,7 @@ import itertools
 import math
 import re
 import zoneinfo
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +72,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from geotarget._csv_records import Records, line_offset, over_limit
+from geotarget._csv_records import lines as _lines
 from geotarget._validate import charset, iso_datetime
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
 
@@ -770,18 +775,6 @@ _UTF8_MULTIBYTE = re.compile(
     rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
 )
 
-_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
-
-
-def _lines(text: str) -> Iterator[str]:
-    """The lines of ``text`` with their endings (CRLF, LF or CR), without copying the text.
-
-    (``io.StringIO`` would hold a second copy at four bytes a character; ``splitlines``
-    also splits at form feeds and other characters a CSV field may hold.)
-    """
-    return (m.group() for m in _LINE.finditer(text))
-
-
 _QUOTED = re.compile(r'"[^"]*"')
 
 
@@ -937,7 +930,7 @@ def read_csv(
     chunk = CHUNK_ROWS if chunk_rows is None else chunk_rows
     sep = _excel_sep(text, name)
     delim = _delimiter(text) if sep is None else sep
-    reader = csv.reader(_lines(text), delimiter=delim, strict=True)
+    reader: Any = csv.reader(_lines(text), delimiter=delim, strict=True)
     rows = 0
     line_parts: list[npt.NDArray[np.int64]] = []
 
@@ -953,48 +946,60 @@ def read_csv(
 
     start = 1  # the line the record being read begins on
     header: list[str] | None = None
-    try:
-        if sep is not None:
-            next(reader)  # Excel's "sep=;" line: the header is the next line
-            start = reader.line_num + 1
-        header = next(reader, None)
-        if header is None:
-            raise InvalidInput(f"{name}: is empty; the first line must name the columns")
-        # A delimiter ending the header line (as Excel writes a sheet with an empty last
-        # column) names no column: the empty names at its end count only if a row has data
-        # under them.
-        width = named = len(header)
-        while named and not header[named - 1].strip():
-            named -= 1
-        known, unknown = _columns(header[:named], name, reader.line_num)
-        unnamed_data = False  # whether a row has data under the header's empty last names
-        records: list[list[str]] = []
-        lines: list[int] = []
-        start = reader.line_num + 1
-        for record in reader:
-            line, start = start, reader.line_num + 1
-            if not "".join(record).strip():
-                continue  # blank lines and rows of empty cells (spreadsheet exports)
-            if len(record) > named and not "".join(record[named:]).strip():
-                del record[named:]  # a delimiter ending the line: no field, no data
-            elif named < len(record) == width:
-                unnamed_data = True  # ignored, and named in the unknown columns' warning
-                del record[named:]
-            if len(record) != named:
-                ending = " and a delimiter ending it" if named < width else ""
-                raise InvalidInput(
-                    f"{name}: row {rows + len(lines) + 1} (line {line}): has {len(record)} "
-                    f"fields, the header has {named}{ending} (delimiter {delim!r})"
-                )
-            records.append(record)
-            lines.append(line)
-            if progress is not None and (rows + len(lines)) % PROGRESS_EVERY == 0:
-                progress(rows + len(lines))
-            if len(lines) == chunk:
-                flush(records, lines)
-                lines = []
-    except csv.Error as err:
-        raise _csv_error(err, text, name, delim, start, header, reader.line_num) from None
+    sep_line = sep is not None  # Excel's "sep=;" line, before the header
+    known: dict[str, int] = {}
+    unknown: tuple[str, ...] = ()
+    width = named = 0
+    unnamed_data = False  # whether a row has data under the header's empty last names
+    records: list[list[str]] = []
+    lines: list[int] = []
+    while True:  # once more after a field longer than the csv module's limit
+        try:
+            if sep_line:
+                next(reader)  # the header is the next line
+                sep_line = False
+                start = reader.line_num + 1
+            if header is None:
+                header = next(reader, None)
+                if header is None:
+                    raise InvalidInput(f"{name}: is empty; the first line must name the columns")
+                # A delimiter ending the header line (as Excel writes a sheet with an empty
+                # last column) names no column: the empty names at its end count only if a
+                # row has data under them.
+                width = named = len(header)
+                while named and not header[named - 1].strip():
+                    named -= 1
+                known, unknown = _columns(header[:named], name, reader.line_num)
+                start = reader.line_num + 1
+            for record in reader:
+                line, start = start, reader.line_num + 1
+                if not "".join(record).strip():
+                    continue  # blank lines and rows of empty cells (spreadsheet exports)
+                if len(record) > named and not "".join(record[named:]).strip():
+                    del record[named:]  # a delimiter ending the line: no field, no data
+                elif named < len(record) == width:
+                    unnamed_data = True  # ignored, and named in the unknown columns' warning
+                    del record[named:]
+                if len(record) != named:
+                    ending = " and a delimiter ending it" if named < width else ""
+                    raise InvalidInput(
+                        f"{name}: row {rows + len(lines) + 1} (line {line}): has {len(record)} "
+                        f"fields, the header has {named}{ending} (delimiter {delim!r})"
+                    )
+                records.append(record)
+                lines.append(line)
+                if progress is not None and (rows + len(lines)) % PROGRESS_EVERY == 0:
+                    progress(rows + len(lines))
+                if len(lines) == chunk:
+                    flush(records, lines)
+                    lines = []
+            break
+        except csv.Error as err:
+            if not over_limit(err) or isinstance(reader, Records):
+                raise _csv_error(err, text, name, delim, start, header, reader.line_num) from None
+            # The csv module's limit is the whole process's: read on without it, in Python
+            # from the line the record begins on (geotarget._csv_records).
+            reader = Records(text, delim, line_offset(text, 0, start - 1), start - 1)
     if lines:
         flush(records, lines)
     if not rows:
