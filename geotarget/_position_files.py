@@ -109,6 +109,9 @@ PROGRESS_EVERY = 100_000
 #: CSV rows are converted to arrays in chunks of this many rows, so that memory stays about
 #: the size of the arrays (not of millions of Python strings).
 CHUNK_ROWS = 65_536
+#: ``--positions -``: CSV read from standard input, which errors name so.
+STDIN = "-"
+STDIN_NAME = "standard input"
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
 _EPOCH = re.compile(r"\d{1,30}(?:[.,]\d{1,9})?", re.ASCII)
@@ -644,6 +647,8 @@ def _not_text(data: bytes, name: str) -> None:
     """Refuse a compressed file, an archive, a workbook or Parquet given as CSV, saying so."""
     for magic, what in _NOT_TEXT:
         if data.startswith(magic):
+            if name == STDIN_NAME and magic == b"PAR1":
+                what = "a Parquet file, which is read from a file only: give its name"
             raise InvalidInput(f"{name}: is not CSV text but {what}")
 
 
@@ -915,6 +920,7 @@ def read_csv(
     encoding: str | None = None,
     progress: Callable[[int], None] | None = None,
     chunk_rows: int | None = None,
+    data: bytes | None = None,
 ) -> tuple[npt.NDArray[np.int64], Report]:
     """Read ``path`` in chunks of ``chunk_rows`` (default :data:`CHUNK_ROWS`) data rows.
 
@@ -922,9 +928,11 @@ def read_csv(
 
     Returns every data row's first line and what was read. Only one chunk's cells are held
     at a time, so memory is the file's bytes and text, one chunk and what ``take`` keeps.
+    ``data`` is the text's bytes when they come from standard input (``path`` is ``-``).
     """
-    data = path.read_bytes()
-    name = path.name
+    name = STDIN_NAME if data is not None else path.name
+    if data is None:
+        data = path.read_bytes()
     text, enc = decode(data, name, encoding)
     del data
     chunk = CHUNK_ROWS if chunk_rows is None else chunk_rows
@@ -1293,24 +1301,26 @@ def read(
     observed_at: dt.datetime | None = None,
     accuracy_m: float | None = None,
     progress: Callable[[int], None] | None = None,
+    data: bytes | None = None,
 ) -> tuple[Any, Report]:
     """Read a positions file into :class:`~geotarget.Positions`; see the module's rules.
 
     ``observed_at`` dates every row of a file without an ``observed_at`` column, and is refused
     for a file with one; ``accuracy_m`` (metres) is likewise every fix's radius in a file
-    without an ``accuracy_m`` column. Every failure is an :class:`InvalidInput` naming file,
-    row and column.
+    without an ``accuracy_m`` column. ``data``: the bytes of CSV text read from standard input
+    (``path`` is then ``-``, and errors name "standard input"). Every failure is an
+    :class:`InvalidInput` naming file, row and column.
     """
     from geotarget.positions import Positions
 
-    name = path.name
+    name = STDIN_NAME if data is not None else path.name
     if accuracy_m is not None:
         accuracy_m = accuracy_option(accuracy_m, "--accuracy-m")
-    if not path.exists():
-        raise InvalidInput(f"--positions file not found: {path}")
-    if path.is_dir():
+    if data is None and not path.exists():
+        raise InvalidInput(f"--positions file not found: {path} (- reads standard input)")
+    if data is None and path.is_dir():
         raise InvalidInput(f"--positions must be a file (got the directory {path})")
-    suffix = path.suffix.lower()
+    suffix = ".csv" if data is not None else path.suffix.lower()
     zone = _zone(timezone)
     columns: dict[str, Any] = {}
     marks = Marks()  # the file's one decimal mark
@@ -1329,7 +1339,7 @@ def read(
             for key in sorted(cells, key=KNOWN.index):  # lon and lat first: their marks decide
                 parts.setdefault(key, []).append(_from_cells(key, cells[key], chunk, zone, marks))
 
-        lines, report = read_csv(path, take, encoding=encoding, progress=progress)
+        lines, report = read_csv(path, take, encoding=encoding, progress=progress, data=data)
         marks.finish()
         if marks.comma:
             report = attrs.evolve(report, form=report.form + ", decimal comma")
@@ -1352,9 +1362,15 @@ def read(
             ".ndjson": "write it as CSV with the columns id, lon, lat, observed_at",
             ".xml": "a CAP alert goes to --alert; positions are CSV or Parquet",
         }.get(suffix)
-        raise InvalidInput(
-            f"--positions must be a .csv, .tsv, .txt or .parquet file (got {path.name}"
-            + (f": {packed})" if packed else ")")
+        if packed:
+            raise InvalidInput(
+                f"--positions must be a .csv, .tsv, .txt or .parquet file (got {path.name}: "
+                f"{packed})"
+            )
+        what = f"its suffix {path.suffix!r} is none of these" if suffix else "it has no suffix"
+        raise InvalidInput(  # /dev/stdin, a pipe (<(...) is /dev/fd/63), a file named data
+            f"--positions must be a .csv, .tsv, .txt or .parquet file, or - to read CSV from "
+            f"standard input (got {path}: {what})"
         )
     if "observed_at" in columns and observed_at is not None:
         raise InvalidInput(

@@ -86,11 +86,13 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
 
     _named("--positions", args.positions)
     path = Path(args.positions)
+    stream = args.positions == _position_files.STDIN
+    label = _position_files.STDIN_NAME if stream else path.name
     tty = sys.stderr.isatty()
 
     def progress(rows: int) -> None:
         if tty:
-            print(f"\r  reading {path.name}: {rows:,} rows", end="", file=sys.stderr, flush=True)
+            print(f"\r  reading {label}: {rows:,} rows", end="", file=sys.stderr, flush=True)
 
     observed = (
         _parse_at(args.observed_at, "--observed-at") if args.observed_at is not None else None
@@ -102,22 +104,23 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
         observed_at=observed,
         accuracy_m=args.accuracy_m,
         progress=progress,
+        data=sys.stdin.buffer.read() if stream else None,
     )
     if tty and report.rows >= _position_files.PROGRESS_EVERY:
         print(file=sys.stderr)
     notes = []
     if report.unknown_columns:
         notes.append(
-            f"warning: {path.name}: ignored unknown column(s) "
+            f"warning: {label}: ignored unknown column(s) "
             f"{_position_files.names_text(report.unknown_columns)} "
             f"(known: {', '.join(_position_files.KNOWN)})"
         )
     rows = f"{report.rows:,} row{'' if report.rows == 1 else 's'}"
-    notes.append(f"read {rows} from {path.name} ({report.form})")
-    outside = _outside_sweden(path.name, positions.lon, positions.lat)
+    notes.append(f"read {rows} from {label} ({report.form})")
+    outside = _outside_sweden(label, positions.lon, positions.lat)
     if outside:
         notes.append(outside)
-    later = _after(path.name, positions.observed_at, at)
+    later = _after(label, positions.observed_at, at)
     if later:
         notes.append(later)
     return positions, notes
@@ -299,6 +302,11 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget.issuers import Issuers
     from geotarget.targeting import Targeter, Verdict
 
+    if args.alert == STDIN and args.positions == STDIN:
+        raise InvalidInput(
+            "--alert - and --positions - both name standard input, which holds one of them: "
+            "give the other as a file"
+        )
     # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result
     # (read first, so a broken document is the error reported; receive() reads the same bytes
     # again, with the regions' own bounds).
@@ -547,6 +555,9 @@ positions files:
             offset, only with --timezone; a file without observed_at needs
             --observed-at TIME
   Parquet   the same columns; integer ids stay integers
+  stdin     --positions - reads CSV (or TSV) from standard input, sniffed as a .csv
+            file is (not with --alert -); other files need one of the suffixes
+            .csv, .tsv, .txt or .parquet
 """
 
 
@@ -678,7 +689,7 @@ def _parser() -> argparse.ArgumentParser:
         "--positions",
         required=True,
         metavar="FILE.csv|FILE.parquet",
-        help="device positions (see 'positions files' below)",
+        help="device positions (see 'positions files' below; - reads CSV from stdin)",
     )
     target.add_argument(
         "--policy",

@@ -1234,6 +1234,70 @@ def test_the_alert_can_come_from_standard_input(tmp_path: Path) -> None:
     assert bad.stderr.startswith("geotarget preview: standard input: CAP document has")
 
 
+def test_positions_can_come_from_standard_input(tmp_path: Path) -> None:
+    """``--positions -`` reads CSV from stdin, sniffed as a .csv file is; errors name stdin.
+
+    It was "file not found: -", though ``--alert -`` reads stdin. Both at once are refused.
+    """
+    alert = write_alert(tmp_path / "alert.xml")
+    text = f"id;lon;lat;accuracy_m;observed_at\nn;{NEAR};59,3325;8;{EPOCH}\nf;{FAR};59,3325;8;{EPOCH}\n"
+    (tmp_path / "p.csv").write_text(text, encoding="utf-8")
+    argv = ("target", "--alert", str(alert), "--at", AT.isoformat())
+    piped = cli(*argv, "--positions", "-", cwd=tmp_path, stdin=text)
+    from_file = cli(*argv, "--positions", "p.csv", cwd=tmp_path)
+    assert piped.returncode == from_file.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout)["recipients"] == json.loads(from_file.stdout)["recipients"]
+    assert json.loads(piped.stdout)["recipients"] == ["n"]
+    assert "geotarget target: read 2 rows from standard input (CSV, UTF-8, semicolon-separated, " \
+        "decimal comma)" in piped.stderr  # fmt: skip
+    for data, line in (
+        (text.replace(FAR, "18,x"), "geotarget target: standard input: row 2 (line 3), column "
+         "lon: must be a number"),
+        ("", "geotarget target: standard input: is empty; the first line must name the columns"),
+        ("PAR1", "geotarget target: standard input: is not CSV text but a Parquet file, which is "
+         "read from a file only: give its name"),
+    ):  # fmt: skip
+        done = cli(*argv, "--positions", "-", cwd=tmp_path, stdin=data)
+        assert done.returncode == 2 and done.stdout == "", done.stderr
+        (got,) = done.stderr.strip().splitlines()
+        assert got.startswith(line), got
+    both = cli("target", "--alert", "-", "--positions", "-", cwd=tmp_path, stdin=text)
+    assert (both.returncode, both.stdout) == (2, "")
+    assert both.stderr.strip().splitlines() == [
+        "geotarget target: --alert - and --positions - both name standard input, which holds "
+        "one of them: give the other as a file"
+    ]
+
+
+@pytest.mark.parametrize("name", ["/dev/stdin", "positions", "positions.dat"])
+def test_a_positions_path_without_a_known_suffix_names_the_suffixes_and_stdin(
+    tmp_path: Path, name: str
+) -> None:
+    """/dev/stdin, a pipe (<(...) is /dev/fd/63) or a file named oddly: the line says what is read."""
+    if not Path(name).is_absolute():
+        (tmp_path / name).write_text("id,lon,lat\n", encoding="utf-8")
+    elif not Path(name).exists():
+        pytest.skip(f"{name} does not exist here (no standard input)")
+    alert = write_alert(tmp_path / "alert.xml")
+    done = cli_here(
+        "target", "--alert", str(alert), "--positions", name, "--at", AT.isoformat(), cwd=tmp_path
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    (line,) = done.stderr.strip().splitlines()
+    what = "its suffix '.dat' is none of these" if name.endswith(".dat") else "it has no suffix"
+    assert line == (
+        "geotarget target: --positions must be a .csv, .tsv, .txt or .parquet file, or - to read "
+        f"CSV from standard input (got {name}: {what})"
+    )
+    missing = cli_here(
+        "target", "--alert", str(alert), "--positions", "gone.csv", "--at", AT.isoformat(),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert missing.stderr.strip() == (
+        "geotarget target: --positions file not found: gone.csv (- reads standard input)"
+    )
+
+
 def test_a_compressed_or_oversized_alert_is_refused_saying_why(tmp_path: Path) -> None:
     """A gzip file or a document over MAX_DOCUMENT_BYTES is refused saying why.
 
