@@ -154,27 +154,44 @@ def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
     )
 
 
+#: The share (in per cent) of the fixes outside Sweden that must lie in it with lon and lat
+#: swapped for a file to be refused as swapped (when more than half of its fixes lie outside).
+_SWAPPED_PERCENT = 90
+
+
 def _outside_sweden(name: str, lon: Any, lat: Any) -> str | None:
-    """A warning when most fixes lie outside Sweden's envelope (swapped columns, wrong units)."""
+    """A warning when most fixes lie outside Sweden's envelope (swapped columns, wrong units).
+
+    When the evidence is clear — more than half of the fixes outside, and at least
+    :data:`_SWAPPED_PERCENT` % of those inside with lon and lat swapped — the file is refused
+    (``InvalidInput``): its columns are the other way round, and targeting it would answer
+    "nobody" for every alert. Sweden's envelope is the service envelope DESIGN.md names.
+    """
     west, south, east, north = _sweden().SWEDEN_ENVELOPE
     has = ~np.isnan(lon)
     x, y = lon[has], lat[has]
     if not x.size:
         return None
     out = ~_in_envelope(x, y)
-    if 2 * int(out.sum()) <= x.size:
+    outside = int(out.sum())
+    if 2 * outside <= x.size:
         return None  # some devices abroad are normal; most of a file abroad is not
     swapped = int(_in_envelope(y[out], x[out]).sum())
+    envelope = f"Sweden (lon {west:g}..{east:g}, lat {south:g}..{north:g})"
+    if 100 * swapped >= _SWAPPED_PERCENT * outside:  # in integers: 27 of 30 is 90 %
+        raise InvalidInput(
+            f"{name}: {outside:,} of {x.size:,} fixes lie outside {envelope}, and {swapped:,} "
+            "of those would lie in it with lon and lat swapped: the file's lon and lat columns "
+            "are the other way round; swap their names in its header (geotarget target answers "
+            "for Sweden's regions only, so it refuses rather than tell nobody)"
+        )
     why = (
         f"{swapped:,} of them would lie in it with lon and lat swapped: are the file's lon and "
         "lat columns the other way round?"
-        if 2 * swapped > int(out.sum())
+        if 2 * swapped > outside
         else "are they WGS84 longitude and latitude in degrees?"
     )
-    return (
-        f"warning: {name}: {int(out.sum()):,} of {x.size:,} fixes lie outside Sweden (lon "
-        f"{west:g}..{east:g}, lat {south:g}..{north:g}); {why}"
-    )
+    return f"warning: {name}: {outside:,} of {x.size:,} fixes lie outside {envelope}; {why}"
 
 
 def _parse_at(text: str | None, flag: str = "--at") -> dt.datetime:

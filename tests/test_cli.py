@@ -1182,32 +1182,89 @@ def test_policy_files_are_read_by_load_policy(
     assert code == 0 and json.loads(out)["recipients"] == ["x"]
 
 
-@pytest.mark.parametrize(
-    ("rows", "fragment"),
-    [
-        ("a,59.3325,18.06528\nb,59.3,18.0\n", "would lie in it with lon and lat swapped"),
-        ("a,2.35,48.85\nb,2.36,48.86\n", "are they WGS84 longitude and latitude in degrees?"),
-    ],
-    ids=["swapped columns", "Paris"],
-)
-def test_a_file_of_fixes_outside_sweden_is_explained_not_a_bare_nobody(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: str, fragment: str
-) -> None:
-    """A positions file with most fixes abroad gets a warning; "0 new recipients" says why."""
+SWAPPED = "59.3325,18.06528"  # Sergels torg written lat,lon: outside Sweden, inside swapped
+PARIS = "2.35,48.85"  # outside Sweden either way
+HOME = "18.07,59.33"  # in Sweden
+
+
+def _fixes(tmp_path: Path, **counts: int) -> str:
+    """A positions file of so many fixes of each kind (SWAPPED, PARIS, HOME), ids numbered."""
+    places = {"swapped": SWAPPED, "paris": PARIS, "home": HOME}
+    rows = [p for kind, n in counts.items() for p in [places[kind]] * n]
+    text = "".join(f"d{i},{p}\n" for i, p in enumerate(rows))
+    (tmp_path / "p.csv").write_text("id,lon,lat\n" + text, encoding="utf-8")
+    return str(tmp_path / "p.csv")
+
+
+def _target_fixes(tmp_path: Path, path: str) -> subprocess.CompletedProcess[str]:
     alert = str(write_alert(tmp_path / "alert.xml"))
-    (tmp_path / "p.csv").write_text("id,lon,lat\n" + rows, encoding="utf-8")
-    code, out = run("target", "--alert", alert, "--positions", str(tmp_path / "p.csv"),
-                    "--observed-at", AT.isoformat(), "--accuracy-m", "10",
-                    "--at", AT.isoformat())  # fmt: skip
-    err = capsys.readouterr().err
-    assert code == 0 and json.loads(out)["recipients"] == []
-    assert "2 of 2 fixes lie outside Sweden" in err and fragment in err
-    assert "0 new recipient(s): no device's fix lies in the area" in err
-    # One device abroad among devices at home is normal: no warning.
-    (tmp_path / "p.csv").write_text("id,lon,lat\nx,18.06528,59.3325\ny,18.1,59.3\nz,2.35,48.85\n")
-    run("target", "--alert", alert, "--positions", str(tmp_path / "p.csv"),
-        "--observed-at", AT.isoformat(), "--accuracy-m", "10", "--at", AT.isoformat())  # fmt: skip
-    assert "outside Sweden" not in capsys.readouterr().err
+    return cli_here(
+        "target", "--alert", alert, "--positions", path, "--observed-at", AT.isoformat(),
+        "--accuracy-m", "10", "--at", AT.isoformat(), cwd=tmp_path,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("counts", "outside", "swapped"),
+    [({"swapped": 2}, 2, 2), ({"swapped": 9, "paris": 1}, 10, 9),
+     ({"swapped": 27, "paris": 3}, 30, 27), ({"swapped": 3, "home": 2}, 3, 3)],
+    ids=["all", "90 %", "27 of 30", "3 of 5 outside"],
+)  # fmt: skip
+def test_a_file_of_swapped_fixes_is_refused_not_answered_nobody(
+    tmp_path: Path, counts: dict[str, int], outside: int, swapped: int
+) -> None:
+    """More than half of the fixes outside Sweden, 90 % of those inside it swapped: exit 2.
+
+    DESIGN: the service envelope turns swapped axes into a clear error instead of an empty
+    result. The file was answered DELIVER with 0 recipients and a warning.
+    """
+    done = _target_fixes(tmp_path, _fixes(tmp_path, **counts))
+    assert (done.returncode, done.stdout) == (2, "")
+    total = sum(counts.values())
+    assert done.stderr.strip().splitlines() == [
+        f"geotarget target: p.csv: {outside} of {total} fixes lie outside Sweden (lon 10..24.5, "
+        f"lat 55..69.5), and {swapped} of those would lie in it with lon and lat swapped: the "
+        "file's lon and lat columns are the other way round; swap their names in its header "
+        "(geotarget target answers for Sweden's regions only, so it refuses rather than tell "
+        "nobody)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("counts", "fragment"),
+    [
+        ({"paris": 2}, "2 of 2 fixes lie outside Sweden (lon 10..24.5, lat 55..69.5); are they "
+         "WGS84 longitude and latitude in degrees?"),
+        ({"swapped": 8, "paris": 2}, "10 of 10 fixes lie outside Sweden (lon 10..24.5, lat "
+         "55..69.5); 8 of them would lie in it with lon and lat swapped: are the file's lon and "
+         "lat columns the other way round?"),
+        ({"swapped": 26, "paris": 4}, "30 of 30 fixes lie outside Sweden (lon 10..24.5, lat "
+         "55..69.5); 26 of them would lie in it with lon and lat swapped"),
+    ],
+    ids=["Paris", "80 % swapped", "26 of 30 swapped"],
+)  # fmt: skip
+def test_weaker_evidence_of_swapped_fixes_is_a_warning(
+    tmp_path: Path, counts: dict[str, int], fragment: str
+) -> None:
+    """Most fixes abroad, but fewer than 90 % of them in Sweden swapped: answered, with a warning.
+
+    "0 new recipients" then says why.
+    """
+    done = _target_fixes(tmp_path, _fixes(tmp_path, **counts))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["recipients"] == []
+    assert f"geotarget target: warning: p.csv: {fragment}" in done.stderr
+    assert "0 new recipient(s): no device's fix lies in the area" in done.stderr
+
+
+@pytest.mark.parametrize("counts", [{"swapped": 2, "home": 2}, {"paris": 1, "home": 2}])
+def test_half_of_the_fixes_abroad_or_fewer_is_normal(
+    tmp_path: Path, counts: dict[str, int]
+) -> None:
+    """Devices abroad among devices at home: neither refused nor warned of, even if swapped."""
+    done = _target_fixes(tmp_path, _fixes(tmp_path, **counts))
+    assert done.returncode == 0, done.stderr
+    assert "outside Sweden" not in done.stderr
 
 
 def test_the_alert_can_come_from_standard_input(tmp_path: Path) -> None:
