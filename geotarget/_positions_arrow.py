@@ -47,6 +47,7 @@ from geotarget._position_files import (
     Marks,
     Where,
     _check,
+    _float_ids,
     _parquet_column,
     accuracy_option,
     column_key,
@@ -139,6 +140,7 @@ def positions_from_arrow(
         if accuracy_m is None:
             raise lacking(source, "accuracy_m", (), "accuracy_m")
         columns["accuracy_m"] = np.where(np.isnan(columns["lon"]), np.nan, accuracy_m)
+    _float_ids(columns["id"], where)  # the command's rule: "7.0", "8.0" name no device
     if n:
         _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
     try:

@@ -155,6 +155,34 @@ def test_no_accuracy_column_needs_one_radius(tmp_path: Path) -> None:
             positions_from_arrow(table, accuracy_m=bad)
 
 
+def test_text_ids_that_are_all_integers_written_as_floats_are_refused_as_by_the_command(
+    tmp_path: Path,
+) -> None:
+    """Ids "7.0", "8.0" (pandas' ints turned float, then text) name no device: the command's error.
+
+    The command refused them and positions_from_arrow took them, though docs/dask.rst says
+    its errors are the command's. One "7.0" among other ids is an id like any other.
+    """
+    from geotarget._position_files import read
+
+    table = _table(id=["7.0", "8.0", "9.0"])
+    path = tmp_path / "ids.parquet"
+    pq.write_table(table, path)
+    rule = (
+        r"row 1, column id: every id is an integer written as a float \(pandas writes 7 as 7\.0 "
+        r"once an id column has a missing value\), so no id names its device; write them as "
+        r"integers \(got '7\.0'\)"
+    )
+    with pytest.raises(InvalidPositions, match=f"^t: {rule}$"):
+        positions_from_arrow(table, source="t")
+    with pytest.raises(InvalidPositions, match=f"^ids.parquet: {rule}$"):
+        read_parquet(path)
+    with pytest.raises(InvalidPositions, match=f"^ids.parquet: {rule}$"):
+        read(path)  # the command's reader, word for word
+    mixed = positions_from_arrow(_table(id=["7.0", "b", "c"]))
+    assert mixed.ids.tolist() == ["7.0", "b", "c"]
+
+
 def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
     """A file that is not Parquet is an InvalidInput naming it."""
     path = tmp_path / "bad.parquet"
