@@ -983,11 +983,14 @@ def read_csv(
                 line, start = start, reader.line_num + 1
                 if not "".join(record).strip():
                     continue  # blank lines and rows of empty cells (spreadsheet exports)
-                if len(record) > named and not "".join(record[named:]).strip():
-                    del record[named:]  # a delimiter ending the line: no field, no data
-                elif named < len(record) == width:
-                    unnamed_data = True  # ignored, and named in the unknown columns' warning
-                    del record[named:]
+                if len(record) > named:
+                    if not "".join(record[named:]).strip():
+                        del record[named:]  # a delimiter ending the line: no field, no data
+                    elif len(record) >= width and not "".join(record[width:]).strip():
+                        # Data under the header's empty last names (named < width here):
+                        # ignored, and named in the unknown columns' warning.
+                        unnamed_data = True
+                        del record[named:]
                 if len(record) != named:
                     ending = " and a delimiter ending it" if named < width else ""
                     raise InvalidInput(

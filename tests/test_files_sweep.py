@@ -881,10 +881,11 @@ def test_a_delimiter_ending_the_header_line_adds_no_column(tmp_path: Path, data_
     positions, report = read(_write(tmp_path, "p.csv", text))
     assert _rows(positions) == [("a", 18.5, 59.5, 8.0, NOON_S), ("b", 18.0, 59.0, 8.0, NOON_S)]
     assert report.unknown_columns == ()
-    noted = text.replace(f"{EPOCH}{data_ends}\r\nb", f"{EPOCH};note\r\nb")
-    positions, report = read(_write(tmp_path, "p.csv", noted))
-    assert positions.ids.tolist() == ["a", "b"]
-    assert report.unknown_columns == ("(unnamed column 6)",)
+    for note in (";note", ";note;"):  # (and a delimiter ending the line after it)
+        noted = text.replace(f"{EPOCH}{data_ends}\r\nb", f"{EPOCH}{note}\r\nb")
+        positions, report = read(_write(tmp_path, "p.csv", noted))
+        assert positions.ids.tolist() == ["a", "b"]
+        assert report.unknown_columns == ("(unnamed column 6)",)
     ragged = text + f"c;18;59;8;{EPOCH};x;y\r\n"
     with pytest.raises(InvalidInput) as info:
         read(_write(tmp_path, "p.csv", ragged))
