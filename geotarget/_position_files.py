@@ -2,8 +2,9 @@ r"""Private: read the positions files people have — CSV in any common dialect,
 
 The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 
-* **Columns** ``id``, ``lon``, ``lat`` (required) and ``accuracy_m``, ``observed_at``,
-  ``tester`` (optional), matched case-insensitively; ``latitude``, ``longitude``, ``lng``,
+* **Columns** ``id``, ``lon``, ``lat`` (required), ``accuracy_m`` and ``observed_at``
+  (required unless one value is given for every row) and ``tester`` (optional), matched
+  case-insensitively; ``latitude``, ``longitude``, ``lng``,
   ``long`` and ``device_id`` name ``lat``, ``lon``, ``lon``, ``lon`` and ``id`` (and the
   Swedish ``latitud``, ``longitud``, ``breddgrad``, ``längdgrad`` name ``lat`` and ``lon``),
   ``accuracy``,
@@ -12,7 +13,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   naming them) and ignored.
 * **Encoding**: UTF-8 (a BOM is fine), UTF-16 or UTF-32 with a BOM, else cp1252 (Windows' Western
   European code page, a superset of latin-1's printable range); or exactly the ``encoding``
-  given.
+  given, a character encoding by the CAP reader's rule (:func:`geotarget._validate.charset`:
+  not ``hex``, ``idna``, ``utf-7``, ``undefined``...).
 * **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most, or
   the one an Excel dialect line ``sep=;`` before the header names.
 * **Decimal mark**: a file's numbers (``lon``, ``lat``, ``accuracy_m``, epoch ``observed_at``)
@@ -33,6 +35,11 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   ``timezone`` is given to read it in. A date alone (``2024-05-20``) is refused, not read as
   midnight. An empty cell is an unknown time (never invented). A file
   without the column needs an explicit ``observed_at`` for every row.
+* **accuracy_m**: the 68 % radius in metres that phones report. A file without the column
+  needs an explicit ``accuracy_m`` for every row (0 for exact fixes): a fix is never taken as
+  exact unless told, since an Explosion tells a device whose accuracy disk crosses its area.
+  Both refusals name the file's unknown columns (``hAcc``, ``timestamp``), one of which most
+  likely holds the values.
 * **Damage is refused**, not guessed at: ids in scientific notation (``4.6701E+10``, a
   spreadsheet's rounding of a long number), a column of ids that are all integers written as
   floats (``7.0``), PostgreSQL's text-format ``\N``, a file mixing UTF-8 and cp1252, and a
@@ -40,6 +47,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
   text; float16 degrees are refused; only the known columns are read.
+* **Cells of any length** in an ignored column are read: a record the csv module refuses for
+  a field beyond its limit (a process-wide setting, left alone) is read by
+  :mod:`geotarget._csv_records`. A known column's cell has its own length rule.
 * Every problem is one :class:`~geotarget.errors.InvalidInput` naming the file, the row (data
   rows count from 1; CSV also gives the line, the header being line 1) and the column. A
   quote that never closes is reported at the line and column where it opens.
@@ -54,7 +64,7 @@ import itertools
 import math
 import re
 import zoneinfo
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +72,9 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import iso_datetime
+from geotarget._csv_records import Records, line_offset, over_limit
+from geotarget._csv_records import lines as _lines
+from geotarget._validate import charset, iso_datetime
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
 
 KNOWN = ("id", "lon", "lat", "accuracy_m", "observed_at", "tester")
@@ -97,6 +109,9 @@ PROGRESS_EVERY = 100_000
 #: CSV rows are converted to arrays in chunks of this many rows, so that memory stays about
 #: the size of the arrays (not of millions of Python strings).
 CHUNK_ROWS = 65_536
+#: ``--positions -``: CSV read from standard input, which errors name so.
+STDIN = "-"
+STDIN_NAME = "standard input"
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
 _EPOCH = re.compile(r"\d{1,30}(?:[.,]\d{1,9})?", re.ASCII)
@@ -596,8 +611,24 @@ def _check(
 # ---------------------------------------------------------------------------------------------
 
 
-def _line_of(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
+def _text_line(text: str, end: int) -> int:
+    """The line (from 1) of character ``end`` of ``text``, as the CSV reader counts lines.
+
+    CR, LF and CRLF each end one line (:func:`_lines`, which feeds the csv module), so an old
+    Mac file (CR only) counts its lines as its rows do.
+    """
+    crlf = text.count("\r\n", 0, end)
+    return text.count("\n", 0, end) + text.count("\r", 0, end) - crlf + 1
+
+
+def _line_of(data: bytes, offset: int, codec: str) -> int:
+    r"""The line (from 1) of byte ``offset`` of ``data`` in ``codec``, as the CSV reader counts.
+
+    The bytes before it are decoded (damage replaced), so that a line break is counted as a
+    character, whatever bytes the codec writes it with (``\r\x00\n\x00`` in UTF-16).
+    """
+    before = data[:offset].decode(codec, "replace")
+    return _text_line(before, len(before))
 
 
 #: Files that are no text, by their first bytes, and what to do instead.
@@ -616,6 +647,8 @@ def _not_text(data: bytes, name: str) -> None:
     """Refuse a compressed file, an archive, a workbook or Parquet given as CSV, saying so."""
     for magic, what in _NOT_TEXT:
         if data.startswith(magic):
+            if name == STDIN_NAME and magic == b"PAR1":
+                what = "a Parquet file, which is read from a file only: give its name"
             raise InvalidInput(f"{name}: is not CSV text but {what}")
 
 
@@ -642,11 +675,8 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     """The text of a file and the name of its encoding, by the module's rule."""
     _not_text(data, name)
     if encoding is not None:
-        try:
-            info = codecs.lookup(encoding)
-        except LookupError:
-            info = None
-        if info is None or not getattr(info, "_is_text_encoding", True):
+        info = charset(encoding)
+        if info is None:  # unknown, no text codec (rot13), or no charset (idna, utf-7, undefined)
             raise InvalidInput(
                 f"--encoding must name a text encoding such as utf-8 or cp1252 (got {encoding!r})"
             )
@@ -663,8 +693,14 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         except UnicodeDecodeError as err:
             at = _error_offset(data, info.name, err)
             raise InvalidInput(
-                f"{name}: line {_line_of(data, at)}: byte {data[at]:#04x} is not "
+                f"{name}: line {_line_of(data, at, info.name)}: byte {data[at]:#04x} is not "
                 f"{info.name} (--encoding {encoding})"
+            ) from None
+        except (ValueError, LookupError, TypeError) as err:  # any other codec failure
+            # (UnicodeError, which is a ValueError, from a codec that names no byte.)
+            raise InvalidInput(
+                f"{name}: is not readable as {info.name} (--encoding {encoding}): "
+                f"{str(err) or type(err).__name__}"
             ) from None
         return text.removeprefix("\ufeff"), info.name
     bom = _bom(data)
@@ -674,7 +710,7 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         form = (bom.lower(), bom)
     else:
         if b"\x00" in data:
-            nul_line = _line_of(data, data.index(b"\x00"))
+            nul_line = _line_of(data, data.index(b"\x00"), "latin-1")
             raise InvalidInput(
                 f"{name}: line {nul_line}: holds NUL bytes, so it is "
                 "no UTF-8 or cp1252 text (UTF-16 without a BOM? give --encoding utf-16-le)"
@@ -685,8 +721,9 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             utf8 = _UTF8_MULTIBYTE.search(data)
             if utf8 is not None:  # read as cp1252, the UTF-8 text would become mojibake
                 raise InvalidInput(
-                    f"{name}: line {_line_of(data, err.start)}: byte {data[err.start]:#04x} "
-                    f"is not UTF-8, but line {_line_of(data, utf8.start())} is UTF-8 "
+                    f"{name}: line {_line_of(data, err.start, 'utf-8')}: byte "
+                    f"{data[err.start]:#04x} is not UTF-8, but line "
+                    f"{_line_of(data, utf8.start(), 'utf-8')} is UTF-8 "
                     f"({utf8.group().decode()!r}): the file mixes two encodings (rows "
                     "appended by another program?); convert it to one, or say which it is "
                     "with --encoding"
@@ -699,7 +736,7 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         byte = data[at : at + 1]
         if form[0] == "utf-8-sig":  # a UTF-8 file, by its mark: the byte is another encoding's
             raise InvalidInput(
-                f"{name}: line {_line_of(data, at)}: byte {byte[0]:#04x} is not UTF-8 (in "
+                f"{name}: line {_line_of(data, at, form[0])}: byte {byte[0]:#04x} is not UTF-8 (in "
                 f"cp1252 it is {byte.decode('cp1252', 'replace')!r}), but the file begins with "
                 "a UTF-8 byte-order mark: it mixes two encodings (rows appended by another "
                 "program?); convert it to one"
@@ -711,11 +748,11 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             else ""
         )
         raise InvalidInput(
-            f"{name}: line {_line_of(data, at)}: byte {byte[0]:#04x} is neither "
+            f"{name}: line {_line_of(data, at, form[0])}: byte {byte[0]:#04x} is neither "
             f"UTF-8 nor {form[1]}; say which encoding it is with --encoding{hint}"
         ) from None
     if form[0] == "cp1252" and (dos := _DOS_LETTER.search(text)) is not None:
-        line = text.count("\n", 0, dos.start()) + 1
+        line = _text_line(text, dos.start())
         raise InvalidInput(
             f"{name}: line {line}: {dos.group()!r} looks like DOS code page 850 text (Excel's "
             f"'CSV (MS-DOS)') read as cp1252: in cp850 it is "
@@ -742,18 +779,6 @@ _UTF8_MULTIBYTE = re.compile(
     rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
     rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
 )
-
-_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
-
-
-def _lines(text: str) -> Iterator[str]:
-    """The lines of ``text`` with their endings (CRLF, LF or CR), without copying the text.
-
-    (``io.StringIO`` would hold a second copy at four bytes a character; ``splitlines``
-    also splits at form feeds and other characters a CSV field may hold.)
-    """
-    return (m.group() for m in _LINE.finditer(text))
-
 
 _QUOTED = re.compile(r'"[^"]*"')
 
@@ -895,6 +920,7 @@ def read_csv(
     encoding: str | None = None,
     progress: Callable[[int], None] | None = None,
     chunk_rows: int | None = None,
+    data: bytes | None = None,
 ) -> tuple[npt.NDArray[np.int64], Report]:
     """Read ``path`` in chunks of ``chunk_rows`` (default :data:`CHUNK_ROWS`) data rows.
 
@@ -902,15 +928,17 @@ def read_csv(
 
     Returns every data row's first line and what was read. Only one chunk's cells are held
     at a time, so memory is the file's bytes and text, one chunk and what ``take`` keeps.
+    ``data`` is the text's bytes when they come from standard input (``path`` is ``-``).
     """
-    data = path.read_bytes()
-    name = path.name
+    name = STDIN_NAME if data is not None else path.name
+    if data is None:
+        data = path.read_bytes()
     text, enc = decode(data, name, encoding)
     del data
     chunk = CHUNK_ROWS if chunk_rows is None else chunk_rows
     sep = _excel_sep(text, name)
     delim = _delimiter(text) if sep is None else sep
-    reader = csv.reader(_lines(text), delimiter=delim, strict=True)
+    reader: Any = csv.reader(_lines(text), delimiter=delim, strict=True)
     rows = 0
     line_parts: list[npt.NDArray[np.int64]] = []
 
@@ -926,42 +954,69 @@ def read_csv(
 
     start = 1  # the line the record being read begins on
     header: list[str] | None = None
-    try:
-        if sep is not None:
-            next(reader)  # Excel's "sep=;" line: the header is the next line
-            start = reader.line_num + 1
-        header = next(reader, None)
-        if header is None:
-            raise InvalidInput(f"{name}: is empty; the first line must name the columns")
-        known, unknown = _columns(header, name, reader.line_num)
-        records: list[list[str]] = []
-        lines: list[int] = []
-        width = len(header)
-        start = reader.line_num + 1
-        for record in reader:
-            line, start = start, reader.line_num + 1
-            if not "".join(record).strip():
-                continue  # blank lines and rows of empty cells (spreadsheet exports)
-            if len(record) > width and not "".join(record[width:]).strip():
-                del record[width:]  # a delimiter ending each data line: no field, no data
-            if len(record) != width:
-                raise InvalidInput(
-                    f"{name}: row {rows + len(lines) + 1} (line {line}): has {len(record)} "
-                    f"fields, the header has {width} (delimiter {delim!r})"
-                )
-            records.append(record)
-            lines.append(line)
-            if progress is not None and (rows + len(lines)) % PROGRESS_EVERY == 0:
-                progress(rows + len(lines))
-            if len(lines) == chunk:
-                flush(records, lines)
-                lines = []
-    except csv.Error as err:
-        raise _csv_error(err, text, name, delim, start, header, reader.line_num) from None
+    sep_line = sep is not None  # Excel's "sep=;" line, before the header
+    known: dict[str, int] = {}
+    unknown: tuple[str, ...] = ()
+    width = named = 0
+    unnamed_data = False  # whether a row has data under the header's empty last names
+    records: list[list[str]] = []
+    lines: list[int] = []
+    while True:  # once more after a field longer than the csv module's limit
+        try:
+            if sep_line:
+                next(reader)  # the header is the next line
+                sep_line = False
+                start = reader.line_num + 1
+            if header is None:
+                header = next(reader, None)
+                if header is None:
+                    raise InvalidInput(f"{name}: is empty; the first line must name the columns")
+                # A delimiter ending the header line (as Excel writes a sheet with an empty
+                # last column) names no column: the empty names at its end count only if a
+                # row has data under them.
+                width = named = len(header)
+                while named and not header[named - 1].strip():
+                    named -= 1
+                known, unknown = _columns(header[:named], name, reader.line_num)
+                start = reader.line_num + 1
+            for record in reader:
+                line, start = start, reader.line_num + 1
+                if not "".join(record).strip():
+                    continue  # blank lines and rows of empty cells (spreadsheet exports)
+                if len(record) > named:
+                    if not "".join(record[named:]).strip():
+                        del record[named:]  # a delimiter ending the line: no field, no data
+                    elif len(record) >= width and not "".join(record[width:]).strip():
+                        # Data under the header's empty last names (named < width here):
+                        # ignored, and named in the unknown columns' warning.
+                        unnamed_data = True
+                        del record[named:]
+                if len(record) != named:
+                    ending = " and a delimiter ending it" if named < width else ""
+                    raise InvalidInput(
+                        f"{name}: row {rows + len(lines) + 1} (line {line}): has {len(record)} "
+                        f"fields, the header has {named}{ending} (delimiter {delim!r})"
+                    )
+                records.append(record)
+                lines.append(line)
+                if progress is not None and (rows + len(lines)) % PROGRESS_EVERY == 0:
+                    progress(rows + len(lines))
+                if len(lines) == chunk:
+                    flush(records, lines)
+                    lines = []
+            break
+        except csv.Error as err:
+            if not over_limit(err) or isinstance(reader, Records):
+                raise _csv_error(err, text, name, delim, start, header, reader.line_num) from None
+            # The csv module's limit is the whole process's: read on without it, in Python
+            # from the line the record begins on (geotarget._csv_records).
+            reader = Records(text, delim, line_offset(text, 0, start - 1), start - 1)
     if lines:
         flush(records, lines)
     if not rows:
         raise InvalidInput(f"{name}: has a header but no rows")
+    if unnamed_data:
+        unknown += tuple(f"(unnamed column {j + 1})" for j in range(named, width))
     kind = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
     form = f"CSV, {enc}, {kind}-separated"  # read() adds the decimal mark
     return np.concatenate(line_parts), Report(path, rows, form, unknown)
@@ -1209,27 +1264,66 @@ def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
         raise InvalidInput(f"--timezone {err}") from None
 
 
+def lacking(name: str, column: str, unknown: Sequence[str], fill: str) -> InvalidInput:
+    """The error for a file without ``column``: what to do, and its unknown columns' names.
+
+    The unknown columns come first among the ways out: one of them (``hAcc``, ``timestamp``)
+    most likely holds the values, and renaming it keeps them; ``fill`` (the option, such as
+    ``--accuracy-m METRES``) gives one value to every row.
+    """
+    what = {
+        "accuracy_m": "how far each fix may lie from its device is unknown (a fix is never "
+        "taken as exact unless told)",
+        "observed_at": "when its fixes were taken is unknown",
+    }[column]
+    rename = (
+        f", or rename the one that holds it (its unknown columns: {names_text(unknown)}), or, "
+        "if none does,"
+        if unknown
+        else ", or"
+    )
+    return InvalidInput(
+        f"{name}: has no {column} column, so {what}; add the column{rename} give {fill} for "
+        "every row"
+    )
+
+
+def accuracy_option(value: float, name: str) -> float:
+    """One accuracy radius for every row (``name``: the option or argument giving it)."""
+    from geotarget._validate import number
+    from geotarget.positions import _MAX_ACCURACY_M
+
+    return number(name, value, ge=0.0, le=_MAX_ACCURACY_M)
+
+
 def read(
     path: Path,
     *,
     encoding: str | None = None,
     timezone: str | None = None,
     observed_at: dt.datetime | None = None,
+    accuracy_m: float | None = None,
     progress: Callable[[int], None] | None = None,
+    data: bytes | None = None,
 ) -> tuple[Any, Report]:
     """Read a positions file into :class:`~geotarget.Positions`; see the module's rules.
 
     ``observed_at`` dates every row of a file without an ``observed_at`` column, and is refused
-    for a file with one. Every failure is an :class:`InvalidInput` naming file, row and column.
+    for a file with one; ``accuracy_m`` (metres) is likewise every fix's radius in a file
+    without an ``accuracy_m`` column. ``data``: the bytes of CSV text read from standard input
+    (``path`` is then ``-``, and errors name "standard input"). Every failure is an
+    :class:`InvalidInput` naming file, row and column.
     """
     from geotarget.positions import Positions
 
-    name = path.name
-    if not path.exists():
-        raise InvalidInput(f"--positions file not found: {path}")
-    if path.is_dir():
+    name = STDIN_NAME if data is not None else path.name
+    if accuracy_m is not None:
+        accuracy_m = accuracy_option(accuracy_m, "--accuracy-m")
+    if data is None and not path.exists():
+        raise InvalidInput(f"--positions file not found: {path} (- reads standard input)")
+    if data is None and path.is_dir():
         raise InvalidInput(f"--positions must be a file (got the directory {path})")
-    suffix = path.suffix.lower()
+    suffix = ".csv" if data is not None else path.suffix.lower()
     zone = _zone(timezone)
     columns: dict[str, Any] = {}
     marks = Marks()  # the file's one decimal mark
@@ -1248,7 +1342,7 @@ def read(
             for key in sorted(cells, key=KNOWN.index):  # lon and lat first: their marks decide
                 parts.setdefault(key, []).append(_from_cells(key, cells[key], chunk, zone, marks))
 
-        lines, report = read_csv(path, take, encoding=encoding, progress=progress)
+        lines, report = read_csv(path, take, encoding=encoding, progress=progress, data=data)
         marks.finish()
         if marks.comma:
             report = attrs.evolve(report, form=report.form + ", decimal comma")
@@ -1271,9 +1365,15 @@ def read(
             ".ndjson": "write it as CSV with the columns id, lon, lat, observed_at",
             ".xml": "a CAP alert goes to --alert; positions are CSV or Parquet",
         }.get(suffix)
-        raise InvalidInput(
-            f"--positions must be a .csv, .tsv, .txt or .parquet file (got {path.name}"
-            + (f": {packed})" if packed else ")")
+        if packed:
+            raise InvalidInput(
+                f"--positions must be a .csv, .tsv, .txt or .parquet file (got {path.name}: "
+                f"{packed})"
+            )
+        what = f"its suffix {path.suffix!r} is none of these" if suffix else "it has no suffix"
+        raise InvalidInput(  # /dev/stdin, a pipe (<(...) is /dev/fd/63), a file named data
+            f"--positions must be a .csv, .tsv, .txt or .parquet file, or - to read CSV from "
+            f"standard input (got {path}: {what})"
         )
     if "observed_at" in columns and observed_at is not None:
         raise InvalidInput(
@@ -1281,10 +1381,7 @@ def read(
         )
     if "observed_at" not in columns:
         if observed_at is None:
-            raise InvalidInput(
-                f"{name}: has no observed_at column, so when its fixes were taken is unknown; "
-                "add the column or give --observed-at TIME for every row"
-            )
+            raise lacking(name, "observed_at", report.unknown_columns, "--observed-at TIME")
         try:
             utc = observed_at.astimezone(dt.timezone.utc)
         except OverflowError:  # year 1 at +14:00, 9999-12-31 at -14:00
@@ -1295,6 +1392,14 @@ def read(
             )
         stamp = np.datetime64(utc.replace(tzinfo=None), "us")
         columns["observed_at"] = np.full(report.rows, stamp, dtype="datetime64[us]")
+    if "accuracy_m" in columns and accuracy_m is not None:
+        raise InvalidInput(
+            f"{name}: has an accuracy_m column, so --accuracy-m is not used; leave it out"
+        )
+    if "accuracy_m" not in columns:
+        if accuracy_m is None:
+            raise lacking(name, "accuracy_m", report.unknown_columns, "--accuracy-m METRES")
+        columns["accuracy_m"] = np.where(np.isnan(columns["lon"]), np.nan, accuracy_m)
     _float_ids(columns["id"], where)
     _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
     try:

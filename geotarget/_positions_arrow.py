@@ -1,9 +1,9 @@
 """Private: positions from Arrow tables and Parquet files, and writing them partitioned by cell.
 
 Columns and their rules are those of the command's Parquet reader
-(:mod:`geotarget._position_files`): ``id``, ``lon``, ``lat`` required; ``accuracy_m``,
-``observed_at`` and ``tester`` optional, matched case-insensitively; a table without
-``observed_at`` needs one explicit time for every row. Every problem is an
+(:mod:`geotarget._position_files`): ``id``, ``lon``, ``lat`` required, ``accuracy_m`` and
+``observed_at`` too unless one value is given for every row, ``tester`` optional, matched
+case-insensitively. Every problem is an
 :class:`~geotarget.errors.InvalidPositions` (or :class:`~geotarget.errors.InvalidInput` for an
 unreadable file or a missing column) naming the source, the row (counted from 1) and the column.
 
@@ -47,8 +47,11 @@ from geotarget._position_files import (
     Marks,
     Where,
     _check,
+    _float_ids,
     _parquet_column,
+    accuracy_option,
     column_key,
+    lacking,
     twice,
 )
 from geotarget.errors import (
@@ -80,14 +83,23 @@ def _pa() -> Any:
 
 
 def positions_from_arrow(
-    table: Any, *, source: str = "table", observed_at: dt.datetime | None = None
+    table: Any,
+    *,
+    source: str = "table",
+    observed_at: dt.datetime | None = None,
+    accuracy_m: float | None = None,
 ) -> Positions:
     """A :class:`~geotarget.Positions` snapshot from a ``pyarrow.Table``.
 
     ``source`` names the table in error messages (a file name). ``observed_at`` dates every row
-    of a table without an ``observed_at`` column, and is refused for a table with one.
+    of a table without an ``observed_at`` column, and is refused for a table with one;
+    ``accuracy_m`` (metres, ``0`` for exact fixes) is likewise every fix's radius in a table
+    without an ``accuracy_m`` column, which is refused without it (as by the command: a fix is
+    never taken as exact unless told).
     """
     pa = _pa()
+    if accuracy_m is not None:
+        accuracy_m = accuracy_option(accuracy_m, "accuracy_m")
     if not isinstance(table, pa.Table):
         raise InvalidInput(f"{source}: must be a pyarrow.Table (got {type(table).__name__})")
     known: dict[str, int] = {}
@@ -120,11 +132,15 @@ def positions_from_arrow(
         raise InvalidInput(f"{source}: has an observed_at column, so observed_at is not used")
     if "observed_at" not in columns:
         if observed_at is None:
-            raise InvalidInput(
-                f"{source}: has no observed_at column, so when its fixes were taken is unknown; "
-                "add the column or give observed_at for every row"
-            )
+            raise lacking(source, "observed_at", (), "observed_at")
         columns["observed_at"] = observed_at
+    if "accuracy_m" in columns and accuracy_m is not None:
+        raise InvalidInput(f"{source}: has an accuracy_m column, so accuracy_m is not used")
+    if "accuracy_m" not in columns:
+        if accuracy_m is None:
+            raise lacking(source, "accuracy_m", (), "accuracy_m")
+        columns["accuracy_m"] = np.where(np.isnan(columns["lon"]), np.nan, accuracy_m)
+    _float_ids(columns["id"], where)  # the command's rule: "7.0", "8.0" name no device
     if n:
         _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
     try:
@@ -179,10 +195,17 @@ def read_table(path: Path, name: str | None = None) -> Any:
         raise InvalidInput(f"{name or path.name}: not a readable Parquet file: {first}") from None
 
 
-def read_parquet(path: Path | str, *, observed_at: dt.datetime | None = None) -> Positions:
+def read_parquet(
+    path: Path | str,
+    *,
+    observed_at: dt.datetime | None = None,
+    accuracy_m: float | None = None,
+) -> Positions:
     """Positions from one Parquet (or GeoParquet with lon/lat columns) file."""
     p = Path(path)
-    return positions_from_arrow(read_table(p), source=p.name, observed_at=observed_at)
+    return positions_from_arrow(
+        read_table(p), source=p.name, observed_at=observed_at, accuracy_m=accuracy_m
+    )
 
 
 # ---------------------------------------------------------------------------------------------

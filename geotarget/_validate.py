@@ -6,6 +6,7 @@ states the rule and shows the value.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import math
 import os
@@ -82,6 +83,32 @@ def file_path(name: str, value: object) -> Path:
     if "\0" in str(path):
         raise InvalidInput(f"{name} must not contain a NUL character (got {str(path)!r})")
     return path
+
+
+#: Python codecs (by ``codecs.lookup(...).name``) that are not character encodings a file or
+#: document can be written in: they decode escape sequences, domain names or nothing at all.
+#: (Codecs that are not text encodings at all, such as ``hex``, ``rot13`` or ``zlib``, fail
+#: the codec's own ``_is_text_encoding`` test.) The CAP reader and the positions files share
+#: this rule.
+NOT_CHARSETS = frozenset(
+    {"idna", "punycode", "raw-unicode-escape", "undefined", "unicode-escape", "utf-7"}
+)
+
+
+def charset(name: str) -> codecs.CodecInfo | None:
+    """The codec of ``name`` if it is a character encoding text is written in, else None.
+
+    None for a name Python does not know, a bytes-to-bytes or text-to-text codec (``hex``,
+    ``rot13``) and the pseudo-encodings of :data:`NOT_CHARSETS` (``idna``, ``utf-7``); rare
+    real character encodings (``hz``, ``palmos``, ``cp037``) are codecs like any other.
+    """
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in NOT_CHARSETS:
+        return None
+    return info
 
 
 def number(

@@ -86,11 +86,13 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
 
     _named("--positions", args.positions)
     path = Path(args.positions)
+    stream = args.positions == _position_files.STDIN
+    label = _position_files.STDIN_NAME if stream else path.name
     tty = sys.stderr.isatty()
 
     def progress(rows: int) -> None:
         if tty:
-            print(f"\r  reading {path.name}: {rows:,} rows", end="", file=sys.stderr, flush=True)
+            print(f"\r  reading {label}: {rows:,} rows", end="", file=sys.stderr, flush=True)
 
     observed = (
         _parse_at(args.observed_at, "--observed-at") if args.observed_at is not None else None
@@ -100,23 +102,25 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
         encoding=args.encoding,
         timezone=args.timezone,
         observed_at=observed,
+        accuracy_m=args.accuracy_m,
         progress=progress,
+        data=sys.stdin.buffer.read() if stream else None,
     )
     if tty and report.rows >= _position_files.PROGRESS_EVERY:
         print(file=sys.stderr)
     notes = []
     if report.unknown_columns:
         notes.append(
-            f"warning: {path.name}: ignored unknown column(s) "
+            f"warning: {label}: ignored unknown column(s) "
             f"{_position_files.names_text(report.unknown_columns)} "
             f"(known: {', '.join(_position_files.KNOWN)})"
         )
     rows = f"{report.rows:,} row{'' if report.rows == 1 else 's'}"
-    notes.append(f"read {rows} from {path.name} ({report.form})")
-    outside = _outside_sweden(path.name, positions.lon, positions.lat)
+    notes.append(f"read {rows} from {label} ({report.form})")
+    outside = _outside_sweden(label, positions.lon, positions.lat)
     if outside:
         notes.append(outside)
-    later = _after(path.name, positions.observed_at, at)
+    later = _after(label, positions.observed_at, at)
     if later:
         notes.append(later)
     return positions, notes
@@ -150,27 +154,44 @@ def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
     )
 
 
+#: The share (in per cent) of the fixes outside Sweden that must lie in it with lon and lat
+#: swapped for a file to be refused as swapped (when more than half of its fixes lie outside).
+_SWAPPED_PERCENT = 90
+
+
 def _outside_sweden(name: str, lon: Any, lat: Any) -> str | None:
-    """A warning when most fixes lie outside Sweden's envelope (swapped columns, wrong units)."""
+    """A warning when most fixes lie outside Sweden's envelope (swapped columns, wrong units).
+
+    When the evidence is clear — more than half of the fixes outside, and at least
+    :data:`_SWAPPED_PERCENT` % of those inside with lon and lat swapped — the file is refused
+    (``InvalidInput``): its columns are the other way round, and targeting it would answer
+    "nobody" for every alert. Sweden's envelope is the service envelope DESIGN.md names.
+    """
     west, south, east, north = _sweden().SWEDEN_ENVELOPE
     has = ~np.isnan(lon)
     x, y = lon[has], lat[has]
     if not x.size:
         return None
     out = ~_in_envelope(x, y)
-    if 2 * int(out.sum()) <= x.size:
+    outside = int(out.sum())
+    if 2 * outside <= x.size:
         return None  # some devices abroad are normal; most of a file abroad is not
     swapped = int(_in_envelope(y[out], x[out]).sum())
+    envelope = f"Sweden (lon {west:g}..{east:g}, lat {south:g}..{north:g})"
+    if 100 * swapped >= _SWAPPED_PERCENT * outside:  # in integers: 27 of 30 is 90 %
+        raise InvalidInput(
+            f"{name}: {outside:,} of {x.size:,} fixes lie outside {envelope}, and {swapped:,} "
+            "of those would lie in it with lon and lat swapped: the file's lon and lat columns "
+            "are the other way round; swap their names in its header (geotarget target answers "
+            "for Sweden's regions only, so it refuses rather than tell nobody)"
+        )
     why = (
         f"{swapped:,} of them would lie in it with lon and lat swapped: are the file's lon and "
         "lat columns the other way round?"
-        if 2 * swapped > int(out.sum())
+        if 2 * swapped > outside
         else "are they WGS84 longitude and latitude in degrees?"
     )
-    return (
-        f"warning: {name}: {int(out.sum()):,} of {x.size:,} fixes lie outside Sweden (lon "
-        f"{west:g}..{east:g}, lat {south:g}..{north:g}); {why}"
-    )
+    return f"warning: {name}: {outside:,} of {x.size:,} fixes lie outside {envelope}; {why}"
 
 
 def _parse_at(text: str | None, flag: str = "--at") -> dt.datetime:
@@ -298,6 +319,11 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget.issuers import Issuers
     from geotarget.targeting import Targeter, Verdict
 
+    if args.alert == STDIN and args.positions == STDIN:
+        raise InvalidInput(
+            "--alert - and --positions - both name standard input, which holds one of them: "
+            "give the other as a file"
+        )
     # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result
     # (read first, so a broken document is the error reported; receive() reads the same bytes
     # again, with the regions' own bounds).
@@ -524,11 +550,13 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
 
 _POSITIONS_RULES = """\
 positions files:
-  columns   id, lon, lat [, accuracy_m, observed_at, tester], named on the first line
-            (any case; latitude, longitude, lng, long and device_id are read as
+  columns   id, lon, lat, accuracy_m, observed_at [, tester], named on the first
+            line (any case; latitude, longitude, lng, long and device_id are read as
             lat, lon, lon, lon and id, Swedish latitud and longitud as lat and lon,
             accuracy and horizontalAccuracy as accuracy_m); other columns are
             ignored with a warning on stderr
+  accuracy  accuracy_m in metres, the 68 % radius phones report; a file without
+            it needs --accuracy-m METRES (0: exact fixes), never assumed exact
   CSV       comma, semicolon or tab separated (found from the header line, or named
             by an Excel first line such as sep=;); decimal comma or point, one
             for the whole file (no thousands separators: "1,500" among decimal
@@ -544,6 +572,9 @@ positions files:
             offset, only with --timezone; a file without observed_at needs
             --observed-at TIME
   Parquet   the same columns; integer ids stay integers
+  stdin     --positions - reads CSV (or TSV) from standard input, sniffed as a .csv
+            file is (not with --alert -); other files need one of the suffixes
+            .csv, .tsv, .txt or .parquet
 """
 
 
@@ -556,10 +587,51 @@ JSON output:
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr, exit code 2, like every other failure."""
+    """Usage errors as one line on stderr, exit code 2, like every other failure.
+
+    An option that takes one value refuses to be given twice (:class:`_Once` is the default
+    action, of the subcommands' parsers too).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _Once)
+        self.register("action", "store", _Once)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+class _Once(argparse.Action):
+    """Store an option's one value, and refuse the option given twice.
+
+    argparse keeps the last of repeated values silently: ``--positions a.csv --positions
+    b.csv`` would read b.csv alone, and a second ``--at`` in a pasted command would win
+    unseen. Every option that takes one value uses this action.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        given: set[str] = vars(namespace).setdefault("_given_once", set())
+        if self.dest in given:
+            first = getattr(namespace, self.dest)
+            raise argparse.ArgumentError(
+                self,
+                f"given twice ({_shown(first)} and {_shown(values)}); give it once",
+            )
+        given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
+def _shown(value: object) -> str:
+    """An argument's value as an error message shows it (quoted, at most 40 characters)."""
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 def _sub(sub: Any, name: str, help: str, examples: str, rules: str = "") -> Any:
@@ -623,7 +695,7 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget target --alert alert.xml --positions devices.csv --at 2024-05-20T14:00+02:00\n"
         "  geotarget target --alert alert.xml --positions fixes.csv --timezone Europe/Stockholm\n"
         "  geotarget target --alert alert.xml --positions ids.csv \\\n"
-        "      --observed-at 2024-05-20T13:55+02:00 --policy pilot.toml\n"
+        "      --observed-at 2024-05-20T13:55+02:00 --accuracy-m 50 --policy pilot.toml\n"
         "  geotarget target --alert alert.xml --positions devices.parquet > result.json\n",
         _POSITIONS_RULES + _JSON_RULES + "\n",
     )
@@ -634,7 +706,7 @@ def _parser() -> argparse.ArgumentParser:
         "--positions",
         required=True,
         metavar="FILE.csv|FILE.parquet",
-        help="device positions (see 'positions files' below)",
+        help="device positions (see 'positions files' below; - reads CSV from stdin)",
     )
     target.add_argument(
         "--policy",
@@ -650,6 +722,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="when the fixes of a file without an observed_at column were taken (ISO 8601 "
         "with offset)",
+    )
+    target.add_argument(
+        "--accuracy-m",
+        type=_ascii_float,
+        metavar="METRES",
+        help="the accuracy (68 %% radius in metres, as phones report it) of every fix of a "
+        "file without an accuracy_m column; 0 reads them as exact",
     )
     target.add_argument(
         "--timezone",

@@ -107,14 +107,19 @@ def __dir__() -> list[str]:
     return __all__
 
 
-def read_parquet(path: Path | str, *, observed_at: dt.datetime | None = None) -> Positions:
+def read_parquet(
+    path: Path | str,
+    *,
+    observed_at: dt.datetime | None = None,
+    accuracy_m: float | None = None,
+) -> Positions:
     """Read one Parquet (or GeoParquet with ``lon``/``lat`` columns) file into Positions.
 
     .. versionadded:: 0.1.0
 
-    Columns ``id``, ``lon``, ``lat`` (required), ``accuracy_m``, ``observed_at`` and
-    ``tester``, matched case-insensitively; float64 columns without nulls are read without a
-    conversion copy.
+    Columns ``id``, ``lon``, ``lat`` (required), ``accuracy_m`` and ``observed_at`` (required
+    unless given for every row) and ``tester``, matched case-insensitively; float64 columns
+    without nulls are read without a conversion copy.
 
     Parameters
     ----------
@@ -122,6 +127,10 @@ def read_parquet(path: Path | str, *, observed_at: dt.datetime | None = None) ->
         The Parquet file.
     observed_at : datetime.datetime, optional
         Dates every row of a file without an ``observed_at`` column (refused for one with it).
+    accuracy_m : float, optional
+        The accuracy radius in metres (``>= 0``; ``0`` for exact fixes) of every fix of a file
+        without an ``accuracy_m`` column (refused for one with it). A file without the column
+        is refused without it: a fix is never taken as exact unless told, as in the command.
 
     Raises
     ------
@@ -138,12 +147,12 @@ def read_parquet(path: Path | str, *, observed_at: dt.datetime | None = None) ->
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "p.parquet"
     >>> pq.write_table(pa.table({"id": [1, 2], "lon": [18.0, 18.1], "lat": [59.3, 999.0]}), path)
     >>> at = dt.datetime(2025, 5, 1, tzinfo=dt.timezone.utc)
-    >>> read_parquet(path, observed_at=at)  # doctest: +ELLIPSIS
+    >>> read_parquet(path, observed_at=at, accuracy_m=10.0)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     geotarget.errors.InvalidPositions: p.parquet: row 2, column lat: ...
     """
-    return _read_parquet(file_path("path", path), observed_at=observed_at)
+    return _read_parquet(file_path("path", path), observed_at=observed_at, accuracy_m=accuracy_m)
 
 
 def write_partitioned(

@@ -112,7 +112,7 @@ def test_target_defaults_to_the_shipped_pilot_and_numbers_phases_from_one(
     csv.write_text("id,lon,lat\n1,11.97333,57.70889\n", encoding="utf-8")
     code, text = run(
         "target", "--alert", str(path), "--positions", str(csv), "--at", at.isoformat(),
-        "--observed-at", at.isoformat(),
+        "--observed-at", at.isoformat(), "--accuracy-m", "10",
     )  # fmt: skip
     assert code == 0
     doc = json.loads(text)
@@ -293,6 +293,7 @@ def target_file(
 
 EPOCH = str(int((AT - dt.timedelta(minutes=5)).timestamp()))  # five minutes before AT
 
+#: A file without an accuracy column is read with --accuracy-m (never as exact fixes).
 FILES_PEOPLE_HAVE = {
     # Swedish spreadsheet export: UTF-8 BOM, semicolons, decimal commas, epoch seconds, and an
     # extra column; phone-number ids with leading zeros; "007" and "7" are different devices.
@@ -316,7 +317,7 @@ FILES_PEOPLE_HAVE = {
             "Åsa-ö\t18.06528\t59.3325\t2024-05-20T11:55:00Z\n"
             "Bo\t18.2\t59.3325\t2024-05-20T13:55:00+02:00\n"
         ).encode("cp1252"),
-        (),
+        ("--accuracy-m", "10"),
         ["Åsa-ö"],
     ),
     # Comma-separated with quoted decimal commas (every number's mark a comma, as the file's
@@ -329,7 +330,7 @@ FILES_PEOPLE_HAVE = {
             f'"x2","{FAR}","59,3325",{EPOCH}\n'
             f'"²³","18,06528","59,3326","{EPOCH},5"\n'
         ).encode(),
-        (),
+        ("--accuracy-m", "10"),
         ["x²", "²³"],
     ),
     # Excel's dialect line "sep=;" before the header (CRLF line endings, a BOM), then an
@@ -340,13 +341,13 @@ FILES_PEOPLE_HAVE = {
             "\ufeffsep=;\r\nid;lon;lat;observed_at\r\n"
             f"e1;{NEAR};59,3325;{EPOCH}\r\ne2;{FAR};59,3325;{EPOCH}\r\n"
         ).encode(),
-        (),
+        ("--accuracy-m", "10"),
         ["e1"],
     ),
     "excel_sep_comma_cr": (
         "positions.csv",
         f"sep=,\rid,lon,lat,observed_at\rc1,18.06528,59.3325,{EPOCH}\r".encode(),
-        (),
+        ("--accuracy-m", "10"),
         ["c1"],
     ),
     # UTF-16 big-endian with a BOM, CRLF, a header in odd case and spacing, a quoted id holding
@@ -358,28 +359,28 @@ FILES_PEOPLE_HAVE = {
             f'"a;b\r\nc";{NEAR};59,3325;2024-05-20T15:55:00+02:00\r\n'
             f"far;{FAR};59,3325;2024-05-20T13:55:00Z\r\n\r\n"
         ).encode("utf-16-be"),
-        (),
+        ("--accuracy-m", "10"),
         ["a;b\r\nc"],
     ),
     # Excel's "Unicode text": UTF-16 with a BOM, tab-separated.
     "utf16_excel": (
         "positions.txt",
         f"id\tlon\tlat\tobserved_at\nä1\t18.06528\t59.3325\t{EPOCH}\n".encode("utf-16"),
-        (),
+        ("--accuracy-m", "10"),
         ["ä1"],
     ),
     # latin-1 named explicitly (0x81 is undefined in cp1252, so detection alone refuses it).
     "explicit_latin1": (
         "positions.csv",
         f"id,lon,lat,observed_at\nid\x81,18.06528,59.3325,{EPOCH}\n".encode("latin-1"),
-        ("--encoding", "latin-1"),
+        ("--encoding", "latin-1", "--accuracy-m", "10"),
         ["id\x81"],
     ),
     # Naive local times, read in the zone the user names.
     "naive_with_timezone": (
         "positions.csv",
         b"id,lon,lat,observed_at\nn,18.06528,59.3325,2024-05-20 13:55:00\n",
-        ("--timezone", "Europe/Stockholm"),
+        ("--timezone", "Europe/Stockholm", "--accuracy-m", "10"),
         ["n"],
     ),
     # An export from another system: device_id, latitude before longitude (the names, not the
@@ -390,13 +391,13 @@ FILES_PEOPLE_HAVE = {
             "Device_ID,Latitude,Longitude,observed_at\n"
             f"d1,59.3325,18.06528,{EPOCH}\nd2,59.3325,18.2,{EPOCH}\n"
         ).encode(),
-        (),
+        ("--accuracy-m", "10"),
         ["d1"],
     ),
     "lat_lng_export": (
         "positions.csv",
         f"id;lat;lng;observed_at\ng1;59,3325;{NEAR};{EPOCH}\ng2;59,3325;{FAR};{EPOCH}\n".encode(),
-        (),
+        ("--accuracy-m", "10"),
         ["g1"],
     ),
     # Excel in a Swedish locale with Swedish headers (cp1252, semicolons, decimal commas), and
@@ -405,7 +406,7 @@ FILES_PEOPLE_HAVE = {
         "positioner.csv",
         f"Enhet;Latitud;Longitud;observed_at;id\nx;59,3325;18,06528;{EPOCH};s1\n"
         f"y;59,3325;18,2;{EPOCH};s2\n".encode("cp1252"),
-        (),
+        ("--accuracy-m", "10"),
         ["s1"],
     ),
     "swedish_old_headers": (
@@ -413,13 +414,13 @@ FILES_PEOPLE_HAVE = {
         f"id;Breddgrad;Längdgrad;observed_at\nå1;59,3325;{NEAR};{EPOCH}\nå2;59,3325;{FAR};{EPOCH}\n".encode(
             "cp1252"
         ),
-        (),
+        ("--accuracy-m", "10"),
         ["å1"],
     ),
     "lat_long_export": (
         "positions.csv",
         f"id,lat,long,observed_at\nl1,59.3325,{NEAR.replace(',', '.')},{EPOCH}\n".encode(),
-        (),
+        ("--accuracy-m", "10"),
         ["l1"],
     ),
     # A phone app's export: the radius in metres under the platforms' own names (iOS
@@ -443,11 +444,20 @@ FILES_PEOPLE_HAVE = {
         (),
         ["e"],
     ),
+    # No accuracy column: one radius for every fix, given explicitly. 'edge' is 600 m out:
+    # its 200 m disk crosses the 500 m circle (read as exact, it was left out).
+    "radius_for_every_row": (
+        "positions.csv",
+        f"id,lon,lat,observed_at\nin,18.06528,59.3325,{EPOCH}\nedge,18.07585,59.3325,{EPOCH}\n"
+        f"out,18.0793,59.3325,{EPOCH}\n".encode(),
+        ("--accuracy-m", "200"),
+        ["in", "edge"],
+    ),
     # No time column: the fixes' time is given explicitly.
     "undated_with_observed_at": (
         "positions.csv",
         b"id,lon,lat\nu,18.06528,59.3325\n",
-        ("--observed-at", "2024-05-20T13:58:00+02:00"),
+        ("--observed-at", "2024-05-20T13:58:00+02:00", "--accuracy-m", "10"),
         ["u"],
     ),
 }
@@ -557,7 +567,7 @@ BAD_FILES = {
     ),
     "duplicate_id": (
         b"id,lon,lat,observed_at\n007,18.0,59.0,1716206100\n7,18.0,59.0,1716206100\n007,18.0,59.0,1716206100\n",
-        (),
+        ("--accuracy-m", "0"),
         ["row 3 (line 4), column id", "'007'", "already at row 1 (line 2)"],
     ),
     "ragged_row": (
@@ -567,7 +577,7 @@ BAD_FILES = {
     ),
     "swapped_columns": (
         b"id,lon,lat,observed_at\na,59.3325,118.06,1716206100\n",
-        (),
+        ("--accuracy-m", "0"),
         ["column lat", "within [-90, 90]"],
     ),
     "empty_id": (
@@ -577,13 +587,68 @@ BAD_FILES = {
     ),
     "one_coordinate_missing": (
         b"id,lon,lat,observed_at\na,18.0,,1716206100\n",
-        (),
+        ("--accuracy-m", "0"),
         ["row 1 (line 2), column lat", "give both"],
     ),
     "no_time_column": (
         b"id,lon,lat\na,18.0,59.0\n",
         (),
-        ["no observed_at column", "--observed-at"],
+        ["no observed_at column", "add the column, or give --observed-at TIME for every row"],
+    ),
+    # No accuracy column: refused, naming the columns one of which may hold it (never read
+    # as exact fixes, which left out a device whose disk crosses an Explosion's area).
+    "no_accuracy_column": (
+        b"id,lon,lat,hAcc,Accuracy (m),observed_at\na,18.0,59.0,5,5,1716206100\n",
+        (),
+        [
+            "positions.csv: has no accuracy_m column, so how far each fix may lie from its "
+            "device is unknown",
+            "rename the one that holds it (its unknown columns: 'hAcc', 'Accuracy (m)')",
+            "or, if none does, give --accuracy-m METRES for every row",
+        ],
+    ),
+    "no_accuracy_column_nothing_to_rename": (
+        b"id,lon,lat,observed_at\na,18.0,59.0,1716206100\n",
+        (),
+        ["has no accuracy_m column", "add the column, or give --accuracy-m METRES"],
+    ),
+    "accuracy_column_and_option": (
+        b"id,lon,lat,horizontalAccuracy,observed_at\na,18.0,59.0,5,1716206100\n",
+        ("--accuracy-m", "10"),
+        ["positions.csv: has an accuracy_m column, so --accuracy-m is not used; leave it out"],
+    ),
+    "negative_accuracy_option": (
+        b"id,lon,lat,observed_at\na,18.0,59.0,1716206100\n",
+        ("--accuracy-m", "-5"),
+        ["--accuracy-m must be a finite number >= 0 and <= 40075017 (got -5.0)"],
+    ),
+    "nan_accuracy_option": (
+        b"id,lon,lat,observed_at\na,18.0,59.0,1716206100\n",
+        ("--accuracy-m", "nan"),
+        ["--accuracy-m must be a finite number >= 0 and <= 40075017, not NaN"],
+    ),
+    "accuracy_option_not_a_number": (
+        b"id,lon,lat,observed_at\na,18.0,59.0,1716206100\n",
+        ("--accuracy-m", "ten"),
+        ["argument --accuracy-m: must be a number", "'ten'"],
+    ),
+    # The times under another name (Excel in Swedish: Tidpunkt): the refusal names it, so that
+    # it is renamed rather than every fix stamped with one --observed-at (old fixes as new).
+    "time_column_under_another_name": (
+        "sep=;\nID;Longitud;Latitud;Noggrannhet;Tidpunkt\n0701234567;13,01;55,59;10;2024-05-20 16:00\n".encode(
+            "cp1252"
+        ),
+        (),
+        [
+            "positions.csv: has no observed_at column, so when its fixes were taken is unknown; "
+            "add the column, or rename the one that holds it (its unknown columns: "
+            "'Noggrannhet', 'Tidpunkt'), or, if none does, give --observed-at TIME for every row"
+        ],
+    ),
+    "timestamp_column": (
+        b"id,lon,lat,accuracy_m,timestamp\na,18.0,59.0,5,2024-05-18T14:00:00Z\n",
+        (),
+        ["(its unknown columns: 'timestamp'), or, if none does, give --observed-at TIME"],
     ),
     "time_column_and_observed_at": (
         b"id,lon,lat,observed_at\na,18.0,59.0,1716206100\n",
@@ -721,7 +786,7 @@ def test_observed_at_is_read_exactly(tmp_path: Path) -> None:
         "g;;;1716206100,25\n",
         encoding="utf-8",
     )
-    positions, report = _position_files.read(f, timezone="Europe/Stockholm")
+    positions, report = _position_files.read(f, timezone="Europe/Stockholm", accuracy_m=0.0)
     expected = np.array(
         [
             "2024-05-20T11:55:00",
@@ -804,7 +869,13 @@ def test_parquet_ids_keep_their_type_and_big_ones_are_refused(tmp_path: Path) ->
     text = tmp_path / "text.parquet"
     pq.write_table(
         pa.table(
-            {"id": ["007", "7"], "lon": [18.0, 18.1], "lat": [59.0, 59.0], "observed_at": stamp}
+            {
+                "id": ["007", "7"],
+                "lon": [18.0, 18.1],
+                "lat": [59.0, 59.0],
+                "accuracy_m": [10.0, 10.0],
+                "observed_at": stamp,
+            }
         ),
         text,
     )
@@ -835,7 +906,7 @@ def test_parquet_ids_keep_their_type_and_big_ones_are_refused(tmp_path: Path) ->
     )
     with pytest.raises(InvalidPositions, match="without a time zone"):
         _position_files.read(naive)
-    local, _ = _position_files.read(naive, timezone="Europe/Stockholm")
+    local, _ = _position_files.read(naive, timezone="Europe/Stockholm", accuracy_m=10.0)
     assert local.observed_at.tolist() == [dt.datetime(2024, 5, 20, 11, 55)]
 
 
@@ -956,11 +1027,11 @@ def test_positions_refuse_an_id_longer_than_256_characters() -> None:
 
 def test_the_summary_says_why_nobody_was_told(tmp_path: Path) -> None:
     """A summary of 0 new recipients says who was not told, or why the alert was refused."""
-    undated = b"id,lon,lat,observed_at\na,18.06528,59.3325,\n"  # an unknown time: never trusted
+    undated = b"id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,\n"  # an unknown time: never trusted
     done = target_file(tmp_path, "undated.csv", undated)
     assert done.returncode == 0, done.stderr
     assert "DELIVER: 0 new recipient(s); not told: 1 with a stale or undated fix" in done.stderr
-    fresh = f"id,lon,lat,observed_at\na,18.06528,59.3325,{EPOCH}\n".encode()
+    fresh = f"id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,{EPOCH}\n".encode()
     told = target_file(tmp_path, "fresh.csv", fresh)
     assert "DELIVER: 1 new recipient(s)\n" in told.stderr
     assert "not told" not in told.stderr
@@ -1023,7 +1094,9 @@ def test_an_empty_file_name_is_refused_not_read_as_the_current_directory(
 ) -> None:
     """``--policy "$UNSET"`` must not fall back to the pilot policy without an issuers table."""
     write_alert(tmp_path / "a.xml")
-    (tmp_path / "d.csv").write_text(f"id,lon,lat,observed_at\na,18.06528,59.3325,{EPOCH}\n")
+    (tmp_path / "d.csv").write_text(
+        f"id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,{EPOCH}\n"
+    )
     at = ("--at", AT.isoformat()) if argv[0] == "target" else ()
     done = cli_here(*argv, *at, cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == ""
@@ -1035,8 +1108,8 @@ def test_output_a_console_cannot_encode_is_escaped_not_an_internal_error(tmp_pat
     """JSON stays whole and valid on a cp1252 stdout; locate's names are escaped on ASCII."""
     write_alert(tmp_path / "a.xml")
     ids = ["Łukasz-телефон", "emoji-😀", "Åsa"]
-    rows = "".join(f"{i},18.06528,59.3325,{EPOCH}\n" for i in ids)
-    (tmp_path / "d.csv").write_text("id,lon,lat,observed_at\n" + rows, encoding="utf-8")
+    rows = "".join(f"{i},18.06528,59.3325,10,{EPOCH}\n" for i in ids)
+    (tmp_path / "d.csv").write_text("id,lon,lat,accuracy_m,observed_at\n" + rows, encoding="utf-8")
     env = {**os.environ, "PYTHONIOENCODING": "cp1252"}
     argv = ["target", "--alert", "a.xml", "--positions", "d.csv", "--at", AT.isoformat()]
     done = subprocess.run(
@@ -1076,7 +1149,7 @@ def test_policy_files_are_read_by_load_policy(
     alert = str(write_alert(tmp_path / "alert.xml"))
     (tmp_path / "p.csv").write_text("id,lon,lat\nx,18.06528,59.3325\n", encoding="utf-8")
     target = ["target", "--alert", alert, "--positions", str(tmp_path / "p.csv"),
-              "--observed-at", AT.isoformat(), "--at", AT.isoformat()]  # fmt: skip
+              "--observed-at", AT.isoformat(), "--accuracy-m", "10", "--at", AT.isoformat()]  # fmt: skip
     rules = '[[kinds.explosion.phases]]\nstarts_at = 2024-04-15T00:00:00+02:00\nregions = ["SE"]\n'
     (tmp_path / "none.toml").write_text(rules, encoding="utf-8")
     assert run("preview", alert, "--policy", str(tmp_path / "none.toml"))[0] == 0
@@ -1109,31 +1182,89 @@ def test_policy_files_are_read_by_load_policy(
     assert code == 0 and json.loads(out)["recipients"] == ["x"]
 
 
-@pytest.mark.parametrize(
-    ("rows", "fragment"),
-    [
-        ("a,59.3325,18.06528\nb,59.3,18.0\n", "would lie in it with lon and lat swapped"),
-        ("a,2.35,48.85\nb,2.36,48.86\n", "are they WGS84 longitude and latitude in degrees?"),
-    ],
-    ids=["swapped columns", "Paris"],
-)
-def test_a_file_of_fixes_outside_sweden_is_explained_not_a_bare_nobody(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: str, fragment: str
-) -> None:
-    """A positions file with most fixes abroad gets a warning; "0 new recipients" says why."""
+SWAPPED = "59.3325,18.06528"  # Sergels torg written lat,lon: outside Sweden, inside swapped
+PARIS = "2.35,48.85"  # outside Sweden either way
+HOME = "18.07,59.33"  # in Sweden
+
+
+def _fixes(tmp_path: Path, **counts: int) -> str:
+    """A positions file of so many fixes of each kind (SWAPPED, PARIS, HOME), ids numbered."""
+    places = {"swapped": SWAPPED, "paris": PARIS, "home": HOME}
+    rows = [p for kind, n in counts.items() for p in [places[kind]] * n]
+    text = "".join(f"d{i},{p}\n" for i, p in enumerate(rows))
+    (tmp_path / "p.csv").write_text("id,lon,lat\n" + text, encoding="utf-8")
+    return str(tmp_path / "p.csv")
+
+
+def _target_fixes(tmp_path: Path, path: str) -> subprocess.CompletedProcess[str]:
     alert = str(write_alert(tmp_path / "alert.xml"))
-    (tmp_path / "p.csv").write_text("id,lon,lat\n" + rows, encoding="utf-8")
-    code, out = run("target", "--alert", alert, "--positions", str(tmp_path / "p.csv"),
-                    "--observed-at", AT.isoformat(), "--at", AT.isoformat())  # fmt: skip
-    err = capsys.readouterr().err
-    assert code == 0 and json.loads(out)["recipients"] == []
-    assert "2 of 2 fixes lie outside Sweden" in err and fragment in err
-    assert "0 new recipient(s): no device's fix lies in the area" in err
-    # One device abroad among devices at home is normal: no warning.
-    (tmp_path / "p.csv").write_text("id,lon,lat\nx,18.06528,59.3325\ny,18.1,59.3\nz,2.35,48.85\n")
-    run("target", "--alert", alert, "--positions", str(tmp_path / "p.csv"),
-        "--observed-at", AT.isoformat(), "--at", AT.isoformat())  # fmt: skip
-    assert "outside Sweden" not in capsys.readouterr().err
+    return cli_here(
+        "target", "--alert", alert, "--positions", path, "--observed-at", AT.isoformat(),
+        "--accuracy-m", "10", "--at", AT.isoformat(), cwd=tmp_path,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("counts", "outside", "swapped"),
+    [({"swapped": 2}, 2, 2), ({"swapped": 9, "paris": 1}, 10, 9),
+     ({"swapped": 27, "paris": 3}, 30, 27), ({"swapped": 3, "home": 2}, 3, 3)],
+    ids=["all", "90 %", "27 of 30", "3 of 5 outside"],
+)  # fmt: skip
+def test_a_file_of_swapped_fixes_is_refused_not_answered_nobody(
+    tmp_path: Path, counts: dict[str, int], outside: int, swapped: int
+) -> None:
+    """More than half of the fixes outside Sweden, 90 % of those inside it swapped: exit 2.
+
+    DESIGN: the service envelope turns swapped axes into a clear error instead of an empty
+    result. The file was answered DELIVER with 0 recipients and a warning.
+    """
+    done = _target_fixes(tmp_path, _fixes(tmp_path, **counts))
+    assert (done.returncode, done.stdout) == (2, "")
+    total = sum(counts.values())
+    assert done.stderr.strip().splitlines() == [
+        f"geotarget target: p.csv: {outside} of {total} fixes lie outside Sweden (lon 10..24.5, "
+        f"lat 55..69.5), and {swapped} of those would lie in it with lon and lat swapped: the "
+        "file's lon and lat columns are the other way round; swap their names in its header "
+        "(geotarget target answers for Sweden's regions only, so it refuses rather than tell "
+        "nobody)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("counts", "fragment"),
+    [
+        ({"paris": 2}, "2 of 2 fixes lie outside Sweden (lon 10..24.5, lat 55..69.5); are they "
+         "WGS84 longitude and latitude in degrees?"),
+        ({"swapped": 8, "paris": 2}, "10 of 10 fixes lie outside Sweden (lon 10..24.5, lat "
+         "55..69.5); 8 of them would lie in it with lon and lat swapped: are the file's lon and "
+         "lat columns the other way round?"),
+        ({"swapped": 26, "paris": 4}, "30 of 30 fixes lie outside Sweden (lon 10..24.5, lat "
+         "55..69.5); 26 of them would lie in it with lon and lat swapped"),
+    ],
+    ids=["Paris", "80 % swapped", "26 of 30 swapped"],
+)  # fmt: skip
+def test_weaker_evidence_of_swapped_fixes_is_a_warning(
+    tmp_path: Path, counts: dict[str, int], fragment: str
+) -> None:
+    """Most fixes abroad, but fewer than 90 % of them in Sweden swapped: answered, with a warning.
+
+    "0 new recipients" then says why.
+    """
+    done = _target_fixes(tmp_path, _fixes(tmp_path, **counts))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["recipients"] == []
+    assert f"geotarget target: warning: p.csv: {fragment}" in done.stderr
+    assert "0 new recipient(s): no device's fix lies in the area" in done.stderr
+
+
+@pytest.mark.parametrize("counts", [{"swapped": 2, "home": 2}, {"paris": 1, "home": 2}])
+def test_half_of_the_fixes_abroad_or_fewer_is_normal(
+    tmp_path: Path, counts: dict[str, int]
+) -> None:
+    """Devices abroad among devices at home: neither refused nor warned of, even if swapped."""
+    done = _target_fixes(tmp_path, _fixes(tmp_path, **counts))
+    assert done.returncode == 0, done.stderr
+    assert "outside Sweden" not in done.stderr
 
 
 def test_the_alert_can_come_from_standard_input(tmp_path: Path) -> None:
@@ -1142,7 +1273,9 @@ def test_the_alert_can_come_from_standard_input(tmp_path: Path) -> None:
     ``target`` gives the same answer as from the file; an error names "standard input".
     """
     alert = write_alert(tmp_path / "alert.xml")
-    (tmp_path / "p.csv").write_text(f"id,lon,lat,observed_at\nn,18.06528,59.3325,{EPOCH}\n")
+    (tmp_path / "p.csv").write_text(
+        f"id,lon,lat,accuracy_m,observed_at\nn,18.06528,59.3325,10,{EPOCH}\n"
+    )
     document = alert.read_text()
     done = cli("preview", "-", cwd=tmp_path, stdin=document)
     assert done.returncode == 0, done.stderr
@@ -1156,6 +1289,70 @@ def test_the_alert_can_come_from_standard_input(tmp_path: Path) -> None:
     bad = cli("preview", "-", cwd=tmp_path, stdin="<alert>")
     assert bad.returncode == 2
     assert bad.stderr.startswith("geotarget preview: standard input: CAP document has")
+
+
+def test_positions_can_come_from_standard_input(tmp_path: Path) -> None:
+    """``--positions -`` reads CSV from stdin, sniffed as a .csv file is; errors name stdin.
+
+    It was "file not found: -", though ``--alert -`` reads stdin. Both at once are refused.
+    """
+    alert = write_alert(tmp_path / "alert.xml")
+    text = f"id;lon;lat;accuracy_m;observed_at\nn;{NEAR};59,3325;8;{EPOCH}\nf;{FAR};59,3325;8;{EPOCH}\n"
+    (tmp_path / "p.csv").write_text(text, encoding="utf-8")
+    argv = ("target", "--alert", str(alert), "--at", AT.isoformat())
+    piped = cli(*argv, "--positions", "-", cwd=tmp_path, stdin=text)
+    from_file = cli(*argv, "--positions", "p.csv", cwd=tmp_path)
+    assert piped.returncode == from_file.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout)["recipients"] == json.loads(from_file.stdout)["recipients"]
+    assert json.loads(piped.stdout)["recipients"] == ["n"]
+    assert "geotarget target: read 2 rows from standard input (CSV, UTF-8, semicolon-separated, " \
+        "decimal comma)" in piped.stderr  # fmt: skip
+    for data, line in (
+        (text.replace(FAR, "18,x"), "geotarget target: standard input: row 2 (line 3), column "
+         "lon: must be a number"),
+        ("", "geotarget target: standard input: is empty; the first line must name the columns"),
+        ("PAR1", "geotarget target: standard input: is not CSV text but a Parquet file, which is "
+         "read from a file only: give its name"),
+    ):  # fmt: skip
+        done = cli(*argv, "--positions", "-", cwd=tmp_path, stdin=data)
+        assert done.returncode == 2 and done.stdout == "", done.stderr
+        (got,) = done.stderr.strip().splitlines()
+        assert got.startswith(line), got
+    both = cli("target", "--alert", "-", "--positions", "-", cwd=tmp_path, stdin=text)
+    assert (both.returncode, both.stdout) == (2, "")
+    assert both.stderr.strip().splitlines() == [
+        "geotarget target: --alert - and --positions - both name standard input, which holds "
+        "one of them: give the other as a file"
+    ]
+
+
+@pytest.mark.parametrize("name", ["/dev/stdin", "positions", "positions.dat"])
+def test_a_positions_path_without_a_known_suffix_names_the_suffixes_and_stdin(
+    tmp_path: Path, name: str
+) -> None:
+    """/dev/stdin, a pipe (<(...) is /dev/fd/63) or a file named oddly: the line says what is read."""
+    if not Path(name).is_absolute():
+        (tmp_path / name).write_text("id,lon,lat\n", encoding="utf-8")
+    elif not Path(name).exists():
+        pytest.skip(f"{name} does not exist here (no standard input)")
+    alert = write_alert(tmp_path / "alert.xml")
+    done = cli_here(
+        "target", "--alert", str(alert), "--positions", name, "--at", AT.isoformat(), cwd=tmp_path
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    (line,) = done.stderr.strip().splitlines()
+    what = "its suffix '.dat' is none of these" if name.endswith(".dat") else "it has no suffix"
+    assert line == (
+        "geotarget target: --positions must be a .csv, .tsv, .txt or .parquet file, or - to read "
+        f"CSV from standard input (got {name}: {what})"
+    )
+    missing = cli_here(
+        "target", "--alert", str(alert), "--positions", "gone.csv", "--at", AT.isoformat(),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert missing.stderr.strip() == (
+        "geotarget target: --positions file not found: gone.csv (- reads standard input)"
+    )
 
 
 def test_a_compressed_or_oversized_alert_is_refused_saying_why(tmp_path: Path) -> None:
@@ -1210,6 +1407,8 @@ def test_the_unknown_columns_warning_is_bounded(tmp_path: Path) -> None:
         str(path),
         "--observed-at",
         AT.isoformat(),
+        "--accuracy-m",
+        "10",
         "--at",
         AT.isoformat(),
         cwd=tmp_path,

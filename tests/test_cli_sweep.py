@@ -6,6 +6,7 @@ and the argument at fault, arrive before any work is done, and never be a mislea
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import io
 import json
@@ -106,6 +107,95 @@ def test_usage_errors_name_the_command_and_its_argument(
     assert (code, out, err.strip().splitlines()) == (2, "", [line])
 
 
+def _single_value_options() -> list[tuple[str, str]]:
+    """(command, option) for every option of every subcommand that takes one value."""
+    import argparse
+
+    from geotarget.cli import _parser
+
+    (commands,) = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return [
+        (name, action.option_strings[-1])
+        for name, command in commands.choices.items()
+        for action in command._actions
+        if action.option_strings and action.nargs is None  # flags and --help take none
+    ]
+
+
+SINGLE_VALUE_OPTIONS = _single_value_options()
+
+
+def test_the_options_that_take_one_value_are_all_found() -> None:
+    """The sweep below covers every subcommand's one-value options, not an empty list."""
+    assert {
+        ("demo", "--devices"), ("demo", "--seed"), ("demo", "--plot"), ("demo", "--ledger"),
+        ("target", "--alert"), ("target", "--positions"), ("target", "--policy"),
+        ("target", "--at"), ("target", "--observed-at"), ("target", "--timezone"),
+        ("target", "--encoding"), ("locate", "--snap-m"), ("preview", "--plot"),
+        ("preview", "--policy"),
+    } <= set(SINGLE_VALUE_OPTIONS)  # fmt: skip
+
+
+@pytest.mark.parametrize(("command", "option"), SINGLE_VALUE_OPTIONS)
+def test_an_option_given_twice_is_refused_not_last_wins(
+    command: str, option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every one-value option given twice is a usage error naming it, before any work.
+
+    argparse kept the last value silently: ``--positions a.csv --positions b.csv`` read b.csv.
+    """
+    code, out, err = _run([command, option, "1", f"{option}=2"], capsys)
+    (line,) = err.strip().splitlines()
+    assert (code, out) == (2, "")
+    assert line.startswith(f"geotarget {command}: argument {option}: given twice ('1")
+    assert line.endswith(f"); give it once (see 'geotarget {command} --help')")
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["target", "--alert", "a.xml", "--positions", "a.csv", "--positions", "b.csv"],
+            "geotarget target: argument --positions: given twice ('a.csv' and 'b.csv'); give "
+            "it once (see 'geotarget target --help')",
+        ),
+        (  # an abbreviation is the same option
+            ["target", "--at", "2024-05-20T14:00Z", "--positions", "p.csv", "--al", "x.xml",
+             "--alert", "y.xml"],
+            "geotarget target: argument --alert: given twice ('x.xml' and 'y.xml'); give it "
+            "once (see 'geotarget target --help')",
+        ),
+        (
+            ["demo", "--devices", "5", "--devices", "5"],
+            "geotarget demo: argument --devices: given twice ('5' and '5'); give it once "
+            "(see 'geotarget demo --help')",
+        ),
+        (
+            ["locate", "18", "59", "--snap-m", "100", "--snap-m", "500"],
+            "geotarget locate: argument --snap-m: given twice ('100.0' and '500.0'); give it "
+            "once (see 'geotarget locate --help')",
+        ),
+    ],
+)  # fmt: skip
+def test_a_repeated_option_names_both_values(
+    argv: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The line shows both values, so the user sees which file or time was meant."""
+    code, out, err = _run(argv, capsys)
+    assert (code, out, err.strip().splitlines()) == (2, "", [line])
+
+
+def test_flags_and_one_value_options_given_once_still_parse(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A flag repeated is harmless (it says the same thing twice); --help still works."""
+    if not ALERT.is_file():
+        pytest.skip("docs/examples is not beside the tests (installed-wheel run)")
+    code, out, err = _run(["preview", str(ALERT), "--anywhere", "--anywhere"], capsys)
+    assert code == 0, err
+    assert "kind: explosion" in out
+
+
 def test_a_bad_plot_path_is_refused_before_the_demo_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -144,7 +234,7 @@ def test_a_broken_alert_is_named_among_the_files(
 ) -> None:
     """``target`` reads two files: a CAP problem says which file it is in."""
     positions = tmp_path / "devices.csv"
-    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    positions.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
     broken = tmp_path / "upstream.xml"
     broken.write_text(
         ALERT.read_text(encoding="utf-8").replace("<certainty>Likely</certainty>", "", 1)
@@ -167,7 +257,7 @@ def test_an_empty_observed_at_is_refused_not_ignored(
 ) -> None:
     """``--observed-at ""`` (an unset shell variable) is a bad time, not "not given"."""
     positions = tmp_path / "devices.csv"
-    positions.write_text("id,lon,lat\na,18.06528,59.3325\n")
+    positions.write_text("id,lon,lat,accuracy_m\na,18.06528,59.3325,10\n")
     argv = ["target", "--alert", str(ALERT), "--positions", str(positions), "--observed-at", ""]
     code, out, err = _run(argv, capsys)
     assert (code, out) == (2, "")
@@ -184,11 +274,11 @@ def test_fixes_taken_after_at_are_named_in_a_warning(
     """
     positions = tmp_path / "devices.csv"
     positions.write_text(
-        "id,lon,lat,observed_at\n"
-        "skew,18.06528,59.3325,2024-05-20T16:09:59+02:00\n"
-        "late,18.06528,59.3325,2024-05-20T14:10:01Z\n"
-        "today,18.06528,59.3325,2026-12-02T07:00:00Z\n"
-        "nofix,,,\n"
+        "id,lon,lat,accuracy_m,observed_at\n"
+        "skew,18.06528,59.3325,10,2024-05-20T16:09:59+02:00\n"
+        "late,18.06528,59.3325,10,2024-05-20T14:10:01Z\n"
+        "today,18.06528,59.3325,10,2026-12-02T07:00:00Z\n"
+        "nofix,,,,\n"
     )
     argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
     code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
@@ -209,7 +299,7 @@ def test_projected_metres_are_named_as_such(
 ) -> None:
     """SWEREF 99 TM easting/northing in the lon/lat columns: the line says what they look like."""
     positions = tmp_path / "kommun.csv"
-    positions.write_text("id;lon;lat;observed_at\nk1;674032;6580822;1716213600\n")
+    positions.write_text("id;lon;lat;accuracy_m;observed_at\nk1;674032;6580822;10;1716213600\n")
     argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
     code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
     assert (code, out) == (2, "")
@@ -233,7 +323,7 @@ def test_preview_lenient_reads_what_a_strict_read_refuses_and_lists_the_repairs(
         encoding="utf-8",
     )
     positions = tmp_path / "devices.csv"
-    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    positions.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
     hint = "(this command reads strictly; 'geotarget preview --lenient' repairs this)"
     for argv in (
         ["preview", str(cap11)],
@@ -277,7 +367,7 @@ def test_the_summary_reads_as_english_and_says_how_to_confirm(
 ) -> None:
     """One recipient is singular, an Ack takes "an", and the guard names the option to pass."""
     positions = tmp_path / "devices.csv"
-    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    positions.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
     text = ALERT.read_text(encoding="utf-8")
     variants = {
         "one.xml": text,
@@ -339,7 +429,7 @@ def test_at_at_the_ends_of_time_is_bad_input_not_an_internal_error(
     (An instant with no datetime in UTC is refused by parse_time itself, naming the flag.)
     """
     positions = tmp_path / "devices.csv"
-    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    positions.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
     argv = ["target", "--alert", str(ALERT), "--positions", str(positions), "--at", at]
     code, out, err = _run(argv, capsys)
     assert (code, out) == (2, ""), err
@@ -357,7 +447,7 @@ def test_observed_at_keeps_to_the_years_a_files_cells_may_name(
     (Year 1 at +14:00 was an internal error; year 9999 a fix that is never stale.)
     """
     positions = tmp_path / "devices.csv"
-    positions.write_text("id,lon,lat\na,18.06528,59.3325\n")
+    positions.write_text("id,lon,lat,accuracy_m\na,18.06528,59.3325,10\n")
     argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
     code, out, err = _run(
         [*argv, "--at", "2024-05-20T16:05+02:00", "--observed-at", observed], capsys
@@ -391,7 +481,7 @@ def test_any_time_the_command_reads_ends_in_an_answer_or_one_line(
     Never an internal error: two overflows hid at the ends of the years.
     """
     positions = tmp_path / "undated.csv"
-    positions.write_text("id,lon,lat\na,18.06528,59.3325\n")
+    positions.write_text("id,lon,lat,accuracy_m\na,18.06528,59.3325,10\n")
     argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
     code, out, err = _run([*argv, "--at", at, "--observed-at", observed], capsys)
     assert code in (0, 2), err
@@ -408,9 +498,9 @@ def test_an_encoding_that_contradicts_the_files_byte_order_mark_is_refused(
     from geotarget._position_files import read
 
     utf8 = tmp_path / "excel.csv"
-    utf8.write_bytes("\ufeffid;lon;lat\nå;18,06;59,33\n".encode())
+    utf8.write_bytes("\ufeffid;lon;lat;accuracy_m\nå;18,06;59,33;10\n".encode())
     utf16 = tmp_path / "unicode.txt"
-    utf16.write_bytes("id\tlon\tlat\nå\t18.06\t59.33\n".encode("utf-16"))
+    utf16.write_bytes("id\tlon\tlat\taccuracy_m\nå\t18.06\t59.33\t10\n".encode("utf-16"))
     for path, named, bom in ((utf8, "latin-1", "UTF-8"), (utf16, "utf-8", "UTF-16")):
         with pytest.raises(InvalidInput) as info:
             read(path, encoding=named, observed_at=dt.datetime(2024, 5, 20, tzinfo=dt.timezone.utc))
@@ -425,12 +515,79 @@ def test_an_encoding_that_contradicts_the_files_byte_order_mark_is_refused(
         assert positions.ids.tolist() == ["å"]
 
 
+@pytest.mark.parametrize(
+    "encoding",
+    ["punycode", "undefined", "idna", "utf-7", "unicode_escape", "raw_unicode_escape", "rot13",
+     "hex", "base64", "zlib", "no-such-codec"],
+)  # fmt: skip
+def test_an_encoding_that_is_no_character_encoding_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], encoding: str
+) -> None:
+    """Codecs that decode no file's text: exit 2, one line naming the option and the name.
+
+    ``punycode`` and ``undefined`` raised a bare UnicodeError (an internal error, exit 3);
+    ``idna`` and ``utf-7`` were read. The rule is the CAP reader's (``_validate.charset``).
+    """
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions), "--at", "2024-05-20"
+            "T16:05+02:00", "--encoding", encoding]  # fmt: skip
+    code, out, err = _run(argv, capsys)
+    assert (code, out, err.strip().splitlines()) == (
+        2,
+        "",
+        [
+            "geotarget target: --encoding must name a text encoding such as utf-8 or cp1252 "
+            f"(got {encoding!r})"
+        ],
+    )
+
+
+def test_rare_character_encodings_are_read_like_any_other(tmp_path: Path) -> None:
+    """HZ (RFC 1843), Palm OS and EBCDIC are character encodings: a file in one is read."""
+    from geotarget._position_files import read
+
+    text = "id,lon,lat,accuracy_m,observed_at\n{id},18.06528,59.3325,10,1716213600\n"
+    for encoding, ident in (("hz", "北京"), ("palmos", "Pär"), ("cp037", "Åsa")):
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes(text.format(id=ident).encode(encoding))
+        positions, report = read(path, encoding=encoding)
+        assert positions.ids.tolist() == [ident], encoding
+        assert report.form.startswith(f"CSV, {codecs.lookup(encoding).name}, comma-separated")
+
+
+def test_a_codec_that_fails_without_naming_a_byte_is_bad_input(tmp_path: Path) -> None:
+    """Any codec failure (here a UnicodeError without a position) names the file and codec."""
+    from geotarget._position_files import read
+
+    def broken(data: object, errors: str = "strict", /) -> tuple[str, int]:
+        raise UnicodeError("no can do")
+
+    info = codecs.CodecInfo(codecs.utf_8_encode, broken, name="geotarget-test-broken")
+
+    def search(name: str) -> codecs.CodecInfo | None:
+        return info if name.replace("_", "-") == "geotarget-test-broken" else None
+
+    codecs.register(search)
+    try:
+        path = tmp_path / "p.csv"
+        path.write_text("id,lon,lat,accuracy_m,observed_at\na,18.0,59.0,5,1716213600\n")
+        with pytest.raises(InvalidInput) as err:
+            read(path, encoding="geotarget-test-broken")
+    finally:
+        codecs.unregister(search)
+    assert str(err.value).startswith(
+        "p.csv: is not readable as geotarget-test-broken (--encoding geotarget-test-broken): "
+    )
+    assert "no can do" in str(err.value)  # (Python may wrap it: "decoding with ... failed")
+
+
 def test_the_json_states_its_times_in_the_offset_of_at(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``at`` and ``next_change`` in one offset (next_change came in UTC beside a +02:00 at)."""
     positions = tmp_path / "devices.csv"
-    positions.write_text("id,lon,lat,observed_at\na,18.06528,59.3325,1716213600\n")
+    positions.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
     # The example tip request expires after a day; here it stays active until phase 2 (a next
     # change at or after expiry is no next change: test_targeting).
     tips = tmp_path / "tips.xml"

@@ -356,6 +356,7 @@ def test_a_bad_partition_fails_with_its_file_named_and_nothing_claimed(client: A
                 "id": ["a", "b"],
                 "lon": [18.0, 18.0],
                 "lat": [59.5, 95.0],
+                "accuracy_m": [0.0, 0.0],
                 "observed_at": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
             }
         )
@@ -532,6 +533,7 @@ def test_a_device_in_two_partitions_is_refused_naming_both(client: Any, tmp_path
                 "id": ids,
                 "lon": [18.0, 18.001],
                 "lat": [59.5, 59.5],
+                "accuracy_m": [0.0, 0.0],
                 "observed_at": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
             }
         )
@@ -724,6 +726,7 @@ def _table(ids: list[Any], lon: list[float], lat: list[float]) -> Any:
             "id": ids,
             "lon": lon,
             "lat": lat,
+            "accuracy_m": [0.0] * len(ids),  # exact fixes, as Positions' default
             "observed_at": pa.array([T0] * len(ids), pa.timestamp("us", tz="UTC")),
         }
     )

@@ -64,6 +64,8 @@ def _rows(p: Any) -> list[tuple[Any, ...]]:
 
 NOON_S = "2024-04-15T12:00:00.000000"
 
+#: A file without an accuracy column is read with one radius for every fix (the command's
+#: --accuracy-m), here 0: exact fixes.
 ACCEPTED: dict[str, tuple[str, bytes, dict[str, Any], list[tuple[Any, ...]]]] = {
     # Excel, Swedish locale, "CSV (semikolonavgränsad)": cp1252, ';', decimal comma, CRLF,
     # å/ä/ö in an extra column, a trailing empty line.
@@ -90,7 +92,7 @@ ACCEPTED: dict[str, tuple[str, bytes, dict[str, Any], list[tuple[Any, ...]]]] = 
             "007;18,0686;59,3293;2024-04-15T12:00:00Z;\r\n"
             "7;+18,07;+59,33;2024-04-15T14:00:00+02:00;\r\n"
         ).encode(),
-        {},
+        {"accuracy_m": 0.0},
         [
             ("007", 18.0686, 59.3293, 0.0, NOON_S),
             ("7", 18.07, 59.33, 0.0, NOON_S),
@@ -101,7 +103,7 @@ ACCEPTED: dict[str, tuple[str, bytes, dict[str, Any], list[tuple[Any, ...]]]] = 
         "p.txt",
         codecs.BOM_UTF16_LE
         + (f"id\tLon\tLAT\tobserved_at\r\nä1\t18,5\t59,5\t{EPOCH}\r\n").encode("utf-16-le"),
-        {},
+        {"accuracy_m": 0.0},
         [("ä1", 18.5, 59.5, 0.0, NOON_S)],
     ),
     # UTF-32 with a BOM (Python's "utf-32", some .NET and Java exports): its little-endian BOM
@@ -109,13 +111,13 @@ ACCEPTED: dict[str, tuple[str, bytes, dict[str, Any], list[tuple[Any, ...]]]] = 
     "utf32_le_bom": (
         "p.csv",
         codecs.BOM_UTF32_LE + "id;lon;lat\r\nö1;18,5;59,5\r\n".encode("utf-32-le"),
-        {"observed_at": dt.datetime(2024, 4, 15, 12, tzinfo=UTC)},
+        {"observed_at": dt.datetime(2024, 4, 15, 12, tzinfo=UTC), "accuracy_m": 0.0},
         [("ö1", 18.5, 59.5, 0.0, NOON_S)],
     ),
     "utf32_be_bom": (
         "p.csv",
         codecs.BOM_UTF32_BE + f"id,lon,lat,observed_at\nx,18.5,59.5,{EPOCH}\n".encode("utf-32-be"),
-        {},
+        {"accuracy_m": 0.0},
         [("x", 18.5, 59.5, 0.0, NOON_S)],
     ),
     # Google Sheets: UTF-8 without BOM, ',' and '.', CRLF, no final newline, quoted fields
@@ -141,7 +143,7 @@ ACCEPTED: dict[str, tuple[str, bytes, dict[str, Any], list[tuple[Any, ...]]]] = 
             f'"x", 18.5 ,"59.5",{EPOCH}\n'
             f'"y",18.25,59.25, {EPOCH}.5 \n'
         ).encode(),
-        {},
+        {"accuracy_m": 0.0},
         [
             ("x", 18.5, 59.5, 0.0, NOON_S),
             ("y", 18.25, 59.25, 0.0, "2024-04-15T12:00:00.500000"),
@@ -198,21 +200,21 @@ ACCEPTED: dict[str, tuple[str, bytes, dict[str, Any], list[tuple[Any, ...]]]] = 
     "duckdb_copy": (
         "p.csv",
         b"id;lon;lat;observed_at\nd1;18.0686;59.3293;2024-04-15 14:00:00.5+02\n",
-        {},
+        {"accuracy_m": 0.0},
         [("d1", 18.0686, 59.3293, 0.0, "2024-04-15T12:00:00.500000")],
     ),
     # numpy's datetime64 text (nine fraction digits, no zone), read in the zone given.
     "numpy_naive_nanoseconds": (
         "p.csv",
         b"id,lon,lat,observed_at\nn,18,59,2024-04-15T14:00:00.000000000\n",
-        {"timezone": "Europe/Stockholm"},
+        {"timezone": "Europe/Stockholm", "accuracy_m": 0.0},
         [("n", 18.0, 59.0, 0.0, NOON_S)],
     ),
     # The hour that a DST change shows twice, disambiguated by an offset: the offset wins.
     "dst_overlap_with_offset": (
         "p.csv",
         b"id,lon,lat,observed_at\nw,18,59,2024-10-27 02:30+01:00\ns,18,59,2024-10-27 02:30+02:00\n",
-        {"timezone": "Europe/Stockholm"},
+        {"timezone": "Europe/Stockholm", "accuracy_m": 0.0},
         [
             ("w", 18.0, 59.0, 0.0, "2024-10-27T01:30:00.000000"),
             ("s", 18.0, 59.0, 0.0, "2024-10-27T00:30:00.000000"),
@@ -262,7 +264,7 @@ def test_parquet_timestamps_of_every_unit_and_zone_are_the_same_instant(
             "observed_at": pa.array([noon, None], pa.timestamp(unit, tz=zone)),
         }
     )
-    positions, _ = read(_parquet(tmp_path, table))
+    positions, _ = read(_parquet(tmp_path, table), accuracy_m=0.0)
     assert positions.observed_at[0] == NOON
     assert np.isnat(positions.observed_at[1])
 
@@ -282,7 +284,7 @@ def test_parquet_nanoseconds_as_pandas_writes_them_are_cut_to_microseconds(
             "observed_at": pa.array(ns.astype(np.int64), pa.timestamp("ns", tz="UTC")),
         }
     )
-    positions, _ = read(_parquet(tmp_path, table))
+    positions, _ = read(_parquet(tmp_path, table), accuracy_m=0.0)
     assert [str(t) for t in positions.observed_at] == [
         "2024-04-15T12:00:00.123456",
         "1970-01-01T00:00:00.000000",
@@ -331,7 +333,7 @@ def test_parquet_categorical_and_view_strings_read_as_text(tmp_path: Path) -> No
         }
     )
     frame.to_parquet(tmp_path / "p.parquet", row_group_size=3)  # three row groups
-    positions, _ = read(tmp_path / "p.parquet")
+    positions, _ = read(tmp_path / "p.parquet", accuracy_m=0.0)
     assert positions.ids.tolist() == ["d0", "d1", "d2", "d3", "d4", "d5", "d6"]
     assert positions.tester.tolist() == [True, False, True, False, False, False, True]
     assert (positions.observed_at == NOON).all()
@@ -343,7 +345,7 @@ def test_parquet_categorical_and_view_strings_read_as_text(tmp_path: Path) -> No
             "observed_at": pa.array(["2024-04-15T12:00:00Z", None], pa.string_view()),
         }
     )
-    positions, _ = read(_parquet(tmp_path, view))
+    positions, _ = read(_parquet(tmp_path, view), accuracy_m=0.0)
     assert _rows(positions) == [
         ("a", 18.0, 59.0, 0.0, NOON_S),
         ("b", 18.5, 59.5, 0.0, None),
@@ -365,7 +367,7 @@ def test_arrow_chunks_with_different_dictionaries_read_as_one_column() -> None:
             "observed_at": pa.array([0] * 4, pa.timestamp("s", tz="UTC")),
         }
     )
-    assert positions_from_arrow(table).ids.tolist() == ["a", "b", "c", "a2"]
+    assert positions_from_arrow(table, accuracy_m=0.0).ids.tolist() == ["a", "b", "c", "a2"]
 
 
 @pytest.mark.parametrize("column", ["lon", "lat"])
@@ -407,7 +409,9 @@ def test_ids_that_only_look_numeric_are_kept_verbatim(tmp_path: Path) -> None:
     ids = ["1e5", "4E10", "E+10", "0x1E+5", "+46 70 123 45 67", "7.0", "007", "1.5E+3x"]
     ids += ["x\n1E+5", "a\\Nb", "\\N2"]  # hold a bad id's text, are none
     body = "".join(f'"{i}",18,59,{EPOCH}\n' for i in ids)
-    positions, _ = read(_write(tmp_path, "p.csv", "id,lon,lat,observed_at\n" + body))
+    positions, _ = read(
+        _write(tmp_path, "p.csv", "id,lon,lat,observed_at\n" + body), accuracy_m=0.0
+    )
     assert positions.ids.tolist() == ids
 
 
@@ -415,7 +419,13 @@ def test_a_column_of_float_written_integer_ids_is_refused(tmp_path: Path) -> Non
     """The ids ``1.0, 2.0`` of pandas (ints turned float) would name no device: refused."""
     pd = pytest.importorskip("pandas", reason="pandas writes the file")
     frame = pd.DataFrame(
-        {"id": [1, None, 3], "lon": [18.0, 18.1, 18.2], "lat": [59.0] * 3, "observed_at": EPOCH}
+        {
+            "id": [1, None, 3],
+            "lon": [18.0, 18.1, 18.2],
+            "lat": [59.0] * 3,
+            "accuracy_m": 5,
+            "observed_at": EPOCH,
+        }
     )
     frame.dropna().to_csv(tmp_path / "p.csv", index=False)
     assert (tmp_path / "p.csv").read_text().splitlines()[1].startswith("1.0,")
@@ -460,14 +470,14 @@ def test_utf8_rows_mixed_with_cp1252_rows_are_refused_not_turned_to_mojibake(
         "encodings"
     )
     # Told which encoding, it is read exactly as that encoding says.
-    positions, _ = read(tmp_path / "p.csv", encoding="cp1252")
+    positions, _ = read(tmp_path / "p.csv", encoding="cp1252", accuracy_m=0.0)
     assert positions.ids.tolist() == ["Ã…sa", "Örjan"]
 
 
 def test_a_plain_cp1252_file_is_still_read(tmp_path: Path) -> None:
     """cp1252's Swedish letters (single bytes) are no UTF-8 sequence: still detected as cp1252."""
     text = f"id;lon;lat;observed_at;ort\nÅÄÖåäö é;18,5;59,5;{EPOCH};Göteborg «» £\n"
-    positions, report = read(_write(tmp_path, "p.csv", text.encode("cp1252")))
+    positions, report = read(_write(tmp_path, "p.csv", text.encode("cp1252")), accuracy_m=0.0)
     assert positions.ids.tolist() == ["ÅÄÖåäö é"]
     assert "cp1252" in report.form
 
@@ -541,11 +551,11 @@ def test_quoted_header_names_holding_other_delimiters_do_not_pick_the_delimiter(
 ) -> None:
     """The delimiter is counted outside quotes: ``"note, free text"`` does not make ',' win."""
     text = f'id;lon;lat;observed_at;"note, free text, more, commas"\na;18,5;59,5;{EPOCH};"x, y"\n'
-    positions, report = read(_write(tmp_path, "p.csv", text))
+    positions, report = read(_write(tmp_path, "p.csv", text), accuracy_m=0.0)
     assert _rows(positions) == [("a", 18.5, 59.5, 0.0, NOON_S)]
     assert report.unknown_columns == ("note, free text, more, commas",)
     tabs = f'"a;b;c;d"\tid\tlon\tlat\tobserved_at\nq\tt1\t18\t59\t{EPOCH}\n'
-    positions, _ = read(_write(tmp_path, "p.csv", tabs))
+    positions, _ = read(_write(tmp_path, "p.csv", tabs), accuracy_m=0.0)
     assert positions.ids.tolist() == ["t1"]
 
 
@@ -554,7 +564,7 @@ def test_quoted_header_names_holding_other_delimiters_do_not_pick_the_delimiter(
     [
         (
             "p.csv",
-            f"id,lon,lat,observed_at\na,18,95,{EPOCH}\n",
+            f"id,lon,lat,accuracy_m,observed_at\na,18,95,5,{EPOCH}\n",
             "p.csv: row 1 (line 2), column lat: must lie within [-90, 90] degrees (got 95.0); "
             "are lon and lat swapped?",
         ),
@@ -612,10 +622,12 @@ def test_parquet_wall_times_in_nanoseconds_read_without_pandas(tmp_path: Path) -
         "from pathlib import Path\n"
         "from geotarget._position_files import read\n"
         "from geotarget.errors import GeotargetError\n"
-        f"p, _ = read(Path({str(tmp_path / 'good.parquet')!r}), timezone='Europe/Stockholm')\n"
+        f"p, _ = read(Path({str(tmp_path / 'good.parquet')!r}), timezone='Europe/Stockholm',"
+        " accuracy_m=0.0)\n"
         "print([str(t) for t in p.observed_at])\n"
         "try:\n"
-        f"    read(Path({str(tmp_path / 'gap.parquet')!r}), timezone='Europe/Stockholm')\n"
+        f"    read(Path({str(tmp_path / 'gap.parquet')!r}), timezone='Europe/Stockholm',"
+        " accuracy_m=0.0)\n"
         "except GeotargetError as err:\n"
         "    print(err)\n"
     )
@@ -776,7 +788,7 @@ def test_a_parquet_files_unknown_columns_are_not_read(tmp_path: Path) -> None:
         "from pathlib import Path\n"
         "import pyarrow as pa\n"
         "from geotarget._position_files import read\n"
-        f"p, report = read(Path({str(tmp_path / 'wide.parquet')!r}))\n"
+        f"p, report = read(Path({str(tmp_path / 'wide.parquet')!r}), accuracy_m=0.0)\n"
         "print(len(p), report.unknown_columns, pa.default_memory_pool().max_memory())\n"
     )
     done = subprocess.run(
@@ -794,7 +806,9 @@ def test_tester_flags_as_swedish_excel_postgresql_and_pandas_write_them(tmp_path
     cells = ["SANT", "FALSKT", "t", "f", "1.0", "0.0", "True", "False", "ja", "nej", ""]
     want = [True, False, True, False, True, False, True, False, True, False, False]
     body = "".join(f"r{i};18;59;{EPOCH};{c}\r\n" for i, c in enumerate(cells))
-    positions, _ = read(_write(tmp_path, "p.csv", "id;lon;lat;observed_at;tester\r\n" + body))
+    positions, _ = read(
+        _write(tmp_path, "p.csv", "id;lon;lat;observed_at;tester\r\n" + body), accuracy_m=0.0
+    )
     assert positions.tester.tolist() == want
     with pytest.raises(GeotargetError) as info:
         read(_write(tmp_path, "p.csv", f"id;lon;lat;observed_at;tester\r\nq;18;59;{EPOCH};2\r\n"))
@@ -813,11 +827,11 @@ def test_excels_text_formula_ids_read_as_their_text(tmp_path: Path) -> None:
         f'=" x ";18;59;{EPOCH}\n'
         f'="a""b";18;59;{EPOCH}\n'  # not one text formula: kept as written
     )
-    positions, _ = read(_write(tmp_path, "p.csv", text))
+    positions, _ = read(_write(tmp_path, "p.csv", text), accuracy_m=0.0)
     assert positions.ids.tolist() == ["0701234567", "007", "x", '="a""b"']
     twice = f'id,lon,lat,observed_at\n007,18,59,{EPOCH}\n="007",18,59,{EPOCH}\n'
     with pytest.raises(GeotargetError, match=r"row 2 \(line 3\), column id: ids must be unique"):
-        read(_write(tmp_path, "p.csv", twice))
+        read(_write(tmp_path, "p.csv", twice), accuracy_m=0.0)
     empty = f'id,lon,lat,observed_at\n="",18,59,{EPOCH}\n'
     with pytest.raises(GeotargetError, match=r"row 1 \(line 2\), column id: must not be empty"):
         read(_write(tmp_path, "p.csv", empty))
@@ -843,7 +857,7 @@ def test_a_parquet_file_without_lon_lat_is_refused_in_parquets_words(tmp_path: P
 def test_a_delimiter_ending_every_data_line_adds_no_field(tmp_path: Path) -> None:
     """``a;18;59;T;`` under a header without the trailing ';' reads; a real extra value does not."""
     text = f"id;lon;lat;observed_at\r\na;18,5;59,5;{EPOCH};\r\nb;18;59;{EPOCH}; ;\r\n"
-    positions, _ = read(_write(tmp_path, "p.csv", text))
+    positions, _ = read(_write(tmp_path, "p.csv", text), accuracy_m=0.0)
     assert _rows(positions) == [("a", 18.5, 59.5, 0.0, NOON_S), ("b", 18.0, 59.0, 0.0, NOON_S)]
     shifted = f"id;lon;lat;observed_at\na;18;59;{EPOCH};\nb;;18;59;{EPOCH}\n"
     with pytest.raises(InvalidInput) as info:
@@ -851,6 +865,49 @@ def test_a_delimiter_ending_every_data_line_adds_no_field(tmp_path: Path) -> Non
     assert (
         str(info.value) == "p.csv: row 2 (line 3): has 5 fields, the header has 4 (delimiter ';')"
     )
+
+
+@pytest.mark.parametrize("data_ends", [";", ""], ids=["rows-too", "header-only"])
+def test_a_delimiter_ending_the_header_line_adds_no_column(tmp_path: Path, data_ends: str) -> None:
+    """Excel's ``id;lon;...;observed_at;``: no "(unnamed column 6)" warning, rows read.
+
+    (gotchas.rst promised it; the header's empty last name was reported as an unknown column.)
+    Data under that empty name is still an unknown column, named in the warning.
+    """
+    text = (
+        f"id;lon;lat;accuracy_m;observed_at;\r\na;18,5;59,5;8;{EPOCH}{data_ends}\r\n"
+        f"b;18;59;8;{EPOCH}{data_ends}\r\n;;;;;\r\n"
+    )
+    positions, report = read(_write(tmp_path, "p.csv", text))
+    assert _rows(positions) == [("a", 18.5, 59.5, 8.0, NOON_S), ("b", 18.0, 59.0, 8.0, NOON_S)]
+    assert report.unknown_columns == ()
+    for note in (";note", ";note;"):  # (and a delimiter ending the line after it)
+        noted = text.replace(f"{EPOCH}{data_ends}\r\nb", f"{EPOCH}{note}\r\nb")
+        positions, report = read(_write(tmp_path, "p.csv", noted))
+        assert positions.ids.tolist() == ["a", "b"]
+        assert report.unknown_columns == ("(unnamed column 6)",)
+    ragged = text + f"c;18;59;8;{EPOCH};x;y\r\n"
+    with pytest.raises(InvalidInput) as info:
+        read(_write(tmp_path, "p.csv", ragged))
+    assert str(info.value) == (
+        "p.csv: row 3 (line 5): has 7 fields, the header has 5 and a delimiter ending it "
+        "(delimiter ';')"
+    )
+
+
+def test_the_command_warns_of_no_column_a_trailing_header_delimiter_makes(tmp_path: Path) -> None:
+    """The tester's Excel file: one summary line, no 'ignored unknown column(s)' warning."""
+    path = _write(
+        tmp_path,
+        "p.csv",
+        f"id;lon;lat;accuracy_m;observed_at;\r\na;18,06528;59,3325;8;{EPOCH};\r\n",
+    )
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["target", "--alert", str(_alert(tmp_path)), "--positions", str(path)]
+    with contextlib.redirect_stderr(err):
+        assert main([*argv, "--at", AT.isoformat()], out=out) == 0
+    assert json.loads(out.getvalue())["recipients"] == ["a"]
+    assert "unknown column" not in err.getvalue()
 
 
 def test_parquet_float_ids_are_refused_with_the_reason_and_the_fix(tmp_path: Path) -> None:
@@ -868,7 +925,7 @@ def test_parquet_float_ids_are_refused_with_the_reason_and_the_fix(tmp_path: Pat
     )
     frame["id"] = frame["id"].astype("Int64")
     frame.dropna().to_parquet(tmp_path / "p.parquet")
-    assert read(tmp_path / "p.parquet")[0].ids.tolist() == [1]
+    assert read(tmp_path / "p.parquet", accuracy_m=0.0)[0].ids.tolist() == [1]
 
 
 def test_excels_ms_dos_csv_is_not_read_as_cp1252_mojibake(tmp_path: Path) -> None:
@@ -882,7 +939,7 @@ def test_excels_ms_dos_csv_is_not_read_as_cp1252_mojibake(tmp_path: Path) -> Non
         "as cp1252: in cp850 it is 'Pär'; say which encoding the file is in with --encoding "
         "cp850 (or cp1252)"
     )
-    assert read(path, encoding="cp850")[0].ids.tolist() == ["Pär", "Bo"]
+    assert read(path, encoding="cp850", accuracy_m=0.0)[0].ids.tolist() == ["Pär", "Bo"]
     with pytest.raises(InvalidInput) as info:  # Å is a byte cp1252 leaves undefined
         read(
             _write(tmp_path, "p.csv", f"id,lon,lat,observed_at\nÅ,18,59,{EPOCH}\n".encode("cp850"))
@@ -897,7 +954,7 @@ def test_excels_ms_dos_csv_is_not_read_as_cp1252_mojibake(tmp_path: Path) -> Non
 def test_cp1252_typography_around_words_is_still_cp1252(tmp_path: Path) -> None:
     """„Quotes”, O’Brien, Anna–Karin, ™ and Š are cp1252 text, not a DOS code page."""
     text = f"id;lon;lat;observed_at;note\r\nx;18;59;{EPOCH};„Öberg” O’Brien Anna–Karin ™ Šárka\r\n"
-    positions, report = read(_write(tmp_path, "p.csv", text.encode("cp1252")))
+    positions, report = read(_write(tmp_path, "p.csv", text.encode("cp1252")), accuracy_m=0.0)
     assert positions.ids.tolist() == ["x"]
     assert "cp1252" in report.form
 
@@ -918,7 +975,7 @@ def test_the_dask_reader_also_reads_only_the_known_columns(tmp_path: Path) -> No
     assert read_table(_parquet(tmp_path, table)).column_names == ["id", "Lon", "lat", "observed_at"]
     from geotarget.dask import read_parquet as dask_read_parquet
 
-    assert dask_read_parquet(tmp_path / "p.parquet").ids.tolist() == ["a"]
+    assert dask_read_parquet(tmp_path / "p.parquet", accuracy_m=0.0).ids.tolist() == ["a"]
     with pytest.raises(InvalidInput, match=r"lacks column\(s\) lat \(has 'id', 'lon', 'note'\)"):
         dask_read_parquet(_parquet(tmp_path, pa.table({"id": ["a"], "lon": [1.0], "note": ["x"]})))
 
@@ -996,7 +1053,7 @@ def test_every_dialect_combination_reads_back_the_values_written(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "p.csv"
         path.write_bytes(data)
-        positions, report = read(path, encoding=encoding or None)
+        positions, report = read(path, encoding=encoding or None, accuracy_m=0.0)
     assert report.rows == len(rows)
     assert positions.ids.tolist() == [r[0] for r in rows]
     assert positions.lon.tolist() == [r[1] for r in rows]

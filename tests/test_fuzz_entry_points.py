@@ -251,13 +251,16 @@ def _read(data: bytes, suffix: str = ".csv", **kwargs: Any) -> Any:
 
 @FUZZ
 @given(data=st.binary(max_size=300))
-@example(data=b"\xef\xbb\xbfid;lon;lat;observed_at\n0701234567;18,06;59,33;1716206100\n")
-@example(data="id,lon,lat,observed_at\n²³,18.0,59.0,1716206100\n".encode())
-@example(data=b"id,lon,lat,observed_at\n1,18.0,59.0,1716206100000\n")
-@example(data=b"id,lon,lat,observed_at\n1,18.0,59.0,0001-01-01T00:00:00+14:00\n")
+@example(
+    data=b"\xef\xbb\xbfid;lon;lat;accuracy_m;observed_at\n0701234567;18,06;59,33;8;1716206100\n"
+)
+@example(data="id,lon,lat,accuracy_m,observed_at\n²³,18.0,59.0,8,1716206100\n".encode())
+@example(data=b"id,lon,lat,accuracy_m,observed_at\n1,18.0,59.0,8,1716206100000\n")
+@example(data=b"id,lon,lat,accuracy_m,observed_at\n1,18.0,59.0,8,0001-01-01T00:00:00+14:00\n")
 @example(data=b"id\x00,lon,lat\n")
-@example(data="id,lon,lat,observed_at\n1,١٨,59.0,1716206100\n".encode())
-@example(data=b'id,lon,lat,observed_at\n"1' + b"x" * 200_000 + b'",18,59,1716206100\n')
+@example(data=b"id,lon,lat,observed_at\n1,18.0,59.0,1716206100\n")  # no accuracy_m
+@example(data="id,lon,lat,accuracy_m,observed_at\n1,١٨,59.0,8,1716206100\n".encode())
+@example(data=b'id,lon,lat,accuracy_m,observed_at\n"1' + b"x" * 200_000 + b'",18,59,8,1716206100\n')
 def test_positions_files_of_any_bytes(data: bytes) -> None:
     """Any bytes as a positions file: Positions with text ids, or one InvalidInput line."""
     got = _expect_ours(_read, data)
@@ -340,8 +343,9 @@ def test_positions_files_read_back_what_was_written(
             with pytest.raises(InvalidInput, match="mixes two encodings"):
                 _read(data)
             given_encoding = {"encoding": "cp1252"}
-    positions, report = _read(data, **given_encoding)
+    positions, report = _read(data, accuracy_m=25.0, **given_encoding)
     assert positions.ids.tolist() == [r[0] for r in rows]
+    assert positions.accuracy_m.tolist() == [25.0] * len(rows)
     assert positions.lon.tolist() == [r[1] for r in rows]
     assert positions.lat.tolist() == [r[2] for r in rows]
     want = np.array([r[3] for r in rows], dtype="datetime64[s]").astype("datetime64[us]")

@@ -318,7 +318,9 @@ def test_document_signed_by_another_key_is_refused(keys: tuple[Any, bytes]) -> N
 def test_cli_target_exits_4_for_an_unrecognised_alert(tmp_path: Path, sweden_regions: Any) -> None:
     """`geotarget target` on a 'Gas leak' prints UNRECOGNISED_KIND and exits 4."""
     (tmp_path / "alert.xml").write_bytes(upstream(event="Gas leak"))
-    (tmp_path / "p.csv").write_text(f"id,lon,lat\nx,{MOLLAN[0]},{MOLLAN[1]}\n", encoding="utf-8")
+    (tmp_path / "p.csv").write_text(
+        f"id,lon,lat,accuracy_m\nx,{MOLLAN[0]},{MOLLAN[1]},10\n", encoding="utf-8"
+    )
     done = subprocess.run(
         [sys.executable, "-m", "geotarget.cli", "target", "--alert", "alert.xml",
          "--positions", "p.csv", "--observed-at", AT.isoformat(), "--at", AT.isoformat()],
@@ -335,7 +337,9 @@ def test_cli_target_reads_issuers_and_rules_from_the_policy_file(
 ) -> None:
     """A policy file's [[recognition]] rule and issuers table are used; 'Gasexplosion' delivers."""
     (tmp_path / "alert.xml").write_bytes(upstream(event="Gasexplosion"))
-    (tmp_path / "p.csv").write_text(f"id,lon,lat\nx,{MOLLAN[0]},{MOLLAN[1]}\n", encoding="utf-8")
+    (tmp_path / "p.csv").write_text(
+        f"id,lon,lat,accuracy_m\nx,{MOLLAN[0]},{MOLLAN[1]},10\n", encoding="utf-8"
+    )
     (tmp_path / "policy.toml").write_text(
         """
 [[kinds.explosion.phases]]

@@ -20,7 +20,7 @@ def test_an_unclosed_quote_is_reported_where_it_opens(tmp_path: Path, rows: int)
     body = "".join(f"{i},18.0,59.3\n" for i in range(3, rows))
     path.write_text('id,lon,lat\n1,18.0,59.3\n2,"18.0,59.3\n' + body, encoding="utf-8")
     with pytest.raises(InvalidInput) as err:
-        read(path, observed_at=AT)
+        read(path, observed_at=AT, accuracy_m=10.0)
     assert str(err.value) == (
         "q.csv: line 3, column lon: unclosed quote: the quoted field that opens here never "
         'ends (a quote inside a field is written twice, "") (got \'"18.0,59.3\')'
@@ -32,17 +32,17 @@ def test_an_unclosed_quote_after_a_sep_line_and_in_the_header(tmp_path: Path) ->
     path = tmp_path / "q.csv"
     path.write_text('sep=;\nid;lon;lat\na;18;59\nb;18;"59\n', encoding="utf-8")
     with pytest.raises(InvalidInput, match=r"q.csv: line 4, column lat: unclosed quote"):
-        read(path, observed_at=AT)
+        read(path, observed_at=AT, accuracy_m=10.0)
     path.write_text('id;"lon;lat\na;18;59\n', encoding="utf-8")
     with pytest.raises(InvalidInput, match=r"q.csv: line 1, field 2: unclosed quote"):
-        read(path, observed_at=AT)
+        read(path, observed_at=AT, accuracy_m=10.0)
 
 
 def test_a_closed_quoted_field_over_two_lines_is_still_read(tmp_path: Path) -> None:
     """A quoted field may hold a line break; only one that never ends is refused."""
     path = tmp_path / "q.csv"
     path.write_text('id,lon,lat\n"a\nb",18.0,59.3\n', encoding="utf-8")
-    positions, _ = read(path, observed_at=AT)
+    positions, _ = read(path, observed_at=AT, accuracy_m=10.0)
     assert positions.ids.tolist() == ["a\nb"]
 
 
@@ -82,7 +82,7 @@ def test_a_parquet_column_named_twice_is_not_at_a_line(tmp_path: Path) -> None:
     path = tmp_path / "p.parquet"
     pq.write_table(pa.table({"id": ["a"], "lon": [18.0], "lat": [59.3], "Lat": [59.3]}), path)
     with pytest.raises(InvalidInput) as err:
-        read(path, observed_at=AT)
+        read(path, observed_at=AT, accuracy_m=10.0)
     assert str(err.value) == (
         "p.parquet: column lat appears twice (columns 3 and 4: 'lat' and 'Lat'); keep one"
     )
@@ -93,12 +93,12 @@ def test_a_no_fix_placeholder_latitude_gets_no_swap_hint(tmp_path: Path) -> None
     path = tmp_path / "p.csv"
     path.write_text("id,lon,lat\na,18.0,-999\n", encoding="utf-8")
     with pytest.raises(InvalidPositions) as err:
-        read(path, observed_at=AT)
+        read(path, observed_at=AT, accuracy_m=10.0)
     assert "swapped" not in str(err.value)
     assert "a placeholder for no fix?" in str(err.value)
     path.write_text("id,lon,lat\na,18.0,-150\n", encoding="utf-8")
     with pytest.raises(InvalidPositions, match="are lon and lat swapped"):
-        read(path, observed_at=AT)
+        read(path, observed_at=AT, accuracy_m=10.0)
 
 
 def test_a_wide_header_gives_a_bounded_error(tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_a_wide_header_gives_a_bounded_error(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text(",".join(f"c{i}" for i in range(200_000)) + "\n1\n", encoding="utf-8")
     with pytest.raises(InvalidInput) as err:
-        read(path, observed_at=AT)
+        read(path, observed_at=AT, accuracy_m=10.0)
     assert len(str(err.value)) < 1000
     assert "'c19' and 199,980 more" in str(err.value)
 
@@ -119,7 +119,7 @@ def test_a_parquet_nan_longitude_is_not_called_empty_alone(tmp_path: Path) -> No
     path = tmp_path / "p.parquet"
     pq.write_table(pa.table({"id": ["a"], "lon": [float("nan")], "lat": [59.3]}), path)
     with pytest.raises(InvalidPositions, match=r"column lon: is empty \(or NaN\) while lat"):
-        read(path, observed_at=AT)
+        read(path, observed_at=AT, accuracy_m=10.0)
 
 
 def test_a_utf8_file_with_a_bom_and_a_cp1252_row_is_named_at_its_byte(tmp_path: Path) -> None:
@@ -134,7 +134,7 @@ def test_a_utf8_file_with_a_bom_and_a_cp1252_row_is_named_at_its_byte(tmp_path: 
         b"\xef\xbb\xbfid;lon;lat\r\na;18,06528;59,3325\r\n\xd6sten;18,06528;59,3325\r\n"
     )
     with pytest.raises(InvalidInput) as err:
-        read(path, observed_at=AT)
+        read(path, observed_at=AT, accuracy_m=10.0)
     assert str(err.value) == (
         "bom.csv: line 3: byte 0xd6 is not UTF-8 (in cp1252 it is 'Ö'), but the file begins "
         "with a UTF-8 byte-order mark: it mixes two encodings (rows appended by another "
@@ -188,3 +188,65 @@ def test_parquet_decimal_columns_are_numbers(tmp_path: Path) -> None:
     floats = table.set_column(1, "lon", pa.array([18.06528, 18.5, None]))
     pq.write_table(floats.set_column(2, "lat", pa.array([59.3325, 59.5, None])), path)
     assert read(path, observed_at=AT)[0].accuracy_m[:2].tolist() == [1.5, 12.0]
+
+
+def test_a_file_without_accuracy_is_refused_naming_its_other_columns(tmp_path: Path) -> None:
+    """No accuracy_m: refused, naming the unknown columns (one may hold it) and the option.
+
+    Read as exact fixes, a device whose accuracy disk crosses an Explosion's area was left out.
+    The option's radius goes to every row with a fix, in CSV and Parquet alike.
+    """
+    path = tmp_path / "p.csv"
+    path.write_text("id,lon,lat,hAcc,uncertainty_m\na,18.0,59.3,5,5\nb,,,,\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    assert str(err.value) == (
+        "p.csv: has no accuracy_m column, so how far each fix may lie from its device is "
+        "unknown (a fix is never taken as exact unless told); add the column, or rename the one "
+        "that holds it (its unknown columns: 'hAcc', 'uncertainty_m'), or, if none does, give "
+        "--accuracy-m METRES for every row"
+    )
+    positions, _ = read(path, observed_at=AT, accuracy_m=75.0)
+    assert positions.accuracy_m[0] == 75.0 and positions.accuracy_m[1] != positions.accuracy_m[1]
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    parquet = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": ["a"], "lon": [18.0], "lat": [59.3], "hacc": [5.0]}), parquet)
+    with pytest.raises(InvalidInput, match=r"or rename the one that holds it \(its unknown col"):
+        read(parquet, observed_at=AT)
+    assert read(parquet, observed_at=AT, accuracy_m=0)[0].accuracy_m.tolist() == [0.0]
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_encoding_errors_count_lines_as_the_csv_reader_does(tmp_path: Path, eol: str) -> None:
+    """Every message names line 3 for the third line, whether lines end in LF, CRLF or CR.
+
+    Encoding errors counted LF bytes only: an old Mac file (CR only) was all "line 1", and a
+    UTF-16 file's line breaks are not single bytes. The CSV reader's own rows agree.
+    """
+    head = f"id,lon,lat,accuracy_m,observed_at{eol}a,18.0,59.3,5,1716213600{eol}"
+    tail = f",18.0,59.3,5,1716213600{eol}"
+    path = tmp_path / "p.csv"
+    cases: list[tuple[bytes, str | None, str]] = [
+        (head.encode() + b"b\x81" + tail.encode(), None, "line 3: byte 0x81 is neither UTF-8"),
+        (
+            head.encode() + f"Pär{tail}".encode() + f"Åsa{tail}".encode("cp1252"),
+            None,
+            "line 4: byte 0xc5 is not UTF-8, but line 3 is UTF-8 ('ä')",
+        ),
+        (head.encode() + b"b\xff" + tail.encode(), "utf-8", "line 3: byte 0xff is not utf-8"),
+        (
+            (head + "b").encode("utf-16") + b"\x00\xd8b\x00" + tail.encode("utf-16-le"),
+            None,
+            "line 3: byte 0x00 is neither UTF-8 nor UTF-16",
+        ),
+        (head.encode() + b"b\x00" + tail.encode(), None, "line 3: holds NUL bytes"),
+        ((head + f"P\u201er{tail}").encode("cp1252"), None, "line 3: 'P„r' looks like DOS code"),
+        (f"{head}b,18.o,59.3,5,1716213600{eol}".encode(), None, "row 2 (line 3), column lon"),
+    ]
+    for data, encoding, fragment in cases:
+        path.write_bytes(data)
+        with pytest.raises(InvalidInput) as err:
+            read(path, encoding=encoding)
+        assert f"p.csv: {fragment}" in str(err.value)

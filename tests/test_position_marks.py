@@ -174,7 +174,7 @@ def test_epoch_seconds_follow_the_files_mark(tmp_path: Path) -> None:
     path.write_text(
         "id;lon;lat;observed_at\na;18,06;59,33;2024-05-20T14:00:00.5+02:00\n", encoding="utf-8"
     )
-    read(path)
+    read(path, accuracy_m=10.0)
 
 
 def test_parquet_and_arrow_text_numbers_follow_one_mark(tmp_path: Path) -> None:

@@ -68,7 +68,8 @@ def test_aliases_name_their_column_and_one_column_twice_is_refused() -> None:
                 "Longitude": [18.0],
                 "observed_at": [dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)],
             }
-        )
+        ),
+        accuracy_m=0.0,
     )
     assert (p.ids.tolist(), p.lon.tolist(), p.lat.tolist()) == (["a"], [18.0], [59.3])
     for name in ("accuracy", "horizontalAccuracy", "Horizontal_Accuracy"):
@@ -113,11 +114,73 @@ def test_duplicate_ids_are_refused_with_their_rows() -> None:
 def test_no_observed_at_needs_one_time() -> None:
     """Without observed_at the table is refused, unless one time is given for every row."""
     table = _table(observed_at=None)
-    with pytest.raises(InvalidInput, match="has no observed_at column"):
+    with pytest.raises(InvalidInput) as err:
         positions_from_arrow(table)
+    assert str(err.value) == (
+        "table: has no observed_at column, so when its fixes were taken is unknown; add the "
+        "column, or give observed_at for every row"
+    )
     assert positions_from_arrow(table, observed_at=T0).observed_at[1] == np.datetime64(
         "2024-05-20T12:00", "us"
     )
+
+
+def test_no_accuracy_column_needs_one_radius(tmp_path: Path) -> None:
+    """Without accuracy_m a table or file is refused (never exact fixes), unless one radius is given.
+
+    The radius goes to every row with a fix; a table with the column refuses a second source,
+    and the radius keeps the column's rule (finite, >= 0).
+    """
+    table = _table(accuracy_m=None)
+    with pytest.raises(InvalidInput) as err:
+        positions_from_arrow(table, source="t")
+    assert str(err.value) == (
+        "t: has no accuracy_m column, so how far each fix may lie from its device is unknown (a "
+        "fix is never taken as exact unless told); add the column, or give accuracy_m for "
+        "every row"
+    )
+    got = positions_from_arrow(table, accuracy_m=50.0)
+    assert got.accuracy_m[:2].tolist() == [50.0, 50.0] and np.isnan(got.accuracy_m[2])
+    path = tmp_path / "p.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(InvalidInput, match=r"p\.parquet: has no accuracy_m column"):
+        read_parquet(path)
+    assert read_parquet(path, accuracy_m=0).accuracy_m[:2].tolist() == [0.0, 0.0]
+    with pytest.raises(
+        InvalidInput, match="t: has an accuracy_m column, so accuracy_m is not used"
+    ):
+        positions_from_arrow(_table(), source="t", accuracy_m=5.0)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(InvalidInput, match="accuracy_m must be a finite number >= 0"):
+            positions_from_arrow(table, accuracy_m=bad)
+
+
+def test_text_ids_that_are_all_integers_written_as_floats_are_refused_as_by_the_command(
+    tmp_path: Path,
+) -> None:
+    """Ids "7.0", "8.0" (pandas' ints turned float, then text) name no device: the command's error.
+
+    The command refused them and positions_from_arrow took them, though docs/dask.rst says
+    its errors are the command's. One "7.0" among other ids is an id like any other.
+    """
+    from geotarget._position_files import read
+
+    table = _table(id=["7.0", "8.0", "9.0"])
+    path = tmp_path / "ids.parquet"
+    pq.write_table(table, path)
+    rule = (
+        r"row 1, column id: every id is an integer written as a float \(pandas writes 7 as 7\.0 "
+        r"once an id column has a missing value\), so no id names its device; write them as "
+        r"integers \(got '7\.0'\)"
+    )
+    with pytest.raises(InvalidPositions, match=f"^t: {rule}$"):
+        positions_from_arrow(table, source="t")
+    with pytest.raises(InvalidPositions, match=f"^ids.parquet: {rule}$"):
+        read_parquet(path)
+    with pytest.raises(InvalidPositions, match=f"^ids.parquet: {rule}$"):
+        read(path)  # the command's reader, word for word
+    mixed = positions_from_arrow(_table(id=["7.0", "b", "c"]))
+    assert mixed.ids.tolist() == ["7.0", "b", "c"]
 
 
 def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
@@ -232,7 +295,7 @@ def test_an_empty_frame_is_an_empty_snapshot(tmp_path: Path, id_type: object) ->
         }
     )
     pq.write_table(empty, tmp_path / "empty.parquet")
-    assert len(read_parquet(tmp_path / "empty.parquet", observed_at=T0)) == 0
+    assert len(read_parquet(tmp_path / "empty.parquet", observed_at=T0, accuracy_m=0.0)) == 0
     one = pa.table({"id": pa.array([None], id_type), "lon": [18.0], "lat": [59.3]})
     with pytest.raises(InvalidPositions, match="column id: must hold text or integers"):
         positions_from_arrow(one, observed_at=T0)

@@ -13,6 +13,8 @@ import re
 import xml.parsers.expat as expat
 from typing import NoReturn
 
+from geotarget._validate import charset
+
 #: The largest document accepted, in bytes (4 MiB; the largest real CAP seen is 0.9 MB).
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 #: The deepest element nesting accepted (CAP needs 5; XML signatures need about 8).
@@ -59,13 +61,6 @@ def _refuse_entity(*_args: object) -> NoReturn:
 _DECLARED = re.compile(
     rb"(?:\xef\xbb\xbf)?<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*[\"'][^\"']*[\"'][ \t\r\n]+"
     rb"encoding[ \t\r\n]*=[ \t\r\n]*[\"']([A-Za-z][A-Za-z0-9._-]*)[\"']"
-)
-#: Python codecs (by ``codecs.lookup(...).name``) that are not character encodings a document
-#: can be written in: they decode escape sequences, domain names or nothing at all. (Codecs
-#: that are not text encodings at all, such as ``hex``, ``rot13`` or ``zlib``, are refused by
-#: the ``_is_text_encoding`` test.)
-_NOT_CHARSETS = frozenset(
-    {"idna", "punycode", "raw-unicode-escape", "undefined", "unicode-escape", "utf-7"}
 )
 
 
@@ -148,12 +143,13 @@ def _check_declared_encoding(raw: bytes) -> str | None:
         return None
     name = m.group(1).decode("ascii")
     try:
-        info = codecs.lookup(name)
+        codecs.lookup(name)
     except LookupError:
         raise Refused(
             f"the declared encoding {name!r} is not a known character encoding (write CAP in UTF-8)"
         ) from None
-    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+    info = charset(name)  # the positions files' rule too (geotarget._validate.NOT_CHARSETS)
+    if info is None:
         raise Refused(
             f"the declared encoding {name!r} is not a character encoding a document can be "
             "written in (write CAP in UTF-8)"
