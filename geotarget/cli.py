@@ -223,10 +223,13 @@ def _alert_bytes(name: str) -> tuple[str, bytes]:
         label = str(path)
         if path.is_dir():
             raise InvalidInput(f"alert must be a file (got the directory {path})")
-        if not path.is_file():
+        if not path.exists():
             raise InvalidInput(f"alert file not found: {path} (use - to read standard input)")
-        with path.open("rb") as f:
-            data = f.read(MAX_DOCUMENT_BYTES + 1)
+        try:  # a file, or a pipe: /dev/stdin, a shell's <(...) as /dev/fd/63
+            with path.open("rb") as f:
+                data = f.read(MAX_DOCUMENT_BYTES + 1)
+        except OSError as e:
+            raise InvalidInput(f"alert {path} cannot be read: {e.strerror or e}") from None
     if len(data) > MAX_DOCUMENT_BYTES:
         raise InvalidInput(
             f"{label}: the alert is more than {MAX_DOCUMENT_BYTES:,} bytes, the most a CAP "

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -1417,3 +1418,31 @@ def test_the_unknown_columns_warning_is_bounded(tmp_path: Path) -> None:
     warnings = [line for line in done.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and len(warnings[0]) < 1000
     assert "and 49,980 more" in warnings[0]
+
+
+def test_an_alert_from_a_pipe_path_is_read_as_a_file_is(tmp_path: Path) -> None:
+    """``/dev/stdin`` (``cat x | geotarget preview /dev/stdin``) or a FIFO: read, not "not found".
+
+    A path that exists but is not a regular file (a pipe, a shell's ``<(...)``) is read as the
+    file would be; one that cannot be read is named with why. Regression: "alert file not
+    found: /dev/stdin".
+    """
+    example = Path(__file__).parents[1] / "docs" / "examples" / "sos_explosion.xml"
+    text = example.read_text(encoding="utf-8")
+    piped = cli("preview", "/dev/stdin", cwd=tmp_path, stdin=text)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == cli("preview", str(example), cwd=tmp_path).stdout
+    fifo = tmp_path / "alert.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(text, encoding="utf-8"))
+    writer.start()
+    got = cli_here("preview", str(fifo), cwd=tmp_path)
+    writer.join(timeout=30)
+    assert got.returncode == 0, got.stderr
+    locked = tmp_path / "locked.xml"
+    locked.write_text(text, encoding="utf-8")
+    locked.chmod(0)
+    if os.access(locked, os.R_OK):  # root reads anything: nothing to refuse
+        return
+    got = cli_here("preview", str(locked), cwd=tmp_path)
+    assert got.returncode == 2 and f"alert {locked} cannot be read" in got.stderr
