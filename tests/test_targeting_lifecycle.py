@@ -750,6 +750,25 @@ def test_versions_in_any_order_match_a_simple_model(
     assert t.active_incidents == (() if ended or newest is None else (f"{SENDER}/v0",))
 
 
+def predecessor_chain(tag: str, radii: list[float]) -> list[Alert]:
+    """An Alert and its Updates, a minute apart, each naming only the one before it."""
+    versions: list[Alert] = []
+    for i, r in enumerate(radii):
+        kw: dict[str, Any] = {}
+        if i:
+            kw = {"msg_type": MessageType.UPDATE, "refs": (ref(versions[-1]),)}
+        versions.append(
+            make_alert(
+                "explosion",
+                Circle(17.5, 59.5, r),
+                ident=f"{tag}-v{i}",
+                sent=T0 + dt.timedelta(minutes=i),
+                **kw,
+            )
+        )
+    return versions
+
+
 @pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -785,20 +804,7 @@ def test_a_chain_naming_only_its_predecessors_is_one_incident_in_any_order_that_
     lon = 17.5 + np.linspace(0.0, 0.05, 12)
     lat = np.full(12, 59.5)
     index = PositionIndex(positions(lon, lat))
-    versions: list[Alert] = []
-    for i, r in enumerate(radii):
-        kw: dict[str, Any] = {}
-        if i:
-            kw = {"msg_type": MessageType.UPDATE, "refs": (ref(versions[-1]),)}
-        versions.append(
-            make_alert(
-                "explosion",
-                Circle(17.5, 59.5, r),
-                ident=f"{tag}-v{i}",
-                sent=T0 + dt.timedelta(minutes=i),
-                **kw,
-            )
-        )
+    versions = predecessor_chain(tag, radii)
     # The versions seen so far are always a run of the chain, grown at either end.
     lo = hi = min(start, len(versions) - 1)
     messages = [versions[lo]]
@@ -976,20 +982,7 @@ def test_a_chain_split_by_its_arrival_order_becomes_one_incident_once_linked(
     lon = 17.5 + np.linspace(0.0, 0.05, 12)
     lat = np.full(12, 59.5)
     index = PositionIndex(positions(lon, lat))
-    versions: list[Alert] = []
-    for i, r in enumerate(radii):
-        kw: dict[str, Any] = {}
-        if i:
-            kw = {"msg_type": MessageType.UPDATE, "refs": (ref(versions[-1]),)}
-        versions.append(
-            make_alert(
-                "explosion",
-                Circle(17.5, 59.5, r),
-                ident=f"{tag}-v{i}",
-                sent=T0 + dt.timedelta(minutes=i),
-                **kw,
-            )
-        )
+    versions = predecessor_chain(tag, radii)
     messages: list[Alert] = data.draw(st.permutations(versions))
     named = data.draw(st.one_of(st.none(), st.sampled_from(versions)))
     if named is not None:
