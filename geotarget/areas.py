@@ -490,6 +490,11 @@ class Polygon(_PartBase):
         # shapely builds rings from arrays in C (from tuples it walks every vertex in Python).
         shell_xy = np.asarray(shell, dtype=np.float64)
         holes_xy = [np.asarray(h, dtype=np.float64) for h in hole_rings]
+        rings = [shell_xy, *holes_xy]
+        edges = sum(r.shape[0] - 1 for r in rings)
+        budget = _geos.VALIDITY_PAIRS_PER_EDGE * edges + _geos.VALIDITY_SPARE_PAIRS
+        if _geos.validity_pairs(rings, budget) is None:
+            raise InvalidArea(f"the polygon's rings must {_geos.CHECKABLE}")
         shell_poly = sg.Polygon(shell_xy)
         shell_reason = shapely.is_valid_reason(shell_poly)
         if shell_reason != "Valid Geometry":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import math
 
+import numpy as np
 import pytest
 import shapely
 from cap_helpers import BASE, problems
@@ -324,6 +325,81 @@ def test_crossing_count_agrees_with_brute_force(points: list[tuple[int, int]]) -
     assert got == expected
     capped = crossings(polygon, limit=2)  # stops early, but never says "within"
     assert capped <= got and (capped > 2) == (got > 2)
+
+
+def teeth(n: int) -> list[tuple[float, float]]:
+    """A simple ring of ``n`` long leaning teeth round Stockholm (lon, lat), closed below.
+
+    Tooth ``k`` rises from ``(k d, 0)`` to ``(k d + L, h)`` and falls to ``((k + 1) d, 0)``:
+    its edges never cross (the rising ones are parallel, the falling ones too, and a rising
+    and a falling one meet only at a shared vertex), but with ``L = n d`` every tooth's box
+    overlaps nearly every other's, about ``n`` pairs a edge, so GEOS's validity check tests a
+    quadratic number of edge pairs.
+    """
+    d, lean, h = 1e-5, 1e-5 * n, 0.05
+    pts: list[tuple[float, float]] = []
+    for k in range(n):
+        pts += [(18.0 + k * d, 59.3), (18.0 + k * d + lean, 59.3 + h)]
+    last = pts[-1][0]
+    return [*pts, (last, 59.29), (18.0, 59.29), pts[0]]
+
+
+def test_a_polygon_too_costly_to_check_is_refused_before_geos_checks_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Long overlapping teeth: refused by the box-pair budget, GEOS's validity never asked.
+
+    An 8,000-tooth ring (one 160 kB document) took 1.75 s to read, three GEOS validity checks
+    of half a second each, and the cost grows with the square of the teeth (a minute at
+    100,000, within the document size limit). Refused as CAP text and as a Polygon alike.
+    """
+    from geotarget import Polygon, _geos
+    from geotarget.errors import InvalidArea
+
+    def no_check(*args: object, **kw: object) -> object:
+        raise AssertionError("GEOS validity asked")
+
+    ring = teeth(8_000)
+    monkeypatch.setattr(shapely, "is_valid", no_check)
+    monkeypatch.setattr(shapely, "is_valid_reason", no_check)
+    doc = with_polygon(" ".join(f"{lat!r},{lon!r}" for lon, lat in ring))
+    message = problems(doc)["info[0]/area[0]/polygon[0]"]
+    assert f"at most {_geos.VALIDITY_PAIRS_PER_EDGE} pairs of edges whose boxes overlap" in message
+    assert "a limit of geotarget" in message
+    with pytest.raises(InvalidArea, match="pairs of edges whose boxes overlap"):
+        Polygon(ring)
+
+
+def test_the_validity_budget_is_shared_by_a_documents_polygons() -> None:
+    """Each of these rings of 1,200 teeth is within the budget alone, not ten together."""
+    ring = " ".join(f"{lat!r},{lon!r}" for lon, lat in teeth(1_200))
+    assert shapely.is_valid(shapely.Polygon(teeth(1_200)))
+    assert len(cap.read(with_polygon(ring)).alert.infos[0].areas[0].polygons) == 1
+    found = problems(with_polygon("</polygon><polygon>".join([ring] * 10)))
+    budget = [k for k in found if "pairs of edges whose boxes overlap" in found[k]]
+    assert budget and "info[0]/area[0]/polygon[0]" not in budget
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=70, max_size=120),
+    st.integers(0, 3000),
+)
+@settings(max_examples=100, deadline=None)
+def test_validity_pairs_agree_with_brute_force(points: list[tuple[int, int]], budget: int) -> None:
+    """The box pairs counted (interval bound, then the R-tree) against every pair's boxes."""
+    from geotarget._geos import validity_pairs
+
+    ring = np.array([*points, points[0]], dtype=np.float64)
+    a, b = ring[:-1], ring[1:]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    meet = (lo[:, None, 0] <= hi[None, :, 0]) & (lo[None, :, 0] <= hi[:, None, 0])
+    meet &= (lo[:, None, 1] <= hi[None, :, 1]) & (lo[None, :, 1] <= hi[:, None, 1])
+    expected = (int(meet.sum()) - len(points)) // 2
+    got = validity_pairs([ring], budget)
+    if expected > budget:
+        assert got is None
+    else:  # exact, or the interval bound when that is within the budget
+        assert got is not None and expected <= got <= budget
 
 
 # --- whitespace before the XML declaration ------------------------------------------------------

@@ -222,6 +222,10 @@ class Reader:
         #: them may still examine (:data:`geotarget._geos.MAX_DOCUMENT_CROSSINGS`).
         self.crossings_left = _geos.MAX_DOCUMENT_CROSSINGS
         self.pairs_left = _geos.BOX_PAIRS_PER_CROSSING * _geos.MAX_DOCUMENT_CROSSINGS
+        #: Edge pairs whose boxes overlap beyond each polygon's own allowance that the
+        #: validity checks of the document's polygons may still meet
+        #: (:data:`geotarget._geos.VALIDITY_SPARE_PAIRS`).
+        self.validity_left = _geos.VALIDITY_SPARE_PAIRS
         #: The first self-crossing polygon counted, and the one past the budget (paths).
         self.crossed: str | None = None
         self.past_budget: str | None = None
@@ -950,6 +954,18 @@ class Reader:
         # O(n log n); simple rings stop here (fewer than 3 distinct points is the model's
         # "encloses no area")
         ring = shapely.Polygon(lonlat) if len(lonlat) >= 4 else None
+        if ring is not None:
+            # GEOS's validity check costs time that grows with the pairs of edges whose boxes
+            # overlap: bounded per edge, plus a spare shared by the document's polygons.
+            per_edge = _geos.VALIDITY_PAIRS_PER_EDGE * (len(lonlat) - 1)
+            pairs = _geos.validity_pairs(
+                [np.asarray(lonlat, dtype=np.float64)], per_edge + self.validity_left
+            )
+            if pairs is None:
+                self.validity_left = 0
+                self.problem(path, f"must {_geos.CHECKABLE}")
+                return None
+            self.validity_left -= max(pairs - per_edge, 0)
         if ring is not None and not shapely.is_valid(ring) and not self.repairable(ring, path):
             return None
         self.check_envelope(path, lonlat, "polygon")
