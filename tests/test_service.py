@@ -891,3 +891,31 @@ def test_a_client_that_hangs_up_mid_body_costs_no_traceback(tmp_path: Path) -> N
     text = log.read_text()
     assert "Traceback" not in text and "ClientDisconnect" not in text, text
     assert "Exception in ASGI application" not in text, text
+
+
+def test_an_alert_not_active_yet_answers_when_to_send_it_again(tmp_path: Path) -> None:
+    """NOT_YET_ACTIVE with ``next_change`` (the onset): posted again then, it is delivered."""
+    service = _service()
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        client.post("/positions", params=_q(), json=_positions(["p1"], [True]))
+        msg = alerts.Message(
+            headline="Sprängning", description="Håll avstånd.", area_description="C"
+        )
+        soon = AT + dt.timedelta(minutes=30)
+        later = cap.dumps(
+            alerts.explosion(
+                identifier="SE-POL-9", sender="polisen@polisen.se", sent=AT,
+                area=Circle(*SERGELS_TORG, 500.0), sv=msg, en=msg, onset=soon,
+                expires=soon + dt.timedelta(hours=1),
+            )
+        )  # fmt: skip
+        early = client.post("/alerts", params=_q(), content=later).json()
+        assert early["verdict"] == "NOT_YET_ACTIVE" and early["deliveries"] == []
+        assert early["next_change"] is not None
+        when = dt.datetime.fromisoformat(early["next_change"])
+        assert when == soon
+        at = {"at": when.isoformat()}
+        client.post("/positions", params=at, json=_positions(["p1"], [True]))
+        got = client.post("/alerts", params=at, content=later).json()
+        assert got["verdict"] == "DELIVER" and got["next_change"] is None
+        assert [d["device"] for d in got["deliveries"]] == ["p1"]

@@ -12,7 +12,10 @@ alerts at once. The latest snapshot of device positions is an immutable
                       issuer's authority); returns the verdict, its reason, the kind, the rule
                       that recognised it, the issuer, and the pending deliveries (or
                       retractions) to push. A sender that got no answer re-sends: the same
-                      version again claims only what is not claimed yet.
+                      version again claims only what is not claimed yet. ``next_change``
+                      (ISO 8601, or null): when an alert that reached nobody yet may reach
+                      people (its onset, the phase that enables its kind or its regions):
+                      post the same document again then — nothing else does.
 ``POST /positions``   a batch of fixes (JSON columns): returns the pending deliveries of every
                       active alert for the devices in it (``Targeter.on_positions``), then
                       becomes the current snapshot (not when the store refused the batch).
@@ -413,6 +416,7 @@ def create_app(
             "kind": result.kind,
             "recognised_by": result.recognised_by,
             "issuer": result.issuer,
+            "next_change": None if result.next_change is None else result.next_change.isoformat(),
             "deliveries": _deliveries([result.claims]) if result.claims is not None else [],
         }
 
