@@ -205,10 +205,10 @@ class TargetingResult:
         ``AREA_OUTSIDE_ROLLOUT``, the start of the first later phase that enables a region the
         area reaches (None when no phase does), not merely the next phase start. None when
         that change comes at or after the alert expires: it changes nothing for this alert
-        (the reason still names it, "after this alert expires"). Nothing targets the alert
-        again by itself: call :meth:`~geotarget.targeting.Targeter.target` (or ``receive``)
-        with it again at ``next_change`` (``on_positions`` streams only an incident whose
-        current version ``target()`` delivered).
+        (the reason still names it, "after this alert expires"). Then
+        :meth:`~geotarget.targeting.Targeter.retarget` (or ``target()`` of the alert again)
+        delivers it: ``on_positions`` streams only an incident whose current version
+        ``target()`` delivered.
     rollout : RolloutDecision or None
         The policy's decision (reason, phase, policy hash), when the kind was looked up.
     recipients : numpy.ndarray

@@ -1509,6 +1509,48 @@ class Targeter:
         """
         return self.ledger.confirm(keys, at=_aware("at", at))
 
+    def retarget(self, index: PositionIndex, at: dt.datetime) -> list[TargetingResult]:
+        """Target again each live incident whose current version has reached nobody yet.
+
+        A version :meth:`target` admitted but could not deliver then — not yet active, or its
+        kind or every region its area reaches enabled only by a later phase (its result's
+        ``next_change``) — is targeted again over ``index`` at ``at``, exactly as calling
+        :meth:`target` with it again would: nothing else does (:meth:`on_positions` streams
+        only versions ``target()`` delivered). Call it every few seconds beside
+        :meth:`redeliver`, or at the ``next_change`` such results name. An incident of any
+        process over the ledger counts, also after a restart; a version waiting for
+        ``confirm`` (the blast-radius guard) stays waiting.
+
+        .. versionadded:: 0.1.0
+
+        Parameters
+        ----------
+        index : PositionIndex
+            The current snapshot of device positions.
+        at : datetime.datetime
+            Timezone-aware.
+
+        Returns
+        -------
+        list of TargetingResult
+            The results that delivered (``Verdict.DELIVER``), in incident order; push their
+            ``claims`` and confirm them as any ``target()`` result's.
+        """
+        if not isinstance(index, PositionIndex):
+            raise InvalidType(f"index must be a PositionIndex (got {type(index).__name__})")
+        at = _aware("at", at)
+        out: list[TargetingResult] = []
+        for inc in self.ledger.load_active():
+            if inc.version is None or inc.released == inc.version:
+                continue  # delivered: streamed by on_positions
+            alert, _ = self._current(inc)
+            if at < alert.onset or (alert.expires is not None and at >= alert.expires):
+                continue  # not yet, or no more: target() would say so again
+            got = self.target(alert, index, at)
+            if got.verdict is Verdict.DELIVER:
+                out.append(got)
+        return out
+
     def redeliver(self, at: dt.datetime, *, limit: int | None = None) -> list[Claims]:
         """Pending deliveries whose lease ran out by ``at``, offered again with the same keys.
 

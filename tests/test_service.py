@@ -894,7 +894,7 @@ def test_a_client_that_hangs_up_mid_body_costs_no_traceback(tmp_path: Path) -> N
 
 
 def test_an_alert_not_active_yet_answers_when_to_send_it_again(tmp_path: Path) -> None:
-    """NOT_YET_ACTIVE with ``next_change`` (the onset): posted again then, it is delivered."""
+    """NOT_YET_ACTIVE with ``next_change`` (the onset); at it, ``/redeliver`` delivers it."""
     service = _service()
     with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
         client.post("/positions", params=_q(), json=_positions(["p1"], [True]))
@@ -916,6 +916,11 @@ def test_an_alert_not_active_yet_answers_when_to_send_it_again(tmp_path: Path) -
         assert when == soon
         at = {"at": when.isoformat()}
         client.post("/positions", params=at, json=_positions(["p1"], [True]))
-        got = client.post("/alerts", params=at, content=later).json()
+        before = {"at": (when - dt.timedelta(seconds=1)).isoformat()}
+        assert client.post("/redeliver", params=before).json() == {"deliveries": []}
+        due = client.post("/redeliver", params=at).json()["deliveries"]
+        assert [(d["device"], d["kind"]) for d in due] == [("p1", "alert")]
+        assert client.post("/redeliver", params=at).json() == {"deliveries": []}  # leased
+        got = client.post("/alerts", params=at, content=later).json()  # posted again: no one new
         assert got["verdict"] == "DELIVER" and got["next_change"] is None
-        assert [d["device"] for d in got["deliveries"]] == ["p1"]
+        assert got["deliveries"] == []

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from targeting_helpers import SENDER, T0, make_alert, make_regions, positions, ref
+from targeting_helpers import SENDER, T0, make_alert, make_regions, policy, positions, ref
 
 from geotarget import Circle, PositionIndex, Positions
 from geotarget.alerts import Alert, MessageType, Reference, Status
@@ -1194,5 +1194,56 @@ def test_a_merged_chain_lives_as_its_newest_version_does(
         assert incident is not None and incident.state is IncidentState.ACTIVE
         assert incident.version == f"{SENDER}/K4"
         assert t.active_incidents == (f"{SENDER}/K1",)
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_retarget_delivers_each_alert_once_its_time_or_phase_comes(
+    store: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """Alerts admitted but not delivered yet are delivered by retarget() once they can be.
+
+    In region 02, which a phase enables an hour later (AREA_OUTSIDE_ROLLOUT); of a kind no
+    phase enables for two hours (KIND_NOT_ENABLED); active only from its onset half an hour
+    on (NOT_YET_ACTIVE). retarget() delivers none before its ``next_change``, each at it,
+    over the snapshot given, once: a delivered one streams (on_positions), never again here.
+    Regression: nothing targeted them again, so none reached anybody when its time came.
+    """
+    hour = dt.timedelta(hours=1)
+    pol = policy(
+        {
+            "crime_modus": [(T0 - 24 * hour, ("01",)), (T0 + hour, ("01", "02"))],
+            "explosion": [(T0 + 2 * hour, ("XX",))],
+            "tip_request": [(T0 - 24 * hour, ("XX",))],
+        }
+    )
+    ledger = open_store(store, tmp_path / "d.db", request)
+    try:
+        t = Targeter(regions, pol, ledger=ledger)
+        index = idx([17.5, 18.5], [59.5, 59.5])  # d0 in 01, d1 in 02
+        there = make_alert("crime_modus", Circle(18.5, 59.5, 1000.0), ident="C1", hours=6)
+        kind = make_alert("explosion", Circle(17.5, 59.5, 1000.0), ident="E1", hours=6)
+        soon = make_alert(
+            "tip_request", Circle(17.5, 59.5, 1000.0), ident="T1", hours=6,
+            sent=T0 + 0.5 * hour,
+        )  # fmt: skip
+        got = [t.target(a, index, T0) for a in (there, kind, soon)]
+        assert [r.verdict for r in got] == [
+            Verdict.AREA_OUTSIDE_ROLLOUT,
+            Verdict.KIND_NOT_ENABLED,
+            Verdict.NOT_YET_ACTIVE,
+        ]
+        assert [r.next_change for r in got] == [T0 + hour, T0 + 2 * hour, T0 + 0.5 * hour]
+        assert t.retarget(index, T0 + 0.25 * hour) == []
+        seen = {}
+        for minutes in (30, 60, 120, 180):
+            at = T0 + dt.timedelta(minutes=minutes)
+            for r in t.retarget(index, at):
+                assert r.alert_id not in seen and r.claims is not None
+                t.confirm(r.claims.keys(), at)
+                seen[r.alert_id] = (minutes, r.recipients.tolist())
+        assert seen == {"T1": (30, ["d0"]), "C1": (60, ["d1"]), "E1": (120, ["d0"])}
+        assert sorted(t.active_incidents) == [f"{SENDER}/{i}" for i in ("C1", "E1", "T1")]
     finally:
         ledger.close()

@@ -14,13 +14,15 @@ alerts at once. The latest snapshot of device positions is an immutable
                       retractions) to push. A sender that got no answer re-sends: the same
                       version again claims only what is not claimed yet. ``next_change``
                       (ISO 8601, or null): when an alert that reached nobody yet may reach
-                      people (its onset, the phase that enables its kind or its regions):
-                      post the same document again then — nothing else does.
+                      people (its onset, the phase that enables its kind or its regions);
+                      ``POST /redeliver`` then delivers it.
 ``POST /positions``   a batch of fixes (JSON columns): returns the pending deliveries of every
                       active alert for the devices in it (``Targeter.on_positions``), then
                       becomes the current snapshot (not when the store refused the batch).
 ``POST /confirm``     ``{"keys": [...]}``: the deliveries the push service accepted.
-``POST /redeliver``   pending deliveries whose lease ran out (call it every few seconds).
+``POST /redeliver``   pending deliveries whose lease ran out, and those of alerts whose onset
+                      or enabling phase has come since they were posted
+                      (``Targeter.retarget``): call it every few seconds.
 ``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
                       (``Targeter.preview``: changes nothing).
 
@@ -461,9 +463,14 @@ def create_app(
 
     async def redeliver(request: Request) -> Response:
         at = _at(request)
-        return JSONResponse(
-            {"deliveries": _deliveries(await run_in_threadpool(targeter.redeliver, at))}
-        )
+        return JSONResponse({"deliveries": await run_in_threadpool(take_due, at)})
+
+    def take_due(at: dt.datetime) -> list[dict[str, str]]:
+        # The leases that ran out, then the alerts whose time or phase has come since
+        # target() admitted them (Targeter.retarget: nothing else delivers those).
+        due = targeter.redeliver(at)
+        due += [r.claims for r in targeter.retarget(current["index"], at) if r.claims is not None]
+        return _deliveries(due)
 
     async def explain(request: Request) -> Response:
         device = _param(request, "device")
