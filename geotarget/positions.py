@@ -27,7 +27,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import attrs
@@ -246,6 +247,20 @@ def _check_id_lengths(lengths: npt.NDArray[Any], ids: Any) -> None:
         )
 
 
+def _ordered(name: str, value: object) -> None:
+    """Refuse an unordered container (set, frozenset, dict, dict view) as a column.
+
+    A column pairs with the others by position: a set's order is its hash order, so its values
+    would be paired with other devices' rows without a word.
+    """
+    if isinstance(value, (AbstractSet, Mapping)):
+        raise InvalidType(
+            f"{name} must be an ordered sequence or array (a list, tuple or numpy array), one "
+            f"value per id, not an unordered {type(value).__name__} (its order is arbitrary, so "
+            "values would pair with other devices' rows)"
+        )
+
+
 def _ids(value: object) -> npt.NDArray[Any]:
     """The ids validated (see :class:`Positions`), as an ``int64`` or ``str_`` array."""
     return _id_array(value)[0]
@@ -255,6 +270,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     """:func:`_ids`, and the permutation that sorts them (numpy's order: the uniqueness check's)."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise InvalidType(f"ids must be a sequence of str or int ids (got {value!r:.80})")
+    _ordered("ids", value)
     unmasked("ids", value, InvalidPositions)
     if isinstance(value, np.ndarray):
         arr = value
@@ -324,6 +340,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
 def _column(name: str, value: object, n: int, *, degrees: bool = False) -> FloatArray:
     if isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name} must be numbers, not a bool (got {value!r})")
+    _ordered(name, value)
     unmasked(name, value, InvalidPositions)
     try:
         arr = np.asarray(value)
@@ -344,6 +361,7 @@ def _column(name: str, value: object, n: int, *, degrees: bool = False) -> Float
 
 
 def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
+    _ordered("observed_at", value)
     unmasked("observed_at", value, InvalidPositions)
     if isinstance(value, np.ndarray) and value.dtype.kind == "M":
         arr = _utc_column(value)
@@ -383,6 +401,7 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
 
 
 def _tester(value: object, n: int) -> BoolArray:
+    _ordered("tester", value)
     unmasked("tester", value, InvalidPositions)
     arr = np.asarray(value)
     if arr.dtype != np.bool_:
@@ -443,7 +462,8 @@ class Positions:
         ``observed_at`` or one outside the years 1 to 9999 in UTC. The message names the
         offending rows.
     InvalidType
-        For columns of the wrong type (e.g. booleans as coordinates, mixed str and int ids).
+        For columns of the wrong type (e.g. booleans as coordinates, mixed str and int ids,
+        or an unordered set, frozenset or dict, whose values would pair with the wrong rows).
 
     Examples
     --------

@@ -111,6 +111,29 @@ def test_ids_that_are_not_a_sequence_are_a_type_error(ids: Any) -> None:
         Positions(ids, [1.0], [1.0], observed_at=NOW)
 
 
+_COLUMNS = {
+    "ids": [1, 2],
+    "lon": [18.0, 18.1],
+    "lat": [59.0, 59.1],
+    "accuracy_m": [5.0, 6.0],
+    "observed_at": [NOW, NOW],
+    "tester": [False, True],
+}
+
+
+@pytest.mark.parametrize("field", list(_COLUMNS))
+@pytest.mark.parametrize("unordered", [set, frozenset, dict.fromkeys])
+def test_an_unordered_column_is_refused_naming_its_field(field: str, unordered: Any) -> None:
+    """A set, frozenset or dict as any column is InvalidType naming it (was paired in hash order)."""
+    columns: dict[str, Any] = dict(_COLUMNS)
+    columns[field] = unordered(columns[field])
+    ids, lon, lat = columns.pop("ids"), columns.pop("lon"), columns.pop("lat")
+    with pytest.raises(
+        InvalidType, match=rf"^{field} must be an ordered sequence or array .* not an unordered "
+    ):
+        Positions(ids, lon, lat, **columns)
+
+
 def test_empty_string_id_is_rejected() -> None:
     """An empty string is not a device id."""
     with pytest.raises(InvalidPositions, match="non-empty"):
