@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, ValuesView
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -248,16 +248,27 @@ def _check_id_lengths(lengths: npt.NDArray[Any], ids: Any) -> None:
 
 
 def _ordered(name: str, value: object) -> None:
-    """Refuse an unordered container (set, frozenset, dict, dict view) as a column.
+    """Refuse an unordered container or a one-shot iterator as a column.
 
     A column pairs with the others by position: a set's order is its hash order, so its values
-    would be paired with other devices' rows without a word.
+    would be paired with other devices' rows without a word. An iterator (a generator, ``map``)
+    is read once and has no length: numpy reads it as one object, not as its values.
     """
     if isinstance(value, (AbstractSet, Mapping)):
         raise InvalidType(
             f"{name} must be an ordered sequence or array (a list, tuple or numpy array), one "
             f"value per id, not an unordered {type(value).__name__} (its order is arbitrary, so "
             "values would pair with other devices' rows)"
+        )
+    if isinstance(value, (Iterator, ValuesView)) or (
+        isinstance(value, Iterable)
+        and not isinstance(value, (Sequence, np.ndarray))
+        and not hasattr(value, "__len__")
+    ):
+        what = "a one-shot iterator" if isinstance(value, Iterator) else "an iterable only"
+        raise InvalidType(
+            f"{name} must be a sequence or array (a list, tuple or numpy array), one value per "
+            f"id, not {what} (got {type(value).__name__}; pass list(...))"
         )
 
 
@@ -349,6 +360,8 @@ def _column(name: str, value: object, n: int, *, degrees: bool = False) -> Float
             f"{name} must be a flat sequence of numbers, one per id (got nested sequences of "
             "different lengths)"
         ) from None
+    if arr.dtype.kind == "O" and arr.ndim == 1:
+        _check_none(name, arr)
     if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
         raise InvalidType(f"{name} must be numbers (got dtype {arr.dtype})")
     if bools_among_numbers(value, arr):
@@ -358,6 +371,21 @@ def _column(name: str, value: object, n: int, *, degrees: bool = False) -> Float
     if arr.shape != (n,):
         raise InvalidPositions(f"{name} must have one value per id, shape ({n},) (got {arr.shape})")
     return np.array(arr, dtype=np.float64)
+
+
+def _check_none(name: str, arr: npt.NDArray[Any]) -> None:
+    """Refuse ``None`` among a column's numbers, saying that a missing value is NaN."""
+    none = np.fromiter((v is None for v in arr), dtype=np.bool_, count=arr.size)
+    if none.any():
+        missing = (
+            "a device without a fix has lon and lat both NaN"
+            if name in ("lon", "lat")
+            else "a row without a fix may have NaN"
+        )
+        raise InvalidType(
+            f"{name} must be numbers, not None: {missing} (got None at "
+            f"{_rows_text(np.flatnonzero(none))})"
+        )
 
 
 def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
@@ -463,7 +491,8 @@ class Positions:
         offending rows.
     InvalidType
         For columns of the wrong type (e.g. booleans as coordinates, mixed str and int ids,
-        or an unordered set, frozenset or dict, whose values would pair with the wrong rows).
+        ``None`` among numbers, an unordered set, frozenset or dict, whose values would pair
+        with the wrong rows, or a one-shot iterator such as a generator: pass ``list(...)``).
 
     Examples
     --------

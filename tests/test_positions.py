@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
 from typing import Any
 
 import numpy as np
@@ -130,6 +132,53 @@ def test_an_unordered_column_is_refused_naming_its_field(field: str, unordered: 
     ids, lon, lat = columns.pop("ids"), columns.pop("lon"), columns.pop("lat")
     with pytest.raises(
         InvalidType, match=rf"^{field} must be an ordered sequence or array .* not an unordered "
+    ):
+        Positions(ids, lon, lat, **columns)
+
+
+@pytest.mark.parametrize("field", list(_COLUMNS))
+@pytest.mark.parametrize(
+    "one_shot", [iter, lambda v: (x for x in v), functools.partial(map, copy.copy)]
+)
+def test_an_iterator_as_a_column_is_refused_naming_its_field(field: str, one_shot: Any) -> None:
+    """A generator, ``map`` or iterator is InvalidType naming the field and asking for a list.
+
+    numpy read it as one object ("lon must be numbers (got dtype object)"), observed_at said
+    "(got generator)", and ids took it: every column now says the same.
+    """
+    columns: dict[str, Any] = dict(_COLUMNS)
+    columns[field] = one_shot(columns[field])
+    ids, lon, lat = columns.pop("ids"), columns.pop("lon"), columns.pop("lat")
+    with pytest.raises(
+        InvalidType,
+        match=rf"^{field} must be a sequence or array .* not a one-shot iterator \(got \w+; "
+        r"pass list\(\.\.\.\)\)$",
+    ):
+        Positions(ids, lon, lat, **columns)
+
+
+def test_dict_values_as_a_column_are_refused_as_not_a_sequence() -> None:
+    """``dict.values()`` (iterable, no sequence) is refused naming the field, not read as one object."""
+    with pytest.raises(InvalidType, match=r"^lon must be a sequence .* \(got dict_values; "):
+        Positions([1, 2], {1: 18.0, 2: 18.1}.values(), [59.0, 59.1], observed_at=NOW)
+
+
+@pytest.mark.parametrize(
+    ("field", "hint"),
+    [
+        ("lon", "a device without a fix has lon and lat both NaN"),
+        ("lat", "a device without a fix has lon and lat both NaN"),
+        ("accuracy_m", "a row without a fix may have NaN"),
+    ],
+)
+def test_none_among_numbers_says_a_missing_value_is_nan(field: str, hint: str) -> None:
+    """None among coordinates or accuracies names the field and row and says NaN is missing."""
+    columns: dict[str, Any] = dict(_COLUMNS)
+    columns[field] = [columns[field][0], None]
+    del columns["tester"]
+    ids, lon, lat = columns.pop("ids"), columns.pop("lon"), columns.pop("lat")
+    with pytest.raises(
+        InvalidType, match=rf"^{field} must be numbers, not None: {hint} \(got None at row 1\)$"
     ):
         Positions(ids, lon, lat, **columns)
 
