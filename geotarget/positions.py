@@ -398,11 +398,14 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
             "observed_at must be timezone-aware datetimes or numpy datetime64 in UTC "
             f"(got dtype {value.dtype}; convert epoch seconds with secs.astype('datetime64[s]'))"
         )
+    elif (frame_times := _frame_times(value)) is not None:
+        arr = _utc_column(frame_times)
     else:
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence | np.ndarray):
             raise InvalidType(
-                "observed_at must be a sequence of timezone-aware datetimes or a numpy "
-                f"datetime64 array (got {type(value).__name__})"
+                "observed_at must be a sequence of timezone-aware datetimes, a numpy "
+                "datetime64 array or a timezone-aware pandas Series or DatetimeIndex "
+                f"(got {type(value).__name__})"
             )
         items = list(value)
         out = np.empty(len(items), dtype="datetime64[us]")
@@ -426,6 +429,38 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
             f"observed_at must have one value per id, shape ({n},) (got {arr.shape})"
         )
     return arr.astype("datetime64[us]")
+
+
+def _frame_times(value: object) -> npt.NDArray[np.datetime64] | None:
+    """A pandas-like column of datetimes (a ``Series``, ``DatetimeIndex``) as ``datetime64`` UTC.
+
+    Read without importing pandas: an object (not a numpy array) with a ``to_numpy`` method and
+    a ``datetime64`` dtype. A timezone-aware one (its dtype has a ``tz``) holds UTC instants, and
+    ``to_numpy`` in its own unit returns them; a naive one is refused, as naive datetimes are.
+    ``None`` for anything else.
+    """
+    dtype = getattr(value, "dtype", None)
+    if (
+        isinstance(value, np.ndarray)
+        or getattr(dtype, "kind", None) != "M"
+        or not callable(getattr(value, "to_numpy", None))
+    ):
+        return None
+    kind = type(value).__name__
+    if getattr(dtype, "tz", None) is None:
+        localize = ".dt.tz_localize" if hasattr(value, "dt") else ".tz_localize"
+        raise InvalidPositions(
+            f"observed_at must be timezone-aware (got a naive {kind} of dtype {dtype}; "
+            f"say its zone, e.g. observed_at{localize}('UTC') if it holds UTC times, or "
+            f"{localize}('Europe/Stockholm'))"
+        )
+    unit = getattr(dtype, "unit", "ns")
+    if unit not in ("s", "ms", "us", "ns"):
+        unit = "ns"
+    arr = np.asarray(value.to_numpy(dtype=f"datetime64[{unit}]"))  # type: ignore[attr-defined]
+    if arr.dtype.kind != "M":  # pragma: no cover - a to_numpy that ignored the dtype
+        raise InvalidType(f"observed_at must be datetimes (got {kind} of dtype {dtype})")
+    return arr
 
 
 def _tester(value: object, n: int) -> BoolArray:
@@ -467,10 +502,12 @@ class Positions:
         The reported horizontal accuracy (68 % radius) in metres, finite, ``>= 0`` and at most
         the Earth's circumference (40,075,017 m) for every row with a fix (ignored, and may be
         NaN, for rows without). Default: 0 (exact fixes).
-    observed_at : datetime, sequence of datetime or numpy datetime64 array
+    observed_at : datetime, sequence of datetime, numpy datetime64 array or pandas Series
         **Required.** When each fix was observed: one timezone-aware ``datetime`` for the whole
         snapshot, or a column of timezone-aware ``datetime`` objects (``None`` for unknown) or
-        a ``datetime64`` array read as **UTC** (``NaT`` for unknown). A fix of unknown time is
+        a ``datetime64`` array read as **UTC** (``NaT`` for unknown), or a timezone-aware
+        pandas ``Series`` or ``DatetimeIndex`` (any zone; ``NaT`` for unknown; a naive one is
+        refused: ``.dt.tz_localize`` says its zone). A fix of unknown time is
         never current (unless a rule accepts any age). Naive datetimes and bare numbers (epoch
         seconds) are rejected; convert epoch seconds with ``secs.astype("datetime64[s]")``.
         Every instant must lie within the years 1 to 9999 in UTC (as :func:`parse_time`

@@ -272,6 +272,36 @@ def test_observed_at_accepts_datetime64_as_utc() -> None:
     assert p.age_seconds(NOW).tolist() == [0.0]
 
 
+def test_observed_at_accepts_a_timezone_aware_pandas_series_or_index() -> None:
+    """A tz-aware Series or DatetimeIndex in any zone is read as its UTC instants, NaT unknown.
+
+    It was refused ("must be a sequence ... (got Series)").
+    """
+    pd = pytest.importorskip("pandas")
+    local = pd.Series(
+        pd.to_datetime(["2025-05-01T14:00:00.123456789+02:00", None], utc=True)
+    ).dt.tz_convert("Europe/Stockholm")
+    want = np.array(["2025-05-01T12:00:00.123456", "NaT"], dtype="datetime64[us]")
+    for column in (local, pd.DatetimeIndex(local), local.dt.tz_convert("UTC")):
+        p = Positions([1, 2], [18.0, 18.1], [59.0, 59.1], observed_at=column)
+        np.testing.assert_array_equal(p.observed_at, want)
+        assert p.observed_at.dtype == np.dtype("datetime64[us]")
+
+
+def test_observed_at_refuses_a_naive_pandas_series_saying_how_to_give_its_zone() -> None:
+    """A naive Series or DatetimeIndex is refused as naive, with the call that gives its zone."""
+    pd = pytest.importorskip("pandas")
+    naive = pd.Series(pd.to_datetime(["2025-05-01T12:00:00"]))
+    with pytest.raises(
+        InvalidPositions,
+        match=r"^observed_at must be timezone-aware \(got a naive Series of dtype "
+        r"datetime64\[\w+\]; say its zone, e\.g\. observed_at\.dt\.tz_localize\('UTC'\)",
+    ):
+        Positions([1], [18.0], [59.0], observed_at=naive)
+    with pytest.raises(InvalidPositions, match=r"naive DatetimeIndex .* observed_at\.tz_localize"):
+        Positions([1], [18.0], [59.0], observed_at=pd.DatetimeIndex(naive))
+
+
 def test_naive_datetime_is_rejected() -> None:
     """A naive datetime is an error naming the row."""
     with pytest.raises(InvalidPositions, match=r"timezone-aware .* at row 0"):
