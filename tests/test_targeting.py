@@ -255,6 +255,33 @@ def test_naive_time_and_wrong_types_are_rejected(regions: RegionHierarchy) -> No
         t.target("alert", idx, T0)  # type: ignore[arg-type]
 
 
+def test_a_policy_file_or_a_cap_read_as_arguments_say_how_to_use_them(
+    regions: RegionHierarchy,
+) -> None:
+    """A PolicyFile as policy, or cap.read's Parsed (or CAP bytes) as alert: a hint says what to pass."""
+    from geotarget import cap, load_policy
+
+    root = Path(__file__).resolve().parents[1]
+    policy_file = load_policy(root / "docs" / "examples" / "pilot_policy.toml")
+    with pytest.raises(
+        InvalidType,
+        match=r"^policy must be a RolloutPolicy \(got PolicyFile\) \(use its \.rollout, and "
+        r"pass recognition=, issuers=, location_rules= from it\)$",
+    ):
+        Targeter(regions, policy_file)  # type: ignore[arg-type]
+    t = Targeter(regions, nationwide("XX"))
+    idx = PositionIndex(positions([17.5], [59.5]))
+    data = (root / "docs" / "examples" / "sos_explosion.xml").read_bytes()
+    with pytest.raises(
+        InvalidType,
+        match=r"^alert must be an Alert \(got Parsed\) \(use \.alert of the Parsed that "
+        r"cap\.read returns, or Targeter\.receive for the bytes\)$",
+    ):
+        t.target(cap.read(data), idx, T0)  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match=r"\(got bytes\) \(read a CAP document with cap"):
+        t.preview(data, idx, T0)  # type: ignore[arg-type]
+
+
 # --- location rules -------------------------------------------------------------------------
 
 
