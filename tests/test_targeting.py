@@ -306,6 +306,21 @@ def test_explosion_fails_open_and_tips_fail_closed_on_ambiguous_fixes(
     assert "fails closed" in tips.explain("d1")
 
 
+def test_explain_shows_a_numpy_id_as_its_python_value(regions: RegionHierarchy) -> None:
+    """``explain(np.int64(1003))`` says ``device 1003``, not ``device np.int64(1003)``."""
+    pos = Positions([1003, 1004], [17.5, 17.5], [59.5, 59.5], observed_at=T0)
+    result = Targeter(regions, nationwide("XX")).target(
+        make_alert("explosion", Circle(17.5, 59.5, 1000.0)), PositionIndex(pos), T0
+    )
+    for device in (np.int64(1003), result.recipients[0], 1003):
+        assert result.explain(device).startswith("device 1003 receives alert ")
+    text = Positions(["d1"], [17.5], [59.5], observed_at=T0)
+    told = Targeter(regions, nationwide("XX")).target(
+        make_alert("explosion", Circle(17.5, 59.5, 1000.0)), PositionIndex(text), T0
+    )
+    assert told.explain(np.str_("d1")).startswith("device 'd1' receives alert ")
+
+
 def test_stale_and_missing_fixes_of_a_police_kind_are_not_told(regions: RegionHierarchy) -> None:
     """For police information a stale fix is STALE_LOCATION and no fix NO_FIX: not delivered."""
     pos = positions(
