@@ -341,8 +341,10 @@ class TargetingResult:
         See :class:`Targeter`.
         """
         outcome = self.outcome_of(device_id)
+        # a numpy id (np.int64(1003), np.str_) is shown as the Python value: 1003, not its repr
+        shown = repr(device_id.item() if isinstance(device_id, np.generic) else device_id)
         if outcome is None:
-            return f"device {device_id!r} does not receive alert {self.alert_id}: {self.reason}"
+            return f"device {shown} does not receive alert {self.alert_id}: {self.reason}"
         why = _WHY[outcome]
         # A kind recognised by a policy rule (not the geotarget:kind code) says which rule.
         how = (
@@ -356,15 +358,15 @@ class TargetingResult:
             why += f" (it is enabled in {shown} only; RolloutPolicy.explain says from when)"
         if outcome is Outcome.OUTSIDE_AREA and (old := self._too_old_fix(device_id)) is not None:
             why = f"its last fix, {old}, lies outside the alert area"
-            return f"device {device_id!r} does not receive alert {self.alert_id}{how}: {why}"
+            return f"device {shown} does not receive alert {self.alert_id}{how}: {why}"
         if outcome in COVERED:
             if _same_device(self.recipients, device_id).any():
-                return f"device {device_id!r} receives alert {self.alert_id}{how}: it {why}"
+                return f"device {shown} receives alert {self.alert_id}{how}: it {why}"
             return (
-                f"device {device_id!r} does not receive alert {self.alert_id}{how} again: it "
+                f"device {shown} does not receive alert {self.alert_id}{how} again: it "
                 f"{why}, and it already received incident {self.incident}"
             )
-        return f"device {device_id!r} does not receive alert {self.alert_id}{how}: it {why}"
+        return f"device {shown} does not receive alert {self.alert_id}{how}: it {why}"
 
     def summary(self) -> str:
         """A few lines for people: verdict, reason and counts."""

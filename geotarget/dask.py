@@ -89,6 +89,7 @@ from geotarget.targeting import (
     Outcome,
     Targeter,
     TargetingResult,
+    _alert_type_error,
     _aware,
     _not_public,
 )
@@ -1440,7 +1441,7 @@ class DaskTargeter:
             is claimed: target it again.
         """
         if not isinstance(alert, Alert):
-            raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+            raise _alert_type_error(alert)
         at = _aware("at", at)  # as the Targeter checks it, before any worker sees it
         self._open("nothing was admitted")
         self.last_stats = {}

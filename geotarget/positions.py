@@ -27,7 +27,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, ValuesView
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import attrs
@@ -246,6 +247,31 @@ def _check_id_lengths(lengths: npt.NDArray[Any], ids: Any) -> None:
         )
 
 
+def _ordered(name: str, value: object) -> None:
+    """Refuse an unordered container or a one-shot iterator as a column.
+
+    A column pairs with the others by position: a set's order is its hash order, so its values
+    would be paired with other devices' rows without a word. An iterator (a generator, ``map``)
+    is read once and has no length: numpy reads it as one object, not as its values.
+    """
+    if isinstance(value, (AbstractSet, Mapping)):
+        raise InvalidType(
+            f"{name} must be an ordered sequence or array (a list, tuple or numpy array), one "
+            f"value per id, not an unordered {type(value).__name__} (its order is arbitrary, so "
+            "values would pair with other devices' rows)"
+        )
+    if isinstance(value, (Iterator, ValuesView)) or (
+        isinstance(value, Iterable)
+        and not isinstance(value, (Sequence, np.ndarray))
+        and not hasattr(value, "__len__")
+    ):
+        what = "a one-shot iterator" if isinstance(value, Iterator) else "an iterable only"
+        raise InvalidType(
+            f"{name} must be a sequence or array (a list, tuple or numpy array), one value per "
+            f"id, not {what} (got {type(value).__name__}; pass list(...))"
+        )
+
+
 def _ids(value: object) -> npt.NDArray[Any]:
     """The ids validated (see :class:`Positions`), as an ``int64`` or ``str_`` array."""
     return _id_array(value)[0]
@@ -255,6 +281,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     """:func:`_ids`, and the permutation that sorts them (numpy's order: the uniqueness check's)."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise InvalidType(f"ids must be a sequence of str or int ids (got {value!r:.80})")
+    _ordered("ids", value)
     unmasked("ids", value, InvalidPositions)
     if isinstance(value, np.ndarray):
         arr = value
@@ -324,6 +351,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
 def _column(name: str, value: object, n: int, *, degrees: bool = False) -> FloatArray:
     if isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name} must be numbers, not a bool (got {value!r})")
+    _ordered(name, value)
     unmasked(name, value, InvalidPositions)
     try:
         arr = np.asarray(value)
@@ -332,6 +360,8 @@ def _column(name: str, value: object, n: int, *, degrees: bool = False) -> Float
             f"{name} must be a flat sequence of numbers, one per id (got nested sequences of "
             "different lengths)"
         ) from None
+    if arr.dtype.kind == "O" and arr.ndim == 1:
+        _check_none(name, arr)
     if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
         raise InvalidType(f"{name} must be numbers (got dtype {arr.dtype})")
     if bools_among_numbers(value, arr):
@@ -343,7 +373,23 @@ def _column(name: str, value: object, n: int, *, degrees: bool = False) -> Float
     return np.array(arr, dtype=np.float64)
 
 
+def _check_none(name: str, arr: npt.NDArray[Any]) -> None:
+    """Refuse ``None`` among a column's numbers, saying that a missing value is NaN."""
+    none = np.fromiter((v is None for v in arr), dtype=np.bool_, count=arr.size)
+    if none.any():
+        missing = (
+            "a device without a fix has lon and lat both NaN"
+            if name in ("lon", "lat")
+            else "a row without a fix may have NaN"
+        )
+        raise InvalidType(
+            f"{name} must be numbers, not None: {missing} (got None at "
+            f"{_rows_text(np.flatnonzero(none))})"
+        )
+
+
 def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
+    _ordered("observed_at", value)
     unmasked("observed_at", value, InvalidPositions)
     if isinstance(value, np.ndarray) and value.dtype.kind == "M":
         arr = _utc_column(value)
@@ -352,11 +398,14 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
             "observed_at must be timezone-aware datetimes or numpy datetime64 in UTC "
             f"(got dtype {value.dtype}; convert epoch seconds with secs.astype('datetime64[s]'))"
         )
+    elif (frame_times := _frame_times(value)) is not None:
+        arr = _utc_column(frame_times)
     else:
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence | np.ndarray):
             raise InvalidType(
-                "observed_at must be a sequence of timezone-aware datetimes or a numpy "
-                f"datetime64 array (got {type(value).__name__})"
+                "observed_at must be a sequence of timezone-aware datetimes, a numpy "
+                "datetime64 array or a timezone-aware pandas Series or DatetimeIndex "
+                f"(got {type(value).__name__})"
             )
         items = list(value)
         out = np.empty(len(items), dtype="datetime64[us]")
@@ -382,7 +431,40 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     return arr.astype("datetime64[us]")
 
 
+def _frame_times(value: object) -> npt.NDArray[np.datetime64] | None:
+    """A pandas-like column of datetimes (a ``Series``, ``DatetimeIndex``) as ``datetime64`` UTC.
+
+    Read without importing pandas: an object (not a numpy array) with a ``to_numpy`` method and
+    a ``datetime64`` dtype. A timezone-aware one (its dtype has a ``tz``) holds UTC instants, and
+    ``to_numpy`` in its own unit returns them; a naive one is refused, as naive datetimes are.
+    ``None`` for anything else.
+    """
+    dtype = getattr(value, "dtype", None)
+    if (
+        isinstance(value, np.ndarray)
+        or getattr(dtype, "kind", None) != "M"
+        or not callable(getattr(value, "to_numpy", None))
+    ):
+        return None
+    kind = type(value).__name__
+    if getattr(dtype, "tz", None) is None:
+        localize = ".dt.tz_localize" if hasattr(value, "dt") else ".tz_localize"
+        raise InvalidPositions(
+            f"observed_at must be timezone-aware (got a naive {kind} of dtype {dtype}; "
+            f"say its zone, e.g. observed_at{localize}('UTC') if it holds UTC times, or "
+            f"{localize}('Europe/Stockholm'))"
+        )
+    unit = getattr(dtype, "unit", "ns")
+    if unit not in ("s", "ms", "us", "ns"):
+        unit = "ns"
+    arr = np.asarray(value.to_numpy(dtype=f"datetime64[{unit}]"))  # type: ignore[attr-defined]
+    if arr.dtype.kind != "M":  # pragma: no cover - a to_numpy that ignored the dtype
+        raise InvalidType(f"observed_at must be datetimes (got {kind} of dtype {dtype})")
+    return arr
+
+
 def _tester(value: object, n: int) -> BoolArray:
+    _ordered("tester", value)
     unmasked("tester", value, InvalidPositions)
     arr = np.asarray(value)
     if arr.dtype != np.bool_:
@@ -420,10 +502,12 @@ class Positions:
         The reported horizontal accuracy (68 % radius) in metres, finite, ``>= 0`` and at most
         the Earth's circumference (40,075,017 m) for every row with a fix (ignored, and may be
         NaN, for rows without). Default: 0 (exact fixes).
-    observed_at : datetime, sequence of datetime or numpy datetime64 array
+    observed_at : datetime, sequence of datetime, numpy datetime64 array or pandas Series
         **Required.** When each fix was observed: one timezone-aware ``datetime`` for the whole
         snapshot, or a column of timezone-aware ``datetime`` objects (``None`` for unknown) or
-        a ``datetime64`` array read as **UTC** (``NaT`` for unknown). A fix of unknown time is
+        a ``datetime64`` array read as **UTC** (``NaT`` for unknown), or a timezone-aware
+        pandas ``Series`` or ``DatetimeIndex`` (any zone; ``NaT`` for unknown; a naive one is
+        refused: ``.dt.tz_localize`` says its zone). A fix of unknown time is
         never current (unless a rule accepts any age). Naive datetimes and bare numbers (epoch
         seconds) are rejected; convert epoch seconds with ``secs.astype("datetime64[s]")``.
         Every instant must lie within the years 1 to 9999 in UTC (as :func:`parse_time`
@@ -443,7 +527,9 @@ class Positions:
         ``observed_at`` or one outside the years 1 to 9999 in UTC. The message names the
         offending rows.
     InvalidType
-        For columns of the wrong type (e.g. booleans as coordinates, mixed str and int ids).
+        For columns of the wrong type (e.g. booleans as coordinates, mixed str and int ids,
+        ``None`` among numbers, an unordered set, frozenset or dict, whose values would pair
+        with the wrong rows, or a one-shot iterator such as a generator: pass ``list(...)``).
 
     Examples
     --------

@@ -181,6 +181,36 @@ def _ledger(ledger: object) -> DeliveryLedger:
     return ledger  # type: ignore[return-value]
 
 
+def _policy_type_error(policy: object) -> InvalidType:
+    """The error for a ``policy`` that is no RolloutPolicy; for a PolicyFile, how to use it."""
+    from geotarget.policy import PolicyFile
+
+    hint = (
+        " (use its .rollout, and pass recognition=, issuers=, location_rules= from it)"
+        if isinstance(policy, PolicyFile)
+        else ""
+    )
+    return InvalidType(f"policy must be a RolloutPolicy (got {type(policy).__name__}){hint}")
+
+
+def _alert_type_error(alert: object) -> InvalidType:
+    """The error for an ``alert`` that is no Alert; for a CAP read or its bytes, what to do."""
+    from geotarget.cap import Parsed
+
+    if isinstance(alert, Parsed):
+        hint = (
+            " (use .alert of the Parsed that cap.read returns, or Targeter.receive for the bytes)"
+        )
+    elif isinstance(alert, (bytes, bytearray, str)):
+        hint = (
+            " (read a CAP document with cap.read(data).alert, or use Targeter.receive for the "
+            "bytes)"
+        )
+    else:
+        hint = ""
+    return InvalidType(f"alert must be an Alert (got {type(alert).__name__}){hint}")
+
+
 class Targeter:
     """Decide who receives an alert now, and why everyone else does not.
 
@@ -302,7 +332,7 @@ class Targeter:
         if not isinstance(regions, RegionHierarchy):
             raise InvalidType(f"regions must be a RegionHierarchy (got {type(regions).__name__})")
         if not isinstance(policy, RolloutPolicy):
-            raise InvalidType(f"policy must be a RolloutPolicy (got {type(policy).__name__})")
+            raise _policy_type_error(policy)
         recognition = Recognizer() if recognition is None else recognition
         if not isinstance(recognition, Recognizer):
             raise InvalidType(
@@ -469,7 +499,7 @@ class Targeter:
            An instance method: the answer depends on the versions seen.
         """
         if not isinstance(alert, Alert):
-            raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+            raise _alert_type_error(alert)
         if _not_an_alert(alert) or _not_public(alert) is not None:
             return None
         vid = version_id(alert.sender, alert.identifier)
@@ -676,7 +706,7 @@ class Targeter:
         """
         t_start = time.perf_counter()
         if not isinstance(alert, Alert):
-            raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+            raise _alert_type_error(alert)
         if not isinstance(index, PositionIndex):
             raise InvalidType(f"index must be a PositionIndex (got {type(index).__name__})")
         at = _aware("at", at)
@@ -883,7 +913,7 @@ class Targeter:
             As from :meth:`target` without the blast-radius guard; ``claims`` is None.
         """
         if not isinstance(alert, Alert):
-            raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+            raise _alert_type_error(alert)
         if not isinstance(index, PositionIndex):
             raise InvalidType(f"index must be a PositionIndex (got {type(index).__name__})")
         at = _aware("at", at)

@@ -1319,6 +1319,30 @@ def test_sqlite_read_only_places_are_store_read_only(tmp_path: Path) -> None:
         assert (ro / "ledger.db").exists()
 
 
+def test_sqlite_path_that_is_empty_a_directory_or_a_uri_is_refused_naming_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty path, a directory or a ``file:`` URI is InvalidInput naming ``path``, no file made.
+
+    A directory said "open failed: it cannot be opened"; "" opened the working directory; and
+    SQLite read "file:x.db?mode=memory" as a database in memory ("is the directory writable?").
+    """
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidInput, match=r"^path must name the store's file \(got ''\)$"):
+        SQLiteLedger("")
+    for folder in (tmp_path, str(tmp_path), Path(), "."):
+        with pytest.raises(
+            InvalidInput,
+            match=r"^path must name the store's file, not a directory \(got '.*', a directory; "
+            r"e\.g\. '.*ledger\.db'\)$",
+        ):
+            SQLiteLedger(folder)
+    for uri in ("file:x.db?mode=memory", "file:x.db"):
+        with pytest.raises(InvalidInput, match=r"^path must be a file path, not a SQLite URI"):
+            SQLiteLedger(uri)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_sqlite_held_lock_is_store_busy_within_the_timeout_and_applies_nothing(
     tmp_path: Path,
 ) -> None:

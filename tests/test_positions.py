@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
 from typing import Any
 
 import numpy as np
@@ -111,6 +113,76 @@ def test_ids_that_are_not_a_sequence_are_a_type_error(ids: Any) -> None:
         Positions(ids, [1.0], [1.0], observed_at=NOW)
 
 
+_COLUMNS = {
+    "ids": [1, 2],
+    "lon": [18.0, 18.1],
+    "lat": [59.0, 59.1],
+    "accuracy_m": [5.0, 6.0],
+    "observed_at": [NOW, NOW],
+    "tester": [False, True],
+}
+
+
+@pytest.mark.parametrize("field", list(_COLUMNS))
+@pytest.mark.parametrize("unordered", [set, frozenset, dict.fromkeys])
+def test_an_unordered_column_is_refused_naming_its_field(field: str, unordered: Any) -> None:
+    """A set, frozenset or dict as any column is InvalidType naming it (was paired in hash order)."""
+    columns: dict[str, Any] = dict(_COLUMNS)
+    columns[field] = unordered(columns[field])
+    ids, lon, lat = columns.pop("ids"), columns.pop("lon"), columns.pop("lat")
+    with pytest.raises(
+        InvalidType, match=rf"^{field} must be an ordered sequence or array .* not an unordered "
+    ):
+        Positions(ids, lon, lat, **columns)
+
+
+@pytest.mark.parametrize("field", list(_COLUMNS))
+@pytest.mark.parametrize(
+    "one_shot", [iter, lambda v: (x for x in v), functools.partial(map, copy.copy)]
+)
+def test_an_iterator_as_a_column_is_refused_naming_its_field(field: str, one_shot: Any) -> None:
+    """A generator, ``map`` or iterator is InvalidType naming the field and asking for a list.
+
+    numpy read it as one object ("lon must be numbers (got dtype object)"), observed_at said
+    "(got generator)", and ids took it: every column now says the same.
+    """
+    columns: dict[str, Any] = dict(_COLUMNS)
+    columns[field] = one_shot(columns[field])
+    ids, lon, lat = columns.pop("ids"), columns.pop("lon"), columns.pop("lat")
+    with pytest.raises(
+        InvalidType,
+        match=rf"^{field} must be a sequence or array .* not a one-shot iterator \(got \w+; "
+        r"pass list\(\.\.\.\)\)$",
+    ):
+        Positions(ids, lon, lat, **columns)
+
+
+def test_dict_values_as_a_column_are_refused_as_not_a_sequence() -> None:
+    """``dict.values()`` (iterable, no sequence) is refused naming the field, not read as one object."""
+    with pytest.raises(InvalidType, match=r"^lon must be a sequence .* \(got dict_values; "):
+        Positions([1, 2], {1: 18.0, 2: 18.1}.values(), [59.0, 59.1], observed_at=NOW)
+
+
+@pytest.mark.parametrize(
+    ("field", "hint"),
+    [
+        ("lon", "a device without a fix has lon and lat both NaN"),
+        ("lat", "a device without a fix has lon and lat both NaN"),
+        ("accuracy_m", "a row without a fix may have NaN"),
+    ],
+)
+def test_none_among_numbers_says_a_missing_value_is_nan(field: str, hint: str) -> None:
+    """None among coordinates or accuracies names the field and row and says NaN is missing."""
+    columns: dict[str, Any] = dict(_COLUMNS)
+    columns[field] = [columns[field][0], None]
+    del columns["tester"]
+    ids, lon, lat = columns.pop("ids"), columns.pop("lon"), columns.pop("lat")
+    with pytest.raises(
+        InvalidType, match=rf"^{field} must be numbers, not None: {hint} \(got None at row 1\)$"
+    ):
+        Positions(ids, lon, lat, **columns)
+
+
 def test_empty_string_id_is_rejected() -> None:
     """An empty string is not a device id."""
     with pytest.raises(InvalidPositions, match="non-empty"):
@@ -198,6 +270,36 @@ def test_observed_at_accepts_datetime64_as_utc() -> None:
     t = np.array(["2025-05-01T12:00:00"], dtype="datetime64[s]")
     p = Positions([1], [1.0], [1.0], observed_at=t)
     assert p.age_seconds(NOW).tolist() == [0.0]
+
+
+def test_observed_at_accepts_a_timezone_aware_pandas_series_or_index() -> None:
+    """A tz-aware Series or DatetimeIndex in any zone is read as its UTC instants, NaT unknown.
+
+    It was refused ("must be a sequence ... (got Series)").
+    """
+    pd = pytest.importorskip("pandas")
+    local = pd.Series(
+        pd.to_datetime(["2025-05-01T14:00:00.123456789+02:00", None], utc=True)
+    ).dt.tz_convert("Europe/Stockholm")
+    want = np.array(["2025-05-01T12:00:00.123456", "NaT"], dtype="datetime64[us]")
+    for column in (local, pd.DatetimeIndex(local), local.dt.tz_convert("UTC")):
+        p = Positions([1, 2], [18.0, 18.1], [59.0, 59.1], observed_at=column)
+        np.testing.assert_array_equal(p.observed_at, want)
+        assert p.observed_at.dtype == np.dtype("datetime64[us]")
+
+
+def test_observed_at_refuses_a_naive_pandas_series_saying_how_to_give_its_zone() -> None:
+    """A naive Series or DatetimeIndex is refused as naive, with the call that gives its zone."""
+    pd = pytest.importorskip("pandas")
+    naive = pd.Series(pd.to_datetime(["2025-05-01T12:00:00"]))
+    with pytest.raises(
+        InvalidPositions,
+        match=r"^observed_at must be timezone-aware \(got a naive Series of dtype "
+        r"datetime64\[\w+\]; say its zone, e\.g\. observed_at\.dt\.tz_localize\('UTC'\)",
+    ):
+        Positions([1], [18.0], [59.0], observed_at=naive)
+    with pytest.raises(InvalidPositions, match=r"naive DatetimeIndex .* observed_at\.tz_localize"):
+        Positions([1], [18.0], [59.0], observed_at=pd.DatetimeIndex(naive))
 
 
 def test_naive_datetime_is_rejected() -> None:

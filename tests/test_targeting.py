@@ -255,6 +255,33 @@ def test_naive_time_and_wrong_types_are_rejected(regions: RegionHierarchy) -> No
         t.target("alert", idx, T0)  # type: ignore[arg-type]
 
 
+def test_a_policy_file_or_a_cap_read_as_arguments_say_how_to_use_them(
+    regions: RegionHierarchy,
+) -> None:
+    """A PolicyFile as policy, or cap.read's Parsed (or CAP bytes) as alert: a hint says what to pass."""
+    from geotarget import cap, load_policy
+
+    root = Path(__file__).resolve().parents[1]
+    policy_file = load_policy(root / "docs" / "examples" / "pilot_policy.toml")
+    with pytest.raises(
+        InvalidType,
+        match=r"^policy must be a RolloutPolicy \(got PolicyFile\) \(use its \.rollout, and "
+        r"pass recognition=, issuers=, location_rules= from it\)$",
+    ):
+        Targeter(regions, policy_file)  # type: ignore[arg-type]
+    t = Targeter(regions, nationwide("XX"))
+    idx = PositionIndex(positions([17.5], [59.5]))
+    data = (root / "docs" / "examples" / "sos_explosion.xml").read_bytes()
+    with pytest.raises(
+        InvalidType,
+        match=r"^alert must be an Alert \(got Parsed\) \(use \.alert of the Parsed that "
+        r"cap\.read returns, or Targeter\.receive for the bytes\)$",
+    ):
+        t.target(cap.read(data), idx, T0)  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match=r"\(got bytes\) \(read a CAP document with cap"):
+        t.preview(data, idx, T0)  # type: ignore[arg-type]
+
+
 # --- location rules -------------------------------------------------------------------------
 
 
@@ -277,6 +304,21 @@ def test_explosion_fails_open_and_tips_fail_closed_on_ambiguous_fixes(
     assert tips.recipients.tolist() == ["d0"]
     assert tips.outcome_of("d1") is Outcome.AMBIGUOUS_EXCLUDED
     assert "fails closed" in tips.explain("d1")
+
+
+def test_explain_shows_a_numpy_id_as_its_python_value(regions: RegionHierarchy) -> None:
+    """``explain(np.int64(1003))`` says ``device 1003``, not ``device np.int64(1003)``."""
+    pos = Positions([1003, 1004], [17.5, 17.5], [59.5, 59.5], observed_at=T0)
+    result = Targeter(regions, nationwide("XX")).target(
+        make_alert("explosion", Circle(17.5, 59.5, 1000.0)), PositionIndex(pos), T0
+    )
+    for device in (np.int64(1003), result.recipients[0], 1003):
+        assert result.explain(device).startswith("device 1003 receives alert ")
+    text = Positions(["d1"], [17.5], [59.5], observed_at=T0)
+    told = Targeter(regions, nationwide("XX")).target(
+        make_alert("explosion", Circle(17.5, 59.5, 1000.0)), PositionIndex(text), T0
+    )
+    assert told.explain(np.str_("d1")).startswith("device 'd1' receives alert ")
 
 
 def test_stale_and_missing_fixes_of_a_police_kind_are_not_told(regions: RegionHierarchy) -> None:

@@ -348,9 +348,25 @@ class SQLiteLedger(SqlStore):
     def __init__(
         self, path: str | Path, *, synchronous: str = "AUTO", busy_timeout: float = 5.0
     ) -> None:
+        given = path
         path = file_path("path", path)
+        if os.fspath(given) == "":  # Path("") is "." (the working directory)
+            raise InvalidInput("path must name the store's file (got '')")
         if str(path) == ":memory:":
             raise InvalidInput("path must be a file, not ':memory:' (use MemoryLedger instead)")
+        if str(path).startswith("file:"):
+            # SQLite reads such a name as a URI ("file:x.db?mode=memory" is a database in
+            # memory, "file:x.db" the file x.db): not the file the checks below look at.
+            raise InvalidInput(
+                f"path must be a file path, not a SQLite URI (got {str(path)!r}: SQLite reads a "
+                "name beginning with 'file:' as a URI; pass the file's path, an absolute one "
+                "for a file so named, or use MemoryLedger for a store in memory)"
+            )
+        if path.is_dir():
+            raise InvalidInput(
+                f"path must name the store's file, not a directory (got {str(path)!r}, a "
+                f"directory; e.g. {str(path / 'ledger.db')!r})"
+            )
         if synchronous not in ("AUTO", "FULL", "NORMAL"):
             raise InvalidInput(
                 f"synchronous must be one of 'AUTO', 'FULL', 'NORMAL' (got {synchronous!r})"
