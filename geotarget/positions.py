@@ -9,14 +9,16 @@ numbers named; nothing is ever dropped silently.
 for the whole snapshot. Without it no fix has an age, so no rule could tell a current fix from a
 stale one; a snapshot without it is refused rather than silently treated as "nobody located".
 
-A device **without a fix** has ``lon`` and ``lat`` both NaN. It is a valid row: queries never
-return it and a :class:`LocationRule` classifies it :attr:`Location.UNKNOWN`. Any other NaN,
-infinity or out-of-range coordinate is an error.
+A device **without a fix** has ``lon`` and ``lat`` both NaN. It is a valid row: queries and
+:meth:`geotarget.PositionIndex.classify` never list it (it has no position, so it is near no
+area); a pipeline that reports it, as the targeting pipeline does (``Outcome.NO_FIX``), finds
+it with :attr:`Positions.has_fix`. Any other NaN, infinity or out-of-range coordinate is an
+error.
 
 A :class:`LocationRule` turns a fix into one of four :class:`Location` states for an area:
 ``INSIDE`` (the device's accuracy disk lies within the area), ``AMBIGUOUS`` (the disk crosses
-the boundary), ``OUTSIDE`` (the disk is disjoint from the area) or ``UNKNOWN`` (no fix, or a fix
-older than ``max_age``). :meth:`geotarget.PositionIndex.classify` applies it.
+the boundary), ``OUTSIDE`` (the disk is disjoint from the area) or ``UNKNOWN`` (a fix older than
+``max_age``). :meth:`geotarget.PositionIndex.classify` applies it.
 
 :func:`parse_time` reads a time written as ISO 8601 text (an ``observed_at`` or an ``at`` that
 arrives as text) exactly as the command and the position-file reader do, on every Python.
@@ -497,7 +499,7 @@ class Positions:
         row's place in id order is kept (4 bytes a row).
     lon, lat : array_like of float
         WGS84 degrees. ``lon`` and ``lat`` **both NaN** means the device has no fix: the row is
-        kept, never matched, and classified :attr:`Location.UNKNOWN`.
+        kept, never matched and never listed by a classification (:attr:`has_fix` finds it).
     accuracy_m : array_like of float, optional
         The reported horizontal accuracy (68 % radius) in metres, finite, ``>= 0`` and at most
         the Earth's circumference (40,075,017 m) for every row with a fix (ignored, and may be
