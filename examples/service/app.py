@@ -16,10 +16,17 @@ alerts at once. The latest snapshot of device positions is an immutable
                       (ISO 8601, or null): when an alert that reached nobody yet may reach
                       people (its onset, the phase that enables its kind or its regions);
                       ``POST /redeliver`` then delivers it.
-``POST /positions``   a batch of fixes (JSON columns): returns the pending deliveries of every
-                      active alert for the devices in it (``Targeter.on_positions``), then
-                      becomes the current snapshot (not when the store refused the batch).
-``POST /confirm``     ``{"keys": [...]}``: the deliveries the push service accepted.
+``POST /positions``   a batch of fixes (JSON columns of one length): ``{"ids": [...], "lon":
+                      [...], "lat": [...], "accuracy_m": [...], "observed_at": [...]}`` — ids
+                      texts or integers, WGS84 degrees (null: no fix), the horizontal
+                      accuracy in metres, ISO 8601 texts with a UTC offset
+                      (``"2024-05-20T16:00:00+02:00"``); returns ``{"deliveries": [{"key",
+                      "device", "kind"}, ...]}``, the pending deliveries of every active alert
+                      for the devices in it (``Targeter.on_positions``), then becomes the
+                      current snapshot (not when the store refused the batch).
+``POST /confirm``     ``{"keys": ["<incident> <version> <device>", ...]}``: the deliveries the
+                      push service accepted; returns ``{"confirmed", "already", "unknown"}``
+                      counts.
 ``POST /redeliver``   pending deliveries whose lease ran out, and those of alerts whose onset
                       or enabling phase has come since they were posted
                       (``Targeter.retarget``): call it every few seconds.
@@ -52,10 +59,14 @@ file without an issuer table is refused (write ``issuers = "any"`` to accept eve
 service never assumes it. An alert from a sender no issuer lists, or outside its issuer's kinds
 or regions, reaches nobody; the answer says why.
 
-Run: ``GEOTARGET_STORE=/var/lib/geotarget/deliveries.db GEOTARGET_POLICY=policy.toml uvicorn
---factory examples.service.app:app`` (``GEOTARGET_STORE`` may also be a PostgreSQL DSN starting
-with ``postgresql://`` or ``host=``; ``GEOTARGET_POLICY`` defaults to the example pilot policy,
-``docs/examples/pilot_policy.toml``).
+Install Starlette and uvicorn, the ``service`` dependency group of ``pyproject.toml``, with
+geotarget, from the checkout's root (pip 25.1 or later): ``pip install -e . --group service``.
+Run, from the checkout's root: ``GEOTARGET_STORE=/var/lib/geotarget/deliveries.db
+GEOTARGET_POLICY=policy.toml uvicorn --factory examples.service.app:app``
+(``GEOTARGET_STORE`` may also be a PostgreSQL DSN starting with ``postgresql://`` or ``host=``;
+without it the store is the SQLite file ``deliveries.db`` in the working directory, created if
+missing; ``GEOTARGET_POLICY`` defaults to the example pilot policy,
+``docs/examples/pilot_policy.toml``). ``docs/delivery.rst`` shows the bodies.
 """
 
 from __future__ import annotations
