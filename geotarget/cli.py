@@ -244,30 +244,42 @@ def _alert_bytes(name: str) -> tuple[str, bytes]:
 
 
 def _read_alert(
-    name: str, *, envelope: Any = None, lenient: bool = False
+    name: str, *, envelope: Any = None, lenient: bool = False, command: str = "preview"
 ) -> tuple[Any, str, bytes]:
     """The alert argument read strictly (or leniently): a :class:`cap.Parsed`, label, bytes.
 
-    ``name`` is a file or ``-`` (standard input), which the label names in error messages.
+    ``name`` is a file or ``-`` (standard input), which the label names in error messages;
+    ``command`` is the command reading it, whose hint a refusal carries (:func:`_naming`).
     """
     from geotarget import cap
 
     label, data = _alert_bytes(name)
-    with _naming(label, lenient=lenient):
+    with _naming(label, lenient=lenient, command=command):
         return cap.read(data, envelope=envelope, lenient=lenient), label, data
 
 
+#: What a command says of a document only a lenient reading takes, in place of the reader's
+#: "(loads_lenient repairs this)", which names a Python function. ``preview --lenient``
+#: repairs it; ``target`` has no ``--lenient``: it reads strictly, as a service must.
+_LENIENT_HINTS = {
+    "preview": "(this command reads strictly; 'geotarget preview --lenient' repairs this)",
+    "target": "(geotarget target reads strictly, as a service must, and has no --lenient; "
+    "'geotarget preview --lenient' lists what a lenient reading repairs, for the sender to "
+    "fix)",
+}
+
+
 @contextlib.contextmanager
-def _naming(path: Path | str, *, lenient: bool = False) -> Iterator[None]:
+def _naming(path: Path | str, *, lenient: bool = False, command: str = "preview") -> Iterator[None]:
     """Name the file in front of a document error raised while reading it.
 
-    The reader's hint "loads_lenient repairs this" names a Python function; on the command
-    line the repair is ``preview --lenient``.
+    The reader's hint "loads_lenient repairs this" becomes ``command``'s
+    (:data:`_LENIENT_HINTS`), or nothing when the read was lenient.
     """
     try:
         yield
     except DocumentError as err:
-        hint = "(this command reads strictly; 'geotarget preview --lenient' repairs this)"
+        hint = _LENIENT_HINTS[command]
         message = str(err).replace("(loads_lenient repairs this)", "" if lenient else hint)
         raise InvalidInput(f"{path}: {message}") from None
 
@@ -330,7 +342,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result
     # (read first, so a broken document is the error reported; receive() reads the same bytes
     # again, with the regions' own bounds).
-    _, label, data = _read_alert(args.alert, envelope=_sweden().SWEDEN_ENVELOPE)
+    _, label, data = _read_alert(args.alert, envelope=_sweden().SWEDEN_ENVELOPE, command="target")
     at = _parse_at(args.at)
     positions, notes = _read_positions(args, at)
     hierarchy = _sweden().hierarchy()
@@ -354,7 +366,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         issuers=issuers,
     )
     # The regions' bounds turn a document written lon,lat into a clear error.
-    with _naming(label):
+    with _naming(label, command="target"):
         result = targeter.receive(data, PositionIndex(positions), at, confirm=args.confirm)
     doc = {
         "alert": result.alert_id,

@@ -1,8 +1,8 @@
 """Targeting over a partitioned Parquet dataset of positions on a Dask cluster.
 
-Needs the optional extra ``dask`` (``pip install 'geotarget[dask]'``: ``dask[distributed]`` and
-``pyarrow``). The in-memory :class:`~geotarget.targeting.Targeter` stays the one source of
-truth; this module decides *where its evaluation runs*:
+Needs the optional extra ``dask`` (``pip install -e '.[dask]'`` from a checkout:
+``dask[distributed]`` and ``pyarrow``). The in-memory :class:`~geotarget.targeting.Targeter`
+stays the one source of truth; this module decides *where its evaluation runs*:
 
 1. :func:`write_partitioned` writes a snapshot as one Parquet file per grid cell (the key is
    described in the documentation page "Beyond one machine: Dask"); :class:`PartitionedPositions`

@@ -247,7 +247,8 @@ class MissingExtra(GeotargetError, ImportError):
     def __init__(self, extra: str, feature: str) -> None:
         self.extra = extra
         super().__init__(
-            f"{feature} needs the optional extra {extra!r}: pip install 'geotarget[{extra}]'"
+            f"{feature} needs the optional extra {extra!r}: "
+            f"pip install -e '.[{extra}]' from a geotarget checkout"
         )
 
 

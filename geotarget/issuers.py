@@ -349,7 +349,7 @@ class Issuers:
                 Problem(
                     f"{path}[{needed[0][0]}].signature",
                     "required, but the 'signing' extra (signxml, cryptography) is not "
-                    "installed: pip install 'geotarget[signing]'",
+                    "installed: pip install -e '.[signing]' from a geotarget checkout",
                 )
             ]
         out = []

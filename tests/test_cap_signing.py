@@ -235,7 +235,7 @@ def test_without_the_signing_extra_the_error_names_it(
     from geotarget.errors import MissingExtra
 
     monkeypatch.setitem(sys.modules, "signxml", None)
-    with pytest.raises(MissingExtra, match=r"geotarget\[signing\]"):
+    with pytest.raises(MissingExtra, match=r"pip install -e '\.\[signing\]' from a geotarget"):
         cap.verify_signature(signed, issuer[1])
 
 

@@ -1446,3 +1446,29 @@ def test_an_alert_from_a_pipe_path_is_read_as_a_file_is(tmp_path: Path) -> None:
         return
     got = cli_here("preview", str(locked), cwd=tmp_path)
     assert got.returncode == 2 and f"alert {locked} cannot be read" in got.stderr
+
+
+def test_target_refusing_a_cap11_alert_does_not_offer_an_option_it_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``geotarget target`` reads strictly, has no --lenient, and its refusal says so."""
+    alert = write_alert(tmp_path / "feed.xml")
+    alert.write_text(
+        alert.read_text(encoding="utf-8").replace("emergency:cap:1.2", "emergency:cap:1.1"),
+        encoding="utf-8",
+    )
+    devices = tmp_path / "devices.csv"
+    devices.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
+    argv = ["target", "--alert", str(alert), "--positions", str(devices)]
+    code, out = run(*argv, "--at", AT.isoformat())
+    err = capsys.readouterr().err
+    assert (code, out) == (2, "")
+    assert err.rstrip().endswith(
+        "(geotarget target reads strictly, as a service must, and has no --lenient; "
+        "'geotarget preview --lenient' lists what a lenient reading repairs, for the sender "
+        "to fix)"
+    ), err
+    with pytest.raises(SystemExit) as usage:  # the option the message says target lacks
+        run(*argv, "--lenient")
+    assert usage.value.code == 2
+    assert "unrecognized arguments: --lenient" in capsys.readouterr().err

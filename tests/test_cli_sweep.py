@@ -324,10 +324,17 @@ def test_preview_lenient_reads_what_a_strict_read_refuses_and_lists_the_repairs(
     )
     positions = tmp_path / "devices.csv"
     positions.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
-    hint = "(this command reads strictly; 'geotarget preview --lenient' repairs this)"
-    for argv in (
-        ["preview", str(cap11)],
-        ["target", "--alert", str(cap11), "--positions", str(positions)],
+    for argv, hint in (
+        (
+            ["preview", str(cap11)],
+            "(this command reads strictly; 'geotarget preview --lenient' repairs this)",
+        ),
+        (
+            ["target", "--alert", str(cap11), "--positions", str(positions)],
+            "(geotarget target reads strictly, as a service must, and has no --lenient; "
+            "'geotarget preview --lenient' lists what a lenient reading repairs, for the "
+            "sender to fix)",
+        ),
     ):
         code, out, err = _run(argv, capsys)
         assert (code, out) == (2, "")

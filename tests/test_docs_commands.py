@@ -2,14 +2,14 @@
 
 A newcomer types these lines from a checkout's root: the files a session shows with ``cat`` are
 written as shown, each ``geotarget`` command runs (through :func:`geotarget.cli.main`, as the
-installed command does), and every output line the page prints must appear (``...`` stands for text left out; a one-line JSON object names fields
-whose values must be the command's).
+installed command does), and its output is what the page prints: the same lines in the same
+order, stdout then stderr as a terminal shows them (a line of only ``...`` stands for any number
+of lines left out, ``...`` within a line for any text left out).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import re
 import shlex
 import shutil
@@ -45,24 +45,46 @@ SESSIONS = [
 ]
 
 
-def _json_claims(line: str) -> dict[str, object]:
-    """The ``"key": value`` pairs a one-line JSON excerpt states (values other than ``...``)."""
-    pairs = re.findall(r'"(\w+)": ("(?:[^"\\]|\\.)*"|\[[^\]]*\]|[-\w.]+)', line)
-    return {k: json.loads(v) for k, v in pairs if v != '"..."'}
-
-
 def _check(expected: list[str], stdout: str, stderr: str) -> None:
-    said = (stdout + stderr).splitlines()
+    """The page's lines are the printed lines, in order, ``...`` standing for what is left out."""
+    said = [s.rstrip() for s in [*stdout.splitlines(), *stderr.splitlines()]]
+    i, skipping = 0, False
     for line in expected:
-        if line.startswith("{"):
-            doc = json.loads(stdout)
-            for key, value in _json_claims(line).items():
-                assert doc[key] == value, (key, doc[key], value)
-        elif line.strip() == "...":
+        if line.strip() == "...":
+            skipping = True
             continue
-        else:
-            fragments = [f for f in line.split("...") if f.strip()]
-            assert any(all(f in s for f in fragments) for s in said), (line, said)
+        pattern = re.compile(".*".join(map(re.escape, line.rstrip().split("..."))))
+        while i < len(said) and not pattern.fullmatch(said[i]):
+            assert skipping, f"the page shows {line!r} where the command printed {said[i]!r}"
+            i += 1
+        assert i < len(said), f"the page shows {line!r}, which the command did not print"
+        i, skipping = i + 1, False
+    assert skipping or i == len(said), f"the command printed lines the page leaves out: {said[i:]}"
+
+
+INDENTED = '{\n  "alert": "A-1",\n  "verdict": "DELIVER"\n}\n'
+
+
+@pytest.mark.parametrize(
+    ("page", "why"),
+    [
+        (['{"alert": "A-1", "verdict": "DELIVER"}'], "a one-line excerpt of indented JSON"),
+        (["{", '  "alert": "A-1",', "...", "}"], "a stderr line left out"),
+        (["{", "...", "}", "geotarget target: DELIVER"], "a stderr line cut short"),
+        (["{", '  "verdict": "DELIVER"', "...", "}", "..."], "a line out of place"),
+    ],
+)
+def test_the_check_refuses_a_page_that_is_not_what_was_printed(page: list[str], why: str) -> None:
+    """The check fails on a page line the command did not print as shown, or a line left out."""
+    with pytest.raises(AssertionError):
+        _check(page, INDENTED, "geotarget target: DELIVER: 1 new recipient(s)\n")
+
+
+def test_the_check_takes_dots_for_what_is_left_out() -> None:
+    """A line of ``...`` stands for any lines, ``...`` in a line for any text."""
+    stderr = "geotarget target: DELIVER: 1 new recipient(s)\n"
+    _check(["{", "...", "}", "geotarget target: DELIVER: ..."], INDENTED, stderr)
+    _check(["{", '  "alert": "A-...",', "...", "..."], INDENTED, stderr)
 
 
 def test_the_docs_have_a_session() -> None:

@@ -572,7 +572,9 @@ def test_from_geoparquet_without_pyarrow_names_the_extra(monkeypatch: pytest.Mon
     """Without pyarrow, from_geoparquet raises MissingExtra('geoparquet')."""
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
-    with pytest.raises(MissingExtra, match=r"pip install 'geotarget\[geoparquet\]'") as err:
+    with pytest.raises(
+        MissingExtra, match=r"pip install -e '\.\[geoparquet\]' from a geotarget checkout"
+    ) as err:
         RegionSet.from_geoparquet("x.parquet", code_property="kod", level="x")
     assert err.value.extra == "geoparquet"
 

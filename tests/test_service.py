@@ -668,7 +668,8 @@ HOSTILE_POSITIONS = {
     "not JSON": (b"ids=p1&lon=18", "must be a JSON object"),
     "not UTF-8": (b"\xff\xfe{", "must be a JSON object"),
     "a JSON list": (b"[1, 2]", "request body must be a JSON object (got [1, 2])"),
-    "no lat": (b'{"ids": [], "lon": [], "observed_at": []}', "lacks 'lat'"),
+    "no lat": (b'{"ids": [], "lon": [], "accuracy_m": [], "observed_at": []}', "lacks 'lat'"),
+    "accuracy null": (_fixes(accuracy_m=None), "accuracy_m must be a JSON list (got null)"),
     "lon a string": (_fixes(lon="18.0"), 'lon must be a JSON list (got "18.0")'),
     "a bool among lons": (_fixes(lon=[18.0, True]), "lon[1] must be a number or null (got true)"),
     "a text among lats": (
@@ -736,7 +737,7 @@ HOSTILE_POSITIONS = {
         )
         for name in ("ids", "lon", "lat", "accuracy_m", "observed_at")
     },
-    "an integer of 5,000 digits in a member the service ignores": (
+    "an integer of 5,000 digits in an unknown member": (
         _raw(extra=f'{{"a": [0, -{BIG}]}}'),
         "extra.a[1] must be a JSON number of at most 4,300 digits "
         "(got -1111111111111111111… (5,000 digits))",
@@ -789,6 +790,48 @@ def test_oversized_bodies_are_a_413_before_they_are_read(tmp_path: Path) -> None
         r = client.post("/alerts", params=_q(), content=chunks())
         assert r.status_code == 413, r.text
         assert client.post("/alerts", params=_q(), content=_alert()).status_code == 200
+
+
+def test_positions_without_accuracy_are_a_400_saying_a_fix_is_never_exact(tmp_path: Path) -> None:
+    """A batch without accuracy_m is refused, naming it and why, and nobody is claimed."""
+    service = _service()
+    body = _positions(["p1", "p2"], [True, False])
+    del body["accuracy_m"]
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        assert client.post("/alerts", params=_q(), content=_alert()).status_code == 200
+        r = client.post("/positions", params=_q(), json=body)
+        assert r.status_code == 400, r.text
+        assert r.text == (
+            "request body lacks 'accuracy_m' (needs ids, lon, lat, accuracy_m, observed_at): "
+            "a fix is never taken as exact; give each fix's horizontal accuracy in metres "
+            "(the 68 % radius phones report), 0 only for a fix known to be exact"
+        )
+        got = client.post("/positions", params=_q(), json=_positions(["p1"], [True])).json()
+        assert [d["device"] for d in got["deliveries"]] == ["p1"]
+
+
+def test_unknown_members_are_a_400_naming_them(tmp_path: Path) -> None:
+    """An accuracy under another name (hAcc, horizontalAccuracy) is refused, not ignored."""
+    service = _service()
+    body: dict[str, Any] = _positions(["p1", "p2"], [True, False])
+    del body["accuracy_m"]
+    body["hAcc"] = body["horizontalAccuracy"] = [8.0, 8.0]
+    many = {**_positions(["p1"], [True]), **{f"x{i:02}": 0 for i in range(12)}}
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        r = client.post("/positions", params=_q(), json={**body, "accuracy_m": [8.0, 8.0]})
+        assert r.status_code == 400, r.text
+        assert r.text == (
+            'request body has unknown member(s) "hAcc", "horizontalAccuracy" (takes only ids, '
+            "lon, lat, accuracy_m, observed_at; an unknown member is refused, not ignored: "
+            "rename it if it is one of these)"
+        )
+        r = client.post("/positions", params=_q(), json=body)  # lacking comes first
+        assert r.status_code == 400 and "lacks 'accuracy_m'" in r.text, r.text
+        r = client.post("/positions", params=_q(), json=many)
+        assert r.status_code == 400, r.text
+        assert '"x00", "x01"' in r.text and '"x09" and 2 more (takes only' in r.text, r.text
+        r = client.post("/confirm", params=_q(), json={"keys": [], "key": "a 1 b"})
+        assert r.status_code == 400 and 'unknown member(s) "key" (takes only keys;' in r.text
 
 
 def test_confirm_and_explain_refuse_what_they_cannot_read(tmp_path: Path) -> None:

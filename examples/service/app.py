@@ -16,10 +16,20 @@ alerts at once. The latest snapshot of device positions is an immutable
                       (ISO 8601, or null): when an alert that reached nobody yet may reach
                       people (its onset, the phase that enables its kind or its regions);
                       ``POST /redeliver`` then delivers it.
-``POST /positions``   a batch of fixes (JSON columns): returns the pending deliveries of every
-                      active alert for the devices in it (``Targeter.on_positions``), then
-                      becomes the current snapshot (not when the store refused the batch).
-``POST /confirm``     ``{"keys": [...]}``: the deliveries the push service accepted.
+``POST /positions``   a batch of fixes (JSON columns of one length): ``{"ids": [...], "lon":
+                      [...], "lat": [...], "accuracy_m": [...], "observed_at": [...]}`` — ids
+                      texts or integers, WGS84 degrees (null: no fix), the horizontal
+                      accuracy in metres, ISO 8601 texts with a UTC offset
+                      (``"2024-05-20T16:00:00+02:00"``); all five required (a fix is
+                      never taken as exact: no ``accuracy_m``, a 400), no other member
+                      taken (``hAcc``: a 400 naming it, never ignored); returns
+                      ``{"deliveries": [{"key", "device", "kind"}, ...]}``, the pending
+                      deliveries of every active alert for the devices in it
+                      (``Targeter.on_positions``), then becomes the current snapshot (not
+                      when the store refused the batch).
+``POST /confirm``     ``{"keys": ["<incident> <version> <device>", ...]}``: the deliveries the
+                      push service accepted; returns ``{"confirmed", "already", "unknown"}``
+                      counts.
 ``POST /redeliver``   pending deliveries whose lease ran out, and those of alerts whose onset
                       or enabling phase has come since they were posted
                       (``Targeter.retarget``): call it every few seconds.
@@ -28,18 +38,19 @@ alerts at once. The latest snapshot of device positions is an immutable
 
 Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it defaults to
 now. A request the service cannot read answers 400 naming the field, the value and the rule,
-never a 500: not JSON, a missing or non-list column, a value of the wrong JSON type in a
-column (a bool or a text among coordinates, a list anywhere: ``lon[3] must be a number or
-null (got true)``), an integer of more digits than Python converts (4,300), an id past 64
-bits, a time :func:`geotarget.parse_time` refuses (naive, or outside the years 1 to 9999 in
-UTC), a malformed delivery key. The value is quoted as JSON and cut after
-:data:`SHOWN_CHARS` characters, its size said; no answer is longer than :data:`MAX_MESSAGE`.
-A body larger than the service reads answers 413 before it is buffered
-(:data:`MAX_ALERT_BODY`, :data:`MAX_POSITIONS_BODY`). A client that hangs up mid-body is one
-line at INFO on the ``examples.service`` logger (no traceback). A store failure answers 503
-with the :class:`~geotarget.errors.StoreError` message (nothing of the request was applied),
-and the service keeps answering what does not need the store. Nothing of a request's
-positions is ever logged.
+never a 500: not JSON, a missing or non-list column (``accuracy_m`` included), a member the
+endpoint does not take, a value of the wrong JSON type in a column (a bool or a text among
+coordinates, a list anywhere: ``lon[3] must be a number or null (got true)``), an integer of
+more digits than Python converts (4,300), an id past 64 bits, a time
+:func:`geotarget.parse_time` refuses (naive, or outside the years 1 to 9999 in UTC), a
+malformed delivery key. The value is quoted as JSON and cut after :data:`SHOWN_CHARS`
+characters, its size said; no answer is longer than :data:`MAX_MESSAGE`. A body larger than the
+service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
+:data:`MAX_POSITIONS_BODY`). A client that hangs up mid-body is one line at INFO on the
+``examples.service`` logger (no traceback). A store failure answers 503 with the
+:class:`~geotarget.errors.StoreError` message (nothing of the request was applied), and the
+service keeps answering what does not need the store. Nothing of a request's positions is ever
+logged.
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
 by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
@@ -52,10 +63,14 @@ file without an issuer table is refused (write ``issuers = "any"`` to accept eve
 service never assumes it. An alert from a sender no issuer lists, or outside its issuer's kinds
 or regions, reaches nobody; the answer says why.
 
-Run: ``GEOTARGET_STORE=/var/lib/geotarget/deliveries.db GEOTARGET_POLICY=policy.toml uvicorn
---factory examples.service.app:app`` (``GEOTARGET_STORE`` may also be a PostgreSQL DSN starting
-with ``postgresql://`` or ``host=``; ``GEOTARGET_POLICY`` defaults to the example pilot policy,
-``docs/examples/pilot_policy.toml``).
+Install Starlette and uvicorn, the ``service`` dependency group of ``pyproject.toml``, with
+geotarget, from the checkout's root (pip 25.1 or later): ``pip install -e . --group service``.
+Run, from the checkout's root: ``GEOTARGET_STORE=/var/lib/geotarget/deliveries.db
+GEOTARGET_POLICY=policy.toml uvicorn --factory examples.service.app:app``
+(``GEOTARGET_STORE`` may also be a PostgreSQL DSN starting with ``postgresql://`` or ``host=``;
+without it the store is the SQLite file ``deliveries.db`` in the working directory, created if
+missing; ``GEOTARGET_POLICY`` defaults to the example pilot policy,
+``docs/examples/pilot_policy.toml``). ``docs/delivery.rst`` shows the bodies.
 """
 
 from __future__ import annotations
@@ -213,16 +228,44 @@ def _json(body: bytes) -> Any:
     )
 
 
-async def _json_object(request: Request, required: tuple[str, ...]) -> dict[str, Any]:
-    """The body as a JSON object whose ``required`` members are lists."""
+#: The most unknown members a 400 message names; the rest are counted.
+SHOWN_MEMBERS = 10
+
+
+async def _json_object(
+    request: Request, required: tuple[str, ...], why: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The body as a JSON object with exactly the ``required`` members.
+
+    A missing member is named, with ``why[name]`` when given; an unknown member is refused,
+    not ignored (a column under another name, such as ``hAcc`` for ``accuracy_m``, would
+    otherwise be dropped without a word), all of them named, sorted.
+    """
     data = _json(await _body(request, MAX_POSITIONS_BODY))
     if not isinstance(data, dict):
         raise InvalidInput(f"request body must be a JSON object (got {_shown(data)})")
     for name in required:
         if name not in data:
-            raise InvalidInput(f"request body lacks {name!r} (needs {', '.join(required)})")
+            reason = f": {why[name]}" if why and name in why else ""
+            raise InvalidInput(f"request body lacks {name!r} (needs {', '.join(required)}){reason}")
+    unknown = sorted(set(data) - set(required))
+    if unknown:
+        named = ", ".join(_shown(name) for name in unknown[:SHOWN_MEMBERS])
+        if len(unknown) > SHOWN_MEMBERS:
+            named += f" and {len(unknown) - SHOWN_MEMBERS:,} more"
+        raise InvalidInput(
+            f"request body has unknown member(s) {named} (takes only {', '.join(required)}; "
+            "an unknown member is refused, not ignored: rename it if it is one of these)"
+        )
     return data
 
+
+#: The members of a ``POST /positions`` body, all required, no other taken.
+_POSITION_COLUMNS = ("ids", "lon", "lat", "accuracy_m", "observed_at")
+_POSITION_WHY = {
+    "accuracy_m": "a fix is never taken as exact; give each fix's horizontal accuracy in "
+    "metres (the 68 % radius phones report), 0 only for a fix known to be exact",
+}
 
 _NONE = type(None)
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
@@ -423,7 +466,7 @@ def create_app(
         }
 
     async def positions(request: Request) -> Response:
-        data = await _json_object(request, ("ids", "lon", "lat", "observed_at"))
+        data = await _json_object(request, _POSITION_COLUMNS, _POSITION_WHY)
         return JSONResponse(await run_in_threadpool(submit_positions, data, _at(request)))
 
     def submit_positions(data: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
@@ -434,7 +477,7 @@ def create_app(
             _ids(data),
             _numbers(data, "lon"),
             _numbers(data, "lat"),
-            accuracy_m=None if data.get("accuracy_m") is None else _numbers(data, "accuracy_m"),
+            accuracy_m=_numbers(data, "accuracy_m"),
             observed_at=_instants(
                 _column(data, "observed_at", (str,), "an ISO 8601 text with a UTC offset")
             ),

@@ -103,7 +103,7 @@ class PostgresLedger(SqlStore):
     Raises
     ------
     MissingExtra
-        psycopg 3 is not installed: ``pip install 'geotarget[postgres]'``.
+        psycopg 3 is not installed: ``pip install -e '.[postgres]'`` from a checkout.
     StoreUnavailable
         The server cannot be reached (also raised by any later operation while it is down;
         the store reconnects on the next operation once the server is back).
