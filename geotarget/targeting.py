@@ -603,6 +603,12 @@ class Targeter:
                 return j, start
         return None
 
+    def _share(self, kind: str, phase: int) -> str:
+        """`` for N% of devices (canary)`` when that phase of the kind is a canary, else ``""``."""
+        rollout = self.policy.rollout(kind)
+        share = 100.0 if rollout is None else rollout.phases[phase].percentage
+        return f" for {share:g}% of devices (canary)" if share < 100.0 else ""
+
     def _when(self, kind: str, start: dt.datetime) -> str:
         """A phase start for a reason: the policy's wall time and zone, as its file writes it.
 
@@ -1137,7 +1143,8 @@ class Targeter:
             grown = f" grown by snap_m={self.snap_m:g} m" if self.snap_m else ""
             later = self._next_reaching(kind, area, decision)
             when = (
-                f"; phase {later[0] + 1} enables it there from {self._when(kind, later[1])}"
+                f"; phase {later[0] + 1} enables it there{self._share(kind, later[0])} from "
+                f"{self._when(kind, later[1])}"
                 if later is not None
                 else "; no later phase of the policy enables it there"
             )

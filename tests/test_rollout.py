@@ -507,6 +507,32 @@ def test_explain_rollbacks() -> None:
     )
 
 
+def test_the_from_when_of_a_canary_phase_says_it_enables_a_share() -> None:
+    """The phase that enables a region only as a canary is named with its share of devices.
+
+    Regression: "phase 2, which adds it, starts ..." read as if every device would be told.
+    """
+    r = KindRollout(
+        kind=CM,
+        phases=[
+            phase(local(2024, 5, 1), "01", pct=10.0),
+            phase(local(2024, 7, 1), "01", "14", pct=10.0),
+        ],
+    )
+    policy = RolloutPolicy(rollouts=[r])
+    got = policy.explain(CM, "14", local(2024, 6, 15), catalog=CATALOG)
+    assert got.change_percentage == 10.0
+    assert str(got) == (
+        "Crime modus alerts are not enabled in Västra Götalands län: phase 2, which adds it "
+        "for 10% of devices (canary), starts 2024-07-01 00:00 Europe/Stockholm."
+    )
+    full = attrs.evolve(policy, rollouts=[attrs.evolve(r, phases=[r.phases[0], phase(
+        local(2024, 7, 1), "01", "14", pct=100.0)])])  # fmt: skip
+    assert "which adds it, starts" in str(
+        full.explain(CM, "14", local(2024, 6, 15), catalog=CATALOG)
+    )
+
+
 def test_explain_switches_and_canaries() -> None:
     """Kill switches, unnamed kinds and canaries each have their sentence."""
     at = local(2024, 6, 1)

@@ -89,6 +89,33 @@ def test_recipients_equal_area_and_enabled_region_brute_force(
     assert result.counts[Outcome.BEYOND_BORDER] == int((in_area & ~on_territory).sum())
 
 
+def test_an_area_a_canary_phase_enables_later_is_told_it_is_a_canary(
+    regions: RegionHierarchy,
+) -> None:
+    """AREA_OUTSIDE_ROLLOUT names the later phase with its share when it is a canary."""
+    later = T0 + dt.timedelta(days=10)
+    pol = RolloutPolicy(
+        rollouts=[
+            KindRollout(
+                kind="crime_modus",
+                phases=[
+                    Phase(starts_at=T0 - dt.timedelta(days=1), regions=("01",), percentage=25.0),
+                    Phase(starts_at=later, regions=("01", "02"), percentage=25.0),
+                ],
+            )
+        ],
+        country="XX",
+    )
+    got = Targeter(regions, pol).target(
+        make_alert("crime_modus", Circle(18.5, 59.5, 1000.0), hours=24.0 * 30),
+        PositionIndex(positions([18.5], [59.5])),
+        T0,
+    )
+    assert got.verdict is Verdict.AREA_OUTSIDE_ROLLOUT
+    assert "phase 2 enables it there for 25% of devices (canary) from " in got.reason
+    assert got.next_change == later
+
+
 # --- verdicts ------------------------------------------------------------------------------
 
 

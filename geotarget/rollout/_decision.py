@@ -236,6 +236,10 @@ class Explanation:
     change_illustrative : bool
         Whether that phase's date is illustrative (:attr:`Phase.illustrative`); the sentence
         then says "(illustrative date)".
+    change_percentage : float
+        For a region not enabled now: the share of devices the phase that enables it
+        (``change_at``) enables, 100 unless it is a canary; the sentence then says "for N% of
+        devices (canary)".
     since_illustrative : bool
         The same for the phase that began the current state (``since``).
     enabled_within, enabled_within_names : tuple of str
@@ -265,6 +269,7 @@ class Explanation:
     timezone: str = _DEFAULT_TIMEZONE
     policy_hash: str = ""
     since_illustrative: bool = False
+    change_percentage: float = 100.0
 
     def __str__(self) -> str:
         noun = self.kind.replace("_", " ")
@@ -318,9 +323,14 @@ class Explanation:
         off_before = zero or bool(parts)
         if self.change_at is not None and self.change_phase_index is not None:
             again = " again" if off_before and self.since is not None else ""
+            share = (
+                f" for {self.change_percentage:g}% of devices (canary)"
+                if self.change_percentage < 100.0
+                else ""
+            )
             parts.append(
-                f"phase {self.change_phase_index + 1}, which adds{whole}{again}{as_part}, "
-                f"starts {when(self.change_at)}"
+                f"phase {self.change_phase_index + 1}, which adds{whole}{again}{as_part}"
+                f"{share}, starts {when(self.change_at)}"
             )
         elif self.since is not None:
             parts.append(f"no later phase enables{whole} again")
@@ -404,6 +414,7 @@ def explain(
         change_at=None if nxt is None else phases[nxt].starts_at,
         change_phase_index=nxt,
         change_illustrative=nxt is not None and phases[nxt].illustrative,
+        change_percentage=100.0 if nxt is None else phases[nxt].percentage,
         enabled_within=within,
         enabled_within_names=tuple(catalog.name_of(c) for c in within),
         **info,
