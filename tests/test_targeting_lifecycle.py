@@ -1247,3 +1247,35 @@ def test_retarget_delivers_each_alert_once_its_time_or_phase_comes(
         assert sorted(t.active_incidents) == [f"{SENDER}/{i}" for i in ("C1", "E1", "T1")]
     finally:
         ledger.close()
+
+
+def test_a_part_cancelled_in_a_store_of_an_earlier_build_still_ends_the_chain(
+    regions: RegionHierarchy,
+) -> None:
+    """A cancelled part whose row names no Cancel still cancels the chain it merges into.
+
+    Stores of earlier builds kept no Cancel for an incident a Cancel that came first ended:
+    merged, the devices the other part told still get retractions, due at once.
+    """
+    from geotarget.ledger import MemoryLedger
+
+    ledger = MemoryLedger()
+    t = Targeter(regions, nationwide("XX"), ledger=ledger)
+    index = idx(*DEVICES)
+    k1, k2, k3 = predecessor_chain("legacy", [1000.0, 1000.0, 1000.0])
+    stop = make_alert(
+        "explosion", AREA, ident="legacy-c", msg_type=MessageType.CANCEL, refs=(ref(k3),),
+        sent=T0 + dt.timedelta(minutes=10),
+    )  # fmt: skip
+    first = t.target(k1, index, LATER)
+    assert first.claims is not None
+    t.confirm(first.claims.keys(), LATER)
+    assert t.target(stop, index, LATER).verdict is Verdict.UNKNOWN_REFERENCE
+    assert t.target(k3, index, LATER).verdict is Verdict.CANCELLED  # the Cancel came first
+    key = f"{SENDER}/{k2.identifier}"
+    ledger._rows[key] = attrs.evolve(ledger._rows[key], cancel_version=None)  # as of old
+    got = t.target(k2, index, LATER)  # names k1: links the parts
+    assert got.verdict is Verdict.CANCELLED, got.reason
+    due = t.redeliver(LATER)
+    assert [(c.kind, c.devices.tolist()) for c in due] == [(DeliveryKind.RETRACTION, ["d0"])]
+    assert t.active_incidents == ()

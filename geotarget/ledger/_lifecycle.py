@@ -406,10 +406,10 @@ def admit(
         # device is told the chain once and a Cancel naming any of its versions ends it all.
         row, chain_cancel = _merge(tx, key, row, refs, version_of, alert, may_act_for, at_us)
         merged.extend(chain_cancel[0])
-        if merged and row.state == IncidentState.CANCELLED.value and row.cancel_version:
+        if merged and row.state == IncidentState.CANCELLED.value:
             # This incident was cancelled: so is the chain; the devices told in the others
             # get their retractions too (due at once, for the next redeliver()).
-            tx.retract(key, row.cancel_version, at_us, 0)
+            tx.retract(key, row.cancel_version or key, at_us, 0)
         elif chain_cancel[1] is not None:
             # One of the others was cancelled: the chain is, and this incident with it.
             return done(
@@ -518,7 +518,9 @@ def _merge(
         tx.merge(other, key, at_us)
         merged.append(other)
         if other_row.state == IncidentState.CANCELLED.value and cancel[0] is None:
-            cancel = (other_row.cancel_version, other)
+            # (A store written by an earlier build kept no Cancel for an incident a Cancel
+            # that came first ended: its key stands for it.)
+            cancel = (other_row.cancel_version or other, other)
         current, sent, doc = other_row.version, other_row.sent_us, other_row.document
         if (
             current is not None
