@@ -46,6 +46,7 @@ from geotarget import (
     pilot,
     sweden,
 )
+from geotarget._index import polygons
 from geotarget.ledger import MemoryLedger, SQLiteLedger
 from geotarget.targeting import Targeter
 
@@ -378,9 +379,9 @@ def _plan_memory_here() -> list[tuple[str, str, float, str, str]]:
             plan = targeter._plan(kind, make(i), decision)
             for part in plan.area.parts:
                 if isinstance(part, Polygon):  # all an exact classification may keep
-                    part._frame()
-                    part._tangent_rows()
-                    part._dense()
+                    polygons.frame(part)
+                    polygons.tangent_rows(part)
+                    polygons.dense(part)
             kept.append(plan)
         gc.collect()
         grown = (_rss() - before) / count

@@ -23,6 +23,7 @@ import numpy.typing as npt
 import shapely
 
 from geotarget import _geodesy, _geos, _sorted
+from geotarget._index import polygons
 from geotarget._targeting_result import Outcome
 from geotarget.alerts import Alert, Status
 from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon, _estimated_bytes
@@ -278,7 +279,7 @@ def _part_reaches(
         t = _geodesy.aeqd_transformer(part.lon, part.lat)
         gap = float(shapely.distance(_project(near, t), shapely.points(0.0, 0.0)))
         return gap <= limit + REACH_SLACK_M
-    lon0, lat0, metric = part._frame()
+    lon0, lat0, metric = polygons.frame(part)
     gap = float(shapely.distance(metric, _project(near, _geodesy.aeqd_transformer(lon0, lat0))))
     return gap <= limit + _margin_bound(part, limit) + REACH_SLACK_M
 
@@ -309,7 +310,7 @@ def grown(area: Area, margin_m: float) -> Area:
     for part in area.parts:
         if isinstance(part, Circle):
             if part.margin_m + margin_m <= MAX_MARGIN_M:
-                parts.append(part._with_margin(part.margin_m + margin_m))
+                parts.append(part.with_margin(part.margin_m + margin_m))
             else:
                 parts.append(Circle(part.lon, part.lat, part.reach_m + margin_m))
             continue
@@ -319,7 +320,7 @@ def grown(area: Area, margin_m: float) -> Area:
                 f"a polygon's margin_m plus the stale margin must be <= {MAX_MARGIN_M:.0f} "
                 f"(got {part.margin_m:.0f} + {margin_m:.0f})"
             )
-        parts.append(part._with_margin(total))
+        parts.append(part.with_margin(total))
     return Area(parts)
 
 

@@ -26,6 +26,7 @@ import shapely.affinity
 import shapely.geometry as sg
 
 from geotarget import _geodesy, _geos
+from geotarget._index import frames, polygons
 from geotarget._validate import (
     BoolArray,
     FloatArray,
@@ -48,9 +49,6 @@ MAX_RADIUS_M = 1_000_000.0
 #: The largest margin accepted, in metres (100 km).
 MAX_MARGIN_M = 100_000.0
 
-# Polygon edges are densified to this many degrees before they are projected to metres, so a
-# straight lon/lat edge stays within 0.5 mm of its projected image (sagitta of 0.001° chords).
-_DENSIFY_DEG = 0.001
 #: Metres beyond which a point's side of the metric frame's boundary is its side of the lon/lat
 #: one (the frame's densification, 0.5 mm, and rounding; as classify's padding, twice).
 _SAME_SIDE_M = 0.004
@@ -135,10 +133,31 @@ class Circle(_PartBase):
         r = number("radius_m", radius_m, gt=0.0, le=MAX_RADIUS_M, error=InvalidArea)
         self.__attrs_init__(lon_f, lat_f, r, margin_m=_margin(margin_m))
 
-    def _with_margin(self, margin_m: float) -> Circle:
-        """The same circle with another margin (checked as a margin; the rest is this one's).
+    def with_margin(self, margin_m: float) -> Circle:
+        """The same circle with another margin.
 
-        For a plan's stale area, which grows every circle of a new alert.
+        Parameters
+        ----------
+        margin_m : float
+            The new margin in metres (``0 <= m <= 100 km``), replacing this circle's.
+
+        Returns
+        -------
+        Circle
+            Equal to ``Circle(lon, lat, radius_m, margin_m=margin_m)``.
+
+        Raises
+        ------
+        InvalidArea
+            For a margin outside its range.
+
+        Examples
+        --------
+        >>> from geotarget import Circle
+        >>> Circle(18.0686, 59.3293, 500.0).with_margin(50.0).reach_m
+        550.0
+
+        .. versionadded:: 0.1.0
         """
         out = object.__new__(Circle)
         out.__attrs_init__(self.lon, self.lat, self.radius_m, margin_m=_margin(margin_m))
@@ -469,9 +488,6 @@ class Polygon(_PartBase):
     holes: tuple[Ring, ...] = ()
     margin_m: float = attrs.field(default=0.0, kw_only=True)
     _shape: sg.Polygon = attrs.field(init=False, eq=False, repr=False, hash=False)
-    _metric: Any = attrs.field(init=False, eq=False, repr=False, hash=False, default=None)
-    # Bounds derived from the rings alone (:meth:`_centre_bounds`), shared with _with_margin.
-    _memo: dict[str, Any] = attrs.field(init=False, eq=False, repr=False, hash=False, factory=dict)
 
     def __init__(
         self,
@@ -520,17 +536,42 @@ class Polygon(_PartBase):
         self.__attrs_init__(shell, hole_rings, margin_m=margin)
         object.__setattr__(self, "_shape", shape)
 
-    def _with_margin(self, margin_m: float) -> Polygon:
-        """The same polygon with another margin: its rings, prepared shape and frame shared.
+    def with_margin(self, margin_m: float) -> Polygon:
+        """The same polygon with another margin, its rings not checked again.
 
-        Not validated again (the rings are this polygon's); the frame does not depend on the
-        margin. For a plan's stale area, which grows every polygon of a new alert.
+        Shares this polygon's rings, prepared shape and everything the matcher derived from
+        them (none of it depends on the margin), so growing a large polygon costs nothing
+        more than the margin's own check.
+
+        Parameters
+        ----------
+        margin_m : float
+            The new margin in metres (``0 <= m <= 100 km``), replacing this polygon's.
+
+        Returns
+        -------
+        Polygon
+            Equal to ``Polygon(exterior, holes, margin_m=margin_m)``.
+
+        Raises
+        ------
+        InvalidArea
+            For a margin outside its range.
+
+        Examples
+        --------
+        >>> from geotarget import Polygon
+        >>> square = Polygon([(18.0, 59.0), (18.1, 59.0), (18.1, 59.1), (18.0, 59.1)])
+        >>> square.contains([18.1005], [59.05]).tolist()
+        [False]
+        >>> square.with_margin(100.0).contains([18.1005], [59.05]).tolist()
+        [True]
+
+        .. versionadded:: 0.1.0
         """
         out = object.__new__(Polygon)
         out.__attrs_init__(self.exterior, self.holes, margin_m=_margin(margin_m))
         object.__setattr__(out, "_shape", self._shape)
-        object.__setattr__(out, "_metric", self._metric)
-        object.__setattr__(out, "_memo", self._memo)
         return out
 
     @classmethod
@@ -616,145 +657,18 @@ class Polygon(_PartBase):
 
     # --- margin ----------------------------------------------------------------------------
 
-    def _frame_origin(self) -> tuple[float, float]:
-        """The centre of the metric frame: the middle of the polygon's lon/lat bounds."""
-        west, south, east, north = self._shape_bounds()
-        return (west + east) / 2.0, (south + north) / 2.0
-
-    def _shape_bounds(self) -> tuple[float, float, float, float]:
-        """The lon/lat bounds of the rings (no margin), cached.
-
-        (Shapely's ``bounds`` builds an array and a tuple each time; a classification asks
-        several times.)
-        """
-        memo = self._memo
-        got: tuple[float, float, float, float] | None = memo.get("bounds")
-        if got is None:
-            west, south, east, north = (float(v) for v in self._shape.bounds)
-            got = memo["bounds"] = (west, south, east, north)
-        return got
-
-    def _frame_if_built(self) -> tuple[float, float, Any] | None:
-        """The metric frame when an earlier call built it, else None (nothing is built)."""
-        cached = self._metric
-        return None if cached is None else tuple(cached)
-
-    def _frame(self) -> tuple[float, float, Any]:
-        """(lon0, lat0, polygon in metres): the local azimuthal-equidistant frame, cached.
-
-        Every ring densified to :data:`_DENSIFY_DEG` (each edge on its own, as
-        :func:`geotarget._geodesy.densify` does) and projected about :meth:`_frame_origin`.
-        """
-        cached = self._metric
-        if cached is None:
-            lon0, lat0 = self._frame_origin()
-            dense = _geodesy.densify(self._shape, _DENSIFY_DEG)
-            t = _geodesy.aeqd_transformer(lon0, lat0)
-            metric = shapely.transform(dense, lambda xy: np.column_stack(t.transform(*xy.T)))
-            shapely.prepare(metric)
-            cached = (lon0, lat0, metric)
-            object.__setattr__(self, "_metric", cached)
-        return tuple(cached)
-
-    def _centre_bounds(self) -> tuple[float, float] | None:
-        """How near and how far the metric boundary lies from the frame's centre, cached.
-
-        :func:`geotarget._index.frames.centre_bounds` of the rings (None for a large or very
-        wide polygon). Independent of the margin: a plan's stale area (:meth:`_with_margin`)
-        shares it with the alert's polygon.
-        """
-        memo = self._memo
-        if "centre" not in memo:
-            from geotarget._index import frames
-
-            lon0, lat0 = self._frame_origin()
-            memo["centre"] = frames.centre_bounds(
-                self._shape,
-                self._edges(),
-                lon0,
-                lat0,
-                _DENSIFY_DEG,
-                self._tangent_segments,
-                self._dense,
-                self._rho(),
-                self._tangent_rows,
-            )
-        got: tuple[float, float] | None = memo["centre"]
-        return got
-
-    def _edges(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        """The rings' lon/lat edges (:func:`geotarget._index.frames.ring_edges`), cached."""
-        memo = self._memo
-        if "edges" not in memo:
-            from geotarget._index import frames
-
-            sizes = [len(self.exterior), *(len(h) for h in self.holes)]  # closed, as GEOS's
-            memo["edges"] = frames.ring_edges(self._shape, sizes)
-        got: tuple[FloatArray, FloatArray, FloatArray, FloatArray] = memo["edges"]
-        return got
-
-    def _dense(self) -> tuple[FloatArray, FloatArray, BoolArray]:
-        """:func:`geotarget._index.frames.dense_starts` of :meth:`_edges`, cached."""
-        memo = self._memo
-        if "dense" not in memo:
-            from geotarget._index import frames
-
-            memo["dense"] = frames.dense_starts(self._edges(), _DENSIFY_DEG)
-        got: tuple[FloatArray, FloatArray, BoolArray] = memo["dense"]
-        return got
-
-    def _rho(self) -> float:
-        """:func:`geotarget._index.frames.frame_rho` of the rings, cached."""
-        memo = self._memo
-        if "rho" not in memo:
-            from geotarget._index import frames
-
-            memo["rho"] = frames.frame_rho(self._shape)
-        got: float = memo["rho"]
-        return got
-
-    def _tangent_segments(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        """:meth:`_edges` densified as the frame is, on the tangent plane at its centre, cached.
-
-        (:func:`geotarget._index.frames.local_edges` with
-        :func:`geotarget._geodesy.to_tangent`.)
-        """
-        memo = self._memo
-        if "tangent" not in memo:
-            from geotarget._index import frames
-
-            lon0, lat0 = self._frame_origin()
-            memo["tangent"] = frames.local_edges(
-                lon0, lat0, self._edges(), _DENSIFY_DEG, _geodesy.to_tangent, self._dense()
-            )
-        got: tuple[FloatArray, FloatArray, FloatArray, FloatArray] = memo["tangent"]
-        return got
-
-    def _tangent_rows(self) -> FloatArray:
-        """:meth:`_tangent_segments` as the distance kernels read them, cached.
-
-        (:func:`geotarget._index.segments.segment_rows`.)
-        """
-        memo = self._memo
-        if "tangent_rows" not in memo:
-            from geotarget._index import segments
-
-            memo["tangent_rows"] = segments.segment_rows(*self._tangent_segments())
-        got: FloatArray = memo["tangent_rows"]
-        return got
-
     def _within_margin(self, x: FloatArray, y: FloatArray) -> BoolArray:
         """Whether each point (outside the lon/lat polygon) is within the margin of it.
 
-        Measured in the metric frame (:meth:`_frame`). A point's geodesic distance from the
-        frame's centre decides it first wherever the boundary's distances from the centre do
-        (:meth:`_centre_bounds`, when known or for many points: a compact polygon's margin
-        band is all that is left). Before the frame is built, the remaining few points are
-        bounded in the tangent plane (:func:`geotarget._index.frames.distance_bounds`: numpy,
-        no PROJ, exact pairs for few points), and the frame is built only for a point those
-        bounds leave within millimetres of the margin: a new small polygon's stale area asks
-        this of a handful of points, for which projecting its boundary cost more than the rest
-        of the query.
+        Measured in the metric frame (:func:`geotarget._index.polygons.frame`). A point's
+        geodesic distance from the frame's centre decides it first wherever the boundary's
+        distances from the centre do (:func:`geotarget._index.polygons.centre_bounds`, when
+        known or for many points: a compact polygon's margin band is all that is left). Before
+        the frame is built, the remaining few points are bounded in the tangent plane
+        (:func:`geotarget._index.frames.distance_bounds`: numpy, no PROJ, exact pairs for few
+        points), and the frame is built only for a point those bounds leave within millimetres
+        of the margin: a new small polygon's stale area asks this of a handful of points, for
+        which projecting its boundary cost more than the rest of the query.
         """
         out = np.zeros(x.shape, dtype=np.bool_)
         if x.size == 0:
@@ -763,12 +677,12 @@ class Polygon(_PartBase):
         ask = np.arange(x.size)
         # Bounds from the centre cost about as much as the tangent plane's for a few dozen
         # points: computed for more, used when known (a classification of the polygon).
-        known = self._memo.get("centre")
-        centre = known if x.size < _CENTRE_POINTS else self._centre_bounds()
+        known = polygons.centre_bounds_if_known(self)
+        centre = known if x.size < _CENTRE_POINTS else polygons.centre_bounds(self)
         if centre is not None:
             # Within max(0, d - inner) of the metric polygon, at least d - outer from it.
             inner, outer = centre
-            lon0, lat0 = self._frame_origin()
+            lon0, lat0 = polygons.origin(self)
             near, maybe = _geodesy.geodesic_le(
                 lon0,
                 lat0,
@@ -778,14 +692,12 @@ class Polygon(_PartBase):
             )
             out[near] = True
             ask = np.flatnonzero(maybe & ~near)
-        if self._metric is None and ask.size:
-            from geotarget._index import frames
-
-            scale = 1.0 + frames.frame_scale(self._shape, m, self._rho())
-            edges = self._edges()
-            pairs = ask.size * frames.dense_vertices(edges, _DENSIFY_DEG)
+        if polygons.frame_if_built(self) is None and ask.size:
+            scale = 1.0 + frames.frame_scale(self._shape, m, polygons.rho(self))
+            edges = polygons.edges(self)
+            pairs = ask.size * frames.dense_vertices(edges, polygons.DENSIFY_DEG)
             if frames.applies(scale) and pairs <= frames.BRUTE_PAIRS:
-                lon0, lat0 = self._frame_origin()
+                lon0, lat0 = polygons.origin(self)
                 xa, ya = x[ask], y[ask]
                 limit = np.full(ask.size, m)
                 lo, hi = frames.distance_bounds(
@@ -793,12 +705,12 @@ class Polygon(_PartBase):
                     lat0,
                     scale,
                     edges,
-                    _DENSIFY_DEG,
+                    polygons.DENSIFY_DEG,
                     xa,
                     ya,
                     limit,
-                    self._tangent_segments(),
-                    rows=self._tangent_rows(),
+                    polygons.tangent_segments(self),
+                    rows=polygons.tangent_rows(self),
                 )
                 out[ask] = hi <= m
                 # Farther than a few millimetres from the metric boundary, a point outside the
@@ -808,7 +720,7 @@ class Polygon(_PartBase):
                 beyond = lo > max(m, _SAME_SIDE_M)
                 ask = ask[~(hi <= m) & ~beyond]
         if ask.size:
-            lon0, lat0, metric = self._frame()
+            lon0, lat0, metric = polygons.frame(self)
             mx, my = _geodesy.to_aeqd(lon0, lat0, x[ask], y[ask])
             pts = shapely.points(np.asarray(mx), np.asarray(my))
             out[ask] = np.asarray(shapely.dwithin(metric, pts, m), dtype=np.bool_)
@@ -827,7 +739,7 @@ class Polygon(_PartBase):
         """
         if self.margin_m == 0.0:
             return 0.0
-        west, south, east, north = self._shape_bounds()
+        west, south, east, north = polygons.bounds(self)
         lon0 = (west + east) / 2.0
         lat0 = (south + north) / 2.0
         corners_lon = np.array([west, east, west, east])
@@ -840,7 +752,7 @@ class Polygon(_PartBase):
     # --- geometry --------------------------------------------------------------------------
 
     def _window(self) -> tuple[float, float, float, float]:
-        west, south, east, north = self._shape_bounds()
+        west, south, east, north = polygons.bounds(self)
         if self.margin_m == 0.0:
             return (west, south, east, north)
         dlat = math.degrees(self.margin_m / _geodesy.R_MIN) * (1 + 1e-9)
@@ -863,7 +775,7 @@ class Polygon(_PartBase):
     def _to_lonlat_polygon(self) -> sg.Polygon | sg.MultiPolygon:
         if self.margin_m == 0.0:
             return self._shape
-        lon0, lat0, metric = self._frame()
+        lon0, lat0, metric = polygons.frame(self)
         grown = shapely.buffer(metric, self.margin_m, quad_segs=64)
         t = _geodesy.aeqd_transformer(lon0, lat0)
         back = shapely.transform(
@@ -898,7 +810,7 @@ class Polygon(_PartBase):
         if self.margin_m == 0.0:
             # Its rings are oriented (exterior counter-clockwise, holes clockwise): their
             # signed areas sum to the polygon's, from the edges classify keeps anyway.
-            return float(_geodesy.signed_ring_areas(*self._edges(), 0, 1)[0])
+            return float(_geodesy.signed_ring_areas(*polygons.edges(self), 0, 1)[0])
         return _geodesic_area(self._to_lonlat_polygon())
 
     def _feature(self) -> dict[str, Any]:
@@ -1291,6 +1203,6 @@ def _estimated_bytes(area: Area) -> int:
             continue
         shape = part.shape
         vertices = int(shapely.get_num_coordinates(shape))
-        dense = float(shapely.length(shape)) / _DENSIFY_DEG + vertices
+        dense = float(shapely.length(shape)) / polygons.DENSIFY_DEG + vertices
         total += 1024 + 208 * vertices + 137 * int(dense)
     return total

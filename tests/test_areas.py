@@ -32,6 +32,7 @@ from geotarget import (
     InvalidType,
     Polygon,
 )
+from geotarget._index import polygons
 from geotarget.areas import _geodesic_area
 
 GEOD = pyproj.Geod(ellps="WGS84")
@@ -388,14 +389,43 @@ def test_polygon_margin_equals_its_metric_definition_near_the_threshold(
 def test_a_polygon_with_another_margin_equals_one_built_with_it() -> None:
     """The plan's stale area grows a polygon without validating its rings again."""
     p = Polygon(SQUARE, [[(18.04, 59.04), (18.06, 59.04), (18.06, 59.06)]], margin_m=5.0)
-    grown = p._with_margin(250.0)
+    grown = p.with_margin(250.0)
     built = Polygon(p.exterior, p.holes, margin_m=250.0)
     assert grown == built and hash(grown) == hash(built) and repr(grown) == repr(built)
     lon, lat, _ = GEOD.fwd([18.05] * 4, [59.1] * 4, [0.0] * 4, [10.0, 200.0, 249.0, 300.0])
     assert grown.contains(lon, lat).tolist() == built.contains(lon, lat).tolist()
     assert grown.area_m2 == built.area_m2
     with pytest.raises(InvalidArea, match="margin_m"):
-        p._with_margin(-1.0)
+        p.with_margin(-1.0)
+
+
+def test_a_circle_with_another_margin_equals_one_built_with_it() -> None:
+    c = Circle(18.05, 59.05, 500.0, margin_m=5.0)
+    grown = c.with_margin(250.0)
+    built = Circle(18.05, 59.05, 500.0, margin_m=250.0)
+    assert grown == built and hash(grown) == hash(built) and grown.reach_m == 750.0
+    for bad in (-1.0, float("nan"), 1e9, "5"):
+        with pytest.raises((InvalidArea, InvalidType), match="margin_m"):
+            c.with_margin(bad)  # type: ignore[arg-type]
+
+
+def test_what_the_matcher_derives_from_a_polygon_lives_as_long_as_the_polygon() -> None:
+    """Shared with the polygon at another margin; gone, not leaked, when both are."""
+    import gc
+
+    p = Polygon(SQUARE, margin_m=100.0)
+    grown = p.with_margin(300.0)
+    lon, lat, _ = GEOD.fwd([18.05], [59.1], [0.0], [100.0 - 2e-6])
+    p.contains(lon, lat)  # builds the frame
+    assert polygons.frame_if_built(grown) is polygons.frame_if_built(p) is not None
+    before = len(polygons._MEMOS)
+    del p, grown
+    gc.collect()
+    assert len(polygons._MEMOS) == before - 1
+    for _ in range(200):  # many short-lived polygons: none stays
+        polygons.edges(Polygon(SQUARE))
+    gc.collect()
+    assert len(polygons._MEMOS) == before - 1
 
 
 def test_a_new_polygons_margin_decides_clear_points_without_its_frame() -> None:
@@ -403,11 +433,11 @@ def test_a_new_polygons_margin_decides_clear_points_without_its_frame() -> None:
     p = Polygon(SQUARE, margin_m=100.0)
     lon, lat, _ = GEOD.fwd([18.05, 18.05, 18.05], [59.1] * 3, [0.0] * 3, [50.0, 150.0, 5000.0])
     assert p.contains(lon, lat).tolist() == [True, False, False]
-    assert p._frame_if_built() is None
+    assert polygons.frame_if_built(p) is None
     # Within a micrometre of the margin: the frame decides.
     lon, lat, _ = GEOD.fwd([18.05], [59.1], [0.0], [100.0 - 2e-6])
     assert p.contains(lon, lat).tolist() == np.asarray(_margin_oracle(p, lon, lat)).tolist()
-    assert p._frame_if_built() is not None
+    assert polygons.frame_if_built(p) is not None
 
 
 # --- areas ---------------------------------------------------------------------------------

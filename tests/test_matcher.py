@@ -39,7 +39,7 @@ from geotarget import (
     matcher,
 )
 from geotarget._index import buckets as _buckets
-from geotarget._index import frames, plan
+from geotarget._index import frames, plan, polygons
 from geotarget._index import leaves as _leaves
 from geotarget._index import raster as _raster
 from geotarget._index.boundary import BoundaryCells
@@ -1119,7 +1119,7 @@ def test_classify_equals_the_definition(spec: dict[str, Any], factor: float, rar
     # metric frame is built only if GEOS must decide a point); with the frame built, the same.
     for part in area.parts:
         if isinstance(part, Polygon):
-            part._frame()
+            polygons.frame(part)
     again_rows, again_states = index.classify(area, rule, NOW)
     np.testing.assert_array_equal(again_rows, rows)
     np.testing.assert_array_equal(again_states, states)
@@ -1572,8 +1572,6 @@ def test_centre_bounds_hold_the_metric_boundary_between_them(
     (a box centre outside the polygon, or in its hole, has ``inner == -inf``); a hole beside
     the box centre bounds ``inner`` too.
     """
-    from geotarget.areas import _DENSIFY_DEG
-
     holes = [_ngon(lon + 1e-9, lat, radius_m * 0.2, 7, spin)[::-1]] if hole else []
     # Its eastern vertices pushed east: the centre of its box moves off the ring's centre.
     shifted = _ngon(lon, lat, radius_m, n, spin)
@@ -1585,11 +1583,11 @@ def test_centre_bounds_hold_the_metric_boundary_between_them(
         part = Polygon(shifted, holes)
     except InvalidArea:  # a hole no longer inside the stretched ring: not this test's case
         return
-    got = part._centre_bounds()
-    dense = frames.dense_vertices(frames.ring_edges(part.shape), _DENSIFY_DEG)
+    got = polygons.centre_bounds(part)
+    dense = frames.dense_vertices(frames.ring_edges(part.shape), polygons.DENSIFY_DEG)
     if dense > frames.CENTRE_DENSE:
         assert got is None
-        assert "dense" not in part._memo  # nor is its boundary densified for them
+        assert polygons._memo(part).get("dense") is None  # nor is its boundary densified for them
         return
     assert got is not None
     inner, outer = got
@@ -1597,12 +1595,12 @@ def test_centre_bounds_hold_the_metric_boundary_between_them(
     far = float(np.hypot(*shapely.get_coordinates(metric).T).max())
     assert far <= outer <= far + 0.01
     origin = sg.Point(0.0, 0.0)
-    if shapely.intersects(part.shape, sg.Point(*part._frame_origin())):
+    if shapely.intersects(part.shape, sg.Point(*polygons.origin(part))):
         near = float(shapely.distance(metric.boundary, origin))
         # The tangent plane's bound gives up its scale factor (about 6 theta**2, theta the
         # angle to the box's corners) and rounding.
         west, south, _, north = part.shape.bounds
-        c_lon, c_lat = part._frame_origin()
+        c_lon, c_lat = polygons.origin(part)
         _, _, corner = GEOD.inv([c_lon] * 2, [c_lat] * 2, [west, west], [south, north])
         theta = float(np.max(corner)) / 6.3e6
         assert near - 8.0 * theta**2 * near - 0.01 <= inner <= near
@@ -1634,11 +1632,11 @@ def test_classify_of_a_compact_polygon_at_its_centre_thresholds(
     ring = _ngon(lon0, lat0, radius_m, n, 7.0)
     holes = [_ngon(lon0 + 0.0001, lat0, radius_m * 0.1, 6, 0.0)[::-1]] if hole else []
     part = Polygon(ring, holes, margin_m=margin_m)
-    bounds = part._centre_bounds()
+    bounds = polygons.centre_bounds(part)
     assert bounds is not None
     inner, outer = bounds
     assert (inner == -np.inf) == hole or inner > 0.0
-    c_lon, c_lat = part._frame_origin()
+    c_lon, c_lat = polygons.origin(part)
     # Where the bounds are tight: toward the boundary's nearest points (the feet of the
     # perpendiculars from the centre) and its farthest ones (the vertices), in the frame.
     frame, metric = _oracle_frame(part)
@@ -1699,7 +1697,7 @@ def test_classify_of_a_compact_polygon_at_its_centre_thresholds(
     mismatch = np.flatnonzero(full != want)
     assert mismatch.size == 0, (mismatch[:5], full[mismatch[:5]], want[mismatch[:5]])
     # Points against the part grown by a margin (as a plan's stale area is, sharing the bounds).
-    grown = part._with_margin(margin_m + 40.0)
+    grown = part.with_margin(margin_m + 40.0)
     glon, glat, _ = GEOD.fwd(np.full(k, c_lon), np.full(k, c_lat), az, reach + 40.0)
     gap = shapely.distance(metric, shapely.points(*frame.transform(glon, glat)))
     gap -= margin_m + 40.0

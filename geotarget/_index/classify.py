@@ -6,7 +6,7 @@ radius ``r = rule.accuracy * accuracy_m``:
 * **Circle** (centre ``c``, reach ``R`` = radius + margin, ``d`` = ``Geod.inv`` distance):
   the part holds the disk iff ``d + r <= R``; the disk meets it iff ``d <= R + r``.
 * **Polygon** ``P`` with margin ``m``, distances measured in the polygon's metric frame
-  (:meth:`Polygon._frame`, as the margin itself is): if ``p`` is in ``P`` (lon/lat, exact), the
+  (:func:`.polygons.frame`, as the margin itself is): if ``p`` is in ``P`` (lon/lat, exact), the
   part holds the disk iff ``r <= m`` or ``p`` is *not* within ``r - m`` of ``P``'s boundary; if
   not, iff ``r <= m`` and ``p`` is within ``m - r`` of ``P``. The disk meets the part iff ``p``
   is in the part (:meth:`Polygon.contains`) or within ``m + r`` of ``P``.
@@ -53,13 +53,13 @@ import numpy.typing as npt
 import shapely
 
 from geotarget import _geodesy, _geos, _sorted
-from geotarget._index import frames, plan
+from geotarget._index import frames, plan, polygons
 from geotarget._index.boundary import BoundaryCells, circle_window, grown
 from geotarget._index.frames import frame_scale, ring_edges
 from geotarget._index.leaves import LEAF, Leaves
 from geotarget._index.segments import BAND_M, SegmentGrid, cut, typical
 from geotarget._validate import BoolArray, FloatArray
-from geotarget.areas import _DENSIFY_DEG, Area, Circle, Polygon
+from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import InvalidArea
 from geotarget.positions import Location, LocationRule, Positions, _at
 
@@ -146,12 +146,12 @@ def _tangent_ranks(
     rank = np.zeros(n, dtype=np.int8)
     if not _tangent_applies(part, scale) or n == 0:
         return rank, np.arange(n)
-    lon0, lat0 = part._frame_origin()
-    whole = near is part._edges()
-    segments = part._tangent_segments() if whole else None
-    rows = part._tangent_rows() if whole else None
+    lon0, lat0 = polygons.origin(part)
+    whole = near is polygons.edges(part)
+    segments = polygons.tangent_segments(part) if whole else None
+    rows = polygons.tangent_rows(part) if whole else None
     lo, hi = frames.distance_bounds(
-        lon0, lat0, scale, near, _DENSIFY_DEG, x, y, r, segments, rows=rows
+        lon0, lat0, scale, near, polygons.DENSIFY_DEG, x, y, r, segments, rows=rows
     )
     within = hi <= r
     beyond = lo > r
@@ -185,14 +185,14 @@ def _polygon_ranks(
     m = part.margin_m
     in_poly = np.asarray(_geos.intersects_xy(part.shape, x, y), dtype=np.bool_)
     contained = part.contains(x, y) if m > 0.0 else in_poly
-    built = part._frame_if_built()
+    built = polygons.frame_if_built(part)
     local = built is None and near is not None and m == 0.0
-    lon0, lat0 = part._frame_origin() if built is None else built[:2]
+    lon0, lat0 = polygons.origin(part) if built is None else built[:2]
     frame: dict[str, Any] = {} if built is None else {"metric": built[2]}
 
     def metric() -> Any:
         if "metric" not in frame:
-            frame["metric"] = part._frame()[2]
+            frame["metric"] = polygons.frame(part)[2]
         return frame["metric"]
 
     mx, my = _geodesy.to_aeqd(lon0, lat0, x, y)
@@ -208,7 +208,9 @@ def _polygon_ranks(
     if ask.size:
         if local:
             assert near is not None
-            ax, ay, bx, by = frames.local_edges(lon0, lat0, near, _DENSIFY_DEG, _geodesy.to_aeqd)
+            ax, ay, bx, by = frames.local_edges(
+                lon0, lat0, near, polygons.DENSIFY_DEG, _geodesy.to_aeqd
+            )
         else:
             ax, ay, bx, by = ring_edges(metric())
         grid = SegmentGrid(ax, ay, bx, by, 2.0 * typical(reach[ask]))
@@ -313,7 +315,7 @@ def _whole(
     m = part.margin_m
     scale = 1.0 + frame_scale(part.shape, m + float(g.max(initial=0.0)), rho)
     cells = BoundaryCells(
-        part.shape, _CELLS_PER_LEAF * leaves.size, clearance=True, edges=part._edges()
+        part.shape, _CELLS_PER_LEAF * leaves.size, clearance=True, edges=polygons.edges(part)
     )
     # The first device's cell state is exact wherever a grown box meets no marked cell.
     rep = cells.state_of(*plan.representatives(lv, leaves))
@@ -333,7 +335,7 @@ def _centre_whole(
     """Per leaf, whether a compact polygon surely holds every disk, and surely meets none.
 
     Decided as a circle's leaves are, by their distance from the polygon's frame centre
-    alone (:meth:`Polygon._centre_bounds`: the metric boundary lies between ``inner`` and
+    alone (:func:`.polygons.centre_bounds`: the metric boundary lies between ``inner`` and
     ``outer`` from it). A disk of radius ``r`` around a point at distance ``d`` from the
     centre is held when ``d + max(r - m, 0) <= inner - pad`` (the point lies in the polygon
     and at least ``r - m`` inside its boundary) and met by none of the part when ``d > outer +
@@ -346,17 +348,17 @@ def _centre_whole(
     leaves (:func:`_whole`), as for any large polygon.
     """
     m = part.margin_m
-    lon0, lat0 = part._frame_origin()
+    lon0, lat0 = polygons.origin(part)
     # The vertices' nearest and farthest chords (inner is at most the one, outer at least the
     # other): the devices between them are left to the exact ranks whatever their disks. As
     # many as their annulus's share of the window's, were devices spread evenly: a polygon
     # far from round is left to the grid before anything costs.
-    ax, ay = part._edges()[:2]
+    ax, ay = polygons.edges(part)[:2]
     chord2 = _geodesy.chords2(lon0, lat0, ax, ay)
     lo2, hi2 = float(chord2.min(initial=0.0)), float(chord2.max(initial=0.0))
     if LEAF * leaves.size * (1.0 - lo2 / hi2 if hi2 > 0.0 else 1.0) > _CENTRE_DEVICES:
         return None
-    bounds = part._centre_bounds()
+    bounds = polygons.centre_bounds(part)
     if bounds is None:
         return None
     hold_in, meet_out = bounds[0] - _PAD_M, bounds[1] + _PAD_M + m
@@ -384,7 +386,7 @@ def _centre_ranks(
     chords) come back decided, rank 0.
     """
     hold_in, meet_out = reaches
-    lon0, lat0 = part._frame_origin()
+    lon0, lat0 = polygons.origin(part)
     add = np.maximum(r - part.margin_m, 0.0)
     held, met = _geodesy.geodesic_le(
         lon0, lat0, x, y, [(add, hold_in), (0.0, meet_out + r)], chords
@@ -422,7 +424,7 @@ def _screen(
         (box_a, wild_a) if m == 0.0 else grown(xt, yt, xt, yt, (m + rt) * scale + _PAD_M)
     )
     west, south, east, north = box_b[0], box_b[1], -box_b[2], -box_b[3]
-    ax, ay, bx, by = part._edges()
+    ax, ay, bx, by = polygons.edges(part)
     width = float(np.median(np.maximum(east - west, north - south)))
     span = float(np.abs(bx - ax).sum() + np.abs(by - ay).sum())
     most = max(_PIECE_BOXES * width, span / _MAX_PIECES, 1e-9)
@@ -463,8 +465,8 @@ def _all_edges_if_few(part: Polygon, devices: int, scale: float) -> Edges | None
     """
     if not _tangent_applies(part, scale):
         return None
-    edges = part._edges()
-    dense = frames.dense_vertices(edges, _DENSIFY_DEG)
+    edges = polygons.edges(part)
+    dense = frames.dense_vertices(edges, polygons.DENSIFY_DEG)
     few = dense <= _DENSE_PER_DEVICE * devices or dense * devices <= frames.BRUTE_PAIRS
     return edges if few else None
 
@@ -587,7 +589,7 @@ def _part_ranks(
     if lv.count == 0:
         return empty
     r_all = factor * lv.acc_all
-    rho = None if isinstance(part, Circle) else part._rho()
+    rho = None if isinstance(part, Circle) else polygons.rho(part)
     leaves, boxes = lv.leaves_in(*_window(part, r_all, rho))
     if leaves.size == 0:
         return empty
@@ -624,7 +626,7 @@ def _part_ranks(
             rows = lv.perm_blocks.take(edge, axis=0)
             x, y = lv.xs_blocks.take(edge, axis=0), lv.ys_blocks.take(edge, axis=0)
             r = factor * accuracy.take(rows)
-            lon0, lat0 = part._frame_origin()
+            lon0, lat0 = polygons.origin(part)
             chords = lv.block_chords(edge, *_geodesy.ecef(lon0, lat0))
             rank, rim = _centre_ranks(part, x, y, r, reaches, chords)
             # On flat views of the contiguous blocks: the rim's ranks land in ``rank`` itself.
@@ -882,7 +884,7 @@ def inner_shapes(parts: tuple[Circle | Polygon, ...]) -> list[Any]:
     shapes: list[Any] = [p.shape for p in parts if isinstance(p, Polygon)]
     drawn: list[Circle] = []
     for c in (p for p in parts if isinstance(p, Circle)):
-        west, south, east, north = c._window()
+        west, south, east, north = c.bounds
         far = max(abs(south), abs(north))
         if west <= -180.0 or east >= 180.0 or far >= 80.0:
             continue

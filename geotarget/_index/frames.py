@@ -1,8 +1,8 @@
 """Private: a polygon's metric frame, and the tangent plane that bounds distances in it cheaply.
 
 A polygon's margin, and the distance from a device to its boundary in ``classify``, are
-measured in the polygon's azimuthal-equidistant frame (:meth:`geotarget.Polygon._frame`: every
-ring densified to 0.001° and projected about the centre of its lon/lat bounds). Projecting with
+measured in the polygon's azimuthal-equidistant frame (:func:`.polygons.frame`: every ring
+densified to 0.001° and projected about the centre of its lon/lat bounds). Projecting with
 PROJ costs ~0.7 µs a point, for the devices and for the densified boundary near them. The
 tangent plane at the same centre (:func:`geotarget._geodesy.to_tangent`: ECEF and a rotation,
 numpy only) measures the same distance within a proven factor (:func:`distance_bounds`), so
@@ -169,7 +169,7 @@ def local_edges(
 
     Each edge densified on its own to ``step_deg`` (:func:`dense_starts`) and projected by
     ``project`` (:func:`geotarget._geodesy.to_aeqd` or :func:`~geotarget._geodesy.to_tangent`),
-    exactly as :meth:`Polygon._frame` densifies and projects the whole boundary: the same
+    exactly as :func:`.polygons.frame` densifies and projects the whole boundary: the same
     vertices. ``dense``: ``dense_starts(near, step_deg)``, when already known.
     """
     x, y, last = dense_starts(near, step_deg) if dense is None else dense

@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget import _geodesy, _geos, _sorted
+from geotarget._index import polygons
 from geotarget._index.boundary import BoundaryCells, circle_window, grown
 from geotarget._index.frames import frame_scale
 from geotarget._index.leaves import LEAF, Leaves
@@ -141,14 +142,14 @@ def _polygon_split(
     lv: Leaves, part: Polygon, leaves: IntArray, boxes: FloatArray
 ) -> tuple[IntArray, IntArray, BoundaryCells]:
     """Leaves wholly inside the polygon, leaves that may straddle its boundary, and the cells."""
-    cells = BoundaryCells(part.shape, CELLS_PER_LEAF * leaves.size, edges=part._edges())
+    cells = BoundaryCells(part.shape, CELLS_PER_LEAF * leaves.size, edges=polygons.edges(part))
     touch = cells.meets(boxes)
     # The first device's cell state is exact wherever the leaf box meets no marked cell.
     rep_in = cells.state_of(*representatives(lv, leaves)) == 1
     inner = ~touch & rep_in
     if part.margin_m == 0.0:
         return leaves[inner], leaves[touch], cells
-    m = part.margin_m * (1.0 + frame_scale(part.shape, part.margin_m, part._rho())) + 0.002
+    m = part.margin_m * (1.0 + frame_scale(part.shape, part.margin_m, polygons.rho(part))) + 0.002
     gboxes, wild = grown(boxes[0], boxes[1], -boxes[2], -boxes[3], np.full(leaves.size, m))
     outer = ~(cells.meets(gboxes) | wild) & ~rep_in
     return leaves[inner], leaves[~inner & ~outer], cells

@@ -1,0 +1,180 @@
+"""Private: what the matcher derives from a polygon's rings, computed once per polygon.
+
+A :class:`~geotarget.Polygon` is a value: its rings, its margin and its prepared shapely
+``shape``. Matching and the margin test derive more from the rings — their edges as arrays,
+the boundary densified and laid on the tangent plane at the polygon's centre, bounds on how
+near and how far the boundary lies from that centre, the azimuthal-equidistant metric frame —
+and each is worth computing once for all the queries of one polygon (a plan's cached area is
+queried again for every new batch of positions).
+
+Those derivations live here, keyed by the identity of the polygon's ``shape``, which the
+polygon owns for life and shares with the same polygon at another margin
+(:meth:`~geotarget.Polygon.with_margin`: none of this depends on the margin). An entry goes
+when its shape does (a :func:`weakref.finalize` on the shape; entries hold no reference to
+it), so it lives exactly as long as the polygon and costs what :func:`geotarget._evaluation.
+area_bytes` estimates. Threads may race to compute one entry; each computes the same value,
+and one of them is kept.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import shapely
+
+from geotarget import _geodesy
+from geotarget._index import frames, segments
+from geotarget._validate import BoolArray, FloatArray
+
+if TYPE_CHECKING:
+    from geotarget.areas import Polygon
+
+#: Polygon edges are densified to this many degrees before they are projected to metres, so a
+#: straight lon/lat edge stays within 0.5 mm of its projected image (sagitta of 0.001° chords).
+DENSIFY_DEG = 0.001
+
+Edges = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+
+_MEMOS: dict[int, dict[str, Any]] = {}
+
+
+def _memo(part: Polygon) -> dict[str, Any]:
+    """The entries derived so far from ``part``'s rings (created empty on first use)."""
+    shape = part.shape
+    key = id(shape)
+    memo = _MEMOS.get(key)
+    if memo is None:
+        memo = _MEMOS.setdefault(key, {})
+        weakref.finalize(shape, _MEMOS.pop, key, None).atexit = False
+    return memo
+
+
+def bounds(part: Polygon) -> tuple[float, float, float, float]:
+    """The lon/lat bounds of the rings (no margin).
+
+    (Shapely's ``bounds`` builds an array and a tuple each time; a classification asks
+    several times.)
+    """
+    memo = _memo(part)
+    got: tuple[float, float, float, float] | None = memo.get("bounds")
+    if got is None:
+        west, south, east, north = (float(v) for v in part.shape.bounds)
+        got = memo["bounds"] = (west, south, east, north)
+    return got
+
+
+def origin(part: Polygon) -> tuple[float, float]:
+    """The centre of the metric frame: the middle of the polygon's lon/lat bounds."""
+    west, south, east, north = bounds(part)
+    return (west + east) / 2.0, (south + north) / 2.0
+
+
+def edges(part: Polygon) -> Edges:
+    """The rings' lon/lat edges (:func:`geotarget._index.frames.ring_edges`)."""
+    memo = _memo(part)
+    got: Edges | None = memo.get("edges")
+    if got is None:
+        sizes = [len(part.exterior), *(len(h) for h in part.holes)]  # closed, as GEOS's
+        got = memo["edges"] = frames.ring_edges(part.shape, sizes)
+    return got
+
+
+def dense(part: Polygon) -> tuple[FloatArray, FloatArray, BoolArray]:
+    """:func:`geotarget._index.frames.dense_starts` of :func:`edges`."""
+    memo = _memo(part)
+    got: tuple[FloatArray, FloatArray, BoolArray] | None = memo.get("dense")
+    if got is None:
+        got = memo["dense"] = frames.dense_starts(edges(part), DENSIFY_DEG)
+    return got
+
+
+def rho(part: Polygon) -> float:
+    """:func:`geotarget._index.frames.frame_rho` of the rings."""
+    memo = _memo(part)
+    got: float | None = memo.get("rho")
+    if got is None:
+        got = memo["rho"] = frames.frame_rho(part.shape)
+    return got
+
+
+def tangent_segments(part: Polygon) -> Edges:
+    """:func:`edges` densified as the frame is, on the tangent plane at its centre.
+
+    (:func:`geotarget._index.frames.local_edges` with :func:`geotarget._geodesy.to_tangent`.)
+    """
+    memo = _memo(part)
+    got: Edges | None = memo.get("tangent")
+    if got is None:
+        lon0, lat0 = origin(part)
+        got = memo["tangent"] = frames.local_edges(
+            lon0, lat0, edges(part), DENSIFY_DEG, _geodesy.to_tangent, dense(part)
+        )
+    return got
+
+
+def tangent_rows(part: Polygon) -> FloatArray:
+    """:func:`tangent_segments` as the distance kernels read them.
+
+    (:func:`geotarget._index.segments.segment_rows`.)
+    """
+    memo = _memo(part)
+    got: FloatArray | None = memo.get("tangent_rows")
+    if got is None:
+        got = memo["tangent_rows"] = segments.segment_rows(*tangent_segments(part))
+    return got
+
+
+def centre_bounds(part: Polygon) -> tuple[float, float] | None:
+    """How near and how far the metric boundary lies from the frame's centre.
+
+    :func:`geotarget._index.frames.centre_bounds` of the rings (None for a large or very
+    wide polygon).
+    """
+    memo = _memo(part)
+    if "centre" not in memo:
+        lon0, lat0 = origin(part)
+        memo["centre"] = frames.centre_bounds(
+            part.shape,
+            edges(part),
+            lon0,
+            lat0,
+            DENSIFY_DEG,
+            lambda: tangent_segments(part),
+            lambda: dense(part),
+            rho(part),
+            lambda: tangent_rows(part),
+        )
+    got: tuple[float, float] | None = memo["centre"]
+    return got
+
+
+def centre_bounds_if_known(part: Polygon) -> tuple[float, float] | None:
+    """:func:`centre_bounds` when an earlier call computed them, else None."""
+    got: tuple[float, float] | None = _memo(part).get("centre")
+    return got
+
+
+def frame(part: Polygon) -> tuple[float, float, Any]:
+    """(lon0, lat0, polygon in metres): the local azimuthal-equidistant frame.
+
+    Every ring densified to :data:`DENSIFY_DEG` (each edge on its own, as
+    :func:`geotarget._geodesy.densify` does) and projected about :func:`origin`.
+    """
+    memo = _memo(part)
+    got: tuple[float, float, Any] | None = memo.get("frame")
+    if got is None:
+        lon0, lat0 = origin(part)
+        densified = _geodesy.densify(part.shape, DENSIFY_DEG)
+        t = _geodesy.aeqd_transformer(lon0, lat0)
+        metric = shapely.transform(densified, lambda xy: np.column_stack(t.transform(*xy.T)))
+        shapely.prepare(metric)
+        got = memo["frame"] = (lon0, lat0, metric)
+    return got
+
+
+def frame_if_built(part: Polygon) -> tuple[float, float, Any] | None:
+    """:func:`frame` when an earlier call built it, else None (nothing is built)."""
+    got: tuple[float, float, Any] | None = _memo(part).get("frame")
+    return got
