@@ -29,7 +29,7 @@ import numpy as np
 import shapely
 
 from geotarget import _geodesy, _geos
-from geotarget._index.boundary import circle_window
+from geotarget._index.boundary import circle_window, part_window
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.regions import RegionSet
 
@@ -83,7 +83,7 @@ class Territory:
         # a time (at most as many layers as parts abroad). Only pairs whose rigorous windows
         # meet are looked at (an STRtree), and pairs of circles in one vectorized Geod.inv: the
         # cost grows with the pairs of parts near each other, not with every pair.
-        windows = np.array([p._window() for p in parts], dtype=np.float64)
+        windows = np.array([part_window(p) for p in parts], dtype=np.float64)
         boxes = shapely.box(windows[:, 0], windows[:, 1], windows[:, 2], windows[:, 3])
         loose = np.flatnonzero(~home)
         frontier = np.flatnonzero(home)

@@ -25,11 +25,12 @@ import shapely
 from geotarget import _geodesy, _geos, _sorted
 from geotarget._index import polygons
 from geotarget._targeting_result import Outcome
+from geotarget._validate import aware_us
 from geotarget.alerts import Alert, Status
 from geotarget.areas import MAX_MARGIN_M, Area, Circle, Polygon, _estimated_bytes
 from geotarget.errors import InvalidArea
 from geotarget.matcher import PositionIndex
-from geotarget.positions import Location, Positions, _at
+from geotarget.positions import Location, Positions
 from geotarget.regions import RegionSet
 from geotarget.rollout import RolloutDecision, RolloutPolicy
 
@@ -384,22 +385,22 @@ def evaluate(
     of ``coarse`` whose finest regions are all enabled), timings, and a lon/lat box holding
     every covered device's fix when each has one (else None).
 
-    The box comes from the classification (:meth:`PositionIndex._classify_boxed`), not from
-    the devices' coordinates: gathering those from the snapshot, in its own order, costs
-    about a millisecond per 40,000 devices, more than deciding them.
+    The box comes from the classification (:meth:`PositionIndex.classify` with
+    ``return_box``), not from the devices' coordinates: gathering those from the snapshot, in
+    its own order, costs about a millisecond per 40,000 devices, more than deciding them.
     """
     positions: Positions = index.positions
     t0 = time.perf_counter()
     # classify returns only fixes whose disk meets the area (cost ~ devices near the area);
     # stale fixes near the area come back UNKNOWN. Devices without a fix are never near it.
-    rows, states, box = index._classify_boxed(plan.area, rules.location, at)
-    at64 = _at(at)
+    rows, states, box = index.classify(plan.area, rules.location, at, return_box=True)
+    at64 = aware_us(at)
     stale_rows = np.empty(0, dtype=rows.dtype)
     if rules.stale is not None and plan.stale_area is not None:
         # Stale fixes whose point lies in the area grown by the stale margin (exact query).
-        fresh_limit = at64 - _us(rules.location.max_age)
         stale_limit = at64 - _us(rules.stale.max_age)
-        grown_rows = index._query_unfresh(plan.stale_area, fresh_limit)
+        fresh_from = before(at, rules.location.max_age)
+        grown_rows = index.query(plan.stale_area, observed_before=fresh_from)
         stale_rows = grown_rows[positions.observed_at[grown_rows] >= stale_limit]  # NaT: never
     no_fix_rows = positions.no_fix_rows
     if no_fix_rows.size:
@@ -504,7 +505,19 @@ def too_old(rules: KindRules, at: dt.datetime) -> tuple[np.datetime64, dt.timede
     max_age = rules.location.max_age if rules.stale is None else rules.stale.max_age
     if max_age is None:
         return None
-    return _at(at) - _us(max_age), max_age
+    return aware_us(at) - _us(max_age), max_age
+
+
+def before(at: dt.datetime, age: dt.timedelta | None) -> dt.datetime:
+    """The instant ``age`` before ``at`` (None: ``at``), in UTC; the year 1 if that is earlier.
+
+    (A fix is never observed before the year 1, so the clamp loses nothing.)
+    """
+    utc = at.astimezone(dt.timezone.utc)
+    try:
+        return utc - (dt.timedelta(0) if age is None else age)
+    except OverflowError:
+        return dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 
 
 def _us(delta: dt.timedelta | None) -> np.timedelta64:

@@ -51,6 +51,7 @@ from geotarget._evaluation import (
     Evaluated,
     Evaluator,
     Plan,
+    before,
     boxes,
     evaluate,
     grown,
@@ -81,7 +82,7 @@ from geotarget.errors import (
     MissingExtra,
 )
 from geotarget.matcher import PositionIndex
-from geotarget.positions import LocationRule, Positions, _at
+from geotarget.positions import LocationRule, Positions
 from geotarget.regions import RegionSet
 from geotarget.rollout import RolloutDecision, RolloutPolicy
 from geotarget.targeting import (
@@ -652,8 +653,7 @@ def _near_rows(
         if stale_area is not None and rule.max_age is not None:
             # Only stale fixes count in the grown area (a fresh fix there whose disk misses
             # the area is OUTSIDE_AREA); NaT is never fresh.
-            limit = _at(at) - np.timedelta64(rule.max_age // dt.timedelta(microseconds=1), "us")
-            found.append(index._query_unfresh(stale_area, limit))
+            found.append(index.query(stale_area, observed_before=before(at, rule.max_age)))
     return _sorted.unique(np.concatenate(found))
 
 

@@ -27,15 +27,15 @@ import datetime as dt
 import threading
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
 
-from geotarget import _geodesy, _sorted
+from geotarget import _sorted
 from geotarget._index import plan
 from geotarget._index.leaves import Leaves
-from geotarget._validate import lon_lat, lon_lat_arrays
+from geotarget._validate import aware_us, lon_lat, lon_lat_arrays
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import InvalidArea, InvalidType, UnknownCode
 from geotarget.positions import LocationRule, Positions
@@ -176,7 +176,9 @@ class PositionIndex:
 
     # --- area → rows -------------------------------------------------------------------
 
-    def query(self, area: Area | Circle | Polygon) -> I32Array:
+    def query(
+        self, area: Area | Circle | Polygon, *, observed_before: dt.datetime | None = None
+    ) -> I32Array:
         """Rows of the devices inside ``area``, sorted ascending.
 
         Same semantics as :meth:`geotarget.Area.contains` on the snapshot's coordinates:
@@ -187,6 +189,12 @@ class PositionIndex:
         ----------
         area : Area, Circle or Polygon
             The area, margins included.
+        observed_before : datetime.datetime, optional
+            Only the devices whose fix was observed before this instant (timezone-aware), or
+            whose ``observed_at`` is unknown: a fix of unknown age is never taken as fresh.
+            The stale fixes in an area (as a kind's :class:`~geotarget.StaleRule` asks for
+            them) cost in proportion to the leaves of 32 devices holding one, each leaf
+            keeping its oldest fix's time, not to every device in the area.
 
         Returns
         -------
@@ -202,8 +210,19 @@ class PositionIndex:
         >>> square = Polygon([(18.0, 59.0), (18.05, 59.0), (18.05, 59.05), (18.0, 59.05)])
         >>> PositionIndex(p).query(square).tolist()
         [0, 1]
+        >>> PositionIndex(p).query(square, observed_before=now).tolist()
+        []
+
+        .. versionchanged:: 0.1.0
+           ``observed_before``.
         """
-        return self._rows(_parts(area), None)
+        parts = _parts(area)
+        if observed_before is None:
+            return self._rows(parts, None)
+        limit = aware_us(observed_before, "observed_before")
+        rows = self._rows(parts, limit)
+        observed = self._positions.observed_at.take(rows)
+        return rows[~(observed >= limit)]  # NaT compares False: never fresh
 
     def _rows(self, parts: tuple[Circle | Polygon, ...], before: np.datetime64 | None) -> I32Array:
         """Sorted rows inside any of the parts (``before``: see :func:`plan.part_rows`)."""
@@ -218,18 +237,6 @@ class PositionIndex:
                 if isinstance(part, Polygon):
                     chunks.extend(plan.part_rows(lv, part, _few(part), before, observed)[0])
         return _sorted_unique(chunks, len(self._positions), len(parts) > 1)
-
-    def _query_unfresh(self, area: Area, limit: np.datetime64) -> I32Array:
-        """Rows inside ``area`` whose fix is not fresh: observed before ``limit``, or NaT.
-
-        :meth:`query` restricted to the leaves that hold such a fix (each leaf keeps its oldest
-        fix's time), then to those devices: the stale fixes near an area, for a kind's
-        :class:`~geotarget.StaleRule`, cost in proportion to the leaves holding one, not to
-        every device in the area grown by its margin.
-        """
-        rows = self._rows(area.parts, limit)
-        observed = self._positions.observed_at.take(rows)
-        return rows[~(observed >= limit)]  # NaT compares False: never fresh
 
     def count(self, area: Area | Circle | Polygon) -> int:
         """How many devices are inside ``area`` (``len(query(area))``, without sorting).
@@ -250,9 +257,37 @@ class PositionIndex:
 
     # --- classification ------------------------------------------------------------------
 
+    @overload
     def classify(
-        self, area: Area | Circle | Polygon, rule: LocationRule, at: dt.datetime
-    ) -> tuple[I32Array, I8Array]:
+        self,
+        area: Area | Circle | Polygon,
+        rule: LocationRule,
+        at: dt.datetime,
+        *,
+        return_box: Literal[False] = False,
+    ) -> tuple[I32Array, I8Array]: ...
+
+    @overload
+    def classify(
+        self,
+        area: Area | Circle | Polygon,
+        rule: LocationRule,
+        at: dt.datetime,
+        *,
+        return_box: Literal[True],
+    ) -> tuple[I32Array, I8Array, tuple[float, float, float, float] | None]: ...
+
+    def classify(
+        self,
+        area: Area | Circle | Polygon,
+        rule: LocationRule,
+        at: dt.datetime,
+        *,
+        return_box: bool = False,
+    ) -> (
+        tuple[I32Array, I8Array]
+        | tuple[I32Array, I8Array, tuple[float, float, float, float] | None]
+    ):
         """Classify the fixes near ``area`` under a location rule at time ``at``.
 
         Only rows **with a fix whose disk meets the area** are returned, the disk having radius
@@ -295,6 +330,8 @@ class PositionIndex:
             (``max_age``).
         at : datetime.datetime
             The classification time, timezone-aware.
+        return_box : bool, default False
+            Also return a box holding the returned rows' fixes.
 
         Returns
         -------
@@ -303,6 +340,11 @@ class PositionIndex:
         states : numpy.ndarray of int8
             The :class:`~geotarget.Location` value (``INSIDE``, ``AMBIGUOUS`` or ``UNKNOWN``)
             of each of ``rows``.
+        box : tuple of float or None
+            Only with ``return_box``: ``(west, south, east, north)`` in degrees, holding the
+            fix of every row returned (None when none is), known from the classification's
+            own leaves and devices without gathering the rows' coordinates again. The targeting
+            pipeline decides the regions of a large answer from it.
 
         .. versionchanged:: 0.1.0
            Only fixes whose disk meets the area are returned: stale fixes elsewhere and rows
@@ -321,19 +363,18 @@ class PositionIndex:
         ...                                         LocationRule(), now)
         >>> [(int(r), Location(s).name) for r, s in zip(rows, states)]
         [(0, 'INSIDE'), (1, 'AMBIGUOUS')]
-        """
-        rows, states, _ = self._classify_boxed(area, rule, at)
-        return rows, states
 
-    def _classify_boxed(
-        self, area: Area | Circle | Polygon, rule: LocationRule, at: dt.datetime
-    ) -> tuple[I32Array, I8Array, _geodesy.Box]:
-        """:meth:`classify`, and a lon/lat box holding the returned rows' fixes (None: none)."""
+        .. versionchanged:: 0.1.0
+           ``return_box``.
+        """
         from geotarget._index import classify
 
         if not isinstance(rule, LocationRule):
             raise InvalidType(f"rule must be a LocationRule (got {type(rule).__name__})")
-        return classify.classify(self._leaves, self._positions, _area(area), rule, at)
+        if not isinstance(return_box, bool):
+            raise InvalidType(f"return_box must be a bool (got {type(return_box).__name__})")
+        rows, states, box = classify.classify(self._leaves, self._positions, _area(area), rule, at)
+        return (rows, states, box) if return_box else (rows, states)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,13 +39,18 @@ import numpy.typing as npt
 
 from geotarget import _sorted
 from geotarget._validate import (
+    FIRST_US,
+    LAST_US,
+    YEARS_RULE,
     BoolArray,
     FloatArray,
+    aware_us,
     bools_among_numbers,
     coarse_degrees,
     nul_rows,
     surrogate_rows,
     unmasked,
+    utc_us,
 )
 from geotarget.errors import InvalidInput, InvalidPositions, InvalidType
 
@@ -419,7 +424,7 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
                     raise InvalidPositions(
                         f"observed_at must be timezone-aware (got naive {t!r} at row {i})"
                     )
-                out[i] = _utc(t, "observed_at", f" at row {i}")
+                out[i] = utc_us(t, "observed_at", f" at row {i}")
             else:
                 raise InvalidType(
                     f"observed_at must hold timezone-aware datetimes or None "
@@ -607,7 +612,7 @@ class Positions:
                 "snapshot (observed_at=datetime.now(timezone.utc)) or one time per row (got none)"
             )
         if isinstance(observed_at, dt.datetime):
-            stamp = _at(observed_at, "observed_at")
+            stamp = aware_us(observed_at, "observed_at")
             obs = np.full(n, stamp, dtype="datetime64[us]")
         else:
             obs = _observed(observed_at, n)
@@ -726,7 +731,7 @@ class Positions:
         at : datetime.datetime
             Timezone-aware.
         """
-        t = _at(at)
+        t = aware_us(at)
         return np.asarray((t - self.observed_at) / np.timedelta64(1, "s"), dtype=np.float64)
 
 
@@ -818,7 +823,7 @@ def parse_time(text: str, *, field: str = "time", offset_required: bool = True) 
         try:
             value.astimezone(dt.timezone.utc)  # the instant has a datetime in UTC
         except OverflowError:
-            raise InvalidInput(f"{field} {_YEARS_RULE} (got {_shown_text(text)})") from None
+            raise InvalidInput(f"{field} {YEARS_RULE} (got {_shown_text(text)})") from None
     return value
 
 
@@ -831,40 +836,8 @@ def _shown_text(value: object) -> str:
     return f"{shown[:_SHOW_CHARS]}…{size}"
 
 
-def _at(at: object, name: str = "at") -> np.datetime64:
-    """Return a timezone-aware datetime as ``datetime64[us]`` UTC."""
-    if not isinstance(at, dt.datetime):
-        raise InvalidType(
-            f"{name} must be a timezone-aware datetime (got {type(at).__name__} {at!r})"
-        )
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise InvalidPositions(f"{name} must be timezone-aware (got naive {at!r})")
-    return _utc(at, name)
-
-
-#: The rule every instant geotarget reads keeps to: a ``datetime`` in UTC exists for it.
-_YEARS_RULE = "must lie within the years 1 to 9999 in UTC"
-_FIRST_US = np.datetime64("0001-01-01T00:00:00.000000", "us")
-_LAST_US = np.datetime64("9999-12-31T23:59:59.999999", "us")
-_FIRST_INT, _LAST_INT = int(_FIRST_US.astype(np.int64)), int(_LAST_US.astype(np.int64))
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_ONE_US = dt.timedelta(microseconds=1)
-
-
-def _utc(at: dt.datetime, name: str, where: str = "") -> np.datetime64:
-    """An aware datetime as ``datetime64[us]`` UTC; one that has no UTC datetime is refused.
-
-    ``0001-01-01T00:00+14:00`` is a datetime, but its instant lies in the year 0 in UTC (and
-    ``9999-12-31T23:59-14:00``'s in the year 10000): converting it overflows.
-    """
-    us = (at - _EPOCH) // _ONE_US  # exact integer microseconds (a fifth of astimezone's cost)
-    if not _FIRST_INT <= us <= _LAST_INT:
-        raise InvalidPositions(f"{name} {_YEARS_RULE} (got {at.isoformat()}{where})")
-    return np.datetime64(us, "us")
-
-
 def _utc_column(arr: npt.NDArray[np.datetime64]) -> npt.NDArray[np.datetime64]:
-    """A ``datetime64`` column as ``datetime64[us]``, every instant within :data:`_YEARS_RULE`.
+    """A ``datetime64`` column as ``datetime64[us]``, every instant within :data:`YEARS_RULE`.
 
     numpy's cast to microseconds wraps a coarse value past its range around without a word
     (``datetime64`` seconds of 2**62 became 1970): a value that does not cast back is refused,
@@ -872,13 +845,13 @@ def _utc_column(arr: npt.NDArray[np.datetime64]) -> npt.NDArray[np.datetime64]:
     """
     us = arr.astype("datetime64[us]")
     known = ~np.isnat(arr)
-    bad = known & ((us < _FIRST_US) | (us > _LAST_US))
+    bad = known & ((us < FIRST_US) | (us > LAST_US))
     if np.datetime_data(arr.dtype)[0] not in ("ns", "ps", "fs", "as"):  # coarser: may wrap
         bad |= known & (us.astype(arr.dtype) != arr)
     if bad.any():
         rows = np.flatnonzero(bad)
         shown = np.datetime_as_string(arr[rows[0]])
-        raise InvalidPositions(f"observed_at {_YEARS_RULE} (got {shown} at {_rows_text(rows)})")
+        raise InvalidPositions(f"observed_at {YEARS_RULE} (got {shown} at {_rows_text(rows)})")
     return us
 
 
@@ -887,5 +860,5 @@ def _current_mask(positions: Positions, rule: LocationRule, at: dt.datetime) -> 
     fix = positions.has_fix
     if rule.max_age is None:
         return fix
-    cutoff = _at(at) - np.timedelta64(rule.max_age // dt.timedelta(microseconds=1), "us")
+    cutoff = aware_us(at) - np.timedelta64(rule.max_age // dt.timedelta(microseconds=1), "us")
     return fix & (positions.observed_at >= cutoff)

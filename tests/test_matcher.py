@@ -27,6 +27,7 @@ from geotarget import (
     Circle,
     InvalidArea,
     InvalidCoordinates,
+    InvalidPositions,
     InvalidType,
     LiveAreaIndex,
     Location,
@@ -102,8 +103,23 @@ def test_query_of_unfresh_fixes_equals_brute_force(
     index = _index(lon, lat, observed_at=observed)
     limit = stamp - np.timedelta64(3_600, "s")
     expected = np.flatnonzero(area.contains(lon, lat) & ~(observed >= limit))
-    got = index._query_unfresh(area, limit)
+    got = index.query(area, observed_before=NOW - dt.timedelta(hours=1))
     np.testing.assert_array_equal(got, expected)
+    # The same instant in another offset: the same rows.
+    plus14 = dt.timezone(dt.timedelta(hours=14))
+    again = index.query(area, observed_before=(NOW - dt.timedelta(hours=1)).astimezone(plus14))
+    np.testing.assert_array_equal(again, expected)
+
+
+def test_query_observed_before_is_checked() -> None:
+    index = _index(np.array([18.0]), np.array([59.0]))
+    area = Circle(18.0, 59.0, 100.0)
+    with pytest.raises(InvalidType, match="observed_before must be a timezone-aware datetime"):
+        index.query(area, observed_before="2025-05-01T12:00Z")  # type: ignore[arg-type]
+    with pytest.raises(InvalidPositions, match="observed_before must be timezone-aware"):
+        index.query(area, observed_before=dt.datetime(2025, 5, 1, 12))
+    with pytest.raises(InvalidType, match="return_box must be a bool"):
+        index.classify(area, LocationRule(), NOW, return_box="no")  # type: ignore[call-overload]
 
 
 def test_query_skips_rows_without_fix_and_sorts() -> None:
@@ -1020,7 +1036,7 @@ def _assert_the_box_holds_them(
     The Targeter decides a region for all the rows from that box without their coordinates:
     a fix outside it could be counted in the wrong county, or told outside the rollout.
     """
-    boxed_rows, boxed_states, box = index._classify_boxed(area, rule, NOW)
+    boxed_rows, boxed_states, box = index.classify(area, rule, NOW, return_box=True)
     np.testing.assert_array_equal(boxed_rows, rows)
     np.testing.assert_array_equal(boxed_states, states)
     if rows.size == 0:
@@ -1797,3 +1813,28 @@ def test_leaf_spheres_hold_their_devices_and_offsets_are_within_their_bound(
     assert (err <= s[:, 4]).all()
     pad = lv.off_blocks[-1][:, n % _leaves.LEAF :] if n % _leaves.LEAF else np.empty(0)
     assert np.isnan(pad).all()
+
+
+@pytest.mark.parametrize("lon", [179.9999, -179.9999, 179.99, 18.0])
+@pytest.mark.parametrize("lat", [-16.0, 79.0])
+def test_the_shapes_circles_surely_cover_lie_within_them(lon: float, lat: float) -> None:
+    """The union the classification holds disks against never reaches beyond its circles.
+
+    A circle across the antimeridian has no lon/lat-straight rim polygon (one would wrap the
+    other way round the Earth), so it is left out; every shape drawn lies within its circles.
+    """
+    from geotarget._index.classify import inner_shapes
+
+    parts = (Circle(lon, lat, 2_000.0), Circle(lon, lat - 0.01, 1_500.0))
+    geod = pyproj.Geod(ellps="WGS84")
+    for shape in inner_shapes(parts):
+        west, south, east, north = shape.bounds
+        gx, gy = np.meshgrid(np.linspace(west, east, 60), np.linspace(south, north, 60))
+        x, y = gx.ravel(), gy.ravel()
+        inside = shapely.contains_xy(shape, x, y)
+        x, y = x[inside], y[inside]
+        near = np.zeros(x.size, dtype=bool)
+        for c in parts:
+            d = geod.inv(np.full(x.size, c.lon), np.full(x.size, c.lat), x, y)[2]
+            near |= d <= c.reach_m
+        assert near.all(), (shape.bounds, x[~near][:3], y[~near][:3])

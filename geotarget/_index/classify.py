@@ -58,10 +58,10 @@ from geotarget._index.boundary import BoundaryCells, circle_window, grown
 from geotarget._index.frames import frame_scale, ring_edges
 from geotarget._index.leaves import LEAF, Leaves
 from geotarget._index.segments import BAND_M, SegmentGrid, cut, typical
-from geotarget._validate import BoolArray, FloatArray
+from geotarget._validate import BoolArray, FloatArray, aware_us
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import InvalidArea
-from geotarget.positions import Location, LocationRule, Positions, _at
+from geotarget.positions import Location, LocationRule, Positions
 
 I32Array = npt.NDArray[np.int32]
 I8Array = npt.NDArray[np.int8]
@@ -766,7 +766,7 @@ def classify(
     taken whole, the coordinates of the devices tested one by one), so a caller that needs
     to know where the rows are does not gather their coordinates from the snapshot.
     """
-    at64 = _at(at)  # validate even when the rule has no max_age
+    at64 = aware_us(at)  # validate even when the rule has no max_age
     cutoff = (
         None
         if rule.max_age is None
@@ -884,7 +884,7 @@ def inner_shapes(parts: tuple[Circle | Polygon, ...]) -> list[Any]:
     shapes: list[Any] = [p.shape for p in parts if isinstance(p, Polygon)]
     drawn: list[Circle] = []
     for c in (p for p in parts if isinstance(p, Circle)):
-        west, south, east, north = c.bounds
+        west, south, east, north = circle_window(c.lon, c.lat, c.reach_m)
         far = max(abs(south), abs(north))
         if west <= -180.0 or east >= 180.0 or far >= 80.0:
             continue
