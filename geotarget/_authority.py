@@ -107,12 +107,12 @@ class Territory:
             else:
                 others.append(i)
                 continue
-            one = self._finest._box_index(*window)
-            if one >= 0:
+            one = self._finest.locate_box(*window)
+            if one is not None and one >= 0:
                 codes[i].add(str(self._codes[one]))
-            elif one == -2 and isinstance(part, Circle) and part.reach_m <= _NEAR_M:
+            elif one is None and isinstance(part, Circle) and part.reach_m <= _NEAR_M:
                 circles.append(i)
-            elif one == -2:
+            elif one is None:
                 others.append(i)
         if circles:
             chosen = [p for p in (parts[i] for i in circles) if isinstance(p, Circle)]

@@ -168,7 +168,7 @@ def box_outcome(
     """``(in a region, enabled)`` shared by ``count`` points, decided from a box holding them.
 
     None when the box does not decide it (then locate each point). Exact: every point lies in
-    the box, and :meth:`RegionSet._box_index` answers only when every point of the box gets
+    the box, and :meth:`RegionSet.locate_box` answers only when every point of the box gets
     one answer from :meth:`RegionSet.locate_index`. Through a coarse set (the counties of the
     municipalities, say) a box is decided when its one coarse region's finest regions are all
     enabled or all not: the coarse answer is the finest answer's ancestor.
@@ -176,12 +176,12 @@ def box_outcome(
     if count < BOX_MIN_DEVICES or box is None:
         return None
     if coarse is None:
-        where = finest._box_index(*box)
-        if where >= 0:
+        where = finest.locate_box(*box)
+        if where is not None and where >= 0:
             return True, bool(mask[where])
     else:
-        where = coarse.regions._box_index(*box)
-        if where >= 0:
+        where = coarse.regions.locate_box(*box)
+        if where is not None and where >= 0:
             members = mask[:-1][coarse.up == where]
             if members.all():
                 return True, True
@@ -225,10 +225,10 @@ def reaches(finest: RegionSet, area: Area, enabled: frozenset[str], snap_m: floa
     lon, lat = reference_points(area)
     codes = finest.codes
     # Most reference points are far from any boundary: their cell answers them (exactly).
-    known = [finest._box_index(x, y, x, y) for x, y in zip(lon.tolist(), lat.tolist(), strict=True)]
-    if any(i >= 0 and codes[i] in enabled for i in known):
+    known = [finest.locate_box(x, y, x, y) for x, y in zip(lon.tolist(), lat.tolist(), strict=True)]
+    if any(i is not None and i >= 0 and codes[i] in enabled for i in known):
         return True  # a point of the area lies in an enabled region
-    if any(i == -2 for i in known):
+    if any(i is None for i in known):
         where = finest.locate_index(lon, lat)
         if any(codes[i] in enabled for i in where.tolist() if i >= 0):
             return True

@@ -718,10 +718,10 @@ def _regions_of(
     """The finest-region index of each row (-1: no fix, or beyond the border)."""
     lon, lat = index.positions.lon[rows], index.positions.lat[rows]
     if rows.size and not np.isnan(lon).any():
-        where = finest._box_index(
+        where = finest.locate_box(
             float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
         )
-        if where >= 0:  # every point of their box lies in this region
+        if where is not None and where >= 0:  # every point of their box lies in this region
             return np.full(rows.size, where, dtype=np.int32)
     return new_regions(rows, None, index, finest, snap_m)
 

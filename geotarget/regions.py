@@ -41,7 +41,7 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import _geodesy, _geos, _locate, _regions_io
-from geotarget._validate import BoolArray, lon_lat_arrays, number
+from geotarget._validate import BoolArray, lon_lat, lon_lat_arrays, number
 from geotarget.areas import Area, Polygon, _estimated_bytes, _where
 from geotarget.errors import InvalidRegions, InvalidType, UnknownCode
 
@@ -755,13 +755,56 @@ class RegionSet:
         """
         return np.take(self._answers, self.locate_index(lon, lat, snap_m=snap_m))
 
-    def _box_index(self, west: float, south: float, east: float, north: float) -> int:
-        """The :meth:`locate_index` of every point of a lon/lat box (without snapping), or -2.
+    def locate_box(self, west: float, south: float, east: float, north: float) -> int | None:
+        """The :meth:`locate_index` that every point of a lon/lat box gets, when one is known.
 
-        -2 when the box is not known to have one answer (a boundary or an overlap is near, or
-        the box is large); see :meth:`geotarget._locate.GridIndex.box_region`.
+        Decides many points at once from a box holding them (their bounds, say), without
+        locating each: far from every boundary, all of them lie in one region, or in none.
+        Exact: the box's points map to the grid cells between those of its corners by the same
+        floating-point steps as :meth:`locate_index`'s, and every such cell is looked at.
+
+        Parameters
+        ----------
+        west, south, east, north : float
+            The box in WGS84 degrees, ``west <= east`` and ``south <= north`` (a point is a box
+            of its own).
+
+        Returns
+        -------
+        int or None
+            The position in :attr:`codes` of the region holding every point of the box, ``-1``
+            when no point of it lies in any region (as :meth:`locate_index` says without
+            ``snap_m``), or None when the index cannot say one answer for all of them: a
+            boundary or an overlap is near, or the box spans more than 256 cells of the grid.
+
+        Raises
+        ------
+        InvalidCoordinates
+            For a bound that is not a finite number in range.
+        InvalidRegions
+            For ``west > east`` or ``south > north``.
+
+        Examples
+        --------
+        >>> from geotarget import sweden
+        >>> counties = sweden.counties()
+        >>> i = counties.locate_box(18.00, 59.30, 18.10, 59.35)  # central Stockholm
+        >>> counties.codes[i]
+        '01'
+        >>> counties.locate_box(5.0, 40.0, 5.1, 40.1)  # the Mediterranean
+        -1
+
+        .. versionadded:: 0.1.0
         """
-        return self._index().box_region(west, south, east, north)
+        x0, y0 = lon_lat("west", west, "south", south)
+        x1, y1 = lon_lat("east", east, "north", north)
+        if x0 > x1 or y0 > y1:
+            raise InvalidRegions(
+                "a box must have west <= east and south <= north "
+                f"(got west={x0!r}, south={y0!r}, east={x1!r}, north={y1!r})"
+            )
+        found = self._index().box_region(x0, y0, x1, y1)
+        return None if found == -2 else found
 
     def _index(self) -> _locate.GridIndex:
         index: _locate.GridIndex | None = self._lazy.get("index")

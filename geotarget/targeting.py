@@ -1303,8 +1303,8 @@ class Targeter:
                 return {}
         if count >= BOX_MIN_DEVICES:
             # Far from every county border, all are in one county: no device is located.
-            where = self._county_set._box_index(*box)
-            if where >= 0:
+            where = self._county_set.locate_box(*box)
+            if where is not None and where >= 0:
                 return {self._county_set.codes[where]: count}
         lon, lat = lonlat if lonlat is not None else fixes()
         found = self._county_set.locate_index(lon, lat, snap_m=self.snap_m)

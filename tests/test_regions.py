@@ -744,7 +744,7 @@ def _points_in_box(
     overlap=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_box_index_answers_only_what_locate_answers_everywhere_in_the_box(
+def test_locate_box_answers_only_what_locate_answers_everywhere_in_the_box(
     part: tuple[dict[str, Any], np.ndarray, np.ndarray], overlap: bool, seed: int
 ) -> None:
     """A decided box gets the brute-force answer at every point of it (borders included).
@@ -773,22 +773,42 @@ def test_box_index_answers_only_what_locate_answers_everywhere_in_the_box(
             (plain, fine),
             (coarse, np.array([parents[c] if c else "" for c in fine.tolist()], dtype=str)),
         ):
-            got = rs._box_index(*box)
-            if got == -2:
+            got = rs.locate_box(*box)
+            if got is None:
                 continue
             decided += 1
             want = "" if got == -1 else rs.codes[got]
             assert set(expected.tolist()) == {want}, (box, want, set(expected.tolist()))
-    assert plain._box_index(east, north, west, south) == -2  # an inverted box: undecided
+    with pytest.raises(InvalidRegions, match=r"west <= east and south <= north \(got west="):
+        plain.locate_box(east, north, west, south)
 
 
-def test_box_index_decides_boxes_inside_one_swedish_county_and_not_across_a_border() -> None:
+def test_locate_box_decides_boxes_inside_one_swedish_county_and_not_across_a_border() -> None:
     """A 2 km box at Sergels torg is in Stockholm County; a box over two counties is not."""
     from geotarget import sweden
 
     counties = sweden.counties()
-    assert counties.codes[counties._box_index(18.05, 59.32, 18.08, 59.34)] == "01"
-    assert counties._box_index(17.0, 59.0, 19.0, 60.5) == -2  # Stockholm and Uppsala
+    got = counties.locate_box(18.05, 59.32, 18.08, 59.34)
+    assert got is not None and counties.codes[got] == "01"
+    assert counties.locate_box(17.0, 59.0, 19.0, 60.5) is None  # Stockholm and Uppsala
+
+
+@pytest.mark.parametrize(
+    ("box", "error", "match"),
+    [
+        ((float("nan"), 59.0, 18.0, 59.1), InvalidCoordinates, "west"),
+        ((18.0, 59.0, 181.0, 59.1), InvalidCoordinates, "east"),
+        ((18.0, -91.0, 18.1, 59.1), InvalidCoordinates, "south"),
+        ((18.0, 59.0, 18.1, "59.1"), InvalidType, "north"),
+        ((18.0, 59.0, True, 59.1), InvalidType, "east"),
+    ],
+)
+def test_locate_box_refuses_a_bad_bound_naming_it(
+    box: tuple[Any, ...], error: type[Exception], match: str
+) -> None:
+    rs = make_set({"A": sg.box(0, 0, 1, 1)}, "town")
+    with pytest.raises(error, match=match):
+        rs.locate_box(*box)
 
 
 def test_from_unions_resolves_ties_through_the_finer_set_not_its_own_codes() -> None:
