@@ -5,10 +5,10 @@
 rows of a Stockholm-municipality query (about 37,000, ascending as a classification returns
 them), best of seven in microseconds:
 
-* *rows by id place*: order the rows by the place of their ids (``Positions._in_id_order``,
+* *rows by id place*: order the rows by the place of their ids (``Positions.id_order``,
   one sort of packed int64 keys), then gather the ids, now scattered over the snapshot (what
   the Targeter did before);
-* *ids sorted as gathered*: gather the ids in row order, sort them (``Positions._ids_in_id_order``,
+* *ids sorted as gathered*: gather the ids in row order, sort them (``Positions.sorted_ids``,
   what it does now).
 
 Both answers are checked equal::
@@ -40,11 +40,11 @@ def main() -> None:
     rows = index.query(sweden.municipalities().union(["0180"]))
 
     def by_place() -> Any:
-        perm = positions._in_id_order(rows)
+        perm = positions.id_order(rows)
         return positions.ids.take(rows if perm is None else rows.take(perm))
 
     def as_gathered() -> Any:
-        return positions._ids_in_id_order(rows)
+        return positions.sorted_ids(rows)
 
     assert np.array_equal(by_place(), as_gathered())
     assert np.array_equal(as_gathered(), np.sort(positions.ids[rows]))

@@ -380,7 +380,7 @@ def evaluate(
 
     Returns the rows with an outcome other than OUTSIDE_AREA (sorted; every other device is
     OUTSIDE_AREA), their outcomes, the covered rows (in no particular order: the Targeter
-    sorts their ids, ``Positions._ids_in_id_order``), the finest-region index of
+    sorts their ids, :meth:`Positions.sorted_ids`), the finest-region index of
     each covered row (None when the kind needs no region lookup, or when all are in one region
     of ``coarse`` whose finest regions are all enabled), timings, and a lon/lat box holding
     every covered device's fix when each has one (else None).

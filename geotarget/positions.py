@@ -567,7 +567,7 @@ class Positions:
     observed_at: npt.NDArray[np.datetime64]
     tester: BoolArray
     #: Each row's place among the ids sorted (numpy's order: ints ascending, text by code
-    #: point), kept from the uniqueness check: 4 bytes a row (:meth:`_in_id_order`).
+    #: point), kept from the uniqueness check: 4 bytes a row (:meth:`id_order`).
     _id_rank: npt.NDArray[np.signedinteger[Any]] = attrs.field(init=False, repr=False)
 
     def __init__(
@@ -638,15 +638,45 @@ class Positions:
         """Whether each row has a fix (``lon`` and ``lat`` not NaN)."""
         return ~np.isnan(self.lon)
 
-    def _in_id_order(self, rows: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.intp] | None:
-        """Positions into ``rows`` (distinct rows) that put their ids in ascending order.
+    def id_order(self, rows: npt.ArrayLike) -> npt.NDArray[np.intp] | None:
+        """Positions into ``rows`` that put their ids in ascending order, or None.
 
-        None when they are so already (a snapshot built in id order, for instance). One
-        gather and one sort of packed integer keys: about a quarter of a stable sort of the ids
-        themselves, and no string comparison. Stores of deliveries take sorted ids without
-        sorting them again.
+        None when their ids ascend already (a snapshot built in id order, for instance). One
+        gather and one sort of packed integer keys (each row's place in the snapshot's id
+        order, kept from the uniqueness check): about a quarter of a stable sort of the ids
+        themselves, and no string comparison.
+
+        Parameters
+        ----------
+        rows : array_like of int
+            Row indices into the snapshot, 1-D.
+
+        Returns
+        -------
+        numpy.ndarray of intp or None
+            ``rows[perm]`` has ascending ids; None: ``rows`` has already.
+
+        Raises
+        ------
+        InvalidType
+            If ``rows`` is not a 1-D array of integers.
+        InvalidInput
+            If a row lies outside the snapshot (the first is named).
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> from geotarget import Positions
+        >>> now = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+        >>> p = Positions(["c", "a", "b"], [18.0] * 3, [59.0] * 3, observed_at=now)
+        >>> p.id_order([0, 1, 2]).tolist()
+        [1, 2, 0]
+        >>> p.id_order([1, 2]) is None
+        True
+
+        .. versionadded:: 0.1.0
         """
-        rank = self._id_rank.take(rows)
+        rank = self._id_rank.take(self._rows_checked(rows))
         if _sorted.ascending(rank):
             return None
         if rank.dtype != np.int32:  # (2**31 rows or more: the ranks fill the key)
@@ -658,22 +688,68 @@ class Positions:
         key &= 0xFFFFFFFF
         return key.astype(np.intp, copy=False)
 
-    def _ids_in_id_order(self, rows: npt.NDArray[np.integer[Any]]) -> npt.NDArray[Any]:
-        """The ids of ``rows`` (distinct rows), ascending.
+    def sorted_ids(self, rows: npt.ArrayLike) -> npt.NDArray[Any]:
+        """The ids of ``rows``, ascending.
 
         Integer ids are gathered in the rows' order (in the snapshot's own order when the
-        rows ascend, as a classification's do) and sorted as they are: for 37,000 rows that
-        costs about half of ordering the rows (:meth:`_in_id_order`) and then gathering their
-        ids scattered over the snapshot (``benchmarks/compare_id_order.py``). Text ids go
-        through :meth:`_in_id_order`.
+        rows ascend, as a query's and a classification's do) and sorted as they are: for
+        37,000 rows that costs about half of ordering the rows (:meth:`id_order`) and then
+        gathering their ids scattered over the snapshot (``benchmarks/compare_id_order.py``).
+        Text ids go through :meth:`id_order`. Stores of deliveries take sorted ids without
+        sorting them again.
+
+        Parameters
+        ----------
+        rows : array_like of int
+            Row indices into the snapshot, 1-D.
+
+        Returns
+        -------
+        numpy.ndarray
+            The ids, of the snapshot's id dtype.
+
+        Raises
+        ------
+        InvalidType
+            If ``rows`` is not a 1-D array of integers.
+        InvalidInput
+            If a row lies outside the snapshot (the first is named).
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> from geotarget import Positions
+        >>> now = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+        >>> p = Positions([7, 3, 5], [18.0] * 3, [59.0] * 3, observed_at=now)
+        >>> p.sorted_ids([0, 2]).tolist()
+        [5, 7]
+
+        .. versionadded:: 0.1.0
         """
+        checked = self._rows_checked(rows)
         if self.ids.dtype.kind == "i":
-            ids = self.ids.take(rows)
+            ids = self.ids.take(checked)
             if not _sorted.ascending(ids):
                 ids.sort()
             return ids
-        perm = self._in_id_order(rows)
-        return self.ids.take(rows if perm is None else rows.take(perm))
+        perm = self.id_order(checked)
+        return self.ids.take(checked if perm is None else checked.take(perm))
+
+    def _rows_checked(self, rows: npt.ArrayLike) -> npt.NDArray[np.integer[Any]]:
+        """``rows`` as a 1-D integer array of rows of this snapshot (as given when it is one)."""
+        arr = rows if isinstance(rows, np.ndarray) else np.asarray(rows)
+        if arr.ndim != 1 or (arr.dtype.kind not in "iu" and arr.size):
+            raise InvalidType(
+                f"rows must be a 1-D array of integer row indices (got {arr.ndim}-D {arr.dtype})"
+            )
+        if arr.size:
+            low, high = int(arr.min()), int(arr.max())
+            if low < 0 or high >= len(self):
+                bad = low if low < 0 else high
+                raise InvalidInput(
+                    f"rows must lie in the snapshot, 0 to {len(self) - 1} (got row {bad})"
+                )
+        return arr if arr.dtype.kind in "iu" else arr.astype(np.intp)
 
     @functools.cached_property
     def no_fix_rows(self) -> npt.NDArray[np.intp]:

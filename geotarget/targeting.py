@@ -1173,7 +1173,7 @@ class Targeter:
         # The covered devices' ids in id order: a store of deliveries then finds its batch
         # sorted. ``covered`` (and ``covered_region``) stay in the evaluation's order: only a
         # subset of them needs their id order (:meth:`_new_per_county`).
-        covered_ids = index.positions._ids_in_id_order(covered)
+        covered_ids = index.positions.sorted_ids(covered)
         if (
             rules.max_recipients is not None
             and covered_ids.size > rules.max_recipients
@@ -1245,7 +1245,7 @@ class Targeter:
         """``per_county`` of the new recipients ``new`` (places in the covered devices' ids).
 
         ``covered`` (and ``covered_region``) are in the evaluation's order, ``new`` places in
-        their ids sorted (``Positions._ids_in_id_order``): all of them need no order (counts
+        their ids sorted (:meth:`Positions.sorted_ids`): all of them need no order (counts
         are the same in any), a subset is picked after putting the rows in id order. Those in no
         county (beyond the border, or told without a fix) under ``NO_COUNTY``, so the counts
         add up to ``new.size``.
@@ -1253,7 +1253,7 @@ class Targeter:
         if new.size == covered.size:  # (places are distinct) every covered device
             rows_new, region_new = covered, covered_region
         else:
-            perm = index.positions._in_id_order(covered)
+            perm = index.positions.id_order(covered)
             if perm is not None:
                 covered = covered.take(perm)
                 covered_region = None if covered_region is None else covered_region.take(perm)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from geotarget import (
     Circle,
+    InvalidInput,
     InvalidPositions,
     InvalidType,
     Location,
@@ -540,12 +541,31 @@ def test_rows_in_id_order_sort_their_ids(ids: list[Any], data: Any) -> None:
     p = Positions(ids, [18.0] * len(ids), [59.0] * len(ids), observed_at=NOW)
     every = list(range(len(ids)))
     rows = every if data is None else sorted(data.draw(st.sets(st.sampled_from(every))))
-    got = p._in_id_order(np.array(rows, dtype=np.int32))
+    got = p.id_order(np.array(rows, dtype=np.int32))
     ordered = rows if got is None else [rows[i] for i in got.tolist()]
     assert sorted(ordered) == rows  # a permutation of the rows
     assert [ids[r] for r in ordered] == sorted(ids[r] for r in rows)
     assert (got is None) == ([ids[r] for r in rows] == sorted(ids[r] for r in rows))
     # The ids themselves, ascending (ints sorted as they are, text through the permutation).
-    assert p._ids_in_id_order(np.array(rows, dtype=np.int32)).tolist() == sorted(
-        ids[r] for r in rows
-    )
+    assert p.sorted_ids(np.array(rows, dtype=np.int32)).tolist() == sorted(ids[r] for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("rows", "error", "match"),
+    [
+        ([0, 3], InvalidInput, r"rows must lie in the snapshot, 0 to 2 \(got row 3\)"),
+        ([-1, 0], InvalidInput, r"got row -1"),
+        ([[0, 1]], InvalidType, "1-D array of integer row indices"),
+        ([0.0, 1.0], InvalidType, "1-D array of integer row indices"),
+        (["0"], InvalidType, "1-D array of integer row indices"),
+    ],
+)
+def test_rows_given_for_their_ids_are_checked(
+    rows: Any, error: type[Exception], match: str
+) -> None:
+    p = Positions([7, 3, 5], [18.0] * 3, [59.0] * 3, observed_at=NOW)
+    with pytest.raises(error, match=match):
+        p.sorted_ids(rows)
+    with pytest.raises(error, match=match):
+        p.id_order(rows)
+    assert p.sorted_ids([]).tolist() == [] and p.id_order([]) is None
