@@ -752,9 +752,7 @@ def _stats(resident: _Resident | _Refused) -> tuple[int, int, float, str, int] |
 def _sorted_ids(resident: _Resident | _Refused) -> npt.NDArray[Any]:
     """A partition's ids, sorted (runs on the worker that holds it)."""
     positions = _usable(resident).index.positions
-    order = np.empty(len(positions), dtype=np.intp)
-    order[positions._id_rank] = np.arange(len(positions), dtype=np.intp)
-    return positions.ids[order]
+    return positions.sorted_ids(np.arange(len(positions)))
 
 
 def _shared_ids(*ids: npt.NDArray[Any]) -> tuple[int, Any, int, int] | None:
