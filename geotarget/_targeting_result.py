@@ -354,8 +354,10 @@ class TargetingResult:
         )
         if outcome is Outcome.OUTSIDE_ROLLOUT and self.rollout is not None:
             codes = sorted(self.rollout.regions)  # which regions are, so the operator can ask
-            shown = ", ".join(codes[:5]) + (f" and {len(codes) - 5} more" if len(codes) > 5 else "")
-            why += f" (it is enabled in {shown} only; RolloutPolicy.explain says from when)"
+            enabled = ", ".join(codes[:5]) + (
+                f" and {len(codes) - 5} more" if len(codes) > 5 else ""
+            )
+            why += f" (it is enabled in {enabled} only; RolloutPolicy.explain says from when)"
         if outcome is Outcome.OUTSIDE_AREA and (old := self._too_old_fix(device_id)) is not None:
             why = f"its last fix, {old}, lies outside the alert area"
             return f"device {shown} does not receive alert {self.alert_id}{how}: {why}"
