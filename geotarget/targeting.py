@@ -776,6 +776,8 @@ class Targeter:
         if verdict is Verdict.EXPIRED:
             with self._lock:
                 self._expired.add((key, adm.version))
+        if verdict is Verdict.BLAST_RADIUS:
+            fields["reason"] += _held_update(key, adm.version, adm.incident)
         if verdict is not Verdict.DELIVER:
             return TargetingResult(**base, verdict=verdict, **fields)
         t_ledger = time.perf_counter()
@@ -1699,6 +1701,22 @@ def _before_expiry(alert: Alert, change: dt.datetime | None) -> dt.datetime | No
     if change is None or (alert.expires is not None and change >= alert.expires):
         return None
     return change
+
+
+def _held_update(key: str, version: str, incident: Incident | None) -> str:
+    """For a version the blast-radius guard holds: what it stopped, if it replaced a delivered one.
+
+    The version is admitted (a Cancel naming it must find the incident), so it is current and
+    the incident's delivered version no longer streams until it is confirmed: the operator is
+    told, as nobody new is told meanwhile.
+    """
+    released = None if incident is None else incident.released
+    if released is None or released == version:
+        return ""
+    return (
+        f"; until then nobody new is told of incident {key}: this Update replaced its delivered "
+        f"area (version {released}), which no longer streams to devices entering it"
+    )
 
 
 def _after_expiry(alert: Alert, change: dt.datetime | None, zone: str) -> str:

@@ -1279,3 +1279,47 @@ def test_a_part_cancelled_in_a_store_of_an_earlier_build_still_ends_the_chain(
     due = t.redeliver(LATER)
     assert [(c.kind, c.devices.tolist()) for c in due] == [(DeliveryKind.RETRACTION, ["d0"])]
     assert t.active_incidents == ()
+
+
+def test_a_guarded_update_says_its_incident_stops_streaming_until_confirmed(
+    regions: RegionHierarchy,
+) -> None:
+    """An Update held by the blast-radius guard replaced the delivered area: the reason says so.
+
+    The Update is admitted (a Cancel naming it must end the incident), so the incident's earlier
+    area, still the one delivered, no longer streams: a device walking into it is not told until
+    the Update is confirmed. The operator must read that from the reason, not find it out.
+    """
+    from geotarget.targeting import KindRules
+
+    rules = {"explosion": KindRules(include_ambiguous=True, max_area_km2=5.0)}
+    t = Targeter(regions, nationwide("XX"), location_rules=rules)
+    first = make_alert("explosion", AREA, ident="g1")  # 3.1 km²
+    told = t.target(first, idx(*DEVICES), T0)
+    assert told.recipients.tolist() == ["d0"]
+    assert told.claims is not None
+    t.confirm(told.claims.keys(), T0)
+    wide = make_alert(
+        "explosion",
+        WIDE,  # 19.6 km²
+        ident="g2",
+        sent=T0 + dt.timedelta(minutes=1),
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+    )
+    held = t.target(wide, idx(*DEVICES), LATER)
+    assert held.verdict is Verdict.BLAST_RADIUS
+    assert held.reason == (
+        "the area is 19.6 km², over the explosion limit of 5.0 km²: confirm to send anyway; "
+        f"until then nobody new is told of incident {SENDER}/g1: this Update replaced its "
+        f"delivered area (version {SENDER}/g1), which no longer streams to devices entering it"
+    )
+    assert t.on_positions(walker(), LATER) == []
+    # A first Alert held by the guard says nothing more: nothing was delivered to replace.
+    alone = t.target(make_alert("explosion", WIDE, ident="g3"), idx(*DEVICES), LATER)
+    assert alone.reason == (
+        "the area is 19.6 km², over the explosion limit of 5.0 km²: confirm to send anyway"
+    )
+    confirmed = t.target(wide, idx(*DEVICES), LATER, confirm=True)
+    assert confirmed.recipients.tolist() == ["d1"]
+    assert [d.device_id for d in t.on_positions(walker(), LATER)] == ["walker"]
