@@ -222,7 +222,11 @@ class TargetingResult:
         Devices claimed for the incident earlier (told, or pending: a push may be in flight)
         that this version does not cover — an Update moved or shrank the area, or (even when
         it widens) their newest fix left it — as canonical text (``str``). They are not told
-        again (a pending one is held, docs/delivery.rst); a Cancel still retracts them.
+        again (a pending one is held, docs/delivery.rst); a Cancel still retracts them. Listed
+        only for a version that is delivered (``DELIVER``): an Update that reaches nobody yet
+        (``NOT_YET_ACTIVE``, ``AREA_OUTSIDE_ROLLOUT``, ``BLAST_RADIUS`` …) evaluates no device,
+        and this is empty although its incident's earlier area no longer streams
+        (docs/who_is_told.rst, "Time").
     retract : numpy.ndarray
         For a Cancel: every device that received the incident, as canonical text (``str``).
     counts : mapping of Outcome to int

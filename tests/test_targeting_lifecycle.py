@@ -1314,6 +1314,7 @@ def test_a_guarded_update_says_its_incident_stops_streaming_until_confirmed(
         f"until then nobody new is told of incident {SENDER}/g1: this Update replaced its "
         f"delivered area (version {SENDER}/g1), which no longer streams to devices entering it"
     )
+    assert held.no_longer_covered.tolist() == []  # no device evaluated: the docstring says so
     assert t.on_positions(walker(), LATER) == []
     # A first Alert held by the guard says nothing more: nothing was delivered to replace.
     alone = t.target(make_alert("explosion", WIDE, ident="g3"), idx(*DEVICES), LATER)
