@@ -768,7 +768,9 @@ class Targeter:
             else ""
         ) + linked
         try:
-            verdict, fields = self._decide(alert, kind, index, at, confirm, prefix, evaluator)
+            verdict, fields = self._decide(
+                alert, kind, index, at, confirm, prefix, evaluator, delivered=_delivered(adm)
+            )
         finally:
             on_disk()
         with self._lock:
@@ -1086,6 +1088,28 @@ class Targeter:
             reason=f"incident {key} was cancelled{why}: nobody is told{also}",
         )
 
+    def _within_delivered(self, area: Area, delivered: str | None) -> bool:
+        """Whether ``area`` is proven to lie within the area of version ``delivered``.
+
+        That version's own area, or for an Update without area geometry the one it kept;
+        "proven" as :func:`geotarget._index.within.first_not_within` proves it (it errs only
+        towards "not within", so only towards holding the version).
+        """
+        if delivered is None:
+            return False
+        found = self.ledger.lookup_version(delivered)
+        if found is None or found[1] is None:
+            return False
+        from geotarget import cap
+        from geotarget._index.within import first_not_within
+
+        earlier = cap.loads(found[1])
+        before = earlier.area
+        if before is None:
+            inherited = self._inherited_area(earlier)
+            before = None if inherited is None else inherited[0]
+        return before is not None and first_not_within(area.parts, before.parts) is None
+
     def _decide(
         self,
         alert: Alert,
@@ -1095,8 +1119,16 @@ class Targeter:
         confirm: bool,
         prefix: str,
         evaluator: Evaluator | None = None,
+        *,
+        delivered: str | None = None,
     ) -> tuple[Verdict, dict[str, Any]]:
-        """Evaluate a version the ledger made current: the verdict and the result's fields."""
+        """Evaluate a version the ledger made current: the verdict and the result's fields.
+
+        ``delivered``: the incident's version delivered before this one (another), if any. Its
+        area passed the blast-radius guard (under the limits, or confirmed), so an area proven
+        to lie within it is not held again: a held version is current, and the delivered area
+        would stop streaming for as little as an Update of the texts.
+        """
         onset, expires = alert.onset, alert.expires  # (each computed over the info blocks)
         if expires is not None and expires <= onset:
             # An empty window [onset, expires): never active, so never "not yet" either.
@@ -1161,6 +1193,15 @@ class Targeter:
                 "area_km2": plan.area_km2,
             }
         rules = self.rules[kind]
+        guarded = not confirm and (
+            rules.max_area_km2 is not None or rules.max_recipients is not None
+        )
+        if guarded and self._within_delivered(area, delivered):
+            confirm = True
+            prefix += (
+                f"its area lies within the area already delivered (version {delivered}), which "
+                "the blast-radius guard let through: not held again; "
+            )
         if rules.max_area_km2 is not None and plan.area_km2 > rules.max_area_km2 and not confirm:
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
@@ -1703,6 +1744,12 @@ def _before_expiry(alert: Alert, change: dt.datetime | None) -> dt.datetime | No
     return change
 
 
+def _delivered(adm: Admission) -> str | None:
+    """The incident's delivered version, when it is not the one this admission made current."""
+    released = None if adm.incident is None else adm.incident.released
+    return None if released == adm.version else released
+
+
 def _held_update(key: str, version: str, incident: Incident | None) -> str:
     """For a version the blast-radius guard holds: what it stopped, if it replaced a delivered one.
 
@@ -1714,8 +1761,9 @@ def _held_update(key: str, version: str, incident: Incident | None) -> str:
     if released is None or released == version:
         return ""
     return (
-        f"; until then nobody new is told of incident {key}: this Update replaced its delivered "
-        f"area (version {released}), which no longer streams to devices entering it"
+        f"; until then nobody new is told of incident {key}: this Update is its current "
+        f"version, so version {released}, the one delivered, no longer streams to devices "
+        "entering its area"
     )
 
 

@@ -1311,8 +1311,9 @@ def test_a_guarded_update_says_its_incident_stops_streaming_until_confirmed(
     assert held.verdict is Verdict.BLAST_RADIUS
     assert held.reason == (
         "the area is 19.6 km², over the explosion limit of 5.0 km²: confirm to send anyway; "
-        f"until then nobody new is told of incident {SENDER}/g1: this Update replaced its "
-        f"delivered area (version {SENDER}/g1), which no longer streams to devices entering it"
+        f"until then nobody new is told of incident {SENDER}/g1: this Update is its current "
+        f"version, so version {SENDER}/g1, the one delivered, no longer streams to devices "
+        "entering its area"
     )
     assert held.no_longer_covered.tolist() == []  # no device evaluated: the docstring says so
     assert t.on_positions(walker(), LATER) == []
@@ -1324,3 +1325,52 @@ def test_a_guarded_update_says_its_incident_stops_streaming_until_confirmed(
     confirmed = t.target(wide, idx(*DEVICES), LATER, confirm=True)
     assert confirmed.recipients.tolist() == ["d1"]
     assert [d.device_id for d in t.on_positions(walker(), LATER)] == ["walker"]
+
+
+def test_an_update_within_the_delivered_area_is_not_held_by_the_guard_again(
+    regions: RegionHierarchy,
+) -> None:
+    """An Update keeping or shrinking a confirmed area is delivered without another confirm.
+
+    The guard held such an Update again, and a held Update is the incident's current version:
+    the area an operator had confirmed stopped streaming, for as little as a changed text.
+    Only an area reaching beyond what was delivered is held (and says what that stops).
+    """
+    from geotarget.targeting import KindRules
+
+    rules = {"explosion": KindRules(include_ambiguous=True, max_area_km2=2.0)}
+    t = Targeter(regions, nationwide("XX"), location_rules=rules)
+    first = make_alert("explosion", WIDE, ident="h1")  # 19.6 km², confirmed
+    assert t.target(first, idx(*DEVICES), T0).verdict is Verdict.BLAST_RADIUS
+    told = t.target(first, idx(*DEVICES), T0, confirm=True)
+    assert told.recipients.tolist() == ["d0", "d1"]
+    assert told.claims is not None
+    t.confirm(told.claims.keys(), T0)
+
+    def update(ident: str, area: Any, minutes: int, after: Alert) -> Alert:
+        return make_alert(
+            "explosion",
+            area,
+            ident=ident,
+            sent=T0 + dt.timedelta(minutes=minutes),
+            msg_type=MessageType.UPDATE,
+            refs=(ref(after),),
+        )
+
+    same = update("h2", WIDE, 1, first)
+    got = t.target(same, idx(*DEVICES), LATER)
+    assert got.verdict is Verdict.DELIVER, got.reason
+    assert got.recipients.tolist() == [] and got.already_delivered == 2
+    assert f"lies within the area already delivered (version {SENDER}/h1)" in got.reason
+    assert [d.device_id for d in t.on_positions(walker(), LATER)] == ["walker"]
+    words = _without_area(update("h3", WIDE, 2, same))  # keeps WIDE
+    assert t.target(words, idx(*DEVICES), LATER).verdict is Verdict.DELIVER
+    smaller = update("h4", AREA, 3, words)  # 3.1 km², still over the limit
+    shrunk = t.target(smaller, idx(*DEVICES), LATER)
+    assert shrunk.verdict is Verdict.DELIVER, shrunk.reason
+    # d1 is outside AREA; the walker, streamed earlier, is not in this snapshot.
+    assert shrunk.no_longer_covered.tolist() == ["d1", "walker"]
+    wider = update("h5", Circle(17.5, 59.5, 4000.0), 4, smaller)
+    held = t.target(wider, idx(*DEVICES), LATER)
+    assert held.verdict is Verdict.BLAST_RADIUS
+    assert f"this Update is its current version, so version {SENDER}/h4" in held.reason
