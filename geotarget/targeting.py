@@ -1193,16 +1193,13 @@ class Targeter:
                 "area_km2": plan.area_km2,
             }
         rules = self.rules[kind]
-        guarded = not confirm and (
-            rules.max_area_km2 is not None or rules.max_recipients is not None
-        )
-        if guarded and self._within_delivered(area, delivered):
-            confirm = True
-            prefix += (
-                f"its area lies within the area already delivered (version {delivered}), which "
-                "the blast-radius guard let through: not held again; "
-            )
-        if rules.max_area_km2 is not None and plan.area_km2 > rules.max_area_km2 and not confirm:
+        kept = f"its area lies within the area already delivered (version {delivered}), which "
+        kept += "the blast-radius guard let through: not held again; "
+        over = rules.max_area_km2 is not None and plan.area_km2 > rules.max_area_km2
+        if over and not confirm and self._within_delivered(area, delivered):
+            confirm, prefix = True, prefix + kept  # (looked up only when the guard would hold)
+        if over and not confirm:
+            assert rules.max_area_km2 is not None
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
                 + f"the area is {plan.area_km2:,.1f} km², over the {kind} limit of "
@@ -1217,11 +1214,10 @@ class Targeter:
         # sorted. ``covered`` (and ``covered_region``) stay in the evaluation's order: only a
         # subset of them needs their id order (:meth:`_new_per_county`).
         covered_ids = index.positions._ids_in_id_order(covered)
-        if (
-            rules.max_recipients is not None
-            and covered_ids.size > rules.max_recipients
-            and not confirm
-        ):
+        many = rules.max_recipients is not None and covered_ids.size > rules.max_recipients
+        if many and not confirm and self._within_delivered(area, delivered):
+            confirm, prefix = True, prefix + kept
+        if many and not confirm:
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
                 + f"{covered_ids.size:,} devices are covered, over the {kind} limit of "

@@ -1502,11 +1502,10 @@ def test_preview_map_axis_labels_do_not_overlap(
     (fig,) = drawn
     assert isinstance(fig, matplotlib.figure.Figure)
     try:
-        fig.canvas.draw()
-        renderer = fig.canvas.get_renderer()
+        fig.canvas.draw()  # lays the labels out: their extents are then the drawn ones
         for ax in fig.axes:
             for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
-                boxes = [t.get_window_extent(renderer) for t in labels if t.get_text()]
+                boxes = [t.get_window_extent() for t in labels if t.get_text()]
                 assert len(boxes) >= 2
                 for a, b in itertools.pairwise(boxes):
                     assert not a.overlaps(b), [t.get_text() for t in labels]

@@ -21,7 +21,7 @@ from geotarget.errors import DuplicateIdentifier
 from geotarget.ledger import ClaimStatus, DeliveryKind, IncidentState
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import nationwide
-from geotarget.targeting import Targeter, Verdict
+from geotarget.targeting import KindRules, Targeter, Verdict
 
 AREA = Circle(17.5, 59.5, 1000.0)
 WIDE = Circle(17.5, 59.5, 2500.0)
@@ -1327,8 +1327,16 @@ def test_a_guarded_update_says_its_incident_stops_streaming_until_confirmed(
     assert [d.device_id for d in t.on_positions(walker(), LATER)] == ["walker"]
 
 
+@pytest.mark.parametrize(
+    "rules",
+    [
+        KindRules(include_ambiguous=True, max_area_km2=2.0),
+        KindRules(include_ambiguous=True, max_recipients=1),
+    ],
+    ids=["max_area_km2", "max_recipients"],
+)
 def test_an_update_within_the_delivered_area_is_not_held_by_the_guard_again(
-    regions: RegionHierarchy,
+    regions: RegionHierarchy, rules: KindRules
 ) -> None:
     """An Update keeping or shrinking a confirmed area is delivered without another confirm.
 
@@ -1336,11 +1344,8 @@ def test_an_update_within_the_delivered_area_is_not_held_by_the_guard_again(
     the area an operator had confirmed stopped streaming, for as little as a changed text.
     Only an area reaching beyond what was delivered is held (and says what that stops).
     """
-    from geotarget.targeting import KindRules
-
-    rules = {"explosion": KindRules(include_ambiguous=True, max_area_km2=2.0)}
-    t = Targeter(regions, nationwide("XX"), location_rules=rules)
-    first = make_alert("explosion", WIDE, ident="h1")  # 19.6 km², confirmed
+    t = Targeter(regions, nationwide("XX"), location_rules={"explosion": rules})
+    first = make_alert("explosion", WIDE, ident="h1")  # 19.6 km², 2 devices: confirmed
     assert t.target(first, idx(*DEVICES), T0).verdict is Verdict.BLAST_RADIUS
     told = t.target(first, idx(*DEVICES), T0, confirm=True)
     assert told.recipients.tolist() == ["d0", "d1"]
