@@ -1088,12 +1088,13 @@ class Targeter:
             reason=f"incident {key} was cancelled{why}: nobody is told{also}",
         )
 
-    def _within_delivered(self, area: Area, delivered: str | None) -> bool:
+    def _within_delivered(self, kind: str, area: Area, delivered: str | None) -> bool:
         """Whether ``area`` is proven to lie within the area of version ``delivered``.
 
         That version's own area, or for an Update without area geometry the one it kept;
         "proven" as :func:`geotarget._index.within.first_not_within` proves it (it errs only
-        towards "not within", so only towards holding the version).
+        towards "not within", so only towards holding the version). Only for a version of the
+        same ``kind``: its area passed that kind's guard, not another's.
         """
         if delivered is None:
             return False
@@ -1104,6 +1105,9 @@ class Targeter:
         from geotarget._index.within import first_not_within
 
         earlier = cap.loads(found[1])
+        recognised = self.recognition.recognise(earlier)
+        if recognised is None or recognised.kind != kind:
+            return False
         before = earlier.area
         if before is None:
             inherited = self._inherited_area(earlier)
@@ -1196,7 +1200,7 @@ class Targeter:
         kept = f"its area lies within the area already delivered (version {delivered}), which "
         kept += "the blast-radius guard let through: not held again; "
         over = rules.max_area_km2 is not None and plan.area_km2 > rules.max_area_km2
-        if over and not confirm and self._within_delivered(area, delivered):
+        if over and not confirm and self._within_delivered(kind, area, delivered):
             confirm, prefix = True, prefix + kept  # (looked up only when the guard would hold)
         if over and not confirm:
             assert rules.max_area_km2 is not None
@@ -1215,7 +1219,7 @@ class Targeter:
         # subset of them needs their id order (:meth:`_new_per_county`).
         covered_ids = index.positions._ids_in_id_order(covered)
         many = rules.max_recipients is not None and covered_ids.size > rules.max_recipients
-        if many and not confirm and self._within_delivered(area, delivered):
+        if many and not confirm and self._within_delivered(kind, area, delivered):
             confirm, prefix = True, prefix + kept
         if many and not confirm:
             return Verdict.BLAST_RADIUS, {

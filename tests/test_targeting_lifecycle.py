@@ -1379,3 +1379,25 @@ def test_an_update_within_the_delivered_area_is_not_held_by_the_guard_again(
     held = t.target(wider, idx(*DEVICES), LATER)
     assert held.verdict is Verdict.BLAST_RADIUS
     assert f"this Update is its current version, so version {SENDER}/h4" in held.reason
+
+
+def test_an_update_of_another_kind_is_held_although_within_the_delivered_area(
+    regions: RegionHierarchy,
+) -> None:
+    """The delivered area passed the guard of its own kind only: another kind's guard holds."""
+    rules = {
+        "explosion": KindRules(include_ambiguous=True, max_area_km2=2.0),
+        "crime_modus": KindRules(include_ambiguous=False),
+    }
+    t = Targeter(regions, nationwide("XX"), location_rules=rules)
+    first = make_alert("crime_modus", WIDE, ident="k1")
+    assert t.target(first, idx(*DEVICES), T0).verdict is Verdict.DELIVER
+    same = make_alert(
+        "explosion",
+        WIDE,
+        ident="k2",
+        sent=T0 + dt.timedelta(minutes=1),
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+    )
+    assert t.target(same, idx(*DEVICES), LATER).verdict is Verdict.BLAST_RADIUS
