@@ -113,6 +113,11 @@ def alert_map(path: str, area: Area, *, title: str) -> None:
     pad = max(e - w, n - s) * 0.15 + 1e-3
     ax.set_xlim(w - pad, e + pad)
     ax.set_ylim(s - pad, n + pad)
+    # At most five longitude labels: in the north a degree of longitude is short, so the area
+    # is narrow on the map, and the default ticks (every 0.025° at Haparanda) ran together.
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
     ax.set_title(title)
     ax.set_xlabel("longitude (°E)")
     ax.set_ylabel("latitude (°N)")

@@ -222,7 +222,11 @@ class TargetingResult:
         Devices claimed for the incident earlier (told, or pending: a push may be in flight)
         that this version does not cover — an Update moved or shrank the area, or (even when
         it widens) their newest fix left it — as canonical text (``str``). They are not told
-        again (a pending one is held, docs/delivery.rst); a Cancel still retracts them.
+        again (a pending one is held, docs/delivery.rst); a Cancel still retracts them. Listed
+        only for a version that is delivered (``DELIVER``): an Update that reaches nobody yet
+        (``NOT_YET_ACTIVE``, ``AREA_OUTSIDE_ROLLOUT``, ``BLAST_RADIUS`` …) evaluates no device,
+        and this is empty although its incident's earlier area no longer streams
+        (docs/who_is_told.rst, "Time").
     retract : numpy.ndarray
         For a Cancel: every device that received the incident, as canonical text (``str``).
     counts : mapping of Outcome to int
@@ -354,8 +358,10 @@ class TargetingResult:
         )
         if outcome is Outcome.OUTSIDE_ROLLOUT and self.rollout is not None:
             codes = sorted(self.rollout.regions)  # which regions are, so the operator can ask
-            shown = ", ".join(codes[:5]) + (f" and {len(codes) - 5} more" if len(codes) > 5 else "")
-            why += f" (it is enabled in {shown} only; RolloutPolicy.explain says from when)"
+            enabled = ", ".join(codes[:5]) + (
+                f" and {len(codes) - 5} more" if len(codes) > 5 else ""
+            )
+            why += f" (it is enabled in {enabled} only; RolloutPolicy.explain says from when)"
         if outcome is Outcome.OUTSIDE_AREA and (old := self._too_old_fix(device_id)) is not None:
             why = f"its last fix, {old}, lies outside the alert area"
             return f"device {shown} does not receive alert {self.alert_id}{how}: {why}"

@@ -768,7 +768,9 @@ class Targeter:
             else ""
         ) + linked
         try:
-            verdict, fields = self._decide(alert, kind, index, at, confirm, prefix, evaluator)
+            verdict, fields = self._decide(
+                alert, kind, index, at, confirm, prefix, evaluator, delivered=_delivered(adm)
+            )
         finally:
             on_disk()
         with self._lock:
@@ -776,6 +778,8 @@ class Targeter:
         if verdict is Verdict.EXPIRED:
             with self._lock:
                 self._expired.add((key, adm.version))
+        if verdict is Verdict.BLAST_RADIUS:
+            fields["reason"] += _held_update(key, adm.version, adm.incident)
         if verdict is not Verdict.DELIVER:
             return TargetingResult(**base, verdict=verdict, **fields)
         t_ledger = time.perf_counter()
@@ -1084,6 +1088,32 @@ class Targeter:
             reason=f"incident {key} was cancelled{why}: nobody is told{also}",
         )
 
+    def _within_delivered(self, kind: str, area: Area, delivered: str | None) -> bool:
+        """Whether ``area`` is proven to lie within the area of version ``delivered``.
+
+        That version's own area, or for an Update without area geometry the one it kept;
+        "proven" as :func:`geotarget._index.within.first_not_within` proves it (it errs only
+        towards "not within", so only towards holding the version). Only for a version of the
+        same ``kind``: its area passed that kind's guard, not another's.
+        """
+        if delivered is None:
+            return False
+        found = self.ledger.lookup_version(delivered)
+        if found is None or found[1] is None:
+            return False
+        from geotarget import cap
+        from geotarget._index.within import first_not_within
+
+        earlier = cap.loads(found[1])
+        recognised = self.recognition.recognise(earlier)
+        if recognised is None or recognised.kind != kind:
+            return False
+        before = earlier.area
+        if before is None:
+            inherited = self._inherited_area(earlier)
+            before = None if inherited is None else inherited[0]
+        return before is not None and first_not_within(area.parts, before.parts) is None
+
     def _decide(
         self,
         alert: Alert,
@@ -1093,8 +1123,16 @@ class Targeter:
         confirm: bool,
         prefix: str,
         evaluator: Evaluator | None = None,
+        *,
+        delivered: str | None = None,
     ) -> tuple[Verdict, dict[str, Any]]:
-        """Evaluate a version the ledger made current: the verdict and the result's fields."""
+        """Evaluate a version the ledger made current: the verdict and the result's fields.
+
+        ``delivered``: the incident's version delivered before this one (another), if any. Its
+        area passed the blast-radius guard (under the limits, or confirmed), so an area proven
+        to lie within it is not held again: a held version is current, and the delivered area
+        would stop streaming for as little as an Update of the texts.
+        """
         onset, expires = alert.onset, alert.expires  # (each computed over the info blocks)
         if expires is not None and expires <= onset:
             # An empty window [onset, expires): never active, so never "not yet" either.
@@ -1159,7 +1197,13 @@ class Targeter:
                 "area_km2": plan.area_km2,
             }
         rules = self.rules[kind]
-        if rules.max_area_km2 is not None and plan.area_km2 > rules.max_area_km2 and not confirm:
+        kept = f"its area lies within the area already delivered (version {delivered}), which "
+        kept += "the blast-radius guard let through: not held again; "
+        over = rules.max_area_km2 is not None and plan.area_km2 > rules.max_area_km2
+        if over and not confirm and self._within_delivered(kind, area, delivered):
+            confirm, prefix = True, prefix + kept  # (looked up only when the guard would hold)
+        if over and not confirm:
+            assert rules.max_area_km2 is not None
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
                 + f"the area is {plan.area_km2:,.1f} km², over the {kind} limit of "
@@ -1174,11 +1218,10 @@ class Targeter:
         # sorted. ``covered`` (and ``covered_region``) stay in the evaluation's order: only a
         # subset of them needs their id order (:meth:`_new_per_county`).
         covered_ids = index.positions.sorted_ids(covered)
-        if (
-            rules.max_recipients is not None
-            and covered_ids.size > rules.max_recipients
-            and not confirm
-        ):
+        many = rules.max_recipients is not None and covered_ids.size > rules.max_recipients
+        if many and not confirm and self._within_delivered(kind, area, delivered):
+            confirm, prefix = True, prefix + kept
+        if many and not confirm:
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
                 + f"{covered_ids.size:,} devices are covered, over the {kind} limit of "
@@ -1699,6 +1742,29 @@ def _before_expiry(alert: Alert, change: dt.datetime | None) -> dt.datetime | No
     if change is None or (alert.expires is not None and change >= alert.expires):
         return None
     return change
+
+
+def _delivered(adm: Admission) -> str | None:
+    """The incident's delivered version, when it is not the one this admission made current."""
+    released = None if adm.incident is None else adm.incident.released
+    return None if released == adm.version else released
+
+
+def _held_update(key: str, version: str, incident: Incident | None) -> str:
+    """For a version the blast-radius guard holds: what it stopped, if it replaced a delivered one.
+
+    The version is admitted (a Cancel naming it must find the incident), so it is current and
+    the incident's delivered version no longer streams until it is confirmed: the operator is
+    told, as nobody new is told meanwhile.
+    """
+    released = None if incident is None else incident.released
+    if released is None or released == version:
+        return ""
+    return (
+        f"; until then nobody new is told of incident {key}: this Update is its current "
+        f"version, so version {released}, the one delivered, no longer streams to devices "
+        "entering its area"
+    )
 
 
 def _after_expiry(alert: Alert, change: dt.datetime | None, zone: str) -> str:

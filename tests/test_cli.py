@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import itertools
 import json
 import os
 import subprocess
@@ -1472,3 +1473,41 @@ def test_target_refusing_a_cap11_alert_does_not_offer_an_option_it_lacks(
         run(*argv, "--lenient")
     assert usage.value.code == 2
     assert "unrecognized arguments: --lenient" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "radius_m"),
+    [(24.15, 65.84, 3_000.0), (20.30, 67.85, 500.0), (13.0, 55.6, 40_000.0)],
+)
+def test_preview_map_axis_labels_do_not_overlap(
+    monkeypatch: pytest.MonkeyPatch, lon: float, lat: float, radius_m: float
+) -> None:
+    """The map of an area in the north (Haparanda, Kiruna) keeps its longitude labels apart.
+
+    There a degree of longitude is short, so the area is narrow on the map; its longitudes
+    were labelled every 0.025° and ran into one another ("24.07524.10024.125").
+    """
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra")
+    import matplotlib.figure
+
+    from geotarget import Circle, _plot
+    from geotarget.areas import Area
+
+    plt = _plot._pyplot()
+    drawn: list[object] = []
+    close = plt.close  # the real one: the test closes the figure it kept open
+    monkeypatch.setattr(_plot, "_save", lambda fig, path: drawn.append(fig))
+    monkeypatch.setattr(plt, "close", lambda fig: None)
+    _plot.alert_map("map.png", Area([Circle(lon, lat, radius_m)]), title="t")
+    (fig,) = drawn
+    assert isinstance(fig, matplotlib.figure.Figure)
+    try:
+        fig.canvas.draw()  # lays the labels out: their extents are then the drawn ones
+        for ax in fig.axes:
+            for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+                boxes = [t.get_window_extent() for t in labels if t.get_text()]
+                assert len(boxes) >= 2
+                for a, b in itertools.pairwise(boxes):
+                    assert not a.overlaps(b), [t.get_text() for t in labels]
+    finally:
+        close(fig)

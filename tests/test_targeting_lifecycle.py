@@ -21,7 +21,7 @@ from geotarget.errors import DuplicateIdentifier
 from geotarget.ledger import ClaimStatus, DeliveryKind, IncidentState
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout import nationwide
-from geotarget.targeting import Targeter, Verdict
+from geotarget.targeting import KindRules, Targeter, Verdict
 
 AREA = Circle(17.5, 59.5, 1000.0)
 WIDE = Circle(17.5, 59.5, 2500.0)
@@ -1279,3 +1279,125 @@ def test_a_part_cancelled_in_a_store_of_an_earlier_build_still_ends_the_chain(
     due = t.redeliver(LATER)
     assert [(c.kind, c.devices.tolist()) for c in due] == [(DeliveryKind.RETRACTION, ["d0"])]
     assert t.active_incidents == ()
+
+
+def test_a_guarded_update_says_its_incident_stops_streaming_until_confirmed(
+    regions: RegionHierarchy,
+) -> None:
+    """An Update held by the blast-radius guard replaced the delivered area: the reason says so.
+
+    The Update is admitted (a Cancel naming it must end the incident), so the incident's earlier
+    area, still the one delivered, no longer streams: a device walking into it is not told until
+    the Update is confirmed. The operator must read that from the reason, not find it out.
+    """
+    from geotarget.targeting import KindRules
+
+    rules = {"explosion": KindRules(include_ambiguous=True, max_area_km2=5.0)}
+    t = Targeter(regions, nationwide("XX"), location_rules=rules)
+    first = make_alert("explosion", AREA, ident="g1")  # 3.1 km²
+    told = t.target(first, idx(*DEVICES), T0)
+    assert told.recipients.tolist() == ["d0"]
+    assert told.claims is not None
+    t.confirm(told.claims.keys(), T0)
+    wide = make_alert(
+        "explosion",
+        WIDE,  # 19.6 km²
+        ident="g2",
+        sent=T0 + dt.timedelta(minutes=1),
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+    )
+    held = t.target(wide, idx(*DEVICES), LATER)
+    assert held.verdict is Verdict.BLAST_RADIUS
+    assert held.reason == (
+        "the area is 19.6 km², over the explosion limit of 5.0 km²: confirm to send anyway; "
+        f"until then nobody new is told of incident {SENDER}/g1: this Update is its current "
+        f"version, so version {SENDER}/g1, the one delivered, no longer streams to devices "
+        "entering its area"
+    )
+    assert held.no_longer_covered.tolist() == []  # no device evaluated: the docstring says so
+    assert t.on_positions(walker(), LATER) == []
+    # A first Alert held by the guard says nothing more: nothing was delivered to replace.
+    alone = t.target(make_alert("explosion", WIDE, ident="g3"), idx(*DEVICES), LATER)
+    assert alone.reason == (
+        "the area is 19.6 km², over the explosion limit of 5.0 km²: confirm to send anyway"
+    )
+    confirmed = t.target(wide, idx(*DEVICES), LATER, confirm=True)
+    assert confirmed.recipients.tolist() == ["d1"]
+    assert [d.device_id for d in t.on_positions(walker(), LATER)] == ["walker"]
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        KindRules(include_ambiguous=True, max_area_km2=2.0),
+        KindRules(include_ambiguous=True, max_recipients=1),
+    ],
+    ids=["max_area_km2", "max_recipients"],
+)
+def test_an_update_within_the_delivered_area_is_not_held_by_the_guard_again(
+    regions: RegionHierarchy, rules: KindRules
+) -> None:
+    """An Update keeping or shrinking a confirmed area is delivered without another confirm.
+
+    The guard held such an Update again, and a held Update is the incident's current version:
+    the area an operator had confirmed stopped streaming, for as little as a changed text.
+    Only an area reaching beyond what was delivered is held (and says what that stops).
+    """
+    t = Targeter(regions, nationwide("XX"), location_rules={"explosion": rules})
+    first = make_alert("explosion", WIDE, ident="h1")  # 19.6 km², 2 devices: confirmed
+    assert t.target(first, idx(*DEVICES), T0).verdict is Verdict.BLAST_RADIUS
+    told = t.target(first, idx(*DEVICES), T0, confirm=True)
+    assert told.recipients.tolist() == ["d0", "d1"]
+    assert told.claims is not None
+    t.confirm(told.claims.keys(), T0)
+
+    def update(ident: str, area: Any, minutes: int, after: Alert) -> Alert:
+        return make_alert(
+            "explosion",
+            area,
+            ident=ident,
+            sent=T0 + dt.timedelta(minutes=minutes),
+            msg_type=MessageType.UPDATE,
+            refs=(ref(after),),
+        )
+
+    same = update("h2", WIDE, 1, first)
+    got = t.target(same, idx(*DEVICES), LATER)
+    assert got.verdict is Verdict.DELIVER, got.reason
+    assert got.recipients.tolist() == [] and got.already_delivered == 2
+    assert f"lies within the area already delivered (version {SENDER}/h1)" in got.reason
+    assert [d.device_id for d in t.on_positions(walker(), LATER)] == ["walker"]
+    words = _without_area(update("h3", WIDE, 2, same))  # keeps WIDE
+    assert t.target(words, idx(*DEVICES), LATER).verdict is Verdict.DELIVER
+    smaller = update("h4", AREA, 3, words)  # 3.1 km², still over the limit
+    shrunk = t.target(smaller, idx(*DEVICES), LATER)
+    assert shrunk.verdict is Verdict.DELIVER, shrunk.reason
+    # d1 is outside AREA; the walker, streamed earlier, is not in this snapshot.
+    assert shrunk.no_longer_covered.tolist() == ["d1", "walker"]
+    wider = update("h5", Circle(17.5, 59.5, 4000.0), 4, smaller)
+    held = t.target(wider, idx(*DEVICES), LATER)
+    assert held.verdict is Verdict.BLAST_RADIUS
+    assert f"this Update is its current version, so version {SENDER}/h4" in held.reason
+
+
+def test_an_update_of_another_kind_is_held_although_within_the_delivered_area(
+    regions: RegionHierarchy,
+) -> None:
+    """The delivered area passed the guard of its own kind only: another kind's guard holds."""
+    rules = {
+        "explosion": KindRules(include_ambiguous=True, max_area_km2=2.0),
+        "crime_modus": KindRules(include_ambiguous=False),
+    }
+    t = Targeter(regions, nationwide("XX"), location_rules=rules)
+    first = make_alert("crime_modus", WIDE, ident="k1")
+    assert t.target(first, idx(*DEVICES), T0).verdict is Verdict.DELIVER
+    same = make_alert(
+        "explosion",
+        WIDE,
+        ident="k2",
+        sent=T0 + dt.timedelta(minutes=1),
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+    )
+    assert t.target(same, idx(*DEVICES), LATER).verdict is Verdict.BLAST_RADIUS
