@@ -16,7 +16,7 @@ import pyproj
 import pytest
 import shapely
 import shapely.geometry as sg
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from strategies import any_lat, any_lon, radius_m, sweden_lat, sweden_lon
 
@@ -1069,6 +1069,9 @@ def _short_way(ring: list[tuple[float, float]]) -> list[tuple[float, float]] | N
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.tuples(_RING_LON, _RING_LAT), min_size=3, max_size=7))
+# GEOS's repair of this ring left a sliver it does not itself hold valid (two vertices 1e-313°
+# apart); the CAP area then read the whole ring as covering nothing.
+@example([(180.0, 90.0), (0.0, 90.0), (0.0, 0.0), (180.0, -90.0), (-2.2250738585e-313, 0.0)])
 def test_an_accepted_ring_means_both_its_plain_and_its_earth_reading_or_is_refused(
     vertices: list[tuple[float, float]],
 ) -> None:
@@ -1428,3 +1431,13 @@ def test_a_margin_across_the_antimeridian_keeps_its_area(west: float) -> None:
     shape = near._to_lonlat_polygon()
     assert shapely.covers(shape, shapely.points([179.99, -179.99], [-16.95, -16.95])).all()
     assert not shapely.covers(shape, shapely.points(0.0, -16.95))
+
+
+def test_a_repair_that_leaves_an_invalid_sliver_repairs_it_again() -> None:
+    """The sliver between two vertices 1e-313° apart goes; the area the ring encloses stays."""
+    ring = [(180.0, 90.0), (0.0, 90.0), (0.0, 0.0), (180.0, -90.0), (-2.2250738585e-313, 0.0)]
+    area = Polygon.repair(ring)
+    assert all(shapely.is_valid(p.shape) for p in area.parts)
+    assert sum(p.shape.area for p in area.parts) == pytest.approx(8100.0)
+    cap = AlertArea(description="x", polygons=[[*ring, ring[0]]])
+    assert cap.geometry is not None and cap.empty_polygons == () and cap.repaired_polygons == (0,)

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 import numpy as np
+import shapely
 import shapely.geometry as sg
 
 from geotarget import _geos
@@ -77,6 +78,14 @@ def _ring(i: int, ring: object) -> Ring:
     if edges.size:  # before any repair could read it as something else
         raise InvalidAlert(f"polygons[{i}] {long_way_message(out, edges)}")
     return out
+
+
+def _encloses_nothing(raw: sg.Polygon) -> bool:
+    """Whether a ring (its edges crossing a bounded number of times) covers no area at all.
+
+    As GEOS repairs it: collinear or repeated points repair to lines or nothing.
+    """
+    return bool(shapely.area(shapely.make_valid(raw, method="structure")) == 0.0)
 
 
 def _rings(value: Iterable[Iterable[Sequence[float]]]) -> tuple[Ring, ...]:
@@ -171,7 +180,10 @@ class AlertArea:
                 try:
                     parts.extend(Polygon.repair(ring).parts)
                 except InvalidArea as err:
-                    if _geos.crossings(sg.Polygon(ring)) > _geos.MAX_CROSSINGS:
+                    raw = sg.Polygon(ring)
+                    if _geos.crossings(raw) > _geos.MAX_CROSSINGS or not _encloses_nothing(raw):
+                        # (A ring enclosing area that cannot be made a polygon is refused,
+                        # never read as covering nothing: that would tell nobody.)
                         raise InvalidAlert(f"polygons[{i}]: {err}") from err
                     # Collinear or repeated points: CAP allows the ring; like a radius-0
                     # circle it covers no area, so it adds nothing to the geometry.
