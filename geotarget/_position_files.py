@@ -46,7 +46,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   compressed file, workbook or Parquet file given as CSV.
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
-  text; float16 degrees are refused; only the known columns are read.
+  text; float16 degrees are refused; only the known columns are read. The footer is checked
+  first (:func:`check_parquet_footer`): a row count that its columns or the file's size belie
+  is refused before pyarrow allocates arrays of that many rows.
 * **Cells of any length** in an ignored column are read: a record the csv module refuses for
   a field beyond its limit (a process-wide setting, left alone) is read by
   :mod:`geotarget._csv_records`. A known column's cell has its own length rule.
@@ -1057,6 +1059,51 @@ def _parquet_header(names: Sequence[str], name: str) -> None:
     )
 
 
+#: A Parquet file may hold this many rows whatever its size (about 150 MB once read)...
+PARQUET_FREE_ROWS = 1_000_000
+#: ... and beyond them at most this many rows a byte of the file. Positions of distinct
+#: devices take 5 to 30 bytes a row (a unique id, and coordinates that barely compress); even
+#: every device at one point with sequential ids takes 0.75. Run-length, dictionary and delta
+#: encodings can make millions of rows of a kilobyte, each about 150 bytes once read.
+PARQUET_ROWS_PER_BYTE = 4
+
+
+def check_parquet_footer(
+    metadata: Any, size: int | None, name: str, error: type[InvalidInput] = InvalidInput
+) -> None:
+    """Refuse a Parquet footer that claims more rows than its file can hold, before reading.
+
+    pyarrow sizes its arrays by the row groups' row counts: a 2 kB file whose footer says 2**31
+    rows had it allocate 8 GB and more (or fail with ArrowMemoryError). A row group whose row
+    count differs from a flat column's value count contradicts itself; a file of more than
+    :data:`PARQUET_FREE_ROWS` rows and more than :data:`PARQUET_ROWS_PER_BYTE` rows a byte is
+    refused as damaged or built to exhaust memory (``size``: the file's bytes; None when
+    unknown, which checks only the first rule). ``metadata``: ``pq.read_metadata``'s;
+    ``error``: the class raised (the regions reader's is InvalidRegions).
+    """
+    schema = metadata.schema
+    flat = [j for j in range(metadata.num_columns) if schema.column(j).max_repetition_level == 0]
+    rows = 0
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        for j in flat:
+            chunk = group.column(j)
+            if chunk.num_values != group.num_rows:
+                raise error(
+                    f"{name}: its footer contradicts itself: row group {i} says it holds "
+                    f"{group.num_rows:,} rows, but its column {chunk.path_in_schema} holds "
+                    f"{chunk.num_values:,} values; the file is damaged (write it again)"
+                )
+        rows += group.num_rows
+    if size is not None and rows > max(PARQUET_FREE_ROWS, PARQUET_ROWS_PER_BYTE * size):
+        raise error(
+            f"{name}: its footer says it holds {rows:,} rows in {size:,} bytes, more than "
+            f"{PARQUET_FREE_ROWS:,} rows and more than {PARQUET_ROWS_PER_BYTE} rows a byte of "
+            "the file (no file of positions or regions compresses so far): a damaged file, or "
+            "one built to exhaust memory, is refused (geotarget's limit)"
+        )
+
+
 def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     """The known columns (as pyarrow arrays) and what was read."""
     try:
@@ -1080,8 +1127,10 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
 
     try:
         names = pq.read_schema(path).names
+        footer = pq.read_metadata(path)
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise unreadable(err) from None
+    check_parquet_footer(footer, path.stat().st_size, path.name)
     _parquet_header(names, path.name)
     known, unknown = _columns(names, path.name, None)
     try:
