@@ -464,6 +464,20 @@ def test_utf16_that_is_not_valid_utf16_is_refused_not_read_as_other_characters(
     )
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_mark_or_a_declaration_is_checked_too(codec: str) -> None:
+    """expat finds UTF-16 by a first ``<`` alone; a lone surrogate there was read as well."""
+    doc = SWEDISH.split("\n", 1)[1]  # no XML declaration
+    good = doc.encode(codec)
+    assert cap.loads(good) == cap.loads(SWEDISH)
+    bad = doc.replace("SE-POL-2026-0001", "SE-POL-\ud800" + "1").encode(codec, "surrogatepass")
+    [(path, message)] = problems(bad).items()
+    assert path == ""
+    assert message.startswith(
+        "the document is not valid UTF-16, the encoding its first bytes show"
+    ), message
+
+
 def test_utf16_cut_in_the_middle_of_a_character_is_refused_naming_the_byte() -> None:
     """An odd number of bytes: the last one is half a character (it was "unclosed token")."""
     data = _utf16(SWEDISH, "utf-16") + b"\n"

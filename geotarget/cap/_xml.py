@@ -73,14 +73,15 @@ _DECLARED = re.compile(
 #: ``<D800>1`` as U+10031): Python's codecs refuse both, naming the bytes.
 _EXPAT_NATIVE = frozenset({"UTF-8", "ISO-8859-1"})
 
-#: XML 1.0 Appendix F: the first bytes of a document that starts with ``<?xml`` and has no
-#: byte-order mark, the encoding they show, and the Python codec that reads it. expat detects
-#: the UTF-16 ones but not UTF-32 (it read those as an "invalid token").
+#: XML 1.0 Appendix F: the first bytes of a document that starts with ``<`` and has no
+#: byte-order mark, the encoding they show, and the Python codec that reads it, in the order
+#: they are tried. expat finds UTF-16 by a first ``<`` alone (declaration or not) but not UTF-32
+#: (it read those as an "invalid token").
 _SHAPES = (
     (b"\x00\x00\x00<", "UTF-32BE", "utf-32-be"),
     (b"<\x00\x00\x00", "UTF-32LE", "utf-32-le"),
-    (b"\x00<\x00?", "UTF-16BE", "utf-16-be"),
-    (b"<\x00?\x00", "UTF-16LE", "utf-16-le"),
+    (b"\x00<", "UTF-16BE", "utf-16-be"),
+    (b"<\x00", "UTF-16LE", "utf-16-le"),
 )
 
 
