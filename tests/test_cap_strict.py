@@ -466,7 +466,7 @@ def test_utf16_that_is_not_valid_utf16_is_refused_not_read_as_other_characters(
 
 @pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
 def test_utf16_without_a_mark_or_a_declaration_is_checked_too(codec: str) -> None:
-    """expat finds UTF-16 by a first ``<`` alone; a lone surrogate there was read as well."""
+    """UTF-16 found by a first ``<`` alone (as expat finds it) is checked too: it was read."""
     doc = SWEDISH.split("\n", 1)[1]  # no XML declaration
     good = doc.encode(codec)
     assert cap.loads(good) == cap.loads(SWEDISH)
