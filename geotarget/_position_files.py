@@ -743,6 +743,16 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 "a UTF-8 byte-order mark: it mixes two encodings (rows appended by another "
                 "program?); convert it to one"
             ) from None
+        if bom is not None:  # UTF-16 or UTF-32 by its mark: its units, and what is wrong
+            shown = " ".join(f"{b:#04x}" for b in data[at : max(int(err.end), at + 1)][:4])
+            why = str(err.reason)
+            if "surrogate" in why:
+                why += " (a lone half of a character: was the file cut or joined from parts?)"
+            raise InvalidInput(
+                f"{name}: line {_line_of(data, at, form[0])}: bytes {shown} are not {bom}, the "
+                f"encoding the file's byte-order mark names: {why}; say which encoding it is "
+                "with --encoding"
+            ) from None
         hint = (
             f" (in DOS code page 850, as Excel's 'CSV (MS-DOS)' writes, it is "
             f"{byte.decode('cp850')!r}: --encoding cp850?)"

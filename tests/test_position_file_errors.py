@@ -239,7 +239,15 @@ def test_encoding_errors_count_lines_as_the_csv_reader_does(tmp_path: Path, eol:
         (
             (head + "b").encode("utf-16") + b"\x00\xd8b\x00" + tail.encode("utf-16-le"),
             None,
-            "line 3: byte 0x00 is neither UTF-8 nor UTF-16",
+            "line 3: bytes 0x00 0xd8 are not UTF-16, the encoding the file's byte-order mark "
+            "names: illegal UTF-16 surrogate (a lone half of a character: was the file cut or "
+            "joined from parts?); say which encoding it is with --encoding",
+        ),
+        (  # an odd number of bytes: half a character at the end (was "byte 0x0a is neither")
+            head.encode("utf-16") + b"\n",
+            None,
+            "line 3: bytes 0x0a are not UTF-16, the encoding the file's byte-order mark names: "
+            "truncated data",
         ),
         (head.encode() + b"b\x00" + tail.encode(), None, "line 3: holds NUL bytes"),
         ((head + f"P\u201er{tail}").encode("cp1252"), None, "line 3: 'P„r' looks like DOS code"),
