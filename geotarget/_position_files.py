@@ -663,6 +663,19 @@ def _bom(data: bytes) -> str | None:
     return "UTF-8" if data.startswith(codecs.BOM_UTF8) else None
 
 
+def _bom_order(data: bytes) -> str | None:
+    """The codec of the byte order a UTF-16 or UTF-32 mark names (``utf-16-be``...), or None."""
+    for mark, codec in (
+        (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16: UTF-32 LE's mark begins with it
+        (codecs.BOM_UTF32_BE, "utf-32-be"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
+        if data.startswith(mark):
+            return codec
+    return None
+
+
 def _error_offset(data: bytes, codec: str, err: UnicodeDecodeError) -> int:
     """Where in ``data`` a decoding error lies.
 
@@ -689,6 +702,15 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f"{name}: begins with a {bom} byte-order mark, but --encoding {encoding} was "
                 f"given: leave --encoding out (the mark says {bom}) or give --encoding "
                 f"{bom.lower()}"
+            )
+        order = _bom_order(data)
+        if order is not None and info.name.endswith(("-le", "-be")) and info.name != order:
+            # utf-16-le on a big-endian file: every character byte-swapped.
+            said = f"{bom} {'little' if order.endswith('-le') else 'big'}-endian"
+            raise InvalidInput(
+                f"{name}: begins with a {said} byte-order mark, but --encoding {encoding} was "
+                f"given: leave --encoding out (the mark says {said}) or give --encoding "
+                f"{str(bom).lower()} or {order}"
             )
         try:
             text = data.decode(info.name)
