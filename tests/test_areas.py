@@ -1239,6 +1239,79 @@ def test_the_area_of_thousands_of_circles_costs_rim_points_by_parts_not_4096_eac
     assert Area(far).area_m2 == pytest.approx(sum(c.area_m2 for c in far), rel=1e-12)
 
 
+def _groups_oracle(windows: list[tuple[float, float, float, float]]) -> set[frozenset[int]]:
+    """Connected components of the parts whose closed boxes meet, pair by pair (union-find)."""
+    parent = list(range(len(windows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, j in itertools.combinations(range(len(windows)), 2):
+        a, b = windows[i], windows[j]
+        if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
+            parent[find(i)] = find(j)
+    groups: dict[int, set[int]] = {}
+    for i in range(len(windows)):
+        groups.setdefault(find(i), set()).add(i)
+    return {frozenset(g) for g in groups.values()}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(17.9, 18.1), st.floats(59.25, 59.35), st.sampled_from([50.0, 300.0, 900.0])
+        ),
+        min_size=2,
+        max_size=25,
+    )
+)
+def test_parts_are_grouped_as_the_pairwise_oracle_groups_them(
+    specs: list[tuple[float, float, float]],
+) -> None:
+    """Every group is a connected component of meeting bounds, as a union-find of pairs says."""
+    from geotarget.areas import _overlap_groups
+
+    parts = [Circle(lon, lat, r) for lon, lat, r in specs]
+    got = {frozenset(g.tolist()) for g in _overlap_groups(parts)}
+    assert got == _groups_oracle([p._window() for p in parts])
+
+
+@pytest.mark.parametrize("layout", ["stacked", "diagonal"])
+def test_grouping_thousands_of_overlapping_circles_grows_with_them_not_their_square(
+    layout: str,
+) -> None:
+    """Four times the circles of one CAP area cost about four times, not sixteen.
+
+    Each circle's centre was tested against a component of thousands of boxes unprepared:
+    16,000 stacked circles (a 0.6 MB document) took 7 s to group and their document 9 s to
+    receive, 32,000 took 29 s. Timed as the best of three against a quarter of them, so that
+    the machine's speed cancels out.
+    """
+    import time
+
+    from geotarget.areas import _overlap_groups
+
+    def circles(n: int) -> list[Circle]:
+        if layout == "stacked":
+            return [Circle(18.06528, 59.3325 + k * 1e-7, 500.0) for k in range(n)]
+        return [Circle(18.0 + k * 1e-5, 59.3 + k * 1e-5, 200.0) for k in range(n)]
+
+    def best(parts: list[Circle]) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            [group] = _overlap_groups(parts)
+            times.append(time.perf_counter() - start)
+            assert group.size == len(parts)
+        return min(times)
+
+    small, large = best(circles(2_000)), best(circles(8_000))
+    assert large < 8 * small, (small, large)
+
+
 @settings(max_examples=60, deadline=None)
 @given(lon=any_lon, lat=any_lat, radius=st.floats(1_000.0, 1_000_000.0), seed=st.integers(0, 99))
 def test_to_shapely_of_any_circle_is_valid_with_its_area(
@@ -1398,79 +1471,3 @@ def test_a_margin_across_the_antimeridian_keeps_its_area(west: float) -> None:
     shape = near._to_lonlat_polygon()
     assert shapely.covers(shape, shapely.points([179.99, -179.99], [-16.95, -16.95])).all()
     assert not shapely.covers(shape, shapely.points(0.0, -16.95))
-
-
-# --- grouping overlapping parts: cost and answer ------------------------------------------------
-
-
-def _groups_oracle(windows: list[tuple[float, float, float, float]]) -> set[frozenset[int]]:
-    """Connected components of the parts whose closed boxes meet, pair by pair (union-find)."""
-    parent = list(range(len(windows)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            i = parent[i]
-        return i
-
-    for i, j in itertools.combinations(range(len(windows)), 2):
-        a, b = windows[i], windows[j]
-        if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
-            parent[find(i)] = find(j)
-    groups: dict[int, set[int]] = {}
-    for i in range(len(windows)):
-        groups.setdefault(find(i), set()).add(i)
-    return {frozenset(g) for g in groups.values()}
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.floats(17.9, 18.1), st.floats(59.25, 59.35), st.sampled_from([50.0, 300.0, 900.0])
-        ),
-        min_size=2,
-        max_size=25,
-    )
-)
-def test_parts_are_grouped_as_the_pairwise_oracle_groups_them(
-    specs: list[tuple[float, float, float]],
-) -> None:
-    """Every group is a connected component of meeting bounds, as a union-find of pairs says."""
-    from geotarget.areas import _overlap_groups
-
-    parts = [Circle(lon, lat, r) for lon, lat, r in specs]
-    got = {frozenset(g.tolist()) for g in _overlap_groups(parts)}
-    assert got == _groups_oracle([p._window() for p in parts])
-
-
-@pytest.mark.parametrize("layout", ["stacked", "diagonal"])
-def test_grouping_thousands_of_overlapping_circles_grows_with_them_not_their_square(
-    layout: str,
-) -> None:
-    """Four times the circles of one CAP area cost about four times, not sixteen.
-
-    Each circle's centre was tested against a component of thousands of boxes unprepared:
-    16,000 stacked circles (a 0.6 MB document) took 7 s to group and their document 9 s to
-    receive, 32,000 took 29 s. Timed as the best of three against a quarter of them, so that
-    the machine's speed cancels out.
-    """
-    import time
-
-    from geotarget.areas import _overlap_groups
-
-    def circles(n: int) -> list[Circle]:
-        if layout == "stacked":
-            return [Circle(18.06528, 59.3325 + k * 1e-7, 500.0) for k in range(n)]
-        return [Circle(18.0 + k * 1e-5, 59.3 + k * 1e-5, 200.0) for k in range(n)]
-
-    def best(parts: list[Circle]) -> float:
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            [group] = _overlap_groups(parts)
-            times.append(time.perf_counter() - start)
-            assert group.size == len(parts)
-        return min(times)
-
-    small, large = best(circles(2_000)), best(circles(8_000))
-    assert large < 8 * small, (small, large)
