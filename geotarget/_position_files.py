@@ -46,7 +46,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   compressed file, workbook or Parquet file given as CSV.
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
-  text; float16 degrees are refused; only the known columns are read.
+  text; float16 degrees are refused; only the known columns are read. The footer is checked
+  first (:func:`check_parquet_footer`): a row count that its columns or the file's size belie
+  is refused before pyarrow allocates arrays of that many rows.
 * **Cells of any length** in an ignored column are read: a record the csv module refuses for
   a field beyond its limit (a process-wide setting, left alone) is read by
   :mod:`geotarget._csv_records`. A known column's cell has its own length rule.
@@ -661,6 +663,19 @@ def _bom(data: bytes) -> str | None:
     return "UTF-8" if data.startswith(codecs.BOM_UTF8) else None
 
 
+def _bom_order(data: bytes) -> str | None:
+    """The codec of the byte order a UTF-16 or UTF-32 mark names (``utf-16-be``...), or None."""
+    for mark, codec in (
+        (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16: UTF-32 LE's mark begins with it
+        (codecs.BOM_UTF32_BE, "utf-32-be"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
+        if data.startswith(mark):
+            return codec
+    return None
+
+
 def _error_offset(data: bytes, codec: str, err: UnicodeDecodeError) -> int:
     """Where in ``data`` a decoding error lies.
 
@@ -687,6 +702,15 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f"{name}: begins with a {bom} byte-order mark, but --encoding {encoding} was "
                 f"given: leave --encoding out (the mark says {bom}) or give --encoding "
                 f"{bom.lower()}"
+            )
+        order = _bom_order(data)
+        if order is not None and info.name.endswith(("-le", "-be")) and info.name != order:
+            # utf-16-le on a big-endian file: every character byte-swapped.
+            said = f"{bom} {'little' if order.endswith('-le') else 'big'}-endian"
+            raise InvalidInput(
+                f"{name}: begins with a {said} byte-order mark, but --encoding {encoding} was "
+                f"given: leave --encoding out (the mark says {said}) or give --encoding "
+                f"{str(bom).lower()} or {order}"
             )
         try:
             text = data.decode(info.name)
@@ -740,6 +764,16 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f"cp1252 it is {byte.decode('cp1252', 'replace')!r}), but the file begins with "
                 "a UTF-8 byte-order mark: it mixes two encodings (rows appended by another "
                 "program?); convert it to one"
+            ) from None
+        if bom is not None:  # UTF-16 or UTF-32 by its mark: its units, and what is wrong
+            shown = " ".join(f"{b:#04x}" for b in data[at : max(int(err.end), at + 1)][:4])
+            why = str(err.reason)
+            if "surrogate" in why:
+                why += " (a lone half of a character: was the file cut or joined from parts?)"
+            raise InvalidInput(
+                f"{name}: line {_line_of(data, at, form[0])}: bytes {shown} are not {bom}, the "
+                f"encoding the file's byte-order mark names: {why}; say which encoding it is "
+                "with --encoding"
             ) from None
         hint = (
             f" (in DOS code page 850, as Excel's 'CSV (MS-DOS)' writes, it is "
@@ -1057,6 +1091,51 @@ def _parquet_header(names: Sequence[str], name: str) -> None:
     )
 
 
+#: A Parquet file may hold this many rows whatever its size (about 150 MB once read)...
+PARQUET_FREE_ROWS = 1_000_000
+#: ... and beyond them at most this many rows a byte of the file. Positions of distinct
+#: devices take 5 to 30 bytes a row (a unique id, and coordinates that barely compress); even
+#: every device at one point with sequential ids takes 0.75. Run-length, dictionary and delta
+#: encodings can make millions of rows of a kilobyte, each about 150 bytes once read.
+PARQUET_ROWS_PER_BYTE = 4
+
+
+def check_parquet_footer(
+    metadata: Any, size: int | None, name: str, error: type[InvalidInput] = InvalidInput
+) -> None:
+    """Refuse a Parquet footer that claims more rows than its file can hold, before reading.
+
+    pyarrow sizes its arrays by the row groups' row counts: a 2 kB file whose footer says 2**31
+    rows had it allocate 8 GB and more (or fail with ArrowMemoryError). A row group whose row
+    count differs from a flat column's value count contradicts itself; a file of more than
+    :data:`PARQUET_FREE_ROWS` rows and more than :data:`PARQUET_ROWS_PER_BYTE` rows a byte is
+    refused as damaged or built to exhaust memory (``size``: the file's bytes; None when
+    unknown, which checks only the first rule). ``metadata``: ``pq.read_metadata``'s;
+    ``error``: the class raised (the regions reader's is InvalidRegions).
+    """
+    schema = metadata.schema
+    flat = [j for j in range(metadata.num_columns) if schema.column(j).max_repetition_level == 0]
+    rows = 0
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        for j in flat:
+            chunk = group.column(j)
+            if chunk.num_values != group.num_rows:
+                raise error(
+                    f"{name}: its footer contradicts itself: row group {i} says it holds "
+                    f"{group.num_rows:,} rows, but its column {chunk.path_in_schema} holds "
+                    f"{chunk.num_values:,} values; the file is damaged (write it again)"
+                )
+        rows += group.num_rows
+    if size is not None and rows > max(PARQUET_FREE_ROWS, PARQUET_ROWS_PER_BYTE * size):
+        raise error(
+            f"{name}: its footer says it holds {rows:,} rows in {size:,} bytes, more than "
+            f"{PARQUET_FREE_ROWS:,} rows and more than {PARQUET_ROWS_PER_BYTE} rows a byte of "
+            "the file (no file of positions or regions compresses so far): a damaged file, or "
+            "one built to exhaust memory, is refused (geotarget's limit)"
+        )
+
+
 def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     """The known columns (as pyarrow arrays) and what was read."""
     try:
@@ -1080,8 +1159,10 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
 
     try:
         names = pq.read_schema(path).names
+        footer = pq.read_metadata(path)
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise unreadable(err) from None
+    check_parquet_footer(footer, path.stat().st_size, path.name)
     _parquet_header(names, path.name)
     known, unknown = _columns(names, path.name, None)
     try:

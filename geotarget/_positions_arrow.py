@@ -50,6 +50,7 @@ from geotarget._position_files import (
     _float_ids,
     _parquet_column,
     accuracy_option,
+    check_parquet_footer,
     column_key,
     lacking,
     twice,
@@ -182,8 +183,14 @@ def read_table(path: Path, name: str | None = None) -> Any:
     except ImportError as err:  # pragma: no cover
         raise MissingExtra("dask", "reading Parquet positions") from err
     try:
-        # Only the columns positions are made of: an unknown one costs no memory.
         schema = pq.read_schema(path)
+        footer = pq.read_metadata(path)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        raise _unreadable(err, name or path.name) from None
+    # Before any array is allocated by the footer's row counts.
+    check_parquet_footer(footer, path.stat().st_size, name or path.name)
+    try:
+        # Only the columns positions are made of: an unknown one costs no memory.
         keys = [column_key(n) for n in schema.names]
         if not set(REQUIRED) <= set(keys):  # refused by the caller, naming every column
             return schema.empty_table()
@@ -191,8 +198,12 @@ def read_table(path: Path, name: str | None = None) -> Any:
             path, columns=[n for n, k in zip(schema.names, keys, strict=True) if k is not None]
         )
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InvalidInput(f"{name or path.name}: not a readable Parquet file: {first}") from None
+        raise _unreadable(err, name or path.name) from None
+
+
+def _unreadable(err: Exception, name: str) -> InvalidInput:
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return InvalidInput(f"{name}: not a readable Parquet file: {first}")
 
 
 def read_parquet(

@@ -364,8 +364,15 @@ def read_geoparquet(
 
     try:
         schema = pq.read_schema(source)
+        footer = pq.read_metadata(source)
     except failures as err:
         raise unreadable(err) from err
+    # Before pyarrow allocates arrays by the footer's row counts (a 1.5 kB file claiming 2**31
+    # rows took 1.2 GB).
+    from geotarget._position_files import check_parquet_footer
+
+    size = os.stat(source).st_size if isinstance(source, (str, os.PathLike)) else None
+    check_parquet_footer(footer, size, file, InvalidRegions)
     raw_geo = (schema.metadata or {}).get(b"geo")
     if raw_geo is None:
         raise InvalidRegions(f"{file} is not GeoParquet: it has no 'geo' metadata")

@@ -1272,6 +1272,46 @@ def test_the_area_of_thousands_of_circles_costs_rim_points_by_parts_not_4096_eac
     assert Area(far).area_m2 == pytest.approx(sum(c.area_m2 for c in far), rel=1e-12)
 
 
+def _groups_oracle(windows: list[tuple[float, float, float, float]]) -> set[frozenset[int]]:
+    """Connected components of the parts whose closed boxes meet, pair by pair (union-find)."""
+    parent = list(range(len(windows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, j in itertools.combinations(range(len(windows)), 2):
+        a, b = windows[i], windows[j]
+        if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
+            parent[find(i)] = find(j)
+    groups: dict[int, set[int]] = {}
+    for i in range(len(windows)):
+        groups.setdefault(find(i), set()).add(i)
+    return {frozenset(g) for g in groups.values()}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(17.9, 18.1), st.floats(59.25, 59.35), st.sampled_from([50.0, 300.0, 900.0])
+        ),
+        min_size=2,
+        max_size=25,
+    )
+)
+def test_parts_are_grouped_as_the_pairwise_oracle_groups_them(
+    specs: list[tuple[float, float, float]],
+) -> None:
+    """Every group is a connected component of meeting bounds, as a union-find of pairs says."""
+    from geotarget.areas import _overlap_groups
+
+    parts = [Circle(lon, lat, r) for lon, lat, r in specs]
+    got = {frozenset(g.tolist()) for g in _overlap_groups(parts)}
+    assert got == _groups_oracle([p._window() for p in parts])
+
+
 @settings(max_examples=60, deadline=None)
 @given(lon=any_lon, lat=any_lat, radius=st.floats(1_000.0, 1_000_000.0), seed=st.integers(0, 99))
 def test_to_shapely_of_any_circle_is_valid_with_its_area(

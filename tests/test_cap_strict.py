@@ -380,6 +380,9 @@ def test_a_syntax_error_before_the_first_byte_that_is_not_utf8_is_reported_as_su
         (codecs.BOM_UTF16_BE, "utf-16-be", "cp1252"),
         (codecs.BOM_UTF16_LE, "utf-16-le", "koi8-r"),
         (codecs.BOM_UTF16_LE, "utf-16-le", "ISO-2022-JP"),
+        (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16BE"),  # was read as the mark says, silently
+        (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16LE"),
+        (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32BE"),
     ],
 )
 def test_a_byte_order_mark_contradicting_the_declaration_is_refused_and_said_so(
@@ -404,6 +407,10 @@ def test_a_byte_order_mark_contradicting_the_declaration_is_refused_and_said_so(
         (codecs.BOM_UTF8, "utf-8", "utf8"),
         (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
         (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+        (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16LE"),
+        (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16BE"),
+        (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+        (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32BE"),
     ],
 )
 def test_a_byte_order_mark_agreeing_with_the_declaration_is_read(
@@ -413,6 +420,170 @@ def test_a_byte_order_mark_agreeing_with_the_declaration_is_read(
     doc = SWEDISH.replace('encoding="UTF-8"', f'encoding="{declared}"')
     parsed = cap.loads_lenient(mark + doc.encode(encode))
     assert parsed.alert == cap.loads(SWEDISH) and parsed.repairs == ()
+
+
+def _utf16(doc: str, codec: str) -> bytes:
+    """``doc`` declared and encoded as UTF-16 (``utf-16`` writes a byte-order mark)."""
+    return doc.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode(codec)
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize(
+    ("units", "reason"),
+    [
+        (["\ud800", "1"], "illegal UTF-16 surrogate"),  # a high surrogate before a digit
+        (["\ud800", "\ud800"], "illegal UTF-16 surrogate"),  # two high surrogates
+        (["\udc00"], "illegal encoding"),  # a lone low surrogate
+    ],
+)
+def test_utf16_that_is_not_valid_utf16_is_refused_not_read_as_other_characters(
+    codec: str, units: list[str], reason: str
+) -> None:
+    """A lone surrogate in UTF-16 is no character: refused, naming the bytes.
+
+    expat's UTF-16 decoder paired a high surrogate with whatever followed: the identifier
+    ``SE-POL-<D800>1`` was read as ``SE-POL-𐀱``, silently another identifier.
+    """
+    doc = SWEDISH.replace("<identifier>SE-POL-2026-0001<", "<identifier>SE-POL-@<")
+    good = _utf16(doc, codec)
+    endian = "utf-16-be" if codec == "utf-16-be" else "utf-16-le"
+    at = good.index("@".encode(endian))
+    data = good[:at] + "".join(units).encode(endian, "surrogatepass") + good[at + 2 :]
+    line = doc[: doc.index("@")].count("\n") + 1
+    column = doc.index("@") - doc.rfind("\n", 0, doc.index("@"))
+    for read in (cap.loads, cap.loads_lenient):
+        with pytest.raises(InvalidCAP) as info:
+            read(data)
+        [problem] = info.value.problems
+        assert problem.path == ""
+        assert problem.message.startswith("the document is not valid UTF-16"), problem.message
+        assert f" at line {line}, column {column} (byte {at:,} of the document" in problem.message
+        assert reason in problem.message
+    assert cap.loads(good.replace("@".encode(endian), "1".encode(endian))).identifier == (
+        "SE-POL-1"
+    )
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_mark_or_a_declaration_is_checked_too(codec: str) -> None:
+    """UTF-16 found by a first ``<`` alone (as expat finds it) is checked too: it was read."""
+    doc = SWEDISH.split("\n", 1)[1]  # no XML declaration
+    good = doc.encode(codec)
+    assert cap.loads(good) == cap.loads(SWEDISH)
+    bad = doc.replace("SE-POL-2026-0001", "SE-POL-\ud800" + "1").encode(codec, "surrogatepass")
+    [(path, message)] = problems(bad).items()
+    assert path == ""
+    assert message.startswith(
+        "the document is not valid UTF-16, the encoding its first bytes show"
+    ), message
+
+
+def test_utf16_cut_in_the_middle_of_a_character_is_refused_naming_the_byte() -> None:
+    """An odd number of bytes: the last one is half a character (it was "unclosed token")."""
+    data = _utf16(SWEDISH, "utf-16") + b"\n"
+    [(path, message)] = problems(data).items()
+    assert path == "" and message.startswith("the document is not valid UTF-16"), message
+    assert "truncated data" in message
+
+
+@pytest.mark.parametrize("declared", ["utf-16", "UTF-16", "UTF-16LE", "UTF-32", "utf-32be"])
+def test_bytes_declaring_utf16_or_utf32_that_are_written_in_single_bytes_are_refused_so(
+    declared: str,
+) -> None:
+    """A .NET StringWriter declares utf-16 whatever encoding the text is later saved in.
+
+    The declaration itself is then in single bytes, as UTF-8 writes it: that contradicts it
+    (XML 1.0 §4.3.3). It was "encoding specified in XML declaration is incorrect", naming
+    neither the encoding nor the remedy.
+    """
+    data = SWEDISH.replace('encoding="UTF-8"', f'encoding="{declared}"').encode("utf-8")
+    for read in (cap.loads, cap.loads_lenient):
+        with pytest.raises(InvalidCAP) as info:
+            read(data)
+        [problem] = info.value.problems
+        assert problem.path == ""
+        assert problem.message.startswith(
+            f"the XML declaration says encoding={declared!r}, but the document is not written "
+            "in it: its first bytes '<?xml' are single bytes"
+        ), problem.message
+        assert "§4.3.3" in problem.message and 'encoding="UTF-8"' in problem.message
+
+
+@pytest.mark.parametrize(
+    ("codec", "shape", "declared"),
+    [
+        ("utf-16-le", "UTF-16LE", "UTF-8"),
+        ("utf-16-le", "UTF-16LE", "ISO-8859-1"),
+        ("utf-16-be", "UTF-16BE", "UTF-16LE"),
+        ("utf-16-le", "UTF-16LE", "UTF-16BE"),
+        ("utf-32-le", "UTF-32LE", "UTF-8"),
+    ],
+)
+def test_utf16_or_utf32_without_a_mark_declaring_another_encoding_is_refused_so(
+    codec: str, shape: str, declared: str
+) -> None:
+    """XML 1.0 Appendix F: the first bytes show the encoding; a declaration saying else is fatal."""
+    data = SWEDISH.replace('encoding="UTF-8"', f'encoding="{declared}"').encode(codec)
+    [(path, message)] = problems(data).items()
+    assert path == ""
+    assert message.startswith(f"the document is written in {shape} (its first bytes are "), message
+    assert f"but its XML declaration says encoding={declared!r}" in message
+    assert "§4.3.3" in message
+
+
+@pytest.mark.parametrize(
+    ("codec", "declared"),
+    [("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-16-le", "UTF-16LE"),
+     ("utf-16-be", "UTF-16BE"), ("utf-32-le", "UTF-32"), ("utf-32-be", "UTF-32"),
+     ("utf-32-le", "UTF-32LE"), ("utf-32-be", "UTF-32BE")],
+)  # fmt: skip
+def test_utf16_and_utf32_without_a_mark_are_read_by_their_first_bytes(
+    codec: str, declared: str
+) -> None:
+    """XML 1.0 Appendix F detects both without a mark (UTF-32 was "invalid token")."""
+    data = SWEDISH.replace('encoding="UTF-8"', f'encoding="{declared}"').encode(codec)
+    assert cap.loads(data) == cap.loads(SWEDISH)
+    assert cap.loads_lenient(data).repairs == ()
+
+
+def test_a_declared_encoding_inside_utf16_is_checked_as_any_other() -> None:
+    """A UTF-16 document declaring a name that is no encoding is refused (not read)."""
+    for codec in ("utf-16", "utf-16-le", "utf-32"):
+        data = SWEDISH.replace('encoding="UTF-8"', 'encoding="no-such-code"').encode(codec)
+        [(path, message)] = problems(data).items()
+        assert path == "" and "'no-such-code'" in message, message
+
+
+@pytest.mark.parametrize("declared", ["US-ASCII", "us-ascii", "ascii"])
+def test_bytes_outside_a_declared_ascii_name_the_byte(declared: str) -> None:
+    """Declared US-ASCII with a UTF-8 byte: as precise as for the alias ``ascii``.
+
+    It was "not well-formed (invalid token)" for the name expat decodes itself, US-ASCII.
+    """
+    doc = SWEDISH.replace('encoding="UTF-8"', f'encoding="{declared}"')
+    at = doc.index("ö")
+    line, column = doc[:at].count("\n") + 1, at - doc.rfind("\n", 0, at)
+    [(path, message)] = problems(doc.encode("utf-8")).items()
+    assert path == ""
+    assert message.startswith(
+        f"the document is not valid ascii, the encoding it declares: byte 0xC3 at line {line}, "
+        f"column {column}"
+    ), message
+
+
+def test_text_holding_a_lone_surrogate_is_refused_naming_it() -> None:
+    """A ``str`` with a lone surrogate (as ``surrogateescape`` decoding leaves) names it.
+
+    It was "not well-formed (invalid token)".
+    """
+    doc = SWEDISH.replace("Möllevångstorget", "M\udcc3\udcb6llevångstorget")
+    at = doc.index("\udcc3")
+    line, column = doc[:at].count("\n") + 1, at - doc.rfind("\n", 0, at)
+    [(path, message)] = problems(doc).items()
+    assert path == ""
+    assert message.startswith(
+        f"the text holds U+DCC3, a lone surrogate, at line {line}, column {column}"
+    ), message
 
 
 # --- axis order, reusable ----------------------------------------------------------------------

@@ -523,6 +523,39 @@ def test_an_encoding_that_contradicts_the_files_byte_order_mark_is_refused(
 
 
 @pytest.mark.parametrize(
+    ("mark", "codec", "named", "said"),
+    [
+        (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16-le", "UTF-16 big-endian"),
+        (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16-be", "UTF-16 little-endian"),
+        (codecs.BOM_UTF32_LE, "utf-32-le", "utf-32-be", "UTF-32 little-endian"),
+    ],
+)
+def test_an_encoding_of_the_other_byte_order_than_the_mark_is_refused(
+    tmp_path: Path, mark: bytes, codec: str, named: str, said: str
+) -> None:
+    """``--encoding utf-16-le`` on a big-endian file: the mark's byte order, not mojibake.
+
+    It was "lacks column(s) id, lon, lat" naming a byte-swapped header (椀搀Ⰰ氀漀渀...), or for
+    UTF-32 "byte 0xff is not utf-32-be", which never named the byte order.
+    """
+    from geotarget._position_files import read
+
+    path = tmp_path / "unicode.txt"
+    path.write_bytes(mark + "id\tlon\tlat\taccuracy_m\nå\t18.06\t59.33\t10\n".encode(codec))
+    at = dt.datetime(2024, 5, 20, tzinfo=dt.timezone.utc)
+    with pytest.raises(InvalidInput) as info:
+        read(path, encoding=named, observed_at=at)
+    family = said.split()[0]
+    assert str(info.value) == (
+        f"unicode.txt: begins with a {said} byte-order mark, but --encoding {named} was given: "
+        f"leave --encoding out (the mark says {said}) or give --encoding {family.lower()} or "
+        f"{codec}"
+    )
+    for right in (codec, family.lower(), None):
+        assert read(path, encoding=right, observed_at=at)[0].ids.tolist() == ["å"]
+
+
+@pytest.mark.parametrize(
     "encoding",
     ["punycode", "undefined", "idna", "utf-7", "unicode_escape", "raw_unicode_escape", "rot13",
      "hex", "base64", "zlib", "no-such-codec"],

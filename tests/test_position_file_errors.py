@@ -239,7 +239,15 @@ def test_encoding_errors_count_lines_as_the_csv_reader_does(tmp_path: Path, eol:
         (
             (head + "b").encode("utf-16") + b"\x00\xd8b\x00" + tail.encode("utf-16-le"),
             None,
-            "line 3: byte 0x00 is neither UTF-8 nor UTF-16",
+            "line 3: bytes 0x00 0xd8 are not UTF-16, the encoding the file's byte-order mark "
+            "names: illegal UTF-16 surrogate (a lone half of a character: was the file cut or "
+            "joined from parts?); say which encoding it is with --encoding",
+        ),
+        (  # an odd number of bytes: half a character at the end (was "byte 0x0a is neither")
+            head.encode("utf-16") + b"\n",
+            None,
+            "line 3: bytes 0x0a are not UTF-16, the encoding the file's byte-order mark names: "
+            "truncated data",
         ),
         (head.encode() + b"b\x00" + tail.encode(), None, "line 3: holds NUL bytes"),
         ((head + f"P\u201er{tail}").encode("cp1252"), None, "line 3: 'P„r' looks like DOS code"),
@@ -250,3 +258,96 @@ def test_encoding_errors_count_lines_as_the_csv_reader_does(tmp_path: Path, eol:
         with pytest.raises(InvalidInput) as err:
             read(path, encoding=encoding)
         assert f"p.csv: {fragment}" in str(err.value)
+
+
+# --- Parquet footers that claim more than the file holds -----------------------------------
+
+
+def _small_parquet(tmp_path: Path) -> bytes:
+    """Ten devices as a Parquet file's bytes."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "small.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "id": [f"d{i}" for i in range(10)],
+                "lon": [18.06] * 10,
+                "lat": [59.33] * 10,
+                "accuracy_m": [5.0] * 10,
+                "observed_at": pa.array([AT] * 10),
+            }
+        ),
+        path,
+    )
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("columns", [False, True])
+def test_a_parquet_footer_claiming_billions_of_rows_is_refused_before_reading(
+    tmp_path: Path, columns: bool
+) -> None:
+    """A 2 kB file whose footer says 2**31 rows: an InvalidInput, not an 8 GB allocation.
+
+    pyarrow sized its arrays by the row group's claim: "internal error (ArrowMemoryError:
+    malloc of size 8589934592 failed)", exit 3 (or 8 GB and more, where malloc succeeds).
+    """
+    from _parquet_footer import claim_rows
+
+    path = tmp_path / "claims.parquet"
+    path.write_bytes(claim_rows(_small_parquet(tmp_path), 2**31, columns=columns))
+    size = path.stat().st_size
+    with pytest.raises(InvalidInput) as err:
+        read(path)
+    if columns:  # the footer agrees with itself: its claim is refused by the file's size
+        assert str(err.value) == (
+            f"claims.parquet: its footer says it holds 2,147,483,648 rows in {size:,} bytes, "
+            "more than 1,000,000 rows and more than 4 rows a byte of the file (no file of "
+            "positions or regions compresses so far): a damaged file, or one built to exhaust "
+            "memory, is refused (geotarget's limit)"
+        )
+    else:
+        assert str(err.value) == (
+            "claims.parquet: its footer contradicts itself: row group 0 says it holds "
+            "2,147,483,648 rows, but its column id holds 10 values; the file is damaged "
+            "(write it again)"
+        )
+
+
+def test_a_parquet_file_that_decompresses_to_millions_of_rows_a_kilobyte_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Run-length and delta encodings make 2,000,000 rows of a few kilobytes.
+
+    Read, they took about 140 bytes of memory a row: 2.7 GB from a 455 kB file, and a 4 MB one
+    exhausts the machine. The footer's row count is checked against the file's size first.
+    """
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    n = 2_000_000
+    path = tmp_path / "bomb.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "id": np.arange(n),
+                "lon": np.full(n, 18.06),
+                "lat": np.full(n, 59.33),
+                "accuracy_m": np.full(n, 5.0),
+            }
+        ),
+        path,
+        use_dictionary=["lon", "lat", "accuracy_m"],
+        column_encoding={"id": "DELTA_BINARY_PACKED"},
+        compression="zstd",
+    )
+    size = path.stat().st_size
+    assert n > 4 * size
+    with pytest.raises(InvalidInput, match=r"bomb.parquet: its footer says it holds 2,000,000 "):
+        read(path, observed_at=AT)
+    # Below the limit it is read (all ten devices of a small file, whatever they compress to).
+    small = tmp_path / "small.parquet"
+    small.write_bytes(_small_parquet(tmp_path))
+    assert len(read(small)[0]) == 10

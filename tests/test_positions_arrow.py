@@ -191,6 +191,21 @@ def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
         read_parquet(path)
 
 
+@pytest.mark.parametrize("columns", [False, True])
+def test_a_footer_claiming_billions_of_rows_is_refused_before_reading(
+    tmp_path: Path, columns: bool
+) -> None:
+    """dask.read_parquet checks the footer as the command does (it allocated 8 GB and more)."""
+    from _parquet_footer import claim_rows
+
+    path = tmp_path / "claims.parquet"
+    pq.write_table(_table(), path)
+    path.write_bytes(claim_rows(path.read_bytes(), 2**31, columns=columns))
+    rule = "its footer says it holds 2,147,483,648 rows" if columns else "its footer contradicts"
+    with pytest.raises(InvalidInput, match=f"^claims.parquet: {rule}"):
+        read_parquet(path)
+
+
 def test_mixed_id_types_across_partitions_are_refused(tmp_path: Path) -> None:
     """A dataset with int ids in one file and text ids in another is refused, not mixed."""
     from geotarget.dask import _concat

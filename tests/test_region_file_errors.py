@@ -84,6 +84,20 @@ def test_a_damaged_geoparquet_page_is_invalid_regions(tmp_path: Path) -> None:
         RegionSet.from_geoparquet(path, code_property="code", level="district")
 
 
+@pytest.mark.parametrize("columns", [False, True])
+def test_a_geoparquet_footer_claiming_billions_of_rows_is_refused_before_reading(
+    tmp_path: Path, columns: bool
+) -> None:
+    """A 1.5 kB file whose footer says 2**31 rows: refused, not read with 1.2 GB in 8 s."""
+    from _parquet_footer import claim_rows
+
+    path = _geoparquet(tmp_path / "r.parquet", {"code": ["A"], "geometry": [_wkb()]}, GOOD_GEO)
+    path.write_bytes(claim_rows(path.read_bytes(), 2**31, columns=columns))
+    rule = "its footer says it holds 2,147,483,648 rows" if columns else "its footer contradicts"
+    with pytest.raises(InvalidRegions, match=rf"^GeoParquet '.*r\.parquet': {rule}"):
+        RegionSet.from_geoparquet(path, code_property="code", level="district")
+
+
 def test_geoparquet_wkb_of_the_wrong_type_is_invalid_regions(tmp_path: Path) -> None:
     """A geometry column of integers: shapely's TypeError becomes InvalidRegions."""
     path = _geoparquet(tmp_path / "r.parquet", {"code": ["A"], "geometry": [7]}, GOOD_GEO)

@@ -13,6 +13,8 @@ import re
 import xml.parsers.expat as expat
 from typing import NoReturn
 
+import attrs
+
 from geotarget._validate import charset
 
 #: The largest document accepted, in bytes (4 MiB; the largest real CAP seen is 0.9 MB).
@@ -65,8 +67,22 @@ _DECLARED = re.compile(
 
 
 #: Declared encodings expat decodes itself (XML 1.0 §4.3.3 names, compared upper-case); a
-#: document in any other character encoding is decoded by Python's codec before parsing.
-_EXPAT_NATIVE = frozenset({"UTF-8", "UTF-16", "UTF-16BE", "UTF-16LE", "ISO-8859-1", "US-ASCII"})
+#: document in any other character encoding is decoded by Python's codec before parsing. Not
+#: US-ASCII, whose stray bytes expat reports as an "invalid token" without naming them, nor
+#: UTF-16, whose decoder in expat pairs a lone high surrogate with the unit after it (reading
+#: ``<D800>1`` as U+10031): Python's codecs refuse both, naming the bytes.
+_EXPAT_NATIVE = frozenset({"UTF-8", "ISO-8859-1"})
+
+#: XML 1.0 Appendix F: the first bytes of a document that starts with ``<`` and has no
+#: byte-order mark, the encoding they show, and the Python codec that reads it, in the order
+#: they are tried. expat finds UTF-16 by a first ``<`` alone (declaration or not) but not UTF-32
+#: (it read those as an "invalid token").
+_SHAPES = (
+    (b"\x00\x00\x00<", "UTF-32BE", "utf-32-be"),
+    (b"<\x00\x00\x00", "UTF-32LE", "utf-32-le"),
+    (b"\x00<", "UTF-16BE", "utf-16-be"),
+    (b"<\x00", "UTF-16LE", "utf-16-le"),
+)
 
 
 #: Byte-order marks (XML 1.0 Appendix F), longest first: each names its encoding family.
@@ -91,8 +107,9 @@ def bom_conflict(raw: bytes) -> tuple[str, str, str] | None:
     an encoding declaration to be presented to the XML processor in an encoding other than
     that named in the declaration"). ``mark`` is the mark's encoding as people name it
     (``UTF-8``), ``codec`` the Python codec that decodes the document as the mark says. None
-    without a mark, without a declaration, or when they agree (``UTF-16`` and ``UTF-16LE``
-    agree with either UTF-16 mark; a name Python does not know is refused elsewhere).
+    without a mark, without a declaration, or when they agree (``UTF-16`` agrees with either
+    UTF-16 mark, ``UTF-16LE`` with the little-endian one only; a name Python does not know is
+    refused elsewhere).
     """
     marked = next(((n, c) for mark, n, c in _BOMS if raw.startswith(mark)), None)
     if marked is None:
@@ -107,7 +124,8 @@ def bom_conflict(raw: bytes) -> tuple[str, str, str] | None:
         family = codecs.lookup(declared).name
     except LookupError:
         return None
-    if family == codec or family.startswith(codec + "-"):  # utf-16-le, utf-8-sig...
+    endian = "-le" if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF32_LE)) else "-be"
+    if family == codec or family in (codec + endian, codec + "-sig"):  # utf-16-le, utf-8-sig
         return None
     return name, codec, declared
 
@@ -125,23 +143,13 @@ def _refuse_bom_conflict(raw: bytes) -> None:
         )
 
 
-def _check_declared_encoding(raw: bytes) -> str | None:
-    """The Python codec to decode ``raw`` with first; None when expat decodes it itself.
+def _known_encoding(name: str) -> codecs.CodecInfo:
+    """The codec of a declared encoding name, or :class:`Refused` saying what is wrong with it.
 
-    expat decodes UTF-8, UTF-16, ISO-8859-1 and US-ASCII itself (by those names only) and, for
-    any other name, asks Python's codecs for a *single-byte* map: so a common alias such as
-    ``utf8``, a multi-byte encoding (Shift_JIS, EUC-KR, Big5, GB2312) or a stateful one
-    (ISO-2022-JP) would fail on the first non-ASCII character of a well-formed document. Those
-    are decoded by Python's codec instead. A name Python does not know, a bytes-to-bytes codec
-    (``hex``) or a pseudo-encoding (``idna``, ``utf-7``) is refused: it would otherwise
-    surface as a LookupError, ValueError or UnicodeError from inside the parser.
+    A name Python does not know, a bytes-to-bytes codec (``hex``) or a pseudo-encoding
+    (``idna``, ``utf-7``) is refused: it would otherwise surface as a LookupError, ValueError
+    or UnicodeError from inside the parser.
     """
-    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        return "utf-32"  # a BOM no ASCII-compatible prescan can read past (XML 1.0 App. F)
-    m = _DECLARED.match(raw)
-    if m is None:
-        return None
-    name = m.group(1).decode("ascii")
     try:
         codecs.lookup(name)
     except LookupError:
@@ -154,7 +162,71 @@ def _check_declared_encoding(raw: bytes) -> str | None:
             f"the declared encoding {name!r} is not a character encoding a document can be "
             "written in (write CAP in UTF-8)"
         )
-    return None if name.upper() in _EXPAT_NATIVE else info.name
+    return info
+
+
+def _check_declared_encoding(raw: bytes) -> tuple[str | None, str] | None:
+    """``(codec, how)``: the Python codec to decode ``raw`` with first (None: expat decodes it).
+
+    ``how`` says what names the encoding, for errors: ``"declared"``, ``"mark"`` (a byte-order
+    mark) or ``"shape"`` (the first bytes, XML 1.0 Appendix F). None without any of them.
+
+    expat decodes UTF-8 and ISO-8859-1 itself (by those names only) and, for any other name,
+    asks Python's codecs for a *single-byte* map: so a common alias such as ``utf8``, a
+    multi-byte encoding (Shift_JIS, EUC-KR, Big5, GB2312) or a stateful one (ISO-2022-JP) would
+    fail on the first non-ASCII character of a well-formed document. Those, UTF-16 and UTF-32
+    (by their mark or their first bytes) and US-ASCII are decoded by Python's codec instead,
+    which refuses what is not valid in them. A declaration that the document's own bytes
+    contradict is refused (XML 1.0 §4.3.3), as is a name that is no character encoding
+    (:func:`_known_encoding`).
+    """
+    for mark, _, codec in _BOMS:
+        if codec != "utf-8" and raw.startswith(mark):
+            _declared_in(raw, codec)  # a contradicting one is refused by bom_conflict
+            return codec, "mark"  # Python's utf-16 and utf-32 read the mark and drop it
+    for shape, name, codec in _SHAPES:
+        if raw.startswith(shape):
+            declared = _declared_in(raw, codec)
+            family = codec.rpartition("-")[0]  # utf-16 or utf-32
+            if declared is not None and declared.name not in (codec, family):
+                raise Refused(
+                    f"the document is written in {name} (its first bytes are "
+                    f"{' '.join(f'{b:02X}' for b in raw[:4])}, XML 1.0 Appendix F) but its XML "
+                    f"declaration says encoding={declared.declared!r}: XML 1.0 §4.3.3 makes a "
+                    f"declaration that contradicts the document's encoding a fatal error "
+                    f"(declare {family.upper()!r})"
+                )
+            return codec, "shape"
+    m = _DECLARED.match(raw)
+    if m is None:
+        return None
+    name = m.group(1).decode("ascii")
+    info = _known_encoding(name)
+    if info.name.startswith(("utf-16", "utf-32")):
+        raise Refused(
+            f"the XML declaration says encoding={name!r}, but the document is not written in "
+            "it: its first bytes '<?xml' are single bytes, as UTF-8 and other ASCII-based "
+            f"encodings write them, not the units of {name} (XML 1.0 §4.3.3 makes a declaration "
+            "that contradicts the document's encoding a fatal error; a .NET StringWriter "
+            "declares utf-16 whatever encoding the text is saved in): declare the encoding "
+            'the document is saved in, e.g. <?xml version="1.0" encoding="UTF-8"?>'
+        )
+    return None if name.upper() in _EXPAT_NATIVE else info.name, "declared"
+
+
+@attrs.frozen
+class _Declared:
+    declared: str  # as written
+    name: str  # Python's codec name
+
+
+def _declared_in(raw: bytes, codec: str) -> _Declared | None:
+    """The encoding the XML declaration of ``raw`` (in ``codec``) names; None without one."""
+    head = raw[: 4 * 256].decode(codec, "ignore").lstrip("\ufeff")
+    m = _DECLARED_TEXT.match(head)
+    if m is None:
+        return None
+    return _Declared(m.group(1), _known_encoding(m.group(1)).name)
 
 
 def parse(data: str | bytes) -> Node:
@@ -164,7 +236,8 @@ def parse(data: str | bytes) -> Node:
     ``bytes`` are decoded as their XML declaration says (UTF-8 by default).
     """
     if isinstance(data, str):
-        raw = data.encode("utf-8", "surrogatepass")
+        _refuse_surrogates(data)
+        raw = data.encode("utf-8")
         parser = expat.ParserCreate(encoding="UTF-8", namespace_separator=" ")
     elif isinstance(data, (bytes, bytearray, memoryview)):
         raw = bytes(data)
@@ -177,14 +250,14 @@ def parse(data: str | bytes) -> Node:
         )
     if not isinstance(data, str):
         _refuse_bom_conflict(raw)
-        codec = _check_declared_encoding(raw)
+        codec, how = _check_declared_encoding(raw) or (None, "")
         if codec is not None:
             try:
                 text = raw.decode(codec)
             except UnicodeDecodeError as err:
-                raise _undecodable(raw, err, codec, declared=True) from None
+                raise _undecodable(raw, err, codec, declared=how) from None
             # Decoded here, so parsed as UTF-8 text whatever its declaration says (as for str).
-            raw = text.encode("utf-8", "surrogatepass")
+            raw = text.encode("utf-8")  # valid text: a codec decodes no lone surrogate
             parser = expat.ParserCreate(encoding="UTF-8", namespace_separator=" ")
 
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
@@ -257,26 +330,62 @@ def _read_as_utf8(raw: bytes) -> bool | None:
     return True if m.group(1).decode("ascii").upper() == "UTF-8" else None
 
 
-def _undecodable(raw: bytes, err: UnicodeDecodeError, codec: str, *, declared: bool) -> Refused:
+def _refuse_surrogates(text: str) -> None:
+    """Refuse a ``str`` holding a lone surrogate (as ``surrogateescape`` decoding leaves).
+
+    A surrogate code point is no character (XML 1.0 §2.2, production Char), so it cannot be
+    XML; expat said only "not well-formed (invalid token)".
+    """
+    m = _SURROGATE.search(text)
+    if m is None:
+        return
+    before = text[: m.start()].replace("\r\n", "\n").replace("\r", "\n")
+    line = before.count("\n") + 1
+    column = len(before) - before.rfind("\n")
+    raise Refused(
+        f"the text holds U+{ord(m.group()):04X}, a lone surrogate, at line {line}, column "
+        f"{column} (character {m.start():,} of the text): a surrogate is no character, so it "
+        "cannot be XML (XML 1.0 §2.2); it is what decoding bytes with errors='surrogateescape' "
+        "leaves for a byte the codec could not decode: pass the bytes instead, so that their "
+        "encoding is read from the document"
+    )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+#: How errors name what chose the encoding (:func:`_check_declared_encoding`'s ``how``).
+_WHY = {
+    "declared": "the encoding it declares",
+    "mark": "the encoding its byte-order mark names",
+    "shape": "the encoding its first bytes show (XML 1.0 Appendix F)",
+}
+
+
+def _undecodable(
+    raw: bytes, err: UnicodeDecodeError, codec: str, *, declared: bool | str
+) -> Refused:
     """The refusal of bytes that ``codec`` cannot decode: the byte, where it is, what to do.
 
     The line and column count characters as expat does (CR LF and a lone CR end a line), so
     they match an editor's; ``declared``: whether the document names ``codec`` itself, rather
-    than leaving XML to assume UTF-8.
+    than leaving XML to assume UTF-8 (True), or what names it (a key of :data:`_WHY`).
     """
     start = err.start
-    name = "UTF-8" if codec == "utf-8" else codec
+    name = {"utf-8": "UTF-8", "utf-16": "UTF-16", "utf-32": "UTF-32"}.get(
+        codec.removesuffix("-le").removesuffix("-be"), codec
+    )
     before = raw[:start].decode("utf-8-sig" if codec == "utf-8" else codec, "replace")
-    before = before.replace("\r\n", "\n").replace("\r", "\n")
+    before = before.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     line = before.count("\n") + 1
     column = len(before) - before.rfind("\n")
     shown = " ".join(f"0x{b:02X}" for b in raw[start : max(err.end, start + 1)][:4])
     near = raw[max(0, start - 12) : start + 8]
-    why = (
-        f"{name}, the encoding it declares"
-        if declared
-        else f"{name}, the encoding XML assumes for a document that declares none"
-    )
+    if isinstance(declared, str):
+        why = f"{name}, {_WHY[declared]}"
+    elif declared:
+        why = f"{name}, the encoding it declares"
+    else:
+        why = f"{name}, the encoding XML assumes for a document that declares none"
     if codec == "utf-8":
         hint = (
             "save it as UTF-8, or declare the encoding it is written in, e.g. "
