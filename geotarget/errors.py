@@ -274,7 +274,10 @@ class StoreError(GeotargetError, OSError):
 
 
 class StoreUnavailable(StoreError):
-    """The store cannot be opened or reached: a missing directory, a server that is down."""
+    """The store cannot be opened or reached: a missing directory, a server that is down.
+
+    Also a read or write the file system failed (SQLite's disk I/O error).
+    """
 
 
 class StoreReadOnly(StoreError):
@@ -290,4 +293,7 @@ class StoreBusy(StoreError):
 
 
 class StoreFull(StoreError):
-    """The disk, file system or database is full."""
+    """The disk, file system or database is full, or a file reached the file size limit.
+
+    (The process's ``ulimit -f``, ``RLIMIT_FSIZE``: the message names it.)
+    """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -1401,6 +1402,57 @@ def test_sqlite_disk_full_on_a_small_tmpfs_is_store_full(small_tmpfs: Any) -> No
         assert kept.size % 5_000 == 1  # whole batches only
     finally:
         store.close()
+
+
+FILE_SIZE_LIMITED = textwrap.dedent(
+    """
+    import json, os, resource, sys
+    from datetime import datetime, timezone
+    from geotarget.errors import StoreError
+    from geotarget.ledger import SQLiteLedger
+    path = sys.argv[1]
+    at = datetime(2024, 4, 15, tzinfo=timezone.utc)
+    store = SQLiteLedger(path)
+    store.claim("inc", ["a"], version="v", at=at)
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    biggest = max(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (biggest + 64 * 1024, hard))  # ulimit -f
+    try:
+        store.claim("inc", [f"device-{i:06d}-padding" for i in range(20_000)], version="v", at=at)
+        failed = None
+    except StoreError as err:
+        failed = [type(err).__name__, str(err)]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+    kept = store.recipients("inc").tolist()
+    again = store.claim("inc", ["b"], version="v", at=at).devices.tolist()
+    store.close()
+    print(json.dumps({"failed": failed, "kept": kept, "again": again}))
+    """
+)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="RLIMIT_FSIZE is POSIX")
+def test_sqlite_file_size_limit_is_store_full_naming_the_limit(tmp_path: Path) -> None:
+    """A write past the process's file size limit (``ulimit -f``) is StoreFull, naming it.
+
+    SQLite reports the refused write (EFBIG) as a disk I/O error: it was StoreUnavailable
+    saying the store "cannot be opened". Nothing of the batch is kept, and once the limit is
+    raised the same handle claims on.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", FILE_SIZE_LIMITED, str(tmp_path / "ledger.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert got["failed"] is not None, "the claim past the limit succeeded"
+    name, message = got["failed"]
+    assert name == "StoreFull", message
+    assert "file size limit" in message and "ulimit -f" in message, message
+    assert "nothing was applied" in message and "cannot be opened" not in message, message
+    assert got["kept"] == ["a"] and got["again"] == ["b"]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
