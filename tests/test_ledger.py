@@ -1852,6 +1852,95 @@ def test_postgres_stopped_and_restarted_fails_precisely_then_recovers(own_postgr
     store.close()
 
 
+class _CommitDropper:
+    """A Unix-socket proxy before a PostgreSQL server: once armed, it hangs up after a COMMIT.
+
+    The server commits; its answer never reaches the client.
+    """
+
+    def __init__(self, upstream: str, root: Path) -> None:
+        import socket
+        import threading
+
+        self.upstream = upstream
+        self.armed = False
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(str(root / ".s.PGSQL.5432"))
+        self.server.listen(8)
+        self.dsn = f"host={root} port=5432 user=postgres dbname=postgres"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return  # closed
+            server = socket.socket(socket.AF_UNIX)
+            server.connect(self.upstream)
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+
+    def _pump(self, client: Any, server: Any) -> None:
+        import select
+
+        try:
+            while True:
+                ready, _, _ = select.select([client, server], [], [])
+                if client in ready:
+                    data = client.recv(65536)
+                    if not data:
+                        return
+                    server.sendall(data)
+                    if self.armed and b"COMMIT" in data:
+                        self.armed = False
+                        server.recv(65536)  # the server has committed: its answer is dropped
+                        return
+                if server in ready:
+                    data = server.recv(65536)
+                    if not data:
+                        return
+                    client.sendall(data)
+        finally:
+            client.close()
+            server.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_postgres_connection_lost_while_committing_says_it_may_have_been_applied(
+    own_postgres: Any, tmp_path: Path
+) -> None:
+    """The connection drops after the server committed, before its answer arrived.
+
+    The error said "nothing was applied" although the claim had been made. It says the
+    operation may have been applied, and repeating it applies nothing twice: the devices it
+    claimed come back through redeliver() once their lease runs out.
+    """
+    from geotarget.errors import StoreUnavailable
+
+    proxy = _CommitDropper(str(own_postgres.root / ".s.PGSQL.5432"), tmp_path)
+    store = PostgresLedger(proxy.dsn)
+    try:
+        store.claim("inc", ["a"], version="v", at=T0, lease=timedelta(seconds=30))
+        proxy.armed = True
+        with pytest.raises(StoreUnavailable) as caught:
+            store.claim("inc", ["b", "c"], version="v", at=T0, lease=timedelta(seconds=30))
+        message = str(caught.value)
+        assert "nothing was applied" not in message, message
+        assert "may have been applied" in message and "while committing" in message, message
+        assert store.recipients("inc").tolist() == ["a", "b", "c"]  # it was: b and c are claimed
+        assert store.claim("inc", ["b", "c"], version="v", at=T0).devices.tolist() == []
+        later = T0 + timedelta(minutes=1)
+        assert [c.devices.tolist() for c in store.redeliver(later)] == [["a", "b", "c"]]
+    finally:
+        store.close()
+        proxy.close()
+
+
 def test_postgres_held_lock_is_store_busy_within_lock_timeout(postgres_dsn: str) -> None:
     """A Cancel in another session holding the incident's row makes a claim fail fast."""
     import psycopg
