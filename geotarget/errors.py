@@ -269,7 +269,9 @@ class StoreError(GeotargetError, OSError):
     """The delivery store failed; the operation was rolled back, nothing of it was applied.
 
     The message names the store (file or server) and the cause; the database driver's own
-    exception is chained as ``__cause__``.
+    exception is chained as ``__cause__``. It says so when that is not certain (a server's
+    connection lost while committing), or when a call of several transactions
+    (:meth:`~geotarget.targeting.Targeter.on_positions`, one per incident) had made some.
     """
 
 

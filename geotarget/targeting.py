@@ -94,6 +94,7 @@ from geotarget.errors import (
     InvalidPolicy,
     InvalidType,
     Problem,
+    StoreError,
 )
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
@@ -1474,6 +1475,14 @@ class Targeter:
             Pending, in incident order, then device order: push each, then
             :meth:`confirm` its :attr:`Delivery.key`.
 
+        Raises
+        ------
+        StoreError
+            The store failed (a subclass names the cause). The claims of the incidents
+            before the one that failed were made, each in its own transaction: the message
+            names them (incident and count); pending, they come back through
+            :meth:`redeliver` once their lease runs out.
+
         .. versionchanged:: 0.1.0
            Deliveries are pending claims with a key; incidents come from the ledger.
         """
@@ -1508,9 +1517,18 @@ class Targeter:
                 if not covered.size:
                     continue
                 assert inc.version is not None
-                claims = self.ledger.claim(
-                    inc.key, positions.ids[covered], version=inc.version, at=at, lease=self.lease
-                )
+                try:
+                    claims = self.ledger.claim(
+                        inc.key,
+                        positions.ids[covered],
+                        version=inc.version,
+                        at=at,
+                        lease=self.lease,
+                    )
+                except StoreError as err:
+                    if not out:
+                        raise
+                    raise _claimed_before(err, inc.key, out) from err
                 if claims.status is ClaimStatus.SUPERSEDED:
                     superseded.add(inc.key)  # an Update won meanwhile: its version, again
                     continue
@@ -1683,6 +1701,21 @@ def _one_per_delivery(claims: list[Claims]) -> list[Claims]:
             ),
         )
     return out
+
+
+def _claimed_before(err: StoreError, key: str, made: list[Delivery]) -> StoreError:
+    """``err`` (of incident ``key``'s claim), saying what the batch claimed before it.
+
+    (:meth:`Targeter.on_positions` claims one incident per transaction: those made stay.)
+    """
+    counts: dict[str, int] = {}
+    for d in made:
+        counts[d.incident] = counts.get(d.incident, 0) + 1
+    named = ", ".join(f"{n:,} device(s) of {incident}" for incident, n in counts.items())
+    return type(err)(
+        f"{err} (the claim for {key}); before it, this batch's claims of {named} were made: "
+        "pending, they come back through redeliver() once their lease runs out"
+    )
 
 
 def _not_covered(claimed: npt.NDArray[Any], covered_ids: npt.NDArray[Any]) -> npt.NDArray[Any]:

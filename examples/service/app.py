@@ -48,11 +48,13 @@ characters, its size said; no answer is longer than :data:`MAX_MESSAGE`. A body 
 service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
 :data:`MAX_POSITIONS_BODY`). A client that hangs up mid-body is one line at INFO on the
 ``examples.service`` logger (no traceback). A store failure answers 503 with the
-:class:`~geotarget.errors.StoreError` message (nothing of the request was applied), and the
-service keeps answering what does not need the store; a service started while its store
-cannot be opened (PostgreSQL down, the SQLite file's directory not mounted yet) logs why, does
-the same, and opens the store at the first request once it can. Nothing of a request's
-positions is ever logged.
+:class:`~geotarget.errors.StoreError` message (nothing of the request was applied, but for
+a ``/positions`` batch over several active alerts whose claim failed at a later alert: the
+message names the claims made before it, which ``/redeliver`` offers once their lease runs
+out), and the service keeps answering what does not need the store; a service started while
+its store cannot be opened (PostgreSQL down, the SQLite file's directory not mounted yet) logs
+why, does the same, and opens the store at the first request once it can. Nothing of a
+request's positions is ever logged.
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
 by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
