@@ -694,6 +694,11 @@ class Targeter:
             as the ledger records every version (each info block repeats its areas: Sweden
             drawn as its 290 municipalities, in two languages, is 4.6 MB). Nothing changes;
             the message says how to split it.
+        StoreError
+            The store failed (a subclass names the cause). The alert is admitted in one
+            transaction and its recipients claimed in another: when the claim failed, the
+            message says the alert was admitted; send it again, or call :meth:`retarget`, to
+            deliver it.
         """
         return self._target(alert, index, at, confirm=confirm)
 
@@ -781,9 +786,19 @@ class Targeter:
             return TargetingResult(**base, verdict=verdict, **fields)
         t_ledger = time.perf_counter()
         covered_ids = fields.pop("covered_ids")
-        previously = self.ledger.recipients(key) if tr is not Transition.STARTED else _NO_DEVICES
-        # One transaction: refused if a Cancel (or a newer version) won meanwhile, anywhere.
-        claims = self.ledger.claim(key, covered_ids, version=adm.version, at=at, lease=self.lease)
+        try:
+            previously = (
+                self.ledger.recipients(key) if tr is not Transition.STARTED else _NO_DEVICES
+            )
+            # One transaction: refused if a Cancel (or a newer version) won meanwhile, anywhere.
+            claims = self.ledger.claim(
+                key, covered_ids, version=adm.version, at=at, lease=self.lease
+            )
+        except StoreError as err:
+            raise type(err)(
+                f"{err} (claiming its recipients); the alert {adm.version} was admitted before "
+                f"it, in incident {key}: send it again, or call retarget(), to deliver it"
+            ) from err
         if claims.status is not ClaimStatus.CLAIMED:
             return self._lost(base, claims)
         with self._lock:

@@ -892,3 +892,35 @@ def test_a_batch_failing_at_its_second_incident_names_the_claims_already_made(
     assert f"{len(made)} device(s) of {done}" in message, message
     assert "redeliver()" in message and f"claim for {held}" in message, message
     targeter.ledger.close()
+
+
+def test_target_whose_claim_fails_after_the_admission_says_the_alert_was_admitted(
+    regions: RegionHierarchy, postgres_dsn: str
+) -> None:
+    """target() admits the alert (one transaction), then claims (another): the claim fails.
+
+    The error said "nothing was applied", yet the alert was admitted. It says so, and how to
+    deliver it: send it again, or retarget(); both then deliver it in full.
+    """
+    import psycopg
+
+    from geotarget.errors import StoreBusy
+
+    targeter = Targeter(
+        regions, nationwide("XX"), ledger=PostgresLedger(postgres_dsn, lock_timeout=0.3)
+    )
+    alert = make_alert("explosion", AREA)
+    index = PositionIndex(positions([17.5, 17.5, 17.6], [59.5, 59.5001, 59.5]))
+    with psycopg.connect(postgres_dsn) as other:
+        other.execute("LOCK TABLE gt_claims IN EXCLUSIVE MODE")
+        with pytest.raises(StoreBusy) as caught:
+            targeter.target(alert, index, T0)
+    message = str(caught.value)
+    key = f"{SENDER}/a1"
+    assert "nothing was applied" in message  # (of the claim)
+    assert f"{key} was admitted before it" in message and "retarget()" in message, message
+    assert [i.key for i in targeter.ledger.load_active()] == [key]  # admitted, not released
+    assert targeter.ledger.recipients(key).size == 0
+    again = targeter.retarget(index, T0)
+    assert [r.recipients.tolist() for r in again] == [["d0", "d1"]]
+    targeter.ledger.close()
