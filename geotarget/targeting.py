@@ -1554,7 +1554,12 @@ class Targeter:
                 )
             if not superseded or attempt == _STREAM_ATTEMPTS - 1:
                 break
-            live = self._live(superseded, wait=True)
+            try:
+                live = self._live(superseded, wait=True)
+            except StoreError as err:
+                if not out:
+                    raise
+                raise _claimed_before(err, None, out) from err
         return out
 
     # --- the delivery protocol -------------------------------------------------------------
@@ -1718,8 +1723,8 @@ def _one_per_delivery(claims: list[Claims]) -> list[Claims]:
     return out
 
 
-def _claimed_before(err: StoreError, key: str, made: list[Delivery]) -> StoreError:
-    """``err`` (of incident ``key``'s claim), saying what the batch claimed before it.
+def _claimed_before(err: StoreError, key: str | None, made: list[Delivery]) -> StoreError:
+    """``err`` (of incident ``key``'s claim, or a read), saying what the batch claimed before it.
 
     (:meth:`Targeter.on_positions` claims one incident per transaction: those made stay.)
     """
@@ -1728,7 +1733,8 @@ def _claimed_before(err: StoreError, key: str, made: list[Delivery]) -> StoreErr
         counts[d.incident] = counts.get(d.incident, 0) + 1
     named = ", ".join(f"{n:,} device(s) of {incident}" for incident, n in counts.items())
     return type(err)(
-        f"{err} (the claim for {key}); before it, this batch's claims of {named} were made: "
+        f"{err} ({'reading the incidents' if key is None else f'the claim for {key}'}); "
+        f"before it, this batch's claims of {named} were made: "
         "pending, they come back through redeliver() once their lease runs out"
     )
 
