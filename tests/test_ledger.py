@@ -1936,6 +1936,9 @@ def test_postgres_connection_lost_while_committing_says_it_may_have_been_applied
         assert store.claim("inc", ["b", "c"], version="v", at=T0).devices.tolist() == []
         later = T0 + timedelta(minutes=1)
         assert [c.devices.tolist() for c in store.redeliver(later)] == [["a", "b", "c"]]
+        proxy.armed = True  # a read applies nothing, whenever its connection goes
+        with pytest.raises(StoreUnavailable, match=r"nothing was applied$"):
+            store.recipients("inc")
     finally:
         store.close()
         proxy.close()

@@ -201,7 +201,7 @@ class PostgresLedger(SqlStore):
                 self._conn.close()
 
     @contextmanager
-    def _tx_locked(self, durable: bool = True) -> Iterator[Any]:
+    def _tx_locked(self, durable: bool = True, writes: bool = True) -> Iterator[Any]:
         pg = self._pg
         if self._closed:
             raise StoreUnavailable(
@@ -217,7 +217,7 @@ class PostgresLedger(SqlStore):
                 if not durable:
                     cur.execute("SET LOCAL synchronous_commit = off")
                 yield cur
-                committing = True  # (what fails from here on is the COMMIT)
+                committing = writes  # (what fails from here on is the COMMIT)
         except pg.Error as err:
             raise self._error(err, "a transaction", committing) from err
 
@@ -228,7 +228,7 @@ class PostgresLedger(SqlStore):
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
-        with self._lock, self._tx_locked(True) as cur:
+        with self._lock, self._tx_locked(True, writes=False) as cur:
             yield cur
 
     def _source(self, ids: IdArray) -> tuple[str, Any]:
