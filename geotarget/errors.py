@@ -269,12 +269,17 @@ class StoreError(GeotargetError, OSError):
     """The delivery store failed; the operation was rolled back, nothing of it was applied.
 
     The message names the store (file or server) and the cause; the database driver's own
-    exception is chained as ``__cause__``.
+    exception is chained as ``__cause__``. It says so when that is not certain (a server's
+    connection lost while committing), or when a call of several transactions
+    (:meth:`~geotarget.targeting.Targeter.on_positions`, one per incident) had made some.
     """
 
 
 class StoreUnavailable(StoreError):
-    """The store cannot be opened or reached: a missing directory, a server that is down."""
+    """The store cannot be opened or reached: a missing directory, a server that is down.
+
+    Also a read or write the file system failed (SQLite's disk I/O error).
+    """
 
 
 class StoreReadOnly(StoreError):
@@ -290,4 +295,7 @@ class StoreBusy(StoreError):
 
 
 class StoreFull(StoreError):
-    """The disk, file system or database is full."""
+    """The disk, file system or database is full, or a file reached the file size limit.
+
+    (The process's ``ulimit -f``, ``RLIMIT_FSIZE``: the message names it.)
+    """

@@ -94,6 +94,7 @@ from geotarget.errors import (
     InvalidPolicy,
     InvalidType,
     Problem,
+    StoreError,
 )
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
@@ -693,6 +694,11 @@ class Targeter:
             as the ledger records every version (each info block repeats its areas: Sweden
             drawn as its 290 municipalities, in two languages, is 4.6 MB). Nothing changes;
             the message says how to split it.
+        StoreError
+            The store failed (a subclass names the cause). The alert is admitted in one
+            transaction and its recipients claimed in another: when the claim failed, the
+            message says the alert was admitted; send it again, or call :meth:`retarget`, to
+            deliver it.
         """
         return self._target(alert, index, at, confirm=confirm)
 
@@ -784,9 +790,19 @@ class Targeter:
             return TargetingResult(**base, verdict=verdict, **fields)
         t_ledger = time.perf_counter()
         covered_ids = fields.pop("covered_ids")
-        previously = self.ledger.recipients(key) if tr is not Transition.STARTED else _NO_DEVICES
-        # One transaction: refused if a Cancel (or a newer version) won meanwhile, anywhere.
-        claims = self.ledger.claim(key, covered_ids, version=adm.version, at=at, lease=self.lease)
+        try:
+            previously = (
+                self.ledger.recipients(key) if tr is not Transition.STARTED else _NO_DEVICES
+            )
+            # One transaction: refused if a Cancel (or a newer version) won meanwhile, anywhere.
+            claims = self.ledger.claim(
+                key, covered_ids, version=adm.version, at=at, lease=self.lease
+            )
+        except StoreError as err:
+            raise type(err)(
+                f"{err} (claiming its recipients); the alert {adm.version} was admitted before "
+                f"it, in incident {key}: send it again, or call retarget(), to deliver it"
+            ) from err
         if claims.status is not ClaimStatus.CLAIMED:
             return self._lost(base, claims)
         with self._lock:
@@ -1517,6 +1533,14 @@ class Targeter:
             Pending, in incident order, then device order: push each, then
             :meth:`confirm` its :attr:`Delivery.key`.
 
+        Raises
+        ------
+        StoreError
+            The store failed (a subclass names the cause). The claims of the incidents
+            before the one that failed were made, each in its own transaction: the message
+            names them (incident and count); pending, they come back through
+            :meth:`redeliver` once their lease runs out.
+
         .. versionchanged:: 0.1.0
            Deliveries are pending claims with a key; incidents come from the ledger.
         """
@@ -1551,9 +1575,18 @@ class Targeter:
                 if not covered.size:
                     continue
                 assert inc.version is not None
-                claims = self.ledger.claim(
-                    inc.key, positions.ids[covered], version=inc.version, at=at, lease=self.lease
-                )
+                try:
+                    claims = self.ledger.claim(
+                        inc.key,
+                        positions.ids[covered],
+                        version=inc.version,
+                        at=at,
+                        lease=self.lease,
+                    )
+                except StoreError as err:
+                    if not out:
+                        raise
+                    raise _claimed_before(err, inc.key, out) from err
                 if claims.status is ClaimStatus.SUPERSEDED:
                     superseded.add(inc.key)  # an Update won meanwhile: its version, again
                     continue
@@ -1564,7 +1597,12 @@ class Targeter:
                 )
             if not superseded or attempt == _STREAM_ATTEMPTS - 1:
                 break
-            live = self._live(superseded, wait=True)
+            try:
+                live = self._live(superseded, wait=True)
+            except StoreError as err:
+                if not out:
+                    raise
+                raise _claimed_before(err, None, out) from err
         return out
 
     # --- the delivery protocol -------------------------------------------------------------
@@ -1726,6 +1764,22 @@ def _one_per_delivery(claims: list[Claims]) -> list[Claims]:
             ),
         )
     return out
+
+
+def _claimed_before(err: StoreError, key: str | None, made: list[Delivery]) -> StoreError:
+    """``err`` (of incident ``key``'s claim, or a read), saying what the batch claimed before it.
+
+    (:meth:`Targeter.on_positions` claims one incident per transaction: those made stay.)
+    """
+    counts: dict[str, int] = {}
+    for d in made:
+        counts[d.incident] = counts.get(d.incident, 0) + 1
+    named = ", ".join(f"{n:,} device(s) of {incident}" for incident, n in counts.items())
+    return type(err)(
+        f"{err} ({'reading the incidents' if key is None else f'the claim for {key}'}); "
+        f"before it, this batch's claims of {named} were made: "
+        "pending, they come back through redeliver() once their lease runs out"
+    )
 
 
 def _not_covered(claimed: npt.NDArray[Any], covered_ids: npt.NDArray[Any]) -> npt.NDArray[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -1403,6 +1404,57 @@ def test_sqlite_disk_full_on_a_small_tmpfs_is_store_full(small_tmpfs: Any) -> No
         store.close()
 
 
+FILE_SIZE_LIMITED = textwrap.dedent(
+    """
+    import json, os, resource, sys
+    from datetime import datetime, timezone
+    from geotarget.errors import StoreError
+    from geotarget.ledger import SQLiteLedger
+    path = sys.argv[1]
+    at = datetime(2024, 4, 15, tzinfo=timezone.utc)
+    store = SQLiteLedger(path)
+    store.claim("inc", ["a"], version="v", at=at)
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    biggest = max(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (biggest + 64 * 1024, hard))  # ulimit -f
+    try:
+        store.claim("inc", [f"device-{i:06d}-padding" for i in range(20_000)], version="v", at=at)
+        failed = None
+    except StoreError as err:
+        failed = [type(err).__name__, str(err)]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+    kept = store.recipients("inc").tolist()
+    again = store.claim("inc", ["b"], version="v", at=at).devices.tolist()
+    store.close()
+    print(json.dumps({"failed": failed, "kept": kept, "again": again}))
+    """
+)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="RLIMIT_FSIZE is POSIX")
+def test_sqlite_file_size_limit_is_store_full_naming_the_limit(tmp_path: Path) -> None:
+    """A write past the process's file size limit (``ulimit -f``) is StoreFull, naming it.
+
+    SQLite reports the refused write (EFBIG) as a disk I/O error: it was StoreUnavailable
+    saying the store "cannot be opened". Nothing of the batch is kept, and once the limit is
+    raised the same handle claims on.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", FILE_SIZE_LIMITED, str(tmp_path / "ledger.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert got["failed"] is not None, "the claim past the limit succeeded"
+    name, message = got["failed"]
+    assert name == "StoreFull", message
+    assert "file size limit" in message and "ulimit -f" in message, message
+    assert "nothing was applied" in message and "cannot be opened" not in message, message
+    assert got["kept"] == ["a"] and got["again"] == ["b"]
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
 def test_sqlite_commit_worker_is_started_anew_in_a_forked_process(tmp_path: Path) -> None:
     """A forked process starts its own thread to commit a Targeter's admissions.
@@ -1798,6 +1850,98 @@ def test_postgres_stopped_and_restarted_fails_precisely_then_recovers(own_postgr
     incident = store.incident("inc")  # the failed retract left nothing behind
     assert incident is not None and incident.state is IncidentState.ACTIVE
     store.close()
+
+
+class _CommitDropper:
+    """A Unix-socket proxy before a PostgreSQL server: once armed, it hangs up after a COMMIT.
+
+    The server commits; its answer never reaches the client.
+    """
+
+    def __init__(self, upstream: str, root: Path) -> None:
+        import socket
+        import threading
+
+        self.upstream = upstream
+        self.armed = False
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(str(root / ".s.PGSQL.5432"))
+        self.server.listen(8)
+        self.dsn = f"host={root} port=5432 user=postgres dbname=postgres"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return  # closed
+            server = socket.socket(socket.AF_UNIX)
+            server.connect(self.upstream)
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+
+    def _pump(self, client: Any, server: Any) -> None:
+        import select
+
+        try:
+            while True:
+                ready, _, _ = select.select([client, server], [], [])
+                if client in ready:
+                    data = client.recv(65536)
+                    if not data:
+                        return
+                    server.sendall(data)
+                    if self.armed and b"COMMIT" in data:
+                        self.armed = False
+                        server.recv(65536)  # the server has committed: its answer is dropped
+                        return
+                if server in ready:
+                    data = server.recv(65536)
+                    if not data:
+                        return
+                    client.sendall(data)
+        finally:
+            client.close()
+            server.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_postgres_connection_lost_while_committing_says_it_may_have_been_applied(
+    own_postgres: Any, tmp_path: Path
+) -> None:
+    """The connection drops after the server committed, before its answer arrived.
+
+    The error said "nothing was applied" although the claim had been made. It says the
+    operation may have been applied, and repeating it applies nothing twice: the devices it
+    claimed come back through redeliver() once their lease runs out.
+    """
+    from geotarget.errors import StoreUnavailable
+
+    proxy = _CommitDropper(str(own_postgres.root / ".s.PGSQL.5432"), tmp_path)
+    store = PostgresLedger(proxy.dsn)
+    try:
+        store.claim("inc", ["a"], version="v", at=T0, lease=timedelta(seconds=30))
+        proxy.armed = True
+        with pytest.raises(StoreUnavailable) as caught:
+            store.claim("inc", ["b", "c"], version="v", at=T0, lease=timedelta(seconds=30))
+        message = str(caught.value)
+        assert "nothing was applied" not in message, message
+        assert "may have been applied" in message and "while committing" in message, message
+        assert store.recipients("inc").tolist() == ["a", "b", "c"]  # it was: b and c are claimed
+        assert store.claim("inc", ["b", "c"], version="v", at=T0).devices.tolist() == []
+        later = T0 + timedelta(minutes=1)
+        assert [c.devices.tolist() for c in store.redeliver(later)] == [["a", "b", "c"]]
+        proxy.armed = True  # a read applies nothing, whenever its connection goes
+        with pytest.raises(StoreUnavailable, match=r"nothing was applied$"):
+            store.recipients("inc")
+    finally:
+        store.close()
+        proxy.close()
 
 
 def test_postgres_held_lock_is_store_busy_within_lock_timeout(postgres_dsn: str) -> None:

@@ -538,6 +538,54 @@ def test_postgres_stopped_mid_batch_is_503_then_recovers(own_postgres: Any) -> N
         ]
 
 
+def test_a_service_started_before_its_store_can_be_opened_answers_503_then_recovers(
+    tmp_path: Path,
+) -> None:
+    """The store's place is missing when the service starts (a volume mounted late).
+
+    The process crashed at start with a traceback. It starts, answers 503 naming the cause
+    on what needs the store, and once the place exists it opens the store and delivers.
+    """
+    place = tmp_path / "volume"
+    proc = _Process(tmp_path, str(place / "d.db"))
+    try:
+        assert proc.proc.poll() is None
+        batch = _positions(["p1", "p2"], [True, False])
+        r = proc.http.post("/positions", params=_q(), json=batch)
+        assert r.status_code == 503 and "does not exist" in r.text, r.text
+        r = proc.http.post("/alerts", params=_q(), content=_alert())
+        assert r.status_code == 503 and str(place) in r.text, r.text
+        place.mkdir()
+        assert proc.post("/positions", 1, json=batch) == {"deliveries": []}
+        sent = proc.post("/alerts", 1, content=_alert())
+        assert sent["verdict"] == "DELIVER" and [d["device"] for d in sent["deliveries"]] == ["p1"]
+        assert proc.post("/confirm", 1, json={"keys": [sent["deliveries"][0]["key"]]}) == {
+            "confirmed": 1,
+            "already": 0,
+            "unknown": 0,
+        }
+    finally:
+        proc.stop()
+
+
+def test_a_service_started_while_postgres_is_down_answers_503_then_recovers(
+    tmp_path: Path, own_postgres: Any
+) -> None:
+    """PostgreSQL is down when the service starts: 503 naming the cause, then it delivers."""
+    own_postgres.stop()
+    proc = _Process(tmp_path, own_postgres.dsn)
+    try:
+        batch = _positions(["p1", "p2"], [True, False])
+        r = proc.http.post("/positions", params=_q(), json=batch)
+        assert r.status_code == 503 and "cannot be reached" in r.text, r.text
+        own_postgres.start()
+        proc.post("/positions", 1, json=batch)
+        sent = proc.post("/alerts", 1, content=_alert())
+        assert [d["device"] for d in sent["deliveries"]] == ["p1"]
+    finally:
+        proc.stop()
+
+
 def _fill(place: Path, leave: int) -> Path:
     """Take all but ``leave`` bytes of the file system at ``place`` (one fallocate, no loop)."""
     import os

@@ -852,3 +852,75 @@ def test_an_expired_incident_does_not_take_an_active_ones_place_under_a_limit(
     whole = t.redeliver(at + dt.timedelta(minutes=2), limit=60)
     assert [(c.incident, len(c)) for c in whole] == [(f"{SENDER}/new", 40)]
     assert sorted(whole[0].ids().tolist()) == sorted(offered)
+
+
+def test_a_batch_failing_at_its_second_incident_names_the_claims_already_made(
+    regions: RegionHierarchy, postgres_dsn: str
+) -> None:
+    """on_positions claims one incident per transaction: the second's claim fails (StoreBusy).
+
+    The first incident's claims were made, yet the error said only "nothing was applied" (and
+    the service answered its batch with that): the caller re-sending the batch was told nothing
+    of those devices, which waited a lease unannounced. The error names the incident and the
+    count claimed before it, and that they come back through redeliver().
+    """
+    import psycopg
+
+    from geotarget.errors import StoreBusy
+
+    targeter = Targeter(
+        regions, nationwide("XX"), ledger=PostgresLedger(postgres_dsn, lock_timeout=0.3)
+    )
+    east = Circle(17.6, 59.5, 1000.0)
+    first = make_alert("explosion", AREA, ident="west")
+    second = make_alert("explosion", east, ident="east")
+    nobody = PositionIndex(positions([], []))
+    for alert in (first, second):
+        assert targeter.target(alert, nobody, T0).verdict is Verdict.DELIVER
+    west_key, east_key = f"{SENDER}/west", f"{SENDER}/east"
+    assert sorted(targeter.active_incidents) == sorted([west_key, east_key])
+    batch = positions([17.5, 17.5, 17.6], [59.5, 59.5001, 59.5])
+    held = targeter.active_incidents[1]  # claimed second: fails
+    done = targeter.active_incidents[0]
+    with psycopg.connect(postgres_dsn) as other:
+        other.execute("SELECT 1 FROM gt_incidents WHERE incident = %s FOR UPDATE", (held,))
+        with pytest.raises(StoreBusy) as caught:
+            targeter.on_positions(batch, T0)
+    made = targeter.ledger.recipients(done).tolist()
+    assert made and targeter.ledger.recipients(held).tolist() == []
+    message = str(caught.value)
+    assert f"{len(made)} device(s) of {done}" in message, message
+    assert "redeliver()" in message and f"claim for {held}" in message, message
+    targeter.ledger.close()
+
+
+def test_target_whose_claim_fails_after_the_admission_says_the_alert_was_admitted(
+    regions: RegionHierarchy, postgres_dsn: str
+) -> None:
+    """target() admits the alert (one transaction), then claims (another): the claim fails.
+
+    The error said "nothing was applied", yet the alert was admitted. It says so, and how to
+    deliver it: send it again, or retarget(); both then deliver it in full.
+    """
+    import psycopg
+
+    from geotarget.errors import StoreBusy
+
+    targeter = Targeter(
+        regions, nationwide("XX"), ledger=PostgresLedger(postgres_dsn, lock_timeout=0.3)
+    )
+    alert = make_alert("explosion", AREA)
+    index = PositionIndex(positions([17.5, 17.5, 17.6], [59.5, 59.5001, 59.5]))
+    with psycopg.connect(postgres_dsn) as other:
+        other.execute("LOCK TABLE gt_claims IN EXCLUSIVE MODE")
+        with pytest.raises(StoreBusy) as caught:
+            targeter.target(alert, index, T0)
+    message = str(caught.value)
+    key = f"{SENDER}/a1"
+    assert "nothing was applied" in message  # (of the claim)
+    assert f"{key} was admitted before it" in message and "retarget()" in message, message
+    assert [i.key for i in targeter.ledger.load_active()] == [key]  # admitted, not released
+    assert targeter.ledger.recipients(key).size == 0
+    again = targeter.retarget(index, T0)
+    assert [r.recipients.tolist() for r in again] == [["d0", "d1"]]
+    targeter.ledger.close()

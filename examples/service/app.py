@@ -48,9 +48,13 @@ characters, its size said; no answer is longer than :data:`MAX_MESSAGE`. A body 
 service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
 :data:`MAX_POSITIONS_BODY`). A client that hangs up mid-body is one line at INFO on the
 ``examples.service`` logger (no traceback). A store failure answers 503 with the
-:class:`~geotarget.errors.StoreError` message (nothing of the request was applied), and the
-service keeps answering what does not need the store. Nothing of a request's positions is ever
-logged.
+:class:`~geotarget.errors.StoreError` message (nothing of the request was applied, but for
+a ``/positions`` batch over several active alerts whose claim failed at a later alert: the
+message names the claims made before it, which ``/redeliver`` offers once their lease runs
+out), and the service keeps answering what does not need the store; a service started while
+its store cannot be opened (PostgreSQL down, the SQLite file's directory not mounted yet) logs
+why, does the same, and opens the store at the first request once it can. Nothing of a
+request's positions is ever logged.
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
 by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
@@ -84,7 +88,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -576,6 +580,50 @@ def store_from_env() -> DeliveryLedger:
     return SQLiteLedger(where)
 
 
+class _OpenedLater:
+    """The store of a service started while it could not be opened (server down, no volume).
+
+    Every call first opens it, once: until that succeeds a call raises the
+    :class:`~geotarget.errors.StoreError` of its attempt (the service answers 503 naming it)
+    and the service serves what needs no store.
+    """
+
+    def __init__(self, open_store: Callable[[], DeliveryLedger]) -> None:
+        self._open = open_store
+        self._lock = threading.Lock()
+        self._inner: DeliveryLedger | None = None
+
+    def _store(self) -> DeliveryLedger:
+        with self._lock:
+            if self._inner is None:
+                self._inner = self._open()
+            return self._inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or not callable(getattr(DeliveryLedger, name, None)):
+            raise AttributeError(name)
+
+        def call(*args: Any, **kw: Any) -> Any:
+            return getattr(self._store(), name)(*args, **kw)
+
+        return call
+
+    def close(self) -> None:
+        with self._lock:
+            if self._inner is not None:
+                self._inner.close()
+
+
 def app() -> Starlette:
-    """``uvicorn --factory examples.service.app:app``."""
-    return create_app(store_from_env())
+    """``uvicorn --factory examples.service.app:app``.
+
+    A store that cannot be opened yet (PostgreSQL down, the SQLite file's directory not there)
+    does not stop the service: it logs why, answers 503 naming the cause on what needs the
+    store, and opens it at the first request once it can.
+    """
+    try:
+        store = store_from_env()
+    except StoreError as err:
+        LOG.error("the store cannot be opened yet; answering 503 until it can: %s", err)
+        store = _OpenedLater(store_from_env)
+    return create_app(store)

@@ -83,8 +83,10 @@ class DeliveryLedger(Protocol):
 
     Every method is one atomic transaction: a concurrent caller, in this process or another,
     sees it wholly applied or not at all. When the store fails, a method raises a subclass of
-    :class:`~geotarget.errors.StoreError` naming the cause, and nothing of it was applied.
-    See :doc:`/delivery` for the guarantee and the loop a service runs.
+    :class:`~geotarget.errors.StoreError` naming the cause, and nothing of it was applied —
+    except when a server's connection is lost while committing: then the message says it may
+    have been applied (repeating the call applies nothing twice). See :doc:`/delivery` for the
+    guarantee and the loop a service runs.
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.1.0

@@ -164,7 +164,7 @@ class PostgresLedger(SqlStore):
             raise self._error(err, "connect") from err
         self._conn = conn
 
-    def _error(self, err: Exception, action: str) -> StoreError:
+    def _error(self, err: Exception, action: str, committing: bool = False) -> StoreError:
         pg = self._pg
         errors = pg.errors
         if isinstance(err, errors.DiskFull):
@@ -178,6 +178,13 @@ class PostgresLedger(SqlStore):
             cls, why = StoreUnavailable, "the server cannot be reached"
         else:
             cls, why = StoreError, "PostgreSQL failed"
+        if committing and cls is StoreUnavailable:
+            # The COMMIT was sent: the server may have applied it before the connection went.
+            return cls(
+                f"PostgreSQL store: {action} failed: {why} ({str(err).strip()}) while "
+                "committing, so it may have been applied; repeating it applies nothing twice "
+                "(devices it claimed come back through redeliver() once their lease runs out)"
+            )
         return cls(
             f"PostgreSQL store: {action} failed: {why} ({str(err).strip()}); nothing was applied"
         )
@@ -194,7 +201,7 @@ class PostgresLedger(SqlStore):
                 self._conn.close()
 
     @contextmanager
-    def _tx_locked(self, durable: bool = True) -> Iterator[Any]:
+    def _tx_locked(self, durable: bool = True, writes: bool = True) -> Iterator[Any]:
         pg = self._pg
         if self._closed:
             raise StoreUnavailable(
@@ -204,13 +211,15 @@ class PostgresLedger(SqlStore):
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._connect()
         conn = self._conn
+        committing = False
         try:
             with conn.transaction(), conn.cursor() as cur:
                 if not durable:
                     cur.execute("SET LOCAL synchronous_commit = off")
                 yield cur
+                committing = writes  # (what fails from here on is the COMMIT)
         except pg.Error as err:
-            raise self._error(err, "a transaction") from err
+            raise self._error(err, "a transaction", committing) from err
 
     @contextmanager
     def _tx(self, durable: bool = False) -> Iterator[Any]:
@@ -219,7 +228,7 @@ class PostgresLedger(SqlStore):
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
-        with self._lock, self._tx_locked(True) as cur:
+        with self._lock, self._tx_locked(True, writes=False) as cur:
             yield cur
 
     def _source(self, ids: IdArray) -> tuple[str, Any]:

@@ -75,14 +75,49 @@ def _store_error(err: sqlite3.Error, path: Path, action: str) -> StoreError:
         not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
     ):
         cls = StoreReadOnly  # SQLite says "unable to open" when it cannot create -wal / -shm
-    why = {
-        StoreBusy: "another connection held its lock past the busy timeout",
-        StoreReadOnly: "it cannot be written (read-only file, directory or database)",
-        StoreFull: "the disk or database is full",
-        StoreCorrupt: "the file is not a SQLite database",
-        StoreUnavailable: "it cannot be opened",
-    }.get(cls, "SQLite failed")
+    limit = _file_size_limit(path) if cls in (StoreUnavailable, StoreFull) else None
+    if limit is not None:
+        # A write past RLIMIT_FSIZE fails with EFBIG, which SQLite reports as a disk I/O error.
+        cls = StoreFull
+        why = (
+            "a file of the store reached the process's file size limit "
+            f"({limit:,} bytes: ulimit -f)"
+        )
+    elif cls is StoreUnavailable and name.startswith("SQLITE_IOERR"):
+        why = "the file system failed a read or write"
+    else:
+        why = {
+            StoreBusy: "another connection held its lock past the busy timeout",
+            StoreReadOnly: "it cannot be written (read-only file, directory or database)",
+            StoreFull: "the disk or database is full",
+            StoreCorrupt: "the file is not a SQLite database",
+            StoreUnavailable: "it cannot be opened",
+        }.get(cls, "SQLite failed")
     return cls(f"SQLite store {str(path)!r}: {action} failed: {why} ({err}); nothing was applied")
+
+
+#: The most bytes SQLite writes at once: a write-ahead log frame of the largest page (64 KiB)
+#: and its header. A file of the store this close to the file size limit hit it.
+_LARGEST_WRITE = 65_536 + 24
+
+
+def _file_size_limit(path: Path) -> int | None:
+    """The process's file size limit (``ulimit -f``) when a file of the store has reached it."""
+    try:
+        import resource
+    except ImportError:  # (not POSIX: no such limit)
+        return None
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit == resource.RLIM_INFINITY:
+        return None
+    for suffix in ("", "-wal", "-journal"):
+        try:
+            size = os.path.getsize(f"{path}{suffix}")
+        except OSError:
+            continue
+        if size + _LARGEST_WRITE > limit:
+            return limit
+    return None
 
 
 #: The store's format, in ``gt_meta``: 1 has the claim log. A file of a later format (whose
