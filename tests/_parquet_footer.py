@@ -100,7 +100,7 @@ def _write(v: Any, t: int) -> bytes:
     if t == 7:
         return struct.pack("<d", v)
     if t == 8:
-        return _write_varint(len(v)) + v
+        return _write_varint(len(v)) + bytes(v)
     if t in (9, 10):
         kind, items = v
         head = bytes([(len(items) << 4) | kind]) if len(items) < 15 else bytes([0xF0 | kind])

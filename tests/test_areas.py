@@ -1476,8 +1476,8 @@ def test_a_margin_across_the_antimeridian_keeps_its_area(west: float) -> None:
 def test_a_repair_that_leaves_an_invalid_sliver_repairs_it_again() -> None:
     """The sliver between two vertices 1e-313° apart goes; the area the ring encloses stays."""
     ring = [(180.0, 90.0), (0.0, 90.0), (0.0, 0.0), (180.0, -90.0), (-2.2250738585e-313, 0.0)]
-    area = Polygon.repair(ring)
-    assert all(shapely.is_valid(p.shape) for p in area.parts)
-    assert sum(p.shape.area for p in area.parts) == pytest.approx(8100.0)
+    parts = [p for p in Polygon.repair(ring).parts if isinstance(p, Polygon)]
+    assert parts and all(bool(shapely.is_valid(p.shape)) for p in parts)
+    assert sum(float(p.shape.area) for p in parts) == pytest.approx(8100.0)
     cap = AlertArea(description="x", polygons=[[*ring, ring[0]]])
     assert cap.geometry is not None and cap.empty_polygons == () and cap.repaired_polygons == (0,)

@@ -1535,7 +1535,7 @@ def test_classify_rejects_a_bad_rule_and_naive_time() -> None:
     """Classify needs a LocationRule and an aware time."""
     index = _index([18.0], [59.0])
     with pytest.raises(InvalidType, match="rule must be a LocationRule"):
-        index.classify(Circle(18.0, 59.0, 1.0), None, NOW)  # type: ignore[arg-type]
+        index.classify(Circle(18.0, 59.0, 1.0), None, NOW)  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="timezone-aware"):
         index.classify(Circle(18.0, 59.0, 1.0), LocationRule(), dt.datetime(2025, 1, 1))
 
