@@ -385,10 +385,10 @@ class PartitionedPositions:
         if not self.root.exists():
             raise InvalidInput(f"root not found: {self.root}")
         if self.root.is_file():
-            files, self._inner, self._leaves = [self.root], {}, {}
+            files, inner, leaves = [self.root], {}, {}
         else:
             try:
-                files, self._inner, self._leaves = _walk(self.root)
+                files, inner, leaves = _walk(self.root)
             except FileNotFoundError:  # a directory removed while listed: list again
                 return self.refresh()
         if not files:
@@ -397,17 +397,24 @@ class PartitionedPositions:
             )
         known = {p.path: p for p in self._parts}
         parts = []
-        for f in files:
-            stamp = _stamp(f)
-            old = known.get(f)
-            parts.append(
-                old
-                if old is not None and old.stamp == stamp
-                else Partition(path=f, stamp=stamp, meta=partition_meta(f, _file_name(f)))
-            )
+        try:
+            for f in files:
+                stamp = _stamp(f)
+                old = known.get(f)
+                parts.append(
+                    old
+                    if old is not None and old.stamp == stamp
+                    else Partition(path=f, stamp=stamp, meta=partition_meta(f, _file_name(f)))
+                )
+        except FileNotFoundError:  # a file removed while listed: list again
+            return self.refresh()
+        # Nothing is kept of a listing that failed (a footer that cannot be read): had the
+        # directories' new stamps been kept, the next alert would take the old listing for
+        # current and miss every partition added with the bad one.
         if [(p.path, p.stamp) for p in parts] != [(p.path, p.stamp) for p in self._parts]:
             self.version += 1
         self._parts = parts
+        self._inner, self._leaves = inner, leaves
         self._table = None
         self._checked_at = time.monotonic()
         return self.partitions

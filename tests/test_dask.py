@@ -861,6 +861,41 @@ def test_a_new_partition_directory_at_any_depth_is_seen(client: Any, tmp_path: P
     assert got.recipients.tolist() == ["a", "b", "c"] and len(ds) == 3
 
 
+def test_a_listing_that_failed_is_listed_again_by_the_next_alert(
+    client: Any, tmp_path: Path
+) -> None:
+    """A new partition whose footer cannot be read fails every alert until it can be, naming it.
+
+    The failed listing had already taken the directories' new stamps: the next alerts saw the
+    root unchanged and went on with the old listing, without the bad file and without the good
+    partition added with it (device ``b``, in the area, silently never told).
+    """
+    import pyarrow.parquet as pq
+
+    from geotarget.errors import InvalidInput
+
+    root = tmp_path / "ds"
+    (root / "cell=1").mkdir(parents=True)
+    pq.write_table(_table(["a"], [18.0], [59.5]), root / "cell=1/part-0.parquet")
+    ds = PartitionedPositions(root, recheck_s=None)
+    targeter = Targeter(make_regions(), _policy())
+    dk = DaskTargeter(targeter, ds, client)
+    area = Circle(18.0, 59.5, 1000.0)
+    assert dk.target(make_alert("explosion", area, ident="e1"), T0).recipients.tolist() == ["a"]
+    (root / "cell=2").mkdir()
+    pq.write_table(_table(["b"], [18.001], [59.5]), root / "cell=2/part-0.parquet")
+    (root / "cell=3").mkdir()
+    (root / "cell=3/part-0.parquet").write_bytes(b"PAR1 still being written")
+    for ident in ("e2", "e3"):
+        with pytest.raises(InvalidInput, match=r"cell=3/part-0\.parquet: not a readable Parquet"):
+            dk.target(make_alert("explosion", area, ident=ident), T0)
+        assert targeter.ledger.recipients(f"polisen@example.se/{ident}").size == 0
+    # Written in place (no directory changes): the next alert lists the dataset again.
+    pq.write_table(_table(["c"], [18.002], [59.5]), root / "cell=3/part-0.parquet")
+    got = dk.target(make_alert("explosion", area, ident="e4"), T0)
+    assert got.recipients.tolist() == ["a", "b", "c"] and len(ds) == 3
+
+
 def test_devices_without_a_fix_are_counted_not_sent_back(client: Any, tmp_path: Path) -> None:
     """No pilot kind tells devices without a fix: their count comes from the footers.
 
