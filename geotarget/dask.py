@@ -1219,6 +1219,11 @@ class DaskTargeter:
                     )
                 except (TimeoutError, asyncio.TimeoutError) as err:
                     raise self._timed_out("sending the region set") from err
+                except _cluster_failures() as err:  # the scheduler gone (a CommClosedError)
+                    raise ClusterError(
+                        "the Dask cluster failed while sending the region set: "
+                        f"{type(err).__name__}: {err}"
+                    ) from err
                 self._finest = (finest, sent)
             return self._finest[1]
 

@@ -1004,6 +1004,65 @@ def test_a_closed_client_is_a_cluster_error(tmp_path: Path) -> None:
     assert targeter.ledger.incident("polisen@example.se/e2") is None
 
 
+def test_a_scheduler_gone_is_a_cluster_error(tmp_path: Path) -> None:
+    """A scheduler killed (``kill -9``) between two alerts: ClusterError, never the comm's error.
+
+    The region set scattered to the workers went with the scheduler; sending it again raised
+    distributed's ``CommClosedError`` out of ``target()``, after the alert was admitted and
+    without saying so. Nothing is claimed; the incident waits as a blocked one does.
+    """
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from distributed import Client
+
+    from geotarget.errors import ClusterError
+
+    file = tmp_path / "scheduler.json"
+    quiet = subprocess.DEVNULL
+    scheduler_cli = [sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0"]
+    scheduler = subprocess.Popen(
+        [*scheduler_cli, "--dashboard-address", ":0", "--scheduler-file", str(file)],
+        stdout=quiet,
+        stderr=quiet,
+    )
+    worker = None
+    try:
+        for _ in range(600):  # the scheduler writes its address when it listens
+            if file.exists() and file.stat().st_size:
+                break
+            time.sleep(0.1)
+        address = json.loads(file.read_text())["address"]
+        worker_cli = [sys.executable, "-m", "distributed.cli.dask_worker", address]
+        worker = subprocess.Popen(
+            [*worker_cli, "--nthreads", "1", "--dashboard-address", ":0"],
+            stdout=quiet,
+            stderr=quiet,
+        )
+        with Client(address, timeout=5, set_as_default=False) as c:
+            c.wait_for_workers(1, timeout=60)
+            positions = Positions(["a"], [18.0], [59.5], observed_at=T0)
+            targeter = Targeter(make_regions(), _policy())
+            dk = DaskTargeter(targeter, write_partitioned(positions, tmp_path / "ds"), c, timeout=5)
+            area = Circle(18.0, 59.5, 1000.0)
+            assert dk.target(make_alert("explosion", area, ident="e1"), T0).recipients.tolist() == [
+                "a"
+            ]
+            os.kill(scheduler.pid, signal.SIGKILL)
+            scheduler.wait()
+            with pytest.raises(ClusterError, match=r"the alert was admitted, nothing was claimed"):
+                dk.target(make_alert("explosion", area, ident="e2"), T0)
+            assert targeter.ledger.recipients("polisen@example.se/e2").size == 0
+    finally:
+        for process in (worker, scheduler):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+
+
 def test_worker_errors_and_reprs_hold_no_device_position_or_id(tmp_path: Path) -> None:
     """A bad row's values reach the caller only, never a task's exception (logged on the worker).
 
