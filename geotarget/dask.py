@@ -838,6 +838,15 @@ def _concat(parts: list[Positions], names: list[str]) -> Positions:
 _MAX_RECHECKS = 20
 
 
+def _after_admission(err: GeotargetError) -> GeotargetError:
+    """``err``, raised once the Targeter admitted the alert, saying so."""
+    text = f"{err}; the alert was admitted, nothing was claimed for it"
+    try:
+        return type(err)(text)
+    except Exception:  # pragma: no cover - an error class that takes other arguments
+        return InvalidInput(text)
+
+
 def _alive(future: Any) -> bool:
     """Whether a held future still is (or will be) its value: not cancelled, lost or failed."""
     return future.status in ("pending", "finished")
@@ -1243,9 +1252,18 @@ class DaskTargeter:
         indexes or the region set), asked once more: lost indexes are rebuilt and the region
         set is sent again.
         """
+
+        def prepare() -> _Asked:
+            try:
+                return self._prepare(kind, plan.area)
+            except ClusterError:
+                raise  # said admitted by the caller
+            except GeotargetError as err:  # a file that cannot be read, listed anew
+                raise _after_admission(err) from None
+
         asked = prepared
         if asked is None or asked.area != plan.area:
-            asked = self._prepare(kind, plan.area)
+            asked = prepare()
         rules = self.targeter.rules[kind]
         with self._lock:
             recheck = self.dataset._recheck_due()
@@ -1265,13 +1283,18 @@ class DaskTargeter:
                 # Due: stat the files the alert does not read while the workers evaluate;
                 # if a file changed, the answer is dropped and asked again (the files it
                 # reads were stat-ed by _prepare, just before).
+                # A file found unreadable then fails the alert, which was admitted.
                 recheck = False
-                with self._lock:
-                    self._sync()
-                    same = self.dataset.version == asked.version
+                try:
+                    with self._lock:
+                        self._sync()
+                        same = self.dataset.version == asked.version
+                except GeotargetError as err:
+                    self.client.cancel(pending)
+                    raise _after_admission(err) from None
                 if not same:
                     self.client.cancel(pending)
-                    asked = self._prepare(kind, plan.area)
+                    asked = prepare()
                     continue
             try:
                 got = self._gather(pending, "evaluating the alert")
@@ -1279,7 +1302,7 @@ class DaskTargeter:
                 if retried:
                     raise
                 retried = True
-                asked = self._prepare(kind, plan.area)
+                asked = prepare()
                 continue
             n = len(asked.futures)
             self._check_ids(compared, got[n:])

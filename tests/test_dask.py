@@ -896,6 +896,39 @@ def test_a_listing_that_failed_is_listed_again_by_the_next_alert(
     assert got.recipients.tolist() == ["a", "b", "c"] and len(ds) == 3
 
 
+def test_a_skipped_file_found_unreadable_beside_the_evaluation_says_the_alert_was_admitted(
+    client: Any, tmp_path: Path
+) -> None:
+    """The files an alert skips are stat-ed while the workers evaluate it, after its admission.
+
+    A far file found unreadable then failed the alert without saying it was admitted. It now
+    says so (nothing was claimed); once the file is readable, targeting the alert again gives
+    the in-memory answer.
+    """
+    import pyarrow.parquet as pq
+
+    from geotarget.errors import InvalidInput
+
+    everyone = Positions(["d1", "d2"], [18.0, 18.9], [59.5, 59.5], observed_at=T0)
+    write_partitioned(everyone, tmp_path / "ds", cell_deg=0.1)
+    targeter = Targeter(make_regions(), _policy())
+    dk = DaskTargeter(targeter, PartitionedPositions(tmp_path / "ds", recheck_s=0.0), client)
+    alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
+    far = next(p.path for p in dk.dataset.partitions if p.meta and p.meta.bounds[0] > 18.5)
+    far.write_bytes(b"PAR1 being rewritten")
+    with pytest.raises(
+        InvalidInput,
+        match=r"cell=\d+/part-0\.parquet: not a readable .*; the alert was admitted, nothing was "
+        "claimed for it",
+    ):
+        dk.target(alert, T0)
+    assert targeter.incident_of(alert) == "polisen@example.se/e1"
+    assert targeter.ledger.recipients("polisen@example.se/e1").size == 0
+    pq.write_table(_table(["d2"], [18.9], [59.5]), far)  # no metadata: read for every alert
+    memory = Targeter(make_regions(), _policy())
+    _same(dk.target(alert, T0), memory.target(alert, PositionIndex(everyone), T0))
+
+
 def test_devices_without_a_fix_are_counted_not_sent_back(client: Any, tmp_path: Path) -> None:
     """No pilot kind tells devices without a fix: their count comes from the footers.
 
