@@ -92,6 +92,7 @@ from geotarget.targeting import (
     TargetingResult,
     _alert_type_error,
     _aware,
+    _confirm,
     _not_public,
 )
 
@@ -384,6 +385,8 @@ class PartitionedPositions:
         """
         if not self.root.exists():
             raise InvalidInput(f"root not found: {self.root}")
+        inner: _Stamps
+        leaves: _Stamps
         if self.root.is_file():
             files, inner, leaves = [self.root], {}, {}
         else:
@@ -1452,7 +1455,7 @@ class DaskTargeter:
         at : datetime.datetime
             Timezone-aware.
         confirm : bool, default False
-            Send even if the blast-radius guard would block it.
+            Send even if the blast-radius guard would block it (``True`` or ``False`` only).
 
         Returns
         -------
@@ -1476,6 +1479,7 @@ class DaskTargeter:
         if not isinstance(alert, Alert):
             raise _alert_type_error(alert)
         at = _aware("at", at)  # as the Targeter checks it, before any worker sees it
+        confirm = _confirm(confirm)
         self._open("nothing was admitted")
         self.last_stats = {}
         recognised = self.targeter.recognition.recognise(alert)

@@ -914,7 +914,9 @@ def test_a_skipped_file_found_unreadable_beside_the_evaluation_says_the_alert_wa
     targeter = Targeter(make_regions(), _policy())
     dk = DaskTargeter(targeter, PartitionedPositions(tmp_path / "ds", recheck_s=0.0), client)
     alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
-    far = next(p.path for p in dk.dataset.partitions if p.meta and p.meta.bounds[0] > 18.5)
+    far = next(
+        p.path for p in dk.dataset.partitions if p.meta and (p.meta.bounds or (0,))[0] > 18.5
+    )
     far.write_bytes(b"PAR1 being rewritten")
     with pytest.raises(
         InvalidInput,
@@ -1150,6 +1152,19 @@ def test_worker_errors_and_reprs_hold_no_device_position_or_id(tmp_path: Path) -
     assert "18.065" not in repr(part) and "59.33" not in repr(part)
     assert "1 devices, 0 without a fix" in repr(part) and "cell=" in repr(part)
     assert "18.065" not in repr(part.meta)
+
+
+def test_confirm_must_be_true_or_false(client: Any, tmp_path: Path) -> None:
+    """``confirm="false"`` (truthy) sent past the blast-radius guard; now refused, nothing read."""
+    from geotarget.errors import InvalidType
+
+    _, dk, _ = _small(tmp_path, client)
+    big = make_alert("explosion", Circle(18.0, 59.5, 10_000.0), ident="big")
+    with pytest.raises(InvalidType, match=r"confirm must be True or False \(got str 'false'\)"):
+        dk.target(big, T0, confirm="false")  # type: ignore[arg-type]
+    assert dk.targeter.ledger.incident("polisen@example.se/big") is None
+    assert dk.resident()["partitions"] == 0.0
+    assert dk.target(big, T0).verdict.name == "BLAST_RADIUS"
 
 
 def test_last_stats_describe_the_last_call(client: Any, tmp_path: Path) -> None:
