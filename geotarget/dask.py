@@ -180,8 +180,8 @@ def write_partitioned(
     root : path-like
         A new or empty directory.
     cell_deg : float, default 0.1
-        The cell size in degrees (``0 < cell_deg <= 90``): 0.1° is about 11 km × 5.5 km in
-        Stockholm.
+        The cell size in degrees (``1e-7 <= cell_deg <= 90``: a cell's column and row each
+        fit 32 bits of its key): 0.1° is about 11 km × 5.5 km in Stockholm.
 
     Returns
     -------
