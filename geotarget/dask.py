@@ -90,6 +90,7 @@ from geotarget.targeting import (
     Outcome,
     Targeter,
     TargetingResult,
+    Verdict,
     _alert_type_error,
     _aware,
     _confirm,
@@ -1516,6 +1517,51 @@ class DaskTargeter:
         return attrs.evolve(
             result, counts=counts, timings={**result.timings, "cluster": float(done["seconds"])}
         )
+
+    def retarget(self, at: dt.datetime) -> list[TargetingResult]:
+        """Target again each live incident whose current version has reached nobody yet.
+
+        As :meth:`Targeter.retarget <geotarget.targeting.Targeter.retarget>` over the whole
+        dataset: a version :meth:`target` admitted but could not deliver then (not yet
+        active, its kind or the regions its area reaches enabled only by a later phase, or
+        the cluster lost its evaluation) is targeted again at ``at`` by :meth:`target`. The
+        incidents are those of the Targeter's ledger, delivered by any process over it. Call
+        it every few seconds beside :meth:`Targeter.redeliver
+        <geotarget.targeting.Targeter.redeliver>`.
+
+        .. versionadded:: 0.1.0
+
+        Parameters
+        ----------
+        at : datetime.datetime
+            Timezone-aware.
+
+        Returns
+        -------
+        list of TargetingResult
+            The results that delivered (``Verdict.DELIVER``), in incident order.
+
+        Raises
+        ------
+        InvalidInput
+            For a naive ``at``; as :meth:`target` for a partition that cannot be read.
+        ClusterError
+            As :meth:`target`: the incidents targeted before it keep their results (their
+            claims are made); call it again.
+        """
+        at = _aware("at", at)
+        self._open("nothing was targeted")
+        out: list[TargetingResult] = []
+        for inc in self.targeter.ledger.load_active():
+            if inc.version is None or inc.released == inc.version:
+                continue  # delivered: streamed by on_positions
+            alert, _ = self.targeter._current(inc)
+            if at < alert.onset or (alert.expires is not None and at >= alert.expires):
+                continue  # not yet, or no more: target() would say so again
+            got = self.target(alert, at)
+            if got.verdict is Verdict.DELIVER:
+                out.append(got)
+        return out
 
     def _live_areas(self) -> list[tuple[Area, LocationRule, Area | None]]:
         """What the workers look for: the current area of every live incident in the ledger."""

@@ -1167,6 +1167,36 @@ def test_confirm_must_be_true_or_false(client: Any, tmp_path: Path) -> None:
     assert dk.target(big, T0).verdict.name == "BLAST_RADIUS"
 
 
+def test_retarget_delivers_what_target_admitted_but_could_not_deliver(
+    client: Any, tmp_path: Path
+) -> None:
+    """``DaskTargeter.retarget(at)`` gives ``Targeter.retarget(index, at)``'s answers.
+
+    An alert of a kind enabled an hour later (KIND_NOT_ENABLED), one whose cluster failed
+    mid-evaluation is the same state: admitted, not delivered. There was no retarget on the
+    Dask path: an operator had to remember and resend each such alert.
+    """
+    hour = dt.timedelta(hours=1)
+    later = RolloutPolicy(
+        rollouts=[
+            KindRollout(kind="explosion", phases=[Phase(starts_at=T0 + hour, regions=("XX",))])
+        ],
+        country="XX",
+    )
+    positions, dk, _ = _small(tmp_path, client)
+    dk = DaskTargeter(Targeter(make_regions(), later), dk.dataset, client)
+    memory = Targeter(make_regions(), later)
+    index = PositionIndex(positions)
+    alert = make_alert("explosion", Circle(18.0, 59.5, 800.0), ident="e1", hours=6)
+    _same(dk.target(alert, T0), memory.target(alert, index, T0))
+    assert dk.retarget(T0 + 0.5 * hour) == [] == memory.retarget(index, T0 + 0.5 * hour)
+    (got,) = dk.retarget(T0 + 2 * hour)
+    (want,) = memory.retarget(index, T0 + 2 * hour)
+    _same(got, want)
+    assert got.recipients.size > 0
+    assert dk.retarget(T0 + 3 * hour) == [] == memory.retarget(index, T0 + 3 * hour)
+
+
 def test_last_stats_describe_the_last_call(client: Any, tmp_path: Path) -> None:
     """A call that evaluates no device (a Cancel, BLAST_RADIUS) leaves ``last_stats`` empty."""
     _, dk, _ = _small(tmp_path, client)
