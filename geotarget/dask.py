@@ -281,7 +281,8 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
     the others (the leaves, which hold only files). Each directory is stat-ed before it is
     listed, so a change made while it is listed shows in its stamp the next time. Names
     starting with ``.`` or ``_`` are left out, directories included; symbolic links to
-    directories are not followed.
+    directories are not followed. A ``*.parquet`` symbolic link to a missing file is
+    InvalidInput naming it (its devices are not left out as if it were not there).
     """
     files: list[Path] = []
     inner: _Stamps = {}
@@ -299,6 +300,13 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
                     subdirs.append(Path(entry.path))
                 elif entry.name.endswith(".parquet") and entry.is_file():
                     files.append(Path(entry.path))
+                elif entry.name.endswith(".parquet") and entry.is_symlink():
+                    path = Path(entry.path)
+                    if not path.exists():  # a partition whose store is gone: never skipped
+                        raise InvalidInput(
+                            f"{_file_name(path)}: a symbolic link to a missing file "
+                            f"({os.readlink(path)}): not a readable Parquet file"
+                        )
         (inner if subdirs or directory == root else leaves)[directory] = stamp
         todo.extend(subdirs)
     files.sort()
@@ -351,8 +359,9 @@ class PartitionedPositions:
     Raises
     ------
     InvalidInput
-        If ``root`` does not exist or holds no Parquet file, a footer is unreadable, or
-        ``recheck_s`` is negative or not a number.
+        If ``root`` does not exist or holds no Parquet file, a footer is unreadable (a
+        ``*.parquet`` symbolic link to a missing file too), or ``recheck_s`` is negative or
+        not a number.
     """
 
     def __init__(self, root: Path | str, *, recheck_s: float | None = 1.0) -> None:

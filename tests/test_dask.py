@@ -620,6 +620,31 @@ def test_hidden_files_and_files_being_written_are_left_out(tmp_path: Path) -> No
         PartitionedPositions(tmp_path / "ds")
 
 
+def test_a_partition_linked_to_a_missing_file_is_refused_naming_it(tmp_path: Path) -> None:
+    """A ``*.parquet`` symbolic link whose target is gone (a snapshot's store unmounted).
+
+    It was left out of the listing as if it were not there: its devices were silently never
+    told. It is refused, naming it, as a file that cannot be read is; a link to a file is read.
+    """
+    from geotarget.errors import InvalidInput
+
+    ds = write_partitioned(Positions(["a"], [18.0], [59.5], observed_at=T0), tmp_path / "ds")
+    (visible,) = [p.path for p in ds.partitions]
+    stored = tmp_path / "store" / "part-0.parquet"
+    stored.parent.mkdir()
+    shutil.copy(visible, stored)
+    os.remove(visible)
+    visible.symlink_to(stored)
+    assert [p.path for p in PartitionedPositions(tmp_path / "ds").partitions] == [visible]
+    os.remove(stored)
+    with pytest.raises(
+        InvalidInput, match=rf"{visible.parent.name}/part-0\.parquet: a symbolic link to a missing"
+    ):
+        PartitionedPositions(tmp_path / "ds")
+    with pytest.raises(InvalidInput, match=r"a symbolic link to a missing"):
+        ds.refresh()
+
+
 def test_crowds_decided_by_their_box_are_counted_per_county(client: Any, tmp_path: Path) -> None:
     """Partitions whose devices near the area are all in one region, beside one that is not.
 
