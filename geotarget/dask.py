@@ -558,6 +558,10 @@ class PartitionedPositions:
         """
         accuracy = number("accuracy", accuracy, ge=0.0)
         stale_m = number("stale_m", stale_m, ge=0.0)
+        if not isinstance(no_fix, (bool, np.bool_)):  # "no" would read every no-fix file
+            raise InvalidType(
+                f"no_fix must be True or False (got {type(no_fix).__name__} {no_fix!r:.40})"
+            )
         windows = [_window(i, w) for i, w in enumerate(_window_list(windows))]
         t = self._columns()
         b = t["bounds"]

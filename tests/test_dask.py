@@ -645,6 +645,20 @@ def test_a_partition_linked_to_a_missing_file_is_refused_naming_it(tmp_path: Pat
         ds.refresh()
 
 
+def test_near_refuses_a_no_fix_that_is_not_a_bool(tmp_path: Path) -> None:
+    """``near(..., no_fix="no")`` took the string's truth (read every file with no-fix devices)."""
+    from geotarget.errors import InvalidType
+
+    positions = Positions(["a", "b"], [18.0, np.nan], [59.5, np.nan], observed_at=T0)
+    ds = write_partitioned(positions, tmp_path / "ds")
+    window = [(17.0, 59.0, 17.1, 59.1)]
+    for bad in ("no", 0, None):
+        with pytest.raises(InvalidType, match=r"no_fix must be True or False \(got "):
+            ds.near(window, 1.0, 0.0, no_fix=bad)  # type: ignore[arg-type]
+    assert ds.near(window, 1.0, 0.0, no_fix=False).tolist() == [False, False]
+    assert sorted(ds.near(window, 1.0, 0.0, no_fix=True).tolist()) == [False, True]
+
+
 def test_crowds_decided_by_their_box_are_counted_per_county(client: Any, tmp_path: Path) -> None:
     """Partitions whose devices near the area are all in one region, beside one that is not.
 
