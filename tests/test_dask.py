@@ -1078,12 +1078,14 @@ def test_a_closed_client_is_a_cluster_error(tmp_path: Path) -> None:
     assert targeter.ledger.incident("polisen@example.se/e2") is None
 
 
-def test_a_scheduler_gone_is_a_cluster_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("first", ["target", "on_positions"])
+def test_a_scheduler_gone_is_a_cluster_error(tmp_path: Path, first: str) -> None:
     """A scheduler killed (``kill -9``) between two alerts: ClusterError, never the comm's error.
 
     The region set scattered to the workers went with the scheduler; sending it again raised
     distributed's ``CommClosedError`` out of ``target()``, after the alert was admitted and
-    without saying so. Nothing is claimed; the incident waits as a blocked one does.
+    without saying so. Nothing is claimed; the incident waits as a blocked one does. A batch of
+    positions streamed then is a ClusterError naming the step.
     """
     import json
     import signal
@@ -1127,8 +1129,18 @@ def test_a_scheduler_gone_is_a_cluster_error(tmp_path: Path) -> None:
             ]
             os.kill(scheduler.pid, signal.SIGKILL)
             scheduler.wait()
-            with pytest.raises(ClusterError, match=r"the alert was admitted, nothing was claimed"):
-                dk.target(make_alert("explosion", area, ident="e2"), T0)
+            if first == "target":
+                with pytest.raises(
+                    ClusterError, match=r"the alert was admitted, nothing was claimed"
+                ):
+                    dk.target(make_alert("explosion", area, ident="e2"), T0)
+            else:
+                batch = Positions(["new"], [18.0], [59.5], observed_at=T0)
+                with pytest.raises(
+                    ClusterError,
+                    match=r"while matching a batch of positions \(nothing was claimed\)",
+                ):
+                    dk.on_positions(batch, T0)
             assert targeter.ledger.recipients("polisen@example.se/e2").size == 0
     finally:
         for process in (worker, scheduler):
