@@ -351,7 +351,8 @@ class PartitionedPositions:
     Parameters
     ----------
     root : path-like
-        A directory (searched recursively) or one Parquet file.
+        A directory (searched recursively) or one Parquet file; a relative path is made
+        absolute (the workers read the files by their paths, from their own directories).
     recheck_s : float or None, default 1.0
         The longest time between two stats of the files an alert does not read (``0``: before
         every alert; None: only on :meth:`refresh` and when the root directory changes).
@@ -373,7 +374,8 @@ class PartitionedPositions:
             raise InvalidInput(
                 f"recheck_s must be a number of seconds >= 0 or None (got {recheck_s!r})"
             )
-        self.root = file_path("root", root)
+        # Absolute: the workers read the files by these paths, from their own directories.
+        self.root = file_path("root", root).absolute()
         #: The longest time, in seconds, between two stats of every file (None: never).
         self.recheck_s = None if recheck_s is None else float(recheck_s)
         self._parts: list[Partition] = []
@@ -637,7 +639,11 @@ def _load(path: str, stamp: tuple[int, int]) -> _Resident | _Refused:
         try:
             st = os.stat(p)
         except FileNotFoundError:
-            gone = f"{name}: removed before it was read; list the dataset again"
+            gone = (
+                f"{name}: not found by the worker that reads it (removed before it was read, "
+                "or not at this path on the worker's machine: the workers must read the "
+                "dataset at the client's paths); list the dataset again"
+            )
             raise InvalidInput(gone) from None
         if (int(st.st_size), int(st.st_mtime_ns)) != tuple(stamp):
             raise InvalidInput(f"{name}: changed while it was read; list the dataset again")

@@ -7,6 +7,7 @@ scenarios (``GEOTARGET_DASK_EXAMPLES`` sets another number, e.g. fewer for a qui
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -1078,24 +1079,18 @@ def test_a_closed_client_is_a_cluster_error(tmp_path: Path) -> None:
     assert targeter.ledger.incident("polisen@example.se/e2") is None
 
 
-@pytest.mark.parametrize("first", ["target", "on_positions"])
-def test_a_scheduler_gone_is_a_cluster_error(tmp_path: Path, first: str) -> None:
-    """A scheduler killed (``kill -9``) between two alerts: ClusterError, never the comm's error.
+@contextlib.contextmanager
+def _cli_cluster(tmp_path: Path, worker_cwd: Path | None = None) -> Iterator[tuple[Any, Any]]:
+    """A scheduler and one worker started as the ``dask`` commands start them, and a client.
 
-    The region set scattered to the workers went with the scheduler; sending it again raised
-    distributed's ``CommClosedError`` out of ``target()``, after the alert was admitted and
-    without saying so. Nothing is claimed; the incident waits as a blocked one does. A batch of
-    positions streamed then is a ClusterError naming the step.
+    Yields ``(client, scheduler process)``; every process is killed on the way out.
     """
     import json
-    import signal
     import subprocess
     import sys
     import time
 
     from distributed import Client
-
-    from geotarget.errors import ClusterError
 
     file = tmp_path / "scheduler.json"
     quiet = subprocess.DEVNULL
@@ -1117,36 +1112,71 @@ def test_a_scheduler_gone_is_a_cluster_error(tmp_path: Path, first: str) -> None
             [*worker_cli, "--nthreads", "1", "--dashboard-address", ":0"],
             stdout=quiet,
             stderr=quiet,
+            cwd=worker_cwd,
         )
         with Client(address, timeout=5, set_as_default=False) as c:
             c.wait_for_workers(1, timeout=60)
-            positions = Positions(["a"], [18.0], [59.5], observed_at=T0)
-            targeter = Targeter(make_regions(), _policy())
-            dk = DaskTargeter(targeter, write_partitioned(positions, tmp_path / "ds"), c, timeout=5)
-            area = Circle(18.0, 59.5, 1000.0)
-            assert dk.target(make_alert("explosion", area, ident="e1"), T0).recipients.tolist() == [
-                "a"
-            ]
-            os.kill(scheduler.pid, signal.SIGKILL)
-            scheduler.wait()
-            if first == "target":
-                with pytest.raises(
-                    ClusterError, match=r"the alert was admitted, nothing was claimed"
-                ):
-                    dk.target(make_alert("explosion", area, ident="e2"), T0)
-            else:
-                batch = Positions(["new"], [18.0], [59.5], observed_at=T0)
-                with pytest.raises(
-                    ClusterError,
-                    match=r"while matching a batch of positions \(nothing was claimed\)",
-                ):
-                    dk.on_positions(batch, T0)
-            assert targeter.ledger.recipients("polisen@example.se/e2").size == 0
+            yield c, scheduler
     finally:
         for process in (worker, scheduler):
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+@pytest.mark.parametrize("first", ["target", "on_positions"])
+def test_a_scheduler_gone_is_a_cluster_error(tmp_path: Path, first: str) -> None:
+    """A scheduler killed (``kill -9``) between two alerts: ClusterError, never the comm's error.
+
+    The region set scattered to the workers went with the scheduler; sending it again raised
+    distributed's ``CommClosedError`` out of ``target()``, after the alert was admitted and
+    without saying so. Nothing is claimed; the incident waits as a blocked one does. A batch of
+    positions streamed then is a ClusterError naming the step.
+    """
+    import signal
+
+    from geotarget.errors import ClusterError
+
+    with _cli_cluster(tmp_path) as (c, scheduler):
+        positions = Positions(["a"], [18.0], [59.5], observed_at=T0)
+        targeter = Targeter(make_regions(), _policy())
+        dk = DaskTargeter(targeter, write_partitioned(positions, tmp_path / "ds"), c, timeout=5)
+        area = Circle(18.0, 59.5, 1000.0)
+        assert dk.target(make_alert("explosion", area, ident="e1"), T0).recipients.tolist() == ["a"]
+        os.kill(scheduler.pid, signal.SIGKILL)
+        scheduler.wait()
+        if first == "target":
+            with pytest.raises(ClusterError, match=r"the alert was admitted, nothing was claimed"):
+                dk.target(make_alert("explosion", area, ident="e2"), T0)
+        else:
+            batch = Positions(["new"], [18.0], [59.5], observed_at=T0)
+            with pytest.raises(
+                ClusterError, match=r"while matching a batch of positions \(nothing was claimed\)"
+            ):
+                dk.on_positions(batch, T0)
+        assert targeter.ledger.recipients("polisen@example.se/e2").size == 0
+
+
+def test_a_relative_root_is_read_by_workers_started_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``PartitionedPositions("ds")`` with a worker whose working directory is another one.
+
+    The relative paths went to the worker as they were: it looked for ``ds/cell=…`` in its own
+    directory and the alert failed with "removed before it was read", though nothing was. The
+    root is made absolute when the dataset is opened.
+    """
+    positions = Positions(["a"], [18.0], [59.5], observed_at=T0)
+    (tmp_path / "client").mkdir()
+    (tmp_path / "worker").mkdir()
+    monkeypatch.chdir(tmp_path / "client")
+    write_partitioned(positions, "ds")
+    ds = PartitionedPositions("ds")
+    assert ds.root == tmp_path / "client" / "ds"
+    with _cli_cluster(tmp_path, worker_cwd=tmp_path / "worker") as (c, _):
+        dk = DaskTargeter(Targeter(make_regions(), _policy()), ds, c, timeout=30)
+        alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
+        assert dk.target(alert, T0).recipients.tolist() == ["a"]
 
 
 def test_worker_errors_and_reprs_hold_no_device_position_or_id(tmp_path: Path) -> None:
