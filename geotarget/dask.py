@@ -222,6 +222,25 @@ def _window(i: int, box: object) -> tuple[float, float, float, float]:
     return w, s, e, n
 
 
+def _partition_field(name: str, value: object) -> None:
+    """Refuse a value that a :class:`Partition` field cannot hold (InvalidType naming it)."""
+    if name == "path":
+        ok = isinstance(value, Path)
+        want = "a pathlib.Path"
+    elif name == "stamp":
+        ok = (
+            isinstance(value, tuple)
+            and len(value) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in value)
+        )
+        want = "a tuple of two ints (size, mtime_ns)"
+    else:
+        ok = value is None or isinstance(value, PartitionMeta)
+        want = "a PartitionMeta or None"
+    if not ok:
+        raise InvalidType(f"{name} must be {want} (got {type(value).__name__} {value!r:.40})")
+
+
 @attrs.frozen(kw_only=True, repr=False)
 class Partition:
     """One file of a dataset, as its footer describes it.
@@ -242,9 +261,9 @@ class Partition:
         None for a file written by another tool, which is then never pruned.
     """
 
-    path: Path
-    stamp: tuple[int, int]
-    meta: PartitionMeta | None
+    path: Path = attrs.field(validator=lambda _, a, v: _partition_field(a.name, v))
+    stamp: tuple[int, int] = attrs.field(validator=lambda _, a, v: _partition_field(a.name, v))
+    meta: PartitionMeta | None = attrs.field(validator=lambda _, a, v: _partition_field(a.name, v))
 
     @property
     def rows(self) -> int | None:

@@ -660,6 +660,30 @@ def test_near_refuses_a_no_fix_that_is_not_a_bool(tmp_path: Path) -> None:
     assert sorted(ds.near(window, 1.0, 0.0, no_fix=True).tolist()) == [False, True]
 
 
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("path", "cell=1/part-0.parquet"),
+        ("path", None),
+        ("stamp", None),
+        ("stamp", (1, 2, 3)),
+        ("stamp", (1.0, 2)),
+        ("stamp", (True, 2)),
+        ("meta", 5),
+        ("meta", {"rows": 1}),
+    ],
+)
+def test_a_partition_refuses_fields_it_cannot_hold(field: str, bad: object) -> None:
+    """``Partition`` (public) took anything: its repr then crashed (``meta=5``: AttributeError)."""
+    from geotarget.dask import Partition
+    from geotarget.errors import InvalidType
+
+    kw: dict[str, Any] = {"path": Path("cell=1/part-0.parquet"), "stamp": (10, 20), "meta": None}
+    assert "no geotarget metadata" in repr(Partition(**kw))
+    with pytest.raises(InvalidType, match=rf"^{field} must be "):
+        Partition(**{**kw, field: bad})
+
+
 def test_crowds_decided_by_their_box_are_counted_per_county(client: Any, tmp_path: Path) -> None:
     """Partitions whose devices near the area are all in one region, beside one that is not.
 
