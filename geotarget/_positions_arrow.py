@@ -70,6 +70,8 @@ from geotarget.positions import Positions
 META_KEY = b"geotarget"
 #: The partition of the devices without a fix.
 NO_FIX_CELL = "nofix"
+#: The smallest cell size: 360° / 1e-7 columns still fit the 32 bits of a column in a cell's key.
+MIN_CELL_DEG = 1e-7
 #: Most partition files one dataset may be written as: each is a file, a task and an index on
 #: a worker, so a cell size far below the devices' spacing (a file per device) is refused.
 MAX_PARTITIONS = 100_000
@@ -304,6 +306,11 @@ def _cell_deg(value: object) -> float:
     x = float(value)
     if not (0.0 < x <= 90.0) or math.isnan(x):
         raise InvalidInput(f"cell_deg must be a number > 0 and <= 90 (got {value!r})")
+    if x < MIN_CELL_DEG:
+        raise InvalidInput(
+            f"cell_deg must be at least {MIN_CELL_DEG!r} degrees (about 1 cm), so that a cell's "
+            f"column and row fit the 32 bits each has in its Morton code (got {value!r})"
+        )
     return x
 
 

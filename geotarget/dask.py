@@ -90,8 +90,10 @@ from geotarget.targeting import (
     Outcome,
     Targeter,
     TargetingResult,
+    Verdict,
     _alert_type_error,
     _aware,
+    _confirm,
     _not_public,
 )
 
@@ -179,8 +181,8 @@ def write_partitioned(
     root : path-like
         A new or empty directory.
     cell_deg : float, default 0.1
-        The cell size in degrees (``0 < cell_deg <= 90``): 0.1° is about 11 km × 5.5 km in
-        Stockholm.
+        The cell size in degrees (``1e-7 <= cell_deg <= 90``: a cell's column and row each
+        fit 32 bits of its key): 0.1° is about 11 km × 5.5 km in Stockholm.
 
     Returns
     -------
@@ -220,6 +222,25 @@ def _window(i: int, box: object) -> tuple[float, float, float, float]:
     return w, s, e, n
 
 
+def _partition_field(name: str, value: object) -> None:
+    """Refuse a value that a :class:`Partition` field cannot hold (InvalidType naming it)."""
+    if name == "path":
+        ok = isinstance(value, Path)
+        want = "a pathlib.Path"
+    elif name == "stamp":
+        ok = (
+            isinstance(value, tuple)
+            and len(value) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in value)
+        )
+        want = "a tuple of two ints (size, mtime_ns)"
+    else:
+        ok = value is None or isinstance(value, PartitionMeta)
+        want = "a PartitionMeta or None"
+    if not ok:
+        raise InvalidType(f"{name} must be {want} (got {type(value).__name__} {value!r:.40})")
+
+
 @attrs.frozen(kw_only=True, repr=False)
 class Partition:
     """One file of a dataset, as its footer describes it.
@@ -240,9 +261,9 @@ class Partition:
         None for a file written by another tool, which is then never pruned.
     """
 
-    path: Path
-    stamp: tuple[int, int]
-    meta: PartitionMeta | None
+    path: Path = attrs.field(validator=lambda _, a, v: _partition_field(a.name, v))
+    stamp: tuple[int, int] = attrs.field(validator=lambda _, a, v: _partition_field(a.name, v))
+    meta: PartitionMeta | None = attrs.field(validator=lambda _, a, v: _partition_field(a.name, v))
 
     @property
     def rows(self) -> int | None:
@@ -279,7 +300,8 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
     the others (the leaves, which hold only files). Each directory is stat-ed before it is
     listed, so a change made while it is listed shows in its stamp the next time. Names
     starting with ``.`` or ``_`` are left out, directories included; symbolic links to
-    directories are not followed.
+    directories are not followed. A ``*.parquet`` symbolic link to a missing file is
+    InvalidInput naming it (its devices are not left out as if it were not there).
     """
     files: list[Path] = []
     inner: _Stamps = {}
@@ -297,6 +319,13 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
                     subdirs.append(Path(entry.path))
                 elif entry.name.endswith(".parquet") and entry.is_file():
                     files.append(Path(entry.path))
+                elif entry.name.endswith(".parquet") and entry.is_symlink():
+                    path = Path(entry.path)
+                    if not path.exists():  # a partition whose store is gone: never skipped
+                        raise InvalidInput(
+                            f"{_file_name(path)}: a symbolic link to a missing file "
+                            f"({os.readlink(path)}): not a readable Parquet file"
+                        )
         (inner if subdirs or directory == root else leaves)[directory] = stamp
         todo.extend(subdirs)
     files.sort()
@@ -341,7 +370,8 @@ class PartitionedPositions:
     Parameters
     ----------
     root : path-like
-        A directory (searched recursively) or one Parquet file.
+        A directory (searched recursively) or one Parquet file; a relative path is made
+        absolute (the workers read the files by their paths, from their own directories).
     recheck_s : float or None, default 1.0
         The longest time between two stats of the files an alert does not read (``0``: before
         every alert; None: only on :meth:`refresh` and when the root directory changes).
@@ -349,8 +379,9 @@ class PartitionedPositions:
     Raises
     ------
     InvalidInput
-        If ``root`` does not exist or holds no Parquet file, a footer is unreadable, or
-        ``recheck_s`` is negative or not a number.
+        If ``root`` does not exist or holds no Parquet file, a footer is unreadable (a
+        ``*.parquet`` symbolic link to a missing file too), or ``recheck_s`` is negative or
+        not a number.
     """
 
     def __init__(self, root: Path | str, *, recheck_s: float | None = 1.0) -> None:
@@ -362,7 +393,8 @@ class PartitionedPositions:
             raise InvalidInput(
                 f"recheck_s must be a number of seconds >= 0 or None (got {recheck_s!r})"
             )
-        self.root = file_path("root", root)
+        # Absolute: the workers read the files by these paths, from their own directories.
+        self.root = file_path("root", root).absolute()
         #: The longest time, in seconds, between two stats of every file (None: never).
         self.recheck_s = None if recheck_s is None else float(recheck_s)
         self._parts: list[Partition] = []
@@ -384,11 +416,13 @@ class PartitionedPositions:
         """
         if not self.root.exists():
             raise InvalidInput(f"root not found: {self.root}")
+        inner: _Stamps
+        leaves: _Stamps
         if self.root.is_file():
-            files, self._inner, self._leaves = [self.root], {}, {}
+            files, inner, leaves = [self.root], {}, {}
         else:
             try:
-                files, self._inner, self._leaves = _walk(self.root)
+                files, inner, leaves = _walk(self.root)
             except FileNotFoundError:  # a directory removed while listed: list again
                 return self.refresh()
         if not files:
@@ -397,17 +431,24 @@ class PartitionedPositions:
             )
         known = {p.path: p for p in self._parts}
         parts = []
-        for f in files:
-            stamp = _stamp(f)
-            old = known.get(f)
-            parts.append(
-                old
-                if old is not None and old.stamp == stamp
-                else Partition(path=f, stamp=stamp, meta=partition_meta(f, _file_name(f)))
-            )
+        try:
+            for f in files:
+                stamp = _stamp(f)
+                old = known.get(f)
+                parts.append(
+                    old
+                    if old is not None and old.stamp == stamp
+                    else Partition(path=f, stamp=stamp, meta=partition_meta(f, _file_name(f)))
+                )
+        except FileNotFoundError:  # a file removed while listed: list again
+            return self.refresh()
+        # Nothing is kept of a listing that failed (a footer that cannot be read): had the
+        # directories' new stamps been kept, the next alert would take the old listing for
+        # current and miss every partition added with the bad one.
         if [(p.path, p.stamp) for p in parts] != [(p.path, p.stamp) for p in self._parts]:
             self.version += 1
         self._parts = parts
+        self._inner, self._leaves = inner, leaves
         self._table = None
         self._checked_at = time.monotonic()
         return self.partitions
@@ -538,6 +579,10 @@ class PartitionedPositions:
         """
         accuracy = number("accuracy", accuracy, ge=0.0)
         stale_m = number("stale_m", stale_m, ge=0.0)
+        if not isinstance(no_fix, (bool, np.bool_)):  # "no" would read every no-fix file
+            raise InvalidType(
+                f"no_fix must be True or False (got {type(no_fix).__name__} {no_fix!r:.40})"
+            )
         windows = [_window(i, w) for i, w in enumerate(_window_list(windows))]
         t = self._columns()
         b = t["bounds"]
@@ -613,7 +658,11 @@ def _load(path: str, stamp: tuple[int, int]) -> _Resident | _Refused:
         try:
             st = os.stat(p)
         except FileNotFoundError:
-            gone = f"{name}: removed before it was read; list the dataset again"
+            gone = (
+                f"{name}: not found by the worker that reads it (removed before it was read, "
+                "or not at this path on the worker's machine: the workers must read the "
+                "dataset at the client's paths); list the dataset again"
+            )
             raise InvalidInput(gone) from None
         if (int(st.st_size), int(st.st_mtime_ns)) != tuple(stamp):
             raise InvalidInput(f"{name}: changed while it was read; list the dataset again")
@@ -829,6 +878,15 @@ def _concat(parts: list[Positions], names: list[str]) -> Positions:
 
 #: Prunings in a row that may find a changed file before an alert gives up.
 _MAX_RECHECKS = 20
+
+
+def _after_admission(err: GeotargetError) -> GeotargetError:
+    """``err``, raised once the Targeter admitted the alert, saying so."""
+    text = f"{err}; the alert was admitted, nothing was claimed for it"
+    try:
+        return type(err)(text)
+    except Exception:  # pragma: no cover - an error class that takes other arguments
+        return InvalidInput(text)
 
 
 def _alive(future: Any) -> bool:
@@ -1212,6 +1270,11 @@ class DaskTargeter:
                     )
                 except (TimeoutError, asyncio.TimeoutError) as err:
                     raise self._timed_out("sending the region set") from err
+                except _cluster_failures() as err:  # the scheduler gone (a CommClosedError)
+                    raise ClusterError(
+                        "the Dask cluster failed while sending the region set: "
+                        f"{type(err).__name__}: {err}"
+                    ) from err
                 self._finest = (finest, sent)
             return self._finest[1]
 
@@ -1231,9 +1294,18 @@ class DaskTargeter:
         indexes or the region set), asked once more: lost indexes are rebuilt and the region
         set is sent again.
         """
+
+        def prepare() -> _Asked:
+            try:
+                return self._prepare(kind, plan.area)
+            except ClusterError:
+                raise  # said admitted by the caller
+            except GeotargetError as err:  # a file that cannot be read, listed anew
+                raise _after_admission(err) from None
+
         asked = prepared
         if asked is None or asked.area != plan.area:
-            asked = self._prepare(kind, plan.area)
+            asked = prepare()
         rules = self.targeter.rules[kind]
         with self._lock:
             recheck = self.dataset._recheck_due()
@@ -1253,13 +1325,18 @@ class DaskTargeter:
                 # Due: stat the files the alert does not read while the workers evaluate;
                 # if a file changed, the answer is dropped and asked again (the files it
                 # reads were stat-ed by _prepare, just before).
+                # A file found unreadable then fails the alert, which was admitted.
                 recheck = False
-                with self._lock:
-                    self._sync()
-                    same = self.dataset.version == asked.version
+                try:
+                    with self._lock:
+                        self._sync()
+                        same = self.dataset.version == asked.version
+                except GeotargetError as err:
+                    self.client.cancel(pending)
+                    raise _after_admission(err) from None
                 if not same:
                     self.client.cancel(pending)
-                    asked = self._prepare(kind, plan.area)
+                    asked = prepare()
                     continue
             try:
                 got = self._gather(pending, "evaluating the alert")
@@ -1267,7 +1344,7 @@ class DaskTargeter:
                 if retried:
                     raise
                 retried = True
-                asked = self._prepare(kind, plan.area)
+                asked = prepare()
                 continue
             n = len(asked.futures)
             self._check_ids(compared, got[n:])
@@ -1417,7 +1494,7 @@ class DaskTargeter:
         at : datetime.datetime
             Timezone-aware.
         confirm : bool, default False
-            Send even if the blast-radius guard would block it.
+            Send even if the blast-radius guard would block it (``True`` or ``False`` only).
 
         Returns
         -------
@@ -1441,6 +1518,7 @@ class DaskTargeter:
         if not isinstance(alert, Alert):
             raise _alert_type_error(alert)
         at = _aware("at", at)  # as the Targeter checks it, before any worker sees it
+        confirm = _confirm(confirm)
         self._open("nothing was admitted")
         self.last_stats = {}
         recognised = self.targeter.recognition.recognise(alert)
@@ -1477,6 +1555,51 @@ class DaskTargeter:
         return attrs.evolve(
             result, counts=counts, timings={**result.timings, "cluster": float(done["seconds"])}
         )
+
+    def retarget(self, at: dt.datetime) -> list[TargetingResult]:
+        """Target again each live incident whose current version has reached nobody yet.
+
+        As :meth:`Targeter.retarget <geotarget.targeting.Targeter.retarget>` over the whole
+        dataset: a version :meth:`target` admitted but could not deliver then (not yet
+        active, its kind or the regions its area reaches enabled only by a later phase, or
+        the cluster lost its evaluation) is targeted again at ``at`` by :meth:`target`. The
+        incidents are those of the Targeter's ledger, delivered by any process over it. Call
+        it every few seconds beside :meth:`Targeter.redeliver
+        <geotarget.targeting.Targeter.redeliver>`.
+
+        .. versionadded:: 0.1.0
+
+        Parameters
+        ----------
+        at : datetime.datetime
+            Timezone-aware.
+
+        Returns
+        -------
+        list of TargetingResult
+            The results that delivered (``Verdict.DELIVER``), in incident order.
+
+        Raises
+        ------
+        InvalidInput
+            For a naive ``at``; as :meth:`target` for a partition that cannot be read.
+        ClusterError
+            As :meth:`target`: the incidents targeted before it keep their results (their
+            claims are made); call it again.
+        """
+        at = _aware("at", at)
+        self._open("nothing was targeted")
+        out: list[TargetingResult] = []
+        for inc in self.targeter.ledger.load_active():
+            if inc.version is None or inc.released == inc.version:
+                continue  # delivered: streamed by on_positions
+            alert, _ = self.targeter._current(inc)
+            if at < alert.onset or (alert.expires is not None and at >= alert.expires):
+                continue  # not yet, or no more: target() would say so again
+            got = self.target(alert, at)
+            if got.verdict is Verdict.DELIVER:
+                out.append(got)
+        return out
 
     def _live_areas(self) -> list[tuple[Area, LocationRule, Area | None]]:
         """What the workers look for: the current area of every live incident in the ledger."""

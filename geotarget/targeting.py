@@ -155,6 +155,15 @@ def _aware(name: str, value: object) -> dt.datetime:
     return value
 
 
+def _confirm(value: object) -> bool:
+    """``confirm`` as a bool: anything else (a truthy ``"false"``) would pass the guard."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidType(
+            f"confirm must be True or False (got {type(value).__name__} {value!r:.40})"
+        )
+    return bool(value)
+
+
 #: Seconds :meth:`Targeter.on_positions` waits, once per version, for a version another
 #: Targeter admitted but has not released (its ``target()`` in flight), and how often it
 #: polls the store meanwhile.
@@ -677,7 +686,7 @@ class Targeter:
         at : datetime.datetime
             Timezone-aware.
         confirm : bool, default False
-            Send even if the blast-radius guard would block it.
+            Send even if the blast-radius guard would block it (``True`` or ``False`` only).
 
         Returns
         -------
@@ -686,6 +695,8 @@ class Targeter:
 
         Raises
         ------
+        InvalidType
+            If ``confirm`` is not ``True`` or ``False`` (nothing changes).
         DuplicateIdentifier
             If ``(sender, identifier)`` was seen with different content (nothing changes).
         InvalidAlert
@@ -722,6 +733,7 @@ class Targeter:
         if not isinstance(index, PositionIndex):
             raise InvalidType(f"index must be a PositionIndex (got {type(index).__name__})")
         at = _aware("at", at)
+        confirm = _confirm(confirm)
         base: dict[str, Any] = {"alert_id": alert.identifier, "at": at}
         if _not_an_alert(alert):
             return TargetingResult(
@@ -890,6 +902,7 @@ class Targeter:
                 f"data must be the document's bytes as received (got {type(data).__name__})"
             )
         at = _aware("at", at)
+        confirm = _confirm(confirm)
         parsed = cap.read(data, envelope=self._gate.bounds)
         alert = parsed.alert
         refused, signature = self._gate.signature(data, alert, at)

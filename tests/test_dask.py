@@ -7,6 +7,7 @@ scenarios (``GEOTARGET_DASK_EXAMPLES`` sets another number, e.g. fewer for a qui
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -620,6 +621,69 @@ def test_hidden_files_and_files_being_written_are_left_out(tmp_path: Path) -> No
         PartitionedPositions(tmp_path / "ds")
 
 
+def test_a_partition_linked_to_a_missing_file_is_refused_naming_it(tmp_path: Path) -> None:
+    """A ``*.parquet`` symbolic link whose target is gone (a snapshot's store unmounted).
+
+    It was left out of the listing as if it were not there: its devices were silently never
+    told. It is refused, naming it, as a file that cannot be read is; a link to a file is read.
+    """
+    from geotarget.errors import InvalidInput
+
+    ds = write_partitioned(Positions(["a"], [18.0], [59.5], observed_at=T0), tmp_path / "ds")
+    (visible,) = [p.path for p in ds.partitions]
+    stored = tmp_path / "store" / "part-0.parquet"
+    stored.parent.mkdir()
+    shutil.copy(visible, stored)
+    os.remove(visible)
+    visible.symlink_to(stored)
+    assert [p.path for p in PartitionedPositions(tmp_path / "ds").partitions] == [visible]
+    os.remove(stored)
+    with pytest.raises(
+        InvalidInput, match=rf"{visible.parent.name}/part-0\.parquet: a symbolic link to a missing"
+    ):
+        PartitionedPositions(tmp_path / "ds")
+    with pytest.raises(InvalidInput, match=r"a symbolic link to a missing"):
+        ds.refresh()
+
+
+def test_near_refuses_a_no_fix_that_is_not_a_bool(tmp_path: Path) -> None:
+    """``near(..., no_fix="no")`` took the string's truth (read every file with no-fix devices)."""
+    from geotarget.errors import InvalidType
+
+    positions = Positions(["a", "b"], [18.0, np.nan], [59.5, np.nan], observed_at=T0)
+    ds = write_partitioned(positions, tmp_path / "ds")
+    window = [(17.0, 59.0, 17.1, 59.1)]
+    for bad in ("no", 0, None):
+        with pytest.raises(InvalidType, match=r"no_fix must be True or False \(got "):
+            ds.near(window, 1.0, 0.0, no_fix=bad)  # type: ignore[arg-type]
+    assert ds.near(window, 1.0, 0.0, no_fix=False).tolist() == [False, False]
+    assert sorted(ds.near(window, 1.0, 0.0, no_fix=True).tolist()) == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("path", "cell=1/part-0.parquet"),
+        ("path", None),
+        ("stamp", None),
+        ("stamp", (1, 2, 3)),
+        ("stamp", (1.0, 2)),
+        ("stamp", (True, 2)),
+        ("meta", 5),
+        ("meta", {"rows": 1}),
+    ],
+)
+def test_a_partition_refuses_fields_it_cannot_hold(field: str, bad: object) -> None:
+    """``Partition`` (public) took anything: its repr then crashed (``meta=5``: AttributeError)."""
+    from geotarget.dask import Partition
+    from geotarget.errors import InvalidType
+
+    kw: dict[str, Any] = {"path": Path("cell=1/part-0.parquet"), "stamp": (10, 20), "meta": None}
+    assert "no geotarget metadata" in repr(Partition(**kw))
+    with pytest.raises(InvalidType, match=rf"^{field} must be "):
+        Partition(**{**kw, field: bad})
+
+
 def test_crowds_decided_by_their_box_are_counted_per_county(client: Any, tmp_path: Path) -> None:
     """Partitions whose devices near the area are all in one region, beside one that is not.
 
@@ -861,6 +925,76 @@ def test_a_new_partition_directory_at_any_depth_is_seen(client: Any, tmp_path: P
     assert got.recipients.tolist() == ["a", "b", "c"] and len(ds) == 3
 
 
+def test_a_listing_that_failed_is_listed_again_by_the_next_alert(
+    client: Any, tmp_path: Path
+) -> None:
+    """A new partition whose footer cannot be read fails every alert until it can be, naming it.
+
+    The failed listing had already taken the directories' new stamps: the next alerts saw the
+    root unchanged and went on with the old listing, without the bad file and without the good
+    partition added with it (device ``b``, in the area, silently never told).
+    """
+    import pyarrow.parquet as pq
+
+    from geotarget.errors import InvalidInput
+
+    root = tmp_path / "ds"
+    (root / "cell=1").mkdir(parents=True)
+    pq.write_table(_table(["a"], [18.0], [59.5]), root / "cell=1/part-0.parquet")
+    ds = PartitionedPositions(root, recheck_s=None)
+    targeter = Targeter(make_regions(), _policy())
+    dk = DaskTargeter(targeter, ds, client)
+    area = Circle(18.0, 59.5, 1000.0)
+    assert dk.target(make_alert("explosion", area, ident="e1"), T0).recipients.tolist() == ["a"]
+    (root / "cell=2").mkdir()
+    pq.write_table(_table(["b"], [18.001], [59.5]), root / "cell=2/part-0.parquet")
+    (root / "cell=3").mkdir()
+    (root / "cell=3/part-0.parquet").write_bytes(b"PAR1 still being written")
+    for ident in ("e2", "e3"):
+        with pytest.raises(InvalidInput, match=r"cell=3/part-0\.parquet: not a readable Parquet"):
+            dk.target(make_alert("explosion", area, ident=ident), T0)
+        assert targeter.ledger.recipients(f"polisen@example.se/{ident}").size == 0
+    # Written in place (no directory changes): the next alert lists the dataset again.
+    pq.write_table(_table(["c"], [18.002], [59.5]), root / "cell=3/part-0.parquet")
+    got = dk.target(make_alert("explosion", area, ident="e4"), T0)
+    assert got.recipients.tolist() == ["a", "b", "c"] and len(ds) == 3
+
+
+def test_a_skipped_file_found_unreadable_beside_the_evaluation_says_the_alert_was_admitted(
+    client: Any, tmp_path: Path
+) -> None:
+    """The files an alert skips are stat-ed while the workers evaluate it, after its admission.
+
+    A far file found unreadable then failed the alert without saying it was admitted. It now
+    says so (nothing was claimed); once the file is readable, targeting the alert again gives
+    the in-memory answer.
+    """
+    import pyarrow.parquet as pq
+
+    from geotarget.errors import InvalidInput
+
+    everyone = Positions(["d1", "d2"], [18.0, 18.9], [59.5, 59.5], observed_at=T0)
+    write_partitioned(everyone, tmp_path / "ds", cell_deg=0.1)
+    targeter = Targeter(make_regions(), _policy())
+    dk = DaskTargeter(targeter, PartitionedPositions(tmp_path / "ds", recheck_s=0.0), client)
+    alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
+    far = next(
+        p.path for p in dk.dataset.partitions if p.meta and (p.meta.bounds or (0,))[0] > 18.5
+    )
+    far.write_bytes(b"PAR1 being rewritten")
+    with pytest.raises(
+        InvalidInput,
+        match=r"cell=\d+/part-0\.parquet: not a readable .*; the alert was admitted, nothing was "
+        "claimed for it",
+    ):
+        dk.target(alert, T0)
+    assert targeter.incident_of(alert) == "polisen@example.se/e1"
+    assert targeter.ledger.recipients("polisen@example.se/e1").size == 0
+    pq.write_table(_table(["d2"], [18.9], [59.5]), far)  # no metadata: read for every alert
+    memory = Targeter(make_regions(), _policy())
+    _same(dk.target(alert, T0), memory.target(alert, PositionIndex(everyone), T0))
+
+
 def test_devices_without_a_fix_are_counted_not_sent_back(client: Any, tmp_path: Path) -> None:
     """No pilot kind tells devices without a fix: their count comes from the footers.
 
@@ -969,6 +1103,106 @@ def test_a_closed_client_is_a_cluster_error(tmp_path: Path) -> None:
     assert targeter.ledger.incident("polisen@example.se/e2") is None
 
 
+@contextlib.contextmanager
+def _cli_cluster(tmp_path: Path, worker_cwd: Path | None = None) -> Iterator[tuple[Any, Any]]:
+    """A scheduler and one worker started as the ``dask`` commands start them, and a client.
+
+    Yields ``(client, scheduler process)``; every process is killed on the way out.
+    """
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from distributed import Client
+
+    file = tmp_path / "scheduler.json"
+    quiet = subprocess.DEVNULL
+    scheduler_cli = [sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0"]
+    scheduler = subprocess.Popen(
+        [*scheduler_cli, "--dashboard-address", ":0", "--scheduler-file", str(file)],
+        stdout=quiet,
+        stderr=quiet,
+    )
+    worker = None
+    try:
+        for _ in range(600):  # the scheduler writes its address when it listens
+            if file.exists() and file.stat().st_size:
+                break
+            time.sleep(0.1)
+        address = json.loads(file.read_text())["address"]
+        worker_cli = [sys.executable, "-m", "distributed.cli.dask_worker", address]
+        worker = subprocess.Popen(
+            [*worker_cli, "--nthreads", "1", "--dashboard-address", ":0"],
+            stdout=quiet,
+            stderr=quiet,
+            cwd=worker_cwd,
+        )
+        with Client(address, timeout=5, set_as_default=False) as c:
+            c.wait_for_workers(1, timeout=60)
+            yield c, scheduler
+    finally:
+        for process in (worker, scheduler):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+@pytest.mark.parametrize("first", ["target", "on_positions"])
+def test_a_scheduler_gone_is_a_cluster_error(tmp_path: Path, first: str) -> None:
+    """A scheduler killed (``kill -9``) between two alerts: ClusterError, never the comm's error.
+
+    The region set scattered to the workers went with the scheduler; sending it again raised
+    distributed's ``CommClosedError`` out of ``target()``, after the alert was admitted and
+    without saying so. Nothing is claimed; the incident waits as a blocked one does. A batch of
+    positions streamed then is a ClusterError naming the step.
+    """
+    import signal
+
+    from geotarget.errors import ClusterError
+
+    with _cli_cluster(tmp_path) as (c, scheduler):
+        positions = Positions(["a"], [18.0], [59.5], observed_at=T0)
+        targeter = Targeter(make_regions(), _policy())
+        dk = DaskTargeter(targeter, write_partitioned(positions, tmp_path / "ds"), c, timeout=5)
+        area = Circle(18.0, 59.5, 1000.0)
+        assert dk.target(make_alert("explosion", area, ident="e1"), T0).recipients.tolist() == ["a"]
+        os.kill(scheduler.pid, signal.SIGKILL)
+        scheduler.wait()
+        if first == "target":
+            with pytest.raises(ClusterError, match=r"the alert was admitted, nothing was claimed"):
+                dk.target(make_alert("explosion", area, ident="e2"), T0)
+        else:
+            batch = Positions(["new"], [18.0], [59.5], observed_at=T0)
+            with pytest.raises(
+                ClusterError, match=r"while matching a batch of positions \(nothing was claimed\)"
+            ):
+                dk.on_positions(batch, T0)
+        assert targeter.ledger.recipients("polisen@example.se/e2").size == 0
+
+
+def test_a_relative_root_is_read_by_workers_started_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``PartitionedPositions("ds")`` with a worker whose working directory is another one.
+
+    The relative paths went to the worker as they were: it looked for ``ds/cell=…`` in its own
+    directory and the alert failed with "removed before it was read", though nothing was. The
+    root is made absolute when the dataset is opened.
+    """
+    positions = Positions(["a"], [18.0], [59.5], observed_at=T0)
+    (tmp_path / "client").mkdir()
+    (tmp_path / "worker").mkdir()
+    monkeypatch.chdir(tmp_path / "client")
+    write_partitioned(positions, "ds")
+    ds = PartitionedPositions("ds")
+    assert ds.root == tmp_path / "client" / "ds"
+    with _cli_cluster(tmp_path, worker_cwd=tmp_path / "worker") as (c, _):
+        dk = DaskTargeter(Targeter(make_regions(), _policy()), ds, c, timeout=30)
+        alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
+        assert dk.target(alert, T0).recipients.tolist() == ["a"]
+
+
 def test_worker_errors_and_reprs_hold_no_device_position_or_id(tmp_path: Path) -> None:
     """A bad row's values reach the caller only, never a task's exception (logged on the worker).
 
@@ -1023,6 +1257,49 @@ def test_worker_errors_and_reprs_hold_no_device_position_or_id(tmp_path: Path) -
     assert "18.065" not in repr(part) and "59.33" not in repr(part)
     assert "1 devices, 0 without a fix" in repr(part) and "cell=" in repr(part)
     assert "18.065" not in repr(part.meta)
+
+
+def test_confirm_must_be_true_or_false(client: Any, tmp_path: Path) -> None:
+    """``confirm="false"`` (truthy) sent past the blast-radius guard; now refused, nothing read."""
+    from geotarget.errors import InvalidType
+
+    _, dk, _ = _small(tmp_path, client)
+    big = make_alert("explosion", Circle(18.0, 59.5, 10_000.0), ident="big")
+    with pytest.raises(InvalidType, match=r"confirm must be True or False \(got str 'false'\)"):
+        dk.target(big, T0, confirm="false")  # type: ignore[arg-type]
+    assert dk.targeter.ledger.incident("polisen@example.se/big") is None
+    assert dk.resident()["partitions"] == 0.0
+    assert dk.target(big, T0).verdict.name == "BLAST_RADIUS"
+
+
+def test_retarget_delivers_what_target_admitted_but_could_not_deliver(
+    client: Any, tmp_path: Path
+) -> None:
+    """``DaskTargeter.retarget(at)`` gives ``Targeter.retarget(index, at)``'s answers.
+
+    An alert of a kind enabled an hour later (KIND_NOT_ENABLED), one whose cluster failed
+    mid-evaluation is the same state: admitted, not delivered. There was no retarget on the
+    Dask path: an operator had to remember and resend each such alert.
+    """
+    hour = dt.timedelta(hours=1)
+    later = RolloutPolicy(
+        rollouts=[
+            KindRollout(kind="explosion", phases=[Phase(starts_at=T0 + hour, regions=("XX",))])
+        ],
+        country="XX",
+    )
+    positions, dk, _ = _small(tmp_path, client)
+    dk = DaskTargeter(Targeter(make_regions(), later), dk.dataset, client)
+    memory = Targeter(make_regions(), later)
+    index = PositionIndex(positions)
+    alert = make_alert("explosion", Circle(18.0, 59.5, 800.0), ident="e1", hours=6)
+    _same(dk.target(alert, T0), memory.target(alert, index, T0))
+    assert dk.retarget(T0 + 0.5 * hour) == [] == memory.retarget(index, T0 + 0.5 * hour)
+    (got,) = dk.retarget(T0 + 2 * hour)
+    (want,) = memory.retarget(index, T0 + 2 * hour)
+    _same(got, want)
+    assert got.recipients.size > 0
+    assert dk.retarget(T0 + 3 * hour) == [] == memory.retarget(index, T0 + 3 * hour)
 
 
 def test_last_stats_describe_the_last_call(client: Any, tmp_path: Path) -> None:

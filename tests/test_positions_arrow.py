@@ -295,6 +295,22 @@ def test_a_cell_size_far_below_the_devices_spacing_is_refused_before_writing(
     assert len(write_partitioned(p, tmp_path / "ds", cell_deg=0.1).partitions) < 100
 
 
+@pytest.mark.parametrize("cell_deg", [1e-9, 5e-8, 1e-300])
+def test_a_cell_size_whose_grid_overflows_the_key_is_refused(
+    tmp_path: Path, cell_deg: float
+) -> None:
+    """Below 1e-7 degrees a cell's column no longer fits the key's 32 bits.
+
+    Two devices half the world apart were written to one cell (the codes wrapped, or the cast
+    overflowed with a RuntimeWarning), against the documented key. Refused before writing.
+    """
+    p = Positions(["a", "b"], [-170.0, 170.0], [-80.0, 80.0], observed_at=T0)
+    with pytest.raises(InvalidInput, match=rf"cell_deg must be at least 1e-07 .*\(got {cell_deg}"):
+        write_partitioned(p, tmp_path / "ds", cell_deg=cell_deg)
+    assert list(tmp_path.iterdir()) == []
+    assert len(write_partitioned(p, tmp_path / "ds", cell_deg=1e-7).partitions) == 2
+
+
 @pytest.mark.parametrize("id_type", [pa.null(), pa.float64()])
 def test_an_empty_frame_is_an_empty_snapshot(tmp_path: Path, id_type: object) -> None:
     """A file written from an empty frame (pandas types its columns double, others null) is read.

@@ -462,6 +462,27 @@ def test_blast_radius_guard_blocks_until_confirmed(regions: RegionHierarchy) -> 
     assert t.ledger.recipients(f"{SENDER}/many").size == 0  # nothing half-applied
 
 
+def test_confirm_must_be_true_or_false(regions: RegionHierarchy) -> None:
+    """A ``confirm`` that is not a bool is refused before anything is admitted.
+
+    ``confirm="false"`` (a flag read from a form or a config file) was truthy: it sent an alert
+    the blast-radius guard holds.
+    """
+    idx = PositionIndex(positions([17.5, 17.51], [59.5, 59.5]))
+    rules = {"explosion": KindRules(include_ambiguous=True, max_area_km2=10.0)}
+    t = Targeter(regions, nationwide("XX"), location_rules=rules)
+    big = make_alert("explosion", Circle(17.5, 59.5, 5000.0), ident="big")
+    for bad in ("false", "no", 1, None, np.array([True])):
+        with pytest.raises(InvalidType, match=r"confirm must be True or False \(got "):
+            t.target(big, idx, T0, confirm=bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidType, match=r"confirm must be True or False"):
+            t.receive(b"<alert/>", idx, T0, confirm=bad)  # type: ignore[arg-type]
+    assert t.ledger.incident(f"{SENDER}/big") is None
+    numpy_false: Any = np.bool_(False)  # a numpy bool is a bool
+    assert t.target(big, idx, T0, confirm=numpy_false).verdict is Verdict.BLAST_RADIUS
+    assert t.target(big, idx, T0, confirm=True).recipients.size == 2
+
+
 def test_canary_share_matches_the_policy(regions: RegionHierarchy) -> None:
     """With a 30 % canary, recipients are exactly the in-area devices the policy puts in it."""
     rng = np.random.default_rng(4)
