@@ -31,6 +31,7 @@ from geotarget._validate import (
     BoolArray,
     FloatArray,
     bools_among_numbers,
+    iterable,
     lon_lat,
     lon_lat_arrays,
     number,
@@ -408,7 +409,7 @@ def _ring(name: str, coords: object) -> Ring:
     Well-formed rings are checked in bulk; anything else is walked vertex by vertex so the error
     names the first offending vertex.
     """
-    if isinstance(coords, (str, bytes)) or not isinstance(coords, Iterable):
+    if isinstance(coords, (str, bytes)) or not iterable(coords):
         raise InvalidArea(f"{name} must be a sequence of (lon, lat) pairs (got {coords!r})")
     out = _ring_fast(coords)
     if out is None:
@@ -497,7 +498,7 @@ class Polygon(_PartBase):
         margin_m: float = 0.0,
     ) -> None:
         shell = _oriented(_ring("exterior", exterior), ccw=True)
-        if isinstance(holes, (str, bytes)) or not isinstance(holes, Iterable):  # type: ignore[unreachable]
+        if isinstance(holes, (str, bytes)) or not iterable(holes):  # type: ignore[unreachable]
             raise InvalidArea(f"holes must be a sequence of rings (got {holes!r})")
         hole_rings = tuple(
             _oriented(_ring(f"holes[{i}]", h), ccw=False) for i, h in enumerate(holes)
@@ -598,7 +599,7 @@ class Polygon(_PartBase):
         2
         """
         shell = list(_ring("exterior", exterior))
-        if isinstance(holes, (str, bytes)) or not isinstance(holes, Iterable):  # type: ignore[unreachable]
+        if isinstance(holes, (str, bytes)) or not iterable(holes):  # type: ignore[unreachable]
             raise InvalidArea(f"holes must be a sequence of rings (got {holes!r:.80})")
         hole_lists = [list(_ring(f"holes[{j}]", h)) for j, h in enumerate(holes)]
         raw = sg.Polygon(shell, hole_lists)
@@ -951,7 +952,7 @@ def _parts(value: Area | Part | Iterable[Area | Part]) -> tuple[Part, ...]:
         return (value,)
     if isinstance(value, Area):
         return value.parts
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+    if isinstance(value, (str, bytes, Mapping)) or not iterable(value):
         raise InvalidType(
             f"parts must be a sequence of Circle and Polygon (got {type(value).__name__})"
         )

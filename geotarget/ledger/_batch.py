@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -11,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget import _sorted
-from geotarget._validate import surrogate_rows
+from geotarget._validate import iterable, surrogate_rows
 from geotarget.errors import InvalidInput
 from geotarget.ledger._model import Confirmation, DeviceIds, IdArray
 
@@ -335,7 +334,7 @@ def parse_keys(
     if isinstance(keys, np.ndarray) and keys.dtype.kind == "U":
         arr = keys.reshape(-1)
     else:
-        if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
+        if isinstance(keys, (str, bytes)) or not iterable(keys):
             raise InvalidInput(
                 f"keys must be a sequence of delivery keys, not one {type(keys).__name__}"
             )
