@@ -362,6 +362,12 @@ def aware_us(at: object, name: str = "at") -> np.datetime64:
         )
     if at.tzinfo is None or at.utcoffset() is None:
         raise InvalidPositions(f"{name} must be timezone-aware (got naive {at!r})")
+    if type(at.tzinfo) is not dt.timezone:  # a zone's wall time may be one its clocks skip
+        from geotarget.rollout._time import wall_time_problem
+
+        problem = wall_time_problem(at)
+        if problem is not None:  # Python would read it an hour later than its wall time says
+            raise InvalidPositions(f"{name} must be a real clock reading: {problem}")
     return utc_us(at, name)
 
 
