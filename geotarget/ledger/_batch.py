@@ -382,12 +382,19 @@ MAX_LIMIT = 2**63 - 1
 
 
 def check_limit(limit: int | None) -> int | None:
-    """None, or an int from 1 to :data:`MAX_LIMIT` (every store answers alike)."""
+    """None, or an int from 1 to :data:`MAX_LIMIT` (every store answers alike).
+
+    A numpy integer is an int here (as a plain ``int``, which SQL drivers bind); a bool is not.
+    """
     if limit is None:
         return None
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+    if (
+        isinstance(limit, (bool, np.bool_))
+        or not isinstance(limit, (int, np.integer))
+        or not 1 <= limit <= MAX_LIMIT
+    ):
         raise InvalidInput(
             f"limit must be an int >= 1 and <= 2**63 - 1 (a store's 64-bit integer), or None "
             f"(got {limit!r})"
         )
-    return limit
+    return int(limit)
