@@ -150,7 +150,9 @@ class Circle(_PartBase):
         Raises
         ------
         InvalidArea
-            For a margin outside its range.
+            For a margin outside its range, NaN or infinite.
+        InvalidType
+            For a margin that is not a number (a bool, a str, a 0-d array).
 
         Examples
         --------
@@ -557,7 +559,9 @@ class Polygon(_PartBase):
         Raises
         ------
         InvalidArea
-            For a margin outside its range.
+            For a margin outside its range, NaN or infinite.
+        InvalidType
+            For a margin that is not a number (a bool, a str, a 0-d array).
 
         Examples
         --------

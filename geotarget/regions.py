@@ -781,6 +781,8 @@ class RegionSet:
         ------
         InvalidCoordinates
             For a bound that is not a finite number in range.
+        InvalidType
+            For a bound that is not a number (a bool, a str, a 0-d array).
         InvalidRegions
             For ``west > east`` or ``south > north``.
 
