@@ -422,7 +422,7 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
         items = list(value)
         out = np.empty(len(items), dtype="datetime64[us]")
         for i, t in enumerate(items):
-            if t is None:
+            if t is None or (isinstance(t, dt.datetime) and t != t):  # pandas' NaT: unknown too
                 out[i] = np.datetime64("NaT")
             elif isinstance(t, dt.datetime):
                 if t.tzinfo is None or t.utcoffset() is None:
@@ -516,7 +516,8 @@ class Positions:
         NaN, for rows without). Default: 0 (exact fixes).
     observed_at : datetime, sequence of datetime, numpy datetime64 array or pandas Series
         **Required.** When each fix was observed: one timezone-aware ``datetime`` for the whole
-        snapshot, or a column of timezone-aware ``datetime`` objects (``None`` for unknown) or
+        snapshot, or a column of timezone-aware ``datetime`` objects (``None`` or pandas'
+        ``NaT`` for unknown) or
         a ``datetime64`` array read as **UTC** (``NaT`` for unknown), or a timezone-aware
         pandas ``Series`` or ``DatetimeIndex`` (any zone; ``NaT`` for unknown; a naive one is
         refused: ``.dt.tz_localize`` says its zone). A fix of unknown time is
