@@ -428,7 +428,8 @@ def _ring(name: str, coords: object) -> Ring:
     edges = long_way_edges(xy[:, 0], xy[:, 1])
     if edges.size:
         raise InvalidArea(f"{name} {long_way_message(out, edges)}")
-    return tuple(out)
+    # A vertex written twice in a row adds no edge: drop the repeat, so the shape has one form.
+    return tuple(v for k, v in enumerate(out) if k == 0 or v != out[k - 1])
 
 
 def _oriented(ring: Ring, ccw: bool) -> Ring:
@@ -531,6 +532,10 @@ class Polygon(_PartBase):
                     f"holes[{i}] must lie inside the exterior ring "
                     f"(got a hole reaching outside it near {h[0]!r})"
                 )
+        # Holes in one order (their canonical rings'), so equal shapes compare equal.
+        order = sorted(range(len(hole_rings)), key=hole_rings.__getitem__)
+        hole_rings = tuple(hole_rings[k] for k in order)
+        holes_xy = [holes_xy[k] for k in order]
         shape = sg.Polygon(shell_xy, holes_xy)
         reason = shapely.is_valid_reason(shape)
         if reason != "Valid Geometry":

@@ -254,6 +254,34 @@ def test_polygon_orientation_is_normalised() -> None:
     assert sg.LinearRing(Polygon(list(reversed(SQUARE))).exterior).is_ccw
 
 
+@given(
+    start=st.integers(0, 3),
+    reverse=st.booleans(),
+    holes_reversed=st.booleans(),
+    repeat=st.integers(0, 3),
+    margin_m=st.sampled_from([0.0, 25.0]),
+)
+def test_equal_shapes_given_another_way_compare_equal(
+    start: int, reverse: bool, holes_reversed: bool, repeat: int, margin_m: float
+) -> None:
+    """Equal shapes compare equal however they were given, as the class promises.
+
+    Any start vertex, either orientation, holes in any order, a vertex written twice in a row.
+    """
+    ring = SQUARE[start:] + SQUARE[:start]
+    ring = ring[::-1] if reverse else ring
+    ring = [*ring[: repeat + 1], ring[repeat], *ring[repeat + 1 :]]  # one vertex twice in a row
+    holes = [
+        [(18.01, 59.01), (18.02, 59.01), (18.02, 59.02)],
+        [(18.05, 59.05), (18.06, 59.05), (18.06, 59.06), (18.05, 59.06)],
+    ]
+    given = Polygon(ring, holes[::-1] if holes_reversed else holes, margin_m=margin_m)
+    plain = Polygon(SQUARE, holes, margin_m=margin_m)
+    assert given == plain and hash(given) == hash(plain)
+    assert given.with_margin(0.0) == Polygon(SQUARE, holes)
+    assert Area.from_geojson(Area([given]).to_geojson()) == Area([plain])
+
+
 def test_polygon_edges_are_straight_in_lonlat() -> None:
     """A point on a long east-west edge at 60°N is inside: edges are not great circles."""
     p = Polygon([(10.0, 60.0), (20.0, 60.0), (20.0, 61.0), (10.0, 61.0)])
