@@ -36,7 +36,7 @@ from geotarget._validate import (
     lon_lat_arrays,
     number,
 )
-from geotarget.errors import InvalidArea, InvalidGeoJSON, InvalidType
+from geotarget.errors import InvalidArea, InvalidCoordinates, InvalidGeoJSON, InvalidType
 
 __all__ = ["MAX_RADIUS_M", "Area", "Circle", "Part", "Polygon"]
 
@@ -1122,8 +1122,9 @@ class Area:
         Raises
         ------
         InvalidGeoJSON
-            For malformed JSON, unsupported types, empty geometries or missing radii; the
-            message names the path, e.g. ``features[2].geometry.type``.
+            For malformed JSON, unsupported types, empty geometries, missing radii or a bad
+            coordinate, radius or margin; the message names the path, e.g.
+            ``features[2].geometry.type``.
         """
         if isinstance(data, (str, bytes)):
             try:
@@ -1201,7 +1202,7 @@ def _read_geojson(
             )
     except InvalidGeoJSON:
         raise
-    except InvalidArea as err:
+    except (InvalidArea, InvalidCoordinates, InvalidType) as err:  # bad numbers: say where
         raise InvalidGeoJSON(f"{path}: {err}") from err
 
 
@@ -1229,7 +1230,7 @@ def _read_point(geom: Mapping[str, Any], props: Mapping[str, Any], path: str) ->
         )
     try:
         return Circle(coords[0], coords[1], props["radius_m"], margin_m=props.get("margin_m", 0.0))
-    except InvalidArea as err:
+    except (InvalidArea, InvalidCoordinates, InvalidType) as err:
         raise InvalidGeoJSON(f"{path}: {err}") from err
 
 

@@ -824,6 +824,54 @@ def test_bad_geojson_names_the_path(doc: Any, fragment: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("second", "fragment"),
+    [
+        (
+            {
+                "type": "Polygon",
+                "coordinates": [[[float("nan"), 59.0], [18.1, 59.0], [18.1, 59.1]]],
+            },
+            r"^\$\.features\[1\]\.geometry: exterior\[0\] lon must be a finite number .* NaN",
+        ),
+        (
+            {"type": "Polygon", "coordinates": [[[True, 59.0], [18.1, 59.0], [18.1, 59.1]]]},
+            r"^\$\.features\[1\]\.geometry: exterior\[0\] lon must be .* not a bool",
+        ),
+        (
+            {"type": "Point", "coordinates": [18.0, 95.0]},
+            r"^\$\.features\[1\]\.geometry: lat must be a finite number >= -90 and <= 90",
+        ),
+        (
+            {"type": "Point", "coordinates": ["18", 59.0]},
+            r"^\$\.features\[1\]\.geometry: lon must be a finite number .* \(got str '18'\)",
+        ),
+    ],
+)
+def test_a_bad_coordinate_or_radius_in_geojson_names_its_feature(
+    second: dict[str, Any], fragment: str
+) -> None:
+    """A bad number deep in a collection is InvalidGeoJSON naming the feature it is in.
+
+    It was InvalidCoordinates or InvalidType naming only ``exterior[0]`` or ``lon``.
+    """
+    good = {
+        "type": "Feature",
+        "properties": {},
+        "geometry": {"type": "Polygon", "coordinates": [SQUARE]},
+    }
+    bad = {"type": "Feature", "properties": {"radius_m": 100.0}, "geometry": second}
+    with pytest.raises(InvalidGeoJSON, match=fragment):
+        Area.from_geojson({"type": "FeatureCollection", "features": [good, bad]})
+    text = {
+        **bad,
+        "properties": {"radius_m": "100"},
+        "geometry": {"type": "Point", "coordinates": [18, 59]},
+    }
+    with pytest.raises(InvalidGeoJSON, match=r"^\$\.features\[1\]\.geometry: radius_m must be"):
+        Area.from_geojson({"type": "FeatureCollection", "features": [good, text]})
+
+
+@pytest.mark.parametrize(
     ("lon", "lat", "error", "fragment"),
     [
         ([0.0, 1.0], [0.0], InvalidCoordinates, "same shape (got lon (2,) and lat (1,))"),
