@@ -45,6 +45,7 @@ HOSTILE: list[Any] = [
     np.array([1.0]), np.array([[1.0]]), object(), True, ["a", 1], [None],
     [[1.0], 2.0], [[1.0, 2.0], [3.0]],  # ragged: numpy raises ValueError building an array
     np.array(1.0), np.array("x"),  # 0-d: an Iterable to isinstance, but iterating one raises
+    np.array([], dtype=object),  # no truth value: `value or default` raises ValueError
 ]  # fmt: skip
 
 
@@ -201,6 +202,9 @@ CALLS: dict[str, Callable[[Any], object]] = {
         )
     },
     "pilot.announced_policy(later_phases)": lambda b: pilot.announced_policy(later_phases=b),
+    "pilot.announced_policy(later_phases[kind])": lambda b: pilot.announced_policy(
+        later_phases={"explosion": b}
+    ),
     "sweden.nationwide(country_code)": lambda b: sweden.nationwide(b),
     "sweden.nationwide(kinds)": lambda b: sweden.nationwide(kinds=b),
     "sweden.synthetic_population(n)": lambda b: sweden.synthetic_population(b),
