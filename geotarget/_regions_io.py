@@ -22,7 +22,7 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import _geos
-from geotarget._validate import only_numbers
+from geotarget._validate import iterable, only_numbers
 from geotarget.areas import _where
 from geotarget.errors import InvalidRegions, InvalidType, MissingExtra
 
@@ -781,7 +781,7 @@ def codes_of(values: Iterable[object], what: str) -> list[str]:
     """Validate an iterable of region codes (a lone string counts as one code)."""
     if isinstance(values, str):
         return [values]
-    if isinstance(values, bytes) or not isinstance(values, Iterable):
+    if isinstance(values, bytes) or not iterable(values):
         raise InvalidType(
             f"{what} must be region codes (got {type(values).__name__} {values!r:.40})"
         )

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +22,16 @@ from geotarget.errors import InvalidCoordinates, InvalidInput, InvalidPositions,
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+
+
+def iterable(value: object) -> TypeGuard[Iterable[Any]]:
+    """Whether ``value`` can be walked value by value: an Iterable, but not a 0-d numpy array.
+
+    ``isinstance(np.array(1.0), Iterable)`` is True (ndarray defines ``__iter__``), yet
+    iterating a 0-d array raises ``TypeError``: a collection check that stops at
+    ``isinstance`` lets one through to crash in ``list(...)`` instead of being refused.
+    """
+    return isinstance(value, Iterable) and not (isinstance(value, np.ndarray) and value.ndim == 0)
 
 
 def _code_points(arr: npt.NDArray[np.str_]) -> npt.NDArray[np.uint32]:
@@ -352,6 +362,12 @@ def aware_us(at: object, name: str = "at") -> np.datetime64:
         )
     if at.tzinfo is None or at.utcoffset() is None:
         raise InvalidPositions(f"{name} must be timezone-aware (got naive {at!r})")
+    if type(at.tzinfo) is not dt.timezone:  # a zone's wall time may be one its clocks skip
+        from geotarget.rollout._time import wall_time_problem
+
+        problem = wall_time_problem(at)
+        if problem is not None:  # Python would read it an hour later than its wall time says
+            raise InvalidPositions(f"{name} must be a real clock reading: {problem}")
     return utc_us(at, name)
 
 

@@ -31,11 +31,12 @@ from geotarget._validate import (
     BoolArray,
     FloatArray,
     bools_among_numbers,
+    iterable,
     lon_lat,
     lon_lat_arrays,
     number,
 )
-from geotarget.errors import InvalidArea, InvalidGeoJSON, InvalidType
+from geotarget.errors import InvalidArea, InvalidCoordinates, InvalidGeoJSON, InvalidType
 
 __all__ = ["MAX_RADIUS_M", "Area", "Circle", "Part", "Polygon"]
 
@@ -149,7 +150,9 @@ class Circle(_PartBase):
         Raises
         ------
         InvalidArea
-            For a margin outside its range.
+            For a margin outside its range, NaN or infinite.
+        InvalidType
+            For a margin that is not a number (a bool, a str, a 0-d array).
 
         Examples
         --------
@@ -408,7 +411,7 @@ def _ring(name: str, coords: object) -> Ring:
     Well-formed rings are checked in bulk; anything else is walked vertex by vertex so the error
     names the first offending vertex.
     """
-    if isinstance(coords, (str, bytes)) or not isinstance(coords, Iterable):
+    if isinstance(coords, (str, bytes)) or not iterable(coords):
         raise InvalidArea(f"{name} must be a sequence of (lon, lat) pairs (got {coords!r})")
     out = _ring_fast(coords)
     if out is None:
@@ -425,7 +428,8 @@ def _ring(name: str, coords: object) -> Ring:
     edges = long_way_edges(xy[:, 0], xy[:, 1])
     if edges.size:
         raise InvalidArea(f"{name} {long_way_message(out, edges)}")
-    return tuple(out)
+    # A vertex written twice in a row adds no edge: drop the repeat, so the shape has one form.
+    return tuple(v for k, v in enumerate(out) if k == 0 or v != out[k - 1])
 
 
 def _oriented(ring: Ring, ccw: bool) -> Ring:
@@ -497,7 +501,7 @@ class Polygon(_PartBase):
         margin_m: float = 0.0,
     ) -> None:
         shell = _oriented(_ring("exterior", exterior), ccw=True)
-        if isinstance(holes, (str, bytes)) or not isinstance(holes, Iterable):  # type: ignore[unreachable]
+        if isinstance(holes, (str, bytes)) or not iterable(holes):  # type: ignore[unreachable]
             raise InvalidArea(f"holes must be a sequence of rings (got {holes!r})")
         hole_rings = tuple(
             _oriented(_ring(f"holes[{i}]", h), ccw=False) for i, h in enumerate(holes)
@@ -528,6 +532,10 @@ class Polygon(_PartBase):
                     f"holes[{i}] must lie inside the exterior ring "
                     f"(got a hole reaching outside it near {h[0]!r})"
                 )
+        # Holes in one order (their canonical rings'), so equal shapes compare equal.
+        order = sorted(range(len(hole_rings)), key=hole_rings.__getitem__)
+        hole_rings = tuple(hole_rings[k] for k in order)
+        holes_xy = [holes_xy[k] for k in order]
         shape = sg.Polygon(shell_xy, holes_xy)
         reason = shapely.is_valid_reason(shape)
         if reason != "Valid Geometry":
@@ -556,7 +564,9 @@ class Polygon(_PartBase):
         Raises
         ------
         InvalidArea
-            For a margin outside its range.
+            For a margin outside its range, NaN or infinite.
+        InvalidType
+            For a margin that is not a number (a bool, a str, a 0-d array).
 
         Examples
         --------
@@ -598,7 +608,7 @@ class Polygon(_PartBase):
         2
         """
         shell = list(_ring("exterior", exterior))
-        if isinstance(holes, (str, bytes)) or not isinstance(holes, Iterable):  # type: ignore[unreachable]
+        if isinstance(holes, (str, bytes)) or not iterable(holes):  # type: ignore[unreachable]
             raise InvalidArea(f"holes must be a sequence of rings (got {holes!r:.80})")
         hole_lists = [list(_ring(f"holes[{j}]", h)) for j, h in enumerate(holes)]
         raw = sg.Polygon(shell, hole_lists)
@@ -951,7 +961,7 @@ def _parts(value: Area | Part | Iterable[Area | Part]) -> tuple[Part, ...]:
         return (value,)
     if isinstance(value, Area):
         return value.parts
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+    if isinstance(value, (str, bytes, Mapping)) or not iterable(value):
         raise InvalidType(
             f"parts must be a sequence of Circle and Polygon (got {type(value).__name__})"
         )
@@ -1112,8 +1122,9 @@ class Area:
         Raises
         ------
         InvalidGeoJSON
-            For malformed JSON, unsupported types, empty geometries or missing radii; the
-            message names the path, e.g. ``features[2].geometry.type``.
+            For malformed JSON, unsupported types, empty geometries, missing radii or a bad
+            coordinate, radius or margin; the message names the path, e.g.
+            ``features[2].geometry.type``.
         """
         if isinstance(data, (str, bytes)):
             try:
@@ -1191,7 +1202,7 @@ def _read_geojson(
             )
     except InvalidGeoJSON:
         raise
-    except InvalidArea as err:
+    except (InvalidArea, InvalidCoordinates, InvalidType) as err:  # bad numbers: say where
         raise InvalidGeoJSON(f"{path}: {err}") from err
 
 
@@ -1219,7 +1230,7 @@ def _read_point(geom: Mapping[str, Any], props: Mapping[str, Any], path: str) ->
         )
     try:
         return Circle(coords[0], coords[1], props["radius_m"], margin_m=props.get("margin_m", 0.0))
-    except InvalidArea as err:
+    except (InvalidArea, InvalidCoordinates, InvalidType) as err:
         raise InvalidGeoJSON(f"{path}: {err}") from err
 
 

@@ -58,6 +58,7 @@ from typing import Any
 
 import attrs
 
+from geotarget._validate import iterable
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.kinds import check_kind_name
 
@@ -77,7 +78,7 @@ _SENDER_BAD = re.compile(r"[\s,<&]")
 
 
 def _names(field: str, value: object) -> frozenset[str]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+    if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(f"{field} must be a list of str (got {type(value).__name__} {value!r})")
     items = list(value)
     for i, item in enumerate(items):
@@ -115,7 +116,7 @@ def _acts_for(value: object) -> frozenset[str]:
 def _pems(value: object) -> tuple[str, ...]:
     if isinstance(value, (str, bytes)):
         value = [value]
-    if not isinstance(value, Iterable):
+    if not iterable(value):
         raise InvalidType(f"certificates must be a list of PEM texts (got {value!r})")
     out = []
     for i, item in enumerate(value):
@@ -213,7 +214,7 @@ class Issuers:
 
     def __init__(self, issuers: Iterable[Issuer], *, _any: bool = False) -> None:
         raw: object = issuers
-        if isinstance(raw, (str, bytes)) or not isinstance(raw, Iterable):
+        if isinstance(raw, (str, bytes)) or not iterable(raw):
             raise InvalidType(f"issuers must be an iterable of Issuer (got {raw!r})")
         items: tuple[Any, ...] = tuple(raw)
         problems: list[Problem] = []

@@ -62,6 +62,7 @@ from typing import Any
 import attrs
 
 from geotarget._kind_rules import KindRules, rules_to_table
+from geotarget._validate import iterable
 from geotarget.alerts import Alert, Info
 from geotarget.alerts._values import KIND_CODE, Category, NamedValue, kind_name
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
@@ -153,7 +154,7 @@ class Kind:
 
 
 def _strings(field: str, value: object) -> tuple[str, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+    if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(f"{field} must be a list of str (got {type(value).__name__} {value!r})")
     items = tuple(value)
     for i, item in enumerate(items):
@@ -171,7 +172,7 @@ def _events(value: object) -> tuple[str, ...]:
 
 
 def _categories(value: object) -> frozenset[Category]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+    if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(
             f"categories must be a list of categories (got {type(value).__name__} {value!r})"
         )
@@ -188,7 +189,7 @@ def _categories(value: object) -> frozenset[Category]:
 
 
 def _codes(value: object) -> tuple[NamedValue, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+    if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(
             f"event_codes must be a list of NamedValue (got {type(value).__name__} {value!r})"
         )
@@ -348,7 +349,7 @@ class Recognizer:
 
     def __init__(self, rules: Iterable[RecognitionRule] = ()) -> None:
         raw: object = rules
-        if isinstance(raw, (str, bytes)) or not isinstance(raw, Iterable):
+        if isinstance(raw, (str, bytes)) or not iterable(raw):
             raise InvalidType(f"rules must be an iterable of RecognitionRule (got {raw!r})")
         items: tuple[object, ...] = tuple(raw)
         problems = []

@@ -201,6 +201,15 @@ class PositionIndex:
         numpy.ndarray of int32
             Sorted row indices into the snapshot.
 
+        Raises
+        ------
+        InvalidType
+            For an ``area`` that is not an Area, Circle or Polygon, or an ``observed_before``
+            that is not a datetime.
+        InvalidPositions
+            For a naive ``observed_before``, a wall time its zone's clocks skip, or one outside
+            the years 1 to 9999 in UTC.
+
         Examples
         --------
         >>> import datetime as dt
@@ -345,6 +354,16 @@ class PositionIndex:
             fix of every row returned (None when none is), known from the classification's
             own leaves and devices without gathering the rows' coordinates again. The targeting
             pipeline decides the regions of a large answer from it.
+
+        Raises
+        ------
+        InvalidType
+            For an ``area`` that is not an Area, Circle or Polygon, a ``rule`` that is not a
+            LocationRule, an ``at`` that is not a datetime, or a ``return_box`` that is not a
+            bool.
+        InvalidPositions
+            For a naive ``at``, a wall time its zone's clocks skip, or one outside the years 1
+            to 9999 in UTC.
 
         .. versionchanged:: 0.1.0
            Only fixes whose disk meets the area are returned: stale fixes elsewhere and rows

@@ -625,7 +625,7 @@ def announced_policy(
         CRIME_MODUS.name: Phase(starts_at=PILOT_START, regions={"01"}),
         TIP_REQUEST.name: Phase(starts_at=PILOT_START, regions={"01"}),
     }
-    given = later_phases or {}
+    given = {} if later_phases is None else later_phases
     if not isinstance(given, Mapping):
         raise InvalidType(
             f"later_phases must be a mapping of kind name to phases (got {type(given).__name__})"
@@ -635,7 +635,7 @@ def announced_policy(
     for key, phases in given.items():
         path = f"later_phases[{key!r}]"
         try:
-            later[kind_name(path, key)] = tuple(phases)
+            later[kind_name(path, key)] = tuple_of(phases, path, "Phase")
         except (InvalidInput, InvalidType) as err:
             problems.append(Problem(path, str(err).removeprefix(f"{path} ")))
     if problems:

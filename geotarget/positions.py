@@ -47,6 +47,7 @@ from geotarget._validate import (
     aware_us,
     bools_among_numbers,
     coarse_degrees,
+    iterable,
     nul_rows,
     surrogate_rows,
     unmasked,
@@ -286,7 +287,7 @@ def _ids(value: object) -> npt.NDArray[Any]:
 
 def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     """:func:`_ids`, and the permutation that sorts them (numpy's order: the uniqueness check's)."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+    if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(f"ids must be a sequence of str or int ids (got {value!r:.80})")
     _ordered("ids", value)
     unmasked("ids", value, InvalidPositions)
@@ -408,7 +409,11 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     elif (frame_times := _frame_times(value)) is not None:
         arr = _utc_column(frame_times)
     else:
-        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence | np.ndarray):
+        if (
+            isinstance(value, (str, bytes))
+            or not isinstance(value, Sequence | np.ndarray)
+            or not iterable(value)
+        ):
             raise InvalidType(
                 "observed_at must be a sequence of timezone-aware datetimes, a numpy "
                 "datetime64 array or a timezone-aware pandas Series or DatetimeIndex "
@@ -417,7 +422,7 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
         items = list(value)
         out = np.empty(len(items), dtype="datetime64[us]")
         for i, t in enumerate(items):
-            if t is None:
+            if t is None or (isinstance(t, dt.datetime) and t != t):  # pandas' NaT: unknown too
                 out[i] = np.datetime64("NaT")
             elif isinstance(t, dt.datetime):
                 if t.tzinfo is None or t.utcoffset() is None:
@@ -511,7 +516,8 @@ class Positions:
         NaN, for rows without). Default: 0 (exact fixes).
     observed_at : datetime, sequence of datetime, numpy datetime64 array or pandas Series
         **Required.** When each fix was observed: one timezone-aware ``datetime`` for the whole
-        snapshot, or a column of timezone-aware ``datetime`` objects (``None`` for unknown) or
+        snapshot, or a column of timezone-aware ``datetime`` objects (``None`` or pandas'
+        ``NaT`` for unknown) or
         a ``datetime64`` array read as **UTC** (``NaT`` for unknown), or a timezone-aware
         pandas ``Series`` or ``DatetimeIndex`` (any zone; ``NaT`` for unknown; a naive one is
         refused: ``.dt.tz_localize`` says its zone). A fix of unknown time is
@@ -737,10 +743,14 @@ class Positions:
 
     def _rows_checked(self, rows: npt.ArrayLike) -> npt.NDArray[np.integer[Any]]:
         """``rows`` as a 1-D integer array of rows of this snapshot (as given when it is one)."""
-        arr = rows if isinstance(rows, np.ndarray) else np.asarray(rows)
+        rule = "rows must be a 1-D array of integer row indices"
+        try:
+            arr = rows if isinstance(rows, np.ndarray) else np.asarray(rows)
+        except (ValueError, TypeError, RecursionError):  # ragged nesting
+            raise InvalidType(f"{rule} (got a ragged {type(rows).__name__} {rows!r:.60})") from None
         if arr.ndim != 1 or (arr.dtype.kind not in "iu" and arr.size):
             raise InvalidType(
-                f"rows must be a 1-D array of integer row indices (got {arr.ndim}-D {arr.dtype})"
+                f"{rule} (got {arr.ndim}-D {arr.dtype}: {type(rows).__name__} {rows!r:.60})"
             )
         if arr.size:
             low, high = int(arr.min()), int(arr.max())

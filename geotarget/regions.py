@@ -41,7 +41,7 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import _geodesy, _geos, _locate, _regions_io
-from geotarget._validate import BoolArray, lon_lat, lon_lat_arrays, number
+from geotarget._validate import BoolArray, iterable, lon_lat, lon_lat_arrays, number
 from geotarget.areas import Area, Polygon, _estimated_bytes, _where
 from geotarget.errors import InvalidRegions, InvalidType, UnknownCode
 
@@ -291,7 +291,7 @@ class RegionSet:
     def __init__(
         self, regions: Iterable[Region], *, overlap_tolerance: float = OVERLAP_TOLERANCE
     ) -> None:
-        if isinstance(regions, (str, bytes, Mapping)) or not isinstance(regions, Iterable):
+        if isinstance(regions, (str, bytes, Mapping)) or not iterable(regions):
             raise InvalidType(f"regions must be an iterable of Region (got {regions!r:.60})")
         items = list(regions)
         for i, r in enumerate(items):
@@ -781,6 +781,8 @@ class RegionSet:
         ------
         InvalidCoordinates
             For a bound that is not a finite number in range.
+        InvalidType
+            For a bound that is not a number (a bool, a str, a 0-d array).
         InvalidRegions
             For ``west > east`` or ``south > north``.
 

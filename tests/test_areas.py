@@ -254,6 +254,34 @@ def test_polygon_orientation_is_normalised() -> None:
     assert sg.LinearRing(Polygon(list(reversed(SQUARE))).exterior).is_ccw
 
 
+@given(
+    start=st.integers(0, 3),
+    reverse=st.booleans(),
+    holes_reversed=st.booleans(),
+    repeat=st.integers(0, 3),
+    margin_m=st.sampled_from([0.0, 25.0]),
+)
+def test_equal_shapes_given_another_way_compare_equal(
+    start: int, reverse: bool, holes_reversed: bool, repeat: int, margin_m: float
+) -> None:
+    """Equal shapes compare equal however they were given, as the class promises.
+
+    Any start vertex, either orientation, holes in any order, a vertex written twice in a row.
+    """
+    ring = SQUARE[start:] + SQUARE[:start]
+    ring = ring[::-1] if reverse else ring
+    ring = [*ring[: repeat + 1], ring[repeat], *ring[repeat + 1 :]]  # one vertex twice in a row
+    holes = [
+        [(18.01, 59.01), (18.02, 59.01), (18.02, 59.02)],
+        [(18.05, 59.05), (18.06, 59.05), (18.06, 59.06), (18.05, 59.06)],
+    ]
+    given = Polygon(ring, holes[::-1] if holes_reversed else holes, margin_m=margin_m)
+    plain = Polygon(SQUARE, holes, margin_m=margin_m)
+    assert given == plain and hash(given) == hash(plain)
+    assert given.with_margin(0.0) == Polygon(SQUARE, holes)
+    assert Area.from_geojson(Area([given]).to_geojson()) == Area([plain])
+
+
 def test_polygon_edges_are_straight_in_lonlat() -> None:
     """A point on a long east-west edge at 60°N is inside: edges are not great circles."""
     p = Polygon([(10.0, 60.0), (20.0, 60.0), (20.0, 61.0), (10.0, 61.0)])
@@ -793,6 +821,54 @@ def test_bad_geojson_names_the_path(doc: Any, fragment: str) -> None:
     with pytest.raises(InvalidGeoJSON) as info:
         Area.from_geojson(doc)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("second", "fragment"),
+    [
+        (
+            {
+                "type": "Polygon",
+                "coordinates": [[[float("nan"), 59.0], [18.1, 59.0], [18.1, 59.1]]],
+            },
+            r"^\$\.features\[1\]\.geometry: exterior\[0\] lon must be a finite number .* NaN",
+        ),
+        (
+            {"type": "Polygon", "coordinates": [[[True, 59.0], [18.1, 59.0], [18.1, 59.1]]]},
+            r"^\$\.features\[1\]\.geometry: exterior\[0\] lon must be .* not a bool",
+        ),
+        (
+            {"type": "Point", "coordinates": [18.0, 95.0]},
+            r"^\$\.features\[1\]\.geometry: lat must be a finite number >= -90 and <= 90",
+        ),
+        (
+            {"type": "Point", "coordinates": ["18", 59.0]},
+            r"^\$\.features\[1\]\.geometry: lon must be a finite number .* \(got str '18'\)",
+        ),
+    ],
+)
+def test_a_bad_coordinate_or_radius_in_geojson_names_its_feature(
+    second: dict[str, Any], fragment: str
+) -> None:
+    """A bad number deep in a collection is InvalidGeoJSON naming the feature it is in.
+
+    It was InvalidCoordinates or InvalidType naming only ``exterior[0]`` or ``lon``.
+    """
+    good = {
+        "type": "Feature",
+        "properties": {},
+        "geometry": {"type": "Polygon", "coordinates": [SQUARE]},
+    }
+    bad = {"type": "Feature", "properties": {"radius_m": 100.0}, "geometry": second}
+    with pytest.raises(InvalidGeoJSON, match=fragment):
+        Area.from_geojson({"type": "FeatureCollection", "features": [good, bad]})
+    text = {
+        **bad,
+        "properties": {"radius_m": "100"},
+        "geometry": {"type": "Point", "coordinates": [18, 59]},
+    }
+    with pytest.raises(InvalidGeoJSON, match=r"^\$\.features\[1\]\.geometry: radius_m must be"):
+        Area.from_geojson({"type": "FeatureCollection", "features": [good, text]})
 
 
 @pytest.mark.parametrize(

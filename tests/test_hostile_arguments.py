@@ -44,6 +44,8 @@ HOSTILE: list[Any] = [
     None, "x", b"x", 5, 5.5, float("nan"), -1, [], {}, (1, 2), dt.datetime(2024, 1, 1),
     np.array([1.0]), np.array([[1.0]]), object(), True, ["a", 1], [None],
     [[1.0], 2.0], [[1.0, 2.0], [3.0]],  # ragged: numpy raises ValueError building an array
+    np.array(1.0), np.array("x"),  # 0-d: an Iterable to isinstance, but iterating one raises
+    np.array([], dtype=object),  # no truth value: `value or default` raises ValueError
 ]  # fmt: skip
 
 
@@ -105,6 +107,9 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "Polygon(holes)": lambda b: Polygon(_ring, holes=b),
     "Polygon(margin_m)": lambda b: Polygon(_ring, margin_m=b),
     "Polygon.from_shapely": lambda b: Polygon.from_shapely(b),
+    "Polygon.repair(holes)": lambda b: Polygon.repair(_ring, holes=b),
+    "Polygon.with_margin": lambda b: Polygon(_ring).with_margin(b),
+    "Circle.with_margin": lambda b: Circle(18.0, 59.0, 100.0).with_margin(b),
     "Area(parts)": lambda b: Area(b),
     "Area.from_geojson": lambda b: Area.from_geojson(b),
     "Area.contains(lon)": lambda b: Area([Circle(18, 59, 100.0)]).contains(b, [59.0]),
@@ -119,6 +124,14 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "PositionIndex(positions)": lambda b: PositionIndex(b),
     "PositionIndex.query": lambda b: W["index"].query(b),
     "PositionIndex.count": lambda b: W["index"].count(b),
+    "PositionIndex.query(observed_before)": lambda b: W["index"].query(
+        Circle(18, 59.3, 1e2), observed_before=b
+    ),
+    "PositionIndex.classify(return_box)": lambda b: W["index"].classify(
+        Circle(18, 59.3, 1e2), LocationRule(), AT, return_box=b
+    ),
+    "Positions.sorted_ids": lambda b: W["pos"].sorted_ids(b),
+    "Positions.id_order": lambda b: W["pos"].id_order(b),
     "PositionIndex.classify(area)": lambda b: W["index"].classify(b, LocationRule(), AT),
     "PositionIndex.classify(rule)": lambda b: W["index"].classify(Circle(18, 59.3, 1e2), b, AT),
     "PositionIndex.classify(at)": lambda b: W["index"].classify(
@@ -144,6 +157,9 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "RegionSet.locate(lon)": lambda b: sweden.municipalities().locate(b, [59.0]),
     "RegionSet.contains(code)": lambda b: sweden.municipalities().contains(b, [18.0], [59.0]),
     "RegionSet.union": lambda b: sweden.municipalities().union(b),
+    "RegionSet(regions)": lambda b: type(sweden.counties())(b),
+    "RegionSet.locate_box(west)": lambda b: sweden.counties().locate_box(b, 59.0, 18.0, 59.1),
+    "RegionSet.locate_box(north)": lambda b: sweden.counties().locate_box(18.0, 59.0, 18.1, b),
     "municipalities()[code]": lambda b: sweden.municipalities()[b],
     # rollout, recognition, issuers
     "Phase(starts_at)": lambda b: Phase(starts_at=b, regions=("01",)),
@@ -186,6 +202,9 @@ CALLS: dict[str, Callable[[Any], object]] = {
         )
     },
     "pilot.announced_policy(later_phases)": lambda b: pilot.announced_policy(later_phases=b),
+    "pilot.announced_policy(later_phases[kind])": lambda b: pilot.announced_policy(
+        later_phases={"explosion": b}
+    ),
     "sweden.nationwide(country_code)": lambda b: sweden.nationwide(b),
     "sweden.nationwide(kinds)": lambda b: sweden.nationwide(kinds=b),
     "sweden.synthetic_population(n)": lambda b: sweden.synthetic_population(b),

@@ -270,6 +270,17 @@ def test_redeliver_limit_bounds_the_batch(store: Any) -> None:
         store.redeliver(T0, limit=0)
 
 
+@pytest.mark.parametrize("limit", [np.int64(4), np.uint8(4), np.intp(4)])
+def test_a_numpy_integer_limit_is_an_int_to_every_store(store: Any, limit: Any) -> None:
+    """A limit counted with numpy (``np.int64(4)``) was refused as "must be an int"."""
+    store.claim("inc", [f"d{i}" for i in range(10)], version="v", at=T0, lease=MIN)
+    assert sum(len(c) for c in store.due(T0 + MIN, limit=limit)) == 4
+    assert sum(len(c) for c in store.redeliver(T0 + MIN, limit=limit)) == 4
+    for bad in (np.int64(0), np.float64(4.0), np.bool_(True)):
+        with pytest.raises(InvalidInput, match=r"limit must be an int >= 1 and <= 2\*\*63 - 1"):
+            store.redeliver(T0 + MIN, limit=bad)
+
+
 @pytest.mark.parametrize("limit", [2**63, 10**30])
 def test_a_limit_beyond_a_64_bit_integer_is_refused_alike_by_every_store(
     store: Any, limit: int

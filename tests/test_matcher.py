@@ -27,6 +27,7 @@ from geotarget import (
     Circle,
     InvalidArea,
     InvalidCoordinates,
+    InvalidInput,
     InvalidPositions,
     InvalidType,
     LiveAreaIndex,
@@ -120,6 +121,32 @@ def test_query_observed_before_is_checked() -> None:
         index.query(area, observed_before=dt.datetime(2025, 5, 1, 12))
     with pytest.raises(InvalidType, match="return_box must be a bool"):
         index.classify(area, LocationRule(), NOW, return_box="no")  # type: ignore[call-overload]
+
+
+def test_a_wall_time_the_clocks_skip_is_refused_as_an_instant_asked_about() -> None:
+    """A wall time the clocks skip names no instant: the index refuses it, as the Targeter does.
+
+    02:30 on the night Stockholm's clocks jump over it is read by Python as 03:30.
+    """
+    from zoneinfo import ZoneInfo
+
+    skipped = dt.datetime(2024, 3, 31, 2, 30, tzinfo=ZoneInfo("Europe/Stockholm"))
+    index = _index(np.array([18.0]), np.array([59.0]))
+    area = Circle(18.0, 59.0, 100.0)
+    rule = LocationRule(max_age=dt.timedelta(hours=1))
+    calls: list[tuple[str, Callable[[], object]]] = [
+        ("observed_before", lambda: index.query(area, observed_before=skipped)),
+        ("at", lambda: index.classify(area, rule, skipped)),
+        ("at", lambda: index.positions.age_seconds(skipped)),
+        ("observed_at", lambda: Positions(["a"], [18.0], [59.0], observed_at=skipped)),
+    ]
+    for name, call in calls:
+        with pytest.raises(InvalidInput, match=rf"^{name}.* 2024-03-31T02:30:00 does not exist in"):
+            call()
+    # One that happens twice is an instant (its fold says which); fixed offsets always are.
+    twice = dt.datetime(2024, 10, 27, 2, 30, tzinfo=ZoneInfo("Europe/Stockholm"), fold=1)
+    assert index.query(area, observed_before=twice).tolist() == []
+    assert index.classify(area, rule, NOW.astimezone(dt.timezone(dt.timedelta(hours=-7))))
 
 
 def test_query_skips_rows_without_fix_and_sorts() -> None:

@@ -289,6 +289,24 @@ def test_observed_at_accepts_a_timezone_aware_pandas_series_or_index() -> None:
         assert p.observed_at.dtype == np.dtype("datetime64[us]")
 
 
+def test_observed_at_reads_the_list_of_an_aware_series_as_the_series_nat_unknown() -> None:
+    """``list(series)`` holds pandas Timestamps and NaT for a missing time: the same instants.
+
+    Its NaT (the Series' own "unknown", read as such from the Series) was refused as "naive NaT".
+    """
+    pd = pytest.importorskip("pandas")
+    local = pd.Series(
+        pd.to_datetime(["2025-05-01T14:00:00.123456+02:00", None, None], utc=True)
+    ).dt.tz_convert("Europe/Stockholm")
+    want = Positions([1, 2, 3], [18.0] * 3, [59.0] * 3, observed_at=local).observed_at
+    for items in (list(local), local.tolist(), [local[0], None, pd.NaT]):
+        p = Positions([1, 2, 3], [18.0] * 3, [59.0] * 3, observed_at=items)
+        np.testing.assert_array_equal(p.observed_at, want)
+    # A naive Timestamp among them is still naive.
+    with pytest.raises(InvalidPositions, match=r"must be timezone-aware \(got naive .* at row 1\)"):
+        Positions([1, 2], [18.0] * 2, [59.0] * 2, observed_at=[local[0], pd.Timestamp(2025, 5, 1)])
+
+
 def test_observed_at_refuses_a_naive_pandas_series_saying_how_to_give_its_zone() -> None:
     """A naive Series or DatetimeIndex is refused as naive, with the call that gives its zone."""
     pd = pytest.importorskip("pandas")

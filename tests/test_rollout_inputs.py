@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from geotarget import load_policy
-from geotarget.errors import InvalidInput, InvalidPolicy
+from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer, location_rules_from_json, location_rules_from_toml
 from geotarget.rollout import RolloutPolicy, canary_buckets
@@ -176,6 +176,24 @@ def test_a_device_id_with_a_lone_surrogate_is_invalid_input_not_a_unicode_error(
         lambda: policy.in_canary("crime_modus", ids, at),
     ):
         with pytest.raises(InvalidInput, match=rf"device_ids\[{index}\] must be valid Unicode"):
+            call()
+
+
+@pytest.mark.parametrize("ids", [(i for i in ["a"]), {"a", "b"}, {"a": 1}, None, 1.5], ids=type)
+def test_device_ids_that_are_no_id_and_no_sequence_are_named_whole_not_as_their_first(
+    ids: object,
+) -> None:
+    """A generator or a set is one object to numpy: it was named as ``device_ids[0]``."""
+    policy = RolloutPolicy.from_toml(
+        '[[kinds.crime_modus.phases]]\nstarts_at = 2024-04-01T00:00:00Z\nregions = ["01"]\n'
+        "percentage = 50\n"
+    )
+    at = datetime(2024, 5, 1, tzinfo=UTC)
+    for call in (
+        lambda: canary_buckets(ids, kind="crime_modus"),
+        lambda: policy.in_canary("crime_modus", ids, at),
+    ):
+        with pytest.raises(InvalidType, match=r"^device_ids must be a device id \(a str or an int"):
             call()
 
 

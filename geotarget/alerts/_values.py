@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from geotarget._validate import number, shown
+from geotarget._validate import iterable, number, shown
 from geotarget.errors import InvalidAlert, InvalidInput, InvalidType
 
 # ---------------------------------------------------------------------------------------------
@@ -339,7 +339,7 @@ def v_opt_number(_inst: object, attribute: attrs.Attribute[Any], value: object) 
 
 def tuple_of(value: Iterable[Any], name: str | None = None, of: str = "") -> tuple[Any, ...]:
     """Turn an iterable (not a string) into a tuple; InvalidType naming ``name`` otherwise."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+    if isinstance(value, (str, bytes)) or not iterable(value):
         what = (
             f"{name} must be a sequence{f' of {of}' if of else ''}"
             if name

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -11,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget import _sorted
-from geotarget._validate import surrogate_rows
+from geotarget._validate import iterable, surrogate_rows
 from geotarget.errors import InvalidInput
 from geotarget.ledger._model import Confirmation, DeviceIds, IdArray
 
@@ -335,7 +334,7 @@ def parse_keys(
     if isinstance(keys, np.ndarray) and keys.dtype.kind == "U":
         arr = keys.reshape(-1)
     else:
-        if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
+        if isinstance(keys, (str, bytes)) or not iterable(keys):
             raise InvalidInput(
                 f"keys must be a sequence of delivery keys, not one {type(keys).__name__}"
             )
@@ -383,12 +382,19 @@ MAX_LIMIT = 2**63 - 1
 
 
 def check_limit(limit: int | None) -> int | None:
-    """None, or an int from 1 to :data:`MAX_LIMIT` (every store answers alike)."""
+    """None, or an int from 1 to :data:`MAX_LIMIT` (every store answers alike).
+
+    A numpy integer is an int here (as a plain ``int``, which SQL drivers bind); a bool is not.
+    """
     if limit is None:
         return None
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+    if (
+        isinstance(limit, (bool, np.bool_))
+        or not isinstance(limit, (int, np.integer))
+        or not 1 <= limit <= MAX_LIMIT
+    ):
         raise InvalidInput(
             f"limit must be an int >= 1 and <= 2**63 - 1 (a store's 64-bit integer), or None "
             f"(got {limit!r})"
         )
-    return limit
+    return int(limit)

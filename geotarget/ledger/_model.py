@@ -11,7 +11,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import LONE_SURROGATE, nul_rows, surrogate_rows, unmasked
+from geotarget._validate import LONE_SURROGATE, iterable, nul_rows, surrogate_rows, unmasked
 from geotarget.errors import InvalidInput, InvalidType
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def device_batch(device_ids: DeviceIds) -> IdArray:
             raise InvalidInput(f"device_ids[{row}] must be a non-empty str (got '')")
         _refuse_bad_text(arr.astype(np.str_, copy=False))
     else:
-        if isinstance(device_ids, (str, bytes)) or not isinstance(device_ids, Iterable):
+        if isinstance(device_ids, (str, bytes)) or not iterable(device_ids):
             raise InvalidType(
                 f"device_ids must be a sequence of ids, not one {type(device_ids).__name__}"
             )

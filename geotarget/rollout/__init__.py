@@ -42,7 +42,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import shown
+from geotarget._validate import iterable, shown
 from geotarget.alerts._values import tuple_of
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem, UnknownCode
 from geotarget.rollout import _canary, _decision, _io, _report, _time
@@ -125,7 +125,7 @@ _bool = _decision.require_bool
 
 def _kind_names(field: str, kinds: Iterable[object]) -> list[str]:
     """Kind names in order; InvalidPolicy lists every malformed one with its path."""
-    if isinstance(kinds, (str, bytes)) or not isinstance(kinds, Iterable):
+    if isinstance(kinds, (str, bytes)) or not iterable(kinds):
         raise InvalidType(f"{field} must be an iterable of kind names (got {kinds!r})")
     names, problems = [], []
     for i, k in enumerate(kinds):
@@ -217,7 +217,7 @@ class Phase:
             raise InvalidType(
                 f"starts_at must be a timezone-aware datetime (got {type(starts_at).__name__})"
             )
-        if isinstance(regions, (str, bytes)) or not isinstance(regions, Iterable):
+        if isinstance(regions, (str, bytes)) or not iterable(regions):
             raise InvalidType(
                 f"regions must be an iterable of region codes, such as {{'01'}} "
                 f"(got {type(regions).__name__} {regions!r})"

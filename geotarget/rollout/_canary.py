@@ -69,6 +69,14 @@ def hashes(device_ids: Any, salt: str, kind: str) -> npt.NDArray[np.uint64]:
     unmasked("device_ids", device_ids)  # a masked id would be hashed by its hidden data
     # A list like [1, "a"] would silently become strings in np.asarray: keep Python objects.
     arr = device_ids if isinstance(device_ids, np.ndarray) else np.asarray(device_ids, dtype=object)
+    if arr.ndim == 0 and arr.dtype.kind == "O":
+        one = arr.item()
+        if isinstance(one, (bool, np.bool_)) or not isinstance(one, (str, bytes, int, np.integer)):
+            # numpy holds a generator, a set or a mapping as one object: name it, not "[0]"
+            raise InvalidType(
+                "device_ids must be a device id (a str or an int) or a sequence or array of "
+                f"them (got {type(one).__name__} {one!r:.60})"
+            )
     if arr.dtype.kind == "b":
         raise InvalidType("device_ids must be strings or integers, not booleans (got dtype bool)")
     if arr.dtype.kind in "iu":
