@@ -665,8 +665,18 @@ def _load(path: str, stamp: tuple[int, int]) -> _Resident | _Refused:
             )
             raise InvalidInput(gone) from None
         if (int(st.st_size), int(st.st_mtime_ns)) != tuple(stamp):
-            raise InvalidInput(f"{name}: changed while it was read; list the dataset again")
+            raise InvalidInput(
+                f"{name}: changed since the dataset was listed; list the dataset again"
+            )
         positions = positions_from_arrow(read_table(p, name), source=name)
+        # pyarrow opens the file more than once: one replaced meanwhile may have been read
+        # partly from each version. The same stamp after the read rules that out.
+        try:
+            after = os.stat(p)
+        except FileNotFoundError:
+            after = None
+        if after is None or (int(after.st_size), int(after.st_mtime_ns)) != tuple(stamp):
+            raise InvalidInput(f"{name}: changed while it was read; list the dataset again")
     except GeotargetError as err:
         return _Refused(name, type(err), str(err))
     index = PositionIndex(positions)

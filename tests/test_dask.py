@@ -1321,3 +1321,23 @@ def test_last_stats_describe_the_last_call(client: Any, tmp_path: Path) -> None:
     )
     dk.target(cancel, T0 + dt.timedelta(minutes=1))
     assert dk.last_stats == {}
+
+
+def test_a_worker_refuses_a_partition_whose_stamp_is_not_the_listed_one(tmp_path: Path) -> None:
+    """Read against the size and time the dataset was listed with, before and after the read.
+
+    (What a worker runs, called here in this process: a file replaced after it was listed is
+    refused naming it, never indexed from contents the listing did not see.)
+    """
+    from geotarget.dask import _load, _Refused, _Resident
+
+    lon, lat = np.array([18.0, 18.1]), np.array([59.0, 59.1])
+    ds = write_partitioned(Positions(["a", "b"], lon, lat, observed_at=T0), tmp_path / "ds")
+    (part,) = ds.partitions
+    st = os.stat(part.path)
+    stamp = (int(st.st_size), int(st.st_mtime_ns))
+    assert isinstance(_load(str(part.path), stamp), _Resident)
+    for other in ((stamp[0] + 1, stamp[1]), (stamp[0], stamp[1] - 1)):
+        got = _load(str(part.path), other)
+        assert isinstance(got, _Refused)
+        assert "changed since the dataset was listed; list the dataset again" in got.message
