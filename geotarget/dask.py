@@ -1048,6 +1048,20 @@ class DaskTargeter:
                 f"distributed.Client ({then})"
             )
 
+    def _closed_meanwhile(self, err: RuntimeError, doing: str) -> ClusterError:
+        """The ClusterError for ``err`` when the client closed during a call, else ``err`` again.
+
+        A client that loses its scheduler tries to reconnect for a while, then closes itself;
+        a call under way then fails with distributed's ``RuntimeError`` ("ConnectionPool is
+        closed") rather than a comm error.
+        """
+        status = getattr(self.client, "status", None)
+        if status not in ("closing", "closed"):
+            raise err
+        return ClusterError(
+            f"the Dask client was {status} while {doing} (it lost its scheduler): {err}"
+        )
+
     def _task_key(self) -> str:
         return f"{self._key_prefix}-{next(self._task_count)}"
 
@@ -1419,7 +1433,10 @@ class DaskTargeter:
                 raise AssertionError("geotarget.dask evaluates into its own stand-in index")
             t0 = time.perf_counter()
             try:
-                asked, got = self._on_workers(prepared, status, kind, plan, decision, at)
+                try:
+                    asked, got = self._on_workers(prepared, status, kind, plan, decision, at)
+                except RuntimeError as err:
+                    raise self._closed_meanwhile(err, "evaluating the alert") from err
             except ClusterError as err:
                 raise ClusterError(
                     f"{err}; the alert was admitted, nothing was claimed for it: target it again"
@@ -1661,13 +1678,17 @@ class DaskTargeter:
             return self.targeter.on_positions(_take(positions, np.empty(0, dtype=np.intp)), at)
         workers = self._worker_count()
         chunks = np.array_split(np.arange(len(positions)), workers)
-        futures = [
-            self.client.submit(_near_batch, _take(positions, c), looking, at, pure=False)
-            for c in chunks
-            if c.size
-        ]
+        doing = "matching a batch of positions (nothing was claimed)"
+        try:
+            futures = [
+                self.client.submit(_near_batch, _take(positions, c), looking, at, pure=False)
+                for c in chunks
+                if c.size
+            ]
+            got = self._gather(futures, doing)
+        except RuntimeError as err:
+            raise self._closed_meanwhile(err, doing) from err
         used = [c for c in chunks if c.size]
-        got = self._gather(futures, "matching a batch of positions (nothing was claimed)")
         rows = [c[r] for c, r in zip(used, got, strict=True)]
         near = np.concatenate(rows) if rows else np.empty(0, dtype=np.intp)
         return self.targeter.on_positions(_take(positions, np.sort(near)), at)
