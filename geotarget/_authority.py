@@ -29,7 +29,8 @@ import numpy as np
 import shapely
 
 from geotarget import _geodesy, _geos
-from geotarget._index.boundary import circle_window, part_window
+from geotarget._geodesy import circle_window
+from geotarget._index.boundary import part_window
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.regions import RegionSet
 

@@ -650,6 +650,19 @@ def lonlat_window(lon0: float, lat0: float, radius_m: float) -> tuple[float, flo
     return min(dlon, 360.0), lat_min, lat_max
 
 
+def circle_window(lon: float, lat: float, reach_m: float) -> tuple[float, float, float, float]:
+    """A rigorous lon/lat window holding every point within ``reach_m`` of a centre.
+
+    ``(west, south, east, north)``; every longitude when the window reaches a pole or the
+    antimeridian (never ``west > east``, unlike :attr:`geotarget.Circle.bounds`).
+    """
+    dlon, lat_min, lat_max = lonlat_window(lon, lat, reach_m)
+    lat_min, lat_max = max(lat_min, -90.0), min(lat_max, 90.0)
+    if dlon >= 180.0 or lon - dlon < -180.0 or lon + dlon > 180.0:
+        return (-180.0, lat_min, 180.0, lat_max)
+    return (lon - dlon, lat_min, lon + dlon, lat_max)
+
+
 #: Geodesic disks at most this large (metres) have their area bounded by curvature comparison
 #: (:func:`disk_area_bounds`): far below the distance from any point of the WGS84 ellipsoid to
 #: its cut locus (about 19,980 km, half a meridian), where the comparison theorems hold.

@@ -175,10 +175,7 @@ class Circle(_PartBase):
         return _geodesy.within_distance(self.lon, self.lat, self.reach_m, x, y)
 
     def _window(self) -> tuple[float, float, float, float]:
-        dlon, lat_min, lat_max = _geodesy.lonlat_window(self.lon, self.lat, self.reach_m)
-        if dlon >= 180.0 or self.lon - dlon < -180.0 or self.lon + dlon > 180.0:
-            return (-180.0, max(lat_min, -90.0), 180.0, min(lat_max, 90.0))
-        return (self.lon - dlon, lat_min, self.lon + dlon, lat_max)
+        return _geodesy.circle_window(self.lon, self.lat, self.reach_m)
 
     def _rim(self, n: int = 4096, reach_m: float | None = None) -> tuple[FloatArray, FloatArray]:
         """``n`` points at ``reach_m`` (default: the reach) from the centre, by azimuth."""

@@ -682,7 +682,11 @@ class Positions:
 
         .. versionadded:: 0.1.0
         """
-        rank = self._id_rank.take(self._rows_checked(rows))
+        return self._id_order_of(self._rows_checked(rows))
+
+    def _id_order_of(self, rows: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.intp] | None:
+        """:meth:`id_order` of rows already checked."""
+        rank = self._id_rank.take(rows)
         if _sorted.ascending(rank):
             return None
         if rank.dtype != np.int32:  # (2**31 rows or more: the ranks fill the key)
@@ -738,7 +742,7 @@ class Positions:
             if not _sorted.ascending(ids):
                 ids.sort()
             return ids
-        perm = self.id_order(checked)
+        perm = self._id_order_of(checked)
         return self.ids.take(checked if perm is None else checked.take(perm))
 
     def _rows_checked(self, rows: npt.ArrayLike) -> npt.NDArray[np.integer[Any]]:

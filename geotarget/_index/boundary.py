@@ -340,19 +340,10 @@ class BoundaryCells:
         return np.asarray(count > 0)
 
 
-def circle_window(lon: float, lat: float, reach_m: float) -> tuple[float, float, float, float]:
-    """A rigorous lon/lat window holding every point within ``reach_m`` of a centre."""
-    dlon, lat_min, lat_max = _geodesy.lonlat_window(lon, lat, reach_m)
-    lat_min, lat_max = max(lat_min, -90.0), min(lat_max, 90.0)
-    if dlon >= 180.0 or lon - dlon < -180.0 or lon + dlon > 180.0:
-        return (-180.0, lat_min, 180.0, lat_max)
-    return (lon - dlon, lat_min, lon + dlon, lat_max)
-
-
 def part_window(part: Circle | Polygon) -> tuple[float, float, float, float]:
     """A rigorous lon/lat window holding every point of the part (its margin included)."""
     if isinstance(part, Circle):
-        return circle_window(part.lon, part.lat, part.reach_m)
+        return _geodesy.circle_window(part.lon, part.lat, part.reach_m)
     return part.bounds
 
 

@@ -53,8 +53,9 @@ import numpy.typing as npt
 import shapely
 
 from geotarget import _geodesy, _geos, _sorted
+from geotarget._geodesy import circle_window
 from geotarget._index import frames, plan, polygons
-from geotarget._index.boundary import BoundaryCells, circle_window, grown
+from geotarget._index.boundary import BoundaryCells, grown
 from geotarget._index.frames import frame_scale, ring_edges
 from geotarget._index.leaves import LEAF, Leaves
 from geotarget._index.segments import BAND_M, SegmentGrid, cut, typical

@@ -36,8 +36,9 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget import _geodesy, _geos, _sorted
+from geotarget._geodesy import circle_window
 from geotarget._index import polygons
-from geotarget._index.boundary import BoundaryCells, circle_window, grown
+from geotarget._index.boundary import BoundaryCells, grown
 from geotarget._index.frames import frame_scale
 from geotarget._index.leaves import LEAF, Leaves
 from geotarget._validate import BoolArray, FloatArray
