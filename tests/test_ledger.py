@@ -1827,21 +1827,45 @@ def test_postgres_down_is_store_unavailable(tmp_path: Path) -> None:
         )
 
 
-def test_postgres_lost_connection_fails_precisely_then_recovers(postgres_dsn: str) -> None:
-    """A connection killed mid-life fails the next call with StoreUnavailable; the next reconnects."""
+def test_postgres_connection_lost_while_idle_is_replaced_by_the_next_call(
+    postgres_dsn: str,
+) -> None:
+    """A backend terminated between calls: the next call runs on a new connection, once."""
     import psycopg
-
-    from geotarget.errors import StoreUnavailable
 
     store = PostgresLedger(postgres_dsn)
     store.claim("inc", ["a"], version="v", at=T0)
-    pid = store._conn.info.backend_pid
-    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    with pytest.raises(StoreUnavailable):
-        store.claim("inc", ["b"], version="v", at=T0)
-    assert store.claim("inc", ["b", "a"], version="v", at=T0).devices.tolist() == ["b"]
+    for new in ("b", "c"):  # each time: nothing fails, nothing is lost or claimed twice
+        pid = store._conn.info.backend_pid
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            _wait_gone(admin, pid)
+        assert store.claim("inc", [new, "a"], version="v", at=T0).devices.tolist() == [new]
+        assert store._conn.info.backend_pid != pid
+    assert store.recipients("inc").tolist() == ["a", "b", "c"]
     store.close()
+
+
+def test_postgres_restarted_while_idle_costs_no_failed_call(own_postgres: Any) -> None:
+    """Server restarted between two calls: the second runs as usual (no StoreUnavailable)."""
+    store = PostgresLedger(own_postgres.dsn, connect_timeout=2)
+    store.claim("inc", ["a"], version="v", at=T0)
+    own_postgres.stop()
+    own_postgres.start()
+    assert store.claim("inc", ["b", "a"], version="v", at=T0).devices.tolist() == ["b"]
+    assert store.recipients("inc").tolist() == ["a", "b"]
+    store.close()
+
+
+def _wait_gone(admin: Any, pid: int) -> None:
+    """Until the terminated backend ``pid`` has left ``pg_stat_activity``."""
+    import time
+
+    for _ in range(500):
+        if not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchall():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"backend {pid} still running 5 s after pg_terminate_backend")
 
 
 def test_postgres_stopped_and_restarted_fails_precisely_then_recovers(own_postgres: Any) -> None:

@@ -538,6 +538,22 @@ def test_postgres_stopped_mid_batch_is_503_then_recovers(own_postgres: Any) -> N
         ]
 
 
+def test_postgres_restarted_between_requests_fails_none(own_postgres: Any) -> None:
+    """PostgreSQL restarted while the service was idle: the next request is served as usual."""
+    from geotarget.ledger import PostgresLedger
+
+    service = _service()
+    store = PostgresLedger(own_postgres.dsn, connect_timeout=2)
+    with TestClient(service.create_app(store)) as client:
+        client.post("/positions", params=_q(), json=_positions(["p1"], [True]))
+        assert client.post("/alerts", params=_q(), content=_alert()).status_code == 200
+        own_postgres.stop()
+        own_postgres.start()
+        r = client.post("/positions", params=_q(1), json=_positions(["p2", "p3"], [True, False]))
+        assert r.status_code == 200, r.text
+        assert [d["device"] for d in r.json()["deliveries"]] == ["p2"]
+
+
 def test_a_service_started_before_its_store_can_be_opened_answers_503_then_recovers(
     tmp_path: Path,
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import numpy as np
@@ -106,7 +106,8 @@ class PostgresLedger(SqlStore):
         psycopg 3 is not installed: ``pip install -e '.[postgres]'`` from a checkout.
     StoreUnavailable
         The server cannot be reached (also raised by any later operation while it is down;
-        the store reconnects on the next operation once the server is back).
+        a connection lost while idle, by a server restart for instance, is replaced at the
+        next operation, which then runs as usual if the server is back).
     """
 
     _for_share = " FOR SHARE"
@@ -210,16 +211,33 @@ class PostgresLedger(SqlStore):
             )
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._connect()
-        conn = self._conn
         committing = False
         try:
-            with conn.transaction(), conn.cursor() as cur:
+            with ExitStack() as stack:
+                cur = stack.enter_context(self._begin(stack).cursor())
                 if not durable:
                     cur.execute("SET LOCAL synchronous_commit = off")
                 yield cur
                 committing = writes  # (what fails from here on is the COMMIT)
         except pg.Error as err:
             raise self._error(err, "a transaction", committing) from err
+
+    def _begin(self, stack: ExitStack) -> Any:
+        """Start a transaction in ``stack``; return its connection.
+
+        A connection that went while it was idle (the server restarted, the backend was
+        terminated, a proxy dropped it) shows only when it is next used: here, at ``BEGIN``.
+        That is the transaction's first statement, so nothing of it was sent, and it starts
+        again once on a new connection (:class:`~geotarget.errors.StoreUnavailable` if there
+        is none), instead of failing the first call after every restart.
+        """
+        try:
+            stack.enter_context(self._conn.transaction())
+        except self._pg.OperationalError:
+            self._conn.close()
+            self._connect()
+            stack.enter_context(self._conn.transaction())
+        return self._conn
 
     @contextmanager
     def _tx(self, durable: bool = False) -> Iterator[Any]:
