@@ -77,6 +77,28 @@ def test_one_nan_coordinate_is_rejected_with_its_row() -> None:
         Positions([1, 2, 3], [18.0, np.nan, 18.0], [59.0, 59.0, 59.0], observed_at=NOW)
 
 
+def test_one_nan_coordinate_says_which_without_quoting_the_other() -> None:
+    """Which of lon and lat is NaN is named per row group; the other coordinate is not quoted.
+
+    The message quoted the coordinate given (a device's latitude, say); the rule is about which
+    one is NaN, and a message is logged.
+    """
+    with pytest.raises(InvalidPositions) as info:
+        Positions(
+            [1, 2, 3, 4],
+            [18.0653917, np.nan, 18.0653917, np.nan],
+            [np.nan, 59.3326471, 59.3326471, 59.3326471],
+            observed_at=NOW,
+        )
+    assert str(info.value) == (
+        "lon and lat must be both NaN (no fix) or both numbers (got lon NaN and lat a number "
+        "at rows 1, 3; lon a number and lat NaN at row 0)"
+    )
+    with pytest.raises(InvalidPositions) as one:
+        Positions([1], [18.0653917], [np.nan], observed_at=NOW)
+    assert str(one.value).endswith("(got lon a number and lat NaN at row 0)")
+
+
 def test_out_of_range_rows_are_all_counted() -> None:
     """Out-of-range coordinates are rejected, naming the first rows and how many more."""
     lat = np.full(8, 59.0)
