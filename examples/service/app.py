@@ -59,7 +59,12 @@ message names the claims made before it, which ``/redeliver`` offers once their 
 out), and the service keeps answering what does not need the store; a service started while
 its store cannot be opened (PostgreSQL down, the SQLite file's directory not mounted yet) logs
 why, does the same, and opens the store at the first request once it can. Nothing of a
-request's positions is ever logged.
+request's positions is ever logged, nor quoted in an answer as a pair. uvicorn's access log
+writes each request line, ``/explain``'s ``?device=`` included (a device id, no position; its
+answer, inside or outside, is not logged): run uvicorn with ``--no-access-log`` where device
+ids must not reach the log either. The service keeps the latest batch of positions as its
+snapshot until the next batch replaces it (``/alerts``, ``/redeliver`` and ``/explain`` target
+it) and nothing else of a request once it is answered.
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
 by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
