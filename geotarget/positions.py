@@ -50,6 +50,7 @@ from geotarget._validate import (
     iterable,
     nul_rows,
     surrogate_rows,
+    typed,
     unmasked,
     utc_us,
 )
@@ -431,18 +432,10 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
                     )
                 out[i] = utc_us(t, "observed_at", f" at row {i}")
             else:
-                # A container is described, not quoted: where a time belongs it is most
-                # likely a row's other values, a (lon, lat) pair, and a message is logged.
-                shown = repr(t)
-                if (
-                    isinstance(t, (Sequence, Mapping, AbstractSet))
-                    and not isinstance(t, (str, bytes))
-                ) or (isinstance(t, np.ndarray) and t.ndim):
-                    size = t.size if isinstance(t, np.ndarray) else len(t)
-                    shown = f"of {size:,} value{'' if size == 1 else 's'}"
+                # (A container is described, not quoted: most likely a (lon, lat) pair.)
                 raise InvalidType(
                     f"observed_at must hold timezone-aware datetimes or None "
-                    f"(got {type(t).__name__} {shown} at row {i})"
+                    f"(got {typed(t)} at row {i})"
                 )
         arr = out
     if arr.shape != (n,):
