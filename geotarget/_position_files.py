@@ -54,7 +54,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   :mod:`geotarget._csv_records`. A known column's cell has its own length rule.
 * Every problem is one :class:`~geotarget.errors.InvalidInput` naming the file, the row (data
   rows count from 1; CSV also gives the line, the header being line 1) and the column. A
-  quote that never closes is reported at the line and column where it opens.
+  quote that never closes is reported at the line and column where it opens. A message quotes
+  the one cell that breaks its rule, never a whole record (a record's cells together are a
+  device's position): an unclosed quote's field is shown up to the next delimiter.
 """
 
 from __future__ import annotations
@@ -932,6 +934,11 @@ def _csv_error(
     if opened is None:
         return InvalidInput(f"{name}: line {line_num}: not readable as CSV: {err}")
     j, field = opened
+    # Up to the next delimiter: the rest of the line is the rest of the record (a device's
+    # lon and lat, its time), and the line and column already say where the quote opens.
+    cut = field.find(delim, 1)
+    if cut > 0:
+        field = field[: cut + 1] + "…"
     if header is not None and j < len(header):
         column = f"column {header[j].strip() or j + 1}"
     else:

@@ -274,9 +274,12 @@ class PartitionMeta:
             ) from None
         problem = meta._problem()
         if problem is not None:
+            # Its counts, never its bounds: for a file of one device they are its position
+            # (and the message is logged wherever the dataset is listed).
             raise InvalidInput(
-                f"{name}: its geotarget partition metadata is unusable: {problem} "
-                f"(got {raw!r:.200})"
+                f"{name}: its geotarget partition metadata is unusable: {problem} (got rows "
+                f"{meta.rows}, no_fix {meta.no_fix}, max_accuracy_m {meta.max_accuracy_m!r}; "
+                "bounds not quoted: for a file of one device they are its position)"
             )
         return meta
 
@@ -289,9 +292,22 @@ class PartitionMeta:
         if self.bounds is not None:
             w, s, e, n = self.bounds
             if not (-180.0 <= w <= e <= 180.0 and -90.0 <= s <= n <= 90.0):
+                # Which comparisons fail, not the values (see from_json); NaN fails its own.
+                broken = [
+                    text
+                    for text, ok in (
+                        ("west >= -180", w >= -180.0),
+                        ("west <= east", w <= e),
+                        ("east <= 180", e <= 180.0),
+                        ("south >= -90", s >= -90.0),
+                        ("south <= north", s <= n),
+                        ("north <= 90", n <= 90.0),
+                    )
+                    if not ok
+                ]
                 return (
                     "bounds must be [west, south, east, north] degrees with west <= east "
-                    "and south <= north"
+                    f"and south <= north (fails {', '.join(broken)})"
                 )
         elif self.rows > self.no_fix:
             return "bounds must be given when some rows have a fix"

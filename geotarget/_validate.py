@@ -11,7 +11,8 @@ import datetime as dt
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -141,7 +142,7 @@ def number(
     if isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name} must be {rule}, not a bool (got {value!r})")
     if not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidType(f"{name} must be {rule} (got {type(value).__name__} {value!r})")
+        raise InvalidType(f"{name} must be {rule} (got {typed(value)})")
     try:
         x = float(value)
     except OverflowError:  # an int beyond float's range, such as 10**400
@@ -205,6 +206,22 @@ def shown(value: object) -> str:
             digits -= 1
         return f"an integer of {digits:,} digits"
     return repr(value)
+
+
+def typed(value: object) -> str:
+    """A value of the wrong type for a message: its type, then its repr or, for a container, size.
+
+    A container is described (``tuple of 2 values``), never quoted: where one number or time
+    belongs it is most likely a (lon, lat) pair or a row's other values, a device's position,
+    and a message is logged. A scalar is quoted (``str '18.07'``).
+    """
+    kind = type(value).__name__
+    if (
+        isinstance(value, (Sequence, Mapping, AbstractSet)) and not isinstance(value, (str, bytes))
+    ) or (isinstance(value, np.ndarray) and value.ndim):
+        size = value.size if isinstance(value, np.ndarray) else len(value)
+        return f"{kind} of {size:,} value{'' if size == 1 else 's'}"
+    return f"{kind} {value!r}"
 
 
 def _plain(x: float) -> str:

@@ -50,6 +50,7 @@ from geotarget._validate import (
     iterable,
     nul_rows,
     surrogate_rows,
+    typed,
     unmasked,
     utc_us,
 )
@@ -431,9 +432,10 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
                     )
                 out[i] = utc_us(t, "observed_at", f" at row {i}")
             else:
+                # (A container is described, not quoted: most likely a (lon, lat) pair.)
                 raise InvalidType(
                     f"observed_at must hold timezone-aware datetimes or None "
-                    f"(got {type(t).__name__} {t!r} at row {i})"
+                    f"(got {typed(t)} at row {i})"
                 )
         arr = out
     if arr.shape != (n,):
@@ -592,12 +594,20 @@ class Positions:
         y = _column("lat", lat, n, degrees=True)
         nan_x = np.isnan(x)
         nan_y = np.isnan(y)
-        _check_rows(
-            "lon and lat",
-            nan_x != nan_y,
-            "both NaN (no fix) or both numbers",
-            np.where(nan_x, y, x),
-        )
+        if np.any(nan_x != nan_y):
+            # Which one is NaN, per row; the other coordinate is not quoted (it is half of a
+            # device's position, and the message is logged; the rule is about the NaN).
+            groups = [
+                f"{which} at {_rows_text(np.flatnonzero(rows))}"
+                for which, rows in (
+                    ("lon NaN and lat a number", nan_x & ~nan_y),
+                    ("lon a number and lat NaN", ~nan_x & nan_y),
+                )
+                if rows.any()
+            ]
+            raise InvalidPositions(
+                f"lon and lat must be both NaN (no fix) or both numbers (got {'; '.join(groups)})"
+            )
         no_fix = nan_x & nan_y
         _check_rows("lon", ~no_fix & ~(np.abs(x) <= 180.0), "finite and within [-180, 180]", x)
         _check_rows("lat", ~no_fix & ~(np.abs(y) <= 90.0), "finite and within [-90, 90]", y)

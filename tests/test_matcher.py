@@ -1865,3 +1865,24 @@ def test_the_shapes_circles_surely_cover_lie_within_them(lon: float, lat: float)
             d = geod.inv(np.full(x.size, c.lon), np.full(x.size, c.lat), x, y)[2]
             near |= d <= c.reach_m
         assert near.all(), (shape.bounds, x[~near][:3], y[~near][:3])
+
+
+@pytest.mark.parametrize(
+    ("point", "shown"),
+    [
+        ((18.0653917, 59.3326471), "tuple of 2 values"),
+        ([18.0653917, 59.3326471], "list of 2 values"),
+        (np.array([18.0653917, 59.3326471]), "ndarray of 2 values"),
+        ("18.0653917", "str '18.0653917'"),
+    ],
+)
+def test_match_one_describes_a_pair_given_as_lon_never_quotes_it(point: Any, shown: str) -> None:
+    """A (lon, lat) pair passed where lon belongs is named by type and size, not quoted.
+
+    ``match_one(point, lat)`` for ``match_one(*point)`` quoted the device's position in an
+    InvalidType, which the streaming caller logs; a scalar of the wrong type is still quoted.
+    """
+    index = AreaIndex({"a": Circle(18.0, 59.0, 100.0)})
+    with pytest.raises(InvalidType) as info:
+        index.match_one(point, 59.0)
+    assert str(info.value) == f"lon must be a finite number >= -180 and <= 180 (got {shown})"

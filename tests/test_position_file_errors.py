@@ -23,8 +23,25 @@ def test_an_unclosed_quote_is_reported_where_it_opens(tmp_path: Path, rows: int)
         read(path, observed_at=AT, accuracy_m=10.0)
     assert str(err.value) == (
         "q.csv: line 3, column lon: unclosed quote: the quoted field that opens here never "
-        'ends (a quote inside a field is written twice, "") (got \'"18.0,59.3\')'
+        'ends (a quote inside a field is written twice, "") (got \'"18.0,…\')'
     )
+
+
+def test_an_unclosed_quote_shows_one_cell_not_the_rest_of_its_record(tmp_path: Path) -> None:
+    """What follows an unclosed quote is shown up to the next delimiter, not the whole record.
+
+    The rest of the line is the rest of the fix (its lon and lat, then its time): a message
+    quoting it quoted a device's position, and the line and column already say where.
+    """
+    path = tmp_path / "q.csv"
+    path.write_text('id;lat;lon\n"phone-1;59.3326471;18.0653917\n', encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT, accuracy_m=10.0)
+    assert str(err.value).endswith("(got '\"phone-1;…')"), str(err.value)
+    path.write_text('id,lon,lat\n"phone-1\n', encoding="utf-8")  # no delimiter after it
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT, accuracy_m=10.0)
+    assert str(err.value).endswith("(got '\"phone-1')"), str(err.value)
 
 
 def test_an_unclosed_quote_after_a_sep_line_and_in_the_header(tmp_path: Path) -> None:

@@ -77,6 +77,51 @@ def test_one_nan_coordinate_is_rejected_with_its_row() -> None:
         Positions([1, 2, 3], [18.0, np.nan, 18.0], [59.0, 59.0, 59.0], observed_at=NOW)
 
 
+def test_one_nan_coordinate_says_which_without_quoting_the_other() -> None:
+    """Which of lon and lat is NaN is named per row group; the other coordinate is not quoted.
+
+    The message quoted the coordinate given (a device's latitude, say); the rule is about which
+    one is NaN, and a message is logged.
+    """
+    with pytest.raises(InvalidPositions) as info:
+        Positions(
+            [1, 2, 3, 4],
+            [18.0653917, np.nan, 18.0653917, np.nan],
+            [np.nan, 59.3326471, 59.3326471, 59.3326471],
+            observed_at=NOW,
+        )
+    assert str(info.value) == (
+        "lon and lat must be both NaN (no fix) or both numbers (got lon NaN and lat a number "
+        "at rows 1, 3; lon a number and lat NaN at row 0)"
+    )
+    with pytest.raises(InvalidPositions) as one:
+        Positions([1], [18.0653917], [np.nan], observed_at=NOW)
+    assert str(one.value).endswith("(got lon a number and lat NaN at row 0)")
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ((18.0653917, 59.3326471), "tuple of 2 values"),
+        ([18.0653917, 59.3326471], "list of 2 values"),
+        (np.array([18.0653917, 59.3326471]), "ndarray of 2 values"),
+        ({"lon": 18.0653917, "lat": 59.3326471}, "dict of 2 values"),
+        (1716206400.0, "float 1716206400.0"),
+        ("2024-05-20T14:00", "str '2024-05-20T14:00'"),
+    ],
+)
+def test_a_time_that_is_a_sequence_is_described_not_quoted(value: object, shown: str) -> None:
+    """A container where a time belongs is named by its type and size, a scalar quoted.
+
+    A (lon, lat) pair given as a time was quoted whole: a device's position in a logged message.
+    """
+    with pytest.raises(InvalidType) as info:
+        Positions([1, 2], [18.0, 18.1], [59.0, 59.1], observed_at=[NOW, value])
+    assert str(info.value) == (
+        f"observed_at must hold timezone-aware datetimes or None (got {shown} at row 1)"
+    )
+
+
 def test_out_of_range_rows_are_all_counted() -> None:
     """Out-of-range coordinates are rejected, naming the first rows and how many more."""
     lat = np.full(8, 59.0)

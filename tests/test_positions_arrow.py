@@ -263,6 +263,38 @@ def test_partitioned_writing_round_trips_and_records_bounds(tmp_path: Path) -> N
     assert len(PartitionedPositions(tmp_path / "ds")) == len(ds.partitions)
 
 
+@pytest.mark.parametrize(
+    ("spoil", "rule"),
+    [
+        ((b'"rows": 1', b'"rows": -5'), "rows must be >= 0 and no_fix within [0, rows]"),
+        ((b'"max_accuracy_m": 0.0', b'"max_accuracy_m": NaN'), "max_accuracy_m must be"),
+        ((b"[18.0653917, 59.3326471, ", b"[18.0653917, 89.3326471, "), "fails south <= north"),
+    ],
+)
+def test_unusable_metadata_is_named_without_quoting_its_bounds(
+    tmp_path: Path, spoil: tuple[bytes, bytes], rule: str
+) -> None:
+    """A file's unusable metadata is named with its rule and counts, never its bounds.
+
+    For a file of one device the bounds are its position: the message quoted the metadata whole.
+    """
+    one = Positions(["phone-1"], [18.0653917], [59.3326471], observed_at=T0)
+    (part,) = write_partitioned(one, tmp_path / "ds", cell_deg=0.1).partitions
+    table = pq.read_table(part.path)
+    meta = table.schema.metadata[b"geotarget"]
+    assert spoil[0] in meta
+    spoiled = meta.replace(spoil[0], spoil[1])
+    pq.write_table(table.replace_schema_metadata({b"geotarget": spoiled}), part.path)
+    with pytest.raises(InvalidInput) as info:
+        partition_meta(part.path, "cell=x/part-0.parquet")
+    message = str(info.value)
+    assert message.startswith(
+        "cell=x/part-0.parquet: its geotarget partition metadata is unusable: "
+    ), message
+    assert rule in message and "(got rows " in message and "bounds not quoted" in message
+    assert "18.065" not in message and "59.332" not in message and "89.332" not in message
+
+
 def test_writing_refuses_a_directory_with_files(tmp_path: Path) -> None:
     """Partitions are never mixed with another snapshot's files."""
     (tmp_path / "old.parquet").write_bytes(b"x")

@@ -727,11 +727,12 @@ def _raw(**member: str) -> bytes:
 
 
 #: Bodies a client may send by mistake or on purpose: each is a 400 naming what is wrong (the
-#: field, the value as JSON, cut when long, and the rule).
+#: field, the value as JSON, cut when long, or a list's or object's type and size, and the
+#: rule).
 HOSTILE_POSITIONS = {
     "not JSON": (b"ids=p1&lon=18", "must be a JSON object"),
     "not UTF-8": (b"\xff\xfe{", "must be a JSON object"),
-    "a JSON list": (b"[1, 2]", "request body must be a JSON object (got [1, 2])"),
+    "a JSON list": (b"[1, 2]", "request body must be a JSON object (got a JSON list of 2 values)"),
     "no lat": (b'{"ids": [], "lon": [], "accuracy_m": [], "observed_at": []}', "lacks 'lat'"),
     "accuracy null": (_fixes(accuracy_m=None), "accuracy_m must be a JSON list (got null)"),
     "lon a string": (_fixes(lon="18.0"), 'lon must be a JSON list (got "18.0")'),
@@ -740,14 +741,17 @@ HOSTILE_POSITIONS = {
         _fixes(lat=["59.3", 57.7]),
         'lat[0] must be a number or null (got "59.3")',
     ),
-    "nested lons": (_fixes(lon=[[18.0], 11.97]), "lon[0] must be a number or null (got [18.0])"),
+    "nested lons": (
+        _fixes(lon=[[18.0], 11.97]),
+        "lon[0] must be a number or null (got a JSON list of 1 value)",
+    ),
     "ragged times": (
         _fixes(observed_at=[["x"], "y"]),
-        'observed_at[0] must be an ISO 8601 text with a UTC offset (got ["x"])',
+        "observed_at[0] must be an ISO 8601 text with a UTC offset (got a JSON list of 1 value)",
     ),
     "nested times": (
         _fixes(observed_at=[[AT.isoformat()], [AT.isoformat()]]),
-        'observed_at[0] must be an ISO 8601 text with a UTC offset (got ["2026-05-04T21:30:00+00:00"])',
+        "observed_at[0] must be an ISO 8601 text with a UTC offset (got a JSON list of 1 value)",
     ),
     "a time of null": (
         _fixes(observed_at=[AT.isoformat(), None]),
@@ -767,7 +771,7 @@ HOSTILE_POSITIONS = {
     ),
     "a nested id": (
         _fixes(ids=["p1", ["p2"]]),
-        'ids[1] must be a text or an integer id (got ["p2"])',
+        "ids[1] must be a text or an integer id (got a JSON list of 1 value)",
     ),
     "ids of two types": (_fixes(ids=[1, "p2"]), "ids must all be str or all be int"),
     "an id past 64 bits": (
@@ -786,7 +790,7 @@ HOSTILE_POSITIONS = {
     ),
     "accuracy an object": (
         _fixes(accuracy_m={"p1": 8.0}),
-        'accuracy_m must be a JSON list (got {"p1": 8.0})',
+        'accuracy_m must be a JSON list (got a JSON object of 1 member: "p1")',
     ),
     "a longitude past a float": (
         _raw(lon=f"[18.0, {'9' * 400}]"),
@@ -827,6 +831,53 @@ def test_hostile_bodies_are_a_400_naming_the_field(tmp_path: Path, case: str) ->
         assert message in r.text, r.text
         assert len(r.text) < 400 and "np." not in r.text, r.text  # bounded and plain
         assert client.post("/alerts", params=_q(), content=_alert()).status_code == 200
+
+
+#: A fix whose coordinates and id must never come back in an answer: the 400's reader logs it.
+_SECRET = {"id": "phone-0701234567", "lon": 18.0653917, "lat": 59.3326471}
+_RECORD = {**_SECRET, "accuracy_m": 8.0, "observed_at": AT.isoformat()}
+
+#: Bodies that carry a position pair (or a whole fix) where a scalar or the body belongs: each
+#: is a 400 describing what came (its JSON type and size, an object's member names).
+POSITION_PAIRS = {
+    "records, not columns": (
+        json.dumps([_RECORD, _RECORD]).encode(),
+        "request body must be a JSON object (got a JSON list of 2 values)",
+    ),
+    "a record among ids": (
+        _fixes(ids=["p1", _RECORD]),
+        "ids[1] must be a text or an integer id (got a JSON object of 5 members: "
+        '"id", "lon", "lat", "accuracy_m", "observed_at")',
+    ),
+    "a pair among lons": (
+        _fixes(lon=[[_SECRET["lon"], _SECRET["lat"]], 11.97]),
+        "lon[0] must be a number or null (got a JSON list of 2 values)",
+    ),
+    "a pair among times": (
+        _fixes(observed_at=[AT.isoformat(), [_SECRET["lon"], _SECRET["lat"]]]),
+        "observed_at[1] must be an ISO 8601 text with a UTC offset (got a JSON list of 2 values)",
+    ),
+    "lon an object": (
+        _fixes(lon={"x": _SECRET["lon"], "y": _SECRET["lat"]}),
+        'lon must be a JSON list (got a JSON object of 2 members: "x", "y")',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(POSITION_PAIRS))
+def test_a_400_never_quotes_a_position_pair_or_a_fix(tmp_path: Path, case: str) -> None:
+    """A list or object is described by its type and size, never quoted (it may be a position).
+
+    The answer went back with the pair (or the whole fix, id and all) quoted as JSON; whoever
+    reads a 400 logs it, and the service says that nothing of a request's positions is logged.
+    """
+    body, message = POSITION_PAIRS[case]
+    service = _service()
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        r = client.post("/positions", params=_q(), content=body)
+        assert (r.status_code, r.text) == (400, message)
+        for value in _SECRET.values():
+            assert str(value) not in r.text, r.text
 
 
 def test_null_coordinates_are_a_device_without_a_fix(tmp_path: Path) -> None:
@@ -925,7 +976,7 @@ _KEY_RULE = "must be a delivery key 'incident version device' (three parts, no N
                               "(got 11111111111111111111… (5,000 digits))"),
         (json.dumps(["x" * 100_000]),
          f'keys[0] {_KEY_RULE} (got "{"x" * 80}…" (100,000 characters))'),
-        (json.dumps(["a b c", ["a b c"]]), f'keys[1] {_KEY_RULE} (got ["a b c"])'),
+        (json.dumps(["a b c", ["a b c"]]), f"keys[1] {_KEY_RULE} (got a JSON list of 1 value)"),
         (json.dumps([None]), f"keys[0] {_KEY_RULE} (got null)"),
         (json.dumps(["a b c\x00"]), f'keys[0] {_KEY_RULE} (got "a b c\\u0000")'),
         (json.dumps(["a  c"]), f'keys[0] {_KEY_RULE} (got "a  c")'),

@@ -43,8 +43,13 @@ endpoint does not take, a value of the wrong JSON type in a column (a bool or a 
 coordinates, a list anywhere: ``lon[3] must be a number or null (got true)``), an integer of
 more digits than Python converts (4,300), an id past 64 bits, a time
 :func:`geotarget.parse_time` refuses (naive, or outside the years 1 to 9999 in UTC), a
-malformed delivery key. The value is quoted as JSON and cut after :data:`SHOWN_CHARS`
-characters, its size said; no answer is longer than :data:`MAX_MESSAGE`. A body larger than the
+malformed delivery key. A scalar value is quoted as JSON and cut after :data:`SHOWN_CHARS`
+characters, its size said; a list or an object is described, never quoted (``ids[1] must be a
+text or an integer id (got a JSON object of 5 members: "id", "lon", "lat", ...)``): where a
+scalar belongs it is most likely a position pair or a whole fix (records sent instead of
+columns), and whoever reads a 400 logs it. A lone coordinate is quoted (``lat[0] must be a
+number or null (got "59.3")``): it places nobody. No answer is longer than
+:data:`MAX_MESSAGE`. A body larger than the
 service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
 :data:`MAX_POSITIONS_BODY`). A client that hangs up mid-body is one line at INFO on the
 ``examples.service`` logger (no traceback). A store failure answers 503 with the
@@ -54,7 +59,12 @@ message names the claims made before it, which ``/redeliver`` offers once their 
 out), and the service keeps answering what does not need the store; a service started while
 its store cannot be opened (PostgreSQL down, the SQLite file's directory not mounted yet) logs
 why, does the same, and opens the store at the first request once it can. Nothing of a
-request's positions is ever logged.
+request's positions is ever logged, nor quoted in an answer as a pair. uvicorn's access log
+writes each request line, ``/explain``'s ``?device=`` included (a device id, no position; its
+answer, inside or outside, is not logged): run uvicorn with ``--no-access-log`` where device
+ids must not reach the log either. The service keeps the latest batch of positions as its
+snapshot until the next batch replaces it (``/alerts``, ``/redeliver`` and ``/explain`` target
+it) and nothing else of a request once it is answered.
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
 by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
@@ -183,26 +193,30 @@ def _big_number_at(data: Any) -> tuple[str, _BigNumber] | None:
 
 
 def _shown(value: object) -> str:
-    """A JSON value for a message, as JSON: a long one cut after :data:`SHOWN_CHARS`, its size said.
+    """A JSON value for a message: a scalar as JSON, cut after :data:`SHOWN_CHARS`, its size said.
 
-    Plain text (no ``np.str_(...)``), a lone surrogate escaped (the answer is UTF-8).
+    A list or an object is described (its JSON type and size, an object's first member
+    names), never quoted: where a scalar belongs it is most likely a position pair
+    (``[18.07, 59.33]``) or a whole fix (``{"id", "lon", "lat", ...}``: records sent instead
+    of columns), and whoever reads a 400 logs it. Plain text (no ``np.str_(...)``), a lone
+    surrogate escaped (the answer is UTF-8).
     """
     if isinstance(value, _BigNumber):
         return f"{value[:20]}… ({len(value.lstrip('-')):,} digits)"
+    if isinstance(value, list):
+        return f"a JSON list of {len(value):,} value{'' if len(value) == 1 else 's'}"
+    if isinstance(value, dict):
+        names = ", ".join(_shown(str(name)) for name in list(value)[:SHOWN_MEMBERS])
+        more = f" and {len(value) - SHOWN_MEMBERS:,} more" if len(value) > SHOWN_MEMBERS else ""
+        count = f"{len(value):,} member{'' if len(value) == 1 else 's'}"
+        return _plain(f"a JSON object of {count}{': ' if value else ''}{names}{more}")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**SHOWN_CHARS:
         digits = str(abs(value))
         return f"{'-' if value < 0 else ''}{digits[:20]}… ({len(digits):,} digits)"
     if isinstance(value, str) and len(value) > SHOWN_CHARS:
         cut = json.dumps(value[:SHOWN_CHARS], ensure_ascii=False)
         return _plain(f'{cut[:-1]}…" ({len(value):,} characters)')
-    text = ""
-    for chunk in json.JSONEncoder(ensure_ascii=False, default=str).iterencode(value):
-        text += chunk
-        if len(text) > SHOWN_CHARS:  # (encoded lazily: a huge list is not written whole)
-            size = f" (a list of {len(value):,})" if isinstance(value, list) else ""
-            text = f"{text[:SHOWN_CHARS]}…{size}"
-            break
-    return _plain(text)
+    return _plain(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def _plain(text: str) -> str:
