@@ -443,7 +443,9 @@ class LifecycleSweep(RuleBasedStateMachine):
         named = {r.identifier for r in alert.references}
         if named & chain.known:
             chain.recorded.add(alert.identifier)
-            chain.known.add(alert.identifier)
+            # The versions it names are versions of the incident too, as an Update's are: one
+            # not seen yet, named again by a later Cancel, identifies the incident.
+            chain.known |= {alert.identifier} | named
             self._cancel(chain, got)
             return
         assert got.verdict is Verdict.UNKNOWN_REFERENCE, got.reason

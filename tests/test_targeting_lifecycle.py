@@ -908,6 +908,98 @@ def test_a_version_named_only_by_an_update_that_joined_is_a_version_of_its_incid
 
 
 @pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
+def test_a_version_named_only_by_a_cancel_that_joined_is_a_version_of_its_incident(
+    store: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """A Cancel naming a known version and unseen ones makes the unseen ones its versions too.
+
+    Cancel Q2 names Q1 (known) and Q5 and R0, never seen as versions: R0 is a Cancel that came
+    first naming only an unknown Q9 (remembered). Then Q5 arriving is cancelled *in Q1's
+    incident*, R0 sent again ends nothing new but answers for Q1's incident (CANCELLED, not
+    "unknown reference"), and a Cancel naming only Q5 does too. Found by the oracle test under
+    Hypothesis's thorough profile: R0 again was UNKNOWN_REFERENCE and Q5 started an incident
+    of its own.
+    """
+    ledger = open_store(store, tmp_path / "d.db", request)
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        index = idx(*DEVICES)
+        q9 = make_alert("explosion", AREA, ident="Q9")
+        r0 = make_alert(
+            "explosion", AREA, ident="R0", msg_type=MessageType.CANCEL, refs=(ref(q9),),
+            sent=T0 + dt.timedelta(minutes=1),
+        )  # fmt: skip
+        q1 = make_alert("explosion", AREA, ident="Q1")
+        q5 = make_alert("explosion", WIDE, ident="Q5", sent=T0 + dt.timedelta(minutes=2))
+        q2 = make_alert(
+            "explosion", AREA, ident="Q2", msg_type=MessageType.CANCEL,
+            refs=(ref(q1), ref(q5), ref(r0)), sent=T0 + dt.timedelta(minutes=3),
+        )  # fmt: skip
+        assert t.target(r0, index, LATER).verdict is Verdict.UNKNOWN_REFERENCE
+        first = t.target(q1, index, LATER)
+        assert first.recipients.tolist() == ["d0"]
+        stop = t.target(q2, index, LATER)
+        assert stop.verdict is Verdict.CANCELLED and stop.retract.tolist() == ["d0"]
+        key = f"{SENDER}/Q1"
+        assert t.incident_of(q5) == t.incident_of(r0) == key
+        late = t.target(q5, index, LATER)
+        assert (late.verdict, late.incident, len(late.recipients)) == (Verdict.CANCELLED, key, 0)
+        again = t.target(r0, index, LATER)
+        assert (again.verdict, again.incident) == (Verdict.CANCELLED, key), again.reason
+        named = make_alert(
+            "explosion", AREA, ident="Q6", msg_type=MessageType.CANCEL, refs=(ref(q5),),
+            sent=T0 + dt.timedelta(minutes=4),
+        )  # fmt: skip
+        got = t.target(named, index, LATER)
+        assert (got.verdict, got.incident) == (Verdict.CANCELLED, key), got.reason
+        # Q9, which R0 (remembered) named, is still cancelled whenever it comes.
+        assert t.target(q9, index, LATER).verdict is Verdict.CANCELLED
+        assert t.active_incidents == ()
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
+def test_an_update_named_by_a_late_cancel_ends_the_incident_it_names_too(
+    store: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """Cancel(K, U) ends K; U, an Update of the delivered L arriving later, links L: L ends.
+
+    U is a version of K's incident (the Cancel named it) and names L: one chain, cancelled.
+    Nobody is told U, L stops streaming and its devices' retractions are due at once.
+    """
+    ledger = open_store(store, tmp_path / "d.db", request)
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        index = idx(*DEVICES)
+        k = make_alert("explosion", AREA, ident="K")
+        ell = make_alert("explosion", WIDE, ident="L")
+        u = make_alert(
+            "explosion", WIDE, ident="U", msg_type=MessageType.UPDATE, refs=(ref(ell),),
+            sent=T0 + dt.timedelta(minutes=1),
+        )  # fmt: skip
+        c = make_alert(
+            "explosion", AREA, ident="C", msg_type=MessageType.CANCEL, refs=(ref(k), ref(u)),
+            sent=T0 + dt.timedelta(minutes=2),
+        )  # fmt: skip
+        assert t.target(k, index, LATER).recipients.tolist() == ["d0"]
+        told = t.target(ell, index, LATER)
+        assert told.claims is not None and told.recipients.tolist() == ["d0", "d1"]
+        t.confirm(told.claims.keys(), LATER)
+        assert t.target(c, index, LATER).retract.tolist() == ["d0"]
+        got = t.target(u, index, LATER)
+        assert got.verdict is Verdict.CANCELLED and len(got.recipients) == 0, got.reason
+        assert got.incident == f"{SENDER}/K"
+        assert t.active_incidents == ()
+        assert t.on_positions(walker(), LATER) == []  # (the walker stands in K's and L's areas)
+        due = [d for d in t.redeliver(LATER) if d.kind is DeliveryKind.RETRACTION]
+        assert {d.incident for d in due} == {f"{SENDER}/K"}
+        assert "d1" in {x for d in due for x in d.devices.tolist()}  # told by L only
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
 @pytest.mark.parametrize("first", ["alert", "update"])
 def test_the_references_order_versions_before_their_sent_does(
     store: str, first: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest

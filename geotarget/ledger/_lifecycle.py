@@ -428,6 +428,11 @@ def admit(
         unseen = [r for r in refs if version_of(r) is None]
         if unseen:
             tx.remember_cancels(unseen, vid, doc, at_us)
+            # They are also earlier versions of this incident, as an Update's are ("any
+            # version of the chain identifies the incident"): one arriving late, or re-sent
+            # (a Cancel remembered before, which this one names), joins it, cancelled.
+            for ref in unseen:
+                tx.put_version(ref, key, None, None, at_us)
         # The other incidents it may end: their retractions are due at once (a lease of 0),
         # for the caller's next redeliver(); this call answers for the first incident only.
         for other in others:
