@@ -563,17 +563,18 @@ class SqlStore(StoreBase):
         for key in (*out.also_cancelled, *out.merged):  # ended beside it by the same message
             self._forget(key)
 
-    def expire(self, incident: str, *, at: datetime) -> bool:
+    def expire(self, incident: str, *, at: datetime, version: str | None = None) -> bool:
         """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""
         key = check_token("incident", incident)
         at_us = micros("at", at)
+        only = () if version is None else (check_token("version", version),)
         with self._tx(durable=True) as cur:
             cur.execute(
                 self._q(
                     "UPDATE gt_incidents SET state = 2, changed_us = ? WHERE incident = ?"
-                    " AND state = 0"
+                    " AND state = 0" + ("" if version is None else " AND version = ?")
                 ),
-                (at_us, key),
+                (at_us, key, *only),
             )
             changed = bool(cur.rowcount)
         self._forget(key)
