@@ -840,6 +840,53 @@ def test_oversized_bodies_are_a_413_before_they_are_read(tmp_path: Path) -> None
         assert client.post("/alerts", params=_q(), content=_alert()).status_code == 200
 
 
+def test_bodies_held_at_once_are_bounded_and_one_past_the_budget_is_a_503(tmp_path: Path) -> None:
+    """The bytes of bodies the process holds at once stay within ``max_inflight``.
+
+    Before, every concurrent request buffered and parsed its body whatever the others held
+    (six concurrent batches of 18 MB took the service from 66 MB to 797 MB resident). A
+    body that would pass the budget is a 503 with ``Retry-After``, nothing of it applied;
+    the budget is given back when a request is answered, also with a 400.
+    """
+    import asyncio
+
+    import httpx2
+
+    service = _service()
+    app = service.create_app(SQLiteLedger(tmp_path / "d.db"), max_inflight=90_000)
+    first = json.dumps(_positions([f"a{i}" for i in range(1000)], [True] * 1000)).encode()
+    second = json.dumps(_positions([f"b{i}" for i in range(600)], [True] * 600)).encode()
+    assert len(first) + len(second) > 90_000 > max(len(first), len(second))
+
+    async def run() -> list[httpx2.Response]:
+        taken, release = asyncio.Event(), asyncio.Event()
+
+        async def slow() -> Any:  # the first body arrives, then its client waits
+            yield first
+            taken.set()  # (runs when the service asks for more: it holds the first part)
+            await release.wait()
+
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://s") as client:
+            await client.post("/alerts", params=_q(), content=_alert())
+            held = asyncio.create_task(client.post("/positions", params=_q(), content=slow()))
+            await taken.wait()
+            refused = await client.post("/positions", params=_q(), content=second)
+            release.set()
+            out = [refused, await held]
+            out.append(await client.post("/positions", params=_q(), content=b"{" * 80_000))
+            out.append(await client.post("/positions", params=_q(), content=second))
+            return out
+
+    refused, held, bad, again = asyncio.run(run())
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
+    assert "GEOTARGET_MAX_INFLIGHT" in refused.text and "nothing of it was applied" in refused.text
+    assert held.status_code == 200 and len(held.json()["deliveries"]) == 1000
+    assert bad.status_code == 400, bad.text
+    assert again.status_code == 200, again.text
+    assert {d["device"] for d in again.json()["deliveries"]} == {f"b{i}" for i in range(600)}
+
+
 def test_positions_without_accuracy_are_a_400_saying_a_fix_is_never_exact(tmp_path: Path) -> None:
     """A batch without accuracy_m is refused, naming it and why, and nobody is claimed."""
     service = _service()

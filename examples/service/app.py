@@ -46,7 +46,9 @@ more digits than Python converts (4,300), an id past 64 bits, a time
 malformed delivery key. The value is quoted as JSON and cut after :data:`SHOWN_CHARS`
 characters, its size said; no answer is longer than :data:`MAX_MESSAGE`. A body larger than the
 service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
-:data:`MAX_POSITIONS_BODY`). A client that hangs up mid-body is one line at INFO on the
+:data:`MAX_POSITIONS_BODY`); one that would take the bodies held at once past
+:data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it
+again). A client that hangs up mid-body is one line at INFO on the
 ``examples.service`` logger (no traceback). A store failure answers 503 with the
 :class:`~geotarget.errors.StoreError` message (nothing of the request was applied, but for
 a ``/positions`` batch over several active alerts whose claim failed at a later alert: the
@@ -88,8 +90,8 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,12 @@ MAX_ALERT_BODY = cap.MAX_DOCUMENT_BYTES
 #: The largest JSON body read by ``POST /positions`` and ``/confirm`` (``GEOTARGET_MAX_BODY``
 #: bytes; default 256 MiB, about 2 million fixes as JSON columns).
 MAX_POSITIONS_BODY = int(os.environ.get("GEOTARGET_MAX_BODY", str(256 * 2**20)))
+#: The most request body bytes the process holds at once, over every request being read or
+#: answered (``GEOTARGET_MAX_INFLIGHT`` bytes; default twice :data:`MAX_POSITIONS_BODY`): a
+#: body that would pass it answers 503 with ``Retry-After`` before more of it is read. What a
+#: request costs grows with its body (a JSON batch parsed takes about seven times its bytes),
+#: so this bounds the memory of concurrent large requests, which nothing else did.
+MAX_INFLIGHT = int(os.environ.get("GEOTARGET_MAX_INFLIGHT", str(2 * MAX_POSITIONS_BODY)))
 
 
 #: Where the service says what it did not answer (a client gone mid-body): one line, at INFO.
@@ -132,8 +140,63 @@ class _Gone(Exception):
     """The client hung up before its body arrived: nobody is left to answer."""
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    """The request body, refused once it passes ``limit`` bytes (never buffered whole)."""
+class _Busy(Exception):
+    """The bodies of other requests hold the process's budget (answered 503, Retry-After)."""
+
+
+class _InFlight:
+    """The request body bytes held by the requests being read or answered, within a budget.
+
+    Only the event loop's thread takes and gives (the handlers' async parts): no lock.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    @contextmanager
+    def hold(self, request: Request) -> Iterator[_Held]:
+        """A request's share: what :func:`_body` takes for it, given back when it is answered."""
+        held = _Held(self, request)
+        try:
+            yield held
+        finally:
+            self.used -= held.size
+
+
+class _Held:
+    """The body bytes one request holds of an :class:`_InFlight` budget."""
+
+    def __init__(self, budget: _InFlight, request: Request) -> None:
+        self.budget = budget
+        self.request = request
+        self.size = 0
+
+    def up_to(self, size: int) -> None:
+        """Hold ``size`` bytes in all (more than now), or raise :class:`_Busy`."""
+        more = size - self.size
+        if more <= 0:
+            return
+        budget = self.budget
+        if budget.used + more > budget.limit:
+            where = f"{self.request.method} {self.request.url.path}"
+            raise _Busy(
+                f"{where}: the service is busy: other requests hold {budget.used - self.size:,}"
+                f" bytes of bodies, this one needs {size:,}, and at most {budget.limit:,} are"
+                " held at once (GEOTARGET_MAX_INFLIGHT); nothing of it was applied: send it"
+                " again"
+            )
+        budget.used += more
+        self.size = size
+
+
+async def _body(request: Request, limit: int, held: _Held) -> bytes:
+    """The request body, refused once it passes ``limit`` bytes (never buffered whole).
+
+    Its bytes are ``held`` as they arrive (not as declared: a client that declares much and
+    sends little holds little): a body the budget cannot hold is refused with :class:`_Busy`
+    before more of it is read.
+    """
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit():  # (str.isdigit() alone takes "²")
         digits = declared.lstrip("0") or "0"
@@ -147,6 +210,7 @@ async def _body(request: Request, limit: int) -> bytes:
             size += len(chunk)
             if size > limit:
                 raise _TooLarge(f"request body is over {limit:,} bytes: at most {limit:,} are read")
+            held.up_to(size)
             chunks.append(chunk)
     except ClientDisconnect:
         where = f"{request.method} {request.url.path}"
@@ -236,8 +300,8 @@ def _json(body: bytes) -> Any:
 SHOWN_MEMBERS = 10
 
 
-async def _json_object(
-    request: Request, required: tuple[str, ...], why: dict[str, str] | None = None
+def _json_object(
+    body: bytes, required: tuple[str, ...], why: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """The body as a JSON object with exactly the ``required`` members.
 
@@ -245,7 +309,7 @@ async def _json_object(
     not ignored (a column under another name, such as ``hAcc`` for ``accuracy_m``, would
     otherwise be dropped without a word), all of them named, sorted.
     """
-    data = _json(await _body(request, MAX_POSITIONS_BODY))
+    data = _json(body)
     if not isinstance(data, dict):
         raise InvalidInput(f"request body must be a JSON object (got {_shown(data)})")
     for name in required:
@@ -428,11 +492,14 @@ def create_app(
     store: DeliveryLedger,
     regions: RegionHierarchy | None = None,
     policy: Path | None = None,
+    max_inflight: int | None = None,
 ) -> Starlette:
     """The ASGI app over ``store``: Swedish regions and ``policy`` (a policy file) by default.
 
-    ``policy`` defaults to ``GEOTARGET_POLICY``, else :data:`EXAMPLE_POLICY`.
+    ``policy`` defaults to ``GEOTARGET_POLICY``, else :data:`EXAMPLE_POLICY`;
+    ``max_inflight`` (bytes) to :data:`MAX_INFLIGHT`.
     """
+    budget = _InFlight(MAX_INFLIGHT if max_inflight is None else max_inflight)
     ledger: Any = _Crashing(store) if CRASH_AT else store
     regions = regions if regions is not None else sweden.hierarchy()
     if policy is None:
@@ -452,8 +519,9 @@ def create_app(
     current = {"index": _empty_index()}  # swapped whole (one assignment), never mutated
 
     async def alerts(request: Request) -> Response:
-        body = await _body(request, MAX_ALERT_BODY)
-        return JSONResponse(await run_in_threadpool(submit_alert, body, _at(request)))
+        with budget.hold(request) as held:
+            body = await _body(request, MAX_ALERT_BODY, held)
+            return JSONResponse(await run_in_threadpool(submit_alert, body, _at(request)))
 
     def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
         result = targeter.receive(document, current["index"], at)
@@ -470,8 +538,11 @@ def create_app(
         }
 
     async def positions(request: Request) -> Response:
-        data = await _json_object(request, _POSITION_COLUMNS, _POSITION_WHY)
-        return JSONResponse(await run_in_threadpool(submit_positions, data, _at(request)))
+        with budget.hold(request) as held:
+            body = await _body(request, MAX_POSITIONS_BODY, held)
+            data = _json_object(body, _POSITION_COLUMNS, _POSITION_WHY)
+            del body  # (the parsed batch is what the request holds now)
+            return JSONResponse(await run_in_threadpool(submit_positions, data, _at(request)))
 
     def submit_positions(data: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
         # Each column is checked value by value for its JSON types first (a bool or a text
@@ -498,8 +569,11 @@ def create_app(
         }
 
     async def confirm(request: Request) -> Response:
-        keys = _keys(await _json_object(request, ("keys",)))
-        done = await run_in_threadpool(targeter.confirm, keys, _at(request))
+        with budget.hold(request) as held:
+            body = await _body(request, MAX_POSITIONS_BODY, held)
+            keys = _keys(_json_object(body, ("keys",)))
+            del body
+            done = await run_in_threadpool(targeter.confirm, keys, _at(request))
         return JSONResponse(
             {
                 "confirmed": int(done.confirmed.size),
@@ -537,6 +611,9 @@ def create_app(
     async def too_large(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(_plain(str(exc)), status_code=413)
 
+    async def busy(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse(_plain(str(exc)), status_code=503, headers={"Retry-After": "1"})
+
     async def gone(request: Request, exc: Exception) -> Response:
         # Routine (a phone losing its network): one line, no traceback, nothing of the body.
         LOG.info("%s", exc)
@@ -566,6 +643,7 @@ def create_app(
             StoreError: store_failed,
             GeotargetError: bad_input,
             _TooLarge: too_large,
+            _Busy: busy,
             _Gone: gone,
         },
         lifespan=lifespan,
