@@ -448,7 +448,8 @@ class DeliveryLedger(Protocol):
         call this for each active incident (in the background, after
         :meth:`load_active`) so the first Update over a large incident sends only its new
         devices. Memory: about 8 bytes per integer id, more for string ids, until the incident
-        is cancelled or expired or the handle closed.
+        is cancelled or expired (by any process: :meth:`load_active` forgets the devices of
+        every incident it does not list) or the handle closed.
 
         Parameters
         ----------

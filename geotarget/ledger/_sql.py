@@ -645,6 +645,14 @@ class SqlStore(StoreBase):
                     " AND document IS NOT NULL ORDER BY incident"
                 )
             ).fetchall()
+        # Forget the claimed devices of every other incident: one cancelled, expired or merged
+        # by another process is never forgotten otherwise, and a Targeter lists the active
+        # incidents on every batch. (Speed only: a device not remembered is asked of the
+        # database, as after a restart.)
+        active = {r[0] for r in rows}
+        with self._known_lock:
+            for key in [k for k in self._known if k not in active]:
+                del self._known[key]
         return [_lifecycle.Row(*r[1:]).incident(r[0]) for r in rows]
 
 
