@@ -887,6 +887,34 @@ def test_bodies_held_at_once_are_bounded_and_one_past_the_budget_is_a_503(tmp_pa
     assert {d["device"] for d in again.json()["deliveries"]} == {f"b{i}" for i in range(600)}
 
 
+def test_redeliver_offers_at_most_its_limit_per_call(tmp_path: Path) -> None:
+    """``/redeliver`` offers at most ``?limit=`` (default REDELIVER_LIMIT) deliveries a call.
+
+    Before, one call leased and answered every due delivery: after a push outage over a
+    300,000-device alert, one answer of 34 MB (the process grew by 156 MB), all of them
+    leased to one caller that had to push them within the lease.
+    """
+    service = _service()
+    service.REDELIVER_LIMIT = 12
+    ids = [f"p{i}" for i in range(30)]
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        client.post("/positions", params=_q(), json=_positions(ids, [True] * 30))
+        told = client.post("/alerts", params=_q(), content=_alert()).json()["deliveries"]
+        assert len(told) == 30  # pushed, never confirmed
+        late = _q(minutes=5)
+        first = client.post("/redeliver", params={**late, "limit": "5"}).json()["deliveries"]
+        second = client.post("/redeliver", params=late).json()["deliveries"]
+        third = client.post("/redeliver", params=late).json()["deliveries"]
+        fourth = client.post("/redeliver", params=late).json()["deliveries"]
+        assert [len(first), len(second), len(third), len(fourth)] == [5, 12, 12, 1]
+        offered = [d["device"] for d in first + second + third + fourth]
+        assert sorted(offered) == sorted(ids)  # each once, none lost
+        assert client.post("/redeliver", params=late).json()["deliveries"] == []
+        for bad in ("0", "13", "-1", "x", "1" * 40):
+            r = client.post("/redeliver", params={**late, "limit": bad})
+            assert r.status_code == 400 and "'limit' must be a whole number from 1 to 12" in r.text
+
+
 def test_positions_without_accuracy_are_a_400_saying_a_fix_is_never_exact(tmp_path: Path) -> None:
     """A batch without accuracy_m is refused, naming it and why, and nobody is claimed."""
     service = _service()

@@ -30,7 +30,9 @@ alerts at once. The latest snapshot of device positions is an immutable
 ``POST /confirm``     ``{"keys": ["<incident> <version> <device>", ...]}``: the deliveries the
                       push service accepted; returns ``{"confirmed", "already", "unknown"}``
                       counts.
-``POST /redeliver``   pending deliveries whose lease ran out, and those of alerts whose onset
+``POST /redeliver``   pending deliveries whose lease ran out — at most ``?limit=`` of them
+                      (default and largest :data:`REDELIVER_LIMIT`; an answer that full
+                      means more may be due: call again) — and those of alerts whose onset
                       or enabling phase has come since they were posted
                       (``Targeter.retarget``): call it every few seconds.
 ``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
@@ -122,6 +124,11 @@ MAX_POSITIONS_BODY = int(os.environ.get("GEOTARGET_MAX_BODY", str(256 * 2**20)))
 #: so this bounds the memory of concurrent large requests, which nothing else did.
 MAX_INFLIGHT = int(os.environ.get("GEOTARGET_MAX_INFLIGHT", str(2 * MAX_POSITIONS_BODY)))
 
+
+#: The most deliveries whose lease ran out one ``POST /redeliver`` offers (and its
+#: ``?limit=``'s largest value): each is leased again to that caller, who must push them within
+#: the lease, and the answer holds them all.
+REDELIVER_LIMIT = 10_000
 
 #: Where the service says what it did not answer (a client gone mid-body): one line, at INFO.
 LOG = logging.getLogger("examples.service")
@@ -396,6 +403,19 @@ def _keys(data: dict[str, Any]) -> list[str]:
     return keys
 
 
+def _limit(request: Request) -> int:
+    """``?limit=`` of ``POST /redeliver``: 1 to :data:`REDELIVER_LIMIT`, by default that."""
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return REDELIVER_LIMIT
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9 and 1 <= int(raw) <= REDELIVER_LIMIT):
+        raise InvalidInput(
+            f"query parameter 'limit' must be a whole number from 1 to {REDELIVER_LIMIT:,} "
+            f"(got {_shown(raw)})"
+        )
+    return int(raw)
+
+
 def _param(request: Request, name: str) -> str:
     value = request.query_params.get(name)
     if value is None:
@@ -583,13 +603,13 @@ def create_app(
         )
 
     async def redeliver(request: Request) -> Response:
-        at = _at(request)
-        return JSONResponse({"deliveries": await run_in_threadpool(take_due, at)})
+        at, limit = _at(request), _limit(request)
+        return JSONResponse({"deliveries": await run_in_threadpool(take_due, at, limit)})
 
-    def take_due(at: dt.datetime) -> list[dict[str, str]]:
-        # The leases that ran out, then the alerts whose time or phase has come since
-        # target() admitted them (Targeter.retarget: nothing else delivers those).
-        due = targeter.redeliver(at)
+    def take_due(at: dt.datetime, limit: int) -> list[dict[str, str]]:
+        # The leases that ran out (at most ``limit``), then the alerts whose time or phase has
+        # come since target() admitted them (Targeter.retarget: nothing else delivers those).
+        due = targeter.redeliver(at, limit=limit)
         due += [r.claims for r in targeter.retarget(current["index"], at) if r.claims is not None]
         return _deliveries(due)
 
