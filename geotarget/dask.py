@@ -1617,7 +1617,8 @@ class DaskTargeter:
         at = _aware("at", at)
         self._open("nothing was targeted")
         out: list[TargetingResult] = []
-        for inc in self.targeter.ledger.load_active():
+        # (Marking expired those whose keep_expired is over, as Targeter.retarget does.)
+        for inc in self.targeter._retire(self.targeter.ledger.load_active(), at):
             if inc.version is None or inc.released == inc.version:
                 continue  # delivered: streamed by on_positions
             alert, _ = self.targeter._current(inc)

@@ -173,6 +173,12 @@ _SETTLE_POLL_S = 0.02
 #: meanwhile refuses the first (SUPERSEDED), the batch is evaluated again for its version.
 _STREAM_ATTEMPTS = 3
 
+#: How long an incident stays active in the ledger after its current version expired, by
+#: default (:class:`Targeter`'s ``keep_expired``): then it is marked expired there.
+KEEP_EXPIRED = dt.timedelta(days=1)
+#: The longest ``keep_expired``.
+_MAX_KEEP_EXPIRED = dt.timedelta(days=366)
+
 #: The store methods a Targeter calls: a ``ledger`` without one of them is refused up front.
 _LEDGER_METHODS = tuple(
     name for name in dir(DeliveryLedger) if not name.startswith("_") and name != "close"
@@ -274,6 +280,14 @@ class Targeter:
         :meth:`redeliver` offers it again (the same key). Longer than a push round trip,
         short enough that a crashed process's deliveries come back soon; at most 30 days.
         Every ``at`` the Targeter is given must lie before 9999-12-01 UTC.
+    keep_expired : datetime.timedelta, default 1 day
+        How long an incident stays active in the ledger after its current version expired
+        (``targeting.KEEP_EXPIRED``; at least 0, at most 366 days). Meanwhile an Update with a later
+        ``expires`` revives it and a Cancel retracts it; then :meth:`on_positions` and
+        :meth:`retarget` mark it expired in the ledger, in a transaction that checks the
+        version is still current, so that what every batch and every redelivery reads does
+        not grow with the incidents of the past: a later Update or Cancel of it is
+        :attr:`Verdict.EXPIRED`.
 
     Raises
     ------
@@ -336,6 +350,7 @@ class Targeter:
         county_level: str = "county",
         snap_m: float = 0.0,
         lease: dt.timedelta = DEFAULT_LEASE,
+        keep_expired: dt.timedelta = KEEP_EXPIRED,
     ) -> None:
         from geotarget import pilot  # the defaults of the pilot's kinds
 
@@ -377,6 +392,15 @@ class Targeter:
             raise InvalidPolicy(problems)
         snap = number("snap_m", snap_m, ge=0.0, le=100_000.0)
         lease_micros(lease)  # > 0 and at most 30 days, or InvalidInput
+        if not isinstance(keep_expired, dt.timedelta):
+            raise InvalidType(
+                f"keep_expired must be a datetime.timedelta (got {type(keep_expired).__name__})"
+            )
+        if not dt.timedelta(0) <= keep_expired <= _MAX_KEEP_EXPIRED:
+            raise InvalidInput(
+                f"keep_expired must be at least 0 and at most {_MAX_KEEP_EXPIRED.days} days "
+                f"(got {keep_expired})"
+            )
         # The configuration is fixed once built (read-only properties below): a Targeter
         # shared by threads never sees its policy, rules or ledger swapped mid-call.
         self._recognition = recognition
@@ -388,6 +412,7 @@ class Targeter:
         self._rules: Mapping[str, KindRules] = MappingProxyType(dict(merged))
         self._ledger: DeliveryLedger = MemoryLedger() if ledger is None else _ledger(ledger)
         self._lease = lease
+        self._keep_expired = keep_expired
         self._finest = regions.levels[0]
         if not isinstance(county_level, str):
             raise InvalidType(f"county_level must be a str (got {type(county_level).__name__})")
@@ -432,6 +457,9 @@ class Targeter:
         # first saw each other admitted, unreleased version: on_positions waits for those.
         self._decided: set[tuple[str, str]] = set()
         self._unreleased: dict[tuple[str, str], float] = {}
+        # (incident, version) of the ledger's active incidents: the version's expires, read
+        # once (the alert cache may not hold every active incident's alert).
+        self._expiry: dict[tuple[str, str], dt.datetime | None] = {}
 
     # --- configuration (read-only: build a new Targeter to change it) -----------------------
 
@@ -477,6 +505,17 @@ class Targeter:
         Read-only; :meth:`redeliver` offers an unconfirmed delivery again after it.
         """
         return self._lease
+
+    @property
+    def keep_expired(self) -> dt.timedelta:
+        """How long an incident stays active in the ledger after its current version expired.
+
+        Read-only. Then :meth:`on_positions` and :meth:`retarget` mark it expired there
+        (:meth:`~geotarget.ledger.DeliveryLedger.expire`): it leaves
+        :meth:`~geotarget.ledger.DeliveryLedger.load_active`, and a later Update or Cancel of
+        it is refused (:attr:`Verdict.EXPIRED`).
+        """
+        return self._keep_expired
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -1408,7 +1447,43 @@ class Targeter:
         """
         return tuple(i.key for i in self._live())
 
-    def _live(self, keys: set[str] | None = None, *, wait: bool = False) -> list[Incident]:
+    def _retire(self, active: list[Incident], at: dt.datetime) -> list[Incident]:
+        """``active`` without the incidents it marks expired in the ledger now.
+
+        Those whose current version expired :attr:`keep_expired` or more before ``at``; each
+        only while that version is still current (an Update admitted meanwhile, anywhere,
+        keeps its incident active).
+        """
+        gone: set[str] = set()
+        for inc in active:
+            if inc.version is None or inc.document is None:
+                continue
+            kv = (inc.key, inc.version)
+            if kv in self._expiry:
+                expires = self._expiry[kv]
+            else:  # (once per version: parsed again only if the alert cache dropped it)
+                expires = self._expiry[kv] = self._current(inc)[0].expires
+            if expires is None or at - expires < self._keep_expired:  # (no overflow)
+                continue
+            if self.ledger.expire(inc.key, at=at, version=inc.version):
+                gone.add(inc.key)
+        if not gone:
+            return active
+        with self._lock:
+            self._expired = {kv for kv in self._expired if kv[0] not in gone}
+            for key in gone:
+                hit = self._alerts.pop(key, None)
+                if hit is not None:
+                    self._alert_bytes -= hit[2]
+        return [i for i in active if i.key not in gone]
+
+    def _live(
+        self,
+        keys: set[str] | None = None,
+        *,
+        wait: bool = False,
+        at: dt.datetime | None = None,
+    ) -> list[Incident]:
         """Active incidents whose current version was released (claimed for) by target().
 
         A current version that another Targeter admitted but has not released yet (its
@@ -1417,15 +1492,24 @@ class Targeter:
         it: then its release streams it, not the version it replaced. Each version is waited
         for once (one never released — held by the blast-radius guard, not yet active — costs
         that wait once per Targeter), and never one this Targeter's own ``target()`` decided.
-        Only with ``wait`` (:meth:`on_positions`); ``keys``: only these incidents.
+        Only with ``wait`` (:meth:`on_positions`); ``keys``: only these incidents. With ``at``,
+        first marks expired in the ledger those whose time is up (:meth:`_retire`).
         """
         while True:
             active = [i for i in self.ledger.load_active() if keys is None or i.key in keys]
+            if at is not None:
+                active = self._retire(active, at)
             now = time.monotonic()
             with self._lock:
-                expired = set(self._expired)
                 if keys is None:  # forget versions no longer current
-                    self._decided &= {(i.key, i.version) for i in active if i.version is not None}
+                    current = {(i.key, i.version) for i in active if i.version is not None}
+                    self._decided &= current
+                    self._expired &= current
+                    if len(self._expiry) > len(current):
+                        self._expiry = {
+                            kv: self._expiry[kv] for kv in current & self._expiry.keys()
+                        }
+                expired = set(self._expired)
                 pause = 0.0
                 unreleased: dict[tuple[str, str], float] = {}
                 for i in active:
@@ -1562,7 +1646,7 @@ class Targeter:
         at = _aware("at", at)
         out: list[Delivery] = []
         index: PositionIndex | None = None
-        live = self._live(wait=True)
+        live = self._live(wait=True, at=at)
         for attempt in range(_STREAM_ATTEMPTS):
             superseded: set[str] = set()
             for inc in live:
@@ -1611,7 +1695,7 @@ class Targeter:
             if not superseded or attempt == _STREAM_ATTEMPTS - 1:
                 break
             try:
-                live = self._live(superseded, wait=True)
+                live = self._live(superseded, wait=True, at=at)
             except StoreError as err:
                 if not out:
                     raise
@@ -1671,7 +1755,7 @@ class Targeter:
             raise InvalidType(f"index must be a PositionIndex (got {type(index).__name__})")
         at = _aware("at", at)
         out: list[TargetingResult] = []
-        for inc in self.ledger.load_active():
+        for inc in self._retire(self.ledger.load_active(), at):
             if inc.version is None or inc.released == inc.version:
                 continue  # delivered: streamed by on_positions
             alert, _ = self._current(inc)

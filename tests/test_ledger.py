@@ -337,6 +337,36 @@ def test_expire_stops_claims_and_redelivery(store: Any) -> None:
     assert store.due(T0 + 5 * MIN) == []
 
 
+@pytest.mark.parametrize("opener", ["sqlite", "postgres"], indirect=True)
+def test_a_handle_forgets_the_claims_of_incidents_another_handle_ended(opener: Opener) -> None:
+    """load_active() forgets the claimed devices of incidents no longer active, wherever ended.
+
+    A handle remembers the devices it claimed per incident (speed only), and forgot them only
+    when it ended the incident itself: a service instance kept those of every incident another
+    instance cancelled or expired, for ever (about 8 bytes a device per incident).
+    """
+    import gc
+    import tracemalloc
+
+    a, b = opener(), opener()
+    n = 200_000  # integer ids: about 1.6 MB remembered
+    a.admit(_alert(), at=T0)
+    tracemalloc.start()
+    try:
+        assert len(b.claim(INC, np.arange(n), version=V1, at=T0)) == n
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+        a.admit(_follow(MessageType.CANCEL, "C1", "K1", 1), at=T0 + MIN)
+        assert b.load_active() == []
+        gc.collect()
+        released = held - tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert released > 1_000_000, released
+    later = b.claim(INC, [n + 1], version=V1, at=T0 + MIN)  # the database still decides
+    assert later.status is ClaimStatus.CANCELLED
+
+
 def test_admission_follows_the_incident_rules(store: Any) -> None:
     """Alert starts, the same alert is SAME, other content CONFLICT, Update becomes current."""
     a = _alert()

@@ -907,6 +907,81 @@ def test_oversized_bodies_are_a_413_before_they_are_read(tmp_path: Path) -> None
         assert client.post("/alerts", params=_q(), content=_alert()).status_code == 200
 
 
+def test_bodies_held_at_once_are_bounded_and_one_past_the_budget_is_a_503(tmp_path: Path) -> None:
+    """The bytes of bodies the process holds at once stay within ``max_inflight``.
+
+    Before, every concurrent request buffered and parsed its body whatever the others held
+    (six concurrent batches of 18 MB took the service from 66 MB to 797 MB resident). A
+    body that would pass the budget is a 503 with ``Retry-After``, nothing of it applied;
+    the budget is given back when a request is answered, also with a 400.
+    """
+    import asyncio
+
+    import httpx2
+
+    service = _service()
+    app = service.create_app(SQLiteLedger(tmp_path / "d.db"), max_inflight=90_000)
+    first = json.dumps(_positions([f"a{i}" for i in range(1000)], [True] * 1000)).encode()
+    second = json.dumps(_positions([f"b{i}" for i in range(600)], [True] * 600)).encode()
+    assert len(first) + len(second) > 90_000 > max(len(first), len(second))
+
+    async def run() -> list[httpx2.Response]:
+        taken, release = asyncio.Event(), asyncio.Event()
+
+        async def slow() -> Any:  # the first body arrives, then its client waits
+            yield first
+            taken.set()  # (runs when the service asks for more: it holds the first part)
+            await release.wait()
+
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://s") as client:
+            await client.post("/alerts", params=_q(), content=_alert())
+            held = asyncio.create_task(client.post("/positions", params=_q(), content=slow()))
+            await taken.wait()
+            refused = await client.post("/positions", params=_q(), content=second)
+            release.set()
+            out = [refused, await held]
+            out.append(await client.post("/positions", params=_q(), content=b"{" * 80_000))
+            out.append(await client.post("/positions", params=_q(), content=second))
+            return out
+
+    refused, held, bad, again = asyncio.run(run())
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
+    assert "GEOTARGET_MAX_INFLIGHT" in refused.text and "nothing of it was applied" in refused.text
+    assert held.status_code == 200 and len(held.json()["deliveries"]) == 1000
+    assert bad.status_code == 400, bad.text
+    assert again.status_code == 200, again.text
+    assert {d["device"] for d in again.json()["deliveries"]} == {f"b{i}" for i in range(600)}
+
+
+def test_redeliver_offers_at_most_its_limit_per_call(tmp_path: Path) -> None:
+    """``/redeliver`` offers at most ``?limit=`` (default REDELIVER_LIMIT) deliveries a call.
+
+    Before, one call leased and answered every due delivery: after a push outage over a
+    300,000-device alert, one answer of 34 MB (the process grew by 156 MB), all of them
+    leased to one caller that had to push them within the lease.
+    """
+    service = _service()
+    service.REDELIVER_LIMIT = 12
+    ids = [f"p{i}" for i in range(30)]
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        client.post("/positions", params=_q(), json=_positions(ids, [True] * 30))
+        told = client.post("/alerts", params=_q(), content=_alert()).json()["deliveries"]
+        assert len(told) == 30  # pushed, never confirmed
+        late = _q(minutes=5)
+        first = client.post("/redeliver", params={**late, "limit": "5"}).json()["deliveries"]
+        second = client.post("/redeliver", params=late).json()["deliveries"]
+        third = client.post("/redeliver", params=late).json()["deliveries"]
+        fourth = client.post("/redeliver", params=late).json()["deliveries"]
+        assert [len(first), len(second), len(third), len(fourth)] == [5, 12, 12, 1]
+        offered = [d["device"] for d in first + second + third + fourth]
+        assert sorted(offered) == sorted(ids)  # each once, none lost
+        assert client.post("/redeliver", params=late).json()["deliveries"] == []
+        for bad in ("0", "13", "-1", "x", "1" * 40):
+            r = client.post("/redeliver", params={**late, "limit": bad})
+            assert r.status_code == 400 and "'limit' must be a whole number from 1 to 12" in r.text
+
+
 def test_positions_without_accuracy_are_a_400_saying_a_fix_is_never_exact(tmp_path: Path) -> None:
     """A batch without accuracy_m is refused, naming it and why, and nobody is claimed."""
     service = _service()

@@ -621,7 +621,18 @@ def test_targeter_is_safe_to_share_between_threads(regions: RegionHierarchy) -> 
 
 
 @pytest.mark.parametrize(
-    "name", ["regions", "policy", "recognition", "issuers", "rules", "ledger", "snap_m", "lease"]
+    "name",
+    [
+        "regions",
+        "policy",
+        "recognition",
+        "issuers",
+        "rules",
+        "ledger",
+        "snap_m",
+        "lease",
+        "keep_expired",
+    ],
 )
 def test_configuration_is_read_only_once_built(regions: RegionHierarchy, name: str) -> None:
     """Setting or deleting a Targeter's configuration raises AttributeError; rules are read-only."""

@@ -530,6 +530,76 @@ def test_expired_incident_stops_streaming_and_not_yet_active_registers(
     assert targeter.on_positions(walker(end), end) == []
 
 
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
+def test_incidents_expired_longer_than_keep_expired_leave_the_active_set(
+    store: str, regions: RegionHierarchy, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """An incident expired for keep_expired is marked expired in the ledger by the stream.
+
+    Before, nothing marked it: every expired incident stayed in ``load_active()`` (read by
+    every batch) and its claims in every redelivery's scan, for ever. Within the period an
+    Update still revives it; after it, a late Update is EXPIRED and a live incident stays.
+    """
+    ledger = open_store(store, tmp_path / "d.db", request)
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)  # keep_expired: a day
+        short = make_alert("explosion", AREA, ident="short", hours=1)
+        long = make_alert("explosion", WIDE, ident="long", hours=24 * 7)
+        revived = make_alert("explosion", AREA, ident="revived", hours=1)
+        for alert in (short, long, revived):
+            assert t.target(alert, idx(*DEVICES), T0).verdict is Verdict.DELIVER
+        later = T0 + dt.timedelta(hours=12)  # all but `long` expired, within keep_expired
+        t.on_positions(walker(later), later)
+        keys = [i.key for i in ledger.load_active()]
+        assert keys == [f"{SENDER}/{n}" for n in ("long", "revived", "short")]
+        extend = make_alert(
+            "explosion", AREA, ident="revived-2", msg_type=MessageType.UPDATE,
+            refs=(ref(revived),), sent=later, hours=48,
+        )  # fmt: skip
+        assert t.target(extend, idx(*DEVICES), later).verdict is Verdict.DELIVER
+        past = T0 + dt.timedelta(days=1, hours=1)  # `short` expired a day ago
+        t.on_positions(walker(past), past)
+        keys = [i.key for i in ledger.load_active()]
+        assert keys == [f"{SENDER}/long", f"{SENDER}/revived"]
+        gone = ledger.incident(f"{SENDER}/short")
+        assert gone is not None and gone.state is IncidentState.EXPIRED
+        late = make_alert(
+            "explosion", WIDE, ident="short-2", msg_type=MessageType.UPDATE,
+            refs=(ref(short),), sent=past, hours=4,
+        )  # fmt: skip
+        assert t.target(late, idx(*DEVICES), past).verdict is Verdict.EXPIRED
+        assert t.active_incidents == (f"{SENDER}/long", f"{SENDER}/revived")
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
+def test_expire_with_a_version_expires_only_while_it_is_current(
+    store: str, regions: RegionHierarchy, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """``expire(version=)`` leaves an incident whose current version is another one active."""
+    ledger = open_store(store, tmp_path / "d.db", request)
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        first = make_alert("explosion", AREA, ident="a1")
+        t.target(first, idx(*DEVICES), T0)
+        key = f"{SENDER}/a1"
+        assert ledger.expire(key, at=LATER, version=f"{SENDER}/other") is False
+        assert [i.key for i in ledger.load_active()] == [key]
+        assert ledger.expire(key, at=LATER, version=key) is True
+        assert ledger.load_active() == []
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("keep", [dt.timedelta(seconds=-1), dt.timedelta(days=367), 3600])
+def test_keep_expired_is_refused_outside_its_range(regions: RegionHierarchy, keep: Any) -> None:
+    """keep_expired must be a timedelta of 0 to 366 days (default a day); the message names it."""
+    assert Targeter(regions, nationwide("XX")).keep_expired == dt.timedelta(days=1)
+    with pytest.raises((ValueError, TypeError), match="keep_expired must be"):
+        Targeter(regions, nationwide("XX"), keep_expired=keep)
+
+
 def test_one_and_text_one_are_one_device(targeter: Targeter) -> None:
     """Device 1 and device "1" are one device: not told twice, and retracted by the Cancel."""
     first = make_alert("explosion", AREA, ident="a1")

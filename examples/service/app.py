@@ -30,7 +30,9 @@ alerts at once. The latest snapshot of device positions is an immutable
 ``POST /confirm``     ``{"keys": ["<incident> <version> <device>", ...]}``: the deliveries the
                       push service accepted; returns ``{"confirmed", "already", "unknown"}``
                       counts.
-``POST /redeliver``   pending deliveries whose lease ran out, and those of alerts whose onset
+``POST /redeliver``   pending deliveries whose lease ran out — at most ``?limit=`` of them
+                      (default and largest :data:`REDELIVER_LIMIT`; an answer that full
+                      means more may be due: call again) — and those of alerts whose onset
                       or enabling phase has come since they were posted
                       (``Targeter.retarget``): call it every few seconds.
 ``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
@@ -51,7 +53,9 @@ columns), and whoever reads a 400 logs it. A lone coordinate is quoted (``lat[0]
 number or null (got "59.3")``): it places nobody. No answer is longer than
 :data:`MAX_MESSAGE`. A body larger than the
 service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
-:data:`MAX_POSITIONS_BODY`). A client that hangs up mid-body is one line at INFO on the
+:data:`MAX_POSITIONS_BODY`); one that would take the bodies held at once past
+:data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it
+again). A client that hangs up mid-body is one line at INFO on the
 ``examples.service`` logger (no traceback). A store failure answers 503 with the
 :class:`~geotarget.errors.StoreError` message (nothing of the request was applied, but for
 a ``/positions`` batch over several active alerts whose claim failed at a later alert: the
@@ -98,8 +102,8 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +127,18 @@ MAX_ALERT_BODY = cap.MAX_DOCUMENT_BYTES
 #: The largest JSON body read by ``POST /positions`` and ``/confirm`` (``GEOTARGET_MAX_BODY``
 #: bytes; default 256 MiB, about 2 million fixes as JSON columns).
 MAX_POSITIONS_BODY = int(os.environ.get("GEOTARGET_MAX_BODY", str(256 * 2**20)))
+#: The most request body bytes the process holds at once, over every request being read or
+#: answered (``GEOTARGET_MAX_INFLIGHT`` bytes; default twice :data:`MAX_POSITIONS_BODY`): a
+#: body that would pass it answers 503 with ``Retry-After`` before more of it is read. What a
+#: request costs grows with its body (a JSON batch parsed takes about seven times its bytes),
+#: so this bounds the memory of concurrent large requests, which nothing else did.
+MAX_INFLIGHT = int(os.environ.get("GEOTARGET_MAX_INFLIGHT", str(2 * MAX_POSITIONS_BODY)))
 
+
+#: The most deliveries whose lease ran out one ``POST /redeliver`` offers (and its
+#: ``?limit=``'s largest value): each is leased again to that caller, who must push them within
+#: the lease, and the answer holds them all.
+REDELIVER_LIMIT = 10_000
 
 #: Where the service says what it did not answer (a client gone mid-body): one line, at INFO.
 LOG = logging.getLogger("examples.service")
@@ -142,8 +157,63 @@ class _Gone(Exception):
     """The client hung up before its body arrived: nobody is left to answer."""
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    """The request body, refused once it passes ``limit`` bytes (never buffered whole)."""
+class _Busy(Exception):
+    """The bodies of other requests hold the process's budget (answered 503, Retry-After)."""
+
+
+class _InFlight:
+    """The request body bytes held by the requests being read or answered, within a budget.
+
+    Only the event loop's thread takes and gives (the handlers' async parts): no lock.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    @contextmanager
+    def hold(self, request: Request) -> Iterator[_Held]:
+        """A request's share: what :func:`_body` takes for it, given back when it is answered."""
+        held = _Held(self, request)
+        try:
+            yield held
+        finally:
+            self.used -= held.size
+
+
+class _Held:
+    """The body bytes one request holds of an :class:`_InFlight` budget."""
+
+    def __init__(self, budget: _InFlight, request: Request) -> None:
+        self.budget = budget
+        self.request = request
+        self.size = 0
+
+    def up_to(self, size: int) -> None:
+        """Hold ``size`` bytes in all (more than now), or raise :class:`_Busy`."""
+        more = size - self.size
+        if more <= 0:
+            return
+        budget = self.budget
+        if budget.used + more > budget.limit:
+            where = f"{self.request.method} {self.request.url.path}"
+            raise _Busy(
+                f"{where}: the service is busy: other requests hold {budget.used - self.size:,}"
+                f" bytes of bodies, this one needs {size:,}, and at most {budget.limit:,} are"
+                " held at once (GEOTARGET_MAX_INFLIGHT); nothing of it was applied: send it"
+                " again"
+            )
+        budget.used += more
+        self.size = size
+
+
+async def _body(request: Request, limit: int, held: _Held) -> bytes:
+    """The request body, refused once it passes ``limit`` bytes (never buffered whole).
+
+    Its bytes are ``held`` as they arrive (not as declared: a client that declares much and
+    sends little holds little): a body the budget cannot hold is refused with :class:`_Busy`
+    before more of it is read.
+    """
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit():  # (str.isdigit() alone takes "²")
         digits = declared.lstrip("0") or "0"
@@ -157,6 +227,7 @@ async def _body(request: Request, limit: int) -> bytes:
             size += len(chunk)
             if size > limit:
                 raise _TooLarge(f"request body is over {limit:,} bytes: at most {limit:,} are read")
+            held.up_to(size)
             chunks.append(chunk)
     except ClientDisconnect:
         where = f"{request.method} {request.url.path}"
@@ -250,8 +321,8 @@ def _json(body: bytes) -> Any:
 SHOWN_MEMBERS = 10
 
 
-async def _json_object(
-    request: Request, required: tuple[str, ...], why: dict[str, str] | None = None
+def _json_object(
+    body: bytes, required: tuple[str, ...], why: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """The body as a JSON object with exactly the ``required`` members.
 
@@ -259,7 +330,7 @@ async def _json_object(
     not ignored (a column under another name, such as ``hAcc`` for ``accuracy_m``, would
     otherwise be dropped without a word), all of them named, sorted.
     """
-    data = _json(await _body(request, MAX_POSITIONS_BODY))
+    data = _json(body)
     if not isinstance(data, dict):
         raise InvalidInput(f"request body must be a JSON object (got {_shown(data)})")
     for name in required:
@@ -344,6 +415,19 @@ def _keys(data: dict[str, Any]) -> list[str]:
         if _KEY.fullmatch(key) is None:
             raise InvalidInput(f"keys[{row}] must be {_KEY_RULE} (got {_shown(key)})")
     return keys
+
+
+def _limit(request: Request) -> int:
+    """``?limit=`` of ``POST /redeliver``: 1 to :data:`REDELIVER_LIMIT`, by default that."""
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return REDELIVER_LIMIT
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9 and 1 <= int(raw) <= REDELIVER_LIMIT):
+        raise InvalidInput(
+            f"query parameter 'limit' must be a whole number from 1 to {REDELIVER_LIMIT:,} "
+            f"(got {_shown(raw)})"
+        )
+    return int(raw)
 
 
 def _param(request: Request, name: str) -> str:
@@ -442,11 +526,14 @@ def create_app(
     store: DeliveryLedger,
     regions: RegionHierarchy | None = None,
     policy: Path | None = None,
+    max_inflight: int | None = None,
 ) -> Starlette:
     """The ASGI app over ``store``: Swedish regions and ``policy`` (a policy file) by default.
 
-    ``policy`` defaults to ``GEOTARGET_POLICY``, else :data:`EXAMPLE_POLICY`.
+    ``policy`` defaults to ``GEOTARGET_POLICY``, else :data:`EXAMPLE_POLICY`;
+    ``max_inflight`` (bytes) to :data:`MAX_INFLIGHT`.
     """
+    budget = _InFlight(MAX_INFLIGHT if max_inflight is None else max_inflight)
     ledger: Any = _Crashing(store) if CRASH_AT else store
     regions = regions if regions is not None else sweden.hierarchy()
     if policy is None:
@@ -466,8 +553,9 @@ def create_app(
     current = {"index": _empty_index()}  # swapped whole (one assignment), never mutated
 
     async def alerts(request: Request) -> Response:
-        body = await _body(request, MAX_ALERT_BODY)
-        return JSONResponse(await run_in_threadpool(submit_alert, body, _at(request)))
+        with budget.hold(request) as held:
+            body = await _body(request, MAX_ALERT_BODY, held)
+            return JSONResponse(await run_in_threadpool(submit_alert, body, _at(request)))
 
     def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
         result = targeter.receive(document, current["index"], at)
@@ -484,8 +572,11 @@ def create_app(
         }
 
     async def positions(request: Request) -> Response:
-        data = await _json_object(request, _POSITION_COLUMNS, _POSITION_WHY)
-        return JSONResponse(await run_in_threadpool(submit_positions, data, _at(request)))
+        with budget.hold(request) as held:
+            body = await _body(request, MAX_POSITIONS_BODY, held)
+            data = _json_object(body, _POSITION_COLUMNS, _POSITION_WHY)
+            del body  # (the parsed batch is what the request holds now)
+            return JSONResponse(await run_in_threadpool(submit_positions, data, _at(request)))
 
     def submit_positions(data: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
         # Each column is checked value by value for its JSON types first (a bool or a text
@@ -512,8 +603,11 @@ def create_app(
         }
 
     async def confirm(request: Request) -> Response:
-        keys = _keys(await _json_object(request, ("keys",)))
-        done = await run_in_threadpool(targeter.confirm, keys, _at(request))
+        with budget.hold(request) as held:
+            body = await _body(request, MAX_POSITIONS_BODY, held)
+            keys = _keys(_json_object(body, ("keys",)))
+            del body
+            done = await run_in_threadpool(targeter.confirm, keys, _at(request))
         return JSONResponse(
             {
                 "confirmed": int(done.confirmed.size),
@@ -523,13 +617,13 @@ def create_app(
         )
 
     async def redeliver(request: Request) -> Response:
-        at = _at(request)
-        return JSONResponse({"deliveries": await run_in_threadpool(take_due, at)})
+        at, limit = _at(request), _limit(request)
+        return JSONResponse({"deliveries": await run_in_threadpool(take_due, at, limit)})
 
-    def take_due(at: dt.datetime) -> list[dict[str, str]]:
-        # The leases that ran out, then the alerts whose time or phase has come since
-        # target() admitted them (Targeter.retarget: nothing else delivers those).
-        due = targeter.redeliver(at)
+    def take_due(at: dt.datetime, limit: int) -> list[dict[str, str]]:
+        # The leases that ran out (at most ``limit``), then the alerts whose time or phase has
+        # come since target() admitted them (Targeter.retarget: nothing else delivers those).
+        due = targeter.redeliver(at, limit=limit)
         due += [r.claims for r in targeter.retarget(current["index"], at) if r.claims is not None]
         return _deliveries(due)
 
@@ -550,6 +644,9 @@ def create_app(
 
     async def too_large(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(_plain(str(exc)), status_code=413)
+
+    async def busy(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse(_plain(str(exc)), status_code=503, headers={"Retry-After": "1"})
 
     async def gone(request: Request, exc: Exception) -> Response:
         # Routine (a phone losing its network): one line, no traceback, nothing of the body.
@@ -580,6 +677,7 @@ def create_app(
             StoreError: store_failed,
             GeotargetError: bad_input,
             _TooLarge: too_large,
+            _Busy: busy,
             _Gone: gone,
         },
         lifespan=lifespan,

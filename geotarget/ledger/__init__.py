@@ -391,13 +391,31 @@ class DeliveryLedger(Protocol):
         """
         ...
 
-    def expire(self, incident: str, *, at: datetime) -> bool:
+    def expire(self, incident: str, *, at: datetime, version: str | None = None) -> bool:
         """Mark an active incident EXPIRED; its pending alert deliveries are no longer due.
+
+        An expired incident leaves :meth:`load_active`, and :meth:`redeliver` no longer
+        scans its claims; a later Update or Cancel of it is refused
+        (``Transition.EXPIRED``).
+
+        Parameters
+        ----------
+        incident : str
+            The incident key.
+        at : datetime.datetime
+            When (timezone-aware).
+        version : str, optional
+            Only while this version is current: an Update another process admitted
+            meanwhile keeps the incident active (in the same transaction).
 
         Returns
         -------
         bool
-            Whether the incident was active.
+            Whether the incident was active (with ``version`` current, when given) and is
+            now expired.
+
+        .. versionchanged:: 0.1.0
+           ``version``.
         """
         ...
 
@@ -430,7 +448,8 @@ class DeliveryLedger(Protocol):
         call this for each active incident (in the background, after
         :meth:`load_active`) so the first Update over a large incident sends only its new
         devices. Memory: about 8 bytes per integer id, more for string ids, until the incident
-        is cancelled or expired or the handle closed.
+        is cancelled or expired (by any process: :meth:`load_active` forgets the devices of
+        every incident it does not list) or the handle closed.
 
         Parameters
         ----------

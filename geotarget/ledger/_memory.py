@@ -559,13 +559,15 @@ class MemoryLedger(StoreBase):
         with self._open():
             return _MemoryTx(self).early_cancels([vid])
 
-    def expire(self, incident: str, *, at: datetime) -> bool:
+    def expire(self, incident: str, *, at: datetime, version: str | None = None) -> bool:
         """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""
         key = check_token("incident", incident)
         at_us = micros("at", at)
+        if version is not None:
+            check_token("version", version)
         with self._open():
             row = self._rows.get(key)
-            if row is None or row.state != 0:
+            if row is None or row.state != 0 or (version is not None and row.version != version):
                 return False
             self._rows[key] = attrs.evolve(row, state=2, changed_us=at_us)
             return True

@@ -563,17 +563,18 @@ class SqlStore(StoreBase):
         for key in (*out.also_cancelled, *out.merged):  # ended beside it by the same message
             self._forget(key)
 
-    def expire(self, incident: str, *, at: datetime) -> bool:
+    def expire(self, incident: str, *, at: datetime, version: str | None = None) -> bool:
         """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""
         key = check_token("incident", incident)
         at_us = micros("at", at)
+        only = () if version is None else (check_token("version", version),)
         with self._tx(durable=True) as cur:
             cur.execute(
                 self._q(
                     "UPDATE gt_incidents SET state = 2, changed_us = ? WHERE incident = ?"
-                    " AND state = 0"
+                    " AND state = 0" + ("" if version is None else " AND version = ?")
                 ),
-                (at_us, key),
+                (at_us, key, *only),
             )
             changed = bool(cur.rowcount)
         self._forget(key)
@@ -644,6 +645,14 @@ class SqlStore(StoreBase):
                     " AND document IS NOT NULL ORDER BY incident"
                 )
             ).fetchall()
+        # Forget the claimed devices of every other incident: one cancelled, expired or merged
+        # by another process is never forgotten otherwise, and a Targeter lists the active
+        # incidents on every batch. (Speed only: a device not remembered is asked of the
+        # database, as after a restart.)
+        active = {r[0] for r in rows}
+        with self._known_lock:
+            for key in [k for k in self._known if k not in active]:
+                del self._known[key]
         return [_lifecycle.Row(*r[1:]).incident(r[0]) for r in rows]
 
 
