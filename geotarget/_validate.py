@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import decimal
 import math
+import numbers
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -213,15 +215,45 @@ def typed(value: object) -> str:
 
     A container is described (``tuple of 2 values``), never quoted: where one number or time
     belongs it is most likely a (lon, lat) pair or a row's other values, a device's position,
-    and a message is logged. A scalar is quoted (``str '18.07'``).
+    and a message is logged. So is a record of a structured array (``void of 3 values``). A
+    plain scalar (text, a real number, a time) is quoted (``str '18.07'``); any other object
+    is named by its type only (``Point, not quoted``): its repr may be a position too (a
+    shapely ``Point``'s is, as is a ``complex``'s).
     """
     kind = type(value).__name__
-    if (
-        isinstance(value, (Sequence, Mapping, AbstractSet)) and not isinstance(value, (str, bytes))
-    ) or (isinstance(value, np.ndarray) and value.ndim):
-        size = value.size if isinstance(value, np.ndarray) else len(value)
+    if isinstance(value, np.ndarray) and (value.ndim or value.dtype.names is not None):
+        return f"{kind} of {value.size:,} value{'' if value.size == 1 else 's'}"
+    if isinstance(value, np.void):  # (a record: its fields; else its bytes)
+        size = len(value.dtype.names or ()) or value.dtype.itemsize
         return f"{kind} of {size:,} value{'' if size == 1 else 's'}"
-    return f"{kind} {value!r}"
+    if isinstance(value, (Sequence, Mapping, AbstractSet)) and not isinstance(value, (str, bytes)):
+        size = len(value)
+        return f"{kind} of {size:,} value{'' if size == 1 else 's'}"
+    if value is None or isinstance(value, _QUOTED):
+        return f"{kind} {value!r}"
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufmM":  # (one number or time)
+        return f"{kind} {value!r}"
+    return f"{kind}, not quoted"
+
+
+#: The types :func:`typed` quotes: plain scalars, none of which can hold a position pair.
+_QUOTED = (
+    str,
+    bytes,
+    bool,
+    numbers.Real,
+    decimal.Decimal,
+    dt.date,
+    dt.time,
+    dt.timedelta,
+    np.bool_,
+    np.integer,
+    np.floating,
+    np.datetime64,
+    np.timedelta64,
+    np.str_,
+    np.bytes_,
+)
 
 
 def _plain(x: float) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import shapely
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -108,6 +109,17 @@ def test_one_nan_coordinate_says_which_without_quoting_the_other() -> None:
         ({"lon": 18.0653917, "lat": 59.3326471}, "dict of 2 values"),
         (1716206400.0, "float 1716206400.0"),
         ("2024-05-20T14:00", "str '2024-05-20T14:00'"),
+        # A record of a structured array (records given instead of columns), a geometry:
+        # their reprs are the position too.
+        (
+            np.array([(18.0653917, 59.3326471)], dtype=[("lon", "f8"), ("lat", "f8")])[0],
+            "void of 2 values",
+        ),
+        (
+            np.array((18.0653917, 59.3326471), dtype=[("lon", "f8"), ("lat", "f8")]),
+            "ndarray of 1 value",
+        ),
+        (shapely.Point(18.0653917, 59.3326471), "Point, not quoted"),
     ],
 )
 def test_a_time_that_is_a_sequence_is_described_not_quoted(value: object, shown: str) -> None:
