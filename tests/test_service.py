@@ -954,6 +954,26 @@ def test_bodies_held_at_once_are_bounded_and_one_past_the_budget_is_a_503(tmp_pa
     assert {d["device"] for d in again.json()["deliveries"]} == {f"b{i}" for i in range(600)}
 
 
+def test_a_body_larger_than_the_whole_inflight_budget_is_a_413_not_a_503(tmp_path: Path) -> None:
+    """A body the budget could never hold, even alone, answers 413, not "busy, retry".
+
+    Before, with ``GEOTARGET_MAX_INFLIGHT`` below ``GEOTARGET_MAX_BODY``, a body between the two
+    answered 503 with ``Retry-After`` while no other request held anything: a client sending
+    it again, as told, was refused for ever.
+    """
+    service = _service()
+    app = service.create_app(SQLiteLedger(tmp_path / "d.db"), max_inflight=20_000)
+    body = json.dumps(_positions([f"a{i}" for i in range(1000)], [True] * 1000)).encode()
+    assert len(body) > 20_000
+    with TestClient(app) as client:
+        r = client.post("/positions", params=_q(), content=body)
+        assert r.status_code == 413, (r.status_code, r.text)
+        assert "retry-after" not in r.headers
+        assert "GEOTARGET_MAX_INFLIGHT" in r.text
+        small = json.dumps(_positions(["a0"], [True])).encode()
+        assert client.post("/positions", params=_q(), content=small).status_code == 200
+
+
 def test_redeliver_offers_at_most_its_limit_per_call(tmp_path: Path) -> None:
     """``/redeliver`` offers at most ``?limit=`` (default REDELIVER_LIMIT) deliveries a call.
 

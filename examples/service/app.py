@@ -55,7 +55,8 @@ number or null (got "59.3")``): it places nobody. No answer is longer than
 service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
 :data:`MAX_POSITIONS_BODY`); one that would take the bodies held at once past
 :data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it
-again). A client that hangs up mid-body is one line at INFO on the
+again), and one larger than :data:`MAX_INFLIGHT` itself 413. A client that hangs up
+mid-body is one line at INFO on the
 ``examples.service`` logger (no traceback). A store failure answers 503 with the
 :class:`~geotarget.errors.StoreError` message (nothing of the request was applied, but for
 a ``/positions`` batch over several active alerts whose claim failed at a later alert: the
@@ -195,6 +196,11 @@ class _Held:
         if more <= 0:
             return
         budget = self.budget
+        if size > budget.limit:  # (never, even alone: not "busy", which says send it again)
+            raise _TooLarge(
+                f"request body is over {budget.limit:,} bytes, the most the service holds at once"
+                " (GEOTARGET_MAX_INFLIGHT): nothing of it was applied"
+            )
         if budget.used + more > budget.limit:
             where = f"{self.request.method} {self.request.url.path}"
             raise _Busy(
