@@ -210,6 +210,26 @@ def shown(value: object) -> str:
     return repr(value)
 
 
+#: Two decimal numbers in one text (``59.3326,18.0654``, ``59,3326 18,0654``): most likely a
+#: position written as text, never quoted (see :func:`pair_text`).
+_PAIR_TEXT = re.compile(r"\d[.,]\d+\D+\d+[.,]\d", re.ASCII)
+
+
+def pair_text(value: object) -> str | None:
+    """A text of two decimal numbers described for a message, or None for any other value.
+
+    Where one number or time belongs, such a text is most likely a position ("lat,lon", as
+    CAP and map apps write it): a message names its size, never quotes it (a message is
+    logged). A lone number, a time (one fraction at most) is quoted as usual.
+    """
+    if isinstance(value, str) and _PAIR_TEXT.search(value):
+        return (
+            f"a text of {len(value):,} characters holding two decimal numbers, not quoted: it "
+            "may be a position"
+        )
+    return None
+
+
 def typed(value: object) -> str:
     """A value of the wrong type for a message: its type, then its repr or, for a container, size.
 
@@ -229,6 +249,9 @@ def typed(value: object) -> str:
     if isinstance(value, (Sequence, Mapping, AbstractSet)) and not isinstance(value, (str, bytes)):
         size = len(value)
         return f"{kind} of {size:,} value{'' if size == 1 else 's'}"
+    pair = pair_text(value)
+    if pair is not None:
+        return f"{kind}, {pair}"
     if value is None or isinstance(value, _QUOTED):
         return f"{kind} {value!r}"
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufmM":  # (one number or time)

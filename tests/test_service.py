@@ -861,6 +861,24 @@ POSITION_PAIRS = {
         _fixes(lon={"x": _SECRET["lon"], "y": _SECRET["lat"]}),
         'lon must be a JSON list (got a JSON object of 2 members: "x", "y")',
     ),
+    # A pair written as one text ("lat,lon" as CAP and map apps write it), where a number, a
+    # time or a column belongs: a text of two decimal numbers is described too.
+    "a pair as text among lons": (
+        _fixes(lon=[f"{_SECRET['lat']},{_SECRET['lon']}", 11.97]),
+        "lon[0] must be a number or null (got a text of 21 characters holding two decimal "
+        "numbers, not quoted: it may be a position)",
+    ),
+    "a pair as text among times": (
+        _fixes(observed_at=[AT.isoformat(), f"{_SECRET['lat']} {_SECRET['lon']}"]),
+        "observed_at[1] must be an ISO 8601 date-time such as 2024-05-20T14:00:00+02:00 (or "
+        "...Z) (got a text of 21 characters holding two decimal numbers, not quoted: it may "
+        "be a position)",
+    ),
+    "lon a text": (
+        _fixes(lon=f"{_SECRET['lon']}, {_SECRET['lat']}"),
+        "lon must be a JSON list (got a text of 22 characters holding two decimal numbers, "
+        "not quoted: it may be a position)",
+    ),
 }
 
 
