@@ -524,6 +524,8 @@ class OracleTargeter:
         self._seen[vid] = msg
         self._of[vid] = key
         for r in msg.references:
+            if msg.msg_type is MessageType.CANCEL and r.sender != self._incidents[key].sender:
+                continue  # (another sender's version, remembered: see geotarget's admit())
             self._of.setdefault((r.sender, r.identifier), key)
 
     def target(self, msg: Alert, devices: Sequence[Device], at: dt.datetime) -> Result:

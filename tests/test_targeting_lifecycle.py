@@ -1030,6 +1030,37 @@ def test_a_version_named_only_by_a_cancel_that_joined_is_a_version_of_its_incide
 
 
 @pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
+def test_a_cancel_naming_a_later_alert_of_another_sender_does_not_keep_it_from_anyone(
+    store: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """Cancel(a1, f1) by a1's sender ends a1; f1, another sender's, arriving later, is told.
+
+    The Cancel may not act for f1's sender. Since Cancels made the unseen versions they name
+    versions of their incident, f1 joined a1's incident when it came and was refused
+    (NOT_AUTHORISED): a sender could keep another's later alert from everyone by naming it.
+    """
+    ledger = open_store(store, tmp_path / "d.db", request)
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        index = idx(*DEVICES)
+        a = make_alert("explosion", AREA, ident="a1")
+        foreign = attrs.evolve(make_alert("explosion", WIDE, ident="f1"), sender="other@example.se")
+        cancel = make_alert(
+            "explosion", AREA, ident="c1", msg_type=MessageType.CANCEL,
+            refs=(ref(foreign), ref(a)), sent=T0 + dt.timedelta(minutes=2),
+        )  # fmt: skip
+        assert t.target(a, index, T0).recipients.tolist() == ["d0"]
+        assert t.target(cancel, index, LATER).verdict is Verdict.CANCELLED
+        got = t.target(foreign, index, LATER)
+        assert got.verdict is Verdict.DELIVER, got.reason
+        assert got.incident == "other@example.se/f1"
+        assert got.recipients.tolist() == ["d0", "d1"]
+        assert t.active_incidents == ("other@example.se/f1",)
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
 def test_an_update_named_by_a_late_cancel_ends_the_incident_it_names_too(
     store: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
 ) -> None:

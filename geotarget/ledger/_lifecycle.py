@@ -430,9 +430,20 @@ def admit(
             tx.remember_cancels(unseen, vid, doc, at_us)
             # They are also earlier versions of this incident, as an Update's are ("any
             # version of the chain identifies the incident"): one arriving late, or re-sent
-            # (a Cancel remembered before, which this one names), joins it, cancelled.
+            # (a Cancel remembered before, which this one names), joins it, cancelled. Only
+            # those of a sender that may act for the incident's: another's would join it
+            # only to be refused (NOT_AUTHORISED), so a Cancel naming a later alert of a
+            # sender it may not act for would keep that alert from everyone; remembered,
+            # it arrives as its own incident, cancelled only under the authority rule.
+            senders = {version_id(r.sender, r.identifier): r.sender for r in by_sent}
+            started_by = row.sender
             for ref in unseen:
-                tx.put_version(ref, key, None, None, at_us)
+                if (
+                    started_by is None
+                    or senders[ref] == started_by
+                    or (may_act_for is not None and may_act_for(senders[ref], started_by))
+                ):
+                    tx.put_version(ref, key, None, None, at_us)
         # The other incidents it may end: their retractions are due at once (a lease of 0),
         # for the caller's next redeliver(); this call answers for the first incident only.
         for other in others:
