@@ -1030,32 +1030,41 @@ def test_a_version_named_only_by_a_cancel_that_joined_is_a_version_of_its_incide
 
 
 @pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
-def test_a_cancel_naming_a_later_alert_of_another_sender_does_not_keep_it_from_anyone(
-    store: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
+@pytest.mark.parametrize("by", ["cancel", "update", "orphan update"])
+def test_a_message_naming_a_later_alert_of_another_sender_does_not_keep_it_from_anyone(
+    store: str, by: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
 ) -> None:
-    """Cancel(a1, f1) by a1's sender ends a1; f1, another sender's, arriving later, is told.
+    """A Cancel or Update of a1's sender naming f1, another sender's, unseen: f1 is told.
 
-    The Cancel may not act for f1's sender. Since Cancels made the unseen versions they name
-    versions of their incident, f1 joined a1's incident when it came and was refused
-    (NOT_AUTHORISED): a sender could keep another's later alert from everyone by naming it.
+    The message may not act for f1's sender. It made f1 a version of its incident (the
+    Cancel since Cancels did so, an Update always), so f1 joined that incident when it came
+    and was refused (NOT_AUTHORISED): a sender could keep another's later alert from
+    everyone by naming it. ("orphan update": an Update whose own original is unknown too.)
     """
     ledger = open_store(store, tmp_path / "d.db", request)
     try:
         t = Targeter(regions, nationwide("XX"), ledger=ledger)
         index = idx(*DEVICES)
         a = make_alert("explosion", AREA, ident="a1")
-        foreign = attrs.evolve(make_alert("explosion", WIDE, ident="f1"), sender="other@example.se")
-        cancel = make_alert(
-            "explosion", AREA, ident="c1", msg_type=MessageType.CANCEL,
+        later = T0 + dt.timedelta(minutes=1)  # (a1 is the earliest reference: a1's incident)
+        foreign = attrs.evolve(
+            make_alert("explosion", WIDE, ident="f1", sent=later), sender="other@example.se"
+        )
+        kind = MessageType.CANCEL if by == "cancel" else MessageType.UPDATE
+        message = make_alert(
+            "explosion", AREA, ident="c1", msg_type=kind,
             refs=(ref(foreign), ref(a)), sent=T0 + dt.timedelta(minutes=2),
         )  # fmt: skip
-        assert t.target(a, index, T0).recipients.tolist() == ["d0"]
-        assert t.target(cancel, index, LATER).verdict is Verdict.CANCELLED
+        if by != "orphan update":
+            assert t.target(a, index, T0).recipients.tolist() == ["d0"]
+        first = t.target(message, index, LATER)
+        assert first.incident == f"{SENDER}/a1", first.reason
         got = t.target(foreign, index, LATER)
         assert got.verdict is Verdict.DELIVER, got.reason
         assert got.incident == "other@example.se/f1"
         assert got.recipients.tolist() == ["d0", "d1"]
-        assert t.active_incidents == ("other@example.se/f1",)
+        live = () if by == "cancel" else (f"{SENDER}/a1",)
+        assert t.active_incidents == tuple(sorted(("other@example.se/f1", *live)))
     finally:
         ledger.close()
 
