@@ -592,6 +592,36 @@ def test_expire_with_a_version_expires_only_while_it_is_current(
         ledger.close()
 
 
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_a_batch_stamped_after_the_clock_marks_no_incident_expired(
+    store: str, regions: RegionHierarchy, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """One ``on_positions``/``retarget`` with ``at`` a year ahead (a wrong clock) ends nothing.
+
+    Before, it marked every incident expired in the ledger for good: a 30-day alert left the
+    active set of every process and its next Update, at the right time, was EXPIRED.
+    """
+    ledger = open_store(store, tmp_path / "d.db", request)
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        first = make_alert("explosion", AREA, ident="a1", sent=now, hours=24 * 30)
+        assert t.target(first, idx(*DEVICES), now).verdict is Verdict.DELIVER
+        wrong = now + dt.timedelta(days=400)
+        t.on_positions(walker(wrong), wrong)
+        t.retarget(idx(*DEVICES), wrong)
+        assert [i.key for i in ledger.load_active()] == [f"{SENDER}/a1"]
+        later = now + dt.timedelta(minutes=1)
+        update = make_alert(
+            "explosion", WIDE, ident="a2", msg_type=MessageType.UPDATE, refs=(ref(first),),
+            sent=later, hours=24 * 30,
+        )  # fmt: skip
+        got = t.target(update, idx(*DEVICES), later)
+        assert got.verdict is Verdict.DELIVER, got.reason
+    finally:
+        ledger.close()
+
+
 @pytest.mark.parametrize("keep", [dt.timedelta(seconds=-1), dt.timedelta(days=367), 3600])
 def test_keep_expired_is_refused_outside_its_range(regions: RegionHierarchy, keep: Any) -> None:
     """keep_expired must be a timedelta of 0 to 366 days (default a day); the message names it."""
