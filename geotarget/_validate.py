@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import decimal
 import math
+import numbers
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -208,20 +210,73 @@ def shown(value: object) -> str:
     return repr(value)
 
 
+#: Two decimal numbers in one text (``59.3326,18.0654``, ``59,3326 18,0654``): most likely a
+#: position written as text, never quoted (see :func:`pair_text`).
+_PAIR_TEXT = re.compile(r"\d[.,]\d+\D+\d+[.,]\d", re.ASCII)
+
+
+def pair_text(value: object) -> str | None:
+    """A text of two decimal numbers described for a message, or None for any other value.
+
+    Where one number or time belongs, such a text is most likely a position ("lat,lon", as
+    CAP and map apps write it): a message names its size, never quotes it (a message is
+    logged). A lone number, a time (one fraction at most) is quoted as usual.
+    """
+    if isinstance(value, str) and _PAIR_TEXT.search(value):
+        return (
+            f"a text of {len(value):,} characters holding two decimal numbers, not quoted: it "
+            "may be a position"
+        )
+    return None
+
+
 def typed(value: object) -> str:
     """A value of the wrong type for a message: its type, then its repr or, for a container, size.
 
     A container is described (``tuple of 2 values``), never quoted: where one number or time
     belongs it is most likely a (lon, lat) pair or a row's other values, a device's position,
-    and a message is logged. A scalar is quoted (``str '18.07'``).
+    and a message is logged. So is a record of a structured array (``void of 3 values``). A
+    plain scalar (text, a real number, a time) is quoted (``str '18.07'``); any other object
+    is named by its type only (``Point, not quoted``): its repr may be a position too (a
+    shapely ``Point``'s is, as is a ``complex``'s).
     """
     kind = type(value).__name__
-    if (
-        isinstance(value, (Sequence, Mapping, AbstractSet)) and not isinstance(value, (str, bytes))
-    ) or (isinstance(value, np.ndarray) and value.ndim):
-        size = value.size if isinstance(value, np.ndarray) else len(value)
+    if isinstance(value, np.ndarray) and (value.ndim or value.dtype.names is not None):
+        return f"{kind} of {value.size:,} value{'' if value.size == 1 else 's'}"
+    if isinstance(value, np.void):  # (a record: its fields; else its bytes)
+        size = len(value.dtype.names or ()) or value.dtype.itemsize
         return f"{kind} of {size:,} value{'' if size == 1 else 's'}"
-    return f"{kind} {value!r}"
+    if isinstance(value, (Sequence, Mapping, AbstractSet)) and not isinstance(value, (str, bytes)):
+        size = len(value)
+        return f"{kind} of {size:,} value{'' if size == 1 else 's'}"
+    pair = pair_text(value)
+    if pair is not None:
+        return f"{kind}, {pair}"
+    if value is None or isinstance(value, _QUOTED):
+        return f"{kind} {value!r}"
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufmM":  # (one number or time)
+        return f"{kind} {value!r}"
+    return f"{kind}, not quoted"
+
+
+#: The types :func:`typed` quotes: plain scalars, none of which can hold a position pair.
+_QUOTED = (
+    str,
+    bytes,
+    bool,
+    numbers.Real,
+    decimal.Decimal,
+    dt.date,
+    dt.time,
+    dt.timedelta,
+    np.bool_,
+    np.integer,
+    np.floating,
+    np.datetime64,
+    np.timedelta64,
+    np.str_,
+    np.bytes_,
+)
 
 
 def _plain(x: float) -> str:

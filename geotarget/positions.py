@@ -928,7 +928,16 @@ def parse_time(text: str, *, field: str = "time", offset_required: bool = True) 
 
 
 def _shown_text(value: object) -> str:
-    """``value`` for a message, a long one cut with its length said."""
+    """``value`` for a message, a long one cut with its length said; a pair described.
+
+    A container, or a text of two decimal numbers, is most likely a position: described
+    (:func:`~geotarget._validate.typed`, :func:`~geotarget._validate.pair_text`), not quoted.
+    """
+    from geotarget._validate import pair_text
+
+    pair = pair_text(value)
+    if pair is not None:
+        return pair
     shown = repr(value)
     if len(shown) <= _SHOW_CHARS:
         return shown

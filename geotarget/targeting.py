@@ -287,7 +287,8 @@ class Targeter:
         :meth:`retarget` mark it expired in the ledger, in a transaction that checks the
         version is still current, so that what every batch and every redelivery reads does
         not grow with the incidents of the past: a later Update or Cancel of it is
-        :attr:`Verdict.EXPIRED`.
+        :attr:`Verdict.EXPIRED`. A call whose ``at`` is after this machine's clock marks
+        nothing (a wrong clock must not end incidents for good).
 
     Raises
     ------
@@ -1452,8 +1453,12 @@ class Targeter:
 
         Those whose current version expired :attr:`keep_expired` or more before ``at``; each
         only while that version is still current (an Update admitted meanwhile, anywhere,
-        keeps its incident active).
+        keeps its incident active). None with ``at`` after this machine's clock: marking
+        expired cannot be undone, and one call with a wrong clock (a year ahead) would end
+        every incident in the ledger for every process, its later Updates refused.
         """
+        if at > dt.datetime.now(dt.timezone.utc):
+            return active
         gone: set[str] = set()
         for inc in active:
             if inc.version is None or inc.document is None:

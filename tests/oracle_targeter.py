@@ -524,6 +524,8 @@ class OracleTargeter:
         self._seen[vid] = msg
         self._of[vid] = key
         for r in msg.references:
+            if r.sender != self._incidents[key].sender:
+                continue  # another sender's: it arrives as its own incident (admit()'s joins)
             self._of.setdefault((r.sender, r.identifier), key)
 
     def target(self, msg: Alert, devices: Sequence[Device], at: dt.datetime) -> Result:

@@ -1874,6 +1874,8 @@ def test_the_shapes_circles_surely_cover_lie_within_them(lon: float, lat: float)
         ([18.0653917, 59.3326471], "list of 2 values"),
         (np.array([18.0653917, 59.3326471]), "ndarray of 2 values"),
         ("18.0653917", "str '18.0653917'"),
+        (shapely.Point(18.0653917, 59.3326471), "Point, not quoted"),
+        (complex(18.0653917, 59.3326471), "complex, not quoted"),
     ],
 )
 def test_match_one_describes_a_pair_given_as_lon_never_quotes_it(point: Any, shown: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import shapely
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ from geotarget import (
     Positions,
     StaleRule,
     UnknownCode,
+    parse_time,
 )
 from geotarget import positions as positions_module
 
@@ -108,6 +110,22 @@ def test_one_nan_coordinate_says_which_without_quoting_the_other() -> None:
         ({"lon": 18.0653917, "lat": 59.3326471}, "dict of 2 values"),
         (1716206400.0, "float 1716206400.0"),
         ("2024-05-20T14:00", "str '2024-05-20T14:00'"),
+        # A record of a structured array (records given instead of columns), a geometry:
+        # their reprs are the position too.
+        (
+            np.array([(18.0653917, 59.3326471)], dtype=[("lon", "f8"), ("lat", "f8")])[0],
+            "void of 2 values",
+        ),
+        (
+            np.array((18.0653917, 59.3326471), dtype=[("lon", "f8"), ("lat", "f8")]),
+            "ndarray of 1 value",
+        ),
+        (shapely.Point(18.0653917, 59.3326471), "Point, not quoted"),
+        (
+            "59.3326471,18.0653917",
+            "str, a text of 21 characters holding two decimal numbers, not quoted: it may be a "
+            "position",
+        ),
     ],
 )
 def test_a_time_that_is_a_sequence_is_described_not_quoted(value: object, shown: str) -> None:
@@ -120,6 +138,24 @@ def test_a_time_that_is_a_sequence_is_described_not_quoted(value: object, shown:
     assert str(info.value) == (
         f"observed_at must hold timezone-aware datetimes or None (got {shown} at row 1)"
     )
+
+
+@pytest.mark.parametrize("text", ["59.3326471,18.0653917", "59,3326471 18,0653917"])
+def test_parse_time_never_quotes_a_pair_written_as_text(text: str) -> None:
+    """A text of two decimal numbers where a time belongs is described, not quoted.
+
+    ``parse_time("59.3326471,18.0653917")`` quoted it: a position ("lat,lon" as CAP and map
+    apps write it, or with decimal commas) in a message that is logged.
+    """
+    with pytest.raises(InvalidInput) as info:
+        parse_time(text, field="observed_at[0]")
+    assert str(info.value) == (
+        "observed_at[0] must be an ISO 8601 date-time such as 2024-05-20T14:00:00+02:00 (or ...Z)"
+        " (got a text of 21 characters holding two decimal numbers, not quoted: it may be a "
+        "position)"
+    )
+    with pytest.raises(InvalidInput, match=r"\(got '2024-05-20T25:00\+02:00'\)$"):
+        parse_time("2024-05-20T25:00+02:00")  # a time is still quoted
 
 
 def test_out_of_range_rows_are_all_counted() -> None:

@@ -861,6 +861,24 @@ POSITION_PAIRS = {
         _fixes(lon={"x": _SECRET["lon"], "y": _SECRET["lat"]}),
         'lon must be a JSON list (got a JSON object of 2 members: "x", "y")',
     ),
+    # A pair written as one text ("lat,lon" as CAP and map apps write it), where a number, a
+    # time or a column belongs: a text of two decimal numbers is described too.
+    "a pair as text among lons": (
+        _fixes(lon=[f"{_SECRET['lat']},{_SECRET['lon']}", 11.97]),
+        "lon[0] must be a number or null (got a text of 21 characters holding two decimal "
+        "numbers, not quoted: it may be a position)",
+    ),
+    "a pair as text among times": (
+        _fixes(observed_at=[AT.isoformat(), f"{_SECRET['lat']} {_SECRET['lon']}"]),
+        "observed_at[1] must be an ISO 8601 date-time such as 2024-05-20T14:00:00+02:00 (or "
+        "...Z) (got a text of 21 characters holding two decimal numbers, not quoted: it may "
+        "be a position)",
+    ),
+    "lon a text": (
+        _fixes(lon=f"{_SECRET['lon']}, {_SECRET['lat']}"),
+        "lon must be a JSON list (got a text of 22 characters holding two decimal numbers, "
+        "not quoted: it may be a position)",
+    ),
 }
 
 
@@ -952,6 +970,26 @@ def test_bodies_held_at_once_are_bounded_and_one_past_the_budget_is_a_503(tmp_pa
     assert bad.status_code == 400, bad.text
     assert again.status_code == 200, again.text
     assert {d["device"] for d in again.json()["deliveries"]} == {f"b{i}" for i in range(600)}
+
+
+def test_a_body_larger_than_the_whole_inflight_budget_is_a_413_not_a_503(tmp_path: Path) -> None:
+    """A body the budget could never hold, even alone, answers 413, not "busy, retry".
+
+    Before, with ``GEOTARGET_MAX_INFLIGHT`` below ``GEOTARGET_MAX_BODY``, a body between the two
+    answered 503 with ``Retry-After`` while no other request held anything: a client sending
+    it again, as told, was refused for ever.
+    """
+    service = _service()
+    app = service.create_app(SQLiteLedger(tmp_path / "d.db"), max_inflight=20_000)
+    body = json.dumps(_positions([f"a{i}" for i in range(1000)], [True] * 1000)).encode()
+    assert len(body) > 20_000
+    with TestClient(app) as client:
+        r = client.post("/positions", params=_q(), content=body)
+        assert r.status_code == 413, (r.status_code, r.text)
+        assert "retry-after" not in r.headers
+        assert "GEOTARGET_MAX_INFLIGHT" in r.text
+        small = json.dumps(_positions(["a0"], [True])).encode()
+        assert client.post("/positions", params=_q(), content=small).status_code == 200
 
 
 def test_redeliver_offers_at_most_its_limit_per_call(tmp_path: Path) -> None:

@@ -592,6 +592,36 @@ def test_expire_with_a_version_expires_only_while_it_is_current(
         ledger.close()
 
 
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_a_batch_stamped_after_the_clock_marks_no_incident_expired(
+    store: str, regions: RegionHierarchy, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """One ``on_positions``/``retarget`` with ``at`` a year ahead (a wrong clock) ends nothing.
+
+    Before, it marked every incident expired in the ledger for good: a 30-day alert left the
+    active set of every process and its next Update, at the right time, was EXPIRED.
+    """
+    ledger = open_store(store, tmp_path / "d.db", request)
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        first = make_alert("explosion", AREA, ident="a1", sent=now, hours=24 * 30)
+        assert t.target(first, idx(*DEVICES), now).verdict is Verdict.DELIVER
+        wrong = now + dt.timedelta(days=400)
+        t.on_positions(walker(wrong), wrong)
+        t.retarget(idx(*DEVICES), wrong)
+        assert [i.key for i in ledger.load_active()] == [f"{SENDER}/a1"]
+        later = now + dt.timedelta(minutes=1)
+        update = make_alert(
+            "explosion", WIDE, ident="a2", msg_type=MessageType.UPDATE, refs=(ref(first),),
+            sent=later, hours=24 * 30,
+        )  # fmt: skip
+        got = t.target(update, idx(*DEVICES), later)
+        assert got.verdict is Verdict.DELIVER, got.reason
+    finally:
+        ledger.close()
+
+
 @pytest.mark.parametrize("keep", [dt.timedelta(seconds=-1), dt.timedelta(days=367), 3600])
 def test_keep_expired_is_refused_outside_its_range(regions: RegionHierarchy, keep: Any) -> None:
     """keep_expired must be a timedelta of 0 to 366 days (default a day); the message names it."""
@@ -1025,6 +1055,46 @@ def test_a_version_named_only_by_a_cancel_that_joined_is_a_version_of_its_incide
         # Q9, which R0 (remembered) named, is still cancelled whenever it comes.
         assert t.target(q9, index, LATER).verdict is Verdict.CANCELLED
         assert t.active_incidents == ()
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
+@pytest.mark.parametrize("by", ["cancel", "update", "orphan update"])
+def test_a_message_naming_a_later_alert_of_another_sender_does_not_keep_it_from_anyone(
+    store: str, by: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """A Cancel or Update of a1's sender naming f1, another sender's, unseen: f1 is told.
+
+    The message may not act for f1's sender. It made f1 a version of its incident (the
+    Cancel since Cancels did so, an Update always), so f1 joined that incident when it came
+    and was refused (NOT_AUTHORISED): a sender could keep another's later alert from
+    everyone by naming it. ("orphan update": an Update whose own original is unknown too.)
+    """
+    ledger = open_store(store, tmp_path / "d.db", request)
+    try:
+        t = Targeter(regions, nationwide("XX"), ledger=ledger)
+        index = idx(*DEVICES)
+        a = make_alert("explosion", AREA, ident="a1")
+        later = T0 + dt.timedelta(minutes=1)  # (a1 is the earliest reference: a1's incident)
+        foreign = attrs.evolve(
+            make_alert("explosion", WIDE, ident="f1", sent=later), sender="other@example.se"
+        )
+        kind = MessageType.CANCEL if by == "cancel" else MessageType.UPDATE
+        message = make_alert(
+            "explosion", AREA, ident="c1", msg_type=kind,
+            refs=(ref(foreign), ref(a)), sent=T0 + dt.timedelta(minutes=2),
+        )  # fmt: skip
+        if by != "orphan update":
+            assert t.target(a, index, T0).recipients.tolist() == ["d0"]
+        first = t.target(message, index, LATER)
+        assert first.incident == f"{SENDER}/a1", first.reason
+        got = t.target(foreign, index, LATER)
+        assert got.verdict is Verdict.DELIVER, got.reason
+        assert got.incident == "other@example.se/f1"
+        assert got.recipients.tolist() == ["d0", "d1"]
+        live = () if by == "cancel" else (f"{SENDER}/a1",)
+        assert t.active_incidents == tuple(sorted(("other@example.se/f1", *live)))
     finally:
         ledger.close()
 

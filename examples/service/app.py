@@ -50,12 +50,14 @@ characters, its size said; a list or an object is described, never quoted (``ids
 text or an integer id (got a JSON object of 5 members: "id", "lon", "lat", ...)``): where a
 scalar belongs it is most likely a position pair or a whole fix (records sent instead of
 columns), and whoever reads a 400 logs it. A lone coordinate is quoted (``lat[0] must be a
-number or null (got "59.3")``): it places nobody. No answer is longer than
+number or null (got "59.3")``): it places nobody; a text of two decimal numbers
+(``"59.3326,18.0654"``, a pair written as text) is described by its size. No answer is longer than
 :data:`MAX_MESSAGE`. A body larger than the
 service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
 :data:`MAX_POSITIONS_BODY`); one that would take the bodies held at once past
 :data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it
-again). A client that hangs up mid-body is one line at INFO on the
+again), and one larger than :data:`MAX_INFLIGHT` itself 413. A client that hangs up
+mid-body is one line at INFO on the
 ``examples.service`` logger (no traceback). A store failure answers 503 with the
 :class:`~geotarget.errors.StoreError` message (nothing of the request was applied, but for
 a ``/positions`` batch over several active alerts whose claim failed at a later alert: the
@@ -195,6 +197,11 @@ class _Held:
         if more <= 0:
             return
         budget = self.budget
+        if size > budget.limit:  # (never, even alone: not "busy", which says send it again)
+            raise _TooLarge(
+                f"request body is over {budget.limit:,} bytes, the most the service holds at once"
+                " (GEOTARGET_MAX_INFLIGHT): nothing of it was applied"
+            )
         if budget.used + more > budget.limit:
             where = f"{self.request.method} {self.request.url.path}"
             raise _Busy(
@@ -263,6 +270,11 @@ def _big_number_at(data: Any) -> tuple[str, _BigNumber] | None:
     return None
 
 
+#: Two decimal numbers in one text: most likely a position written as text ("lat,lon", as CAP
+#: and map apps write it), which :func:`_shown` describes instead of quoting.
+_PAIR_TEXT = re.compile(r"\d[.,]\d+\D+\d+[.,]\d", re.ASCII)
+
+
 def _shown(value: object) -> str:
     """A JSON value for a message: a scalar as JSON, cut after :data:`SHOWN_CHARS`, its size said.
 
@@ -274,6 +286,11 @@ def _shown(value: object) -> str:
     """
     if isinstance(value, _BigNumber):
         return f"{value[:20]}… ({len(value.lstrip('-')):,} digits)"
+    if isinstance(value, str) and _PAIR_TEXT.search(value):  # ("59.3326,18.0654")
+        return (
+            f"a text of {len(value):,} characters holding two decimal numbers, not quoted: it "
+            "may be a position"
+        )
     if isinstance(value, list):
         return f"a JSON list of {len(value):,} value{'' if len(value) == 1 else 's'}"
     if isinstance(value, dict):

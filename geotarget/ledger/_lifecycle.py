@@ -239,6 +239,21 @@ def admit(
     by_sent = sorted(alert.references, key=lambda r: (r.sent, r.sender, r.identifier))
     refs = list(dict.fromkeys(version_id(r.sender, r.identifier) for r in by_sent))
     refs = [r for r in refs if r != vid]
+    senders = {version_id(r.sender, r.identifier): r.sender for r in by_sent}
+
+    def joins(ref: str, owner: str | None) -> bool:
+        """Whether unseen ``ref`` becomes a version of an incident ``owner`` started.
+
+        Only if its sender may act for ``owner``: another sender's version would join the
+        incident only to be refused (NOT_AUTHORISED) when it arrives, so naming it would keep
+        that sender's alert from everyone. Such a one arrives as its own incident.
+        """
+        sender = senders[ref]
+        return (
+            owner is None
+            or sender == owner
+            or (may_act_for is not None and may_act_for(sender, owner))
+        )
 
     merged: list[str] = []  # other incidents this version joined to its own (see below)
 
@@ -368,7 +383,8 @@ def admit(
             tx.put_incident(key, start)
             tx.put_version(vid, key, doc, sent_us, at_us)
             for ref in refs:
-                tx.put_version(ref, key, None, None, at_us)
+                if joins(ref, owner):
+                    tx.put_version(ref, key, None, None, at_us)
             if cancelled:
                 return done(Transition.CANCELLED, key, why=_FIRST)
             return done(Transition.STARTED, key)
@@ -397,7 +413,7 @@ def admit(
         # chain arrived (its Updates naming only their predecessor, newest first as a feed
         # lists them).
         for ref in refs:
-            if version_of(ref) is None:
+            if version_of(ref) is None and joins(ref, row.sender):
                 tx.put_version(ref, key, None, None, at_us)
         # The versions it names that belong to other incidents: the same chain, split in two
         # by the order it arrived in (an Update naming only its predecessor, seen before that
@@ -430,9 +446,14 @@ def admit(
             tx.remember_cancels(unseen, vid, doc, at_us)
             # They are also earlier versions of this incident, as an Update's are ("any
             # version of the chain identifies the incident"): one arriving late, or re-sent
-            # (a Cancel remembered before, which this one names), joins it, cancelled.
+            # (a Cancel remembered before, which this one names), joins it, cancelled. Only
+            # those of a sender that may act for the incident's: another's would join it
+            # only to be refused (NOT_AUTHORISED), so a Cancel naming a later alert of a
+            # sender it may not act for would keep that alert from everyone; remembered,
+            # it arrives as its own incident, cancelled only under the authority rule.
             for ref in unseen:
-                tx.put_version(ref, key, None, None, at_us)
+                if joins(ref, row.sender):
+                    tx.put_version(ref, key, None, None, at_us)
         # The other incidents it may end: their retractions are due at once (a lease of 0),
         # for the caller's next redeliver(); this call answers for the first incident only.
         for other in others:
