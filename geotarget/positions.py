@@ -49,6 +49,7 @@ from geotarget._validate import (
     coarse_degrees,
     iterable,
     nul_rows,
+    pair_text,
     surrogate_rows,
     typed,
     unmasked,
@@ -933,8 +934,6 @@ def _shown_text(value: object) -> str:
     A container, or a text of two decimal numbers, is most likely a position: described
     (:func:`~geotarget._validate.typed`, :func:`~geotarget._validate.pair_text`), not quoted.
     """
-    from geotarget._validate import pair_text
-
     pair = pair_text(value)
     if pair is not None:
         return pair

@@ -192,7 +192,10 @@ class _Held:
         self.size = 0
 
     def up_to(self, size: int) -> None:
-        """Hold ``size`` bytes in all (more than now), or raise :class:`_Busy`."""
+        """Hold ``size`` bytes in all (more than now), or raise :class:`_Busy`.
+
+        :class:`_TooLarge` for a size over the whole budget: it could never be held.
+        """
         more = size - self.size
         if more <= 0:
             return
