@@ -1887,6 +1887,38 @@ def test_postgres_restarted_while_idle_costs_no_failed_call(own_postgres: Any) -
     store.close()
 
 
+@pytest.mark.parametrize("lacks", ["TEMP", "CREATE"])
+def test_postgres_refused_setup_fails_precisely_and_keeps_no_connection(
+    own_postgres: Any, lacks: str
+) -> None:
+    """A role that may log in but not set up (no temporary table, no schema): a StoreError.
+
+    The connection it opened is closed at once (no backend of that role stays open).
+    """
+    import psycopg
+
+    from geotarget.errors import StoreError
+
+    with psycopg.connect(own_postgres.dsn, autocommit=True) as admin:
+        admin.execute("CREATE ROLE lowly LOGIN")
+        admin.execute("REVOKE TEMP ON DATABASE postgres FROM PUBLIC")
+        admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        if lacks == "CREATE":
+            admin.execute("GRANT TEMP ON DATABASE postgres TO lowly")
+        dsn = own_postgres.dsn.replace("user=postgres", "user=lowly")
+        with pytest.raises(StoreError, match="permission denied") as caught:
+            PostgresLedger(dsn, connect_timeout=2)
+        assert ("connect failed" in str(caught.value)) is (lacks == "TEMP")
+        for _ in range(500):
+            left = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = 'lowly'"
+            ).fetchone()
+            if left == (0,):
+                break
+            time.sleep(0.01)
+        assert left == (0,), "the refused handle kept its connection open"
+
+
 def _wait_gone(admin: Any, pid: int) -> None:
     """Until the terminated backend ``pid`` has left ``pg_stat_activity``."""
     import time

@@ -139,22 +139,30 @@ class PostgresLedger(SqlStore):
         self._optimistic: dict[int, bool] = {}
         with self._lock:
             self._connect()
-            with self._tx_locked() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for stmt in SCHEMA:
-                    cur.execute(
-                        stmt.format(
-                            serial_pk="BIGSERIAL PRIMARY KEY",
-                            device_type='TEXT COLLATE "C"',
-                            without_rowid="",
+            try:
+                with self._tx_locked() as cur:
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                    for stmt in SCHEMA:
+                        cur.execute(
+                            stmt.format(
+                                serial_pk="BIGSERIAL PRIMARY KEY",
+                                device_type='TEXT COLLATE "C"',
+                                without_rowid="",
+                            )
                         )
-                    )
-                cur.execute("CREATE SEQUENCE IF NOT EXISTS gt_batch_seq")
+                    cur.execute("CREATE SEQUENCE IF NOT EXISTS gt_batch_seq")
+            except BaseException:
+                conn: Any = self._conn  # (set by _connect, or replaced by _begin's reconnect)
+                conn.close()  # the handle is never returned: nothing else would close it
+                raise
 
     def _connect(self) -> None:
         pg = self._pg
         try:
             conn = pg.connect(self.dsn, connect_timeout=max(1, round(self._connect_timeout)))
+        except pg.Error as err:
+            raise self._error(err, "connect") from err
+        try:
             conn.execute(f"SET lock_timeout = {int(self._lock_timeout * 1000)}")
             conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS gt_batch (pos BIGINT GENERATED ALWAYS AS"
@@ -162,6 +170,7 @@ class PostgresLedger(SqlStore):
             )
             conn.commit()
         except pg.Error as err:
+            conn.close()  # a connection that could not be set up is not kept, nor leaked
             raise self._error(err, "connect") from err
         self._conn = conn
 
