@@ -81,6 +81,7 @@ from geotarget.errors import (
     InvalidType,
     MissingExtra,
 )
+from geotarget.ledger import Incident
 from geotarget.matcher import PositionIndex
 from geotarget.positions import LocationRule, Positions
 from geotarget.regions import RegionSet
@@ -1629,10 +1630,10 @@ class DaskTargeter:
                 out.append(got)
         return out
 
-    def _live_areas(self) -> list[tuple[Area, LocationRule, Area | None]]:
-        """What the workers look for: the current area of every live incident in the ledger."""
+    def _live_areas(self, live: list[Incident]) -> list[tuple[Area, LocationRule, Area | None]]:
+        """What the workers look for: the current area of each of these live incidents."""
         looking = []
-        for inc in self.targeter._live():
+        for inc in live:
             alert, area = self.targeter._current(inc)
             recognised = self.targeter.recognition.recognise(alert)
             kind = None if recognised is None else recognised.kind
@@ -1648,7 +1649,9 @@ class DaskTargeter:
         of a live incident of the Targeter's ledger (delivered by any process over the
         store, as :meth:`Targeter.on_positions` reads them: this works at once after a
         restart); the Targeter then evaluates those (as :meth:`Targeter.on_positions`) and
-        claims in its ledger.
+        claims in its ledger. The incidents matched are the ones the Targeter evaluates: when
+        it evaluates the batch again for an Update applied meanwhile by another process (its
+        first claim refused as superseded), the batch is matched again for the Update's area.
 
         Parameters
         ----------
@@ -1668,31 +1671,43 @@ class DaskTargeter:
             For a naive ``at``, as :meth:`Targeter.on_positions`.
         ClusterError
             If the client is closed, or the cluster fails or makes no progress (nothing is
-            claimed).
+            claimed, unless the batch was being matched again for an Update applied
+            meanwhile: the message then says that the claims made before are pending).
         """
         if not isinstance(positions, Positions):
             raise InvalidType(f"positions must be Positions (got {type(positions).__name__})")
         at = _aware("at", at)
         self._open("nothing was claimed")
-        looking = self._live_areas()
-        if not looking:  # no live incident: Targeter.on_positions has nothing to evaluate
-            return self.targeter.on_positions(_take(positions, np.empty(0, dtype=np.intp)), at)
-        workers = self._worker_count()
-        chunks = np.array_split(np.arange(len(positions)), workers)
-        doing = "matching a batch of positions (nothing was claimed)"
-        try:
-            futures = [
-                self.client.submit(_near_batch, _take(positions, c), looking, at, pure=False)
-                for c in chunks
-                if c.size
-            ]
-            got = self._gather(futures, doing)
-        except RuntimeError as err:
-            raise self._closed_meanwhile(err, doing) from err
-        used = [c for c in chunks if c.size]
-        rows = [c[r] for c, r in zip(used, got, strict=True)]
-        near = np.concatenate(rows) if rows else np.empty(0, dtype=np.intp)
-        return self.targeter.on_positions(_take(positions, np.sort(near)), at)
+        asked = itertools.count()
+
+        def near(live: list[Incident]) -> Positions:
+            looking = self._live_areas(live)
+            if not looking:  # no live incident: nothing to evaluate
+                return _take(positions, np.empty(0, dtype=np.intp))
+            workers = self._worker_count()
+            chunks = np.array_split(np.arange(len(positions)), workers)
+            doing = (
+                "matching a batch of positions (nothing was claimed)"
+                if next(asked) == 0
+                else "matching a batch of positions again for an Update applied meanwhile "
+                "(the claims made before for this batch are pending: they come back through "
+                "redeliver() once their lease runs out)"
+            )
+            try:
+                futures = [
+                    self.client.submit(_near_batch, _take(positions, c), looking, at, pure=False)
+                    for c in chunks
+                    if c.size
+                ]
+                got = self._gather(futures, doing)
+            except RuntimeError as err:
+                raise self._closed_meanwhile(err, doing) from err
+            used = [c for c in chunks if c.size]
+            rows = [c[r] for c, r in zip(used, got, strict=True)]
+            found = np.concatenate(rows) if rows else np.empty(0, dtype=np.intp)
+            return _take(positions, np.sort(found))
+
+        return self.targeter._on_positions(positions, at, near)
 
 
 def _windows(area: Area) -> list[tuple[float, float, float, float]]:

@@ -47,7 +47,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -1648,12 +1648,30 @@ class Targeter:
         """
         if not isinstance(positions, Positions):
             raise InvalidType(f"positions must be Positions (got {type(positions).__name__})")
-        at = _aware("at", at)
+        return self._on_positions(positions, _aware("at", at))
+
+    def _on_positions(
+        self,
+        positions: Positions,
+        at: dt.datetime,
+        near: Callable[[list[Incident]], Positions] | None = None,
+    ) -> list[Delivery]:
+        """:meth:`on_positions`, the batch narrowed by ``near`` for the incidents evaluated.
+
+        ``near(live)`` returns the devices of the batch that may be covered by the current
+        version of one of the incidents ``live`` (``geotarget.dask`` matches them on the
+        workers). It is asked for each set of incidents evaluated: those read (after waiting
+        for a version another Targeter had not released yet), and those a newer version
+        superseded meanwhile, evaluated again for it.
+        """
         out: list[Delivery] = []
         index: PositionIndex | None = None
         live = self._live(wait=True, at=at)
         for attempt in range(_STREAM_ATTEMPTS):
             superseded: set[str] = set()
+            batch = positions
+            if near is not None:
+                batch, index = near(live), None
             for inc in live:
                 alert, area = self._current(inc)
                 if alert.expires is not None and at >= alert.expires:
@@ -1672,7 +1690,7 @@ class Targeter:
                 if not plan.reaches_enabled:
                     continue
                 if index is None:
-                    index = PositionIndex(positions)
+                    index = PositionIndex(batch)
                 covered = self._evaluate(alert.status, kind, plan, decision, index, at)[2]
                 if not covered.size:
                     continue
@@ -1680,7 +1698,7 @@ class Targeter:
                 try:
                     claims = self.ledger.claim(
                         inc.key,
-                        positions.ids[covered],
+                        batch.ids[covered],
                         version=inc.version,
                         at=at,
                         lease=self.lease,

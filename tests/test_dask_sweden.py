@@ -6,7 +6,7 @@ Here the regions are :func:`geotarget.sweden.hierarchy` and the rollout is
 territorial sea, county borders, the national borders with Norway and Finland and the Öresund;
 with devices without a fix, stale fixes and testers, alerts of the three pilot kinds and
 statuses, their Updates and Cancels, later rollout phases (``retarget``), ``keep_expired`` and
-streamed batches. The property draws 20 scenarios (``GEOTARGET_DASK_EXAMPLES`` sets another
+streamed batches, also while another process over the same ledger applies an Update. The property draws 20 scenarios (``GEOTARGET_DASK_EXAMPLES`` sets another
 number). One module-scoped ``LocalCluster`` of two worker processes; without it (or the
 ``dask`` extra) the tests fail when ``CI=true`` and skip locally.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from targeting_helpers import SENDER, make_alert, ref
 
 from geotarget import Circle, Polygon, PositionIndex, Positions, sweden
 from geotarget.alerts import Alert, MessageType, Status
+from geotarget.ledger import MemoryLedger
 from geotarget.targeting import Delivery, Targeter, TargetingResult, Verdict
 
 if os.environ.get("CI") != "true":  # in CI a missing extra fails at the import below
@@ -425,3 +426,136 @@ def test_phases_lifecycles_and_expiry_agree_in_sweden(
     assert [r.incident for r in pair.retarget(phase3)] == [f"{SENDER}/modus"]
     pair.on_positions(batch(phase3, 3), phase3)
     pair.same_ledgers([tip, modus, boom, drill])
+
+
+class _Interleaved(MemoryLedger):
+    """A MemoryLedger that runs ``before_claim`` once, just before its next claim.
+
+    It plays another process sharing the ledger (a PostgresLedger in service) whose call lands
+    between two steps of this one: an interleaving that cannot be timed otherwise.
+    """
+
+    before_claim: Callable[[], None] | None = None
+    #: Run once, just before the second ``load_active`` from now (a streamed batch's Targeter
+    #: polls the store while it waits for a version another process has not released yet).
+    before_second_read: Callable[[], None] | None = None
+    _reads = 0
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        hook, self.before_claim = self.before_claim, None
+        if hook is not None:
+            hook()
+        return super().claim(*args, **kwargs)
+
+    def load_active(self) -> Any:
+        if self.before_second_read is not None:
+            self._reads += 1
+            if self._reads == 2:
+                hook, self.before_second_read, self._reads = self.before_second_read, None, 0
+                hook()
+        return super().load_active()
+
+
+def _moved(
+    client: Any, tmp_path: Path, dask: bool, update_m: float
+) -> tuple[_Interleaved, Targeter, DaskTargeter | Targeter, Alert, PositionIndex, Positions]:
+    """An Explosion delivered by ``ours`` (on the cluster or in memory) over a shared ledger.
+
+    Returns the ledger, a Targeter of another process over it, ours, an Update of the alert
+    3 km east (a circle of ``update_m``), the snapshot's index and a batch of two devices: one
+    in the first area, one in the Update's, far beyond the first area's stale margin.
+    """
+    at0 = PHASE_TIMES[0]
+    snapshot = Positions(
+        ["s1", "s2"],
+        [18.0653, 18.12],
+        [59.3325, 59.3325],
+        accuracy_m=[10.0, 10.0],
+        observed_at=at0,
+    )
+    first = make_alert("explosion", Circle(18.0653, 59.3325, 1000.0), ident="e1", sent=at0)
+    update = make_alert(
+        "explosion",
+        Circle(18.12, 59.3325, update_m),
+        ident="e2",
+        sent=at0 + dt.timedelta(minutes=1),
+        msg_type=MessageType.UPDATE,
+        refs=(ref(first),),
+    )
+    at = at0 + dt.timedelta(minutes=2)
+    batch = Positions(
+        ["stayer", "mover"],
+        [18.066, 18.121],
+        [59.333, 59.333],
+        accuracy_m=[5.0, 5.0],
+        observed_at=at,
+    )
+    ledger = _Interleaved()
+    regions, policy = sweden.hierarchy(), sweden.pilot_policy()
+    here = Targeter(regions, policy, ledger=ledger)
+    there = Targeter(regions, policy, ledger=ledger)  # another process over the same store
+    index = PositionIndex(snapshot)
+    ours: DaskTargeter | Targeter = here
+    if dask:
+        dataset = write_partitioned(snapshot, tmp_path / "ds", cell_deg=0.25)
+        ours = cluster = DaskTargeter(here, dataset, client)
+        assert cluster.target(first, at0).recipients.tolist() == ["s1"]
+    else:
+        assert here.target(first, index, at0).recipients.tolist() == ["s1"]
+    return ledger, there, ours, update, index, batch
+
+
+def _stream(ours: DaskTargeter | Targeter, batch: Positions) -> list[Delivery]:
+    return ours.on_positions(batch, PHASE_TIMES[0] + dt.timedelta(minutes=2))
+
+
+@pytest.mark.parametrize("dask", [False, True])
+def test_a_batch_is_claimed_for_an_update_applied_meanwhile(
+    client: Any, tmp_path: Path, dask: bool
+) -> None:
+    """An Update another process applies while a batch is claimed: the batch is its, on the cluster.
+
+    The first claim for the batch finds the incident superseded, so the batch is evaluated
+    again for the Update (``Targeter.on_positions``): a device in the Update's area that is far
+    from the area the batch was first matched against is claimed for it, as in memory.
+    """
+    ledger, there, ours, update, index, batch = _moved(client, tmp_path, dask, 1000.0)
+    at = PHASE_TIMES[0] + dt.timedelta(minutes=2)
+
+    applied: list[Verdict] = []
+
+    def apply_update() -> None:
+        applied.append(there.target(update, index, at).verdict)
+
+    ledger.before_claim = apply_update
+    got = _stream(ours, batch)
+    assert applied == [Verdict.DELIVER]  # the interleaving happened
+    assert _deliveries(got) == [(f"{SENDER}/e1", "e2", "mover")]
+    assert sorted(ledger.recipients(f"{SENDER}/e1").tolist()) == ["mover", "s1", "s2"]
+
+
+@pytest.mark.parametrize("dask", [False, True])
+def test_a_batch_waits_for_an_update_another_process_releases(
+    client: Any, tmp_path: Path, dask: bool
+) -> None:
+    """An Update admitted, not yet released, by another process: the batch is claimed for it.
+
+    The Targeter waits for the release (polling the store) and evaluates the batch for the
+    Update; on the cluster the batch is matched against the Update's area, not the areas
+    live before the wait.
+    """
+    ledger, there, ours, update, index, batch = _moved(client, tmp_path, dask, 6000.0)
+    at = PHASE_TIMES[0] + dt.timedelta(minutes=2)
+    # 113 km²: held by the blast-radius guard (admitted, not released) until confirmed.
+    assert there.target(update, index, at).verdict is Verdict.BLAST_RADIUS
+
+    confirmed: list[Verdict] = []
+
+    def confirm_update() -> None:
+        confirmed.append(there.target(update, index, at, confirm=True).verdict)
+
+    ledger.before_second_read = confirm_update
+    got = _stream(ours, batch)
+    assert confirmed == [Verdict.DELIVER]  # the interleaving happened
+    # (The Update's 6 km circle holds both devices; the first area's stale margin, not mover.)
+    assert _deliveries(got) == [(f"{SENDER}/e1", "e2", d) for d in ("mover", "stayer")]
