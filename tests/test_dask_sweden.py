@@ -6,9 +6,10 @@ Here the regions are :func:`geotarget.sweden.hierarchy` and the rollout is
 territorial sea, county borders, the national borders with Norway and Finland and the Öresund;
 with devices without a fix, stale fixes and testers, alerts of the three pilot kinds and
 statuses, their Updates and Cancels, later rollout phases (``retarget``), ``keep_expired`` and
-streamed batches, also while another process over the same ledger applies an Update. The property draws 20 scenarios (``GEOTARGET_DASK_EXAMPLES`` sets another
-number). One module-scoped ``LocalCluster`` of two worker processes; without it (or the
-``dask`` extra) the tests fail when ``CI=true`` and skip locally.
+streamed batches, also while another process over the same ledger applies an Update. The
+property draws 20 scenarios (``GEOTARGET_DASK_EXAMPLES`` sets another number). One
+module-scoped ``LocalCluster`` of two worker processes; without it (or the ``dask`` extra) the
+tests fail when ``CI=true`` and skip locally.
 """
 
 from __future__ import annotations
