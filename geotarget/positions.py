@@ -358,6 +358,12 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     return arr, order
 
 
+def _not_per_id(name: str, arr: npt.NDArray[Any], n: int) -> InvalidPositions:
+    """The error for a column whose shape is not one value per id (a lone value named so)."""
+    got = "a single value" if arr.ndim == 0 else f"shape {arr.shape}"
+    return InvalidPositions(f"{name} must have one value per id, shape ({n},) (got {got})")
+
+
 def _column(name: str, value: object, n: int, *, degrees: bool = False) -> FloatArray:
     if isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name} must be numbers, not a bool (got {value!r})")
@@ -379,7 +385,7 @@ def _column(name: str, value: object, n: int, *, degrees: bool = False) -> Float
     if degrees:
         coarse_degrees(name, arr)
     if arr.shape != (n,):
-        raise InvalidPositions(f"{name} must have one value per id, shape ({n},) (got {arr.shape})")
+        raise _not_per_id(name, arr, n)
     return np.array(arr, dtype=np.float64)
 
 
@@ -440,9 +446,7 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
                 )
         arr = out
     if arr.shape != (n,):
-        raise InvalidPositions(
-            f"observed_at must have one value per id, shape ({n},) (got {arr.shape})"
-        )
+        raise _not_per_id("observed_at", arr, n)
     return arr.astype("datetime64[us]")
 
 
@@ -485,7 +489,7 @@ def _tester(value: object, n: int) -> BoolArray:
     if arr.dtype != np.bool_:
         raise InvalidType(f"tester must be booleans (got dtype {arr.dtype})")
     if arr.shape != (n,):
-        raise InvalidPositions(f"tester must have one value per id, shape ({n},) (got {arr.shape})")
+        raise _not_per_id("tester", arr, n)
     return np.array(arr, dtype=np.bool_)
 
 

@@ -307,8 +307,21 @@ def test_bool_coordinates_are_rejected() -> None:
 
 def test_length_mismatch_is_rejected() -> None:
     """Every column must have one value per id."""
-    with pytest.raises(InvalidPositions, match=r"lat must have one value per id, shape \(2,\)"):
+    with pytest.raises(
+        InvalidPositions, match=r"lat must have one value per id, shape \(2,\) \(got shape \(1,\)\)"
+    ):
         Positions([1, 2], [1.0, 2.0], [1.0], observed_at=NOW)
+
+
+@pytest.mark.parametrize(("field", "value"), [("accuracy_m", 20.0), ("tester", True)])
+@pytest.mark.parametrize("n", [0, 2])
+def test_a_lone_value_for_a_column_is_named_so(field: str, value: object, n: int) -> None:
+    """A single number or flag where a column belongs: the error says so (not "got ()")."""
+    with pytest.raises(
+        InvalidPositions,
+        match=rf"^{field} must have one value per id, shape \({n},\) \(got a single value\)$",
+    ):
+        Positions(list(range(n)), [18.0] * n, [59.0] * n, observed_at=NOW, **{field: value})
 
 
 def test_negative_accuracy_is_rejected() -> None:
