@@ -118,12 +118,15 @@ def inv_distance(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> FloatArray:
         and type(lat2) is np.ndarray
         and lon2.ndim == 1
         and lon2.shape == lat2.shape
-        and lon2.size > 1
+        and lon2.size > 0
         and lon2.dtype == lat2.dtype == np.float64
     ):  # one centre, a row of points (the circle kernel's band): no broadcasting to do
         n = lon2.size
-        _, _, dist = geod().inv(np.full(n, float(lon1)), np.full(n, float(lat1)), lon2, lat2)
-        return np.asarray(dist, dtype=np.float64)
+        if n == 1:  # (the band often holds one point: the general path costs five times as much)
+            lon2, lat2 = np.repeat(lon2, 2), np.repeat(lat2, 2)
+        m = lon2.size
+        _, _, dist = geod().inv(np.full(m, float(lon1)), np.full(m, float(lat1)), lon2, lat2)
+        return np.asarray(dist, dtype=np.float64)[:n]
     a, b, c, d = np.broadcast_arrays(
         np.asarray(lon1, dtype=np.float64),
         np.asarray(lat1, dtype=np.float64),
