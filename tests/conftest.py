@@ -184,6 +184,29 @@ def own_postgres() -> Iterator[Any]:
         yield db
 
 
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """A Dask LocalCluster of two worker processes, one per test module, and its client.
+
+    For ``tests/test_dask*.py``; fails in CI (``CI=true``) and skips locally when it cannot
+    start.
+    """
+    try:
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        )
+    except Exception as err:  # pragma: no cover - depends on the machine
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"a Dask LocalCluster is required in CI and could not start: {err!r}")
+        pytest.skip(f"no Dask LocalCluster here: {err!r}")
+    c = Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Iterator[Any]:
     """``mount(size)``: a fresh tmpfs of ``size`` (e.g. ``"8m"``) under ``tmp_path``, its path.

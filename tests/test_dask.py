@@ -37,25 +37,6 @@ from geotarget.dask import DaskTargeter, PartitionedPositions, write_partitioned
 CELLS = (0.01, 0.03, 0.1, 1.0)
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    """A local cluster of two worker processes; fail in CI, skip locally, when it cannot start."""
-    try:
-        from distributed import Client, LocalCluster
-
-        cluster = LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        )
-    except Exception as err:  # pragma: no cover - depends on the machine
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"a Dask LocalCluster is required in CI and could not start: {err!r}")
-        pytest.skip(f"no Dask LocalCluster here: {err!r}")
-    c = Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
-
-
 def _policy(tip_percentage: float = 100.0) -> RolloutPolicy:
     """Explosions everywhere; tip requests in two municipalities, to a canary share of devices."""
     start = T0 - dt.timedelta(days=1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,25 +64,6 @@ PLACES = {
 }
 CELLS = (0.02, 0.05, 0.25, 1.0)
 KINDS = ("explosion", "tip_request", "crime_modus")
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    """A local cluster of two worker processes; fail in CI, skip locally, when it cannot start."""
-    try:
-        from distributed import Client, LocalCluster
-
-        cluster = LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        )
-    except Exception as err:  # pragma: no cover - depends on the machine
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"a Dask LocalCluster is required in CI and could not start: {err!r}")
-        pytest.skip(f"no Dask LocalCluster here: {err!r}")
-    c = Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
 
 
 def _same(a: TargetingResult, b: TargetingResult) -> None:
