@@ -18,7 +18,7 @@ from geotarget import LocationRule, Positions, pilot
 from geotarget.alerts import Alert, MessageType, Reference, Status
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
-from geotarget.targeting import KindRules
+from geotarget.targeting import KindRules, TargetingResult
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 5, 20, 12, 0, tzinfo=UTC)
@@ -132,3 +132,21 @@ def exact_rules() -> dict[str, KindRules]:
 def ref(alert: Alert) -> Reference:
     """A reference to ``alert``."""
     return Reference(sender=alert.sender, identifier=alert.identifier, sent=alert.sent)
+
+
+def assert_same_result(a: TargetingResult, b: TargetingResult) -> None:
+    """Two targetings gave the same answer: everything but the timings and explanations.
+
+    (The Dask path against the in-memory Targeter, ``tests/test_dask*.py``.)
+    """
+    assert a.verdict is b.verdict
+    assert a.reason == b.reason
+    assert a.recipients.tolist() == b.recipients.tolist()  # in id order, both
+    assert sorted(a.no_longer_covered.tolist()) == sorted(b.no_longer_covered.tolist())
+    assert dict(a.counts) == dict(b.counts)
+    assert a.already_delivered == b.already_delivered
+    assert dict(a.per_county) == dict(b.per_county)
+    assert (a.kind, a.recognised_by, a.issuer) == (b.kind, b.recognised_by, b.issuer)
+    assert (a.claims is None) == (b.claims is None)
+    if a.claims is not None and b.claims is not None:
+        assert sorted(a.claims.keys().tolist()) == sorted(b.claims.keys().tolist())

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from targeting_helpers import T0, make_alert, make_regions, ref
+from targeting_helpers import T0, assert_same_result, make_alert, make_regions, ref
 
 from geotarget import Circle, Polygon, PositionIndex, Positions
 from geotarget.alerts import MessageType, Status
@@ -110,20 +110,6 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def _same(a: TargetingResult, b: TargetingResult) -> None:
-    assert a.verdict is b.verdict
-    assert a.reason == b.reason
-    assert a.recipients.tolist() == b.recipients.tolist()  # in id order, both
-    assert sorted(a.no_longer_covered.tolist()) == sorted(b.no_longer_covered.tolist())
-    assert dict(a.counts) == dict(b.counts)
-    assert a.already_delivered == b.already_delivered
-    assert dict(a.per_county) == dict(b.per_county)
-    assert (a.kind, a.recognised_by, a.issuer) == (b.kind, b.recognised_by, b.issuer)
-    assert (a.claims is None) == (b.claims is None)
-    if a.claims is not None and b.claims is not None:
-        assert sorted(a.claims.keys().tolist()) == sorted(b.claims.keys().tolist())
-
-
 # The client's background threads draw from the global ``random`` (retry jitter) while Hypothesis
 # generates an example; the strategy itself uses only Hypothesis' draws.
 @pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
@@ -164,7 +150,7 @@ def test_dask_targeter_equals_in_memory_targeter(client: Any, s: dict[str, Any])
         )
         at = T0 + dt.timedelta(minutes=2)
         for alert in (first, update, tip):
-            _same(memory.target(alert, index, at), distributed.target(alert, at))
+            assert_same_result(memory.target(alert, index, at), distributed.target(alert, at))
         read = distributed.last_stats
         assert read["partitions_read"] <= read["partitions"]
         batch = Positions(
@@ -270,7 +256,7 @@ def test_files_an_alert_skips_are_checked_every_recheck_s_and_on_refresh(client:
             return dt_.target(alert, T0), memory.target(alert, now, T0)
 
         got, want = both()
-        _same(got, want)
+        assert_same_result(got, want)
         read_before = dt_.last_stats["partitions_read"]
 
         def far_file(lon0: float) -> Path:
@@ -288,14 +274,14 @@ def test_files_an_alert_skips_are_checked_every_recheck_s_and_on_refresh(client:
         assert got.counts != want.counts
         ds.refresh()
         got, want = both()
-        _same(got, want)
+        assert_same_result(got, want)
         assert dt_.last_stats["partitions_read"] == read_before + 1
 
         ds.recheck_s = 0.0  # every file stat-ed before every alert
         far2 = far_file(18.9)
         _rewrite(root, far2, Positions(["w2"], [18.9], [59.2], accuracy_m=[80e3], observed_at=T0))
         got, want = both()
-        _same(got, want)
+        assert_same_result(got, want)
         assert dt_.last_stats["partitions_read"] == read_before + 2
 
         # The alert's own partition removed: it is dropped, its index released.
@@ -306,7 +292,7 @@ def test_files_an_alert_skips_are_checked_every_recheck_s_and_on_refresh(client:
         resident = dt_.resident()["partitions"]
         os.remove(own)
         got, want = both()
-        _same(got, want)
+        assert_same_result(got, want)
         assert "d40" not in got.recipients.tolist()
         assert dt_.resident()["partitions"] == resident - 1
     finally:
@@ -359,7 +345,7 @@ def test_a_bad_partition_fails_with_its_file_named_and_nothing_claimed(client: A
             make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="old", hours=0.5),
         ):
             at = T0 + dt.timedelta(hours=1)
-            _same(dt_.target(blocked, at), memory.target(blocked, good, at))
+            assert_same_result(dt_.target(blocked, at), memory.target(blocked, good, at))
         assert dt_.resident()["partitions"] == 0
         # Fixed, beside a partition whose ids are integers: refused too, before admission.
         pq.write_table(table.slice(0, 1), root / "cell=x" / "part-0.parquet")
@@ -411,10 +397,10 @@ def test_two_dask_targeters_share_a_postgres_ledger(client: Any, postgres_dsn: s
         alert = make_alert("explosion", Circle(18.0, 59.5, 1500.0), ident="e1")
         index = PositionIndex(positions)
         first = machines[0].target(alert, T0)
-        _same(memory.target(alert, index, T0), first)
+        assert_same_result(memory.target(alert, index, T0), first)
         assert first.recipients.size > 0
         second = machines[1].target(alert, T0)
-        _same(memory.target(alert, index, T0), second)
+        assert_same_result(memory.target(alert, index, T0), second)
         assert second.recipients.size == 0
         assert second.already_delivered == first.recipients.size
         assert sorted(stores[1].recipients(first.incident or "").tolist()) == sorted(
@@ -453,7 +439,7 @@ def test_streaming_follows_the_ledgers_live_incidents(client: Any, tmp_path: Pat
     alert = make_alert("explosion", Circle(18.0, 59.5, 800.0), ident="e1")
     index = PositionIndex(positions)
     delivered = dk.targeter.target(alert, index, T0)  # not through this DaskTargeter
-    _same(delivered, memory.target(alert, index, T0))
+    assert_same_result(delivered, memory.target(alert, index, T0))
     batch = Positions(["new1", "far"], [18.0, 17.5], [59.5, 59.5], observed_at=T0)
     got = DaskTargeter(dk.targeter, dk.dataset, client).on_positions(batch, T0)
     want = memory.on_positions(batch, T0)
@@ -474,11 +460,11 @@ def test_a_cluster_that_lost_its_data_recovers(
     positions, dk, memory = _small(tmp_path, client)
     index = PositionIndex(positions)
     first = make_alert("explosion", Circle(18.0, 59.5, 800.0), ident="e1")
-    _same(dk.target(first, T0), memory.target(first, index, T0))
+    assert_same_result(dk.target(first, T0), memory.target(first, index, T0))
     assert dk._finest is not None
     client.cancel([dk._finest[1], *(f for _, f in dk._futures.values())])  # all of it lost
     second = make_alert("explosion", Circle(18.005, 59.5, 900.0), ident="e2")
-    _same(dk.target(second, T0), memory.target(second, index, T0))
+    assert_same_result(dk.target(second, T0), memory.target(second, index, T0))
 
     real = dk._finest_future
     losses = iter([True])
@@ -491,14 +477,14 @@ def test_a_cluster_that_lost_its_data_recovers(
 
     monkeypatch.setattr(dk, "_finest_future", lost_once)
     third = make_alert("explosion", Circle(18.01, 59.5, 700.0), ident="e3")
-    _same(dk.target(third, T0), memory.target(third, index, T0))
+    assert_same_result(dk.target(third, T0), memory.target(third, index, T0))
 
     losses = iter([True, True])
     fourth = make_alert("explosion", Circle(17.99, 59.5, 700.0), ident="e4")
     with pytest.raises(ClusterError, match="was admitted, nothing was claimed for it"):
         dk.target(fourth, T0)
     assert dk.targeter.ledger.recipients("polisen@example.se/e4").size == 0
-    _same(dk.target(fourth, T0), memory.target(fourth, index, T0))
+    assert_same_result(dk.target(fourth, T0), memory.target(fourth, index, T0))
 
 
 def test_a_device_in_two_partitions_is_refused_naming_both(client: Any, tmp_path: Path) -> None:
@@ -567,7 +553,9 @@ def test_metadata_its_file_contradicts_is_not_trusted(client: Any, tmp_path: Pat
     )
     alert = make_alert("explosion", Circle(17.29, 59.29, 100.0), ident="e1")
     got = DaskTargeter(Targeter(make_regions(), _policy()), dataset, client).target(alert, T0)
-    _same(got, Targeter(make_regions(), _policy()).target(alert, PositionIndex(everyone), T0))
+    assert_same_result(
+        got, Targeter(make_regions(), _policy()).target(alert, PositionIndex(everyone), T0)
+    )
     assert got.recipients.tolist() == ["new"]
 
     for bad in (b'"max_accuracy_m": NaN', b'"rows": -5'):
@@ -686,7 +674,7 @@ def test_crowds_decided_by_their_box_are_counted_per_county(client: Any, tmp_pat
     ):
         alert = make_alert("tip_request", area, ident=ident)
         got = dk.target(alert, T0)
-        _same(got, memory.target(alert, index, T0))
+        assert_same_result(got, memory.target(alert, index, T0))
         assert sum(got.per_county.values()) == got.recipients.size >= 64
 
 
@@ -819,7 +807,7 @@ def test_pruning_wraps_at_the_antimeridian(client: Any, tmp_path: Path) -> None:
     alert = make_alert("explosion", area, ident="am1")
     dk = DaskTargeter(Targeter(regions, policy), ds, client)
     got = dk.target(alert, T0)
-    _same(got, Targeter(regions, policy).target(alert, PositionIndex(positions), T0))
+    assert_same_result(got, Targeter(regions, policy).target(alert, PositionIndex(positions), T0))
     assert got.recipients.tolist() == ["east"]
     assert dk.last_stats["partitions_read"] == 1  # the far one (lon -179.5) is still skipped
     # The same from the other side: the bounds at lon -179.5, grown below -180° by a 60 km
@@ -869,7 +857,9 @@ def test_an_id_in_two_partitions_an_alert_reads_is_refused_even_far_from_it(
     rewrite(cell_a, Positions(["y"], [18.095], [59.33], observed_at=T0), "a")
     now = Positions(["x", "y", "z"], [18.19, 18.095, 18.101], [59.33] * 3, observed_at=T0)
     got = dk.target(alert, T0)
-    _same(got, Targeter(make_regions(), _policy()).target(alert, PositionIndex(now), T0))
+    assert_same_result(
+        got, Targeter(make_regions(), _policy()).target(alert, PositionIndex(now), T0)
+    )
     assert got.recipients.tolist() == ["y", "z"]
     assert dk.last_stats["partitions_read"] == 2
     # Compared once per set of files: the next alert over them does not compare again.
@@ -973,7 +963,7 @@ def test_a_skipped_file_found_unreadable_beside_the_evaluation_says_the_alert_wa
     assert targeter.ledger.recipients("polisen@example.se/e1").size == 0
     pq.write_table(_table(["d2"], [18.9], [59.5]), far)  # no metadata: read for every alert
     memory = Targeter(make_regions(), _policy())
-    _same(dk.target(alert, T0), memory.target(alert, PositionIndex(everyone), T0))
+    assert_same_result(dk.target(alert, T0), memory.target(alert, PositionIndex(everyone), T0))
 
 
 def test_devices_without_a_fix_are_counted_not_sent_back(client: Any, tmp_path: Path) -> None:
@@ -1012,7 +1002,7 @@ def test_devices_without_a_fix_are_counted_not_sent_back(client: Any, tmp_path: 
     alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
     got = dk.target(alert, T0)
     want = Targeter(make_regions(), _policy()).target(alert, PositionIndex(everyone), T0)
-    _same(got, want)
+    assert_same_result(got, want)
     assert got.counts[Outcome.NO_FIX] == n + 1
     assert dk.last_stats["devices_shipped"] == 3  # d0, d1 and m1
     assert dk.last_stats["partitions_read"] == 2  # d0's cell and the file without metadata
@@ -1021,7 +1011,7 @@ def test_devices_without_a_fix_are_counted_not_sent_back(client: Any, tmp_path: 
     dk = DaskTargeter(Targeter(make_regions(), _policy(), location_rules=rules), dataset, client)
     got = dk.target(alert, T0)
     memory = Targeter(make_regions(), _policy(), location_rules=rules)
-    _same(got, memory.target(alert, PositionIndex(everyone), T0))
+    assert_same_result(got, memory.target(alert, PositionIndex(everyone), T0))
     assert got.counts[Outcome.NO_FIX_INCLUDED] == n + 1
     assert dk.last_stats["partitions_read"] == 3
 
@@ -1046,7 +1036,9 @@ def test_an_alert_over_the_area_limit_reads_no_partition(client: Any, tmp_path: 
     )
     big = make_alert("explosion", Circle(18.0, 59.5, 10_000.0), ident="big")  # 314 km² > 100
     got = dk.target(big, T0)
-    _same(got, Targeter(make_regions(), _policy()).target(big, PositionIndex(positions), T0))
+    assert_same_result(
+        got, Targeter(make_regions(), _policy()).target(big, PositionIndex(positions), T0)
+    )
     assert got.verdict is Verdict.BLAST_RADIUS
     assert dk.resident()["partitions"] == 0
     with pytest.raises(InvalidPositions, match=r"other/x\.parquet: row 1, column lat"):
@@ -1274,11 +1266,11 @@ def test_retarget_delivers_what_target_admitted_but_could_not_deliver(
     memory = Targeter(make_regions(), later)
     index = PositionIndex(positions)
     alert = make_alert("explosion", Circle(18.0, 59.5, 800.0), ident="e1", hours=6)
-    _same(dk.target(alert, T0), memory.target(alert, index, T0))
+    assert_same_result(dk.target(alert, T0), memory.target(alert, index, T0))
     assert dk.retarget(T0 + 0.5 * hour) == [] == memory.retarget(index, T0 + 0.5 * hour)
     (got,) = dk.retarget(T0 + 2 * hour)
     (want,) = memory.retarget(index, T0 + 2 * hour)
-    _same(got, want)
+    assert_same_result(got, want)
     assert got.recipients.size > 0
     assert dk.retarget(T0 + 3 * hour) == [] == memory.retarget(index, T0 + 3 * hour)
 

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from targeting_helpers import SENDER, make_alert, ref
+from targeting_helpers import SENDER, assert_same_result, make_alert, ref
 
 from geotarget import Circle, Polygon, PositionIndex, Positions, sweden
 from geotarget.alerts import Alert, MessageType, Status
@@ -66,21 +66,6 @@ CELLS = (0.02, 0.05, 0.25, 1.0)
 KINDS = ("explosion", "tip_request", "crime_modus")
 
 
-def _same(a: TargetingResult, b: TargetingResult) -> None:
-    """What ``tests/test_dask.py`` compares: everything but the timings and explanations."""
-    assert a.verdict is b.verdict
-    assert a.reason == b.reason
-    assert a.recipients.tolist() == b.recipients.tolist()  # in id order, both
-    assert sorted(a.no_longer_covered.tolist()) == sorted(b.no_longer_covered.tolist())
-    assert dict(a.counts) == dict(b.counts)
-    assert a.already_delivered == b.already_delivered
-    assert dict(a.per_county) == dict(b.per_county)
-    assert (a.kind, a.recognised_by, a.issuer) == (b.kind, b.recognised_by, b.issuer)
-    assert (a.claims is None) == (b.claims is None)
-    if a.claims is not None and b.claims is not None:
-        assert sorted(a.claims.keys().tolist()) == sorted(b.claims.keys().tolist())
-
-
 def _deliveries(got: list[Delivery]) -> list[tuple[str, str, str]]:
     return sorted((d.incident, d.alert_id, str(d.device_id)) for d in got)
 
@@ -103,7 +88,7 @@ class _Pair:
     def target(self, alert: Alert, at: dt.datetime) -> TargetingResult:
         want = self.memory.target(alert, self.index, at)
         got = self.dask.target(alert, at)
-        _same(want, got)
+        assert_same_result(want, got)
         return want
 
     def retarget(self, at: dt.datetime) -> list[TargetingResult]:
@@ -111,7 +96,7 @@ class _Pair:
         got = self.dask.retarget(at)
         assert [r.incident for r in want] == [r.incident for r in got]
         for a, b in zip(want, got, strict=True):
-            _same(a, b)
+            assert_same_result(a, b)
         return want
 
     def on_positions(self, batch: Positions, at: dt.datetime) -> list[Delivery]:
