@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import itertools
 import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -912,6 +914,18 @@ def _cluster_failures() -> tuple[type[BaseException], ...]:
     return (concurrent.futures.CancelledError, KilledWorker, OSError, TimeoutError)
 
 
+def _closed_client_errors() -> tuple[type[Exception], ...]:
+    """What a call raises when its client closed meanwhile.
+
+    A ``RuntimeError`` ("ConnectionPool is closed") or, sending a task, distributed's
+    ``ClosedClientError`` (not a RuntimeError).
+    """
+    import distributed.client
+
+    closed = getattr(distributed.client, "ClosedClientError", None)
+    return (RuntimeError,) if closed is None else (RuntimeError, closed)
+
+
 def _key(part: Partition) -> tuple[Path, tuple[int, int]]:
     return part.path, part.stamp
 
@@ -1049,19 +1063,27 @@ class DaskTargeter:
                 f"distributed.Client ({then})"
             )
 
-    def _closed_meanwhile(self, err: RuntimeError, doing: str) -> ClusterError:
-        """The ClusterError for ``err`` when the client closed during a call, else ``err`` again.
+    @contextlib.contextmanager
+    def _client_open(self, doing: str) -> Iterator[None]:
+        """Calls on the client while ``doing``: its closing meanwhile raised as ClusterError.
 
-        A client that loses its scheduler tries to reconnect for a while, then closes itself;
-        a call under way then fails with distributed's ``RuntimeError`` ("ConnectionPool is
-        closed") rather than a comm error.
+        A client that loses its scheduler tries to reconnect for a while, then closes itself
+        (or the application closes it); a call under way then fails with distributed's
+        ``RuntimeError`` ("ConnectionPool is closed") or ``ClosedClientError`` rather than a
+        comm error. Raised as they are while the client is still open.
         """
-        status = getattr(self.client, "status", None)
-        if status not in ("closing", "closed"):
-            raise err
-        return ClusterError(
-            f"the Dask client was {status} while {doing} (it lost its scheduler): {err}"
-        )
+        try:
+            yield
+        except GeotargetError:
+            raise
+        except _closed_client_errors() as err:
+            status = getattr(self.client, "status", None)
+            if status not in ("closing", "closed"):
+                raise
+            raise ClusterError(
+                f"the Dask client was {status} while {doing} (closed, or it lost its "
+                f"scheduler): {type(err).__name__}: {err}"
+            ) from err
 
     def _task_key(self) -> str:
         return f"{self._key_prefix}-{next(self._task_count)}"
@@ -1162,9 +1184,11 @@ class DaskTargeter:
         self._open("nothing was described")
         with self._lock:
             futures = [f for _, f in self._futures.values() if f.status == "finished"]
-        got = self._gather(
-            [self.client.submit(_stats, f, pure=False) for f in futures], "describing the indexes"
-        )
+        with self._client_open("describing the indexes"):
+            got = self._gather(
+                [self.client.submit(_stats, f, pure=False) for f in futures],
+                "describing the indexes",
+            )
         stats = [s for s in got if not isinstance(s, _Refused)]
         return {
             "partitions": float(len(stats)),
@@ -1184,12 +1208,14 @@ class DaskTargeter:
             If the client is closed, or the cluster fails or makes no progress.
         """
         self._open("nothing was built")
-        with self._lock:
-            parts = self._sync()
-            futures = [self._resident_future(p) for p in parts]
-        got = self._gather(
-            [self.client.submit(_stats, f, pure=False) for f in futures], "building the indexes"
-        )
+        with self._client_open("building the indexes"):
+            with self._lock:
+                parts = self._sync()
+                futures = [self._resident_future(p) for p in parts]
+            got = self._gather(
+                [self.client.submit(_stats, f, pure=False) for f in futures],
+                "building the indexes",
+            )
         self._refuse(list(zip(parts, futures, strict=True)), got)
 
     # --- alerts ----------------------------------------------------------------------------
@@ -1434,10 +1460,8 @@ class DaskTargeter:
                 raise AssertionError("geotarget.dask evaluates into its own stand-in index")
             t0 = time.perf_counter()
             try:
-                try:
+                with self._client_open("evaluating the alert"):
                     asked, got = self._on_workers(prepared, status, kind, plan, decision, at)
-                except RuntimeError as err:
-                    raise self._closed_meanwhile(err, "evaluating the alert") from err
             except ClusterError as err:
                 raise ClusterError(
                     f"{err}; the alert was admitted, nothing was claimed for it: target it again"
@@ -1672,7 +1696,8 @@ class DaskTargeter:
         ClusterError
             If the client is closed, or the cluster fails or makes no progress (nothing is
             claimed, unless the batch was being matched again for an Update applied
-            meanwhile: the message then says that the claims made before are pending).
+            meanwhile: the message then names the incidents and counts of the claims made
+            before, which are pending and come back through ``redeliver()``).
         """
         if not isinstance(positions, Positions):
             raise InvalidType(f"positions must be Positions (got {type(positions).__name__})")
@@ -1684,24 +1709,19 @@ class DaskTargeter:
             looking = self._live_areas(live)
             if not looking:  # no live incident: nothing to evaluate
                 return _take(positions, np.empty(0, dtype=np.intp))
-            workers = self._worker_count()
-            chunks = np.array_split(np.arange(len(positions)), workers)
             doing = (
                 "matching a batch of positions (nothing was claimed)"
                 if next(asked) == 0
-                else "matching a batch of positions again for an Update applied meanwhile "
-                "(the claims made before for this batch are pending: they come back through "
-                "redeliver() once their lease runs out)"
+                else "matching a batch of positions again"  # the Targeter names the claims made
             )
-            try:
+            with self._client_open(doing):
+                chunks = np.array_split(np.arange(len(positions)), self._worker_count())
                 futures = [
                     self.client.submit(_near_batch, _take(positions, c), looking, at, pure=False)
                     for c in chunks
                     if c.size
                 ]
                 got = self._gather(futures, doing)
-            except RuntimeError as err:
-                raise self._closed_meanwhile(err, doing) from err
             used = [c for c in chunks if c.size]
             rows = [c[r] for c, r in zip(used, got, strict=True)]
             found = np.concatenate(rows) if rows else np.empty(0, dtype=np.intp)

@@ -49,7 +49,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import numpy as np
@@ -89,7 +89,9 @@ from geotarget._validate import FloatArray, number
 from geotarget.alerts import Alert, MessageType, Scope, Status
 from geotarget.areas import Area
 from geotarget.errors import (
+    ClusterError,
     DuplicateIdentifier,
+    GeotargetError,
     InvalidInput,
     InvalidPolicy,
     InvalidType,
@@ -1671,7 +1673,14 @@ class Targeter:
             superseded: set[str] = set()
             batch = positions
             if near is not None:
-                batch, index = near(live), None
+                try:
+                    batch, index = near(live), None
+                except ClusterError as err:  # geotarget.dask's workers failed
+                    if not out:
+                        raise
+                    raise _claimed_before(
+                        err, "evaluating the batch again for an Update applied meanwhile", out
+                    ) from (err.__cause__ or err)
             for inc in live:
                 alert, area = self._current(inc)
                 if alert.expires is not None and at >= alert.expires:
@@ -1706,7 +1715,9 @@ class Targeter:
                 except StoreError as err:
                     if not out:
                         raise
-                    raise _claimed_before(err, inc.key, out) from err
+                    raise _claimed_before(err, f"the claim for {inc.key}", out) from (
+                        err.__cause__ or err
+                    )
                 if claims.status is ClaimStatus.SUPERSEDED:
                     superseded.add(inc.key)  # an Update won meanwhile: its version, again
                     continue
@@ -1722,7 +1733,7 @@ class Targeter:
             except StoreError as err:
                 if not out:
                     raise
-                raise _claimed_before(err, None, out) from err
+                raise _claimed_before(err, "reading the incidents", out) from (err.__cause__ or err)
         return out
 
     # --- the delivery protocol -------------------------------------------------------------
@@ -1886,8 +1897,11 @@ def _one_per_delivery(claims: list[Claims]) -> list[Claims]:
     return out
 
 
-def _claimed_before(err: StoreError, key: str | None, made: list[Delivery]) -> StoreError:
-    """``err`` (of incident ``key``'s claim, or a read), saying what the batch claimed before it.
+_E = TypeVar("_E", bound=GeotargetError)
+
+
+def _claimed_before(err: _E, doing: str, made: list[Delivery]) -> _E:
+    """``err`` (raised while ``doing``), saying what the batch claimed before it.
 
     (:meth:`Targeter.on_positions` claims one incident per transaction: those made stay.)
     """
@@ -1896,7 +1910,7 @@ def _claimed_before(err: StoreError, key: str | None, made: list[Delivery]) -> S
         counts[d.incident] = counts.get(d.incident, 0) + 1
     named = ", ".join(f"{n:,} device(s) of {incident}" for incident, n in counts.items())
     return type(err)(
-        f"{err} ({'reading the incidents' if key is None else f'the claim for {key}'}); "
+        f"{err} ({doing}); "
         f"before it, this batch's claims of {named} were made: "
         "pending, they come back through redeliver() once their lease runs out"
     )

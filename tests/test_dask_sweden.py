@@ -501,6 +501,63 @@ def test_a_batch_is_claimed_for_an_update_applied_meanwhile(
     assert sorted(ledger.recipients(f"{SENDER}/e1").tolist()) == ["mover", "s1", "s2"]
 
 
+def test_a_cluster_lost_as_the_batch_is_matched_again_names_the_claims_made(
+    client: Any, tmp_path: Path
+) -> None:
+    """The cluster is lost while the batch is matched again for an Update: claims made stay.
+
+    Two incidents are live. The batch's claim for the first is made; the second's is refused
+    (another process applied an Update meanwhile), and the client is closed by the time the
+    batch is matched again for the Update. The ClusterError said only that "the claims made
+    before" were pending; it names the incident and count of each, as a store failing at the
+    same point does (``tests/test_targeting_delivery.py``), and chains the cluster's error.
+    (A client closed as a task was sent raised distributed's ClosedClientError, not a
+    ClusterError.)
+    """
+    from distributed import Client
+
+    from geotarget.errors import ClusterError
+
+    own = Client(client.scheduler.address)  # closed by the test, not the module's client
+    try:
+        ledger, there, ours, update, index, _ = _moved(own, tmp_path, True, 1000.0)
+        assert isinstance(ours, DaskTargeter)
+        at0, at = PHASE_TIMES[0], PHASE_TIMES[0] + dt.timedelta(minutes=2)
+        north = make_alert("explosion", Circle(18.0653, 59.36, 1000.0), ident="a0", sent=at0)
+        assert ours.target(north, at0).verdict is Verdict.DELIVER  # nobody there yet
+        batch = Positions(
+            ["stayer", "mover", "walker"],
+            [18.066, 18.121, 18.0653],
+            [59.333, 59.333, 59.3605],
+            accuracy_m=[5.0, 5.0, 5.0],
+            observed_at=at,
+        )
+        first, second = f"{SENDER}/a0", f"{SENDER}/e1"  # claimed in this order (by key)
+        done: list[Verdict] = []
+
+        def before_second_claim() -> None:
+            done.append(there.target(update, index, at).verdict)
+            own.close()
+
+        def before_first_claim() -> None:
+            ledger.before_claim = before_second_claim
+
+        ledger.before_claim = before_first_claim
+        with pytest.raises(ClusterError) as caught:
+            ours.on_positions(batch, at)
+        assert done == [Verdict.DELIVER]  # the interleaving happened
+        message = str(caught.value)
+        assert "matching a batch of positions again" in message, message
+        assert f"1 device(s) of {first} were made" in message, message
+        assert "redeliver()" in message and second not in message, message
+        cause = caught.value.__cause__  # distributed's own, as for every ClusterError
+        assert cause is not None and not isinstance(cause, ClusterError), repr(cause)
+        assert ledger.recipients(first).tolist() == ["walker"]  # made, pending
+        assert sorted(ledger.recipients(second).tolist()) == ["s1", "s2"]  # the Update's only
+    finally:
+        own.close()
+
+
 @pytest.mark.parametrize("dask", [False, True])
 def test_a_batch_waits_for_an_update_another_process_releases(
     client: Any, tmp_path: Path, dask: bool
