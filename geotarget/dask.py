@@ -1654,15 +1654,25 @@ class DaskTargeter:
                 out.append(got)
         return out
 
-    def _live_areas(self, live: list[Incident]) -> list[tuple[Area, LocationRule, Area | None]]:
-        """What the workers look for: the current area of each of these live incidents."""
+    def _live_areas(
+        self, live: list[Incident], at: dt.datetime
+    ) -> list[tuple[Area, LocationRule, Area | None]]:
+        """What the workers look for: the current area of each live incident evaluated at ``at``.
+
+        Not those :meth:`Targeter.on_positions` skips whatever the batch holds: an alert not
+        begun or expired (kept for ``keep_expired``), or whose kind is not enabled at ``at``.
+        """
         looking = []
         for inc in live:
             alert, area = self.targeter._current(inc)
+            if at < alert.onset or (alert.expires is not None and at >= alert.expires):
+                continue
             recognised = self.targeter.recognition.recognise(alert)
             kind = None if recognised is None else recognised.kind
             if kind is None or area is None or kind not in self.targeter.rules:
                 continue  # pragma: no cover - a delivered version was recognised, with an area
+            if not self.targeter.policy.decide(kind, at).enabled:
+                continue
             looking.append(self._looking_for(kind, area))
         return looking
 
@@ -1706,7 +1716,7 @@ class DaskTargeter:
         asked = itertools.count()
 
         def near(live: list[Incident]) -> Positions:
-            looking = self._live_areas(live)
+            looking = self._live_areas(live, at)
             if not looking:  # no live incident: nothing to evaluate
                 return _take(positions, np.empty(0, dtype=np.intp))
             doing = (

@@ -558,6 +558,48 @@ def test_a_cluster_lost_as_the_batch_is_matched_again_names_the_claims_made(
         own.close()
 
 
+def test_an_expired_alert_kept_is_not_matched_on_the_workers(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch after the alert expired (its incident kept for ``keep_expired``): no work sent.
+
+    ``Targeter.on_positions`` skips an expired alert whatever the batch holds, yet the workers
+    matched every batch against its area until the incident was marked expired.
+    """
+    at0 = PHASE_TIMES[0]
+    snapshot = Positions(["s1"], [18.0653], [59.3325], accuracy_m=[10.0], observed_at=at0)
+    ours = DaskTargeter(
+        Targeter(sweden.hierarchy(), sweden.pilot_policy(), keep_expired=dt.timedelta(hours=6)),
+        write_partitioned(snapshot, tmp_path / "ds", cell_deg=0.25),
+        client,
+    )
+    boom = make_alert(
+        "explosion", Circle(18.0653, 59.3325, 1000.0), ident="e1", sent=at0, hours=1.0
+    )
+    assert ours.target(boom, at0).recipients.tolist() == ["s1"]
+    sent: list[Any] = []
+    submit = client.submit
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        sent.append(args[0])
+        return submit(*args, **kwargs)
+
+    monkeypatch.setattr(client, "submit", counted)
+
+    def batch(device: str, at: dt.datetime) -> Positions:
+        return Positions([device], [18.066], [59.333], accuracy_m=[5.0], observed_at=at)
+
+    during = at0 + dt.timedelta(minutes=30)
+    got = ours.on_positions(batch("b1", during), during)
+    assert _deliveries(got) == [(f"{SENDER}/e1", "e1", "b1")]
+    assert sent  # matched on the workers while the alert is in force
+    sent.clear()
+    after = at0 + dt.timedelta(hours=2)
+    assert ours.on_positions(batch("b2", after), after) == []
+    assert [i.key for i in ours.targeter.ledger.load_active()] == [f"{SENDER}/e1"]  # kept
+    assert sent == []
+
+
 @pytest.mark.parametrize("dask", [False, True])
 def test_a_batch_waits_for_an_update_another_process_releases(
     client: Any, tmp_path: Path, dask: bool
