@@ -13,6 +13,7 @@ import codecs
 import datetime as dt
 import json
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -270,9 +271,22 @@ def test_positions_files_of_any_bytes(data: bytes) -> None:
         assert positions.ids.dtype.kind == "U"
 
 
-_ID = st.text(
-    alphabet=st.characters(exclude_categories=("Cc", "Cs", "Zs", "Zl", "Zp")), min_size=1
-).filter(lambda s: s.strip() == s)
+def _read_verbatim(ident: str) -> bool:
+    r"""Whether the reader's documented rules take this id as written.
+
+    Not PostgreSQL's NULL in its text format (``\N``), nor a number in scientific notation (a
+    spreadsheet's long number, its last digits lost), both refused; nor an Excel text formula
+    (``="07"``), read as its text.
+    """
+    scientific = re.fullmatch(r"[+-]?\d(?:[.,]\d+)?[eE][+-]\d{1,3}", ident, re.ASCII)
+    return ident != "\\N" and scientific is None and not ident.startswith('="')
+
+
+_ID = (
+    st.text(alphabet=st.characters(exclude_categories=("Cc", "Cs", "Zs", "Zl", "Zp")), min_size=1)
+    .filter(lambda s: s.strip() == s)
+    .filter(_read_verbatim)
+)
 
 
 def _holds_utf8_multibyte(data: bytes) -> bool:
@@ -323,6 +337,8 @@ def test_positions_files_read_back_what_was_written(
         if decimal_comma:
             nums = [n.replace(".", ",") for n in nums]
         writer.writerow([ident, *nums, str(epoch)])
+    # Every id an integer written as a float ("7.0"): refused, as pandas' mangled integers.
+    assume(not all(re.fullmatch(r"-?\d+\.0", r[0], re.ASCII) for r in rows))
     text = buffer.getvalue()
     try:
         data = text.encode(encoding)
