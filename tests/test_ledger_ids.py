@@ -351,6 +351,18 @@ def _answers(store: Any, ops: list[tuple[Any, ...]]) -> list[Any]:
         ("redeliver", 5, None),
     ]
 )
+# Regression (found by Hypothesis): redeliver(limit=1) with deliveries due in two incidents took
+# the first incident by its key ("a"), SQLite the one it knew first ("b", claimed first).
+@example(
+    [
+        ("confirm", "v1", []),
+        ("confirm", "v1", []),
+        ("confirm", "v1", []),
+        ("claim", "v1", [0], 1),
+        ("claim", "v1", [0], 1),
+        ("redeliver", 0, 1),
+    ]
+)
 def test_the_memory_ledger_answers_as_the_sqlite_ledger(ops: list[tuple[Any, ...]]) -> None:
     """The memory store's compact columns answer exactly as SQLite's rows.
 

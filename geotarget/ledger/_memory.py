@@ -422,10 +422,17 @@ class MemoryLedger(StoreBase):
         )
 
     def _due_rows(self, at_us: int, limit: int | None) -> list[tuple[str, int, Any, Any, Any]]:
-        """(incident, kind, texts, versions, row masks per side) of due deliveries, in order."""
+        """(incident, kind, texts, versions, row masks per side) of due deliveries, in order.
+
+        The order of the SQL stores: incidents as the store first knew them (its rows are
+        never removed, so the dict keeps that order), alerts before retractions, claim order
+        within; a ``limit`` takes the first deliveries of that order.
+        """
         out = []
         left = limit
-        for (key, kind), table in sorted(self._tables.items()):
+        known = {key: i for i, key in enumerate(self._rows)}
+        tables = sorted(self._tables.items(), key=lambda kt: (known[kt[0][0]], kt[0][1]))
+        for (key, kind), table in tables:
             row = self._rows[key]
             if kind == 0 and row.state != 0:
                 continue
