@@ -197,7 +197,9 @@ class DeliveryLedger(Protocol):
             Now, timezone-aware.
         limit : int, optional
             At most this many deliveries: an int from 1 to ``2**63 - 1`` (a SQL store's 64-bit
-            integer), else :class:`~geotarget.errors.InvalidInput`.
+            integer), else :class:`~geotarget.errors.InvalidInput`. The first ones of the
+            incidents in the order the store first knew them, an incident's alerts before its
+            retractions, in claim order within, in every store.
 
         Returns
         -------
@@ -222,7 +224,9 @@ class DeliveryLedger(Protocol):
             The new lease.
         limit : int, optional
             At most this many deliveries: an int from 1 to ``2**63 - 1`` (a SQL store's 64-bit
-            integer), else :class:`~geotarget.errors.InvalidInput`.
+            integer), else :class:`~geotarget.errors.InvalidInput`. The first ones of the
+            incidents in the order the store first knew them, an incident's alerts before its
+            retractions, in claim order within, in every store.
 
         Returns
         -------
