@@ -394,6 +394,7 @@ def test_a_byte_order_mark_contradicting_the_declaration_is_refused_and_said_so(
     [(path, message)] = problems(data).items()
     assert path == ""
     assert "byte-order mark" in message and repr(declared) in message and "§4.3.3" in message
+    assert message.endswith("(loads_lenient repairs this)")  # as every lenient repair says
     parsed = cap.loads_lenient(data)
     assert parsed.alert == cap.loads(SWEDISH)  # not 'Risk fÃ¶r explosion'
     [repair] = parsed.repairs

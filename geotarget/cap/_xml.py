@@ -138,8 +138,8 @@ def _refuse_bom_conflict(raw: bytes) -> None:
             f"the document starts with a {name} byte-order mark but its XML declaration says "
             f"encoding={declared!r}: XML 1.0 §4.3.3 makes a declaration that contradicts the "
             f"document's encoding a fatal error (declare {name!r}, or save the document "
-            "without the mark in the encoding it declares; loads_lenient reads it as the mark "
-            "says)"
+            "without the mark in the encoding it declares); it can be read as the mark says "
+            "(loads_lenient repairs this)"
         )
 
 
