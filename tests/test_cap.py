@@ -380,6 +380,9 @@ LENIENT_CASES = [
      "identifier", "stripped it"),
     ("<msgType>Alert</msgType>\n  <scope>Public</scope>",
      "<scope>Public</scope>\n  <msgType>Alert</msgType>", "alert", "read them in schema order"),
+    # The strict refusal did not say that lenient reading ignores it (the CLI then did not point
+    # to preview --lenient); xml:lang is named so, as written.
+    ("<info>", '<info xml:lang="sv-SE">', "info[0]", "'xml:lang': CAP has none; ignored it"),
 ]  # fmt: skip
 
 

@@ -311,19 +311,25 @@ def test_projected_metres_are_named_as_such(
 
 
 @pytest.mark.parametrize(
-    "head", [b"\n", codecs.BOM_UTF8], ids=["newline-before-declaration", "bom-contradicting"]
+    ("head", "old", "new"),
+    [
+        (b"\n", "", ""),
+        (codecs.BOM_UTF8, 'encoding="UTF-8"', 'encoding="ISO-8859-1"'),
+        (b"", "<info>", '<info xml:lang="sv-SE">'),
+    ],
+    ids=["newline-before-declaration", "bom-contradicting", "attribute"],
 )
-def test_a_document_level_repair_is_pointed_to_like_the_others(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], head: bytes
+def test_a_repair_lenient_reading_makes_is_pointed_to_like_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], head: bytes, old: str, new: str
 ) -> None:
-    """A newline before ``<?xml`` (as PHP feeds send), a UTF-8 mark on a Latin-1 declaration.
+    """Whitespace before ``<?xml``, a contradicting byte-order mark, an attribute: as CAP 1.1.
 
-    ``preview --lenient`` repairs both, so the strict commands say so, as for CAP 1.1; they
-    said only expat's "declaration not at start of entity", or named ``loads_lenient``.
+    A newline before the declaration (as PHP feeds send), a UTF-8 mark on a Latin-1
+    declaration, an ``xml:lang`` attribute: ``preview --lenient`` repairs each, so the strict commands say so, as for CAP 1.1; they
+    said only expat's "declaration not at start of entity", named ``loads_lenient``, or said
+    nothing of a repair.
     """
-    text = ALERT.read_text(encoding="utf-8")
-    if head == codecs.BOM_UTF8:
-        text = text.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"', 1)
+    text = ALERT.read_text(encoding="utf-8").replace(old, new, 1)
     alert = tmp_path / "feed.xml"
     alert.write_bytes(head + text.encode("utf-8"))
     code, out, err = _run(["preview", str(alert)], capsys)
