@@ -165,6 +165,10 @@ def _known_encoding(name: str) -> codecs.CodecInfo:
     return info
 
 
+#: How every XML declaration starts, in the ASCII bytes an ASCII-based encoding writes it in.
+_ASCII_HEAD = b"<?xml"
+
+
 def _check_declared_encoding(raw: bytes) -> tuple[str | None, str] | None:
     """``(codec, how)``: the Python codec to decode ``raw`` with first (None: expat decodes it).
 
@@ -210,6 +214,18 @@ def _check_declared_encoding(raw: bytes) -> tuple[str | None, str] | None:
             "that contradicts the document's encoding a fatal error; a .NET StringWriter "
             "declares utf-16 whatever encoding the text is saved in): declare the encoding "
             'the document is saved in, e.g. <?xml version="1.0" encoding="UTF-8"?>'
+        )
+    if _ASCII_HEAD.decode(info.name, "replace") != _ASCII_HEAD.decode("ascii"):
+        # XML 1.0 Appendix F: '<?xml' in ASCII bytes shows an ASCII-based encoding; an EBCDIC
+        # code page (cp037, cp500, cp1140...) writes it 4C 6F A7 94 93.
+        written = _ASCII_HEAD.decode("ascii").encode(info.name, "replace")
+        raise Refused(
+            f"the XML declaration says encoding={name!r}, but the document is not written in "
+            f"it: its first bytes '<?xml' are ASCII, which {name} writes otherwise (as "
+            f"{' '.join(f'{b:02X}' for b in written)}; "
+            "XML 1.0 §4.3.3 and Appendix F make a declaration that contradicts the document's "
+            "encoding a fatal error): declare the encoding the document is saved in, e.g. "
+            '<?xml version="1.0" encoding="UTF-8"?>'
         )
     return None if name.upper() in _EXPAT_NATIVE else info.name, "declared"
 
