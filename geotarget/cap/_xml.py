@@ -9,6 +9,7 @@ minimal element tree of :class:`Node` objects; nothing else of the document surv
 from __future__ import annotations
 
 import codecs
+import html.entities
 import re
 import xml.parsers.expat as expat
 from typing import NoReturn
@@ -318,7 +319,7 @@ def parse(data: str | bytes) -> Node:
         # A declared encoding the prescan could not see (e.g. in UTF-16) that Python's codecs
         # cannot turn into the single-byte map expat needs.
         raise Refused(f"the document's declared encoding cannot be decoded: {err}") from err
-    except expat.ExpatError:
+    except expat.ExpatError as error:
         # Bytes that are not UTF-8 where expat reads UTF-8 are its "invalid token": say so.
         declared = None if isinstance(data, str) else _read_as_utf8(raw)
         if declared is not None:
@@ -327,8 +328,36 @@ def parse(data: str | bytes) -> Node:
             except UnicodeDecodeError as err:
                 if err.start <= parser.ErrorByteIndex:
                     raise _undecodable(raw, err, "utf-8", declared=declared) from None
+        if error.code == expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]:
+            m = _ENTITY.match(raw, parser.ErrorByteIndex)
+            if m is not None:
+                where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+                raise _undefined_entity(m.group(1).decode("utf-8", "replace"), where) from None
         raise
     return top.children[0]
+
+
+#: An entity reference as expat reports it undefined (the name, without ``&`` and ``;``).
+_ENTITY = re.compile(rb"&([^\s&;<>]{1,64});")
+
+
+def _undefined_entity(name: str, where: str) -> Refused:
+    """The refusal of ``&name;``: XML predefines five entities, and no DTD is read.
+
+    Feeds written by web systems carry HTML entities (``&nbsp;``, ``&eacute;``); the message
+    says which character to write instead when the name is an HTML one.
+    """
+    point = html.entities.name2codepoint.get(name)
+    instead = (
+        f"'&{name};' is an HTML entity: write {chr(point)!r} itself or &#{point};"
+        if point is not None
+        else "write the character itself or a character reference such as &#233; (é)"
+    )
+    return Refused(
+        f"not well-formed XML: undefined entity '&{name};' at {where}: XML predefines only "
+        f"&lt; &gt; &amp; &apos; &quot;, and geotarget reads no DTD that could declare others; "
+        f"{instead}"
+    )
 
 
 def _read_as_utf8(raw: bytes) -> bool | None:
