@@ -560,6 +560,37 @@ def test_an_html_entity_is_named_with_what_to_write_instead(
             assert f"{char!r} itself or &#{ord(char)};" in message
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ("<areaDesc>Sergels torg", "<areaDesc>Sergels torg & Gallerian", "a bare '&'"),
+        ("<areaDesc>Sergels torg", "<areaDesc>Sergels torg &amp Gallerian", "a bare '&'"),
+        ("</areaDesc>", "</areaDesc><!-- x --><polygon>59.3,18.0 59.4,18.0 59.4,18.1 59.3,18.0"
+         "</polygon>", None),
+        ("<headline>", "<headline>Vind <25 m/s: ", "a '<' that starts no tag"),
+        ("<headline>", "<headline>a < b ", "a '<' that starts no tag"),
+    ],
+)  # fmt: skip
+def test_a_bare_ampersand_or_less_than_in_text_is_named(
+    old: str, new: str, said: str | None
+) -> None:
+    """An unescaped '&' (a URL's query string, "Police & fire") or '<' ("<25 m/s") in text.
+
+    Common in feeds written by hand or by string templates; expat says only "not well-formed
+    (invalid token)" at the character after it: the message now names it and the remedy.
+    """
+    doc = BASE.replace(old, new, 1)
+    assert doc != BASE
+    if said is None:  # well-formed: nothing to name
+        cap.loads(doc)
+        return
+    for document in (doc, doc.encode("utf-8")):
+        [message] = problems(document).values()
+        assert message.startswith("not well-formed XML: not well-formed (invalid token) at line")
+        assert said in message, message
+        assert ("'&amp;'" if "&" in said else "'&lt;'") in message
+
+
 def test_encodings() -> None:
     """Bytes follow their XML declaration; str is taken as decoded text whatever it declares."""
     latin = BASE.replace("UTF-8", "ISO-8859-1").replace("Sergels torg<", "Sergels torg, Gärdet<")

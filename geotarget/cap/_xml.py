@@ -333,8 +333,42 @@ def parse(data: str | bytes) -> Node:
             if m is not None:
                 where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
                 raise _undefined_entity(m.group(1).decode("utf-8", "replace"), where) from None
+        if error.code == expat.errors.codes[expat.errors.XML_ERROR_INVALID_TOKEN]:
+            bare = _bare_markup(raw, parser.ErrorByteIndex)
+            if bare is not None:
+                where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+                raise Refused(
+                    f"not well-formed XML: {expat.ErrorString(error.code)} at {where}: {bare}"
+                ) from None
         raise
     return top.children[0]
+
+
+#: The bytes a name may start with after ``<`` (a tag, an end tag, a comment, a PI): ASCII
+#: letters, ``_``, ``:`` and any non-ASCII byte (XML 1.0 production NameStartChar).
+_TAG_START = re.compile(rb"[A-Za-z_:/!?\x80-\xff]")
+
+
+def _bare_markup(raw: bytes, at: int) -> str | None:
+    """What is wrong when expat's "invalid token" at byte ``at`` is a bare ``&`` or ``<`` in text.
+
+    expat reports the byte after the ``&`` or ``<`` that starts no reference or tag: "Police
+    & fire", a URL's ``?a=1&b=2``, "<25 m/s". None when it is something else.
+    """
+    start = max(raw.rfind(b"&", max(0, at - 64), at + 1), raw.rfind(b"<", max(0, at - 64), at + 1))
+    if start < 0:
+        return None
+    near = raw[max(0, start - 20) : start + 20].decode("utf-8", "replace")
+    if raw[start : start + 1] == b"&":
+        if b";" in raw[start : at + 1]:
+            return None  # a malformed reference (&#xZZ;), not a bare ampersand
+        return (
+            f"a bare '&' (in {near!r}), which XML requires written '&amp;' in text, a URL's "
+            "query string included (?a=1&amp;b=2)"
+        )
+    if _TAG_START.match(raw, start + 1):
+        return None
+    return f"a '<' that starts no tag (in {near!r}), which XML requires written '&lt;' in text"
 
 
 #: An entity reference as expat reports it undefined (the name, without ``&`` and ``;``).
