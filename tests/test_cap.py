@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -589,6 +590,24 @@ def test_a_bare_ampersand_or_less_than_in_text_is_named(
         assert message.startswith("not well-formed XML: not well-formed (invalid token) at line")
         assert said in message, message
         assert ("'&amp;'" if "&" in said else "'&lt;'") in message
+
+
+def test_an_unbound_prefix_is_named_with_the_declaration_it_needs() -> None:
+    """A ``<cap:alert>`` cut out of a feed loses the feed's ``xmlns:cap``; so may ``xsi:``.
+
+    expat said "unbound prefix at line 1, column 1", naming no prefix.
+    """
+    body = BASE.split("?>", 1)[1].strip()
+    prefixed = re.sub(r"<(/?)(\w+)", r"<\1cap:\2", body).replace(f' xmlns="{NS}"', "")
+    [message] = problems(prefixed).values()
+    assert message.startswith("not well-formed XML: unbound prefix at line 1, column 1: "), message
+    assert "'cap:'" in message and f'xmlns:cap="{NS}"' in message
+    schema = body.replace(f'xmlns="{NS}"', f'xmlns="{NS}" xsi:schemaLocation="{NS} cap.xsd"')
+    [message] = problems(schema.encode()).values()
+    assert "'xsi:'" in message and "'cap:'" not in message, message
+    assert cap.loads(prefixed.replace("<cap:alert", f'<cap:alert xmlns:cap="{NS}"', 1)) == (
+        cap.loads(BASE)
+    )
 
 
 def test_encodings() -> None:

@@ -310,9 +310,21 @@ def parse(data: str | bytes) -> Node:
     def chars(data: str) -> None:
         stack[-1].parts.append(data)
 
+    bound: dict[str, int] = {}  # the prefixes in scope, for the message of an unbound one
+
+    def bind(prefix: str | None, _uri: str | None) -> None:
+        if prefix:
+            bound[prefix] = bound.get(prefix, 0) + 1
+
+    def unbind(prefix: str | None) -> None:
+        if prefix:
+            bound[prefix] -= 1
+
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = chars
+    parser.StartNamespaceDeclHandler = bind
+    parser.EndNamespaceDeclHandler = unbind
     try:
         parser.Parse(raw, True)
     except (LookupError, UnicodeError, ValueError) as err:
@@ -333,6 +345,13 @@ def parse(data: str | bytes) -> Node:
             if m is not None:
                 where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
                 raise _undefined_entity(m.group(1).decode("utf-8", "replace"), where) from None
+        if error.code == expat.errors.codes[expat.errors.XML_ERROR_UNBOUND_PREFIX]:
+            unbound = _unbound_prefix(raw, parser.ErrorByteIndex, bound)
+            if unbound is not None:
+                where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+                raise Refused(
+                    f"not well-formed XML: unbound prefix at {where}: {unbound}"
+                ) from None
         if error.code == expat.errors.codes[expat.errors.XML_ERROR_INVALID_TOKEN]:
             bare = _bare_markup(raw, parser.ErrorByteIndex)
             if bare is not None:
@@ -369,6 +388,41 @@ def _bare_markup(raw: bytes, at: int) -> str | None:
     if _TAG_START.match(raw, start + 1):
         return None
     return f"a '<' that starts no tag (in {near!r}), which XML requires written '&lt;' in text"
+
+
+#: The namespaces of the prefixes CAP documents use, for the declaration a message suggests.
+_KNOWN_PREFIXES = {
+    "cap": "urn:oasis:names:tc:emergency:cap:1.2",
+    "xsi": "http://www.w3.org/2001/XMLSchema-instance",
+    "ds": "http://www.w3.org/2000/09/xmldsig#",
+}
+_TAG = re.compile(rb"<([^\s/>]+)([^>]*)>?")
+_PREFIXED = re.compile(rb"(?:^|\s)([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*\s*=")
+
+
+def _unbound_prefix(raw: bytes, at: int, bound: dict[str, int]) -> str | None:
+    """Which prefix of the tag at byte ``at`` no declaration in scope binds, and the remedy.
+
+    ``bound`` counts the prefixes declared by the open elements. None when the tag is not
+    there to read (then expat's message stands alone).
+    """
+    m = _TAG.match(raw, at)
+    if m is None:
+        return None
+    name, rest = m.group(1).decode("utf-8", "replace"), m.group(2)
+    here = {p.decode("utf-8", "replace") for p in re.findall(rb"xmlns:([\w.-]+)\s*=", rest)}
+    used = [name.partition(":")[0]] if ":" in name else []
+    used += [p.decode("utf-8", "replace") for p in _PREFIXED.findall(rest)]
+    free = [p for p in used if p not in ("xml", "xmlns") and p not in here and not bound.get(p)]
+    if not free:
+        return None
+    prefix = free[0]
+    uri = _KNOWN_PREFIXES.get(prefix, "the namespace it stands for")
+    return (
+        f"the prefix '{prefix}:' used in <{name}> is bound by no xmlns:{prefix} declaration in "
+        f'scope: declare it, as xmlns:{prefix}="{uri}" (an alert cut out of a feed loses the '
+        "declarations the feed made)"
+    )
 
 
 #: An entity reference as expat reports it undefined (the name, without ``&`` and ``;``).
