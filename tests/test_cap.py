@@ -610,6 +610,26 @@ def test_an_unbound_prefix_is_named_with_the_declaration_it_needs() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [("Sergels\x0btorg", "the control character U+000B"),
+     ("Sergels torg\x1b[0m", "the control character U+001B"),
+     ("Sergels&#11;torg", "the character reference '&#11;' names U+000B"),
+     ("Sergels&#x1B;torg", "the character reference '&#x1B;' names U+001B")],
+)  # fmt: skip
+def test_a_control_character_is_named(text: str, said: str) -> None:
+    """C0 controls (from legacy text systems) are no XML 1.0 characters, literal or referenced.
+
+    expat said "not well-formed (invalid token)" or "reference to invalid character number",
+    naming no character.
+    """
+    doc = BASE.replace("Sergels torg</areaDesc>", f"{text}</areaDesc>", 1)
+    for document in (doc, doc.encode("utf-8"), doc.replace("UTF-8", "UTF-16").encode("utf-16")):
+        [message] = problems(document).values()
+        assert message.startswith("not well-formed XML: "), message
+        assert said in message and "§2.2" in message, message
+
+
 def test_encodings() -> None:
     """Bytes follow their XML declaration; str is taken as decoded text whatever it declares."""
     latin = BASE.replace("UTF-8", "ISO-8859-1").replace("Sergels torg<", "Sergels torg, Gärdet<")

@@ -352,6 +352,12 @@ def parse(data: str | bytes) -> Node:
                 raise Refused(
                     f"not well-formed XML: unbound prefix at {where}: {unbound}"
                 ) from None
+        control = _control_character(raw, parser.ErrorByteIndex, error.code)
+        if control is not None:
+            where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+            raise Refused(
+                f"not well-formed XML: {expat.ErrorString(error.code)} at {where}: {control}"
+            ) from None
         if error.code == expat.errors.codes[expat.errors.XML_ERROR_INVALID_TOKEN]:
             bare = _bare_markup(raw, parser.ErrorByteIndex)
             if bare is not None:
@@ -388,6 +394,33 @@ def _bare_markup(raw: bytes, at: int) -> str | None:
     if _TAG_START.match(raw, start + 1):
         return None
     return f"a '<' that starts no tag (in {near!r}), which XML requires written '&lt;' in text"
+
+
+_CHAR_REF = re.compile(rb"&#(x[0-9A-Fa-f]{1,8}|[0-9]{1,10});")
+_NOT_XML = "which XML 1.0 does not allow in a document, literally or referenced (§2.2, Char)"
+
+
+def _control_character(raw: bytes, at: int, code: int) -> str | None:
+    """The control character expat stopped at (literal, or a character reference), if any.
+
+    XML 1.0 allows no C0 control but tab, line feed and carriage return; text from legacy
+    systems carries them (vertical tab, escape, SOH/ETX of a bulletin's header).
+    """
+    if code == expat.errors.codes[expat.errors.XML_ERROR_BAD_CHAR_REF]:
+        m = _CHAR_REF.match(raw, at)
+        if m is None:
+            return None
+        digits = m.group(1).decode("ascii")
+        point = int(digits[1:], 16) if digits.startswith("x") else int(digits)
+        ref = m.group(0).decode("ascii")
+        return f"the character reference {ref!r} names U+{point:04X}, {_NOT_XML}"
+    if code != expat.errors.codes[expat.errors.XML_ERROR_INVALID_TOKEN] or at >= len(raw):
+        return None
+    byte = raw[at]
+    if byte >= 0x20 or byte in b"\t\n\r":
+        return None
+    near = raw[max(0, at - 20) : at + 20].decode("utf-8", "replace")
+    return f"the control character U+{byte:04X} (in {near!r}), {_NOT_XML}: remove it"
 
 
 #: The namespaces of the prefixes CAP documents use, for the declaration a message suggests.
