@@ -546,7 +546,7 @@ def test_an_html_entity_is_named_with_what_to_write_instead(
 ) -> None:
     """Feeds written by web systems carry HTML entities, which XML does not define.
 
-    The message was "undefined entity at line 18, column 19": it now names the entity, the
+    The message was "undefined entity at line …, column …": it now names the entity, the
     rule (XML predefines five; geotarget reads no DTD) and what to write instead.
     """
     doc = BASE.replace("Sergels torg</areaDesc>", f"Sergels{entity}torg</areaDesc>", 1)
