@@ -168,6 +168,33 @@ def test_a_signature_moved_off_the_alert_or_unsigned_content_fails(
         cap.verify_signature(wrapped, issuer[1])
 
 
+@pytest.mark.parametrize(
+    ("pattern", "repl", "element"),
+    [
+        (rb"<ds:SignatureValue>[^<]*</ds:SignatureValue>", b"<ds:SignatureValue/>",
+         "SignatureValue"),
+        (rb"</ds:X509Data>", b"</ds:X509Data><ds:KeyValue><ds:RSAKeyValue><ds:Modulus/>"
+         b"<ds:Exponent>AQAB</ds:Exponent></ds:RSAKeyValue></ds:KeyValue>", "Modulus"),
+        (rb"</ds:X509Data>", b"</ds:X509Data><dsig11:DEREncodedKeyValue "
+         b'xmlns:dsig11="http://www.w3.org/2009/xmldsig11#"></dsig11:DEREncodedKeyValue>',
+         "DEREncodedKeyValue"),
+    ],
+)  # fmt: skip
+def test_an_empty_base64_value_in_the_signature_is_an_invalid_signature(
+    signed: bytes, issuer: tuple[Any, bytes], pattern: bytes, repl: bytes, element: str
+) -> None:
+    """An empty ``<SignatureValue/>``, or an empty key value added to the (unsigned) KeyInfo.
+
+    The schema lets base64 content be empty; signxml then raised a TypeError (``b64decode`` of
+    None) out of :func:`cap.verify_signature` and ``Targeter.receive``. Anyone relaying a
+    signed document can add such a KeyValue, since KeyInfo is not covered by the signature.
+    """
+    broken = re.sub(pattern, repl, signed, count=1)
+    assert broken != signed
+    with pytest.raises(InvalidSignature, match=rf"<{element}> is empty"):
+        cap.verify_signature(broken, issuer[1])
+
+
 def test_only_validated_bytes_reach_lxml(issuer: tuple[Any, bytes], signed: bytes) -> None:
     """Hostile XML is refused by the safe reader before signxml/lxml see it."""
     bomb = b'<?xml version="1.0"?><!DOCTYPE alert [<!ENTITY a "aaaa">]>' + signed.split(b"?>", 1)[1]

@@ -394,6 +394,7 @@ def test_a_byte_order_mark_contradicting_the_declaration_is_refused_and_said_so(
     [(path, message)] = problems(data).items()
     assert path == ""
     assert "byte-order mark" in message and repr(declared) in message and "§4.3.3" in message
+    assert message.endswith("(loads_lenient repairs this)")  # as every lenient repair says
     parsed = cap.loads_lenient(data)
     assert parsed.alert == cap.loads(SWEDISH)  # not 'Risk fÃ¶r explosion'
     [repair] = parsed.repairs
@@ -505,6 +506,27 @@ def test_bytes_declaring_utf16_or_utf32_that_are_written_in_single_bytes_are_ref
         assert problem.message.startswith(
             f"the XML declaration says encoding={declared!r}, but the document is not written "
             "in it: its first bytes '<?xml' are single bytes"
+        ), problem.message
+        assert "§4.3.3" in problem.message and 'encoding="UTF-8"' in problem.message
+
+
+@pytest.mark.parametrize("declared", ["cp037", "IBM500", "cp1140", "cp1026", "cp273"])
+def test_ascii_bytes_declaring_an_ebcdic_code_page_are_refused_so(declared: str) -> None:
+    """An EBCDIC code page writes '<?xml' as 4C 6F A7 94 93, not in ASCII as here.
+
+    The declaration is contradicted by the bytes it is written in (XML 1.0 §4.3.3, Appendix
+    F), as for utf-16 in single bytes; the document was decoded as EBCDIC and refused as "not
+    well-formed (invalid token) at line 1, column 1", naming neither the encoding nor the rule.
+    """
+    data = SWEDISH.replace('encoding="UTF-8"', f'encoding="{declared}"').encode("utf-8")
+    for read in (cap.loads, cap.loads_lenient):
+        with pytest.raises(InvalidCAP) as info:
+            read(data)
+        [problem] = info.value.problems
+        assert problem.path == ""
+        assert problem.message.startswith(
+            f"the XML declaration says encoding={declared!r}, but the document is not written "
+            "in it: its first bytes '<?xml' are ASCII"
         ), problem.message
         assert "§4.3.3" in problem.message and 'encoding="UTF-8"' in problem.message
 

@@ -420,6 +420,25 @@ def test_whitespace_before_the_declaration_is_refused_strictly_and_repaired_leni
         assert f"{removed} whitespace character(s)" in parsed.repairs[0].message
 
 
+@pytest.mark.parametrize("lead", ["\n", "\r\n  \t", "\ufeff\n\n"])
+def test_the_strict_refusal_of_whitespace_before_the_declaration_says_lenient_repairs_it(
+    lead: str,
+) -> None:
+    """Like every problem a lenient reading repairs, it says so: the CLI points to the repair.
+
+    Feeds served by PHP and the like often start with a newline before ``<?xml``; expat's
+    "declaration not at start of entity" alone did not say how many characters, nor that
+    ``loads_lenient`` (``geotarget preview --lenient``) removes them.
+    """
+    removed = len(lead.lstrip("\ufeff"))
+    for data in (lead + BASE, (lead + BASE).encode("utf-8")):
+        [message] = problems(data).values()
+        assert f"{removed} whitespace character(s) come before the XML declaration" in message
+        assert "XML 1.0 §2.8" in message and message.endswith("(loads_lenient repairs this)")
+    stray = problems("\n<!-- x -->\n" + BASE)[""]  # not whitespace alone: no repair to offer
+    assert "declaration not at start" in stray and "loads_lenient" not in stray
+
+
 def test_a_document_without_leading_whitespace_has_no_such_repair() -> None:
     """Nothing to remove, nothing reported; whitespace inside the document is not touched."""
     assert cap.loads_lenient(BASE).repairs == ()

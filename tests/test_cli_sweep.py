@@ -310,6 +310,39 @@ def test_projected_metres_are_named_as_such(
     )
 
 
+@pytest.mark.parametrize(
+    ("head", "old", "new"),
+    [
+        (b"\n", "", ""),
+        (codecs.BOM_UTF8, 'encoding="UTF-8"', 'encoding="ISO-8859-1"'),
+        (b"", "<info>", '<info xml:lang="sv-SE">'),
+    ],
+    ids=["newline-before-declaration", "bom-contradicting", "attribute"],
+)
+def test_a_repair_lenient_reading_makes_is_pointed_to_like_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], head: bytes, old: str, new: str
+) -> None:
+    """Whitespace before ``<?xml``, a contradicting byte-order mark, an attribute: as CAP 1.1.
+
+    A newline before the declaration (as PHP feeds send), a UTF-8 mark on a Latin-1
+    declaration, an ``xml:lang`` attribute: ``preview --lenient`` repairs each, so the strict commands say so, as for CAP 1.1; they
+    said only expat's "declaration not at start of entity", named ``loads_lenient``, or said
+    nothing of a repair.
+    """
+    text = ALERT.read_text(encoding="utf-8").replace(old, new, 1)
+    alert = tmp_path / "feed.xml"
+    alert.write_bytes(head + text.encode("utf-8"))
+    code, out, err = _run(["preview", str(alert)], capsys)
+    assert (code, out) == (2, "")
+    assert err.strip().endswith(
+        "(this command reads strictly; 'geotarget preview --lenient' repairs this)"
+    ), err
+    assert "loads_lenient" not in err
+    code, out, err = _run(["preview", str(alert), "--lenient"], capsys)
+    assert (code, err) == (0, "")
+    assert "kind: explosion" in out
+
+
 def test_preview_lenient_reads_what_a_strict_read_refuses_and_lists_the_repairs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

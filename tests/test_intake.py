@@ -312,6 +312,28 @@ def test_document_signed_by_another_key_is_refused(keys: tuple[Any, bytes]) -> N
     assert result.verdict is Verdict.BAD_SIGNATURE
 
 
+def test_a_key_value_added_to_a_signed_document_is_a_bad_signature(keys: tuple[Any, bytes]) -> None:
+    """An empty RSAKeyValue put in the (unsigned) KeyInfo of a valid document by a relay.
+
+    signxml's TypeError (``b64decode(None)``) escaped receive(); it is BAD_SIGNATURE, nobody
+    told and nothing changed, and the untouched document is then delivered.
+    """
+    key, cert = keys
+    signed = sign(stockholm_doc(), key, cert)
+    tampered = signed.replace(
+        b"</ds:X509Data>",
+        b"</ds:X509Data><ds:KeyValue><ds:RSAKeyValue><ds:Modulus></ds:Modulus>"
+        b"<ds:Exponent>AQAB</ds:Exponent></ds:RSAKeyValue></ds:KeyValue>",
+        1,
+    )
+    assert tampered != signed
+    t = signing_targeter(cert)
+    result = t.receive(tampered, stockholm_devices(), AT)
+    assert result.verdict is Verdict.BAD_SIGNATURE
+    assert "its <Modulus> is empty" in result.reason and t.active_incidents == ()
+    assert t.receive(signed, stockholm_devices(), AT).verdict is Verdict.DELIVER
+
+
 # --- the command line ------------------------------------------------------------------------
 
 

@@ -186,13 +186,30 @@ def _parse(data: str | bytes) -> _xml.Node:
     except expat.ExpatError as err:
         where = f"line {err.lineno}, column {err.offset + 1}"
         reason = expat.ErrorString(err.code)
-        raise InvalidCAP([Problem("", f"not well-formed XML: {reason} at {where}")]) from err
+        message = f"not well-formed XML: {reason} at {where}"
+        spaces = _space_before_declaration(data)
+        if spaces and err.code == expat.errors.codes[expat.errors.XML_ERROR_MISPLACED_XML_PI]:
+            # A problem loads_lenient repairs says so, as the reader's others do.
+            message += (
+                f": {spaces} whitespace character(s) come before the XML declaration, which XML "
+                "1.0 §2.8 requires to come first (loads_lenient repairs this)"
+            )
+        raise InvalidCAP([Problem("", message)]) from err
 
 
 #: XML whitespace before an XML declaration (after any UTF-8 byte order mark), which XML 1.0
 #: §2.8 forbids: the declaration must be the very first thing in the document.
 _SPACE_BEFORE_DECLARATION = re.compile(rb"(\xef\xbb\xbf)?([ \t\r\n]+)(?=<\?xml[ \t\r\n])")
 _SPACE_BEFORE_DECLARATION_STR = re.compile(r"(\ufeff)?([ \t\r\n]+)(?=<\?xml[ \t\r\n])")
+
+
+def _space_before_declaration(data: str | bytes | bytearray | memoryview) -> int:
+    """How many whitespace characters come before the XML declaration (0: none, or no such)."""
+    if isinstance(data, str):
+        m = _SPACE_BEFORE_DECLARATION_STR.match(data)
+        return 0 if m is None else m.end(2) - m.start(2)
+    mb = _SPACE_BEFORE_DECLARATION.match(bytes(data))
+    return 0 if mb is None else mb.end(2) - mb.start(2)
 
 
 def _strip_before_declaration(data: str | bytes) -> tuple[str | bytes, tuple[Repair, ...]]:

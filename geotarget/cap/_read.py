@@ -63,6 +63,7 @@ CAP12 = "urn:oasis:names:tc:emergency:cap:1.2"
 CAP11 = "urn:oasis:names:tc:emergency:cap:1.1"
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
+XML_NS = "http://www.w3.org/XML/1998/namespace"  # the xml: prefix (xml:lang, xml:space)
 
 Envelope = tuple[float, float, float, float]
 Schema = tuple[tuple[str, int, int | None], ...]  # (element, min, max or None = unbounded)
@@ -266,11 +267,10 @@ class Reader:
             ns, _, local = key.rpartition(" ")
             if ns == XSI:
                 continue
-            shown = f"{{{ns}}}{local}" if ns else local
-            if self.lenient:
-                self.repair(path or "alert", f"ignored the attribute {shown!r} (CAP has none)")
-            else:
-                self.problem(path or "alert", f"unexpected attribute {shown!r}: CAP has none")
+            shown = f"xml:{local}" if ns == XML_NS else f"{{{ns}}}{local}" if ns else local
+            self.fixable(
+                path or "alert", f"unexpected attribute {shown!r}: CAP has none", "ignored it"
+            )
 
     def children(
         self, node: Node, path: str, schema: Schema, *, tail_ns: str | None = None

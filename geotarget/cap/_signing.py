@@ -19,8 +19,17 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from geotarget.cap._read import CAP12
+from geotarget.cap._read import CAP12, DSIG
 from geotarget.errors import InvalidSignature, InvalidType, MissingExtra
+
+#: XML-DSig 1.1's namespace (``DEREncodedKeyValue``, ``ECKeyValue``).
+DSIG11 = "http://www.w3.org/2009/xmldsig11#"
+#: The XML-DSig elements whose base64 content signxml decodes: the schema lets each be empty
+#: (xs:base64Binary allows ""), and signxml then fails with a TypeError (``b64decode(None)``).
+_BASE64 = frozenset(
+    {"SignatureValue", "DigestValue", "Modulus", "Exponent", "P", "Q", "G", "Y", "J", "Seed",
+     "PgenCounter", "PublicKey", "DEREncodedKeyValue"}
+)  # fmt: skip
 
 
 def _modules() -> tuple[Any, Any, Any]:
@@ -73,6 +82,20 @@ def _why(err: Exception) -> str:
     return f"the signature is malformed or not acceptable ({detail})"
 
 
+def _empty_base64(raw: bytes, etree: Any, parser: Any) -> str | None:
+    """The first element of the ``<alert>``'s signatures whose base64 value is empty, if any."""
+    try:
+        root = etree.fromstring(raw, parser)
+    except etree.LxmlError:
+        return None
+    for signature in root.findall(f"{{{DSIG}}}Signature"):
+        for element in signature.iter(f"{{{DSIG}}}*", f"{{{DSIG11}}}*"):
+            name = etree.QName(element).localname
+            if name in _BASE64 and not (element.text or "").strip() and not len(element):
+                return str(name)
+    return None
+
+
 def verify(
     raw: bytes, certificate: str | bytes | Sequence[str | bytes], *, at: datetime | None
 ) -> bytes:
@@ -106,6 +129,17 @@ def verify(
         except (signxml.exceptions.SignXMLException, etree.LxmlError, ValueError) as err:
             # ValueError: an algorithm URI signxml does not know, malformed base64...
             reasons.append(f"certificate[{k}] ({cert.subject.rfc4514_string()}): {_why(err)}")
+            continue
+        except TypeError as err:
+            # signxml decodes an empty base64 element as b64decode(None).
+            empty = _empty_base64(raw, etree, parser)
+            why = (
+                f"the signature is malformed: its <{empty}> is empty, where XML-DSig requires "
+                "base64 data"
+                if empty is not None
+                else f"the signature is malformed or not acceptable ({err})"
+            )
+            reasons.append(f"certificate[{k}] ({cert.subject.rfc4514_string()}): {why}")
             continue
         signed = result.signed_xml
         if signed is None or signed.tag != f"{{{CAP12}}}alert":

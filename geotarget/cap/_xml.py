@@ -9,6 +9,7 @@ minimal element tree of :class:`Node` objects; nothing else of the document surv
 from __future__ import annotations
 
 import codecs
+import html.entities
 import re
 import xml.parsers.expat as expat
 from typing import NoReturn
@@ -138,8 +139,8 @@ def _refuse_bom_conflict(raw: bytes) -> None:
             f"the document starts with a {name} byte-order mark but its XML declaration says "
             f"encoding={declared!r}: XML 1.0 §4.3.3 makes a declaration that contradicts the "
             f"document's encoding a fatal error (declare {name!r}, or save the document "
-            "without the mark in the encoding it declares; loads_lenient reads it as the mark "
-            "says)"
+            "without the mark in the encoding it declares); it can be read as the mark says "
+            "(loads_lenient repairs this)"
         )
 
 
@@ -163,6 +164,10 @@ def _known_encoding(name: str) -> codecs.CodecInfo:
             "written in (write CAP in UTF-8)"
         )
     return info
+
+
+#: How every XML declaration starts, in the ASCII bytes an ASCII-based encoding writes it in.
+_ASCII_HEAD = b"<?xml"
 
 
 def _check_declared_encoding(raw: bytes) -> tuple[str | None, str] | None:
@@ -210,6 +215,18 @@ def _check_declared_encoding(raw: bytes) -> tuple[str | None, str] | None:
             "that contradicts the document's encoding a fatal error; a .NET StringWriter "
             "declares utf-16 whatever encoding the text is saved in): declare the encoding "
             'the document is saved in, e.g. <?xml version="1.0" encoding="UTF-8"?>'
+        )
+    if _ASCII_HEAD.decode(info.name, "replace") != _ASCII_HEAD.decode("ascii"):
+        # XML 1.0 Appendix F: '<?xml' in ASCII bytes shows an ASCII-based encoding; an EBCDIC
+        # code page (cp037, cp500, cp1140...) writes it 4C 6F A7 94 93.
+        written = _ASCII_HEAD.decode("ascii").encode(info.name, "replace")
+        raise Refused(
+            f"the XML declaration says encoding={name!r}, but the document is not written in "
+            f"it: its first bytes '<?xml' are ASCII, which {name} writes otherwise (as "
+            f"{' '.join(f'{b:02X}' for b in written)}; "
+            "XML 1.0 §4.3.3 and Appendix F make a declaration that contradicts the document's "
+            "encoding a fatal error): declare the encoding the document is saved in, e.g. "
+            '<?xml version="1.0" encoding="UTF-8"?>'
         )
     return None if name.upper() in _EXPAT_NATIVE else info.name, "declared"
 
@@ -293,16 +310,28 @@ def parse(data: str | bytes) -> Node:
     def chars(data: str) -> None:
         stack[-1].parts.append(data)
 
+    bound: dict[str, int] = {}  # the prefixes in scope, for the message of an unbound one
+
+    def bind(prefix: str | None, _uri: str | None) -> None:
+        if prefix:
+            bound[prefix] = bound.get(prefix, 0) + 1
+
+    def unbind(prefix: str | None) -> None:
+        if prefix:
+            bound[prefix] -= 1
+
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = chars
+    parser.StartNamespaceDeclHandler = bind
+    parser.EndNamespaceDeclHandler = unbind
     try:
         parser.Parse(raw, True)
     except (LookupError, UnicodeError, ValueError) as err:
         # A declared encoding the prescan could not see (e.g. in UTF-16) that Python's codecs
         # cannot turn into the single-byte map expat needs.
         raise Refused(f"the document's declared encoding cannot be decoded: {err}") from err
-    except expat.ExpatError:
+    except expat.ExpatError as error:
         # Bytes that are not UTF-8 where expat reads UTF-8 are its "invalid token": say so.
         declared = None if isinstance(data, str) else _read_as_utf8(raw)
         if declared is not None:
@@ -311,8 +340,145 @@ def parse(data: str | bytes) -> Node:
             except UnicodeDecodeError as err:
                 if err.start <= parser.ErrorByteIndex:
                     raise _undecodable(raw, err, "utf-8", declared=declared) from None
+        if error.code == expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]:
+            m = _ENTITY.match(raw, parser.ErrorByteIndex)
+            if m is not None:
+                where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+                raise _undefined_entity(m.group(1).decode("utf-8", "replace"), where) from None
+        if error.code == expat.errors.codes[expat.errors.XML_ERROR_UNBOUND_PREFIX]:
+            unbound = _unbound_prefix(raw, parser.ErrorByteIndex, bound)
+            if unbound is not None:
+                where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+                raise Refused(
+                    f"not well-formed XML: unbound prefix at {where}: {unbound}"
+                ) from None
+        control = _control_character(raw, parser.ErrorByteIndex, error.code)
+        if control is not None:
+            where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+            raise Refused(
+                f"not well-formed XML: {expat.ErrorString(error.code)} at {where}: {control}"
+            ) from None
+        if error.code == expat.errors.codes[expat.errors.XML_ERROR_INVALID_TOKEN]:
+            bare = _bare_markup(raw, parser.ErrorByteIndex)
+            if bare is not None:
+                where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+                raise Refused(
+                    f"not well-formed XML: {expat.ErrorString(error.code)} at {where}: {bare}"
+                ) from None
         raise
     return top.children[0]
+
+
+#: The bytes a name may start with after ``<`` (a tag, an end tag, a comment, a PI): ASCII
+#: letters, ``_``, ``:`` and any non-ASCII byte (XML 1.0 production NameStartChar).
+_TAG_START = re.compile(rb"[A-Za-z_:/!?\x80-\xff]")
+
+
+def _bare_markup(raw: bytes, at: int) -> str | None:
+    """What is wrong when expat's "invalid token" at byte ``at`` is a bare ``&`` or ``<`` in text.
+
+    expat reports the byte after the ``&`` or ``<`` that starts no reference or tag: "Police
+    & fire", a URL's ``?a=1&b=2``, "<25 m/s". None when it is something else.
+    """
+    start = max(raw.rfind(b"&", max(0, at - 64), at + 1), raw.rfind(b"<", max(0, at - 64), at + 1))
+    if start < 0:
+        return None
+    near = raw[max(0, start - 20) : start + 20].decode("utf-8", "replace")
+    if raw[start : start + 1] == b"&":
+        if b";" in raw[start : at + 1]:
+            return None  # a malformed reference (&#xZZ;), not a bare ampersand
+        return (
+            f"a bare '&' (in {near!r}), which XML requires written '&amp;' in text, a URL's "
+            "query string included (?a=1&amp;b=2)"
+        )
+    if _TAG_START.match(raw, start + 1):
+        return None
+    return f"a '<' that starts no tag (in {near!r}), which XML requires written '&lt;' in text"
+
+
+_CHAR_REF = re.compile(rb"&#(x[0-9A-Fa-f]{1,8}|[0-9]{1,10});")
+_NOT_XML = "which XML 1.0 does not allow in a document, literally or referenced (§2.2, Char)"
+
+
+def _control_character(raw: bytes, at: int, code: int) -> str | None:
+    """The control character expat stopped at (literal, or a character reference), if any.
+
+    XML 1.0 allows no C0 control but tab, line feed and carriage return; text from legacy
+    systems carries them (vertical tab, escape, SOH/ETX of a bulletin's header).
+    """
+    if code == expat.errors.codes[expat.errors.XML_ERROR_BAD_CHAR_REF]:
+        m = _CHAR_REF.match(raw, at)
+        if m is None:
+            return None
+        digits = m.group(1).decode("ascii")
+        point = int(digits[1:], 16) if digits.startswith("x") else int(digits)
+        ref = m.group(0).decode("ascii")
+        return f"the character reference {ref!r} names U+{point:04X}, {_NOT_XML}"
+    if code != expat.errors.codes[expat.errors.XML_ERROR_INVALID_TOKEN] or at >= len(raw):
+        return None
+    byte = raw[at]
+    if byte >= 0x20 or byte in b"\t\n\r":
+        return None
+    near = raw[max(0, at - 20) : at + 20].decode("utf-8", "replace")
+    return f"the control character U+{byte:04X} (in {near!r}), {_NOT_XML}: remove it"
+
+
+#: The namespaces of the prefixes CAP documents use, for the declaration a message suggests.
+_KNOWN_PREFIXES = {
+    "cap": "urn:oasis:names:tc:emergency:cap:1.2",
+    "xsi": "http://www.w3.org/2001/XMLSchema-instance",
+    "ds": "http://www.w3.org/2000/09/xmldsig#",
+}
+_TAG = re.compile(rb"<([^\s/>]+)([^>]*)>?")
+_PREFIXED = re.compile(rb"(?:^|\s)([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*\s*=")
+
+
+def _unbound_prefix(raw: bytes, at: int, bound: dict[str, int]) -> str | None:
+    """Which prefix of the tag at byte ``at`` no declaration in scope binds, and the remedy.
+
+    ``bound`` counts the prefixes declared by the open elements. None when the tag is not
+    there to read (then expat's message stands alone).
+    """
+    m = _TAG.match(raw, at)
+    if m is None:
+        return None
+    name, rest = m.group(1).decode("utf-8", "replace"), m.group(2)
+    here = {p.decode("utf-8", "replace") for p in re.findall(rb"xmlns:([\w.-]+)\s*=", rest)}
+    used = [name.partition(":")[0]] if ":" in name else []
+    used += [p.decode("utf-8", "replace") for p in _PREFIXED.findall(rest)]
+    free = [p for p in used if p not in ("xml", "xmlns") and p not in here and not bound.get(p)]
+    if not free:
+        return None
+    prefix = free[0]
+    uri = _KNOWN_PREFIXES.get(prefix, "the namespace it stands for")
+    return (
+        f"the prefix '{prefix}:' used in <{name}> is bound by no xmlns:{prefix} declaration in "
+        f'scope: declare it, as xmlns:{prefix}="{uri}" (an alert cut out of a feed loses the '
+        "declarations the feed made)"
+    )
+
+
+#: An entity reference as expat reports it undefined (the name, without ``&`` and ``;``).
+_ENTITY = re.compile(rb"&([^\s&;<>]{1,64});")
+
+
+def _undefined_entity(name: str, where: str) -> Refused:
+    """The refusal of ``&name;``: XML predefines five entities, and no DTD is read.
+
+    Feeds written by web systems carry HTML entities (``&nbsp;``, ``&eacute;``); the message
+    says which character to write instead when the name is an HTML one.
+    """
+    point = html.entities.name2codepoint.get(name)
+    instead = (
+        f"'&{name};' is an HTML entity: write {chr(point)!r} itself or &#{point};"
+        if point is not None
+        else "write the character itself or a character reference such as &#233; (é)"
+    )
+    return Refused(
+        f"not well-formed XML: undefined entity '&{name};' at {where}: XML predefines only "
+        f"&lt; &gt; &amp; &apos; &quot;, and geotarget reads no DTD that could declare others; "
+        f"{instead}"
+    )
 
 
 def _read_as_utf8(raw: bytes) -> bool | None:
