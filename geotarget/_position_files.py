@@ -238,7 +238,10 @@ class Marks:
         if not used or (len(used) == 1 and used[0] == self.mark):
             return  # no mark, or only the file's: the common case, one scan in C
         if len(used) == 1 and self.mark is None and self.pending is None and not grouped_ok:
-            i = joined.count("\n", 0, joined.index(used[0]))
+            # The first cell showing the mark (once a file): found cell by cell, since a cell
+            # may hold a line break (quoted) and so the line breaks of ``joined`` do not count
+            # rows.
+            i = next(k for k, raw in enumerate(cells) if used[0] in raw)
             self._learn(used[0], where.row(i), column, cells[i])
             return
         for i, raw in enumerate(cells):

@@ -191,3 +191,23 @@ def test_parquet_and_arrow_text_numbers_follow_one_mark(tmp_path: Path) -> None:
         read(path, observed_at=AT)
     with pytest.raises(InvalidPositions, match=r"t: row 1, column accuracy_m: has a decimal c"):
         positions_from_arrow(table, source="t", observed_at=AT)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # The lat cells before the first decimal comma hold line breaks (quoted): the mark was
+        # placed by the breaks before it in the joined column, a row too late...
+        '1;18;"59\n";10\n2;18;59,33;10\n3;18;59;1.5\n',
+        # ... or beyond the column's last row (an IndexError).
+        '1;18;"59\n\n";10\n2;18;59,33;10\n3;18;59;1.5\n',
+    ],
+)
+def test_the_mark_is_seen_where_it_is_when_cells_hold_line_breaks(
+    tmp_path: Path, rows: str
+) -> None:
+    """The error names the cell that shows the file's mark, not one counted by line breaks."""
+    with pytest.raises(InvalidPositions) as err:
+        _read_text(tmp_path, "id;lon;lat;accuracy_m\n" + rows)
+    assert "this file's numbers have a decimal comma (row 2 (line " in str(err.value)
+    assert "column lat: '59,33')" in str(err.value)
