@@ -217,9 +217,14 @@ class Marks:
     mark: str | None = None
     #: Where the mark was first seen: "row 2 (line 3), column lon: '18.06'" (file not named).
     seen: str = ""
+    #: The row ("row 2 (line 3)") and column of that cell: a message about another cell of
+    #: the same row names its column only, never quoting it (a row's lon and lat are the
+    #: device's position; a message quotes the one cell that breaks its rule).
+    seen_row: str = ""
+    seen_column: str = ""
     #: The first grouped-looking accuracy cell seen before the mark was known:
-    #: (its mark, its place, column, raw text).
-    pending: tuple[str, str, str, str] | None = None
+    #: (its mark, its row, its place, column, raw text).
+    pending: tuple[str, str, str, str, str] | None = None
 
     @property
     def comma(self) -> bool:
@@ -259,34 +264,38 @@ class Marks:
         if grouped_ok and _GROUPED.fullmatch(text):
             if self.mark is None:
                 if self.pending is None:
-                    self.pending = (mark, where(i), column, raw)
+                    self.pending = (mark, where.row(i), where(i), column, raw)
                 elif self.pending[0] != mark:
-                    self._refuse_grouped(*self.pending[1:])
+                    self._refuse_grouped(*self.pending[2:])
                 return
         elif self.mark is None:
             self._learn(mark, where.row(i), column, raw)
             return
         if mark != self.mark:
-            raise _problem(where(i), column, self._other_rule(mark), raw)
+            raise _problem(where(i), column, self._other_rule(mark, where.row(i)), raw)
 
     def finish(self) -> None:
         """End of file: a grouped-looking cell that no other number explains is refused."""
         if self.pending is not None and self.mark is None:
-            self._refuse_grouped(*self.pending[1:])
+            self._refuse_grouped(*self.pending[2:])
 
     def _learn(self, mark: str, place: str, column: str, raw: str) -> None:
         self.mark, self.seen = mark, f"{place}, column {column}: {_show(raw.strip())}"
+        self.seen_row, self.seen_column = place, column
         if self.pending is not None:
-            other, pending_place, pending_column, pending_raw = self.pending
+            other, row, pending_place, pending_column, pending_raw = self.pending
             self.pending = None
             if other != mark:
-                raise _problem(pending_place, pending_column, self._other_rule(other), pending_raw)
+                rule = self._other_rule(other, row)
+                raise _problem(pending_place, pending_column, rule, pending_raw)
 
-    def _other_rule(self, mark: str) -> str:
+    def _other_rule(self, mark: str, row: str) -> str:
+        """The rule a cell of ``row`` with ``mark`` breaks (the evidence not quoted in its row)."""
         assert self.mark is not None
+        seen = f"in column {self.seen_column} of this row" if row == self.seen_row else self.seen
         return (
             f"has a {_MARK_NAME[mark]}, but this file's numbers have a {_MARK_NAME[self.mark]} "
-            f"({self.seen}): a thousands separator? numbers must be written without one, and "
+            f"({seen}): a thousands separator? numbers must be written without one, and "
             "all with one decimal mark"
         )
 
