@@ -78,7 +78,7 @@ import numpy.typing as npt
 
 from geotarget._csv_records import Records, line_offset, over_limit
 from geotarget._csv_records import lines as _lines
-from geotarget._validate import charset, iso_datetime
+from geotarget._validate import charset, iso_datetime, pair_text
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
 
 KNOWN = ("id", "lon", "lat", "accuracy_m", "observed_at", "tester")
@@ -875,6 +875,25 @@ def twice(where: str, key: str, header: Sequence[object], first: int, second: in
     )
 
 
+#: A header field that is a decimal number (``18.0653917``, ``59,3326``): a line holding one
+#: is a row of data (a file without a header line), and is never quoted.
+_DECIMAL_NAME = re.compile(r"\s*[+-]?\d*[.,]\d+\s*", re.ASCII)
+
+
+def _header_text(header: Sequence[str]) -> str:
+    """A header's names for an error, or, for a line of data, its size: never a device's row."""
+    decimals = sum(
+        1 for n in header if _DECIMAL_NAME.fullmatch(str(n)) or pair_text(str(n)) is not None
+    )
+    if not decimals:
+        return names_text(header) or "nothing"
+    numbers = "a decimal number" if decimals == 1 else "decimal numbers"
+    return (
+        f"{len(header):,} fields, {decimals:,} of them {numbers}, not quoted: a row of data? a "
+        "row is a device's position"
+    )
+
+
 def _columns(
     header: Sequence[str], name: str, line: int | None = 1
 ) -> tuple[dict[str, int], tuple[str, ...]]:
@@ -895,7 +914,7 @@ def _columns(
             unknown.append(raw.strip() or f"(unnamed column {j + 1})")
     missing = [c for c in REQUIRED if c not in known]
     if missing:
-        found = names_text(header) or "nothing"
+        found = _header_text(header)
         raise InvalidInput(
             f"{at}: lacks column(s) {', '.join(missing)} (has {found}); "
             f"the {'first line' if line == 1 else 'line after sep='} must name the columns: "

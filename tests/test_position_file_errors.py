@@ -368,3 +368,38 @@ def test_a_parquet_file_that_decompresses_to_millions_of_rows_a_kilobyte_is_refu
     small = tmp_path / "small.parquet"
     small.write_bytes(_small_parquet(tmp_path))
     assert len(read(small)[0]) == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        # sqlite3's .mode csv writes no header unless .headers on; COPY ... CSV without HEADER.
+        ("0701234567,18.0653917,59.3326471,10,1716206400\n", 5),
+        # Excel in Swedish, the header row deleted.
+        ("0701234567;18,0653917;59,3326471;10;2024-05-20 14:00\n", 5),
+    ],
+)
+def test_a_file_without_a_header_line_is_refused_without_quoting_its_first_row(
+    tmp_path: Path, text: str, fields: int
+) -> None:
+    """A first line of data is no header: the refusal says so, and never quotes it.
+
+    It quoted the line's fields as column names: the first device's id, lon, lat and time,
+    its whole record, in a message that is logged.
+    """
+    path = tmp_path / "p.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path)
+    message = str(err.value)
+    assert message.startswith(
+        f"p.csv: line 1: lacks column(s) id, lon, lat (has {fields} fields, 2 of them decimal "
+        "numbers, not quoted: a row of data? a row is a device's position); the first line must "
+        "name the columns: id, lon, lat, "
+    ), message
+    assert "0701234567" not in message
+    assert "18.06" not in message and "18,06" not in message  # no coordinate
+    # A header of names is still quoted: they are no personal data.
+    path.write_text("id,lon,note\n1,18.06,x\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"lacks column\(s\) lat \(has 'id', 'lon', 'note'\)"):
+        read(path)
