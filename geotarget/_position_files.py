@@ -190,8 +190,19 @@ def names_text(names: Sequence[str]) -> str:
     return shown + (f" and {more:,} more" if more > 0 else "")
 
 
+def _cell_text(value: str) -> str:
+    """A cell for a message: quoted, or described when it holds two decimal numbers.
+
+    Where one number or time belongs, such a cell (``59.3326,18.0654``, ``POINT (18.06 59.33)``)
+    is most likely a position: described, never quoted, as :func:`geotarget.parse_time` does
+    (:func:`~geotarget._validate.pair_text`).
+    """
+    pair = pair_text(value)
+    return _show(value) if pair is None else pair
+
+
 def _problem(where: str, column: str, rule: str, value: str) -> InvalidPositions:
-    return InvalidPositions(f"{where}, column {column}: {rule} (got {_show(value)})")
+    return InvalidPositions(f"{where}, column {column}: {rule} (got {_cell_text(value)})")
 
 
 #: A number that may be a grouped thousand: one to three digits (not starting with 0), a mark,
@@ -976,7 +987,7 @@ def _csv_error(
         column = f"field {j + 1}"
     return InvalidInput(
         f"{name}: line {start}, {column}: unclosed quote: the quoted field that opens here "
-        f'never ends (a quote inside a field is written twice, "") (got {_show(field)})'
+        f'never ends (a quote inside a field is written twice, "") (got {_cell_text(field)})'
     )
 
 

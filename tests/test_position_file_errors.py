@@ -403,3 +403,47 @@ def test_a_file_without_a_header_line_is_refused_without_quoting_its_first_row(
     path.write_text("id,lon,note\n1,18.06,x\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match=r"lacks column\(s\) lat \(has 'id', 'lon', 'note'\)"):
         read(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        # "lat,lon" as map apps copy a place, pasted into one cell.
+        ("id;lon;lat;accuracy_m;observed_at\na;59.3326471,18.0653917;;10;1716206400\n", "lon"),
+        ("id;lon;lat;accuracy_m;observed_at\na;18,06;59,33;59,3326471 18,0653917;1716206400\n",
+         "accuracy_m"),
+        # The columns shifted by one: the time column holds the position.
+        ("id;lon;lat;accuracy_m;observed_at\na;;;;59.3326471,18.0653917\n", "observed_at"),
+        ('id,lon,lat,accuracy_m,observed_at\na,"POINT (18.0653917 59.3326471)",,10,1716206400\n',
+         "lon"),
+    ],
+)  # fmt: skip
+def test_a_cell_holding_a_position_is_described_not_quoted(
+    tmp_path: Path, text: str, column: str
+) -> None:
+    """Two decimal numbers where one number or time belongs: most likely a position.
+
+    The message quoted the cell, as :func:`geotarget.parse_time` no longer does: a device's
+    position in a message that is logged.
+    """
+    path = tmp_path / "p.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidPositions) as err:
+        read(path)
+    message = str(err.value)
+    assert message.startswith(f"p.csv: row 1 (line 2), column {column}: "), message
+    assert message.endswith(
+        "characters holding two decimal numbers, not quoted: it may be a position)"
+    ), message
+    assert "3326471" not in message and "0653917" not in message
+
+
+def test_an_unclosed_quote_before_a_position_does_not_quote_it(tmp_path: Path) -> None:
+    """The field shown up to the next delimiter may hold "lat,lon" in a semicolon file."""
+    path = tmp_path / "p.csv"
+    path.write_text('id;lon;lat\na;"59.3326471,18.0653917;\nb;18;59\n', encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path)
+    message = str(err.value)
+    assert message.startswith("p.csv: line 2, column lon: unclosed quote: "), message
+    assert "3326471" not in message and "0653917" not in message
