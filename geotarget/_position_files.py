@@ -610,8 +610,10 @@ def _check(
             elif name == "lat" and abs(lon[i]) <= 90.0 and abs(lat[i]) <= 180.0:
                 hint = "; are lon and lat swapped?"
             elif not (abs(lon[i]) <= 180.0 or abs(lat[i]) <= 90.0):
-                hint = (  # both beyond degrees: metres, as Swedish authorities' data often is
-                    f" and lat is {float(lat[i])!r}: metres in a projected system such as "
+                # Both beyond degrees: metres, as Swedish authorities' data often is. The lat
+                # is not quoted: with the lon quoted, it is the device's position.
+                hint = (
+                    ", and lat lies beyond [-90, 90] too: metres in a projected system such as "
                     "SWEREF 99 TM (EPSG:3006)? convert them to WGS84 longitude and latitude "
                     "in degrees"
                 )
