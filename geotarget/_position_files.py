@@ -66,6 +66,7 @@ import csv
 import datetime as dt
 import itertools
 import math
+import operator
 import re
 import zoneinfo
 from collections.abc import Callable, Sequence
@@ -1011,8 +1012,10 @@ def read_csv(
 
     Each chunk is handed to ``take``.
 
-    Returns every data row's first line and what was read. Only one chunk's cells are held
-    at a time, so memory is the file's bytes and text, one chunk and what ``take`` keeps.
+    Returns every data row's first line and what was read. Only one chunk's cells of the known
+    columns are held at a time (a record's other cells are dropped as it is read: a wide
+    export's many short cells would cost a Python string each), so memory is the file's bytes
+    and text, one chunk and what ``take`` keeps.
     ``data`` is the text's bytes when they come from standard input (``path`` is ``-``).
     """
     name = STDIN_NAME if data is not None else path.name
@@ -1027,11 +1030,11 @@ def read_csv(
     rows = 0
     line_parts: list[npt.NDArray[np.int64]] = []
 
-    def flush(records: list[list[str]], lines: list[int]) -> None:
+    def flush(records: list[tuple[str, ...]], lines: list[int]) -> None:
         nonlocal rows
         columns = list(zip(*records, strict=True))
         records.clear()
-        cells = {key: list(columns[j]) for key, j in known.items()}
+        cells = {key: list(columns[k]) for k, key in enumerate(known)}
         del columns
         take(cells, lines, rows)
         line_parts.append(np.asarray(lines, dtype=np.int64))
@@ -1041,10 +1044,11 @@ def read_csv(
     header: list[str] | None = None
     sep_line = sep is not None  # Excel's "sep=;" line, before the header
     known: dict[str, int] = {}
+    pick: Callable[[list[str]], tuple[str, ...]] = tuple  # a record's known cells, in order
     unknown: tuple[str, ...] = ()
     width = named = 0
     unnamed_data = False  # whether a row has data under the header's empty last names
-    records: list[list[str]] = []
+    records: list[tuple[str, ...]] = []
     lines: list[int] = []
     while True:  # once more after a field longer than the csv module's limit
         try:
@@ -1063,6 +1067,7 @@ def read_csv(
                 while named and not header[named - 1].strip():
                     named -= 1
                 known, unknown = _columns(header[:named], name, reader.line_num)
+                pick = operator.itemgetter(*known.values())  # (id, lon and lat: a tuple)
                 start = reader.line_num + 1
             for record in reader:
                 line, start = start, reader.line_num + 1
@@ -1082,7 +1087,7 @@ def read_csv(
                         f"{name}: row {rows + len(lines) + 1} (line {line}): has {len(record)} "
                         f"fields, the header has {named}{ending} (delimiter {delim!r})"
                     )
-                records.append(record)
+                records.append(pick(record))
                 lines.append(line)
                 if progress is not None and (rows + len(lines)) % PROGRESS_EVERY == 0:
                     progress(rows + len(lines))
