@@ -78,6 +78,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget._csv_records import Records, line_offset, over_limit
+from geotarget._csv_records import breaks as _breaks
 from geotarget._csv_records import lines as _lines
 from geotarget._validate import charset, iso_datetime, pair_text
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
@@ -960,6 +961,37 @@ def _unclosed(line: str, delim: str) -> tuple[int, str] | None:
     return None
 
 
+#: A quoted field from its opening quote to its closing one (``""`` is a quote in it).
+_QUOTED_FIELD = re.compile(r'"[^"]*(?:""[^"]*)*"(?!")')
+
+
+def _stray_quote(text: str, pos: int, delim: str) -> tuple[int, int, int, str] | None:
+    """The quoted field of the record at ``pos`` that text follows after its closing quote.
+
+    Returns its field (0-based), the offsets of its opening quote and of its closing quote,
+    and its text up to the next delimiter or line end; None when no field is so.
+    """
+    field, n = 0, len(text)
+    unquoted = re.compile(f"[^{re.escape(delim)}\r\n]*")
+    while True:
+        m = _QUOTED_FIELD.match(text, pos) if text.startswith('"', pos) else None
+        if m is not None:
+            if m.end() < n and text[m.end()] not in (delim, "\r", "\n"):
+                rest = unquoted.match(text, m.end())
+                assert rest is not None  # it matches the empty text
+                return field, pos, m.end() - 1, text[pos : rest.end()]
+            pos = m.end()
+        elif text.startswith('"', pos):
+            return None  # never closed
+        else:
+            rest = unquoted.match(text, pos)
+            assert rest is not None
+            pos = rest.end()
+        if not text.startswith(delim, pos):
+            return None  # the record's end
+        field, pos = field + 1, pos + 1
+
+
 def _csv_error(
     err: csv.Error,
     text: str,
@@ -973,7 +1005,23 @@ def _csv_error(
 
     A quote that never closes makes the csv module read on to the end of the file (or to its
     field size limit) and fail there; the error names the line and column where it opened.
+    Text after a quoted field's closing quote is named at that field.
     """
+    if str(err).endswith("expected after '\"'"):
+        at = line_offset(text, 0, start - 1)
+        stray = _stray_quote(text, at, delim)
+        if stray is not None:
+            j, opens, closes, cell = stray
+            line = start + _breaks(text, at, opens)
+            closing = line + _breaks(text, opens, closes)
+            lines = f", which opens on this line and closes on line {closing}"
+            return InvalidInput(
+                f"{name}: line {line}, {_field_name(header, j)}: text follows the closing "
+                "quote of a quoted field (a field that begins with a quote ends at its closing "
+                f"quote, then the delimiter {delim!r} or the line's end; a quote inside a field "
+                f'is written twice, ""){lines if closing != line else ""} '
+                f"(got {_cell_text(cell)})"
+            )
     first = next(itertools.islice(_lines(text), start - 1, None), "")
     opened = _unclosed(first, delim)
     if opened is None:
@@ -984,14 +1032,18 @@ def _csv_error(
     cut = field.find(delim, 1)
     if cut > 0:
         field = field[: cut + 1] + "…"
-    if header is not None and j < len(header):
-        column = f"column {header[j].strip() or j + 1}"
-    else:
-        column = f"field {j + 1}"
     return InvalidInput(
-        f"{name}: line {start}, {column}: unclosed quote: the quoted field that opens here "
-        f'never ends (a quote inside a field is written twice, "") (got {_cell_text(field)})'
+        f"{name}: line {start}, {_field_name(header, j)}: unclosed quote: the quoted field that "
+        f'opens here never ends (a quote inside a field is written twice, "") '
+        f"(got {_cell_text(field)})"
     )
+
+
+def _field_name(header: Sequence[str] | None, j: int) -> str:
+    """Field ``j`` (0-based) of a record: its column's name, or its number in the header."""
+    if header is not None and j < len(header):
+        return f"column {header[j].strip() or j + 1}"
+    return f"field {j + 1}"
 
 
 #: What :func:`read_csv` hands over per chunk: the known columns' cells, each data row's

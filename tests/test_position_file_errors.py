@@ -447,3 +447,35 @@ def test_an_unclosed_quote_before_a_position_does_not_quote_it(tmp_path: Path) -
     message = str(err.value)
     assert message.startswith("p.csv: line 2, column lon: unclosed quote: "), message
     assert "3326471" not in message and "0653917" not in message
+
+
+def test_text_after_a_closing_quote_is_named_at_its_field(tmp_path: Path) -> None:
+    """A field that begins with a quote ends there; text after it names line, column, cell.
+
+    The error said only "line 2: not readable as CSV: ';' expected after '"'" (which field of
+    a wide line?), and for a quoted field over two lines it said the quote never closed.
+    """
+    path = tmp_path / "q.csv"
+    rule = (
+        "text follows the closing quote of a quoted field (a field that begins with a quote "
+        "ends at its closing quote, then the delimiter {delim!r} or the line's end; a quote "
+        'inside a field is written twice, "")'
+    )
+    path.write_text(
+        'id;lon;lat;note\na;18;59;x\nb;18;59;"Kungsgatan" 12\nc;18;59;y\n', encoding="utf-8"
+    )
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT, accuracy_m=10.0)
+    assert str(err.value) == (
+        f"q.csv: line 3, column note: {rule.format(delim=';')} (got '\"Kungsgatan\" 12')"
+    )
+    path.write_text('id,lon,lat,note\na,18,59,"two\nlines" x,\n', encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT, accuracy_m=10.0)
+    assert str(err.value) == (
+        f"q.csv: line 2, column note: {rule.format(delim=',')}, which opens on this line and "
+        "closes on line 3 (got '\"two\\nlines\" x')"
+    )
+    path.write_text('id,lon,lat\n"dev-1"2,18,59\n', encoding="utf-8")  # the first field
+    with pytest.raises(InvalidInput, match=r"^q.csv: line 2, column id: text follows the clos"):
+        read(path, observed_at=AT, accuracy_m=10.0)
