@@ -890,22 +890,24 @@ def twice(where: str, key: str, header: Sequence[object], first: int, second: in
     )
 
 
-#: A header field that is a decimal number (``18.0653917``, ``59,3326``): a line holding one
-#: is a row of data (a file without a header line), and is never quoted.
-_DECIMAL_NAME = re.compile(r"\s*[+-]?\d*[.,]\d+\s*", re.ASCII)
-
-
 def _header_text(header: Sequence[str]) -> str:
-    """A header's names for an error, or, for a line of data, its size: never a device's row."""
-    decimals = sum(
-        1 for n in header if _DECIMAL_NAME.fullmatch(str(n)) or pair_text(str(n)) is not None
-    )
-    if not decimals:
+    """A header's names for an error, or, for a line of data, its size: never a device's row.
+
+    A first line holding a decimal number, or two numbers, is taken for a row of data (a file
+    without a header line): its fields together may be a device's position (``18.0653917``,
+    or ``674032`` and ``6580822`` in SWEREF 99 TM metres), so none is quoted.
+    """
+    decimals = numbers = 0
+    for raw in header:
+        text = str(raw).strip()
+        if _NUMBER.fullmatch(text) or pair_text(text) is not None:
+            numbers += 1
+            decimals += "." in text or "," in text
+    if not decimals and numbers < 2:
         return names_text(header) or "nothing"
-    numbers = "a decimal number" if decimals == 1 else "decimal numbers"
     return (
-        f"{len(header):,} fields, {decimals:,} of them {numbers}, not quoted: a row of data? a "
-        "row is a device's position"
+        f"{len(header):,} fields, {numbers:,} of them number{'' if numbers == 1 else 's'}, not "
+        "quoted: a row of data? a row is a device's position"
     )
 
 

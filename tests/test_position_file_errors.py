@@ -371,16 +371,18 @@ def test_a_parquet_file_that_decompresses_to_millions_of_rows_a_kilobyte_is_refu
 
 
 @pytest.mark.parametrize(
-    ("text", "fields"),
+    ("text", "fields", "numbers"),
     [
         # sqlite3's .mode csv writes no header unless .headers on; COPY ... CSV without HEADER.
-        ("0701234567,18.0653917,59.3326471,10,1716206400\n", 5),
+        ("0701234567,18.0653917,59.3326471,10,1716206400\n", 5, 5),
         # Excel in Swedish, the header row deleted.
-        ("0701234567;18,0653917;59,3326471;10;2024-05-20 14:00\n", 5),
+        ("0701234567;18,0653917;59,3326471;10;2024-05-20 14:00\n", 5, 4),
+        # SWEREF 99 TM metres: integers, as precise as degrees with five decimals.
+        ("k1;674032;6580822;10\n", 4, 3),
     ],
 )
 def test_a_file_without_a_header_line_is_refused_without_quoting_its_first_row(
-    tmp_path: Path, text: str, fields: int
+    tmp_path: Path, text: str, fields: int, numbers: int
 ) -> None:
     """A first line of data is no header: the refusal says so, and never quotes it.
 
@@ -393,11 +395,11 @@ def test_a_file_without_a_header_line_is_refused_without_quoting_its_first_row(
         read(path)
     message = str(err.value)
     assert message.startswith(
-        f"p.csv: line 1: lacks column(s) id, lon, lat (has {fields} fields, 2 of them decimal "
+        f"p.csv: line 1: lacks column(s) id, lon, lat (has {fields} fields, {numbers} of them "
         "numbers, not quoted: a row of data? a row is a device's position); the first line must "
         "name the columns: id, lon, lat, "
     ), message
-    assert "0701234567" not in message
+    assert "0701234567" not in message and "674032" not in message
     assert "18.06" not in message and "18,06" not in message  # no coordinate
     # A header of names is still quoted: they are no personal data.
     path.write_text("id,lon,note\n1,18.06,x\n", encoding="utf-8")
