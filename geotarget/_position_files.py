@@ -56,7 +56,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   rows count from 1; CSV also gives the line, the header being line 1) and the column. A
   quote that never closes is reported at the line and column where it opens. A message quotes
   the one cell that breaks its rule, never a whole record (a record's cells together are a
-  device's position): an unclosed quote's field is shown up to the next delimiter.
+  device's position): an unclosed quote's field is shown up to the next delimiter; a cell
+  holding two decimal numbers (most likely a position) is described, not quoted, and so is a
+  first line of numbers (a file without a header line).
 """
 
 from __future__ import annotations
