@@ -53,7 +53,7 @@ def line_offset(text: str, pos: int, count: int) -> int:
     return end
 
 
-def _breaks(text: str, start: int, end: int) -> int:
+def breaks(text: str, start: int, end: int) -> int:
     """The line ends (CR, LF or CRLF) in ``text[start:end]``."""
     crlf = text.count("\r\n", start, end)
     return text.count("\n", start, end) + text.count("\r", start, end) - crlf
@@ -112,9 +112,9 @@ class Records:
                 if text.startswith('"', pos):
                     m = _QUOTED.match(text, pos)
                     if m is None:  # never closed: the csv module reads to the text's end
-                        self.line_num += _breaks(text, pos, n) - text.endswith(("\r", "\n"))
+                        self.line_num += breaks(text, pos, n) - text.endswith(("\r", "\n"))
                         raise csv.Error("unexpected end of data")
-                    self.line_num += _breaks(text, pos, m.end())
+                    self.line_num += breaks(text, pos, m.end())
                     fields.append(m.group(1).replace('""', '"'))
                     pos = m.end()
                     if pos < n and text[pos] not in (self._delimiter, "\r", "\n"):

@@ -56,7 +56,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   rows count from 1; CSV also gives the line, the header being line 1) and the column. A
   quote that never closes is reported at the line and column where it opens. A message quotes
   the one cell that breaks its rule, never a whole record (a record's cells together are a
-  device's position): an unclosed quote's field is shown up to the next delimiter.
+  device's position): an unclosed quote's field is shown up to the next delimiter; a cell
+  holding two decimal numbers (most likely a position) is described, not quoted, and so is a
+  first line of numbers (a file without a header line).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ import csv
 import datetime as dt
 import itertools
 import math
+import operator
 import re
 import zoneinfo
 from collections.abc import Callable, Sequence
@@ -77,8 +80,9 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget._csv_records import Records, line_offset, over_limit
+from geotarget._csv_records import breaks as _breaks
 from geotarget._csv_records import lines as _lines
-from geotarget._validate import charset, iso_datetime
+from geotarget._validate import charset, iso_datetime, pair_text
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
 
 KNOWN = ("id", "lon", "lat", "accuracy_m", "observed_at", "tester")
@@ -190,8 +194,19 @@ def names_text(names: Sequence[str]) -> str:
     return shown + (f" and {more:,} more" if more > 0 else "")
 
 
+def _cell_text(value: str) -> str:
+    """A cell for a message: quoted, or described when it holds two decimal numbers.
+
+    Where one number or time belongs, such a cell (``59.3326,18.0654``, ``POINT (18.06 59.33)``)
+    is most likely a position: described, never quoted, as :func:`geotarget.parse_time` does
+    (:func:`~geotarget._validate.pair_text`).
+    """
+    pair = pair_text(value)
+    return _show(value) if pair is None else pair
+
+
 def _problem(where: str, column: str, rule: str, value: str) -> InvalidPositions:
-    return InvalidPositions(f"{where}, column {column}: {rule} (got {_show(value)})")
+    return InvalidPositions(f"{where}, column {column}: {rule} (got {_cell_text(value)})")
 
 
 #: A number that may be a grouped thousand: one to three digits (not starting with 0), a mark,
@@ -217,9 +232,14 @@ class Marks:
     mark: str | None = None
     #: Where the mark was first seen: "row 2 (line 3), column lon: '18.06'" (file not named).
     seen: str = ""
+    #: The row ("row 2 (line 3)") and column of that cell: a message about another cell of
+    #: the same row names its column only, never quoting it (a row's lon and lat are the
+    #: device's position; a message quotes the one cell that breaks its rule).
+    seen_row: str = ""
+    seen_column: str = ""
     #: The first grouped-looking accuracy cell seen before the mark was known:
-    #: (its mark, its place, column, raw text).
-    pending: tuple[str, str, str, str] | None = None
+    #: (its mark, its row, its place, column, raw text).
+    pending: tuple[str, str, str, str, str] | None = None
 
     @property
     def comma(self) -> bool:
@@ -238,7 +258,10 @@ class Marks:
         if not used or (len(used) == 1 and used[0] == self.mark):
             return  # no mark, or only the file's: the common case, one scan in C
         if len(used) == 1 and self.mark is None and self.pending is None and not grouped_ok:
-            i = joined.count("\n", 0, joined.index(used[0]))
+            # The first cell showing the mark (once a file): found cell by cell, since a cell
+            # may hold a line break (quoted) and so the line breaks of ``joined`` do not count
+            # rows.
+            i = next(k for k, raw in enumerate(cells) if used[0] in raw)
             self._learn(used[0], where.row(i), column, cells[i])
             return
         for i, raw in enumerate(cells):
@@ -256,34 +279,38 @@ class Marks:
         if grouped_ok and _GROUPED.fullmatch(text):
             if self.mark is None:
                 if self.pending is None:
-                    self.pending = (mark, where(i), column, raw)
+                    self.pending = (mark, where.row(i), where(i), column, raw)
                 elif self.pending[0] != mark:
-                    self._refuse_grouped(*self.pending[1:])
+                    self._refuse_grouped(*self.pending[2:])
                 return
         elif self.mark is None:
             self._learn(mark, where.row(i), column, raw)
             return
         if mark != self.mark:
-            raise _problem(where(i), column, self._other_rule(mark), raw)
+            raise _problem(where(i), column, self._other_rule(mark, where.row(i)), raw)
 
     def finish(self) -> None:
         """End of file: a grouped-looking cell that no other number explains is refused."""
         if self.pending is not None and self.mark is None:
-            self._refuse_grouped(*self.pending[1:])
+            self._refuse_grouped(*self.pending[2:])
 
     def _learn(self, mark: str, place: str, column: str, raw: str) -> None:
         self.mark, self.seen = mark, f"{place}, column {column}: {_show(raw.strip())}"
+        self.seen_row, self.seen_column = place, column
         if self.pending is not None:
-            other, pending_place, pending_column, pending_raw = self.pending
+            other, row, pending_place, pending_column, pending_raw = self.pending
             self.pending = None
             if other != mark:
-                raise _problem(pending_place, pending_column, self._other_rule(other), pending_raw)
+                rule = self._other_rule(other, row)
+                raise _problem(pending_place, pending_column, rule, pending_raw)
 
-    def _other_rule(self, mark: str) -> str:
+    def _other_rule(self, mark: str, row: str) -> str:
+        """The rule a cell of ``row`` with ``mark`` breaks (the evidence not quoted in its row)."""
         assert self.mark is not None
+        seen = f"in column {self.seen_column} of this row" if row == self.seen_row else self.seen
         return (
             f"has a {_MARK_NAME[mark]}, but this file's numbers have a {_MARK_NAME[self.mark]} "
-            f"({self.seen}): a thousands separator? numbers must be written without one, and "
+            f"({seen}): a thousands separator? numbers must be written without one, and "
             "all with one decimal mark"
         )
 
@@ -587,8 +614,10 @@ def _check(
             elif name == "lat" and abs(lon[i]) <= 90.0 and abs(lat[i]) <= 180.0:
                 hint = "; are lon and lat swapped?"
             elif not (abs(lon[i]) <= 180.0 or abs(lat[i]) <= 90.0):
-                hint = (  # both beyond degrees: metres, as Swedish authorities' data often is
-                    f" and lat is {float(lat[i])!r}: metres in a projected system such as "
+                # Both beyond degrees: metres, as Swedish authorities' data often is. The lat
+                # is not quoted: with the lon quoted, it is the device's position.
+                hint = (
+                    ", and lat lies beyond [-90, 90] too: metres in a projected system such as "
                     "SWEREF 99 TM (EPSG:3006)? convert them to WGS84 longitude and latitude "
                     "in degrees"
                 )
@@ -863,6 +892,27 @@ def twice(where: str, key: str, header: Sequence[object], first: int, second: in
     )
 
 
+def _header_text(header: Sequence[str]) -> str:
+    """A header's names for an error, or, for a line of data, its size: never a device's row.
+
+    A first line holding a decimal number, or two numbers, is taken for a row of data (a file
+    without a header line): its fields together may be a device's position (``18.0653917``,
+    or ``674032`` and ``6580822`` in SWEREF 99 TM metres), so none is quoted.
+    """
+    decimals = numbers = 0
+    for raw in header:
+        text = str(raw).strip()
+        if _NUMBER.fullmatch(text) or pair_text(text) is not None:
+            numbers += 1
+            decimals += "." in text or "," in text
+    if not decimals and numbers < 2:
+        return names_text(header) or "nothing"
+    return (
+        f"{len(header):,} fields, {numbers:,} of them number{'' if numbers == 1 else 's'}, not "
+        "quoted: a row of data? a row is a device's position"
+    )
+
+
 def _columns(
     header: Sequence[str], name: str, line: int | None = 1
 ) -> tuple[dict[str, int], tuple[str, ...]]:
@@ -883,7 +933,7 @@ def _columns(
             unknown.append(raw.strip() or f"(unnamed column {j + 1})")
     missing = [c for c in REQUIRED if c not in known]
     if missing:
-        found = names_text(header) or "nothing"
+        found = _header_text(header)
         raise InvalidInput(
             f"{at}: lacks column(s) {', '.join(missing)} (has {found}); "
             f"the {'first line' if line == 1 else 'line after sep='} must name the columns: "
@@ -915,6 +965,37 @@ def _unclosed(line: str, delim: str) -> tuple[int, str] | None:
     return None
 
 
+#: A quoted field from its opening quote to its closing one (``""`` is a quote in it).
+_QUOTED_FIELD = re.compile(r'"[^"]*(?:""[^"]*)*"(?!")')
+
+
+def _stray_quote(text: str, pos: int, delim: str) -> tuple[int, int, int, str] | None:
+    """The quoted field of the record at ``pos`` that text follows after its closing quote.
+
+    Returns its field (0-based), the offsets of its opening quote and of its closing quote,
+    and its text up to the next delimiter or line end; None when no field is so.
+    """
+    field, n = 0, len(text)
+    unquoted = re.compile(f"[^{re.escape(delim)}\r\n]*")
+    while True:
+        m = _QUOTED_FIELD.match(text, pos) if text.startswith('"', pos) else None
+        if m is not None:
+            if m.end() < n and text[m.end()] not in (delim, "\r", "\n"):
+                rest = unquoted.match(text, m.end())
+                assert rest is not None  # it matches the empty text
+                return field, pos, m.end() - 1, text[pos : rest.end()]
+            pos = m.end()
+        elif text.startswith('"', pos):
+            return None  # never closed
+        else:
+            rest = unquoted.match(text, pos)
+            assert rest is not None
+            pos = rest.end()
+        if not text.startswith(delim, pos):
+            return None  # the record's end
+        field, pos = field + 1, pos + 1
+
+
 def _csv_error(
     err: csv.Error,
     text: str,
@@ -928,7 +1009,23 @@ def _csv_error(
 
     A quote that never closes makes the csv module read on to the end of the file (or to its
     field size limit) and fail there; the error names the line and column where it opened.
+    Text after a quoted field's closing quote is named at that field.
     """
+    if str(err).endswith("expected after '\"'"):
+        at = line_offset(text, 0, start - 1)
+        stray = _stray_quote(text, at, delim)
+        if stray is not None:
+            j, opens, closes, cell = stray
+            line = start + _breaks(text, at, opens)
+            closing = line + _breaks(text, opens, closes)
+            lines = f", which opens on this line and closes on line {closing}"
+            return InvalidInput(
+                f"{name}: line {line}, {_field_name(header, j)}: text follows the closing "
+                "quote of a quoted field (a field that begins with a quote ends at its closing "
+                f"quote, then the delimiter {delim!r} or the line's end; a quote inside a field "
+                f'is written twice, ""){lines if closing != line else ""} '
+                f"(got {_cell_text(cell)})"
+            )
     first = next(itertools.islice(_lines(text), start - 1, None), "")
     opened = _unclosed(first, delim)
     if opened is None:
@@ -939,14 +1036,18 @@ def _csv_error(
     cut = field.find(delim, 1)
     if cut > 0:
         field = field[: cut + 1] + "…"
-    if header is not None and j < len(header):
-        column = f"column {header[j].strip() or j + 1}"
-    else:
-        column = f"field {j + 1}"
     return InvalidInput(
-        f"{name}: line {start}, {column}: unclosed quote: the quoted field that opens here "
-        f'never ends (a quote inside a field is written twice, "") (got {_show(field)})'
+        f"{name}: line {start}, {_field_name(header, j)}: unclosed quote: the quoted field that "
+        f'opens here never ends (a quote inside a field is written twice, "") '
+        f"(got {_cell_text(field)})"
     )
+
+
+def _field_name(header: Sequence[str] | None, j: int) -> str:
+    """Field ``j`` (0-based) of a record: its column's name, or its number in the header."""
+    if header is not None and j < len(header):
+        return f"column {header[j].strip() or j + 1}"
+    return f"field {j + 1}"
 
 
 #: What :func:`read_csv` hands over per chunk: the known columns' cells, each data row's
@@ -967,8 +1068,10 @@ def read_csv(
 
     Each chunk is handed to ``take``.
 
-    Returns every data row's first line and what was read. Only one chunk's cells are held
-    at a time, so memory is the file's bytes and text, one chunk and what ``take`` keeps.
+    Returns every data row's first line and what was read. Only one chunk's cells of the known
+    columns are held at a time (a record's other cells are dropped as it is read: a wide
+    export's many short cells would cost a Python string each), so memory is the file's bytes
+    and text, one chunk and what ``take`` keeps.
     ``data`` is the text's bytes when they come from standard input (``path`` is ``-``).
     """
     name = STDIN_NAME if data is not None else path.name
@@ -983,11 +1086,11 @@ def read_csv(
     rows = 0
     line_parts: list[npt.NDArray[np.int64]] = []
 
-    def flush(records: list[list[str]], lines: list[int]) -> None:
+    def flush(records: list[tuple[str, ...]], lines: list[int]) -> None:
         nonlocal rows
         columns = list(zip(*records, strict=True))
         records.clear()
-        cells = {key: list(columns[j]) for key, j in known.items()}
+        cells = {key: list(columns[k]) for k, key in enumerate(known)}
         del columns
         take(cells, lines, rows)
         line_parts.append(np.asarray(lines, dtype=np.int64))
@@ -997,10 +1100,11 @@ def read_csv(
     header: list[str] | None = None
     sep_line = sep is not None  # Excel's "sep=;" line, before the header
     known: dict[str, int] = {}
+    pick: Callable[[list[str]], tuple[str, ...]] = tuple  # a record's known cells, in order
     unknown: tuple[str, ...] = ()
     width = named = 0
     unnamed_data = False  # whether a row has data under the header's empty last names
-    records: list[list[str]] = []
+    records: list[tuple[str, ...]] = []
     lines: list[int] = []
     while True:  # once more after a field longer than the csv module's limit
         try:
@@ -1019,6 +1123,7 @@ def read_csv(
                 while named and not header[named - 1].strip():
                     named -= 1
                 known, unknown = _columns(header[:named], name, reader.line_num)
+                pick = operator.itemgetter(*known.values())  # (id, lon and lat: a tuple)
                 start = reader.line_num + 1
             for record in reader:
                 line, start = start, reader.line_num + 1
@@ -1038,7 +1143,7 @@ def read_csv(
                         f"{name}: row {rows + len(lines) + 1} (line {line}): has {len(record)} "
                         f"fields, the header has {named}{ending} (delimiter {delim!r})"
                     )
-                records.append(record)
+                records.append(pick(record))
                 lines.append(line)
                 if progress is not None and (rows + len(lines)) % PROGRESS_EVERY == 0:
                     progress(rows + len(lines))

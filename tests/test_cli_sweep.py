@@ -297,7 +297,11 @@ def test_fixes_taken_after_at_are_named_in_a_warning(
 def test_projected_metres_are_named_as_such(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """SWEREF 99 TM easting/northing in the lon/lat columns: the line says what they look like."""
+    """SWEREF 99 TM easting/northing in the lon/lat columns: the line says what they look like.
+
+    It quoted both, lon and lat of one row: the device's position (in metres), in a message
+    that is logged. The lon is quoted; the lat is said to lie beyond degrees too.
+    """
     positions = tmp_path / "kommun.csv"
     positions.write_text("id;lon;lat;accuracy_m;observed_at\nk1;674032;6580822;10;1716213600\n")
     argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
@@ -305,8 +309,9 @@ def test_projected_metres_are_named_as_such(
     assert (code, out) == (2, "")
     assert err.strip() == (
         "geotarget target: kommun.csv: row 1 (line 2), column lon: must lie within [-180, 180] "
-        "degrees (got 674032.0) and lat is 6580822.0: metres in a projected system such as "
-        "SWEREF 99 TM (EPSG:3006)? convert them to WGS84 longitude and latitude in degrees"
+        "degrees (got 674032.0), and lat lies beyond [-90, 90] too: metres in a projected "
+        "system such as SWEREF 99 TM (EPSG:3006)? convert them to WGS84 longitude and latitude "
+        "in degrees"
     )
 
 

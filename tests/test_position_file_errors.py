@@ -368,3 +368,116 @@ def test_a_parquet_file_that_decompresses_to_millions_of_rows_a_kilobyte_is_refu
     small = tmp_path / "small.parquet"
     small.write_bytes(_small_parquet(tmp_path))
     assert len(read(small)[0]) == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "fields", "numbers"),
+    [
+        # sqlite3's .mode csv writes no header unless .headers on; COPY ... CSV without HEADER.
+        ("0701234567,18.0653917,59.3326471,10,1716206400\n", 5, 5),
+        # Excel in Swedish, the header row deleted.
+        ("0701234567;18,0653917;59,3326471;10;2024-05-20 14:00\n", 5, 4),
+        # SWEREF 99 TM metres: integers, as precise as degrees with five decimals.
+        ("k1;674032;6580822;10\n", 4, 3),
+    ],
+)
+def test_a_file_without_a_header_line_is_refused_without_quoting_its_first_row(
+    tmp_path: Path, text: str, fields: int, numbers: int
+) -> None:
+    """A first line of data is no header: the refusal says so, and never quotes it.
+
+    It quoted the line's fields as column names: the first device's id, lon, lat and time,
+    its whole record, in a message that is logged.
+    """
+    path = tmp_path / "p.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path)
+    message = str(err.value)
+    assert message.startswith(
+        f"p.csv: line 1: lacks column(s) id, lon, lat (has {fields} fields, {numbers} of them "
+        "numbers, not quoted: a row of data? a row is a device's position); the first line must "
+        "name the columns: id, lon, lat, "
+    ), message
+    assert "0701234567" not in message and "674032" not in message
+    assert "18.06" not in message and "18,06" not in message  # no coordinate
+    # A header of names is still quoted: they are no personal data.
+    path.write_text("id,lon,note\n1,18.06,x\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"lacks column\(s\) lat \(has 'id', 'lon', 'note'\)"):
+        read(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        # "lat,lon" as map apps copy a place, pasted into one cell.
+        ("id;lon;lat;accuracy_m;observed_at\na;59.3326471,18.0653917;;10;1716206400\n", "lon"),
+        ("id;lon;lat;accuracy_m;observed_at\na;18,06;59,33;59,3326471 18,0653917;1716206400\n",
+         "accuracy_m"),
+        # The columns shifted by one: the time column holds the position.
+        ("id;lon;lat;accuracy_m;observed_at\na;;;;59.3326471,18.0653917\n", "observed_at"),
+        ('id,lon,lat,accuracy_m,observed_at\na,"POINT (18.0653917 59.3326471)",,10,1716206400\n',
+         "lon"),
+    ],
+)  # fmt: skip
+def test_a_cell_holding_a_position_is_described_not_quoted(
+    tmp_path: Path, text: str, column: str
+) -> None:
+    """Two decimal numbers where one number or time belongs: most likely a position.
+
+    The message quoted the cell, as :func:`geotarget.parse_time` no longer does: a device's
+    position in a message that is logged.
+    """
+    path = tmp_path / "p.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidPositions) as err:
+        read(path)
+    message = str(err.value)
+    assert message.startswith(f"p.csv: row 1 (line 2), column {column}: "), message
+    assert message.endswith(
+        "characters holding two decimal numbers, not quoted: it may be a position)"
+    ), message
+    assert "3326471" not in message and "0653917" not in message
+
+
+def test_an_unclosed_quote_before_a_position_does_not_quote_it(tmp_path: Path) -> None:
+    """The field shown up to the next delimiter may hold "lat,lon" in a semicolon file."""
+    path = tmp_path / "p.csv"
+    path.write_text('id;lon;lat\na;"59.3326471,18.0653917;\nb;18;59\n', encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path)
+    message = str(err.value)
+    assert message.startswith("p.csv: line 2, column lon: unclosed quote: "), message
+    assert "3326471" not in message and "0653917" not in message
+
+
+def test_text_after_a_closing_quote_is_named_at_its_field(tmp_path: Path) -> None:
+    """A field that begins with a quote ends there; text after it names line, column, cell.
+
+    The error said only "line 2: not readable as CSV: ';' expected after '"'" (which field of
+    a wide line?), and for a quoted field over two lines it said the quote never closed.
+    """
+    path = tmp_path / "q.csv"
+    rule = (
+        "text follows the closing quote of a quoted field (a field that begins with a quote "
+        "ends at its closing quote, then the delimiter {delim!r} or the line's end; a quote "
+        'inside a field is written twice, "")'
+    )
+    path.write_text(
+        'id;lon;lat;note\na;18;59;x\nb;18;59;"Kungsgatan" 12\nc;18;59;y\n', encoding="utf-8"
+    )
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT, accuracy_m=10.0)
+    assert str(err.value) == (
+        f"q.csv: line 3, column note: {rule.format(delim=';')} (got '\"Kungsgatan\" 12')"
+    )
+    path.write_text('id,lon,lat,note\na,18,59,"two\nlines" x,\n', encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT, accuracy_m=10.0)
+    assert str(err.value) == (
+        f"q.csv: line 2, column note: {rule.format(delim=',')}, which opens on this line and "
+        "closes on line 3 (got '\"two\\nlines\" x')"
+    )
+    path.write_text('id,lon,lat\n"dev-1"2,18,59\n', encoding="utf-8")  # the first field
+    with pytest.raises(InvalidInput, match=r"^q.csv: line 2, column id: text follows the clos"):
+        read(path, observed_at=AT, accuracy_m=10.0)

@@ -191,3 +191,47 @@ def test_parquet_and_arrow_text_numbers_follow_one_mark(tmp_path: Path) -> None:
         read(path, observed_at=AT)
     with pytest.raises(InvalidPositions, match=r"t: row 1, column accuracy_m: has a decimal c"):
         positions_from_arrow(table, source="t", observed_at=AT)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # The lat cells before the first decimal comma hold line breaks (quoted): the mark was
+        # placed by the breaks before it in the joined column, a row too late...
+        '1;18;"59\n";10\n2;18;59,33;10\n3;18;59;1.5\n',
+        # ... or beyond the column's last row (an IndexError).
+        '1;18;"59\n\n";10\n2;18;59,33;10\n3;18;59;1.5\n',
+    ],
+)
+def test_the_mark_is_seen_where_it_is_when_cells_hold_line_breaks(
+    tmp_path: Path, rows: str
+) -> None:
+    """The error names the cell that shows the file's mark, not one counted by line breaks."""
+    with pytest.raises(InvalidPositions) as err:
+        _read_text(tmp_path, "id;lon;lat;accuracy_m\n" + rows)
+    assert "this file's numbers have a decimal comma (row 2 (line " in str(err.value)
+    assert "column lat: '59,33')" in str(err.value)
+
+
+def test_the_mark_seen_in_the_same_row_is_named_not_quoted(tmp_path: Path) -> None:
+    """A row's lon and lat are never quoted together: they are the device's position.
+
+    The message quoted the cell that showed the file's mark beside the cell with the other
+    mark, both of one row (lon ``18.0653917`` and lat ``59,3326471``).
+    """
+    with pytest.raises(InvalidPositions) as err:
+        _read_text(tmp_path, "id;lon;lat\n0701234567;18.0653917;59,3326471\n")
+    assert str(err.value) == (
+        "p.csv: row 1 (line 2), column lat: has a decimal comma, but this file's numbers have a "
+        "decimal point (in column lon of this row): a thousands separator? numbers must be "
+        "written without one, and all with one decimal mark (got '59,3326471')"
+    )
+    assert "18.06" not in str(err.value)
+    # A grouped-looking accuracy, decided by a later cell of its own row (named) or of
+    # another row (quoted, as before).
+    with pytest.raises(InvalidPositions) as err:
+        _read_text(tmp_path, "id;lon;lat;accuracy_m;observed_at\na;18;59;1.500;1716206400,5\n")
+    assert "decimal comma (in column observed_at of this row): a thousands" in str(err.value)
+    with pytest.raises(InvalidPositions) as err:
+        _read_text(tmp_path, "id;lon;lat;accuracy_m\na;18;59;1.500\nb;18;59,5;1\n")
+    assert "decimal comma (row 2 (line 3), column lat: '59,5'): a thousands" in str(err.value)
