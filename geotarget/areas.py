@@ -1120,8 +1120,8 @@ class Area:
         ------
         InvalidGeoJSON
             For malformed JSON, unsupported types, empty geometries, missing radii or a bad
-            coordinate, radius or margin; the message names the path, e.g.
-            ``features[2].geometry.type``.
+            coordinate, radius or margin, or a legacy ``crs`` member naming another CRS than
+            WGS 84 lon/lat; the message names the path, e.g. ``features[2].geometry.type``.
         """
         if isinstance(data, (str, bytes)):
             try:
@@ -1135,12 +1135,40 @@ class Area:
         else:
             obj = data
         try:
+            _lonlat_crs(obj)
             parts = list(_read_geojson(obj, "$"))
         except RecursionError:  # a value nested thousands deep, e.g. in a message's repr
             raise InvalidGeoJSON("GeoJSON is nested too deeply to be an area") from None
         if not parts:
             raise InvalidGeoJSON("GeoJSON must contain at least one area (got an empty one)")
         return cls(parts)
+
+
+def _lonlat_crs(obj: Any) -> None:
+    """Refuse a legacy ``crs`` member naming anything but WGS 84 lon/lat (an area is lon/lat).
+
+    RFC 7946 dropped the member; files exported in a projected CRS (SWEREF 99 TM) still carry
+    it, and their metres would otherwise be refused vertex by vertex as longitudes.
+    """
+    member = obj.get("crs") if isinstance(obj, Mapping) else None
+    if member is None:
+        return
+    props = member.get("properties") if isinstance(member, Mapping) else None
+    name = props.get("name") if isinstance(props, Mapping) else None
+    if isinstance(name, str):
+        from geotarget._regions_io import _is_lonlat
+        from geotarget.errors import InvalidRegions
+
+        try:
+            if _is_lonlat(name):
+                return
+        except InvalidRegions:  # not a CRS pyproj knows: refused below, named as written
+            pass
+    raise InvalidGeoJSON(
+        f"$.crs names {name if isinstance(name, str) else member!r:.80}, not WGS 84 lon/lat: "
+        "an area's GeoJSON is in lon/lat degrees (RFC 7946); reproject it first (e.g. "
+        "ogr2ogr -t_srs EPSG:4326), as RegionSet.from_geojson(crs=...) does for regions"
+    )
 
 
 _SUPPORTED = ("Feature", "FeatureCollection", "GeometryCollection", "MultiPolygon", "Polygon")

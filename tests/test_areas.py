@@ -1056,6 +1056,44 @@ def test_huge_numbers_in_geojson_are_invalid_geojson() -> None:
             Area.from_geojson(text)
 
 
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("urn:ogc:def:crs:OGC:1.3:CRS84", True),
+        ("EPSG:4326", True),  # (read east first, as GeoJSON is)
+        ("urn:ogc:def:crs:EPSG::3006", False),  # SWEREF 99 TM, as QGIS exports it
+        ("EPSG:3857", False),
+        ("no such CRS", False),
+    ],
+)
+def test_a_legacy_crs_member_other_than_lonlat_is_refused_as_such(name: str, ok: bool) -> None:
+    """A file exported in SWEREF 99 TM: refused at its ``crs`` member, not vertex by vertex.
+
+    Its metres were refused as "exterior[0] lon must be ... <= 180 (got 674000)", which named
+    neither the CRS nor what to do; lon/lat CRSs read as before.
+    """
+    square = [[18.0, 59.0], [18.1, 59.0], [18.1, 59.1], [18.0, 59.0]]
+    doc = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": name}},
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {"type": "Polygon", "coordinates": [square]},
+            }
+        ],
+    }
+    if ok:
+        assert Area.from_geojson(json.dumps(doc)) == Area([Polygon(square)])
+        return
+    with pytest.raises(InvalidGeoJSON, match=r"\$\.crs names") as caught:
+        Area.from_geojson(doc)
+    assert name in str(caught.value) and "ogr2ogr" in str(caught.value)
+    with pytest.raises(InvalidGeoJSON, match=r"\$\.crs names"):
+        Area.from_geojson({**doc, "crs": name})  # not even a named-CRS object
+
+
 # --- antimeridian and poles ----------------------------------------------------------------------
 
 
