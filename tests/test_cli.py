@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geotarget import Circle, cap, pilot
+from geotarget import Circle, Positions, cap, pilot
+from geotarget._position_files import Report
 from geotarget.cli import main
 
 AT = dt.datetime(2024, 5, 20, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
@@ -948,10 +949,6 @@ def test_a_large_csv_is_read_in_memory_about_its_size(
 
     It was 18x: a Python string per cell and a four-byte-a-character copy of the text.
     """
-    import tracemalloc
-
-    from geotarget import _position_files
-
     f = tmp_path / "many.csv"
     f.write_text(
         "id,lon,lat,accuracy_m,observed_at\n"
@@ -961,6 +958,17 @@ def test_a_large_csv_is_read_in_memory_about_its_size(
         ),
         "utf-8",
     )
+    positions, report, peak = _read_traced(f, monkeypatch)
+    assert report.rows == positions.ids.size == 100_000
+    assert peak < 6 * f.stat().st_size, (peak, f.stat().st_size)
+
+
+def _read_traced(f: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Positions, Report, int]:
+    """``_position_files.read(f)`` in chunks of 10,000 rows, and its peak traced memory."""
+    import tracemalloc
+
+    from geotarget import _position_files
+
     monkeypatch.setattr(_position_files, "CHUNK_ROWS", 10_000)
     tracemalloc.start()
     try:
@@ -968,8 +976,7 @@ def test_a_large_csv_is_read_in_memory_about_its_size(
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert report.rows == positions.ids.size == 100_000
-    assert peak < 6 * f.stat().st_size, (peak, f.stat().st_size)
+    return positions, report, peak
 
 
 def test_a_wide_csv_is_read_in_memory_about_its_size(
@@ -981,10 +988,6 @@ def test_a_wide_csv_is_read_in_memory_about_its_size(
     of about 50 bytes for each of its cells, 25 times the cell's 2 bytes in the file (a 34 MB
     export of 150 columns peaked at 900 MB). Only the known columns' cells are kept now.
     """
-    import tracemalloc
-
-    from geotarget import _position_files
-
     f = tmp_path / "wide.csv"
     other = ",".join(["12"] * 100)
     f.write_text(
@@ -992,13 +995,7 @@ def test_a_wide_csv_is_read_in_memory_about_its_size(
         + "".join(f"dev-{i:07d},18.{i:05d},59.{i:05d},10,1716206100,{other}\n" for i in range(20_000)),
         "utf-8",
     )  # fmt: skip
-    monkeypatch.setattr(_position_files, "CHUNK_ROWS", 10_000)
-    tracemalloc.start()
-    try:
-        positions, report = _position_files.read(f)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    positions, report, peak = _read_traced(f, monkeypatch)
     assert report.rows == positions.ids.size == 20_000
     assert len(report.unknown_columns) == 100
     assert peak < 6 * f.stat().st_size, (peak, f.stat().st_size)
