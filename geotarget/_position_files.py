@@ -82,7 +82,7 @@ import numpy.typing as npt
 from geotarget._csv_records import Records, line_offset, over_limit
 from geotarget._csv_records import breaks as _breaks
 from geotarget._csv_records import lines as _lines
-from geotarget._validate import charset, iso_datetime, pair_text
+from geotarget._validate import _ISO_DATETIME, charset, iso_datetime, pair_text
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
 
 KNOWN = ("id", "lon", "lat", "accuracy_m", "observed_at", "tester")
@@ -447,6 +447,144 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
     return utc
 
 
+#: Days in each month of a common year.
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+_US_PER_S = 1_000_000
+
+
+def _epoch_column(texts: npt.NDArray[np.str_]) -> npt.NDArray[np.datetime64] | None:
+    """Stripped cells that are all epoch seconds within range (or empty), in bulk; else None.
+
+    A cell fits when :data:`_EPOCH` (the per-cell rule) reads it: 1 to 30 digits, then
+    optionally a decimal mark and 1 to 9 digits; checked for all cells at once as an array of
+    code points. Read as :func:`_parse_time` reads one: the text as a float, then that float's
+    seconds rounded to the nearest microsecond (ties to even), as ``timedelta(seconds=x)``
+    rounds it. The whole part and the fraction are scaled apart, so no microsecond is lost to
+    a product beyond 2**53.
+    """
+    if not texts.size:
+        return None
+    codes = texts.view(np.uint32).reshape(texts.size, texts.dtype.itemsize // 4)
+    lengths = np.char.str_len(texts)
+    inside = np.arange(codes.shape[1]) < lengths[:, None]
+    mark = (codes == ord(".")) | (codes == ord(","))
+    if not ((codes - np.uint32(48) <= 9) | mark | ~inside).all():
+        return None
+    marks = mark.sum(axis=1)
+    at = np.where(marks > 0, np.argmax(mark, axis=1), lengths)  # where the whole part ends
+    if not ((marks <= 1) & (at <= 30) & ((at >= 1) | (lengths == 0))).all():
+        return None
+    fraction = np.where(marks > 0, lengths - at - 1, 1)
+    if not ((fraction >= 1) & (fraction <= 9)).all():
+        return None
+    known = lengths > 0
+    seconds = np.where(known, np.char.replace(texts, ",", "."), "0").astype(np.float64)
+    if not ((seconds[known] >= MIN_EPOCH_S) & (seconds[known] < MAX_EPOCH_S)).all():
+        return None
+    whole = np.floor(seconds)
+    micro = whole.astype(np.int64) * _US_PER_S + np.round((seconds - whole) * 1e6).astype(np.int64)
+    return np.where(known, micro.astype("datetime64[us]"), np.datetime64("NaT", "us"))
+
+
+def _iso_layout(codes: npt.NDArray[np.uint32], template: str) -> npt.NDArray[np.int64] | None:
+    """Rows of code points all in the ISO layout of ``template`` (with an offset), in UTC µs.
+
+    ``codes`` holds one cell a row, each as long as ``template``. A cell fits when it has a
+    digit wherever ``template`` has one, the same character elsewhere (an offset may have
+    either sign), and names a valid date-time and offset within the years 1970 to 9999. None
+    when any cell does not fit: the caller then reads them by :func:`_parse_time`, which names
+    the rule broken.
+    """
+    m = _ISO_DATETIME.fullmatch(template)
+    if m is None or m.group(4) is None or m.group(8) is None:
+        return None  # a date alone, or no offset: read cell by cell (refused or in a zone)
+    digits = codes - np.uint32(48)  # code points below '0' wrap around to large values
+    literal = np.ones(len(template), dtype=np.bool_)
+    for g in (1, 2, 3, 4, 5, 6, 7):
+        if m.group(g) is not None:
+            literal[m.start(g) : m.end(g)] = False
+    zone = m.group(8)
+    z0 = m.start(8)
+    if zone not in ("Z", "z"):  # ±hh, ±hhmm or ±hh:mm: the sign, hours and minutes vary
+        literal[z0 : z0 + 3] = False
+        if len(zone) > 3:
+            literal[len(template) - 2 :] = False
+        signs = codes[:, z0]
+        if not ((signs == ord("+")) | (signs == ord("-"))).all():
+            return None
+    expected = np.array([ord(c) for c in template], dtype=np.uint32)
+    if not (codes[:, literal] == expected[literal]).all():
+        return None
+    numeric = ~literal
+    if zone not in ("Z", "z"):
+        numeric[z0] = False
+    if not (digits[:, numeric] <= 9).all():
+        return None
+
+    def number(start: int, end: int) -> npt.NDArray[np.int64]:
+        value = np.zeros(codes.shape[0], dtype=np.int64)
+        for c in range(start, end):
+            value = value * 10 + digits[:, c]
+        return value
+
+    year, month, day = number(*m.span(1)), number(*m.span(2)), number(*m.span(3))
+    hour, minute = number(*m.span(4)), number(*m.span(5))
+    second = number(*m.span(6)) if m.group(6) is not None else 0
+    if not ((year >= 1).all() and ((month >= 1) & (month <= 12)).all()):
+        return None
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    last = _MONTH_DAYS[month - 1] + (leap & (month == 2))
+    if not (
+        ((day >= 1) & (day <= last)).all()
+        and (hour <= 23).all()
+        and (minute <= 59).all()
+        and (np.asarray(second) <= 59).all()
+    ):
+        return None  # datetime's rules (no 24:00, no leap second): named by _parse_time
+    micro = np.zeros(codes.shape[0], dtype=np.int64)
+    if m.group(7) is not None:  # cut to the microsecond, as iso_datetime does
+        start, end = m.span(7)
+        kept = min(end - start, 6)
+        micro = number(start, start + kept) * 10 ** (6 - kept)
+    offset = np.zeros(codes.shape[0], dtype=np.int64)
+    if zone not in ("Z", "z"):
+        hours = number(z0 + 1, z0 + 3)
+        minutes = number(len(template) - 2, len(template)) if len(zone) > 3 else 0
+        if not ((hours <= 23).all() and (np.asarray(minutes) <= 59).all()):
+            return None
+        offset = (hours * 60 + minutes) * 60
+        offset = np.where(codes[:, z0] == ord("-"), -offset, offset)
+    months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    days = months.astype("datetime64[D]").astype(np.int64) + day - 1
+    utc = (((days * 24 + hour) * 60 + minute) * 60 + second - offset) * _US_PER_S + micro
+    if not ((utc >= _FIRST_US) & (utc < _END_US)).all():
+        return None
+    return np.asarray(utc, dtype=np.int64)
+
+
+def _iso_column(texts: npt.NDArray[np.str_]) -> npt.NDArray[np.datetime64] | None:
+    """Stripped cells that are all ISO 8601 with an offset in a few fixed layouts, in bulk.
+
+    The cells of each length are checked against the layout of the first of them
+    (:func:`_iso_layout`), all at once as an array of code points. None when any cell does not
+    fit (another layout, an invalid date, a time without an offset, epoch seconds): the caller
+    reads the cells one by one.
+    """
+    lengths = np.char.str_len(texts) if texts.size else np.zeros(0, dtype=np.int64)
+    known = lengths > 0
+    if not known.any():
+        return None
+    codes = texts.view(np.uint32).reshape(texts.size, texts.dtype.itemsize // 4)
+    micro = np.zeros(texts.size, dtype=np.int64)
+    for length in np.unique(lengths[known]).tolist():  # a few layouts (a loop over them)
+        rows = np.flatnonzero(lengths == length)
+        got = _iso_layout(codes[rows, :length], str(texts[rows[0]]))
+        if got is None:
+            return None
+        micro[rows] = got
+    return np.where(known, micro.astype("datetime64[us]"), np.datetime64("NaT", "us"))
+
+
 def _times(
     cells: Sequence[str],
     column: str,
@@ -454,17 +592,35 @@ def _times(
     zone: zoneinfo.ZoneInfo | None,
     marks: Marks | None = None,
 ) -> npt.NDArray[np.datetime64]:
+    """A column of observed_at cells as UTC microseconds (empty cells NaT).
+
+    Columns all of epoch seconds, or all of ISO 8601 date-times with an offset in a few
+    layouts, are read in bulk (:func:`_epoch_column`, :func:`_iso_column`); any other column
+    is read cell by cell by :func:`_parse_time` (:func:`_cell_times`), which gives the same
+    instants and names the cell and rule of a refusal.
+    """
     marks = Marks() if marks is None else marks
-    seconds = _bulk(cells, "0123456789.,")
-    if seconds is not None:  # all epoch seconds (or empty): in bulk, if all within range
-        known = ~np.isnan(seconds)
-        if ((seconds[known] >= MIN_EPOCH_S) & (seconds[known] < MAX_EPOCH_S)).all():
-            marks.note(cells, column, where)
-            micro = np.round(np.where(known, seconds, 0.0) * 1e6).astype(np.int64)
-            stamps = micro.astype("datetime64[us]")
-            return np.where(known, stamps, np.datetime64("NaT", "us"))
-    # Cell by cell, each distinct text parsed once (fixes often share a timestamp).
     texts = np.char.strip(np.asarray(cells, dtype=np.str_)) if cells else np.array([], "U1")
+    stamps = _epoch_column(texts)
+    if stamps is not None:
+        marks.note(cells, column, where)
+        return stamps
+    stamps = _iso_column(texts)
+    if stamps is not None:
+        return stamps
+    return _cell_times(texts, cells, column, where, zone, marks)
+
+
+def _cell_times(
+    texts: npt.NDArray[np.str_],
+    cells: Sequence[str],
+    column: str,
+    where: Where,
+    zone: zoneinfo.ZoneInfo | None,
+    marks: Marks,
+) -> npt.NDArray[np.datetime64]:
+    """The stripped ``texts`` of ``cells`` read by :func:`_parse_time`, naming a refused cell."""
+    # Cell by cell, each distinct text parsed once (fixes often share a timestamp).
     distinct, first, inverse = np.unique(texts, return_index=True, return_inverse=True)
     values = np.full(distinct.size, np.datetime64("NaT"), dtype="datetime64[us]")
     epochs: list[int] = []  # the first row of each epoch-seconds text with a decimal mark

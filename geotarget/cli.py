@@ -157,6 +157,13 @@ def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
 #: The share (in per cent) of the fixes outside Sweden that must lie in it with lon and lat
 #: swapped for a file to be refused as swapped (when more than half of its fixes lie outside).
 _SWAPPED_PERCENT = 90
+#: When at most half of the fixes lie outside Sweden, the file is warned of when at least this
+#: share (in per cent) of all its fixes, and at least :data:`_PART_SWAPPED_ROWS` of them, lie
+#: outside but would lie in it with lon and lat swapped: rows of a second source with its
+#: columns the other way round, whose devices are never told. (Sweden's envelope swapped is
+#: mostly the Arabian Sea and Oman: that many devices there are not roaming.)
+_PART_SWAPPED_PERCENT = 1
+_PART_SWAPPED_ROWS = 10
 
 
 def _outside_sweden(name: str, lon: Any, lat: Any) -> str | None:
@@ -166,6 +173,8 @@ def _outside_sweden(name: str, lon: Any, lat: Any) -> str | None:
     :data:`_SWAPPED_PERCENT` % of those inside with lon and lat swapped — the file is refused
     (``InvalidInput``): its columns are the other way round, and targeting it would answer
     "nobody" for every alert. Sweden's envelope is the service envelope DESIGN.md names.
+    When at most half lie outside, a share of the rows swapped into Sweden
+    (:data:`_PART_SWAPPED_PERCENT`, :data:`_PART_SWAPPED_ROWS`) is warned of, with counts only.
     """
     west, south, east, north = _sweden().SWEDEN_ENVELOPE
     has = ~np.isnan(lon)
@@ -174,10 +183,16 @@ def _outside_sweden(name: str, lon: Any, lat: Any) -> str | None:
         return None
     out = ~_in_envelope(x, y)
     outside = int(out.sum())
-    if 2 * outside <= x.size:
-        return None  # some devices abroad are normal; most of a file abroad is not
     swapped = int(_in_envelope(y[out], x[out]).sum())
     envelope = f"Sweden (lon {west:g}..{east:g}, lat {south:g}..{north:g})"
+    if 2 * outside <= x.size:  # some devices abroad are normal; most of a file abroad is not
+        if swapped < _PART_SWAPPED_ROWS or 100 * swapped < _PART_SWAPPED_PERCENT * x.size:
+            return None
+        return (  # ... but not a share of them that lies in Sweden with lon and lat swapped
+            f"warning: {name}: {swapped:,} of {x.size:,} fixes lie outside {envelope} but "
+            "would lie in it with lon and lat swapped: do some rows (a second source?) have "
+            "their lon and lat the other way round? those devices are never told"
+        )
     if 100 * swapped >= _SWAPPED_PERCENT * outside:  # in integers: 27 of 30 is 90 %
         raise InvalidInput(
             f"{name}: {outside:,} of {x.size:,} fixes lie outside {envelope}, and {swapped:,} "

@@ -1298,6 +1298,36 @@ def test_half_of_the_fixes_abroad_or_fewer_is_normal(
     assert "outside Sweden" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("counts", "swapped"),
+    [({"home": 700, "swapped": 300}, 300), ({"home": 990, "swapped": 10}, 10),
+     ({"home": 980, "paris": 10, "swapped": 10}, 10), ({"home": 891, "swapped": 9}, None),
+     ({"home": 991, "swapped": 10}, None), ({"home": 5, "paris": 5}, None)],
+    ids=["30 %", "1 % and 10 rows", "beside Paris", "9 rows", "under 1 %", "Paris"],
+)  # fmt: skip
+def test_a_share_of_rows_swapped_among_fixes_at_home_is_warned_of(
+    tmp_path: Path, counts: dict[str, int], swapped: int | None
+) -> None:
+    """Rows outside Sweden but inside it swapped: warned of from 1 % and 10 rows, by counts.
+
+    A second source's rows with lon and lat the other way round, appended to a file of fixes at
+    home, got no word: its devices were never told. The warning quotes no position.
+    """
+    done = _target_fixes(tmp_path, _fixes(tmp_path, **counts))
+    assert done.returncode == 0, done.stderr
+    total = sum(counts.values())
+    warning = (
+        f"geotarget target: warning: p.csv: {swapped} of {total:,} fixes lie outside Sweden "
+        "(lon 10..24.5, lat 55..69.5) but would lie in it with lon and lat swapped: do some "
+        "rows (a second source?) have their lon and lat the other way round? those devices "
+        "are never told"
+    )
+    lines = done.stderr.splitlines()
+    assert (warning in lines) == (swapped is not None), done.stderr
+    assert "outside Sweden" not in done.stderr.replace(warning, "")
+    assert "59.33" not in done.stderr and "18.06" not in done.stderr
+
+
 def test_the_alert_can_come_from_standard_input(tmp_path: Path) -> None:
     """``-`` reads the alert from stdin (``curl ... | geotarget preview -``), for both commands.
 
