@@ -1195,3 +1195,44 @@ def test_an_alert_not_active_yet_answers_when_to_send_it_again(tmp_path: Path) -
         got = client.post("/alerts", params=at, content=later).json()  # posted again: no one new
         assert got["verdict"] == "DELIVER" and got["next_change"] is None
         assert got["deliveries"] == []
+
+
+def test_a_member_given_twice_is_a_400_naming_it(tmp_path: Path) -> None:
+    """A JSON object with one member twice is refused, naming it, and nothing is applied.
+
+    Python's reader kept the last value without a word (another reader keeps the first): a
+    batch ``{"lon": [11.97], ..., "lon": [18.07]}`` placed the device at the second longitude
+    and it was told of an alert there.
+    """
+    service = _service()
+    twice = (
+        b'{"ids": ["p9"], "lon": [11.97333], "lat": [57.70889], "accuracy_m": [8.0], '
+        b'"observed_at": ["2026-05-04T21:30:00+00:00"], "lon": [18.06528], "lat": [59.3325]}'
+    )
+    key = "polisen@polisen.se/SE-POL-1 polisen@polisen.se/SE-POL-1 p1"
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        client.post("/positions", params=_q(), json=_positions(["p1"], [True]))
+        assert client.post("/alerts", params=_q(), content=_alert()).status_code == 200
+        r = client.post("/positions", params=_q(), content=twice)
+        assert (r.status_code, r.text) == (
+            400,
+            'request body has the member "lon" more than once (a JSON object\'s member names '
+            "must be unique: readers differ on which value counts, so none is taken)",
+        )
+        r = client.post("/confirm", params=_q(), content=f'{{"keys": [], "keys": ["{key}"]}}')
+        assert r.status_code == 400 and 'the member "keys" more than once' in r.text, r.text
+        r = client.post("/positions", params=_q(), content=b'{"x": {"a": 1, "a": 2}}')
+        assert r.status_code == 400 and 'the member "a" more than once' in r.text, r.text
+        # Nothing of them was applied: p9 is nobody's recipient, p1's delivery is unconfirmed.
+        assert store_recipients(tmp_path / "d.db") == ["p1"]
+        done = client.post("/confirm", params=_q(), json={"keys": [key]}).json()
+        assert done == {"confirmed": 1, "already": 0, "unknown": 0}
+
+
+def store_recipients(path: Path) -> list[str]:
+    """The devices the SQLite store at ``path`` claimed for the test alert."""
+    store = SQLiteLedger(path)
+    try:
+        return sorted(store.recipients("polisen@polisen.se/SE-POL-1").tolist())
+    finally:
+        store.close()

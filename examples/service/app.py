@@ -40,7 +40,8 @@ alerts at once. The latest snapshot of device positions is an immutable
 
 Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it defaults to
 now. A request the service cannot read answers 400 naming the field, the value and the rule,
-never a 500: not JSON, a missing or non-list column (``accuracy_m`` included), a member the
+never a 500: not JSON, a member named twice in one object (readers differ on which value
+counts: none is taken), a missing or non-list column (``accuracy_m`` included), a member the
 endpoint does not take, a value of the wrong JSON type in a column (a bool or a text among
 coordinates, a list anywhere: ``lon[3] must be a number or null (got true)``), an integer of
 more digits than Python converts (4,300), an id past 64 bits, a time
@@ -317,16 +318,50 @@ def _plain(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+class _Twice(Exception):
+    """A JSON object holding one member name more than once (the name is the argument)."""
+
+    def refusal(self) -> InvalidInput:
+        """The 400 naming the member."""
+        return InvalidInput(
+            f"request body has the member {_shown(self.args[0])} more than once (a JSON "
+            "object's member names must be unique: readers differ on which value counts, so "
+            "none is taken)"
+        )
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members as a dict; a name given twice raises :class:`_Twice`.
+
+    Readers differ on which value of a repeated name counts (Python's keeps the last, others
+    the first, RFC 8259 §4 leaves it open): taking either would act on a value the client may
+    not have meant, so neither is taken.
+    """
+    data = dict(pairs)
+    if len(data) < len(pairs):
+        seen: set[str] = set()
+        raise _Twice(next(name for name, _ in pairs if name in seen or seen.add(name)))
+    return data
+
+
 def _json(body: bytes) -> Any:
-    """The body as JSON; an integer past Python's conversion limit is named where it is."""
+    """The body as JSON; an integer past Python's conversion limit is named where it is.
+
+    A member name given twice in one object is refused, naming it (see :func:`_members`).
+    """
     try:
-        return json.loads(body)
+        return json.loads(body, object_pairs_hook=_members)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise InvalidInput(
             f"request body must be a JSON object ({_plain(str(err)[:200])})"
         ) from None
+    except _Twice as twice:
+        raise twice.refusal() from None
     except ValueError:  # an integer of more digits than int() converts (4,300 by default)
-        data = json.loads(body, parse_int=_integer)  # again, only now: a Python call an int
+        try:  # again, only now: a Python call an int
+            data = json.loads(body, parse_int=_integer, object_pairs_hook=_members)
+        except _Twice as twice:
+            raise twice.refusal() from None
     found = _big_number_at(data)
     if found is None:  # (the limit is per process: another thread may have changed it)
         raise InvalidInput("request body must be JSON whose integers int() converts")
