@@ -1236,3 +1236,26 @@ def store_recipients(path: Path) -> list[str]:
         return sorted(store.recipients("polisen@polisen.se/SE-POL-1").tolist())
     finally:
         store.close()
+
+
+#: One text far longer than the others, among many short ones: as a fixed-width numpy array
+#: (4 bytes a character of the longest text, for every row) 2,000,001 rows of 20,000,000
+#: characters ask for 160 TB, more than any address space (a MemoryError, not swapping).
+_LONG, _ROWS = 20_000_000, 2_000_000
+
+
+def test_one_long_time_among_many_short_ones_is_a_400_not_a_500(tmp_path: Path) -> None:
+    """observed_at with one very long text among short ones: a 400 naming it, memory bounded.
+
+    The times became one fixed-width text array before they were read: one text of 20 M
+    characters among 2 M short ones asked for 160 TB (a 500 with a MemoryError; a smaller one
+    took gigabytes).
+    """
+    service = _service()
+    body = _positions(["p1"], [True])
+    body["observed_at"] = ["2026-05-04T21:30:00Z" + " " * _LONG] + ["x"] * _ROWS
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        r = client.post("/positions", params=_q(), content=json.dumps(body).encode())
+        assert r.status_code == 400, (r.status_code, r.text[:300])
+        assert r.text.startswith("observed_at[0] must be an ISO 8601 date-time"), r.text
+        assert len(r.text) < 400
