@@ -1259,3 +1259,27 @@ def test_one_long_time_among_many_short_ones_is_a_400_not_a_500(tmp_path: Path) 
         assert r.status_code == 400, (r.status_code, r.text[:300])
         assert r.text.startswith("observed_at[0] must be an ISO 8601 date-time"), r.text
         assert len(r.text) < 400
+
+
+def test_one_long_key_among_many_short_ones_is_a_413_not_a_500(tmp_path: Path) -> None:
+    """/confirm with one very long key among short ones: a 413 saying why, nothing applied.
+
+    The store reads keys as one fixed-width text array (4 bytes a character of the longest key,
+    for every key): one key of 20 M characters among 2 M short ones asked for 160 TB (a 500
+    with a MemoryError; a smaller one took gigabytes, past every bound of the service). What
+    the keys take so is now held in the service's budget of bytes, as a body is.
+    """
+    service = _service()
+    keys = ["a b " + "c" * _LONG] + ["a b c"] * _ROWS
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        r = client.post("/confirm", params=_q(), content=json.dumps({"keys": keys}).encode())
+        assert r.status_code == 413, (r.status_code, r.text[:300])
+        assert r.text == (
+            "keys: 2,000,001 keys, the longest of 20,000,004 characters (keys[0]), take "
+            f"{4 * len(keys) * len(keys[0]):,} bytes as the store reads them (4 bytes a "
+            "character of the longest key, for every key), more than the "
+            f"{service.MAX_INFLIGHT:,} the service holds at once (GEOTARGET_MAX_INFLIGHT): "
+            "nothing was applied; send fewer keys at once (a long one in a request of its own)"
+        ), r.text
+        ok = client.post("/confirm", params=_q(), json={"keys": keys[:1] + keys[1:3]})
+        assert ok.json() == {"confirmed": 0, "already": 0, "unknown": 2}

@@ -57,8 +57,9 @@ number or null (got "59.3")``): it places nobody; a text of two decimal numbers
 service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
 :data:`MAX_POSITIONS_BODY`); one that would take the bodies held at once past
 :data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it
-again), and one larger than :data:`MAX_INFLIGHT` itself 413. A client that hangs up
-mid-body is one line at INFO on the
+again), and one larger than :data:`MAX_INFLIGHT` itself 413. What a ``/confirm``'s keys
+take as the store reads them (4 bytes a character of the longest key, for every key) is held
+in that budget too. A client that hangs up mid-body is one line at INFO on the
 ``examples.service`` logger (no traceback). A store failure answers 503 with the
 :class:`~geotarget.errors.StoreError` message (nothing of the request was applied, but for
 a ``/positions`` batch over several active alerts whose claim failed at a later alert: the
@@ -472,6 +473,29 @@ def _keys(data: dict[str, Any]) -> list[str]:
     return keys
 
 
+def _fixed_width(keys: list[str], limit: int) -> int:
+    """The bytes ``keys`` take as the store reads them, or :class:`_TooLarge` past ``limit``.
+
+    The store reads keys as one fixed-width text array, 4 bytes a character of the *longest*
+    key for every key: one key of 20 million characters among 2 million short ones would
+    take 160 TB. The request holds this in the service's budget, as it holds its body.
+    """
+    if not keys:
+        return 0
+    lengths = list(map(len, keys))
+    longest = max(lengths)
+    size = 4 * len(keys) * longest
+    if size > limit:
+        raise _TooLarge(
+            f"keys: {len(keys):,} keys, the longest of {longest:,} characters "
+            f"(keys[{lengths.index(longest)}]), take {size:,} bytes as the store reads them (4 "
+            "bytes a character of the longest key, for every key), more than the "
+            f"{limit:,} the service holds at once (GEOTARGET_MAX_INFLIGHT): nothing was "
+            "applied; send fewer keys at once (a long one in a request of its own)"
+        )
+    return size
+
+
 def _limit(request: Request) -> int:
     """``?limit=`` of ``POST /redeliver``: 1 to :data:`REDELIVER_LIMIT`, by default that."""
     raw = request.query_params.get("limit")
@@ -667,6 +691,7 @@ def create_app(
         with budget.hold(request) as held:
             body = await _body(request, MAX_POSITIONS_BODY, held)
             keys = _keys(_json_object(body, ("keys",)))
+            held.up_to(held.size + _fixed_width(keys, budget.limit))
             del body
             done = await run_in_threadpool(targeter.confirm, keys, _at(request))
         return JSONResponse(
