@@ -1283,3 +1283,24 @@ def test_one_long_key_among_many_short_ones_is_a_413_not_a_500(tmp_path: Path) -
         ), r.text
         ok = client.post("/confirm", params=_q(), json={"keys": keys[:1] + keys[1:3]})
         assert ok.json() == {"confirmed": 0, "already": 0, "unknown": 2}
+
+
+def test_a_confirm_over_too_many_alert_versions_is_a_400(tmp_path: Path) -> None:
+    """Keys of more alert versions than MAX_CONFIRM_VERSIONS in one /confirm: a 400.
+
+    Each version costs the store its own queries inside one write transaction (and the
+    grouping compared every key with every version): 200,000 keys of made-up versions held
+    the store's write lock for minutes, every other process waiting on it.
+    """
+    service = _service()
+    keys = [f"i{i} v{i} d" for i in range(service.MAX_CONFIRM_VERSIONS + 1)]
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        r = client.post("/confirm", params=_q(), json={"keys": keys})
+        assert (r.status_code, r.text) == (
+            400,
+            f"keys name {len(keys):,} alert versions ('incident version' pairs): at most "
+            f"{service.MAX_CONFIRM_VERSIONS:,} in one request (a push service confirms the keys "
+            "of a few alerts; split the keys by alert); nothing was applied",
+        )
+        ok = client.post("/confirm", params=_q(), json={"keys": [*keys[:-1], "i0 v0 e"]})
+        assert ok.json() == {"confirmed": 0, "already": 0, "unknown": len(keys)}

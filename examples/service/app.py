@@ -29,7 +29,8 @@ alerts at once. The latest snapshot of device positions is an immutable
                       when the store refused the batch).
 ``POST /confirm``     ``{"keys": ["<incident> <version> <device>", ...]}``: the deliveries the
                       push service accepted; returns ``{"confirmed", "already", "unknown"}``
-                      counts.
+                      counts. Keys of at most :data:`MAX_CONFIRM_VERSIONS` alert versions
+                      a request (a 400 beyond).
 ``POST /redeliver``   pending deliveries whose lease ran out — at most ``?limit=`` of them
                       (default and largest :data:`REDELIVER_LIMIT`; an answer that full
                       means more may be due: call again) — and those of alerts whose onset
@@ -465,11 +466,26 @@ _KEY = re.compile("[^ \x00\ud800-\udfff]+ [^ \x00\ud800-\udfff]+ [^\x00\ud800-\u
 _KEY_RULE = "a delivery key 'incident version device' (three parts, no NUL)"
 
 
+#: The most alert versions (``incident version`` pairs) the keys of one ``POST /confirm`` may
+#: name: the store confirms each version with its own queries, in one write transaction that
+#: every other writer waits for. A push service confirms the keys of a few alerts at a time.
+MAX_CONFIRM_VERSIONS = 1_000
+
+
 def _keys(data: dict[str, Any]) -> list[str]:
+    """The ``keys`` of a ``/confirm``: delivery keys of at most :data:`MAX_CONFIRM_VERSIONS`."""
     keys = _column(data, "keys", (str,), _KEY_RULE)
+    versions = set()
     for row, key in enumerate(keys):
         if _KEY.fullmatch(key) is None:
             raise InvalidInput(f"keys[{row}] must be {_KEY_RULE} (got {_shown(key)})")
+        versions.add(key[: key.index(" ", key.index(" ") + 1)])
+    if len(versions) > MAX_CONFIRM_VERSIONS:
+        raise InvalidInput(
+            f"keys name {len(versions):,} alert versions ('incident version' pairs): at most "
+            f"{MAX_CONFIRM_VERSIONS:,} in one request (a push service confirms the keys of a few "
+            "alerts; split the keys by alert); nothing was applied"
+        )
     return keys
 
 
