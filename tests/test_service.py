@@ -1304,3 +1304,37 @@ def test_a_confirm_over_too_many_alert_versions_is_a_400(tmp_path: Path) -> None
         )
         ok = client.post("/confirm", params=_q(), json={"keys": [*keys[:-1], "i0 v0 e"]})
         assert ok.json() == {"confirmed": 0, "already": 0, "unknown": len(keys)}
+
+
+def test_explain_runs_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``/explain`` previews the alert in a worker thread, never on the event loop.
+
+    ``Targeter.preview`` ran on the loop: over a snapshot of a million devices each call
+    stopped the process for most of a second, every other request (batches, confirmations)
+    waiting behind it.
+    """
+    import asyncio
+
+    from geotarget import Targeter
+
+    service = _service()
+    on_loop: list[bool] = []
+    preview = Targeter.preview
+
+    def watched(self: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return preview(self, *args, **kw)
+
+    monkeypatch.setattr(Targeter, "preview", watched)
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        client.post("/positions", params=_q(), json=_positions(["p1"], [True]))
+        assert client.post("/alerts", params=_q(), content=_alert()).status_code == 200
+        why = client.get(
+            "/explain", params={"incident": "polisen@polisen.se/SE-POL-1", "device": "p1", **_q()}
+        )
+        assert why.status_code == 200 and "p1" in why.text, why.text
+    assert on_loop == [False]

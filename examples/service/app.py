@@ -120,7 +120,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from geotarget import PositionIndex, Positions, Targeter, cap, load_policy, parse_time, sweden
+from geotarget import (
+    Alert,
+    PositionIndex,
+    Positions,
+    Targeter,
+    cap,
+    load_policy,
+    parse_time,
+    sweden,
+)
 from geotarget.errors import GeotargetError, InvalidInput, StoreError
 from geotarget.ledger import Claims, DeliveryLedger, PostgresLedger, SQLiteLedger
 from geotarget.regions import RegionHierarchy
@@ -735,8 +744,14 @@ def create_app(
         alert = incident.alert if incident is not None else None
         if alert is None:
             return PlainTextResponse("unknown incident", status_code=404)
-        result = targeter.preview(alert, current["index"], _at(request))
-        return PlainTextResponse(result.explain(device))
+        # In a worker thread, as every other request's work: over a million devices a preview
+        # takes most of a second, which on the event loop stopped every other request.
+        return PlainTextResponse(
+            await run_in_threadpool(why, alert, device, current["index"], _at(request))
+        )
+
+    def why(alert: Alert, device: str, index: PositionIndex, at: dt.datetime) -> str:
+        return targeter.preview(alert, index, at).explain(device)
 
     async def store_failed(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(_plain(str(exc)), status_code=503)
