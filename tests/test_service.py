@@ -1338,3 +1338,31 @@ def test_explain_runs_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.Mon
         )
         assert why.status_code == 200 and "p1" in why.text, why.text
     assert on_loop == [False]
+
+
+def test_columns_of_other_lengths_are_refused_before_the_ids_are_read(tmp_path: Path) -> None:
+    """Columns of different lengths are a 400 before the ids become a fixed-width array.
+
+    Text ids become one array of 4 bytes a character of the longest id, for every row: a body
+    of 400,000 short ids and one of 256 characters, its other columns of one value, took
+    400 MB before the lengths were compared (a body of 256 MB of such ids, 30 GB).
+    """
+    import tracemalloc
+
+    service = _service()
+    body = _positions(["p1"], [True])
+    body["ids"] = ["x" * 256] + [f"{i:x}" for i in range(400_000)]
+    raw = json.dumps(body).encode()
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        tracemalloc.start()
+        try:
+            r = client.post("/positions", params=_q(), content=raw)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 100 * 2**20, f"{peak:,} bytes at the peak"
+        assert (r.status_code, r.text) == (
+            400,
+            "lon has 1 value, ids 400,001: every column holds one value per fix, in the "
+            "order of ids",
+        )

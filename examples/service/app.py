@@ -692,15 +692,22 @@ def create_app(
         # Each column is checked value by value for its JSON types first (a bool or a text
         # among coordinates, a list anywhere: a float64 cast read true as longitude 1), then
         # Positions checks the rows (ranges, lengths, unique ids), naming them.
-        snapshot = Positions(
-            _ids(data),
-            _numbers(data, "lon"),
-            _numbers(data, "lat"),
-            accuracy_m=_numbers(data, "accuracy_m"),
-            observed_at=_instants(
-                _column(data, "observed_at", (str,), "an ISO 8601 text with a UTC offset")
-            ),
+        ids = _ids(data)
+        lon, lat, accuracy = (_numbers(data, name) for name in ("lon", "lat", "accuracy_m"))
+        observed_at = _instants(
+            _column(data, "observed_at", (str,), "an ISO 8601 text with a UTC offset")
         )
+        # The lengths first: Positions makes text ids one fixed-width array (4 bytes a
+        # character of the longest id, for every row) before it compares them.
+        columns = {"lon": lon, "lat": lat, "accuracy_m": accuracy, "observed_at": observed_at}
+        for name, column in columns.items():
+            if column.size != len(ids):
+                raise InvalidInput(
+                    f"{name} has {column.size:,} value{'' if column.size == 1 else 's'}, ids "
+                    f"{len(ids):,}: "
+                    "every column holds one value per fix, in the order of ids"
+                )
+        snapshot = Positions(ids, lon, lat, accuracy_m=accuracy, observed_at=observed_at)
         index = PositionIndex(snapshot)
         found = targeter.on_positions(snapshot, at)  # this request uses its own batch
         # The atomic swap, last: a batch the store refused (503) changes nothing, not even the
