@@ -1195,3 +1195,174 @@ def test_an_alert_not_active_yet_answers_when_to_send_it_again(tmp_path: Path) -
         got = client.post("/alerts", params=at, content=later).json()  # posted again: no one new
         assert got["verdict"] == "DELIVER" and got["next_change"] is None
         assert got["deliveries"] == []
+
+
+def test_a_member_given_twice_is_a_400_naming_it(tmp_path: Path) -> None:
+    """A JSON object with one member twice is refused, naming it, and nothing is applied.
+
+    Python's reader kept the last value without a word (another reader keeps the first): a
+    batch ``{"lon": [11.97], ..., "lon": [18.07]}`` placed the device at the second longitude
+    and it was told of an alert there.
+    """
+    service = _service()
+    twice = (
+        b'{"ids": ["p9"], "lon": [11.97333], "lat": [57.70889], "accuracy_m": [8.0], '
+        b'"observed_at": ["2026-05-04T21:30:00+00:00"], "lon": [18.06528], "lat": [59.3325]}'
+    )
+    key = "polisen@polisen.se/SE-POL-1 polisen@polisen.se/SE-POL-1 p1"
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        client.post("/positions", params=_q(), json=_positions(["p1"], [True]))
+        assert client.post("/alerts", params=_q(), content=_alert()).status_code == 200
+        r = client.post("/positions", params=_q(), content=twice)
+        assert (r.status_code, r.text) == (
+            400,
+            'request body has the member "lon" more than once (a JSON object\'s member names '
+            "must be unique: readers differ on which value counts, so none is taken)",
+        )
+        r = client.post("/confirm", params=_q(), content=f'{{"keys": [], "keys": ["{key}"]}}')
+        assert r.status_code == 400 and 'the member "keys" more than once' in r.text, r.text
+        r = client.post("/positions", params=_q(), content=b'{"x": {"a": 1, "a": 2}}')
+        assert r.status_code == 400 and 'the member "a" more than once' in r.text, r.text
+        # Nothing of them was applied: p9 is nobody's recipient, p1's delivery is unconfirmed.
+        assert store_recipients(tmp_path / "d.db") == ["p1"]
+        done = client.post("/confirm", params=_q(), json={"keys": [key]}).json()
+        assert done == {"confirmed": 1, "already": 0, "unknown": 0}
+
+
+def store_recipients(path: Path) -> list[str]:
+    """The devices the SQLite store at ``path`` claimed for the test alert."""
+    store = SQLiteLedger(path)
+    try:
+        return sorted(store.recipients("polisen@polisen.se/SE-POL-1").tolist())
+    finally:
+        store.close()
+
+
+#: One text far longer than the others, among many short ones: as a fixed-width numpy array
+#: (4 bytes a character of the longest text, for every row) 2,000,001 rows of 20,000,000
+#: characters ask for 160 TB, more than any address space (a MemoryError, not swapping).
+_LONG, _ROWS = 20_000_000, 2_000_000
+
+
+def test_one_long_time_among_many_short_ones_is_a_400_not_a_500(tmp_path: Path) -> None:
+    """observed_at with one very long text among short ones: a 400 naming it, memory bounded.
+
+    The times became one fixed-width text array before they were read: one text of 20 M
+    characters among 2 M short ones asked for 160 TB (a 500 with a MemoryError; a smaller one
+    took gigabytes).
+    """
+    service = _service()
+    body = _positions(["p1"], [True])
+    body["observed_at"] = ["2026-05-04T21:30:00Z" + " " * _LONG] + ["x"] * _ROWS
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        r = client.post("/positions", params=_q(), content=json.dumps(body).encode())
+        assert r.status_code == 400, (r.status_code, r.text[:300])
+        assert r.text.startswith("observed_at[0] must be an ISO 8601 date-time"), r.text
+        assert len(r.text) < 400
+
+
+def test_one_long_key_among_many_short_ones_is_a_413_not_a_500(tmp_path: Path) -> None:
+    """/confirm with one very long key among short ones: a 413 saying why, nothing applied.
+
+    The store reads keys as one fixed-width text array (4 bytes a character of the longest key,
+    for every key): one key of 20 M characters among 2 M short ones asked for 160 TB (a 500
+    with a MemoryError; a smaller one took gigabytes, past every bound of the service). What
+    the keys take so is now held in the service's budget of bytes, as a body is.
+    """
+    service = _service()
+    keys = ["a b " + "c" * _LONG] + ["a b c"] * _ROWS
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        r = client.post("/confirm", params=_q(), content=json.dumps({"keys": keys}).encode())
+        assert r.status_code == 413, (r.status_code, r.text[:300])
+        assert r.text == (
+            "keys: 2,000,001 keys, the longest of 20,000,004 characters (keys[0]), take "
+            f"{4 * len(keys) * len(keys[0]):,} bytes as the store reads them (4 bytes a "
+            "character of the longest key, for every key), more than the "
+            f"{service.MAX_INFLIGHT:,} the service holds at once (GEOTARGET_MAX_INFLIGHT): "
+            "nothing was applied; send fewer keys at once (a long one in a request of its own)"
+        ), r.text
+        ok = client.post("/confirm", params=_q(), json={"keys": keys[:1] + keys[1:3]})
+        assert ok.json() == {"confirmed": 0, "already": 0, "unknown": 2}
+
+
+def test_a_confirm_over_too_many_alert_versions_is_a_400(tmp_path: Path) -> None:
+    """Keys of more alert versions than MAX_CONFIRM_VERSIONS in one /confirm: a 400.
+
+    Each version costs the store its own queries inside one write transaction (and the
+    grouping compared every key with every version): 200,000 keys of made-up versions held
+    the store's write lock for minutes, every other process waiting on it.
+    """
+    service = _service()
+    keys = [f"i{i} v{i} d" for i in range(service.MAX_CONFIRM_VERSIONS + 1)]
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        r = client.post("/confirm", params=_q(), json={"keys": keys})
+        assert (r.status_code, r.text) == (
+            400,
+            f"keys name {len(keys):,} alert versions ('incident version' pairs): at most "
+            f"{service.MAX_CONFIRM_VERSIONS:,} in one request (a push service confirms the keys "
+            "of a few alerts; split the keys by alert); nothing was applied",
+        )
+        ok = client.post("/confirm", params=_q(), json={"keys": [*keys[:-1], "i0 v0 e"]})
+        assert ok.json() == {"confirmed": 0, "already": 0, "unknown": len(keys)}
+
+
+def test_explain_runs_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``/explain`` previews the alert in a worker thread, never on the event loop.
+
+    ``Targeter.preview`` ran on the loop: over a snapshot of a million devices each call
+    stopped the process for most of a second, every other request (batches, confirmations)
+    waiting behind it.
+    """
+    import asyncio
+
+    from geotarget import Targeter
+
+    service = _service()
+    on_loop: list[bool] = []
+    preview = Targeter.preview
+
+    def watched(self: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return preview(self, *args, **kw)
+
+    monkeypatch.setattr(Targeter, "preview", watched)
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        client.post("/positions", params=_q(), json=_positions(["p1"], [True]))
+        assert client.post("/alerts", params=_q(), content=_alert()).status_code == 200
+        why = client.get(
+            "/explain", params={"incident": "polisen@polisen.se/SE-POL-1", "device": "p1", **_q()}
+        )
+        assert why.status_code == 200 and "p1" in why.text, why.text
+    assert on_loop == [False]
+
+
+def test_columns_of_other_lengths_are_refused_before_the_ids_are_read(tmp_path: Path) -> None:
+    """Columns of different lengths are a 400 before the ids become a fixed-width array.
+
+    Text ids become one array of 4 bytes a character of the longest id, for every row: a body
+    of 400,000 short ids and one of 256 characters, its other columns of one value, took
+    400 MB before the lengths were compared (a body of 256 MB of such ids, 30 GB).
+    """
+    import tracemalloc
+
+    service = _service()
+    body = _positions(["p1"], [True])
+    body["ids"] = ["x" * 256] + [f"{i:x}" for i in range(400_000)]
+    raw = json.dumps(body).encode()
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        tracemalloc.start()
+        try:
+            r = client.post("/positions", params=_q(), content=raw)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 100 * 2**20, f"{peak:,} bytes at the peak"
+        assert (r.status_code, r.text) == (
+            400,
+            "lon has 1 value, ids 400,001: every column holds one value per fix, in the "
+            "order of ids",
+        )

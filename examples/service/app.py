@@ -29,7 +29,8 @@ alerts at once. The latest snapshot of device positions is an immutable
                       when the store refused the batch).
 ``POST /confirm``     ``{"keys": ["<incident> <version> <device>", ...]}``: the deliveries the
                       push service accepted; returns ``{"confirmed", "already", "unknown"}``
-                      counts.
+                      counts. Keys of at most :data:`MAX_CONFIRM_VERSIONS` alert versions
+                      a request (a 400 beyond).
 ``POST /redeliver``   pending deliveries whose lease ran out — at most ``?limit=`` of them
                       (default and largest :data:`REDELIVER_LIMIT`; an answer that full
                       means more may be due: call again) — and those of alerts whose onset
@@ -40,7 +41,8 @@ alerts at once. The latest snapshot of device positions is an immutable
 
 Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it defaults to
 now. A request the service cannot read answers 400 naming the field, the value and the rule,
-never a 500: not JSON, a missing or non-list column (``accuracy_m`` included), a member the
+never a 500: not JSON, a member named twice in one object (readers differ on which value
+counts: none is taken), a missing or non-list column (``accuracy_m`` included), a member the
 endpoint does not take, a value of the wrong JSON type in a column (a bool or a text among
 coordinates, a list anywhere: ``lon[3] must be a number or null (got true)``), an integer of
 more digits than Python converts (4,300), an id past 64 bits, a time
@@ -56,8 +58,9 @@ number or null (got "59.3")``): it places nobody; a text of two decimal numbers
 service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
 :data:`MAX_POSITIONS_BODY`); one that would take the bodies held at once past
 :data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it
-again), and one larger than :data:`MAX_INFLIGHT` itself 413. A client that hangs up
-mid-body is one line at INFO on the
+again), and one larger than :data:`MAX_INFLIGHT` itself 413. What a ``/confirm``'s keys
+take as the store reads them (4 bytes a character of the longest key, for every key) is held
+in that budget too. A client that hangs up mid-body is one line at INFO on the
 ``examples.service`` logger (no traceback). A store failure answers 503 with the
 :class:`~geotarget.errors.StoreError` message (nothing of the request was applied, but for
 a ``/positions`` batch over several active alerts whose claim failed at a later alert: the
@@ -117,7 +120,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from geotarget import PositionIndex, Positions, Targeter, cap, load_policy, parse_time, sweden
+from geotarget import (
+    Alert,
+    PositionIndex,
+    Positions,
+    Targeter,
+    cap,
+    load_policy,
+    parse_time,
+    sweden,
+)
 from geotarget.errors import GeotargetError, InvalidInput, StoreError
 from geotarget.ledger import Claims, DeliveryLedger, PostgresLedger, SQLiteLedger
 from geotarget.regions import RegionHierarchy
@@ -317,16 +329,50 @@ def _plain(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+class _Twice(Exception):
+    """A JSON object holding one member name more than once (the name is the argument)."""
+
+    def refusal(self) -> InvalidInput:
+        """The 400 naming the member."""
+        return InvalidInput(
+            f"request body has the member {_shown(self.args[0])} more than once (a JSON "
+            "object's member names must be unique: readers differ on which value counts, so "
+            "none is taken)"
+        )
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members as a dict; a name given twice raises :class:`_Twice`.
+
+    Readers differ on which value of a repeated name counts (Python's keeps the last, others
+    the first, RFC 8259 §4 leaves it open): taking either would act on a value the client may
+    not have meant, so neither is taken.
+    """
+    data = dict(pairs)
+    if len(data) < len(pairs):
+        seen: set[str] = set()
+        raise _Twice(next(name for name, _ in pairs if name in seen or seen.add(name)))
+    return data
+
+
 def _json(body: bytes) -> Any:
-    """The body as JSON; an integer past Python's conversion limit is named where it is."""
+    """The body as JSON; an integer past Python's conversion limit is named where it is.
+
+    A member name given twice in one object is refused, naming it (see :func:`_members`).
+    """
     try:
-        return json.loads(body)
+        return json.loads(body, object_pairs_hook=_members)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise InvalidInput(
             f"request body must be a JSON object ({_plain(str(err)[:200])})"
         ) from None
+    except _Twice as twice:
+        raise twice.refusal() from None
     except ValueError:  # an integer of more digits than int() converts (4,300 by default)
-        data = json.loads(body, parse_int=_integer)  # again, only now: a Python call an int
+        try:  # again, only now: a Python call an int
+            data = json.loads(body, parse_int=_integer, object_pairs_hook=_members)
+        except _Twice as twice:
+            raise twice.refusal() from None
     found = _big_number_at(data)
     if found is None:  # (the limit is per process: another thread may have changed it)
         raise InvalidInput("request body must be JSON whose integers int() converts")
@@ -429,12 +475,50 @@ _KEY = re.compile("[^ \x00\ud800-\udfff]+ [^ \x00\ud800-\udfff]+ [^\x00\ud800-\u
 _KEY_RULE = "a delivery key 'incident version device' (three parts, no NUL)"
 
 
+#: The most alert versions (``incident version`` pairs) the keys of one ``POST /confirm`` may
+#: name: the store confirms each version with its own queries, in one write transaction that
+#: every other writer waits for. A push service confirms the keys of a few alerts at a time.
+MAX_CONFIRM_VERSIONS = 1_000
+
+
 def _keys(data: dict[str, Any]) -> list[str]:
+    """The ``keys`` of a ``/confirm``: delivery keys of at most :data:`MAX_CONFIRM_VERSIONS`."""
     keys = _column(data, "keys", (str,), _KEY_RULE)
+    versions = set()
     for row, key in enumerate(keys):
         if _KEY.fullmatch(key) is None:
             raise InvalidInput(f"keys[{row}] must be {_KEY_RULE} (got {_shown(key)})")
+        versions.add(key[: key.index(" ", key.index(" ") + 1)])
+    if len(versions) > MAX_CONFIRM_VERSIONS:
+        raise InvalidInput(
+            f"keys name {len(versions):,} alert versions ('incident version' pairs): at most "
+            f"{MAX_CONFIRM_VERSIONS:,} in one request (a push service confirms the keys of a few "
+            "alerts; split the keys by alert); nothing was applied"
+        )
     return keys
+
+
+def _fixed_width(keys: list[str], limit: int) -> int:
+    """The bytes ``keys`` take as the store reads them, or :class:`_TooLarge` past ``limit``.
+
+    The store reads keys as one fixed-width text array, 4 bytes a character of the *longest*
+    key for every key: one key of 20 million characters among 2 million short ones would
+    take 160 TB. The request holds this in the service's budget, as it holds its body.
+    """
+    if not keys:
+        return 0
+    lengths = list(map(len, keys))
+    longest = max(lengths)
+    size = 4 * len(keys) * longest
+    if size > limit:
+        raise _TooLarge(
+            f"keys: {len(keys):,} keys, the longest of {longest:,} characters "
+            f"(keys[{lengths.index(longest)}]), take {size:,} bytes as the store reads them (4 "
+            "bytes a character of the longest key, for every key), more than the "
+            f"{limit:,} the service holds at once (GEOTARGET_MAX_INFLIGHT): nothing was "
+            "applied; send fewer keys at once (a long one in a request of its own)"
+        )
+    return size
 
 
 def _limit(request: Request) -> int:
@@ -521,19 +605,25 @@ def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
     A batch's fixes share few distinct times (seconds, within the batch's window), so this is
     far cheaper than a ``datetime`` per fix. ``raw`` is a flat list of texts (see
     :func:`_column`); a time :func:`geotarget.parse_time` refuses is named with its row.
+    The distinct texts are found with a dict, never a fixed-width text array: that takes 4
+    bytes a character of the *longest* text for every row, and one text of 20 million
+    characters among 2 million short ones asked for 160 TB.
     """
-    texts, inverse = np.unique(np.asarray(raw, dtype=np.str_), return_inverse=True)
-    out = np.empty(texts.size, dtype="datetime64[us]")
-    for i, text in enumerate(texts.tolist()):
+    codes: dict[str, int] = {}
+    inverse = np.fromiter(
+        (codes.setdefault(text, len(codes)) for text in raw), dtype=np.intp, count=len(raw)
+    )
+    out = np.empty(len(codes), dtype="datetime64[us]")
+    for i, text in enumerate(codes):
         try:
             at = parse_time(text, field="observed_at")
         except InvalidInput:
-            row = int(np.flatnonzero(inverse.reshape(-1) == i)[0])
+            row = int(np.flatnonzero(inverse == i)[0])
             parse_time(raw[row], field=f"observed_at[{row}]")  # raises, naming the row
             raise
         # (parse_time refuses an instant outside the years 1 to 9999 in UTC: no overflow.)
         out[i] = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
-    return out[inverse.reshape(-1)]
+    return out[inverse]
 
 
 def _empty_index() -> PositionIndex:
@@ -602,15 +692,22 @@ def create_app(
         # Each column is checked value by value for its JSON types first (a bool or a text
         # among coordinates, a list anywhere: a float64 cast read true as longitude 1), then
         # Positions checks the rows (ranges, lengths, unique ids), naming them.
-        snapshot = Positions(
-            _ids(data),
-            _numbers(data, "lon"),
-            _numbers(data, "lat"),
-            accuracy_m=_numbers(data, "accuracy_m"),
-            observed_at=_instants(
-                _column(data, "observed_at", (str,), "an ISO 8601 text with a UTC offset")
-            ),
+        ids = _ids(data)
+        lon, lat, accuracy = (_numbers(data, name) for name in ("lon", "lat", "accuracy_m"))
+        observed_at = _instants(
+            _column(data, "observed_at", (str,), "an ISO 8601 text with a UTC offset")
         )
+        # The lengths first: Positions makes text ids one fixed-width array (4 bytes a
+        # character of the longest id, for every row) before it compares them.
+        columns = {"lon": lon, "lat": lat, "accuracy_m": accuracy, "observed_at": observed_at}
+        for name, column in columns.items():
+            if column.size != len(ids):
+                raise InvalidInput(
+                    f"{name} has {column.size:,} value{'' if column.size == 1 else 's'}, ids "
+                    f"{len(ids):,}: "
+                    "every column holds one value per fix, in the order of ids"
+                )
+        snapshot = Positions(ids, lon, lat, accuracy_m=accuracy, observed_at=observed_at)
         index = PositionIndex(snapshot)
         found = targeter.on_positions(snapshot, at)  # this request uses its own batch
         # The atomic swap, last: a batch the store refused (503) changes nothing, not even the
@@ -626,6 +723,7 @@ def create_app(
         with budget.hold(request) as held:
             body = await _body(request, MAX_POSITIONS_BODY, held)
             keys = _keys(_json_object(body, ("keys",)))
+            held.up_to(held.size + _fixed_width(keys, budget.limit))
             del body
             done = await run_in_threadpool(targeter.confirm, keys, _at(request))
         return JSONResponse(
@@ -653,8 +751,14 @@ def create_app(
         alert = incident.alert if incident is not None else None
         if alert is None:
             return PlainTextResponse("unknown incident", status_code=404)
-        result = targeter.preview(alert, current["index"], _at(request))
-        return PlainTextResponse(result.explain(device))
+        # In a worker thread, as every other request's work: over a million devices a preview
+        # takes most of a second, which on the event loop stopped every other request.
+        return PlainTextResponse(
+            await run_in_threadpool(why, alert, device, current["index"], _at(request))
+        )
+
+    def why(alert: Alert, device: str, index: PositionIndex, at: dt.datetime) -> str:
+        return targeter.preview(alert, index, at).explain(device)
 
     async def store_failed(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(_plain(str(exc)), status_code=503)
