@@ -480,7 +480,10 @@ class RegionSet:
             the legacy ``crs`` member (if it does, the two must agree, axis order aside:
             coordinates are read east first, so ``EPSG:4326`` and ``OGC:CRS84`` agree).
             Coordinates in any CRS but lon/lat are reprojected to WGS84 lon/lat with pyproj,
-            vertex by vertex; a projected CRS given for coordinates that all lie within the
+            adding vertices along edges that would otherwise stray more than 0.1 m from
+            their course in that CRS (a straight line there is a curve in lon/lat; the bound
+            is 16 added vertices per vertex of the file and a million more, beyond which the
+            file is refused); a projected CRS given for coordinates that all lie within the
             lon/lat range (degrees mislabelled), a CRS without horizontal positions (vertical,
             geocentric) and a vertex outside the CRS's domain (one that does not map back
             within 1 m) are refused.

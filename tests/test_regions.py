@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from geotarget import (
     RegionSet,
     UnknownCode,
     _locate,
+    _regions_io,
 )
 
 # --- helpers ------------------------------------------------------------------------------
@@ -373,6 +375,70 @@ def test_from_geojson_reads_text_bytes_paths_and_merges_one_code(tmp_path: Path)
         assert rs.locate([5.5, 1.5], [5.5, 0.5]).tolist() == ["A", "B"]
     plain = RegionSet.from_geojson(fc, code_property="code", level="x")
     assert plain["B"].name == "B"
+
+
+def _stray_m(boundary: Any, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Metres from each point to ``boundary`` (lon/lat), in a local equirectangular frame.
+
+    Scaled at the points' mean latitude (a 100 km square at 60°N spans under 1.5 % of scale),
+    independently of the loader's own (axis-blind) overestimate.
+    """
+    k = math.cos(math.radians(float(np.mean(lat))))
+
+    def scale(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack([xy[:, 0] * k * 111_320.0, xy[:, 1] * 110_574.0])
+
+    local = shapely.transform(boundary, scale)
+    pts = shapely.points(scale(np.column_stack([lon, lat])))
+    return np.asarray(shapely.distance(local, pts))
+
+
+def test_projected_edges_keep_their_course() -> None:
+    """Long straight edges of a projected file stay within ``BOW_M`` of their course in lon/lat.
+
+    Two 100 km squares in EPSG:3006 sharing an edge: moved vertex by vertex, each edge would bow
+    by about half a kilometre, and a point 1 m beside the shared edge would land in the wrong
+    square. Points along every edge (placed in EPSG:3006, moved by pyproj) lie within
+    ``BOW_M`` of the loaded boundary; points 1 m either side of the shared edge locate to their
+    own square; the squares share their added vertices.
+    """
+    west = sg.box(500_000, 6_600_000, 600_000, 6_700_000)
+    east = sg.box(600_000, 6_600_000, 700_000, 6_700_000)
+    rs = RegionSet.from_geojson(
+        collection(feature("W", west), feature("E", east), crs="EPSG:3006"),
+        code_property="code",
+        level="x",
+    )
+    to_wgs = pyproj.Transformer.from_crs(3006, 4326, always_xy=True)
+    t = np.linspace(0.0, 1.0, 401)
+    for code, square in (("W", west), ("E", east)):
+        c = shapely.get_coordinates(square)
+        pts = c[:-1, None, :] * (1 - t)[None, :, None] + c[1:, None, :] * t[None, :, None]
+        lon, lat = to_wgs.transform(*pts.reshape(-1, 2).T)
+        stray = _stray_m(rs[code].geometry.boundary, np.asarray(lon), np.asarray(lat))
+        assert stray.max() <= _regions_io.BOW_M * 1.05
+    y = 6_600_000 + 100_000 * t[1:-1]
+    for dx, want in ((-1.0, "W"), (1.0, "E")):
+        lon, lat = to_wgs.transform(np.full(y.size, 600_000 + dx), y)
+        assert (rs.locate(lon, lat) == want).all()
+    shared = shapely.get_coordinates(rs["W"].geometry.intersection(rs["E"].geometry))
+    assert len(shared) > 2  # the shared edge, with its added vertices, in both squares
+    w_xy = {tuple(p) for p in shapely.get_coordinates(rs["W"].geometry).tolist()}
+    e_xy = {tuple(p) for p in shapely.get_coordinates(rs["E"].geometry).tolist()}
+    assert len(w_xy & e_xy) > 2 and all(tuple(p) in w_xy & e_xy for p in shared.tolist())
+
+
+def test_projected_edges_too_bent_to_follow_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the bound on added vertices the file is refused, naming the feature and the rule."""
+    monkeypatch.setattr(_regions_io, "_MAX_GROWTH", 1)
+    monkeypatch.setattr(_regions_io, "_MAX_EXTRA", 3)
+    fc = collection(feature("S", sg.box(500_000, 6_600_000, 600_000, 6_700_000)), crs="EPSG:3006")
+    with pytest.raises(
+        InvalidRegions,
+        match=r"features\[0\] \(code 'S'\) has an edge that crs "
+        r"'EPSG:3006' bends too much .* strays .* m from its course \(at most ",
+    ):
+        RegionSet.from_geojson(fc, code_property="code", level="x")
 
 
 def test_from_geojson_reprojects_a_declared_crs() -> None:
@@ -904,7 +970,8 @@ def test_lantmateriet_municipalities_load_from_sweref99(
     """The EPSG:3006 file loads into lon/lat: 290 municipalities, every vertex kept.
 
     (The GeoJSON holds 121,580 coordinates; the 121,996 of SOURCES.md count the shapefile's
-    328 records before they were grouped into one feature per municipality.)
+    328 records before they were grouped into one feature per municipality.) Vertices are
+    added along long edges (``test_projected_edges_keep_their_course``), none is lost.
     """
     doc = json.loads(
         (shared_data / "sweden" / "kommuner_lantmateriet_sweref99tm.geojson").read_text()
@@ -914,9 +981,46 @@ def test_lantmateriet_municipalities_load_from_sweref99(
     )
     assert len(lm_municipalities) == 290
     assert lm_municipalities.codes[0] == "0114" and lm_municipalities.codes[-1] == "2584"
-    assert sum(shapely.get_num_coordinates(r.geometry) for r in lm_municipalities) == in_file
+    assert sum(shapely.get_num_coordinates(r.geometry) for r in lm_municipalities) > in_file
+    tr = pyproj.Transformer.from_crs("EPSG:3006", "EPSG:4326", always_xy=True)
+    for f in doc["features"]:
+        lon, lat = tr.transform(*shapely.get_coordinates(sg.shape(f["geometry"])).T)
+        kept = shapely.get_coordinates(lm_municipalities[f["properties"]["kommun_kod"]].geometry)
+        assert np.isin(lon, kept[:, 0]).all() and np.isin(lat, kept[:, 1]).all()
     west, south, east, north = lm_municipalities.bounds
     assert 10.5 < west < 11.2 and 55.0 < south < 55.4 and 24.0 < east < 24.3 and north < 69.1
+
+
+@pytest.mark.shared_data
+def test_lantmateriet_edges_keep_their_course(
+    shared_data: Path, lm_municipalities: RegionSet
+) -> None:
+    """Every edge over 2 km of the SWEREF 99 TM file stays within ``BOW_M`` of its course.
+
+    Points along each such edge, placed in EPSG:3006 and moved by pyproj, against the loaded
+    municipality's boundary (moved vertex by vertex, the worst strayed 60 m, at the middle of
+    the 38 km sea border of Luleå and Piteå).
+    """
+    doc = json.loads(
+        (shared_data / "sweden" / "kommuner_lantmateriet_sweref99tm.geojson").read_text()
+    )
+    to_wgs = pyproj.Transformer.from_crs(3006, 4326, always_xy=True)
+    t = np.linspace(0.05, 0.95, 19)
+    worst = 0.0
+    for f in doc["features"]:
+        region = lm_municipalities[f["properties"]["kommun_kod"]].geometry
+        for ring in shapely.get_rings(shapely.get_parts(sg.shape(f["geometry"]))):
+            c = shapely.get_coordinates(ring)
+            long = np.flatnonzero(np.hypot(*(c[1:] - c[:-1]).T) > 2_000.0)
+            if long.size == 0:
+                continue
+            pts = (
+                c[long, None, :] * (1 - t)[None, :, None] + c[long + 1, None, :] * t[None, :, None]
+            )
+            lon, lat = to_wgs.transform(*pts.reshape(-1, 2).T)
+            stray = _stray_m(region.boundary, np.asarray(lon), np.asarray(lat))
+            worst = max(worst, float(stray.max()))
+    assert 0.0 < worst <= _regions_io.BOW_M * 1.05
 
 
 @pytest.mark.shared_data
