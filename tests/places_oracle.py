@@ -124,13 +124,17 @@ class Expected:
     outcomes: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
+#: The police regions' codes spell their names without diacritics ("Region Väst": "PR-VAST").
+_PLAIN = str.maketrans("ÅÄÖ", "AAO")
+
+
 class Territory:
     """Sweden's municipalities and counties (detailed, SWEREF 99 TM) and questions about them.
 
     Region codes resolve from the raw tables: a municipality (``"0180"``), a county (``"01"``,
     its municipalities by ``kommuner_folkmangd_2024.csv``), a police region (``"PR-STOCKHOLM"``
     for "Region Stockholm" in ``polisregioner.csv``: the region's name without "Region ",
-    upper case, Ö as O) or the country (``"SE"``).
+    upper case, Å, Ä and Ö as A, A and O) or the country (``"SE"``).
     """
 
     def __init__(self, shared_data: Path) -> None:
@@ -150,7 +154,7 @@ class Territory:
             csv.DictReader(io.StringIO((folder / "polisregioner.csv").read_text("utf-8")))
         )
         self.police = {
-            "PR-" + r["polisregion"].removeprefix("Region ").upper().replace("Ö", "O"): set(
+            "PR-" + r["polisregion"].removeprefix("Region ").upper().translate(_PLAIN): set(
                 r["lan_koder"].split(";")
             )
             for r in police

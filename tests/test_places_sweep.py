@@ -1036,3 +1036,15 @@ def test_one_batch_from_everywhere_reaches_each_incident_as_the_oracle_says(
     got = {(i, inc) for i, inc in got if i not in unsure}
     want = {(i, inc) for i, inc in want if i not in unsure}
     assert got == want, (sorted(got - want)[:10], sorted(want - got)[:10])
+
+
+@pytest.mark.shared_data
+def test_the_oracles_police_regions_are_swedens(territory: Territory) -> None:
+    """The oracle resolves every police region geotarget knows, to the same counties.
+
+    (It read "Region Väst" as ``PR-VÄST``, so a rollout naming ``PR-VAST`` was a municipality
+    code to it.)
+    """
+    assert {code: set(counties) for code, (_, counties) in sweden.POLICE_REGIONS.items()} == (
+        territory.police
+    )
