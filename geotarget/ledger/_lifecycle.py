@@ -9,7 +9,7 @@ locks make every admission and every claim of an incident happen one after anoth
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -321,7 +321,7 @@ def admit(
                 return done(no, key)
             if row.version == vid:
                 return done(Transition.SAME, key)
-            return done(Transition.SUPERSEDED, key, why=_older(alert, row))
+            return done(Transition.SUPERSEDED, key, why=_older(alert, row, tx))
         # A placeholder: the original of an incident that an Update started. Join it below.
     elif kind is MessageType.ALERT or not refs:
         existing = tx.incident_row(vid)
@@ -483,29 +483,58 @@ def admit(
             retraction=tx.retract(key, early, at_us, lease_us),
             why=_FIRST,
         )
-    if _newer(vid, sent_us, refs, row):
+    if _newer(vid, sent_us, refs, row, tx):
         tx.put_incident(
             key,
             attrs.evolve(row, version=vid, sent_us=sent_us, document=doc, changed_us=at_us),
         )
         return done(Transition.UPDATED, key)
-    return done(Transition.SUPERSEDED, key, why=_older(alert, row))
+    return done(Transition.SUPERSEDED, key, why=_older(alert, row, tx))
 
 
-def _newer(vid: str, sent_us: int, refs: list[str], row: Row) -> bool:
+def _newer(vid: str, sent_us: int, refs: list[str], row: Row, tx: Tx) -> bool:
     """Whether version ``vid`` (naming ``refs``) replaces the incident's current version.
 
     The references decide first, ``sent`` only where they are silent: a version that names
     the current one supersedes it (CAP: an Update "supersedes the earlier message(s)
     identified in <references>"), and one the current version names is older, whatever
-    either's clock said (an issuer's clocks may disagree by seconds). Otherwise the later
-    ``sent`` wins, the later processed on a tie.
+    either's clock said (an issuer's clocks may disagree by seconds). Naming goes through
+    the versions the store holds: an Update that names only its predecessor names, through
+    it, every version before (a chain V3 → V2 → V1 makes V1 older than V3 even when V1's
+    ``sent`` is V3's, or later by a skewed clock). Otherwise the later ``sent`` wins, the
+    later processed on a tie.
     """
     if row.version is None or row.sent_us is None or row.version in refs:
         return True
-    if row.document is not None and vid in _named(row.document):
+    current = _named(row.document) if row.document is not None else set()
+    if vid in current:
+        return False
+    if _reaches(tx, refs, row.version):
+        return True
+    if _reaches(tx, current, vid):
         return False
     return sent_us >= row.sent_us
+
+
+def _reaches(tx: Tx, start: Iterable[str], target: str) -> bool:
+    """Whether ``target`` is among ``start`` or the versions their stored documents name.
+
+    Walks the references of the versions the store holds (a placeholder, never seen, names
+    nothing), each version once, so its cost is bounded by the versions of the chain.
+    """
+    todo = list(start)
+    seen = set(todo)
+    while todo:
+        vid = todo.pop()
+        if vid == target:
+            return True
+        found = tx.version(vid)
+        if found is None or found[1] is None:
+            continue
+        for ref in _named(found[1]) - seen:
+            seen.add(ref)
+            todo.append(ref)
+    return False
 
 
 def _named(document: str) -> set[str]:
@@ -552,7 +581,7 @@ def _merge(
             current is not None
             and sent is not None
             and doc is not None
-            and (row.version is None or _newer(current, sent, sorted(_named(doc)), row))
+            and (row.version is None or _newer(current, sent, sorted(_named(doc)), row, tx))
         ):
             # The chain's newest version is current, alive or expired as it was there (a
             # cancelled one ends the chain below).
@@ -583,17 +612,24 @@ def _not_allowed(
     return None
 
 
-def _older(alert: Alert, row: Row) -> str:
+def _older(alert: Alert, row: Row, tx: Tx) -> str:
     """Why ``alert`` is not the incident's current version (its ``row``)."""
     cur = row.version or "?"
     if row.sender is not None and cur.startswith(prefix := version_id(row.sender, "")):
         cur = cur[len(prefix) :]
     vid = version_id(alert.sender, alert.identifier)
-    if row.document is not None and vid in _named(row.document):
-        return (
-            f"version {alert.identifier} is older than the incident's current version {cur}, "
-            "which names it in its references"
-        )
+    if row.document is not None:
+        named = _named(row.document)
+        if vid in named:
+            return (
+                f"version {alert.identifier} is older than the incident's current version "
+                f"{cur}, which names it in its references"
+            )
+        if _reaches(tx, named, vid):
+            return (
+                f"version {alert.identifier} is older than the incident's current version "
+                f"{cur}, whose references name it through the versions they name"
+            )
     sent = from_micros(row.sent_us).isoformat() if row.sent_us is not None else "?"
     mine = alert.sent.astimezone(dt.timezone.utc).isoformat()
     return (

@@ -1,0 +1,87 @@
+"""Lifecycles of messages as other issuers send them, through the public API, against oracles.
+
+Chains whose Updates name only their predecessor (as many feeds write them), with ``sent``
+values that tie or disagree with the chain (an issuer's clocks), in every arrival order,
+over each store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+from targeting_helpers import T0, exact_rules, make_alert, make_regions, positions, ref
+
+from geotarget import Circle, PositionIndex
+from geotarget.alerts import Alert, MessageType
+from geotarget.ledger import MemoryLedger, SQLiteLedger
+from geotarget.rollout import nationwide
+from geotarget.targeting import Targeter, Verdict
+
+LON0, LAT0 = 17.5, 59.5
+#: Devices every 150 m east of the centre, out to 6 km.
+LONS = [LON0 + i * 0.0026 for i in range(40)]
+AT = T0 + dt.timedelta(minutes=10)
+
+
+def _chain() -> list[Alert]:
+    """V0 → V1 (wider) → V2 (narrower) → V3 (moved east), each naming only its predecessor.
+
+    V3's clock runs behind: its ``sent`` is earlier than V1's and V2's, though it replaces
+    them (it names V2, which names V1).
+    """
+    areas = [
+        Circle(LON0, LAT0, 1500.0),
+        Circle(LON0, LAT0, 4000.0),
+        Circle(LON0, LAT0, 800.0),
+        Circle(LON0 + 0.03, LAT0, 1200.0),
+    ]
+    sents = [T0, T0 + dt.timedelta(minutes=2), T0 + dt.timedelta(minutes=3)]
+    sents.append(T0 + dt.timedelta(seconds=30))
+    out: list[Alert] = []
+    for i, (area, sent) in enumerate(zip(areas, sents, strict=True)):
+        out.append(
+            make_alert(
+                "tip_request",
+                area,
+                ident=f"V{i}",
+                sent=sent,
+                msg_type=MessageType.ALERT if i == 0 else MessageType.UPDATE,
+                refs=() if i == 0 else (ref(out[-1]),),
+            )
+        )
+    return out
+
+
+def _named_through(later: int, earlier: int, known: set[int]) -> bool:
+    """Whether version ``later`` names ``earlier`` through versions all in ``known``."""
+    return later > earlier and all(i in known for i in range(earlier + 1, later + 1))
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_a_version_named_through_its_successors_tells_nobody_in_any_arrival_order(
+    store: str, tmp_path: Path
+) -> None:
+    """A version an arrived Update names through arrived versions is superseded, telling nobody."""
+    chain = _chain()
+    index = PositionIndex(positions(LONS, [LAT0] * len(LONS), observed_at=[AT] * len(LONS)))
+    for n, order in enumerate(itertools.permutations(range(len(chain)))):
+        ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / f"{n}.db")
+        targeter = Targeter(
+            make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger
+        )
+        known: set[int] = set()
+        for i in order:
+            result = targeter.target(chain[i], index, AT)
+            if any(_named_through(j, i, known) for j in known):
+                assert result.verdict is Verdict.SUPERSEDED, (order, i, result.reason)
+                assert result.recipients.tolist() == [], (order, i)
+            if result.claims is not None and len(result.claims):
+                targeter.confirm(result.claims.keys(), AT)
+            known.add(i)
+        incident = targeter.ledger.incident(targeter.incident_of(chain[0]) or "")
+        assert incident is not None and incident.version == "polisen@example.se/V3", order
+        ledger.close()
