@@ -17,6 +17,7 @@ from targeting_helpers import T0, exact_rules, make_alert, make_regions, positio
 
 from geotarget import Circle, PositionIndex
 from geotarget.alerts import Alert, MessageType
+from geotarget.errors import GeotargetError
 from geotarget.ledger import MemoryLedger, SQLiteLedger
 from geotarget.rollout import nationwide
 from geotarget.targeting import Targeter, Verdict
@@ -85,3 +86,42 @@ def test_a_version_named_through_its_successors_tells_nobody_in_any_arrival_orde
         incident = targeter.ledger.incident(targeter.incident_of(chain[0]) or "")
         assert incident is not None and incident.version == "polisen@example.se/V3", order
         ledger.close()
+
+
+HUGE_INT = 10**5000  # more digits than Python turns into text (4,300 by default)
+HUGE_TEXT = "x" * 1_000_000
+
+
+def _hostile_calls(ledger: Any) -> list[tuple[str, Any]]:
+    """Store calls an integrator may pass a client's values to, each with one hostile value."""
+    at = AT
+    inc = "polisen@example.se/V0"
+    key = f"{inc} {inc} d0"
+    return [
+        ("device_ids[0]", lambda: ledger.claim(inc, [HUGE_INT], version=inc, at=at)),
+        ("device_ids[1]", lambda: ledger.claim(inc, ["d0", [HUGE_TEXT]], version=inc, at=at)),
+        ("device_ids[0]", lambda: ledger.confirm_devices(inc, [HUGE_INT], at=at)),
+        ("keys[1]", lambda: ledger.confirm([key, HUGE_TEXT], at=at)),
+        ("keys[0]", lambda: ledger.confirm([HUGE_INT], at=at)),
+        ("keys[0]", lambda: ledger.confirm([f"{inc} {HUGE_TEXT}"[:-1] + " "], at=at)),
+        ("incident", lambda: ledger.claim(HUGE_TEXT + " ", ["d0"], version=inc, at=at)),
+        ("incident", lambda: ledger.incident(HUGE_INT)),
+        ("limit", lambda: ledger.redeliver(at, limit=HUGE_INT)),
+        ("at", lambda: ledger.redeliver(HUGE_INT)),
+        ("lease", lambda: ledger.claim(inc, ["d0"], version=inc, at=at, lease=HUGE_INT)),
+    ]
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_a_stores_errors_name_a_hostile_value_briefly_and_never_fail_to_show_it(
+    store: str, tmp_path: Path
+) -> None:
+    """A huge key, id or number is refused by a short GeotargetError naming its field."""
+    ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / "d.db")
+    for field, call in _hostile_calls(ledger):
+        with pytest.raises(GeotargetError) as err:
+            call()
+        message = str(err.value)
+        assert message.startswith(field), (field, message[:200])
+        assert len(message) < 400, (field, len(message))
+    ledger.close()
