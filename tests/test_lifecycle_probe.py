@@ -12,12 +12,15 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from targeting_helpers import T0, exact_rules, make_alert, make_regions, positions, ref
 
 from geotarget import Circle, PositionIndex
 from geotarget.alerts import Alert, MessageType
 from geotarget.errors import GeotargetError
+from geotarget.issuers import Issuer
+from geotarget.kinds import RecognitionRule, normalise_event
 from geotarget.ledger import MemoryLedger, SQLiteLedger
 from geotarget.rollout import nationwide
 from geotarget.targeting import Targeter, Verdict
@@ -125,3 +128,29 @@ def test_a_stores_errors_name_a_hostile_value_briefly_and_never_fail_to_show_it(
         assert message.startswith(field), (field, message[:200])
         assert len(message) < 400, (field, len(message))
     ledger.close()
+
+
+def _evolved_with_huge_int(value: Any) -> list[tuple[str, Any]]:
+    """(field, a call) for every init field of attrs instance ``value``, given HUGE_INT."""
+    return [
+        (f.alias, lambda f=f: attrs.evolve(value, **{f.alias: HUGE_INT}))
+        for f in attrs.fields(type(value))
+        if f.init
+    ]
+
+
+def test_alert_kind_and_issuer_values_refuse_a_huge_int_with_their_own_error() -> None:
+    """An int Python cannot show as text, given for any field, is refused by a GeotargetError."""
+    alert = make_alert("tip_request", Circle(LON0, LAT0, 500.0))
+    info = alert.infos[0]
+    calls = _evolved_with_huge_int(alert) + _evolved_with_huge_int(info)
+    calls += _evolved_with_huge_int(info.areas[0])
+    rule = RecognitionRule(name="r", kind="explosion", events=["Explosion"])
+    issuer = Issuer(name="n", senders=["a@example.se"], kinds=["explosion"], regions=["XX"])
+    calls += _evolved_with_huge_int(rule) + _evolved_with_huge_int(issuer)
+    calls.append(("event", lambda: normalise_event(HUGE_INT)))  # type: ignore[arg-type]
+    calls.append(("at", lambda: alert.is_active(HUGE_INT)))  # type: ignore[arg-type]
+    for field, call in calls:
+        with pytest.raises(GeotargetError) as err:
+            call()
+        assert len(str(err.value)) < 2_000, field

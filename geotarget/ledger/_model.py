@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget._validate import LONE_SURROGATE, iterable, nul_rows, surrogate_rows, unmasked
+from geotarget._validate import shown as shown_value
 from geotarget.errors import InvalidInput, InvalidType
 
 if TYPE_CHECKING:
@@ -87,21 +88,18 @@ class Transition(enum.Enum):
 
 
 def shown(value: object, limit: int = 80) -> str:
-    """A caller's value as an error message shows it: its ``repr``, cut to ``limit`` characters.
+    """A caller's value as an error message shows it, cut to ``limit`` characters.
 
-    Messages name the value, but a key or id of megabytes must not become a message of
-    megabytes, and an ``int`` of more digits than Python converts to text (4,300 by default)
-    must not turn the error into a ``ValueError`` of its own: such an int is described by
-    its size instead.
+    A key or id of megabytes must not become a message of megabytes; a huge int is shown
+    by its size (:func:`geotarget._validate.shown`: Python refuses to turn an int of more
+    than 4,300 digits into text), also inside a container, whose ``repr`` would fail on it.
     """
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
-        return f"an int of {value.bit_length():,} bits"
     if isinstance(value, str) and len(value) > limit:
         return f"{value[:limit]!r}… ({len(value):,} characters)"
     try:
-        text = repr(value)
-    except Exception:  # a caller's object whose repr fails: its type still says enough
-        text = f"<{type(value).__name__} object>"
+        text = shown_value(value)
+    except ValueError:  # a container holding a huge int
+        text = f"<a {type(value).__name__} that Python cannot show as text>"
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
