@@ -91,6 +91,84 @@ def test_a_version_named_through_its_successors_tells_nobody_in_any_arrival_orde
         ledger.close()
 
 
+def _gapped_chain() -> tuple[list[Alert], list[list[int]]]:
+    """Five versions whose references skip, and whose clocks disagree with the chain.
+
+    V4 names V3 and V0, V3 names only V2, V2 names V1 and V0: V4 is the newest, but its
+    ``sent`` ties V3's and is earlier than V2's, so until V3 arrives nothing shows it is newer.
+    """
+    names = [[], [0], [0, 1], [2], [0, 3]]
+    seconds = [0, 30, 30, 0, 0]
+    radii = [1500.0, 4000.0, 800.0, 2500.0, 3000.0]
+    out: list[Alert] = []
+    for i, named in enumerate(names):
+        out.append(
+            make_alert(
+                "tip_request",
+                Circle(LON0 + 0.01 * (i % 2), LAT0, radii[i]),
+                ident=f"V{i}",
+                sent=T0 + dt.timedelta(seconds=seconds[i]),
+                msg_type=MessageType.ALERT if i == 0 else MessageType.UPDATE,
+                refs=tuple(ref(out[j]) for j in named),
+            )
+        )
+    return out, names
+
+
+def _reaches(names: list[list[int]], later: int, earlier: int, known: set[int]) -> bool:
+    """Whether version ``later`` names ``earlier``, directly or through versions in ``known``."""
+    todo, seen = [later], {later}
+    while todo:
+        for j in names[todo.pop()]:
+            if j == earlier:
+                return True
+            if j in known and j not in seen:
+                seen.add(j)
+                todo.append(j)
+    return False
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_a_version_seen_before_that_names_a_late_one_becomes_current_in_any_order(
+    store: str, tmp_path: Path
+) -> None:
+    """The newest version, judged older on arrival for want of a link, is current once linked.
+
+    Whatever the order, a version some arrived version names is superseded and tells
+    nobody; with :meth:`Targeter.retarget` beside each message, in the end V4 is current
+    and every device in its area was told.
+    """
+    chain, names = _gapped_chain()
+    index = PositionIndex(positions(LONS, [LAT0] * len(LONS), observed_at=[AT] * len(LONS)))
+    head = chain[-1].area
+    assert head is not None
+    inside = {
+        f"d{k}" for k, covered in enumerate(head.contains(LONS, [LAT0] * len(LONS))) if covered
+    }
+    orders = list(itertools.permutations(range(len(chain))))
+    for n, order in enumerate(orders if store == "memory" else orders[::5]):
+        ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / f"{n}.db")
+        targeter = Targeter(
+            make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger
+        )
+        known: set[int] = set()
+        told: set[str] = set()
+        for i in order:
+            result = targeter.target(chain[i], index, AT)
+            if any(_reaches(names, j, i, known) for j in known):
+                assert result.verdict is Verdict.SUPERSEDED, (order, i, result.reason)
+                assert result.recipients.tolist() == [], (order, i)
+            for got in [result, *targeter.retarget(index, AT)]:
+                if got.claims is not None and len(got.claims):
+                    targeter.confirm(got.claims.keys(), AT)
+                told.update(str(d) for d in got.recipients.tolist())
+            known.add(i)
+        incident = targeter.ledger.incident(targeter.incident_of(chain[0]) or "")
+        assert incident is not None and incident.version == "polisen@example.se/V4", order
+        assert inside <= told, (order, sorted(inside - told))
+        ledger.close()
+
+
 HUGE_INT = 10**5000  # more digits than Python turns into text (4,300 by default)
 HUGE_TEXT = "x" * 1_000_000
 

@@ -74,6 +74,10 @@ class Tx(Protocol):
         """
         ...
 
+    def documents(self, key: str) -> list[tuple[str, str]]:
+        """The (version id, document) of every version of the incident seen (no placeholder)."""
+        ...
+
     def put_version(
         self, vid: str, incident: str, document: str | None, sent_us: int | None, at_us: int
     ) -> None:
@@ -483,13 +487,59 @@ def admit(
             retraction=tx.retract(key, early, at_us, lease_us),
             why=_FIRST,
         )
-    if _newer(vid, sent_us, refs, row, tx):
+    # A placeholder was named by a version seen before: that one may be the chain's newest,
+    # judged older on arriving only because this version, which links it to the current one,
+    # was missing (a chain arriving out of order, with clocks that disagree).
+    namers = _namers(tx, key, vid, row.version) if seen is not None and seen[1] is None else []
+    head = row
+    for v, v_sent, v_refs, v_doc in [(vid, sent_us, refs, doc), *namers]:
+        if _newer(v, v_sent, v_refs, head, tx):
+            head = attrs.evolve(head, version=v, sent_us=v_sent, document=v_doc)
+    if head.version == vid:
         tx.put_incident(
             key,
             attrs.evolve(row, version=vid, sent_us=sent_us, document=doc, changed_us=at_us),
         )
         return done(Transition.UPDATED, key)
+    if head.version != row.version:
+        # A version seen before, which names this one, is the newest: it becomes current
+        # (not released yet: Targeter.retarget() delivers it); this one is older.
+        tx.put_incident(key, attrs.evolve(head, changed_us=at_us))
+        newest = (head.version or "?").rpartition("/")[2]
+        return done(
+            Transition.SUPERSEDED,
+            key,
+            why=(
+                f"version {alert.identifier} is older than version {newest}, seen before, whose "
+                f"references name it; with this version linking them, {newest} is newer than "
+                f"the incident's current version and replaces it"
+            ),
+        )
     return done(Transition.SUPERSEDED, key, why=_older(alert, row, tx))
+
+
+def _namers(
+    tx: Tx, key: str, vid: str, current: str | None
+) -> list[tuple[str, int, list[str], str]]:
+    """The incident's other Alert and Update versions seen that name ``vid`` (through others).
+
+    Each as (version id, sent in µs, the version ids it names, document), in the order the
+    store lists them.
+    """
+    from geotarget import cap
+    from geotarget.alerts import MessageType
+
+    out: list[tuple[str, int, list[str], str]] = []
+    for other, document in tx.documents(key):
+        if other in (vid, current):
+            continue
+        alert = cap.loads(document)
+        if alert.msg_type is MessageType.CANCEL:
+            continue
+        named = sorted({version_id(r.sender, r.identifier) for r in alert.references})
+        if _reaches(tx, named, vid):
+            out.append((other, micros("sent", alert.sent), named, document))
+    return out
 
 
 def _newer(vid: str, sent_us: int, refs: list[str], row: Row, tx: Tx) -> bool:
