@@ -17,7 +17,7 @@ import pytest
 from targeting_helpers import T0, exact_rules, make_alert, make_regions, positions, ref
 
 from geotarget import Circle, PositionIndex
-from geotarget.alerts import Alert, MessageType
+from geotarget.alerts import Alert, MessageType, Reference
 from geotarget.errors import GeotargetError
 from geotarget.issuers import Issuer
 from geotarget.kinds import RecognitionRule, normalise_event
@@ -232,3 +232,30 @@ def test_alert_kind_and_issuer_values_refuse_a_huge_int_with_their_own_error() -
         with pytest.raises(GeotargetError) as err:
             call()
         assert len(str(err.value)) < 2_000, field
+
+
+@pytest.mark.parametrize("sender", ["ops>112@example.se", "https://example.se/cap%20feed"])
+def test_a_chain_of_a_sender_written_with_escapes_is_followed_through_its_versions(
+    sender: str,
+) -> None:
+    """A sender XML escapes (``>``) or the version id escapes (``/``, ``%``) links its chain."""
+    chain: list[Alert] = []
+    for i, seconds in enumerate([0, 60, 90, 30]):
+        alert = make_alert(
+            "tip_request",
+            Circle(LON0, LAT0, 1000.0 + 500.0 * i),
+            ident=f"V{i}",
+            sent=T0 + dt.timedelta(seconds=seconds),
+            msg_type=MessageType.ALERT if i == 0 else MessageType.UPDATE,
+            refs=() if i == 0 else (ref(chain[-1]),),
+        )
+        refs = (
+            ()
+            if i == 0
+            else (Reference(sender=sender, identifier=chain[-1].identifier, sent=chain[-1].sent),)
+        )
+        chain.append(attrs.evolve(alert, sender=sender, references=refs))
+    index = PositionIndex(positions(LONS, [LAT0] * len(LONS), observed_at=[AT] * len(LONS)))
+    targeter = Targeter(make_regions(), nationwide("XX"), location_rules=exact_rules())
+    verdicts = [targeter.target(chain[i], index, AT).verdict for i in (3, 2, 1, 0)]
+    assert verdicts == [Verdict.DELIVER] + [Verdict.SUPERSEDED] * 3

@@ -9,8 +9,10 @@ locks make every admission and every claim of an incident happen one after anoth
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
+from xml.sax.saxutils import unescape
 
 import attrs
 
@@ -490,11 +492,14 @@ def admit(
     # A placeholder was named by a version seen before: that one may be the chain's newest,
     # judged older on arriving only because this version, which links it to the current one,
     # was missing (a chain arriving out of order, with clocks that disagree).
-    namers = _namers(tx, key, vid, row.version) if seen is not None and seen[1] is None else []
+    # Only when it replaces the current version: one older than it links nothing newer to it.
     head = row
-    for v, v_sent, v_refs, v_doc in [(vid, sent_us, refs, doc), *namers]:
-        if _newer(v, v_sent, v_refs, head, tx):
-            head = attrs.evolve(head, version=v, sent_us=v_sent, document=v_doc)
+    if _newer(vid, sent_us, refs, row, tx):
+        head = attrs.evolve(row, version=vid, sent_us=sent_us, document=doc)
+        placeholder = seen is not None and seen[1] is None
+        for v, v_sent, v_refs, v_doc in _namers(tx, key, vid, row.version) if placeholder else []:
+            if _newer(v, v_sent, v_refs, head, tx):
+                head = attrs.evolve(head, version=v, sent_us=v_sent, document=v_doc)
     if head.version == vid:
         tx.put_incident(
             key,
@@ -526,19 +531,17 @@ def _namers(
     Each as (version id, sent in µs, the version ids it names, document), in the order the
     store lists them.
     """
-    from geotarget import cap
-    from geotarget.alerts import MessageType
-
     out: list[tuple[str, int, list[str], str]] = []
     for other, document in tx.documents(key):
         if other in (vid, current):
             continue
-        alert = cap.loads(document)
-        if alert.msg_type is MessageType.CANCEL:
+        head = _HEAD.search(document)
+        if head is None or head.group("type") == "Cancel":
             continue
-        named = sorted({version_id(r.sender, r.identifier) for r in alert.references})
+        named = _refs_of(document)
         if _reaches(tx, named, vid):
-            out.append((other, micros("sent", alert.sent), named, document))
+            sent = dt.datetime.fromisoformat(head.group("sent"))
+            out.append((other, micros("sent", sent), named, document))
     return out
 
 
@@ -574,24 +577,45 @@ def _reaches(tx: Tx, start: Iterable[str], target: str) -> bool:
     """
     todo = list(start)
     seen = set(todo)
+    if target in seen:
+        return True
     while todo:
-        vid = todo.pop()
-        if vid == target:
-            return True
-        found = tx.version(vid)
+        found = tx.version(todo.pop())
         if found is None or found[1] is None:
             continue
-        for ref in _named(found[1]) - seen:
-            seen.add(ref)
-            todo.append(ref)
+        for ref in _refs_of(found[1]):
+            if ref == target:
+                return True
+            if ref not in seen:
+                seen.add(ref)
+                todo.append(ref)
     return False
+
+
+#: A stored document is geotarget's own CAP (``cap.dumps``): its first ``<sent>`` and
+#: ``<msgType>`` are the alert's, and its ``<references>`` text holds only the triples (no
+#: sender or identifier may hold whitespace, ``,``, ``<`` or ``&``, and a ``>`` is written
+#: ``&gt;``; text elsewhere has its ``<`` escaped), so the version ids a stored version
+#: names are read without parsing it.
+_HEAD = re.compile(r"<sent>(?P<sent>[^<]+)</sent>.*?<msgType>(?P<type>\w+)</msgType>", re.S)
+_REFERENCES = re.compile(r"<references>([^<]*)</references>")
+
+
+def _refs_of(document: str) -> list[str]:
+    """The version ids a stored version's references name, in document order."""
+    found = _REFERENCES.search(document)
+    if found is None:
+        return []
+    out: list[str] = []
+    for item in unescape(found.group(1)).split():
+        sender, identifier, _sent = item.split(",")
+        out.append(version_id(sender, identifier))
+    return list(dict.fromkeys(out))
 
 
 def _named(document: str) -> set[str]:
     """The version ids a stored version's references name."""
-    from geotarget import cap
-
-    return {version_id(r.sender, r.identifier) for r in cap.loads(document).references}
+    return set(_refs_of(document))
 
 
 def _merge(
