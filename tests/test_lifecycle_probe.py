@@ -259,3 +259,17 @@ def test_a_chain_of_a_sender_written_with_escapes_is_followed_through_its_versio
     targeter = Targeter(make_regions(), nationwide("XX"), location_rules=exact_rules())
     verdicts = [targeter.target(chain[i], index, AT).verdict for i in (3, 2, 1, 0)]
     assert verdicts == [Verdict.DELIVER] + [Verdict.SUPERSEDED] * 3
+
+
+def test_the_late_link_is_superseded_naming_the_newest_which_retarget_delivers() -> None:
+    """V3 arriving after V4 (which names it) is superseded; retarget() then delivers V4."""
+    chain, _ = _gapped_chain()
+    index = PositionIndex(positions(LONS, [LAT0] * len(LONS), observed_at=[AT] * len(LONS)))
+    targeter = Targeter(make_regions(), nationwide("XX"), location_rules=exact_rules())
+    for i in (0, 1, 2, 4):
+        targeter.target(chain[i], index, AT)
+    late = targeter.target(chain[3], index, AT)
+    assert late.verdict is Verdict.SUPERSEDED
+    assert "older than version V4, seen before, whose references name it" in late.reason
+    again = targeter.retarget(index, AT)
+    assert [(r.alert_id, r.verdict) for r in again] == [("V4", Verdict.DELIVER)]

@@ -510,14 +510,14 @@ def admit(
         # A version seen before, which names this one, is the newest: it becomes current
         # (not released yet: Targeter.retarget() delivers it); this one is older.
         tx.put_incident(key, attrs.evolve(head, changed_us=at_us))
-        newest = (head.version or "?").rpartition("/")[2]
+        newest = (head.version or "?").partition("/")[2]  # (a sender's / is escaped)
         return done(
             Transition.SUPERSEDED,
             key,
             why=(
                 f"version {alert.identifier} is older than version {newest}, seen before, whose "
                 f"references name it; with this version linking them, {newest} is newer than "
-                f"the incident's current version and replaces it"
+                "the incident's current version and replaces it (retarget() delivers it)"
             ),
         )
     return done(Transition.SUPERSEDED, key, why=_older(alert, row, tx))
