@@ -218,6 +218,9 @@ class Reader:
         self.kind_code: tuple[str, str] | None = None
         #: The alert's <sent>, once read: a block without effective or onset starts then.
         self.sent: datetime | None = None
+        #: The alert's <msgType>, once read: a Cancel's, Ack's or Error's areas are not
+        #: targeted, so an axis order that looks swapped there is a warning, not a refusal.
+        self.msg_type: MessageType | None = None
         #: What is left of the document's budget for self-crossing polygons: the points where
         #: their edges may still meet, and the edge pairs whose boxes overlap that counting
         #: them may still examine (:data:`geotarget._geos.MAX_DOCUMENT_CROSSINGS`).
@@ -530,6 +533,7 @@ class Reader:
         self.sent = values["sent"]
         values["status"] = self.enum(kids, "status", "", Status)
         values["msg_type"] = self.enum(kids, "msgType", "", MessageType)
+        self.msg_type = values["msg_type"]
         values["scope"] = self.enum(kids, "scope", "", Scope)
         for key, name in (("source", "source"), ("restriction", "restriction"), ("note", "note")):
             values[key] = self.text(kids, name, "")
@@ -1050,5 +1054,12 @@ class Reader:
         """Report a part that lies outside the envelope but inside it with lon/lat swapped."""
         if self.envelope is not None:
             message = swap_message(lonlat, self.envelope, what)
-            if message is not None:
+            if message is None:
+                return
+            if self.msg_type in (MessageType.CANCEL, MessageType.ACK, MessageType.ERROR):
+                # Refusing it would keep a Cancel from ending its incident over an area
+                # nobody is told about.
+                kind = self.msg_type.value
+                self.warn(path, f"{message}; a {kind}'s areas are not targeted, so it is read")
+            else:
                 self.problem(path, message)
