@@ -16,9 +16,9 @@ import attrs
 import pytest
 from targeting_helpers import T0, exact_rules, make_alert, make_regions, positions, ref
 
-from geotarget import Circle, PositionIndex
+from geotarget import Circle, PositionIndex, cap
 from geotarget.alerts import Alert, MessageType, Reference
-from geotarget.errors import GeotargetError
+from geotarget.errors import DuplicateIdentifier, GeotargetError
 from geotarget.issuers import Issuer
 from geotarget.kinds import RecognitionRule, normalise_event
 from geotarget.ledger import MemoryLedger, SQLiteLedger
@@ -273,3 +273,37 @@ def test_the_late_link_is_superseded_naming_the_newest_which_retarget_delivers()
     assert "older than version V4, seen before, whose references name it" in late.reason
     again = targeter.retarget(index, AT)
     assert [(r.alert_id, r.verdict) for r in again] == [("V4", Verdict.DELIVER)]
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_an_update_resent_with_its_references_reordered_is_the_same_message(
+    store: str, tmp_path: Path
+) -> None:
+    """References in another order, or one twice, re-send the version; other ones re-use its id."""
+    ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / "d.db")
+    targeter = Targeter(
+        make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger
+    )
+    index = PositionIndex(positions(LONS, [LAT0] * len(LONS), observed_at=[AT] * len(LONS)))
+    first = make_alert("tip_request", Circle(LON0, LAT0, 1000.0), ident="R0")
+    second = make_alert("tip_request", Circle(LON0, LAT0, 1200.0), ident="R1")
+    refs = (ref(first), ref(second))
+    update = make_alert(
+        "tip_request",
+        Circle(LON0, LAT0, 3000.0),
+        ident="R2",
+        sent=T0 + dt.timedelta(minutes=1),
+        msg_type=MessageType.UPDATE,
+        refs=refs,
+    )
+    for alert in (first, second, update):
+        told = targeter.receive(cap.dumps(alert).encode(), index, AT)
+        targeter.confirm(told.claims.keys() if told.claims is not None else [], AT)
+    for again in ((refs[1], refs[0]), (refs[0], refs[1], refs[0])):
+        text = cap.dumps(attrs.evolve(update, references=again))
+        resent = targeter.receive(text.encode(), index, AT)
+        assert (resent.verdict, resent.recipients.tolist()) == (Verdict.DELIVER, []), again
+    other = attrs.evolve(update, references=refs[:1])
+    with pytest.raises(DuplicateIdentifier, match="first difference: references"):
+        targeter.receive(cap.dumps(other).encode(), index, AT)
+    ledger.close()

@@ -204,13 +204,26 @@ def same_message(document: str, alert: Alert, doc: str) -> bool:
 
     Equal text, or equal content: the same message relayed with its times written at
     another UTC offset, say, is the same message (an :class:`~geotarget.alerts.Alert`
-    compares instants), whatever text the store kept of it.
+    compares instants), whatever text the store kept of it. So is one whose
+    ``<references>`` list the same messages in another order, or one of them twice: CAP's
+    references name a set of earlier messages, in no order.
     """
     if document == doc:
         return True
     from geotarget import cap
 
-    return bool(cap.loads(document) == alert)
+    stored = cap.loads(document)
+    if stored == alert:
+        return True
+    if set(stored.references) != set(alert.references):
+        return False
+    return bool(_by_references(stored) == _by_references(alert))
+
+
+def _by_references(alert: Alert) -> Alert:
+    """``alert`` with its references in one order, each once."""
+    refs = sorted(set(alert.references), key=lambda r: (r.sender, r.identifier, r.sent))
+    return attrs.evolve(alert, references=refs)
 
 
 def admit(
