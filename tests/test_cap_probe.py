@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from pathlib import Path
 
+import attrs
+import numpy as np
 import pytest
+import shapely.geometry as sg
 from targeting_helpers import T0, exact_rules, make_alert, make_regions, positions, ref
 
 from geotarget import Circle, PositionIndex, cap
-from geotarget.alerts import Alert, MessageType
+from geotarget.alerts import Alert, AlertArea, MessageType
 from geotarget.errors import InvalidCAP
+from geotarget.issuers import Issuers
+from geotarget.kinds import RecognitionRule, Recognizer
+from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import nationwide
 from geotarget.targeting import Targeter, Verdict
 
@@ -66,3 +74,79 @@ def test_a_cancel_with_a_swapped_area_ends_its_incident_read_or_in_hand() -> Non
             result = targeter.target(cap.loads(cancel_doc), index, AT)
         assert (result.verdict, result.retract.tolist()) == (Verdict.CANCELLED, ["d0"]), send
         assert targeter.active_incidents == ()
+
+
+def _flood_targeter(bounds: tuple[float, float, float, float]) -> Targeter:
+    """A Targeter over a made-up country around ``bounds``, recognising the EA's flood event."""
+    west, south, east, north = bounds
+    box = sg.box(west - 0.05, south - 0.05, east + 0.05, north + 0.05)
+    regions = RegionHierarchy(
+        [
+            RegionSet([Region(code="M1", name="M1", level="municipality", geometry=box)]),
+            RegionSet([Region(code="UK", name="UK", level="country", geometry=box)]),
+        ],
+        {"M1": "UK"},
+    )
+    rule = RecognitionRule(
+        name="ea:flood", kind="tip_request", events=["053/055 Issue Severe Flood Warning EA"]
+    )
+    return Targeter(
+        regions,
+        nationwide("UK"),
+        recognition=Recognizer([rule]),
+        issuers=Issuers.any(),
+        location_rules=exact_rules(),
+    )
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_the_environment_agencys_flood_warning_lives_and_ends_as_its_documents_say(
+    shared_data: Path, order: tuple[int, ...]
+) -> None:
+    """The EA's Wainfleet warning, an Update widening it and its real Cancel, in any order."""
+    folder = shared_data / "cap"
+    warning = (folder / "alphagov_WAINFLEET.xml").read_text(encoding="utf-8")
+    cancel = (folder / "alphagov_WAINFLEET_CANCEL_MINIMAL.xml").read_bytes()
+    original = cap.loads(warning)
+    assert original.area is not None
+    west, south, east, north = original.area.bounds
+    wider = Circle((west + east) / 2, (south + north) / 2, 600.0)
+    update = attrs.evolve(
+        original,
+        identifier="update-1",
+        sent=original.sent + dt.timedelta(minutes=1),
+        msg_type=MessageType.UPDATE,
+        references=[ref(original)],
+        infos=[
+            attrs.evolve(i, areas=[AlertArea.from_area("Wainfleet", wider)]) for i in original.infos
+        ],
+    )
+    docs = [warning.encode(), cap.dumps(update).encode(), cancel]
+    at = original.sent + dt.timedelta(hours=1)
+    grid = np.mgrid[west - 0.01 : east + 0.01 : 40j, south - 0.01 : north + 0.01 : 40j]
+    lon, lat = grid[0].ravel(), grid[1].ravel()
+    index = PositionIndex(positions(lon, lat, observed_at=[at] * lon.size))
+    targeter = _flood_targeter((west - 0.01, south - 0.01, east + 0.01, north + 0.01))
+    told: set[str] = set()
+    cancelled = False
+    for k in order:
+        result = targeter.receive(docs[k], index, at)
+        if k == 2:
+            cancelled = True
+            assert set(result.retract.tolist()) == told, order
+        got = set(result.recipients.tolist())
+        if cancelled:
+            assert got == set(), (order, k, result.reason)
+        else:
+            area = [original, update][k].area
+            assert area is not None
+            inside = {f"d{i}" for i in np.flatnonzero(area.contains(lon, lat))}
+            assert got <= inside and not got & told, (order, k)
+        if result.claims is not None and k != 2:
+            targeter.confirm(result.claims.keys(), at)
+        told |= got
+    assert targeter.active_incidents == ()
+    assert bool(told) == (order[0] != 2), order  # told until the Cancel came, if it came first
+    assert told <= {f"d{i}" for i in np.flatnonzero(wider.contains(lon, lat))} | {
+        f"d{i}" for i in np.flatnonzero(original.area.contains(lon, lat))
+    }
