@@ -150,3 +150,31 @@ def test_the_environment_agencys_flood_warning_lives_and_ends_as_its_documents_s
     assert told <= {f"d{i}" for i in np.flatnonzero(wider.contains(lon, lat))} | {
         f"d{i}" for i in np.flatnonzero(original.area.contains(lon, lat))
     }
+
+
+def test_a_cancel_whose_reference_has_zero_fractional_seconds_is_repaired_leniently() -> None:
+    """``…:00.000Z`` in references (as some issuers write it) is read by loads_lenient, not strict.
+
+    Zeros are the same instant, so the lenient reader drops them and says so; a Cancel
+    written so ends its incident. A fraction that is not zero stays refused: it is another
+    instant than any CAP can write.
+    """
+    alert = make_alert("tip_request", Circle(17.5, 59.5, 1000.0), ident="A1")
+    text = cap.dumps(_cancel(alert))
+    written = "2024-05-20T12:00:00-00:00"  # the reference's sent, as dumps writes T0
+    assert written in text
+    zeros = text.replace(f",{written}</references>", ",2024-05-20T12:00:00.000Z</references>")
+    assert zeros != text
+    with pytest.raises(InvalidCAP, match=r"fractional seconds of zeros .*loads_lenient repairs"):
+        cap.read(zeros)
+    read = cap.loads_lenient(zeros)
+    assert [r.path for r in read.repairs] == ["references", "references"]  # zeros, then Z
+    assert read.alert == _cancel(alert)
+    index = PositionIndex(positions([17.5], [59.5], observed_at=[AT]))
+    targeter = Targeter(make_regions(), nationwide("XX"), location_rules=exact_rules())
+    targeter.target(alert, index, AT)
+    assert targeter.target(read.alert, index, AT).verdict is Verdict.CANCELLED
+    half = text.replace(f",{written}</references>", ",2024-05-20T12:00:00.5-00:00</references>")
+    for lenient in (False, True):
+        with pytest.raises(InvalidCAP, match="must not have fractional seconds"):
+            cap.read(half, lenient=lenient)

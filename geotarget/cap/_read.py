@@ -400,20 +400,33 @@ class Reader:
             self.problem(path, label + bad)
             return None
         m = _TIME.match(text)
-        if m is None:
-            loose = _TIME_LOOSE.match(text)
-            if loose and loose.group(1):
+        written = text
+        loose = None if m is not None else _TIME_LOOSE.match(text)
+        if m is None and loose and loose.group(1):
+            if loose.group(1).strip(".0"):  # another instant than the whole second's
                 self.problem(
-                    path, f"{label}must not have fractional seconds: CAP-v1.2.xsd's date-time "
-                    f"pattern has none (got {_quote(text)})"
+                    path, f"{label}must not have fractional seconds: CAP-v1.2.xsd's "
+                    f"date-time pattern has none (got {_quote(text)})"
                 )  # fmt: skip
                 return None
+            self.fixable(
+                path,
+                f"{label}has fractional seconds of zeros ({loose.group(1)}): CAP-v1.2.xsd's "
+                f"date-time pattern has none (got {_quote(text)})",
+                "dropped them (the same instant)",
+            )
+            if not self.lenient:
+                return None
+            text = text[: loose.start(1)] + text[loose.end(1) :]
+            m = _TIME.match(text)
+            loose = _TIME_LOOSE.match(text)
+        if m is None:
             if loose and loose.group(2) == "Z":
                 self.fixable(
                     path,
                     f"{label}uses 'Z' for UTC: CAP 1.2 §3.3.2 says alphabetic time zone "
                     f"designators MUST NOT be used and UTC MUST be written -00:00 "
-                    f"(got {_quote(text)})",
+                    f"(got {_quote(written)})",
                     "read it as -00:00",
                 )
                 text = text[:-1] + "-00:00"
@@ -421,7 +434,7 @@ class Reader:
             elif loose:
                 self.problem(
                     path, f"{label}must carry an explicit UTC offset such as +01:00 or -00:00 "
-                    f"(CAP 1.2 §3.3.2) (got {_quote(text)})"
+                    f"(CAP 1.2 §3.3.2) (got {_quote(written)})"
                 )  # fmt: skip
                 return None
             else:
