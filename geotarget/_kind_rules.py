@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from geotarget._validate import number
+from geotarget._validate import number, shown
 from geotarget.errors import GeotargetError, InvalidInput, InvalidType, Problem
 from geotarget.positions import _MAX_AGE, LocationRule, StaleRule
 
@@ -28,7 +28,9 @@ def _opt_positive(name: str) -> Any:
 
 def _bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, bool):
-        raise InvalidType(f"{attribute.name} must be a bool (got {type(value).__name__} {value!r})")
+        raise InvalidType(
+            f"{attribute.name} must be a bool (got {type(value).__name__} {shown(value)})"
+        )
 
 
 def _location_rule(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -45,7 +47,7 @@ def _consistent(rules: KindRules, _: attrs.Attribute[Any], stale: StaleRule | No
     if fresh is None:
         raise InvalidInput(
             "stale needs location.max_age: with location.max_age None every fix is current, so "
-            f"no fix is ever stale (got stale={stale!r})"
+            f"no fix is ever stale (got stale={shown(stale)})"
         )
     if stale.max_age < fresh:
         raise InvalidInput(

@@ -58,7 +58,7 @@ from typing import Any
 
 import attrs
 
-from geotarget._validate import iterable
+from geotarget._validate import iterable, shown
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.kinds import check_kind_name
 
@@ -79,11 +79,15 @@ _SENDER_BAD = re.compile(r"[\s,<&]")
 
 def _names(field: str, value: object) -> frozenset[str]:
     if isinstance(value, (str, bytes)) or not iterable(value):
-        raise InvalidType(f"{field} must be a list of str (got {type(value).__name__} {value!r})")
+        raise InvalidType(
+            f"{field} must be a list of str (got {type(value).__name__} {shown(value)})"
+        )
     items = list(value)
     for i, item in enumerate(items):
         if not isinstance(item, str):
-            raise InvalidType(f"{field}[{i}] must be a str (got {type(item).__name__} {item!r})")
+            raise InvalidType(
+                f"{field}[{i}] must be a str (got {type(item).__name__} {shown(item)})"
+            )
     return frozenset(items)
 
 
@@ -93,7 +97,7 @@ def _senders(value: object) -> frozenset[str]:
         if not s or _SENDER_BAD.search(s):
             raise InvalidInput(
                 f"senders must be CAP senders: no whitespace, ',', '<' or '&', not empty "
-                f"(got {s!r})"
+                f"(got {shown(s)})"
             )
     return out
 
@@ -117,7 +121,7 @@ def _pems(value: object) -> tuple[str, ...]:
     if isinstance(value, (str, bytes)):
         value = [value]
     if not iterable(value):
-        raise InvalidType(f"certificates must be a list of PEM texts (got {value!r})")
+        raise InvalidType(f"certificates must be a list of PEM texts (got {shown(value)})")
     out = []
     for i, item in enumerate(value):
         text = item.decode("ascii", "replace") if isinstance(item, bytes) else item
@@ -132,7 +136,9 @@ def _pems(value: object) -> tuple[str, ...]:
 
 def _bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, bool):
-        raise InvalidType(f"{attribute.name} must be a bool (got {type(value).__name__} {value!r})")
+        raise InvalidType(
+            f"{attribute.name} must be a bool (got {type(value).__name__} {shown(value)})"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -178,7 +184,7 @@ class Issuer:
     @name.validator
     def _check_name(self, _: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, str) or not _NAME.fullmatch(value):
-            raise InvalidInput(f"name must be an issuer name: {_NAME_RULE} (got {value!r})")
+            raise InvalidInput(f"name must be an issuer name: {_NAME_RULE} (got {shown(value)})")
 
     def __attrs_post_init__(self) -> None:
         for field in ("senders", "kinds", "regions"):
@@ -215,7 +221,7 @@ class Issuers:
     def __init__(self, issuers: Iterable[Issuer], *, _any: bool = False) -> None:
         raw: object = issuers
         if isinstance(raw, (str, bytes)) or not iterable(raw):
-            raise InvalidType(f"issuers must be an iterable of Issuer (got {raw!r})")
+            raise InvalidType(f"issuers must be an iterable of Issuer (got {shown(raw)})")
         items: tuple[Any, ...] = tuple(raw)
         problems: list[Problem] = []
         names: dict[str, int] = {}
@@ -223,7 +229,7 @@ class Issuers:
         for i, issuer in enumerate(items):
             path = f"issuers[{i}]"
             if not isinstance(issuer, Issuer):
-                problems.append(Problem(path, f"must be an Issuer (got {issuer!r})"))
+                problems.append(Problem(path, f"must be an Issuer (got {shown(issuer)})"))
                 continue
             if issuer.name in names:
                 problems.append(
@@ -239,7 +245,7 @@ class Issuers:
                     problems.append(
                         Problem(
                             f"{path}.senders",
-                            f"sender {s!r} belongs to issuer {by_sender[s].name!r} already; a "
+                            f"sender {shown(s)} belongs to issuer {by_sender[s].name!r} already; a "
                             "sender is one issuer",
                         )
                     )
@@ -247,7 +253,9 @@ class Issuers:
         for i, issuer in enumerate(items):
             if isinstance(issuer, Issuer):
                 for other in sorted(issuer.acts_for - set(names)):
-                    problems.append(Problem(f"issuers[{i}].acts_for", f"{other!r} names no issuer"))
+                    problems.append(
+                        Problem(f"issuers[{i}].acts_for", f"{shown(other)} names no issuer")
+                    )
         if problems:
             raise InvalidPolicy(problems, what=_ISSUERS_WHAT)
         self._issuers = items
@@ -320,7 +328,7 @@ class Issuers:
                     out.append(
                         Problem(
                             f"{path}[{i}].regions",
-                            f"{code!r} is not a region code of the hierarchy",
+                            f"{shown(code)} is not a region code of the hierarchy",
                         )
                     )
             if known is not None:
@@ -328,7 +336,7 @@ class Issuers:
                     out.append(
                         Problem(
                             f"{path}[{i}].kinds",
-                            f"{k!r} is not a registered kind "
+                            f"{shown(k)} is not a registered kind "
                             f"(registered: {', '.join(sorted(known)) or 'none'})",
                         )
                     )

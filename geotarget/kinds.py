@@ -62,7 +62,7 @@ from typing import Any
 import attrs
 
 from geotarget._kind_rules import KindRules, rules_to_table
-from geotarget._validate import iterable
+from geotarget._validate import iterable, shown
 from geotarget.alerts import Alert, Info
 from geotarget.alerts._values import KIND_CODE, Category, NamedValue, kind_name
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
@@ -109,7 +109,7 @@ def normalise_event(text: str) -> str:
     .. versionadded:: 0.1.0
     """
     if not isinstance(text, str):
-        raise InvalidType(f"event must be a str (got {type(text).__name__} {text!r})")
+        raise InvalidType(f"event must be a str (got {type(text).__name__} {shown(text)})")
     return _SPACE.sub(" ", unicodedata.normalize("NFC", text).casefold()).strip()
 
 
@@ -147,7 +147,7 @@ class Kind:
     @label.validator
     def _check_label(self, _: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, str) or not value.strip():
-            raise InvalidInput(f"label must be a non-blank str (got {value!r})")
+            raise InvalidInput(f"label must be a non-blank str (got {shown(value)})")
 
     def __str__(self) -> str:
         return self.name
@@ -155,11 +155,15 @@ class Kind:
 
 def _strings(field: str, value: object) -> tuple[str, ...]:
     if isinstance(value, (str, bytes)) or not iterable(value):
-        raise InvalidType(f"{field} must be a list of str (got {type(value).__name__} {value!r})")
+        raise InvalidType(
+            f"{field} must be a list of str (got {type(value).__name__} {shown(value)})"
+        )
     items = tuple(value)
     for i, item in enumerate(items):
         if not isinstance(item, str):
-            raise InvalidType(f"{field}[{i}] must be a str (got {type(item).__name__} {item!r})")
+            raise InvalidType(
+                f"{field}[{i}] must be a str (got {type(item).__name__} {shown(item)})"
+            )
     return items
 
 
@@ -174,7 +178,7 @@ def _events(value: object) -> tuple[str, ...]:
 def _categories(value: object) -> frozenset[Category]:
     if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(
-            f"categories must be a list of categories (got {type(value).__name__} {value!r})"
+            f"categories must be a list of categories (got {type(value).__name__} {shown(value)})"
         )
     out = set()
     for i, item in enumerate(value):
@@ -183,7 +187,7 @@ def _categories(value: object) -> frozenset[Category]:
         except ValueError:
             valid = ", ".join(sorted(c.value for c in Category))
             raise InvalidInput(
-                f"categories[{i}] must be a CAP category, one of {valid} (got {item!r})"
+                f"categories[{i}] must be a CAP category, one of {valid} (got {shown(item)})"
             ) from None
     return frozenset(out)
 
@@ -191,13 +195,13 @@ def _categories(value: object) -> frozenset[Category]:
 def _codes(value: object) -> tuple[NamedValue, ...]:
     if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(
-            f"event_codes must be a list of NamedValue (got {type(value).__name__} {value!r})"
+            f"event_codes must be a list of NamedValue (got {type(value).__name__} {shown(value)})"
         )
     items = tuple(value)
     for i, item in enumerate(items):
         if not isinstance(item, NamedValue):
             raise InvalidType(
-                f"event_codes[{i}] must be a NamedValue (got {type(item).__name__} {item!r})"
+                f"event_codes[{i}] must be a NamedValue (got {type(item).__name__} {shown(item)})"
             )
     out = [_code(c) for c in items]
     for i, code in enumerate(out):
@@ -231,7 +235,7 @@ def _senders(value: object) -> frozenset[str]:
         if not s or _SENDER_BAD.search(s):
             raise InvalidInput(
                 f"senders[{i}] must be a CAP sender: not empty, no whitespace, ',', '<' or '&' "
-                f"(got {s!r}); no document could carry it, so the rule would never match"
+                f"(got {shown(s)}); no document could carry it, so the rule would never match"
             )
     return frozenset(items)
 
@@ -287,9 +291,9 @@ class RecognitionRule:
     @name.validator
     def _check_name(self, _: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, str) or not _RULE_NAME.fullmatch(value):
-            raise InvalidInput(f"name must be a rule name: {_RULE_NAME_RULE} (got {value!r})")
+            raise InvalidInput(f"name must be a rule name: {_RULE_NAME_RULE} (got {shown(value)})")
         if value == KIND_CODE_RULE:
-            raise InvalidInput(f"name {value!r} is the built-in rule's; choose another")
+            raise InvalidInput(f"name {shown(value)} is the built-in rule's; choose another")
 
     def __attrs_post_init__(self) -> None:
         if not self.events and not self.event_codes:
@@ -350,14 +354,14 @@ class Recognizer:
     def __init__(self, rules: Iterable[RecognitionRule] = ()) -> None:
         raw: object = rules
         if isinstance(raw, (str, bytes)) or not iterable(raw):
-            raise InvalidType(f"rules must be an iterable of RecognitionRule (got {raw!r})")
+            raise InvalidType(f"rules must be an iterable of RecognitionRule (got {shown(raw)})")
         items: tuple[object, ...] = tuple(raw)
         problems = []
         seen: dict[str, int] = {}
         for i, rule in enumerate(items):
             if not isinstance(rule, RecognitionRule):
                 problems.append(
-                    Problem(f"recognition[{i}]", f"must be a RecognitionRule (got {rule!r})")
+                    Problem(f"recognition[{i}]", f"must be a RecognitionRule (got {shown(rule)})")
                 )
                 continue
             if rule.name in seen:
@@ -620,7 +624,7 @@ def _checked_rules(rules: Mapping[str, KindRules]) -> dict[str, KindRules]:
         name = check_kind_name("kind", kind)
         if not isinstance(value, KindRules):
             raise InvalidType(
-                f"rules[{kind!r}] must be KindRules (got {type(value).__name__} {value!r})"
+                f"rules[{kind!r}] must be KindRules (got {type(value).__name__} {shown(value)})"
             )
         out[name] = value
     return out

@@ -49,6 +49,7 @@ from typing import Any
 
 import attrs
 
+from geotarget._validate import shown
 from geotarget.alerts._area import AlertArea
 from geotarget.alerts._values import (
     KIND_CODE,
@@ -174,7 +175,9 @@ def _v_language(_inst: object, _attribute: attrs.Attribute[Any], value: object) 
     check_text("language", value)
     assert isinstance(value, str)
     if not LANGUAGE.match(value):
-        raise InvalidAlert(f"language must be a BCP 47 tag such as 'sv-SE' or 'en' (got {value!r})")
+        raise InvalidAlert(
+            f"language must be a BCP 47 tag such as 'sv-SE' or 'en' (got {shown(value)})"
+        )
 
 
 def _v_text_items(_inst: object, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
@@ -433,7 +436,7 @@ class Alert:
         mean (a Cancel, a Test...).
         """
         if not isinstance(at, datetime):
-            raise InvalidType(f"at must be a datetime (got {type(at).__name__} {at!r})")
+            raise InvalidType(f"at must be a datetime (got {type(at).__name__} {shown(at)})")
         if at.utcoffset() is None:
             raise InvalidAlert(f"at must be timezone-aware (got naive {at.isoformat()})")
         end = self.expires

@@ -10,7 +10,7 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import _geos
-from geotarget._validate import lon_lat, number
+from geotarget._validate import lon_lat, number, shown
 from geotarget.alerts._values import (
     NamedValue,
     opt_float,
@@ -62,7 +62,7 @@ def _ring(i: int, ring: object) -> Ring:
         for j, p in enumerate(pts):
             pair = tuple_of(p)
             if len(pair) != 2:
-                raise InvalidAlert(f"polygons[{i}][{j}] must be a (lon, lat) pair (got {p!r})")
+                raise InvalidAlert(f"polygons[{i}][{j}] must be a (lon, lat) pair (got {shown(p)})")
             checked.append(
                 lon_lat(f"polygons[{i}][{j}] lon", pair[0], f"polygons[{i}][{j}] lat", pair[1])
             )
@@ -99,7 +99,7 @@ def _circles(value: Iterable[Sequence[float]]) -> tuple[CircleSpec, ...]:
     for i, c in enumerate(tuple_of(value)):
         t = tuple_of(c)
         if len(t) != 3:
-            raise InvalidAlert(f"circles[{i}] must be (lon, lat, radius_m) (got {c!r})")
+            raise InvalidAlert(f"circles[{i}] must be (lon, lat, radius_m) (got {shown(c)})")
         lon, lat = lon_lat(f"circles[{i}] lon", t[0], f"circles[{i}] lat", t[1])
         r = number(f"circles[{i}] radius_m", t[2], ge=0.0, le=MAX_RADIUS_M, error=InvalidAlert)
         out.append((lon, lat, r))

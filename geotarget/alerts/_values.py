@@ -143,10 +143,10 @@ def kind_name(field: str, value: object, error: type[InvalidInput] = InvalidInpu
         value = value.value
     if not isinstance(value, str):
         raise InvalidType(
-            f"{field} must be a kind name, a str (got {type(value).__name__} {value!r})"
+            f"{field} must be a kind name, a str (got {type(value).__name__} {shown(value)})"
         )
     if not KIND_NAME.fullmatch(value):
-        raise error(f"{field} must be a kind name: {KIND_NAME_RULE} (got {value!r})")
+        raise error(f"{field} must be a kind name: {KIND_NAME_RULE} (got {shown(value)})")
     return str(value)
 
 
@@ -164,7 +164,7 @@ def enum_value(cls: type[E], name: str, value: object) -> E:
             return cls(value)
         except ValueError:
             pass
-    raise InvalidAlert(f"{name} must be one of {options(cls)} (got {value!r})")
+    raise InvalidAlert(f"{name} must be one of {options(cls)} (got {shown(value)})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,12 +180,12 @@ LANGUAGE = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*\Z")
 def check_text(name: str, value: object) -> str:
     """A str holding only characters XML 1.0 can carry."""
     if not isinstance(value, str):
-        raise InvalidType(f"{name} must be a str (got {type(value).__name__} {value!r})")
+        raise InvalidType(f"{name} must be a str (got {type(value).__name__} {shown(value)})")
     bad = _XML_ILLEGAL.search(value)
     if bad:
         raise InvalidAlert(
             f"{name} must hold only characters XML 1.0 allows "
-            f"(got {bad.group()!r} at index {bad.start()} of {value!r})"
+            f"(got {bad.group()!r} at index {bad.start()} of {shown(value)})"
         )
     return value
 
@@ -223,7 +223,7 @@ def check_cap_id(name: str, value: object) -> str:
     if not text or bad is not None:
         why = f"must not contain {bad.group()!r}" if bad is not None else "must not be empty"
         raise InvalidAlert(
-            f"{name} {why} (CAP forbids whitespace, ',', '<' and '&' in it) (got {text!r})"
+            f"{name} {why} (CAP forbids whitespace, ',', '<' and '&' in it) (got {shown(text)})"
         )
     return text
 
@@ -246,7 +246,8 @@ def v_uri(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None
     assert isinstance(value, str)
     if value != value.strip(" \t\r\n"):
         raise InvalidAlert(
-            f"{attribute.name} must be a URI without leading or trailing whitespace (got {value!r})"
+            f"{attribute.name} must be a URI without leading or trailing whitespace "
+            f"(got {shown(value)})"
         )
 
 
@@ -257,7 +258,7 @@ _MAX_AWARE = datetime.max.replace(tzinfo=timezone.utc) - _DAY
 def check_time(name: str, value: object) -> datetime:
     """A timezone-aware datetime CAP can carry: whole seconds, whole-minute offset."""
     if not isinstance(value, datetime):
-        raise InvalidType(f"{name} must be a datetime (got {type(value).__name__} {value!r})")
+        raise InvalidType(f"{name} must be a datetime (got {type(value).__name__} {shown(value)})")
     offset = value.utcoffset()
     if offset is None:
         raise InvalidAlert(
@@ -303,7 +304,7 @@ def v_items(cls: type) -> Callable[[object, attrs.Attribute[Any], tuple[object, 
             if not isinstance(item, cls):
                 raise InvalidType(
                     f"{attribute.name}[{i}] must be a {cls.__name__} "
-                    f"(got {type(item).__name__} {item!r})"
+                    f"(got {type(item).__name__} {shown(item)})"
                 )
 
     return check
@@ -317,7 +318,7 @@ def v_tokens(_inst: object, attribute: attrs.Attribute[Any], value: tuple[object
         if not item.strip() or '"' in item:
             raise InvalidAlert(
                 f"{attribute.name}[{i}] must be non-blank and hold no double quote "
-                f"(CAP quotes items that contain spaces) (got {item!r})"
+                f"(CAP quotes items that contain spaces) (got {shown(item)})"
             )
 
 
@@ -345,7 +346,7 @@ def tuple_of(value: Iterable[Any], name: str | None = None, of: str = "") -> tup
             if name
             else "expected a sequence"
         )
-        raise InvalidType(f"{what} (got {type(value).__name__} {value!r:.60})")
+        raise InvalidType(f"{what} (got {type(value).__name__} {shown(value)[:60]})")
     return tuple(value)
 
 
@@ -447,7 +448,7 @@ class Resource:
         if value is None:
             return
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidType(f"size must be an int (got {type(value).__name__} {value!r})")
+            raise InvalidType(f"size must be an int (got {type(value).__name__} {shown(value)})")
         if not 0 <= value <= MAX_RESOURCE_SIZE:
             raise InvalidAlert(
                 f"size must be an int >= 0 and <= {MAX_RESOURCE_SIZE:,} bytes (2**63 - 1, "
@@ -496,13 +497,14 @@ class TipChannel:
         if self.kind is TipChannelKind.PHONE and not _PHONE.match(value):
             raise InvalidAlert(
                 "address of a phone channel must be digits, spaces and '-', optionally after "
-                f"a leading '+' (got {value!r})"
+                f"a leading '+' (got {shown(value)})"
             )
         if self.kind is TipChannelKind.WEB and (
             not value.startswith("https://") or len(value) <= 8 or re.search(r"\s", value)
         ):
             raise InvalidAlert(
-                f"address of a web channel must be an https:// URL without spaces (got {value!r})"
+                "address of a web channel must be an https:// URL without spaces "
+                f"(got {shown(value)})"
             )
 
     @property

@@ -76,7 +76,7 @@ import attrs
 import numpy as np
 
 from geotarget._validate import lon_lat
-from geotarget.alerts import Alert
+from geotarget.alerts import Alert, MessageType
 from geotarget.cap import _write, _xml
 from geotarget.cap._read import CAP12, DSIG, Envelope, Reader, Repair, swap_message
 from geotarget.cap._xml import MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_ELEMENTS
@@ -399,9 +399,10 @@ def loads_lenient(data: str | bytes, *, envelope: Sequence[float] | None = None)
 
     The repairs: whitespace before the XML declaration is removed; whitespace around
     enumerations, identifiers and senders is stripped; an unclosed polygon ring (at least 3
-    points) is closed; a ``Z`` UTC suffix is read as ``-00:00``; children out of schema order
-    are read in order; attributes are ignored; a CAP 1.1 document is read as CAP 1.2 (1.1's
-    certainty ``Very Likely`` as ``Likely``). Nothing
+    points) is closed; a ``Z`` UTC suffix is read as ``-00:00``; fractional seconds of zeros
+    (``.000``, the same instant) are dropped; children out of schema order are read in order;
+    attributes are ignored; a CAP 1.1 document is read as CAP 1.2 (1.1's certainty
+    ``Very Likely`` as ``Likely``). Nothing
     else is guessed: every other problem still raises, exactly as in :func:`loads`. This is
     ``read(data, lenient=True, envelope=envelope)``.
 
@@ -449,7 +450,10 @@ def check_axis_order(alert: Alert, envelope: Sequence[float]) -> tuple[Problem, 
     wholly inside it with latitude and longitude exchanged is reported. A part outside the
     envelope either way (an alert for somewhere else) is not. This is the check
     ``read(..., envelope=...)`` makes while reading, for an alert already in hand (a
-    ``Targeter`` or the CLI can run it with the bounds of their regions).
+    ``Targeter`` or the CLI can run it with the bounds of their regions). The areas of a
+    ``Cancel``, ``Ack`` or ``Error`` are not targeted, so they are not checked: refusing a
+    Cancel over an area nobody is told about would keep its incident going (:func:`read`
+    reports them as warnings).
 
     Parameters
     ----------
@@ -496,6 +500,8 @@ def check_axis_order(alert: Alert, envelope: Sequence[float]) -> tuple[Problem, 
 
 def _axis_problems(alert: Alert, env: Envelope) -> tuple[Problem, ...]:
     """:func:`check_axis_order` with an envelope checked already (a Targeter's, once)."""
+    if alert.msg_type in (MessageType.CANCEL, MessageType.ACK, MessageType.ERROR):
+        return ()  # areas nobody is told about: refusing would keep a Cancel from its incident
     found: list[Problem] = []
     west, south, east, north = env
     for i, info in enumerate(alert.infos):

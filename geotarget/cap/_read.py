@@ -218,6 +218,9 @@ class Reader:
         self.kind_code: tuple[str, str] | None = None
         #: The alert's <sent>, once read: a block without effective or onset starts then.
         self.sent: datetime | None = None
+        #: The alert's <msgType>, once read: a Cancel's, Ack's or Error's areas are not
+        #: targeted, so an axis order that looks swapped there is a warning, not a refusal.
+        self.msg_type: MessageType | None = None
         #: What is left of the document's budget for self-crossing polygons: the points where
         #: their edges may still meet, and the edge pairs whose boxes overlap that counting
         #: them may still examine (:data:`geotarget._geos.MAX_DOCUMENT_CROSSINGS`).
@@ -397,20 +400,33 @@ class Reader:
             self.problem(path, label + bad)
             return None
         m = _TIME.match(text)
-        if m is None:
-            loose = _TIME_LOOSE.match(text)
-            if loose and loose.group(1):
+        written = text
+        loose = None if m is not None else _TIME_LOOSE.match(text)
+        if m is None and loose and loose.group(1):
+            if loose.group(1).strip(".0"):  # another instant than the whole second's
                 self.problem(
-                    path, f"{label}must not have fractional seconds: CAP-v1.2.xsd's date-time "
-                    f"pattern has none (got {_quote(text)})"
+                    path, f"{label}must not have fractional seconds: CAP-v1.2.xsd's "
+                    f"date-time pattern has none (got {_quote(text)})"
                 )  # fmt: skip
                 return None
+            self.fixable(
+                path,
+                f"{label}has fractional seconds of zeros ({loose.group(1)}): CAP-v1.2.xsd's "
+                f"date-time pattern has none (got {_quote(text)})",
+                "dropped them (the same instant)",
+            )
+            if not self.lenient:
+                return None
+            text = text[: loose.start(1)] + text[loose.end(1) :]
+            m = _TIME.match(text)
+            loose = _TIME_LOOSE.match(text)
+        if m is None:
             if loose and loose.group(2) == "Z":
                 self.fixable(
                     path,
                     f"{label}uses 'Z' for UTC: CAP 1.2 §3.3.2 says alphabetic time zone "
                     f"designators MUST NOT be used and UTC MUST be written -00:00 "
-                    f"(got {_quote(text)})",
+                    f"(got {_quote(written)})",
                     "read it as -00:00",
                 )
                 text = text[:-1] + "-00:00"
@@ -418,7 +434,7 @@ class Reader:
             elif loose:
                 self.problem(
                     path, f"{label}must carry an explicit UTC offset such as +01:00 or -00:00 "
-                    f"(CAP 1.2 §3.3.2) (got {_quote(text)})"
+                    f"(CAP 1.2 §3.3.2) (got {_quote(written)})"
                 )  # fmt: skip
                 return None
             else:
@@ -530,6 +546,7 @@ class Reader:
         self.sent = values["sent"]
         values["status"] = self.enum(kids, "status", "", Status)
         values["msg_type"] = self.enum(kids, "msgType", "", MessageType)
+        self.msg_type = values["msg_type"]
         values["scope"] = self.enum(kids, "scope", "", Scope)
         for key, name in (("source", "source"), ("restriction", "restriction"), ("note", "note")):
             values[key] = self.text(kids, name, "")
@@ -1050,5 +1067,12 @@ class Reader:
         """Report a part that lies outside the envelope but inside it with lon/lat swapped."""
         if self.envelope is not None:
             message = swap_message(lonlat, self.envelope, what)
-            if message is not None:
+            if message is None:
+                return
+            if self.msg_type in (MessageType.CANCEL, MessageType.ACK, MessageType.ERROR):
+                # Refusing it would keep a Cancel from ending its incident over an area
+                # nobody is told about.
+                kind = self.msg_type.value
+                self.warn(path, f"{message}; a {kind}'s areas are not targeted, so it is read")
+            else:
                 self.problem(path, message)

@@ -12,7 +12,7 @@ import numpy.typing as npt
 from geotarget import _sorted
 from geotarget._validate import iterable, surrogate_rows
 from geotarget.errors import InvalidInput
-from geotarget.ledger._model import Confirmation, DeviceIds, IdArray
+from geotarget.ledger._model import Confirmation, DeviceIds, IdArray, shown
 
 _I64 = np.iinfo(np.int64)
 
@@ -341,7 +341,7 @@ def parse_keys(
         seq = keys.tolist() if isinstance(keys, np.ndarray) else list(keys)
         for i, k in enumerate(seq):
             if not isinstance(k, str):
-                raise InvalidInput(f"keys[{i}] must be a delivery key str (got {k!r})")
+                raise InvalidInput(f"keys[{i}] must be a delivery key str (got {shown(k)})")
         arr = np.array(seq, dtype=np.str_)
     if arr.size == 0:
         empty = np.array([], dtype=np.str_)
@@ -353,7 +353,7 @@ def parse_keys(
         i = int(first[np.argmax(lone)])
         raise InvalidInput(
             f"keys[{i}] must be a delivery key 'incident version device' of text without a lone "
-            f"surrogate (got {str(arr[i])!r})"
+            f"surrogate (got {shown(str(arr[i]))})"
         )
     parts = np.char.partition(arr[first], " ")
     rest = np.char.partition(parts[:, 2], " ")
@@ -363,7 +363,7 @@ def parse_keys(
     if bad.any():
         i = int(first[np.flatnonzero(bad)[0]])
         raise InvalidInput(
-            f"keys[{i}] must be a delivery key 'incident version device' (got {str(arr[i])!r})"
+            f"keys[{i}] must be a delivery key 'incident version device' (got {shown(str(arr[i]))})"
         )
     return arr, first, np.char.add(np.char.add(head, " "), version), device
 
@@ -395,6 +395,6 @@ def check_limit(limit: int | None) -> int | None:
     ):
         raise InvalidInput(
             f"limit must be an int >= 1 and <= 2**63 - 1 (a store's 64-bit integer), or None "
-            f"(got {limit!r})"
+            f"(got {shown(limit)})"
         )
     return int(limit)

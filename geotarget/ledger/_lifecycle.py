@@ -9,8 +9,10 @@ locks make every admission and every claim of an incident happen one after anoth
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
+from xml.sax.saxutils import unescape
 
 import attrs
 
@@ -72,6 +74,10 @@ class Tx(Protocol):
         Every one of them (a version may be named by several Cancels that came first), in no
         particular order; :func:`admit` decides which of them may end the incident.
         """
+        ...
+
+    def documents(self, key: str) -> list[tuple[str, str]]:
+        """The (version id, document) of every version of the incident seen (no placeholder)."""
         ...
 
     def put_version(
@@ -198,13 +204,26 @@ def same_message(document: str, alert: Alert, doc: str) -> bool:
 
     Equal text, or equal content: the same message relayed with its times written at
     another UTC offset, say, is the same message (an :class:`~geotarget.alerts.Alert`
-    compares instants), whatever text the store kept of it.
+    compares instants), whatever text the store kept of it. So is one whose
+    ``<references>`` list the same messages in another order, or one of them twice: CAP's
+    references name a set of earlier messages, in no order.
     """
     if document == doc:
         return True
     from geotarget import cap
 
-    return bool(cap.loads(document) == alert)
+    stored = cap.loads(document)
+    if stored == alert:
+        return True
+    if set(stored.references) != set(alert.references):
+        return False
+    return bool(_by_references(stored) == _by_references(alert))
+
+
+def _by_references(alert: Alert) -> Alert:
+    """``alert`` with its references in one order, each once."""
+    refs = sorted(set(alert.references), key=lambda r: (r.sender, r.identifier, r.sent))
+    return attrs.evolve(alert, references=refs)
 
 
 def admit(
@@ -321,7 +340,7 @@ def admit(
                 return done(no, key)
             if row.version == vid:
                 return done(Transition.SAME, key)
-            return done(Transition.SUPERSEDED, key, why=_older(alert, row))
+            return done(Transition.SUPERSEDED, key, why=_older(alert, row, tx))
         # A placeholder: the original of an incident that an Update started. Join it below.
     elif kind is MessageType.ALERT or not refs:
         existing = tx.incident_row(vid)
@@ -483,36 +502,133 @@ def admit(
             retraction=tx.retract(key, early, at_us, lease_us),
             why=_FIRST,
         )
-    if _newer(vid, sent_us, refs, row):
+    # A placeholder was named by a version seen before: that one may be the chain's newest,
+    # judged older on arriving only because this version, which links it to the current one,
+    # was missing (a chain arriving out of order, with clocks that disagree).
+    # Only when it replaces the current version: one older than it links nothing newer to it.
+    head = row
+    if _newer(vid, sent_us, refs, row, tx):
+        head = attrs.evolve(row, version=vid, sent_us=sent_us, document=doc)
+        placeholder = seen is not None and seen[1] is None
+        for v, v_sent, v_refs, v_doc in _namers(tx, key, vid, row.version) if placeholder else []:
+            if _newer(v, v_sent, v_refs, head, tx):
+                head = attrs.evolve(head, version=v, sent_us=v_sent, document=v_doc)
+    if head.version == vid:
         tx.put_incident(
             key,
             attrs.evolve(row, version=vid, sent_us=sent_us, document=doc, changed_us=at_us),
         )
         return done(Transition.UPDATED, key)
-    return done(Transition.SUPERSEDED, key, why=_older(alert, row))
+    if head.version != row.version:
+        # A version seen before, which names this one, is the newest: it becomes current
+        # (not released yet: Targeter.retarget() delivers it); this one is older.
+        tx.put_incident(key, attrs.evolve(head, changed_us=at_us))
+        newest = (head.version or "?").partition("/")[2]  # (a sender's / is escaped)
+        return done(
+            Transition.SUPERSEDED,
+            key,
+            why=(
+                f"version {alert.identifier} is older than version {newest}, seen before, whose "
+                f"references name it; with this version linking them, {newest} is newer than "
+                "the incident's current version and replaces it (retarget() delivers it)"
+            ),
+        )
+    return done(Transition.SUPERSEDED, key, why=_older(alert, row, tx))
 
 
-def _newer(vid: str, sent_us: int, refs: list[str], row: Row) -> bool:
+def _namers(
+    tx: Tx, key: str, vid: str, current: str | None
+) -> list[tuple[str, int, list[str], str]]:
+    """The incident's other Alert and Update versions seen that name ``vid`` (through others).
+
+    Each as (version id, sent in µs, the version ids it names, document), in the order the
+    store lists them.
+    """
+    out: list[tuple[str, int, list[str], str]] = []
+    for other, document in tx.documents(key):
+        if other in (vid, current):
+            continue
+        head = _HEAD.search(document)
+        if head is None or head.group("type") == "Cancel":
+            continue
+        named = _refs_of(document)
+        if _reaches(tx, named, vid):
+            sent = dt.datetime.fromisoformat(head.group("sent"))
+            out.append((other, micros("sent", sent), named, document))
+    return out
+
+
+def _newer(vid: str, sent_us: int, refs: list[str], row: Row, tx: Tx) -> bool:
     """Whether version ``vid`` (naming ``refs``) replaces the incident's current version.
 
     The references decide first, ``sent`` only where they are silent: a version that names
     the current one supersedes it (CAP: an Update "supersedes the earlier message(s)
     identified in <references>"), and one the current version names is older, whatever
-    either's clock said (an issuer's clocks may disagree by seconds). Otherwise the later
-    ``sent`` wins, the later processed on a tie.
+    either's clock said (an issuer's clocks may disagree by seconds). Naming goes through
+    the versions the store holds: an Update that names only its predecessor names, through
+    it, every version before (a chain V3 → V2 → V1 makes V1 older than V3 even when V1's
+    ``sent`` is V3's, or later by a skewed clock). Otherwise the later ``sent`` wins, the
+    later processed on a tie.
     """
     if row.version is None or row.sent_us is None or row.version in refs:
         return True
-    if row.document is not None and vid in _named(row.document):
+    current = _named(row.document) if row.document is not None else set()
+    if vid in current:
+        return False
+    if _reaches(tx, refs, row.version):
+        return True
+    if _reaches(tx, current, vid):
         return False
     return sent_us >= row.sent_us
 
 
+def _reaches(tx: Tx, start: Iterable[str], target: str) -> bool:
+    """Whether ``target`` is among ``start`` or the versions their stored documents name.
+
+    Walks the references of the versions the store holds (a placeholder, never seen, names
+    nothing), each version once, so its cost is bounded by the versions of the chain.
+    """
+    todo = list(start)
+    seen = set(todo)
+    if target in seen:
+        return True
+    while todo:
+        found = tx.version(todo.pop())
+        if found is None or found[1] is None:
+            continue
+        for ref in _refs_of(found[1]):
+            if ref == target:
+                return True
+            if ref not in seen:
+                seen.add(ref)
+                todo.append(ref)
+    return False
+
+
+#: A stored document is geotarget's own CAP (``cap.dumps``): its first ``<sent>`` and
+#: ``<msgType>`` are the alert's, and its ``<references>`` text holds only the triples (no
+#: sender or identifier may hold whitespace, ``,``, ``<`` or ``&``, and a ``>`` is written
+#: ``&gt;``; text elsewhere has its ``<`` escaped), so the version ids a stored version
+#: names are read without parsing it.
+_HEAD = re.compile(r"<sent>(?P<sent>[^<]+)</sent>.*?<msgType>(?P<type>\w+)</msgType>", re.S)
+_REFERENCES = re.compile(r"<references>([^<]*)</references>")
+
+
+def _refs_of(document: str) -> list[str]:
+    """The version ids a stored version's references name, in document order."""
+    found = _REFERENCES.search(document)
+    if found is None:
+        return []
+    out: list[str] = []
+    for item in unescape(found.group(1)).split():
+        sender, identifier, _sent = item.split(",")
+        out.append(version_id(sender, identifier))
+    return list(dict.fromkeys(out))
+
+
 def _named(document: str) -> set[str]:
     """The version ids a stored version's references name."""
-    from geotarget import cap
-
-    return {version_id(r.sender, r.identifier) for r in cap.loads(document).references}
+    return set(_refs_of(document))
 
 
 def _merge(
@@ -552,7 +668,7 @@ def _merge(
             current is not None
             and sent is not None
             and doc is not None
-            and (row.version is None or _newer(current, sent, sorted(_named(doc)), row))
+            and (row.version is None or _newer(current, sent, sorted(_named(doc)), row, tx))
         ):
             # The chain's newest version is current, alive or expired as it was there (a
             # cancelled one ends the chain below).
@@ -583,17 +699,24 @@ def _not_allowed(
     return None
 
 
-def _older(alert: Alert, row: Row) -> str:
+def _older(alert: Alert, row: Row, tx: Tx) -> str:
     """Why ``alert`` is not the incident's current version (its ``row``)."""
     cur = row.version or "?"
     if row.sender is not None and cur.startswith(prefix := version_id(row.sender, "")):
         cur = cur[len(prefix) :]
     vid = version_id(alert.sender, alert.identifier)
-    if row.document is not None and vid in _named(row.document):
-        return (
-            f"version {alert.identifier} is older than the incident's current version {cur}, "
-            "which names it in its references"
-        )
+    if row.document is not None:
+        named = _named(row.document)
+        if vid in named:
+            return (
+                f"version {alert.identifier} is older than the incident's current version "
+                f"{cur}, which names it in its references"
+            )
+        if _reaches(tx, named, vid):
+            return (
+                f"version {alert.identifier} is older than the incident's current version "
+                f"{cur}, whose references name it through the versions they name"
+            )
     sent = from_micros(row.sent_us).isoformat() if row.sent_us is not None else "?"
     mine = alert.sent.astimezone(dt.timezone.utc).isoformat()
     return (

@@ -615,6 +615,9 @@ class _MemoryTx:
     def early_cancels(self, vids: list[str]) -> list[str]:
         return [self.s._remembered[c] for v in vids for c in self.s._early.get(v, ())]
 
+    def documents(self, key: str) -> list[tuple[str, str]]:
+        return [(v, d) for v, (inc, d) in self.s._versions.items() if inc == key and d is not None]
+
     def put_version(
         self, vid: str, incident: str, document: str | None, sent_us: int | None, at_us: int
     ) -> None:

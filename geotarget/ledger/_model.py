@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget._validate import LONE_SURROGATE, iterable, nul_rows, surrogate_rows, unmasked
+from geotarget._validate import shown as shown_value
 from geotarget.errors import InvalidInput, InvalidType
 
 if TYPE_CHECKING:
@@ -86,10 +87,26 @@ class Transition(enum.Enum):
     """The incident expired: refused."""
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """A caller's value as an error message shows it, cut to ``limit`` characters.
+
+    A key or id of megabytes must not become a message of megabytes; a huge int is shown
+    by its size (:func:`geotarget._validate.shown`: Python refuses to turn an int of more
+    than 4,300 digits into text), also inside a container, whose ``repr`` would fail on it.
+    """
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}… ({len(value):,} characters)"
+    try:
+        text = shown_value(value)
+    except ValueError:  # a container holding a huge int
+        text = f"<a {type(value).__name__} that Python cannot show as text>"
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def check_token(name: str, value: object) -> str:
     """A non-empty str without whitespace (incident keys, version ids: CAP identifiers)."""
     if not isinstance(value, str):
-        raise InvalidType(f"{name} must be a str (got {type(value).__name__}: {value!r})")
+        raise InvalidType(f"{name} must be a str (got {type(value).__name__}: {shown(value)})")
     if (
         not value
         or any(c.isspace() for c in value)
@@ -98,7 +115,7 @@ def check_token(name: str, value: object) -> str:
     ):
         raise InvalidInput(
             f"{name} must be a non-empty str without whitespace, NUL or lone surrogate, like a "
-            f"CAP identifier (got {value!r})"
+            f"CAP identifier (got {shown(value)})"
         )
     return value
 
@@ -113,7 +130,7 @@ LAST = datetime(9999, 12, 1, tzinfo=timezone.utc)
 def micros(name: str, at: object) -> int:
     """A timezone-aware datetime as integer microseconds since 1970-01-01T00:00Z."""
     if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
-        raise InvalidInput(f"{name} must be a timezone-aware datetime (got {at!r})")
+        raise InvalidInput(f"{name} must be a timezone-aware datetime (got {shown(at)})")
     try:
         utc = at.astimezone(timezone.utc)
     except OverflowError:  # e.g. 0001-01-01T00:00+14:00 or 9999-12-31T23:00-14:00
@@ -132,7 +149,7 @@ def lease_micros(lease: object) -> int:
     """A lease as a positive number of microseconds, at most :data:`MAX_LEASE`."""
     if not isinstance(lease, timedelta) or lease <= timedelta(0) or lease > MAX_LEASE:
         raise InvalidInput(
-            f"lease must be a timedelta > 0 and at most {MAX_LEASE.days} days (got {lease!r})"
+            f"lease must be a timedelta > 0 and at most {MAX_LEASE.days} days (got {shown(lease)})"
         )
     return lease // timedelta(microseconds=1)
 
@@ -180,7 +197,7 @@ def _refuse_bad_text(arr: npt.NDArray[np.str_]) -> None:
     ):
         if rows.any():
             row = int(np.flatnonzero(rows)[0])
-            raise InvalidInput(f"device_ids[{row}] {rule} (got {str(arr[row])!r})")
+            raise InvalidInput(f"device_ids[{row}] {rule} (got {shown(str(arr[row]))})")
 
 
 def _from_list(seq: list[Any]) -> IdArray:
@@ -188,17 +205,17 @@ def _from_list(seq: list[Any]) -> IdArray:
     ints = False
     for i, d in enumerate(seq):
         if isinstance(d, bool) or not isinstance(d, (str, int)):
-            raise InvalidType(f"device_ids[{i}] must be a str or an int (got {d!r})")
+            raise InvalidType(f"device_ids[{i}] must be a str or an int (got {shown(d)})")
         if isinstance(d, str):
             if not d:
                 raise InvalidInput(f"device_ids[{i}] must be a non-empty str (got '')")
             if "\x00" in d:
-                raise InvalidInput(f"device_ids[{i}] must not contain NUL (got {d!r})")
+                raise InvalidInput(f"device_ids[{i}] must not contain NUL (got {shown(d)})")
             strs = True
         else:
             if not _I64_MIN <= d <= _I64_MAX:
                 raise InvalidInput(
-                    f"device_ids[{i}] must fit in a signed 64-bit integer (got {d!r})"
+                    f"device_ids[{i}] must fit in a signed 64-bit integer (got {shown(d)})"
                 )
             ints = True
     if not seq:
@@ -227,11 +244,11 @@ def delivery_keys(incident: str, version: str, devices: npt.NDArray[np.str_]) ->
 def parse_key(i: int, key: object) -> tuple[str, str, str]:
     """Split a delivery key into (incident, version, device); a precise error otherwise."""
     if not isinstance(key, str):
-        raise InvalidType(f"keys[{i}] must be a str (got {key!r})")
+        raise InvalidType(f"keys[{i}] must be a str (got {shown(key)})")
     parts = key.split(" ", 2)
     if len(parts) != 3 or not all(parts):
         raise InvalidInput(
-            f"keys[{i}] must be a delivery key 'incident version device' (got {key!r})"
+            f"keys[{i}] must be a delivery key 'incident version device' (got {shown(key)})"
         )
     return parts[0], parts[1], parts[2]
 

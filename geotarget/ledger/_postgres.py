@@ -21,7 +21,7 @@ from geotarget.errors import (
     StoreUnavailable,
 )
 from geotarget.ledger._batch import Payload
-from geotarget.ledger._model import IdArray, canonical_text
+from geotarget.ledger._model import IdArray, canonical_text, shown
 from geotarget.ledger._sql import SCHEMA, SqlStore
 
 _ADMIT_LOCK = 0x67746C65  # "gtle": one admission at a time, across every instance
@@ -64,7 +64,7 @@ def _copy_text(values: list[str]) -> str:
     data = "\n".join(values) + "\n"
     if "\x00" in data:
         i = next(i for i, v in enumerate(values) if "\x00" in v)
-        raise InvalidInput(f"device_ids[{i}] must not contain NUL (got {values[i]!r})")
+        raise InvalidInput(f"device_ids[{i}] must not contain NUL (got {shown(values[i])})")
     if "\\" in data or "\t" in data or "\r" in data or data.count("\n") != len(values):
         data = "".join(
             v.replace("\\", "\\\\").replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n")
@@ -117,7 +117,7 @@ class PostgresLedger(SqlStore):
         self, dsn: str, *, lock_timeout: float = 5.0, connect_timeout: float = 5.0
     ) -> None:
         if not isinstance(dsn, str) or not dsn:
-            raise InvalidInput(f"dsn must be a non-empty str (got {dsn!r})")
+            raise InvalidInput(f"dsn must be a non-empty str (got {shown(dsn)})")
         for name, value in (("lock_timeout", lock_timeout), ("connect_timeout", connect_timeout)):
             if (
                 isinstance(value, bool)
@@ -125,7 +125,7 @@ class PostgresLedger(SqlStore):
                 or not (0 < value <= 600)
             ):
                 raise InvalidInput(
-                    f"{name} must be a number of seconds in (0, 600] (got {value!r})"
+                    f"{name} must be a number of seconds in (0, 600] (got {shown(value)})"
                 )
         super().__init__()
         self._pg = _psycopg()

@@ -80,6 +80,9 @@ SCHEMA = [
         sent_us BIGINT,
         seen_us BIGINT NOT NULL
     )""",
+    # The versions of an incident: a chain's versions are looked up by it (merges, and the
+    # versions that name one arriving late).
+    "CREATE INDEX IF NOT EXISTS gt_versions_incident ON gt_versions (incident)",
     # Read only: the first Cancel naming each version, as stores written by earlier builds kept it.
     """CREATE TABLE IF NOT EXISTS gt_early_cancels (
         version TEXT PRIMARY KEY,
@@ -701,6 +704,16 @@ class _SqlTx:
             )
             out += [str(row[0]) for row in self.cur.fetchall()]
         return out
+
+    def documents(self, key: str) -> list[tuple[str, str]]:
+        self.cur.execute(
+            self.store._q(
+                "SELECT version, document FROM gt_versions"
+                " WHERE incident = ? AND document IS NOT NULL ORDER BY seen_us, version"
+            ),
+            (key,),
+        )
+        return [(str(r[0]), str(r[1])) for r in self.cur.fetchall()]
 
     def put_version(
         self, vid: str, incident: str, document: str | None, sent_us: int | None, at_us: int

@@ -29,7 +29,7 @@ from geotarget.errors import (
     StoreUnavailable,
 )
 from geotarget.ledger._batch import Payload, mixed_values
-from geotarget.ledger._model import Admission, IdArray
+from geotarget.ledger._model import Admission, IdArray, shown
 from geotarget.ledger._sql import _DUE_FROM, _DUE_WHERE, SCHEMA, Logged, SqlStore
 from geotarget.ledger._store import _on_disk
 
@@ -404,7 +404,7 @@ class SQLiteLedger(SqlStore):
             )
         if synchronous not in ("AUTO", "FULL", "NORMAL"):
             raise InvalidInput(
-                f"synchronous must be one of 'AUTO', 'FULL', 'NORMAL' (got {synchronous!r})"
+                f"synchronous must be one of 'AUTO', 'FULL', 'NORMAL' (got {shown(synchronous)})"
             )
         self._sync_mode = synchronous
         self._sync_now = ""
@@ -414,7 +414,7 @@ class SQLiteLedger(SqlStore):
             or not (0 <= busy_timeout <= 600)
         ):
             raise InvalidInput(
-                f"busy_timeout must be a number of seconds in [0, 600] (got {busy_timeout!r})"
+                f"busy_timeout must be a number of seconds in [0, 600] (got {shown(busy_timeout)})"
             )
         if sqlite3.sqlite_version_info < MIN_SQLITE:
             raise StoreUnavailable(

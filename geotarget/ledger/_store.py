@@ -35,6 +35,7 @@ from geotarget.ledger._model import (
     from_micros,
     lease_micros,
     micros,
+    shown,
 )
 
 DEFAULT_LEASE = timedelta(seconds=60)
@@ -237,7 +238,7 @@ class StoreBase(abc.ABC):
         if not isinstance(kind, DeliveryKind):
             raise InvalidType(
                 f"kind must be a DeliveryKind (DeliveryKind.ALERT or DeliveryKind.RETRACTION), "
-                f"not {type(kind).__name__} (got {kind!r})"
+                f"not {type(kind).__name__} (got {shown(kind)})"
             )
         batch = canonical_text(device_batch(device_ids))
         state = np.full(batch.size, -1, dtype=np.int8)
