@@ -112,7 +112,7 @@ from geotarget.ledger import (
     MemoryLedger,
     Transition,
 )
-from geotarget.ledger._lifecycle import first_difference, same_message, version_id
+from geotarget.ledger._lifecycle import first_difference, replaces, same_message, version_id
 from geotarget.ledger._model import lease_micros, micros
 from geotarget.ledger._sql import DEFAULT_LEASE
 from geotarget.ledger._store import admit_behind
@@ -1036,8 +1036,14 @@ class Targeter:
         if (
             current is not None
             and stored is not None
+            and stored.version is not None
             and stored.version != vid
-            and (alert.sent < current.sent or _stored_document(self.ledger, vid))
+            and (
+                not replaces(
+                    alert, stored.version, current.sent, stored.document, self.ledger.lookup_version
+                )
+                or _stored_document(self.ledger, vid)
+            )
         ):
             return TargetingResult(
                 **base,
@@ -1580,7 +1586,9 @@ class Targeter:
         An Update may change only an incident's texts (CAP's ``<area>`` is optional): its
         incident keeps the area of its newest earlier version that has one — found through
         the versions its references name, and theirs in turn, that the ledger holds for the
-        same incident. None for any other message, or when no such version is known.
+        same incident; the newest as the ledger orders versions (references first, through the
+        versions it holds, then ``sent``). None for any other message, or when no such version
+        is known.
         """
         if alert.msg_type is not MessageType.UPDATE or alert.area is not None:
             return None
@@ -1589,7 +1597,7 @@ class Targeter:
         key = self.incident_of(alert)
         seen: set[str] = set()
         todo = list(alert.references)
-        best: tuple[Alert, str] | None = None
+        best: tuple[Alert, str, str] | None = None
         while todo:  # each version once: bounded by the incident's versions
             r = todo.pop()
             vid = version_id(r.sender, r.identifier)
@@ -1602,8 +1610,10 @@ class Targeter:
             earlier = cap.loads(found[1])
             if earlier.area is None:
                 todo.extend(earlier.references)
-            elif best is None or earlier.sent > best[0].sent:
-                best = (earlier, vid)
+            elif best is None or replaces(
+                earlier, best[1], best[0].sent, best[2], self.ledger.lookup_version
+            ):
+                best = (earlier, vid, found[1])
         if best is None or best[0].area is None:
             return None
         return best[0].area, best[1]

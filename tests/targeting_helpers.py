@@ -150,3 +150,15 @@ def assert_same_result(a: TargetingResult, b: TargetingResult) -> None:
     assert (a.claims is None) == (b.claims is None)
     if a.claims is not None and b.claims is not None:
         assert sorted(a.claims.keys().tolist()) == sorted(b.claims.keys().tolist())
+
+
+def without_area(alert: Alert) -> Alert:
+    """The same message with no area geometry in any info block (a text-only Update)."""
+    import re
+
+    from geotarget import cap
+
+    text = re.sub(r"\s*<area>.*?</area>", "", cap.dumps(alert), flags=re.S)
+    out = cap.loads(text)
+    assert out.area is None
+    return out

@@ -14,7 +14,15 @@ from typing import Any
 
 import attrs
 import pytest
-from targeting_helpers import T0, exact_rules, make_alert, make_regions, positions, ref
+from targeting_helpers import (
+    T0,
+    exact_rules,
+    make_alert,
+    make_regions,
+    positions,
+    ref,
+    without_area,
+)
 
 from geotarget import Circle, PositionIndex, cap
 from geotarget.alerts import Alert, MessageType, Reference
@@ -307,3 +315,75 @@ def test_an_update_resent_with_its_references_reordered_is_the_same_message(
     with pytest.raises(DuplicateIdentifier, match="first difference: references"):
         targeter.receive(cap.dumps(other).encode(), index, AT)
     ledger.close()
+
+
+def _skewed_move() -> list[Alert]:
+    """V0 over a west circle; V1, naming V0, moves it east; V2, naming both, has no area.
+
+    V0's clock runs ahead: its ``sent`` is later than V1's and V2's, though V1 replaces it.
+    """
+    west = Circle(LON0, LAT0, 1_000.0)
+    east = Circle(LON0 + 0.05, LAT0, 1_000.0)
+    v0 = make_alert("tip_request", west, ident="V0", sent=T0 + dt.timedelta(minutes=5))
+    v1 = make_alert(
+        "tip_request", east, ident="V1", sent=T0, msg_type=MessageType.UPDATE, refs=(ref(v0),)
+    )
+    v2 = without_area(
+        make_alert(
+            "tip_request",
+            east,
+            ident="V2",
+            sent=T0 + dt.timedelta(minutes=1),
+            msg_type=MessageType.UPDATE,
+            refs=(ref(v0), ref(v1)),
+        )
+    )
+    return [v0, v1, v2]
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_an_update_without_area_keeps_the_newest_area_by_references(
+    store: str, tmp_path: Path
+) -> None:
+    """An Update without geometry keeps its chain's newest area as the store orders versions.
+
+    V1 names V0, so V1's east circle replaced V0's west one, whatever their clocks said; V2 keeps
+    the east circle. Devices at the west centre arriving after V1 are never told; by ``sent``
+    alone V2 took V0's circle and told them.
+    """
+    v0, v1, v2 = _skewed_move()
+    ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / "l.db")
+    targeter = Targeter(
+        make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger
+    )
+    east_only = PositionIndex(positions([LON0 + 0.05], [LAT0], observed_at=[AT]))
+    both = PositionIndex(
+        positions([LON0 + 0.05, LON0, LON0 + 0.001], [LAT0] * 3, observed_at=[AT] * 3)
+    )
+    assert targeter.target(v0, east_only, AT).recipients.tolist() == []
+    moved = targeter.target(v1, east_only, AT)
+    assert moved.recipients.tolist() == ["d0"] and moved.claims is not None
+    targeter.confirm(moved.claims.keys(), AT)
+    got = targeter.target(v2, both, AT)
+    assert got.verdict is Verdict.DELIVER and got.recipients.tolist() == []
+    assert f"the incident's area stays that of version {v1.sender}/V1" in got.reason
+    assert targeter.preview(v2, both, AT).recipients.tolist() == []
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_preview_agrees_with_target_in_any_arrival_order(store: str, tmp_path: Path) -> None:
+    """``preview`` says what ``target`` then does, for every version of a skewed chain.
+
+    By ``sent`` alone, preview called an Update naming the current version SUPERSEDED when its
+    clock ran behind, where target delivered it.
+    """
+    chain = _chain()
+    index = PositionIndex(positions(LONS, [LAT0] * len(LONS), observed_at=[AT] * len(LONS)))
+    for n, order in enumerate(itertools.permutations(range(len(chain)))):
+        ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / f"{n}.db")
+        targeter = Targeter(
+            make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger
+        )
+        for i in order:
+            said = targeter.preview(chain[i], index, AT).verdict
+            assert said is targeter.target(chain[i], index, AT).verdict, (order, i)

@@ -13,7 +13,16 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from targeting_helpers import SENDER, T0, make_alert, make_regions, policy, positions, ref
+from targeting_helpers import (
+    SENDER,
+    T0,
+    make_alert,
+    make_regions,
+    policy,
+    positions,
+    ref,
+    without_area,
+)
 
 from geotarget import Circle, PositionIndex, Positions
 from geotarget.alerts import Alert, MessageType, Reference, Status
@@ -1318,18 +1327,6 @@ def test_a_merged_incident_s_keys_are_confirmed_where_its_deliveries_went(
         ledger.close()
 
 
-def _without_area(alert: Alert) -> Alert:
-    """The same message with no area geometry in any info block (a text-only Update)."""
-    import re
-
-    from geotarget import cap
-
-    text = re.sub(r"\s*<area>.*?</area>", "", cap.dumps(alert), flags=re.S)
-    out = cap.loads(text)
-    assert out.area is None
-    return out
-
-
 @pytest.mark.parametrize("store", ["memory", "sqlite"])
 def test_an_update_without_area_geometry_keeps_the_incident_s_area(
     store: str, regions: RegionHierarchy, tmp_path: Any, request: pytest.FixtureRequest
@@ -1350,11 +1347,11 @@ def test_an_update_without_area_geometry_keeps_the_incident_s_area(
             "explosion", WIDE, ident="K2", msg_type=MessageType.UPDATE, refs=(ref(k1),),
             sent=T0 + dt.timedelta(minutes=1),
         )  # fmt: skip
-        k3 = _without_area(make_alert(
+        k3 = without_area(make_alert(
             "explosion", WIDE, ident="K3", msg_type=MessageType.UPDATE, refs=(ref(k2),),
             sent=T0 + dt.timedelta(minutes=2),
         ))  # fmt: skip
-        k4 = _without_area(make_alert(
+        k4 = without_area(make_alert(
             "explosion", WIDE, ident="K4", msg_type=MessageType.UPDATE, refs=(ref(k3),),
             sent=T0 + dt.timedelta(minutes=3),
         ))  # fmt: skip
@@ -1377,7 +1374,7 @@ def test_an_update_without_area_geometry_keeps_the_incident_s_area(
         assert got.verdict is Verdict.DELIVER
         assert sorted(got.no_longer_covered.tolist()) == ["d1", "walker"]
         alone = t.target(
-            _without_area(make_alert("explosion", AREA, ident="Z1")), index, LATER
+            without_area(make_alert("explosion", AREA, ident="Z1")), index, LATER
         )  # an Alert without area has nothing to keep
         assert alone.verdict is Verdict.NO_AREA
     finally:
@@ -1600,7 +1597,7 @@ def test_an_update_within_the_delivered_area_is_not_held_by_the_guard_again(
     assert got.recipients.tolist() == [] and got.already_delivered == 2
     assert f"lies within the area already delivered (version {SENDER}/h1)" in got.reason
     assert [d.device_id for d in t.on_positions(walker(), LATER)] == ["walker"]
-    words = _without_area(update("h3", WIDE, 2, same))  # keeps WIDE
+    words = without_area(update("h3", WIDE, 2, same))  # keeps WIDE
     assert t.target(words, idx(*DEVICES), LATER).verdict is Verdict.DELIVER
     smaller = update("h4", AREA, 3, words)  # 3.1 km², still over the limit
     shrunk = t.target(smaller, idx(*DEVICES), LATER)

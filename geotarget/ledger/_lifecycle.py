@@ -558,7 +558,57 @@ def _namers(
     return out
 
 
-def _newer(vid: str, sent_us: int, refs: list[str], row: Row, tx: Tx) -> bool:
+class _Versions(Protocol):
+    """What the walk through a chain's versions reads: a :class:`Tx`, or a store's lookup."""
+
+    def version(self, vid: str) -> tuple[str, str | None] | None:
+        """The (incident, document) of a known version id; document None for a placeholder."""
+        ...
+
+
+class _Lookup:
+    """:class:`_Versions` over a store's ``lookup_version`` (read only, outside a transaction)."""
+
+    __slots__ = ("_lookup",)
+
+    def __init__(self, lookup: Callable[[str], tuple[str, str | None] | None]) -> None:
+        self._lookup = lookup
+
+    def version(self, vid: str) -> tuple[str, str | None] | None:
+        return self._lookup(vid)
+
+
+def replaces(
+    alert: Alert,
+    current: str,
+    current_sent: dt.datetime | None,
+    current_document: str | None,
+    lookup: Callable[[str], tuple[str, str | None] | None],
+) -> bool:
+    """Whether ``alert`` would replace an incident's current version, as :func:`admit` judges.
+
+    The same rule (:func:`_newer`: references first, through the versions the store holds,
+    then ``sent``) outside a transaction, for answers that must agree with what admitting the
+    alert would do: :meth:`~geotarget.targeting.Targeter.preview`, and the area an Update
+    without geometry keeps. ``current``: the version id; ``lookup``: the store's
+    ``lookup_version``.
+    """
+    row = Row(
+        state=0,
+        version=current,
+        sent_us=None if current_sent is None else micros("sent", current_sent),
+        sender=None,
+        status=None,
+        document=current_document,
+        cancel_version=None,
+        changed_us=0,
+    )
+    refs = list(dict.fromkeys(version_id(r.sender, r.identifier) for r in alert.references))
+    vid = version_id(alert.sender, alert.identifier)
+    return _newer(vid, micros("sent", alert.sent), refs, row, _Lookup(lookup))
+
+
+def _newer(vid: str, sent_us: int, refs: list[str], row: Row, tx: _Versions) -> bool:
     """Whether version ``vid`` (naming ``refs``) replaces the incident's current version.
 
     The references decide first, ``sent`` only where they are silent: a version that names
@@ -582,7 +632,7 @@ def _newer(vid: str, sent_us: int, refs: list[str], row: Row, tx: Tx) -> bool:
     return sent_us >= row.sent_us
 
 
-def _reaches(tx: Tx, start: Iterable[str], target: str) -> bool:
+def _reaches(tx: _Versions, start: Iterable[str], target: str) -> bool:
     """Whether ``target`` is among ``start`` or the versions their stored documents name.
 
     Walks the references of the versions the store holds (a placeholder, never seen, names
