@@ -55,6 +55,7 @@ from geotarget._position_files import (
     lacking,
     twice,
 )
+from geotarget._validate import shown
 from geotarget.errors import (
     GeotargetError,
     InvalidInput,
@@ -270,7 +271,7 @@ class PartitionMeta:
             )
         except (ValueError, KeyError, TypeError, IndexError) as err:
             raise InvalidInput(
-                f"{name}: its geotarget partition metadata is unreadable ({err!r})"
+                f"{name}: its geotarget partition metadata is unreadable ({shown(err)})"
             ) from None
         problem = meta._problem()
         if problem is not None:
@@ -278,7 +279,7 @@ class PartitionMeta:
             # (and the message is logged wherever the dataset is listed).
             raise InvalidInput(
                 f"{name}: its geotarget partition metadata is unusable: {problem} (got rows "
-                f"{meta.rows}, no_fix {meta.no_fix}, max_accuracy_m {meta.max_accuracy_m!r}; "
+                f"{meta.rows}, no_fix {meta.no_fix}, max_accuracy_m {shown(meta.max_accuracy_m)}; "
                 "bounds not quoted: for a file of one device they are its position)"
             )
         return meta
@@ -317,15 +318,18 @@ class PartitionMeta:
 def _cell_deg(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(
-            f"cell_deg must be a number > 0 and <= 90 (got {type(value).__name__} {value!r})"
+            f"cell_deg must be a number > 0 and <= 90 (got {type(value).__name__} {shown(value)})"
         )
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond float's range
+        x = math.inf
     if not (0.0 < x <= 90.0) or math.isnan(x):
-        raise InvalidInput(f"cell_deg must be a number > 0 and <= 90 (got {value!r})")
+        raise InvalidInput(f"cell_deg must be a number > 0 and <= 90 (got {shown(value)})")
     if x < MIN_CELL_DEG:
         raise InvalidInput(
             f"cell_deg must be at least {MIN_CELL_DEG!r} degrees (about 1 cm), so that a cell's "
-            f"column and row fit the 32 bits each has in its Morton code (got {value!r})"
+            f"column and row fit the 32 bits each has in its Morton code (got {shown(value)})"
         )
     return x
 
@@ -397,7 +401,7 @@ def _write_cells(positions: Positions, out: Path, size: float) -> dict[str, Part
     ends = np.append(first[1:], codes.size).astype(np.intp) if codes.size else first
     if first.size > MAX_PARTITIONS:  # before any file is written
         raise InvalidInput(
-            f"cell_deg={size!r} would write {first.size:,} partitions, one per occupied cell "
+            f"cell_deg={shown(size)} would write {first.size:,} partitions, one per occupied cell "
             f"(at most {MAX_PARTITIONS:,}: each is a file, a task and an index on a worker); "
             "choose a larger cell_deg, such as the default 0.1"
         )

@@ -22,7 +22,7 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import _geos
-from geotarget._validate import iterable, only_numbers
+from geotarget._validate import iterable, only_numbers, shown
 from geotarget.areas import _where
 from geotarget.errors import InvalidRegions, InvalidType, MissingExtra
 
@@ -858,12 +858,12 @@ def codes_of(values: Iterable[object], what: str) -> list[str]:
         return [values]
     if isinstance(values, bytes) or not iterable(values):
         raise InvalidType(
-            f"{what} must be region codes (got {type(values).__name__} {values!r:.40})"
+            f"{what} must be region codes (got {type(values).__name__} {shown(values):.40})"
         )
     out: list[str] = []
     for i, v in enumerate(values):
         if not isinstance(v, str):
-            raise InvalidType(f"{what}[{i}] must be a region code string (got {v!r})")
+            raise InvalidType(f"{what}[{i}] must be a region code string (got {shown(v)})")
         out.append(v)
     return out
 

@@ -14,6 +14,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from geotarget._validate import shown
 from geotarget.errors import InvalidInput, Problem
 from geotarget.ledger._batch import split_canonical
 from geotarget.ledger._model import Claims
@@ -324,7 +325,7 @@ class TargetingResult:
         assert self._ids is not None
         hits = np.flatnonzero(_same_device(self._ids, device_id))
         if hits.size == 0:
-            raise InvalidInput(f"device_id {device_id!r} is not in the positions targeted")
+            raise InvalidInput(f"device_id {shown(device_id)} is not in the positions targeted")
         return int(hits[0])
 
     def _too_old_fix(self, device_id: str | int) -> str | None:
@@ -402,9 +403,13 @@ def _age_text(age: dt.timedelta) -> str:
 def _same_device(ids: npt.NDArray[Any], device_id: object) -> npt.NDArray[np.bool_]:
     """Which of ``ids`` are ``device_id``, by canonical text (``1`` is ``"1"``)."""
     if isinstance(device_id, bool) or not isinstance(device_id, (str, int, np.integer, np.str_)):
-        raise InvalidInput(f"device_id must be a str or an int (got {device_id!r})")
+        raise InvalidInput(f"device_id must be a str or an int (got {shown(device_id)})")
     if ids.dtype.kind == "U":
-        return np.asarray(ids == str(device_id), dtype=np.bool_)
+        try:
+            text = str(device_id)
+        except ValueError:  # an int of over 4,300 digits: no text id (256 characters at most)
+            return np.zeros(ids.shape, dtype=np.bool_)
+        return np.asarray(ids == text, dtype=np.bool_)
     if isinstance(device_id, (int, np.integer)):
         return np.asarray(ids == device_id, dtype=np.bool_)
     values, _, _, _ = split_canonical(np.array([device_id], dtype=np.str_))

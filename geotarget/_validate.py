@@ -199,7 +199,8 @@ def shown(value: object) -> str:
     """A value for a message; a huge int shows its size, not hundreds of digits.
 
     The size comes from the bit length, never from ``str``: CPython refuses to convert an int of
-    more than 4,300 digits to text (``sys.int_max_str_digits``).
+    more than 4,300 digits to text (``sys.int_max_str_digits``). A container holding one, whose
+    ``repr`` fails the same way, is named by its type.
     """
     if isinstance(value, (int, np.integer)) and abs(int(value)) >= 10**20:
         magnitude = abs(int(value))
@@ -207,7 +208,10 @@ def shown(value: object) -> str:
         if 10 ** (digits - 1) > magnitude:
             digits -= 1
         return f"an integer of {digits:,} digits"
-    return repr(value)
+    try:
+        return repr(value)
+    except ValueError:  # a container holding a huge int: its repr refuses too
+        return f"<a {type(value).__name__} holding a number too long to show as text>"
 
 
 #: Two decimal numbers in one text (``59.3326,18.0654``, ``59,3326 18,0654``): most likely a
@@ -253,9 +257,9 @@ def typed(value: object) -> str:
     if pair is not None:
         return f"{kind}, {pair}"
     if value is None or isinstance(value, _QUOTED):
-        return f"{kind} {value!r}"
+        return f"{kind} {shown(value)}"
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufmM":  # (one number or time)
-        return f"{kind} {value!r}"
+        return f"{kind} {shown(value)}"
     return f"{kind}, not quoted"
 
 
@@ -430,10 +434,10 @@ def aware_us(at: object, name: str = "at") -> np.datetime64:
     """Return a timezone-aware datetime as ``datetime64[us]`` UTC."""
     if not isinstance(at, dt.datetime):
         raise InvalidType(
-            f"{name} must be a timezone-aware datetime (got {type(at).__name__} {at!r})"
+            f"{name} must be a timezone-aware datetime (got {type(at).__name__} {shown(at)})"
         )
     if at.tzinfo is None or at.utcoffset() is None:
-        raise InvalidPositions(f"{name} must be timezone-aware (got naive {at!r})")
+        raise InvalidPositions(f"{name} must be timezone-aware (got naive {shown(at)})")
     if type(at.tzinfo) is not dt.timezone:  # a zone's wall time may be one its clocks skip
         from geotarget.rollout._time import wall_time_problem
 

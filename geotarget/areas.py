@@ -35,6 +35,7 @@ from geotarget._validate import (
     lon_lat,
     lon_lat_arrays,
     number,
+    shown,
 )
 from geotarget.errors import InvalidArea, InvalidCoordinates, InvalidGeoJSON, InvalidType
 
@@ -363,7 +364,7 @@ def _vertices(name: str, coords: Iterable[Any]) -> list[tuple[float, float]]:
     out = []
     for i, pair in enumerate(coords):
         if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, np.ndarray)):
-            raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {pair!r:.80})")
+            raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {shown(pair):.80})")
         if isinstance(pair, np.ndarray) and pair.ndim != 1:
             raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got shape {pair.shape})")
         if len(pair) not in (2, 3):
@@ -409,7 +410,7 @@ def _ring(name: str, coords: object) -> Ring:
     names the first offending vertex.
     """
     if isinstance(coords, (str, bytes)) or not iterable(coords):
-        raise InvalidArea(f"{name} must be a sequence of (lon, lat) pairs (got {coords!r})")
+        raise InvalidArea(f"{name} must be a sequence of (lon, lat) pairs (got {shown(coords)})")
     out = _ring_fast(coords)
     if out is None:
         out = _vertices(name, coords)
@@ -499,7 +500,7 @@ class Polygon(_PartBase):
     ) -> None:
         shell = _oriented(_ring("exterior", exterior), ccw=True)
         if isinstance(holes, (str, bytes)) or not iterable(holes):  # type: ignore[unreachable]
-            raise InvalidArea(f"holes must be a sequence of rings (got {holes!r})")
+            raise InvalidArea(f"holes must be a sequence of rings (got {shown(holes)})")
         hole_rings = tuple(
             _oriented(_ring(f"holes[{i}]", h), ccw=False) for i, h in enumerate(holes)
         )
@@ -606,7 +607,7 @@ class Polygon(_PartBase):
         """
         shell = list(_ring("exterior", exterior))
         if isinstance(holes, (str, bytes)) or not iterable(holes):  # type: ignore[unreachable]
-            raise InvalidArea(f"holes must be a sequence of rings (got {holes!r:.80})")
+            raise InvalidArea(f"holes must be a sequence of rings (got {shown(holes):.80})")
         hole_lists = [list(_ring(f"holes[{j}]", h)) for j, h in enumerate(holes)]
         raw = sg.Polygon(shell, hole_lists)
         if _geos.crossings(raw) > _geos.MAX_CROSSINGS:

@@ -36,6 +36,7 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import itertools
+import math
 import os
 import threading
 import time
@@ -72,7 +73,7 @@ from geotarget._positions_arrow import (
 from geotarget._positions_arrow import (
     write_partitioned as _write_partitioned,
 )
-from geotarget._validate import file_path, number
+from geotarget._validate import file_path, number, shown
 from geotarget.alerts import Alert, MessageType, Status
 from geotarget.areas import Area
 from geotarget.errors import (
@@ -218,10 +219,14 @@ def _window_list(windows: object) -> list[Any]:
 def _window(i: int, box: object) -> tuple[float, float, float, float]:
     """One window as four finite degrees, west <= east and south <= north."""
     if not isinstance(box, (list, tuple)) or len(box) != 4:
-        raise InvalidInput(f"windows[{i}] must be (west, south, east, north) (got {box!r:.60})")
+        raise InvalidInput(
+            f"windows[{i}] must be (west, south, east, north) (got {shown(box):.60})"
+        )
     w, s, e, n = (number(f"windows[{i}][{j}]", v) for j, v in enumerate(box))
     if not (w <= e and s <= n):
-        raise InvalidInput(f"windows[{i}] must have west <= east and south <= north (got {box!r})")
+        raise InvalidInput(
+            f"windows[{i}] must have west <= east and south <= north (got {shown(box)})"
+        )
     return w, s, e, n
 
 
@@ -241,7 +246,7 @@ def _partition_field(name: str, value: object) -> None:
         ok = value is None or isinstance(value, PartitionMeta)
         want = "a PartitionMeta or None"
     if not ok:
-        raise InvalidType(f"{name} must be {want} (got {type(value).__name__} {value!r:.40})")
+        raise InvalidType(f"{name} must be {want} (got {type(value).__name__} {shown(value):.40})")
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -343,6 +348,14 @@ def _changed(stamps: _Stamps) -> bool:
         return True
 
 
+def _seconds(value: float) -> float:
+    """A number of seconds as a float; an int beyond float's range is never (``inf``)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
 class PartitionedPositions:
     """A Parquet dataset of positions: every ``*.parquet`` file under a directory.
 
@@ -394,12 +407,12 @@ class PartitionedPositions:
             or not recheck_s >= 0.0
         ):
             raise InvalidInput(
-                f"recheck_s must be a number of seconds >= 0 or None (got {recheck_s!r})"
+                f"recheck_s must be a number of seconds >= 0 or None (got {shown(recheck_s)})"
             )
         # Absolute: the workers read the files by these paths, from their own directories.
         self.root = file_path("root", root).absolute()
         #: The longest time, in seconds, between two stats of every file (None: never).
-        self.recheck_s = None if recheck_s is None else float(recheck_s)
+        self.recheck_s = None if recheck_s is None else _seconds(recheck_s)
         self._parts: list[Partition] = []
         self._inner: _Stamps = {}  # directories holding directories: stat-ed before every alert
         self._leaves: _Stamps = {}  # the other directories: stat-ed with every file
@@ -584,7 +597,7 @@ class PartitionedPositions:
         stale_m = number("stale_m", stale_m, ge=0.0)
         if not isinstance(no_fix, (bool, np.bool_)):  # "no" would read every no-fix file
             raise InvalidType(
-                f"no_fix must be True or False (got {type(no_fix).__name__} {no_fix!r:.40})"
+                f"no_fix must be True or False (got {type(no_fix).__name__} {shown(no_fix):.40})"
             )
         windows = [_window(i, w) for i, w in enumerate(_window_list(windows))]
         t = self._columns()
@@ -1439,7 +1452,7 @@ class DaskTargeter:
             return
         count, first, a, b = shared
         raise InvalidPositions(
-            f"ids must be unique across the dataset's partitions: {first!r} is in "
+            f"ids must be unique across the dataset's partitions: {shown(first)} is in "
             f"{_file_name(compared[a].path)} and {_file_name(compared[b].path)} ({count:,} "
             "id(s) in more than one of the partitions the alert reads); the alert was "
             "admitted, nothing was claimed for it"
@@ -1596,7 +1609,7 @@ class DaskTargeter:
             return result
         if not done:  # pragma: no cover - the Targeter counts only what it evaluated
             raise AssertionError(
-                f"the Targeter counted devices for alert {alert.identifier!r} without "
+                f"the Targeter counted devices for alert {shown(alert.identifier)} without "
                 "evaluating them"
             )
         self.last_stats = {k: float(v) for k, v in done.items() if k not in ("total", "no_fix")}

@@ -35,7 +35,7 @@ import numpy.typing as npt
 from geotarget import _sorted
 from geotarget._index import plan
 from geotarget._index.leaves import Leaves
-from geotarget._validate import aware_us, lon_lat, lon_lat_arrays
+from geotarget._validate import aware_us, lon_lat, lon_lat_arrays, shown
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import InvalidArea, InvalidType, UnknownCode
 from geotarget.positions import LocationRule, Positions
@@ -412,7 +412,7 @@ def _clean(areas: object) -> dict[str, Area]:
 
 def _key(key: object) -> str:
     if not isinstance(key, str) or not key:
-        raise InvalidType(f"area keys must be non-empty str alert ids (got {key!r})")
+        raise InvalidType(f"area keys must be non-empty str alert ids (got {shown(key)})")
     return key
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence, ValuesView
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -50,6 +51,7 @@ from geotarget._validate import (
     iterable,
     nul_rows,
     pair_text,
+    shown,
     surrogate_rows,
     typed,
     unmasked,
@@ -110,7 +112,7 @@ def _age_bounded(value: dt.timedelta) -> dt.timedelta:
     if value > _MAX_AGE:
         raise InvalidPositions(
             f"max_age must be at most {_MAX_AGE.days:,} days (10,000 years; for no limit "
-            f"write max_age=None) (got {value!r})"
+            f"write max_age=None) (got {shown(value)})"
         )
     return value
 
@@ -120,10 +122,11 @@ def _max_age(value: object) -> dt.timedelta | None:
         return None
     if not isinstance(value, dt.timedelta):
         raise InvalidType(
-            f"max_age must be a datetime.timedelta or None (got {type(value).__name__} {value!r})"
+            "max_age must be a datetime.timedelta or None "
+            f"(got {type(value).__name__} {shown(value)})"
         )
     if value < dt.timedelta(0):
-        raise InvalidPositions(f"max_age must be >= 0 (got {value!r})")
+        raise InvalidPositions(f"max_age must be >= 0 (got {shown(value)})")
     return _age_bounded(value)
 
 
@@ -133,10 +136,13 @@ def _bounded(name: str, value: object, upper: int) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(
         value, (int, float, np.integer, np.floating)
     ):
-        raise InvalidType(f"{rule} (got {type(value).__name__} {value!r})")
-    x = float(value)
+        raise InvalidType(f"{rule} (got {type(value).__name__} {shown(value)})")
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond float's range: far above any bound
+        x = math.inf
     if not (0.0 <= x <= upper):
-        raise InvalidPositions(f"{rule} (got {value!r})")
+        raise InvalidPositions(f"{rule} (got {shown(value)})")
     return x
 
 
@@ -178,10 +184,10 @@ class LocationRule:
 def _stale_age(value: object) -> dt.timedelta:
     if not isinstance(value, dt.timedelta):
         raise InvalidType(
-            f"max_age must be a datetime.timedelta (got {type(value).__name__} {value!r})"
+            f"max_age must be a datetime.timedelta (got {type(value).__name__} {shown(value)})"
         )
     if value <= dt.timedelta(0):
-        raise InvalidPositions(f"max_age must be > 0 (got {value!r})")
+        raise InvalidPositions(f"max_age must be > 0 (got {shown(value)})")
     return _age_bounded(value)
 
 
@@ -290,7 +296,7 @@ def _ids(value: object) -> npt.NDArray[Any]:
 def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     """:func:`_ids`, and the permutation that sorts them (numpy's order: the uniqueness check's)."""
     if isinstance(value, (str, bytes)) or not iterable(value):
-        raise InvalidType(f"ids must be a sequence of str or int ids (got {value!r:.80})")
+        raise InvalidType(f"ids must be a sequence of str or int ids (got {shown(value):.80})")
     _ordered("ids", value)
     unmasked("ids", value, InvalidPositions)
     if isinstance(value, np.ndarray):
@@ -306,7 +312,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
             cut = np.flatnonzero(np.char.str_len(arr) != given)
             if cut.size:
                 raise InvalidPositions(
-                    f"ids must be texts without NUL (got {seq[cut[0]]!r} at {_rows_text(cut)})"
+                    f"ids must be texts without NUL (got {shown(seq[cut[0]])} at {_rows_text(cut)})"
                 )
         elif kinds and all(
             issubclass(k, (int, np.integer)) and not issubclass(k, (bool, np.bool_)) for k in kinds
@@ -316,8 +322,8 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
             except OverflowError:
                 big = next(i for i, v in enumerate(seq) if not _I64_MIN <= int(v) <= _I64_MAX)
                 raise InvalidPositions(
-                    f"ids must fit in a signed 64-bit integer (got {seq[big]} at row {big}): "
-                    "give longer ids as text"
+                    f"ids must fit in a signed 64-bit integer (got {shown(seq[big])} at row "
+                    f"{big}): give longer ids as text"
                 ) from None
         elif not kinds:
             arr = np.array([], dtype=np.int64)
@@ -352,7 +358,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
             first = srt[dup[0]].item()
             rows = np.sort(order[srt == srt[dup[0]]])
             raise InvalidPositions(
-                f"ids must be unique (got {first!r} at {_rows_text(rows)}; "
+                f"ids must be unique (got {shown(first)} at {_rows_text(rows)}; "
                 f"{dup.size} duplicate{'s' if dup.size != 1 else ''} in all)"
             )
     return arr, order
@@ -366,7 +372,7 @@ def _not_per_id(name: str, arr: npt.NDArray[Any], n: int) -> InvalidPositions:
 
 def _column(name: str, value: object, n: int, *, degrees: bool = False) -> FloatArray:
     if isinstance(value, (bool, np.bool_)):
-        raise InvalidType(f"{name} must be numbers, not a bool (got {value!r})")
+        raise InvalidType(f"{name} must be numbers, not a bool (got {shown(value)})")
     _ordered(name, value)
     unmasked(name, value, InvalidPositions)
     try:
@@ -435,7 +441,7 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
             elif isinstance(t, dt.datetime):
                 if t.tzinfo is None or t.utcoffset() is None:
                     raise InvalidPositions(
-                        f"observed_at must be timezone-aware (got naive {t!r} at row {i})"
+                        f"observed_at must be timezone-aware (got naive {shown(t)} at row {i})"
                     )
                 out[i] = utc_us(t, "observed_at", f" at row {i}")
             else:
@@ -766,10 +772,12 @@ class Positions:
         try:
             arr = rows if isinstance(rows, np.ndarray) else np.asarray(rows)
         except (ValueError, TypeError, RecursionError):  # ragged nesting
-            raise InvalidType(f"{rule} (got a ragged {type(rows).__name__} {rows!r:.60})") from None
+            raise InvalidType(
+                f"{rule} (got a ragged {type(rows).__name__} {shown(rows):.60})"
+            ) from None
         if arr.ndim != 1 or (arr.dtype.kind not in "iu" and arr.size):
             raise InvalidType(
-                f"{rule} (got {arr.ndim}-D {arr.dtype}: {type(rows).__name__} {rows!r:.60})"
+                f"{rule} (got {arr.ndim}-D {arr.dtype}: {type(rows).__name__} {shown(rows):.60})"
             )
         if arr.size:
             low, high = int(arr.min()), int(arr.max())
@@ -825,7 +833,7 @@ class Positions:
         found = (pos < srt.size) & (srt[pos_c] == want) if srt.size else np.zeros(want.shape, bool)
         if not np.all(found):
             missing = want[np.flatnonzero(~found)[0]].item()
-            raise UnknownCode(f"ids must be in the snapshot (got unknown id {missing!r})")
+            raise UnknownCode(f"ids must be in the snapshot (got unknown id {shown(missing)})")
         return np.asarray(order[pos_c], dtype=np.intp)
 
     def age_seconds(self, at: dt.datetime) -> FloatArray:

@@ -41,7 +41,7 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import _geodesy, _geos, _locate, _regions_io
-from geotarget._validate import BoolArray, iterable, lon_lat, lon_lat_arrays, number
+from geotarget._validate import BoolArray, iterable, lon_lat, lon_lat_arrays, number, shown
 from geotarget.areas import Area, Polygon, _estimated_bytes, _where
 from geotarget.errors import InvalidRegions, InvalidType, UnknownCode
 
@@ -199,7 +199,7 @@ def _unknown(
     is called only here, on the error path.
     """
     known = list(known)
-    text = str(code)
+    text = code if isinstance(code, str) else shown(code)
     folded = text.strip().casefold()
     hints = []
     cased = sorted(c for c in known if c.casefold() == folded and c != text)
@@ -216,14 +216,14 @@ def _unknown(
         if named:
             hints.append(f"{text!r} is a region's name, not its code: {' or '.join(named)}")
     if hints:
-        return UnknownCode(f"no region with code {code!r} {where}; {'; '.join(hints)}")
+        return UnknownCode(f"no region with code {shown(code)} {where}; {'; '.join(hints)}")
     close = difflib.get_close_matches(text, known, n=3, cutoff=0.5)
     if close:
         hint = "close matches: " + ", ".join(repr(c) for c in sorted(close))
     else:
         sample = ", ".join(repr(c) for c in sorted(known)[:5])
         hint = f"valid codes include {sample}{', …' if len(known) > 5 else ''}"
-    return UnknownCode(f"no region with code {code!r} {where}; {hint}")
+    return UnknownCode(f"no region with code {shown(code)} {where}; {hint}")
 
 
 #: Default for ``overlap_tolerance``: regions may share 1 % of the smaller one's area.
@@ -292,7 +292,7 @@ class RegionSet:
         self, regions: Iterable[Region], *, overlap_tolerance: float = OVERLAP_TOLERANCE
     ) -> None:
         if isinstance(regions, (str, bytes, Mapping)) or not iterable(regions):
-            raise InvalidType(f"regions must be an iterable of Region (got {regions!r:.60})")
+            raise InvalidType(f"regions must be an iterable of Region (got {shown(regions):.60})")
         items = list(regions)
         for i, r in enumerate(items):
             if not isinstance(r, Region):
@@ -1023,7 +1023,7 @@ class RegionHierarchy:
     def _check_level(self, level: object) -> str:
         if not isinstance(level, str) or level not in self._sets:
             raise UnknownCode(
-                f"no level {level!r} in this hierarchy; valid levels: "
+                f"no level {shown(level)} in this hierarchy; valid levels: "
                 f"{', '.join(sorted(self.levels))}"
             )
         return level

@@ -44,7 +44,7 @@ import numpy as np
 import shapely
 
 from geotarget import _regions_io
-from geotarget._validate import FloatArray, number
+from geotarget._validate import FloatArray, number, shown
 from geotarget.errors import InvalidInput, InvalidRegions, InvalidType
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import RolloutPolicy, nationwide
@@ -500,9 +500,9 @@ def synthetic_population(n: int, seed: int = 0) -> tuple[FloatArray, FloatArray]
     .. versionadded:: 0.1.0
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise InvalidType(f"n must be an int (got {type(n).__name__} {n!r})")
+        raise InvalidType(f"n must be an int (got {type(n).__name__} {shown(n)})")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise InvalidType(f"seed must be an int (got {type(seed).__name__} {seed!r})")
+        raise InvalidType(f"seed must be an int (got {type(seed).__name__} {shown(seed)})")
     number("n", n, ge=0, le=_MAX_N, error=InvalidInput)
     if seed < 0:
         raise InvalidInput(f"seed must be an int >= 0 (got {seed})")

@@ -46,6 +46,7 @@ HOSTILE: list[Any] = [
     [[1.0], 2.0], [[1.0, 2.0], [3.0]],  # ragged: numpy raises ValueError building an array
     np.array(1.0), np.array("x"),  # 0-d: an Iterable to isinstance, but iterating one raises
     np.array([], dtype=object),  # no truth value: `value or default` raises ValueError
+    10**5000, [10**5000],  # Python refuses to show it as text (ValueError); float() overflows
 ]  # fmt: skip
 
 
@@ -251,6 +252,13 @@ CALLS: dict[str, Callable[[Any], object]] = {
 }
 
 
+def _shown(value: object) -> str:
+    try:
+        return f"{value!r:.40}"
+    except ValueError:  # a huge int, or a container of one
+        return f"<{type(value).__name__} holding a huge int>"
+
+
 def _crashes(name: str, call: Callable[[Any], object], values: list[Any]) -> list[str]:
     """What escaped ``call`` other than a GeotargetError, one line per hostile value."""
     out = []
@@ -260,7 +268,7 @@ def _crashes(name: str, call: Callable[[Any], object], values: list[Any]) -> lis
         except GeotargetError:
             pass
         except Exception as err:  # the point: nothing else may escape
-            out.append(f"{name} {value!r:.40}: {type(err).__name__}: {err}"[:200])
+            out.append(f"{name} {_shown(value)}: {type(err).__name__}: {err}"[:200])
     return out
 
 

@@ -75,7 +75,7 @@ from datetime import datetime
 import attrs
 import numpy as np
 
-from geotarget._validate import lon_lat
+from geotarget._validate import lon_lat, shown
 from geotarget.alerts import Alert, MessageType
 from geotarget.cap import _write, _xml
 from geotarget.cap._read import CAP12, DSIG, Envelope, Reader, Repair, swap_message
@@ -164,7 +164,7 @@ def _envelope(value: Sequence[float] | None) -> Envelope | None:
     if value is None:
         return None
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 4:
-        raise InvalidType(f"envelope must be (west, south, east, north) (got {value!r})")
+        raise InvalidType(f"envelope must be (west, south, east, north) (got {shown(value)})")
     west, south = lon_lat("envelope west", value[0], "envelope south", value[1])
     east, north = lon_lat("envelope east", value[2], "envelope north", value[3])
     if not (west < east and south < north):

@@ -126,10 +126,10 @@ _bool = _decision.require_bool
 def _kind_names(field: str, kinds: Iterable[object]) -> list[str]:
     """Kind names in order; InvalidPolicy lists every malformed one with its path."""
     if isinstance(kinds, (str, bytes)) or not iterable(kinds):
-        raise InvalidType(f"{field} must be an iterable of kind names (got {kinds!r})")
+        raise InvalidType(f"{field} must be an iterable of kind names (got {shown(kinds)})")
     names, problems = [], []
     for i, k in enumerate(kinds):
-        path = f"{field}[{k!r}]" if isinstance(kinds, Mapping) else f"{field}[{i}]"
+        path = f"{field}[{shown(k)}]" if isinstance(kinds, Mapping) else f"{field}[{i}]"
         try:
             names.append(_kind(k, path))
         except (InvalidInput, InvalidType) as err:
@@ -220,7 +220,7 @@ class Phase:
         if isinstance(regions, (str, bytes)) or not iterable(regions):
             raise InvalidType(
                 f"regions must be an iterable of region codes, such as {{'01'}} "
-                f"(got {type(regions).__name__} {regions!r})"
+                f"(got {type(regions).__name__} {shown(regions)})"
             )
         codes = list(regions)
         for code in codes:
@@ -274,15 +274,15 @@ class Phase:
             pct = float(percentage)
         except OverflowError:  # an int beyond float's range: 10**400
             pct = math.inf
-        shown = _shown(percentage)
+        given = _shown(percentage)
         if not 0.0 <= pct <= 100.0:  # also NaN
-            problems.append(Problem("percentage", f"must lie in [0, 100] (got {shown})"))
+            problems.append(Problem("percentage", f"must lie in [0, 100] (got {given})"))
         elif 0.0 < pct < MIN_PERCENTAGE or abs(pct * 100 - round(pct * 100)) > 1e-7:
             problems.append(
                 Problem(
                     "percentage",
                     f"must be in steps of {MIN_PERCENTAGE:g}, the canary granularity (a bucket "
-                    f"is 0.01 % of devices), so 0 or at least {MIN_PERCENTAGE:g} (got {shown})",
+                    f"is 0.01 % of devices), so 0 or at least {MIN_PERCENTAGE:g} (got {given})",
                 )
             )
         else:
@@ -786,7 +786,9 @@ def _policy_field_problems(country: object, timezone: object, salt: object) -> l
         problems.append(Problem("timezone", str(err)))
     if not isinstance(salt, str) or not _SALT.fullmatch(salt):
         problems.append(
-            Problem("salt", f"must be 1 to 64 letters, digits, '_', '.', ':' or '-' (got {salt!r})")
+            Problem(
+                "salt", f"must be 1 to 64 letters, digits, '_', '.', ':' or '-' (got {shown(salt)})"
+            )
         )
     return problems
 
@@ -873,7 +875,7 @@ def nationwide(
         kinds = [k.name for k in pilot.KINDS]
     chosen = _kind_names("kinds", kinds)
     if not isinstance(country_code, str):
-        raise InvalidType(f"country_code must be a region code str (got {country_code!r:.60})")
+        raise InvalidType(f"country_code must be a region code str (got {shown(country_code):.60})")
     phase = Phase(starts_at=starts_at, regions={country_code})
     return RolloutPolicy(
         rollouts=[KindRollout(kind=k, phases=[phase]) for k in dict.fromkeys(chosen)],

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import unmasked
+from geotarget._validate import shown, unmasked
 from geotarget.errors import InvalidInput, InvalidType
 
 BUCKETS = 10_000
@@ -161,7 +161,7 @@ def _object_hashes(ids: list[Any], salt: str, kind: str) -> npt.NDArray[np.uint6
     if bad:
         raise InvalidType(
             "integer device_ids must lie in [-2**63, 2**64) "
-            f"(got {int(ids[bad[0]])} at device_ids[{bad[0]}])"
+            f"(got {shown(int(ids[bad[0]]))} at device_ids[{bad[0]}])"
         )
     out = np.zeros(len(ids), dtype=np.uint64)
     out[np.array(at_int, dtype=np.int64)] = _int_hashes(values, salt, kind)
