@@ -14,6 +14,7 @@ import datetime as dt
 import textwrap
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import attrs
@@ -105,15 +106,31 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     """Play the pilot: set-up, the policy, six scenes, a summary and (``--plot``) a map."""
     from geotarget.ledger import MemoryLedger, SQLiteLedger
 
+    fresh = bool(args.ledger) and not Path(args.ledger).exists()
     ledger = SQLiteLedger(args.ledger) if args.ledger else MemoryLedger()
     try:
         stage, story = play(Out(out), args, ledger)
         if args.plot:
             _draw(stage, story, args.plot)
-    finally:
+    except BaseException:  # Ctrl-C included: a demo that did not finish leaves no ledger
         if isinstance(ledger, SQLiteLedger):
             ledger.close()
+            if fresh:
+                _remove_store(Path(args.ledger))
+        raise
+    if isinstance(ledger, SQLiteLedger):
+        ledger.close()
     return 0
+
+
+def _remove_store(path: Path) -> None:
+    """Delete the SQLite store a failed or interrupted demo created, with its side files.
+
+    A half-played demo's ledger holds some of the story's alerts: the next ``--ledger`` run
+    over it was refused as "an earlier demo's ledger" that had "delivered and cancelled them".
+    """
+    for name in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        name.unlink(missing_ok=True)
 
 
 def play(say: Out, args: argparse.Namespace, ledger: Any) -> tuple[Stage, Story]:

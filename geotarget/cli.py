@@ -305,6 +305,9 @@ _REFUSED = 4
 #: Exit code when the output's reader stops early: 128 + SIGPIPE, as a shell reports it.
 _CLOSED_PIPE = 141
 
+#: Exit code when the command is interrupted (Ctrl-C): 128 + SIGINT, as a shell reports it.
+_INTERRUPTED = 130
+
 
 #: Outcomes of devices in the alert area that are not told, as the summary names them.
 _NOT_TOLD = {
@@ -691,6 +694,7 @@ def _parser() -> argparse.ArgumentParser:
         "  3    internal error (a bug: please report it); one line on stderr\n"
         "  4    target refused the message before looking at any device (unrecognised\n"
         "       kind, unknown issuer, not authorised, bad signature); the JSON says why\n"
+        "  130  interrupted (Ctrl-C); one line on stderr\n"
         "  141  whoever read the output stopped early (e.g. '| head')",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -844,8 +848,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         3 on an internal error (one line on stderr), 4 when ``target`` refuses the message
         before looking at any device (its kind is unrecognised, its sender no issuer, outside
         its authority, or a required signature is missing or bad; the JSON still says why),
-        141 when whoever reads the output stops early (``geotarget target ... | head``:
-        nothing more is written, as for a command that SIGPIPE ends).
+        130 when interrupted (Ctrl-C: one line on stderr, no traceback), 141 when whoever
+        reads the output stops early (``geotarget target ... | head``: nothing more is
+        written, as for a command that SIGPIPE ends).
     """
     if out is None:  # text the console cannot encode is escaped, not a crash mid-output
         for stream in (sys.stdout, sys.stderr):
@@ -858,6 +863,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         code: int = args.run(args, out or sys.stdout)
         if out is None:
             sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+    except KeyboardInterrupt:
+        # Ctrl-C (SIGINT): one line, as for every other stop, and a shell's exit status.
+        print(f"geotarget {args.command}: interrupted", file=sys.stderr)
+        return _INTERRUPTED
     except BrokenPipeError:
         # The reader has gone (`| head`): stop quietly, and keep Python's own flush at exit
         # from writing to the closed pipe again.

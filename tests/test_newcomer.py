@@ -1,0 +1,70 @@
+"""What a newcomer meets on a first hour with the ``geotarget`` command: stops, slips and typos."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geotarget import _demo, _position_files
+from geotarget.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+DEVICES = (
+    "id;lon;lat;accuracy_m;observed_at\n"
+    "0701234567;18,06528;59,3325;8;2024-05-20T16:00:00+02:00\n"
+    "0709876543;18,2;59,3325;8;1716213600\n"
+)
+AT = "2024-05-20T16:05+02:00"
+
+
+def run(*argv: str) -> tuple[int, str]:
+    """Run the command in process; return its exit code and what it printed on stdout."""
+    out = io.StringIO()
+    try:
+        code = main(list(argv), out=out)
+    except KeyboardInterrupt:  # (not let through: it would stop the test run itself)
+        pytest.fail("Ctrl-C left main() as a KeyboardInterrupt: a traceback on the console")
+    return code, out.getvalue()
+
+
+def devices(tmp_path: Path) -> Path:
+    """The quickstart's two devices, as a Swedish spreadsheet writes them."""
+    path = tmp_path / "devices.csv"
+    path.write_text(DEVICES, encoding="utf-8")
+    return path
+
+
+def _interrupt(*args: Any, **kwargs: Any) -> Any:
+    """Stand in for a step that Ctrl-C stops."""
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_is_one_line_and_exit_130_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while a positions file is read prints one line and exits 130, as shells report."""
+    monkeypatch.setattr(_position_files, "read", _interrupt)
+    alert = str(EXAMPLES / "sos_explosion.xml")
+    code, out = run("target", "--alert", alert, "--positions", str(devices(tmp_path)), "--at", AT)
+    assert (code, out) == (130, "")
+    assert capsys.readouterr().err == "geotarget target: interrupted\n"
+
+
+def test_an_interrupted_demo_leaves_no_ledger_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A demo stopped half-way deletes the ledger it created, so the next run can use the name."""
+    ledger = tmp_path / "deliveries.db"
+    monkeypatch.setattr(_demo, "_scene_update", _interrupt)
+    code, _ = run("demo", "--devices", "2000", "--ledger", str(ledger))
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    code, text = run("demo", "--devices", "2000", "--ledger", str(ledger))
+    assert code == 0, capsys.readouterr().err
+    assert "CANCELLED" in text
+    assert ledger.stat().st_size > 0
