@@ -23,6 +23,7 @@ from typing import Any, NoReturn, TextIO
 import numpy as np
 
 from geotarget._demo import Out
+from geotarget._version import __version__
 from geotarget.errors import DocumentError, GeotargetError, InvalidInput
 
 __all__ = ["main"]
@@ -697,6 +698,10 @@ def _parser() -> argparse.ArgumentParser:
         "  130  interrupted (Ctrl-C); one line on stderr\n"
         "  141  whoever read the output stopped early (e.g. '| head')",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # Without it, "geotarget --version" was told "the following arguments are required: command".
+    parser.add_argument(
+        "--version", action="version", version=f"geotarget {__version__}", help="show the version"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     parser.set_defaults(commands=sub.choices)

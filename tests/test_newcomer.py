@@ -68,3 +68,13 @@ def test_an_interrupted_demo_leaves_no_ledger_behind(
     assert code == 0, capsys.readouterr().err
     assert "CANCELLED" in text
     assert ledger.stat().st_size > 0
+
+
+def test_version_is_an_option(capsys: pytest.CaptureFixture[str]) -> None:
+    """``geotarget --version`` prints the version and exits 0, not "a command is required"."""
+    from geotarget import __version__
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out == f"geotarget {__version__}\n"
