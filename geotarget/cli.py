@@ -47,9 +47,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget import _demo
 
     if args.plot:
-        from geotarget import _plot
-
-        _plot.check_path(args.plot)  # before the run, not after it
+        _check_plot(args.plot)  # before the run, not after it
     if args.ledger and Path(args.ledger).is_file() and Path(args.ledger).stat().st_size:
         # The demo plays the same alerts every time: a second run over the first one's ledger
         # met its own cancelled incident and broke the story (an internal error).
@@ -59,6 +57,30 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
             "them: give a new file name, or delete the file"
         )
     return _demo.run(args, out)
+
+
+def _check_plot(path: str) -> None:
+    """Refuse a ``--plot`` file that cannot be written, before any work or output.
+
+    :func:`geotarget._plot.check_path` checks the suffix and the folder; this opens the file
+    as the plot will write it (an existing one is not truncated, a new one is removed again),
+    so that a folder without write permission, a read-only file or file system fails here: the
+    demo ran to its end, and ``preview`` printed its summary, before refusing them.
+    """
+    from geotarget import _plot
+
+    _plot.check_path(path)
+    target = Path(path)
+    try:
+        if target.exists():
+            with target.open("r+b"):
+                pass
+        else:
+            with target.open("xb"):
+                pass
+            target.unlink()
+    except OSError as err:
+        raise InvalidInput(f"--plot cannot write {path!r}: {err.strerror or err}") from None
 
 
 # --- target ----------------------------------------------------------------------------------
@@ -530,11 +552,9 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     parsed, _, _ = _read_alert(args.alert, envelope=envelope, lenient=args.lenient)
     alert = parsed.alert
     if args.plot:  # refused before anything is printed
-        from geotarget import _plot
-
         if alert.area is None:
             raise InvalidInput("--plot needs an alert with an area geometry")
-        _plot.check_path(args.plot)
+        _check_plot(args.plot)
     say = Out(out)
     recognition, registered = pilot.RECOGNITION, set(pilot.KIND_RULES)
     if args.policy is not None:  # the file's recognition rules first, and the kinds it registers

@@ -78,3 +78,28 @@ def test_version_is_an_option(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert stop.value.code == 0
     assert capsys.readouterr().out == f"geotarget {__version__}\n"
+
+
+#: A path in a folder nobody may write, root included (sysfs refuses new files).
+UNWRITABLE = "/sys/geotarget-newcomer.png"
+
+
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs Linux's /sys, where no file is made")
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo", "--devices", "1000", "--plot", UNWRITABLE],
+        ["preview", str(EXAMPLES / "sos_explosion.xml"), "--plot", UNWRITABLE],
+    ],
+    ids=["demo", "preview"],
+)
+def test_a_plot_that_cannot_be_written_is_refused_before_any_output(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--plot`` into a folder without write permission fails first, not after the whole run."""
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra")
+    code, out = run(*argv)
+    assert (code, out) == (2, "")
+    err = capsys.readouterr().err
+    assert f"--plot cannot write {UNWRITABLE!r}: " in err
+    assert err.count("\n") == 1
