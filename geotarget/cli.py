@@ -46,6 +46,9 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     """The pilot as a story in scenes (:mod:`geotarget._demo`)."""
     from geotarget import _demo
 
+    for option, name in (("--plot", args.plot), ("--ledger", args.ledger)):
+        if name is not None:  # "" (an unset variable) was no plot, or a memory ledger
+            _named(option, name)
     if args.plot:
         _check_plot(args.plot)  # before the run, not after it
     if args.ledger and Path(args.ledger).is_file() and Path(args.ledger).stat().st_size:
@@ -549,6 +552,8 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
 
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
+    if args.plot is not None:
+        _named("--plot", args.plot)
     parsed, _, _ = _read_alert(args.alert, envelope=envelope, lenient=args.lenient)
     alert = parsed.alert
     if args.plot:  # refused before anything is printed

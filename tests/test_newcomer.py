@@ -103,3 +103,20 @@ def test_a_plot_that_cannot_be_written_is_refused_before_any_output(
     err = capsys.readouterr().err
     assert f"--plot cannot write {UNWRITABLE!r}: " in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["demo", "--devices", "10", "--plot", ""], "--plot"),
+        (["demo", "--devices", "10", "--ledger", ""], "--ledger"),
+        (["preview", str(EXAMPLES / "sos_explosion.xml"), "--plot", ""], "--plot"),
+    ],
+)
+def test_an_empty_output_name_is_refused_not_ignored(
+    argv: list[str], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--plot "$UNSET"`` or ``--ledger ""`` is an error, not a run without the map or ledger."""
+    code, out = run(*argv)
+    assert (code, out) == (2, "")
+    assert f"{option} must name a file (got an empty name)" in capsys.readouterr().err
