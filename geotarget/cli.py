@@ -388,7 +388,8 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # again, with the regions' own bounds).
     _, label, data = _read_alert(args.alert, envelope=_sweden().SWEDEN_ENVELOPE, command="target")
     at = _parse_at(args.at)
-    positions, notes = _read_positions(args, at)
+    # The policy before the positions: a typo in it is reported at once, not after a file of
+    # millions of rows has been read.
     hierarchy = _sweden().hierarchy()
     if args.policy is not None:
         _named("--policy", args.policy)
@@ -402,6 +403,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     else:
         policy, recognition, issuers = _sweden().pilot_policy(), pilot.RECOGNITION, Issuers.any()
         location_rules = {}
+    positions, notes = _read_positions(args, at)
     targeter = Targeter(
         hierarchy,
         policy,

@@ -120,3 +120,22 @@ def test_an_empty_output_name_is_refused_not_ignored(
     code, out = run(*argv)
     assert (code, out) == (2, "")
     assert f"{option} must name a file (got an empty name)" in capsys.readouterr().err
+
+
+def test_a_policy_typo_is_reported_before_the_positions_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A misspelt ``--policy`` key fails at once, before a positions file of millions is read."""
+    policy = tmp_path / "policy.toml"
+    text = (EXAMPLES / "pilot_policy.toml").read_text(encoding="utf-8")
+    policy.write_text(text.replace("\nsalt = ", "\nsalts = ", 1), encoding="utf-8")
+
+    def read(*args: Any, **kwargs: Any) -> Any:
+        pytest.fail("the positions file was read before the policy was checked")
+
+    monkeypatch.setattr(_position_files, "read", read)
+    alert = str(EXAMPLES / "sos_explosion.xml")
+    positions = str(devices(tmp_path))
+    code, out = run("target", "--alert", alert, "--positions", positions, "--policy", str(policy))
+    assert (code, out) == (2, "")
+    assert "salts: unknown key" in capsys.readouterr().err
