@@ -473,9 +473,12 @@ def _jsonable(v: Any) -> Any:
 
 
 def _locate(args: argparse.Namespace, out: TextIO) -> int:
-    from geotarget._validate import lon_lat
+    from geotarget._validate import lon_lat, number
 
-    lon, lat = lon_lat("LON", args.lon, "LAT", args.lat)
+    # Named as the help names them: the arguments lon and lat, the option --snap-m (the
+    # regions' own check said "snap_m", a name the command does not have).
+    lon, lat = lon_lat("lon", args.lon, "lat", args.lat)
+    number("--snap-m", args.snap_m, ge=0.0, le=100_000.0)
     hierarchy = _sweden().hierarchy()
     found = False
     for level in hierarchy.levels:
@@ -512,14 +515,54 @@ def _ascii_float(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"must be a number written with ASCII digits and a decimal point (got {text!r})"
         )
-    if text.count(",") == 1 and "." not in text:
-        text = text.replace(",", ".")  # a decimal comma, as Swedish locales write it
-    try:
-        return float(text)
+    number = text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
+    try:  # (a decimal comma, as Swedish locales write it; the message quotes what was typed)
+        return float(number)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"must be a number with a decimal point or comma, e.g. 18.0686 (got {text!r})"
         ) from None
+
+
+def _coordinate(text: str) -> float:
+    """A longitude or latitude argument: :func:`_ascii_float`, and a pair pasted into one.
+
+    A point copied from a map ("59.8586, 17.6389": a map copies latitude first) is two numbers
+    in one argument; the refusal says so and gives the command with two arguments, longitude
+    first (the numbers the other way round when only that order lies in Sweden).
+    """
+    try:
+        return _ascii_float(text)
+    except argparse.ArgumentTypeError:
+        pair = _pair(text)
+        if pair is None and not (text.endswith(",") and _pair(text + "0")):
+            raise
+    if pair is None:  # "17.6389," of "17.6389, 59.8586" split at the space
+        raise argparse.ArgumentTypeError(
+            f"ends with a comma (got {text!r}): separate longitude and latitude with a space, "
+            "not a comma"
+        )
+    a, b = pair
+    if bool(_in_envelope(float(b), float(a))) and not bool(_in_envelope(float(a), float(b))):
+        a, b = b, a  # latitude first, as maps write it
+    raise argparse.ArgumentTypeError(
+        f"holds two numbers (got {text!r}): give longitude and latitude as two arguments, "
+        f"longitude first: geotarget locate {a} {b}"
+    )
+
+
+def _pair(text: str) -> tuple[str, str] | None:
+    """The two numbers of a "lon,lat"-like text, written with a decimal point; else None."""
+    for sep in (";", None, ","):  # None: any whitespace ("17.6 59.8", "17,6 59,8")
+        parts = [part.strip() for part in text.split(sep)]
+        if len(parts) != 2:
+            continue
+        try:
+            numbers = [_ascii_float(part) for part in parts]
+        except argparse.ArgumentTypeError:
+            continue
+        return str(numbers[0]), str(numbers[1])
+    return None
 
 
 def _whole(low: int, high: int | None) -> Any:
@@ -817,8 +860,8 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget locate 24.1466 65.8481        # Tornio, Finland: in no region\n"
         "  geotarget locate 11.9668 57.7059 --snap-m 500\n",
     )
-    locate.add_argument("lon", type=_ascii_float, help="longitude in degrees (east is positive)")
-    locate.add_argument("lat", type=_ascii_float, help="latitude in degrees")
+    locate.add_argument("lon", type=_coordinate, help="longitude in degrees (east is positive)")
+    locate.add_argument("lat", type=_coordinate, help="latitude in degrees")
     locate.add_argument(
         "--snap-m",
         type=_ascii_float,

@@ -139,3 +139,41 @@ def test_a_policy_typo_is_reported_before_the_positions_are_read(
     code, out = run("target", "--alert", alert, "--positions", positions, "--policy", str(policy))
     assert (code, out) == (2, "")
     assert "salts: unknown key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (  # a point copied from a map: latitude first, in one argument
+            ["59.8586, 17.6389"],
+            "argument lon: holds two numbers (got '59.8586, 17.6389'): give longitude and "
+            "latitude as two arguments, longitude first: geotarget locate 17.6389 59.8586",
+        ),
+        (
+            ["17,6389;59,8586"],
+            "argument lon: holds two numbers (got '17,6389;59,8586'): give longitude and "
+            "latitude as two arguments, longitude first: geotarget locate 17.6389 59.8586",
+        ),
+        (  # the same, split at its space
+            ["17.6389,", "59.8586"],
+            "argument lon: ends with a comma (got '17.6389,'): separate longitude and "
+            "latitude with a space, not a comma",
+        ),
+        (["abc,", "59"], "(got 'abc,')"),  # as typed, not with the comma made a point
+        (["17.6389;", "59"], "must be a number with a decimal point or comma, e.g. 18.0686"),
+        (["17.6", "59.8", "--snap-m", "-5"], "--snap-m must be a finite number >= 0"),
+        (["200", "59"], "lon must be a finite number >= -180 and <= 180 (got 200.0)"),
+    ],
+)
+def test_locate_says_what_is_wrong_with_a_point_as_people_paste_it(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pasted pair, a stray comma or a bad option is refused in the terms the help uses."""
+    try:
+        code, _ = run("locate", *argv)
+    except SystemExit as stop:  # a usage error, as argparse ends it
+        code = stop.code  # type: ignore[assignment]
+    assert code == 2
+    err = capsys.readouterr().err
+    assert said in err
+    assert err.count("\n") == 1
