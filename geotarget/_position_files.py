@@ -1700,6 +1700,7 @@ def read(
             columns[key] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         del parts
     else:
+        needed = "id, lon, lat, accuracy_m, observed_at"  # a file without the last two is refused
         packed = {
             ".gz": "decompress it first",
             ".bz2": "decompress it first",
@@ -1709,9 +1710,9 @@ def read(
             ".xlsx": "save it as CSV first",
             ".xls": "save it as CSV first",
             ".ods": "save it as CSV first",
-            ".json": "write it as CSV with the columns id, lon, lat, observed_at",
-            ".geojson": "write its points as CSV with the columns id, lon, lat, observed_at",
-            ".ndjson": "write it as CSV with the columns id, lon, lat, observed_at",
+            ".json": f"write it as CSV with the columns {needed}",
+            ".geojson": f"write its points as CSV with the columns {needed}",
+            ".ndjson": f"write it as CSV with the columns {needed}",
             ".xml": "a CAP alert goes to --alert; positions are CSV or Parquet",
         }.get(suffix)
         if packed:

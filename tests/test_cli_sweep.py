@@ -690,8 +690,11 @@ def test_the_json_states_its_times_in_the_offset_of_at(
 @pytest.mark.parametrize(
     ("name", "hint"),
     [
-        ("fixes.geojson", "write its points as CSV with the columns id, lon, lat, observed_at"),
-        ("fixes.json", "write it as CSV with the columns id, lon, lat, observed_at"),
+        (
+            "fixes.geojson",
+            "write its points as CSV with the columns id, lon, lat, accuracy_m, observed_at",
+        ),
+        ("fixes.json", "write it as CSV with the columns id, lon, lat, accuracy_m, observed_at"),
         ("alert.xml", "a CAP alert goes to --alert; positions are CSV or Parquet"),
     ],
 )
