@@ -247,15 +247,18 @@ def _parse_at(text: str | None, flag: str = "--at") -> dt.datetime:
 STDIN = "-"
 
 
-def _alert_bytes(name: str) -> tuple[str, bytes]:
+def _alert_bytes(name: str, option: str = "alert") -> tuple[str, bytes]:
     """The bytes of the alert argument (a file, or ``-``: standard input) and its label.
+
+    ``option`` names the argument in messages as the command's help does (``--alert`` for
+    ``target``, whose summary line names ``--positions`` the same way).
 
     At most one byte more than a CAP document may have is read, so a huge input costs no more
     than the reader's refusal of it; a gzip-compressed file is refused with what to do.
     """
     from geotarget.cap._xml import MAX_DOCUMENT_BYTES
 
-    _named("alert", name)
+    _named(option, name)
     if name == STDIN:
         label = "standard input"
         data = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
@@ -263,14 +266,14 @@ def _alert_bytes(name: str) -> tuple[str, bytes]:
         path = Path(name)
         label = str(path)
         if path.is_dir():
-            raise InvalidInput(f"alert must be a file (got the directory {path})")
+            raise InvalidInput(f"{option} must be a file (got the directory {path})")
         if not path.exists():
-            raise InvalidInput(f"alert file not found: {path} (use - to read standard input)")
+            raise InvalidInput(f"{option} file not found: {path} (use - to read standard input)")
         try:  # a file, or a pipe: /dev/stdin, a shell's <(...) as /dev/fd/63
             with path.open("rb") as f:
                 data = f.read(MAX_DOCUMENT_BYTES + 1)
         except OSError as e:
-            raise InvalidInput(f"alert {path} cannot be read: {e.strerror or e}") from None
+            raise InvalidInput(f"{option} {path} cannot be read: {e.strerror or e}") from None
     if len(data) > MAX_DOCUMENT_BYTES:
         raise InvalidInput(
             f"{label}: the alert is more than {MAX_DOCUMENT_BYTES:,} bytes, the most a CAP "
@@ -294,7 +297,7 @@ def _read_alert(
     """
     from geotarget import cap
 
-    label, data = _alert_bytes(name)
+    label, data = _alert_bytes(name, "--alert" if command == "target" else "alert")
     with _naming(label, lenient=lenient, command=command):
         return cap.read(data, envelope=envelope, lenient=lenient), label, data
 

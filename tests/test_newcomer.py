@@ -177,3 +177,25 @@ def test_locate_says_what_is_wrong_with_a_point_as_people_paste_it(
     err = capsys.readouterr().err
     assert said in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("alert", "said"),
+    [
+        ("nope.xml", "geotarget target: --alert file not found: nope.xml"),
+        (".", "geotarget target: --alert must be a file (got the directory .)"),
+        ("", "geotarget target: --alert must name a file (got an empty name)"),
+    ],
+)
+def test_target_names_its_alert_option_as_it_names_positions(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    alert: str,
+    said: str,
+) -> None:
+    """A missing or wrong ``--alert`` is named ``--alert``, as ``--positions`` is named."""
+    monkeypatch.chdir(tmp_path)
+    code, out = run("target", "--alert", alert, "--positions", str(devices(tmp_path)))
+    assert (code, out) == (2, "")
+    assert capsys.readouterr().err.startswith(said)
