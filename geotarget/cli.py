@@ -693,6 +693,41 @@ JSON output:
 """
 
 
+class _Output:
+    """The stream a command writes its report to; a write that fails names the output.
+
+    ``> /dev/full`` or a full disk raised ``OSError`` out of a ``print``, reported as
+    "[Errno 28] No space left on device", which did not say what could not be written. A
+    closed pipe (``BrokenPipeError``) passes through: :func:`main` ends quietly on it.
+    """
+
+    def __init__(self, stream: TextIO, name: str) -> None:
+        self._stream = stream
+        self._name = name
+
+    def write(self, text: str) -> int:
+        with self._naming():
+            return self._stream.write(text)
+
+    def flush(self) -> None:
+        with self._naming():
+            self._stream.flush()
+
+    def __getattr__(self, attribute: str) -> Any:  # encoding, isatty, ...
+        return getattr(self._stream, attribute)
+
+    @contextlib.contextmanager
+    def _naming(self) -> Iterator[None]:
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise InvalidInput(
+                f"cannot write the report to {self._name}: {err.strerror or err}"
+            ) from None
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line on stderr, exit code 2, like every other failure.
 
@@ -938,9 +973,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if extra:  # named by the command they were given to, with its --help
         args.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        code: int = args.run(args, out or sys.stdout)
-        if out is None:
-            sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+        output = _Output(out or sys.stdout, "the output" if out else "standard output")
+        code: int = args.run(args, output)
+        output.flush()  # a closed pipe or a full disk shows here, not at the interpreter's exit
     except KeyboardInterrupt:
         # Ctrl-C (SIGINT): one line, as for every other stop, and a shell's exit status.
         print(f"geotarget {args.command}: interrupted", file=sys.stderr)

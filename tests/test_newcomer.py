@@ -199,3 +199,19 @@ def test_target_names_its_alert_option_as_it_names_positions(
     code, out = run("target", "--alert", alert, "--positions", str(devices(tmp_path)))
     assert (code, out) == (2, "")
     assert capsys.readouterr().err.startswith(said)
+
+
+class _FullDisk(io.StringIO):
+    """An output whose writes fail as ``> /dev/full`` or a full disk makes them fail."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+
+def test_an_output_that_cannot_be_written_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    """A full disk under the report is one line saying what could not be written, exit 2."""
+    code = main(["locate", "18.0686", "59.3293"], out=_FullDisk())
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "geotarget locate: cannot write the report to the output: No space left on device\n"
+    )
