@@ -678,7 +678,8 @@ positions files:
   times     observed_at as epoch seconds or ISO 8601 with an offset; without an
             offset, only with --timezone; a file without observed_at needs
             --observed-at TIME
-  Parquet   the same columns; integer ids stay integers
+  Parquet   the same columns; integer ids stay integers; needs the geoparquet
+            extra (pip install -e '.[geoparquet]' from a checkout)
   stdin     --positions - reads CSV (or TSV) from standard input, sniffed as a .csv
             file is (not with --alert -); other files need one of the suffixes
             .csv, .tsv, .txt or .parquet

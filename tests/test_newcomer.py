@@ -215,3 +215,29 @@ def test_an_output_that_cannot_be_written_is_named(capsys: pytest.CaptureFixture
     assert capsys.readouterr().err == (
         "geotarget locate: cannot write the report to the output: No space left on device\n"
     )
+
+
+def test_the_help_names_the_extra_a_parquet_file_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``target --help`` says which extra reads Parquet, the one a run without it asks for."""
+    import sys
+
+    (tmp_path / "p.parquet").write_bytes(b"PAR1")
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # as without the extra
+    code, _ = run(
+        "target",
+        *(
+            "--alert",
+            str(EXAMPLES / "sos_explosion.xml"),
+            "--positions",
+            str(tmp_path / "p.parquet"),
+        ),
+    )
+    assert code == 2
+    asked = capsys.readouterr().err
+    assert "needs the optional extra 'geoparquet'" in asked
+    with pytest.raises(SystemExit):
+        main(["target", "--help"])
+    parquet = capsys.readouterr().out.split("  Parquet ")[1].split("\n  stdin ")[0]
+    assert "needs the geoparquet extra" in " ".join(parquet.split())
