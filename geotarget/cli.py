@@ -512,8 +512,12 @@ def _locate(args: argparse.Namespace, out: TextIO) -> int:
 NEAR_M = 2000.0
 
 
-def _ascii_float(text: str) -> float:
-    """A number as people type it: ASCII digits (float() reads '١٨' as 18), point or comma."""
+def _ascii_float(text: str, example: str = "18.0686", unit: str = "") -> float:
+    """A number as people type it: ASCII digits (float() reads '١٨' as 18), point or comma.
+
+    ``example`` is the number the refusal shows (a longitude by default), ``unit`` what it
+    counts (" of metres").
+    """
     if not text.isascii() or "_" in text:  # (float() reads "1_8" as 18 too)
         raise argparse.ArgumentTypeError(
             f"must be a number written with ASCII digits and a decimal point (got {text!r})"
@@ -523,8 +527,16 @@ def _ascii_float(text: str) -> float:
         return float(number)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"must be a number with a decimal point or comma, e.g. 18.0686 (got {text!r})"
+            f"must be a number{unit} with a decimal point or comma, e.g. {example} (got {text!r})"
         ) from None
+
+
+def _metres(text: str) -> float:
+    """A distance argument in metres (``--accuracy-m``, ``--snap-m``): :func:`_ascii_float`.
+
+    Its refusal shows a distance, not the longitude a coordinate's shows.
+    """
+    return _ascii_float(text, example="25 or 12.5", unit=" of metres")
 
 
 def _coordinate(text: str) -> float:
@@ -873,7 +885,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     target.add_argument(
         "--accuracy-m",
-        type=_ascii_float,
+        type=_metres,
         metavar="METRES",
         help="the accuracy (68 %% radius in metres, as phones report it) of every fix of a "
         "file without an accuracy_m column; 0 reads them as exact",
@@ -903,7 +915,7 @@ def _parser() -> argparse.ArgumentParser:
     locate.add_argument("lat", type=_coordinate, help="latitude in degrees")
     locate.add_argument(
         "--snap-m",
-        type=_ascii_float,
+        type=_metres,
         default=0.0,
         metavar="METRES",
         help="count a point in no region in the nearest one within this distance (default 0: "

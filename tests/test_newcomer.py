@@ -241,3 +241,21 @@ def test_the_help_names_the_extra_a_parquet_file_needs(
         main(["target", "--help"])
     parquet = capsys.readouterr().out.split("  Parquet ")[1].split("\n  stdin ")[0]
     assert "needs the geoparquet extra" in " ".join(parquet.split())
+
+
+@pytest.mark.parametrize("option", ["--snap-m", "--accuracy-m"])
+def test_a_distance_that_is_not_a_number_is_shown_a_distance(
+    option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--snap-m 5m`` is told that metres are a plain number, not shown a longitude as example."""
+    argv = (
+        ["locate", "18.0686", "59.3293"]
+        if option == "--snap-m"
+        else ["target", "--alert", "a.xml", "--positions", "p.csv"]
+    )
+    with pytest.raises(SystemExit):
+        main([*argv, option, "5m"])
+    assert (
+        f"argument {option}: must be a number of metres with a decimal point or comma, "
+        "e.g. 25 or 12.5 (got '5m')"
+    ) in capsys.readouterr().err
