@@ -744,11 +744,16 @@ class _Output:
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line on stderr, exit code 2, like every other failure.
 
+    Options are never abbreviated (``allow_abbrev=False``, for the subcommands' parsers too).
+
     An option that takes one value refuses to be given twice (:class:`_Once` is the default
     action, of the subcommands' parsers too).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations: argparse read "--c" as --confirm (the blast-radius guard overridden
+        # by a stray option) and "--time" as --timezone; an option is spelt out, or refused.
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.register("action", None, _Once)
         self.register("action", "store", _Once)

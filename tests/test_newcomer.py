@@ -259,3 +259,21 @@ def test_a_distance_that_is_not_a_number_is_shown_a_distance(
         f"argument {option}: must be a number of metres with a decimal point or comma, "
         "e.g. 25 or 12.5 (got '5m')"
     ) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "meant"), [("--c", "--confirm"), ("--conf", "--confirm"), ("--time", "--timezone")]
+)
+def test_an_abbreviated_option_is_refused_not_read_as_another(
+    tmp_path: Path, option: str, meant: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--c`` is not --confirm: a stray option never overrides the blast-radius guard."""
+    alert = (EXAMPLES / "sos_explosion.xml").read_text(encoding="utf-8")
+    wide = tmp_path / "wide.xml"  # 20 km: over the Explosion's 100 km² limit
+    wide.write_text(alert.replace("59.3325,18.06528 0.5", "59.3325,18.06528 20"), "utf-8")
+    argv = ["target", "--alert", str(wide), "--positions", str(devices(tmp_path)), "--at", AT]
+    extra = [option] if meant == "--confirm" else [option, "Europe/Stockholm"]
+    with pytest.raises(SystemExit) as stop:
+        run(*argv, *extra)
+    assert stop.value.code == 2
+    assert f"unrecognized arguments: {' '.join(extra)}" in capsys.readouterr().err
