@@ -12,6 +12,7 @@ import argparse
 import codecs
 import contextlib
 import datetime as dt
+import difflib
 import io
 import json
 import os
@@ -758,8 +759,33 @@ class _Parser(argparse.ArgumentParser):
         self.register("action", None, _Once)
         self.register("action", "store", _Once)
 
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> Any:
+        # Kept for error(): a missing required option is often one misspelt (--alerts).
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> NoReturn:
+        if message.startswith("the following arguments are required"):
+            unknown = self.unknown(getattr(self, "_given", []))
+            if unknown:  # "--alert is required" alone, to someone who typed --alerts
+                message += f"; unrecognized: {', '.join(unknown)}"
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+    def unknown(self, given: Sequence[str]) -> list[str]:
+        """The long options in ``given`` this parser lacks, each with the nearest it has."""
+        known = sorted(o for o in self._option_string_actions if o.startswith("--"))
+        found = []
+        for arg in given:
+            name = arg.split("=", 1)[0]
+            if name.startswith("--") and name != "--" and name not in known:
+                near = [k for k in known if k.startswith(name)]  # an abbreviation: --al
+                near = near or [k for k in known if name.startswith(k + "-")]  # --at-time: --at
+                near = near or difflib.get_close_matches(name, known, n=1)  # --confrim
+                options = " or ".join([", ".join(near[:-1]), near[-1]] if near[:-1] else near)
+                found.append(f"{arg} (did you mean {options}?)" if near else arg)
+        return found
 
 
 class _Once(argparse.Action):
@@ -989,7 +1015,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 stream.reconfigure(errors="backslashreplace")
     args, extra = _parser().parse_known_args(argv)
     if extra:  # named by the command they were given to, with its --help
-        args.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+        command = args.commands[args.command]
+        named = [(command.unknown([a]) or [a])[0] for a in extra]  # --confrim (did you mean ...?)
+        command.error(f"unrecognized arguments: {' '.join(named)}")
     try:
         output = _Output(out or sys.stdout, "the output" if out else "standard output")
         code: int = args.run(args, output)

@@ -162,7 +162,8 @@ def test_an_option_given_twice_is_refused_not_last_wins(
         (  # an abbreviation is no option (it would not be read as --alert)
             ["target", "--at", "2024-05-20T14:00Z", "--positions", "p.csv", "--al", "x.xml",
              "--alert", "y.xml"],
-            "geotarget target: unrecognized arguments: --al x.xml (see 'geotarget target --help')",
+            "geotarget target: unrecognized arguments: --al (did you mean --alert?) x.xml (see "
+            "'geotarget target --help')",
         ),
         (
             ["demo", "--devices", "5", "--devices", "5"],

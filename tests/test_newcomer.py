@@ -276,4 +276,42 @@ def test_an_abbreviated_option_is_refused_not_read_as_another(
     with pytest.raises(SystemExit) as stop:
         run(*argv, *extra)
     assert stop.value.code == 2
-    assert f"unrecognized arguments: {' '.join(extra)}" in capsys.readouterr().err
+    named = " ".join([f"{option} (did you mean {meant}?)", *extra[1:]])
+    assert f"unrecognized arguments: {named} (see " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["target", "--alerts", "a.xml", "--positions", "p.csv"],
+            "geotarget target: the following arguments are required: --alert; unrecognized: "
+            "--alerts (did you mean --alert?)",
+        ),
+        (
+            ["target", "--alert", "a.xml", "--positions", "p.csv", "--confrim"],
+            "geotarget target: unrecognized arguments: --confrim (did you mean --confirm?)",
+        ),
+        (
+            ["target", "--alert", "a.xml", "--positions", "p.csv", "--at-time=2024"],
+            "geotarget target: unrecognized arguments: --at-time=2024 (did you mean --at?)",
+        ),
+        (
+            ["target", "--a", "a.xml", "--positions", "p.csv", "--alert", "a.xml"],
+            "geotarget target: unrecognized arguments: --a (did you mean --accuracy-m, --alert "
+            "or --at?) a.xml",
+        ),
+        (
+            ["demo", "--device", "10"],
+            "geotarget demo: unrecognized arguments: --device (did you mean --devices?) 10",
+        ),
+    ],
+)
+def test_a_misspelt_option_is_named_with_the_nearest_one(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--alerts`` is named beside "--alert is required", with the option it may have meant."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.startswith(said + " (see 'geotarget ")
