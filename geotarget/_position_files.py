@@ -114,6 +114,13 @@ MAX_EPOCH_S = 1e11
 MIN_EPOCH_S = 1e9
 #: How often ``progress`` is called while reading, in rows.
 PROGRESS_EVERY = 100_000
+
+#: Why a positions file without rows is refused (the rule its refusal states).
+NO_ROWS = (
+    "a positions file holds at least one device: an empty export (a query that matched "
+    "nobody, a failed job) would answer that nobody is in any alert's area"
+)
+
 #: CSV rows are converted to arrays in chunks of this many rows, so that memory stays about
 #: the size of the arrays (not of millions of Python strings).
 CHUNK_ROWS = 65_536
@@ -1316,7 +1323,7 @@ def read_csv(
     if lines:
         flush(records, lines)
     if not rows:
-        raise InvalidInput(f"{name}: has a header but no rows")
+        raise InvalidInput(f"{name}: has a header but no rows; {NO_ROWS}")
     if unnamed_data:
         unknown += tuple(f"(unnamed column {j + 1})" for j in range(named, width))
     kind = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
@@ -1441,7 +1448,7 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
         raise unreadable(err) from None
     cols = {key: table.column(k).combine_chunks() for k, key in enumerate(known)}
     if table.num_rows == 0:
-        raise InvalidInput(f"{path.name}: has no rows")
+        raise InvalidInput(f"{path.name}: has no rows; {NO_ROWS}")
     return cols, Report(path, table.num_rows, "Parquet", unknown)
 
 

@@ -315,3 +315,19 @@ def test_a_misspelt_option_is_named_with_the_nearest_one(
         main(argv)
     assert stop.value.code == 2
     assert capsys.readouterr().err.startswith(said + " (see 'geotarget ")
+
+
+def test_a_file_without_rows_says_the_rule_it_breaks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A header-only export is refused saying why, not only that it has no rows."""
+    empty = tmp_path / "empty.csv"
+    empty.write_text(DEVICES.splitlines()[0] + "\n", encoding="utf-8")
+    alert = str(EXAMPLES / "sos_explosion.xml")
+    code, out = run("target", "--alert", alert, "--positions", str(empty), "--at", AT)
+    assert (code, out) == (2, "")
+    assert capsys.readouterr().err == (
+        "geotarget target: empty.csv: has a header but no rows; a positions file holds at least "
+        "one device: an empty export (a query that matched nobody, a failed job) would answer "
+        "that nobody is in any alert's area\n"
+    )
