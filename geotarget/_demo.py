@@ -107,6 +107,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget.ledger import MemoryLedger, SQLiteLedger
 
     fresh = bool(args.ledger) and not Path(args.ledger).exists()
+    fresh_plot = bool(args.plot) and not Path(args.plot).exists()
     ledger = SQLiteLedger(args.ledger) if args.ledger else MemoryLedger()
     try:
         stage, story = play(Out(out), args, ledger)
@@ -117,6 +118,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             ledger.close()
             if fresh:
                 _remove_store(Path(args.ledger))
+        if fresh_plot:  # nor a map cut short while it was written
+            Path(args.plot).unlink(missing_ok=True)
         raise
     if isinstance(ledger, SQLiteLedger):
         ledger.close()

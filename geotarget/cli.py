@@ -660,7 +660,13 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
         from geotarget import _plot
 
         label = recognised.kind if recognised is not None else "unrecognised"
-        _plot.alert_map(args.plot, area, title=f"{alert.identifier} ({label})")
+        fresh = not Path(args.plot).exists()
+        try:
+            _plot.alert_map(args.plot, area, title=f"{alert.identifier} ({label})")
+        except BaseException:  # Ctrl-C included: no half-written picture is left behind
+            if fresh:
+                Path(args.plot).unlink(missing_ok=True)
+            raise
         say(f"  map written to {args.plot}")
     return 0
 

@@ -331,3 +331,41 @@ def test_a_file_without_rows_says_the_rule_it_breaks(
         "one device: an empty export (a query that matched nobody, a failed job) would answer "
         "that nobody is in any alert's area\n"
     )
+
+
+def test_a_demo_interrupted_while_drawing_leaves_no_half_written_map(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C during ``--plot``'s write deletes the part of the picture written so far."""
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra")
+    from geotarget import _plot
+
+    def cut_short(fig: Any, path: str) -> None:
+        Path(path).write_bytes(b"\x89PNG\r\n\x1a\n")  # the first bytes of a picture
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_plot, "_save", cut_short)
+    png, ledger = tmp_path / "pilot.png", tmp_path / "deliveries.db"
+    code, _ = run("demo", "--devices", "2000", "--plot", str(png), "--ledger", str(ledger))
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_preview_interrupted_while_drawing_leaves_no_half_written_map(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``preview --plot`` stopped while it writes leaves no part of a picture behind."""
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra")
+    from geotarget import _plot
+
+    def cut_short(fig: Any, path: str) -> None:
+        Path(path).write_bytes(b"\x89PNG\r\n\x1a\n")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_plot, "_save", cut_short)
+    png = tmp_path / "alert.png"
+    code, _ = run("preview", str(EXAMPLES / "sos_explosion.xml"), "--plot", str(png))
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not png.exists()
