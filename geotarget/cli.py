@@ -721,20 +721,25 @@ class _Output:
     closed pipe (``BrokenPipeError``) passes through: :func:`main` ends quietly on it.
     """
 
-    def __init__(self, stream: TextIO, name: str) -> None:
-        self._stream = stream
+    def __init__(self, stream: TextIO | None, name: str) -> None:
+        self._stream = stream  # None: started with stdout closed (">&-")
         self._name = name
 
     def write(self, text: str) -> int:
         with self._naming():
-            return self._stream.write(text)
+            return self._open().write(text)
 
     def flush(self) -> None:
         with self._naming():
-            self._stream.flush()
+            self._open().flush()
 
     def __getattr__(self, attribute: str) -> Any:  # encoding, isatty, ...
         return getattr(self._stream, attribute)
+
+    def _open(self) -> TextIO:
+        if self._stream is None:  # Python sets sys.stdout to None when fd 1 is closed
+            raise InvalidInput(f"cannot write the report to {self._name}: it is closed")
+        return self._stream
 
     @contextlib.contextmanager
     def _naming(self) -> Iterator[None]:

@@ -369,3 +369,17 @@ def test_a_preview_interrupted_while_drawing_leaves_no_half_written_map(
     assert code == 130
     assert "interrupted" in capsys.readouterr().err
     assert not png.exists()
+
+
+def test_a_closed_standard_output_is_named_not_an_internal_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``geotarget locate ... >&-`` (stdout closed, ``sys.stdout`` None) is one line, exit 2."""
+    import sys
+
+    monkeypatch.setattr(sys, "stdout", None)
+    code = main(["locate", "18.0686", "59.3293"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "geotarget locate: cannot write the report to standard output: it is closed\n"
+    )
