@@ -131,7 +131,7 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
         observed_at=observed,
         accuracy_m=args.accuracy_m,
         progress=progress,
-        data=sys.stdin.buffer.read() if stream else None,
+        data=_stdin("--positions") if stream else None,
     )
     if tty and report.rows >= _position_files.PROGRESS_EVERY:
         print(file=sys.stderr)
@@ -244,6 +244,19 @@ def _parse_at(text: str | None, flag: str = "--at") -> dt.datetime:
     return parse_time(text, field=flag)
 
 
+def _stdin(option: str, size: int = -1) -> bytes:
+    """Up to ``size`` bytes of standard input, which ``option`` names with ``-``.
+
+    Python sets ``sys.stdin`` to None when the command starts with it closed (``<&-``, a
+    service without one): that is said, not an internal error.
+    """
+    if sys.stdin is None:
+        raise InvalidInput(
+            f"{option} - reads standard input, which is closed: give a file name instead"
+        )
+    return sys.stdin.buffer.read(size)
+
+
 #: The ALERT argument that reads the document from standard input.
 STDIN = "-"
 
@@ -262,7 +275,7 @@ def _alert_bytes(name: str, option: str = "alert") -> tuple[str, bytes]:
     _named(option, name)
     if name == STDIN:
         label = "standard input"
-        data = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
+        data = _stdin(option, MAX_DOCUMENT_BYTES + 1)
     else:
         path = Path(name)
         label = str(path)

@@ -383,3 +383,29 @@ def test_a_closed_standard_output_is_named_not_an_internal_error(
     assert capsys.readouterr().err == (
         "geotarget locate: cannot write the report to standard output: it is closed\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["preview", "-"], "alert"),
+        (["target", "--alert", "-", "--positions", "p.csv"], "--alert"),
+        (["target", "--alert", str(EXAMPLES / "sos_explosion.xml"), "--positions", "-"], None),
+    ],
+)
+def test_a_closed_standard_input_is_named_not_an_internal_error(
+    argv: list[str],
+    option: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``-`` with stdin closed (``<&-``, ``sys.stdin`` None) is one line naming it, exit 2."""
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", None)
+    code, out = run(*argv, "--at", AT) if argv[0] == "target" else run(*argv)
+    assert (code, out) == (2, "")
+    assert capsys.readouterr().err == (
+        f"geotarget {argv[0]}: {option or '--positions'} - reads standard input, which is "
+        "closed: give a file name instead\n"
+    )
