@@ -90,6 +90,16 @@ def _check_plot(path: str) -> None:
 # --- target ----------------------------------------------------------------------------------
 
 
+def _stderr() -> TextIO:
+    """Where the summary and errors go: standard error, or nowhere when it is closed.
+
+    Python sets ``sys.stderr`` to None when the command starts with it closed (``2>&-``), and
+    ``print(file=None)`` writes to standard output: the summary and errors went into the JSON
+    answer's stream, and ``sys.stderr.isatty()`` was an internal error.
+    """
+    return sys.stderr if sys.stderr is not None else io.StringIO()
+
+
 def _named(option: str, name: str) -> None:
     """Refuse an empty file name (``--policy "$UNSET"``): ``Path("")`` is the directory ``.``."""
     if not name:
@@ -115,11 +125,11 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     path = Path(args.positions)
     stream = args.positions == _position_files.STDIN
     label = _position_files.STDIN_NAME if stream else path.name
-    tty = sys.stderr.isatty()
+    tty = _stderr().isatty()
 
     def progress(rows: int) -> None:
         if tty:
-            print(f"\r  reading {label}: {rows:,} rows", end="", file=sys.stderr, flush=True)
+            print(f"\r  reading {label}: {rows:,} rows", end="", file=_stderr(), flush=True)
 
     observed = (
         _parse_at(args.observed_at, "--observed-at") if args.observed_at is not None else None
@@ -134,7 +144,7 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
         data=_stdin("--positions") if stream else None,
     )
     if tty and report.rows >= _position_files.PROGRESS_EVERY:
-        print(file=sys.stderr)
+        print(file=_stderr())
     notes = []
     if report.unknown_columns:
         notes.append(
@@ -463,7 +473,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     out.write("\n")
     notes.append(_summary(result))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
-        print(f"geotarget target: {note}", file=sys.stderr)
+        print(f"geotarget target: {note}", file=_stderr())
     refused = {
         Verdict.UNRECOGNISED_KIND,
         Verdict.UNKNOWN_ISSUER,
@@ -1048,7 +1058,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         output.flush()  # a closed pipe or a full disk shows here, not at the interpreter's exit
     except KeyboardInterrupt:
         # Ctrl-C (SIGINT): one line, as for every other stop, and a shell's exit status.
-        print(f"geotarget {args.command}: interrupted", file=sys.stderr)
+        print(f"geotarget {args.command}: interrupted", file=_stderr())
         return _INTERRUPTED
     except BrokenPipeError:
         # The reader has gone (`| head`): stop quietly, and keep Python's own flush at exit
@@ -1060,13 +1070,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [""]
         rest = [line.removeprefix("- ") for line in lines[1:]]
         message = f"{lines[0]} {'; '.join(rest)}" if rest else lines[0]
-        print(f"geotarget {args.command}: {message}", file=sys.stderr)
+        print(f"geotarget {args.command}: {message}", file=_stderr())
         return 2
     except Exception as err:  # a bug: still one line, with its own exit code
         print(
             f"geotarget {args.command}: internal error ({type(err).__name__}: {err}); "
             "please report it with the command that caused it",
-            file=sys.stderr,
+            file=_stderr(),
         )
         return 3
     return code

@@ -409,3 +409,18 @@ def test_a_closed_standard_input_is_named_not_an_internal_error(
         f"geotarget {argv[0]}: {option or '--positions'} - reads standard input, which is "
         "closed: give a file name instead\n"
     )
+
+
+def test_a_closed_standard_error_keeps_the_answer_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``target ... 2>&-`` (``sys.stderr`` None) answers; no summary lands in stdout's JSON."""
+    import json
+    import sys
+
+    monkeypatch.setattr(sys, "stderr", None)
+    alert = str(EXAMPLES / "sos_explosion.xml")
+    code, out = run("target", "--alert", alert, "--positions", str(devices(tmp_path)), "--at", AT)
+    assert code == 0
+    assert json.loads(out)["recipients"] == ["0701234567"]
+    assert capsys.readouterr().out == ""  # print(file=None) would have written here
