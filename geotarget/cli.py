@@ -385,6 +385,11 @@ def _summary(result: Any) -> str:
     line = f"{result.verdict.value}: {len(result.recipients):,} new recipient(s)"
     if result.verdict is Verdict.BLAST_RADIUS:
         return f"{line}: {result.reason} (geotarget target --confirm)"
+    if result.verdict is Verdict.UNKNOWN_REFERENCE:  # "remembered": by this run's ledger only
+        return (
+            f"{line}: {result.reason}; but geotarget target keeps no ledger between runs: "
+            "a later run does not remember it, and delivers the versions it names"
+        )
     if result.verdict is not Verdict.DELIVER:
         return f"{line}: {result.reason}"
     counts = {o.name.lower(): n for o, n in result.counts.items()}
@@ -729,6 +734,11 @@ positions files:
 
 
 _JSON_RULES = """
+
+runs:
+  ledger    none is kept between runs: each run targets its alert afresh (every
+            device in the area is a new recipient; a Cancel or an Update is not
+            remembered by a later run); a service keeps one (the integrator's guide)
 
 JSON output:
   phase     the deciding rollout phase, numbered from 1 as in "reason" ("phase 1");

@@ -424,3 +424,33 @@ def test_a_closed_standard_error_keeps_the_answer_clean(
     assert code == 0
     assert json.loads(out)["recipients"] == ["0701234567"]
     assert capsys.readouterr().out == ""  # print(file=None) would have written here
+
+
+def test_a_cancel_is_not_said_to_be_remembered_past_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``target`` of a Cancel says that the next run will not remember it, as its help says."""
+    alert = (EXAMPLES / "sos_explosion.xml").read_text(encoding="utf-8")
+    cancel = tmp_path / "cancel.xml"
+    cancel.write_text(
+        alert.replace("<msgType>Alert", "<msgType>Cancel")
+        .replace("0042</identifier>", "0043</identifier>")
+        .replace(
+            "<scope>Public</scope>",
+            "<scope>Public</scope>\n  <references>larm@sosalarm.se,SOS-2024-0520-0042,"
+            "2024-05-20T16:00:00+02:00</references>",
+        ),
+        encoding="utf-8",
+    )
+    code, _ = run("target", "--alert", str(cancel), "--positions", str(devices(tmp_path)))
+    assert code == 0
+    summary = capsys.readouterr().err.splitlines()[-1]
+    assert summary.startswith("geotarget target: UNKNOWN_REFERENCE: 0 new recipient(s): ")
+    assert summary.endswith(
+        "remembered, so the versions it names are never delivered; but geotarget target keeps "
+        "no ledger between runs: a later run does not remember it, and delivers the versions "
+        "it names"
+    )
+    with pytest.raises(SystemExit):
+        main(["target", "--help"])
+    assert "none is kept between runs" in capsys.readouterr().out
