@@ -820,10 +820,14 @@ class _Parser(argparse.ArgumentParser):
     def unknown(self, given: Sequence[str]) -> list[str]:
         """The long options in ``given`` this parser lacks, each with the nearest it has."""
         known = sorted(o for o in self._option_string_actions if o.startswith("--"))
+        positional = {a.dest for a in self._actions if not a.option_strings}
         found = []
         for arg in given:
             name = arg.split("=", 1)[0]
             if name.startswith("--") and name != "--" and name not in known:
+                if name[2:] in positional:  # locate --lon 18 --lat 59
+                    found.append(f"{arg} ({name[2:]} is given by its place, without {name})")
+                    continue
                 near = [k for k in known if k.startswith(name)]  # an abbreviation: --al
                 near = near or [k for k in known if name.startswith(k + "-")]  # --at-time: --at
                 near = near or difflib.get_close_matches(name, known, n=1)  # --confrim

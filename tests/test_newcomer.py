@@ -302,6 +302,16 @@ def test_an_abbreviated_option_is_refused_not_read_as_another(
             "or --at?) a.xml",
         ),
         (
+            ["locate", "--lon", "18.0686", "--lat", "59.3293"],
+            "geotarget locate: unrecognized arguments: --lon (lon is given by its place, without "
+            "--lon) --lat (lat is given by its place, without --lat)",
+        ),
+        (
+            ["preview", "--alert", "a.xml"],
+            "geotarget preview: unrecognized arguments: --alert (alert is given by its place, "
+            "without --alert)",
+        ),
+        (
             ["demo", "--device", "10"],
             "geotarget demo: unrecognized arguments: --device (did you mean --devices?) 10",
         ),
