@@ -126,25 +126,29 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     stream = args.positions == _position_files.STDIN
     label = _position_files.STDIN_NAME if stream else path.name
     tty = _stderr().isatty()
+    shown = []  # whether a progress line, without its newline, is on the terminal
 
     def progress(rows: int) -> None:
         if tty:
             print(f"\r  reading {label}: {rows:,} rows", end="", file=_stderr(), flush=True)
+            shown.append(True)
 
     observed = (
         _parse_at(args.observed_at, "--observed-at") if args.observed_at is not None else None
     )
-    positions, report = _position_files.read(
-        path,
-        encoding=args.encoding,
-        timezone=args.timezone,
-        observed_at=observed,
-        accuracy_m=args.accuracy_m,
-        progress=progress,
-        data=_stdin("--positions") if stream else None,
-    )
-    if tty and report.rows >= _position_files.PROGRESS_EVERY:
-        print(file=_stderr())
+    try:
+        positions, report = _position_files.read(
+            path,
+            encoding=args.encoding,
+            timezone=args.timezone,
+            observed_at=observed,
+            accuracy_m=args.accuracy_m,
+            progress=progress,
+            data=_stdin("--positions") if stream else None,
+        )
+    finally:  # the progress line ends, so that the summary or an error starts a line of its own
+        if shown:
+            print(file=_stderr())
     notes = []
     if report.unknown_columns:
         notes.append(

@@ -464,3 +464,29 @@ def test_a_cancel_is_not_said_to_be_remembered_past_the_run(
     with pytest.raises(SystemExit):
         main(["target", "--help"])
     assert "none is kept between runs" in capsys.readouterr().out
+
+
+class _Terminal(io.StringIO):
+    """A standard error that says it is a terminal, as a console's is."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_an_error_after_the_progress_line_starts_a_line_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal, a bad row found after "reading ...: 100,000 rows" is not glued to it."""
+    import sys
+
+    rows = "".join(f"d{i},18.06528,59.3325,8,2024-05-20T16:00:00+02:00\n" for i in range(100_000))
+    big = tmp_path / "big.csv"
+    big.write_text(f"id,lon,lat,accuracy_m,observed_at\n{rows}bad,x,59.3,8,1716213600\n", "utf-8")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    alert = str(EXAMPLES / "sos_explosion.xml")
+    code, _ = run("target", "--alert", alert, "--positions", str(big), "--at", AT)
+    assert code == 2
+    lines = terminal.getvalue().split("\n")
+    assert lines[0] == "\r  reading big.csv: 100,000 rows"
+    assert lines[1].startswith("geotarget target: big.csv: row 100001 (line 100002), column lon")
