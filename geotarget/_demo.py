@@ -53,10 +53,16 @@ class Out:
 
     def step(self, label: str, fn: Callable[[], T]) -> T:
         """Run ``fn``; on a terminal show ``label …`` while it runs, then its time."""
-        if hasattr(self.out, "isatty") and self.out.isatty():
+        tty = hasattr(self.out, "isatty") and self.out.isatty()
+        if tty:
             print(f"  {label} …", end="", file=self.out, flush=True)
         t0 = time.perf_counter()
-        value = fn()
+        try:
+            value = fn()
+        except BaseException:  # an error or Ctrl-C starts a line of its own, not after "…"
+            if tty:
+                print(file=self.out, flush=True)
+            raise
         print(f"\r  {label}: {secs(time.perf_counter() - t0)}", file=self.out, flush=True)
         return value
 

@@ -490,3 +490,14 @@ def test_an_error_after_the_progress_line_starts_a_line_of_its_own(
     lines = terminal.getvalue().split("\n")
     assert lines[0] == "\r  reading big.csv: 100,000 rows"
     assert lines[1].startswith("geotarget target: big.csv: row 100001 (line 100002), column lon")
+
+
+def test_a_demo_interrupted_in_a_slow_step_ends_its_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a terminal, Ctrl-C during "device positions …" ends that line before "interrupted"."""
+    monkeypatch.setattr(_demo, "demo_positions", _interrupt)
+    terminal = _Terminal()
+    assert main(["demo", "--devices", "10"], out=terminal) == 130
+    assert terminal.getvalue().endswith("  device positions …\n")
+    assert capsys.readouterr().err == "geotarget demo: interrupted\n"
