@@ -25,7 +25,7 @@ import numpy as np
 
 from geotarget._demo import Out
 from geotarget._version import __version__
-from geotarget.errors import DocumentError, GeotargetError, InvalidInput
+from geotarget.errors import DocumentError, GeotargetError, InvalidInput, InvalidPolicy
 
 __all__ = ["main"]
 
@@ -439,14 +439,19 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     else:
         policy, recognition, issuers = _sweden().pilot_policy(), pilot.RECOGNITION, Issuers.any()
         location_rules = {}
+    try:  # what only the Targeter checks (pinned certificates, say) is the file's problem too
+        targeter = Targeter(
+            hierarchy,
+            policy,
+            location_rules=location_rules,
+            recognition=recognition,
+            issuers=issuers,
+        )
+    except InvalidPolicy as err:
+        if args.policy is None:
+            raise
+        raise InvalidPolicy(err.problems, what=f"policy file {args.policy!r}") from None
     positions, notes = _read_positions(args, at)
-    targeter = Targeter(
-        hierarchy,
-        policy,
-        location_rules=location_rules,
-        recognition=recognition,
-        issuers=issuers,
-    )
     # The regions' bounds turn a document written lon,lat into a clear error.
     with _naming(label, command="target"):
         result = targeter.receive(data, PositionIndex(positions), at, confirm=args.confirm)

@@ -501,3 +501,29 @@ def test_a_demo_interrupted_in_a_slow_step_ends_its_line(
     assert main(["demo", "--devices", "10"], out=terminal) == 130
     assert terminal.getvalue().endswith("  device positions …\n")
     assert capsys.readouterr().err == "geotarget demo: interrupted\n"
+
+
+def test_a_policy_problem_the_targeter_finds_names_the_file_before_positions_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pinned certificate that is no certificate is the policy file's problem, found first."""
+    pytest.importorskip("cryptography", reason="the certificate check needs the signing extra")
+    (tmp_path / "certs").mkdir()
+    fake = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    (tmp_path / "certs" / "sos.pem").write_text(fake, encoding="ascii")
+    text = (EXAMPLES / "pilot_policy.toml").read_text(encoding="utf-8")
+    required = 'signature = "required"\ncertificates = ["certs/sos.pem"]\n# '
+    policy = tmp_path / "policy.toml"
+    policy.write_text(text.replace('signature = "optional"', required, 1), encoding="utf-8")
+
+    def read(*args: Any, **kwargs: Any) -> Any:
+        pytest.fail("the positions file was read before the policy was checked")
+
+    monkeypatch.setattr(_position_files, "read", read)
+    alert = str(EXAMPLES / "sos_explosion.xml")
+    code, out = run("target", "--alert", alert, "--positions", "p.csv", "--policy", str(policy))
+    assert (code, out) == (2, "")
+    assert capsys.readouterr().err.startswith(
+        f"geotarget target: policy file {str(policy)!r} has 1 problem: "
+        "issuers[3].certificates[0]: is not a PEM X.509 certificate"
+    )
