@@ -14,6 +14,7 @@ import datetime as dt
 import textwrap
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import attrs
@@ -52,10 +53,16 @@ class Out:
 
     def step(self, label: str, fn: Callable[[], T]) -> T:
         """Run ``fn``; on a terminal show ``label …`` while it runs, then its time."""
-        if hasattr(self.out, "isatty") and self.out.isatty():
+        tty = hasattr(self.out, "isatty") and self.out.isatty()
+        if tty:
             print(f"  {label} …", end="", file=self.out, flush=True)
         t0 = time.perf_counter()
-        value = fn()
+        try:
+            value = fn()
+        except BaseException:  # an error or Ctrl-C starts a line of its own, not after "…"
+            if tty:
+                print(file=self.out, flush=True)
+            raise
         print(f"\r  {label}: {secs(time.perf_counter() - t0)}", file=self.out, flush=True)
         return value
 
@@ -105,15 +112,34 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     """Play the pilot: set-up, the policy, six scenes, a summary and (``--plot``) a map."""
     from geotarget.ledger import MemoryLedger, SQLiteLedger
 
+    fresh = bool(args.ledger) and not Path(args.ledger).exists()
+    fresh_plot = bool(args.plot) and not Path(args.plot).exists()
     ledger = SQLiteLedger(args.ledger) if args.ledger else MemoryLedger()
     try:
         stage, story = play(Out(out), args, ledger)
         if args.plot:
             _draw(stage, story, args.plot)
-    finally:
+    except BaseException:  # Ctrl-C included: a demo that did not finish leaves no ledger
         if isinstance(ledger, SQLiteLedger):
             ledger.close()
+            if fresh:
+                _remove_store(Path(args.ledger))
+        if fresh_plot:  # nor a map cut short while it was written
+            Path(args.plot).unlink(missing_ok=True)
+        raise
+    if isinstance(ledger, SQLiteLedger):
+        ledger.close()
     return 0
+
+
+def _remove_store(path: Path) -> None:
+    """Delete the SQLite store a failed or interrupted demo created, with its side files.
+
+    A half-played demo's ledger holds some of the story's alerts: the next ``--ledger`` run
+    over it was refused as "an earlier demo's ledger" that had "delivered and cancelled them".
+    """
+    for name in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        name.unlink(missing_ok=True)
 
 
 def play(say: Out, args: argparse.Namespace, ledger: Any) -> tuple[Stage, Story]:

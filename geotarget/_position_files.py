@@ -114,6 +114,13 @@ MAX_EPOCH_S = 1e11
 MIN_EPOCH_S = 1e9
 #: How often ``progress`` is called while reading, in rows.
 PROGRESS_EVERY = 100_000
+
+#: Why a positions file without rows is refused (the rule its refusal states).
+NO_ROWS = (
+    "a positions file holds at least one device: an empty export (a query that matched "
+    "nobody, a failed job) would answer that nobody is in any alert's area"
+)
+
 #: CSV rows are converted to arrays in chunks of this many rows, so that memory stays about
 #: the size of the arrays (not of millions of Python strings).
 CHUNK_ROWS = 65_536
@@ -1316,7 +1323,7 @@ def read_csv(
     if lines:
         flush(records, lines)
     if not rows:
-        raise InvalidInput(f"{name}: has a header but no rows")
+        raise InvalidInput(f"{name}: has a header but no rows; {NO_ROWS}")
     if unnamed_data:
         unknown += tuple(f"(unnamed column {j + 1})" for j in range(named, width))
     kind = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
@@ -1441,7 +1448,7 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
         raise unreadable(err) from None
     cols = {key: table.column(k).combine_chunks() for k, key in enumerate(known)}
     if table.num_rows == 0:
-        raise InvalidInput(f"{path.name}: has no rows")
+        raise InvalidInput(f"{path.name}: has no rows; {NO_ROWS}")
     return cols, Report(path, table.num_rows, "Parquet", unknown)
 
 
@@ -1700,6 +1707,7 @@ def read(
             columns[key] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         del parts
     else:
+        needed = "id, lon, lat, accuracy_m, observed_at"  # a file without the last two is refused
         packed = {
             ".gz": "decompress it first",
             ".bz2": "decompress it first",
@@ -1709,9 +1717,9 @@ def read(
             ".xlsx": "save it as CSV first",
             ".xls": "save it as CSV first",
             ".ods": "save it as CSV first",
-            ".json": "write it as CSV with the columns id, lon, lat, observed_at",
-            ".geojson": "write its points as CSV with the columns id, lon, lat, observed_at",
-            ".ndjson": "write it as CSV with the columns id, lon, lat, observed_at",
+            ".json": f"write it as CSV with the columns {needed}",
+            ".geojson": f"write its points as CSV with the columns {needed}",
+            ".ndjson": f"write it as CSV with the columns {needed}",
             ".xml": "a CAP alert goes to --alert; positions are CSV or Parquet",
         }.get(suffix)
         if packed:

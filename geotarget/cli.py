@@ -12,6 +12,7 @@ import argparse
 import codecs
 import contextlib
 import datetime as dt
+import difflib
 import io
 import json
 import os
@@ -23,7 +24,8 @@ from typing import Any, NoReturn, TextIO
 import numpy as np
 
 from geotarget._demo import Out
-from geotarget.errors import DocumentError, GeotargetError, InvalidInput
+from geotarget._version import __version__
+from geotarget.errors import DocumentError, GeotargetError, InvalidInput, InvalidPolicy
 
 __all__ = ["main"]
 
@@ -45,10 +47,11 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     """The pilot as a story in scenes (:mod:`geotarget._demo`)."""
     from geotarget import _demo
 
+    for option, name in (("--plot", args.plot), ("--ledger", args.ledger)):
+        if name is not None:  # "" (an unset variable) was no plot, or a memory ledger
+            _named(option, name)
     if args.plot:
-        from geotarget import _plot
-
-        _plot.check_path(args.plot)  # before the run, not after it
+        _check_plot(args.plot)  # before the run, not after it
     if args.ledger and Path(args.ledger).is_file() and Path(args.ledger).stat().st_size:
         # The demo plays the same alerts every time: a second run over the first one's ledger
         # met its own cancelled incident and broke the story (an internal error).
@@ -60,7 +63,41 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     return _demo.run(args, out)
 
 
+def _check_plot(path: str) -> None:
+    """Refuse a ``--plot`` file that cannot be written, before any work or output.
+
+    :func:`geotarget._plot.check_path` checks the suffix and the folder; this opens the file
+    as the plot will write it (an existing one is not truncated, a new one is removed again),
+    so that a folder without write permission, a read-only file or file system fails here: the
+    demo ran to its end, and ``preview`` printed its summary, before refusing them.
+    """
+    from geotarget import _plot
+
+    _plot.check_path(path)
+    target = Path(path)
+    try:
+        if target.exists():
+            with target.open("r+b"):
+                pass
+        else:
+            with target.open("xb"):
+                pass
+            target.unlink()
+    except OSError as err:
+        raise InvalidInput(f"--plot cannot write {path!r}: {err.strerror or err}") from None
+
+
 # --- target ----------------------------------------------------------------------------------
+
+
+def _stderr() -> TextIO:
+    """Where the summary and errors go: standard error, or nowhere when it is closed.
+
+    Python sets ``sys.stderr`` to None when the command starts with it closed (``2>&-``), and
+    ``print(file=None)`` writes to standard output: the summary and errors went into the JSON
+    answer's stream, and ``sys.stderr.isatty()`` was an internal error.
+    """
+    return sys.stderr if sys.stderr is not None else io.StringIO()
 
 
 def _named(option: str, name: str) -> None:
@@ -88,26 +125,30 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     path = Path(args.positions)
     stream = args.positions == _position_files.STDIN
     label = _position_files.STDIN_NAME if stream else path.name
-    tty = sys.stderr.isatty()
+    tty = _stderr().isatty()
+    shown = []  # whether a progress line, without its newline, is on the terminal
 
     def progress(rows: int) -> None:
         if tty:
-            print(f"\r  reading {label}: {rows:,} rows", end="", file=sys.stderr, flush=True)
+            print(f"\r  reading {label}: {rows:,} rows", end="", file=_stderr(), flush=True)
+            shown.append(True)
 
     observed = (
         _parse_at(args.observed_at, "--observed-at") if args.observed_at is not None else None
     )
-    positions, report = _position_files.read(
-        path,
-        encoding=args.encoding,
-        timezone=args.timezone,
-        observed_at=observed,
-        accuracy_m=args.accuracy_m,
-        progress=progress,
-        data=sys.stdin.buffer.read() if stream else None,
-    )
-    if tty and report.rows >= _position_files.PROGRESS_EVERY:
-        print(file=sys.stderr)
+    try:
+        positions, report = _position_files.read(
+            path,
+            encoding=args.encoding,
+            timezone=args.timezone,
+            observed_at=observed,
+            accuracy_m=args.accuracy_m,
+            progress=progress,
+            data=_stdin("--positions") if stream else None,
+        )
+    finally:  # the progress line ends, so that the summary or an error starts a line of its own
+        if shown:
+            print(file=_stderr())
     notes = []
     if report.unknown_columns:
         notes.append(
@@ -217,34 +258,50 @@ def _parse_at(text: str | None, flag: str = "--at") -> dt.datetime:
     return parse_time(text, field=flag)
 
 
+def _stdin(option: str, size: int = -1) -> bytes:
+    """Up to ``size`` bytes of standard input, which ``option`` names with ``-``.
+
+    Python sets ``sys.stdin`` to None when the command starts with it closed (``<&-``, a
+    service without one): that is said, not an internal error.
+    """
+    if sys.stdin is None:
+        raise InvalidInput(
+            f"{option} - reads standard input, which is closed: give a file name instead"
+        )
+    return sys.stdin.buffer.read(size)
+
+
 #: The ALERT argument that reads the document from standard input.
 STDIN = "-"
 
 
-def _alert_bytes(name: str) -> tuple[str, bytes]:
+def _alert_bytes(name: str, option: str = "alert") -> tuple[str, bytes]:
     """The bytes of the alert argument (a file, or ``-``: standard input) and its label.
+
+    ``option`` names the argument in messages as the command's help does (``--alert`` for
+    ``target``, whose summary line names ``--positions`` the same way).
 
     At most one byte more than a CAP document may have is read, so a huge input costs no more
     than the reader's refusal of it; a gzip-compressed file is refused with what to do.
     """
     from geotarget.cap._xml import MAX_DOCUMENT_BYTES
 
-    _named("alert", name)
+    _named(option, name)
     if name == STDIN:
         label = "standard input"
-        data = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
+        data = _stdin(option, MAX_DOCUMENT_BYTES + 1)
     else:
         path = Path(name)
         label = str(path)
         if path.is_dir():
-            raise InvalidInput(f"alert must be a file (got the directory {path})")
+            raise InvalidInput(f"{option} must be a file (got the directory {path})")
         if not path.exists():
-            raise InvalidInput(f"alert file not found: {path} (use - to read standard input)")
+            raise InvalidInput(f"{option} file not found: {path} (use - to read standard input)")
         try:  # a file, or a pipe: /dev/stdin, a shell's <(...) as /dev/fd/63
             with path.open("rb") as f:
                 data = f.read(MAX_DOCUMENT_BYTES + 1)
         except OSError as e:
-            raise InvalidInput(f"alert {path} cannot be read: {e.strerror or e}") from None
+            raise InvalidInput(f"{option} {path} cannot be read: {e.strerror or e}") from None
     if len(data) > MAX_DOCUMENT_BYTES:
         raise InvalidInput(
             f"{label}: the alert is more than {MAX_DOCUMENT_BYTES:,} bytes, the most a CAP "
@@ -268,7 +325,7 @@ def _read_alert(
     """
     from geotarget import cap
 
-    label, data = _alert_bytes(name)
+    label, data = _alert_bytes(name, "--alert" if command == "target" else "alert")
     with _naming(label, lenient=lenient, command=command):
         return cap.read(data, envelope=envelope, lenient=lenient), label, data
 
@@ -305,6 +362,9 @@ _REFUSED = 4
 #: Exit code when the output's reader stops early: 128 + SIGPIPE, as a shell reports it.
 _CLOSED_PIPE = 141
 
+#: Exit code when the command is interrupted (Ctrl-C): 128 + SIGINT, as a shell reports it.
+_INTERRUPTED = 130
+
 
 #: Outcomes of devices in the alert area that are not told, as the summary names them.
 _NOT_TOLD = {
@@ -329,6 +389,11 @@ def _summary(result: Any) -> str:
     line = f"{result.verdict.value}: {len(result.recipients):,} new recipient(s)"
     if result.verdict is Verdict.BLAST_RADIUS:
         return f"{line}: {result.reason} (geotarget target --confirm)"
+    if result.verdict is Verdict.UNKNOWN_REFERENCE:  # "remembered": by this run's ledger only
+        return (
+            f"{line}: {result.reason}; but geotarget target keeps no ledger between runs: "
+            "a later run does not remember it, and delivers the versions it names"
+        )
     if result.verdict is not Verdict.DELIVER:
         return f"{line}: {result.reason}"
     counts = {o.name.lower(): n for o, n in result.counts.items()}
@@ -359,7 +424,8 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # again, with the regions' own bounds).
     _, label, data = _read_alert(args.alert, envelope=_sweden().SWEDEN_ENVELOPE, command="target")
     at = _parse_at(args.at)
-    positions, notes = _read_positions(args, at)
+    # The policy before the positions: a typo in it is reported at once, not after a file of
+    # millions of rows has been read.
     hierarchy = _sweden().hierarchy()
     if args.policy is not None:
         _named("--policy", args.policy)
@@ -373,13 +439,19 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     else:
         policy, recognition, issuers = _sweden().pilot_policy(), pilot.RECOGNITION, Issuers.any()
         location_rules = {}
-    targeter = Targeter(
-        hierarchy,
-        policy,
-        location_rules=location_rules,
-        recognition=recognition,
-        issuers=issuers,
-    )
+    try:  # what only the Targeter checks (pinned certificates, say) is the file's problem too
+        targeter = Targeter(
+            hierarchy,
+            policy,
+            location_rules=location_rules,
+            recognition=recognition,
+            issuers=issuers,
+        )
+    except InvalidPolicy as err:
+        if args.policy is None:
+            raise
+        raise InvalidPolicy(err.problems, what=f"policy file {args.policy!r}") from None
+    positions, notes = _read_positions(args, at)
     # The regions' bounds turn a document written lon,lat into a clear error.
     with _naming(label, command="target"):
         result = targeter.receive(data, PositionIndex(positions), at, confirm=args.confirm)
@@ -415,7 +487,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     out.write("\n")
     notes.append(_summary(result))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
-        print(f"geotarget target: {note}", file=sys.stderr)
+        print(f"geotarget target: {note}", file=_stderr())
     refused = {
         Verdict.UNRECOGNISED_KIND,
         Verdict.UNKNOWN_ISSUER,
@@ -442,9 +514,12 @@ def _jsonable(v: Any) -> Any:
 
 
 def _locate(args: argparse.Namespace, out: TextIO) -> int:
-    from geotarget._validate import lon_lat
+    from geotarget._validate import lon_lat, number
 
-    lon, lat = lon_lat("LON", args.lon, "LAT", args.lat)
+    # Named as the help names them: the arguments lon and lat, the option --snap-m (the
+    # regions' own check said "snap_m", a name the command does not have).
+    lon, lat = lon_lat("lon", args.lon, "lat", args.lat)
+    number("--snap-m", args.snap_m, ge=0.0, le=100_000.0)
     hierarchy = _sweden().hierarchy()
     found = False
     for level in hierarchy.levels:
@@ -475,20 +550,72 @@ def _locate(args: argparse.Namespace, out: TextIO) -> int:
 NEAR_M = 2000.0
 
 
-def _ascii_float(text: str) -> float:
-    """A number as people type it: ASCII digits (float() reads '١٨' as 18), point or comma."""
+def _ascii_float(text: str, example: str = "18.0686", unit: str = "") -> float:
+    """A number as people type it: ASCII digits (float() reads '١٨' as 18), point or comma.
+
+    ``example`` is the number the refusal shows (a longitude by default), ``unit`` what it
+    counts (" of metres").
+    """
     if not text.isascii() or "_" in text:  # (float() reads "1_8" as 18 too)
         raise argparse.ArgumentTypeError(
             f"must be a number written with ASCII digits and a decimal point (got {text!r})"
         )
-    if text.count(",") == 1 and "." not in text:
-        text = text.replace(",", ".")  # a decimal comma, as Swedish locales write it
-    try:
-        return float(text)
+    number = text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
+    try:  # (a decimal comma, as Swedish locales write it; the message quotes what was typed)
+        return float(number)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"must be a number with a decimal point or comma, e.g. 18.0686 (got {text!r})"
+            f"must be a number{unit} with a decimal point or comma, e.g. {example} (got {text!r})"
         ) from None
+
+
+def _metres(text: str) -> float:
+    """A distance argument in metres (``--accuracy-m``, ``--snap-m``): :func:`_ascii_float`.
+
+    Its refusal shows a distance, not the longitude a coordinate's shows.
+    """
+    return _ascii_float(text, example="25 or 12.5", unit=" of metres")
+
+
+def _coordinate(text: str) -> float:
+    """A longitude or latitude argument: :func:`_ascii_float`, and a pair pasted into one.
+
+    A point copied from a map ("59.8586, 17.6389": a map copies latitude first) is two numbers
+    in one argument; the refusal says so and gives the command with two arguments, longitude
+    first (the numbers the other way round when only that order lies in Sweden).
+    """
+    try:
+        return _ascii_float(text)
+    except argparse.ArgumentTypeError:
+        pair = _pair(text)
+        if pair is None and not (text.endswith(",") and _pair(text + "0")):
+            raise
+    if pair is None:  # "17.6389," of "17.6389, 59.8586" split at the space
+        raise argparse.ArgumentTypeError(
+            f"ends with a comma (got {text!r}): separate longitude and latitude with a space, "
+            "not a comma"
+        )
+    a, b = pair
+    if bool(_in_envelope(float(b), float(a))) and not bool(_in_envelope(float(a), float(b))):
+        a, b = b, a  # latitude first, as maps write it
+    raise argparse.ArgumentTypeError(
+        f"holds two numbers (got {text!r}): give longitude and latitude as two arguments, "
+        f"longitude first: geotarget locate {a} {b}"
+    )
+
+
+def _pair(text: str) -> tuple[str, str] | None:
+    """The two numbers of a "lon,lat"-like text, written with a decimal point; else None."""
+    for sep in (";", None, ","):  # None: any whitespace ("17.6 59.8", "17,6 59,8")
+        parts = [part.strip() for part in text.split(sep)]
+        if len(parts) != 2:
+            continue
+        try:
+            numbers = [_ascii_float(part) for part in parts]
+        except argparse.ArgumentTypeError:
+            continue
+        return str(numbers[0]), str(numbers[1])
+    return None
 
 
 def _whole(low: int, high: int | None) -> Any:
@@ -523,14 +650,14 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
 
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
+    if args.plot is not None:
+        _named("--plot", args.plot)
     parsed, _, _ = _read_alert(args.alert, envelope=envelope, lenient=args.lenient)
     alert = parsed.alert
     if args.plot:  # refused before anything is printed
-        from geotarget import _plot
-
         if alert.area is None:
             raise InvalidInput("--plot needs an alert with an area geometry")
-        _plot.check_path(args.plot)
+        _check_plot(args.plot)
     say = Out(out)
     recognition, registered = pilot.RECOGNITION, set(pilot.KIND_RULES)
     if args.policy is not None:  # the file's recognition rules first, and the kinds it registers
@@ -570,7 +697,13 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
         from geotarget import _plot
 
         label = recognised.kind if recognised is not None else "unrecognised"
-        _plot.alert_map(args.plot, area, title=f"{alert.identifier} ({label})")
+        fresh = not Path(args.plot).exists()
+        try:
+            _plot.alert_map(args.plot, area, title=f"{alert.identifier} ({label})")
+        except BaseException:  # Ctrl-C included: no half-written picture is left behind
+            if fresh:
+                Path(args.plot).unlink(missing_ok=True)
+            raise
         say(f"  map written to {args.plot}")
     return 0
 
@@ -601,7 +734,8 @@ positions files:
   times     observed_at as epoch seconds or ISO 8601 with an offset; without an
             offset, only with --timezone; a file without observed_at needs
             --observed-at TIME
-  Parquet   the same columns; integer ids stay integers
+  Parquet   the same columns; integer ids stay integers; needs the geoparquet
+            extra (pip install -e '.[geoparquet]' from a checkout)
   stdin     --positions - reads CSV (or TSV) from standard input, sniffed as a .csv
             file is (not with --alert -); other files need one of the suffixes
             .csv, .tsv, .txt or .parquet
@@ -610,26 +744,105 @@ positions files:
 
 _JSON_RULES = """
 
+runs:
+  ledger    none is kept between runs: each run targets its alert afresh (every
+            device in the area is a new recipient; a Cancel or an Update is not
+            remembered by a later run); a service keeps one (the integrator's guide)
+
 JSON output:
   phase     the deciding rollout phase, numbered from 1 as in "reason" ("phase 1");
             phase_illustrative is true when that phase's date is illustrative
 """
 
 
+class _Output:
+    """The stream a command writes its report to; a write that fails names the output.
+
+    ``> /dev/full`` or a full disk raised ``OSError`` out of a ``print``, reported as
+    "[Errno 28] No space left on device", which did not say what could not be written. A
+    closed pipe (``BrokenPipeError``) passes through: :func:`main` ends quietly on it.
+    """
+
+    def __init__(self, stream: TextIO | None, name: str) -> None:
+        self._stream = stream  # None: started with stdout closed (">&-")
+        self._name = name
+
+    def write(self, text: str) -> int:
+        with self._naming():
+            return self._open().write(text)
+
+    def flush(self) -> None:
+        with self._naming():
+            self._open().flush()
+
+    def __getattr__(self, attribute: str) -> Any:  # encoding, isatty, ...
+        return getattr(self._stream, attribute)
+
+    def _open(self) -> TextIO:
+        if self._stream is None:  # Python sets sys.stdout to None when fd 1 is closed
+            raise InvalidInput(f"cannot write the report to {self._name}: it is closed")
+        return self._stream
+
+    @contextlib.contextmanager
+    def _naming(self) -> Iterator[None]:
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise InvalidInput(
+                f"cannot write the report to {self._name}: {err.strerror or err}"
+            ) from None
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line on stderr, exit code 2, like every other failure.
+
+    Options are never abbreviated (``allow_abbrev=False``, for the subcommands' parsers too).
 
     An option that takes one value refuses to be given twice (:class:`_Once` is the default
     action, of the subcommands' parsers too).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations: argparse read "--c" as --confirm (the blast-radius guard overridden
+        # by a stray option) and "--time" as --timezone; an option is spelt out, or refused.
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.register("action", None, _Once)
         self.register("action", "store", _Once)
 
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> Any:
+        # Kept for error(): a missing required option is often one misspelt (--alerts).
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> NoReturn:
+        if message.startswith("the following arguments are required"):
+            unknown = self.unknown(getattr(self, "_given", []))
+            if unknown:  # "--alert is required" alone, to someone who typed --alerts
+                message += f"; unrecognized: {', '.join(unknown)}"
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+    def unknown(self, given: Sequence[str]) -> list[str]:
+        """The long options in ``given`` this parser lacks, each with the nearest it has."""
+        known = sorted(o for o in self._option_string_actions if o.startswith("--"))
+        positional = {a.dest for a in self._actions if not a.option_strings}
+        found = []
+        for arg in given:
+            name = arg.split("=", 1)[0]
+            if name.startswith("--") and name != "--" and name not in known:
+                if name[2:] in positional:  # locate --lon 18 --lat 59
+                    found.append(f"{arg} ({name[2:]} is given by its place, without {name})")
+                    continue
+                near = [k for k in known if k.startswith(name)]  # an abbreviation: --al
+                near = near or [k for k in known if name.startswith(k + "-")]  # --at-time: --at
+                near = near or difflib.get_close_matches(name, known, n=1)  # --confrim
+                options = " or ".join([", ".join(near[:-1]), near[-1]] if near[:-1] else near)
+                found.append(f"{arg} (did you mean {options}?)" if near else arg)
+        return found
 
 
 class _Once(argparse.Action):
@@ -691,8 +904,13 @@ def _parser() -> argparse.ArgumentParser:
         "  3    internal error (a bug: please report it); one line on stderr\n"
         "  4    target refused the message before looking at any device (unrecognised\n"
         "       kind, unknown issuer, not authorised, bad signature); the JSON says why\n"
+        "  130  interrupted (Ctrl-C); one line on stderr\n"
         "  141  whoever read the output stopped early (e.g. '| head')",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # Without it, "geotarget --version" was told "the following arguments are required: command".
+    parser.add_argument(
+        "--version", action="version", version=f"geotarget {__version__}", help="show the version"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     parser.set_defaults(commands=sub.choices)
@@ -755,7 +973,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     target.add_argument(
         "--accuracy-m",
-        type=_ascii_float,
+        type=_metres,
         metavar="METRES",
         help="the accuracy (68 %% radius in metres, as phones report it) of every fix of a "
         "file without an accuracy_m column; 0 reads them as exact",
@@ -781,11 +999,11 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget locate 24.1466 65.8481        # Tornio, Finland: in no region\n"
         "  geotarget locate 11.9668 57.7059 --snap-m 500\n",
     )
-    locate.add_argument("lon", type=_ascii_float, help="longitude in degrees (east is positive)")
-    locate.add_argument("lat", type=_ascii_float, help="latitude in degrees")
+    locate.add_argument("lon", type=_coordinate, help="longitude in degrees (east is positive)")
+    locate.add_argument("lat", type=_coordinate, help="latitude in degrees")
     locate.add_argument(
         "--snap-m",
-        type=_ascii_float,
+        type=_metres,
         default=0.0,
         metavar="METRES",
         help="count a point in no region in the nearest one within this distance (default 0: "
@@ -844,8 +1062,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         3 on an internal error (one line on stderr), 4 when ``target`` refuses the message
         before looking at any device (its kind is unrecognised, its sender no issuer, outside
         its authority, or a required signature is missing or bad; the JSON still says why),
-        141 when whoever reads the output stops early (``geotarget target ... | head``:
-        nothing more is written, as for a command that SIGPIPE ends).
+        130 when interrupted (Ctrl-C: one line on stderr, no traceback), 141 when whoever
+        reads the output stops early (``geotarget target ... | head``: nothing more is
+        written, as for a command that SIGPIPE ends).
     """
     if out is None:  # text the console cannot encode is escaped, not a crash mid-output
         for stream in (sys.stdout, sys.stderr):
@@ -853,11 +1072,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 stream.reconfigure(errors="backslashreplace")
     args, extra = _parser().parse_known_args(argv)
     if extra:  # named by the command they were given to, with its --help
-        args.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+        command = args.commands[args.command]
+        named = [(command.unknown([a]) or [a])[0] for a in extra]  # --confrim (did you mean ...?)
+        command.error(f"unrecognized arguments: {' '.join(named)}")
     try:
-        code: int = args.run(args, out or sys.stdout)
-        if out is None:
-            sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+        output = _Output(out or sys.stdout, "the output" if out else "standard output")
+        code: int = args.run(args, output)
+        output.flush()  # a closed pipe or a full disk shows here, not at the interpreter's exit
+    except KeyboardInterrupt:
+        # Ctrl-C (SIGINT): one line, as for every other stop, and a shell's exit status.
+        print(f"geotarget {args.command}: interrupted", file=_stderr())
+        return _INTERRUPTED
     except BrokenPipeError:
         # The reader has gone (`| head`): stop quietly, and keep Python's own flush at exit
         # from writing to the closed pipe again.
@@ -868,13 +1093,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [""]
         rest = [line.removeprefix("- ") for line in lines[1:]]
         message = f"{lines[0]} {'; '.join(rest)}" if rest else lines[0]
-        print(f"geotarget {args.command}: {message}", file=sys.stderr)
+        print(f"geotarget {args.command}: {message}", file=_stderr())
         return 2
     except Exception as err:  # a bug: still one line, with its own exit code
         print(
             f"geotarget {args.command}: internal error ({type(err).__name__}: {err}); "
             "please report it with the command that caused it",
-            file=sys.stderr,
+            file=_stderr(),
         )
         return 3
     return code

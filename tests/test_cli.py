@@ -155,7 +155,7 @@ def test_preview_summarises_and_draws(tmp_path: Path) -> None:
             ["target", "--alert", "{alert}", "--positions", "{csv}", "--at", "2024-05-20"],
             "--at must carry a UTC offset",
         ),
-        (["locate", "200", "59"], "LON must be a finite number >= -180 and <= 180 (got 200.0)"),
+        (["locate", "200", "59"], "lon must be a finite number >= -180 and <= 180 (got 200.0)"),
         (["target", "--alert", "{swapped}", "--positions", "{csv}"], "swap"),
         (
             ["target", "--alert", "{alert}", "--positions", "{csv}"],
