@@ -24,7 +24,11 @@ def run(*cmd: str | Path, env: dict[str, str] | None = None, cwd: Path = ROOT) -
     printable = " ".join(str(c) for c in cmd)
     print(f"\n$ {printable}", flush=True)
     t0 = time.perf_counter()
-    done = subprocess.run([str(c) for c in cmd], cwd=cwd, env={**os.environ, **(env or {})})
+    try:
+        done = subprocess.run([str(c) for c in cmd], cwd=cwd, env={**os.environ, **(env or {})})
+    except KeyboardInterrupt:  # Ctrl-C: the command got it too; one line, not a traceback
+        print(f"\ninterrupted: {printable}", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
     if done.returncode != 0:
         print(f"\nFAILED ({done.returncode}): {printable}", file=sys.stderr, flush=True)
         raise SystemExit(done.returncode)

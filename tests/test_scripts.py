@@ -1,0 +1,69 @@
+"""The set-up scripts a newcomer runs first (``scripts/demo``, and ``scripts/_venv.run`` under all).
+
+Only their own logic: installing into ``.venv`` is what CI itself does through ``scripts/test``.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    loader = importlib.machinery.SourceFileLoader(name, str(path))
+    spec = importlib.util.spec_from_loader(name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def venv_module(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    return _load("_venv", SCRIPTS / "_venv.py")
+
+
+def test_the_demo_runs_in_the_callers_directory(
+    venv_module: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python3 /path/scripts/demo --plot map.png`` writes ``map.png`` where it was asked.
+
+    (It ran ``geotarget demo`` from the checkout's root, so a relative path landed there while
+    the demo said "map written to map.png".)
+    """
+    demo = _load("demo_script", SCRIPTS / "demo")
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    monkeypatch.setattr(demo, "ensure_venv", lambda *a, **k: None)
+    monkeypatch.setattr(demo, "run", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr(sys, "argv", ["demo", "--plot", "map.png"])
+    monkeypatch.chdir(tmp_path)
+    demo.main()
+    ((args, kwargs),) = calls
+    assert [str(a) for a in args[1:]] == ["demo", "--plot", "map.png"]
+    assert Path(kwargs["cwd"]).resolve() == tmp_path.resolve()
+
+
+def test_ctrl_c_during_a_step_is_one_line_and_exit_130(
+    venv_module: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Interrupting ``scripts/test`` or ``scripts/demo`` prints one line, not a traceback."""
+
+    def interrupted(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(venv_module.subprocess, "run", interrupted)
+    with pytest.raises(SystemExit) as ended:
+        venv_module.run("pytest", "-q")
+    assert ended.value.code == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "interrupted: pytest -q" and "Traceback" not in err
