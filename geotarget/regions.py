@@ -187,6 +187,10 @@ def _area_of(geom: Any) -> Area:
     return Area([Polygon.from_shapely(p) for p in parts])
 
 
+#: Letters typed for the digits they look like ("O1" for Stockholm County's "01").
+_DIGIT_LOOKALIKES = str.maketrans("OoIlSB", "001158")
+
+
 def _unknown(
     code: object,
     known: Iterable[str],
@@ -195,7 +199,8 @@ def _unknown(
 ) -> UnknownCode:
     """UnknownCode for ``code``, with a hint: the code in other case, the region it names.
 
-    Else close matches, or a few valid codes. ``described`` gives ``code -> (name, level)``; it
+    Or the code with letters that look like digits read as them (``"O1"``: ``"01"``). Else close
+    matches, or a few valid codes. ``described`` gives ``code -> (name, level)``; it
     is called only here, on the error path.
     """
     known = list(known)
@@ -207,6 +212,9 @@ def _unknown(
         hints.append(f"codes have no surrounding spaces: did you mean {cased[0]!r}?")
     elif cased:
         hints.append(f"codes are case-sensitive: did you mean {cased[0]!r}?")
+    plain = text.strip().translate(_DIGIT_LOOKALIKES)
+    if not cased and plain != text.strip() and plain in known:
+        hints.append(f"letters that look like digits: did you mean {plain!r}?")
     if described is not None:
         named = sorted(
             f"{c!r} ({name}, {level})"

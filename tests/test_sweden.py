@@ -21,8 +21,8 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import Region, RegionSet, UnknownCode, sweden
-from geotarget.errors import InvalidInput, InvalidType
-from geotarget.rollout import RegionCatalog
+from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType
+from geotarget.rollout import RegionCatalog, RolloutPolicy
 
 # Places far (> 3 km) from any municipal boundary: (lon, lat, kommun). Coordinates from
 # Wikipedia infoboxes, as in ../shared/data/sweden/places_wgs84.csv.
@@ -192,6 +192,19 @@ def test_hierarchy_unknown_codes_suggest_close_ones() -> None:
         UnknownCode, match="valid levels: country, county, municipality, police_region"
     ):
         h.region_set("kommun")
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("O1", "01"), ("O18O", "0180"), ("0l80", "0180")])
+def test_letters_typed_for_digits_are_pointed_out(typed: str, meant: str) -> None:
+    """A code typed with O for 0 or l for 1 is named back with digits (difflib missed "01")."""
+    with pytest.raises(UnknownCode, match=f"letters that look like digits: did you mean '{meant}'"):
+        sweden.hierarchy().level_of(typed)
+    with pytest.raises(InvalidPolicy, match=f"did you mean '{meant}'"):
+        RolloutPolicy.from_toml(
+            "timezone = 'Europe/Stockholm'\ncountry = 'SE'\n[[kinds.tip_request.phases]]\n"
+            f"starts_at = 2024-04-15\nregions = ['{typed}']\n",
+            catalog=sweden.hierarchy(),
+        )
 
 
 def shipped_vertices(midpoints: bool = True) -> tuple[np.ndarray, np.ndarray]:
