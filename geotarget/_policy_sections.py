@@ -292,6 +292,13 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
                 except InvalidPolicy as err:
                     problems += err.problems
         problems += _field_problems(Issuer, fields, path)
+        if signature == "required" and isinstance(certs_raw, list) and not certs_raw:
+            problems.append(
+                Problem(
+                    f"{path}.signature",
+                    '"required" needs at least one pinned certificate in certificates (got none)',
+                )
+            )
         if bad or len(problems) > before:
             continue
         try:

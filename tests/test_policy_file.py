@@ -251,6 +251,26 @@ def test_certificates_are_read_relative_to_the_policy_file(tmp_path: Path) -> No
     assert got.issuers == Issuers.from_toml(path)
 
 
+def test_a_required_signature_without_certificates_names_the_file_keys(tmp_path: Path) -> None:
+    """``signature = "required"`` and no certificate: the problem names ``signature``.
+
+    (It named the Python attribute, "signature_required needs at least one pinned
+    certificate", which the file does not have.)
+    """
+    path = tmp_path / "p.toml"
+    path.write_text(
+        OWN.replace(
+            'regions = ["12"]\n\n[location', 'regions = ["12"]\nsignature = "required"\n\n[location'
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidPolicy) as err:
+        load_policy(path)
+    text = str(err.value)
+    assert 'issuers[0].signature: "required" needs at least one pinned certificate' in text
+    assert "signature_required" not in text
+
+
 @pytest.mark.parametrize(
     ("name", "content", "fragments"),
     [
