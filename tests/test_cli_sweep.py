@@ -66,22 +66,27 @@ def test_a_reader_that_stops_early_is_not_bad_input() -> None:
         ),
         (
             ["demo", "--devices", "-5"],
-            "geotarget demo: argument --devices: must be a whole number from 0 to 100000000, "
+            "geotarget demo: argument --devices: must be a whole number from 0 to 20000000, "
             "written with digits only (got '-5') (see 'geotarget demo --help')",
         ),
         (
             ["demo", "--devices", "1e6"],
-            "geotarget demo: argument --devices: must be a whole number from 0 to 100000000, "
+            "geotarget demo: argument --devices: must be a whole number from 0 to 20000000, "
             "written with digits only (got '1e6') (see 'geotarget demo --help')",
         ),
         (
             ["demo", "--devices", "1_000"],
-            "geotarget demo: argument --devices: must be a whole number from 0 to 100000000, "
+            "geotarget demo: argument --devices: must be a whole number from 0 to 20000000, "
             "written with digits only (got '1_000') (see 'geotarget demo --help')",
+        ),
+        (  # about 0.2 GB a million: 100 million asked for ~18 GB and ran laptops out of memory
+            ["demo", "--devices", "20000001"],
+            "geotarget demo: argument --devices: must be a whole number from 0 to 20000000, "
+            "written with digits only (got '20000001') (see 'geotarget demo --help')",
         ),
         (
             ["demo", "--devices", " 5"],
-            "geotarget demo: argument --devices: must be a whole number from 0 to 100000000, "
+            "geotarget demo: argument --devices: must be a whole number from 0 to 20000000, "
             "written with digits only (got ' 5') (see 'geotarget demo --help')",
         ),
         (
