@@ -460,7 +460,9 @@ def to_regions(
                 f"{f.where} (code {f.code!r}) must be a non-empty Polygon or MultiPolygon "
                 f"(got {'empty ' if f.geometry.is_empty else ''}{f.geometry.geom_type})"
             )
-    geoms = shapely.force_2d(np.array([f.geometry for f in raw], dtype=object))
+    geoms = _without_empty_parts(
+        shapely.force_2d(np.array([f.geometry for f in raw], dtype=object))
+    )
     _refuse_non_finite(raw, geoms)  # before any CRS check or repair: corrupt, not invalid
     source_crs = _choose_crs(declared_crs, crs)
     if source_crs is None or _is_lonlat(source_crs):
@@ -496,6 +498,33 @@ def to_regions(
         except InvalidRegions as err:  # the Region's rule, named with the feature it broke
             raise InvalidRegions(f"{raw[rows[0]].where} (code {code!r}): {err}") from err
     return regions
+
+
+def _without_empty_parts(geoms: Any) -> Any:
+    """``geoms`` without empty polygons in a MultiPolygon and empty rings in a Polygon.
+
+    GeoPandas writes ``MULTIPOLYGON (EMPTY, ...)`` (GeoJSON ``[[[]], ...]``) and WKB may hold a
+    ring of no positions: valid to GEOS, and no territory, but every step that works on the
+    flattened parts, rings and vertices (:func:`_followed`) must be able to rebuild each part
+    from its rings and each ring from its vertices. Dropped here, once, for all of them.
+    """
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    bad = np.union1d(part_of[shapely.is_empty(parts)], part_of[ring_of[shapely.is_empty(rings)]])
+    if bad.size == 0:
+        return geoms
+    out = geoms.copy()
+    for i in bad.tolist():
+        polys = [
+            sg.Polygon(p.exterior, [h for h in p.interiors if not h.is_empty])
+            for p in shapely.get_parts(geoms[i])
+            if not p.exterior.is_empty
+        ]
+        if isinstance(geoms[i], sg.Polygon) and len(polys) == 1:
+            out[i] = polys[0]
+        else:
+            out[i] = sg.MultiPolygon(polys)
+    return out
 
 
 def _refuse_non_finite(raw: Sequence[RawFeature], geoms: Any) -> None:

@@ -1,0 +1,109 @@
+"""Region files as GIS tools write them, checked against shapely and pyproj on the source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyproj
+import pytest
+import shapely
+import shapely.geometry as sg
+
+from geotarget.regions import RegionSet
+
+#: Three SWEREF 99 TM blocks side by side, 200 km each: long edges, so vertices are added.
+BLOCKS = {
+    "c": sg.box(300_000, 6_500_000, 500_000, 6_700_000),
+    "a": sg.box(500_000, 6_500_000, 700_000, 6_700_000),
+    "b": sg.box(700_000, 6_500_000, 900_000, 6_700_000),
+}
+
+
+def _oracle(geoms: dict[str, Any], crs: str, lon: Any, lat: Any) -> Any:
+    """The lowest code whose source geometry, in its own CRS, covers each point."""
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
+    points = shapely.points(x, y)
+    out = np.full(len(points), "", dtype=object)
+    for code in sorted(geoms, reverse=True):
+        out[shapely.covers(geoms[code], points)] = code
+    return out.astype(str)
+
+
+def _points(seed: int) -> tuple[Any, Any]:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(10.0, 24.0, 4000), rng.uniform(58.0, 61.0, 4000)
+
+
+def _with_empty_parts() -> dict[str, Any]:
+    """The blocks with empty parts (as GeoPandas writes them) and a ring of no positions."""
+    return {
+        "c": _polygon_with_an_empty_ring(BLOCKS["c"]),
+        "a": shapely.from_wkt(f"MULTIPOLYGON (EMPTY, {BLOCKS['a'].wkt[len('POLYGON ') :]})"),
+        "b": shapely.from_wkt(f"MULTIPOLYGON ({BLOCKS['b'].wkt[len('POLYGON ') :]}, EMPTY)"),
+    }
+
+
+def _polygon_with_an_empty_ring(polygon: Any) -> Any:
+    import struct
+
+    shell = shapely.get_coordinates(polygon.exterior)
+    wkb = struct.pack("<BII", 1, 3, 2) + struct.pack("<I", len(shell))
+    wkb += b"".join(struct.pack("<dd", float(x), float(y)) for x, y in shell)
+    wkb += struct.pack("<I", 0)
+    geom = shapely.from_wkb(wkb)
+    assert isinstance(geom, sg.Polygon)
+    assert len(geom.interiors) == 1 and geom.interiors[0].is_empty
+    return geom
+
+
+def test_empty_parts_and_rings_in_a_projected_file_locate_like_the_source(
+    tmp_path: Path,
+) -> None:
+    """Empty parts and rings in a SWEREF 99 TM file: every point where the source puts it."""
+    geoms = _with_empty_parts()
+    lon, lat = _points(1)
+    expected = _oracle(BLOCKS, "EPSG:3006", lon, lat)
+    assert (expected != "").sum() > 1000 and (expected == "").sum() > 1000
+    ring = {c: shapely.get_coordinates(g.exterior).tolist() for c, g in BLOCKS.items()}
+    shapes = {  # as GeoPandas' to_json writes MULTIPOLYGON (EMPTY, ...)
+        "c": {"type": "Polygon", "coordinates": [ring["c"]]},
+        "a": {"type": "MultiPolygon", "coordinates": [[[]], [ring["a"]]]},
+        "b": {"type": "MultiPolygon", "coordinates": [[ring["b"]], [[]]]},
+    }
+    doc = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3006"}},
+        "features": [
+            {"type": "Feature", "properties": {"code": c}, "geometry": g} for c, g in shapes.items()
+        ],
+    }
+    path = tmp_path / "blocks.geojson"
+    path.write_text(json.dumps(doc))
+    got = RegionSet.from_geojson(path, code_property="code", level="block").locate(lon, lat)
+    np.testing.assert_array_equal(got, expected)
+
+    pa = pytest.importorskip("pyarrow", reason="GeoParquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    geo = {
+        "version": "1.0.0",
+        "primary_column": "geometry",
+        "columns": {
+            "geometry": {
+                "encoding": "WKB",
+                "geometry_types": [],
+                "crs": pyproj.CRS("EPSG:3006").to_json_dict(),
+            }
+        },
+    }
+    table = pa.table(
+        {"code": list(geoms), "geometry": [bytes(shapely.to_wkb(g)) for g in geoms.values()]}
+    ).replace_schema_metadata({b"geo": json.dumps(geo).encode()})
+    pq.write_table(table, tmp_path / "blocks.parquet")
+    regions = RegionSet.from_geoparquet(
+        tmp_path / "blocks.parquet", code_property="code", level="b"
+    )
+    np.testing.assert_array_equal(regions.locate(lon, lat), expected)
