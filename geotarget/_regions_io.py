@@ -470,6 +470,7 @@ def to_regions(
     else:
         _refuse_not_horizontal(source_crs)
         _refuse_degrees(raw, geoms, source_crs)
+        _refuse_swapped(raw, geoms, source_crs)
         geoms = _reproject(raw, geoms, source_crs)
     _check_lonlat(raw, geoms)
     geoms = _check_valid(raw, geoms, repair)
@@ -626,6 +627,60 @@ def _refuse_some_degrees(
             f"({area.name.rstrip('.')}); are its coordinates degrees? then convert them to "
             "the CRS of the other features"
         )
+
+
+#: Degrees by which a feature may lie beyond its CRS's area of use and still count as in it.
+AREA_MARGIN_DEG = 1.0
+
+
+def _refuse_swapped(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
+    """Refuse coordinates in (north, east) order: outside the CRS's area of use, inside swapped.
+
+    Coordinates are read east first (x, lon) whatever a CRS's axis order says. A file written in
+    the axis order of ``urn:ogc:def:crs:EPSG::4258`` (ETRS89 lat, lon, as WFS servers do) or
+    with a projected CRS's northing first reprojects without complaint, to a place far from
+    the CRS's area of use (Sweden's ETRS89 regions to the Arabian Sea), and every region then
+    covers none of its territory. Refused when no feature's first vertex lies within
+    :data:`AREA_MARGIN_DEG` of the area of use and every one, swapped, does. (A CRS whose area
+    of use is the world, such as EPSG:4326, cannot tell: both orders lie in it.)
+    """
+    import pyproj
+
+    crs = _crs(source)
+    area = crs.area_of_use
+    if area is None or area.west > area.east:  # none, or across the antimeridian
+        return
+    first = np.array([shapely.get_coordinates(g)[0] for g in geoms], dtype=np.float64)
+    try:
+        transformer = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        with np.errstate(invalid="ignore"):
+            lon, lat = (np.asarray(v) for v in transformer.transform(first[:, 0], first[:, 1]))
+            slon, slat = (np.asarray(v) for v in transformer.transform(first[:, 1], first[:, 0]))
+    except pyproj.exceptions.ProjError:  # _reproject names it
+        return
+    m = AREA_MARGIN_DEG
+
+    def near(x: Any, y: Any) -> Any:
+        return (
+            (x >= area.west - m)
+            & (x <= area.east + m)
+            & (y >= area.south - m)
+            & (y <= area.north + m)
+        )
+
+    if near(lon, lat).any() or not near(slon, slat).all():
+        return
+    x, y = (float(v) for v in first[0])
+    order = "(lat, lon)" if crs.is_geographic else "(northing, easting)"
+    raise InvalidRegions(
+        f"{raw[0].where} (code {raw[0].code!r}) has coordinates such as x={x:.10g}, y={y:.10g}, "
+        f"which crs {source!r:.80} puts at lon {float(lon[0]):.5f}, lat {float(lat[0]):.5f}: "
+        f"no feature lies in or near the CRS's area of use ({area.name.rstrip('.'):.80}, lon "
+        f"{area.west:g}..{area.east:g}, lat {area.south:g}..{area.north:g}), and every one "
+        f"would with its two coordinates swapped; are they in {order} order? region "
+        "coordinates are read east first (x is the longitude or easting), whatever the CRS's "
+        "axis order: swap them"
+    )
 
 
 def _choose_crs(declared: str | None, given: str | None) -> str | None:

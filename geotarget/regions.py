@@ -510,7 +510,9 @@ class RegionSet:
             (Multi)Polygon or is invalid (which feature, and where), a non-finite coordinate,
             an unknown CRS or one without horizontal positions, projected coordinates without
             a declared CRS, degrees with a projected one, a vertex outside the CRS's domain,
-            or overlapping regions. Read from a path, every message starts with the file
+            coordinates in (lat, lon) or (northing, easting) order (far outside the CRS's
+            area of use and inside it swapped; coordinates are read east first), or
+            overlapping regions. Read from a path, every message starts with the file
             (``region file 'kommuner.geojson': features[3] (code '0114') ...``).
         InvalidType
             For ``code_property``, ``name_property`` or ``crs`` that is not text (a

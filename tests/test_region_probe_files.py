@@ -12,6 +12,7 @@ import pytest
 import shapely
 import shapely.geometry as sg
 
+from geotarget.errors import InvalidRegions
 from geotarget.regions import RegionSet
 
 #: Three SWEREF 99 TM blocks side by side, 200 km each: long edges, so vertices are added.
@@ -33,6 +34,7 @@ def _oracle(geoms: dict[str, Any], crs: str, lon: Any, lat: Any) -> Any:
 
 
 def _points(seed: int) -> tuple[Any, Any]:
+    """Random points around the blocks of both tests."""
     rng = np.random.default_rng(seed)
     return rng.uniform(10.0, 24.0, 4000), rng.uniform(58.0, 61.0, 4000)
 
@@ -107,3 +109,44 @@ def test_empty_parts_and_rings_in_a_projected_file_locate_like_the_source(
         tmp_path / "blocks.parquet", code_property="code", level="b"
     )
     np.testing.assert_array_equal(regions.locate(lon, lat), expected)
+
+
+def _swapped_doc(crs: str, rings: dict[str, Any]) -> dict[str, Any]:
+    """A FeatureCollection of one Polygon per code, in ``crs``."""
+    return {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": crs}},
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"code": c},
+                "geometry": {"type": "Polygon", "coordinates": [r]},
+            }
+            for c, r in rings.items()
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("crs", "order"),
+    [("urn:ogc:def:crs:EPSG::4258", "(lat, lon)"), ("EPSG:3006", "(northing, easting)")],
+)
+def test_coordinates_in_the_crs_axis_order_are_refused_not_moved_away(crs: str, order: str) -> None:
+    """ETRS89 written lat first (as WFS servers write it) or SWEREF northing first: named."""
+    to_crs = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    blocks = {"a": sg.box(17.0, 59.0, 18.0, 60.0), "b": sg.box(18.0, 59.0, 19.0, 60.0)}
+    rings = {
+        c: np.column_stack(to_crs.transform(*shapely.get_coordinates(g.exterior).T)).tolist()
+        for c, g in blocks.items()
+    }
+    right = RegionSet.from_geojson(_swapped_doc(crs, rings), code_property="code", level="x")
+    lon, lat = _points(2)
+    expected = _oracle({c: sg.Polygon(r) for c, r in rings.items()}, crs, lon, lat)
+    assert (expected == "a").any() and (expected == "b").any()
+    np.testing.assert_array_equal(right.locate(lon, lat), expected)
+    swapped = {c: [[y, x] for x, y in r] for c, r in rings.items()}
+    with pytest.raises(InvalidRegions) as err:
+        RegionSet.from_geojson(_swapped_doc(crs, swapped), code_property="code", level="x")
+    text = str(err.value)
+    assert text.startswith("features[0] (code 'a')")
+    assert order in text and "swap them" in text and "area of use" in text
