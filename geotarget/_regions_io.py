@@ -784,7 +784,7 @@ def _reproject(raw: Sequence[RawFeature], geoms: Any, source: str) -> Any:
             f"y={float(by[k]):.10g}, more than {ROUND_TRIP_M:g} m away ({off.size} such "
             "vertices in all); is the declared CRS right?"
         )
-    return _followed(raw, geoms, moved, transformer.transform, source)
+    return _followed(raw, geoms, moved, transformer.transform, source, JUNCTION_M / factor)
 
 
 #: How far, in metres, a reprojected region's edge may stray from the course it had in the
@@ -801,8 +801,18 @@ _MAX_GROWTH = 16
 _MAX_EXTRA = 1_000_000
 
 
+#: A vertex of one ring this close (in metres) to an edge of another, or of its own, is added
+#: to that edge before edges are followed (:func:`_with_junctions`).
+JUNCTION_M = 0.001
+
+
 def _followed(
-    raw: Sequence[RawFeature], geoms: Any, moved: Any, transform: Any, source: str
+    raw: Sequence[RawFeature],
+    geoms: Any,
+    moved: Any,
+    transform: Any,
+    source: str,
+    junction: float = 0.0,
 ) -> Any:
     """``moved`` (``geoms`` reprojected vertex by vertex), with vertices added where needed.
 
@@ -813,12 +823,16 @@ def _followed(
     :data:`_M_PER_DEG` metres per degree along both axes, an overestimate) is cut in two at its
     middle in the file's CRS, and the halves are checked in turn, until none strays. Two regions
     sharing an edge share its added vertices: both cut it at the same points (a midpoint and
-    the test do not depend on the edge's direction). Geometries are returned as they were moved
-    when no edge strays.
+    the test do not depend on the edge's direction) -- also where one has a vertex along the
+    edge that the other lacks (a T-junction, or features drawn apart): every vertex within
+    ``junction`` (in the CRS's units) of another edge is first added to it
+    (:func:`_with_junctions`). Geometries are returned as they were moved when no edge strays.
     """
     parts, part_of = shapely.get_parts(geoms, return_index=True)
     rings, ring_of = shapely.get_rings(parts, return_index=True)
     xy, ring = shapely.get_coordinates(rings, return_index=True)
+    if junction > 0.0:
+        xy, ring = _with_junctions(xy, ring, junction)
     lonlat = np.column_stack(transform(xy[:, 0], xy[:, 1]))  # as ``moved`` has them
     cap = _MAX_GROWTH * xy.shape[0] + _MAX_EXTRA
     todo = np.ones(xy.shape[0], dtype=np.bool_)  # edges (by first vertex) still to check
@@ -860,6 +874,46 @@ def _followed(
         mine = polys[first[i] : first[i + 1]]
         out[i] = mine[0] if isinstance(geom, sg.Polygon) else sg.MultiPolygon(list(mine))
     return out
+
+
+def _with_junctions(xy: Any, ring: Any, tolerance: float) -> tuple[Any, Any]:
+    """``xy`` (vertices, ``ring`` their ring) with every vertex added to the edges it lies on.
+
+    Two regions whose shared border has vertices on one side that the other lacks (a third
+    region's corner, or features digitised apart) would have that border cut at different
+    points by :func:`_followed`, and the two lon/lat courses would part by up to :data:`BOW_M`:
+    a sliver in no region between neighbours, a hole inside a region merged from features.
+    With every vertex within ``tolerance`` of an edge of another ring (not one of its ends)
+    inserted there, in order along the edge, both sides of a border hold the same vertices and
+    are cut alike.
+    """
+    edge = np.flatnonzero(ring[:-1] == ring[1:])
+    if edge.size == 0:
+        return xy, ring
+    start, end = xy[edge], xy[edge + 1]
+    lines: Any = shapely.linestrings(np.stack([start, end], axis=1))
+    tree = shapely.STRtree(lines)
+    vertex, hit = tree.query(shapely.points(xy), predicate="dwithin", distance=tolerance)
+    if vertex.size == 0:
+        return xy, ring
+    e = edge[hit]
+    p, a, b = xy[vertex], xy[e], xy[e + 1]
+    d = b - a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = ((p - a) * d).sum(axis=1) / (d * d).sum(axis=1)
+    # Not a vertex of the edge's own ring: one within the tolerance of its own ring's edge is
+    # a narrow neck, which the insertion would close (an invalid ring).
+    inner = (t > 0.0) & (t < 1.0) & ~(p == a).all(axis=1) & ~(p == b).all(axis=1)
+    inner &= ring[vertex] != ring[e]
+    if not inner.any():
+        return xy, ring
+    e, t, p = e[inner], t[inner], p[inner]
+    order = np.lexsort((p[:, 1], p[:, 0], t, e))
+    e, t, p = e[order], t[order], p[order]
+    fresh = np.ones(e.size, dtype=np.bool_)  # one vertex seen in several rings: added once
+    fresh[1:] = (e[1:] != e[:-1]) | (p[1:] != p[:-1]).any(axis=1)
+    e, p = e[fresh], p[fresh]
+    return np.insert(xy, e + 1, p, axis=0), np.insert(ring, e + 1, ring[e])
 
 
 def _refuse_projected(raw: Sequence[RawFeature], geoms: Any, lonlat: str | None) -> None:

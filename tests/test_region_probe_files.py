@@ -150,3 +150,71 @@ def test_coordinates_in_the_crs_axis_order_are_refused_not_moved_away(crs: str, 
     text = str(err.value)
     assert text.startswith("features[0] (code 'a')")
     assert order in text and "swap them" in text and "area of use" in text
+
+
+#: Two SWEREF 99 TM blocks sharing the 200 km border x = 600 km; only the east one has a vertex
+#: along it, a third of the way up (a T-junction, as where a third region's corner meets it).
+_Y3 = 6_500_000 + 200_000 / 3
+WEST: list[list[float]] = [
+    [500_000, 6_500_000],
+    [600_000, 6_500_000],
+    [600_000, 6_700_000],
+    [500_000, 6_700_000],
+]
+EAST: list[list[float]] = [
+    [600_000, 6_500_000],
+    [700_000, 6_500_000],
+    [700_000, 6_700_000],
+    [600_000, 6_700_000],
+]
+EAST_T = [*EAST, [600_000, _Y3]]
+
+
+@pytest.mark.parametrize("east_code", ["b", "a"])
+def test_a_border_with_a_vertex_on_one_side_only_leaves_no_sliver(east_code: str) -> None:
+    """Points along a T-junction border are each in one region, none in a gap or hole."""
+    doc = _swapped_doc("EPSG:3006", {"a": [*WEST, WEST[0]]})
+    doc["features"].append(
+        {
+            "type": "Feature",
+            "properties": {"code": east_code},
+            "geometry": {"type": "Polygon", "coordinates": [[*EAST_T, EAST_T[0]]]},
+        }
+    )
+    regions = RegionSet.from_geojson(doc, code_property="code", level="x")
+    source: dict[str, Any] = {"a": sg.Polygon(WEST)}
+    source[east_code] = shapely.union(source.get(east_code, sg.Polygon()), sg.Polygon(EAST_T))
+    ys = np.linspace(6_500_100, 6_699_900, 20_001)
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:3006", "EPSG:4326", always_xy=True)
+    for dx in (-0.3, -0.02, -0.005, 0.0, 0.005, 0.02, 0.3):
+        lon, lat = to_lonlat.transform(np.full(ys.size, 600_000 + dx), ys)
+        got = regions.locate(lon, lat)
+        assert (got != "").all(), f"{(got == '').sum()} points {dx} m off the border in none"
+        if abs(dx) > 0.1:  # beyond the 0.1 m an edge may stray: where the source puts it
+            np.testing.assert_array_equal(got, _oracle(source, "EPSG:3006", lon, lat))
+    if east_code == "a":
+        merged = regions["a"].geometry
+        assert isinstance(merged, sg.Polygon) and not merged.interiors
+
+
+def test_a_narrow_neck_within_a_millimetre_stays_a_valid_region() -> None:
+    """A ring's own vertex 0.8 mm from its opposite edge is not put on it (no pinched ring)."""
+    neck: list[list[float]] = [
+        [500_000, 6_500_000],
+        [600_000, 6_500_000],
+        [600_000, 6_600_000],
+        [550_000.0005, 6_600_000],
+        [550_000.0003, 6_575_000],
+        [550_000.0005, 6_550_000],
+        [549_999.9995, 6_550_000],
+        [549_999.9995, 6_600_000],
+        [500_000, 6_600_000],
+        [500_000, 6_500_000],
+    ]
+    assert sg.Polygon(neck).is_valid
+    regions = RegionSet.from_geojson(
+        _swapped_doc("EPSG:3006", {"a": neck}), code_property="code", level="x"
+    )
+    lon, lat = _points(3)
+    expected = _oracle({"a": sg.Polygon(neck)}, "EPSG:3006", lon, lat)
+    np.testing.assert_array_equal(regions.locate(lon, lat), expected)
