@@ -347,7 +347,7 @@ def read_geoparquet(
     name_property: str | None,
     feature: str,
 ) -> tuple[list[RawFeature], str | None]:
-    """Rows of a GeoParquet file (WKB geometry) and its CRS as PROJJSON text, if any."""
+    """Rows of a GeoParquet file (WKB or GeoArrow polygons) and its CRS as PROJJSON text, if any."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -392,10 +392,11 @@ def read_geoparquet(
             f"{file}: 'geo' metadata names the geometry column {column!r}, which the file "
             f"lacks (a column renamed after writing?); columns: {', '.join(schema.names):.200}"
         )
-    encoding = str(meta.get("encoding", "")).upper()
-    if encoding != "WKB":
+    encoding = str(meta.get("encoding", ""))
+    if encoding.upper() != "WKB" and encoding not in _GEOARROW:
         raise InvalidRegions(
-            f"GeoParquet column {column!r} must be WKB-encoded (got encoding {encoding!r})"
+            f"GeoParquet column {column!r} must be encoded as one of {', '.join(_ENCODINGS)} "
+            f"(got encoding {encoding!r})"
         )
     if meta.get("edges", "planar") != "planar":
         raise InvalidRegions(
@@ -413,7 +414,10 @@ def read_geoparquet(
         names_col = (
             table.column(name_property).to_pylist() if name_property else [None] * len(codes)
         )
-        wkb = table.column(column).to_pylist()
+        if encoding.upper() == "WKB":
+            wkb = table.column(column).to_pylist()
+        else:
+            wkb = _from_geoarrow(table.column(column), encoding, pa)
     except failures as err:
         raise unreadable(err) from err
     out: list[RawFeature] = []
@@ -426,7 +430,7 @@ def read_geoparquet(
             raise InvalidRegions(f"{where} (code {code!r}) has no geometry (got null)")
         try:
             with np.errstate(invalid="ignore"):  # a NaN vertex: refused by to_regions, named
-                shape = shapely.from_wkb(blob)
+                shape = blob if isinstance(blob, shapely.Geometry) else shapely.from_wkb(blob)
         except (shapely.errors.GEOSException, TypeError, ValueError) as err:
             raise InvalidRegions(
                 f"{file}: {where} (code {code!r}) has unreadable WKB: {str(err)[:200]}"
@@ -436,6 +440,49 @@ def read_geoparquet(
         raise InvalidRegions(f"{file} has no rows")
     crs = meta.get("crs", "OGC:CRS84")  # the GeoParquet default when the key is absent
     return out, None if crs is None else (crs if isinstance(crs, str) else json.dumps(crs))
+
+
+#: GeoParquet 1.1's native (GeoArrow) encodings of polygonal geometry, by nesting depth.
+_GEOARROW = {"polygon": 2, "multipolygon": 3}
+_ENCODINGS = ("WKB", *(f"{e!r}" for e in _GEOARROW))
+
+
+def _from_geoarrow(column: Any, encoding: str, pa: Any) -> list[Any]:
+    """Shapely geometries (``None`` for a null) of a GeoArrow ``polygon``/``multipolygon`` column.
+
+    Nested lists (rings of a polygon, polygons of a multipolygon) of coordinates, each a
+    struct of ``x``, ``y`` (and perhaps ``z``) or an interleaved fixed-size list, as GeoPandas
+    (``to_parquet(geometry_encoding="geoarrow")``) and GDAL write them.
+    """
+    arr = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    valid = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    offsets: list[Any] = []
+    level = arr
+    for _ in range(_GEOARROW[encoding]):
+        if not pa.types.is_list(level.type) and not pa.types.is_large_list(level.type):
+            raise TypeError(f"a {encoding} column must nest lists (got {level.type})")
+        bounds = np.asarray(level.offsets, dtype=np.int64)
+        offsets.append(bounds - bounds[0])
+        level = level.flatten() if level.offset == 0 else level.values[bounds[0] : bounds[-1]]
+    if pa.types.is_struct(level.type):
+        xy = np.column_stack(
+            [np.asarray(level.field(k).to_numpy(zero_copy_only=False)) for k in ("x", "y")]
+        )
+    elif pa.types.is_fixed_size_list(level.type):
+        size = level.type.list_size
+        flat = np.asarray(level.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)
+        xy = flat.reshape(-1, size)[:, :2]
+    else:
+        raise TypeError(
+            f"GeoArrow coordinates must be a struct or a fixed-size list ({level.type})"
+        )
+    kind = (
+        shapely.GeometryType.POLYGON if encoding == "polygon" else shapely.GeometryType.MULTIPOLYGON
+    )
+    shapes = shapely.from_ragged_array(
+        kind, np.ascontiguousarray(xy, dtype=np.float64), tuple(reversed(offsets))
+    )
+    return [g if ok else None for g, ok in zip(shapes.tolist(), valid.tolist(), strict=True)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -541,7 +541,10 @@ class RegionSet:
         repair: bool = False,
         overlap_tolerance: float = OVERLAP_TOLERANCE,
     ) -> RegionSet:
-        """Read regions from a GeoParquet file (WKB geometry); needs the ``geoparquet`` extra.
+        """Read regions from a GeoParquet file; needs the ``geoparquet`` extra.
+
+        Geometry may be WKB or GeoParquet 1.1's native (GeoArrow) ``polygon`` and
+        ``multipolygon`` encodings.
 
         Takes the same keyword arguments as :meth:`from_geojson`; the CRS comes from the file's
         ``geo`` metadata (OGC:CRS84 when absent, as the GeoParquet specification says).
@@ -552,8 +555,9 @@ class RegionSet:
             When pyarrow is not installed.
         InvalidRegions
             As :meth:`from_geojson`, and for an unreadable or damaged file, a file without
-            GeoParquet metadata, malformed metadata (naming a column the file lacks), or a
-            geometry encoding other than WKB; every message names the file.
+            GeoParquet metadata, malformed metadata (naming a column the file lacks), or
+            another geometry encoding (the message lists those read); every message names
+            the file.
         InvalidType
             As :meth:`from_geojson`.
         """

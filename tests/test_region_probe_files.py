@@ -218,3 +218,51 @@ def test_a_narrow_neck_within_a_millimetre_stays_a_valid_region() -> None:
     lon, lat = _points(3)
     expected = _oracle({"a": sg.Polygon(neck)}, "EPSG:3006", lon, lat)
     np.testing.assert_array_equal(regions.locate(lon, lat), expected)
+
+
+@pytest.mark.parametrize("crs", ["EPSG:3006", "EPSG:4326"])
+def test_geoparquet_in_geoarrow_encoding_locates_like_the_source(tmp_path: Path, crs: str) -> None:
+    """GeoPandas' geometry_encoding="geoarrow": each point where the source puts it."""
+    gpd = pytest.importorskip("geopandas", reason="writes the GeoArrow-encoded file")
+    to_crs = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    lonlat = {
+        "a": sg.Polygon(
+            [(17, 59), (18, 59), (18, 60), (17, 60)], [[(17.4, 59.4), (17.6, 59.4), (17.5, 59.6)]]
+        ),
+        "b": sg.MultiPolygon([sg.box(18, 59, 19, 60), sg.box(19.5, 59.5, 20, 60)]),
+        "c": sg.Polygon([(17.4, 59.4), (17.6, 59.4), (17.5, 59.6)]),  # a's enclave
+    }
+    source = {
+        c: shapely.transform(g, lambda xy: np.column_stack(to_crs.transform(*xy.T)))
+        for c, g in lonlat.items()
+    }
+    frame = gpd.GeoDataFrame({"code": list(source)}, geometry=list(source.values()), crs=crs)
+    frame.to_parquet(tmp_path / "arrow.parquet", geometry_encoding="geoarrow")
+    frame.to_parquet(tmp_path / "wkb.parquet")
+    lon, lat = _points(4)
+    expected = _oracle(source, crs, lon, lat)
+    assert set(expected) == {"", "a", "b", "c"}
+    for name in ("arrow.parquet", "wkb.parquet"):
+        regions = RegionSet.from_geoparquet(tmp_path / name, code_property="code", level="x")
+        np.testing.assert_array_equal(regions.locate(lon, lat), expected)
+
+
+def test_geoparquet_in_a_non_polygonal_encoding_names_the_ones_read(tmp_path: Path) -> None:
+    """A GeoArrow 'point' column is refused, listing the encodings that are read."""
+    pa = pytest.importorskip("pyarrow", reason="GeoParquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    geo = {
+        "version": "1.1.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {"encoding": "point", "geometry_types": ["Point"]}},
+    }
+    points = pa.array([{"x": 18.0, "y": 59.0}])
+    table = pa.table({"code": ["a"], "geometry": points})
+    pq.write_table(
+        table.replace_schema_metadata({b"geo": json.dumps(geo).encode()}), tmp_path / "p.parquet"
+    )
+    with pytest.raises(
+        InvalidRegions, match=r"one of WKB, 'polygon', 'multipolygon' \(got encoding 'point'\)"
+    ):
+        RegionSet.from_geoparquet(tmp_path / "p.parquet", code_property="code", level="x")
