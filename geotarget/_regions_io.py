@@ -501,11 +501,13 @@ def to_regions(
     """Reproject to lon/lat, check every geometry, merge features that share a code."""
     from geotarget.regions import Region
 
+    raw = [_polygonal_collection(f) for f in raw]
     for f in raw:
         if not isinstance(f.geometry, (sg.Polygon, sg.MultiPolygon)) or f.geometry.is_empty:
             raise InvalidRegions(
                 f"{f.where} (code {f.code!r}) must be a non-empty Polygon or MultiPolygon "
-                f"(got {'empty ' if f.geometry.is_empty else ''}{f.geometry.geom_type})"
+                f"(got {'empty ' if f.geometry.is_empty else ''}{f.geometry.geom_type}"
+                f"{_members(f.geometry)})"
             )
     geoms = _without_empty_parts(
         shapely.force_2d(np.array([f.geometry for f in raw], dtype=object))
@@ -546,6 +548,38 @@ def to_regions(
         except InvalidRegions as err:  # the Region's rule, named with the feature it broke
             raise InvalidRegions(f"{raw[rows[0]].where} (code {code!r}): {err}") from err
     return regions
+
+
+def _polygonal_collection(f: RawFeature) -> RawFeature:
+    """``f`` with a GeometryCollection of (Multi)Polygons as the one (Multi)Polygon it covers.
+
+    GIS tools write a region assembled from parts (``ST_Collect``, an overlay) so; its members
+    are read as features sharing a code are: their union. A collection holding anything else
+    (a line, a point) is left for :func:`to_regions` to refuse, naming what it holds.
+    """
+    geom = f.geometry
+    if not isinstance(geom, sg.GeometryCollection):
+        return f
+    members = shapely.get_parts(geom)
+    while any(isinstance(m, sg.GeometryCollection) for m in members):  # nested collections
+        members = shapely.get_parts(members)
+    if members.size == 0 or not all(isinstance(m, (sg.Polygon, sg.MultiPolygon)) for m in members):
+        return f
+    polygons = [p for p in shapely.get_parts(members) if not p.is_empty]
+    if not polygons:
+        return f
+    merged: Any = sg.MultiPolygon(polygons)
+    if not merged.is_valid and all(p.is_valid for p in polygons):  # members that overlap
+        merged = shapely.union_all(polygons)
+    return attrs.evolve(f, geometry=merged)
+
+
+def _members(geom: Any) -> str:
+    """`` of LineString, Polygon``: what a GeometryCollection holds, for an error message."""
+    if not isinstance(geom, sg.GeometryCollection):
+        return ""
+    kinds = sorted({m.geom_type for m in shapely.get_parts(geom)})
+    return f" of {', '.join(kinds)}; only polygons are read from one" if kinds else ""
 
 
 def _without_empty_parts(geoms: Any) -> Any:

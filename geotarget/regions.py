@@ -470,7 +470,8 @@ class RegionSet:
     ) -> RegionSet:
         """Read regions from a GeoJSON FeatureCollection.
 
-        Several features with one code are merged into one region (an archipelago, exclaves).
+        Several features with one code are merged into one region (an archipelago, exclaves),
+        and so are the members of a GeometryCollection of polygons.
 
         Parameters
         ----------

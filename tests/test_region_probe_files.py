@@ -266,3 +266,32 @@ def test_geoparquet_in_a_non_polygonal_encoding_names_the_ones_read(tmp_path: Pa
         InvalidRegions, match=r"one of WKB, 'polygon', 'multipolygon' \(got encoding 'point'\)"
     ):
         RegionSet.from_geoparquet(tmp_path / "p.parquet", code_property="code", level="x")
+
+
+def test_a_geometrycollection_of_polygons_is_the_region_they_cover() -> None:
+    """Members overlapping, nested or multipart, in SWEREF 99 TM: located like their union."""
+    members = [
+        sg.box(500_000, 6_500_000, 600_000, 6_600_000),
+        sg.box(550_000, 6_550_000, 650_000, 6_650_000),  # overlaps the first
+        sg.GeometryCollection([sg.MultiPolygon([sg.box(700_000, 6_500_000, 720_000, 6_520_000)])]),
+    ]
+    doc = _swapped_doc("EPSG:3006", {})
+    doc["features"] = [
+        {
+            "type": "Feature",
+            "properties": {"code": "a"},
+            "geometry": sg.mapping(sg.GeometryCollection(members)),
+        },
+        {"type": "Feature", "properties": {"code": "b"}, "geometry": sg.mapping(BLOCKS["c"])},
+    ]
+    regions = RegionSet.from_geojson(doc, code_property="code", level="x")
+    lon, lat = _points(5)
+    expected = _oracle({"a": shapely.union_all(members), "b": BLOCKS["c"]}, "EPSG:3006", lon, lat)
+    assert (expected == "a").sum() > 50
+    np.testing.assert_array_equal(regions.locate(lon, lat), expected)
+
+    doc["features"][0]["geometry"] = sg.mapping(
+        sg.GeometryCollection([members[0], sg.LineString([(0, 0), (1, 1)])])
+    )
+    with pytest.raises(InvalidRegions, match=r"features\[0\] \(code 'a'\) .* of LineString"):
+        RegionSet.from_geojson(doc, code_property="code", level="x")
