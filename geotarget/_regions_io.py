@@ -289,7 +289,37 @@ def _load_json(source: Source) -> Any:
     try:
         return json.loads(text)
     except ValueError as err:
-        raise InvalidRegions(f"region GeoJSON is not valid JSON: {err}") from err
+        raise InvalidRegions(f"region GeoJSON is not valid JSON: {err}{_kind_of(text)}") from err
+
+
+#: First bytes of files given where GeoJSON (or GeoParquet) was expected, and what to do.
+_MAGIC = (
+    (b"PAR1", "a Parquet file: read GeoParquet with RegionSet.from_geoparquet"),
+    (b"PK\x03\x04", "a ZIP archive (a zipped shapefile?): convert it, e.g. ogr2ogr -f GeoJSON"),
+    (b"GPKG", "a GeoPackage: convert it, e.g. ogr2ogr -f GeoJSON"),
+    (b"SQLite format 3", "an SQLite file (a GeoPackage?): convert it, e.g. ogr2ogr -f GeoJSON"),
+    (b"\x00\x00\x27\x0a", "a shapefile: convert it, e.g. ogr2ogr -f GeoJSON"),
+)
+
+
+def _kind_of(data: str | bytes) -> str:
+    """`` (it is ...: do ...)`` when ``data`` starts like a known non-GeoJSON file, else ``""``."""
+    head = data[:64].encode("utf-8", "replace") if isinstance(data, str) else data[:64]
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return f" (it is {what})"
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return ""
+    lines = [line for line in data.lstrip("\ufeff\x1e \t\r\n").splitlines()[:3] if line.strip()]
+    if len(lines) > 1 and all(line.lstrip("\x1e ").startswith("{") for line in lines):
+        return (
+            " (it is one JSON object per line, GeoJSON Text Sequences as GDAL's GeoJSONSeq "
+            "writes them: wrap the features in a FeatureCollection, e.g. ogr2ogr -f GeoJSON)"
+        )
+    return ""
 
 
 def _shown(text: str, limit: int = 120) -> str:
@@ -360,6 +390,16 @@ def read_geoparquet(
     def unreadable(err: Exception) -> InvalidRegions:
         text = str(err).strip()
         reason = text.splitlines()[0][:200] if text else type(err).__name__
+        if "magic bytes" in reason and isinstance(source, (str, os.PathLike)):
+            try:
+                with open(source, "rb") as fh:
+                    head = fh.read(4096)
+            except OSError:
+                head = b""
+            if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
+                reason += " (it is JSON: read GeoJSON with RegionSet.from_geojson)"
+            else:
+                reason += _kind_of(head)
         return InvalidRegions(f"cannot read {file}: {reason}")
 
     try:

@@ -295,3 +295,40 @@ def test_a_geometrycollection_of_polygons_is_the_region_they_cover() -> None:
     )
     with pytest.raises(InvalidRegions, match=r"features\[0\] \(code 'a'\) .* of LineString"):
         RegionSet.from_geojson(doc, code_property="code", level="x")
+
+
+_FEATURE = {
+    "type": "Feature",
+    "properties": {"code": "a"},
+    "geometry": {"type": "Polygon", "coordinates": [[[18, 59], [19, 59], [19, 60], [18, 59]]]},
+}
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (b"PAR1\x15\x04\x15\xa6\x84" + bytes(range(256)), "RegionSet.from_geoparquet"),
+        (b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xa6\x84", "ZIP archive"),
+        (b"\x00\x00\x27\x0a\x00\x00\x00\x00\xa6\x84", "shapefile"),
+        (b"SQLite format 3\x00\x10\x00\xa6\x84", "SQLite"),
+        ((json.dumps(_FEATURE) + "\n").encode() * 2, "GeoJSON Text Sequences"),
+    ],
+)
+def test_a_file_of_another_format_is_named_with_what_to_do(
+    tmp_path: Path, data: bytes, said: str
+) -> None:
+    """GeoParquet, a zipped shapefile, GeoJSONSeq given to from_geojson: said what it is."""
+    path = tmp_path / "regions.geojson"
+    path.write_bytes(data)
+    with pytest.raises(InvalidRegions, match=r"^region file .* is not valid JSON") as err:
+        RegionSet.from_geojson(path, code_property="code", level="x")
+    assert said in str(err.value)
+
+
+def test_geojson_given_to_from_geoparquet_is_named(tmp_path: Path) -> None:
+    """A GeoJSON file read as GeoParquet: told to use from_geojson, not only 'magic bytes'."""
+    pytest.importorskip("pyarrow", reason="GeoParquet needs the geoparquet extra")
+    path = tmp_path / "regions.parquet"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [_FEATURE]}))
+    with pytest.raises(InvalidRegions, match=r"it is JSON: read GeoJSON with .*from_geojson"):
+        RegionSet.from_geoparquet(path, code_property="code", level="x")
