@@ -332,3 +332,58 @@ def test_geojson_given_to_from_geoparquet_is_named(tmp_path: Path) -> None:
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [_FEATURE]}))
     with pytest.raises(InvalidRegions, match=r"it is JSON: read GeoJSON with .*from_geojson"):
         RegionSet.from_geoparquet(path, code_property="code", level="x")
+
+
+def _rings(geoms: Any) -> list[Any]:
+    """Every ring of every polygon of ``geoms``."""
+    return list(shapely.get_rings(shapely.get_parts(list(geoms))))
+
+
+@pytest.mark.parametrize("crs", ["EPSG:3021", "EPSG:4258", "EPSG:3857", "EPSG:4124"])
+def test_lantmateriet_counties_reprojected_by_pyproj_locate_like_the_source(
+    shared_data: Path, crs: str
+) -> None:
+    """The shared SWEREF 99 TM counties moved to another CRS: points where that file puts them."""
+    text = (shared_data / "sweden" / "lan_lantmateriet_sweref99tm.geojson").read_bytes()
+    doc = json.loads(text)
+    move = pyproj.Transformer.from_crs("EPSG:3006", crs, always_xy=True)
+    source: dict[str, Any] = {}
+    for feature in doc["features"]:
+        geom = shapely.transform(
+            sg.shape(feature["geometry"]), lambda xy: np.column_stack(move.transform(*xy.T))
+        )
+        feature["geometry"] = sg.mapping(geom)
+        source[feature["properties"]["lan_kod"]] = geom
+    doc["crs"] = {"type": "name", "properties": {"name": crs}}
+    regions = RegionSet.from_geojson(doc, code_property="lan_kod", level="county")
+    back = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    xy = shapely.get_coordinates(list(source.values()))
+    rng = np.random.default_rng(7)
+    vlon, vlat = back.transform(*xy[rng.choice(len(xy), 3000, replace=False)].T)
+    near = rng.normal(0.0, 2e-4, (2, 3000))  # ~20 m: both sides of borders
+    # 1 m off the middle of the 500 longest edges, both sides: where an edge moved by its
+    # ends alone would bow away from its course by up to tens of metres.
+    a = np.concatenate([shapely.get_coordinates(r)[:-1] for r in _rings(source.values())])
+    b = np.concatenate([shapely.get_coordinates(r)[1:] for r in _rings(source.values())])
+    longest = np.argsort(-np.hypot(*(b - a).T))
+    a, b = a[longest[:500]], b[longest[:500]]
+    side = (b - a)[:, ::-1] * [1.0, -1.0] / np.hypot(*(b - a).T)[:, None]
+    scale = 1.0 if pyproj.CRS(crs).is_projected else 1.0 / 111_000.0
+    mids = np.concatenate([(a + b) / 2 + side * scale, (a + b) / 2 - side * scale])
+    mlon, mlat = back.transform(*mids.T)
+    lon = np.concatenate([vlon, vlon + near[0], rng.uniform(10.5, 24.5, 3000), mlon])
+    lat = np.concatenate([vlat, vlat + near[1], rng.uniform(55.0, 69.5, 3000), mlat])
+    expected = _oracle(source, crs, lon, lat)
+    assert (expected != "").sum() > 5000
+    got = regions.locate(lon, lat)
+    differ = np.flatnonzero(got != expected)
+    # Edges may stray 0.1 m from their course in the file's CRS (and the file's own vertices
+    # are exact): only a point that close to a boundary may go the other way.
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3006", always_xy=True).transform(
+        lon[differ], lat[differ]
+    )
+    borders = shapely.union_all(
+        [shapely.boundary(sg.shape(f["geometry"])) for f in json.loads(text)["features"]]
+    )
+    far = shapely.distance(shapely.points(x, y), borders) > 0.15
+    assert not far.any(), list(zip(lon[differ][far], lat[differ][far], strict=True))[:3]
