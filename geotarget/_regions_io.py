@@ -289,7 +289,37 @@ def _load_json(source: Source) -> Any:
     try:
         return json.loads(text)
     except ValueError as err:
-        raise InvalidRegions(f"region GeoJSON is not valid JSON: {err}") from err
+        raise InvalidRegions(f"region GeoJSON is not valid JSON: {err}{_kind_of(text)}") from err
+
+
+#: First bytes of files given where GeoJSON (or GeoParquet) was expected, and what to do.
+_MAGIC = (
+    (b"PAR1", "a Parquet file: read GeoParquet with RegionSet.from_geoparquet"),
+    (b"PK\x03\x04", "a ZIP archive (a zipped shapefile?): convert it, e.g. ogr2ogr -f GeoJSON"),
+    (b"GPKG", "a GeoPackage: convert it, e.g. ogr2ogr -f GeoJSON"),
+    (b"SQLite format 3", "an SQLite file (a GeoPackage?): convert it, e.g. ogr2ogr -f GeoJSON"),
+    (b"\x00\x00\x27\x0a", "a shapefile: convert it, e.g. ogr2ogr -f GeoJSON"),
+)
+
+
+def _kind_of(data: str | bytes) -> str:
+    """`` (it is ...: do ...)`` when ``data`` starts like a known non-GeoJSON file, else ``""``."""
+    head = data[:64].encode("utf-8", "replace") if isinstance(data, str) else data[:64]
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return f" (it is {what})"
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return ""
+    lines = [line for line in data.lstrip("\ufeff\x1e \t\r\n").splitlines()[:3] if line.strip()]
+    if len(lines) > 1 and all(line.lstrip("\x1e ").startswith("{") for line in lines):
+        return (
+            " (it is one JSON object per line, GeoJSON Text Sequences as GDAL's GeoJSONSeq "
+            "writes them: wrap the features in a FeatureCollection, e.g. ogr2ogr -f GeoJSON)"
+        )
+    return ""
 
 
 def _shown(text: str, limit: int = 120) -> str:
@@ -347,7 +377,7 @@ def read_geoparquet(
     name_property: str | None,
     feature: str,
 ) -> tuple[list[RawFeature], str | None]:
-    """Rows of a GeoParquet file (WKB geometry) and its CRS as PROJJSON text, if any."""
+    """Rows of a GeoParquet file (WKB or GeoArrow polygons) and its CRS as PROJJSON text, if any."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -360,6 +390,16 @@ def read_geoparquet(
     def unreadable(err: Exception) -> InvalidRegions:
         text = str(err).strip()
         reason = text.splitlines()[0][:200] if text else type(err).__name__
+        if "magic bytes" in reason and isinstance(source, (str, os.PathLike)):
+            try:
+                with open(source, "rb") as fh:
+                    head = fh.read(4096)
+            except OSError:
+                head = b""
+            if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
+                reason += " (it is JSON: read GeoJSON with RegionSet.from_geojson)"
+            else:
+                reason += _kind_of(head)
         return InvalidRegions(f"cannot read {file}: {reason}")
 
     try:
@@ -392,10 +432,11 @@ def read_geoparquet(
             f"{file}: 'geo' metadata names the geometry column {column!r}, which the file "
             f"lacks (a column renamed after writing?); columns: {', '.join(schema.names):.200}"
         )
-    encoding = str(meta.get("encoding", "")).upper()
-    if encoding != "WKB":
+    encoding = str(meta.get("encoding", ""))
+    if encoding.upper() != "WKB" and encoding not in _GEOARROW:
         raise InvalidRegions(
-            f"GeoParquet column {column!r} must be WKB-encoded (got encoding {encoding!r})"
+            f"GeoParquet column {column!r} must be encoded as one of {', '.join(_ENCODINGS)} "
+            f"(got encoding {encoding!r})"
         )
     if meta.get("edges", "planar") != "planar":
         raise InvalidRegions(
@@ -413,7 +454,10 @@ def read_geoparquet(
         names_col = (
             table.column(name_property).to_pylist() if name_property else [None] * len(codes)
         )
-        wkb = table.column(column).to_pylist()
+        if encoding.upper() == "WKB":
+            wkb = table.column(column).to_pylist()
+        else:
+            wkb = _from_geoarrow(table.column(column), encoding, pa)
     except failures as err:
         raise unreadable(err) from err
     out: list[RawFeature] = []
@@ -426,7 +470,7 @@ def read_geoparquet(
             raise InvalidRegions(f"{where} (code {code!r}) has no geometry (got null)")
         try:
             with np.errstate(invalid="ignore"):  # a NaN vertex: refused by to_regions, named
-                shape = shapely.from_wkb(blob)
+                shape = blob if isinstance(blob, shapely.Geometry) else shapely.from_wkb(blob)
         except (shapely.errors.GEOSException, TypeError, ValueError) as err:
             raise InvalidRegions(
                 f"{file}: {where} (code {code!r}) has unreadable WKB: {str(err)[:200]}"
@@ -436,6 +480,49 @@ def read_geoparquet(
         raise InvalidRegions(f"{file} has no rows")
     crs = meta.get("crs", "OGC:CRS84")  # the GeoParquet default when the key is absent
     return out, None if crs is None else (crs if isinstance(crs, str) else json.dumps(crs))
+
+
+#: GeoParquet 1.1's native (GeoArrow) encodings of polygonal geometry, by nesting depth.
+_GEOARROW = {"polygon": 2, "multipolygon": 3}
+_ENCODINGS = ("WKB", *(f"{e!r}" for e in _GEOARROW))
+
+
+def _from_geoarrow(column: Any, encoding: str, pa: Any) -> list[Any]:
+    """Shapely geometries (``None`` for a null) of a GeoArrow ``polygon``/``multipolygon`` column.
+
+    Nested lists (rings of a polygon, polygons of a multipolygon) of coordinates, each a
+    struct of ``x``, ``y`` (and perhaps ``z``) or an interleaved fixed-size list, as GeoPandas
+    (``to_parquet(geometry_encoding="geoarrow")``) and GDAL write them.
+    """
+    arr = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    valid = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    offsets: list[Any] = []
+    level = arr
+    for _ in range(_GEOARROW[encoding]):
+        if not pa.types.is_list(level.type) and not pa.types.is_large_list(level.type):
+            raise TypeError(f"a {encoding} column must nest lists (got {level.type})")
+        bounds = np.asarray(level.offsets, dtype=np.int64)
+        offsets.append(bounds - bounds[0])
+        level = level.flatten() if level.offset == 0 else level.values[bounds[0] : bounds[-1]]
+    if pa.types.is_struct(level.type):
+        xy = np.column_stack(
+            [np.asarray(level.field(k).to_numpy(zero_copy_only=False)) for k in ("x", "y")]
+        )
+    elif pa.types.is_fixed_size_list(level.type):
+        size = level.type.list_size
+        flat = np.asarray(level.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)
+        xy = flat.reshape(-1, size)[:, :2]
+    else:
+        raise TypeError(
+            f"GeoArrow coordinates must be a struct or a fixed-size list ({level.type})"
+        )
+    kind = (
+        shapely.GeometryType.POLYGON if encoding == "polygon" else shapely.GeometryType.MULTIPOLYGON
+    )
+    shapes = shapely.from_ragged_array(
+        kind, np.ascontiguousarray(xy, dtype=np.float64), tuple(reversed(offsets))
+    )
+    return [g if ok else None for g, ok in zip(shapes.tolist(), valid.tolist(), strict=True)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,13 +541,17 @@ def to_regions(
     """Reproject to lon/lat, check every geometry, merge features that share a code."""
     from geotarget.regions import Region
 
+    raw = [_polygonal_collection(f) for f in raw]
     for f in raw:
         if not isinstance(f.geometry, (sg.Polygon, sg.MultiPolygon)) or f.geometry.is_empty:
             raise InvalidRegions(
                 f"{f.where} (code {f.code!r}) must be a non-empty Polygon or MultiPolygon "
-                f"(got {'empty ' if f.geometry.is_empty else ''}{f.geometry.geom_type})"
+                f"(got {'empty ' if f.geometry.is_empty else ''}{f.geometry.geom_type}"
+                f"{_members(f.geometry)})"
             )
-    geoms = shapely.force_2d(np.array([f.geometry for f in raw], dtype=object))
+    geoms = _without_empty_parts(
+        shapely.force_2d(np.array([f.geometry for f in raw], dtype=object))
+    )
     _refuse_non_finite(raw, geoms)  # before any CRS check or repair: corrupt, not invalid
     source_crs = _choose_crs(declared_crs, crs)
     if source_crs is None or _is_lonlat(source_crs):
@@ -468,6 +559,7 @@ def to_regions(
     else:
         _refuse_not_horizontal(source_crs)
         _refuse_degrees(raw, geoms, source_crs)
+        _refuse_swapped(raw, geoms, source_crs)
         geoms = _reproject(raw, geoms, source_crs)
     _check_lonlat(raw, geoms)
     geoms = _check_valid(raw, geoms, repair)
@@ -496,6 +588,65 @@ def to_regions(
         except InvalidRegions as err:  # the Region's rule, named with the feature it broke
             raise InvalidRegions(f"{raw[rows[0]].where} (code {code!r}): {err}") from err
     return regions
+
+
+def _polygonal_collection(f: RawFeature) -> RawFeature:
+    """``f`` with a GeometryCollection of (Multi)Polygons as the one (Multi)Polygon it covers.
+
+    GIS tools write a region assembled from parts (``ST_Collect``, an overlay) so; its members
+    are read as features sharing a code are: their union. A collection holding anything else
+    (a line, a point) is left for :func:`to_regions` to refuse, naming what it holds.
+    """
+    geom = f.geometry
+    if not isinstance(geom, sg.GeometryCollection):
+        return f
+    members = shapely.get_parts(geom)
+    while any(isinstance(m, sg.GeometryCollection) for m in members):  # nested collections
+        members = shapely.get_parts(members)
+    if members.size == 0 or not all(isinstance(m, (sg.Polygon, sg.MultiPolygon)) for m in members):
+        return f
+    polygons = [p for p in shapely.get_parts(members) if not p.is_empty]
+    if not polygons:
+        return f
+    merged: Any = sg.MultiPolygon(polygons)
+    if not merged.is_valid and all(p.is_valid for p in polygons):  # members that overlap
+        merged = shapely.union_all(polygons)
+    return attrs.evolve(f, geometry=merged)
+
+
+def _members(geom: Any) -> str:
+    """`` of LineString, Polygon``: what a GeometryCollection holds, for an error message."""
+    if not isinstance(geom, sg.GeometryCollection):
+        return ""
+    kinds = sorted({m.geom_type for m in shapely.get_parts(geom)})
+    return f" of {', '.join(kinds)}; only polygons are read from one" if kinds else ""
+
+
+def _without_empty_parts(geoms: Any) -> Any:
+    """``geoms`` without empty polygons in a MultiPolygon and empty rings in a Polygon.
+
+    GeoPandas writes ``MULTIPOLYGON (EMPTY, ...)`` (GeoJSON ``[[[]], ...]``) and WKB may hold a
+    ring of no positions: valid to GEOS, and no territory, but every step that works on the
+    flattened parts, rings and vertices (:func:`_followed`) must be able to rebuild each part
+    from its rings and each ring from its vertices. Dropped here, once, for all of them.
+    """
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    bad = np.union1d(part_of[shapely.is_empty(parts)], part_of[ring_of[shapely.is_empty(rings)]])
+    if bad.size == 0:
+        return geoms
+    out = geoms.copy()
+    for i in bad.tolist():
+        polys = [
+            sg.Polygon(p.exterior, [h for h in p.interiors if not h.is_empty])
+            for p in shapely.get_parts(geoms[i])
+            if not p.exterior.is_empty
+        ]
+        if isinstance(geoms[i], sg.Polygon) and len(polys) == 1:
+            out[i] = polys[0]
+        else:
+            out[i] = sg.MultiPolygon(polys)
+    return out
 
 
 def _refuse_non_finite(raw: Sequence[RawFeature], geoms: Any) -> None:
@@ -599,6 +750,60 @@ def _refuse_some_degrees(
         )
 
 
+#: Degrees by which a feature may lie beyond its CRS's area of use and still count as in it.
+AREA_MARGIN_DEG = 1.0
+
+
+def _refuse_swapped(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
+    """Refuse coordinates in (north, east) order: outside the CRS's area of use, inside swapped.
+
+    Coordinates are read east first (x, lon) whatever a CRS's axis order says. A file written in
+    the axis order of ``urn:ogc:def:crs:EPSG::4258`` (ETRS89 lat, lon, as WFS servers do) or
+    with a projected CRS's northing first reprojects without complaint, to a place far from
+    the CRS's area of use (Sweden's ETRS89 regions to the Arabian Sea), and every region then
+    covers none of its territory. Refused when no feature's first vertex lies within
+    :data:`AREA_MARGIN_DEG` of the area of use and every one, swapped, does. (A CRS whose area
+    of use is the world, such as EPSG:4326, cannot tell: both orders lie in it.)
+    """
+    import pyproj
+
+    crs = _crs(source)
+    area = crs.area_of_use
+    if area is None or area.west > area.east:  # none, or across the antimeridian
+        return
+    first = np.array([shapely.get_coordinates(g)[0] for g in geoms], dtype=np.float64)
+    try:
+        transformer = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        with np.errstate(invalid="ignore"):
+            lon, lat = (np.asarray(v) for v in transformer.transform(first[:, 0], first[:, 1]))
+            slon, slat = (np.asarray(v) for v in transformer.transform(first[:, 1], first[:, 0]))
+    except pyproj.exceptions.ProjError:  # _reproject names it
+        return
+    m = AREA_MARGIN_DEG
+
+    def near(x: Any, y: Any) -> Any:
+        return (
+            (x >= area.west - m)
+            & (x <= area.east + m)
+            & (y >= area.south - m)
+            & (y <= area.north + m)
+        )
+
+    if near(lon, lat).any() or not near(slon, slat).all():
+        return
+    x, y = (float(v) for v in first[0])
+    order = "(lat, lon)" if crs.is_geographic else "(northing, easting)"
+    raise InvalidRegions(
+        f"{raw[0].where} (code {raw[0].code!r}) has coordinates such as x={x:.10g}, y={y:.10g}, "
+        f"which crs {source!r:.80} puts at lon {float(lon[0]):.5f}, lat {float(lat[0]):.5f}: "
+        f"no feature lies in or near the CRS's area of use ({area.name.rstrip('.'):.80}, lon "
+        f"{area.west:g}..{area.east:g}, lat {area.south:g}..{area.north:g}), and every one "
+        f"would with its two coordinates swapped; are they in {order} order? region "
+        "coordinates are read east first (x is the longitude or easting), whatever the CRS's "
+        "axis order: swap them"
+    )
+
+
 def _choose_crs(declared: str | None, given: str | None) -> str | None:
     if given is None or declared is None:
         return given if given is not None else declared
@@ -700,7 +905,7 @@ def _reproject(raw: Sequence[RawFeature], geoms: Any, source: str) -> Any:
             f"y={float(by[k]):.10g}, more than {ROUND_TRIP_M:g} m away ({off.size} such "
             "vertices in all); is the declared CRS right?"
         )
-    return _followed(raw, geoms, moved, transformer.transform, source)
+    return _followed(raw, geoms, moved, transformer.transform, source, JUNCTION_M / factor)
 
 
 #: How far, in metres, a reprojected region's edge may stray from the course it had in the
@@ -717,8 +922,18 @@ _MAX_GROWTH = 16
 _MAX_EXTRA = 1_000_000
 
 
+#: A vertex of one ring this close (in metres) to an edge of another, or of its own, is added
+#: to that edge before edges are followed (:func:`_with_junctions`).
+JUNCTION_M = 0.001
+
+
 def _followed(
-    raw: Sequence[RawFeature], geoms: Any, moved: Any, transform: Any, source: str
+    raw: Sequence[RawFeature],
+    geoms: Any,
+    moved: Any,
+    transform: Any,
+    source: str,
+    junction: float = 0.0,
 ) -> Any:
     """``moved`` (``geoms`` reprojected vertex by vertex), with vertices added where needed.
 
@@ -729,12 +944,16 @@ def _followed(
     :data:`_M_PER_DEG` metres per degree along both axes, an overestimate) is cut in two at its
     middle in the file's CRS, and the halves are checked in turn, until none strays. Two regions
     sharing an edge share its added vertices: both cut it at the same points (a midpoint and
-    the test do not depend on the edge's direction). Geometries are returned as they were moved
-    when no edge strays.
+    the test do not depend on the edge's direction) -- also where one has a vertex along the
+    edge that the other lacks (a T-junction, or features drawn apart): every vertex within
+    ``junction`` (in the CRS's units) of another edge is first added to it
+    (:func:`_with_junctions`). Geometries are returned as they were moved when no edge strays.
     """
     parts, part_of = shapely.get_parts(geoms, return_index=True)
     rings, ring_of = shapely.get_rings(parts, return_index=True)
     xy, ring = shapely.get_coordinates(rings, return_index=True)
+    if junction > 0.0:
+        xy, ring = _with_junctions(xy, ring, junction)
     lonlat = np.column_stack(transform(xy[:, 0], xy[:, 1]))  # as ``moved`` has them
     cap = _MAX_GROWTH * xy.shape[0] + _MAX_EXTRA
     todo = np.ones(xy.shape[0], dtype=np.bool_)  # edges (by first vertex) still to check
@@ -776,6 +995,46 @@ def _followed(
         mine = polys[first[i] : first[i + 1]]
         out[i] = mine[0] if isinstance(geom, sg.Polygon) else sg.MultiPolygon(list(mine))
     return out
+
+
+def _with_junctions(xy: Any, ring: Any, tolerance: float) -> tuple[Any, Any]:
+    """``xy`` (vertices, ``ring`` their ring) with every vertex added to the edges it lies on.
+
+    Two regions whose shared border has vertices on one side that the other lacks (a third
+    region's corner, or features digitised apart) would have that border cut at different
+    points by :func:`_followed`, and the two lon/lat courses would part by up to :data:`BOW_M`:
+    a sliver in no region between neighbours, a hole inside a region merged from features.
+    With every vertex within ``tolerance`` of an edge of another ring (not one of its ends)
+    inserted there, in order along the edge, both sides of a border hold the same vertices and
+    are cut alike.
+    """
+    edge = np.flatnonzero(ring[:-1] == ring[1:])
+    if edge.size == 0:
+        return xy, ring
+    start, end = xy[edge], xy[edge + 1]
+    lines: Any = shapely.linestrings(np.stack([start, end], axis=1))
+    tree = shapely.STRtree(lines)
+    vertex, hit = tree.query(shapely.points(xy), predicate="dwithin", distance=tolerance)
+    if vertex.size == 0:
+        return xy, ring
+    e = edge[hit]
+    p, a, b = xy[vertex], xy[e], xy[e + 1]
+    d = b - a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = ((p - a) * d).sum(axis=1) / (d * d).sum(axis=1)
+    # Not a vertex of the edge's own ring: one within the tolerance of its own ring's edge is
+    # a narrow neck, which the insertion would close (an invalid ring).
+    inner = (t > 0.0) & (t < 1.0) & ~(p == a).all(axis=1) & ~(p == b).all(axis=1)
+    inner &= ring[vertex] != ring[e]
+    if not inner.any():
+        return xy, ring
+    e, t, p = e[inner], t[inner], p[inner]
+    order = np.lexsort((p[:, 1], p[:, 0], t, e))
+    e, t, p = e[order], t[order], p[order]
+    fresh = np.ones(e.size, dtype=np.bool_)  # one vertex seen in several rings: added once
+    fresh[1:] = (e[1:] != e[:-1]) | (p[1:] != p[:-1]).any(axis=1)
+    e, p = e[fresh], p[fresh]
+    return np.insert(xy, e + 1, p, axis=0), np.insert(ring, e + 1, ring[e])
 
 
 def _refuse_projected(raw: Sequence[RawFeature], geoms: Any, lonlat: str | None) -> None:

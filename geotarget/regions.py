@@ -470,7 +470,8 @@ class RegionSet:
     ) -> RegionSet:
         """Read regions from a GeoJSON FeatureCollection.
 
-        Several features with one code are merged into one region (an archipelago, exclaves).
+        Several features with one code are merged into one region (an archipelago, exclaves),
+        and so are the members of a GeometryCollection of polygons.
 
         Parameters
         ----------
@@ -510,7 +511,9 @@ class RegionSet:
             (Multi)Polygon or is invalid (which feature, and where), a non-finite coordinate,
             an unknown CRS or one without horizontal positions, projected coordinates without
             a declared CRS, degrees with a projected one, a vertex outside the CRS's domain,
-            or overlapping regions. Read from a path, every message starts with the file
+            coordinates in (lat, lon) or (northing, easting) order (far outside the CRS's
+            area of use and inside it swapped; coordinates are read east first), or
+            overlapping regions. Read from a path, every message starts with the file
             (``region file 'kommuner.geojson': features[3] (code '0114') ...``).
         InvalidType
             For ``code_property``, ``name_property`` or ``crs`` that is not text (a
@@ -539,7 +542,10 @@ class RegionSet:
         repair: bool = False,
         overlap_tolerance: float = OVERLAP_TOLERANCE,
     ) -> RegionSet:
-        """Read regions from a GeoParquet file (WKB geometry); needs the ``geoparquet`` extra.
+        """Read regions from a GeoParquet file; needs the ``geoparquet`` extra.
+
+        Geometry may be WKB or GeoParquet 1.1's native (GeoArrow) ``polygon`` and
+        ``multipolygon`` encodings.
 
         Takes the same keyword arguments as :meth:`from_geojson`; the CRS comes from the file's
         ``geo`` metadata (OGC:CRS84 when absent, as the GeoParquet specification says).
@@ -550,8 +556,9 @@ class RegionSet:
             When pyarrow is not installed.
         InvalidRegions
             As :meth:`from_geojson`, and for an unreadable or damaged file, a file without
-            GeoParquet metadata, malformed metadata (naming a column the file lacks), or a
-            geometry encoding other than WKB; every message names the file.
+            GeoParquet metadata, malformed metadata (naming a column the file lacks), or
+            another geometry encoding (the message lists those read); every message names
+            the file.
         InvalidType
             As :meth:`from_geojson`.
         """
