@@ -37,7 +37,7 @@ from geotarget._index import plan
 from geotarget._index.leaves import Leaves
 from geotarget._validate import aware_us, lon_lat, lon_lat_arrays, shown
 from geotarget.areas import Area, Circle, Polygon
-from geotarget.errors import InvalidArea, InvalidType, UnknownCode
+from geotarget.errors import InvalidCoordinates, InvalidType, UnknownCode
 from geotarget.positions import LocationRule, Positions
 
 __all__ = ["AreaIndex", "LiveAreaIndex", "PositionIndex"]
@@ -517,10 +517,19 @@ class AreaIndex:
             Index of the point of each pair, ascending.
         area_keys : numpy.ndarray of str
             Key of the area of each pair; within a point, keys ascend.
+
+        Raises
+        ------
+        InvalidCoordinates
+            For NaN, inf or out-of-range values, arrays of different shapes, or arrays that
+            are not one-dimensional (a scalar point included: see :meth:`match_one`).
         """
         x, y = lon_lat_arrays(lon, lat)
         if x.ndim != 1:
-            raise InvalidArea(f"lon and lat must be one-dimensional (got shape {x.shape})")
+            hint = "; for one point call match_one" if x.ndim == 0 else ""
+            raise InvalidCoordinates(
+                f"lon and lat must be one-dimensional (got shape {x.shape}){hint}"
+            )
         return self._buckets.match(x, y)
 
     def match_one(self, lon: float, lat: float) -> tuple[str, ...]:

@@ -885,6 +885,15 @@ def test_match_validates_coordinates() -> None:
         idx.match_one(float("nan"), 59.0)
 
 
+def test_match_of_points_not_in_a_line_is_a_coordinates_error() -> None:
+    """Points given as a 2-D array or a scalar are InvalidCoordinates (not InvalidArea)."""
+    idx = AreaIndex({"x": Circle(18.0, 59.0, 1.0)})
+    with pytest.raises(InvalidCoordinates, match=r"one-dimensional \(got shape \(2, 2\)\)$"):
+        idx.match(np.full((2, 2), 18.0), np.full((2, 2), 59.0))
+    with pytest.raises(InvalidCoordinates, match="for one point call match_one"):
+        idx.match(18.0, 59.0)
+
+
 def test_a_multi_part_area_matches_once() -> None:
     """A point in two parts of one area yields one pair."""
     area = Area([Circle(18.0, 59.0, 1000.0), Circle(18.001, 59.0, 1000.0)])

@@ -14,7 +14,8 @@ radius ``r = rule.accuracy * accuracy_m``:
   ``query`` (so an exact fix is never AMBIGUOUS).
 * The area holds the disk iff one part does or, for a disk met by several parts and held by
   none alone, their union does (:func:`_held_together`: GEOS's union of the parts as lon/lat
-  polygons, classified as one polygon, conservatively).
+  polygons, classified as one polygon, conservatively; for parts reaching 180°, also the
+  union of the parts turned by 180° of longitude, where the two sides meet).
 
 Only leaves near the part are looked at: the R-tree returns the leaves meeting the part's window
 grown by the largest disk radius. Each leaf is then decided whole when its exact bounds allow it,
@@ -55,7 +56,7 @@ import shapely
 from geotarget import _geodesy, _geos, _sorted
 from geotarget._geodesy import circle_window
 from geotarget._index import frames, plan, polygons
-from geotarget._index.boundary import BoundaryCells, grown
+from geotarget._index.boundary import BoundaryCells, grown, part_window
 from geotarget._index.frames import frame_scale, ring_edges
 from geotarget._index.leaves import LEAF, Leaves
 from geotarget._index.segments import BAND_M, SegmentGrid, cut, typical
@@ -921,6 +922,23 @@ def _held_together(
     :data:`_PAD_M` of the union's boundary, or of a circle's rim between the vertices drawn,
     stays AMBIGUOUS.)
     """
+    held = _held_by_union(parts, x, y, r)
+    rest = np.flatnonzero(~held)
+    if rest.size and _meet_antimeridian(parts):
+        # In lon/lat the parts' halves either side of 180° lie at the two ends of the range,
+        # so their union does not join them: a disk across 180° held by the halves together
+        # stayed AMBIGUOUS. Turned half a revolution about the axis (geodesic distances
+        # unchanged), the halves meet at 0° and their union holds it.
+        turned = _turned(parts)
+        if turned:
+            held[rest] = _held_by_union(turned, _turn(x[rest]), y[rest], r[rest])
+    return held
+
+
+def _held_by_union(
+    parts: tuple[Circle | Polygon, ...], x: FloatArray, y: FloatArray, r: FloatArray
+) -> BoolArray:
+    """Whether the lon/lat union of the parts' inner shapes holds each disk (conservatively)."""
     held = np.zeros(x.size, dtype=np.bool_)
     union = shapely.union_all(inner_shapes(parts))
     for piece in shapely.get_parts(union):
@@ -932,6 +950,47 @@ def _held_together(
             continue
         held[sel] = held_by_piece(piece, x[sel], y[sel], r[sel])
     return held
+
+
+def _meet_antimeridian(parts: tuple[Circle | Polygon, ...]) -> bool:
+    """Whether a part reaches the 180° meridian (its window does, as a whole-circle one)."""
+    for part in parts:
+        west, _, east, _ = part_window(part)
+        if west <= -180.0 or east >= 180.0:
+            return True
+    return False
+
+
+def _turn(lon: FloatArray) -> FloatArray:
+    """Longitudes turned by 180° (0° to -180°, 180° and -180° both to 0°)."""
+    out: FloatArray = np.where(lon >= 0.0, lon - 180.0, lon + 180.0)
+    return out
+
+
+def _turned(parts: tuple[Circle | Polygon, ...]) -> tuple[Circle | Polygon, ...]:
+    """The parts turned by 180° of longitude, leaving out those that cannot be.
+
+    A polygon with vertices both east and west of 0° would have an edge across the new
+    180° meridian (as would one whose turned rings GEOS finds invalid): left out, which
+    only makes fewer disks held together (never INSIDE wrongly).
+    """
+    out: list[Circle | Polygon] = []
+    for part in parts:
+        if isinstance(part, Circle):
+            (lon,) = _turn(np.array([part.lon])).tolist()
+            out.append(Circle(lon, part.lat, part.radius_m, margin_m=part.margin_m))
+            continue
+        rings = [np.asarray(part.exterior), *(np.asarray(h) for h in part.holes)]
+        lons = np.concatenate([ring[:, 0] for ring in rings])
+        if (lons > 0.0).any() and (lons < 0.0).any():
+            continue
+        shift = -180.0 if (lons > 0.0).any() else 180.0
+        moved = [np.column_stack([ring[:, 0] + shift, ring[:, 1]]) for ring in rings]
+        try:
+            out.append(Polygon(moved[0], moved[1:]))
+        except InvalidArea:
+            continue
+    return tuple(out)
 
 
 def held_by_piece(piece: Any, x: FloatArray, y: FloatArray, r: FloatArray) -> BoolArray:
