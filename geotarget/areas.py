@@ -513,31 +513,32 @@ class Polygon(_PartBase):
         budget = _geos.VALIDITY_PAIRS_PER_EDGE * edges + _geos.VALIDITY_SPARE_PAIRS
         if _geos.validity_pairs(rings, budget) is None:
             raise InvalidArea(f"the polygon's rings must {_geos.CHECKABLE}")
-        shell_poly = sg.Polygon(shell_xy)
-        shell_reason = shapely.is_valid_reason(shell_poly)
-        if shell_reason != "Valid Geometry":
-            raise InvalidArea(
-                f"exterior must not self-intersect: {_where(shell_reason)} "
-                "(use Polygon.repair(...) to repair it explicitly)"
-            )
-        for i, (h, h_xy) in enumerate(zip(hole_rings, holes_xy, strict=True)):
-            hole_poly = sg.Polygon(h_xy)
-            reason = shapely.is_valid_reason(hole_poly)
-            if reason != "Valid Geometry":
-                raise InvalidArea(f"holes[{i}] must not self-intersect: {_where(reason)}")
-            if not shell_poly.covers(hole_poly):
+        with _geos.quiet():  # (subnormal coordinates: see _geos.quiet)
+            shell_poly = sg.Polygon(shell_xy)
+            shell_reason = shapely.is_valid_reason(shell_poly)
+            if shell_reason != "Valid Geometry":
                 raise InvalidArea(
-                    f"holes[{i}] must lie inside the exterior ring "
-                    f"(got a hole reaching outside it near {h[0]!r})"
+                    f"exterior must not self-intersect: {_where(shell_reason)} "
+                    "(use Polygon.repair(...) to repair it explicitly)"
                 )
-        # Holes in one order (their canonical rings'), so equal shapes compare equal.
-        order = sorted(range(len(hole_rings)), key=hole_rings.__getitem__)
-        hole_rings = tuple(hole_rings[k] for k in order)
-        holes_xy = [holes_xy[k] for k in order]
-        shape = sg.Polygon(shell_xy, holes_xy)
-        reason = shapely.is_valid_reason(shape)
-        if reason != "Valid Geometry":
-            raise InvalidArea(f"polygon with its holes is invalid: {_where(reason)}")
+            for i, (h, h_xy) in enumerate(zip(hole_rings, holes_xy, strict=True)):
+                hole_poly = sg.Polygon(h_xy)
+                reason = shapely.is_valid_reason(hole_poly)
+                if reason != "Valid Geometry":
+                    raise InvalidArea(f"holes[{i}] must not self-intersect: {_where(reason)}")
+                if not shell_poly.covers(hole_poly):
+                    raise InvalidArea(
+                        f"holes[{i}] must lie inside the exterior ring "
+                        f"(got a hole reaching outside it near {h[0]!r})"
+                    )
+            # Holes in one order (their canonical rings'), so equal shapes compare equal.
+            order = sorted(range(len(hole_rings)), key=hole_rings.__getitem__)
+            hole_rings = tuple(hole_rings[k] for k in order)
+            holes_xy = [holes_xy[k] for k in order]
+            shape = sg.Polygon(shell_xy, holes_xy)
+            reason = shapely.is_valid_reason(shape)
+            if reason != "Valid Geometry":
+                raise InvalidArea(f"polygon with its holes is invalid: {_where(reason)}")
         shapely.prepare(shape)
         self.__attrs_init__(shell, hole_rings, margin_m=margin)
         object.__setattr__(self, "_shape", shape)

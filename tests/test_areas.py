@@ -1595,3 +1595,30 @@ def test_a_repair_that_leaves_an_invalid_sliver_repairs_it_again() -> None:
     assert sum(float(p.shape.area) for p in parts) == pytest.approx(8100.0)
     cap = AlertArea(description="x", polygons=[[*ring, ring[0]]])
     assert cap.geometry is not None and cap.empty_polygons == () and cap.repaired_polygons == (0,)
+
+
+@pytest.mark.parametrize(
+    "ring",
+    [
+        [(170, 0), (0, -2.3060555365667234e-301), (180, -1.0954410035015593e-302),
+         (170, -2.3060555365667234e-301)],
+        [(170, 0), (180, 90), (180, -1.0954410035015593e-302), (180, 90),
+         (170, -2.3060555365667234e-301)],
+    ],
+)  # fmt: skip
+def test_subnormal_coordinates_get_geotargets_error_not_a_floating_point_warning(
+    ring: list[tuple[float, float]],
+) -> None:
+    """Rings with 1e-301° coordinates get InvalidArea, not numpy's RuntimeWarning.
+
+    GEOS divides by zero inside its checks of such rings (its answer is right); the flag it
+    left reached the caller as a RuntimeWarning, an exception under ``-W error`` (this suite's
+    setting), before geotarget's own error.
+    """
+    doc = {"type": "Polygon", "coordinates": [[list(p) for p in [*ring, ring[0]]]]}
+    with pytest.raises(InvalidArea, match="self-intersect"):
+        Polygon(ring)
+    with pytest.raises(InvalidArea):
+        Polygon.repair(ring)
+    with pytest.raises(InvalidGeoJSON, match="self-intersect"):
+        Area.from_geojson(json.dumps(doc))
