@@ -22,7 +22,7 @@ from geotarget.errors import (
 )
 from geotarget.ledger._batch import Payload
 from geotarget.ledger._model import IdArray, canonical_text, shown
-from geotarget.ledger._sql import SCHEMA, SqlStore
+from geotarget.ledger._sql import _INHERITED, SCHEMA, SqlStore
 
 _ADMIT_LOCK = 0x67746C65  # "gtle": one admission at a time, across every instance
 _SCHEMA_LOCK = 0x67747363
@@ -198,6 +198,13 @@ class PostgresLedger(SqlStore):
         return cls(
             f"PostgreSQL store: {action} failed: {why} ({str(err).strip()}); nothing was applied"
         )
+
+    def _forked(self) -> None:
+        super()._forked()
+        self._lock = threading.Lock()
+        if self._conn is not None:  # the parent's session: never used nor closed here
+            _INHERITED.append(self._conn)
+            self._conn = None  # (the next transaction connects)
 
     def close(self) -> None:
         """Close the connection.

@@ -1,0 +1,184 @@
+"""Delivery stores under processes and faults: a handle carried into a forked process.
+
+A service often opens its store, then forks workers (``multiprocessing``'s ``fork`` start, a
+pre-forking web server). Each child must get a connection of its own: two processes speaking
+on one PostgreSQL socket wait for ever for answers the other read, and a lock a parent thread
+held at the fork is held for ever in the child. Each test bounds its wait on the children and
+fails (rather than hangs) when one does not finish.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geotarget.ledger import PostgresLedger, SQLiteLedger
+
+T0 = datetime(2024, 4, 15, 10, 0, tzinfo=timezone.utc)
+#: Seconds a child may take; one that takes longer is stuck (a claim here takes milliseconds).
+WAIT = 15.0
+#: Python 3.12+ warns that forking a process with threads may deadlock: that is the point here.
+pytestmark = pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+
+
+def _open(kind: str, where: str) -> Any:
+    return PostgresLedger(where) if kind == "postgres" else SQLiteLedger(where)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """A backend and its DSN or file (PostgreSQL fails in CI without a server, as elsewhere)."""
+    if request.param == "postgres":
+        return "postgres", request.getfixturevalue("postgres_dsn")
+    return "sqlite", str(tmp_path / "ledger.db")
+
+
+def _child_claims(store: Any, k: int, go: Any, out: Any) -> None:
+    """In a forked child: claim overlapping batches, confirm half of each; report the devices."""
+    try:
+        go.wait(WAIT)
+        got: list[str] = []
+        for r in range(20):
+            claims = store.claim(
+                "inc", [f"d{i}" for i in range(r * 10, r * 10 + 30)], version="v", at=T0
+            )
+            got += claims.devices.tolist()
+            store.confirm(claims.keys()[: len(claims) // 2], at=T0)
+        out.put((k, got, None))
+    except BaseException as err:  # reported to the parent, which fails the test
+        out.put((k, [], f"{type(err).__module__}.{type(err).__name__}: {err}"))
+
+
+def _gather(procs: list[Any], out: Any) -> list[tuple[int, list[str], str | None]]:
+    """The children's reports; fails (killing the children) if one is stuck past WAIT."""
+    got = []
+    try:
+        for _ in procs:
+            got.append(out.get(timeout=WAIT))
+    except Exception:  # queue.Empty: a child is stuck
+        pytest.fail(f"a forked child did not finish its claims within {WAIT} s (stuck)")
+    finally:
+        for p in procs:
+            p.join(WAIT)
+            if p.is_alive():
+                p.kill()
+                p.join()
+    return got
+
+
+def test_children_forked_with_an_open_handle_claim_disjoint_sets(where: tuple[str, str]) -> None:
+    """Four children forked with the parent's open handle claim at once: disjoint, none stuck.
+
+    Before the fix the PostgreSQL children shared the parent's socket: their messages
+    interleaved and each waited for ever for an answer another had read.
+    """
+    kind, dsn = where
+    ctx = mp.get_context("fork")
+    store = _open(kind, dsn)
+    try:
+        store.claim("inc", ["seed"], version="v", at=T0)
+        go, out = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_child_claims, args=(store, k, go, out)) for k in range(4)]
+        for p in procs:
+            p.start()
+        reports = _gather(procs, out)
+        assert [err for _, _, err in reports if err] == []
+        claimed = [d for _, devices, _ in reports for d in devices]
+        assert sorted(claimed) == sorted({f"d{i}" for i in range(220)})  # each exactly once
+        assert store.claim("inc", ["last"], version="v", at=T0).devices.tolist() == ["last"]
+        assert len(store.claim("inc", ["d5", "seed"], version="v", at=T0)) == 0
+    finally:
+        store.close()
+
+
+def _child_one_claim(store: Any, out: Any) -> None:
+    try:
+        out.put((0, store.claim("inc", ["child"], version="v", at=T0).devices.tolist(), None))
+    except BaseException as err:
+        out.put((0, [], f"{type(err).__module__}.{type(err).__name__}: {err}"))
+
+
+def test_a_child_forked_while_a_parent_thread_is_inside_a_call_is_not_stuck(
+    where: tuple[str, str],
+) -> None:
+    """A fork while another thread is inside a store call: the child's own call still runs.
+
+    The parent's thread is inside a call (it holds the handle's lock) at the fork; the child
+    has no such thread, so before the fix its copy of the lock was held for ever and its first
+    call never returned.
+    """
+    kind, dsn = where
+    ctx = mp.get_context("fork")
+    store = _open(kind, dsn)
+    try:
+        store.claim("inc", ["seed"], version="v", at=T0)
+        out = ctx.Queue()
+        inside, release = threading.Event(), threading.Event()
+
+        def busy_call() -> None:  # a store call paused midway: the handle's lock held
+            with store._lock:
+                inside.set()
+                release.wait(WAIT)
+
+        thread = threading.Thread(target=busy_call)
+        thread.start()
+        assert inside.wait(WAIT)
+        proc = ctx.Process(target=_child_one_claim, args=(store, out))
+        try:
+            proc.start()
+        finally:
+            release.set()
+            thread.join()
+        [(_, devices, err)] = _gather([proc], out)
+        assert err is None
+        assert devices == ["child"]
+    finally:
+        store.close()
+
+
+def test_a_forked_child_opens_its_own_postgres_session(postgres_dsn: str) -> None:
+    """A child's call runs on a session of its own: the server counts one more client.
+
+    Before the fix the child used the parent's session (one socket for two processes).
+    """
+    import psycopg
+
+    ctx = mp.get_context("fork")
+    store = PostgresLedger(postgres_dsn)
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        " AND pid <> pg_backend_pid()"
+    )
+    try:
+        store.claim("inc", ["seed"], version="v", at=T0)
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            before = admin.execute(query).fetchone()
+            out, done = ctx.Queue(), ctx.Event()
+            proc = ctx.Process(target=_child_holds, args=(store, out, done))
+            proc.start()
+            try:
+                report = out.get(timeout=WAIT)
+                during = admin.execute(query).fetchone()
+            finally:
+                done.set()
+                proc.join(WAIT)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join()
+        assert report == (0, ["child"], None)
+        assert before is not None and during is not None
+        assert during[0] == before[0] + 1
+        assert store.claim("inc", ["parent"], version="v", at=T0).devices.tolist() == ["parent"]
+    finally:
+        store.close()
+
+
+def _child_holds(store: Any, out: Any, done: Any) -> None:
+    """Claim once, report, and keep the handle open until the parent has looked."""
+    _child_one_claim(store, out)
+    done.wait(WAIT)
