@@ -182,3 +182,63 @@ def _child_holds(store: Any, out: Any, done: Any) -> None:
     """Claim once, report, and keep the handle open until the parent has looked."""
     _child_one_claim(store, out)
     done.wait(WAIT)
+
+
+def test_a_frozen_postgres_server_fails_a_call_after_query_timeout(own_postgres: Any) -> None:
+    """A server that stops answering mid-call: StoreUnavailable after query_timeout, no hang.
+
+    The handle's backend is stopped (SIGSTOP: a frozen host, a network dropping packets).
+    Before the fix libpq waited for its answer for ever; now the call fails after
+    ``query_timeout`` naming it, and once the server answers again the next call runs on a
+    new connection.
+    """
+    import os
+    import signal
+
+    import psycopg
+
+    from geotarget.errors import StoreUnavailable
+
+    store = PostgresLedger(f"{own_postgres.dsn} application_name=gt_frozen", query_timeout=1.0)
+    stopped: list[int] = []
+    try:
+        store.claim("inc", ["seed"], version="v", at=T0)
+        with psycopg.connect(own_postgres.dsn, autocommit=True) as admin:
+            rows = admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'gt_frozen'"
+            ).fetchall()
+        assert len(rows) == 1
+        os.kill(rows[0][0], signal.SIGSTOP)
+        stopped.append(rows[0][0])
+        got: list[BaseException | None] = []
+
+        def call() -> None:
+            try:
+                store.claim("inc", ["frozen"], version="v", at=T0)
+                got.append(None)
+            except BaseException as err:
+                got.append(err)
+
+        thread = threading.Thread(target=call, daemon=True)
+        thread.start()
+        thread.join(WAIT)
+        assert not thread.is_alive(), f"the call still waits {WAIT} s after the server froze"
+        [err] = got
+        assert isinstance(err, StoreUnavailable)
+        assert "query_timeout, 1 s" in str(err) and "nothing was applied" in str(err)
+        os.kill(stopped.pop(), signal.SIGCONT)
+        assert store.claim("inc", ["after"], version="v", at=T0).devices.tolist() == ["after"]
+        assert len(store.claim("inc", ["frozen"], version="v", at=T0)) == 1  # never applied
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        store.close()
+
+
+def test_query_timeout_is_checked() -> None:
+    """``query_timeout`` outside (0, 600] s, or not a number, is refused before connecting."""
+    from geotarget.errors import InvalidInput
+
+    for bad in (0, -1.0, 601, True, "5"):
+        with pytest.raises(InvalidInput, match=r"query_timeout must be a number of seconds"):
+            PostgresLedger("host=/nonexistent", query_timeout=bad)  # type: ignore[arg-type]
