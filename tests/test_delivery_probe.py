@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import threading
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +243,60 @@ def test_query_timeout_is_checked() -> None:
     for bad in (0, -1.0, 601, True, "5"):
         with pytest.raises(InvalidInput, match=r"query_timeout must be a number of seconds"):
             PostgresLedger("host=/nonexistent", query_timeout=bad)  # type: ignore[arg-type]
+
+
+def test_a_sqlite_lock_held_by_another_process_is_store_busy_saying_what_to_do(
+    tmp_path: Path,
+) -> None:
+    """Another process holds the file's write lock: each call fails with StoreBusy, no hang.
+
+    Opening the store, claiming, confirming and redelivering each wait ``busy_timeout`` at
+    most, apply nothing, and say what to do (try again, or a longer ``busy_timeout``); once
+    the lock is released every call runs. Before the fix the message named no setting.
+    """
+    import subprocess
+    import sys
+
+    from geotarget.errors import StoreBusy
+
+    path = tmp_path / "ledger.db"
+    store = SQLiteLedger(path, busy_timeout=0.2)
+    claims = store.claim("inc", ["a", "b"], version="v", at=T0)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys\n"
+            f"db = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+            "db.execute('BEGIN IMMEDIATE')\n"
+            "print('held', flush=True)\n"
+            "sys.stdin.readline()\n"
+            "db.execute('ROLLBACK')\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        calls: dict[str, Callable[[], Any]] = {
+            "open": lambda: SQLiteLedger(path, busy_timeout=0.2),
+            "claim": lambda: store.claim("inc", ["c"], version="v", at=T0),
+            "confirm": lambda: store.confirm(claims.keys()[:1], at=T0),
+            "redeliver": lambda: store.redeliver(T0 + timedelta(hours=1)),
+        }
+        for name, call in calls.items():
+            with pytest.raises(StoreBusy) as caught:
+                call()
+            message = str(caught.value)
+            assert "busy_timeout, 0.2 s" in message, name
+            assert "try again" in message and "nothing was applied" in message, name
+    finally:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(WAIT)
+        holder.stdout.close()
+    assert store.claim("inc", ["c"], version="v", at=T0).devices.tolist() == ["c"]
+    assert store.confirm(claims.keys()[:1], at=T0).confirmed.tolist() == [0]
+    store.close()

@@ -61,7 +61,7 @@ _MESSAGES = (
 )
 
 
-def _store_error(err: sqlite3.Error, path: Path, action: str) -> StoreError:
+def _store_error(err: sqlite3.Error, path: Path, action: str, busy_timeout: float) -> StoreError:
     name = getattr(err, "sqlite_errorname", "") or ""
     cls: type[StoreError] | None = None
     for code, c in _CODES.items():
@@ -87,7 +87,10 @@ def _store_error(err: sqlite3.Error, path: Path, action: str) -> StoreError:
         why = "the file system failed a read or write"
     else:
         why = {
-            StoreBusy: "another connection held its lock past the busy timeout",
+            StoreBusy: (
+                f"another connection held its lock past the busy timeout (busy_timeout, "
+                f"{busy_timeout:g} s): try again, or give SQLiteLedger a longer busy_timeout"
+            ),
             StoreReadOnly: "it cannot be written (read-only file, directory or database)",
             StoreFull: "the disk or database is full",
             StoreCorrupt: "the file is not a SQLite database",
@@ -443,7 +446,7 @@ class SQLiteLedger(SqlStore):
         try:
             self._db = self._connect()
         except sqlite3.Error as err:
-            raise _store_error(err, self.path, "open") from err
+            raise _store_error(err, self.path, "open", self._busy_timeout) from err
         try:
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -476,7 +479,7 @@ class SQLiteLedger(SqlStore):
                 cur.execute(_LOG_INDEX)
         except sqlite3.Error as err:
             self._db.close()
-            raise _store_error(err, self.path, "open") from err
+            raise _store_error(err, self.path, "open", self._busy_timeout) from err
         except BaseException:
             self._db.close()
             raise
@@ -557,7 +560,7 @@ class SQLiteLedger(SqlStore):
             yield
         except sqlite3.Error as err:
             self._rollback()
-            raise _store_error(err, self.path, what) from err
+            raise _store_error(err, self.path, what, self._busy_timeout) from err
         except BaseException:
             self._rollback()
             raise
