@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import os
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -22,13 +25,69 @@ from geotarget.errors import (
 )
 from geotarget.ledger._batch import Payload
 from geotarget.ledger._model import IdArray, canonical_text, shown
-from geotarget.ledger._sql import SCHEMA, SqlStore
+from geotarget.ledger._sql import _INHERITED, SCHEMA, SqlStore
 
 _ADMIT_LOCK = 0x67746C65  # "gtle": one admission at a time, across every instance
 _SCHEMA_LOCK = 0x67747363
 #: Rows per COPY chunk of a claim: small enough that the server starts early, large enough that
 #: each write is one round of libpq's buffer.
 _COPY_ROWS = 1_000
+
+
+class _Watchdog:
+    """Shuts a connection's socket down when a transaction outlives its deadline.
+
+    libpq waits for the server's answer without a limit: a server that stopped answering (a
+    frozen host, a network that drops packets) held the caller for ever, and ``lock_timeout``
+    and ``statement_timeout`` are the server's own clocks, which a frozen server does not run.
+    One thread per handle, started at the first transaction, sleeps until the armed deadline;
+    past it, it shuts the socket down, so libpq's wait ends with an error at once.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._deadline: float | None = None
+        self._fd = -1
+        self._pid = 0
+        self._stopped = False
+        #: Whether the last armed deadline passed (its connection was shut down).
+        self.fired = False
+
+    def arm(self, fd: int, seconds: float) -> None:
+        with self._cond:
+            if self._pid != os.getpid():  # (first use, or a forked child: a fork copies no thread)
+                self._pid = os.getpid()
+                threading.Thread(
+                    target=self._run, name="geotarget-pg-watchdog", daemon=True
+                ).start()
+            self._fd, self._deadline, self.fired = fd, time.monotonic() + seconds, False
+            self._cond.notify()
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._deadline = None
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped, self._deadline = True, None
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                if self._deadline is None:
+                    self._cond.wait()
+                    continue
+                left = self._deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                self._deadline, self.fired = None, True
+                try:
+                    with socket.socket(fileno=os.dup(self._fd)) as sock:
+                        sock.shutdown(socket.SHUT_RDWR)
+                except OSError:  # (already closed: nothing waits on it)
+                    pass
 
 
 def _psycopg() -> Any:
@@ -99,6 +158,11 @@ class PostgresLedger(SqlStore):
     connect_timeout : float, default 5.0
         Seconds to wait for the server before raising
         :class:`~geotarget.errors.StoreUnavailable`.
+    query_timeout : float, default 30.0
+        Seconds one operation may wait for the server's answers (a server that stopped
+        answering, a network that drops packets) before raising
+        :class:`~geotarget.errors.StoreUnavailable`; its connection is then replaced at the
+        next operation. Longer than ``lock_timeout``: lock waits end first, as ``StoreBusy``.
 
     Raises
     ------
@@ -114,11 +178,20 @@ class PostgresLedger(SqlStore):
     _for_update = " FOR UPDATE"
 
     def __init__(
-        self, dsn: str, *, lock_timeout: float = 5.0, connect_timeout: float = 5.0
+        self,
+        dsn: str,
+        *,
+        lock_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        query_timeout: float = 30.0,
     ) -> None:
         if not isinstance(dsn, str) or not dsn:
             raise InvalidInput(f"dsn must be a non-empty str (got {shown(dsn)})")
-        for name, value in (("lock_timeout", lock_timeout), ("connect_timeout", connect_timeout)):
+        for name, value in (
+            ("lock_timeout", lock_timeout),
+            ("connect_timeout", connect_timeout),
+            ("query_timeout", query_timeout),
+        ):
             if (
                 isinstance(value, bool)
                 or not isinstance(value, (int, float))
@@ -132,6 +205,8 @@ class PostgresLedger(SqlStore):
         self.dsn = dsn
         self._lock_timeout = float(lock_timeout)
         self._connect_timeout = float(connect_timeout)
+        self._query_timeout = float(query_timeout)
+        self._watchdog = _Watchdog()
         self._lock = threading.Lock()
         self._closed = False
         self._conn: Any = None
@@ -162,6 +237,7 @@ class PostgresLedger(SqlStore):
             conn = pg.connect(self.dsn, connect_timeout=max(1, round(self._connect_timeout)))
         except pg.Error as err:
             raise self._error(err, "connect") from err
+        self._watchdog.arm(conn.pgconn.socket, self._query_timeout)  # (BEGIN re-arms)
         try:
             conn.execute(f"SET lock_timeout = {int(self._lock_timeout * 1000)}")
             conn.execute(
@@ -172,6 +248,8 @@ class PostgresLedger(SqlStore):
         except pg.Error as err:
             conn.close()  # a connection that could not be set up is not kept, nor leaked
             raise self._error(err, "connect") from err
+        finally:
+            self._watchdog.disarm()
         self._conn = conn
 
     def _error(self, err: Exception, action: str, committing: bool = False) -> StoreError:
@@ -199,6 +277,14 @@ class PostgresLedger(SqlStore):
             f"PostgreSQL store: {action} failed: {why} ({str(err).strip()}); nothing was applied"
         )
 
+    def _forked(self) -> None:
+        super()._forked()
+        self._lock = threading.Lock()
+        self._watchdog = _Watchdog()
+        if self._conn is not None:  # the parent's session: never used nor closed here
+            _INHERITED.append(self._conn)
+            self._conn = None  # (the next transaction connects)
+
     def close(self) -> None:
         """Close the connection.
 
@@ -207,6 +293,7 @@ class PostgresLedger(SqlStore):
         """
         with self._lock:
             self._closed = True
+            self._watchdog.stop()
             if self._conn is not None:
                 self._conn.close()
 
@@ -221,15 +308,25 @@ class PostgresLedger(SqlStore):
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._connect()
         committing = False
+        watchdog = self._watchdog
         try:
             with ExitStack() as stack:
-                cur = stack.enter_context(self._begin(stack).cursor())
+                stack.callback(watchdog.disarm)
+                watchdog.arm(self._conn.pgconn.socket, self._query_timeout)
+                conn = self._begin(stack)
+                cur = stack.enter_context(conn.cursor())
                 if not durable:
                     cur.execute("SET LOCAL synchronous_commit = off")
                 yield cur
                 committing = writes  # (what fails from here on is the COMMIT)
         except pg.Error as err:
-            raise self._error(err, "a transaction", committing) from err
+            why: Exception = err
+            if watchdog.fired:
+                why = pg.OperationalError(
+                    f"no answer within query_timeout, {self._query_timeout:g} s: is the server "
+                    "frozen or the network down?"
+                )
+            raise self._error(why, "a transaction", committing) from err
 
     def _begin(self, stack: ExitStack) -> Any:
         """Start a transaction in ``stack``; return its connection.
@@ -243,8 +340,11 @@ class PostgresLedger(SqlStore):
         try:
             stack.enter_context(self._conn.transaction())
         except self._pg.OperationalError:
+            if self._watchdog.fired:
+                raise
             self._conn.close()
             self._connect()
+            self._watchdog.arm(self._conn.pgconn.socket, self._query_timeout)
             stack.enter_context(self._conn.transaction())
         return self._conn
 

@@ -22,7 +22,9 @@ them as rows (:meth:`SqlStore._settle`); reads add them to the rows (:meth:`SqlS
 from __future__ import annotations
 
 import abc
+import os
 import threading
+import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -174,8 +176,36 @@ def _minus(runs: SortedRuns, values: IdArray) -> SortedRuns:
     return SortedRuns(tuple(r for r in kept if r[0].size))
 
 
+#: Every open SQL store of this process, for :func:`_after_fork`.
+_OPEN: weakref.WeakSet[SqlStore] = weakref.WeakSet()
+#: Connections a forked child inherited: kept, never used nor closed (their parent's).
+_INHERITED: list[Any] = []
+
+
+def _after_fork() -> None:
+    """In a forked child: each store's locks are new and its connection is the parent's.
+
+    A fork copies the parent's connection (its socket, or its SQLite file handles and locks)
+    and its locks, perhaps held by a thread the child does not have. Used by two processes, a
+    PostgreSQL connection interleaves their messages (each waits, for ever, for an answer the
+    other read) and a SQLite connection believes in locks the child does not hold. So the
+    child keeps the parent's connection untouched (closing it would end the parent's session)
+    and opens its own at its first call.
+    """
+    for store in list(_OPEN):
+        store._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 class SqlStore(StoreBase):
-    """The operations of a SQL delivery store; subclasses supply the connection and batches."""
+    """The operations of a SQL delivery store; subclasses supply the connection and batches.
+
+    A handle carried into a process forked from the one that opened it (``multiprocessing``'s
+    ``fork`` start, a pre-forking server) opens a connection of its own there at its first
+    call; the parent's goes on serving the parent.
+    """
 
     #: ``" FOR SHARE"`` / ``" FOR UPDATE"`` on PostgreSQL; SQLite serialises writers instead.
     _for_share = ""
@@ -184,6 +214,11 @@ class SqlStore(StoreBase):
     def __init__(self) -> None:
         #: Per incident: (the version the set is exact for, or None; claimed ints; strings).
         self._known: dict[str, tuple[str | None, SortedRuns, SortedRuns]] = {}
+        self._known_lock = threading.Lock()
+        _OPEN.add(self)
+
+    def _forked(self) -> None:
+        """In a forked child (:func:`_after_fork`): new locks; the connection set aside."""
         self._known_lock = threading.Lock()
 
     # -- what a backend supplies ---------------------------------------------------------------

@@ -30,7 +30,7 @@ from geotarget.errors import (
 )
 from geotarget.ledger._batch import Payload, mixed_values
 from geotarget.ledger._model import Admission, IdArray, shown
-from geotarget.ledger._sql import _DUE_FROM, _DUE_WHERE, SCHEMA, Logged, SqlStore
+from geotarget.ledger._sql import _DUE_FROM, _DUE_WHERE, _INHERITED, SCHEMA, Logged, SqlStore
 from geotarget.ledger._store import _on_disk
 
 #: The oldest SQLite supported (Ubuntu 20.04 ships 3.31.1). The store uses UPSERT (3.24), row
@@ -61,7 +61,7 @@ _MESSAGES = (
 )
 
 
-def _store_error(err: sqlite3.Error, path: Path, action: str) -> StoreError:
+def _store_error(err: sqlite3.Error, path: Path, action: str, busy_timeout: float) -> StoreError:
     name = getattr(err, "sqlite_errorname", "") or ""
     cls: type[StoreError] | None = None
     for code, c in _CODES.items():
@@ -87,7 +87,10 @@ def _store_error(err: sqlite3.Error, path: Path, action: str) -> StoreError:
         why = "the file system failed a read or write"
     else:
         why = {
-            StoreBusy: "another connection held its lock past the busy timeout",
+            StoreBusy: (
+                f"another connection held its lock past the busy timeout (busy_timeout, "
+                f"{busy_timeout:g} s): try again, or give SQLiteLedger a longer busy_timeout"
+            ),
             StoreReadOnly: "it cannot be written (read-only file, directory or database)",
             StoreFull: "the disk or database is full",
             StoreCorrupt: "the file is not a SQLite database",
@@ -438,22 +441,19 @@ class SQLiteLedger(SqlStore):
         self._worker: ThreadPoolExecutor | None = None
         self._worker_pid = 0
         self._wal: _Checkpointer | None = None
+        self._busy_timeout = float(busy_timeout)
+        self._inherited = False
         try:
-            self._db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
-            )
+            self._db = self._connect()
         except sqlite3.Error as err:
-            raise _store_error(err, self.path, "open") from err
+            raise _store_error(err, self.path, "open", self._busy_timeout) from err
         try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreReadOnly(
                     f"SQLite store {str(self.path)!r}: cannot switch to WAL (journal_mode "
                     f"{mode!r}): is the directory writable?"
                 )
-            # The store's thread checkpoints; commits here only past the fallback.
-            self._db.execute(f"PRAGMA wal_autocheckpoint = {FALLBACK_FRAMES}")
             with self._tx(durable=True) as cur:
                 for stmt in SCHEMA:
                     cur.execute(
@@ -479,7 +479,7 @@ class SQLiteLedger(SqlStore):
                 cur.execute(_LOG_INDEX)
         except sqlite3.Error as err:
             self._db.close()
-            raise _store_error(err, self.path, "open") from err
+            raise _store_error(err, self.path, "open", self._busy_timeout) from err
         except BaseException:
             self._db.close()
             raise
@@ -493,6 +493,25 @@ class SQLiteLedger(SqlStore):
             ) from err
         self._wal = _Checkpointer(self.path)
 
+    def _connect(self) -> sqlite3.Connection:
+        """A new connection to the file, set up as the store uses it."""
+        db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout
+        )
+        try:
+            db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            # The store's thread checkpoints; commits here only past the fallback.
+            db.execute(f"PRAGMA wal_autocheckpoint = {FALLBACK_FRAMES}")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _forked(self) -> None:
+        super()._forked()
+        self._lock = threading.Lock()
+        self._inherited = True  # (the next call opens the child's own connection)
+
     def close(self) -> None:
         """Close the database connection (after any admission's commit or checkpoint running).
 
@@ -501,7 +520,8 @@ class SQLiteLedger(SqlStore):
         """
         with self._lock:
             self._closed = True
-            self._db.close()
+            if not self._inherited:  # (the parent's: never closed here)
+                self._db.close()
         if self._worker is not None:
             self._worker.shutdown()
         wal, self._wal = self._wal, None
@@ -509,12 +529,19 @@ class SQLiteLedger(SqlStore):
             wal.close()
 
     def _check_open(self, what: str) -> None:
-        """Raise StoreUnavailable if :meth:`close` was called (the lock held)."""
+        """Raise StoreUnavailable if :meth:`close` was called (the lock held).
+
+        In a forked child, first opens the child's own connection (see :func:`_after_fork`).
+        """
         if self._closed:
             raise StoreUnavailable(
                 f"SQLite store {str(self.path)!r}: {what} failed: the store is closed (close() "
                 "was called on this handle; open a new SQLiteLedger); nothing was applied"
             )
+        if self._inherited:
+            own = self._connect()
+            _INHERITED.append(self._db)  # the parent's: never used nor closed here
+            self._db, self._sync_now, self._inherited = own, "", False
 
     @contextmanager
     def _tx(self, durable: bool = False) -> Iterator[sqlite3.Cursor]:
@@ -533,7 +560,7 @@ class SQLiteLedger(SqlStore):
             yield
         except sqlite3.Error as err:
             self._rollback()
-            raise _store_error(err, self.path, what) from err
+            raise _store_error(err, self.path, what, self._busy_timeout) from err
         except BaseException:
             self._rollback()
             raise
@@ -633,7 +660,7 @@ class SQLiteLedger(SqlStore):
         return self._worker
 
     def _rollback(self) -> None:
-        if not self._closed and self._db.in_transaction:
+        if not self._closed and not self._inherited and self._db.in_transaction:
             with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back itself
                 self._db.execute("ROLLBACK")
 
