@@ -196,7 +196,8 @@ def _after_fork() -> None:
         store._forked()
 
 
-os.register_at_fork(after_in_child=_after_fork)
+if hasattr(os, "register_at_fork"):  # (no fork on Windows)
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 class SqlStore(StoreBase):
