@@ -25,7 +25,7 @@ from targeting_helpers import (
 )
 
 from geotarget import Circle, PositionIndex, cap
-from geotarget.alerts import Alert, MessageType, Reference
+from geotarget.alerts import Alert, Category, MessageType, Reference, ResponseType
 from geotarget.errors import DuplicateIdentifier, GeotargetError
 from geotarget.issuers import Issuer
 from geotarget.kinds import RecognitionRule, normalise_event
@@ -387,3 +387,45 @@ def test_preview_agrees_with_target_in_any_arrival_order(store: str, tmp_path: P
         for i in order:
             said = targeter.preview(chain[i], index, AT).verdict
             assert said is targeter.target(chain[i], index, AT).verdict, (order, i)
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_a_relayed_copy_with_unordered_lists_reordered_is_the_same_message(
+    store: str, tmp_path: Path
+) -> None:
+    """Addresses, codes, categories and response types in another order, or one twice: the same.
+
+    CAP gives these lists no order, and a relay may rewrite them; the copy was refused as
+    DuplicateIdentifier ("first difference: codes"). Another set of items is another message.
+    """
+    ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / "d.db")
+    targeter = Targeter(
+        make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger
+    )
+    index = PositionIndex(positions(LONS, [LAT0] * len(LONS), observed_at=[AT] * len(LONS)))
+    base = make_alert("tip_request", Circle(LON0, LAT0, 1000.0), ident="L0")
+    cats = (Category.SAFETY, Category.SECURITY, Category.RESCUE)
+    resp = (ResponseType.MONITOR, ResponseType.PREPARE)
+    alert = attrs.evolve(
+        base,
+        addresses=("ops-a", "ops-b"),
+        codes=("IPAWSv1.0", "profile:CAP-SE:1.0"),
+        infos=[attrs.evolve(i, categories=cats, response_types=resp) for i in base.infos],
+    )
+    told = targeter.receive(cap.dumps(alert).encode(), index, AT)
+    assert told.verdict is Verdict.DELIVER and told.claims is not None
+    targeter.confirm(told.claims.keys(), AT)
+    relayed = attrs.evolve(
+        alert,
+        addresses=("ops-b", "ops-a", "ops-b"),
+        codes=("profile:CAP-SE:1.0", "IPAWSv1.0"),
+        infos=[
+            attrs.evolve(i, categories=cats[::-1], response_types=resp[::-1]) for i in alert.infos
+        ],
+    )
+    again = targeter.receive(cap.dumps(relayed).encode(), index, AT)
+    assert (again.verdict, again.recipients.tolist()) == (Verdict.DELIVER, [])
+    other = attrs.evolve(alert, codes=("IPAWSv1.0",))
+    with pytest.raises(DuplicateIdentifier, match="first difference: codes"):
+        targeter.receive(cap.dumps(other).encode(), index, AT)
+    ledger.close()

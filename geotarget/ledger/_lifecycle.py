@@ -204,26 +204,41 @@ def same_message(document: str, alert: Alert, doc: str) -> bool:
 
     Equal text, or equal content: the same message relayed with its times written at
     another UTC offset, say, is the same message (an :class:`~geotarget.alerts.Alert`
-    compares instants), whatever text the store kept of it. So is one whose
-    ``<references>`` list the same messages in another order, or one of them twice: CAP's
-    references name a set of earlier messages, in no order.
+    compares instants), whatever text the store kept of it. So is one whose unordered lists
+    hold the same items in another order, or one of them twice (:func:`_canonical`): CAP's
+    ``<references>`` name a set of earlier messages, and its ``<addresses>``, ``<code>``,
+    ``<category>`` and ``<responseType>`` give their items no order either.
     """
     if document == doc:
         return True
     from geotarget import cap
 
     stored = cap.loads(document)
-    if stored == alert:
-        return True
-    if set(stored.references) != set(alert.references):
-        return False
-    return bool(_by_references(stored) == _by_references(alert))
+    return bool(stored == alert or _canonical(stored) == _canonical(alert))
 
 
-def _by_references(alert: Alert) -> Alert:
-    """``alert`` with its references in one order, each once."""
+def _canonical(alert: Alert) -> Alert:
+    """``alert`` with its unordered lists in one order, each item once.
+
+    The references, addresses and codes, and each info block's categories and response
+    types (the info blocks themselves keep their order: one per language, as sent).
+    """
     refs = sorted(set(alert.references), key=lambda r: (r.sender, r.identifier, r.sent))
-    return attrs.evolve(alert, references=refs)
+    infos = [
+        attrs.evolve(
+            info,
+            categories=sorted(set(info.categories)),  # (str enums: by their values)
+            response_types=sorted(set(info.response_types)),
+        )
+        for info in alert.infos
+    ]
+    return attrs.evolve(
+        alert,
+        references=refs,
+        addresses=sorted(set(alert.addresses)),
+        codes=sorted(set(alert.codes)),
+        infos=infos,
+    )
 
 
 def admit(
