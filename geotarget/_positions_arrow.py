@@ -55,7 +55,7 @@ from geotarget._position_files import (
     lacking,
     twice,
 )
-from geotarget._validate import shown
+from geotarget._validate import as_float, shown
 from geotarget.errors import (
     GeotargetError,
     InvalidInput,
@@ -320,10 +320,7 @@ def _cell_deg(value: object) -> float:
         raise InvalidInput(
             f"cell_deg must be a number > 0 and <= 90 (got {type(value).__name__} {shown(value)})"
         )
-    try:
-        x = float(value)
-    except OverflowError:  # an int beyond float's range
-        x = math.inf
+    x = as_float(value)
     if not (0.0 < x <= 90.0) or math.isnan(x):
         raise InvalidInput(f"cell_deg must be a number > 0 and <= 90 (got {shown(value)})")
     if x < MIN_CELL_DEG:

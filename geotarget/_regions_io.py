@@ -952,6 +952,7 @@ def _followed(
     parts, part_of = shapely.get_parts(geoms, return_index=True)
     rings, ring_of = shapely.get_rings(parts, return_index=True)
     xy, ring = shapely.get_coordinates(rings, return_index=True)
+    given = xy.shape[0]  # the file's vertices: none added means the moved geometries stand
     if junction > 0.0:
         xy, ring = _with_junctions(xy, ring, junction)
     lonlat = np.column_stack(transform(xy[:, 0], xy[:, 1]))  # as ``moved`` has them
@@ -985,7 +986,7 @@ def _followed(
         xy = np.insert(xy, at, mid[cut], axis=0)
         lonlat = np.insert(lonlat, at, np.column_stack([mx[cut], my[cut]]), axis=0)
         ring = np.insert(ring, at, ring[at - 1])
-    if xy.shape[0] == shapely.get_num_coordinates(geoms).sum():
+    if xy.shape[0] == given:
         return moved
     rings_ll: Any = shapely.linearrings(lonlat, indices=ring)
     polys: Any = shapely.polygons(rings_ll, indices=ring_of)

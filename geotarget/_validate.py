@@ -162,6 +162,17 @@ def number(
     return x
 
 
+def as_float(value: int | float | np.integer[Any] | np.floating[Any]) -> float:
+    """``float(value)``, an int beyond float's range (``10**400``) as an infinity of its sign.
+
+    For range checks that then refuse it with their own rule, instead of ``OverflowError``.
+    """
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def only_numbers(values: Iterable[object]) -> bool:
     """Whether every value is an int or a float (numpy's too) and none is a bool.
 

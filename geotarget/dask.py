@@ -36,7 +36,6 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import itertools
-import math
 import os
 import threading
 import time
@@ -73,7 +72,7 @@ from geotarget._positions_arrow import (
 from geotarget._positions_arrow import (
     write_partitioned as _write_partitioned,
 )
-from geotarget._validate import file_path, number, shown
+from geotarget._validate import as_float, file_path, number, shown
 from geotarget.alerts import Alert, MessageType, Status
 from geotarget.areas import Area
 from geotarget.errors import (
@@ -348,14 +347,6 @@ def _changed(stamps: _Stamps) -> bool:
         return True
 
 
-def _seconds(value: float) -> float:
-    """A number of seconds as a float; an int beyond float's range is never (``inf``)."""
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf
-
-
 class PartitionedPositions:
     """A Parquet dataset of positions: every ``*.parquet`` file under a directory.
 
@@ -412,7 +403,7 @@ class PartitionedPositions:
         # Absolute: the workers read the files by these paths, from their own directories.
         self.root = file_path("root", root).absolute()
         #: The longest time, in seconds, between two stats of every file (None: never).
-        self.recheck_s = None if recheck_s is None else _seconds(recheck_s)
+        self.recheck_s = None if recheck_s is None else as_float(recheck_s)
         self._parts: list[Partition] = []
         self._inner: _Stamps = {}  # directories holding directories: stat-ed before every alert
         self._leaves: _Stamps = {}  # the other directories: stat-ed with every file

@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence, ValuesView
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -45,6 +44,7 @@ from geotarget._validate import (
     YEARS_RULE,
     BoolArray,
     FloatArray,
+    as_float,
     aware_us,
     bools_among_numbers,
     coarse_degrees,
@@ -137,10 +137,7 @@ def _bounded(name: str, value: object, upper: int) -> float:
         value, (int, float, np.integer, np.floating)
     ):
         raise InvalidType(f"{rule} (got {type(value).__name__} {shown(value)})")
-    try:
-        x = float(value)
-    except OverflowError:  # an int beyond float's range: far above any bound
-        x = math.inf
+    x = as_float(value)
     if not (0.0 <= x <= upper):
         raise InvalidPositions(f"{rule} (got {shown(value)})")
     return x

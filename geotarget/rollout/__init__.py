@@ -31,7 +31,6 @@ import bisect
 import datetime as dt
 import hashlib
 import itertools
-import math
 import os
 import re
 import warnings
@@ -42,7 +41,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import iterable, shown
+from geotarget._validate import as_float, iterable, shown
 from geotarget.alerts._values import tuple_of
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem, UnknownCode
 from geotarget.rollout import _canary, _decision, _io, _report, _time
@@ -270,10 +269,7 @@ class Phase:
         for code in codes:
             if not _CODE.fullmatch(code):
                 problems.append(Problem("regions", f"{code!r} is not a region code: {_CODE_RULE}"))
-        try:
-            pct = float(percentage)
-        except OverflowError:  # an int beyond float's range: 10**400
-            pct = math.inf
+        pct = as_float(percentage)
         given = _shown(percentage)
         if not 0.0 <= pct <= 100.0:  # also NaN
             problems.append(Problem("percentage", f"must lie in [0, 100] (got {given})"))
