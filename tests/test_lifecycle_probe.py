@@ -39,6 +39,15 @@ LONS = [LON0 + i * 0.0026 for i in range(40)]
 AT = T0 + dt.timedelta(minutes=10)
 
 
+def _targeter(store: str, path: Path) -> tuple[Targeter, Any]:
+    """A Targeter over exact rules, nationwide, with a memory or a SQLite (at ``path``) ledger."""
+    ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(path)
+    targeter = Targeter(
+        make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger
+    )
+    return targeter, ledger
+
+
 def _chain() -> list[Alert]:
     """V0 → V1 (wider) → V2 (narrower) → V3 (moved east), each naming only its predecessor.
 
@@ -81,10 +90,7 @@ def test_a_version_named_through_its_successors_tells_nobody_in_any_arrival_orde
     chain = _chain()
     index = PositionIndex(positions(LONS, [LAT0] * len(LONS), observed_at=[AT] * len(LONS)))
     for n, order in enumerate(itertools.permutations(range(len(chain)))):
-        ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / f"{n}.db")
-        targeter = Targeter(
-            make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger
-        )
+        targeter, ledger = _targeter(store, tmp_path / f"{n}.db")
         known: set[int] = set()
         for i in order:
             result = targeter.target(chain[i], index, AT)
@@ -155,10 +161,7 @@ def test_a_version_seen_before_that_names_a_late_one_becomes_current_in_any_orde
     }
     orders = list(itertools.permutations(range(len(chain))))
     for n, order in enumerate(orders if store == "memory" else orders[::5]):
-        ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / f"{n}.db")
-        targeter = Targeter(
-            make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger
-        )
+        targeter, ledger = _targeter(store, tmp_path / f"{n}.db")
         known: set[int] = set()
         told: set[str] = set()
         for i in order:
@@ -288,10 +291,7 @@ def test_an_update_resent_with_its_references_reordered_is_the_same_message(
     store: str, tmp_path: Path
 ) -> None:
     """References in another order, or one twice, re-send the version; other ones re-use its id."""
-    ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / "d.db")
-    targeter = Targeter(
-        make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger
-    )
+    targeter, ledger = _targeter(store, tmp_path / "d.db")
     index = PositionIndex(positions(LONS, [LAT0] * len(LONS), observed_at=[AT] * len(LONS)))
     first = make_alert("tip_request", Circle(LON0, LAT0, 1000.0), ident="R0")
     second = make_alert("tip_request", Circle(LON0, LAT0, 1200.0), ident="R1")
@@ -352,10 +352,7 @@ def test_an_update_without_area_keeps_the_newest_area_by_references(
     alone V2 took V0's circle and told them.
     """
     v0, v1, v2 = _skewed_move()
-    ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / "l.db")
-    targeter = Targeter(
-        make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger
-    )
+    targeter, ledger = _targeter(store, tmp_path / "l.db")
     east_only = PositionIndex(positions([LON0 + 0.05], [LAT0], observed_at=[AT]))
     both = PositionIndex(
         positions([LON0 + 0.05, LON0, LON0 + 0.001], [LAT0] * 3, observed_at=[AT] * 3)
@@ -368,6 +365,7 @@ def test_an_update_without_area_keeps_the_newest_area_by_references(
     assert got.verdict is Verdict.DELIVER and got.recipients.tolist() == []
     assert f"the incident's area stays that of version {v1.sender}/V1" in got.reason
     assert targeter.preview(v2, both, AT).recipients.tolist() == []
+    ledger.close()
 
 
 @pytest.mark.parametrize("store", ["memory", "sqlite"])
@@ -380,13 +378,11 @@ def test_preview_agrees_with_target_in_any_arrival_order(store: str, tmp_path: P
     chain = _chain()
     index = PositionIndex(positions(LONS, [LAT0] * len(LONS), observed_at=[AT] * len(LONS)))
     for n, order in enumerate(itertools.permutations(range(len(chain)))):
-        ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / f"{n}.db")
-        targeter = Targeter(
-            make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger
-        )
+        targeter, ledger = _targeter(store, tmp_path / f"{n}.db")
         for i in order:
             said = targeter.preview(chain[i], index, AT).verdict
             assert said is targeter.target(chain[i], index, AT).verdict, (order, i)
+        ledger.close()
 
 
 @pytest.mark.parametrize("store", ["memory", "sqlite"])
@@ -398,10 +394,7 @@ def test_a_relayed_copy_with_unordered_lists_reordered_is_the_same_message(
     CAP gives these lists no order, and a relay may rewrite them; the copy was refused as
     DuplicateIdentifier ("first difference: codes"). Another set of items is another message.
     """
-    ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / "d.db")
-    targeter = Targeter(
-        make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger
-    )
+    targeter, ledger = _targeter(store, tmp_path / "d.db")
     index = PositionIndex(positions(LONS, [LAT0] * len(LONS), observed_at=[AT] * len(LONS)))
     base = make_alert("tip_request", Circle(LON0, LAT0, 1000.0), ident="L0")
     cats = (Category.SAFETY, Category.SECURITY, Category.RESCUE)
