@@ -50,6 +50,7 @@ from geotarget._validate import (
     coarse_degrees,
     iterable,
     nul_rows,
+    only_numbers,
     pair_text,
     shown,
     surrogate_rows,
@@ -298,6 +299,10 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     unmasked("ids", value, InvalidPositions)
     if isinstance(value, np.ndarray):
         arr = value
+        if arr.dtype.kind == "U":
+            # The snapshot's own copy, in native byte order: the caller's array (or the array a
+            # view of it belongs to) may change after validation, and is not frozen here.
+            arr = np.array(arr, dtype=arr.dtype.newbyteorder("="))
     else:
         seq = list(value)
         kinds = {type(i) for i in seq}
@@ -342,7 +347,9 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
         _check_rows("ids", lengths == 0, "non-empty strings", arr)
         _check_rows("ids", nul_rows(arr), "texts without NUL", arr)
         _check_rows("ids", surrogate_rows(arr), "valid Unicode (no lone surrogate)", arr)
-    elif arr.dtype.kind == "O" and arr.size and all(isinstance(i, str) for i in arr):
+    elif arr.dtype.kind == "O":
+        # An object array (a column of a mixed pandas frame's ``.values``) is read as the list
+        # of the same ids is: all str or all int, else named by their types.
         return _id_array(arr.tolist())
     else:
         raise InvalidType(f"ids must be str or int ids (got dtype {arr.dtype})")
@@ -381,6 +388,7 @@ def _column(name: str, value: object, n: int, *, degrees: bool = False) -> Float
         ) from None
     if arr.dtype.kind == "O" and arr.ndim == 1:
         _check_none(name, arr)
+        arr = _object_numbers(name, arr, degrees=degrees)
     if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
         raise InvalidType(f"{name} must be numbers (got dtype {arr.dtype})")
     if bools_among_numbers(value, arr):
@@ -407,10 +415,39 @@ def _check_none(name: str, arr: npt.NDArray[Any]) -> None:
         )
 
 
+def _object_numbers(name: str, arr: npt.NDArray[Any], *, degrees: bool) -> FloatArray:
+    """A 1-D object array of numbers as float64, read as the list of the same numbers is.
+
+    Such arrays come from a mixed pandas frame's ``.values`` and from ``dtype=object``
+    columns: ints and floats (numpy's too) are numbers; a bool, a text, a ``Decimal`` or any
+    other object is refused naming its row (described, not quoted, unless a plain scalar).
+    """
+    if not only_numbers(arr):
+        i = next(k for k, v in enumerate(arr.tolist()) if not only_numbers((v,)))
+        raise InvalidType(f"{name} must be numbers (got {typed(arr[i])} at row {i})")
+    if degrees and any(type(v) is np.float16 for v in arr):
+        coarse_degrees(name, np.zeros(0, dtype=np.float16))
+    try:
+        return np.asarray(arr.astype(np.float64), dtype=np.float64)
+    except OverflowError:  # a Python int beyond a double's range
+        i = next(k for k, v in enumerate(arr) if not np.isfinite(as_float(v)))
+        raise InvalidPositions(
+            f"{name} must be finite numbers (got {shown(arr[i])}, beyond a double's range, at "
+            f"row {i})"
+        ) from None
+
+
 def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     _ordered("observed_at", value)
     unmasked("observed_at", value, InvalidPositions)
     if isinstance(value, np.ndarray) and value.dtype.kind == "M":
+        unit = np.datetime_data(value.dtype)[0]
+        if unit in ("Y", "M", "W", "D"):
+            raise InvalidPositions(
+                f"observed_at must be instants, not dates (got dtype {value.dtype}, which holds "
+                "no time of day: when that day a fix was taken is unknown, and it is never "
+                "invented as midnight); give the times, e.g. as datetime64[s]"
+            )
         arr = _utc_column(value)
     elif isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
         raise InvalidType(
@@ -420,6 +457,10 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     elif (frame_times := _frame_times(value)) is not None:
         arr = _utc_column(frame_times)
     else:
+        if _frame_objects(value):
+            # A pandas Series or Index of datetime objects (fixes across a DST change keep
+            # two offsets, which no datetime64 dtype holds): read as the list of them is.
+            value = list(value)  # type: ignore[call-overload]
         if (
             isinstance(value, (str, bytes))
             or not isinstance(value, Sequence | np.ndarray)
@@ -469,20 +510,37 @@ def _frame_times(value: object) -> npt.NDArray[np.datetime64] | None:
     ):
         return None
     kind = type(value).__name__
-    if getattr(dtype, "tz", None) is None:
+    # pandas' Arrow-backed dtype (``timestamp[us, tz=UTC][pyarrow]``, as ``dtype_backend=
+    # "pyarrow"`` reads a file) keeps its zone and unit on the Arrow type it wraps.
+    stamp = getattr(dtype, "pyarrow_dtype", dtype)
+    if getattr(stamp, "tz", None) is None:
         localize = ".dt.tz_localize" if hasattr(value, "dt") else ".tz_localize"
         raise InvalidPositions(
             f"observed_at must be timezone-aware (got a naive {kind} of dtype {dtype}; "
             f"say its zone, e.g. observed_at{localize}('UTC') if it holds UTC times, or "
             f"{localize}('Europe/Stockholm'))"
         )
-    unit = getattr(dtype, "unit", "ns")
+    unit = getattr(stamp, "unit", "ns")
     if unit not in ("s", "ms", "us", "ns"):
         unit = "ns"
     arr = np.asarray(value.to_numpy(dtype=f"datetime64[{unit}]"))  # type: ignore[attr-defined]
     if arr.dtype.kind != "M":  # pragma: no cover - a to_numpy that ignored the dtype
         raise InvalidType(f"observed_at must be datetimes (got {kind} of dtype {dtype})")
     return arr
+
+
+def _frame_objects(value: object) -> bool:
+    """Whether ``value`` is a pandas-like column of Python objects (a ``Series``, an ``Index``).
+
+    Recognised without importing pandas: not a numpy array, an object dtype, a ``to_numpy``
+    method and a length.
+    """
+    return (
+        not isinstance(value, np.ndarray)
+        and getattr(getattr(value, "dtype", None), "kind", None) == "O"
+        and callable(getattr(value, "to_numpy", None))
+        and hasattr(value, "__len__")
+    )
 
 
 def _tester(value: object, n: int) -> BoolArray:
@@ -518,8 +576,9 @@ class Positions:
         (text ids cost 4 bytes a character of the longest id, for every row), and each
         row's place in id order is kept (4 bytes a row).
     lon, lat : array_like of float
-        WGS84 degrees. ``lon`` and ``lat`` **both NaN** means the device has no fix: the row is
-        kept, never matched and never listed by a classification (:attr:`has_fix` finds it).
+        WGS84 degrees (an object array is read as the list of its numbers). ``lon`` and
+        ``lat`` **both NaN** means the device has no fix: the row is kept, never matched and
+        never listed by a classification (:attr:`has_fix` finds it).
     accuracy_m : array_like of float, optional
         The reported horizontal accuracy (68 % radius) in metres, finite, ``>= 0`` and at most
         the Earth's circumference (40,075,017 m) for every row with a fix (ignored, and may be
@@ -528,11 +587,14 @@ class Positions:
         **Required.** When each fix was observed: one timezone-aware ``datetime`` for the whole
         snapshot, or a column of timezone-aware ``datetime`` objects (``None`` or pandas'
         ``NaT`` for unknown) or
-        a ``datetime64`` array read as **UTC** (``NaT`` for unknown), or a timezone-aware
-        pandas ``Series`` or ``DatetimeIndex`` (any zone; ``NaT`` for unknown; a naive one is
-        refused: ``.dt.tz_localize`` says its zone). A fix of unknown time is
-        never current (unless a rule accepts any age). Naive datetimes and bare numbers (epoch
-        seconds) are rejected; convert epoch seconds with ``secs.astype("datetime64[s]")``.
+        a ``datetime64`` array read as **UTC** (``NaT`` for unknown; dates alone,
+        ``datetime64[D]``, are refused: no time of day is invented), or a timezone-aware
+        pandas ``Series`` or ``DatetimeIndex`` (any zone, Arrow-backed too; ``NaT`` for
+        unknown; a naive one is refused: ``.dt.tz_localize`` says its zone), or a ``Series``
+        of ``datetime`` objects (as fixes with two UTC offsets are held). A fix of unknown
+        time is never current (unless a rule accepts any age). Naive datetimes and bare
+        numbers (epoch seconds) are rejected; convert epoch seconds with
+        ``secs.astype("datetime64[s]")``.
         Every instant must lie within the years 1 to 9999 in UTC (as :func:`parse_time`
         reads). Stored as ``datetime64[us]`` UTC.
 

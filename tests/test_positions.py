@@ -458,7 +458,7 @@ def test_parse_time_and_positions_agree_on_the_years_an_instant_may_lie_in(text:
     ("stamps", "shown"),
     [
         (np.array([0, 2**62], dtype="datetime64[s]"), "146138514283-06-19T07:45:04 at row 1"),
-        (np.array(["NaT", "10000-01-01"], dtype="datetime64[D]"), "10000-01-01 at row 1"),
+        (np.array(["NaT", "10000-01-01T00"], dtype="datetime64[h]"), "10000-01-01T00 at row 1"),
         (np.array(["-0001-12-31T23:00"], dtype="datetime64[m]"), "-001-12-31T23:00 at row 0"),
     ],
 )

@@ -1,0 +1,181 @@
+"""Device positions as ordinary tools hand them over: arrays, pandas columns, Parquet files.
+
+Each test here comes from a probe with input as backend code or a tool writes it, compared
+with an answer worked out independently (plain Python ``float`` and ``datetime``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+
+from geotarget import Positions
+from geotarget.errors import InvalidPositions, InvalidType
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def _arrow() -> Any:
+    if os.environ.get("CI") != "true":  # in CI (the extras installed) a missing pyarrow fails
+        pytest.importorskip("pyarrow", reason="pyarrow (extras dask, geoparquet) is not installed")
+    import pyarrow as pa
+
+    return pa
+
+
+# ---------------------------------------------------------------------------------------------
+# In-memory columns
+# ---------------------------------------------------------------------------------------------
+
+
+def test_text_ids_are_the_snapshots_own_copy() -> None:
+    """Text ids are copied: the caller's array is neither kept nor frozen.
+
+    A snapshot kept the caller's id array itself (and froze it): a change made afterwards
+    through the array it views changed the validated snapshot's ids, duplicates included.
+    """
+    ids = np.array(["a", "b", "c"])
+    p = Positions(ids, [18.0, 18.1, 18.2], [59.0, 59.1, 59.2], observed_at=NOW)
+    assert ids.flags.writeable  # the caller's array is left as it was
+    ids[0] = "z"
+    assert p.ids.tolist() == ["a", "b", "c"]
+    base = np.array(["a", "x", "b", "y", "c", "z"])
+    p = Positions(base[::2], [18.0, 18.1, 18.2], [59.0, 59.1, 59.2], observed_at=NOW)
+    base[2] = "a"  # through the array the ids were a view of
+    assert p.ids.tolist() == ["a", "b", "c"]
+    assert p.rows_of(["b"]).tolist() == [1]
+    swapped = Positions(
+        np.array(["b", "a"], dtype=">U1"), [18.0, 18.1], [59.0, 59.1], observed_at=NOW
+    )
+    assert swapped.ids.dtype.isnative and swapped.ids.tolist() == ["b", "a"]
+    order = swapped.id_order([0, 1])
+    assert order is not None and order.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        lambda values: np.array(values, dtype=object),
+        lambda values: np.array([*values, "x"], dtype=object)[:-1],  # a mixed frame's .values
+        lambda values: [np.float32(v) if i else int(v) for i, v in enumerate(values)],
+    ],
+)
+def test_object_arrays_of_numbers_are_read_as_lists_of_them_are(column: Any) -> None:
+    """An object array of numbers is read as the list of the same numbers is.
+
+    Such an array (a column of a mixed pandas frame's ``.values``) was refused, "lon must be
+    numbers (got dtype object)", while the list of the same numbers was read.
+    """
+    lon, lat, acc = [18.0, 18.5, 11.25], [59.0, 59.5, 57.75], [5.0, 12.0, 3.0]
+    got = Positions(
+        ["a", "b", "c"], column(lon), column(lat), accuracy_m=column(acc), observed_at=NOW
+    )
+    want = [float(v) for v in column(lon)]  # each value as Python reads it
+    assert got.lon.tolist() == want
+    assert got.lat.dtype == np.float64 and got.accuracy_m.dtype == np.float64
+    ids = Positions(np.array([7, 3], dtype=object), [18.0, 18.1], [59.0, 59.1], observed_at=NOW)
+    assert ids.ids.dtype == np.int64 and ids.ids.tolist() == [7, 3]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("18.1", "lon must be numbers (got str '18.1' at row 1)"),
+        (True, "lon must be numbers (got bool True at row 1)"),
+        ((18.06, 59.33), "lon must be numbers (got tuple of 2 values at row 1)"),
+        (
+            10**400,
+            "lon must be finite numbers (got an integer of 401 digits, beyond a double's "
+            "range, at row 1)",
+        ),
+    ],
+)
+def test_an_object_array_names_its_first_value_that_is_no_number(
+    value: object, message: str
+) -> None:
+    lon = np.empty(2, dtype=object)
+    lon[0], lon[1] = 18.0, value
+    with pytest.raises((InvalidType, InvalidPositions)) as info:
+        Positions(["a", "b"], lon, [59.0, 59.1], observed_at=NOW)
+    assert str(info.value) == message
+    with pytest.raises(
+        InvalidType, match=r"^lon must be degrees in float64 or float32, not float16"
+    ):
+        Positions(
+            ["a", "b"],
+            np.array([18.0, np.float16(18)], dtype=object),
+            [59.0, 59.1],
+            observed_at=NOW,
+        )
+
+
+def test_object_ids_are_read_as_the_list_of_them() -> None:
+    with pytest.raises(InvalidType, match=r"^ids must all be str or all be int \(got a mix"):
+        Positions(np.array([1, "1"], dtype=object), [18.0, 18.1], [59.0, 59.1], observed_at=NOW)
+
+
+def test_arrow_backed_timezone_aware_series_are_read() -> None:
+    """A pandas column of an Arrow-backed timestamp with a zone is read in its zone.
+
+    ``timestamp[us, tz=UTC][pyarrow]`` (as ``dtype_backend="pyarrow"`` reads a file) was refused
+    as "a naive Series": its zone is on the Arrow type it wraps.
+    """
+    pd = pytest.importorskip("pandas")
+    _arrow()
+    texts = ["2024-05-20T14:00:01Z", None, "9999-12-31T23:59:59Z"]
+    aware = pd.Series(pd.to_datetime(texts, utc=True, format="ISO8601"))
+    want = [dt.datetime(2024, 5, 20, 14, 0, 1), None, dt.datetime(9999, 12, 31, 23, 59, 59)]
+    for dtype in ("timestamp[us, tz=UTC][pyarrow]", "timestamp[s, tz=Europe/Stockholm][pyarrow]"):
+        column = aware.astype(dtype)
+        got = Positions(["a", "b", "c"], [18.0] * 3, [59.0] * 3, observed_at=column)
+        assert got.observed_at.tolist() == want
+    naive = pd.Series(pd.to_datetime(["2024-05-20T14:00"])).astype("timestamp[us][pyarrow]")
+    with pytest.raises(InvalidPositions, match=r"^observed_at must be timezone-aware"):
+        Positions(["a"], [18.0], [59.0], observed_at=naive)
+
+
+def test_a_series_of_aware_datetimes_across_a_dst_change_is_read() -> None:
+    """A pandas Series of aware datetime objects is read as the list of them is.
+
+    Fixes either side of a DST change keep two offsets, so pandas holds them as objects; such a
+    Series was refused as "must be ... a timezone-aware pandas Series (got Series)".
+    """
+    pd = pytest.importorskip("pandas")
+    winter, summer = dt.timezone(dt.timedelta(hours=1)), dt.timezone(dt.timedelta(hours=2))
+    times = [
+        dt.datetime(2024, 3, 31, 1, 30, tzinfo=winter),
+        None,
+        dt.datetime(2024, 3, 31, 3, 30, tzinfo=summer),
+    ]
+    series = pd.Series(times, dtype=object)
+    assert series.dtype == object
+    want = [t.astimezone(UTC).replace(tzinfo=None) if t else None for t in times]
+    for column in (series, pd.Index(series)):
+        got = Positions(["a", "b", "c"], [18.0] * 3, [59.0] * 3, observed_at=column)
+        assert got.observed_at.tolist() == want
+    naive = pd.Series([dt.datetime(2024, 3, 31, 1, 30)], dtype=object)
+    with pytest.raises(InvalidPositions, match=r"^observed_at must be timezone-aware \(got naive"):
+        Positions(["a"], [18.0], [59.0], observed_at=naive)
+
+
+@pytest.mark.parametrize("unit", ["D", "W", "M", "Y"])
+def test_a_column_of_dates_is_no_column_of_instants(unit: str) -> None:
+    """A ``datetime64`` array of dates is refused, as a file's date alone is.
+
+    ``datetime64[D]`` was read as midnight UTC: a time of day invented, where a file's date
+    alone (and a Parquet ``date32`` column) is refused.
+    """
+    days = np.array(["2024-05-20", "NaT"], dtype="datetime64[D]").astype(f"datetime64[{unit}]")
+    with pytest.raises(InvalidPositions) as info:
+        Positions(["a", "b"], [18.0, 18.1], [59.0, 59.1], observed_at=days)
+    assert str(info.value).startswith(
+        f"observed_at must be instants, not dates (got dtype datetime64[{unit}]"
+    )
+    hours = np.array(["2024-05-20T14", "NaT"], dtype="datetime64[h]")
+    got = Positions(["a", "b"], [18.0, 18.1], [59.0, 59.1], observed_at=hours).observed_at
+    assert got.tolist() == [dt.datetime(2024, 5, 20, 14), None]
