@@ -1502,6 +1502,35 @@ def _instants(
     return _times(cells.tolist(), "observed_at", where, zone)
 
 
+#: What each column's values are, for the refusal of a column of lists, records or bytes.
+_HOLDS = {
+    "lon": "degrees (numbers, or numbers as text)",
+    "lat": "degrees (numbers, or numbers as text)",
+    "accuracy_m": "metres (numbers, or numbers as text)",
+    "observed_at": "timestamps, epoch seconds or ISO 8601 text",
+    "tester": "booleans (or 1/0, or true/false as text)",
+}
+
+
+def _composite(t: Any) -> bool:
+    """Whether an Arrow type (an extension type's storage) holds lists, records, maps or bytes.
+
+    Such a value is no one number, time or flag; read as text it would be quoted whole in a
+    refusal (``{'x': 18.0653, 'y': 59.3326}``, a WKB point's bytes): a device's position.
+    """
+    import pyarrow as pa
+
+    while isinstance(t, pa.ExtensionType):
+        t = t.storage_type
+    return bool(
+        pa.types.is_nested(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+        or pa.types.is_binary_view(t)
+    )
+
+
 def _parquet_column(
     kind: str,
     col: Any,
@@ -1518,6 +1547,12 @@ def _parquet_column(
     if pa.types.is_string_view(col.type):  # Polars' and DuckDB's string type
         col = col.cast(pa.string())
     t = col.type
+    if kind != "id" and _composite(t):
+        raise InvalidPositions(
+            f"{where.name}, column {kind}: must hold {_HOLDS[kind]}, one value a row (got type "
+            f"{t}; its values are not quoted: a list, record or binary value in a position "
+            "file may well be a position)"
+        )
     if kind in ("lon", "lat") and pa.types.is_float16(t):
         raise InvalidPositions(
             f"{where.name}, column {kind}: must be degrees in float64 or float32, not float16 "

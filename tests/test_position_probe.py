@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from geotarget import Positions
+from geotarget import _position_files as files
 from geotarget.errors import InvalidPositions, InvalidType
 
 UTC = dt.timezone.utc
@@ -179,3 +182,76 @@ def test_a_column_of_dates_is_no_column_of_instants(unit: str) -> None:
     hours = np.array(["2024-05-20T14", "NaT"], dtype="datetime64[h]")
     got = Positions(["a", "b"], [18.0, 18.1], [59.0, 59.1], observed_at=hours).observed_at
     assert got.tolist() == [dt.datetime(2024, 5, 20, 14), None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet and Arrow columns of lists, records and bytes
+# ---------------------------------------------------------------------------------------------
+
+_DIGITS = re.compile(r"18|59|0653|3326")
+
+
+def _composites(pa: Any) -> dict[str, Any]:
+    return {
+        "struct": pa.array([{"x": 18, "y": 59}] * 2),
+        "list": pa.array([[18.0653, 59.3326]] * 2),
+        "fixed_list": pa.array([[18, 59]] * 2, pa.list_(pa.int64(), 2)),
+        "map": pa.array([[("x", 18.0653)]] * 2, pa.map_(pa.string(), pa.float64())),
+        "binary": pa.array([b"\x01\x01\x00\x00\x00" + np.array([18.0653, 59.3326]).tobytes()] * 2),
+        "large_binary": pa.array([b"18.0653 59.3326"] * 2, pa.large_binary()),
+    }
+
+
+@pytest.mark.parametrize("column", ["lon", "lat", "accuracy_m", "observed_at", "tester"])
+@pytest.mark.parametrize("kind", ["struct", "list", "fixed_list", "map", "binary", "large_binary"])
+def test_columns_of_lists_records_or_bytes_are_refused_by_type_unquoted(
+    column: str, kind: str, tmp_path: Path
+) -> None:
+    """A column of records, lists or bytes is refused by its type, its values not quoted.
+
+    Such a Parquet column under a known name was read as text and its first value quoted in
+    the refusal: ``{'x': 18, 'y': 59}``, ``[18, 59]``, a WKB point's bytes — a device's
+    position, in a message that is logged.
+    """
+    pa = _arrow()
+    import pyarrow.parquet as pq
+
+    from geotarget._positions_arrow import positions_from_arrow
+
+    columns: dict[str, Any] = {
+        "id": pa.array(["a", "b"]),
+        "lon": pa.array([18.0, 18.1]),
+        "lat": pa.array([59.0, 59.1]),
+        "accuracy_m": pa.array([5.0, 5.0]),
+        "observed_at": pa.array([1716213600] * 2, pa.timestamp("s", tz="UTC")),
+        "tester": pa.array([False, True]),
+    }
+    columns[column] = _composites(pa)[kind]
+    table = pa.table(columns)
+    path = tmp_path / "positions.parquet"
+    pq.write_table(table, path)
+    for read in (lambda: positions_from_arrow(table), lambda: files.read(path)):
+        with pytest.raises(InvalidPositions) as info:
+            read()
+        message = str(info.value)
+        assert f", column {column}: must hold " in message
+        assert "; its values are not quoted: " in message
+        assert not _DIGITS.search(message)
+
+
+def test_a_dictionary_of_records_is_refused_as_its_records_are() -> None:
+    pa = _arrow()
+    from geotarget._positions_arrow import positions_from_arrow
+
+    lon = pa.DictionaryArray.from_arrays(pa.array([0, 0]), pa.array([{"x": 18.0653}]))
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "lon": lon,
+            "lat": [59.0, 59.1],
+            "accuracy_m": [5.0] * 2,
+            "observed_at": pa.array([1716213600] * 2, pa.timestamp("s", tz="UTC")),
+        }
+    )
+    with pytest.raises(InvalidPositions, match=r"column lon: must hold degrees .*struct<x"):
+        positions_from_arrow(table)
