@@ -863,6 +863,14 @@ class Positions:
     ) -> npt.NDArray[np.intp]:
         """Return the row index of each id.
 
+        An id is its text, as in the delivery stores and retractions: ``7`` finds the id
+        ``"7"`` and ``"7"`` the id ``7`` (``"007"`` is another device), so the text ids a
+        result's ``retract`` gives find their rows in a snapshot of int ids.
+
+        .. versionchanged:: 0.1.0
+           A text id finds an int id of the same text, and an int id a text id: either was
+           an unknown id.
+
         Raises
         ------
         UnknownCode
@@ -881,17 +889,30 @@ class Positions:
         """
         from geotarget.errors import UnknownCode
 
-        want = _ids(ids)  # a sequence of str or of int ids, or InvalidType/InvalidPositions
+        want = given = _ids(ids)  # a sequence of str or int ids, or InvalidType/InvalidPositions
         if want.size and (want.dtype.kind == "U") != (self.ids.dtype.kind == "U"):
-            # str ids never equal int ids (and numpy cannot order one against the other)
-            raise UnknownCode(f"ids must be in the snapshot (got unknown id {want[0].item()!r})")
+            # Identity is the id's text (geotarget.ledger._batch.split_canonical): compared in
+            # the snapshot's own kind (numpy cannot order str against int).
+            if self.ids.dtype.kind == "U":
+                want = want.astype(np.str_)  # an int64's canonical text
+            else:
+                from geotarget.ledger._batch import split_canonical
+
+                ints, at, _, other = split_canonical(want)
+                if other.size:  # no int's canonical text ("007", "a"): in no int snapshot
+                    missing = want[int(other.min())].item()
+                    raise UnknownCode(
+                        f"ids must be in the snapshot (got unknown id {shown(missing)})"
+                    )
+                want = np.empty(want.size, dtype=np.int64)
+                want[at] = ints
         order = np.argsort(self.ids, kind="stable")
         srt = self.ids[order]
         pos = np.searchsorted(srt, want)
         pos_c = np.minimum(pos, max(srt.size - 1, 0))
         found = (pos < srt.size) & (srt[pos_c] == want) if srt.size else np.zeros(want.shape, bool)
         if not np.all(found):
-            missing = want[np.flatnonzero(~found)[0]].item()
+            missing = given[np.flatnonzero(~found)[0]].item()
             raise UnknownCode(f"ids must be in the snapshot (got unknown id {shown(missing)})")
         return np.asarray(order[pos_c], dtype=np.intp)
 

@@ -17,7 +17,7 @@ import pytest
 
 from geotarget import Positions
 from geotarget import _position_files as files
-from geotarget.errors import InvalidPositions, InvalidType
+from geotarget.errors import InvalidPositions, InvalidType, UnknownCode
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
@@ -255,3 +255,40 @@ def test_a_dictionary_of_records_is_refused_as_its_records_are() -> None:
     )
     with pytest.raises(InvalidPositions, match=r"column lon: must hold degrees .*struct<x"):
         positions_from_arrow(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# Identity
+# ---------------------------------------------------------------------------------------------
+
+
+def _canonical(value: object) -> str:
+    """An id's identity, as the gotchas state it: its text (``7`` is ``"7"``)."""
+    return str(value)
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "asked"),
+    [
+        ([7, 3, -5, 2**63 - 1], ["-5", "7", "9223372036854775807"]),
+        ([7, 3, -5], ["007", "+7", "-0", "a", "9223372036854775808", "\u0667"]),
+        (["7", "a", "-5", "007"], [-5, 7]),
+        (["7", "a", "-5", "007"], [0, 5]),
+    ],
+)
+def test_rows_of_finds_an_id_by_its_text(snapshot: list[Any], asked: list[Any]) -> None:
+    """``rows_of`` answered "unknown id '7'" in a snapshot of int ids holding 7.
+
+    Identity is an id's text (the ledger's, and the text ids ``retract`` gives), so the text
+    ids of a result found no row in a snapshot of int ids, nor int ids in one of text ids.
+    """
+    p = Positions(snapshot, [18.0] * len(snapshot), [59.0] * len(snapshot), observed_at=NOW)
+    rows = {_canonical(v): i for i, v in enumerate(snapshot)}
+    missing = [v for v in asked if _canonical(v) not in rows]
+    if not missing:
+        assert p.rows_of(asked).tolist() == [rows[_canonical(v)] for v in asked]
+        return
+    for value in missing:
+        with pytest.raises(UnknownCode) as info:
+            p.rows_of([value])
+        assert str(info.value) == f"ids must be in the snapshot (got unknown id {value!r})"

@@ -619,15 +619,16 @@ def test_stale_rule_validates() -> None:
 def test_rows_of_refuses_what_is_not_ids_and_names_a_missing_id_plainly() -> None:
     """One id, a number or None: InvalidType (was IndexError or TypeError from numpy).
 
-    A str id asked of an int snapshot, or the reverse, is unknown (numpy cannot even order
-    one against the other); the missing id is shown as the Python value.
+    A str id asked of an int snapshot, or the reverse, is found by its text (numpy cannot
+    even order one against the other: it is compared in the snapshot's kind); one that is
+    no int's text is unknown, and the missing id is shown as the Python value.
     """
     p = Positions([7, 3, 5], [18.0, 18.1, 18.2], [59.0, 59.1, 59.2], observed_at=NOW)
     for bad in (5, "7", None, 5.5):
         with pytest.raises(InvalidType, match="ids must be a sequence of str or int ids"):
             p.rows_of(bad)  # type: ignore[arg-type]
-    with pytest.raises(UnknownCode, match=r"\(got unknown id '7'\)$"):
-        p.rows_of(["7"])
+    with pytest.raises(UnknownCode, match=r"\(got unknown id '007'\)$"):
+        p.rows_of(["007"])
     with pytest.raises(UnknownCode, match=r"\(got unknown id 99\)$"):
         p.rows_of([7, 99])
     assert p.rows_of([]).tolist() == []
