@@ -547,6 +547,15 @@ def _tester(value: object, n: int) -> BoolArray:
     _ordered("tester", value)
     unmasked("tester", value, InvalidPositions)
     arr = np.asarray(value)
+    if arr.dtype.kind == "O" and arr.ndim == 1:  # (pandas' "boolean" with NA, [True, None])
+        flags = arr.tolist()
+        if all(type(v) in (bool, np.bool_) for v in flags):
+            arr = np.array(flags, dtype=np.bool_)
+        else:
+            i = next(k for k, v in enumerate(flags) if type(v) not in (bool, np.bool_))
+            raise InvalidType(
+                f"tester must be booleans, one per id (got {typed(flags[i])} at row {i})"
+            )
     if arr.dtype != np.bool_:
         raise InvalidType(f"tester must be booleans (got dtype {arr.dtype})")
     if arr.shape != (n,):

@@ -292,3 +292,26 @@ def test_rows_of_finds_an_id_by_its_text(snapshot: list[Any], asked: list[Any]) 
         with pytest.raises(UnknownCode) as info:
             p.rows_of([value])
         assert str(info.value) == f"ids must be in the snapshot (got unknown id {value!r})"
+
+
+def test_a_tester_column_of_objects_names_its_first_value_that_is_no_bool() -> None:
+    """A ``tester`` column of objects names the first that is no bool, with its row.
+
+    Such a column (pandas' nullable ``boolean`` with NA, ``[True, None]``) was refused with
+    "tester must be booleans (got dtype object)" alone; one of bools alone was refused too.
+    """
+    with pytest.raises(InvalidType) as info:
+        Positions(["a", "b"], [18.0, 18.1], [59.0, 59.1], observed_at=NOW, tester=[True, None])
+    assert str(info.value) == "tester must be booleans, one per id (got NoneType None at row 1)"
+    flags = np.array([True, np.bool_(False)], dtype=object)
+    got = Positions(["a", "b"], [18.0, 18.1], [59.0, 59.1], observed_at=NOW, tester=flags)
+    assert got.tester.tolist() == [True, False]
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(InvalidType, match=r"^tester must be booleans, one per id \(got NAType"):
+        Positions(
+            ["a", "b"],
+            [18.0, 18.1],
+            [59.0, 59.1],
+            observed_at=NOW,
+            tester=pd.Series([True, None], dtype="boolean"),
+        )
