@@ -741,12 +741,11 @@ def _check(
     where: Where,
 ) -> None:
     """The row rules, checked here so that errors name the file's rows (vectorised)."""
-    from geotarget.positions import _MAX_ACCURACY_M
+    from geotarget.positions import _MAX_ACCURACY_M, _sorted_repeats
 
     if ids.size > 1:
         order = np.argsort(ids, kind="stable")
-        srt = ids[order]
-        dup = np.flatnonzero(srt[1:] == srt[:-1])
+        dup = _sorted_repeats(ids, order)  # (no second copy of the ids)
         if dup.size:
             earlier, second = sorted(order[dup[0] : dup[0] + 2].tolist())
             raise InvalidPositions(
@@ -1705,7 +1704,7 @@ def read(
     (``path`` is then ``-``, and errors name "standard input"). Every failure is an
     :class:`InvalidInput` naming file, row and column.
     """
-    from geotarget.positions import Positions
+    from geotarget.positions import Positions, _own_ids
 
     name = STDIN_NAME if data is not None else path.name
     if accuracy_m is not None:
@@ -1793,16 +1792,20 @@ def read(
             raise lacking(name, "accuracy_m", report.unknown_columns, "--accuracy-m METRES")
         columns["accuracy_m"] = np.where(np.isnan(columns["lon"]), np.nan, accuracy_m)
     _float_ids(columns["id"], where)
-    _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
     try:
-        positions = Positions(
-            columns["id"],
-            columns["lon"],
-            columns["lat"],
-            accuracy_m=columns.get("accuracy_m"),
-            observed_at=columns["observed_at"],
-            tester=columns.get("tester"),
-        )
-    except GeotargetError as err:  # a rule checked only by Positions: rows count from 0 there
+        with _own_ids():  # (the id array is this reader's, dropped once read)
+            positions = Positions(
+                columns["id"],
+                columns["lon"],
+                columns["lat"],
+                accuracy_m=columns.get("accuracy_m"),
+                observed_at=columns["observed_at"],
+                tester=columns.get("tester"),
+            )
+    except GeotargetError as err:
+        # The file's rules, which name its rows and lines, are checked once Positions refuses
+        # (it checks the same and more): a good file's ids are sorted once, not twice.
+        _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
+        # A rule checked only by Positions: rows count from 0 there.
         raise InvalidPositions(f"{name}: {err} (rows counted from 0)") from None
     return positions, report

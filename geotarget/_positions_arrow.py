@@ -65,7 +65,7 @@ from geotarget.errors import (
     StoreFull,
     StoreReadOnly,
 )
-from geotarget.positions import Positions
+from geotarget.positions import Positions, _own_ids
 
 #: The key of the partition metadata in a Parquet file's key-value metadata.
 META_KEY = b"geotarget"
@@ -145,18 +145,22 @@ def positions_from_arrow(
             raise lacking(source, "accuracy_m", (), "accuracy_m")
         columns["accuracy_m"] = np.where(np.isnan(columns["lon"]), np.nan, accuracy_m)
     _float_ids(columns["id"], where)  # the command's rule: "7.0", "8.0" name no device
-    if n:
-        _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
     try:
-        return Positions(
-            columns["id"],
-            columns["lon"],
-            columns["lat"],
-            accuracy_m=columns.get("accuracy_m"),
-            observed_at=columns["observed_at"],
-            tester=columns.get("tester"),
-        )
-    except GeotargetError as err:  # a rule checked only by Positions: rows count from 0 there
+        with _own_ids():  # (the id array is this reader's: Arrow's ids become text here)
+            return Positions(
+                columns["id"],
+                columns["lon"],
+                columns["lat"],
+                accuracy_m=columns.get("accuracy_m"),
+                observed_at=columns["observed_at"],
+                tester=columns.get("tester"),
+            )
+    except GeotargetError as err:
+        # The reader's rules, which name rows from 1, are checked once Positions refuses (it
+        # checks the same and more): good ids are sorted once, not twice.
+        if n:
+            _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
+        # A rule checked only by Positions: rows count from 0 there.
         raise InvalidPositions(f"{source}: {err} (rows counted from 0)") from None
 
 

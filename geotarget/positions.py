@@ -26,6 +26,8 @@ arrives as text) exactly as the command and the position-file reader do, on ever
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import enum
 import functools
@@ -73,6 +75,22 @@ _SHOW_ROWS = 5
 #: character of the *longest* id for every row: one 10,000-character id in a million rows
 #: would ask for 40 GB. Push tokens and UUIDs are well under this.
 _MAX_ID_CHARS = 256
+
+
+#: Set while a reader of geotarget's own builds a snapshot from a text id array it made and
+#: then drops (:func:`_own_ids`): that array is kept, not copied. A caller's array is copied
+#: (it may change after validation), and a million ids of 256 characters are a gigabyte.
+_OWN_IDS: contextvars.ContextVar[bool] = contextvars.ContextVar("geotarget_own_ids", default=False)
+
+
+@contextlib.contextmanager
+def _own_ids() -> Iterator[None]:
+    """Within: :class:`Positions` keeps a native text id array as given (private glue)."""
+    token = _OWN_IDS.set(True)
+    try:
+        yield
+    finally:
+        _OWN_IDS.reset(token)
 
 
 class Location(enum.IntEnum):
@@ -299,7 +317,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     unmasked("ids", value, InvalidPositions)
     if isinstance(value, np.ndarray):
         arr = value
-        if arr.dtype.kind == "U":
+        if arr.dtype.kind == "U" and not (_OWN_IDS.get() and arr.dtype.isnative):
             # The snapshot's own copy, in native byte order: the caller's array (or the array a
             # view of it belongs to) may change after validation, and is not frozen here.
             arr = np.array(arr, dtype=arr.dtype.newbyteorder("="))
@@ -356,16 +374,36 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     # (Not a stable sort: ids are distinct or refused, and quicksort costs a third as much.)
     order = np.argsort(arr)
     if arr.size > 1:
-        srt = arr[order]
-        dup = np.flatnonzero(srt[1:] == srt[:-1])
+        dup = _sorted_repeats(arr, order)
         if dup.size:
-            first = srt[dup[0]].item()
-            rows = np.sort(order[srt == srt[dup[0]]])
+            first = arr[order[dup[0]]].item()
+            rows = np.flatnonzero(arr == arr[order[dup[0]]])
             raise InvalidPositions(
                 f"ids must be unique (got {shown(first)} at {_rows_text(rows)}; "
                 f"{dup.size} duplicate{'s' if dup.size != 1 else ''} in all)"
             )
     return arr, order
+
+
+#: The bytes of ids :func:`_sorted_repeats` gathers at a time.
+_REPEAT_BYTES = 1 << 20
+
+
+def _sorted_repeats(arr: npt.NDArray[Any], order: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    """Places ``k`` in the sorted order (``arr[order]``) whose value repeats at ``k + 1``.
+
+    Compared a block of the order at a time: the whole array gathered in sorted order is a
+    second copy of it, and text ids are as wide as the longest (one id of 256 characters
+    among a million makes that copy a gigabyte).
+    """
+    hits = []
+    step = max(1, _REPEAT_BYTES // max(arr.dtype.itemsize, 1))
+    for start in range(0, arr.size - 1, step):
+        block = arr[order[start : start + step + 1]]
+        same = np.flatnonzero(block[1:] == block[:-1])
+        if same.size:
+            hits.append(same + start)
+    return np.concatenate(hits) if hits else np.empty(0, dtype=np.intp)
 
 
 def _not_per_id(name: str, arr: npt.NDArray[Any], n: int) -> InvalidPositions:

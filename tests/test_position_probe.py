@@ -315,3 +315,54 @@ def test_a_tester_column_of_objects_names_its_first_value_that_is_no_bool() -> N
             observed_at=NOW,
             tester=pd.Series([True, None], dtype="boolean"),
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory
+# ---------------------------------------------------------------------------------------------
+
+
+def _peak(build: Any) -> tuple[Any, int]:
+    """What ``build()`` returns, and the most memory it held at once (tracemalloc, bytes)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        got = build()
+        return got, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+_ROWS = 20_000
+
+
+def test_a_snapshot_checks_its_ids_without_a_second_copy_of_them() -> None:
+    """The uniqueness check gathered every id in sorted order: a second copy of the ids.
+
+    Text ids are as wide as the longest, so one id of 256 characters among short ones makes
+    each copy 1 kB a row: the snapshot's own copy is needed (the caller's array may change),
+    another is not.
+    """
+    ids = np.array(["x" * 256] + [f"d{i}" for i in range(_ROWS - 1)])
+    lon, lat = np.full(_ROWS, 18.0), np.full(_ROWS, 59.0)
+    p, peak = _peak(lambda: Positions(ids, lon, lat, observed_at=NOW))
+    assert p.ids.nbytes == ids.nbytes == _ROWS * 1024
+    assert peak < 1.5 * ids.nbytes  # its own copy, and a few numbers a row
+
+
+def test_the_file_reader_hands_its_ids_over_without_a_copy(tmp_path: Path) -> None:
+    """The command's reader builds the id array and Positions keeps it: no second copy.
+
+    For a file of 20,000 short ids and one of 256 characters (0.6 MB), each array of its ids
+    is 20 MB: the reader's alone must do, not a copy, nor a sorted one for its uniqueness.
+    """
+    path = tmp_path / "positions.csv"
+    rows = [f"d{i},18.0,59.0,5,1716213600\n" for i in range(_ROWS - 1)]
+    path.write_text(
+        "id,lon,lat,accuracy_m,observed_at\n" + "x" * 256 + ",18,59,5,1716213600\n" + "".join(rows)
+    )
+    (p, _), peak = _peak(lambda: files.read(path))
+    assert len(p) == _ROWS and p.ids[0] == "x" * 256 and p.ids[-1] == f"d{_ROWS - 2}"
+    # The reader's array, and a chunk's cells as Python strings (about half as much here).
+    assert peak < 1.8 * p.ids.nbytes
