@@ -592,6 +592,59 @@ def _iso_column(texts: npt.NDArray[np.str_]) -> npt.NDArray[np.datetime64] | Non
     return np.where(known, micro.astype("datetime64[us]"), np.datetime64("NaT", "us"))
 
 
+#: The naive datetime of the epoch, for placing wall hours in a zone.
+_EPOCH_WALL = dt.datetime(1970, 1, 1)
+_HOUR_US = 3_600 * _US_PER_S
+
+
+def _zoned_column(
+    texts: npt.NDArray[np.str_], zone: zoneinfo.ZoneInfo
+) -> npt.NDArray[np.datetime64] | None:
+    """Stripped cells that are all ISO 8601 wall times without an offset, read in ``zone``.
+
+    The cells of each length are read in the layout of the first of them (:func:`_iso_layout`,
+    as if written in UTC); then each distinct wall hour is placed in the zone once: an hour
+    whose start and end have one UTC offset, whichever of a repeated time they name, holds
+    no change of the zone's offset, and its times are that offset from UTC. None when any
+    cell does not fit, an hour holds a change of offset (a DST change's skipped or repeated
+    hour) or an instant lies outside the years 1970 to 9999: the caller then reads every cell
+    by :func:`_parse_time`, which gives the same instants and names the rule a cell breaks.
+    """
+    lengths = np.char.str_len(texts) if texts.size else np.zeros(0, dtype=np.int64)
+    known = lengths > 0
+    if not known.any():
+        return None
+    codes = texts.view(np.uint32).reshape(texts.size, texts.dtype.itemsize // 4)
+    wall = np.zeros(texts.size, dtype=np.int64)
+    for length in np.unique(lengths[known]).tolist():
+        rows = np.flatnonzero(lengths == length)
+        template = str(texts[rows[0]])
+        m = _ISO_DATETIME.fullmatch(template)
+        if m is None or m.group(4) is None or m.group(8) is not None:
+            return None  # a date alone, or a time with an offset among them
+        utc_mark = np.full((rows.size, 1), ord("Z"), dtype=np.uint32)
+        got = _iso_layout(np.hstack([codes[rows, :length], utc_mark]), template + "Z")
+        if got is None:
+            return None
+        wall[rows] = got
+    hours, inverse = np.unique(wall[known] // _HOUR_US, return_inverse=True)
+    offsets = np.empty(hours.size, dtype=np.int64)
+    for k, hour in enumerate(hours.tolist()):
+        start = _EPOCH_WALL + dt.timedelta(hours=hour)
+        ends = (start, start + dt.timedelta(microseconds=_HOUR_US - 1))
+        seen = {t.replace(tzinfo=zone, fold=fold).utcoffset() for t in ends for fold in (0, 1)}
+        offset = seen.pop()
+        if seen or offset is None:
+            return None  # the zone's offset changes in this hour: cell by cell
+        offsets[k] = offset // dt.timedelta(microseconds=1)
+    utc = wall[known] - offsets[inverse.reshape(-1)]
+    if not ((utc >= _FIRST_US) & (utc < _END_US)).all():
+        return None
+    out = np.full(texts.size, np.datetime64("NaT", "us"))
+    out[known] = utc.astype("datetime64[us]")
+    return out
+
+
 def _times(
     cells: Sequence[str],
     column: str,
@@ -615,6 +668,10 @@ def _times(
     stamps = _iso_column(texts)
     if stamps is not None:
         return stamps
+    if zone is not None:  # wall times, as spreadsheets write them, in --timezone
+        stamps = _zoned_column(texts, zone)
+        if stamps is not None:
+            return stamps
     return _cell_times(texts, cells, column, where, zone, marks)
 
 
