@@ -57,7 +57,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   quote that never closes is reported at the line and column where it opens. A message quotes
   the one cell that breaks its rule, never a whole record (a record's cells together are a
   device's position): an unclosed quote's field is shown up to the next delimiter; a cell
-  holding two decimal numbers (most likely a position) is described, not quoted, and so is a
+  holding two decimal numbers, or two whole numbers of five digits or more (most likely a
+  position, in degrees or metres), is described, not quoted, and so is a
   first line of numbers (a file without a header line).
 """
 
@@ -202,7 +203,7 @@ def names_text(names: Sequence[str]) -> str:
 
 
 def _cell_text(value: str) -> str:
-    """A cell for a message: quoted, or described when it holds two decimal numbers.
+    """A cell for a message: quoted, or described when it holds two numbers (a position).
 
     Where one number or time belongs, such a cell (``59.3326,18.0654``, ``POINT (18.06 59.33)``)
     is most likely a position: described, never quoted, as :func:`geotarget.parse_time` does

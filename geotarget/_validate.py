@@ -229,18 +229,30 @@ def shown(value: object) -> str:
 #: position written as text, never quoted (see :func:`pair_text`).
 _PAIR_TEXT = re.compile(r"\d[.,]\d+\D+\d+[.,]\d", re.ASCII)
 
+#: Two whole numbers of five digits or more, apart (``674032 6580822``, ``674032;6580822``):
+#: most likely a projected position in metres (SWEREF 99 TM), or microdegrees. A time's
+#: groups are shorter, and an epoch time's fraction follows a point, which does not part them.
+_METRE_PAIR_TEXT = re.compile(r"\d{5}[\s,;:|/]+\d{5}", re.ASCII)
+
 
 def pair_text(value: object) -> str | None:
-    """A text of two decimal numbers described for a message, or None for any other value.
+    """A text of two numbers described for a message, or None for any other value.
 
-    Where one number or time belongs, such a text is most likely a position ("lat,lon", as
-    CAP and map apps write it): a message names its size, never quotes it (a message is
-    logged). A lone number, a time (one fraction at most) is quoted as usual.
+    Where one number or time belongs, a text of two decimal numbers is most likely a position
+    ("lat,lon", as CAP and map apps write it), and one of two whole numbers of five digits or
+    more, apart, a position in metres ("674032 6580822", SWEREF 99 TM easting and northing): a
+    message names its size, never quotes it (a message is logged). A lone number, a time (one
+    fraction at most, after a point) is quoted as usual.
     """
     if isinstance(value, str) and _PAIR_TEXT.search(value):
         return (
             f"a text of {len(value):,} characters holding two decimal numbers, not quoted: it "
             "may be a position"
+        )
+    if isinstance(value, str) and _METRE_PAIR_TEXT.search(value):
+        return (
+            f"a text of {len(value):,} characters holding two numbers of five digits or more, "
+            "not quoted: it may be a position in metres"
         )
     return None
 

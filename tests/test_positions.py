@@ -158,6 +158,27 @@ def test_parse_time_never_quotes_a_pair_written_as_text(text: str) -> None:
         parse_time("2024-05-20T25:00+02:00")  # a time is still quoted
 
 
+@pytest.mark.parametrize("text", ["674032 6580822", "674032;6580822", "6580822,674032"])
+def test_parse_time_never_quotes_metres_written_as_text(text: str) -> None:
+    """Two whole numbers of five digits or more where a time belongs are described, not quoted.
+
+    ``parse_time("674032 6580822")`` quoted it: an easting and northing in SWEREF 99 TM metres,
+    a device's position, in a message that is logged. A time's groups and an epoch time with
+    a fraction are still quoted.
+    """
+    with pytest.raises(InvalidInput) as info:
+        parse_time(text, field="observed_at[0]")
+    assert str(info.value).endswith(
+        " (got a text of 14 characters holding two numbers of five digits or more, not quoted: "
+        "it may be a position in metres)"
+    )
+    assert "674032" not in str(info.value)
+    with pytest.raises(InvalidInput, match=r"\(got '1764998400\.123456 UTC'\)$"):
+        parse_time("1764998400.123456 UTC")
+    with pytest.raises(InvalidInput, match=r"\(got '2024-05-20 25:00:00'\)$"):
+        parse_time("2024-05-20 25:00:00")
+
+
 def test_out_of_range_rows_are_all_counted() -> None:
     """Out-of-range coordinates are rejected, naming the first rows and how many more."""
     lat = np.full(8, 59.0)
