@@ -131,6 +131,24 @@ def _field_problems(cls: type, fields: Mapping[str, Any], path: str) -> list[Pro
     return out
 
 
+def _required(
+    entry: Mapping[str, Any], path: str, keys: tuple[str, ...], lists: tuple[str, ...] = ()
+) -> list[Problem]:
+    """A problem at ``path.<key>`` for each of ``keys`` missing, and each of ``lists`` empty.
+
+    Each at its field's path and all at once, like a field's own problem; building the class
+    would report only the first, at the entry's path, in Python's words
+    (``__init__() missing 3 required keyword-only arguments``).
+    """
+    out = [Problem(f"{path}.{k}", "is required") for k in keys if k not in entry]
+    out += [
+        Problem(f"{path}.{k}", "must name at least one (got an empty list)")
+        for k in lists
+        if isinstance(entry.get(k), list) and not entry[k]
+    ]
+    return out
+
+
 def _document(data: object, what: str) -> None:
     """A parsed policy is a table (mapping) of sections; anything else is refused."""
     if not isinstance(data, Mapping):
@@ -175,7 +193,9 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
                 continue
             codes.append(NamedValue(code["value_name"], code["value"]))
         fields = {k: v for k, v in entry.items() if k != "event_codes"}
-        own = _field_problems(RecognitionRule, fields, path)
+        own = _field_problems(RecognitionRule, fields, path) + _required(
+            entry, path, ("name", "kind")
+        )
         problems += own
         if bad or own or not codes_ok or len(codes) != len(raw_codes):
             continue
@@ -183,8 +203,6 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
             rules.append(RecognitionRule(**fields, event_codes=codes))
         except GeotargetError as err:
             problems.append(Problem(path, str(err)))
-        except TypeError as err:  # a missing name or kind
-            problems.append(Problem(path, f"needs name and kind ({err})"))
     if problems:
         raise InvalidPolicy(problems, what=RECOGNITION)
     return Recognizer(rules)
@@ -292,6 +310,7 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
                 except InvalidPolicy as err:
                     problems += err.problems
         problems += _field_problems(Issuer, fields, path)
+        problems += _required(entry, path, _ISSUER_KEYS[:4], _ISSUER_KEYS[1:4])
         if signature == "required" and isinstance(certs_raw, list) and not certs_raw:
             problems.append(
                 Problem(
@@ -307,8 +326,6 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
             )
         except GeotargetError as err:
             problems.append(Problem(path, str(err)))
-        except TypeError as err:
-            problems.append(Problem(path, f"needs name, senders, kinds and regions ({err})"))
     if problems:
         raise InvalidPolicy(problems, what=ISSUERS)
     return Issuers(found)
