@@ -16,6 +16,7 @@ import attrs
 from geotarget._validate import number, shown
 from geotarget.errors import GeotargetError, InvalidInput, InvalidType, Problem
 from geotarget.positions import _MAX_AGE, LocationRule, StaleRule
+from geotarget.rollout._io import brief, key_path
 
 
 def _opt_positive(name: str) -> Any:
@@ -170,18 +171,14 @@ def _seconds(value: object, path: str, *, positive: bool, problems: list[Problem
 
 
 def _shown(value: object) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an int beyond Python's digit limit for str()
-        return "an integer of more than 4300 digits"
-    return text if len(text) <= 60 else f"{text[:57]}..."
+    return brief(value)
 
 
 def _unknown(table: Any, allowed: tuple[str, ...], path: str, problems: list[Problem]) -> None:
     for key in table:
         if key not in allowed:
             problems.append(
-                Problem(f"{path}.{key}", f"unknown key (valid: {', '.join(sorted(allowed))})")
+                Problem(key_path(path, key), f"unknown key (valid: {', '.join(sorted(allowed))})")
             )
 
 

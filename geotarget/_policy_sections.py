@@ -7,9 +7,7 @@ with its path and raised as one :class:`~geotarget.errors.InvalidPolicy`.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -77,7 +75,7 @@ def base_of(source: object) -> Path:
 
 def _unknown(table: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> list[Problem]:
     return [
-        Problem(f"{path}.{k}", f"unknown key (valid: {', '.join(sorted(allowed))})")
+        Problem(_io.key_path(path, k), f"unknown key (valid: {', '.join(sorted(allowed))})")
         for k in table
         if k not in allowed
     ]
@@ -188,7 +186,10 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
                 or not all(isinstance(v, str) for v in code.values())
             ):
                 problems.append(
-                    Problem(cpath, f"must be a table with str value_name and value (got {code!r})")
+                    Problem(
+                        cpath,
+                        f"must be a table with str value_name and value (got {_io.brief(code)})",
+                    )
                 )
                 continue
             codes.append(NamedValue(code["value_name"], code["value"]))
@@ -234,12 +235,12 @@ def location_rules(data: Mapping[str, Any]) -> dict[str, KindRules]:
                 Problem(f"location_rules.{kind!r}", f"must be keyed by a kind name (got {kind!r})")
             )
             continue
-        # A key as the rollout's paths show it: bare when TOML could write it bare, else quoted.
-        bare = re.fullmatch(r"[A-Za-z0-9_\-]+", kind)
-        path = f"location_rules.{kind if bare else json.dumps(kind, ensure_ascii=False)}"
+        path = _io.key_path("location_rules", kind)  # as the rollout's paths show it
         if not KIND_NAME.fullmatch(kind):
             problems.append(
-                Problem(path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {kind!r})")
+                Problem(
+                    path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {_io.brief(kind)})"
+                )
             )
             continue
         rules, more = rules_from_table(table, path)
@@ -253,14 +254,21 @@ def location_rules(data: Mapping[str, Any]) -> dict[str, KindRules]:
 
 def _certificate(text: object, base: Path, path: str) -> str:
     if not isinstance(text, str):
-        raise InvalidPolicy([Problem(path, f"must be a PEM text or a file path (got {text!r})")])
+        raise InvalidPolicy(
+            [Problem(path, f"must be a PEM text or a file path (got {_io.brief(text)})")]
+        )
     if "-----BEGIN" in text:
         return text
     file = base / text
+    # A name as long as a file name may be is shown whole; a longer text pasted where a path
+    # goes (a certificate cut off from its BEGIN line) only by its start.
+    shown = str(file) if len(text) <= 255 else _io.brief(text)
     try:
-        return _io.read_file(file, f"certificate file {file}", MAX_BYTES).decode("ascii")
+        return _io.read_file(file, f"certificate file {shown}", MAX_BYTES).decode("ascii")
     except UnicodeDecodeError as err:
-        raise InvalidPolicy([Problem(path, f"cannot read certificate file {file}: {err}")]) from err
+        raise InvalidPolicy(
+            [Problem(path, f"cannot read certificate file {shown}: {err}")]
+        ) from err
     except InvalidPolicy as err:  # missing, unreadable or too large: at the entry's path
         raise InvalidPolicy([Problem(path, p.message) for p in err.problems]) from None
 
@@ -296,7 +304,8 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
         if signature not in ("required", "optional"):
             problems.append(
                 Problem(
-                    f"{path}.signature", f'must be "required" or "optional" (got {signature!r})'
+                    f"{path}.signature",
+                    f'must be "required" or "optional" (got {_io.brief(signature)})',
                 )
             )
         certs_raw = entry.get("certificates", [])

@@ -58,9 +58,10 @@ from typing import Any
 
 import attrs
 
-from geotarget._validate import iterable, shown
+from geotarget._validate import iterable
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.kinds import check_kind_name
+from geotarget.rollout._io import brief
 
 #: What the issuers section's :class:`~geotarget.errors.InvalidPolicy` names.
 _ISSUERS_WHAT = "issuers section"
@@ -80,13 +81,13 @@ _SENDER_BAD = re.compile(r"[\s,<&]")
 def _names(field: str, value: object) -> frozenset[str]:
     if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(
-            f"{field} must be a list of str (got {type(value).__name__} {shown(value)})"
+            f"{field} must be a list of str (got {type(value).__name__} {brief(value)})"
         )
     items = list(value)
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise InvalidType(
-                f"{field}[{i}] must be a str (got {type(item).__name__} {shown(item)})"
+                f"{field}[{i}] must be a str (got {type(item).__name__} {brief(item)})"
             )
     return frozenset(items)
 
@@ -97,7 +98,7 @@ def _senders(value: object) -> frozenset[str]:
         if not s or _SENDER_BAD.search(s):
             raise InvalidInput(
                 f"senders must be CAP senders: no whitespace, ',', '<' or '&', not empty "
-                f"(got {shown(s)})"
+                f"(got {brief(s)})"
             )
     return out
 
@@ -121,7 +122,7 @@ def _pems(value: object) -> tuple[str, ...]:
     if isinstance(value, (str, bytes)):
         value = [value]
     if not iterable(value):
-        raise InvalidType(f"certificates must be a list of PEM texts (got {shown(value)})")
+        raise InvalidType(f"certificates must be a list of PEM texts (got {brief(value)})")
     out = []
     for i, item in enumerate(value):
         text = item.decode("ascii", "replace") if isinstance(item, bytes) else item
@@ -137,7 +138,7 @@ def _pems(value: object) -> tuple[str, ...]:
 def _bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, bool):
         raise InvalidType(
-            f"{attribute.name} must be a bool (got {type(value).__name__} {shown(value)})"
+            f"{attribute.name} must be a bool (got {type(value).__name__} {brief(value)})"
         )
 
 
@@ -184,7 +185,7 @@ class Issuer:
     @name.validator
     def _check_name(self, _: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, str) or not _NAME.fullmatch(value):
-            raise InvalidInput(f"name must be an issuer name: {_NAME_RULE} (got {shown(value)})")
+            raise InvalidInput(f"name must be an issuer name: {_NAME_RULE} (got {brief(value)})")
 
     def __attrs_post_init__(self) -> None:
         for field in ("senders", "kinds", "regions"):
@@ -221,7 +222,7 @@ class Issuers:
     def __init__(self, issuers: Iterable[Issuer], *, _any: bool = False) -> None:
         raw: object = issuers
         if isinstance(raw, (str, bytes)) or not iterable(raw):
-            raise InvalidType(f"issuers must be an iterable of Issuer (got {shown(raw)})")
+            raise InvalidType(f"issuers must be an iterable of Issuer (got {brief(raw)})")
         items: tuple[Any, ...] = tuple(raw)
         problems: list[Problem] = []
         names: dict[str, int] = {}
@@ -229,7 +230,7 @@ class Issuers:
         for i, issuer in enumerate(items):
             path = f"issuers[{i}]"
             if not isinstance(issuer, Issuer):
-                problems.append(Problem(path, f"must be an Issuer (got {shown(issuer)})"))
+                problems.append(Problem(path, f"must be an Issuer (got {brief(issuer)})"))
                 continue
             if issuer.name in names:
                 problems.append(
@@ -245,7 +246,7 @@ class Issuers:
                     problems.append(
                         Problem(
                             f"{path}.senders",
-                            f"sender {shown(s)} belongs to issuer {by_sender[s].name!r} already; a "
+                            f"sender {brief(s)} belongs to issuer {by_sender[s].name!r} already; a "
                             "sender is one issuer",
                         )
                     )
@@ -254,7 +255,7 @@ class Issuers:
             if isinstance(issuer, Issuer):
                 for other in sorted(issuer.acts_for - set(names)):
                     problems.append(
-                        Problem(f"issuers[{i}].acts_for", f"{shown(other)} names no issuer")
+                        Problem(f"issuers[{i}].acts_for", f"{brief(other)} names no issuer")
                     )
         if problems:
             raise InvalidPolicy(problems, what=_ISSUERS_WHAT)
@@ -328,7 +329,7 @@ class Issuers:
                     out.append(
                         Problem(
                             f"{path}[{i}].regions",
-                            f"{shown(code)} is not a region code of the hierarchy",
+                            f"{brief(code)} is not a region code of the hierarchy",
                         )
                     )
             if known is not None:
@@ -336,7 +337,7 @@ class Issuers:
                     out.append(
                         Problem(
                             f"{path}[{i}].kinds",
-                            f"{shown(k)} is not a registered kind "
+                            f"{brief(k)} is not a registered kind "
                             f"(registered: {', '.join(sorted(known)) or 'none'})",
                         )
                     )

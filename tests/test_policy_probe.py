@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
+from geotarget import kinds
 from geotarget.errors import InvalidPolicy
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
+from geotarget.rollout import RolloutPolicy
 
 
 def test_issuer_missing_and_empty_fields_are_each_named_at_their_path() -> None:
@@ -48,3 +53,81 @@ def test_recognition_rule_missing_name_and_kind_are_each_named_at_their_path() -
     got = [(p.path, p.message) for p in err.value.problems]
     assert got == [("recognition[0].name", "is required"), ("recognition[0].kind", "is required")]
     assert "__init__" not in str(err.value)
+
+
+BIG = "x" * 1_000_000
+MANY = list(range(100_000))
+
+
+def _phase(**fields: object) -> dict[str, object]:
+    return {"starts_at": "2024-04-15T00:00:00Z", "regions": ["01"], **fields}
+
+
+def _rollout(top: dict[str, object] | None = None, **fields: object) -> str:
+    return json.dumps({"kinds": {"tip_request": {"phases": [_phase(**fields)]}}, **(top or {})})
+
+
+def _issuer(**fields: object) -> str:
+    entry = {"name": "a", "senders": ["a@x.se"], "kinds": ["tip_request"], "regions": ["01"]}
+    return json.dumps({"issuers": [{**entry, **fields}]})
+
+
+def _rule(**fields: object) -> str:
+    return json.dumps(
+        {"recognition": [{"name": "r", "kind": "tip_request", "events": ["x"], **fields}]}
+    )
+
+
+@pytest.mark.parametrize(
+    ("reader", "doc", "path"),
+    [
+        (RolloutPolicy.from_json, _rollout({"format_version": BIG}), "format_version"),
+        (RolloutPolicy.from_json, _rollout({"killed": BIG}), "killed"),
+        (RolloutPolicy.from_json, _rollout({"timezone": BIG}), "timezone"),
+        (RolloutPolicy.from_json, _rollout({"salt": BIG}), "salt"),
+        (RolloutPolicy.from_json, _rollout({"country": BIG}), "country"),
+        (RolloutPolicy.from_json, _rollout({BIG: 1}), "xxx"),
+        (RolloutPolicy.from_json, json.dumps({"kinds": {BIG: {"phases": [_phase()]}}}), "kinds."),
+        (RolloutPolicy.from_json, _rollout(starts_at=BIG), "phases[0].starts_at"),
+        (RolloutPolicy.from_json, _rollout(starts_at=MANY), "phases[0].starts_at"),
+        (RolloutPolicy.from_json, _rollout(regions=MANY), "phases[0].regions"),
+        (RolloutPolicy.from_json, _rollout(regions=[BIG]), "phases[0].regions"),
+        (RolloutPolicy.from_json, _rollout(percentage=BIG), "phases[0].percentage"),
+        (RolloutPolicy.from_json, _rollout(rollback=BIG), "phases[0].rollback"),
+        (RolloutPolicy.from_json, _rollout(illustrative=MANY), "phases[0].illustrative"),
+        (Issuers.from_json, _issuer(name=BIG), "issuers[0].name"),
+        (Issuers.from_json, _issuer(senders=[BIG + " "]), "issuers[0].senders"),
+        (Issuers.from_json, _issuer(kinds=[BIG]), "issuers[0].kinds"),
+        (Issuers.from_json, _issuer(acts_for=[BIG]), "issuers[0].acts_for"),
+        (Issuers.from_json, _issuer(signature=BIG), "issuers[0].signature"),
+        (Issuers.from_json, _issuer(certificates=[MANY]), "issuers[0].certificates[0]"),
+        (Issuers.from_json, _issuer(certificates=[BIG]), "issuers[0].certificates[0]"),
+        (Recognizer.from_json, _rule(name=BIG), "recognition[0].name"),
+        (Recognizer.from_json, _rule(kind=BIG), "recognition[0].kind"),
+        (Recognizer.from_json, _rule(events=[" "] * 100_000), "recognition[0].events"),
+        (Recognizer.from_json, _rule(categories=[BIG]), "recognition[0].categories"),
+        (Recognizer.from_json, _rule(event_codes=[{"value_name": BIG}]), "recognition[0]"),
+        (Recognizer.from_json, _rule(senders=[BIG + " "]), "recognition[0].senders"),
+        (
+            kinds.location_rules_from_json,
+            json.dumps({"location_rules": {"k": {"include_ambiguous": True, BIG: 1}}}),
+            "location_rules.k.",
+        ),
+        (
+            kinds.location_rules_from_json,
+            json.dumps({"location_rules": {BIG: {}}}),
+            "location_rules.",
+        ),
+    ],
+)
+def test_a_huge_value_is_quoted_briefly(reader: Any, doc: str, path: str) -> None:
+    """A megabyte value is refused in a few hundred characters that still name the field.
+
+    A certificate pasted into the wrong field, a generated list: the messages quoted the whole value, and its key in the path: one problem of a 4 MiB policy
+    file became a megabyte log line.
+    """
+    with pytest.raises(InvalidPolicy) as err:
+        reader(doc)
+    text = str(err.value)
+    assert len(text) < 1_000, text[:300]
+    assert any(p.path.startswith(path) or path in p.path for p in err.value.problems), text

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from geotarget._validate import LONE_SURROGATE
+from geotarget._validate import LONE_SURROGATE, shown
 from geotarget.alerts._values import KIND_NAME, KIND_NAME_RULE
 from geotarget.errors import InvalidPolicy, InvalidType, MissingExtra, Problem
 from geotarget.rollout import _decision, _time
@@ -314,11 +314,34 @@ def from_toml(
     return from_data(data, catalog)
 
 
+#: The longest value or key a problem quotes; longer ones are cut, saying how long they are.
+BRIEF = 60
+
+
+def brief(value: object, limit: int = BRIEF) -> str:
+    """A value for a message, at most about ``limit`` characters, however large the value.
+
+    A policy file of megabytes (a certificate pasted into the wrong field, a generated list)
+    would otherwise put the whole value into the message, and the message into a log line.
+
+    >>> brief("x" * 1000)
+    "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... (1,002 characters)"
+    """
+    text = shown(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text):,} characters)"
+
+
 def _key(prefix: str, key: object) -> str:
     text = str(key)
+    if len(text) > BRIEF:  # a path names where the problem is; a cut key still does
+        text = f"{text[: BRIEF - 3]}..."
     printable = text.isprintable()  # (a lone surrogate is not: category Cs)
     part = text if _BARE_KEY.fullmatch(text) else json.dumps(text, ensure_ascii=not printable)
     return f"{prefix}.{part}" if prefix else part
+
+
+#: The path of ``key`` within ``prefix``, as every section reader writes it.
+key_path = _key
 
 
 #: The problem of a key given twice in one object (any section reader says it so).
@@ -386,7 +409,7 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
     _check_keys(data, _TOP_KEYS, "", bad)
     version = data.get("format_version", FORMAT_VERSION)
     if type(version) is not int or version != FORMAT_VERSION:  # not 1.0, true or "1"
-        bad("format_version", f"must be {FORMAT_VERSION} (got {version!r})")
+        bad("format_version", f"must be {FORMAT_VERSION} (got {brief(version)})")
     tz_given = "timezone" in data
     tz_name = data.get("timezone", _r._DEFAULT_TIMEZONE)
     country = data.get("country", "SE")
@@ -395,7 +418,7 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
     tz_ok = not any(p.path == "timezone" for p in problems)
     killed = data.get("killed", False)
     if not _is_bool(killed):
-        bad("killed", f"must be true or false (got {killed!r})")
+        bad("killed", f"must be true or false (got {brief(killed)})")
     kinds = data.get("kinds", {})
     if not isinstance(kinds, Mapping):
         bad("kinds", f"must be a table of alert kinds (got {type(kinds).__name__})")
@@ -409,14 +432,14 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
         if isinstance(key, str) and KIND_NAME.fullmatch(key):
             kind = key
         else:
-            bad(path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {key!r})")
+            bad(path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {brief(key)})")
         if not isinstance(body, Mapping):
             bad(path, f"must be a table with keys killed and phases (got {type(body).__name__})")
             continue
         _check_keys(body, _KIND_KEYS, path, bad)
         kind_killed = body.get("killed", False)
         if not _is_bool(kind_killed):
-            bad(f"{path}.killed", f"must be true or false (got {kind_killed!r})")
+            bad(f"{path}.killed", f"must be true or false (got {brief(kind_killed)})")
         raw_phases = body.get("phases")
         if not isinstance(raw_phases, list):
             what = "missing" if raw_phases is None else f"got {type(raw_phases).__name__}"
@@ -489,12 +512,16 @@ def _phase(
         bad(f"{path}.regions", 'is required: an array of region codes such as ["01"]')
         ok = False
     elif not isinstance(regions, list) or not regions_ok:
-        bad(f"{path}.regions", f"must be an array of region code strings (got {regions!r})")
+        bad(f"{path}.regions", f"must be an array of region code strings (got {brief(regions)})")
         ok = False
     else:
         twice = sorted(c for c, n in Counter(regions).items() if n > 1)  # linear, not n²
         if twice:
-            bad(f"{path}.regions", f"lists {', '.join(map(repr, twice))} more than once")
+            bad(
+                f"{path}.regions",
+                f"lists {', '.join(map(brief, twice[:5]))}{' ...' if len(twice) > 5 else ''} "
+                "more than once",
+            )
             ok = False
         if catalog is not None and isinstance(country, str):
             codes = frozenset(c for c in regions if _r._CODE.fullmatch(c))
@@ -502,15 +529,15 @@ def _phase(
                 bad(problem.path, problem.message)  # the phase stays usable for order checks
     percentage = raw.get("percentage", 100)
     if _is_bool(percentage) or not isinstance(percentage, (int, float)):
-        bad(f"{path}.percentage", f"must be a number in [0, 100] (got {percentage!r})")
+        bad(f"{path}.percentage", f"must be a number in [0, 100] (got {brief(percentage)})")
         ok = False
     rollback = raw.get("rollback", False)
     if not _is_bool(rollback):
-        bad(f"{path}.rollback", f"must be true or false (got {rollback!r})")
+        bad(f"{path}.rollback", f"must be true or false (got {brief(rollback)})")
         ok = False
     illustrative = raw.get("illustrative", False)
     if not _is_bool(illustrative):
-        bad(f"{path}.illustrative", f"must be true or false (got {illustrative!r})")
+        bad(f"{path}.illustrative", f"must be true or false (got {brief(illustrative)})")
         ok = False
     number_ok = not _is_bool(percentage) and isinstance(percentage, (int, float))
     try:
@@ -527,7 +554,7 @@ def _phase(
         if catalog is not None and regions_ok and isinstance(regions, list):
             for code in regions:
                 if not _r._CODE.fullmatch(code) and (hint := _unknown_hint(code, catalog)):
-                    hints[f"{code!r} is not a region code"] = hint
+                    hints[f"{brief(code)} is not a region code"] = hint
         for p in err.problems:
             if p.path not in reported:
                 extra = next((h for k, h in hints.items() if p.message.startswith(k)), "")
@@ -554,7 +581,7 @@ def _unknown_hint(code: str, catalog: RegionCatalog) -> str | None:
 def _country_problems(country: str, catalog: RegionCatalog) -> list[Problem]:
     hint = _unknown_hint(country, catalog)
     if hint is not None:
-        return [Problem("country", f"unknown region code {country!r}{hint}")]
+        return [Problem("country", f"unknown region code {brief(country)}{hint}")]
     try:
         above = list(catalog.ancestors(country))
     except KeyError:
@@ -577,7 +604,7 @@ def _region_problems(
     for code in sorted(regions):
         hint = _unknown_hint(code, catalog)
         if hint is not None:
-            problems.append(Problem(path, f"unknown region code {code!r}{hint}"))
+            problems.append(Problem(path, f"unknown region code {brief(code)}{hint}"))
             continue
         try:
             inside = code == country or country in catalog.ancestors(code)
