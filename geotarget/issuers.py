@@ -61,7 +61,7 @@ import attrs
 from geotarget._validate import iterable
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.kinds import check_kind_name
-from geotarget.rollout._io import brief
+from geotarget.rollout._io import brief, zero_lost_hint
 
 #: What the issuers section's :class:`~geotarget.errors.InvalidPolicy` names.
 _ISSUERS_WHAT = "issuers section"
@@ -326,10 +326,12 @@ class Issuers:
         for i, issuer in enumerate(self._issuers):
             for code in sorted(issuer.regions):
                 if not region_exists(code):
+                    zero = zero_lost_hint(code, region_exists)
                     out.append(
                         Problem(
                             f"{path}[{i}].regions",
-                            f"{brief(code)} is not a region code of the hierarchy",
+                            f"{brief(code)} is not a region code of the hierarchy"
+                            + ("" if zero is None else f"; {zero}"),
                         )
                     )
             if known is not None:

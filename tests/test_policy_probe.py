@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from geotarget import kinds
+from geotarget import kinds, sweden
 from geotarget.errors import InvalidPolicy
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
@@ -131,3 +131,28 @@ def test_a_huge_value_is_quoted_briefly(reader: Any, doc: str, path: str) -> Non
     text = str(err.value)
     assert len(text) < 1_000, text[:300]
     assert any(p.path.startswith(path) or path in p.path for p in err.value.problems), text
+
+
+def test_a_region_code_that_lost_its_leading_zero_is_named_with_it() -> None:
+    """A code that lost its leading zero suggests the code with it, in rollout and issuers.
+
+    "180" (Stockholm's "0180" through a spreadsheet) suggested codes spelled alike ('1880',
+    '1980', '2180').
+    """
+    hierarchy = sweden.hierarchy()
+    doc = (
+        'timezone = "Europe/Stockholm"\nissuers = [{name = "a", senders = ["a@x.se"], '
+        'kinds = ["tip_request"], regions = ["180"]}]\n'
+        '[[kinds.tip_request.phases]]\nstarts_at = 2024-04-15\nregions = ["180", "1"]\n'
+    )
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(doc, catalog=hierarchy)
+    assert [p.message for p in err.value.problems] == [
+        "unknown region code '1'; a leading zero lost? did you mean '01'?",
+        "unknown region code '180'; a leading zero lost? did you mean '0180'?",
+    ]
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_toml(doc, catalog=hierarchy)
+    assert [p.message for p in err.value.problems] == [
+        "'180' is not a region code of the hierarchy; a leading zero lost? did you mean '0180'?"
+    ]

@@ -563,16 +563,43 @@ def _phase(
     return phase if ok else None
 
 
+def zero_lost_hint(code: str, exists: Callable[[str], bool]) -> str | None:
+    """``"a leading zero lost? did you mean '0180'?"`` for an unknown all-digit code, or None.
+
+    A code that went through a spreadsheet or a number (``180`` for Stockholm's ``"0180"``,
+    ``1`` for ``"01"``) has lost its leading zeros; close matches by spelling
+    (``'1880', '1980', '2180'``) would point the operator elsewhere.
+    """
+    if not (code.isascii() and code.isdigit()):
+        return None
+    padded = [z + code for z in ("0", "00", "000") if exists(z + code)]
+    if not padded:
+        return None
+    return f"a leading zero lost? did you mean {' or '.join(repr(c) for c in padded)}?"
+
+
+def _knows(catalog: RegionCatalog, code: str) -> bool:
+    try:
+        catalog.level_of(code)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
 def _unknown_hint(code: str, catalog: RegionCatalog) -> str | None:
     """None if ``catalog`` knows ``code``; else its hint (``"; did you mean …"``) or ``""``.
 
-    The hint is what the catalog's error says after its first ``"; "`` (a
+    A digit code that is known with leading zeros says so (:func:`zero_lost_hint`); otherwise
+    the hint is what the catalog's error says after its first ``"; "`` (a
     :class:`~geotarget.regions.RegionHierarchy` names the region a name belongs to, the code in
     other case, or close matches).
     """
     try:
         catalog.level_of(code)
     except KeyError as err:
+        zero = zero_lost_hint(code, lambda c: _knows(catalog, c))
+        if zero is not None:
+            return f"; {zero}"
         _, sep, hint = str(err).partition("; ")
         return f"; {hint}" if sep and hint else ""
     return None
