@@ -107,7 +107,11 @@ _SPACE = re.compile(r"\s+")
 
 
 def normalise_event(text: str) -> str:
-    r"""The form in which event texts are compared: NFC, case-folded, whitespace collapsed.
+    r"""The form in which event texts are compared: case-folded, NFC, whitespace collapsed.
+
+    Case folding may decompose a letter (Greek ``"ΐ"`` folds to three code points), so the text
+    is decomposed before folding and composed after: two texts that are the same but for case
+    and composition compare equal (Unicode's canonical caseless match), whichever is upper case.
 
     Examples
     --------
@@ -118,7 +122,8 @@ def normalise_event(text: str) -> str:
     """
     if not isinstance(text, str):
         raise InvalidType(f"event must be a str (got {type(text).__name__} {brief(text)})")
-    return _SPACE.sub(" ", unicodedata.normalize("NFC", text).casefold()).strip()
+    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
+    return _SPACE.sub(" ", folded).strip()
 
 
 def check_kind_name(field: str, value: object) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
 
 import pytest
@@ -156,3 +157,33 @@ def test_a_region_code_that_lost_its_leading_zero_is_named_with_it() -> None:
     assert [p.message for p in err.value.problems] == [
         "'180' is not a region code of the hierarchy; a leading zero lost? did you mean '0180'?"
     ]
+
+
+def test_event_texts_match_whatever_their_case_and_composition() -> None:
+    """Greek "ΐ" (one code point) and its capital with tonos, "Ϊ́", are one letter for events.
+
+    Case folding turns the precomposed small letter into three code points, while the capital
+    folds to two that compose back to one: the texts compared unequal, so a rule written in
+    small letters missed an event sent in capitals. Every letter is checked against Unicode's
+    canonical caseless match.
+    """
+    rule = Recognizer.from_toml(
+        '[[recognition]]\nname = "gr"\nkind = "explosion"\nevents = ["\u0390 \u03b0"]\n'
+    ).rules[0]
+    capital = "\u03aa\u0301 \u03ab\u0301"  # Ϊ́ Ϋ́, decomposed as keyboards send them
+    assert kinds.normalise_event(capital) in rule.events
+
+    def caseless(text: str) -> str:  # Unicode 15, section 3.13, D145
+        nfd = unicodedata.normalize("NFD", text)
+        return unicodedata.normalize("NFD", nfd.casefold())
+
+    wrong = []
+    for point in range(0x20, 0x30000):
+        c = chr(point)
+        if unicodedata.category(c) in ("Cs", "Cn", "Co"):
+            continue
+        for other in (c.upper(), c.lower(), unicodedata.normalize("NFD", c.upper())):
+            same = caseless(c) == caseless(other)
+            if same != (kinds.normalise_event(c) == kinds.normalise_event(other)):
+                wrong.append(f"U+{point:04X}")
+    assert wrong == []
