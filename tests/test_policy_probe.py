@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import unicodedata
 from typing import Any
 
+import numpy as np
 import pytest
 
 from geotarget import kinds, sweden
 from geotarget.errors import InvalidPolicy
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
-from geotarget.rollout import RolloutPolicy
+from geotarget.rollout import Phase, RolloutPolicy
 
 
 def test_issuer_missing_and_empty_fields_are_each_named_at_their_path() -> None:
@@ -187,3 +189,20 @@ def test_event_texts_match_whatever_their_case_and_composition() -> None:
             if same != (kinds.normalise_event(c) == kinds.normalise_event(other)):
                 wrong.append(f"U+{point:04X}")
     assert wrong == []
+
+
+def test_a_float32_percentage_is_read_as_the_step_it_shows() -> None:
+    """np.float32(33.33), from a float32 column, is the step 33.33, as 33.33 is.
+
+    It is 33.33000183... as a float64, more than the 1e-7 tolerance away from the step: it was
+    refused as "must be in steps of 0.01 (got np.float32(33.33))". Every step of 0.01 is checked,
+    in float32 and float16 where the type can tell the steps apart.
+    """
+    t = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
+    for step in range(10_001):
+        want = step / 100
+        got = Phase(starts_at=t, regions={"01"}, percentage=np.float32(want)).percentage
+        assert got == want, step
+    assert Phase(starts_at=t, regions={"01"}, percentage=np.float16(12.5)).percentage == 12.5
+    with pytest.raises(InvalidPolicy, match=r"steps of 0\.01"):
+        Phase(starts_at=t, regions={"01"}, percentage=np.float32(33.333))

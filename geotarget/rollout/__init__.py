@@ -275,6 +275,11 @@ class Phase:
                     Problem("regions", f"{_shown(code)} is not a region code: {_CODE_RULE}")
                 )
         pct = as_float(percentage)
+        given_as: object = percentage  # (typed float; may be any numpy float)
+        if isinstance(given_as, np.floating) and np.finfo(given_as.dtype).bits < 64:
+            # np.float32(33.33) is 33.33000183...: read it as the decimal it shows, the
+            # shortest that is that float32, as a float64 (33.33) would be read
+            pct = float(np.format_float_positional(given_as, unique=True))
         given = _shown(percentage)
         if not 0.0 <= pct <= 100.0:  # also NaN
             problems.append(Problem("percentage", f"must lie in [0, 100] (got {given})"))
