@@ -61,7 +61,7 @@ import attrs
 from geotarget._validate import iterable
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.kinds import check_kind_name
-from geotarget.rollout._io import brief, zero_lost_hint
+from geotarget.rollout._io import MOST_CODES, brief, knows, more_codes, zero_lost_hint
 
 #: What the issuers section's :class:`~geotarget.errors.InvalidPolicy` names.
 _ISSUERS_WHAT = "issuers section"
@@ -324,16 +324,19 @@ class Issuers:
         out: list[Problem] = []
         known = None if kinds is None else frozenset(kinds)
         for i, issuer in enumerate(self._issuers):
-            for code in sorted(issuer.regions):
-                if not region_exists(code):
-                    zero = zero_lost_hint(code, region_exists)
-                    out.append(
-                        Problem(
-                            f"{path}[{i}].regions",
-                            f"{brief(code)} is not a region code of the hierarchy"
-                            + ("" if zero is None else f"; {zero}"),
-                        )
+            unknown = [c for c in sorted(issuer.regions) if not region_exists(c)]
+            for code in unknown[:MOST_CODES]:  # then a count: a list of postal codes pasted
+                zero = zero_lost_hint(code, region_exists)
+                out.append(
+                    Problem(
+                        f"{path}[{i}].regions",
+                        f"{brief(code)} is not a region code of the hierarchy"
+                        + ("" if zero is None else f"; {zero}"),
                     )
+                )
+            if len(unknown) > MOST_CODES:
+                what = "that are not region codes of the hierarchy"
+                out.append(Problem(f"{path}[{i}].regions", more_codes(unknown[MOST_CODES:], what)))
             if known is not None:
                 for k in sorted(issuer.kinds - known):
                     out.append(
@@ -429,14 +432,7 @@ def _checked(issuers: Issuers, catalog: Any) -> Issuers:
     if catalog is None:
         return issuers
 
-    def exists(code: str) -> bool:
-        try:
-            catalog.level_of(code)
-        except (KeyError, ValueError):
-            return False
-        return True
-
-    problems = issuers.problems(exists)
+    problems = issuers.problems(lambda code: knows(catalog, code))
     if problems:
         raise InvalidPolicy(problems, what=_ISSUERS_WHAT)
     return issuers

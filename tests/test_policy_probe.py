@@ -206,3 +206,47 @@ def test_a_float32_percentage_is_read_as_the_step_it_shows() -> None:
     assert Phase(starts_at=t, regions={"01"}, percentage=np.float16(12.5)).percentage == 12.5
     with pytest.raises(InvalidPolicy, match=r"steps of 0\.01"):
         Phase(starts_at=t, regions={"01"}, percentage=np.float32(33.333))
+
+
+def test_thousands_of_unknown_codes_get_ten_problems_and_a_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Postal codes pasted as regions: ten problems with hints, then one count.
+
+    Each unknown code got its own problem, and its own search for close matches (half a
+    millisecond each in the Swedish hierarchy, twice per code for the issuers): a 4 MiB file of
+    codes took minutes and made a message of megabytes. The searches are counted here.
+    """
+    import difflib
+
+    searches = 0
+    search = difflib.get_close_matches
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        nonlocal searches
+        searches += 1
+        return search(*args, **kw)
+
+    monkeypatch.setattr(difflib, "get_close_matches", counted)
+    hierarchy = sweden.hierarchy()
+    codes = [f"{n}45" for n in range(100, 5_100)] + ["0180", "01"]  # postal codes: "10045"
+    phase = {"starts_at": "2024-04-15T00:00:00Z", "regions": codes}
+    doc = json.dumps({"kinds": {"tip_request": {"phases": [phase]}}})
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_json(doc, catalog=hierarchy)
+    problems = err.value.problems
+    assert len(problems) == 11 and len(str(err.value)) < 2_000
+    assert problems[-1].message.startswith(
+        "and 4,990 more codes unknown or outside the country 'SE': "
+    )
+    assert searches <= 10
+    searches = 0
+    issuer = {"name": "a", "senders": ["a@x.se"], "kinds": ["tip_request"], "regions": codes}
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_json(json.dumps({"issuers": [issuer]}), catalog=hierarchy)
+    problems = err.value.problems
+    assert len(problems) == 11 and len(str(err.value)) < 2_000
+    assert problems[-1].message.startswith(
+        "and 4,990 more codes that are not region codes of the hierarchy: "
+    )
+    assert searches == 0
