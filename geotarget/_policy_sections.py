@@ -204,9 +204,64 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
             rules.append(RecognitionRule(**fields, event_codes=codes))
         except GeotargetError as err:
             problems.append(Problem(path, str(err)))
+    if not problems:
+        problems = _shadowed(rules)
     if problems:
         raise InvalidPolicy(problems, what=RECOGNITION)
     return Recognizer(rules)
+
+
+#: Pairs of rules :func:`_shadowed` compares at most (a few thousand rules, every pair).
+MOST_PAIRS = 2_000_000
+
+
+def _covers(
+    mine: frozenset[Any] | tuple[Any, ...], theirs: frozenset[Any] | tuple[Any, ...]
+) -> bool:
+    """Whether a condition ``mine`` is met by everything that meets ``theirs``."""
+    return not mine or (bool(theirs) and set(theirs) <= set(mine))
+
+
+def _shadows(first: RecognitionRule, later: RecognitionRule) -> bool:
+    """Whether ``first`` matches every alert ``later`` matches (so ``later`` never applies)."""
+    return (
+        _covers(first.events, later.events)
+        and _covers(first.categories, later.categories)
+        and _covers(first.event_codes, later.event_codes)
+        and _covers(first.senders, later.senders)
+    )
+
+
+def _shadowed(rules: list[RecognitionRule]) -> list[Problem]:
+    """A problem for each rule that never applies, and would name another kind.
+
+    Rules are tried in order, the first met wins: a rule after one that matches every alert
+    it matches never applies. When the two name the same kind that changes nothing; when they
+    name different kinds, the operator's rule silently never recognises its kind, and its
+    alerts are told as the other kind (another rollout, other location rules). The narrower
+    rule must come first. Past :data:`MOST_PAIRS` pairs, later rules are not compared.
+    """
+    problems: list[Problem] = []
+    pairs = 0
+    for j, later in enumerate(rules):
+        for i in range(j):
+            pairs += 1
+            if pairs > MOST_PAIRS:
+                return problems
+            first = rules[i]
+            if _shadows(first, later):
+                if first.kind != later.kind:
+                    problems.append(
+                        Problem(
+                            f"recognition[{j}]",
+                            f"rule {later.name!r} (kind {later.kind}) never applies: rule "
+                            f"{first.name!r} (recognition[{i}], kind {first.kind}) is tried "
+                            "first and matches every alert it matches; put the narrower rule "
+                            "first",
+                        )
+                    )
+                break  # the first such rule decides every alert this one matches
+    return problems
 
 
 def location_rules(data: Mapping[str, Any]) -> dict[str, KindRules]:

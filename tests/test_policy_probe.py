@@ -250,3 +250,42 @@ def test_thousands_of_unknown_codes_get_ten_problems_and_a_count(
         "and 4,990 more codes that are not region codes of the hierarchy: "
     )
     assert searches == 0
+
+
+def test_a_rule_behind_a_wider_rule_of_another_kind_is_refused() -> None:
+    """A rule that can never apply, behind one of another kind matching all it matches.
+
+    An operator adds "police explosions are crime modus" after "every Explosion is an
+    explosion": the first rule wins every time, so the police's alerts went out as explosions
+    (nationwide, failing open) with no word. The narrower rule first is fine, and so is a
+    wider rule of the same kind behind it, or a rule overlapping only in part.
+    """
+    wide = '[[recognition]]\nname = "all"\nkind = "explosion"\nevents = ["Explosion"]\n'
+    narrow = (
+        '[[recognition]]\nname = "police"\nkind = "crime_modus"\nevents = ["EXPLOSION "]\n'
+        'senders = ["polisen@polisen.se"]\ncategories = ["Security"]\n'
+    )
+    with pytest.raises(InvalidPolicy) as err:
+        Recognizer.from_toml(wide + narrow)
+    assert [(p.path, p.message) for p in err.value.problems] == [
+        (
+            "recognition[1]",
+            "rule 'police' (kind crime_modus) never applies: rule 'all' (recognition[0], kind "
+            "explosion) is tried first and matches every alert it matches; put the narrower "
+            "rule first",
+        )
+    ]
+    assert [r.name for r in Recognizer.from_toml(narrow + wide).rules] == ["police", "all"]
+    same = wide + narrow.replace('"crime_modus"', '"explosion"')
+    assert len(Recognizer.from_toml(same).rules) == 2
+    part = wide + narrow.replace('events = ["EXPLOSION "]', 'events = ["Explosion", "Sprängning"]')
+    assert len(Recognizer.from_toml(part).rules) == 2
+    codes = (
+        '[[recognition]]\nname = "code"\nkind = "explosion"\n'
+        'event_codes = [{value_name = "SOS", value = "EXPL"}]\n'
+    )
+    coded = narrow.replace(
+        'events = ["EXPLOSION "]', 'event_codes = [{value_name = "SOS", value = "expl"}]'
+    )
+    with pytest.raises(InvalidPolicy, match=r"rule 'police' \(kind crime_modus\) never applies"):
+        Recognizer.from_toml(codes + coded)
