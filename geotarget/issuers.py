@@ -61,7 +61,14 @@ import attrs
 from geotarget._validate import iterable
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.kinds import check_kind_name
-from geotarget.rollout._io import MOST_CODES, brief, knows, more_codes, zero_lost_hint
+from geotarget.rollout._io import (
+    MOST_CODES,
+    brief,
+    knows,
+    more_codes,
+    not_a_code_text,
+    zero_lost_hint,
+)
 
 #: What the issuers section's :class:`~geotarget.errors.InvalidPolicy` names.
 _ISSUERS_WHAT = "issuers section"
@@ -111,6 +118,10 @@ def _kinds(value: object) -> frozenset[str]:
 
 
 def _regions(value: object) -> frozenset[str]:
+    if isinstance(value, list):  # a code written as a number (180): say it is text
+        for k, item in enumerate(value):
+            if not isinstance(item, str):
+                raise InvalidType(f"regions[{k}] {not_a_code_text(item)}")
     return _names("regions", value)
 
 

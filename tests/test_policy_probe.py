@@ -289,3 +289,30 @@ def test_a_rule_behind_a_wider_rule_of_another_kind_is_refused() -> None:
     )
     with pytest.raises(InvalidPolicy, match=r"rule 'police' \(kind crime_modus\) never applies"):
         Recognizer.from_toml(codes + coded)
+
+
+def test_a_region_code_written_as_a_number_is_named_with_its_index_and_quotes() -> None:
+    """JSON ``"regions": ["01", 180]``: the element is named, and the code it would be.
+
+    The problem was "must be an array of region code strings (got ['01', 180])", at the list:
+    no word of which element, nor that 180 is Stockholm's "0180" without quotes and zero.
+    """
+    phase = {"starts_at": "2024-04-15T00:00:00Z", "regions": ["01", 180]}
+    doc = json.dumps({"kinds": {"tip_request": {"phases": [phase]}}})
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_json(doc, catalog=sweden.hierarchy())
+    assert [(p.path, p.message) for p in err.value.problems] == [
+        (
+            "kinds.tip_request.phases[0].regions[1]",
+            "must be a region code string (got int 180); region codes are text, written in "
+            "quotes: a leading zero lost? did you mean '0180'?",
+        )
+    ]
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_json(doc)
+    (problem,) = err.value.problems
+    assert problem.path == "kinds.tip_request.phases[0].regions[1]"
+    assert problem.message.endswith('write it in quotes ("180", or "0180"?)')
+    issuer = {"name": "a", "senders": ["a@x.se"], "kinds": ["tip_request"], "regions": [180]}
+    with pytest.raises(InvalidPolicy, match=r'regions\[0\] must be a region code string .*"0180"'):
+        Issuers.from_json(json.dumps({"issuers": [issuer]}))

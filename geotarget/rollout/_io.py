@@ -511,8 +511,12 @@ def _phase(
     if regions is None:
         bad(f"{path}.regions", 'is required: an array of region codes such as ["01"]')
         ok = False
-    elif not isinstance(regions, list) or not regions_ok:
+    elif not isinstance(regions, list):
         bad(f"{path}.regions", f"must be an array of region code strings (got {brief(regions)})")
+        ok = False
+    elif not regions_ok:
+        k, item = next((k, c) for k, c in enumerate(regions) if not isinstance(c, str))
+        bad(f"{path}.regions[{k}]", not_a_code_text(item, catalog))
         ok = False
     else:
         twice = sorted(c for c, n in Counter(regions).items() if n > 1)  # linear, not n²
@@ -561,6 +565,26 @@ def _phase(
                 bad(f"{path}.{p.path}" if p.path else path, p.message + extra)
         return None
     return phase if ok else None
+
+
+def not_a_code_text(item: object, catalog: Any = None) -> str:
+    """The problem of a region code written as a number (``180``) or another non-text.
+
+    A number is most likely a code that lost its quotes, and with them its leading zero: the
+    catalog (when given) says which code it would be.
+    """
+    text = f"must be a region code string (got {type(item).__name__} {brief(item)})"
+    if type(item) is not int or not 0 <= item < 10**20:
+        return text
+    code = str(item)
+    if catalog is not None:
+        zero = zero_lost_hint(code, lambda c: knows(catalog, c))
+        if zero is not None:
+            return f"{text}; region codes are text, written in quotes: {zero}"
+        if knows(catalog, code):
+            return f'{text}; region codes are text: write it in quotes, "{code}"'
+        return f"{text}; region codes are text, written in quotes"
+    return f'{text}; region codes are text: write it in quotes ("{code}", or "0{code}"?)'
 
 
 def zero_lost_hint(code: str, exists: Callable[[str], bool]) -> str | None:
