@@ -316,3 +316,25 @@ def test_a_region_code_written_as_a_number_is_named_with_its_index_and_quotes() 
     issuer = {"name": "a", "senders": ["a@x.se"], "kinds": ["tip_request"], "regions": [180]}
     with pytest.raises(InvalidPolicy, match=r'regions\[0\] must be a region code string .*"0180"'):
         Issuers.from_json(json.dumps({"issuers": [issuer]}))
+
+
+def test_every_bad_key_of_a_location_table_is_listed_when_one_is_missing() -> None:
+    """``location = { accuracy = nan }``: the missing max_age_s and the bad accuracy, both.
+
+    A missing required key ended the table's checks, so the other keys' problems showed up
+    only after the first was fixed.
+    """
+    doc = (
+        "[location_rules.fire]\ninclude_ambiguous = true\n"
+        "location = { accuracy = nan }\nstale = { margin_m = -5 }\n"
+    )
+    with pytest.raises(InvalidPolicy) as err:
+        kinds.location_rules_from_toml(doc)
+    assert [p.path for p in err.value.problems] == [
+        "location_rules.fire.location.max_age_s",
+        "location_rules.fire.location.accuracy",
+        "location_rules.fire.stale.max_age_s",
+        "location_rules.fire.stale.margin_m",
+    ]
+    assert "(got nan)" in err.value.problems[1].message
+    assert "(got -5)" in err.value.problems[3].message
