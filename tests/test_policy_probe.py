@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from geotarget import kinds, sweden
+from geotarget import kinds, load_policy, sweden
 from geotarget.errors import InvalidPolicy
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
@@ -338,3 +339,14 @@ def test_every_bad_key_of_a_location_table_is_listed_when_one_is_missing() -> No
     ]
     assert "(got nan)" in err.value.problems[1].message
     assert "(got -5)" in err.value.problems[3].message
+
+
+def test_a_loaded_policy_file_is_hashable() -> None:
+    """Two loads of one file are equal with equal hashes: a service can cache by policy.
+
+    ``hash(load_policy(...))`` raised TypeError ("unhashable type: 'mappingproxy'"), from its
+    read-only location rules, though the class is frozen.
+    """
+    first = load_policy(Path("docs/examples/pilot_policy.toml"))
+    again = load_policy(Path("docs/examples/pilot_policy.toml"))
+    assert first == again and hash(first) == hash(again) and len({first, again}) == 1
