@@ -25,7 +25,7 @@ from geotarget.kinds import RecognitionRule, Recognizer
 from geotarget.rollout import _io
 
 #: Largest policy document or certificate file read, in bytes.
-MAX_BYTES = 4 * 1024 * 1024
+MAX_BYTES = _io.MAX_BYTES
 _RULE_KEYS = ("name", "kind", "events", "categories", "event_codes", "senders")
 _ISSUER_KEYS = (
     "name", "senders", "kinds", "regions", "acts_for", "signature", "certificates",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tracemalloc
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -350,3 +351,22 @@ def test_a_loaded_policy_file_is_hashable() -> None:
     first = load_policy(Path("docs/examples/pilot_policy.toml"))
     again = load_policy(Path("docs/examples/pilot_policy.toml"))
     assert first == again and hash(first) == hash(again) and len({first, again}) == 1
+
+
+@pytest.mark.parametrize("reader", [RolloutPolicy.from_toml, RolloutPolicy.from_json])
+def test_the_rollout_readers_read_a_file_up_to_four_mebibytes(reader: Any, tmp_path: Path) -> None:
+    """A 256 MiB file named by mistake is refused after 4 MiB, as load_policy refuses it.
+
+    The rollout's own readers read a file whole: /dev/zero ran the process out of memory.
+    """
+    big = tmp_path / "policy.toml"
+    with open(big, "wb") as f:
+        f.truncate(256 * 1024 * 1024)  # sparse: no disk used
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidPolicy, match=r"is larger than 4,194,304 bytes"):
+            reader(big)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 * 1024 * 1024

@@ -731,7 +731,8 @@ class RolloutPolicy:
         The type decides, never the content: a ``str`` is always the document itself (a file
         name given as ``str`` is refused with a hint to wrap it in ``pathlib.Path``); ``bytes``
         are the document in UTF-8; any :class:`os.PathLike` is a file, read as UTF-8 (a BOM is
-        fine). A file that cannot be read (missing, a directory, not UTF-8), a document nested
+        fine), of at most 4 MiB. A file that cannot be read (missing, a directory, not UTF-8,
+        larger), a document nested
         too deeply or holding numbers beyond float's range is an :class:`InvalidPolicy` naming
         the path or the field, never an ``OSError``, ``RecursionError`` or ``OverflowError``.
 

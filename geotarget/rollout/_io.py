@@ -226,11 +226,19 @@ def read_file(path: str | os.PathLike[str], name: str, limit: int | None = None)
     return data
 
 
+#: Largest policy document or certificate file read, in bytes (every reader of a file).
+MAX_BYTES = 4 * 1024 * 1024
+
+
 def _text(source: str | bytes | os.PathLike[str], what: str) -> str:
-    """The document's text: a ``str`` is the text, ``bytes`` its UTF-8, a path-like a file."""
+    """The document's text: a ``str`` is the text, ``bytes`` its UTF-8, a path-like a file.
+
+    A file is read up to :data:`MAX_BYTES`, as every policy reader reads one: a log file or
+    ``/dev/zero`` named by mistake is refused, not read until memory runs out.
+    """
     if isinstance(source, os.PathLike):
         where = f"the policy file {os.fspath(source)!r}"
-        return decode(read_file(source, where), where)
+        return decode(read_file(source, where, MAX_BYTES), where)
     if isinstance(source, bytes):
         return decode(source, f"the {what} bytes")
     if isinstance(source, str):
