@@ -62,7 +62,8 @@ def _load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]
         text = raw.decode("utf-8-sig")  # a BOM from a Windows editor is fine, as for the rollout
     except UnicodeDecodeError as err:
         raise InvalidPolicy([Problem("", f"not UTF-8 text: {err}")]) from err
-    data = _io.document(text, fmt, reader="reading a TOML policy")
+    # A file name given as str is read as the document: the syntax error says to pass a Path
+    data = _io.document(text, fmt, reader="reading a TOML policy", hint=_io.path_hint(source))
     if not isinstance(data, Mapping):
         raise InvalidPolicy([Problem("", f"a policy must be a table (got {type(data).__name__})")])
     return data

@@ -370,3 +370,27 @@ def test_the_rollout_readers_read_a_file_up_to_four_mebibytes(reader: Any, tmp_p
     finally:
         tracemalloc.stop()
     assert peak < 32 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("reader", "name"),
+    [
+        (Issuers.from_toml, "operator.toml"),
+        (Recognizer.from_toml, "operator.toml"),
+        (kinds.location_rules_from_toml, "operator.toml"),
+        (Issuers.from_json, "operator.json"),
+        (Recognizer.from_json, "operator.json"),
+        (kinds.location_rules_from_json, "operator.json"),
+    ],
+)
+def test_a_section_reader_given_a_file_name_as_str_says_to_pass_a_path(
+    reader: Any, name: str
+) -> None:
+    """``Recognizer.from_toml("operator.toml")`` reads the name as TOML: say to pass a Path.
+
+    The rollout's reader said so; the section readers gave only the syntax error ("Expected '='
+    after a key"), about a document the operator never wrote.
+    """
+    with pytest.raises(InvalidPolicy) as err:
+        reader(name)
+    assert str(err.value).endswith(f"(to read the file {name!r}, pass pathlib.Path({name!r}))")

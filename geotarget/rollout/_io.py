@@ -249,6 +249,11 @@ def _text(source: str | bytes | os.PathLike[str], what: str) -> str:
     )
 
 
+def path_hint(source: object) -> str:
+    """For a ``str`` that looks like a file name: how to read the file (else ``""``)."""
+    return _path_hint(source)
+
+
 def _path_hint(source: object) -> str:
     if (
         isinstance(source, str)
