@@ -44,8 +44,10 @@ def load(source: str | bytes | os.PathLike[str], fmt: str, what: str) -> Mapping
 
 
 def _load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]:
+    where = f"the {fmt} bytes"
     if isinstance(source, os.PathLike):
-        raw = _io.read_file(source, f"the policy file {os.fspath(source)!r}", MAX_BYTES)
+        where = f"the policy file {os.fspath(source)!r}"
+        raw = _io.read_file(source, where, MAX_BYTES)
     elif isinstance(source, str):  # as the rollout's reader takes it: a BOM dropped
         raw = _io.text_of(source, f"the {fmt} text").encode("utf-8")
     elif isinstance(source, bytes):
@@ -58,10 +60,7 @@ def _load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]
                 )
             ]
         )
-    try:
-        text = raw.decode("utf-8-sig")  # a BOM from a Windows editor is fine, as for the rollout
-    except UnicodeDecodeError as err:
-        raise InvalidPolicy([Problem("", f"not UTF-8 text: {err}")]) from err
+    text = _io.decode(raw, where)  # a BOM is fine; not UTF-8 names the file, byte and line
     # A file name given as str is read as the document: the syntax error says to pass a Path
     data = _io.document(text, fmt, reader="reading a TOML policy", hint=_io.path_hint(source))
     if not isinstance(data, Mapping):

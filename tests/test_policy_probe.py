@@ -394,3 +394,23 @@ def test_a_section_reader_given_a_file_name_as_str_says_to_pass_a_path(
     with pytest.raises(InvalidPolicy) as err:
         reader(name)
     assert str(err.value).endswith(f"(to read the file {name!r}, pass pathlib.Path({name!r}))")
+
+
+@pytest.mark.parametrize("reader", [Issuers.from_toml, Recognizer.from_toml])
+def test_a_section_reader_names_the_file_and_byte_that_is_not_utf8(
+    reader: Any, tmp_path: Path
+) -> None:
+    """A Latin-1 policy file: the section readers name the file, the byte and its line.
+
+    They said "not UTF-8 text: 'utf-8' codec can't decode byte 0xe9 in position 21: invalid
+    continuation byte": no file name, an offset to count by hand.
+    """
+    path = tmp_path / "operator.toml"
+    path.write_bytes('issuers = "any"\n# Polisen, Malm\xf6\n'.encode("latin-1"))
+    with pytest.raises(InvalidPolicy) as err:
+        reader(path)
+    (problem,) = err.value.problems
+    assert problem.message == (
+        f"the policy file {str(path)!r}: not UTF-8: byte 0xf6 at line 2 (offset 31); policies "
+        "are UTF-8 text"
+    )
