@@ -67,6 +67,7 @@ from geotarget.rollout._io import (
     knows,
     more_codes,
     not_a_code_text,
+    unknown_hint,
     zero_lost_hint,
 )
 
@@ -326,23 +327,32 @@ class Issuers:
         return mine is theirs or theirs.name in mine.acts_for
 
     def problems(
-        self, region_exists: Any, kinds: Iterable[str] | None = None, path: str = "issuers"
+        self,
+        region_exists: Any,
+        kinds: Iterable[str] | None = None,
+        path: str = "issuers",
+        *,
+        region_hint: Any = None,
     ) -> list[Problem]:
         """Problems of the table against the regions and the known kinds (empty if none).
 
-        ``region_exists`` is a predicate on region codes; ``kinds`` the kind names known.
+        ``region_exists`` is a predicate on region codes; ``kinds`` the kind names known;
+        ``region_hint``, if given, the hint for an unknown code (``"; did you mean '01'?"``).
         """
         out: list[Problem] = []
         known = None if kinds is None else frozenset(kinds)
         for i, issuer in enumerate(self._issuers):
             unknown = [c for c in sorted(issuer.regions) if not region_exists(c)]
             for code in unknown[:MOST_CODES]:  # then a count: a list of postal codes pasted
-                zero = zero_lost_hint(code, region_exists)
+                if region_hint is not None:
+                    hint = region_hint(code)
+                else:
+                    zero = zero_lost_hint(code, region_exists)
+                    hint = "" if zero is None else f"; {zero}"
                 out.append(
                     Problem(
                         f"{path}[{i}].regions",
-                        f"{brief(code)} is not a region code of the hierarchy"
-                        + ("" if zero is None else f"; {zero}"),
+                        f"{brief(code)} is not a region code of the hierarchy{hint}",
                     )
                 )
             if len(unknown) > MOST_CODES:
@@ -443,7 +453,9 @@ def _checked(issuers: Issuers, catalog: Any) -> Issuers:
     if catalog is None:
         return issuers
 
-    problems = issuers.problems(lambda code: knows(catalog, code))
+    problems = issuers.problems(
+        lambda code: knows(catalog, code), region_hint=lambda code: unknown_hint(code, catalog)
+    )
     if problems:
         raise InvalidPolicy(problems, what=_ISSUERS_WHAT)
     return issuers

@@ -631,6 +631,11 @@ def knows(catalog: Any, code: str) -> bool:
     return True
 
 
+def unknown_hint(code: str, catalog: RegionCatalog) -> str:
+    """The hint for a code ``catalog`` does not know (``"; did you mean …"``), or ``""``."""
+    return _unknown_hint(code, catalog) or ""
+
+
 def _unknown_hint(code: str, catalog: RegionCatalog) -> str | None:
     """None if ``catalog`` knows ``code``; else its hint (``"; did you mean …"``) or ``""``.
 
