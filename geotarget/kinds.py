@@ -406,7 +406,12 @@ class Recognizer:
         return frozenset(r.kind for r in self._rules)
 
     def __add__(self, other: Recognizer) -> Recognizer:
-        """Join: this recognizer's rules, then ``other``'s (e.g. a file's rules, then defaults)."""
+        """Join: this recognizer's rules, then ``other``'s (e.g. a file's rules, then defaults).
+
+        A rule of ``other`` with the name of one of this recognizer's is left out: the first
+        replaces it (a file's rule named ``"pilot:explosion"`` replaces the pilot's), so adding
+        the same defaults twice changes nothing.
+        """
         if not isinstance(other, Recognizer):
             return NotImplemented
         names = {r.name for r in self._rules}
