@@ -16,7 +16,7 @@ from geotarget import kinds, load_policy, sweden
 from geotarget.errors import InvalidPolicy
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
-from geotarget.rollout import Phase, RolloutPolicy
+from geotarget.rollout import KindRollout, Phase, RolloutPolicy
 
 
 def test_issuer_missing_and_empty_fields_are_each_named_at_their_path() -> None:
@@ -437,3 +437,20 @@ def test_an_issuers_unknown_region_gets_the_rollouts_hints() -> None:
         "'Stockholm' is a region's name, not its code: '0180' (Stockholm, municipality)",
         "codes are case-sensitive: did you mean 'PR-SYD'?",
     ]
+
+
+def test_a_phase_from_a_pandas_timestamp_decides_as_its_file_does() -> None:
+    """A pandas Timestamp start is stored as a plain datetime; nanoseconds are refused.
+
+    ``Timestamp("2024-04-15 00:00:00.000000500")`` was kept with its nanoseconds: the policy
+    said NOT_STARTED at 00:00:00, while its hash and its file said it starts then, and the
+    policy read back from its own JSON was not equal to it.
+    """
+    pd = pytest.importorskip("pandas")
+    at = dt.datetime(2024, 4, 15, tzinfo=dt.timezone.utc)
+    whole = Phase(starts_at=pd.Timestamp("2024-04-15 02:00", tz="Europe/Stockholm"), regions={"01"})
+    assert type(whole.starts_at) is dt.datetime and whole.starts_at == at
+    policy = RolloutPolicy(rollouts=[KindRollout(kind="tip_request", phases=[whole])])
+    assert RolloutPolicy.from_json(policy.to_json()) == policy
+    with pytest.raises(InvalidPolicy, match="has 500 nanoseconds past the microsecond"):
+        Phase(starts_at=pd.Timestamp("2024-04-15 00:00:00.000000500", tz="UTC"), regions={"01"})

@@ -258,8 +258,19 @@ class Phase:
             )
         elif (wall := _time.wall_time_problem(starts_at)) is not None:
             problems.append(Problem("starts_at", wall))
+        elif nanos := getattr(starts_at, "nanosecond", 0):  # a pandas Timestamp
+            problems.append(
+                Problem(
+                    "starts_at",
+                    f"has {nanos} nanoseconds past the microsecond (got {starts_at}); a phase "
+                    "starts at a whole microsecond, as policy files write it",
+                )
+            )
         else:
-            start = starts_at.astimezone(dt.timezone.utc)
+            # A plain datetime, not a subclass (a pandas Timestamp): the phase decides, compares
+            # and writes as the file it is read back from does.
+            u = starts_at.astimezone(dt.timezone.utc)
+            start = dt.datetime(*u.timetuple()[:6], u.microsecond, tzinfo=dt.timezone.utc)
         if not codes:
             problems.append(
                 Problem(
