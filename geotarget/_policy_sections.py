@@ -350,6 +350,14 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
     raw, problems = _table_array(data, "issuers")
     if problems:
         problems[0] = Problem("issuers", 'must be "any" or an array of issuer tables')
+    elif not raw:  # (JSON's "issuers": [], a generator's empty list): nobody could send
+        problems.append(
+            Problem(
+                "issuers",
+                "must name at least one issuer: an empty table lets no sender alert anybody; "
+                'write issuers = "any" to accept every sender',
+            )
+        )
     problems[:0] = twice
     found = []
     for path, entry, bad in _entries(raw, "issuers", _ISSUER_KEYS, problems):

@@ -454,3 +454,19 @@ def test_a_phase_from_a_pandas_timestamp_decides_as_its_file_does() -> None:
     assert RolloutPolicy.from_json(policy.to_json()) == policy
     with pytest.raises(InvalidPolicy, match="has 500 nanoseconds past the microsecond"):
         Phase(starts_at=pd.Timestamp("2024-04-15 00:00:00.000000500", tz="UTC"), regions={"01"})
+
+
+@pytest.mark.parametrize(
+    ("reader", "doc"),
+    [(Issuers.from_json, '{"issuers": []}'), (Issuers.from_toml, "issuers = []\n")],
+)
+def test_an_empty_issuers_table_is_refused(reader: Any, doc: str) -> None:
+    """``"issuers": []`` (a generator's empty list) would let no sender alert anybody.
+
+    It was read as a table of no issuers: the policy loaded, and every alert was refused as
+    UNKNOWN_ISSUER, however right its sender.
+    """
+    with pytest.raises(InvalidPolicy) as err:
+        reader(doc)
+    assert [p.path for p in err.value.problems] == ["issuers"]
+    assert "must name at least one issuer" in err.value.problems[0].message
