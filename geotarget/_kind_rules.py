@@ -16,6 +16,7 @@ import attrs
 from geotarget._validate import number, shown
 from geotarget.errors import GeotargetError, InvalidInput, InvalidType, Problem
 from geotarget.positions import _MAX_AGE, LocationRule, StaleRule
+from geotarget.rollout._io import brief, key_path
 
 
 def _opt_positive(name: str) -> Any:
@@ -170,18 +171,14 @@ def _seconds(value: object, path: str, *, positive: bool, problems: list[Problem
 
 
 def _shown(value: object) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an int beyond Python's digit limit for str()
-        return "an integer of more than 4300 digits"
-    return text if len(text) <= 60 else f"{text[:57]}..."
+    return brief(value)
 
 
 def _unknown(table: Any, allowed: tuple[str, ...], path: str, problems: list[Problem]) -> None:
     for key in table:
         if key not in allowed:
             problems.append(
-                Problem(f"{path}.{key}", f"unknown key (valid: {', '.join(sorted(allowed))})")
+                Problem(key_path(path, key), f"unknown key (valid: {', '.join(sorted(allowed))})")
             )
 
 
@@ -265,6 +262,7 @@ def _location(value: object, path: str, problems: list[Problem]) -> LocationRule
     table = _subtable(value, LOCATION_KEYS, path, problems)
     if table is None:
         return None
+    before = len(problems)
     if "max_age_s" not in table:
         problems.append(
             Problem(
@@ -272,8 +270,7 @@ def _location(value: object, path: str, problems: list[Problem]) -> LocationRule
                 'is required: the oldest fresh fix in seconds (3600 is one hour), or "any"',
             )
         )
-        return None
-    raw = table["max_age_s"]
+    raw = table.get("max_age_s", _ANY_AGE)
     max_age = (
         None
         if raw == _ANY_AGE
@@ -288,6 +285,7 @@ def _location(value: object, path: str, problems: list[Problem]) -> LocationRule
                 f"(got {_shown(table.get('accuracy'))})",
             )
         )
+    if len(problems) > before or accuracy is None:  # every key checked, each at its path
         return None
     try:
         return LocationRule(max_age=max_age, accuracy=accuracy)
@@ -300,20 +298,25 @@ def _stale(value: object, path: str, problems: list[Problem]) -> StaleRule | Non
     table = _subtable(value, STALE_KEYS, path, problems)
     if table is None:
         return None
-    missing = [k for k in STALE_KEYS if k not in table]
-    for key in missing:
-        problems.append(Problem(f"{path}.{key}", "is required"))
-    if missing:
-        return None
-    max_age = _seconds(table["max_age_s"], f"{path}.max_age_s", positive=True, problems=problems)
-    margin = _float(table["margin_m"])
-    if margin is None or not 0.0 <= margin <= 50_000.0:
+    before = len(problems)
+    max_age = None
+    if "max_age_s" not in table:
+        problems.append(Problem(f"{path}.max_age_s", "is required"))
+    else:
+        max_age = _seconds(
+            table["max_age_s"], f"{path}.max_age_s", positive=True, problems=problems
+        )
+    margin = _float(table.get("margin_m", 0.0))
+    if "margin_m" not in table:
+        problems.append(Problem(f"{path}.margin_m", "is required"))
+    elif margin is None or not 0.0 <= margin <= 50_000.0:
         problems.append(
             Problem(
                 f"{path}.margin_m",
                 f"must be a number of metres >= 0 and <= 50000 (got {_shown(table['margin_m'])})",
             )
         )
+    if len(problems) > before or max_age is None or margin is None:  # each key at its path
         return None
     try:
         return StaleRule(max_age=max_age, margin_m=margin)

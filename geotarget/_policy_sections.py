@@ -7,9 +7,7 @@ with its path and raised as one :class:`~geotarget.errors.InvalidPolicy`.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from geotarget.kinds import RecognitionRule, Recognizer
 from geotarget.rollout import _io
 
 #: Largest policy document or certificate file read, in bytes.
-MAX_BYTES = 4 * 1024 * 1024
+MAX_BYTES = _io.MAX_BYTES
 _RULE_KEYS = ("name", "kind", "events", "categories", "event_codes", "senders")
 _ISSUER_KEYS = (
     "name", "senders", "kinds", "regions", "acts_for", "signature", "certificates",
@@ -46,8 +44,10 @@ def load(source: str | bytes | os.PathLike[str], fmt: str, what: str) -> Mapping
 
 
 def _load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]:
+    where = f"the {fmt} bytes"
     if isinstance(source, os.PathLike):
-        raw = _io.read_file(source, f"the policy file {os.fspath(source)!r}", MAX_BYTES)
+        where = f"the policy file {os.fspath(source)!r}"
+        raw = _io.read_file(source, where, MAX_BYTES)
     elif isinstance(source, str):  # as the rollout's reader takes it: a BOM dropped
         raw = _io.text_of(source, f"the {fmt} text").encode("utf-8")
     elif isinstance(source, bytes):
@@ -60,11 +60,9 @@ def _load(source: str | bytes | os.PathLike[str], fmt: str) -> Mapping[str, Any]
                 )
             ]
         )
-    try:
-        text = raw.decode("utf-8-sig")  # a BOM from a Windows editor is fine, as for the rollout
-    except UnicodeDecodeError as err:
-        raise InvalidPolicy([Problem("", f"not UTF-8 text: {err}")]) from err
-    data = _io.document(text, fmt, reader="reading a TOML policy")
+    text = _io.decode(raw, where)  # a BOM is fine; not UTF-8 names the file, byte and line
+    # A file name given as str is read as the document: the syntax error says to pass a Path
+    data = _io.document(text, fmt, reader="reading a TOML policy", hint=_io.path_hint(source))
     if not isinstance(data, Mapping):
         raise InvalidPolicy([Problem("", f"a policy must be a table (got {type(data).__name__})")])
     return data
@@ -77,7 +75,7 @@ def base_of(source: object) -> Path:
 
 def _unknown(table: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> list[Problem]:
     return [
-        Problem(f"{path}.{k}", f"unknown key (valid: {', '.join(sorted(allowed))})")
+        Problem(_io.key_path(path, k), f"unknown key (valid: {', '.join(sorted(allowed))})")
         for k in table
         if k not in allowed
     ]
@@ -131,6 +129,24 @@ def _field_problems(cls: type, fields: Mapping[str, Any], path: str) -> list[Pro
     return out
 
 
+def _required(
+    entry: Mapping[str, Any], path: str, keys: tuple[str, ...], lists: tuple[str, ...] = ()
+) -> list[Problem]:
+    """A problem at ``path.<key>`` for each of ``keys`` missing, and each of ``lists`` empty.
+
+    Each at its field's path and all at once, like a field's own problem; building the class
+    would report only the first, at the entry's path, in Python's words
+    (``__init__() missing 3 required keyword-only arguments``).
+    """
+    out = [Problem(f"{path}.{k}", "is required") for k in keys if k not in entry]
+    out += [
+        Problem(f"{path}.{k}", "must name at least one (got an empty list)")
+        for k in lists
+        if isinstance(entry.get(k), list) and not entry[k]
+    ]
+    return out
+
+
 def _document(data: object, what: str) -> None:
     """A parsed policy is a table (mapping) of sections; anything else is refused."""
     if not isinstance(data, Mapping):
@@ -170,12 +186,17 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
                 or not all(isinstance(v, str) for v in code.values())
             ):
                 problems.append(
-                    Problem(cpath, f"must be a table with str value_name and value (got {code!r})")
+                    Problem(
+                        cpath,
+                        f"must be a table with str value_name and value (got {_io.brief(code)})",
+                    )
                 )
                 continue
             codes.append(NamedValue(code["value_name"], code["value"]))
         fields = {k: v for k, v in entry.items() if k != "event_codes"}
-        own = _field_problems(RecognitionRule, fields, path)
+        own = _field_problems(RecognitionRule, fields, path) + _required(
+            entry, path, ("name", "kind")
+        )
         problems += own
         if bad or own or not codes_ok or len(codes) != len(raw_codes):
             continue
@@ -183,11 +204,64 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
             rules.append(RecognitionRule(**fields, event_codes=codes))
         except GeotargetError as err:
             problems.append(Problem(path, str(err)))
-        except TypeError as err:  # a missing name or kind
-            problems.append(Problem(path, f"needs name and kind ({err})"))
+    if not problems:
+        problems = _shadowed(rules)
     if problems:
         raise InvalidPolicy(problems, what=RECOGNITION)
     return Recognizer(rules)
+
+
+#: Pairs of rules :func:`_shadowed` compares at most (a few thousand rules, every pair).
+MOST_PAIRS = 2_000_000
+
+
+def _covers(
+    mine: frozenset[Any] | tuple[Any, ...], theirs: frozenset[Any] | tuple[Any, ...]
+) -> bool:
+    """Whether a condition ``mine`` is met by everything that meets ``theirs``."""
+    return not mine or (bool(theirs) and set(theirs) <= set(mine))
+
+
+def _shadows(first: RecognitionRule, later: RecognitionRule) -> bool:
+    """Whether ``first`` matches every alert ``later`` matches (so ``later`` never applies)."""
+    return (
+        _covers(first.events, later.events)
+        and _covers(first.categories, later.categories)
+        and _covers(first.event_codes, later.event_codes)
+        and _covers(first.senders, later.senders)
+    )
+
+
+def _shadowed(rules: list[RecognitionRule]) -> list[Problem]:
+    """A problem for each rule that never applies, and would name another kind.
+
+    Rules are tried in order, the first met wins: a rule after one that matches every alert
+    it matches never applies. When the two name the same kind that changes nothing; when they
+    name different kinds, the operator's rule silently never recognises its kind, and its
+    alerts are told as the other kind (another rollout, other location rules). The narrower
+    rule must come first. Past :data:`MOST_PAIRS` pairs, later rules are not compared.
+    """
+    problems: list[Problem] = []
+    pairs = 0
+    for j, later in enumerate(rules):
+        for i in range(j):
+            pairs += 1
+            if pairs > MOST_PAIRS:
+                return problems
+            first = rules[i]
+            if _shadows(first, later):
+                if first.kind != later.kind:
+                    problems.append(
+                        Problem(
+                            f"recognition[{j}]",
+                            f"rule {later.name!r} (kind {later.kind}) never applies: rule "
+                            f"{first.name!r} (recognition[{i}], kind {first.kind}) is tried "
+                            "first and matches every alert it matches; put the narrower rule "
+                            "first",
+                        )
+                    )
+                break  # the first such rule decides every alert this one matches
+    return problems
 
 
 def location_rules(data: Mapping[str, Any]) -> dict[str, KindRules]:
@@ -216,12 +290,12 @@ def location_rules(data: Mapping[str, Any]) -> dict[str, KindRules]:
                 Problem(f"location_rules.{kind!r}", f"must be keyed by a kind name (got {kind!r})")
             )
             continue
-        # A key as the rollout's paths show it: bare when TOML could write it bare, else quoted.
-        bare = re.fullmatch(r"[A-Za-z0-9_\-]+", kind)
-        path = f"location_rules.{kind if bare else json.dumps(kind, ensure_ascii=False)}"
+        path = _io.key_path("location_rules", kind)  # as the rollout's paths show it
         if not KIND_NAME.fullmatch(kind):
             problems.append(
-                Problem(path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {kind!r})")
+                Problem(
+                    path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {_io.brief(kind)})"
+                )
             )
             continue
         rules, more = rules_from_table(table, path)
@@ -235,14 +309,21 @@ def location_rules(data: Mapping[str, Any]) -> dict[str, KindRules]:
 
 def _certificate(text: object, base: Path, path: str) -> str:
     if not isinstance(text, str):
-        raise InvalidPolicy([Problem(path, f"must be a PEM text or a file path (got {text!r})")])
+        raise InvalidPolicy(
+            [Problem(path, f"must be a PEM text or a file path (got {_io.brief(text)})")]
+        )
     if "-----BEGIN" in text:
         return text
     file = base / text
+    # A name as long as a file name may be is shown whole; a longer text pasted where a path
+    # goes (a certificate cut off from its BEGIN line) only by its start.
+    shown = str(file) if len(text) <= 255 else _io.brief(text)
     try:
-        return _io.read_file(file, f"certificate file {file}", MAX_BYTES).decode("ascii")
+        return _io.read_file(file, f"certificate file {shown}", MAX_BYTES).decode("ascii")
     except UnicodeDecodeError as err:
-        raise InvalidPolicy([Problem(path, f"cannot read certificate file {file}: {err}")]) from err
+        raise InvalidPolicy(
+            [Problem(path, f"cannot read certificate file {shown}: {err}")]
+        ) from err
     except InvalidPolicy as err:  # missing, unreadable or too large: at the entry's path
         raise InvalidPolicy([Problem(path, p.message) for p in err.problems]) from None
 
@@ -269,6 +350,14 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
     raw, problems = _table_array(data, "issuers")
     if problems:
         problems[0] = Problem("issuers", 'must be "any" or an array of issuer tables')
+    elif not raw:  # (JSON's "issuers": [], a generator's empty list): nobody could send
+        problems.append(
+            Problem(
+                "issuers",
+                "must name at least one issuer: an empty table lets no sender alert anybody; "
+                'write issuers = "any" to accept every sender',
+            )
+        )
     problems[:0] = twice
     found = []
     for path, entry, bad in _entries(raw, "issuers", _ISSUER_KEYS, problems):
@@ -278,7 +367,8 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
         if signature not in ("required", "optional"):
             problems.append(
                 Problem(
-                    f"{path}.signature", f'must be "required" or "optional" (got {signature!r})'
+                    f"{path}.signature",
+                    f'must be "required" or "optional" (got {_io.brief(signature)})',
                 )
             )
         certs_raw = entry.get("certificates", [])
@@ -292,6 +382,7 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
                 except InvalidPolicy as err:
                     problems += err.problems
         problems += _field_problems(Issuer, fields, path)
+        problems += _required(entry, path, _ISSUER_KEYS[:4], _ISSUER_KEYS[1:4])
         if signature == "required" and isinstance(certs_raw, list) and not certs_raw:
             problems.append(
                 Problem(
@@ -307,8 +398,6 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
             )
         except GeotargetError as err:
             problems.append(Problem(path, str(err)))
-        except TypeError as err:
-            problems.append(Problem(path, f"needs name, senders, kinds and regions ({err})"))
     if problems:
         raise InvalidPolicy(problems, what=ISSUERS)
     return Issuers(found)

@@ -58,9 +58,18 @@ from typing import Any
 
 import attrs
 
-from geotarget._validate import iterable, shown
+from geotarget._validate import iterable
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.kinds import check_kind_name
+from geotarget.rollout._io import (
+    MOST_CODES,
+    brief,
+    knows,
+    more_codes,
+    not_a_code_text,
+    unknown_hint,
+    zero_lost_hint,
+)
 
 #: What the issuers section's :class:`~geotarget.errors.InvalidPolicy` names.
 _ISSUERS_WHAT = "issuers section"
@@ -80,13 +89,13 @@ _SENDER_BAD = re.compile(r"[\s,<&]")
 def _names(field: str, value: object) -> frozenset[str]:
     if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(
-            f"{field} must be a list of str (got {type(value).__name__} {shown(value)})"
+            f"{field} must be a list of str (got {type(value).__name__} {brief(value)})"
         )
     items = list(value)
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise InvalidType(
-                f"{field}[{i}] must be a str (got {type(item).__name__} {shown(item)})"
+                f"{field}[{i}] must be a str (got {type(item).__name__} {brief(item)})"
             )
     return frozenset(items)
 
@@ -97,7 +106,7 @@ def _senders(value: object) -> frozenset[str]:
         if not s or _SENDER_BAD.search(s):
             raise InvalidInput(
                 f"senders must be CAP senders: no whitespace, ',', '<' or '&', not empty "
-                f"(got {shown(s)})"
+                f"(got {brief(s)})"
             )
     return out
 
@@ -110,6 +119,10 @@ def _kinds(value: object) -> frozenset[str]:
 
 
 def _regions(value: object) -> frozenset[str]:
+    if isinstance(value, list):  # a code written as a number (180): say it is text
+        for k, item in enumerate(value):
+            if not isinstance(item, str):
+                raise InvalidType(f"regions[{k}] {not_a_code_text(item)}")
     return _names("regions", value)
 
 
@@ -121,7 +134,7 @@ def _pems(value: object) -> tuple[str, ...]:
     if isinstance(value, (str, bytes)):
         value = [value]
     if not iterable(value):
-        raise InvalidType(f"certificates must be a list of PEM texts (got {shown(value)})")
+        raise InvalidType(f"certificates must be a list of PEM texts (got {brief(value)})")
     out = []
     for i, item in enumerate(value):
         text = item.decode("ascii", "replace") if isinstance(item, bytes) else item
@@ -137,7 +150,7 @@ def _pems(value: object) -> tuple[str, ...]:
 def _bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, bool):
         raise InvalidType(
-            f"{attribute.name} must be a bool (got {type(value).__name__} {shown(value)})"
+            f"{attribute.name} must be a bool (got {type(value).__name__} {brief(value)})"
         )
 
 
@@ -184,7 +197,7 @@ class Issuer:
     @name.validator
     def _check_name(self, _: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, str) or not _NAME.fullmatch(value):
-            raise InvalidInput(f"name must be an issuer name: {_NAME_RULE} (got {shown(value)})")
+            raise InvalidInput(f"name must be an issuer name: {_NAME_RULE} (got {brief(value)})")
 
     def __attrs_post_init__(self) -> None:
         for field in ("senders", "kinds", "regions"):
@@ -221,7 +234,7 @@ class Issuers:
     def __init__(self, issuers: Iterable[Issuer], *, _any: bool = False) -> None:
         raw: object = issuers
         if isinstance(raw, (str, bytes)) or not iterable(raw):
-            raise InvalidType(f"issuers must be an iterable of Issuer (got {shown(raw)})")
+            raise InvalidType(f"issuers must be an iterable of Issuer (got {brief(raw)})")
         items: tuple[Any, ...] = tuple(raw)
         problems: list[Problem] = []
         names: dict[str, int] = {}
@@ -229,7 +242,7 @@ class Issuers:
         for i, issuer in enumerate(items):
             path = f"issuers[{i}]"
             if not isinstance(issuer, Issuer):
-                problems.append(Problem(path, f"must be an Issuer (got {shown(issuer)})"))
+                problems.append(Problem(path, f"must be an Issuer (got {brief(issuer)})"))
                 continue
             if issuer.name in names:
                 problems.append(
@@ -245,7 +258,7 @@ class Issuers:
                     problems.append(
                         Problem(
                             f"{path}.senders",
-                            f"sender {shown(s)} belongs to issuer {by_sender[s].name!r} already; a "
+                            f"sender {brief(s)} belongs to issuer {by_sender[s].name!r} already; a "
                             "sender is one issuer",
                         )
                     )
@@ -254,7 +267,7 @@ class Issuers:
             if isinstance(issuer, Issuer):
                 for other in sorted(issuer.acts_for - set(names)):
                     problems.append(
-                        Problem(f"issuers[{i}].acts_for", f"{shown(other)} names no issuer")
+                        Problem(f"issuers[{i}].acts_for", f"{brief(other)} names no issuer")
                     )
         if problems:
             raise InvalidPolicy(problems, what=_ISSUERS_WHAT)
@@ -314,29 +327,43 @@ class Issuers:
         return mine is theirs or theirs.name in mine.acts_for
 
     def problems(
-        self, region_exists: Any, kinds: Iterable[str] | None = None, path: str = "issuers"
+        self,
+        region_exists: Any,
+        kinds: Iterable[str] | None = None,
+        path: str = "issuers",
+        *,
+        region_hint: Any = None,
     ) -> list[Problem]:
         """Problems of the table against the regions and the known kinds (empty if none).
 
-        ``region_exists`` is a predicate on region codes; ``kinds`` the kind names known.
+        ``region_exists`` is a predicate on region codes; ``kinds`` the kind names known;
+        ``region_hint``, if given, the hint for an unknown code (``"; did you mean '01'?"``).
         """
         out: list[Problem] = []
         known = None if kinds is None else frozenset(kinds)
         for i, issuer in enumerate(self._issuers):
-            for code in sorted(issuer.regions):
-                if not region_exists(code):
-                    out.append(
-                        Problem(
-                            f"{path}[{i}].regions",
-                            f"{shown(code)} is not a region code of the hierarchy",
-                        )
+            unknown = [c for c in sorted(issuer.regions) if not region_exists(c)]
+            for code in unknown[:MOST_CODES]:  # then a count: a list of postal codes pasted
+                if region_hint is not None:
+                    hint = region_hint(code)
+                else:
+                    zero = zero_lost_hint(code, region_exists)
+                    hint = "" if zero is None else f"; {zero}"
+                out.append(
+                    Problem(
+                        f"{path}[{i}].regions",
+                        f"{brief(code)} is not a region code of the hierarchy{hint}",
                     )
+                )
+            if len(unknown) > MOST_CODES:
+                what = "that are not region codes of the hierarchy"
+                out.append(Problem(f"{path}[{i}].regions", more_codes(unknown[MOST_CODES:], what)))
             if known is not None:
                 for k in sorted(issuer.kinds - known):
                     out.append(
                         Problem(
                             f"{path}[{i}].kinds",
-                            f"{shown(k)} is not a registered kind "
+                            f"{brief(k)} is not a registered kind "
                             f"(registered: {', '.join(sorted(known)) or 'none'})",
                         )
                     )
@@ -426,14 +453,9 @@ def _checked(issuers: Issuers, catalog: Any) -> Issuers:
     if catalog is None:
         return issuers
 
-    def exists(code: str) -> bool:
-        try:
-            catalog.level_of(code)
-        except (KeyError, ValueError):
-            return False
-        return True
-
-    problems = issuers.problems(exists)
+    problems = issuers.problems(
+        lambda code: knows(catalog, code), region_hint=lambda code: unknown_hint(code, catalog)
+    )
     if problems:
         raise InvalidPolicy(problems, what=_ISSUERS_WHAT)
     return issuers

@@ -62,10 +62,18 @@ from typing import Any
 import attrs
 
 from geotarget._kind_rules import KindRules, rules_to_table
-from geotarget._validate import iterable, shown
+from geotarget._validate import iterable
 from geotarget.alerts import Alert, Info
-from geotarget.alerts._values import KIND_CODE, Category, NamedValue, kind_name
+from geotarget.alerts._values import (
+    KIND_CODE,
+    KIND_NAME,
+    KIND_NAME_RULE,
+    Category,
+    NamedValue,
+    kind_name,
+)
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
+from geotarget.rollout._io import brief
 
 #: What recognition rules' and location rules' :class:`~geotarget.errors.InvalidPolicy` name.
 _RECOGNITION_WHAT = "recognition section"
@@ -99,7 +107,11 @@ _SPACE = re.compile(r"\s+")
 
 
 def normalise_event(text: str) -> str:
-    r"""The form in which event texts are compared: NFC, case-folded, whitespace collapsed.
+    r"""The form in which event texts are compared: case-folded, NFC, whitespace collapsed.
+
+    Case folding may decompose a letter (Greek ``"ΐ"`` folds to three code points), so the text
+    is decomposed before folding and composed after: two texts that are the same but for case
+    and composition compare equal (Unicode's canonical caseless match), whichever is upper case.
 
     Examples
     --------
@@ -109,12 +121,18 @@ def normalise_event(text: str) -> str:
     .. versionadded:: 0.1.0
     """
     if not isinstance(text, str):
-        raise InvalidType(f"event must be a str (got {type(text).__name__} {shown(text)})")
-    return _SPACE.sub(" ", unicodedata.normalize("NFC", text).casefold()).strip()
+        raise InvalidType(f"event must be a str (got {type(text).__name__} {brief(text)})")
+    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
+    return _SPACE.sub(" ", folded).strip()
 
 
 def check_kind_name(field: str, value: object) -> str:
-    """A valid kind name, or :class:`~geotarget.errors.InvalidInput` naming ``field``."""
+    """A valid kind name, or :class:`~geotarget.errors.InvalidInput` naming ``field``.
+
+    The value is quoted at most about sixty characters long, however long it is.
+    """
+    if isinstance(value, str) and not KIND_NAME.fullmatch(value):
+        raise InvalidInput(f"{field} must be a kind name: {KIND_NAME_RULE} (got {brief(value)})")
     return kind_name(field, value)
 
 
@@ -147,7 +165,7 @@ class Kind:
     @label.validator
     def _check_label(self, _: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, str) or not value.strip():
-            raise InvalidInput(f"label must be a non-blank str (got {shown(value)})")
+            raise InvalidInput(f"label must be a non-blank str (got {brief(value)})")
 
     def __str__(self) -> str:
         return self.name
@@ -156,13 +174,13 @@ class Kind:
 def _strings(field: str, value: object) -> tuple[str, ...]:
     if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(
-            f"{field} must be a list of str (got {type(value).__name__} {shown(value)})"
+            f"{field} must be a list of str (got {type(value).__name__} {brief(value)})"
         )
     items = tuple(value)
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise InvalidType(
-                f"{field}[{i}] must be a str (got {type(item).__name__} {shown(item)})"
+                f"{field}[{i}] must be a str (got {type(item).__name__} {brief(item)})"
             )
     return items
 
@@ -171,14 +189,14 @@ def _events(value: object) -> tuple[str, ...]:
     items = _strings("events", value)
     out = tuple(dict.fromkeys(normalise_event(e) for e in items))
     if any(not e for e in out):
-        raise InvalidInput(f"events must not hold blank texts (got {list(items)!r})")
+        raise InvalidInput(f"events must not hold blank texts (got {brief(list(items))})")
     return out
 
 
 def _categories(value: object) -> frozenset[Category]:
     if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(
-            f"categories must be a list of categories (got {type(value).__name__} {shown(value)})"
+            f"categories must be a list of categories (got {type(value).__name__} {brief(value)})"
         )
     out = set()
     for i, item in enumerate(value):
@@ -187,7 +205,7 @@ def _categories(value: object) -> frozenset[Category]:
         except ValueError:
             valid = ", ".join(sorted(c.value for c in Category))
             raise InvalidInput(
-                f"categories[{i}] must be a CAP category, one of {valid} (got {shown(item)})"
+                f"categories[{i}] must be a CAP category, one of {valid} (got {brief(item)})"
             ) from None
     return frozenset(out)
 
@@ -195,20 +213,20 @@ def _categories(value: object) -> frozenset[Category]:
 def _codes(value: object) -> tuple[NamedValue, ...]:
     if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(
-            f"event_codes must be a list of NamedValue (got {type(value).__name__} {shown(value)})"
+            f"event_codes must be a list of NamedValue (got {type(value).__name__} {brief(value)})"
         )
     items = tuple(value)
     for i, item in enumerate(items):
         if not isinstance(item, NamedValue):
             raise InvalidType(
-                f"event_codes[{i}] must be a NamedValue (got {type(item).__name__} {shown(item)})"
+                f"event_codes[{i}] must be a NamedValue (got {type(item).__name__} {brief(item)})"
             )
     out = [_code(c) for c in items]
     for i, code in enumerate(out):
         if not code.value_name or not code.value:
             raise InvalidInput(
                 f"event_codes[{i}] must have a non-blank value_name and value (got "
-                f"{items[i].value_name!r}, {items[i].value!r}): a blank code says nothing"
+                f"{brief(items[i].value_name)}, {brief(items[i].value)}): a blank code says nothing"
             )
     return tuple(dict.fromkeys(out))
 
@@ -235,7 +253,7 @@ def _senders(value: object) -> frozenset[str]:
         if not s or _SENDER_BAD.search(s):
             raise InvalidInput(
                 f"senders[{i}] must be a CAP sender: not empty, no whitespace, ',', '<' or '&' "
-                f"(got {shown(s)}); no document could carry it, so the rule would never match"
+                f"(got {brief(s)}); no document could carry it, so the rule would never match"
             )
     return frozenset(items)
 
@@ -291,9 +309,9 @@ class RecognitionRule:
     @name.validator
     def _check_name(self, _: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, str) or not _RULE_NAME.fullmatch(value):
-            raise InvalidInput(f"name must be a rule name: {_RULE_NAME_RULE} (got {shown(value)})")
+            raise InvalidInput(f"name must be a rule name: {_RULE_NAME_RULE} (got {brief(value)})")
         if value == KIND_CODE_RULE:
-            raise InvalidInput(f"name {shown(value)} is the built-in rule's; choose another")
+            raise InvalidInput(f"name {brief(value)} is the built-in rule's; choose another")
 
     def __attrs_post_init__(self) -> None:
         if not self.events and not self.event_codes:
@@ -354,14 +372,14 @@ class Recognizer:
     def __init__(self, rules: Iterable[RecognitionRule] = ()) -> None:
         raw: object = rules
         if isinstance(raw, (str, bytes)) or not iterable(raw):
-            raise InvalidType(f"rules must be an iterable of RecognitionRule (got {shown(raw)})")
+            raise InvalidType(f"rules must be an iterable of RecognitionRule (got {brief(raw)})")
         items: tuple[object, ...] = tuple(raw)
         problems = []
         seen: dict[str, int] = {}
         for i, rule in enumerate(items):
             if not isinstance(rule, RecognitionRule):
                 problems.append(
-                    Problem(f"recognition[{i}]", f"must be a RecognitionRule (got {shown(rule)})")
+                    Problem(f"recognition[{i}]", f"must be a RecognitionRule (got {brief(rule)})")
                 )
                 continue
             if rule.name in seen:
@@ -388,7 +406,12 @@ class Recognizer:
         return frozenset(r.kind for r in self._rules)
 
     def __add__(self, other: Recognizer) -> Recognizer:
-        """Join: this recognizer's rules, then ``other``'s (e.g. a file's rules, then defaults)."""
+        """Join: this recognizer's rules, then ``other``'s (e.g. a file's rules, then defaults).
+
+        A rule of ``other`` with the name of one of this recognizer's is left out: the first
+        replaces it (a file's rule named ``"pilot:explosion"`` replaces the pilot's), so adding
+        the same defaults twice changes nothing.
+        """
         if not isinstance(other, Recognizer):
             return NotImplemented
         names = {r.name for r in self._rules}
@@ -624,7 +647,7 @@ def _checked_rules(rules: Mapping[str, KindRules]) -> dict[str, KindRules]:
         name = check_kind_name("kind", kind)
         if not isinstance(value, KindRules):
             raise InvalidType(
-                f"rules[{kind!r}] must be KindRules (got {type(value).__name__} {shown(value)})"
+                f"rules[{kind!r}] must be KindRules (got {type(value).__name__} {brief(value)})"
             )
         out[name] = value
     return out

@@ -91,6 +91,13 @@ class PolicyFile:
     issuers: Issuers | None
     location_rules: Mapping[str, KindRules] = attrs.field(converter=_frozen_rules)
 
+    # A mapping proxy is not hashable: ``location_rules`` is hashed as its items, so a
+    # PolicyFile is hashable (equal files, equal hashes), as a frozen attrs class promises.
+
+    def __hash__(self) -> int:
+        rules = tuple(self.location_rules.items())
+        return hash((self.rollout, self.recognition, self.issuers, rules))
+
     def __attrs_post_init__(self) -> None:
         from geotarget.targeting import KindRules
 

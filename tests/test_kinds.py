@@ -201,7 +201,7 @@ def test_rules_are_read_from_the_policy_file_with_paths_in_errors() -> None:
         "recognition[0].colour",
         "recognition[1].categories",
         "recognition[2].event_codes[0]",
-        "recognition[3]",
+        "recognition[3].name",
     ]
     assert "categories[0]" in err.value.problems[1].message
     # Every bad field of one rule at once, each at its own path; the rule's own check (events

@@ -227,7 +227,7 @@ def test_issuers_are_required_unless_the_caller_says_not(tmp_path: Path) -> None
     loose = load_policy(path, issuers_required=False)
     assert loose.issuers is None and "chemical_release" in loose.location_rules
     path.write_text(OWN.replace('regions = ["12"]\n\n[location', "regions = []\n\n[location"))
-    with pytest.raises(InvalidPolicy, match="regions must name at least one"):
+    with pytest.raises(InvalidPolicy, match=r"issuers\[0\]\.regions: must name at least one"):
         load_policy(path, issuers_required=False)  # present: read and checked
     path.write_text('issuers = "any"\n' + OWN[: OWN.index("[[issuers]]")])
     assert load_policy(path, issuers_required=False).issuers == Issuers.any()
@@ -406,7 +406,7 @@ def test_each_section_reader_refuses_a_file_it_cannot_read_with_invalid_policy(
             Recognizer.from_toml,
             "recognition section",
             "[[recognition]]\nname = 'x'\n",
-            "needs name",
+            "recognition[0].kind: is required",
         ),
         (
             kinds.location_rules_from_toml,

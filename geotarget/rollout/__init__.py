@@ -125,10 +125,10 @@ _bool = _decision.require_bool
 def _kind_names(field: str, kinds: Iterable[object]) -> list[str]:
     """Kind names in order; InvalidPolicy lists every malformed one with its path."""
     if isinstance(kinds, (str, bytes)) or not iterable(kinds):
-        raise InvalidType(f"{field} must be an iterable of kind names (got {shown(kinds)})")
+        raise InvalidType(f"{field} must be an iterable of kind names (got {_shown(kinds)})")
     names, problems = [], []
     for i, k in enumerate(kinds):
-        path = f"{field}[{shown(k)}]" if isinstance(kinds, Mapping) else f"{field}[{i}]"
+        path = f"{field}[{_shown(k)}]" if isinstance(kinds, Mapping) else f"{field}[{i}]"
         try:
             names.append(_kind(k, path))
         except (InvalidInput, InvalidType) as err:
@@ -143,8 +143,11 @@ def _prefixed(prefix: str, problems: Iterable[Problem]) -> list[Problem]:
 
 
 def _shown(value: object) -> str:
-    """A value for a message; a huge int shows its size, not 400 digits (nor a crash)."""
-    return shown(value)
+    """A value for a message; a huge int shows its size, not 400 digits (nor a crash).
+
+    At most about sixty characters: a megabyte value is cut, saying its length.
+    """
+    return _io.brief(value)
 
 
 def _threshold(percentage: float) -> int:
@@ -219,7 +222,7 @@ class Phase:
         if isinstance(regions, (str, bytes)) or not iterable(regions):
             raise InvalidType(
                 f"regions must be an iterable of region codes, such as {{'01'}} "
-                f"(got {type(regions).__name__} {shown(regions)})"
+                f"(got {type(regions).__name__} {_shown(regions)})"
             )
         codes = list(regions)
         for code in codes:
@@ -230,7 +233,7 @@ class Phase:
         ):
             raise InvalidType(
                 f"percentage must be a number in [0, 100] (got {type(percentage).__name__} "
-                f"{percentage!r})"
+                f"{_shown(percentage)})"
             )
         rollback = _bool("rollback", rollback)
         illustrative = _bool("illustrative", illustrative)
@@ -255,8 +258,19 @@ class Phase:
             )
         elif (wall := _time.wall_time_problem(starts_at)) is not None:
             problems.append(Problem("starts_at", wall))
+        elif nanos := getattr(starts_at, "nanosecond", 0):  # a pandas Timestamp
+            problems.append(
+                Problem(
+                    "starts_at",
+                    f"has {nanos} nanoseconds past the microsecond (got {starts_at}); a phase "
+                    "starts at a whole microsecond, as policy files write it",
+                )
+            )
         else:
-            start = starts_at.astimezone(dt.timezone.utc)
+            # A plain datetime, not a subclass (a pandas Timestamp): the phase decides, compares
+            # and writes as the file it is read back from does.
+            u = starts_at.astimezone(dt.timezone.utc)
+            start = dt.datetime(*u.timetuple()[:6], u.microsecond, tzinfo=dt.timezone.utc)
         if not codes:
             problems.append(
                 Problem(
@@ -268,8 +282,15 @@ class Phase:
             )
         for code in codes:
             if not _CODE.fullmatch(code):
-                problems.append(Problem("regions", f"{code!r} is not a region code: {_CODE_RULE}"))
+                problems.append(
+                    Problem("regions", f"{_shown(code)} is not a region code: {_CODE_RULE}")
+                )
         pct = as_float(percentage)
+        given_as: object = percentage  # (typed float; may be any numpy float)
+        if isinstance(given_as, np.floating) and np.finfo(given_as.dtype).bits < 64:
+            # np.float32(33.33) is 33.33000183...: read it as the decimal it shows, the
+            # shortest that is that float32, as a float64 (33.33) would be read
+            pct = float(np.format_float_positional(given_as, unique=True))
         given = _shown(percentage)
         if not 0.0 <= pct <= 100.0:  # also NaN
             problems.append(Problem("percentage", f"must lie in [0, 100] (got {given})"))
@@ -721,7 +742,8 @@ class RolloutPolicy:
         The type decides, never the content: a ``str`` is always the document itself (a file
         name given as ``str`` is refused with a hint to wrap it in ``pathlib.Path``); ``bytes``
         are the document in UTF-8; any :class:`os.PathLike` is a file, read as UTF-8 (a BOM is
-        fine). A file that cannot be read (missing, a directory, not UTF-8), a document nested
+        fine), of at most 4 MiB. A file that cannot be read (missing, a directory, not UTF-8,
+        larger), a document nested
         too deeply or holding numbers beyond float's range is an :class:`InvalidPolicy` naming
         the path or the field, never an ``OSError``, ``RecursionError`` or ``OverflowError``.
 
@@ -770,12 +792,13 @@ def _policy_field_problems(country: object, timezone: object, salt: object) -> l
     problems = []
     if not isinstance(country, str) or not _CODE.fullmatch(country):
         problems.append(
-            Problem("country", f"must be a region code: {_CODE_RULE} (got {country!r})")
+            Problem("country", f"must be a region code: {_CODE_RULE} (got {_shown(country)})")
         )
     try:
         if not isinstance(timezone, str):
             raise ValueError(
-                f"must be an IANA time zone name such as 'Europe/Stockholm' (got {timezone!r})"
+                "must be an IANA time zone name such as 'Europe/Stockholm' "
+                f"(got {_shown(timezone)})"
             )
         _time.zone(timezone)
     except ValueError as err:
@@ -783,7 +806,8 @@ def _policy_field_problems(country: object, timezone: object, salt: object) -> l
     if not isinstance(salt, str) or not _SALT.fullmatch(salt):
         problems.append(
             Problem(
-                "salt", f"must be 1 to 64 letters, digits, '_', '.', ':' or '-' (got {shown(salt)})"
+                "salt",
+                f"must be 1 to 64 letters, digits, '_', '.', ':' or '-' (got {_shown(salt)})",
             )
         )
     return problems

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from geotarget._validate import LONE_SURROGATE
+from geotarget._validate import LONE_SURROGATE, shown
 from geotarget.alerts._values import KIND_NAME, KIND_NAME_RULE
 from geotarget.errors import InvalidPolicy, InvalidType, MissingExtra, Problem
 from geotarget.rollout import _decision, _time
@@ -226,11 +226,19 @@ def read_file(path: str | os.PathLike[str], name: str, limit: int | None = None)
     return data
 
 
+#: Largest policy document or certificate file read, in bytes (every reader of a file).
+MAX_BYTES = 4 * 1024 * 1024
+
+
 def _text(source: str | bytes | os.PathLike[str], what: str) -> str:
-    """The document's text: a ``str`` is the text, ``bytes`` its UTF-8, a path-like a file."""
+    """The document's text: a ``str`` is the text, ``bytes`` its UTF-8, a path-like a file.
+
+    A file is read up to :data:`MAX_BYTES`, as every policy reader reads one: a log file or
+    ``/dev/zero`` named by mistake is refused, not read until memory runs out.
+    """
     if isinstance(source, os.PathLike):
         where = f"the policy file {os.fspath(source)!r}"
-        return decode(read_file(source, where), where)
+        return decode(read_file(source, where, MAX_BYTES), where)
     if isinstance(source, bytes):
         return decode(source, f"the {what} bytes")
     if isinstance(source, str):
@@ -239,6 +247,11 @@ def _text(source: str | bytes | os.PathLike[str], what: str) -> str:
         f"source must be {what} text (str or bytes) or a file path (pathlib.Path) "
         f"(got {type(source).__name__})"
     )
+
+
+def path_hint(source: object) -> str:
+    """For a ``str`` that looks like a file name: how to read the file (else ``""``)."""
+    return _path_hint(source)
 
 
 def _path_hint(source: object) -> str:
@@ -314,11 +327,34 @@ def from_toml(
     return from_data(data, catalog)
 
 
+#: The longest value or key a problem quotes; longer ones are cut, saying how long they are.
+BRIEF = 60
+
+
+def brief(value: object, limit: int = BRIEF) -> str:
+    """A value for a message, at most about ``limit`` characters, however large the value.
+
+    A policy file of megabytes (a certificate pasted into the wrong field, a generated list)
+    would otherwise put the whole value into the message, and the message into a log line.
+
+    >>> brief("x" * 1000)
+    "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... (1,002 characters)"
+    """
+    text = shown(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text):,} characters)"
+
+
 def _key(prefix: str, key: object) -> str:
     text = str(key)
+    if len(text) > BRIEF:  # a path names where the problem is; a cut key still does
+        text = f"{text[: BRIEF - 3]}..."
     printable = text.isprintable()  # (a lone surrogate is not: category Cs)
     part = text if _BARE_KEY.fullmatch(text) else json.dumps(text, ensure_ascii=not printable)
     return f"{prefix}.{part}" if prefix else part
+
+
+#: The path of ``key`` within ``prefix``, as every section reader writes it.
+key_path = _key
 
 
 #: The problem of a key given twice in one object (any section reader says it so).
@@ -386,7 +422,7 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
     _check_keys(data, _TOP_KEYS, "", bad)
     version = data.get("format_version", FORMAT_VERSION)
     if type(version) is not int or version != FORMAT_VERSION:  # not 1.0, true or "1"
-        bad("format_version", f"must be {FORMAT_VERSION} (got {version!r})")
+        bad("format_version", f"must be {FORMAT_VERSION} (got {brief(version)})")
     tz_given = "timezone" in data
     tz_name = data.get("timezone", _r._DEFAULT_TIMEZONE)
     country = data.get("country", "SE")
@@ -395,7 +431,7 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
     tz_ok = not any(p.path == "timezone" for p in problems)
     killed = data.get("killed", False)
     if not _is_bool(killed):
-        bad("killed", f"must be true or false (got {killed!r})")
+        bad("killed", f"must be true or false (got {brief(killed)})")
     kinds = data.get("kinds", {})
     if not isinstance(kinds, Mapping):
         bad("kinds", f"must be a table of alert kinds (got {type(kinds).__name__})")
@@ -409,14 +445,14 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
         if isinstance(key, str) and KIND_NAME.fullmatch(key):
             kind = key
         else:
-            bad(path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {key!r})")
+            bad(path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {brief(key)})")
         if not isinstance(body, Mapping):
             bad(path, f"must be a table with keys killed and phases (got {type(body).__name__})")
             continue
         _check_keys(body, _KIND_KEYS, path, bad)
         kind_killed = body.get("killed", False)
         if not _is_bool(kind_killed):
-            bad(f"{path}.killed", f"must be true or false (got {kind_killed!r})")
+            bad(f"{path}.killed", f"must be true or false (got {brief(kind_killed)})")
         raw_phases = body.get("phases")
         if not isinstance(raw_phases, list):
             what = "missing" if raw_phases is None else f"got {type(raw_phases).__name__}"
@@ -488,13 +524,21 @@ def _phase(
     if regions is None:
         bad(f"{path}.regions", 'is required: an array of region codes such as ["01"]')
         ok = False
-    elif not isinstance(regions, list) or not regions_ok:
-        bad(f"{path}.regions", f"must be an array of region code strings (got {regions!r})")
+    elif not isinstance(regions, list):
+        bad(f"{path}.regions", f"must be an array of region code strings (got {brief(regions)})")
+        ok = False
+    elif not regions_ok:
+        k, item = next((k, c) for k, c in enumerate(regions) if not isinstance(c, str))
+        bad(f"{path}.regions[{k}]", not_a_code_text(item, catalog))
         ok = False
     else:
         twice = sorted(c for c, n in Counter(regions).items() if n > 1)  # linear, not n²
         if twice:
-            bad(f"{path}.regions", f"lists {', '.join(map(repr, twice))} more than once")
+            bad(
+                f"{path}.regions",
+                f"lists {', '.join(map(brief, twice[:5]))}{' ...' if len(twice) > 5 else ''} "
+                "more than once",
+            )
             ok = False
         if catalog is not None and isinstance(country, str):
             codes = frozenset(c for c in regions if _r._CODE.fullmatch(c))
@@ -502,15 +546,15 @@ def _phase(
                 bad(problem.path, problem.message)  # the phase stays usable for order checks
     percentage = raw.get("percentage", 100)
     if _is_bool(percentage) or not isinstance(percentage, (int, float)):
-        bad(f"{path}.percentage", f"must be a number in [0, 100] (got {percentage!r})")
+        bad(f"{path}.percentage", f"must be a number in [0, 100] (got {brief(percentage)})")
         ok = False
     rollback = raw.get("rollback", False)
     if not _is_bool(rollback):
-        bad(f"{path}.rollback", f"must be true or false (got {rollback!r})")
+        bad(f"{path}.rollback", f"must be true or false (got {brief(rollback)})")
         ok = False
     illustrative = raw.get("illustrative", False)
     if not _is_bool(illustrative):
-        bad(f"{path}.illustrative", f"must be true or false (got {illustrative!r})")
+        bad(f"{path}.illustrative", f"must be true or false (got {brief(illustrative)})")
         ok = False
     number_ok = not _is_bool(percentage) and isinstance(percentage, (int, float))
     try:
@@ -527,7 +571,7 @@ def _phase(
         if catalog is not None and regions_ok and isinstance(regions, list):
             for code in regions:
                 if not _r._CODE.fullmatch(code) and (hint := _unknown_hint(code, catalog)):
-                    hints[f"{code!r} is not a region code"] = hint
+                    hints[f"{brief(code)} is not a region code"] = hint
         for p in err.problems:
             if p.path not in reported:
                 extra = next((h for k, h in hints.items() if p.message.startswith(k)), "")
@@ -536,16 +580,76 @@ def _phase(
     return phase if ok else None
 
 
+def not_a_code_text(item: object, catalog: Any = None) -> str:
+    """The problem of a region code written as a number (``180``) or another non-text.
+
+    A number is most likely a code that lost its quotes, and with them its leading zero: the
+    catalog (when given) says which code it would be.
+    """
+    text = f"must be a region code string (got {type(item).__name__} {brief(item)})"
+    if type(item) is not int or not 0 <= item < 10**20:
+        return text
+    code = str(item)
+    if catalog is not None:
+        zero = zero_lost_hint(code, lambda c: knows(catalog, c))
+        if zero is not None:
+            return f"{text}; region codes are text, written in quotes: {zero}"
+        if knows(catalog, code):
+            return f'{text}; region codes are text: write it in quotes, "{code}"'
+        return f"{text}; region codes are text, written in quotes"
+    return f'{text}; region codes are text: write it in quotes ("{code}", or "0{code}"?)'
+
+
+def zero_lost_hint(code: str, exists: Callable[[str], bool]) -> str | None:
+    """``"a leading zero lost? did you mean '0180'?"`` for an unknown all-digit code, or None.
+
+    A code that went through a spreadsheet or a number (``180`` for Stockholm's ``"0180"``,
+    ``1`` for ``"01"``) has lost its leading zeros; close matches by spelling
+    (``'1880', '1980', '2180'``) would point the operator elsewhere.
+    """
+    if not (code.isascii() and code.isdigit()):
+        return None
+    padded = [z + code for z in ("0", "00", "000") if exists(z + code)]
+    if not padded:
+        return None
+    return f"a leading zero lost? did you mean {' or '.join(repr(c) for c in padded)}?"
+
+
+def knows(catalog: Any, code: str) -> bool:
+    """Whether ``catalog`` knows ``code``, without the cost of a hint for an unknown one.
+
+    A :class:`~geotarget.regions.RegionHierarchy` is asked with ``in``: its ``level_of``
+    searches its codes for close matches to name in the error, half a millisecond a code.
+    """
+    regions = sys.modules.get("geotarget.regions")  # (not loaded: no hierarchy to ask)
+    if regions is not None and isinstance(catalog, regions.RegionHierarchy):
+        return code in catalog
+    try:
+        catalog.level_of(code)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
+def unknown_hint(code: str, catalog: RegionCatalog) -> str:
+    """The hint for a code ``catalog`` does not know (``"; did you mean …"``), or ``""``."""
+    return _unknown_hint(code, catalog) or ""
+
+
 def _unknown_hint(code: str, catalog: RegionCatalog) -> str | None:
     """None if ``catalog`` knows ``code``; else its hint (``"; did you mean …"``) or ``""``.
 
-    The hint is what the catalog's error says after its first ``"; "`` (a
+    A digit code that is known with leading zeros says so (:func:`zero_lost_hint`); otherwise
+    the hint is what the catalog's error says after its first ``"; "`` (a
     :class:`~geotarget.regions.RegionHierarchy` names the region a name belongs to, the code in
     other case, or close matches).
     """
     try:
         catalog.level_of(code)
     except KeyError as err:
+        zero = zero_lost_hint(code, lambda c: knows(catalog, c))
+        if zero is not None:
+            return f"; {zero}"
         _, sep, hint = str(err).partition("; ")
         return f"; {hint}" if sep and hint else ""
     return None
@@ -554,7 +658,7 @@ def _unknown_hint(code: str, catalog: RegionCatalog) -> str | None:
 def _country_problems(country: str, catalog: RegionCatalog) -> list[Problem]:
     hint = _unknown_hint(country, catalog)
     if hint is not None:
-        return [Problem("country", f"unknown region code {country!r}{hint}")]
+        return [Problem("country", f"unknown region code {brief(country)}{hint}")]
     try:
         above = list(catalog.ancestors(country))
     except KeyError:
@@ -570,24 +674,49 @@ def _country_problems(country: str, catalog: RegionCatalog) -> list[Problem]:
     return []
 
 
+#: Codes of one list checked one by one (a hint for each); the rest are only counted.
+MOST_CODES = 10
+
+
+def more_codes(codes: list[str], what: str) -> str:
+    """``"and 3,990 more codes unknown or outside the country 'SE': 'Z00010', …"``."""
+    sample = ", ".join(brief(c) for c in codes[:3])
+    return f"and {len(codes):,} more codes {what}: {sample}{', …' if len(codes) > 3 else ''}"
+
+
 def _region_problems(
     regions: frozenset[str], country: str, catalog: RegionCatalog, path: str
 ) -> list[Problem]:
+    """Problems of the codes of one list; past :data:`MOST_CODES` bad ones, a count.
+
+    A hint for a code costs a search of the catalog's codes (about half a millisecond): a list
+    of thousands of postal codes pasted as regions gets ten problems and a count, not seconds
+    of searching and a message of megabytes.
+    """
+    bad = [c for c in sorted(regions) if not _region_fits(c, country, catalog)]
     problems = []
-    for code in sorted(regions):
+    for code in bad[:MOST_CODES]:
         hint = _unknown_hint(code, catalog)
         if hint is not None:
-            problems.append(Problem(path, f"unknown region code {code!r}{hint}"))
-            continue
-        try:
-            inside = code == country or country in catalog.ancestors(code)
-        except KeyError:
-            inside = False
-        if not inside:
+            problems.append(Problem(path, f"unknown region code {brief(code)}{hint}"))
+        else:
             problems.append(
                 Problem(path, f"region {code!r} does not lie within the country {country!r}")
             )
+    if len(bad) > MOST_CODES:
+        what = f"unknown or outside the country {country!r}"
+        problems.append(Problem(path, more_codes(bad[MOST_CODES:], what)))
     return problems
+
+
+def _region_fits(code: str, country: str, catalog: RegionCatalog) -> bool:
+    """Whether ``catalog`` knows ``code`` and it lies within ``country`` (no hint sought)."""
+    if not knows(catalog, code):
+        return False
+    try:
+        return code == country or country in catalog.ancestors(code)
+    except KeyError:
+        return False
 
 
 def catalog_problems(policy: RolloutPolicy, catalog: RegionCatalog) -> list[Problem]:

@@ -48,11 +48,11 @@ def zone(name: str) -> zoneinfo.ZoneInfo:
     """
     if not isinstance(name, str) or not _ZONE_KEY.fullmatch(name):
         raise ValueError(
-            f"must be an IANA time zone name such as 'Europe/Stockholm' (got {name!r})"
+            f"must be an IANA time zone name such as 'Europe/Stockholm' (got {_brief(name)})"
         )
     if _NOT_IANA.fullmatch(name):
         raise ValueError(
-            f"must be an IANA time zone name such as 'Europe/Stockholm' (got {name!r}, which "
+            f"must be an IANA time zone name such as 'Europe/Stockholm' (got {_brief(name)}, which "
             "is not an IANA zone: it names a file of this machine's time zone directory, "
             "whose meaning differs from machine to machine)"
         )
@@ -60,7 +60,7 @@ def zone(name: str) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as err:
         raise ValueError(
-            f"must be an IANA time zone name such as 'Europe/Stockholm' (got {name!r}, "
+            f"must be an IANA time zone name such as 'Europe/Stockholm' (got {_brief(name)}, "
             "which the time zone database does not know)"
         ) from err
 
@@ -158,7 +158,7 @@ def parse_instant(value: object, tz_name: str | None) -> dt.datetime:
         return civil_to_instant(wall, tz_name)
     raise ValueError(
         "must be a date-time such as 2024-04-15T00:00:00+02:00 "
-        f"(got {type(value).__name__} {value!r})"
+        f"(got {type(value).__name__} {_brief(value)})"
     )
 
 
@@ -166,7 +166,8 @@ def _parse_text(text: str) -> dt.datetime | dt.date:
     m = _RFC3339.fullmatch(text.strip())
     if m is None:
         raise ValueError(
-            f"is not a date-time: expected RFC 3339 like 2024-04-15T00:00:00+02:00 (got {text!r})"
+            "is not a date-time: expected RFC 3339 like 2024-04-15T00:00:00+02:00 "
+            f"(got {_brief(text)})"
         )
     try:
         date = dt.date.fromisoformat(m["date"])
@@ -193,7 +194,13 @@ def _parse_text(text: str) -> dt.datetime | dt.date:
             raise ValueError(f"bad UTC offset {off}")
         return wall.replace(tzinfo=dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes)))
     except ValueError as err:
-        raise ValueError(f"is not a valid date-time ({err}) (got {text!r})") from err
+        raise ValueError(f"is not a valid date-time ({err}) (got {_brief(text)})") from err
+
+
+def _brief(value: object) -> str:
+    from geotarget.rollout._io import brief  # (here: _io imports this module)
+
+    return brief(value)
 
 
 def _iso_offset(offset: dt.timedelta | None) -> str:
