@@ -21,6 +21,7 @@ from geotarget.errors import InvalidCAP, InvalidInput, InvalidSignature, Invalid
 from geotarget.issuers import Issuer, Issuers
 from geotarget.kinds import Recognition, Recognizer, check_kind_name
 from geotarget.regions import RegionHierarchy
+from geotarget.rollout._io import unknown_hint
 
 Refusal = tuple[Verdict, str]
 
@@ -89,7 +90,9 @@ def config_problems(
                     f"a [location_rules.{rule.kind}] table; registered: {_listed(registered)})",
                 )
             )
-    problems += issuers.problems(regions.__contains__, registered)
+    problems += issuers.problems(
+        regions.__contains__, registered, region_hint=lambda code: unknown_hint(code, regions)
+    )
     problems += issuers.certificate_problems()
     return problems, merged
 

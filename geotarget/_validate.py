@@ -206,12 +206,21 @@ def coarse_degrees(name: str, arr: npt.NDArray[Any]) -> None:
         )
 
 
+#: The most characters :func:`shown` gives a value: a text id of 256 characters is quoted whole,
+#: a megabyte pasted into one field is cut (a message goes into a log line).
+SHOWN_CHARS = 300
+
+
 def shown(value: object) -> str:
     """A value for a message; a huge int shows its size, not hundreds of digits.
 
     The size comes from the bit length, never from ``str``: CPython refuses to convert an int of
     more than 4,300 digits to text (``sys.int_max_str_digits``). A container holding one, whose
-    ``repr`` fails the same way, is named by its type.
+    ``repr`` fails the same way, is named by its type. Any other value's ``repr`` longer than
+    :data:`SHOWN_CHARS` is cut there and followed by its length.
+
+    >>> shown("x" * 1000)[-30:]
+    'xxxxxxxx... (1,002 characters)'
     """
     if isinstance(value, (int, np.integer)) and abs(int(value)) >= 10**20:
         magnitude = abs(int(value))
@@ -220,9 +229,12 @@ def shown(value: object) -> str:
             digits -= 1
         return f"an integer of {digits:,} digits"
     try:
-        return repr(value)
+        text = repr(value)
     except ValueError:  # a container holding a huge int: its repr refuses too
         return f"<a {type(value).__name__} holding a number too long to show as text>"
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[: SHOWN_CHARS - 3]}... ({len(text):,} characters)"
 
 
 #: Two decimal numbers in one text (``59.3326,18.0654``, ``59,3326 18,0654``): most likely a

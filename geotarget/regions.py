@@ -199,7 +199,8 @@ def _unknown(
 ) -> UnknownCode:
     """UnknownCode for ``code``, with a hint: the code in other case, the region it names.
 
-    Or the code with letters that look like digits read as them (``"O1"``: ``"01"``). Else close
+    Or the code with letters that look like digits read as them (``"O1"``: ``"01"``), or with
+    the leading zeros a number lost (``"180"``: ``"0180"``). Else close
     matches, or a few valid codes. ``described`` gives ``code -> (name, level)``; it
     is called only here, on the error path.
     """
@@ -215,6 +216,10 @@ def _unknown(
     plain = text.strip().translate(_DIGIT_LOOKALIKES)
     if not cased and plain != text.strip() and plain in known:
         hints.append(f"letters that look like digits: did you mean {plain!r}?")
+    if not cased and plain.isascii() and plain.isdigit():  # ("180" through a spreadsheet)
+        padded = [c for c in ("0" + plain, "00" + plain, "000" + plain) if c in known]
+        if padded:
+            hints.append(f"a leading zero lost? did you mean {' or '.join(map(repr, padded))}?")
     if described is not None:
         named = sorted(
             f"{c!r} ({name}, {level})"

@@ -360,3 +360,23 @@ def test_every_field_of_every_value_class_refuses_a_hostile_value_with_geotarget
     cls(**kw)  # the base is valid
     crashes = _crashes(f"{cls.__name__}({field})", lambda v: cls(**{**kw, field: v}), HOSTILE)
     assert not crashes, "\n".join(crashes)
+
+
+@pytest.mark.parametrize(
+    ("cls", "field"),
+    [(cls, f) for cls, kw in MODELS.items() for f in kw],
+    ids=lambda x: x.__name__ if isinstance(x, type) else str(x),
+)
+def test_a_megabyte_value_gets_a_message_of_a_few_hundred_characters(cls: type, field: str) -> None:
+    """A megabyte pasted into one field is cut in the message, not logged whole.
+
+    ``Alert(kinds=["k" * 10**6])``-like values were quoted whole: a megabyte error message.
+    """
+    kw = MODELS[cls]
+    for value in ("é" * 10**6, ["é" * 10**6], {"é" * 10**6: 1}):
+        message = ""
+        try:
+            cls(**{**kw, field: value})
+        except GeotargetError as err:
+            message = str(err)
+        assert len(message) < 2_000, (field, len(message))

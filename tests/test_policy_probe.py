@@ -470,3 +470,32 @@ def test_an_empty_issuers_table_is_refused(reader: Any, doc: str) -> None:
         reader(doc)
     assert [p.path for p in err.value.problems] == ["issuers"]
     assert "must name at least one issuer" in err.value.problems[0].message
+
+
+def test_a_targeters_issuer_with_an_unknown_region_gets_the_hints() -> None:
+    """The Targeter checks its issuers' regions with the same hints as the policy readers.
+
+    Built from Python, an issuer's "180" or "pr-syd" was told only "is not a region code of
+    the hierarchy"; a lookup of "180" suggested '1880', '1980', '2180', not Stockholm's '0180'.
+    """
+    from geotarget import Targeter, pilot
+    from geotarget.issuers import Issuer
+
+    issuers = Issuers(
+        [
+            Issuer(
+                name="syd",
+                senders=["syd@polisen.se"],
+                kinds=["tip_request"],
+                regions=["180", "pr-syd"],
+            )
+        ]
+    )
+    with pytest.raises(InvalidPolicy) as err:
+        Targeter(sweden.hierarchy(), pilot.pilot_policy(), issuers=issuers)
+    assert [p.message.partition("; ")[2] for p in err.value.problems] == [
+        "a leading zero lost? did you mean '0180'?",
+        "codes are case-sensitive: did you mean 'PR-SYD'?",
+    ]
+    with pytest.raises(KeyError, match=r"a leading zero lost\? did you mean '0180'\?"):
+        sweden.hierarchy().level_of("180")
