@@ -161,10 +161,36 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     outside = _outside_sweden(label, positions.lon, positions.lat)
     if outside:
         notes.append(outside)
-    later = _after(label, positions.observed_at, at)
+    fixes_at = np.where(positions.has_fix, positions.observed_at, np.datetime64("NaT", "us"))
+    later = _after(label, fixes_at, at)
     if later:
         notes.append(later)
+    unusable = _unusable(label, positions.has_fix, positions.observed_at)
+    if unusable:
+        notes.append(unusable)
     return positions, notes
+
+
+def _unusable(name: str, has_fix: Any, observed: Any) -> str | None:
+    """A warning when no row of a file could place a device: no fix, or no fix with a time.
+
+    (The summary counts them among those not told; a file of none says why in one line.)
+    """
+    if not has_fix.size:
+        return None
+    if not has_fix.any():
+        return (
+            f"warning: {name}: none of its {has_fix.size:,} rows has a fix (lon and lat are "
+            "empty in every row): no device can be told"
+        )
+    dated = has_fix & ~np.isnat(observed)
+    if not dated.any():
+        return (
+            f"warning: {name}: none of its {int(has_fix.sum()):,} fixes has a time (observed_at "
+            "is empty in every row with a fix): an undated fix is never current, so no device "
+            "can be told"
+        )
+    return None
 
 
 #: How much later than ``--at`` a fix may be taken before the summary warns (phones' clocks).

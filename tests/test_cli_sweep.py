@@ -299,6 +299,45 @@ def test_fixes_taken_after_at_are_named_in_a_warning(
     assert "after --at" not in err
 
 
+@pytest.mark.parametrize(
+    ("rows", "warning"),
+    [
+        (
+            "a,,,,2024-05-20T14:01:00Z\nb,,,,2026-12-02T07:00:00Z\n",
+            "none of its 2 rows has a fix (lon and lat are empty in every row): no device can "
+            "be told",
+        ),
+        (
+            "a,18.06528,59.3325,10,\nb,18.06528,59.3325,10,\nc,,,,2024-05-20T14:01:00Z\n",
+            "none of its 2 fixes has a time (observed_at is empty in every row with a fix): an "
+            "undated fix is never current, so no device can be told",
+        ),
+    ],
+)
+def test_a_file_of_which_no_row_can_place_a_device_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: str, warning: str
+) -> None:
+    """A file whose fixes are all empty, or all undated, is one warning line, not only a count.
+
+    The summary said only "not told: 2 without a fix": nobody told, the reason one count
+    among others. A fixless row's time is no fix taken after ``--at`` either.
+    """
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat,accuracy_m,observed_at\n" + rows)
+    argv = ["target", "--alert", str(ALERT), "--positions", str(positions)]
+    code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["recipients"] == []
+    assert f"geotarget target: warning: devices.csv: {warning}" in err.splitlines()
+    assert "after --at" not in err
+    positions.write_text(
+        "id,lon,lat,accuracy_m,observed_at\n" + rows + "z,18.06528,59.3325,10,2024-05-20T14:01Z\n"
+    )
+    code, out, err = _run([*argv, "--at", "2024-05-20T16:05+02:00"], capsys)
+    assert json.loads(out)["recipients"] == ["z"]
+    assert "warning" not in err
+
+
 def test_projected_metres_are_named_as_such(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
