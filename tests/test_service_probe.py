@@ -227,3 +227,41 @@ def test_a_body_that_stops_arriving_is_a_408_and_gives_back_its_bytes(tmp_path: 
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def _load() -> Any:
+    where = ROOT / "examples" / "service" / "load.py"
+    if not where.exists():
+        pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
+    spec = importlib.util.spec_from_file_location("_geotarget_service_load_probe", where)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--clients", "0"], "--clients: must be a whole number from 1 (got '0')"),
+        (["--devices", "300000"], "--devices: must be a whole number from 1 to 200,000"),
+        (["--batches", "0"], "--batches: must be a whole number from 1"),
+        (["--alerts", "-1"], "--alerts: must be a whole number from 0"),
+        (["--rate", "-1"], "--rate: must be a number, 0 or more (got '-1')"),
+        (["--rate", "nan"], "--rate: must be a number, 0 or more"),
+        (["--max-seconds", "0"], "--max-seconds: must be a number, more than 0"),
+    ],
+)
+def test_the_load_run_refuses_values_it_cannot_use_before_starting_the_service(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A usage error naming the option (exit status 2), before any process starts.
+
+    Before, ``--clients 0`` and ``--devices`` past the 200,000 devices the batches draw from
+    were tracebacks after the service had started, and ``--rate -1`` an unpaced run unsaid.
+    """
+    load = _load()
+    with pytest.raises(SystemExit) as stopped:
+        load.main(argv)
+    assert stopped.value.code == 2
+    assert named in capsys.readouterr().err
