@@ -265,3 +265,16 @@ def test_the_load_run_refuses_values_it_cannot_use_before_starting_the_service(
         load.main(argv)
     assert stopped.value.code == 2
     assert named in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", ["/alerts", "/positions", "/confirm"])
+def test_a_bad_query_is_refused_before_the_body_is_read(tmp_path: Path, path: str) -> None:
+    """``?at=`` is read before the body: a batch of many megabytes is not parsed to be refused.
+
+    Before, ``/positions?at=yesterday`` parsed (and for a good body checked) the whole batch,
+    then refused it for its ``at``; a bad body hid the bad ``at`` behind its own 400.
+    """
+    _, client = _client(tmp_path)
+    with client:
+        r = client.post(f"{path}?at=yesterday", content=b"{not JSON, nor CAP")
+        assert r.status_code == 400 and r.text.startswith("at must be an ISO 8601"), r.text

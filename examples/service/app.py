@@ -762,9 +762,10 @@ def create_app(
 
     async def alerts(request: Request) -> Response:
         _takes(request, ("at",))
+        at = _at(request)  # (the query is read first: a bad one is refused before the body)
         with budget.hold(request) as held:
             body = await _body(request, MAX_ALERT_BODY, held)
-            return JSONResponse(await run_in_threadpool(submit_alert, body, _at(request)))
+            return JSONResponse(await run_in_threadpool(submit_alert, body, at))
 
     def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
         result = targeter.receive(document, current["index"], at)
@@ -782,11 +783,12 @@ def create_app(
 
     async def positions(request: Request) -> Response:
         _takes(request, ("at",))
+        at = _at(request)
         with budget.hold(request) as held:
             body = await _body(request, MAX_POSITIONS_BODY, held)
             data = _json_object(body, _POSITION_COLUMNS, _POSITION_WHY)
             del body  # (the parsed batch is what the request holds now)
-            return JSONResponse(await run_in_threadpool(submit_positions, data, _at(request)))
+            return JSONResponse(await run_in_threadpool(submit_positions, data, at))
 
     def submit_positions(data: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
         # Each column is checked value by value for its JSON types first (a bool or a text
@@ -821,12 +823,13 @@ def create_app(
 
     async def confirm(request: Request) -> Response:
         _takes(request, ("at",))
+        at = _at(request)
         with budget.hold(request) as held:
             body = await _body(request, MAX_POSITIONS_BODY, held)
             keys = _keys(_json_object(body, ("keys",)))
             held.up_to(held.size + _fixed_width(keys, budget.limit))
             del body
-            done = await run_in_threadpool(targeter.confirm, keys, _at(request))
+            done = await run_in_threadpool(targeter.confirm, keys, at)
         return JSONResponse(
             {
                 "confirmed": int(done.confirmed.size),
