@@ -934,7 +934,8 @@ def store_from_env() -> DeliveryLedger:
     A PostgreSQL DSN is a ``postgresql://`` or ``postgres://`` URL or libpq's keyword/value
     form (``host=db dbname=alerts``); a URL of another scheme is refused
     (:class:`~geotarget.errors.InvalidInput`, naming only its scheme: a DSN may hold a
-    password); anything else is a SQLite file path.
+    password); anything else is a SQLite file path (one that starts with a word and ``=`` is
+    written ``./name=...``).
     """
     where = os.environ.get("GEOTARGET_STORE", "deliveries.db")
     if where.startswith(("postgresql://", "postgres://")) or _CONNINFO.match(where):
