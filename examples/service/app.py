@@ -41,39 +41,39 @@ alerts at once. The latest snapshot of device positions is an immutable
 
 Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it defaults to
 now. A request the service cannot read answers 400 naming the field, the value and the rule,
-never a 500: not JSON, a member named twice in one object (readers differ on which value
-counts: none is taken), a missing or non-list column (``accuracy_m`` included), a member the
-endpoint does not take, a value of the wrong JSON type in a column (a bool or a text among
-coordinates, a list anywhere: ``lon[3] must be a number or null (got true)``), an integer of
-more digits than Python converts (4,300), an id past 64 bits, a time
-:func:`geotarget.parse_time` refuses (naive, or outside the years 1 to 9999 in UTC), a
-malformed delivery key. A scalar value is quoted as JSON and cut after :data:`SHOWN_CHARS`
-characters, its size said; a list or an object is described, never quoted (``ids[1] must be a
-text or an integer id (got a JSON object of 5 members: "id", "lon", "lat", ...)``): where a
-scalar belongs it is most likely a position pair or a whole fix (records sent instead of
-columns), and whoever reads a 400 logs it. A lone coordinate is quoted (``lat[0] must be a
-number or null (got "59.3")``): it places nobody; a text of two decimal numbers
-(``"59.3326,18.0654"``, a pair written as text) is described by its size. No answer is longer than
-:data:`MAX_MESSAGE`. A body larger than the
-service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
-:data:`MAX_POSITIONS_BODY`); one that would take the bodies held at once past
-:data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it
-again), and one larger than :data:`MAX_INFLIGHT` itself 413. What a ``/confirm``'s keys
-take as the store reads them (4 bytes a character of the longest key, for every key) is held
-in that budget too. A client that hangs up mid-body is one line at INFO on the
-``examples.service`` logger (no traceback). A store failure answers 503 with the
-:class:`~geotarget.errors.StoreError` message (nothing of the request was applied, but for
-a ``/positions`` batch over several active alerts whose claim failed at a later alert: the
-message names the claims made before it, which ``/redeliver`` offers once their lease runs
-out), and the service keeps answering what does not need the store; a service started while
-its store cannot be opened (PostgreSQL down, the SQLite file's directory not mounted yet) logs
-why, does the same, and opens the store at the first request once it can. Nothing of a
-request's positions is ever logged, nor quoted in an answer as a pair. uvicorn's access log
-writes each request line, ``/explain``'s ``?device=`` included (a device id, no position; its
-answer, inside or outside, is not logged): run uvicorn with ``--no-access-log`` where device
-ids must not reach the log either. The service keeps the latest batch of positions as its
-snapshot until the next batch replaces it (``/alerts``, ``/redeliver`` and ``/explain`` target
-it) and nothing else of a request once it is answered.
+never a 500: a query parameter the endpoint does not take or given twice, not JSON, a member
+named twice in one object (readers differ on which value counts: none is taken), a missing or
+non-list column (``accuracy_m`` included), a member the endpoint does not take, a value of the
+wrong JSON type in a column (a bool or a text among coordinates, a list anywhere: ``lon[3] must
+be a number or null (got true)``), an integer of more digits than Python converts (4,300), an id
+past 64 bits, a time :func:`geotarget.parse_time` refuses (naive, or outside the years 1 to 9999
+in UTC), a malformed delivery key. A scalar value is quoted as JSON and cut after
+:data:`SHOWN_CHARS` characters, its size said; a list or an object is described, never quoted
+(``ids[1] must be a text or an integer id (got a JSON object of 5 members: "id", "lon", "lat",
+...)``): where a scalar belongs it is most likely a position pair or a whole fix (records sent
+instead of columns), and whoever reads a 400 logs it. A lone coordinate is quoted (``lat[0] must
+be a number or null (got "59.3")``): it places nobody; a text of two decimal numbers
+(``"59.3326,18.0654"``, a pair written as text) is described by its size. No answer is longer
+than :data:`MAX_MESSAGE`. A body larger than the service reads answers 413 before it is buffered
+(:data:`MAX_ALERT_BODY`, :data:`MAX_POSITIONS_BODY`); one that would take the bodies held at
+once past :data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it
+again), and one larger than :data:`MAX_INFLIGHT` itself 413. A body that has not arrived within
+:data:`BODY_SECONDS` answers 408 and its connection is closed. What a ``/confirm``'s keys take
+as the store reads them (4 bytes a character of the longest key, for every key) is held in that
+budget too. A client that hangs up mid-body is one line at INFO on the ``examples.service``
+logger (no traceback). A store failure answers 503 with the
+:class:`~geotarget.errors.StoreError` message (nothing of the request was applied, but for a
+``/positions`` batch over several active alerts whose claim failed at a later alert: the message
+names the claims made before it, which ``/redeliver`` offers once their lease runs out), and the
+service keeps answering what does not need the store; a service started while its store cannot
+be opened (PostgreSQL down, the SQLite file's directory not mounted yet) logs why, does the
+same, and opens the store at the first request once it can. Nothing of a request's positions is
+ever logged, nor quoted in an answer as a pair. uvicorn's access log writes each request line,
+``/explain``'s ``?device=`` included (a device id, no position; its answer, inside or outside,
+is not logged): run uvicorn with ``--no-access-log`` where device ids must not reach the log
+either. The service keeps the latest batch of positions as its snapshot until the next batch
+replaces it (``/alerts``, ``/redeliver`` and ``/explain`` target it) and nothing else of a
+request once it is answered.
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
 by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
@@ -90,14 +90,18 @@ Install Starlette and uvicorn, the ``service`` dependency group of ``pyproject.t
 geotarget, from the checkout's root (pip 25.1 or later): ``pip install -e . --group service``.
 Run, from the checkout's root: ``GEOTARGET_STORE=/var/lib/geotarget/deliveries.db
 GEOTARGET_POLICY=policy.toml uvicorn --factory examples.service.app:app``
-(``GEOTARGET_STORE`` may also be a PostgreSQL DSN starting with ``postgresql://`` or ``host=``;
-without it the store is the SQLite file ``deliveries.db`` in the working directory, created if
-missing; ``GEOTARGET_POLICY`` defaults to the example pilot policy,
-``docs/examples/pilot_policy.toml``). ``docs/delivery.rst`` shows the bodies.
+(``GEOTARGET_STORE`` may also be a PostgreSQL DSN: a ``postgresql://`` URL or libpq's
+keyword form, ``host=db dbname=alerts``; a URL of another scheme is refused; without it the
+store is the SQLite file ``deliveries.db`` in the working directory, created if missing;
+``GEOTARGET_POLICY`` defaults to the example pilot policy,
+``docs/examples/pilot_policy.toml``). A mistake in the configuration (the policy file, a
+``GEOTARGET_*`` number, a store that is not one) stops the service before it listens: its
+message on standard error, exit status 1, no traceback. ``docs/delivery.rst`` shows the bodies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -130,23 +134,64 @@ from geotarget import (
     parse_time,
     sweden,
 )
-from geotarget.errors import GeotargetError, InvalidInput, StoreError
+from geotarget.errors import (
+    GeotargetError,
+    InvalidInput,
+    StoreBusy,
+    StoreError,
+    StoreFull,
+    StoreReadOnly,
+    StoreUnavailable,
+)
 from geotarget.ledger import Claims, DeliveryLedger, PostgresLedger, SQLiteLedger
 from geotarget.regions import RegionHierarchy
 
 LEASE = dt.timedelta(seconds=30)
 
+#: What the environment variables the service reads got wrong (``GEOTARGET_MAX_BODY=256M``):
+#: :func:`create_app` refuses to build the app while one is here, naming it, and ``app()``
+#: exits with that message. (Read when the module is imported: a value that is not a whole
+#: number must not stop the import with a traceback, nor be replaced by the default unsaid.)
+_ENV_PROBLEMS: list[str] = []
+
+
+def _env_whole(name: str, default: int, unit: str) -> int:
+    """The environment variable ``name``: a whole number of ``unit`` from 1, else ``default``.
+
+    A value that is not one is recorded in :data:`_ENV_PROBLEMS` (the default is returned
+    meanwhile, never used to serve: the service does not start).
+    """
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    text = raw.strip()
+    if text.isascii() and text.isdigit() and len(text) <= 18 and int(text) >= 1:
+        return int(text)
+    _ENV_PROBLEMS.append(
+        f"{name} must be a whole number of {unit} from 1, digits only (got {raw[:40]!r})"
+    )
+    return default
+
+
 #: The largest ``POST /alerts`` body read: geotarget reads no larger CAP document.
 MAX_ALERT_BODY = cap.MAX_DOCUMENT_BYTES
 #: The largest JSON body read by ``POST /positions`` and ``/confirm`` (``GEOTARGET_MAX_BODY``
 #: bytes; default 256 MiB, about 2 million fixes as JSON columns).
-MAX_POSITIONS_BODY = int(os.environ.get("GEOTARGET_MAX_BODY", str(256 * 2**20)))
+MAX_POSITIONS_BODY = _env_whole("GEOTARGET_MAX_BODY", 256 * 2**20, "bytes")
 #: The most request body bytes the process holds at once, over every request being read or
 #: answered (``GEOTARGET_MAX_INFLIGHT`` bytes; default twice :data:`MAX_POSITIONS_BODY`): a
 #: body that would pass it answers 503 with ``Retry-After`` before more of it is read. What a
 #: request costs grows with its body (a JSON batch parsed takes about seven times its bytes),
 #: so this bounds the memory of concurrent large requests, which nothing else did.
-MAX_INFLIGHT = int(os.environ.get("GEOTARGET_MAX_INFLIGHT", str(2 * MAX_POSITIONS_BODY)))
+MAX_INFLIGHT = _env_whole("GEOTARGET_MAX_INFLIGHT", 2 * MAX_POSITIONS_BODY, "bytes")
+
+#: The most seconds a request's body may take to arrive (``GEOTARGET_BODY_SECONDS``; default
+#: sixty): then the request answers 408 and its connection is closed, giving back the bytes it
+#: held of :data:`MAX_INFLIGHT`. Without it a client that stopped sending (its host gone
+#: without closing the connection, a stalled proxy) held its connection and its bytes for as
+#: long as the process ran: two such large batches left every later one "busy", and enough
+#: of them used up the process's file descriptors.
+BODY_SECONDS = _env_whole("GEOTARGET_BODY_SECONDS", 60, "seconds")
 
 
 #: The most deliveries whose lease ran out one ``POST /redeliver`` offers (and its
@@ -169,6 +214,10 @@ class _TooLarge(Exception):
 
 class _Gone(Exception):
     """The client hung up before its body arrived: nobody is left to answer."""
+
+
+class _Slow(Exception):
+    """The body did not arrive within :data:`BODY_SECONDS` (answered 408, connection closed)."""
 
 
 class _Busy(Exception):
@@ -243,17 +292,29 @@ async def _body(request: Request, limit: int, held: _Held) -> bytes:
             raise _TooLarge(f"request body is over {limit:,} bytes: at most {limit:,} are read")
         if int(digits) > limit:
             raise _TooLarge(f"request body is {int(digits):,} bytes: at most {limit:,} are read")
-    chunks, size = [], 0
-    try:
+    chunks: list[bytes] = []
+    size = 0
+
+    async def read() -> None:
+        nonlocal size
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
                 raise _TooLarge(f"request body is over {limit:,} bytes: at most {limit:,} are read")
             held.up_to(size)
             chunks.append(chunk)
+
+    where = f"{request.method} {request.url.path}"
+    try:
+        await asyncio.wait_for(read(), BODY_SECONDS)
     except ClientDisconnect:
-        where = f"{request.method} {request.url.path}"
         raise _Gone(f"{where}: the client hung up after {size:,} bytes of its body") from None
+    except asyncio.TimeoutError:
+        raise _Slow(
+            f"{where}: the body did not arrive within {BODY_SECONDS:,} seconds "
+            f"(GEOTARGET_BODY_SECONDS; {size:,} bytes came): nothing of it was applied; send it"
+            " again"
+        ) from None
     return b"".join(chunks)
 
 
@@ -521,9 +582,44 @@ def _fixed_width(keys: list[str], limit: int) -> int:
     return size
 
 
+def _query(request: Request, name: str) -> str | None:
+    """The query parameter ``name``, or None; one given more than once is refused.
+
+    Readers differ on which of ``?at=A&at=B`` counts (Starlette's the last, many proxies and
+    frameworks the first), as for a JSON member named twice: neither is taken.
+    """
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        shown = ", ".join(_shown(v) for v in values[:3])
+        more = f" and {len(values) - 3:,} more" if len(values) > 3 else ""
+        raise InvalidInput(
+            f"query parameter {name!r} is given {len(values):,} times ({shown}{more}): give it"
+            " once (readers differ on which value counts, so none is taken)"
+        )
+    return values[0] if values else None
+
+
+def _takes(request: Request, names: tuple[str, ...]) -> None:
+    """Refuse a query parameter the endpoint does not take, naming every one, sorted.
+
+    Not ignored: ``?time=`` for ``?at=`` would otherwise run at the present instead of the
+    instant asked, and ``?limt=`` take the default limit, without a word.
+    """
+    unknown = sorted(set(request.query_params.keys()) - set(names))
+    if unknown:
+        named = ", ".join(_shown(name) for name in unknown[:SHOWN_MEMBERS])
+        if len(unknown) > SHOWN_MEMBERS:
+            named += f" and {len(unknown) - SHOWN_MEMBERS:,} more"
+        takes = ", ".join(names)
+        raise InvalidInput(
+            f"{request.method} {request.url.path} has unknown query parameter(s) {named} (takes"
+            f" only {takes}; an unknown parameter is refused, not ignored)"
+        )
+
+
 def _limit(request: Request) -> int:
     """``?limit=`` of ``POST /redeliver``: 1 to :data:`REDELIVER_LIMIT`, by default that."""
-    raw = request.query_params.get("limit")
+    raw = _query(request, "limit")
     if raw is None:
         return REDELIVER_LIMIT
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 9 and 1 <= int(raw) <= REDELIVER_LIMIT):
@@ -535,7 +631,7 @@ def _limit(request: Request) -> int:
 
 
 def _param(request: Request, name: str) -> str:
-    value = request.query_params.get(name)
+    value = _query(request, name)
     if value is None:
         raise InvalidInput(f"query parameter {name!r} is required")
     return value
@@ -593,7 +689,7 @@ def _deliveries(claims: list[Claims]) -> list[dict[str, str]]:
 
 
 def _at(request: Request) -> dt.datetime:
-    raw = request.query_params.get("at")
+    raw = _query(request, "at")
     if raw is None:
         return dt.datetime.now(dt.timezone.utc)
     return parse_time(raw, field="at")
@@ -643,6 +739,8 @@ def create_app(
     ``policy`` defaults to ``GEOTARGET_POLICY``, else :data:`EXAMPLE_POLICY`;
     ``max_inflight`` (bytes) to :data:`MAX_INFLIGHT`.
     """
+    if _ENV_PROBLEMS:
+        raise InvalidInput("; ".join(_ENV_PROBLEMS))
     budget = _InFlight(MAX_INFLIGHT if max_inflight is None else max_inflight)
     ledger: Any = _Crashing(store) if CRASH_AT else store
     regions = regions if regions is not None else sweden.hierarchy()
@@ -663,9 +761,11 @@ def create_app(
     current = {"index": _empty_index()}  # swapped whole (one assignment), never mutated
 
     async def alerts(request: Request) -> Response:
+        _takes(request, ("at",))
+        at = _at(request)  # (the query is read first: a bad one is refused before the body)
         with budget.hold(request) as held:
             body = await _body(request, MAX_ALERT_BODY, held)
-            return JSONResponse(await run_in_threadpool(submit_alert, body, _at(request)))
+            return JSONResponse(await run_in_threadpool(submit_alert, body, at))
 
     def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
         result = targeter.receive(document, current["index"], at)
@@ -682,11 +782,13 @@ def create_app(
         }
 
     async def positions(request: Request) -> Response:
+        _takes(request, ("at",))
+        at = _at(request)
         with budget.hold(request) as held:
             body = await _body(request, MAX_POSITIONS_BODY, held)
             data = _json_object(body, _POSITION_COLUMNS, _POSITION_WHY)
             del body  # (the parsed batch is what the request holds now)
-            return JSONResponse(await run_in_threadpool(submit_positions, data, _at(request)))
+            return JSONResponse(await run_in_threadpool(submit_positions, data, at))
 
     def submit_positions(data: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
         # Each column is checked value by value for its JSON types first (a bool or a text
@@ -720,12 +822,14 @@ def create_app(
         }
 
     async def confirm(request: Request) -> Response:
+        _takes(request, ("at",))
+        at = _at(request)
         with budget.hold(request) as held:
             body = await _body(request, MAX_POSITIONS_BODY, held)
             keys = _keys(_json_object(body, ("keys",)))
             held.up_to(held.size + _fixed_width(keys, budget.limit))
             del body
-            done = await run_in_threadpool(targeter.confirm, keys, _at(request))
+            done = await run_in_threadpool(targeter.confirm, keys, at)
         return JSONResponse(
             {
                 "confirmed": int(done.confirmed.size),
@@ -735,6 +839,7 @@ def create_app(
         )
 
     async def redeliver(request: Request) -> Response:
+        _takes(request, ("at", "limit"))
         at, limit = _at(request), _limit(request)
         return JSONResponse({"deliveries": await run_in_threadpool(take_due, at, limit)})
 
@@ -746,6 +851,7 @@ def create_app(
         return _deliveries(due)
 
     async def explain(request: Request) -> Response:
+        _takes(request, ("incident", "device", "at"))
         device = _param(request, "device")
         incident = await run_in_threadpool(store.incident, _param(request, "incident"))
         alert = incident.alert if incident is not None else None
@@ -771,6 +877,10 @@ def create_app(
 
     async def busy(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(_plain(str(exc)), status_code=503, headers={"Retry-After": "1"})
+
+    async def slow(request: Request, exc: Exception) -> Response:
+        # The rest of the body may still come: the connection is closed, not read further.
+        return PlainTextResponse(_plain(str(exc)), status_code=408, headers={"Connection": "close"})
 
     async def gone(request: Request, exc: Exception) -> Response:
         # Routine (a phone losing its network): one line, no traceback, nothing of the body.
@@ -802,17 +912,42 @@ def create_app(
             GeotargetError: bad_input,
             _TooLarge: too_large,
             _Busy: busy,
+            _Slow: slow,
             _Gone: gone,
         },
         lifespan=lifespan,
     )
 
 
+#: A URL: ``scheme://``. Only PostgreSQL's are DSNs; any other (``sqlite:///...``,
+#: SQLAlchemy's ``postgresql+psycopg://...``) is refused, never taken as a relative file path.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+#: libpq's keyword/value DSN (``dbname=alerts user=svc``, ``host=db port=5432``): it starts
+#: with a lower-case keyword and ``=``. Taken as a file path it made a new SQLite file named
+#: after the DSN, a store no other instance shares (every device told by each instance).
+_CONNINFO = re.compile(r"\s*[a-z_]+\s*=")
+
+
 def store_from_env() -> DeliveryLedger:
-    """The store named by ``GEOTARGET_STORE``: a PostgreSQL DSN or a SQLite file path."""
+    """The store named by ``GEOTARGET_STORE``: a PostgreSQL DSN or a SQLite file path.
+
+    A PostgreSQL DSN is a ``postgresql://`` or ``postgres://`` URL or libpq's keyword/value
+    form (``host=db dbname=alerts``); a URL of another scheme is refused
+    (:class:`~geotarget.errors.InvalidInput`, naming only its scheme: a DSN may hold a
+    password); anything else is a SQLite file path (one that starts with a word and ``=`` is
+    written ``./name=...``).
+    """
     where = os.environ.get("GEOTARGET_STORE", "deliveries.db")
-    if where.startswith(("postgresql://", "postgres://", "host=")):
+    if where.startswith(("postgresql://", "postgres://")) or _CONNINFO.match(where):
         return PostgresLedger(where)
+    url = _URL.match(where)
+    if url is not None:
+        raise InvalidInput(
+            f"GEOTARGET_STORE must be a SQLite file path or a PostgreSQL DSN (postgresql://..."
+            f" or host=... dbname=...), not a {url.group()} URL (the rest not shown: it may"
+            " hold a password); write a SQLite store as a plain path, e.g. /var/lib/geotarget/"
+            "deliveries.db"
+        )
     return SQLiteLedger(where)
 
 
@@ -850,16 +985,32 @@ class _OpenedLater:
                 self._inner.close()
 
 
+#: Store failures at start that may pass (a server down, a volume not mounted yet, a read-only
+#: mount, a held lock, a full disk): the service starts and opens the store once it can. Any
+#: other (a file that is not a database, a DSN libpq cannot parse) is a mistake in the
+#: configuration, and the service does not start.
+_PASSING = (StoreUnavailable, StoreReadOnly, StoreBusy, StoreFull)
+
+
 def app() -> Starlette:
     """``uvicorn --factory examples.service.app:app``.
 
     A store that cannot be opened yet (PostgreSQL down, the SQLite file's directory not there)
     does not stop the service: it logs why, answers 503 naming the cause on what needs the
-    store, and opens it at the first request once it can.
+    store, and opens it at the first request once it can. A mistake in the configuration (a
+    policy file that is missing or wrong, a ``GEOTARGET_*`` value the service cannot use, a
+    store that is not one) stops it: its message on standard error, exit status 1, no
+    traceback.
     """
+    store: DeliveryLedger | None = None
     try:
-        store = store_from_env()
-    except StoreError as err:
-        LOG.error("the store cannot be opened yet; answering 503 until it can: %s", err)
-        store = _OpenedLater(store_from_env)
-    return create_app(store)
+        try:
+            store = store_from_env()
+        except _PASSING as err:
+            LOG.error("the store cannot be opened yet; answering 503 until it can: %s", err)
+            store = _OpenedLater(store_from_env)
+        return create_app(store)
+    except GeotargetError as err:
+        if store is not None:
+            store.close()
+        raise SystemExit(f"examples.service: cannot start: {_plain(str(err))}") from None

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -80,9 +82,13 @@ def _alert(i: int, version: int = 0) -> str:
     return cap.dumps(attrs.evolve(update, msg_type=alerts.MessageType.UPDATE, references=(ref,)))
 
 
+#: The devices the batches draw from (``--devices`` of them each, none twice in a batch).
+POPULATION = 200_000
+
+
 def _batch(b: int, n: int) -> dict[str, Any]:
     rng = np.random.default_rng(1000 + b)
-    ids = rng.choice(200_000, size=n, replace=False)
+    ids = rng.choice(POPULATION, size=n, replace=False)
     return {
         "ids": [f"dev{i}" for i in ids.tolist()],
         "lon": (CENTRE[0] + rng.normal(0, 0.06, n)).tolist(),
@@ -241,17 +247,58 @@ def report(got: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _whole(least: int, most: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``least`` (to ``most``), else a usage error."""
+
+    def read(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = least - 1
+        if value < least or (most is not None and value > most):
+            upto = f" to {most:,}" if most is not None else ""
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {least}{upto} (got {text!r})"
+            )
+        return value
+
+    return read
+
+
+def _seconds(least: float, *, zero: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number above ``least`` (or equal to it with ``zero``)."""
+
+    def read(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < least or (value == least and not zero):
+            above = f"{least:g} or more" if zero else f"more than {least:g}"
+            raise argparse.ArgumentTypeError(f"must be a number, {above} (got {text!r})")
+        return value
+
+    return read
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the load; print the numbers."""
+    """Run the load; print the numbers.
+
+    A value the run cannot use is a usage error naming it (exit status 2) before the service
+    starts: ``--clients 0`` was a ``ValueError`` traceback from the thread pool, ``--devices``
+    past :data:`POPULATION` one from numpy, ``--rate -1`` an unpaced run without a word.
+    """
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--store", default="")
-    parser.add_argument("--rate", type=float, default=3.0, help="batches/s; 0: unpaced")
-    parser.add_argument("--batches", type=int, default=180)
-    parser.add_argument("--devices", type=int, default=PILOT_BATCH)
-    parser.add_argument("--alerts", type=int, default=20)
-    parser.add_argument("--updates-every", type=int, default=20)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--max-seconds", type=float, default=120.0)
+    parser.add_argument(
+        "--rate", type=_seconds(0.0, zero=True), default=3.0, help="batches/s; 0: unpaced"
+    )
+    parser.add_argument("--batches", type=_whole(1), default=180)
+    parser.add_argument("--devices", type=_whole(1, POPULATION), default=PILOT_BATCH)
+    parser.add_argument("--alerts", type=_whole(0), default=20)
+    parser.add_argument("--updates-every", type=_whole(0), default=20)
+    parser.add_argument("--clients", type=_whole(1), default=4)
+    parser.add_argument("--max-seconds", type=_seconds(0.0, zero=False), default=120.0)
     args = parser.parse_args(argv)
     got = run(
         store=args.store,
