@@ -348,10 +348,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
         elif not kinds:
             arr = np.array([], dtype=np.int64)
         else:
-            names = ", ".join(sorted(k.__name__ for k in kinds))
-            raise InvalidType(
-                f"ids must all be str or all be int (got a mix of or other types: {names})"
-            )
+            raise _mixed_ids(seq)
     if arr.ndim != 1:
         raise InvalidPositions(f"ids must be one-dimensional (got shape {arr.shape})")
     if arr.dtype.kind in "iu":
@@ -383,6 +380,30 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
                 f"{dup.size} duplicate{'s' if dup.size != 1 else ''} in all)"
             )
     return arr, order
+
+
+def _id_family(value: object) -> str | None:
+    """``"str"`` or ``"int"`` for an id's type (numpy's included), None for any other."""
+    if isinstance(value, (str, np.str_)):
+        return "str"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return "int"
+    return None
+
+
+def _mixed_ids(seq: Sequence[object]) -> InvalidType:
+    """The error for ids that are not all str or all int: the first row that breaks the rule."""
+    other = next((i for i, v in enumerate(seq) if _id_family(v) is None), None)
+    if other is not None:
+        return InvalidType(
+            f"ids must all be str or all be int (got {typed(seq[other])} at row {other})"
+        )
+    first = _id_family(seq[0])
+    k = next(i for i, v in enumerate(seq) if _id_family(v) != first)
+    return InvalidType(
+        f"ids must all be str or all be int (got {first} at row 0 and {_id_family(seq[k])} at "
+        f"row {k}: write them all as text)"
+    )
 
 
 #: The bytes of ids :func:`_sorted_repeats` gathers at a time.

@@ -118,7 +118,9 @@ def test_an_object_array_names_its_first_value_that_is_no_number(
 
 
 def test_object_ids_are_read_as_the_list_of_them() -> None:
-    with pytest.raises(InvalidType, match=r"^ids must all be str or all be int \(got a mix"):
+    with pytest.raises(
+        InvalidType, match=r"^ids must all be str or all be int \(got int at row 0 and str at row 1"
+    ):
         Positions(np.array([1, "1"], dtype=object), [18.0, 18.1], [59.0, 59.1], observed_at=NOW)
 
 

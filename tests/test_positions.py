@@ -205,8 +205,18 @@ def test_duplicate_ids_are_rejected_with_rows() -> None:
 
 def test_mixed_id_types_are_rejected() -> None:
     """Ids mixing str and int are a type error."""
-    with pytest.raises(InvalidType, match="all be str or all be int"):
-        Positions(["a", 1], [1.0, 2.0], [1.0, 2.0], observed_at=NOW)  # type: ignore[arg-type]
+    with pytest.raises(InvalidType) as info:
+        Positions(["a", "b", 1], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], observed_at=NOW)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "ids must all be str or all be int (got str at row 0 and int at row 2: write them all "
+        "as text)"
+    )
+    with pytest.raises(InvalidType) as info:
+        Positions([1, 2, 3.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], observed_at=NOW)  # type: ignore[arg-type]
+    assert str(info.value) == "ids must all be str or all be int (got float 3.0 at row 2)"
+    with pytest.raises(InvalidType) as info:
+        Positions([1, (18.07, 59.33)], [1.0, 2.0], [1.0, 2.0], observed_at=NOW)  # type: ignore[arg-type]
+    assert str(info.value) == "ids must all be str or all be int (got tuple of 2 values at row 1)"
 
 
 @pytest.mark.parametrize("ids", [5, 5.5, None, NOW, object()])

@@ -874,6 +874,11 @@ POSITION_PAIRS = {
         "...Z) (got a text of 21 characters holding two decimal numbers, not quoted: it may "
         "be a position)",
     ),
+    "metres as text among lons": (
+        _fixes(lon=["674032 6580822", 11.97]),
+        "lon[0] must be a number or null (got a text of 14 characters holding two numbers of "
+        "five digits or more, not quoted: it may be a position in metres)",
+    ),
     "lon a text": (
         _fixes(lon=f"{_SECRET['lon']}, {_SECRET['lat']}"),
         "lon must be a JSON list (got a text of 22 characters holding two decimal numbers, "

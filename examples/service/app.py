@@ -53,7 +53,8 @@ in UTC), a malformed delivery key. A scalar value is quoted as JSON and cut afte
 ...)``): where a scalar belongs it is most likely a position pair or a whole fix (records sent
 instead of columns), and whoever reads a 400 logs it. A lone coordinate is quoted (``lat[0] must
 be a number or null (got "59.3")``): it places nobody; a text of two decimal numbers
-(``"59.3326,18.0654"``, a pair written as text) is described by its size. No answer is longer
+(``"59.3326,18.0654"``, a pair written as text), or of two whole numbers of five digits or
+more (``"674032 6580822"``, metres), is described by its size. No answer is longer
 than :data:`MAX_MESSAGE`. A body larger than the service reads answers 413 before it is buffered
 (:data:`MAX_ALERT_BODY`, :data:`MAX_POSITIONS_BODY`); one that would take the bodies held at
 once past :data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it
@@ -349,6 +350,9 @@ def _big_number_at(data: Any) -> tuple[str, _BigNumber] | None:
 #: Two decimal numbers in one text: most likely a position written as text ("lat,lon", as CAP
 #: and map apps write it), which :func:`_shown` describes instead of quoting.
 _PAIR_TEXT = re.compile(r"\d[.,]\d+\D+\d+[.,]\d", re.ASCII)
+#: Two whole numbers of five digits or more, apart: most likely a position in metres (an
+#: easting and northing in SWEREF 99 TM, "674032 6580822"), described as well.
+_METRE_PAIR_TEXT = re.compile(r"\d{5}[\s,;:|/]+\d{5}", re.ASCII)
 
 
 def _shown(value: object) -> str:
@@ -366,6 +370,11 @@ def _shown(value: object) -> str:
         return (
             f"a text of {len(value):,} characters holding two decimal numbers, not quoted: it "
             "may be a position"
+        )
+    if isinstance(value, str) and _METRE_PAIR_TEXT.search(value):  # ("674032 6580822")
+        return (
+            f"a text of {len(value):,} characters holding two numbers of five digits or more, "
+            "not quoted: it may be a position in metres"
         )
     if isinstance(value, list):
         return f"a JSON list of {len(value):,} value{'' if len(value) == 1 else 's'}"
