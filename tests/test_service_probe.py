@@ -267,6 +267,22 @@ def test_the_load_run_refuses_values_it_cannot_use_before_starting_the_service(
     assert named in capsys.readouterr().err
 
 
+# (While the service starts, each refused connect leaves its socket to the collector, inside
+# the HTTP client: ResourceWarnings of the client's, not of the run's files.)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_the_load_run_leaves_no_directory_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's socket and temporary store go with it; it left a ``gt-load-*`` directory."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    got = _load().run(rate=0, batches=2, devices=50, n_alerts=1, updates_every=0, clients=1)
+    assert got["batches"] == 2 and got["requests"] >= 3
+    assert got["store"] == "a temporary SQLite file, removed"
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("path", ["/alerts", "/positions", "/confirm"])
 def test_a_bad_query_is_refused_before_the_body_is_read(tmp_path: Path, path: str) -> None:
     """``?at=`` is read before the body: a batch of many megabytes is not parsed to be refused.

@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -201,9 +202,10 @@ def run(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)  # its socket, and the store unless given
     fixes = posted[0] * devices
     return {
-        "store": where,
+        "store": where if store else "a temporary SQLite file, removed",
         "rate": rate,
         "clients": clients,
         "alerts": n_alerts,
