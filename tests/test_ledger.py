@@ -1857,6 +1857,23 @@ def test_postgres_down_is_store_unavailable(tmp_path: Path) -> None:
         )
 
 
+def test_postgres_refusing_the_database_is_not_said_to_be_out_of_reach(postgres_dsn: str) -> None:
+    """A database that does not exist: the server answered, and the message says it may have.
+
+    It said "the server cannot be reached", which sends an operator to the network, not to the
+    DSN's database name (or role, or password).
+    """
+    from geotarget.errors import StoreUnavailable
+
+    with pytest.raises(StoreUnavailable) as caught:
+        PostgresLedger(f"{postgres_dsn} dbname=gt_no_such_database", connect_timeout=2)
+    message = str(caught.value)
+    assert message.startswith(
+        "PostgreSQL store: connect failed: the server cannot be reached or refused the connection ("
+    )
+    assert '"gt_no_such_database" does not exist' in message
+
+
 def test_postgres_connection_lost_while_idle_is_replaced_by_the_next_call(
     postgres_dsn: str,
 ) -> None:

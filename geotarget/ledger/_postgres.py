@@ -169,7 +169,8 @@ class PostgresLedger(SqlStore):
     MissingExtra
         psycopg 3 is not installed: ``pip install -e '.[postgres]'`` from a checkout.
     StoreUnavailable
-        The server cannot be reached (also raised by any later operation while it is down;
+        The server cannot be reached, or refused the DSN's role, password or database
+        (also raised by any later operation while it is down;
         a connection lost while idle, by a server restart for instance, is replaced at the
         next operation, which then runs as usual if the server is back).
     """
@@ -262,6 +263,10 @@ class PostgresLedger(SqlStore):
             cls, why = StoreReadOnly, "the server is read-only"
         elif isinstance(err, (errors.LockNotAvailable, errors.DeadlockDetected)):
             cls, why = StoreBusy, "a lock was held past lock_timeout"
+        elif isinstance(err, pg.OperationalError) and action == "connect":
+            # (libpq's text says which: no server at the address, or its refusal of the role,
+            # password or database, as "FATAL: ..."; a database created later may pass too.)
+            cls, why = StoreUnavailable, "the server cannot be reached or refused the connection"
         elif isinstance(err, pg.OperationalError):
             cls, why = StoreUnavailable, "the server cannot be reached"
         else:
