@@ -211,13 +211,13 @@ def coarse_degrees(name: str, arr: npt.NDArray[Any]) -> None:
 SHOWN_CHARS = 300
 
 
-def shown(value: object) -> str:
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
     """A value for a message; a huge int shows its size, not hundreds of digits.
 
     The size comes from the bit length, never from ``str``: CPython refuses to convert an int of
     more than 4,300 digits to text (``sys.int_max_str_digits``). A container holding one, whose
     ``repr`` fails the same way, is named by its type. Any other value's ``repr`` longer than
-    :data:`SHOWN_CHARS` is cut there and followed by its length.
+    ``limit`` (:data:`SHOWN_CHARS`) characters is cut there and followed by its length.
 
     >>> shown("x" * 1000)[-30:]
     'xxxxxxxx... (1,002 characters)'
@@ -232,9 +232,9 @@ def shown(value: object) -> str:
         text = repr(value)
     except ValueError:  # a container holding a huge int: its repr refuses too
         return f"<a {type(value).__name__} holding a number too long to show as text>"
-    if len(text) <= SHOWN_CHARS:
+    if len(text) <= limit:
         return text
-    return f"{text[: SHOWN_CHARS - 3]}... ({len(text):,} characters)"
+    return f"{text[: limit - 3]}... ({len(text):,} characters)"
 
 
 #: Two decimal numbers in one text (``59.3326,18.0654``, ``59,3326 18,0654``): most likely a

@@ -340,8 +340,7 @@ def brief(value: object, limit: int = BRIEF) -> str:
     >>> brief("x" * 1000)
     "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... (1,002 characters)"
     """
-    text = shown(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text):,} characters)"
+    return shown(value, limit)
 
 
 def _key(prefix: str, key: object) -> str:
