@@ -1,0 +1,74 @@
+"""Areas whose cost could outgrow their input: each answers as its definition, in bounded memory.
+
+Found by probing the matcher with areas no other test uses (docs/performance.rst, "Adversarial
+areas"): memory is bounded with ``tracemalloc``, never wall-clock time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from geotarget import Area, Circle, LocationRule, Polygon, PositionIndex, Positions
+
+NOW = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def _index(n: int, seed: int) -> tuple[PositionIndex, Any, Any]:
+    rng = np.random.default_rng(seed)
+    lon = 18.0 + rng.normal(0.0, 0.02, n)
+    lat = 59.0 + rng.normal(0.0, 0.01, n)
+    acc = rng.uniform(0.0, 40.0, n)
+    positions = Positions(np.arange(n), lon, lat, accuracy_m=acc, observed_at=NOW)
+    return PositionIndex(positions), lon, lat
+
+
+def _peak(call: Callable[[], Any]) -> tuple[Any, int]:
+    tracemalloc.start()
+    try:
+        out = call()
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _square() -> Polygon:
+    return Polygon([(17.99, 58.995), (18.01, 58.995), (18.01, 59.005), (17.99, 59.005)])
+
+
+@pytest.mark.parametrize(
+    "copies",
+    [
+        pytest.param(lambda: [_square()] * 2_000, id="one polygon object 2,000 times"),
+        pytest.param(lambda: [_square() for _ in range(2_000)], id="2,000 equal polygons"),
+        pytest.param(lambda: [Circle(18.0, 59.0, 700.0)] * 2_000, id="one circle 2,000 times"),
+    ],
+)
+def test_a_part_repeated_costs_what_the_part_costs(copies: Callable[[], list[Any]]) -> None:
+    """An area writing one part 2,000 times over is that part: its answers, in its memory.
+
+    Each copy was matched on its own and its rows kept until the end: 2,000 times the
+    answer's rows (at 1.2 M devices, 10,000 copies of a polygon took 3.5 s and 547 MB to find
+    its 6,776 devices, and 25 s to classify them).
+    """
+    index, lon, lat = _index(40_000, 1)
+    parts = copies()
+    one = parts[0]
+    area = Area(parts)
+    want = np.flatnonzero(one.contains(lon, lat))
+    assert want.size > 5_000
+    rule = LocationRule()
+    want_rows, want_states = index.classify(one, rule, NOW)
+    got, peak = _peak(lambda: index.query(area))
+    np.testing.assert_array_equal(got, want)
+    assert peak < 2 << 20, peak
+    (rows, states), peak = _peak(lambda: index.classify(area, rule, NOW))
+    np.testing.assert_array_equal(rows, want_rows)
+    np.testing.assert_array_equal(states, want_states)
+    assert peak < 8 << 20, peak
+    assert index.count(area) == want.size
