@@ -655,7 +655,7 @@ class Polygon(_PartBase):
             return out
         cx = flat_x[cand]
         cy = flat_y[cand]
-        inside = _geos.intersects_xy(self._shape, cx, cy)
+        inside = polygons.intersects_xy(self, cx, cy)
         if self.margin_m > 0.0:
             rest = np.flatnonzero(~inside)
             if rest.size:

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from geotarget import _geodesy, _geos, _sorted
+from geotarget import _geodesy, _sorted
 from geotarget._geodesy import circle_window
 from geotarget._index import polygons
 from geotarget._index.boundary import BoundaryCells, grown
@@ -118,7 +118,7 @@ def polygon_hits(
         todo = np.flatnonzero(state < 0 if part.margin_m == 0.0 else state != 1)
     if todo.size:
         if part.margin_m == 0.0:
-            keep[todo] = _geos.intersects_xy(part.shape, x[todo], y[todo])
+            keep[todo] = polygons.intersects_xy(part, x[todo], y[todo])
         else:
             keep[todo] = part.contains(x[todo], y[todo])
     rows: I32Array = lv.perm[slots[keep]]
