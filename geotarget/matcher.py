@@ -77,10 +77,23 @@ def _area(value: object) -> Area:
 
 
 def _parts(value: object) -> tuple[Circle | Polygon, ...]:
-    """The parts of an area, or of a lone circle or polygon (no :class:`Area` built for it)."""
+    """The distinct parts of an area, or a lone circle or polygon (no :class:`Area` built)."""
     if isinstance(value, (Circle, Polygon)):
         return (value,)
-    return _area(value).parts
+    return _distinct(_area(value).parts)
+
+
+def _distinct(parts: tuple[Circle | Polygon, ...]) -> tuple[Circle | Polygon, ...]:
+    """``parts`` with each equal part once, in order (the union is the same).
+
+    Every part is matched on its own, so a part written many times over (a CAP document
+    repeating one polygon 10,000 times) cost its devices that many times: 3.5 s and 547 MB
+    to find one polygon's 6,776 devices among 1.2 M, 25 s to classify them. Comparing parts
+    costs about a microsecond each (a polygon's hash reads its vertices).
+    """
+    if len(parts) < 2:
+        return parts
+    return tuple(dict.fromkeys(parts))
 
 
 def _sorted_unique(chunks: list[I32Array], n: int, repeats: bool) -> I32Array:
@@ -392,7 +405,11 @@ class PositionIndex:
             raise InvalidType(f"rule must be a LocationRule (got {type(rule).__name__})")
         if not isinstance(return_box, bool):
             raise InvalidType(f"return_box must be a bool (got {type(return_box).__name__})")
-        rows, states, box = classify.classify(self._leaves, self._positions, _area(area), rule, at)
+        whole = _area(area)
+        parts = _distinct(whole.parts)
+        if len(parts) < len(whole.parts):
+            whole = Area(parts)
+        rows, states, box = classify.classify(self._leaves, self._positions, whole, rule, at)
         return (rows, states, box) if return_box else (rows, states)
 
 

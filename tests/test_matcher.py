@@ -769,6 +769,48 @@ def test_a_dense_boundary_is_classified_exactly_in_bounded_memory() -> None:
     assert (want == 1).sum() > 500 and (want == 2).sum() > 100  # near the boundary, mostly
 
 
+def test_a_boundary_denser_than_any_cell_costs_no_pairs_per_device_and_segment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A comb of 10,000 teeth in 200 metres: every device's cells list every tooth.
+
+    The segment grid's cell is never smaller than its longest segment, so each of the 500
+    devices near the comb was measured against all of its 20,000 edges, twice: 20 million
+    (device, segment) pairs here, and 70 million, ten seconds, for a 50,000-tooth comb
+    around five devices of the 1.2 M-device benchmark population. Beyond about a thousand
+    pairs a device such devices are left to GEOS's indexed distance: the ranks are still the
+    definition's.
+    """
+    from geotarget._index import segments
+
+    measured = [0]
+    pairs = segments.SegmentGrid._pairs
+
+    def counting(self: Any, *args: Any) -> Any:
+        for q, j in pairs(self, *args):
+            measured[0] += int(q.size)
+            yield q, j
+
+    monkeypatch.setattr(segments.SegmentGrid, "_pairs", counting)
+    teeth, w, h = 10_000, 0.002, 0.001
+    xs = np.linspace(18.0 - w / 2, 18.0 + w / 2, 2 * teeth + 1)
+    ys = np.where(np.arange(xs.size) % 2 == 0, 59.0 + h / 2, 59.0 - h * 0.49)
+    ring = np.r_[[[18.0 - w / 2, 59.0 - h / 2], [18.0 + w / 2, 59.0 - h / 2]], np.c_[xs, ys][::-1]]
+    part = Polygon(ring)
+    rng = np.random.default_rng(5)
+    k = 500
+    lon = 18.0 + rng.uniform(-0.7 * w, 0.7 * w, k)
+    lat = 59.0 + rng.uniform(-0.7 * h, 0.7 * h, k)
+    acc = np.where(np.arange(k) % 5 == 0, 0.0, rng.uniform(1.0, 30.0, k))
+    index = _index(lon, lat, accuracy_m=acc)
+    rows, states = index.classify(part, LocationRule(), NOW)
+    assert measured[0] <= 2_000_000, measured[0]
+    full = np.zeros(k, dtype=np.int64)
+    full[rows] = np.where(states == Location.INSIDE, 2, 1)
+    np.testing.assert_array_equal(full, _oracle_ranks(part, lon, lat, acc))
+    assert (full == 1).sum() > 300 and (full == 2).sum() > 10 and (full == 0).sum() > 10
+
+
 # ---------------------------------------------------------------------------------------------
 # AreaIndex
 # ---------------------------------------------------------------------------------------------

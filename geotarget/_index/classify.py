@@ -162,7 +162,7 @@ def _tangent_ranks(
     # GEOS only for the devices whose rank depends on it (a disk crossing the boundary meets
     # the polygon from either side; an undecided one goes to the exact ranks).
     ask = np.flatnonzero((state < 0) & (zero | beyond))
-    in_poly[ask] = _geos.intersects_xy(part.shape, x[ask], y[ask])
+    in_poly[ask] = polygons.intersects_xy(part, x[ask], y[ask])
     # In the polygon: held iff the boundary is farther than r, else the disk meets it.
     rank[in_poly & (zero | beyond)] = _HOLDS
     rank[in_poly & ~zero & within] = _MEETS
@@ -185,7 +185,7 @@ def _polygon_ranks(
     is built only for a point GEOS must decide.
     """
     m = part.margin_m
-    in_poly = np.asarray(_geos.intersects_xy(part.shape, x, y), dtype=np.bool_)
+    in_poly = np.asarray(polygons.intersects_xy(part, x, y), dtype=np.bool_)
     contained = part.contains(x, y) if m > 0.0 else in_poly
     built = polygons.frame_if_built(part)
     local = built is None and near is not None and m == 0.0
@@ -432,7 +432,7 @@ def _screen(
     most = max(_PIECE_BOXES * width, span / _MAX_PIECES, 1e-9)
     pax, pay, pbx, pby, piece_edge = cut(ax, ay, bx, by, most)
     edges = SegmentGrid(pax, pay, pbx, pby, most)
-    inside = np.asarray(_geos.intersects_xy(part.shape, xt, yt), dtype=np.bool_)
+    inside = np.asarray(polygons.intersects_xy(part, xt, yt), dtype=np.bool_)
     clear_a = ~wild_a & ~edges.meets_boxes(box_a[0], box_a[1], -box_a[2], -box_a[3])
     clear_b = clear_a if m == 0.0 else ~wild_b & ~edges.meets_boxes(west, south, east, north)
     hold = inside & clear_a

@@ -27,7 +27,13 @@ is never smaller than the longest segment's extent), a point looks at most ``MAX
 cells, and the wide points at most :data:`WIDE_PAIRS` pairs. The (point, listed segment) pairs
 grow with the points and with how many segments their cells list, which a dense boundary makes
 many (a 20,000-vertex jagged ring: about 5 million); they are measured :data:`PAIR_CHUNK` at a
-time, so memory stays bounded by the points, the segments and one chunk.
+time, so memory stays bounded by the points, the segments and one chunk. Where they would
+number more than :data:`PAIRS_PER_ITEM` per point or box (and :data:`PAIRS_FLOOR` in all),
+the boundary is denser than any cell can separate (a comb of 50,000 teeth in 100 metres:
+every cell lists them all), and those items are left undecided instead (a distance of NaN, a
+box that may meet): the caller's GEOS test, whose indexed distance costs microseconds a point
+whatever the boundary's density, decides them. The time then grows with the points and the
+segments, not with their product.
 """
 
 from __future__ import annotations
@@ -84,6 +90,13 @@ CHUNK_PAIRS = 15_000
 #: :meth:`SegmentGrid.meets_boxes` measure at once: their temporaries stay within some 20 MB.
 #: A municipality's classification has tens of thousands (one chunk).
 PAIR_CHUNK = 1 << 18
+#: (item, listed segment) pairs per item beyond which :meth:`SegmentGrid.distance` and
+#: :meth:`SegmentGrid.meets_boxes` leave their items undecided: a thousand pairs cost about
+#: what GEOS's indexed distance test costs one point (~10 µs). The jagged ring's dense
+#: boundary lists about 45 per device.
+PAIRS_PER_ITEM = 1024
+#: Pairs measured however few the items (a few tens of milliseconds).
+PAIRS_FLOOR = 1 << 20
 
 
 def cell_index(v: FloatArray, v0: float, size: float, n: int) -> IntArray:
@@ -247,15 +260,13 @@ class SegmentGrid:
         tables = (self._seg, self._starts, self._by_cell, self._rows)
         return sum(int(t.nbytes) for t in tables)
 
-    def _pairs(
+    def _listed(
         self, ix0: IntArray, iy0: IntArray, wx: IntArray, wy: IntArray, take: BoolArray
-    ) -> Iterator[tuple[IntArray, IntArray]]:
-        """(item, entry) pairs: each taken item's box of cells and the segments they list.
+    ) -> tuple[IntArray, IntArray, IntArray]:
+        """Each taken item's (item, cell) entries: the item, the cell's first entry, its count.
 
-        Item ``i`` spans ``wx[i] × wy[i]`` cells from ``(ix0[i], iy0[i])``; ``entry`` indexes
-        the cell-ordered tables (``_by_cell``, ``_seg``). In chunks of at most
-        :data:`PAIR_CHUNK` pairs, items ascending within and across chunks; an item's pairs
-        may continue in the next chunk.
+        Item ``i`` spans ``wx[i] × wy[i]`` cells from ``(ix0[i], iy0[i])`` (at most
+        ``MAX_SPAN**2`` entries each).
         """
         k_per = wx * wy
         k_per[~take] = 0
@@ -264,7 +275,36 @@ class SegmentGrid:
         w = wx[p]
         cell = (iy0 * self.nx + ix0)[p] + (k // w) * self.nx + k % w
         s0 = self._starts[cell]
-        cnt = self._starts[cell + 1] - s0
+        return p, s0, self._starts[cell + 1] - s0
+
+    @staticmethod
+    def _too_many(listed: tuple[IntArray, IntArray, IntArray], take: BoolArray) -> bool:
+        """Whether :meth:`_listed`'s entries make too many pairs: a boundary denser than the cells.
+
+        More than :data:`PAIRS_PER_ITEM` per taken item, and :data:`PAIRS_FLOOR` in all.
+        """
+        items = int(np.count_nonzero(take))
+        return int(listed[2].sum()) > PAIRS_FLOOR + PAIRS_PER_ITEM * items
+
+    def _pairs(
+        self,
+        ix0: IntArray,
+        iy0: IntArray,
+        wx: IntArray,
+        wy: IntArray,
+        take: BoolArray,
+        listed: tuple[IntArray, IntArray, IntArray] | None = None,
+    ) -> Iterator[tuple[IntArray, IntArray]]:
+        """(item, entry) pairs: each taken item's box of cells and the segments they list.
+
+        Item ``i`` spans ``wx[i] × wy[i]`` cells from ``(ix0[i], iy0[i])``; ``entry`` indexes
+        the cell-ordered tables (``_by_cell``, ``_seg``). In chunks of at most
+        :data:`PAIR_CHUNK` pairs, items ascending within and across chunks; an item's pairs
+        may continue in the next chunk. ``listed``: :meth:`_listed` of the same, when known.
+        """
+        if listed is None:
+            listed = self._listed(ix0, iy0, wx, wy, take)
+        p, s0, cnt = listed
         ends = np.cumsum(cnt)
         total = int(ends[-1]) if ends.size else 0
         for a in range(0, total, PAIR_CHUNK):
@@ -284,7 +324,8 @@ class SegmentGrid:
         Larger than ``reach`` (``inf`` when its cells list no segment) when the nearest one is
         farther. A point whose box spans more than :data:`MAX_SPAN` cells gets its exact
         distance from every segment (:func:`nearest`) when such points need at most
-        :data:`WIDE_PAIRS` pairs in all, else NaN (unknown).
+        :data:`WIDE_PAIRS` pairs in all, else NaN (unknown). The other points get NaN too when
+        their cells list too many segments (:meth:`_too_many`).
         """
         n = px.size
         out = np.full(n, np.inf)
@@ -300,8 +341,12 @@ class SegmentGrid:
             w = np.flatnonzero(wide)
             few = w.size * self._rows.shape[1] <= WIDE_PAIRS
             out[w] = nearest(self._rows, px[w], py[w]) if few else np.nan
+        listed = self._listed(ix0, iy0, wx, wy, ~wide)
+        if self._too_many(listed, ~wide):
+            out[~wide] = np.nan
+            return out
         ax, ay, ex_all, ey_all, inv = self._by_cell
-        for q, j in self._pairs(ix0, iy0, wx, wy, ~wide):
+        for q, j in self._pairs(ix0, iy0, wx, wy, ~wide, listed):
             if q.size == 0:
                 continue
             ex, ey = ex_all[j], ey_all[j]
@@ -344,7 +389,8 @@ class SegmentGrid:
         A box and a segment meet iff their bounding boxes overlap and the box's corners are not
         all strictly on one side of the segment's line (separating axes); a corner is on a side
         only by more than a rounding tolerance. Boxes spanning more than :data:`MAX_SPAN` cells
-        in an axis answer yes.
+        in an axis answer yes, and so do all when their cells list too many segments
+        (:meth:`_too_many`).
         """
         return self._box_meets(west, south, east, north)[0]
 
@@ -354,7 +400,8 @@ class SegmentGrid:
         """The segments (ascending ids) that may meet one of the boxes, as :meth:`meets_boxes`.
 
         Every segment meeting a box is listed (a listed one may not meet any). None when a box
-        spans more than :data:`MAX_SPAN` cells in an axis: its segments are not looked up.
+        spans more than :data:`MAX_SPAN` cells in an axis, or the boxes' cells list too many
+        segments (:meth:`_too_many`): their segments are not looked up.
         """
         met = self._box_meets(west, south, east, north)[1]
         return None if met is None else np.flatnonzero(met)
@@ -378,8 +425,12 @@ class SegmentGrid:
         wy = iy1 - iy0 + 1
         wide = (wx > MAX_SPAN) | (wy > MAX_SPAN)
         out[wide] = True
+        listed = self._listed(ix0, iy0, wx, wy, ~wide)
+        if self._too_many(listed, ~wide):
+            out[:] = True
+            return out, None
         met = None if wide.any() else np.zeros(self._rows.shape[1], dtype=np.bool_)
-        for q, j in self._pairs(ix0, iy0, wx, wy, ~wide):
+        for q, j in self._pairs(ix0, iy0, wx, wy, ~wide, listed):
             ax, ay, ex, ey = (v[j] for v in self._by_cell[:4])
             w, s, e, nn = west[q], south[q], east[q], north[q]
             overlap = (np.minimum(ax, ax + ex) <= e) & (np.maximum(ax, ax + ex) >= w)
