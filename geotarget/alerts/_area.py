@@ -85,7 +85,8 @@ def _encloses_nothing(raw: sg.Polygon) -> bool:
 
     As GEOS repairs it: collinear or repeated points repair to lines or nothing.
     """
-    return bool(shapely.area(shapely.make_valid(raw, method="structure")) == 0.0)
+    with _geos.quiet():  # (subnormal coordinates: see _geos.quiet)
+        return bool(shapely.area(shapely.make_valid(raw, method="structure")) == 0.0)
 
 
 def _rings(value: Iterable[Iterable[Sequence[float]]]) -> tuple[Ring, ...]:
