@@ -352,6 +352,11 @@ def parse(data: str | bytes) -> Node:
                 raise Refused(
                     f"not well-formed XML: unbound prefix at {where}: {unbound}"
                 ) from None
+        if error.code == expat.errors.codes[expat.errors.XML_ERROR_SYNTAX]:
+            spaced = _spaced_namespace(raw, parser.ErrorByteIndex)
+            if spaced is not None:
+                where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+                raise Refused(f"not well-formed XML: syntax error at {where}: {spaced}") from None
         control = _control_character(raw, parser.ErrorByteIndex, error.code)
         if control is not None:
             where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
@@ -456,6 +461,45 @@ def _unbound_prefix(raw: bytes, at: int, bound: dict[str, int]) -> str | None:
         f'scope: declare it, as xmlns:{prefix}="{uri}" (an alert cut out of a feed loses the '
         "declarations the feed made)"
     )
+
+
+#: A namespace declaration in a start tag: the attribute's name and its quoted value.
+_NAMESPACE_DECL = re.compile(rb"(xmlns(?::[^\s=/>]+)?)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+#: What attribute-value normalization turns into a space (XML 1.0 §3.3.3): XML whitespace,
+#: literal or as a character reference.
+_SPACE_IN_VALUE = re.compile(rb"[ \t\r\n]|&#(?:0*(?:9|10|13|32)|x0*(?:9|[aAdD]|20));")
+
+
+def _spaced_namespace(raw: bytes, at: int) -> str | None:
+    """The namespace declaration of the tag at byte ``at`` whose name holds whitespace, if any.
+
+    A namespace name is a URI reference (Namespaces in XML 1.0 §2.2), which holds no space;
+    expat, which joins a namespace and a local name with a space, reports such a declaration
+    as a bare "syntax error" at the start of its tag: ``xmlns="urn:oasis:...:cap:1.2 "``, a
+    space copied in with the namespace. None when the tag holds no such declaration.
+    """
+    m = _TAG.match(raw, at)
+    if m is None:
+        return None
+    name = m.group(1).decode("utf-8", "replace")
+    for decl in _NAMESPACE_DECL.finditer(m.group(2)):
+        value = decl.group(2) if decl.group(2) is not None else decl.group(3)
+        if not _SPACE_IN_VALUE.search(value):
+            continue
+        attribute = decl.group(1).decode("utf-8", "replace")
+        written = value.decode("utf-8", "replace")
+        cleaned = _SPACE_IN_VALUE.sub(b"", value).decode("utf-8", "replace")
+        remedy = (
+            f"write {attribute}={cleaned!r}"
+            if cleaned in _KNOWN_PREFIXES.values()
+            else "remove the whitespace"
+        )
+        return (
+            f"the namespace declaration {attribute}={written!r} in <{name}> holds whitespace, "
+            "which a namespace name (a URI reference, Namespaces in XML 1.0 §2.2) cannot hold: "
+            f"{remedy}"
+        )
+    return None
 
 
 #: An entity reference as expat reports it undefined (the name, without ``&`` and ``;``).
