@@ -405,6 +405,53 @@ def test_refused_upstream_document_names_path_and_rule(name: str) -> None:
     assert message in problems[0].message
 
 
+# --- text decoded with the wrong encoding -----------------------------------------------------------
+
+
+def test_utf8_bytes_declared_iso_8859_1_are_read_with_a_warning_at_the_first_garbled_text() -> None:
+    """A UTF-8 document declaring ISO-8859-1 reads 'MalmÃ¶': valid XML, but the warning says so."""
+    data = alert(
+        HEADER + info(event="Explosion i Malmö"), head='<?xml version="1.0" encoding="ISO-8859-1"?>'
+    ).encode("utf-8")
+    parsed = cap.read(data)
+    assert parsed.alert.infos[0].event == "Explosion i MalmÃ¶"  # what the declaration says
+    assert [w.path for w in parsed.warnings] == ["info[0]/event"]
+    message = parsed.warnings[0].message
+    assert message.startswith(
+        "reads 'Explosion i MalmÃ¶', which is 'Explosion i Malmö' written in UTF-8 and decoded "
+        "as ISO-8859-1 or windows-1252: the document's bytes are probably UTF-8"
+    )
+    assert message.endswith("(1 more element read so)")  # the areaDesc 'MÃ¶llevÃ¥ngen'
+
+
+def test_windows_1252_bytes_declared_iso_8859_1_warn_of_the_c1_control() -> None:
+    """'€' and '–' saved by Windows but declared ISO-8859-1 read as C1 controls: a warning."""
+    data = alert(
+        HEADER + info(event="Böter 500 € – explosion"),
+        head='<?xml version="1.0" encoding="ISO-8859-1"?>',
+    ).encode("cp1252")
+    parsed = cap.read(data)
+    assert parsed.alert.infos[0].event == "Böter 500 \x80 \x96 explosion"
+    assert [w.path for w in parsed.warnings] == ["info[0]/event"]
+    assert "holds the C1 control character U+0080" in parsed.warnings[0].message
+    assert "U+0080 is '€' in windows-1252" in parsed.warnings[0].message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        alert(HEADER + info(event="Explosion vid Möllevångstorget – “Mollan” © ½ انفجار 爆炸")),
+        alert(
+            HEADER + info(event="Malmö Åre Ödeshög ü é ß ± ©"),
+            head='<?xml version="1.0" encoding="ISO-8859-1"?>',
+        ).encode("latin-1"),
+    ],
+)
+def test_text_in_its_own_encoding_brings_no_encoding_warning(data: str | bytes) -> None:
+    """Swedish, Arabic, Chinese and typographic text read right is not called garbled."""
+    assert cap.read(data).warnings == ()
+
+
 # --- on through the Targeter --------------------------------------------------------------------
 
 AT = dt.datetime(2026, 5, 4, 19, 45, tzinfo=dt.timezone.utc)
@@ -473,3 +520,15 @@ def test_geocode_only_area_reaches_nobody_and_says_so(targeter: Any) -> None:
     assert result.recipients.size == 0
     assert [w.path for w in result.warnings] == ["info[0]/area[0]"]
     assert "its geocodes are not resolved to a place" in result.warnings[0].message
+
+
+def test_garbled_text_warning_reaches_the_targeting_result(targeter: Any) -> None:
+    """The encoding warning travels with the result, so an operator sees the garbled text."""
+    data = alert(
+        HEADER + info(area=CIRCLE), head='<?xml version="1.0" encoding="ISO-8859-1"?>'
+    ).encode("utf-8")
+    data = data.replace(b">Mollan<", ">Möllevångstorget<".encode())
+    result = targeter().receive(data, devices(), AT)
+    assert result.verdict is Verdict.DELIVER, result.reason
+    assert [w.path for w in result.warnings] == ["info[0]/area[0]/areaDesc"]
+    assert "'Möllevångstorget' written in UTF-8" in result.warnings[0].message

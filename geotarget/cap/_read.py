@@ -109,6 +109,9 @@ _QUOTED = re.compile(r'"([^"]*)"|([^ \t\r\n]+)')
 #: XML whitespace (XML 1.0 production S): what XML Schema's whiteSpace facets collapse.
 XML_SPACE = " \t\r\n"
 _XML_SPACES = re.compile("[ \t\r\n]+")
+#: The C1 control characters (XML 1.0 §2.2 discourages them): windows-1252's letters and
+#: signs at bytes 0x80-0x9F, read as ISO-8859-1.
+_C1 = re.compile("[\x80-\x9f]")
 
 E = TypeVar("E")
 M = TypeVar("M", bound=enum.Enum)
@@ -233,6 +236,8 @@ class Reader:
         #: The first self-crossing polygon counted, and the one past the budget (paths).
         self.crossed: str | None = None
         self.past_budget: str | None = None
+        #: Text that looks decoded in the wrong encoding: (path, why), in document order.
+        self.garbles: list[tuple[str, str]] = []
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -338,7 +343,47 @@ class Reader:
             self.problem(path, f"<{node.name}> must hold text, not elements")
         if node.attrs:
             self.attributes(node, path)
-        return node.text
+        text = node.text
+        if not text.isascii():
+            self.garbled(text, path)
+        return text
+
+    def garbled(self, text: str, path: str) -> None:
+        """Note text that reads as UTF-8 decoded in a single-byte encoding (mojibake).
+
+        A document whose bytes are UTF-8 but whose XML declaration says ``ISO-8859-1`` or
+        ``windows-1252`` is valid XML in the encoding it declares, and reads ``Malmö`` as
+        ``MalmÃ¶``; text in windows-1252 declared ISO-8859-1 reads ``€`` as the C1 control
+        U+0080. XML cannot tell either from what was meant, so each is a warning (the first
+        text so read, with how many elements hold such text), never a refusal.
+        """
+        readings = {}
+        for codec, shown in (("latin-1", "ISO-8859-1"), ("cp1252", "windows-1252")):
+            try:
+                readings[shown] = text.encode(codec).decode("utf-8")
+            except UnicodeError:
+                continue
+        if readings:
+            meant = next(iter(readings.values()))
+            why = (
+                f"reads {_quote(text)}, which is {_quote(meant)} written in UTF-8 and decoded "
+                f"as {' or '.join(readings)}: the document's bytes are probably UTF-8, whatever "
+                'its XML declaration says (declare encoding="UTF-8", or pass the bytes as '
+                "received rather than text decoded with another encoding)"
+            )
+        else:
+            c1 = _C1.search(text)
+            if c1 is None:
+                return
+            char = c1.group()
+            why = (
+                f"holds the C1 control character U+{ord(char):04X} (in {_quote(text)}), which "
+                "text rarely means (XML 1.0 §2.2 discourages it): it is what text written in "
+                "windows-1252 and declared ISO-8859-1 reads as (U+"
+                f"{ord(char):04X} is {bytes([ord(char)]).decode('cp1252', 'replace')!r} in "
+                'windows-1252; declare encoding="windows-1252", or better write UTF-8)'
+            )
+        self.garbles.append((path, why))
 
     def token(self, node: Node, path: str) -> str:
         """Text that must have no surrounding whitespace (an enumeration, an identifier)."""
@@ -569,6 +614,11 @@ class Reader:
                     "a message should reference earlier messages",
                 )
         values["infos"] = [self.info(n, f"info[{i}]") for i, n in enumerate(kids["info"])]
+        if self.garbles:
+            path, why = self.garbles[0]
+            more = len(self.garbles) - 1
+            also = f" ({more} more element{'s' if more > 1 else ''} read so)" if more else ""
+            self.warn(path, why + also)
         return self.build("alert", lambda: Alert(**values), 0)
 
     def unreferenced(self, msg_type: MessageType) -> None:
