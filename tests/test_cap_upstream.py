@@ -405,6 +405,38 @@ def test_refused_upstream_document_names_path_and_rule(name: str) -> None:
     assert message in problems[0].message
 
 
+def test_children_without_the_roots_prefix_are_one_problem_each_saying_why() -> None:
+    """``<cap:alert xmlns:cap=...><identifier>``: no 'unknown' plus 'missing' pair per element."""
+    data = alert(HEADER + info(), root=f'xmlns:cap="{NS}"', tag="cap:alert")
+    with pytest.raises(InvalidCAP) as err:
+        cap.read(data)
+    problems = err.value.problems
+    names = ["identifier", "sender", "sent", "status", "msgType", "scope", "info"]
+    assert [p.path for p in problems] == names
+    for problem, name in zip(problems, names, strict=True):
+        assert problem.message == (
+            f"<{name}> is in no namespace, not in the CAP namespace of the alert: an element "
+            "without a prefix takes the default namespace, and there is none here (a prefix on "
+            "<alert> does not carry over to its children): write it with the alert's prefix, or "
+            f'declare xmlns="{NS}"'
+        )
+
+
+def test_an_info_copied_from_cap_1_1_into_a_cap_1_2_alert_is_named_as_such() -> None:
+    """A CAP 1.1 <info> inside a CAP 1.2 alert: one problem at info, naming both namespaces."""
+    cap11 = "urn:oasis:names:tc:emergency:cap:1.1"
+    data = alert(HEADER + info().replace("<info>", f'<info xmlns="{cap11}">', 1))
+    with pytest.raises(InvalidCAP) as err:
+        cap.read(data)
+    assert [(p.path, p.message) for p in err.value.problems] == [
+        (
+            "info",
+            f"<info> is in namespace {cap11}, not in the CAP namespace of the alert: write it in "
+            f"the alert's namespace {NS}",
+        )
+    ]
+
+
 # --- text decoded with the wrong encoding -----------------------------------------------------------
 
 

@@ -295,15 +295,16 @@ class Reader:
                 here, f"<{node.name}> must hold elements only, not text (got {_quote(text)})"
             )
         last, misplaced, tail_seen = -1, "", False
+        elsewhere: set[str] = set()  # CAP element names found in another namespace
         for child in node.children:
             if child.ns != self.ns:
                 if tail_ns is not None and child.ns == tail_ns:
                     tail_seen = True
                     continue
+                if child.name in order:
+                    elsewhere.add(child.name)
                 self.problem(
-                    _join(path, child.name),
-                    f"unexpected element <{child.name}> in namespace "
-                    f"{child.ns or '(none)'}: <{node.name}> holds only CAP 1.2 elements",
+                    _join(path, child.name), self.foreign(node, child, child.name in order)
                 )
                 continue
             k = order.get(child.name)
@@ -327,7 +328,7 @@ class Reader:
             )
         for name, low, high in schema:
             n = len(out[name])
-            if n < low:
+            if n < low and name not in elsewhere:  # else reported as in another namespace
                 self.problem(_join(path, name), f"missing: <{node.name}> must hold a <{name}>")
             if high is not None and n > high:
                 self.problem(
@@ -335,6 +336,31 @@ class Reader:
                     f"<{node.name}> may hold at most {high} <{name}> (got {n})",
                 )
         return out
+
+    def foreign(self, parent: Node, child: Node, named_as_cap: bool) -> str:
+        """The problem of an element in another namespace than the document's CAP one.
+
+        One named as a CAP element is most often a CAP element written without the alert's
+        prefix (``<cap:alert xmlns:cap=...><identifier>``: an unprefixed name takes the default
+        namespace, and a prefix does not carry over to children) or copied from a document of
+        another CAP version: the message says so, once, instead of an unknown element and a
+        missing one.
+        """
+        where = f"namespace {child.ns}" if child.ns else "no namespace"
+        if not named_as_cap:
+            return (
+                f"unexpected element <{child.name}> in {where}: <{parent.name}> holds only "
+                f"CAP {'1.1' if self.ns == CAP11 else '1.2'} elements"
+            )
+        if not child.ns:
+            why = (
+                f"an element without a prefix takes the default namespace, and there is none "
+                f"here (a prefix on <{parent.name}> does not carry over to its children): "
+                f'write it with the alert\'s prefix, or declare xmlns="{self.ns}"'
+            )
+        else:
+            why = f"write it in the alert's namespace {self.ns}"
+        return f"<{child.name}> is in {where}, not in the CAP namespace of the alert: {why}"
 
     # --- leaves ----------------------------------------------------------------------------------
 
