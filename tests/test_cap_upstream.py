@@ -339,9 +339,42 @@ REFUSED: dict[str, tuple[str | bytes, str, str]] = {
         "got <Envelope> in http://schemas.xmlsoap.org/soap/envelope/",
     ),
     "two alerts in one file": (
-        DECL + alert(BODY, head="") + alert(BODY, head=""),
+        DECL + alert(BODY, head="") + "\n" + alert(BODY, head=""),
         "",
-        "junk after document element",
+        "junk after document element at line 3, column 1: a second element <alert> comes after "
+        "the root element: an XML document has one root, and a CAP document one <alert> (XML "
+        "1.0 §2.1); split a file of several alerts into one document each",
+    ),
+    "two documents concatenated": (
+        alert(BODY) + "\n" + alert(BODY),
+        "",
+        "junk after document element at line 3, column 1: a second XML declaration comes after "
+        "the root element: the file holds several documents one after another",
+    ),
+    "a stray end tag after the alert": (
+        alert(BODY) + "</alert>\n",
+        "",
+        "the end tag </alert> comes after the root element ended, closing no element",
+    ),
+    "an escaped line break between the declaration and the alert": (
+        alert(BODY, head=DECL.strip() + "&#10;"),
+        "",
+        "at line 1, column 39: the text '&#10;' comes before the root element, where XML allows "
+        "only comments, processing instructions and whitespace (XML 1.0 §2.1), references such "
+        "as &#10; included",
+    ),
+    "an entity reference after the alert": (
+        alert(BODY) + "&amp;",
+        "",
+        "the text '&amp;' comes after the root element",
+    ),
+    "HTTP status line and headers saved with the body": (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/cap+xml\r\n\r\n" + alert(BODY),
+        "",
+        "the text 'HTTP/1.1 200 OK\\r\\nContent-Type: applicati' comes before the root "
+        "element, where XML allows only comments, processing instructions and whitespace (XML "
+        "1.0 §2.1), references such as &#10; included; the file starts with an HTTP response's "
+        "status line and headers: save the response body only",
     ),
     "CAP namespace with a trailing space": (
         alert(BODY, root=f'xmlns="{NS} "'),

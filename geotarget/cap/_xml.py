@@ -363,6 +363,14 @@ def parse(data: str | bytes) -> Node:
             raise Refused(
                 f"not well-formed XML: {expat.ErrorString(error.code)} at {where}: {control}"
             ) from None
+        if len(stack) == 1 and error.code in _OUTSIDE_ERRORS:
+            # No element open: the error is in text before or after the root element.
+            outside = _outside_root(raw, parser.ErrorByteIndex, after=bool(top.children))
+            if outside is not None:
+                where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+                raise Refused(
+                    f"not well-formed XML: {expat.ErrorString(error.code)} at {where}: {outside}"
+                ) from None
         if error.code == expat.errors.codes[expat.errors.XML_ERROR_INVALID_TOKEN]:
             bare = _bare_markup(raw, parser.ErrorByteIndex)
             if bare is not None:
@@ -372,6 +380,69 @@ def parse(data: str | bytes) -> Node:
                 ) from None
         raise
     return top.children[0]
+
+
+#: The errors expat reports for text where no element is open (before or after the root).
+_OUTSIDE_ERRORS = frozenset(
+    expat.errors.codes[e]
+    for e in (
+        expat.errors.XML_ERROR_INVALID_TOKEN,
+        expat.errors.XML_ERROR_SYNTAX,
+        expat.errors.XML_ERROR_JUNK_AFTER_DOC_ELEMENT,
+    )
+)
+
+
+#: The name of the markup at a ``<``: an element's, an end tag's with its ``/``, a PI's with ``?``.
+_MARKUP_NAME = re.compile(rb"<([/?]?[^\s/>?]+)")
+
+
+def _outside_root(raw: bytes, at: int, *, after: bool) -> str | None:
+    """What is wrong when expat stops at text outside the root element; None for markup.
+
+    XML 1.0 §2.1 (production ``document``) allows only comments, processing instructions and
+    whitespace before and after the root element, so no text, and no character or entity
+    reference either (``?>&#10;<alert>``, an escaped line break). A file saved with the HTTP
+    response's status line and headers before the XML (``curl -i``) starts so.
+    """
+    start = raw.rfind(b">", 0, at) + 1
+    while start < at and raw[start : start + 1] in (b" ", b"\t", b"\r", b"\n"):
+        start += 1
+    if after and _TAG_START.match(raw, start + 1) and raw[start : start + 1] == b"<":
+        m = _MARKUP_NAME.match(raw, start)
+        name = "" if m is None else m.group(1).decode("utf-8", "replace")
+        if name == "?xml":
+            return (
+                "a second XML declaration comes after the root element: the file holds several "
+                "documents one after another (XML 1.0 §2.1 and §2.8 allow one root, and the "
+                "declaration only at the very start); split it into one document each"
+            )
+        if name.startswith("/"):
+            return (
+                f"the end tag <{name}> comes after the root element ended, closing no element "
+                "(XML 1.0 §2.1)"
+            )
+        if name and name[0] not in "!?":
+            return (
+                f"a second element <{name}> comes after the root element: an XML document has "
+                "one root, and a CAP document one <alert> (XML 1.0 §2.1); split a file of "
+                "several alerts into one document each"
+            )
+    if raw[start : start + 1] in (b"<", b""):
+        return None  # other markup: expat's own message stands
+    text = raw[start : start + 40].split(b"<", 1)[0].decode("utf-8", "replace")
+    where = "after" if after else "before"
+    message = (
+        f"the text {text!r} comes {where} the root element, where XML allows only comments, "
+        "processing instructions and whitespace (XML 1.0 §2.1), references such as &#10; "
+        "included"
+    )
+    if not after and raw.startswith(b"HTTP/"):
+        message += (
+            "; the file starts with an HTTP response's status line and headers: save the "
+            "response body only"
+        )
+    return message
 
 
 #: The bytes a name may start with after ``<`` (a tag, an end tag, a comment, a PI): ASCII
