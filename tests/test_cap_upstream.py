@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import gzip
+import io
 import math
 import re
 import xml.etree.ElementTree as ET
+import zipfile
 from typing import Any
 
 import pytest
@@ -318,6 +321,14 @@ def test_upstream_documents_write_back_to_the_same_alert() -> None:
 
 BODY = HEADER + info()
 
+
+def _zipped(text: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("alert.xml", text)
+    return buffer.getvalue()
+
+
 REFUSED: dict[str, tuple[str | bytes, str, str]] = {
     "Atom feed around the alert": (
         f'{DECL}<feed xmlns="http://www.w3.org/2005/Atom"><entry><content type="text/xml">'
@@ -367,6 +378,24 @@ REFUSED: dict[str, tuple[str | bytes, str, str]] = {
         alert(BODY) + "&amp;",
         "",
         "the text '&amp;' comes after the root element",
+    ),
+    "gzip-compressed body": (
+        gzip.compress(alert(BODY).encode()),
+        "",
+        "the document is not XML: it is gzip-compressed (it starts with the gzip bytes 1F 8B, "
+        "as an HTTP body saved with its Content-Encoding: gzip does); decompress it first",
+    ),
+    "a ZIP archive": (
+        _zipped(alert(BODY)),
+        "",
+        "the document is not XML: it is a ZIP archive (it starts with the bytes 'PK' 03 04); "
+        "extract the CAP document from it first",
+    ),
+    "JSON from a web service": (
+        '\n  {"identifier": "SE-SOS-2026-0504-7", "sent": "2026-05-04T21:30:00+02:00"}',
+        "",
+        "the document is not XML: it starts with '{', as JSON does (got '{\"identifier\": "
+        "\"SE-SOS-2'); CAP 1.2 is XML, starting with <alert> or an XML declaration",
     ),
     "HTTP status line and headers saved with the body": (
         "HTTP/1.1 200 OK\r\nContent-Type: application/cap+xml\r\n\r\n" + alert(BODY),

@@ -246,6 +246,35 @@ def _declared_in(raw: bytes, codec: str) -> _Declared | None:
     return _Declared(m.group(1), _known_encoding(m.group(1)).name)
 
 
+#: The first bytes of containers a CAP document arrives wrapped in, and what to do.
+_CONTAINERS = (
+    (b"\x1f\x8b", "gzip-compressed (it starts with the gzip bytes 1F 8B, as an HTTP body saved "
+     "with its Content-Encoding: gzip does)", "decompress it first"),
+    (b"PK\x03\x04", "a ZIP archive (it starts with the bytes 'PK' 03 04)",
+     "extract the CAP document from it first"),
+)  # fmt: skip
+
+
+def _refuse_not_xml(raw: bytes) -> None:
+    """Refuse compressed data and JSON, which expat reports only as an "invalid token".
+
+    The first bytes say what a document is when it is no XML at all: gzip's and ZIP's magic
+    numbers, or a JSON object or array (some services serve alerts as JSON).
+    """
+    for magic, what, remedy in _CONTAINERS:
+        if raw.startswith(magic):
+            raise Refused(f"the document is not XML: it is {what}; {remedy}")
+    head = raw[:64].lstrip(b" \t\r\n")
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[3:].lstrip(b" \t\r\n")
+    if head[:1] in (b"{", b"["):
+        raise Refused(
+            f"the document is not XML: it starts with {head[:1].decode()!r}, as JSON does "
+            f"(got {head[:24].decode('utf-8', 'replace')!r}); CAP 1.2 is XML, starting with "
+            "<alert> or an XML declaration"
+        )
+
+
 def parse(data: str | bytes) -> Node:
     """Parse ``data`` into a tree; raise :class:`Refused` or ``expat.ExpatError``.
 
@@ -265,6 +294,7 @@ def parse(data: str | bytes) -> Node:
         raise Refused(
             f"document must be at most {MAX_DOCUMENT_BYTES:,} bytes (got {len(raw):,} bytes)"
         )
+    _refuse_not_xml(raw)
     if not isinstance(data, str):
         _refuse_bom_conflict(raw)
         codec, how = _check_declared_encoding(raw) or (None, "")
