@@ -427,7 +427,9 @@ REFUSED: dict[str, tuple[str | bytes, str, str]] = {
     "leap second": (
         alert(BODY.replace("21:30:00+02:00</sent>", "23:59:60-00:00</sent>")),
         "sent",
-        "is not a valid date-time",
+        "has second 60, a leap second, which xs:dateTime (the type CAP-v1.2.xsd restricts) does "
+        "not support: its seconds are 00 to 59; write the second before it (:59) or after it "
+        "(:00 of the next minute) (got '2026-05-04T23:59:60-00:00')",
     ),
     "comma and space between lat and lon": (
         alert(HEADER + info().replace(SQUARE, SQUARE.replace(",", ", "))),

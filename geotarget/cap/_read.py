@@ -530,6 +530,14 @@ class Reader:
                 f"(got {_quote(text)})",
             )
             return None
+        if ss == "60":
+            self.problem(
+                path,
+                f"{label}has second 60, a leap second, which xs:dateTime (the type CAP-v1.2.xsd "
+                "restricts) does not support: its seconds are 00 to 59; write the second "
+                f"before it (:59) or after it (:00 of the next minute) (got {_quote(text)})",
+            )
+            return None
         try:
             offset = timedelta(hours=int(oh), minutes=int(om)) * (-1 if sign == "-" else 1)
             if hh == "24" and mi == ss == "00":  # xs:dateTime's end-of-day form
