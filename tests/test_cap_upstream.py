@@ -379,6 +379,18 @@ REFUSED: dict[str, tuple[str | bytes, str, str]] = {
         "",
         "the text '&amp;' comes after the root element",
     ),
+    "two UTF-8 byte-order marks": (
+        codecs.BOM_UTF8 * 2 + alert(BODY).encode(),
+        "",
+        "at line 1, column 2: a byte-order mark (U+FEFF) comes before the root element, where "
+        "XML allows only comments, processing instructions and whitespace (XML 1.0 §2.1): a "
+        "mark belongs only at the very start, once",
+    ),
+    "a document with its mark appended to another": (
+        alert(BODY).encode() + codecs.BOM_UTF8 + alert(BODY).encode(),
+        "",
+        "a byte-order mark (U+FEFF) comes after the root element",
+    ),
     "gzip-compressed body": (
         gzip.compress(alert(BODY).encode()),
         "",

@@ -460,8 +460,17 @@ def _outside_root(raw: bytes, at: int, *, after: bool) -> str | None:
             )
     if raw[start : start + 1] in (b"<", b""):
         return None  # other markup: expat's own message stands
+    if start == 0 and raw.startswith(codecs.BOM_UTF8):
+        start = len(codecs.BOM_UTF8)  # the document's own mark, which expat read as such
     text = raw[start : start + 40].split(b"<", 1)[0].decode("utf-8", "replace")
     where = "after" if after else "before"
+    if text.startswith("\ufeff"):
+        return (
+            f"a byte-order mark (U+FEFF) comes {where} the root element, where XML allows only "
+            "comments, processing instructions and whitespace (XML 1.0 §2.1): a mark belongs "
+            "only at the very start, once (text saved with a mark was joined to another, or "
+            "saved with a second one); remove it"
+        )
     message = (
         f"the text {text!r} comes {where} the root element, where XML allows only comments, "
         "processing instructions and whitespace (XML 1.0 §2.1), references such as &#10; "
