@@ -109,6 +109,9 @@ _QUOTED = re.compile(r'"([^"]*)"|([^ \t\r\n]+)')
 #: XML whitespace (XML 1.0 production S): what XML Schema's whiteSpace facets collapse.
 XML_SPACE = " \t\r\n"
 _XML_SPACES = re.compile("[ \t\r\n]+")
+#: The C1 control characters (XML 1.0 §2.2 discourages them): windows-1252's letters and
+#: signs at bytes 0x80-0x9F, read as ISO-8859-1.
+_C1 = re.compile("[\x80-\x9f]")
 
 E = TypeVar("E")
 M = TypeVar("M", bound=enum.Enum)
@@ -233,6 +236,8 @@ class Reader:
         #: The first self-crossing polygon counted, and the one past the budget (paths).
         self.crossed: str | None = None
         self.past_budget: str | None = None
+        #: Text that looks decoded in the wrong encoding: (path, why), in document order.
+        self.garbles: list[tuple[str, str]] = []
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -290,15 +295,16 @@ class Reader:
                 here, f"<{node.name}> must hold elements only, not text (got {_quote(text)})"
             )
         last, misplaced, tail_seen = -1, "", False
+        elsewhere: set[str] = set()  # CAP element names found in another namespace
         for child in node.children:
             if child.ns != self.ns:
                 if tail_ns is not None and child.ns == tail_ns:
                     tail_seen = True
                     continue
+                if child.name in order:
+                    elsewhere.add(child.name)
                 self.problem(
-                    _join(path, child.name),
-                    f"unexpected element <{child.name}> in namespace "
-                    f"{child.ns or '(none)'}: <{node.name}> holds only CAP 1.2 elements",
+                    _join(path, child.name), self.foreign(node, child, child.name in order)
                 )
                 continue
             k = order.get(child.name)
@@ -322,7 +328,7 @@ class Reader:
             )
         for name, low, high in schema:
             n = len(out[name])
-            if n < low:
+            if n < low and name not in elsewhere:  # else reported as in another namespace
                 self.problem(_join(path, name), f"missing: <{node.name}> must hold a <{name}>")
             if high is not None and n > high:
                 self.problem(
@@ -331,6 +337,31 @@ class Reader:
                 )
         return out
 
+    def foreign(self, parent: Node, child: Node, named_as_cap: bool) -> str:
+        """The problem of an element in another namespace than the document's CAP one.
+
+        One named as a CAP element is most often a CAP element written without the alert's
+        prefix (``<cap:alert xmlns:cap=...><identifier>``: an unprefixed name takes the default
+        namespace, and a prefix does not carry over to children) or copied from a document of
+        another CAP version: the message says so, once, instead of an unknown element and a
+        missing one.
+        """
+        where = f"namespace {child.ns}" if child.ns else "no namespace"
+        if not named_as_cap:
+            return (
+                f"unexpected element <{child.name}> in {where}: <{parent.name}> holds only "
+                f"CAP {'1.1' if self.ns == CAP11 else '1.2'} elements"
+            )
+        if not child.ns:
+            why = (
+                f"an element without a prefix takes the default namespace, and there is none "
+                f"here (a prefix on <{parent.name}> does not carry over to its children): "
+                f'write it with the alert\'s prefix, or declare xmlns="{self.ns}"'
+            )
+        else:
+            why = f"write it in the alert's namespace {self.ns}"
+        return f"<{child.name}> is in {where}, not in the CAP namespace of the alert: {why}"
+
     # --- leaves ----------------------------------------------------------------------------------
 
     def leaf(self, node: Node, path: str) -> str:
@@ -338,7 +369,47 @@ class Reader:
             self.problem(path, f"<{node.name}> must hold text, not elements")
         if node.attrs:
             self.attributes(node, path)
-        return node.text
+        text = node.text
+        if not text.isascii():
+            self.garbled(text, path)
+        return text
+
+    def garbled(self, text: str, path: str) -> None:
+        """Note text that reads as UTF-8 decoded in a single-byte encoding (mojibake).
+
+        A document whose bytes are UTF-8 but whose XML declaration says ``ISO-8859-1`` or
+        ``windows-1252`` is valid XML in the encoding it declares, and reads ``Malmö`` as
+        ``MalmÃ¶``; text in windows-1252 declared ISO-8859-1 reads ``€`` as the C1 control
+        U+0080. XML cannot tell either from what was meant, so each is a warning (the first
+        text so read, with how many elements hold such text), never a refusal.
+        """
+        readings = {}
+        for codec, shown in (("latin-1", "ISO-8859-1"), ("cp1252", "windows-1252")):
+            try:
+                readings[shown] = text.encode(codec).decode("utf-8")
+            except UnicodeError:
+                continue
+        if readings:
+            meant = next(iter(readings.values()))
+            why = (
+                f"reads {_quote(text)}, which is {_quote(meant)} written in UTF-8 and decoded "
+                f"as {' or '.join(readings)}: the document's bytes are probably UTF-8, whatever "
+                'its XML declaration says (declare encoding="UTF-8", or pass the bytes as '
+                "received rather than text decoded with another encoding)"
+            )
+        else:
+            c1 = _C1.search(text)
+            if c1 is None:
+                return
+            char = c1.group()
+            why = (
+                f"holds the C1 control character U+{ord(char):04X} (in {_quote(text)}), which "
+                "text rarely means (XML 1.0 §2.2 discourages it): it is what text written in "
+                "windows-1252 and declared ISO-8859-1 reads as (U+"
+                f"{ord(char):04X} is {bytes([ord(char)]).decode('cp1252', 'replace')!r} in "
+                'windows-1252; declare encoding="windows-1252", or better write UTF-8)'
+            )
+        self.garbles.append((path, why))
 
     def token(self, node: Node, path: str) -> str:
         """Text that must have no surrounding whitespace (an enumeration, an identifier)."""
@@ -459,6 +530,14 @@ class Reader:
                 f"(got {_quote(text)})",
             )
             return None
+        if ss == "60":
+            self.problem(
+                path,
+                f"{label}has second 60, a leap second, which xs:dateTime (the type CAP-v1.2.xsd "
+                "restricts) does not support: its seconds are 00 to 59; write the second "
+                f"before it (:59) or after it (:00 of the next minute) (got {_quote(text)})",
+            )
+            return None
         try:
             offset = timedelta(hours=int(oh), minutes=int(om)) * (-1 if sign == "-" else 1)
             if hh == "24" and mi == ss == "00":  # xs:dateTime's end-of-day form
@@ -569,6 +648,11 @@ class Reader:
                     "a message should reference earlier messages",
                 )
         values["infos"] = [self.info(n, f"info[{i}]") for i, n in enumerate(kids["info"])]
+        if self.garbles:
+            path, why = self.garbles[0]
+            more = len(self.garbles) - 1
+            also = f" ({more} more element{'s' if more > 1 else ''} read so)" if more else ""
+            self.warn(path, why + also)
         return self.build("alert", lambda: Alert(**values), 0)
 
     def unreferenced(self, msg_type: MessageType) -> None:

@@ -246,6 +246,35 @@ def _declared_in(raw: bytes, codec: str) -> _Declared | None:
     return _Declared(m.group(1), _known_encoding(m.group(1)).name)
 
 
+#: The first bytes of containers a CAP document arrives wrapped in, and what to do.
+_CONTAINERS = (
+    (b"\x1f\x8b", "gzip-compressed (it starts with the gzip bytes 1F 8B, as an HTTP body saved "
+     "with its Content-Encoding: gzip does)", "decompress it first"),
+    (b"PK\x03\x04", "a ZIP archive (it starts with the bytes 'PK' 03 04)",
+     "extract the CAP document from it first"),
+)  # fmt: skip
+
+
+def _refuse_not_xml(raw: bytes) -> None:
+    """Refuse compressed data and JSON, which expat reports only as an "invalid token".
+
+    The first bytes say what a document is when it is no XML at all: gzip's and ZIP's magic
+    numbers, or a JSON object or array (some services serve alerts as JSON).
+    """
+    for magic, what, remedy in _CONTAINERS:
+        if raw.startswith(magic):
+            raise Refused(f"the document is not XML: it is {what}; {remedy}")
+    head = raw[:64].lstrip(b" \t\r\n")
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[3:].lstrip(b" \t\r\n")
+    if head[:1] in (b"{", b"["):
+        raise Refused(
+            f"the document is not XML: it starts with {head[:1].decode()!r}, as JSON does "
+            f"(got {head[:24].decode('utf-8', 'replace')!r}); CAP 1.2 is XML, starting with "
+            "<alert> or an XML declaration"
+        )
+
+
 def parse(data: str | bytes) -> Node:
     """Parse ``data`` into a tree; raise :class:`Refused` or ``expat.ExpatError``.
 
@@ -265,6 +294,7 @@ def parse(data: str | bytes) -> Node:
         raise Refused(
             f"document must be at most {MAX_DOCUMENT_BYTES:,} bytes (got {len(raw):,} bytes)"
         )
+    _refuse_not_xml(raw)
     if not isinstance(data, str):
         _refuse_bom_conflict(raw)
         codec, how = _check_declared_encoding(raw) or (None, "")
@@ -352,12 +382,25 @@ def parse(data: str | bytes) -> Node:
                 raise Refused(
                     f"not well-formed XML: unbound prefix at {where}: {unbound}"
                 ) from None
+        if error.code == expat.errors.codes[expat.errors.XML_ERROR_SYNTAX]:
+            spaced = _spaced_namespace(raw, parser.ErrorByteIndex)
+            if spaced is not None:
+                where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+                raise Refused(f"not well-formed XML: syntax error at {where}: {spaced}") from None
         control = _control_character(raw, parser.ErrorByteIndex, error.code)
         if control is not None:
             where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
             raise Refused(
                 f"not well-formed XML: {expat.ErrorString(error.code)} at {where}: {control}"
             ) from None
+        if len(stack) == 1 and error.code in _OUTSIDE_ERRORS:
+            # No element open: the error is in text before or after the root element.
+            outside = _outside_root(raw, parser.ErrorByteIndex, after=bool(top.children))
+            if outside is not None:
+                where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+                raise Refused(
+                    f"not well-formed XML: {expat.ErrorString(error.code)} at {where}: {outside}"
+                ) from None
         if error.code == expat.errors.codes[expat.errors.XML_ERROR_INVALID_TOKEN]:
             bare = _bare_markup(raw, parser.ErrorByteIndex)
             if bare is not None:
@@ -367,6 +410,78 @@ def parse(data: str | bytes) -> Node:
                 ) from None
         raise
     return top.children[0]
+
+
+#: The errors expat reports for text where no element is open (before or after the root).
+_OUTSIDE_ERRORS = frozenset(
+    expat.errors.codes[e]
+    for e in (
+        expat.errors.XML_ERROR_INVALID_TOKEN,
+        expat.errors.XML_ERROR_SYNTAX,
+        expat.errors.XML_ERROR_JUNK_AFTER_DOC_ELEMENT,
+    )
+)
+
+
+#: The name of the markup at a ``<``: an element's, an end tag's with its ``/``, a PI's with ``?``.
+_MARKUP_NAME = re.compile(rb"<([/?]?[^\s/>?]+)")
+
+
+def _outside_root(raw: bytes, at: int, *, after: bool) -> str | None:
+    """What is wrong when expat stops at text outside the root element; None for markup.
+
+    XML 1.0 §2.1 (production ``document``) allows only comments, processing instructions and
+    whitespace before and after the root element, so no text, and no character or entity
+    reference either (``?>&#10;<alert>``, an escaped line break). A file saved with the HTTP
+    response's status line and headers before the XML (``curl -i``) starts so.
+    """
+    start = raw.rfind(b">", 0, at) + 1
+    while start < at and raw[start : start + 1] in (b" ", b"\t", b"\r", b"\n"):
+        start += 1
+    if after and _TAG_START.match(raw, start + 1) and raw[start : start + 1] == b"<":
+        m = _MARKUP_NAME.match(raw, start)
+        name = "" if m is None else m.group(1).decode("utf-8", "replace")
+        if name == "?xml":
+            return (
+                "a second XML declaration comes after the root element: the file holds several "
+                "documents one after another (XML 1.0 §2.1 and §2.8 allow one root, and the "
+                "declaration only at the very start); split it into one document each"
+            )
+        if name.startswith("/"):
+            return (
+                f"the end tag <{name}> comes after the root element ended, closing no element "
+                "(XML 1.0 §2.1)"
+            )
+        if name and name[0] not in "!?":
+            return (
+                f"a second element <{name}> comes after the root element: an XML document has "
+                "one root, and a CAP document one <alert> (XML 1.0 §2.1); split a file of "
+                "several alerts into one document each"
+            )
+    if raw[start : start + 1] in (b"<", b""):
+        return None  # other markup: expat's own message stands
+    if start == 0 and raw.startswith(codecs.BOM_UTF8):
+        start = len(codecs.BOM_UTF8)  # the document's own mark, which expat read as such
+    text = raw[start : start + 40].split(b"<", 1)[0].decode("utf-8", "replace")
+    where = "after" if after else "before"
+    if text.startswith("\ufeff"):
+        return (
+            f"a byte-order mark (U+FEFF) comes {where} the root element, where XML allows only "
+            "comments, processing instructions and whitespace (XML 1.0 §2.1): a mark belongs "
+            "only at the very start, once (text saved with a mark was joined to another, or "
+            "saved with a second one); remove it"
+        )
+    message = (
+        f"the text {text!r} comes {where} the root element, where XML allows only comments, "
+        "processing instructions and whitespace (XML 1.0 §2.1), references such as &#10; "
+        "included"
+    )
+    if not after and raw.startswith(b"HTTP/"):
+        message += (
+            "; the file starts with an HTTP response's status line and headers: save the "
+            "response body only"
+        )
+    return message
 
 
 #: The bytes a name may start with after ``<`` (a tag, an end tag, a comment, a PI): ASCII
@@ -456,6 +571,45 @@ def _unbound_prefix(raw: bytes, at: int, bound: dict[str, int]) -> str | None:
         f'scope: declare it, as xmlns:{prefix}="{uri}" (an alert cut out of a feed loses the '
         "declarations the feed made)"
     )
+
+
+#: A namespace declaration in a start tag: the attribute's name and its quoted value.
+_NAMESPACE_DECL = re.compile(rb"(xmlns(?::[^\s=/>]+)?)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+#: What attribute-value normalization turns into a space (XML 1.0 §3.3.3): XML whitespace,
+#: literal or as a character reference.
+_SPACE_IN_VALUE = re.compile(rb"[ \t\r\n]|&#(?:0*(?:9|10|13|32)|x0*(?:9|[aAdD]|20));")
+
+
+def _spaced_namespace(raw: bytes, at: int) -> str | None:
+    """The namespace declaration of the tag at byte ``at`` whose name holds whitespace, if any.
+
+    A namespace name is a URI reference (Namespaces in XML 1.0 §2.2), which holds no space;
+    expat, which joins a namespace and a local name with a space, reports such a declaration
+    as a bare "syntax error" at the start of its tag: ``xmlns="urn:oasis:...:cap:1.2 "``, a
+    space copied in with the namespace. None when the tag holds no such declaration.
+    """
+    m = _TAG.match(raw, at)
+    if m is None:
+        return None
+    name = m.group(1).decode("utf-8", "replace")
+    for decl in _NAMESPACE_DECL.finditer(m.group(2)):
+        value = decl.group(2) if decl.group(2) is not None else decl.group(3)
+        if not _SPACE_IN_VALUE.search(value):
+            continue
+        attribute = decl.group(1).decode("utf-8", "replace")
+        written = value.decode("utf-8", "replace")
+        cleaned = _SPACE_IN_VALUE.sub(b"", value).decode("utf-8", "replace")
+        remedy = (
+            f"write {attribute}={cleaned!r}"
+            if cleaned in _KNOWN_PREFIXES.values()
+            else "remove the whitespace"
+        )
+        return (
+            f"the namespace declaration {attribute}={written!r} in <{name}> holds whitespace, "
+            "which a namespace name (a URI reference, Namespaces in XML 1.0 §2.2) cannot hold: "
+            f"{remedy}"
+        )
+    return None
 
 
 #: An entity reference as expat reports it undefined (the name, without ``&`` and ``;``).
