@@ -229,6 +229,19 @@ def _alert_type_error(alert: object) -> InvalidType:
     return InvalidType(f"alert must be an Alert (got {type(alert).__name__}){hint}")
 
 
+def _start_named(alert: Alert, onset: dt.datetime) -> str:
+    """What an alert's start (:attr:`Alert.onset`, over its blocks) is, for a reason.
+
+    A block's onset, else its effective time, else the alert's sent time (CAP 1.2 §3.2.2 takes
+    a missing effective as sent): "its onset" named the sent time of an alert without either.
+    """
+    if any(i.onset == onset for i in alert.infos):
+        return "its onset"
+    if any(i.onset is None and i.effective == onset for i in alert.infos):
+        return "its effective time"
+    return "its sent time (it has no onset or effective time)"
+
+
 class Targeter:
     """Decide who receives an alert now, and why everyone else does not.
 
@@ -1211,16 +1224,17 @@ class Targeter:
         would stop streaming for as little as an Update of the texts.
         """
         onset, expires = alert.onset, alert.expires  # (each computed over the info blocks)
+        start = _start_named(alert, onset)
         if expires is not None and expires <= onset:
             # An empty window [onset, expires): never active, so never "not yet" either.
             return Verdict.EXPIRED, {
                 "reason": prefix
                 + f"the alert is never active: it expires at {expires.isoformat()}, at or "
-                f"before its onset {onset.isoformat()}"
+                f"before {start} {onset.isoformat()}"
             }
         if at < onset:
             return Verdict.NOT_YET_ACTIVE, {
-                "reason": prefix + f"the alert is not active before its onset {onset.isoformat()}",
+                "reason": prefix + f"the alert is not active before {start} {onset.isoformat()}",
                 "next_change": onset,
             }
         if expires is not None and at >= expires:

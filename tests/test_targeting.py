@@ -236,6 +236,36 @@ def test_an_alert_expiring_at_or_before_its_onset_is_never_active(
             assert result.recipients.size == 0
 
 
+def test_the_start_a_reason_names_is_what_the_alert_gives(regions: RegionHierarchy) -> None:
+    """A reason said "before its onset" of the sent time of an alert without onset or effective.
+
+    CAP 1.2 §3.2.2 takes a missing effective as sent; the reason says which time it is.
+    """
+    t = Targeter(regions, nationwide("XX"))
+    idx = PositionIndex(positions([17.5], [59.5]))
+    base = make_alert("explosion", Circle(17.5, 59.5, 1000.0))
+    starts: list[tuple[str, dt.datetime | None, dt.datetime | None]] = [
+        ("its onset", T0, None),
+        ("its effective time", None, T0),
+        ("its sent time (it has no onset or effective time)", None, None),
+    ]
+    for named, onset, effective in starts:
+        for hours, verdict, said, at in (
+            (-1, Verdict.EXPIRED, "at or before", T0 + dt.timedelta(minutes=1)),
+            (1, Verdict.NOT_YET_ACTIVE, "not active before", T0 - dt.timedelta(minutes=1)),
+        ):
+            ends = T0 + dt.timedelta(hours=hours)
+            infos = [
+                attrs.evolve(i, onset=onset, effective=effective, expires=ends) for i in base.infos
+            ]
+            alert = attrs.evolve(
+                base, identifier=f"start-{len(named)}{hours}", infos=infos, sent=T0
+            )
+            result = t.target(alert, idx, at)
+            assert result.verdict is verdict
+            assert result.reason.endswith(f"{said} {named} {T0.isoformat()}"), result.reason
+
+
 def test_from_when_is_the_policy_s_wall_time_and_marks_illustrative_dates() -> None:
     """The "why not yet" text names the phase start as the policy file writes it, not in UTC.
 
