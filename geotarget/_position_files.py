@@ -74,7 +74,7 @@ import re
 import zoneinfo
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -85,6 +85,9 @@ from geotarget._csv_records import breaks as _breaks
 from geotarget._csv_records import lines as _lines
 from geotarget._validate import _ISO_DATETIME, charset, iso_datetime, pair_text
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
+
+if TYPE_CHECKING:
+    from geotarget.positions import Positions
 
 KNOWN = ("id", "lon", "lat", "accuracy_m", "observed_at", "tester")
 REQUIRED = ("id", "lon", "lat")
@@ -1762,8 +1765,6 @@ def read(
     (``path`` is then ``-``, and errors name "standard input"). Every failure is an
     :class:`InvalidInput` naming file, row and column.
     """
-    from geotarget.positions import Positions, _own_ids
-
     name = STDIN_NAME if data is not None else path.name
     if accuracy_m is not None:
         accuracy_m = accuracy_option(accuracy_m, "--accuracy-m")
@@ -1850,9 +1851,22 @@ def read(
             raise lacking(name, "accuracy_m", report.unknown_columns, "--accuracy-m METRES")
         columns["accuracy_m"] = np.where(np.isnan(columns["lon"]), np.nan, accuracy_m)
     _float_ids(columns["id"], where)
+    return snapshot(columns, where, name), report
+
+
+def snapshot(columns: dict[str, Any], where: Where, name: str) -> Positions:
+    """The :class:`~geotarget.positions.Positions` of a reader's columns, or its refusal.
+
+    The id array is the reader's own, dropped once read, so the snapshot keeps it uncopied.
+    The reader's rules, which name rows as the file counts them, are checked only once
+    ``Positions`` refuses (it checks the same and more): good ids are sorted once, not twice.
+    A rule only ``Positions`` checks is named with its rows counted from 0.
+    """
+    from geotarget.positions import Positions, _own_ids
+
     try:
-        with _own_ids():  # (the id array is this reader's, dropped once read)
-            positions = Positions(
+        with _own_ids():
+            return Positions(
                 columns["id"],
                 columns["lon"],
                 columns["lat"],
@@ -1861,9 +1875,6 @@ def read(
                 tester=columns.get("tester"),
             )
     except GeotargetError as err:
-        # The file's rules, which name its rows and lines, are checked once Positions refuses
-        # (it checks the same and more): a good file's ids are sorted once, not twice.
-        _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
-        # A rule checked only by Positions: rows count from 0 there.
+        if columns["id"].size:
+            _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
         raise InvalidPositions(f"{name}: {err} (rows counted from 0)") from None
-    return positions, report

@@ -46,18 +46,17 @@ from geotarget._position_files import (
     ZONE_FLAG,
     Marks,
     Where,
-    _check,
     _float_ids,
     _parquet_column,
     accuracy_option,
     check_parquet_footer,
     column_key,
     lacking,
+    snapshot,
     twice,
 )
 from geotarget._validate import as_float, shown
 from geotarget.errors import (
-    GeotargetError,
     InvalidInput,
     InvalidPositions,
     MissingExtra,
@@ -65,7 +64,7 @@ from geotarget.errors import (
     StoreFull,
     StoreReadOnly,
 )
-from geotarget.positions import Positions, _own_ids
+from geotarget.positions import Positions
 
 #: The key of the partition metadata in a Parquet file's key-value metadata.
 META_KEY = b"geotarget"
@@ -131,7 +130,6 @@ def positions_from_arrow(
             text = str(err).replace(ZONE_FLAG, "").replace(NAIVE_TIMESTAMPS, _NAIVE)
             raise InvalidPositions(text) from None
     marks.finish()
-    n = table.num_rows
     if "observed_at" in columns and observed_at is not None:
         raise InvalidInput(f"{source}: has an observed_at column, so observed_at is not used")
     if "observed_at" not in columns:
@@ -145,23 +143,7 @@ def positions_from_arrow(
             raise lacking(source, "accuracy_m", (), "accuracy_m")
         columns["accuracy_m"] = np.where(np.isnan(columns["lon"]), np.nan, accuracy_m)
     _float_ids(columns["id"], where)  # the command's rule: "7.0", "8.0" name no device
-    try:
-        with _own_ids():  # (the id array is this reader's: Arrow's ids become text here)
-            return Positions(
-                columns["id"],
-                columns["lon"],
-                columns["lat"],
-                accuracy_m=columns.get("accuracy_m"),
-                observed_at=columns["observed_at"],
-                tester=columns.get("tester"),
-            )
-    except GeotargetError as err:
-        # The reader's rules, which name rows from 1, are checked once Positions refuses (it
-        # checks the same and more): good ids are sorted once, not twice.
-        if n:
-            _check(columns["id"], columns["lon"], columns["lat"], columns.get("accuracy_m"), where)
-        # A rule checked only by Positions: rows count from 0 there.
-        raise InvalidPositions(f"{source}: {err} (rows counted from 0)") from None
+    return snapshot(columns, where, source)  # (Arrow's ids became text here: ours to keep)
 
 
 _NAIVE = "timestamps without a time zone; store them with one (pyarrow.timestamp('us', tz='UTC'))"
