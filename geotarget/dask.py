@@ -60,6 +60,7 @@ from geotarget._evaluation import (
     new_regions,
 )
 from geotarget._kind_rules import KindRules
+from geotarget._position_files import column_key
 from geotarget._positions_arrow import (
     PartitionMeta,
     partition_meta,
@@ -339,6 +340,44 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
     return files, inner, leaves
 
 
+def _no_hidden_column(root: Path, path: Path) -> None:
+    """Refuse a file whose Hive-style directory names a known column the file lacks.
+
+    ``pandas.to_parquet(partition_cols=["tester"])``, ``pyarrow.dataset.write_dataset`` and
+    ``dask.dataframe.to_parquet(partition_on=...)`` move a partition column out of the files
+    into directory names (``tester=true/``). This library reads a file's own columns only, so
+    such a file would be read without the column: every device a non-tester (a TEST alert
+    silently reaching nobody), or a required column reported missing without the reason.
+    The directories between ``root`` (its own name included) and the file are checked.
+    """
+    top = root if root.is_dir() else root.parent
+    names = [top.name, *path.parent.relative_to(top).parts]
+    keys: dict[str, str] = {}
+    for part in names:
+        if "=" in part:
+            key = column_key(part.split("=", 1)[0])
+            if key is not None:
+                keys.setdefault(key, part.split("=", 1)[0])
+    if not keys:
+        return
+    try:
+        import pyarrow.parquet as pq
+
+        held = {column_key(n) for n in pq.read_schema(path).names}
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InvalidInput(f"{_file_name(path)}: not a readable Parquet file: {first}") from None
+    lost = sorted(k for k in keys if k not in held)
+    if lost:
+        raise InvalidInput(
+            f"{_file_name(path)}: lacks column(s) {', '.join(lost)}, which its directories name "
+            f"as Hive partition key(s) ({', '.join(keys[k] + '=' for k in lost)}): a writer "
+            "given them as partition columns (pandas partition_cols, pyarrow partitioning, dask "
+            "partition_on) moved them out of the files, and directory names are not read; "
+            "write these columns into the files"
+        )
+
+
 def _changed(stamps: _Stamps) -> bool:
     """Whether any of these directories changed or vanished."""
     try:
@@ -353,6 +392,9 @@ class PartitionedPositions:
     Files and directories whose names start with ``.`` or ``_`` are left out, as
     ``pyarrow.dataset`` leaves them out: hidden files, and files still being written (Spark's
     and Hadoop's ``_temporary``, a writer's ``.part-0.parquet`` before its rename).
+    Directory names are not read: a file under a Hive-style directory naming a known column
+    that the file lacks (``tester=true/``, as ``partition_cols=["tester"]`` writes it) is
+    refused, naming the file and the key.
 
     .. versionadded:: 0.1.0
 
@@ -387,8 +429,8 @@ class PartitionedPositions:
     ------
     InvalidInput
         If ``root`` does not exist or holds no Parquet file, a footer is unreadable (a
-        ``*.parquet`` symbolic link to a missing file too), or ``recheck_s`` is negative or
-        not a number.
+        ``*.parquet`` symbolic link to a missing file too), a file lacks a known column its
+        Hive-style directory names, or ``recheck_s`` is negative or not a number.
     """
 
     def __init__(self, root: Path | str, *, recheck_s: float | None = 1.0) -> None:
@@ -445,7 +487,7 @@ class PartitionedPositions:
                 parts.append(
                     old
                     if old is not None and old.stamp == stamp
-                    else Partition(path=f, stamp=stamp, meta=partition_meta(f, _file_name(f)))
+                    else Partition(path=f, stamp=stamp, meta=self._described(f))
                 )
         except FileNotFoundError:  # a file removed while listed: list again
             return self.refresh()
@@ -459,6 +501,11 @@ class PartitionedPositions:
         self._table = None
         self._checked_at = time.monotonic()
         return self.partitions
+
+    def _described(self, path: Path) -> PartitionMeta | None:
+        """A file's ``geotarget`` metadata, once its directories are known not to hide a column."""
+        _no_hidden_column(self.root, path)
+        return partition_meta(path, _file_name(path))
 
     def current(self) -> tuple[Partition, ...]:
         """The files now: every file and directory stat-ed, changed files read again.
@@ -508,7 +555,7 @@ class PartitionedPositions:
                     self._parts[i] = Partition(
                         path=part.path,
                         stamp=stamp,
-                        meta=partition_meta(part.path, _file_name(part.path)),
+                        meta=self._described(part.path),
                     )
                     self._table = None
                     self.version += 1

@@ -1,0 +1,212 @@
+"""Datasets as other tools write them, against an oracle that reads every file with pyarrow.
+
+The oracle applies the documented rules directly: a device with a fix whose point lies within
+the alert circle by ``pyproj.Geod.inv`` (fixes exact: ``accuracy=0``, no stale rule) and on the
+enabled territory (the test country's box, by shapely) receives an Explosion; the answer is the
+set of ids. The cluster is the shared ``client`` fixture (a ``LocalCluster`` of two worker
+processes): it fails in CI (``CI=true``) and skips locally only when it cannot start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from targeting_helpers import T0, exact_rules, make_alert, make_regions, policy
+
+from geotarget import Circle
+from geotarget.alerts import Status
+from geotarget.targeting import Targeter
+
+if os.environ.get("CI") != "true":  # in CI a missing extra fails at the import below
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    pytest.importorskip("pyarrow", reason="the dask extra is not installed")
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from geotarget.dask import DaskTargeter, PartitionedPositions
+from geotarget.errors import InvalidInput
+
+CENTRE = (18.0, 59.5)
+RADIUS_M = 3000.0
+
+
+def _targeter() -> Targeter:
+    start = T0 - dt.timedelta(days=1)
+    return Targeter(
+        make_regions(),
+        policy({"explosion": [(start, ("XX",))]}),
+        location_rules=exact_rules(),
+    )
+
+
+def _devices(n: int = 600, *, seed: int = 3) -> pa.Table:
+    """Fresh fixes around the centre, text ids, a tester in ten, and a ``region`` column."""
+    rng = np.random.default_rng(seed)
+    lon = rng.uniform(17.95, 18.05, n)
+    lat = rng.uniform(59.47, 59.53, n)
+    ages = rng.integers(0, 3600, n).astype("timedelta64[s]")
+    observed = np.datetime64(T0.replace(tzinfo=None), "us") - ages
+    return pa.table(
+        {
+            "id": [f"d{i}" for i in range(n)],
+            "lon": lon,
+            "lat": lat,
+            "accuracy_m": rng.choice([0.0, 10.0, 50.0], n),
+            "observed_at": pa.array(observed, pa.timestamp("us", tz="UTC")),
+            "tester": rng.random(n) < 0.1,
+            "region": np.where(lon < 18.0, "0102", "0201"),
+        }
+    )
+
+
+def _oracle(root: Path, *, testers_only: bool = False) -> set[Any]:
+    """The ids an Explosion around CENTRE reaches: every file read with pyarrow, by Geod.inv."""
+    import shapely
+    from pyproj import Geod
+
+    ids: list[Any] = []
+    lon: list[float] = []
+    lat: list[float] = []
+    tester: list[bool] = []
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+        for name in files:
+            if name.endswith(".parquet") and not name.startswith((".", "_")):
+                t = pq.read_table(os.path.join(dirpath, name))
+                ids += t.column("id").to_pylist()
+                lon += [np.nan if v is None else v for v in t.column("lon").to_pylist()]
+                lat += [np.nan if v is None else v for v in t.column("lat").to_pylist()]
+                tester += (
+                    t.column("tester").to_pylist()
+                    if "tester" in t.column_names
+                    else [False] * t.num_rows
+                )
+    lon_a, lat_a = np.array(lon, dtype=float), np.array(lat, dtype=float)
+    fix = ~np.isnan(lon_a)
+    _, _, dist = Geod(ellps="WGS84").inv(
+        np.full(fix.sum(), CENTRE[0]), np.full(fix.sum(), CENTRE[1]), lon_a[fix], lat_a[fix]
+    )
+    country = shapely.box(17.0, 59.0, 19.0, 60.0)
+    on_land = shapely.covers(country, shapely.points(lon_a[fix], lat_a[fix]))
+    reached = np.zeros(len(ids), dtype=bool)
+    reached[fix] = (dist <= RADIUS_M) & on_land
+    if testers_only:
+        reached &= np.array(tester, dtype=bool)
+    return {i for i, r in zip(ids, reached.tolist(), strict=True) if r}
+
+
+def _target(client: Any, root: Path, ident: str, **kw: Any) -> set[Any]:
+    dk = DaskTargeter(_targeter(), PartitionedPositions(root), client)
+    alert = make_alert("explosion", Circle(*CENTRE, RADIUS_M), ident=ident, **kw)
+    return set(dk.target(alert, T0).recipients.tolist())
+
+
+def _retyped(t: pa.Table, column: str, type_: Any) -> pa.Table:
+    return t.set_column(t.column_names.index(column), column, t.column(column).cast(type_))
+
+
+def test_datasets_other_tools_write_give_the_oracles_answer(client: Any, tmp_path: Path) -> None:
+    """pandas, pyarrow and dask.dataframe layouts, with the schemas real writers vary.
+
+    Hive directories of a column that is not a position column (``region=0102``),
+    ``_metadata``/``_common_metadata`` (dask, and a stale one), Spark's ``_SUCCESS``, ``.crc``
+    files, ``.DS_Store``; float32 degrees, timestamps in other units and zones, dictionary and
+    large-string ids, a zero-row file, row groups of one row, null coordinates (no fix).
+    """
+    import dask.dataframe as dd
+
+    table = _devices()
+    frame = table.to_pandas()
+    done: list[str] = []
+
+    def check(root: Path) -> None:
+        want = _oracle(root)
+        assert want  # the circle reaches devices in every layout
+        assert _target(client, root, f"e{len(done)}") == want, root.name
+        done.append(root.name)
+
+    frame.to_parquet(tmp_path / "pandas", partition_cols=["region"])
+    check(tmp_path / "pandas")
+    pads.write_dataset(
+        table, tmp_path / "pyarrow", format="parquet", partitioning=["region"],
+        partitioning_flavor="hive",
+    )  # fmt: skip
+    check(tmp_path / "pyarrow")
+    parted = dd.from_pandas(frame, npartitions=3)  # type: ignore[no-untyped-call]
+    parted.to_parquet(tmp_path / "dask", partition_on=["region"], write_metadata_file=True)
+    assert (tmp_path / "dask" / "_metadata").exists()
+    check(tmp_path / "dask")
+
+    a, b, c = table.slice(0, 200), table.slice(200, 200), table.slice(400)
+
+    def no_fix(column: str) -> pa.Array:  # every seventh device without a fix
+        values = b[column].to_pylist()
+        return pa.array([None if i % 7 == 0 else v for i, v in enumerate(values)], pa.float64())
+
+    mixed = tmp_path / "mixed"
+    for i, part in enumerate(
+        [
+            _retyped(_retyped(a, "lon", pa.float32()), "id", pa.dictionary(pa.int32(), pa.string())),
+            _retyped(b, "observed_at", pa.timestamp("ms", tz="Europe/Stockholm"))
+            .set_column(1, "lon", no_fix("lon"))
+            .set_column(2, "lat", no_fix("lat")),
+            _retyped(_retyped(c, "observed_at", pa.timestamp("ns", tz="+02:00")), "id",
+                     pa.large_string()),
+            a.slice(0, 0),
+        ]
+    ):  # fmt: skip
+        (mixed / f"part={i}").mkdir(parents=True)
+        pq.write_table(part, mixed / f"part={i}" / "data.parquet", row_group_size=1 if i else None)
+    pq.write_metadata(a.slice(0, 0).drop_columns(["tester"]).schema, mixed / "_common_metadata")
+    for stray in ("_SUCCESS", ".DS_Store", "part=0/.data.parquet.crc", "part=1/data.parquet.crc"):
+        (mixed / stray).write_bytes(b"not parquet")
+    check(mixed)
+    assert done == ["pandas", "pyarrow", "dask", "mixed"]
+
+
+@pytest.mark.parametrize("writer", ["pandas", "pyarrow", "dask"])
+def test_a_hive_directory_naming_a_column_the_files_lack_is_refused(
+    client: Any, tmp_path: Path, writer: str
+) -> None:
+    """``partition_cols=["tester"]`` moves the column into directory names (``tester=true/``).
+
+    The files were read without it: every device a non-tester, and a TEST alert reached nobody
+    without a word (the oracle finds the testers in the circle). Now the dataset is refused,
+    naming the file and the key.
+    """
+    import dask.dataframe as dd
+
+    table = _devices().drop_columns(["region"])
+    root = tmp_path / writer
+    if writer == "pandas":
+        table.to_pandas().to_parquet(root, partition_cols=["tester"])
+    elif writer == "pyarrow":
+        pads.write_dataset(
+            table, root, format="parquet", partitioning=["tester"], partitioning_flavor="hive"
+        )
+    else:
+        frame = dd.from_pandas(table.to_pandas(), npartitions=2)  # type: ignore[no-untyped-call]
+        frame.to_parquet(root, partition_on=["tester"])
+    assert _oracle(tmp_path / writer, testers_only=True) == set()  # the oracle is fooled too
+    with pytest.raises(InvalidInput, match=r"tester=.*: lacks column\(s\) tester, .*tester=\)"):
+        PartitionedPositions(root)
+    # One branch opened as the dataset: its own name is the key.
+    branch = next(p for p in root.iterdir() if p.name.startswith("tester="))
+    with pytest.raises(InvalidInput, match=r"lacks column\(s\) tester"):
+        PartitionedPositions(branch)
+    # Files that hold the column under such a directory are read (their values rule).
+    kept = tmp_path / "kept" / "tester=true"
+    kept.mkdir(parents=True)
+    pq.write_table(table, kept / "data.parquet")
+    testers = {
+        i for i, t in zip(table["id"].to_pylist(), table["tester"].to_pylist(), strict=True) if t
+    }
+    want = _oracle(tmp_path / "kept") & testers
+    assert want
+    assert _target(client, tmp_path / "kept", "t1", status=Status.TEST) == want
