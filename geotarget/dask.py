@@ -10,8 +10,9 @@ stays the one source of truth; this module decides *where its evaluation runs*:
 2. :class:`DaskTargeter` prunes the partitions whose fixes lie farther from the alert area than
    the largest accuracy radius (times the kind's ``accuracy``) or the kind's stale margin, builds
    one :class:`~geotarget.PositionIndex` per remaining partition *on a worker* and keeps it there
-   (a held future, keyed by the file's path, size and modification time: a rewritten file is
-   rebuilt). Every device of a pruned partition is plainly outside the area.
+   (a held future, keyed by the file's path, size, modification time, inode and change time:
+   a rewritten file is rebuilt, even one whose size and modification time were kept). Every
+   device of a pruned partition is plainly outside the area.
 3. The Targeter decides as in memory (gates, incident book, rollout, guards) and, when it
    evaluates the devices, each worker runs the Targeter's own evaluation (the same function:
    matcher, stale fixes, regions, testers, canary) on its resident partitions, with the
@@ -238,10 +239,10 @@ def _partition_field(name: str, value: object) -> None:
     elif name == "stamp":
         ok = (
             isinstance(value, tuple)
-            and len(value) == 2
+            and len(value) == 4
             and all(isinstance(x, int) and not isinstance(x, bool) for x in value)
         )
-        want = "a tuple of two ints (size, mtime_ns)"
+        want = "a tuple of four ints (size, mtime_ns, inode, ctime_ns)"
     else:
         ok = value is None or isinstance(value, PartitionMeta)
         want = "a PartitionMeta or None"
@@ -262,15 +263,19 @@ class Partition:
     ----------
     path : pathlib.Path
     stamp : tuple of int
-        ``(size, mtime_ns)`` of the file when listed: the resident index is rebuilt when it
-        changes.
+        ``(size, mtime_ns, inode, ctime_ns)`` of the file when listed: the resident index is
+        rebuilt when it changes. The inode and change time see a file replaced by one of the
+        same size whose modification time was kept (``rsync -a``, ``cp -p``, ``tar x``, an
+        object-store sync): a writer can set a file's ``mtime``, not its ``ctime``.
     meta : PartitionMeta or None
         The ``geotarget`` metadata (rows, bounds of the fixes, largest accuracy, no-fix count);
         None for a file written by another tool, which is then never pruned.
     """
 
     path: Path = attrs.field(validator=lambda _, a, v: _partition_field(a.name, v))
-    stamp: tuple[int, int] = attrs.field(validator=lambda _, a, v: _partition_field(a.name, v))
+    stamp: tuple[int, int, int, int] = attrs.field(
+        validator=lambda _, a, v: _partition_field(a.name, v)
+    )
     meta: PartitionMeta | None = attrs.field(validator=lambda _, a, v: _partition_field(a.name, v))
 
     @property
@@ -293,12 +298,24 @@ def _file_name(path: Path) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    st = os.stat(path)
-    return int(st.st_size), int(st.st_mtime_ns)
+_Stamp = tuple[int, int, int, int]
 
 
-_Stamps = dict[Path, tuple[int, int]]
+def _of(st: os.stat_result) -> _Stamp:
+    """A file's stamp: size, modification time, inode and change time (ns).
+
+    Size and ``mtime`` alone miss a file replaced by one of the same size whose ``mtime`` was
+    kept (``rsync -a``, ``cp -p``): the inode (a new file renamed onto it) and ``ctime`` (a
+    rewrite in place; no writer can set it) do not.
+    """
+    return int(st.st_size), int(st.st_mtime_ns), int(st.st_ino), int(st.st_ctime_ns)
+
+
+def _stamp(path: Path) -> _Stamp:
+    return _of(os.stat(path))
+
+
+_Stamps = dict[Path, _Stamp]
 
 
 def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
@@ -549,9 +566,8 @@ class PartitionedPositions:
         try:
             for i in indices:
                 part = self._parts[i]
-                st = stat(part.path)
-                if st.st_size != part.stamp[0] or st.st_mtime_ns != part.stamp[1]:
-                    stamp = int(st.st_size), int(st.st_mtime_ns)
+                stamp = _of(stat(part.path))
+                if stamp != part.stamp:
                     self._parts[i] = Partition(
                         path=part.path,
                         stamp=stamp,
@@ -703,7 +719,7 @@ def _usable(resident: _Resident | _Refused) -> _Resident:
     return resident
 
 
-def _load(path: str, stamp: tuple[int, int]) -> _Resident | _Refused:
+def _load(path: str, stamp: _Stamp) -> _Resident | _Refused:
     """Read one partition and index it (runs on a worker); a bad file is :class:`_Refused`."""
     t0 = time.perf_counter()
     p = Path(path)
@@ -718,7 +734,7 @@ def _load(path: str, stamp: tuple[int, int]) -> _Resident | _Refused:
                 "dataset at the client's paths); list the dataset again"
             )
             raise InvalidInput(gone) from None
-        if (int(st.st_size), int(st.st_mtime_ns)) != tuple(stamp):
+        if _of(st) != tuple(stamp):
             raise InvalidInput(
                 f"{name}: changed since the dataset was listed; list the dataset again"
             )
@@ -729,7 +745,7 @@ def _load(path: str, stamp: tuple[int, int]) -> _Resident | _Refused:
             after = os.stat(p)
         except FileNotFoundError:
             after = None
-        if after is None or (int(after.st_size), int(after.st_mtime_ns)) != tuple(stamp):
+        if after is None or _of(after) != tuple(stamp):
             raise InvalidInput(f"{name}: changed while it was read; list the dataset again")
     except GeotargetError as err:
         return _Refused(name, type(err), str(err))
@@ -977,7 +993,7 @@ def _closed_client_errors() -> tuple[type[Exception], ...]:
     return (RuntimeError,) if closed is None else (RuntimeError, closed)
 
 
-def _key(part: Partition) -> tuple[Path, tuple[int, int]]:
+def _key(part: Partition) -> tuple[Path, _Stamp]:
     return part.path, part.stamp
 
 
@@ -1041,7 +1057,8 @@ class DaskTargeter:
     of files read together). A partition that cannot be read is reported by the worker as a
     value, and raised on the client: a task's exception is logged by the worker, and the
     message of a bad row holds its values. Before an alert,
-    the files it reads are stat-ed: one whose size or modification time changed is rebuilt, a
+    the files it reads are stat-ed: one whose size, modification time, inode or change time
+    changed is rebuilt, a
     removed one dropped; the other files are stat-ed as the dataset's ``recheck_s`` says
     (:class:`PartitionedPositions`).
     Stream fresh positions through :meth:`on_positions` of this object: it matches them on
@@ -1078,11 +1095,11 @@ class DaskTargeter:
         self.dataset = dataset
         self.client = client
         self._lock = threading.Lock()
-        self._futures: dict[Path, tuple[tuple[int, int], Any]] = {}
+        self._futures: dict[Path, tuple[_Stamp, Any]] = {}
         #: Per built partition (path, stamp): its devices and its ids' dtype kind.
-        self._seen: dict[tuple[Path, tuple[int, int]], tuple[int, str]] = {}
+        self._seen: dict[tuple[Path, _Stamp], tuple[int, str]] = {}
         #: Sets of built partitions (path, stamp) whose ids were compared: none in two.
-        self._apart: list[frozenset[tuple[Path, tuple[int, int]]]] = []
+        self._apart: list[frozenset[tuple[Path, _Stamp]]] = []
         self._finest: tuple[RegionSet, Any] | None = None
         self._synced = -1  # the dataset version the resident futures were last cleaned up for
         self._workers: tuple[int, float] | None = None  # (count, when asked)

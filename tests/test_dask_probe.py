@@ -210,3 +210,47 @@ def test_a_hive_directory_naming_a_column_the_files_lack_is_refused(
     want = _oracle(tmp_path / "kept") & testers
     assert want
     assert _target(client, tmp_path / "kept", "t1", status=Status.TEST) == want
+
+
+def test_a_file_replaced_with_its_size_and_mtime_kept_is_read_again(
+    client: Any, tmp_path: Path
+) -> None:
+    """``rsync -a``, ``cp -p``: a new file of the same size, its source's mtime kept.
+
+    The resident index was keyed by (size, mtime) alone: the old devices kept being told.
+    """
+    root = tmp_path / "ds"
+    (root / "cell=1").mkdir(parents=True)
+    path = root / "cell=1" / "part-0.parquet"
+
+    def write(target: Path, lon: list[float]) -> None:
+        table = pa.table(
+            {
+                "id": ["a", "b"],
+                "lon": lon,
+                "lat": [59.5, 59.5],
+                "accuracy_m": [0.0, 0.0],
+                "observed_at": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
+            }
+        )  # plain, uncompressed, no statistics: the same size whatever the values
+        pq.write_table(
+            table, target, compression="none", use_dictionary=False, write_statistics=False
+        )
+
+    write(path, [18.0, 18.5])
+    before = os.stat(path)
+    dk = DaskTargeter(_targeter(), PartitionedPositions(root, recheck_s=0), client)
+    circle = Circle(*CENTRE, 1000.0)
+    assert dk.target(make_alert("explosion", circle, ident="m1"), T0).recipients.tolist() == ["a"]
+    for step in ("renamed onto", "rewritten in place"):
+        lon = [18.5, 18.0] if step == "renamed onto" else [18.0, 18.5]
+        fresh = root / "cell=1" / ".part-0.parquet.tmp" if step == "renamed onto" else path
+        write(fresh, lon)
+        os.utime(fresh, ns=(before.st_atime_ns, before.st_mtime_ns))
+        os.replace(fresh, path)
+        after = os.stat(path)
+        assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+        want = _oracle(root)
+        assert want == ({"b"} if step == "renamed onto" else {"a"})
+        got = dk.target(make_alert("explosion", circle, ident=f"m-{step[:3]}"), T0)
+        assert set(got.recipients.tolist()) == want, step
