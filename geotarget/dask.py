@@ -1347,11 +1347,18 @@ class DaskTargeter:
             seen = {_key(p): self._seen[_key(p)] for p in asked if _key(p) in self._seen}
         if len(seen) < len({_key(p) for p in asked}):  # pragma: no cover - a concurrent _sync
             return self._prepare(kind, area)
-        kinds = {id_kind for rows, id_kind in seen.values() if rows}
-        if len(kinds) > 1:
+        first_of: dict[str, Path] = {}  # a file of each ids' dtype kind, in path order
+        for (path, _), (rows, id_kind) in sorted(seen.items()):
+            if rows:
+                first_of.setdefault(id_kind, path)
+        if len(first_of) > 1:
+            held = " and ".join(
+                f"{_file_name(path)} holds {'text' if id_kind == 'U' else 'integers'}"
+                for id_kind, path in sorted(first_of.items(), key=lambda kp: kp[1])
+            )
             raise InvalidPositions(
-                "ids must be all str or all int across the dataset's partitions "
-                f"(got dtype kinds {sorted(kinds)})"
+                "ids must be all str or all int across the dataset's partitions an alert "
+                f"reads: {held}"
             )
         # Files without metadata are always asked, so their row counts are in ``seen``.
         total = sum(p.rows if p.rows is not None else seen[_key(p)][0] for p in parts)

@@ -30,7 +30,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from geotarget.dask import DaskTargeter, PartitionedPositions
-from geotarget.errors import InvalidInput
+from geotarget.errors import InvalidInput, InvalidPositions
 
 CENTRE = (18.0, 59.5)
 RADIUS_M = 3000.0
@@ -254,3 +254,27 @@ def test_a_file_replaced_with_its_size_and_mtime_kept_is_read_again(
         assert want == ({"b"} if step == "renamed onto" else {"a"})
         got = dk.target(make_alert("explosion", circle, ident=f"m-{step[:3]}"), T0)
         assert set(got.recipients.tolist()) == want, step
+
+
+def test_ids_of_two_types_name_a_file_of_each(client: Any, tmp_path: Path) -> None:
+    """Ids that are text in one file and integers in another: the error names both files."""
+    for name, ids in (("text", ["7", "8"]), ("ints", [7, 9])):
+        (tmp_path / "ds" / f"src={name}").mkdir(parents=True)
+        pq.write_table(
+            pa.table(
+                {
+                    "id": ids,
+                    "lon": [18.0, 18.001],
+                    "lat": [59.5, 59.5],
+                    "accuracy_m": [0.0, 0.0],
+                    "observed_at": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
+                }
+            ),
+            tmp_path / "ds" / f"src={name}" / "part.parquet",
+        )
+    with pytest.raises(
+        InvalidPositions,
+        match=r"all str or all int .*: src=ints/part\.parquet holds integers and "
+        r"src=text/part\.parquet holds text$",
+    ):
+        _target(client, tmp_path / "ds", "i1")
