@@ -1210,7 +1210,10 @@ class DaskTargeter:
             _load,
             str(part.path),
             part.stamp,
-            key=f"geotarget-index-{part.path}-{part.stamp[0]}-{part.stamp[1]}-{next(self._task_count)}",
+            # Not named by its path: the scheduler logs the keys of lost tasks, and a cell's
+            # name on a fine grid is almost the position of the devices in it.
+            key=f"geotarget-index-{self._key_prefix[len('geotarget-evaluate-') :]}-"
+            f"{next(self._task_count)}",
             pure=False,
         )
         self._futures[part.path] = (part.stamp, fut)

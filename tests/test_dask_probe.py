@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from targeting_helpers import T0, exact_rules, make_alert, make_regions, policy
 
-from geotarget import Circle
+from geotarget import Circle, Positions
 from geotarget.alerts import Status
 from geotarget.targeting import Targeter
 
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from geotarget.dask import DaskTargeter, PartitionedPositions
+from geotarget.dask import DaskTargeter, PartitionedPositions, write_partitioned
 from geotarget.errors import InvalidInput, InvalidPositions
 
 CENTRE = (18.0, 59.5)
@@ -278,3 +278,20 @@ def test_ids_of_two_types_name_a_file_of_each(client: Any, tmp_path: Path) -> No
         r"src=text/part\.parquet holds text$",
     ):
         _target(client, tmp_path / "ds", "i1")
+
+
+def test_index_task_keys_do_not_name_the_files(client: Any, tmp_path: Path) -> None:
+    """The scheduler logs the keys of the tasks a dead worker took with it.
+
+    They named the partition file, and on a fine grid a cell's name is almost the position of
+    the devices in it (``cell=<Morton code>``).
+    """
+    one = Positions(["0701234567"], [18.065281], [59.332512], observed_at=T0, accuracy_m=[5.0])
+    ds = write_partitioned(one, tmp_path / "ds", cell_deg=1e-4)
+    (part,) = ds.partitions
+    dk = DaskTargeter(_targeter(), ds, client)
+    dk.warm()
+    keys = [str(f.key) for _, f in dk._futures.values()]
+    assert keys
+    for key in keys:
+        assert part.path.parent.name not in key and str(tmp_path) not in key
