@@ -324,33 +324,41 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
     Directories are split into those holding directories (``root`` always among them) and
     the others (the leaves, which hold only files). Each directory is stat-ed before it is
     listed, so a change made while it is listed shows in its stamp the next time. Names
-    starting with ``.`` or ``_`` are left out, directories included; symbolic links to
-    directories are not followed. A ``*.parquet`` symbolic link to a missing file is
-    InvalidInput naming it (its devices are not left out as if it were not there).
+    starting with ``.`` or ``_`` are left out, directories included. Symbolic links to
+    directories are followed (``pyarrow.dataset`` follows them: a partition directory linked
+    from another store is part of the dataset), each directory listed once however many links
+    reach it (a link to an ancestor lists nothing twice). A symbolic link to nothing (its
+    store unmounted or removed) is InvalidInput naming it: its devices are not left out as if
+    it were not there.
     """
     files: list[Path] = []
     inner: _Stamps = {}
     leaves: _Stamps = {}
+    listed: set[tuple[int, int]] = set()  # (device, inode) of the directories listed
     todo = [root]
     while todo:
         directory = todo.pop()
-        stamp = _stamp(directory)
+        st = os.stat(directory)
+        if (st.st_dev, st.st_ino) in listed:
+            continue
+        listed.add((st.st_dev, st.st_ino))
+        stamp = _of(st)
         subdirs = []
         with os.scandir(directory) as entries:
             for entry in entries:
                 if entry.name.startswith((".", "_")):
                     continue
-                if entry.is_dir(follow_symlinks=False):
+                if entry.is_dir():
                     subdirs.append(Path(entry.path))
                 elif entry.name.endswith(".parquet") and entry.is_file():
                     files.append(Path(entry.path))
-                elif entry.name.endswith(".parquet") and entry.is_symlink():
+                elif entry.is_symlink() and not os.path.exists(entry.path):
+                    # A partition whose store is gone: never skipped.
                     path = Path(entry.path)
-                    if not path.exists():  # a partition whose store is gone: never skipped
-                        raise InvalidInput(
-                            f"{_file_name(path)}: a symbolic link to a missing file "
-                            f"({os.readlink(path)}): not a readable Parquet file"
-                        )
+                    raise InvalidInput(
+                        f"{_file_name(path)}: a symbolic link to a missing file or directory "
+                        f"({os.readlink(path)}): its devices cannot be read"
+                    )
         (inner if subdirs or directory == root else leaves)[directory] = stamp
         todo.extend(subdirs)
     files.sort()
@@ -409,6 +417,9 @@ class PartitionedPositions:
     Files and directories whose names start with ``.`` or ``_`` are left out, as
     ``pyarrow.dataset`` leaves them out: hidden files, and files still being written (Spark's
     and Hadoop's ``_temporary``, a writer's ``.part-0.parquet`` before its rename).
+    Symbolic links to directories are followed (each directory listed once), and a symbolic
+    link to nothing is refused, naming it: a partition whose store is unmounted is never
+    silently left out.
     Directory names are not read: a file under a Hive-style directory naming a known column
     that the file lacks (``tester=true/``, as ``partition_cols=["tester"]`` writes it) is
     refused, naming the file and the key.
@@ -446,7 +457,7 @@ class PartitionedPositions:
     ------
     InvalidInput
         If ``root`` does not exist or holds no Parquet file, a footer is unreadable (a
-        ``*.parquet`` symbolic link to a missing file too), a file lacks a known column its
+        symbolic link to a missing file or directory too), a file lacks a known column its
         Hive-style directory names, or ``recheck_s`` is negative or not a number.
     """
 

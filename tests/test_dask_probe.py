@@ -74,7 +74,12 @@ def _oracle(root: Path, *, testers_only: bool = False) -> set[Any]:
     lon: list[float] = []
     lat: list[float] = []
     tester: list[bool] = []
-    for dirpath, dirs, files in os.walk(root):
+    seen: set[str] = set()  # real paths: a link to an ancestor is walked once
+    for dirpath, dirs, files in os.walk(root, followlinks=True):
+        if os.path.realpath(dirpath) in seen:
+            dirs[:] = []
+            continue
+        seen.add(os.path.realpath(dirpath))
         dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
         for name in files:
             if name.endswith(".parquet") and not name.startswith((".", "_")):
@@ -295,3 +300,29 @@ def test_index_task_keys_do_not_name_the_files(client: Any, tmp_path: Path) -> N
     assert keys
     for key in keys:
         assert part.path.parent.name not in key and str(tmp_path) not in key
+
+
+def test_a_symbolic_link_to_a_partition_directory_is_followed(client: Any, tmp_path: Path) -> None:
+    """A partition directory linked from another store is part of the dataset.
+
+    Links to directories were not followed: a dataset with one of its two partitions linked
+    in gave the answer over the other one alone, without a word (``pyarrow.dataset`` reads
+    both). A link to an ancestor lists nothing twice; a link to nothing is refused, naming it.
+    """
+    _devices().to_pandas().to_parquet(tmp_path / "store", partition_cols=["region"])
+    root = tmp_path / "ds"
+    root.mkdir()
+    (tmp_path / "store" / "region=0102").rename(root / "region=0102")
+    (root / "region=0201").symlink_to(tmp_path / "store" / "region=0201")
+    assert pads.dataset(root, format="parquet").count_rows() == 600
+    (root / "region=0201" / "loop").symlink_to(root)  # a cycle: listed once
+    want = _oracle(root)
+    assert {i for i in want if i in _oracle(tmp_path / "store")}  # the linked one counts
+    assert _target(client, root, "s1") == want
+    assert len(PartitionedPositions(root)) == 2
+    (root / "alias").symlink_to(root / "region=0102")  # a directory linked twice: listed once
+    assert len(PartitionedPositions(root)) == 2
+
+    (root / "region=0300").symlink_to(tmp_path / "unmounted")
+    with pytest.raises(InvalidInput, match=r"ds/region=0300: a symbolic link to a missing"):
+        PartitionedPositions(root)
