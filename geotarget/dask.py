@@ -745,18 +745,21 @@ def _load(path: str, stamp: _Stamp) -> _Resident | _Refused:
                 "dataset at the client's paths); list the dataset again"
             )
             raise InvalidInput(gone) from None
-        if _of(st) != tuple(stamp):
+        # Against the listing: size and mtime only. A worker on another machine may read its
+        # own copy of the dataset at the client's paths (another inode and change time).
+        if _of(st)[:2] != tuple(stamp)[:2]:
             raise InvalidInput(
                 f"{name}: changed since the dataset was listed; list the dataset again"
             )
         positions = positions_from_arrow(read_table(p, name), source=name)
         # pyarrow opens the file more than once: one replaced meanwhile may have been read
-        # partly from each version. The same stamp after the read rules that out.
+        # partly from each version. The same stamp after the read, every field of it (the
+        # worker's own view of its file, inode and change time included), rules that out.
         try:
             after = os.stat(p)
         except FileNotFoundError:
             after = None
-        if after is None or _of(after) != tuple(stamp):
+        if after is None or _of(after) != _of(st):
             raise InvalidInput(f"{name}: changed while it was read; list the dataset again")
     except GeotargetError as err:
         return _Refused(name, type(err), str(err))

@@ -326,3 +326,34 @@ def test_a_symbolic_link_to_a_partition_directory_is_followed(client: Any, tmp_p
     (root / "region=0300").symlink_to(tmp_path / "unmounted")
     with pytest.raises(InvalidInput, match=r"ds/region=0300: a symbolic link to a missing"):
         PartitionedPositions(root)
+
+
+def test_a_file_replaced_while_a_worker_reads_it_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replaced with its size and mtime kept while read: pyarrow may have read both versions.
+
+    (What a worker runs, called in this process.) The worker compares its own stat of the file
+    before and after the read in full, inode and change time included; against the listing
+    it compares size and mtime only, since a worker on another machine reads its own copy.
+    """
+    import geotarget.dask as gd
+
+    lon, lat = np.array([18.0, 18.1]), np.array([59.0, 59.1])
+    ds = write_partitioned(Positions(["a", "b"], lon, lat, observed_at=T0), tmp_path / "ds")
+    (part,) = ds.partitions
+    before = os.stat(part.path)
+    read = gd.read_table  # type: ignore[attr-defined]
+
+    def read_then_replace(path: Path, name: str | None = None) -> Any:
+        table = read(path, name)
+        copy = path.with_name(".copy.parquet")
+        copy.write_bytes(path.read_bytes())  # the same size
+        os.utime(copy, ns=(before.st_atime_ns, before.st_mtime_ns))
+        os.replace(copy, path)
+        return table
+
+    monkeypatch.setattr(gd, "read_table", read_then_replace)
+    got = gd._load(str(part.path), part.stamp)
+    assert isinstance(got, gd._Refused)
+    assert got.message.endswith("changed while it was read; list the dataset again")
