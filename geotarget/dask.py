@@ -10,8 +10,9 @@ stays the one source of truth; this module decides *where its evaluation runs*:
 2. :class:`DaskTargeter` prunes the partitions whose fixes lie farther from the alert area than
    the largest accuracy radius (times the kind's ``accuracy``) or the kind's stale margin, builds
    one :class:`~geotarget.PositionIndex` per remaining partition *on a worker* and keeps it there
-   (a held future, keyed by the file's path, size and modification time: a rewritten file is
-   rebuilt). Every device of a pruned partition is plainly outside the area.
+   (a held future, keyed by the file's path, size, modification time, inode and change time:
+   a rewritten file is rebuilt, even one whose size and modification time were kept). Every
+   device of a pruned partition is plainly outside the area.
 3. The Targeter decides as in memory (gates, incident book, rollout, guards) and, when it
    evaluates the devices, each worker runs the Targeter's own evaluation (the same function:
    matcher, stale fixes, regions, testers, canary) on its resident partitions, with the
@@ -60,6 +61,7 @@ from geotarget._evaluation import (
     new_regions,
 )
 from geotarget._kind_rules import KindRules
+from geotarget._position_files import column_key
 from geotarget._positions_arrow import (
     PartitionMeta,
     partition_meta,
@@ -237,10 +239,10 @@ def _partition_field(name: str, value: object) -> None:
     elif name == "stamp":
         ok = (
             isinstance(value, tuple)
-            and len(value) == 2
+            and len(value) == 4
             and all(isinstance(x, int) and not isinstance(x, bool) for x in value)
         )
-        want = "a tuple of two ints (size, mtime_ns)"
+        want = "a tuple of four ints (size, mtime_ns, inode, ctime_ns)"
     else:
         ok = value is None or isinstance(value, PartitionMeta)
         want = "a PartitionMeta or None"
@@ -261,15 +263,19 @@ class Partition:
     ----------
     path : pathlib.Path
     stamp : tuple of int
-        ``(size, mtime_ns)`` of the file when listed: the resident index is rebuilt when it
-        changes.
+        ``(size, mtime_ns, inode, ctime_ns)`` of the file when listed: the resident index is
+        rebuilt when it changes. The inode and change time see a file replaced by one of the
+        same size whose modification time was kept (``rsync -a``, ``cp -p``, ``tar x``, an
+        object-store sync): a writer can set a file's ``mtime``, not its ``ctime``.
     meta : PartitionMeta or None
         The ``geotarget`` metadata (rows, bounds of the fixes, largest accuracy, no-fix count);
         None for a file written by another tool, which is then never pruned.
     """
 
     path: Path = attrs.field(validator=lambda _, a, v: _partition_field(a.name, v))
-    stamp: tuple[int, int] = attrs.field(validator=lambda _, a, v: _partition_field(a.name, v))
+    stamp: tuple[int, int, int, int] = attrs.field(
+        validator=lambda _, a, v: _partition_field(a.name, v)
+    )
     meta: PartitionMeta | None = attrs.field(validator=lambda _, a, v: _partition_field(a.name, v))
 
     @property
@@ -292,12 +298,24 @@ def _file_name(path: Path) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    st = os.stat(path)
-    return int(st.st_size), int(st.st_mtime_ns)
+_Stamp = tuple[int, int, int, int]
 
 
-_Stamps = dict[Path, tuple[int, int]]
+def _of(st: os.stat_result) -> _Stamp:
+    """A file's stamp: size, modification time, inode and change time (ns).
+
+    Size and ``mtime`` alone miss a file replaced by one of the same size whose ``mtime`` was
+    kept (``rsync -a``, ``cp -p``): the inode (a new file renamed onto it) and ``ctime`` (a
+    rewrite in place; no writer can set it) do not.
+    """
+    return int(st.st_size), int(st.st_mtime_ns), int(st.st_ino), int(st.st_ctime_ns)
+
+
+def _stamp(path: Path) -> _Stamp:
+    return _of(os.stat(path))
+
+
+_Stamps = dict[Path, _Stamp]
 
 
 def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
@@ -306,37 +324,83 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
     Directories are split into those holding directories (``root`` always among them) and
     the others (the leaves, which hold only files). Each directory is stat-ed before it is
     listed, so a change made while it is listed shows in its stamp the next time. Names
-    starting with ``.`` or ``_`` are left out, directories included; symbolic links to
-    directories are not followed. A ``*.parquet`` symbolic link to a missing file is
-    InvalidInput naming it (its devices are not left out as if it were not there).
+    starting with ``.`` or ``_`` are left out, directories included. Symbolic links to
+    directories are followed (``pyarrow.dataset`` follows them: a partition directory linked
+    from another store is part of the dataset), each directory listed once however many links
+    reach it (a link to an ancestor lists nothing twice). A symbolic link to nothing (its
+    store unmounted or removed) is InvalidInput naming it: its devices are not left out as if
+    it were not there.
     """
     files: list[Path] = []
     inner: _Stamps = {}
     leaves: _Stamps = {}
+    listed: set[tuple[int, int]] = set()  # (device, inode) of the directories listed
     todo = [root]
     while todo:
         directory = todo.pop()
-        stamp = _stamp(directory)
+        st = os.stat(directory)
+        if (st.st_dev, st.st_ino) in listed:
+            continue
+        listed.add((st.st_dev, st.st_ino))
+        stamp = _of(st)
         subdirs = []
         with os.scandir(directory) as entries:
             for entry in entries:
                 if entry.name.startswith((".", "_")):
                     continue
-                if entry.is_dir(follow_symlinks=False):
+                if entry.is_dir():
                     subdirs.append(Path(entry.path))
                 elif entry.name.endswith(".parquet") and entry.is_file():
                     files.append(Path(entry.path))
-                elif entry.name.endswith(".parquet") and entry.is_symlink():
+                elif entry.is_symlink() and not os.path.exists(entry.path):
+                    # A partition whose store is gone: never skipped.
                     path = Path(entry.path)
-                    if not path.exists():  # a partition whose store is gone: never skipped
-                        raise InvalidInput(
-                            f"{_file_name(path)}: a symbolic link to a missing file "
-                            f"({os.readlink(path)}): not a readable Parquet file"
-                        )
+                    raise InvalidInput(
+                        f"{_file_name(path)}: a symbolic link to a missing file or directory "
+                        f"({os.readlink(path)}): its devices cannot be read"
+                    )
         (inner if subdirs or directory == root else leaves)[directory] = stamp
         todo.extend(subdirs)
     files.sort()
     return files, inner, leaves
+
+
+def _no_hidden_column(root: Path, path: Path) -> None:
+    """Refuse a file whose Hive-style directory names a known column the file lacks.
+
+    ``pandas.to_parquet(partition_cols=["tester"])``, ``pyarrow.dataset.write_dataset`` and
+    ``dask.dataframe.to_parquet(partition_on=...)`` move a partition column out of the files
+    into directory names (``tester=true/``). This library reads a file's own columns only, so
+    such a file would be read without the column: every device a non-tester (a TEST alert
+    silently reaching nobody), or a required column reported missing without the reason.
+    The directories between ``root`` (its own name included) and the file are checked.
+    """
+    top = root if root.is_dir() else root.parent
+    names = [top.name, *path.parent.relative_to(top).parts]
+    keys: dict[str, str] = {}
+    for part in names:
+        if "=" in part:
+            key = column_key(part.split("=", 1)[0])
+            if key is not None:
+                keys.setdefault(key, part.split("=", 1)[0])
+    if not keys:
+        return
+    try:
+        import pyarrow.parquet as pq
+
+        held = {column_key(n) for n in pq.read_schema(path).names}
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InvalidInput(f"{_file_name(path)}: not a readable Parquet file: {first}") from None
+    lost = sorted(k for k in keys if k not in held)
+    if lost:
+        raise InvalidInput(
+            f"{_file_name(path)}: lacks column(s) {', '.join(lost)}, which its directories name "
+            f"as Hive partition key(s) ({', '.join(keys[k] + '=' for k in lost)}): a writer "
+            "given them as partition columns (pandas partition_cols, pyarrow partitioning, dask "
+            "partition_on) moved them out of the files, and directory names are not read; "
+            "write these columns into the files"
+        )
 
 
 def _changed(stamps: _Stamps) -> bool:
@@ -353,6 +417,12 @@ class PartitionedPositions:
     Files and directories whose names start with ``.`` or ``_`` are left out, as
     ``pyarrow.dataset`` leaves them out: hidden files, and files still being written (Spark's
     and Hadoop's ``_temporary``, a writer's ``.part-0.parquet`` before its rename).
+    Symbolic links to directories are followed (each directory listed once), and a symbolic
+    link to nothing is refused, naming it: a partition whose store is unmounted is never
+    silently left out.
+    Directory names are not read: a file under a Hive-style directory naming a known column
+    that the file lacks (``tester=true/``, as ``partition_cols=["tester"]`` writes it) is
+    refused, naming the file and the key.
 
     .. versionadded:: 0.1.0
 
@@ -387,8 +457,8 @@ class PartitionedPositions:
     ------
     InvalidInput
         If ``root`` does not exist or holds no Parquet file, a footer is unreadable (a
-        ``*.parquet`` symbolic link to a missing file too), or ``recheck_s`` is negative or
-        not a number.
+        symbolic link to a missing file or directory too), a file lacks a known column its
+        Hive-style directory names, or ``recheck_s`` is negative or not a number.
     """
 
     def __init__(self, root: Path | str, *, recheck_s: float | None = 1.0) -> None:
@@ -445,7 +515,7 @@ class PartitionedPositions:
                 parts.append(
                     old
                     if old is not None and old.stamp == stamp
-                    else Partition(path=f, stamp=stamp, meta=partition_meta(f, _file_name(f)))
+                    else Partition(path=f, stamp=stamp, meta=self._described(f))
                 )
         except FileNotFoundError:  # a file removed while listed: list again
             return self.refresh()
@@ -459,6 +529,11 @@ class PartitionedPositions:
         self._table = None
         self._checked_at = time.monotonic()
         return self.partitions
+
+    def _described(self, path: Path) -> PartitionMeta | None:
+        """A file's ``geotarget`` metadata, once its directories are known not to hide a column."""
+        _no_hidden_column(self.root, path)
+        return partition_meta(path, _file_name(path))
 
     def current(self) -> tuple[Partition, ...]:
         """The files now: every file and directory stat-ed, changed files read again.
@@ -502,13 +577,12 @@ class PartitionedPositions:
         try:
             for i in indices:
                 part = self._parts[i]
-                st = stat(part.path)
-                if st.st_size != part.stamp[0] or st.st_mtime_ns != part.stamp[1]:
-                    stamp = int(st.st_size), int(st.st_mtime_ns)
+                stamp = _of(stat(part.path))
+                if stamp != part.stamp:
                     self._parts[i] = Partition(
                         path=part.path,
                         stamp=stamp,
-                        meta=partition_meta(part.path, _file_name(part.path)),
+                        meta=self._described(part.path),
                     )
                     self._table = None
                     self.version += 1
@@ -656,7 +730,7 @@ def _usable(resident: _Resident | _Refused) -> _Resident:
     return resident
 
 
-def _load(path: str, stamp: tuple[int, int]) -> _Resident | _Refused:
+def _load(path: str, stamp: _Stamp) -> _Resident | _Refused:
     """Read one partition and index it (runs on a worker); a bad file is :class:`_Refused`."""
     t0 = time.perf_counter()
     p = Path(path)
@@ -671,18 +745,21 @@ def _load(path: str, stamp: tuple[int, int]) -> _Resident | _Refused:
                 "dataset at the client's paths); list the dataset again"
             )
             raise InvalidInput(gone) from None
-        if (int(st.st_size), int(st.st_mtime_ns)) != tuple(stamp):
+        # Against the listing: size and mtime only. A worker on another machine may read its
+        # own copy of the dataset at the client's paths (another inode and change time).
+        if _of(st)[:2] != tuple(stamp)[:2]:
             raise InvalidInput(
                 f"{name}: changed since the dataset was listed; list the dataset again"
             )
         positions = positions_from_arrow(read_table(p, name), source=name)
         # pyarrow opens the file more than once: one replaced meanwhile may have been read
-        # partly from each version. The same stamp after the read rules that out.
+        # partly from each version. The same stamp after the read, every field of it (the
+        # worker's own view of its file, inode and change time included), rules that out.
         try:
             after = os.stat(p)
         except FileNotFoundError:
             after = None
-        if after is None or (int(after.st_size), int(after.st_mtime_ns)) != tuple(stamp):
+        if after is None or _of(after) != _of(st):
             raise InvalidInput(f"{name}: changed while it was read; list the dataset again")
     except GeotargetError as err:
         return _Refused(name, type(err), str(err))
@@ -930,7 +1007,7 @@ def _closed_client_errors() -> tuple[type[Exception], ...]:
     return (RuntimeError,) if closed is None else (RuntimeError, closed)
 
 
-def _key(part: Partition) -> tuple[Path, tuple[int, int]]:
+def _key(part: Partition) -> tuple[Path, _Stamp]:
     return part.path, part.stamp
 
 
@@ -994,7 +1071,8 @@ class DaskTargeter:
     of files read together). A partition that cannot be read is reported by the worker as a
     value, and raised on the client: a task's exception is logged by the worker, and the
     message of a bad row holds its values. Before an alert,
-    the files it reads are stat-ed: one whose size or modification time changed is rebuilt, a
+    the files it reads are stat-ed: one whose size, modification time, inode or change time
+    changed is rebuilt, a
     removed one dropped; the other files are stat-ed as the dataset's ``recheck_s`` says
     (:class:`PartitionedPositions`).
     Stream fresh positions through :meth:`on_positions` of this object: it matches them on
@@ -1031,11 +1109,11 @@ class DaskTargeter:
         self.dataset = dataset
         self.client = client
         self._lock = threading.Lock()
-        self._futures: dict[Path, tuple[tuple[int, int], Any]] = {}
+        self._futures: dict[Path, tuple[_Stamp, Any]] = {}
         #: Per built partition (path, stamp): its devices and its ids' dtype kind.
-        self._seen: dict[tuple[Path, tuple[int, int]], tuple[int, str]] = {}
+        self._seen: dict[tuple[Path, _Stamp], tuple[int, str]] = {}
         #: Sets of built partitions (path, stamp) whose ids were compared: none in two.
-        self._apart: list[frozenset[tuple[Path, tuple[int, int]]]] = []
+        self._apart: list[frozenset[tuple[Path, _Stamp]]] = []
         self._finest: tuple[RegionSet, Any] | None = None
         self._synced = -1  # the dataset version the resident futures were last cleaned up for
         self._workers: tuple[int, float] | None = None  # (count, when asked)
@@ -1146,7 +1224,10 @@ class DaskTargeter:
             _load,
             str(part.path),
             part.stamp,
-            key=f"geotarget-index-{part.path}-{part.stamp[0]}-{part.stamp[1]}-{next(self._task_count)}",
+            # Not named by its path: the scheduler logs the keys of lost tasks, and a cell's
+            # name on a fine grid is almost the position of the devices in it.
+            key=f"geotarget-index-{self._key_prefix[len('geotarget-evaluate-') :]}-"
+            f"{next(self._task_count)}",
             pure=False,
         )
         self._futures[part.path] = (part.stamp, fut)
@@ -1283,11 +1364,18 @@ class DaskTargeter:
             seen = {_key(p): self._seen[_key(p)] for p in asked if _key(p) in self._seen}
         if len(seen) < len({_key(p) for p in asked}):  # pragma: no cover - a concurrent _sync
             return self._prepare(kind, area)
-        kinds = {id_kind for rows, id_kind in seen.values() if rows}
-        if len(kinds) > 1:
+        first_of: dict[str, Path] = {}  # a file of each ids' dtype kind, in path order
+        for (path, _), (rows, id_kind) in sorted(seen.items()):
+            if rows:
+                first_of.setdefault(id_kind, path)
+        if len(first_of) > 1:
+            held = " and ".join(
+                f"{_file_name(path)} holds {'text' if id_kind == 'U' else 'integers'}"
+                for id_kind, path in sorted(first_of.items(), key=lambda kp: kp[1])
+            )
             raise InvalidPositions(
-                "ids must be all str or all int across the dataset's partitions "
-                f"(got dtype kinds {sorted(kinds)})"
+                "ids must be all str or all int across the dataset's partitions an alert "
+                f"reads: {held}"
             )
         # Files without metadata are always asked, so their row counts are in ``seen``.
         total = sum(p.rows if p.rows is not None else seen[_key(p)][0] for p in parts)

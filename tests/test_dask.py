@@ -636,8 +636,9 @@ def test_near_refuses_a_no_fix_that_is_not_a_bool(tmp_path: Path) -> None:
         ("path", None),
         ("stamp", None),
         ("stamp", (1, 2, 3)),
-        ("stamp", (1.0, 2)),
-        ("stamp", (True, 2)),
+        ("stamp", (1, 2)),
+        ("stamp", (1.0, 2, 3, 4)),
+        ("stamp", (True, 2, 3, 4)),
         ("meta", 5),
         ("meta", {"rows": 1}),
     ],
@@ -647,7 +648,11 @@ def test_a_partition_refuses_fields_it_cannot_hold(field: str, bad: object) -> N
     from geotarget.dask import Partition
     from geotarget.errors import InvalidType
 
-    kw: dict[str, Any] = {"path": Path("cell=1/part-0.parquet"), "stamp": (10, 20), "meta": None}
+    kw: dict[str, Any] = {
+        "path": Path("cell=1/part-0.parquet"),
+        "stamp": (10, 20, 30, 40),
+        "meta": None,
+    }
     assert "no geotarget metadata" in repr(Partition(**kw))
     with pytest.raises(InvalidType, match=rf"^{field} must be "):
         Partition(**{**kw, field: bad})
@@ -1308,9 +1313,12 @@ def test_a_worker_refuses_a_partition_whose_stamp_is_not_the_listed_one(tmp_path
     ds = write_partitioned(Positions(["a", "b"], lon, lat, observed_at=T0), tmp_path / "ds")
     (part,) = ds.partitions
     st = os.stat(part.path)
-    stamp = (int(st.st_size), int(st.st_mtime_ns))
+    size, mtime, inode, ctime = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+    stamp = (size, mtime, inode, ctime)
     assert isinstance(_load(str(part.path), stamp), _Resident)
-    for other in ((stamp[0] + 1, stamp[1]), (stamp[0], stamp[1] - 1)):
+    # A copy on the worker's own machine (another inode and change time) is the listed file.
+    assert isinstance(_load(str(part.path), (size, mtime, inode + 1, ctime - 1)), _Resident)
+    for other in ((size + 1, mtime, inode, ctime), (size, mtime - 1, inode, ctime)):
         got = _load(str(part.path), other)
         assert isinstance(got, _Refused)
         assert "changed since the dataset was listed; list the dataset again" in got.message
