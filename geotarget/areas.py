@@ -1274,7 +1274,8 @@ def _estimated_bytes(area: Area) -> int:
     a prepared GEOS geometry (~64 a vertex), its edges as arrays (32 a vertex) and, once a
     margin or an exact classification needed them, per vertex densified to 0.001°: its metric
     frame (~48 bytes), its lon/lat and last-piece flag (17), and the same vertices on the
-    tangent plane (32) with the distance kernel's rows (40).
+    tangent plane (32) with the distance kernel's rows (40). A polygon whose points GEOS tests
+    transposed (a comb of north-south teeth) holds a second prepared shape (~64 a vertex).
     """
     total = 0
     for part in area.parts:
@@ -1285,4 +1286,6 @@ def _estimated_bytes(area: Area) -> int:
         vertices = int(shapely.get_num_coordinates(shape))
         dense = float(shapely.length(shape)) / polygons.DENSIFY_DEG + vertices
         total += 1024 + 208 * vertices + 137 * int(dense)
+        if polygons.transposes(part):
+            total += 64 * vertices
     return total

@@ -239,3 +239,21 @@ def test_repairing_a_ring_of_subnormal_coordinates_raises_no_floating_point_warn
     ring.append((-2.4683225781532552e-92, 90.0))
     with pytest.raises(InvalidArea, match="encloses no area after repair"):
         Polygon.repair(ring)
+
+
+def test_the_estimate_of_a_polygon_tested_transposed_counts_its_second_shape() -> None:
+    """The caches' byte estimate counts the transposed shape a comb's points are tested on.
+
+    It counted the rings, the prepared shape and the frames only, so a byte-bounded cache of
+    combs held more than its bound said. The same comb turned east-west (lon and lat swapped:
+    as many vertices, as long a boundary in degrees) is tested as given, with no second shape.
+    """
+    from geotarget._index import polygons
+    from geotarget.areas import _estimated_bytes
+
+    ring = _comb(2_000, 17.99, 58.995, 0.02, 0.01)
+    comb, turned = Polygon(ring), Polygon(ring[:, ::-1])
+    assert polygons.transposes(comb) and not polygons.transposes(turned)
+    assert polygons.point_shape(comb)[1] and not polygons.point_shape(turned)[1]
+    extra = _estimated_bytes(Area([comb])) - _estimated_bytes(Area([turned]))
+    assert extra == 64 * len(ring)  # a prepared GEOS shape: ~64 bytes a vertex

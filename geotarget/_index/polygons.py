@@ -200,12 +200,8 @@ def point_shape(part: Polygon) -> tuple[Any, bool]:
     """
     memo = _memo(part)
     if "transposed" not in memo:
-        ax, ay, bx, by = edges(part)
-        west, south, east, north = bounds(part)
-        parallels = float(np.abs(by - ay).sum()) / max(north - south, 1e-300)
-        meridians = float(np.abs(bx - ax).sum()) / max(east - west, 1e-300)
         transposed = None
-        if parallels > TRANSPOSE_CROSSINGS and 4.0 * meridians < parallels:
+        if transposes(part):
             rings = [np.asarray(part.exterior)[:, ::-1]]
             rings.extend(np.asarray(h)[:, ::-1] for h in part.holes)
             transposed = shapely.Polygon(rings[0], rings[1:])
@@ -213,6 +209,15 @@ def point_shape(part: Polygon) -> tuple[Any, bool]:
         memo["transposed"] = transposed
     got = memo["transposed"]
     return (part.shape, False) if got is None else (got, True)
+
+
+def transposes(part: Polygon) -> bool:
+    """Whether :func:`point_shape` tests the polygon's points transposed (a second shape)."""
+    ax, ay, bx, by = edges(part)
+    west, south, east, north = bounds(part)
+    parallels = float(np.abs(by - ay).sum()) / max(north - south, 1e-300)
+    meridians = float(np.abs(bx - ax).sum()) / max(east - west, 1e-300)
+    return parallels > TRANSPOSE_CROSSINGS and 4.0 * meridians < parallels
 
 
 def intersects_xy(part: Polygon, x: Any, y: Any) -> Any:
