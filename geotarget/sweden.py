@@ -499,10 +499,14 @@ def synthetic_population(n: int, seed: int = 0) -> tuple[FloatArray, FloatArray]
 
     .. versionadded:: 0.1.0
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise InvalidType(f"n must be an int (got {type(n).__name__} {shown(n)})")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise InvalidType(f"seed must be an int (got {type(seed).__name__} {shown(seed)})")
+    checked: tuple[tuple[str, object], ...] = (("n", n), ("seed", seed))
+    for name, value in checked:
+        # numpy's timedelta64 is an np.integer, but no count: int() of it fails
+        if isinstance(value, (bool, np.bool_, np.timedelta64)) or not isinstance(
+            value, (int, np.integer)
+        ):
+            shown_ = repr(value) if isinstance(value, np.timedelta64) else shown(value)
+            raise InvalidType(f"{name} must be an int (got {type(value).__name__} {shown_})")
     number("n", n, ge=0, le=_MAX_N, error=InvalidInput)
     if seed < 0:
         raise InvalidInput(f"seed must be an int >= 0 (got {seed})")

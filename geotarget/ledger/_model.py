@@ -96,6 +96,9 @@ def shown(value: object, limit: int = 80) -> str:
     """
     if isinstance(value, str) and len(value) > limit:
         return f"{value[:limit]!r}… ({len(value):,} characters)"
+    if isinstance(value, (np.timedelta64, np.datetime64)):
+        # numpy's timedelta64 is an np.integer whose int() fails: shown as numpy writes it
+        return repr(value)
     text = shown_value(value)  # (it names a container holding a huge int by its type)
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 

@@ -1,0 +1,72 @@
+"""What the API reference promises an integrator is what the code does.
+
+Each test names the documented promise it checks: a "Raises" entry for an input the other
+tests have not tried, a documented type, unit or default, or a docs example.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from geotarget import Circle, PositionIndex, Positions, Targeter, pilot, sweden
+from geotarget.errors import GeotargetError, InvalidInput, InvalidType
+
+AT = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
+MSG = pilot.Message(headline="x", description="x", area_description="x")
+
+
+def _explosion(identifier: str = "e1") -> Any:
+    return pilot.explosion(
+        identifier=identifier, sender="a@b.se", sent=AT, area=Circle(18.06, 59.33, 500.0),
+        sv=MSG, en=MSG, onset=AT, expires=AT + dt.timedelta(hours=1),
+    )  # fmt: skip
+
+
+def _result(ids: list[Any]) -> Any:
+    positions = Positions(ids, [18.06], [59.33], observed_at=AT)
+    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy())
+    return targeter.target(_explosion(), PositionIndex(positions), AT)
+
+
+#: numpy's timedelta64 is a subclass of numpy.integer whose ``int()`` raises TypeError: an
+#: ``isinstance(x, np.integer)`` check lets it through to a crash.
+TIMEDELTAS = [np.timedelta64(60, "s"), np.timedelta64("NaT"), np.timedelta64(5)]
+
+
+@pytest.mark.parametrize("value", TIMEDELTAS, ids=repr)
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda v: Targeter(sweden.hierarchy(), sweden.pilot_policy(), lease=v), InvalidInput),
+        (
+            lambda v: Targeter(sweden.hierarchy(), sweden.pilot_policy()).redeliver(AT, limit=v),
+            InvalidInput,
+        ),
+        (lambda v: _result(["a"]).explain(v), InvalidInput),
+        (lambda v: _result([1]).explain(v), InvalidInput),
+        (lambda v: _result([1]).outcome_of(v), InvalidInput),
+        (lambda v: sweden.synthetic_population(v), InvalidType),
+        (lambda v: sweden.synthetic_population(5, seed=v), InvalidType),
+    ],
+    ids=[
+        "Targeter(lease)",
+        "Targeter.redeliver(limit)",
+        "TargetingResult.explain(str ids)",
+        "TargetingResult.explain(int ids)",
+        "TargetingResult.outcome_of",
+        "synthetic_population(n)",
+        "synthetic_population(seed)",
+    ],
+)
+def test_a_numpy_timedelta_where_a_number_or_id_belongs_gets_geotargets_error(
+    call: Callable[[Any], object], error: type[GeotargetError], value: Any
+) -> None:
+    """``lease=np.timedelta64(60, "s")`` raised TypeError from ``int()`` in the message."""
+    with pytest.raises(error) as caught:
+        call(value)
+    assert "timedelta64" in str(caught.value)
