@@ -70,3 +70,34 @@ def test_a_numpy_timedelta_where_a_number_or_id_belongs_gets_geotargets_error(
     with pytest.raises(error) as caught:
         call(value)
     assert "timedelta64" in str(caught.value)
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_a_list_of_numpy_integers_is_device_ids_as_the_ledger_documents(
+    store: str, tmp_path: Any
+) -> None:
+    """``device_ids : sequence of str or int, or numpy array``: ``list(ids)`` of an int array.
+
+    A numpy int array was taken, and a list of ``np.str_``, but a list of its elements
+    (``np.int64``, as ``list(array)`` and pandas' object columns give them) was refused with
+    InvalidType. They are the ints they hold: ``np.int64(7)`` is device ``7``, also ``"7"``.
+    """
+    from geotarget.ledger import MemoryLedger, SQLiteLedger
+
+    ledger = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / "d.db")
+    try:
+        version = ledger.admit(_explosion(), at=AT).version
+        ids = [np.int64(7), np.int32(8), np.uint64(9), 10, "11"]
+        claims = ledger.claim("a@b.se/e1", ids, version=version, at=AT)
+        assert claims.devices.tolist() == ["7", "8", "9", "10", "11"]
+        again = ledger.claim("a@b.se/e1", [7, "8", np.uint8(9)], version=version, at=AT)
+        assert again.devices.tolist() == []
+        done = ledger.confirm_devices("a@b.se/e1", [np.int64(7), "8"], at=AT)
+        assert done.confirmed.tolist() == [0, 1]
+        with pytest.raises(InvalidInput, match=r"device_ids\[0\] must fit"):
+            ledger.claim("a@b.se/e1", [np.uint64(2**64 - 1)], version=version, at=AT)
+        bad: list[Any] = [1, np.timedelta64(2, "s")]
+        with pytest.raises(InvalidType, match=r"device_ids\[1\]"):
+            ledger.claim("a@b.se/e1", bad, version=version, at=AT)
+    finally:
+        ledger.close()

@@ -163,7 +163,8 @@ def device_batch(device_ids: DeviceIds) -> IdArray:
     """Validated device ids as an ``int64`` or ``str_`` array, in input order, duplicates kept.
 
     Integer and string numpy arrays pass without a Python loop; other iterables are checked
-    element by element. A mix of ``int`` and ``str`` becomes the canonical text of each.
+    element by element (a numpy integer is the int it holds). A mix of ``int`` and ``str``
+    becomes the canonical text of each.
     """
     unmasked("device_ids", device_ids)
     if isinstance(device_ids, np.ndarray) and device_ids.dtype.kind in "iu":
@@ -200,10 +201,18 @@ def _refuse_bad_text(arr: npt.NDArray[np.str_]) -> None:
             raise InvalidInput(f"device_ids[{row}] {rule} (got {shown(str(arr[row]))})")
 
 
+#: numpy's timedelta64 subclasses numpy.integer at run time (not in numpy's type stubs).
+_TIMEDELTA64: type = np.timedelta64
+
+
 def _from_list(seq: list[Any]) -> IdArray:
     strs = False
     ints = False
     for i, d in enumerate(seq):
+        if isinstance(d, np.integer) and not isinstance(d, _TIMEDELTA64):
+            # a numpy integer is an int (``list(ids)`` of an int array, as a numpy array is);
+            # its timedelta64 subclass is no id
+            d = seq[i] = int(d)
         if isinstance(d, bool) or not isinstance(d, (str, int)):
             raise InvalidType(f"device_ids[{i}] must be a str or an int (got {shown(d)})")
         if isinstance(d, str):
