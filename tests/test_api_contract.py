@@ -101,3 +101,48 @@ def test_a_list_of_numpy_integers_is_device_ids_as_the_ledger_documents(
             ledger.claim("a@b.se/e1", bad, version=version, at=AT)
     finally:
         ledger.close()
+
+
+def _every_error() -> list[BaseException]:
+    """One instance of each exception class geotarget.errors exports, as geotarget raises it."""
+    from geotarget import errors
+
+    problems = [errors.Problem("info[0]/area[0]", "bad"), errors.Problem("", "worse")]
+    special: dict[type, BaseException] = {
+        errors.DuplicateIdentifier: errors.DuplicateIdentifier("a@b.se", "e1", "infos[0]"),
+        errors.DocumentError: errors.DocumentError("policy file", problems),
+        errors.InvalidCAP: errors.InvalidCAP(problems, what="alert"),
+        errors.InvalidPolicy: errors.InvalidPolicy(problems, what="pilot.toml"),
+        errors.MissingExtra: errors.MissingExtra("sweden", "geotarget.sweden"),
+    }
+    out: list[BaseException] = []
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            out.append(special.get(cls) or cls(f"{name}: the rule (got 1)"))
+    return out
+
+
+@pytest.mark.parametrize("error", _every_error(), ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("how", ["pickle", "copy", "deepcopy"])
+def test_every_error_survives_pickle_and_copy_as_it_was(error: BaseException, how: str) -> None:
+    """An error crosses a process boundary (a Dask worker, a process pool) unchanged.
+
+    Pickling an exception calls ``cls(*args)``: ``InvalidPolicy`` and ``InvalidCAP`` (their
+    problems), ``DuplicateIdentifier`` and ``MissingExtra`` raised TypeError or AttributeError
+    when unpickled or copied, so the caller got that instead of the message.
+    """
+    import copy
+    import pickle
+
+    copier: Callable[[BaseException], BaseException] = {
+        "pickle": lambda e: pickle.loads(pickle.dumps(e)),
+        "copy": copy.copy,
+        "deepcopy": copy.deepcopy,
+    }[how]
+    again = copier(error)
+    assert type(again) is type(error)
+    assert str(again) == str(error)
+    assert again.args == error.args
+    for attr in ("problems", "paths", "sender", "identifier", "field", "extra"):
+        assert getattr(again, attr, None) == getattr(error, attr, None), attr
