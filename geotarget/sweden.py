@@ -37,7 +37,9 @@ from __future__ import annotations
 import csv
 import functools
 import io
+from collections.abc import Mapping
 from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -86,16 +88,19 @@ BOUNDARY_TOLERANCE_M = 60.0
 SWEDEN_ENVELOPE = (10.0, 55.0, 24.5, 69.5)
 
 #: The seven police regions since 2015: code → (name, county codes). Source: Brå, "Nu delas
-#: anmälda brott in i regioner" (2015-02-12); Region Stockholm includes Gotland.
-POLICE_REGIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "PR-BERGSLAGEN": ("Region Bergslagen", ("17", "18", "20")),
-    "PR-MITT": ("Region Mitt", ("03", "19", "21")),
-    "PR-NORD": ("Region Nord", ("22", "23", "24", "25")),
-    "PR-OST": ("Region Öst", ("04", "05", "06")),
-    "PR-STOCKHOLM": ("Region Stockholm", ("01", "09")),
-    "PR-SYD": ("Region Syd", ("07", "08", "10", "12")),
-    "PR-VAST": ("Region Väst", ("13", "14")),
-}
+#: anmälda brott in i regioner" (2015-02-12); Region Stockholm includes Gotland. Read-only: the
+#: built-in police regions are made from it when first asked for.
+POLICE_REGIONS: Mapping[str, tuple[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "PR-BERGSLAGEN": ("Region Bergslagen", ("17", "18", "20")),
+        "PR-MITT": ("Region Mitt", ("03", "19", "21")),
+        "PR-NORD": ("Region Nord", ("22", "23", "24", "25")),
+        "PR-OST": ("Region Öst", ("04", "05", "06")),
+        "PR-STOCKHOLM": ("Region Stockholm", ("01", "09")),
+        "PR-SYD": ("Region Syd", ("07", "08", "10", "12")),
+        "PR-VAST": ("Region Väst", ("13", "14")),
+    }
+)
 
 _COUNTRY_CODE = "SE"
 _COUNTRY_NAME = "Sverige"

@@ -146,3 +146,24 @@ def test_every_error_survives_pickle_and_copy_as_it_was(error: BaseException, ho
     assert again.args == error.args
     for attr in ("problems", "paths", "sender", "identifier", "field", "extra"):
         assert getattr(again, attr, None) == getattr(error, attr, None), attr
+
+
+def test_the_pilots_module_constants_cannot_be_changed_for_everyone() -> None:
+    """``KIND_RULES`` (typed ``Mapping``) and ``POLICE_REGIONS`` were plain dicts.
+
+    ``rules = pilot.KIND_RULES; rules["my_kind"] = ...`` changed the rules of every Targeter
+    built later without ``location_rules``, and an edit of ``POLICE_REGIONS`` the built-in
+    police regions, silently. They are read-only; a copy is the caller's own.
+    """
+    from geotarget import KindRules
+
+    mine = KindRules(include_ambiguous=False)
+    with pytest.raises(TypeError):
+        pilot.KIND_RULES["explosion"] = mine  # type: ignore[index]
+    with pytest.raises(TypeError):
+        sweden.POLICE_REGIONS["PR-X"] = ("x", ("01",))  # type: ignore[index]
+    own = dict(pilot.KIND_RULES)
+    own["explosion"] = mine
+    assert pilot.KIND_RULES["explosion"] != mine
+    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy())
+    assert targeter.rules["explosion"] == pilot.KIND_RULES["explosion"]
