@@ -80,7 +80,6 @@ import enum
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -110,7 +109,7 @@ from geotarget.errors import InvalidAlert, InvalidInput, InvalidPolicy, InvalidT
 from geotarget.kinds import Kind, RecognitionRule, Recognizer
 from geotarget.positions import LocationRule, StaleRule
 from geotarget.rollout import DEFAULT_SALT, KindRollout, Phase, RolloutPolicy
-from geotarget.sweden import pilot_policy
+from geotarget.sweden import _ReadOnly, pilot_policy
 from geotarget.targeting import KindRules
 
 __all__ = [
@@ -226,7 +225,7 @@ RECOGNITION = Recognizer(
 #: and is guarded at 2,000 km² and 600,000 recipients. Fresh fixes are at most an hour old. No
 #: kind tells devices without a fix: they could be anywhere. Read-only (every Targeter built
 #: without ``location_rules`` uses it): build your own mapping from it, ``dict(KIND_RULES)``.
-KIND_RULES: Mapping[str, KindRules] = MappingProxyType(
+KIND_RULES: Mapping[str, KindRules] = _ReadOnly(
     {
         EXPLOSION.name: KindRules(
             location=LocationRule(max_age=dt.timedelta(hours=1)),

@@ -165,5 +165,10 @@ def test_the_pilots_module_constants_cannot_be_changed_for_everyone() -> None:
     own = dict(pilot.KIND_RULES)
     own["explosion"] = mine
     assert pilot.KIND_RULES["explosion"] != mine
+    import copy
+    import pickle
+
+    for constant in (pilot.KIND_RULES, sweden.POLICE_REGIONS):  # still copied like a dict
+        assert pickle.loads(pickle.dumps(constant)) == copy.deepcopy(constant) == dict(constant)
     targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy())
     assert targeter.rules["explosion"] == pilot.KIND_RULES["explosion"]
