@@ -595,10 +595,16 @@ class RegionSet:
         Every :class:`InvalidRegions` names the file ``label`` (:func:`_regions_io.naming_file`).
         """
         try:
-            raw, declared = read()
-            regions = _regions_io.to_regions(
-                raw, declared_crs=declared, crs=crs, level=level, repair=repair
-            )
+            try:
+                raw, declared = read()
+                regions = _regions_io.to_regions(
+                    raw, declared_crs=declared, crs=crs, level=level, repair=repair
+                )
+            except RecursionError:  # JSON nested thousands deep: Python's parser gives up
+                raise InvalidRegions(
+                    "region data is nested too deeply: GeoJSON nests a few levels of objects "
+                    "and coordinate arrays"
+                ) from None
             return cls(regions, overlap_tolerance=overlap_tolerance)
         except InvalidRegions as err:
             named = _regions_io.naming_file(err, label)

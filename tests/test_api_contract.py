@@ -172,3 +172,23 @@ def test_the_pilots_module_constants_cannot_be_changed_for_everyone() -> None:
         assert pickle.loads(pickle.dumps(constant)) == copy.deepcopy(constant) == dict(constant)
     targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy())
     assert targeter.rules["explosion"] == pilot.KIND_RULES["explosion"]
+
+
+def test_region_geojson_nested_thousands_deep_is_invalid_regions(tmp_path: Any) -> None:
+    """``RegionSet.from_geojson`` "Raises InvalidRegions" for bad region data.
+
+    Text nested a hundred thousand arrays deep (a hostile or corrupt file) raised Python's
+    RecursionError from the JSON parser; ``Area.from_geojson`` and the policy readers refuse
+    it with their own errors already.
+    """
+    from geotarget import RegionSet
+    from geotarget.errors import InvalidRegions
+
+    deep = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / "regions.geojson"
+    path.write_text(deep, encoding="utf-8")
+    for source in (deep, deep.encode(), path):
+        with pytest.raises(InvalidRegions, match="nested too deeply"):
+            RegionSet.from_geojson(source, code_property="code", level="county")
+    with pytest.raises(InvalidRegions, match=r"regions\.geojson.*nested too deeply"):
+        RegionSet.from_geojson(path, code_property="code", level="county")
