@@ -640,7 +640,8 @@ class RegionSet:
         return iter(self.regions)
 
     def __contains__(self, code: object) -> bool:
-        return code in self._position
+        # Codes are text: anything else (an unhashable list included) is not one.
+        return isinstance(code, str) and code in self._position
 
     def __getitem__(self, code: str) -> Region:
         """The region with this code; :class:`~geotarget.errors.UnknownCode` if there is none."""
@@ -1032,7 +1033,8 @@ class RegionHierarchy:
         return f"<RegionHierarchy {counts}>"
 
     def __contains__(self, code: object) -> bool:
-        return code in self._level_of
+        # Codes are text: anything else (an unhashable list included) is not one.
+        return isinstance(code, str) and code in self._level_of
 
     def _check(self, code: object) -> str:
         if not isinstance(code, str) or code not in self._level_of:

@@ -192,3 +192,13 @@ def test_region_geojson_nested_thousands_deep_is_invalid_regions(tmp_path: Any) 
             RegionSet.from_geojson(source, code_property="code", level="county")
     with pytest.raises(InvalidRegions, match=r"regions\.geojson.*nested too deeply"):
         RegionSet.from_geojson(path, code_property="code", level="county")
+
+
+def test_in_asks_whether_a_code_is_in_the_regions_whatever_is_asked() -> None:
+    """``x in regions`` answers True or False; a list or dict raised TypeError (unhashable)."""
+    hierarchy, counties = sweden.hierarchy(), sweden.counties()
+    for regions in (hierarchy, counties):
+        assert "01" in regions
+        assert np.str_("01") in regions
+        for other in (["01"], {"01": 1}, {"01"}, np.array(["01"]), None, 1, b"01", "zz"):
+            assert (other in regions) is False, other
