@@ -202,3 +202,31 @@ def test_in_asks_whether_a_code_is_in_the_regions_whatever_is_asked() -> None:
         assert np.str_("01") in regions
         for other in (["01"], {"01": 1}, {"01"}, np.array(["01"]), None, 1, b"01", "zz"):
             assert (other in regions) is False, other
+
+
+def test_a_lease_is_at_least_a_microsecond_and_kept_as_a_timedelta(tmp_path: Any) -> None:
+    """``lease : datetime.timedelta``, "> 0": a ``pandas.Timedelta`` is one, of nanoseconds too.
+
+    A lease of one nanosecond passed the ``> 0`` check and counted as 0 µs in every store:
+    the claim was due at once (``redeliver(at)`` offered it again in the same instant). A
+    ``pandas.Timedelta`` of a minute was kept as it was, so ``Targeter.lease`` was no
+    ``datetime.timedelta`` of its own.
+    """
+    pd = pytest.importorskip("pandas")
+    from geotarget.ledger import MemoryLedger, SQLiteLedger
+
+    with pytest.raises(InvalidInput, match="at least one microsecond"):
+        Targeter(sweden.hierarchy(), sweden.pilot_policy(), lease=pd.Timedelta(nanoseconds=1))
+    for ledger in (MemoryLedger(), SQLiteLedger(tmp_path / "d.db")):
+        version = ledger.admit(_explosion(), at=AT).version
+        with pytest.raises(InvalidInput, match="at least one microsecond"):
+            ledger.claim("a@b.se/e1", ["a"], version=version, at=AT, lease=pd.Timedelta(999))
+        ledger.close()
+    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy(), lease=pd.Timedelta(minutes=1))
+    assert type(targeter.lease) is dt.timedelta
+    assert targeter.lease == dt.timedelta(minutes=1)
+    index = PositionIndex(Positions(["a"], [18.06], [59.33], observed_at=AT))
+    claims = targeter.target(_explosion(), index, AT).claims
+    assert claims is not None
+    assert claims.lease_until == AT + dt.timedelta(minutes=1)
+    assert targeter.redeliver(AT) == []

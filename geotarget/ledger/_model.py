@@ -146,10 +146,15 @@ def micros(name: str, at: object) -> int:
 
 
 def lease_micros(lease: object) -> int:
-    """A lease as a positive number of microseconds, at most :data:`MAX_LEASE`."""
-    if not isinstance(lease, timedelta) or lease <= timedelta(0) or lease > MAX_LEASE:
+    """A lease as a positive number of microseconds, at most :data:`MAX_LEASE`.
+
+    A lease under a microsecond (a ``pandas.Timedelta`` of nanoseconds) is refused: the stores
+    count whole microseconds, so it would be no lease at all (due at once, in the same call).
+    """
+    if not isinstance(lease, timedelta) or lease < timedelta(microseconds=1) or lease > MAX_LEASE:
         raise InvalidInput(
-            f"lease must be a timedelta > 0 and at most {MAX_LEASE.days} days (got {shown(lease)})"
+            f"lease must be a timedelta > 0 (at least one microsecond) and at most "
+            f"{MAX_LEASE.days} days (got {shown(lease)})"
         )
     return lease // timedelta(microseconds=1)
 
