@@ -312,7 +312,16 @@ class TargetingResult:
         )
 
     def outcome_of(self, device_id: str | int) -> Outcome | None:
-        """The outcome of one device, or None if the alert was not evaluated per device."""
+        """The outcome of one device, or None if the alert was not evaluated per device.
+
+        ``device_id`` is matched by its canonical text (``1`` is ``"1"``).
+
+        Raises
+        ------
+        InvalidInput
+            For a ``device_id`` that is not a str or an int, or (when the devices were
+            evaluated) one that is not in the positions targeted.
+        """
         if self._ids is None or self._rows is None or self._outcomes is None:
             return None
         row = self._row_of(device_id)
@@ -340,6 +349,11 @@ class TargetingResult:
 
     def explain(self, device_id: str | int) -> str:
         """Say in one sentence why a device receives the alert now, or why not.
+
+        Raises
+        ------
+        InvalidInput
+            As :meth:`outcome_of`.
 
         Examples
         --------
