@@ -234,3 +234,41 @@ def test_a_lease_is_at_least_a_microsecond_and_kept_as_a_timedelta(tmp_path: Any
     assert claims is not None
     assert claims.lease_until == AT + dt.timedelta(minutes=1)
     assert targeter.redeliver(AT) == []
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_the_stores_refuse_a_wall_time_the_clocks_skip_as_the_targeter_does(
+    store: str, tmp_path: Any
+) -> None:
+    """docs/gotchas.rst "Time zones": a skipped wall time is refused, never guessed.
+
+    The Targeter refused 02:30 on the night Stockholm's clocks jump to 03:00; the stores,
+    called directly, took it as Python's guess (01:30 UTC) and leased and confirmed by it.
+    """
+    from zoneinfo import ZoneInfo
+
+    from geotarget.ledger import DeliveryKind, MemoryLedger, SQLiteLedger
+
+    skipped = dt.datetime(2024, 3, 31, 2, 30, tzinfo=ZoneInfo("Europe/Stockholm"))
+    ledger = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / "d.db")
+    version = ledger.admit(_explosion(), at=AT).version
+    key = "a@b.se/e1"
+    calls: dict[str, Callable[[dt.datetime], object]] = {
+        "admit": lambda t: ledger.admit(_explosion("e2"), at=t),
+        "claim": lambda t: ledger.claim(key, ["a"], version=version, at=t),
+        "confirm": lambda t: ledger.confirm([f"{key} {version} a"], at=t),
+        "confirm_devices": lambda t: ledger.confirm_devices(
+            key, ["a"], at=t, kind=DeliveryKind.ALERT
+        ),
+        "due": lambda t: ledger.due(t),
+        "redeliver": lambda t: ledger.redeliver(t),
+        "retract": lambda t: ledger.retract(key, version=version, at=t),
+        "expire": lambda t: ledger.expire(key, at=t),
+    }
+    try:
+        for name, call in calls.items():
+            with pytest.raises(InvalidInput, match="does not exist in Europe/Stockholm"):
+                call(skipped)
+            assert ledger.load_active()[0].key == key, name  # nothing changed
+    finally:
+        ledger.close()

@@ -14,6 +14,7 @@ import numpy.typing as npt
 from geotarget._validate import LONE_SURROGATE, iterable, nul_rows, surrogate_rows, unmasked
 from geotarget._validate import shown as shown_value
 from geotarget.errors import InvalidInput, InvalidType
+from geotarget.rollout._time import wall_time_problem
 
 if TYPE_CHECKING:
     from geotarget.alerts import Alert
@@ -125,6 +126,20 @@ MAX_LEASE = timedelta(days=30)
 #: Times the store keeps lie before this instant, so that a time plus the longest lease is
 #: still a datetime (``datetime.max`` is 9999-12-31).
 LAST = datetime(9999, 12, 1, tzinfo=timezone.utc)
+
+
+def at_micros(at: object) -> int:
+    """:func:`micros` of a caller's ``at`` ("now"), which must be a real clock reading.
+
+    A ``ZoneInfo`` wall time the clocks skip (02:30 on the night they jump to 03:00) names no
+    instant: it is refused, as the Targeter refuses it, never read as Python's guess.
+    """
+    us = micros("at", at)
+    assert isinstance(at, datetime)
+    problem = wall_time_problem(at)
+    if problem is not None:
+        raise InvalidInput(f"at must be a real clock reading: {problem}")
+    return us
 
 
 def micros(name: str, at: object) -> int:
