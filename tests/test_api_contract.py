@@ -272,3 +272,22 @@ def test_the_stores_refuse_a_wall_time_the_clocks_skip_as_the_targeter_does(
             assert ledger.load_active()[0].key == key, name  # nothing changed
     finally:
         ledger.close()
+
+
+def test_polygons_are_equal_as_their_docstring_says() -> None:
+    """The same rings given any way compare (and hash) equal; another vertex list does not."""
+    from geotarget import Polygon
+
+    square = [(18.0, 59.0), (18.1, 59.0), (18.1, 59.1), (18.0, 59.1)]
+    hole_a = [(18.02, 59.02), (18.03, 59.02), (18.03, 59.03)]
+    hole_b = [(18.05, 59.05), (18.06, 59.05), (18.06, 59.06)]
+    given = Polygon(square, holes=[hole_a, hole_b])
+    for other in (
+        Polygon([*square[2:], *square[:2], square[2]], holes=[hole_b, hole_a]),  # closed, turned
+        Polygon(square[::-1], holes=[hole_a[::-1], hole_b]),  # clockwise
+        Polygon([square[0], *square], holes=[hole_a, hole_b]),  # a repeated vertex
+    ):
+        assert other == given
+        assert hash(other) == hash(given)
+    extra = Polygon([square[0], (18.05, 59.0), *square[1:]], holes=[hole_a, hole_b])
+    assert extra != given  # the same points, another polygon (documented)
