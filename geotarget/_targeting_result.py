@@ -312,7 +312,16 @@ class TargetingResult:
         )
 
     def outcome_of(self, device_id: str | int) -> Outcome | None:
-        """The outcome of one device, or None if the alert was not evaluated per device."""
+        """The outcome of one device, or None if the alert was not evaluated per device.
+
+        ``device_id`` is matched by its canonical text (``1`` is ``"1"``).
+
+        Raises
+        ------
+        InvalidInput
+            For a ``device_id`` that is not a str or an int, or (when the devices were
+            evaluated) one that is not in the positions targeted.
+        """
         if self._ids is None or self._rows is None or self._outcomes is None:
             return None
         row = self._row_of(device_id)
@@ -340,6 +349,11 @@ class TargetingResult:
 
     def explain(self, device_id: str | int) -> str:
         """Say in one sentence why a device receives the alert now, or why not.
+
+        Raises
+        ------
+        InvalidInput
+            As :meth:`outcome_of`.
 
         Examples
         --------
@@ -400,10 +414,17 @@ def _age_text(age: dt.timedelta) -> str:
     return f"{seconds:g} s"
 
 
+def _shown_id(device_id: object) -> str:
+    """``shown``, which cannot take numpy's timedelta64 (an np.integer whose int() fails)."""
+    return repr(device_id) if isinstance(device_id, np.timedelta64) else shown(device_id)
+
+
 def _same_device(ids: npt.NDArray[Any], device_id: object) -> npt.NDArray[np.bool_]:
     """Which of ``ids`` are ``device_id``, by canonical text (``1`` is ``"1"``)."""
-    if isinstance(device_id, bool) or not isinstance(device_id, (str, int, np.integer, np.str_)):
-        raise InvalidInput(f"device_id must be a str or an int (got {shown(device_id)})")
+    if isinstance(device_id, (bool, np.timedelta64)) or not isinstance(
+        device_id, (str, int, np.integer, np.str_)
+    ):  # (numpy's timedelta64 is an np.integer, but no id)
+        raise InvalidInput(f"device_id must be a str or an int (got {_shown_id(device_id)})")
     if ids.dtype.kind == "U":
         try:
             text = str(device_id)

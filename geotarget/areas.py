@@ -454,8 +454,11 @@ def _where(reason: str) -> str:
 class Polygon(_PartBase):
     """A polygon whose edges are straight lines in lon/lat, with optional holes and margin.
 
-    Points on the boundary are inside. Rings are normalised (closed; exterior
-    counter-clockwise, holes clockwise), so equal shapes compare equal however they were given.
+    Points on the boundary are inside. Rings are normalised (closed; repeated vertices
+    dropped; exterior counter-clockwise, holes clockwise; each from a fixed vertex, holes in a
+    fixed order), so the same rings compare equal however they were given. Equality compares
+    vertices, not point sets: an extra vertex along an edge makes another polygon, covering
+    the same points.
 
     Parameters
     ----------

@@ -30,7 +30,9 @@ that do not know geotarget::
         └── StoreFull                       the disk or the database is full
 
 Messages name the field, state the rule and show the value, for example
-``radius_m must be a finite number > 0 and <= 1000000 (got -3.0)``.
+``radius_m must be a finite number > 0 and <= 1000000 (got -3.0)``. Every error pickles and
+copies as it is (type, message and attributes such as ``problems``), so one raised on a Dask
+worker or in a process pool reaches the caller unchanged.
 """
 
 from __future__ import annotations
@@ -72,6 +74,32 @@ def __dir__() -> list[str]:
     return __all__
 
 
+def _restored(
+    cls: type[BaseException], args: tuple[object, ...], state: dict[str, object]
+) -> object:
+    """An exception as ``_Rebuilt.__reduce__`` pickled it: its message and attributes."""
+    err = cls.__new__(cls, *args)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
+
+class _Rebuilt:
+    """Pickled, copied and deep-copied as it is, not by calling ``__init__`` with ``args``.
+
+    An exception is pickled as ``cls(*args)``; one whose ``__init__`` takes other arguments
+    than its message (:class:`DocumentError`'s problems, :class:`DuplicateIdentifier`'s
+    version id) could not be rebuilt so: a Dask worker's or a process pool's error would reach
+    the caller as a TypeError or AttributeError from unpickling instead.
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[object, ...]:
+        assert isinstance(self, BaseException)
+        return (_restored, (type(self), self.args, dict(self.__dict__)))
+
+
 class GeotargetError(Exception):
     """Base class of every exception geotarget raises on purpose."""
 
@@ -104,7 +132,7 @@ class InvalidRegions(InvalidInput):
     """Region data that cannot form a valid region set."""
 
 
-class DuplicateIdentifier(InvalidInput):
+class DuplicateIdentifier(_Rebuilt, InvalidInput):
     """An alert version id ``(sender, identifier)`` re-used with different content.
 
     CAP requires identifiers to be unique per sender; re-using one for a different message
@@ -172,7 +200,7 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class DocumentError(GeotargetError, ValueError):
+class DocumentError(_Rebuilt, GeotargetError, ValueError):
     """A document with one or more problems, all listed at once.
 
     Parameters
@@ -233,7 +261,7 @@ class UnknownCode(GeotargetError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class MissingExtra(GeotargetError, ImportError):
+class MissingExtra(_Rebuilt, GeotargetError, ImportError):
     """An optional extra is needed but not installed.
 
     Parameters

@@ -109,7 +109,7 @@ from geotarget.errors import InvalidAlert, InvalidInput, InvalidPolicy, InvalidT
 from geotarget.kinds import Kind, RecognitionRule, Recognizer
 from geotarget.positions import LocationRule, StaleRule
 from geotarget.rollout import DEFAULT_SALT, KindRollout, Phase, RolloutPolicy
-from geotarget.sweden import pilot_policy
+from geotarget.sweden import _ReadOnly, pilot_policy
 from geotarget.targeting import KindRules
 
 __all__ = [
@@ -223,28 +223,31 @@ RECOGNITION = Recognizer(
 #: limited area (at most 100 km², a circle of about 5.6 km). Police information fails closed
 #: (it must not reach people outside the area or the country it is about), ignores stale fixes
 #: and is guarded at 2,000 km² and 600,000 recipients. Fresh fixes are at most an hour old. No
-#: kind tells devices without a fix: they could be anywhere.
-KIND_RULES: Mapping[str, KindRules] = {
-    EXPLOSION.name: KindRules(
-        location=LocationRule(max_age=dt.timedelta(hours=1)),
-        include_ambiguous=True,
-        stale=StaleRule(max_age=dt.timedelta(hours=24), margin_m=1000.0),
-        beyond_border=True,
-        max_area_km2=100.0,
-    ),
-    CRIME_MODUS.name: KindRules(
-        location=LocationRule(max_age=dt.timedelta(hours=1)),
-        include_ambiguous=False,
-        max_area_km2=2_000.0,
-        max_recipients=600_000,
-    ),
-    TIP_REQUEST.name: KindRules(
-        location=LocationRule(max_age=dt.timedelta(hours=1)),
-        include_ambiguous=False,
-        max_area_km2=2_000.0,
-        max_recipients=600_000,
-    ),
-}
+#: kind tells devices without a fix: they could be anywhere. Read-only (every Targeter built
+#: without ``location_rules`` uses it): build your own mapping from it, ``dict(KIND_RULES)``.
+KIND_RULES: Mapping[str, KindRules] = _ReadOnly(
+    {
+        EXPLOSION.name: KindRules(
+            location=LocationRule(max_age=dt.timedelta(hours=1)),
+            include_ambiguous=True,
+            stale=StaleRule(max_age=dt.timedelta(hours=24), margin_m=1000.0),
+            beyond_border=True,
+            max_area_km2=100.0,
+        ),
+        CRIME_MODUS.name: KindRules(
+            location=LocationRule(max_age=dt.timedelta(hours=1)),
+            include_ambiguous=False,
+            max_area_km2=2_000.0,
+            max_recipients=600_000,
+        ),
+        TIP_REQUEST.name: KindRules(
+            location=LocationRule(max_age=dt.timedelta(hours=1)),
+            include_ambiguous=False,
+            max_area_km2=2_000.0,
+            max_recipients=600_000,
+        ),
+    }
+)
 
 
 # ---------------------------------------------------------------------------------------------

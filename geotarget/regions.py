@@ -595,10 +595,16 @@ class RegionSet:
         Every :class:`InvalidRegions` names the file ``label`` (:func:`_regions_io.naming_file`).
         """
         try:
-            raw, declared = read()
-            regions = _regions_io.to_regions(
-                raw, declared_crs=declared, crs=crs, level=level, repair=repair
-            )
+            try:
+                raw, declared = read()
+                regions = _regions_io.to_regions(
+                    raw, declared_crs=declared, crs=crs, level=level, repair=repair
+                )
+            except RecursionError:  # JSON nested thousands deep: Python's parser gives up
+                raise InvalidRegions(
+                    "region data is nested too deeply: GeoJSON nests a few levels of objects "
+                    "and coordinate arrays"
+                ) from None
             return cls(regions, overlap_tolerance=overlap_tolerance)
         except InvalidRegions as err:
             named = _regions_io.naming_file(err, label)
@@ -634,7 +640,8 @@ class RegionSet:
         return iter(self.regions)
 
     def __contains__(self, code: object) -> bool:
-        return code in self._position
+        # Codes are text: anything else (an unhashable list included) is not one.
+        return isinstance(code, str) and code in self._position
 
     def __getitem__(self, code: str) -> Region:
         """The region with this code; :class:`~geotarget.errors.UnknownCode` if there is none."""
@@ -1026,7 +1033,8 @@ class RegionHierarchy:
         return f"<RegionHierarchy {counts}>"
 
     def __contains__(self, code: object) -> bool:
-        return code in self._level_of
+        # Codes are text: anything else (an unhashable list included) is not one.
+        return isinstance(code, str) and code in self._level_of
 
     def _check(self, code: object) -> str:
         if not isinstance(code, str) or code not in self._level_of:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any
 
@@ -85,17 +86,45 @@ BOUNDARY_TOLERANCE_M = 60.0
 #: (lat given as lon) always fall outside it.
 SWEDEN_ENVELOPE = (10.0, 55.0, 24.5, 69.5)
 
+
+class _ReadOnly(Mapping[str, Any]):
+    """A module constant's mapping: read-only, yet picklable and deep-copyable like a dict.
+
+    (A ``MappingProxyType`` is read-only too, but neither pickles nor deep-copies.)
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+
 #: The seven police regions since 2015: code → (name, county codes). Source: Brå, "Nu delas
-#: anmälda brott in i regioner" (2015-02-12); Region Stockholm includes Gotland.
-POLICE_REGIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "PR-BERGSLAGEN": ("Region Bergslagen", ("17", "18", "20")),
-    "PR-MITT": ("Region Mitt", ("03", "19", "21")),
-    "PR-NORD": ("Region Nord", ("22", "23", "24", "25")),
-    "PR-OST": ("Region Öst", ("04", "05", "06")),
-    "PR-STOCKHOLM": ("Region Stockholm", ("01", "09")),
-    "PR-SYD": ("Region Syd", ("07", "08", "10", "12")),
-    "PR-VAST": ("Region Väst", ("13", "14")),
-}
+#: anmälda brott in i regioner" (2015-02-12); Region Stockholm includes Gotland. Read-only: the
+#: built-in police regions are made from it when first asked for.
+POLICE_REGIONS: Mapping[str, tuple[str, tuple[str, ...]]] = _ReadOnly(
+    {
+        "PR-BERGSLAGEN": ("Region Bergslagen", ("17", "18", "20")),
+        "PR-MITT": ("Region Mitt", ("03", "19", "21")),
+        "PR-NORD": ("Region Nord", ("22", "23", "24", "25")),
+        "PR-OST": ("Region Öst", ("04", "05", "06")),
+        "PR-STOCKHOLM": ("Region Stockholm", ("01", "09")),
+        "PR-SYD": ("Region Syd", ("07", "08", "10", "12")),
+        "PR-VAST": ("Region Väst", ("13", "14")),
+    }
+)
 
 _COUNTRY_CODE = "SE"
 _COUNTRY_NAME = "Sverige"
@@ -499,10 +528,14 @@ def synthetic_population(n: int, seed: int = 0) -> tuple[FloatArray, FloatArray]
 
     .. versionadded:: 0.1.0
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise InvalidType(f"n must be an int (got {type(n).__name__} {shown(n)})")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise InvalidType(f"seed must be an int (got {type(seed).__name__} {shown(seed)})")
+    checked: tuple[tuple[str, object], ...] = (("n", n), ("seed", seed))
+    for name, value in checked:
+        # numpy's timedelta64 is an np.integer, but no count: int() of it fails
+        if isinstance(value, (bool, np.bool_, np.timedelta64)) or not isinstance(
+            value, (int, np.integer)
+        ):
+            shown_ = repr(value) if isinstance(value, np.timedelta64) else shown(value)
+            raise InvalidType(f"{name} must be an int (got {type(value).__name__} {shown_})")
     number("n", n, ge=0, le=_MAX_N, error=InvalidInput)
     if seed < 0:
         raise InvalidInput(f"seed must be an int >= 0 (got {seed})")

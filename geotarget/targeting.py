@@ -407,7 +407,9 @@ class Targeter:
         if problems:
             raise InvalidPolicy(problems)
         snap = number("snap_m", snap_m, ge=0.0, le=100_000.0)
-        lease_micros(lease)  # > 0 and at most 30 days, or InvalidInput
+        # > 0 and at most 30 days, or InvalidInput; kept as a datetime.timedelta (a
+        # pandas.Timedelta would make every lease_until a pandas.Timestamp)
+        lease = dt.timedelta(microseconds=lease_micros(lease))
         if not isinstance(keep_expired, dt.timedelta):
             raise InvalidType(
                 f"keep_expired must be a datetime.timedelta (got {type(keep_expired).__name__})"

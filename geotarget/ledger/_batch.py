@@ -384,12 +384,13 @@ MAX_LIMIT = 2**63 - 1
 def check_limit(limit: int | None) -> int | None:
     """None, or an int from 1 to :data:`MAX_LIMIT` (every store answers alike).
 
-    A numpy integer is an int here (as a plain ``int``, which SQL drivers bind); a bool is not.
+    A numpy integer is an int here (as a plain ``int``, which SQL drivers bind); a bool is not,
+    nor a ``numpy.timedelta64`` (a subclass of ``numpy.integer``, with no ``int()``).
     """
     if limit is None:
         return None
     if (
-        isinstance(limit, (bool, np.bool_))
+        isinstance(limit, (bool, np.bool_, np.timedelta64))
         or not isinstance(limit, (int, np.integer))
         or not 1 <= limit <= MAX_LIMIT
     ):

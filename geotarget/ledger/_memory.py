@@ -29,11 +29,11 @@ from geotarget.ledger._model import (
     IdArray,
     Incident,
     IncidentState,
+    at_micros,
     canonical_text,
     check_token,
     device_batch,
     from_micros,
-    micros,
     stored_claims,
 )
 from geotarget.ledger._store import StoreBase, claim_status
@@ -569,7 +569,7 @@ class MemoryLedger(StoreBase):
     def expire(self, incident: str, *, at: datetime, version: str | None = None) -> bool:
         """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""
         key = check_token("incident", incident)
-        at_us = micros("at", at)
+        at_us = at_micros(at)
         if version is not None:
             check_token("version", version)
         with self._open():

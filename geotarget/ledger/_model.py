@@ -14,6 +14,7 @@ import numpy.typing as npt
 from geotarget._validate import LONE_SURROGATE, iterable, nul_rows, surrogate_rows, unmasked
 from geotarget._validate import shown as shown_value
 from geotarget.errors import InvalidInput, InvalidType
+from geotarget.rollout._time import wall_time_problem
 
 if TYPE_CHECKING:
     from geotarget.alerts import Alert
@@ -96,6 +97,9 @@ def shown(value: object, limit: int = 80) -> str:
     """
     if isinstance(value, str) and len(value) > limit:
         return f"{value[:limit]!r}… ({len(value):,} characters)"
+    if isinstance(value, (np.timedelta64, np.datetime64)):
+        # numpy's timedelta64 is an np.integer whose int() fails: shown as numpy writes it
+        return repr(value)
     text = shown_value(value)  # (it names a container holding a huge int by its type)
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
@@ -124,6 +128,20 @@ MAX_LEASE = timedelta(days=30)
 LAST = datetime(9999, 12, 1, tzinfo=timezone.utc)
 
 
+def at_micros(at: object) -> int:
+    """:func:`micros` of a caller's ``at`` ("now"), which must be a real clock reading.
+
+    A ``ZoneInfo`` wall time the clocks skip (02:30 on the night they jump to 03:00) names no
+    instant: it is refused, as the Targeter refuses it, never read as Python's guess.
+    """
+    us = micros("at", at)
+    assert isinstance(at, datetime)
+    problem = wall_time_problem(at)
+    if problem is not None:
+        raise InvalidInput(f"at must be a real clock reading: {problem}")
+    return us
+
+
 def micros(name: str, at: object) -> int:
     """A timezone-aware datetime as integer microseconds since 1970-01-01T00:00Z."""
     if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
@@ -143,10 +161,15 @@ def micros(name: str, at: object) -> int:
 
 
 def lease_micros(lease: object) -> int:
-    """A lease as a positive number of microseconds, at most :data:`MAX_LEASE`."""
-    if not isinstance(lease, timedelta) or lease <= timedelta(0) or lease > MAX_LEASE:
+    """A lease as a positive number of microseconds, at most :data:`MAX_LEASE`.
+
+    A lease under a microsecond (a ``pandas.Timedelta`` of nanoseconds) is refused: the stores
+    count whole microseconds, so it would be no lease at all (due at once, in the same call).
+    """
+    if not isinstance(lease, timedelta) or lease < timedelta(microseconds=1) or lease > MAX_LEASE:
         raise InvalidInput(
-            f"lease must be a timedelta > 0 and at most {MAX_LEASE.days} days (got {shown(lease)})"
+            f"lease must be a timedelta > 0 (at least one microsecond) and at most "
+            f"{MAX_LEASE.days} days (got {shown(lease)})"
         )
     return lease // timedelta(microseconds=1)
 
@@ -160,7 +183,8 @@ def device_batch(device_ids: DeviceIds) -> IdArray:
     """Validated device ids as an ``int64`` or ``str_`` array, in input order, duplicates kept.
 
     Integer and string numpy arrays pass without a Python loop; other iterables are checked
-    element by element. A mix of ``int`` and ``str`` becomes the canonical text of each.
+    element by element (a numpy integer is the int it holds). A mix of ``int`` and ``str``
+    becomes the canonical text of each.
     """
     unmasked("device_ids", device_ids)
     if isinstance(device_ids, np.ndarray) and device_ids.dtype.kind in "iu":
@@ -197,10 +221,18 @@ def _refuse_bad_text(arr: npt.NDArray[np.str_]) -> None:
             raise InvalidInput(f"device_ids[{row}] {rule} (got {shown(str(arr[row]))})")
 
 
+#: numpy's timedelta64 subclasses numpy.integer at run time (not in numpy's type stubs).
+_TIMEDELTA64: type = np.timedelta64
+
+
 def _from_list(seq: list[Any]) -> IdArray:
     strs = False
     ints = False
     for i, d in enumerate(seq):
+        if isinstance(d, np.integer) and not isinstance(d, _TIMEDELTA64):
+            # a numpy integer is an int (``list(ids)`` of an int array, as a numpy array is);
+            # its timedelta64 subclass is no id
+            d = seq[i] = int(d)
         if isinstance(d, bool) or not isinstance(d, (str, int)):
             raise InvalidType(f"device_ids[{i}] must be a str or an int (got {shown(d)})")
         if isinstance(d, str):

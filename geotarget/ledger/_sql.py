@@ -51,11 +51,11 @@ from geotarget.ledger._model import (
     Incident,
     IncidentState,
     Transition,
+    at_micros,
     canonical_text,
     check_token,
     device_batch,
     from_micros,
-    micros,
     stored_claims,
 )
 from geotarget.ledger._store import DEFAULT_LEASE as DEFAULT_LEASE  # targeting.py imports it here
@@ -605,7 +605,7 @@ class SqlStore(StoreBase):
     def expire(self, incident: str, *, at: datetime, version: str | None = None) -> bool:
         """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""
         key = check_token("incident", incident)
-        at_us = micros("at", at)
+        at_us = at_micros(at)
         only = () if version is None else (check_token("version", version),)
         with self._tx(durable=True) as cur:
             cur.execute(

@@ -28,13 +28,13 @@ from geotarget.ledger._model import (
     DeliveryKind,
     DeviceIds,
     IdArray,
+    at_micros,
     canonical_text,
     check_token,
     device_batch,
     empty_claims,
     from_micros,
     lease_micros,
-    micros,
     shown,
 )
 
@@ -86,7 +86,7 @@ def admit_behind(
     admits as usual and returns ``on_disk`` done.
     """
     if isinstance(ledger, StoreBase):
-        return ledger._admit_behind(alert, micros("at", at), lease_micros(lease), may_act_for)
+        return ledger._admit_behind(alert, at_micros(at), lease_micros(lease), may_act_for)
     return ledger.admit(alert, at=at, lease=lease, may_act_for=may_act_for), _on_disk
 
 
@@ -177,7 +177,7 @@ class StoreBase(abc.ABC):
         """See :meth:`geotarget.ledger.DeliveryLedger.claim`."""
         key = check_token("incident", incident)
         vid = check_token("version", version)
-        at_us = micros("at", at)
+        at_us = at_micros(at)
         lease_us = lease_micros(lease)
         batch = device_batch(device_ids)
         status, positions = self._claim(key, vid, batch, at_us, lease_us)
@@ -195,7 +195,7 @@ class StoreBase(abc.ABC):
 
     def confirm(self, keys: DeviceIds, *, at: datetime) -> Confirmation:
         """See :meth:`geotarget.ledger.DeliveryLedger.confirm`."""
-        at_us = micros("at", at)
+        at_us = at_micros(at)
         arr, first, groups, devices = parse_keys(keys)
         state = np.full(arr.size, -1, dtype=np.int8)
         # Each group's rows in input order, from one sort: a comparison of every key with
@@ -234,7 +234,7 @@ class StoreBase(abc.ABC):
     ) -> Confirmation:
         """See :meth:`geotarget.ledger.DeliveryLedger.confirm_devices`."""
         key = check_token("incident", incident)
-        at_us = micros("at", at)
+        at_us = at_micros(at)
         if not isinstance(kind, DeliveryKind):
             raise InvalidType(
                 f"kind must be a DeliveryKind (DeliveryKind.ALERT or DeliveryKind.RETRACTION), "
@@ -252,13 +252,13 @@ class StoreBase(abc.ABC):
 
     def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
         """See :meth:`geotarget.ledger.DeliveryLedger.due`."""
-        return self._due(micros("at", at), check_limit(limit))
+        return self._due(at_micros(at), check_limit(limit))
 
     def redeliver(
         self, at: datetime, *, lease: timedelta = DEFAULT_LEASE, limit: int | None = None
     ) -> list[Claims]:
         """See :meth:`geotarget.ledger.DeliveryLedger.redeliver`."""
-        at_us = micros("at", at)
+        at_us = at_micros(at)
         until = at_us + lease_micros(lease)
         return self._redeliver(at_us, until, check_limit(limit))
 
@@ -268,7 +268,7 @@ class StoreBase(abc.ABC):
         """See :meth:`geotarget.ledger.DeliveryLedger.retract`."""
         key = check_token("incident", incident)
         vid = check_token("version", version)
-        return self._retract(key, vid, micros("at", at), lease_micros(lease))
+        return self._retract(key, vid, at_micros(at), lease_micros(lease))
 
     def admit(
         self,
@@ -279,7 +279,7 @@ class StoreBase(abc.ABC):
         may_act_for: Callable[[str, str], bool] | None = None,
     ) -> Admission:
         """See :meth:`geotarget.ledger.DeliveryLedger.admit`."""
-        return self._admit(alert, micros("at", at), lease_micros(lease), may_act_for)
+        return self._admit(alert, at_micros(at), lease_micros(lease), may_act_for)
 
     def _admit_behind(
         self,
