@@ -143,7 +143,7 @@ def number(
         rule += f" {'and ' if gt is not None or ge is not None else ''}<= {_plain(le)}"
     if isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name} must be {rule}, not a bool (got {value!r})")
-    if not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_number(value):
         raise InvalidType(f"{name} must be {rule} (got {typed(value)})")
     try:
         x = float(value)
@@ -173,16 +173,33 @@ def as_float(value: int | float | np.integer[Any] | np.floating[Any]) -> float:
         return math.inf if value > 0 else -math.inf
 
 
+def _number_type(t: type) -> bool:
+    return issubclass(t, (int, float, np.integer, np.floating)) and not issubclass(
+        t, (bool, np.bool_, np.timedelta64)
+    )
+
+
+def is_number(value: object) -> TypeGuard[int | float | np.integer[Any] | np.floating[Any]]:
+    """Whether ``value`` is an int or a float (numpy's too), not a bool nor a ``timedelta64``.
+
+    numpy's ``timedelta64`` is an integer type to ``isinstance``, but ``int()`` and ``float()``
+    of one raise TypeError: it is a duration, never a number geotarget reads.
+    """
+    return _number_type(type(value))
+
+
+def is_integer(value: object) -> TypeGuard[int | np.integer[Any]]:
+    """Whether ``value`` is an int (numpy's too), not a bool nor a ``timedelta64``."""
+    return is_number(value) and isinstance(value, (int, np.integer))
+
+
 def only_numbers(values: Iterable[object]) -> bool:
-    """Whether every value is an int or a float (numpy's too) and none is a bool.
+    """Whether every value is a number (:func:`is_number`).
 
     One set of the values' types, so a long ring costs one C-level pass: numpy would read
     ``True`` as 1.0 and ``"18.0"`` (through shapely) as 18.0 without a word.
     """
-    return all(
-        t is not bool and t is not np.bool_ and issubclass(t, (int, float, np.integer, np.floating))
-        for t in set(map(type, values))
-    )
+    return all(_number_type(t) for t in set(map(type, values)))
 
 
 def bools_among_numbers(value: object, arr: npt.NDArray[Any]) -> bool:
@@ -222,7 +239,7 @@ def shown(value: object, limit: int = SHOWN_CHARS) -> str:
     >>> shown("x" * 1000)[-30:]
     'xxxxxxxx... (1,002 characters)'
     """
-    if isinstance(value, (int, np.integer)) and abs(int(value)) >= 10**20:
+    if isinstance(value, (int, np.integer)) and is_number(value) and abs(int(value)) >= 10**20:
         magnitude = abs(int(value))
         digits = int(magnitude.bit_length() * math.log10(2)) + 1  # exact or one too many
         if 10 ** (digits - 1) > magnitude:

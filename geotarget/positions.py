@@ -50,6 +50,8 @@ from geotarget._validate import (
     aware_us,
     bools_among_numbers,
     coarse_degrees,
+    is_integer,
+    is_number,
     iterable,
     nul_rows,
     only_numbers,
@@ -152,9 +154,7 @@ def _max_age(value: object) -> dt.timedelta | None:
 def _bounded(name: str, value: object, upper: int) -> float:
     """``value`` as a float in ``[0, upper]``; a bool, a non-number or NaN is refused."""
     rule = f"{name} must be a finite number >= 0 and <= {upper}"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
+    if not is_number(value):
         raise InvalidType(f"{rule} (got {type(value).__name__} {shown(value)})")
     x = as_float(value)
     if not (0.0 <= x <= upper):
@@ -324,7 +324,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     else:
         seq = list(value)
         kinds = {type(i) for i in seq}
-        if kinds and kinds <= {str, np.str_}:
+        if kinds and all(issubclass(k, str) for k in kinds):  # (np.str_, StrEnum too)
             given = np.fromiter(map(len, seq), dtype=np.int64, count=len(seq))
             _check_id_lengths(given, seq)
             arr = np.array(seq, dtype=np.str_)
@@ -335,7 +335,8 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
                     f"ids must be texts without NUL (got {shown(seq[cut[0]])} at {_rows_text(cut)})"
                 )
         elif kinds and all(
-            issubclass(k, (int, np.integer)) and not issubclass(k, (bool, np.bool_)) for k in kinds
+            issubclass(k, (int, np.integer)) and not issubclass(k, (bool, np.bool_, np.timedelta64))
+            for k in kinds
         ):
             try:
                 arr = np.array(seq, dtype=np.int64)
@@ -386,7 +387,7 @@ def _id_family(value: object) -> str | None:
     """``"str"`` or ``"int"`` for an id's type (numpy's included), None for any other."""
     if isinstance(value, (str, np.str_)):
         return "str"
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+    if is_integer(value):
         return "int"
     return None
 

@@ -162,6 +162,32 @@ def test_datetimes_must_be_aware_and_whole_seconds() -> None:
         alert(sent="2026-05-04T12:00:00+00:00")
 
 
+class _NoInstant(datetime):
+    """A datetime of no instant, as pandas' ``NaT`` is: its offset cannot be asked."""
+
+    def utcoffset(self) -> timedelta | None:
+        raise ValueError("NaTType does not support utcoffset")
+
+
+def test_a_time_of_no_instant_or_one_the_clocks_skip_is_refused() -> None:
+    """``pandas.NaT`` raised ValueError from ``utcoffset``; a skipped wall time was accepted.
+
+    02:30 on the night Stockholm's clocks jump from 02:00 to 03:00 names no instant (Python
+    reads it as 03:30); the Targeter and the stores refuse it, and so does the alert model.
+    """
+    from zoneinfo import ZoneInfo
+
+    with pytest.raises(InvalidType, match=r"^sent must be a datetime of an instant \(got "):
+        alert(sent=_NoInstant(2026, 5, 4, 12, 0, tzinfo=timezone.utc))
+    skipped = datetime(2024, 3, 31, 2, 30, tzinfo=ZoneInfo("Europe/Stockholm"))
+    with pytest.raises(
+        InvalidAlert, match=r"^onset must be a real clock reading: 2024-03-31T02:30"
+    ):
+        info(onset=skipped)
+    kept = datetime(2024, 3, 31, 3, 30, tzinfo=ZoneInfo("Europe/Stockholm"))
+    assert info(onset=kept).onset == kept
+
+
 def test_expires_may_equal_or_precede_onset_as_in_cap() -> None:
     """CAP sets no order on onset, effective and expires: such a block is kept, never active."""
     assert info(onset=T0, expires=T0).expires == T0

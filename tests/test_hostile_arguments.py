@@ -40,6 +40,12 @@ from geotarget.matcher import AreaIndex
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
 
 AT = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
+
+
+class _Text(str):
+    """A str subclass (as enum.StrEnum members are)."""
+
+
 HOSTILE: list[Any] = [
     None, "x", b"x", 5, 5.5, float("nan"), -1, [], {}, (1, 2), dt.datetime(2024, 1, 1),
     np.array([1.0]), np.array([[1.0]]), object(), True, ["a", 1], [None],
@@ -47,6 +53,8 @@ HOSTILE: list[Any] = [
     np.array(1.0), np.array("x"),  # 0-d: an Iterable to isinstance, but iterating one raises
     np.array([], dtype=object),  # no truth value: `value or default` raises ValueError
     10**5000, [10**5000],  # Python refuses to show it as text (ValueError); float() overflows
+    # A numpy integer to isinstance whose int() and float() raise TypeError; a str subclass.
+    np.timedelta64(5, "s"), [np.timedelta64(5, "s")], _Text("x"), [_Text("x")],
 ]  # fmt: skip
 
 

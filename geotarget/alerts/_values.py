@@ -259,12 +259,24 @@ def check_time(name: str, value: object) -> datetime:
     """A timezone-aware datetime CAP can carry: whole seconds, whole-minute offset."""
     if not isinstance(value, datetime):
         raise InvalidType(f"{name} must be a datetime (got {type(value).__name__} {shown(value)})")
-    offset = value.utcoffset()
+    try:
+        offset = value.utcoffset()
+    except (TypeError, ValueError):  # pandas' NaT, a datetime subclass of no instant
+        raise InvalidType(
+            f"{name} must be a datetime of an instant (got {type(value).__name__} "
+            f"{shown(value)})"
+        ) from None
     if offset is None:
         raise InvalidAlert(
             f"{name} must be timezone-aware (got naive {value.isoformat()}; "
             "add tzinfo, e.g. datetime.timezone.utc)"
         )
+    if type(value.tzinfo) is not timezone:  # a zone's wall time may be one its clocks skip
+        from geotarget.rollout._time import wall_time_problem
+
+        problem = wall_time_problem(value)
+        if problem is not None:  # Python would read it an hour later than its wall time says
+            raise InvalidAlert(f"{name} must be a real clock reading: {problem}")
     if value.microsecond:
         raise InvalidAlert(
             f"{name} must have whole seconds: CAP has no fractional seconds "

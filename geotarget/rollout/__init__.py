@@ -41,7 +41,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import as_float, iterable, shown
+from geotarget._validate import as_float, is_number, iterable, shown
 from geotarget.alerts._values import tuple_of
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem, UnknownCode
 from geotarget.rollout import _canary, _decision, _io, _report, _time
@@ -228,9 +228,7 @@ class Phase:
         for code in codes:
             if not isinstance(code, str):
                 raise InvalidType(f"regions must hold str codes (got {type(code).__name__})")
-        if isinstance(percentage, (bool, np.bool_)) or not isinstance(
-            percentage, (int, float, np.integer, np.floating)
-        ):
+        if not is_number(percentage):
             raise InvalidType(
                 f"percentage must be a number in [0, 100] (got {type(percentage).__name__} "
                 f"{_shown(percentage)})"

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import shown, unmasked
+from geotarget._validate import is_integer, shown, unmasked
 from geotarget.errors import InvalidInput, InvalidType
 
 BUCKETS = 10_000
@@ -71,7 +71,7 @@ def hashes(device_ids: Any, salt: str, kind: str) -> npt.NDArray[np.uint64]:
     arr = device_ids if isinstance(device_ids, np.ndarray) else np.asarray(device_ids, dtype=object)
     if arr.ndim == 0 and arr.dtype.kind == "O":
         one = arr.item()
-        if isinstance(one, (bool, np.bool_)) or not isinstance(one, (str, bytes, int, np.integer)):
+        if not (isinstance(one, (str, bytes)) or is_integer(one)):
             # numpy holds a generator, a set or a mapping as one object: name it, not "[0]"
             raise InvalidType(
                 "device_ids must be a device id (a str or an int) or a sequence or array of "
@@ -145,7 +145,7 @@ def _text_hashes(
 def _object_hashes(ids: list[Any], salt: str, kind: str) -> npt.NDArray[np.uint64]:
     """Hashes of a list of str, bytes and int ids (a mix is fine: identity is canonical text)."""
     is_text = [isinstance(i, (str, bytes)) for i in ids]
-    is_int = [isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in ids]
+    is_int = [is_integer(i) for i in ids]
     other = [k for k in range(len(ids)) if not is_text[k] and not is_int[k]]
     if other:
         k = other[0]
