@@ -13,7 +13,7 @@ import math
 import numbers
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -177,6 +177,30 @@ def _number_type(t: type) -> bool:
     return issubclass(t, (int, float, np.integer, np.floating)) and not issubclass(
         t, (bool, np.bool_, np.timedelta64)
     )
+
+
+class ReadOnly(Mapping[str, Any]):
+    """A read-only mapping (a module constant's, a value object's), picklable and deep-copyable.
+
+    (A ``MappingProxyType`` is read-only too, but neither pickles nor deep-copies.)
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return repr(self._items)
 
 
 def is_number(value: object) -> TypeGuard[int | float | np.integer[Any] | np.floating[Any]]:

@@ -84,6 +84,7 @@ from typing import Any
 
 import attrs
 
+from geotarget._validate import ReadOnly
 from geotarget.alerts import Alert, AlertArea, Info
 from geotarget.alerts._values import (
     KIND_CODE,
@@ -109,7 +110,7 @@ from geotarget.errors import InvalidAlert, InvalidInput, InvalidPolicy, InvalidT
 from geotarget.kinds import Kind, RecognitionRule, Recognizer
 from geotarget.positions import LocationRule, StaleRule
 from geotarget.rollout import DEFAULT_SALT, KindRollout, Phase, RolloutPolicy
-from geotarget.sweden import _ReadOnly, pilot_policy
+from geotarget.sweden import pilot_policy
 from geotarget.targeting import KindRules
 
 __all__ = [
@@ -225,7 +226,7 @@ RECOGNITION = Recognizer(
 #: and is guarded at 2,000 km² and 600,000 recipients. Fresh fixes are at most an hour old. No
 #: kind tells devices without a fix: they could be anywhere. Read-only (every Targeter built
 #: without ``location_rules`` uses it): build your own mapping from it, ``dict(KIND_RULES)``.
-KIND_RULES: Mapping[str, KindRules] = _ReadOnly(
+KIND_RULES: Mapping[str, KindRules] = ReadOnly(
     {
         EXPLOSION.name: KindRules(
             location=LocationRule(max_age=dt.timedelta(hours=1)),

@@ -17,12 +17,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from geotarget import _policy_sections
+from geotarget._validate import ReadOnly
 from geotarget.errors import InvalidPolicy, InvalidType, Problem
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer, location_rules_from_dict
@@ -51,7 +51,7 @@ def _frozen_rules(rules: Mapping[str, KindRules]) -> Mapping[str, KindRules]:
             "location_rules must be a mapping of kind name to KindRules "
             f"(got {type(rules).__name__})"
         )
-    return MappingProxyType(dict(rules))
+    return ReadOnly(rules)
 
 
 @attrs.frozen

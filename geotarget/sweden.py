@@ -37,7 +37,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
@@ -45,7 +45,7 @@ import numpy as np
 import shapely
 
 from geotarget import _regions_io
-from geotarget._validate import FloatArray, number, shown
+from geotarget._validate import FloatArray, ReadOnly, number, shown
 from geotarget.errors import InvalidInput, InvalidRegions, InvalidType
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import RolloutPolicy, nationwide
@@ -87,34 +87,10 @@ BOUNDARY_TOLERANCE_M = 60.0
 SWEDEN_ENVELOPE = (10.0, 55.0, 24.5, 69.5)
 
 
-class _ReadOnly(Mapping[str, Any]):
-    """A module constant's mapping: read-only, yet picklable and deep-copyable like a dict.
-
-    (A ``MappingProxyType`` is read-only too, but neither pickles nor deep-copies.)
-    """
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Mapping[str, Any]) -> None:
-        self._items = dict(items)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._items[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return repr(self._items)
-
-
 #: The seven police regions since 2015: code → (name, county codes). Source: Brå, "Nu delas
 #: anmälda brott in i regioner" (2015-02-12); Region Stockholm includes Gotland. Read-only: the
 #: built-in police regions are made from it when first asked for.
-POLICE_REGIONS: Mapping[str, tuple[str, tuple[str, ...]]] = _ReadOnly(
+POLICE_REGIONS: Mapping[str, tuple[str, tuple[str, ...]]] = ReadOnly(
     {
         "PR-BERGSLAGEN": ("Region Bergslagen", ("17", "18", "20")),
         "PR-MITT": ("Region Mitt", ("03", "19", "21")),

@@ -353,6 +353,23 @@ def test_a_loaded_policy_file_is_hashable() -> None:
     assert first == again and hash(first) == hash(again) and len({first, again}) == 1
 
 
+def test_a_loaded_policy_file_pickles_and_copies_as_it_was() -> None:
+    """A policy crosses to a worker process (pickle) and copies, still read-only.
+
+    Its location rules were a mapping proxy, which neither pickles nor deep-copies: a service
+    handing its policy to a process pool got "cannot pickle 'mappingproxy' object".
+    """
+    import copy
+    import pickle
+
+    first = load_policy(Path("docs/examples/pilot_policy.toml"))
+    for again in (pickle.loads(pickle.dumps(first)), copy.deepcopy(first), copy.copy(first)):
+        assert again == first and hash(again) == hash(first)
+        assert dict(again.location_rules) == dict(first.location_rules)
+        with pytest.raises(TypeError):
+            again.location_rules["explosion"] = None  # type: ignore[index]
+
+
 @pytest.mark.parametrize("reader", [RolloutPolicy.from_toml, RolloutPolicy.from_json])
 def test_the_rollout_readers_read_a_file_up_to_four_mebibytes(reader: Any, tmp_path: Path) -> None:
     """A 256 MiB file named by mistake is refused after 4 MiB, as load_policy refuses it.

@@ -263,8 +263,7 @@ def check_time(name: str, value: object) -> datetime:
         offset = value.utcoffset()
     except (TypeError, ValueError):  # pandas' NaT, a datetime subclass of no instant
         raise InvalidType(
-            f"{name} must be a datetime of an instant (got {type(value).__name__} "
-            f"{shown(value)})"
+            f"{name} must be a datetime of an instant (got {type(value).__name__} {shown(value)})"
         ) from None
     if offset is None:
         raise InvalidAlert(
