@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from service_helpers import service_module
 from starlette.testclient import TestClient
 
 from geotarget import Circle, alerts, cap
@@ -20,14 +20,7 @@ SERGELS_TORG = (18.06528, 59.3325)
 
 
 def _service() -> Any:
-    where = Path(__file__).resolve().parents[1] / "examples" / "service" / "app.py"
-    if not where.exists():
-        pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
-    spec = importlib.util.spec_from_file_location("_geotarget_service", where)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return service_module("app.py", "_geotarget_service")
 
 
 def _alert(identifier: str = "SE-POL-1", **kw: Any) -> str:

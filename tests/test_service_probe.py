@@ -7,7 +7,6 @@ Each test runs the service as ``uvicorn --factory examples.service.app:app`` in 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import os
 import socket
 import subprocess
@@ -17,28 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from service_helpers import SERVICE, service_module
 from starlette.testclient import TestClient
 
 from geotarget.errors import InvalidInput, StoreError
 from geotarget.ledger import SQLiteLedger
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = ROOT / "examples" / "service" / "app.py"
 AT = dt.datetime(2026, 5, 4, 21, 30, tzinfo=dt.timezone.utc)
 
 
 def _service() -> Any:
-    if not APP.exists():
-        pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
-    spec = importlib.util.spec_from_file_location("_geotarget_service_probe", APP)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return service_module("app.py", "_geotarget_service_probe")
 
 
 def _uvicorn(sock: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    if not APP.exists():
+    if not (SERVICE / "app.py").exists():
         pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
     return subprocess.Popen(
         [
@@ -230,14 +223,7 @@ def test_a_body_that_stops_arriving_is_a_408_and_gives_back_its_bytes(tmp_path: 
 
 
 def _load() -> Any:
-    where = ROOT / "examples" / "service" / "load.py"
-    if not where.exists():
-        pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
-    spec = importlib.util.spec_from_file_location("_geotarget_service_load_probe", where)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return service_module("load.py", "_geotarget_service_load_probe")
 
 
 @pytest.mark.parametrize(
