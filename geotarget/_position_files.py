@@ -581,19 +581,36 @@ def _iso_column(texts: npt.NDArray[np.str_]) -> npt.NDArray[np.datetime64] | Non
     fit (another layout, an invalid date, a time without an offset, epoch seconds): the caller
     reads the cells one by one.
     """
+    read = _by_layout(texts, _iso_layout)
+    if read is None:
+        return None
+    known, micro = read
+    return np.where(known, micro.astype("datetime64[us]"), np.datetime64("NaT", "us"))
+
+
+def _by_layout(
+    texts: npt.NDArray[np.str_],
+    layout: Callable[[npt.NDArray[np.uint32], str], npt.NDArray[np.int64] | None],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]] | None:
+    """Which cells are not empty, and each one's microseconds as ``layout`` reads them.
+
+    The cells of each length are read at once, as an array of code points, by
+    ``layout(codes, template)`` in the layout of the first of them (a few layouts: a loop over
+    them). None when every cell is empty or ``layout`` refuses the cells of some length.
+    """
     lengths = np.char.str_len(texts) if texts.size else np.zeros(0, dtype=np.int64)
     known = lengths > 0
     if not known.any():
         return None
     codes = texts.view(np.uint32).reshape(texts.size, texts.dtype.itemsize // 4)
     micro = np.zeros(texts.size, dtype=np.int64)
-    for length in np.unique(lengths[known]).tolist():  # a few layouts (a loop over them)
+    for length in np.unique(lengths[known]).tolist():
         rows = np.flatnonzero(lengths == length)
-        got = _iso_layout(codes[rows, :length], str(texts[rows[0]]))
+        got = layout(codes[rows, :length], str(texts[rows[0]]))
         if got is None:
             return None
         micro[rows] = got
-    return np.where(known, micro.astype("datetime64[us]"), np.datetime64("NaT", "us"))
+    return known, micro
 
 
 #: The naive datetime of the epoch, for placing wall hours in a zone.
@@ -614,23 +631,10 @@ def _zoned_column(
     hour) or an instant lies outside the years 1970 to 9999: the caller then reads every cell
     by :func:`_parse_time`, which gives the same instants and names the rule a cell breaks.
     """
-    lengths = np.char.str_len(texts) if texts.size else np.zeros(0, dtype=np.int64)
-    known = lengths > 0
-    if not known.any():
+    read = _by_layout(texts, _wall_layout)
+    if read is None:
         return None
-    codes = texts.view(np.uint32).reshape(texts.size, texts.dtype.itemsize // 4)
-    wall = np.zeros(texts.size, dtype=np.int64)
-    for length in np.unique(lengths[known]).tolist():
-        rows = np.flatnonzero(lengths == length)
-        template = str(texts[rows[0]])
-        m = _ISO_DATETIME.fullmatch(template)
-        if m is None or m.group(4) is None or m.group(8) is not None:
-            return None  # a date alone, or a time with an offset among them
-        utc_mark = np.full((rows.size, 1), ord("Z"), dtype=np.uint32)
-        got = _iso_layout(np.hstack([codes[rows, :length], utc_mark]), template + "Z")
-        if got is None:
-            return None
-        wall[rows] = got
+    known, wall = read
     hours, inverse = np.unique(wall[known] // _HOUR_US, return_inverse=True)
     offsets = np.empty(hours.size, dtype=np.int64)
     for k, hour in enumerate(hours.tolist()):
@@ -647,6 +651,15 @@ def _zoned_column(
     out = np.full(texts.size, np.datetime64("NaT", "us"))
     out[known] = utc.astype("datetime64[us]")
     return out
+
+
+def _wall_layout(codes: npt.NDArray[np.uint32], template: str) -> npt.NDArray[np.int64] | None:
+    """:func:`_iso_layout` of wall times without an offset, as if written in UTC (or None)."""
+    m = _ISO_DATETIME.fullmatch(template)
+    if m is None or m.group(4) is None or m.group(8) is not None:
+        return None  # a date alone, or a time with an offset among them
+    utc_mark = np.full((codes.shape[0], 1), ord("Z"), dtype=np.uint32)
+    return _iso_layout(np.hstack([codes, utc_mark]), template + "Z")
 
 
 def _times(
