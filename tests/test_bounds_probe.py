@@ -257,3 +257,22 @@ def test_the_estimate_of_a_polygon_tested_transposed_counts_its_second_shape() -
     assert polygons.point_shape(comb)[1] and not polygons.point_shape(turned)[1]
     extra = _estimated_bytes(Area([comb])) - _estimated_bytes(Area([turned]))
     assert extra == 64 * len(ring)  # a prepared GEOS shape: ~64 bytes a vertex
+
+
+def test_parts_alike_in_size_and_start_are_not_taken_for_equal() -> None:
+    """Parts are told apart by ring sizes and first vertex, then compared whole where those meet.
+
+    Two different triangles from one vertex both count; an equal copy of either does not.
+    """
+    from geotarget import matcher
+
+    a = Polygon([(18.0, 59.0), (18.1, 59.0), (18.0, 59.1)])
+    b = Polygon([(18.0, 59.0), (18.2, 59.0), (18.0, 59.1)])
+    again = Polygon([(18.1, 59.0), (18.0, 59.1), (18.0, 59.0)])  # a, from another vertex
+    assert a.exterior[0] == b.exterior[0] and len(a.exterior) == len(b.exterior)
+    assert matcher._distinct((a, b)) == (a, b)
+    assert matcher._distinct((a, b, again, Circle(18.0, 59.0, 10.0))) == (
+        a,
+        b,
+        Circle(18.0, 59.0, 10.0),
+    )
