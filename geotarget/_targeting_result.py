@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import shown
+from geotarget._validate import is_integer, shown
 from geotarget.errors import InvalidInput, Problem
 from geotarget.ledger._batch import split_canonical
 from geotarget.ledger._model import Claims
@@ -414,17 +414,10 @@ def _age_text(age: dt.timedelta) -> str:
     return f"{seconds:g} s"
 
 
-def _shown_id(device_id: object) -> str:
-    """``shown``, which cannot take numpy's timedelta64 (an np.integer whose int() fails)."""
-    return repr(device_id) if isinstance(device_id, np.timedelta64) else shown(device_id)
-
-
 def _same_device(ids: npt.NDArray[Any], device_id: object) -> npt.NDArray[np.bool_]:
     """Which of ``ids`` are ``device_id``, by canonical text (``1`` is ``"1"``)."""
-    if isinstance(device_id, (bool, np.timedelta64)) or not isinstance(
-        device_id, (str, int, np.integer, np.str_)
-    ):  # (numpy's timedelta64 is an np.integer, but no id)
-        raise InvalidInput(f"device_id must be a str or an int (got {_shown_id(device_id)})")
+    if not (isinstance(device_id, str) or is_integer(device_id)):
+        raise InvalidInput(f"device_id must be a str or an int (got {shown(device_id)})")
     if ids.dtype.kind == "U":
         try:
             text = str(device_id)

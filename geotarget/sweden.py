@@ -45,7 +45,7 @@ import numpy as np
 import shapely
 
 from geotarget import _regions_io
-from geotarget._validate import FloatArray, ReadOnly, number, shown
+from geotarget._validate import FloatArray, ReadOnly, is_integer, number, shown
 from geotarget.errors import InvalidInput, InvalidRegions, InvalidType
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import RolloutPolicy, nationwide
@@ -506,12 +506,8 @@ def synthetic_population(n: int, seed: int = 0) -> tuple[FloatArray, FloatArray]
     """
     checked: tuple[tuple[str, object], ...] = (("n", n), ("seed", seed))
     for name, value in checked:
-        # numpy's timedelta64 is an np.integer, but no count: int() of it fails
-        if isinstance(value, (bool, np.bool_, np.timedelta64)) or not isinstance(
-            value, (int, np.integer)
-        ):
-            shown_ = repr(value) if isinstance(value, np.timedelta64) else shown(value)
-            raise InvalidType(f"{name} must be an int (got {type(value).__name__} {shown_})")
+        if not is_integer(value):  # (not a bool, nor numpy's timedelta64)
+            raise InvalidType(f"{name} must be an int (got {type(value).__name__} {shown(value)})")
     number("n", n, ge=0, le=_MAX_N, error=InvalidInput)
     if seed < 0:
         raise InvalidInput(f"seed must be an int >= 0 (got {seed})")

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget import _sorted
-from geotarget._validate import iterable, surrogate_rows
+from geotarget._validate import is_integer, iterable, surrogate_rows
 from geotarget.errors import InvalidInput
 from geotarget.ledger._model import Confirmation, DeviceIds, IdArray, shown
 
@@ -389,11 +389,7 @@ def check_limit(limit: int | None) -> int | None:
     """
     if limit is None:
         return None
-    if (
-        isinstance(limit, (bool, np.bool_, np.timedelta64))
-        or not isinstance(limit, (int, np.integer))
-        or not 1 <= limit <= MAX_LIMIT
-    ):
+    if not is_integer(limit) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(
             f"limit must be an int >= 1 and <= 2**63 - 1 (a store's 64-bit integer), or None "
             f"(got {shown(limit)})"

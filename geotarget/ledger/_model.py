@@ -11,7 +11,14 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import LONE_SURROGATE, iterable, nul_rows, surrogate_rows, unmasked
+from geotarget._validate import (
+    LONE_SURROGATE,
+    is_integer,
+    iterable,
+    nul_rows,
+    surrogate_rows,
+    unmasked,
+)
 from geotarget._validate import shown as shown_value
 from geotarget.errors import InvalidInput, InvalidType
 from geotarget.rollout._time import wall_time_problem
@@ -97,9 +104,6 @@ def shown(value: object, limit: int = 80) -> str:
     """
     if isinstance(value, str) and len(value) > limit:
         return f"{value[:limit]!r}… ({len(value):,} characters)"
-    if isinstance(value, (np.timedelta64, np.datetime64)):
-        # numpy's timedelta64 is an np.integer whose int() fails: shown as numpy writes it
-        return repr(value)
     text = shown_value(value)  # (it names a container holding a huge int by its type)
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
@@ -221,15 +225,11 @@ def _refuse_bad_text(arr: npt.NDArray[np.str_]) -> None:
             raise InvalidInput(f"device_ids[{row}] {rule} (got {shown(str(arr[row]))})")
 
 
-#: numpy's timedelta64 subclasses numpy.integer at run time (not in numpy's type stubs).
-_TIMEDELTA64: type = np.timedelta64
-
-
 def _from_list(seq: list[Any]) -> IdArray:
     strs = False
     ints = False
     for i, d in enumerate(seq):
-        if isinstance(d, np.integer) and not isinstance(d, _TIMEDELTA64):
+        if isinstance(d, np.integer) and is_integer(d):
             # a numpy integer is an int (``list(ids)`` of an int array, as a numpy array is);
             # its timedelta64 subclass is no id
             d = seq[i] = int(d)
