@@ -15,7 +15,8 @@ Scenarios, each peer's answer checked equal to geotarget's:
   places and several rounds (see ``_harness.medians``); the gates hold issue 13's bars (2× for
   the small circles, 3× for 10 km circles and municipalities) in every mode.
 * adversarial areas: a 1,000-circle area, a 1e-8° sliver, a dense ring, 1,000 polygons, a
-  polygon repeated 10,000 times and a 20,000-tooth comb, each under a 0.5 s budget;
+  polygon repeated 10,000 times, a 20,000-tooth comb and a 1,000-spike star, each under a
+  0.5 s budget;
 * points → areas: 200,000 positions against 1,000 active alert areas (40,000 in quick mode);
 * one point → areas, per call;
 * building the index over 1.2 M positions (``_population.py``);
@@ -448,6 +449,22 @@ def comb() -> Area:
     return Area([Polygon(np.r_[ring, ring[:1]])])
 
 
+def star() -> Area:
+    """A star of 1,000 spikes 0.2° long and ~1e-4° wide at Stockholm C (2,001 vertices).
+
+    Rays along a parallel or a meridian near its centre meet some 600 edges either way: 0.8 s
+    at 1.2 M devices, before such polygons were tested in a crossing grid.
+    """
+    x, y = STOCKHOLM_C
+    k = math.cos(math.radians(y))
+    ring = []
+    for i in range(1_000):
+        a, b = 2 * math.pi * i / 1_000, 2 * math.pi * (i + 0.5) / 1_000
+        ring.append((x + 1e-4 * math.cos(a) / k, y + 1e-4 * math.sin(a)))
+        ring.append((x + 0.2 * math.cos(b) / k, y + 0.2 * math.sin(b)))
+    return Area([Polygon(ring)])
+
+
 #: An adversarial area must answer within this many seconds at 1.2 M devices.
 ADVERSARIAL_BUDGET_S = 0.5
 
@@ -510,10 +527,12 @@ def _adversarial_scenarios(
             Gate(name, "geotarget, first query", "budget", 1.0, f"≤ {ADVERSARIAL_BUDGET_S} s")
         )
     # Areas whose cost once grew with a product of their sizes (issue 13's bound), timed alone:
-    # the polygon peer takes seconds on the comb (its ray meets every tooth).
+    # the polygon peer takes seconds on the comb (its ray meets every tooth) and nearly one on
+    # the star (its ray meets hundreds of spikes).
     for name, make in (
         ("a polygon repeated 10,000 times", repeated_polygon),
         ("20,000-tooth comb", comb),
+        ("1,000-spike star", star),
     ):
         got = medians([(make, polygon_peer)], rounds, {"geotarget": _ours_on})
         _report_fresh(report, name, got, POLY_PEER, 0.0)

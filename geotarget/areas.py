@@ -26,7 +26,7 @@ import shapely.affinity
 import shapely.geometry as sg
 
 from geotarget import _geodesy, _geos
-from geotarget._index import frames, polygons
+from geotarget._index import crossing, frames, polygons
 from geotarget._validate import (
     BoolArray,
     FloatArray,
@@ -1278,7 +1278,10 @@ def _estimated_bytes(area: Area) -> int:
     margin or an exact classification needed them, per vertex densified to 0.001°: its metric
     frame (~48 bytes), its lon/lat and last-piece flag (17), and the same vertices on the
     tangent plane (32) with the distance kernel's rows (40). A polygon whose points GEOS tests
-    transposed (a comb of north-south teeth) holds a second prepared shape (~64 a vertex).
+    transposed (a comb of north-south teeth) holds a second prepared shape (~64 a vertex); one
+    whose edges crowd every parallel and meridian (a star of long, thin spikes) holds a
+    :class:`~geotarget._index.crossing.CrossingGrid`
+    (:func:`~geotarget._index.crossing.estimated_bytes`).
     """
     total = 0
     for part in area.parts:
@@ -1291,4 +1294,6 @@ def _estimated_bytes(area: Area) -> int:
         total += 1024 + 208 * vertices + 137 * int(dense)
         if polygons.transposes(part):
             total += 64 * vertices
+        if polygons.crowded(part):
+            total += crossing.estimated_bytes(polygons.edges(part), polygons.bounds(part))
     return total

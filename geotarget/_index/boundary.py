@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from geotarget import _geodesy, _geos
 from geotarget._index.frames import ring_edges
-from geotarget._index.segments import cell_index, floor_clipped
+from geotarget._index.segments import cell_index, piece_cells
 from geotarget._validate import BoolArray, FloatArray
 from geotarget.areas import Circle, Polygon
 
@@ -44,12 +44,6 @@ IntArray = npt.NDArray[np.intp]
 MAX_CELLS = 1 << 18
 #: Most ring pieces cut for one grid (the grid coarsens to stay under it).
 MAX_PIECES = 1 << 17
-_EPS = 1e-4
-
-
-#: The longest ring piece :func:`marked_cells` cuts, in cells: short enough that a piece's box,
-#: widened by ``_EPS`` cell each side, spans at most two cells in each axis.
-_PIECE = 1.0 - 4 * _EPS
 
 
 def marked_cells(
@@ -66,52 +60,11 @@ def marked_cells(
 ) -> BoolArray:
     """Cells of an ``ny × nx`` grid that edges may pass through (see the module docstring).
 
-    In cell units (``(x - x0) / cw``, as :func:`~geotarget._index.segments.cell_index`
-    computes it), each edge is cut into ``max(ceil(max(|dx|, |dy|) / _PIECE), 1)`` pieces, so
-    the pieces number at most the edges plus the edges' total extent in cells. A boundary
-    point's cell coordinates lie on its edge's, up to rounding relative to at most
-    :data:`MAX_CELLS` cells (below 1e-9 cell), so within ``_EPS`` cell of one of its pieces; a
-    piece's box so widened spans at most two cells per axis, and its (up to) four corner cells
-    are marked.
+    Every cell of :func:`piece_cells` is marked.
     """
-    fax, fbx = np.subtract(ax, x0), np.subtract(bx, x0)
-    fax /= cw
-    fbx /= cw
-    fay, fby = np.subtract(ay, y0), np.subtract(by, y0)
-    fay /= ch
-    fby /= ch
-    dx, dy = fbx - fax, fby - fay
-    k = np.maximum(np.abs(dx), np.abs(dy))
-    k /= _PIECE
-    np.ceil(k, out=k)
-    if k.max(initial=0.0) > 1.0:
-        np.maximum(k, 1.0, out=k)
-        count = k.astype(np.intp)
-        edge = np.repeat(np.arange(count.size), count)
-        kk = k[edge]
-        t0 = np.arange(edge.size, dtype=np.float64)
-        t0 -= (np.cumsum(k) - k)[edge]  # the piece's place along its edge
-        t0 /= kk
-        step = 1.0 / kk
-        fax, fay, dx, dy = fax[edge], fay[edge], dx[edge], dy[edge]
-        fbx, fby = fax + dx * (t0 + step), fay + dy * (t0 + step)
-        fax += dx * t0
-        fay += dy * t0
-    lo_x, hi_x = np.minimum(fax, fbx), np.maximum(fax, fbx)
-    lo_y, hi_y = np.minimum(fay, fby), np.maximum(fay, fby)
-    lo_x -= _EPS
-    hi_x += _EPS
-    lo_y -= _EPS
-    hi_y += _EPS
-    ix0, ix1 = floor_clipped(lo_x, nx), floor_clipped(hi_x, nx)
-    iy0, iy1 = floor_clipped(lo_y, ny), floor_clipped(hi_y, ny)
-    iy0 *= nx
-    iy1 *= nx
     marked = np.zeros(ny * nx, dtype=np.bool_)
-    marked[iy0 + ix0] = True
-    marked[iy0 + ix1] = True
-    marked[iy1 + ix0] = True
-    marked[iy1 + ix1] = True
+    for cells in piece_cells(ax, ay, bx, by, x0, y0, cw, ch, nx, ny)[0]:
+        marked[cells] = True
     return marked.reshape(ny, nx)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 
 from geotarget import _geodesy, _geos
-from geotarget._index import frames, segments
+from geotarget._index import crossing, frames, segments
 from geotarget._validate import BoolArray, FloatArray
 
 if TYPE_CHECKING:
@@ -211,20 +211,71 @@ def point_shape(part: Polygon) -> tuple[Any, bool]:
     return (part.shape, False) if got is None else (got, True)
 
 
+def _rays(part: Polygon) -> tuple[float, float]:
+    """About how many edges a ray along a parallel, and along a meridian, meets on average.
+
+    The edges' total extent in latitude over the polygon's height, and in longitude over its
+    width.
+    """
+    memo = _memo(part)
+    got: tuple[float, float] | None = memo.get("rays")
+    if got is None:
+        ax, ay, bx, by = edges(part)
+        west, south, east, north = bounds(part)
+        parallels = float(np.abs(by - ay).sum()) / max(north - south, 1e-300)
+        meridians = float(np.abs(bx - ax).sum()) / max(east - west, 1e-300)
+        got = memo["rays"] = (parallels, meridians)
+    return got
+
+
 def transposes(part: Polygon) -> bool:
     """Whether :func:`point_shape` tests the polygon's points transposed (a second shape)."""
-    ax, ay, bx, by = edges(part)
-    west, south, east, north = bounds(part)
-    parallels = float(np.abs(by - ay).sum()) / max(north - south, 1e-300)
-    meridians = float(np.abs(bx - ax).sum()) / max(east - west, 1e-300)
+    parallels, meridians = _rays(part)
     return parallels > TRANSPOSE_CROSSINGS and 4.0 * meridians < parallels
 
 
-def intersects_xy(part: Polygon, x: Any, y: Any) -> Any:
-    """``intersects_xy`` of the polygon (no margin) and points, as GEOS answers it fastest.
+def crowded(part: Polygon) -> bool:
+    """Whether GEOS's ray meets more than :data:`TRANSPOSE_CROSSINGS` edges either way.
 
-    The answer of ``shapely.intersects_xy(part.shape, x, y)``, boundary included, through
-    :func:`point_shape`.
+    Such a polygon's points are tested in a :func:`crossing_grid` (GEOS only for the few it
+    cannot decide).
+    """
+    return min(_rays(part)) > TRANSPOSE_CROSSINGS
+
+
+def crossing_grid(part: Polygon, points: int) -> crossing.CrossingGrid | None:
+    """The polygon's :class:`~geotarget._index.crossing.CrossingGrid`, for ``points`` points.
+
+    None unless :func:`crowded`. Built the first time GEOS's rays would meet more edges for
+    the points than the grid lists (four entries a piece): a handful of points is cheaper in
+    GEOS than a grid; once built, the polygon keeps it.
+    """
+    memo = _memo(part)
+    got: crossing.CrossingGrid | None = memo.get("crossing")
+    if got is not None or not crowded(part):
+        return got
+    if "layout" not in memo:
+        memo["layout"] = crossing.layout(edges(part), bounds(part))
+    if points * min(_rays(part)) < 4 * memo["layout"][2]:
+        return None
+    got = memo["crossing"] = crossing.CrossingGrid(edges(part), bounds(part), part.shape)
+    return got
+
+
+def intersects_xy(part: Polygon, x: Any, y: Any) -> Any:
+    """``intersects_xy`` of the polygon (no margin) and points, as answered fastest.
+
+    The answer of ``shapely.intersects_xy(part.shape, x, y)``, boundary included: GEOS through
+    :func:`point_shape`, or for a :func:`crowded` polygon its :func:`crossing_grid` (GEOS for
+    the points it leaves).
     """
     shape, swapped = point_shape(part)
-    return _geos.intersects_xy(shape, y, x) if swapped else _geos.intersects_xy(shape, x, y)
+
+    def exact(px: Any, py: Any) -> Any:
+        return _geos.intersects_xy(shape, py, px) if swapped else _geos.intersects_xy(shape, px, py)
+
+    if isinstance(x, np.ndarray) and x.ndim == 1 and x.size:
+        grid = crossing_grid(part, x.size)
+        if grid is not None:
+            return crossing.intersects_xy(grid, x, np.asarray(y), exact)
+    return exact(x, y)

@@ -122,6 +122,73 @@ def floor_clipped(v: FloatArray, n: int) -> IntArray:
     return v.astype(np.intp)
 
 
+#: Widening, in cells, of the pieces :func:`piece_cells` cuts: far beyond the rounding of the cut.
+PIECE_EPS = 1e-4
+#: The longest piece :func:`piece_cells` cuts, in cells: short enough that a piece's box,
+#: widened by ``PIECE_EPS`` cell each side, spans at most two cells in each axis.
+PIECE = 1.0 - 4 * PIECE_EPS
+
+
+def piece_cells(
+    ax: FloatArray,
+    ay: FloatArray,
+    bx: FloatArray,
+    by: FloatArray,
+    x0: float,
+    y0: float,
+    cw: float,
+    ch: float,
+    nx: int,
+    ny: int,
+) -> tuple[tuple[IntArray, IntArray, IntArray, IntArray], IntArray | None]:
+    """The (flat) cells of an ``ny × nx`` grid that each piece of the edges may pass through.
+
+    In cell units (``(x - x0) / cw``, as :func:`~geotarget._index.segments.cell_index`
+    computes it), each edge is cut into ``max(ceil(max(|dx|, |dy|) / PIECE), 1)`` pieces, so
+    the pieces number at most the edges plus the edges' total extent in cells. A boundary
+    point's cell coordinates lie on its edge's, up to rounding relative to at most ``2**18``
+    cells (below 1e-9 cell), so within ``PIECE_EPS`` cell of one of its pieces; a piece's box
+    so widened spans at most two cells per axis: its four corner cells (some may be equal) are
+    every cell it meets. Returns the four corners' cells, each an array over the pieces, and
+    the edge each piece was cut from (None: no edge was cut, piece ``i`` is edge ``i``).
+    """
+    fax, fbx = np.subtract(ax, x0), np.subtract(bx, x0)
+    fax /= cw
+    fbx /= cw
+    fay, fby = np.subtract(ay, y0), np.subtract(by, y0)
+    fay /= ch
+    fby /= ch
+    dx, dy = fbx - fax, fby - fay
+    k = np.maximum(np.abs(dx), np.abs(dy))
+    k /= PIECE
+    np.ceil(k, out=k)
+    edge = None
+    if k.max(initial=0.0) > 1.0:
+        np.maximum(k, 1.0, out=k)
+        count = k.astype(np.intp)
+        edge = np.repeat(np.arange(count.size), count)
+        kk = k[edge]
+        t0 = np.arange(edge.size, dtype=np.float64)
+        t0 -= (np.cumsum(k) - k)[edge]  # the piece's place along its edge
+        t0 /= kk
+        step = 1.0 / kk
+        fax, fay, dx, dy = fax[edge], fay[edge], dx[edge], dy[edge]
+        fbx, fby = fax + dx * (t0 + step), fay + dy * (t0 + step)
+        fax += dx * t0
+        fay += dy * t0
+    lo_x, hi_x = np.minimum(fax, fbx), np.maximum(fax, fbx)
+    lo_y, hi_y = np.minimum(fay, fby), np.maximum(fay, fby)
+    lo_x -= PIECE_EPS
+    hi_x += PIECE_EPS
+    lo_y -= PIECE_EPS
+    hi_y += PIECE_EPS
+    ix0, ix1 = floor_clipped(lo_x, nx), floor_clipped(hi_x, nx)
+    iy0, iy1 = floor_clipped(lo_y, ny), floor_clipped(hi_y, ny)
+    iy0 *= nx
+    iy1 *= nx
+    return (iy0 + ix0, iy0 + ix1, iy1 + ix0, iy1 + ix1), edge
+
+
 def typical(values: FloatArray) -> float:
     """About the median of ``values``: that of at most 129 evenly spaced ones (1.0 if none).
 
