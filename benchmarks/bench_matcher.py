@@ -489,8 +489,8 @@ def _adversarial_scenarios(
     """1,000 circles, a 1e-8° sliver, a dense boundary, 1,000 polygons: exact, time bounded.
 
     The full run also times the classification of the devices' accuracy disks against the
-    1,000 circles, the jagged ring and the 1,000 polygons (its first call on a new area
-    object), as ``target()`` does: no peer does that.
+    1,000 circles, the jagged ring, the 1,000 polygons and the comb (its first call on a new
+    area object), as ``target()`` does: no peer does that.
     """
     import pyproj
 
@@ -553,6 +553,7 @@ def _adversarial_scenarios(
         ("1,000-circle area", thousand_circles),
         ("20,000-vertex jagged ring", jagged_ring),
         ("1,000-polygon area", thousand_polygons),
+        ("20,000-tooth comb", comb),
     ):
         runs = [
             first_and_warm(make, lambda a: fuzzy.classify(a, LocationRule(), _NOW)[0])

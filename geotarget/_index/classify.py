@@ -131,6 +131,7 @@ def _tangent_ranks(
     near: Edges,
     scale: float,
     state: npt.NDArray[np.int8],
+    dense: frames.Dense | None = None,
 ) -> tuple[npt.NDArray[Any], IntArray]:
     """Ranks of the devices the tangent plane decides (polygon without margin), and the rest.
 
@@ -142,7 +143,8 @@ def _tangent_ranks(
     apply: :func:`_tangent_applies`).
 
     ``state``: each device's boundary-grid cell state where known (1 in the polygon, 0 not,
-    -1 unknown: :meth:`BoundaryCells.state_of`); GEOS answers only the unknown ones.
+    -1 unknown: :meth:`BoundaryCells.state_of`); GEOS answers only the unknown ones. ``dense``:
+    only these pieces of ``near`` (:func:`geotarget._index.frames.dense_runs`).
     """
     n = x.size
     rank = np.zeros(n, dtype=np.int8)
@@ -153,7 +155,7 @@ def _tangent_ranks(
     segments = polygons.tangent_segments(part) if whole else None
     rows = polygons.tangent_rows(part) if whole else None
     lo, hi = frames.distance_bounds(
-        lon0, lat0, scale, near, polygons.DENSIFY_DEG, x, y, r, segments, rows=rows
+        lon0, lat0, scale, near, polygons.DENSIFY_DEG, x, y, r, segments, rows=rows, dense=dense
     )
     within = hi <= r
     beyond = lo > r
@@ -174,7 +176,12 @@ def _tangent_ranks(
 
 
 def _polygon_ranks(
-    part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray, near: Edges | None = None
+    part: Polygon,
+    x: FloatArray,
+    y: FloatArray,
+    r: FloatArray,
+    near: Edges | None = None,
+    dense: frames.Dense | None = None,
 ) -> npt.NDArray[Any]:
     """Exact ranks in the polygon's metric frame.
 
@@ -182,7 +189,8 @@ def _polygon_ranks(
     (None: unknown). With no margin and no frame built yet, the distances come from those
     edges alone, projected (:func:`geotarget._index.frames.local_edges`), so a large polygon
     with few devices near its boundary projects only the boundary near them; the whole frame
-    is built only for a point GEOS must decide.
+    is built only for a point GEOS must decide. ``dense``: only these pieces of ``near``
+    (:func:`geotarget._index.frames.dense_runs`).
     """
     m = part.margin_m
     in_poly = np.asarray(polygons.intersects_xy(part, x, y), dtype=np.bool_)
@@ -211,7 +219,7 @@ def _polygon_ranks(
         if local:
             assert near is not None
             ax, ay, bx, by = frames.local_edges(
-                lon0, lat0, near, polygons.DENSIFY_DEG, _geodesy.to_aeqd
+                lon0, lat0, near, polygons.DENSIFY_DEG, _geodesy.to_aeqd, dense
             )
         else:
             ax, ay, bx, by = ring_edges(metric())
@@ -409,7 +417,8 @@ def _screen(
     todo: IntArray,
     rank: npt.NDArray[Any],
     scale: float,
-) -> tuple[IntArray, Edges | None]:
+    held: dict[str, Any] | None = None,
+) -> tuple[IntArray, Edges | None, frames.Dense | None, bool]:
     """Decide devices ``todo`` whose grown box meets none of the polygon's own edges.
 
     The same growth as :func:`_boxes_decided`, tested against the lon/lat edges themselves (cut
@@ -417,7 +426,12 @@ def _screen(
     grid's marked cells: a box meeting no edge is wholly inside or outside the polygon, which
     the device's own point decides (``intersects_xy``). Sets ``rank`` of the devices decided
     to hold; returns the devices still undecided and, for a polygon without margin, the
-    lon/lat edges their boxes may meet (None when unknown: a box too wide to look up).
+    lon/lat edges their boxes may meet (None when unknown: a box too wide to look up), with
+    the pieces of them the boxes may meet when those edges are long beside the boxes (a comb
+    of 20,000 teeth 11 km long, 50 cm apart: its whole frame is 4 million segments, which
+    cost 12 s and 1.2 GB to build for the 41,696 devices near it), else None (all pieces),
+    and whether those pieces were too many to take (:data:`_NEAR_PIECES`). ``held``: where
+    the edges' R-tree is kept for later calls of one classification.
     """
     m = part.margin_m
     xt, yt, rt = x[todo], y[todo], r[todo]
@@ -439,13 +453,46 @@ def _screen(
     rank[todo[hold]] = _HOLDS
     left = ~hold & ~(~inside & clear_b)
     near: Edges | None = None
+    dense: frames.Dense | None = None
+    long = False
     if m == 0.0 and not wild_b[left].any():
-        met = edges.segments_meeting(west[left], south[left], east[left], north[left])
+        w, s, e, n = west[left], south[left], east[left], north[left]
+        met = edges.segments_meeting(w, s, e, n)
         if met is not None:
-            e = _sorted.unique(piece_edge[met])
-            near = (ax[e], ay[e], bx[e], by[e])
-    return todo[left], near
+            k = _sorted.unique(piece_edge[met])
+            near = (ax[k], ay[k], bx[k], by[k])
+            if frames.dense_vertices(near, polygons.DENSIFY_DEG) > _DENSE_PER_DEVICE * w.size:
+                met = None  # long edges: only their pieces near the boxes
+        if met is None:
+            held = {} if held is None else held
+            if "tree" not in held:
+                held["tree"] = frames.edge_tree((ax, ay, bx, by))
+            runs = frames.pieces_near_boxes(
+                (ax, ay, bx, by),
+                polygons.DENSIFY_DEG,
+                w,
+                s,
+                e,
+                n,
+                _NEAR_PAIRS + _NEAR_PAIRS_PER_DEVICE * w.size,
+                _NEAR_PIECES + _NEAR_PIECES_PER_DEVICE * w.size,
+                held["tree"],
+            )
+            long = runs is None
+            near, dense = (None, None) if runs is None else runs
+    return todo[left], near, dense, long
 
+
+#: (device box, edge) pairs :func:`_screen` may look up to find the pieces of long edges near
+#: the devices: this many, plus :data:`_NEAR_PAIRS_PER_DEVICE` a device (a comb's 41,696 devices
+#: near its teeth: 1.9 million).
+_NEAR_PAIRS = 1 << 22
+_NEAR_PAIRS_PER_DEVICE = 256
+#: Pieces of the densified boundary :func:`_screen` may take near the devices: this many, plus
+#: :data:`_NEAR_PIECES_PER_DEVICE` a device. Beyond, the devices' disks reach over much of a
+#: long boundary and are decided in steps of growing reach (:func:`_exact_ranks`).
+_NEAR_PIECES = 1 << 18
+_NEAR_PIECES_PER_DEVICE = 16
 
 #: The whole boundary goes to :func:`_tangent_ranks` when, densified, it has at most this many
 #: vertices per device left to decide (else :func:`_screen` first finds the edges near them).
@@ -564,20 +611,89 @@ def _exact_ranks(
     The lon/lat edges near them (all, or those :func:`_screen` finds, deciding some devices
     on the way), the tangent plane for all it decides (:func:`_tangent_ranks`), the metric
     frame for the rest (:func:`_polygon_ranks`). ``state``: each device's boundary-grid cell
-    state where known (None: no grid).
+    state where known (None: no grid). Where the devices' disks reach over too much of a long
+    boundary for one pass, they are decided in steps of growing reach (:func:`_in_steps`).
     """
-    near: Edges | None = None
-    if todo.size:
-        near = _all_edges_if_few(part, todo.size, scale)
-        if near is None:
-            todo, near = _screen(part, x, y, r, todo, rank, scale)
+    if todo.size == 0:
+        return
+    near = _all_edges_if_few(part, todo.size, scale)
+    dense: frames.Dense | None = None
+    if near is None:
+        held: dict[str, Any] = {}
+        left, near, dense, long = _screen(part, x, y, r, todo, rank, scale, held)
+        todo = _in_steps(part, x, y, r, left, rank, scale, state, held) if long else left
+    _exact_rest(part, x, y, r, todo, rank, scale, state, near, dense)
+
+
+def _exact_rest(
+    part: Polygon,
+    x: FloatArray,
+    y: FloatArray,
+    r: FloatArray,
+    todo: IntArray,
+    rank: npt.NDArray[Any],
+    scale: float,
+    state: I8Array | None,
+    near: Edges | None,
+    dense: frames.Dense | None,
+) -> None:
+    """:func:`_exact_ranks` once the boundary near the devices is known (``near``, ``dense``)."""
     if todo.size and near is not None:
         st = np.full(todo.size, -1, dtype=np.int8) if state is None else state[todo]
-        got, left = _tangent_ranks(part, x[todo], y[todo], r[todo], near, scale, st)
+        got, left = _tangent_ranks(part, x[todo], y[todo], r[todo], near, scale, st, dense)
         rank[todo] = got
         todo = todo[left]
     if todo.size:
-        rank[todo] = _polygon_ranks(part, x[todo], y[todo], r[todo], near)
+        rank[todo] = _polygon_ranks(part, x[todo], y[todo], r[todo], near, dense)
+
+
+#: Each step of :func:`_in_steps` reaches this many times as far as the one before; the first
+#: reaches this fraction of the radii's median.
+_STEP_GROWTH = 4.0
+_FIRST_CAP = 16.0
+
+
+def _in_steps(
+    part: Polygon,
+    x: FloatArray,
+    y: FloatArray,
+    r: FloatArray,
+    todo: IntArray,
+    rank: npt.NDArray[Any],
+    scale: float,
+    state: I8Array | None,
+    held: dict[str, Any],
+) -> IntArray:
+    """Decide devices ``todo`` (no margin) with their reach capped, the cap growing; the rest.
+
+    A disk of radius ``r`` around a device within ``c <= r`` of the boundary meets the polygon
+    and is not held by it (:func:`_polygon_ranks`' definition without margin): classified with
+    its radius capped at ``c``, it ranks "meets" exactly then. So each step classifies the
+    devices left with ``min(r, c)`` and keeps the ranks of those it finds met and of those
+    whose radius the cap did not cut; the cap starts at about the radii's median over
+    :data:`_FIRST_CAP` and grows by :data:`_STEP_GROWTH`. A device costs the boundary within
+    about its distance to it, not within its radius (a comb's 41,696 devices near teeth 50 cm
+    apart, radii up to 2 km).
+    Returns the devices left when a step still reaches over too much boundary (none, once the
+    cap passes every radius). ``held``: as :func:`_screen`'s.
+    """
+    cap = max(typical(r[todo]) / _FIRST_CAP, 1e-3) if todo.size else 0.0
+    while todo.size:
+        capped = np.minimum(r[todo], cap)
+        final = capped >= r[todo]
+        r_cap = r.copy()
+        r_cap[todo] = capped
+        got = np.zeros_like(rank)
+        left, near, dense, long = _screen(part, x, y, r_cap, todo, got, scale, held)
+        if long:
+            return todo
+        _exact_rest(part, x, y, r_cap, left, got, scale, state, near, dense)
+        ranks = got[todo]
+        decided = final | (ranks == _MEETS)
+        rank[todo[decided]] = ranks[decided]
+        todo = todo[~decided]
+        cap *= _STEP_GROWTH
+    return todo
 
 
 def _part_ranks(

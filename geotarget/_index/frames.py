@@ -141,8 +141,7 @@ def dense_starts(edges: Edges, step_deg: float) -> Dense:
     """
     ax, ay, bx, by = edges
     dx, dy = bx - ax, by - ay
-    length = np.sqrt(dx * dx + dy * dy)
-    n = np.where(length > step_deg, np.ceil(length / step_deg), 1.0)
+    length, n = piece_counts(edges, step_deg)
     k = n.astype(np.intp)
     edge = np.repeat(np.arange(k.size), k)
     j = np.arange(edge.size) - np.repeat(np.cumsum(k) - k, k)
@@ -155,6 +154,183 @@ def dense_starts(edges: Edges, step_deg: float) -> Dense:
     last = np.ones(edge.size, dtype=np.bool_)
     last[:-1] = edge[1:] != edge[:-1]
     return x, y, last
+
+
+def piece_counts(edges: Edges, step_deg: float) -> tuple[FloatArray, FloatArray]:
+    """Per edge, its length and how many pieces :func:`dense_starts` cuts it into (as floats)."""
+    ax, ay, bx, by = edges
+    dx, dy = bx - ax, by - ay
+    length = np.sqrt(dx * dx + dy * dy)
+    return length, np.where(length > step_deg, np.ceil(length / step_deg), 1.0)
+
+
+def dense_runs(
+    edges: Edges, step_deg: float, edge: npt.NDArray[np.intp], first: FloatArray, last: FloatArray
+) -> tuple[Edges, Dense]:
+    """Some of the pieces :func:`dense_starts` cuts ``edges`` into: runs of consecutive pieces.
+
+    Run ``i`` is the pieces ``first[i]`` to ``last[i]`` (whole numbers, clipped to the edge's
+    pieces) of edge ``edge[i]``; runs must not overlap. Returns the runs as edges (each from its
+    first piece's start to its last piece's end) and their pieces as :func:`dense_starts` gives
+    them (each run's last piece marked): :func:`local_edges` of the two is the frame's segments
+    of those pieces, bit for bit (the same formula, on the same values).
+    """
+    ax, ay, bx, by = edges
+    length, n = piece_counts(edges, step_deg)
+    nr = n[edge]
+    j0 = np.clip(first, 0.0, nr - 1.0).astype(np.intp)
+    j1 = np.clip(last, 0.0, nr - 1.0).astype(np.intp)
+    count = j1 - j0 + 1
+    piece_edge = np.repeat(edge, count)
+    j = np.arange(piece_edge.size) - np.repeat(np.cumsum(count) - count, count)
+    j += np.repeat(j0, count)
+
+    def starts(e: npt.NDArray[np.intp], k: npt.NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
+        span = length[e]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = (k * (span / n[e])) / span
+        frac[k == 0] = 0.0
+        return ax[e] + frac * (bx[e] - ax[e]), ay[e] + frac * (by[e] - ay[e])
+
+    x, y = starts(piece_edge, j)
+    ends = np.cumsum(count) - 1
+    is_last = np.zeros(piece_edge.size, dtype=np.bool_)
+    is_last[ends] = True
+    # A run's end: its edge's end after the edge's last piece, else the next piece's start.
+    ex, ey = starts(edge, j1 + 1)
+    done = j1 + 1 >= nr
+    ex[done], ey[done] = bx[edge[done]], by[edge[done]]
+    return (x[count.cumsum() - count], y[count.cumsum() - count], ex, ey), (x, y, is_last)
+
+
+def pieces_near_boxes(
+    edges: Edges,
+    step_deg: float,
+    west: FloatArray,
+    south: FloatArray,
+    east: FloatArray,
+    north: FloatArray,
+    pairs_budget: int,
+    pieces_budget: int,
+    tree: Any = None,
+) -> tuple[Edges, Dense] | None:
+    """The pieces of the densified edges (:func:`dense_starts`) that may meet one of the boxes.
+
+    Every piece meeting a box is included. The edges
+    whose bounding box meets a box are looked up in an R-tree of the edges, a growing number
+    of boxes at a time, and each pair's stretch of the edge inside the box found by clipping;
+    the runs of pieces those stretches cover, merged per edge, are returned as
+    :func:`dense_runs`. None when the (box, edge) pairs number more than ``pairs_budget``
+    (edges whose boxes are far larger than their stretch near the devices: a long diagonal) or
+    the pieces more than ``pieces_budget`` (boxes reaching over much of a long boundary), so
+    the cost is bounded by the boxes, the edges and the budgets. ``tree``: :func:`edge_tree`
+    of the edges, when already built.
+    """
+    ax, ay, bx, by = edges
+    n = piece_counts(edges, step_deg)[1]
+    stride = float(n.max(initial=1.0)) + 2.0  # (edge, piece) as one number: edge * stride + piece
+    if tree is None:
+        tree = edge_tree(edges)
+    boxes = shapely.box(west, south, east, north)
+    runs = (np.empty(0, dtype=np.intp), np.empty(0), np.empty(0))
+    found: list[tuple[npt.NDArray[np.intp], FloatArray, FloatArray]] = []
+    pairs = held = 0
+    start, step = 0, 16
+    while start < boxes.size:
+        b, e = tree.query(boxes[start : start + step])
+        pairs += b.size
+        if pairs > pairs_budget:
+            return None
+        b += start
+        lo, hi = _clip(ax[e], ay[e], bx[e], by[e], west[b], south[b], east[b], north[b])
+        keep = lo <= hi
+        e, lo, hi = e[keep], lo[keep], hi[keep]
+        # Piece j spans about [j / n, (j + 1) / n] of its edge (to ~1e-15: the widening is
+        # far beyond the rounding of the pieces' ends and of the clipping).
+        first = np.clip(np.floor(lo * n[e] - _ROUND_PIECES), 0.0, n[e] - 1.0)
+        last = np.clip(np.floor(hi * n[e] + _ROUND_PIECES), first, n[e] - 1.0)
+        found.append((e, first, last))
+        held += e.size
+        per_box = max(pairs / (start + step), 1.0)
+        start += step
+        step = max(1, min(4 * step, int(_CLIP_CHUNK / per_box)))
+        if held > 2 * runs[0].size + _CLIP_CHUNK or start >= boxes.size:
+            runs = _merged(runs, found, stride)
+            found, held = [], runs[0].size
+            if float((runs[2] - runs[1]).sum()) + runs[0].size > pieces_budget:
+                return None
+    return dense_runs(edges, step_deg, *runs)
+
+
+def edge_tree(edges: Edges) -> Any:
+    """An R-tree (``shapely.STRtree``) of the edges as line segments, in edge order."""
+    ax, ay, bx, by = edges
+    lines: npt.NDArray[np.object_] = shapely.linestrings(  # type: ignore[assignment]
+        np.stack([np.c_[ax, ay], np.c_[bx, by]], axis=1)
+    )
+    return shapely.STRtree(lines)
+
+
+def _merged(
+    runs: tuple[npt.NDArray[np.intp], FloatArray, FloatArray],
+    more: list[tuple[npt.NDArray[np.intp], FloatArray, FloatArray]],
+    stride: float,
+) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray]:
+    """Runs ``(edge, first, last)`` of pieces, with more, merged where they overlap or touch.
+
+    Sorted by (edge, first), a run starts where its first piece lies beyond the furthest last
+    piece of its edge's runs before it (``edge * stride + piece`` orders them as one number).
+    """
+    edge = np.concatenate([runs[0], *(m[0] for m in more)])
+    first = np.concatenate([runs[1], *(m[1] for m in more)])
+    last = np.concatenate([runs[2], *(m[2] for m in more)])
+    if edge.size == 0:
+        return edge, first, last
+    order = np.lexsort((first, edge))
+    edge, first, last = edge[order], first[order], last[order]
+    base = edge * stride
+    reach = np.maximum.accumulate(base + last)
+    new = np.ones(edge.size, dtype=np.bool_)
+    new[1:] = base[1:] + first[1:] > reach[:-1] + 1.0
+    head = np.flatnonzero(new)
+    tail = np.r_[head[1:], edge.size] - 1
+    return edge[head], first[head], reach[tail] - base[head]
+
+
+#: Widening, in pieces, of the stretch of an edge a box holds (:func:`pieces_near_boxes`).
+_ROUND_PIECES = 1e-6
+#: (box, edge) pairs :func:`pieces_near_boxes` clips at once.
+_CLIP_CHUNK = 1 << 16
+
+
+def _clip(
+    ax: FloatArray,
+    ay: FloatArray,
+    bx: FloatArray,
+    by: FloatArray,
+    west: FloatArray,
+    south: FloatArray,
+    east: FloatArray,
+    north: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """Per pair, the parameters ``lo <= t <= hi`` of ``a + t (b - a)`` in the box, or lo > hi.
+
+    (Liang–Barsky, on ``t`` in ``[0, 1]``; an edge parallel to an axis is limited by the
+    other only, if it lies within the box's range of this one. Rounding is covered by the
+    caller's extra piece either side.)
+    """
+    lo, hi = np.zeros(ax.size), np.ones(ax.size)
+    for a, b, w, e in ((ax, bx, west, east), (ay, by, south, north)):
+        d = b - a
+        flat = d == 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t0, t1 = (w - a) / d, (e - a) / d
+        t0, t1 = np.minimum(t0, t1), np.maximum(t0, t1)
+        t0[flat] = np.where((a[flat] >= w[flat]) & (a[flat] <= e[flat]), 0.0, 2.0)
+        t1[flat] = np.where((a[flat] >= w[flat]) & (a[flat] <= e[flat]), 1.0, -1.0)
+        np.maximum(lo, t0, out=lo)
+        np.minimum(hi, t1, out=hi)
+    return lo, hi
 
 
 def local_edges(
@@ -194,6 +370,7 @@ def distance_bounds(
     segments: Edges | None = None,
     tangent: tuple[FloatArray, FloatArray] | None = None,
     rows: FloatArray | None = None,
+    dense: Dense | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Per point, ``lo <= d <= hi``: its distance ``d`` to the boundary in the metric frame.
 
@@ -214,11 +391,12 @@ def distance_bounds(
     ``segments``: ``near`` already densified and projected onto the tangent plane (their
     :func:`local_edges` with :func:`geotarget._geodesy.to_tangent`), when known; ``tangent``
     the points' own coordinates on the plane, when known (the frame's centre is its origin);
-    ``rows`` the segments' :func:`~geotarget._index.segments.segment_rows`, when known.
+    ``rows`` the segments' :func:`~geotarget._index.segments.segment_rows`, when known;
+    ``dense``: only these pieces of ``near`` (:func:`dense_runs`), not all of them.
     """
     k = scale * (2.0 * scale - 1.0)
     if segments is None:
-        segments = local_edges(lon0, lat0, near, step_deg, _geodesy.to_tangent)
+        segments = local_edges(lon0, lat0, near, step_deg, _geodesy.to_tangent, dense)
     ax, ay, bx, by = segments
     longest2 = float(np.max((bx - ax) ** 2 + (by - ay) ** 2, initial=0.0))
     delta = longest2 / _geodesy.R_MIN + PAD_M
