@@ -46,6 +46,7 @@ from geotarget._index import leaves as _leaves
 from geotarget._index import raster as _raster
 from geotarget._index.boundary import BoundaryCells
 from geotarget._index.leaves import Leaves
+from geotarget._index.segments import cut
 
 NOW = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
 
@@ -1267,7 +1268,7 @@ def test_classify_in_steps_of_growing_reach_equals_the_definition(
 
     def over_budget_first(*args: Any) -> Any:
         looks[0] += 1
-        return None if looks[0] == 1 else pieces(*args)
+        return (None, None) if looks[0] == 1 else pieces(*args)
 
     with (
         mock.patch.multiple(_classify, _DENSE_PER_DEVICE=0.0, _all_edges_if_few=lambda *args: None),
@@ -1278,6 +1279,105 @@ def test_classify_in_steps_of_growing_reach_equals_the_definition(
     mismatch = np.flatnonzero(got != want)
     assert mismatch.size == 0, (mismatch[:5], got[mismatch[:5]], want[mismatch[:5]])
     assert looks[0] >= 2  # the steps looked again
+
+
+@given(spec=area_specs(max_parts=2), factor=st.sampled_from([1.0, 2.5]))
+@settings(max_examples=30, deadline=None)
+def test_classify_through_the_pieces_r_tree_equals_the_definition(
+    spec: dict[str, Any], factor: float
+) -> None:
+    """The routes a long or crowded boundary takes, forced on ordinary areas: the same ranks.
+
+    The screen's cells are made to list too many pieces for every box, so the pieces' R-tree
+    decides the boxes and finds the densified pieces near them
+    (``frames.pieces_near_boxes``); the pieces near the devices left to the metric frame are
+    always selected (``frames.pieces_in_boxes``), by every pair or by bucketing.
+    """
+    from geotarget._index import classify as _classify
+
+    area = build_area(spec)
+    rng = np.random.default_rng(spec["seed"])
+    lon, lat = cloud(area, 1500, rng)
+    scale = max(p.radius_m if isinstance(p, Circle) else 100.0 for p in area.parts)
+    acc = np.where(rng.random(lon.size) < 0.2, 0.0, rng.uniform(0.0, 0.3 * scale, lon.size))
+    index = _index(lon, lat, accuracy_m=acc)
+    brute = bool(spec["seed"] % 2)
+    with (
+        mock.patch.multiple(
+            _classify,
+            _SCREEN_PAIRS=0,
+            _SCREEN_PAIRS_FLOOR=0,
+            _FEW_LEFT_PIECES=0,
+            _FEW_LEFT_SHARE=1e9,
+            _DENSE_PER_DEVICE=0.0,
+            _all_edges_if_few=lambda *args: None,
+        ),
+        mock.patch.object(frames, "BRUTE_BOX_PAIRS", 1 << 62 if brute else 0),
+    ):
+        rows, states = index.classify(area, LocationRule(accuracy=factor), NOW)
+    got = np.zeros(lon.size, dtype=np.int64)
+    got[rows[states == Location.INSIDE]] = 2
+    got[rows[states == Location.AMBIGUOUS]] = 1
+    best, either = _oracle_best(area.parts, lon, lat, factor * acc)
+    bad = np.flatnonzero((got != best) & ~(either & (got == 1)))
+    assert bad.size == 0, (bad[:5], got[bad[:5]], best[bad[:5]])
+
+
+def _segment_set(ax: Any, ay: Any, bx: Any, by: Any) -> set[tuple[float, float, float, float]]:
+    return {
+        (float(a), float(b), float(c), float(d)) for a, b, c, d in zip(ax, ay, bx, by, strict=True)
+    }
+
+
+def _same(lon0: float, lat0: float, x: Any, y: Any) -> tuple[Any, Any]:
+    """No projection: :func:`frames.local_edges` in lon/lat, to compare pieces bit for bit."""
+    return x, y
+
+
+def test_the_pieces_near_boxes_are_the_frame_s_own_and_all_of_those_meeting_them() -> None:
+    """Pieces selected near boxes are the whole densification's, bit for bit, and complete.
+
+    Against the densified boundary ``shapely.segmentize`` draws (the frame's own vertices)
+    and every piece that meets a box there (``shapely.intersects``), for long edges cut
+    every which way and boxes of every size.
+    """
+    rng = np.random.default_rng(7)
+    ring = _comb_ring(40, 17.99, 58.995, 0.02, 0.01)
+    part = Polygon(ring)
+    edges = polygons.edges(part)
+    dense = shapely.get_coordinates(shapely.segmentize(part.shape.exterior, polygons.DENSIFY_DEG))
+    whole = _segment_set(dense[:-1, 0], dense[:-1, 1], dense[1:, 0], dense[1:, 1])
+    cx, cy = rng.uniform(17.985, 18.015, 60), rng.uniform(58.99, 59.01, 60)
+    half = rng.choice([1e-6, 1e-4, 3e-3], 60)
+    boxes = (cx - half, cy - half, cx + half, cy + half)
+    segs: Any = shapely.linestrings(np.stack([dense[:-1], dense[1:]], axis=1))
+    meets = shapely.intersects(segs[:, None], shapely.box(*boxes)[None, :]).any(axis=1)
+    want = _segment_set(
+        dense[:-1, 0][meets], dense[:-1, 1][meets], dense[1:, 0][meets], dense[1:, 1][meets]
+    )
+    for most in (1e-3, 3e-4, 7e-3):
+        pax, pay, pbx, pby, piece_edge = cut(*edges, most)
+        first = np.searchsorted(piece_edge, piece_edge)
+        i = np.arange(piece_edge.size) - first
+        k = np.searchsorted(piece_edge, piece_edge, side="right") - first
+        segments = frames.Cut(pax, pay, pbx, pby, piece_edge, i / k, (i + 1.0) / k)
+        found, hit = frames.pieces_near_boxes(
+            edges, polygons.DENSIFY_DEG, segments, boxes, 1 << 30, 1 << 30
+        )
+        assert found is not None and hit is not None
+        near, dense_runs = found
+        got = _segment_set(
+            *frames.local_edges(0.0, 0.0, near, polygons.DENSIFY_DEG, _same, dense_runs)
+        )
+        assert got <= whole
+        assert want <= got
+        for brute in (1 << 62, 0):
+            with mock.patch.object(frames, "BRUTE_BOX_PAIRS", brute):
+                few = frames.pieces_in_boxes(near, dense_runs, boxes)
+            chosen = _segment_set(
+                *frames.local_edges(0.0, 0.0, few[0], polygons.DENSIFY_DEG, _same, few[1])
+            )
+            assert want <= chosen <= got
 
 
 def test_classifying_a_comb_of_20_000_teeth_costs_the_boundary_near_its_devices() -> None:

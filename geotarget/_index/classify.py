@@ -431,7 +431,7 @@ def _screen(
     of 20,000 teeth 11 km long, 50 cm apart: its whole frame is 4 million segments, which
     cost 12 s and 1.2 GB to build for the 41,696 devices near it), else None (all pieces),
     and whether those pieces were too many to take (:data:`_NEAR_PIECES`). ``held``: where
-    the edges' R-tree is kept for later calls of one classification.
+    the pieces' R-tree is kept for later calls of one classification.
     """
     m = part.margin_m
     xt, yt, rt = x[todo], y[todo], r[todo]
@@ -447,8 +447,23 @@ def _screen(
     pax, pay, pbx, pby, piece_edge = cut(ax, ay, bx, by, most)
     edges = SegmentGrid(pax, pay, pbx, pby, most)
     inside = np.asarray(polygons.intersects_xy(part, xt, yt), dtype=np.bool_)
-    clear_a = ~wild_a & ~edges.meets_boxes(box_a[0], box_a[1], -box_a[2], -box_a[3])
-    clear_b = clear_a if m == 0.0 else ~wild_b & ~edges.meets_boxes(west, south, east, north)
+    held = {} if held is None else held
+    met: IntArray | None = None
+    found: tuple[tuple[Edges, frames.Dense] | None, BoolArray | None] | None = None
+    if m == 0.0:
+        # One pass: the pieces a box meets are those the undecided boxes meet (a clear box,
+        # decided, meets none).
+        most_pairs = _SCREEN_PAIRS_FLOOR + _SCREEN_PAIRS * xt.size
+        got = edges.meeting(box_a[0], box_a[1], -box_a[2], -box_a[3], most_pairs)
+        if got is None:  # cells coarse beside the boxes: the pieces' R-tree instead
+            found = _pieces_near(part, pax, pay, pbx, pby, piece_edge, most, box_a, held)
+            meets = np.ones(xt.size, dtype=np.bool_) if found[1] is None else found[1]
+        else:
+            meets, met = got
+        clear_a = clear_b = ~wild_a & ~meets
+    else:
+        clear_a = ~wild_a & ~edges.meets_boxes(box_a[0], box_a[1], -box_a[2], -box_a[3])
+        clear_b = ~wild_b & ~edges.meets_boxes(west, south, east, north)
     hold = inside & clear_a
     rank[todo[hold]] = _HOLDS
     left = ~hold & ~(~inside & clear_b)
@@ -456,31 +471,61 @@ def _screen(
     dense: frames.Dense | None = None
     long = False
     if m == 0.0 and not wild_b[left].any():
-        w, s, e, n = west[left], south[left], east[left], north[left]
-        met = edges.segments_meeting(w, s, e, n)
         if met is not None:
             k = _sorted.unique(piece_edge[met])
             near = (ax[k], ay[k], bx[k], by[k])
-            if frames.dense_vertices(near, polygons.DENSIFY_DEG) > _DENSE_PER_DEVICE * w.size:
-                met = None  # long edges: only their pieces near the boxes
-        if met is None:
-            held = {} if held is None else held
-            if "tree" not in held:
-                held["tree"] = frames.edge_tree((ax, ay, bx, by))
-            runs = frames.pieces_near_boxes(
-                (ax, ay, bx, by),
-                polygons.DENSIFY_DEG,
-                w,
-                s,
-                e,
-                n,
-                _NEAR_PAIRS + _NEAR_PAIRS_PER_DEVICE * w.size,
-                _NEAR_PIECES + _NEAR_PIECES_PER_DEVICE * w.size,
-                held["tree"],
-            )
-            long = runs is None
-            near, dense = (None, None) if runs is None else runs
+            if frames.dense_vertices(near, polygons.DENSIFY_DEG) > _DENSE_PER_DEVICE * left.sum():
+                near = None  # long edges: only their pieces near the boxes
+        if near is None:
+            if found is None:
+                box = box_b[:, left]
+                found = _pieces_near(part, pax, pay, pbx, pby, piece_edge, most, box, held)
+            long = found[0] is None
+            near, dense = (None, None) if found[0] is None else found[0]
     return todo[left], near, dense, long
+
+
+#: (device box, screen piece) pairs the screen's cells may list, per box (plus
+#: :data:`_SCREEN_PAIRS_FLOOR`), beyond which the pieces' R-tree serves the boxes instead: a
+#: long boundary is cut into few, long pieces bucketed in cells much wider than the boxes (a
+#: star of 1,000 spikes, 200,000 devices near it: 90 pairs a box, 18 million in all).
+_SCREEN_PAIRS = 32
+_SCREEN_PAIRS_FLOOR = 1 << 16
+
+
+def _pieces_near(
+    part: Polygon,
+    pax: FloatArray,
+    pay: FloatArray,
+    pbx: FloatArray,
+    pby: FloatArray,
+    piece_edge: IntArray,
+    most: float,
+    box: FloatArray,
+    held: dict[str, Any],
+) -> tuple[tuple[Edges, frames.Dense] | None, BoolArray | None]:
+    """:func:`geotarget._index.frames.pieces_near_boxes` of the screen's pieces and boxes.
+
+    ``pax``...: the polygon's edges cut by :func:`~geotarget._index.segments.cut` into pieces
+    at most ``most`` long; ``box``: rows west, south, -east, -north. The pieces' R-tree is
+    kept in ``held`` for the next call that cuts the same pieces.
+    """
+    first = np.searchsorted(piece_edge, piece_edge)
+    i = np.arange(piece_edge.size) - first
+    cuts = np.searchsorted(piece_edge, piece_edge, side="right") - first
+    segments = frames.Cut(pax, pay, pbx, pby, piece_edge, i / cuts, (i + 1.0) / cuts)
+    if held.get("most") != most:
+        held["most"], held["tree"] = most, frames.edge_tree((pax, pay, pbx, pby))
+    count = box.shape[1]
+    return frames.pieces_near_boxes(
+        polygons.edges(part),
+        polygons.DENSIFY_DEG,
+        segments,
+        (box[0], box[1], -box[2], -box[3]),
+        _NEAR_PAIRS + _NEAR_PAIRS_PER_DEVICE * count,
+        _NEAR_PIECES + _NEAR_PIECES_PER_DEVICE * count,
+        held["tree"],
+    )
 
 
 #: (device box, edge) pairs :func:`_screen` may look up to find the pieces of long edges near
@@ -643,9 +688,27 @@ def _exact_rest(
         got, left = _tangent_ranks(part, x[todo], y[todo], r[todo], near, scale, st, dense)
         rank[todo] = got
         todo = todo[left]
+    if todo.size and near is not None and part.margin_m == 0.0:
+        # Few left to the metric frame: only the pieces near them are projected.
+        if dense is None:
+            dense = frames.dense_starts(near, polygons.DENSIFY_DEG)
+        if dense[0].size > _FEW_LEFT_PIECES and todo.size <= _FEW_LEFT_SHARE * dense[0].size:
+            xt, yt = x[todo], y[todo]
+            box, wild = grown(xt, yt, xt, yt, r[todo] * scale + _PAD_M)
+            if not wild.any():
+                near, dense = frames.pieces_in_boxes(
+                    near, dense, (box[0], box[1], -box[2], -box[3])
+                )
     if todo.size:
         rank[todo] = _polygon_ranks(part, x[todo], y[todo], r[todo], near, dense)
 
+
+#: Only the boundary pieces near the devices left to the metric frame are projected
+#: (:func:`geotarget._index.frames.pieces_in_boxes`) when there are more than
+#: :data:`_FEW_LEFT_PIECES` pieces and at most this many devices a piece (the jagged ring's
+#: 160,000 pieces for 7 devices: 0.3 s).
+_FEW_LEFT_SHARE = 0.01
+_FEW_LEFT_PIECES = 4096
 
 #: Each step of :func:`_in_steps` reaches this many times as far as the one before; the first
 #: reaches this fraction of the radii's median.

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -37,7 +37,7 @@ from geotarget._index.segments import (
     segment_rows,
     typical,
 )
-from geotarget._validate import FloatArray
+from geotarget._validate import BoolArray, FloatArray
 
 #: Lon/lat edges ``(ax, ay, bx, by)`` of a polygon's rings, or a subset of them.
 Edges = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
@@ -203,67 +203,101 @@ def dense_runs(
     return (x[count.cumsum() - count], y[count.cumsum() - count], ex, ey), (x, y, is_last)
 
 
+class Cut(NamedTuple):
+    """Edges cut into segments: each segment's ends and its stretch ``[t0, t1]`` of its edge."""
+
+    ax: FloatArray
+    ay: FloatArray
+    bx: FloatArray
+    by: FloatArray
+    edge: npt.NDArray[np.intp]
+    t0: FloatArray
+    t1: FloatArray
+
+
 def pieces_near_boxes(
     edges: Edges,
     step_deg: float,
-    west: FloatArray,
-    south: FloatArray,
-    east: FloatArray,
-    north: FloatArray,
+    segments: Cut,
+    boxes: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
     pairs_budget: int,
     pieces_budget: int,
     tree: Any = None,
-) -> tuple[Edges, Dense] | None:
+) -> tuple[tuple[Edges, Dense] | None, BoolArray | None]:
     """The pieces of the densified edges (:func:`dense_starts`) that may meet one of the boxes.
 
-    Every piece meeting a box is included. The edges
-    whose bounding box meets a box are looked up in an R-tree of the edges, a growing number
-    of boxes at a time, and each pair's stretch of the edge inside the box found by clipping;
-    the runs of pieces those stretches cover, merged per edge, are returned as
-    :func:`dense_runs`. None when the (box, edge) pairs number more than ``pairs_budget``
-    (edges whose boxes are far larger than their stretch near the devices: a long diagonal) or
-    the pieces more than ``pieces_budget`` (boxes reaching over much of a long boundary), so
-    the cost is bounded by the boxes, the edges and the budgets. ``tree``: :func:`edge_tree`
-    of the edges, when already built.
+    ``segments``: the edges cut short (at most a few box widths long, or as few as a budget
+    allows), each with its stretch of its edge; ``boxes``: ``(west, south, east, north)``
+    arrays. Every piece meeting a box is included: the segments whose bounding box meets a
+    box are looked up in an R-tree of them (``tree``, :func:`edge_tree` of the segments, when
+    already built), a growing number of boxes at a time, and each pair's stretch inside the
+    box found by clipping; the runs of pieces those stretches cover, merged per edge, are
+    returned as :func:`dense_runs` (None when the pieces number more than ``pieces_budget``:
+    boxes reaching over much of a long boundary), with, per box, whether a segment may meet
+    it (None when the (box, segment) pairs number more than ``pairs_budget``: nothing is
+    known), so the cost is bounded by the boxes, the segments and the budgets. A box is
+    padded by 1e-12° before it is clipped against (far beyond the rounding of the clipping
+    and of the segments' interpolated ends), so a "no" is never wrong.
     """
-    ax, ay, bx, by = edges
+    west, south = boxes[0] - _PAD, boxes[1] - _PAD
+    east, north = boxes[2] + _PAD, boxes[3] + _PAD
+    sax, say, sbx, sby, edge, t0, t1 = segments
     n = piece_counts(edges, step_deg)[1]
     stride = float(n.max(initial=1.0)) + 2.0  # (edge, piece) as one number: edge * stride + piece
     if tree is None:
-        tree = edge_tree(edges)
-    boxes = shapely.box(west, south, east, north)
+        tree = edge_tree((sax, say, sbx, sby))
+    shapes = shapely.box(west, south, east, north)
     runs = (np.empty(0, dtype=np.intp), np.empty(0), np.empty(0))
     found: list[tuple[npt.NDArray[np.intp], FloatArray, FloatArray]] = []
+    meets = np.zeros(shapes.size, dtype=np.bool_)
     pairs = held = 0
     start, step = 0, 16
-    while start < boxes.size:
-        b, e = tree.query(boxes[start : start + step])
+    too_many = False
+    while start < shapes.size:
+        b, g = tree.query(shapes[start : start + step])
         pairs += b.size
         if pairs > pairs_budget:
-            return None
+            return None, None
         b += start
-        lo, hi = _clip(ax[e], ay[e], bx[e], by[e], west[b], south[b], east[b], north[b])
+        lo, hi = _clip(sax[g], say[g], sbx[g], sby[g], west[b], south[b], east[b], north[b])
         keep = lo <= hi
-        e, lo, hi = e[keep], lo[keep], hi[keep]
-        # Piece j spans about [j / n, (j + 1) / n] of its edge (to ~1e-15: the widening is
-        # far beyond the rounding of the pieces' ends and of the clipping).
-        first = np.clip(np.floor(lo * n[e] - _ROUND_PIECES), 0.0, n[e] - 1.0)
-        last = np.clip(np.floor(hi * n[e] + _ROUND_PIECES), first, n[e] - 1.0)
-        found.append((e, first, last))
-        held += e.size
+        meets[b[keep]] = True
+        if too_many:  # (the pieces: past their budget; the boxes: still looked at)
+            per_box = max(pairs / (start + step), 1.0)
+            start += step
+            step = max(1, min(4 * step, int(_CLIP_CHUNK / per_box)))
+            continue
+        g, lo, hi = g[keep], lo[keep], hi[keep]
+        span = t1[g] - t0[g]
+        found.append(_stretch_runs(edge[g], t0[g] + lo * span, t0[g] + hi * span, n))
+        held += g.size
         per_box = max(pairs / (start + step), 1.0)
         start += step
         step = max(1, min(4 * step, int(_CLIP_CHUNK / per_box)))
-        if held > 2 * runs[0].size + _CLIP_CHUNK or start >= boxes.size:
+        if held > 2 * runs[0].size + _CLIP_CHUNK or start >= shapes.size:
             runs = _merged(runs, found, stride)
             found, held = [], runs[0].size
-            if float((runs[2] - runs[1]).sum()) + runs[0].size > pieces_budget:
-                return None
-    return dense_runs(edges, step_deg, *runs)
+            too_many = float((runs[2] - runs[1]).sum()) + runs[0].size > pieces_budget
+    if too_many:
+        return None, meets
+    return dense_runs(edges, step_deg, *runs), meets
+
+
+def _stretch_runs(
+    e: npt.NDArray[np.intp], lo: FloatArray, hi: FloatArray, n: FloatArray
+) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray]:
+    """The runs ``(edge, first, last)`` of pieces covering stretches ``[lo, hi]`` of edges ``e``.
+
+    Piece ``j`` of an edge cut into ``n`` spans about ``[j / n, (j + 1) / n]`` of it (to ~1e-15:
+    the widening is far beyond the rounding of the pieces' ends and of the stretches').
+    """
+    first = np.clip(np.floor(lo * n[e] - _ROUND_PIECES), 0.0, n[e] - 1.0)
+    last = np.clip(np.floor(hi * n[e] + _ROUND_PIECES), first, n[e] - 1.0)
+    return e, first, last
 
 
 def edge_tree(edges: Edges) -> Any:
-    """An R-tree (``shapely.STRtree``) of the edges as line segments, in edge order."""
+    """An R-tree (``shapely.STRtree``) of edges as line segments, in their order."""
     ax, ay, bx, by = edges
     lines: npt.NDArray[np.object_] = shapely.linestrings(  # type: ignore[assignment]
         np.stack([np.c_[ax, ay], np.c_[bx, by]], axis=1)
@@ -297,6 +331,8 @@ def _merged(
     return edge[head], first[head], reach[tail] - base[head]
 
 
+#: Padding, degrees, of the boxes :func:`pieces_near_boxes` clips segments to.
+_PAD = 1e-12
 #: Widening, in pieces, of the stretch of an edge a box holds (:func:`pieces_near_boxes`).
 _ROUND_PIECES = 1e-6
 #: (box, edge) pairs :func:`pieces_near_boxes` clips at once.
@@ -331,6 +367,40 @@ def _clip(
         np.maximum(lo, t0, out=lo)
         np.minimum(hi, t1, out=hi)
     return lo, hi
+
+
+def pieces_in_boxes(
+    near: Edges, dense: Dense, boxes: tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+) -> tuple[Edges, Dense]:
+    """The pieces of ``near`` (its ``dense``, as :func:`dense_runs` gives them) near the boxes.
+
+    Those that may meet one of the boxes ``(west, south, east, north)``, each as a run of its
+    own (the same ends, bit for bit): every (piece, box) pair compared when there are at most
+    :data:`BRUTE_BOX_PAIRS`, else the pieces bucketed (:meth:`SegmentGrid.segments_meeting`;
+    all of them when that cannot tell).
+    """
+    x, y, last = dense
+    ex, ey = np.empty_like(x), np.empty_like(y)
+    ex[:-1], ey[:-1] = x[1:], y[1:]
+    ex[last], ey[last] = near[2], near[3]  # a run's last piece ends at its end
+    if x.size * boxes[0].size <= BRUTE_BOX_PAIRS:
+        lo_x, hi_x = np.minimum(x, ex), np.maximum(x, ex)
+        lo_y, hi_y = np.minimum(y, ey), np.maximum(y, ey)
+        keep = np.zeros(x.size, dtype=np.bool_)
+        for w, s, e, n in zip(*boxes, strict=True):
+            keep |= (lo_x <= e) & (hi_x >= w) & (lo_y <= n) & (hi_y >= s)
+        k = np.flatnonzero(keep)
+    else:
+        width = float(np.maximum(boxes[2] - boxes[0], boxes[3] - boxes[1]).max())
+        met = SegmentGrid(x, y, ex, ey, width).segments_meeting(*boxes)  # (no box is wide)
+        if met is None:
+            return near, dense
+        k = met
+    return (x[k], y[k], ex[k], ey[k]), (x[k], y[k], np.ones(k.size, dtype=np.bool_))
+
+
+#: (piece, box) pairs up to which :func:`pieces_in_boxes` compares each piece with each box.
+BRUTE_BOX_PAIRS = 1 << 24
 
 
 def local_edges(

@@ -459,7 +459,9 @@ class SegmentGrid:
         in an axis answer yes, and so do all when their cells list too many segments
         (:meth:`_too_many`).
         """
-        return self._box_meets(west, south, east, north)[0]
+        out = self._box_meets(west, south, east, north)[0]
+        assert out is not None  # (no limit on the pairs)
+        return out
 
     def segments_meeting(
         self, west: FloatArray, south: FloatArray, east: FloatArray, north: FloatArray
@@ -473,10 +475,37 @@ class SegmentGrid:
         met = self._box_meets(west, south, east, north)[1]
         return None if met is None else np.flatnonzero(met)
 
+    def meeting(
+        self,
+        west: FloatArray,
+        south: FloatArray,
+        east: FloatArray,
+        north: FloatArray,
+        most_pairs: int,
+    ) -> tuple[BoolArray, IntArray | None] | None:
+        """:meth:`meets_boxes` and :meth:`segments_meeting` of the same boxes, in one pass.
+
+        None, before any pair is measured, when the boxes' cells list more than
+        ``most_pairs`` (box, segment) pairs: cells coarse beside the boxes (a long boundary's
+        pieces, bucketed in as few cells), which an R-tree of the segments serves better.
+        """
+        out, met = self._box_meets(west, south, east, north, most_pairs)
+        if out is None:
+            return None
+        return out, None if met is None else np.flatnonzero(met)
+
     def _box_meets(
-        self, west: FloatArray, south: FloatArray, east: FloatArray, north: FloatArray
-    ) -> tuple[npt.NDArray[np.bool_], BoolArray | None]:
-        """Per box, whether it may meet a segment; which segments met one (None: a box was wide)."""
+        self,
+        west: FloatArray,
+        south: FloatArray,
+        east: FloatArray,
+        north: FloatArray,
+        most_pairs: int | None = None,
+    ) -> tuple[npt.NDArray[np.bool_] | None, BoolArray | None]:
+        """Per box, whether it may meet a segment; which segments met one (None: a box was wide).
+
+        ``(None, None)`` when the listed pairs exceed ``most_pairs``.
+        """
         n = west.size
         out = np.zeros(n, dtype=np.bool_)
         # Padded for the rounding of pieces' interpolated ends (see pieces()).
@@ -493,6 +522,8 @@ class SegmentGrid:
         wide = (wx > MAX_SPAN) | (wy > MAX_SPAN)
         out[wide] = True
         listed = self._listed(ix0, iy0, wx, wy, ~wide)
+        if most_pairs is not None and int(listed[2].sum()) > most_pairs:
+            return None, None
         if self._too_many(listed, ~wide):
             out[:] = True
             return out, None
