@@ -78,9 +78,22 @@ def _check(part: Polygon, x: Any, y: Any) -> Any:
     decided = state >= 0
     np.testing.assert_array_equal(state[decided] == 1, want[decided])
     got = crossing.intersects_xy(
-        grid, x, y, lambda px, py: shapely.intersects_xy(part.shape, px, py)
+        grid,
+        x,
+        y,
+        part.shape,
+        lambda px, py: shapely.intersects_xy(part.shape, px, py),
+        min(polygons._rays(part)),
     )
     np.testing.assert_array_equal(got, want)
+    # The points it leaves, in a finer grid over them (its walks starting from this grid's
+    # states on the window's western side), however few: again GEOS's answers.
+    rest = np.flatnonzero(state < 0)
+    exact = lambda px, py: shapely.intersects_xy(part.shape, px, py)  # noqa: E731
+    sub = grid.refined(x[rest], y[rest], part.shape, exact, 1e30) if rest.size > 1 else None
+    if sub is not None:
+        again = sub.decide(x[rest], y[rest])
+        np.testing.assert_array_equal(again[again >= 0] == 1, want[rest][again >= 0])
     return state
 
 
@@ -94,6 +107,31 @@ def test_a_star_s_points_are_decided_in_their_cells_as_geos_decides_them() -> No
     # more edges than the grid tests); nearly all points over the bounds are the grid's own.
     assert np.count_nonzero(state[:25_000] >= 0) > 0.95 * 25_000
     assert np.count_nonzero(state[:50_000] == 1) > 5_000
+
+
+def test_where_the_spikes_meet_a_finer_grid_decides_what_the_first_left() -> None:
+    """The points of the cells listing too many edges go to finer grids, not to GEOS.
+
+    GEOS is asked only about what the finest grid leaves (boundary points among them).
+    """
+    part = Polygon(_star(1_000, 18.0, 59.0, 0.2, 1e-4))
+    rng = np.random.default_rng(6)
+    r = 0.003 * np.sqrt(rng.uniform(0.0, 1.0, 30_000))
+    a = rng.uniform(0.0, 2 * math.pi, 30_000)
+    x = 18.0 + r * np.cos(a) / math.cos(math.radians(59.0))
+    y = 59.0 + r * np.sin(a)
+    grid = _grid(part)
+    first = grid.decide(x, y)
+    assert np.count_nonzero(first < 0) > 10_000  # the spikes' meeting place: too many edges
+    asked = [0]
+
+    def exact(px: Any, py: Any) -> Any:
+        asked[0] += np.size(px)
+        return shapely.intersects_xy(part.shape, px, py)
+
+    got = crossing.intersects_xy(grid, x, y, part.shape, exact, min(polygons._rays(part)))
+    np.testing.assert_array_equal(got, shapely.intersects_xy(part.shape, x, y))
+    assert asked[0] < 0.1 * np.count_nonzero(first < 0), asked[0]
 
 
 def test_holes_flip_the_state_as_the_shell_does() -> None:
@@ -205,7 +243,7 @@ def test_a_crowded_polygon_s_query_costs_geos_only_the_points_left_to_it(
         np.testing.assert_array_equal(got, want)
         if cost:
             # GEOS alone: 851 a device. Left: devices where the spikes meet, whose cells list
-            # more edges than the grid tests (66 a device).
+            # more edges than the grid tests (66 a device; too few for a finer grid to pay).
             assert met[0] <= 100 * x.size, met[0]
             assert peak < 64 * 2**20, peak
         np.testing.assert_array_equal(np.flatnonzero(part.contains(x, y)), want)

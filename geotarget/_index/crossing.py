@@ -25,11 +25,15 @@ edge or its line) decides nothing. A step the walk cannot decide makes its cell'
 GEOS instead (a centre on the boundary cannot serve and its points go to GEOS), and a point
 whose own segment is undecided, or whose cell lists more than :data:`MOST_PER_CELL` edges
 (the spikes' common centre), is left to GEOS, which answers it exactly. So the answer is GEOS's,
-boundary included, while its cost is the point's own cell, not the whole parallel.
+boundary included, while its cost is the point's own cell, not the whole parallel. Where many
+points are left, a finer grid over them (:meth:`CrossingGrid.refined`: its walks start from
+the coarser grid's answers on its western side) decides them first, when building it costs
+less than GEOS would (:func:`intersects_xy`).
 
 The grid's cells number about :data:`CELLS_PER_EDGE` per edge, at most :data:`MAX_CELLS`, and
-coarsen until at most :data:`MAX_PIECES` pieces are cut, so its
-tables are bounded by the polygon's edges (:func:`estimated_bytes`).
+coarsen until at most :data:`MAX_PIECES` pieces are cut, so its tables are bounded by the
+polygon's edges (:func:`estimated_bytes`); a finer grid lists only the edges' stretches in its
+window, within the same bounds, and lives for one call.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget import _geos
-from geotarget._index.segments import cell_index, piece_cells
+from geotarget._index.segments import cell_index, clip_to_boxes, piece_cells
 from geotarget._validate import BoolArray, FloatArray
 
 IntArray = npt.NDArray[np.intp]
@@ -168,6 +172,13 @@ class CrossingGrid:
         The polygon's ``(west, south, east, north)``.
     shape : shapely Polygon
         The (prepared) polygon, asked only about the centres the walk cannot decide.
+    row_start : callable, optional
+        For a grid over a window of the polygon's bounds (:meth:`refined`): the states (1
+        inside or on the boundary, 0 outside) of points on the window's western side, where
+        each row's walk starts. Without, the walk starts west of the polygon: outside.
+    listed : tuple of arrays, optional
+        Per edge, the part of it to list in the cells it passes through (its stretch inside a
+        window, with a margin: the crossings are still decided against the whole edge).
     """
 
     __slots__ = (
@@ -183,16 +194,24 @@ class CrossingGrid:
         "ny",
     )
 
-    def __init__(self, edges: Edges, bounds: tuple[float, float, float, float], shape: Any) -> None:
+    def __init__(
+        self,
+        edges: Edges,
+        bounds: tuple[float, float, float, float],
+        shape: Any,
+        row_start: Callable[[FloatArray, FloatArray], BoolArray] | None = None,
+        listed: Edges | None = None,
+    ) -> None:
         self._edges = edges
         self.bounds = bounds
-        nx, ny, _ = layout(edges, bounds)
+        listed = edges if listed is None else listed
+        nx, ny, _ = layout(listed, bounds)
         west, south, east, north = bounds
         self.nx, self.ny = nx, ny
         self.cw = max(east - west, 1e-12) / nx * (1.0 + 1e-9)
         self.ch = max(north - south, 1e-12) / ny * (1.0 + 1e-9)
         m = edges[0].size
-        corners, edge = piece_cells(*edges, west, south, self.cw, self.ch, nx, ny)
+        corners, edge = piece_cells(*listed, west, south, self.cw, self.ch, nx, ny)
         key = np.concatenate(corners)
         key *= max(m, 1)
         key += np.tile(np.arange(m) if edge is None else edge, 4)
@@ -203,7 +222,7 @@ class CrossingGrid:
         np.cumsum(np.bincount(cell, minlength=nx * ny), out=starts[1:])
         self._starts = starts
         self._side = np.empty(0, dtype=np.int8)
-        self._state = self._walk(cell, shape)
+        self._state = self._walk(cell, shape, row_start)
 
     @property
     def nbytes(self) -> int:
@@ -211,8 +230,18 @@ class CrossingGrid:
         tables = (self._edge, self._side, self._starts, self._state)
         return sum(int(t.nbytes) for t in tables)
 
-    def _walk(self, cell: IntArray, shape: Any) -> I8Array:
-        """Every cell centre's state, flat: 1 inside, 0 outside, -1 on the boundary."""
+    def _walk(
+        self,
+        cell: IntArray,
+        shape: Any,
+        row_start: Callable[[FloatArray, FloatArray], BoolArray] | None,
+    ) -> I8Array:
+        """Every cell centre's state, flat: 1 inside, 0 outside, -1 on the boundary.
+
+        A row's walk starts at its western border's middle, whose state ``row_start`` gives (a
+        point on the boundary there leaves the first step undecided: one of the edges listed
+        in the first cell passes through it), or west of the polygon, outside.
+        """
         nx, ny = self.nx, self.ny
         west, south = self.bounds[0], self.bounds[1]
         ix = cell % nx
@@ -238,10 +267,13 @@ class CrossingGrid:
         first[::nx] = True
         flips[first] -= np.r_[0.0, after[:-1]][first]
         unsure[first] = np.bincount(cell, weights=into_u, minlength=n)[first] > 0
-        # Anchors: each row's first cell (from outside, state 0) and every cell whose step is
+        # Anchors: each row's first cell (from its start) and every cell whose step is
         # undecided (GEOS decides its centre); the others flip from the last anchor.
         anchor = first | unsure
         base = np.zeros(n, dtype=np.int8)
+        if row_start is not None:
+            rows = np.arange(ny, dtype=np.float64)
+            base[first] = row_start(np.full(ny, west), south + (rows + 0.5) * self.ch)
         ask = np.flatnonzero(unsure)
         if ask.size:
             gx = west + (ask % nx + 0.5) * self.cw
@@ -313,14 +345,82 @@ class CrossingGrid:
         out[idx[test]] = got
         return out
 
+    def refined(
+        self,
+        x: FloatArray,
+        y: FloatArray,
+        shape: Any,
+        exact: Callable[[Any, Any], Any],
+        rays: float,
+    ) -> CrossingGrid | None:
+        """A finer grid over the points' bounding box (points this grid left undecided).
+
+        Built from the edges whose box meets that window, its rows' walks starting from this
+        grid's states on the window's western side (``exact`` where this grid leaves them).
+        None when the window is a point or the finer grid would cost more than GEOS: more
+        than :data:`REFINE_COST` edges met by GEOS's rays (``rays`` a point) for each of its
+        pieces (a grid built for one call, unlike the polygon's own).
+        """
+        window = (float(x.min()), float(y.min()), float(x.max()), float(y.max()))
+        if window[0] == window[2] or window[1] == window[3]:
+            return None
+        ax, ay, bx, by = self._edges
+        west, south, east, north = window
+        near = np.flatnonzero(
+            (np.maximum(ax, bx) >= west)
+            & (np.minimum(ax, bx) <= east)
+            & (np.maximum(ay, by) >= south)
+            & (np.minimum(ay, by) <= north)
+        )
+        edges = (ax[near], ay[near], bx[near], by[near])
+        # Each edge's stretch in the window (a little more: the clipping's rounding), to list.
+        n = near.size
+        lo, hi = clip_to_boxes(*edges, *(np.full(n, v) for v in window))
+        keep = np.flatnonzero(lo <= hi)
+        edges = tuple(v[keep] for v in edges)  # type: ignore[assignment]
+        lo, hi = np.maximum(lo[keep] - _CLIP_T, 0.0), np.minimum(hi[keep] + _CLIP_T, 1.0)
+        dx, dy = edges[2] - edges[0], edges[3] - edges[1]
+        listed = (edges[0] + lo * dx, edges[1] + lo * dy, edges[0] + hi * dx, edges[1] + hi * dy)
+        if x.size * rays < REFINE_COST * layout(listed, window)[2]:
+            return None
+
+        def start(px: FloatArray, py: FloatArray) -> BoolArray:
+            return intersects_xy(self, px, py, shape, exact, 0.0)
+
+        return CrossingGrid(edges, window, shape, start, listed)
+
+
+#: Edges met by GEOS's rays per piece of a finer grid for :meth:`CrossingGrid.refined` to
+#: build it: building costs about what GEOS's ray pays for a hundred edges, a piece.
+REFINE_COST = 64
+#: Margin, in each edge's parameter, of its stretch inside a refined grid's window.
+_CLIP_T = 1e-9
+#: Grids :func:`intersects_xy` refines, at most, one within the other.
+MAX_DEPTH = 3
+
 
 def intersects_xy(
-    grid: CrossingGrid, x: FloatArray, y: FloatArray, exact: Callable[[Any, Any], Any]
+    grid: CrossingGrid,
+    x: FloatArray,
+    y: FloatArray,
+    shape: Any,
+    exact: Callable[[Any, Any], Any],
+    rays: float,
+    depth: int = 0,
 ) -> BoolArray:
-    """``intersects_xy`` of the grid's polygon and points: the grid, then ``exact`` for the rest."""
+    """``intersects_xy`` of the grid's polygon (``shape``) and points.
+
+    The grid first; the points it leaves in a finer grid over them (:meth:`CrossingGrid.
+    refined`, up to :data:`MAX_DEPTH` deep, where the spikes of a star meet), then ``exact``
+    (GEOS) for the rest.
+    """
     state = grid.decide(x, y)
     inside: BoolArray = state == 1
     rest = np.flatnonzero(state < 0)
     if rest.size:
-        inside[rest] = np.asarray(exact(x[rest], y[rest]), dtype=np.bool_)
+        sub = None if depth >= MAX_DEPTH else grid.refined(x[rest], y[rest], shape, exact, rays)
+        if sub is None:
+            inside[rest] = np.asarray(exact(x[rest], y[rest]), dtype=np.bool_)
+        else:
+            inside[rest] = intersects_xy(sub, x[rest], y[rest], shape, exact, rays, depth + 1)
     return inside

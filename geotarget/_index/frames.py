@@ -33,6 +33,7 @@ from geotarget._index.segments import (
     BAND_M,
     CHUNK_PAIRS,
     SegmentGrid,
+    clip_to_boxes,
     nearest,
     segment_rows,
     typical,
@@ -259,7 +260,7 @@ def pieces_near_boxes(
         if pairs > pairs_budget:
             return None, None
         b += start
-        lo, hi = _clip(sax[g], say[g], sbx[g], sby[g], west[b], south[b], east[b], north[b])
+        lo, hi = clip_to_boxes(sax[g], say[g], sbx[g], sby[g], west[b], south[b], east[b], north[b])
         keep = lo <= hi
         meets[b[keep]] = True
         if too_many:  # (the pieces: past their budget; the boxes: still looked at)
@@ -337,36 +338,6 @@ _PAD = 1e-12
 _ROUND_PIECES = 1e-6
 #: (box, edge) pairs :func:`pieces_near_boxes` clips at once.
 _CLIP_CHUNK = 1 << 16
-
-
-def _clip(
-    ax: FloatArray,
-    ay: FloatArray,
-    bx: FloatArray,
-    by: FloatArray,
-    west: FloatArray,
-    south: FloatArray,
-    east: FloatArray,
-    north: FloatArray,
-) -> tuple[FloatArray, FloatArray]:
-    """Per pair, the parameters ``lo <= t <= hi`` of ``a + t (b - a)`` in the box, or lo > hi.
-
-    (Liang–Barsky, on ``t`` in ``[0, 1]``; an edge parallel to an axis is limited by the
-    other only, if it lies within the box's range of this one. Rounding is covered by the
-    caller's extra piece either side.)
-    """
-    lo, hi = np.zeros(ax.size), np.ones(ax.size)
-    for a, b, w, e in ((ax, bx, west, east), (ay, by, south, north)):
-        d = b - a
-        flat = d == 0.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t0, t1 = (w - a) / d, (e - a) / d
-        t0, t1 = np.minimum(t0, t1), np.maximum(t0, t1)
-        t0[flat] = np.where((a[flat] >= w[flat]) & (a[flat] <= e[flat]), 0.0, 2.0)
-        t1[flat] = np.where((a[flat] >= w[flat]) & (a[flat] <= e[flat]), 1.0, -1.0)
-        np.maximum(lo, t0, out=lo)
-        np.minimum(hi, t1, out=hi)
-    return lo, hi
 
 
 def pieces_in_boxes(

@@ -277,5 +277,7 @@ def intersects_xy(part: Polygon, x: Any, y: Any) -> Any:
     if isinstance(x, np.ndarray) and x.ndim == 1 and x.size:
         grid = crossing_grid(part, x.size)
         if grid is not None:
-            return crossing.intersects_xy(grid, x, np.asarray(y), exact)
+            return crossing.intersects_xy(
+                grid, x, np.asarray(y), part.shape, exact, min(_rays(part))
+            )
     return exact(x, y)

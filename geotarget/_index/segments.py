@@ -189,6 +189,36 @@ def piece_cells(
     return (iy0 + ix0, iy0 + ix1, iy1 + ix0, iy1 + ix1), edge
 
 
+def clip_to_boxes(
+    ax: FloatArray,
+    ay: FloatArray,
+    bx: FloatArray,
+    by: FloatArray,
+    west: FloatArray,
+    south: FloatArray,
+    east: FloatArray,
+    north: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """Per pair, the parameters ``lo <= t <= hi`` of ``a + t (b - a)`` in the box, or lo > hi.
+
+    (Liang–Barsky, on ``t`` in ``[0, 1]``; an edge parallel to an axis is limited by the
+    other only, if it lies within the box's range of this one. The rounding of ``t``, a few
+    parts in 1e16 of the edge, is the caller's to cover.)
+    """
+    lo, hi = np.zeros(ax.size), np.ones(ax.size)
+    for a, b, w, e in ((ax, bx, west, east), (ay, by, south, north)):
+        d = b - a
+        flat = d == 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t0, t1 = (w - a) / d, (e - a) / d
+        t0, t1 = np.minimum(t0, t1), np.maximum(t0, t1)
+        t0[flat] = np.where((a[flat] >= w[flat]) & (a[flat] <= e[flat]), 0.0, 2.0)
+        t1[flat] = np.where((a[flat] >= w[flat]) & (a[flat] <= e[flat]), 1.0, -1.0)
+        np.maximum(lo, t0, out=lo)
+        np.minimum(hi, t1, out=hi)
+    return lo, hi
+
+
 def typical(values: FloatArray) -> float:
     """About the median of ``values``: that of at most 129 evenly spaced ones (1.0 if none).
 
