@@ -86,3 +86,28 @@ def cloud(area: Area, n: int, rng: np.random.Generator) -> tuple[FloatArray, Flo
     uy = rng.uniform(max(south - dy, -90.0), min(north + dy, 90.0), n)
     bx, by = boundary_points(area, rng)
     return np.concatenate([ux, bx]), np.concatenate([uy, by])
+
+
+def count_ray_edges(monkeypatch: Any) -> list[int]:
+    """Count the edges GEOS's point-in-polygon rays meet, from then on (``[count]``).
+
+    Wraps ``geotarget._geos.intersects_xy``: per point, the exterior ring's edges spanning its
+    latitude (GEOS's interval index returns every one of them), from the calls' own arguments.
+    """
+    import shapely
+
+    from geotarget import _geos
+
+    met = [0]
+    plain = _geos.intersects_xy
+
+    def counting(shape: Any, x: Any, y: Any) -> Any:
+        ring = shapely.get_coordinates(shapely.get_exterior_ring(shape))
+        lo = np.sort(np.minimum(ring[:-1, 1], ring[1:, 1]))
+        hi = np.sort(np.maximum(ring[:-1, 1], ring[1:, 1]))
+        yy = np.atleast_1d(np.asarray(y, dtype=np.float64))
+        met[0] += int((np.searchsorted(lo, yy, "right") - np.searchsorted(hi, yy, "left")).sum())
+        return plain(shape, x, y)
+
+    monkeypatch.setattr(_geos, "intersects_xy", counting)
+    return met

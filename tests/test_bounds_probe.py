@@ -15,6 +15,7 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
+from _matcher_helpers import count_ray_edges
 
 from geotarget import (
     Area,
@@ -165,20 +166,7 @@ def test_a_comb_of_north_south_teeth_costs_geos_few_edges_a_point(
     own on the polygon as given, boundary points (every vertex, every edge's midpoint)
     included.
     """
-    from geotarget import _geos
-
-    met = [0]
-    plain = _geos.intersects_xy
-
-    def counting(shape: Any, x: Any, y: Any) -> Any:
-        ring = shapely.get_coordinates(shapely.get_exterior_ring(shape))
-        lo = np.sort(np.minimum(ring[:-1, 1], ring[1:, 1]))
-        hi = np.sort(np.maximum(ring[:-1, 1], ring[1:, 1]))
-        y = np.atleast_1d(np.asarray(y, dtype=np.float64))
-        met[0] += int((np.searchsorted(lo, y, "right") - np.searchsorted(hi, y, "left")).sum())
-        return plain(shape, x, y)
-
-    monkeypatch.setattr(_geos, "intersects_xy", counting)
+    met = count_ray_edges(monkeypatch)
     ring = _comb(2_000, 17.99, 58.995, 0.02, 0.01)
     part = Polygon(ring)
     rng = np.random.default_rng(4)

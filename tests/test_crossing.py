@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import shapely
+from _matcher_helpers import count_ray_edges
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -208,20 +209,7 @@ def test_a_crowded_polygon_s_query_costs_geos_only_the_points_left_to_it(
     returns every edge spanning the ray's coordinate): a tenth of what every device cost
     before.
     """
-    from geotarget import _geos
-
-    met = [0]
-    plain = _geos.intersects_xy
-
-    def counting(shape: Any, x: Any, y: Any) -> Any:
-        ring = shapely.get_coordinates(shapely.get_exterior_ring(shape))
-        lo = np.sort(np.minimum(ring[:-1, 1], ring[1:, 1]))
-        hi = np.sort(np.maximum(ring[:-1, 1], ring[1:, 1]))
-        yy = np.atleast_1d(np.asarray(y, dtype=np.float64))
-        met[0] += int((np.searchsorted(lo, yy, "right") - np.searchsorted(hi, yy, "left")).sum())
-        return plain(shape, x, y)
-
-    monkeypatch.setattr(_geos, "intersects_xy", counting)
+    met = count_ray_edges(monkeypatch)
     ring = _star(1_000, 18.0, 59.0, 0.02, 2e-4)
     part = Polygon(ring)
     assert polygons.crowded(part)

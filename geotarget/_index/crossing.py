@@ -373,10 +373,11 @@ class CrossingGrid:
             & (np.minimum(ay, by) <= north)
         )
         edges = (ax[near], ay[near], bx[near], by[near])
-        # Each edge's stretch in the window (a little more: the clipping's rounding), to list.
+        # Each edge's stretch in the window (a little more: the clipping's rounding, which could
+        # lose an edge touching the window's side at a row's start), to list.
         n = near.size
         lo, hi = clip_to_boxes(*edges, *(np.full(n, v) for v in window))
-        keep = np.flatnonzero(lo <= hi)
+        keep = np.flatnonzero(lo <= hi + 2.0 * _CLIP_T)
         edges = tuple(v[keep] for v in edges)  # type: ignore[assignment]
         lo, hi = np.maximum(lo[keep] - _CLIP_T, 0.0), np.minimum(hi[keep] + _CLIP_T, 1.0)
         dx, dy = edges[2] - edges[0], edges[3] - edges[1]
