@@ -736,9 +736,8 @@ def _in_steps(
     whose radius the cap did not cut; the cap starts at about the radii's median over
     :data:`_FIRST_CAP` and grows by :data:`_STEP_GROWTH`. A device costs the boundary within
     about its distance to it, not within its radius (a comb's 41,696 devices near teeth 50 cm
-    apart, radii up to 2 km).
-    Returns the devices left when a step still reaches over too much boundary (none, once the
-    cap passes every radius). ``held``: as :func:`_screen`'s.
+    apart, radii up to 2 km). Returns the devices left when a step still reaches over too
+    much boundary (none, once the cap passes every radius). ``held``: as :func:`_screen`'s.
     """
     cap = max(typical(r[todo]) / _FIRST_CAP, 1e-3) if todo.size else 0.0
     while todo.size:
