@@ -150,3 +150,27 @@ def test_one_targeter_shared_by_threads_answers_as_one_thread() -> None:
     assert any(recipients for _, recipients in want)
     shared = Targeter(hierarchy, nationwide("SE"), ledger=MemoryLedger())
     assert _together(lambda k: answer(shared, k)) == want
+
+
+def test_first_queries_of_a_fresh_crowded_polygon_from_many_threads() -> None:
+    """A star of long, thin spikes whose crossing grid eight threads ask for first, at once.
+
+    The grid is built lazily by the first query that needs it (threads may race to build it,
+    each the same), and its centres' undecided states and the points it leaves go to GEOS
+    under the lock: every thread gets the single-threaded answer.
+    """
+    rng = np.random.default_rng(3)
+    k = np.cos(np.radians(59.3))
+    a = np.arange(600) * (2 * np.pi / 600)
+    tips = np.c_[18.0 + 0.2 * np.cos(a + np.pi / 600) / k, 59.3 + 0.2 * np.sin(a + np.pi / 600)]
+    waist = np.c_[18.0 + 1e-4 * np.cos(a) / k, 59.3 + 1e-4 * np.sin(a)]
+    ring = np.empty((1200, 2))
+    ring[0::2], ring[1::2] = waist, tips
+    r = 0.2 * np.sqrt(rng.uniform(0.0, 1.0, 30_000))
+    t = rng.uniform(0.0, 2 * np.pi, 30_000)
+    lon, lat = 18.0 + r * np.cos(t) / k, 59.3 + r * np.sin(t)
+    want = shapely.intersects_xy(sg.Polygon(ring), lon, lat).tolist()
+    for _ in range(3):
+        part = Polygon(ring.tolist())
+        for got in _together(lambda j, part=part: part.contains(lon, lat)):
+            assert got.tolist() == want
