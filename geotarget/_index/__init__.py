@@ -4,8 +4,12 @@
   each leaf's bounding box and bounding sphere (ECEF).
 * :mod:`.plan`: area → devices: candidate leaves, whole-leaf accept/reject by exact bounds
   (:mod:`.boundary` for polygons), the exact per-point test only in straddling leaves.
+* :mod:`.polygons`: what a polygon's rings give the matcher, computed once per polygon; among
+  it, for a polygon whose edges crowd its parallels and meridians, the :mod:`.crossing` grid
+  that tests points against the edges near them instead of GEOS's ray.
 * :mod:`.classify`: the tri-state classification of fixes near an area; :mod:`.frames` bounds
-  its polygon distances in the tangent plane before the polygon's own (PROJ) frame.
+  its polygon distances in the tangent plane before the polygon's own (PROJ) frame, from the
+  densified boundary near the devices only; :mod:`.segments` buckets segments for both.
 * :mod:`.raster`, :mod:`.buckets`: points → areas (:class:`geotarget.AreaIndex`).
 * :mod:`.within`: whether parts of an area lie within other parts, proven (for the intake's
   check of an info block that names no kind).
