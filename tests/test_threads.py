@@ -172,5 +172,9 @@ def test_first_queries_of_a_fresh_crowded_polygon_from_many_threads() -> None:
     want = shapely.intersects_xy(sg.Polygon(ring), lon, lat).tolist()
     for _ in range(3):
         part = Polygon(ring.tolist())
-        for got in _together(lambda j, part=part: part.contains(lon, lat)):
+
+        def query(j: int, part: Polygon = part) -> Any:
+            return part.contains(lon, lat)
+
+        for got in _together(query):
             assert got.tolist() == want
