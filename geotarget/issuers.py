@@ -231,7 +231,7 @@ class Issuers:
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, issuers: Iterable[Issuer], *, _any: bool = False) -> None:
+    def __init__(self, issuers: Iterable[Issuer]) -> None:
         raw: object = issuers
         if isinstance(raw, (str, bytes)) or not iterable(raw):
             raise InvalidType(f"issuers must be an iterable of Issuer (got {brief(raw)})")
@@ -273,7 +273,7 @@ class Issuers:
             raise InvalidPolicy(problems, what=_ISSUERS_WHAT)
         self._issuers = items
         self._by_sender = by_sender
-        self._any = _any
+        self._any = False
 
     @classmethod
     def any(cls) -> Issuers:
@@ -282,7 +282,9 @@ class Issuers:
         Every sender may issue every kind anywhere; Updates and Cancels still come only from
         the incident's own sender with its status.
         """
-        return cls((), _any=True)
+        table = cls(())
+        table._any = True
+        return table
 
     @property
     def any_sender(self) -> bool:
