@@ -256,17 +256,16 @@ class CrossingGrid:
         into, into_u = crossings(border, cy, centre, cy, ax, ay, bx, by)
         out, out_u = crossings(centre, cy, east, cy, ax, ay, bx, by)
         n = nx * ny
+        first = np.zeros(n, dtype=np.bool_)
+        first[::nx] = True
         flips = np.bincount(cell, weights=into, minlength=n)
         unsure = np.bincount(cell, weights=into_u, minlength=n) > 0
         # A step into cell i crosses cell i - 1's east half too (none west of a row's first).
         after = np.bincount(cell, weights=out, minlength=n)
         after_u = np.bincount(cell, weights=out_u, minlength=n) > 0
+        after[nx - 1 :: nx], after_u[nx - 1 :: nx] = 0.0, False  # (a row's last: no next)
         flips[1:] += after[:-1]
         unsure[1:] |= after_u[:-1]
-        first = np.zeros(n, dtype=np.bool_)
-        first[::nx] = True
-        flips[first] -= np.r_[0.0, after[:-1]][first]
-        unsure[first] = np.bincount(cell, weights=into_u, minlength=n)[first] > 0
         # Anchors: each row's first cell (from its start) and every cell whose step is
         # undecided (GEOS decides its centre); the others flip from the last anchor.
         anchor = first | unsure
@@ -333,7 +332,7 @@ class CrossingGrid:
             sides = _orient(ax, ay, bx, by, tx[q], ty[q])
             sides *= self._side[entry]
             near = np.flatnonzero(sides <= 0)
-            q, e = q[near], e[near]
+            q = q[near]
             cross, undecided = crossings(
                 cx[q], cy[q], tx[q], ty[q], ax[near], ay[near], bx[near], by[near], sides[near]
             )

@@ -263,18 +263,15 @@ def pieces_near_boxes(
         lo, hi = clip_to_boxes(sax[g], say[g], sbx[g], sby[g], west[b], south[b], east[b], north[b])
         keep = lo <= hi
         meets[b[keep]] = True
+        per_box = max(pairs / (start + step), 1.0)
+        start += step
+        step = max(1, min(4 * step, int(_CLIP_CHUNK / per_box)))
         if too_many:  # (the pieces: past their budget; the boxes: still looked at)
-            per_box = max(pairs / (start + step), 1.0)
-            start += step
-            step = max(1, min(4 * step, int(_CLIP_CHUNK / per_box)))
             continue
         g, lo, hi = g[keep], lo[keep], hi[keep]
         span = t1[g] - t0[g]
         found.append(_stretch_runs(edge[g], t0[g] + lo * span, t0[g] + hi * span, n))
         held += g.size
-        per_box = max(pairs / (start + step), 1.0)
-        start += step
-        step = max(1, min(4 * step, int(_CLIP_CHUNK / per_box)))
         if held > 2 * runs[0].size + _CLIP_CHUNK or start >= shapes.size:
             runs = _merged(runs, found, stride)
             found, held = [], runs[0].size
