@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import sqlite3
 import subprocess
@@ -123,6 +124,29 @@ def test_claim_returns_only_new_devices_with_positions_and_keys(store: Any) -> N
     assert again.devices.tolist() == ["c", "d"]
     # claim order: by claim, and within one claim integer ids first, then strings
     assert store.recipients("inc").tolist() == ["7", "a", "b", "c", "d"]
+
+
+def test_claims_are_immutable(store: Any) -> None:
+    """A claim's result cannot be changed: no attribute is set or deleted, no array written."""
+    got = store.claim("inc", ["b", "a"], version="v1", at=T0)
+    for name in ("incident", "version", "status", "positions", "lease_until", "_devices"):
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            setattr(got, name, None)
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            delattr(got, name)
+    for array in (got.positions, got.devices):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = array[1]
+    assert got.devices.tolist() == ["b", "a"]
+    assert got.keys().tolist() == ["inc v1 b", "inc v1 a"]
+    back = pickle.loads(pickle.dumps(got))  # (a service may hand claims to another process)
+    assert repr(back) == repr(got)
+    assert back.keys().tolist() == got.keys().tolist()
+    assert back.lease_until == got.lease_until
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        back.status = ClaimStatus.CLAIMED
+    with pytest.raises(ValueError, match="read-only"):
+        back.positions[0] = 1
 
 
 def test_device_identity_is_canonical_text(store: Any) -> None:

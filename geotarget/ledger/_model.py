@@ -304,6 +304,10 @@ class Claims:
         caller's batch (its first occurrence), ascending. Otherwise ``0 .. len - 1``.
     lease_until : datetime or None
         When the pending deliveries come back from ``redeliver`` unless confirmed.
+
+    Notes
+    -----
+    Immutable: its attributes cannot be set and its arrays are read-only.
     """
 
     __slots__ = (
@@ -316,6 +320,14 @@ class Claims:
         "status",
         "version",
     )
+    incident: str
+    version: str
+    kind: DeliveryKind
+    status: ClaimStatus
+    _source: IdArray
+    positions: npt.NDArray[np.int64]
+    lease_until: datetime | None
+    _devices: npt.NDArray[np.str_] | None
 
     def __init__(
         self,
@@ -328,14 +340,34 @@ class Claims:
         positions: npt.NDArray[np.int64],
         lease_until: datetime | None,
     ) -> None:
-        self.incident = incident
-        self.version = version
-        self.kind = kind
-        self.status = status
-        self._source = source
-        self.positions = positions
-        self.lease_until = lease_until
-        self._devices: npt.NDArray[np.str_] | None = None
+        # Immutable, as the ledger's other results: set once here, read-only arrays.
+        positions = positions.view()
+        positions.flags.writeable = False
+        setattr_ = object.__setattr__
+        setattr_(self, "incident", incident)
+        setattr_(self, "version", version)
+        setattr_(self, "kind", kind)
+        setattr_(self, "status", status)
+        setattr_(self, "_source", source)
+        setattr_(self, "positions", positions)
+        setattr_(self, "lease_until", lease_until)
+        setattr_(self, "_devices", None)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise attrs.exceptions.FrozenInstanceError
+
+    def __delattr__(self, name: str) -> None:
+        raise attrs.exceptions.FrozenInstanceError
+
+    def __getstate__(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name in ("positions", "_devices"):  # (unpickled arrays are writeable)
+            if state[name] is not None:
+                state[name].flags.writeable = False
+        for name in self.__slots__:
+            object.__setattr__(self, name, state[name])
 
     def __len__(self) -> int:
         return int(self.positions.size)
@@ -353,9 +385,12 @@ class Claims:
     @property
     def devices(self) -> npt.NDArray[np.str_]:
         """The claimed devices' canonical text ids, in :attr:`positions` order."""
-        if self._devices is None:
-            self._devices = canonical_text(self.ids())
-        return self._devices
+        devices = self._devices
+        if devices is None:
+            devices = canonical_text(self.ids())
+            devices.flags.writeable = False
+            object.__setattr__(self, "_devices", devices)
+        return devices
 
     def keys(self) -> IdArray:
         """The delivery key of each device: ``"{incident} {version} {device}"``.
