@@ -10,13 +10,14 @@ The rules are stated in :mod:`geotarget.issuers` and :mod:`geotarget.kinds`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from geotarget._authority import Territory
 from geotarget._targeting_result import Verdict
+from geotarget._validate import shown
 from geotarget.alerts import Alert, MessageType
-from geotarget.areas import Circle, Polygon
+from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import InvalidCAP, InvalidInput, InvalidSignature, InvalidType, Problem
 from geotarget.issuers import Issuer, Issuers
 from geotarget.kinds import Recognition, Recognizer, check_kind_name
@@ -24,6 +25,9 @@ from geotarget.regions import RegionHierarchy
 from geotarget.rollout._io import unknown_hint
 
 Refusal = tuple[Verdict, str]
+
+#: Blocks a reason lists by name before it counts the rest.
+_LISTED_BLOCKS = 10
 
 
 def _listed(names: Iterable[str]) -> str:
@@ -167,11 +171,18 @@ class Gate:
             "'lat,lon'",
         )
 
-    def admit(self, alert: Alert) -> tuple[Refusal | None, dict[str, Any]]:
+    def admit(
+        self,
+        alert: Alert,
+        inherited: Callable[[], tuple[Area, str] | None] | None = None,
+    ) -> tuple[Refusal | None, dict[str, Any]]:
         """Issuer, recognition and authority: (refusal or None, the result's facts).
 
         A refusal changes nothing. The facts are ``kind``, ``recognised_by`` and ``issuer`` as
-        far as they were found.
+        far as they were found. ``inherited``: for an alert without area geometry, the area
+        its incident keeps and whose version it is (an Update of the texts only), asked only
+        when the issuer's regions do not cover every region: the issuer's authority covers
+        that area as it would the same area written out.
         """
         facts: dict[str, Any] = {}
         issuer: Issuer | None = None
@@ -228,12 +239,17 @@ class Gate:
                 f"issue {recognised.kind} (it may issue {', '.join(sorted(issuer.kinds))}); "
                 "nobody is told and nothing changes",
             ), facts
-        outside = self._outside(issuer, alert)
+        area, whose = alert.area, "the alert area"
+        if area is None and inherited is not None and not self._national(issuer):
+            kept = inherited()
+            if kept is not None:
+                area, whose = kept[0], f"the area it keeps (that of version {kept[1]})"
+        outside = self._outside(issuer, area)
         if outside:
             more = f" and {len(outside) - 10} more" if len(outside) > 10 else ""
             return (
                 Verdict.NOT_AUTHORISED,
-                f"not authorised: the alert area reaches {len(outside)} {self._finest} "
+                f"not authorised: {whose} reaches {len(outside)} {self._finest} "
                 f"region(s) outside the regions of issuer {issuer.name!r} "
                 f"({', '.join(sorted(issuer.regions))}): {', '.join(outside[:10])}{more}; "
                 "nobody is told and nothing changes",
@@ -280,16 +296,17 @@ class Gate:
         listed = ", ".join(f"{s!r} of issuer {name!r}" for s, name in near)
         return f"; senders compare exactly, case included: the policy lists {listed}"
 
-    def _outside(self, issuer: Issuer, alert: Alert) -> list[str]:
-        """The finest regions the alert area reaches outside the issuer's, sorted."""
-        area = alert.area
-        allowed = self._authority[issuer.name]
-        # An issuer whose regions cover every finest region (a national one) needs no geometry.
-        if area is None or len(allowed) == len(self._finest_set.codes):
+    def _national(self, issuer: Issuer) -> bool:
+        """Whether the issuer's regions cover every finest region (it needs no geometry)."""
+        return len(self._authority[issuer.name]) == len(self._finest_set.codes)
+
+    def _outside(self, issuer: Issuer, area: Area | None) -> list[str]:
+        """The finest regions ``area`` reaches outside the issuer's, sorted."""
+        if area is None or self._national(issuer):
             return []
         if self._territory is None:
             self._territory = Territory(self._finest_set)
-        return sorted(self._territory.reached(area) - allowed)
+        return sorted(self._territory.reached(area) - self._authority[issuer.name])
 
     def signature(
         self, data: bytes, alert: Alert, at: dt.datetime
@@ -327,11 +344,24 @@ def _mixed_blocks(alert: Alert, kinds: list[str | None]) -> str | None:
 
     def where(i: int) -> str:
         info = alert.infos[i]
-        return f"info[{i}] ({info.language}, event {info.event!r})"
+        lang = info.language if len(info.language) <= 40 else shown(info.language, 40)
+        return f"info[{i}] ({lang}, event {shown(info.event, 80)})"
+
+    def some(blocks: list[int], say: Callable[[int], str]) -> str:
+        """The first few of ``blocks``, then how many more (a reason stays short)."""
+        more = len(blocks) - _LISTED_BLOCKS
+        listed = "; ".join(say(i) for i in blocks[:_LISTED_BLOCKS])
+        return listed + (f"; and {more} more block(s)" if more > 0 else "")
 
     named = {k for k in kinds if k is not None}
     if len(named) > 1:
-        listed = "; ".join(f"{where(i)}: {k or 'no kind'}" for i, k in enumerate(kinds))
+        # The first block of each kind (and of none), so the disagreement shows first.
+        first: dict[str | None, int] = {}
+        for i, k in enumerate(kinds):
+            first.setdefault(k, i)
+        order = sorted(first.values())
+        order += [i for i in range(len(kinds)) if i not in set(order)]
+        listed = some(order, lambda i: f"{where(i)}: {kinds[i] or 'no kind'}")
         return f"name different kinds ({listed})"
     if None not in kinds:
         return None
@@ -357,7 +387,7 @@ def _mixed_blocks(alert: Alert, kinds: list[str | None]) -> str | None:
     i, a, n, part = kindless[bad]
     return (
         f"do not agree: {where(i)} names no kind, and its area[{a}] reaches beyond the areas "
-        f"of the blocks that do ({', '.join(where(j) for j, k in enumerate(kinds) if k)} "
+        f"of the blocks that do ({some([j for j, k in enumerate(kinds) if k], where)} "
         f"names {next(iter(named))}): its part {n}, {_described(part)}, is not proven to lie "
         "within them"
     )

@@ -808,7 +808,7 @@ class Targeter:
                 **base, incident=None, verdict=Verdict.NOT_PUBLIC, reason=private
             )
         self._gate.check_axes(alert)
-        refused, facts = self._gate.admit(alert)
+        refused, facts = self._gate.admit(alert, lambda: self._inherited_area(alert))
         base.update(facts)
         if refused is not None:
             verdict, reason = refused
@@ -1021,7 +1021,7 @@ class Targeter:
                 verdict=Verdict.NOT_AN_ALERT,
                 reason="only an Alert or Update version can be previewed over devices",
             )
-        refused, facts = self._gate.admit(alert)
+        refused, facts = self._gate.admit(alert, lambda: self._inherited_area(alert))
         base.update(facts)
         if refused is not None:
             return TargetingResult(**base, verdict=refused[0], reason=refused[1])

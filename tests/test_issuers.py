@@ -20,6 +20,7 @@ from targeting_helpers import (
     make_regions,
     positions,
     ref,
+    without_area,
 )
 
 from geotarget import Area, Circle, InvalidInput, InvalidPolicy, Polygon, PositionIndex, pilot
@@ -169,6 +170,41 @@ def test_update_from_an_issuer_acting_for_the_owner_is_authorised_like_an_alert(
     result = t.target(update, PositionIndex(DEVICES), later)
     assert result.verdict is Verdict.NOT_AUTHORISED
     assert "outside the regions of issuer 'county02' (02): 0101;" in result.reason
+
+
+def test_a_text_only_update_is_authorised_over_the_area_it_keeps() -> None:
+    """A text-only Update is authorised over the area it keeps.
+
+    An Update without area geometry keeps its incident's area: the acting issuer's regions
+    must cover that area, as they must when the Update writes the same area out. Refused, it
+    changes nothing; from the owner it is delivered over the kept area.
+    """
+    t = targeter()
+    first = by(make_alert("tip_request", IN_01), C01)
+    assert t.target(first, PositionIndex(DEVICES), T0).verdict is Verdict.DELIVER
+    later = T0 + dt.timedelta(minutes=5)
+
+    def update(sender: str, ident: str) -> Alert:
+        alert = make_alert(
+            "tip_request", IN_01, ident=ident, msg_type=MessageType.UPDATE, refs=(ref(first),),
+            sent=later,
+        )  # fmt: skip
+        return without_area(by(alert, sender))
+
+    for call in (t.target, t.preview):
+        result = call(update(C02, "u"), PositionIndex(DEVICES), later)
+        assert result.verdict is Verdict.NOT_AUTHORISED, call
+        assert (
+            f"the area it keeps (that of version {C01}/a1) reaches 1 municipality region(s) "
+            "outside the regions of issuer 'county02' (02): 0101;" in result.reason
+        )
+        assert result.recipients.size == 0
+    # Nothing changed: the incident's current version is still the first.
+    stored = t.ledger.incident(f"{C01}/a1")
+    assert stored is not None and stored.version == f"{C01}/a1"
+    owner = t.target(update(C01, "u2"), PositionIndex(DEVICES), later)
+    assert owner.verdict is Verdict.DELIVER
+    assert f"the incident's area stays that of version {C01}/a1" in owner.reason
 
 
 def test_issuers_any_must_be_declared_in_a_policy_file() -> None:

@@ -765,6 +765,49 @@ def test_info_blocks_naming_different_kinds_or_areas_are_refused(regions: Region
         assert t.ledger.load_active() == []  # nothing admitted
 
 
+def test_the_reason_for_disagreeing_blocks_is_bounded_and_shows_the_disagreement() -> None:
+    """The reason for disagreeing blocks is bounded, and shows the disagreement first.
+
+    Hundreds of blocks naming two kinds, and an event of 100,000 characters: the reason names
+    the first block of each kind and counts the rest, each event cut short.
+    """
+    from geotarget import pilot
+
+    regions = make_regions()
+    here = Circle(17.5, 59.5, 500.0)
+    expl = make_alert("explosion", here, ident="many-blocks")
+    tip = make_alert("tip_request", here, ident="many-blocks")
+    sv_expl = attrs.evolve(expl.infos[0], event_codes=())
+    huge = attrs.evolve(sv_expl, event="Explosion " + "x" * 100_000)  # no rule knows it
+    sv_tip = attrs.evolve(tip.infos[0], event_codes=())
+    cases = {
+        "different kinds": (huge, *[sv_expl] * 150, *[sv_tip] * 150),
+        "no kind, other areas": (
+            *[sv_expl] * 300,
+            attrs.evolve(
+                expl.infos[1],
+                event="Avspärrat " + "y" * 100_000,
+                event_codes=(),
+                areas=(AlertArea.from_area("Annat", Circle(17.7, 59.5, 500.0)),),
+            ),
+        ),
+    }
+    for name, infos in cases.items():
+        t = Targeter(regions, nationwide("XX"), recognition=pilot.RECOGNITION)
+        got = t.target(
+            attrs.evolve(expl, infos=infos), PositionIndex(positions([17.5], [59.5])), T0
+        )
+        assert got.verdict is Verdict.UNRECOGNISED_KIND, (name, got.reason[:300])
+        assert len(got.reason) < 3_000, (name, len(got.reason))
+        assert "more block(s)" in got.reason and "characters)" in got.reason
+        if name == "different kinds":
+            # The first block of each: no kind, the Explosion, the tip request.
+            assert "info[0]" in got.reason and "info[1]" in got.reason and "info[151]" in got.reason
+            assert "explosion" in got.reason and "tip_request" in got.reason
+        else:
+            assert "info[300]" in got.reason and "names no kind" in got.reason
+
+
 #: The Explosion's own areas in the tests of a block naming no kind: a 1 km circle, a square.
 _BLAST = Circle(17.6, 59.5, 1000.0)
 _SQUARE = Polygon([(17.6, 59.5), (17.7, 59.5), (17.7, 59.55), (17.6, 59.55)])
