@@ -128,6 +128,10 @@ def test_a_cancel_ends_its_chain_in_any_arrival_order_across_restarts(
         got = _send(reopen, chain[name], now)
         if name == "U":
             assert seen.verdict is got.verdict, (order, seen.reason, got.reason)
+        if name == "U" and order.index("C") < min(order.index("A0"), order.index("U")):
+            # C was remembered: it ends U's incident, and the reason says how U is linked to it.
+            assert got.verdict is Verdict.CANCELLED, (order, got.reason)
+            assert f"it names Cancel {SENDER}/C, which arrived first" in got.reason
         if got.incident is not None:
             incidents.add(got.incident)
         if got.claims is not None and got.claims.kind is DeliveryKind.RETRACTION:

@@ -140,6 +140,11 @@ def first_difference(a: object, b: object, path: str = "") -> str:
 _FIRST = "a Cancel naming it arrived first"
 
 
+def _first(cancel: str, refs: list[str]) -> str:
+    """Why a remembered Cancel ends the incident: it named the version, or the version names it."""
+    return f"it names Cancel {cancel}, which arrived first" if cancel in refs else _FIRST
+
+
 def _cancelled_early(
     tx: Tx,
     vids: list[str],
@@ -436,8 +441,8 @@ def admit(
             for ref in refs:
                 if joins(ref, owner):
                     tx.put_version(ref, key, None, None, at_us)
-            if cancelled:
-                return done(Transition.CANCELLED, key, why=_FIRST)
+            if early is not None:
+                return done(Transition.CANCELLED, key, why=_first(early, refs))
             return done(Transition.STARTED, key)
 
     row = tx.incident_row(key)
@@ -532,7 +537,7 @@ def admit(
             Transition.RETRACTED,
             key,
             retraction=tx.retract(key, early, at_us, lease_us),
-            why=_FIRST,
+            why=_first(early, refs),
         )
     # A placeholder was named by a version seen before: that one may be the chain's newest,
     # judged older on arriving only because this version, which links it to the current one,
