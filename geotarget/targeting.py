@@ -603,15 +603,20 @@ class Targeter:
 
         As the store decides on admission (read only): a Cancel that arrived before the
         versions it names was remembered under each of them; it ends the incident when it
-        names ``alert`` or a version ``alert`` references, and may end the incident (its
+        names ``alert`` or a version ``alert`` references, or ``alert`` references it, and may
+        end the incident (its
         sender acts for the incident's, its status is the incident's; ``known``: the store
         holds the incident, else ``alert`` would start it).
         """
         from geotarget import cap
 
         vids = [version_id(alert.sender, alert.identifier)]
-        vids += [version_id(r.sender, r.identifier) for r in alert.references]
-        for document in (d for vid in dict.fromkeys(vids) for d in self.ledger.cancels_naming(vid)):
+        refs = [version_id(r.sender, r.identifier) for r in alert.references]
+        vids += refs
+        documents = [d for vid in dict.fromkeys(vids) for d in self.ledger.cancels_naming(vid)]
+        # A remembered Cancel that ``alert`` names is of its chain too (the store's rule).
+        named = (self.ledger.remembered_cancel(ref) for ref in dict.fromkeys(refs))
+        for document in [*documents, *(d for d in named if d is not None)]:
             cancel = cap.loads(document)
             if known:
                 allowed = self._may_end(cancel, key)

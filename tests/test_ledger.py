@@ -528,9 +528,10 @@ def test_a_remembered_cancel_reused_with_other_content_is_a_conflict(opener: Ope
     as_alert = _alert("K3")
     assert again.admit(as_alert, at=T0 + MIN).transition is Transition.CONFLICT
     assert again.lookup_version("polisen@polisen.se/K3") is None  # nothing was recorded
-    # A version that references the Cancel's id makes it a placeholder: still a conflict.
+    # A version that references the Cancel's id makes it a placeholder: still a conflict. (That
+    # Update names the Cancel, so it is of its chain: the Cancel ends the incident it starts.)
     up = _follow(MessageType.UPDATE, "K5", "K3", 12)
-    assert again.admit(up, at=T0 + MIN).transition is Transition.STARTED
+    assert again.admit(up, at=T0 + MIN).transition is Transition.CANCELLED
     assert again.admit(other, at=T0 + MIN).transition is Transition.CONFLICT
     # The remembered Cancel itself still cancels the alert it named.
     assert again.admit(_alert(), at=T0 + MIN).transition is Transition.CANCELLED

@@ -140,23 +140,33 @@ def first_difference(a: object, b: object, path: str = "") -> str:
 _FIRST = "a Cancel naming it arrived first"
 
 
+def _first(cancel: str, refs: list[str]) -> str:
+    """Why a remembered Cancel ends the incident: it named the version, or the version names it."""
+    return f"it names Cancel {cancel}, which arrived first" if cancel in refs else _FIRST
+
+
 def _cancelled_early(
     tx: Tx,
     vids: list[str],
     sender: str,
     status: str,
     may_act_for: Callable[[str, str], bool] | None,
+    refs: Iterable[str] = (),
 ) -> str | None:
-    """A remembered Cancel naming any of ``vids`` that may end this incident: its version id.
+    """A remembered Cancel of this chain that may end this incident: its version id.
 
-    None if there is none. The incident is ``sender``'s, with ``status``. A Cancel that came
-    first is held to the rule every Cancel is held to: it ends the incident only if its sender
-    may act for the incident's sender and its status is the incident's (a Test Cancel never
-    ends an Actual incident, another sender's Cancel never ends mine).
+    One naming any of ``vids``, or one that ``refs`` (the message's references) name: a
+    message naming a Cancel is later than it, in its chain ("any version of the chain
+    identifies the incident"), whatever order the three arrived in. None if there is none.
+    The incident is ``sender``'s, with ``status``. A Cancel that came first is held to the rule
+    every Cancel is held to: it ends the incident only if its sender may act for the
+    incident's sender and its status is the incident's (a Test Cancel never ends an Actual
+    incident, another sender's Cancel never ends mine).
     """
     from geotarget import cap
 
-    for document in tx.early_cancels(vids):
+    named = [d for d in map(tx.remembered, dict.fromkeys(refs)) if d is not None]
+    for document in [*tx.early_cancels(vids), *named]:
         cancel = cap.loads(document)
         allowed = (
             cancel.sender == sender if may_act_for is None else may_act_for(cancel.sender, sender)
@@ -357,6 +367,18 @@ def admit(
                 return done(Transition.SAME, key)
             return done(Transition.SUPERSEDED, key, why=_older(alert, row, tx))
         # A placeholder: the original of an incident that an Update started. Join it below.
+        if kind is MessageType.CANCEL:
+            # A Cancel named before it arrived (an Update named its id): it ends that incident
+            # and, as any Cancel naming versions of several incidents, each other one its
+            # references name that it may end (those are not this placeholder's chain yet).
+            named = (k[0] for k in map(version_of, refs) if k is not None)
+            keys = list(dict.fromkeys([key, *named]))
+            if len(keys) > 1:
+                mine = [
+                    k for k in keys if _not_allowed(alert, tx.incident_row(k), may_act_for) is None
+                ]
+                if mine:
+                    key, others = mine[0], mine[1:]
     elif kind is MessageType.ALERT or not refs:
         existing = tx.incident_row(vid)
         if existing is not None and refused(existing) is not None:
@@ -408,7 +430,7 @@ def admit(
                         f"{alert.sender!r}: {what}"
                     ),
                 )
-            early = _cancelled_early(tx, [vid, *refs], owner, alert.status.value, may_act_for)
+            early = _cancelled_early(tx, [vid, *refs], owner, alert.status.value, may_act_for, refs)
             cancelled = early is not None
             state = IncidentState.CANCELLED if cancelled else IncidentState.ACTIVE
             start = attrs.evolve(
@@ -419,8 +441,8 @@ def admit(
             for ref in refs:
                 if joins(ref, owner):
                     tx.put_version(ref, key, None, None, at_us)
-            if cancelled:
-                return done(Transition.CANCELLED, key, why=_FIRST)
+            if early is not None:
+                return done(Transition.CANCELLED, key, why=_first(early, refs))
             return done(Transition.STARTED, key)
 
     row = tx.incident_row(key)
@@ -507,7 +529,7 @@ def admit(
         )
     owner = alert.sender if row.sender is None else row.sender
     status = alert.status.value if row.status is None else row.status
-    early = _cancelled_early(tx, [vid, *refs], owner, status, may_act_for)
+    early = _cancelled_early(tx, [vid, *refs], owner, status, may_act_for, refs)
     if early is not None:
         # A Cancel that arrived first named this version: now that it joins a known incident,
         # that Cancel ends the incident (and everyone claimed gets a retraction keyed by it).
@@ -515,7 +537,7 @@ def admit(
             Transition.RETRACTED,
             key,
             retraction=tx.retract(key, early, at_us, lease_us),
-            why=_FIRST,
+            why=_first(early, refs),
         )
     # A placeholder was named by a version seen before: that one may be the chain's newest,
     # judged older on arriving only because this version, which links it to the current one,
