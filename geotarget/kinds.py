@@ -17,7 +17,9 @@ The rules (the contract):
   every rule sets ``events`` or ``event_codes`` (a category alone says too little).
 * The built-in rule :data:`KIND_CODE_RULE` ranks first: an info block carrying the event code
   :data:`~geotarget.alerts.KIND_CODE` (``geotarget:kind``) names its kind directly, so what
-  geotarget writes is read back as the same kind (round trips stay lossless).
+  geotarget writes is read back as the same kind (round trips stay lossless). Its
+  ``valueName`` is compared as the rules compare one: exactly, once surrounding whitespace is
+  stripped (a pretty-printed ``<valueName>`` still names the kind).
 * Then the rules in the order given; the first match wins.
 * An alert no rule matches is *unrecognised*: :meth:`Recognizer.looked_at` says what was looked
   at, and :class:`~geotarget.targeting.Targeter` answers ``Verdict.UNRECOGNISED_KIND``.
@@ -65,9 +67,9 @@ from geotarget._kind_rules import KindRules, rules_to_table
 from geotarget._validate import iterable
 from geotarget.alerts import Alert, Info
 from geotarget.alerts._values import (
-    KIND_CODE,
     KIND_NAME,
     KIND_NAME_RULE,
+    XML_SPACE,
     Category,
     NamedValue,
     kind_name,
@@ -232,7 +234,7 @@ def _codes(value: object) -> tuple[NamedValue, ...]:
 
 
 #: XML whitespace, what surrounds a ``valueName`` in a pretty-printed document.
-_XML_SPACE = " \t\r\n"
+_XML_SPACE = XML_SPACE
 
 
 def _code(code: NamedValue) -> NamedValue:
@@ -431,9 +433,8 @@ class Recognizer:
         if not isinstance(alert, Alert):
             raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
         for info in alert.infos:
-            for code in info.event_codes:
-                if code.value_name == KIND_CODE:
-                    return Recognition(code.value, KIND_CODE_RULE)
+            if info.kind is not None:  # its geotarget:kind eventCode (is_kind_code)
+                return Recognition(info.kind, KIND_CODE_RULE)
         for rule in self._rules:
             if rule.matches(alert):
                 return Recognition(rule.kind, rule.name)
@@ -449,7 +450,7 @@ class Recognizer:
         """
         out: list[str | None] = []
         for info in alert.infos:
-            kind = next((c.value for c in info.event_codes if c.value_name == KIND_CODE), None)
+            kind = info.kind  # its geotarget:kind eventCode, if any
             if kind is None:
                 for rule in self._rules:
                     if (not rule.senders or alert.sender in rule.senders) and rule._block(info):

@@ -50,10 +50,11 @@ from geotarget.alerts import (
 from geotarget.alerts._values import (
     KIND_CODE,
     MAX_RESOURCE_SIZE,
-    TIP_PARAMETER_PREFIX,
     check_cap_id,
+    is_kind_code,
     kind_name,
     options,
+    tip_parameter_kind,
 )
 from geotarget.areas import long_way_edges
 from geotarget.cap._xml import Node
@@ -806,7 +807,7 @@ class Reader:
         """
         ours = "a rule of geotarget's own event code, not of CAP"
         for k, code in enumerate(codes):
-            if code is None or code.value_name != KIND_CODE:
+            if code is None or not is_kind_code(code.value_name):
                 continue
             here = _join(path, f"eventCode[{k}]")
             try:
@@ -823,10 +824,11 @@ class Reader:
                     f"an alert is of one kind ({ours})",
                 )
         for k, parameter in enumerate(parameters):
-            if parameter is None or not parameter.value_name.startswith(TIP_PARAMETER_PREFIX):
+            tip = None if parameter is None else tip_parameter_kind(parameter.value_name)
+            if parameter is None or tip is None:
                 continue
             try:
-                TipChannel(parameter.value_name[len(TIP_PARAMETER_PREFIX) :], parameter.value)
+                TipChannel(tip, parameter.value)
             except GeotargetError as err:
                 self.problem(
                     _join(path, f"parameter[{k}]"),
