@@ -51,6 +51,7 @@ from geotarget.alerts._values import (
     KIND_CODE,
     MAX_RESOURCE_SIZE,
     check_cap_id,
+    check_time,
     is_kind_code,
     kind_name,
     options,
@@ -541,16 +542,32 @@ class Reader:
             return None
         try:
             offset = timedelta(hours=int(oh), minutes=int(om)) * (-1 if sign == "-" else 1)
-            if hh == "24" and mi == ss == "00":  # xs:dateTime's end-of-day form
+            end_of_day = hh == "24" and mi == ss == "00"  # xs:dateTime's end-of-day form
+            if end_of_day:
                 t = datetime(int(y), int(mo), int(d), tzinfo=timezone(offset)) + timedelta(days=1)
-                self.warn(path, f"{label}24:00:00 is read as 00:00:00 of the next day ({t})")
-                return t
-            t = datetime(
-                int(y), int(mo), int(d), int(hh), int(mi), int(ss), tzinfo=timezone(offset)
-            )
+            else:
+                t = datetime(
+                    int(y), int(mo), int(d), int(hh), int(mi), int(ss), tzinfo=timezone(offset)
+                )
         except (ValueError, OverflowError) as err:
             self.problem(path, f"{label}is not a valid date-time: {err} (got {_quote(text)})")
             return None
+        try:  # the model's rules (its range of instants), here at the field's path
+            check_time(what or path.rpartition("/")[2], t)
+        except GeotargetError as err:
+            if "instant between" not in str(err):  # (no other rule applies to such a value)
+                self.problem(path, f"{label}{err}")
+                return None
+            self.problem(
+                path,
+                f"{label}must be an instant between 0001-01-02 and 9999-12-30 UTC, so that it "
+                "can be compared and converted to any offset (geotarget's limit; xs:dateTime "
+                f"sets none) (got {_quote(written)})",
+            )
+            return None
+        if end_of_day:
+            self.warn(path, f"{label}24:00:00 is read as 00:00:00 of the next day ({t})")
+            return t
         if sign == "+" and not offset:
             self.warn(
                 path,
