@@ -72,9 +72,11 @@ from geotarget.alerts._values import (
     XML_SPACE,
     Category,
     NamedValue,
+    check_cap_id,
+    check_text,
     kind_name,
 )
-from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
+from geotarget.errors import GeotargetError, InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.rollout._io import brief
 
 #: What recognition rules' and location rules' :class:`~geotarget.errors.InvalidPolicy` name.
@@ -173,11 +175,16 @@ class Kind:
         return self.name
 
 
+def _kind_of(value: object) -> str:
+    """What ``value`` is, for a message: a mapping is a table (TOML) or an object (JSON)."""
+    return "a table" if isinstance(value, Mapping) else type(value).__name__
+
+
 def _strings(field: str, value: object) -> tuple[str, ...]:
-    if isinstance(value, (str, bytes)) or not iterable(value):
-        raise InvalidType(
-            f"{field} must be a list of str (got {type(value).__name__} {brief(value)})"
-        )
+    # A mapping (a TOML table, a JSON object) is refused, not walked by its keys: read so,
+    # events = { "Explosion" = true, "Tips" = false } would recognise tips as explosions.
+    if isinstance(value, (str, bytes, Mapping)) or not iterable(value):
+        raise InvalidType(f"{field} must be a list of str (got {_kind_of(value)} {brief(value)})")
     items = tuple(value)
     for i, item in enumerate(items):
         if not isinstance(item, str):
@@ -189,6 +196,13 @@ def _strings(field: str, value: object) -> tuple[str, ...]:
 
 def _events(value: object) -> tuple[str, ...]:
     items = _strings("events", value)
+    for i, item in enumerate(items):
+        try:
+            check_text(f"events[{i}]", item)
+        except GeotargetError as err:
+            raise InvalidInput(
+                f"{err}: no document could carry it, so it would never match"
+            ) from None
     out = tuple(dict.fromkeys(normalise_event(e) for e in items))
     if any(not e for e in out):
         raise InvalidInput(f"events must not hold blank texts (got {brief(list(items))})")
@@ -196,9 +210,9 @@ def _events(value: object) -> tuple[str, ...]:
 
 
 def _categories(value: object) -> frozenset[Category]:
-    if isinstance(value, (str, bytes)) or not iterable(value):
+    if isinstance(value, (str, bytes, Mapping)) or not iterable(value):
         raise InvalidType(
-            f"categories must be a list of categories (got {type(value).__name__} {brief(value)})"
+            f"categories must be a list of categories (got {_kind_of(value)} {brief(value)})"
         )
     out = set()
     for i, item in enumerate(value):
@@ -213,9 +227,9 @@ def _categories(value: object) -> frozenset[Category]:
 
 
 def _codes(value: object) -> tuple[NamedValue, ...]:
-    if isinstance(value, (str, bytes)) or not iterable(value):
+    if isinstance(value, (str, bytes, Mapping)) or not iterable(value):
         raise InvalidType(
-            f"event_codes must be a list of NamedValue (got {type(value).__name__} {brief(value)})"
+            f"event_codes must be a list of NamedValue (got {_kind_of(value)} {brief(value)})"
         )
     items = tuple(value)
     for i, item in enumerate(items):
@@ -245,18 +259,17 @@ def _code(code: NamedValue) -> NamedValue:
     return NamedValue(code.value_name.strip(_XML_SPACE), normalise_event(code.value))
 
 
-#: What CAP 1.2 §3.2.1 forbids in a ``<sender>`` (and what check_cap_id refuses).
-_SENDER_BAD = re.compile(r"[\s,<&]")
-
-
 def _senders(value: object) -> frozenset[str]:
     items = _strings("senders", value)
     for i, s in enumerate(items):
-        if not s or _SENDER_BAD.search(s):
+        try:
+            check_cap_id(f"senders[{i}]", s)
+        except GeotargetError as err:
             raise InvalidInput(
-                f"senders[{i}] must be a CAP sender: not empty, no whitespace, ',', '<' or '&' "
-                f"(got {brief(s)}); no document could carry it, so the rule would never match"
-            )
+                f"senders[{i}] must be a CAP sender, as a document's <sender> can be written: "
+                f"{str(err).removeprefix(f'senders[{i}] ')}; no document could carry it, so "
+                "the rule would never match"
+            ) from None
     return frozenset(items)
 
 

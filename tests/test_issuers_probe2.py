@@ -484,3 +484,108 @@ def test_a_pretty_printed_kind_code_or_tip_parameter_is_geotarget_s_own() -> Non
     with pytest.raises(InvalidCAP) as err:
         cap.loads(render(two))
     assert [p.path for p in err.value.problems] == ["info[0]/eventCode[1]"]
+
+
+_ISSUER = (
+    '[[issuers]]\nname = "a"\nsenders = ["a@b.se"]\nkinds = ["tip_request"]\nregions = ["01"]\n'
+)
+_RULE = '[[recognition]]\nname = "r"\nkind = "explosion"\nevents = ["Explosion"]\n'
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "table"),
+    [
+        ("issuers", "regions", '{ "01" = true, "SE" = false }'),
+        ("issuers", "senders", '{ "a@b.se" = true, "x@y.se" = false }'),
+        ("issuers", "kinds", "{ tip_request = true, explosion = false }"),
+        ("issuers", "acts_for", "{ a = false }"),
+        ("issuers", "certificates", '{ "sos.pem" = false }'),
+        ("recognition", "events", '{ "Explosion" = true, "Tips" = false }'),
+        ("recognition", "senders", '{ "a@b.se" = true }'),
+        ("recognition", "categories", "{ Safety = true }"),
+        ("recognition", "event_codes", '{ value_name = "SAME", value = "CEM" }'),
+    ],
+)
+def test_a_table_where_a_list_belongs_is_refused_not_read_by_its_keys(
+    section: str, key: str, table: str
+) -> None:
+    """``regions = { "01" = true, "SE" = false }`` was read as its keys: authority over Sweden."""
+    from geotarget.errors import InvalidPolicy
+    from geotarget.issuers import Issuers
+    from geotarget.kinds import Recognizer
+
+    text = _ISSUER if section == "issuers" else _RULE
+    lines = [line for line in text.splitlines() if not line.startswith(f"{key} =")]
+    doc = "\n".join([*lines, f"{key} = {table}"]) + "\n"
+    read = Issuers.from_toml if section == "issuers" else Recognizer.from_toml
+    with pytest.raises(InvalidPolicy) as err:
+        read(doc)
+    (problem,) = err.value.problems
+    assert problem.path == f"{section}[0].{key}"
+    assert "(got a table {" in problem.message or "must be an array" in problem.message
+
+
+def test_the_api_refuses_a_mapping_for_a_list_too() -> None:
+    from geotarget.errors import InvalidType
+    from geotarget.issuers import Issuer
+    from geotarget.kinds import RecognitionRule
+
+    with pytest.raises(InvalidType, match=r"regions must be a list of str \(got a table"):
+        Issuer(name="a", senders=["a@b.se"], kinds=["explosion"], regions={"01": True, "SE": False})
+    with pytest.raises(InvalidType, match=r"events must be a list of str \(got a table"):
+        RecognitionRule(name="r", kind="explosion", events={"Explosion": True, "Tips": False})
+
+
+@pytest.mark.parametrize(
+    ("sender", "why"),
+    [
+        ("a\x00b@polisen.se", "characters XML 1.0 allows"),
+        ("a\ud800@polisen.se", "characters XML 1.0 allows"),
+        ("a" * 250 + "@polisen.se", "at most 256 characters"),
+        ("polisen@polisen.se\u00a0", "must not contain '\\xa0'"),
+    ],
+)
+def test_a_sender_no_document_can_carry_is_refused_in_the_issuers_and_rules(
+    sender: str, why: str
+) -> None:
+    """Such a sender never matches a document's: the issuer or rule was silently dead."""
+    import json
+
+    from geotarget.errors import InvalidPolicy
+    from geotarget.issuers import Issuers
+    from geotarget.kinds import Recognizer
+
+    issuers = {"issuers": [{"name": "a", "senders": ["ok@polisen.se", sender],
+                            "kinds": ["explosion"], "regions": ["SE"]}]}  # fmt: skip
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_json(json.dumps(issuers))
+    (problem,) = err.value.problems
+    assert problem.path == "issuers[0].senders"
+    assert "senders[1] " in problem.message and why in problem.message
+    rules = {"recognition": [{"name": "r", "kind": "explosion", "events": ["x"],
+                              "senders": [sender]}]}  # fmt: skip
+    with pytest.raises(InvalidPolicy) as err:
+        Recognizer.from_json(json.dumps(rules))
+    (problem,) = err.value.problems
+    assert problem.path == "recognition[0].senders" and why in problem.message
+
+
+def test_every_bad_sender_of_an_issuer_is_named_at_once() -> None:
+    from geotarget.errors import InvalidInput
+    from geotarget.issuers import Issuer
+
+    with pytest.raises(InvalidInput) as err:
+        Issuer(
+            name="a", senders=["x y@se", "ok@se", "", "a,b"], kinds=["explosion"], regions=["SE"]
+        )
+    message = str(err.value)
+    assert "senders[0] " in message and "senders[2] " in message and "senders[3] " in message
+    assert "senders[1] " not in message
+
+
+def test_an_event_no_document_can_carry_is_refused_in_a_rule() -> None:
+    from geotarget.errors import InvalidInput
+    from geotarget.kinds import RecognitionRule
+
+    with pytest.raises(InvalidInput, match=r"events\[1\] must hold only characters XML 1.0"):
+        RecognitionRule(name="r", kind="explosion", events=["Explosion", "Explo\x00sion"])
