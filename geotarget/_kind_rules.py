@@ -165,7 +165,19 @@ def _seconds(value: object, path: str, *, positive: bool, problems: list[Problem
         and (seconds > 0 if positive else seconds >= 0)
         and (seconds <= MAX_SECONDS)
     ):
-        return dt.timedelta(seconds=value)  # type: ignore[arg-type]  # an int stays exact
+        duration = dt.timedelta(seconds=value)  # type: ignore[arg-type]  # an int stays exact
+        if duration or not positive:
+            return duration
+        # Under half a microsecond, the finest duration held: it would read as 0, which the
+        # rule refuses, and the refusal would name neither this key nor the value written.
+        problems.append(
+            Problem(
+                path,
+                f"must be {rule} (got {_shown(value)}, which is under a microsecond, the finest "
+                "duration geotarget holds, so it reads as 0)",
+            )
+        )
+        return dt.timedelta(hours=1)
     problems.append(Problem(path, f"must be {rule} (got {_shown(value)})"))
     return dt.timedelta(hours=1)
 

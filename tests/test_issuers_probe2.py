@@ -589,3 +589,18 @@ def test_an_event_no_document_can_carry_is_refused_in_a_rule() -> None:
 
     with pytest.raises(InvalidInput, match=r"events\[1\] must hold only characters XML 1.0"):
         RecognitionRule(name="r", kind="explosion", events=["Explosion", "Explo\x00sion"])
+
+
+def test_a_positive_duration_under_a_microsecond_is_refused_at_its_key() -> None:
+    """``stale.max_age_s = 1e-7`` read as 0 and was refused at ``stale``, without its value."""
+    from geotarget import kinds
+    from geotarget.errors import InvalidPolicy
+
+    with pytest.raises(InvalidPolicy) as err:
+        kinds.location_rules_from_toml(
+            "[location_rules.chem]\ninclude_ambiguous = true\nlocation = { max_age_s = 0 }\n"
+            "stale = { max_age_s = 1e-7, margin_m = 1 }\n"
+        )
+    (problem,) = err.value.problems
+    assert problem.path == "location_rules.chem.stale.max_age_s"
+    assert "1e-07" in problem.message and "under a microsecond" in problem.message
