@@ -604,3 +604,24 @@ def test_a_positive_duration_under_a_microsecond_is_refused_at_its_key() -> None
     (problem,) = err.value.problems
     assert problem.path == "location_rules.chem.stale.max_age_s"
     assert "1e-07" in problem.message and "under a microsecond" in problem.message
+
+
+@pytest.mark.parametrize("count", [1.5, 1e20, 2**53 + 1])
+def test_a_recipient_guard_a_policy_file_cannot_state_is_refused_when_built(count: float) -> None:
+    """Such a guard was kept, and written by location_rules_to_toml to a file its reader refused."""
+    from geotarget.errors import InvalidInput
+    from geotarget.targeting import KindRules
+
+    with pytest.raises(InvalidInput, match=r"max_recipients must be an integer > 0 and <= 9007"):
+        KindRules(include_ambiguous=True, max_recipients=count)
+
+
+@pytest.mark.parametrize("count", [1, 10.0, np.int64(600_000), 2**53])
+def test_every_recipient_guard_kind_rules_hold_reads_back_from_the_file(count: Any) -> None:
+    from geotarget import kinds
+    from geotarget.targeting import KindRules
+
+    rules = {"chem": KindRules(include_ambiguous=True, max_recipients=count)}
+    assert type(rules["chem"].max_recipients) is int
+    assert kinds.location_rules_from_toml(kinds.location_rules_to_toml(rules)) == rules
+    assert kinds.location_rules_from_dict(kinds.location_rules_to_dict(rules)) == rules
