@@ -219,3 +219,27 @@ def test_a_date_time_beyond_the_models_range_is_refused_at_its_own_path(
     assert problem.path == field
     assert "between 0001-01-02 and 9999-12-30 UTC" in problem.message
     assert repr(text) in problem.message
+
+
+@pytest.mark.parametrize(
+    ("edit", "path"),
+    [
+        (("<scope>Public</scope>", "<scope>Restricted</scope>"), "restriction"),
+        (("<scope>Public</scope>", "<scope>Private</scope>"), "addresses"),
+        (("<scope>Public</scope>", "<scope>Private</scope><addresses> </addresses>"), "addresses"),
+        (("</circle>", "</circle><ceiling>100</ceiling>"), "info[0]/area[0]/ceiling"),
+    ],
+)
+def test_a_rule_between_elements_is_refused_at_the_element_it_concerns(
+    edit: tuple[str, str], path: str
+) -> None:
+    """Each is refused at the element it concerns; it was refused at ``alert`` or the area.
+
+    A Restricted alert without <restriction>, a Private one without recipients, a <ceiling>
+    without <altitude>.
+    """
+    doc = cap.dumps(make_alert("explosion", Circle(17.5, 59.5, 500.0), ident="S1"))
+    assert edit[0] in doc
+    with pytest.raises(InvalidCAP) as err:
+        cap.loads(doc.replace(edit[0], edit[1], 1))
+    assert [p.path for p in err.value.problems] == [path]

@@ -651,6 +651,21 @@ class Reader:
         for name in ("addresses", "incidents"):
             text = self.text(kids, name, "")
             values[name] = () if text is None else self.quoted(text)
+        # Rules CAP sets between elements, checked here to name the element they concern
+        # (the model would name the whole alert).
+        if values["scope"] is Scope.RESTRICTED and values["restriction"] is None:
+            self.problem(
+                "restriction",
+                "missing: scope Restricted needs a <restriction>, the rule for limiting its "
+                "distribution (CAP 1.2 §3.2.1: used when scope is Restricted)",
+            )
+        if values["scope"] is Scope.PRIVATE and not values["addresses"]:
+            self.problem(
+                "addresses",
+                f"{'missing' if not kids['addresses'] else 'names no recipient'}: scope "
+                "Private needs <addresses> naming at least one recipient (CAP 1.2 §3.2.1: "
+                "required when scope is Private)",
+            )
         refs = self.text(kids, "references", "")
         values["references"] = () if refs is None else self.references(refs)
         if refs is None and values["msg_type"] not in (None, MessageType.ALERT):
@@ -921,6 +936,12 @@ class Reader:
             "altitude": self.decimal(kids, "altitude", path),
             "ceiling": self.decimal(kids, "ceiling", path),
         }
+        if kids["ceiling"] and not kids["altitude"]:
+            self.problem(
+                _join(path, "ceiling"),
+                "needs an <altitude>: CAP 1.2 §3.2.4 says <ceiling> MUST NOT be used except in "
+                "combination with <altitude>",
+            )
         area = self.build(path, lambda: AlertArea(**fields), before)
         if area is not None:
             self.no_geometry(area, path)
