@@ -25,6 +25,8 @@ import pyproj
 import pytest
 import shapely
 import shapely.geometry as sg
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geotarget import PositionIndex, Positions, cap, load_policy, sweden
 from geotarget.errors import InvalidCAP
@@ -625,3 +627,105 @@ def test_every_recipient_guard_kind_rules_hold_reads_back_from_the_file(count: A
     assert type(rules["chem"].max_recipients) is int
     assert kinds.location_rules_from_toml(kinds.location_rules_to_toml(rules)) == rules
     assert kinds.location_rules_from_dict(kinds.location_rules_to_dict(rules)) == rules
+
+
+# --- recognition against the documented rule, on random rules and blocks ------------------------
+
+_EVENTS = [
+    "Explosion",
+    "EXPLOSION ",
+    " risk  för\texplosion",
+    "Straße",
+    "STRASSE",
+    "Tips",
+    "tips\u00a0",
+]
+_CODES = [
+    ("SAME", "CEM"),
+    (" SAME\n", "cem "),
+    ("same", "CEM"),
+    ("SOS", "expl"),
+    ("geotarget:x", "y"),
+]
+_SENDERS = ["a@polisen.se", "A@polisen.se", "b@polisen.se"]
+_CATS = ["Safety", "Security", "Met"]
+
+
+@st.composite
+def _rules(draw: st.DrawFn) -> list[Any]:
+    from geotarget.alerts import NamedValue
+    from geotarget.kinds import RecognitionRule
+
+    out = []
+    for n in range(draw(st.integers(1, 5))):
+        events = draw(st.lists(st.sampled_from(_EVENTS), max_size=2))
+        codes = draw(st.lists(st.sampled_from(_CODES), max_size=2, min_size=0 if events else 1))
+        out.append(
+            RecognitionRule(
+                name=f"r{n}",
+                kind=draw(st.sampled_from(["explosion", "tip_request", "crime_modus"])),
+                events=events,
+                categories=draw(st.lists(st.sampled_from(_CATS), max_size=2)),
+                event_codes=[NamedValue(*c) for c in codes],
+                senders=draw(st.lists(st.sampled_from(_SENDERS), max_size=2)),
+            )
+        )
+    return out
+
+
+@st.composite
+def _alerts(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
+    blocks = [
+        {
+            "event": draw(st.sampled_from(_EVENTS)),
+            "categories": draw(st.lists(st.sampled_from(_CATS), min_size=1, max_size=2)),
+            "codes": draw(st.lists(st.sampled_from(_CODES), max_size=2)),
+        }
+        for _ in range(draw(st.integers(1, 3)))
+    ]
+    return draw(st.sampled_from(_SENDERS)), blocks
+
+
+def _oracle_block(rules: list[Any], sender: str, block: dict[str, Any]) -> str | None:
+    """The first rule all of whose set conditions this block (and the sender) meet."""
+    for r in rules:  # written from docs/rollout.rst's table of [[recognition]] keys
+        events = {_norm(e) for e in r.events}
+        codes = {(c.value_name.strip(" \t\r\n"), _norm(c.value)) for c in r.event_codes}
+        have = {(n.strip(" \t\r\n"), _norm(v)) for n, v in block["codes"]}
+        if (
+            (not r.senders or sender in r.senders)
+            and (not events or _norm(block["event"]) in events)
+            and (not r.categories or {c.value for c in r.categories} & set(block["categories"]))
+            and (not codes or codes & have)
+        ):
+            return str(r.kind)
+    return None
+
+
+@settings(max_examples=300)
+@given(_rules(), _alerts())
+def test_recognition_agrees_with_the_documented_rule(
+    rules: list[Any], alert: tuple[str, list[dict[str, Any]]]
+) -> None:
+    from geotarget.alerts import Alert, Info, NamedValue
+    from geotarget.kinds import Recognizer
+
+    sender, blocks = alert
+    infos = [
+        Info(categories=b["categories"], event=b["event"], urgency="Immediate",
+             severity="Severe", certainty="Likely",
+             event_codes=[NamedValue(*c) for c in b["codes"]])
+        for b in blocks
+    ]  # fmt: skip
+    built = Alert(identifier="R-1", sender=sender, sent=T0, status="Actual", msg_type="Alert",
+                  scope="Public", infos=infos)  # fmt: skip
+    recognizer = Recognizer(rules)
+    expected = [_oracle_block(rules, sender, b) for b in blocks]
+    assert recognizer.block_kinds(built) == expected
+    got = recognizer.recognise(built)
+    first = next(  # the first rule (in order) that some block meets
+        (r for r in rules if any(_oracle_block([r], sender, b) for b in blocks)), None
+    )
+    assert (None if got is None else (got.kind, got.rule)) == (
+        None if first is None else (first.kind, first.name)
+    )
