@@ -364,6 +364,22 @@ class Recognition:
     rule: str
 
 
+#: The most events and event codes a reason lists: a document of thousands of info blocks
+#: would otherwise put megabytes into one reason, and the reason into a log line.
+_MOST_LISTED = 10
+
+
+def _listing(items: list[str]) -> str:
+    """``items`` joined for a reason, the first :data:`_MOST_LISTED` and a count of the rest."""
+    more = len(items) - _MOST_LISTED
+    return ", ".join(items[:_MOST_LISTED]) + (f" and {more:,} more" if more > 0 else "") or "none"
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    """``text`` at most about ``limit`` characters, for a reason."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text):,} characters)"
+
+
 class Recognizer:
     """Rules in order, the built-in :data:`KIND_CODE_RULE` first; the first match wins.
 
@@ -487,13 +503,13 @@ class Recognizer:
         >>> Recognizer().looked_at(a)
         "event 'Storm' (en-US), categories Met, eventCodes none, sender 'smhi@example.se'; 0 rules"
         """
-        events = ", ".join(f"{i.event!r} ({i.language})" for i in alert.infos) or "none"
+        events = _listing([f"{brief(i.event)} ({_cut(i.language)})" for i in alert.infos])
         cats = sorted({c.value for i in alert.infos for c in i.categories})
-        codes = [f"{c.value_name}={c.value}" for i in alert.infos for c in i.event_codes]
+        codes = [_cut(f"{c.value_name}={c.value}") for i in alert.infos for c in i.event_codes]
         n = len(self._rules)
         return (
             f"event {events}, categories {', '.join(cats) or 'none'}, eventCodes "
-            f"{', '.join(dict.fromkeys(codes)) or 'none'}, sender {alert.sender!r}; "
+            f"{_listing(list(dict.fromkeys(codes)))}, sender {alert.sender!r}; "
             f"{n} rule{'' if n == 1 else 's'}"
         )
 

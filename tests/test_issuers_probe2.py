@@ -729,3 +729,23 @@ def test_recognition_agrees_with_the_documented_rule(
     assert (None if got is None else (got.kind, got.rule)) == (
         None if first is None else (first.kind, first.name)
     )
+
+
+def test_what_recognition_looked_at_is_bounded_however_large_the_document() -> None:
+    """An unrecognised alert of thousands of blocks put megabytes into one reason (a log line)."""
+    from geotarget import pilot
+    from geotarget.alerts import Alert, Info, NamedValue
+
+    infos = [
+        Info(language="sv-SE", categories=["Safety"], event=f"Händelse {i} " + "x" * 200,
+             urgency="Immediate", severity="Severe", certainty="Likely",
+             event_codes=[NamedValue(f"code{i}", "v" * 300)])
+        for i in range(2000)
+    ] + [Info(language="en", categories=["Met"], event="y" * 100_000, urgency="Immediate",
+              severity="Severe", certainty="Likely")]  # fmt: skip
+    alert = Alert(identifier="U-1", sender="polisen@polisen.se", sent=T0, status="Actual",
+                  msg_type="Alert", scope="Public", infos=infos)  # fmt: skip
+    looked = pilot.RECOGNITION.looked_at(alert)
+    assert len(looked) < 3_000
+    assert "and 1,991 more" in looked and "and 1,990 more" in looked  # events, codes
+    assert looked.startswith("event 'Händelse 0 xxx") and "categories Met, Safety" in looked
