@@ -243,3 +243,29 @@ def test_a_rule_between_elements_is_refused_at_the_element_it_concerns(
     with pytest.raises(InvalidCAP) as err:
         cap.loads(doc.replace(edit[0], edit[1], 1))
     assert [p.path for p in err.value.problems] == [path]
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ("<circle>59.5, 17.5 0.5</circle>", "a space after a comma splits a point in two"),
+        (
+            "<polygon>59.4, 17.4 59.4, 17.6 59.6, 17.6 59.4, 17.4</polygon>",
+            "a space after a comma splits a point in two",
+        ),
+        (
+            "<polygon>59.4,17.4;59.4,17.6;59.6,17.6;59.4,17.4</polygon>",
+            "not ';' or '|'",
+        ),
+    ],
+)
+def test_hand_written_coordinate_separators_are_named_in_the_refusal(
+    written: str, hint: str
+) -> None:
+    """``59.5, 17.5`` and ``;`` between points, as people type them, get the rule they break."""
+    doc = cap.dumps(make_alert("explosion", Circle(17.5, 59.5, 500.0), ident="H1"))
+    start, end = doc.index("<circle>"), doc.index("</circle>") + len("</circle>")
+    with pytest.raises(InvalidCAP) as err:
+        cap.loads(doc[:start] + written + doc[end:])
+    (problem,) = err.value.problems
+    assert problem.path.startswith("info[0]/area[0]/") and hint in problem.message

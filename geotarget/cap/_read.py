@@ -119,6 +119,25 @@ E = TypeVar("E")
 M = TypeVar("M", bound=enum.Enum)
 
 
+_SPACED_PAIR = re.compile(r"\d,[ \t\r\n]+[-+.\d]")
+
+
+def _separator_hint(text: str) -> str:
+    """A hint for the separators hand-written coordinates get wrong, or ``""``.
+
+    ``59.33, 18.06`` (a space after the comma splits one point in two) and ``;`` or ``|``
+    between points (CAP separates points by whitespace only).
+    """
+    if _SPACED_PAIR.search(text):
+        return (
+            "; a space after a comma splits a point in two: CAP writes each point 'lat,lon' "
+            "with no space inside, and separates points by whitespace"
+        )
+    if ";" in text or "|" in text:
+        return "; CAP separates points by whitespace (spaces, tabs or newlines), not ';' or '|'"
+    return ""
+
+
 @attrs.frozen
 class Repair:
     """One repair made by :func:`geotarget.cap.loads_lenient`.
@@ -1039,7 +1058,7 @@ class Reader:
                     "[-90, 90] and lon within [-180, 180]; CAP writes lat first)"
                 )
         more = f" ({len(bad)} bad points in all)" if len(bad) > 1 else ""
-        self.problem(path, bad[0] + more)
+        self.problem(path, bad[0] + more + _separator_hint(text))
         return None
 
     def polygon(self, node: Node, path: str) -> tuple[tuple[float, float], ...] | None:
@@ -1171,7 +1190,7 @@ class Reader:
         # character and a radius value in kilometers.
         rule = "must be 'lat,lon radius' with the radius in kilometres"
         if len(tokens) != 2 or not _DECIMAL.match(tokens[1]):
-            self.problem(path, f"{rule} (got {_quote(text)})")
+            self.problem(path, f"{rule} (got {_quote(text)}){_separator_hint(text)}")
             return None
         pts = self.points(tokens[0], path)
         if pts is None:
