@@ -425,6 +425,17 @@ class Recognizer:
         if problems:
             raise InvalidPolicy(problems, what=_RECOGNITION_WHAT)
         self._rules: tuple[RecognitionRule, ...] = items  # type: ignore[assignment]
+        # The rules by each event and event code they name. Every rule sets events or event
+        # codes, so every rule a block meets is listed under the block's event or one of its
+        # codes: a block is matched against those few, not against every rule (a document of
+        # thousands of blocks and a policy of hundreds of rules cost seconds that way).
+        self._by_event: dict[str, list[int]] = {}
+        self._by_code: dict[NamedValue, list[int]] = {}
+        for i, rule in enumerate(self._rules):
+            for event in rule.events:
+                self._by_event.setdefault(event, []).append(i)
+            for code in rule.event_codes:
+                self._by_code.setdefault(code, []).append(i)
 
     @property
     def rules(self) -> tuple[RecognitionRule, ...]:
@@ -464,9 +475,29 @@ class Recognizer:
         for info in alert.infos:
             if info.kind is not None:  # its geotarget:kind eventCode (is_kind_code)
                 return Recognition(info.kind, KIND_CODE_RULE)
-        for rule in self._rules:
-            if rule.matches(alert):
-                return Recognition(rule.kind, rule.name)
+        # The first rule, in order, that some block meets: the least of the blocks' first.
+        firsts = [self._first(info, alert.sender) for info in alert.infos]
+        best = min((i for i in firsts if i is not None), default=None)
+        if best is None:
+            return None
+        return Recognition(self._rules[best].kind, self._rules[best].name)
+
+    def _first(self, info: Info, sender: str) -> int | None:
+        """The index of the first rule this block (with the alert's sender) meets, or None."""
+        event = normalise_event(info.event)
+        codes = {_code(c) for c in info.event_codes}
+        candidates = set(self._by_event.get(event, ()))
+        for code in codes:
+            candidates.update(self._by_code.get(code, ()))
+        for i in sorted(candidates):
+            rule = self._rules[i]
+            if (
+                (not rule.senders or sender in rule.senders)
+                and (not rule.events or event in rule.events)
+                and (not rule.categories or not rule.categories.isdisjoint(info.categories))
+                and (not rule.event_codes or not codes.isdisjoint(rule.event_codes))
+            ):
+                return i
         return None
 
     def block_kinds(self, alert: Alert) -> list[str | None]:
@@ -481,10 +512,8 @@ class Recognizer:
         for info in alert.infos:
             kind = info.kind  # its geotarget:kind eventCode, if any
             if kind is None:
-                for rule in self._rules:
-                    if (not rule.senders or alert.sender in rule.senders) and rule._block(info):
-                        kind = rule.kind
-                        break
+                first = self._first(info, alert.sender)
+                kind = None if first is None else self._rules[first].kind
             out.append(kind)
         return out
 
