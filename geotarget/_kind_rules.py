@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import numpy as np
 
 from geotarget._validate import number, shown
 from geotarget.errors import GeotargetError, InvalidInput, InvalidType, Problem
@@ -25,6 +26,28 @@ def _opt_positive(name: str) -> Any:
             number(name, value, gt=0.0)
 
     return check
+
+
+#: The most recipients a guard may name: the largest integer a float holds exactly (2**53), as
+#: a policy file (TOML or JSON) can state it and read it back.
+MAX_RECIPIENTS = 2**53
+
+
+def _recipients(value: object) -> int | None:
+    """``max_recipients`` as an ``int`` (an integral float or numpy integer too), or None.
+
+    Refused, naming the rule and the value: a bool, a non-number, a count that is not whole,
+    and one outside ``1 … 2**53`` (such a guard was kept, but written to a policy file that
+    its reader then refused).
+    """
+    if value is None:
+        return None
+    rule = f"an integer > 0 and <= {MAX_RECIPIENTS} (a count of devices)"
+    x = number("max_recipients", value, gt=0.0)  # a bool, NaN or a non-number: refused
+    n = int(value) if isinstance(value, (int, np.integer)) else int(x) if x.is_integer() else 0
+    if not 0 < n <= MAX_RECIPIENTS:
+        raise InvalidInput(f"max_recipients must be {rule} (got {shown(value)})")
+    return n
 
 
 def _bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -85,7 +108,9 @@ class KindRules:
         Whether a device in the alert area that lies in no region of the hierarchy (beyond the
         country's territory) is told. ``False``: :attr:`Outcome.BEYOND_BORDER`.
     max_recipients : int, optional
-        Block an alert that would reach more devices than this, unless confirmed.
+        Block an alert that would reach more devices than this, unless confirmed: a whole
+        number from 1 to 2**53 (an integral float is taken as its ``int``), as a policy file
+        states it.
     max_area_km2 : float, optional
         Block an alert whose area is larger than this, unless confirmed.
 
@@ -121,9 +146,7 @@ class KindRules:
     stale: StaleRule | None = attrs.field(default=None, validator=_consistent)
     include_no_fix: bool = attrs.field(default=False, validator=_bool)
     beyond_border: bool = attrs.field(default=False, validator=_bool)
-    max_recipients: int | None = attrs.field(
-        default=None, validator=_opt_positive("max_recipients")
-    )
+    max_recipients: int | None = attrs.field(default=None, converter=_recipients)
     max_area_km2: float | None = attrs.field(default=None, validator=_opt_positive("max_area_km2"))
 
 
@@ -165,7 +188,19 @@ def _seconds(value: object, path: str, *, positive: bool, problems: list[Problem
         and (seconds > 0 if positive else seconds >= 0)
         and (seconds <= MAX_SECONDS)
     ):
-        return dt.timedelta(seconds=value)  # type: ignore[arg-type]  # an int stays exact
+        duration = dt.timedelta(seconds=value)  # type: ignore[arg-type]  # an int stays exact
+        if duration or not positive:
+            return duration
+        # Under half a microsecond, the finest duration held: it would read as 0, which the
+        # rule refuses, and the refusal would name neither this key nor the value written.
+        problems.append(
+            Problem(
+                path,
+                f"must be {rule} (got {_shown(value)}, which is under a microsecond, the finest "
+                "duration geotarget holds, so it reads as 0)",
+            )
+        )
+        return dt.timedelta(hours=1)
     problems.append(Problem(path, f"must be {rule} (got {_shown(value)})"))
     return dt.timedelta(hours=1)
 
@@ -213,13 +248,13 @@ def rules_from_table(table: object, path: str) -> tuple[KindRules | None, list[P
                 )
     if "max_recipients" in table:
         value = table["max_recipients"]
-        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 2**53:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_RECIPIENTS:
             fields["max_recipients"] = value
         else:
             problems.append(
                 Problem(
                     f"{path}.max_recipients",
-                    f"must be an integer > 0 and <= {2**53} (got {_shown(value)})",
+                    f"must be an integer > 0 and <= {MAX_RECIPIENTS} (got {_shown(value)})",
                 )
             )
     if "max_area_km2" in table:
@@ -352,8 +387,7 @@ def rules_to_table(rules: KindRules) -> dict[str, Any]:
             "margin_m": rules.stale.margin_m,
         }
     if rules.max_recipients is not None:
-        n = rules.max_recipients  # an int, or a float given in Python (written as it is)
-        out["max_recipients"] = int(n) if float(n).is_integer() else n
+        out["max_recipients"] = rules.max_recipients  # an int within the file's range
     if rules.max_area_km2 is not None:
         out["max_area_km2"] = float(rules.max_area_km2)
     return out

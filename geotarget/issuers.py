@@ -59,7 +59,8 @@ from typing import Any
 import attrs
 
 from geotarget._validate import iterable
-from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
+from geotarget.alerts._values import check_cap_id
+from geotarget.errors import GeotargetError, InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.kinds import check_kind_name
 from geotarget.rollout._io import (
     MOST_CODES,
@@ -83,32 +84,43 @@ def __dir__() -> list[str]:
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
 _NAME_RULE = "1 to 64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
-_SENDER_BAD = re.compile(r"[\s,<&]")
 
 
-def _names(field: str, value: object) -> frozenset[str]:
-    if isinstance(value, (str, bytes)) or not iterable(value):
-        raise InvalidType(
-            f"{field} must be a list of str (got {type(value).__name__} {brief(value)})"
-        )
+def _listed(field: str, value: object) -> list[str]:
+    """``value`` as a list of str, in order, or InvalidType naming ``field`` and the item."""
+    # A mapping (a TOML table, a JSON object) is refused, not walked by its keys: read so,
+    # regions = { "01" = true, "SE" = false } would let the issuer alert all of Sweden.
+    if isinstance(value, (str, bytes, Mapping)) or not iterable(value):
+        what = "a table" if isinstance(value, Mapping) else type(value).__name__
+        raise InvalidType(f"{field} must be a list of str (got {what} {brief(value)})")
     items = list(value)
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise InvalidType(
                 f"{field}[{i}] must be a str (got {type(item).__name__} {brief(item)})"
             )
-    return frozenset(items)
+    return items
+
+
+def _names(field: str, value: object) -> frozenset[str]:
+    return frozenset(_listed(field, value))
 
 
 def _senders(value: object) -> frozenset[str]:
-    out = _names("senders", value)
-    for s in sorted(out):
-        if not s or _SENDER_BAD.search(s):
-            raise InvalidInput(
-                f"senders must be CAP senders: no whitespace, ',', '<' or '&', not empty "
-                f"(got {brief(s)})"
-            )
-    return out
+    items = _listed("senders", value)
+    bad = []
+    for i, s in enumerate(items):
+        try:
+            check_cap_id(f"senders[{i}]", s)
+        except GeotargetError as err:
+            bad.append(str(err))
+    if bad:  # every one, in the order given
+        raise InvalidInput(
+            f"senders must be CAP senders, as a document's <sender> can be written: "
+            f"{'; '.join(bad)}; no document could carry such a sender, so the issuer would "
+            "never match it"
+        )
+    return frozenset(items)
 
 
 def _kinds(value: object) -> frozenset[str]:
@@ -133,7 +145,7 @@ def _acts_for(value: object) -> frozenset[str]:
 def _pems(value: object) -> tuple[str, ...]:
     if isinstance(value, (str, bytes)):
         value = [value]
-    if not iterable(value):
+    if isinstance(value, Mapping) or not iterable(value):
         raise InvalidType(f"certificates must be a list of PEM texts (got {brief(value)})")
     out = []
     for i, item in enumerate(value):

@@ -17,7 +17,9 @@ The rules (the contract):
   every rule sets ``events`` or ``event_codes`` (a category alone says too little).
 * The built-in rule :data:`KIND_CODE_RULE` ranks first: an info block carrying the event code
   :data:`~geotarget.alerts.KIND_CODE` (``geotarget:kind``) names its kind directly, so what
-  geotarget writes is read back as the same kind (round trips stay lossless).
+  geotarget writes is read back as the same kind (round trips stay lossless). Its
+  ``valueName`` is compared as the rules compare one: exactly, once surrounding whitespace is
+  stripped (a pretty-printed ``<valueName>`` still names the kind).
 * Then the rules in the order given; the first match wins.
 * An alert no rule matches is *unrecognised*: :meth:`Recognizer.looked_at` says what was looked
   at, and :class:`~geotarget.targeting.Targeter` answers ``Verdict.UNRECOGNISED_KIND``.
@@ -65,14 +67,16 @@ from geotarget._kind_rules import KindRules, rules_to_table
 from geotarget._validate import iterable
 from geotarget.alerts import Alert, Info
 from geotarget.alerts._values import (
-    KIND_CODE,
     KIND_NAME,
     KIND_NAME_RULE,
+    XML_SPACE,
     Category,
     NamedValue,
+    check_cap_id,
+    check_text,
     kind_name,
 )
-from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem
+from geotarget.errors import GeotargetError, InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.rollout._io import brief
 
 #: What recognition rules' and location rules' :class:`~geotarget.errors.InvalidPolicy` name.
@@ -171,11 +175,16 @@ class Kind:
         return self.name
 
 
+def _kind_of(value: object) -> str:
+    """What ``value`` is, for a message: a mapping is a table (TOML) or an object (JSON)."""
+    return "a table" if isinstance(value, Mapping) else type(value).__name__
+
+
 def _strings(field: str, value: object) -> tuple[str, ...]:
-    if isinstance(value, (str, bytes)) or not iterable(value):
-        raise InvalidType(
-            f"{field} must be a list of str (got {type(value).__name__} {brief(value)})"
-        )
+    # A mapping (a TOML table, a JSON object) is refused, not walked by its keys: read so,
+    # events = { "Explosion" = true, "Tips" = false } would recognise tips as explosions.
+    if isinstance(value, (str, bytes, Mapping)) or not iterable(value):
+        raise InvalidType(f"{field} must be a list of str (got {_kind_of(value)} {brief(value)})")
     items = tuple(value)
     for i, item in enumerate(items):
         if not isinstance(item, str):
@@ -187,6 +196,13 @@ def _strings(field: str, value: object) -> tuple[str, ...]:
 
 def _events(value: object) -> tuple[str, ...]:
     items = _strings("events", value)
+    for i, item in enumerate(items):
+        try:
+            check_text(f"events[{i}]", item)
+        except GeotargetError as err:
+            raise InvalidInput(
+                f"{err}: no document could carry it, so it would never match"
+            ) from None
     out = tuple(dict.fromkeys(normalise_event(e) for e in items))
     if any(not e for e in out):
         raise InvalidInput(f"events must not hold blank texts (got {brief(list(items))})")
@@ -194,9 +210,9 @@ def _events(value: object) -> tuple[str, ...]:
 
 
 def _categories(value: object) -> frozenset[Category]:
-    if isinstance(value, (str, bytes)) or not iterable(value):
+    if isinstance(value, (str, bytes, Mapping)) or not iterable(value):
         raise InvalidType(
-            f"categories must be a list of categories (got {type(value).__name__} {brief(value)})"
+            f"categories must be a list of categories (got {_kind_of(value)} {brief(value)})"
         )
     out = set()
     for i, item in enumerate(value):
@@ -211,9 +227,9 @@ def _categories(value: object) -> frozenset[Category]:
 
 
 def _codes(value: object) -> tuple[NamedValue, ...]:
-    if isinstance(value, (str, bytes)) or not iterable(value):
+    if isinstance(value, (str, bytes, Mapping)) or not iterable(value):
         raise InvalidType(
-            f"event_codes must be a list of NamedValue (got {type(value).__name__} {brief(value)})"
+            f"event_codes must be a list of NamedValue (got {_kind_of(value)} {brief(value)})"
         )
     items = tuple(value)
     for i, item in enumerate(items):
@@ -232,7 +248,7 @@ def _codes(value: object) -> tuple[NamedValue, ...]:
 
 
 #: XML whitespace, what surrounds a ``valueName`` in a pretty-printed document.
-_XML_SPACE = " \t\r\n"
+_XML_SPACE = XML_SPACE
 
 
 def _code(code: NamedValue) -> NamedValue:
@@ -243,18 +259,17 @@ def _code(code: NamedValue) -> NamedValue:
     return NamedValue(code.value_name.strip(_XML_SPACE), normalise_event(code.value))
 
 
-#: What CAP 1.2 §3.2.1 forbids in a ``<sender>`` (and what check_cap_id refuses).
-_SENDER_BAD = re.compile(r"[\s,<&]")
-
-
 def _senders(value: object) -> frozenset[str]:
     items = _strings("senders", value)
     for i, s in enumerate(items):
-        if not s or _SENDER_BAD.search(s):
+        try:
+            check_cap_id(f"senders[{i}]", s)
+        except GeotargetError as err:
             raise InvalidInput(
-                f"senders[{i}] must be a CAP sender: not empty, no whitespace, ',', '<' or '&' "
-                f"(got {brief(s)}); no document could carry it, so the rule would never match"
-            )
+                f"senders[{i}] must be a CAP sender, as a document's <sender> can be written: "
+                f"{str(err).removeprefix(f'senders[{i}] ')}; no document could carry it, so "
+                "the rule would never match"
+            ) from None
     return frozenset(items)
 
 
@@ -349,6 +364,22 @@ class Recognition:
     rule: str
 
 
+#: The most events and event codes a reason lists: a document of thousands of info blocks
+#: would otherwise put megabytes into one reason, and the reason into a log line.
+_MOST_LISTED = 10
+
+
+def _listing(items: list[str]) -> str:
+    """``items`` joined for a reason, the first :data:`_MOST_LISTED` and a count of the rest."""
+    more = len(items) - _MOST_LISTED
+    return ", ".join(items[:_MOST_LISTED]) + (f" and {more:,} more" if more > 0 else "") or "none"
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    """``text`` at most about ``limit`` characters, for a reason."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text):,} characters)"
+
+
 class Recognizer:
     """Rules in order, the built-in :data:`KIND_CODE_RULE` first; the first match wins.
 
@@ -394,6 +425,17 @@ class Recognizer:
         if problems:
             raise InvalidPolicy(problems, what=_RECOGNITION_WHAT)
         self._rules: tuple[RecognitionRule, ...] = items  # type: ignore[assignment]
+        # The rules by each event and event code they name. Every rule sets events or event
+        # codes, so every rule a block meets is listed under the block's event or one of its
+        # codes: a block is matched against those few, not against every rule (a document of
+        # thousands of blocks and a policy of hundreds of rules cost seconds that way).
+        self._by_event: dict[str, list[int]] = {}
+        self._by_code: dict[NamedValue, list[int]] = {}
+        for i, rule in enumerate(self._rules):
+            for event in rule.events:
+                self._by_event.setdefault(event, []).append(i)
+            for code in rule.event_codes:
+                self._by_code.setdefault(code, []).append(i)
 
     @property
     def rules(self) -> tuple[RecognitionRule, ...]:
@@ -431,12 +473,31 @@ class Recognizer:
         if not isinstance(alert, Alert):
             raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
         for info in alert.infos:
-            for code in info.event_codes:
-                if code.value_name == KIND_CODE:
-                    return Recognition(code.value, KIND_CODE_RULE)
-        for rule in self._rules:
-            if rule.matches(alert):
-                return Recognition(rule.kind, rule.name)
+            if info.kind is not None:  # its geotarget:kind eventCode (is_kind_code)
+                return Recognition(info.kind, KIND_CODE_RULE)
+        # The first rule, in order, that some block meets: the least of the blocks' first.
+        firsts = [self._first(info, alert.sender) for info in alert.infos]
+        best = min((i for i in firsts if i is not None), default=None)
+        if best is None:
+            return None
+        return Recognition(self._rules[best].kind, self._rules[best].name)
+
+    def _first(self, info: Info, sender: str) -> int | None:
+        """The index of the first rule this block (with the alert's sender) meets, or None."""
+        event = normalise_event(info.event)
+        codes = {_code(c) for c in info.event_codes}
+        candidates = set(self._by_event.get(event, ()))
+        for code in codes:
+            candidates.update(self._by_code.get(code, ()))
+        for i in sorted(candidates):
+            rule = self._rules[i]
+            if (
+                (not rule.senders or sender in rule.senders)
+                and (not rule.events or event in rule.events)
+                and (not rule.categories or not rule.categories.isdisjoint(info.categories))
+                and (not rule.event_codes or not codes.isdisjoint(rule.event_codes))
+            ):
+                return i
         return None
 
     def block_kinds(self, alert: Alert) -> list[str | None]:
@@ -449,12 +510,10 @@ class Recognizer:
         """
         out: list[str | None] = []
         for info in alert.infos:
-            kind = next((c.value for c in info.event_codes if c.value_name == KIND_CODE), None)
+            kind = info.kind  # its geotarget:kind eventCode, if any
             if kind is None:
-                for rule in self._rules:
-                    if (not rule.senders or alert.sender in rule.senders) and rule._block(info):
-                        kind = rule.kind
-                        break
+                first = self._first(info, alert.sender)
+                kind = None if first is None else self._rules[first].kind
             out.append(kind)
         return out
 
@@ -473,13 +532,13 @@ class Recognizer:
         >>> Recognizer().looked_at(a)
         "event 'Storm' (en-US), categories Met, eventCodes none, sender 'smhi@example.se'; 0 rules"
         """
-        events = ", ".join(f"{i.event!r} ({i.language})" for i in alert.infos) or "none"
+        events = _listing([f"{brief(i.event)} ({_cut(i.language)})" for i in alert.infos])
         cats = sorted({c.value for i in alert.infos for c in i.categories})
-        codes = [f"{c.value_name}={c.value}" for i in alert.infos for c in i.event_codes]
+        codes = [_cut(f"{c.value_name}={c.value}") for i in alert.infos for c in i.event_codes]
         n = len(self._rules)
         return (
             f"event {events}, categories {', '.join(cats) or 'none'}, eventCodes "
-            f"{', '.join(dict.fromkeys(codes)) or 'none'}, sender {alert.sender!r}; "
+            f"{_listing(list(dict.fromkeys(codes)))}, sender {alert.sender!r}; "
             f"{n} rule{'' if n == 1 else 's'}"
         )
 

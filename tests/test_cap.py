@@ -254,7 +254,7 @@ def test_structure_problems() -> None:
 def test_model_rules_are_reported_with_paths() -> None:
     """Rules of the alert model become problems at the element or block that breaks them."""
     doc = BASE.replace("2026-05-04T21:30:00+02:00</onset>", "0001-01-01T00:00:00+14:00</onset>")
-    assert "between 0001-01-02 and 9999-12-30 UTC" in problems(doc)["info[0]"]
+    assert "between 0001-01-02 and 9999-12-30 UTC" in problems(doc)["info[0]/onset"]
     doc = BASE.replace("<identifier>SE-POL-2026-0001", "<identifier>SE POL")
     assert "identifier must not contain ' '" in problems(doc)["identifier"]
 

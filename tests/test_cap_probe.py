@@ -178,3 +178,94 @@ def test_a_cancel_whose_reference_has_zero_fractional_seconds_is_repaired_lenien
     for lenient in (False, True):
         with pytest.raises(InvalidCAP, match="must not have fractional seconds"):
             cap.read(half, lenient=lenient)
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("sent", "0001-01-01T00:30:00+01:00"),
+        ("info[0]/onset", "0001-01-01T00:00:00+14:00"),
+        ("info[0]/expires", "9999-12-31T23:00:00-12:00"),
+        ("info[0]/effective", "9999-12-30T24:00:00-00:00"),
+        ("references", "9999-12-31T23:59:59-00:00"),
+    ],
+)
+def test_a_date_time_beyond_the_models_range_is_refused_at_its_own_path(
+    field: str, text: str
+) -> None:
+    """Valid xs:dateTime text whose instant lies beyond what the model holds names its field.
+
+    It was refused at ``alert`` or ``info[0]`` (the model's error for the whole element), with
+    the instant re-written in another form (``+00:00`` for ``-00:00``).
+    """
+    alert = make_alert("explosion", Circle(17.5, 59.5, 500.0), ident="R2", refs=())
+    alert = attrs.evolve(
+        alert,
+        msg_type=MessageType.UPDATE,
+        references=(ref(make_alert("explosion", Circle(17.5, 59.5, 500.0), ident="R1")),),
+    )
+    doc = cap.dumps(alert)
+    if field == "info[0]/effective":  # not written by make_alert: put one before <onset>
+        doc = doc.replace("<onset>", f"<effective>{text}</effective><onset>", 1)
+    else:
+        element = field.split("/")[-1]
+        start = doc.index(f"<{element}>") + len(element) + 2
+        end = doc.index(f"</{element}>")
+        new = doc[start:end].rsplit(",", 1)[0] + "," + text if element == "references" else text
+        doc = doc[:start] + new + doc[end:]
+    with pytest.raises(InvalidCAP) as err:
+        cap.loads(doc)
+    (problem,) = err.value.problems
+    assert problem.path == field
+    assert "between 0001-01-02 and 9999-12-30 UTC" in problem.message
+    assert repr(text) in problem.message
+
+
+@pytest.mark.parametrize(
+    ("edit", "path"),
+    [
+        (("<scope>Public</scope>", "<scope>Restricted</scope>"), "restriction"),
+        (("<scope>Public</scope>", "<scope>Private</scope>"), "addresses"),
+        (("<scope>Public</scope>", "<scope>Private</scope><addresses> </addresses>"), "addresses"),
+        (("</circle>", "</circle><ceiling>100</ceiling>"), "info[0]/area[0]/ceiling"),
+    ],
+)
+def test_a_rule_between_elements_is_refused_at_the_element_it_concerns(
+    edit: tuple[str, str], path: str
+) -> None:
+    """Each is refused at the element it concerns; it was refused at ``alert`` or the area.
+
+    A Restricted alert without <restriction>, a Private one without recipients, a <ceiling>
+    without <altitude>.
+    """
+    doc = cap.dumps(make_alert("explosion", Circle(17.5, 59.5, 500.0), ident="S1"))
+    assert edit[0] in doc
+    with pytest.raises(InvalidCAP) as err:
+        cap.loads(doc.replace(edit[0], edit[1], 1))
+    assert [p.path for p in err.value.problems] == [path]
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ("<circle>59.5, 17.5 0.5</circle>", "a space after a comma splits a point in two"),
+        (
+            "<polygon>59.4, 17.4 59.4, 17.6 59.6, 17.6 59.4, 17.4</polygon>",
+            "a space after a comma splits a point in two",
+        ),
+        (
+            "<polygon>59.4,17.4;59.4,17.6;59.6,17.6;59.4,17.4</polygon>",
+            "not ';' or '|'",
+        ),
+    ],
+)
+def test_hand_written_coordinate_separators_are_named_in_the_refusal(
+    written: str, hint: str
+) -> None:
+    """``59.5, 17.5`` and ``;`` between points, as people type them, get the rule they break."""
+    doc = cap.dumps(make_alert("explosion", Circle(17.5, 59.5, 500.0), ident="H1"))
+    start, end = doc.index("<circle>"), doc.index("</circle>") + len("</circle>")
+    with pytest.raises(InvalidCAP) as err:
+        cap.loads(doc[:start] + written + doc[end:])
+    (problem,) = err.value.problems
+    assert problem.path.startswith("info[0]/area[0]/") and hint in problem.message

@@ -71,8 +71,10 @@ from geotarget.alerts._values import (
     Urgency,
     check_text,
     enum_value,
+    is_kind_code,
     kind_name,
     options,
+    tip_parameter_kind,
     tuple_of,
     v_cap_id,
     v_items,
@@ -256,14 +258,14 @@ class Info:
         kinds = [
             kind_name(f"event_codes[{i}] ({KIND_CODE})", code.value, InvalidAlert)
             for i, code in enumerate(self.event_codes)
-            if code.value_name == KIND_CODE
+            if is_kind_code(code.value_name)
         ]
         if len(set(kinds)) > 1:
             raise InvalidAlert(f"event_codes name contradictory kinds: {', '.join(kinds)}")
         tips = []
         for i, p in enumerate(self.parameters):
-            if p.value_name.startswith(TIP_PARAMETER_PREFIX):
-                kind = p.value_name[len(TIP_PARAMETER_PREFIX) :]
+            kind = tip_parameter_kind(p.value_name)
+            if kind is not None:
                 try:
                     tips.append(TipChannel(kind, p.value))
                 except InvalidAlert as err:

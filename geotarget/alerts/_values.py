@@ -121,6 +121,31 @@ class TipChannelKind(str, enum.Enum):
 KIND_CODE = "geotarget:kind"
 #: The ``<parameter>`` ``valueName`` prefix that carries a :class:`TipChannel` (``tip-phone``...).
 TIP_PARAMETER_PREFIX = "geotarget:tip-"
+#: XML whitespace (XML 1.0 production S): what a pretty-printer puts around a ``valueName``.
+XML_SPACE = " \t\r\n"
+
+
+def is_kind_code(value_name: str) -> bool:
+    """Whether an ``<eventCode>`` ``valueName`` is :data:`KIND_CODE`.
+
+    Compared as recognition rules compare a ``valueName``: exactly, once surrounding XML
+    whitespace is stripped, so that a pretty-printed ``<valueName>`` still names the kind
+    (else the code would be silently ignored and another rule could name another kind).
+    """
+    return value_name.strip(XML_SPACE) == KIND_CODE
+
+
+def tip_parameter_kind(value_name: str) -> str | None:
+    """The channel kind a ``geotarget:tip-*`` ``<parameter>`` names (``"phone"``), else None.
+
+    The ``valueName`` is compared as :func:`is_kind_code` compares it.
+    """
+    name = value_name.strip(XML_SPACE)
+    if not name.startswith(TIP_PARAMETER_PREFIX):
+        return None
+    return name[len(TIP_PARAMETER_PREFIX) :]
+
+
 #: The largest :attr:`Resource.size` accepted, in bytes: ``2**63 - 1``, the largest file size
 #: a signed 64-bit integer holds (xs:long, POSIX ``off_t``, HTTP ``Content-Length`` in practice).
 #: A limit of geotarget's, not of CAP (whose ``<size>`` is an unbounded xs:integer): it keeps

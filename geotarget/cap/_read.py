@@ -50,10 +50,12 @@ from geotarget.alerts import (
 from geotarget.alerts._values import (
     KIND_CODE,
     MAX_RESOURCE_SIZE,
-    TIP_PARAMETER_PREFIX,
     check_cap_id,
+    check_time,
+    is_kind_code,
     kind_name,
     options,
+    tip_parameter_kind,
 )
 from geotarget.areas import long_way_edges
 from geotarget.cap._xml import Node
@@ -115,6 +117,25 @@ _C1 = re.compile("[\x80-\x9f]")
 
 E = TypeVar("E")
 M = TypeVar("M", bound=enum.Enum)
+
+
+_SPACED_PAIR = re.compile(r"\d,[ \t\r\n]+[-+.\d]")
+
+
+def _separator_hint(text: str) -> str:
+    """A hint for the separators hand-written coordinates get wrong, or ``""``.
+
+    ``59.33, 18.06`` (a space after the comma splits one point in two) and ``;`` or ``|``
+    between points (CAP separates points by whitespace only).
+    """
+    if _SPACED_PAIR.search(text):
+        return (
+            "; a space after a comma splits a point in two: CAP writes each point 'lat,lon' "
+            "with no space inside, and separates points by whitespace"
+        )
+    if ";" in text or "|" in text:
+        return "; CAP separates points by whitespace (spaces, tabs or newlines), not ';' or '|'"
+    return ""
 
 
 @attrs.frozen
@@ -540,16 +561,32 @@ class Reader:
             return None
         try:
             offset = timedelta(hours=int(oh), minutes=int(om)) * (-1 if sign == "-" else 1)
-            if hh == "24" and mi == ss == "00":  # xs:dateTime's end-of-day form
+            end_of_day = hh == "24" and mi == ss == "00"  # xs:dateTime's end-of-day form
+            if end_of_day:
                 t = datetime(int(y), int(mo), int(d), tzinfo=timezone(offset)) + timedelta(days=1)
-                self.warn(path, f"{label}24:00:00 is read as 00:00:00 of the next day ({t})")
-                return t
-            t = datetime(
-                int(y), int(mo), int(d), int(hh), int(mi), int(ss), tzinfo=timezone(offset)
-            )
+            else:
+                t = datetime(
+                    int(y), int(mo), int(d), int(hh), int(mi), int(ss), tzinfo=timezone(offset)
+                )
         except (ValueError, OverflowError) as err:
             self.problem(path, f"{label}is not a valid date-time: {err} (got {_quote(text)})")
             return None
+        try:  # the model's rules (its range of instants), here at the field's path
+            check_time(what or path.rpartition("/")[2], t)
+        except GeotargetError as err:
+            if "instant between" not in str(err):  # (no other rule applies to such a value)
+                self.problem(path, f"{label}{err}")
+                return None
+            self.problem(
+                path,
+                f"{label}must be an instant between 0001-01-02 and 9999-12-30 UTC, so that it "
+                "can be compared and converted to any offset (geotarget's limit; xs:dateTime "
+                f"sets none) (got {_quote(written)})",
+            )
+            return None
+        if end_of_day:
+            self.warn(path, f"{label}24:00:00 is read as 00:00:00 of the next day ({t})")
+            return t
         if sign == "+" and not offset:
             self.warn(
                 path,
@@ -633,6 +670,21 @@ class Reader:
         for name in ("addresses", "incidents"):
             text = self.text(kids, name, "")
             values[name] = () if text is None else self.quoted(text)
+        # Rules CAP sets between elements, checked here to name the element they concern
+        # (the model would name the whole alert).
+        if values["scope"] is Scope.RESTRICTED and values["restriction"] is None:
+            self.problem(
+                "restriction",
+                "missing: scope Restricted needs a <restriction>, the rule for limiting its "
+                "distribution (CAP 1.2 §3.2.1: used when scope is Restricted)",
+            )
+        if values["scope"] is Scope.PRIVATE and not values["addresses"]:
+            self.problem(
+                "addresses",
+                f"{'missing' if not kids['addresses'] else 'names no recipient'}: scope "
+                "Private needs <addresses> naming at least one recipient (CAP 1.2 §3.2.1: "
+                "required when scope is Private)",
+            )
         refs = self.text(kids, "references", "")
         values["references"] = () if refs is None else self.references(refs)
         if refs is None and values["msg_type"] not in (None, MessageType.ALERT):
@@ -806,7 +858,7 @@ class Reader:
         """
         ours = "a rule of geotarget's own event code, not of CAP"
         for k, code in enumerate(codes):
-            if code is None or code.value_name != KIND_CODE:
+            if code is None or not is_kind_code(code.value_name):
                 continue
             here = _join(path, f"eventCode[{k}]")
             try:
@@ -823,10 +875,11 @@ class Reader:
                     f"an alert is of one kind ({ours})",
                 )
         for k, parameter in enumerate(parameters):
-            if parameter is None or not parameter.value_name.startswith(TIP_PARAMETER_PREFIX):
+            tip = None if parameter is None else tip_parameter_kind(parameter.value_name)
+            if parameter is None or tip is None:
                 continue
             try:
-                TipChannel(parameter.value_name[len(TIP_PARAMETER_PREFIX) :], parameter.value)
+                TipChannel(tip, parameter.value)
             except GeotargetError as err:
                 self.problem(
                     _join(path, f"parameter[{k}]"),
@@ -902,6 +955,12 @@ class Reader:
             "altitude": self.decimal(kids, "altitude", path),
             "ceiling": self.decimal(kids, "ceiling", path),
         }
+        if kids["ceiling"] and not kids["altitude"]:
+            self.problem(
+                _join(path, "ceiling"),
+                "needs an <altitude>: CAP 1.2 §3.2.4 says <ceiling> MUST NOT be used except in "
+                "combination with <altitude>",
+            )
         area = self.build(path, lambda: AlertArea(**fields), before)
         if area is not None:
             self.no_geometry(area, path)
@@ -999,7 +1058,7 @@ class Reader:
                     "[-90, 90] and lon within [-180, 180]; CAP writes lat first)"
                 )
         more = f" ({len(bad)} bad points in all)" if len(bad) > 1 else ""
-        self.problem(path, bad[0] + more)
+        self.problem(path, bad[0] + more + _separator_hint(text))
         return None
 
     def polygon(self, node: Node, path: str) -> tuple[tuple[float, float], ...] | None:
@@ -1131,7 +1190,7 @@ class Reader:
         # character and a radius value in kilometers.
         rule = "must be 'lat,lon radius' with the radius in kilometres"
         if len(tokens) != 2 or not _DECIMAL.match(tokens[1]):
-            self.problem(path, f"{rule} (got {_quote(text)})")
+            self.problem(path, f"{rule} (got {_quote(text)}){_separator_hint(text)}")
             return None
         pts = self.points(tokens[0], path)
         if pts is None:
