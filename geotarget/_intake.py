@@ -10,6 +10,7 @@ The rules are stated in :mod:`geotarget.issuers` and :mod:`geotarget.kinds`.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -28,6 +29,13 @@ Refusal = tuple[Verdict, str]
 
 #: Blocks a reason lists by name before it counts the rest.
 _LISTED_BLOCKS = 10
+
+
+def _sender_key(sender: str) -> str:
+    """What :meth:`Gate._near` compares senders by (a hint's key, never an identity)."""
+    text = unicodedata.normalize("NFKC", sender)
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return text.casefold().rstrip(".")
 
 
 def _listed(names: Iterable[str]) -> str:
@@ -286,15 +294,24 @@ class Gate:
         return self._territory.detached(area)
 
     def _near(self, sender: str) -> str:
-        """A hint naming the issuer senders that equal ``sender`` but for case, if any."""
-        folded = sender.casefold()
+        """A hint naming the issuer senders ``sender`` resembles, if any.
+
+        Resembles: equal once case is folded, Unicode compatibility forms (NFKC: fullwidth
+        letters, composed and decomposed accents) are made one, invisible format characters
+        (zero-width spaces and joiners) are dropped and trailing dots are cut. Only a hint:
+        senders compare exactly, so the alert is refused all the same.
+        """
+        key = _sender_key(sender)
         near = sorted(
-            (s, i.name) for i in self.issuers.issuers for s in i.senders if s.casefold() == folded
+            (s, i.name) for i in self.issuers.issuers for s in i.senders if _sender_key(s) == key
         )
         if not near:
             return ""
         listed = ", ".join(f"{s!r} of issuer {name!r}" for s, name in near)
-        return f"; senders compare exactly, case included: the policy lists {listed}"
+        return (
+            "; senders compare exactly (case, accents written composed or apart, invisible "
+            f"characters and trailing dots included): the policy lists {listed}"
+        )
 
     def _national(self, issuer: Issuer) -> bool:
         """Whether the issuer's regions cover every finest region (it needs no geometry)."""

@@ -80,9 +80,14 @@ def test_a_sender_differing_only_in_case_is_unknown_and_the_reason_names_the_lis
     t = targeter()
     result = t.target(by(make_alert("tip_request", IN_01), C01.upper()), PositionIndex(DEVICES), T0)
     assert result.verdict is Verdict.UNKNOWN_ISSUER and result.recipients.size == 0
-    assert "case included: the policy lists 'c01@example.se' of issuer 'county01'" in result.reason
+    assert "the policy lists 'c01@example.se' of issuer 'county01'" in result.reason
     other = t.target(by(make_alert("tip_request", IN_01), "x@y.se"), PositionIndex(DEVICES), T0)
-    assert "case included" not in other.reason
+    assert "the policy lists" not in other.reason
+    # Other lookalikes get the hint too: a trailing dot, a zero-width space, fullwidth letters.
+    for lookalike in (C01 + ".", "c01\u200b@example.se", "ｃ01@example.se"):
+        got = t.target(by(make_alert("tip_request", IN_01), lookalike), PositionIndex(DEVICES), T0)
+        assert got.verdict is Verdict.UNKNOWN_ISSUER and got.recipients.size == 0
+        assert "the policy lists 'c01@example.se' of issuer 'county01'" in got.reason
 
 
 def test_kind_outside_the_issuers_authority_is_not_authorised() -> None:
