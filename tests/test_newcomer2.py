@@ -1,0 +1,85 @@
+"""A newcomer's first hour, continued: the pilot's constructors and the command, as first used."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from geotarget import Circle, pilot
+from geotarget.alerts import TipChannel
+from geotarget.errors import InvalidAlert, InvalidPolicy, InvalidType
+from geotarget.rollout import Phase
+
+T0 = dt.datetime(2026, 5, 4, 9, 0, tzinfo=dt.timezone.utc)
+TEXT = pilot.Message(headline="Vittnen sökes", description="Såg du något?", area_description="C")
+
+
+def _tips(channels: Any) -> Any:
+    return pilot.tip_request(
+        identifier="SE-POL-7", sender="polisen@polisen.se", sent=T0,
+        area=Circle(17.9283, 59.3880, 800.0), sv=TEXT, en=TEXT, onset=T0,
+        expires=T0 + dt.timedelta(days=3), tip_channels=channels,
+    )  # fmt: skip
+
+
+def _once(channels: Iterable[TipChannel]) -> Iterable[TipChannel]:
+    """The channels as a one-shot iterable (a generator function)."""
+    yield from channels
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda c: (x for x in c), id="generator"),
+        pytest.param(lambda c: filter(None, c), id="filter"),
+        pytest.param(lambda c: iter(tuple(c)), id="iterator"),
+        pytest.param(_once, id="function"),
+    ],
+)
+def test_tip_channels_given_once_are_all_in_the_tip_request(make: Any) -> None:
+    """A one-shot iterable of channels gives the same alert as a list: no channel is lost.
+
+    tip_request() checked the iterable for at least one channel by reading it, then built the
+    alert from the same, now exhausted, iterable: a tip request without any channel.
+    """
+    given = _tips(make(pilot.POLICE_TIP_CHANNELS))
+    assert given.tip_channels == pilot.POLICE_TIP_CHANNELS
+    assert given == _tips(list(pilot.POLICE_TIP_CHANNELS))
+    assert given.infos[1].contact == (
+        "Send tips to the police: 114 14 or https://polisen.se/lagg-fram-tips"
+    )
+
+
+@pytest.mark.parametrize("channels", [None, "114 14", 11414])
+def test_tip_channels_that_are_no_sequence_are_named(channels: object) -> None:
+    """The refusal names tip_channels and what it must hold, not "expected a sequence"."""
+    with pytest.raises(InvalidType, match=r"^tip_channels must be a sequence of TipChannel"):
+        _tips(channels)
+
+
+def test_a_later_phase_that_is_not_a_phase_is_named_by_the_callers_key_and_index() -> None:
+    """announced_policy names later_phases['explosion'][0], as the caller wrote it.
+
+    The refusal said "phases[1] must be a Phase (got type)": no kind, and an index counting
+    the pilot's own first phase, not the caller's.
+    """
+    wrong: dict[str, Any] = {"explosion": [Phase], "tip_request": ["01"]}  # the class; a code
+    with pytest.raises(InvalidPolicy) as caught:
+        pilot.announced_policy(later_phases=wrong)
+    assert [(p.path, p.message) for p in caught.value.problems] == [
+        ("later_phases['explosion'][0]", "must be a Phase (got type)"),
+        ("later_phases['tip_request'][0]", "must be a Phase (got str)"),
+    ]
+
+
+def test_a_missing_expiry_is_shown_as_a_time_not_a_repr() -> None:
+    """The refusal of a pilot alert without expires shows onset as ISO 8601."""
+    with pytest.raises(InvalidAlert, match=r"got onset 2026-05-04T09:00:00\+00:00, expires None\)"):
+        pilot.explosion(
+            identifier="SE-POL-1", sender="polisen@polisen.se", sent=T0,
+            area=Circle(18.06528, 59.3325, 500.0), sv=TEXT, en=TEXT, onset=T0,
+            expires=None,  # type: ignore[arg-type]
+        )  # fmt: skip
