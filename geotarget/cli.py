@@ -448,7 +448,9 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result
     # (read first, so a broken document is the error reported; receive() reads the same bytes
     # again, with the regions' own bounds).
-    _, label, data = _read_alert(args.alert, envelope=_sweden().SWEDEN_ENVELOPE, command="target")
+    parsed, label, data = _read_alert(
+        args.alert, envelope=_sweden().SWEDEN_ENVELOPE, command="target"
+    )
     at = _parse_at(args.at)
     # The policy before the positions: a typo in it is reported at once, not after a file of
     # millions of rows has been read.
@@ -511,6 +513,9 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # JSON escapes what the stream cannot encode (a redirect on a cp1252 console, say).
     json.dump(doc, out, indent=2, ensure_ascii=not _unicode(out))
     out.write("\n")
+    testers = _no_tester(args, parsed.alert.status.value, positions.tester, result)
+    if testers:
+        notes.append(testers)
     notes.append(_summary(result))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
         print(f"geotarget target: {note}", file=_stderr())
@@ -521,6 +526,29 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         Verdict.BAD_SIGNATURE,
     }
     return _REFUSED if result.verdict in refused else 0
+
+
+def _no_tester(args: argparse.Namespace, status: str, tester: Any, result: Any) -> str | None:
+    """A warning when a Test or Exercise alert found devices in its area but no tester at all.
+
+    Such an alert reaches testers only; a file without a ``tester`` column (or with it false in
+    every row) makes every device a non-tester, and the answer "nobody" said only "not told:
+    N not testers", not that the file names no tester.
+    """
+    from geotarget.targeting import Outcome
+
+    missed = result.counts.get(Outcome.NOT_A_TESTER, 0)
+    if not missed or bool(np.any(tester)):
+        return None
+    from geotarget import _position_files
+
+    stream = args.positions == _position_files.STDIN
+    label = _position_files.STDIN_NAME if stream else Path(args.positions).name
+    return (
+        f"warning: {label}: no device is a tester (it has no tester column, or the column is "
+        f"false in every row), so this {status} alert, which reaches testers only, tells "
+        "nobody: mark the testers in a tester column (1/0)"
+    )
 
 
 def _illustrative(policy: Any, result: Any) -> bool | None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from geotarget import Circle, pilot
 from geotarget.alerts import TipChannel
+from geotarget.cli import main
 from geotarget.errors import InvalidAlert, InvalidPolicy, InvalidType
 from geotarget.rollout import Phase
 
@@ -83,3 +87,78 @@ def test_a_missing_expiry_is_shown_as_a_time_not_a_repr() -> None:
             area=Circle(18.06528, 59.3325, 500.0), sv=TEXT, en=TEXT, onset=T0,
             expires=None,  # type: ignore[arg-type]
         )  # fmt: skip
+
+
+# --- the command ----------------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+AT = "2024-05-20T16:05+02:00"
+
+
+def run(*argv: str) -> tuple[int, str]:
+    """Run the command in process; return its exit code and what it printed on stdout."""
+    out = io.StringIO()
+    return main(list(argv), out=out), out.getvalue()
+
+
+def _alert_of_status(tmp_path: Path, status: str) -> str:
+    """The docs' Explosion at Sergels torg with another ``<status>``."""
+    text = (EXAMPLES / "sos_explosion.xml").read_text(encoding="utf-8")
+    path = tmp_path / f"{status.lower()}.xml"
+    path.write_text(text.replace("<status>Actual</status>", f"<status>{status}</status>"))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("status", "header", "rows"),
+    [
+        ("Test", "id;lon;lat;accuracy_m;observed_at", ["7;18,06528;59,3325;8;1716213600"]),
+        (
+            "Exercise",
+            "id;lon;lat;accuracy_m;observed_at;tester",
+            ["7;18,06528;59,3325;8;1716213600;0", "8;18,06528;59,3325;8;1716213600;nej"],
+        ),
+    ],
+    ids=["test-without-the-column", "exercise-all-false"],
+)
+def test_a_drill_over_a_file_without_testers_says_the_file_names_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], status: str, header: str, rows: list[str]
+) -> None:
+    """A Test or Exercise alert over a file that names no tester says so beside "nobody".
+
+    It reaches testers only; the summary said "not told: 1 not a tester" and nothing of the
+    file's missing (or all-false) tester column.
+    """
+    positions = tmp_path / "devices.csv"
+    positions.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    alert = _alert_of_status(tmp_path, status)
+    code, out = run("target", "--alert", alert, "--positions", str(positions), "--at", AT)
+    err = capsys.readouterr().err
+    assert code == 0 and json.loads(out)["recipients"] == []
+    assert (
+        f"geotarget target: warning: devices.csv: no device is a tester (it has no tester column, "
+        f"or the column is false in every row), so this {status} alert, which reaches testers "
+        "only, tells nobody: mark the testers in a tester column (1/0)\n"
+    ) in err
+    assert err.endswith(
+        f"not told: {len(rows)} not {'a tester' if len(rows) == 1 else 'testers'}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "tester"), [("Test", "1"), ("Actual", "0")], ids=["a-tester", "actual"]
+)
+def test_no_tester_warning_when_a_tester_is_named_or_the_alert_is_public(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], status: str, tester: str
+) -> None:
+    """A file naming one tester, or an Actual alert, gets no such warning."""
+    positions = tmp_path / "devices.csv"
+    positions.write_text(
+        "id;lon;lat;accuracy_m;observed_at;tester\n"
+        f"7;18,06528;59,3325;8;1716213600;{tester}\n8;18,06528;59,3325;8;1716213600;0\n",
+        encoding="utf-8",
+    )
+    alert = _alert_of_status(tmp_path, status)
+    code, _ = run("target", "--alert", alert, "--positions", str(positions), "--at", AT)
+    assert code == 0
+    assert "tester" not in capsys.readouterr().err.split("DELIVER")[0]
