@@ -631,15 +631,29 @@ def _metres(text: str) -> float:
     return _ascii_float(text, example="25 or 12.5", unit=" of metres")
 
 
-def _coordinate(text: str) -> float:
+def _longitude(text: str) -> float:
+    """The ``lon`` argument of ``locate``: :func:`_coordinate`, its example a longitude."""
+    return _coordinate(text, "18.0686")
+
+
+def _latitude(text: str) -> float:
+    """The ``lat`` argument of ``locate``: :func:`_coordinate`, its example a latitude.
+
+    (It showed the longitude 18.0686 as the example of a latitude.)
+    """
+    return _coordinate(text, "59.3293")
+
+
+def _coordinate(text: str, example: str) -> float:
     """A longitude or latitude argument: :func:`_ascii_float`, and a pair pasted into one.
 
     A point copied from a map ("59.8586, 17.6389": a map copies latitude first) is two numbers
     in one argument; the refusal says so and gives the command with two arguments, longitude
-    first (the numbers the other way round when only that order lies in Sweden).
+    first (the numbers the other way round when only that order lies in Sweden). ``example``
+    is the number a refusal shows.
     """
     try:
-        return _ascii_float(text)
+        return _ascii_float(text, example=example)
     except argparse.ArgumentTypeError:
         pair = _pair(text)
         if pair is None and not (text.endswith(",") and _pair(text + "0")):
@@ -1056,8 +1070,8 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget locate 24.1466 65.8481        # Tornio, Finland: in no region\n"
         "  geotarget locate 11.9668 57.7059 --snap-m 500\n",
     )
-    locate.add_argument("lon", type=_coordinate, help="longitude in degrees (east is positive)")
-    locate.add_argument("lat", type=_coordinate, help="latitude in degrees")
+    locate.add_argument("lon", type=_longitude, help="longitude in degrees (east is positive)")
+    locate.add_argument("lat", type=_latitude, help="latitude in degrees")
     locate.add_argument(
         "--snap-m",
         type=_metres,

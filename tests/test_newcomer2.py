@@ -162,3 +162,24 @@ def test_no_tester_warning_when_a_tester_is_named_or_the_alert_is_public(
     code, _ = run("target", "--alert", alert, "--positions", str(positions), "--at", AT)
     assert code == 0
     assert "tester" not in capsys.readouterr().err.split("DELIVER")[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "named", "example"),
+    [
+        (["18.0686", "59.3293N"], "lat", "59.3293"),
+        (["18.0686", "N59"], "lat", "59.3293"),
+        (["18E", "59.3293"], "lon", "18.0686"),
+    ],
+)
+def test_a_coordinate_that_is_not_a_number_is_shown_an_example_of_its_own_axis(
+    capsys: pytest.CaptureFixture[str], argv: list[str], named: str, example: str
+) -> None:
+    """The refusal of a latitude shows a latitude as its example (it showed the longitude)."""
+    with pytest.raises(SystemExit) as stopped:  # a usage error: argparse's exit, code 2
+        run("locate", *argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert (
+        f"argument {named}: must be a number with a decimal point or comma, e.g. {example} (" in err
+    )
