@@ -52,6 +52,11 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
             _named(option, name)
     if args.plot:
         _check_plot(args.plot)  # before the run, not after it
+    if args.ledger and Path(args.ledger).is_dir():  # the store said "path must name ..."
+        raise InvalidInput(
+            f"--ledger must name a file, not a folder (got the folder {args.ledger}; e.g. "
+            f"{Path(args.ledger) / 'deliveries.db'})"
+        )
     if args.ledger and Path(args.ledger).is_file() and Path(args.ledger).stat().st_size:
         # The demo plays the same alerts every time: a second run over the first one's ledger
         # met its own cancelled incident and broke the story (an internal error).

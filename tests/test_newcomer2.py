@@ -183,3 +183,20 @@ def test_a_coordinate_that_is_not_a_number_is_shown_an_example_of_its_own_axis(
     assert (
         f"argument {named}: must be a number with a decimal point or comma, e.g. {example} (" in err
     )
+
+
+@pytest.mark.parametrize("folder", ["store", "store/"])
+def test_a_ledger_that_names_a_folder_is_named_as_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, folder: str
+) -> None:
+    """``demo --ledger FOLDER`` names --ledger, before the demo plays (it named "path")."""
+    (tmp_path / "store").mkdir()
+    monkeypatch.chdir(tmp_path)
+    code, out = run("demo", "--devices", "10", "--ledger", folder)
+    assert (code, out) == (2, "")
+    assert capsys.readouterr().err == (
+        f"geotarget demo: --ledger must name a file, not a folder (got the folder {folder}; "
+        f"e.g. {Path(folder) / 'deliveries.db'})\n"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["store"]
+    assert not any((tmp_path / "store").iterdir())
