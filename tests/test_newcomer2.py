@@ -9,7 +9,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pyproj
 import pytest
+import shapely
 
 from geotarget import Circle, pilot
 from geotarget.alerts import TipChannel
@@ -200,3 +202,24 @@ def test_a_ledger_that_names_a_folder_is_named_as_the_option(
     )
     assert [p.name for p in tmp_path.iterdir()] == ["store"]
     assert not any((tmp_path / "store").iterdir())
+
+
+# --- the docs' claims, against an oracle ------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_the_gotchas_say_which_way_a_degree_buffer_is_stretched() -> None:
+    """A buffer in degrees at 60°N is twice as tall as wide on the ground, as the page says.
+
+    The page said "twice as wide as it is tall": the other way round. The oracle measures the
+    buffer's extents with ``pyproj.Geod``.
+    """
+    geod = pyproj.Geod(ellps="WGS84")
+    west, south, east, north = shapely.Point(18.0, 60.0).buffer(0.01, quad_segs=64).bounds
+    wide = geod.inv(west, 60.0, east, 60.0)[2]
+    tall = geod.inv(18.0, south, 18.0, north)[2]
+    assert tall / wide == pytest.approx(2.0, rel=0.01)
+    page = " ".join((DOCS / "gotchas.rst").read_text(encoding="utf-8").split())
+    assert "buffer drawn in degrees is, on the ground at 60°N, an ellipse twice as tall" in page
+    assert "twice as wide as it is tall" not in page
