@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyproj
 import pytest
 import shapely
+import shapely.geometry
 
 from geotarget import Circle, pilot
 from geotarget.alerts import TipChannel
@@ -223,3 +226,39 @@ def test_the_gotchas_say_which_way_a_degree_buffer_is_stretched() -> None:
     page = " ".join((DOCS / "gotchas.rst").read_text(encoding="utf-8").split())
     assert "buffer drawn in degrees is, on the ground at 60°N, an ellipse twice as tall" in page
     assert "twice as wide as it is tall" not in page
+
+
+def _vertices(path: Path) -> int:
+    """The vertices of a GeoJSON FeatureCollection's geometries, rings' closing points included."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return sum(
+        int(shapely.get_num_coordinates(shapely.geometry.shape(f["geometry"])))
+        for f in doc["features"]
+    )
+
+
+def test_the_regions_page_counts_the_vertices_that_were_simplified(shared_data: Path) -> None:
+    """The page's "N vertices ... simplified to M" are the SWEREF 99 TM file's and the shipped.
+
+    It said 121,996, the WGS84 file's count, for the file the build simplifies (121,580, the
+    count the same page gives for it a few paragraphs earlier).
+    """
+    from geotarget import _regions_io
+
+    page = " ".join((DOCS / "regions.rst").read_text(encoding="utf-8").split())
+    found = re.search(
+        r"Tolerance: 60 m\.\*\* The ([\d,]+) vertices of Lantmäteriet's data( \(.*?\))? were "
+        r"simplified to ([\d,]+) as one coverage",
+        page,
+    )
+    assert found, "the regions page no longer states what was simplified"
+    simplified, shipped = (int(found[k].replace(",", "")) for k in (1, 3))
+    sweden = shared_data / "sweden"
+    assert simplified == _vertices(sweden / "kommuner_lantmateriet_sweref99tm.geojson")
+    wgs84 = _vertices(sweden / "kommuner_lantmateriet_wgs84.geojson")
+    assert found[2] == f" (its SWEREF 99 TM file; the WGS84 file has {wgs84:,})"
+    data = Path(_regions_io.__file__).parent / "data" / "sweden" / "kommuner.npz"
+    with np.load(data) as arrays:
+        _, polygons = _regions_io.unpack_polygons(dict(arrays), str(data))
+    assert shipped == int(shapely.get_num_coordinates(polygons).sum())
+    assert f"Lantmäteriet's {simplified:,} vertices become" in page
