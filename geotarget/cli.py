@@ -897,7 +897,20 @@ class _Parser(argparse.ArgumentParser):
             unknown = self.unknown(getattr(self, "_given", []))
             if unknown:  # "--alert is required" alone, to someone who typed --alerts
                 message += f"; unrecognized: {', '.join(unknown)}"
+        elif message.startswith("argument command: invalid choice"):
+            near = self.command_near(getattr(self, "_given", []))
+            if near:  # "tagret": as a misspelt option is named with the nearest one
+                message += f"; did you mean {near}?"
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+    def command_near(self, given: Sequence[str]) -> str | None:
+        """The command nearest to the first word of ``given`` that is no option, if any is near."""
+        commands = list(self.get_default("commands") or ())  # set by _parser()
+        word = next((arg for arg in given if not arg.startswith("-")), None)
+        if word is None:
+            return None
+        near = difflib.get_close_matches(word.lower(), commands, n=1, cutoff=0.6)
+        return near[0] if near else None
 
     def unknown(self, given: Sequence[str]) -> list[str]:
         """The long options in ``given`` this parser lacks, each with the nearest it has."""

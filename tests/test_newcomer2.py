@@ -262,3 +262,26 @@ def test_the_regions_page_counts_the_vertices_that_were_simplified(shared_data: 
         _, polygons = _regions_io.unpack_polygons(dict(arrays), str(data))
     assert shipped == int(shapely.get_num_coordinates(polygons).sum())
     assert f"Lantmäteriet's {simplified:,} vertices become" in page
+
+
+@pytest.mark.parametrize(
+    ("typed", "near"),
+    [("tagret", "target"), ("Target", "target"), ("preveiw", "preview"), ("lcoate", "locate")],
+)
+def test_a_misspelt_command_is_named_with_the_nearest_one(
+    capsys: pytest.CaptureFixture[str], typed: str, near: str
+) -> None:
+    """``geotarget tagret`` says "did you mean target?", as a misspelt option names its nearest."""
+    with pytest.raises(SystemExit) as stopped:
+        run(typed, "--alert", "a.xml")
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"geotarget: argument command: invalid choice: '{typed}'")
+    assert err.endswith(f"; did you mean {near}? (see 'geotarget --help')\n")
+
+
+def test_a_word_near_no_command_gets_no_guess(capsys: pytest.CaptureFixture[str]) -> None:
+    """A word like no command is refused with the list of commands alone."""
+    with pytest.raises(SystemExit):
+        run("xyz")
+    assert "did you mean" not in capsys.readouterr().err
