@@ -285,3 +285,53 @@ def test_a_word_near_no_command_gets_no_guess(capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit):
         run("xyz")
     assert "did you mean" not in capsys.readouterr().err
+
+
+def _chord_bounds_apart(radius_m: float) -> tuple[float, float]:
+    """How far apart the areas page's chord bounds are at ``radius_m``, and the upper one's excess.
+
+    The oracle: a point ``radius_m`` from (18°E, 60°N) along the geodesic (``pyproj.Geod``), its
+    straight-line distance through ECEF from pyproj's own EPSG:4979 → EPSG:4978 transform, and
+    the page's bounds ``c <= s <= 2 R_min asin(c / 2 R_min)``, ``R_min = a (1 - e²)``.
+    """
+    geod = pyproj.Geod(ellps="WGS84")
+    to_ecef = pyproj.Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+    lon, lat, _ = geod.fwd(18.0, 60.0, 45.0, radius_m)
+    here = np.array(to_ecef.transform(18.0, 60.0, 0.0))
+    there = np.array(to_ecef.transform(lon, lat, 0.0))
+    chord = float(np.linalg.norm(there - here))
+    r_min = geod.a * (1.0 - geod.es)
+    upper = 2.0 * r_min * float(np.arcsin(chord / (2.0 * r_min)))
+    return upper - chord, upper - radius_m
+
+
+def test_the_circle_pages_state_how_far_apart_the_chord_bounds_are() -> None:
+    """A millimetre at 10 km, a metre at 100 km, a kilometre at 1,000 km, as measured.
+
+    The areas page said "2e-5 m apart at 10 km and 21 m apart at 1,000 km", and the design page
+    "2e-5 m wide": those are how far the upper bound lies above the geodesic distance, not how
+    far apart the bounds are (the band ``Geod.inv`` decides is 50 times wider). The matching
+    page said "2 cm at 100 km".
+    """
+    for radius_m, apart_m in ((1e3, 1e-6), (10e3, 1e-3), (100e3, 1.0), (1000e3, 1000.0)):
+        apart, _ = _chord_bounds_apart(radius_m)
+        assert apart == pytest.approx(apart_m, rel=0.05), radius_m
+    assert _chord_bounds_apart(10e3)[1] == pytest.approx(2e-5, rel=0.25)
+    assert _chord_bounds_apart(1000e3)[1] == pytest.approx(20.0, rel=0.15)
+    areas, design, matching = (
+        " ".join((DOCS / page).read_text(encoding="utf-8").split())
+        for page in ("areas.rst", "design.rst", "matching.rst")
+    )
+    assert (
+        "The two bounds are ``c³ / (24 R_min²)`` apart: a millimetre at 10 km, a metre at 100 km, "
+        "a kilometre at 1,000 km. The upper bound is the close one (2e-5 m above ``s`` at 10 km, "
+        "about 20 m at 1,000 km)"
+    ) in areas
+    assert "their band is provably correct and a millimetre wide at 10 km" in design
+    assert (
+        "a band a few micrometres wide at 1 km, a millimetre at 10 km, a metre at 100 km"
+        in matching
+    )
+    for page in (areas, design, matching):
+        assert "2e-5 m apart" not in page and "2e-5 m wide" not in page
+        assert "2 cm at 100 km" not in page
