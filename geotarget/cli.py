@@ -163,6 +163,9 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
         )
     rows = f"{report.rows:,} row{'' if report.rows == 1 else 's'}"
     notes.append(f"read {rows} from {label} ({report.form})")
+    null = _null_island(label, positions.lon, positions.lat)
+    if null:
+        notes.append(null)
     outside = _outside_sweden(label, positions.lon, positions.lat)
     if outside:
         notes.append(outside)
@@ -226,6 +229,30 @@ def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
     )
 
 
+def _at_null_island(lon: Any, lat: Any) -> Any:
+    """Whether each fix lies exactly at lon 0, lat 0, where systems put an unknown position."""
+    return (lon == 0.0) & (lat == 0.0)
+
+
+def _null_island(name: str, lon: Any, lat: Any) -> str | None:
+    """A warning when fixes lie exactly at lon 0, lat 0 ("null island", in the Gulf of Guinea).
+
+    A database column ``NOT NULL DEFAULT 0``, or a phone API's empty location, writes an unknown
+    position so. Such a device is then counted outside the area, not as a device without a fix,
+    and :func:`_outside_sweden` blamed its rows on wrong units ("are they WGS84 ...?"); they
+    are left out of that check and named here, with counts only.
+    """
+    count = int(_at_null_island(lon, lat).sum())
+    if not count:
+        return None
+    fixes = int((~np.isnan(lon)).sum())
+    return (
+        f"warning: {name}: {count:,} of {fixes:,} fixes lie exactly at lon 0, lat 0, where "
+        "unknown positions are often written: if these devices have no fix, leave their lon "
+        "and lat empty (they are counted as fixes far outside every Swedish alert area)"
+    )
+
+
 #: The share (in per cent) of the fixes outside Sweden that must lie in it with lon and lat
 #: swapped for a file to be refused as swapped (when more than half of its fixes lie outside).
 _SWAPPED_PERCENT = 90
@@ -249,7 +276,7 @@ def _outside_sweden(name: str, lon: Any, lat: Any) -> str | None:
     (:data:`_PART_SWAPPED_PERCENT`, :data:`_PART_SWAPPED_ROWS`) is warned of, with counts only.
     """
     west, south, east, north = _sweden().SWEDEN_ENVELOPE
-    has = ~np.isnan(lon)
+    has = ~np.isnan(lon) & ~_at_null_island(lon, lat)  # those are named on their own
     x, y = lon[has], lat[has]
     if not x.size:
         return None

@@ -335,3 +335,72 @@ def test_the_circle_pages_state_how_far_apart_the_chord_bounds_are() -> None:
     for page in (areas, design, matching):
         assert "2e-5 m apart" not in page and "2e-5 m wide" not in page
         assert "2 cm at 100 km" not in page
+
+
+def _file_of(tmp_path: Path, rows: list[str]) -> Path:
+    path = tmp_path / "devices.csv"
+    path.write_text("id,lon,lat,accuracy_m,observed_at\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(("nulls", "fixes"), [(30, 100), (60, 100), (1, 2)])
+def test_fixes_at_lon_0_lat_0_are_named_as_a_placeholder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], nulls: int, fixes: int
+) -> None:
+    """Rows at exactly lon 0, lat 0 (an unknown position written as zeros) get a warning.
+
+    Under half of the fixes, nothing was said: those devices were counted as fixes in the Gulf
+    of Guinea; over half, the warning asked "are they WGS84 longitude and latitude in
+    degrees?", which the file's real fixes are.
+    """
+    rows = [f"z{i},0,{'-0.0' if i % 2 else '0'},0,1716213600" for i in range(nulls)]
+    rows += [f"s{i},18.06528,59.3325,8,1716213600" for i in range(fixes - nulls)]
+    alert = str(EXAMPLES / "sos_explosion.xml")
+    code, out = run(
+        "target", "--alert", alert, "--positions", str(_file_of(tmp_path, rows)), "--at", AT
+    )
+    err = capsys.readouterr().err
+    assert code == 0 and len(json.loads(out)["recipients"]) == fixes - nulls
+    assert (
+        f"geotarget target: warning: devices.csv: {nulls:,} of {fixes:,} fixes lie exactly at "
+        "lon 0, lat 0, where unknown positions are often written: if these devices have no fix, "
+        "leave their lon and lat empty (they are counted as fixes far outside every Swedish "
+        "alert area)\n"
+    ) in err
+    assert "WGS84" not in err and "outside Sweden" not in err
+
+
+def test_swapped_rows_among_lon_0_lat_0_rows_are_still_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Placeholders at lon 0, lat 0 do not hide a file whose real fixes are swapped.
+
+    Counted among the fixes outside Sweden, they kept the swapped share under the refusal's
+    90 %: the file was answered (nobody told), with a warning.
+    """
+    rows = [f"z{i},0,0,0,1716213600" for i in range(50)]
+    rows += [f"s{i},59.3325,18.06528,8,1716213600" for i in range(50)]
+    alert = str(EXAMPLES / "sos_explosion.xml")
+    code, out = run(
+        "target", "--alert", alert, "--positions", str(_file_of(tmp_path, rows)), "--at", AT
+    )
+    assert (code, out) == (2, "")
+    assert capsys.readouterr().err.startswith(
+        "geotarget target: devices.csv: 50 of 50 fixes lie outside Sweden (lon 10..24.5, lat "
+        "55..69.5), and 50 of those would lie in it with lon and lat swapped: the file's lon and "
+        "lat columns are the other way round"
+    )
+
+
+def test_no_placeholder_warning_without_fixes_at_lon_0_lat_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fixes near lon 0, lat 0, or at lon 0 alone, are no placeholder."""
+    rows = ["a,0,0.000001,0,1716213600", "b,0.000001,0,0,1716213600"]
+    rows += [f"s{i},18.06528,59.3325,8,1716213600" for i in range(8)]
+    alert = str(EXAMPLES / "sos_explosion.xml")
+    code, _ = run(
+        "target", "--alert", alert, "--positions", str(_file_of(tmp_path, rows)), "--at", AT
+    )
+    assert code == 0
+    assert "lon 0, lat 0" not in capsys.readouterr().err
