@@ -16,7 +16,7 @@ import pytest
 import shapely
 import shapely.geometry
 
-from geotarget import Circle, pilot
+from geotarget import Circle, Polygon, pilot
 from geotarget.alerts import TipChannel
 from geotarget.cli import main
 from geotarget.errors import InvalidAlert, InvalidPolicy, InvalidType
@@ -404,3 +404,32 @@ def test_no_placeholder_warning_without_fixes_at_lon_0_lat_0(
     )
     assert code == 0
     assert "lon 0, lat 0" not in capsys.readouterr().err
+
+
+def test_the_margin_error_bound_the_pages_quote_is_under_two_millimetres() -> None:
+    """A 10 km (and a 0.1°) square at 60°N with a 1 km margin: a bound of 1.6 to 1.8 mm.
+
+    The pages said "a millimetre". The oracle is the areas page's own formula, ``margin ·
+    (ρ / 6,335 km)² / 2 + 1 mm``, with ``ρ`` measured by ``pyproj.Geod`` from the square's centre
+    to its farthest corner, plus the margin; the library's bound agrees with it.
+    """
+    geod = pyproj.Geod(ellps="WGS84")
+    east, _, _ = geod.fwd(18.0, 60.0, 90.0, 10_000.0)
+    _, north, _ = geod.fwd(18.0, 60.0, 0.0, 10_000.0)
+    for corners in (
+        [(18.0, 60.0), (east, 60.0), (east, north), (18.0, north)],
+        [(18.0, 60.0), (18.1, 60.0), (18.1, 60.1), (18.0, 60.1)],
+    ):
+        lons, lats = zip(*corners, strict=True)
+        mid_lon, mid_lat = (min(lons) + max(lons)) / 2, (min(lats) + max(lats)) / 2
+        rho = max(geod.inv(mid_lon, mid_lat, x, y)[2] for x, y in corners) + 1000.0
+        formula = 1000.0 * (rho / 6_335_000.0) ** 2 / 2 + 1e-3
+        bound = Polygon(corners, margin_m=1000.0).margin_error_bound_m
+        assert bound == pytest.approx(formula, rel=0.05)
+        assert 1.5e-3 < bound < 2e-3
+    areas, gotchas = (
+        " ".join((DOCS / page).read_text(encoding="utf-8").split())
+        for page in ("areas.rst", "gotchas.rst")
+    )
+    assert "under two millimetres for a 10 km polygon with a 1 km margin" in areas
+    assert "(under two millimetres for a 0.1° polygon with a 1 km margin)" in gotchas
