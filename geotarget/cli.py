@@ -52,6 +52,11 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
             _named(option, name)
     if args.plot:
         _check_plot(args.plot)  # before the run, not after it
+    if args.ledger and Path(args.ledger).is_dir():  # the store said "path must name ..."
+        raise InvalidInput(
+            f"--ledger must name a file, not a folder (got the folder {args.ledger}; e.g. "
+            f"{Path(args.ledger) / 'deliveries.db'})"
+        )
     if args.ledger and Path(args.ledger).is_file() and Path(args.ledger).stat().st_size:
         # The demo plays the same alerts every time: a second run over the first one's ledger
         # met its own cancelled incident and broke the story (an internal error).
@@ -158,6 +163,9 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
         )
     rows = f"{report.rows:,} row{'' if report.rows == 1 else 's'}"
     notes.append(f"read {rows} from {label} ({report.form})")
+    null = _null_island(label, positions.lon, positions.lat)
+    if null:
+        notes.append(null)
     outside = _outside_sweden(label, positions.lon, positions.lat)
     if outside:
         notes.append(outside)
@@ -221,6 +229,30 @@ def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
     )
 
 
+def _at_null_island(lon: Any, lat: Any) -> Any:
+    """Whether each fix lies exactly at lon 0, lat 0, where systems put an unknown position."""
+    return (lon == 0.0) & (lat == 0.0)
+
+
+def _null_island(name: str, lon: Any, lat: Any) -> str | None:
+    """A warning when fixes lie exactly at lon 0, lat 0 ("null island", in the Gulf of Guinea).
+
+    A database column ``NOT NULL DEFAULT 0``, or a phone API's empty location, writes an unknown
+    position so. Such a device is then counted outside the area, not as a device without a fix,
+    and :func:`_outside_sweden` blamed its rows on wrong units ("are they WGS84 ...?"); they
+    are left out of that check and named here, with counts only.
+    """
+    count = int(_at_null_island(lon, lat).sum())
+    if not count:
+        return None
+    fixes = int((~np.isnan(lon)).sum())
+    return (
+        f"warning: {name}: {count:,} of {fixes:,} fixes lie exactly at lon 0, lat 0, where "
+        "unknown positions are often written: if these devices have no fix, leave their lon "
+        "and lat empty (they are counted as fixes far outside every Swedish alert area)"
+    )
+
+
 #: The share (in per cent) of the fixes outside Sweden that must lie in it with lon and lat
 #: swapped for a file to be refused as swapped (when more than half of its fixes lie outside).
 _SWAPPED_PERCENT = 90
@@ -244,7 +276,7 @@ def _outside_sweden(name: str, lon: Any, lat: Any) -> str | None:
     (:data:`_PART_SWAPPED_PERCENT`, :data:`_PART_SWAPPED_ROWS`) is warned of, with counts only.
     """
     west, south, east, north = _sweden().SWEDEN_ENVELOPE
-    has = ~np.isnan(lon)
+    has = ~np.isnan(lon) & ~_at_null_island(lon, lat)  # those are named on their own
     x, y = lon[has], lat[has]
     if not x.size:
         return None
@@ -448,7 +480,9 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # Sweden's envelope turns a document written lon,lat into a clear error, not an empty result
     # (read first, so a broken document is the error reported; receive() reads the same bytes
     # again, with the regions' own bounds).
-    _, label, data = _read_alert(args.alert, envelope=_sweden().SWEDEN_ENVELOPE, command="target")
+    parsed, label, data = _read_alert(
+        args.alert, envelope=_sweden().SWEDEN_ENVELOPE, command="target"
+    )
     at = _parse_at(args.at)
     # The policy before the positions: a typo in it is reported at once, not after a file of
     # millions of rows has been read.
@@ -511,6 +545,9 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # JSON escapes what the stream cannot encode (a redirect on a cp1252 console, say).
     json.dump(doc, out, indent=2, ensure_ascii=not _unicode(out))
     out.write("\n")
+    testers = _no_tester(args, parsed.alert.status.value, positions.tester, result)
+    if testers:
+        notes.append(testers)
     notes.append(_summary(result))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
         print(f"geotarget target: {note}", file=_stderr())
@@ -521,6 +558,29 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         Verdict.BAD_SIGNATURE,
     }
     return _REFUSED if result.verdict in refused else 0
+
+
+def _no_tester(args: argparse.Namespace, status: str, tester: Any, result: Any) -> str | None:
+    """A warning when a Test or Exercise alert found devices in its area but no tester at all.
+
+    Such an alert reaches testers only; a file without a ``tester`` column (or with it false in
+    every row) makes every device a non-tester, and the answer "nobody" said only "not told:
+    N not testers", not that the file names no tester.
+    """
+    from geotarget.targeting import Outcome
+
+    missed = result.counts.get(Outcome.NOT_A_TESTER, 0)
+    if not missed or bool(np.any(tester)):
+        return None
+    from geotarget import _position_files
+
+    stream = args.positions == _position_files.STDIN
+    label = _position_files.STDIN_NAME if stream else Path(args.positions).name
+    return (
+        f"warning: {label}: no device is a tester (it has no tester column, or the column is "
+        f"false in every row), so this {status} alert, which reaches testers only, tells "
+        "nobody: mark the testers in a tester column (1/0)"
+    )
 
 
 def _illustrative(policy: Any, result: Any) -> bool | None:
@@ -603,15 +663,29 @@ def _metres(text: str) -> float:
     return _ascii_float(text, example="25 or 12.5", unit=" of metres")
 
 
-def _coordinate(text: str) -> float:
+def _longitude(text: str) -> float:
+    """The ``lon`` argument of ``locate``: :func:`_coordinate`, its example a longitude."""
+    return _coordinate(text, "18.0686")
+
+
+def _latitude(text: str) -> float:
+    """The ``lat`` argument of ``locate``: :func:`_coordinate`, its example a latitude.
+
+    (It showed the longitude 18.0686 as the example of a latitude.)
+    """
+    return _coordinate(text, "59.3293")
+
+
+def _coordinate(text: str, example: str) -> float:
     """A longitude or latitude argument: :func:`_ascii_float`, and a pair pasted into one.
 
     A point copied from a map ("59.8586, 17.6389": a map copies latitude first) is two numbers
     in one argument; the refusal says so and gives the command with two arguments, longitude
-    first (the numbers the other way round when only that order lies in Sweden).
+    first (the numbers the other way round when only that order lies in Sweden). ``example``
+    is the number a refusal shows.
     """
     try:
-        return _ascii_float(text)
+        return _ascii_float(text, example=example)
     except argparse.ArgumentTypeError:
         pair = _pair(text)
         if pair is None and not (text.endswith(",") and _pair(text + "0")):
@@ -850,7 +924,20 @@ class _Parser(argparse.ArgumentParser):
             unknown = self.unknown(getattr(self, "_given", []))
             if unknown:  # "--alert is required" alone, to someone who typed --alerts
                 message += f"; unrecognized: {', '.join(unknown)}"
+        elif message.startswith("argument command: invalid choice"):
+            near = self.command_near(getattr(self, "_given", []))
+            if near:  # "tagret": as a misspelt option is named with the nearest one
+                message += f"; did you mean {near}?"
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+    def command_near(self, given: Sequence[str]) -> str | None:
+        """The command nearest to the first word of ``given`` that is no option, if any is near."""
+        commands = list(self.get_default("commands") or ())  # set by _parser()
+        word = next((arg for arg in given if not arg.startswith("-")), None)
+        if word is None:
+            return None
+        near = difflib.get_close_matches(word.lower(), commands, n=1, cutoff=0.6)
+        return near[0] if near else None
 
     def unknown(self, given: Sequence[str]) -> list[str]:
         """The long options in ``given`` this parser lacks, each with the nearest it has."""
@@ -1028,8 +1115,8 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget locate 24.1466 65.8481        # Tornio, Finland: in no region\n"
         "  geotarget locate 11.9668 57.7059 --snap-m 500\n",
     )
-    locate.add_argument("lon", type=_coordinate, help="longitude in degrees (east is positive)")
-    locate.add_argument("lat", type=_coordinate, help="latitude in degrees")
+    locate.add_argument("lon", type=_longitude, help="longitude in degrees (east is positive)")
+    locate.add_argument("lat", type=_latitude, help="latitude in degrees")
     locate.add_argument(
         "--snap-m",
         type=_metres,

@@ -294,6 +294,11 @@ class Message:
     instruction: str | None = attrs.field(default=None, validator=v_opt_text)
 
 
+def _when(value: object) -> str:
+    """A time as a message shows it: ISO 8601 for a datetime, else its repr (None)."""
+    return value.isoformat() if isinstance(value, datetime) else repr(value)
+
+
 @attrs.frozen
 class _Profile:
     event_sv: str
@@ -349,7 +354,8 @@ def _pilot(
             raise InvalidType(f"tip_channels[{i}] must be a TipChannel (got {type(c).__name__})")
     if onset is None or expires is None:
         raise InvalidAlert(
-            f"a pilot alert needs both onset and expires (got onset {onset!r}, expires {expires!r})"
+            "a pilot alert needs both onset and expires "
+            f"(got onset {_when(onset)}, expires {_when(expires)})"
         )
     aware = all(isinstance(t, datetime) and t.utcoffset() is not None for t in (onset, expires))
     if aware and not expires > onset:  # (a naive one is refused by Alert, naming it)
@@ -558,11 +564,14 @@ def tip_request(
 
     .. versionadded:: 0.1.0
     """
-    if not tuple_of(tip_channels):
+    # Read once: a generator checked here and read again in _pilot was empty there, and the
+    # tip request went out without a channel.
+    channels = tuple_of(tip_channels, "tip_channels", "TipChannel")
+    if not channels:
         raise InvalidAlert("tip_channels must name at least one channel (got none)")
     return _pilot(
         TIP_REQUEST.name, identifier=identifier, sender=sender, sent=sent, area=area, sv=sv,
-        en=en, onset=onset, expires=expires, tip_channels=tip_channels, status=status,
+        en=en, onset=onset, expires=expires, tip_channels=channels, status=status,
         msg_type=msg_type, references=references, sender_name=sender_name,
     )  # fmt: skip
 
@@ -639,9 +648,18 @@ def announced_policy(
     for key, phases in given.items():
         path = f"later_phases[{key!r}]"
         try:
-            later[kind_name(path, key)] = tuple_of(phases, path, "Phase")
+            name, listed = kind_name(path, key), tuple_of(phases, path, "Phase")
         except (InvalidInput, InvalidType) as err:
             problems.append(Problem(path, str(err).removeprefix(f"{path} ")))
+            continue
+        later[name] = listed
+        # Named here, by the caller's key and index: KindRollout's own refusal named
+        # "phases[1]" (counting the pilot's first phase) and no kind.
+        problems += [
+            Problem(f"{path}[{i}]", f"must be a Phase (got {type(phase).__name__})")
+            for i, phase in enumerate(listed)
+            if not isinstance(phase, Phase)
+        ]
     if problems:
         raise InvalidPolicy(problems)
     rollouts = []
