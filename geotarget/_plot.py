@@ -118,6 +118,9 @@ def alert_map(path: str, area: Area, *, title: str) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+    # Whole degrees on every tick: for a small area matplotlib would write ticks as offsets
+    # from "+5.933e1", which no reader takes for a latitude.
+    ax.ticklabel_format(useOffset=False, style="plain")
     ax.set_title(title)
     ax.set_xlabel("longitude (°E)")
     ax.set_ylabel("latitude (°N)")

@@ -35,11 +35,52 @@ def run(*cmd: str | Path, env: dict[str, str] | None = None, cwd: Path = ROOT) -
     print(f"  ({time.perf_counter() - t0:.1f} s)", flush=True)
 
 
+#: The oldest Python geotarget supports (``requires-python`` in pyproject.toml).
+OLDEST = (3, 10)
+
+
+def _version_of(python: Path) -> tuple[int, int] | None:
+    """The (major, minor) of a virtualenv's Python; None if it does not run."""
+    try:
+        done = subprocess.run(
+            [str(python), "-c", "import sys; print(*sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    parts = done.stdout.split()
+    if done.returncode != 0 or len(parts) != 2 or not all(p.isdigit() for p in parts):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
 def ensure_venv(venv: Path, *install: str) -> Path:
-    """Create ``venv`` if needed, bring pip up to date and install ``install`` into it."""
-    if not bin_of(venv, "python").exists():
-        run(sys.executable, "-m", "venv", venv)
+    """Create ``venv`` if needed, bring pip up to date and install ``install`` into it.
+
+    Refuses a Python older than :data:`OLDEST` before it changes anything, and makes the
+    virtualenv again when the one there runs such a Python (left by an earlier run with
+    one) or does not run at all (its Python was removed).
+    """
+    if sys.version_info[:2] < OLDEST:
+        need = ".".join(map(str, OLDEST))
+        print(
+            f"geotarget needs Python {need} or newer; this is {sys.version.split()[0]} "
+            f"({sys.executable}). Run this script with a newer one, e.g. python{need} "
+            f"{Path(sys.argv[0]).as_posix()}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     python = bin_of(venv, "python")
+    if python.exists():
+        found = _version_of(python)
+        if found is None or found < OLDEST:
+            why = "does not run" if found is None else f"runs Python {found[0]}.{found[1]}"
+            print(f"{venv} {why}: making it again", flush=True)
+            run(sys.executable, "-m", "venv", "--clear", venv)
+    else:
+        run(sys.executable, "-m", "venv", venv)
     run(python, "-m", "pip", "install", "--quiet", "--upgrade", "pip>=25.1")
     if install:
         run(python, "-m", "pip", "install", "--quiet", *install)

@@ -1536,7 +1536,12 @@ def test_target_refusing_a_cap11_alert_does_not_offer_an_option_it_lacks(
 
 @pytest.mark.parametrize(
     ("lon", "lat", "radius_m"),
-    [(24.15, 65.84, 3_000.0), (20.30, 67.85, 500.0), (13.0, 55.6, 40_000.0)],
+    [
+        (24.15, 65.84, 3_000.0),
+        (20.30, 67.85, 500.0),
+        (13.0, 55.6, 40_000.0),
+        (18.06528, 59.3325, 100.0),
+    ],
 )
 def test_preview_map_axis_labels_do_not_overlap(
     monkeypatch: pytest.MonkeyPatch, lon: float, lat: float, radius_m: float
@@ -1544,7 +1549,8 @@ def test_preview_map_axis_labels_do_not_overlap(
     """The map of an area in the north (Haparanda, Kiruna) keeps its longitude labels apart.
 
     There a degree of longitude is short, so the area is narrow on the map; its longitudes
-    were labelled every 0.025° and ran into one another ("24.07524.10024.125").
+    were labelled every 0.025° and ran into one another ("24.07524.10024.125"). A small area's
+    ticks are whole coordinates, not offsets from "+5.933e1".
     """
     pytest.importorskip("matplotlib", reason="--plot needs the plot extra")
     import matplotlib.figure
@@ -1563,10 +1569,16 @@ def test_preview_map_axis_labels_do_not_overlap(
     try:
         fig.canvas.draw()  # lays the labels out: their extents are then the drawn ones
         for ax in fig.axes:
-            for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+            for labels, centre in ((ax.get_xticklabels(), lon), (ax.get_yticklabels(), lat)):
                 boxes = [t.get_window_extent() for t in labels if t.get_text()]
                 assert len(boxes) >= 2
                 for a, b in itertools.pairwise(boxes):
                     assert not a.overlaps(b), [t.get_text() for t in labels]
+                # Each tick a whole coordinate, no offset ("+5.933e1") to add in one's head.
+                for t in labels:
+                    if t.get_text():
+                        assert abs(float(t.get_text().replace("\u2212", "-")) - centre) < 2.0
+            for axis in (ax.xaxis, ax.yaxis):
+                assert axis.get_offset_text().get_text() == ""
     finally:
         close(fig)

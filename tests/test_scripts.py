@@ -67,3 +67,48 @@ def test_ctrl_c_during_a_step_is_one_line_and_exit_130(
     assert ended.value.code == 130
     err = capsys.readouterr().err
     assert err.strip() == "interrupted: pytest -q" and "Traceback" not in err
+
+
+def test_a_python_older_than_supported_is_refused_before_anything_changes(
+    venv_module: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``python3.9 scripts/demo`` says which Python it needs and creates no ``.venv``."""
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(venv_module, "run", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(venv_module.sys, "version_info", (3, 9, 18, "final", 0))
+    with pytest.raises(SystemExit) as ended:
+        venv_module.ensure_venv(tmp_path / ".venv", "-e", ".")
+    assert ended.value.code == 2
+    assert "needs Python 3.10 or newer" in capsys.readouterr().err
+    assert calls == [] and not (tmp_path / ".venv").exists()
+
+
+@pytest.mark.parametrize(("prints", "remade"), [("3 9", True), ("", True), ("3 12", False)])
+def test_a_virtualenv_of_an_old_or_missing_python_is_made_again(
+    venv_module: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    prints: str,
+    remade: bool,
+) -> None:
+    """A ``.venv`` left by Python 3.9 (or whose Python is gone) is made again, with ``--clear``.
+
+    (It was kept, so every later run failed in pip: "3.9.18 not in '>=3.10'".)
+    """
+    if sys.platform == "win32":  # pragma: no cover
+        pytest.skip("a shell script stands in for the virtualenv's Python")
+    venv = tmp_path / ".venv"
+    python = venv_module.bin_of(venv, "python")
+    python.parent.mkdir(parents=True)
+    status = 0 if prints else 1
+    python.write_text(f"#!/bin/sh\necho {prints}\nexit {status}\n")
+    python.chmod(0o755)
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(venv_module, "run", lambda *a, **k: calls.append(tuple(map(str, a))))
+    assert venv_module.ensure_venv(venv) == python
+    clear = (sys.executable, "-m", "venv", "--clear", str(venv))
+    assert (clear in calls) is remade
+    assert calls[-1][1:4] == ("-m", "pip", "install")
