@@ -470,6 +470,13 @@ _ISO_DATETIME = re.compile(
 )
 
 
+#: ISO 8601's basic format (``20240520T140000Z``), named in the refusal: not read.
+_ISO_BASIC = re.compile(
+    r"(\d{4})(\d{2})(\d{2})[Tt](\d{2})(\d{2})(\d{2})?(?:[.,]\d+)?([Zz]|[+-]\d{2}(?:\d{2})?)?",
+    re.ASCII,
+)
+
+
 def iso_datetime(text: str) -> dt.datetime:
     """Read an ISO 8601 date-time (:data:`_ISO_DATETIME`); naive when it has no offset.
 
@@ -477,8 +484,19 @@ def iso_datetime(text: str) -> dt.datetime:
     """
     m = _ISO_DATETIME.fullmatch(text)
     if m is None:
+        hint = ""
+        basic = _ISO_BASIC.fullmatch(text.strip())
+        if basic:
+            y, mo, d, h, mi, sec, zone = basic.groups()
+            zone = (zone or "").upper()
+            if len(zone) > 1:
+                zone = f"{zone[:3]}:{zone[3:] or '00'}"
+            hint = (
+                "; this one is written in ISO 8601's basic format, without '-' and ':', "
+                f"which geotarget does not read: write {y}-{mo}-{d}T{h}:{mi}:{sec or '00'}{zone}"
+            )
         raise ValueError(
-            "must be an ISO 8601 date-time such as 2024-05-20T14:00:00+02:00 (or ...Z)"
+            "must be an ISO 8601 date-time such as 2024-05-20T14:00:00+02:00 (or ...Z)" + hint
         )
     year, month, day, hour, minute, second, frac, zone = m.groups()
     tz: dt.tzinfo | None = None

@@ -374,3 +374,24 @@ def test_wall_times_in_a_zone_are_still_read_cell_by_cell() -> None:
     assert _read(cells[:1], "Europe/Stockholm", 1) == [
         int(np.datetime64(first, "us").astype(np.int64))
     ]
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ("20240520T140000Z", "2024-05-20T14:00:00Z"),
+        ("20240520T1400+0200", "2024-05-20T14:00:00+02:00"),
+        ("20240520t140000.5-05", "2024-05-20T14:00:00-05:00"),
+    ],
+)
+def test_a_time_in_iso_8601_basic_format_is_refused_naming_that_format(
+    cell: str, written: str
+) -> None:
+    """``20240520T140000Z`` is ISO 8601 (its basic format), which geotarget does not read.
+
+    The refusal said only "must be ... an ISO 8601 date-time", which the cell is.
+    """
+    got = _read(["2024-05-20T14:00:00Z", cell], None, 2)
+    assert isinstance(got, str) and got.startswith("t.csv: row 2 (line 3), column observed_at:")
+    assert "written in ISO 8601's basic format, without '-' and ':'" in got
+    assert f"write {written} (got {cell!r})" in got
