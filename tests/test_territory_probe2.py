@@ -372,14 +372,14 @@ SCENE_PLACES = {
     "Kungsbacka, the 13/14 coast": (12.00, 57.55, 4000.0),
     "Laholmsbukten, the 12/13 border at sea": (12.75, 56.45, 5000.0),
     "Norrtälje, the 01/03 border on land": (18.55, 59.95, 4000.0),
-    "Svenska Högarna, Stockholm's 12-mile line": (19.55, 59.45, 6000.0),
-    "Landsort, the 12-mile line and 01/04": (17.80, 58.60, 6000.0),
+    "east of Svenska Högarna, county 01's sea border with Åland": (19.90, 59.45, 6000.0),
+    "south of Landsort, the 12-mile line off county 04": (17.7743, 58.4473, 6000.0),
     "Haparanda / Tornio": (24.14, 65.84, 3000.0),
     "Svinesund": (11.255, 59.095, 1500.0),
     "Eda / Morokulien": (12.25, 59.93, 2000.0),
     "Treriksröset": (20.5522, 69.0597, 2000.0),
     "Öresund off Malmö, the Danish sea border": (12.80, 55.58, 5000.0),
-    "Bottenviken, the 12-mile line": (22.60, 65.15, 6000.0),
+    "Bottenviken, the 12-mile line off Luleå": (22.8644, 65.111, 6000.0),
     "Kattegat off Halland, the 12-mile line": (11.95, 57.00, 6000.0),
 }
 
@@ -476,7 +476,7 @@ def _convex_corners(territory: Any, near: tuple[float, float], k: int) -> list[t
 #: Enabled territory of a scene, where to look for a corner of it, how far out the centre lies.
 REACHING = {
     "county 01 on land (the 01/03 border)": ("tip-phase1", ("01",), (17.9, 59.75), 1500.0),
-    "county 01 at sea (its 12-mile line)": ("tip-phase1", ("01",), (19.4, 59.5), 1500.0),
+    "county 01 at sea (the Åland sea border)": ("tip-phase1", ("01",), (19.4, 59.5), 1500.0),
     "Sweden at Svinesund": ("tip-phase3", None, (11.25, 59.1), 800.0),
     "Sweden at Tornio": ("tip-phase3", None, (24.15, 65.85), 800.0),
     "Sweden's 12-mile line off Gotland": ("tip-phase3", None, (19.3, 57.45), 1500.0),
