@@ -725,3 +725,48 @@ def test_locate_box_near_boundaries_is_every_points_answer() -> None:
                 n,
             )
     assert min(answered.values()) > 100
+
+
+# --- 7. an issuer's regions, exactly at their border ---------------------------------------------
+
+
+def test_an_issuers_area_may_share_its_border_but_not_cross_it() -> None:
+    """Region Stockholm's issuer: a municipality's own outline is its area, borders shared.
+
+    Sigtuna's and Norrtälje's outlines (county 01, sharing their borders with county 03) are
+    authorised; Knivsta's and Enköping's (county 03) are not; a circle from Arlanda stopping
+    2 cm short of county 03 is authorised, and 2 cm past it is not.
+    """
+    from geotarget.issuers import Issuers
+
+    issuers = Issuers.from_toml(
+        """
+        [[issuers]]
+        name = "stockholm"
+        senders = ["polisen@polisen.se"]
+        kinds = ["explosion", "tip_request", "crime_modus"]
+        regions = ["PR-STOCKHOLM"]
+        """
+    )
+    targeter = Targeter(
+        sweden.hierarchy(), sweden.pilot_policy(), recognition=pilot.RECOGNITION, issuers=issuers
+    )
+    _, at, _ = SCENES["tip-phase3"]
+    index = PositionIndex(Positions(["x"], [18.07], [59.33], accuracy_m=[0.0], observed_at=at))
+    codes, geoms = shipped()
+    for code, allowed in (("0191", True), ("0188", True), ("0330", False), ("0381", False)):
+        shape = max(getattr(geoms[codes.index(code)], "geoms", [geoms[codes.index(code)]]),
+                    key=lambda p: p.area)  # fmt: skip
+        outline = Polygon(list(shape.exterior.coords), [list(h.coords) for h in shape.interiors])
+        result = targeter.target(make_alert("tip_request", [outline], at), index, at)
+        assert (result.verdict is not Verdict.NOT_AUTHORISED) is allowed, (code, result.reason)
+    uppsala = shapely.union_all([g for c, g in zip(codes, geoms, strict=True) if c[:2] == "03"])
+    lon, lat = 17.86, 59.67  # Arlanda, Sigtuna (county 01)
+    gap = _nearest_m(lon, lat, uppsala, 2_500.0)
+    assert 1_500.0 < gap < 2_500.0
+    short = targeter.target(
+        make_alert("tip_request", [Circle(lon, lat, gap - 0.02)], at), index, at
+    )
+    assert short.verdict is Verdict.DELIVER, short.reason
+    past = targeter.target(make_alert("tip_request", [Circle(lon, lat, gap + 0.02)], at), index, at)
+    assert past.verdict is Verdict.NOT_AUTHORISED, past.reason
