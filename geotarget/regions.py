@@ -50,6 +50,9 @@ from geotarget.errors import InvalidRegions, InvalidType, UnknownCode
 #: input array read-only during a call, and a second thread's call on the same array then fails
 #: with "buffer source array is read-only"; a copy of the pointers costs nothing.
 _BUILDING = threading.Lock()
+#: Held while a region set's cache of unions is read or changed (never while a union is made):
+#: threads calling :meth:`RegionSet.union` share one cache per set.
+_UNIONS = threading.Lock()
 
 __all__ = ["Region", "RegionHierarchy", "RegionSet"]
 
@@ -870,19 +873,23 @@ class RegionSet:
             raise InvalidRegions("codes must name at least one region (got none)")
         # Unions live in their own least-recently-used cache, bounded by estimated bytes:
         # evicting one never drops the grid index or the STRtree kept beside it in _lazy.
+        # Threads share it: each look-up and each change runs under _UNIONS (a second thread
+        # evicting the same oldest entry meanwhile made the pop below raise KeyError).
         unions: dict[frozenset[str], tuple[Area, int]] = self._lazy.setdefault("unions", {})
-        hit = unions.pop(wanted, None)
-        if hit is not None:
-            unions[wanted] = hit  # the most recently used goes last
-            return hit[0]
+        with _UNIONS:
+            hit = unions.pop(wanted, None)
+            if hit is not None:
+                unions[wanted] = hit  # the most recently used goes last
+                return hit[0]
         rows = sorted(self._index_of(c) for c in wanted)
         area = _area_of(shapely.union_all(self._geoms[rows]))
         size = _estimated_bytes(area)
         if size <= UNION_CACHE_BYTES:
-            unions[wanted] = (area, size)
-            total = sum(v[1] for v in unions.values())
-            while total > UNION_CACHE_BYTES:
-                total -= unions.pop(next(iter(unions)))[1]
+            with _UNIONS:
+                unions[wanted] = (area, size)
+                total = sum(v[1] for v in unions.values())
+                while total > UNION_CACHE_BYTES:
+                    total -= unions.pop(next(iter(unions)))[1]
         return area
 
 

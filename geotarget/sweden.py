@@ -37,9 +37,10 @@ from __future__ import annotations
 import csv
 import functools
 import io
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import shapely
@@ -115,6 +116,34 @@ PILOT_POLICY_FILE = "data/sweden/pilot_policy.toml"
 # ---------------------------------------------------------------------------------------------
 
 
+_T = TypeVar("_T")
+
+#: Held while a Swedish data set is built (reentrant: the hierarchy builds the counties ...).
+_BUILDING = threading.RLock()
+
+
+def _once(build: Callable[[], _T]) -> Callable[[], _T]:
+    """Cache a builder of no arguments: built once per process, by one thread.
+
+    ``functools.cache`` lets threads asking at once each build their own object, so the
+    counties one thread gets would not be those its hierarchy was made from (and a hierarchy
+    whose police regions were made from another thread's counties is refused). Here the first
+    thread builds while the others wait for its object.
+    """
+    built: list[_T] = []
+
+    @functools.wraps(build)
+    def get() -> _T:
+        if built:
+            return built[0]
+        with _BUILDING:
+            if not built:
+                built.append(build())
+            return built[0]
+
+    return get
+
+
 def _read(name: str) -> bytes:
     """A file of the package's Swedish data, or InvalidRegions naming it."""
     path = resources.files("geotarget").joinpath(_DATA[0]).joinpath(_DATA[1]).joinpath(name)
@@ -127,13 +156,13 @@ def _read(name: str) -> bytes:
         ) from err
 
 
-@functools.cache
+@_once
 def _table() -> list[dict[str, str]]:
     """kommun_kod, kommun_namn, lan_kod, lan_namn for the 290 municipalities (SCB)."""
     return list(csv.DictReader(io.StringIO(_read("kommuner.csv").decode("utf-8"))))
 
 
-@functools.cache
+@_once
 def _municipalities() -> RegionSet:
     with np.load(io.BytesIO(_read("kommuner.npz")), allow_pickle=False) as npz:
         codes, geoms = _regions_io.unpack_polygons(npz, "geotarget/data/sweden/kommuner.npz")
@@ -153,7 +182,7 @@ def _municipalities() -> RegionSet:
     )
 
 
-@functools.cache
+@_once
 def _counties() -> RegionSet:
     table = _table()
     return RegionSet.from_unions(
@@ -164,7 +193,7 @@ def _counties() -> RegionSet:
     )
 
 
-@functools.cache
+@_once
 def _police_regions() -> RegionSet:
     return RegionSet.from_unions(
         _counties(),
@@ -174,7 +203,7 @@ def _police_regions() -> RegionSet:
     )
 
 
-@functools.cache
+@_once
 def _countries() -> RegionSet:
     return RegionSet.from_unions(
         _police_regions(),
@@ -184,7 +213,7 @@ def _countries() -> RegionSet:
     )
 
 
-@functools.cache
+@_once
 def _hierarchy() -> RegionHierarchy:
     parents = {m: m[:2] for m in _municipalities().codes}
     for code, (_, members) in POLICE_REGIONS.items():
@@ -300,7 +329,7 @@ def stockholm_area() -> RegionSet:
     return _stockholm_area()
 
 
-@functools.cache
+@_once
 def _stockholm_area() -> RegionSet:
     return RegionSet(
         (r for r in _municipalities() if r.code[:2] == _STOCKHOLM_COUNTY), overlap_tolerance=1.0
@@ -360,7 +389,7 @@ def pilot_policy() -> RolloutPolicy:
     return _pilot_policy()
 
 
-@functools.cache
+@_once
 def _pilot_policy() -> RolloutPolicy:
     return RolloutPolicy.from_toml(_read("pilot_policy.toml"))
 
@@ -445,7 +474,7 @@ _KM_PER_DEG_LAT = 111.2
 _MAX_N = 100_000_000
 
 
-@functools.cache
+@_once
 def _anchors() -> FloatArray:
     """Each municipality's interior point (lon, lat), the seat of its smaller towns."""
     points = shapely.point_on_surface(_municipalities()._geoms)

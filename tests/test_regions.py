@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import region_partitions
 
+import geotarget.regions as regions_module
 from geotarget import (
     Area,
     GeotargetError,
@@ -32,6 +33,7 @@ from geotarget import (
     _locate,
     _regions_io,
 )
+from geotarget.areas import _estimated_bytes
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -281,6 +283,70 @@ def test_union_is_an_area_of_the_named_regions() -> None:
         rs.union([])
     with pytest.raises(InvalidType, match=r"codes\[0\] must be a region code string"):
         rs.union([1])  # type: ignore[list-item]
+
+
+def test_union_cache_shared_by_threads_evicts_each_entry_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A thread evicting the oldest union while another evicts it too finds it gone.
+
+    The unions' cache is one dict per set, shared by the threads calling :meth:`union`. Thread
+    A, evicting, picks the oldest entry; if thread B evicts that same entry before A pops it,
+    A's pop raised ``KeyError`` from inside ``union`` (and sums over the dict while it changes
+    could raise ``RuntimeError``). The interleaving is forced here: when A has picked the oldest
+    entry, B makes a union of its own -- running to the end without the cache's lock (the
+    defect), or waiting for it (the fix: A finishes first).
+    """
+    import threading
+
+    rs = make_set(QUAD)
+    monkeypatch.setattr(regions_module, "UNION_CACHE_BYTES", 1)  # every union evicts the last
+    size = {c: _estimated_bytes(rs.union(c)) for c in "ABCD"}
+    monkeypatch.setattr(regions_module, "UNION_CACHE_BYTES", size["A"] + size["C"] // 2)
+    rs._lazy["unions"].clear()
+    rs.union("A")  # cached; the next union makes the cache evict it
+    waited = threading.Event()
+    errors: list[BaseException] = []
+
+    class Racing(dict):  # type: ignore[type-arg]
+        started = False
+
+        def pop(self, key: Any, *default: Any) -> Any:
+            if not default and not Racing.started:  # A has picked the oldest: B runs now
+                Racing.started = True
+                b.start()
+                waited.wait(60)
+            return super().pop(key, *default)
+
+    def other() -> None:
+        try:
+            rs.union("C")
+        except BaseException as err:  # reported below
+            errors.append(err)
+        waited.set()
+
+    b = threading.Thread(target=other)
+    if hasattr(regions_module, "_UNIONS"):
+
+        class Watched:  # the cache's lock, telling when B waits for it
+            def __init__(self, lock: Any) -> None:
+                self.lock = lock
+
+            def __enter__(self) -> None:
+                if not self.lock.acquire(blocking=False):
+                    waited.set()
+                    self.lock.acquire()
+
+            def __exit__(self, *exc: object) -> None:
+                self.lock.release()
+
+        monkeypatch.setattr(regions_module, "_UNIONS", Watched(regions_module._UNIONS))
+    rs._lazy["unions"] = Racing(rs._lazy["unions"])
+    area = rs.union("B")  # A
+    b.join()
+    assert not errors
+    assert area.contains(0.5, 0.5)
+    assert rs.union("C").contains(1.5, 1.5)
 
 
 def test_region_to_area_and_bounds() -> None:

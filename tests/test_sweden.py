@@ -372,6 +372,75 @@ def test_regions_need_no_extra_and_import_reads_nothing() -> None:
     assert out.stdout.split() == ["0", "21"], out.stderr
 
 
+def test_threads_asking_at_once_share_one_build_of_each_level() -> None:
+    """Threads asking for the Swedish sets at once get the same objects, built once.
+
+    A service's worker threads each build a Targeter on ``sweden.hierarchy()`` when they start.
+    Each level was cached with ``functools.cache``, which lets threads asking at once each
+    build their own: the counties one thread got were not those its hierarchy was made from,
+    and a hierarchy whose police regions were made from another thread's counties was refused
+    (``InvalidRegions``). In a fresh interpreter, thread A is held inside its build of the
+    counties until thread B has asked for them too -- B either builds its own (the defect) or
+    waits for A's (the fix: B's wait on the build lock releases A).
+    """
+    code = textwrap.dedent(
+        """
+        import threading
+        from geotarget import regions, sweden
+
+        inside, asked = threading.Event(), threading.Event()
+        builds = []
+        unions = regions.RegionSet.from_unions.__func__
+
+        def held(cls, finer, parents, *, level, **kw):
+            builds.append(level)
+            if level == "county" and not inside.is_set():
+                inside.set()
+                asked.wait(60)  # until the other thread has asked for the counties too
+            elif level == "county":
+                asked.set()
+            return unions(cls, finer, parents, level=level, **kw)
+
+        regions.RegionSet.from_unions = classmethod(held)
+
+        class Watched:  # the build lock, telling when a second thread waits for it
+            def __init__(self, lock):
+                self.lock = lock
+            def __enter__(self):
+                if not self.lock.acquire(blocking=False):
+                    asked.set()
+                    self.lock.acquire()
+            def __exit__(self, *exc):
+                self.lock.release()
+
+        if hasattr(sweden, "_BUILDING"):
+            sweden._BUILDING = Watched(sweden._BUILDING)
+        got, failed = {}, []
+
+        def run(name, first):
+            try:
+                if not first:
+                    inside.wait(60)
+                got[name] = (sweden.counties(), sweden.hierarchy())
+            except Exception as err:
+                failed.append(repr(err))
+
+        threads = [threading.Thread(target=run, args=(n, n == "a")) for n in "ab"]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        (ca, ha), (cb, hb) = got.get("a", (0, 0)), got.get("b", (1, 1))
+        print(failed, builds.count("county"), ca is cb, ha is hb,
+              "a" in got and ha.region_set("county") is ca)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600
+    )
+    assert out.stdout.split() == ["[]", "1", "True", "True", "True"], out.stdout + out.stderr
+
+
 def test_the_data_files_ship_with_their_licence_and_are_small() -> None:
     """The package holds the boundaries (< 1 MB), the SCB names and the CC0 attribution."""
     folder = resources.files("geotarget").joinpath("data").joinpath("sweden")
