@@ -319,13 +319,26 @@ def _certificate(text: object, base: Path, path: str) -> str:
     # goes (a certificate cut off from its BEGIN line) only by its start.
     shown = str(file) if len(text) <= 255 else _io.brief(text)
     try:
-        return _io.read_file(file, f"certificate file {shown}", MAX_BYTES).decode("ascii")
+        pem = _io.read_file(file, f"certificate file {shown}", MAX_BYTES).decode("ascii")
     except UnicodeDecodeError as err:
         raise InvalidPolicy(
             [Problem(path, f"cannot read certificate file {shown}: {err}")]
         ) from err
     except InvalidPolicy as err:  # missing, unreadable or too large: at the entry's path
         raise InvalidPolicy([Problem(path, p.message) for p in err.problems]) from None
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        # At the entry's own path, and without the file's content (it may be anything: a
+        # private key or a password file named by mistake).
+        raise InvalidPolicy(
+            [
+                Problem(
+                    path,
+                    f"certificate file {shown} holds no PEM certificate ('-----BEGIN "
+                    f"CERTIFICATE-----' not found in its {len(pem):,} characters)",
+                )
+            ]
+        )
+    return pem
 
 
 def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:

@@ -142,6 +142,21 @@ def _acts_for(value: object) -> frozenset[str]:
     return _names("acts_for", value)
 
 
+def _pem_shown(item: object) -> str:
+    """What a refusal shows of a text that is not a PEM certificate: never its content.
+
+    A private key or a password file pasted where a certificate goes must not reach a log:
+    only a PEM block's label line, else the value's type and length.
+    """
+    text = item.decode("ascii", "replace") if isinstance(item, bytes) else item
+    if not isinstance(text, str):
+        return brief(item)
+    first = text.lstrip().split("\n", 1)[0].strip()
+    if first.startswith("-----BEGIN ") and first.endswith("-----") and len(first) <= 80:
+        return f"a PEM block {first!r}"
+    return f"{type(item).__name__} of {len(text):,} characters, with no PEM block"
+
+
 def _pems(value: object) -> tuple[str, ...]:
     if isinstance(value, (str, bytes)):
         value = [value]
@@ -153,7 +168,7 @@ def _pems(value: object) -> tuple[str, ...]:
         if not isinstance(text, str) or "-----BEGIN CERTIFICATE-----" not in text:
             raise InvalidInput(
                 f"certificates[{i}] must be a PEM certificate ('-----BEGIN CERTIFICATE-----...') "
-                f"(got {str(item)[:40]!r})"
+                f"(got {_pem_shown(item)})"
             )
         out.append(text)
     return tuple(out)

@@ -507,6 +507,42 @@ def test_loading_with_a_catalog_checks_region_codes_at_once() -> None:
     assert "; valid codes include '01'" in err.value.problems[0].message  # the rollout's hint
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        "root:x:0:0:root:/root:/bin/bash\nsecret-user:x:1000:1000::/home/s:/bin/sh\n",
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
+    ],
+)
+def test_a_certificate_file_that_holds_no_certificate_is_named_never_quoted(
+    tmp_path: Path, content: str
+) -> None:
+    """A file named where a certificate goes that holds none: refused at its own path.
+
+    (It was refused at ``issuers[0]``, quoting the file's first 40 characters: a password file
+    or a private key named by mistake reached the error, and any log it is written to.)
+    """
+    (tmp_path / "wrong.pem").write_text(content, encoding="ascii")
+    (tmp_path / "p.json").write_text(
+        '{"issuers": [{"name": "a", "senders": ["a@x.se"], "kinds": ["explosion"], '
+        '"regions": ["SE"], "signature": "required", "certificates": ["wrong.pem"]}]}',
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_json(tmp_path / "p.json")
+    (problem,) = err.value.problems
+    assert problem.path == "issuers[0].certificates[0]"
+    assert "holds no PEM certificate" in problem.message and "wrong.pem" in problem.message
+    for secret in ("secret-user", "root:x", "MIIEvQ"):
+        assert secret not in str(err.value)
+    # The Python API shows a PEM block's label at most, never its content.
+    with pytest.raises(InvalidInput) as api:
+        Issuer(name="a", senders=["a@x.se"], kinds=["explosion"], regions=["SE"],
+               signature_required=True, certificates=[content])  # fmt: skip
+    for secret in ("secret-user", "root:x", "MIIEvQ"):
+        assert secret not in str(api.value)
+
+
 def test_targeter_refuses_pinned_certificates_that_are_not_certificates() -> None:
     """A required signature with a broken PEM is reported when the Targeter is built."""
     pytest.importorskip("cryptography", reason="the signing extra is not installed")
