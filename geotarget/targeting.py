@@ -230,16 +230,17 @@ def _alert_type_error(alert: object) -> InvalidType:
 
 
 def _start_named(alert: Alert, onset: dt.datetime) -> str:
-    """What an alert's start (:attr:`Alert.onset`, over its blocks) is, for a reason.
+    """An alert's start (:attr:`Alert.onset`, over its blocks) for a reason, named and dated.
 
     A block's onset, else its effective time, else the alert's sent time (CAP 1.2 §3.2.2 takes
     a missing effective as sent): "its onset" named the sent time of an alert without either.
     """
+    when = onset.isoformat()
     if any(i.onset == onset for i in alert.infos):
-        return "its onset"
+        return f"its onset {when}"
     if any(i.onset is None and i.effective == onset for i in alert.infos):
-        return "its effective time"
-    return "its sent time (it has no onset or effective time)"
+        return f"its effective time {when}"
+    return f"its sent time {when} (it has no onset or effective time)"
 
 
 class Targeter:
@@ -1237,11 +1238,11 @@ class Targeter:
             return Verdict.EXPIRED, {
                 "reason": prefix
                 + f"the alert is never active: it expires at {expires.isoformat()}, at or "
-                f"before {start} {onset.isoformat()}"
+                f"before {start}"
             }
         if at < onset:
             return Verdict.NOT_YET_ACTIVE, {
-                "reason": prefix + f"the alert is not active before {start} {onset.isoformat()}",
+                "reason": prefix + f"the alert is not active before {start}",
                 "next_change": onset,
             }
         if expires is not None and at >= expires:

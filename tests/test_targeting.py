@@ -245,9 +245,9 @@ def test_the_start_a_reason_names_is_what_the_alert_gives(regions: RegionHierarc
     idx = PositionIndex(positions([17.5], [59.5]))
     base = make_alert("explosion", Circle(17.5, 59.5, 1000.0))
     starts: list[tuple[str, dt.datetime | None, dt.datetime | None]] = [
-        ("its onset", T0, None),
-        ("its effective time", None, T0),
-        ("its sent time (it has no onset or effective time)", None, None),
+        ("its onset {}", T0, None),
+        ("its effective time {}", None, T0),
+        ("its sent time {} (it has no onset or effective time)", None, None),
     ]
     for named, onset, effective in starts:
         for hours, verdict, said, at in (
@@ -263,7 +263,8 @@ def test_the_start_a_reason_names_is_what_the_alert_gives(regions: RegionHierarc
             )
             result = t.target(alert, idx, at)
             assert result.verdict is verdict
-            assert result.reason.endswith(f"{said} {named} {T0.isoformat()}"), result.reason
+            # The time next to its name, the note after it.
+            assert result.reason.endswith(f"{said} {named.format(T0.isoformat())}"), result.reason
 
 
 def test_from_when_is_the_policy_s_wall_time_and_marks_illustrative_dates() -> None:
