@@ -1333,6 +1333,23 @@ def test_sqlite_missing_directory_is_store_unavailable(tmp_path: Path) -> None:
         SQLiteLedger(tmp_path / "nope" / "ledger.db")
 
 
+def test_sqlite_path_under_a_file_or_ending_in_a_separator_is_named_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    """``run.sh/x.db`` (run.sh a file) and ``x.db/``: refused as what they are, nothing made.
+
+    The first said "the directory 'run.sh' does not exist" (it does, as a file; and a missing
+    directory is a mount that may come, which the service waits for); the second made the
+    file ``x.db`` although the path names a directory.
+    """
+    (tmp_path / "run.sh").write_text("#!/bin/sh\n")
+    with pytest.raises(InvalidInput, match=r"'.*run\.sh' is a file, not a directory"):
+        SQLiteLedger(tmp_path / "run.sh" / "x.db")
+    with pytest.raises(InvalidInput, match=r"not a directory \(got '.*x\.db/': it ends with"):
+        SQLiteLedger(f"{tmp_path}/x.db/")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.sh"]
+
+
 def test_sqlite_non_database_file_is_store_corrupt(tmp_path: Path) -> None:
     """A file that is not a database raises StoreCorrupt, and the file is left as it was."""
     from geotarget.errors import StoreCorrupt

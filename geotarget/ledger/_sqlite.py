@@ -356,6 +356,10 @@ class SQLiteLedger(SqlStore):
 
     Raises
     ------
+    InvalidInput
+        A ``path`` that cannot name the store's file: empty, ``":memory:"``, a SQLite URI, a
+        directory or a name ending with a separator, a path under a file; or a bad
+        ``synchronous`` or ``busy_timeout``.
     StoreError
         A subclass naming the cause: the directory is missing (``StoreUnavailable``), the file
         or directory is read-only (``StoreReadOnly``), the file is not a database
@@ -405,6 +409,11 @@ class SQLiteLedger(SqlStore):
                 f"path must name the store's file, not a directory (got {str(path)!r}, a "
                 f"directory; e.g. {str(path / 'ledger.db')!r})"
             )
+        if os.fspath(given).endswith(("/", os.sep)):  # (Path drops the separator)
+            raise InvalidInput(
+                f"path must name the store's file, not a directory (got {os.fspath(given)!r}: "
+                f"it ends with a separator; e.g. {str(path / 'ledger.db')!r})"
+            )
         if synchronous not in ("AUTO", "FULL", "NORMAL"):
             raise InvalidInput(
                 f"synchronous must be one of 'AUTO', 'FULL', 'NORMAL' (got {shown(synchronous)})"
@@ -426,6 +435,11 @@ class SQLiteLedger(SqlStore):
             )
         self.path = Path(path)
         parent = self.path.resolve().parent
+        if parent.exists() and not parent.is_dir():  # a mistake, not a mount that is late
+            raise InvalidInput(
+                f"path must name a file in a directory (got {str(self.path)!r}: "
+                f"{str(parent)!r} is a file, not a directory)"
+            )
         if not parent.is_dir():
             raise StoreUnavailable(
                 f"SQLite store {str(self.path)!r}: the directory {str(parent)!r} does not exist"
