@@ -112,3 +112,25 @@ def test_a_virtualenv_of_an_old_or_missing_python_is_made_again(
     clear = (sys.executable, "-m", "venv", "--clear", str(venv))
     assert (clear in calls) is remade
     assert calls[-1][1:4] == ("-m", "pip", "install")
+
+
+@pytest.mark.parametrize(
+    ("raised", "said"),
+    [
+        (SystemExit(130), "the run above was interrupted"),
+        (KeyboardInterrupt(), "the run above was interrupted"),
+        (SystemExit(1), "the run above failed"),
+    ],
+)
+def test_the_background_run_says_whether_the_run_above_failed_or_was_interrupted(
+    venv_module: ModuleType,
+    capsys: pytest.CaptureFixture[str],
+    raised: BaseException,
+    said: str,
+) -> None:
+    """Ctrl-C during ``scripts/test``'s main run is not reported as a failure of it."""
+    script = _load("test_script", SCRIPTS / "test")
+    with pytest.raises(type(raised)), script.beside(sys.executable, "-c", "print('beside')"):
+        raise raised
+    out = capsys.readouterr().out
+    assert said in out and "did not run" in out
