@@ -420,7 +420,7 @@ def _degrees_of(name: str, value: object) -> None:
         got = f"{value!r}" if isinstance(value, np.float16) else "an array of dtype float16"
         raise InvalidType(
             f"{name} must be degrees in float64 or float32, not float16 (got {got}: float16 "
-            "holds a longitude of 18 only to 0.0156 degrees, about a kilometre)"
+            "steps by 0.0156 degrees near 18 and 0.03 near 59, kilometres)"
         )
 
 
