@@ -13,6 +13,7 @@ Semantics (the contract, each tested against an oracle):
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -131,6 +132,8 @@ class Circle(_PartBase):
     margin_m: float = attrs.field(default=0.0, kw_only=True, converter=float)
 
     def __init__(self, lon: float, lat: float, radius_m: float, *, margin_m: float = 0.0):
+        _degrees_of("lon", lon)
+        _degrees_of("lat", lat)
         lon_f, lat_f = lon_lat("lon", lon, "lat", lat)
         r = number("radius_m", radius_m, gt=0.0, le=MAX_RADIUS_M, error=InvalidArea)
         self.__attrs_init__(lon_f, lat_f, r, margin_m=_margin(margin_m))
@@ -340,13 +343,18 @@ Ring = tuple[tuple[float, float], ...]
 def _ring_fast(coords: object) -> list[tuple[float, float]] | None:
     """Validate a well-formed ring in bulk with numpy; ``None`` means "check it slowly"."""
     if isinstance(coords, np.ndarray):
+        if isinstance(coords, np.ma.MaskedArray) or coords.dtype == np.float16:
+            return None  # refused by _ring and _vertices, naming the ring or the vertex
         arr = coords
     elif isinstance(coords, (list, tuple)):
+        plain = _plain_numbers(coords)
+        if plain is False:
+            return None  # a bool, a masked or float16 value among them: vertex by vertex
         try:
             arr = np.asarray(coords)  # no dtype: text or complex must not be converted
         except (TypeError, ValueError, RecursionError):
             return None
-        if bools_among_numbers(coords, arr):
+        if plain is None and bools_among_numbers(coords, arr):
             return None  # numpy read a bool as 1.0: named vertex by vertex
     else:
         return None
@@ -359,6 +367,63 @@ def _ring_fast(coords: object) -> list[tuple[float, float]] | None:
     return list(zip(lon.tolist(), lat.tolist(), strict=True))
 
 
+def _plain_numbers(coords: Sequence[Any]) -> bool | None:
+    """Whether numpy reads a list of pairs as it looks; ``None``: numbers not looked at.
+
+    numpy reads a masked row by its hidden data, a float16 as the float it rounded to and
+    ``True`` as 1.0, without a word (and warns on a masked value): such rings are walked
+    vertex by vertex, where the vertex is named. One C-level pass over the rows' types and,
+    when the rows are tuples or lists (as a drawn ring's are), one over the values' types,
+    which then are known to be plain numbers (``True``) or not (``False``).
+    """
+    rows = set(map(type, coords))
+    if any(issubclass(t, np.ma.MaskedArray) for t in rows):
+        return False
+    if np.ndarray in rows and any(
+        isinstance(row, np.ndarray) and row.dtype == np.float16 for row in coords
+    ):
+        return False
+    if rows <= {tuple, list}:
+        values = set(map(type, itertools.chain.from_iterable(coords)))
+        return all(_plain_number(t) for t in values)
+    return None
+
+
+def _plain_number(t: type) -> bool:
+    """Whether numpy reads values of this type as the number they are (float16 it rounds)."""
+    return issubclass(t, (int, float, np.integer, np.floating)) and not issubclass(
+        t, (bool, np.bool_, np.timedelta64, np.float16)
+    )
+
+
+def _degrees_of(name: str, value: object) -> None:
+    """Refuse degrees numpy would read wrongly: masked entries, or float16 (a kilometre's step).
+
+    numpy reads a masked array by its hidden data, and a float16 holds latitude 59.3 as
+    59.3125 (1.4 km north): either would move the area without a word, as ``contains``
+    refuses both for points.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(value)
+        if mask.any():
+            n = int(mask.sum())
+            where = np.argwhere(mask)[0].tolist()
+            at = f"{name}{''.join(f'[{k}]' for k in where)}" if where else name
+            raise InvalidCoordinates(
+                f"{name} must have no masked entries: geotarget does not read numpy masks, "
+                f"fill them first (got {n} masked, the first at {at})"
+            )
+    half = isinstance(value, np.float16) or (
+        isinstance(value, np.ndarray) and value.dtype == np.float16
+    )
+    if half:
+        got = f"{value!r}" if isinstance(value, np.float16) else "an array of dtype float16"
+        raise InvalidType(
+            f"{name} must be degrees in float64 or float32, not float16 (got {got}: float16 "
+            "steps by 0.0156 degrees near 18 and 0.03 near 59, kilometres)"
+        )
+
+
 def _vertices(name: str, coords: Iterable[Any]) -> list[tuple[float, float]]:
     """Walk a ring vertex by vertex so the error names the first offending vertex."""
     out = []
@@ -369,6 +434,9 @@ def _vertices(name: str, coords: Iterable[Any]) -> list[tuple[float, float]]:
             raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got shape {pair.shape})")
         if len(pair) not in (2, 3):
             raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {len(pair)} values)")
+        _degrees_of(f"{name}[{i}]", pair)
+        _degrees_of(f"{name}[{i}] lon", pair[0])
+        _degrees_of(f"{name}[{i}] lat", pair[1])
         out.append(lon_lat(f"{name}[{i}] lon", pair[0], f"{name}[{i}] lat", pair[1]))
     return out
 
@@ -413,6 +481,7 @@ def _ring(name: str, coords: object) -> Ring:
         raise InvalidArea(f"{name} must be a sequence of (lon, lat) pairs (got {shown(coords)})")
     out = _ring_fast(coords)
     if out is None:
+        _degrees_of(name, coords)
         out = _vertices(name, coords)
     distinct = len(set(out))
 
