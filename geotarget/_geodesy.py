@@ -11,8 +11,10 @@ of the WGS84 ellipsoid whose straight-line (chord) distance through space is ``c
   curvature anywhere on the ellipsoid (the meridional radius at the equator): no curve on the
   ellipsoid bends more sharply than a great circle of that sphere.
 
-The two bounds differ by ``c^3 / (24 R^2) * 0.013``: 2e-5 m at 10 km, 21 m at 1,000 km.
-Only points whose bound interval straddles the radius are decided by ``pyproj.Geod.inv``.
+The two bounds differ by about ``c^3 / (24 R_min^2)``: a millimetre at 10 km, a metre at
+100 km, a kilometre at 1,000 km (the upper one is the close one: 2e-5 m above ``s`` at 10 km,
+about 20 m at 1,000 km; docs/areas.rst). Only points whose bound interval straddles the radius
+are decided by ``pyproj.Geod.inv``.
 """
 
 from __future__ import annotations
