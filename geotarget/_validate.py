@@ -423,9 +423,13 @@ def _as_float_array(name: str, value: Any) -> FloatArray:
             raise InvalidCoordinates(
                 f"{name} must be finite degrees (got an integer beyond float's range)"
             ) from None
-    what = {"c": "complex numbers", "U": "text", "S": "bytes", "M": "datetimes"}.get(
-        arr.dtype.kind, f"dtype {arr.dtype}"
-    )
+    what = {
+        "c": "complex numbers",
+        "U": "text",
+        "S": "bytes",
+        "M": "datetimes",
+        "m": "durations",
+    }.get(arr.dtype.kind, "values")
     raise InvalidType(f"{name} must be numbers in degrees (got {what}, dtype {arr.dtype})")
 
 

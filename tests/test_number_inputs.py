@@ -95,3 +95,22 @@ def test_float16_degrees_are_refused(call: Callable[[Any], object]) -> None:
     call(np.array([18.06528], dtype=np.float32))
     with pytest.raises(GeotargetError, match="not float16"):
         call(np.array([18.06528], dtype=np.float16))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "said"),
+    [
+        ("timedelta64[s]", "durations, dtype timedelta64[s]"),
+        ("datetime64[s]", "datetimes, dtype datetime64[s]"),
+        ("complex128", "complex numbers, dtype complex128"),
+        ("V1", "values, dtype |V1"),
+    ],
+)
+def test_degrees_of_a_dtype_that_is_no_number_name_it_once(dtype: str, said: str) -> None:
+    """The refusal names the dtype once ("got dtype timedelta64[s], dtype timedelta64[s]")."""
+    from geotarget.errors import InvalidType
+
+    lon = np.zeros(1, dtype=dtype)
+    with pytest.raises(InvalidType) as err:
+        Circle(18.0, 59.0, 10.0).contains(lon, np.array([59.0]))
+    assert str(err.value) == f"lon must be numbers in degrees (got {said})"
