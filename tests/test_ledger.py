@@ -127,7 +127,7 @@ def test_claim_returns_only_new_devices_with_positions_and_keys(store: Any) -> N
 
 
 def test_claims_are_immutable(store: Any) -> None:
-    """A claim's result cannot be changed: no attribute is set or deleted, no array written."""
+    """A claim's result (and a confirmation's) cannot be changed: no attribute, no array."""
     got = store.claim("inc", ["b", "a"], version="v1", at=T0)
     for name in ("incident", "version", "status", "positions", "lease_until", "_devices"):
         with pytest.raises(attrs.exceptions.FrozenInstanceError):
@@ -139,6 +139,11 @@ def test_claims_are_immutable(store: Any) -> None:
             array[0] = array[1]
     assert got.devices.tolist() == ["b", "a"]
     assert got.keys().tolist() == ["inc v1 b", "inc v1 a"]
+    confirmed = store.confirm(got.keys(), at=T0)
+    for array in (confirmed.confirmed, confirmed.already, confirmed.unknown):
+        with pytest.raises(ValueError, match="read-only"):
+            array[...] = 0
+    assert confirmed.confirmed.tolist() == [0, 1]
     back = pickle.loads(pickle.dumps(got))  # (a service may hand claims to another process)
     assert repr(back) == repr(got)
     assert back.keys().tolist() == got.keys().tolist()

@@ -426,6 +426,13 @@ def empty_claims(incident: str, version: str, kind: DeliveryKind, status: ClaimS
     return stored_claims(incident, version, kind, status, np.array([], dtype=np.str_), None)
 
 
+def _read_only(array: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """A read-only view of ``array`` (a frozen result's arrays cannot be written either)."""
+    view: npt.NDArray[np.int64] = np.asarray(array).view()
+    view.flags.writeable = False
+    return view
+
+
 @attrs.frozen(eq=False)
 class Confirmation:
     """What :meth:`~geotarget.ledger.DeliveryLedger.confirm` did with each key or device.
@@ -443,11 +450,15 @@ class Confirmation:
         Deliveries confirmed before: nothing changed (a delivery is never confirmed twice).
     unknown : numpy.ndarray of int64
         Keys or devices with no delivery (never claimed, or another version's key).
+
+    Notes
+    -----
+    Immutable: its attributes cannot be set and its arrays are read-only.
     """
 
-    confirmed: npt.NDArray[np.int64]
-    already: npt.NDArray[np.int64]
-    unknown: npt.NDArray[np.int64]
+    confirmed: npt.NDArray[np.int64] = attrs.field(converter=_read_only)
+    already: npt.NDArray[np.int64] = attrs.field(converter=_read_only)
+    unknown: npt.NDArray[np.int64] = attrs.field(converter=_read_only)
 
 
 @attrs.frozen
