@@ -55,7 +55,9 @@ instead of columns), and whoever reads a 400 logs it. A lone coordinate is quote
 be a number or null (got "59.3")``): it places nobody; a text of two decimal numbers
 (``"59.3326,18.0654"``, a pair written as text), or of two whole numbers of five digits or
 more (``"674032 6580822"``, metres), is described by its size. No answer is longer
-than :data:`MAX_MESSAGE`. A body larger than the service reads answers 413 before it is buffered
+than :data:`MAX_MESSAGE`. A body sent with a ``Content-Encoding`` (``gzip``: an HTTP client's
+compression) answers 415 naming it, with ``Accept-Encoding: identity``, before it is read: send
+it uncompressed. A body larger than the service reads answers 413 before it is buffered
 (:data:`MAX_ALERT_BODY`, :data:`MAX_POSITIONS_BODY`); one that would take the bodies held at
 once past :data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it
 again), and one larger than :data:`MAX_INFLIGHT` itself 413. A body that has not arrived within
@@ -194,7 +196,6 @@ MAX_INFLIGHT = _env_whole("GEOTARGET_MAX_INFLIGHT", 2 * MAX_POSITIONS_BODY, "byt
 #: of them used up the process's file descriptors.
 BODY_SECONDS = _env_whole("GEOTARGET_BODY_SECONDS", 60, "seconds")
 
-
 #: The most deliveries whose lease ran out one ``POST /redeliver`` offers (and its
 #: ``?limit=``'s largest value): each is leased again to that caller, who must push them within
 #: the lease, and the answer holds them all.
@@ -219,6 +220,10 @@ class _Gone(Exception):
 
 class _Slow(Exception):
     """The body did not arrive within :data:`BODY_SECONDS` (answered 408, connection closed)."""
+
+
+class _Encoded(Exception):
+    """A body sent with a content coding (gzip, ...): answered 415, nothing of it read."""
 
 
 class _Busy(Exception):
@@ -286,6 +291,18 @@ async def _body(request: Request, limit: int, held: _Held) -> bytes:
     sends little holds little): a body the budget cannot hold is refused with :class:`_Busy`
     before more of it is read.
     """
+    where = f"{request.method} {request.url.path}"
+    codings = [
+        c.strip().lower() for v in request.headers.getlist("content-encoding") for c in v.split(",")
+    ]
+    if any(c not in ("", "identity") for c in codings):
+        # (A gzip body was read as the text it is not: "request body must be a JSON object
+        # ('utf-8' codec can't decode byte 0x8b ...)", which named neither the header nor the
+        # coding. Decoding it would let a small body take a thousand times its bytes.)
+        raise _Encoded(
+            f"{where}: Content-Encoding {_shown(', '.join(codings))} is not taken: send the"
+            " body uncompressed (no Content-Encoding, or identity); nothing of it was read"
+        )
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit():  # (str.isdigit() alone takes "²")
         digits = declared.lstrip("0") or "0"
@@ -305,7 +322,6 @@ async def _body(request: Request, limit: int, held: _Held) -> bytes:
             held.up_to(size)
             chunks.append(chunk)
 
-    where = f"{request.method} {request.url.path}"
     try:
         await asyncio.wait_for(read(), BODY_SECONDS)
     except ClientDisconnect:
@@ -884,6 +900,12 @@ def create_app(
     async def too_large(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(_plain(str(exc)), status_code=413)
 
+    async def encoded(request: Request, exc: Exception) -> Response:
+        # RFC 9110 15.5.16: 415 for a content coding not taken, saying which are.
+        return PlainTextResponse(
+            _plain(str(exc)), status_code=415, headers={"Accept-Encoding": "identity"}
+        )
+
     async def busy(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(_plain(str(exc)), status_code=503, headers={"Retry-After": "1"})
 
@@ -920,6 +942,7 @@ def create_app(
             StoreError: store_failed,
             GeotargetError: bad_input,
             _TooLarge: too_large,
+            _Encoded: encoded,
             _Busy: busy,
             _Slow: slow,
             _Gone: gone,
