@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from service_helpers import service_module
+from service_helpers import SERVICE, service_module
 from starlette.testclient import TestClient
 
-from geotarget.ledger import SQLiteLedger
+from geotarget.errors import InvalidInput
+from geotarget.ledger import MemoryLedger, SQLiteLedger
 
 ROOT = Path(__file__).resolve().parents[1]
 AT = "2026-05-04T21:30:00+00:00"
@@ -105,3 +107,87 @@ def test_a_compressed_body_is_a_415_naming_its_coding_and_applies_nothing(
             headers={"Content-Encoding": "identity"},
         )
         assert r.status_code == 200 and [d["device"] for d in r.json()["deliveries"]] == ["p2"]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "{tmp}/deliveries.db\n",
+        " {tmp}/deliveries.db",
+        "{tmp}/deliveries.db\t",
+        " postgresql://svc:hunter2@db/alerts",
+        "postgresql://svc:hunter2@db/alerts\n",
+        "\thost=db dbname=alerts password=hunter2",
+    ],
+)
+def test_white_space_around_the_store_is_refused_not_a_new_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    r"""``GEOTARGET_STORE`` with a line end kept from a secret, or a space before it, is refused.
+
+    Before, ``deliveries.db\n`` made a new SQLite file named with the line end, a store no
+    other instance shares (each device told by each instance), and `` postgresql://...`` was
+    taken as a relative file path in a directory `` postgresql:``.
+    """
+    service = _service()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GEOTARGET_STORE", where.format(tmp=tmp_path))
+    with pytest.raises(InvalidInput, match="GEOTARGET_STORE must not start or end with white") as e:
+        service.store_from_env()
+    assert "hunter2" not in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["GEOTARGET_" + n for n in ("STORAGE", "DSN", "MAXBODY", "POLICY_FILE", "MAX_IN_FLIGHT")]
+    + ["geotarget_store", "Geotarget_Policy"],
+)
+def test_a_misspelt_variable_is_a_configuration_mistake(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """A ``GEOTARGET_*`` variable nothing reads (a misspelt one) stops the service, naming it.
+
+    Before, ``GEOTARGET_STORAGE=postgresql://...`` was ignored without a word: the service ran
+    on its own ``deliveries.db`` in the working directory instead of the store every instance
+    shares, so each instance told each device again.
+    """
+    monkeypatch.setenv(name, "postgresql://svc@db/alerts")
+    service = _service()  # (the environment is read when the module is imported)
+    with pytest.raises(InvalidInput) as refused:
+        service.create_app(MemoryLedger())
+    text = str(refused.value)
+    assert f"the environment sets {name}, which the service does not read" in text, text
+    assert "it reads GEOTARGET_STORE, GEOTARGET_POLICY, GEOTARGET_MAX_BODY" in text, text
+    assert "postgresql" not in text  # the value is never quoted: it may hold a password
+
+
+def test_every_geotarget_variable_of_the_project_is_known_to_the_service() -> None:
+    """The variables other tools read, set beside the service, are not refused as misspelt.
+
+    Every ``GEOTARGET_*`` name the checkout's code and documentation use is one the service
+    reads or one it lists as another tool's: a new one must be added to the list, or a
+    service started in that tool's environment would refuse to start.
+    """
+    service = _service()
+    known = {*service.SERVICE_VARIABLES, *service.OTHER_TOOLS_VARIABLES}
+    mine = {Path(__file__).resolve(), (ROOT / "tests" / "test_service_probe.py").resolve()}
+    used: dict[str, str] = {}
+    for folder in ("geotarget", "tests", "scripts", "benchmarks", "docs", "examples"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if not path.is_file() or path.resolve() in mine or path.suffix in (".pyc", ".db"):
+                continue
+            if (
+                path.suffix not in (".py", ".rst", ".md", ".toml", ".sh", "")
+                or not SERVICE.exists()
+            ):
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue
+            for name in re.findall(r"\bGEOTARGET_[A-Z0-9_]*[A-Z0-9]\b", text):
+                used.setdefault(name, str(path.relative_to(ROOT)))
+    assert "GEOTARGET_TEST_POSTGRES_DSN" in used  # (the scan reads the checkout)
+    assert {n: w for n, w in used.items() if n not in known} == {}
+    assert service._env_unknown(dict.fromkeys(known, "1")) == []

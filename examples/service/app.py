@@ -98,8 +98,10 @@ keyword form, ``host=db dbname=alerts``; a URL of another scheme is refused; wit
 store is the SQLite file ``deliveries.db`` in the working directory, created if missing;
 ``GEOTARGET_POLICY`` defaults to the example pilot policy,
 ``docs/examples/pilot_policy.toml``). A mistake in the configuration (the policy file, a
-``GEOTARGET_*`` number, a store that is not one) stops the service before it listens: its
-message on standard error, exit status 1, no traceback. ``docs/delivery.rst`` shows the bodies.
+``GEOTARGET_*`` number, a store that is not one, a ``GEOTARGET_STORE`` starting or ending with
+white space, a ``GEOTARGET_*`` variable nothing reads, such as a misspelt one) stops the service
+before it listens: its message on standard error, exit status 1, no traceback.
+``docs/delivery.rst`` shows the bodies.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -195,6 +197,51 @@ MAX_INFLIGHT = _env_whole("GEOTARGET_MAX_INFLIGHT", 2 * MAX_POSITIONS_BODY, "byt
 #: long as the process ran: two such large batches left every later one "busy", and enough
 #: of them used up the process's file descriptors.
 BODY_SECONDS = _env_whole("GEOTARGET_BODY_SECONDS", 60, "seconds")
+
+#: The ``GEOTARGET_*`` variables the service reads.
+SERVICE_VARIABLES = (
+    "GEOTARGET_STORE",
+    "GEOTARGET_POLICY",
+    "GEOTARGET_MAX_BODY",
+    "GEOTARGET_MAX_INFLIGHT",
+    "GEOTARGET_BODY_SECONDS",
+    "GEOTARGET_SERVICE_CRASH",
+)
+#: The ``GEOTARGET_*`` variables other tools of the project read (tests, benchmarks, the
+#: throw-away PostgreSQL cluster): set beside the service, they are not its mistakes.
+OTHER_TOOLS_VARIABLES = (
+    "GEOTARGET_TEST_POSTGRES_DSN",
+    "GEOTARGET_SHARED_DATA",
+    "GEOTARGET_SHARED_DATA_OPTIONAL",
+    "GEOTARGET_DASK_N",
+    "GEOTARGET_DASK_EXAMPLES",
+    "GEOTARGET_EXPECT_INSTALLED",
+)
+
+
+def _env_unknown(environ: Mapping[str, str]) -> list[str]:
+    """The ``GEOTARGET_*`` names (any case) in ``environ`` that nothing of the project reads.
+
+    A misspelt name (``_STORAGE`` or ``_DSN`` for ``_STORE``, ``_MAXBODY``, any name in lower
+    case) was ignored without a word: the service then ran on its default, e.g. its own SQLite
+    file ``deliveries.db`` instead of the PostgreSQL store every instance shares (each device
+    told by each instance).
+    """
+    known = {*SERVICE_VARIABLES, *OTHER_TOOLS_VARIABLES}
+    return sorted(
+        name for name in environ if name.upper().startswith("GEOTARGET_") and name not in known
+    )
+
+
+_UNKNOWN_VARIABLES = _env_unknown(os.environ)
+if _UNKNOWN_VARIABLES:
+    _ENV_PROBLEMS.append(
+        f"the environment sets {', '.join(_UNKNOWN_VARIABLES[:5])}"
+        f"{' and more' if len(_UNKNOWN_VARIABLES) > 5 else ''}, which the service does not"
+        f" read (a misspelt name is not ignored: the service would run on its default); it"
+        f" reads {', '.join(SERVICE_VARIABLES[:-1])}"
+    )
+
 
 #: The most deliveries whose lease ran out one ``POST /redeliver`` offers (and its
 #: ``?limit=``'s largest value): each is leased again to that caller, who must push them within
@@ -970,6 +1017,15 @@ def store_from_env() -> DeliveryLedger:
     written ``./name=...``).
     """
     where = os.environ.get("GEOTARGET_STORE", "deliveries.db")
+    if where != where.strip():
+        # (" postgresql://..." was taken as a relative file path, and "deliveries.db\n", a
+        # line end kept from a secret or a file, made a new SQLite file of that name: a store
+        # no other instance shares.)
+        raise InvalidInput(
+            "GEOTARGET_STORE must not start or end with white space (a space, a tab or a line"
+            " end, as a value copied from a file or a secret keeps): its value is not shown, it"
+            " may hold a password; remove the white space"
+        )
     if where.startswith(("postgresql://", "postgres://")) or _CONNINFO.match(where):
         return PostgresLedger(where)
     url = _URL.match(where)
