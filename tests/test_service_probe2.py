@@ -191,3 +191,25 @@ def test_every_geotarget_variable_of_the_project_is_known_to_the_service() -> No
     assert "GEOTARGET_TEST_POSTGRES_DSN" in used  # (the scan reads the checkout)
     assert {n: w for n, w in used.items() if n not in known} == {}
     assert service._env_unknown(dict.fromkeys(known, "1")) == []
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"GEOTARGET_" + "STORAGE": "x"}, {"GEOTARGET_MAX_BODY": "256M"}],
+    ids=["misspelt", "unit"],
+)
+def test_a_refused_environment_opens_no_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    """A start refused for the environment leaves no store file behind.
+
+    Before, ``app()`` opened ``GEOTARGET_STORE`` (creating the SQLite file and its tables)
+    and only then refused the environment, leaving an empty store at the path named.
+    """
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GEOTARGET_STORE", str(tmp_path / "new.db"))
+    service = _service()
+    with pytest.raises(SystemExit, match=r"examples\.service: cannot start: "):
+        service.app()
+    assert list(tmp_path.iterdir()) == []

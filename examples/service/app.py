@@ -1092,6 +1092,8 @@ def app() -> Starlette:
     """
     store: DeliveryLedger | None = None
     try:
+        if _ENV_PROBLEMS:  # (before the store is opened: a refused start creates no file)
+            raise InvalidInput("; ".join(_ENV_PROBLEMS))
         try:
             store = store_from_env()
         except _PASSING as err:
