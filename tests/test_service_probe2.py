@@ -213,3 +213,47 @@ def test_a_refused_environment_opens_no_store(
     with pytest.raises(SystemExit, match=r"examples\.service: cannot start: "):
         service.app()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["text ids", "integer ids"])
+def test_explain_of_a_device_not_in_the_snapshot_is_a_404_naming_the_parameter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """``/explain?device=`` of a device the latest batch does not hold: 404, and no preview.
+
+    Before, it was a 400 "device_id '007' is not in the positions targeted": the library's
+    argument, not the request's ``device``, as if the request were malformed, and only after a
+    preview of every device of the snapshot. A device the batch holds is explained as the
+    in-process ``Targeter`` explains it; ids are matched by their canonical text.
+    """
+    from geotarget import Targeter
+
+    service = _service()
+    previews: list[int] = []
+    preview = Targeter.preview
+
+    def counted(self: Any, *args: Any, **kw: Any) -> Any:
+        previews.append(1)
+        return preview(self, *args, **kw)
+
+    monkeypatch.setattr(Targeter, "preview", counted)
+    ids: list[Any] = ["7", "p2", "-3"] if kind == "text ids" else [7, 12, -3]
+    body = json.loads(_batch(["x"] * 3))
+    body["ids"] = ids
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        assert client.post("/alerts", params={"at": AT}, content=_alert()).status_code == 200
+        assert client.post("/positions", params={"at": AT}, json=body).status_code == 200
+        incident = "polisen@polisen.se/SE-POL-1"
+        for device in ("007", "+7", " 7", "7 ", "-03", "nobody", "٧", "9" * 30):
+            r = client.get("/explain", params={"incident": incident, "device": device, "at": AT})
+            assert r.status_code == 404, (device, r.status_code, r.text)
+            assert r.text.startswith(
+                f"device {json.dumps(device, ensure_ascii=False)} has no position in the current"
+                " snapshot (the latest POST /positions batch, of 3 devices): nothing to explain"
+            ), r.text
+        assert previews == []
+        for device in ("7", "-3"):
+            r = client.get("/explain", params={"incident": incident, "device": device, "at": AT})
+            assert r.status_code == 200, (device, r.text)
+            assert f"device '{device}' does not receive alert SE-POL-1 again" in r.text, r.text
+        assert len(previews) == 2

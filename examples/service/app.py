@@ -37,7 +37,8 @@ alerts at once. The latest snapshot of device positions is an immutable
                       or enabling phase has come since they were posted
                       (``Targeter.retarget``): call it every few seconds.
 ``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
-                      (``Targeter.preview``: changes nothing).
+                      (``Targeter.preview``: changes nothing); 404 for an unknown incident,
+                      or a device not in the current snapshot (the latest batch).
 
 Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it defaults to
 now. A request the service cannot read answers 400 naming the field, the value and the rule,
@@ -794,6 +795,21 @@ def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
     return out[inverse]
 
 
+def _in_snapshot(index: PositionIndex, device: str) -> bool:
+    """Whether ``device`` (a ``?device=`` text) is in ``index``, by its canonical text.
+
+    As the stores identify devices: ``"7"`` is the integer id 7, ``"007"``, ``"+7"`` and
+    ``" 7"`` are not.
+    """
+    ids = index.positions.ids
+    if ids.dtype.kind != "i":
+        return bool(np.any(ids == device))
+    if not re.fullmatch(r"-?[0-9]{1,19}", device, re.ASCII) or str(int(device)) != device:
+        return False
+    value = int(device)
+    return _I64_MIN <= value <= _I64_MAX and bool(np.any(ids == value))
+
+
 def _empty_index() -> PositionIndex:
     return PositionIndex(
         Positions([], [], [], observed_at=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
@@ -929,13 +945,25 @@ def create_app(
         alert = incident.alert if incident is not None else None
         if alert is None:
             return PlainTextResponse("unknown incident", status_code=404)
+        at, index = _at(request), current["index"]
         # In a worker thread, as every other request's work: over a million devices a preview
         # takes most of a second, which on the event loop stopped every other request.
-        return PlainTextResponse(
-            await run_in_threadpool(why, alert, device, current["index"], _at(request))
-        )
+        answer = await run_in_threadpool(why, alert, device, index, at)
+        if answer is None:
+            return PlainTextResponse(
+                f"device {_shown(device)} has no position in the current snapshot (the latest "
+                "POST /positions batch, of "
+                f"{len(index):,} device{'' if len(index) == 1 else 's'}): nothing to explain; ids"
+                " are matched by their text as the batch gave them (7 is not 007)",
+                status_code=404,
+            )
+        return PlainTextResponse(answer)
 
-    def why(alert: Alert, device: str, index: PositionIndex, at: dt.datetime) -> str:
+    def why(alert: Alert, device: str, index: PositionIndex, at: dt.datetime) -> str | None:
+        # (Looked up first: a device not in the snapshot was a 400 naming the library's
+        # "device_id", as if the request were malformed, after a preview of every device.)
+        if not _in_snapshot(index, device):
+            return None
         return targeter.preview(alert, index, at).explain(device)
 
     async def store_failed(request: Request, exc: Exception) -> Response:
