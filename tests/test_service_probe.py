@@ -80,6 +80,11 @@ _MISTAKES = {
     "store not a database": ({"GEOTARGET_STORE": "{tmp}/bad.toml"}, "not a SQLite database"),
     "store a sqlite URL": ({"GEOTARGET_STORE": "sqlite:///{tmp}/d.db"}, "sqlite:// URL"),
     "store a DSN libpq cannot parse": ({"GEOTARGET_STORE": "dbnme=alerts"}, '"dbnme"'),
+    "store with a line end": ({"GEOTARGET_STORE": "{tmp}/d.db\n"}, "must not start or end"),
+    "a misspelt variable": (
+        {"GEOTARGET_STORAGE": "{tmp}/d.db"},
+        "sets GEOTARGET_STORAGE, which the service does not read",
+    ),
 }
 
 

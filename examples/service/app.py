@@ -37,7 +37,8 @@ alerts at once. The latest snapshot of device positions is an immutable
                       or enabling phase has come since they were posted
                       (``Targeter.retarget``): call it every few seconds.
 ``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
-                      (``Targeter.preview``: changes nothing).
+                      (``Targeter.preview``: changes nothing); 404 for an unknown incident,
+                      or a device not in the current snapshot (the latest batch).
 
 Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it defaults to
 now. A request the service cannot read answers 400 naming the field, the value and the rule,
@@ -55,7 +56,9 @@ instead of columns), and whoever reads a 400 logs it. A lone coordinate is quote
 be a number or null (got "59.3")``): it places nobody; a text of two decimal numbers
 (``"59.3326,18.0654"``, a pair written as text), or of two whole numbers of five digits or
 more (``"674032 6580822"``, metres), is described by its size. No answer is longer
-than :data:`MAX_MESSAGE`. A body larger than the service reads answers 413 before it is buffered
+than :data:`MAX_MESSAGE`. A body sent with a ``Content-Encoding`` (``gzip``: an HTTP client's
+compression) answers 415 naming it, with ``Accept-Encoding: identity``, before it is read: send
+it uncompressed. A body larger than the service reads answers 413 before it is buffered
 (:data:`MAX_ALERT_BODY`, :data:`MAX_POSITIONS_BODY`); one that would take the bodies held at
 once past :data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it
 again), and one larger than :data:`MAX_INFLIGHT` itself 413. A body that has not arrived within
@@ -96,8 +99,10 @@ keyword form, ``host=db dbname=alerts``; a URL of another scheme is refused; wit
 store is the SQLite file ``deliveries.db`` in the working directory, created if missing;
 ``GEOTARGET_POLICY`` defaults to the example pilot policy,
 ``docs/examples/pilot_policy.toml``). A mistake in the configuration (the policy file, a
-``GEOTARGET_*`` number, a store that is not one) stops the service before it listens: its
-message on standard error, exit status 1, no traceback. ``docs/delivery.rst`` shows the bodies.
+``GEOTARGET_*`` number, a store that is not one, a ``GEOTARGET_STORE`` starting or ending with
+white space, a ``GEOTARGET_*`` variable nothing reads, such as a misspelt one) stops the service
+before it listens: its message on standard error, exit status 1, no traceback.
+``docs/delivery.rst`` shows the bodies.
 """
 
 from __future__ import annotations
@@ -112,7 +117,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -194,6 +199,50 @@ MAX_INFLIGHT = _env_whole("GEOTARGET_MAX_INFLIGHT", 2 * MAX_POSITIONS_BODY, "byt
 #: of them used up the process's file descriptors.
 BODY_SECONDS = _env_whole("GEOTARGET_BODY_SECONDS", 60, "seconds")
 
+#: The ``GEOTARGET_*`` variables the service reads.
+SERVICE_VARIABLES = (
+    "GEOTARGET_STORE",
+    "GEOTARGET_POLICY",
+    "GEOTARGET_MAX_BODY",
+    "GEOTARGET_MAX_INFLIGHT",
+    "GEOTARGET_BODY_SECONDS",
+    "GEOTARGET_SERVICE_CRASH",
+)
+#: The ``GEOTARGET_*`` variables other tools of the project read (tests, benchmarks, the
+#: throw-away PostgreSQL cluster): set beside the service, they are not its mistakes.
+OTHER_TOOLS_VARIABLES = (
+    "GEOTARGET_TEST_POSTGRES_DSN",
+    "GEOTARGET_SHARED_DATA",
+    "GEOTARGET_SHARED_DATA_OPTIONAL",
+    "GEOTARGET_DASK_N",
+    "GEOTARGET_DASK_EXAMPLES",
+    "GEOTARGET_EXPECT_INSTALLED",
+)
+
+
+def _env_unknown(environ: Mapping[str, str]) -> list[str]:
+    """The ``GEOTARGET_*`` names (any case) in ``environ`` that nothing of the project reads.
+
+    A misspelt name (``_STORAGE`` or ``_DSN`` for ``_STORE``, ``_MAXBODY``, any name in lower
+    case) was ignored without a word: the service then ran on its default, e.g. its own SQLite
+    file ``deliveries.db`` instead of the PostgreSQL store every instance shares (each device
+    told by each instance).
+    """
+    known = {*SERVICE_VARIABLES, *OTHER_TOOLS_VARIABLES}
+    return sorted(
+        name for name in environ if name.upper().startswith("GEOTARGET_") and name not in known
+    )
+
+
+_UNKNOWN_VARIABLES = _env_unknown(os.environ)
+if _UNKNOWN_VARIABLES:
+    _ENV_PROBLEMS.append(
+        f"the environment sets {', '.join(_UNKNOWN_VARIABLES[:5])}"
+        f"{' and more' if len(_UNKNOWN_VARIABLES) > 5 else ''}, which the service does not"
+        f" read (a misspelt name is not ignored: the service would run on its default); it"
+        f" reads {', '.join(SERVICE_VARIABLES[:-1])}"
+    )
+
 
 #: The most deliveries whose lease ran out one ``POST /redeliver`` offers (and its
 #: ``?limit=``'s largest value): each is leased again to that caller, who must push them within
@@ -219,6 +268,10 @@ class _Gone(Exception):
 
 class _Slow(Exception):
     """The body did not arrive within :data:`BODY_SECONDS` (answered 408, connection closed)."""
+
+
+class _Encoded(Exception):
+    """A body sent with a content coding (gzip, ...): answered 415, nothing of it read."""
 
 
 class _Busy(Exception):
@@ -286,6 +339,18 @@ async def _body(request: Request, limit: int, held: _Held) -> bytes:
     sends little holds little): a body the budget cannot hold is refused with :class:`_Busy`
     before more of it is read.
     """
+    where = f"{request.method} {request.url.path}"
+    codings = [
+        c.strip().lower() for v in request.headers.getlist("content-encoding") for c in v.split(",")
+    ]
+    if any(c not in ("", "identity") for c in codings):
+        # (A gzip body was read as the text it is not: "request body must be a JSON object
+        # ('utf-8' codec can't decode byte 0x8b ...)", which named neither the header nor the
+        # coding. Decoding it would let a small body take a thousand times its bytes.)
+        raise _Encoded(
+            f"{where}: Content-Encoding {_shown(', '.join(codings))} is not taken: send the"
+            " body uncompressed (no Content-Encoding, or identity); nothing of it was read"
+        )
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit():  # (str.isdigit() alone takes "²")
         digits = declared.lstrip("0") or "0"
@@ -305,7 +370,6 @@ async def _body(request: Request, limit: int, held: _Held) -> bytes:
             held.up_to(size)
             chunks.append(chunk)
 
-    where = f"{request.method} {request.url.path}"
     try:
         await asyncio.wait_for(read(), BODY_SECONDS)
     except ClientDisconnect:
@@ -731,6 +795,21 @@ def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
     return out[inverse]
 
 
+def _in_snapshot(index: PositionIndex, device: str) -> bool:
+    """Whether ``device`` (a ``?device=`` text) is in ``index``, by its canonical text.
+
+    As the stores identify devices: ``"7"`` is the integer id 7, ``"007"``, ``"+7"`` and
+    ``" 7"`` are not.
+    """
+    ids = index.positions.ids
+    if ids.dtype.kind != "i":
+        return bool(np.any(ids == device))
+    if not re.fullmatch(r"-?[0-9]{1,19}", device, re.ASCII) or str(int(device)) != device:
+        return False
+    value = int(device)
+    return _I64_MIN <= value <= _I64_MAX and bool(np.any(ids == value))
+
+
 def _empty_index() -> PositionIndex:
     return PositionIndex(
         Positions([], [], [], observed_at=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
@@ -866,13 +945,25 @@ def create_app(
         alert = incident.alert if incident is not None else None
         if alert is None:
             return PlainTextResponse("unknown incident", status_code=404)
+        at, index = _at(request), current["index"]
         # In a worker thread, as every other request's work: over a million devices a preview
         # takes most of a second, which on the event loop stopped every other request.
-        return PlainTextResponse(
-            await run_in_threadpool(why, alert, device, current["index"], _at(request))
-        )
+        answer = await run_in_threadpool(why, alert, device, index, at)
+        if answer is None:
+            return PlainTextResponse(
+                f"device {_shown(device)} has no position in the current snapshot (the latest "
+                "POST /positions batch, of "
+                f"{len(index):,} device{'' if len(index) == 1 else 's'}): nothing to explain; ids"
+                " are matched by their text as the batch gave them (7 is not 007)",
+                status_code=404,
+            )
+        return PlainTextResponse(answer)
 
-    def why(alert: Alert, device: str, index: PositionIndex, at: dt.datetime) -> str:
+    def why(alert: Alert, device: str, index: PositionIndex, at: dt.datetime) -> str | None:
+        # (Looked up first: a device not in the snapshot was a 400 naming the library's
+        # "device_id", as if the request were malformed, after a preview of every device.)
+        if not _in_snapshot(index, device):
+            return None
         return targeter.preview(alert, index, at).explain(device)
 
     async def store_failed(request: Request, exc: Exception) -> Response:
@@ -883,6 +974,12 @@ def create_app(
 
     async def too_large(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(_plain(str(exc)), status_code=413)
+
+    async def encoded(request: Request, exc: Exception) -> Response:
+        # RFC 9110 15.5.16: 415 for a content coding not taken, saying which are.
+        return PlainTextResponse(
+            _plain(str(exc)), status_code=415, headers={"Accept-Encoding": "identity"}
+        )
 
     async def busy(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(_plain(str(exc)), status_code=503, headers={"Retry-After": "1"})
@@ -920,6 +1017,7 @@ def create_app(
             StoreError: store_failed,
             GeotargetError: bad_input,
             _TooLarge: too_large,
+            _Encoded: encoded,
             _Busy: busy,
             _Slow: slow,
             _Gone: gone,
@@ -947,6 +1045,15 @@ def store_from_env() -> DeliveryLedger:
     written ``./name=...``).
     """
     where = os.environ.get("GEOTARGET_STORE", "deliveries.db")
+    if where != where.strip():
+        # (" postgresql://..." was taken as a relative file path, and "deliveries.db\n", a
+        # line end kept from a secret or a file, made a new SQLite file of that name: a store
+        # no other instance shares.)
+        raise InvalidInput(
+            "GEOTARGET_STORE must not start or end with white space (a space, a tab or a line"
+            " end, as a value copied from a file or a secret keeps): its value is not shown, it"
+            " may hold a password; remove the white space"
+        )
     if where.startswith(("postgresql://", "postgres://")) or _CONNINFO.match(where):
         return PostgresLedger(where)
     url = _URL.match(where)
@@ -1013,6 +1120,8 @@ def app() -> Starlette:
     """
     store: DeliveryLedger | None = None
     try:
+        if _ENV_PROBLEMS:  # (before the store is opened: a refused start creates no file)
+            raise InvalidInput("; ".join(_ENV_PROBLEMS))
         try:
             store = store_from_env()
         except _PASSING as err:
