@@ -42,8 +42,10 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   likely holds the values.
 * **Damage is refused**, not guessed at: ids in scientific notation (``4.6701E+10``, a
   spreadsheet's rounding of a long number), a column of ids that are all integers written as
-  floats (``7.0``), PostgreSQL's text-format ``\N``, a file mixing UTF-8 and cp1252, and a
-  compressed file, workbook or Parquet file given as CSV.
+  floats (``7.0``), ``\N`` (PostgreSQL's text format, MySQL's ``INTO OUTFILE``), a file
+  mixing UTF-8 and cp1252, DOS code page 850 or Mac Roman text (lines ending in CR alone)
+  read as cp1252, a file cut inside a character, and a compressed file, workbook or Parquet
+  file given as CSV.
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
   text; float16 degrees are refused; only the known columns are read. The footer is checked
@@ -140,12 +142,15 @@ _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _MISSING_WORDS = frozenset(
     {"nan", "-nan", "na", "n/a", "#n/a", "null", "none", "nil", "-", "?", "inf", "-inf", "infinity"}
 )
-#: PostgreSQL's NULL in its text format (``COPY ... TO`` without ``CSV``), which also escapes
-#: backslashes and tabs: not CSV. ``COPY ... (FORMAT csv, HEADER)`` writes NULL as an empty cell.
+#: NULL as PostgreSQL's text format (``COPY ... TO`` without ``CSV``) and MySQL's ``SELECT ...
+#: INTO OUTFILE`` write it, both of which also escape backslashes and tabs: not CSV.
+#: ``COPY ... (FORMAT csv, HEADER)`` writes NULL as an empty cell; in MySQL, ``IFNULL(col, '')``
+#: does (its ``ESCAPED BY ''`` writes the word NULL, which is refused as a number too).
 _PG_NULL = "\\N"
 _PG_NULL_RULE = (
-    "is PostgreSQL's NULL in its text format, which is not CSV; export with COPY ... "
-    "(FORMAT csv, HEADER), which leaves NULL empty"
+    "is NULL as PostgreSQL's text format and MySQL's SELECT ... INTO OUTFILE write it, which "
+    "is not CSV; export NULL as an empty cell: COPY ... (FORMAT csv, HEADER) in PostgreSQL, "
+    "IFNULL(column, '') in MySQL"
 )
 #: Flags as tools write them: Excel in Swedish writes SANT/FALSKT, PostgreSQL t/f, pandas
 #: 1.0/0.0 for a 0/1 column with a missing value.
@@ -983,6 +988,10 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             text = data.decode(info.name)
         except UnicodeDecodeError as err:
             at = _error_offset(data, info.name, err)
+            if _cut_short(err) and info.name.startswith("utf"):
+                raise _cut_short_error(
+                    name, data, at, info.name, info.name.removesuffix("-sig").upper()
+                ) from None
             raise InvalidInput(
                 f"{name}: line {_line_of(data, at, info.name)}: byte {data[at]:#04x} is not "
                 f"{info.name} (--encoding {encoding})"
@@ -1010,6 +1019,8 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             return data.decode("utf-8"), "UTF-8"
         except UnicodeDecodeError as err:
             utf8 = _UTF8_MULTIBYTE.search(data)
+            if utf8 is not None and _cut_short(err):
+                raise _cut_short_error(name, data, err.start, "utf-8", "UTF-8") from None
             if utf8 is not None:  # read as cp1252, the UTF-8 text would become mojibake
                 raise InvalidInput(
                     f"{name}: line {_line_of(data, err.start, 'utf-8')}: byte "
@@ -1025,6 +1036,8 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     except UnicodeDecodeError as err:
         at = _error_offset(data, form[0], err)
         byte = data[at : at + 1]
+        if bom is not None and _cut_short(err):
+            raise _cut_short_error(name, data, at, form[0], bom) from None
         if form[0] == "utf-8-sig":  # a UTF-8 file, by its mark: the byte is another encoding's
             raise InvalidInput(
                 f"{name}: line {_line_of(data, at, form[0])}: byte {byte[0]:#04x} is not UTF-8 (in "
@@ -1042,16 +1055,34 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f"encoding the file's byte-order mark names: {why}; say which encoding it is "
                 "with --encoding"
             ) from None
-        hint = (
-            f" (in DOS code page 850, as Excel's 'CSV (MS-DOS)' writes, it is "
-            f"{byte.decode('cp850')!r}: --encoding cp850?)"
-            if form[0] == "cp1252"
-            else ""
-        )
+        if form[0] != "cp1252":
+            hint = ""
+        elif _mac_lines(data):
+            hint = (
+                f" (in Mac Roman, as Excel for Mac's 'Comma Separated Values' writes with lines "
+                f"ending in CR alone, it is {byte.decode('mac_roman')!r}: --encoding mac_roman?)"
+            )
+        else:
+            hint = (
+                f" (in DOS code page 850, as Excel's 'CSV (MS-DOS)' writes, it is "
+                f"{byte.decode('cp850')!r}: --encoding cp850?)"
+            )
         raise InvalidInput(
             f"{name}: line {_line_of(data, at, form[0])}: byte {byte[0]:#04x} is neither "
             f"UTF-8 nor {form[1]}; say which encoding it is with --encoding{hint}"
         ) from None
+    if form[0] == "cp1252" and _mac_lines(data) and (mac := _NON_ASCII.search(text)) is not None:
+        # Lines ending in CR alone are the classic Mac's, which Excel for Mac still writes in
+        # its 'Comma Separated Values' format, in Mac Roman: every byte beyond ASCII then
+        # means another character in cp1252 ("Pär" reads "PŠr"), and an id read so is
+        # another device's.
+        line = _text_line(text, mac.start())
+        raise InvalidInput(
+            f"{name}: line {line}: {mac.group()!r} looks like Mac Roman text (Excel for Mac's "
+            "'Comma Separated Values', whose lines end in CR alone, as this file's do) read as "
+            f"cp1252: in mac_roman it is {mac.group().encode('cp1252').decode('mac_roman')!r}; "
+            "say which encoding the file is in with --encoding mac_roman (or cp1252)"
+        )
     if form[0] == "cp1252" and (dos := _DOS_LETTER.search(text)) is not None:
         line = _text_line(text, dos.start())
         raise InvalidInput(
@@ -1062,6 +1093,34 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         )
     return text, form[1]
 
+
+def _cut_short(err: UnicodeDecodeError) -> bool:
+    """Whether a codec failed because the text ends inside a character (a file cut short)."""
+    return err.reason in ("unexpected end of data", "truncated data")
+
+
+def _cut_short_error(name: str, data: bytes, at: int, codec: str, form: str) -> InvalidInput:
+    """The refusal of a file of ``form`` text whose last character is cut at byte ``at``.
+
+    Its bytes are not another encoding's (the file is refused as mixing two, or told to name
+    one with --encoding): the file was cut short, and its last row with it.
+    """
+    shown = " ".join(f"{b:#04x}" for b in data[at:][:4])
+    return InvalidInput(
+        f"{name}: line {_line_of(data, at, codec)}: ends inside a {form} character (bytes "
+        f"{shown}, the start of one): the file was cut short (an interrupted copy, download "
+        "or export?), and its last row with it; read the whole file again"
+    )
+
+
+def _mac_lines(data: bytes) -> bool:
+    """Whether every line of ``data`` ends in CR alone (a classic Mac's text), none in LF."""
+    return b"\r" in data and b"\n" not in data
+
+
+#: A character beyond ASCII with the letters beside it (never digits: a message quotes it, and
+#: digits beside it may be a device's coordinates).
+_NON_ASCII = re.compile(r"[^\W\d_]?[^\x00-\x7f][^\W\d_]?")
 
 #: In cp1252 text, a letter, one of „ † ” ™ ‚ and a letter: these typographic marks never sit
 #: inside a word, but they are the bytes of ä å ö Ö é in DOS code page 850, which Excel's

@@ -761,8 +761,9 @@ def test_postgresql_text_format_nulls_are_refused_with_the_export_to_use(
     with pytest.raises(GeotargetError) as info:
         read(path)
     assert str(info.value) == (
-        f"p.tsv: row 1 (line 2), column {column}: is PostgreSQL's NULL in its text format, "
-        "which is not CSV; export with COPY ... (FORMAT csv, HEADER), which leaves NULL empty "
+        f"p.tsv: row 1 (line 2), column {column}: is NULL as PostgreSQL's text format and "
+        "MySQL's SELECT ... INTO OUTFILE write it, which is not CSV; export NULL as an empty "
+        "cell: COPY ... (FORMAT csv, HEADER) in PostgreSQL, IFNULL(column, '') in MySQL "
         "(got '\\\\N')"
     )
 

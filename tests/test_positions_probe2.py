@@ -1,0 +1,150 @@
+"""Positions files from more tools: Excel for Mac, MySQL, and files cut short.
+
+Each file is written here as its tool writes it (bytes by hand, or Python's codecs); what it
+must read as, or the refusal it must get, is written out by hand.
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import pytest
+
+from geotarget._position_files import read
+from geotarget.errors import GeotargetError, InvalidInput
+
+EPOCH = "1713182400"  # 2024-04-15T12:00:00Z
+#: Excel for Mac's "Comma Separated Values": Mac Roman, every line ending in CR alone.
+MAC_ROWS = f"id;lon;lat;accuracy_m;observed_at\rPär;18,07;59,33;12;{EPOCH}\rBo;18;59;7;{EPOCH}\r"
+
+
+def _write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_excel_for_macs_csv_is_not_read_as_cp1252(tmp_path: Path) -> None:
+    """Mac Roman 'Pär' (P 0x8A r) read as cp1252 was the id 'PŠr': another device, silently."""
+    path = _write(tmp_path, "p.csv", MAC_ROWS.encode("mac_roman"))
+    assert path.read_bytes().count(b"\n") == 0
+    with pytest.raises(InvalidInput) as info:
+        read(path)
+    assert str(info.value) == (
+        "p.csv: line 2: 'PŠr' looks like Mac Roman text (Excel for Mac's 'Comma Separated "
+        "Values', whose lines end in CR alone, as this file's do) read as cp1252: in mac_roman "
+        "it is 'Pär'; say which encoding the file is in with --encoding mac_roman (or cp1252)"
+    )
+    assert read(path, encoding="mac_roman")[0].ids.tolist() == ["Pär", "Bo"]
+    assert read(path, encoding="cp1252")[0].ids.tolist() == ["PŠr", "Bo"]  # as told
+
+
+@pytest.mark.parametrize(
+    ("name", "shown", "meant"),
+    [
+        ("Bjørn", "j¿r", "jør"),  # beyond 0x9F too: ø is 0xBF in Mac Roman, ¿ in cp1252
+        ("Zoë", "o‘", "oë"),  # at the end of an id; no digit beside it is quoted
+    ],
+)
+def test_any_mac_roman_letter_in_a_cr_file_is_named(
+    tmp_path: Path, name: str, shown: str, meant: str
+) -> None:
+    """Every byte beyond ASCII is another letter in Mac Roman than in cp1252."""
+    text = f"id,lon,lat,accuracy_m,observed_at\rAsa,18,59,7,{EPOCH}\r{name},18,59,7,{EPOCH}\r"
+    with pytest.raises(InvalidInput) as info:
+        read(_write(tmp_path, "p.csv", text.encode("mac_roman")))
+    assert str(info.value).startswith(f"p.csv: line 3: {shown!r} looks like Mac Roman text")
+    assert f"in mac_roman it is {meant!r}" in str(info.value)
+
+
+def test_a_mac_roman_byte_cp1252_leaves_undefined_names_mac_roman(tmp_path: Path) -> None:
+    """Å is 0x81 in Mac Roman, undefined in cp1252: the hint was cp850's 'ü'."""
+    text = f"id;lon;lat;accuracy_m;observed_at\rÅsa;18;59;7;{EPOCH}\r"
+    with pytest.raises(InvalidInput) as info:
+        read(_write(tmp_path, "p.csv", text.encode("mac_roman")))
+    assert str(info.value) == (
+        "p.csv: line 2: byte 0x81 is neither UTF-8 nor cp1252; say which encoding it is with "
+        "--encoding (in Mac Roman, as Excel for Mac's 'Comma Separated Values' writes with "
+        "lines ending in CR alone, it is 'Å': --encoding mac_roman?)"
+    )
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"], ids=["LF", "CRLF"])
+def test_cp1252_with_lf_line_ends_is_still_cp1252(tmp_path: Path, eol: str) -> None:
+    """Only lines ending in CR alone say Mac: Windows' cp1252 files read as before."""
+    text = f"id;lon;lat;accuracy_m;observed_at{eol}Pär;18;59;7;{EPOCH}{eol}Bjørn;18;59;7;{EPOCH}"
+    got = read(_write(tmp_path, "p.csv", text.encode("cp1252")))[0]
+    assert got.ids.tolist() == ["Pär", "Bjørn"]
+
+
+def test_utf8_and_ascii_files_with_cr_line_ends_read_as_before(tmp_path: Path) -> None:
+    """UTF-8 is tried first; an ASCII file is the same text in every one of these encodings."""
+    utf8 = read(_write(tmp_path, "u.csv", MAC_ROWS.encode()))[0]
+    assert utf8.ids.tolist() == ["Pär", "Bo"]
+    ascii_ = read(_write(tmp_path, "a.csv", MAC_ROWS.replace("ä", "a").encode("mac_roman")))[0]
+    assert ascii_.ids.tolist() == ["Par", "Bo"]
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "column"),
+    [
+        # MySQL's SELECT ... INTO OUTFILE ... FIELDS TERMINATED BY ',' ENCLOSED BY '"'
+        ('"id","lon","lat","accuracy_m","observed_at"', f'"a",18,59,\\N,{EPOCH}', "accuracy_m"),
+        ('"id","lon","lat","accuracy_m","observed_at"', '"a",\\N,\\N,7,\\N', "lon"),
+    ],
+)
+def test_mysql_outfile_nulls_are_refused_naming_mysqls_way_out(
+    tmp_path: Path, header: str, row: str, column: str
+) -> None:
+    r"""MySQL writes NULL as ``\N`` too: the refusal told its user to use PostgreSQL's COPY."""
+    with pytest.raises(GeotargetError) as info:
+        read(_write(tmp_path, "p.csv", f"{header}\n{row}\n".encode()))
+    assert str(info.value) == (
+        f"p.csv: row 1 (line 2), column {column}: is NULL as PostgreSQL's text format and "
+        "MySQL's SELECT ... INTO OUTFILE write it, which is not CSV; export NULL as an empty "
+        "cell: COPY ... (FORMAT csv, HEADER) in PostgreSQL, IFNULL(column, '') in MySQL "
+        "(got '\\\\N')"
+    )
+
+
+_ROWS = f"id,lon,lat,accuracy_m,observed_at\nPär,18,59,7,{EPOCH}\nÖrjan,18,59,7,{EPOCH}\n"
+_CUT = "ends inside a {} character (bytes {}, the start of one): the file was cut short"
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding", "line", "form", "shown"),
+    [
+        # UTF-8 cut inside 'Ö' (C3 96): was "mixes two encodings (rows appended by ...)".
+        ((_ROWS + "Öl").encode()[:-2], None, 4, "UTF-8", "0xc3"),
+        ((_ROWS + "€").encode()[:-1], None, 4, "UTF-8", "0xe2 0x82"),
+        (codecs.BOM_UTF8 + (_ROWS + "Öl").encode()[:-2], None, 4, "UTF-8", "0xc3"),
+        ((_ROWS + "Öl").encode()[:-2], "utf-8", 4, "UTF-8", "0xc3"),
+        # UTF-16 and UTF-32 cut inside a code unit: was "say which encoding it is".
+        (codecs.BOM_UTF16_LE + _ROWS.encode("utf-16-le")[:-1], None, 3, "UTF-16", "0x0a"),
+        (codecs.BOM_UTF32_BE + _ROWS.encode("utf-32-be")[:-3], None, 3, "UTF-32", "0x00"),
+        (_ROWS.encode("utf-16-le")[:-1], "utf-16-le", 3, "UTF-16-LE", "0x0a"),
+    ],
+    ids=["utf-8", "utf-8-3-bytes", "utf-8-bom", "utf-8-named", "utf-16", "utf-32", "utf-16-le"],
+)
+def test_a_file_cut_inside_a_character_is_named_cut_short(
+    tmp_path: Path, data: bytes, encoding: str | None, line: int, form: str, shown: str
+) -> None:
+    """Not two encodings, not a wrong --encoding: the file's end is missing."""
+    with pytest.raises(InvalidInput) as info:
+        read(_write(tmp_path, "p.csv", data), encoding=encoding)
+    assert str(info.value) == (
+        f"p.csv: line {line}: {_CUT.format(form, shown)} (an interrupted copy, download or "
+        "export?), and its last row with it; read the whole file again"
+    )
+
+
+def test_a_cp1252_file_ending_in_a_utf8_lead_byte_is_still_cp1252(tmp_path: Path) -> None:
+    """'é' is 0xE9, a UTF-8 lead byte: a cp1252 file ending in it is not UTF-8 cut short.
+
+    (Its last line has no line break, as Google Sheets writes CSV.)
+    """
+    text = f"lon,lat,accuracy_m,observed_at,id\n18,59,7,{EPOCH},Renée\n18,59,7,{EPOCH},André"
+    got = read(_write(tmp_path, "p.csv", text.encode("cp1252")))
+    assert got[0].ids.tolist() == ["Renée", "André"]
+    assert got[1].form == "CSV, cp1252, comma-separated"
