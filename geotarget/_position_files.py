@@ -410,7 +410,11 @@ def _cell_numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArra
 def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
     """One observed_at cell as an aware datetime; ``ValueError`` says which rule it breaks."""
     if _EPOCH.fullmatch(text):
-        seconds = float(text.replace(",", "."))
+        # The digits as written, cut to the microsecond as an ISO time's fraction is: a float
+        # of 1e10 seconds and more is coarser than a microsecond (64059207044.5111364 read as a
+        # float was 3 µs later than written).
+        whole, _, fraction = text.replace(",", ".").partition(".")
+        seconds = int(whole)
         if seconds >= MAX_EPOCH_S:
             raise ValueError(
                 f"epoch seconds must be below {MAX_EPOCH_S:.0e} (year 5138); "
@@ -421,7 +425,8 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
                 f"epoch seconds must be at least {MIN_EPOCH_S:.0e} (2001-09-09); a date? "
                 "write it as ISO 8601, e.g. 2024-05-20T14:00:00+02:00"
             )
-        return _EPOCH0 + dt.timedelta(seconds=seconds)
+        micro = int(fraction[:6].ljust(6, "0"))
+        return _EPOCH0 + dt.timedelta(seconds=seconds, microseconds=micro)
     if text == _PG_NULL:
         raise ValueError(_PG_NULL_RULE)
     if not text.isascii():
@@ -473,10 +478,8 @@ def _epoch_column(texts: npt.NDArray[np.str_]) -> npt.NDArray[np.datetime64] | N
 
     A cell fits when :data:`_EPOCH` (the per-cell rule) reads it: 1 to 30 digits, then
     optionally a decimal mark and 1 to 9 digits; checked for all cells at once as an array of
-    code points. Read as :func:`_parse_time` reads one: the text as a float, then that float's
-    seconds rounded to the nearest microsecond (ties to even), as ``timedelta(seconds=x)``
-    rounds it. The whole part and the fraction are scaled apart, so no microsecond is lost to
-    a product beyond 2**53.
+    code points. Read as :func:`_parse_time` reads one: the whole seconds and the fraction's
+    first six digits as written (further digits cut, as an ISO time's are), in integers.
     """
     if not texts.size:
         return None
@@ -494,12 +497,27 @@ def _epoch_column(texts: npt.NDArray[np.str_]) -> npt.NDArray[np.datetime64] | N
     if not ((fraction >= 1) & (fraction <= 9)).all():
         return None
     known = lengths > 0
-    seconds = np.where(known, np.char.replace(texts, ",", "."), "0").astype(np.float64)
-    if not ((seconds[known] >= MIN_EPOCH_S) & (seconds[known] < MAX_EPOCH_S)).all():
+    digits = codes.astype(np.int64) - ord("0")
+    column = np.arange(codes.shape[1])
+    # Leading zeros aside, a whole part of more than 12 digits is beyond the range: the sum
+    # below stays far from 2**63 when it is left out (and then refused by the per-cell rule).
+    lead = np.argmax((digits != 0) | (column >= at[:, None]), axis=1)
+    if not (at - lead <= 12).all():
         return None
-    whole = np.floor(seconds)
-    micro = whole.astype(np.int64) * _US_PER_S + np.round((seconds - whole) * 1e6).astype(np.int64)
-    return np.where(known, micro.astype("datetime64[us]"), np.datetime64("NaT", "us"))
+    whole = np.zeros(texts.size, dtype=np.int64)
+    for c in range(int(at.max(initial=0))):
+        take = (c >= lead) & (c < at)
+        whole = np.where(take, whole * 10 + digits[:, c], whole)
+    if not ((whole[known] >= MIN_EPOCH_S) & (whole[known] < MAX_EPOCH_S)).all():
+        return None
+    micro = np.zeros(texts.size, dtype=np.int64)
+    rows = np.arange(texts.size)
+    for k in range(6):  # the fraction's first six digits; shorter ones end in zeros
+        place = at + 1 + k
+        digit = digits[rows, np.minimum(place, codes.shape[1] - 1)]
+        micro = micro * 10 + np.where((place < lengths) & (marks > 0), digit, 0)
+    us = whole * _US_PER_S + micro
+    return np.where(known, us.astype("datetime64[us]"), np.datetime64("NaT", "us"))
 
 
 def _iso_layout(codes: npt.NDArray[np.uint32], template: str) -> npt.NDArray[np.int64] | None:
