@@ -1452,9 +1452,22 @@ def read_csv(
                         del record[named:]
                 if len(record) != named:
                     ending = " and a delimiter ending it" if named < width else ""
+                    count = len(record)
+                    other = [
+                        d
+                        for d in DELIMITERS
+                        if count == 1 and d != delim and record[0].count(d) == named - 1
+                    ]
+                    hint = (
+                        f"; it holds {named - 1} {other[0]!r}: written with another delimiter "
+                        "(rows appended by another program?)"
+                        if other
+                        else ""
+                    )
                     raise InvalidInput(
-                        f"{name}: row {rows + len(lines) + 1} (line {line}): has {len(record)} "
-                        f"fields, the header has {named}{ending} (delimiter {delim!r})"
+                        f"{name}: row {rows + len(lines) + 1} (line {line}): has {count} "
+                        f"field{'' if count == 1 else 's'}, the header has {named}{ending} "
+                        f"(delimiter {delim!r}){hint}"
                     )
                 records.append(pick(record))
                 lines.append(line)

@@ -148,3 +148,27 @@ def test_a_cp1252_file_ending_in_a_utf8_lead_byte_is_still_cp1252(tmp_path: Path
     got = read(_write(tmp_path, "p.csv", text.encode("cp1252")))
     assert got[0].ids.tolist() == ["Renée", "André"]
     assert got[1].form == "CSV, cp1252, comma-separated"
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "delim", "hint"),
+    [
+        ("id;lon;lat;observed_at", f"b,18.5,59,{EPOCH}", ";", "; it holds 3 ',': written with"),
+        ("id,lon,lat,observed_at", f"b;18.5;59;{EPOCH}", ",", "; it holds 3 ';': written with"),
+        ("id,lon,lat,observed_at", "b", ",", ""),  # nothing to say but the counts
+    ],
+)
+def test_a_row_of_one_field_says_field_and_names_the_other_delimiter(
+    tmp_path: Path, header: str, row: str, delim: str, hint: str
+) -> None:
+    """'has 1 fields' read as a typo; a row written with the other delimiter is now named so."""
+    good = f"a{delim}18{delim}59{delim}{EPOCH}"
+    with pytest.raises(InvalidInput) as info:
+        read(_write(tmp_path, "p.csv", f"{header}\n{good}\n{row}\n".encode()), accuracy_m=5.0)
+    assert str(info.value).startswith(
+        f"p.csv: row 2 (line 3): has 1 field, the header has 4 (delimiter {delim!r}){hint}"
+    )
+    if hint:
+        assert str(info.value).endswith(" another delimiter (rows appended by another program?)")
+    else:
+        assert str(info.value).endswith(f"(delimiter {delim!r})")
