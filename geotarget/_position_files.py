@@ -69,6 +69,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import inspect
 import itertools
 import math
 import operator
@@ -1574,6 +1575,15 @@ def check_parquet_footer(
         )
 
 
+def page_checksums(pq: Any) -> dict[str, bool]:
+    """``pq.read_table``'s option to verify pages' CRC checksums, where pyarrow has it (15+).
+
+    A page without a checksum is read as before; one whose bytes belie it is an error.
+    """
+    params = inspect.signature(pq.read_table).parameters
+    return {"page_checksum_verification": True} if "page_checksum_verification" in params else {}
+
+
 def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     """The known columns (as pyarrow arrays) and what was read."""
     try:
@@ -1606,7 +1616,11 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     try:
         # Only the known columns are read: an unknown one costs no memory (a compressed
         # free-text column may be many times the file's size).
-        table = pq.read_table(path, columns=[names[j] for j in known.values()])
+        # A page's CRC, when the writer stored one (parquet-mr and Spark do), is checked: a
+        # damaged page of degrees would otherwise be read as other positions, silently.
+        table = pq.read_table(
+            path, columns=[names[j] for j in known.values()], **page_checksums(pq)
+        )
     except (OSError, ValueError) as err:
         raise unreadable(err) from None
     cols = {key: table.column(k).combine_chunks() for k, key in enumerate(known)}

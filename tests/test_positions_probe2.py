@@ -7,6 +7,7 @@ must read as, or the refusal it must get, is written out by hand.
 from __future__ import annotations
 
 import codecs
+import struct
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,36 @@ def test_a_row_of_one_field_says_field_and_names_the_other_delimiter(
         assert str(info.value).endswith(" another delimiter (rows appended by another program?)")
     else:
         assert str(info.value).endswith(f"(delimiter {delim!r})")
+
+
+def test_a_parquet_page_its_checksum_belies_is_refused(tmp_path: Path) -> None:
+    """Spark and parquet-mr store each page's CRC: a damaged page was read, 56 km off."""
+    pa = pytest.importorskip("pyarrow", minversion="15", reason="page CRCs need pyarrow 15")
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "id": ["a", "b", "c"],
+            "lon": [18.07, 18.08, 18.09],
+            "lat": [59.33, 59.34, 59.35],
+            "accuracy_m": [5.0, 5.0, 5.0],
+            "observed_at": [int(EPOCH)] * 3,
+        }
+    )
+    path = tmp_path / "p.parquet"
+    pq.write_table(table, path, write_page_checksum=True, compression="none", use_dictionary=False)
+    data = bytearray(path.read_bytes())
+    at = data.index(struct.pack("<d", 18.08))
+    data[at + 6] ^= 0x01  # one bit: 18.08 becomes 19.08
+    assert struct.unpack("<d", data[at : at + 8]) == (19.08,)
+    path.write_bytes(bytes(data))
+    assert pq.read_table(path).column("lon").to_pylist()[1] == 19.08  # what was read
+    with pytest.raises(InvalidInput) as info:
+        read(path)
+    assert str(info.value) == (
+        "p.parquet: not a readable Parquet file: could not verify page integrity, CRC checksum "
+        "verification failed for page_ordinal 0"
+    )
+    # A file written without checksums (pyarrow's default) reads as before.
+    pq.write_table(table, path)
+    assert read(path)[0].lon.tolist() == [18.07, 18.08, 18.09]
