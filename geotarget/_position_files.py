@@ -166,6 +166,16 @@ NAIVE_TIMESTAMPS = (
 )
 
 
+#: What a zone-less INT96 observed_at column holds depends on its writer: Spark and Hive store
+#: UTC instants, Impala wall-clock times (Spark's spark.sql.parquet.int96TimestampConversion
+#: exists for that difference). "--timezone Europe/Stockholm" read Spark's times 1-2 h off.
+INT96_HINT = (
+    "; they are INT96 timestamps, the legacy type of Spark, Hive and Impala: Spark and Hive "
+    "write them as UTC instants (give --timezone UTC), Impala as wall-clock times (give the "
+    "zone they were taken in)"
+)
+
+
 @attrs.frozen
 class Where:
     """Names a data row (0-based index ``i``) as people count it: file, row from 1, CSV line.
@@ -194,6 +204,9 @@ class Report:
     rows: int
     form: str
     unknown_columns: tuple[str, ...]
+    #: A Parquet file's observed_at is stored as INT96 (Spark's, Hive's and Impala's legacy
+    #: timestamps, which pyarrow reads without a zone).
+    int96_times: bool = False
 
 
 def _show(value: str) -> str:
@@ -1626,7 +1639,13 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     cols = {key: table.column(k).combine_chunks() for k, key in enumerate(known)}
     if table.num_rows == 0:
         raise InvalidInput(f"{path.name}: has no rows; {NO_ROWS}")
-    return cols, Report(path, table.num_rows, "Parquet", unknown)
+    leaves = footer.schema
+    int96 = "observed_at" in known and any(
+        leaves.column(k).name == names[known["observed_at"]]
+        and leaves.column(k).physical_type == "INT96"
+        for k in range(len(leaves))
+    )
+    return cols, Report(path, table.num_rows, "Parquet", unknown, int96)
 
 
 #: The instants an observed_at may name, in microseconds since the epoch: 1970-01-01 up to
@@ -1898,7 +1917,12 @@ def read(
         where = Where(name)
 
         for key, col in sorted(raw.items(), key=lambda kc: KNOWN.index(kc[0])):
-            columns[key] = _parquet_column(key, col, where, zone, marks)
+            try:
+                columns[key] = _parquet_column(key, col, where, zone, marks)
+            except InvalidPositions as err:
+                if key == "observed_at" and report.int96_times and zone is None:
+                    raise InvalidPositions(f"{err}{INT96_HINT}") from None
+                raise
         marks.finish()
     elif suffix in (".csv", ".tsv", ".txt"):
         parts: dict[str, list[Any]] = {}

@@ -7,13 +7,14 @@ must read as, or the refusal it must get, is written out by hand.
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import struct
 from pathlib import Path
 
 import pytest
 
 from geotarget._position_files import read
-from geotarget.errors import GeotargetError, InvalidInput
+from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions
 
 EPOCH = "1713182400"  # 2024-04-15T12:00:00Z
 #: Excel for Mac's "Comma Separated Values": Mac Roman, every line ending in CR alone.
@@ -206,3 +207,37 @@ def test_a_parquet_page_its_checksum_belies_is_refused(tmp_path: Path) -> None:
     # A file written without checksums (pyarrow's default) reads as before.
     pq.write_table(table, path)
     assert read(path)[0].lon.tolist() == [18.07, 18.08, 18.09]
+
+
+def test_int96_times_name_what_their_writers_meant(tmp_path: Path) -> None:
+    """Spark's INT96 times are UTC instants: "--timezone Europe/Stockholm" read them 2 h off."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    noon = dt.datetime(2024, 4, 15, 12, tzinfo=dt.timezone.utc)
+    table = pa.table(
+        {
+            "id": ["a"],
+            "lon": [18.07],
+            "lat": [59.33],
+            "accuracy_m": [5.0],
+            "observed_at": pa.array([noon], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    path = tmp_path / "p.parquet"
+    pq.write_table(table, path, use_deprecated_int96_timestamps=True)  # as Spark writes
+    assert pq.read_metadata(path).schema.column(4).physical_type == "INT96"
+    with pytest.raises(InvalidPositions) as info:
+        read(path)
+    assert str(info.value) == (
+        "p.parquet, column observed_at: timestamps without a time zone; say which zone they "
+        "are in with --timezone (e.g. Europe/Stockholm); they are INT96 timestamps, the legacy "
+        "type of Spark, Hive and Impala: Spark and Hive write them as UTC instants (give "
+        "--timezone UTC), Impala as wall-clock times (give the zone they were taken in)"
+    )
+    assert read(path, timezone="UTC")[0].observed_at.tolist() == [noon.replace(tzinfo=None)]
+    # Zone-less times of another physical type keep the plain refusal.
+    pq.write_table(table.set_column(4, "observed_at", pa.array([noon.replace(tzinfo=None)])), path)
+    with pytest.raises(InvalidPositions) as info:
+        read(path)
+    assert str(info.value).endswith("with --timezone (e.g. Europe/Stockholm)")
