@@ -1265,9 +1265,37 @@ def _columns(
             f"{at}: lacks column(s) {', '.join(missing)} (has {found}); "
             f"the {'first line' if line == 1 else 'line after sep='} must name the columns: "
             f"{', '.join(KNOWN)} (latitude, longitude, lng, long, latitud, longitud and "
-            "device_id are read as lat, lon, lon, lon, lat, lon and id)"
+            f"device_id are read as lat, lon, lon, lon, lat, lon and id){_no_lon_lat(header)}"
         )
     return known, tuple(unknown)
+
+
+#: Names of a column of whole geometries (WKT ``POINT(18.07 59.33)``, WKB hex), as PostGIS,
+#: BigQuery, QGIS and GDAL's CSV driver export them.
+_GEOMETRY_NAMES = frozenset(
+    {"geometry", "geom", "the_geom", "wkb_geometry", "wkt", "geog", "geography", "st_astext"}
+)
+
+
+def _no_lon_lat(header: Sequence[str]) -> str:
+    """A hint for a header without lon and lat that holds points otherwise (names only)."""
+    names = {str(n).strip().lower() for n in header}
+    if {"lon", "lat"} & {column_key(n) for n in header}:
+        return ""
+    geometry = sorted(names & _GEOMETRY_NAMES)
+    if geometry:
+        return (
+            f"; a geometry column ({geometry[0]!r}) is not read: write the points' longitude "
+            "and latitude in degrees (EPSG:4326) as columns lon and lat, e.g. PostGIS's "
+            f"ST_X({geometry[0]}) AS lon, ST_Y({geometry[0]}) AS lat"
+        )
+    if {"x", "y"} <= names:
+        return (
+            "; columns x and y are not read as lon and lat: they may be metres in a projected "
+            "system (SWEREF 99 TM's easting and northing); if they are WGS84 degrees, name "
+            "them lon (x) and lat (y)"
+        )
+    return ""
 
 
 def _unclosed(line: str, delim: str) -> tuple[int, str] | None:

@@ -241,3 +241,40 @@ def test_int96_times_name_what_their_writers_meant(tmp_path: Path) -> None:
     with pytest.raises(InvalidPositions) as info:
         read(path)
     assert str(info.value).endswith("with --timezone (e.g. Europe/Stockholm)")
+
+
+@pytest.mark.parametrize(
+    ("header", "hint"),
+    [
+        (
+            "id,geom,accuracy_m,observed_at",
+            "; a geometry column ('geom') is not read: write the points' longitude and latitude "
+            "in degrees (EPSG:4326) as columns lon and lat, e.g. PostGIS's ST_X(geom) AS lon, "
+            "ST_Y(geom) AS lat",
+        ),
+        (
+            "device_id,WKT,accuracy,observed_at",
+            "; a geometry column ('wkt') is not read: write the points' longitude and latitude "
+            "in degrees (EPSG:4326) as columns lon and lat, e.g. PostGIS's ST_X(wkt) AS lon, "
+            "ST_Y(wkt) AS lat",
+        ),
+        (
+            "id,x,y,accuracy_m,observed_at",
+            "; columns x and y are not read as lon and lat: they may be metres in a projected "
+            "system (SWEREF 99 TM's easting and northing); if they are WGS84 degrees, name them "
+            "lon (x) and lat (y)",
+        ),
+        ("id,lon,geom,observed_at", ""),  # lon is there: the missing lat is the whole story
+    ],
+)
+def test_a_header_with_points_in_other_columns_says_how_to_write_them(
+    tmp_path: Path, header: str, hint: str
+) -> None:
+    """WKT POINT(lon lat) and x/y exports were refused with the bare list of column names."""
+    row = f'a,"POINT(18.07 59.33)",5,{EPOCH}' if "x" not in header else f"a,18.07,59.33,5,{EPOCH}"
+    with pytest.raises(InvalidInput) as info:
+        read(_write(tmp_path, "p.csv", f"{header}\n{row}\n".encode()))
+    message = str(info.value)
+    assert message.startswith("p.csv: line 1: lacks column(s) ")
+    assert message.endswith("lat, lon, lon, lon, lat, lon and id)" + hint)
+    assert "18.07" not in message and "59.33" not in message
