@@ -137,6 +137,14 @@ STDIN_NAME = "standard input"
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
 _EPOCH = re.compile(r"\d{1,30}(?:[.,]\d{1,9})?", re.ASCII)
+#: A date-time with its zone after a space, as BigQuery (``2024-05-20 12:00:00 UTC``) and
+#: Snowflake (``2024-05-20 12:00:00.000 +0000``) export timestamps: refused (not ISO 8601),
+#: with a hint.
+_SPACED_ZONE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s+"
+    r"(?:UTC|GMT|Z|[+-]\d{2}(?::?\d{2})?)",
+    re.ASCII | re.IGNORECASE,
+)
 #: A calendar date alone (a spreadsheet's Date column): no time of day, refused.
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 #: Words spreadsheets and data tools write for a missing number; an empty cell says that here.
@@ -455,7 +463,13 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
     except ValueError as err:
         rule = str(err)
         if rule.startswith("must be "):
-            raise ValueError(f"must be epoch seconds or {rule.removeprefix('must be ')}") from None
+            rule = f"must be epoch seconds or {rule.removeprefix('must be ')}"
+        if _SPACED_ZONE.fullmatch(text):
+            rule += (
+                "; its zone stands apart from the time, as BigQuery ('... UTC') and Snowflake "
+                "('... +0000') export timestamps: write the offset right after the time, "
+                "e.g. 2024-05-20T12:00:00Z or 2024-05-20T12:00:00+00:00"
+            )
         raise ValueError(rule) from None
     if value.tzinfo is None:
         if zone is None:

@@ -278,3 +278,37 @@ def test_a_header_with_points_in_other_columns_says_how_to_write_them(
     assert message.startswith("p.csv: line 1: lacks column(s) ")
     assert message.endswith("lat, lon, lon, lon, lat, lon and id)" + hint)
     assert "18.07" not in message and "59.33" not in message
+
+
+_APART = (
+    "must be epoch seconds or an ISO 8601 date-time such as 2024-05-20T14:00:00+02:00 (or ...Z); "
+    "its zone stands apart from the time, as BigQuery ('... UTC') and Snowflake ('... +0000') "
+    "export timestamps: write the offset right after the time, e.g. 2024-05-20T12:00:00Z or "
+    "2024-05-20T12:00:00+00:00"
+)
+
+
+@pytest.mark.parametrize(
+    ("cell", "hinted"),
+    [
+        ("2024-04-15 12:00:00 UTC", True),  # BigQuery's CSV export of a TIMESTAMP
+        ("2024-04-15 12:00:00.123456 UTC", True),
+        ("2024-04-15 12:00:00.000 +0000", True),  # Snowflake's TIMESTAMP_TZ output format
+        ("2024-04-15 12:00:00.000 Z", True),
+        ("2024-04-15 14:00 +02:00", True),
+        ("2024-04-15 12:00:00 CEST", False),  # a zone's abbreviation says no offset: plain
+        ("15/04/2024 12:00 UTC", False),
+    ],
+)
+def test_a_zone_apart_from_the_time_is_refused_saying_where_it_goes(
+    tmp_path: Path, cell: str, hinted: bool
+) -> None:
+    """Still refused (not ISO 8601; with --timezone too): the hint says how to write it."""
+    text = f"id,lon,lat,accuracy_m,observed_at\na,18.07,59.33,5,{cell}\n"
+    for zone in (None, "Europe/Stockholm"):
+        with pytest.raises(InvalidPositions) as info:
+            read(_write(tmp_path, "p.csv", text.encode()), timezone=zone)
+        message = str(info.value)
+        assert message.startswith("p.csv: row 1 (line 2), column observed_at: must be epoch ")
+        assert message.endswith(f" (got {cell!r})")
+        assert (_APART in message) == hinted
