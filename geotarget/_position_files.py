@@ -914,9 +914,17 @@ def _check(
             )
     if accuracy is not None and (i := first(fix & ~(accuracy >= 0.0))) is not None:
         what = "is empty" if np.isnan(accuracy[i]) else f"is {float(accuracy[i])!r}"
+        # iOS's CLLocation.horizontalAccuracy (read as accuracy_m) is negative for a location
+        # that is no fix: its coordinates are not to be used.
+        invalid = (
+            "; a negative accuracy is how iOS marks a location that is no fix "
+            "(horizontalAccuracy -1): leave such a row's lon and lat empty"
+            if accuracy[i] < 0
+            else ""
+        )
         raise InvalidPositions(
             f"{where(i)}, column accuracy_m: must be a number of metres >= 0 for a row with a "
-            f"fix ({what})"
+            f"fix ({what}){invalid}"
         )
     if accuracy is not None and (i := first(fix & (accuracy > _MAX_ACCURACY_M))) is not None:
         raise InvalidPositions(

@@ -572,7 +572,8 @@ def test_quoted_header_names_holding_other_delimiters_do_not_pick_the_delimiter(
             "p.csv",
             f"id,lon,lat,accuracy_m,observed_at\na,18,59,-1,{EPOCH}\n",
             "p.csv: row 1 (line 2), column accuracy_m: must be a number of metres >= 0 for a "
-            "row with a fix (is -1.0)",
+            "row with a fix (is -1.0); a negative accuracy is how iOS marks a location that is "
+            "no fix (horizontalAccuracy -1): leave such a row's lon and lat empty",
         ),
         (
             "p.csv",

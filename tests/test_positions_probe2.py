@@ -312,3 +312,24 @@ def test_a_zone_apart_from_the_time_is_refused_saying_where_it_goes(
         assert message.startswith("p.csv: row 1 (line 2), column observed_at: must be epoch ")
         assert message.endswith(f" (got {cell!r})")
         assert (_APART in message) == hinted
+
+
+def test_ios_invalid_fixes_are_refused_saying_how_to_write_them(tmp_path: Path) -> None:
+    """An accuracy of -1 is how iOS (horizontalAccuracy) writes no fix: the refusal says so."""
+    text = (
+        "device_id,latitude,longitude,horizontalAccuracy,observed_at\n"
+        f"a,59.33,18.07,5,{EPOCH}\nb,0,0,-1,{EPOCH}\n"
+    )
+    with pytest.raises(InvalidPositions) as info:
+        read(_write(tmp_path, "p.csv", text.encode()))
+    assert str(info.value) == (
+        "p.csv: row 2 (line 3), column accuracy_m: must be a number of metres >= 0 for a row "
+        "with a fix (is -1.0); a negative accuracy is how iOS marks a location that is no fix "
+        "(horizontalAccuracy -1): leave such a row's lon and lat empty"
+    )
+    emptied = text.replace("b,0,0,-1", "b,,,-1")  # as the hint says: no fix, read as such
+    got = read(_write(tmp_path, "p.csv", emptied.encode()))[0]
+    assert got.has_fix.tolist() == [True, False]
+    with pytest.raises(InvalidPositions) as info:  # empty is no negative: no iOS hint
+        read(_write(tmp_path, "p.csv", text.replace("-1", "").encode()))
+    assert str(info.value).endswith("for a row with a fix (is empty)")
