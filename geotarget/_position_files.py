@@ -42,8 +42,10 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   likely holds the values.
 * **Damage is refused**, not guessed at: ids in scientific notation (``4.6701E+10``, a
   spreadsheet's rounding of a long number), a column of ids that are all integers written as
-  floats (``7.0``), PostgreSQL's text-format ``\N``, a file mixing UTF-8 and cp1252, and a
-  compressed file, workbook or Parquet file given as CSV.
+  floats (``7.0``), ``\N`` (PostgreSQL's text format, MySQL's ``INTO OUTFILE``), a file
+  mixing UTF-8 and cp1252, DOS code page 850 or Mac Roman text (lines ending in CR alone)
+  read as cp1252, a file cut inside a character, and a compressed file, workbook or Parquet
+  file given as CSV.
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
   text; float16 degrees are refused; only the known columns are read. The footer is checked
@@ -67,6 +69,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import inspect
 import itertools
 import math
 import operator
@@ -134,18 +137,29 @@ STDIN_NAME = "standard input"
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
 _EPOCH = re.compile(r"\d{1,30}(?:[.,]\d{1,9})?", re.ASCII)
+#: A date-time with its zone after a space, as BigQuery (``2024-05-20 12:00:00 UTC``) and
+#: Snowflake (``2024-05-20 12:00:00.000 +0000``) export timestamps: refused (not ISO 8601),
+#: with a hint.
+_SPACED_ZONE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s+"
+    r"(?:UTC|GMT|Z|[+-]\d{2}(?::?\d{2})?)",
+    re.ASCII | re.IGNORECASE,
+)
 #: A calendar date alone (a spreadsheet's Date column): no time of day, refused.
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 #: Words spreadsheets and data tools write for a missing number; an empty cell says that here.
 _MISSING_WORDS = frozenset(
     {"nan", "-nan", "na", "n/a", "#n/a", "null", "none", "nil", "-", "?", "inf", "-inf", "infinity"}
 )
-#: PostgreSQL's NULL in its text format (``COPY ... TO`` without ``CSV``), which also escapes
-#: backslashes and tabs: not CSV. ``COPY ... (FORMAT csv, HEADER)`` writes NULL as an empty cell.
+#: NULL as PostgreSQL's text format (``COPY ... TO`` without ``CSV``) and MySQL's ``SELECT ...
+#: INTO OUTFILE`` write it, both of which also escape backslashes and tabs: not CSV.
+#: ``COPY ... (FORMAT csv, HEADER)`` writes NULL as an empty cell; in MySQL, ``IFNULL(col, '')``
+#: does (its ``ESCAPED BY ''`` writes the word NULL, which is refused as a number too).
 _PG_NULL = "\\N"
 _PG_NULL_RULE = (
-    "is PostgreSQL's NULL in its text format, which is not CSV; export with COPY ... "
-    "(FORMAT csv, HEADER), which leaves NULL empty"
+    "is NULL as PostgreSQL's text format and MySQL's SELECT ... INTO OUTFILE write it, which "
+    "is not CSV; export NULL as an empty cell: COPY ... (FORMAT csv, HEADER) in PostgreSQL, "
+    "IFNULL(column, '') in MySQL"
 )
 #: Flags as tools write them: Excel in Swedish writes SANT/FALSKT, PostgreSQL t/f, pandas
 #: 1.0/0.0 for a 0/1 column with a missing value.
@@ -157,6 +171,16 @@ ZONE_FLAG = ", or say which zone such times are in with --timezone (e.g. Europe/
 NAIVE_TIMESTAMPS = (
     "timestamps without a time zone; say which zone they are in with --timezone "
     "(e.g. Europe/Stockholm)"
+)
+
+
+#: What a zone-less INT96 observed_at column holds depends on its writer: Spark and Hive store
+#: UTC instants, Impala wall-clock times (Spark's spark.sql.parquet.int96TimestampConversion
+#: exists for that difference). "--timezone Europe/Stockholm" read Spark's times 1-2 h off.
+INT96_HINT = (
+    "; they are INT96 timestamps, the legacy type of Spark, Hive and Impala: Spark and Hive "
+    "write them as UTC instants (give --timezone UTC), Impala as wall-clock times (give the "
+    "zone they were taken in)"
 )
 
 
@@ -188,6 +212,9 @@ class Report:
     rows: int
     form: str
     unknown_columns: tuple[str, ...]
+    #: A Parquet file's observed_at is stored as INT96 (Spark's, Hive's and Impala's legacy
+    #: timestamps, which pyarrow reads without a zone).
+    int96_times: bool = False
 
 
 def _show(value: str) -> str:
@@ -405,7 +432,11 @@ def _cell_numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArra
 def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
     """One observed_at cell as an aware datetime; ``ValueError`` says which rule it breaks."""
     if _EPOCH.fullmatch(text):
-        seconds = float(text.replace(",", "."))
+        # The digits as written, cut to the microsecond as an ISO time's fraction is: a float
+        # of 1e10 seconds and more is coarser than a microsecond (64059207044.5111364 read as a
+        # float was 3 µs later than written).
+        whole, _, fraction = text.replace(",", ".").partition(".")
+        seconds = int(whole)
         if seconds >= MAX_EPOCH_S:
             raise ValueError(
                 f"epoch seconds must be below {MAX_EPOCH_S:.0e} (year 5138); "
@@ -416,7 +447,8 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
                 f"epoch seconds must be at least {MIN_EPOCH_S:.0e} (2001-09-09); a date? "
                 "write it as ISO 8601, e.g. 2024-05-20T14:00:00+02:00"
             )
-        return _EPOCH0 + dt.timedelta(seconds=seconds)
+        micro = int(fraction[:6].ljust(6, "0"))
+        return _EPOCH0 + dt.timedelta(seconds=seconds, microseconds=micro)
     if text == _PG_NULL:
         raise ValueError(_PG_NULL_RULE)
     if not text.isascii():
@@ -431,7 +463,13 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
     except ValueError as err:
         rule = str(err)
         if rule.startswith("must be "):
-            raise ValueError(f"must be epoch seconds or {rule.removeprefix('must be ')}") from None
+            rule = f"must be epoch seconds or {rule.removeprefix('must be ')}"
+        if _SPACED_ZONE.fullmatch(text):
+            rule += (
+                "; its zone stands apart from the time, as BigQuery ('... UTC') and Snowflake "
+                "('... +0000') export timestamps: write the offset right after the time, "
+                "e.g. 2024-05-20T12:00:00Z or 2024-05-20T12:00:00+00:00"
+            )
         raise ValueError(rule) from None
     if value.tzinfo is None:
         if zone is None:
@@ -468,10 +506,8 @@ def _epoch_column(texts: npt.NDArray[np.str_]) -> npt.NDArray[np.datetime64] | N
 
     A cell fits when :data:`_EPOCH` (the per-cell rule) reads it: 1 to 30 digits, then
     optionally a decimal mark and 1 to 9 digits; checked for all cells at once as an array of
-    code points. Read as :func:`_parse_time` reads one: the text as a float, then that float's
-    seconds rounded to the nearest microsecond (ties to even), as ``timedelta(seconds=x)``
-    rounds it. The whole part and the fraction are scaled apart, so no microsecond is lost to
-    a product beyond 2**53.
+    code points. Read as :func:`_parse_time` reads one: the whole seconds and the fraction's
+    first six digits as written (further digits cut, as an ISO time's are), in integers.
     """
     if not texts.size:
         return None
@@ -489,12 +525,27 @@ def _epoch_column(texts: npt.NDArray[np.str_]) -> npt.NDArray[np.datetime64] | N
     if not ((fraction >= 1) & (fraction <= 9)).all():
         return None
     known = lengths > 0
-    seconds = np.where(known, np.char.replace(texts, ",", "."), "0").astype(np.float64)
-    if not ((seconds[known] >= MIN_EPOCH_S) & (seconds[known] < MAX_EPOCH_S)).all():
+    digits = codes.astype(np.int64) - ord("0")
+    column = np.arange(codes.shape[1])
+    # Leading zeros aside, a whole part of more than 12 digits is beyond the range: the sum
+    # below stays far from 2**63 when it is left out (and then refused by the per-cell rule).
+    lead = np.argmax((digits != 0) | (column >= at[:, None]), axis=1)
+    if not (at - lead <= 12).all():
         return None
-    whole = np.floor(seconds)
-    micro = whole.astype(np.int64) * _US_PER_S + np.round((seconds - whole) * 1e6).astype(np.int64)
-    return np.where(known, micro.astype("datetime64[us]"), np.datetime64("NaT", "us"))
+    whole = np.zeros(texts.size, dtype=np.int64)
+    for c in range(int(at.max(initial=0))):
+        take = (c >= lead) & (c < at)
+        whole = np.where(take, whole * 10 + digits[:, c], whole)
+    if not ((whole[known] >= MIN_EPOCH_S) & (whole[known] < MAX_EPOCH_S)).all():
+        return None
+    micro = np.zeros(texts.size, dtype=np.int64)
+    rows = np.arange(texts.size)
+    for k in range(6):  # the fraction's first six digits; shorter ones end in zeros
+        place = at + 1 + k
+        digit = digits[rows, np.minimum(place, codes.shape[1] - 1)]
+        micro = micro * 10 + np.where((place < lengths) & (marks > 0), digit, 0)
+    us = whole * _US_PER_S + micro
+    return np.where(known, us.astype("datetime64[us]"), np.datetime64("NaT", "us"))
 
 
 def _iso_layout(codes: npt.NDArray[np.uint32], template: str) -> npt.NDArray[np.int64] | None:
@@ -863,9 +914,17 @@ def _check(
             )
     if accuracy is not None and (i := first(fix & ~(accuracy >= 0.0))) is not None:
         what = "is empty" if np.isnan(accuracy[i]) else f"is {float(accuracy[i])!r}"
+        # iOS's CLLocation.horizontalAccuracy (read as accuracy_m) is negative for a location
+        # that is no fix: its coordinates are not to be used.
+        invalid = (
+            "; a negative accuracy is how iOS marks a location that is no fix "
+            "(horizontalAccuracy -1): leave such a row's lon and lat empty"
+            if accuracy[i] < 0
+            else ""
+        )
         raise InvalidPositions(
             f"{where(i)}, column accuracy_m: must be a number of metres >= 0 for a row with a "
-            f"fix ({what})"
+            f"fix ({what}){invalid}"
         )
     if accuracy is not None and (i := first(fix & (accuracy > _MAX_ACCURACY_M))) is not None:
         raise InvalidPositions(
@@ -983,6 +1042,10 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             text = data.decode(info.name)
         except UnicodeDecodeError as err:
             at = _error_offset(data, info.name, err)
+            if _cut_short(err) and info.name.startswith("utf"):
+                raise _cut_short_error(
+                    name, data, at, info.name, info.name.removesuffix("-sig").upper()
+                ) from None
             raise InvalidInput(
                 f"{name}: line {_line_of(data, at, info.name)}: byte {data[at]:#04x} is not "
                 f"{info.name} (--encoding {encoding})"
@@ -1010,6 +1073,8 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             return data.decode("utf-8"), "UTF-8"
         except UnicodeDecodeError as err:
             utf8 = _UTF8_MULTIBYTE.search(data)
+            if utf8 is not None and _cut_short(err):
+                raise _cut_short_error(name, data, err.start, "utf-8", "UTF-8") from None
             if utf8 is not None:  # read as cp1252, the UTF-8 text would become mojibake
                 raise InvalidInput(
                     f"{name}: line {_line_of(data, err.start, 'utf-8')}: byte "
@@ -1025,6 +1090,8 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     except UnicodeDecodeError as err:
         at = _error_offset(data, form[0], err)
         byte = data[at : at + 1]
+        if bom is not None and _cut_short(err):
+            raise _cut_short_error(name, data, at, form[0], bom) from None
         if form[0] == "utf-8-sig":  # a UTF-8 file, by its mark: the byte is another encoding's
             raise InvalidInput(
                 f"{name}: line {_line_of(data, at, form[0])}: byte {byte[0]:#04x} is not UTF-8 (in "
@@ -1042,16 +1109,34 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f"encoding the file's byte-order mark names: {why}; say which encoding it is "
                 "with --encoding"
             ) from None
-        hint = (
-            f" (in DOS code page 850, as Excel's 'CSV (MS-DOS)' writes, it is "
-            f"{byte.decode('cp850')!r}: --encoding cp850?)"
-            if form[0] == "cp1252"
-            else ""
-        )
+        if form[0] != "cp1252":
+            hint = ""
+        elif _mac_lines(data):
+            hint = (
+                f" (in Mac Roman, as Excel for Mac's 'Comma Separated Values' writes with lines "
+                f"ending in CR alone, it is {byte.decode('mac_roman')!r}: --encoding mac_roman?)"
+            )
+        else:
+            hint = (
+                f" (in DOS code page 850, as Excel's 'CSV (MS-DOS)' writes, it is "
+                f"{byte.decode('cp850')!r}: --encoding cp850?)"
+            )
         raise InvalidInput(
             f"{name}: line {_line_of(data, at, form[0])}: byte {byte[0]:#04x} is neither "
             f"UTF-8 nor {form[1]}; say which encoding it is with --encoding{hint}"
         ) from None
+    if form[0] == "cp1252" and _mac_lines(data) and (mac := _NON_ASCII.search(text)) is not None:
+        # Lines ending in CR alone are the classic Mac's, which Excel for Mac still writes in
+        # its 'Comma Separated Values' format, in Mac Roman: every byte beyond ASCII then
+        # means another character in cp1252 ("Pär" reads "PŠr"), and an id read so is
+        # another device's.
+        line = _text_line(text, mac.start())
+        raise InvalidInput(
+            f"{name}: line {line}: {mac.group()!r} looks like Mac Roman text (Excel for Mac's "
+            "'Comma Separated Values', whose lines end in CR alone, as this file's do) read as "
+            f"cp1252: in mac_roman it is {mac.group().encode('cp1252').decode('mac_roman')!r}; "
+            "say which encoding the file is in with --encoding mac_roman (or cp1252)"
+        )
     if form[0] == "cp1252" and (dos := _DOS_LETTER.search(text)) is not None:
         line = _text_line(text, dos.start())
         raise InvalidInput(
@@ -1062,6 +1147,34 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         )
     return text, form[1]
 
+
+def _cut_short(err: UnicodeDecodeError) -> bool:
+    """Whether a codec failed because the text ends inside a character (a file cut short)."""
+    return err.reason in ("unexpected end of data", "truncated data")
+
+
+def _cut_short_error(name: str, data: bytes, at: int, codec: str, form: str) -> InvalidInput:
+    """The refusal of a file of ``form`` text whose last character is cut at byte ``at``.
+
+    Its bytes are not another encoding's (the file is refused as mixing two, or told to name
+    one with --encoding): the file was cut short, and its last row with it.
+    """
+    shown = " ".join(f"{b:#04x}" for b in data[at:][:4])
+    return InvalidInput(
+        f"{name}: line {_line_of(data, at, codec)}: ends inside a {form} character (bytes "
+        f"{shown}, the start of one): the file was cut short (an interrupted copy, download "
+        "or export?), and its last row with it; read the whole file again"
+    )
+
+
+def _mac_lines(data: bytes) -> bool:
+    """Whether every line of ``data`` ends in CR alone (a classic Mac's text), none in LF."""
+    return b"\r" in data and b"\n" not in data
+
+
+#: A character beyond ASCII with the letters beside it (never digits: a message quotes it, and
+#: digits beside it may be a device's coordinates).
+_NON_ASCII = re.compile(r"[^\W\d_]?[^\x00-\x7f][^\W\d_]?")
 
 #: In cp1252 text, a letter, one of „ † ” ™ ‚ and a letter: these typographic marks never sit
 #: inside a word, but they are the bytes of ä å ö Ö é in DOS code page 850, which Excel's
@@ -1174,9 +1287,37 @@ def _columns(
             f"{at}: lacks column(s) {', '.join(missing)} (has {found}); "
             f"the {'first line' if line == 1 else 'line after sep='} must name the columns: "
             f"{', '.join(KNOWN)} (latitude, longitude, lng, long, latitud, longitud and "
-            "device_id are read as lat, lon, lon, lon, lat, lon and id)"
+            f"device_id are read as lat, lon, lon, lon, lat, lon and id){_no_lon_lat(header)}"
         )
     return known, tuple(unknown)
+
+
+#: Names of a column of whole geometries (WKT ``POINT(18.07 59.33)``, WKB hex), as PostGIS,
+#: BigQuery, QGIS and GDAL's CSV driver export them.
+_GEOMETRY_NAMES = frozenset(
+    {"geometry", "geom", "the_geom", "wkb_geometry", "wkt", "geog", "geography", "st_astext"}
+)
+
+
+def _no_lon_lat(header: Sequence[str]) -> str:
+    """A hint for a header without lon and lat that holds points otherwise (names only)."""
+    names = {str(n).strip().lower() for n in header}
+    if {"lon", "lat"} & {column_key(n) for n in header}:
+        return ""
+    geometry = sorted(names & _GEOMETRY_NAMES)
+    if geometry:
+        return (
+            f"; a geometry column ({geometry[0]!r}) is not read: write the points' longitude "
+            "and latitude in degrees (EPSG:4326) as columns lon and lat, e.g. PostGIS's "
+            f"ST_X({geometry[0]}) AS lon, ST_Y({geometry[0]}) AS lat"
+        )
+    if {"x", "y"} <= names:
+        return (
+            "; columns x and y are not read as lon and lat: they may be metres in a projected "
+            "system (SWEREF 99 TM's easting and northing); if they are WGS84 degrees, name "
+            "them lon (x) and lat (y)"
+        )
+    return ""
 
 
 def _unclosed(line: str, delim: str) -> tuple[int, str] | None:
@@ -1375,9 +1516,22 @@ def read_csv(
                         del record[named:]
                 if len(record) != named:
                     ending = " and a delimiter ending it" if named < width else ""
+                    count = len(record)
+                    other = [
+                        d
+                        for d in DELIMITERS
+                        if count == 1 and d != delim and record[0].count(d) == named - 1
+                    ]
+                    hint = (
+                        f"; it holds {named - 1} {other[0]!r}: written with another delimiter "
+                        "(rows appended by another program?)"
+                        if other
+                        else ""
+                    )
                     raise InvalidInput(
-                        f"{name}: row {rows + len(lines) + 1} (line {line}): has {len(record)} "
-                        f"fields, the header has {named}{ending} (delimiter {delim!r})"
+                        f"{name}: row {rows + len(lines) + 1} (line {line}): has {count} "
+                        f"field{'' if count == 1 else 's'}, the header has {named}{ending} "
+                        f"(delimiter {delim!r}){hint}"
                     )
                 records.append(pick(record))
                 lines.append(line)
@@ -1484,6 +1638,15 @@ def check_parquet_footer(
         )
 
 
+def page_checksums(pq: Any) -> dict[str, bool]:
+    """``pq.read_table``'s option to verify pages' CRC checksums, where pyarrow has it (15+).
+
+    A page without a checksum is read as before; one whose bytes belie it is an error.
+    """
+    params = inspect.signature(pq.read_table).parameters
+    return {"page_checksum_verification": True} if "page_checksum_verification" in params else {}
+
+
 def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     """The known columns (as pyarrow arrays) and what was read."""
     try:
@@ -1516,13 +1679,23 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     try:
         # Only the known columns are read: an unknown one costs no memory (a compressed
         # free-text column may be many times the file's size).
-        table = pq.read_table(path, columns=[names[j] for j in known.values()])
+        # A page's CRC, when the writer stored one (parquet-mr and Spark do), is checked: a
+        # damaged page of degrees would otherwise be read as other positions, silently.
+        table = pq.read_table(
+            path, columns=[names[j] for j in known.values()], **page_checksums(pq)
+        )
     except (OSError, ValueError) as err:
         raise unreadable(err) from None
     cols = {key: table.column(k).combine_chunks() for k, key in enumerate(known)}
     if table.num_rows == 0:
         raise InvalidInput(f"{path.name}: has no rows; {NO_ROWS}")
-    return cols, Report(path, table.num_rows, "Parquet", unknown)
+    leaves = footer.schema
+    int96 = "observed_at" in known and any(
+        leaves.column(k).name == names[known["observed_at"]]
+        and leaves.column(k).physical_type == "INT96"
+        for k in range(len(leaves))
+    )
+    return cols, Report(path, table.num_rows, "Parquet", unknown, int96)
 
 
 #: The instants an observed_at may name, in microseconds since the epoch: 1970-01-01 up to
@@ -1794,7 +1967,12 @@ def read(
         where = Where(name)
 
         for key, col in sorted(raw.items(), key=lambda kc: KNOWN.index(kc[0])):
-            columns[key] = _parquet_column(key, col, where, zone, marks)
+            try:
+                columns[key] = _parquet_column(key, col, where, zone, marks)
+            except InvalidPositions as err:
+                if key == "observed_at" and report.int96_times and zone is None:
+                    raise InvalidPositions(f"{err}{INT96_HINT}") from None
+                raise
         marks.finish()
     elif suffix in (".csv", ".tsv", ".txt"):
         parts: dict[str, list[Any]] = {}

@@ -572,7 +572,8 @@ def test_quoted_header_names_holding_other_delimiters_do_not_pick_the_delimiter(
             "p.csv",
             f"id,lon,lat,accuracy_m,observed_at\na,18,59,-1,{EPOCH}\n",
             "p.csv: row 1 (line 2), column accuracy_m: must be a number of metres >= 0 for a "
-            "row with a fix (is -1.0)",
+            "row with a fix (is -1.0); a negative accuracy is how iOS marks a location that is "
+            "no fix (horizontalAccuracy -1): leave such a row's lon and lat empty",
         ),
         (
             "p.csv",
@@ -584,7 +585,10 @@ def test_quoted_header_names_holding_other_delimiters_do_not_pick_the_delimiter(
             "p.csv",
             "id,lon,lat,observed_at\na,18,59,2024-04-15 12:00 UTC\n",
             "p.csv: row 1 (line 2), column observed_at: must be epoch seconds or an ISO 8601 "
-            "date-time such as 2024-05-20T14:00:00+02:00 (or ...Z) (got '2024-04-15 12:00 UTC')",
+            "date-time such as 2024-05-20T14:00:00+02:00 (or ...Z); its zone stands apart from "
+            "the time, as BigQuery ('... UTC') and Snowflake ('... +0000') export timestamps: "
+            "write the offset right after the time, e.g. 2024-05-20T12:00:00Z or "
+            "2024-05-20T12:00:00+00:00 (got '2024-04-15 12:00 UTC')",
         ),
     ],
 )
@@ -761,8 +765,9 @@ def test_postgresql_text_format_nulls_are_refused_with_the_export_to_use(
     with pytest.raises(GeotargetError) as info:
         read(path)
     assert str(info.value) == (
-        f"p.tsv: row 1 (line 2), column {column}: is PostgreSQL's NULL in its text format, "
-        "which is not CSV; export with COPY ... (FORMAT csv, HEADER), which leaves NULL empty "
+        f"p.tsv: row 1 (line 2), column {column}: is NULL as PostgreSQL's text format and "
+        "MySQL's SELECT ... INTO OUTFILE write it, which is not CSV; export NULL as an empty "
+        "cell: COPY ... (FORMAT csv, HEADER) in PostgreSQL, IFNULL(column, '') in MySQL "
         "(got '\\\\N')"
     )
 

@@ -263,11 +263,15 @@ def test_encoding_errors_count_lines_as_the_csv_reader_does(tmp_path: Path, eol:
         (  # an odd number of bytes: half a character at the end (was "byte 0x0a is neither")
             head.encode("utf-16") + b"\n",
             None,
-            "line 3: bytes 0x0a are not UTF-16, the encoding the file's byte-order mark names: "
-            "truncated data",
+            "line 3: ends inside a UTF-16 character (bytes 0x0a, the start of one): the file "
+            "was cut short",
         ),
         (head.encode() + b"b\x00" + tail.encode(), None, "line 3: holds NUL bytes"),
-        ((head + f"P\u201er{tail}").encode("cp1252"), None, "line 3: 'P„r' looks like DOS code"),
+        (  # lines ending in CR alone are a Mac's (Mac Roman), CRLF and LF DOS's (cp850)
+            (head + f"P\u201er{tail}").encode("cp1252"),
+            None,
+            f"line 3: 'P„r' looks like {'Mac Roman' if eol == chr(13) else 'DOS code page 850'}",
+        ),
         (f"{head}b,18.o,59.3,5,1716213600{eol}".encode(), None, "row 2 (line 3), column lon"),
     ]
     for data, encoding, fragment in cases:

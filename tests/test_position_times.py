@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import tempfile
 import zoneinfo
+from decimal import Decimal
 from pathlib import Path
 from unittest import mock
 
@@ -326,10 +327,37 @@ def test_columns_of_fixed_layouts_are_read_without_the_per_cell_parser(
     assert got == want
 
 
-def test_epoch_seconds_in_bulk_are_rounded_as_one_cell_is() -> None:
-    """The float's seconds to the nearest microsecond: seconds * 1e6 lost 3 µs here."""
+_EPOCHS_AS_WRITTEN = [
+    "64059207044.5111364",  # a float of it is 64059207044.51113891...: read so, 3 µs late
+    "99999999999.9999999",  # a float of it is 1e11, which was refused as "must be below 1e11"
+    "1716206400.9999999",  # rounded, the next second; cut, as ISO times are, the same one
+    "1716206400.123456789",
+    "1716206400.0000015",
+    "1716206400.5",
+    "1716206400",
+    "0001716206400.25",
+]
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["in-bulk", "cell-by-cell"])
+def test_epoch_seconds_are_read_as_written_cut_to_the_microsecond(bulk: bool) -> None:
+    """The digits as written, beyond the sixth cut, as an ISO time's fraction is (the docs).
+
+    The oracle is decimal arithmetic on the text; an ISO cell makes the column one the reader
+    reads cell by cell.
+    """
+    want = [int(Decimal(cell) * 1_000_000) for cell in _EPOCHS_AS_WRITTEN]  # (positive: floor)
+    cells = _EPOCHS_AS_WRITTEN if bulk else [*_EPOCHS_AS_WRITTEN, "2024-05-20T14:00:00.9999999Z"]
+    got = _read(cells, None, len(cells))
+    assert got[: len(want)] == want
+    if not bulk:  # the ISO fraction's digits are cut likewise
+        assert got[-1] == int(Decimal(1716213600) * 1_000_000) + 999_999
+
+
+def test_epoch_seconds_in_bulk_are_cut_as_one_cell_is() -> None:
+    """The whole part and the fraction are integers: no float loses a microsecond."""
     cell = "64059207044.5111364"
-    assert _read([cell, "1716206400"], None, 2)[0] == 64_059_207_044_511_139
+    assert _read([cell, "1716206400"], None, 2)[0] == 64_059_207_044_511_136
 
 
 @pytest.mark.parametrize("cell", ["1716206400.", "1716206400.1234567891", "0" * 31 + "1"])
