@@ -1355,6 +1355,34 @@ def test_sqlite_path_under_a_file_or_ending_in_a_separator_is_named_and_creates_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.sh"]
 
 
+@pytest.mark.parametrize(
+    ("dsn", "said"),
+    [
+        ("host=/tmp port=notaport dbname=x", "port must be a whole number from 1 to 65535"),
+        ("postgresql://u:secret@localhost:notaport/db", "(got 'notaport')"),
+        ("host=a,b port=5432,70000", "(got '70000')"),
+        ("dbnme=alerts", "connection option 'dbnme' is not one libpq knows"),
+        ("host=x password=my secret", "libpq's message is not shown"),
+        ("postgresql://u:p%zz@h/db", "libpq's message is not shown"),
+    ],
+)
+def test_a_dsn_libpq_cannot_read_is_invalid_input_never_quoted(dsn: str, said: str) -> None:
+    """A DSN no retry mends is ``InvalidInput`` before any connection, its text never shown.
+
+    ``port=notaport`` was ``StoreUnavailable`` (libpq refuses it only when connecting), which
+    the reference service takes for a server not up yet and answers 503 for ever; libpq's
+    parse errors quote the DSN, a password's pieces included.
+    """
+    pytest.importorskip("psycopg", reason="the postgres extra")
+    from geotarget.ledger import PostgresLedger
+
+    with pytest.raises(InvalidInput) as err:
+        PostgresLedger(dsn, connect_timeout=1)
+    assert said in str(err.value)
+    for secret in ("secret", "p%zz"):
+        assert secret not in str(err.value)
+
+
 def test_sqlite_non_database_file_is_store_corrupt(tmp_path: Path) -> None:
     """A file that is not a database raises StoreCorrupt, and the file is left as it was."""
     from geotarget.errors import StoreCorrupt

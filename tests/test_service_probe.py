@@ -79,7 +79,11 @@ _MISTAKES = {
     "store a directory": ({"GEOTARGET_STORE": "{tmp}"}, "not a directory"),
     "store not a database": ({"GEOTARGET_STORE": "{tmp}/bad.toml"}, "not a SQLite database"),
     "store a sqlite URL": ({"GEOTARGET_STORE": "sqlite:///{tmp}/d.db"}, "sqlite:// URL"),
-    "store a DSN libpq cannot parse": ({"GEOTARGET_STORE": "dbnme=alerts"}, '"dbnme"'),
+    "store a DSN libpq cannot parse": ({"GEOTARGET_STORE": "dbnme=alerts"}, "'dbnme'"),
+    "store a DSN whose port is no number": (
+        {"GEOTARGET_STORE": "postgresql://localhost:notaport/db"},
+        "port must be a whole number",
+    ),
     "store with a line end": ({"GEOTARGET_STORE": "{tmp}/d.db\n"}, "must not start or end"),
     "a misspelt variable": (
         {"GEOTARGET_STORAGE": "{tmp}/d.db"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import socket
 import threading
 import time
@@ -133,6 +134,36 @@ def _copy_text(values: list[str]) -> str:
     return data
 
 
+def _check_dsn(dsn: str) -> None:
+    """Refuse a DSN libpq cannot read, before connecting (never quoting it: it may hold a password).
+
+    Its syntax, and its ports: libpq refuses ``port=notaport`` only when it connects, as a
+    connection failure, which a service takes for a server not up yet and retries for ever.
+    """
+    from psycopg import conninfo
+
+    try:
+        info = conninfo.conninfo_to_dict(dsn)
+    except Exception as err:  # psycopg.ProgrammingError: libpq's parser, which quotes the DSN
+        # An option's name is shown (it is no secret); any other piece of the DSN is not.
+        named = re.match(r'invalid (connection option|URI query parameter):? "(\w+)"', str(err))
+        why = (
+            f"{named[1]} {named[2]!r} is not one libpq knows"
+            if named
+            else "libpq's message is not shown, as it quotes the DSN, which may hold a password"
+        )
+        raise InvalidInput(
+            "dsn is not a connection string libpq can read (key=value pairs such as "
+            f"'host=db dbname=geotarget', or a postgresql:// URI): {why}"
+        ) from None
+    for port in str(info.get("port") or "").split(","):
+        if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            raise InvalidInput(
+                f"dsn: its port must be a whole number from 1 to 65535, or several separated "
+                f"by ',' for several hosts (got {shown(port)}); libpq cannot connect to it"
+            )
+
+
 class PostgresLedger(SqlStore):
     """A delivery store in PostgreSQL, shared by every instance of a service.
 
@@ -168,6 +199,10 @@ class PostgresLedger(SqlStore):
     ------
     MissingExtra
         psycopg 3 is not installed: ``pip install -e '.[postgres]'`` from a checkout.
+    InvalidInput
+        A ``dsn`` libpq cannot read (its syntax, or a port that is not a number from 1 to
+        65535), or a timeout out of range: a mistake no retry mends, never the DSN's text
+        (it may hold a password).
     StoreUnavailable
         The server cannot be reached, or refused the DSN's role, password or database
         (also raised by any later operation while it is down;
@@ -203,6 +238,7 @@ class PostgresLedger(SqlStore):
                 )
         super().__init__()
         self._pg = _psycopg()
+        _check_dsn(dsn)
         self.dsn = dsn
         self._lock_timeout = float(lock_timeout)
         self._connect_timeout = float(connect_timeout)
