@@ -1383,6 +1383,37 @@ def test_a_dsn_libpq_cannot_read_is_invalid_input_never_quoted(dsn: str, said: s
         assert secret not in str(err.value)
 
 
+def test_sqlite_store_whose_file_is_removed_or_replaced_refuses_every_call(tmp_path: Path) -> None:
+    """Files removed under an open handle (a clean-up job): StoreUnavailable, nothing applied.
+
+    The handle went on answering, its claims written to the unlinked file: another handle, or
+    the same service after a restart, saw an empty store and told every device again.
+    """
+    from geotarget.errors import StoreUnavailable
+
+    path = tmp_path / "d.db"
+    first = SQLiteLedger(path)
+    assert len(first.claim("inc", ["a"], version="v", at=T0)) == 1
+    for f in tmp_path.iterdir():
+        f.unlink()
+    for call in (
+        lambda: first.claim("inc", ["b"], version="v", at=T0),
+        lambda: first.recipients("inc"),
+        lambda: first.confirm(["inc v a"], at=T0),
+    ):
+        with pytest.raises(StoreUnavailable, match="was removed or replaced while it was open"):
+            call()
+    assert not path.exists()  # (nothing was made again under its name)
+    # Replaced: a new store at the same path, made by another handle.
+    second = SQLiteLedger(path)
+    assert len(second.claim("inc", ["z"], version="v", at=T0)) == 1
+    with pytest.raises(StoreUnavailable, match="removed or replaced"):
+        first.claim("inc", ["c"], version="v", at=T0)
+    assert second.recipients("inc").tolist() == ["z"]
+    first.close()
+    second.close()
+
+
 def test_sqlite_non_database_file_is_store_corrupt(tmp_path: Path) -> None:
     """A file that is not a database raises StoreCorrupt, and the file is left as it was."""
     from geotarget.errors import StoreCorrupt

@@ -300,6 +300,15 @@ class _Checkpointer:
         self._pool = self._db = None
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``; None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class SQLiteLedger(SqlStore):
     """A durable delivery store in one SQLite file, shared by the processes of one machine.
 
@@ -457,6 +466,9 @@ class SQLiteLedger(SqlStore):
         self._wal: _Checkpointer | None = None
         self._busy_timeout = float(busy_timeout)
         self._inherited = False
+        #: The file opened, as (device, inode) of its absolute path, once the store is set up.
+        self._identity: tuple[int, int] | None = None
+        self._absolute = self.path.absolute()
         try:
             self._db = self._connect()
         except sqlite3.Error as err:
@@ -505,6 +517,7 @@ class SQLiteLedger(SqlStore):
                 f"SQLite {sqlite3.sqlite_version} was built without JSON1 (json_each): the store "
                 "needs it"
             ) from err
+        self._identity = _identity(self._absolute)
         self._wal = _Checkpointer(self.path)
 
     def _connect(self) -> sqlite3.Connection:
@@ -551,6 +564,15 @@ class SQLiteLedger(SqlStore):
             raise StoreUnavailable(
                 f"SQLite store {str(self.path)!r}: {what} failed: the store is closed (close() "
                 "was called on this handle; open a new SQLiteLedger); nothing was applied"
+            )
+        if self._identity is not None and _identity(self._absolute) != self._identity:
+            # Removed (a clean-up job) or replaced by another file: what this handle would
+            # write goes to a file no other handle, and no restart, would ever see.
+            raise StoreUnavailable(
+                f"SQLite store {str(self.path)!r}: {what} failed: the file this handle opened "
+                "was removed or replaced while it was open, so nothing written now would be "
+                "seen by another handle or after a restart; nothing was applied: restore the "
+                "file, or open a new SQLiteLedger (a new file has no incidents and no claims)"
             )
         if self._inherited:
             own = self._connect()
