@@ -463,6 +463,11 @@ def _footer_agrees(meta: PartitionMeta, md: Any) -> bool:
 
     Parquet writers keep NaN out of min/max, so a column's statistics cover the rows with a
     fix. A column chunk without statistics cannot be checked: the metadata is not trusted.
+    Nor is metadata counting fewer rows without a fix than ``lon``, ``lat`` or ``accuracy_m``
+    has nulls (a rewrite that took fixes away, or left a fix without its radius): a pruned
+    file's devices would be counted ``OUTSIDE_AREA`` rather than ``NO_FIX``, and a kind that
+    tells devices without a fix would skip them. (A NaN written instead of a null is not in
+    the statistics: only reading the column would tell.)
     """
     if md.num_rows != meta.rows:
         return False
@@ -479,13 +484,21 @@ def _footer_agrees(meta: PartitionMeta, md: Any) -> bool:
         j = columns.get(key)
         if j is None:
             continue  # lon and lat are refused when read; no accuracy column: exact fixes
+        nulls = 0
         for g in range(md.num_row_groups):
             chunk = md.row_group(g).column(j)
             stats = chunk.statistics
-            if chunk.num_values and (stats is None or chunk.physical_type not in _FLOATS):
+            if chunk.num_values and (
+                stats is None or chunk.physical_type not in _FLOATS or not stats.has_null_count
+            ):
                 return False  # cannot be checked (text compares as text)
-            if stats is None or not stats.has_min_max:
-                continue  # empty, or every value NaN or null: no fix in this row group
+            if stats is None:
+                continue  # an empty row group
+            nulls += stats.null_count
+            if not stats.has_min_max:
+                continue  # every value NaN or null: no fix in this row group
             if float(stats.min) < low or float(stats.max) > high:
                 return False
+        if nulls > meta.no_fix:  # each null is a row without a fix (or refused when read)
+            return False
     return True
