@@ -176,8 +176,12 @@ def read_table(path: Path, name: str | None = None) -> Any:
         footer = pq.read_metadata(path)
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise _unreadable(err, name or path.name) from None
+    try:
+        size = path.stat().st_size
+    except OSError as err:  # removed, or refused, since the footer was read
+        raise _unreadable(err, name or path.name) from None
     # Before any array is allocated by the footer's row counts.
-    check_parquet_footer(footer, path.stat().st_size, name or path.name)
+    check_parquet_footer(footer, size, name or path.name)
     try:
         # Only the columns positions are made of: an unknown one costs no memory.
         keys = [column_key(n) for n in schema.names]

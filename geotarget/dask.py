@@ -311,8 +311,32 @@ def _of(st: os.stat_result) -> _Stamp:
     return int(st.st_size), int(st.st_mtime_ns), int(st.st_ino), int(st.st_ctime_ns)
 
 
+def _stat(path: Path) -> os.stat_result:
+    """``os.stat``, an error other than FileNotFoundError an InvalidInput naming the path.
+
+    FileNotFoundError (a file or directory gone) the callers handle: the dataset is listed
+    again. A permission refused (a partition another service wrote with a restrictive umask, a
+    worker running as another user), a loop of symbolic links or an I/O error of a network
+    file system: its devices cannot be read, and the caller is told which file, not handed
+    an OSError that reads like a lost worker.
+    """
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise _cannot_stat(path, err) from None
+
+
+def _cannot_stat(path: Path, err: OSError) -> InvalidInput:
+    return InvalidInput(
+        f"{_file_name(path)}: the file system refused it ({err.strerror or type(err).__name__}): "
+        "its devices cannot be read"
+    )
+
+
 def _stamp(path: Path) -> _Stamp:
-    return _of(os.stat(path))
+    return _of(_stat(path))
 
 
 _Stamps = dict[Path, _Stamp]
@@ -338,27 +362,38 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
     todo = [root]
     while todo:
         directory = todo.pop()
-        st = os.stat(directory)
+        st = _stat(directory)
         if (st.st_dev, st.st_ino) in listed:
             continue
         listed.add((st.st_dev, st.st_ino))
         stamp = _of(st)
         subdirs = []
-        with os.scandir(directory) as entries:
+        try:
+            entries = os.scandir(directory)
+        except OSError as err:  # FileNotFoundError: removed meanwhile, listed again
+            if isinstance(err, FileNotFoundError):
+                raise
+            raise _cannot_stat(directory, err) from None
+        with entries:
             for entry in entries:
                 if entry.name.startswith((".", "_")):
                     continue
-                if entry.is_dir():
-                    subdirs.append(Path(entry.path))
-                elif entry.name.endswith(".parquet") and entry.is_file():
-                    files.append(Path(entry.path))
-                elif entry.is_symlink() and not os.path.exists(entry.path):
-                    # A partition whose store is gone: never skipped.
-                    path = Path(entry.path)
-                    raise InvalidInput(
-                        f"{_file_name(path)}: a symbolic link to a missing file or directory "
-                        f"({os.readlink(path)}): its devices cannot be read"
-                    )
+                try:
+                    if entry.is_dir():
+                        subdirs.append(Path(entry.path))
+                    elif entry.name.endswith(".parquet") and entry.is_file():
+                        files.append(Path(entry.path))
+                    elif entry.is_symlink() and not os.path.exists(entry.path):
+                        # A partition whose store is gone: never skipped.
+                        path = Path(entry.path)
+                        raise InvalidInput(
+                            f"{_file_name(path)}: a symbolic link to a missing file or "
+                            f"directory ({os.readlink(path)}): its devices cannot be read"
+                        )
+                except OSError as err:  # a loop of links, a permission refused
+                    if isinstance(err, FileNotFoundError):
+                        raise
+                    raise _cannot_stat(Path(entry.path), err) from None
         (inner if subdirs or directory == root else leaves)[directory] = stamp
         todo.extend(subdirs)
     files.sort()
@@ -573,11 +608,10 @@ class PartitionedPositions:
         A changed file has its footer read again; a vanished one lists the dataset again.
         """
         changed = False
-        stat = os.stat
         try:
             for i in indices:
                 part = self._parts[i]
-                stamp = _of(stat(part.path))
+                stamp = _stamp(part.path)
                 if stamp != part.stamp:
                     self._parts[i] = Partition(
                         path=part.path,
@@ -737,7 +771,7 @@ def _load(path: str, stamp: _Stamp) -> _Resident | _Refused:
     name = _file_name(p)
     try:
         try:
-            st = os.stat(p)
+            st = _stat(p)
         except FileNotFoundError:
             gone = (
                 f"{name}: not found by the worker that reads it (removed before it was read, "
@@ -756,7 +790,7 @@ def _load(path: str, stamp: _Stamp) -> _Resident | _Refused:
         # partly from each version. The same stamp after the read, every field of it (the
         # worker's own view of its file, inode and change time included), rules that out.
         try:
-            after = os.stat(p)
+            after = _stat(p)
         except FileNotFoundError:
             after = None
         if after is None or _of(after) != _of(st):

@@ -100,3 +100,48 @@ def test_a_rewrite_that_took_fixes_away_under_old_metadata_is_read(
     want = _targeter(location_rules=rules).target(alert, PositionIndex(everyone), T0)
     assert_same_result(got, want)
     assert {"f0", "f1"} <= set(got.recipients.tolist())
+
+
+def test_a_file_the_file_system_refuses_is_named_not_an_os_error(
+    client: Any, tmp_path: Path
+) -> None:
+    """A partition file that ``stat`` refuses is an InvalidInput naming it, wherever met.
+
+    Here a loop of symbolic links; a permission refused or a network file system's I/O error
+    take the same path.
+
+    It was a bare ``OSError`` (``[Errno 40] Too many levels of symbolic links``) from listing
+    the dataset, from stat-ing the files an alert reads, and from the worker's read, where
+    an ``OSError`` is what the cluster raises when it loses work.
+    """
+    from geotarget.dask import _load, _Refused
+    from geotarget.errors import InvalidInput
+
+    positions = Positions(
+        ["a", "b", "c"], [18.0, 18.06, 18.2], [59.5] * 3, accuracy_m=[1.0] * 3, observed_at=T0
+    )
+    root = tmp_path / "ds"
+    write_partitioned(positions, root, cell_deg=0.05)
+    dataset = PartitionedPositions(root, recheck_s=None)
+    targeter = _targeter()
+    dk = DaskTargeter(targeter, dataset, client)
+    alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e1")
+    assert dk.target(alert, T0).recipients.tolist() == ["a"]
+
+    (near,) = [
+        p.path for p in dataset.partitions if p.meta and p.meta.bounds and p.meta.bounds[0] == 18.0
+    ]
+    near.unlink()
+    near.symlink_to(near.name)  # a link to itself
+    refused = r"cell=\d+/part-0\.parquet: the file system refused it \(Too many levels"
+    alert = make_alert("explosion", Circle(18.0, 59.5, 1000.0), ident="e2")
+    with pytest.raises(InvalidInput, match=refused):
+        dk.target(alert, T0)
+    assert targeter.ledger.incident("polisen@example.se/e2") is None  # not admitted
+    with pytest.raises(InvalidInput, match=refused):
+        PartitionedPositions(root)
+    # A worker meets it (removed and linked after the client listed it): refused, named.
+    got = _load(str(near), (0, 0, 0, 0))
+    assert isinstance(got, _Refused)
+    with pytest.raises(InvalidInput, match=refused):
+        raise got.error()
