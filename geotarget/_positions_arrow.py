@@ -334,9 +334,17 @@ def write_partitioned(
     size = _cell_deg(cell_deg)
     out = Path(root)
     try:
+        if out.is_symlink():  # a link to the data's directory: the dataset goes there
+            out = Path(os.path.realpath(out))  # (renamed onto the link, it failed ENOTDIR)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             what = "has files" if out.is_dir() else "is a file"
             raise InvalidInput(f"root must be a new or empty directory (got {out}, which {what})")
+        if out.is_dir() and os.path.ismount(out):
+            raise InvalidInput(
+                f"root must be a new or empty directory that is not a mount point (got {out}): "
+                "the dataset is written beside root and renamed onto it, which a file "
+                "system's top directory refuses; give a new directory under it"
+            )
         if any(p.exists() and not p.is_dir() for p in out.parents):
             raise InvalidInput(f"root must be a new or empty directory (got {out}: under a file)")
         out.parent.mkdir(parents=True, exist_ok=True)

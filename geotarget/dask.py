@@ -184,7 +184,9 @@ def write_partitioned(
     positions : Positions
         The snapshot to write.
     root : path-like
-        A new or empty directory.
+        A new or empty directory, or a symbolic link to one (the dataset is written into the
+        directory it names); not a mount point (the rename onto it is refused: give a
+        directory under it).
     cell_deg : float, default 0.1
         The cell size in degrees (``1e-7 <= cell_deg <= 90``: a cell's column and row each
         fit 32 bits of its key): 0.1° is about 11 km × 5.5 km in Stockholm.
@@ -197,8 +199,9 @@ def write_partitioned(
     Raises
     ------
     InvalidInput
-        If ``root`` holds files, is a file or cannot be created, or ``cell_deg`` is out of
-        range or so small that more than 100,000 cells hold devices (a file per cell).
+        If ``root`` holds files, is a file or a mount point or cannot be created, or
+        ``cell_deg`` is out of range or so small that more than 100,000 cells hold devices (a
+        file per cell).
     StoreError
         If writing fails (:class:`~geotarget.errors.StoreFull` for a full disk); nothing is
         left behind.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -414,3 +415,37 @@ def test_a_failed_write_leaves_no_dataset(tmp_path: Path, monkeypatch: pytest.Mo
             write_partitioned(positions, root)
     write_partitioned(positions, tmp_path / "ds")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "file"]
+
+
+def test_a_symbolic_link_to_an_empty_directory_is_written_through(tmp_path: Path) -> None:
+    """``root`` a link to the data's empty directory (``/data/positions -> /srv/vol1/…``).
+
+    The dataset used to be renamed onto the link itself, which failed with a StoreError
+    saying ``Not a directory``: now it is written into the directory the link names, and read
+    through the link.
+    """
+    (tmp_path / "volume").mkdir()
+    (tmp_path / "positions").symlink_to("volume")
+    p = Positions(["a", "b"], [18.0, 18.5], [59.0, 59.5], accuracy_m=[1.0, 2.0], observed_at=T0)
+    ds = write_partitioned(p, tmp_path / "positions", cell_deg=0.25)
+    assert (tmp_path / "positions").is_symlink()
+    assert sorted(q.parent.name for q in (tmp_path / "volume").glob("*/*.parquet")) == sorted(
+        q.path.parent.name for q in ds.partitions
+    )
+    assert len(ds.partitions) == 2
+    got = sorted(i for q in ds.partitions for i in read_parquet(q.path).ids.tolist())
+    assert got == ["a", "b"]
+
+
+def test_an_empty_mount_point_is_refused_before_writing(small_tmpfs: Any) -> None:
+    """An empty file system's top directory cannot take the rename onto it: refused, saying so.
+
+    It was a StoreError ``Device or resource busy`` after every file had been written.
+    """
+    place = small_tmpfs("1m")
+    p = Positions(["a"], [18.0], [59.0], accuracy_m=[1.0], observed_at=T0)
+    with pytest.raises(InvalidInput, match=r"not a mount point .* give a new directory under it"):
+        write_partitioned(p, place)
+    assert list(place.iterdir()) == []
+    assert [q.name for q in place.parent.iterdir()] == [place.name]  # nothing left beside it
+    write_partitioned(p, place / "positions")
