@@ -144,7 +144,9 @@ def read_parquet(
     Raises
     ------
     InvalidInput
-        For an unreadable file or a missing column, naming the file.
+        For an unreadable file or a missing column, naming the file; for a file under a
+        Hive-style directory naming a known column it lacks (``tester=true/``: a writer given
+        the column as a partition column moved it out of the file), naming the key.
     InvalidPositions
         For a bad value, naming the file, the row (from 1) and the column.
 
@@ -161,7 +163,10 @@ def read_parquet(
     ...
     geotarget.errors.InvalidPositions: p.parquet: row 2, column lat: ...
     """
-    return _read_parquet(file_path("path", path), observed_at=observed_at, accuracy_m=accuracy_m)
+    p = file_path("path", path)
+    if p.is_file():  # (anything else is refused naming the file when it is read)
+        _no_hidden_column(p)
+    return _read_parquet(p, observed_at=observed_at, accuracy_m=accuracy_m)
 
 
 def write_partitioned(
@@ -403,7 +408,7 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
     return files, inner, leaves
 
 
-def _no_hidden_column(root: Path, path: Path) -> None:
+def _no_hidden_column(path: Path) -> None:
     """Refuse a file whose Hive-style directory names a known column the file lacks.
 
     ``pandas.to_parquet(partition_cols=["tester"])``, ``pyarrow.dataset.write_dataset`` and
@@ -411,10 +416,11 @@ def _no_hidden_column(root: Path, path: Path) -> None:
     into directory names (``tester=true/``). This library reads a file's own columns only, so
     such a file would be read without the column: every device a non-tester (a TEST alert
     silently reaching nobody), or a required column reported missing without the reason.
-    The directories between ``root`` (its own name included) and the file are checked.
+    Every directory above the file is checked, those above ``root`` too: a branch of such a
+    dataset opened alone (``tester=true/region=01``, or one file in it) lost the column as
+    well.
     """
-    top = root if root.is_dir() else root.parent
-    names = [top.name, *path.parent.relative_to(top).parts]
+    names = path.absolute().parent.parts[1:]  # (root is absolute, and so are its files)
     keys: dict[str, str] = {}
     for part in names:
         if "=" in part:
@@ -570,7 +576,7 @@ class PartitionedPositions:
 
     def _described(self, path: Path) -> PartitionMeta | None:
         """A file's ``geotarget`` metadata, once its directories are known not to hide a column."""
-        _no_hidden_column(self.root, path)
+        _no_hidden_column(path)
         return partition_meta(path, _file_name(path))
 
     def current(self) -> tuple[Partition, ...]:

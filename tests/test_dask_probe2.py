@@ -145,3 +145,51 @@ def test_a_file_the_file_system_refuses_is_named_not_an_os_error(
     assert isinstance(got, _Refused)
     with pytest.raises(InvalidInput, match=refused):
         raise got.error()
+
+
+def test_a_branch_of_a_hive_dataset_that_lost_its_tester_column_is_refused(
+    tmp_path: Path,
+) -> None:
+    """``write_dataset(partitioning=["tester", "region"])`` opened at ``tester=true/region=…``.
+
+    A directory above the dataset's own named ``tester=``, so the files had lost the column:
+    every device was read as a non-tester and a TEST alert reached nobody without a word. The
+    whole dataset and its ``tester=true`` branch were refused; the branch one level deeper,
+    and one file in it (also through ``read_parquet``), were not.
+    """
+    import pyarrow.dataset as pads
+
+    from geotarget.dask import read_parquet
+    from geotarget.errors import InvalidInput
+
+    n = 8
+    table = pa.table(
+        {
+            "id": [f"d{i}" for i in range(n)],
+            "lon": [18.0 + i * 1e-4 for i in range(n)],
+            "lat": [59.5] * n,
+            "accuracy_m": [1.0] * n,
+            "observed_at": pa.array([T0] * n, pa.timestamp("us", tz="UTC")),
+            "tester": [i % 2 == 0 for i in range(n)],
+            "region": ["0102"] * (n // 2) + ["0201"] * (n - n // 2),
+        }
+    )
+    root = tmp_path / "ds"
+    pads.write_dataset(
+        table, root, format="parquet", partitioning=["tester", "region"],
+        partitioning_flavor="hive",
+    )  # fmt: skip
+    branch = root / "tester=true" / "region=0102"
+    (file,) = branch.glob("*.parquet")
+    lost = r"region=0102/part-0\.parquet: lacks column\(s\) tester, .*\(tester=\)"
+    for opened in (root, root / "tester=true", branch, file):
+        with pytest.raises(InvalidInput, match=lost):
+            PartitionedPositions(opened)
+    with pytest.raises(InvalidInput, match=lost):
+        read_parquet(file)
+    # Files that hold the column there are read by their values, as before.
+    kept = tmp_path / "kept" / "tester=true" / "region=0102"
+    kept.mkdir(parents=True)
+    pq.write_table(table.drop_columns(["region"]), kept / "data.parquet")
+    assert len(PartitionedPositions(kept)) == 1
+    assert read_parquet(kept / "data.parquet").tester.tolist() == table["tester"].to_pylist()
