@@ -449,3 +449,37 @@ def test_an_empty_mount_point_is_refused_before_writing(small_tmpfs: Any) -> Non
     assert list(place.iterdir()) == []
     assert [q.name for q in place.parent.iterdir()] == [place.name]  # nothing left beside it
     write_partitioned(p, place / "positions")
+
+
+@pytest.mark.parametrize("column", ["observed_at", "tester", "lon"])
+@pytest.mark.parametrize(
+    "values",
+    [
+        pa.array([0, 2**62], pa.date64()),
+        pa.array([0, -(2**31)], pa.date32()),
+        pa.array([0, 2**62], pa.duration("s")),
+    ],
+    ids=["date64", "date32", "duration"],
+)
+def test_a_date_python_cannot_hold_is_named_with_its_row(column: str, values: object) -> None:
+    """A date or duration that Arrow holds and Python cannot is named with its row.
+
+    Converting one raised a bare OverflowError from inside pyarrow (on a worker, a failed task
+    logged there).
+    """
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "lon": [18.0, 18.1],
+            "lat": [59.3, 59.4],
+            "accuracy_m": [5.0, 5.0],
+            "observed_at": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
+            "tester": [False, True],
+        }
+    )
+    table = table.set_column(table.column_names.index(column), column, values)
+    with pytest.raises(InvalidPositions) as info:
+        positions_from_arrow(table, source="f.parquet")
+    message = str(info.value)
+    assert message.startswith(f"f.parquet: row 2, column {column}: holds a "), message
+    assert "beyond what Python's datetime module can hold" in message
