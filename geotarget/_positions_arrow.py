@@ -159,7 +159,38 @@ def _column(key: str, col: Any, where: Where, marks: Marks | None = None) -> Any
         and col.num_chunks == 1
     ):
         return col.chunk(0).to_numpy(zero_copy_only=True)
-    return _parquet_column(key, col.combine_chunks(), where, None, marks)
+    combined = col.combine_chunks()
+    try:
+        return _parquet_column(key, combined, where, None, marks)
+    except OverflowError:  # a date or duration Python cannot hold, met converting a value
+        raise _unrepresentable(key, combined, where) from None
+
+
+def _unrepresentable(key: str, values: Any, where: Where) -> InvalidPositions:
+    """The error for a value Arrow holds and Python cannot (``date64`` of year 10**8)."""
+    row = 0
+    for i in range(len(values)):
+        try:
+            values[i].as_py()
+        except OverflowError:
+            row = i
+            break
+    # Not quoted: its text is what could not be made (and no value of such a type is needed).
+    return InvalidPositions(
+        f"{where(row)}, column {key}: holds a {values.type} value beyond what Python's "
+        f"datetime module can hold (dates of the years 1 to 9999); {_WANTED[key]}"
+    )
+
+
+_WANTED = {  # what a column holds, for a column of a type that is none of it
+    "id": "ids are text or integers",
+    "lon": "degrees are numbers",
+    "lat": "degrees are numbers",
+    "accuracy_m": "metres are numbers",
+    "observed_at": "write each fix's time as a timestamp with a time zone "
+    "(pyarrow.timestamp('us', tz='UTC'))",
+    "tester": "testers are true or false",
+}
 
 
 def read_table(path: Path, name: str | None = None) -> Any:
@@ -176,8 +207,12 @@ def read_table(path: Path, name: str | None = None) -> Any:
         footer = pq.read_metadata(path)
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise _unreadable(err, name or path.name) from None
+    try:
+        size = path.stat().st_size
+    except OSError as err:  # removed, or refused, since the footer was read
+        raise _unreadable(err, name or path.name) from None
     # Before any array is allocated by the footer's row counts.
-    check_parquet_footer(footer, path.stat().st_size, name or path.name)
+    check_parquet_footer(footer, size, name or path.name)
     try:
         # Only the columns positions are made of: an unknown one costs no memory.
         keys = [column_key(n) for n in schema.names]
@@ -330,9 +365,17 @@ def write_partitioned(
     size = _cell_deg(cell_deg)
     out = Path(root)
     try:
+        if out.is_symlink():  # a link to the data's directory: the dataset goes there
+            out = Path(os.path.realpath(out))  # (renamed onto the link, it failed ENOTDIR)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             what = "has files" if out.is_dir() else "is a file"
             raise InvalidInput(f"root must be a new or empty directory (got {out}, which {what})")
+        if out.is_dir() and os.path.ismount(out):
+            raise InvalidInput(
+                f"root must be a new or empty directory that is not a mount point (got {out}): "
+                "the dataset is written beside root and renamed onto it, which a file "
+                "system's top directory refuses; give a new directory under it"
+            )
         if any(p.exists() and not p.is_dir() for p in out.parents):
             raise InvalidInput(f"root must be a new or empty directory (got {out}: under a file)")
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -463,6 +506,11 @@ def _footer_agrees(meta: PartitionMeta, md: Any) -> bool:
 
     Parquet writers keep NaN out of min/max, so a column's statistics cover the rows with a
     fix. A column chunk without statistics cannot be checked: the metadata is not trusted.
+    Nor is metadata counting fewer rows without a fix than ``lon``, ``lat`` or ``accuracy_m``
+    has nulls (a rewrite that took fixes away, or left a fix without its radius): a pruned
+    file's devices would be counted ``OUTSIDE_AREA`` rather than ``NO_FIX``, and a kind that
+    tells devices without a fix would skip them. (A NaN written instead of a null is not in
+    the statistics: only reading the column would tell.)
     """
     if md.num_rows != meta.rows:
         return False
@@ -479,13 +527,21 @@ def _footer_agrees(meta: PartitionMeta, md: Any) -> bool:
         j = columns.get(key)
         if j is None:
             continue  # lon and lat are refused when read; no accuracy column: exact fixes
+        nulls = 0
         for g in range(md.num_row_groups):
             chunk = md.row_group(g).column(j)
             stats = chunk.statistics
-            if chunk.num_values and (stats is None or chunk.physical_type not in _FLOATS):
+            if chunk.num_values and (
+                stats is None or chunk.physical_type not in _FLOATS or not stats.has_null_count
+            ):
                 return False  # cannot be checked (text compares as text)
-            if stats is None or not stats.has_min_max:
-                continue  # empty, or every value NaN or null: no fix in this row group
+            if stats is None:
+                continue  # an empty row group
+            nulls += stats.null_count
+            if not stats.has_min_max:
+                continue  # every value NaN or null: no fix in this row group
             if float(stats.min) < low or float(stats.max) > high:
                 return False
+        if nulls > meta.no_fix:  # each null is a row without a fix (or refused when read)
+            return False
     return True

@@ -144,7 +144,9 @@ def read_parquet(
     Raises
     ------
     InvalidInput
-        For an unreadable file or a missing column, naming the file.
+        For an unreadable file or a missing column, naming the file; for a file under a
+        Hive-style directory naming a known column it lacks (``tester=true/``: a writer given
+        the column as a partition column moved it out of the file), naming the key.
     InvalidPositions
         For a bad value, naming the file, the row (from 1) and the column.
 
@@ -161,7 +163,10 @@ def read_parquet(
     ...
     geotarget.errors.InvalidPositions: p.parquet: row 2, column lat: ...
     """
-    return _read_parquet(file_path("path", path), observed_at=observed_at, accuracy_m=accuracy_m)
+    p = file_path("path", path)
+    if p.is_file():  # (anything else is refused naming the file when it is read)
+        _no_hidden_column(p)
+    return _read_parquet(p, observed_at=observed_at, accuracy_m=accuracy_m)
 
 
 def write_partitioned(
@@ -184,7 +189,9 @@ def write_partitioned(
     positions : Positions
         The snapshot to write.
     root : path-like
-        A new or empty directory.
+        A new or empty directory, or a symbolic link to one (the dataset is written into the
+        directory it names); not a mount point (the rename onto it is refused: give a
+        directory under it).
     cell_deg : float, default 0.1
         The cell size in degrees (``1e-7 <= cell_deg <= 90``: a cell's column and row each
         fit 32 bits of its key): 0.1° is about 11 km × 5.5 km in Stockholm.
@@ -197,8 +204,9 @@ def write_partitioned(
     Raises
     ------
     InvalidInput
-        If ``root`` holds files, is a file or cannot be created, or ``cell_deg`` is out of
-        range or so small that more than 100,000 cells hold devices (a file per cell).
+        If ``root`` holds files, is a file or a mount point or cannot be created, or
+        ``cell_deg`` is out of range or so small that more than 100,000 cells hold devices (a
+        file per cell).
     StoreError
         If writing fails (:class:`~geotarget.errors.StoreFull` for a full disk); nothing is
         left behind.
@@ -311,8 +319,32 @@ def _of(st: os.stat_result) -> _Stamp:
     return int(st.st_size), int(st.st_mtime_ns), int(st.st_ino), int(st.st_ctime_ns)
 
 
+def _stat(path: Path) -> os.stat_result:
+    """``os.stat``, an error other than FileNotFoundError an InvalidInput naming the path.
+
+    FileNotFoundError (a file or directory gone) the callers handle: the dataset is listed
+    again. A permission refused (a partition another service wrote with a restrictive umask, a
+    worker running as another user), a loop of symbolic links or an I/O error of a network
+    file system: its devices cannot be read, and the caller is told which file, not handed
+    an OSError that reads like a lost worker.
+    """
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise _cannot_stat(path, err) from None
+
+
+def _cannot_stat(path: Path, err: OSError) -> InvalidInput:
+    return InvalidInput(
+        f"{_file_name(path)}: the file system refused it ({err.strerror or type(err).__name__}): "
+        "its devices cannot be read"
+    )
+
+
 def _stamp(path: Path) -> _Stamp:
-    return _of(os.stat(path))
+    return _of(_stat(path))
 
 
 _Stamps = dict[Path, _Stamp]
@@ -338,34 +370,45 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
     todo = [root]
     while todo:
         directory = todo.pop()
-        st = os.stat(directory)
+        st = _stat(directory)
         if (st.st_dev, st.st_ino) in listed:
             continue
         listed.add((st.st_dev, st.st_ino))
         stamp = _of(st)
         subdirs = []
-        with os.scandir(directory) as entries:
+        try:
+            entries = os.scandir(directory)
+        except OSError as err:  # FileNotFoundError: removed meanwhile, listed again
+            if isinstance(err, FileNotFoundError):
+                raise
+            raise _cannot_stat(directory, err) from None
+        with entries:
             for entry in entries:
                 if entry.name.startswith((".", "_")):
                     continue
-                if entry.is_dir():
-                    subdirs.append(Path(entry.path))
-                elif entry.name.endswith(".parquet") and entry.is_file():
-                    files.append(Path(entry.path))
-                elif entry.is_symlink() and not os.path.exists(entry.path):
-                    # A partition whose store is gone: never skipped.
-                    path = Path(entry.path)
-                    raise InvalidInput(
-                        f"{_file_name(path)}: a symbolic link to a missing file or directory "
-                        f"({os.readlink(path)}): its devices cannot be read"
-                    )
+                try:
+                    if entry.is_dir():
+                        subdirs.append(Path(entry.path))
+                    elif entry.name.endswith(".parquet") and entry.is_file():
+                        files.append(Path(entry.path))
+                    elif entry.is_symlink() and not os.path.exists(entry.path):
+                        # A partition whose store is gone: never skipped.
+                        path = Path(entry.path)
+                        raise InvalidInput(
+                            f"{_file_name(path)}: a symbolic link to a missing file or "
+                            f"directory ({os.readlink(path)}): its devices cannot be read"
+                        )
+                except OSError as err:  # a loop of links, a permission refused
+                    if isinstance(err, FileNotFoundError):
+                        raise
+                    raise _cannot_stat(Path(entry.path), err) from None
         (inner if subdirs or directory == root else leaves)[directory] = stamp
         todo.extend(subdirs)
     files.sort()
     return files, inner, leaves
 
 
-def _no_hidden_column(root: Path, path: Path) -> None:
+def _no_hidden_column(path: Path) -> None:
     """Refuse a file whose Hive-style directory names a known column the file lacks.
 
     ``pandas.to_parquet(partition_cols=["tester"])``, ``pyarrow.dataset.write_dataset`` and
@@ -373,10 +416,11 @@ def _no_hidden_column(root: Path, path: Path) -> None:
     into directory names (``tester=true/``). This library reads a file's own columns only, so
     such a file would be read without the column: every device a non-tester (a TEST alert
     silently reaching nobody), or a required column reported missing without the reason.
-    The directories between ``root`` (its own name included) and the file are checked.
+    Every directory above the file is checked, those above ``root`` too: a branch of such a
+    dataset opened alone (``tester=true/region=01``, or one file in it) lost the column as
+    well.
     """
-    top = root if root.is_dir() else root.parent
-    names = [top.name, *path.parent.relative_to(top).parts]
+    names = path.absolute().parent.parts[1:]  # (root is absolute, and so are its files)
     keys: dict[str, str] = {}
     for part in names:
         if "=" in part:
@@ -532,7 +576,7 @@ class PartitionedPositions:
 
     def _described(self, path: Path) -> PartitionMeta | None:
         """A file's ``geotarget`` metadata, once its directories are known not to hide a column."""
-        _no_hidden_column(self.root, path)
+        _no_hidden_column(path)
         return partition_meta(path, _file_name(path))
 
     def current(self) -> tuple[Partition, ...]:
@@ -573,11 +617,10 @@ class PartitionedPositions:
         A changed file has its footer read again; a vanished one lists the dataset again.
         """
         changed = False
-        stat = os.stat
         try:
             for i in indices:
                 part = self._parts[i]
-                stamp = _of(stat(part.path))
+                stamp = _stamp(part.path)
                 if stamp != part.stamp:
                     self._parts[i] = Partition(
                         path=part.path,
@@ -737,7 +780,7 @@ def _load(path: str, stamp: _Stamp) -> _Resident | _Refused:
     name = _file_name(p)
     try:
         try:
-            st = os.stat(p)
+            st = _stat(p)
         except FileNotFoundError:
             gone = (
                 f"{name}: not found by the worker that reads it (removed before it was read, "
@@ -756,7 +799,7 @@ def _load(path: str, stamp: _Stamp) -> _Resident | _Refused:
         # partly from each version. The same stamp after the read, every field of it (the
         # worker's own view of its file, inode and change time included), rules that out.
         try:
-            after = os.stat(p)
+            after = _stat(p)
         except FileNotFoundError:
             after = None
         if after is None or _of(after) != _of(st):

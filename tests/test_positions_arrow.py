@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -414,3 +415,71 @@ def test_a_failed_write_leaves_no_dataset(tmp_path: Path, monkeypatch: pytest.Mo
             write_partitioned(positions, root)
     write_partitioned(positions, tmp_path / "ds")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "file"]
+
+
+def test_a_symbolic_link_to_an_empty_directory_is_written_through(tmp_path: Path) -> None:
+    """``root`` a link to the data's empty directory (``/data/positions -> /srv/vol1/…``).
+
+    The dataset used to be renamed onto the link itself, which failed with a StoreError
+    saying ``Not a directory``: now it is written into the directory the link names, and read
+    through the link.
+    """
+    (tmp_path / "volume").mkdir()
+    (tmp_path / "positions").symlink_to("volume")
+    p = Positions(["a", "b"], [18.0, 18.5], [59.0, 59.5], accuracy_m=[1.0, 2.0], observed_at=T0)
+    ds = write_partitioned(p, tmp_path / "positions", cell_deg=0.25)
+    assert (tmp_path / "positions").is_symlink()
+    assert sorted(q.parent.name for q in (tmp_path / "volume").glob("*/*.parquet")) == sorted(
+        q.path.parent.name for q in ds.partitions
+    )
+    assert len(ds.partitions) == 2
+    got = sorted(i for q in ds.partitions for i in read_parquet(q.path).ids.tolist())
+    assert got == ["a", "b"]
+
+
+def test_an_empty_mount_point_is_refused_before_writing(small_tmpfs: Any) -> None:
+    """An empty file system's top directory cannot take the rename onto it: refused, saying so.
+
+    It was a StoreError ``Device or resource busy`` after every file had been written.
+    """
+    place = small_tmpfs("1m")
+    p = Positions(["a"], [18.0], [59.0], accuracy_m=[1.0], observed_at=T0)
+    with pytest.raises(InvalidInput, match=r"not a mount point .* give a new directory under it"):
+        write_partitioned(p, place)
+    assert list(place.iterdir()) == []
+    assert [q.name for q in place.parent.iterdir()] == [place.name]  # nothing left beside it
+    write_partitioned(p, place / "positions")
+
+
+@pytest.mark.parametrize("column", ["observed_at", "tester", "lon"])
+@pytest.mark.parametrize(
+    "values",
+    [
+        pa.array([0, 2**62], pa.date64()),
+        pa.array([0, -(2**31)], pa.date32()),
+        pa.array([0, 2**62], pa.duration("s")),
+    ],
+    ids=["date64", "date32", "duration"],
+)
+def test_a_date_python_cannot_hold_is_named_with_its_row(column: str, values: object) -> None:
+    """A date or duration that Arrow holds and Python cannot is named with its row.
+
+    Converting one raised a bare OverflowError from inside pyarrow (on a worker, a failed task
+    logged there).
+    """
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "lon": [18.0, 18.1],
+            "lat": [59.3, 59.4],
+            "accuracy_m": [5.0, 5.0],
+            "observed_at": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
+            "tester": [False, True],
+        }
+    )
+    table = table.set_column(table.column_names.index(column), column, values)
+    with pytest.raises(InvalidPositions) as info:
+        positions_from_arrow(table, source="f.parquet")
+    message = str(info.value)
+    assert message.startswith(f"f.parquet: row 2, column {column}: holds a "), message
+    assert "beyond what Python's datetime module can hold" in message
