@@ -52,6 +52,7 @@ from geotarget._position_files import (
     check_parquet_footer,
     column_key,
     lacking,
+    page_checksums,
     snapshot,
     twice,
 )
@@ -219,7 +220,9 @@ def read_table(path: Path, name: str | None = None) -> Any:
         if not set(REQUIRED) <= set(keys):  # refused by the caller, naming every column
             return schema.empty_table()
         return pq.read_table(
-            path, columns=[n for n, k in zip(schema.names, keys, strict=True) if k is not None]
+            path,
+            columns=[n for n, k in zip(schema.names, keys, strict=True) if k is not None],
+            **page_checksums(pq),  # a damaged page whose CRC the writer stored is refused
         )
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise _unreadable(err, name or path.name) from None
