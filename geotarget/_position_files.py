@@ -1785,6 +1785,47 @@ def _parquet_column(
     marks: Marks | None = None,
 ) -> Any:
     """One Arrow column as numpy by the module's rules (``marks``: the file's decimal mark)."""
+    try:
+        return _parquet_column_as_numpy(kind, col, where, zone, marks)
+    except OverflowError:  # a date or duration Python cannot hold, met converting a value
+        raise unrepresentable(kind, col, where) from None
+
+
+def unrepresentable(key: str, values: Any, where: Where) -> InvalidPositions:
+    """The error for a value Arrow holds and Python cannot (``date64`` of year 10**8)."""
+    row = 0
+    for i in range(len(values)):
+        try:
+            values[i].as_py()
+        except OverflowError:
+            row = i
+            break
+    # Not quoted: its text is what could not be made (and no value of such a type is needed).
+    return InvalidPositions(
+        f"{where(row)}, column {key}: holds a {values.type} value beyond what Python's "
+        f"datetime module can hold (dates of the years 1 to 9999); {_WANTED[key]}"
+    )
+
+
+_WANTED = {  # what a column holds, for a column of a type that is none of it
+    "id": "ids are text or integers",
+    "lon": "degrees are numbers",
+    "lat": "degrees are numbers",
+    "accuracy_m": "metres are numbers",
+    "observed_at": "write each fix's time as a timestamp with a time zone "
+    "(pyarrow.timestamp('us', tz='UTC'))",
+    "tester": "testers are true or false",
+}
+
+
+def _parquet_column_as_numpy(
+    kind: str,
+    col: Any,
+    where: Where,
+    zone: zoneinfo.ZoneInfo | None,
+    marks: Marks | None = None,
+) -> Any:
+    """:func:`_parquet_column`, but for values Python cannot hold."""
     import pyarrow as pa
     import pyarrow.compute as pc
 

@@ -160,38 +160,7 @@ def _column(key: str, col: Any, where: Where, marks: Marks | None = None) -> Any
         and col.num_chunks == 1
     ):
         return col.chunk(0).to_numpy(zero_copy_only=True)
-    combined = col.combine_chunks()
-    try:
-        return _parquet_column(key, combined, where, None, marks)
-    except OverflowError:  # a date or duration Python cannot hold, met converting a value
-        raise _unrepresentable(key, combined, where) from None
-
-
-def _unrepresentable(key: str, values: Any, where: Where) -> InvalidPositions:
-    """The error for a value Arrow holds and Python cannot (``date64`` of year 10**8)."""
-    row = 0
-    for i in range(len(values)):
-        try:
-            values[i].as_py()
-        except OverflowError:
-            row = i
-            break
-    # Not quoted: its text is what could not be made (and no value of such a type is needed).
-    return InvalidPositions(
-        f"{where(row)}, column {key}: holds a {values.type} value beyond what Python's "
-        f"datetime module can hold (dates of the years 1 to 9999); {_WANTED[key]}"
-    )
-
-
-_WANTED = {  # what a column holds, for a column of a type that is none of it
-    "id": "ids are text or integers",
-    "lon": "degrees are numbers",
-    "lat": "degrees are numbers",
-    "accuracy_m": "metres are numbers",
-    "observed_at": "write each fix's time as a timestamp with a time zone "
-    "(pyarrow.timestamp('us', tz='UTC'))",
-    "tester": "testers are true or false",
-}
+    return _parquet_column(key, col.combine_chunks(), where, None, marks)
 
 
 def read_table(path: Path, name: str | None = None) -> Any:

@@ -485,3 +485,34 @@ def test_text_after_a_closing_quote_is_named_at_its_field(tmp_path: Path) -> Non
     path.write_text('id,lon,lat\n"dev-1"2,18,59\n', encoding="utf-8")  # the first field
     with pytest.raises(InvalidInput, match=r"^q.csv: line 2, column id: text follows the clos"):
         read(path, observed_at=AT, accuracy_m=10.0)
+
+
+def test_a_parquet_date_python_cannot_hold_is_named_with_its_row(tmp_path: Path) -> None:
+    """``--positions`` of a Parquet file whose date64 ``observed_at`` is beyond the year 9999.
+
+    It raised a bare ``OverflowError`` from pyarrow's conversion (the Arrow reader of
+    ``geotarget.dask`` named it already).
+    """
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    from geotarget import _position_files
+    from geotarget.errors import InvalidPositions
+
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "lon": [18.07, 18.08],
+            "lat": [59.33, 59.34],
+            "accuracy_m": [5.0, 5.0],
+            "observed_at": pa.array([1_716_206_400_000, 2**62], pa.date64()),
+        }
+    )
+    path = tmp_path / "f.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(InvalidPositions) as err:
+        _position_files.read(path)
+    assert str(err.value).startswith(
+        "f.parquet: row 2, column observed_at: holds a date"
+    )  # (Parquet stores date64 as date32)
+    assert "beyond what Python" in str(err.value)
