@@ -377,7 +377,8 @@ def _mixed_blocks(alert: Alert, kinds: list[str | None]) -> str | None:
         for i, k in enumerate(kinds):
             first.setdefault(k, i)
         order = sorted(first.values())
-        order += [i for i in range(len(kinds)) if i not in set(order)]
+        shown_first = set(order)
+        order += [i for i in range(len(kinds)) if i not in shown_first]
         listed = some(order, lambda i: f"{where(i)}: {kinds[i] or 'no kind'}")
         return f"name different kinds ({listed})"
     if None not in kinds:
