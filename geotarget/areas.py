@@ -519,6 +519,23 @@ def _where(reason: str) -> str:
     return reason.lower()
 
 
+def _shared_edge(shell: Any, holes: list[Any], order: list[int]) -> str | None:
+    """Which rings share a stretch of boundary (an edge, not a point), if any: for a message.
+
+    ``holes`` in the polygon's order, ``order[k]`` the caller's index of ``holes[k]``. Only
+    looked for once the polygon is known invalid, and only near the rings GEOS named there:
+    the holes whose boxes meet the shell's boundary or another hole's.
+    """
+    rings = [shell.exterior, *(h.exterior for h in holes)]
+    names = ["the exterior", *(f"holes[{order[k]}]" for k in range(len(holes)))]
+    tree = shapely.STRtree(rings)
+    a, b = tree.query(rings, predicate="intersects")
+    for i, j in zip(a.tolist(), b.tolist(), strict=True):
+        if i < j and shapely.length(shapely.intersection(rings[i], rings[j])) > 0.0:
+            return f"{names[j]} shares an edge with {names[i]}"
+    return None
+
+
 @attrs.frozen(init=False)
 class Polygon(_PartBase):
     """A polygon whose edges are straight lines in lon/lat, with optional holes and margin.
@@ -615,7 +632,11 @@ class Polygon(_PartBase):
             shape = sg.Polygon(shell_xy, holes_xy)
             reason = shapely.is_valid_reason(shape)
             if reason != "Valid Geometry":
-                raise InvalidArea(f"polygon with its holes is invalid: {_where(reason)}")
+                shared = _shared_edge(shell_poly, [sg.Polygon(h) for h in holes_xy], order)
+                raise InvalidArea(
+                    f"polygon with its holes is invalid: {_where(reason)}"
+                    + (f" ({shared}; rings may touch only at single points)" if shared else "")
+                )
         shapely.prepare(shape)
         self.__attrs_init__(shell, hole_rings, margin_m=margin)
         object.__setattr__(self, "_shape", shape)

@@ -784,9 +784,11 @@ class Positions:
 
     def __repr__(self) -> str:
         # Positions are personal data: the repr shows counts, never ids or coordinates.
-        n = len(self)
-        fix = int(self.has_fix.sum())
-        return f"<Positions: {n:,} devices, {fix:,} with a fix, {int(self.tester.sum()):,} testers>"
+        n, fix, testers = len(self), int(self.has_fix.sum()), int(self.tester.sum())
+        return (
+            f"<Positions: {n:,} device{'' if n == 1 else 's'}, {fix:,} with a fix, "
+            f"{testers:,} tester{'' if testers == 1 else 's'}>"
+        )
 
     @property
     def has_fix(self) -> BoolArray:

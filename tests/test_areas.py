@@ -1633,3 +1633,38 @@ def test_subnormal_coordinates_get_geotargets_error_not_a_floating_point_warning
         Polygon.repair(ring)
     with pytest.raises(InvalidGeoJSON, match="self-intersect"):
         Area.from_geojson(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    ("holes", "said"),
+    [
+        (
+            [[(18.0, 59.02), (18.05, 59.02), (18.05, 59.05), (18.0, 59.05)]],
+            "holes[0] shares an edge with the exterior",
+        ),
+        (
+            [
+                [(18.05, 59.02), (18.08, 59.02), (18.08, 59.05), (18.05, 59.05)],
+                [(18.02, 59.02), (18.05, 59.02), (18.05, 59.05), (18.02, 59.05)],
+            ],
+            "shares an edge with holes[",
+        ),
+    ],
+)
+def test_a_hole_sharing_an_edge_is_refused_naming_the_rings(
+    holes: list[list[tuple[float, float]]], said: str
+) -> None:
+    """A hole that shares a stretch of boundary with the exterior or another hole.
+
+    The refusal said only "self-intersection at lon 18, lat 59.02"; it now names the two rings
+    and the rule (rings may touch at single points, as two holes meeting at a corner do).
+    """
+    shell = [(18.0, 59.0), (18.1, 59.0), (18.1, 59.1), (18.0, 59.1)]
+    with pytest.raises(InvalidArea) as err:
+        Polygon(shell, holes)
+    text = str(err.value)
+    assert text.startswith("polygon with its holes is invalid: self-intersection at lon")
+    assert said in text and "rings may touch only at single points" in text
+    # Two holes meeting at one corner are a valid polygon.
+    corner = [(18.05, 59.05), (18.08, 59.05), (18.08, 59.08), (18.05, 59.08)]
+    Polygon(shell, [[(18.02, 59.02), (18.05, 59.02), (18.05, 59.05), (18.02, 59.05)], corner])

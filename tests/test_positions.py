@@ -627,8 +627,10 @@ def test_repr_shows_counts_not_positions() -> None:
     """The repr is safe to log: counts only, never ids or coordinates."""
     p = Positions(["secret-id"], [18.123456], [59.654321], observed_at=NOW, tester=[True])
     text = repr(p)
-    assert text == "<Positions: 1 devices, 1 with a fix, 1 testers>"
+    assert text == "<Positions: 1 device, 1 with a fix, 1 tester>"
     assert "secret" not in text and "18.12" not in text
+    two = Positions([1, 2], [18.0, np.nan], [59.0, np.nan], observed_at=NOW)
+    assert repr(two) == "<Positions: 2 devices, 1 with a fix, 0 testers>"
 
 
 def test_stale_rule_validates() -> None:
