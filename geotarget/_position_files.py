@@ -1788,10 +1788,10 @@ def _parquet_column(
     try:
         return _parquet_column_as_numpy(kind, col, where, zone, marks)
     except OverflowError:  # a date or duration Python cannot hold, met converting a value
-        raise unrepresentable(kind, col, where) from None
+        raise _unrepresentable(kind, col, where) from None
 
 
-def unrepresentable(key: str, values: Any, where: Where) -> InvalidPositions:
+def _unrepresentable(key: str, values: Any, where: Where) -> InvalidPositions:
     """The error for a value Arrow holds and Python cannot (``date64`` of year 10**8)."""
     row = 0
     for i in range(len(values)):
