@@ -436,6 +436,16 @@ def evaluate(
         else _CODE[Outcome.AMBIGUOUS_EXCLUDED],
     )
     located: IntArray | slice = fresh
+    if not rules.include_ambiguous:
+        # A fix whose disk crosses the boundary of a fail-closed kind's area is not told
+        # whatever its region: AMBIGUOUS_EXCLUDED is its reason. Its point may lie outside the
+        # area, so OUTSIDE_ROLLOUT or BEYOND_BORDER ("in the alert area but ...", told once the
+        # region is enabled) would be untrue; and it needs no region lookup.
+        vague = code == _CODE[Outcome.AMBIGUOUS_EXCLUDED]
+        if vague.any():
+            candidates = np.arange(rows.size)[fresh]
+            outcomes[candidates[vague]] = _CODE[Outcome.AMBIGUOUS_EXCLUDED]
+            located, code = candidates[~vague], code[~vague]
     if rules.stale is not None and stale.size:
         srows = rows[stale]
         limit = at64 - _us(rules.stale.max_age)
@@ -443,8 +453,8 @@ def evaluate(
         cand = stale[recent]
         inside = _sorted.member(rows[cand], stale_rows)
         outcomes[cand[~inside]] = _CODE[Outcome.OUTSIDE_AREA]
-        assert not isinstance(fresh, slice)  # (stale rows are UNKNOWN ones)
-        located = np.concatenate([fresh, cand[inside]])
+        assert not isinstance(located, slice)  # (stale rows are UNKNOWN ones)
+        located = np.concatenate([located, cand[inside]])
         code = np.concatenate(
             [code, np.full(int(inside.sum()), _CODE[Outcome.STALE_INCLUDED], dtype=np.int8)]
         )
