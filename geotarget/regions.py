@@ -931,7 +931,8 @@ class RegionHierarchy:
     ----------
     sets : sequence of RegionSet
         From the finest level to the coarsest, e.g. municipalities, counties, police regions,
-        country. Levels must differ and codes must be unique across all sets.
+        country (a list, a tuple or another ordered iterable; a list even for one level).
+        Levels must differ and codes must be unique across all sets.
     parents : mapping of str to str
         The parent code of every region except those of the coarsest set; each parent is a
         code of the next set.
@@ -939,8 +940,12 @@ class RegionHierarchy:
     Raises
     ------
     InvalidRegions
-        For a repeated level or code, a region without a parent, a parent at the wrong level,
-        an entry for an unknown code, or a region whose interior point lies outside its parent.
+        For no sets, a repeated level or code, a region without a parent, a parent at the
+        wrong level, an entry for an unknown code, or a region whose interior point lies
+        outside its parent.
+    InvalidType
+        For ``sets`` that is not an ordered iterable of RegionSet (one RegionSet, an unordered
+        set), ``parents`` that is not a mapping, or a parent that is not a code string.
 
     Examples
     --------
@@ -968,8 +973,7 @@ class RegionHierarchy:
     _up: tuple[npt.NDArray[np.int32], ...]
 
     def __init__(self, sets: Sequence[RegionSet], parents: Mapping[str, str]) -> None:
-        if not isinstance(sets, Sequence) or not sets:
-            raise InvalidRegions("sets must be a non-empty sequence of RegionSet, finest first")
+        sets = _sets_of(sets)
         for i, s in enumerate(sets):
             if not isinstance(s, RegionSet):
                 raise InvalidType(f"sets[{i}] must be a RegionSet (got {type(s).__name__})")
@@ -995,10 +999,21 @@ class RegionHierarchy:
             rows = np.empty(len(child_set), dtype=np.int32)
             for i, region in enumerate(child_set):
                 parent = parents.get(region.code)
+                if parent is not None and not isinstance(parent, str):
+                    raise InvalidType(
+                        f"parents[{region.code!r}] must be a code string (got {shown(parent)})"
+                    )
                 if parent is None:
+                    reversed_hint = (
+                        f"; sets go finest first, and parents names {parent_set.level} "
+                        f"{next(c for c in parent_set.codes if c in parents)!r}: is "
+                        f"the {parent_set.level} set listed after the {child_set.level} one?"
+                        if any(c in parents for c in parent_set.codes)
+                        else ""
+                    )
                     raise InvalidRegions(
                         f"{child_set.level} {region.code!r} has no parent (expected a "
-                        f"{parent_set.level} code in parents)"
+                        f"{parent_set.level} code in parents){reversed_hint}"
                     )
                 if parent not in parent_set:
                     found = level_of.get(parent, "no level")
@@ -1137,6 +1152,31 @@ class RegionHierarchy:
         for up in self._up[:rank]:
             rows = np.where(rows >= 0, up[np.maximum(rows, 0)], -1).astype(np.int32)
         return np.take(self._sets[lv]._answers, rows)
+
+
+def _sets_of(sets: object) -> tuple[RegionSet, ...]:
+    """A hierarchy's ``sets`` as a tuple, finest first; a clear error for anything else.
+
+    Any ordered iterable will do (a list, a tuple, a generator); a lone RegionSet, an unordered
+    set or a mapping is refused, naming what was given.
+    """
+    if isinstance(sets, RegionSet):
+        raise InvalidType(
+            f"sets must be a sequence of RegionSet, finest first (got one RegionSet, level "
+            f"{sets.level!r}: pass a list, even for one level)"
+        )
+    if isinstance(sets, (str, bytes, Mapping, set, frozenset)) or not iterable(sets):
+        what = "an unordered set" if isinstance(sets, (set, frozenset)) else shown(sets)
+        raise InvalidType(
+            f"sets must be a sequence of RegionSet, finest first (got {what:.60}): the order "
+            "of the levels matters, so pass a list or tuple"
+        )
+    out = tuple(sets)
+    if not out:
+        raise InvalidRegions(
+            "sets must be a non-empty sequence of RegionSet, finest first (got none)"
+        )
+    return out
 
 
 def _check_same_unions(

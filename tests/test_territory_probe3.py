@@ -37,7 +37,9 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import Area, Circle, Polygon, PositionIndex, Positions, pilot, sweden
+from geotarget.errors import InvalidRegions, InvalidType
 from geotarget.positions import LocationRule, StaleRule
+from geotarget.regions import RegionHierarchy
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
 from geotarget.targeting import KindRules, Outcome, Targeter, TargetingResult, Verdict
 
@@ -603,3 +605,33 @@ def test_water_and_border_points_locate_as_lantmateriets_counties(shared_data: P
         assert wrong.size == 0, (level, [(x[i], y[i], got[i], answer[i]) for i in wrong[:5]])
     munis = hierarchy.locate(x, y)
     assert [m[:2] for m in munis[sure]] == county[sure].tolist()
+
+
+# --- 5. the hierarchy's arguments ----------------------------------------------------------------
+
+
+def test_a_hierarchy_names_what_its_sets_and_parents_are_not() -> None:
+    """One RegionSet, an unordered set, None: InvalidType naming it; any ordered iterable works.
+
+    Before, every one of them (and a generator of sets) was "sets must be a non-empty
+    sequence of RegionSet", naming neither what was given nor how to fix it; a parent that is
+    not a string was "not a county (it is at no level)"; and sets listed coarsest first said
+    only that a county has no parent.
+    """
+    munis, counties = sweden.municipalities(), sweden.counties()
+    parents = {m: m[:2] for m in munis.codes}
+    with pytest.raises(InvalidType, match=r"got one RegionSet, level 'municipality'.*a list"):
+        RegionHierarchy(munis, {})  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match=r"got an unordered set.*order of the levels"):
+        RegionHierarchy({munis}, {})  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match=r"sets must be a sequence of RegionSet.*got None"):
+        RegionHierarchy(None, {})  # type: ignore[arg-type]
+    with pytest.raises(InvalidRegions, match=r"non-empty sequence of RegionSet.*\(got none\)"):
+        RegionHierarchy([], {})
+    built = RegionHierarchy(iter([munis, counties]), parents)  # type: ignore[arg-type]
+    assert built.levels == ("municipality", "county")
+    assert built.locate([18.07], [59.33], "county").tolist() == ["01"]
+    with pytest.raises(InvalidType, match=r"parents\['0114'\] must be a code string \(got 1\)"):
+        RegionHierarchy([munis, counties], dict.fromkeys(munis.codes, 1))  # type: ignore[arg-type]
+    with pytest.raises(InvalidRegions, match=r"sets go finest first.*listed after the county"):
+        RegionHierarchy([counties, munis], parents)
