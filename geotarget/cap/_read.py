@@ -58,7 +58,7 @@ from geotarget.alerts._values import (
     tip_parameter_kind,
 )
 from geotarget.areas import long_way_edges
-from geotarget.cap._xml import Node
+from geotarget.cap._xml import Node, cut
 from geotarget.errors import GeotargetError, Problem
 
 CAP12 = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -296,7 +296,8 @@ class Reader:
             ns, _, local = key.rpartition(" ")
             if ns == XSI:
                 continue
-            shown = f"xml:{local}" if ns == XML_NS else f"{{{ns}}}{local}" if ns else local
+            local, ns_shown = cut(local), cut(ns)
+            shown = f"xml:{local}" if ns == XML_NS else f"{{{ns_shown}}}{local}" if ns else local
             self.fixable(
                 path or "alert", f"unexpected attribute {shown!r}: CAP has none", "ignored it"
             )
@@ -325,14 +326,15 @@ class Reader:
                 if child.name in order:
                     elsewhere.add(child.name)
                 self.problem(
-                    _join(path, child.name), self.foreign(node, child, child.name in order)
+                    _join(path, cut(child.name)), self.foreign(node, child, child.name in order)
                 )
                 continue
             k = order.get(child.name)
             if k is None:
+                name = cut(child.name)
                 self.problem(
-                    _join(path, child.name),
-                    f"unknown element <{child.name}>: <{node.name}> may hold {', '.join(names)}",
+                    _join(path, name),
+                    f"unknown element <{name}>: <{node.name}> may hold {', '.join(names)}",
                 )
                 continue
             if not misplaced and (k < last or tail_seen):
@@ -367,10 +369,10 @@ class Reader:
         another CAP version: the message says so, once, instead of an unknown element and a
         missing one.
         """
-        where = f"namespace {child.ns}" if child.ns else "no namespace"
+        where = f"namespace {cut(child.ns)}" if child.ns else "no namespace"
         if not named_as_cap:
             return (
-                f"unexpected element <{child.name}> in {where}: <{parent.name}> holds only "
+                f"unexpected element <{cut(child.name)}> in {where}: <{parent.name}> holds only "
                 f"CAP {'1.1' if self.ns == CAP11 else '1.2'} elements"
             )
         if not child.ns:
@@ -634,8 +636,8 @@ class Reader:
         if root.name != "alert" or root.ns not in (CAP12, CAP11):
             self.problem(
                 "",
-                f"the root element must be <alert> in namespace {CAP12} (got <{root.name}> in "
-                f"{root.ns or 'no namespace'}): this is not a CAP 1.2 alert",
+                f"the root element must be <alert> in namespace {CAP12} (got <{cut(root.name)}> "
+                f"in {cut(root.ns) or 'no namespace'}): this is not a CAP 1.2 alert",
             )
             return None
         if root.ns == CAP11:

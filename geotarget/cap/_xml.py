@@ -26,6 +26,18 @@ MAX_DEPTH = 32
 MAX_ELEMENTS = 100_000
 
 
+#: The most characters of a name taken from the document (an element's or attribute's name, a
+#: prefix, a namespace) that a message or a path repeats: a name may be megabytes long.
+NAME_LIMIT = 64
+
+
+def cut(name: str) -> str:
+    """``name`` as a message shows it: at most :data:`NAME_LIMIT` characters, then its length."""
+    if len(name) <= NAME_LIMIT:
+        return name
+    return f"{name[:NAME_LIMIT]}… ({len(name):,} characters)"
+
+
 class Refused(Exception):
     """The document was refused before or while parsing; the message says why."""
 
@@ -440,7 +452,7 @@ def _outside_root(raw: bytes, at: int, *, after: bool) -> str | None:
         start += 1
     if after and _TAG_START.match(raw, start + 1) and raw[start : start + 1] == b"<":
         m = _MARKUP_NAME.match(raw, start)
-        name = "" if m is None else m.group(1).decode("utf-8", "replace")
+        name = "" if m is None else cut(m.group(1).decode("utf-8", "replace"))
         if name == "?xml":
             return (
                 "a second XML declaration comes after the root element: the file holds several "
@@ -566,6 +578,7 @@ def _unbound_prefix(raw: bytes, at: int, bound: dict[str, int]) -> str | None:
         return None
     prefix = free[0]
     uri = _KNOWN_PREFIXES.get(prefix, "the namespace it stands for")
+    prefix, name = cut(prefix), cut(name)
     return (
         f"the prefix '{prefix}:' used in <{name}> is bound by no xmlns:{prefix} declaration in "
         f'scope: declare it, as xmlns:{prefix}="{uri}" (an alert cut out of a feed loses the '
@@ -596,8 +609,8 @@ def _spaced_namespace(raw: bytes, at: int) -> str | None:
         value = decl.group(2) if decl.group(2) is not None else decl.group(3)
         if not _SPACE_IN_VALUE.search(value):
             continue
-        attribute = decl.group(1).decode("utf-8", "replace")
-        written = value.decode("utf-8", "replace")
+        attribute = cut(decl.group(1).decode("utf-8", "replace"))
+        written = cut(value.decode("utf-8", "replace"))
         cleaned = _SPACE_IN_VALUE.sub(b"", value).decode("utf-8", "replace")
         remedy = (
             f"write {attribute}={cleaned!r}"
@@ -605,7 +618,7 @@ def _spaced_namespace(raw: bytes, at: int) -> str | None:
             else "remove the whitespace"
         )
         return (
-            f"the namespace declaration {attribute}={written!r} in <{name}> holds whitespace, "
+            f"the namespace declaration {attribute}={written!r} in <{cut(name)}> holds whitespace, "
             "which a namespace name (a URI reference, Namespaces in XML 1.0 §2.2) cannot hold: "
             f"{remedy}"
         )
