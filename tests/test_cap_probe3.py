@@ -64,3 +64,53 @@ def test_a_long_name_is_cut_short_in_the_message_and_the_path(name: str, data: s
     assert len(text) < 2_000, (name, len(text))
     assert all(len(p.path) < 200 for p in err.problems)
     assert re.search(r"… \(500,0\d\d characters\)", text), text
+
+
+# ---------------------------------------------------------------------------------------------
+# <addresses> and <incidents>: a bad quoted list is refused at its element, saying what is bad
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("element", ["addresses", "incidents"])
+@pytest.mark.parametrize(
+    ("written", "item", "why"),
+    [
+        ('"Räddningstjänsten Syd" "Polisen Syd', 1, "never closed"),
+        ('"SOS Alarm Malmö', 0, "never closed"),
+        ('ops "" duty', 1, "empty quoted item"),
+        ('ops "   "', 1, "empty quoted item"),
+        ('ops 12"inch', 1, "holds a double quote"),
+    ],
+)
+def test_a_bad_quoted_list_is_refused_at_its_element(
+    element: str, written: str, item: int, why: str
+) -> None:
+    """CAP 1.2 §3.2.1 quotes items holding whitespace; a broken list names the item and why.
+
+    It used to be refused at the path ``alert`` for an item the sender never wrote (``'"Polisen'``
+    for an unclosed quote).
+    """
+    head = f"<addresses>{written}</addresses>" if element == "addresses" else ""
+    head += f"<incidents>{written}</incidents>" if element == "incidents" else ""
+    scope = "Private" if element == "addresses" else "Public"
+    err = _refused(_doc(head, scope=scope))
+    assert [p.path for p in err.problems] == [element]
+    assert f"item {item} " in err.problems[0].message
+    assert why in err.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("written", "items"),
+    [
+        (
+            '"Räddningstjänsten Syd"  ops\t"SOS Alarm"',
+            ("Räddningstjänsten Syd", "ops", "SOS Alarm"),
+        ),
+        ("\n  a@example.org\n  b@example.org\n", ("a@example.org", "b@example.org")),
+    ],
+)
+def test_a_good_quoted_list_reads_and_round_trips(written: str, items: tuple[str, ...]) -> None:
+    """The oracle: the items split by hand from the text CAP 1.2 §3.2.1 describes."""
+    alert = cap.loads(_doc(f"<addresses>{written}</addresses>", scope="Private"))
+    assert alert.addresses == items
+    assert cap.loads(cap.dumps(alert)) == alert

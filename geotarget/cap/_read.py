@@ -671,7 +671,7 @@ class Reader:
         values["codes"] = [self.leaf(n, f"code[{i}]") for i, n in enumerate(kids["code"])]
         for name in ("addresses", "incidents"):
             text = self.text(kids, name, "")
-            values[name] = () if text is None else self.quoted(text)
+            values[name] = () if text is None else self.quoted(text, name)
         # Rules CAP sets between elements, checked here to name the element they concern
         # (the model would name the whole alert).
         if values["scope"] is Scope.RESTRICTED and values["restriction"] is None:
@@ -732,14 +732,41 @@ class Reader:
             "<references>')",
         )
 
-    def quoted(self, text: str) -> tuple[str, ...]:
-        """Split <addresses> or <incidents> into items.
+    def quoted(self, text: str, path: str) -> tuple[str, ...]:
+        """Split <addresses> or <incidents> into items; a problem at ``path`` for a bad one.
 
         CAP 1.2 §3.2.1: items with whitespace "MUST be enclosed in double-quotes" (incidents:
-        "SHALL be surrounded by double-quotes").
+        "SHALL be surrounded by double-quotes"). So a double quote that is never closed breaks
+        the list, and an item cannot hold one itself (the model refuses it, as its quoting
+        could not be told from CAP's); an empty quoted item names nothing.
         """
-        return tuple(m.group(1) if m.group(1) is not None else m.group(2)
-                     for m in _QUOTED.finditer(text))  # fmt: skip
+        items: list[str] = []
+        problem = None
+        for m in _QUOTED.finditer(text):
+            quoted = m.group(1) is not None
+            item = m.group(1) if quoted else m.group(2)
+            k = len(items)
+            items.append(item)
+            if problem is not None:
+                continue
+            if quoted and not item.strip(XML_SPACE):
+                problem = (
+                    f"item {k} is an empty quoted item, which names nothing (got {_quote(text)})"
+                )
+            elif not quoted and item.startswith('"') and '"' not in text[m.start() + 1 :]:
+                problem = (
+                    f"item {k} opens a double quote that is never closed (got {_quote(text)}): "
+                    "CAP encloses an item holding whitespace in double quotes"
+                )
+            elif not quoted and '"' in item:
+                problem = (
+                    f"item {k} holds a double quote ({_quote(item)}), which cannot be told from "
+                    "CAP's quoting of items holding whitespace (a limit of geotarget: CAP names "
+                    "no way to write one)"
+                )
+        if problem is not None:
+            self.problem(path, problem)
+        return tuple(items)
 
     def references(self, text: str) -> tuple[Reference | None, ...]:
         # CAP 1.2 §3.2.1 <references>: the extended message identifiers "in the form
