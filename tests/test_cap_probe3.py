@@ -114,3 +114,28 @@ def test_a_good_quoted_list_reads_and_round_trips(written: str, items: tuple[str
     alert = cap.loads(_doc(f"<addresses>{written}</addresses>", scope="Private"))
     assert alert.addresses == items
     assert cap.loads(cap.dumps(alert)) == alert
+
+
+# ---------------------------------------------------------------------------------------------
+# Characters XML 1.0 leaves out are named
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("char", ["\ufffe", "\uffff"])
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_a_noncharacter_in_text_is_named(char: str, as_bytes: bool) -> None:
+    """XML 1.0 §2.2 (Char) excludes U+FFFE and U+FFFF; the error named neither, only a column.
+
+    A byte-swapped byte-order mark inside the text (a UTF-16 fragment joined in) reads so. The
+    oracle: lxml refuses the same document.
+    """
+    from lxml import etree
+
+    text = _doc().replace("<event>Test", f"<event>Test {char}")
+    data = text.encode("utf-8") if as_bytes else text
+    with pytest.raises(etree.XMLSyntaxError):
+        etree.fromstring(text.encode("utf-8"))
+    err = _refused(data)
+    assert [p.path for p in err.problems] == [""]
+    assert f"the noncharacter U+{ord(char):04X}" in err.problems[0].message
+    assert "Test " in err.problems[0].message  # the text around it, to find it

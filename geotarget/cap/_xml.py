@@ -544,6 +544,12 @@ def _control_character(raw: bytes, at: int, code: int) -> str | None:
     if code != expat.errors.codes[expat.errors.XML_ERROR_INVALID_TOKEN] or at >= len(raw):
         return None
     byte = raw[at]
+    if raw[at : at + 3] in (b"\xef\xbf\xbe", b"\xef\xbf\xbf"):  # (raw is UTF-8 here)
+        # XML 1.0 §2.2 (production Char) leaves out the noncharacters U+FFFE and U+FFFF: a
+        # byte-swapped byte-order mark, or a placeholder a converter wrote.
+        char = raw[at : at + 3].decode("utf-8")
+        near = raw[max(0, at - 20) : at + 23].decode("utf-8", "replace")
+        return f"the noncharacter U+{ord(char):04X} (in {near!r}), {_NOT_XML}: remove it"
     if byte >= 0x20 or byte in b"\t\n\r":
         return None
     near = raw[max(0, at - 20) : at + 20].decode("utf-8", "replace")
