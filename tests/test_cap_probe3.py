@@ -139,3 +139,61 @@ def test_a_noncharacter_in_text_is_named(char: str, as_bytes: bool) -> None:
     assert [p.path for p in err.problems] == [""]
     assert f"the noncharacter U+{ord(char):04X}" in err.problems[0].message
     assert "Test " in err.problems[0].message  # the text around it, to find it
+
+
+# ---------------------------------------------------------------------------------------------
+# Coordinates and numbers written the ways other issuers get them wrong: the error says how
+# ---------------------------------------------------------------------------------------------
+
+
+def _area_doc(inner: str) -> str:
+    return _doc().replace("<circle>59.33,18.06 1</circle>", inner)
+
+
+@pytest.mark.parametrize(
+    ("inner", "hint"),
+    [
+        # a space before the comma (a hand-typed list)
+        ("<circle>59.33 ,18.06 0.5</circle>", "a space before a comma"),
+        (
+            "<polygon>55.6 ,13.0 55.7 ,13.0 55.7 ,13.1 55.6 ,13.0</polygon>",
+            "a space before a comma",
+        ),
+        # decimal commas (a Swedish or German locale)
+        ("<circle>59,33,18,06 0,5</circle>", "decimal numbers with a point"),
+        ("<circle>59.33,18.06 0,5</circle>", "decimal numbers with a point"),
+        ("<polygon>55,6,13,0 55,7,13,0 55,7,13,1 55,6,13,0</polygon>", "with a point"),
+        # exponents (a float printed by a program)
+        ("<circle>5.933e1,18.06 0.5</circle>", "without an exponent"),
+        ("<circle>59.33,18.06 5E-1</circle>", "without an exponent"),
+        ("<polygon>55.6,13 55.7,13 55.7,1.31E1 55.6,13</polygon>", "without an exponent"),
+        # a comma before the radius, a unit after it
+        ("<circle>59.33,18.06,0.5</circle>", "a space, not a comma, separates the point"),
+        ("<circle>59.33,18.06 0.5 km</circle>", "without a unit ('km')"),
+    ],
+)
+def test_a_misformatted_point_or_radius_says_what_is_wrong(inner: str, hint: str) -> None:
+    """A point or radius written another way says how, not only the rule.
+
+    CAP 1.2 §3.3.1: points are 'lat,lon' decimal degrees, whitespace between points, and a
+    circle's radius a decimal after a space. The oracle: the text itself, read by hand.
+    """
+    err = _refused(_area_doc(inner))
+    assert len(err.problems) == 1
+    assert hint in err.problems[0].message, err.problems[0].message
+
+
+@pytest.mark.parametrize(("written", "plain"), [("1E3", "'1000'"), ("-2.5e-3", "'-0.0025'")])
+def test_an_altitude_with_an_exponent_says_so(written: str, plain: str) -> None:
+    """xs:decimal has no exponent; the message says so and the plain form to write."""
+    doc = _area_doc(f"<circle>59.33,18.06 1</circle><altitude>{written}</altitude>")
+    (problem,) = _refused(doc).problems
+    assert problem.path == "info[0]/area[0]/altitude"
+    assert f"xs:decimal has no exponent (write {plain})" in problem.message
+
+
+def test_an_enormous_exponent_is_named_without_being_expanded() -> None:
+    """``1e999999999`` is not written out as a billion digits in the message."""
+    doc = _area_doc("<circle>59.33,18.06 1</circle><altitude>1e999999999</altitude>")
+    (problem,) = _refused(doc).problems
+    assert problem.message.endswith("xs:decimal has no exponent")

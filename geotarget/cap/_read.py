@@ -120,21 +120,45 @@ M = TypeVar("M", bound=enum.Enum)
 
 
 _SPACED_PAIR = re.compile(r"\d,[ \t\r\n]+[-+.\d]")
+#: A space before the comma of a point (``59.33 ,18.06``, ``59.33 , 18.06``).
+_SPACED_COMMA = re.compile(r"[\d.][ \t\r\n]+,")
+#: A point written with decimal commas (``59,33,18,06``): four numbers joined by commas.
+_DECIMAL_COMMAS = re.compile(r"[+-]?\d+,\d+,[+-]?\d+,\d+")
+#: A number with an exponent (``5.9e1``, ``1E-3``), which xs:decimal does not allow.
+_EXPONENT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)[eE][+-]?\d+")
+#: The tokens, and their length, that the hints about numbers look at (a hint, not a check).
+_HINTED_TOKENS, _HINTED_LENGTH = 1_000, 64
+_COMMA_HINT = (
+    "; CAP writes decimal numbers with a point ('59.33,18.06'): a comma only separates lat from lon"
+)
 
 
 def _separator_hint(text: str) -> str:
-    """A hint for the separators hand-written coordinates get wrong, or ``""``.
+    """A hint for the separators and numbers hand-written coordinates get wrong, or ``""``.
 
-    ``59.33, 18.06`` (a space after the comma splits one point in two) and ``;`` or ``|``
-    between points (CAP separates points by whitespace only).
+    ``59.33, 18.06`` or ``59.33 ,18.06`` (a space beside the comma splits one point in two),
+    ``;`` or ``|`` between points (CAP separates points by whitespace only), decimal commas
+    (``59,33,18,06``) and exponents (``5.9e1``; CAP 1.2 §3.3.1 writes decimal degrees as
+    xs:decimal numbers, which have none).
     """
-    if _SPACED_PAIR.search(text):
+    spaced = (
+        "after" if _SPACED_PAIR.search(text) else "before" if _SPACED_COMMA.search(text) else ""
+    )
+    if spaced:
         return (
-            "; a space after a comma splits a point in two: CAP writes each point 'lat,lon' "
+            f"; a space {spaced} a comma splits a point in two: CAP writes each point 'lat,lon' "
             "with no space inside, and separates points by whitespace"
         )
     if ";" in text or "|" in text:
         return "; CAP separates points by whitespace (spaces, tabs or newlines), not ';' or '|'"
+    split = text.split(maxsplit=_HINTED_TOKENS)[:_HINTED_TOKENS]
+    tokens = [t for t in split if len(t) <= _HINTED_LENGTH]
+    if any(_DECIMAL_COMMAS.fullmatch(t) for t in tokens):
+        return _COMMA_HINT
+    if any(_EXPONENT.fullmatch(n) for t in tokens for n in t.split(",")):
+        return (
+            "; CAP writes decimal numbers without an exponent (xs:decimal): write 59.0, not 5.9e1"
+        )
     return ""
 
 
@@ -606,8 +630,14 @@ class Reader:
         if text is None:
             return None
         bad = ascii_rule(text)
-        if bad is not None or not _DECIMAL.match(text):
-            self.problem(_join(path, name), bad or f"must be a decimal number (got {_quote(text)})")
+        if bad is None and not _DECIMAL.match(text):
+            bad = f"must be a decimal number (got {_quote(text)})"
+            if len(text) <= _HINTED_LENGTH and _EXPONENT.fullmatch(text):
+                number = Decimal(text)
+                plain = f" (write {format(number, 'f')!r})" if abs(number.adjusted()) <= 20 else ""
+                bad += f": xs:decimal has no exponent{plain}"
+        if bad is not None:
+            self.problem(_join(path, name), bad)
             return None
         value = float(text)  # no digit limit (unlike int); linear in the length
         if not math.isfinite(value):
@@ -1219,7 +1249,18 @@ class Reader:
         # character and a radius value in kilometers.
         rule = "must be 'lat,lon radius' with the radius in kilometres"
         if len(tokens) != 2 or not _DECIMAL.match(tokens[1]):
-            self.problem(path, f"{rule} (got {_quote(text)}){_separator_hint(text)}")
+            hint = _separator_hint(text)
+            if hint:
+                pass
+            elif len(tokens) == 2 and re.fullmatch(r"\d+,\d+", tokens[1]):
+                hint = _COMMA_HINT
+            elif len(tokens) == 1 and _PAIR.match(tokens[0].rpartition(",")[0]):
+                hint = "; a space, not a comma, separates the point from the radius"
+            elif len(tokens) == 3 and _DECIMAL.match(tokens[1]) and tokens[2].isalpha():
+                hint = (
+                    f"; the radius is a bare number of kilometres, without a unit ({tokens[2]!r})"
+                )
+            self.problem(path, f"{rule} (got {_quote(text)}){hint}")
             return None
         pts = self.points(tokens[0], path)
         if pts is None:
