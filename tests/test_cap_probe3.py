@@ -197,3 +197,32 @@ def test_an_enormous_exponent_is_named_without_being_expanded() -> None:
     doc = _area_doc("<circle>59.33,18.06 1</circle><altitude>1e999999999</altitude>")
     (problem,) = _refused(doc).problems
     assert problem.message.endswith("xs:decimal has no exponent")
+
+
+# ---------------------------------------------------------------------------------------------
+# Other CAP versions are named as such
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ns", "version"),
+    [
+        ("http://www.incident.com/cap/1.0", "1.0"),  # CAP 1.0's namespace (OASIS 2004)
+        ("urn:oasis:names:tc:emergency:cap:1.0", "1.0"),
+        ("urn:oasis:names:tc:emergency:cap:1.3", "1.3"),
+    ],
+)
+@pytest.mark.parametrize("lenient", [False, True])
+def test_another_cap_version_is_named(ns: str, version: str, lenient: bool) -> None:
+    """A CAP 1.0 (or a later) document is named as that version, not as "not a CAP alert"."""
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(_doc(ns=ns), lenient=lenient)
+    (problem,) = info.value.problems
+    assert f"CAP {version}" in problem.message
+    assert "CAP 1.1 with loads_lenient" in problem.message
+
+
+def test_an_alert_without_a_namespace_says_which_to_declare() -> None:
+    """``<alert>`` in no namespace: the message gives the declaration to add."""
+    (problem,) = _refused(_doc(ns="").replace(' xmlns=""', "")).problems
+    assert f'declares xmlns="{NS}"' in problem.message

@@ -64,6 +64,9 @@ from geotarget.errors import GeotargetError, Problem
 CAP12 = "urn:oasis:names:tc:emergency:cap:1.2"
 CAP11 = "urn:oasis:names:tc:emergency:cap:1.1"
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
+#: What the namespaces of the CAP versions share, and the versions geotarget does not read.
+_CAP_URN = "urn:oasis:names:tc:emergency:cap:"
+_OTHER_VERSIONS = {"http://www.incident.com/cap/1.0": "1.0"}
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XML_NS = "http://www.w3.org/XML/1998/namespace"  # the xml: prefix (xml:lang, xml:space)
 
@@ -663,11 +666,27 @@ class Reader:
     # --- the alert -------------------------------------------------------------------------------
 
     def read(self, root: Node) -> Alert | None:
+        version = _OTHER_VERSIONS.get(root.ns) or (
+            root.ns.rpartition(":")[2] if root.ns.startswith(_CAP_URN) else None
+        )
+        if root.name == "alert" and root.ns not in (CAP12, CAP11) and version is not None:
+            self.problem(
+                "",
+                f"the root element is <alert> in namespace {cut(root.ns)}, CAP {cut(version)}: "
+                f"geotarget reads CAP 1.2 (namespace {CAP12}), and CAP 1.1 with loads_lenient; "
+                f"ask the sender for CAP 1.2",
+            )
+            return None
         if root.name != "alert" or root.ns not in (CAP12, CAP11):
             self.problem(
                 "",
                 f"the root element must be <alert> in namespace {CAP12} (got <{cut(root.name)}> "
-                f"in {cut(root.ns) or 'no namespace'}): this is not a CAP 1.2 alert",
+                f"in {cut(root.ns) or 'no namespace'}): this is not a CAP 1.2 alert"
+                + (
+                    f' (a CAP 1.2 <alert> declares xmlns="{CAP12}")'
+                    if root.name == "alert" and not root.ns
+                    else ""
+                ),
             )
             return None
         if root.ns == CAP11:
