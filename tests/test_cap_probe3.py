@@ -6,11 +6,15 @@ Oracles are plain Python on the document text (and lxml where it reads the docum
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
+from typing import Any
 
+import numpy as np
 import pytest
 
 from geotarget import cap
-from geotarget.errors import InvalidCAP
+from geotarget.alerts import Alert, AlertArea, Info, NamedValue, Resource
+from geotarget.errors import InvalidCAP, InvalidType
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 
@@ -226,3 +230,70 @@ def test_an_alert_without_a_namespace_says_which_to_declare() -> None:
     """``<alert>`` in no namespace: the message gives the declaration to add."""
     (problem,) = _refused(_doc(ns="").replace(' xmlns=""', "")).problems
     assert f'declares xmlns="{NS}"' in problem.message
+
+
+# ---------------------------------------------------------------------------------------------
+# The alert model, built directly: a value that is not a sequence names its field
+# ---------------------------------------------------------------------------------------------
+
+
+#: The model's classes, called with what their annotations do not allow.
+_AREA: Any = AlertArea
+_RESOURCE: Any = Resource
+
+
+def _info(**kw: object) -> Info:
+    fields: dict[str, object] = {
+        "categories": ["Safety"], "event": "Test", "urgency": "Immediate",
+        "severity": "Severe", "certainty": "Likely",
+    }  # fmt: skip
+    fields.update(kw)
+    return Info(**fields)  # type: ignore[arg-type]
+
+
+def _alert(**kw: object) -> Alert:
+    fields: dict[str, object] = {
+        "identifier": "ID-1", "sender": "s@example.org", "status": "Actual",
+        "msg_type": "Alert", "scope": "Public",
+        "sent": datetime(2026, 5, 4, 19, 30, tzinfo=timezone.utc),
+    }  # fmt: skip
+    fields.update(kw)
+    return Alert(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: _info(categories="Safety"), "categories"),
+        (lambda: _info(response_types="Shelter"), "response_types"),
+        (lambda: _info(event_codes=NamedValue("SAME", "EVI")), "event_codes"),
+        (lambda: _info(parameters="x"), "parameters"),
+        (lambda: _info(resources=5), "resources"),
+        (lambda: _info(areas=AlertArea(description="a")), "areas"),
+        (lambda: _alert(addresses="ops duty"), "addresses"),
+        (lambda: _alert(codes="IPAWSv1.0"), "codes"),
+        (lambda: _alert(incidents="inc-1"), "incidents"),
+        (lambda: _alert(infos=_info()), "infos"),
+        (lambda: _alert(references=5), "references"),
+        (lambda: _AREA(description="a", geocodes="SE110"), "geocodes"),
+        (lambda: _AREA(description="a", polygons="59,18 60,18 60,19 59,18"), "polygons"),
+        (lambda: _AREA(description="a", polygons=["59,18 60,18"]), "polygons[0]"),
+        (lambda: _AREA(description="a", polygons=[[1, 2, 3, 4]]), "polygons[0][0]"),
+        (lambda: _AREA(description="a", circles=5), "circles"),
+        (lambda: _AREA(description="a", circles=[500.0]), "circles[0]"),
+    ],
+)
+def test_a_value_that_is_not_a_sequence_names_its_field(build: Any, field: str) -> None:
+    """It said "expected a sequence (got str 'Safety')", naming no field."""
+    with pytest.raises(InvalidType) as info:
+        build()
+    assert str(info.value).startswith(f"{field} must be a sequence"), str(info.value)
+
+
+def test_a_resource_size_may_be_a_numpy_integer() -> None:
+    """A size counted by numpy or pandas (``np.int64``) is an integer like any other."""
+    resource = Resource(description="map", mime_type="image/png", size=np.int64(2048))
+    assert resource.size == 2048 and type(resource.size) is int
+    assert resource == Resource(description="map", mime_type="image/png", size=2048)
+    with pytest.raises(InvalidType):
+        _RESOURCE(description="map", mime_type="image/png", size=np.bool_(True))
