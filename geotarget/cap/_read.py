@@ -119,6 +119,8 @@ _XML_SPACES = re.compile("[ \t\r\n]+")
 _C1 = re.compile("[\x80-\x9f]")
 
 E = TypeVar("E")
+#: How many unexpected attributes of one element a problem names (the rest are counted).
+_NAMED_ATTRIBUTES = 5
 M = TypeVar("M", bound=enum.Enum)
 
 
@@ -319,15 +321,33 @@ class Reader:
     # --- structure -----------------------------------------------------------------------------
 
     def attributes(self, node: Node, path: str) -> None:
+        """One problem (or repair) for all the attributes of ``node``: CAP has none.
+
+        The first few are named and the rest counted, so that an element carrying thousands
+        of them is one line, not thousands.
+        """
+        found = []
         for key in node.attrs:
             ns, _, local = key.rpartition(" ")
             if ns == XSI:
                 continue
             local, ns_shown = cut(local), cut(ns)
-            shown = f"xml:{local}" if ns == XML_NS else f"{{{ns_shown}}}{local}" if ns else local
-            self.fixable(
-                path or "alert", f"unexpected attribute {shown!r}: CAP has none", "ignored it"
+            found.append(
+                f"xml:{local}" if ns == XML_NS else f"{{{ns_shown}}}{local}" if ns else local
             )
+        if not found:
+            return
+        named = ", ".join(repr(a) for a in found[:_NAMED_ATTRIBUTES])
+        if len(found) == 1:
+            what = f"unexpected attribute {named}"
+        else:
+            more = f"... ({len(found):,} in all)" if len(found) > _NAMED_ATTRIBUTES else ""
+            what = f"unexpected attributes {named}{more}"
+        self.fixable(
+            path or "alert",
+            f"{what}: CAP has none",
+            "ignored them" if len(found) > 1 else "ignored it",
+        )
 
     def children(
         self, node: Node, path: str, schema: Schema, *, tail_ns: str | None = None
