@@ -226,6 +226,14 @@ def test_another_cap_version_is_named(ns: str, version: str, lenient: bool) -> N
     assert "CAP 1.1 with loads_lenient" in problem.message
 
 
+@pytest.mark.parametrize("ns", [NS + "/", NS + ".0", NS + "x", NS.upper()])
+def test_a_namespace_near_cap_12s_is_not_named_another_version(ns: str) -> None:
+    """Only a version number after CAP's URN names a version ("CAP 1.2/" is none)."""
+    (problem,) = _refused(_doc(ns=ns)).problems
+    assert "must be <alert> in namespace" in problem.message
+    assert "CAP 1.2/" not in problem.message
+
+
 def test_an_alert_without_a_namespace_says_which_to_declare() -> None:
     """``<alert>`` in no namespace: the message gives the declaration to add."""
     (problem,) = _refused(_doc(ns="").replace(' xmlns=""', "")).problems

@@ -686,9 +686,10 @@ class Reader:
     # --- the alert -------------------------------------------------------------------------------
 
     def read(self, root: Node) -> Alert | None:
-        version = _OTHER_VERSIONS.get(root.ns) or (
-            root.ns.rpartition(":")[2] if root.ns.startswith(_CAP_URN) else None
-        )
+        version = _OTHER_VERSIONS.get(root.ns)
+        if version is None and root.ns.startswith(_CAP_URN):
+            tail = root.ns[len(_CAP_URN) :]
+            version = tail if re.fullmatch(r"[0-9]{1,3}\.[0-9]{1,3}", tail) else None
         if root.name == "alert" and root.ns not in (CAP12, CAP11) and version is not None:
             self.problem(
                 "",
