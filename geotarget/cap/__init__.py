@@ -404,7 +404,8 @@ def loads_lenient(data: str | bytes, *, envelope: Sequence[float] | None = None)
     points) is closed; a ``Z`` UTC suffix is read as ``-00:00``; fractional seconds of zeros
     (``.000``, the same instant) are dropped; children out of schema order are read in order;
     attributes are ignored; a CAP 1.1 document is read as CAP 1.2 (1.1's certainty
-    ``Very Likely`` as ``Likely``). Nothing
+    ``Very Likely`` as ``Likely``); a byte-order mark that contradicts the declared encoding
+    wins, the document being read as the mark says. Nothing
     else is guessed: every other problem still raises, exactly as in :func:`loads`. This is
     ``read(data, lenient=True, envelope=envelope)``.
 
