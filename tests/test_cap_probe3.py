@@ -328,3 +328,30 @@ def test_the_attributes_of_one_element_are_one_problem(count: int) -> None:
     repaired = cap.loads_lenient(data)
     assert [r.path for r in repaired.repairs] == ["note"]
     assert repaired.alert == cap.loads(_doc("<note>n</note>"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The service envelope as GeoPandas and shapely give bounds: an array
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_envelope_given_as_an_array_of_bounds_is_read() -> None:
+    """``shapely.total_bounds`` (and GeoPandas' ``total_bounds``) return an array of the four.
+
+    It was refused as "envelope must be (west, south, east, north)", which it is.
+    """
+    import shapely
+
+    sweden = shapely.box(10.5, 55.3, 24.2, 69.1)
+    bounds = shapely.total_bounds(sweden)
+    assert isinstance(bounds, np.ndarray)
+    swapped = _doc().replace("<circle>59.33,18.06 1</circle>", "<circle>18.06,59.33 1</circle>")
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(swapped, envelope=bounds)
+    assert [p.path for p in info.value.problems] == ["info[0]/area[0]/circle[0]"]
+    assert "looks written 'lon,lat'" in info.value.problems[0].message
+    alert = cap.loads(swapped)
+    assert cap.check_axis_order(alert, bounds) == cap.check_axis_order(alert, sweden.bounds)
+    assert len(cap.check_axis_order(alert, bounds)) == 1
+    with pytest.raises(InvalidType):
+        cap.read(swapped, envelope=np.array([[10.5, 55.3], [24.2, 69.1]]))  # not four numbers

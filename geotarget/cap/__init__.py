@@ -165,6 +165,8 @@ LenientResult = Parsed
 def _envelope(value: Sequence[float] | None) -> Envelope | None:
     if value is None:
         return None
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()  # GeoPandas' total_bounds, shapely.total_bounds: an array
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 4:
         raise InvalidType(f"envelope must be (west, south, east, north) (got {shown(value)})")
     west, south = lon_lat("envelope west", value[0], "envelope south", value[1])
@@ -310,7 +312,8 @@ def read(
         Also repair what is safe, as :func:`loads_lenient` describes, and report each repair
         in :attr:`Parsed.repairs`.
     envelope : (west, south, east, north), optional
-        The service area in degrees: a polygon or circle that lies wholly outside it, but
+        The service area in degrees, a sequence or a one-dimensional array (as
+        ``total_bounds`` gives): a polygon or circle that lies wholly outside it, but
         inside it with latitude and longitude swapped, is a problem (see
         :func:`check_axis_order`).
 
@@ -463,7 +466,7 @@ def check_axis_order(alert: Alert, envelope: Sequence[float]) -> tuple[Problem, 
     alert : Alert
         The alert to check, read or built.
     envelope : (west, south, east, north)
-        The service area in degrees.
+        The service area in degrees, a sequence or a one-dimensional array.
 
     Returns
     -------
