@@ -355,3 +355,42 @@ def test_an_envelope_given_as_an_array_of_bounds_is_read() -> None:
     assert len(cap.check_axis_order(alert, bounds)) == 1
     with pytest.raises(InvalidType):
         cap.read(swapped, envelope=np.array([[10.5, 55.3], [24.2, 69.1]]))  # not four numbers
+
+
+# ---------------------------------------------------------------------------------------------
+# Enumerations written in another case, or CAP 1.1's certainty in a CAP 1.2 document
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "meant"),
+    [
+        ("<status>Actual", "<status>ACTUAL", "status", "'Actual'"),
+        ("<msgType>Alert", "<msgType>alert", "msgType", "'Alert'"),
+        ("<scope>Public", "<scope>PUBLIC", "scope", "'Public'"),
+        ("<category>Safety", "<category>safety", "info[0]/category[0]", "'Safety'"),
+        ("<urgency>Immediate", "<urgency>IMMEDIATE", "info[0]/urgency", "'Immediate'"),
+        (
+            "<event>Test</event>",
+            "<event>Test</event><responseType>All Clear</responseType>",
+            "info[0]/responseType[0]",
+            "'AllClear'",
+        ),
+    ],
+)
+def test_an_enumeration_in_another_case_says_how_cap_writes_it(
+    old: str, new: str, path: str, meant: str
+) -> None:
+    """CAP-v1.2.xsd's enumerations are case-sensitive: the refusal names the value meant."""
+    (problem,) = _refused(_doc().replace(old, new, 1)).problems
+    assert problem.path == path
+    assert f"CAP writes it {meant}, exactly" in problem.message
+
+
+@pytest.mark.parametrize("written", ["Very Likely", "very likely", "VeryLikely"])
+def test_cap_11s_certainty_in_a_cap_12_document_is_named(written: str) -> None:
+    """CAP 1.2 replaced CAP 1.1's ``Very Likely`` by ``Likely``: the refusal says so."""
+    doc = _doc().replace("<certainty>Likely", f"<certainty>{written}")
+    (problem,) = _refused(doc).problems
+    assert problem.path == "info[0]/certainty"
+    assert "CAP 1.2 replaced by 'Likely'" in problem.message

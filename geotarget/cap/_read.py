@@ -167,6 +167,24 @@ def _separator_hint(text: str) -> str:
     return ""
 
 
+def _hint(cls: type[enum.Enum], value: str) -> str:
+    """What an enumeration value written otherwise was meant to be, or ``""``.
+
+    CAP-v1.2.xsd's enumerations are case-sensitive strings (``ALERT``, ``actual`` and
+    ``Very_Likely`` are none of them); CAP 1.1's certainty ``Very Likely`` is CAP 1.2's
+    ``Likely``.
+    """
+    if len(value) > 64:
+        return ""
+    key = _XML_SPACES.sub("", value).replace("_", "").replace("-", "").casefold()
+    if cls is Certainty and key == "verylikely":
+        return ": 'Very Likely' is CAP 1.1's, which CAP 1.2 replaced by 'Likely'"
+    meant = [str(m.value) for m in cls if str(m.value).casefold() == key]
+    if meant:
+        return f": CAP writes it {meant[0]!r}, exactly (its values are case-sensitive)"
+    return ""
+
+
 @attrs.frozen
 class Repair:
     """One repair made by :func:`geotarget.cap.loads_lenient`.
@@ -522,7 +540,9 @@ class Reader:
         try:
             return cls(value)
         except ValueError:
-            self.problem(path, f"must be one of {options(cls)} (got {_quote(value)})")
+            self.problem(
+                path, f"must be one of {options(cls)} (got {_quote(value)}){_hint(cls, value)}"
+            )
             return None
 
     def time(self, text: str, path: str, what: str = "") -> datetime | None:
