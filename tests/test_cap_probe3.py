@@ -394,3 +394,47 @@ def test_cap_11s_certainty_in_a_cap_12_document_is_named(written: str) -> None:
     (problem,) = _refused(doc).problems
     assert problem.path == "info[0]/certainty"
     assert "CAP 1.2 replaced by 'Likely'" in problem.message
+
+
+# ---------------------------------------------------------------------------------------------
+# Warnings come in document order, as Parsed says
+# ---------------------------------------------------------------------------------------------
+
+
+def _index(path: str) -> tuple[int, ...]:
+    """A path's position in the document: its indices in order (a leaf before its siblings')."""
+    return tuple(int(n) for n in re.findall(r"\[(\d+)\]", path))
+
+
+def test_warnings_come_in_document_order() -> None:
+    """Text that reads as UTF-8 decoded as ISO-8859-1 is warned of where it is, not last.
+
+    Two blocks, each with ``+00:00`` times and ``Malmö`` in a document declared ISO-8859-1 but
+    written in UTF-8, and a Cancel's swapped circle after a blank areaDesc: the oracle is the
+    order of the elements in the document.
+    """
+    block = (
+        "<info><category>Safety</category><event>Test</event><urgency>Immediate</urgency>"
+        "<severity>Severe</severity><certainty>Likely</certainty>"
+        "<onset>2026-05-04T19:30:00+00:00</onset>"
+        "<area><areaDesc>{desc}</areaDesc><circle>18.06,59.33 1</circle></area></info>"
+    )
+    doc = (
+        _doc("<references>s@example.org,ID-0,2026-05-04T19:00:00-00:00</references>")
+        .replace("<msgType>Alert", "<msgType>Cancel")
+        .replace('encoding="UTF-8"', 'encoding="ISO-8859-1"')
+    )
+    start, end = doc.index("<info>"), doc.index("</info>") + len("</info>")
+    doc = doc[:start] + block.format(desc="Malmö") + block.format(desc=" ") + doc[end:]
+    warnings = cap.read(doc.encode("utf-8"), envelope=(10.5, 55.3, 24.2, 69.1)).warnings
+    paths = [w.path for w in warnings]
+    assert paths == [
+        "info[0]/onset",
+        "info[0]/area[0]/areaDesc",
+        "info[0]/area[0]/circle[0]",
+        "info[1]/onset",
+        "info[1]/area[0]/areaDesc",
+        "info[1]/area[0]/circle[0]",
+    ], paths
+    assert "'Malmö' written in UTF-8" in warnings[1].message
+    assert paths == sorted(paths, key=_index)

@@ -306,6 +306,8 @@ class Reader:
         self.past_budget: str | None = None
         #: Text that looks decoded in the wrong encoding: (path, why), in document order.
         self.garbles: list[tuple[str, str]] = []
+        #: Where among the warnings the first such text was found (its warning goes there).
+        self.garbled_at = 0
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -497,6 +499,8 @@ class Reader:
                 f"{ord(char):04X} is {bytes([ord(char)]).decode('cp1252', 'replace')!r} in "
                 'windows-1252; declare encoding="windows-1252", or better write UTF-8)'
             )
+        if not self.garbles:
+            self.garbled_at = len(self.warnings)
         self.garbles.append((path, why))
 
     def token(self, node: Node, path: str) -> str:
@@ -796,7 +800,7 @@ class Reader:
             path, why = self.garbles[0]
             more = len(self.garbles) - 1
             also = f" ({more} more element{'s' if more > 1 else ''} read so)" if more else ""
-            self.warn(path, why + also)
+            self.warnings.insert(self.garbled_at, Problem(path, why + also))  # document order
         return self.build("alert", lambda: Alert(**values), 0)
 
     def unreferenced(self, msg_type: MessageType) -> None:
@@ -1057,15 +1061,15 @@ class Reader:
     def area(self, node: Node, path: str) -> AlertArea | None:
         before = len(self.problems)
         kids = self.children(node, path, AREA)
+        description = self.text(kids, "areaDesc", path)  # first, as in the document
+        if description is not None and not description.strip():
+            self.warn(_join(path, "areaDesc"), "is blank: the area has no human-readable name")
         polygons = [
             self.polygon(n, _join(path, f"polygon[{i}]")) for i, n in enumerate(kids["polygon"])
         ]
         circles = [
             self.circle(n, _join(path, f"circle[{i}]")) for i, n in enumerate(kids["circle"])
         ]
-        description = self.text(kids, "areaDesc", path)
-        if description is not None and not description.strip():
-            self.warn(_join(path, "areaDesc"), "is blank: the area has no human-readable name")
         fields: dict[str, Any] = {
             "description": description,
             "polygons": polygons,
