@@ -438,3 +438,11 @@ def test_warnings_come_in_document_order() -> None:
     ], paths
     assert "'Malmö' written in UTF-8" in warnings[1].message
     assert paths == sorted(paths, key=_index)
+
+
+@pytest.mark.parametrize("flag", ["no", "False", 0, 1, None])
+def test_lenient_must_be_a_bool(flag: object) -> None:
+    """``lenient="no"`` read leniently (a non-empty string is true); it is refused instead."""
+    with pytest.raises(InvalidType, match="lenient must be True or False"):
+        cap.read(_doc(), lenient=flag)  # type: ignore[arg-type]
+    assert cap.read(_doc(), lenient=bool(np.bool_(True))).alert == cap.loads(_doc())

@@ -349,6 +349,10 @@ def read(data: str | bytes, *, lenient: bool = False, envelope: Bounds | None = 
 
     .. versionadded:: 0.1.0
     """
+    if not isinstance(lenient, (bool, np.bool_)):
+        raise InvalidType(
+            f"lenient must be True or False (got {type(lenient).__name__} {shown(lenient)[:40]})"
+        )
     env = _envelope(envelope)
     repaired: tuple[Repair, ...] = ()
     if lenient and isinstance(data, (str, bytes, bytearray, memoryview)):
