@@ -140,12 +140,16 @@ def __getattr__(name: str) -> Any:
 
 
 def _categories(value: Iterable[Category | str]) -> tuple[Category, ...]:
-    return tuple(enum_value(Category, f"categories[{i}]", v) for i, v in enumerate(tuple_of(value)))
+    return tuple(
+        enum_value(Category, f"categories[{i}]", v)
+        for i, v in enumerate(tuple_of(value, "categories", "Category"))
+    )
 
 
 def _response_types(value: Iterable[ResponseType | str]) -> tuple[ResponseType, ...]:
     return tuple(
-        enum_value(ResponseType, f"response_types[{i}]", v) for i, v in enumerate(tuple_of(value))
+        enum_value(ResponseType, f"response_types[{i}]", v)
+        for i, v in enumerate(tuple_of(value, "response_types", "ResponseType"))
     )
 
 
@@ -185,6 +189,22 @@ def _v_language(_inst: object, _attribute: attrs.Attribute[Any], value: object) 
 def _v_text_items(_inst: object, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
     for i, item in enumerate(value):
         check_text(f"{attribute.name}[{i}]", item)
+
+
+def _event_codes(value: Iterable[NamedValue]) -> tuple[NamedValue, ...]:
+    return tuple_of(value, "event_codes", "NamedValue")
+
+
+def _parameters(value: Iterable[NamedValue]) -> tuple[NamedValue, ...]:
+    return tuple_of(value, "parameters", "NamedValue")
+
+
+def _resources(value: Iterable[Resource]) -> tuple[Resource, ...]:
+    return tuple_of(value, "resources", "Resource")
+
+
+def _areas(value: Iterable[AlertArea]) -> tuple[AlertArea, ...]:
+    return tuple_of(value, "areas", "AlertArea")
 
 
 @attrs.frozen(kw_only=True)
@@ -227,7 +247,9 @@ class Info:
     certainty: Certainty = attrs.field(converter=_certainty)
     audience: str | None = attrs.field(default=None, validator=v_opt_text)
     event_codes: tuple[NamedValue, ...] = attrs.field(
-        default=(), converter=tuple_of, validator=v_items(NamedValue)
+        default=(),
+        converter=_event_codes,
+        validator=v_items(NamedValue),
     )
     effective: datetime | None = attrs.field(default=None, validator=v_opt_time)
     onset: datetime | None = attrs.field(default=None, validator=v_opt_time)
@@ -239,13 +261,13 @@ class Info:
     web: str | None = attrs.field(default=None, validator=v_uri)
     contact: str | None = attrs.field(default=None, validator=v_opt_text)
     parameters: tuple[NamedValue, ...] = attrs.field(
-        default=(), converter=tuple_of, validator=v_items(NamedValue)
+        default=(), converter=_parameters, validator=v_items(NamedValue)
     )
     resources: tuple[Resource, ...] = attrs.field(
-        default=(), converter=tuple_of, validator=v_items(Resource)
+        default=(), converter=_resources, validator=v_items(Resource)
     )
     areas: tuple[AlertArea, ...] = attrs.field(
-        default=(), converter=tuple_of, validator=v_items(AlertArea)
+        default=(), converter=_areas, validator=v_items(AlertArea)
     )
     _kind: str | None = attrs.field(init=False, eq=False, repr=False, hash=False)
     _tips: tuple[TipChannel, ...] = attrs.field(init=False, eq=False, repr=False, hash=False)
@@ -297,6 +319,26 @@ class Info:
 # ---------------------------------------------------------------------------------------------
 
 
+def _addresses(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple_of(value, "addresses", "str")
+
+
+def _codes(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple_of(value, "codes", "str")
+
+
+def _references(value: Iterable[Reference]) -> tuple[Reference, ...]:
+    return tuple_of(value, "references", "Reference")
+
+
+def _incidents(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple_of(value, "incidents", "str")
+
+
+def _infos(value: Iterable[Info]) -> tuple[Info, ...]:
+    return tuple_of(value, "infos", "Info")
+
+
 @attrs.frozen(kw_only=True)
 class Alert:
     """A CAP 1.2 alert message: who sent it, when, how to handle it, and its info blocks.
@@ -346,14 +388,14 @@ class Alert:
     source: str | None = attrs.field(default=None, validator=v_opt_text)
     scope: Scope = attrs.field(converter=_scope)
     restriction: str | None = attrs.field(default=None, validator=v_opt_text)
-    addresses: tuple[str, ...] = attrs.field(default=(), converter=tuple_of, validator=v_tokens)
-    codes: tuple[str, ...] = attrs.field(default=(), converter=tuple_of, validator=_v_text_items)
+    addresses: tuple[str, ...] = attrs.field(default=(), converter=_addresses, validator=v_tokens)
+    codes: tuple[str, ...] = attrs.field(default=(), converter=_codes, validator=_v_text_items)
     note: str | None = attrs.field(default=None, validator=v_opt_text)
     references: tuple[Reference, ...] = attrs.field(
-        default=(), converter=tuple_of, validator=v_items(Reference)
+        default=(), converter=_references, validator=v_items(Reference)
     )
-    incidents: tuple[str, ...] = attrs.field(default=(), converter=tuple_of, validator=v_tokens)
-    infos: tuple[Info, ...] = attrs.field(default=(), converter=tuple_of, validator=v_items(Info))
+    incidents: tuple[str, ...] = attrs.field(default=(), converter=_incidents, validator=v_tokens)
+    infos: tuple[Info, ...] = attrs.field(default=(), converter=_infos, validator=v_items(Info))
     _kind: str | None = attrs.field(init=False, eq=False, repr=False, hash=False)
     _area: Area | None = attrs.field(init=False, eq=False, repr=False, hash=False)
 

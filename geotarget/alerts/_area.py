@@ -42,7 +42,7 @@ CircleSpec = tuple[float, float, float]
 
 
 def _ring(i: int, ring: object) -> Ring:
-    pts = tuple_of(ring)  # type: ignore[arg-type]
+    pts = tuple_of(ring, f"polygons[{i}]", "(lon, lat) points")  # type: ignore[arg-type]
     try:
         arr = np.asarray(pts)
     except (TypeError, ValueError):  # ragged
@@ -60,7 +60,7 @@ def _ring(i: int, ring: object) -> Ring:
     else:  # find the first offending point and say precisely what is wrong with it
         checked = []
         for j, p in enumerate(pts):
-            pair = tuple_of(p)
+            pair = tuple_of(p, f"polygons[{i}][{j}]", "lon and lat")
             if len(pair) != 2:
                 raise InvalidAlert(f"polygons[{i}][{j}] must be a (lon, lat) pair (got {shown(p)})")
             checked.append(
@@ -91,20 +91,24 @@ def _encloses_nothing(raw: sg.Polygon) -> bool:
 
 def _rings(value: Iterable[Iterable[Sequence[float]]]) -> tuple[Ring, ...]:
     """Validate CAP polygons: closed rings of at least 4 valid (lon, lat) points."""
-    return tuple(_ring(i, r) for i, r in enumerate(tuple_of(value)))
+    return tuple(_ring(i, r) for i, r in enumerate(tuple_of(value, "polygons", "rings")))
 
 
 def _circles(value: Iterable[Sequence[float]]) -> tuple[CircleSpec, ...]:
     """Validate CAP circles: (lon, lat, radius_m) with 0 <= radius_m <= 1,000 km."""
     out = []
-    for i, c in enumerate(tuple_of(value)):
-        t = tuple_of(c)
+    for i, c in enumerate(tuple_of(value, "circles", "(lon, lat, radius_m)")):
+        t = tuple_of(c, f"circles[{i}]", "lon, lat and radius_m")
         if len(t) != 3:
             raise InvalidAlert(f"circles[{i}] must be (lon, lat, radius_m) (got {shown(c)})")
         lon, lat = lon_lat(f"circles[{i}] lon", t[0], f"circles[{i}] lat", t[1])
         r = number(f"circles[{i}] radius_m", t[2], ge=0.0, le=MAX_RADIUS_M, error=InvalidAlert)
         out.append((lon, lat, r))
     return tuple(out)
+
+
+def _geocodes(value: Iterable[NamedValue]) -> tuple[NamedValue, ...]:
+    return tuple_of(value, "geocodes", "NamedValue")
 
 
 @attrs.frozen(kw_only=True)
@@ -156,7 +160,7 @@ class AlertArea:
     polygons: tuple[Ring, ...] = attrs.field(default=(), converter=_rings)
     circles: tuple[CircleSpec, ...] = attrs.field(default=(), converter=_circles)
     geocodes: tuple[NamedValue, ...] = attrs.field(
-        default=(), converter=tuple_of, validator=v_items(NamedValue)
+        default=(), converter=_geocodes, validator=v_items(NamedValue)
     )
     altitude: float | None = attrs.field(default=None, converter=opt_float, validator=v_opt_number)
     ceiling: float | None = attrs.field(default=None, converter=opt_float, validator=v_opt_number)

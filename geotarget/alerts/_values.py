@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import attrs
+import numpy as np
 
 from geotarget._validate import iterable, number, shown
 from geotarget.errors import InvalidAlert, InvalidInput, InvalidType
@@ -443,6 +444,13 @@ class Reference:
     sent: datetime = attrs.field(validator=v_time)
 
 
+def _opt_int(value: int | np.integer[Any] | None) -> int | None:
+    """A numpy integer (``np.int64``, as pandas counts) as ``int``; anything else as it is."""
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class Resource:
     """A CAP ``<resource>``: a file with more information (image, audio, map...).
@@ -474,7 +482,7 @@ class Resource:
 
     description: str = attrs.field(validator=v_text)
     mime_type: str = attrs.field(validator=v_text)
-    size: int | None = attrs.field(default=None)
+    size: int | None = attrs.field(default=None, converter=_opt_int)
     uri: str | None = attrs.field(default=None, validator=v_uri)
     deref_uri: str | None = attrs.field(default=None, validator=v_opt_text)
     digest: str | None = attrs.field(default=None, validator=v_opt_text)

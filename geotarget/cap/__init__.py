@@ -71,6 +71,7 @@ import re
 import xml.parsers.expat as expat
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, Union
 
 import attrs
 import numpy as np
@@ -112,6 +113,10 @@ def __dir__() -> list[str]:
 
 #: The CAP 1.2 XML namespace.
 NAMESPACE = CAP12
+
+#: A service envelope as callers hold one: (west, south, east, north) in a sequence, or in a
+#: one-dimensional array (``total_bounds``).
+Bounds = Union[Sequence[float], "np.ndarray[Any, Any]"]
 
 
 @attrs.frozen
@@ -162,9 +167,15 @@ LenientResult = Parsed
 # ---------------------------------------------------------------------------------------------
 
 
-def _envelope(value: Sequence[float] | None) -> Envelope | None:
+def _envelope(value: Bounds | None) -> Envelope | None:
     if value is None:
         return None
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1:
+            raise InvalidType(
+                f"envelope must be (west, south, east, north) (got an array of shape {value.shape})"
+            )
+        value = value.tolist()  # GeoPandas' total_bounds, shapely.total_bounds: an array
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 4:
         raise InvalidType(f"envelope must be (west, south, east, north) (got {shown(value)})")
     west, south = lon_lat("envelope west", value[0], "envelope south", value[1])
@@ -279,9 +290,7 @@ def _read_tree(
     return Parsed(alert, warnings=tuple(reader.warnings), repairs=repairs)
 
 
-def read(
-    data: str | bytes, *, lenient: bool = False, envelope: Sequence[float] | None = None
-) -> Parsed:
+def read(data: str | bytes, *, lenient: bool = False, envelope: Bounds | None = None) -> Parsed:
     """Read a CAP 1.2 document: the alert and its warnings.
 
     Strict reading (the default) refuses exactly what CAP 1.2 refuses: what CAP-v1.2.xsd
@@ -310,7 +319,8 @@ def read(
         Also repair what is safe, as :func:`loads_lenient` describes, and report each repair
         in :attr:`Parsed.repairs`.
     envelope : (west, south, east, north), optional
-        The service area in degrees: a polygon or circle that lies wholly outside it, but
+        The service area in degrees, a sequence or a one-dimensional array (as
+        ``total_bounds`` gives): a polygon or circle that lies wholly outside it, but
         inside it with latitude and longitude swapped, is a problem (see
         :func:`check_axis_order`).
 
@@ -339,6 +349,10 @@ def read(
 
     .. versionadded:: 0.1.0
     """
+    if not isinstance(lenient, (bool, np.bool_)):
+        raise InvalidType(
+            f"lenient must be True or False (got {type(lenient).__name__} {shown(lenient)[:40]})"
+        )
     env = _envelope(envelope)
     repaired: tuple[Repair, ...] = ()
     if lenient and isinstance(data, (str, bytes, bytearray, memoryview)):
@@ -348,7 +362,7 @@ def read(
     return _read_tree(_parse(data), lenient=bool(lenient), envelope=env, repaired=repaired)
 
 
-def loads(data: str | bytes, *, envelope: Sequence[float] | None = None) -> Alert:
+def loads(data: str | bytes, *, envelope: Bounds | None = None) -> Alert:
     """Read a CAP 1.2 document strictly and return the alert (:func:`read` without warnings).
 
     Parameters
@@ -396,7 +410,7 @@ def loads(data: str | bytes, *, envelope: Sequence[float] | None = None) -> Aler
     return read(data, envelope=envelope).alert
 
 
-def loads_lenient(data: str | bytes, *, envelope: Sequence[float] | None = None) -> Parsed:
+def loads_lenient(data: str | bytes, *, envelope: Bounds | None = None) -> Parsed:
     """Read a CAP document, repairing what is safe, and say what was repaired.
 
     The repairs: whitespace before the XML declaration is removed; whitespace around
@@ -404,7 +418,8 @@ def loads_lenient(data: str | bytes, *, envelope: Sequence[float] | None = None)
     points) is closed; a ``Z`` UTC suffix is read as ``-00:00``; fractional seconds of zeros
     (``.000``, the same instant) are dropped; children out of schema order are read in order;
     attributes are ignored; a CAP 1.1 document is read as CAP 1.2 (1.1's certainty
-    ``Very Likely`` as ``Likely``). Nothing
+    ``Very Likely`` as ``Likely``); a byte-order mark that contradicts the declared encoding
+    wins, the document being read as the mark says. Nothing
     else is guessed: every other problem still raises, exactly as in :func:`loads`. This is
     ``read(data, lenient=True, envelope=envelope)``.
 
@@ -443,7 +458,7 @@ def loads_lenient(data: str | bytes, *, envelope: Sequence[float] | None = None)
     return read(data, lenient=True, envelope=envelope)
 
 
-def check_axis_order(alert: Alert, envelope: Sequence[float]) -> tuple[Problem, ...]:
+def check_axis_order(alert: Alert, envelope: Bounds) -> tuple[Problem, ...]:
     """Find the polygons and circles of an alert that look written ``lon,lat``.
 
     CAP writes ``lat,lon``. A document written the other way round usually still has
@@ -462,7 +477,7 @@ def check_axis_order(alert: Alert, envelope: Sequence[float]) -> tuple[Problem, 
     alert : Alert
         The alert to check, read or built.
     envelope : (west, south, east, north)
-        The service area in degrees.
+        The service area in degrees, a sequence or a one-dimensional array.
 
     Returns
     -------
@@ -530,7 +545,7 @@ def verify_signature(
     certificate: str | bytes | Sequence[str | bytes],
     *,
     at: datetime | None = None,
-    envelope: Sequence[float] | None = None,
+    envelope: Bounds | None = None,
 ) -> Parsed:
     """Read a signed CAP document strictly and verify its XML-DSig signature.
 

@@ -58,12 +58,15 @@ from geotarget.alerts._values import (
     tip_parameter_kind,
 )
 from geotarget.areas import long_way_edges
-from geotarget.cap._xml import Node
+from geotarget.cap._xml import Node, cut
 from geotarget.errors import GeotargetError, Problem
 
 CAP12 = "urn:oasis:names:tc:emergency:cap:1.2"
 CAP11 = "urn:oasis:names:tc:emergency:cap:1.1"
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
+#: What the namespaces of the CAP versions share, and the versions geotarget does not read.
+_CAP_URN = "urn:oasis:names:tc:emergency:cap:"
+_OTHER_VERSIONS = {"http://www.incident.com/cap/1.0": "1.0"}
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XML_NS = "http://www.w3.org/XML/1998/namespace"  # the xml: prefix (xml:lang, xml:space)
 
@@ -116,25 +119,69 @@ _XML_SPACES = re.compile("[ \t\r\n]+")
 _C1 = re.compile("[\x80-\x9f]")
 
 E = TypeVar("E")
+#: How many unexpected attributes of one element a problem names (the rest are counted).
+_NAMED_ATTRIBUTES = 5
 M = TypeVar("M", bound=enum.Enum)
 
 
 _SPACED_PAIR = re.compile(r"\d,[ \t\r\n]+[-+.\d]")
+#: A space before the comma of a point (``59.33 ,18.06``, ``59.33 , 18.06``).
+_SPACED_COMMA = re.compile(r"[\d.][ \t\r\n]+,")
+#: A point written with decimal commas (``59,33,18,06``): four numbers joined by commas.
+_DECIMAL_COMMAS = re.compile(r"[+-]?\d+,\d+,[+-]?\d+,\d+")
+#: A number with an exponent (``5.9e1``, ``1E-3``), which xs:decimal does not allow.
+_EXPONENT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)[eE][+-]?\d+")
+#: The tokens, and their length, that the hints about numbers look at (a hint, not a check).
+_HINTED_TOKENS, _HINTED_LENGTH = 1_000, 64
+_COMMA_HINT = (
+    "; CAP writes decimal numbers with a point ('59.33,18.06'): a comma only separates lat from lon"
+)
 
 
 def _separator_hint(text: str) -> str:
-    """A hint for the separators hand-written coordinates get wrong, or ``""``.
+    """A hint for the separators and numbers hand-written coordinates get wrong, or ``""``.
 
-    ``59.33, 18.06`` (a space after the comma splits one point in two) and ``;`` or ``|``
-    between points (CAP separates points by whitespace only).
+    ``59.33, 18.06`` or ``59.33 ,18.06`` (a space beside the comma splits one point in two),
+    ``;`` or ``|`` between points (CAP separates points by whitespace only), decimal commas
+    (``59,33,18,06``) and exponents (``5.9e1``; CAP 1.2 §3.3.1 writes decimal degrees as
+    xs:decimal numbers, which have none).
     """
-    if _SPACED_PAIR.search(text):
+    spaced = (
+        "after" if _SPACED_PAIR.search(text) else "before" if _SPACED_COMMA.search(text) else ""
+    )
+    if spaced:
         return (
-            "; a space after a comma splits a point in two: CAP writes each point 'lat,lon' "
+            f"; a space {spaced} a comma splits a point in two: CAP writes each point 'lat,lon' "
             "with no space inside, and separates points by whitespace"
         )
     if ";" in text or "|" in text:
         return "; CAP separates points by whitespace (spaces, tabs or newlines), not ';' or '|'"
+    split = text.split(maxsplit=_HINTED_TOKENS)[:_HINTED_TOKENS]
+    tokens = [t for t in split if len(t) <= _HINTED_LENGTH]
+    if any(_DECIMAL_COMMAS.fullmatch(t) for t in tokens):
+        return _COMMA_HINT
+    if any(_EXPONENT.fullmatch(n) for t in tokens for n in t.split(",")):
+        return (
+            "; CAP writes decimal numbers without an exponent (xs:decimal): write 59.0, not 5.9e1"
+        )
+    return ""
+
+
+def _hint(cls: type[enum.Enum], value: str) -> str:
+    """What an enumeration value written otherwise was meant to be, or ``""``.
+
+    CAP-v1.2.xsd's enumerations are case-sensitive strings (``ALERT``, ``actual`` and
+    ``Very_Likely`` are none of them); CAP 1.1's certainty ``Very Likely`` is CAP 1.2's
+    ``Likely``.
+    """
+    if len(value) > 64:
+        return ""
+    key = _XML_SPACES.sub("", value).replace("_", "").replace("-", "").casefold()
+    if cls is Certainty and key == "verylikely":
+        return ": 'Very Likely' is CAP 1.1's, which CAP 1.2 replaced by 'Likely'"
+    meant = [str(m.value) for m in cls if str(m.value).casefold() == key]
+    if meant:
+        return f": CAP writes it {meant[0]!r}, exactly (its values are case-sensitive)"
     return ""
 
 
@@ -259,6 +306,8 @@ class Reader:
         self.past_budget: str | None = None
         #: Text that looks decoded in the wrong encoding: (path, why), in document order.
         self.garbles: list[tuple[str, str]] = []
+        #: Where among the warnings the first such text was found (its warning goes there).
+        self.garbled_at = 0
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -292,14 +341,33 @@ class Reader:
     # --- structure -----------------------------------------------------------------------------
 
     def attributes(self, node: Node, path: str) -> None:
+        """One problem (or repair) for all the attributes of ``node``: CAP has none.
+
+        The first few are named and the rest counted, so that an element carrying thousands
+        of them is one line, not thousands.
+        """
+        found = []
         for key in node.attrs:
             ns, _, local = key.rpartition(" ")
             if ns == XSI:
                 continue
-            shown = f"xml:{local}" if ns == XML_NS else f"{{{ns}}}{local}" if ns else local
-            self.fixable(
-                path or "alert", f"unexpected attribute {shown!r}: CAP has none", "ignored it"
+            local, ns_shown = cut(local), cut(ns)
+            found.append(
+                f"xml:{local}" if ns == XML_NS else f"{{{ns_shown}}}{local}" if ns else local
             )
+        if not found:
+            return
+        named = ", ".join(repr(a) for a in found[:_NAMED_ATTRIBUTES])
+        if len(found) == 1:
+            what = f"unexpected attribute {named}"
+        else:
+            more = f"... ({len(found):,} in all)" if len(found) > _NAMED_ATTRIBUTES else ""
+            what = f"unexpected attributes {named}{more}"
+        self.fixable(
+            path or "alert",
+            f"{what}: CAP has none",
+            "ignored them" if len(found) > 1 else "ignored it",
+        )
 
     def children(
         self, node: Node, path: str, schema: Schema, *, tail_ns: str | None = None
@@ -325,14 +393,15 @@ class Reader:
                 if child.name in order:
                     elsewhere.add(child.name)
                 self.problem(
-                    _join(path, child.name), self.foreign(node, child, child.name in order)
+                    _join(path, cut(child.name)), self.foreign(node, child, child.name in order)
                 )
                 continue
             k = order.get(child.name)
             if k is None:
+                name = cut(child.name)
                 self.problem(
-                    _join(path, child.name),
-                    f"unknown element <{child.name}>: <{node.name}> may hold {', '.join(names)}",
+                    _join(path, name),
+                    f"unknown element <{name}>: <{node.name}> may hold {', '.join(names)}",
                 )
                 continue
             if not misplaced and (k < last or tail_seen):
@@ -367,10 +436,10 @@ class Reader:
         another CAP version: the message says so, once, instead of an unknown element and a
         missing one.
         """
-        where = f"namespace {child.ns}" if child.ns else "no namespace"
+        where = f"namespace {cut(child.ns)}" if child.ns else "no namespace"
         if not named_as_cap:
             return (
-                f"unexpected element <{child.name}> in {where}: <{parent.name}> holds only "
+                f"unexpected element <{cut(child.name)}> in {where}: <{parent.name}> holds only "
                 f"CAP {'1.1' if self.ns == CAP11 else '1.2'} elements"
             )
         if not child.ns:
@@ -430,6 +499,8 @@ class Reader:
                 f"{ord(char):04X} is {bytes([ord(char)]).decode('cp1252', 'replace')!r} in "
                 'windows-1252; declare encoding="windows-1252", or better write UTF-8)'
             )
+        if not self.garbles:
+            self.garbled_at = len(self.warnings)
         self.garbles.append((path, why))
 
     def token(self, node: Node, path: str) -> str:
@@ -473,7 +544,9 @@ class Reader:
         try:
             return cls(value)
         except ValueError:
-            self.problem(path, f"must be one of {options(cls)} (got {_quote(value)})")
+            self.problem(
+                path, f"must be one of {options(cls)} (got {_quote(value)}){_hint(cls, value)}"
+            )
             return None
 
     def time(self, text: str, path: str, what: str = "") -> datetime | None:
@@ -604,8 +677,14 @@ class Reader:
         if text is None:
             return None
         bad = ascii_rule(text)
-        if bad is not None or not _DECIMAL.match(text):
-            self.problem(_join(path, name), bad or f"must be a decimal number (got {_quote(text)})")
+        if bad is None and not _DECIMAL.match(text):
+            bad = f"must be a decimal number (got {_quote(text)})"
+            if len(text) <= _HINTED_LENGTH and _EXPONENT.fullmatch(text):
+                number = Decimal(text)
+                plain = f" (write {format(number, 'f')!r})" if abs(number.adjusted()) <= 20 else ""
+                bad += f": xs:decimal has no exponent{plain}"
+        if bad is not None:
+            self.problem(_join(path, name), bad)
             return None
         value = float(text)  # no digit limit (unlike int); linear in the length
         if not math.isfinite(value):
@@ -631,11 +710,28 @@ class Reader:
     # --- the alert -------------------------------------------------------------------------------
 
     def read(self, root: Node) -> Alert | None:
+        version = _OTHER_VERSIONS.get(root.ns)
+        if version is None and root.ns.startswith(_CAP_URN):
+            tail = root.ns[len(_CAP_URN) :]
+            version = tail if re.fullmatch(r"[0-9]{1,3}\.[0-9]{1,3}", tail) else None
+        if root.name == "alert" and root.ns not in (CAP12, CAP11) and version is not None:
+            self.problem(
+                "",
+                f"the root element is <alert> in namespace {cut(root.ns)}, CAP {cut(version)}: "
+                f"geotarget reads CAP 1.2 (namespace {CAP12}), and CAP 1.1 with loads_lenient; "
+                f"ask the sender for CAP 1.2",
+            )
+            return None
         if root.name != "alert" or root.ns not in (CAP12, CAP11):
             self.problem(
                 "",
-                f"the root element must be <alert> in namespace {CAP12} (got <{root.name}> in "
-                f"{root.ns or 'no namespace'}): this is not a CAP 1.2 alert",
+                f"the root element must be <alert> in namespace {CAP12} (got <{cut(root.name)}> "
+                f"in {cut(root.ns) or 'no namespace'}): this is not a CAP 1.2 alert"
+                + (
+                    f' (a CAP 1.2 <alert> declares xmlns="{CAP12}")'
+                    if root.name == "alert" and not root.ns
+                    else ""
+                ),
             )
             return None
         if root.ns == CAP11:
@@ -669,7 +765,7 @@ class Reader:
         values["codes"] = [self.leaf(n, f"code[{i}]") for i, n in enumerate(kids["code"])]
         for name in ("addresses", "incidents"):
             text = self.text(kids, name, "")
-            values[name] = () if text is None else self.quoted(text)
+            values[name] = () if text is None else self.quoted(text, name)
         # Rules CAP sets between elements, checked here to name the element they concern
         # (the model would name the whole alert).
         if values["scope"] is Scope.RESTRICTED and values["restriction"] is None:
@@ -704,7 +800,7 @@ class Reader:
             path, why = self.garbles[0]
             more = len(self.garbles) - 1
             also = f" ({more} more element{'s' if more > 1 else ''} read so)" if more else ""
-            self.warn(path, why + also)
+            self.warnings.insert(self.garbled_at, Problem(path, why + also))  # document order
         return self.build("alert", lambda: Alert(**values), 0)
 
     def unreferenced(self, msg_type: MessageType) -> None:
@@ -730,14 +826,41 @@ class Reader:
             "<references>')",
         )
 
-    def quoted(self, text: str) -> tuple[str, ...]:
-        """Split <addresses> or <incidents> into items.
+    def quoted(self, text: str, path: str) -> tuple[str, ...]:
+        """Split <addresses> or <incidents> into items; a problem at ``path`` for a bad one.
 
         CAP 1.2 §3.2.1: items with whitespace "MUST be enclosed in double-quotes" (incidents:
-        "SHALL be surrounded by double-quotes").
+        "SHALL be surrounded by double-quotes"). So a double quote that is never closed breaks
+        the list, and an item cannot hold one itself (the model refuses it, as its quoting
+        could not be told from CAP's); an empty quoted item names nothing.
         """
-        return tuple(m.group(1) if m.group(1) is not None else m.group(2)
-                     for m in _QUOTED.finditer(text))  # fmt: skip
+        items: list[str] = []
+        problem = None
+        for m in _QUOTED.finditer(text):
+            quoted = m.group(1) is not None
+            item = m.group(1) if quoted else m.group(2)
+            k = len(items)
+            items.append(item)
+            if problem is not None:
+                continue
+            if quoted and not item.strip(XML_SPACE):
+                problem = (
+                    f"item {k} is an empty quoted item, which names nothing (got {_quote(text)})"
+                )
+            elif not quoted and item.startswith('"') and '"' not in text[m.start() + 1 :]:
+                problem = (
+                    f"item {k} opens a double quote that is never closed (got {_quote(text)}): "
+                    "CAP encloses an item holding whitespace in double quotes"
+                )
+            elif not quoted and '"' in item:
+                problem = (
+                    f"item {k} holds a double quote ({_quote(item)}), which cannot be told from "
+                    "CAP's quoting of items holding whitespace (a limit of geotarget: CAP names "
+                    "no way to write one)"
+                )
+        if problem is not None:
+            self.problem(path, problem)
+        return tuple(items)
 
     def references(self, text: str) -> tuple[Reference | None, ...]:
         # CAP 1.2 §3.2.1 <references>: the extended message identifiers "in the form
@@ -938,15 +1061,15 @@ class Reader:
     def area(self, node: Node, path: str) -> AlertArea | None:
         before = len(self.problems)
         kids = self.children(node, path, AREA)
+        description = self.text(kids, "areaDesc", path)  # first, as in the document
+        if description is not None and not description.strip():
+            self.warn(_join(path, "areaDesc"), "is blank: the area has no human-readable name")
         polygons = [
             self.polygon(n, _join(path, f"polygon[{i}]")) for i, n in enumerate(kids["polygon"])
         ]
         circles = [
             self.circle(n, _join(path, f"circle[{i}]")) for i, n in enumerate(kids["circle"])
         ]
-        description = self.text(kids, "areaDesc", path)
-        if description is not None and not description.strip():
-            self.warn(_join(path, "areaDesc"), "is blank: the area has no human-readable name")
         fields: dict[str, Any] = {
             "description": description,
             "polygons": polygons,
@@ -1190,7 +1313,18 @@ class Reader:
         # character and a radius value in kilometers.
         rule = "must be 'lat,lon radius' with the radius in kilometres"
         if len(tokens) != 2 or not _DECIMAL.match(tokens[1]):
-            self.problem(path, f"{rule} (got {_quote(text)}){_separator_hint(text)}")
+            hint = _separator_hint(text)
+            if hint:
+                pass
+            elif len(tokens) == 2 and re.fullmatch(r"\d+,\d+", tokens[1]):
+                hint = _COMMA_HINT
+            elif len(tokens) == 1 and _PAIR.match(tokens[0].rpartition(",")[0]):
+                hint = "; a space, not a comma, separates the point from the radius"
+            elif len(tokens) == 3 and _DECIMAL.match(tokens[1]) and tokens[2].isalpha():
+                hint = (
+                    f"; the radius is a bare number of kilometres, without a unit ({tokens[2]!r})"
+                )
+            self.problem(path, f"{rule} (got {_quote(text)}){hint}")
             return None
         pts = self.points(tokens[0], path)
         if pts is None:

@@ -26,6 +26,18 @@ MAX_DEPTH = 32
 MAX_ELEMENTS = 100_000
 
 
+#: The most characters of a name taken from the document (an element's or attribute's name, a
+#: prefix, a namespace) that a message or a path repeats: a name may be megabytes long.
+NAME_LIMIT = 64
+
+
+def cut(name: str) -> str:
+    """``name`` as a message shows it: at most :data:`NAME_LIMIT` characters, then its length."""
+    if len(name) <= NAME_LIMIT:
+        return name
+    return f"{name[:NAME_LIMIT]}… ({len(name):,} characters)"
+
+
 class Refused(Exception):
     """The document was refused before or while parsing; the message says why."""
 
@@ -440,7 +452,7 @@ def _outside_root(raw: bytes, at: int, *, after: bool) -> str | None:
         start += 1
     if after and _TAG_START.match(raw, start + 1) and raw[start : start + 1] == b"<":
         m = _MARKUP_NAME.match(raw, start)
-        name = "" if m is None else m.group(1).decode("utf-8", "replace")
+        name = "" if m is None else cut(m.group(1).decode("utf-8", "replace"))
         if name == "?xml":
             return (
                 "a second XML declaration comes after the root element: the file holds several "
@@ -532,6 +544,12 @@ def _control_character(raw: bytes, at: int, code: int) -> str | None:
     if code != expat.errors.codes[expat.errors.XML_ERROR_INVALID_TOKEN] or at >= len(raw):
         return None
     byte = raw[at]
+    if raw[at : at + 3] in (b"\xef\xbf\xbe", b"\xef\xbf\xbf"):  # (raw is UTF-8 here)
+        # XML 1.0 §2.2 (production Char) leaves out the noncharacters U+FFFE and U+FFFF: a
+        # byte-swapped byte-order mark, or a placeholder a converter wrote.
+        char = raw[at : at + 3].decode("utf-8")
+        near = raw[max(0, at - 20) : at + 23].decode("utf-8", "replace")
+        return f"the noncharacter U+{ord(char):04X} (in {near!r}), {_NOT_XML}: remove it"
     if byte >= 0x20 or byte in b"\t\n\r":
         return None
     near = raw[max(0, at - 20) : at + 20].decode("utf-8", "replace")
@@ -566,6 +584,7 @@ def _unbound_prefix(raw: bytes, at: int, bound: dict[str, int]) -> str | None:
         return None
     prefix = free[0]
     uri = _KNOWN_PREFIXES.get(prefix, "the namespace it stands for")
+    prefix, name = cut(prefix), cut(name)
     return (
         f"the prefix '{prefix}:' used in <{name}> is bound by no xmlns:{prefix} declaration in "
         f'scope: declare it, as xmlns:{prefix}="{uri}" (an alert cut out of a feed loses the '
@@ -596,8 +615,8 @@ def _spaced_namespace(raw: bytes, at: int) -> str | None:
         value = decl.group(2) if decl.group(2) is not None else decl.group(3)
         if not _SPACE_IN_VALUE.search(value):
             continue
-        attribute = decl.group(1).decode("utf-8", "replace")
-        written = value.decode("utf-8", "replace")
+        attribute = cut(decl.group(1).decode("utf-8", "replace"))
+        written = cut(value.decode("utf-8", "replace"))
         cleaned = _SPACE_IN_VALUE.sub(b"", value).decode("utf-8", "replace")
         remedy = (
             f"write {attribute}={cleaned!r}"
@@ -605,7 +624,7 @@ def _spaced_namespace(raw: bytes, at: int) -> str | None:
             else "remove the whitespace"
         )
         return (
-            f"the namespace declaration {attribute}={written!r} in <{name}> holds whitespace, "
+            f"the namespace declaration {attribute}={written!r} in <{cut(name)}> holds whitespace, "
             "which a namespace name (a URI reference, Namespaces in XML 1.0 §2.2) cannot hold: "
             f"{remedy}"
         )
