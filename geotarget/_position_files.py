@@ -1299,8 +1299,21 @@ _GEOMETRY_NAMES = frozenset(
 )
 
 
+#: Delimiters other tools write that the header's count does not find: named by ``sep=``.
+_OTHER_DELIMITERS = ("|", ":", "^", "~")
+
+
 def _no_lon_lat(header: Sequence[str]) -> str:
     """A hint for a header without lon and lat that holds points otherwise (names only)."""
+    if len(header) == 1:
+        for d in _OTHER_DELIMITERS:
+            parts = [column_key(n) for n in str(header[0]).split(d)]
+            if all(c in parts for c in REQUIRED):
+                return (
+                    f"; its names are separated by {d!r}, which is not read unless named: "
+                    f"add a first line sep={d} (as Excel writes one), or write the file with "
+                    "commas, semicolons or tabs"
+                )
     names = {str(n).strip().lower() for n in header}
     if {"lon", "lat"} & {column_key(n) for n in header}:
         return ""
@@ -1371,6 +1384,32 @@ def _stray_quote(text: str, pos: int, delim: str) -> tuple[int, int, int, str] |
         if not text.startswith(delim, pos):
             return None  # the record's end
         field, pos = field + 1, pos + 1
+
+
+def _markup(text: str) -> str | None:
+    """What a text that is no CSV table is (JSON, HTML, XML), by its first character, or None.
+
+    Only asked once its first line has failed as a header: such a text fails there as CSV with
+    a message about quotes or columns, quoting what its first line holds (a JSON Lines file's
+    first device). The message names the form, never the content.
+    """
+    head = text.lstrip(" \t\r\n\ufeff")[:16].lower()
+    if head.startswith(("{", "[")):
+        return (
+            "JSON (GeoJSON, JSON Lines or an API's answer?), not CSV; write its points as CSV "
+            f"with the columns {', '.join(KNOWN)} (a GeoJSON Point's coordinates are lon, lat)"
+        )
+    if head.startswith(("<!doctype html", "<html")):
+        return (
+            "an HTML page (a web server's error or login page?), not CSV: the export that "
+            "should have answered did not"
+        )
+    if head.startswith("<"):
+        return (
+            "XML (a CAP alert? --alert takes that), not CSV; positions are CSV with the columns "
+            f"{', '.join(KNOWN)}"
+        )
+    return None
 
 
 def _csv_error(
@@ -1499,7 +1538,12 @@ def read_csv(
                 width = named = len(header)
                 while named and not header[named - 1].strip():
                     named -= 1
-                known, unknown = _columns(header[:named], name, reader.line_num)
+                try:
+                    known, unknown = _columns(header[:named], name, reader.line_num)
+                except InvalidInput:
+                    if (what := _markup(text)) is not None:
+                        raise InvalidInput(f"{name}: is {what}") from None
+                    raise
                 pick = operator.itemgetter(*known.values())  # (id, lon and lat: a tuple)
                 start = reader.line_num + 1
             for record in reader:
@@ -1542,6 +1586,8 @@ def read_csv(
                     lines = []
             break
         except csv.Error as err:
+            if header is None and (what := _markup(text)) is not None:
+                raise InvalidInput(f"{name}: is {what}") from None
             if not over_limit(err) or isinstance(reader, Records):
                 raise _csv_error(err, text, name, delim, start, header, reader.line_num) from None
             # The csv module's limit is the whole process's: read on without it, in Python

@@ -7,13 +7,21 @@ should do; oracles read the files with the csv and json modules, pandas, pyproj 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
+from pathlib import Path
 
+import pyproj
 import pytest
 
 from geotarget import Positions
 from geotarget.errors import InvalidPositions
 
 NOW = dt.datetime(2024, 5, 20, 14, 0, tzinfo=dt.timezone.utc)
+ROOT = Path(__file__).resolve().parents[1]
+#: The integrator's guide's Explosion: 500 m around Sergels torg (18.06528, 59.3325).
+EXPLOSION = ROOT / "docs" / "examples" / "sos_explosion.xml"
+AT = "2024-05-20T16:05+02:00"
 
 
 def test_a_one_column_table_is_no_column_of_ids() -> None:
@@ -33,3 +41,104 @@ def test_a_one_column_table_is_no_column_of_ids() -> None:
     assert Positions(frame["device"], frame["lon"], frame["lat"], observed_at=NOW).ids.tolist() == [
         "0701234567"
     ]
+
+
+def _target(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from geotarget.cli import main
+
+    code = main(["target", "--alert", str(EXPLOSION), "--at", AT, *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("text", "form"),
+    [
+        pytest.param(
+            json.dumps(
+                {
+                    "type": "FeatureCollection",
+                    "features": [
+                        {
+                            "type": "Feature",
+                            "geometry": {"type": "Point", "coordinates": [18.0653917, 59.3326]},
+                            "properties": {"id": "0701234567", "accuracy_m": 8},
+                        }
+                    ],
+                },
+                indent=2,
+            ),
+            "JSON",
+            id="geojson",
+        ),
+        pytest.param(
+            '{"id":"0701234567","lon":18.0653917,"lat":59.3326,"accuracy_m":8}\n'
+            '{"id":"0709876543","lon":18.2,"lat":59.3325,"accuracy_m":8}\n',
+            "JSON",
+            id="json-lines",
+        ),
+        pytest.param(
+            '[{"id": "0701234567", "lon": 18.0653917, "lat": 59.3326}]', "JSON", id="json-array"
+        ),
+        pytest.param(
+            "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head></html>\n",
+            "an HTML page",
+            id="html-error-page",
+        ),
+        pytest.param(
+            '<?xml version="1.0" encoding="UTF-8"?>\n<rows><row lon="18.0653917"/></rows>\n',
+            "XML",
+            id="xml",
+        ),
+    ],
+)
+@pytest.mark.parametrize("where", ["file", "stdin"])
+def test_json_html_or_xml_given_as_csv_is_named_for_what_it_is(
+    text: str,
+    form: str,
+    where: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A GeoJSON or JSON Lines export, or a web server's error page, given as the positions.
+
+    Each failed as CSV with a message about quotes or missing columns, and the JSON Lines
+    one quoted its first device's ``"lon":18.0653917``: a position in a message. The message
+    now says what the file is, and quotes none of it.
+    """
+    if where == "file":
+        path = tmp_path / "devices.csv"
+        path.write_text(text, encoding="utf-8")
+        args = ["--positions", str(path)]
+    else:
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+        args = ["--positions", "-"]
+    code, out, err = _target(args, capsys)
+    assert code == 2 and out == ""
+    assert f": is {form}" in err and "not CSV" in err
+    assert "18.065" not in err and "0701234567" not in err
+    assert "quote" not in err and "lacks column" not in err
+
+
+def test_a_header_separated_by_another_character_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pipe-separated export (``id|lon|lat|...``, as many databases' clients write).
+
+    Refused as a header lacking id, lon and lat without saying why; it now names the '|'
+    and the way to read it, an Excel ``sep=|`` first line, which then reads every row.
+    """
+    rows = [("0701234567", "18.0653917", "59.3326"), ("0709876543", "18.2", "59.3325")]
+    body = "".join(f"{i}|{x}|{y}|8|2024-05-20T16:00:00+02:00\n" for i, x, y in rows)
+    path = tmp_path / "devices.txt"
+    path.write_text("id|lon|lat|accuracy_m|observed_at\n" + body, encoding="utf-8")
+    code, _, err = _target(["--positions", str(path)], capsys)
+    assert code == 2
+    assert "separated by '|'" in err and "sep=|" in err
+    path.write_text("sep=|\nid|lon|lat|accuracy_m|observed_at\n" + body, encoding="utf-8")
+    code, out, err = _target(["--positions", str(path)], capsys)
+    assert code == 0, err
+    geod = pyproj.Geod(ellps="WGS84")
+    expected = [i for i, x, y in rows if geod.inv(18.06528, 59.3325, float(x), float(y))[2] <= 508]
+    assert json.loads(out)["recipients"] == expected == ["0701234567"]
