@@ -2012,6 +2012,29 @@ def lacking(name: str, column: str, unknown: Sequence[str], fill: str) -> Invali
     )
 
 
+def _dir_hint(path: Path) -> str:
+    """What a directory given as the positions is, by the files in it (their names only)."""
+    try:
+        names = [p.name for p in itertools.islice(path.iterdir(), 10_000)]
+    except OSError:
+        return ""
+    suffixes = {Path(n).suffix.lower() for n in names}
+    # Spark writes part files and _SUCCESS; Hive-style partitions are folders named key=value.
+    if ".parquet" in suffixes or "_SUCCESS" in names or any("=" in n for n in names):
+        return (
+            ": a dataset of Parquet parts, as Spark, Hive or pandas' partition_cols write one? "
+            "write it as one file (pyarrow.parquet.write_table(pyarrow.dataset.dataset(DIR, "
+            "partitioning='hive').to_table(), 'devices.parquet')): one part alone leaves the "
+            "others' devices out"
+        )
+    if suffixes & {".csv", ".tsv", ".txt"}:
+        return (
+            ": join its files into one, with a single header line (one of them alone leaves "
+            "the others' devices out)"
+        )
+    return ""
+
+
 def accuracy_option(value: float, name: str) -> float:
     """One accuracy radius for every row (``name``: the option or argument giving it)."""
     from geotarget._validate import number
@@ -2044,7 +2067,9 @@ def read(
     if data is None and not path.exists():
         raise InvalidInput(f"--positions file not found: {path} (- reads standard input)")
     if data is None and path.is_dir():
-        raise InvalidInput(f"--positions must be a file (got the directory {path})")
+        raise InvalidInput(
+            f"--positions must be a file (got the directory {path}){_dir_hint(path)}"
+        )
     suffix = ".csv" if data is not None else path.suffix.lower()
     zone = _zone(timezone)
     columns: dict[str, Any] = {}

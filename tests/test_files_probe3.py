@@ -142,3 +142,56 @@ def test_a_header_separated_by_another_character_names_it(
     geod = pyproj.Geod(ellps="WGS84")
     expected = [i for i, x, y in rows if geod.inv(18.06528, 59.3325, float(x), float(y))[2] <= 508]
     assert json.loads(out)["recipients"] == expected == ["0701234567"]
+
+
+def test_a_dataset_directory_given_as_the_positions_says_how_to_make_it_one_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Parquet dataset (pandas' ``partition_cols``, Spark's parts) or a folder of CSV files.
+
+    Refused as "must be a file (got the directory ...)", with no word on what to do; the
+    Parquet refusal now gives the pyarrow call that writes the dataset as one file, which is
+    then read whole: every part's devices, compared with a Geod oracle.
+    """
+    pd = pytest.importorskip("pandas")
+    pa_parquet = pytest.importorskip("pyarrow.parquet")
+    pa_dataset = pytest.importorskip("pyarrow.dataset")
+    frame = pd.DataFrame(
+        {
+            "id": ["0701234567", "0709876543", "0702222222"],
+            "lon": [18.0653917, 18.2, 18.0661],
+            "lat": [59.3326, 59.3325, 59.3331],
+            "accuracy_m": [8.0, 8.0, 5.0],
+            "observed_at": [1716213600] * 3,
+            "county": ["01", "01", "03"],
+        }
+    )
+    hive = tmp_path / "devices"
+    frame.to_parquet(hive, partition_cols=["county"])
+    code, out, err = _target(["--positions", str(hive)], capsys)
+    assert code == 2 and out == ""
+    assert "dataset of Parquet parts" in err and "pyarrow.dataset.dataset(DIR" in err
+    whole = tmp_path / "devices.parquet"
+    pa_parquet.write_table(pa_dataset.dataset(hive, partitioning="hive").to_table(), whole)
+    code, out, err = _target(["--positions", str(whole)], capsys)
+    assert code == 0, err
+    geod = pyproj.Geod(ellps="WGS84")
+    expected = sorted(
+        str(r.id)
+        for r in frame.itertuples()
+        if geod.inv(18.06528, 59.3325, r.lon, r.lat)[2] <= 500 + r.accuracy_m
+    )
+    assert sorted(json.loads(out)["recipients"]) == expected == ["0701234567", "0702222222"]
+
+    spark = tmp_path / "spark_out"
+    spark.mkdir()
+    (spark / "_SUCCESS").write_bytes(b"")
+    frame.drop(columns="county").to_parquet(spark / "part-00000-1f2e.snappy.parquet")
+    code, _, err = _target(["--positions", str(spark)], capsys)
+    assert code == 2 and "dataset of Parquet parts" in err
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "a.csv").write_text("id,lon,lat,accuracy_m,observed_at\n", encoding="utf-8")
+    code, _, err = _target(["--positions", str(folder)], capsys)
+    assert code == 2 and "join its files into one" in err
