@@ -1288,6 +1288,7 @@ def _columns(
             f"the {'first line' if line == 1 else 'line after sep='} must name the columns: "
             f"{', '.join(KNOWN)} (latitude, longitude, lng, long, latitud, longitud and "
             f"device_id are read as lat, lon, lon, lon, lat, lon and id){_no_lon_lat(header)}"
+            f"{_lookalikes(header, missing)}"
         )
     return known, tuple(unknown)
 
@@ -1301,6 +1302,61 @@ _GEOMETRY_NAMES = frozenset(
 
 #: Delimiters other tools write that the header's count does not find: named by ``sep=``.
 _OTHER_DELIMITERS = ("|", ":", "^", "~")
+
+
+#: A unit, datum or format written after a column's name: ``Lat (deg)``, ``lon_deg``,
+#: ``Latitude [°]``, ``lat_wgs84``.
+_NAME_UNIT = re.compile(
+    r"(?:\s*(?:\(.*\)|\[.*\]|°|[ _.-]?(?:deg|degrees|grader|grad|dd|wgs ?84|epsg:?4326)))+$",
+    re.IGNORECASE,
+)
+#: What a column's name may begin with besides its quantity: ``GPS Latitude``, ``pos_lon``.
+_NAME_PREFIX = re.compile(r"^(?:gps|geo|pos|position|loc|location|fix)[ _.-]*", re.IGNORECASE)
+#: Other languages' names of the columns (German, Danish/Norwegian, Finnish, French, Dutch).
+_FOREIGN_NAMES = {
+    "breite": "lat",
+    "breitengrad": "lat",
+    "länge": "lon",
+    "laenge": "lon",
+    "längengrad": "lon",
+    "breddegrad": "lat",
+    "lengdegrad": "lon",
+    "længdegrad": "lon",
+    "leveysaste": "lat",
+    "pituusaste": "lon",
+    "leveys": "lat",
+    "pituus": "lon",
+    "lengtegraad": "lon",
+    "breedtegraad": "lat",
+    "device": "id",
+    "deviceid": "id",
+    "device id": "id",
+    "device-id": "id",
+}
+
+
+def _lookalikes(header: Sequence[str], missing: Sequence[str]) -> str:
+    """A hint naming the header's columns that look like the ``missing`` ones, by name only.
+
+    ``Lat (deg)``, ``longitude_deg``, ``GPS Latitude``, German ``Breite``: never read as the
+    column (``Lat (rad)`` would be radians), but named, so that the right one is renamed.
+    """
+    found: dict[str, list[str]] = {}
+    for raw in header:
+        name = str(raw).strip()
+        core = _NAME_PREFIX.sub("", _NAME_UNIT.sub("", name)).strip()
+        key = column_key(core) or _FOREIGN_NAMES.get(core.lower())
+        if key in missing and not re.search(r"\brad", name, re.IGNORECASE):  # not radians
+            found.setdefault(str(key), []).append(name)
+    if not found:
+        return ""
+    said = "; ".join(
+        f"{' or '.join(repr(n) for n in names)} may be {key}" for key, names in found.items()
+    )
+    return (
+        f"; {said}: rename the column{'s' if len(found) > 1 else ''} if so "
+        "(lon and lat in WGS84 degrees)"
+    )
 
 
 def _no_lon_lat(header: Sequence[str]) -> str:
@@ -1635,7 +1691,7 @@ def _parquet_header(names: Sequence[str], name: str) -> None:
         )
     raise InvalidInput(
         f"{name}: lacks column(s) {', '.join(missing)} (has {found}); the columns are "
-        f"{', '.join(KNOWN)}, in any case ({aliases}){hint}"
+        f"{', '.join(KNOWN)}, in any case ({aliases}){hint}{_lookalikes(names, missing)}"
     )
 
 

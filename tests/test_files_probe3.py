@@ -6,6 +6,7 @@ should do; oracles read the files with the csv and json modules, pandas, pyproj 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
@@ -195,3 +196,62 @@ def test_a_dataset_directory_given_as_the_positions_says_how_to_make_it_one_file
     (folder / "a.csv").write_text("id,lon,lat,accuracy_m,observed_at\n", encoding="utf-8")
     code, _, err = _target(["--positions", str(folder)], capsys)
     assert code == 2 and "join its files into one" in err
+
+
+@pytest.mark.parametrize(
+    ("names", "named"),
+    [
+        (("id", "Lat (deg)", "Lon (deg)"), {"lat": "Lat (deg)", "lon": "Lon (deg)"}),
+        (("id", "latitude_deg", "longitude_deg"), {"lat": "latitude_deg", "lon": "longitude_deg"}),
+        (
+            ("Device ID", "GPS Latitude", "GPS Longitude"),
+            {"id": "Device ID", "lat": "GPS Latitude", "lon": "GPS Longitude"},
+        ),
+        (("id", "Breite", "Länge"), {"lat": "Breite", "lon": "Länge"}),
+        (("id", "Latitude [°]", "lon"), {"lat": "Latitude [°]"}),
+        (("id", "lat_wgs84", "lng"), {"lat": "lat_wgs84"}),
+    ],
+)
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+def test_a_column_named_with_its_unit_or_in_another_language_is_pointed_out(
+    names: tuple[str, str, str],
+    named: dict[str, str],
+    form: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """GIS and spreadsheet exports name columns ``Lat (deg)``, ``GPS Latitude``, ``Breite``.
+
+    The refusal listed the header and every accepted name, but not which of the file's
+    columns was meant; it now names each look-alike (never reading it as the column: a unit
+    such as radians may follow the name), and nothing else.
+    """
+    values = ["0701234567", "59.3326", "18.0653917"]
+    if form == "csv":
+        path = tmp_path / "devices.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow([*names, "accuracy_m", "observed_at"])
+            writer.writerow([*values, "8", "1716213600"])
+    else:
+        pd = pytest.importorskip("pandas")
+        pytest.importorskip("pyarrow")
+        path = tmp_path / "devices.parquet"
+        row = dict(zip(names, [values[0], float(values[1]), float(values[2])], strict=True))
+        pd.DataFrame([{**row, "accuracy_m": 8.0, "observed_at": 1716213600}]).to_parquet(path)
+    code, out, err = _target(["--positions", str(path)], capsys)
+    assert code == 2 and out == ""
+    for key, name in named.items():
+        assert f"{name!r} may be {key}" in err
+    assert err.count(" may be ") == len(named)
+    assert "59.3326" not in err and "0701234567" not in err
+
+
+def test_a_column_in_radians_is_not_pointed_out_as_degrees(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``Lat (rad)`` is not offered as lat: the hint speaks of degrees."""
+    path = tmp_path / "devices.csv"
+    path.write_text("id,Lat (rad),Lon (rad),accuracy_m\n1,1.0356,0.3153,8\n", encoding="utf-8")
+    code, _, err = _target(["--positions", str(path)], capsys)
+    assert code == 2 and "lacks column(s) lon, lat" in err and "may be" not in err
