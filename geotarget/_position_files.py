@@ -119,6 +119,9 @@ DELIMITERS = (",", ";", "\t")
 MAX_EPOCH_S = 1e11
 #: Epoch seconds below this (2001-09-09) are refused: most likely a date such as 20240520.
 MIN_EPOCH_S = 1e9
+#: Whole parts of Excel's date serial numbers (days since 1899-12-30) from 1980 to 2100, as a
+#: spreadsheet writes a date-time cell it was not told to format: named as such when refused.
+EXCEL_SERIALS = (29_221, 73_051)
 #: How often ``progress`` is called while reading, in rows.
 PROGRESS_EVERY = 100_000
 
@@ -443,6 +446,13 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
                 "milliseconds? divide by 1000"
             )
         if seconds < MIN_EPOCH_S:
+            if EXCEL_SERIALS[0] <= seconds < EXCEL_SERIALS[1]:
+                raise ValueError(
+                    f"epoch seconds must be at least {MIN_EPOCH_S:.0e} (2001-09-09); this looks "
+                    "like a spreadsheet's date serial number (days since 1899-12-30): format "
+                    "the column as a date-time before exporting, written as ISO 8601 "
+                    "(2024-05-20T14:00:00+02:00, or without the offset and with --timezone)"
+                )
             raise ValueError(
                 f"epoch seconds must be at least {MIN_EPOCH_S:.0e} (2001-09-09); a date? "
                 "write it as ISO 8601, e.g. 2024-05-20T14:00:00+02:00"

@@ -255,3 +255,29 @@ def test_a_column_in_radians_is_not_pointed_out_as_degrees(
     path.write_text("id,Lat (rad),Lon (rad),accuracy_m\n1,1.0356,0.3153,8\n", encoding="utf-8")
     code, _, err = _target(["--positions", str(path)], capsys)
     assert code == 2 and "lacks column(s) lon, lat" in err and "may be" not in err
+
+
+@pytest.mark.parametrize("cell", ["45432.583333", "45432,583333", "45432"])
+def test_a_spreadsheets_date_serial_is_named_as_one(
+    cell: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Excel writes an unformatted date-time cell as its serial: 45432.583333 is 2024-05-20 14:00.
+
+    The refusal asked "a date?" and for ISO 8601, as for 20240520; it now says what the
+    number is (days since 1899-12-30, by the oracle below) and how to export it.
+    """
+    assert dt.datetime(1899, 12, 30) + dt.timedelta(days=45432.583333) == dt.datetime(
+        2024, 5, 20, 13, 59, 59, 971200
+    )
+    path = tmp_path / "devices.csv"
+    path.write_text(
+        f"id;lon;lat;accuracy_m;observed_at\n1;18,06528;59,3325;8;{cell}\n", encoding="utf-8"
+    )
+    code, _, err = _target(["--positions", str(path)], capsys)
+    assert code == 2 and "row 1 (line 2), column observed_at" in err
+    assert "date serial number (days since 1899-12-30)" in err
+    path.write_text(
+        "id;lon;lat;accuracy_m;observed_at\n1;18,06528;59,3325;8;20240520\n", encoding="utf-8"
+    )
+    code, _, err = _target(["--positions", str(path)], capsys)
+    assert code == 2 and "a date?" in err and "serial" not in err
