@@ -2078,6 +2078,22 @@ def lacking(name: str, column: str, unknown: Sequence[str], fill: str) -> Invali
     )
 
 
+def _repeated_header(cells: dict[str, list[str]], where: Where) -> InvalidInput | None:
+    """The error for a data row that names the columns again, or None (asked after a refusal).
+
+    Files joined with their headers (``cat a.csv b.csv``, an export appended to another) hold
+    the header again as a row, whose ``lon`` cell is then refused as a number.
+    """
+    rows = len(next(iter(cells.values()), []))
+    for i in range(rows):
+        if all(column_key(cells[key][i].lstrip("\ufeff")) == key for key in cells):
+            return InvalidInput(
+                f"{where(i)}: repeats the header line (files joined with their headers, as "
+                "cat a.csv b.csv joins them?): keep one header line, at the top"
+            )
+    return None
+
+
 def _dir_hint(path: Path) -> str:
     """What a directory given as the positions is, by the files in it (their names only)."""
     try:
@@ -2157,8 +2173,16 @@ def read(
 
         def take(cells: dict[str, list[str]], lines: list[int], first: int) -> None:
             chunk = Where(name, lines, first)
-            for key in sorted(cells, key=KNOWN.index):  # lon and lat first: their marks decide
-                parts.setdefault(key, []).append(_from_cells(key, cells[key], chunk, zone, marks))
+            try:
+                # lon and lat first: their marks decide
+                for key in sorted(cells, key=KNOWN.index):
+                    column = _from_cells(key, cells[key], chunk, zone, marks)
+                    parts.setdefault(key, []).append(column)
+            except InvalidPositions:
+                again = _repeated_header(cells, chunk)
+                if again is not None:
+                    raise again from None
+                raise
 
         lines, report = read_csv(path, take, encoding=encoding, progress=progress, data=data)
         marks.finish()
@@ -2182,6 +2206,7 @@ def read(
             ".json": f"write it as CSV with the columns {needed}",
             ".geojson": f"write its points as CSV with the columns {needed}",
             ".ndjson": f"write it as CSV with the columns {needed}",
+            ".jsonl": f"write it as CSV with the columns {needed}",
             ".xml": "a CAP alert goes to --alert; positions are CSV or Parquet",
         }.get(suffix)
         if packed:

@@ -281,3 +281,25 @@ def test_a_spreadsheets_date_serial_is_named_as_one(
     )
     code, _, err = _target(["--positions", str(path)], capsys)
     assert code == 2 and "a date?" in err and "serial" not in err
+
+
+@pytest.mark.parametrize("bom", ["", "\ufeff"])
+def test_files_joined_with_their_headers_name_the_repeated_header(
+    bom: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``cat monday.csv tuesday.csv > week.csv``: the second header is a row of the result.
+
+    Its ``lon`` cell was refused as a number ("got 'lon'"); the refusal now names the row as
+    the header again (with the second file's byte-order mark too), and where it is, by the
+    csv module's count.
+    """
+    header = "id;lon;lat;accuracy_m;observed_at\r\n"
+    monday = bom + header + "1;18,06528;59,3325;8;1716213600\r\n"
+    tuesday = bom + header + "2;18,0661;59,3331;8;1716213700\r\n"
+    path = tmp_path / "week.csv"
+    path.write_bytes((monday + tuesday).encode("utf-8"))
+    rows = list(csv.reader(io.StringIO((monday + tuesday).replace("\ufeff", "")), delimiter=";"))
+    again = next(i for i, r in enumerate(rows) if i and r == rows[0])
+    code, _, err = _target(["--positions", str(path)], capsys)
+    assert code == 2
+    assert f"row {again} (line {again + 1}): repeats the header line" in err
