@@ -515,6 +515,10 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # The regions' bounds turn a document written lon,lat into a clear error.
     with _naming(label, command="target"):
         result = targeter.receive(data, PositionIndex(positions), at, confirm=args.confirm)
+    testers = _no_tester(args, parsed.alert.status.value, positions.tester, result)
+    if testers:
+        notes.append(testers)
+    file_warnings = [n.removeprefix("warning: ") for n in notes if n.startswith("warning: ")]
     doc = {
         "alert": result.alert_id,
         "incident": result.incident,
@@ -525,7 +529,9 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         "recognised_by": result.recognised_by,
         "issuer": result.issuer if not issuers.any_sender else "any (no issuers table)",
         "signature": result.signature,
-        "warnings": [f"{w.path}: {w.message}" for w in result.warnings],
+        # The alert's warnings, then the positions file's (also on stderr): a program that
+        # reads only the JSON learns of rows no device is told for (swapped columns, say).
+        "warnings": [f"{w.path}: {w.message}" for w in result.warnings] + file_warnings,
         # In --at's offset, as "at" is (the policy's instants are UTC).
         "next_change": result.next_change.astimezone(result.at.tzinfo).isoformat()
         if result.next_change
@@ -545,9 +551,6 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # JSON escapes what the stream cannot encode (a redirect on a cp1252 console, say).
     json.dump(doc, out, indent=2, ensure_ascii=not _unicode(out))
     out.write("\n")
-    testers = _no_tester(args, parsed.alert.status.value, positions.tester, result)
-    if testers:
-        notes.append(testers)
     notes.append(_summary(result))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
         print(f"geotarget target: {note}", file=_stderr())
@@ -852,6 +855,9 @@ runs:
 JSON output:
   phase     the deciding rollout phase, numbered from 1 as in "reason" ("phase 1");
             phase_illustrative is true when that phase's date is illustrative
+  warnings  the alert's warnings, each after its element's path, then the positions
+            file's (swapped or unknown columns, fixes abroad...), each after the file's
+            name, as stderr shows them too
 """
 
 

@@ -303,3 +303,39 @@ def test_files_joined_with_their_headers_name_the_repeated_header(
     code, _, err = _target(["--positions", str(path)], capsys)
     assert code == 2
     assert f"row {again} (line {again + 1}): repeats the header line" in err
+
+
+def test_the_json_answer_carries_the_positions_files_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second source's rows appended with lon and lat the other way round, read by a program.
+
+    ``geotarget target ... > result.json`` is how a program runs it; the warning that 20
+    devices are never told (their rows look swapped) went to stderr only, and the JSON said
+    ``"warnings": []`` beside its recipients. Recipients are checked against a Geod oracle
+    over the rows as written; the swapped rows are not told, and the JSON now says so.
+    """
+    geod = pyproj.Geod(ellps="WGS84")
+    rows = []
+    for k in range(60):
+        lon, lat = 18.06528 + (k % 10 - 4.5) * 0.0004, 59.3325 + (k // 10 - 2.5) * 0.0002
+        rows.append((f"a{k}", lon, lat))
+    swapped = [(f"b{k}", 59.3325 + k * 1e-4, 18.06528 + k * 1e-4) for k in range(20)]
+    path = tmp_path / "devices.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "lon", "lat", "accuracy_m", "observed_at", "source"])
+        for i, x, y in rows + swapped:
+            writer.writerow([i, f"{x:.7f}", f"{y:.7f}", "0", "1716213600", "x"])
+    code, out, err = _target(["--positions", str(path)], capsys)
+    assert code == 0, err
+    answer = json.loads(out)
+    expected = sorted(i for i, x, y in rows if geod.inv(18.06528, 59.3325, x, y)[2] <= 500)
+    assert sorted(answer["recipients"]) == expected and len(expected) == 60
+    warnings = answer["warnings"]
+    assert any(
+        w.startswith("devices.csv: 20 of 80 fixes") and "lon and lat swapped" in w for w in warnings
+    ), warnings
+    assert any(w.startswith("devices.csv: ignored unknown column(s) 'source'") for w in warnings)
+    for w in warnings:  # as stderr shows them
+        assert f"geotarget target: warning: {w}" in err
