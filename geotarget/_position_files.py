@@ -411,13 +411,15 @@ def _cell_numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArra
         if text == _PG_NULL:
             raise _problem(where(i), column, _PG_NULL_RULE, raw)
         if text.lower() in _MISSING_WORDS:
-            raise _problem(
-                where(i),
-                column,
-                "must be a number, or empty for an unknown value (a row without a fix leaves "
-                "both lon and lat empty)",
-                raw,
+            # A fix's accuracy is never unknown (an empty one is refused in a row with a fix).
+            rule = (
+                "must be a number of metres, or empty for an unknown value only in a row "
+                "without a fix (whose lon and lat are empty too): a fix needs its accuracy"
+                if column == "accuracy_m"
+                else "must be a number, or empty for an unknown value (a row without a fix "
+                "leaves both lon and lat empty)"
             )
+            raise _problem(where(i), column, rule, raw)
         if not _NUMBER.fullmatch(text):
             raise _problem(
                 where(i),

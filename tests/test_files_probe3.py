@@ -339,3 +339,32 @@ def test_the_json_answer_carries_the_positions_files_warnings(
     assert any(w.startswith("devices.csv: ignored unknown column(s) 'source'") for w in warnings)
     for w in warnings:  # as stderr shows them
         assert f"geotarget target: warning: {w}" in err
+
+
+@pytest.mark.parametrize("word", ["NaN", "null", "N/A", "#N/A"])
+def test_an_accuracy_written_as_missing_is_told_what_a_fix_needs(
+    word: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``accuracy_m`` written ``NaN`` in a row with a fix (pandas' and Excel's missing value).
+
+    The refusal said "must be a number, or empty for an unknown value"; emptied as told, the
+    cell was refused again, as a fix's accuracy must be given. It now says that at once; the
+    row without a fix that leaves the cell empty is read (an oracle count from the csv module).
+    """
+    text = (
+        "id\tlon\tlat\taccuracy_m\tobserved_at\n"
+        "1\t18.06528\t59.3325\t8\t1716213600\n"
+        "2\t\t\t\t\n"
+        f"3\t18.0661\t59.3331\t{word}\t1716213600\n"
+    )
+    path = tmp_path / "devices.tsv"
+    path.write_text(text, encoding="utf-8")
+    code, _, err = _target(["--positions", str(path)], capsys)
+    assert code == 2 and "row 3 (line 4), column accuracy_m" in err
+    assert "only in a row without a fix" in err and "a fix needs its accuracy" in err
+    path.write_text(text.replace(word, "5"), encoding="utf-8")
+    code, out, err = _target(["--positions", str(path)], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
+    no_fix = sum(1 for r in rows if not r["lon"] and not r["lat"])
+    assert json.loads(out)["counts"]["no_fix"] == no_fix == 1
