@@ -370,7 +370,34 @@ def _alert_bytes(name: str, option: str = "alert") -> tuple[str, bytes]:
             f"{label}: the alert is gzip-compressed (it starts with gzip's magic bytes 1f 8b); "
             "decompress it first, e.g. gunzip -c ALERT.xml.gz | geotarget ... -"
         )
+    table = _table_kind(data)
+    if table is not None:
+        # The CAP reader would quote the text before the root element: a positions file's
+        # first row, a device's id and position, in a message.
+        where = "--positions" if option == "--alert" else "geotarget target --positions"
+        raise InvalidInput(
+            f"{label}: CAP document has 1 problem: it is not XML but {table} (a positions "
+            f"file? it goes to {where}); its text is not quoted: a row may be a device's "
+            "position"
+        )
     return label, data
+
+
+def _table_kind(data: bytes) -> str | None:
+    """What a non-XML input given as the alert is, when it is a table (CSV, Parquet), or None.
+
+    Only a first line without ``<`` that holds a delimiter counts (a CAP document in UTF-16
+    or EBCDIC is left to the CAP reader, whose errors name its encoding).
+    """
+    if data.startswith(b"PAR1"):
+        return "a Parquet file"
+    head = data.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")[:4096]
+    line = head.split(b"\n", 1)[0].split(b"\r", 1)[0]
+    if not line or line.startswith(b"<") or b"<" in line or b"\x00" in line:
+        return None
+    if any(d in line for d in (b",", b";", b"\t")):
+        return "delimited text, a CSV table's first line"
+    return None
 
 
 def _read_alert(

@@ -368,3 +368,34 @@ def test_an_accuracy_written_as_missing_is_told_what_a_fix_needs(
     rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
     no_fix = sum(1 for r in rows if not r["lon"] and not r["lat"])
     assert json.loads(out)["counts"]["no_fix"] == no_fix == 1
+
+
+@pytest.mark.parametrize("command", ["target", "preview"])
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_a_positions_file_given_as_the_alert_is_not_quoted(
+    command: str, bom: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--alert devices.csv --positions alert.xml``: the two files the other way round.
+
+    The CAP reader refused the CSV as text before the root element and quoted its first 40
+    characters: the header and the first device's id and longitude (``1;0701234567;18,0``).
+    The command now says the alert is a table, quoting nothing of it.
+    """
+    from geotarget.cli import main
+
+    devices = tmp_path / "devices.csv"
+    devices.write_bytes(
+        bom + b"id;lon;lat;accuracy_m;observed_at\r\n0701234567;18,06528;59,3325;8;1716213600\r\n"
+    )
+    if command == "target":
+        argv = ["target", "--alert", str(devices), "--positions", str(EXPLOSION), "--at", AT]
+    else:
+        argv = ["preview", str(devices)]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "CAP document has 1 problem: it is not XML but delimited text" in err
+    assert "--positions" in err
+    assert "0701234567" not in err and "18,0" not in err
+    # A CAP document still reaches the CAP reader, whatever it holds.
+    assert main(["preview", str(EXPLOSION)]) == 0
