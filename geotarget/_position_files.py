@@ -2159,6 +2159,11 @@ def read(
     columns: dict[str, Any] = {}
     marks = Marks()  # the file's one decimal mark
     if suffix == ".parquet":
+        if encoding is not None:  # as --observed-at for a file with the column: not used
+            raise InvalidInput(
+                f"{name}: is a Parquet file, whose text is UTF-8 by its format, so --encoding "
+                "is not used; leave it out"
+            )
         raw, report = read_parquet(path)
         where = Where(name)
 

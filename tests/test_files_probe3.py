@@ -399,3 +399,25 @@ def test_a_positions_file_given_as_the_alert_is_not_quoted(
     assert "0701234567" not in err and "18,0" not in err
     # A CAP document still reaches the CAP reader, whatever it holds.
     assert main(["preview", str(EXPLOSION)]) == 0
+
+
+def test_an_encoding_for_a_parquet_file_is_refused_as_unused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--encoding cp1252`` with a Parquet file was silently ignored (Parquet text is UTF-8).
+
+    Refused as ``--observed-at`` and ``--accuracy-m`` are when the file has the column: an
+    option the run does not use is named, so that nobody believes it applied.
+    """
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "devices.parquet"
+    pd.DataFrame(
+        {"id": ["Pär"], "lon": [18.06528], "lat": [59.3325], "accuracy_m": [8.0]}
+        | {"observed_at": [1716213600]}
+    ).to_parquet(path)
+    code, out, err = _target(["--positions", str(path), "--encoding", "cp1252"], capsys)
+    assert code == 2 and out == ""
+    assert "devices.parquet: is a Parquet file" in err and "--encoding is not used" in err
+    code, out, err = _target(["--positions", str(path)], capsys)
+    assert code == 0 and json.loads(out)["recipients"] == ["Pär"]
