@@ -1371,6 +1371,17 @@ def _lookalikes(header: Sequence[str], missing: Sequence[str]) -> str:
     )
 
 
+#: Names of a column holding a point as one text ("59.3326,18.0654"), as map apps, Google
+#: Sheets and web forms export it.
+_PAIR_NAMES = frozenset(
+    {
+        "latlng", "latlon", "lat_lng", "lat_lon", "lat/lng", "lat/lon", "lat,lng", "lat,lon",
+        "lnglat", "lonlat", "lng_lat", "lon_lat", "lng/lat", "lon/lat",
+        "coordinates", "coords", "coordinate", "koordinater", "position", "location", "point",
+    }
+)  # fmt: skip
+
+
 def _no_lon_lat(header: Sequence[str]) -> str:
     """A hint for a header without lon and lat that holds points otherwise (names only)."""
     if len(header) == 1:
@@ -1391,6 +1402,19 @@ def _no_lon_lat(header: Sequence[str]) -> str:
             f"; a geometry column ({geometry[0]!r}) is not read: write the points' longitude "
             "and latitude in degrees (EPSG:4326) as columns lon and lat, e.g. PostGIS's "
             f"ST_X({geometry[0]}) AS lon, ST_Y({geometry[0]}) AS lat"
+        )
+    pairs = sorted(names & _PAIR_NAMES)
+    if pairs:
+        order = (
+            ", latitude first"
+            if pairs[0].startswith("lat")
+            else ", longitude first"
+            if pairs[0].startswith(("lon", "lng"))
+            else ""
+        )
+        return (
+            f"; column {pairs[0]!r} looks like both coordinates in one cell{order}: split it "
+            "into columns lon and lat (WGS84 degrees)"
         )
     if {"x", "y"} <= names:
         return (

@@ -421,3 +421,26 @@ def test_an_encoding_for_a_parquet_file_is_refused_as_unused(
     assert "devices.parquet: is a Parquet file" in err and "--encoding is not used" in err
     code, out, err = _target(["--positions", str(path)], capsys)
     assert code == 0 and json.loads(out)["recipients"] == ["Pär"]
+
+
+@pytest.mark.parametrize(
+    ("name", "order"),
+    [("latlng", ", latitude first"), ("Coordinates", ""), ("lon/lat", ", longitude first")],
+)
+def test_a_column_of_points_as_one_text_is_named_with_its_order(
+    name: str, order: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Map apps and web forms export a point as one cell, ``"59.3325,18.06528"``.
+
+    The refusal said only that lon and lat are lacking; it now names the column as holding
+    both, and which comes first where its name says so. The cell itself is not quoted.
+    """
+    path = tmp_path / "devices.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", name, "accuracy_m", "observed_at"])
+        writer.writerow(["0701234567", "59.3325,18.06528", "8", "1716213600"])
+    code, _, err = _target(["--positions", str(path)], capsys)
+    assert code == 2 and "lacks column(s) lon, lat" in err
+    assert f"column {name.lower()!r} looks like both coordinates in one cell{order}: split" in err
+    assert "59.3325" not in err and "0701234567" not in err
