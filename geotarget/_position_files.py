@@ -119,6 +119,9 @@ DELIMITERS = (",", ";", "\t")
 MAX_EPOCH_S = 1e11
 #: Epoch seconds below this (2001-09-09) are refused: most likely a date such as 20240520.
 MIN_EPOCH_S = 1e9
+#: Whole parts of Excel's date serial numbers (days since 1899-12-30) from 1980 to 2100, as a
+#: spreadsheet writes a date-time cell it was not told to format: named as such when refused.
+EXCEL_SERIALS = (29_221, 73_051)
 #: How often ``progress`` is called while reading, in rows.
 PROGRESS_EVERY = 100_000
 
@@ -408,13 +411,15 @@ def _cell_numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArra
         if text == _PG_NULL:
             raise _problem(where(i), column, _PG_NULL_RULE, raw)
         if text.lower() in _MISSING_WORDS:
-            raise _problem(
-                where(i),
-                column,
-                "must be a number, or empty for an unknown value (a row without a fix leaves "
-                "both lon and lat empty)",
-                raw,
+            # A fix's accuracy is never unknown (an empty one is refused in a row with a fix).
+            rule = (
+                "must be a number of metres, or empty for an unknown value only in a row "
+                "without a fix (whose lon and lat are empty too): a fix needs its accuracy"
+                if column == "accuracy_m"
+                else "must be a number, or empty for an unknown value (a row without a fix "
+                "leaves both lon and lat empty)"
             )
+            raise _problem(where(i), column, rule, raw)
         if not _NUMBER.fullmatch(text):
             raise _problem(
                 where(i),
@@ -443,6 +448,13 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
                 "milliseconds? divide by 1000"
             )
         if seconds < MIN_EPOCH_S:
+            if EXCEL_SERIALS[0] <= seconds < EXCEL_SERIALS[1]:
+                raise ValueError(
+                    f"epoch seconds must be at least {MIN_EPOCH_S:.0e} (2001-09-09); this looks "
+                    "like a spreadsheet's date serial number (days since 1899-12-30): format "
+                    "the column as a date-time before exporting, written as ISO 8601 "
+                    "(2024-05-20T14:00:00+02:00, or without the offset and with --timezone)"
+                )
             raise ValueError(
                 f"epoch seconds must be at least {MIN_EPOCH_S:.0e} (2001-09-09); a date? "
                 "write it as ISO 8601, e.g. 2024-05-20T14:00:00+02:00"
@@ -1288,6 +1300,7 @@ def _columns(
             f"the {'first line' if line == 1 else 'line after sep='} must name the columns: "
             f"{', '.join(KNOWN)} (latitude, longitude, lng, long, latitud, longitud and "
             f"device_id are read as lat, lon, lon, lon, lat, lon and id){_no_lon_lat(header)}"
+            f"{_lookalikes(header, missing)}"
         )
     return known, tuple(unknown)
 
@@ -1299,8 +1312,87 @@ _GEOMETRY_NAMES = frozenset(
 )
 
 
+#: Delimiters other tools write that the header's count does not find: named by ``sep=``.
+_OTHER_DELIMITERS = ("|", ":", "^", "~")
+
+
+#: A unit, datum or format written after a column's name: ``Lat (deg)``, ``lon_deg``,
+#: ``Latitude [°]``, ``lat_wgs84``.
+_NAME_UNIT = re.compile(
+    r"(?:\s*(?:\(.*\)|\[.*\]|°|[ _.-]?(?:deg|degrees|grader|grad|dd|wgs ?84|epsg:?4326)))+$",
+    re.IGNORECASE,
+)
+#: What a column's name may begin with besides its quantity: ``GPS Latitude``, ``pos_lon``.
+_NAME_PREFIX = re.compile(r"^(?:gps|geo|pos|position|loc|location|fix)[ _.-]*", re.IGNORECASE)
+#: Other languages' names of the columns (German, Danish/Norwegian, Finnish, French, Dutch).
+_FOREIGN_NAMES = {
+    "breite": "lat",
+    "breitengrad": "lat",
+    "länge": "lon",
+    "laenge": "lon",
+    "längengrad": "lon",
+    "breddegrad": "lat",
+    "lengdegrad": "lon",
+    "længdegrad": "lon",
+    "leveysaste": "lat",
+    "pituusaste": "lon",
+    "leveys": "lat",
+    "pituus": "lon",
+    "lengtegraad": "lon",
+    "breedtegraad": "lat",
+    "device": "id",
+    "deviceid": "id",
+    "device id": "id",
+    "device-id": "id",
+}
+
+
+def _lookalikes(header: Sequence[str], missing: Sequence[str]) -> str:
+    """A hint naming the header's columns that look like the ``missing`` ones, by name only.
+
+    ``Lat (deg)``, ``longitude_deg``, ``GPS Latitude``, German ``Breite``: never read as the
+    column (``Lat (rad)`` would be radians), but named, so that the right one is renamed.
+    """
+    found: dict[str, list[str]] = {}
+    for raw in header:
+        name = str(raw).strip()
+        core = _NAME_PREFIX.sub("", _NAME_UNIT.sub("", name)).strip()
+        key = column_key(core) or _FOREIGN_NAMES.get(core.lower())
+        if key in missing and not re.search(r"\brad", name, re.IGNORECASE):  # not radians
+            found.setdefault(str(key), []).append(name)
+    if not found:
+        return ""
+    said = "; ".join(
+        f"{' or '.join(repr(n) for n in names)} may be {key}" for key, names in found.items()
+    )
+    return (
+        f"; {said}: rename the column{'s' if len(found) > 1 else ''} if so "
+        "(lon and lat in WGS84 degrees)"
+    )
+
+
+#: Names of a column holding a point as one text ("59.3326,18.0654"), as map apps, Google
+#: Sheets and web forms export it.
+_PAIR_NAMES = frozenset(
+    {
+        "latlng", "latlon", "lat_lng", "lat_lon", "lat/lng", "lat/lon", "lat,lng", "lat,lon",
+        "lnglat", "lonlat", "lng_lat", "lon_lat", "lng/lat", "lon/lat",
+        "coordinates", "coords", "coordinate", "koordinater", "position", "location", "point",
+    }
+)  # fmt: skip
+
+
 def _no_lon_lat(header: Sequence[str]) -> str:
     """A hint for a header without lon and lat that holds points otherwise (names only)."""
+    if len(header) == 1:
+        for d in _OTHER_DELIMITERS:
+            parts = [column_key(n) for n in str(header[0]).split(d)]
+            if all(c in parts for c in REQUIRED):
+                return (
+                    f"; its names are separated by {d!r}, which is not read unless named: "
+                    f"add a first line sep={d} (as Excel writes one), or write the file with "
+                    "commas, semicolons or tabs"
+                )
     names = {str(n).strip().lower() for n in header}
     if {"lon", "lat"} & {column_key(n) for n in header}:
         return ""
@@ -1310,6 +1402,19 @@ def _no_lon_lat(header: Sequence[str]) -> str:
             f"; a geometry column ({geometry[0]!r}) is not read: write the points' longitude "
             "and latitude in degrees (EPSG:4326) as columns lon and lat, e.g. PostGIS's "
             f"ST_X({geometry[0]}) AS lon, ST_Y({geometry[0]}) AS lat"
+        )
+    pairs = sorted(names & _PAIR_NAMES)
+    if pairs:
+        order = (
+            ", latitude first"
+            if pairs[0].startswith("lat")
+            else ", longitude first"
+            if pairs[0].startswith(("lon", "lng"))
+            else ""
+        )
+        return (
+            f"; column {pairs[0]!r} looks like both coordinates in one cell{order}: split it "
+            "into columns lon and lat (WGS84 degrees)"
         )
     if {"x", "y"} <= names:
         return (
@@ -1371,6 +1476,32 @@ def _stray_quote(text: str, pos: int, delim: str) -> tuple[int, int, int, str] |
         if not text.startswith(delim, pos):
             return None  # the record's end
         field, pos = field + 1, pos + 1
+
+
+def _markup(text: str) -> str | None:
+    """What a text that is no CSV table is (JSON, HTML, XML), by its first character, or None.
+
+    Only asked once its first line has failed as a header: such a text fails there as CSV with
+    a message about quotes or columns, quoting what its first line holds (a JSON Lines file's
+    first device). The message names the form, never the content.
+    """
+    head = text.lstrip(" \t\r\n\ufeff")[:16].lower()
+    if head.startswith(("{", "[")):
+        return (
+            "JSON (GeoJSON, JSON Lines or an API's answer?), not CSV; write its points as CSV "
+            f"with the columns {', '.join(KNOWN)} (a GeoJSON Point's coordinates are lon, lat)"
+        )
+    if head.startswith(("<!doctype html", "<html")):
+        return (
+            "an HTML page (a web server's error or login page?), not CSV: the export that "
+            "should have answered did not"
+        )
+    if head.startswith("<"):
+        return (
+            "XML (a CAP alert? --alert takes that), not CSV; positions are CSV with the columns "
+            f"{', '.join(KNOWN)}"
+        )
+    return None
 
 
 def _csv_error(
@@ -1499,7 +1630,12 @@ def read_csv(
                 width = named = len(header)
                 while named and not header[named - 1].strip():
                     named -= 1
-                known, unknown = _columns(header[:named], name, reader.line_num)
+                try:
+                    known, unknown = _columns(header[:named], name, reader.line_num)
+                except InvalidInput:
+                    if (what := _markup(text)) is not None:
+                        raise InvalidInput(f"{name}: is {what}") from None
+                    raise
                 pick = operator.itemgetter(*known.values())  # (id, lon and lat: a tuple)
                 start = reader.line_num + 1
             for record in reader:
@@ -1542,6 +1678,8 @@ def read_csv(
                     lines = []
             break
         except csv.Error as err:
+            if header is None and (what := _markup(text)) is not None:
+                raise InvalidInput(f"{name}: is {what}") from None
             if not over_limit(err) or isinstance(reader, Records):
                 raise _csv_error(err, text, name, delim, start, header, reader.line_num) from None
             # The csv module's limit is the whole process's: read on without it, in Python
@@ -1589,7 +1727,7 @@ def _parquet_header(names: Sequence[str], name: str) -> None:
         )
     raise InvalidInput(
         f"{name}: lacks column(s) {', '.join(missing)} (has {found}); the columns are "
-        f"{', '.join(KNOWN)}, in any case ({aliases}){hint}"
+        f"{', '.join(KNOWN)}, in any case ({aliases}){hint}{_lookalikes(names, missing)}"
     )
 
 
@@ -1966,6 +2104,45 @@ def lacking(name: str, column: str, unknown: Sequence[str], fill: str) -> Invali
     )
 
 
+def _repeated_header(cells: dict[str, list[str]], where: Where) -> InvalidInput | None:
+    """The error for a data row that names the columns again, or None (asked after a refusal).
+
+    Files joined with their headers (``cat a.csv b.csv``, an export appended to another) hold
+    the header again as a row, whose ``lon`` cell is then refused as a number.
+    """
+    rows = len(next(iter(cells.values()), []))
+    for i in range(rows):
+        if all(column_key(cells[key][i].lstrip("\ufeff")) == key for key in cells):
+            return InvalidInput(
+                f"{where(i)}: repeats the header line (files joined with their headers, as "
+                "cat a.csv b.csv joins them?): keep one header line, at the top"
+            )
+    return None
+
+
+def _dir_hint(path: Path) -> str:
+    """What a directory given as the positions is, by the files in it (their names only)."""
+    try:
+        names = [p.name for p in itertools.islice(path.iterdir(), 10_000)]
+    except OSError:
+        return ""
+    suffixes = {Path(n).suffix.lower() for n in names}
+    # Spark writes part files and _SUCCESS; Hive-style partitions are folders named key=value.
+    if ".parquet" in suffixes or "_SUCCESS" in names or any("=" in n for n in names):
+        return (
+            ": a dataset of Parquet parts, as Spark, Hive or pandas' partition_cols write one? "
+            "write it as one file (pyarrow.parquet.write_table(pyarrow.dataset.dataset(DIR, "
+            "partitioning='hive').to_table(), 'devices.parquet')): one part alone leaves the "
+            "others' devices out"
+        )
+    if suffixes & {".csv", ".tsv", ".txt"}:
+        return (
+            ": join its files into one, with a single header line (one of them alone leaves "
+            "the others' devices out)"
+        )
+    return ""
+
+
 def accuracy_option(value: float, name: str) -> float:
     """One accuracy radius for every row (``name``: the option or argument giving it)."""
     from geotarget._validate import number
@@ -1998,12 +2175,19 @@ def read(
     if data is None and not path.exists():
         raise InvalidInput(f"--positions file not found: {path} (- reads standard input)")
     if data is None and path.is_dir():
-        raise InvalidInput(f"--positions must be a file (got the directory {path})")
+        raise InvalidInput(
+            f"--positions must be a file (got the directory {path}){_dir_hint(path)}"
+        )
     suffix = ".csv" if data is not None else path.suffix.lower()
     zone = _zone(timezone)
     columns: dict[str, Any] = {}
     marks = Marks()  # the file's one decimal mark
     if suffix == ".parquet":
+        if encoding is not None:  # as --observed-at for a file with the column: not used
+            raise InvalidInput(
+                f"{name}: is a Parquet file, whose text is UTF-8 by its format, so --encoding "
+                "is not used; leave it out"
+            )
         raw, report = read_parquet(path)
         where = Where(name)
 
@@ -2020,8 +2204,16 @@ def read(
 
         def take(cells: dict[str, list[str]], lines: list[int], first: int) -> None:
             chunk = Where(name, lines, first)
-            for key in sorted(cells, key=KNOWN.index):  # lon and lat first: their marks decide
-                parts.setdefault(key, []).append(_from_cells(key, cells[key], chunk, zone, marks))
+            try:
+                # lon and lat first: their marks decide
+                for key in sorted(cells, key=KNOWN.index):
+                    column = _from_cells(key, cells[key], chunk, zone, marks)
+                    parts.setdefault(key, []).append(column)
+            except InvalidPositions:
+                again = _repeated_header(cells, chunk)
+                if again is not None:
+                    raise again from None
+                raise
 
         lines, report = read_csv(path, take, encoding=encoding, progress=progress, data=data)
         marks.finish()
@@ -2045,6 +2237,7 @@ def read(
             ".json": f"write it as CSV with the columns {needed}",
             ".geojson": f"write its points as CSV with the columns {needed}",
             ".ndjson": f"write it as CSV with the columns {needed}",
+            ".jsonl": f"write it as CSV with the columns {needed}",
             ".xml": "a CAP alert goes to --alert; positions are CSV or Parquet",
         }.get(suffix)
         if packed:

@@ -370,7 +370,34 @@ def _alert_bytes(name: str, option: str = "alert") -> tuple[str, bytes]:
             f"{label}: the alert is gzip-compressed (it starts with gzip's magic bytes 1f 8b); "
             "decompress it first, e.g. gunzip -c ALERT.xml.gz | geotarget ... -"
         )
+    table = _table_kind(data)
+    if table is not None:
+        # The CAP reader would quote the text before the root element: a positions file's
+        # first row, a device's id and position, in a message.
+        where = "--positions" if option == "--alert" else "geotarget target --positions"
+        raise InvalidInput(
+            f"{label}: CAP document has 1 problem: it is not XML but {table} (a positions "
+            f"file? it goes to {where}); its text is not quoted: a row may be a device's "
+            "position"
+        )
     return label, data
+
+
+def _table_kind(data: bytes) -> str | None:
+    """What a non-XML input given as the alert is, when it is a table (CSV, Parquet), or None.
+
+    Only a first line without ``<`` that holds a delimiter counts (a CAP document in UTF-16
+    or EBCDIC is left to the CAP reader, whose errors name its encoding).
+    """
+    if data.startswith(b"PAR1"):
+        return "a Parquet file"
+    head = data.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")[:4096]
+    line = head.split(b"\n", 1)[0].split(b"\r", 1)[0]
+    if not line or line.startswith(b"<") or b"<" in line or b"\x00" in line:
+        return None
+    if any(d in line for d in (b",", b";", b"\t")):
+        return "delimited text, a CSV table's first line"
+    return None
 
 
 def _read_alert(
@@ -515,6 +542,10 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # The regions' bounds turn a document written lon,lat into a clear error.
     with _naming(label, command="target"):
         result = targeter.receive(data, PositionIndex(positions), at, confirm=args.confirm)
+    testers = _no_tester(args, parsed.alert.status.value, positions.tester, result)
+    if testers:
+        notes.append(testers)
+    file_warnings = [n.removeprefix("warning: ") for n in notes if n.startswith("warning: ")]
     doc = {
         "alert": result.alert_id,
         "incident": result.incident,
@@ -525,7 +556,9 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         "recognised_by": result.recognised_by,
         "issuer": result.issuer if not issuers.any_sender else "any (no issuers table)",
         "signature": result.signature,
-        "warnings": [f"{w.path}: {w.message}" for w in result.warnings],
+        # The alert's warnings, then the positions file's (also on stderr): a program that
+        # reads only the JSON learns of rows no device is told for (swapped columns, say).
+        "warnings": [f"{w.path}: {w.message}" for w in result.warnings] + file_warnings,
         # In --at's offset, as "at" is (the policy's instants are UTC).
         "next_change": result.next_change.astimezone(result.at.tzinfo).isoformat()
         if result.next_change
@@ -545,9 +578,6 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # JSON escapes what the stream cannot encode (a redirect on a cp1252 console, say).
     json.dump(doc, out, indent=2, ensure_ascii=not _unicode(out))
     out.write("\n")
-    testers = _no_tester(args, parsed.alert.status.value, positions.tester, result)
-    if testers:
-        notes.append(testers)
     notes.append(_summary(result))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
         print(f"geotarget target: {note}", file=_stderr())
@@ -852,6 +882,9 @@ runs:
 JSON output:
   phase     the deciding rollout phase, numbered from 1 as in "reason" ("phase 1");
             phase_illustrative is true when that phase's date is illustrative
+  warnings  the alert's warnings, each after its element's path, then the positions
+            file's (swapped or unknown columns, fixes abroad...), each after the file's
+            name, as stderr shows them too
 """
 
 

@@ -314,6 +314,16 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(f"ids must be a sequence of str or int ids (got {shown(value):.80})")
     _ordered("ids", value)
+    ndim = getattr(value, "ndim", 1)
+    if not isinstance(value, np.ndarray) and isinstance(ndim, int) and ndim != 1:
+        # A table (a pandas DataFrame: df[["id"]]) iterates over its column labels, not its
+        # rows: read as a list, its ids would be the names of its columns.
+        shape = getattr(value, "shape", None)
+        raise InvalidPositions(
+            f"ids must be one-dimensional, one id per device (got a {type(value).__name__}"
+            f"{f' of shape {tuple(shape)}' if shape is not None else ''}, which has {ndim} "
+            "dimensions: pass one column of it, such as df['id'])"
+        )
     unmasked("ids", value, InvalidPositions)
     if isinstance(value, np.ndarray):
         arr = value
