@@ -646,8 +646,8 @@ def _count_changes(
     s0 = c0.get(Outcome.STALE_INCLUDED, 0) + c0.get(Outcome.STALE_LOCATION, 0)
     s1 = c1.get(Outcome.STALE_INCLUDED, 0) + c1.get(Outcome.STALE_LOCATION, 0)
     lines.append(
-        f"old fixes {s0:,} → {s1:,}: 20 minutes later more fixes are past the {fresh} freshness "
-        "limit, in a larger area"
+        f"old fixes {s0:,} → {s1:,}: the fixes in the area older than the {fresh} freshness "
+        "limit, 20 minutes later and in a larger area"
     )
     lines.append(
         f"no fix {c0.get(Outcome.NO_FIX, 0):,} → {c1.get(Outcome.NO_FIX, 0):,}: devices without "
