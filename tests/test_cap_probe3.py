@@ -446,3 +446,27 @@ def test_lenient_must_be_a_bool(flag: object) -> None:
     with pytest.raises(InvalidType, match="lenient must be True or False"):
         cap.read(_doc(), lenient=flag)  # type: ignore[arg-type]
     assert cap.read(_doc(), lenient=bool(np.bool_(True))).alert == cap.loads(_doc())
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b"7,18.0686,59.3293,12\n8,18.0702,59.3301,9\n",  # a headerless CSV
+        b"id;lon;lat\r\n7;18,0686;59,3293\r\n",  # a Swedish spreadsheet's
+        b"\xef\xbb\xbfid\tlon\tlat\n7\t18.0686\t59.3293\n",
+    ],
+)
+def test_a_table_given_as_the_alert_is_not_quoted(doc: bytes) -> None:
+    """A positions table given to the CAP reader: refused, none of its rows in the message."""
+    with pytest.raises(InvalidCAP) as err:
+        cap.loads(doc)
+    message = str(err.value)
+    assert "a delimited line" in message and "before the root element" in message
+    for value in ("18.0686", "18,0686", "59.3293", "59,3293", "lon"):
+        assert value not in message
+
+
+def test_text_before_the_root_is_quoted_up_to_its_line_end() -> None:
+    """Other text before the root element is quoted, its first line only."""
+    with pytest.raises(InvalidCAP, match=r"the text 'hello' comes before the root element"):
+        cap.loads(b"hello\r\nworld<alert/>")

@@ -412,7 +412,7 @@ REFUSED: dict[str, tuple[str | bytes, str, str]] = {
     "HTTP status line and headers saved with the body": (
         "HTTP/1.1 200 OK\r\nContent-Type: application/cap+xml\r\n\r\n" + alert(BODY),
         "",
-        "the text 'HTTP/1.1 200 OK\\r\\nContent-Type: applicati' comes before the root "
+        "the text 'HTTP/1.1 200 OK' comes before the root "
         "element, where XML allows only comments, processing instructions and whitespace (XML "
         "1.0 §2.1), references such as &#10; included; the file starts with an HTTP response's "
         "status line and headers: save the response body only",

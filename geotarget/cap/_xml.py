@@ -474,7 +474,10 @@ def _outside_root(raw: bytes, at: int, *, after: bool) -> str | None:
         return None  # other markup: expat's own message stands
     if start == 0 and raw.startswith(codecs.BOM_UTF8):
         start = len(codecs.BOM_UTF8)  # the document's own mark, which expat read as such
-    text = raw[start : start + 40].split(b"<", 1)[0].decode("utf-8", "replace")
+    # At most its first line is quoted: a table given as the alert (a positions file) holds
+    # devices' ids and coordinates from its second line on, which no message repeats.
+    text = re.split(rb"[\r\n]", raw[start : start + 40].split(b"<", 1)[0], maxsplit=1)[0]
+    text = text.decode("utf-8", "replace")
     where = "after" if after else "before"
     if text.startswith("\ufeff"):
         return (
@@ -483,8 +486,14 @@ def _outside_root(raw: bytes, at: int, *, after: bool) -> str | None:
             "only at the very start, once (text saved with a mark was joined to another, or "
             "saved with a second one); remove it"
         )
+    # A delimited line is a table's (a positions file given as the alert): not quoted.
+    shown_text = (
+        "of a delimited line (a CSV table's? not quoted: a row may be a device's position)"
+        if any(d in re.sub(r"&#?\w+;", "", text) for d in ",;\t")  # not a reference's ';'
+        else repr(text)
+    )
     message = (
-        f"the text {text!r} comes {where} the root element, where XML allows only comments, "
+        f"the text {shown_text} comes {where} the root element, where XML allows only comments, "
         "processing instructions and whitespace (XML 1.0 §2.1), references such as &#10; "
         "included"
     )
