@@ -18,7 +18,7 @@ from geotarget._kind_rules import KindRules, rules_from_table
 from geotarget.alerts import NamedValue
 from geotarget.errors import GeotargetError, InvalidPolicy, Problem
 from geotarget.issuers import _ISSUERS_WHAT as ISSUERS
-from geotarget.issuers import Issuer, Issuers
+from geotarget.issuers import Issuer, Issuers, catalog_checks, region_problems, table_problems
 from geotarget.kinds import _LOCATION_RULES_WHAT as LOCATION_RULES
 from geotarget.kinds import _RECOGNITION_WHAT as RECOGNITION
 from geotarget.kinds import RecognitionRule, Recognizer
@@ -341,8 +341,21 @@ def _certificate(text: object, base: Path, path: str) -> str:
     return pem
 
 
-def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
-    """The ``issuers`` entry as :class:`Issuers`; a document without one is an error."""
+def _texts(value: object) -> frozenset[str]:
+    """The str items of a list, as a set (the others are reported at their own path)."""
+    if isinstance(value, list):
+        return frozenset(v for v in value if isinstance(v, str))
+    return frozenset()
+
+
+def issuers(data: Mapping[str, Any], base: str | os.PathLike[str], catalog: Any = None) -> Issuers:
+    """The ``issuers`` entry as :class:`Issuers`; a document without one is an error.
+
+    Every problem at once: an entry's own fields, what the entries break together (a name
+    or a sender given twice, ``acts_for`` naming no issuer) and, with a ``catalog``, region
+    codes it does not know — those of the entries that could be read too, so that an
+    operator does not fix one kind of problem per run.
+    """
     _document(data, ISSUERS)
     twice = _duplicates(data, "issuers")
     if "issuers" not in data:
@@ -411,6 +424,29 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
             )
         except GeotargetError as err:
             problems.append(Problem(path, str(err)))
+    entries = [(i, e) for i, e in enumerate(raw) if isinstance(e, Mapping)]
+    table = None
+    if problems:  # the entries that were read are still compared with each other
+        rows = [
+            (
+                i,
+                e["name"] if isinstance(e.get("name"), str) else None,
+                _texts(e.get("senders")),
+                _texts(e.get("acts_for")),
+            )
+            for i, e in entries
+        ]
+        problems += table_problems(rows)
+    else:
+        try:
+            table = Issuers(found)
+        except InvalidPolicy as err:
+            problems += err.problems
+    if catalog is not None:
+        exists, hint = catalog_checks(catalog)
+        for i, e in entries:
+            problems += region_problems(i, _texts(e.get("regions")), exists, hint)
     if problems:
         raise InvalidPolicy(problems, what=ISSUERS)
-    return Issuers(found)
+    assert table is not None
+    return table

@@ -7,6 +7,13 @@ phases at the daylight-saving changes of Europe/Stockholm, canaries and pauses.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from geotarget import load_policy, sweden
+from geotarget.errors import InvalidPolicy
+from geotarget.issuers import Issuers
 from geotarget.rollout import RolloutPolicy
 
 
@@ -85,3 +92,75 @@ def test_diff_says_the_share_of_a_canary_or_a_pause_that_starts_or_ends() -> Non
     ]
     # A full phase stays as it was written: codes alone.
     assert str(_flood("").diff(old)).splitlines()[-1].endswith(": + 01")
+
+
+# --- issuers: every problem of a hand-written table at once ---------------------------------
+
+_ISSUERS = """
+[[issuers]]
+name = "syd"
+senders = ["syd@polisen.se"]
+kinds = ["tip_request"]
+regions = ["PR-SYD", "pr-syd", "Skåne län", 12]
+acts_for = ["nord"]
+
+[[issuers]]
+name = "syd"
+senders = ["syd@polisen.se"]
+kinds = ["tip_request"]
+regions = ["SE"]
+signature = "required"
+
+[[issuers]]
+name = "väst"
+senders = ["vast@polisen.se"]
+kinds = ["Tip"]
+regions = ["140"]
+"""
+
+
+def test_issuers_name_every_problem_of_the_table_at_once(tmp_path: Path) -> None:
+    """A bad field of one entry no longer hides what the entries break together, nor codes.
+
+    An operator's table with a field of the wrong type got that problem alone; once fixed, the
+    name and the sender given twice and ``acts_for`` naming no issuer came next, and the
+    region codes the hierarchy does not know only in a third run.
+    """
+    regions = sweden.hierarchy()
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_toml(_ISSUERS, catalog=regions)
+    got = [(p.path, p.message) for p in err.value.problems]
+    paths = [p for p, _ in got]
+    # Each entry's own fields ...
+    assert "issuers[0].regions" in paths  # the code written as a number
+    assert "issuers[1].signature" in paths  # "required" without certificates
+    assert {"issuers[2].name", "issuers[2].kinds"} <= set(paths)
+    # ... what the entries break together ...
+    assert (
+        "issuers[1].name",
+        "'syd' is the name of issuers[0] too; issuer names are unique",
+    ) in got
+    assert any(p == "issuers[1].senders" and "'syd@polisen.se'" in m for p, m in got)
+    assert ("issuers[0].acts_for", "'nord' names no issuer") in got
+    # ... and every code of the hierarchy's that is not one, with its hint.
+    unknown = {m.split(" is not")[0] for p, m in got if "is not a region code of the" in m}
+    assert unknown == {"'pr-syd'", "'Skåne län'", "'140'"}
+    # The whole file says the same, with its other parts' problems.
+    file = tmp_path / "policy.toml"
+    file.write_text('timezone = "Europe/Stockholm"\n' + _ISSUERS, encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as whole:
+        load_policy(file, catalog=regions)
+    assert [(p.path, p.message) for p in whole.value.problems] == got
+    # A table whose entries are each fine reports the rest as before, codes included.
+    fixed = _ISSUERS.replace(", 12]", "]").replace('signature = "required"\n', "")
+    fixed = fixed.replace('"väst"', '"vast"').replace('"Tip"', '"tip_request"')
+    with pytest.raises(InvalidPolicy) as again:
+        Issuers.from_toml(fixed, catalog=regions)
+    rest = [(p.path, p.message) for p in again.value.problems]
+    assert rest == [
+        (p, m)
+        for p, m in got
+        if p in {"issuers[1].name", "issuers[1].senders", "issuers[0].acts_for"}
+        or "is not a region code of the hierarchy" in m
+    ]
+    assert len(rest) == 6
