@@ -170,7 +170,7 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
     _document(data, RECOGNITION)
     raw, problems = _table_array(data, "recognition")
     problems[:0] = _duplicates(data, "recognition")
-    rules = []
+    rules: list[tuple[int, RecognitionRule]] = []  # with each rule's index in the file
     for path, entry, bad in _entries(raw, "recognition", _RULE_KEYS, problems):
         codes: list[NamedValue] = []
         raw_codes = entry.get("event_codes", [])
@@ -201,14 +201,16 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
         if bad or own or not codes_ok or len(codes) != len(raw_codes):
             continue
         try:
-            rules.append(RecognitionRule(**fields, event_codes=codes))
+            index = int(path.removeprefix("recognition[").removesuffix("]"))
+            rules.append((index, RecognitionRule(**fields, event_codes=codes)))
         except GeotargetError as err:
             problems.append(Problem(path, str(err)))
-    if not problems:
-        problems = _shadowed(rules)
+    # The rules that were read are compared all the same: a bad field of one rule does not
+    # hide that another never applies.
+    problems += _shadowed(rules)
     if problems:
         raise InvalidPolicy(problems, what=RECOGNITION)
-    return Recognizer(rules)
+    return Recognizer([rule for _, rule in rules])
 
 
 #: Pairs of rules :func:`_shadowed` compares at most (a few thousand rules, every pair).
@@ -232,30 +234,31 @@ def _shadows(first: RecognitionRule, later: RecognitionRule) -> bool:
     )
 
 
-def _shadowed(rules: list[RecognitionRule]) -> list[Problem]:
+def _shadowed(rules: list[tuple[int, RecognitionRule]]) -> list[Problem]:
     """A problem for each rule that never applies, and would name another kind.
 
-    Rules are tried in order, the first met wins: a rule after one that matches every alert
-    it matches never applies. When the two name the same kind that changes nothing; when they
-    name different kinds, the operator's rule silently never recognises its kind, and its
-    alerts are told as the other kind (another rollout, other location rules). The narrower
-    rule must come first. Past :data:`MOST_PAIRS` pairs, later rules are not compared.
+    ``rules`` pairs each rule read with its index in the file. Rules are tried in order, the
+    first met wins: a rule after one that matches every alert it matches never applies. When
+    the two name the same kind that changes nothing; when they name different kinds, the
+    operator's rule silently never recognises its kind, and its alerts are told as the other
+    kind (another rollout, other location rules). The narrower rule must come first. Past
+    :data:`MOST_PAIRS` pairs, later rules are not compared.
     """
     problems: list[Problem] = []
     pairs = 0
-    for j, later in enumerate(rules):
+    for j, (at, later) in enumerate(rules):
         for i in range(j):
             pairs += 1
             if pairs > MOST_PAIRS:
                 return problems
-            first = rules[i]
+            where, first = rules[i]
             if _shadows(first, later):
                 if first.kind != later.kind:
                     problems.append(
                         Problem(
-                            f"recognition[{j}]",
+                            f"recognition[{at}]",
                             f"rule {later.name!r} (kind {later.kind}) never applies: rule "
-                            f"{first.name!r} (recognition[{i}], kind {first.kind}) is tried "
+                            f"{first.name!r} (recognition[{where}], kind {first.kind}) is tried "
                             "first and matches every alert it matches; put the narrower rule "
                             "first",
                         )

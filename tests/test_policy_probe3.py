@@ -14,6 +14,7 @@ import pytest
 from geotarget import load_policy, sweden
 from geotarget.errors import InvalidPolicy
 from geotarget.issuers import Issuers
+from geotarget.kinds import Recognizer
 from geotarget.rollout import RolloutPolicy
 
 
@@ -164,3 +165,36 @@ def test_issuers_name_every_problem_of_the_table_at_once(tmp_path: Path) -> None
         or "is not a region code of the hierarchy" in m
     ]
     assert len(rest) == 6
+
+
+# --- recognition rules ------------------------------------------------------------------------
+
+
+def test_a_rule_that_never_applies_is_named_beside_another_rules_bad_field() -> None:
+    """A bad field of one rule no longer hides that a later rule never applies.
+
+    Paths are the file's indices, counting the rule that could not be read.
+    """
+    doc = """
+    [[recognition]]
+    name = "brand"
+    kind = "fire"
+    events = ["Brand", "Eld"]
+
+    [[recognition]]
+    name = "ras"
+    kind = "Landslide"
+    events = ["Skred", "Jordskred"]
+
+    [[recognition]]
+    name = "gasbrand"
+    kind = "gas"
+    events = ["BRAND"]
+    categories = ["CBRNE"]
+    """
+    with pytest.raises(InvalidPolicy) as err:
+        Recognizer.from_toml(doc)
+    assert [p.path for p in err.value.problems] == ["recognition[1].kind", "recognition[2]"]
+    assert err.value.problems[1].message.startswith(
+        "rule 'gasbrand' (kind gas) never applies: rule 'brand' (recognition[0], kind fire)"
+    )
