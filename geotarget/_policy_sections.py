@@ -7,6 +7,7 @@ with its path and raised as one :class:`~geotarget.errors.InvalidPolicy`.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -235,36 +236,125 @@ def _shadows(first: RecognitionRule, later: RecognitionRule) -> bool:
 
 
 def _shadowed(rules: list[tuple[int, RecognitionRule]]) -> list[Problem]:
-    """A problem for each rule that never applies, and would name another kind.
+    """A problem for each rule that never applies, and whose alerts other kinds would take.
 
     ``rules`` pairs each rule read with its index in the file. Rules are tried in order, the
-    first met wins: a rule after one that matches every alert it matches never applies. When
-    the two name the same kind that changes nothing; when they name different kinds, the
-    operator's rule silently never recognises its kind, and its alerts are told as the other
-    kind (another rollout, other location rules). The narrower rule must come first. Past
-    :data:`MOST_PAIRS` pairs, later rules are not compared.
+    first met wins: a rule after rules that together match every alert it matches — one
+    rule, or several (one takes its alerts of one event, another those of the other) —
+    never applies. When they name its kind that changes nothing; when one of them names
+    another kind, the operator's rule silently never recognises its kind, and its alerts are
+    told as the other kind (another rollout, other location rules). The narrower rule must
+    come first. Past :data:`MOST_PAIRS` pairs, later rules are not compared.
     """
     problems: list[Problem] = []
     pairs = 0
     for j, (at, later) in enumerate(rules):
-        for i in range(j):
-            pairs += 1
-            if pairs > MOST_PAIRS:
-                return problems
-            where, first = rules[i]
-            if _shadows(first, later):
-                if first.kind != later.kind:
-                    problems.append(
-                        Problem(
-                            f"recognition[{at}]",
-                            f"rule {later.name!r} (kind {later.kind}) never applies: rule "
-                            f"{first.name!r} (recognition[{where}], kind {first.kind}) is tried "
-                            "first and matches every alert it matches; put the narrower rule "
-                            "first",
-                        )
-                    )
-                break  # the first such rule decides every alert this one matches
+        pairs += j
+        if pairs > MOST_PAIRS:
+            return problems
+        takers = _taken_together(rules[:j], later)
+        if takers is None:  # too many shapes to try: one rule that matches them all, if any
+            one = next((i for i in range(j) if _shadows(rules[i][1], later)), None)
+            takers = [] if one is None else [one]
+        if not any(rules[k][1].kind != later.kind for k in takers):
+            continue
+        if len(takers) == 1:
+            where, first = rules[takers[0]]
+            problems.append(
+                Problem(
+                    f"recognition[{at}]",
+                    f"rule {later.name!r} (kind {later.kind}) never applies: rule "
+                    f"{first.name!r} (recognition[{where}], kind {first.kind}) is tried "
+                    "first and matches every alert it matches; put the narrower rule first",
+                )
+            )
+            continue
+        named = [
+            f"{rules[k][1].name!r} (recognition[{rules[k][0]}], kind {rules[k][1].kind})"
+            for k in takers[:5]
+        ]
+        more = f" and {len(takers) - 5} more" if len(takers) > 5 else ""
+        problems.append(
+            Problem(
+                f"recognition[{at}]",
+                f"rule {later.name!r} (kind {later.kind}) never applies: rules "
+                f"{', '.join(named)}{more} are tried first and together match every alert it "
+                "matches; put the narrower rule first",
+            )
+        )
     return problems
+
+
+#: The most alerts of distinct shape (event, category, event code, sender) one rule is
+#: checked with by :func:`_taken_together`; a rule of more is not checked that way.
+MOST_SHAPES = 4096
+
+_ELSE = object()  # an event, event code or sender that no rule names
+
+
+def _taken_together(
+    earlier: list[tuple[int, RecognitionRule]], later: RecognitionRule
+) -> list[int] | None:
+    """The earlier rules that take the alerts ``later`` matches, if they take every one.
+
+    Empty when some alert ``later`` matches is matched by no earlier rule (``later``
+    applies to it); else the earlier rules that match first some alert ``later`` matches, by
+    index in ``earlier``. None when there are more than :data:`MOST_SHAPES` blocks to try.
+
+    A block ``later`` matches has one of its events (any event, when it names none), a
+    category among its categories (a block has at least one), one of its event codes (any or
+    none, when it names none) and one of its senders (any, when it names none). Which rules a
+    block meets depends only on which of the values rules name it has, so it is enough to try
+    blocks of one category, at most one event code, and for what ``later`` leaves open, each
+    value an earlier rule names or one that none names.
+    """
+    from geotarget.alerts._values import Category
+
+    def some(theirs: Any, mine: Any) -> bool:
+        return not theirs or not mine or not set(theirs).isdisjoint(mine)
+
+    # Only a rule that meets what ``later`` requires, each condition by some value, can
+    # take one of its blocks: usually a few, so the blocks are tried against those only.
+    candidates = [
+        (k, rule)
+        for k, (_, rule) in enumerate(earlier)
+        if some(rule.events, later.events)
+        and some(rule.categories, later.categories)
+        and some(rule.event_codes, later.event_codes)
+        and some(rule.senders, later.senders)
+    ]
+    named = [rule for _, rule in candidates]
+    events: tuple[Any, ...] = later.events or (
+        *dict.fromkeys(e for r in named for e in r.events),
+        _ELSE,
+    )
+    categories: tuple[Any, ...] = tuple(later.categories or Category)
+    codes: tuple[Any, ...] = later.event_codes or (
+        *dict.fromkeys(c for r in named for c in r.event_codes),
+        None,
+    )
+    senders: tuple[Any, ...] = tuple(later.senders) or (
+        *sorted({s for r in named for s in r.senders}),
+        _ELSE,
+    )
+    if len(events) * len(categories) * len(codes) * len(senders) > MOST_SHAPES:
+        return None
+
+    def meets(rule: RecognitionRule, e: Any, c: Any, k: Any, s: Any) -> bool:
+        return (
+            (not rule.events or e in rule.events)
+            and (not rule.categories or c in rule.categories)
+            and (not rule.event_codes or k in rule.event_codes)
+            and (not rule.senders or s in rule.senders)
+        )
+
+    takers: set[int] = set()
+    for shape in itertools.product(events, categories, codes, senders):
+        first = next((k for k, rule in candidates if meets(rule, *shape)), None)
+        if first is None:
+            return []
+        takers.add(first)
+    return sorted(takers)
 
 
 def location_rules(data: Mapping[str, Any]) -> dict[str, KindRules]:

@@ -7,7 +7,10 @@ phases at the daylight-saving changes of Europe/Stockholm, canaries and pauses.
 
 from __future__ import annotations
 
+import itertools
+import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,3 +201,114 @@ def test_a_rule_that_never_applies_is_named_beside_another_rules_bad_field() -> 
     assert err.value.problems[1].message.startswith(
         "rule 'gasbrand' (kind gas) never applies: rule 'brand' (recognition[0], kind fire)"
     )
+
+
+def _rules_doc(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"recognition": entries}
+
+
+def test_a_rule_that_earlier_rules_leave_nothing_to_together_is_refused() -> None:
+    """Two rules of one kind, each taking one event, leave a rule of two events nothing.
+
+    One earlier rule shadowing a later one of another kind was refused; two doing it together
+    were not, and the later rule silently never applied: "Eld" and "Brand" were told as fire.
+    """
+    doc = """
+    [[recognition]]
+    name = "brand"
+    kind = "fire"
+    events = ["Brand"]
+
+    [[recognition]]
+    name = "eld"
+    kind = "fire"
+    events = ["Eld"]
+
+    [[recognition]]
+    name = "gasbrand"
+    kind = "gas"
+    events = ["eld", "BRAND"]
+    """
+    with pytest.raises(InvalidPolicy) as err:
+        Recognizer.from_toml(doc)
+    assert [(p.path, p.message) for p in err.value.problems] == [
+        (
+            "recognition[2]",
+            "rule 'gasbrand' (kind gas) never applies: rules 'brand' (recognition[0], kind "
+            "fire), 'eld' (recognition[1], kind fire) are tried first and together match every "
+            "alert it matches; put the narrower rule first",
+        )
+    ]
+    # A rule with something of its own left is fine, and so is one only its own kind shadows.
+    Recognizer.from_toml(doc.replace('"BRAND"]', '"BRAND", "Gasbrand"]'))
+    Recognizer.from_toml(doc.replace('kind = "gas"', 'kind = "fire"'))
+
+
+_EVENTS = ("Brand", "Eld", "Gas")
+_CODES = (("SOS", "B"), ("SOS", "E"))
+_SENDERS = ("a@x.se", "b@x.se")
+_SOME_CATEGORIES = ("Fire", "CBRNE", "Met")
+_CATEGORIES = (
+    "CBRNE", "Env", "Fire", "Geo", "Health", "Infra", "Met", "Other", "Rescue", "Safety",
+    "Security", "Transport",
+)  # fmt: skip
+
+
+def _first(entries: list[dict[str, Any]], event: str, category: str, code: Any, sender: str) -> int:
+    """The oracle: the first rule (plain Python) a block of one category and code meets."""
+    for i, e in enumerate(entries):
+        codes = {(c["value_name"], c["value"]) for c in e.get("event_codes", [])}
+        if (
+            ("events" not in e or event in e["events"])
+            and ("categories" not in e or category in e["categories"])
+            and ("event_codes" not in e or code in codes)
+            and ("senders" not in e or sender in e["senders"])
+        ):
+            return i
+    return -1
+
+
+def test_rules_that_never_apply_equal_a_brute_force_over_every_block() -> None:
+    """On random files, a rule is refused iff no block it meets reaches it, another kind's does.
+
+    The blocks are every event, category, event code (or none) and sender the rules name, and
+    one that none names: which rules a block of one category and at most one code meets
+    depends only on those.
+    """
+    rng = random.Random(59)
+    for _ in range(150):
+        entries: list[dict[str, Any]] = []
+        for i in range(rng.randint(2, 4)):
+            entry: dict[str, Any] = {"name": f"r{i}", "kind": rng.choice(["fire", "gas"])}
+            if rng.random() < 0.7:
+                entry["events"] = rng.sample(_EVENTS, rng.randint(1, 2))
+            if rng.random() < 0.4 or "events" not in entry:
+                entry["event_codes"] = [
+                    {"value_name": n, "value": v} for n, v in rng.sample(_CODES, rng.randint(1, 2))
+                ]
+            if rng.random() < 0.4:
+                entry["categories"] = rng.sample(_SOME_CATEGORIES, rng.randint(1, 2))
+            if rng.random() < 0.3:
+                entry["senders"] = rng.sample(_SENDERS, 1)
+            entries.append(entry)
+        reached, stolen = set(), set()
+        for block in itertools.product(
+            (*_EVENTS, "Other"), _CATEGORIES, (*_CODES, None), (*_SENDERS, "c@x.se")
+        ):
+            first = _first(entries, *block)
+            if first < 0:
+                continue
+            reached.add(first)
+            for j in range(first + 1, len(entries)):
+                if (
+                    entries[j]["kind"] != entries[first]["kind"]
+                    and j == _first(entries[j:], *block) + j
+                ):
+                    stolen.add(j)
+        expected = sorted(j for j in stolen if j not in reached)
+        try:
+            Recognizer.from_dict(_rules_doc(entries))
+            refused = []
+        except InvalidPolicy as err:
+            refused = [int(p.path.removeprefix("recognition[")[:-1]) for p in err.problems]
+        assert refused == expected, entries
