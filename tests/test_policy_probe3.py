@@ -7,6 +7,7 @@ phases at the daylight-saving changes of Europe/Stockholm, canaries and pauses.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import random
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from geotarget import load_policy, sweden
+from geotarget import load_policy, pilot, sweden
+from geotarget.alerts import Alert, Info, NamedValue
 from geotarget.errors import InvalidPolicy
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
@@ -312,3 +314,51 @@ def test_rules_that_never_apply_equal_a_brute_force_over_every_block() -> None:
         except InvalidPolicy as err:
             refused = [int(p.path.removeprefix("recognition[")[:-1]) for p in err.problems]
         assert refused == expected, entries
+
+
+def test_invisible_characters_in_an_event_do_not_hide_its_kind() -> None:
+    r"""A byte order mark or soft hyphen left in a feed's event text is not part of the event.
+
+    "\ufeffExplosion" (a BOM a feed left at the start of the field) and "Explo\u00adsion" (a
+    soft hyphen) were not the pilot's "Explosion": the alert reached nobody as an
+    unrecognised kind. Joiners that change how a script is written are kept.
+    """
+    sent = dt.datetime(2024, 10, 27, 1, 30, tzinfo=dt.timezone.utc)
+
+    def alert(event: str, code: str = "X") -> Alert:
+        info = Info(
+            language="sv-SE",
+            categories=["Safety"],
+            event=event,
+            urgency="Immediate",
+            severity="Severe",
+            certainty="Observed",
+            event_codes=[NamedValue("SOS", code)],
+        )
+        return Alert(
+            identifier="I-1",
+            sender="larm@sosalarm.se",
+            status="Actual",
+            msg_type="Alert",
+            scope="Public",
+            infos=[info],
+            sent=sent,
+        )
+
+    rules = (
+        Recognizer.from_toml(
+            """
+        [[recognition]]
+        name = "sos:code"
+        kind = "gas"
+        event_codes = [{ value_name = "SOS", value = "GAS\\u200bLUKT" }]
+        """
+        )
+        + pilot.RECOGNITION
+    )
+    for event in ("\ufeffExplosion", "Explo\u00adsion", "Explosion\u200b", "Ex\u2060plosion"):
+        got = rules.recognise(alert(event))
+        assert got is not None and (got.kind, got.rule) == ("explosion", "pilot:explosion"), event
+    assert rules.recognise(alert("Explo\u200dsion")) is None  # a zero-width joiner is kept
+    got = rules.recognise(alert("Lukt", code="gaslukt"))
+    assert got is not None and got.kind == "gas"
