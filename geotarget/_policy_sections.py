@@ -85,7 +85,15 @@ def _unknown(table: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> l
 def _table_array(data: Mapping[str, Any], key: str) -> tuple[list[Any], list[Problem]]:
     value = data.get(key, [])
     if not isinstance(value, list):
-        return [], [Problem(key, f"must be an array of tables (got {type(value).__name__})")]
+        # A single table is [key] where [[key]] was meant (TOML), or an object where an
+        # array of them was (JSON): named so, not by the parser's type.
+        got = (
+            f"a single table {_io.brief(dict(value))}; write [[{key}]] in TOML, "
+            "or [{...}] in JSON"
+            if isinstance(value, Mapping)
+            else f"{type(value).__name__} {_io.brief(value)}"
+        )
+        return [], [Problem(key, f"must be an array of tables (got {got})")]
     return value, []
 
 
@@ -468,7 +476,12 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str], catalog: Any 
         return Issuers.any()
     raw, problems = _table_array(data, "issuers")
     if problems:
-        problems[0] = Problem("issuers", 'must be "any" or an array of issuer tables')
+        problems[0] = Problem(
+            "issuers",
+            problems[0].message.replace(
+                "must be an array of tables", 'must be "any" or an array of issuer tables', 1
+            ),
+        )
     elif not raw:  # (JSON's "issuers": [], a generator's empty list): nobody could send
         problems.append(
             Problem(

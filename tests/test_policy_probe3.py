@@ -362,3 +362,31 @@ def test_invisible_characters_in_an_event_do_not_hide_its_kind() -> None:
     assert rules.recognise(alert("Explo\u200dsion")) is None  # a zero-width joiner is kept
     got = rules.recognise(alert("Lukt", code="gaslukt"))
     assert got is not None and got.kind == "gas"
+
+
+def test_a_single_table_where_an_array_of_them_goes_is_named_as_written() -> None:
+    """``[issuers]`` for ``[[issuers]]``, or a JSON object for an array, is said so.
+
+    The problem named the parser's type: "got dict" for TOML and "got _Object" (a private
+    class) for JSON; and the issuers' said no "got" at all.
+    """
+    table = '[recognition]\nname = "gas"\nkind = "gas"\nevents = ["Gas"]\n'
+    with pytest.raises(InvalidPolicy) as err:
+        Recognizer.from_toml(table)
+    (problem,) = err.value.problems
+    assert problem.path == "recognition"
+    assert problem.message.startswith("must be an array of tables (got a single table {'name'")
+    assert problem.message.endswith("write [[recognition]] in TOML, or [{...}] in JSON)")
+    with pytest.raises(InvalidPolicy) as err:
+        Recognizer.from_json('{"recognition": {"name": "gas", "kind": "gas"}}')
+    assert "_Object" not in str(err.value) and "got a single table" in str(err.value)
+    issuers = '{"issuers": {"name": "rtj", "senders": ["a@b.se"], "kinds": ["gas"]}}'
+    for read, text in ((Issuers.from_json, issuers), (Issuers.from_toml, "[issuers]\nname = 'x'")):
+        with pytest.raises(InvalidPolicy) as err:
+            read(text)
+        (problem,) = err.value.problems
+        assert problem.message.startswith(
+            'must be "any" or an array of issuer tables (got a single table {'
+        ), problem.message
+    with pytest.raises(InvalidPolicy, match=r"issuer tables \(got str 'Any'\)"):
+        Issuers.from_toml('issuers = "Any"')
