@@ -390,3 +390,18 @@ def test_a_single_table_where_an_array_of_them_goes_is_named_as_written() -> Non
         ), problem.message
     with pytest.raises(InvalidPolicy, match=r"issuer tables \(got str 'Any'\)"):
         Issuers.from_toml('issuers = "Any"')
+
+
+def test_a_single_phase_table_where_an_array_of_them_goes_is_named_as_written() -> None:
+    """``[kinds.flood.phases]`` for ``[[kinds.flood.phases]]`` names the fix, not "dict"."""
+    toml = '[kinds.flood.phases]\nstarts_at = 2024-05-01T00:00:00Z\nregions = ["01"]\n'
+    json_text = '{"kinds": {"flood": {"phases": {"starts_at": "2024-05-01", "regions": []}}}}'
+    for read, text in ((RolloutPolicy.from_toml, toml), (RolloutPolicy.from_json, json_text)):
+        with pytest.raises(InvalidPolicy) as err:
+            read(text)
+        (problem,) = err.value.problems
+        assert problem.path == "kinds.flood.phases"
+        assert problem.message.startswith(
+            "must be an array of phase tables (got a single table {'starts_at': "
+        ), problem.message
+        assert problem.message.endswith("write [[kinds.flood.phases]] in TOML, or [{...}] in JSON)")
