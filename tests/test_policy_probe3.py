@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shapely.geometry as sg
 
 from geotarget import load_policy, pilot, sweden
 from geotarget.alerts import Alert, Info, NamedValue
 from geotarget.errors import InvalidPolicy
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
+from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import RolloutPolicy
+from geotarget.targeting import Targeter
 
 
 def _flood(text: str) -> RolloutPolicy:
@@ -405,3 +408,85 @@ def test_a_single_phase_table_where_an_array_of_them_goes_is_named_as_written() 
             "must be an array of phase tables (got a single table {'starts_at': "
         ), problem.message
         assert problem.message.endswith("write [[kinds.flood.phases]] in TOML, or [{...}] in JSON)")
+
+
+# --- the Targeter: fail early --------------------------------------------------------------------
+
+
+def _two_counties() -> RegionHierarchy:
+    def level(name: str, boxes: dict[str, tuple[float, float, float, float]]) -> RegionSet:
+        return RegionSet(
+            [Region(code=c, name=c, level=name, geometry=sg.box(*b)) for c, b in boxes.items()]
+        )
+
+    return RegionHierarchy(
+        [
+            level("municipality", {"0101": (17, 59, 18, 60), "0201": (18, 59, 19, 60)}),
+            level("county", {"01": (17, 59, 18, 60), "02": (18, 59, 19, 60)}),
+            level("country", {"XX": (17, 59, 19, 60)}),
+        ],
+        {"0101": "01", "0201": "02", "01": "XX", "02": "XX"},
+    )
+
+
+def test_a_recognition_sender_that_is_no_issuers_is_refused_when_the_targeter_is_built(
+    tmp_path: Path,
+) -> None:
+    """A rule for a sender the issuer table does not know would never apply: said at once.
+
+    Its alerts are refused as UNKNOWN_ISSUER before any rule is tried, so a typo in either
+    list ("sosalarm" and "sos-alarm") left the rule dead, unseen until an alert came.
+    """
+    file = tmp_path / "gas.toml"
+    file.write_text(
+        """
+        timezone = "Europe/Stockholm"
+        country = "XX"
+
+        [[kinds.gas.phases]]
+        starts_at = 2024-03-31T03:00:00
+        regions = ["01"]
+
+        [[recognition]]
+        name = "sos:gas"
+        kind = "gas"
+        events = ["Gasläcka"]
+        senders = ["larm@sos-alarm.se", "larm@sosalarm.se"]
+
+        [[issuers]]
+        name = "sos"
+        senders = ["larm@sosalarm.se"]
+        kinds = ["gas"]
+        regions = ["XX"]
+
+        [location_rules.gas]
+        include_ambiguous = true
+        """,
+        encoding="utf-8",
+    )
+    policy = load_policy(file)
+    assert policy.issuers is not None
+    issuer_senders = {s for i in policy.issuers.issuers for s in i.senders}
+    unknown = sorted(set(policy.recognition.rules[0].senders) - issuer_senders)
+    assert unknown == ["larm@sos-alarm.se"]
+    with pytest.raises(InvalidPolicy) as err:
+        Targeter(
+            _two_counties(),
+            policy.rollout,
+            recognition=policy.recognition,
+            issuers=policy.issuers,
+            location_rules=policy.location_rules,
+        )
+    got = [(p.path, p.message) for p in err.value.problems]
+    assert [p for p, _ in got] == ["recognition[0].senders"]
+    assert got[0][1].startswith(
+        "'larm@sos-alarm.se' belongs to no issuer of the policy (issuers: sos)"
+    )
+    # With issuers = "any" no sender is unknown: the Targeter is built.
+    Targeter(
+        _two_counties(),
+        policy.rollout,
+        recognition=policy.recognition,
+        issuers=Issuers.any(),
+        location_rules=policy.location_rules,
+    )
