@@ -294,10 +294,25 @@ def _shadowed(rules: list[tuple[int, RecognitionRule]]) -> list[Problem]:
 
 
 #: The most alerts of distinct shape (event, category, event code, sender) one rule is
-#: checked with by :func:`_taken_together`; a rule of more is not checked that way.
+#: checked with by :func:`_taken_together` (and 64 times as many shapes times the earlier
+#: rules that could take them); a rule of more is checked against one earlier rule at a time.
 MOST_SHAPES = 4096
 
 _ELSE = object()  # an event, event code or sender that no rule names
+
+
+def _kinds_of_value(allowed: tuple[Any, ...], named: list[Any], other: Any) -> tuple[Any, ...]:
+    """One value of each kind a block may hold in one condition, as the rules see it.
+
+    The values the rules name are told apart; all others are alike to every rule, so one of
+    them stands for the rest. ``allowed``: the values the later rule allows (empty: any,
+    and ``other`` stands for those no rule names).
+    """
+    seen = dict.fromkeys(named)
+    if not allowed:
+        return (*seen, other)
+    rest = [v for v in allowed if v not in seen]
+    return (*(v for v in allowed if v in seen), *rest[:1])
 
 
 def _taken_together(
@@ -307,61 +322,89 @@ def _taken_together(
 
     Empty when some alert ``later`` matches is matched by no earlier rule (``later``
     applies to it); else the earlier rules that match first some alert ``later`` matches, by
-    index in ``earlier``. None when there are more than :data:`MOST_SHAPES` blocks to try.
+    index in ``earlier``. None when there are more blocks to try than :data:`MOST_SHAPES`
+    allows.
 
     A block ``later`` matches has one of its events (any event, when it names none), a
     category among its categories (a block has at least one), one of its event codes (any or
     none, when it names none) and one of its senders (any, when it names none). Which rules a
     block meets depends only on which of the values rules name it has, so it is enough to try
-    blocks of one category, at most one event code, and for what ``later`` leaves open, each
-    value an earlier rule names or one that none names.
+    blocks of one category and at most one event code, in each condition each value an
+    earlier rule names and one that none names (:func:`_kinds_of_value`).
     """
     from geotarget.alerts._values import Category
 
-    def some(theirs: Any, mine: Any) -> bool:
-        return not theirs or not mine or not set(theirs).isdisjoint(mine)
+    wants = (
+        frozenset(later.events),
+        later.categories,
+        frozenset(later.event_codes),
+        later.senders,
+    )
+
+    def some(theirs: Any, mine: frozenset[Any]) -> bool:
+        return not theirs or not mine or not mine.isdisjoint(theirs)
 
     # Only a rule that meets what ``later`` requires, each condition by some value, can
     # take one of its blocks: usually a few, so the blocks are tried against those only.
     candidates = [
         (k, rule)
         for k, (_, rule) in enumerate(earlier)
-        if some(rule.events, later.events)
-        and some(rule.categories, later.categories)
-        and some(rule.event_codes, later.event_codes)
-        and some(rule.senders, later.senders)
+        if some(rule.events, wants[0])
+        and some(rule.categories, wants[1])
+        and some(rule.event_codes, wants[2])
+        and some(rule.senders, wants[3])
     ]
     named = [rule for _, rule in candidates]
-    events: tuple[Any, ...] = later.events or (
-        *dict.fromkeys(e for r in named for e in r.events),
-        _ELSE,
-    )
-    categories: tuple[Any, ...] = tuple(later.categories or Category)
-    codes: tuple[Any, ...] = later.event_codes or (
-        *dict.fromkeys(c for r in named for c in r.event_codes),
+    events = _kinds_of_value(later.events, [e for r in named for e in r.events], _ELSE)
+    categories = _kinds_of_value(
+        tuple(later.categories or Category),
+        [c for r in named for c in sorted(r.categories)],
         None,
     )
-    senders: tuple[Any, ...] = tuple(later.senders) or (
-        *sorted({s for r in named for s in r.senders}),
-        _ELSE,
+    codes = _kinds_of_value(later.event_codes, [c for r in named for c in r.event_codes], None)
+    senders = _kinds_of_value(
+        tuple(sorted(later.senders)), [s for r in named for s in sorted(r.senders)], _ELSE
     )
-    if len(events) * len(categories) * len(codes) * len(senders) > MOST_SHAPES:
+    shapes = len(events) * len(categories) * len(codes) * len(senders)
+    if shapes > MOST_SHAPES or shapes * len(candidates) > MOST_SHAPES * 64:
         return None
 
-    def meets(rule: RecognitionRule, e: Any, c: Any, k: Any, s: Any) -> bool:
-        return (
-            (not rule.events or e in rule.events)
-            and (not rule.categories or c in rule.categories)
-            and (not rule.event_codes or k in rule.event_codes)
-            and (not rule.senders or s in rule.senders)
-        )
+    size = (len(candidates) + 7) // 8
 
+    def bits(positions: list[int]) -> int:
+        """An int with these bits set, built in one pass (``|=`` would copy it each time)."""
+        mask = bytearray(size)
+        for k in positions:
+            mask[k >> 3] |= 1 << (k & 7)
+        return int.from_bytes(mask, "little")
+
+    def accepting(values: tuple[Any, ...], condition: Any) -> list[int]:
+        """Per value, the candidates whose ``condition`` it meets, as the bits of an int."""
+        anything: list[int] = []
+        by_value: dict[Any, list[int]] = {}
+        for k, (_, rule) in enumerate(candidates):
+            wanted = condition(rule)
+            if not wanted:
+                anything.append(k)
+            for v in wanted:
+                by_value.setdefault(v, []).append(k)
+        every = bits(anything)
+        return [every | bits(by_value[v]) if v in by_value else every for v in values]
+
+    # The first candidate a block meets is the lowest bit its four conditions' sets share:
+    # a few big-integer operations a block, not a walk through the candidates.
+    masks = [
+        accepting(events, lambda r: r.events),
+        accepting(categories, lambda r: r.categories),
+        accepting(codes, lambda r: r.event_codes),
+        accepting(senders, lambda r: r.senders),
+    ]
     takers: set[int] = set()
-    for shape in itertools.product(events, categories, codes, senders):
-        first = next((k for k, rule in candidates if meets(rule, *shape)), None)
-        if first is None:
+    for e, c, k, s in itertools.product(*masks):
+        both = e & c & k & s
+        if not both:
             return []
-        takers.add(first)
+        takers.add(candidates[(both & -both).bit_length() - 1][0])
     return sorted(takers)
 
 
