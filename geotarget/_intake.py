@@ -102,6 +102,22 @@ def config_problems(
                     f"a [location_rules.{rule.kind}] table; registered: {_listed(registered)})",
                 )
             )
+    if not issuers.any_sender:
+        # A rule's sender that is no issuer's: its alerts are refused (UNKNOWN_ISSUER) before
+        # any rule is tried, so the rule never applies to it (a typo in one of the two lists).
+        names = ", ".join(sorted(i.name for i in issuers.issuers)) or "none"
+        for i, rule in enumerate(recognition.rules):
+            for sender in sorted(rule.senders):
+                if issuers.issuer_of(sender) is None:
+                    problems.append(
+                        Problem(
+                            f"recognition[{i}].senders",
+                            f"{shown(sender, 80)} belongs to no issuer of the policy (issuers: "
+                            f"{names}): its alerts reach nobody (UNKNOWN_ISSUER) before any "
+                            f"rule is tried, so rule {rule.name!r} never applies to it; add it "
+                            "to an issuer's senders, or correct it",
+                        )
+                    )
     problems += issuers.problems(
         regions.__contains__, registered, region_hint=lambda code: unknown_hint(code, regions)
     )

@@ -7,6 +7,7 @@ with its path and raised as one :class:`~geotarget.errors.InvalidPolicy`.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -18,7 +19,7 @@ from geotarget._kind_rules import KindRules, rules_from_table
 from geotarget.alerts import NamedValue
 from geotarget.errors import GeotargetError, InvalidPolicy, Problem
 from geotarget.issuers import _ISSUERS_WHAT as ISSUERS
-from geotarget.issuers import Issuer, Issuers
+from geotarget.issuers import Issuer, Issuers, catalog_checks, region_problems, table_problems
 from geotarget.kinds import _LOCATION_RULES_WHAT as LOCATION_RULES
 from geotarget.kinds import _RECOGNITION_WHAT as RECOGNITION
 from geotarget.kinds import RecognitionRule, Recognizer
@@ -84,7 +85,15 @@ def _unknown(table: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> l
 def _table_array(data: Mapping[str, Any], key: str) -> tuple[list[Any], list[Problem]]:
     value = data.get(key, [])
     if not isinstance(value, list):
-        return [], [Problem(key, f"must be an array of tables (got {type(value).__name__})")]
+        # A single table is [key] where [[key]] was meant (TOML), or an object where an
+        # array of them was (JSON): named so, not by the parser's type.
+        got = (
+            f"a single table {_io.brief(dict(value))}; write [[{key}]] in TOML, "
+            "or [{...}] in JSON"
+            if isinstance(value, Mapping)
+            else f"{type(value).__name__} {_io.brief(value)}"
+        )
+        return [], [Problem(key, f"must be an array of tables (got {got})")]
     return value, []
 
 
@@ -170,7 +179,7 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
     _document(data, RECOGNITION)
     raw, problems = _table_array(data, "recognition")
     problems[:0] = _duplicates(data, "recognition")
-    rules = []
+    rules: list[tuple[int, RecognitionRule]] = []  # with each rule's index in the file
     for path, entry, bad in _entries(raw, "recognition", _RULE_KEYS, problems):
         codes: list[NamedValue] = []
         raw_codes = entry.get("event_codes", [])
@@ -201,14 +210,16 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
         if bad or own or not codes_ok or len(codes) != len(raw_codes):
             continue
         try:
-            rules.append(RecognitionRule(**fields, event_codes=codes))
+            index = int(path.removeprefix("recognition[").removesuffix("]"))
+            rules.append((index, RecognitionRule(**fields, event_codes=codes)))
         except GeotargetError as err:
             problems.append(Problem(path, str(err)))
-    if not problems:
-        problems = _shadowed(rules)
+    # The rules that were read are compared all the same: a bad field of one rule does not
+    # hide that another never applies.
+    problems += _shadowed(rules)
     if problems:
         raise InvalidPolicy(problems, what=RECOGNITION)
-    return Recognizer(rules)
+    return Recognizer([rule for _, rule in rules])
 
 
 #: Pairs of rules :func:`_shadowed` compares at most (a few thousand rules, every pair).
@@ -232,36 +243,169 @@ def _shadows(first: RecognitionRule, later: RecognitionRule) -> bool:
     )
 
 
-def _shadowed(rules: list[RecognitionRule]) -> list[Problem]:
-    """A problem for each rule that never applies, and would name another kind.
+def _shadowed(rules: list[tuple[int, RecognitionRule]]) -> list[Problem]:
+    """A problem for each rule that never applies, and whose alerts other kinds would take.
 
-    Rules are tried in order, the first met wins: a rule after one that matches every alert
-    it matches never applies. When the two name the same kind that changes nothing; when they
-    name different kinds, the operator's rule silently never recognises its kind, and its
-    alerts are told as the other kind (another rollout, other location rules). The narrower
-    rule must come first. Past :data:`MOST_PAIRS` pairs, later rules are not compared.
+    ``rules`` pairs each rule read with its index in the file. Rules are tried in order, the
+    first met wins: a rule after rules that together match every alert it matches — one
+    rule, or several (one takes its alerts of one event, another those of the other) —
+    never applies. When they name its kind that changes nothing; when one of them names
+    another kind, the operator's rule silently never recognises its kind, and its alerts are
+    told as the other kind (another rollout, other location rules). The narrower rule must
+    come first. Past :data:`MOST_PAIRS` pairs, later rules are not compared.
     """
     problems: list[Problem] = []
     pairs = 0
-    for j, later in enumerate(rules):
-        for i in range(j):
-            pairs += 1
-            if pairs > MOST_PAIRS:
-                return problems
-            first = rules[i]
-            if _shadows(first, later):
-                if first.kind != later.kind:
-                    problems.append(
-                        Problem(
-                            f"recognition[{j}]",
-                            f"rule {later.name!r} (kind {later.kind}) never applies: rule "
-                            f"{first.name!r} (recognition[{i}], kind {first.kind}) is tried "
-                            "first and matches every alert it matches; put the narrower rule "
-                            "first",
-                        )
-                    )
-                break  # the first such rule decides every alert this one matches
+    for j, (at, later) in enumerate(rules):
+        pairs += j
+        if pairs > MOST_PAIRS:
+            return problems
+        takers = _taken_together(rules[:j], later)
+        if takers is None:  # too many shapes to try: one rule that matches them all, if any
+            one = next((i for i in range(j) if _shadows(rules[i][1], later)), None)
+            takers = [] if one is None else [one]
+        if not any(rules[k][1].kind != later.kind for k in takers):
+            continue
+        if len(takers) == 1:
+            where, first = rules[takers[0]]
+            problems.append(
+                Problem(
+                    f"recognition[{at}]",
+                    f"rule {later.name!r} (kind {later.kind}) never applies: rule "
+                    f"{first.name!r} (recognition[{where}], kind {first.kind}) is tried "
+                    "first and matches every alert it matches; put the narrower rule first",
+                )
+            )
+            continue
+        named = [
+            f"{rules[k][1].name!r} (recognition[{rules[k][0]}], kind {rules[k][1].kind})"
+            for k in takers[:5]
+        ]
+        more = f" and {len(takers) - 5} more" if len(takers) > 5 else ""
+        problems.append(
+            Problem(
+                f"recognition[{at}]",
+                f"rule {later.name!r} (kind {later.kind}) never applies: rules "
+                f"{', '.join(named)}{more} are tried first and together match every alert it "
+                "matches; put the narrower rule first",
+            )
+        )
     return problems
+
+
+#: The most alerts of distinct shape (event, category, event code, sender) one rule is
+#: checked with by :func:`_taken_together` (and 64 times as many shapes times the earlier
+#: rules that could take them); a rule of more is checked against one earlier rule at a time.
+MOST_SHAPES = 4096
+
+_ELSE = object()  # an event, event code or sender that no rule names
+
+
+def _kinds_of_value(allowed: tuple[Any, ...], named: list[Any], other: Any) -> tuple[Any, ...]:
+    """One value of each kind a block may hold in one condition, as the rules see it.
+
+    The values the rules name are told apart; all others are alike to every rule, so one of
+    them stands for the rest. ``allowed``: the values the later rule allows (empty: any,
+    and ``other`` stands for those no rule names).
+    """
+    seen = dict.fromkeys(named)
+    if not allowed:
+        return (*seen, other)
+    rest = [v for v in allowed if v not in seen]
+    return (*(v for v in allowed if v in seen), *rest[:1])
+
+
+def _taken_together(
+    earlier: list[tuple[int, RecognitionRule]], later: RecognitionRule
+) -> list[int] | None:
+    """The earlier rules that take the alerts ``later`` matches, if they take every one.
+
+    Empty when some alert ``later`` matches is matched by no earlier rule (``later``
+    applies to it); else the earlier rules that match first some alert ``later`` matches, by
+    index in ``earlier``. None when there are more blocks to try than :data:`MOST_SHAPES`
+    allows.
+
+    A block ``later`` matches has one of its events (any event, when it names none), a
+    category among its categories (a block has at least one), one of its event codes (any or
+    none, when it names none) and one of its senders (any, when it names none). Which rules a
+    block meets depends only on which of the values rules name it has, so it is enough to try
+    blocks of one category and at most one event code, in each condition each value an
+    earlier rule names and one that none names (:func:`_kinds_of_value`).
+    """
+    from geotarget.alerts._values import Category
+
+    wants = (
+        frozenset(later.events),
+        later.categories,
+        frozenset(later.event_codes),
+        later.senders,
+    )
+
+    def some(theirs: Any, mine: frozenset[Any]) -> bool:
+        return not theirs or not mine or not mine.isdisjoint(theirs)
+
+    # Only a rule that meets what ``later`` requires, each condition by some value, can
+    # take one of its blocks: usually a few, so the blocks are tried against those only.
+    candidates = [
+        (k, rule)
+        for k, (_, rule) in enumerate(earlier)
+        if some(rule.events, wants[0])
+        and some(rule.categories, wants[1])
+        and some(rule.event_codes, wants[2])
+        and some(rule.senders, wants[3])
+    ]
+    named = [rule for _, rule in candidates]
+    events = _kinds_of_value(later.events, [e for r in named for e in r.events], _ELSE)
+    categories = _kinds_of_value(
+        tuple(later.categories or Category),
+        [c for r in named for c in sorted(r.categories)],
+        None,
+    )
+    codes = _kinds_of_value(later.event_codes, [c for r in named for c in r.event_codes], None)
+    senders = _kinds_of_value(
+        tuple(sorted(later.senders)), [s for r in named for s in sorted(r.senders)], _ELSE
+    )
+    shapes = len(events) * len(categories) * len(codes) * len(senders)
+    if shapes > MOST_SHAPES or shapes * len(candidates) > MOST_SHAPES * 64:
+        return None
+
+    size = (len(candidates) + 7) // 8
+
+    def bits(positions: list[int]) -> int:
+        """An int with these bits set, built in one pass (``|=`` would copy it each time)."""
+        mask = bytearray(size)
+        for k in positions:
+            mask[k >> 3] |= 1 << (k & 7)
+        return int.from_bytes(mask, "little")
+
+    def accepting(values: tuple[Any, ...], condition: Any) -> list[int]:
+        """Per value, the candidates whose ``condition`` it meets, as the bits of an int."""
+        anything: list[int] = []
+        by_value: dict[Any, list[int]] = {}
+        for k, (_, rule) in enumerate(candidates):
+            wanted = condition(rule)
+            if not wanted:
+                anything.append(k)
+            for v in wanted:
+                by_value.setdefault(v, []).append(k)
+        every = bits(anything)
+        return [every | bits(by_value[v]) if v in by_value else every for v in values]
+
+    # The first candidate a block meets is the lowest bit its four conditions' sets share:
+    # a few big-integer operations a block, not a walk through the candidates.
+    masks = [
+        accepting(events, lambda r: r.events),
+        accepting(categories, lambda r: r.categories),
+        accepting(codes, lambda r: r.event_codes),
+        accepting(senders, lambda r: r.senders),
+    ]
+    takers: set[int] = set()
+    for e, c, k, s in itertools.product(*masks):
+        both = e & c & k & s
+        if not both:
+            return []
+        takers.add(candidates[(both & -both).bit_length() - 1][0])
+    return sorted(takers)
 
 
 def location_rules(data: Mapping[str, Any]) -> dict[str, KindRules]:
@@ -341,8 +485,21 @@ def _certificate(text: object, base: Path, path: str) -> str:
     return pem
 
 
-def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
-    """The ``issuers`` entry as :class:`Issuers`; a document without one is an error."""
+def _texts(value: object) -> frozenset[str]:
+    """The str items of a list, as a set (the others are reported at their own path)."""
+    if isinstance(value, list):
+        return frozenset(v for v in value if isinstance(v, str))
+    return frozenset()
+
+
+def issuers(data: Mapping[str, Any], base: str | os.PathLike[str], catalog: Any = None) -> Issuers:
+    """The ``issuers`` entry as :class:`Issuers`; a document without one is an error.
+
+    Every problem at once: an entry's own fields, what the entries break together (a name
+    or a sender given twice, ``acts_for`` naming no issuer) and, with a ``catalog``, region
+    codes it does not know — those of the entries that could be read too, so that an
+    operator does not fix one kind of problem per run.
+    """
     _document(data, ISSUERS)
     twice = _duplicates(data, "issuers")
     if "issuers" not in data:
@@ -362,7 +519,12 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
         return Issuers.any()
     raw, problems = _table_array(data, "issuers")
     if problems:
-        problems[0] = Problem("issuers", 'must be "any" or an array of issuer tables')
+        problems[0] = Problem(
+            "issuers",
+            problems[0].message.replace(
+                "must be an array of tables", 'must be "any" or an array of issuer tables', 1
+            ),
+        )
     elif not raw:  # (JSON's "issuers": [], a generator's empty list): nobody could send
         problems.append(
             Problem(
@@ -411,6 +573,29 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str]) -> Issuers:
             )
         except GeotargetError as err:
             problems.append(Problem(path, str(err)))
+    entries = [(i, e) for i, e in enumerate(raw) if isinstance(e, Mapping)]
+    table = None
+    if problems:  # the entries that were read are still compared with each other
+        rows = [
+            (
+                i,
+                e["name"] if isinstance(e.get("name"), str) else None,
+                _texts(e.get("senders")),
+                _texts(e.get("acts_for")),
+            )
+            for i, e in entries
+        ]
+        problems += table_problems(rows)
+    else:
+        try:
+            table = Issuers(found)
+        except InvalidPolicy as err:
+            problems += err.problems
+    if catalog is not None:
+        exists, hint = catalog_checks(catalog)
+        for i, e in entries:
+            problems += region_problems(i, _texts(e.get("regions")), exists, hint)
     if problems:
         raise InvalidPolicy(problems, what=ISSUERS)
-    return Issuers(found)
+    assert table is not None
+    return table

@@ -237,6 +237,85 @@ class Issuer:
             )
 
 
+def table_problems(
+    rows: Iterable[tuple[int, str | None, frozenset[str], frozenset[str]]],
+) -> list[Problem]:
+    """What the issuers of one table break together: names, senders and ``acts_for``.
+
+    ``rows`` holds, for each issuer, its index in the table, its name, senders and
+    ``acts_for`` (None and empty sets where an entry of a file could not be read, so that
+    the others are still compared). Names are unique, a sender is one issuer's, and
+    ``acts_for`` names issuers of the table.
+    """
+    problems: list[Problem] = []
+    rows = list(rows)
+    names: dict[str, int] = {}
+    by_sender: dict[str, str | None] = {}
+    for i, name, senders, _ in rows:
+        path = f"issuers[{i}]"
+        if name is not None and name in names:
+            problems.append(
+                Problem(
+                    f"{path}.name",
+                    f"{name!r} is the name of issuers[{names[name]}] too; issuer names are unique",
+                )
+            )
+        if name is not None:
+            names.setdefault(name, i)
+        for s in sorted(senders):
+            if s in by_sender:
+                owner = by_sender[s]
+                whose = "another issuer" if owner is None else f"issuer {owner!r}"
+                problems.append(
+                    Problem(
+                        f"{path}.senders",
+                        f"sender {brief(s)} belongs to {whose} already; a sender is one issuer",
+                    )
+                )
+            by_sender.setdefault(s, name)
+    for i, _, _, acts_for in rows:
+        for other in sorted(acts_for - set(names)):
+            problems.append(Problem(f"issuers[{i}].acts_for", f"{brief(other)} names no issuer"))
+    return problems
+
+
+def region_problems(
+    i: int,
+    regions: Iterable[str],
+    region_exists: Any,
+    region_hint: Any = None,
+    path: str = "issuers",
+) -> list[Problem]:
+    """The codes of issuer ``i``'s ``regions`` that are no region of the hierarchy.
+
+    ``region_exists`` is a predicate on codes; ``region_hint``, if given, the hint for an
+    unknown code (``"; did you mean '01'?"``). Past :data:`MOST_CODES` codes, a count.
+    """
+    out: list[Problem] = []
+    unknown = [c for c in sorted(regions) if not region_exists(c)]
+    for code in unknown[:MOST_CODES]:  # then a count: a list of postal codes pasted
+        if region_hint is not None:
+            hint = region_hint(code)
+        else:
+            zero = zero_lost_hint(code, region_exists)
+            hint = "" if zero is None else f"; {zero}"
+        out.append(
+            Problem(
+                f"{path}[{i}].regions",
+                f"{brief(code)} is not a region code of the hierarchy{hint}",
+            )
+        )
+    if len(unknown) > MOST_CODES:
+        what = "that are not region codes of the hierarchy"
+        out.append(Problem(f"{path}[{i}].regions", more_codes(unknown[MOST_CODES:], what)))
+    return out
+
+
+def catalog_checks(catalog: Any) -> tuple[Any, Any]:
+    """The predicate and the hint that check region codes against ``catalog``."""
+    return (lambda code: knows(catalog, code)), (lambda code: unknown_hint(code, catalog))
+
+
 class Issuers:
     """The policy's issuer table: who may issue what, where, and for whom.
 
@@ -264,42 +343,19 @@ class Issuers:
             raise InvalidType(f"issuers must be an iterable of Issuer (got {brief(raw)})")
         items: tuple[Any, ...] = tuple(raw)
         problems: list[Problem] = []
-        names: dict[str, int] = {}
-        by_sender: dict[str, Issuer] = {}
+        rows: list[tuple[int, str | None, frozenset[str], frozenset[str]]] = []
         for i, issuer in enumerate(items):
-            path = f"issuers[{i}]"
             if not isinstance(issuer, Issuer):
-                problems.append(Problem(path, f"must be an Issuer (got {brief(issuer)})"))
-                continue
-            if issuer.name in names:
                 problems.append(
-                    Problem(
-                        f"{path}.name",
-                        f"{issuer.name!r} is the name of issuers[{names[issuer.name]}] too; "
-                        "issuer names are unique",
-                    )
+                    Problem(f"issuers[{i}]", f"must be an Issuer (got {brief(issuer)})")
                 )
-            names.setdefault(issuer.name, i)
-            for s in sorted(issuer.senders):
-                if s in by_sender:
-                    problems.append(
-                        Problem(
-                            f"{path}.senders",
-                            f"sender {brief(s)} belongs to issuer {by_sender[s].name!r} already; a "
-                            "sender is one issuer",
-                        )
-                    )
-                by_sender.setdefault(s, issuer)
-        for i, issuer in enumerate(items):
-            if isinstance(issuer, Issuer):
-                for other in sorted(issuer.acts_for - set(names)):
-                    problems.append(
-                        Problem(f"issuers[{i}].acts_for", f"{brief(other)} names no issuer")
-                    )
+                continue
+            rows.append((i, issuer.name, issuer.senders, issuer.acts_for))
+        problems += table_problems(rows)
         if problems:
             raise InvalidPolicy(problems, what=_ISSUERS_WHAT)
         self._issuers = items
-        self._by_sender = by_sender
+        self._by_sender = {s: i for i in reversed(items) for s in i.senders}
         self._any = False
 
     @classmethod
@@ -371,22 +427,7 @@ class Issuers:
         out: list[Problem] = []
         known = None if kinds is None else frozenset(kinds)
         for i, issuer in enumerate(self._issuers):
-            unknown = [c for c in sorted(issuer.regions) if not region_exists(c)]
-            for code in unknown[:MOST_CODES]:  # then a count: a list of postal codes pasted
-                if region_hint is not None:
-                    hint = region_hint(code)
-                else:
-                    zero = zero_lost_hint(code, region_exists)
-                    hint = "" if zero is None else f"; {zero}"
-                out.append(
-                    Problem(
-                        f"{path}[{i}].regions",
-                        f"{brief(code)} is not a region code of the hierarchy{hint}",
-                    )
-                )
-            if len(unknown) > MOST_CODES:
-                what = "that are not region codes of the hierarchy"
-                out.append(Problem(f"{path}[{i}].regions", more_codes(unknown[MOST_CODES:], what)))
+            out += region_problems(i, issuer.regions, region_exists, region_hint, path)
             if known is not None:
                 for k in sorted(issuer.kinds - known):
                     out.append(
@@ -452,7 +493,7 @@ class Issuers:
         """
         from geotarget import _policy_sections
 
-        return _checked(_policy_sections.issuers(data, base), catalog)
+        return _policy_sections.issuers(data, base, catalog)
 
     @classmethod
     def from_toml(cls, source: str | bytes | os.PathLike[str], catalog: Any = None) -> Issuers:
@@ -463,7 +504,7 @@ class Issuers:
         from geotarget import _policy_sections
 
         data = _policy_sections.load(source, "TOML", _ISSUERS_WHAT)
-        return _checked(_policy_sections.issuers(data, _policy_sections.base_of(source)), catalog)
+        return _policy_sections.issuers(data, _policy_sections.base_of(source), catalog)
 
     @classmethod
     def from_json(cls, source: str | bytes | os.PathLike[str], catalog: Any = None) -> Issuers:
@@ -474,17 +515,4 @@ class Issuers:
         from geotarget import _policy_sections
 
         data = _policy_sections.load(source, "JSON", _ISSUERS_WHAT)
-        return _checked(_policy_sections.issuers(data, _policy_sections.base_of(source)), catalog)
-
-
-def _checked(issuers: Issuers, catalog: Any) -> Issuers:
-    """``issuers``, or InvalidPolicy listing region codes ``catalog`` does not know."""
-    if catalog is None:
-        return issuers
-
-    problems = issuers.problems(
-        lambda code: knows(catalog, code), region_hint=lambda code: unknown_hint(code, catalog)
-    )
-    if problems:
-        raise InvalidPolicy(problems, what=_ISSUERS_WHAT)
-    return issuers
+        return _policy_sections.issuers(data, _policy_sections.base_of(source), catalog)

@@ -9,8 +9,9 @@ rule that matches names the kind, and the result says which rule it was.
 The rules (the contract):
 
 * A rule matches an alert iff **one info block** matches every condition the rule sets:
-  its ``event``, compared after Unicode case folding with runs of whitespace collapsed and the
-  ends stripped, is one of ``events``; it has a category among ``categories``; it has an event
+  its ``event``, compared after Unicode case folding with runs of whitespace collapsed, the
+  ends stripped and invisible characters dropped (:func:`normalise_event`), is one of
+  ``events``; it has a category among ``categories``; it has an event
   code whose ``valueName`` equals (exactly, once surrounding whitespace is stripped) and whose
   ``value`` equals (case- and whitespace-insensitively) one of ``event_codes``; and the
   alert's ``sender`` is one of ``senders`` (exactly). An empty condition is not checked, but
@@ -108,6 +109,10 @@ KIND_CODE_RULE = "geotarget:kind"
 _RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
 _RULE_NAME_RULE = "1 to 64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
 _SPACE = re.compile(r"\s+")
+#: Invisible characters that say nothing about an event: the soft hyphen, the zero-width space,
+#: the word joiner and the zero-width no-break space (a byte order mark a feed left inside a
+#: field). Joiners that change how a script is written (U+200C, U+200D) are kept.
+_INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
 
 
 def normalise_event(text: str) -> str:
@@ -116,17 +121,24 @@ def normalise_event(text: str) -> str:
     Case folding may decompose a letter (Greek ``"ΐ"`` folds to three code points), so the text
     is decomposed before folding and composed after: two texts that are the same but for case
     and composition compare equal (Unicode's canonical caseless match), whichever is upper case.
+    Invisible characters that carry nothing (a soft hyphen, a zero-width space, a word joiner,
+    a byte order mark) are dropped.
 
     Examples
     --------
     >>> normalise_event("  Risk för\tEXPLOSION ")
     'risk för explosion'
+    >>> normalise_event("\ufeffExplo\u00adsion")
+    'explosion'
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.1.0
+       Invisible characters are dropped.
     """
     if not isinstance(text, str):
         raise InvalidType(f"event must be a str (got {type(text).__name__} {brief(text)})")
-    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
+    visible = _INVISIBLE.sub("", text)
+    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFD", visible).casefold())
     return _SPACE.sub(" ", folded).strip()
 
 

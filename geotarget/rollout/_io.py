@@ -454,7 +454,15 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
             bad(f"{path}.killed", f"must be true or false (got {brief(kind_killed)})")
         raw_phases = body.get("phases")
         if not isinstance(raw_phases, list):
-            what = "missing" if raw_phases is None else f"got {type(raw_phases).__name__}"
+            if raw_phases is None:
+                what = "missing"
+            elif isinstance(raw_phases, Mapping):  # [kinds.x.phases] for [[kinds.x.phases]]
+                what = (
+                    f"got a single table {brief(dict(raw_phases))}; write "
+                    f"[[{path}.phases]] in TOML, or [{{...}}] in JSON"
+                )
+            else:
+                what = f"got {type(raw_phases).__name__} {brief(raw_phases)}"
             bad(f"{path}.phases", f"must be an array of phase tables ({what})")
             raw_phases = []
         elif not raw_phases:

@@ -279,13 +279,28 @@ class ScheduleChange:
             else f"from {start} until {_time.human(self.end, tz_name)}"
         )
         parts = []
+        changed = bool(self.before and self.after) and (
+            self.percentage_before != self.percentage_after
+        )
+        # Unless the percentage change is said, a canary's share (or a 0 % pause) is said
+        # beside the codes it applies to, so that it never reads as every device.
         if self.added:
-            parts.append(f"+ {_codes(self.added)}")
+            share = "" if changed else _share(self.percentage_after)
+            parts.append(f"+ {_codes(self.added)}{share}")
         if self.removed:
-            parts.append(f"- {_codes(self.removed)}")
-        if self.before and self.after and self.percentage_before != self.percentage_after:
+            share = "" if changed else _share(self.percentage_before)
+            parts.append(f"- {_codes(self.removed)}{share}")
+        if changed:
             parts.append(f"percentage {self.percentage_before:g}% -> {self.percentage_after:g}%")
         return f"{self.kind} {window}: {'; '.join(parts)}"
+
+
+def _share(percentage: float | None) -> str:
+    """`` for N% of devices`` for a canary or a pause (a percentage below 100), else ``""``."""
+    if percentage is None or percentage >= 100.0:
+        return ""
+    nobody = " (nobody)" if percentage == 0 else ""
+    return f" for {percentage:g}% of devices{nobody}"
 
 
 @attrs.frozen(kw_only=True)
