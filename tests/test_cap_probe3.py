@@ -470,3 +470,23 @@ def test_text_before_the_root_is_quoted_up_to_its_line_end() -> None:
     """Other text before the root element is quoted, its first line only."""
     with pytest.raises(InvalidCAP, match=r"the text 'hello' comes before the root element"):
         cap.loads(b"hello\r\nworld<alert/>")
+
+
+def test_a_pretty_printed_kind_code_value_is_read_as_its_kind() -> None:
+    """Whitespace around geotarget:kind's value is XML layout, as around its name."""
+    from geotarget import Circle, pilot
+
+    at = datetime(2024, 5, 20, 12, tzinfo=timezone.utc)
+    msg = pilot.Message(headline="x", description="x", area_description="x")
+    alert = pilot.explosion(
+        identifier="a", sender="b@example.se", sent=at, area=Circle(18.06, 59.33, 500.0),
+        sv=msg, en=msg, onset=at, expires=at.replace(hour=14),
+    )  # fmt: skip
+    doc = cap.dumps(alert)
+    assert doc.count("<value>explosion</value>") == 2
+    pretty = doc.replace("<value>explosion</value>", "<value>\n\t  explosion \r\n    </value>")
+    got = cap.loads(pretty)
+    assert got.kind == "explosion"
+    assert [i.kind for i in got.infos] == ["explosion", "explosion"]
+    with pytest.raises(InvalidCAP, match="must be a kind name"):
+        cap.loads(doc.replace("<value>explosion</value>", "<value>ex plosion</value>"))

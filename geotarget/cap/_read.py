@@ -702,6 +702,10 @@ class Reader:
         kids = self.children(node, path, PAIR)
         name = self.text(kids, "valueName", path)
         value = self.text(kids, "value", path)
+        if name is not None and value is not None and is_kind_code(name):
+            # geotarget's own code: whitespace around its value, as around its name, is the
+            # document's layout (a pretty-printed <value>), not part of the kind.
+            value = value.strip(XML_SPACE)
         return self.build(path, lambda: NamedValue(name, value), before)  # type: ignore[arg-type]
 
     def pairs(self, kids: dict[str, list[Node]], name: str, path: str) -> list[NamedValue | None]:
