@@ -1587,13 +1587,17 @@ class Targeter:
         assert alert is not None
         area = alert.area
         size = alert_bytes(inc.document, alert)
+        final = True
         if area is None:
-            inherited = self._inherited_area(alert)
+            inherited, final = self._inherited(alert)
             if inherited is not None:
                 area = inherited[0]
                 size += area_bytes(area)
-        if size > ALERT_CACHE_BYTES:
-            return alert, area  # larger than the whole cache: parsed again when next needed
+        if size > ALERT_CACHE_BYTES or not final:
+            # Larger than the whole cache, or an area kept from an earlier version that a
+            # version still to arrive may replace (one its references name, not seen yet):
+            # parsed again when next needed.
+            return alert, area
         with self._lock:
             old = self._alerts.pop(inc.key, None)
             self._alert_bytes += size - (0 if old is None else old[2])
@@ -1612,14 +1616,24 @@ class Targeter:
         versions it holds, then ``sent``). None for any other message, or when no such version
         is known.
         """
+        return self._inherited(alert)[0]
+
+    def _inherited(self, alert: Alert) -> tuple[tuple[Area, str] | None, bool]:
+        """:meth:`_inherited_area`, and whether it is final.
+
+        Final when every version the walk through the references reached is held by the
+        ledger in the same incident: a version still to arrive (or to join the incident) may
+        otherwise be the newest with an area, or the only one.
+        """
         if alert.msg_type is not MessageType.UPDATE or alert.area is not None:
-            return None
+            return None, True
         from geotarget import cap
 
         key = self.incident_of(alert)
         seen: set[str] = set()
         todo = list(alert.references)
         best: tuple[Alert, str, str] | None = None
+        final = True
         while todo:  # each version once: bounded by the incident's versions
             r = todo.pop()
             vid = version_id(r.sender, r.identifier)
@@ -1628,6 +1642,7 @@ class Targeter:
             seen.add(vid)
             found = self.ledger.lookup_version(vid)
             if found is None or found[0] != key or found[1] is None:
+                final = False
                 continue
             earlier = cap.loads(found[1])
             if earlier.area is None:
@@ -1637,8 +1652,8 @@ class Targeter:
             ):
                 best = (earlier, vid, found[1])
         if best is None or best[0].area is None:
-            return None
-        return best[0].area, best[1]
+            return None, final
+        return (best[0].area, best[1]), final
 
     def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:
         """New pending deliveries for fresh positions: devices that moved into an active area.

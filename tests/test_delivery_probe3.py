@@ -222,3 +222,60 @@ def test_a_handle_that_claimed_for_the_drill_claims_the_alert_for_the_same_devic
     assert set(got.recipients.tolist()) == covered(1500.0)
     assert b.ledger.recipients("polisen@example.se/a1").tolist() == sorted(covered(1500.0))
     assert b.ledger.recipients("polisen@example.se/u1").tolist() == ["d0"]
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_a_text_only_update_streams_the_area_of_a_version_that_arrived_after_it(
+    store: str, regions: RegionHierarchy, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Text-only Update v2 first (no area known: nobody), then v1 with its area: v2 keeps it.
+
+    ``retarget`` delivers v2 over v1's area once v1 arrives, and a device walking into that
+    area later is told, by this Targeter (which looked at v2 before v1 arrived) and by one
+    started afterwards alike.
+    """
+    from targeting_helpers import without_area
+
+    m = chain()
+    v1 = make_alert(
+        "explosion",
+        Circle(*CENTRE, 1500.0),
+        ident="v1",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(m["a1"]),),
+        sent=T0 + dt.timedelta(minutes=1),
+    )
+    v2 = without_area(
+        make_alert(
+            "explosion",
+            Circle(*CENTRE, 1500.0),
+            ident="v2",
+            msg_type=MessageType.UPDATE,
+            refs=(ref(m["a1"]), ref(v1)),
+            sent=T0 + dt.timedelta(minutes=2),
+        )
+    )
+    store_ = ledger(store, tmp_path, request)
+    t = Targeter(regions, nationwide("XX"), location_rules=exact_rules(), ledger=store_)
+    assert t.target(v2, index(), AT).verdict is Verdict.NO_AREA
+    assert t.retarget(index(), AT) == []  # still no area: nobody
+    assert t.target(v1, index(), AT).verdict is Verdict.SUPERSEDED
+    (got,) = t.retarget(index(), AT)
+    assert got.alert_id == "v2"
+    assert set(got.recipients.tolist()) == covered(1500.0)
+    walker = Positions(["w1"], [17.501], [59.5], accuracy_m=[5.0], observed_at=AT)
+    assert {d.device_id for d in t.on_positions(walker, AT)} == {"w1"}
+    walkers = Positions(
+        ["w1", "w2", "w3"],
+        [17.501, 17.502, 17.6],
+        [59.5, 59.5, 59.5],
+        accuracy_m=[5.0] * 3,
+        observed_at=AT,
+    )
+    fresh = Targeter(
+        regions,
+        nationwide("XX"),
+        location_rules=exact_rules(),
+        ledger=second_handle(store, store_, tmp_path, request),
+    )
+    assert {d.device_id for d in fresh.on_positions(walkers, AT)} == {"w2"}
