@@ -14,6 +14,13 @@ id with its own status, and the Actual messages were refused for theirs.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -279,3 +286,277 @@ def test_a_text_only_update_streams_the_area_of_a_version_that_arrived_after_it(
         ledger=second_handle(store, store_, tmp_path, request),
     )
     assert {d.device_id for d in fresh.on_positions(walkers, AT)} == {"w2"}
+
+
+# --- processes killed at random points, then a restart on the same store ---------------------
+
+#: Devices on a line east of the centre; three versions: an Alert, an Update that widens and
+#: moves, one that narrows and moves again (each naming the earlier ones, newest first).
+CRASH_N = 300
+CRASH_LON = 17.40 + 0.2 * np.arange(CRASH_N) / CRASH_N
+CRASH_AREAS = [(17.45, 59.5, 3000.0), (17.47, 59.5, 6000.0), (17.52, 59.5, 4000.0)]
+CRASH_LEASE = dt.timedelta(seconds=30)
+
+
+def crash_versions(cancel: bool) -> list[Alert]:
+    """The messages every process is sent, in order (the Cancel names the first and last)."""
+    out: list[Alert] = []
+    for i, c in enumerate(CRASH_AREAS):
+        kw: dict[str, Any] = {}
+        if i:
+            kw = {"msg_type": MessageType.UPDATE, "refs": tuple(ref(v) for v in reversed(out))}
+        out.append(
+            make_alert(
+                "explosion",
+                Circle(*c),
+                ident=f"v{i}",
+                sent=T0 + dt.timedelta(minutes=i),
+                hours=3,
+                **kw,
+            )
+        )
+    if cancel:
+        out.append(
+            make_alert(
+                "explosion",
+                Circle(*CRASH_AREAS[0]),
+                ident="cx",
+                msg_type=MessageType.CANCEL,
+                refs=(ref(out[0]), ref(out[-1])),
+                sent=T0 + dt.timedelta(minutes=9),
+            )
+        )
+    return out
+
+
+def crash_positions(ids: slice, at: dt.datetime) -> Positions:
+    """Fresh fixes of the devices ``ids`` (exact: the oracle is pyproj alone)."""
+    names = [f"d{i}" for i in range(CRASH_N)][ids]
+    lon = CRASH_LON[ids]
+    return Positions(names, lon, np.full(lon.size, 59.5), observed_at=at)
+
+
+def crash_covered(c: tuple[float, float, float]) -> set[str]:
+    """The oracle: the devices within the circle, on the WGS84 ellipsoid."""
+    lat = np.full(CRASH_N, 59.5)
+    _, _, dist = GEOD.inv(np.full(CRASH_N, c[0]), np.full(CRASH_N, c[1]), CRASH_LON, lat)
+    return {f"d{i}" for i in np.flatnonzero(dist <= c[2])}
+
+
+class Journal:
+    """What a process pushed and confirmed, appended as it happens (kept through SIGKILL).
+
+    Each call that may hand out deliveries is logged before it starts, so a push can be told
+    apart from one whose call began after a confirmation was known.
+    """
+
+    def __init__(self, path: str, tag: str) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        self.tag = tag
+        self.call = 0
+
+    def log(self, **kw: Any) -> None:
+        """Append one event, tagged with the process and its current call."""
+        kw.update(p=self.tag, c=self.call)
+        os.write(self.fd, (json.dumps(kw) + "\n").encode())
+
+    def start(self) -> None:
+        """A call that may hand out deliveries begins."""
+        self.call += 1
+        self.log(start=self.call)
+
+
+def crash_targeter(store: str, where: str) -> Targeter:
+    """One service process's Targeter over the shared store."""
+    handle = SQLiteLedger(where) if store == "sqlite" else PostgresLedger(where)
+    return Targeter(
+        make_regions(),
+        nationwide("XX"),
+        location_rules=exact_rules(),
+        ledger=handle,
+        lease=CRASH_LEASE,
+    )
+
+
+def crash_push(t: Targeter, j: Journal, keys: list[str], at: dt.datetime, rng: Any) -> None:
+    """Push every key, then confirm them in chunks, leaving some out (their push failed)."""
+    for k in keys:
+        j.log(push=k)
+    for lo in range(0, len(keys), 17):
+        chunk = keys[lo : lo + 17]
+        if rng.random() < 0.3:
+            continue
+        done = t.confirm(chunk, at)
+        for i in done.confirmed.tolist():
+            j.log(confirmed=chunk[i])
+
+
+def crash_service(store: str, where: str, journal: str, cancel: bool, tag: str) -> None:
+    """A service process: each message, then positions streamed and a redelivery."""
+    t = crash_targeter(store, where)
+    j = Journal(journal, tag)
+    rng = random.Random(tag)
+    at = T0 + dt.timedelta(minutes=20)
+    for m in crash_versions(cancel):
+        at += dt.timedelta(seconds=1)
+        j.start()
+        r = t.target(m, PositionIndex(crash_positions(slice(None), at)), at)
+        j.log(msg=m.identifier, verdict=r.verdict.value)
+        if r.claims is not None:
+            crash_push(t, j, r.claims.keys().tolist(), at, rng)
+        for lo in range(0, CRASH_N, 100):
+            at += dt.timedelta(seconds=1)
+            j.start()
+            got = t.on_positions(crash_positions(slice(lo, lo + 100), at), at)
+            crash_push(t, j, [d.key for d in got], at, rng)
+        at += CRASH_LEASE * 2
+        j.start()
+        for c in t.redeliver(at):
+            crash_push(t, j, c.keys().tolist(), at, rng)
+    t.ledger.close()
+
+
+def crash_recover(store: str, where: str, journal: str, cancel: bool) -> dict[str, Any]:
+    """The restarted service; what the store holds afterwards.
+
+    The sender sends every message again, every device reports, redelivery runs until nothing
+    is due; every delivery pushed is confirmed.
+    """
+    t = crash_targeter(store, where)
+    j = Journal(journal, "recover")
+    at = T0 + dt.timedelta(hours=1)
+    for m in crash_versions(cancel):
+        at += dt.timedelta(seconds=1)
+        j.start()
+        r = t.target(m, PositionIndex(crash_positions(slice(None), at)), at)
+        j.log(msg=m.identifier, verdict=r.verdict.value)
+        if r.claims is not None:
+            crash_push(t, j, r.claims.keys().tolist(), at, random.Random(0))
+    rounds: list[list[str]] = []
+    j.start()
+    for r in t.retarget(PositionIndex(crash_positions(slice(None), at)), at):
+        rounds.append(r.claims.keys().tolist() if r.claims is not None else [])
+    j.start()
+    rounds.append([d.key for d in t.on_positions(crash_positions(slice(None), at), at)])
+    for _ in range(4):
+        for keys in rounds:
+            for k in keys:
+                j.log(push=k)
+            done = t.confirm(keys, at) if keys else None
+            for i in [] if done is None else done.confirmed.tolist():
+                j.log(confirmed=keys[i])
+        at += CRASH_LEASE * 2
+        j.start()
+        rounds = [c.keys().tolist() for c in t.redeliver(at)]
+    inc = f"{SENDER_}/v0"
+    final = {
+        "recipients": t.ledger.recipients(inc).tolist(),
+        "active": list(t.active_incidents),
+        "due": [(c.kind.value, c.devices.tolist()) for c in t.ledger.due(at + CRASH_LEASE * 9)],
+    }
+    t.ledger.close()
+    return final
+
+
+SENDER_ = "polisen@example.se"
+
+
+def crash_where(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The shared store: a SQLite file, or a fresh PostgreSQL schema."""
+    if store == "sqlite":
+        return str(tmp_path / "shared.db")
+    dsn: str = request.getfixturevalue("postgres_dsn")
+    return dsn
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+@pytest.mark.parametrize("cancel", [False, True], ids=["updates", "cancelled"])
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_two_processes_killed_at_random_points_then_a_restart_tell_each_device_once(
+    store: str, cancel: bool, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two processes on one store, killed at random points of a chain; a restart completes it.
+
+    The chain: Alert, widening Update, narrowing Update (and a Cancel). SIGKILL lands while
+    targeting, streaming, confirming or redelivering.
+
+    Afterwards: every device in the current area confirmed, nobody outside every area ever
+    claimed, no delivery handed out by a call that began after that device's confirmation
+    (nor an alert after the Cancel was answered), nothing left due, the Cancel's incident
+    ended and every retraction confirmed.
+    """
+    where = crash_where(store, tmp_path, request)
+    journal = str(tmp_path / "journal.jsonl")
+    here = Path(__file__).resolve()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent.parent), str(here.parent)])}
+    rng = random.Random(f"{store}-{cancel}")
+    killed = 0
+    for round_ in range(2):
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(here),
+                    store,
+                    where,
+                    journal,
+                    str(int(cancel)),
+                    f"{round_}{k}",
+                ],
+                env=env,
+                stderr=subprocess.PIPE,
+            )
+            for k in range(2)
+        ]
+        began = time.monotonic()
+        while time.monotonic() - began < 60 and all(p.poll() is None for p in procs):
+            if os.path.exists(journal) and f'"p": "{round_}' in Path(journal).read_text():
+                break  # (this round's processes have begun: the first message is answered)
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 2.0))
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+        for p in procs:
+            _, err = p.communicate(timeout=60)
+            assert p.returncode in (0, -signal.SIGKILL), err.decode()[-2000:]
+            killed += p.returncode == -signal.SIGKILL
+    assert killed, "no process was killed mid-way: nothing was probed"
+    final = crash_recover(store, where, journal, cancel)
+
+    events = [json.loads(line) for line in Path(journal).read_text().splitlines()]
+    starts = {(e["p"], e["start"]): i for i, e in enumerate(events) if "start" in e}
+    confirmed: dict[str, int] = {}
+    answered_cancel: int | None = None
+    for i, e in enumerate(events):
+        if e.get("msg") == "cx" and e["verdict"] == "CANCELLED" and answered_cancel is None:
+            answered_cancel = i
+        for what in ("confirmed", "push"):
+            if what not in e or " " not in e[what]:
+                continue
+            _, version, device = e[what].split(" ")
+            if version.endswith("/cx"):
+                continue  # a retraction
+            began = starts.get((e["p"], e["c"]), -1)
+            if what == "confirmed":
+                assert device not in confirmed, f"{device} confirmed twice ({e[what]})"
+                confirmed[device] = i
+            else:
+                assert began < confirmed.get(device, len(events)), (
+                    f"{e[what]} handed out by a call that began after its device was confirmed"
+                )
+                assert answered_cancel is None or began < answered_cancel, (
+                    f"{e[what]} handed out by a call that began after the Cancel was answered"
+                )
+    everywhere = set().union(*map(crash_covered, CRASH_AREAS))
+    assert set(final["recipients"]) <= everywhere
+    assert final["due"] == []
+    if cancel:
+        assert final["active"] == []
+    else:
+        assert final["active"] == [f"{SENDER_}/v0"]
+        assert crash_covered(CRASH_AREAS[-1]) <= set(confirmed)
+
+
+if __name__ == "__main__":  # one service process of the test above
+    crash_service(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1", sys.argv[5])
