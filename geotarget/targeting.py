@@ -629,6 +629,27 @@ class Targeter:
                 return version_id(cancel.sender, cancel.identifier)
         return None
 
+    def _gives_way(self, alert: Alert, key: str, stored: Incident) -> bool:
+        """Whether admitting Actual ``alert`` would take incident ``key`` back from a drill.
+
+        As the store decides (read only): the incident is not Actual, its original never
+        arrived (a Test or Exercise Update naming it started the incident) and ``alert``'s
+        sender may act for the original's (see :doc:`/delivery`).
+        """
+        current = stored.alert
+        if (
+            alert.status is not Status.ACTUAL
+            or current is None
+            or current.status is Status.ACTUAL
+            or stored.state is IncidentState.MERGED
+        ):
+            return False
+        first = self.ledger.lookup_version(key)
+        if first is None or first[1] is not None:
+            return False
+        owner = key.partition("/")[0].replace("%2F", "/").replace("%25", "%")
+        return alert.sender == owner or self.issuers.may_act_for(alert.sender, owner)
+
     def _may_end(self, cancel: Alert, key: str) -> bool:
         """Whether ``cancel`` may end incident ``key``: its sender and status (read only)."""
         from geotarget import cap
@@ -1034,6 +1055,9 @@ class Targeter:
         # What the store would decide (a cancelled, expired or newer incident tells nobody),
         # read without changing it.
         stored = self.ledger.incident(key)
+        fresh = stored is not None and self._gives_way(alert, key, stored)
+        if fresh:
+            stored = None  # the drill's messages and deliveries would move to their own
         if stored is not None and stored.state is not IncidentState.ACTIVE:
             ended = stored.state.name.lower()
             return TargetingResult(
@@ -1078,7 +1102,11 @@ class Targeter:
         if verdict is not Verdict.DELIVER:
             return TargetingResult(**base, verdict=verdict, **fields)
         covered_ids = fields.pop("covered_ids")
-        told = self.ledger.delivered(key, covered_ids)
+        told = (
+            np.zeros(covered_ids.size, dtype=bool)
+            if fresh
+            else self.ledger.delivered(key, covered_ids)
+        )
         new = np.flatnonzero(~told)
         per_county = self._new_per_county(
             new,
@@ -1087,7 +1115,7 @@ class Targeter:
             fields.pop("covered_box"),
             index,
         )
-        gone = _not_covered(self.ledger.recipients(key), covered_ids)
+        gone = _not_covered(_NO_DEVICES if fresh else self.ledger.recipients(key), covered_ids)
         for name in ("t_plan", "timings"):
             fields.pop(name)
         return TargetingResult(

@@ -148,6 +148,10 @@ def test_an_update_of_another_status_naming_an_alert_first_does_not_keep_it_from
     assert first.claims is not None
     drill_keys = first.claims.keys().tolist()
 
+    said = t.preview(m["a1"], index(), AT)  # as target() answers, changing nothing
+    assert said.verdict is Verdict.DELIVER, said.reason
+    assert set(said.recipients.tolist()) == covered(1500.0)
+    assert said.already_delivered == 0 and said.no_longer_covered.tolist() == []
     got = t.target(m["a1"], index(), AT)
     assert got.verdict is Verdict.DELIVER, got.reason
     assert got.incident == "polisen@example.se/a1"
