@@ -629,6 +629,33 @@ class Targeter:
                 return version_id(cancel.sender, cancel.identifier)
         return None
 
+    def _not_authorised(self, alert: Alert, key: str, stored: Incident) -> str | None:
+        """Why the store would refuse ``alert`` in incident ``key`` (read only), or None.
+
+        Its sender may not act for the incident's (the sender of its first version), or its
+        status is not the incident's (that version's, or for an incident an Update started
+        before its original arrived, the status of its versions).
+        """
+        from geotarget import cap
+
+        owner = key.partition("/")[0].replace("%2F", "/").replace("%25", "%")
+        first = self.ledger.lookup_version(key)
+        document = first[1] if first is not None and first[1] is not None else stored.document
+        if document is None:
+            return None
+        status = cap.loads(document).status
+        if alert.sender != owner and not self.issuers.may_act_for(alert.sender, owner):
+            why = f"sender {alert.sender!r} may not act for sender {owner!r}"
+        elif alert.status is not status:
+            why = f"its status {alert.status.value} is not the incident's"
+        else:
+            return None
+        return (
+            f"incident {key} belongs to sender {owner!r} with status {status.value}; this "
+            f"{alert.msg_type.value} has sender {alert.sender!r} and status "
+            f"{alert.status.value}: {why}; nothing changes"
+        )
+
     def _gives_way(self, alert: Alert, key: str, stored: Incident) -> bool:
         """Whether admitting Actual ``alert`` would take incident ``key`` back from a drill.
 
@@ -1058,6 +1085,11 @@ class Targeter:
         fresh = stored is not None and self._gives_way(alert, key, stored)
         if fresh:
             stored = None  # the drill's messages and deliveries would move to their own
+        refusal = None if stored is None else self._not_authorised(alert, key, stored)
+        if refusal is not None:
+            return TargetingResult(
+                **base, verdict=Verdict.NOT_AUTHORISED, reason=f"not authorised: {refusal}"
+            )
         if stored is not None and stored.state is not IncidentState.ACTIVE:
             ended = stored.state.name.lower()
             return TargetingResult(

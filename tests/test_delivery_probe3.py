@@ -564,3 +564,30 @@ def test_two_processes_killed_at_random_points_then_a_restart_tell_each_device_o
 
 if __name__ == "__main__":  # one service process of the test above
     crash_service(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1", sys.argv[5])
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_preview_of_an_update_the_store_would_refuse_is_not_authorised(
+    store: str, regions: RegionHierarchy, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """An Update from another sender, or of another status, previews as target() answers."""
+    import attrs
+
+    m = chain()
+    t = Targeter(
+        regions,
+        nationwide("XX"),
+        location_rules=exact_rules(),
+        ledger=ledger(store, tmp_path, request),
+    )
+    assert t.target(m["a1"], index(), AT).verdict is Verdict.DELIVER
+    others = [
+        attrs.evolve(m["a2"], identifier="o1", sender="someone@example.org"),
+        attrs.evolve(m["a2"], identifier="o2", status=Status.EXERCISE),
+    ]
+    for other in others:
+        said = t.preview(other, index(), AT)
+        got = t.target(other, index(), AT)
+        assert got.verdict is Verdict.NOT_AUTHORISED
+        assert said.verdict is Verdict.NOT_AUTHORISED, said.reason
+        assert said.recipients.tolist() == [] and said.reason == got.reason
