@@ -659,13 +659,15 @@ class Targeter:
     def _gives_way(self, alert: Alert, key: str, stored: Incident) -> bool:
         """Whether admitting Actual ``alert`` would take incident ``key`` back from a drill.
 
-        As the store decides (read only): the incident is not Actual, its original never
-        arrived (a Test or Exercise Update naming it started the incident) and ``alert``'s
-        sender may act for the original's (see :doc:`/delivery`).
+        As the store decides (read only): ``alert`` is the incident's original, which never
+        arrived before, the incident is not Actual (a Test or Exercise Update naming the
+        original started it) and ``alert``'s sender may act for the original's (see
+        :doc:`/delivery`).
         """
         current = stored.alert
         if (
-            alert.status is not Status.ACTUAL
+            version_id(alert.sender, alert.identifier) != key
+            or alert.status is not Status.ACTUAL
             or current is None
             or current.status is Status.ACTUAL
             or stored.state is IncidentState.MERGED

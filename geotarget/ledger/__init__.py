@@ -307,8 +307,9 @@ class DeliveryLedger(Protocol):
         version id re-used with other content is a conflict; an Update or Cancel from a sender
         that may not act for the incident's sender, or with another status, is refused —
         except that an incident a Test or Exercise Update started before its original arrived
-        gives way to the chain's first Actual message (the drill moves to an incident keyed by
-        its own first message). Each outcome is a :class:`Transition`.
+        gives way to that original arriving Actual (the drill moves to an incident keyed by its
+        own first message; an Actual Cancel refused meanwhile was remembered for the original).
+        Each outcome is a :class:`Transition`.
 
         Parameters
         ----------

@@ -465,10 +465,17 @@ def admit(
     what = _not_allowed(alert, row, may_act_for)
     if what is not None and _assumed(tx, key, row, alert, may_act_for):
         # The incident's status was only assumed, from an Update of another status naming
-        # its original before it arrived: an Actual message of the chain takes it back.
-        row = _give_way(tx, key, row, alert, [vid, *refs], at_us)
-        looked.clear()
-        what = None
+        # its original before it arrived. The original itself, Actual, takes it back; an
+        # Actual Cancel naming it is refused here, as any of another status, but remembered
+        # as a Cancel that came first: it ends the original when that arrives.
+        if vid == key:
+            row = _give_way(tx, key, row, alert, [vid, *refs], at_us)
+            looked.clear()
+            what = None
+        elif kind is MessageType.CANCEL:
+            unseen = [r for r in refs if (version_of(r) or (key, None))[1] is None]
+            if unseen:
+                tx.remember_cancels(unseen, vid, doc, at_us)
     if what is not None:
         return done(
             Transition.NOT_AUTHORISED,
@@ -794,15 +801,15 @@ def _merge(
 def _assumed(
     tx: Tx, key: str, row: Row, alert: Alert, may_act_for: Callable[[str, str], bool] | None
 ) -> bool:
-    """Whether Actual ``alert``, refused only for its status, may take incident ``key`` back.
+    """Whether Actual ``alert`` is refused by incident ``key`` only for a status assumed.
 
-    So it may when the incident is not Actual and its original (the version ``key`` names)
+    So it is when the incident is not Actual and its original (the version ``key`` names)
     never arrived: an Update (or several) of another status named the original before it
-    arrived, and started the incident with its own status. Keeping it would refuse the Actual
-    original, its Updates and its Cancel for their status, so a Test or Exercise message
-    naming an Actual alert's id would keep that alert from everyone. (The other way round,
-    an Actual incident never gives way: an Actual chain is never kept from the public by a
-    Test message naming its versions.)
+    arrived, and started the incident with its own status. Refusing the Actual original
+    would let a Test or Exercise message naming an Actual alert's id keep that alert from
+    everyone: the original decides its incident's status. (The other way round, an Actual
+    incident never gives way: an Actual chain is never kept from the public by a Test
+    message naming its versions.)
     """
     from geotarget.alerts import Status
 
