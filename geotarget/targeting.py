@@ -629,6 +629,56 @@ class Targeter:
                 return version_id(cancel.sender, cancel.identifier)
         return None
 
+    def _not_authorised(self, alert: Alert, key: str, stored: Incident) -> str | None:
+        """Why the store would refuse ``alert`` in incident ``key`` (read only), or None.
+
+        Its sender may not act for the incident's (the sender of its first version), or its
+        status is not the incident's (that version's, or for an incident an Update started
+        before its original arrived, the status of its versions).
+        """
+        from geotarget import cap
+
+        owner = key.partition("/")[0].replace("%2F", "/").replace("%25", "%")
+        first = self.ledger.lookup_version(key)
+        document = first[1] if first is not None and first[1] is not None else stored.document
+        if document is None:
+            return None
+        status = cap.loads(document).status
+        if alert.sender != owner and not self.issuers.may_act_for(alert.sender, owner):
+            why = f"sender {alert.sender!r} may not act for sender {owner!r}"
+        elif alert.status is not status:
+            why = f"its status {alert.status.value} is not the incident's"
+        else:
+            return None
+        return (
+            f"incident {key} belongs to sender {owner!r} with status {status.value}; this "
+            f"{alert.msg_type.value} has sender {alert.sender!r} and status "
+            f"{alert.status.value}: {why}; nothing changes"
+        )
+
+    def _gives_way(self, alert: Alert, key: str, stored: Incident) -> bool:
+        """Whether admitting Actual ``alert`` would take incident ``key`` back from a drill.
+
+        As the store decides (read only): ``alert`` is the incident's original, which never
+        arrived before, the incident is not Actual (a Test or Exercise Update naming the
+        original started it) and ``alert``'s sender may act for the original's (see
+        :doc:`/delivery`).
+        """
+        current = stored.alert
+        if (
+            version_id(alert.sender, alert.identifier) != key
+            or alert.status is not Status.ACTUAL
+            or current is None
+            or current.status is Status.ACTUAL
+            or stored.state is IncidentState.MERGED
+        ):
+            return False
+        first = self.ledger.lookup_version(key)
+        if first is None or first[1] is not None:
+            return False
+        owner = key.partition("/")[0].replace("%2F", "/").replace("%25", "%")
+        return alert.sender == owner or self.issuers.may_act_for(alert.sender, owner)
+
     def _may_end(self, cancel: Alert, key: str) -> bool:
         """Whether ``cancel`` may end incident ``key``: its sender and status (read only)."""
         from geotarget import cap
@@ -1034,6 +1084,14 @@ class Targeter:
         # What the store would decide (a cancelled, expired or newer incident tells nobody),
         # read without changing it.
         stored = self.ledger.incident(key)
+        fresh = stored is not None and self._gives_way(alert, key, stored)
+        if fresh:
+            stored = None  # the drill's messages and deliveries would move to their own
+        refusal = None if stored is None else self._not_authorised(alert, key, stored)
+        if refusal is not None:
+            return TargetingResult(
+                **base, verdict=Verdict.NOT_AUTHORISED, reason=f"not authorised: {refusal}"
+            )
         if stored is not None and stored.state is not IncidentState.ACTIVE:
             ended = stored.state.name.lower()
             return TargetingResult(
@@ -1078,7 +1136,11 @@ class Targeter:
         if verdict is not Verdict.DELIVER:
             return TargetingResult(**base, verdict=verdict, **fields)
         covered_ids = fields.pop("covered_ids")
-        told = self.ledger.delivered(key, covered_ids)
+        told = (
+            np.zeros(covered_ids.size, dtype=bool)
+            if fresh
+            else self.ledger.delivered(key, covered_ids)
+        )
         new = np.flatnonzero(~told)
         per_county = self._new_per_county(
             new,
@@ -1087,7 +1149,7 @@ class Targeter:
             fields.pop("covered_box"),
             index,
         )
-        gone = _not_covered(self.ledger.recipients(key), covered_ids)
+        gone = _not_covered(_NO_DEVICES if fresh else self.ledger.recipients(key), covered_ids)
         for name in ("t_plan", "timings"):
             fields.pop(name)
         return TargetingResult(
@@ -1587,13 +1649,17 @@ class Targeter:
         assert alert is not None
         area = alert.area
         size = alert_bytes(inc.document, alert)
+        final = True
         if area is None:
-            inherited = self._inherited_area(alert)
+            inherited, final = self._inherited(alert)
             if inherited is not None:
                 area = inherited[0]
                 size += area_bytes(area)
-        if size > ALERT_CACHE_BYTES:
-            return alert, area  # larger than the whole cache: parsed again when next needed
+        if size > ALERT_CACHE_BYTES or not final:
+            # Larger than the whole cache, or an area kept from an earlier version that a
+            # version still to arrive may replace (one its references name, not seen yet):
+            # parsed again when next needed.
+            return alert, area
         with self._lock:
             old = self._alerts.pop(inc.key, None)
             self._alert_bytes += size - (0 if old is None else old[2])
@@ -1612,14 +1678,24 @@ class Targeter:
         versions it holds, then ``sent``). None for any other message, or when no such version
         is known.
         """
+        return self._inherited(alert)[0]
+
+    def _inherited(self, alert: Alert) -> tuple[tuple[Area, str] | None, bool]:
+        """:meth:`_inherited_area`, and whether it is final.
+
+        Final when every version the walk through the references reached is held by the
+        ledger in the same incident: a version still to arrive (or to join the incident) may
+        otherwise be the newest with an area, or the only one.
+        """
         if alert.msg_type is not MessageType.UPDATE or alert.area is not None:
-            return None
+            return None, True
         from geotarget import cap
 
         key = self.incident_of(alert)
         seen: set[str] = set()
         todo = list(alert.references)
         best: tuple[Alert, str, str] | None = None
+        final = True
         while todo:  # each version once: bounded by the incident's versions
             r = todo.pop()
             vid = version_id(r.sender, r.identifier)
@@ -1628,6 +1704,7 @@ class Targeter:
             seen.add(vid)
             found = self.ledger.lookup_version(vid)
             if found is None or found[0] != key or found[1] is None:
+                final = False
                 continue
             earlier = cap.loads(found[1])
             if earlier.area is None:
@@ -1637,8 +1714,8 @@ class Targeter:
             ):
                 best = (earlier, vid, found[1])
         if best is None or best[0].area is None:
-            return None
-        return best[0].area, best[1]
+            return None, final
+        return (best[0].area, best[1]), final
 
     def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:
         """New pending deliveries for fresh positions: devices that moved into an active area.

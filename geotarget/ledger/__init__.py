@@ -305,8 +305,11 @@ class DeliveryLedger(Protocol):
         versions an Update names that were never seen become versions of its incident (so its
         original, arriving later, joins it, as does a Cancel naming only that original); a
         version id re-used with other content is a conflict; an Update or Cancel from a sender
-        that may not act for the incident's sender, or with another status, is refused. Each
-        outcome is a :class:`Transition`.
+        that may not act for the incident's sender, or with another status, is refused —
+        except that an incident a Test or Exercise Update started before its original arrived
+        gives way to that original arriving Actual (the drill moves to an incident keyed by its
+        own first message; an Actual Cancel refused meanwhile was remembered for the original).
+        Each outcome is a :class:`Transition`.
 
         Parameters
         ----------

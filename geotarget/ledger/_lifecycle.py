@@ -114,6 +114,21 @@ class Tx(Protocol):
         """
         ...
 
+    def renew(self, key: str) -> None:
+        """Give incident ``key``'s row a new identity, its deliveries having moved away.
+
+        A store handle that remembers the devices claimed per incident (the SQL stores) then
+        knows its memory of ``key`` is of another row, in every process.
+        """
+        ...
+
+    def reclaim(self, vids: list[str], incident: str) -> None:
+        """Make those of these version ids never seen (placeholders) versions of ``incident``.
+
+        A version id whose document the store holds keeps its incident.
+        """
+        ...
+
 
 def first_difference(a: object, b: object, path: str = "") -> str:
     """The path of the first field where two equal-typed values differ (for error messages)."""
@@ -448,6 +463,19 @@ def admit(
     row = tx.incident_row(key)
     assert row is not None
     what = _not_allowed(alert, row, may_act_for)
+    if what is not None and _assumed(tx, key, row, alert, may_act_for):
+        # The incident's status was only assumed, from an Update of another status naming
+        # its original before it arrived. The original itself, Actual, takes it back; an
+        # Actual Cancel naming it is refused here, as any of another status, but remembered
+        # as a Cancel that came first: it ends the original when that arrives.
+        if vid == key:
+            row = _give_way(tx, key, row, alert, [vid, *refs], at_us)
+            looked.clear()
+            what = None
+        elif kind is MessageType.CANCEL:
+            unseen = [r for r in refs if (version_of(r) or (key, None))[1] is None]
+            if unseen:
+                tx.remember_cancels(unseen, vid, doc, at_us)
     if what is not None:
         return done(
             Transition.NOT_AUTHORISED,
@@ -768,6 +796,68 @@ def _merge(
         row = attrs.evolve(row, changed_us=at_us)
         tx.put_incident(key, row)
     return row, (merged, cancel[0], cancel[1])
+
+
+def _assumed(
+    tx: Tx, key: str, row: Row, alert: Alert, may_act_for: Callable[[str, str], bool] | None
+) -> bool:
+    """Whether Actual ``alert`` is refused by incident ``key`` only for a status assumed.
+
+    So it is when the incident is not Actual and its original (the version ``key`` names)
+    never arrived: an Update (or several) of another status named the original before it
+    arrived, and started the incident with its own status. Refusing the Actual original
+    would let a Test or Exercise message naming an Actual alert's id keep that alert from
+    everyone: the original decides its incident's status. (The other way round, an Actual
+    incident never gives way: an Actual chain is never kept from the public by a Test
+    message naming its versions.)
+    """
+    from geotarget.alerts import Status
+
+    if alert.status is not Status.ACTUAL or row.status in (None, Status.ACTUAL.value):
+        return False
+    if row.state == IncidentState.MERGED.value:
+        return False
+    if _not_allowed(alert, attrs.evolve(row, status=alert.status.value), may_act_for):
+        return False  # (its sender may not act for the incident's either)
+    original = tx.version(key)
+    return original is not None and original[1] is None and bool(tx.documents(key))
+
+
+def _give_way(tx: Tx, key: str, row: Row, alert: Alert, vids: list[str], at_us: int) -> Row:
+    """Move incident ``key``'s messages and deliveries to a key of their own; a fresh row.
+
+    They move to the key of the earliest sent of them (the first version of their chain seen,
+    as an Update whose original is unknown keys its incident), with their row; the version ids
+    never seen among ``key`` and ``vids`` (``alert``'s own and its references) stay versions
+    of ``key``, which becomes an incident of ``alert``'s status with no current version, so
+    that ``alert`` joins it as its first version. Their deliveries keep their keys (a key is
+    confirmed where its delivery went, as for a merged incident).
+    """
+    first = min(tx.documents(key), key=lambda d: (_sent_us(d[1]), d[0]))[0]
+    tx.put_incident(first, attrs.evolve(row, changed_us=at_us))
+    tx.merge(key, first, at_us)
+    tx.renew(key)
+    tx.reclaim(list(dict.fromkeys([key, *vids])), key)
+    fresh = Row(
+        state=IncidentState.ACTIVE.value,
+        version=None,
+        sent_us=None,
+        sender=row.sender,
+        status=alert.status.value,
+        document=None,
+        cancel_version=None,
+        changed_us=at_us,
+    )
+    tx.put_incident(key, fresh)
+    return fresh
+
+
+def _sent_us(document: str) -> int:
+    """A stored version's ``sent`` in µs (0 for a document without one)."""
+    head = _HEAD.search(document)
+    if head is None:
+        return 0
+    return micros("sent", dt.datetime.fromisoformat(head.group("sent")))
 
 
 def _not_allowed(

@@ -641,6 +641,15 @@ class _MemoryTx:
     def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
         return self.s._retract_locked(key, cancel_vid, at_us, lease_us)
 
+    def renew(self, key: str) -> None:
+        pass  # (no handle remembers claims by the incident's row)
+
+    def reclaim(self, vids: list[str], incident: str) -> None:
+        for v in vids:
+            old = self.s._versions.get(v)
+            if old is not None and old[1] is None:
+                self.s._versions[v] = (incident, None)
+
     def merge(self, other: str, into: str, at_us: int) -> None:
         s = self.s
         for v, (inc, doc) in list(s._versions.items()):

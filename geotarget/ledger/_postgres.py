@@ -212,6 +212,7 @@ class PostgresLedger(SqlStore):
 
     _for_share = " FOR SHARE"
     _for_update = " FOR UPDATE"
+    _next_id = "nextval(pg_get_serial_sequence('gt_incidents', 'id'))"
 
     def __init__(
         self,

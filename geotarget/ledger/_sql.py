@@ -211,10 +211,15 @@ class SqlStore(StoreBase):
     #: ``" FOR SHARE"`` / ``" FOR UPDATE"`` on PostgreSQL; SQLite serialises writers instead.
     _for_share = ""
     _for_update = ""
+    #: A new id for an incident's row, larger than every id given before (see ``renew``).
+    _next_id = "(SELECT MAX(id) + 1 FROM gt_incidents)"
 
     def __init__(self) -> None:
         #: Per incident: (the version the set is exact for, or None; claimed ints; strings).
         self._known: dict[str, tuple[str | None, SortedRuns, SortedRuns]] = {}
+        #: Per incident: the id of the row the set was read for. A row renewed by an Actual
+        #: message taking its key back (its claims moved to another incident) has a new id.
+        self._known_ids: dict[str, int] = {}
         self._known_lock = threading.Lock()
         _OPEN.add(self)
 
@@ -335,6 +340,7 @@ class SqlStore(StoreBase):
     def _forget(self, key: str) -> None:
         with self._known_lock:
             self._known.pop(key, None)
+            self._known_ids.pop(key, None)
 
     # -- delivery protocol --------------------------------------------------------------------
 
@@ -364,6 +370,13 @@ class SqlStore(StoreBase):
             if status is not ClaimStatus.CLAIMED:
                 self._forget(key)
                 return status, _EMPTY_INT
+            with self._known_lock:
+                renewed = known is not None and self._known_ids.get(key) != incident_id
+            if renewed:
+                # Another row holds this key now (the claims remembered went with the old
+                # one to another incident): what this handle knew of them no longer applies.
+                self._forget(key)
+                known, payload = None, full
             rekey = current is not None  # held deliveries exist only once one is current
             if rekey and known is not None and known[0] != version:
                 # The set was made for another version: the devices held since (pending on
@@ -374,18 +387,22 @@ class SqlStore(StoreBase):
             new = self._insert_claims(
                 cur, incident_id, self._token(cur, version), payload, at_us + lease_us, rekey
             )
-        self._remember(key, payload, version)
+        self._remember(key, payload, version, incident_id)
         if new.size == batch.size:  # every id new, none twice: new is 0 .. n-1, as is the answer
             return status, new
         return status, batch_positions(payload.positions()[new], batch.size)
 
-    def _remember(self, key: str, payload: Payload, version: str | None) -> None:
+    def _remember(self, key: str, payload: Payload, version: str | None, incident_id: int) -> None:
         """After a commit: every device of the payload is claimed for ``key`` under ``version``.
 
         The set stays exact for its version (none of it held) only while every claim added
         to it is of that version; otherwise the next claim checks it (:meth:`_unheld`).
+        ``incident_id``: the row it was claimed in (the set is dropped if the row changed).
         """
         with self._known_lock:
+            if self._known_ids.setdefault(key, incident_id) != incident_id:
+                self._known.pop(key, None)
+                self._known_ids[key] = incident_id
             tag, ints, strs = self._known.get(key, (version, _NO_RUNS, _NO_RUNS))
             self._known[key] = (
                 tag if tag == version else None,
@@ -421,6 +438,7 @@ class SqlStore(StoreBase):
         out = (_minus(known[1], held.ints), _minus(known[2], held.strs))
         with self._known_lock:
             self._known[key] = (version, *out)
+            self._known_ids[key] = incident_id
         return out
 
     def _confirm(
@@ -631,9 +649,11 @@ class SqlStore(StoreBase):
         key = check_token("incident", incident)
         with self._read() as cur:
             found = cur.execute(
-                self._q("SELECT version FROM gt_incidents WHERE incident = ?"), (key,)
+                self._q("SELECT version, id FROM gt_incidents WHERE incident = ?"), (key,)
             ).fetchone()
-            current = None if found is None else found[0]
+            if found is None:
+                return 0
+            current, incident_id = found[0], int(found[1])
             # Held deliveries (pending on a version no longer current) are claimable again:
             # not loaded, so the set is exact for the current version.
             rows = cur.execute(
@@ -650,11 +670,11 @@ class SqlStore(StoreBase):
         ints = np.array([v for v in values if isinstance(v, int)], dtype=np.int64)
         strs = np.array([v for v in values if isinstance(v, str)], dtype=np.str_)
         self._forget(key)
-        self._remember(key, Payload.of(ints), current)
-        self._remember(key, Payload.of(strs), current)
+        self._remember(key, Payload.of(ints), current, incident_id)
+        self._remember(key, Payload.of(strs), current, incident_id)
         for g in logged:
             if current is None or g.version == current:
-                self._remember(key, g.payload, current)
+                self._remember(key, g.payload, current, incident_id)
         return len(rows) + sum(len(g.payload) for g in logged)
 
     def lookup_version(self, version: str) -> tuple[str, str | None] | None:
@@ -692,6 +712,7 @@ class SqlStore(StoreBase):
         with self._known_lock:
             for key in [k for k in self._known if k not in active]:
                 del self._known[key]
+                self._known_ids.pop(key, None)
         return [_lifecycle.Row(*r[1:]).incident(r[0]) for r in rows]
 
 
@@ -847,6 +868,21 @@ class _SqlTx:
             ClaimStatus.CANCELLED,
             np.array([r[0] for r in rows], dtype=np.str_),
             from_micros(max((r[1] for r in rows), default=at_us + lease_us)),
+        )
+
+    def renew(self, key: str) -> None:
+        self._written.pop(key, None)
+        self.cur.execute(
+            self.store._q(f"UPDATE gt_incidents SET id = {self.store._next_id} WHERE incident = ?"),
+            (key,),
+        )
+
+    def reclaim(self, vids: list[str], incident: str) -> None:
+        self.cur.executemany(
+            self.store._q(
+                "UPDATE gt_versions SET incident = ? WHERE version = ? AND document IS NULL"
+            ),
+            [(incident, v) for v in vids],
         )
 
     def merge(self, other: str, into: str, at_us: int) -> None:
