@@ -99,6 +99,7 @@ from geotarget.targeting import (
     _alert_type_error,
     _aware,
     _confirm,
+    _in_effect,
     _not_public,
 )
 
@@ -1710,7 +1711,7 @@ class DaskTargeter:
         self.last_stats = {}
         recognised = self.targeter.recognition.recognise(alert)
         kind = None if recognised is None else recognised.kind
-        area = alert.area
+        area = alert.area_at(at) if alert.area is not None else None  # its blocks in effect
         prepared = None
         if (
             kind is not None
@@ -1802,6 +1803,9 @@ class DaskTargeter:
             alert, area = self.targeter._current(inc)
             if at < alert.onset or (alert.expires is not None and at >= alert.expires):
                 continue
+            area = _in_effect(alert, area, at)
+            if area is None:
+                continue  # between its info blocks' windows
             recognised = self.targeter.recognition.recognise(alert)
             kind = None if recognised is None else recognised.kind
             if kind is None or area is None or kind not in self.targeter.rules:

@@ -229,6 +229,30 @@ def _alert_type_error(alert: object) -> InvalidType:
     return InvalidType(f"alert must be an Alert (got {type(alert).__name__}){hint}")
 
 
+def _in_effect(alert: Alert, area: Area | None, at: dt.datetime) -> Area | None:
+    """The area of ``alert`` in effect at ``at`` (within its window), as streaming needs it.
+
+    ``area`` is the version's area (:meth:`Targeter._current`): the alert's own, of which the
+    info blocks in effect at ``at`` count (:meth:`Alert.area_at`), or one kept from an earlier
+    version, which counts while a block is. None between the blocks' windows.
+    """
+    if area is None or _next_block(alert, at) is not None:
+        return None
+    return area if alert.area is None else alert.area_at(at)
+
+
+def _next_block(alert: Alert, at: dt.datetime) -> dt.datetime | None:
+    """When the next info block begins, if none is in effect at ``at`` (within the window).
+
+    Within ``onset <= at < expires`` no block may be in effect when the blocks' windows leave
+    a gap (one ends at 12:00, the next begins at 14:00); a block beginning later exists then.
+    """
+    windows = alert.windows
+    if any(start <= at and (end is None or at < end) for start, end in windows):
+        return None
+    return min((start for start, _ in windows if start > at), default=None)
+
+
 def _start_named(alert: Alert, onset: dt.datetime) -> str:
     """An alert's start (:attr:`Alert.onset`, over its blocks) for a reason, named and dated.
 
@@ -1311,6 +1335,13 @@ class Targeter:
             return Verdict.EXPIRED, {
                 "reason": prefix + f"the alert expired at {expires.isoformat()}"
             }
+        gap = _next_block(alert, at)
+        if gap is not None:
+            return Verdict.NOT_YET_ACTIVE, {
+                "reason": prefix + f"none of the alert's info blocks is in effect at "
+                f"{at.isoformat()}: the next begins at {gap.isoformat()}",
+                "next_change": gap,
+            }
         decision = self.policy.decide(kind, at)
         if not decision.enabled:
             nxt = decision.next_change
@@ -1331,6 +1362,12 @@ class Targeter:
                     f"an Update without area geometry: the incident's area stays that of "
                     f"version {source}; "
                 )
+        elif (area := alert.area_at(at)) is None:
+            return Verdict.NO_AREA, {
+                "reason": prefix + f"the info blocks in effect at {at.isoformat()} have no "
+                "area geometry (those with one are not in effect then)",
+                "rollout": decision,
+            }
         if area is None:
             return Verdict.NO_AREA, {
                 "reason": prefix + "the alert has no area geometry to target",
@@ -1799,6 +1836,9 @@ class Targeter:
                     continue
                 recognised = self.recognition.recognise(alert)
                 if recognised is None or area is None or at < alert.onset:
+                    continue
+                area = _in_effect(alert, area, at)
+                if area is None:
                     continue
                 kind = recognised.kind
                 decision = self.policy.decide(kind, at)

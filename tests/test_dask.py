@@ -1322,3 +1322,43 @@ def test_a_worker_refuses_a_partition_whose_stamp_is_not_the_listed_one(tmp_path
         got = _load(str(part.path), other)
         assert isinstance(got, _Refused)
         assert "changed since the dataset was listed; list the dataset again" in got.message
+
+
+def test_only_the_info_blocks_in_effect_count_on_the_cluster(client: Any, tmp_path: Path) -> None:
+    """Blocks with their own expiry: after one ends, its area is left out, as in memory.
+
+    The Swedish block's area (west) ends after one hour, the English block's (east) after
+    three: at 2 h the cluster tells, and streams to, east's devices only, as the in-memory
+    Targeter does.
+    """
+    import attrs
+
+    from geotarget.alerts import AlertArea
+
+    positions, dk, memory = _small(tmp_path, client)
+    west, east = Circle(17.99, 59.5, 800.0), Circle(18.01, 59.5, 800.0)
+    base = make_alert("explosion", west, ident="blocks", hours=3.0)
+    sv, en = base.infos
+    alert = attrs.evolve(
+        base,
+        infos=[
+            attrs.evolve(sv, expires=T0 + dt.timedelta(hours=1)),
+            attrs.evolve(en, areas=[AlertArea.from_area("east", east)]),
+        ],
+    )
+    at = T0 + dt.timedelta(hours=2)
+    fresh = Positions(
+        positions.ids, positions.lon, positions.lat, accuracy_m=positions.accuracy_m,
+        observed_at=at,
+    )  # fmt: skip
+    ds = write_partitioned(fresh, tmp_path / "fresh", cell_deg=0.01)
+    got = DaskTargeter(dk.targeter, ds, client).target(alert, at)
+    want = memory.target(alert, PositionIndex(fresh), at)
+    assert_same_result(got, want)
+    assert got.recipients.size > 0
+    assert set(got.recipients.tolist()) == set(
+        fresh.ids[east.contains(fresh.lon, fresh.lat)].tolist()
+    )
+    batch = Positions(["in-west", "in-east"], [17.99, 18.01], [59.5, 59.5], observed_at=at)
+    streamed = DaskTargeter(dk.targeter, ds, client).on_positions(batch, at)
+    assert [d.device_id for d in streamed] == ["in-east"]

@@ -339,6 +339,14 @@ def _infos(value: Iterable[Info]) -> tuple[Info, ...]:
     return tuple_of(value, "infos", "Info")
 
 
+def _check_at(at: object) -> None:
+    """Refuse an ``at`` that is not a timezone-aware datetime."""
+    if not isinstance(at, datetime):
+        raise InvalidType(f"at must be a datetime (got {type(at).__name__} {shown(at)})")
+    if at.utcoffset() is None:
+        raise InvalidAlert(f"at must be timezone-aware (got naive {at.isoformat()})")
+
+
 @attrs.frozen(kw_only=True)
 class Alert:
     """A CAP 1.2 alert message: who sent it, when, how to handle it, and its info blocks.
@@ -473,16 +481,56 @@ class Alert:
             return None
         return max(e for e in ends if e is not None)
 
+    @property
+    def windows(self) -> tuple[tuple[datetime, datetime | None], ...]:
+        """Each info block's window, in order: ``(start, expires)``.
+
+        A block's start is its ``onset``, else its ``effective``, else the alert's ``sent``;
+        its ``expires`` is None when it has none (open-ended). CAP lets each block carry its
+        own times and areas (a warning for one district may end before another's):
+        :meth:`area_at` unites the areas of the blocks in effect at a time.
+
+        .. versionadded:: 0.1.0
+        """
+        return tuple((i.onset or i.effective or self.sent, i.expires) for i in self.infos)
+
+    def area_at(self, at: datetime) -> Area | None:
+        """The union of the area geometry of the info blocks in effect at ``at``; else None.
+
+        A block is in effect while ``start <= at < expires`` (:attr:`windows`). When every
+        block has the same window, this is :attr:`area` within it (the same object). A
+        block whose window has ended, or has not begun, adds nothing: a device in its area
+        only is not in the alert's area at ``at``.
+
+        Raises
+        ------
+        InvalidType, InvalidAlert
+            If ``at`` is not a timezone-aware datetime.
+
+        .. versionadded:: 0.1.0
+        """
+        _check_at(at)
+        windows = self.windows
+        live = [start <= at and (end is None or at < end) for start, end in windows]
+        if all(live) or len(set(windows)) == 1:
+            return self._area if live and live[0] else None
+        parts = dict.fromkeys(
+            p
+            for i, on in zip(self.infos, live, strict=True)
+            if on
+            for a in i.areas
+            if a.geometry is not None
+            for p in a.geometry.parts
+        )
+        return Area(list(parts)) if parts else None
+
     def is_active(self, at: datetime) -> bool:
         """Return whether ``onset <= at < expires`` (no upper bound when ``expires`` is None).
 
         This is the time window only; the caller decides what ``status`` and ``msg_type``
         mean (a Cancel, a Test...).
         """
-        if not isinstance(at, datetime):
-            raise InvalidType(f"at must be a datetime (got {type(at).__name__} {shown(at)})")
-        if at.utcoffset() is None:
-            raise InvalidAlert(f"at must be timezone-aware (got naive {at.isoformat()})")
+        _check_at(at)
         end = self.expires
         return self.onset <= at and (end is None or at < end)
 
