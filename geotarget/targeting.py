@@ -733,21 +733,24 @@ class Targeter:
         return hit
 
     def _next_reaching(
-        self, kind: str, area: Area, decision: RolloutDecision
+        self, kind: str, area: Area | None, at: dt.datetime
     ) -> tuple[int, dt.datetime] | None:
-        """The first later phase (index, start) whose enabled regions the area reaches, if any.
+        """The first phase after ``at`` (index, start) enabling ``kind`` where ``area`` is.
 
-        "From when" for an area outside the rollout: the next phase start alone may enable
-        regions elsewhere. One plan per later phase, cached like the current one's.
+        Where the area reaches a region it enables (anywhere for ``area`` None). "From when"
+        for a kind not enabled, or an area outside the rollout: the next phase start alone
+        may enable nobody (a canary of 0 %) or only regions elsewhere. One plan per later
+        phase, cached like the current one's.
         """
         rollout = self.policy.rollout(kind)
-        if rollout is None or decision.phase_index is None:
+        if rollout is None:
             return None
-        for j in range(decision.phase_index + 1, len(rollout.phases)):
-            start = rollout.phases[j].starts_at
-            then = self.policy.decide(kind, start)
-            if then.enabled and self._plan(kind, area, then).reaches_enabled:
-                return j, start
+        for j, phase in enumerate(rollout.phases):
+            if phase.starts_at <= at:
+                continue
+            then = self.policy.decide(kind, phase.starts_at)
+            if then.enabled and (area is None or self._plan(kind, area, then).reaches_enabled):
+                return j, phase.starts_at
         return None
 
     def _share(self, kind: str, phase: int) -> str:
@@ -1344,11 +1347,21 @@ class Targeter:
             }
         decision = self.policy.decide(kind, at)
         if not decision.enabled:
-            nxt = decision.next_change
+            # The first phase that enables the kind where the alert is (its area when it has
+            # one), not merely the next phase: that may enable nobody (a canary of 0 %).
+            there = "" if alert.area is None else " there"
+            later = self._next_reaching(kind, alert.area, at)
+            nxt = None if later is None else later[1]
+            when = (
+                f"; phase {later[0] + 1} enables it{there}{self._share(kind, later[0])} from "
+                f"{self._when(kind, later[1])}"
+                if later is not None
+                else f"; no later phase of the policy enables it{there}"
+            )
             return Verdict.KIND_NOT_ENABLED, {
                 "reason": prefix
                 + f"{kind} is not enabled ({decision.reason.value})"
-                + (f"; the next change is at {self._when(kind, nxt)}" if nxt else "")
+                + when
                 + _after_expiry(alert, nxt, self.policy.timezone),
                 "next_change": _before_expiry(alert, nxt),
                 "rollout": decision,
@@ -1377,7 +1390,7 @@ class Targeter:
         t_plan = time.perf_counter()
         if not plan.reaches_enabled:
             grown = f" grown by snap_m={self.snap_m:g} m" if self.snap_m else ""
-            later = self._next_reaching(kind, area, decision)
+            later = self._next_reaching(kind, area, at)
             when = (
                 f"; phase {later[0] + 1} enables it there{self._share(kind, later[0])} from "
                 f"{self._when(kind, later[1])}"

@@ -12,6 +12,7 @@ import itertools
 import random
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import shapely.geometry as sg
@@ -490,3 +491,64 @@ def test_a_recognition_sender_that_is_no_issuers_is_refused_when_the_targeter_is
         issuers=Issuers.any(),
         location_rules=policy.location_rules,
     )
+
+
+@pytest.mark.parametrize(
+    ("lon", "first_delivery_hour"),
+    [(17.75, 2), (18.25, 5)],  # a device in county 01, one in county 02
+)
+def test_not_enabled_says_when_a_phase_first_reaches_the_alert(
+    lon: float, first_delivery_hour: int
+) -> None:
+    """KIND_NOT_ENABLED's next_change is when the alert is first delivered, found by stepping.
+
+    The night of the 2024 autumn DST change in Stockholm: a 0 % canary of 01 at 01:00, 10 % of
+    01 at 02:00 (the first 02:00, CEST), 0 % of 01 and 02 at 04:00, everyone in 01 and 02 at
+    05:00. An alert in 01 is first delivered at 02:00 CEST, one in 02 at 05:00 CET; the answer
+    at 00:00 must name that time (not the next phase's start, 01:00), in its reason too. The
+    oracle calls target() every five minutes from 00:00 until the verdict is DELIVER.
+    """
+    from targeting_helpers import make_alert, make_regions, positions
+
+    from geotarget import Circle, PositionIndex
+    from geotarget.rollout import KindRollout, Phase
+    from geotarget.targeting import Verdict
+
+    zone = ZoneInfo("Europe/Stockholm")
+    utc = dt.timezone.utc
+    midnight = dt.datetime(2024, 10, 27, 0, 0, tzinfo=zone)
+    starts = [
+        (dt.datetime(2024, 10, 26, 23, 0, tzinfo=utc), {"01"}, 0.0),  # 01:00 CEST
+        (dt.datetime(2024, 10, 27, 0, 0, tzinfo=utc), {"01"}, 10.0),  # 02:00 CEST
+        (dt.datetime(2024, 10, 27, 3, 0, tzinfo=utc), {"01", "02"}, 0.0),  # 04:00 CET, a pause
+        (dt.datetime(2024, 10, 27, 4, 0, tzinfo=utc), {"01", "02"}, 100.0),  # 05:00 CET
+    ]
+    policy = RolloutPolicy(
+        rollouts=[
+            KindRollout(
+                kind="explosion",
+                phases=[
+                    Phase(starts_at=t, regions=r, percentage=p, rollback=p < 1.0 and i > 0)
+                    for i, (t, r, p) in enumerate(starts)
+                ],
+            )
+        ],
+        country="XX",
+    )
+    alert = make_alert("explosion", Circle(lon, 59.5, 500.0), sent=midnight, hours=8.0)
+
+    def verdict_at(at: dt.datetime) -> Any:
+        index = PositionIndex(positions([lon], [59.5], observed_at=[at]))
+        return Targeter(make_regions(), policy).target(alert, index, at)
+
+    first = verdict_at(midnight)
+    assert first.verdict is Verdict.KIND_NOT_ENABLED
+    at = midnight.astimezone(utc)  # stepped in UTC: wall-clock steps repeat the DST hour
+    while verdict_at(at).verdict is not Verdict.DELIVER:
+        at += dt.timedelta(minutes=5)
+        assert at < midnight + dt.timedelta(hours=8)
+    assert first.next_change == at
+    assert at == starts[1 if first_delivery_hour == 2 else 3][0]
+    # (02:00 comes twice that night: the reason names its offset, "02:00 (UTC+02:00)".)
+    assert f"from 2024-10-27 0{first_delivery_hour}:00" in first.reason
+    assert "01:00" not in first.reason

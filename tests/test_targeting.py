@@ -296,7 +296,8 @@ def test_from_when_is_the_policy_s_wall_time_and_marks_illustrative_dates() -> N
     before = t.target(boom, PositionIndex(positions([18.07], [59.33])), early)
     assert before.verdict is Verdict.KIND_NOT_ENABLED
     assert before.reason.endswith(
-        "the next change is at 2024-04-15 00:00 Europe/Stockholm, after this alert expires at "
+        "phase 1 enables it there from 2024-04-15 00:00 Europe/Stockholm, after this alert "
+        "expires at "
         "2024-04-01 16:00 Europe/Stockholm: it changes nothing for it"
     )
     assert before.next_change is None
