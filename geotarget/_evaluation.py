@@ -439,8 +439,8 @@ def evaluate(
     if not rules.include_ambiguous:
         # A fix whose disk crosses the boundary of a fail-closed kind's area is not told
         # whatever its region: AMBIGUOUS_EXCLUDED is its reason. Its point may lie outside the
-        # area, so OUTSIDE_ROLLOUT or BEYOND_BORDER ("in the alert area but ...", told once the
-        # region is enabled) would be untrue; and it needs no region lookup.
+        # area, so OUTSIDE_ROLLOUT or BEYOND_BORDER ("covered by the alert area but ...", told
+        # once the region is enabled) would be untrue; and it needs no region lookup.
         vague = code == _CODE[Outcome.AMBIGUOUS_EXCLUDED]
         if vague.any():
             candidates = np.arange(rows.size)[fresh]

@@ -47,7 +47,8 @@ class Outcome(enum.IntEnum):
     AMBIGUOUS_EXCLUDED = 3
     #: No fix at all (lon/lat NaN) and the kind does not tell such devices.
     NO_FIX = 4
-    #: In the area, but in a region where the kind is not enabled (yet).
+    #: Covered by the area (in it, or counted in for an uncertain or old fix, as
+    #: :data:`COVERED`'s outcomes), but in a region where the kind is not enabled (yet).
     OUTSIDE_ROLLOUT = 5
     #: In an enabled region, but outside the canary share of devices.
     OUTSIDE_CANARY = 6
@@ -63,8 +64,8 @@ class Outcome(enum.IntEnum):
     STALE_INCLUDED = 9
     #: No fix at all, and the kind tells such devices (``include_no_fix``): receives the alert.
     NO_FIX_INCLUDED = 10
-    #: In the alert area but in no region (beyond the country's territory), and the kind
-    #: stops at the border (``beyond_border=False``).
+    #: Covered by the area (as :attr:`OUTSIDE_ROLLOUT`) but in no region (beyond the
+    #: country's territory), and the kind stops at the border (``beyond_border=False``).
     BEYOND_BORDER = 11
 
 
@@ -72,6 +73,9 @@ class Outcome(enum.IntEnum):
 COVERED = frozenset(
     {Outcome.INSIDE, Outcome.AMBIGUOUS_INCLUDED, Outcome.STALE_INCLUDED, Outcome.NO_FIX_INCLUDED}
 )
+
+#: What "covered" means for the outcomes that a region stopped: not always "in the area".
+_COUNTED = "in it, or counted in by this kind's rules for an uncertain or old fix"
 
 _WHY = {
     Outcome.OUTSIDE_AREA: "is outside the alert area",
@@ -85,7 +89,8 @@ _WHY = {
         "fails closed"
     ),
     Outcome.NO_FIX: "has no location fix at all, and this kind does not tell such devices",
-    Outcome.OUTSIDE_ROLLOUT: "is in the alert area but in a region where this kind is not enabled",
+    Outcome.OUTSIDE_ROLLOUT: f"is covered by the alert area ({_COUNTED}) but in a region where "
+    "this kind is not enabled",
     Outcome.OUTSIDE_CANARY: "is in an enabled region but outside the canary share of devices",
     Outcome.NOT_A_TESTER: "is not flagged as a tester, and this is a Test or Exercise alert",
     Outcome.STALE_LOCATION: (
@@ -98,8 +103,8 @@ _WHY = {
     ),
     Outcome.NO_FIX_INCLUDED: "has no location fix at all, and this kind tells such devices",
     Outcome.BEYOND_BORDER: (
-        "is in the alert area but beyond the country's territory (in no region), and this kind "
-        "stops at the border"
+        f"is covered by the alert area ({_COUNTED}) but beyond the country's territory (in no "
+        "region), and this kind stops at the border"
     ),
 }
 

@@ -340,7 +340,8 @@ def test_a_device_across_the_border_of_the_rollout_is_told_why_not() -> None:
     assert result.outcome_of("knivsta") is Outcome.OUTSIDE_ROLLOUT
     # The whole sentence: it names the device (it once named the enabled regions instead).
     assert result.explain("knivsta") == (
-        "device 'knivsta' does not receive alert border-1: it is in the alert area but in a "
-        "region where this kind is not enabled (it is enabled in 01 only; RolloutPolicy.explain "
-        "says from when)"
+        "device 'knivsta' does not receive alert border-1: it is covered by the alert area (in "
+        "it, or counted in by this kind's rules for an uncertain or old fix) but in a region "
+        "where this kind is not enabled (it is enabled in 01 only; RolloutPolicy.explain says "
+        "from when)"
     )
