@@ -179,9 +179,16 @@ def _float(value: object) -> float | None:
     return x if x == x and abs(x) != float("inf") else None
 
 
-def _seconds(value: object, path: str, *, positive: bool, problems: list[Problem]) -> dt.timedelta:
-    """A duration written as a number of seconds; a problem (and a placeholder) otherwise."""
+def _seconds(
+    value: object, path: str, *, positive: bool, problems: list[Problem], any_age: bool = False
+) -> dt.timedelta:
+    """A duration written as a number of seconds; a problem (and a placeholder) otherwise.
+
+    ``any_age``: the key also takes ``"any"`` (read by the caller), which the rule names.
+    """
     rule = f"a number of seconds {'>' if positive else '>='} 0 and <= {MAX_SECONDS}"
+    if any_age:
+        rule += f', or "{_ANY_AGE}" for fixes of any age'
     seconds = _float(value)
     if (
         seconds is not None
@@ -273,6 +280,22 @@ def rules_from_table(table: object, path: str) -> tuple[KindRules | None, list[P
         fields["location"] = _location(table["location"], f"{path}.location", problems)
     if "stale" in table:
         fields["stale"] = _stale(table["stale"], f"{path}.stale", problems)
+    stale, location = fields.get("stale"), fields.get("location", _one_hour())
+    if (
+        isinstance(stale, StaleRule)
+        and isinstance(location, LocationRule)
+        and location.max_age is not None
+        and stale.max_age < location.max_age
+    ):
+        # KindRules' own refusal, in the file's terms: at the key, in seconds.
+        default = "" if "location" in table else ", the default"
+        problems.append(
+            Problem(
+                f"{path}.stale.max_age_s",
+                f"must be >= location.max_age_s ({_duration(location.max_age)}{default}): a "
+                f"fix turns stale when it is no longer fresh (got {_duration(stale.max_age)})",
+            )
+        )
     if problems:
         return None, problems
     try:
@@ -309,7 +332,7 @@ def _location(value: object, path: str, problems: list[Problem]) -> LocationRule
     max_age = (
         None
         if raw == _ANY_AGE
-        else _seconds(raw, f"{path}.max_age_s", positive=False, problems=problems)
+        else _seconds(raw, f"{path}.max_age_s", positive=False, problems=problems, any_age=True)
     )
     accuracy = _float(table.get("accuracy", 1.0))
     if accuracy is None or not 0.0 <= accuracy <= 10.0:

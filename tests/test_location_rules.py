@@ -144,7 +144,8 @@ BAD_TABLES = {
         [
             (
                 f"{K}.location.max_age_s",
-                "must be a number of seconds >= 0 and <= 315569520000 (got -1)",
+                'must be a number of seconds >= 0 and <= 315569520000, or "any" for fixes of '
+                "any age (got -1)",
             ),
             (
                 f"{K}.stale.max_age_s",
@@ -158,7 +159,8 @@ BAD_TABLES = {
         [
             (
                 f"{K}.location.max_age_s",
-                "must be a number of seconds >= 0 and <= 315569520000 (got 1e+300)",
+                'must be a number of seconds >= 0 and <= 315569520000, or "any" for fixes of '
+                "any age (got 1e+300)",
             ),
             (
                 f"{K}.stale.max_age_s",
@@ -196,7 +198,24 @@ BAD_TABLES = {
     ),
     "stale shorter than fresh": (
         f"[{K}]\ninclude_ambiguous = true\nstale = {{ max_age_s = 600, margin_m = 0 }}",
-        [(K, "stale.max_age must be >= location.max_age (got 0:10:00 < 1:00:00)")],
+        [
+            (
+                f"{K}.stale.max_age_s",
+                "must be >= location.max_age_s (3600, the default): a fix turns stale when it is "
+                "no longer fresh (got 600)",
+            )
+        ],
+    ),
+    "stale shorter than the fresh limit set": (
+        f"[{K}]\ninclude_ambiguous = true\nlocation = {{ max_age_s = 7200.5 }}\n"
+        "stale = { max_age_s = 3600, margin_m = 0 }",
+        [
+            (
+                f"{K}.stale.max_age_s",
+                "must be >= location.max_age_s (7200.5): a fix turns stale when it is no longer "
+                "fresh (got 3600)",
+            )
+        ],
     ),
     "stale without a fresh limit": (
         f'[{K}]\ninclude_ambiguous = true\nlocation = {{ max_age_s = "any" }}\n'
