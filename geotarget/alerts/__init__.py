@@ -502,12 +502,12 @@ class Alert:
         block whose window has ended, or has not begun, adds nothing: a device in its area
         only is not in the alert's area at ``at``.
 
+        .. versionadded:: 0.1.0
+
         Raises
         ------
         InvalidType, InvalidAlert
             If ``at`` is not a timezone-aware datetime.
-
-        .. versionadded:: 0.1.0
         """
         _check_at(at)
         windows = self.windows
