@@ -1066,7 +1066,7 @@ def inner_shapes(parts: tuple[Circle | Polygon, ...]) -> list[Any]:
     for c in (p for p in parts if isinstance(p, Circle)):
         west, south, east, north = circle_window(c.lon, c.lat, c.reach_m)
         far = max(abs(south), abs(north))
-        if west <= -180.0 or east >= 180.0 or far >= 80.0:
+        if west <= -180.0 or east >= 180.0:
             continue
         if c.reach_m * (1.0 + math.tan(math.radians(far))) <= 0.5 * _geodesy.R_MIN:
             drawn.append(c)
