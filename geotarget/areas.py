@@ -1054,6 +1054,25 @@ Part = Circle | Polygon
 # ---------------------------------------------------------------------------------------------
 
 
+def foreign_type(value: object) -> str:
+    """``value``'s type as a refusal names it: another library's with its name, and a way in.
+
+    ``Polygon`` is geotarget's own; shapely's is ``shapely Polygon``, with how to turn a shapely
+    geometry into an area (a message saying "must be a Polygon (got Polygon)" helps nobody).
+    """
+    kind = type(value)
+    top = kind.__module__.split(".")[0]
+    if top in ("builtins", "geotarget"):
+        return kind.__name__
+    named = f"{top} {kind.__name__}"
+    if top == "shapely":
+        named += (
+            ": convert it with geotarget.Polygon.from_shapely(geom), or any polygonal geometry "
+            "with geotarget.Area.from_geojson(shapely.geometry.mapping(geom))"
+        )
+    return named
+
+
 def _parts(value: Area | Part | Iterable[Area | Part]) -> tuple[Part, ...]:
     if isinstance(value, (Circle, Polygon)):
         return (value,)
@@ -1061,7 +1080,7 @@ def _parts(value: Area | Part | Iterable[Area | Part]) -> tuple[Part, ...]:
         return value.parts
     if isinstance(value, (str, bytes, Mapping)) or not iterable(value):
         raise InvalidType(
-            f"parts must be a sequence of Circle and Polygon (got {type(value).__name__})"
+            f"parts must be a sequence of Circle and Polygon (got {foreign_type(value)})"
         )
     out: list[Part] = []
     for i, p in enumerate(value):
@@ -1070,7 +1089,7 @@ def _parts(value: Area | Part | Iterable[Area | Part]) -> tuple[Part, ...]:
         elif isinstance(p, (Circle, Polygon)):
             out.append(p)
         else:
-            raise InvalidType(f"parts[{i}] must be a Circle or a Polygon (got {type(p).__name__})")
+            raise InvalidType(f"parts[{i}] must be a Circle or a Polygon (got {foreign_type(p)})")
     if not out:
         raise InvalidArea("parts must hold at least one Circle or Polygon (got none)")
     return tuple(out)
@@ -1277,6 +1296,11 @@ _SUPPORTED = ("Feature", "FeatureCollection", "GeometryCollection", "MultiPolygo
 _MAX_DEPTH = 16
 
 
+#: A GeoJSON array as Python holds it: a list from ``json``, a tuple from shapely's
+#: ``mapping`` (``__geo_interface__``).
+_ARRAY = (list, tuple)
+
+
 def _read_geojson(
     obj: Any, path: str, props: Mapping[str, Any] | None = None, depth: int = 0
 ) -> Iterator[Part]:
@@ -1291,7 +1315,7 @@ def _read_geojson(
     try:
         if kind == "FeatureCollection":
             feats = obj.get("features")
-            if not isinstance(feats, list):
+            if not isinstance(feats, _ARRAY):
                 raise InvalidGeoJSON(f"{path}.features must be a list (got {feats!r})")
             for i, f in enumerate(feats):
                 yield from _read_geojson(f, f"{path}.features[{i}]", None, depth + 1)
@@ -1314,7 +1338,7 @@ def _read_geojson(
                 yield _read_polygon(rings, f"{path}.coordinates[{i}]", margin)
         elif kind == "GeometryCollection":
             geoms = obj.get("geometries")
-            if not isinstance(geoms, list) or not geoms:
+            if not isinstance(geoms, _ARRAY) or not geoms:
                 raise InvalidGeoJSON(f"{path}.geometries must be a non-empty list (got {geoms!r})")
             for i, g in enumerate(geoms):
                 yield from _read_geojson(g, f"{path}.geometries[{i}]", props, depth + 1)
@@ -1332,22 +1356,22 @@ def _read_geojson(
         raise InvalidGeoJSON(f"{path}: {err}") from err
 
 
-def _coords(obj: Mapping[str, Any], path: str) -> list[Any]:
+def _coords(obj: Mapping[str, Any], path: str) -> Sequence[Any]:
     coords = obj.get("coordinates")
-    if not isinstance(coords, list) or not coords:
+    if not isinstance(coords, _ARRAY) or not coords:
         raise InvalidGeoJSON(f"{path}.coordinates must be a non-empty list (got {coords!r})")
     return coords
 
 
 def _read_polygon(rings: Any, path: str, margin: Any) -> Polygon:
-    if not isinstance(rings, list) or not rings:
+    if not isinstance(rings, _ARRAY) or not rings:
         raise InvalidGeoJSON(f"{path} must be a non-empty list of rings (got {rings!r})")
     return Polygon(rings[0], rings[1:], margin_m=margin)
 
 
 def _read_point(geom: Mapping[str, Any], props: Mapping[str, Any], path: str) -> Circle:
     coords = geom.get("coordinates")
-    if not isinstance(coords, list) or len(coords) < 2:
+    if not isinstance(coords, _ARRAY) or len(coords) < 2:
         raise InvalidGeoJSON(f"{path}.coordinates must be [lon, lat] (got {coords!r})")
     if "radius_m" not in props:
         raise InvalidGeoJSON(

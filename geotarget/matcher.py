@@ -36,7 +36,7 @@ from geotarget import _sorted
 from geotarget._index import plan
 from geotarget._index.leaves import Leaves
 from geotarget._validate import aware_us, lon_lat, lon_lat_arrays, shown
-from geotarget.areas import Area, Circle, Polygon
+from geotarget.areas import Area, Circle, Polygon, foreign_type
 from geotarget.errors import InvalidCoordinates, InvalidType, UnknownCode
 from geotarget.positions import LocationRule, Positions
 
@@ -73,7 +73,7 @@ def _area(value: object) -> Area:
         return value
     if isinstance(value, (Circle, Polygon)):
         return Area([value])
-    raise InvalidType(f"area must be an Area, Circle or Polygon (got {type(value).__name__})")
+    raise InvalidType(f"area must be an Area, Circle or Polygon (got {foreign_type(value)})")
 
 
 def _parts(value: object) -> tuple[Circle | Polygon, ...]:

@@ -7,6 +7,8 @@ in an azimuthal-equidistant frame about the device for the union of an area's pa
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyproj
@@ -76,3 +78,53 @@ def test_circles_near_a_pole_hold_a_disk_together(lat: float) -> None:
     assert _room_in_union(circles, lon, lat) > acc + 30.0  # the union does, with room
     area = Area([Circle(*c) for c in circles])
     assert _states(area, [lon], [lat], [acc]) == ["INSIDE"]
+
+
+def test_a_shapely_geometry_where_an_area_goes_is_named_as_shapelys_with_the_way_in() -> None:
+    """A shapely geometry where an area goes is named as shapely's, with the way in."""
+    import shapely.geometry as sg
+
+    from geotarget.alerts import AlertArea
+    from geotarget.errors import InvalidType
+
+    box: Any = sg.box(17.0, 58.0, 19.0, 60.0)  # (given where the types say otherwise)
+    at = dt.datetime(2024, 5, 20, tzinfo=dt.timezone.utc)
+    index = PositionIndex(Positions([1], [18.0], [59.0], observed_at=[at]))
+    calls: dict[str, Callable[[], object]] = {
+        "query": lambda: index.query(box),
+        "Area(parts)": lambda: Area([box]),
+        "Area(one)": lambda: Area(box),
+        "AlertArea": lambda: AlertArea.from_area("x", box),
+    }
+    for name, call in calls.items():
+        with pytest.raises(InvalidType) as err:
+            call()
+        message = str(err.value)
+        assert "(got shapely Polygon: convert it with geotarget.Polygon.from_shapely" in message, (
+            name,
+            message,
+        )
+    with pytest.raises(InvalidType, match=r"\(got list\)$"):
+        index.query([box])  # type: ignore[arg-type]  # a plain type is named as it is
+
+
+def test_geojson_from_shapely_mapping_is_read_as_geojson_text_is() -> None:
+    """shapely.geometry.mapping() holds GeoJSON arrays as tuples: read as the lists of json."""
+    import json
+
+    import shapely.geometry as sg
+
+    shapes = [
+        sg.box(17.0, 58.0, 18.0, 59.0),
+        sg.MultiPolygon([sg.box(17.0, 58.0, 18.0, 59.0), sg.box(18.5, 58.0, 19.0, 59.0)]),
+        sg.Polygon(
+            [(17, 58), (19, 58), (19, 60), (17, 60)], [[(17.5, 58.5), (18, 58.5), (18, 59)]]
+        ),
+        sg.GeometryCollection([sg.box(17.0, 58.0, 18.0, 59.0)]),
+    ]
+    for shape in shapes:
+        mapping = sg.mapping(shape)
+        assert Area.from_geojson(mapping) == Area.from_geojson(json.dumps(mapping))
+        feature = {"type": "Feature", "properties": {}, "geometry": mapping}
+        collection = {"type": "FeatureCollection", "features": (feature,)}
+        assert Area.from_geojson(collection) == Area.from_geojson(json.dumps(collection))

@@ -25,6 +25,7 @@ from geotarget.areas import (
     Circle,
     Part,
     Polygon,
+    foreign_type,
     long_way_edges,
     long_way_message,
 )
@@ -249,9 +250,7 @@ class AlertArea:
             For a polygon with holes or any part with a margin: CAP can express neither.
         """
         if not isinstance(area, (Area, Circle, Polygon)):
-            raise InvalidType(
-                f"area must be an Area, Circle or Polygon (got {type(area).__name__})"
-            )
+            raise InvalidType(f"area must be an Area, Circle or Polygon (got {foreign_type(area)})")
         polygons: list[Ring] = []
         circles: list[CircleSpec] = []
         for i, part in enumerate(Area(area).parts):
