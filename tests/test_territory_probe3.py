@@ -36,6 +36,9 @@ import pytest
 import shapely
 import shapely.geometry as sg
 
+# The police regions by county and the pilot's scenes, as the earlier probe restates them.
+from test_territory_probe2 import COUNTY_POLICE, SCENES
+
 from geotarget import Area, Circle, Polygon, PositionIndex, Positions, pilot, sweden
 from geotarget.errors import InvalidRegions, InvalidType
 from geotarget.positions import LocationRule, StaleRule
@@ -54,28 +57,6 @@ _IDS = itertools.count()
 #: Metres from a detailed boundary within which the shipped data may answer otherwise (+1 m).
 NEAR_M = sweden.BOUNDARY_TOLERANCE_M + 1.0
 
-POLICE = {
-    "PR-NORD": ("22", "23", "24", "25"),
-    "PR-MITT": ("03", "19", "21"),
-    "PR-BERGSLAGEN": ("17", "18", "20"),
-    "PR-STOCKHOLM": ("01", "09"),
-    "PR-OST": ("04", "05", "06"),
-    "PR-VAST": ("13", "14"),
-    "PR-SYD": ("07", "08", "10", "12"),
-}
-COUNTY_POLICE = {c: p for p, cs in POLICE.items() for c in cs}
-
-#: The pilot's scenes: kind, instant, counties enabled (None: all of Sweden).
-SCENES: dict[str, tuple[str, dt.datetime, frozenset[str] | None]] = {
-    "explosion": ("explosion", dt.datetime(2024, 5, 20, 12, 0, tzinfo=UTC), None),
-    "tip-phase1": ("tip_request", dt.datetime(2024, 5, 20, 12, 0, tzinfo=UTC), frozenset({"01"})),
-    "tip-phase2": (
-        "tip_request",
-        dt.datetime(2024, 10, 1, 9, 0, tzinfo=UTC),
-        frozenset({"01", "12", "14"}),
-    ),
-    "tip-phase3": ("tip_request", dt.datetime(2025, 3, 3, 15, 0, tzinfo=UTC), None),
-}
 #: The pilot's rules (pilot_policy.toml), restated: fails open?, beyond the border?, stale rule.
 RULES = {
     "explosion": (True, True, (dt.timedelta(hours=24), 1000.0)),
