@@ -47,8 +47,8 @@ class Outcome(enum.IntEnum):
     AMBIGUOUS_EXCLUDED = 3
     #: No fix at all (lon/lat NaN) and the kind does not tell such devices.
     NO_FIX = 4
-    #: Covered by the area (in it, or counted in for an uncertain or old fix, as
-    #: :data:`COVERED`'s outcomes), but in a region where the kind is not enabled (yet).
+    #: Covered by the area (in it, or counted in for an uncertain or old fix: an outcome
+    #: that would tell it), but in a region where the kind is not enabled (yet).
     OUTSIDE_ROLLOUT = 5
     #: In an enabled region, but outside the canary share of devices.
     OUTSIDE_CANARY = 6
