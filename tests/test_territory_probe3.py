@@ -38,6 +38,7 @@ import shapely.geometry as sg
 
 # The police regions by county and the pilot's scenes, as the earlier probe restates them.
 from test_territory_probe2 import COUNTY_POLICE, SCENES
+from test_territory_probe2 import _square as square
 
 from geotarget import Area, Circle, Polygon, PositionIndex, Positions, pilot, sweden
 from geotarget.errors import InvalidRegions, InvalidType
@@ -130,15 +131,6 @@ def brute_locate(lon: Any, lat: Any) -> Any:
     for p, g in sorted(zip(pi.tolist(), gi.tolist(), strict=True), reverse=True):
         out[p] = codes[g]
     return out
-
-
-def square(lon: float, lat: float, radius: float) -> Polygon:
-    dx = radius / 111_320.0 / np.cos(np.radians(lat))
-    dy = radius / 111_320.0
-    return Polygon(
-        [(lon - dx, lat - dy), (lon + dx, lat - dy), (lon + dx, lat + dy), (lon - dx, lat + dy),
-         (lon - dx, lat - dy)]
-    )  # fmt: skip
 
 
 def area_distances(part: Circle | Polygon, lon: Any, lat: Any) -> tuple[Any, Any, Any]:
