@@ -3,7 +3,8 @@
 The model is written from ``docs/delivery.rst`` ("The guarantee") and the design's Delivery
 semantics, never from the stores: each device claimed for an incident has one alert delivery
 and, once the incident is cancelled, one retraction; each is offered until confirmed, confirmed
-once, and offered again only when its lease has run out (``redeliver``).
+once, and offered again only when its lease has run out (``redeliver``). A store written by
+an early build, opened by this one, keeps what that build decided.
 
 Every store (memory, SQLite, PostgreSQL through ``scripts/pg``) runs the same checks.
 """
@@ -17,16 +18,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-from targeting_helpers import SENDER, T0, make_alert, ref
+from targeting_helpers import SENDER, T0, make_alert, make_regions, ref
 
 from geotarget import Circle, PositionIndex, Positions
 from geotarget.alerts import Alert, MessageType
 from geotarget.ledger import (
     DeliveryKind,
+    IncidentState,
     MemoryLedger,
     PostgresLedger,
     SQLiteLedger,
+    Transition,
 )
+from geotarget.rollout import nationwide
+from geotarget.targeting import Targeter, Verdict
 
 STORES = ["memory", "sqlite", "postgres"]
 MIN = dt.timedelta(minutes=1)
@@ -166,3 +171,105 @@ def test_deliveries_and_retractions_equal_a_dict_model(
     ledger = open_store(store, tmp_path, request)
     for seed in range(seeds):  # an incident of its own each
         _run_model(ledger, seed, 30)
+
+
+# -- a store written by an early build ---------------------------------------------------------
+
+#: The tables of the first build that kept incidents in the store (commit 3367982): a Cancel
+#: that came first was remembered as (version it names, the Cancel's version id) alone.
+EARLY_SCHEMA = [
+    """CREATE TABLE gt_incidents (id INTEGER PRIMARY KEY, incident TEXT NOT NULL UNIQUE,
+        state SMALLINT NOT NULL, version TEXT, sent_us BIGINT, sender TEXT, status TEXT,
+        document TEXT, cancel_version TEXT, changed_us BIGINT NOT NULL, released TEXT)""",
+    """CREATE TABLE gt_versions (version TEXT PRIMARY KEY, incident TEXT NOT NULL,
+        document TEXT, sent_us BIGINT, seen_us BIGINT NOT NULL)""",
+    """CREATE TABLE gt_early_cancels (version TEXT PRIMARY KEY,
+        cancel_version TEXT NOT NULL, at_us BIGINT NOT NULL)""",
+    "CREATE TABLE gt_tokens (id INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE)",
+    """CREATE TABLE gt_claims (incident_id BIGINT NOT NULL, kind SMALLINT NOT NULL,
+        device NOT NULL, version_id BIGINT NOT NULL, state SMALLINT NOT NULL,
+        batch BIGINT NOT NULL, pos BIGINT NOT NULL, lease_us BIGINT NOT NULL,
+        confirmed_us BIGINT, PRIMARY KEY (incident_id, kind, device)) WITHOUT ROWID""",
+    "CREATE TABLE gt_meta (name TEXT PRIMARY KEY, value INTEGER)",
+    "INSERT INTO gt_meta VALUES ('batch', 0)",
+]
+
+
+def early_store(store: str, tmp_path: Path, request: pytest.FixtureRequest, rows: Any) -> Any:
+    """A store in which an early build remembered the Cancels ``rows`` (version, Cancel id).
+
+    SQLite: the early build's very file, opened by this build. PostgreSQL: the rows written
+    into the store's table beside this build's.
+    """
+    if store == "sqlite":
+        import sqlite3
+
+        path = tmp_path / "early.db"
+        with sqlite3.connect(path) as db:
+            for stmt in EARLY_SCHEMA:
+                db.execute(stmt)
+            db.executemany("INSERT INTO gt_early_cancels VALUES (?, ?, 0)", rows)
+        db.close()
+        handle: Any = SQLiteLedger(path)
+        request.addfinalizer(handle.close)
+        return handle
+    import psycopg
+
+    dsn = request.getfixturevalue("postgres_dsn")
+    handle = PostgresLedger(dsn)
+    request.addfinalizer(handle.close)
+    with psycopg.connect(dsn, autocommit=True) as pg:
+        for version, cancel in rows:
+            pg.execute("INSERT INTO gt_early_cancels VALUES (%s, %s, 0)", (version, cancel))
+    return handle
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_cancel_an_early_build_remembered_still_keeps_its_alert_from_everyone(
+    store: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The store of an early build holds a Cancel that came before its Alert; the Alert comes.
+
+    That build kept no document for such a Cancel, only the ids. Regression: this build looked
+    only for the document, so it forgot the Cancel and told everyone in the area about the
+    cancelled alert (and two builds on one store disagreed about the incident). Now the
+    Cancel ends the incident when its sender (read from its id) may act for the alert's.
+    """
+    alert = make_alert("explosion", AREA, ident="a1")
+    other = make_alert("explosion", AREA, ident="b1")
+    update = make_alert(
+        "explosion",
+        AREA,
+        ident="b2",
+        msg_type=MessageType.UPDATE,
+        refs=(ref(other),),
+        sent=T0 + MIN,
+    )
+    foreign = make_alert("explosion", AREA, ident="z1")
+    rows = [
+        (f"{SENDER}/a1", f"{SENDER}/c1"),
+        (f"{SENDER}/b1", f"{SENDER}/c2"),  # named by an Update that arrives first
+        (f"{SENDER}/z1", "someone@else.example/c9"),  # another sender's: may not end it
+        (f"{SENDER}/y1", "trusted@else.example/c8"),  # one that may act for the sender
+    ]
+    ledger = early_store(store, tmp_path, request, rows)
+    targeter = Targeter(make_regions(), nationwide("XX"), ledger=ledger)
+    at = T0 + 5 * MIN
+    got = targeter.target(alert, index(at), at)
+    assert got.verdict is Verdict.CANCELLED
+    assert got.recipients.tolist() == []
+    assert ledger.recipients(f"{SENDER}/a1").tolist() == []
+    assert ledger.incident(f"{SENDER}/a1").state is IncidentState.CANCELLED
+    assert targeter.target(update, index(at), at).verdict is Verdict.CANCELLED
+    assert ledger.recipients(f"{SENDER}/b1").tolist() == []
+    told = targeter.target(foreign, index(at), at)
+    assert told.verdict is Verdict.DELIVER
+    assert sorted(told.recipients.tolist()) == INSIDE
+    assert targeter.on_positions(index(at + MIN).positions, at + MIN) == []
+    # A sender the issuer table lets act for the alert's ends it, as any Cancel it sends.
+    trusted = make_alert("explosion", AREA, ident="y1")
+    adm = ledger.admit(
+        trusted, at=at, may_act_for=lambda sender, owner: sender == "trusted@else.example"
+    )
+    assert adm.transition is Transition.CANCELLED
+    assert adm.incident is not None and adm.incident.state is IncidentState.CANCELLED

@@ -76,6 +76,14 @@ class Tx(Protocol):
         """
         ...
 
+    def legacy_cancels(self, vids: list[str]) -> list[str]:
+        """The version ids of Cancels that named any of these ids first, kept without a document.
+
+        A store written by the first builds that kept incidents (before a remembered Cancel
+        kept its document) recorded only which Cancel named which version. Empty elsewhere.
+        """
+        ...
+
     def documents(self, key: str) -> list[tuple[str, str]]:
         """The (version id, document) of every version of the incident seen (no placeholder)."""
         ...
@@ -188,7 +196,29 @@ def _cancelled_early(
         )
         if allowed and cancel.status.value == status:
             return version_id(cancel.sender, cancel.identifier)
+    # A Cancel a store of an early build remembered without its document (see
+    # Tx.legacy_cancels): the build that recorded it ended the version it named, and so does
+    # every build, or processes of two builds on one store would disagree about the incident.
+    # Its sender is in its version id (those builds wrote "{sender}/{identifier}" as it is);
+    # its status was not kept: that build did not ask.
+    for cancel_vid in tx.legacy_cancels(vids):
+        if _legacy_sender_may_act(cancel_vid, sender, may_act_for):
+            return cancel_vid
     return None
+
+
+def _legacy_sender_may_act(
+    cancel_vid: str, owner: str, may_act_for: Callable[[str, str], bool] | None
+) -> bool:
+    """Whether the sender of a Cancel known only by its version id may act for ``owner``."""
+    if cancel_vid.startswith((f"{owner}/", version_id(owner, ""))):
+        return True
+    if may_act_for is None:
+        return False
+    # The sender ends at the first "/" (an escaped one, or one of a build that escaped none;
+    # a sender holding "/" then reads as its first part, which acts for nobody else).
+    sender = cancel_vid.partition("/")[0].replace("%2F", "/").replace("%25", "%")
+    return bool(may_act_for(sender, owner))
 
 
 def replaced(

@@ -615,6 +615,9 @@ class _MemoryTx:
     def early_cancels(self, vids: list[str]) -> list[str]:
         return [self.s._remembered[c] for v in vids for c in self.s._early.get(v, ())]
 
+    def legacy_cancels(self, vids: list[str]) -> list[str]:
+        return []  # (a memory store is never one an earlier build wrote)
+
     def documents(self, key: str) -> list[tuple[str, str]]:
         return [(v, d) for v, (inc, d) in self.s._versions.items() if inc == key and d is not None]
 

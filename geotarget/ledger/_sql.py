@@ -725,6 +725,8 @@ class _SqlTx:
         # Rows this transaction wrote (put_incident sets every column): read back from here.
         # The transaction holds the row's lock from its write on, and retract() forgets it.
         self._written: dict[str, _lifecycle.Row] = {}
+        #: The ids last given to early_cancels and the Cancels without a document it found.
+        self._legacy: tuple[list[str], list[str]] | None = None
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
         return self.cur.execute(self.store._q(sql), args).fetchone()
@@ -750,17 +752,32 @@ class _SqlTx:
 
     def early_cancels(self, vids: list[str]) -> list[str]:
         out: list[str] = []
+        legacy: list[str] = []
         for v in vids:
+            # One query also finds the Cancels an early build kept without their document
+            # (legacy_cancels, asked next with the same ids, reads them from here).
             self.cur.execute(
                 self.store._q(
-                    "SELECT document FROM gt_remembered_cancels WHERE version IN"
+                    "SELECT r.document, x.cancel_version FROM"
                     " (SELECT cancel_version FROM gt_early_cancel_refs WHERE version = ?"
-                    " UNION SELECT cancel_version FROM gt_early_cancels WHERE version = ?)"
+                    " UNION SELECT cancel_version FROM gt_early_cancels WHERE version = ?) x"
+                    " LEFT JOIN gt_remembered_cancels r ON r.version = x.cancel_version"
                 ),
                 (v, v),
             )
-            out += [str(row[0]) for row in self.cur.fetchall()]
+            for document, cancel_vid in self.cur.fetchall():
+                if document is not None:
+                    out.append(str(document))
+                else:
+                    legacy.append(str(cancel_vid))
+        self._legacy = (list(vids), legacy)
         return out
+
+    def legacy_cancels(self, vids: list[str]) -> list[str]:
+        if self._legacy is None or self._legacy[0] != vids:
+            self.early_cancels(vids)
+        assert self._legacy is not None
+        return self._legacy[1]
 
     def documents(self, key: str) -> list[tuple[str, str]]:
         self.cur.execute(
