@@ -78,8 +78,12 @@ def cancel_of(original: Alert, ident: str, minutes: int) -> Alert:
 # -- alerts and retractions against a dict model ---------------------------------------------
 
 
-def _run_model(ledger: Any, seed: int, steps: int) -> None:
+def _run_model(ledgers: list[Any], seed: int, steps: int) -> None:
     """Random claims, confirmations, redeliveries and Cancels against a dict model.
+
+    Each call goes to the next of ``ledgers`` (handles of one store, as processes would
+    hold them), and the clock may step back between calls (a host's clock corrected):
+    a lease ends at the instant it was given, whatever the calls' order.
 
     The model: ``alert[d]`` and ``back[d]`` are ``[told, lease_until]`` (minutes) of device
     d's alert delivery and retraction. A claim takes devices never claimed, only while the
@@ -92,14 +96,16 @@ def _run_model(ledger: Any, seed: int, steps: int) -> None:
     rng = random.Random(seed)
     original = make_alert("explosion", AREA, ident=f"a{seed}")
     version = f"{SENDER}/a{seed}"
-    assert ledger.admit(original, at=T0).incident is not None
+    assert ledgers[0].admit(original, at=T0).incident is not None
+    cancels: dict[str, Alert] = {}
     alert: dict[str, list[int]] = {}
     back: dict[str, list[int]] = {}
     first_cancel: str | None = None
     now = 0
     lease = 3
-    for _ in range(steps):
-        now += rng.randint(0, 2)
+    for step in range(steps):
+        ledger = ledgers[step % len(ledgers)]
+        now += rng.randint(-2, 3)
         at = T0 + now * MIN
         op = rng.choice(["claim", "claim", "confirm", "confirm_back", "redeliver", "cancel"])
         devices = [f"d{rng.randint(0, 9)}" for _ in range(rng.randint(0, 5))]
@@ -150,7 +156,8 @@ def _run_model(ledger: Any, seed: int, steps: int) -> None:
                 back[d][1] = now + lease
         else:
             ident = f"c{seed}-{rng.choice([1, 1, 2]) if first_cancel else 1}"
-            adm = ledger.admit(cancel_of(original, ident, now), at=at, lease=lease * MIN)
+            cancel = cancels.setdefault(ident, cancel_of(original, ident, now))  # (re-sent)
+            adm = ledger.admit(cancel, at=at, lease=lease * MIN)
             if first_cancel is None:
                 first_cancel = f"{SENDER}/{ident}"
                 back = {d: [0, now + lease] for d in alert}
@@ -163,14 +170,17 @@ def _run_model(ledger: Any, seed: int, steps: int) -> None:
             assert sorted(offered_now) == sorted(back)
 
 
-@pytest.mark.parametrize(("store", "seeds"), [("memory", 40), ("sqlite", 12), ("postgres", 6)])
+@pytest.mark.parametrize(
+    ("store", "handles", "seeds"),
+    [("memory", 1, 40), ("sqlite", 1, 12), ("sqlite", 2, 12), ("postgres", 2, 6)],
+)
 def test_deliveries_and_retractions_equal_a_dict_model(
-    store: str, seeds: int, tmp_path: Path, request: pytest.FixtureRequest
+    store: str, handles: int, seeds: int, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """Claims, confirmations (alerts and retractions), redelivery and Cancels sent again."""
-    ledger = open_store(store, tmp_path, request)
+    ledgers = [open_store(store, tmp_path, request) for _ in range(handles)]
     for seed in range(seeds):  # an incident of its own each
-        _run_model(ledger, seed, 30)
+        _run_model(ledgers, seed, 30)
 
 
 # -- a store written by an early build ---------------------------------------------------------
