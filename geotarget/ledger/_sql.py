@@ -829,6 +829,7 @@ class _SqlTx:
         self._written[key] = row
 
     def remember_cancels(self, vids: list[str], cancel_vid: str, document: str, at_us: int) -> None:
+        self._legacy = None  # (what early_cancels found may change below)
         self.cur.execute(
             self.store._q(
                 "INSERT INTO gt_remembered_cancels (version, document, at_us) VALUES (?, ?, ?)"
