@@ -85,18 +85,23 @@ def _run_model(ledgers: list[Any], seed: int, steps: int) -> None:
     hold them), and the clock may step back between calls (a host's clock corrected):
     a lease ends at the instant it was given, whatever the calls' order.
 
-    The model: ``alert[d]`` and ``back[d]`` are ``[told, lease_until]`` (minutes) of device
-    d's alert delivery and retraction. A claim takes devices never claimed, only while the
-    incident is active; a key confirms its delivery once (then ``already``); a redelivery
-    takes the pending deliveries whose lease ran out (alerts only while active) and leases
-    them again; the first Cancel makes a pending retraction for every device claimed, keyed
-    by it; any later Cancel makes none and answers with the same retractions (as
-    ``DeliveryLedger.retract`` documents), confirmed ones included.
+    The model: ``alert[d]`` is ``[told, lease_until, version]`` (minutes, an index into the
+    versions admitted) of device d's alert delivery, ``back[d]`` ``[told, lease_until]`` of its
+    retraction. A claim of the current version takes devices never claimed, or pending on a
+    version an Update replaced (held), only while the incident is active; a key confirms its
+    delivery once (then ``already``), and so does a key of a replaced version (its push told
+    the device; docs/delivery.rst, guarantee 7), while a current key of a delivery still held
+    is unknown; a redelivery takes the pending deliveries of the current version whose lease
+    ran out (alerts only while active) and leases them again; the first Cancel makes a pending
+    retraction for every device claimed, keyed by it; any later Cancel makes none and answers
+    with the same retractions (as ``DeliveryLedger.retract`` documents), confirmed ones
+    included.
     """
     rng = random.Random(seed)
     original = make_alert("explosion", AREA, ident=f"a{seed}")
     version = f"{SENDER}/a{seed}"
     assert ledgers[0].admit(original, at=T0).incident is not None
+    versions = [version]
     cancels: dict[str, Alert] = {}
     alert: dict[str, list[int]] = {}
     back: dict[str, list[int]] = {}
@@ -107,21 +112,27 @@ def _run_model(ledgers: list[Any], seed: int, steps: int) -> None:
         ledger = ledgers[step % len(ledgers)]
         now += rng.randint(-2, 3)
         at = T0 + now * MIN
-        op = rng.choice(["claim", "claim", "confirm", "confirm_back", "redeliver", "cancel"])
+        op = rng.choice(
+            ["claim", "claim", "confirm", "confirm_back", "redeliver", "cancel", "update"]
+        )
+        cur = len(versions) - 1
         devices = [f"d{rng.randint(0, 9)}" for _ in range(rng.randint(0, 5))]
         if op == "claim":
-            got = ledger.claim(version, devices, version=version, at=at, lease=lease * MIN)
+            got = ledger.claim(version, devices, version=versions[cur], at=at, lease=lease * MIN)
             want: list[str] = []
             if first_cancel is None:
                 for d in devices:
-                    if d not in alert and d not in want:
+                    held = d in alert and not alert[d][0] and alert[d][2] != cur
+                    if (d not in alert or held) and d not in want:
                         want.append(d)
                 for d in want:
-                    alert[d] = [0, now + lease]
+                    alert[d] = [0, now + lease, cur]
             assert got.devices.tolist() == want
+            assert got.keys().tolist() == [f"{version} {versions[cur]} {d}" for d in want]
         elif op in ("confirm", "confirm_back"):
-            table = alert if op == "confirm" else back
-            which = version if op == "confirm" else first_cancel
+            table: dict[str, list[int]] = alert if op == "confirm" else back
+            k = rng.randint(0, cur)
+            which = versions[k] if op == "confirm" else first_cancel
             if which is None:
                 continue
             keys = [f"{version} {which} {d}" for d in devices]
@@ -131,7 +142,7 @@ def _run_model(ledgers: list[Any], seed: int, steps: int) -> None:
                 if d in seen:
                     continue
                 seen.add(d)
-                if d not in table:
+                if d not in table or (op == "confirm" and k == cur and table[d][2] != cur):
                     assert i in got.unknown.tolist(), (op, d)
                 elif table[d][0]:
                     assert i in got.already.tolist(), (op, d)
@@ -145,7 +156,11 @@ def _run_model(ledgers: list[Any], seed: int, steps: int) -> None:
             }
             want_alert = set()
             if first_cancel is None:
-                want_alert = {d for d, (told, until) in alert.items() if not told and until <= now}
+                want_alert = {
+                    d
+                    for d, (told, until, v) in alert.items()
+                    if not told and until <= now and v == cur
+                }
             want_back = {d for d, (told, until) in back.items() if not told and until <= now}
             assert offered == {(DeliveryKind.ALERT, d) for d in want_alert} | {
                 (DeliveryKind.RETRACTION, d) for d in want_back
@@ -154,6 +169,22 @@ def _run_model(ledgers: list[Any], seed: int, steps: int) -> None:
                 alert[d][1] = now + lease
             for d in want_back:
                 back[d][1] = now + lease
+        elif op == "update":
+            n = len(versions)
+            update = make_alert(
+                "explosion",
+                AREA,
+                ident=f"a{seed}-u{n}",
+                msg_type=MessageType.UPDATE,
+                refs=(ref(original),),
+                sent=T0 + n * dt.timedelta(seconds=1),  # (each later than the one before)
+            )
+            adm = ledger.admit(update, at=at)
+            if first_cancel is None:
+                assert adm.transition is Transition.UPDATED
+                versions.append(f"{SENDER}/a{seed}-u{n}")
+            else:
+                assert adm.transition is Transition.CANCELLED
         else:
             ident = f"c{seed}-{rng.choice([1, 1, 2]) if first_cancel else 1}"
             cancel = cancels.setdefault(ident, cancel_of(original, ident, now))  # (re-sent)
