@@ -250,7 +250,8 @@ class TargetingResult:
     timings : mapping of str to float
         Seconds spent per step.
     claims : Claims or None
-        The pending deliveries behind ``recipients`` (or, for a Cancel, behind ``retract``):
+        The pending deliveries behind ``recipients`` (or, for a Cancel, the retractions of
+        ``retract`` not confirmed yet: a Cancel sent again offers none a device was told of):
         their delivery keys (:meth:`~geotarget.ledger.Claims.keys`) and lease. Push each, then
         :meth:`Targeter.confirm` its key; what is not confirmed within the lease comes back
         from :meth:`Targeter.redeliver`. None when nobody is told.

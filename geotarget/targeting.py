@@ -1247,8 +1247,10 @@ class Targeter:
             )
         assert key is not None
         retraction = adm.retraction
-        if retraction is None and alert.msg_type is MessageType.CANCEL:
-            # A Cancel of a cancelled incident: the same retractions again.
+        again = retraction is None and alert.msg_type is MessageType.CANCEL
+        if again:
+            # A Cancel of a cancelled incident (re-sent by a feed, or another issuer's): the
+            # retractions not confirmed yet, as a confirmed one is never pushed twice.
             retraction = self.ledger.retract(key, version=adm.version, at=at, lease=self.lease)
         also = ""
         if adm.also_cancelled:
@@ -1258,12 +1260,18 @@ class Targeter:
             )
         if retraction is not None:
             why = f" ({adm.why})" if adm.why else ""
-            told = retraction.devices
+            told = self.ledger.recipients(key) if again else retraction.devices
+            due = (
+                f" ({len(retraction):,} of their retractions not confirmed yet are offered)"
+                if again
+                else ""
+            )
             return TargetingResult(
                 **base,
                 verdict=Verdict.CANCELLED,
                 reason=(
-                    f"cancelled{why}: retract from the {len(told):,} devices told about {key}{also}"
+                    f"cancelled{why}: retract from the {len(told):,} devices told about "
+                    f"{key}{due}{also}"
                 ),
                 retract=told,
                 claims=retraction,

@@ -16,7 +16,8 @@ For each incident, over every process sharing one store:
   twice (a crash between push and confirm).
 * **Cancel wins.** :meth:`~DeliveryLedger.retract` (or admitting a Cancel) ends the incident in
   the same transactions that claims run in: no claim made after it returns, in any process,
-  succeeds, and its result lists every device ever claimed, with a pending retraction each.
+  succeeds, and its result lists every device ever claimed, with a pending retraction each
+  (called again, those whose retraction is not confirmed yet).
 * **Only the current version is offered.** A delivery still pending on a version an Update
   replaced is *held*: never due, never redelivered. A claim of the current version takes the
   held devices in its batch again, under its own version and key; a held device the current
@@ -243,7 +244,9 @@ class DeliveryLedger(Protocol):
         In one transaction: the incident becomes CANCELLED (no claim succeeds afterwards, in any
         process; claims in flight finish first) and every device claimed for it, pending or
         confirmed, gets a pending retraction keyed by the first Cancel's version. Calling it
-        again returns the same retractions.
+        again (a Cancel re-sent, or another Cancel of the incident) makes none anew and
+        returns the retractions not confirmed yet, with the same keys: a confirmed retraction
+        is never offered again.
 
         Parameters
         ----------

@@ -507,8 +507,14 @@ class MemoryLedger(StoreBase):
                 fresh = dst.find(src.ids) < 0
                 if fresh.any():
                     dst.add(src.ids[fresh], 0, at_us + lease_us, src.seq[fresh], v)
-        texts, _, _ = back.text()
-        lease = max((int(s.lease.max()) for s in back.sides() if s.lease.size), default=0)
+        # Only those not confirmed: a Cancel re-sent (or a second one) re-offers no retraction
+        # a device was told (exactly once, as for the alert).
+        pending = [s.state == 0 for s in back.sides()]
+        texts, _, _ = back.text(pending)
+        lease = max(
+            (int(s.lease[m].max()) for s, m in zip(back.sides(), pending, strict=True) if m.any()),
+            default=0,
+        )
         return stored_claims(
             key,
             vid,

@@ -875,10 +875,12 @@ class _SqlTx:
         rows = self.cur.execute(
             q(
                 f"SELECT {self.store._text('device')}, lease_us FROM gt_claims"
-                " WHERE incident_id = ? AND kind = 1 ORDER BY batch, pos"
+                " WHERE incident_id = ? AND kind = 1 AND state = 0 ORDER BY batch, pos"
             ),
             (incident_id,),
         ).fetchall()
+        # Only those not confirmed: a Cancel re-sent (or a second one) re-offers no retraction
+        # a device was told (exactly once, as for the alert).
         return stored_claims(
             key,
             vid,
