@@ -1646,14 +1646,22 @@ class DaskTargeter:
     ) -> bool:
         """Whether the Targeter's gates that need no ledger let ``alert`` reach its devices.
 
-        An alert they stop (a Cancel, not public, not yet active or expired, its kind not
-        enabled, its area outside the rollout or over the kind's ``max_area_km2`` without
-        ``confirm``) reads no partition: it costs no index build, and a bad partition does
-        not turn its verdict into an error.
+        An alert they stop (a Cancel, not public, refused by the intake — a sender of no
+        issuer, an issuer not authorised for the kind or the area, info blocks of two kinds
+        —, not yet active or expired, its kind not enabled, its area outside the rollout or
+        over the kind's ``max_area_km2`` without ``confirm``) reads no partition: it costs no
+        index build, and a bad partition does not turn its verdict into an error. The intake
+        is the Targeter's own (:meth:`Targeter.target` asks it the same, before the ledger);
+        an alert whose axes look swapped raises its InvalidCAP here, as the Targeter would.
         """
         if alert.msg_type not in (MessageType.ALERT, MessageType.UPDATE):
             return False
-        if _not_public(alert) is not None or at < alert.onset:
+        if _not_public(alert) is not None:
+            return False
+        gate = self.targeter._gate
+        gate.check_axes(alert)
+        refused, _ = gate.admit(alert, lambda: self.targeter._inherited_area(alert))
+        if refused is not None or at < alert.onset:
             return False
         if alert.expires is not None and at >= alert.expires:
             return False

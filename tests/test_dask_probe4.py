@@ -1,0 +1,488 @@
+"""Hand-written partitions of every shape, against an oracle that reads the files with pyarrow.
+
+The oracle applies the documented rules to the concatenated devices, with shapely and pyproj
+only: an Explosion under a fail-open rule (``accuracy=1``, fixes at most an hour old) plus a
+stale rule (fixes up to six hours old whose point lies within 500 m of the area) reaches a
+device with a fix whose accuracy disk meets the circle (``Geod.inv`` distance to the centre
+``<= radius + accuracy_m``), or, stale, whose point is within ``radius + 500 m``; for a polygon,
+the devices are exact fresh fixes and a point is in if the prepared polygon covers it. No fix,
+no time, or too old: nobody. The partitions are files no writer of this library made (so none
+is pruned): empty, of one row, of ids typed ``int8`` to ``uint64`` or text as ``string``,
+``large_string`` or dictionary, of ``float32`` and ``float16`` columns, of timestamps in
+seconds to nanoseconds in two zones, with NaN and null positions and times; and, beside them, a
+:func:`~geotarget.dask.write_partitioned` dataset whose cells the areas cross. Both a
+``LocalCluster`` of two worker processes (the shared ``client`` fixture) and a threaded
+in-process cluster are asked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pyproj
+import pytest
+import shapely.geometry as sg
+import shapely.prepared
+from targeting_helpers import T0, make_alert, make_regions, policy
+
+from geotarget import Circle, LocationRule, Polygon, Positions, StaleRule
+from geotarget.targeting import KindRules, Targeter
+
+if os.environ.get("CI") != "true":  # in CI a missing extra fails at the import below
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    pytest.importorskip("pyarrow", reason="the dask extra is not installed")
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from geotarget.dask import DaskTargeter, PartitionedPositions, write_partitioned
+
+GEOD = pyproj.Geod(ellps="WGS84")
+CENTRE = (18.0, 59.5)
+STALE_MARGIN_M = 500.0
+FRESH = dt.timedelta(hours=1)
+STALE = dt.timedelta(hours=6)
+
+
+def _rules() -> dict[str, KindRules]:
+    rule = KindRules(
+        location=LocationRule(max_age=FRESH, accuracy=1.0),
+        include_ambiguous=True,
+        stale=StaleRule(max_age=STALE, margin_m=STALE_MARGIN_M),
+    )
+    return {"explosion": rule}
+
+
+def _targeter() -> Targeter:
+    start = T0 - dt.timedelta(days=1)
+    return Targeter(
+        make_regions(), policy({"explosion": [(start, ("XX",))]}), location_rules=_rules()
+    )
+
+
+@pytest.fixture(scope="module")
+def threaded() -> Iterator[Any]:
+    """A threaded in-process cluster (``processes=False``), beside the processes of ``client``."""
+    from distributed import Client
+
+    c = Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0")
+    yield c
+    c.close()
+
+
+# --- the oracle ------------------------------------------------------------------------------
+
+
+def _read_all(root: Path) -> dict[str, np.ndarray]:
+    """Every device of every Parquet file under ``root``, with pyarrow alone (no geotarget)."""
+    ids: list[Any] = []
+    lon: list[float] = []
+    lat: list[float] = []
+    acc: list[float] = []
+    obs: list[Any] = []
+    for f in sorted(root.rglob("*.parquet")):
+        if any(part.startswith((".", "_")) for part in f.relative_to(root).parts):
+            continue
+        t = pq.read_table(f)
+        cols = {n.lower(): t.column(n) for n in t.column_names}
+        n = t.num_rows
+        ids += [v if isinstance(v, str) else int(v) for v in cols["id"].to_pylist()]
+        lon += [np.nan if v is None else float(v) for v in cols["lon"].to_pylist()]
+        lat += [np.nan if v is None else float(v) for v in cols["lat"].to_pylist()]
+        acc += [0.0 if v is None else float(v) for v in cols["accuracy_m"].to_pylist()]
+        got = cols["observed_at"].cast(pa.timestamp("us", tz="UTC")).to_pylist()
+        obs += [None if v is None else v.astimezone(dt.timezone.utc) for v in got]
+        assert len(ids) == len(lon) == len(obs) and n >= 0
+    return {
+        "ids": np.array(ids, dtype=object),
+        "lon": np.array(lon, dtype=float),
+        "lat": np.array(lat, dtype=float),
+        "acc": np.array(acc, dtype=float),
+        "obs": np.array(obs, dtype=object),
+    }
+
+
+def _age_class(obs: Any, at: dt.datetime) -> str:
+    if obs is None:
+        return "unknown"
+    age = at - obs
+    if age <= FRESH:
+        return "fresh"
+    return "stale" if age <= STALE else "old"
+
+
+def _oracle_circle(
+    d: dict[str, np.ndarray], lon0: float, lat0: float, r: float, at: Any
+) -> set[Any]:
+    """Who an Explosion over this circle reaches, by ``Geod.inv`` (devices in the country)."""
+    out = set()
+    has = ~np.isnan(d["lon"])
+    dist = np.full(d["lon"].size, np.inf)
+    if has.any():
+        n = int(has.sum())
+        _, _, dist[has] = GEOD.inv(np.full(n, lon0), np.full(n, lat0), d["lon"][has], d["lat"][has])
+    for i in range(d["lon"].size):
+        cls = _age_class(d["obs"][i], at)
+        if not has[i] or cls in ("unknown", "old"):
+            continue
+        reach = r + (d["acc"][i] if cls == "fresh" else STALE_MARGIN_M)
+        assert abs(dist[i] - reach) > 0.01, "a device on the oracle's threshold: move it"
+        if dist[i] <= reach:
+            out.add(d["ids"][i])
+    return out
+
+
+def _oracle_polygon(d: dict[str, np.ndarray], shape: Any, at: Any) -> set[Any]:
+    """Who an Explosion over this lon/lat polygon reaches: exact fresh fixes it covers."""
+    prepared = shapely.prepared.prep(shape)
+    out = set()
+    for i in range(d["lon"].size):
+        if np.isnan(d["lon"][i]) or _age_class(d["obs"][i], at) != "fresh":
+            continue
+        assert d["acc"][i] == 0.0, "polygon scenarios hold exact fixes only"
+        if prepared.covers(sg.Point(d["lon"][i], d["lat"][i])):
+            out.add(d["ids"][i])
+    return out
+
+
+# --- the partitions --------------------------------------------------------------------------
+
+
+def _ts(values: list[Any], unit: str = "us", tz: str = "UTC") -> Any:
+    naive = [
+        None if v is None else v.astimezone(dt.timezone.utc).replace(tzinfo=None) for v in values
+    ]
+    return pa.array(naive, pa.timestamp(unit, tz="UTC")).cast(pa.timestamp(unit, tz=tz))
+
+
+def _file(path: Path, cols: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(cols), path)
+
+
+def _scatter(rng: Any, n: int, *, spread: float = 0.06) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        CENTRE[0] + rng.uniform(-spread, spread, n),
+        CENTRE[1] + rng.uniform(-spread / 2, spread / 2, n),
+    )
+
+
+def _times(rng: Any, n: int, at: dt.datetime, *, stale: bool = True) -> list[Any]:
+    """Fresh, stale (unless not ``stale``), too old, in the future and unknown times."""
+    minutes = rng.choice([0, 20, 59, 361, 2000, -30, -1] + ([61, 90, 300, 359] if stale else []), n)
+    out: list[Any] = [at - dt.timedelta(minutes=int(m), seconds=7) for m in minutes]
+    for i in rng.choice(n, max(1, n // 12), replace=False):
+        out[int(i)] = None
+    return out
+
+
+def _int_dataset(root: Path, at: dt.datetime, *, exact: bool = False) -> None:
+    """Integer ids of five widths, every shape of partition; disjoint id ranges per file."""
+    rng = np.random.default_rng(11)
+
+    def acc(n: int) -> np.ndarray:
+        return np.zeros(n) if exact else rng.choice([0.0, 8.0, 40.0, 400.0], n)
+
+    # empty, with the columns' types
+    _file(
+        root / "hand/empty.parquet",
+        {
+            "id": pa.array([], pa.int64()),
+            "lon": pa.array([], pa.float64()),
+            "lat": pa.array([], pa.float64()),
+            "accuracy_m": pa.array([], pa.float64()),
+            "observed_at": pa.array([], pa.timestamp("us", tz="UTC")),
+        },
+    )
+    # one row, exactly at the centre, fresh; int8 id
+    _file(
+        root / "hand/one.parquet",
+        {
+            "id": pa.array([7], pa.int8()),
+            "lon": [CENTRE[0]],
+            "lat": [CENTRE[1]],
+            "accuracy_m": pa.array([0 if exact else 5], pa.int32()),
+            "observed_at": _ts([at - dt.timedelta(minutes=1)], "s"),
+        },
+    )
+    # float32 coordinates, uint64 ids, milliseconds in Stockholm time, NaN (not null) no-fixes
+    n = 80
+    lon, lat = _scatter(rng, n)
+    lon32, lat32 = lon.astype(np.float32), lat.astype(np.float32)
+    lon32[:5] = np.nan
+    lat32[:5] = np.nan
+    _file(
+        root / "hand/f32.parquet",
+        {
+            "id": pa.array(np.arange(1000, 1000 + n, dtype=np.uint64)),
+            "lon": pa.array(lon32),
+            "lat": pa.array(lat32),
+            "accuracy_m": pa.array(acc(n).astype(np.float16)),
+            "observed_at": _ts(_times(rng, n, at, stale=not exact), "ms", "Europe/Stockholm"),
+        },
+    )
+    # int32 ids, nulls for no-fix, nanoseconds, upper-case column names, an extra column
+    n = 90
+    lon, lat = _scatter(rng, n)
+    lon_l: list[Any] = lon.tolist()
+    lat_l: list[Any] = lat.tolist()
+    for i in (3, 4, 50):
+        lon_l[i] = lat_l[i] = None
+    _file(
+        root / "hand/sub/i32.parquet",
+        {
+            "ID": pa.array(np.arange(2000, 2000 + n, dtype=np.int32)),
+            "Lon": pa.array(lon_l, pa.float64()),
+            "LAT": pa.array(lat_l, pa.float64()),
+            "Accuracy_M": pa.array(acc(n)),
+            "Observed_At": _ts(_times(rng, n, at, stale=not exact), "ns"),
+            "speed": pa.array(rng.uniform(0, 30, n)),
+        },
+    )
+    # a write_partitioned dataset, int64 ids, fine cells the areas cross
+    n = 400
+    lon, lat = _scatter(rng, n)
+    obs = _times(rng, n, at, stale=not exact)
+    positions = Positions(
+        np.arange(5000, 5000 + n, dtype=np.int64),
+        lon,
+        lat,
+        accuracy_m=acc(n),
+        observed_at=np.array(
+            [
+                np.datetime64("NaT") if o is None else np.datetime64(o.replace(tzinfo=None), "us")
+                for o in obs
+            ],
+            dtype="datetime64[us]",
+        ),
+    )
+    write_partitioned(positions, root / "cells", cell_deg=0.013)
+
+
+def _text_dataset(root: Path, at: dt.datetime) -> None:
+    """Text ids as string, large_string and dictionary; a file of one row without a fix."""
+    rng = np.random.default_rng(12)
+    for name, typ in (("s", pa.string()), ("ls", pa.large_string()), ("dict", None)):
+        n = 60
+        lon, lat = _scatter(rng, n)
+        ids = pa.array([f"{name}-{i}" for i in range(n)], pa.string() if typ is None else typ)
+        _file(
+            root / f"{name}/part.parquet",
+            {
+                "id": ids.dictionary_encode() if typ is None else ids,
+                "lon": lon,
+                "lat": lat,
+                "accuracy_m": rng.choice([0.0, 30.0, 700.0], n),
+                "observed_at": _ts(_times(rng, n, at)),
+            },
+        )
+    _file(
+        root / "nofix/part.parquet",
+        {
+            "id": ["lonely"],
+            "lon": pa.array([None], pa.float64()),
+            "lat": pa.array([None], pa.float64()),
+            "accuracy_m": [10.0],
+            "observed_at": _ts([at]),
+        },
+    )
+
+
+def _circle_cases() -> list[tuple[float, float, float]]:
+    return [
+        (CENTRE[0], CENTRE[1], 1500.0),
+        (CENTRE[0] + 0.013, CENTRE[1] - 0.006, 700.0),  # across cell corners
+        (CENTRE[0] - 0.05, CENTRE[1] + 0.02, 2500.0),
+        (CENTRE[0] + 0.2, CENTRE[1], 300.0),  # near nobody
+    ]
+
+
+@pytest.mark.parametrize("cluster", ["client", "threaded"])
+@pytest.mark.parametrize("ids", ["int", "text"])
+def test_hand_written_partitions_give_the_oracles_circles(
+    cluster: str, ids: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    c = request.getfixturevalue(cluster)
+    at = T0
+    (_int_dataset if ids == "int" else _text_dataset)(tmp_path / "ds", at)
+    devices = _read_all(tmp_path / "ds")
+    dk = DaskTargeter(_targeter(), PartitionedPositions(tmp_path / "ds"), c)
+    reached_somebody = False
+    for k, (lon0, lat0, r) in enumerate(_circle_cases()):
+        alert = make_alert("explosion", Circle(lon0, lat0, r), ident=f"c{k}")
+        got = dk.target(alert, at)
+        want = _oracle_circle(devices, lon0, lat0, r, at)
+        assert set(got.recipients.tolist()) == want, (k, lon0, lat0, r)
+        assert sum(got.counts.values()) == devices["ids"].size
+        reached_somebody |= bool(want)
+    assert reached_somebody
+
+
+@pytest.mark.parametrize("cluster", ["client", "threaded"])
+def test_polygons_across_cells_give_the_oracles_answer(
+    cluster: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Exact fixes; polygons whose edges run along and across cell lines, one with a hole."""
+    c = request.getfixturevalue(cluster)
+    at = T0
+    _int_dataset(tmp_path / "ds", at, exact=True)
+    devices = _read_all(tmp_path / "ds")
+    dk = DaskTargeter(_targeter(), PartitionedPositions(tmp_path / "ds"), c)
+    cell = 0.013
+    gx = np.floor((CENTRE[0] + 180.0) / cell) * cell - 180.0
+    gy = np.floor((CENTRE[1] + 90.0) / cell) * cell - 90.0
+    shapes = [
+        sg.Polygon([(gx - 0.02, gy - 0.01), (gx + 0.03, gy - 0.004), (gx + 0.01, gy + 0.02)]),
+        sg.box(gx - cell, gy - cell, gx + cell, gy + cell).difference(  # a U on cell lines
+            sg.box(gx - cell / 2, gy, gx + cell / 2, gy + 2 * cell)
+        ),
+        sg.Polygon([(17.9, 59.47), (18.1, 59.47), (18.1, 59.53), (17.9, 59.53)]),
+    ]
+    for k, shape in enumerate(shapes):
+        assert isinstance(shape, sg.Polygon) and not shape.interiors  # (alert areas: no holes)
+        area = Polygon(list(shape.exterior.coords))
+        got = dk.target(make_alert("explosion", area, ident=f"p{k}"), at)
+        want = _oracle_polygon(devices, shape, at)
+        assert want and set(got.recipients.tolist()) == want, k
+
+
+def _killing_plugin(tokens: Path, deaths: int) -> Any:
+    """A worker plugin: the worker starting a geotarget evaluation task dies (``os._exit``).
+
+    Each death takes a token file (created exclusively), so ``deaths`` workers die in all,
+    whichever they are; the others run the task.
+    """
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class Kill(WorkerPlugin):  # (local: pickled by value to the worker processes)
+        name = "geotarget-probe4-kill"
+
+        def transition(self, key: Any, start: str, finish: str, **kw: Any) -> None:
+            if finish != "executing" or not str(key).startswith("geotarget-evaluate"):
+                return
+            for i in range(deaths):
+                try:
+                    os.close(os.open(tokens / str(i), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                except FileExistsError:
+                    continue
+                os._exit(1)
+
+    return Kill()
+
+
+@pytest.fixture
+def dying(tmp_path: Path) -> Iterator[Any]:
+    """A LocalCluster of two worker processes whose scheduler gives up on a task at one death."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        )
+        c = Client(cluster)
+        try:
+            yield c
+        finally:
+            c.close()
+            cluster.close()
+
+
+def test_a_worker_killed_during_the_evaluation(dying: Any, tmp_path: Path) -> None:
+    """A worker process dies as it starts evaluating an alert (a real kill, not a cancel).
+
+    Once: the alert is evaluated again and the answer is the oracle's. At every try: a
+    ClusterError says the alert was admitted and nothing claimed (never a silent "nobody"),
+    and targeting it again once the workers live gives the oracle's answer.
+    """
+    from geotarget.errors import ClusterError
+
+    at = T0
+    _int_dataset(tmp_path / "ds", at)
+    devices = _read_all(tmp_path / "ds")
+    dk = DaskTargeter(_targeter(), PartitionedPositions(tmp_path / "ds"), dying)
+    lon0, lat0, r = _circle_cases()[0]
+    want = _oracle_circle(devices, lon0, lat0, r, at)
+    assert want
+
+    tokens = tmp_path / "once"
+    tokens.mkdir()
+    dying.register_plugin(_killing_plugin(tokens, 1))
+    try:
+        got = dk.target(make_alert("explosion", Circle(lon0, lat0, r), ident="k1"), at)
+        assert (tokens / "0").exists()  # a worker did die
+        assert set(got.recipients.tolist()) == want
+
+        tokens = tmp_path / "always"
+        tokens.mkdir()
+        dying.unregister_worker_plugin("geotarget-probe4-kill")
+        dying.wait_for_workers(2, timeout=30)
+        dying.register_plugin(_killing_plugin(tokens, 2))
+        alert = make_alert("explosion", Circle(lon0, lat0, r), ident="k2")
+        with pytest.raises(ClusterError, match="was admitted, nothing was claimed for it"):
+            dk.target(alert, at)
+        assert dk.targeter.ledger.recipients("polisen@example.se/k2").size == 0
+    finally:
+        dying.unregister_worker_plugin("geotarget-probe4-kill")
+    dying.wait_for_workers(2, timeout=30)
+    assert set(dk.target(alert, at).recipients.tolist()) == want
+
+
+def test_an_alert_the_intake_refuses_reads_no_partition(client: Any, tmp_path: Path) -> None:
+    """A sender of no issuer, an issuer not authorised for the kind or the place: the verdict.
+
+    The Targeter refuses these before its ledger and its devices. On the cluster they must
+    read nothing either: no index is built for them (an unknown sender would otherwise make
+    the workers read the dataset), and a bad partition beside them does not turn the verdict
+    into its error.
+    """
+    from geotarget import PositionIndex
+    from geotarget.issuers import Issuer, Issuers
+    from geotarget.targeting import Verdict
+
+    at = T0
+    _int_dataset(tmp_path / "ds", at)
+    _file(
+        tmp_path / "ds/hand/bad.parquet",
+        {"id": [9], "lon": [18.0], "lat": [99.0], "accuracy_m": [1.0], "observed_at": _ts([at])},
+    )
+    start = T0 - dt.timedelta(days=1)
+    issuers = Issuers(
+        [
+            Issuer(
+                name="west", senders=["polisen@example.se"], kinds=["explosion"], regions=["01"]
+            ),
+            Issuer(name="tips", senders=["tips@example.se"], kinds=["tip_request"], regions=["XX"]),
+        ]
+    )
+    rules = {**_rules(), "tip_request": _rules()["explosion"]}
+
+    def targeter() -> Targeter:
+        return Targeter(
+            make_regions(),
+            policy({"explosion": [(start, ("XX",))]}),
+            location_rules=rules,
+            issuers=issuers,
+        )
+
+    dk = DaskTargeter(targeter(), PartitionedPositions(tmp_path / "ds"), client)
+    memory = targeter()
+    nobody = PositionIndex(Positions([1], [18.0], [59.5], observed_at=at))
+    east = Circle(18.3, 59.5, 1000.0)  # in county 02: outside issuer west's regions
+    here = make_alert("explosion", Circle(*CENTRE, 1000.0), ident="u1")
+    cases = [
+        (attrs.evolve(here, sender="someone@example.se"), Verdict.UNKNOWN_ISSUER),
+        (make_alert("explosion", east, ident="u2"), Verdict.NOT_AUTHORISED),  # the place
+        (attrs.evolve(here, sender="tips@example.se"), Verdict.NOT_AUTHORISED),  # the kind
+    ]
+    for alert, verdict in cases:
+        want = memory.target(alert, nobody, at)
+        assert want.verdict is verdict
+        got = dk.target(alert, at)
+        assert (got.verdict, got.reason) == (want.verdict, want.reason)
+    assert dk.resident()["partitions"] == 0.0
