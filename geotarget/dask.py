@@ -74,7 +74,7 @@ from geotarget._positions_arrow import (
 from geotarget._positions_arrow import (
     write_partitioned as _write_partitioned,
 )
-from geotarget._validate import as_float, file_path, number, shown
+from geotarget._validate import as_float, file_path, is_number, number, shown
 from geotarget.alerts import Alert, MessageType, Status
 from geotarget.areas import Area
 from geotarget.errors import (
@@ -507,11 +507,8 @@ class PartitionedPositions:
     """
 
     def __init__(self, root: Path | str, *, recheck_s: float | None = 1.0) -> None:
-        if recheck_s is not None and (
-            isinstance(recheck_s, bool)
-            or not isinstance(recheck_s, (int, float))
-            or not recheck_s >= 0.0
-        ):
+        # numpy's numbers too (a value read from a config array): not a bool, not NaN.
+        if recheck_s is not None and (not is_number(recheck_s) or not recheck_s >= 0):
             raise InvalidInput(
                 f"recheck_s must be a number of seconds >= 0 or None (got {shown(recheck_s)})"
             )
@@ -1144,7 +1141,10 @@ class DaskTargeter:
             raise InvalidType(f"targeter must be a Targeter (got {type(targeter).__name__})")
         if not isinstance(dataset, PartitionedPositions):
             raise InvalidType(
-                f"dataset must be PartitionedPositions (got {type(dataset).__name__})"
+                f"dataset must be PartitionedPositions (got {type(dataset).__name__}): the "
+                "workers read a Parquet dataset by its files, so open its directory with "
+                "PartitionedPositions(path) (a dask or pandas DataFrame: write it with its "
+                "to_parquet(path) first; a Positions snapshot: write_partitioned(positions, path))"
             )
         if not isinstance(client, Client):
             raise InvalidType(f"client must be a distributed.Client (got {type(client).__name__})")

@@ -486,3 +486,38 @@ def test_an_alert_the_intake_refuses_reads_no_partition(client: Any, tmp_path: P
         got = dk.target(alert, at)
         assert (got.verdict, got.reason) == (want.verdict, want.reason)
     assert dk.resident()["partitions"] == 0.0
+
+
+def test_hostile_arguments_are_named_with_the_way_in(client: Any, tmp_path: Path) -> None:
+    """What a user holding Dask collections passes: refused, naming the field and the way in.
+
+    A ``recheck_s`` that numpy gives (read from a config array) is a number of seconds.
+    """
+    import importlib
+
+    da: Any = importlib.import_module("dask.array")
+    db: Any = importlib.import_module("dask.bag")
+    dd: Any = importlib.import_module("dask.dataframe")
+    pd: Any = importlib.import_module("pandas")
+    from geotarget.errors import InvalidInput, InvalidType
+
+    root = tmp_path / "ds"
+    write_partitioned(Positions(["a"], [18.0], [59.5], observed_at=T0), root)
+    frame = pd.DataFrame({"id": ["a"], "lon": [18.0], "lat": [59.5]})
+    for bad in (dd.from_pandas(frame, npartitions=1), da.zeros(3), db.from_sequence([1]), frame):
+        with pytest.raises(InvalidType, match=r"dataset must be PartitionedPositions \(got "):
+            DaskTargeter(_targeter(), bad, client)
+    paths: list[Any] = [str(root), root]
+    for bad in paths:
+        with pytest.raises(InvalidType, match=r"open its directory with PartitionedPositions"):
+            DaskTargeter(_targeter(), bad, client)
+    with pytest.raises(InvalidType, match=r"to_parquet\(path\) first"):
+        DaskTargeter(_targeter(), dd.from_pandas(frame, npartitions=1), client)
+    with pytest.raises(InvalidType, match=r"client must be a distributed.Client"):
+        DaskTargeter(_targeter(), PartitionedPositions(root), client.cluster)
+    for seconds in (np.int64(2), np.float32(0.5), np.uint8(0)):
+        assert PartitionedPositions(root, recheck_s=seconds).recheck_s == float(seconds)
+    refused: list[Any] = [np.bool_(True), np.float64("nan"), np.int64(-1), "1"]
+    for bad in refused:
+        with pytest.raises(InvalidInput, match="recheck_s must be a number of seconds >= 0"):
+            PartitionedPositions(root, recheck_s=bad)
