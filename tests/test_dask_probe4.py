@@ -85,6 +85,7 @@ def _read_all(root: Path) -> dict[str, np.ndarray]:
     lat: list[float] = []
     acc: list[float] = []
     obs: list[Any] = []
+    tester: list[bool] = []
     for f in sorted(root.rglob("*.parquet")):
         if any(part.startswith((".", "_")) for part in f.relative_to(root).parts):
             continue
@@ -97,6 +98,8 @@ def _read_all(root: Path) -> dict[str, np.ndarray]:
         acc += [0.0 if v is None else float(v) for v in cols["accuracy_m"].to_pylist()]
         got = cols["observed_at"].cast(pa.timestamp("us", tz="UTC")).to_pylist()
         obs += [None if v is None else v.astimezone(dt.timezone.utc) for v in got]
+        flags = cols["tester"].to_pylist() if "tester" in cols else [False] * n
+        tester += [v in (True, 1, "true") for v in flags]  # null: not a tester
         assert len(ids) == len(lon) == len(obs) and n >= 0
     return {
         "ids": np.array(ids, dtype=object),
@@ -104,6 +107,7 @@ def _read_all(root: Path) -> dict[str, np.ndarray]:
         "lat": np.array(lat, dtype=float),
         "acc": np.array(acc, dtype=float),
         "obs": np.array(obs, dtype=object),
+        "tester": np.array(tester, dtype=bool),
     }
 
 
@@ -521,3 +525,79 @@ def test_hostile_arguments_are_named_with_the_way_in(client: Any, tmp_path: Path
     for bad in refused:
         with pytest.raises(InvalidInput, match="recheck_s must be a number of seconds >= 0"):
             PartitionedPositions(root, recheck_s=bad)
+
+
+def test_testers_and_devices_without_a_fix_as_the_oracle_says(client: Any, tmp_path: Path) -> None:
+    """An Exercise of a kind that tells devices without a fix, tester columns of three types.
+
+    The oracle: the testers among the devices the circle reaches and the devices without a
+    fix anywhere (``include_no_fix``: told wherever the area is); a tester column is
+    booleans with nulls (null: not a tester), integers 1/0, or ``"true"``/``"false"``.
+    """
+    from geotarget.alerts import Status
+
+    at = T0
+    rng = np.random.default_rng(5)
+    root = tmp_path / "ds"
+    for k, typ in enumerate(("bool", "int8", "text")):
+        n = 70
+        lon, lat = _scatter(rng, n)
+        lon_l: list[Any] = lon.tolist()
+        lat_l: list[Any] = lat.tolist()
+        for i in rng.choice(n, 6, replace=False):
+            lon_l[int(i)] = lat_l[int(i)] = None
+        flags = rng.random(n) < 0.4
+        column: Any
+        if typ == "bool":
+            nulls = rng.random(n) < 0.2
+            column = pa.array([None if u else bool(f) for f, u in zip(flags, nulls, strict=True)])
+        elif typ == "int8":
+            column = pa.array(flags.astype(np.int8))
+        else:
+            column = pa.array(["true" if f else "false" for f in flags])
+        _file(
+            root / f"t{k}/part.parquet",
+            {
+                "id": [f"{typ}-{i}" for i in range(n)],
+                "lon": pa.array(lon_l, pa.float64()),
+                "lat": pa.array(lat_l, pa.float64()),
+                "accuracy_m": rng.choice([0.0, 25.0], n),
+                "observed_at": _ts(_times(rng, n, at)),
+                "tester": column,
+            },
+        )
+    # and cells written by write_partitioned, their devices without a fix in cell=nofix
+    n = 120
+    lon, lat = _scatter(rng, n)
+    lon[:10] = lat[:10] = np.nan
+    flags = rng.random(n) < 0.4
+    write_partitioned(
+        Positions(
+            [f"w-{i}" for i in range(n)],
+            lon,
+            lat,
+            accuracy_m=np.full(n, 12.0),
+            observed_at=at - dt.timedelta(minutes=5),
+            tester=flags,
+        ),
+        root / "cells",
+        cell_deg=0.02,
+    )
+    devices = _read_all(root)
+    tester = dict(zip(devices["ids"].tolist(), devices["tester"].tolist(), strict=True))
+    assert 0 < sum(tester.values()) < len(tester)
+    told = dict(_rules())
+    told["explosion"] = attrs.evolve(told["explosion"], include_no_fix=True)
+    start = T0 - dt.timedelta(days=1)
+    targeter = Targeter(
+        make_regions(), policy({"explosion": [(start, ("XX",))]}), location_rules=told
+    )
+    dk = DaskTargeter(targeter, PartitionedPositions(root), client)
+    no_fix = set(devices["ids"][np.isnan(devices["lon"])].tolist())
+    for k, (lon0, lat0, r) in enumerate(_circle_cases()):
+        alert = make_alert(
+            "explosion", Circle(lon0, lat0, r), ident=f"x{k}", status=Status.EXERCISE
+        )
+        got = set(dk.target(alert, at).recipients.tolist())
+        reached = _oracle_circle(devices, lon0, lat0, r, at) | no_fix
+        assert got == {d for d in reached if tester[d]}, k
