@@ -1092,7 +1092,10 @@ class DaskTargeter:
         The devices' positions, partitioned.
     client : distributed.Client
         A client of the cluster whose workers hold the indexes (they must be able to read the
-        dataset's paths).
+        dataset's paths). Every call waits for the cluster: in an asyncio service, call them
+        from another thread (``asyncio.to_thread``); an asynchronous client called from its
+        own event loop is refused (:class:`~geotarget.errors.InvalidType`), since it would
+        hand back coroutines and waiting would block the loop that serves them.
     timeout : float, default 60
         Seconds the workers' part of one step (building the indexes an alert reads,
         evaluating it, matching a batch of positions, sending the region set) may go without
@@ -1181,12 +1184,24 @@ class DaskTargeter:
         return self._workers[0]
 
     def _open(self, then: str) -> None:
-        """Refuse to start with a client that was closed (``then``: what that means)."""
+        """Refuse to start with a client that was closed (``then``: what that means).
+
+        Or with an asynchronous client called from its own event loop: its methods then
+        return coroutines (every call here waits for its answer), and waiting would block
+        the loop that must deliver them.
+        """
         status = getattr(self.client, "status", None)
         if status in ("closing", "closed"):
             raise ClusterError(
                 f"the Dask client is {status}: give the DaskTargeter an open "
                 f"distributed.Client ({then})"
+            )
+        if bool(getattr(self.client, "asynchronous", False)):
+            raise InvalidType(
+                "client must be usable synchronously in the calling thread (got a "
+                "distributed.Client(asynchronous=True) called from its own event loop): "
+                "DaskTargeter's calls wait for the cluster, so call them from another thread "
+                f"(await asyncio.to_thread(dask_targeter.target, alert, at)) ({then})"
             )
 
     @contextlib.contextmanager

@@ -601,3 +601,49 @@ def test_testers_and_devices_without_a_fix_as_the_oracle_says(client: Any, tmp_p
         got = set(dk.target(alert, at).recipients.tolist())
         reached = _oracle_circle(devices, lon0, lat0, r, at) | no_fix
         assert got == {d for d in reached if tester[d]}, k
+
+
+def test_an_asynchronous_client_is_called_from_another_thread(tmp_path: Path) -> None:
+    """An asyncio service's client (``asynchronous=True``), as a user of one writes it.
+
+    Called from its own event loop, every call is refused naming the client and the way
+    (it crashed with "'coroutine' object is not iterable" after building indexes); from
+    ``asyncio.to_thread`` the same objects answer as the oracle says.
+    """
+    import asyncio
+
+    from distributed import Client, LocalCluster
+
+    from geotarget.errors import InvalidType
+
+    at = T0
+    _int_dataset(tmp_path / "ds", at)
+    devices = _read_all(tmp_path / "ds")
+    lon0, lat0, r = _circle_cases()[0]
+    alert = make_alert("explosion", Circle(lon0, lat0, r), ident="async")
+    batch = Positions([424242], [lon0], [lat0], observed_at=at)
+
+    async def service() -> set[Any]:
+        async with (
+            LocalCluster(
+                n_workers=1, processes=False, asynchronous=True, dashboard_address=":0"
+            ) as cluster,
+            Client(cluster, asynchronous=True) as c,
+        ):
+            dk = DaskTargeter(_targeter(), PartitionedPositions(tmp_path / "ds"), c)
+            calls = [
+                lambda: dk.target(alert, at),
+                lambda: dk.on_positions(batch, at),
+                lambda: dk.retarget(at),
+                dk.warm,
+                dk.resident,
+            ]
+            for call in calls:
+                with pytest.raises(InvalidType, match=r"asyncio.to_thread"):
+                    call()
+            got = await asyncio.to_thread(dk.target, alert, at)
+            streamed = await asyncio.to_thread(dk.on_positions, batch, at)
+            assert [d.device_id for d in streamed] == [424242]
+            return set(got.recipients.tolist())
+
+    assert asyncio.run(service()) == _oracle_circle(devices, lon0, lat0, r, at)
