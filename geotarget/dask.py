@@ -939,6 +939,45 @@ def _sorted_ids(resident: _Resident | _Refused) -> npt.NDArray[Any]:
     return positions.sorted_ids(np.arange(len(positions)))
 
 
+#: Most ids one task merges to compare the partitions an alert reads: beyond it, the ids are
+#: compared by ranges (each range merged by its own task), so that no worker receives every id
+#: of a large alert's partitions (a county's, read on a cold cluster) at once.
+_MERGE_IDS = 4_000_000
+#: Sampled ids per range, for choosing the ranges' bounds (shared by the partitions as their
+#: sizes: a large partition whose ids cluster is cut as finely as the others).
+_SAMPLE = 64
+
+
+def _id_sample(ids: npt.NDArray[Any], k: int) -> npt.NDArray[Any]:
+    """``k`` evenly spaced ids of a partition's sorted ids (runs on the worker that sorted them)."""
+    if ids.size <= k:
+        return ids
+    return ids[np.linspace(0, ids.size - 1, k).astype(np.intp)]
+
+
+def _range_bounds(ranges: int, *samples: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``ranges - 1`` ids cutting the sampled ids into ranges of about as many ids each."""
+    merged = np.sort(np.concatenate(samples))
+    if not merged.size:  # pragma: no cover - only partitions holding devices are compared
+        return merged
+    return merged[np.linspace(0, merged.size, ranges + 1)[1:-1].astype(np.intp)]
+
+
+def _cut(ids: npt.NDArray[Any], bounds: npt.NDArray[Any], ranges: int) -> list[npt.NDArray[Any]]:
+    """Sorted ids cut at the bounds: piece ``r`` holds ``bounds[r-1] <= id < bounds[r]``.
+
+    Exactly ``ranges`` pieces (some empty), so an id equal in two partitions falls in the
+    same piece of each (runs on the worker that sorted them).
+    """
+    pieces = np.split(ids, np.searchsorted(ids, bounds, side="left"))
+    return pieces + [ids[:0]] * (ranges - len(pieces))
+
+
+def _piece(pieces: list[npt.NDArray[Any]], r: int) -> npt.NDArray[Any]:
+    """Piece ``r`` of :func:`_cut` (a copy: only its ids travel to the range's merge)."""
+    return np.array(pieces[r])
+
+
 def _shared_ids(*ids: npt.NDArray[Any]) -> tuple[int, Any, int, int] | None:
     """Ids in two of these partitions (each sorted, unique): None, or how many are and one.
 
@@ -1557,11 +1596,15 @@ class DaskTargeter:
 
         An id in two partitions that one alert reads makes that alert fail, even when neither
         copy is near the area. Each such partition's ids are sorted on the worker holding it
-        and merged on one worker, which answers with the number of shared ids and one of
-        them only. A set of files compared without a shared id is remembered (its files
-        still listed as they were stay compared), so the cost, a transfer and a sort of the
-        ids of the partitions asked together, is paid once per set of files an alert reads,
-        not per alert.
+        and merged on one worker, which answers with the number of shared ids and the
+        smallest of them only. Partitions holding more than ``_MERGE_IDS`` ids together are
+        compared by ranges of ids instead: bounds chosen from a sample of each partition's
+        ids, each partition's sorted ids cut at them on its worker, and each range's pieces
+        merged by a task of its own (about ``_MERGE_IDS`` ids each), so no worker receives
+        every id. A set of files compared without a shared id is remembered (its files still
+        listed as they were stay compared), so the cost, a transfer and a sort of the ids of
+        the partitions asked together, is paid once per set of files an alert reads, not per
+        alert.
         """
         with self._lock:
             keys = frozenset(
@@ -1573,16 +1616,40 @@ class DaskTargeter:
                 return [], []
         parts = [p for p in asked.parts if _key(p) in keys]
         futures = dict(zip((_key(p) for p in asked.parts), asked.futures, strict=True))
-        ids = [
-            self.client.submit(_sorted_ids, futures[_key(p)], key=self._task_key()) for p in parts
+        submit, key = self.client.submit, self._task_key
+        ids = [submit(_sorted_ids, futures[_key(p)], key=key()) for p in parts]
+        with self._lock:
+            sizes = [
+                p.rows if p.rows is not None else self._seen.get(_key(p), (0, ""))[0] for p in parts
+            ]
+        rows = sum(sizes)
+        ranges = max(1, -(-rows // _MERGE_IDS))
+        if ranges == 1:
+            return parts, [submit(_shared_ids, *ids, key=key())]
+        # By ranges of ids: bounds from a sample of every partition (as many ids from each as
+        # its share of the ids), each partition's sorted ids cut at them where they lie, and
+        # one merge per range, of that range's pieces.
+        samples = [
+            submit(_id_sample, i, max(2, -(-_SAMPLE * ranges * n // rows)), key=key())
+            for i, n in zip(ids, sizes, strict=True)
         ]
-        return parts, [self.client.submit(_shared_ids, *ids, key=self._task_key())]
+        bounds = submit(_range_bounds, ranges, *samples)
+        cuts = [submit(_cut, i, bounds, ranges, key=key()) for i in ids]
+        return parts, [
+            submit(_shared_ids, *(submit(_piece, c, r, key=key()) for c in cuts), key=key())
+            for r in range(ranges)
+        ]
 
     def _check_ids(self, compared: list[Partition], got: list[Any]) -> None:
-        """Refuse an id found in two partitions; remember the pairs found apart."""
+        """Refuse an id found in two partitions; remember the pairs found apart.
+
+        ``got``: the answer of each range of ids compared, in the ids' order (one range
+        unless the partitions hold more than ``_MERGE_IDS`` ids).
+        """
         if not compared:
             return
-        (shared,) = got
+        found = [g for g in got if g is not None]
+        shared = (sum(f[0] for f in found), *found[0][1:]) if found else None
         if shared is None:
             keys = frozenset(_key(p) for p in compared)
             with self._lock:

@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geotarget.dask import DaskTargeter, PartitionedPositions, write_partitioned
+from geotarget.errors import InvalidPositions
 
 GEOD = pyproj.Geod(ellps="WGS84")
 CENTRE = (18.0, 59.5)
@@ -647,3 +648,130 @@ def test_an_asynchronous_client_is_called_from_another_thread(tmp_path: Path) ->
             return set(got.recipients.tolist())
 
     assert asyncio.run(service()) == _oracle_circle(devices, lon0, lat0, r, at)
+
+
+#: The sizes of the id arrays each merge of the id comparison received (in-process workers).
+MERGED: list[list[int]] = []
+
+
+def _recording_shared_ids(*ids: Any) -> Any:
+    """``geotarget.dask._shared_ids``, recording what it received (pickled by reference)."""
+    from geotarget import dask as gd
+
+    MERGED.append([int(a.size) for a in ids])
+    return gd._REAL_SHARED_IDS(*ids)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("cluster", "ids"), [("threaded", "int"), ("threaded", "text"), ("client", "text")]
+)
+def test_ids_compared_by_ranges_no_merge_receives_every_id(
+    cluster: str,
+    ids: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first alert over many partitions compares their ids without one worker taking all.
+
+    With a small merge bound, every merge of the comparison receives at most about the bound
+    (never every id of the partitions read), and a shared id is still found wherever it falls
+    in the ids' order: the error names the smallest shared id, the count of shared ids and
+    both files, as a plain Python comparison of the files' ids says. (What each merge
+    received is recorded by in-process workers; worker processes are asked the rest.)
+    """
+    from geotarget import dask as gd
+
+    c = request.getfixturevalue(cluster)
+    recorded = cluster == "threaded"
+    if recorded:
+        monkeypatch.setattr(gd, "_REAL_SHARED_IDS", gd._shared_ids, raising=False)
+        monkeypatch.setattr(gd, "_shared_ids", _recording_shared_ids)
+    monkeypatch.setattr(gd, "_MERGE_IDS", 200)  # (read by the client only)
+    at = T0
+    rng = np.random.default_rng(21)
+    root = tmp_path / "ds"
+    n, files = 150, 8
+    pool = rng.permutation(10 * n * files)
+    per_file = [pool[k * n : (k + 1) * n] for k in range(files)]
+
+    def write(k: int, values: np.ndarray) -> None:
+        lon, lat = _scatter(rng, values.size)
+        id_col = [f"id-{v:07d}" for v in values] if ids == "text" else values.astype(np.int64)
+        _file(
+            root / f"f{k}/part.parquet",
+            {
+                "id": id_col,
+                "lon": lon,
+                "lat": lat,
+                "accuracy_m": np.zeros(values.size),
+                "observed_at": _ts([at] * values.size),
+            },
+        )
+
+    for k, values in enumerate(per_file):
+        write(k, values)
+    alert = make_alert("explosion", Circle(*CENTRE, 900.0), ident="r0")
+    dk = DaskTargeter(_targeter(), PartitionedPositions(root, recheck_s=0), c)
+    MERGED.clear()
+    assert dk.target(alert, at).verdict.name == "DELIVER"
+    total = n * files
+    if recorded:
+        assert len(MERGED) >= total // 200  # by ranges
+        assert max(sum(sizes) for sizes in MERGED) <= 2 * 200 < total
+        assert sum(sum(sizes) for sizes in MERGED) == total  # each id in one range
+
+    # Copies of ids of other files: the largest, one in the middle and the smallest of all.
+    every = np.sort(np.concatenate(per_file))
+    for step, copied in enumerate([every[-1], every[every.size // 2], every[0]]):
+        owner = next(k for k, v in enumerate(per_file) if copied in v)
+        target = (owner + 3) % files
+        per_file[target] = np.append(per_file[target][1:], copied)
+        write(target, per_file[target])
+        sets = [set(v.tolist()) for v in per_file]
+        shared = sorted({v for a in range(files) for b in range(a) for v in sets[a] & sets[b]})
+        smallest = shared[0]
+        holders = [f"f{k}/part.parquet" for k in range(files) if smallest in sets[k]]
+        shown_id = repr(f"id-{smallest:07d}") if ids == "text" else str(smallest)
+        with pytest.raises(InvalidPositions) as caught:
+            dk.target(make_alert("explosion", Circle(*CENTRE, 900.0), ident=f"r{step + 1}"), at)
+        text = str(caught.value)
+        assert f"{shown_id} is in {holders[0]} and {holders[1]}" in text
+        assert f"({len(shared):,} id(s) in more than one" in text
+
+
+def test_ids_clustered_per_partition_are_cut_as_finely(
+    threaded: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids handed out per region (each file a block of them), one file far larger than the rest.
+
+    The ranges' bounds follow every partition's share of the ids, so the large file's block
+    is cut like the others and no merge receives much more than the bound.
+    """
+    from geotarget import dask as gd
+
+    monkeypatch.setattr(gd, "_REAL_SHARED_IDS", gd._shared_ids, raising=False)
+    monkeypatch.setattr(gd, "_shared_ids", _recording_shared_ids)
+    monkeypatch.setattr(gd, "_MERGE_IDS", 200)
+    at = T0
+    rng = np.random.default_rng(8)
+    sizes = [600] + [30] * 20
+    start = 0
+    for k, n in enumerate(sizes):
+        lon, lat = _scatter(rng, n)
+        _file(
+            tmp_path / f"ds/f{k:02d}/part.parquet",
+            {
+                "id": np.arange(start, start + n, dtype=np.int64),
+                "lon": lon,
+                "lat": lat,
+                "accuracy_m": np.zeros(n),
+                "observed_at": _ts([at] * n),
+            },
+        )
+        start += n + 1000
+    dk = DaskTargeter(_targeter(), PartitionedPositions(tmp_path / "ds"), threaded)
+    MERGED.clear()
+    dk.target(make_alert("explosion", Circle(*CENTRE, 900.0), ident="blocks"), at)
+    assert sum(sum(m) for m in MERGED) == sum(sizes)
+    assert max(sum(m) for m in MERGED) <= 2 * 200
