@@ -775,3 +775,52 @@ def test_ids_clustered_per_partition_are_cut_as_finely(
     dk.target(make_alert("explosion", Circle(*CENTRE, 900.0), ident="blocks"), at)
     assert sum(sum(m) for m in MERGED) == sum(sizes)
     assert max(sum(m) for m in MERGED) <= 2 * 200
+
+
+def test_info_blocks_that_begin_and_end_at_different_times(client: Any, tmp_path: Path) -> None:
+    """West's block runs from the onset for two hours, east's from one hour to four.
+
+    Targeted again as each block begins or ends, the alert tells, once, the devices the
+    blocks in effect reach, as the oracle says (the devices told before are not told again).
+    """
+    from geotarget.alerts import AlertArea
+
+    at0 = T0
+    rng = np.random.default_rng(17)
+    n = 300
+    lon, lat = _scatter(rng, n)
+    write_partitioned(
+        Positions(
+            [f"d{i}" for i in range(n)],
+            lon,
+            lat,
+            accuracy_m=rng.choice([0.0, 30.0], n),
+            observed_at=at0 + dt.timedelta(hours=2),  # fresh at every time below
+        ),
+        tmp_path / "ds",
+        cell_deg=0.02,
+    )
+    devices = _read_all(tmp_path / "ds")
+    west, east = (17.98, 59.5, 1500.0), (18.02, 59.5, 1500.0)
+    base = make_alert("explosion", Circle(*west), ident="blocks", hours=4.0)
+    sv, en = base.infos
+    alert = attrs.evolve(
+        base,
+        infos=[
+            attrs.evolve(sv, expires=at0 + dt.timedelta(hours=2)),
+            attrs.evolve(
+                en,
+                onset=at0 + dt.timedelta(hours=1),
+                areas=[AlertArea.from_area("east", Circle(*east))],
+            ),
+        ],
+    )
+    dk = DaskTargeter(_targeter(), PartitionedPositions(tmp_path / "ds"), client)
+    told: set[Any] = set()
+    for hours, circles in ((0.5, [west]), (1.5, [west, east]), (2.5, [east])):
+        at = at0 + dt.timedelta(hours=hours)
+        reached = set().union(*(_oracle_circle(devices, *c, at) for c in circles))
+        got = set(dk.target(alert, at).recipients.tolist())
+        assert got == reached - told, hours
+        told |= got
+    assert told == _oracle_circle(devices, *west, at0) | _oracle_circle(devices, *east, at0)
