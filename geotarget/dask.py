@@ -497,6 +497,7 @@ class PartitionedPositions:
     recheck_s : float or None, default 1.0
         The longest time between two stats of the files an alert does not read (``0``: before
         every alert; None: only on :meth:`refresh` and when the root directory changes).
+        A writer may call :meth:`refresh` from its own thread while alerts are targeted.
 
     Raises
     ------
@@ -523,16 +524,37 @@ class PartitionedPositions:
         self._checked_at = 0.0  # time.monotonic() of the last stat of every file
         #: Incremented whenever the listing or a file changes.
         self.version = 0
+        # Held while the listing changes, and by a DaskTargeter while an alert picks its
+        # partitions from it (its own lock is this one): a writer's refresh() in another
+        # thread never shifts the listing under an alert between pruning and picking.
+        self._lock = threading.RLock()
         self.refresh()
+
+    def __getstate__(self) -> dict[str, Any]:
+        with self._lock:
+            state = dict(self.__dict__)
+        del state["_lock"]  # (a lock cannot be pickled: the copy gets its own)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def refresh(self) -> tuple[Partition, ...]:
         """List the files again (footers only of new or changed files).
+
+        Safe to call from a writer's thread while alerts are targeted over the dataset: it
+        waits for an alert picking its partitions, and the next alert sees the new listing.
 
         Returns
         -------
         tuple of Partition
             The files, in path order.
         """
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> tuple[Partition, ...]:
         if not self.root.exists():
             raise InvalidInput(f"root not found: {self.root}")
         inner: _Stamps
@@ -588,13 +610,14 @@ class PartitionedPositions:
         tuple of Partition
             The files, in path order.
         """
-        if not self._check_root():
-            if _changed(self._leaves):
-                self.refresh()
-                return self.partitions
-            self._check(range(len(self._parts)))
-            self._checked_at = time.monotonic()
-        return self.partitions
+        with self._lock:
+            if not self._check_root():
+                if _changed(self._leaves):
+                    self.refresh()
+                    return self.partitions
+                self._check(range(len(self._parts)))
+                self._checked_at = time.monotonic()
+            return self.partitions
 
     def _recheck_due(self) -> bool:
         """Whether the files an alert does not read are due for a stat."""
@@ -706,7 +729,8 @@ class PartitionedPositions:
                 f"no_fix must be True or False (got {type(no_fix).__name__} {shown(no_fix):.40})"
             )
         windows = [_window(i, w) for i, w in enumerate(_window_list(windows))]
-        t = self._columns()
+        with self._lock:  # one listing's columns, whatever another thread refreshes
+            t = self._columns()
         b = t["bounds"]
         always = t["unknown"] | ((t["no_fix"] > 0) & bool(no_fix))
         grow = np.maximum(t["acc"] * accuracy, stale_m) * (1.0 + 1e-6) + 1.0
@@ -1194,7 +1218,9 @@ class DaskTargeter:
         self.targeter = targeter
         self.dataset = dataset
         self.client = client
-        self._lock = threading.Lock()
+        # The dataset's own lock: an alert prunes and picks its partitions from one listing,
+        # whatever a writer's refresh() or another DaskTargeter over the dataset does.
+        self._lock = dataset._lock
         self._futures: dict[Path, tuple[_Stamp, Any]] = {}
         #: Per built partition (path, stamp): its devices and its ids' dtype kind.
         self._seen: dict[tuple[Path, _Stamp], tuple[int, str]] = {}

@@ -824,3 +824,56 @@ def test_info_blocks_that_begin_and_end_at_different_times(client: Any, tmp_path
         assert got == reached - told, hours
         told |= got
     assert told == _oracle_circle(devices, *west, at0) | _oracle_circle(devices, *east, at0)
+
+
+def test_a_writers_refresh_during_an_alert_does_not_shift_its_partitions(
+    threaded: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer adds a partition and calls ``refresh()`` (as documented) while an alert prunes.
+
+    The new partition's path sorts before the others, so every file moves one place in the
+    listing. The alert picked its partitions by their places in the listing it pruned: read
+    from the listing the writer's thread had just replaced, they were the wrong files, and
+    the alert silently reached fewer devices than the oracle (or failed with a KeyError). It
+    now prunes and picks from one listing; the writer's refresh waits for it.
+    """
+    import shutil
+    import threading
+
+    at = T0
+    rng = np.random.default_rng(4)
+    n = 400
+    lon, lat = _scatter(rng, n)
+    root = tmp_path / "ds"
+    write_partitioned(
+        Positions([f"d{i}" for i in range(n)], lon, lat, observed_at=at), root, cell_deg=0.02
+    )
+    devices = _read_all(root)
+    far = write_partitioned(
+        Positions(["far"], [17.2], [59.1], observed_at=at), tmp_path / "far", cell_deg=0.02
+    ).partitions[0]
+    ds = PartitionedPositions(root, recheck_s=None)  # the writer says when: refresh()
+    dk = DaskTargeter(_targeter(), ds, threaded)
+    real_near = ds.near
+    writers: list[threading.Thread] = []
+
+    def write() -> None:  # a writer adds a partition, atomically, and refreshes the dataset
+        (root / "a").mkdir()
+        shutil.copy(far.path, root / "a" / ".part-0.parquet")
+        os.replace(root / "a" / ".part-0.parquet", root / "a" / "part-0.parquet")
+        ds.refresh()
+
+    def near(*args: Any, **kw: Any) -> Any:
+        out = real_near(*args, **kw)
+        if not writers:  # the writer's thread, at this moment (given the time to finish)
+            writers.append(threading.Thread(target=write))
+            writers[0].start()
+            writers[0].join(timeout=0.5)
+        return out
+
+    monkeypatch.setattr(ds, "near", near)
+    lon0, lat0, r = CENTRE[0], CENTRE[1], 1500.0
+    got = dk.target(make_alert("explosion", Circle(lon0, lat0, r), ident="w"), at)
+    writers[0].join()
+    assert len(ds.partitions) == len(PartitionedPositions(tmp_path / "ds").partitions)
+    assert set(got.recipients.tolist()) == _oracle_circle(devices, lon0, lat0, r, at)
