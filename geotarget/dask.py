@@ -1659,7 +1659,7 @@ class DaskTargeter:
             submit(_id_sample, i, max(2, -(-_SAMPLE * ranges * n // rows)), key=key())
             for i, n in zip(ids, sizes, strict=True)
         ]
-        bounds = submit(_range_bounds, ranges, *samples)
+        bounds = submit(_range_bounds, ranges, *samples, key=key())
         cuts = [submit(_cut, i, bounds, ranges, key=key()) for i in ids]
         return parts, [
             submit(_shared_ids, *(submit(_piece, c, r, key=key()) for c in cuts), key=key())
