@@ -526,6 +526,26 @@ def test_hostile_arguments_are_named_with_the_way_in(client: Any, tmp_path: Path
     for bad in refused:
         with pytest.raises(InvalidInput, match="recheck_s must be a number of seconds >= 0"):
             PartitionedPositions(root, recheck_s=bad)
+    # cell_deg as numpy gives it: the same files as its float
+    cells = [p.path.relative_to(root) for p in PartitionedPositions(root).partitions]
+    for k, size in enumerate([np.float32(0.5), np.int64(1), np.float16(0.25)]):
+        again = write_partitioned(
+            Positions(["a"], [18.0], [59.5], observed_at=T0), tmp_path / f"n{k}", cell_deg=size
+        )
+        redone = write_partitioned(
+            Positions(["a"], [18.0], [59.5], observed_at=T0),
+            tmp_path / f"f{k}",
+            cell_deg=float(size),
+        )
+        assert [p.path.relative_to(again.root) for p in again.partitions] == [
+            p.path.relative_to(redone.root) for p in redone.partitions
+        ]
+    assert cells  # (the default cell size's layout, for comparison's sake)
+    flag: Any = np.bool_(1)
+    with pytest.raises(InvalidInput, match="cell_deg must be a number > 0 and <= 90"):
+        write_partitioned(
+            Positions(["a"], [18.0], [59.5], observed_at=T0), tmp_path / "b", cell_deg=flag
+        )
 
 
 def test_testers_and_devices_without_a_fix_as_the_oracle_says(client: Any, tmp_path: Path) -> None:
