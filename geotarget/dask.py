@@ -41,7 +41,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -222,16 +222,25 @@ def write_partitioned(
 
 
 def _window_list(windows: object) -> list[Any]:
+    """The boxes, from a list or tuple of them or a numpy array of shape (n, 4).
+
+    (``shapely.bounds`` gives arrays: of one geometry a row, of an array of them a table.)
+    """
+    if isinstance(windows, np.ndarray) and windows.ndim == 2:
+        return list(windows)
     if isinstance(windows, (str, bytes)) or not isinstance(windows, (list, tuple)):
+        shape = f" of shape {windows.shape}" if isinstance(windows, np.ndarray) else ""
         raise InvalidType(
-            "windows must be a list of (west, south, east, north) boxes "
-            f"(got {type(windows).__name__})"
+            "windows must be a list of (west, south, east, north) boxes, or an array of "
+            f"shape (n, 4) (got {type(windows).__name__}{shape})"
         )
     return list(windows)
 
 
 def _window(i: int, box: object) -> tuple[float, float, float, float]:
     """One window as four finite degrees, west <= east and south <= north."""
+    if isinstance(box, np.ndarray) and box.ndim == 1:
+        box = box.tolist()
     if not isinstance(box, (list, tuple)) or len(box) != 4:
         raise InvalidInput(
             f"windows[{i}] must be (west, south, east, north) (got {shown(box):.60})"
@@ -694,7 +703,7 @@ class PartitionedPositions:
 
     def near(
         self,
-        windows: list[tuple[float, float, float, float]],
+        windows: Sequence[tuple[float, float, float, float] | npt.NDArray[Any]] | npt.NDArray[Any],
         accuracy: float,
         stale_m: float,
         *,
@@ -710,8 +719,9 @@ class PartitionedPositions:
 
         Parameters
         ----------
-        windows : list of (west, south, east, north)
-            Boxes around the area, in degrees.
+        windows : list of (west, south, east, north), or numpy.ndarray of shape (n, 4)
+            Boxes around the area, in degrees (``shapely.bounds`` of an array of geometries
+            is such an array).
         accuracy : float
             The kind's factor on ``accuracy_m`` (:class:`~geotarget.LocationRule`).
         stale_m : float

@@ -27,6 +27,7 @@ import attrs
 import numpy as np
 import pyproj
 import pytest
+import shapely
 import shapely.geometry as sg
 import shapely.prepared
 from targeting_helpers import T0, make_alert, make_regions, policy
@@ -526,6 +527,14 @@ def test_hostile_arguments_are_named_with_the_way_in(client: Any, tmp_path: Path
     for bad in refused:
         with pytest.raises(InvalidInput, match="recheck_s must be a number of seconds >= 0"):
             PartitionedPositions(root, recheck_s=bad)
+    # windows as shapely gives them (an array per geometry, a table per array of them)
+    ds = PartitionedPositions(root)
+    near, far = shapely.box(17.9, 59.4, 18.1, 59.6), shapely.box(10.0, 50.0, 11.0, 51.0)
+    for windows in ([shapely.bounds(near)], shapely.bounds([far, near])):
+        assert ds.near(windows, 1.0, 0.0).tolist() == ds.near([near.bounds], 1.0, 0.0).tolist()
+    assert ds.near(shapely.bounds([far]), 1.0, 0.0).tolist() == [False]
+    with pytest.raises(InvalidType, match=r"or an array of shape \(n, 4\) \(got ndarray of shape"):
+        ds.near(shapely.bounds(near), 1.0, 0.0)  # one box, not a list of them
     # cell_deg as numpy gives it: the same files as its float
     cells = [p.path.relative_to(root) for p in PartitionedPositions(root).partitions]
     for k, size in enumerate([np.float32(0.5), np.int64(1), np.float16(0.25)]):
