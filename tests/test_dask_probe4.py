@@ -427,6 +427,7 @@ def test_a_worker_killed_during_the_evaluation(dying: Any, tmp_path: Path) -> No
         tokens = tmp_path / "always"
         tokens.mkdir()
         dying.unregister_worker_plugin("geotarget-probe4-kill")
+        dying.wait_for_workers(2, timeout=30)  # (each gets the plugin before it runs a task)
         dying.register_plugin(_killing_plugin(tokens, 2))
         alert = make_alert("explosion", Circle(lon0, lat0, r), ident="k2")
         with pytest.raises(ClusterError, match="was admitted, nothing was claimed for it"):
@@ -434,7 +435,7 @@ def test_a_worker_killed_during_the_evaluation(dying: Any, tmp_path: Path) -> No
         assert dk.targeter.ledger.recipients("polisen@example.se/k2").size == 0
     finally:
         dying.unregister_worker_plugin("geotarget-probe4-kill")
-    dying.wait_for_workers(1, timeout=30)
+    dying.wait_for_workers(2, timeout=30)
     assert set(dk.target(alert, at).recipients.tolist()) == want
 
 
