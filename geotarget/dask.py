@@ -41,7 +41,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ from geotarget._positions_arrow import (
 from geotarget._positions_arrow import (
     write_partitioned as _write_partitioned,
 )
-from geotarget._validate import as_float, file_path, number, shown
+from geotarget._validate import as_float, file_path, is_number, number, shown
 from geotarget.alerts import Alert, MessageType, Status
 from geotarget.areas import Area
 from geotarget.errors import (
@@ -213,21 +213,34 @@ def write_partitioned(
         left behind.
     """
     root = file_path("root", root)
-    _write_partitioned(positions, root, cell_deg=cell_deg)
+    # numpy's numbers (np.int64(1), np.float32(0.25)) as floats; the rest is checked there.
+    given: object = cell_deg  # (typed float; numpy's are not floats to a type checker)
+    numpy = is_number(given) and not isinstance(given, (int, float))
+    size = as_float(given) if is_number(given) and numpy else cell_deg
+    _write_partitioned(positions, root, cell_deg=size)
     return PartitionedPositions(root)
 
 
 def _window_list(windows: object) -> list[Any]:
+    """The boxes, from a list or tuple of them or a numpy array of shape (n, 4).
+
+    (``shapely.bounds`` gives arrays: of one geometry a row, of an array of them a table.)
+    """
+    if isinstance(windows, np.ndarray) and windows.ndim == 2:
+        return list(windows)
     if isinstance(windows, (str, bytes)) or not isinstance(windows, (list, tuple)):
+        shape = f" of shape {windows.shape}" if isinstance(windows, np.ndarray) else ""
         raise InvalidType(
-            "windows must be a list of (west, south, east, north) boxes "
-            f"(got {type(windows).__name__})"
+            "windows must be a list of (west, south, east, north) boxes, or an array of "
+            f"shape (n, 4) (got {type(windows).__name__}{shape})"
         )
     return list(windows)
 
 
 def _window(i: int, box: object) -> tuple[float, float, float, float]:
     """One window as four finite degrees, west <= east and south <= north."""
+    if isinstance(box, np.ndarray) and box.ndim == 1:
+        box = box.tolist()
     if not isinstance(box, (list, tuple)) or len(box) != 4:
         raise InvalidInput(
             f"windows[{i}] must be (west, south, east, north) (got {shown(box):.60})"
@@ -497,6 +510,7 @@ class PartitionedPositions:
     recheck_s : float or None, default 1.0
         The longest time between two stats of the files an alert does not read (``0``: before
         every alert; None: only on :meth:`refresh` and when the root directory changes).
+        A writer may call :meth:`refresh` from its own thread while alerts are targeted.
 
     Raises
     ------
@@ -507,11 +521,8 @@ class PartitionedPositions:
     """
 
     def __init__(self, root: Path | str, *, recheck_s: float | None = 1.0) -> None:
-        if recheck_s is not None and (
-            isinstance(recheck_s, bool)
-            or not isinstance(recheck_s, (int, float))
-            or not recheck_s >= 0.0
-        ):
+        # numpy's numbers too (a value read from a config array): not a bool, not NaN.
+        if recheck_s is not None and (not is_number(recheck_s) or not recheck_s >= 0):
             raise InvalidInput(
                 f"recheck_s must be a number of seconds >= 0 or None (got {shown(recheck_s)})"
             )
@@ -526,16 +537,37 @@ class PartitionedPositions:
         self._checked_at = 0.0  # time.monotonic() of the last stat of every file
         #: Incremented whenever the listing or a file changes.
         self.version = 0
+        # Held while the listing changes, and by a DaskTargeter while an alert picks its
+        # partitions from it (its own lock is this one): a writer's refresh() in another
+        # thread never shifts the listing under an alert between pruning and picking.
+        self._lock = threading.RLock()
         self.refresh()
+
+    def __getstate__(self) -> dict[str, Any]:
+        with self._lock:
+            state = dict(self.__dict__)
+        del state["_lock"]  # (a lock cannot be pickled: the copy gets its own)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def refresh(self) -> tuple[Partition, ...]:
         """List the files again (footers only of new or changed files).
+
+        Safe to call from a writer's thread while alerts are targeted over the dataset: it
+        waits for an alert picking its partitions, and the next alert sees the new listing.
 
         Returns
         -------
         tuple of Partition
             The files, in path order.
         """
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> tuple[Partition, ...]:
         if not self.root.exists():
             raise InvalidInput(f"root not found: {self.root}")
         inner: _Stamps
@@ -591,13 +623,14 @@ class PartitionedPositions:
         tuple of Partition
             The files, in path order.
         """
-        if not self._check_root():
-            if _changed(self._leaves):
-                self.refresh()
-                return self.partitions
-            self._check(range(len(self._parts)))
-            self._checked_at = time.monotonic()
-        return self.partitions
+        with self._lock:
+            if not self._check_root():
+                if _changed(self._leaves):
+                    self.refresh()
+                    return self.partitions
+                self._check(range(len(self._parts)))
+                self._checked_at = time.monotonic()
+            return self.partitions
 
     def _recheck_due(self) -> bool:
         """Whether the files an alert does not read are due for a stat."""
@@ -670,7 +703,7 @@ class PartitionedPositions:
 
     def near(
         self,
-        windows: list[tuple[float, float, float, float]],
+        windows: Sequence[tuple[float, float, float, float] | npt.NDArray[Any]] | npt.NDArray[Any],
         accuracy: float,
         stale_m: float,
         *,
@@ -686,8 +719,9 @@ class PartitionedPositions:
 
         Parameters
         ----------
-        windows : list of (west, south, east, north)
-            Boxes around the area, in degrees.
+        windows : list of (west, south, east, north), or numpy.ndarray of shape (n, 4)
+            Boxes around the area, in degrees (``shapely.bounds`` of an array of geometries
+            is such an array).
         accuracy : float
             The kind's factor on ``accuracy_m`` (:class:`~geotarget.LocationRule`).
         stale_m : float
@@ -709,7 +743,8 @@ class PartitionedPositions:
                 f"no_fix must be True or False (got {type(no_fix).__name__} {shown(no_fix):.40})"
             )
         windows = [_window(i, w) for i, w in enumerate(_window_list(windows))]
-        t = self._columns()
+        with self._lock:  # one listing's columns, whatever another thread refreshes
+            t = self._columns()
         b = t["bounds"]
         always = t["unknown"] | ((t["no_fix"] > 0) & bool(no_fix))
         grow = np.maximum(t["acc"] * accuracy, stale_m) * (1.0 + 1e-6) + 1.0
@@ -942,6 +977,45 @@ def _sorted_ids(resident: _Resident | _Refused) -> npt.NDArray[Any]:
     return positions.sorted_ids(np.arange(len(positions)))
 
 
+#: Most ids one task merges to compare the partitions an alert reads: beyond it, the ids are
+#: compared by ranges (each range merged by its own task), so that no worker receives every id
+#: of a large alert's partitions (a county's, read on a cold cluster) at once.
+_MERGE_IDS = 4_000_000
+#: Sampled ids per range, for choosing the ranges' bounds (shared by the partitions as their
+#: sizes: a large partition whose ids cluster is cut as finely as the others).
+_SAMPLE = 64
+
+
+def _id_sample(ids: npt.NDArray[Any], k: int) -> npt.NDArray[Any]:
+    """``k`` evenly spaced ids of a partition's sorted ids (runs on the worker that sorted them)."""
+    if ids.size <= k:
+        return ids
+    return ids[np.linspace(0, ids.size - 1, k).astype(np.intp)]
+
+
+def _range_bounds(ranges: int, *samples: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``ranges - 1`` ids cutting the sampled ids into ranges of about as many ids each."""
+    merged = np.sort(np.concatenate(samples))
+    if not merged.size:  # pragma: no cover - only partitions holding devices are compared
+        return merged
+    return merged[np.linspace(0, merged.size, ranges + 1)[1:-1].astype(np.intp)]
+
+
+def _cut(ids: npt.NDArray[Any], bounds: npt.NDArray[Any], ranges: int) -> list[npt.NDArray[Any]]:
+    """Sorted ids cut at the bounds: piece ``r`` holds ``bounds[r-1] <= id < bounds[r]``.
+
+    Exactly ``ranges`` pieces (some empty), so an id equal in two partitions falls in the
+    same piece of each (runs on the worker that sorted them).
+    """
+    pieces = np.split(ids, np.searchsorted(ids, bounds, side="left"))
+    return pieces + [ids[:0]] * (ranges - len(pieces))
+
+
+def _piece(pieces: list[npt.NDArray[Any]], r: int) -> npt.NDArray[Any]:
+    """Piece ``r`` of :func:`_cut` (a copy: only its ids travel to the range's merge)."""
+    return np.array(pieces[r])
+
+
 def _shared_ids(*ids: npt.NDArray[Any]) -> tuple[int, Any, int, int] | None:
     """Ids in two of these partitions (each sorted, unique): None, or how many are and one.
 
@@ -1095,7 +1169,10 @@ class DaskTargeter:
         The devices' positions, partitioned.
     client : distributed.Client
         A client of the cluster whose workers hold the indexes (they must be able to read the
-        dataset's paths).
+        dataset's paths). Every call waits for the cluster: in an asyncio service, call them
+        from another thread (``asyncio.to_thread``); an asynchronous client called from its
+        own event loop is refused (:class:`~geotarget.errors.InvalidType`), since it would
+        hand back coroutines and waiting would block the loop that serves them.
     timeout : float, default 60
         Seconds the workers' part of one step (building the indexes an alert reads,
         evaluating it, matching a batch of positions, sending the region set) may go without
@@ -1144,7 +1221,10 @@ class DaskTargeter:
             raise InvalidType(f"targeter must be a Targeter (got {type(targeter).__name__})")
         if not isinstance(dataset, PartitionedPositions):
             raise InvalidType(
-                f"dataset must be PartitionedPositions (got {type(dataset).__name__})"
+                f"dataset must be PartitionedPositions (got {type(dataset).__name__}): the "
+                "workers read a Parquet dataset by its files, so open its directory with "
+                "PartitionedPositions(path) (a dask or pandas DataFrame: write it with its "
+                "to_parquet(path) first; a Positions snapshot: write_partitioned(positions, path))"
             )
         if not isinstance(client, Client):
             raise InvalidType(f"client must be a distributed.Client (got {type(client).__name__})")
@@ -1152,7 +1232,9 @@ class DaskTargeter:
         self.targeter = targeter
         self.dataset = dataset
         self.client = client
-        self._lock = threading.Lock()
+        # The dataset's own lock: an alert prunes and picks its partitions from one listing,
+        # whatever a writer's refresh() or another DaskTargeter over the dataset does.
+        self._lock = dataset._lock
         self._futures: dict[Path, tuple[_Stamp, Any]] = {}
         #: Per built partition (path, stamp): its devices and its ids' dtype kind.
         self._seen: dict[tuple[Path, _Stamp], tuple[int, str]] = {}
@@ -1181,12 +1263,24 @@ class DaskTargeter:
         return self._workers[0]
 
     def _open(self, then: str) -> None:
-        """Refuse to start with a client that was closed (``then``: what that means)."""
+        """Refuse to start with a client that was closed (``then``: what that means).
+
+        Or with an asynchronous client called from its own event loop: its methods then
+        return coroutines (every call here waits for its answer), and waiting would block
+        the loop that must deliver them.
+        """
         status = getattr(self.client, "status", None)
         if status in ("closing", "closed"):
             raise ClusterError(
                 f"the Dask client is {status}: give the DaskTargeter an open "
                 f"distributed.Client ({then})"
+            )
+        if bool(getattr(self.client, "asynchronous", False)):
+            raise InvalidType(
+                "client must be usable synchronously in the calling thread (got a "
+                "distributed.Client(asynchronous=True) called from its own event loop): "
+                "DaskTargeter's calls wait for the cluster, so call them from another thread "
+                f"(await asyncio.to_thread(dask_targeter.target, alert, at)) ({then})"
             )
 
     @contextlib.contextmanager
@@ -1542,11 +1636,15 @@ class DaskTargeter:
 
         An id in two partitions that one alert reads makes that alert fail, even when neither
         copy is near the area. Each such partition's ids are sorted on the worker holding it
-        and merged on one worker, which answers with the number of shared ids and one of
-        them only. A set of files compared without a shared id is remembered (its files
-        still listed as they were stay compared), so the cost, a transfer and a sort of the
-        ids of the partitions asked together, is paid once per set of files an alert reads,
-        not per alert.
+        and merged on one worker, which answers with the number of shared ids and the
+        smallest of them only. Partitions holding more than ``_MERGE_IDS`` ids together are
+        compared by ranges of ids instead: bounds chosen from a sample of each partition's
+        ids, each partition's sorted ids cut at them on its worker, and each range's pieces
+        merged by a task of its own (about ``_MERGE_IDS`` ids each), so no worker receives
+        every id. A set of files compared without a shared id is remembered (its files still
+        listed as they were stay compared), so the cost, a transfer and a sort of the ids of
+        the partitions asked together, is paid once per set of files an alert reads, not per
+        alert.
         """
         with self._lock:
             keys = frozenset(
@@ -1558,16 +1656,40 @@ class DaskTargeter:
                 return [], []
         parts = [p for p in asked.parts if _key(p) in keys]
         futures = dict(zip((_key(p) for p in asked.parts), asked.futures, strict=True))
-        ids = [
-            self.client.submit(_sorted_ids, futures[_key(p)], key=self._task_key()) for p in parts
+        submit, key = self.client.submit, self._task_key
+        ids = [submit(_sorted_ids, futures[_key(p)], key=key()) for p in parts]
+        with self._lock:
+            sizes = [
+                p.rows if p.rows is not None else self._seen.get(_key(p), (0, ""))[0] for p in parts
+            ]
+        rows = sum(sizes)
+        ranges = max(1, -(-rows // _MERGE_IDS))
+        if ranges == 1:
+            return parts, [submit(_shared_ids, *ids, key=key())]
+        # By ranges of ids: bounds from a sample of every partition (as many ids from each as
+        # its share of the ids), each partition's sorted ids cut at them where they lie, and
+        # one merge per range, of that range's pieces.
+        samples = [
+            submit(_id_sample, i, max(2, -(-_SAMPLE * ranges * n // rows)), key=key())
+            for i, n in zip(ids, sizes, strict=True)
         ]
-        return parts, [self.client.submit(_shared_ids, *ids, key=self._task_key())]
+        bounds = submit(_range_bounds, ranges, *samples, key=key())
+        cuts = [submit(_cut, i, bounds, ranges, key=key()) for i in ids]
+        return parts, [
+            submit(_shared_ids, *(submit(_piece, c, r, key=key()) for c in cuts), key=key())
+            for r in range(ranges)
+        ]
 
     def _check_ids(self, compared: list[Partition], got: list[Any]) -> None:
-        """Refuse an id found in two partitions; remember the pairs found apart."""
+        """Refuse an id found in two partitions; remember the pairs found apart.
+
+        ``got``: the answer of each range of ids compared, in the ids' order (one range
+        unless the partitions hold more than ``_MERGE_IDS`` ids).
+        """
         if not compared:
             return
-        (shared,) = got
+        found = [g for g in got if g is not None]
+        shared = (sum(f[0] for f in found), *found[0][1:]) if found else None
         if shared is None:
             keys = frozenset(_key(p) for p in compared)
             with self._lock:
@@ -1646,14 +1768,22 @@ class DaskTargeter:
     ) -> bool:
         """Whether the Targeter's gates that need no ledger let ``alert`` reach its devices.
 
-        An alert they stop (a Cancel, not public, not yet active or expired, its kind not
-        enabled, its area outside the rollout or over the kind's ``max_area_km2`` without
-        ``confirm``) reads no partition: it costs no index build, and a bad partition does
-        not turn its verdict into an error.
+        An alert they stop (a Cancel, not public, refused by the intake — a sender of no
+        issuer, an issuer not authorised for the kind or the area, info blocks of two kinds
+        —, not yet active or expired, its kind not enabled, its area outside the rollout or
+        over the kind's ``max_area_km2`` without ``confirm``) reads no partition: it costs no
+        index build, and a bad partition does not turn its verdict into an error. The intake
+        is the Targeter's own (:meth:`Targeter.target` asks it the same, before the ledger);
+        an alert whose axes look swapped raises its InvalidCAP here, as the Targeter would.
         """
         if alert.msg_type not in (MessageType.ALERT, MessageType.UPDATE):
             return False
-        if _not_public(alert) is not None or at < alert.onset:
+        if _not_public(alert) is not None:
+            return False
+        gate = self.targeter._gate
+        gate.check_axes(alert)
+        refused, _ = gate.admit(alert, lambda: self.targeter._inherited_area(alert))
+        if refused is not None or at < alert.onset:
             return False
         if alert.expires is not None and at >= alert.expires:
             return False
