@@ -43,13 +43,15 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import attrs
+import numpy as np
 
-from geotarget._validate import shown
+from geotarget._validate import lon_lat, shown
 from geotarget.alerts._area import AlertArea
 from geotarget.alerts._values import (
     KIND_CODE,
@@ -85,7 +87,7 @@ from geotarget.alerts._values import (
     v_tokens,
     v_uri,
 )
-from geotarget.areas import Area
+from geotarget.areas import Area, Circle
 from geotarget.errors import InvalidAlert, InvalidType
 
 __all__ = [
@@ -534,24 +536,139 @@ class Alert:
         end = self.expires
         return self.onset <= at and (end is None or at < end)
 
-    def info_for(self, language: str) -> Info | None:
-        """The best info block for a device language; None only when there are no blocks.
+    def info_for(
+        self,
+        language: str,
+        *,
+        at: datetime | None = None,
+        lon: float | None = None,
+        lat: float | None = None,
+    ) -> Info | None:
+        """The info block whose text a device should show; None only when there are no blocks.
 
-        The rule: the block whose language equals ``language`` (case-insensitive), else the
-        first with the same primary language (``sv-FI`` → ``sv-SE``), else the first English
-        block, else the first block. ``sv-SE`` → ``sv`` → ``en``.
+        CAP lets one alert carry several blocks in the same language for different areas or
+        times (one per district; a block that ends and one that starts later). Give the
+        device's time and place and the block chosen is one that applies to it:
+
+        1. **Time** — with ``at``, the blocks in effect at ``at`` (``start <= at < expires``,
+           :attr:`windows`); if none is, all blocks.
+        2. **Place** — with ``lon`` and ``lat`` (both or neither), among those: the blocks
+           whose area geometry covers the point; if none covers it, the blocks whose geometry
+           is nearest to it in geodesic metres (a device told through a margin or an uncertain
+           fix gets the text of the area it is near); blocks without area geometry (geocodes
+           only) count only when none of those blocks has any.
+        3. **Language** — among those: the block whose language equals ``language``
+           (case-insensitive, ``sv_SE`` accepted), else the first with the same primary
+           language (``sv-FI`` → ``sv-SE``), else the first English block, else the first
+           block.
+
+        Without ``at``, ``lon`` and ``lat``, only the language decides (the first rule and the
+        second are skipped), as before.
+
+        Raises
+        ------
+        InvalidType, InvalidAlert
+            If ``at`` is not a timezone-aware datetime.
+        InvalidType, InvalidCoordinates
+            If only one of ``lon`` and ``lat`` is given, or either is not a number in range.
+
+        Examples
+        --------
+        Two districts, each with its own Swedish text:
+
+        >>> from datetime import datetime, timezone
+        >>> from geotarget import Circle
+        >>> from geotarget.alerts import Alert, AlertArea, Info
+        >>> def block(name, lon):
+        ...     return Info(language="sv-SE", categories=["Met"], event="Storm",
+        ...                 urgency="Expected", severity="Severe", certainty="Likely",
+        ...                 headline=f"Storm i {name}",
+        ...                 areas=[AlertArea.from_area(name, Circle(lon, 59.0, 5000.0))])
+        >>> sent = datetime(2026, 5, 4, 12, 0, tzinfo=timezone.utc)
+        >>> alert = Alert(identifier="SE-1", sender="smhi@smhi.se", sent=sent,
+        ...               status="Actual", msg_type="Alert", scope="Public",
+        ...               infos=[block("Väst", 17.0), block("Öst", 18.0)])
+        >>> alert.info_for("sv-SE", lon=18.01, lat=59.0).headline
+        'Storm i Öst'
+        >>> alert.info_for("sv-SE").headline  # the language alone: the first block
+        'Storm i Väst'
+
+        .. versionchanged:: 0.1.0
+           ``at``, ``lon`` and ``lat`` choose among blocks for different times and areas.
         """
         check_text("language", language)
         want = language.strip().replace("_", "-").lower()
-        tags = [i.language.lower() for i in self.infos]
-        if not tags:
+        if (lon is None) != (lat is None):
+            missing = "lat" if lat is None else "lon"
+            raise InvalidType(
+                f"lon and lat must be given together (got {missing} None): a place is both"
+            )
+        point = None if lon is None else lon_lat("lon", lon, "lat", lat)
+        infos = self.infos
+        if not infos:
+            if at is not None:
+                _check_at(at)
             return None
-        primary = want.split("-")[0]
+        if at is not None:
+            _check_at(at)
+            live = [
+                i
+                for i, (start, end) in zip(infos, self.windows, strict=True)
+                if start <= at and (end is None or at < end)
+            ]
+            infos = tuple(live) or infos
+        if point is not None:
+            infos = _nearest_blocks(infos, *point)
+        return _by_language(infos, want)
+
+
+def _by_language(infos: tuple[Info, ...], want: str) -> Info:
+    """The block for language tag ``want`` (lower case) among ``infos`` (at least one)."""
+    tags = [i.language.lower() for i in infos]
+    for i, tag in enumerate(tags):
+        if tag == want:
+            return infos[i]
+    primary = want.split("-")[0]
+    for wanted in (primary, "en"):
         for i, tag in enumerate(tags):
-            if tag == want:
-                return self.infos[i]
-        for wanted in (primary, "en"):
-            for i, tag in enumerate(tags):
-                if tag.split("-")[0] == wanted:
-                    return self.infos[i]
-        return self.infos[0]
+            if tag.split("-")[0] == wanted:
+                return infos[i]
+    return infos[0]
+
+
+def _nearest_blocks(infos: tuple[Info, ...], lon: float, lat: float) -> tuple[Info, ...]:
+    """The blocks whose area geometry covers or is nearest to the point, in order.
+
+    Blocks without geometry are returned only when no block has any.
+    """
+    located = [
+        (i, Area(list(dict.fromkeys(p for a in i.areas if a.geometry for p in a.geometry.parts))))
+        for i in infos
+        if any(a.geometry is not None for a in i.areas)
+    ]
+    if not located:
+        return infos
+    covering = tuple(i for i, area in located if bool(area.contains(lon, lat)[()]))
+    if covering:
+        return covering
+    metres = [_distance_m(area, lon, lat) for _, area in located]
+    nearest = min(metres)
+    return tuple(i for (i, _), m in zip(located, metres, strict=True) if m == nearest)
+
+
+def _distance_m(area: Area, lon: float, lat: float) -> float:
+    """Geodesic metres from a point outside ``area`` to its nearest part."""
+    from geotarget import _geodesy  # (pyproj: imported when first needed)
+
+    x = np.array([lon], dtype=np.float64)
+    y = np.array([lat], dtype=np.float64)
+    best = math.inf
+    for part in area.parts:
+        if isinstance(part, Circle):
+            to_centre = _geodesy.inv_distance(x, y, np.array([part.lon]), np.array([part.lat]))
+            d = float(to_centre[0]) - part.radius_m - part.margin_m
+        else:
+            d = float(_geodesy.distance_to_geometries(x, y, np.array([part.shape]))[0])
+            d -= part.margin_m
+        best = min(best, max(d, 0.0))
+    return best

@@ -1,0 +1,319 @@
+"""Alerts as other issuers write them: several blocks per language, real feeds, round trips.
+
+Oracles are plain Python: pyproj's ``Geod.inv`` and shapely on the rings as written, the
+CAP 1.2 text of each rule, and the documents' own text.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta, timezone
+
+import hypothesis.strategies as st
+import numpy as np
+import pyproj
+import pytest
+import shapely
+from hypothesis import HealthCheck, assume, given, settings
+
+from geotarget import Circle, Polygon, cap
+from geotarget.alerts import Alert, AlertArea, Info, NamedValue
+from geotarget.errors import InvalidAlert, InvalidCoordinates, InvalidType
+
+GEOD = pyproj.Geod(ellps="WGS84")
+UTC = timezone.utc
+T0 = datetime(2028, 2, 29, 6, 0, tzinfo=UTC)  # a leap day
+
+
+# ---------------------------------------------------------------------------------------------
+# Alert.info_for: several blocks in one language, for different areas and times
+# ---------------------------------------------------------------------------------------------
+
+
+def _block(
+    language: str,
+    headline: str,
+    *,
+    circle: tuple[float, float, float] | None = None,
+    square: tuple[float, float, float] | None = None,
+    start: datetime | None = None,
+    expires: datetime | None = None,
+    geocode: bool = False,
+) -> Info:
+    areas = []
+    if circle is not None:
+        areas.append(AlertArea(description=headline, circles=[circle]))
+    if square is not None:
+        lon, lat, half = square
+        ring = [
+            (lon - half, lat - half),
+            (lon + half, lat - half),
+            (lon + half, lat + half),
+            (lon - half, lat + half),
+            (lon - half, lat - half),
+        ]
+        areas.append(AlertArea(description=headline, polygons=[ring]))
+    if geocode:
+        areas.append(
+            AlertArea(
+                description=headline, geocodes=[NamedValue("profile:CAP-CP:Location:0.3", "1")]
+            )
+        )
+    return Info(
+        language=language,
+        categories=["Met"],
+        event="storm",
+        urgency="Expected",
+        severity="Severe",
+        certainty="Likely",
+        onset=start,
+        expires=expires,
+        headline=headline,
+        areas=areas,
+    )
+
+
+def _text(alert: Alert, language: str, **kwargs: object) -> str | None:
+    info = alert.info_for(language, **kwargs)  # type: ignore[arg-type]
+    assert info is not None
+    return info.headline
+
+
+def _alert(*infos: Info) -> Alert:
+    return Alert(
+        identifier="urn:oid:2.49.0.1.124.1",
+        sender="cap-pac@canada.ca",
+        sent=T0,
+        status="Actual",
+        msg_type="Alert",
+        scope="Public",
+        infos=infos,
+    )
+
+
+def _districts() -> Alert:
+    """Environment Canada's shape: en-CA and fr-CA per district; one district ends early."""
+    west = (-73.70, 45.50, 8000.0)  # Montréal-ish circle, lon, lat, radius m
+    east = (-71.20, 46.80, 0.05)  # Québec-ish square, half side in degrees
+    early, late = T0 + timedelta(hours=6), T0 + timedelta(hours=18)
+    return _alert(
+        _block("en-CA", "west: warning ends", circle=west, expires=early),
+        _block("fr-CA", "ouest : fin de l'avertissement", circle=west, expires=early),
+        _block("en-CA", "east: warning continues", square=east, expires=late),
+        _block("fr-CA", "est : l'avertissement se poursuit", square=east, expires=late),
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "lon", "lat", "hours", "headline"),
+    [
+        ("fr-CA", -71.20, 46.80, 1, "est : l'avertissement se poursuit"),
+        ("en-CA", -71.20, 46.80, 1, "east: warning continues"),
+        ("fr-CA", -73.70, 45.50, 1, "ouest : fin de l'avertissement"),
+        ("en-US", -73.70, 45.50, 1, "west: warning ends"),
+        ("fr", -73.70, 45.50, 1, "ouest : fin de l'avertissement"),
+        # after the west block expired, only the east block is in effect: its text, anywhere
+        ("fr-CA", -73.70, 45.50, 7, "est : l'avertissement se poursuit"),
+        # just outside the east square (a device told through a margin): the east text
+        ("en-CA", -71.20 + 0.0505, 46.80, 1, "east: warning continues"),
+        # just outside the west circle: the west text
+        ("fr-CA", -73.70, 45.50 + 8050 / 111_100, 1, "ouest : fin de l'avertissement"),
+        # at the square's corner (a boundary point is inside): the east text
+        ("de-DE", -71.15, 46.85, 1, "east: warning continues"),
+    ],
+)
+def test_info_for_picks_the_block_for_the_place_and_time(
+    language: str, lon: float, lat: float, hours: int, headline: str
+) -> None:
+    alert = _districts()
+    got = alert.info_for(language, at=T0 + timedelta(hours=hours), lon=lon, lat=lat)
+    assert got is not None and got.headline == headline
+    # the language alone still answers as documented: the first block of the language
+    assert _text(alert, language) == alert.infos[0 if "fr" not in language else 1].headline
+
+
+def test_info_for_a_later_block_in_the_same_area_takes_over() -> None:
+    here = (18.07, 59.33, 3000.0)
+    alert = _alert(
+        _block("sv-SE", "morgon", circle=here, expires=T0 + timedelta(hours=3)),
+        _block("sv-SE", "kväll", circle=here, start=T0 + timedelta(hours=3)),
+    )
+    at = T0 + timedelta(hours=3)  # expires is exclusive, onset inclusive
+    assert _text(alert, "sv-SE", at=at) == "kväll"
+    assert _text(alert, "sv-SE", at=at - timedelta(seconds=1)) == "morgon"
+    assert _text(alert, "sv-SE", at=at, lon=18.07, lat=59.33) == "kväll"
+    # before the alert starts nothing is in effect: all blocks count, the language decides
+    assert _text(alert, "sv-SE", at=T0 - timedelta(days=1)) == "morgon"
+
+
+def test_info_for_blocks_without_geometry_count_only_when_none_has_any() -> None:
+    located = _block("sv-SE", "med område", circle=(18.0, 59.0, 1000.0))
+    geocoded = _block("en", "geocodes only", geocode=True)
+    alert = _alert(geocoded, located)
+    # the device is 50 km away; the located block is nearest, whatever the language
+    assert _text(alert, "en", lon=18.0, lat=59.45) == "med område"
+    only_codes = _alert(geocoded, _block("sv-SE", "svenska", geocode=True))
+    assert _text(only_codes, "sv", lon=18.0, lat=59.45) == "svenska"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"lon": 18.0}, InvalidType, "lon and lat must be given together"),
+        ({"lat": 59.0}, InvalidType, "lon and lat must be given together"),
+        ({"lon": 18.0, "lat": 95.0}, InvalidCoordinates, "lat"),
+        ({"lon": float("nan"), "lat": 59.0}, InvalidCoordinates, "lon"),
+        ({"lon": "18", "lat": 59.0}, InvalidType, "lon"),
+        ({"at": datetime(2028, 2, 29, 7, 0)}, InvalidAlert, "at must be timezone-aware"),
+        ({"at": "2028-02-29T07:00:00Z"}, InvalidType, "at must be a datetime"),
+    ],
+)
+def test_info_for_refuses_bad_places_and_times(
+    kwargs: dict[str, object], error: type[Exception], words: str
+) -> None:
+    with pytest.raises(error, match=words):
+        _districts().info_for("sv", **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(error, match=words):  # also for an alert without blocks
+        Alert(
+            identifier="x", sender="y", sent=T0, status="Actual", msg_type="Alert", scope="Public"
+        ).info_for("sv", **kwargs)  # type: ignore[arg-type]
+
+
+# The oracle: the documented rule, with pyproj and shapely on the areas as written.
+
+
+def _oracle_distance(info: Info, lon: float, lat: float) -> float | None:
+    best = None
+    for area in info.areas:
+        for clon, clat, r in area.circles:
+            if r == 0:
+                continue
+            d = GEOD.inv(lon, lat, clon, clat)[2] - r
+            best = d if best is None else min(best, d)
+        for ring in area.polygons:
+            poly = shapely.Polygon(ring)
+            if poly.covers(shapely.Point(lon, lat)):
+                d = -1.0
+            else:  # edges straight in lon/lat, sampled every few metres
+                xy = np.asarray(ring)
+                t = np.linspace(0.0, 1.0, 4001)[:, None]
+                pts = np.concatenate([a + t * (b - a) for a, b in itertools.pairwise(xy)])
+                n = len(pts)
+                d = float(
+                    np.min(GEOD.inv(np.full(n, lon), np.full(n, lat), pts[:, 0], pts[:, 1])[2])
+                )
+            best = d if best is None else min(best, d)
+    return None if best is None else max(best, 0.0)
+
+
+def _oracle(alert: Alert, language: str, at: datetime, lon: float, lat: float) -> list[Info]:
+    """The blocks the documented rule allows (several only when they are equal)."""
+    live = [
+        i
+        for i in alert.infos
+        if (i.onset or i.effective or alert.sent) <= at and (i.expires is None or at < i.expires)
+    ] or list(alert.infos)
+    metres = [(i, _oracle_distance(i, lon, lat)) for i in live]
+    located = [(i, d) for i, d in metres if d is not None]
+    if located:
+        least = min(d for _, d in located)
+        others = sorted({d for _, d in located if d > least})
+        assume(not others or others[0] - least > 20.0 or least == 0.0)
+        live = [i for i, d in located if d == least or (least > 0 and d - least < 1e-6)]
+    want = language.lower()
+    for i in live:
+        if i.language.lower() == want:
+            return [i]
+    for prefix in (want.split("-")[0], "en"):
+        for i in live:
+            if i.language.lower().split("-")[0] == prefix:
+                return [i]
+    return [live[0]]
+
+
+@st.composite
+def _scenes(draw: st.DrawFn) -> tuple[Alert, str, datetime, float, float]:
+    lon0, lat0 = draw(st.floats(-170.0, 170.0)), draw(st.floats(-70.0, 70.0))
+    blocks = []
+    for k in range(draw(st.integers(1, 5))):
+        language = draw(st.sampled_from(["sv-SE", "sv", "en", "en-GB", "fi", "fr-CA"]))
+        start = T0 + timedelta(hours=draw(st.integers(-3, 3)))
+        hours = draw(st.none() | st.integers(1, 6))
+        expires = None if hours is None else start + timedelta(hours=hours)
+        where = draw(st.sampled_from(["circle", "square", "codes"]))
+        dlon, dlat = draw(st.floats(-0.3, 0.3)), draw(st.floats(-0.3, 0.3))
+        size = draw(st.floats(0.01, 0.2))
+        blocks.append(
+            _block(
+                language,
+                f"block {k}",
+                circle=(lon0 + dlon, lat0 + dlat, size * 50_000) if where == "circle" else None,
+                square=(lon0 + dlon, lat0 + dlat, size) if where == "square" else None,
+                start=start,
+                expires=expires,
+                geocode=where == "codes",
+            )
+        )
+    at = T0 + timedelta(minutes=draw(st.integers(-300, 600)))
+    lon = lon0 + draw(st.floats(-0.5, 0.5))
+    lat = lat0 + draw(st.floats(-0.5, 0.5))
+    language = draw(st.sampled_from(["sv-SE", "sv-FI", "en-US", "fi-FI", "de", "fr-CA"]))
+    return _alert(*blocks), language, at, lon, lat
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(_scenes())
+def test_info_for_follows_the_documented_rule(
+    scene: tuple[Alert, str, datetime, float, float],
+) -> None:
+    alert, language, at, lon, lat = scene
+    expected = _oracle(alert, language, at, lon, lat)
+    got = alert.info_for(language, at=at, lon=lon, lat=lat)
+    assert got in expected
+    # and it survives CAP: the same choice after a round trip
+    again = cap.loads(cap.dumps(alert))
+    assert again == alert
+    assert again.info_for(language, at=at, lon=lon, lat=lat) == got
+
+
+def test_info_for_nearest_part_of_a_block_with_several_areas() -> None:
+    # one block with two circles far apart, another between them but nearer the point
+    two = _alert(
+        _block("sv", "två", circle=(10.0, 60.0, 1000.0)),
+        _block("sv", "mitten", square=(10.5, 60.0, 0.01)),
+    )
+    two = _alert(
+        Info(
+            language="sv",
+            categories=["Met"],
+            event="storm",
+            urgency="Expected",
+            severity="Severe",
+            certainty="Likely",
+            headline="två",
+            areas=[
+                AlertArea(description="a", circles=[(10.0, 60.0, 1000.0)]),
+                AlertArea(description="b", circles=[(11.0, 60.0, 1000.0)]),
+            ],
+        ),
+        two.infos[1],
+    )
+    assert _text(two, "sv", lon=10.99, lat=60.02) == "två"
+    assert _text(two, "sv", lon=10.55, lat=60.0) == "mitten"
+
+
+def test_info_for_reads_polygons_and_circles_as_the_area_does() -> None:
+    # a 1 m offset either side of a circle rim and of a polygon edge, against pyproj/shapely
+    rim = Circle(18.0, 59.0, 2000.0)
+    lon_out, lat_out, _ = GEOD.fwd(18.0, 59.0, 90.0, 2001.0)
+    lon_in, lat_in, _ = GEOD.fwd(18.0, 59.0, 90.0, 1999.0)
+    square = Polygon([(18.05, 58.95), (18.1, 58.95), (18.1, 59.05), (18.05, 59.05), (18.05, 58.95)])
+    alert = _alert(
+        _block("sv", "cirkel", circle=(rim.lon, rim.lat, rim.radius_m)),
+        _block("sv", "kvadrat", square=(18.075, 59.0, 0.025)),
+    )
+    assert square.contains(18.05, 59.0).tolist() is True
+    assert _text(alert, "sv", lon=lon_in, lat=lat_in) == "cirkel"
+    # 2001 m from the centre is 1 m from the circle, and 2.8 km from the square
+    assert _text(alert, "sv", lon=lon_out, lat=lat_out) == "cirkel"
+    assert _text(alert, "sv", lon=18.049, lat=59.0) == "kvadrat"
