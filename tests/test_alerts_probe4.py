@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 
 from geotarget import Circle, Polygon, cap
 from geotarget.alerts import Alert, AlertArea, Info, NamedValue
-from geotarget.errors import InvalidAlert, InvalidCoordinates, InvalidType
+from geotarget.errors import InvalidAlert, InvalidCAP, InvalidCoordinates, InvalidType
 
 GEOD = pyproj.Geod(ellps="WGS84")
 UTC = timezone.utc
@@ -317,3 +317,188 @@ def test_info_for_reads_polygons_and_circles_as_the_area_does() -> None:
     # 2001 m from the centre is 1 m from the circle, and 2.8 km from the square
     assert _text(alert, "sv", lon=lon_out, lat=lat_out) == "cirkel"
     assert _text(alert, "sv", lon=18.049, lat=59.0) == "kvadrat"
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment Canada (NAAD, CAP-CP): an Update ending a warning in one district
+# ---------------------------------------------------------------------------------------------
+
+_EC_BLOCK = """
+    <info>
+        <language>{lang}</language>
+        <category>Met</category>
+        <event>{event}</event>
+        <responseType>Monitor</responseType>
+        <urgency>Expected</urgency>
+        <severity>Moderate</severity>
+        <certainty>Likely</certainty>
+        <audience>general public</audience>
+        <eventCode>
+            <valueName>profile:CAP-CP:Event:0.4</valueName>
+            <value>snowfall</value>
+        </eventCode>
+        <effective>2028-02-29T10:43:04-00:00</effective>
+        <expires>{expires}</expires>
+        <senderName>Environment Canada</senderName>
+        <headline>{headline}</headline>
+        <description>
+{headline}.
+###
+</description>
+        <instruction/>
+        <web>https://weather.gc.ca/</web>
+        <parameter>
+            <valueName>layer:EC-MSC-SMC:1.0:Alert_type</valueName>
+            <value>warning</value>
+        </parameter>
+        <parameter>
+            <valueName>layer:SOREM:1.0:Broadcast_Immediately</valueName>
+            <value>No</value>
+        </parameter>
+        {areas}
+    </info>"""
+
+_MONTREAL = """<area>
+            <areaDesc>Montréal Island</areaDesc>
+            <polygon>45.4,-73.9 45.4,-73.5 45.7,-73.5 45.7,-73.9 45.4,-73.9</polygon>
+            <geocode>
+                <valueName>layer:EC-MSC-SMC:1.0:CLC</valueName>
+                <value>024410</value>
+            </geocode>
+            <geocode>
+                <valueName>profile:CAP-CP:Location:0.3</valueName>
+                <value>2466023</value>
+            </geocode>
+        </area>"""
+
+_QUEBEC = """<area>
+            <areaDesc>Québec City</areaDesc>
+            <polygon>46.7,-71.4 46.7,-71.1 46.9,-71.1 46.9,-71.4 46.7,-71.4</polygon>
+        </area>
+        <area>
+            <areaDesc>Lévis</areaDesc>
+            <circle>46.75,-71.15 0</circle>
+            <circle>46.74,-71.18 5</circle>
+        </area>"""
+
+# three earlier versions, separated by a newline and indent, then a tab and a space
+_EC_REFERENCES = (
+    "cap-pac@canada.ca,urn:oid:2.49.0.1.124.1186373217.2028,2028-02-28T21:13:26-00:00\n"
+    "        cap-pac@canada.ca,urn:oid:2.49.0.1.124.2247004616.2028,2028-02-29T03:52:19-00:00"
+    "\t cap-pac@canada.ca,urn:oid:2.49.0.1.124.0398413391.2028,2028-02-29T09:59:53-00:00\n    "
+)
+
+
+def _ec(references: str = _EC_REFERENCES) -> str:
+    early, late = "2028-02-29T16:43:04-00:00", "2028-03-01T10:43:04-00:00"
+    blocks = [
+        ("en-CA", "snowfall", early, "snowfall warning ended", _MONTREAL),
+        ("fr-CA", "chute de neige", early, "avertissement de neige terminé", _MONTREAL),
+        ("en-CA", "snowfall", late, "snowfall warning in effect", _QUEBEC),
+        ("fr-CA", "chute de neige", late, "avertissement de neige en vigueur", _QUEBEC),
+    ]
+    infos = "".join(
+        _EC_BLOCK.format(lang=lang, event=event, expires=expires, headline=headline, areas=areas)
+        for lang, event, expires, headline, areas in blocks
+    )
+    return f"""<?xml version='1.0' encoding='UTF-8' standalone='no'?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+    <identifier>urn:oid:2.49.0.1.124.3375227498.2028</identifier>
+    <sender>cap-pac@canada.ca</sender>
+    <sent>2028-02-29T10:43:04-00:00</sent>
+    <status>Actual</status>
+    <msgType>Update</msgType>
+    <source>Env. Can. - Can. Met. Ctr. – Montréal</source>
+    <scope>Public</scope>
+    <code>profile:CAP-CP:0.4</code>
+    <code>layer:SOREM:1.0</code>
+    <code>layer:EC-MSC-SMC:1.1</code>
+    <code>layer:SOREM:2.0</code>
+    <references>{references}</references>{infos}
+</alert>"""
+
+
+def _triples(text: str) -> list[tuple[str, str, datetime]]:
+    """The oracle: CAP 1.2 §3.2.1 read by hand (whitespace-separated sender,identifier,sent)."""
+    out = []
+    for item in text.split():
+        sender, identifier, sent = item.split(",")
+        out.append((sender, identifier, datetime.fromisoformat(sent.replace("-00:00", "+00:00"))))
+    return out
+
+
+def test_environment_canada_update_reads_whole() -> None:
+    parsed = cap.read(_ec())
+    alert = parsed.alert
+    assert [(r.sender, r.identifier, r.sent) for r in alert.references] == _triples(_EC_REFERENCES)
+    assert alert.sent == datetime(2028, 2, 29, 10, 43, 4, tzinfo=UTC)
+    assert alert.codes == ("profile:CAP-CP:0.4", "layer:SOREM:1.0", "layer:EC-MSC-SMC:1.1",
+                           "layer:SOREM:2.0")  # fmt: skip
+    assert [i.instruction for i in alert.infos] == [""] * 4  # <instruction/>: present, empty
+    assert alert.infos[0].description == "\nsnowfall warning ended.\n###\n"
+    # the radius-0 circle of Lévis marks a point: a warning each, at its path
+    assert [w.path for w in parsed.warnings] == [
+        "info[2]/area[1]/circle[0]",
+        "info[3]/area[1]/circle[0]",
+    ]
+    assert cap.loads(cap.dumps(alert)) == alert
+    # each device gets its district's text, in its language, while it applies
+    noon = datetime(2028, 2, 29, 12, 0, tzinfo=UTC)
+    assert _text(alert, "fr-CA", at=noon, lon=-73.6, lat=45.5) == "avertissement de neige terminé"
+    assert (
+        _text(alert, "fr-CA", at=noon, lon=-71.2, lat=46.8) == "avertissement de neige en vigueur"
+    )
+    lon, lat, _ = GEOD.fwd(-71.18, 46.74, 200.0, 4990.0)  # in Lévis's 5 km circle
+    assert _text(alert, "en-US", at=noon, lon=lon, lat=lat) == "snowfall warning in effect"
+    # after Montréal's blocks expire, only Québec's area is in effect
+    evening = datetime(2028, 2, 29, 17, 0, tzinfo=UTC)
+    area = alert.area_at(evening)
+    assert area is not None
+    assert area.contains([-73.6, -71.2], [45.5, 46.8]).tolist() == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("references", "words"),
+    [
+        (
+            "cap-pac@canada.ca,urn:oid:2.49.0.1.124.1,2028-02-29T09:59:53-00:00,",
+            "got 4 in cap-pac@canada.ca,urn:oid:2.49.0.1.124.1,2028-02-29T09:59:53-00:00,)",
+        ),
+        (
+            "cap-pac@canada.ca,urn:oid:1,2028-02-29T09:59:53-00:00\u3000"
+            "cap-pac@canada.ca,urn:oid:2,2028-02-29T10:59:53-00:00",
+            "IDEOGRAPHIC SPACE (U+3000), which is not XML whitespace",
+        ),
+        (
+            "cap-pac@canada.ca,urn:oid:1,2028-02-29T09:59:53-00:00 cap-pac@canada.ca,urn:oid:2",
+            "item 1 must be sender,identifier,sent: three parts separated by commas (got 2 in",
+        ),
+    ],
+)
+def test_references_refusals_show_what_is_wrong(references: str, words: str) -> None:
+    with pytest.raises(InvalidCAP) as caught:
+        cap.read(_ec(references))
+    assert [p.path for p in caught.value.problems] == ["references"]
+    assert words in str(caught.value.problems[0])
+
+
+@pytest.mark.parametrize(
+    "spaced",
+    [
+        "cap-pac@canada.ca, urn:oid:1, 2028-02-29T09:59:53-00:00",
+        "cap-pac@canada.ca ,urn:oid:1 ,2028-02-29T09:59:53-00:00",
+        "cap-pac@canada.ca,\n urn:oid:1,\t2028-02-29T09:59:53-00:00",
+    ],
+)
+def test_references_split_by_a_space_beside_a_comma(spaced: str) -> None:
+    references = f"{spaced}\n cap-pac@canada.ca,urn:oid:2,2028-02-29T10:59:53-00:00"
+    with pytest.raises(InvalidCAP) as caught:
+        cap.read(_ec(references))
+    (problem,) = caught.value.problems
+    assert problem.path == "references"
+    assert "space beside a comma" in problem.message and "CAP 1.2 §3.2.1" in problem.message
+    assert " ".join(spaced.split()) in problem.message and "loads_lenient" in problem.message
+    parsed = cap.loads_lenient(_ec(references))
+    assert [r.path for r in parsed.repairs] == ["references"]
+    oracle = _triples("".join(spaced.split()) + " " + references.split()[-1])
+    assert [(r.sender, r.identifier, r.sent) for r in parsed.alert.references] == oracle

@@ -167,6 +167,22 @@ def _separator_hint(text: str) -> str:
     return ""
 
 
+def _triple_hint(item: str) -> str:
+    """Why a ``<references>`` item is not a triple, when it can be told, or ``""``."""
+    if item.endswith(",") or item.startswith(","):
+        return (
+            "; a triple ends with its sent date-time and holds no space (CAP 1.2 §3.2.1 "
+            "separates triples by whitespace)"
+        )
+    odd = next((c for c in item if c.isspace() or unicodedata.category(c) == "Zs"), None)
+    if odd is not None:
+        return (
+            f"; it holds {unicodedata.name(odd, 'a space')} (U+{ord(odd):04X}), which is not "
+            "XML whitespace: CAP separates triples by spaces, tabs or newlines only"
+        )
+    return ""
+
+
 def _hint(cls: type[enum.Enum], value: str) -> str:
     """What an enumeration value written otherwise was meant to be, or ``""``.
 
@@ -877,13 +893,15 @@ class Reader:
                 "omit <references> when there are none)",
             )
             return (None,)
+        items = self.spaced_commas(items)
         out: list[Reference | None] = []
         for k, item in enumerate(items):
             parts = item.split(",")
             if len(parts) != 3:
                 self.problem(
                     "references",
-                    f"item {k} must be sender,identifier,sent (got {_quote(item)})",
+                    f"item {k} must be sender,identifier,sent: three parts separated by commas "
+                    f"(got {len(parts)} in {_short(item, 120)}){_triple_hint(item)}",
                 )
                 out.append(None)
                 continue
@@ -897,6 +915,34 @@ class Reader:
                 self.problem("references", f"item {k}: {err}")
                 out.append(None)
         return tuple(out)
+
+    def spaced_commas(self, items: list[str]) -> list[str]:
+        """The ``<references>`` items with triples split by a space beside a comma rejoined.
+
+        ``sender, identifier, sent`` is three whitespace-separated items to CAP, none a
+        triple. Where rejoining the items around such commas makes whole triples (and nothing
+        else changes), lenient reading does so; strict reading leaves the items as they are
+        and refuses them, saying why (the rejoined triples are checked as well).
+        """
+        groups: list[list[str]] = []
+        for item in items:
+            if groups and (groups[-1][-1].endswith(",") or item.startswith(",")):
+                groups[-1].append(item)
+            else:
+                groups.append([item])
+        joined = ["".join(group) for group in groups]
+        if len(joined) == len(items) or any(item.count(",") != 2 for item in joined):
+            return items
+        split = [" ".join(group) for group in groups if len(group) > 1]
+        self.fixable(
+            "references",
+            "has a space beside a comma inside a sender,identifier,sent triple: CAP 1.2 §3.2.1 "
+            "separates triples by whitespace, so a space splits one in parts "
+            f"(got {_short(split[0], 120)}"
+            + (f", and {len(split) - 1} more such triple(s))" if len(split) > 1 else ")"),
+            "joined the parts into their triples",
+        )
+        return joined
 
     def info(self, node: Node, path: str) -> Info | None:
         before = len(self.problems)
