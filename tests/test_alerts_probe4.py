@@ -502,3 +502,25 @@ def test_references_split_by_a_space_beside_a_comma(spaced: str) -> None:
     assert [r.path for r in parsed.repairs] == ["references"]
     oracle = _triples("".join(spaced.split()) + " " + references.split()[-1])
     assert [(r.sender, r.identifier, r.sent) for r in parsed.alert.references] == oracle
+
+
+def test_info_for_nearest_across_the_180th_meridian() -> None:
+    # Fiji's east of the line as a polygon; a circle west of it, its rim 0.5 m further from
+    # the device (just west of the line) than the polygon's nearest edge
+    east = [(-179.99, -16.5), (-179.5, -16.5), (-179.5, -17.0), (-179.99, -17.0), (-179.99, -16.5)]
+    lon, lat = 179.99, -16.7
+    to_polygon = GEOD.inv(lon, lat, -179.99, lat)[2]  # the nearest point: due east, same lat
+    clon, clat, _ = GEOD.fwd(lon, lat, 270.0, to_polygon + 0.5 + 1000.0)
+    east_block = Info(
+        language="en",
+        categories=["Met"],
+        event="cyclone",
+        urgency="Expected",
+        severity="Severe",
+        certainty="Likely",
+        headline="east",
+        areas=[AlertArea(description="east", polygons=[east])],
+    )
+    alert = _alert(east_block, _block("en", "west", circle=(clon, clat, 1000.0)))
+    assert _oracle_distance(alert.infos[0], lon, lat) == pytest.approx(to_polygon, abs=0.01)
+    assert _text(alert, "en", lon=lon, lat=lat) == "east"

@@ -660,15 +660,20 @@ def _distance_m(area: Area, lon: float, lat: float) -> float:
     """Geodesic metres from a point outside ``area`` to its nearest part."""
     from geotarget import _geodesy  # (pyproj: imported when first needed)
 
-    x = np.array([lon], dtype=np.float64)
-    y = np.array([lat], dtype=np.float64)
+    # The point also as seen from across the 180° meridian (lon ± 360): the nearest point of a
+    # polygon is found in lon/lat frames, where a polygon just across the meridian would
+    # otherwise look 360° of longitude away.
+    x = np.array([lon, lon + 360.0, lon - 360.0], dtype=np.float64)
+    y = np.full(3, lat, dtype=np.float64)
     best = math.inf
     for part in area.parts:
         if isinstance(part, Circle):
-            to_centre = _geodesy.inv_distance(x, y, np.array([part.lon]), np.array([part.lat]))
+            to_centre = _geodesy.inv_distance(
+                x[:1], y[:1], np.array([part.lon]), np.array([part.lat])
+            )
             d = float(to_centre[0]) - part.radius_m - part.margin_m
         else:
-            d = float(_geodesy.distance_to_geometries(x, y, np.array([part.shape]))[0])
-            d -= part.margin_m
+            shapes = np.array([part.shape] * 3, dtype=object)
+            d = float(_geodesy.distance_to_geometries(x, y, shapes).min()) - part.margin_m
         best = min(best, max(d, 0.0))
     return best
