@@ -14,10 +14,11 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
+from attrs import evolve as attrs_evolve
 from hypothesis import HealthCheck, assume, given, settings
 
 from geotarget import Circle, Polygon, cap
-from geotarget.alerts import Alert, AlertArea, Info, NamedValue
+from geotarget.alerts import Alert, AlertArea, Info, NamedValue, Reference
 from geotarget.errors import InvalidAlert, InvalidCAP, InvalidCoordinates, InvalidType
 
 GEOD = pyproj.Geod(ellps="WGS84")
@@ -524,3 +525,61 @@ def test_info_for_nearest_across_the_180th_meridian() -> None:
     alert = _alert(east_block, _block("en", "west", circle=(clon, clat, 1000.0)))
     assert _oracle_distance(alert.infos[0], lon, lat) == pytest.approx(to_polygon, abs=0.01)
     assert _text(alert, "en", lon=lon, lat=lat) == "east"
+
+
+# ---------------------------------------------------------------------------------------------
+# Times in a zone's repeated hour (the night its clocks go back)
+# ---------------------------------------------------------------------------------------------
+
+_ZONES = ["Europe/Stockholm", "America/Toronto", "Australia/Lord_Howe", "Pacific/Chatham"]
+
+
+def _repeated_hour(zone: str) -> tuple[datetime, datetime]:
+    """A wall time the zone's clocks show twice in 2028: (first, second), found by brute force."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    t = datetime(2028, 1, 1, tzinfo=UTC)
+    while t.year == 2028:
+        wall = t.astimezone(tz).replace(tzinfo=None)
+        first = wall.replace(tzinfo=tz, fold=0)
+        second = wall.replace(tzinfo=tz, fold=1)
+        if first.utcoffset() != second.utcoffset():
+            return first, second
+        t += timedelta(minutes=15)
+    raise AssertionError(zone)
+
+
+@pytest.mark.parametrize("zone", _ZONES)
+def test_times_in_the_repeated_hour_compare_as_instants(zone: str) -> None:
+    first, second = _repeated_hour(zone)
+    gap = (second.astimezone(UTC) - first.astimezone(UTC)).total_seconds()
+    assert gap > 0  # the oracle: UTC instants (30 minutes on Lord Howe, an hour elsewhere)
+    here = (18.07, 59.33, 3000.0)
+    tz = first.tzinfo
+    # a block from the first reading of the wall time to a minute after the second (in the
+    # zone, as a caller holds them: datetime arithmetic is wall-clock, so it is done in UTC)
+    end = (second.astimezone(UTC) + timedelta(minutes=1)).astimezone(tz)
+    assert end.fold == 1 and end.replace(tzinfo=None) > second.replace(tzinfo=None)
+    alert = _alert(_block("en", "window", circle=here, start=first, expires=end))
+    middle = (first.astimezone(UTC) + timedelta(seconds=gap / 2)).astimezone(tz)
+    for at in (middle, middle.astimezone(UTC), second, first):
+        assert alert.is_active(at), at
+        assert alert.area_at(at) is not None
+        assert _text(alert, "en", at=at) == "window"
+    assert not alert.is_active(end)
+    assert not alert.is_active(end.astimezone(UTC))
+    # two alerts an hour apart are two alerts, and each is itself after CAP
+    a = Alert(identifier="a", sender="s", sent=first, status="Actual", msg_type="Alert",
+              scope="Public")  # fmt: skip
+    b = attrs_evolve(a, sent=second)
+    assert a != b
+    for x in (a, b, alert):
+        assert cap.loads(cap.dumps(x)) == x
+    # the instant, wall time and offset are kept
+    assert b.sent.utcoffset() == second.utcoffset()
+    assert b.sent.replace(tzinfo=None) == second.replace(tzinfo=None)
+    assert b.sent.timestamp() == second.timestamp()
+    ref = Reference(sender="s", identifier="a", sent=first)
+    assert ref != Reference(sender="s", identifier="a", sent=second)
+    assert ref == Reference(sender="s", identifier="a", sent=first.astimezone(UTC))

@@ -73,6 +73,7 @@ from geotarget.alerts._values import (
     Urgency,
     check_text,
     enum_value,
+    fixed_offset,
     is_kind_code,
     kind_name,
     options,
@@ -219,7 +220,10 @@ class Info:
     ``event_codes``, ``effective``, ``onset``, ``expires``, ``sender_name``, ``headline``,
     ``description``, ``instruction``, ``web``, ``contact``, ``parameters``, ``resources`` and
     ``areas``. Optional text is ``None`` when the element is absent (``""`` when it is present
-    but empty). Enumerations accept members or their exact CAP values.
+    but empty). Enumerations accept members or their exact CAP values. Datetimes are kept with
+    their UTC offset as a fixed ``datetime.timezone`` (a ``ZoneInfo`` time becomes the same
+    instant at its offset), so they compare as instants, also in the hour a zone's clocks
+    repeat.
 
     Raises
     ------
@@ -275,6 +279,10 @@ class Info:
     _tips: tuple[TipChannel, ...] = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
+        for name in ("effective", "onset", "expires"):
+            t = getattr(self, name)
+            if t is not None:
+                object.__setattr__(self, name, fixed_offset(t))
         if not self.categories:
             raise InvalidAlert(
                 f"categories must hold at least one of {options(Category)} (got none)"
@@ -371,7 +379,9 @@ class Alert:
     The active window combines the info blocks: :attr:`onset` is the earliest start of any
     block (its ``onset``, else its ``effective``, else the alert's ``sent``) and
     :attr:`expires` is the latest ``expires`` — or None when a block has none (open-ended).
-    The alert is active at ``t`` iff ``onset <= t < expires`` (:meth:`is_active`).
+    The alert is active at ``t`` iff ``onset <= t < expires`` (:meth:`is_active`). ``sent``,
+    like every datetime of the model, is kept with its UTC offset as a fixed
+    ``datetime.timezone``, so times compare as instants (see :class:`Info`).
 
     Examples
     --------
@@ -410,6 +420,7 @@ class Alert:
     _area: Area | None = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "sent", fixed_offset(self.sent))
         # CAP 1.2 §3.2.1 says an Update, Cancel, Ack or Error acts on "the earlier message(s)
         # identified in <references>"; the model requires them (an incident is found through
         # them), a rule of geotarget's rather than a MUST of CAP's. <restriction> is CONDITIONAL,
