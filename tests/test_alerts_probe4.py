@@ -583,3 +583,98 @@ def test_times_in_the_repeated_hour_compare_as_instants(zone: str) -> None:
     ref = Reference(sender="s", identifier="a", sent=first)
     assert ref != Reference(sender="s", identifier="a", sent=second)
     assert ref == Reference(sender="s", identifier="a", sent=first.astimezone(UTC))
+
+
+# ---------------------------------------------------------------------------------------------
+# NWS / IPAWS: zone-based alerts with an empty polygon, a VTEC parameter, a signature
+# ---------------------------------------------------------------------------------------------
+
+_SUFFOLK = "42.23,-71.19 42.23,-70.92 42.40,-70.92 42.40,-71.19 42.23,-71.19"
+_BOWTIE = "42.23,-71.19 42.40,-70.92 42.23,-70.92 42.40,-71.19 42.23,-71.19"
+
+
+def _nws(polygons: str) -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<?xml-stylesheet href="https://alerts.weather.gov/cap/capatomproduct.xsl" type="text/xsl"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>NOAA-NWS-ALERTS-MA126E6A7A2F04.WinterStormWarning.126E6A82B700MA</identifier>
+  <sender>w-nws.webmaster@noaa.gov</sender>
+  <sent>2028-02-29T03:47:00-05:00</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>
+  <code>IPAWSv1.0</code>
+  <info>
+    <category>Met</category>
+    <event>Winter Storm Warning</event>
+    <responseType>Prepare</responseType>
+    <urgency>Expected</urgency>
+    <severity>Moderate</severity>
+    <certainty>Likely</certainty>
+    <eventCode><valueName>SAME</valueName><value>WSW</value></eventCode>
+    <effective>2028-02-29T03:47:00-05:00</effective>
+    <expires>2028-03-01T07:00:00-05:00</expires>
+    <headline>Winter Storm Warning issued February 29 by NWS Boston/Norton MA</headline>
+    <description><![CDATA[* WHAT...Heavy snow <b>expected</b> & wind.]]></description>
+    <parameter><valueName>VTEC</valueName><value>/O.UPG.KBOX.WS.A.0004.280301T0000Z-280301T1200Z/
+/O.NEW.KBOX.WS.W.0004.280301T0000Z-280301T1200Z/</value></parameter>
+    <parameter><valueName>BLOCKCHANNEL</valueName><value>EAS</value></parameter>
+    <parameter><valueName>BLOCKCHANNEL</valueName><value>NWEM</value></parameter>
+    <area>
+      <areaDesc>Suffolk</areaDesc>{polygons}
+      <geocode><valueName>SAME</valueName><value>025025</value></geocode>
+      <geocode><valueName>UGC</valueName><value>MAZ015</value></geocode>
+    </area>
+  </info>
+<Signature xmlns="http://www.w3.org/2000/09/xmldsig#"><SignedInfo><CanonicalizationMethod
+ Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><SignatureMethod
+ Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><Reference URI=""><Transforms>
+<Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/></Transforms>
+<DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><DigestValue>AAAA</DigestValue>
+</Reference></SignedInfo><SignatureValue>AAAA</SignatureValue></Signature></alert>"""
+
+
+def test_nws_alert_reads_whole() -> None:
+    alert = cap.loads(_nws(f"<polygon>{_SUFFOLK}</polygon>"))
+    (info,) = alert.infos
+    assert info.language == "en-US"  # CAP's default
+    assert info.description == "* WHAT...Heavy snow <b>expected</b> & wind."
+    assert [p.value_name for p in info.parameters] == ["VTEC", "BLOCKCHANNEL", "BLOCKCHANNEL"]
+    assert info.parameters[0].value.count("\n") == 1
+    assert alert.sent == datetime(2028, 2, 29, 8, 47, tzinfo=UTC)
+    assert alert.area is not None and alert.area.contains(-71.06, 42.36).tolist() is True
+    assert cap.loads(cap.dumps(alert)) == alert
+
+
+@pytest.mark.parametrize(
+    ("polygons", "empty", "kept"),
+    [
+        ("<polygon></polygon>", [0], ""),
+        ("<polygon>\n  </polygon>", [0], ""),
+        (f"<polygon/><polygon>{_SUFFOLK}</polygon>", [0], f"<polygon>{_SUFFOLK}</polygon>"),
+        (
+            f"<polygon>{_SUFFOLK}</polygon><polygon> </polygon><polygon>{_BOWTIE}</polygon>",
+            [1],
+            f"<polygon>{_SUFFOLK}</polygon><polygon>{_BOWTIE}</polygon>",
+        ),
+    ],
+)
+def test_an_empty_polygon_is_refused_strictly_and_dropped_leniently(
+    polygons: str, empty: list[int], kept: str
+) -> None:
+    with pytest.raises(InvalidCAP) as caught:
+        cap.read(_nws(polygons))
+    assert [p.path for p in caught.value.problems] == [
+        f"info[0]/area[0]/polygon[{k}]" for k in empty
+    ]
+    for problem in caught.value.problems:
+        assert "got an empty polygon" in problem.message
+        assert "CAP 1.2 §3.2.4" in problem.message and "loads_lenient" in problem.message
+    parsed = cap.loads_lenient(_nws(polygons))
+    assert [r.path for r in parsed.repairs] == [f"info[0]/area[0]/polygon[{k}]" for k in empty]
+    # the oracle: the document without the empty polygon, read strictly
+    without = cap.read(_nws(kept))
+    assert parsed.alert == without.alert
+    # warnings name each polygon's index in the document as sent
+    crossing = [w.path for w in parsed.warnings if "crosses or touches itself" in w.message]
+    assert crossing == (["info[0]/area[0]/polygon[2]"] if _BOWTIE in polygons else [])

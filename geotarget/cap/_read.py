@@ -167,6 +167,14 @@ def _separator_hint(text: str) -> str:
     return ""
 
 
+#: An empty ``<polygon>``: CAP 1.2 §3.2.4 "A minimum of 4 coordinate pairs MUST be present and
+#: the first and last pairs of coordinates MUST be the same." (Zone-based NWS alerts wrote one.)
+_EMPTY_POLYGON = (
+    "must hold at least 4 'lat,lon' points, the first equal to the last, as CAP 1.2 §3.2.4 "
+    "requires (got an empty polygon)"
+)
+
+
 def _triple_hint(item: str) -> str:
     """Why a ``<references>`` item is not a triple, when it can be told, or ``""``."""
     if item.endswith(",") or item.startswith(","):
@@ -1114,9 +1122,17 @@ class Reader:
         description = self.text(kids, "areaDesc", path)  # first, as in the document
         if description is not None and not description.strip():
             self.warn(_join(path, "areaDesc"), "is blank: the area has no human-readable name")
-        polygons = [
-            self.polygon(n, _join(path, f"polygon[{i}]")) for i, n in enumerate(kids["polygon"])
-        ]
+        polygons = []
+        written: list[int] = []  # each polygon's index in the document (empty ones dropped)
+        for i, n in enumerate(kids["polygon"]):
+            here = _join(path, f"polygon[{i}]")
+            if self.lenient and not n.children and not n.text.strip(XML_SPACE):
+                if n.attrs:
+                    self.attributes(n, here)
+                self.repair(here, f"{_EMPTY_POLYGON}; dropped it (it names no point)")
+                continue
+            polygons.append(self.polygon(n, here))
+            written.append(i)
         circles = [
             self.circle(n, _join(path, f"circle[{i}]")) for i, n in enumerate(kids["circle"])
         ]
@@ -1136,11 +1152,11 @@ class Reader:
             )
         area = self.build(path, lambda: AlertArea(**fields), before)
         if area is not None:
-            self.no_geometry(area, path)
+            self.no_geometry(area, path, written)
             self.vertical(area, path)
         for k in () if area is None else area.repaired_polygons:
             self.warn(
-                _join(path, f"polygon[{k}]"),
+                _join(path, f"polygon[{written[k]}]"),
                 "crosses or touches itself (CAP allows this): its area is taken as the "
                 "repaired ring's parts (Polygon.repair)",
             )
@@ -1169,11 +1185,14 @@ class Reader:
             "device inside the area's outline is told, whatever its altitude",
         )
 
-    def no_geometry(self, area: AlertArea, path: str) -> None:
-        """Warn of parts and areas that add nothing to the area targeted (CAP allows them)."""
+    def no_geometry(self, area: AlertArea, path: str, written: list[int]) -> None:
+        """Warn of parts and areas that add nothing to the area targeted (CAP allows them).
+
+        ``written``: each of the area's polygons' index in the document.
+        """
         for k in area.empty_polygons:
             self.warn(
-                _join(path, f"polygon[{k}]"),
+                _join(path, f"polygon[{written[k]}]"),
                 "encloses no area (its points are collinear or repeat one point; CAP allows "
                 "this): like a circle of radius 0, it adds nothing to the area targeted",
             )
@@ -1239,8 +1258,7 @@ class Reader:
         if not text.strip(XML_SPACE):
             # CAP 1.2 §3.2.4: "A minimum of 4 coordinate pairs MUST be present and the first
             # and last pairs of coordinates MUST be the same."
-            self.problem(path, "must hold at least 4 'lat,lon' points, the first equal to the "
-                         "last (got an empty polygon)")  # fmt: skip
+            self.fixable(path, _EMPTY_POLYGON, "")  # lenient reading drops it in area()
             return None
         pts = self.points(text, path)
         if pts is None:
