@@ -147,12 +147,20 @@ def test_info_for_a_later_block_in_the_same_area_takes_over() -> None:
     assert _text(alert, "sv-SE", at=T0 - timedelta(days=1)) == "morgon"
 
 
-def test_info_for_blocks_without_geometry_count_only_when_none_has_any() -> None:
-    located = _block("sv-SE", "med område", circle=(18.0, 59.0, 1000.0))
+def test_info_for_blocks_without_geometry_come_after_those_of_the_place() -> None:
+    located_sv = _block("sv-SE", "med område", circle=(18.0, 59.0, 1000.0))
+    located_en = _block("en", "with area", circle=(18.0, 59.0, 1000.0))
     geocoded = _block("en", "geocodes only", geocode=True)
-    alert = _alert(geocoded, located)
-    # the device is 50 km away; the located block is nearest, whatever the language
-    assert _text(alert, "en", lon=18.0, lat=59.45) == "med område"
+    # a translation sent without its area (the area is in the first block only)
+    bare = _block("fi", "suomeksi")
+    alert = _alert(geocoded, located_sv, located_en, bare)
+    for lon, lat in ((18.0, 59.0), (18.0, 59.45)):  # inside, and 50 km away (nearest)
+        assert _text(alert, "en", lon=lon, lat=lat) == "with area"  # a tie: the place wins
+        assert _text(alert, "sv", lon=lon, lat=lat) == "med område"
+        assert _text(alert, "fi-FI", lon=lon, lat=lat) == "suomeksi"  # only it is Finnish
+        assert _text(alert, "de", lon=lon, lat=lat) == "with area"  # English of the place
+    assert _text(_alert(geocoded, located_sv), "en", lon=18.0, lat=59.0) == "geocodes only"
+    assert _text(_alert(bare, located_sv), "de", lon=18.0, lat=59.0) == "med område"
     only_codes = _alert(geocoded, _block("sv-SE", "svenska", geocode=True))
     assert _text(only_codes, "sv", lon=18.0, lat=59.45) == "svenska"
 
@@ -220,7 +228,8 @@ def _oracle(alert: Alert, language: str, at: datetime, lon: float, lat: float) -
         least = min(d for _, d in located)
         others = sorted({d for _, d in located if d > least})
         assume(not others or others[0] - least > 20.0 or least == 0.0)
-        live = [i for i, d in located if d == least or (least > 0 and d - least < 1e-6)]
+        nearest = [i for i, d in located if d == least or (least > 0 and d - least < 1e-6)]
+        live = nearest + [i for i, d in metres if d is None]  # then those naming no place
     want = language.lower()
     for i in live:
         if i.language.lower() == want:

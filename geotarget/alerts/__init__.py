@@ -566,12 +566,14 @@ class Alert:
         2. **Place** — with ``lon`` and ``lat`` (both or neither), among those: the blocks
            whose area geometry covers the point; if none covers it, the blocks whose geometry
            is nearest to it in geodesic metres (a device told through a margin or an uncertain
-           fix gets the text of the area it is near); blocks without area geometry (geocodes
-           only) count only when none of those blocks has any.
-        3. **Language** — among those: the block whose language equals ``language``
-           (case-insensitive, ``sv_SE`` accepted), else the first with the same primary
-           language (``sv-FI`` → ``sv-SE``), else the first English block, else the first
-           block.
+           fix gets the text of the area it is near). Then, after them, the blocks without
+           area geometry (geocodes only, or no area, as a translation may be sent): they name
+           no place that could exclude the device.
+        3. **Language** — among those, in that order: the first block whose language equals
+           ``language`` (case-insensitive, ``sv_SE`` accepted), else the first with the same
+           primary language (``sv-FI`` → ``sv-SE``), else the first English block, else the
+           first block. A block of the device's place wins a tie of language with one that
+           names no place.
 
         Without ``at``, ``lon`` and ``lat``, only the language decides (the first rule and the
         second are skipped), as before.
@@ -648,23 +650,25 @@ def _by_language(infos: tuple[Info, ...], want: str) -> Info:
 
 
 def _nearest_blocks(infos: tuple[Info, ...], lon: float, lat: float) -> tuple[Info, ...]:
-    """The blocks whose area geometry covers or is nearest to the point, in order.
+    """The blocks that may hold the text for a device at the point, the likeliest first.
 
-    Blocks without geometry are returned only when no block has any.
+    The blocks whose area geometry covers the point, else those whose geometry is nearest to
+    it; then the blocks without area geometry (each group in document order).
     """
     located = [
         (i, Area(list(dict.fromkeys(p for a in i.areas if a.geometry for p in a.geometry.parts))))
         for i in infos
         if any(a.geometry is not None for a in i.areas)
     ]
+    unlocated = tuple(i for i in infos if not any(a.geometry is not None for a in i.areas))
     if not located:
         return infos
     covering = tuple(i for i, area in located if bool(area.contains(lon, lat)[()]))
     if covering:
-        return covering
+        return covering + unlocated
     metres = [_distance_m(area, lon, lat) for _, area in located]
     nearest = min(metres)
-    return tuple(i for (i, _), m in zip(located, metres, strict=True) if m == nearest)
+    return tuple(i for (i, _), m in zip(located, metres, strict=True) if m == nearest) + unlocated
 
 
 def _distance_m(area: Area, lon: float, lat: float) -> float:
