@@ -792,3 +792,56 @@ def _oracle_language(infos: list[Info], want: str) -> Info:
             if i.language.lower().split("-")[0] == prefix:
                 return i
     return infos[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Alert.info_indices: info_for for many devices at once
+# ---------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(_scenes(), st.data())
+def test_info_indices_is_info_for_device_by_device(
+    scene: tuple[Alert, str, datetime, float, float], data: st.DataObject
+) -> None:
+    alert, _, at, lon0, lat0 = scene
+    n = data.draw(st.integers(1, 12))
+    lon = np.array([lon0 + data.draw(st.floats(-0.5, 0.5)) for _ in range(n)])
+    lat = np.array([lat0 + data.draw(st.floats(-0.5, 0.5)) for _ in range(n)])
+    languages = data.draw(
+        st.lists(st.sampled_from(["sv-SE", "sv_FI", "EN-us", "fi", "de", "fr-CA"]), min_size=n,
+                 max_size=n)
+    )  # fmt: skip
+    got = alert.info_indices(languages, lon, lat, at=at)
+    assert got.dtype == np.intp and got.shape == (n,)
+    for k in range(n):
+        expected = _oracle(alert, languages[k].replace("_", "-"), at, float(lon[k]), float(lat[k]))
+        assert alert.infos[got[k]] in expected
+        assert alert.infos[got[k]] == alert.info_for(
+            languages[k], at=at, lon=float(lon[k]), lat=float(lat[k])
+        )
+    # one language for all, as an array, and a 2-D grid of points
+    same = alert.info_indices("fi", lon.reshape(1, -1), lat.reshape(1, -1), at=at)
+    assert same.tolist() == alert.info_indices(np.array(["fi"] * n), lon, lat, at=at).tolist()
+
+
+def test_info_indices_refuses_what_it_cannot_read() -> None:
+    alert = _districts()
+    with pytest.raises(InvalidType, match=r"one tag per device: 2 coordinates \(got 3 tags\)"):
+        alert.info_indices(["sv", "en", "fr"], [18.0, 18.1], [59.0, 59.0])
+    with pytest.raises(InvalidType, match=r"language\[1\] must be a str \(got NoneType"):
+        alert.info_indices(["sv", None], [18.0, 18.1], [59.0, 59.0])  # type: ignore[list-item]
+    with pytest.raises(InvalidType, match=r"language\[0\] must be a str \(got int"):
+        alert.info_indices([5, 6], [18.0, 18.1], [59.0, 59.0])  # type: ignore[list-item]
+    with pytest.raises(InvalidType, match="language must be a str or a sequence of str"):
+        alert.info_indices(b"sv", [18.0], [59.0])  # type: ignore[arg-type]
+    with pytest.raises(InvalidCoordinates, match=r"lat must be within \[-90, 90\] degrees"):
+        alert.info_indices("sv", [18.0, 18.1], [59.0, 91.0])
+    with pytest.raises(InvalidCoordinates, match="lon and lat must have the same shape"):
+        alert.info_indices("sv", [18.0, 18.1], [59.0])
+    with pytest.raises(InvalidAlert, match="at must be timezone-aware"):
+        alert.info_indices("sv", [18.0], [59.0], at=datetime(2028, 2, 29))
+    bare = Alert(identifier="x", sender="y", sent=T0, status="Actual", msg_type="Cancel",
+                 scope="Public", references=[Reference(sender="y", identifier="w", sent=T0)])  # fmt: skip
+    assert bare.info_indices("sv", [18.0, 18.1], [59.0, 59.0]).tolist() == [-1, -1]
+    assert alert.info_indices("sv", [], []).tolist() == []

@@ -43,15 +43,15 @@ True
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 
-from geotarget._validate import lon_lat, shown
+from geotarget._validate import lon_lat, lon_lat_arrays, shown
 from geotarget.alerts._area import AlertArea
 from geotarget.alerts._values import (
     KIND_CODE,
@@ -616,79 +616,205 @@ class Alert:
             raise InvalidType(
                 f"lon and lat must be given together (got {missing} None): a place is both"
             )
-        point = None if lon is None else lon_lat("lon", lon, "lat", lat)
-        infos = self.infos
-        if not infos:
-            if at is not None:
-                _check_at(at)
-            return None
+        if lon is None:
+            k = self._choose([want], None, None, None, at)
+        else:
+            x, y = lon_lat("lon", lon, "lat", lat)
+            k = self._choose([want], None, np.array([x]), np.array([y]), at)
+        return None if k is None else self.infos[int(k[0])]
+
+    def info_indices(
+        self,
+        language: str | Sequence[str] | npt.NDArray[Any],
+        lon: npt.ArrayLike,
+        lat: npt.ArrayLike,
+        *,
+        at: datetime | None = None,
+    ) -> npt.NDArray[np.intp]:
+        """:meth:`info_for` for many devices at once: the index of each one's block in ``infos``.
+
+        ``lon`` and ``lat`` are arrays (or scalars) of one shape; ``language`` is one tag for
+        every device or one per device (a sequence or array of ``str`` of the same length).
+        The rule is :meth:`info_for`'s, device by device, with no Python loop over devices:
+        a service groups its recipients by the index and sends each block's text once.
+
+        Returns
+        -------
+        numpy.ndarray of intp
+            One index per device (flattened); ``-1`` for every device when the alert has no
+            info blocks.
+
+        Raises
+        ------
+        InvalidType, InvalidCoordinates
+            For coordinates as :meth:`~geotarget.areas.Area.contains` refuses them, or a
+            ``language`` that is not a ``str`` or a sequence of ``str`` of the devices' length.
+        InvalidType, InvalidAlert
+            If ``at`` is not a timezone-aware datetime.
+
+        Examples
+        --------
+        >>> from datetime import datetime, timezone
+        >>> from geotarget import Circle
+        >>> from geotarget.alerts import Alert, AlertArea, Info
+        >>> def block(language, lon):
+        ...     return Info(language=language, categories=["Met"], event="Storm",
+        ...                 urgency="Expected", severity="Severe", certainty="Likely",
+        ...                 areas=[AlertArea.from_area("x", Circle(lon, 59.0, 5000.0))])
+        >>> sent = datetime(2026, 5, 4, 12, 0, tzinfo=timezone.utc)
+        >>> alert = Alert(identifier="SE-1", sender="smhi@smhi.se", sent=sent,
+        ...               status="Actual", msg_type="Alert", scope="Public",
+        ...               infos=[block("sv", 17.0), block("en", 17.0), block("sv", 18.0)])
+        >>> alert.info_indices(["sv-SE", "en-GB", "sv-FI"], [17.0, 17.0, 18.01],
+        ...                    [59.0, 59.0, 59.0]).tolist()
+        [0, 1, 2]
+
+        .. versionadded:: 0.1.0
+        """
+        x, y = lon_lat_arrays(lon, lat)
+        x, y = x.reshape(-1), y.reshape(-1)
+        if isinstance(language, str):
+            check_text("language", language)
+            wants, inverse = [language], None
+        else:
+            wants, inverse = _languages(language, x.size)
+        wanted = [w.strip().replace("_", "-").lower() for w in wants]
+        k = self._choose(wanted, inverse, x, y, at)
+        return np.full(x.size, -1, dtype=np.intp) if k is None else k
+
+    def _choose(
+        self,
+        wants: list[str],
+        inverse: npt.NDArray[np.intp] | None,
+        x: npt.NDArray[np.float64] | None,
+        y: npt.NDArray[np.float64] | None,
+        at: datetime | None,
+    ) -> npt.NDArray[np.intp] | None:
+        """The block index per device (one device when ``x`` is None); None without blocks.
+
+        ``wants``: the distinct normalised language tags; ``inverse``: each device's index into
+        them (None: the first for every device).
+        """
         if at is not None:
             _check_at(at)
-            live = [
-                i
-                for i, (start, end) in zip(infos, self.windows, strict=True)
-                if start <= at and (end is None or at < end)
+        infos = self.infos
+        if not infos:
+            return None
+        nb = len(infos)
+        n = 1 if x is None else x.size
+        live = list(range(nb))
+        if at is not None:
+            on = [
+                b for b, (t0, t1) in enumerate(self.windows) if t0 <= at and (t1 is None or at < t1)
             ]
-            infos = tuple(live) or infos
-        if point is not None:
-            infos = _nearest_blocks(infos, *point)
-        return _by_language(infos, want)
+            live = on or live
+        # group[b, p]: 0 for a block of the device's place (covering, else nearest), 1 for a
+        # block naming no place, _NOT for a block out of the running
+        group = np.full((nb, n), _NOT, dtype=np.int64)
+        located = [(b, _block_area(infos[b])) for b in live]
+        if x is None or y is None or all(area is None for _, area in located):
+            group[live, :] = 0
+        else:
+            places = [(b, area) for b, area in located if area is not None]
+            distinct = list(dict.fromkeys(area for _, area in places))  # (one per language)
+            row_of = [distinct.index(area) for _, area in places]
+            inside = np.vstack([area.contains(x, y) for area in distinct])
+            far = ~inside.any(axis=0)
+            if far.any():
+                metres = np.vstack([_distances_m(area, x[far], y[far]) for area in distinct])
+                inside[:, far] = metres == metres.min(axis=0)
+            near = inside[row_of]
+            for (b, _), row in zip(places, near, strict=True):
+                group[b, row] = 0
+            for b, area in located:
+                if area is None:
+                    group[b, :] = 1
+        tags = [i.language.lower() for i in infos]
+        index = np.arange(nb, dtype=np.int64)[:, None]
+        out = np.empty(n, dtype=np.intp)
+        for w, want in enumerate(wants):
+            primary = want.split("-")[0]
+            tier = np.array(
+                [
+                    0 if t == want else 1 if t.split("-")[0] == primary else
+                    2 if t.split("-")[0] == "en" else 3
+                    for t in tags
+                ],
+                dtype=np.int64,
+            )[:, None]  # fmt: skip
+            # the sequential rule (each tier over the blocks in order of place, then document)
+            # as one lexicographic key: (tier, group, index)
+            key = np.where(group < _NOT, (tier * 2 + group) * nb + index, np.iinfo(np.int64).max)
+            pick = np.argmin(key, axis=0)
+            if inverse is None:
+                out[:] = pick
+            else:
+                mine = inverse == w
+                out[mine] = pick[mine]
+        return out
 
 
-def _by_language(infos: tuple[Info, ...], want: str) -> Info:
-    """The block for language tag ``want`` (lower case) among ``infos`` (at least one)."""
-    tags = [i.language.lower() for i in infos]
-    for i, tag in enumerate(tags):
-        if tag == want:
-            return infos[i]
-    primary = want.split("-")[0]
-    for wanted in (primary, "en"):
-        for i, tag in enumerate(tags):
-            if tag.split("-")[0] == wanted:
-                return infos[i]
-    return infos[0]
+#: ``_choose``'s group of a block out of the running.
+_NOT = 2
 
 
-def _nearest_blocks(infos: tuple[Info, ...], lon: float, lat: float) -> tuple[Info, ...]:
-    """The blocks that may hold the text for a device at the point, the likeliest first.
+def _languages(value: object, n: int) -> tuple[list[str], npt.NDArray[np.intp]]:
+    """Per-device language tags: the distinct ones, and each device's index into them."""
+    if isinstance(value, (bytes, bytearray)) or not isinstance(value, (Sequence, np.ndarray)):
+        raise InvalidType(
+            f"language must be a str or a sequence of str, one per device "
+            f"(got {type(value).__name__})"
+        )
+    arr = np.asarray(value, dtype=object).reshape(-1)
+    if arr.size != n:
+        raise InvalidType(
+            f"language must hold one tag per device: {n} coordinates (got {arr.size} tags)"
+        )
+    try:
+        uniq, inverse = np.unique(arr, return_inverse=True)
+    except TypeError:  # str beside None or numbers: not comparable
+        uniq = None
+    if uniq is None or not all(isinstance(u, str) for u in uniq.tolist()):
+        k, v = next((k, v) for k, v in enumerate(arr.tolist()) if not isinstance(v, str))
+        raise InvalidType(f"language[{k}] must be a str (got {type(v).__name__} {shown(v)})")
+    wants = [str(u) for u in uniq]
+    for w in wants:
+        check_text("language", w)
+    return wants, inverse.reshape(-1).astype(np.intp)
 
-    The blocks whose area geometry covers the point, else those whose geometry is nearest to
-    it; then the blocks without area geometry (each group in document order).
-    """
-    located = [
-        (i, Area(list(dict.fromkeys(p for a in i.areas if a.geometry for p in a.geometry.parts))))
-        for i in infos
-        if any(a.geometry is not None for a in i.areas)
-    ]
-    unlocated = tuple(i for i in infos if not any(a.geometry is not None for a in i.areas))
-    if not located:
-        return infos
-    covering = tuple(i for i, area in located if bool(area.contains(lon, lat)[()]))
-    if covering:
-        return covering + unlocated
-    metres = [_distance_m(area, lon, lat) for _, area in located]
-    nearest = min(metres)
-    return tuple(i for (i, _), m in zip(located, metres, strict=True) if m == nearest) + unlocated
+
+def _block_area(info: Info) -> Area | None:
+    """The union of a block's area geometry; None when it has none."""
+    parts = dict.fromkeys(p for a in info.areas if a.geometry for p in a.geometry.parts)
+    return Area(list(parts)) if parts else None
 
 
-def _distance_m(area: Area, lon: float, lat: float) -> float:
-    """Geodesic metres from a point outside ``area`` to its nearest part."""
+def _distances_m(
+    area: Area, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Geodesic metres from points outside ``area`` to its nearest part (0 inside one)."""
     from geotarget import _geodesy  # (pyproj: imported when first needed)
 
-    # The point also as seen from across the 180° meridian (lon ± 360): the nearest point of a
-    # polygon is found in lon/lat frames, where a polygon just across the meridian would
-    # otherwise look 360° of longitude away.
-    x = np.array([lon, lon + 360.0, lon - 360.0], dtype=np.float64)
-    y = np.full(3, lat, dtype=np.float64)
-    best = math.inf
+    n = lon.size
+    best = np.full(n, np.inf)
     for part in area.parts:
         if isinstance(part, Circle):
-            to_centre = _geodesy.inv_distance(
-                x[:1], y[:1], np.array([part.lon]), np.array([part.lat])
-            )
-            d = float(to_centre[0]) - part.radius_m - part.margin_m
+            to_centre = _geodesy.inv_distance(lon, lat, np.full(n, part.lon), np.full(n, part.lat))
+            d = np.asarray(to_centre, dtype=np.float64) - part.radius_m - part.margin_m
         else:
-            shapes = np.array([part.shape] * 3, dtype=object)
-            d = float(_geodesy.distance_to_geometries(x, y, shapes).min()) - part.margin_m
-        best = min(best, max(d, 0.0))
+            d = _geodesy.distance_to_geometries(lon, lat, np.array([part.shape] * n, dtype=object))
+            # A point on the other side of the 180° meridian from a polygon near it is also
+            # measured as lon ± 360: the nearest point of a polygon is found in lon/lat
+            # frames, where such a polygon would otherwise look 360° of longitude away.
+            west, _, east, _ = part.bounds
+            for shift, across in ((360.0, (lon < 0.0) & (east > 90.0)),
+                                  (-360.0, (lon > 0.0) & (west < -90.0))):  # fmt: skip
+                if across.any():
+                    m = int(across.sum())
+                    other = _geodesy.distance_to_geometries(
+                        lon[across] + shift, lat[across], np.array([part.shape] * m, dtype=object)
+                    )
+                    d[across] = np.minimum(d[across], other)
+            d = d - part.margin_m
+        best = np.minimum(best, np.maximum(d, 0.0))
     return best
