@@ -845,3 +845,33 @@ def test_info_indices_refuses_what_it_cannot_read() -> None:
                  scope="Public", references=[Reference(sender="y", identifier="w", sent=T0)])  # fmt: skip
     assert bare.info_indices("sv", [18.0, 18.1], [59.0, 59.0]).tolist() == [-1, -1]
     assert alert.info_indices("sv", [], []).tolist() == []
+
+
+@pytest.mark.parametrize("method", ["is_active", "area_at", "info_for", "info_indices"])
+def test_a_time_of_no_instant_or_one_the_clocks_skip_is_refused_as_at(method: str) -> None:
+    """``at`` is checked as the model's own times are.
+
+    pandas' NaT crashed in ``utcoffset``; 02:30 on the night Stockholm's clocks jump from 02:00
+    to 03:00 was read as 03:30.
+    """
+    from zoneinfo import ZoneInfo
+
+    class NoInstant(datetime):  # as pandas' NaT is: its offset cannot be asked
+        def utcoffset(self) -> timedelta | None:
+            raise ValueError("NaTType does not support utcoffset")
+
+    alert = _districts()
+
+    def call(at: object) -> object:
+        if method == "info_for":
+            return alert.info_for("sv", at=at)  # type: ignore[arg-type]
+        if method == "info_indices":
+            return alert.info_indices("sv", [18.0], [59.0], at=at)  # type: ignore[arg-type]
+        return getattr(alert, method)(at)
+
+    with pytest.raises(InvalidType, match=r"^at must be a datetime of an instant \(got NoInstant"):
+        call(NoInstant(2028, 2, 29, tzinfo=UTC))
+    skipped = datetime(2028, 3, 26, 2, 30, tzinfo=ZoneInfo("Europe/Stockholm"))
+    with pytest.raises(InvalidAlert, match=r"^at must be a real clock reading: 2028-03-26T02:30"):
+        call(skipped)
+    call(datetime(2028, 3, 26, 3, 30, tzinfo=ZoneInfo("Europe/Stockholm")))  # exists
