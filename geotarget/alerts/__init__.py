@@ -430,6 +430,10 @@ class Alert:
     infos: tuple[Info, ...] = attrs.field(default=(), converter=_infos, validator=v_items(Info))
     _kind: str | None = attrs.field(init=False, eq=False, repr=False, hash=False)
     _area: Area | None = attrs.field(init=False, eq=False, repr=False, hash=False)
+    #: Each block's area geometry (None: it has none), built when first asked for.
+    _places: tuple[Area | None, ...] | None = attrs.field(
+        init=False, default=None, eq=False, repr=False, hash=False
+    )
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "sent", fixed_offset(self.sent))
@@ -723,7 +727,10 @@ class Alert:
         # group[b, p]: 0 for a block of the device's place (covering, else nearest), 1 for a
         # block naming no place, _NOT for a block out of the running
         group = np.full((nb, n), _NOT, dtype=np.int64)
-        located = [(b, _block_area(infos[b])) for b in live]
+        if self._places is None:
+            object.__setattr__(self, "_places", tuple(_block_area(i) for i in infos))
+        assert self._places is not None
+        located = [(b, self._places[b]) for b in live]
         if x is None or y is None or all(area is None for _, area in located):
             group[live, :] = 0
         else:
