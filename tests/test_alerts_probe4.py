@@ -875,3 +875,20 @@ def test_a_time_of_no_instant_or_one_the_clocks_skip_is_refused_as_at(method: st
     with pytest.raises(InvalidAlert, match=r"^at must be a real clock reading: 2028-03-26T02:30"):
         call(skipped)
     call(datetime(2028, 3, 26, 3, 30, tzinfo=ZoneInfo("Europe/Stockholm")))  # exists
+
+
+@pytest.mark.parametrize("altitude", ["0", "0.0", "152.4"])
+def test_a_polygon_pasted_from_kml_is_refused_saying_why(altitude: str) -> None:
+    ring = [(-73.9, 45.4), (-73.5, 45.4), (-73.5, 45.7), (-73.9, 45.7), (-73.9, 45.4)]
+    kml = "\n".join(f"{lon},{lat},{altitude}" for lon, lat in ring)
+    doc = _ec().replace("45.4,-73.9 45.4,-73.5 45.7,-73.5 45.7,-73.9 45.4,-73.9", kml, 1)
+    with pytest.raises(InvalidCAP) as caught:
+        cap.read(doc)
+    (problem,) = caught.value.problems
+    assert problem.path == "info[0]/area[0]/polygon[0]"
+    first = f"-73.9,45.4,{altitude}"
+    assert f"point 0 '{first}' is not 'lat,lon' in decimal degrees (5 bad points in all)" in (
+        problem.message
+    )
+    assert f"{first!r} has three: KML writes 'lon,lat,altitude'" in problem.message
+    assert "CAP 1.2 §3.3.1" in problem.message

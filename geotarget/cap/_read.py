@@ -191,6 +191,25 @@ def _triple_hint(item: str) -> str:
     return ""
 
 
+#: Three decimal numbers joined by commas: KML's ``lon,lat,altitude``.
+_TRIPLE = re.compile(rf"{_NUM},{_NUM},{_NUM}")
+
+
+def _triple_hint_points(tokens: list[str]) -> str:
+    """A hint for points written as three numbers (KML's ``lon,lat,altitude``), or ``""``."""
+    triple = next(
+        (t for t in tokens[:_HINTED_TOKENS] if len(t) <= _HINTED_LENGTH and _TRIPLE.fullmatch(t)),
+        None,
+    )
+    if triple is None:
+        return ""
+    return (
+        f"; a point is two numbers, 'lat,lon', and {triple!r} has three: KML writes "
+        "'lon,lat,altitude', but a CAP point has no altitude and its latitude comes first "
+        "(CAP 1.2 §3.3.1)"
+    )
+
+
 def _hint(cls: type[enum.Enum], value: str) -> str:
     """What an enumeration value written otherwise was meant to be, or ``""``.
 
@@ -1250,7 +1269,7 @@ class Reader:
                     "[-90, 90] and lon within [-180, 180]; CAP writes lat first)"
                 )
         more = f" ({len(bad)} bad points in all)" if len(bad) > 1 else ""
-        self.problem(path, bad[0] + more + _separator_hint(text))
+        self.problem(path, bad[0] + more + (_separator_hint(text) or _triple_hint_points(tokens)))
         return None
 
     def polygon(self, node: Node, path: str) -> tuple[tuple[float, float], ...] | None:
