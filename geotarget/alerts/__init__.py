@@ -536,7 +536,7 @@ class Alert:
         Raises
         ------
         InvalidType, InvalidAlert
-            If ``at`` is not a timezone-aware datetime.
+            If ``at`` is not a timezone-aware datetime, or is a wall time its zone skips.
         """
         _check_at(at)
         windows = self.windows
@@ -591,13 +591,15 @@ class Alert:
            first block. A block of the device's place wins a tie of language with one that
            names no place.
 
-        Without ``at``, ``lon`` and ``lat``, only the language decides (the first rule and the
-        second are skipped), as before.
+        Without ``at`` the first rule is skipped, without ``lon`` and ``lat`` the second: with
+        neither, the language alone decides. :meth:`info_indices` applies the rule to arrays
+        of devices.
 
         Raises
         ------
         InvalidType, InvalidAlert
-            If ``at`` is not a timezone-aware datetime.
+            If ``at`` is not a timezone-aware datetime, or is a wall time its zone's clocks
+            skip.
         InvalidType, InvalidCoordinates
             If only one of ``lon`` and ``lat`` is given, or either is not a number in range.
 
@@ -666,7 +668,7 @@ class Alert:
             For coordinates as :meth:`~geotarget.areas.Area.contains` refuses them, or a
             ``language`` that is not a ``str`` or a sequence of ``str`` of the devices' length.
         InvalidType, InvalidAlert
-            If ``at`` is not a timezone-aware datetime.
+            If ``at`` is not a timezone-aware datetime, or is a wall time its zone skips.
 
         Examples
         --------
