@@ -846,6 +846,13 @@ def test_info_indices_refuses_what_it_cannot_read() -> None:
     assert bare.info_indices("sv", [18.0, 18.1], [59.0, 59.0]).tolist() == [-1, -1]
     assert alert.info_indices("sv", [], []).tolist() == []
 
+    class Column:  # a data frame's column, as pandas and Arrow hand one over: by __array__
+        def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+            return np.array(["fr-CA", "en"], dtype=object)
+
+    got = alert.info_indices(Column(), [-73.6, -71.2], [45.5, 46.8], at=T0)  # type: ignore[arg-type]
+    assert got.tolist() == [1, 2]
+
 
 @pytest.mark.parametrize("method", ["is_active", "area_at", "info_for", "info_indices"])
 def test_a_time_of_no_instant_or_one_the_clocks_skip_is_refused_as_at(method: str) -> None:

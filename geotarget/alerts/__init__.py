@@ -652,7 +652,8 @@ class Alert:
         """:meth:`info_for` for many devices at once: the index of each one's block in ``infos``.
 
         ``lon`` and ``lat`` are arrays (or scalars) of one shape; ``language`` is one tag for
-        every device or one per device (a sequence or array of ``str`` of the same length).
+        every device or one per device (a sequence, array or data frame column of ``str`` of
+        the same length).
         The rule is :meth:`info_for`'s, device by device, with no Python loop over devices:
         a service groups its recipients by the index and sends each block's text once.
 
@@ -781,7 +782,8 @@ _NOT = 2
 
 def _languages(value: object, n: int) -> tuple[list[str], npt.NDArray[np.intp]]:
     """Per-device language tags: the distinct ones, and each device's index into them."""
-    if isinstance(value, (bytes, bytearray)) or not isinstance(value, (Sequence, np.ndarray)):
+    array_like = isinstance(value, (Sequence, np.ndarray)) or hasattr(value, "__array__")
+    if isinstance(value, (bytes, bytearray)) or not array_like:  # (pandas, Arrow: __array__)
         raise InvalidType(
             f"language must be a str or a sequence of str, one per device "
             f"(got {type(value).__name__})"
