@@ -43,13 +43,15 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import attrs
+import numpy as np
+import numpy.typing as npt
 
-from geotarget._validate import shown
+from geotarget._validate import lon_lat, lon_lat_arrays, shown
 from geotarget.alerts._area import AlertArea
 from geotarget.alerts._values import (
     KIND_CODE,
@@ -71,6 +73,7 @@ from geotarget.alerts._values import (
     Urgency,
     check_text,
     enum_value,
+    fixed_offset,
     is_kind_code,
     kind_name,
     options,
@@ -85,7 +88,7 @@ from geotarget.alerts._values import (
     v_tokens,
     v_uri,
 )
-from geotarget.areas import Area
+from geotarget.areas import Area, Circle
 from geotarget.errors import InvalidAlert, InvalidType
 
 __all__ = [
@@ -217,7 +220,10 @@ class Info:
     ``event_codes``, ``effective``, ``onset``, ``expires``, ``sender_name``, ``headline``,
     ``description``, ``instruction``, ``web``, ``contact``, ``parameters``, ``resources`` and
     ``areas``. Optional text is ``None`` when the element is absent (``""`` when it is present
-    but empty). Enumerations accept members or their exact CAP values.
+    but empty). Enumerations accept members or their exact CAP values. Datetimes are kept with
+    their UTC offset as a fixed ``datetime.timezone`` (a ``ZoneInfo`` time becomes the same
+    instant at its offset), so they compare as instants, also in the hour a zone's clocks
+    repeat.
 
     Raises
     ------
@@ -273,6 +279,10 @@ class Info:
     _tips: tuple[TipChannel, ...] = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
+        for name in ("effective", "onset", "expires"):
+            t = getattr(self, name)
+            if t is not None:
+                object.__setattr__(self, name, fixed_offset(t))
         if not self.categories:
             raise InvalidAlert(
                 f"categories must hold at least one of {options(Category)} (got none)"
@@ -340,11 +350,23 @@ def _infos(value: Iterable[Info]) -> tuple[Info, ...]:
 
 
 def _check_at(at: object) -> None:
-    """Refuse an ``at`` that is not a timezone-aware datetime."""
+    """Refuse an ``at`` that is not a timezone-aware datetime of a real clock reading."""
     if not isinstance(at, datetime):
         raise InvalidType(f"at must be a datetime (got {type(at).__name__} {shown(at)})")
-    if at.utcoffset() is None:
+    try:
+        offset = at.utcoffset()
+    except (TypeError, ValueError):  # pandas' NaT, a datetime subclass of no instant
+        raise InvalidType(
+            f"at must be a datetime of an instant (got {type(at).__name__} {shown(at)})"
+        ) from None
+    if offset is None:
         raise InvalidAlert(f"at must be timezone-aware (got naive {at.isoformat()})")
+    if type(at.tzinfo) is not timezone:  # a zone's wall time may be one its clocks skip
+        from geotarget.rollout._time import wall_time_problem
+
+        problem = wall_time_problem(at)
+        if problem is not None:  # Python would read it an hour later than its wall time says
+            raise InvalidAlert(f"at must be a real clock reading: {problem}")
 
 
 @attrs.frozen(kw_only=True)
@@ -369,7 +391,9 @@ class Alert:
     The active window combines the info blocks: :attr:`onset` is the earliest start of any
     block (its ``onset``, else its ``effective``, else the alert's ``sent``) and
     :attr:`expires` is the latest ``expires`` — or None when a block has none (open-ended).
-    The alert is active at ``t`` iff ``onset <= t < expires`` (:meth:`is_active`).
+    The alert is active at ``t`` iff ``onset <= t < expires`` (:meth:`is_active`). ``sent``,
+    like every datetime of the model, is kept with its UTC offset as a fixed
+    ``datetime.timezone``, so times compare as instants (see :class:`Info`).
 
     Examples
     --------
@@ -406,8 +430,13 @@ class Alert:
     infos: tuple[Info, ...] = attrs.field(default=(), converter=_infos, validator=v_items(Info))
     _kind: str | None = attrs.field(init=False, eq=False, repr=False, hash=False)
     _area: Area | None = attrs.field(init=False, eq=False, repr=False, hash=False)
+    #: Each block's area geometry (None: it has none), built when first asked for.
+    _places: tuple[Area | None, ...] | None = attrs.field(
+        init=False, default=None, eq=False, repr=False, hash=False
+    )
 
     def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "sent", fixed_offset(self.sent))
         # CAP 1.2 §3.2.1 says an Update, Cancel, Ack or Error acts on "the earlier message(s)
         # identified in <references>"; the model requires them (an incident is found through
         # them), a rule of geotarget's rather than a MUST of CAP's. <restriction> is CONDITIONAL,
@@ -507,7 +536,7 @@ class Alert:
         Raises
         ------
         InvalidType, InvalidAlert
-            If ``at`` is not a timezone-aware datetime.
+            If ``at`` is not a timezone-aware datetime, or is a wall time its zone skips.
         """
         _check_at(at)
         windows = self.windows
@@ -534,24 +563,281 @@ class Alert:
         end = self.expires
         return self.onset <= at and (end is None or at < end)
 
-    def info_for(self, language: str) -> Info | None:
-        """The best info block for a device language; None only when there are no blocks.
+    def info_for(
+        self,
+        language: str,
+        *,
+        at: datetime | None = None,
+        lon: float | None = None,
+        lat: float | None = None,
+    ) -> Info | None:
+        """The info block whose text a device should show; None only when there are no blocks.
 
-        The rule: the block whose language equals ``language`` (case-insensitive), else the
-        first with the same primary language (``sv-FI`` → ``sv-SE``), else the first English
-        block, else the first block. ``sv-SE`` → ``sv`` → ``en``.
+        CAP lets one alert carry several blocks in the same language for different areas or
+        times (one per district; a block that ends and one that starts later). Give the
+        device's time and place and the block chosen is one that applies to it:
+
+        1. **Time** — with ``at``, the blocks in effect at ``at`` (``start <= at < expires``,
+           :attr:`windows`); if none is, all blocks.
+        2. **Place** — with ``lon`` and ``lat`` (both or neither), among those: the blocks
+           whose area geometry covers the point; if none covers it, the blocks whose geometry
+           is nearest to it in geodesic metres (a device told through a margin or an uncertain
+           fix gets the text of the area it is near). Then, after them, the blocks without
+           area geometry (geocodes only, or no area, as a translation may be sent): they name
+           no place that could exclude the device.
+        3. **Language** — among those, in that order: the first block whose language equals
+           ``language`` (case-insensitive, ``sv_SE`` accepted), else the first with the same
+           primary language (``sv-FI`` → ``sv-SE``), else the first English block, else the
+           first block. A block of the device's place wins a tie of language with one that
+           names no place.
+
+        Without ``at`` the first rule is skipped, without ``lon`` and ``lat`` the second: with
+        neither, the language alone decides. :meth:`info_indices` applies the rule to arrays
+        of devices.
+
+        Raises
+        ------
+        InvalidType, InvalidAlert
+            If ``at`` is not a timezone-aware datetime, or is a wall time its zone's clocks
+            skip.
+        InvalidType, InvalidCoordinates
+            If only one of ``lon`` and ``lat`` is given, or either is not a number in range.
+
+        Examples
+        --------
+        Two districts, each with its own Swedish text:
+
+        >>> from datetime import datetime, timezone
+        >>> from geotarget import Circle
+        >>> from geotarget.alerts import Alert, AlertArea, Info
+        >>> def block(name, lon):
+        ...     return Info(language="sv-SE", categories=["Met"], event="Storm",
+        ...                 urgency="Expected", severity="Severe", certainty="Likely",
+        ...                 headline=f"Storm i {name}",
+        ...                 areas=[AlertArea.from_area(name, Circle(lon, 59.0, 5000.0))])
+        >>> sent = datetime(2026, 5, 4, 12, 0, tzinfo=timezone.utc)
+        >>> alert = Alert(identifier="SE-1", sender="smhi@smhi.se", sent=sent,
+        ...               status="Actual", msg_type="Alert", scope="Public",
+        ...               infos=[block("Väst", 17.0), block("Öst", 18.0)])
+        >>> alert.info_for("sv-SE", lon=18.01, lat=59.0).headline
+        'Storm i Öst'
+        >>> alert.info_for("sv-SE").headline  # the language alone: the first block
+        'Storm i Väst'
+
+        .. versionchanged:: 0.1.0
+           ``at``, ``lon`` and ``lat`` choose among blocks for different times and areas.
         """
         check_text("language", language)
         want = language.strip().replace("_", "-").lower()
-        tags = [i.language.lower() for i in self.infos]
-        if not tags:
+        if (lon is None) != (lat is None):
+            missing = "lat" if lat is None else "lon"
+            raise InvalidType(
+                f"lon and lat must be given together (got {missing} None): a place is both"
+            )
+        if lon is None:
+            k = self._choose([want], None, None, None, at)
+        else:
+            x, y = lon_lat("lon", lon, "lat", lat)
+            k = self._choose([want], None, np.array([x]), np.array([y]), at)
+        return None if k is None else self.infos[int(k[0])]
+
+    def info_indices(
+        self,
+        language: str | Sequence[str] | npt.NDArray[Any],
+        lon: npt.ArrayLike,
+        lat: npt.ArrayLike,
+        *,
+        at: datetime | None = None,
+    ) -> npt.NDArray[np.intp]:
+        """:meth:`info_for` for many devices at once: the index of each one's block in ``infos``.
+
+        ``lon`` and ``lat`` are arrays (or scalars) of one shape; ``language`` is one tag for
+        every device or one per device (a sequence, array or data frame column of ``str`` of
+        the same length).
+        The rule is :meth:`info_for`'s, device by device, with no Python loop over devices:
+        a service groups its recipients by the index and sends each block's text once.
+
+        Returns
+        -------
+        numpy.ndarray of intp
+            One index per device (flattened); ``-1`` for every device when the alert has no
+            info blocks.
+
+        Raises
+        ------
+        InvalidType, InvalidCoordinates
+            For coordinates as :meth:`~geotarget.areas.Area.contains` refuses them, or a
+            ``language`` that is not a ``str`` or a sequence of ``str`` of the devices' length.
+        InvalidType, InvalidAlert
+            If ``at`` is not a timezone-aware datetime, or is a wall time its zone skips.
+
+        Examples
+        --------
+        >>> from datetime import datetime, timezone
+        >>> from geotarget import Circle
+        >>> from geotarget.alerts import Alert, AlertArea, Info
+        >>> def block(language, lon):
+        ...     return Info(language=language, categories=["Met"], event="Storm",
+        ...                 urgency="Expected", severity="Severe", certainty="Likely",
+        ...                 areas=[AlertArea.from_area("x", Circle(lon, 59.0, 5000.0))])
+        >>> sent = datetime(2026, 5, 4, 12, 0, tzinfo=timezone.utc)
+        >>> alert = Alert(identifier="SE-1", sender="smhi@smhi.se", sent=sent,
+        ...               status="Actual", msg_type="Alert", scope="Public",
+        ...               infos=[block("sv", 17.0), block("en", 17.0), block("sv", 18.0)])
+        >>> alert.info_indices(["sv-SE", "en-GB", "sv-FI"], [17.0, 17.0, 18.01],
+        ...                    [59.0, 59.0, 59.0]).tolist()
+        [0, 1, 2]
+
+        .. versionadded:: 0.1.0
+        """
+        x, y = lon_lat_arrays(lon, lat)
+        x, y = x.reshape(-1), y.reshape(-1)
+        if isinstance(language, str):
+            check_text("language", language)
+            wants, inverse = [language], None
+        else:
+            wants, inverse = _languages(language, x.size)
+        wanted = [w.strip().replace("_", "-").lower() for w in wants]
+        k = self._choose(wanted, inverse, x, y, at)
+        return np.full(x.size, -1, dtype=np.intp) if k is None else k
+
+    def _choose(
+        self,
+        wants: list[str],
+        inverse: npt.NDArray[np.intp] | None,
+        x: npt.NDArray[np.float64] | None,
+        y: npt.NDArray[np.float64] | None,
+        at: datetime | None,
+    ) -> npt.NDArray[np.intp] | None:
+        """The block index per device (one device when ``x`` is None); None without blocks.
+
+        ``wants``: the distinct normalised language tags; ``inverse``: each device's index into
+        them (None: the first for every device).
+        """
+        if at is not None:
+            _check_at(at)
+        infos = self.infos
+        if not infos:
             return None
-        primary = want.split("-")[0]
-        for i, tag in enumerate(tags):
-            if tag == want:
-                return self.infos[i]
-        for wanted in (primary, "en"):
-            for i, tag in enumerate(tags):
-                if tag.split("-")[0] == wanted:
-                    return self.infos[i]
-        return self.infos[0]
+        nb = len(infos)
+        n = 1 if x is None else x.size
+        live = list(range(nb))
+        if at is not None:
+            on = [
+                b for b, (t0, t1) in enumerate(self.windows) if t0 <= at and (t1 is None or at < t1)
+            ]
+            live = on or live
+        # group[b, p]: 0 for a block of the device's place (covering, else nearest), 1 for a
+        # block naming no place, _NOT for a block out of the running
+        group = np.full((nb, n), _NOT, dtype=np.int64)
+        if self._places is None:
+            object.__setattr__(self, "_places", tuple(_block_area(i) for i in infos))
+        assert self._places is not None
+        located = [(b, self._places[b]) for b in live]
+        if x is None or y is None or all(area is None for _, area in located):
+            group[live, :] = 0
+        else:
+            places = [(b, area) for b, area in located if area is not None]
+            distinct = list(dict.fromkeys(area for _, area in places))  # (one per language)
+            row_of = [distinct.index(area) for _, area in places]
+            inside = np.vstack([area.contains(x, y) for area in distinct])
+            far = ~inside.any(axis=0)
+            if far.any():
+                metres = np.vstack([_distances_m(area, x[far], y[far]) for area in distinct])
+                inside[:, far] = metres == metres.min(axis=0)
+            near = inside[row_of]
+            for (b, _), row in zip(places, near, strict=True):
+                group[b, row] = 0
+            for b, area in located:
+                if area is None:
+                    group[b, :] = 1
+        tags = [i.language.lower() for i in infos]
+        index = np.arange(nb, dtype=np.int64)[:, None]
+        out = np.empty(n, dtype=np.intp)
+        for w, want in enumerate(wants):
+            primary = want.split("-")[0]
+            tier = np.array(
+                [
+                    0 if t == want else 1 if t.split("-")[0] == primary else
+                    2 if t.split("-")[0] == "en" else 3
+                    for t in tags
+                ],
+                dtype=np.int64,
+            )[:, None]  # fmt: skip
+            # the sequential rule (each tier over the blocks in order of place, then document)
+            # as one lexicographic key: (tier, group, index)
+            key = np.where(group < _NOT, (tier * 2 + group) * nb + index, np.iinfo(np.int64).max)
+            pick = np.argmin(key, axis=0)
+            if inverse is None:
+                out[:] = pick
+            else:
+                mine = inverse == w
+                out[mine] = pick[mine]
+        return out
+
+
+#: ``_choose``'s group of a block out of the running.
+_NOT = 2
+
+
+def _languages(value: object, n: int) -> tuple[list[str], npt.NDArray[np.intp]]:
+    """Per-device language tags: the distinct ones, and each device's index into them."""
+    array_like = isinstance(value, (Sequence, np.ndarray)) or hasattr(value, "__array__")
+    if isinstance(value, (bytes, bytearray)) or not array_like:  # (pandas, Arrow: __array__)
+        raise InvalidType(
+            f"language must be a str or a sequence of str, one per device "
+            f"(got {type(value).__name__})"
+        )
+    arr = np.asarray(value, dtype=object).reshape(-1)
+    if arr.size != n:
+        raise InvalidType(
+            f"language must hold one tag per device: {n} coordinates (got {arr.size} tags)"
+        )
+    try:
+        uniq, inverse = np.unique(arr, return_inverse=True)
+    except TypeError:  # str beside None or numbers: not comparable
+        uniq = None
+    if uniq is None or not all(isinstance(u, str) for u in uniq.tolist()):
+        k, v = next((k, v) for k, v in enumerate(arr.tolist()) if not isinstance(v, str))
+        raise InvalidType(f"language[{k}] must be a str (got {type(v).__name__} {shown(v)})")
+    wants = [str(u) for u in uniq]
+    for w in wants:
+        check_text("language", w)
+    return wants, inverse.reshape(-1).astype(np.intp)
+
+
+def _block_area(info: Info) -> Area | None:
+    """The union of a block's area geometry; None when it has none."""
+    parts = dict.fromkeys(p for a in info.areas if a.geometry for p in a.geometry.parts)
+    return Area(list(parts)) if parts else None
+
+
+def _distances_m(
+    area: Area, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Geodesic metres from points outside ``area`` to its nearest part (0 inside one)."""
+    from geotarget import _geodesy  # (pyproj: imported when first needed)
+
+    n = lon.size
+    best = np.full(n, np.inf)
+    for part in area.parts:
+        if isinstance(part, Circle):
+            to_centre = _geodesy.inv_distance(lon, lat, np.full(n, part.lon), np.full(n, part.lat))
+            d = np.asarray(to_centre, dtype=np.float64) - part.radius_m - part.margin_m
+        else:
+            d = _geodesy.distance_to_geometries(lon, lat, np.array([part.shape] * n, dtype=object))
+            # A point on the other side of the 180° meridian from a polygon near it is also
+            # measured as lon ± 360: the nearest point of a polygon is found in lon/lat
+            # frames, where such a polygon would otherwise look 360° of longitude away.
+            west, _, east, _ = part.bounds
+            for shift, across in ((360.0, (lon < 0.0) & (east > 90.0)),
+                                  (-360.0, (lon > 0.0) & (west < -90.0))):  # fmt: skip
+                if across.any():
+                    m = int(across.sum())
+                    other = _geodesy.distance_to_geometries(
+                        lon[across] + shift, lat[across], np.array([part.shape] * m, dtype=object)
+                    )
+                    d[across] = np.minimum(d[across], other)
+            d = d - part.margin_m
+        best = np.minimum(best, np.maximum(d, 0.0))
+    return best

@@ -322,6 +322,22 @@ def check_time(name: str, value: object) -> datetime:
     return value
 
 
+def fixed_offset(value: datetime) -> datetime:
+    """``value`` (checked by :func:`check_time`) with its UTC offset as a fixed ``timezone``.
+
+    The same instant, wall time and offset. A zone's datetimes (``ZoneInfo``) compare by wall
+    time when they share the zone, ignoring ``fold``: in the hour a zone's clocks repeat,
+    02:30 before the change and 02:30 after it compared equal, and an hour's window across
+    the change looked empty; and Python never finds such a time equal to one of another
+    zone (PEP 495), so an alert would not compare equal to itself read back from CAP.
+    """
+    if type(value.tzinfo) is timezone:
+        return value
+    offset = value.utcoffset()
+    assert offset is not None  # checked
+    return value.replace(tzinfo=timezone(offset), fold=0)
+
+
 def v_time(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """Validate a required datetime."""
     check_time(attribute.name, value)
@@ -442,6 +458,9 @@ class Reference:
     sender: str = attrs.field(validator=v_cap_id)
     identifier: str = attrs.field(validator=v_cap_id)
     sent: datetime = attrs.field(validator=v_time)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "sent", fixed_offset(self.sent))
 
 
 def _opt_int(value: int | np.integer[Any] | None) -> int | None:

@@ -167,6 +167,49 @@ def _separator_hint(text: str) -> str:
     return ""
 
 
+#: An empty ``<polygon>``: CAP 1.2 §3.2.4 "A minimum of 4 coordinate pairs MUST be present and
+#: the first and last pairs of coordinates MUST be the same." (Zone-based NWS alerts wrote one.)
+_EMPTY_POLYGON = (
+    "must hold at least 4 'lat,lon' points, the first equal to the last, as CAP 1.2 §3.2.4 "
+    "requires (got an empty polygon)"
+)
+
+
+def _triple_hint(item: str) -> str:
+    """Why a ``<references>`` item is not a triple, when it can be told, or ``""``."""
+    if item.endswith(",") or item.startswith(","):
+        return (
+            "; a triple ends with its sent date-time and holds no space (CAP 1.2 §3.2.1 "
+            "separates triples by whitespace)"
+        )
+    odd = next((c for c in item if c.isspace() or unicodedata.category(c) == "Zs"), None)
+    if odd is not None:
+        return (
+            f"; it holds {unicodedata.name(odd, 'a space')} (U+{ord(odd):04X}), which is not "
+            "XML whitespace: CAP separates triples by spaces, tabs or newlines only"
+        )
+    return ""
+
+
+#: Three decimal numbers joined by commas: KML's ``lon,lat,altitude``.
+_TRIPLE = re.compile(rf"{_NUM},{_NUM},{_NUM}")
+
+
+def _triple_hint_points(tokens: list[str]) -> str:
+    """A hint for points written as three numbers (KML's ``lon,lat,altitude``), or ``""``."""
+    triple = next(
+        (t for t in tokens[:_HINTED_TOKENS] if len(t) <= _HINTED_LENGTH and _TRIPLE.fullmatch(t)),
+        None,
+    )
+    if triple is None:
+        return ""
+    return (
+        f"; a point is two numbers, 'lat,lon', and {triple!r} has three: KML writes "
+        "'lon,lat,altitude', but a CAP point has no altitude and its latitude comes first "
+        "(CAP 1.2 §3.3.1)"
+    )
+
+
 def _hint(cls: type[enum.Enum], value: str) -> str:
     """What an enumeration value written otherwise was meant to be, or ``""``.
 
@@ -877,13 +920,15 @@ class Reader:
                 "omit <references> when there are none)",
             )
             return (None,)
+        items = self.spaced_commas(items)
         out: list[Reference | None] = []
         for k, item in enumerate(items):
             parts = item.split(",")
             if len(parts) != 3:
                 self.problem(
                     "references",
-                    f"item {k} must be sender,identifier,sent (got {_quote(item)})",
+                    f"item {k} must be sender,identifier,sent: three parts separated by commas "
+                    f"(got {len(parts)} in {_short(item, 120)}){_triple_hint(item)}",
                 )
                 out.append(None)
                 continue
@@ -897,6 +942,34 @@ class Reader:
                 self.problem("references", f"item {k}: {err}")
                 out.append(None)
         return tuple(out)
+
+    def spaced_commas(self, items: list[str]) -> list[str]:
+        """The ``<references>`` items with triples split by a space beside a comma rejoined.
+
+        ``sender, identifier, sent`` is three whitespace-separated items to CAP, none a
+        triple. Where rejoining the items around such commas makes whole triples (and nothing
+        else changes), lenient reading does so; strict reading leaves the items as they are
+        and refuses them, saying why (the rejoined triples are checked as well).
+        """
+        groups: list[list[str]] = []
+        for item in items:
+            if groups and (groups[-1][-1].endswith(",") or item.startswith(",")):
+                groups[-1].append(item)
+            else:
+                groups.append([item])
+        joined = ["".join(group) for group in groups]
+        if len(joined) == len(items) or any(item.count(",") != 2 for item in joined):
+            return items
+        split = [" ".join(group) for group in groups if len(group) > 1]
+        self.fixable(
+            "references",
+            "has a space beside a comma inside a sender,identifier,sent triple: CAP 1.2 §3.2.1 "
+            "separates triples by whitespace, so a space splits one in parts "
+            f"(got {_short(split[0], 120)}"
+            + (f", and {len(split) - 1} more such triple(s))" if len(split) > 1 else ")"),
+            "joined the parts into their triples",
+        )
+        return joined
 
     def info(self, node: Node, path: str) -> Info | None:
         before = len(self.problems)
@@ -1068,9 +1141,17 @@ class Reader:
         description = self.text(kids, "areaDesc", path)  # first, as in the document
         if description is not None and not description.strip():
             self.warn(_join(path, "areaDesc"), "is blank: the area has no human-readable name")
-        polygons = [
-            self.polygon(n, _join(path, f"polygon[{i}]")) for i, n in enumerate(kids["polygon"])
-        ]
+        polygons = []
+        written: list[int] = []  # each polygon's index in the document (empty ones dropped)
+        for i, n in enumerate(kids["polygon"]):
+            here = _join(path, f"polygon[{i}]")
+            if self.lenient and not n.children and not n.text.strip(XML_SPACE):
+                if n.attrs:
+                    self.attributes(n, here)
+                self.repair(here, f"{_EMPTY_POLYGON}; dropped it (it names no point)")
+                continue
+            polygons.append(self.polygon(n, here))
+            written.append(i)
         circles = [
             self.circle(n, _join(path, f"circle[{i}]")) for i, n in enumerate(kids["circle"])
         ]
@@ -1090,11 +1171,11 @@ class Reader:
             )
         area = self.build(path, lambda: AlertArea(**fields), before)
         if area is not None:
-            self.no_geometry(area, path)
+            self.no_geometry(area, path, written)
             self.vertical(area, path)
         for k in () if area is None else area.repaired_polygons:
             self.warn(
-                _join(path, f"polygon[{k}]"),
+                _join(path, f"polygon[{written[k]}]"),
                 "crosses or touches itself (CAP allows this): its area is taken as the "
                 "repaired ring's parts (Polygon.repair)",
             )
@@ -1123,11 +1204,14 @@ class Reader:
             "device inside the area's outline is told, whatever its altitude",
         )
 
-    def no_geometry(self, area: AlertArea, path: str) -> None:
-        """Warn of parts and areas that add nothing to the area targeted (CAP allows them)."""
+    def no_geometry(self, area: AlertArea, path: str, written: list[int]) -> None:
+        """Warn of parts and areas that add nothing to the area targeted (CAP allows them).
+
+        ``written``: each of the area's polygons' index in the document.
+        """
         for k in area.empty_polygons:
             self.warn(
-                _join(path, f"polygon[{k}]"),
+                _join(path, f"polygon[{written[k]}]"),
                 "encloses no area (its points are collinear or repeat one point; CAP allows "
                 "this): like a circle of radius 0, it adds nothing to the area targeted",
             )
@@ -1185,7 +1269,7 @@ class Reader:
                     "[-90, 90] and lon within [-180, 180]; CAP writes lat first)"
                 )
         more = f" ({len(bad)} bad points in all)" if len(bad) > 1 else ""
-        self.problem(path, bad[0] + more + _separator_hint(text))
+        self.problem(path, bad[0] + more + (_separator_hint(text) or _triple_hint_points(tokens)))
         return None
 
     def polygon(self, node: Node, path: str) -> tuple[tuple[float, float], ...] | None:
@@ -1193,8 +1277,7 @@ class Reader:
         if not text.strip(XML_SPACE):
             # CAP 1.2 §3.2.4: "A minimum of 4 coordinate pairs MUST be present and the first
             # and last pairs of coordinates MUST be the same."
-            self.problem(path, "must hold at least 4 'lat,lon' points, the first equal to the "
-                         "last (got an empty polygon)")  # fmt: skip
+            self.fixable(path, _EMPTY_POLYGON, "")  # lenient reading drops it in area()
             return None
         pts = self.points(text, path)
         if pts is None:
