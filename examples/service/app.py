@@ -79,6 +79,17 @@ either. The service keeps the latest batch of positions as its snapshot until th
 replaces it (``/alerts``, ``/redeliver`` and ``/explain`` target it) and nothing else of a
 request once it is answered.
 
+An error answer is its message as plain text, or, when the request's ``Accept`` prefers
+``application/problem+json`` or ``application/json`` to ``text/plain`` (not ``*/*`` alone),
+RFC 9457 problem details: ``type``, ``title``, ``status``, ``detail`` (the message),
+``instance`` (the path), ``error`` (the :mod:`geotarget.errors` class, or the service's own
+name: ``TooLarge``, ``Busy``, ``Slow``, ``Encoded``, ``NotFound``, ``MethodNotAllowed``,
+``InternalError``) and, for a message ``FIELD must RULE (got VALUE)``, ``field``
+(``lat[1]``), ``rule`` and ``value`` (as the message shows it). An unknown path is a 404
+naming the endpoints, a method an endpoint does not take a 405 with ``Allow``, a fault of the
+service a 500 naming only the exception's class (its message may quote anything; the log has
+the traceback).
+
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
 by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
 ``[[recognition]]`` rules (then the pilot's defaults, :data:`geotarget.pilot.RECOGNITION`), its
@@ -126,6 +137,7 @@ import numpy as np
 import numpy.typing as npt
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -198,6 +210,9 @@ MAX_INFLIGHT = _env_whole("GEOTARGET_MAX_INFLIGHT", 2 * MAX_POSITIONS_BODY, "byt
 #: long as the process ran: two such large batches left every later one "busy", and enough
 #: of them used up the process's file descriptors.
 BODY_SECONDS = _env_whole("GEOTARGET_BODY_SECONDS", 60, "seconds")
+
+#: The service's endpoints, as an unknown path's 404 names them.
+ENDPOINTS = "POST /alerts, POST /positions, POST /confirm, POST /redeliver and GET /explain"
 
 #: The ``GEOTARGET_*`` variables the service reads.
 SERVICE_VARIABLES = (
@@ -461,6 +476,117 @@ def _plain(text: str) -> str:
     if len(text) > MAX_MESSAGE:
         text = f"{text[:MAX_MESSAGE]}… (cut: {len(text):,} characters)"
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+#: The media types an error answer comes in: RFC 9457 problem details (JSON), or the message
+#: as plain text. Which one is chosen by the request's ``Accept`` (see :func:`_wants_problem`).
+PROBLEM_TYPE = "application/problem+json"
+_ERROR_TYPES = (PROBLEM_TYPE, "application/json", "text/plain")
+
+
+def _accepted(accept: str, media_type: str) -> float:
+    """The quality ``accept`` (an ``Accept`` header) gives ``media_type``: 0 when it names none.
+
+    The most specific range that matches counts (``text/plain`` over ``text/*`` over
+    ``*/*``, RFC 9110 12.5.1); a range's parameters other than ``q`` are ignored.
+    """
+    kind = media_type.split("/")[0]
+    best, quality = -1, 0.0
+    for item in accept.split(","):
+        parts = [part.strip() for part in item.split(";")]
+        name = parts[0].lower()
+        rank = {media_type: 2, f"{kind}/*": 1, "*/*": 0}.get(name)
+        if rank is None or rank < best:
+            continue
+        q = 1.0
+        for param in parts[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = min(max(float(value.strip()), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+                q = q if math.isfinite(q) else 0.0
+        if rank > best or q > quality:
+            best, quality = rank, q
+    return quality
+
+
+def _wants_problem(request: Request) -> bool:
+    """Whether the request's ``Accept`` prefers JSON to plain text for an error answer.
+
+    ``application/problem+json`` or ``application/json`` named with a higher quality than
+    ``text/plain`` gets RFC 9457 problem details; no ``Accept``, ``*/*`` alone (what curl and
+    most HTTP clients send) or a tie gets the message as plain text, as before.
+    """
+    accept = request.headers.get("accept", "")
+    if not accept:
+        return False
+    problem, json_, text = (_accepted(accept, media_type) for media_type in _ERROR_TYPES)
+    return max(problem, json_) > text
+
+
+#: ``FIELD must RULE (got VALUE)``: the shape of geotarget's and the service's 400 messages,
+#: read into a problem's ``field``, ``rule`` and ``value`` members (``detail`` is the whole).
+_FIELD_RULE_VALUE = re.compile(
+    r"(?:query parameter )?'?(?P<field>request body|[A-Za-z_][\w.]*(?:\[\d+\])?)'? must"
+    r" (?P<rule>.+?)"
+    r" \(got (?P<value>.*)\)",
+    re.DOTALL,
+)
+
+#: A value "at row N" (geotarget's position messages): the row goes to the field, ``lat[0]``.
+_AT_ROW = re.compile(r"(?P<value>.*) at row (?P<row>[0-9]+)", re.DOTALL)
+
+_TITLES = {
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def _problem(
+    request: Request,
+    status: int,
+    message: str,
+    error: str,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An error answer: ``message`` as plain text, or as RFC 9457 problem details.
+
+    Problem details (``application/problem+json``, when the request's ``Accept`` prefers JSON:
+    :func:`_wants_problem`) carry ``type`` (``about:blank``: the status says it), ``title``,
+    ``status``, ``detail`` (the message), ``instance`` (the path, never the query: a
+    ``?device=`` is a device id), ``error`` (what failed: a :mod:`geotarget.errors` class
+    name such as ``InvalidInput`` or ``StoreFull``, or the service's own: ``TooLarge``,
+    ``Busy``, ``Slow``, ``Encoded``, ``NotFound``, ``MethodNotAllowed``) and, for a message
+    of the form ``FIELD must RULE (got VALUE)``, its ``field``, ``rule`` and ``value`` (the
+    value as the message shows it: a scalar quoted, a list or an object described).
+    """
+    message = _plain(message)
+    if not _wants_problem(request):
+        return PlainTextResponse(message, status_code=status, headers=headers)
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": message,
+        "instance": request.url.path,
+        "error": error,
+    }
+    found = _FIELD_RULE_VALUE.fullmatch(message)
+    if found is not None:
+        field, value = found["field"], found["value"]
+        row = _AT_ROW.fullmatch(value)
+        if row is not None and "[" not in field:  # ("lat ... (got 95.3 at row 0)")
+            field, value = f"{field}[{row['row']}]", row["value"]
+        body.update(field=field, rule=f"must {found['rule']}", value=value)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_TYPE)
 
 
 class _Twice(Exception):
@@ -944,18 +1070,26 @@ def create_app(
         incident = await run_in_threadpool(store.incident, _param(request, "incident"))
         alert = incident.alert if incident is not None else None
         if alert is None:
-            return PlainTextResponse("unknown incident", status_code=404)
+            return _problem(
+                request,
+                404,
+                f"incident {_shown(_param(request, 'incident'))} is unknown to the store (no"
+                " alert of it was received): nothing to explain",
+                "NotFound",
+            )
         at, index = _at(request), current["index"]
         # In a worker thread, as every other request's work: over a million devices a preview
         # takes most of a second, which on the event loop stopped every other request.
         answer = await run_in_threadpool(why, alert, device, index, at)
         if answer is None:
-            return PlainTextResponse(
+            return _problem(
+                request,
+                404,
                 f"device {_shown(device)} has no position in the current snapshot (the latest "
                 "POST /positions batch, of "
                 f"{len(index):,} device{'' if len(index) == 1 else 's'}): nothing to explain; ids"
                 " are matched by their text as the batch gave them (7 is not 007)",
-                status_code=404,
+                "NotFound",
             )
         return PlainTextResponse(answer)
 
@@ -967,31 +1101,63 @@ def create_app(
         return targeter.preview(alert, index, at).explain(device)
 
     async def store_failed(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse(_plain(str(exc)), status_code=503)
+        return _problem(request, 503, str(exc), type(exc).__name__)
 
     async def bad_input(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse(_plain(str(exc)), status_code=400)
+        return _problem(request, 400, str(exc), type(exc).__name__)
 
     async def too_large(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse(_plain(str(exc)), status_code=413)
+        return _problem(request, 413, str(exc), "TooLarge")
 
     async def encoded(request: Request, exc: Exception) -> Response:
         # RFC 9110 15.5.16: 415 for a content coding not taken, saying which are.
-        return PlainTextResponse(
-            _plain(str(exc)), status_code=415, headers={"Accept-Encoding": "identity"}
-        )
+        return _problem(request, 415, str(exc), "Encoded", {"Accept-Encoding": "identity"})
 
     async def busy(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse(_plain(str(exc)), status_code=503, headers={"Retry-After": "1"})
+        return _problem(request, 503, str(exc), "Busy", {"Retry-After": "1"})
 
     async def slow(request: Request, exc: Exception) -> Response:
         # The rest of the body may still come: the connection is closed, not read further.
-        return PlainTextResponse(_plain(str(exc)), status_code=408, headers={"Connection": "close"})
+        return _problem(request, 408, str(exc), "Slow", {"Connection": "close"})
 
     async def gone(request: Request, exc: Exception) -> Response:
         # Routine (a phone losing its network): one line, no traceback, nothing of the body.
         LOG.info("%s", exc)
         return Response(status_code=400)  # nobody reads it: the server drops it
+
+    async def no_route(request: Request, exc: Exception) -> Response:
+        # Starlette's own answers ("Not Found", "Method Not Allowed"), which named neither
+        # what was asked nor what the service takes, in plain text whatever the Accept.
+        status = getattr(exc, "status_code", 500)
+        asked = f"{request.method} {_shown(request.url.path)}"
+        if status == 405:
+            allow = getattr(exc, "headers", None) or {}
+            return _problem(
+                request,
+                405,
+                f"{asked}: {request.url.path} takes only {allow.get('Allow', 'other methods')}",
+                "MethodNotAllowed",
+                dict(allow),
+            )
+        if status == 404:
+            return _problem(
+                request,
+                404,
+                f"{asked}: no such endpoint; the service has {ENDPOINTS}",
+                "NotFound",
+            )
+        return _problem(request, status, str(getattr(exc, "detail", "")), "HTTPException")
+
+    async def failed(request: Request, exc: Exception) -> Response:
+        # A fault of the service (a bug): the traceback goes to the log (Starlette raises it
+        # on), the answer names only the exception's class: its message may quote anything.
+        return _problem(
+            request,
+            500,
+            f"{request.method} {_shown(request.url.path)} failed inside the service"
+            f" ({type(exc).__name__}; its log has the cause): what it applied is not known",
+            "InternalError",
+        )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -1021,6 +1187,8 @@ def create_app(
             _Busy: busy,
             _Slow: slow,
             _Gone: gone,
+            HTTPException: no_route,
+            Exception: failed,
         },
         lifespan=lifespan,
     )

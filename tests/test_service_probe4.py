@@ -1,0 +1,230 @@
+"""The reference service's error answers as an API client reads them, and ``uvicorn --workers``.
+
+Error answers: RFC 9457 problem details when the request's ``Accept`` prefers JSON, the message
+as plain text otherwise; unknown paths and methods included. ``uvicorn --workers N`` with a
+configuration mistake: the whole service stops (it started its workers again, forever).
+In-process through Starlette's test client, but for the uvicorn processes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from service_helpers import service_module
+from starlette.testclient import TestClient
+
+from geotarget.cap import MAX_DOCUMENT_BYTES
+from geotarget.errors import StoreUnavailable
+from geotarget.ledger import SQLiteLedger
+
+ROOT = Path(__file__).resolve().parents[1]
+AT = "2026-05-04T21:30:00+00:00"
+PROBLEM = {"Accept": "application/problem+json"}
+
+
+def _service() -> Any:
+    return service_module("app.py", "_geotarget_service_probe4")
+
+
+def _fixes(**change: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "ids": ["a", "b"],
+        "lon": [18.06528, 18.07],
+        "lat": [59.3325, 59.33],
+        "accuracy_m": [8.0, 8.0],
+        "observed_at": [AT, AT],
+    }
+    body.update(change)
+    return body
+
+
+# (method, path, keyword arguments, status, error, field, rule, value): what a client sends and
+# the problem it must get back, written out by hand (the oracle), not read from the service.
+_CASES: dict[str, tuple[Any, ...]] = {
+    "a time without offset": (
+        "POST",
+        "/redeliver?at=2026-05-04T21:30",
+        {},
+        400,
+        "InvalidInput",
+        "at",
+        None,
+        "'2026-05-04T21:30'",
+    ),
+    "a latitude out of range": (
+        "POST",
+        f"/positions?at={AT.replace('+', '%2B')}",
+        {"json": _fixes(lat=[59.3325, 95.5])},
+        400,
+        "InvalidPositions",
+        "lat[1]",
+        "must be finite and within [-90, 90]",
+        "95.5",
+    ),
+    "a bool among longitudes": (
+        "POST",
+        "/positions",
+        {"json": _fixes(lon=[18.0, True])},
+        400,
+        "InvalidInput",
+        "lon[1]",
+        "must be a number or null",
+        "true",
+    ),
+    "a limit of zero": (
+        "POST",
+        "/redeliver?limit=0",
+        {},
+        400,
+        "InvalidInput",
+        "limit",
+        "must be a whole number from 1 to 10,000",
+        '"0"',
+    ),
+    "an empty body": ("POST", "/confirm", {"content": b""}, 400, "InvalidInput", None, None, None),
+    "a body not UTF-8": (
+        "POST",
+        "/positions",
+        {"content": b"\xff\xfe\x00{"},
+        400,
+        "InvalidInput",
+        None,
+        None,
+        None,
+    ),
+    "a gzip body": (
+        "POST",
+        "/confirm",
+        {"content": b"\x1f\x8b", "headers": {"Content-Encoding": "gzip"}},
+        415,
+        "Encoded",
+        None,
+        None,
+        None,
+    ),
+    "a body declared too large": (
+        "POST",
+        "/alerts",
+        {"content": b"<" * (MAX_DOCUMENT_BYTES + 1)},
+        413,
+        "TooLarge",
+        None,
+        None,
+        None,
+    ),
+    "an unknown path": ("GET", "/health", {}, 404, "NotFound", None, None, None),
+    "an unknown incident": (
+        "GET",
+        "/explain?incident=SE-NONE&device=a",
+        {},
+        404,
+        "NotFound",
+        None,
+        None,
+        None,
+    ),
+    "a GET of a POST endpoint": ("GET", "/positions", {}, 405, "MethodNotAllowed", *[None] * 3),
+    "a DELETE": ("DELETE", "/alerts", {}, 405, "MethodNotAllowed", None, None, None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_CASES))
+def test_an_error_is_problem_details_when_the_client_accepts_json(
+    tmp_path: Path, case: str
+) -> None:
+    """``Accept: application/problem+json``: RFC 9457 members, the message as ``detail``.
+
+    Before, every error was ``text/plain`` whatever the client asked for, and an unknown path
+    or method was Starlette's bare "Not Found" / "Method Not Allowed" naming neither what
+    was asked nor what the service takes.
+    """
+    method, path, sent, status, error, field, rule, value = _CASES[case]
+    kw = dict(sent)
+    with TestClient(_service().create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        headers = {**kw.pop("headers", {})}
+        r = client.request(method, path, headers={**headers, **PROBLEM}, **kw)
+        assert r.status_code == status, (r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json", r.headers
+        problem = json.loads(r.content.decode("utf-8"))
+        assert problem["type"] == "about:blank" and problem["status"] == status, problem
+        assert problem["title"] and problem["error"] == error, problem
+        assert problem["instance"] == path.split("?")[0], problem
+        assert isinstance(problem["detail"], str) and 0 < len(problem["detail"]) < 8_100
+        assert problem.get("field") == field, problem
+        if rule is not None:
+            assert problem["rule"] == rule, problem
+        assert problem.get("value") == value, problem
+        if status == 405:
+            assert r.headers["allow"] == "POST" and "takes only POST" in problem["detail"]
+        if status == 404 and "explain" not in path:
+            assert "POST /alerts" in problem["detail"] and "GET /explain" in problem["detail"]
+        # The same request as plain text: the message itself, as before.
+        r2 = client.request(method, path, headers={**headers, "Accept": "*/*"}, **kw)
+        assert r2.status_code == status and r2.headers["content-type"].startswith("text/plain")
+        assert r2.text == problem["detail"], (r2.text, problem)
+
+
+@pytest.mark.parametrize(
+    ("accept", "problem"),
+    [
+        ("application/problem+json", True),
+        ("application/json", True),
+        ("application/*", True),
+        ("text/plain;q=0.2, application/json", True),
+        ("application/json;q=0.5, text/plain", False),
+        ("text/html, application/xhtml+xml;q=0.9, */*;q=0.8", False),
+        ("*/*", False),
+        ("", False),
+        ("application/json;q=0", False),
+        ("application/json;q=nan", False),
+        ("text/*;q=0.3, application/json;q=0.4", True),
+    ],
+)
+def test_the_accept_header_chooses_the_error_format(
+    tmp_path: Path, accept: str, problem: bool
+) -> None:
+    """JSON where the client prefers it; plain text for ``*/*``, none, or a tie (as before)."""
+    with TestClient(_service().create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        r = client.post("/redeliver?limit=x", headers={"Accept": accept})
+        assert r.status_code == 400
+        kind = r.headers["content-type"]
+        assert kind.startswith("application/problem+json" if problem else "text/plain"), kind
+
+
+def test_a_store_failure_is_a_problem_naming_the_store_error(tmp_path: Path) -> None:
+    """503 problem details naming the :mod:`geotarget.errors` class of the store's failure."""
+    service = _service()
+
+    def cannot_open() -> Any:
+        raise StoreUnavailable(f"the store {tmp_path / 'gone' / 'd.db'} cannot be opened")
+
+    with TestClient(service.create_app(service._OpenedLater(cannot_open))) as client:
+        r = client.post(
+            f"/confirm?at={AT.replace('+', '%2B')}", json={"keys": ["a 1 b"]}, headers=PROBLEM
+        )
+        assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+        problem = r.json()
+        assert problem["error"] == "StoreUnavailable" and problem["status"] == 503, problem
+        assert "cannot be opened" in problem["detail"], problem
+
+
+class _Faulty(SQLiteLedger):
+    """A store whose look-up fails as a bug would: an exception that is no geotarget error."""
+
+    def incident(self, *args: Any, **kw: Any) -> Any:
+        raise RuntimeError("lon 18.06528 lat 59.3325 of device a")
+
+
+def test_a_fault_of_the_service_is_a_500_problem_that_quotes_nothing(tmp_path: Path) -> None:
+    """A 500 names the exception's class only: its message may hold a position."""
+    service = _service()
+    app = service.create_app(_Faulty(tmp_path / "d.db"))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/explain", params={"incident": "x", "device": "a"}, headers=PROBLEM)
+        assert r.status_code == 500 and r.headers["content-type"] == "application/problem+json"
+        problem = r.json()
+        assert problem["error"] == "InternalError" and "RuntimeError" in problem["detail"]
+        assert "18.06" not in r.text and "59.33" not in r.text, r.text
