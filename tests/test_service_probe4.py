@@ -9,11 +9,15 @@ In-process through Starlette's test client, but for the uvicorn processes.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from service_helpers import service_module
+from service_helpers import SERVICE, service_module
 from starlette.testclient import TestClient
 
 from geotarget.cap import MAX_DOCUMENT_BYTES
@@ -228,3 +232,40 @@ def test_a_fault_of_the_service_is_a_500_problem_that_quotes_nothing(tmp_path: P
         problem = r.json()
         assert problem["error"] == "InternalError" and "RuntimeError" in problem["detail"]
         assert "18.06" not in r.text and "59.33" not in r.text, r.text
+
+
+@pytest.mark.slow
+def test_a_configuration_mistake_stops_uvicorn_with_workers(tmp_path: Path) -> None:
+    """``uvicorn --workers 2`` and a mistake: every process stops, the message said, no socket.
+
+    Before, uvicorn's supervisor started each worker that stopped again, forever (the message
+    twice a second, the socket bound, nothing answered): a mistake looked like a running
+    service. uvicorn's supervisor exits with status 0 whatever its workers' (documented).
+    """
+    if not (SERVICE / "app.py").exists():
+        pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
+    sock = tmp_path / "svc.sock"
+    env = {**os.environ, "GEOTARGET_MAX_BODY": "256M", "GEOTARGET_STORE": str(tmp_path / "d.db")}
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "--factory", "examples.service.app:app"),
+            *("--uds", str(sock), "--workers", "2"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    started = time.monotonic()
+    try:
+        _, err = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+        raise AssertionError(f"uvicorn --workers 2 did not stop: {err.decode()[-2000:]}") from None
+    text = err.decode()
+    assert "examples.service: cannot start: GEOTARGET_MAX_BODY must be a whole number" in text
+    assert "Traceback" not in text, text
+    assert text.count("cannot start") <= 4, text  # each worker once (no restart loop)
+    assert not sock.exists() and not (tmp_path / "d.db").exists()
+    assert time.monotonic() - started < 90

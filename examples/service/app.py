@@ -112,7 +112,11 @@ store is the SQLite file ``deliveries.db`` in the working directory, created if 
 ``docs/examples/pilot_policy.toml``). A mistake in the configuration (the policy file, a
 ``GEOTARGET_*`` number, a store that is not one, a ``GEOTARGET_STORE`` starting or ending with
 white space, a ``GEOTARGET_*`` variable nothing reads, such as a misspelt one) stops the service
-before it listens: its message on standard error, exit status 1, no traceback.
+before it listens: its message on standard error, exit status 1, no traceback. Under
+``uvicorn --workers N`` each worker is one process of the service as above (one Targeter, its
+own snapshot, the shared store); a mistake stops every worker and uvicorn's supervisor, whose
+exit status is then 0 (uvicorn passes no worker's status on): read its standard error, or run
+one uvicorn per process under a supervisor that sees each status.
 ``docs/delivery.rst`` shows the bodies.
 """
 
@@ -1299,4 +1303,37 @@ def app() -> Starlette:
     except GeotargetError as err:
         if store is not None:
             store.close()
-        raise SystemExit(f"examples.service: cannot start: {_plain(str(err))}") from None
+        message = f"examples.service: cannot start: {_plain(str(err))}"
+        if _uvicorn_worker():
+            _stop_uvicorn_workers(message)
+        raise SystemExit(message) from None
+
+
+#: The exit status uvicorn gives a process that failed to start (``uvicorn.config``'s
+#: ``STARTUP_FAILURE``): its ``--workers`` supervisor stops, rather than start the worker again.
+_STARTUP_FAILURE = 3
+
+
+def _uvicorn_worker() -> bool:
+    """Whether this process is a worker of ``uvicorn --workers N`` (its parent supervises it)."""
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    return (
+        parent is not None and parent.pid == os.getppid() and "uvicorn._subprocess" in sys.modules
+    )
+
+
+def _stop_uvicorn_workers(message: str) -> None:
+    """Stop ``uvicorn --workers N`` on a configuration mistake, instead of a restart loop.
+
+    Its supervisor started each worker that stopped again, forever, the message on standard
+    error twice a second and the socket bound, answering nothing: a mistake looked like a
+    running service. Now the worker asks the supervisor to stop (SIGTERM: it stops its other
+    workers and removes its Unix socket) and exits with uvicorn's start-up failure status.
+    uvicorn's supervisor itself then exits with status 0 (it passes no worker's status on):
+    its standard error says why.
+    """
+    print(message, file=sys.stderr, flush=True)
+    os.kill(os.getppid(), signal.SIGTERM)
+    raise SystemExit(_STARTUP_FAILURE)
