@@ -2,7 +2,8 @@
 
 Error answers: RFC 9457 problem details when the request's ``Accept`` prefers JSON, the message
 as plain text otherwise; unknown paths and methods included. ``uvicorn --workers N`` with a
-configuration mistake: the whole service stops (it started its workers again, forever).
+configuration mistake: the whole service stops (it started its workers again, forever). A form
+upload anywhere, and a CAP document sent as a form (``curl -d`` drops its line ends): 415.
 In-process through Starlette's test client, but for the uvicorn processes.
 """
 
@@ -269,3 +270,65 @@ def test_a_configuration_mistake_stops_uvicorn_with_workers(tmp_path: Path) -> N
     assert text.count("cannot start") <= 4, text  # each worker once (no restart loop)
     assert not sock.exists() and not (tmp_path / "d.db").exists()
     assert time.monotonic() - started < 90
+
+
+def _alert() -> bytes:
+    import datetime as dt
+
+    from geotarget import Circle, alerts, cap
+
+    at = dt.datetime.fromisoformat(AT)
+    msg = alerts.Message(
+        headline="Explosionsrisk",
+        description="Lämna området.\nGå norrut.",
+        area_description="Sergels torg",
+    )
+    alert = alerts.explosion(
+        identifier="SE-POL-4",
+        sender="polisen@polisen.se",
+        sent=at,
+        area=Circle(18.06528, 59.3325, 500.0),
+        sv=msg,
+        en=msg,
+        onset=at,
+        expires=at + dt.timedelta(hours=2),
+    )
+    return cap.dumps(alert).encode()
+
+
+def test_a_form_upload_or_a_cap_document_sent_as_a_form_is_a_415(tmp_path: Path) -> None:
+    """``curl -F`` (form parts) anywhere, ``curl -d`` (line ends dropped) for a CAP document.
+
+    Before, a form upload was read as the document ("the text '--1e42...' comes before the
+    root element"; for JSON "Expecting value: line 1 column 1"), and a CAP document sent as
+    ``application/x-www-form-urlencoded`` was taken as sent, though ``curl -d`` had run its
+    lines together. Nothing of a refused body is applied: the incident stays unknown.
+    """
+    store = SQLiteLedger(tmp_path / "d.db")
+    with TestClient(_service().create_app(store)) as client:
+        q = {"at": AT}
+        doc = _alert()
+        r = client.post("/alerts", params=q, files={"alert": ("alert.xml", doc, "text/xml")})
+        assert r.status_code == 415 and "multipart/form-data" in r.text, r.text
+        assert "curl --data-binary @FILE" in r.text and "nothing of it was read" in r.text
+        batch = json.dumps(_fixes()).encode()
+        r = client.post("/positions", params=q, files={"b": ("b.json", batch, "application/json")})
+        assert r.status_code == 415 and "send the JSON itself" in r.text, r.text
+        r = client.post(
+            "/alerts",
+            params=q,
+            content=doc.replace(b"\n", b""),
+            headers={"Content-Type": "application/x-www-form-urlencoded", **PROBLEM},
+        )
+        assert r.status_code == 415 and r.json()["error"] == "UnsupportedMediaType", r.text
+        assert "curl -d drops the file's line ends" in r.json()["detail"]
+        assert store.incident("polisen@polisen.se/SE-POL-4") is None  # nothing applied
+        # JSON is read whatever its type (curl -d @batch.json drops only white space), and
+        # a CAP document as XML, text or no type at all.
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        r = client.post("/positions", params=q, content=batch, headers=form)
+        assert r.status_code == 200, r.text
+        for kind in ("application/xml", "text/xml", "application/cap+xml", "text/plain"):
+            r = client.post("/alerts", params=q, content=doc, headers={"Content-Type": kind})
+            assert r.status_code == 200 and r.json()["verdict"] == "DELIVER", (kind, r.text)
+        assert store.incident("polisen@polisen.se/SE-POL-4") is not None

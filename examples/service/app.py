@@ -54,14 +54,19 @@ in UTC), a malformed delivery key. A scalar value is quoted as JSON and cut afte
 ...)``): where a scalar belongs it is most likely a position pair or a whole fix (records sent
 instead of columns), and whoever reads a 400 logs it. A lone coordinate is quoted (``lat[0] must
 be a number or null (got "59.3")``): it places nobody; a text of two decimal numbers
-(``"59.3326,18.0654"``, a pair written as text), or of two whole numbers of five digits or
-more (``"674032 6580822"``, metres), is described by its size. No answer is longer
-than :data:`MAX_MESSAGE`. A body sent with a ``Content-Encoding`` (``gzip``: an HTTP client's
+(``"59.3326,18.0654"``, a pair written as text), or of two whole numbers of five digits or more
+(``"674032 6580822"``, metres), is described by its size. No answer is longer than
+:data:`MAX_MESSAGE`. A body sent with a ``Content-Encoding`` (``gzip``: an HTTP client's
 compression) answers 415 naming it, with ``Accept-Encoding: identity``, before it is read: send
-it uncompressed. A body larger than the service reads answers 413 before it is buffered
-(:data:`MAX_ALERT_BODY`, :data:`MAX_POSITIONS_BODY`); one that would take the bodies held at
-once past :data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it
-again), and one larger than :data:`MAX_INFLIGHT` itself 413. A body that has not arrived within
+it uncompressed. A form upload (``Content-Type: multipart/...``, ``curl -F``) answers 415 before
+it is read, and so does a CAP document sent as a form's ``application/x-www-form-urlencoded``
+(what ``curl -d`` sends: it drops the file's line ends, changing the alert's text and breaking a
+signature): send the body itself (``curl --data-binary @FILE``); JSON is read whatever its
+``Content-Type`` (a JSON body sent by ``curl -d`` loses only white space). A body larger than
+the service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
+:data:`MAX_POSITIONS_BODY`); one that would take the bodies held at once past
+:data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it again),
+and one larger than :data:`MAX_INFLIGHT` itself 413. A body that has not arrived within
 :data:`BODY_SECONDS` answers 408 and its connection is closed. What a ``/confirm``'s keys take
 as the store reads them (4 bytes a character of the longest key, for every key) is held in that
 budget too. A client that hangs up mid-body is one line at INFO on the ``examples.service``
@@ -80,14 +85,14 @@ replaces it (``/alerts``, ``/redeliver`` and ``/explain`` target it) and nothing
 request once it is answered.
 
 An error answer is its message as plain text, or, when the request's ``Accept`` prefers
-``application/problem+json`` or ``application/json`` to ``text/plain`` (not ``*/*`` alone),
-RFC 9457 problem details: ``type``, ``title``, ``status``, ``detail`` (the message),
-``instance`` (the path), ``error`` (the :mod:`geotarget.errors` class, or the service's own
-name: ``TooLarge``, ``Busy``, ``Slow``, ``Encoded``, ``NotFound``, ``MethodNotAllowed``,
-``InternalError``) and, for a message ``FIELD must RULE (got VALUE)``, ``field``
-(``lat[1]``), ``rule`` and ``value`` (as the message shows it). An unknown path is a 404
-naming the endpoints, a method an endpoint does not take a 405 with ``Allow``, a fault of the
-service a 500 naming only the exception's class (its message may quote anything; the log has
+``application/problem+json`` or ``application/json`` to ``text/plain`` (not ``*/*`` alone), RFC
+9457 problem details: ``type``, ``title``, ``status``, ``detail`` (the message), ``instance``
+(the path), ``error`` (the :mod:`geotarget.errors` class, or the service's own name:
+``TooLarge``, ``Busy``, ``Slow``, ``Encoded``, ``UnsupportedMediaType``, ``NotFound``,
+``MethodNotAllowed``, ``InternalError``) and, for a message ``FIELD must RULE (got VALUE)``,
+``field`` (``lat[1]``), ``rule`` and ``value`` (as the message shows it). An unknown path is a
+404 naming the endpoints, a method an endpoint does not take a 405 with ``Allow``, a fault of
+the service a 500 naming only the exception's class (its message may quote anything; the log has
 the traceback).
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
@@ -293,6 +298,10 @@ class _Encoded(Exception):
     """A body sent with a content coding (gzip, ...): answered 415, nothing of it read."""
 
 
+class _WrongType(Exception):
+    """A body whose ``Content-Type`` wraps or alters it (a form): answered 415, none of it read."""
+
+
 class _Busy(Exception):
     """The bodies of other requests hold the process's budget (answered 503, Retry-After)."""
 
@@ -351,14 +360,50 @@ class _Held:
         self.size = size
 
 
-async def _body(request: Request, limit: int, held: _Held) -> bytes:
+#: What ``curl -d`` and an HTML form send: taken for JSON (``curl -d @batch.json``: the line
+#: ends it drops are JSON white space), not for a CAP document (its text changes).
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _media_type(request: Request, what: str, document: bool) -> None:
+    """Refuse a ``Content-Type`` that wraps or alters the body (:class:`_WrongType`).
+
+    Form parts (``multipart/...``) always, a form's type for a ``document`` (CAP XML); any
+    other type, or none, is read as sent.
+
+    A form upload (``curl -F alert=@alert.xml``) was read as the document and answered "the
+    text '--1e42...' comes before the root element", or for JSON "Expecting value: line 1
+    column 1", naming neither the header nor the cure. ``curl -d @alert.xml`` drops the
+    file's line ends: the alert went out with its description's lines run together, and a
+    signature over the document no longer matched.
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    where = f"{request.method} {request.url.path}"
+    if media.startswith("multipart/"):
+        raise _WrongType(
+            f"{where}: Content-Type {_shown(media)} is not taken: a form upload (curl -F, an"
+            f" HTML form) wraps the body in form parts; send the {what} itself as the body"
+            " (curl --data-binary @FILE); nothing of it was read"
+        )
+    if document and media == _FORM:
+        raise _WrongType(
+            f"{where}: Content-Type {_FORM} is not taken for a {what}: it is what curl -d"
+            " sends, and curl -d drops the file's line ends (the alert's text changes, and a"
+            " signature over it no longer matches); send it with curl --data-binary @FILE -H"
+            " 'Content-Type: application/xml'; nothing of it was read"
+        )
+
+
+async def _body(request: Request, limit: int, held: _Held, what: str = "JSON") -> bytes:
     """The request body, refused once it passes ``limit`` bytes (never buffered whole).
 
     Its bytes are ``held`` as they arrive (not as declared: a client that declares much and
     sends little holds little): a body the budget cannot hold is refused with :class:`_Busy`
-    before more of it is read.
+    before more of it is read. ``what`` the body is: ``JSON``, or ``CAP document`` (see
+    :func:`_media_type`).
     """
     where = f"{request.method} {request.url.path}"
+    _media_type(request, what, document=what != "JSON")
     codings = [
         c.strip().lower() for v in request.headers.getlist("content-encoding") for c in v.split(",")
     ]
@@ -568,7 +613,8 @@ def _problem(
     ``status``, ``detail`` (the message), ``instance`` (the path, never the query: a
     ``?device=`` is a device id), ``error`` (what failed: a :mod:`geotarget.errors` class
     name such as ``InvalidInput`` or ``StoreFull``, or the service's own: ``TooLarge``,
-    ``Busy``, ``Slow``, ``Encoded``, ``NotFound``, ``MethodNotAllowed``) and, for a message
+    ``Busy``, ``Slow``, ``Encoded``, ``UnsupportedMediaType``, ``NotFound``,
+    ``MethodNotAllowed``, ``InternalError``) and, for a message
     of the form ``FIELD must RULE (got VALUE)``, its ``field``, ``rule`` and ``value`` (the
     value as the message shows it: a scalar quoted, a list or an object described).
     """
@@ -982,7 +1028,7 @@ def create_app(
         _takes(request, ("at",))
         at = _at(request)  # (the query is read first: a bad one is refused before the body)
         with budget.hold(request) as held:
-            body = await _body(request, MAX_ALERT_BODY, held)
+            body = await _body(request, MAX_ALERT_BODY, held, "CAP document")
             return JSONResponse(await run_in_threadpool(submit_alert, body, at))
 
     def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
@@ -1117,6 +1163,9 @@ def create_app(
         # RFC 9110 15.5.16: 415 for a content coding not taken, saying which are.
         return _problem(request, 415, str(exc), "Encoded", {"Accept-Encoding": "identity"})
 
+    async def wrong_type(request: Request, exc: Exception) -> Response:
+        return _problem(request, 415, str(exc), "UnsupportedMediaType")
+
     async def busy(request: Request, exc: Exception) -> Response:
         return _problem(request, 503, str(exc), "Busy", {"Retry-After": "1"})
 
@@ -1188,6 +1237,7 @@ def create_app(
             GeotargetError: bad_input,
             _TooLarge: too_large,
             _Encoded: encoded,
+            _WrongType: wrong_type,
             _Busy: busy,
             _Slow: slow,
             _Gone: gone,
