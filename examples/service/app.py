@@ -82,7 +82,10 @@ ever logged, nor quoted in an answer as a pair. uvicorn's access log writes each
 is not logged): run uvicorn with ``--no-access-log`` where device ids must not reach the log
 either. The service keeps the latest batch of positions as its snapshot until the next batch
 replaces it (``/alerts``, ``/redeliver`` and ``/explain`` target it) and nothing else of a
-request once it is answered.
+request once it is answered. So an alert reaches at once only the devices of the latest batch
+this process took; every other device in its area is told by ``on_positions`` when its next
+fix arrives, through any instance (``docs/delivery.rst``: post full snapshots where an alert
+must reach everyone at once).
 
 An error answer is its message as plain text, or, when the request's ``Accept`` prefers
 ``application/problem+json`` or ``application/json`` to ``text/plain`` (not ``*/*`` alone), RFC
