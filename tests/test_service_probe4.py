@@ -332,3 +332,29 @@ def test_a_form_upload_or_a_cap_document_sent_as_a_form_is_a_415(tmp_path: Path)
             r = client.post("/alerts", params=q, content=doc, headers={"Content-Type": kind})
             assert r.status_code == 200 and r.json()["verdict"] == "DELIVER", (kind, r.text)
         assert store.incident("polisen@polisen.se/SE-POL-4") is not None
+
+
+def test_an_identifier_reused_for_other_content_is_a_409_conflict(tmp_path: Path) -> None:
+    """The same sender and identifier with another area: 409, naming the first difference.
+
+    Before, a 400, which says the request itself is malformed: it is not, it conflicts with
+    what the store holds (CAP identifiers are unique per sender). Nothing is applied: the
+    first version stays the incident's.
+    """
+    store = SQLiteLedger(tmp_path / "d.db")
+    with TestClient(_service().create_app(store)) as client:
+        q = {"at": AT}
+        first = _alert()
+        assert client.post("/alerts", params=q, content=first).status_code == 200
+        wider = first.replace(b"59.3325,18.06528 0.5", b"59.3325,18.06528 2")
+        assert wider != first
+        r = client.post("/alerts", params=q, content=wider, headers=PROBLEM)
+        assert r.status_code == 409 and r.headers["content-type"] == PROBLEM["Accept"], r.text
+        problem = r.json()
+        assert problem["error"] == "DuplicateIdentifier" and problem["title"] == "Conflict"
+        assert problem["field"].startswith("infos[0].areas[0]"), problem
+        assert "'SE-POL-4'" in problem["detail"] and "must be unique" in problem["detail"]
+        r = client.post("/alerts", params=q, content=wider)
+        assert r.status_code == 409 and r.text == problem["detail"], r.text
+        again = client.post("/alerts", params=q, content=first)
+        assert again.status_code == 200 and again.json()["verdict"] == "DELIVER", again.text

@@ -93,10 +93,11 @@ An error answer is its message as plain text, or, when the request's ``Accept`` 
 (the path), ``error`` (the :mod:`geotarget.errors` class, or the service's own name:
 ``TooLarge``, ``Busy``, ``Slow``, ``Encoded``, ``UnsupportedMediaType``, ``NotFound``,
 ``MethodNotAllowed``, ``InternalError``) and, for a message ``FIELD must RULE (got VALUE)``,
-``field`` (``lat[1]``), ``rule`` and ``value`` (as the message shows it). An unknown path is a
-404 naming the endpoints, a method an endpoint does not take a 405 with ``Allow``, a fault of
-the service a 500 naming only the exception's class (its message may quote anything; the log has
-the traceback).
+``field`` (``lat[1]``), ``rule`` and ``value`` (as the message shows it). An alert version id
+re-used for other content (``DuplicateIdentifier``) is a 409 naming the first difference as
+``field``, an unknown path a 404 naming the endpoints, a method an endpoint does not take a 405
+with ``Allow``, a fault of the service a 500 naming only the exception's class (its message may
+quote anything; the log has the traceback).
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
 by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
@@ -165,6 +166,7 @@ from geotarget import (
     sweden,
 )
 from geotarget.errors import (
+    DuplicateIdentifier,
     GeotargetError,
     InvalidInput,
     StoreBusy,
@@ -594,6 +596,7 @@ _TITLES = {
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
+    409: "Conflict",
     408: "Request Timeout",
     413: "Content Too Large",
     415: "Unsupported Media Type",
@@ -608,6 +611,7 @@ def _problem(
     message: str,
     error: str,
     headers: Mapping[str, str] | None = None,
+    members: Mapping[str, str] | None = None,
 ) -> Response:
     """An error answer: ``message`` as plain text, or as RFC 9457 problem details.
 
@@ -619,7 +623,8 @@ def _problem(
     ``Busy``, ``Slow``, ``Encoded``, ``UnsupportedMediaType``, ``NotFound``,
     ``MethodNotAllowed``, ``InternalError``) and, for a message
     of the form ``FIELD must RULE (got VALUE)``, its ``field``, ``rule`` and ``value`` (the
-    value as the message shows it: a scalar quoted, a list or an object described).
+    value as the message shows it: a scalar quoted, a list or an object described), or the
+    ``members`` given.
     """
     message = _plain(message)
     if not _wants_problem(request):
@@ -639,6 +644,7 @@ def _problem(
         if row is not None and "[" not in field:  # ("lat ... (got 95.3 at row 0)")
             field, value = f"{field}[{row['row']}]", row["value"]
         body.update(field=field, rule=f"must {found['rule']}", value=value)
+    body.update(members or {})
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_TYPE)
 
 
@@ -1159,6 +1165,22 @@ def create_app(
     async def bad_input(request: Request, exc: Exception) -> Response:
         return _problem(request, 400, str(exc), type(exc).__name__)
 
+    async def conflict(request: Request, exc: Exception) -> Response:
+        # RFC 9110 15.5.10: the request conflicts with what the store holds (an alert version
+        # id re-used for other content); a 400 said the request itself was malformed.
+        assert isinstance(exc, DuplicateIdentifier)
+        return _problem(
+            request,
+            409,
+            str(exc),
+            "DuplicateIdentifier",
+            members={
+                "field": exc.field,
+                "rule": "an identifier is unique per sender (CAP 1.2): a new version takes a"
+                " new identifier",
+            },
+        )
+
     async def too_large(request: Request, exc: Exception) -> Response:
         return _problem(request, 413, str(exc), "TooLarge")
 
@@ -1237,6 +1259,7 @@ def create_app(
         ],
         exception_handlers={
             StoreError: store_failed,
+            DuplicateIdentifier: conflict,
             GeotargetError: bad_input,
             _TooLarge: too_large,
             _Encoded: encoded,
