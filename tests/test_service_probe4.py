@@ -358,3 +358,79 @@ def test_an_identifier_reused_for_other_content_is_a_409_conflict(tmp_path: Path
         assert r.status_code == 409 and r.text == problem["detail"], r.text
         again = client.post("/alerts", params=q, content=first)
         assert again.status_code == 200 and again.json()["verdict"] == "DELIVER", again.text
+
+
+def _east(fixes: dict[str, tuple[int, str]]) -> dict[str, Any]:
+    """A batch: device -> (metres due east of the alert's centre, observed_at), within 2 m."""
+    import math
+
+    per_degree = 111_320 * math.cos(math.radians(59.3325))
+    ids = list(fixes)
+    return {
+        "ids": ids,
+        "lon": [18.06528 + fixes[d][0] / per_degree for d in ids],
+        "lat": [59.3325] * len(ids),
+        "accuracy_m": [2.0] * len(ids),
+        "observed_at": [fixes[d][1] for d in ids],
+    }
+
+
+def test_an_alert_reaches_at_once_every_device_whose_latest_fix_the_process_took(
+    tmp_path: Path,
+) -> None:
+    """Not only the devices of the latest batch: each device's latest fix over the batches.
+
+    Before, ``POST /alerts`` targeted the latest batch alone: a device that reported from the
+    middle of the area in the batch before was told nothing until its next fix (at the
+    pilot's cadence, minutes). The oracle: the latest fix of each device by ``observed_at``,
+    whatever order the batches came in, inside the 500 m circle by its distance (2 m fixes,
+    none within 50 m of the edge).
+    """
+    earlier, later = "2026-05-04T21:29:00+00:00", "2026-05-04T21:29:30+00:00"
+    batches = [
+        {"stays": (100, earlier), "leaves": (50, earlier), "late": (900, later)},
+        {"far": (5_000, later), "leaves": (2_000, later), "late": (200, earlier)},
+        {"last": (300, later)},
+    ]
+    inside = {"stays", "last"}  # "leaves": its latest fix is outside; "late": the older one
+    with TestClient(_service().create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        q = {"at": AT}
+        for batch in batches:
+            assert client.post("/positions", params=q, json=_east(batch)).json()["deliveries"] == []
+        r = client.post("/alerts", params=q, content=_alert())
+        assert r.status_code == 200 and r.json()["verdict"] == "DELIVER", r.text
+        assert {d["device"] for d in r.json()["deliveries"]} == inside, r.text
+        again = client.post("/alerts", params=q, content=_alert())
+        assert again.json()["deliveries"] == [], again.text  # each once
+
+
+def test_integer_and_text_ids_of_kept_batches_are_one_device(tmp_path: Path) -> None:
+    """``"7"`` in one batch and ``7`` in the next are one device, as the store has it.
+
+    Its newest fix (by ``observed_at``, in the batch posted first) is outside the area: the
+    older one inside, posted last, must not tell it.
+    """
+    service = _service()
+    earlier, later = "2026-05-04T21:29:00+00:00", "2026-05-04T21:29:30+00:00"
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        q = {"at": AT}
+        client.post("/positions", params=q, json=_east({"7": (4_000, later), "z": (150, later)}))
+        ints = _east({"x": (100, earlier), "y": (3_000, earlier)})
+        ints["ids"] = [7, 8]
+        client.post("/positions", params=q, json=ints)
+        r = client.post("/alerts", params=q, content=_alert())
+        assert sorted(d["device"] for d in r.json()["deliveries"]) == ["z"], r.text
+
+
+def test_the_fixes_kept_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most ``RETAINED_FIXES`` fixes (the oldest batches dropped first), no long ids."""
+    service = _service()
+    monkeypatch.setattr(service, "RETAINED_FIXES", 3)
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        q = {"at": AT}
+        client.post("/positions", params=q, json=_east({"old": (10, AT)}))
+        client.post("/positions", params=q, json=_east({"a": (20, AT), "b": (30, AT)}))
+        client.post("/positions", params=q, json=_east({"long" * 20: (40, AT)}))  # not kept
+        client.post("/positions", params=q, json=_east({"c": (5_000, AT)}))
+        r = client.post("/alerts", params=q, content=_alert())
+        assert sorted(d["device"] for d in r.json()["deliveries"]) == ["a", "b"], r.text

@@ -81,11 +81,11 @@ ever logged, nor quoted in an answer as a pair. uvicorn's access log writes each
 ``/explain``'s ``?device=`` included (a device id, no position; its answer, inside or outside,
 is not logged): run uvicorn with ``--no-access-log`` where device ids must not reach the log
 either. The service keeps the latest batch of positions as its snapshot until the next batch
-replaces it (``/alerts``, ``/redeliver`` and ``/explain`` target it) and nothing else of a
-request once it is answered. So an alert reaches at once only the devices of the latest batch
-this process took; every other device in its area is told by ``on_positions`` when its next
-fix arrives, through any instance (``docs/delivery.rst``: post full snapshots where an alert
-must reach everyone at once).
+replaces it (``/redeliver`` and ``/explain`` target it), and its latest batches, at most
+:data:`RETAINED_FIXES` fixes: ``/alerts`` targets each device's newest fix over them (by
+``observed_at``), so an alert reaches at once every device whose latest fix this process took;
+any other device in its area is told by ``on_positions`` when its next fix arrives, through any
+instance. Nothing else of a request is kept once it is answered.
 
 An error answer is its message as plain text, or, when the request's ``Accept`` prefers
 ``application/problem+json`` or ``application/json`` to ``text/plain`` (not ``*/*`` alone), RFC
@@ -141,6 +141,7 @@ import re
 import signal
 import sys
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -995,6 +996,74 @@ def _in_snapshot(index: PositionIndex, device: str) -> bool:
     return _I64_MIN <= value <= _I64_MAX and bool(np.any(ids == value))
 
 
+#: The most fixes of its latest batches a process keeps, so that ``POST /alerts`` reaches at
+#: once every device whose latest fix the process took (at the pilot's 2,000 fixes a second,
+#: about eight minutes of them), not only the devices of the latest batch.
+RETAINED_FIXES = 1_000_000
+#: The longest text id (characters) of a batch that is kept: numpy holds text ids at the width
+#: of the longest, for every row, so one long id would take each kept fix's share past bounds
+#: (such a batch's devices are reached at their next fix, as before).
+RETAINED_ID_CHARS = 64
+
+
+class _Retained:
+    """The latest batches of fixes a process took, at most ``limit`` fixes in all, newest last.
+
+    :meth:`latest` merges them into each device's latest fix, for ``POST /alerts``: before, an
+    alert reached at once only the devices of the latest batch, so a device that reported
+    from inside the area a second earlier, in another batch, was told only at its next fix
+    (at the pilot's cadence, minutes later). Threads add and read: one lock, held only to
+    take or give a batch (never while merging).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._batches: deque[Positions] = deque()
+        self._size = 0
+
+    def add(self, batch: Positions) -> None:
+        """Keep ``batch`` (an accepted one), dropping the oldest batches past :attr:`limit`."""
+        ids = batch.ids
+        if not 0 < len(batch) <= self.limit:
+            return
+        if ids.dtype.kind == "U" and ids.dtype.itemsize > 4 * RETAINED_ID_CHARS:
+            return
+        with self._lock:
+            self._batches.append(batch)
+            self._size += len(batch)
+            while self._size > self.limit:
+                self._size -= len(self._batches.popleft())
+
+    def latest(self) -> Positions | None:
+        """Each device's latest fix (by ``observed_at``; a tie to the later batch), or None.
+
+        One vectorized merge: ids as the store identifies devices (an integer id is its
+        decimal text where a batch of text ids is kept too: ``7`` is ``"7"``).
+        """
+        with self._lock:
+            batches = list(self._batches)
+        if len(batches) <= 1:
+            return batches[0] if batches else None
+        texts = any(b.ids.dtype.kind != "i" for b in batches)
+        ids = np.concatenate(
+            [b.ids.astype(str) if texts and b.ids.dtype.kind == "i" else b.ids for b in batches]
+        )
+        seen = np.concatenate([b.observed_at.astype("datetime64[us]") for b in batches])
+        order = np.lexsort((seen, ids))  # by id, then by time; stable (a tie: the later batch)
+        ranked = ids[order]
+        last = np.ones(ranked.size, dtype=bool)
+        last[:-1] = ranked[1:] != ranked[:-1]
+        rows = order[last]
+        return Positions(
+            ids[rows],
+            np.concatenate([b.lon for b in batches])[rows],
+            np.concatenate([b.lat for b in batches])[rows],
+            accuracy_m=np.concatenate([b.accuracy_m for b in batches])[rows],
+            observed_at=seen[rows],
+        )
+
+
 def _empty_index() -> PositionIndex:
     return PositionIndex(
         Positions([], [], [], observed_at=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
@@ -1032,6 +1101,7 @@ def create_app(
         lease=LEASE,
     )
     current = {"index": _empty_index()}  # swapped whole (one assignment), never mutated
+    retained = _Retained(RETAINED_FIXES)
 
     async def alerts(request: Request) -> Response:
         _takes(request, ("at",))
@@ -1041,7 +1111,11 @@ def create_app(
             return JSONResponse(await run_in_threadpool(submit_alert, body, at))
 
     def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
-        result = targeter.receive(document, current["index"], at)
+        # Every device's latest fix this process took, not only the latest batch's.
+        index, merged = current["index"], retained.latest()
+        if merged is not None and merged is not index.positions:
+            index = PositionIndex(merged)
+        result = targeter.receive(document, index, at)
         return {
             "verdict": result.verdict.value,
             "reason": result.reason,
@@ -1088,6 +1162,7 @@ def create_app(
         # The atomic swap, last: a batch the store refused (503) changes nothing, not even the
         # snapshot, and is sent again.
         current["index"] = index
+        retained.add(snapshot)
         return {
             "deliveries": [
                 {"key": d.key, "device": str(d.device_id), "kind": "alert"} for d in found
