@@ -434,3 +434,40 @@ def test_the_fixes_kept_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         client.post("/positions", params=q, json=_east({"c": (5_000, AT)}))
         r = client.post("/alerts", params=q, content=_alert())
         assert sorted(d["device"] for d in r.json()["deliveries"]) == ["a", "b"], r.text
+
+
+def test_an_alert_whose_onset_comes_reaches_the_kept_fixes_too(tmp_path: Path) -> None:
+    """``POST /redeliver`` at an alert's onset: every device whose latest fix was taken.
+
+    Before, the alert was targeted over the latest batch alone: a device that reported from
+    inside the area in the batch before waited for its next fix.
+    """
+    import datetime as dt
+
+    from geotarget import Circle, alerts, cap
+
+    at = dt.datetime.fromisoformat(AT)
+    msg = alerts.Message(headline="Explosionsrisk", description="Gå.", area_description="Torget")
+    later = alerts.explosion(
+        identifier="SE-POL-5",
+        sender="polisen@polisen.se",
+        sent=at,
+        area=Circle(18.06528, 59.3325, 500.0),
+        sv=msg,
+        en=msg,
+        onset=at + dt.timedelta(minutes=10),
+        expires=at + dt.timedelta(hours=2),
+    )
+    with TestClient(_service().create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        q = {"at": AT}
+        client.post("/positions", params=q, json=_east({"near": (100, AT), "edge": (700, AT)}))
+        client.post("/positions", params=q, json=_east({"far": (5_000, AT), "also": (250, AT)}))
+        r = client.post("/alerts", params=q, content=cap.dumps(later).encode())
+        assert r.status_code == 200 and r.json()["deliveries"] == [], r.text
+        onset = {"at": (at + dt.timedelta(minutes=11)).isoformat()}
+        r = client.post("/redeliver", params=onset)
+        assert r.status_code == 200, r.text
+        devices = [d["device"] for d in r.json()["deliveries"]]
+        assert sorted(devices) == ["also", "near"], r.text  # each once
+        again = client.post("/redeliver", params=onset)
+        assert again.json()["deliveries"] == [], again.text

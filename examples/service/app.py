@@ -81,11 +81,11 @@ ever logged, nor quoted in an answer as a pair. uvicorn's access log writes each
 ``/explain``'s ``?device=`` included (a device id, no position; its answer, inside or outside,
 is not logged): run uvicorn with ``--no-access-log`` where device ids must not reach the log
 either. The service keeps the latest batch of positions as its snapshot until the next batch
-replaces it (``/redeliver`` and ``/explain`` target it), and its latest batches, at most
-:data:`RETAINED_FIXES` fixes: ``/alerts`` targets each device's newest fix over them (by
-``observed_at``), so an alert reaches at once every device whose latest fix this process took;
-any other device in its area is told by ``on_positions`` when its next fix arrives, through any
-instance. Nothing else of a request is kept once it is answered.
+replaces it (``/explain`` targets it), and its latest batches, at most :data:`RETAINED_FIXES`
+fixes: ``/alerts`` targets each device's newest fix over them (by ``observed_at``), so an alert
+reaches at once every device whose latest fix this process took (and so does one whose time
+came, through ``/redeliver``); any other device in its area is told by ``on_positions`` when its
+next fix arrives, through any instance. Nothing else of a request is kept once it is answered.
 
 An error answer is its message as plain text, or, when the request's ``Accept`` prefers
 ``application/problem+json`` or ``application/json`` to ``text/plain`` (not ``*/*`` alone), RFC
@@ -1195,8 +1195,20 @@ def create_app(
         # The leases that ran out (at most ``limit``), then the alerts whose time or phase has
         # come since target() admitted them (Targeter.retarget: nothing else delivers those).
         due = targeter.redeliver(at, limit=limit)
-        due += [r.claims for r in targeter.retarget(current["index"], at) if r.claims is not None]
-        return _deliveries(due)
+        index = current["index"]
+        came = targeter.retarget(index, at)
+        due += [r.claims for r in came if r.claims is not None]
+        out = _deliveries(due)
+        merged = retained.latest() if came else None
+        if merged is not None and merged is not index.positions:
+            # An alert whose time came reaches every device whose latest fix this process
+            # took, as POST /alerts does, not only the latest batch's (retarget targeted that):
+            # the kept fixes go through on_positions, which claims each device once.
+            out += [
+                {"key": d.key, "device": str(d.device_id), "kind": "alert"}
+                for d in targeter.on_positions(merged, at)
+            ]
+        return out
 
     async def explain(request: Request) -> Response:
         _takes(request, ("incident", "device", "at"))
