@@ -54,14 +54,19 @@ in UTC), a malformed delivery key. A scalar value is quoted as JSON and cut afte
 ...)``): where a scalar belongs it is most likely a position pair or a whole fix (records sent
 instead of columns), and whoever reads a 400 logs it. A lone coordinate is quoted (``lat[0] must
 be a number or null (got "59.3")``): it places nobody; a text of two decimal numbers
-(``"59.3326,18.0654"``, a pair written as text), or of two whole numbers of five digits or
-more (``"674032 6580822"``, metres), is described by its size. No answer is longer
-than :data:`MAX_MESSAGE`. A body sent with a ``Content-Encoding`` (``gzip``: an HTTP client's
+(``"59.3326,18.0654"``, a pair written as text), or of two whole numbers of five digits or more
+(``"674032 6580822"``, metres), is described by its size. No answer is longer than
+:data:`MAX_MESSAGE`. A body sent with a ``Content-Encoding`` (``gzip``: an HTTP client's
 compression) answers 415 naming it, with ``Accept-Encoding: identity``, before it is read: send
-it uncompressed. A body larger than the service reads answers 413 before it is buffered
-(:data:`MAX_ALERT_BODY`, :data:`MAX_POSITIONS_BODY`); one that would take the bodies held at
-once past :data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it
-again), and one larger than :data:`MAX_INFLIGHT` itself 413. A body that has not arrived within
+it uncompressed. A form upload (``Content-Type: multipart/...``, ``curl -F``) answers 415 before
+it is read, and so does a CAP document sent as a form's ``application/x-www-form-urlencoded``
+(what ``curl -d`` sends: it drops the file's line ends, changing the alert's text and breaking a
+signature): send the body itself (``curl --data-binary @FILE``); JSON is read whatever its
+``Content-Type`` (a JSON body sent by ``curl -d`` loses only white space). A body larger than
+the service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
+:data:`MAX_POSITIONS_BODY`); one that would take the bodies held at once past
+:data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it again),
+and one larger than :data:`MAX_INFLIGHT` itself 413. A body that has not arrived within
 :data:`BODY_SECONDS` answers 408 and its connection is closed. What a ``/confirm``'s keys take
 as the store reads them (4 bytes a character of the longest key, for every key) is held in that
 budget too. A client that hangs up mid-body is one line at INFO on the ``examples.service``
@@ -76,8 +81,23 @@ ever logged, nor quoted in an answer as a pair. uvicorn's access log writes each
 ``/explain``'s ``?device=`` included (a device id, no position; its answer, inside or outside,
 is not logged): run uvicorn with ``--no-access-log`` where device ids must not reach the log
 either. The service keeps the latest batch of positions as its snapshot until the next batch
-replaces it (``/alerts``, ``/redeliver`` and ``/explain`` target it) and nothing else of a
-request once it is answered.
+replaces it (``/explain`` targets it), and its latest batches, at most :data:`RETAINED_FIXES`
+fixes: ``/alerts`` targets each device's newest fix over them (by ``observed_at``), so an alert
+reaches at once every device whose latest fix this process took (and so does one whose time
+came, through ``/redeliver``); any other device in its area is told by ``on_positions`` when its
+next fix arrives, through any instance. Nothing else of a request is kept once it is answered.
+
+An error answer is its message as plain text, or, when the request's ``Accept`` prefers
+``application/problem+json`` or ``application/json`` to ``text/plain`` (not ``*/*`` alone), RFC
+9457 problem details: ``type``, ``title``, ``status``, ``detail`` (the message), ``instance``
+(the path), ``error`` (the :mod:`geotarget.errors` class, or the service's own name:
+``TooLarge``, ``Busy``, ``Slow``, ``Encoded``, ``UnsupportedMediaType``, ``NotFound``,
+``MethodNotAllowed``, ``InternalError``) and, for a message ``FIELD must RULE (got VALUE)``,
+``field`` (``lat[1]``), ``rule`` and ``value`` (as the message shows it). An alert version id
+re-used for other content (``DuplicateIdentifier``) is a 409 naming the first difference as
+``field``, an unknown path a 404 naming the endpoints, a method an endpoint does not take a 405
+with ``Allow``, a fault of the service a 500 naming only the exception's class (its message may
+quote anything; the log has the traceback).
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
 by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
@@ -101,7 +121,11 @@ store is the SQLite file ``deliveries.db`` in the working directory, created if 
 ``docs/examples/pilot_policy.toml``). A mistake in the configuration (the policy file, a
 ``GEOTARGET_*`` number, a store that is not one, a ``GEOTARGET_STORE`` starting or ending with
 white space, a ``GEOTARGET_*`` variable nothing reads, such as a misspelt one) stops the service
-before it listens: its message on standard error, exit status 1, no traceback.
+before it listens: its message on standard error, exit status 1, no traceback. Under
+``uvicorn --workers N`` each worker is one process of the service as above (one Targeter, its
+own snapshot, the shared store); a mistake stops every worker and uvicorn's supervisor, whose
+exit status is then 0 (uvicorn passes no worker's status on): read its standard error, or run
+one uvicorn per process under a supervisor that sees each status.
 ``docs/delivery.rst`` shows the bodies.
 """
 
@@ -117,6 +141,7 @@ import re
 import signal
 import sys
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -126,6 +151,7 @@ import numpy as np
 import numpy.typing as npt
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -141,6 +167,7 @@ from geotarget import (
     sweden,
 )
 from geotarget.errors import (
+    DuplicateIdentifier,
     GeotargetError,
     InvalidInput,
     StoreBusy,
@@ -198,6 +225,9 @@ MAX_INFLIGHT = _env_whole("GEOTARGET_MAX_INFLIGHT", 2 * MAX_POSITIONS_BODY, "byt
 #: long as the process ran: two such large batches left every later one "busy", and enough
 #: of them used up the process's file descriptors.
 BODY_SECONDS = _env_whole("GEOTARGET_BODY_SECONDS", 60, "seconds")
+
+#: The service's endpoints, as an unknown path's 404 names them.
+ENDPOINTS = "POST /alerts, POST /positions, POST /confirm, POST /redeliver and GET /explain"
 
 #: The ``GEOTARGET_*`` variables the service reads.
 SERVICE_VARIABLES = (
@@ -274,6 +304,10 @@ class _Encoded(Exception):
     """A body sent with a content coding (gzip, ...): answered 415, nothing of it read."""
 
 
+class _WrongType(Exception):
+    """A body whose ``Content-Type`` wraps or alters it (a form): answered 415, none of it read."""
+
+
 class _Busy(Exception):
     """The bodies of other requests hold the process's budget (answered 503, Retry-After)."""
 
@@ -332,14 +366,50 @@ class _Held:
         self.size = size
 
 
-async def _body(request: Request, limit: int, held: _Held) -> bytes:
+#: What ``curl -d`` and an HTML form send: taken for JSON (``curl -d @batch.json``: the line
+#: ends it drops are JSON white space), not for a CAP document (its text changes).
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _media_type(request: Request, what: str, document: bool) -> None:
+    """Refuse a ``Content-Type`` that wraps or alters the body (:class:`_WrongType`).
+
+    Form parts (``multipart/...``) always, a form's type for a ``document`` (CAP XML); any
+    other type, or none, is read as sent.
+
+    A form upload (``curl -F alert=@alert.xml``) was read as the document and answered "the
+    text '--1e42...' comes before the root element", or for JSON "Expecting value: line 1
+    column 1", naming neither the header nor the cure. ``curl -d @alert.xml`` drops the
+    file's line ends: the alert went out with its description's lines run together, and a
+    signature over the document no longer matched.
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    where = f"{request.method} {request.url.path}"
+    if media.startswith("multipart/"):
+        raise _WrongType(
+            f"{where}: Content-Type {_shown(media)} is not taken: a form upload (curl -F, an"
+            f" HTML form) wraps the body in form parts; send the {what} itself as the body"
+            " (curl --data-binary @FILE); nothing of it was read"
+        )
+    if document and media == _FORM:
+        raise _WrongType(
+            f"{where}: Content-Type {_FORM} is not taken for a {what}: it is what curl -d"
+            " sends, and curl -d drops the file's line ends (the alert's text changes, and a"
+            " signature over it no longer matches); send it with curl --data-binary @FILE -H"
+            " 'Content-Type: application/xml'; nothing of it was read"
+        )
+
+
+async def _body(request: Request, limit: int, held: _Held, what: str = "JSON") -> bytes:
     """The request body, refused once it passes ``limit`` bytes (never buffered whole).
 
     Its bytes are ``held`` as they arrive (not as declared: a client that declares much and
     sends little holds little): a body the budget cannot hold is refused with :class:`_Busy`
-    before more of it is read.
+    before more of it is read. ``what`` the body is: ``JSON``, or ``CAP document`` (see
+    :func:`_media_type`).
     """
     where = f"{request.method} {request.url.path}"
+    _media_type(request, what, document=what != "JSON")
     codings = [
         c.strip().lower() for v in request.headers.getlist("content-encoding") for c in v.split(",")
     ]
@@ -461,6 +531,122 @@ def _plain(text: str) -> str:
     if len(text) > MAX_MESSAGE:
         text = f"{text[:MAX_MESSAGE]}… (cut: {len(text):,} characters)"
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+#: The media types an error answer comes in: RFC 9457 problem details (JSON), or the message
+#: as plain text. Which one is chosen by the request's ``Accept`` (see :func:`_wants_problem`).
+PROBLEM_TYPE = "application/problem+json"
+_ERROR_TYPES = (PROBLEM_TYPE, "application/json", "text/plain")
+
+
+def _accepted(accept: str, media_type: str) -> float:
+    """The quality ``accept`` (an ``Accept`` header) gives ``media_type``: 0 when it names none.
+
+    The most specific range that matches counts (``text/plain`` over ``text/*`` over
+    ``*/*``, RFC 9110 12.5.1); a range's parameters other than ``q`` are ignored.
+    """
+    kind = media_type.split("/")[0]
+    best, quality = -1, 0.0
+    for item in accept.split(","):
+        parts = [part.strip() for part in item.split(";")]
+        name = parts[0].lower()
+        rank = {media_type: 2, f"{kind}/*": 1, "*/*": 0}.get(name)
+        if rank is None or rank < best:
+            continue
+        q = 1.0
+        for param in parts[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = min(max(float(value.strip()), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+                q = q if math.isfinite(q) else 0.0
+        if rank > best or q > quality:
+            best, quality = rank, q
+    return quality
+
+
+def _wants_problem(request: Request) -> bool:
+    """Whether the request's ``Accept`` prefers JSON to plain text for an error answer.
+
+    ``application/problem+json`` or ``application/json`` named with a higher quality than
+    ``text/plain`` gets RFC 9457 problem details; no ``Accept``, ``*/*`` alone (what curl and
+    most HTTP clients send) or a tie gets the message as plain text, as before.
+    """
+    accept = request.headers.get("accept", "")
+    if not accept:
+        return False
+    problem, json_, text = (_accepted(accept, media_type) for media_type in _ERROR_TYPES)
+    return max(problem, json_) > text
+
+
+#: ``FIELD must RULE (got VALUE)``: the shape of geotarget's and the service's 400 messages,
+#: read into a problem's ``field``, ``rule`` and ``value`` members (``detail`` is the whole).
+_FIELD_RULE_VALUE = re.compile(
+    r"(?:query parameter )?'?(?P<field>request body|[A-Za-z_][\w.]*(?:\[\d+\])?)'? must"
+    r" (?P<rule>.+?)"
+    r" \(got (?P<value>.*)\)",
+    re.DOTALL,
+)
+
+#: A value "at row N" (geotarget's position messages): the row goes to the field, ``lat[0]``.
+_AT_ROW = re.compile(r"(?P<value>.*) at row (?P<row>[0-9]+)", re.DOTALL)
+
+_TITLES = {
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def _problem(
+    request: Request,
+    status: int,
+    message: str,
+    error: str,
+    headers: Mapping[str, str] | None = None,
+    members: Mapping[str, str] | None = None,
+) -> Response:
+    """An error answer: ``message`` as plain text, or as RFC 9457 problem details.
+
+    Problem details (``application/problem+json``, when the request's ``Accept`` prefers JSON:
+    :func:`_wants_problem`) carry ``type`` (``about:blank``: the status says it), ``title``,
+    ``status``, ``detail`` (the message), ``instance`` (the path, never the query: a
+    ``?device=`` is a device id), ``error`` (what failed: a :mod:`geotarget.errors` class
+    name such as ``InvalidInput`` or ``StoreFull``, or the service's own: ``TooLarge``,
+    ``Busy``, ``Slow``, ``Encoded``, ``UnsupportedMediaType``, ``NotFound``,
+    ``MethodNotAllowed``, ``InternalError``) and, for a message
+    of the form ``FIELD must RULE (got VALUE)``, its ``field``, ``rule`` and ``value`` (the
+    value as the message shows it: a scalar quoted, a list or an object described), or the
+    ``members`` given.
+    """
+    message = _plain(message)
+    if not _wants_problem(request):
+        return PlainTextResponse(message, status_code=status, headers=headers)
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": message,
+        "instance": request.url.path,
+        "error": error,
+    }
+    found = _FIELD_RULE_VALUE.fullmatch(message)
+    if found is not None:
+        field, value = found["field"], found["value"]
+        row = _AT_ROW.fullmatch(value)
+        if row is not None and "[" not in field:  # ("lat ... (got 95.3 at row 0)")
+            field, value = f"{field}[{row['row']}]", row["value"]
+        body.update(field=field, rule=f"must {found['rule']}", value=value)
+    body.update(members or {})
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_TYPE)
 
 
 class _Twice(Exception):
@@ -810,6 +996,74 @@ def _in_snapshot(index: PositionIndex, device: str) -> bool:
     return _I64_MIN <= value <= _I64_MAX and bool(np.any(ids == value))
 
 
+#: The most fixes of its latest batches a process keeps, so that ``POST /alerts`` reaches at
+#: once every device whose latest fix the process took (at the pilot's 2,000 fixes a second,
+#: about eight minutes of them), not only the devices of the latest batch.
+RETAINED_FIXES = 1_000_000
+#: The longest text id (characters) of a batch that is kept: numpy holds text ids at the width
+#: of the longest, for every row, so one long id would take each kept fix's share past bounds
+#: (such a batch's devices are reached at their next fix, as before).
+RETAINED_ID_CHARS = 64
+
+
+class _Retained:
+    """The latest batches of fixes a process took, at most ``limit`` fixes in all, newest last.
+
+    :meth:`latest` merges them into each device's latest fix, for ``POST /alerts``: before, an
+    alert reached at once only the devices of the latest batch, so a device that reported
+    from inside the area a second earlier, in another batch, was told only at its next fix
+    (at the pilot's cadence, minutes later). Threads add and read: one lock, held only to
+    take or give a batch (never while merging).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._batches: deque[Positions] = deque()
+        self._size = 0
+
+    def add(self, batch: Positions) -> None:
+        """Keep ``batch`` (an accepted one), dropping the oldest batches past :attr:`limit`."""
+        ids = batch.ids
+        if not 0 < len(batch) <= self.limit:
+            return
+        if ids.dtype.kind == "U" and ids.dtype.itemsize > 4 * RETAINED_ID_CHARS:
+            return
+        with self._lock:
+            self._batches.append(batch)
+            self._size += len(batch)
+            while self._size > self.limit:
+                self._size -= len(self._batches.popleft())
+
+    def latest(self) -> Positions | None:
+        """Each device's latest fix (by ``observed_at``; a tie to the later batch), or None.
+
+        One vectorized merge: ids as the store identifies devices (an integer id is its
+        decimal text where a batch of text ids is kept too: ``7`` is ``"7"``).
+        """
+        with self._lock:
+            batches = list(self._batches)
+        if len(batches) <= 1:
+            return batches[0] if batches else None
+        texts = any(b.ids.dtype.kind != "i" for b in batches)
+        ids = np.concatenate(
+            [b.ids.astype(str) if texts and b.ids.dtype.kind == "i" else b.ids for b in batches]
+        )
+        seen = np.concatenate([b.observed_at.astype("datetime64[us]") for b in batches])
+        order = np.lexsort((seen, ids))  # by id, then by time; stable (a tie: the later batch)
+        ranked = ids[order]
+        last = np.ones(ranked.size, dtype=bool)
+        last[:-1] = ranked[1:] != ranked[:-1]
+        rows = order[last]
+        return Positions(
+            ids[rows],
+            np.concatenate([b.lon for b in batches])[rows],
+            np.concatenate([b.lat for b in batches])[rows],
+            accuracy_m=np.concatenate([b.accuracy_m for b in batches])[rows],
+            observed_at=seen[rows],
+        )
+
+
 def _empty_index() -> PositionIndex:
     return PositionIndex(
         Positions([], [], [], observed_at=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
@@ -847,16 +1101,21 @@ def create_app(
         lease=LEASE,
     )
     current = {"index": _empty_index()}  # swapped whole (one assignment), never mutated
+    retained = _Retained(RETAINED_FIXES)
 
     async def alerts(request: Request) -> Response:
         _takes(request, ("at",))
         at = _at(request)  # (the query is read first: a bad one is refused before the body)
         with budget.hold(request) as held:
-            body = await _body(request, MAX_ALERT_BODY, held)
+            body = await _body(request, MAX_ALERT_BODY, held, "CAP document")
             return JSONResponse(await run_in_threadpool(submit_alert, body, at))
 
     def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
-        result = targeter.receive(document, current["index"], at)
+        # Every device's latest fix this process took, not only the latest batch's.
+        index, merged = current["index"], retained.latest()
+        if merged is not None and merged is not index.positions:
+            index = PositionIndex(merged)
+        result = targeter.receive(document, index, at)
         return {
             "verdict": result.verdict.value,
             "reason": result.reason,
@@ -903,6 +1162,7 @@ def create_app(
         # The atomic swap, last: a batch the store refused (503) changes nothing, not even the
         # snapshot, and is sent again.
         current["index"] = index
+        retained.add(snapshot)
         return {
             "deliveries": [
                 {"key": d.key, "device": str(d.device_id), "kind": "alert"} for d in found
@@ -935,8 +1195,20 @@ def create_app(
         # The leases that ran out (at most ``limit``), then the alerts whose time or phase has
         # come since target() admitted them (Targeter.retarget: nothing else delivers those).
         due = targeter.redeliver(at, limit=limit)
-        due += [r.claims for r in targeter.retarget(current["index"], at) if r.claims is not None]
-        return _deliveries(due)
+        index = current["index"]
+        came = targeter.retarget(index, at)
+        due += [r.claims for r in came if r.claims is not None]
+        out = _deliveries(due)
+        merged = retained.latest() if came else None
+        if merged is not None and merged is not index.positions:
+            # An alert whose time came reaches every device whose latest fix this process
+            # took, as POST /alerts does, not only the latest batch's (retarget targeted that):
+            # the kept fixes go through on_positions, which claims each device once.
+            out += [
+                {"key": d.key, "device": str(d.device_id), "kind": "alert"}
+                for d in targeter.on_positions(merged, at)
+            ]
+        return out
 
     async def explain(request: Request) -> Response:
         _takes(request, ("incident", "device", "at"))
@@ -944,18 +1216,26 @@ def create_app(
         incident = await run_in_threadpool(store.incident, _param(request, "incident"))
         alert = incident.alert if incident is not None else None
         if alert is None:
-            return PlainTextResponse("unknown incident", status_code=404)
+            return _problem(
+                request,
+                404,
+                f"incident {_shown(_param(request, 'incident'))} is unknown to the store (no"
+                " alert of it was received): nothing to explain",
+                "NotFound",
+            )
         at, index = _at(request), current["index"]
         # In a worker thread, as every other request's work: over a million devices a preview
         # takes most of a second, which on the event loop stopped every other request.
         answer = await run_in_threadpool(why, alert, device, index, at)
         if answer is None:
-            return PlainTextResponse(
+            return _problem(
+                request,
+                404,
                 f"device {_shown(device)} has no position in the current snapshot (the latest "
                 "POST /positions batch, of "
                 f"{len(index):,} device{'' if len(index) == 1 else 's'}): nothing to explain; ids"
                 " are matched by their text as the batch gave them (7 is not 007)",
-                status_code=404,
+                "NotFound",
             )
         return PlainTextResponse(answer)
 
@@ -967,31 +1247,82 @@ def create_app(
         return targeter.preview(alert, index, at).explain(device)
 
     async def store_failed(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse(_plain(str(exc)), status_code=503)
+        return _problem(request, 503, str(exc), type(exc).__name__)
 
     async def bad_input(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse(_plain(str(exc)), status_code=400)
+        return _problem(request, 400, str(exc), type(exc).__name__)
+
+    async def conflict(request: Request, exc: Exception) -> Response:
+        # RFC 9110 15.5.10: the request conflicts with what the store holds (an alert version
+        # id re-used for other content); a 400 said the request itself was malformed.
+        assert isinstance(exc, DuplicateIdentifier)
+        return _problem(
+            request,
+            409,
+            str(exc),
+            "DuplicateIdentifier",
+            members={
+                "field": exc.field,
+                "rule": "an identifier is unique per sender (CAP 1.2): a new version takes a"
+                " new identifier",
+            },
+        )
 
     async def too_large(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse(_plain(str(exc)), status_code=413)
+        return _problem(request, 413, str(exc), "TooLarge")
 
     async def encoded(request: Request, exc: Exception) -> Response:
         # RFC 9110 15.5.16: 415 for a content coding not taken, saying which are.
-        return PlainTextResponse(
-            _plain(str(exc)), status_code=415, headers={"Accept-Encoding": "identity"}
-        )
+        return _problem(request, 415, str(exc), "Encoded", {"Accept-Encoding": "identity"})
+
+    async def wrong_type(request: Request, exc: Exception) -> Response:
+        return _problem(request, 415, str(exc), "UnsupportedMediaType")
 
     async def busy(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse(_plain(str(exc)), status_code=503, headers={"Retry-After": "1"})
+        return _problem(request, 503, str(exc), "Busy", {"Retry-After": "1"})
 
     async def slow(request: Request, exc: Exception) -> Response:
         # The rest of the body may still come: the connection is closed, not read further.
-        return PlainTextResponse(_plain(str(exc)), status_code=408, headers={"Connection": "close"})
+        return _problem(request, 408, str(exc), "Slow", {"Connection": "close"})
 
     async def gone(request: Request, exc: Exception) -> Response:
         # Routine (a phone losing its network): one line, no traceback, nothing of the body.
         LOG.info("%s", exc)
         return Response(status_code=400)  # nobody reads it: the server drops it
+
+    async def no_route(request: Request, exc: Exception) -> Response:
+        # Starlette's own answers ("Not Found", "Method Not Allowed"), which named neither
+        # what was asked nor what the service takes, in plain text whatever the Accept.
+        status = getattr(exc, "status_code", 500)
+        asked = f"{request.method} {_shown(request.url.path)}"
+        if status == 405:
+            allow = getattr(exc, "headers", None) or {}
+            return _problem(
+                request,
+                405,
+                f"{asked}: {request.url.path} takes only {allow.get('Allow', 'other methods')}",
+                "MethodNotAllowed",
+                dict(allow),
+            )
+        if status == 404:
+            return _problem(
+                request,
+                404,
+                f"{asked}: no such endpoint; the service has {ENDPOINTS}",
+                "NotFound",
+            )
+        return _problem(request, status, str(getattr(exc, "detail", "")), "HTTPException")
+
+    async def failed(request: Request, exc: Exception) -> Response:
+        # A fault of the service (a bug): the traceback goes to the log (Starlette raises it
+        # on), the answer names only the exception's class: its message may quote anything.
+        return _problem(
+            request,
+            500,
+            f"{request.method} {_shown(request.url.path)} failed inside the service"
+            f" ({type(exc).__name__}; its log has the cause): what it applied is not known",
+            "InternalError",
+        )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -1015,12 +1346,16 @@ def create_app(
         ],
         exception_handlers={
             StoreError: store_failed,
+            DuplicateIdentifier: conflict,
             GeotargetError: bad_input,
             _TooLarge: too_large,
             _Encoded: encoded,
+            _WrongType: wrong_type,
             _Busy: busy,
             _Slow: slow,
             _Gone: gone,
+            HTTPException: no_route,
+            Exception: failed,
         },
         lifespan=lifespan,
     )
@@ -1131,4 +1466,37 @@ def app() -> Starlette:
     except GeotargetError as err:
         if store is not None:
             store.close()
-        raise SystemExit(f"examples.service: cannot start: {_plain(str(err))}") from None
+        message = f"examples.service: cannot start: {_plain(str(err))}"
+        if _uvicorn_worker():
+            _stop_uvicorn_workers(message)
+        raise SystemExit(message) from None
+
+
+#: The exit status uvicorn gives a process that failed to start (``uvicorn.config``'s
+#: ``STARTUP_FAILURE``): its ``--workers`` supervisor stops, rather than start the worker again.
+_STARTUP_FAILURE = 3
+
+
+def _uvicorn_worker() -> bool:
+    """Whether this process is a worker of ``uvicorn --workers N`` (its parent supervises it)."""
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    return (
+        parent is not None and parent.pid == os.getppid() and "uvicorn._subprocess" in sys.modules
+    )
+
+
+def _stop_uvicorn_workers(message: str) -> None:
+    """Stop ``uvicorn --workers N`` on a configuration mistake, instead of a restart loop.
+
+    Its supervisor started each worker that stopped again, forever, the message on standard
+    error twice a second and the socket bound, answering nothing: a mistake looked like a
+    running service. Now the worker asks the supervisor to stop (SIGTERM: it stops its other
+    workers and removes its Unix socket) and exits with uvicorn's start-up failure status.
+    uvicorn's supervisor itself then exits with status 0 (it passes no worker's status on):
+    its standard error says why.
+    """
+    print(message, file=sys.stderr, flush=True)
+    os.kill(os.getppid(), signal.SIGTERM)
+    raise SystemExit(_STARTUP_FAILURE)
