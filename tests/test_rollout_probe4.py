@@ -1,0 +1,110 @@
+"""Probes of rollout policies as operators write them for the built-in Sweden (round 4).
+
+Each test checks an answer against an oracle of its own: plain Python over the shipped
+municipality → county → police region table, shapely over the shipped boundaries, or a
+reading of the policy text by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from zoneinfo import ZoneInfo
+
+import pytest
+import shapely
+
+from geotarget import sweden
+from geotarget.rollout import KindRollout, Phase, RolloutPolicy
+
+STHLM = ZoneInfo("Europe/Stockholm")
+
+
+def _policy(*phases: tuple[dt.datetime, list[str], bool]) -> RolloutPolicy:
+    steps = [Phase(starts_at=t, regions=codes, rollback=back) for t, codes, back in phases]
+    return RolloutPolicy(rollouts=[KindRollout(kind="tip_request", phases=steps)])
+
+
+# --- a region listed part by part is enabled as a whole ---------------------------------------
+
+
+def test_a_county_listed_municipality_by_municipality_is_enabled_as_a_whole() -> None:
+    """A phase listing all 26 municipalities of Stockholm County enables all of the county.
+
+    Every place of the county lies in one of its municipalities (the county is their union,
+    checked here with shapely), and every device there is told; the explanation said "not
+    enabled in all of Stockholms län, only in Upplands Väsby, ... and 23 more", and
+    ``covers("01")`` said False. Oracle: the shipped hierarchy's municipalities, by hand.
+    """
+    h = sweden.hierarchy()
+    munis = sorted(h.expand(["01"], "municipality"))
+    assert len(munis) == 26
+    county = h.region("01").geometry
+    union = shapely.union_all([h.region(m).geometry for m in munis])
+    assert shapely.difference(county, union).area < 1e-9 * county.area
+
+    spring, autumn = dt.datetime(2024, 4, 15, tzinfo=STHLM), dt.datetime(2024, 9, 2, tzinfo=STHLM)
+    policy = _policy((spring, munis, False), (autumn, munis[1:], True))
+    june = dt.datetime(2024, 6, 1, tzinfo=STHLM)
+    why = policy.explain("tip_request", "01", june, catalog=h)
+    assert why.enabled and why.via == "01" and why.enabled_within == ()
+    assert str(why) == (
+        "Tip request alerts are enabled in Stockholms län since 2024-04-15 00:00 "
+        "Europe/Stockholm (phase 1); phase 2 rolls it back on 2024-09-02 00:00 Europe/Stockholm."
+    )
+    assert policy.decide("tip_request", june).covers("01", h)
+    # once one municipality is dropped, the county is enabled only in part
+    october = dt.datetime(2024, 10, 1, tzinfo=STHLM)
+    later = policy.explain("tip_request", "01", october, catalog=h)
+    assert not later.enabled and len(later.enabled_within) == 25
+    assert not policy.decide("tip_request", october).covers("01", h)
+    # the police region Stockholm is 01 and Gotland (09): 01's parts alone are not all of it
+    assert not policy.explain("tip_request", "PR-STOCKHOLM", june, catalog=h).enabled
+
+
+def test_whole_regions_from_parts_at_every_level_equal_a_table_oracle() -> None:
+    """Random phases of counties and municipalities: every region's answer is the table's.
+
+    Oracle: a region is enabled when it, an ancestor, or every municipality within it is
+    listed or lies within a listed code — plain Python over the hierarchy's parent table.
+    """
+    h = sweden.hierarchy()
+    munis = list(h.region_set("municipality").codes)
+    counties = list(h.region_set("county").codes)
+    police = list(h.region_set("police_region").codes)
+    up = {m: {m, *h.ancestors(m)} for m in munis}
+    rng = random.Random(4)
+    at = dt.datetime(2024, 6, 1, tzinfo=STHLM)
+    for _ in range(25):
+        # whole counties, plus all or all-but-one of the municipalities of some others
+        listed = set(rng.sample(counties, rng.randint(0, 4)))
+        for county in rng.sample(counties, rng.randint(1, 6)):
+            inside = sorted(m for m in munis if county in up[m])
+            listed |= set(inside[rng.randint(0, 1) :])
+        policy = _policy((dt.datetime(2024, 4, 15, tzinfo=STHLM), sorted(listed), False))
+        d = policy.decide("tip_request", at)
+        for code in [*counties, *police, "SE", *rng.sample(munis, 20)]:
+            within = [m for m in munis if code in up[m]]
+            expected = any(c in listed for c in {code, *h.ancestors(code)}) or all(
+                up[m] & listed for m in within
+            )
+            why = policy.explain("tip_request", code, at, catalog=h)
+            assert why.enabled is expected, (code, sorted(listed))
+            assert d.covers(code, h) is expected
+            if not expected:
+                assert "not enabled" in str(why)
+
+
+@pytest.mark.parametrize("level", ["county", "police_region"])
+def test_the_whole_country_listed_by_its_regions_is_enabled_in_sweden(level: str) -> None:
+    h = sweden.hierarchy()
+    codes = sorted(h.region_set(level).codes)
+    policy = _policy((dt.datetime(2024, 4, 15, tzinfo=STHLM), codes, False))
+    at = dt.datetime(2024, 4, 15, tzinfo=STHLM)
+    why = policy.explain("tip_request", "SE", at, catalog=h)
+    assert why.enabled and str(why) == (
+        "Tip request alerts are enabled in Sverige since 2024-04-15 00:00 Europe/Stockholm "
+        "(phase 1)."
+    )
+    before = policy.explain("tip_request", "SE", at - dt.timedelta(microseconds=1), catalog=h)
+    assert not before.enabled and before.change_at == at
