@@ -15,9 +15,11 @@ import pytest
 import shapely
 
 from geotarget import sweden
+from geotarget.errors import InvalidPolicy
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
 
 STHLM = ZoneInfo("Europe/Stockholm")
+UTC = dt.timezone.utc
 
 
 def _policy(*phases: tuple[dt.datetime, list[str], bool]) -> RolloutPolicy:
@@ -108,3 +110,38 @@ def test_the_whole_country_listed_by_its_regions_is_enabled_in_sweden(level: str
     )
     before = policy.explain("tip_request", "SE", at - dt.timedelta(microseconds=1), catalog=h)
     assert not before.enabled and before.change_at == at
+
+
+# --- instants as other languages write them -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # .NET DateTimeOffset.ToString("o") always writes seven digits
+        ("2024-04-15T00:00:00.0000000+02:00", dt.datetime(2024, 4, 14, 22, tzinfo=UTC)),
+        ("2024-04-15T00:00:00.1230000+02:00", dt.datetime(2024, 4, 14, 22, 0, 0, 123000, UTC)),
+        # nanoseconds that are whole microseconds (Java's Instant, Go's RFC3339Nano)
+        ("2024-04-14T22:00:00.000001000Z", dt.datetime(2024, 4, 14, 22, 0, 0, 1, UTC)),
+    ],
+)
+def test_fractions_past_the_microsecond_that_are_zero_are_read(
+    text: str, expected: dt.datetime
+) -> None:
+    """RFC 3339 allows any number of digits of a second; the reader said it was no RFC 3339."""
+    doc = f'{{"kinds": {{"tip_request": {{"phases": [{{"starts_at": "{text}", "regions": ["01"]}}]}}}}}}'
+    phase = RolloutPolicy.from_json(doc).rollouts[0].phases[0]
+    assert phase.starts_at == expected
+
+
+def test_a_fraction_finer_than_a_microsecond_is_refused_saying_so() -> None:
+    doc = (
+        '{"kinds": {"tip_request": {"phases": [{"starts_at": "2024-04-15T00:00:00.123456789Z",'
+        ' "regions": ["01"]}]}}}'
+    )
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_json(doc)
+    [problem] = err.value.problems
+    assert problem.path == "kinds.tip_request.phases[0].starts_at"
+    assert "finer than a microsecond" in problem.message and "RFC 3339 like" not in problem.message
+    assert "'2024-04-15T00:00:00.123456789Z'" in problem.message
