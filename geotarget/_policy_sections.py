@@ -76,7 +76,7 @@ def base_of(source: object) -> Path:
 
 def _unknown(table: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> list[Problem]:
     return [
-        Problem(_io.key_path(path, k), f"unknown key (valid: {', '.join(sorted(allowed))})")
+        Problem(_io.key_path(path, k), _io.unknown_key(k, allowed, path))
         for k in table
         if k not in allowed
     ]

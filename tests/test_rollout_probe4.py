@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import shapely
 
-from geotarget import sweden
+from geotarget import load_policy, sweden
 from geotarget.errors import InvalidPolicy
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
 
@@ -145,3 +146,51 @@ def test_a_fraction_finer_than_a_microsecond_is_refused_saying_so() -> None:
     assert problem.path == "kinds.tip_request.phases[0].starts_at"
     assert "finer than a microsecond" in problem.message and "RFC 3339 like" not in problem.message
     assert "'2024-04-15T00:00:00.123456789Z'" in problem.message
+
+
+# --- a top-level key written at the end of a TOML file --------------------------------------
+
+_HEAD = 'timezone = "Europe/Stockholm"\n'
+_PHASE = '[[kinds.tip_request.phases]]\nstarts_at = 2024-04-15\nregions = ["01"]\n'
+_RULE = '[[recognition]]\nname = "tips"\nkind = "tip_request"\nevents = ["Tipsförfrågan"]\n'
+_ISSUER = (
+    '[[issuers]]\nname = "polisen"\nsenders = ["a@polisen.se"]\nkinds = ["tip_request"]\n'
+    'regions = ["01"]\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "appended", "path"),
+    [
+        (_PHASE, 'issuers = "any"', "kinds.tip_request.phases[0].issuers"),
+        (_PHASE + "[kinds.tip_request]\nkilled = false\n", 'salt = "s1"', "kinds.tip_request.salt"),
+        (_PHASE + "[kinds]\n", 'country = "SE"', "kinds.country"),
+        (_PHASE + _RULE, 'issuers = "any"', "recognition[0].issuers"),
+        (_PHASE + 'issuers = "any"\n' + _RULE, 'country = "SE"', "recognition[0].country"),
+        (_PHASE + _ISSUER, 'salt = "s1"', "issuers[0].salt"),
+    ],
+)
+def test_a_top_level_key_appended_below_a_table_says_where_it_went(
+    tmp_path: Path, body: str, appended: str, path: str
+) -> None:
+    """A key appended at the end of the file lands in the last table, and is named so.
+
+    An operator appends ``issuers = "any"``; TOML puts it in the last table. The problem said "unknown key (valid: ...)" (or, below ``[kinds]``, "must be a table
+    with keys killed and phases") without saying why the key was not at the top level.
+    """
+    file = tmp_path / "policy.toml"
+    file.write_text(_HEAD + body + appended + "\n", encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as err:
+        load_policy(file, issuers_required=False)
+    [problem] = [p for p in err.value.problems if p.path == path]
+    key = path.rsplit(".", 1)[1]
+    assert f"{key} is a key of the policy's top level" in problem.message
+    assert "above the first header" in problem.message
+
+
+def test_a_key_of_no_level_gets_no_top_level_hint() -> None:
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(_HEAD + _PHASE + "percent = 50\n")
+    [problem] = err.value.problems
+    assert problem.path == "kinds.tip_request.phases[0].percent"
+    assert "top level" not in problem.message

@@ -360,6 +360,25 @@ key_path = _key
 TWICE = "duplicate key: given twice in the same object"
 
 
+def unknown_key(key: object, allowed: tuple[str, ...], path: str) -> str:
+    """The problem of ``key``, not one of ``allowed``, in the table at ``path``."""
+    return f"unknown key (valid: {', '.join(sorted(allowed))})" + top_level_hint(key, path)
+
+
+def top_level_hint(key: object, path: str) -> str:
+    """For a key of the top level found in a table at ``path``: ``"; ..."`` saying so, else "".
+
+    ``issuers = "any"`` appended at the end of a TOML file lands in its last table: in TOML, a
+    key below a ``[table]`` header belongs to that table.
+    """
+    if not path or key not in _TOP_KEYS:
+        return ""
+    return (
+        f"; {key} is a key of the policy's top level: in TOML a key below a [table] or "
+        "[[table]] header belongs to that table, so write top-level keys above the first header"
+    )
+
+
 def _check_keys(
     table: Mapping[str, Any], allowed: tuple[str, ...], path: str, bad: Callable[[str, str], None]
 ) -> None:
@@ -367,7 +386,7 @@ def _check_keys(
         bad(_key(path, key), TWICE)
     for key in table:
         if key not in allowed:
-            bad(_key(path, key), f"unknown key (valid: {', '.join(sorted(allowed))})")
+            bad(_key(path, key), unknown_key(key, allowed, path))
 
 
 def duplicate_problems(value: object, path: str) -> list[Problem]:
@@ -446,7 +465,11 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
         else:
             bad(path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {brief(key)})")
         if not isinstance(body, Mapping):
-            bad(path, f"must be a table with keys killed and phases (got {type(body).__name__})")
+            bad(
+                path,
+                f"must be a table with keys killed and phases (got {type(body).__name__})"
+                + top_level_hint(key, "kinds"),  # `timezone = ...` below a [kinds] header
+            )
             continue
         _check_keys(body, _KIND_KEYS, path, bad)
         kind_killed = body.get("killed", False)
