@@ -17,6 +17,7 @@ import shapely
 
 from geotarget import load_policy, sweden
 from geotarget.errors import InvalidPolicy
+from geotarget.regions import RegionHierarchy, RegionSet
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
 
 STHLM = ZoneInfo("Europe/Stockholm")
@@ -194,3 +195,59 @@ def test_a_key_of_no_level_gets_no_top_level_hint() -> None:
     [problem] = err.value.problems
     assert problem.path == "kinds.tip_request.phases[0].percent"
     assert "top level" not in problem.message
+
+
+# --- region codes as other sources write them -----------------------------------------------
+
+
+def _gadm_hierarchy() -> RegionHierarchy:
+    """Two Swedish counties and the country as GADM codes them (``GID_1`` = ``"SWE.15_1"``)."""
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"GID_1": gid, "NAME_1": name, "HASC_1": hasc},
+            "geometry": shapely.geometry.mapping(shapely.box(x, 59.0, x + 1.0, 60.0)),
+        }
+        for gid, name, hasc, x in (
+            ("SWE.15_1", "Stockholm", "SE.ST", 17.0),
+            ("SWE.21_1", "Uppsala", "SE.UP", 18.0),
+        )
+    ]
+    doc = {"type": "FeatureCollection", "features": features}
+    counties = RegionSet.from_geojson(
+        doc, code_property="GID_1", name_property="NAME_1", level="county"
+    )
+    country = RegionSet.from_unions(counties, dict.fromkeys(counties.codes, "SWE"), level="country")
+    return RegionHierarchy([counties, country], dict.fromkeys(counties.codes, "SWE"))
+
+
+def test_a_gadm_or_hasc_code_with_a_dot_can_be_named_by_a_policy() -> None:
+    """Regions read from GADM (``SWE.15_1``) or coded by HASC (``SE.ST``) could not be enabled.
+
+    ``RegionSet.from_geojson`` takes the file's codes, and issuers may name them, but a policy
+    refused ``"SWE.15_1"`` as "not a region code": the only way to enable such a region was
+    the whole country.
+    """
+    h = _gadm_hierarchy()
+    text = (
+        'timezone = "Europe/Stockholm"\ncountry = "SWE"\n[[kinds.tip_request.phases]]\n'
+        'starts_at = 2024-04-15\nregions = ["SWE.15_1"]\n'
+    )
+    policy = RolloutPolicy.from_toml(text, catalog=h)
+    june = dt.datetime(2024, 6, 1, tzinfo=STHLM)
+    assert policy.decide("tip_request", june).regions == {"SWE.15_1"}
+    assert str(policy.explain("tip_request", "SWE.21_1", june, catalog=h)) == (
+        "Tip request alerts are not enabled in Uppsala: no phase of the policy enables it."
+    )
+    again = RolloutPolicy.from_toml(policy.to_toml(), catalog=h)
+    assert again == policy and again.policy_hash == policy.policy_hash
+    assert RolloutPolicy.from_json(policy.to_json()).policy_hash == policy.policy_hash
+    hasc = Phase(starts_at=june, regions={"SE.ST"})
+    assert hasc.regions == {"SE.ST"}
+
+
+@pytest.mark.parametrize("code", ["Skåne", "SE ST", ".ST", "SE/ST", "x" * 33])
+def test_codes_that_do_not_sort_alike_everywhere_are_still_refused(code: str) -> None:
+    """Non-ASCII codes (whose order differs between languages) and other text stay refused."""
+    with pytest.raises(InvalidPolicy, match=r"ASCII letters, digits, '-', '_' or '\.'"):
+        Phase(starts_at=dt.datetime(2024, 6, 1, tzinfo=STHLM), regions={code})
