@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -251,3 +252,114 @@ def test_codes_that_do_not_sort_alike_everywhere_are_still_refused(code: str) ->
     """Non-ASCII codes (whose order differs between languages) and other text stay refused."""
     with pytest.raises(InvalidPolicy, match=r"ASCII letters, digits, '-', '_' or '\.'"):
         Phase(starts_at=dt.datetime(2024, 6, 1, tzinfo=STHLM), regions={code})
+
+
+def test_from_when_of_regions_listed_by_parts_equals_a_scan_of_time() -> None:
+    """``since`` and ``change_at`` of a region enabled through its parts, against a scan.
+
+    Random phases (rollbacks allowed) of counties and municipalities; the oracle decides each
+    region at every phase start with the table rule and scans for the last and next flip.
+    """
+    h = sweden.hierarchy()
+    munis = list(h.region_set("municipality").codes)
+    up = {m: {m, *h.ancestors(m)} for m in munis}
+    counties = ["01", "03", "09", "12", "25"]
+    rng = random.Random(44)
+    for _ in range(12):
+        starts = [
+            dt.datetime(2024, 3, 31, tzinfo=STHLM) + dt.timedelta(hours=7 * k + 1) for k in range(5)
+        ]
+        lists = []
+        for _ in starts:
+            listed: set[str] = set()
+            for county in rng.sample(counties, 3):
+                inside = sorted(m for m in munis if county in up[m])
+                listed |= {county} if rng.random() < 0.2 else set(inside[rng.randint(0, 1) :])
+            lists.append(sorted(listed))
+        policy = _policy(*((t, c, True) for t, c in zip(starts, lists, strict=True)))
+
+        def whole(code: str, listed: list[str]) -> bool:
+            if any(c in listed for c in {code, *h.ancestors(code)}):
+                return True
+            return all(up[m] & set(listed) for m in munis if code in up[m])
+
+        for code in [*counties, "PR-STOCKHOLM"]:
+            states = [whole(code, listed) for listed in lists]
+            for k, t in enumerate(starts):
+                at = t + dt.timedelta(minutes=30)
+                why = policy.explain("tip_request", code, at, catalog=h)
+                assert why.enabled is states[k], (code, k)
+                flips = [j for j in range(k + 1, len(starts)) if states[j] != states[k]]
+                expected_change = starts[flips[0]] if flips else None
+                if not states[k]:  # the next phase that enables it
+                    on = [j for j in range(k + 1, len(starts)) if states[j]]
+                    expected_change = starts[on[0]] if on else None
+                assert why.change_at == expected_change, (code, k)
+                if states[k]:
+                    first = k
+                    while first > 0 and states[first - 1]:
+                        first -= 1
+                    assert why.since == starts[first]
+
+
+# --- pinned certificates as Windows and openssl write them ----------------------------------
+
+
+def _certificate() -> Any:
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "polisen.se")])
+    start = dt.datetime(2024, 1, 1, tzinfo=UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _signed_issuer_policy(tmp_path: Path, certificate: str) -> Path:
+    file = tmp_path / "policy.toml"
+    file.write_text(
+        _HEAD + _PHASE + _ISSUER + f'signature = "required"\ncertificates = ["{certificate}"]\n',
+        encoding="utf-8",
+    )
+    return file
+
+
+def test_a_pem_certificate_saved_with_a_bom_is_read(tmp_path: Path) -> None:
+    """A PEM file with a byte order mark, as Notepad saves it, is read.
+
+    It was refused with Python's words ("'ascii' codec can't decode byte 0xef in position 0").
+    Oracle: cryptography loads the certificate the policy holds, and it is the one written.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    cert = _certificate()
+    (tmp_path / "polisen.pem").write_bytes(b"\xef\xbb\xbf" + cert.public_bytes(Encoding.PEM))
+    got = load_policy(_signed_issuer_policy(tmp_path, "polisen.pem"))
+    assert got.issuers is not None
+    [pem] = got.issuers.issuers[0].certificates
+    assert x509.load_pem_x509_certificate(pem.encode("ascii")) == cert
+    assert got.issuers.certificate_problems() == []
+
+
+def test_a_der_certificate_is_named_with_how_to_write_it_as_pem(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    (tmp_path / "polisen.cer").write_bytes(_certificate().public_bytes(Encoding.DER))
+    with pytest.raises(InvalidPolicy) as err:
+        load_policy(_signed_issuer_policy(tmp_path, "polisen.cer"))
+    [problem] = err.value.problems
+    assert problem.path == "issuers[0].certificates[0]"
+    assert "a DER certificate?" in problem.message and "openssl x509 -inform der" in problem.message
+    assert "codec" not in problem.message
