@@ -941,8 +941,9 @@ class RegionHierarchy:
     ------
     InvalidRegions
         For no sets, a repeated level or code, a region without a parent, a parent at the
-        wrong level, an entry for an unknown code, or a region whose interior point lies
-        outside its parent.
+        wrong level, an entry for an unknown code, a region whose interior point lies
+        outside its parent, or a region without a child (points are located among the finest
+        regions and mapped up, so it would hold no point).
     InvalidType
         For ``sets`` that is not an ordered iterable of RegionSet (one RegionSet, an unordered
         set), ``parents`` that is not a mapping, or a parent that is not a code string.
@@ -1024,6 +1025,7 @@ class RegionHierarchy:
                 rows[i] = parent_set._index_of(parent)
             _check_same_unions(child_set, parent_set, rows)
             _check_inside(child_set, parent_set, rows)
+            _check_childless(child_set, parent_set, rows, sets[0].level)
             up.append(rows)
         top = sets[-1]
         stray = sorted(c for c in parents if level_of[c] == top.level)
@@ -1199,6 +1201,30 @@ def _check_same_unions(
             f"{parents.codes[int(rows[i])]!r} in parents but "
             f"{parents.codes[int(parents._up[i])]!r} in the {parents.level} set made with "
             "RegionSet.from_unions; they must agree"
+        )
+
+
+def _check_childless(
+    children: RegionSet, parents: RegionSet, rows: npt.NDArray[np.int32], finest: str
+) -> None:
+    """Each region must have a child: points are located among the finest regions, mapped up.
+
+    A county whose municipalities are all missing from the finer file would be located for no
+    point: a policy enabling it, or the country, would tell nobody there, silently.
+    """
+    childless = np.setdiff1d(np.arange(len(parents), dtype=np.int32), rows)
+    if childless.size:
+        region = parents.regions[int(childless[0])]
+        more = (
+            f" ({childless.size - 1} more {parents.level} regions too)"
+            if childless.size > 1
+            else ""
+        )
+        raise InvalidRegions(
+            f"{parents.level} {region.code!r} ({region.name}) has no {children.level}: no "
+            f"{children.level} names it in parents{more}, so no point would be located in it "
+            f"(points are located among the {finest} regions and mapped up); add its "
+            f"{children.level} regions, or leave it out"
         )
 
 

@@ -17,8 +17,8 @@ import pytest
 import shapely
 
 from geotarget import load_policy, sweden
-from geotarget.errors import InvalidPolicy
-from geotarget.regions import RegionHierarchy, RegionSet
+from geotarget.errors import InvalidPolicy, InvalidRegions
+from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
 
 STHLM = ZoneInfo("Europe/Stockholm")
@@ -363,3 +363,54 @@ def test_a_der_certificate_is_named_with_how_to_write_it_as_pem(tmp_path: Path) 
     assert problem.path == "issuers[0].certificates[0]"
     assert "a DER certificate?" in problem.message and "openssl x509 -inform der" in problem.message
     assert "codec" not in problem.message
+
+
+# --- a hierarchy from files that lack a region --------------------------------------------------
+
+
+def _copy(regions: RegionSet, keep: Any = lambda code: True) -> RegionSet:
+    """The regions as a plain set, as read from another file (not made with from_unions)."""
+    return RegionSet(
+        Region(code=r.code, name=r.name, level=r.level, geometry=r.geometry)
+        for r in regions
+        if keep(r.code)
+    )
+
+
+def test_a_county_whose_municipalities_are_all_missing_is_refused() -> None:
+    """A municipality file without Gotland, beside a county file with Gotlands län.
+
+    The hierarchy was built; points are located among municipalities and mapped up, so no
+    point was ever in Gotlands län, nor in Sweden there: an explosion enabled nationwide, on
+    Visby, was "wholly outside the regions where explosion is enabled (SE)". Oracle: shapely
+    says Visby is inside the county file's Gotland.
+    """
+    h = sweden.hierarchy()
+    visby = (18.2948, 57.6348)
+    assert h.region("09").geometry.covers(shapely.Point(visby))
+    munis = _copy(h.region_set("municipality"), lambda code: not code.startswith("09"))
+    counties = _copy(h.region_set("county"))
+    country = _copy(h.region_set("country"))
+    up = {m: h.ancestors(m)[0] for m in h.region_set("municipality").codes}
+    parents = {m: up[m] for m in munis.codes} | dict.fromkeys(counties.codes, "SE")
+    with pytest.raises(InvalidRegions) as err:
+        RegionHierarchy([munis, counties, country], parents)
+    assert str(err.value).startswith(
+        "county '09' (Gotlands län) has no municipality: no municipality names it in parents, "
+        "so no point would be located in it"
+    )
+    full = _copy(h.region_set("municipality"))
+    parents |= {m: up[m] for m in full.codes}
+    built = RegionHierarchy([full, counties, country], parents)
+    assert built.locate([visby[0]], [visby[1]], "county").tolist() == ["09"]
+
+
+def test_a_region_without_children_at_any_level_is_named() -> None:
+    box = shapely.box
+    towns = RegionSet([Region(code="t1", name="Town", level="town", geometry=box(0, 0, 1, 1))])
+    shires = RegionSet(
+        Region(code=c, name=n, level="shire", geometry=box(x, 0, x + 1, 1))
+        for c, n, x in (("S", "Shire", 0), ("T", "Other shire", 1), ("U", "Third", 2))
+    )
+    with pytest.raises(InvalidRegions, match=r"shire 'T' \(Other shire\) has no town: .*\(1 more"):
+        RegionHierarchy([towns, shires], {"t1": "S"})
