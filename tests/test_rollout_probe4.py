@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -414,3 +415,45 @@ def test_a_region_without_children_at_any_level_is_named() -> None:
     )
     with pytest.raises(InvalidRegions, match=r"shire 'T' \(Other shire\) has no town: .*\(1 more"):
         RegionHierarchy([towns, shires], {"t1": "S"})
+
+
+def test_a_county_with_one_municipality_missing_is_refused_at_the_gap() -> None:
+    """A municipality file without Stockholm (0180), beside a county file with Stockholms län.
+
+    The hierarchy was built; no point of Stockholm city was in any county, so a tip request
+    enabled in "01" told nobody there, silently. Oracle: shapely — the point the error names
+    lies in the detailed 0180 and in none of the municipalities given.
+    """
+    h = sweden.hierarchy()
+    all_munis = h.region_set("municipality")
+    up = {m: h.ancestors(m)[0] for m in all_munis.codes}
+    munis = _copy(all_munis, lambda code: code != "0180")
+    counties = _copy(h.region_set("county"))
+    country = _copy(h.region_set("country"))
+    parents = {m: up[m] for m in munis.codes} | dict.fromkeys(counties.codes, "SE")
+    with pytest.raises(InvalidRegions) as err:
+        RegionHierarchy([munis, counties, country], parents)
+    text = str(err.value)
+    assert text.startswith(
+        "county '01' (Stockholms län) is not covered by its municipality regions: "
+    )
+    near = re.search(r"near lon ([\d.]+), lat ([\d.]+)", text)
+    assert near is not None, text
+    point = shapely.Point(float(near[1]), float(near[2]))
+    assert all_munis["0180"].geometry.buffer(1e-4).covers(point)
+    assert not any(r.geometry.covers(point) for r in munis)
+
+
+def test_slivers_between_two_files_pass_within_the_gap_tolerance() -> None:
+    """A county 0.5 % larger than its towns (another file's boundary) is read; 0.1 % is not."""
+    box = shapely.box
+    towns = RegionSet([Region(code="t1", name="T1", level="town", geometry=box(0, 0, 1, 1))])
+    shires = RegionSet(
+        [Region(code="S", name="Shire", level="shire", geometry=box(0, 0, 1.005, 1))]
+    )
+    h = RegionHierarchy([towns, shires], {"t1": "S"})
+    assert h.locate([0.5, 1.002], [0.5, 0.5], "shire").tolist() == ["S", ""]
+    with pytest.raises(InvalidRegions, match=r"0\.5% of its area .* gap_tolerance=0\.001"):
+        RegionHierarchy([towns, shires], {"t1": "S"}, gap_tolerance=0.001)
+    with pytest.raises(InvalidRegions, match="gap_tolerance"):
+        RegionHierarchy([towns, shires], {"t1": "S"}, gap_tolerance=2.0)
