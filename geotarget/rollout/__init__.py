@@ -600,7 +600,8 @@ class RolloutPolicy:
         kind : str
             The alert kind.
         region_code : str
-            A code at any level; it is enabled when it or any of its ancestors is.
+            A code at any level; it is enabled when it or any of its ancestors is, or when
+            the enabled codes within it cover all of it (every municipality of a county).
         at : datetime.datetime
             Timezone-aware.
         catalog : RegionCatalog

@@ -173,7 +173,10 @@ class RolloutDecision:
         return self.reason in ACTIVE_REASONS and bool(self.regions) and self.percentage > 0
 
     def covers(self, region_code: str, catalog: RegionCatalog) -> bool:
-        """Whether ``region_code`` (at any level) lies within an enabled region.
+        """Whether ``region_code`` (at any level) lies within the enabled regions.
+
+        Within one of them (itself or an ancestor is enabled), or within them together: a
+        county all of whose municipalities are enabled.
 
         Raises :class:`UnknownCode` when the catalog does not know the code.
         """
@@ -229,7 +232,8 @@ class Explanation:
     phase_index : int or None
         The active phase (0-based).
     via, via_name : str or None
-        The enabled code that covers the region (itself or an ancestor), when enabled.
+        The enabled code that covers the region (itself or an ancestor), when enabled; the
+        region itself, too, when the enabled codes within it cover all of it.
     percentage : float
         The canary share in the region (0 when not enabled).
     since, since_phase_index
