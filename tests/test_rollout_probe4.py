@@ -457,3 +457,49 @@ def test_slivers_between_two_files_pass_within_the_gap_tolerance() -> None:
         RegionHierarchy([towns, shires], {"t1": "S"}, gap_tolerance=0.001)
     with pytest.raises(InvalidRegions, match="gap_tolerance"):
         RegionHierarchy([towns, shires], {"t1": "S"}, gap_tolerance=2.0)
+
+
+# --- text written without quotes in a TOML file -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lines", "token"),
+    [
+        ("regions = [01, 14]", "01"),  # "Unclosed array": a TOML number may not start with 0
+        ('regions = [\n  "01",\n  0180,\n]', "0180"),  # an array over several lines
+        ("regions = [PR-SYD]", "PR-SYD"),
+        ("regions = [SE]", "SE"),
+    ],
+)
+def test_a_region_code_without_quotes_is_named_as_text(lines: str, token: str) -> None:
+    """``regions = [01]`` was only "not valid TOML: Unclosed array (at line 4, column 13)"."""
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(_HEAD + _PHASE.replace('regions = ["01"]\n', lines + "\n"))
+    [problem] = err.value.problems
+    assert problem.message.startswith("not valid TOML: ")
+    assert f'{token} is text written without quotes: write "{token}"' in problem.message
+
+
+def test_other_unquoted_text_of_a_policy_file_is_named_too(tmp_path: Path) -> None:
+    for line, expected in [
+        ("timezone = Europe/Stockholm", 'write "Europe/Stockholm"'),
+        ("issuers = any", 'write "any"'),
+        ('[[issuers]]\nname = "p"\nsenders = [a@polisen.se]', 'write "a@polisen.se"'),
+        ("[kinds.tip_request]\nkilled = yes", "killed is true or false (got yes)"),
+    ]:
+        file = tmp_path / "policy.toml"
+        file.write_text(line + "\n" + _PHASE, encoding="utf-8")
+        with pytest.raises(InvalidPolicy) as err:
+            load_policy(file)
+        assert expected in str(err.value), (line, str(err.value))
+
+
+@pytest.mark.parametrize(
+    "line", ["percentage = 05", "starts_at = 2024-04-15 00:00", 'regions = ["01" "14"]']
+)
+def test_a_number_or_a_time_gets_no_hint_to_quote_it(line: str) -> None:
+    """A percentage with a leading zero is a number, not text: no hint to quote it."""
+    text = _HEAD + '[[kinds.tip_request.phases]]\nregions = ["01"]\n' + line + "\n"
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(text)
+    assert "without quotes" not in str(err.value)
