@@ -76,7 +76,7 @@ def base_of(source: object) -> Path:
 
 def _unknown(table: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> list[Problem]:
     return [
-        Problem(_io.key_path(path, k), f"unknown key (valid: {', '.join(sorted(allowed))})")
+        Problem(_io.key_path(path, k), _io.unknown_key(k, allowed, path))
         for k in table
         if k not in allowed
     ]
@@ -463,13 +463,14 @@ def _certificate(text: object, base: Path, path: str) -> str:
     # goes (a certificate cut off from its BEGIN line) only by its start.
     shown = str(file) if len(text) <= 255 else _io.brief(text)
     try:
-        pem = _io.read_file(file, f"certificate file {shown}", MAX_BYTES).decode("ascii")
-    except UnicodeDecodeError as err:
-        raise InvalidPolicy(
-            [Problem(path, f"cannot read certificate file {shown}: {err}")]
-        ) from err
+        data = _io.read_file(file, f"certificate file {shown}", MAX_BYTES)
     except InvalidPolicy as err:  # missing, unreadable or too large: at the entry's path
         raise InvalidPolicy([Problem(path, p.message) for p in err.problems]) from None
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a BOM, as a Windows editor saves text
+    try:
+        pem = data.decode("ascii")
+    except UnicodeDecodeError as err:
+        raise InvalidPolicy([Problem(path, _not_pem_text(data, err.start, shown))]) from None
     if "-----BEGIN CERTIFICATE-----" not in pem:
         # At the entry's own path, and without the file's content (it may be anything: a
         # private key or a password file named by mistake).
@@ -483,6 +484,23 @@ def _certificate(text: object, base: Path, path: str) -> str:
             ]
         )
     return pem
+
+
+def _not_pem_text(data: bytes, start: int, shown: str) -> str:
+    """Why a certificate file whose byte ``start`` is not ASCII is no PEM text.
+
+    A DER certificate (binary: an ASN.1 SEQUENCE, byte 0x30 then its length) is named as such,
+    with the command that writes it as PEM.
+    """
+    if data[:1] == b"\x30" and data[1:2] in (b"\x81", b"\x82", b"\x83"):
+        return (
+            f"certificate file {shown} holds binary data, not PEM text: a DER certificate? "
+            f"Write it as PEM with: openssl x509 -inform der -in {shown} -out cert.pem"
+        )
+    return (
+        f"certificate file {shown} is not PEM text: byte {data[start]:#04x} at offset {start} "
+        "is not ASCII (PEM certificates are ASCII text starting '-----BEGIN CERTIFICATE-----')"
+    )
 
 
 def _texts(value: object) -> frozenset[str]:

@@ -244,6 +244,8 @@ def _unknown(
 
 #: Default for ``overlap_tolerance``: regions may share 1 % of the smaller one's area.
 OVERLAP_TOLERANCE = 0.01
+#: Default for ``gap_tolerance``: 1 % of a region's area may lie in none of its children.
+GAP_TOLERANCE = 0.01
 #: Bytes the unions cached by one :class:`RegionSet` (:meth:`RegionSet.union`) may hold, as
 #: estimated from their vertices (a county's union: ~1 MB; a municipality's: ~50–300 kB).
 UNION_CACHE_BYTES = 16 * 2**20
@@ -936,13 +938,20 @@ class RegionHierarchy:
     parents : mapping of str to str
         The parent code of every region except those of the coarsest set; each parent is a
         code of the next set.
+    gap_tolerance : float, default 0.01
+        The share of a region's area that may lie in none of its children (slivers where two
+        files' boundaries differ). Points are located among the finest regions and mapped up,
+        so a point there is in no region at any level. Not checked for sets made with
+        :meth:`RegionSet.from_unions`, which are covered exactly.
 
     Raises
     ------
     InvalidRegions
         For no sets, a repeated level or code, a region without a parent, a parent at the
-        wrong level, an entry for an unknown code, or a region whose interior point lies
-        outside its parent.
+        wrong level, an entry for an unknown code, a region whose interior point lies
+        outside its parent, a region without a child, or one whose children leave more than
+        ``gap_tolerance`` of it uncovered (points are located among the finest regions and
+        mapped up, so no point there would be in it).
     InvalidType
         For ``sets`` that is not an ordered iterable of RegionSet (one RegionSet, an unordered
         set), ``parents`` that is not a mapping, or a parent that is not a code string.
@@ -972,8 +981,15 @@ class RegionHierarchy:
     _below: dict[tuple[str, str], frozenset[str]]
     _up: tuple[npt.NDArray[np.int32], ...]
 
-    def __init__(self, sets: Sequence[RegionSet], parents: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        sets: Sequence[RegionSet],
+        parents: Mapping[str, str],
+        *,
+        gap_tolerance: float = GAP_TOLERANCE,
+    ) -> None:
         sets = _sets_of(sets)
+        tol = number("gap_tolerance", gap_tolerance, ge=0.0, le=1.0, error=InvalidRegions)
         for i, s in enumerate(sets):
             if not isinstance(s, RegionSet):
                 raise InvalidType(f"sets[{i}] must be a RegionSet (got {type(s).__name__})")
@@ -1024,6 +1040,8 @@ class RegionHierarchy:
                 rows[i] = parent_set._index_of(parent)
             _check_same_unions(child_set, parent_set, rows)
             _check_inside(child_set, parent_set, rows)
+            _check_childless(child_set, parent_set, rows, sets[0].level)
+            _check_covered(child_set, parent_set, rows, sets[0].level, tol)
             up.append(rows)
         top = sets[-1]
         stray = sorted(c for c in parents if level_of[c] == top.level)
@@ -1200,6 +1218,67 @@ def _check_same_unions(
             f"{parents.codes[int(parents._up[i])]!r} in the {parents.level} set made with "
             "RegionSet.from_unions; they must agree"
         )
+
+
+def _check_childless(
+    children: RegionSet, parents: RegionSet, rows: npt.NDArray[np.int32], finest: str
+) -> None:
+    """Each region must have a child: points are located among the finest regions, mapped up.
+
+    A county whose municipalities are all missing from the finer file would be located for no
+    point: a policy enabling it, or the country, would tell nobody there, silently.
+    """
+    childless = np.setdiff1d(np.arange(len(parents), dtype=np.int32), rows)
+    if childless.size:
+        region = parents.regions[int(childless[0])]
+        more = (
+            f" ({childless.size - 1} more {parents.level} regions too)"
+            if childless.size > 1
+            else ""
+        )
+        raise InvalidRegions(
+            f"{parents.level} {region.code!r} ({region.name}) has no {children.level}: no "
+            f"{children.level} names it in parents{more}, so no point would be located in it "
+            f"(points are located among the {finest} regions and mapped up); add its "
+            f"{children.level} regions, or leave it out"
+        )
+
+
+def _check_covered(
+    children: RegionSet, parents: RegionSet, rows: npt.NDArray[np.int32], finest: str, tol: float
+) -> None:
+    """Each region must be covered by its children, up to ``tol`` of its area.
+
+    Points are located among the finest regions and mapped up, so a part of a county that no
+    municipality covers (a municipality missing from the file, or municipalities of land only
+    beside counties of land and water) holds no point: a policy enabling the county, or the
+    country, would tell nobody there. A set made with :meth:`RegionSet.from_unions` is covered
+    exactly. (Children that stick out of their parent by as much as they leave uncovered in it
+    are not found: the test compares areas.)
+    """
+    if parents._via is not None or tol >= 1.0:
+        return
+    # A parent larger than its children's areas together is not covered by them: that bound
+    # (a gap is at least the difference) is a sum of areas, so only a suspect parent costs a
+    # geometric difference, which also names the share and a point of the gap.
+    sizes = shapely.area(parents._geoms)
+    children_sizes = np.bincount(rows, weights=shapely.area(children._geoms), minlength=len(sizes))
+    for i in np.flatnonzero(sizes - children_sizes > tol * sizes).tolist():
+        parent = parents.regions[i]
+        gap = shapely.difference(parent.geometry, shapely.union_all(children._geoms[rows == i]))
+        share = float(shapely.area(gap) / sizes[i])
+        if share > tol:
+            pieces = shapely.get_parts(gap)
+            where = shapely.point_on_surface(pieces[int(np.argmax(shapely.area(pieces)))])
+            raise InvalidRegions(
+                f"{parents.level} {parent.code!r} ({parent.name}) is not covered by its "
+                f"{children.level} regions: {share:.1%} of its area lies in none of them (near "
+                f"lon {where.x:.5f}, lat {where.y:.5f}), more than gap_tolerance={tol:g} allows; "
+                f"points are located among the {finest} regions and mapped up, so no point "
+                f"there would be in {parent.code!r}. Is a {children.level} missing, or are they "
+                f"land only? Build the {parents.level} set with RegionSet.from_unions to make "
+                f"each {parents.level} the union of its {children.level} regions"
+            )
 
 
 def _check_inside(children: RegionSet, parents: RegionSet, rows: npt.NDArray[np.int32]) -> None:

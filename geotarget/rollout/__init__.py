@@ -107,9 +107,14 @@ DEFAULT_SALT = "geotarget"
 
 _DEFAULT_TIMEZONE = "Europe/Stockholm"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,31}")
+# ASCII, so that codes sort alike in every language (canonical JSON sorts them); "." for
+# GADM's "SWE.15_1" and HASC's "SE.ST", as region files from those sources carry them.
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}")
 _SALT = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
-_CODE_RULE = "region codes are 1 to 32 letters, digits, '-' or '_', starting with a letter or digit"
+_CODE_RULE = (
+    "region codes are 1 to 32 ASCII letters, digits, '-', '_' or '.', starting with a letter or "
+    "digit"
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -595,7 +600,8 @@ class RolloutPolicy:
         kind : str
             The alert kind.
         region_code : str
-            A code at any level; it is enabled when it or any of its ancestors is.
+            A code at any level; it is enabled when it or any of its ancestors is, or when
+            the enabled codes within it cover all of it (every municipality of a county).
         at : datetime.datetime
             Timezone-aware.
         catalog : RegionCatalog

@@ -173,12 +173,19 @@ class RolloutDecision:
         return self.reason in ACTIVE_REASONS and bool(self.regions) and self.percentage > 0
 
     def covers(self, region_code: str, catalog: RegionCatalog) -> bool:
-        """Whether ``region_code`` (at any level) lies within an enabled region.
+        """Whether ``region_code`` (at any level) lies within the enabled regions.
+
+        Within one of them (itself or an ancestor is enabled), or within them together: a
+        county all of whose municipalities are enabled.
 
         Raises :class:`UnknownCode` when the catalog does not know the code.
         """
         chain = (region_code, *catalog.ancestors(region_code))
-        return self.enabled and any(c in self.regions for c in chain)
+        if not self.enabled:
+            return False
+        return any(c in self.regions for c in chain) or wholly_within(
+            self.regions, region_code, catalog
+        )
 
     def expand(self, catalog: RegionCatalog, level: str) -> frozenset[str]:
         """Every region code at ``level`` that is enabled (empty when nothing is)."""
@@ -225,7 +232,8 @@ class Explanation:
     phase_index : int or None
         The active phase (0-based).
     via, via_name : str or None
-        The enabled code that covers the region (itself or an ancestor), when enabled.
+        The enabled code that covers the region (itself or an ancestor), when enabled; the
+        region itself, too, when the enabled codes within it cover all of it.
     percentage : float
         The canary share in the region (0 when not enabled).
     since, since_phase_index
@@ -366,7 +374,14 @@ def explain(
     if rollout is None or d.reason in (Reason.ALL_KILLED, Reason.KILLED):
         return Explanation(enabled=False, reason=d.reason, **info)
     phases: Sequence[Any] = rollout.phases
-    covers = [next((c for c in chain if c in p.regions), None) for p in phases]
+    # The code a phase covers the region by: the region or an ancestor it lists, else the region
+    # itself when the codes it lists within the region cover all of it (every municipality of a
+    # county), which enables every place in the region as listing it would.
+    covers = [
+        next((c for c in chain if c in p.regions), None)
+        or (region_code if wholly_within(p.regions, region_code, catalog) else None)
+        for p in phases
+    ]
     # A phase enables the region when it lists it (or an ancestor) for more than 0 % of devices:
     # a 0 % canary enables nobody, so it ends a run of enabling phases like a rollback does.
     on = [c is not None and p.percentage > 0 for c, p in zip(covers, phases, strict=True)]
@@ -419,6 +434,35 @@ def explain(
         enabled_within_names=tuple(catalog.name_of(c) for c in within),
         **info,
     )
+
+
+def wholly_within(regions: frozenset[str], region_code: str, catalog: RegionCatalog) -> bool:
+    """Whether the codes of ``regions`` lying within ``region_code`` cover all of it.
+
+    They do when, at the level of one of them, every region of that level within
+    ``region_code`` lies within one of them: a county all of whose municipalities are listed
+    is enabled everywhere, as a device is located (a device's region is its finest one, and
+    every finest region lies within a region of each coarser level). Codes the catalog does
+    not know (a policy not validated) cover nothing.
+    """
+    inside: list[str] = []
+    levels: set[str] = set()
+    for code in regions:
+        try:
+            if region_code in catalog.ancestors(code):
+                inside.append(code)
+                levels.add(catalog.level_of(code))
+        except KeyError:
+            continue
+    for level in sorted(levels):
+        try:
+            parts = catalog.expand([region_code], level)
+            enabled = catalog.expand(inside, level)
+        except KeyError:
+            continue
+        if parts and parts <= enabled:
+            return True
+    return False
 
 
 def _enabled_within(

@@ -293,11 +293,64 @@ def parse(
     try:
         return loads(text)
     except syntax_error as err:
-        raise _problem(f"not valid {fmt}: {err}{hint}") from err
+        unquoted = _unquoted_text_hint(text, str(err)) if fmt == "TOML" else ""
+        raise _problem(f"not valid {fmt}: {err}{unquoted}{hint}") from err
     except RecursionError:
         raise _problem(_TOO_DEEP) from None
     except ValueError as err:  # e.g. an integer beyond Python's 4,300-digit conversion limit
         raise _problem(f"not valid {fmt}: {err}") from None
+
+
+_AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
+# A number with a leading zero (01, 0180) standing alone: not a part of a date or a time.
+_ZERO_LED = re.compile(r"(?<![\w:.+\-])0\d+(?![\w:.\-])")
+_BARE_WORD = re.compile(r"(?<![\w.\-@])[A-Za-z][\w\-./@+]*")
+_INLINE_KEY = re.compile(r"[\w\-]+\s*=")  # the keys of an inline table: { value_name = ... }
+_TOML_WORDS = frozenset({"true", "false", "inf", "nan"})
+#: Keys of every policy section whose values are text, or arrays or tables of text.
+_TEXT_KEYS = frozenset(
+    {
+        "timezone", "country", "salt", "regions", "issuers", "name", "kind", "events",
+        "categories", "event_codes", "senders", "kinds", "acts_for", "signature", "certificates",
+    }
+)  # fmt: skip
+#: Keys whose values are true or false.
+_BOOL_KEYS = frozenset(
+    {"killed", "rollback", "illustrative", "include_ambiguous", "include_no_fix", "beyond_border"}
+)
+
+
+def _unquoted_text_hint(text: str, message: str) -> str:
+    """``"; ..."`` when the TOML error's line holds text written without quotes, else "".
+
+    ``regions = [01]`` is "Unclosed array" to the TOML parser (a number may not start with 0),
+    and ``timezone = Europe/Stockholm`` an "Invalid value": both are text, written in quotes.
+    """
+    at = _AT_LINE.search(message)
+    lines = text.splitlines()
+    if at is None or not 0 < int(at[1]) <= len(lines):
+        return ""
+    row = int(at[1]) - 1
+    key, eq, value = lines[row].partition("=")
+    if not eq:  # within an array written over several lines: its key is on a line above
+        above = next((line for line in reversed(lines[:row]) if "=" in line), "")
+        key, value = above.partition("=")[0], lines[row]
+    key = key.strip().strip('"')
+    if key not in _TEXT_KEYS | _BOOL_KEYS:
+        return ""
+    value = _INLINE_KEY.sub("", _STRINGS.sub('""', value).partition("#")[0])
+    token = _ZERO_LED.search(value) if key in _TEXT_KEYS else None
+    if token is None:
+        token = next((w for w in _BARE_WORD.finditer(value) if w[0] not in _TOML_WORDS), None)
+    if token is None:
+        return ""
+    if key in _BOOL_KEYS:
+        return f"; {key} is true or false (got {token[0]})"
+    return (
+        f'; {token[0]} is text written without quotes: write "{token[0]}" (region codes, '
+        "zones, names and senders are TOML strings)"
+    )
 
 
 def document(text: str, fmt: str, *, reader: str, hint: str = "") -> Any:
@@ -360,6 +413,25 @@ key_path = _key
 TWICE = "duplicate key: given twice in the same object"
 
 
+def unknown_key(key: object, allowed: tuple[str, ...], path: str) -> str:
+    """The problem of ``key``, not one of ``allowed``, in the table at ``path``."""
+    return f"unknown key (valid: {', '.join(sorted(allowed))})" + top_level_hint(key, path)
+
+
+def top_level_hint(key: object, path: str) -> str:
+    """For a key of the top level found in a table at ``path``: ``"; ..."`` saying so, else "".
+
+    ``issuers = "any"`` appended at the end of a TOML file lands in its last table: in TOML, a
+    key below a ``[table]`` header belongs to that table.
+    """
+    if not path or key not in _TOP_KEYS:
+        return ""
+    return (
+        f"; {key} is a key of the policy's top level: in TOML a key below a [table] or "
+        "[[table]] header belongs to that table, so write top-level keys above the first header"
+    )
+
+
 def _check_keys(
     table: Mapping[str, Any], allowed: tuple[str, ...], path: str, bad: Callable[[str, str], None]
 ) -> None:
@@ -367,7 +439,7 @@ def _check_keys(
         bad(_key(path, key), TWICE)
     for key in table:
         if key not in allowed:
-            bad(_key(path, key), f"unknown key (valid: {', '.join(sorted(allowed))})")
+            bad(_key(path, key), unknown_key(key, allowed, path))
 
 
 def duplicate_problems(value: object, path: str) -> list[Problem]:
@@ -446,7 +518,11 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
         else:
             bad(path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {brief(key)})")
         if not isinstance(body, Mapping):
-            bad(path, f"must be a table with keys killed and phases (got {type(body).__name__})")
+            bad(
+                path,
+                f"must be a table with keys killed and phases (got {type(body).__name__})"
+                + top_level_hint(key, "kinds"),  # `timezone = ...` below a [kinds] header
+            )
             continue
         _check_keys(body, _KIND_KEYS, path, bad)
         kind_killed = body.get("killed", False)

@@ -27,7 +27,7 @@ LATEST = dt.datetime(9999, 1, 1, tzinfo=UTC)
 _ZONE_KEY = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
 _RFC3339 = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})"
-    r"(?:[Tt ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,6}))?)?"
+    r"(?:[Tt ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d+))?)?"
     r"(?P<off>[Zz]|[+-]\d{2}:\d{2})?)?",
     re.ASCII,  # \d is any Unicode digit otherwise: int() reads "0\u0661" as 1, silently
 )
@@ -169,11 +169,17 @@ def _parse_text(text: str) -> dt.datetime | dt.date:
             "is not a date-time: expected RFC 3339 like 2024-04-15T00:00:00+02:00 "
             f"(got {_brief(text)})"
         )
+    digits = m["f"] or ""
+    if digits[6:].strip("0"):  # RFC 3339 allows any precision; an instant here has 6 digits
+        raise ValueError(
+            f"has {len(digits)} digits of a second, finer than a microsecond: a phase starts at "
+            f"a whole microsecond, so digits past the sixth must be 0 (got {_brief(text)})"
+        )
     try:
         date = dt.date.fromisoformat(m["date"])
         if m["h"] is None:
             return date
-        frac = (m["f"] or "").ljust(6, "0")
+        frac = digits[:6].ljust(6, "0")
         wall = dt.datetime(
             date.year,
             date.month,
