@@ -56,7 +56,7 @@ from geotarget._position_files import (
     snapshot,
     twice,
 )
-from geotarget._validate import as_float, shown
+from geotarget._validate import as_float, is_number, shown
 from geotarget.errors import (
     InvalidInput,
     InvalidPositions,
@@ -309,7 +309,7 @@ class PartitionMeta:
 
 
 def _cell_deg(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):  # (numpy's numbers too; bools and timedelta64 are not numbers)
         raise InvalidInput(
             f"cell_deg must be a number > 0 and <= 90 (got {type(value).__name__} {shown(value)})"
         )

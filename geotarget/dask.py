@@ -213,11 +213,7 @@ def write_partitioned(
         left behind.
     """
     root = file_path("root", root)
-    # numpy's numbers (np.int64(1), np.float32(0.25)) as floats; the rest is checked there.
-    given: object = cell_deg  # (typed float; numpy's are not floats to a type checker)
-    numpy = is_number(given) and not isinstance(given, (int, float))
-    size = as_float(given) if is_number(given) and numpy else cell_deg
-    _write_partitioned(positions, root, cell_deg=size)
+    _write_partitioned(positions, root, cell_deg=cell_deg)  # (numpy's numbers too)
     return PartitionedPositions(root)
 
 
