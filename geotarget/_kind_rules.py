@@ -17,7 +17,7 @@ import numpy as np
 from geotarget._validate import number, shown
 from geotarget.errors import GeotargetError, InvalidInput, InvalidType, Problem
 from geotarget.positions import _MAX_AGE, LocationRule, StaleRule
-from geotarget.rollout._io import brief, key_path
+from geotarget.rollout._io import brief, key_path, unknown_key
 
 
 def _opt_positive(name: str) -> Any:
@@ -219,9 +219,8 @@ def _shown(value: object) -> str:
 def _unknown(table: Any, allowed: tuple[str, ...], path: str, problems: list[Problem]) -> None:
     for key in table:
         if key not in allowed:
-            problems.append(
-                Problem(key_path(path, key), f"unknown key (valid: {', '.join(sorted(allowed))})")
-            )
+            # (a top-level key written below a [location_rules.<kind>] header is named so)
+            problems.append(Problem(key_path(path, key), unknown_key(key, allowed, path)))
 
 
 def rules_from_table(table: object, path: str) -> tuple[KindRules | None, list[Problem]]:

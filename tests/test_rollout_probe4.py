@@ -171,6 +171,11 @@ _ISSUER = (
         (_PHASE + _RULE, 'issuers = "any"', "recognition[0].issuers"),
         (_PHASE + 'issuers = "any"\n' + _RULE, 'country = "SE"', "recognition[0].country"),
         (_PHASE + _ISSUER, 'salt = "s1"', "issuers[0].salt"),
+        (
+            _PHASE + "[location_rules.tip_request]\ninclude_ambiguous = false\n",
+            'issuers = "any"',
+            "location_rules.tip_request.issuers",
+        ),
     ],
 )
 def test_a_top_level_key_appended_below_a_table_says_where_it_went(
