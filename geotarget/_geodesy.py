@@ -766,12 +766,25 @@ def distance_to_geometries(lon: FloatArray, lat: FloatArray, geoms: Any) -> Floa
     the remaining direction error, documented as < 1 mm for distances up to 30 km at
     latitudes up to 70° (measured below 0.01 mm; tests/test_regions.py checks the 1 mm bound
     with Hypothesis against an azimuthal-equidistant frame centred on the point). A point the
-    geometry covers is at distance 0.
+    geometry covers is at distance 0. The frames are lon/lat, so a point in the half of the
+    world beyond 90° from Greenwich is also measured 360° over, on the far side of the 180th
+    meridian (the nearer of the two counts: a geometry just across it is near).
     """
     lon = np.asarray(lon, dtype=np.float64).reshape(-1)
     lat = np.asarray(lat, dtype=np.float64).reshape(-1)
     if lon.size == 0:
         return np.empty(0, dtype=np.float64)
+    out = _distance_one_side(lon, lat, geoms)
+    far = np.flatnonzero(np.abs(lon) > 90.0)
+    if far.size:
+        others = np.asarray(geoms, dtype=object).reshape(-1)[far]
+        over = lon[far] - np.copysign(360.0, lon[far])
+        out[far] = np.minimum(out[far], _distance_one_side(over, lat[far], others))
+    return out
+
+
+def _distance_one_side(lon: FloatArray, lat: FloatArray, geoms: Any) -> FloatArray:
+    """:func:`distance_to_geometries` with the points' longitudes as given (no wrap)."""
     qlon, qlat = _nearest_in_frame(lon, lat, geoms, lat)
     qlon, qlat = _nearest_in_frame(lon, lat, geoms, (lat + qlat) / 2.0)
     n = lon.size

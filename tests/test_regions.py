@@ -14,7 +14,7 @@ import pyproj
 import pytest
 import shapely
 import shapely.geometry as sg
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import region_partitions
 
@@ -1217,6 +1217,46 @@ def test_snap_distance_is_geodesic_within_a_millimetre(
     shape, lon, lat, _ = case
     if shape.covers(sg.Point(lon, lat)):
         return
+    got = float(
+        _geodesy.distance_to_geometries(np.array([lon]), np.array([lat]), np.array([shape]))[0]
+    )
+    want = _aeqd_distance(lon, lat, shape)
+    assert want - 1e-4 <= got <= want + 1e-3, (got, want)
+
+
+@st.composite
+def _across_the_180th_meridian(draw: Any) -> tuple[Any, float, float]:
+    """A small polygon just east or west of the 180th meridian, a point just across it."""
+    side = draw(st.sampled_from([-1.0, 1.0]))
+    lat0 = draw(st.floats(-70.0, 70.0))
+    lon0 = side * draw(st.floats(179.9, 179.97))
+    offs = draw(
+        st.lists(st.tuples(st.floats(-0.02, 0.02), st.floats(-0.02, 0.02)), min_size=3, max_size=7)
+    )
+    shape = sg.MultiPoint([(lon0 + dx, lat0 + dy) for dx, dy in offs]).convex_hull
+    if shape.area <= 0.0:
+        shape = shape.buffer(0.001)
+    # Towards the meridian (east of a polygon in the east, west of one in the west), and over.
+    az = draw(st.floats(45.0, 135.0)) if side > 0 else draw(st.floats(225.0, 315.0))
+    c = shape.centroid
+    lon, lat, _ = pyproj.Geod(ellps="WGS84").fwd(c.x, c.y, az, draw(st.floats(8_000.0, 30_000.0)))
+    assume(math.copysign(1.0, lon) != side)  # the point lies across the meridian
+    return shape, float(lon), float(lat)
+
+
+@settings(deadline=None)
+@given(_across_the_180th_meridian())
+def test_snap_distance_across_the_180th_meridian_is_geodesic(
+    case: tuple[Any, float, float],
+) -> None:
+    """A polygon just across the 180th meridian is near, not 360° of longitude away.
+
+    Regression: the nearest point was sought in lon/lat frames only on the point's own side:
+    (179.99, -16.7) to a square from -179.99° got 2,134.21 m, not 2,133.08 m.
+    """
+    from geotarget import _geodesy
+
+    shape, lon, lat = case
     got = float(
         _geodesy.distance_to_geometries(np.array([lon]), np.array([lat]), np.array([shape]))[0]
     )

@@ -825,19 +825,8 @@ def _distances_m(
             to_centre = _geodesy.inv_distance(lon, lat, np.full(n, part.lon), np.full(n, part.lat))
             d = np.asarray(to_centre, dtype=np.float64) - part.radius_m - part.margin_m
         else:
+            # (across the 180° meridian too: distance_to_geometries measures both ways)
             d = _geodesy.distance_to_geometries(lon, lat, np.array([part.shape] * n, dtype=object))
-            # A point on the other side of the 180° meridian from a polygon near it is also
-            # measured as lon ± 360: the nearest point of a polygon is found in lon/lat
-            # frames, where such a polygon would otherwise look 360° of longitude away.
-            west, _, east, _ = part.bounds
-            for shift, across in ((360.0, (lon < 0.0) & (east > 90.0)),
-                                  (-360.0, (lon > 0.0) & (west < -90.0))):  # fmt: skip
-                if across.any():
-                    m = int(across.sum())
-                    other = _geodesy.distance_to_geometries(
-                        lon[across] + shift, lat[across], np.array([part.shape] * m, dtype=object)
-                    )
-                    d[across] = np.minimum(d[across], other)
             d = d - part.margin_m
         best = np.minimum(best, np.maximum(d, 0.0))
     return best
