@@ -16,6 +16,7 @@ import difflib
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -111,6 +112,29 @@ def _named(option: str, name: str) -> None:
         raise InvalidInput(f"{option} must name a file (got an empty name)")
 
 
+def _printable(name: str | os.PathLike[str]) -> str:
+    r"""A file name (or text) as the report shows it: bytes that are no UTF-8 as ``\xe5``.
+
+    A name that is not UTF-8 (a Latin-1 file system, a Windows share) reaches Python with each
+    such byte as a lone surrogate (``surrogateescape``), which a UTF-8 output refuses to write:
+    the report ended in an internal error, or (where the output escapes surrogates) the JSON
+    answer held bytes that are no UTF-8. The name is shown with those bytes escaped, the same on
+    standard output, in the JSON and on standard error.
+    """
+    text = os.fspath(name)
+    if not _SURROGATE.search(text):
+        return text
+    try:
+        raw = os.fsencode(text)
+    except UnicodeError:  # a surrogate no file system decoding made: escape it as such
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return raw.decode("utf-8", "backslashreplace")
+
+
+#: A lone surrogate: what a byte that is no UTF-8 becomes in a file name or an argument.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _unicode(stream: TextIO) -> bool:
     """Whether ``stream`` writes every character (a Unicode encoding, or none: in memory)."""
     encoding = getattr(stream, "encoding", None)
@@ -129,7 +153,7 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     _named("--positions", args.positions)
     path = Path(args.positions)
     stream = args.positions == _position_files.STDIN
-    label = _position_files.STDIN_NAME if stream else path.name
+    label = _position_files.STDIN_NAME if stream else _printable(path.name)
     tty = _stderr().isatty()
     shown = []  # whether a progress line, without its newline, is on the terminal
 
@@ -350,16 +374,16 @@ def _alert_bytes(name: str, option: str = "alert") -> tuple[str, bytes]:
         data = _stdin(option, MAX_DOCUMENT_BYTES + 1)
     else:
         path = Path(name)
-        label = str(path)
+        label = _printable(path)
         if path.is_dir():
-            raise InvalidInput(f"{option} must be a file (got the directory {path})")
+            raise InvalidInput(f"{option} must be a file (got the directory {label})")
         if not path.exists():
-            raise InvalidInput(f"{option} file not found: {path} (use - to read standard input)")
+            raise InvalidInput(f"{option} file not found: {label} (use - to read standard input)")
         try:  # a file, or a pipe: /dev/stdin, a shell's <(...) as /dev/fd/63
             with path.open("rb") as f:
                 data = f.read(MAX_DOCUMENT_BYTES + 1)
         except OSError as e:
-            raise InvalidInput(f"{option} {path} cannot be read: {e.strerror or e}") from None
+            raise InvalidInput(f"{option} {label} cannot be read: {e.strerror or e}") from None
     if len(data) > MAX_DOCUMENT_BYTES:
         raise InvalidInput(
             f"{label}: the alert is more than {MAX_DOCUMENT_BYTES:,} bytes, the most a CAP "
@@ -605,7 +629,7 @@ def _no_tester(args: argparse.Namespace, status: str, tester: Any, result: Any) 
     from geotarget import _position_files
 
     stream = args.positions == _position_files.STDIN
-    label = _position_files.STDIN_NAME if stream else Path(args.positions).name
+    label = _position_files.STDIN_NAME if stream else _printable(Path(args.positions).name)
     return (
         f"warning: {label}: no device is a tester (it has no tester column, or the column is "
         f"false in every row), so this {status} alert, which reaches testers only, tells "
@@ -834,7 +858,7 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
             if fresh:
                 Path(args.plot).unlink(missing_ok=True)
             raise
-        say(f"  map written to {args.plot}")
+        say(f"  map written to {_printable(args.plot)}")
     return 0
 
 
@@ -901,6 +925,8 @@ class _Output:
         self._name = name
 
     def write(self, text: str) -> int:
+        if _SURROGATE.search(text):  # a name given in bytes that are no UTF-8 (the demo's map)
+            text = _printable(text)
         with self._naming():
             return self._open().write(text)
 

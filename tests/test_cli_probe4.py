@@ -1,0 +1,123 @@
+"""The real ``geotarget`` command under what an operator's machine does to it.
+
+File names in bytes that are no UTF-8, a process stopped by a signal, a console with an odd
+encoding: each case was found by running the installed command in a subprocess, and each
+answer is checked against plain Python (``json``, byte decoding, the file system), not against
+the command's own helpers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geotarget.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ALERT = ROOT / "docs" / "examples" / "sos_explosion.xml"
+AT = "2024-05-20T16:05+02:00"
+#: Two devices: one at Sergels torg (inside the Explosion's 500 m circle), one 8 km east.
+DEVICES = (
+    "id,lon,lat,accuracy_m,observed_at,colour\n"
+    "near,18.06528,59.3325,8,2024-05-20T16:00:00+02:00,red\n"
+    "far,18.2,59.3325,8,2024-05-20T16:00:00+02:00,blue\n"
+)
+
+needs_examples = pytest.mark.skipif(
+    not ALERT.is_file(), reason="docs/examples is not beside the tests (installed-wheel run)"
+)
+needs_byte_names = pytest.mark.skipif(
+    sys.platform != "linux", reason="file names of any bytes: a Linux file system"
+)
+
+
+def _command(
+    *argv: str | bytes, env: dict[str, str] | None = None, cwd: Path | None = None, **kw: Any
+) -> subprocess.CompletedProcess[bytes]:
+    """The command as a shell runs it (``python -m geotarget``); output as bytes."""
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "geotarget", *argv],
+        capture_output=True,
+        env=environment,
+        cwd=cwd,
+        timeout=180,
+        **kw,
+    )
+
+
+# --- file names that are no UTF-8 ----------------------------------------------------------
+
+
+@needs_examples
+@needs_byte_names
+def test_a_file_name_that_is_no_utf8_is_shown_escaped_in_valid_json(tmp_path: Path) -> None:
+    """``--positions dev<e5>.csv`` (a Latin-1 name) on a UTF-8 console: an answer, valid JSON.
+
+    The name reached the report as a lone surrogate: a strict UTF-8 standard output (a UTF-8
+    locale; here ``PYTHONIOENCODING=utf-8``) ended the run in "internal error
+    (UnicodeEncodeError ...)", exit 3, after the targeting was done; a C.UTF-8 one wrote the
+    byte 0xe5 raw into the JSON, which is then no UTF-8 (``jq`` refuses it).
+    """
+    (tmp_path / os.fsdecode(b"al\xffert.xml")).write_bytes(ALERT.read_bytes())
+    (tmp_path / os.fsdecode(b"dev\xe5.csv")).write_text(DEVICES, encoding="utf-8")
+    for encoding in ("utf-8", "utf-8:surrogateescape"):
+        done = _command(
+            "target",
+            "--alert",
+            b"al\xffert.xml",
+            "--positions",
+            b"dev\xe5.csv",
+            "--at",
+            AT,
+            env={"PYTHONIOENCODING": encoding},
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout.decode("utf-8"))  # strict: every byte is UTF-8
+        assert answer["recipients"] == ["near"]
+        assert answer["warnings"][0].startswith("dev\\xe5.csv: ignored unknown column(s)")
+        err = done.stderr.decode("utf-8")
+        assert "read 2 rows from dev\\xe5.csv (CSV" in err
+        assert "internal error" not in err
+
+
+@needs_examples
+@needs_byte_names
+def test_a_map_name_that_is_no_utf8_is_written_and_named(tmp_path: Path) -> None:
+    """``preview --plot m<ff>.png`` draws the map, says so in UTF-8 and exits 0 (it was 3)."""
+    pytest.importorskip("matplotlib")
+    done = _command(
+        "preview",
+        str(ALERT),
+        "--plot",
+        b"m\xff.png",
+        env={"PYTHONIOENCODING": "utf-8"},
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode("utf-8").splitlines()[-1] == "  map written to m\\xff.png"
+    assert (tmp_path / os.fsdecode(b"m\xff.png")).read_bytes().startswith(b"\x89PNG")
+
+
+@needs_byte_names
+def test_the_demo_names_a_map_that_is_no_utf8_printably(tmp_path: Path) -> None:
+    """The demo's last line names its map without a lone surrogate (a UTF-8 console's error).
+
+    It failed after the whole demo had played, and the map it had drawn was deleted again.
+    """
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / os.fsdecode(b"pilot\xe5.png")
+    out = io.StringIO()
+    assert main(["demo", "--devices", "2000", "--plot", str(plot)], out=out) == 0
+    text = out.getvalue()
+    text.encode("utf-8")  # no lone surrogate: every UTF-8 output writes it
+    assert f"map written to {tmp_path}/pilot\\xe5.png" in text
+    assert plot.read_bytes().startswith(b"\x89PNG")
