@@ -17,7 +17,9 @@ import io
 import json
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -1077,7 +1079,9 @@ def _parser() -> argparse.ArgumentParser:
         "  4    target refused the message before looking at any device (unrecognised\n"
         "       kind, unknown issuer, not authorised, bad signature); the JSON says why\n"
         "  130  interrupted (Ctrl-C); one line on stderr\n"
-        "  141  whoever read the output stopped early (e.g. '| head')",
+        "  141  whoever read the output stopped early (e.g. '| head')\n"
+        "\nSIGTERM (kill, timeout) and SIGHUP (a closed terminal) stop a command as Ctrl-C\n"
+        "does, one line on stderr, and the process then ends by that signal as if uncaught.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # Without it, "geotarget --version" was told "the following arguments are required: command".
@@ -1219,6 +1223,62 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Stopped(BaseException):
+    """Raised by the handler of a signal that ends the command (:data:`_STOPS`).
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: what cleans up after Ctrl-C (the demo's
+    ledger, a half-written map) cleans up after it too, and no ``except Exception`` takes it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: Signals that end the command as Ctrl-C does, cleaning up first: ``kill``, ``timeout``,
+#: ``docker stop`` and a service manager send SIGTERM, a closed terminal SIGHUP. Without a
+#: handler Python died at once, and a ``demo --ledger`` left its half-played ledger behind
+#: (the next run over that name was refused as "an earlier demo's ledger").
+_STOPS = ("SIGTERM", "SIGHUP")
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    """Turn :data:`_STOPS` into :class:`_Stopped` while the command runs.
+
+    Only signals left at their default action are taken (``nohup`` ignores SIGHUP: it stays
+    ignored; an embedding program's own handler stays its own), in the main thread only, and
+    the previous handlers are restored after.
+    """
+    previous: dict[int, Any] = {}
+
+    def stop(signum: int, frame: Any) -> None:
+        raise _Stopped(signum)
+
+    if threading.current_thread() is threading.main_thread():
+        for name in _STOPS:
+            number = getattr(signal, name, None)  # (Windows has no SIGHUP)
+            if number is not None and signal.getsignal(number) is signal.SIG_DFL:
+                previous[number] = signal.signal(number, stop)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _die_of(signum: int) -> int:
+    """End the process by ``signum`` at its default action, as if no handler had caught it.
+
+    Whoever sent it (a shell, ``timeout``, a service manager) sees the process killed by that
+    signal (a shell's 128 + its number), as before the cleanup; 128 + its number is returned
+    only where the signal does not end the process.
+    """
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return 128 + signum  # pragma: no cover (the signal ended the process)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the ``geotarget`` command; return its exit code.
 
@@ -1239,13 +1299,32 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         its authority, or a required signature is missing or bad; the JSON still says why),
         130 when interrupted (Ctrl-C: one line on stderr, no traceback), 141 when whoever
         reads the output stops early (``geotarget target ... | head``: nothing more is
-        written, as for a command that SIGPIPE ends).
+        written, as for a command that SIGPIPE ends). SIGTERM and SIGHUP (when not ignored)
+        end the command as Ctrl-C does (the demo's new ledger and a half-written map are
+        removed, one line on stderr), and then the process dies of that signal, as it would
+        without the cleanup; this happens only when ``out`` is None (the command itself).
     """
     if out is None:  # text the console cannot encode is escaped, not a crash mid-output
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, io.TextIOWrapper) and not _unicode(stream):
                 stream.reconfigure(errors="backslashreplace")
-    args, extra = _parser().parse_known_args(argv)
+    try:
+        with _stop_signals() if out is None else contextlib.nullcontext():
+            return _main(argv, out)
+    except _Stopped as stop:  # (also a signal that came as the handlers were restored)
+        return _die_of(stop.signum)
+
+
+def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
+    """:func:`main` after its set-up: parse the arguments, run the command, report its end."""
+    try:
+        args, extra = _parser().parse_known_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C before a command was read
+        print("geotarget: interrupted", file=_stderr())
+        return _INTERRUPTED
+    except _Stopped as stop:
+        print(f"geotarget: {_signal_name(stop.signum)}", file=_stderr())
+        raise
     if extra:  # named by the command they were given to, with its --help
         command = args.commands[args.command]
         named = [(command.unknown([a]) or [a])[0] for a in extra]  # --confrim (did you mean ...?)
@@ -1258,6 +1337,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         # Ctrl-C (SIGINT): one line, as for every other stop, and a shell's exit status.
         print(f"geotarget {args.command}: interrupted", file=_stderr())
         return _INTERRUPTED
+    except _Stopped as stop:  # cleaned up as for Ctrl-C; main() dies of the signal
+        print(f"geotarget {args.command}: {_signal_name(stop.signum)}", file=_stderr())
+        raise
     except BrokenPipeError:
         # The reader has gone (`| head`): stop quietly, and keep Python's own flush at exit
         # from writing to the closed pipe again.
@@ -1278,6 +1360,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         )
         return 3
     return code
+
+
+def _signal_name(signum: int) -> str:
+    """What the stderr line says of a stop by a signal: ``stopped by SIGTERM``."""
+    try:
+        return f"stopped by {signal.Signals(signum).name}"
+    except ValueError:  # pragma: no cover (only _STOPS are handled)
+        return f"stopped by signal {signum}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,94 @@ def test_the_demo_names_a_map_that_is_no_utf8_printably(tmp_path: Path) -> None:
     text.encode("utf-8")  # no lone surrogate: every UTF-8 output writes it
     assert f"map written to {tmp_path}/pilot\\xe5.png" in text
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+# --- signals -------------------------------------------------------------------------------
+
+
+def _demo_stopped_by(signum: int, tmp_path: Path, **popen: Any) -> tuple[int, str]:
+    """Start ``demo --ledger``; send ``signum`` once its first line is out: (status, stderr)."""
+    ledger = tmp_path / "deliveries.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "geotarget", "demo", "--devices", "1000000", "--ledger", ledger],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()  # the title: the ledger exists, the set-up has begun
+    assert first.startswith(b"geotarget demo"), first
+    assert ledger.exists()
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=180)
+    return process.returncode, err.decode()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_demo_stopped_by_a_signal_cleans_up_as_for_ctrl_c(name: str, tmp_path: Path) -> None:
+    """``timeout``/``kill`` (SIGTERM) or a closed terminal (SIGHUP) during ``demo --ledger``.
+
+    Python died at once and left the half-played ledger (with its -wal and -shm files): the
+    next run over that name was refused as "an earlier demo's ledger" that "has already
+    delivered and cancelled them". Now the demo cleans up as after Ctrl-C, says so in one
+    line, and dies of the signal as before (the sender sees the same status).
+    """
+    signum = getattr(signal, name)
+    status, err = _demo_stopped_by(signum, tmp_path)
+    assert status == -signum, err
+    assert err == f"geotarget demo: stopped by {name}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+def test_an_ignored_hangup_stays_ignored(tmp_path: Path) -> None:
+    """Under ``nohup`` (SIGHUP ignored) a closed terminal does not stop the demo."""
+    ignore = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # inherited by the child
+    try:
+        status, err = _demo_stopped_by(signal.SIGHUP, tmp_path)
+    finally:
+        signal.signal(signal.SIGHUP, ignore)
+    assert (status, err) == (0, "")
+    assert (tmp_path / "deliveries.db").stat().st_size > 0
+
+
+def test_ctrl_c_while_the_arguments_are_read_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C before a command was read (building or running the parser): exit 130, one line."""
+    from geotarget import cli
+
+    def interrupted() -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_parser", interrupted)
+    try:
+        code = main(["locate", "18.07", "59.33"], out=io.StringIO())
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C left main() as a KeyboardInterrupt: a traceback on the console")
+    assert code == 130
+    assert capsys.readouterr().err == "geotarget: interrupted\n"
+
+
+#: Runs ``python -m geotarget`` with Ctrl-C arriving while ``geotarget.cli`` loads ``_demo``.
+_INTERRUPTED_IMPORT = """
+import runpy, sys
+
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == "geotarget._demo":
+            raise KeyboardInterrupt
+
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["geotarget", "locate", "18.07", "59.33"]
+runpy.run_module("geotarget", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_ctrl_c_while_the_command_loads_is_one_line() -> None:
+    """``python -m geotarget`` interrupted while it imports its command: exit 130, one line."""
+    done = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED_IMPORT], capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stderr, done.stdout) == (130, "geotarget: interrupted\n", "")
