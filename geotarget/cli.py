@@ -148,6 +148,22 @@ def _unicode(stream: TextIO) -> bool:
         return False
 
 
+def _escaping(encoding: str) -> dict[str, str]:
+    """How a stream of ``encoding``, which cannot write every character, is set to escape them.
+
+    A text encoding escapes what it lacks (``backslashreplace``). A codec that cannot write
+    text so (``PYTHONIOENCODING=idna``, ``undefined``: codecs, not a console's encodings) made
+    every line fail, even the error line on stderr: the command ended with no output and
+    Python's own exit code 1, which is ``locate``'s "in no region". Such a stream writes ASCII,
+    escaping the rest.
+    """
+    try:
+        "geotarget: Göteborg\n".encode(encoding, "backslashreplace")
+    except (LookupError, UnicodeError, TypeError, ValueError):
+        return {"encoding": "ascii", "errors": "backslashreplace"}
+    return {"errors": "backslashreplace"}
+
+
 def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     """Read ``--positions`` by the rules of :mod:`geotarget._position_files`; report on stderr."""
     from geotarget import _position_files
@@ -1307,7 +1323,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if out is None:  # text the console cannot encode is escaped, not a crash mid-output
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, io.TextIOWrapper) and not _unicode(stream):
-                stream.reconfigure(errors="backslashreplace")
+                stream.reconfigure(**_escaping(stream.encoding))
     try:
         with _stop_signals() if out is None else contextlib.nullcontext():
             return _main(argv, out)

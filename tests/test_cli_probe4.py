@@ -213,3 +213,25 @@ def test_ctrl_c_while_the_command_loads_is_one_line() -> None:
         [sys.executable, "-c", _INTERRUPTED_IMPORT], capture_output=True, text=True, timeout=120
     )
     assert (done.returncode, done.stderr, done.stdout) == (130, "geotarget: interrupted\n", "")
+
+
+# --- consoles ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codec", ["idna", "undefined"])
+def test_a_console_codec_that_cannot_write_text_gets_escaped_ascii(codec: str) -> None:
+    """``PYTHONIOENCODING`` naming a codec no text can be written in with escapes.
+
+    Every line failed, the error line on stderr too ("lost sys.stderr"): no output, and
+    Python's exit code 1, which is ``locate``'s "in no region". Now the command writes ASCII
+    with escapes, and its own exit codes.
+    """
+    done = _command("locate", "11.9668", "57.7059", env={"PYTHONIOENCODING": codec})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode("ascii").splitlines()[:2] == [
+        "municipality: 1480 G\\xf6teborg",
+        "county: 14 V\\xe4stra G\\xf6talands l\\xe4n",
+    ]
+    usage = _command("locate", "11.9668", "57.7059", "3", env={"PYTHONIOENCODING": codec})
+    assert usage.returncode == 2
+    assert usage.stderr.decode("ascii").startswith("geotarget locate: unrecognized arguments: 3")
