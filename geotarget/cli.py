@@ -148,20 +148,20 @@ def _unicode(stream: TextIO) -> bool:
         return False
 
 
-def _escaping(encoding: str) -> dict[str, str]:
-    """How a stream of ``encoding``, which cannot write every character, is set to escape them.
+def _escaping(encoding: str) -> str | None:
+    """The encoding a stream of ``encoding``, which cannot write every character, escapes in.
 
     A text encoding escapes what it lacks (``backslashreplace``). A codec that cannot write
     text so (``PYTHONIOENCODING=idna``, ``undefined``: codecs, not a console's encodings) made
     every line fail, even the error line on stderr: the command ended with no output and
     Python's own exit code 1, which is ``locate``'s "in no region". Such a stream writes ASCII,
-    escaping the rest.
+    escaping the rest. (None: the stream's own encoding.)
     """
     try:
         "geotarget: Göteborg\n".encode(encoding, "backslashreplace")
     except (LookupError, UnicodeError, TypeError, ValueError):
-        return {"encoding": "ascii", "errors": "backslashreplace"}
-    return {"errors": "backslashreplace"}
+        return "ascii"
+    return None
 
 
 def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
@@ -1323,7 +1323,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if out is None:  # text the console cannot encode is escaped, not a crash mid-output
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, io.TextIOWrapper) and not _unicode(stream):
-                stream.reconfigure(**_escaping(stream.encoding))
+                stream.reconfigure(encoding=_escaping(stream.encoding), errors="backslashreplace")
     try:
         with _stop_signals() if out is None else contextlib.nullcontext():
             return _main(argv, out)
