@@ -618,8 +618,9 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         "timings_s": dict(result.timings),
     }
     # JSON escapes what the stream cannot encode (a redirect on a cp1252 console, say).
-    json.dump(doc, out, indent=2, ensure_ascii=not _unicode(out))
-    out.write("\n")
+    # One write: json.dump() wrote each token on its own, a million writes for as many
+    # recipients, each through the output's checks.
+    out.write(json.dumps(doc, indent=2, ensure_ascii=not _unicode(out)) + "\n")
     notes.append(_summary(result))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
         print(f"geotarget target: {note}", file=_stderr())

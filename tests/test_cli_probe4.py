@@ -235,3 +235,37 @@ def test_a_console_codec_that_cannot_write_text_gets_escaped_ascii(codec: str) -
     usage = _command("locate", "11.9668", "57.7059", "3", env={"PYTHONIOENCODING": codec})
     assert usage.returncode == 2
     assert usage.stderr.decode("ascii").startswith("geotarget locate: unrecognized arguments: 3")
+
+
+# --- the answer's size ---------------------------------------------------------------------
+
+
+class _CountingOutput(io.StringIO):
+    """A standard output that counts the writes made to it."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+@needs_examples
+def test_the_json_answer_is_written_at_once_not_token_by_token(tmp_path: Path) -> None:
+    """``target`` over many recipients writes its JSON in one piece.
+
+    ``json.dump`` wrote each token on its own, about three writes a recipient, each through
+    the checks that name an output that fails: for 300,000 recipients that alone took about a
+    second of a few.
+    """
+    rows = "".join(
+        f"d{i},{18.06528 + (i % 100) * 1e-5:.5f},59.3325,5,1716213600\n" for i in range(5_000)
+    )
+    devices = tmp_path / "devices.csv"
+    devices.write_text("id,lon,lat,accuracy_m,observed_at\n" + rows, encoding="utf-8")
+    out = _CountingOutput()
+    code = main(["target", "--alert", str(ALERT), "--positions", str(devices), "--at", AT], out)
+    assert code == 0
+    answer = json.loads(out.getvalue())
+    assert sorted(answer["recipients"]) == sorted(f"d{i}" for i in range(5_000))
+    assert out.writes <= 2
