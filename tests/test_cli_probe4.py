@@ -255,8 +255,8 @@ def test_the_json_answer_is_written_at_once_not_token_by_token(tmp_path: Path) -
     """``target`` over many recipients writes its JSON in one piece.
 
     ``json.dump`` wrote each token on its own, about three writes a recipient, each through
-    the checks that name an output that fails: for 300,000 recipients that alone took about a
-    second of a few.
+    the checks that name an output that fails: a sizeable share of a run over hundreds of
+    thousands of recipients.
     """
     rows = "".join(
         f"d{i},{18.06528 + (i % 100) * 1e-5:.5f},59.3325,5,1716213600\n" for i in range(5_000)
