@@ -269,3 +269,24 @@ def test_the_json_answer_is_written_at_once_not_token_by_token(tmp_path: Path) -
     answer = json.loads(out.getvalue())
     assert sorted(answer["recipients"]) == sorted(f"d{i}" for i in range(5_000))
     assert out.writes <= 2
+
+
+@needs_examples
+@pytest.mark.parametrize("encoding", ["utf\udcff8", "cp\udce51252", "ütf-8"])
+def test_an_encoding_name_with_a_byte_that_is_no_utf8_is_bad_input(
+    encoding: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--encoding $'utf\\xff8'`` (a mistyped name in a Latin-1 terminal) is exit 2, one line.
+
+    The byte reached Python's codec lookup as a lone surrogate, which raised
+    ``UnicodeEncodeError``: "internal error ... please report it", exit 3.
+    """
+    devices = tmp_path / "devices.csv"
+    devices.write_text(DEVICES, encoding="utf-8")
+    argv = ["target", "--alert", str(ALERT), "--positions", str(devices), "--at", AT]
+    code = main([*argv, "--encoding", encoding], out=io.StringIO())
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "geotarget target: --encoding must name a text encoding such as utf-8 or cp1252 "
+        f"(got {encoding!r})\n"
+    )
