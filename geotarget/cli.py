@@ -1343,10 +1343,10 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
     try:
         args, extra = _parser().parse_known_args(argv)
     except KeyboardInterrupt:  # Ctrl-C before a command was read
-        print("geotarget: interrupted", file=_stderr())
+        _complain("geotarget: interrupted")
         return _INTERRUPTED
     except _Stopped as stop:
-        print(f"geotarget: {_signal_name(stop.signum)}", file=_stderr())
+        _complain(f"geotarget: {_signal_name(stop.signum)}")
         raise
     if extra:  # named by the command they were given to, with its --help
         command = args.commands[args.command]
@@ -1358,10 +1358,10 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
         output.flush()  # a closed pipe or a full disk shows here, not at the interpreter's exit
     except KeyboardInterrupt:
         # Ctrl-C (SIGINT): one line, as for every other stop, and a shell's exit status.
-        print(f"geotarget {args.command}: interrupted", file=_stderr())
+        _complain(f"geotarget {args.command}: interrupted")
         return _INTERRUPTED
     except _Stopped as stop:  # cleaned up as for Ctrl-C; main() dies of the signal
-        print(f"geotarget {args.command}: {_signal_name(stop.signum)}", file=_stderr())
+        _complain(f"geotarget {args.command}: {_signal_name(stop.signum)}")
         raise
     except BrokenPipeError:
         # The reader has gone (`| head`): stop quietly, and keep Python's own flush at exit
@@ -1373,16 +1373,30 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [""]
         rest = [line.removeprefix("- ") for line in lines[1:]]
         message = f"{lines[0]} {'; '.join(rest)}" if rest else lines[0]
-        print(f"geotarget {args.command}: {message}", file=_stderr())
+        _complain(f"geotarget {args.command}: {message}")
         return 2
     except Exception as err:  # a bug: still one line, with its own exit code
-        print(
+        _complain(
             f"geotarget {args.command}: internal error ({type(err).__name__}: {err}); "
-            "please report it with the command that caused it",
-            file=_stderr(),
+            "please report it with the command that caused it"
         )
         return 3
     return code
+
+
+def _complain(line: str) -> None:
+    """Print the one line that says why the command ended on standard error, if it can be.
+
+    A standard error that cannot be written (a pipe whose reader has gone: ``2>&1 | head``)
+    is not a second failure: its ``BrokenPipeError`` escaped from the handler that reported
+    the first, and the exit code was Python's 1 (``locate``'s "in no region"), not the
+    command's own. Python's flush at exit is kept from writing to it again.
+    """
+    try:
+        print(line, file=_stderr(), flush=True)
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
 
 
 def _signal_name(signum: int) -> str:

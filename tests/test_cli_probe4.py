@@ -290,3 +290,25 @@ def test_an_encoding_name_with_a_byte_that_is_no_utf8_is_bad_input(
         "geotarget target: --encoding must name a text encoding such as utf-8 or cp1252 "
         f"(got {encoding!r})\n"
     )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
+def test_an_error_line_nobody_reads_still_exits_with_its_own_code(tmp_path: Path) -> None:
+    """``geotarget preview missing.xml 2>&1 | head -0``: exit 2, as for the error read.
+
+    Writing the error line to a pipe whose reader had gone raised ``BrokenPipeError`` inside
+    the handler that reported the error: Python's traceback (to nobody) and exit code 1, which
+    the help gives to ``locate``'s "in no region".
+    """
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "geotarget", "preview", str(tmp_path / "missing.xml")],
+            stdout=write_end,
+            stderr=write_end,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 2
