@@ -1003,6 +1003,35 @@ class _Parser(argparse.ArgumentParser):
         self._given = list(sys.argv[1:] if args is None else args)
         return super().parse_known_args(args, namespace)
 
+    def _print_message(self, message: str, file: Any = None) -> None:
+        """Write ``--help``, ``--version`` or a usage error; an output that fails is said.
+
+        argparse ignored a failed write: ``geotarget --help > /dev/full`` (or a full disk)
+        wrote nothing and exited 0. Help and version that cannot be written to standard
+        output end as a report does (one line on stderr, exit 2; a reader that has gone,
+        141). A usage error that cannot be written to standard error keeps its exit code 2.
+        """
+        if not message:
+            return
+        stream = file or sys.stderr  # (standard output closed: the help goes to stderr)
+        if stream is None:
+            return
+        try:
+            stream.write(message)
+            stream.flush()
+        except BrokenPipeError:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            if stream is sys.stdout:
+                raise SystemExit(_CLOSED_PIPE) from None
+        except (OSError, ValueError) as err:
+            if stream is sys.stdout:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+                why = err.strerror if isinstance(err, OSError) and err.strerror else err
+                _complain(f"{self.prog}: cannot write to standard output: {why}")
+                raise SystemExit(2) from None
+
     def error(self, message: str) -> NoReturn:
         if message.startswith("the following arguments are required"):
             unknown = self.unknown(getattr(self, "_given", []))

@@ -44,13 +44,9 @@ def _command(
 ) -> subprocess.CompletedProcess[bytes]:
     """The command as a shell runs it (``python -m geotarget``); output as bytes."""
     environment = {**os.environ, **(env or {})}
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kw}
     return subprocess.run(
-        [sys.executable, "-m", "geotarget", *argv],
-        capture_output=True,
-        env=environment,
-        cwd=cwd,
-        timeout=180,
-        **kw,
+        [sys.executable, "-m", "geotarget", *argv], env=environment, cwd=cwd, timeout=180, **streams
     )
 
 
@@ -312,3 +308,35 @@ def test_an_error_line_nobody_reads_still_exits_with_its_own_code(tmp_path: Path
     finally:
         os.close(write_end)
     assert done.returncode == 2
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (["--help"], "geotarget"),
+        (["--version"], "geotarget"),
+        (["target", "-h"], "geotarget target"),
+    ],
+)
+def test_help_and_version_that_cannot_be_written_are_not_success(
+    argv: list[str], prog: str
+) -> None:
+    """``geotarget --help > /dev/full`` (a full disk) wrote nothing and exited 0.
+
+    argparse ignores a failed write; now it is one line on stderr and exit 2, as for a report
+    that cannot be written, and a reader that has gone is 141, as for a report.
+    """
+    with open("/dev/full", "wb") as full:
+        done = _command(*argv, stdout=full)
+    assert done.returncode == 2
+    assert done.stderr.decode() == (
+        f"{prog}: cannot write to standard output: No space left on device\n"
+    )
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        gone = _command(*argv, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (gone.returncode, gone.stderr) == (141, b"")
