@@ -176,6 +176,7 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     shown = []  # whether a progress line, without its newline, is on the terminal
 
     def progress(rows: int) -> None:
+        _checkpoint()  # after each chunk: a Ctrl-C the number conversion swallowed stops here
         if tty:
             print(f"\r  reading {label}: {rows:,} rows", end="", file=_stderr(), flush=True)
             shown.append(True)
@@ -950,12 +951,14 @@ class _Output:
         self._name = name
 
     def write(self, text: str) -> int:
+        _checkpoint()  # a Ctrl-C a library swallowed stops the report before its next line
         if _SURROGATE.search(text):  # a name given in bytes that are no UTF-8 (the demo's map)
             text = _printable(text)
         with self._naming():
             return self._open().write(text)
 
     def flush(self) -> None:
+        _checkpoint()
         with self._naming():
             self._open().flush()
 
@@ -1294,29 +1297,59 @@ class _Stopped(BaseException):
 _STOPS = ("SIGTERM", "SIGHUP")
 
 
+#: The signals (Ctrl-C's SIGINT, :data:`_STOPS`) received while the command runs, in order.
+_caught: list[int] = []
+
+
+def _checkpoint() -> None:
+    """Stop here if a signal came whose exception some library swallowed.
+
+    numpy's cast of text to numbers (the positions reader converts each column so) runs the
+    signal's handler and then drops the ``KeyboardInterrupt`` it raised: a Ctrl-C pressed while
+    a column was converted was lost, and the command ran on to print a full answer, exit 0.
+    The handlers note each signal; the command stops at its next report line, progress line
+    or end, as it would have at once.
+    """
+    if _caught:
+        signum = _caught[0]
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise _Stopped(signum)
+
+
 @contextlib.contextmanager
 def _stop_signals() -> Iterator[None]:
-    """Turn :data:`_STOPS` into :class:`_Stopped` while the command runs.
+    """Turn :data:`_STOPS` into :class:`_Stopped` while the command runs; note every signal.
 
     Only signals left at their default action are taken (``nohup`` ignores SIGHUP: it stays
-    ignored; an embedding program's own handler stays its own), in the main thread only, and
-    the previous handlers are restored after.
+    ignored; an embedding program's own handler stays its own; SIGINT when Python's own
+    handler raises ``KeyboardInterrupt``), in the main thread only, and the previous handlers
+    are restored after. Each signal is noted for :func:`_checkpoint`.
     """
     previous: dict[int, Any] = {}
 
     def stop(signum: int, frame: Any) -> None:
+        _caught.append(signum)
         raise _Stopped(signum)
 
+    def interrupt(signum: int, frame: Any) -> None:
+        _caught.append(signum)
+        raise KeyboardInterrupt
+
+    _caught.clear()
     if threading.current_thread() is threading.main_thread():
         for name in _STOPS:
             number = getattr(signal, name, None)  # (Windows has no SIGHUP)
             if number is not None and signal.getsignal(number) is signal.SIG_DFL:
                 previous[number] = signal.signal(number, stop)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, interrupt)
     try:
         yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        _caught.clear()
 
 
 def _die_of(signum: int) -> int:

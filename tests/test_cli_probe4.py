@@ -340,3 +340,41 @@ def test_help_and_version_that_cannot_be_written_are_not_success(
     finally:
         os.close(write_end)
     assert (gone.returncode, gone.stderr) == (141, b"")
+
+
+@needs_examples
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_ctrl_c_a_library_swallows_still_stops_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C during the positions reader's number conversion: exit 130, no answer.
+
+    numpy's cast of text to float runs Python's SIGINT handler and then drops the
+    ``KeyboardInterrupt`` (seen with numpy 2.4: a SIGINT sent during ``astype(np.float64)``
+    of a text array is lost): ``geotarget target`` over a large file, interrupted at such a
+    moment, printed its whole answer and exited 0. The reader here swallows the interrupt as
+    that cast does.
+    """
+    from geotarget import _position_files
+
+    real = _position_files.read
+
+    def swallowing(*args: Any, **kwargs: Any) -> Any:
+        try:
+            signal.raise_signal(signal.SIGINT)  # the handler runs, and raises ...
+            sum(range(10_000))
+        except KeyboardInterrupt:
+            pass  # ... and the exception is dropped, as numpy's cast drops it
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_position_files, "read", swallowing)
+    devices = tmp_path / "devices.csv"
+    devices.write_text(DEVICES, encoding="utf-8")
+    argv = ["target", "--alert", str(ALERT), "--positions", str(devices), "--at", AT]
+    try:
+        code = main(argv)  # the command itself: its signal handlers are installed
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C left main() as a KeyboardInterrupt: a traceback on the console")
+    captured = capsys.readouterr()
+    assert (code, captured.out, captured.err) == (130, "", "geotarget target: interrupted\n")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
