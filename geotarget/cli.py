@@ -874,16 +874,12 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
             f"lon {w:.5f}…{e:.5f}, lat {s:.5f}…{n:.5f}"
         )
     if args.plot and area is not None:
-        from geotarget import _plot
+        from geotarget import _demo, _plot
 
         label = recognised.kind if recognised is not None else "unrecognised"
-        fresh = not Path(args.plot).exists()
-        try:
-            _plot.alert_map(args.plot, area, title=f"{alert.identifier} ({label})")
-        except BaseException:  # Ctrl-C included: no half-written picture is left behind
-            if fresh:
-                Path(args.plot).unlink(missing_ok=True)
-            raise
+        title = f"{alert.identifier} ({label})"
+        # Ctrl-C included: no half-written picture is left behind, nor an earlier one cut short.
+        _demo.draw_replacing(args.plot, lambda into: _plot.alert_map(into, area, title=title))
         say(f"  map written to {_printable(args.plot)}")
     return 0
 

@@ -378,3 +378,46 @@ def test_a_ctrl_c_a_library_swallows_still_stops_the_command(
     captured = capsys.readouterr()
     assert (code, captured.out, captured.err) == (130, "", "geotarget target: interrupted\n")
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+# --- maps drawn over an earlier one --------------------------------------------------------
+
+
+def _cut_short(fig: Any, path: str) -> None:
+    """Stand in for a picture's write that Ctrl-C stops after its first bytes."""
+    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n")
+    raise KeyboardInterrupt
+
+
+@needs_examples
+@pytest.mark.parametrize("command", ["preview", "demo"])
+def test_a_map_drawn_over_an_earlier_one_and_interrupted_keeps_the_earlier_one(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--plot pilot.png`` run again and stopped while drawing: the earlier map is whole.
+
+    matplotlib opened the file for writing at once, so the earlier run's map was cut down to
+    the bytes written before Ctrl-C (only a new file was removed again).
+    """
+    pytest.importorskip("matplotlib")
+    from geotarget import _plot
+
+    earlier = tmp_path / "map.png"
+    earlier.write_bytes(b"the earlier run's map")
+    earlier.chmod(0o640)
+    monkeypatch.setattr(_plot, "_save", _cut_short)
+    argv = (
+        ["preview", str(ALERT), "--plot", str(earlier)]
+        if command == "preview"
+        else ["demo", "--devices", "2000", "--plot", str(earlier)]
+    )
+    assert main(argv, out=io.StringIO()) == 130
+    assert earlier.read_bytes() == b"the earlier run's map"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.png"]
+    monkeypatch.undo()
+    out = io.StringIO()
+    assert main(argv, out=out) == 0  # drawn completely, it replaces the earlier map
+    assert earlier.read_bytes().startswith(b"\x89PNG")
+    assert earlier.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.png"]
+    assert f"map written to {earlier}" in out.getvalue()
