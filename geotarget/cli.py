@@ -375,6 +375,14 @@ def _stdin(option: str, size: int = -1) -> bytes:
         raise InvalidInput(
             f"{option} - reads standard input, which is closed: give a file name instead"
         )
+    if sys.stdin.isatty():  # typed at a prompt: it waited for input without a word
+        what = "the alert" if option in ("alert", "--alert") else "the positions (CSV)"
+        eof = "Ctrl-Z and Enter" if sys.platform == "win32" else "Ctrl-D"
+        command = "preview" if option == "alert" else "target"
+        _complain(
+            f"geotarget {command}: {option} - reads {what} from standard input, here the terminal: "
+            f"paste it, then press {eof} on a new line (or give a file name; Ctrl-C stops)"
+        )
     return sys.stdin.buffer.read(size)
 
 

@@ -421,3 +421,47 @@ def test_a_map_drawn_over_an_earlier_one_and_interrupted_keeps_the_earlier_one(
     assert earlier.stat().st_mode & 0o777 == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.png"]
     assert f"map written to {earlier}" in out.getvalue()
+
+
+# --- standard input at a prompt ------------------------------------------------------------
+
+
+@needs_examples
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX terminal (pty)")
+def test_reading_an_alert_from_a_terminal_says_how_to_end_it(tmp_path: Path) -> None:
+    """``geotarget preview -`` typed at a prompt says what it waits for, then reads the paste.
+
+    It waited in silence: a newcomer could not tell a command reading the terminal from one
+    that hung.
+    """
+    import pty
+    import select
+
+    parent, child = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "geotarget", "preview", "-"],
+            stdin=child,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        os.close(child)
+        assert process.stderr is not None
+        ready, _, _ = select.select([process.stderr], [], [], 60)
+        if not ready:  # it waits in silence
+            process.kill()
+            process.communicate()
+            pytest.fail("geotarget preview - waited for the terminal without a word")
+        said = process.stderr.readline().decode()  # before any input: the hint
+        for line in ALERT.read_bytes().splitlines():  # as pasted: line by line
+            os.write(parent, line + b"\n")
+        os.write(parent, b"\x04")  # Ctrl-D on a new line: the end of the input
+        out, err = process.communicate(timeout=120)
+    finally:
+        os.close(parent)
+    assert said == (
+        "geotarget preview: alert - reads the alert from standard input, here the terminal: "
+        "paste it, then press Ctrl-D on a new line (or give a file name; Ctrl-C stops)\n"
+    )
+    assert process.returncode == 0, err
+    assert out.decode().startswith("SOS-2024-0520-0042 from larm@sosalarm.se")
