@@ -1312,9 +1312,10 @@ def _checkpoint() -> None:
     signal's handler and then drops the ``KeyboardInterrupt`` it raised: a Ctrl-C pressed while
     a column was converted was lost, and the command ran on to print a full answer, exit 0.
     The handlers note each signal; the command stops at its next report line, progress line
-    or end, as it would have at once.
+    or end, as it would have at once. While an exception is handled (the signal's own, not
+    swallowed: a clean-up that ends the demo's progress line), it does not stop again.
     """
-    if _caught:
+    if _caught and sys.exc_info()[0] is None:
         signum = _caught[0]
         if signum == signal.SIGINT:
             raise KeyboardInterrupt

@@ -465,3 +465,34 @@ def test_reading_an_alert_from_a_terminal_says_how_to_end_it(tmp_path: Path) -> 
     )
     assert process.returncode == 0, err
     assert out.decode().startswith("SOS-2024-0520-0042 from larm@sosalarm.se")
+
+
+class _Terminal(io.StringIO):
+    """A standard output that is a terminal (the demo shows its progress lines)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_real_ctrl_c_in_a_slow_step_still_ends_the_demo_s_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command's own SIGINT handler: the newline that ends "device positions …" is written.
+
+    The signal, noted so that a Ctrl-C a library swallows still stops the command, must not
+    stop the clean-up that runs while its own ``KeyboardInterrupt`` unwinds.
+    """
+    from geotarget import _demo
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        signal.raise_signal(signal.SIGINT)  # through the handler main() installs
+        sum(range(10_000))
+        pytest.fail("SIGINT did not interrupt")
+
+    monkeypatch.setattr(_demo, "demo_positions", interrupted)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert main(["demo", "--devices", "10"]) == 130  # out=None: the command itself
+    assert terminal.getvalue().endswith("  device positions …\n")
+    assert capsys.readouterr().err == "geotarget demo: interrupted\n"
