@@ -1418,7 +1418,7 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
     if extra:  # named by the command they were given to, with its --help
         command = args.commands[args.command]
         named = [(command.unknown([a]) or [a])[0] for a in extra]  # --confrim (did you mean ...?)
-        command.error(f"unrecognized arguments: {' '.join(named)}")
+        command.error(f"unrecognized arguments: {' '.join(named)}{_split_time(args, extra)}")
     try:
         output = _Output(out or sys.stdout, "the output" if out else "standard output")
         code: int = args.run(args, output)
@@ -1464,6 +1464,29 @@ def _complain(line: str) -> None:
     except (OSError, ValueError):
         with contextlib.suppress(OSError, ValueError, AttributeError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+
+
+#: A time of day, as a time copied from a log follows its date after a space: 16:05+02:00.
+_TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?", re.I)
+
+
+def _split_time(args: argparse.Namespace, extra: Sequence[str]) -> str:
+    """A hint when an option's date and time were split at a space (``--at 2024-05-20 16:05``).
+
+    A time copied from a log or a database (``2024-05-20 16:05:00+02:00``) and pasted without
+    quotes is two arguments: the date went to the option, the time was "unrecognized". The
+    hint gives the option's value with ``T`` in place of the space.
+    """
+    time = extra[0] if extra and _TIME_OF_DAY.fullmatch(extra[0]) else None
+    for option in ("at", "observed_at"):
+        date = getattr(args, option, None)
+        if time and isinstance(date, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+            flag = "--" + option.replace("_", "-")
+            return (
+                f" (the date and time of {flag} split at a space? write {flag} {date}T{time}, "
+                "or quote the value)"
+            )
+    return ""
 
 
 def _signal_name(signum: int) -> str:

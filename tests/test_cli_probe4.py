@@ -496,3 +496,32 @@ def test_a_real_ctrl_c_in_a_slow_step_still_ends_the_demo_s_line(
     assert main(["demo", "--devices", "10"]) == 130  # out=None: the command itself
     assert terminal.getvalue().endswith("  device positions …\n")
     assert capsys.readouterr().err == "geotarget demo: interrupted\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (
+            ["--at", "2024-05-20", "16:05+02:00"],
+            "(the date and time of --at split at a space? write --at 2024-05-20T16:05+02:00, "
+            "or quote the value)",
+        ),
+        (
+            ["--observed-at", "2024-05-20", "14:05:00.5Z"],
+            "(the date and time of --observed-at split at a space? write --observed-at "
+            "2024-05-20T14:05:00.5Z, or quote the value)",
+        ),
+    ],
+)
+def test_a_time_pasted_from_a_log_without_quotes_gets_a_hint(
+    argv: list[str], hint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--at 2024-05-20 16:05+02:00``: the time after the space was "unrecognized", alone."""
+    with pytest.raises(SystemExit) as stop:
+        main(["target", "--alert", "a.xml", "--positions", "d.csv", *argv], out=io.StringIO())
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"geotarget target: unrecognized arguments: {argv[2]} {hint} "
+        "(see 'geotarget target --help')\n"
+    )
