@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
+import shutil
 import textwrap
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +24,7 @@ import numpy as np
 
 from geotarget.alerts import Alert, MessageType, Reference
 from geotarget.areas import Circle
+from geotarget.errors import InvalidInput
 from geotarget.matcher import PositionIndex
 from geotarget.positions import Positions
 from geotarget.regions import RegionHierarchy
@@ -520,7 +523,41 @@ def _draw(stage: Stage, story: Story, path: str) -> None:
     from geotarget import _plot
 
     args = map_args(stage, story)
-    stage.say.step(f"map written to {path}", lambda: _plot.pilot_map(path, **args))
+    stage.say.step(
+        f"map written to {path}",
+        lambda: draw_replacing(path, lambda into: _plot.pilot_map(into, **args)),
+    )
+
+
+def draw_replacing(path: str, draw: Callable[[str], object]) -> None:
+    """Draw a picture into a new file beside ``path``, then rename it over ``path``.
+
+    matplotlib opens ``path`` for writing at once: a drawing stopped part-way (Ctrl-C, a full
+    disk, a failure in the drawing) truncated the map an earlier run had left there. Drawn
+    into a new file in the same folder and renamed when complete, ``path`` holds the earlier
+    picture or the new one, never part of one (the new file has the earlier one's permissions;
+    a symbolic link's target is what is replaced). The new file is removed when the drawing
+    fails. In a folder where no new file can be made, ``path`` is drawn into directly.
+    """
+    target = Path(os.path.realpath(path))
+    partial = target.with_name(f".{target.stem}.{os.getpid()}.partial{target.suffix}")
+    try:
+        with partial.open("xb"):
+            pass
+    except OSError:  # a writable file in a folder that is not: drawn in place, as before
+        draw(path)
+        return
+    try:
+        try:
+            draw(str(partial))
+        except InvalidInput as err:  # "--plot cannot write ...": the file given, not the new one
+            raise InvalidInput(str(err).replace(str(partial), path)) from None
+        if target.exists():
+            shutil.copymode(target, partial)
+        os.replace(partial, target)
+    except BaseException:  # Ctrl-C included
+        partial.unlink(missing_ok=True)
+        raise
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -16,7 +16,10 @@ import difflib
 import io
 import json
 import os
+import re
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -111,6 +114,29 @@ def _named(option: str, name: str) -> None:
         raise InvalidInput(f"{option} must name a file (got an empty name)")
 
 
+def _printable(name: str | os.PathLike[str]) -> str:
+    r"""A file name (or text) as the report shows it: bytes that are no UTF-8 as ``\xe5``.
+
+    A name that is not UTF-8 (a Latin-1 file system, a Windows share) reaches Python with each
+    such byte as a lone surrogate (``surrogateescape``), which a UTF-8 output refuses to write:
+    the report ended in an internal error, or (where the output escapes surrogates) the JSON
+    answer held bytes that are no UTF-8. The name is shown with those bytes escaped, the same on
+    standard output, in the JSON and on standard error.
+    """
+    text = os.fspath(name)
+    if not _SURROGATE.search(text):
+        return text
+    try:
+        raw = os.fsencode(text)
+    except UnicodeError:  # a surrogate no file system decoding made: escape it as such
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return raw.decode("utf-8", "backslashreplace")
+
+
+#: A lone surrogate: what a byte that is no UTF-8 becomes in a file name or an argument.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _unicode(stream: TextIO) -> bool:
     """Whether ``stream`` writes every character (a Unicode encoding, or none: in memory)."""
     encoding = getattr(stream, "encoding", None)
@@ -122,6 +148,22 @@ def _unicode(stream: TextIO) -> bool:
         return False
 
 
+def _escaping(encoding: str) -> str | None:
+    """The encoding a stream of ``encoding``, which cannot write every character, escapes in.
+
+    A text encoding escapes what it lacks (``backslashreplace``). A codec that cannot write
+    text so (``PYTHONIOENCODING=idna``, ``undefined``: codecs, not a console's encodings) made
+    every line fail, even the error line on stderr: the command ended with no output and
+    Python's own exit code 1, which is ``locate``'s "in no region". Such a stream writes ASCII,
+    escaping the rest. (None: the stream's own encoding.)
+    """
+    try:
+        "geotarget: Göteborg\n".encode(encoding, "backslashreplace")
+    except (LookupError, UnicodeError, TypeError, ValueError):
+        return "ascii"
+    return None
+
+
 def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     """Read ``--positions`` by the rules of :mod:`geotarget._position_files`; report on stderr."""
     from geotarget import _position_files
@@ -129,15 +171,22 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     _named("--positions", args.positions)
     path = Path(args.positions)
     stream = args.positions == _position_files.STDIN
-    label = _position_files.STDIN_NAME if stream else path.name
+    label = _position_files.STDIN_NAME if stream else _printable(path.name)
     tty = _stderr().isatty()
     shown = []  # whether a progress line, without its newline, is on the terminal
 
     def progress(rows: int) -> None:
+        _checkpoint()  # after each chunk: a Ctrl-C the number conversion swallowed stops here
         if tty:
             print(f"\r  reading {label}: {rows:,} rows", end="", file=_stderr(), flush=True)
             shown.append(True)
 
+    if args.encoding is not None and not args.encoding.isascii():
+        # Codec names are ASCII; a byte that is no UTF-8 in the argument (a lone surrogate)
+        # made Python's codec lookup raise UnicodeEncodeError: an internal error, exit 3.
+        raise InvalidInput(
+            f"--encoding must name a text encoding such as utf-8 or cp1252 (got {args.encoding!r})"
+        )
     observed = (
         _parse_at(args.observed_at, "--observed-at") if args.observed_at is not None else None
     )
@@ -326,6 +375,14 @@ def _stdin(option: str, size: int = -1) -> bytes:
         raise InvalidInput(
             f"{option} - reads standard input, which is closed: give a file name instead"
         )
+    if sys.stdin.isatty():  # typed at a prompt: it waited for input without a word
+        what = "the alert" if option in ("alert", "--alert") else "the positions (CSV)"
+        eof = "Ctrl-Z and Enter" if sys.platform == "win32" else "Ctrl-D"
+        command = "preview" if option == "alert" else "target"
+        _complain(
+            f"geotarget {command}: {option} - reads {what} from standard input, here the terminal: "
+            f"paste it, then press {eof} on a new line (or give a file name; Ctrl-C stops)"
+        )
     return sys.stdin.buffer.read(size)
 
 
@@ -350,16 +407,16 @@ def _alert_bytes(name: str, option: str = "alert") -> tuple[str, bytes]:
         data = _stdin(option, MAX_DOCUMENT_BYTES + 1)
     else:
         path = Path(name)
-        label = str(path)
+        label = _printable(path)
         if path.is_dir():
-            raise InvalidInput(f"{option} must be a file (got the directory {path})")
+            raise InvalidInput(f"{option} must be a file (got the directory {label})")
         if not path.exists():
-            raise InvalidInput(f"{option} file not found: {path} (use - to read standard input)")
+            raise InvalidInput(f"{option} file not found: {label} (use - to read standard input)")
         try:  # a file, or a pipe: /dev/stdin, a shell's <(...) as /dev/fd/63
             with path.open("rb") as f:
                 data = f.read(MAX_DOCUMENT_BYTES + 1)
         except OSError as e:
-            raise InvalidInput(f"{option} {path} cannot be read: {e.strerror or e}") from None
+            raise InvalidInput(f"{option} {label} cannot be read: {e.strerror or e}") from None
     if len(data) > MAX_DOCUMENT_BYTES:
         raise InvalidInput(
             f"{label}: the alert is more than {MAX_DOCUMENT_BYTES:,} bytes, the most a CAP "
@@ -576,8 +633,9 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         "timings_s": dict(result.timings),
     }
     # JSON escapes what the stream cannot encode (a redirect on a cp1252 console, say).
-    json.dump(doc, out, indent=2, ensure_ascii=not _unicode(out))
-    out.write("\n")
+    # One write: json.dump() wrote each token on its own, a million writes for as many
+    # recipients, each through the output's checks.
+    out.write(json.dumps(doc, indent=2, ensure_ascii=not _unicode(out)) + "\n")
     notes.append(_summary(result))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
         print(f"geotarget target: {note}", file=_stderr())
@@ -605,7 +663,7 @@ def _no_tester(args: argparse.Namespace, status: str, tester: Any, result: Any) 
     from geotarget import _position_files
 
     stream = args.positions == _position_files.STDIN
-    label = _position_files.STDIN_NAME if stream else Path(args.positions).name
+    label = _position_files.STDIN_NAME if stream else _printable(Path(args.positions).name)
     return (
         f"warning: {label}: no device is a tester (it has no tester column, or the column is "
         f"false in every row), so this {status} alert, which reaches testers only, tells "
@@ -824,17 +882,13 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
             f"lon {w:.5f}…{e:.5f}, lat {s:.5f}…{n:.5f}"
         )
     if args.plot and area is not None:
-        from geotarget import _plot
+        from geotarget import _demo, _plot
 
         label = recognised.kind if recognised is not None else "unrecognised"
-        fresh = not Path(args.plot).exists()
-        try:
-            _plot.alert_map(args.plot, area, title=f"{alert.identifier} ({label})")
-        except BaseException:  # Ctrl-C included: no half-written picture is left behind
-            if fresh:
-                Path(args.plot).unlink(missing_ok=True)
-            raise
-        say(f"  map written to {args.plot}")
+        title = f"{alert.identifier} ({label})"
+        # Ctrl-C included: no half-written picture is left behind, nor an earlier one cut short.
+        _demo.draw_replacing(args.plot, lambda into: _plot.alert_map(into, area, title=title))
+        say(f"  map written to {_printable(args.plot)}")
     return 0
 
 
@@ -901,10 +955,14 @@ class _Output:
         self._name = name
 
     def write(self, text: str) -> int:
+        _checkpoint()  # a Ctrl-C a library swallowed stops the report before its next line
+        if _SURROGATE.search(text):  # a name given in bytes that are no UTF-8 (the demo's map)
+            text = _printable(text)
         with self._naming():
             return self._open().write(text)
 
     def flush(self) -> None:
+        _checkpoint()
         with self._naming():
             self._open().flush()
 
@@ -951,6 +1009,35 @@ class _Parser(argparse.ArgumentParser):
         # Kept for error(): a missing required option is often one misspelt (--alerts).
         self._given = list(sys.argv[1:] if args is None else args)
         return super().parse_known_args(args, namespace)
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        """Write ``--help``, ``--version`` or a usage error; an output that fails is said.
+
+        argparse ignored a failed write: ``geotarget --help > /dev/full`` (or a full disk)
+        wrote nothing and exited 0. Help and version that cannot be written to standard
+        output end as a report does (one line on stderr, exit 2; a reader that has gone,
+        141). A usage error that cannot be written to standard error keeps its exit code 2.
+        """
+        if not message:
+            return
+        stream = file or sys.stderr  # (standard output closed: the help goes to stderr)
+        if stream is None:
+            return
+        try:
+            stream.write(message)
+            stream.flush()
+        except BrokenPipeError:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            if stream is sys.stdout:
+                raise SystemExit(_CLOSED_PIPE) from None
+        except (OSError, ValueError) as err:
+            if stream is sys.stdout:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+                why = err.strerror if isinstance(err, OSError) and err.strerror else err
+                _complain(f"{self.prog}: cannot write to standard output: {why}")
+                raise SystemExit(2) from None
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("the following arguments are required"):
@@ -1051,7 +1138,9 @@ def _parser() -> argparse.ArgumentParser:
         "  4    target refused the message before looking at any device (unrecognised\n"
         "       kind, unknown issuer, not authorised, bad signature); the JSON says why\n"
         "  130  interrupted (Ctrl-C); one line on stderr\n"
-        "  141  whoever read the output stopped early (e.g. '| head')",
+        "  141  whoever read the output stopped early (e.g. '| head')\n"
+        "\nSIGTERM (kill, timeout) and SIGHUP (a closed terminal) stop a command as Ctrl-C\n"
+        "does, one line on stderr, and the process then ends by that signal as if uncaught.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # Without it, "geotarget --version" was told "the following arguments are required: command".
@@ -1193,6 +1282,93 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Stopped(BaseException):
+    """Raised by the handler of a signal that ends the command (:data:`_STOPS`).
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: what cleans up after Ctrl-C (the demo's
+    ledger, a half-written map) cleans up after it too, and no ``except Exception`` takes it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: Signals that end the command as Ctrl-C does, cleaning up first: ``kill``, ``timeout``,
+#: ``docker stop`` and a service manager send SIGTERM, a closed terminal SIGHUP. Without a
+#: handler Python died at once, and a ``demo --ledger`` left its half-played ledger behind
+#: (the next run over that name was refused as "an earlier demo's ledger").
+_STOPS = ("SIGTERM", "SIGHUP")
+
+
+#: The signals (Ctrl-C's SIGINT, :data:`_STOPS`) received while the command runs, in order.
+_caught: list[int] = []
+
+
+def _checkpoint() -> None:
+    """Stop here if a signal came whose exception some library swallowed.
+
+    numpy's cast of text to numbers (the positions reader converts each column so) runs the
+    signal's handler and then drops the ``KeyboardInterrupt`` it raised: a Ctrl-C pressed while
+    a column was converted was lost, and the command ran on to print a full answer, exit 0.
+    The handlers note each signal; the command stops at its next report line, progress line
+    or end, as it would have at once. While an exception is handled (the signal's own, not
+    swallowed: a clean-up that ends the demo's progress line), it does not stop again.
+    """
+    if _caught and sys.exc_info()[0] is None:
+        signum = _caught[0]
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise _Stopped(signum)
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    """Turn :data:`_STOPS` into :class:`_Stopped` while the command runs; note every signal.
+
+    Only signals left at their default action are taken (``nohup`` ignores SIGHUP: it stays
+    ignored; an embedding program's own handler stays its own; SIGINT when Python's own
+    handler raises ``KeyboardInterrupt``), in the main thread only, and the previous handlers
+    are restored after. Each signal is noted for :func:`_checkpoint`.
+    """
+    previous: dict[int, Any] = {}
+
+    def stop(signum: int, frame: Any) -> None:
+        _caught.append(signum)
+        raise _Stopped(signum)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        _caught.append(signum)
+        raise KeyboardInterrupt
+
+    _caught.clear()
+    if threading.current_thread() is threading.main_thread():
+        for name in _STOPS:
+            number = getattr(signal, name, None)  # (Windows has no SIGHUP)
+            if number is not None and signal.getsignal(number) is signal.SIG_DFL:
+                previous[number] = signal.signal(number, stop)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        _caught.clear()
+
+
+def _die_of(signum: int) -> int:
+    """End the process by ``signum`` at its default action, as if no handler had caught it.
+
+    Whoever sent it (a shell, ``timeout``, a service manager) sees the process killed by that
+    signal (a shell's 128 + its number), as before the cleanup; 128 + its number is returned
+    only where the signal does not end the process.
+    """
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return 128 + signum  # pragma: no cover (the signal ended the process)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the ``geotarget`` command; return its exit code.
 
@@ -1213,25 +1389,47 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         its authority, or a required signature is missing or bad; the JSON still says why),
         130 when interrupted (Ctrl-C: one line on stderr, no traceback), 141 when whoever
         reads the output stops early (``geotarget target ... | head``: nothing more is
-        written, as for a command that SIGPIPE ends).
+        written, as for a command that SIGPIPE ends). SIGTERM and SIGHUP (when not ignored)
+        end the command as Ctrl-C does (the demo's new ledger and a half-written map are
+        removed, one line on stderr), and then the process dies of that signal, as it would
+        without the cleanup; this happens only when ``out`` is None (the command itself).
     """
     if out is None:  # text the console cannot encode is escaped, not a crash mid-output
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, io.TextIOWrapper) and not _unicode(stream):
-                stream.reconfigure(errors="backslashreplace")
-    args, extra = _parser().parse_known_args(argv)
+                stream.reconfigure(encoding=_escaping(stream.encoding), errors="backslashreplace")
+    try:
+        with _stop_signals() if out is None else contextlib.nullcontext():
+            return _main(argv, out)
+    except _Stopped as stop:  # (also a signal that came as the handlers were restored)
+        return _die_of(stop.signum)
+
+
+def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
+    """:func:`main` after its set-up: parse the arguments, run the command, report its end."""
+    try:
+        args, extra = _parser().parse_known_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C before a command was read
+        _complain("geotarget: interrupted")
+        return _INTERRUPTED
+    except _Stopped as stop:
+        _complain(f"geotarget: {_signal_name(stop.signum)}")
+        raise
     if extra:  # named by the command they were given to, with its --help
         command = args.commands[args.command]
         named = [(command.unknown([a]) or [a])[0] for a in extra]  # --confrim (did you mean ...?)
-        command.error(f"unrecognized arguments: {' '.join(named)}")
+        command.error(f"unrecognized arguments: {' '.join(named)}{_split_time(args, extra)}")
     try:
         output = _Output(out or sys.stdout, "the output" if out else "standard output")
         code: int = args.run(args, output)
         output.flush()  # a closed pipe or a full disk shows here, not at the interpreter's exit
     except KeyboardInterrupt:
         # Ctrl-C (SIGINT): one line, as for every other stop, and a shell's exit status.
-        print(f"geotarget {args.command}: interrupted", file=_stderr())
+        _complain(f"geotarget {args.command}: interrupted")
         return _INTERRUPTED
+    except _Stopped as stop:  # cleaned up as for Ctrl-C; main() dies of the signal
+        _complain(f"geotarget {args.command}: {_signal_name(stop.signum)}")
+        raise
     except BrokenPipeError:
         # The reader has gone (`| head`): stop quietly, and keep Python's own flush at exit
         # from writing to the closed pipe again.
@@ -1242,16 +1440,61 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [""]
         rest = [line.removeprefix("- ") for line in lines[1:]]
         message = f"{lines[0]} {'; '.join(rest)}" if rest else lines[0]
-        print(f"geotarget {args.command}: {message}", file=_stderr())
+        _complain(f"geotarget {args.command}: {message}")
         return 2
     except Exception as err:  # a bug: still one line, with its own exit code
-        print(
+        _complain(
             f"geotarget {args.command}: internal error ({type(err).__name__}: {err}); "
-            "please report it with the command that caused it",
-            file=_stderr(),
+            "please report it with the command that caused it"
         )
         return 3
     return code
+
+
+def _complain(line: str) -> None:
+    """Print the one line that says why the command ended on standard error, if it can be.
+
+    A standard error that cannot be written (a pipe whose reader has gone: ``2>&1 | head``)
+    is not a second failure: its ``BrokenPipeError`` escaped from the handler that reported
+    the first, and the exit code was Python's 1 (``locate``'s "in no region"), not the
+    command's own. Python's flush at exit is kept from writing to it again.
+    """
+    try:
+        print(line, file=_stderr(), flush=True)
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+
+
+#: A time of day, as a time copied from a log follows its date after a space: 16:05+02:00.
+_TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?", re.I)
+
+
+def _split_time(args: argparse.Namespace, extra: Sequence[str]) -> str:
+    """A hint when an option's date and time were split at a space (``--at 2024-05-20 16:05``).
+
+    A time copied from a log or a database (``2024-05-20 16:05:00+02:00``) and pasted without
+    quotes is two arguments: the date went to the option, the time was "unrecognized". The
+    hint gives the option's value with ``T`` in place of the space.
+    """
+    time = extra[0] if extra and _TIME_OF_DAY.fullmatch(extra[0]) else None
+    for option in ("at", "observed_at"):
+        date = getattr(args, option, None)
+        if time and isinstance(date, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+            flag = "--" + option.replace("_", "-")
+            return (
+                f" (the date and time of {flag} split at a space? write {flag} {date}T{time}, "
+                "or quote the value)"
+            )
+    return ""
+
+
+def _signal_name(signum: int) -> str:
+    """What the stderr line says of a stop by a signal: ``stopped by SIGTERM``."""
+    try:
+        return f"stopped by {signal.Signals(signum).name}"
+    except ValueError:  # pragma: no cover (only _STOPS are handled)
+        return f"stopped by signal {signum}"
 
 
 if __name__ == "__main__":  # pragma: no cover
