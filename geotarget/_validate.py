@@ -117,7 +117,7 @@ def charset(name: str) -> codecs.CodecInfo | None:
     """
     try:
         info = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, UnicodeError, ValueError):  # unknown; a lone surrogate; a NUL
         return None
     if not getattr(info, "_is_text_encoding", True) or info.name in NOT_CHARSETS:
         return None

@@ -181,12 +181,6 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
             print(f"\r  reading {label}: {rows:,} rows", end="", file=_stderr(), flush=True)
             shown.append(True)
 
-    if args.encoding is not None and not args.encoding.isascii():
-        # Codec names are ASCII; a byte that is no UTF-8 in the argument (a lone surrogate)
-        # made Python's codec lookup raise UnicodeEncodeError: an internal error, exit 3.
-        raise InvalidInput(
-            f"--encoding must name a text encoding such as utf-8 or cp1252 (got {args.encoding!r})"
-        )
     observed = (
         _parse_at(args.observed_at, "--observed-at") if args.observed_at is not None else None
     )

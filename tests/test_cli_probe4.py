@@ -268,14 +268,15 @@ def test_the_json_answer_is_written_at_once_not_token_by_token(tmp_path: Path) -
 
 
 @needs_examples
-@pytest.mark.parametrize("encoding", ["utf\udcff8", "cp\udce51252", "ütf-8"])
+@pytest.mark.parametrize("encoding", ["utf\udcff8", "cp\udce51252", "ütf-8", "utf\x008"])
 def test_an_encoding_name_with_a_byte_that_is_no_utf8_is_bad_input(
     encoding: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     r"""``--encoding $'utf\xff8'`` (a mistyped name in a Latin-1 terminal) is exit 2, one line.
 
     The byte reached Python's codec lookup as a lone surrogate, which raised
-    ``UnicodeEncodeError``: "internal error ... please report it", exit 3.
+    ``UnicodeEncodeError`` (a NUL: ``ValueError``): "internal error ... please report it",
+    exit 3. The library's charset check now takes such a name as no encoding.
     """
     devices = tmp_path / "devices.csv"
     devices.write_text(DEVICES, encoding="utf-8")
