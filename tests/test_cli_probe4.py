@@ -343,11 +343,33 @@ def test_help_and_version_that_cannot_be_written_are_not_success(
     assert (gone.returncode, gone.stderr) == (141, b"")
 
 
+#: The command in a process of its own, as a console runs it: its SIGINT handler is installed
+#: only in a main thread whose Ctrl-C is Python's default (a test runner's worker may be neither).
+_SWALLOWED = """
+import signal, sys
+from geotarget import _position_files
+from geotarget.cli import main
+
+real = _position_files.read
+
+def swallowing(*args, **kwargs):
+    try:
+        signal.raise_signal(signal.SIGINT)  # the handler runs, and raises ...
+        sum(range(10_000))
+    except KeyboardInterrupt:
+        pass  # ... and the exception is dropped, as numpy's cast drops it
+    return real(*args, **kwargs)
+
+_position_files.read = swallowing
+code = main(sys.argv[1:])
+assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+sys.exit(code)
+"""
+
+
 @needs_examples
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_a_ctrl_c_a_library_swallows_still_stops_the_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_ctrl_c_a_library_swallows_still_stops_the_command(tmp_path: Path) -> None:
     """Ctrl-C during the positions reader's number conversion: exit 130, no answer.
 
     numpy's cast of text to float runs Python's SIGINT handler and then drops the
@@ -356,29 +378,17 @@ def test_a_ctrl_c_a_library_swallows_still_stops_the_command(
     moment, printed its whole answer and exited 0. The reader here swallows the interrupt as
     that cast does.
     """
-    from geotarget import _position_files
-
-    real = _position_files.read
-
-    def swallowing(*args: Any, **kwargs: Any) -> Any:
-        try:
-            signal.raise_signal(signal.SIGINT)  # the handler runs, and raises ...
-            sum(range(10_000))
-        except KeyboardInterrupt:
-            pass  # ... and the exception is dropped, as numpy's cast drops it
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_position_files, "read", swallowing)
     devices = tmp_path / "devices.csv"
     devices.write_text(DEVICES, encoding="utf-8")
     argv = ["target", "--alert", str(ALERT), "--positions", str(devices), "--at", AT]
-    try:
-        code = main(argv)  # the command itself: its signal handlers are installed
-    except KeyboardInterrupt:
-        pytest.fail("Ctrl-C left main() as a KeyboardInterrupt: a traceback on the console")
-    captured = capsys.readouterr()
-    assert (code, captured.out, captured.err) == (130, "", "geotarget target: interrupted\n")
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    done = subprocess.run(
+        [sys.executable, "-c", _SWALLOWED, *argv], capture_output=True, timeout=180
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        130,
+        b"",
+        b"geotarget target: interrupted\n",
+    )
 
 
 # --- maps drawn over an earlier one --------------------------------------------------------
@@ -468,35 +478,40 @@ def test_reading_an_alert_from_a_terminal_says_how_to_end_it(tmp_path: Path) -> 
     assert out.decode().startswith("SOS-2024-0520-0042 from larm@sosalarm.se")
 
 
-class _Terminal(io.StringIO):
-    """A standard output that is a terminal (the demo shows its progress lines)."""
+_SLOW_STEP = """
+import io, signal, sys
+from geotarget import _demo
+from geotarget.cli import main
 
-    def isatty(self) -> bool:
-        return True
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True  # the demo shows its progress lines
+
+def interrupted(*args, **kwargs):
+    signal.raise_signal(signal.SIGINT)  # through the handler main() installs
+    sum(range(10_000))
+    sys.exit("SIGINT did not interrupt")
+
+_demo.demo_positions = interrupted
+terminal = Terminal()
+sys.stdout = terminal
+code = main(["demo", "--devices", "10"])  # out=None: the command itself
+sys.__stdout__.write(terminal.getvalue())
+sys.exit(code)
+"""
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_a_real_ctrl_c_in_a_slow_step_still_ends_the_demo_s_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_real_ctrl_c_in_a_slow_step_still_ends_the_demo_s_line() -> None:
     """The command's own SIGINT handler: the newline that ends "device positions …" is written.
 
     The signal, noted so that a Ctrl-C a library swallows still stops the command, must not
     stop the clean-up that runs while its own ``KeyboardInterrupt`` unwinds.
     """
-    from geotarget import _demo
-
-    def interrupted(*args: Any, **kwargs: Any) -> Any:
-        signal.raise_signal(signal.SIGINT)  # through the handler main() installs
-        sum(range(10_000))
-        pytest.fail("SIGINT did not interrupt")
-
-    monkeypatch.setattr(_demo, "demo_positions", interrupted)
-    terminal = _Terminal()
-    monkeypatch.setattr(sys, "stdout", terminal)
-    assert main(["demo", "--devices", "10"]) == 130  # out=None: the command itself
-    assert terminal.getvalue().endswith("  device positions …\n")
-    assert capsys.readouterr().err == "geotarget demo: interrupted\n"
+    done = subprocess.run([sys.executable, "-c", _SLOW_STEP], capture_output=True, timeout=180)
+    assert done.returncode == 130, done.stderr
+    assert done.stdout.decode().endswith("  device positions …\n")
+    assert done.stderr == b"geotarget demo: interrupted\n"
 
 
 @pytest.mark.parametrize(
