@@ -344,8 +344,13 @@ def test_help_and_version_that_cannot_be_written_are_not_success(
 
 
 #: The command in a process of its own, as a console runs it: its SIGINT handler is installed
-#: only in a main thread whose Ctrl-C is Python's default (a test runner's worker may be neither).
-_SWALLOWED = """
+#: only in a main thread whose Ctrl-C is Python's default. A process started in the background
+#: of a shell without job control (a CI script's ``... &``) inherits SIGINT ignored, and Python
+#: then leaves it so: the child first takes Python's default, as at a console.
+_CONSOLE = "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+_SWALLOWED = (
+    _CONSOLE
+    + """
 import signal, sys
 from geotarget import _position_files
 from geotarget.cli import main
@@ -365,6 +370,7 @@ code = main(sys.argv[1:])
 assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 sys.exit(code)
 """
+)
 
 
 @needs_examples
@@ -478,7 +484,9 @@ def test_reading_an_alert_from_a_terminal_says_how_to_end_it(tmp_path: Path) -> 
     assert out.decode().startswith("SOS-2024-0520-0042 from larm@sosalarm.se")
 
 
-_SLOW_STEP = """
+_SLOW_STEP = (
+    _CONSOLE
+    + """
 import io, signal, sys
 from geotarget import _demo
 from geotarget.cli import main
@@ -499,6 +507,7 @@ code = main(["demo", "--devices", "10"])  # out=None: the command itself
 sys.__stdout__.write(terminal.getvalue())
 sys.exit(code)
 """
+)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
