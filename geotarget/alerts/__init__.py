@@ -44,7 +44,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -74,6 +74,7 @@ from geotarget.alerts._values import (
     check_text,
     enum_value,
     fixed_offset,
+    instant,
     is_kind_code,
     kind_name,
     options,
@@ -351,22 +352,7 @@ def _infos(value: Iterable[Info]) -> tuple[Info, ...]:
 
 def _check_at(at: object) -> None:
     """Refuse an ``at`` that is not a timezone-aware datetime of a real clock reading."""
-    if not isinstance(at, datetime):
-        raise InvalidType(f"at must be a datetime (got {type(at).__name__} {shown(at)})")
-    try:
-        offset = at.utcoffset()
-    except (TypeError, ValueError):  # pandas' NaT, a datetime subclass of no instant
-        raise InvalidType(
-            f"at must be a datetime of an instant (got {type(at).__name__} {shown(at)})"
-        ) from None
-    if offset is None:
-        raise InvalidAlert(f"at must be timezone-aware (got naive {at.isoformat()})")
-    if type(at.tzinfo) is not timezone:  # a zone's wall time may be one its clocks skip
-        from geotarget.rollout._time import wall_time_problem
-
-        problem = wall_time_problem(at)
-        if problem is not None:  # Python would read it an hour later than its wall time says
-            raise InvalidAlert(f"at must be a real clock reading: {problem}")
+    instant("at", at)
 
 
 @attrs.frozen(kw_only=True)

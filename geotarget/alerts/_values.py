@@ -281,8 +281,13 @@ _DAY = timedelta(days=1)
 _MAX_AWARE = datetime.max.replace(tzinfo=timezone.utc) - _DAY
 
 
-def check_time(name: str, value: object) -> datetime:
-    """A timezone-aware datetime CAP can carry: whole seconds, whole-minute offset."""
+def instant(name: str, value: object, naive_hint: str = "") -> timedelta:
+    """The UTC offset of ``value``, a timezone-aware datetime of a real clock reading.
+
+    Refuses (naming ``name``) a value that is no datetime, one of no instant (pandas'
+    ``NaT``), a naive one (``naive_hint`` ends that message) and a zone's wall time its clocks
+    skip, which Python would read an hour later than it says.
+    """
     if not isinstance(value, datetime):
         raise InvalidType(f"{name} must be a datetime (got {type(value).__name__} {shown(value)})")
     try:
@@ -293,15 +298,21 @@ def check_time(name: str, value: object) -> datetime:
         ) from None
     if offset is None:
         raise InvalidAlert(
-            f"{name} must be timezone-aware (got naive {value.isoformat()}; "
-            "add tzinfo, e.g. datetime.timezone.utc)"
+            f"{name} must be timezone-aware (got naive {value.isoformat()}{naive_hint})"
         )
     if type(value.tzinfo) is not timezone:  # a zone's wall time may be one its clocks skip
         from geotarget.rollout._time import wall_time_problem
 
         problem = wall_time_problem(value)
-        if problem is not None:  # Python would read it an hour later than its wall time says
+        if problem is not None:
             raise InvalidAlert(f"{name} must be a real clock reading: {problem}")
+    return offset
+
+
+def check_time(name: str, value: object) -> datetime:
+    """A timezone-aware datetime CAP can carry: whole seconds, whole-minute offset."""
+    offset = instant(name, value, "; add tzinfo, e.g. datetime.timezone.utc")
+    assert isinstance(value, datetime)  # (instant refused anything else)
     if value.microsecond:
         raise InvalidAlert(
             f"{name} must have whole seconds: CAP has no fractional seconds "
