@@ -187,6 +187,24 @@ PLACES: dict[str, tuple[Area | Polygon | Circle, tuple[float, float, float, floa
         (13.25, 58.9, 1.1, 0.7),
         [*VANERN, *VANERN_LAKE, (13.0, 58.6), (12.8, 59.0)],
     ),
+    "gotland-hole-under-another-parts-margin": (
+        Area(
+            [
+                Polygon(GOTLAND, [GOTLAND_HOLE]),
+                Polygon(
+                    [(17.95, 57.48), (18.2, 57.48), (18.2, 57.52), (17.95, 57.52)], margin_m=2e3
+                ),
+                Circle(18.2, 57.52, 4000.0, margin_m=500.0),
+            ]
+        ),
+        (18.3, 57.5, 0.35, 0.25),
+        GOTLAND_HOLE,
+    ),
+    "svalbard-circles-with-margin": (
+        Area([Circle(15.6, 78.2, 20000.0), Circle(16.3, 78.25, 15000.0, margin_m=3000.0)]),
+        (15.9, 78.2, 1.2, 0.4),
+        [(15.6, 78.2)],
+    ),
     "kebnekaise-circle-with-margin": (
         Circle(18.5333, 67.9, 5000.0, margin_m=1000.0),
         (18.5333, 67.9, 0.2, 0.08),
