@@ -875,22 +875,9 @@ class Targeter:
         at = _aware("at", at)
         confirm = _confirm(confirm)
         base: dict[str, Any] = {"alert_id": alert.identifier, "at": at}
-        if _not_an_alert(alert):
-            return TargetingResult(
-                **base,
-                incident=None,
-                verdict=Verdict.NOT_AN_ALERT,
-                reason=(
-                    f"an {alert.msg_type.value} message is not an alert: it reaches nobody and "
-                    "changes no incident"
-                ),
-            )
-        private = _not_public(alert)
-        if private is not None:
-            return TargetingResult(
-                **base, incident=None, verdict=Verdict.NOT_PUBLIC, reason=private
-            )
-        self._gate.check_axes(alert)
+        outright = self._refused_outright(alert, base)
+        if outright is not None:
+            return outright
         refused, facts = self._gate.admit(alert, lambda: self._inherited_area(alert))
         base.update(facts)
         if refused is not None:
@@ -1070,7 +1057,9 @@ class Targeter:
         first names, or one older than the incident's current version, tells nobody
         (``CANCELLED``, ``EXPIRED``, ``SUPERSEDED``),
         as :meth:`target` would answer; ``per_county`` and ``no_longer_covered`` are as from
-        :meth:`target`.
+        :meth:`target`. An Ack or Error (``NOT_AN_ALERT``), a Draft, System or non-public
+        message (``NOT_PUBLIC``) and an area written lat first (InvalidCAP) are answered as by
+        :meth:`target` too.
 
         .. versionadded:: 0.1.0
         .. versionchanged:: 0.1.0
@@ -1096,6 +1085,10 @@ class Targeter:
         if not isinstance(index, PositionIndex):
             raise InvalidType(f"index must be a PositionIndex (got {type(index).__name__})")
         at = _aware("at", at)
+        # An Ack, a Draft or a swapped-axes area: answered (or refused) as target() does.
+        outright = self._refused_outright(alert, {"alert_id": alert.identifier, "at": at})
+        if outright is not None:
+            return outright
         key = self.incident_of(alert)
         base: dict[str, Any] = {"alert_id": alert.identifier, "at": at, "incident": key}
         if key is None or alert.msg_type is MessageType.CANCEL:
@@ -1188,6 +1181,31 @@ class Targeter:
             per_county=per_county,
             **fields,
         )
+
+    def _refused_outright(self, alert: Alert, base: dict[str, Any]) -> TargetingResult | None:
+        """The answer to an Ack or Error (``NOT_AN_ALERT``) or a non-public message, or None.
+
+        ``NOT_PUBLIC`` for a Draft, System or non-public one; InvalidCAP for axes swapped.
+
+        Shared by :meth:`target` and :meth:`preview`, so a preview answers as target() would.
+        """
+        if _not_an_alert(alert):
+            return TargetingResult(
+                **base,
+                incident=None,
+                verdict=Verdict.NOT_AN_ALERT,
+                reason=(
+                    f"an {alert.msg_type.value} message is not an alert: it reaches nobody and "
+                    "changes no incident"
+                ),
+            )
+        private = _not_public(alert)
+        if private is not None:
+            return TargetingResult(
+                **base, incident=None, verdict=Verdict.NOT_PUBLIC, reason=private
+            )
+        self._gate.check_axes(alert)
+        return None
 
     def _lost(self, base: dict[str, Any], claims: Claims) -> TargetingResult:
         """The store refused the claim: the lifecycle changed while this call evaluated."""
