@@ -207,7 +207,10 @@ class TargetingResult:
     reason : str
         One readable sentence on the verdict.
     next_change : datetime.datetime or None
-        When the verdict may change (a phase start, the onset), where that applies. For
+        When the verdict may change (a phase start, the onset), where that applies; for
+        ``DELIVER`` and ``NO_AREA`` also the next start or end of an info block's window
+        when the blocks' windows differ (the area in effect changes then: target the alert
+        again to tell the devices of a block that begins). For
         ``AREA_OUTSIDE_ROLLOUT``, the start of the first later phase that enables a region the
         area reaches (None when no phase does), not merely the next phase start. None when
         that change comes at or after the alert expires: it changes nothing for this alert

@@ -253,6 +253,26 @@ def _next_block(alert: Alert, at: dt.datetime) -> dt.datetime | None:
     return min((start for start, _ in windows if start > at), default=None)
 
 
+def _next_edge(alert: Alert, at: dt.datetime) -> dt.datetime | None:
+    """When an info block next begins or ends after ``at``, if the blocks' windows differ.
+
+    Then the area in effect (:meth:`Alert.area_at`) changes: a block ending narrows it (or
+    leaves a gap), one beginning widens it. None when every block has the same window.
+    """
+    windows = alert.windows
+    if len(set(windows)) < 2:
+        return None
+    edges = [t for w in windows for t in w if t is not None and t > at]
+    return min(edges, default=None)
+
+
+def _earliest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
+    """The earlier of two optional instants (None: never)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return min(a, b)
+
+
 def _start_named(alert: Alert, onset: dt.datetime) -> str:
     """An alert's start (:attr:`Alert.onset`, over its blocks) for a reason, named and dated.
 
@@ -1405,6 +1425,7 @@ class Targeter:
             return Verdict.NO_AREA, {
                 "reason": prefix + f"the info blocks in effect at {at.isoformat()} have no "
                 "area geometry (those with one are not in effect then)",
+                "next_change": _before_expiry(alert, _next_edge(alert, at)),
                 "rollout": decision,
             }
         if area is None:
@@ -1473,7 +1494,10 @@ class Targeter:
         phase = f", phase {decision.phase_index + 1}" if decision.phase_index is not None else ""
         return Verdict.DELIVER, {
             "reason": prefix + f"{kind} is enabled ({decision.reason.value}{phase})",
-            "next_change": _before_expiry(alert, decision.next_change),
+            # A phase start, or an info block beginning or ending: the area in effect changes.
+            "next_change": _before_expiry(
+                alert, _earliest(decision.next_change, _next_edge(alert, at))
+            ),
             "rollout": decision,
             "counts": counts,
             "area_km2": plan.area_km2,

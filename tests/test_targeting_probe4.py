@@ -8,13 +8,18 @@ by device walk of ``outcome_of`` adds up.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+import attrs
 import pytest
 from targeting_helpers import T0, make_alert, make_regions, policy, ref
+from test_info_windows import EAST, WEST, H, _alert, _devices, _info
+from test_info_windows import T0 as W0
 
-from geotarget import Circle, PositionIndex, Positions
+from geotarget import Circle, PositionIndex, Positions, sweden
 from geotarget.alerts import MessageType, Status
 from geotarget.errors import InvalidCAP
+from geotarget.ledger import MemoryLedger
 from geotarget.targeting import Targeter, Verdict
 
 DAY = dt.timedelta(days=1)
@@ -75,3 +80,57 @@ def test_preview_of_a_swapped_axes_area_is_refused_as_target() -> None:
         _targeter().target(swapped, _index(), T0)
     with pytest.raises(InvalidCAP, match="lat"):
         _targeter().preview(swapped, _index(), T0)
+
+
+def _window_alert(west: tuple[int, int], east: tuple[int, int]) -> Any:
+    """Two info blocks (1 km circles in Stockholm), each with its own window in hours."""
+    return _alert(
+        _info(WEST, onset=W0 + west[0] * H, expires=W0 + west[1] * H),
+        _info(EAST, onset=W0 + east[0] * H, expires=W0 + east[1] * H),
+    )
+
+
+@pytest.mark.parametrize(
+    ("west", "east"),
+    [((0, 2), (4, 6)), ((0, 6), (4, 6)), ((0, 3), (0, 6)), ((0, 6), (1, 5))],
+)
+def test_next_change_of_a_delivery_is_when_the_area_in_effect_changes(
+    west: tuple[int, int], east: tuple[int, int]
+) -> None:
+    """A delivery's ``next_change`` is the first hour its answer differs.
+
+    Oracle: step the clock hour by hour over preview(); the first hour whose verdict,
+    recipients or outcome counts differ. A block beginning later widens the area (target()
+    again then tells its devices), one ending narrows it or leaves a gap: next_change was None.
+    """
+    alert = _window_alert(west, east)
+    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy(), ledger=MemoryLedger())
+
+    def answer(hour: int) -> tuple[Verdict, frozenset[int], dict[Any, int]]:
+        at = W0 + hour * H
+        got = targeter.preview(alert, PositionIndex(_devices(at, n=600)), at)
+        return got.verdict, frozenset(int(i) for i in got.recipients), dict(got.counts)
+
+    first = targeter.target(alert, PositionIndex(_devices(W0, n=600)), W0)
+    assert first.verdict is Verdict.DELIVER
+    before = answer(0)
+    changes = [h for h in range(1, 6) if answer(h) != before]
+    want = W0 + changes[0] * H if changes else None
+    assert want is not None  # every case changes something before 16:00
+    assert first.next_change == want
+
+
+def test_next_change_of_no_area_yet_is_when_a_block_with_an_area_begins() -> None:
+    """NO_AREA while only a text-only block is in effect names when one with an area begins.
+
+    A text-only block from 10:00, one with an area from 12:00: at 10:00 the verdict is NO_AREA
+    and becomes DELIVER at 12:00, so next_change is 12:00 (it was None).
+    """
+    text_only = attrs.evolve(_info(WEST, onset=W0, expires=W0 + 6 * H), areas=[])
+    alert = _alert(text_only, _info(WEST, onset=W0 + 2 * H, expires=W0 + 6 * H))
+    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy(), ledger=MemoryLedger())
+    early = targeter.preview(alert, PositionIndex(_devices(W0, n=200)), W0)
+    assert early.verdict is Verdict.NO_AREA
+    later = targeter.preview(alert, PositionIndex(_devices(W0 + 2 * H, n=200)), W0 + 2 * H)
+    assert later.verdict is Verdict.DELIVER
+    assert early.next_change == W0 + 2 * H
