@@ -212,7 +212,8 @@ class TargetingResult:
         when the blocks' windows differ (the area in effect changes then: target the alert
         again to tell the devices of a block that begins). For
         ``AREA_OUTSIDE_ROLLOUT``, the start of the first later phase that enables a region the
-        area reaches (None when no phase does), not merely the next phase start. None when
+        area reaches (None when no phase does), not merely the next phase start, or the next
+        start or end of an info block's window if that comes first. None when
         that change comes at or after the alert expires: it changes nothing for this alert
         (the reason still names it, "after this alert expires"). Then
         :meth:`~geotarget.targeting.Targeter.retarget` (or ``target()`` of the alert again)

@@ -1445,12 +1445,22 @@ class Targeter:
                 else "; no later phase of the policy enables it there"
             )
             nxt = None if later is None else later[1]
+            # An info block beginning or ending changes the area in effect: it may reach an
+            # enabled region then (a block of another area begins).
+            edge = _before_expiry(alert, _next_edge(alert, at))
+            moves = (
+                f"; the area in effect changes at {edge.isoformat()}, as an info block begins "
+                "or ends"
+                if edge is not None and (nxt is None or edge < nxt)
+                else ""
+            )
             return Verdict.AREA_OUTSIDE_ROLLOUT, {
                 "reason": prefix
                 + f"the alert area{grown} lies wholly outside the regions where {kind} "
                 f"is enabled ({', '.join(sorted(decision.regions))}){when}"
-                + _after_expiry(alert, nxt, self.policy.timezone),
-                "next_change": _before_expiry(alert, nxt),
+                + _after_expiry(alert, nxt, self.policy.timezone)
+                + moves,
+                "next_change": _before_expiry(alert, _earliest(nxt, edge)),
                 "rollout": decision,
                 "area_km2": plan.area_km2,
             }

@@ -134,3 +134,35 @@ def test_next_change_of_no_area_yet_is_when_a_block_with_an_area_begins() -> Non
     later = targeter.preview(alert, PositionIndex(_devices(W0 + 2 * H, n=200)), W0 + 2 * H)
     assert later.verdict is Verdict.DELIVER
     assert early.next_change == W0 + 2 * H
+
+
+def test_next_change_outside_rollout_is_when_a_block_reaching_enabled_regions_begins() -> None:
+    """AREA_OUTSIDE_ROLLOUT names the start of a block whose area reaches an enabled region.
+
+    The kind is enabled in municipality 0201 only; a block over 0101 is in effect from 12:00,
+    one over 0201 from 14:00. At 12:00 nobody is told, and no later phase enables 0101, but
+    at 14:00 the alert delivers: next_change was None ("never").
+    """
+    from geotarget.alerts import AlertArea
+
+    hour = dt.timedelta(hours=1)
+    west, east = Circle(17.2, 59.5, 1000.0), Circle(18.2, 59.5, 1000.0)
+    alert = make_alert("explosion", west, hours=6)
+    block = alert.infos[0]
+    alert = attrs.evolve(
+        alert,
+        infos=[
+            attrs.evolve(block, areas=[AlertArea.from_area("west", west)]),
+            attrs.evolve(block, onset=T0 + 2 * hour, areas=[AlertArea.from_area("east", east)]),
+        ],
+    )
+    index = PositionIndex(
+        Positions(["w", "e"], [17.2, 18.2], [59.5, 59.5], observed_at=[T0, T0], accuracy_m=[0, 0])
+    )
+    targeter = Targeter(make_regions(), policy({"explosion": [(T0 - hour, ("0201",))]}))
+    early = targeter.target(alert, index, T0)
+    assert early.verdict is Verdict.AREA_OUTSIDE_ROLLOUT
+    assert early.next_change == T0 + 2 * hour
+    assert (T0 + 2 * hour).isoformat() in early.reason
+    later = targeter.retarget(index, T0 + 2 * hour)
+    assert [r.recipients.tolist() for r in later] == [["e"]]
