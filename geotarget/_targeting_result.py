@@ -404,7 +404,7 @@ class TargetingResult:
         lines = [f"{self.alert_id}: {self.verdict.value} — {self.reason}"]
         if self.counts:
             parts = ", ".join(f"{o.name.lower()} {n:,}" for o, n in self.counts.items() if n)
-            lines.append(f"  devices: {parts}")
+            lines.append(f"  devices: {parts or 'none (the snapshot holds no device)'}")
             lines.append(
                 f"  recipients now: {len(self.recipients):,} (already told: "
                 f"{self.already_delivered:,}; no longer covered: {len(self.no_longer_covered):,})"

@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 
 import attrs
+import numpy as np
 import pytest
 from targeting_helpers import T0, make_alert, make_regions, policy, ref
 from test_info_windows import EAST, WEST, H, _alert, _devices, _info
@@ -166,3 +167,12 @@ def test_next_change_outside_rollout_is_when_a_block_reaching_enabled_regions_be
     assert (T0 + 2 * hour).isoformat() in early.reason
     later = targeter.retarget(index, T0 + 2 * hour)
     assert [r.recipients.tolist() for r in later] == [["e"]]
+
+
+def test_summary_of_an_empty_snapshot_says_so() -> None:
+    """Zero devices: the counts add up to 0, and the summary's device line is not left blank."""
+    empty = PositionIndex(Positions(np.array([], dtype=str), [], [], observed_at=[]))
+    got = _targeter().target(make_alert("explosion", Circle(18.0, 59.5, 2000.0)), empty, T0)
+    assert got.verdict is Verdict.DELIVER and sum(got.counts.values()) == 0
+    line = got.summary().splitlines()[1]
+    assert line.startswith("  devices: ") and line.removeprefix("  devices: ").strip()
