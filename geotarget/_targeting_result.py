@@ -207,9 +207,13 @@ class TargetingResult:
     reason : str
         One readable sentence on the verdict.
     next_change : datetime.datetime or None
-        When the verdict may change (a phase start, the onset), where that applies. For
+        When the verdict may change (a phase start, the onset), where that applies; for
+        ``DELIVER`` and ``NO_AREA`` also the next start or end of an info block's window
+        when the blocks' windows differ (the area in effect changes then: target the alert
+        again to tell the devices of a block that begins). For
         ``AREA_OUTSIDE_ROLLOUT``, the start of the first later phase that enables a region the
-        area reaches (None when no phase does), not merely the next phase start. None when
+        area reaches (None when no phase does), not merely the next phase start, or the next
+        start or end of an info block's window if that comes first. None when
         that change comes at or after the alert expires: it changes nothing for this alert
         (the reason still names it, "after this alert expires"). Then
         :meth:`~geotarget.targeting.Targeter.retarget` (or ``target()`` of the alert again)
@@ -400,7 +404,7 @@ class TargetingResult:
         lines = [f"{self.alert_id}: {self.verdict.value} — {self.reason}"]
         if self.counts:
             parts = ", ".join(f"{o.name.lower()} {n:,}" for o, n in self.counts.items() if n)
-            lines.append(f"  devices: {parts}")
+            lines.append(f"  devices: {parts or 'none (the snapshot holds no device)'}")
             lines.append(
                 f"  recipients now: {len(self.recipients):,} (already told: "
                 f"{self.already_delivered:,}; no longer covered: {len(self.no_longer_covered):,})"

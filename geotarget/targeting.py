@@ -253,6 +253,26 @@ def _next_block(alert: Alert, at: dt.datetime) -> dt.datetime | None:
     return min((start for start, _ in windows if start > at), default=None)
 
 
+def _next_edge(alert: Alert, at: dt.datetime) -> dt.datetime | None:
+    """When an info block next begins or ends after ``at``, if the blocks' windows differ.
+
+    Then the area in effect (:meth:`Alert.area_at`) changes: a block ending narrows it (or
+    leaves a gap), one beginning widens it. None when every block has the same window.
+    """
+    windows = alert.windows
+    if len(set(windows)) < 2:
+        return None
+    edges = [t for w in windows for t in w if t is not None and t > at]
+    return min(edges, default=None)
+
+
+def _earliest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
+    """The earlier of two optional instants (None: never)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return min(a, b)
+
+
 def _start_named(alert: Alert, onset: dt.datetime) -> str:
     """An alert's start (:attr:`Alert.onset`, over its blocks) for a reason, named and dated.
 
@@ -875,22 +895,9 @@ class Targeter:
         at = _aware("at", at)
         confirm = _confirm(confirm)
         base: dict[str, Any] = {"alert_id": alert.identifier, "at": at}
-        if _not_an_alert(alert):
-            return TargetingResult(
-                **base,
-                incident=None,
-                verdict=Verdict.NOT_AN_ALERT,
-                reason=(
-                    f"an {alert.msg_type.value} message is not an alert: it reaches nobody and "
-                    "changes no incident"
-                ),
-            )
-        private = _not_public(alert)
-        if private is not None:
-            return TargetingResult(
-                **base, incident=None, verdict=Verdict.NOT_PUBLIC, reason=private
-            )
-        self._gate.check_axes(alert)
+        outright = self._refused_outright(alert, base)
+        if outright is not None:
+            return outright
         refused, facts = self._gate.admit(alert, lambda: self._inherited_area(alert))
         base.update(facts)
         if refused is not None:
@@ -1070,7 +1077,9 @@ class Targeter:
         first names, or one older than the incident's current version, tells nobody
         (``CANCELLED``, ``EXPIRED``, ``SUPERSEDED``),
         as :meth:`target` would answer; ``per_county`` and ``no_longer_covered`` are as from
-        :meth:`target`.
+        :meth:`target`. An Ack or Error (``NOT_AN_ALERT``), a Draft, System or non-public
+        message (``NOT_PUBLIC``) and an area written lat first (InvalidCAP) are answered as by
+        :meth:`target` too.
 
         .. versionadded:: 0.1.0
         .. versionchanged:: 0.1.0
@@ -1096,6 +1105,10 @@ class Targeter:
         if not isinstance(index, PositionIndex):
             raise InvalidType(f"index must be a PositionIndex (got {type(index).__name__})")
         at = _aware("at", at)
+        # An Ack, a Draft or a swapped-axes area: answered (or refused) as target() does.
+        outright = self._refused_outright(alert, {"alert_id": alert.identifier, "at": at})
+        if outright is not None:
+            return outright
         key = self.incident_of(alert)
         base: dict[str, Any] = {"alert_id": alert.identifier, "at": at, "incident": key}
         if key is None or alert.msg_type is MessageType.CANCEL:
@@ -1188,6 +1201,31 @@ class Targeter:
             per_county=per_county,
             **fields,
         )
+
+    def _refused_outright(self, alert: Alert, base: dict[str, Any]) -> TargetingResult | None:
+        """The answer to an Ack or Error (``NOT_AN_ALERT``) or a non-public message, or None.
+
+        ``NOT_PUBLIC`` for a Draft, System or non-public one; InvalidCAP for axes swapped.
+
+        Shared by :meth:`target` and :meth:`preview`, so a preview answers as target() would.
+        """
+        if _not_an_alert(alert):
+            return TargetingResult(
+                **base,
+                incident=None,
+                verdict=Verdict.NOT_AN_ALERT,
+                reason=(
+                    f"an {alert.msg_type.value} message is not an alert: it reaches nobody and "
+                    "changes no incident"
+                ),
+            )
+        private = _not_public(alert)
+        if private is not None:
+            return TargetingResult(
+                **base, incident=None, verdict=Verdict.NOT_PUBLIC, reason=private
+            )
+        self._gate.check_axes(alert)
+        return None
 
     def _lost(self, base: dict[str, Any], claims: Claims) -> TargetingResult:
         """The store refused the claim: the lifecycle changed while this call evaluated."""
@@ -1387,6 +1425,7 @@ class Targeter:
             return Verdict.NO_AREA, {
                 "reason": prefix + f"the info blocks in effect at {at.isoformat()} have no "
                 "area geometry (those with one are not in effect then)",
+                "next_change": _before_expiry(alert, _next_edge(alert, at)),
                 "rollout": decision,
             }
         if area is None:
@@ -1406,12 +1445,22 @@ class Targeter:
                 else "; no later phase of the policy enables it there"
             )
             nxt = None if later is None else later[1]
+            # An info block beginning or ending changes the area in effect: it may reach an
+            # enabled region then (a block of another area begins).
+            edge = _before_expiry(alert, _next_edge(alert, at))
+            moves = (
+                f"; the area in effect changes at {edge.isoformat()}, as an info block begins "
+                "or ends"
+                if edge is not None and (nxt is None or edge < nxt)
+                else ""
+            )
             return Verdict.AREA_OUTSIDE_ROLLOUT, {
                 "reason": prefix
                 + f"the alert area{grown} lies wholly outside the regions where {kind} "
                 f"is enabled ({', '.join(sorted(decision.regions))}){when}"
-                + _after_expiry(alert, nxt, self.policy.timezone),
-                "next_change": _before_expiry(alert, nxt),
+                + _after_expiry(alert, nxt, self.policy.timezone)
+                + moves,
+                "next_change": _before_expiry(alert, _earliest(nxt, edge)),
                 "rollout": decision,
                 "area_km2": plan.area_km2,
             }
@@ -1455,7 +1504,10 @@ class Targeter:
         phase = f", phase {decision.phase_index + 1}" if decision.phase_index is not None else ""
         return Verdict.DELIVER, {
             "reason": prefix + f"{kind} is enabled ({decision.reason.value}{phase})",
-            "next_change": _before_expiry(alert, decision.next_change),
+            # A phase start, or an info block beginning or ending: the area in effect changes.
+            "next_change": _before_expiry(
+                alert, _earliest(decision.next_change, _next_edge(alert, at))
+            ),
             "rollout": decision,
             "counts": counts,
             "area_km2": plan.area_km2,
