@@ -120,6 +120,12 @@ def _senders(value: object) -> frozenset[str]:
             f"{'; '.join(bad)}; no document could carry such a sender, so the issuer would "
             "never match it"
         )
+    wild = [f"senders[{i}] {brief(s)}" for i, s in enumerate(items) if "*" in s]
+    if wild:  # a document could carry it, but an operator who wrote it meant a pattern
+        raise InvalidInput(
+            f"senders must not contain '*' (got {', '.join(wild)}): senders compare exactly, "
+            'with no wildcards; to accept every sender, write issuers = "any" (Issuers.any())'
+        )
     return frozenset(items)
 
 
@@ -192,7 +198,8 @@ class Issuer:
     name : str
         Names it in results, errors and ``acts_for``: 1 to 64 letters, digits, ``_ . : -``.
     senders : iterable of str
-        The CAP ``<sender>`` values that are this issuer (exact), at least one.
+        The CAP ``<sender>`` values that are this issuer (exact), at least one. There are no
+        wildcards: a sender holding ``*`` is refused (:meth:`Issuers.any` accepts every one).
     kinds : iterable of str
         The kind names it may issue, at least one.
     regions : iterable of str

@@ -282,6 +282,11 @@ def _senders(value: object) -> frozenset[str]:
                 f"{str(err).removeprefix(f'senders[{i}] ')}; no document could carry it, so "
                 "the rule would never match"
             ) from None
+        if "*" in s:
+            raise InvalidInput(
+                f"senders[{i}] must not contain '*' (got {brief(s)}): senders compare exactly, "
+                "with no wildcards; leave senders empty for a rule that applies to every sender"
+            )
     return frozenset(items)
 
 
@@ -306,14 +311,15 @@ class RecognitionRule:
         may be blank.
     senders : sequence of str, default ()
         The alert's ``<sender>`` must be one of these (exact); each must be a possible CAP
-        sender (not empty, no whitespace, ``,``, ``<`` or ``&``).
+        sender (not empty, no whitespace, ``,``, ``<`` or ``&``). There are no wildcards: a
+        sender holding ``*`` is refused (leave ``senders`` empty to accept every sender).
 
     Raises
     ------
     InvalidInput
         For a bad name or kind, an unknown category, a blank event, a blank event code, a
-        sender no CAP document can carry, or a rule that sets neither ``events`` nor
-        ``event_codes``.
+        sender no CAP document can carry or holding a wildcard ``*``, or a rule that sets
+        neither ``events`` nor ``event_codes``.
 
     Examples
     --------

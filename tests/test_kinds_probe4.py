@@ -13,6 +13,8 @@ import datetime as dt
 import numpy as np
 import pyproj
 import pytest
+import shapely
+import shapely.geometry as sg
 
 from geotarget import Circle, PositionIndex, Positions, pilot, sweden
 from geotarget.alerts import Alert
@@ -63,7 +65,7 @@ def _index() -> PositionIndex:
 
 
 def _alert(kind: str, sender: str, area: Circle, ident: str = "SE-POL-1") -> Alert:
-    make = getattr(pilot, kind)
+    make = {"explosion": pilot.explosion, "crime_modus": pilot.crime_modus}[kind]
     return make(
         identifier=ident, sender=sender, sent=T0, area=area, sv=MSG, en=MSG, onset=T0,
         expires=T0 + dt.timedelta(hours=2),
@@ -121,3 +123,70 @@ def test_a_rule_sender_in_another_form_of_an_issuer_sender_is_hinted_at_build() 
     assert "recognition[0].senders" in text
     assert "'mailto:polisen@polisen.se' belongs to no issuer" in text
     assert f"the policy lists {NATIONAL!r} of issuer 'polisen'" in text
+
+
+@pytest.mark.parametrize("wild", ["*", "*@polisen.se", "polisen@*", "https://*.smhi.se"])
+def test_a_wildcard_sender_is_refused_in_a_policy_file_not_kept_as_a_never_matching_one(
+    wild: str,
+) -> None:
+    """An operator writing '*' meant a pattern; senders compare exactly, so it is refused."""
+    issuers = f"""
+[[issuers]]
+name = "polisen"
+senders = ["{NATIONAL}", "{wild}"]
+kinds = ["explosion"]
+regions = ["SE"]
+"""
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_toml(issuers)
+    text = str(err.value)
+    assert "issuers[0].senders" in text and f"senders[1] {wild!r}" in text
+    assert "no wildcards" in text and 'issuers = "any"' in text
+    rule = f"""
+[[recognition]]
+name = "sos"
+kind = "explosion"
+events = ["Explosion"]
+senders = ["{wild}"]
+"""
+    with pytest.raises(InvalidPolicy) as err:
+        Recognizer.from_toml(rule)
+    text = str(err.value)
+    assert "recognition[0].senders" in text and repr(wild) in text
+    assert "no wildcards" in text and "leave senders empty" in text
+    # the same sender without the star stays a sender
+    Issuer(name="p", senders=[wild.replace("*", "x")], kinds=["explosion"], regions=["SE"])
+
+
+def _rim(lon: float, lat: float, radius_m: float, n: int = 720) -> sg.Polygon:
+    az = np.linspace(0.0, 360.0, n, endpoint=False)
+    x, y, _ = GEOD.fwd(np.full(n, lon), np.full(n, lat), az, np.full(n, radius_m))
+    return sg.Polygon(zip(x, y, strict=True))
+
+
+def test_a_county_polices_circle_straddling_its_county_names_each_municipality_outside() -> None:
+    """Stockholm county police, a 15 km circle at Märsta reaching into Uppsala county.
+
+    Oracle: shapely's relate (interiors meet) of a 720-point geodesic rim with the
+    municipalities, those of county 01 taken away.
+    """
+    t = Targeter(
+        sweden.hierarchy(), pilot.pilot_policy(), recognition=pilot.RECOGNITION, issuers=_issuers()
+    )
+    circle = Circle(17.85, 59.62, 15_000.0)
+    result = t.target(_alert("crime_modus", STOCKHOLM, circle), _index(), T0)
+    finest = sweden.hierarchy().region_set("municipality")
+    rim = _rim(17.85, 59.62, 15_000.0)
+    reached = {
+        c for c in finest.codes if shapely.relate_pattern(rim, finest[c].geometry, "T********")
+    }
+    outside = sorted(c for c in reached if not c.startswith("01"))
+    assert outside  # the scenario straddles the county border
+    assert result.verdict is Verdict.NOT_AUTHORISED and result.recipients.size == 0
+    assert (
+        f"reaches {len(outside)} municipality region(s) outside the regions of issuer "
+        f"'polisen-stockholm' (01): {', '.join(outside)};" in result.reason
+    )
+    # the national police may send the same alert
+    national = t.target(_alert("crime_modus", NATIONAL, circle, ident="n"), _index(), T0)
+    assert national.verdict is not Verdict.NOT_AUTHORISED
