@@ -133,10 +133,26 @@ def config_problems(
     if not issuers.any_sender:
         # A rule's sender that is no issuer's: its alerts are refused (UNKNOWN_ISSUER) before
         # any rule is tried, so the rule never applies to it (a typo in one of the two lists).
+        # A rule's sender whose issuer may not issue the rule's kind: the rule applies, but
+        # every alert it recognises from that sender is refused (NOT_AUTHORISED).
         names = ", ".join(sorted(i.name for i in issuers.issuers)) or "none"
         for i, rule in enumerate(recognition.rules):
             for sender in sorted(rule.senders):
-                if issuers.issuer_of(sender) is None:
+                owner = issuers.issuer_of(sender)
+                if owner is not None and rule.kind not in owner.kinds:
+                    # Only this sender's alerts meet the rule, and its issuer may not issue
+                    # the kind: every alert the rule recognises from it is refused.
+                    problems.append(
+                        Problem(
+                            f"recognition[{i}].senders",
+                            f"{shown(sender, 80)} is a sender of issuer {owner.name!r}, which "
+                            f"may not issue {rule.kind} (it may issue "
+                            f"{_listed(owner.kinds)}): every alert rule {rule.name!r} "
+                            "recognises from it is refused (NOT_AUTHORISED); add the kind to "
+                            "the issuer's kinds, or correct the rule",
+                        )
+                    )
+                if owner is None:
                     problems.append(
                         Problem(
                             f"recognition[{i}].senders",

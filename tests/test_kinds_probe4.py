@@ -190,3 +190,47 @@ def test_a_county_polices_circle_straddling_its_county_names_each_municipality_o
     # the national police may send the same alert
     national = t.target(_alert("crime_modus", NATIONAL, circle, ident="n"), _index(), T0)
     assert national.verdict is not Verdict.NOT_AUTHORISED
+
+
+def test_a_rule_whose_sender_may_not_issue_its_kind_is_refused_at_build() -> None:
+    """SMHI's sender in a rule naming explosion, SMHI's issuer not allowed it: a problem.
+
+    Only SMHI's alerts meet such a rule, and each it recognises would be NOT_AUTHORISED; the
+    table says so when the Targeter is built, naming the rule, the sender, the issuer and kind.
+    """
+    table = Issuers(
+        [
+            Issuer(name="polisen", senders=[NATIONAL], kinds=["explosion"], regions=["SE"]),
+            Issuer(name="smhi", senders=[SMHI], kinds=["crime_modus"], regions=["SE"]),
+        ]
+    )
+    rule = RecognitionRule(
+        name="smhi:expl", kind="explosion", events=["Explosion"], senders=[SMHI, NATIONAL]
+    )
+    with pytest.raises(InvalidPolicy) as err:
+        Targeter(
+            sweden.hierarchy(),
+            pilot.pilot_policy(),
+            recognition=Recognizer([rule]) + pilot.RECOGNITION,
+            issuers=table,
+        )
+    problems = [p for p in err.value.problems if p.path == "recognition[0].senders"]
+    assert len(problems) == 1  # the national police's sender may issue it
+    assert (
+        f"{SMHI!r} is a sender of issuer 'smhi', which may not issue explosion (it may issue "
+        "crime_modus): every alert rule 'smhi:expl' recognises from it is refused"
+        in str(problems[0])
+    )
+    # allowed the kind, the same table builds
+    ok = Issuers(
+        [
+            Issuer(name="polisen", senders=[NATIONAL], kinds=["explosion"], regions=["SE"]),
+            Issuer(name="smhi", senders=[SMHI], kinds=["explosion"], regions=["SE"]),
+        ]
+    )
+    Targeter(
+        sweden.hierarchy(),
+        pilot.pilot_policy(),
+        recognition=Recognizer([rule]) + pilot.RECOGNITION,
+        issuers=ok,
+    )
