@@ -10,8 +10,6 @@ The rules are stated in :mod:`geotarget.issuers` and :mod:`geotarget.kinds`.
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -21,7 +19,7 @@ from geotarget._validate import shown
 from geotarget.alerts import Alert, MessageType
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import InvalidCAP, InvalidInput, InvalidSignature, InvalidType, Problem
-from geotarget.issuers import Issuer, Issuers
+from geotarget.issuers import Issuer, Issuers, sender_key
 from geotarget.kinds import Recognition, Recognizer, check_kind_name
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout._io import unknown_hint
@@ -32,30 +30,10 @@ Refusal = tuple[Verdict, str]
 _LISTED_BLOCKS = 10
 
 
-#: The URI schemes a sender may be written with or without (``mailto:x@y.se``, ``x@y.se``).
-_SENDER_SCHEME = re.compile(r"(?:mailto:|https?://)", re.IGNORECASE)
-
-
-def _sender_key(sender: str) -> str:
-    """What :meth:`Gate._near` compares senders by (a hint's key, never an identity).
-
-    Case folded, NFKC, invisible format characters dropped, a leading ``mailto:``,
-    ``http://`` or ``https://`` and trailing dots and slashes cut: the same address written
-    in another form (``mailto:polisen@polisen.se``, ``https://www.smhi.se/``).
-    """
-    text = unicodedata.normalize("NFKC", sender)
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
-    text = text.casefold()
-    match = _SENDER_SCHEME.match(text)
-    if match is not None:
-        text = text[match.end() :]
-    return text.rstrip("./")
-
-
 def _near(sender: str, issuers: Issuers) -> str:
-    """A hint naming the issuer senders ``sender`` resembles (:func:`_sender_key`), or ""."""
-    key = _sender_key(sender)
-    near = sorted((s, i.name) for i in issuers.issuers for s in i.senders if _sender_key(s) == key)
+    """A hint naming the issuer senders ``sender`` resembles (same ``sender_key``), or ""."""
+    key = sender_key(sender)
+    near = sorted((s, i.name) for i in issuers.issuers for s in i.senders if sender_key(s) == key)
     if not near:
         return ""
     listed = ", ".join(f"{s!r} of issuer {name!r}" for s, name in near)
@@ -356,11 +334,9 @@ class Gate:
     def _near(self, sender: str) -> str:
         """A hint naming the issuer senders ``sender`` resembles, if any.
 
-        Resembles: equal once case is folded, Unicode compatibility forms (NFKC: fullwidth
-        letters, composed and decomposed accents) are made one, invisible format characters
-        (zero-width spaces and joiners) are dropped, a leading ``mailto:``, ``http://`` or
-        ``https://`` and trailing dots and slashes are cut. Only a hint: senders compare
-        exactly, so the alert is refused all the same.
+        Resembles: the same :func:`geotarget.issuers.sender_key` (case, compatibility forms,
+        invisible characters, a URI scheme, trailing dots and slashes taken away). Only a hint:
+        senders compare exactly, so the alert is refused all the same.
         """
         return _near(sender, self.issuers)
 

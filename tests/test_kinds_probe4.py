@@ -234,3 +234,46 @@ def test_a_rule_whose_sender_may_not_issue_its_kind_is_refused_at_build() -> Non
         recognition=Recognizer([rule]) + pilot.RECOGNITION,
         issuers=ok,
     )
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("polisen@polisen.se", "Polisen@Polisen.SE"),
+        ("polisen@polisen.se", "mailto:polisen@polisen.se"),
+        ("https://www.smhi.se", "https://www.smhi.se/"),
+        ("https://www.smhi.se", "http://WWW.SMHI.SE"),
+    ],
+)
+def test_one_address_under_two_issuers_in_two_forms_is_refused(first: str, second: str) -> None:
+    """Overlapping issuers: the national police and a county both 'own' one mailbox."""
+    assert first != second and _same_address(first, second)
+    toml = f"""
+[[issuers]]
+name = "polisen"
+senders = ["{first}"]
+kinds = ["explosion"]
+regions = ["SE"]
+
+[[issuers]]
+name = "county"
+senders = ["x@polisen.se", "{second}"]
+kinds = ["tip_request"]
+regions = ["01"]
+"""
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_toml(toml)
+    (problem,) = err.value.problems
+    assert problem.path == "issuers[1].senders"
+    assert f"sender {second!r} is {first!r} of issuer 'polisen' written in another form" in str(
+        problem
+    )
+    # one issuer may list both forms: the address has one issuer all the same
+    Issuers([Issuer(name="p", senders=[first, second], kinds=["explosion"], regions=["SE"])])
+    # and distinct addresses under two issuers stay fine
+    Issuers(
+        [
+            Issuer(name="p", senders=[first], kinds=["explosion"], regions=["SE"]),
+            Issuer(name="q", senders=["other@polisen.se"], kinds=["explosion"], regions=["SE"]),
+        ]
+    )
