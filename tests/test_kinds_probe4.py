@@ -9,7 +9,9 @@ a geodesic rim computed with pyproj.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
+import attrs
 import numpy as np
 import pyproj
 import pytest
@@ -17,10 +19,10 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import Circle, PositionIndex, Positions, pilot, sweden
-from geotarget.alerts import Alert
+from geotarget.alerts import Alert, Info, NamedValue
 from geotarget.errors import InvalidPolicy
 from geotarget.issuers import Issuer, Issuers
-from geotarget.kinds import RecognitionRule, Recognizer
+from geotarget.kinds import Recognition, RecognitionRule, Recognizer
 from geotarget.targeting import Targeter, Verdict
 
 UTC = dt.timezone.utc
@@ -277,3 +279,33 @@ regions = ["01"]
             Issuer(name="q", senders=["other@polisen.se"], kinds=["explosion"], regions=["SE"]),
         ]
     )
+
+
+@pytest.mark.parametrize("composed_rule", [True, False])
+def test_an_event_code_value_name_composed_or_apart_is_the_same_name(composed_rule: bool) -> None:
+    """SOS Alarm's 'händelsetyp': the file in one Unicode form, the document in the other."""
+    name = "SOSAlarm:händelsetyp"
+    nfc, nfd = unicodedata.normalize("NFC", name), unicodedata.normalize("NFD", name)
+    rule_name, doc_name = (nfc, nfd) if composed_rule else (nfd, nfc)
+    assert rule_name != doc_name and unicodedata.normalize("NFC", doc_name) == name
+    rules = Recognizer.from_toml(
+        f"""
+[[recognition]]
+name = "sos:expl"
+kind = "explosion"
+event_codes = [{{ value_name = "{rule_name}", value = "EXPL" }}]
+"""
+    )
+    block = Info(
+        language="sv-SE", categories=["Safety"], event="Larm", urgency="Immediate",
+        severity="Severe", certainty="Observed", event_codes=[NamedValue(doc_name, "expl ")],
+    )  # fmt: skip
+    alert = Alert(
+        identifier="SOS-1", sender="larm@sosalarm.se", status="Actual", msg_type="Alert",
+        scope="Public", infos=[block], sent=T0,
+    )  # fmt: skip
+    assert rules.recognise(alert) == Recognition("explosion", "sos:expl")
+    assert rules.block_kinds(alert) == ["explosion"]
+    # a different name is still a different name
+    other = attrs.evolve(block, event_codes=[NamedValue("SOSAlarm:handelsetyp", "EXPL")])
+    assert rules.recognise(attrs.evolve(alert, infos=[other])) is None
