@@ -319,9 +319,19 @@ def table_problems(
                 )
         for s in senders:
             by_key.setdefault(sender_key(s), (s, name, i))
+    listed = ", ".join(sorted(names)) or "none"
     for i, _, _, acts_for in rows:
         for other in sorted(acts_for - set(names)):
-            problems.append(Problem(f"issuers[{i}].acts_for", f"{brief(other)} names no issuer"))
+            whose = ""
+            if other in by_sender:  # a sender written where an issuer's name goes
+                owner = by_sender[other]
+                who = "another issuer" if owner is None else f"issuer {owner!r}"
+                whose = (
+                    f" (it is a sender of {who}: acts_for lists issuers by name; issuers: {listed})"
+                )
+            problems.append(
+                Problem(f"issuers[{i}].acts_for", f"{brief(other)} names no issuer{whose}")
+            )
     return problems
 
 

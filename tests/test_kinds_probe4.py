@@ -309,3 +309,31 @@ event_codes = [{{ value_name = "{rule_name}", value = "EXPL" }}]
     # a different name is still a different name
     other = attrs.evolve(block, event_codes=[NamedValue("SOSAlarm:handelsetyp", "EXPL")])
     assert rules.recognise(attrs.evolve(alert, infos=[other])) is None
+
+
+def test_acts_for_naming_a_sender_instead_of_an_issuer_says_whose_sender_it_is() -> None:
+    """The national police act for Stockholm: an operator writes the county's address."""
+    toml = f"""
+[[issuers]]
+name = "polisen"
+senders = ["{NATIONAL}"]
+kinds = ["explosion", "tip_request"]
+regions = ["SE"]
+acts_for = ["{STOCKHOLM}"]
+
+[[issuers]]
+name = "polisen-stockholm"
+senders = ["{STOCKHOLM}"]
+kinds = ["tip_request"]
+regions = ["01"]
+"""
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_toml(toml)
+    (problem,) = err.value.problems
+    assert problem.path == "issuers[0].acts_for"
+    assert problem.message == (
+        f"{STOCKHOLM!r} names no issuer (it is a sender of issuer 'polisen-stockholm': acts_for "
+        "lists issuers by name; issuers: polisen, polisen-stockholm)"
+    )
+    fixed = toml.replace(f'acts_for = ["{STOCKHOLM}"]', 'acts_for = ["polisen-stockholm"]')
+    assert Issuers.from_toml(fixed).may_act_for(NATIONAL, STOCKHOLM)
