@@ -10,7 +10,6 @@ The rules are stated in :mod:`geotarget.issuers` and :mod:`geotarget.kinds`.
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -20,7 +19,7 @@ from geotarget._validate import shown
 from geotarget.alerts import Alert, MessageType
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import InvalidCAP, InvalidInput, InvalidSignature, InvalidType, Problem
-from geotarget.issuers import Issuer, Issuers
+from geotarget.issuers import Issuer, Issuers, sender_key
 from geotarget.kinds import Recognition, Recognizer, check_kind_name
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout._io import unknown_hint
@@ -31,11 +30,18 @@ Refusal = tuple[Verdict, str]
 _LISTED_BLOCKS = 10
 
 
-def _sender_key(sender: str) -> str:
-    """What :meth:`Gate._near` compares senders by (a hint's key, never an identity)."""
-    text = unicodedata.normalize("NFKC", sender)
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
-    return text.casefold().rstrip(".")
+def _near(sender: str, issuers: Issuers) -> str:
+    """A hint naming the issuer senders ``sender`` resembles (same ``sender_key``), or ""."""
+    key = sender_key(sender)
+    near = sorted((s, i.name) for i in issuers.issuers for s in i.senders if sender_key(s) == key)
+    if not near:
+        return ""
+    listed = ", ".join(f"{s!r} of issuer {name!r}" for s, name in near)
+    return (
+        "; senders compare exactly (case, accents written composed or apart, invisible "
+        "characters, a 'mailto:' or 'http(s)://' prefix and trailing dots and slashes "
+        f"included): the policy lists {listed}"
+    )
 
 
 def _listed(names: Iterable[str]) -> str:
@@ -105,17 +111,33 @@ def config_problems(
     if not issuers.any_sender:
         # A rule's sender that is no issuer's: its alerts are refused (UNKNOWN_ISSUER) before
         # any rule is tried, so the rule never applies to it (a typo in one of the two lists).
+        # A rule's sender whose issuer may not issue the rule's kind: the rule applies, but
+        # every alert it recognises from that sender is refused (NOT_AUTHORISED).
         names = ", ".join(sorted(i.name for i in issuers.issuers)) or "none"
         for i, rule in enumerate(recognition.rules):
             for sender in sorted(rule.senders):
-                if issuers.issuer_of(sender) is None:
+                owner = issuers.issuer_of(sender)
+                if owner is not None and rule.kind not in owner.kinds:
+                    # Only this sender's alerts meet the rule, and its issuer may not issue
+                    # the kind: every alert the rule recognises from it is refused.
+                    problems.append(
+                        Problem(
+                            f"recognition[{i}].senders",
+                            f"{shown(sender, 80)} is a sender of issuer {owner.name!r}, which "
+                            f"may not issue {rule.kind} (it may issue "
+                            f"{_listed(owner.kinds)}): every alert rule {rule.name!r} "
+                            "recognises from it is refused (NOT_AUTHORISED); add the kind to "
+                            "the issuer's kinds, or correct the rule",
+                        )
+                    )
+                if owner is None:
                     problems.append(
                         Problem(
                             f"recognition[{i}].senders",
                             f"{shown(sender, 80)} belongs to no issuer of the policy (issuers: "
-                            f"{names}): its alerts reach nobody (UNKNOWN_ISSUER) before any "
-                            f"rule is tried, so rule {rule.name!r} never applies to it; add it "
-                            "to an issuer's senders, or correct it",
+                            f"{names}){_near(sender, issuers)}: its alerts reach nobody "
+                            f"(UNKNOWN_ISSUER) before any rule is tried, so rule {rule.name!r} "
+                            "never applies to it; add it to an issuer's senders, or correct it",
                         )
                     )
     problems += issuers.problems(
@@ -312,22 +334,11 @@ class Gate:
     def _near(self, sender: str) -> str:
         """A hint naming the issuer senders ``sender`` resembles, if any.
 
-        Resembles: equal once case is folded, Unicode compatibility forms (NFKC: fullwidth
-        letters, composed and decomposed accents) are made one, invisible format characters
-        (zero-width spaces and joiners) are dropped and trailing dots are cut. Only a hint:
+        Resembles: the same :func:`geotarget.issuers.sender_key` (case, compatibility forms,
+        invisible characters, a URI scheme, trailing dots and slashes taken away). Only a hint:
         senders compare exactly, so the alert is refused all the same.
         """
-        key = _sender_key(sender)
-        near = sorted(
-            (s, i.name) for i in self.issuers.issuers for s in i.senders if _sender_key(s) == key
-        )
-        if not near:
-            return ""
-        listed = ", ".join(f"{s!r} of issuer {name!r}" for s, name in near)
-        return (
-            "; senders compare exactly (case, accents written composed or apart, invisible "
-            f"characters and trailing dots included): the policy lists {listed}"
-        )
+        return _near(sender, self.issuers)
 
     def _national(self, issuer: Issuer) -> bool:
         """Whether the issuer's regions cover every finest region (it needs no geometry)."""

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -84,6 +85,26 @@ def __dir__() -> list[str]:
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
 _NAME_RULE = "1 to 64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
+
+
+#: The URI schemes a sender may be written with or without (``mailto:x@y.se``, ``x@y.se``).
+_SENDER_SCHEME = re.compile(r"(?:mailto:|https?://)", re.IGNORECASE)
+
+
+def sender_key(sender: str) -> str:
+    """A sender's address with its form taken away: a lookalike's key, never an identity.
+
+    Case folded, NFKC (fullwidth letters, accents composed or apart made one), invisible
+    format characters dropped, a leading ``mailto:``, ``http://`` or ``https://`` and trailing
+    dots and slashes cut: ``mailto:Polisen@Polisen.se`` and ``polisen@polisen.se`` share one.
+    Senders still compare exactly; the key finds the one an operator or a producer meant.
+    """
+    text = unicodedata.normalize("NFKC", sender)
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf").casefold()
+    match = _SENDER_SCHEME.match(text)
+    if match is not None:
+        text = text[match.end() :]
+    return text.rstrip("./")
 
 
 def _listed(field: str, value: object) -> list[str]:
@@ -119,6 +140,12 @@ def _senders(value: object) -> frozenset[str]:
             f"senders must be CAP senders, as a document's <sender> can be written: "
             f"{'; '.join(bad)}; no document could carry such a sender, so the issuer would "
             "never match it"
+        )
+    wild = [f"senders[{i}] {brief(s)}" for i, s in enumerate(items) if "*" in s]
+    if wild:  # a document could carry it, but an operator who wrote it meant a pattern
+        raise InvalidInput(
+            f"senders must not contain '*' (got {', '.join(wild)}): senders compare exactly, "
+            'with no wildcards; to accept every sender, write issuers = "any" (Issuers.any())'
         )
     return frozenset(items)
 
@@ -192,7 +219,8 @@ class Issuer:
     name : str
         Names it in results, errors and ``acts_for``: 1 to 64 letters, digits, ``_ . : -``.
     senders : iterable of str
-        The CAP ``<sender>`` values that are this issuer (exact), at least one.
+        The CAP ``<sender>`` values that are this issuer (exact), at least one. There are no
+        wildcards: a sender holding ``*`` is refused (:meth:`Issuers.any` accepts every one).
     kinds : iterable of str
         The kind names it may issue, at least one.
     regions : iterable of str
@@ -251,6 +279,7 @@ def table_problems(
     rows = list(rows)
     names: dict[str, int] = {}
     by_sender: dict[str, str | None] = {}
+    by_key: dict[str, tuple[str, str | None, int]] = {}
     for i, name, senders, _ in rows:
         path = f"issuers[{i}]"
         if name is not None and name in names:
@@ -273,9 +302,36 @@ def table_problems(
                     )
                 )
             by_sender.setdefault(s, name)
+        for s in sorted(senders):
+            # The same address written in another form by another issuer: one mailbox (a
+            # domain's case means nothing) with two issuers' authority, whichever form comes.
+            other, owner, j = by_key.get(sender_key(s), (s, name, i))
+            if other != s and j != i:
+                whose = "another issuer" if owner is None else f"issuer {owner!r}"
+                problems.append(
+                    Problem(
+                        f"{path}.senders",
+                        f"sender {brief(s)} is {brief(other)} of {whose} written in another "
+                        "form (case, a 'mailto:' or 'http(s)://' prefix, trailing dots or "
+                        "slashes, invisible or fullwidth characters): one address would have "
+                        "two issuers; list it under one",
+                    )
+                )
+        for s in senders:
+            by_key.setdefault(sender_key(s), (s, name, i))
+    listed = ", ".join(sorted(names)) or "none"
     for i, _, _, acts_for in rows:
         for other in sorted(acts_for - set(names)):
-            problems.append(Problem(f"issuers[{i}].acts_for", f"{brief(other)} names no issuer"))
+            whose = ""
+            if other in by_sender:  # a sender written where an issuer's name goes
+                owner = by_sender[other]
+                who = "another issuer" if owner is None else f"issuer {owner!r}"
+                whose = (
+                    f" (it is a sender of {who}: acts_for lists issuers by name; issuers: {listed})"
+                )
+            problems.append(
+                Problem(f"issuers[{i}].acts_for", f"{brief(other)} names no issuer{whose}")
+            )
     return problems
 
 

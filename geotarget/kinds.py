@@ -12,7 +12,8 @@ The rules (the contract):
   its ``event``, compared after Unicode case folding with runs of whitespace collapsed, the
   ends stripped and invisible characters dropped (:func:`normalise_event`), is one of
   ``events``; it has a category among ``categories``; it has an event
-  code whose ``valueName`` equals (exactly, once surrounding whitespace is stripped) and whose
+  code whose ``valueName`` equals (exactly, once surrounding whitespace is stripped and
+  accents written apart are composed, NFC) and whose
   ``value`` equals (case- and whitespace-insensitively) one of ``event_codes``; and the
   alert's ``sender`` is one of ``senders`` (exactly). An empty condition is not checked, but
   every rule sets ``events`` or ``event_codes`` (a category alone says too little).
@@ -266,9 +267,11 @@ _XML_SPACE = XML_SPACE
 def _code(code: NamedValue) -> NamedValue:
     """An event code as rules compare it.
 
-    The valueName without surrounding XML whitespace, the value by :func:`normalise_event`.
+    The valueName without surrounding XML whitespace and composed (NFC: an ``ä`` written as
+    ``a`` and a combining diaeresis is the same text), the value by :func:`normalise_event`.
     """
-    return NamedValue(code.value_name.strip(_XML_SPACE), normalise_event(code.value))
+    name = unicodedata.normalize("NFC", code.value_name.strip(_XML_SPACE))
+    return NamedValue(name, normalise_event(code.value))
 
 
 def _senders(value: object) -> frozenset[str]:
@@ -282,6 +285,11 @@ def _senders(value: object) -> frozenset[str]:
                 f"{str(err).removeprefix(f'senders[{i}] ')}; no document could carry it, so "
                 "the rule would never match"
             ) from None
+        if "*" in s:
+            raise InvalidInput(
+                f"senders[{i}] must not contain '*' (got {brief(s)}): senders compare exactly, "
+                "with no wildcards; leave senders empty for a rule that applies to every sender"
+            )
     return frozenset(items)
 
 
@@ -302,18 +310,19 @@ class RecognitionRule:
         The block must have one of these ``<category>`` values.
     event_codes : sequence of NamedValue, default ()
         The block must carry one of these ``<eventCode>`` pairs (``valueName`` exact once
-        surrounding whitespace is stripped, ``value`` as :func:`normalise_event`); neither
-        may be blank.
+        surrounding whitespace is stripped and composed (NFC), ``value`` as
+        :func:`normalise_event`); neither may be blank.
     senders : sequence of str, default ()
         The alert's ``<sender>`` must be one of these (exact); each must be a possible CAP
-        sender (not empty, no whitespace, ``,``, ``<`` or ``&``).
+        sender (not empty, no whitespace, ``,``, ``<`` or ``&``). There are no wildcards: a
+        sender holding ``*`` is refused (leave ``senders`` empty to accept every sender).
 
     Raises
     ------
     InvalidInput
         For a bad name or kind, an unknown category, a blank event, a blank event code, a
-        sender no CAP document can carry, or a rule that sets neither ``events`` nor
-        ``event_codes``.
+        sender no CAP document can carry or holding a wildcard ``*``, or a rule that sets
+        neither ``events`` nor ``event_codes``.
 
     Examples
     --------
