@@ -117,6 +117,13 @@ ALIASES = {
 DELIMITERS = (",", ";", "\t")
 #: Epoch seconds at or above this (year 5138) are refused: most likely milliseconds.
 MAX_EPOCH_S = 1e11
+#: Finer units epoch numbers at or above MAX_EPOCH_S are most likely in, by magnitude: the
+#: unit, its divisor to seconds, and the bound below which it is named (0: any beyond).
+_EPOCH_UNITS = (
+    ("milliseconds", "1000", 1e14),
+    ("microseconds", "1000000", 1e17),
+    ("nanoseconds", "1000000000", 0.0),
+)
 #: Epoch seconds below this (2001-09-09) are refused: most likely a date such as 20240520.
 MIN_EPOCH_S = 1e9
 #: Whole parts of Excel's date serial numbers (days since 1899-12-30) from 1980 to 2100, as a
@@ -443,9 +450,15 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
         whole, _, fraction = text.replace(",", ".").partition(".")
         seconds = int(whole)
         if seconds >= MAX_EPOCH_S:
+            # Which finer unit the digits are most likely in, by magnitude: milliseconds
+            # (1973 to 5138), microseconds (Java's Instant, Postgres' epoch * 1e6) or
+            # nanoseconds (pandas' int64 times): each needs its own divisor.
+            unit, divisor = next(
+                (u, d) for u, d, below in _EPOCH_UNITS if seconds < below or below == 0
+            )
             raise ValueError(
                 f"epoch seconds must be below {MAX_EPOCH_S:.0e} (year 5138); "
-                "milliseconds? divide by 1000"
+                f"{unit}? divide by {divisor}"
             )
         if seconds < MIN_EPOCH_S:
             if EXCEL_SERIALS[0] <= seconds < EXCEL_SERIALS[1]:
