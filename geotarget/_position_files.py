@@ -883,6 +883,12 @@ def _float_ids(ids: npt.NDArray[Any], where: Where) -> None:
         )
 
 
+def _nmea(value: float, limit: float) -> bool:
+    """Whether ``value`` is in degrees or reads as NMEA's degrees-and-minutes (DDMM.mmmm)."""
+    size = abs(float(value))
+    return size <= limit or (size < limit * 100.0 and size % 100.0 < 60.0)
+
+
 def _check(
     ids: npt.NDArray[Any],
     lon: npt.NDArray[np.float64],
@@ -925,6 +931,13 @@ def _check(
                 )
             elif name == "lat" and abs(lon[i]) <= 90.0 and abs(lat[i]) <= 180.0:
                 hint = "; are lon and lat swapped?"
+            elif _nmea(lon[i], 180.0) and _nmea(lat[i], 90.0):
+                # 5919.95 for 59°19.95': not metres (a SWEREF 99 TM northing has 7 digits).
+                hint = (
+                    "; degrees and minutes written together (DDMM.mmmm, as NMEA sentences and "
+                    "GPS loggers write them, 5919.95 for 59°19.95')? convert them to decimal "
+                    "degrees (59 + 19.95/60)"
+                )
             elif not (abs(lon[i]) <= 180.0 or abs(lat[i]) <= 90.0):
                 # Both beyond degrees: metres, as Swedish authorities' data often is. The lat
                 # is not quoted: with the lon quoted, it is the device's position.

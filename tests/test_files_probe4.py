@@ -43,3 +43,40 @@ def test_epoch_times_in_a_finer_unit_name_that_unit_and_its_divisor(
     text = str(err.value)
     assert "column observed_at" in text and repr(digits) in text
     assert f"{unit}? divide by {divisor} " in text
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "column", "got"),
+    [
+        ("6719.2830", "01452.6610", "lon", "1452.661"),  # a GPGGA sentence's fields, Jämtland
+        ("5536.1200", "13.0010", "lat", "5536.12"),  # a logger converting only the longitude
+        ("59.8586", "01738.3890", "lon", "1738.389"),  # ... or only the latitude
+    ],
+)
+def test_nmea_degrees_and_minutes_are_not_called_metres(
+    tmp_path: Path, lat: str, lon: str, column: str, got: str
+) -> None:
+    """A GPS logger's NMEA fields (``6719.2830`` for 67°19.283') were called SWEREF 99 metres.
+
+    The refusal's hint sent the operator to reproject metres that are no metres; it now says
+    degrees and minutes are written together and how to make decimal degrees of them. A
+    SWEREF 99 TM easting and northing (seven-digit northings) still get the metres hint.
+    """
+    path = tmp_path / "logger.csv"
+    path.write_text(f"id,lat,lon,accuracy_m\ng1,{lat},{lon},5\n", "utf-8")
+    with pytest.raises(InvalidPositions) as err:
+        read(path, observed_at=AT)
+    text = str(err.value)
+    assert f"column {column}: must lie within" in text and f"(got {got})" in text
+    assert "DDMM.mmmm" in text and "SWEREF" not in text
+    other = lon if column == "lat" else lat
+    assert other not in text  # the other coordinate, the rest of the position, is not quoted
+
+
+def test_sweref_99_tm_metres_keep_their_hint(tmp_path: Path) -> None:
+    """Sergels torg in SWEREF 99 TM (E 674 032, N 6 580 822) is still named as metres."""
+    path = tmp_path / "sweref.csv"
+    path.write_text("id,lat,lon,accuracy_m\ns1,6580822,674032,5\n", "utf-8")
+    with pytest.raises(InvalidPositions, match=r"SWEREF 99 TM \(EPSG:3006\)") as err:
+        read(path, observed_at=AT)
+    assert "DDMM" not in str(err.value)
