@@ -1451,6 +1451,27 @@ def _no_lon_lat(header: Sequence[str]) -> str:
     return ""
 
 
+def _title_line(header: Sequence[str], text: str, line: int) -> str:
+    """A hint when ``header`` (on ``line``) is one name and a line after it names the columns.
+
+    Apple Numbers' CSV export writes each table's name on a line of its own before its header
+    ("Include table names"), and people put a title or a comment line first; the columns are
+    named on a later line. Only names are looked at (and nothing is quoted).
+    """
+    if sum(1 for n in header if str(n).strip()) != 1:
+        return ""
+    later = re.split(r"\r\n|\r|\n", text, maxsplit=line + 3)[line : line + 3]
+    for at, row in enumerate(later, start=line + 1):
+        for d in DELIMITERS:
+            keys = {column_key(n.strip().strip('"')) for n in row.split(d)}
+            if all(c in keys for c in REQUIRED):
+                return (
+                    f"; line {at} names them: delete the line(s) before it (a title, as Apple "
+                    "Numbers writes a table's name before its header, or a comment)"
+                )
+    return ""
+
+
 def _unclosed(line: str, delim: str) -> tuple[int, str] | None:
     """The field (0-based) whose opening quote ``line`` does not close, and its text, or None."""
     field, j, n = 0, 0, len(line)
@@ -1658,9 +1679,11 @@ def read_csv(
                     named -= 1
                 try:
                     known, unknown = _columns(header[:named], name, reader.line_num)
-                except InvalidInput:
+                except InvalidInput as err:
                     if (what := _markup(text)) is not None:
                         raise InvalidInput(f"{name}: is {what}") from None
+                    if title := _title_line(header[:named], text, reader.line_num):
+                        raise InvalidInput(f"{err}{title}") from None
                     raise
                 pick = operator.itemgetter(*known.values())  # (id, lon and lat: a tuple)
                 start = reader.line_num + 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from geotarget._position_files import read
-from geotarget.errors import InvalidPositions
+from geotarget.errors import InvalidInput, InvalidPositions
 
 AT = dt.datetime(2024, 5, 20, tzinfo=dt.timezone.utc)
 #: 2024-05-20T14:00:00Z in epoch seconds, worked out by hand (19 863 days * 86 400 + 50 400).
@@ -80,3 +80,45 @@ def test_sweref_99_tm_metres_keep_their_hint(tmp_path: Path) -> None:
     with pytest.raises(InvalidPositions, match=r"SWEREF 99 TM \(EPSG:3006\)") as err:
         read(path, observed_at=AT)
     assert "DDMM" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("title", "delim", "lat", "lon"),
+    [
+        ("Table 1", ",", "59.3325", "18.0653"),  # Numbers in English
+        ("Tabell 1", ";", "59,3325", "18,0653"),  # Numbers in Swedish: semicolons, decimal comma
+        ("# export 2024-05-20 14:00", "\t", "59.3325", "18.0653"),  # a comment line, then TSV
+    ],
+)
+def test_a_title_line_before_the_header_says_which_line_names_the_columns(
+    tmp_path: Path, title: str, delim: str, lat: str, lon: str
+) -> None:
+    """Apple Numbers' CSV export puts the table's name on a line before the header.
+
+    The refusal said the first line must name the columns and listed them, while line 2 did;
+    it now names that line and says to delete the title. Without it, the file reads as written.
+    """
+    header = delim.join(["id", "lat", "lon", "accuracy_m"])
+    row = delim.join(["n1", f'"{lat}"' if delim == "," and "," in lat else lat, lon, "5"])
+    path = tmp_path / "Numbers.csv"
+    path.write_text(f"{title}\n{header}\n{row}\n", "utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    text = str(err.value)
+    assert text.startswith("Numbers.csv: line 1: lacks column(s) id, lon, lat")
+    assert "; line 2 names them: delete the line(s) before it" in text
+    assert lat not in text and lon not in text
+    path.write_text(f"{header}\n{row}\n", "utf-8")
+    positions, _ = read(path, observed_at=AT)
+    assert positions.lat.tolist() == [59.3325] and positions.lon.tolist() == [18.0653]
+
+
+def test_a_first_line_of_one_unknown_name_without_a_header_after_it_gets_no_title_hint(
+    tmp_path: Path,
+) -> None:
+    """A one-column file of something else is not told that a later line names the columns."""
+    path = tmp_path / "ids.csv"
+    path.write_text("msisdn\n0701234567\nid,lat\n", "utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    assert "names them" not in str(err.value)
