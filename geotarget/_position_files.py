@@ -407,6 +407,35 @@ def _numbers(
     return values
 
 
+#: Degrees written as a map or GPS shows them: minutes and seconds (``59°19'57"N``,
+#: ``59 19.95``), a hemisphere letter (``18.065E``, ``N 59.3325``), a degree sign, or a
+#: typographic minus (U+2212, as Apple Numbers and word processors write one).
+_MINUTES = re.compile(
+    r"[NSEWÖVnsewöv]?\s*[+-]?\d+(?:[.,]\d+)?(?:[\s°º:'′\"″]+\d+(?:[.,]\d+)?)+"
+    r"[\s°º'′\"″]*[NSEWÖVnsewöv]?"
+)
+_HEMISPHERE = re.compile(r"[NSEWÖVnsewöv]\s*[+-]?[\d.,]+°?|[+-]?[\d.,]+°?\s*[NSEWÖVnsewöv]")
+
+
+def _degrees_hint(text: str) -> str:
+    """A hint for a longitude or latitude written as degrees but not as a decimal number."""
+    if _MINUTES.fullmatch(text) or any(c in text for c in "'′\"″"):
+        return (
+            "; degrees, minutes and seconds are not read: convert them to decimal degrees "
+            "(59°19'57\" is 59 + 19/60 + 57/3600), west and south negative"
+        )
+    if _HEMISPHERE.fullmatch(text):
+        return (
+            "; a hemisphere letter is not read: write decimal degrees, east and north "
+            "positive, west and south negative (-)"
+        )
+    if "°" in text or "º" in text:
+        return "; write the degrees without the degree sign"
+    if "\u2212" in text or "\u2013" in text:
+        return "; write the minus sign as the ASCII hyphen-minus (-)"
+    return ""
+
+
 def _cell_numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.float64]:
     """Numbers cell by cell, naming the first bad cell and the rule."""
     out = np.empty(len(cells), dtype=np.float64)
@@ -432,7 +461,8 @@ def _cell_numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArra
                 where(i),
                 column,
                 "must be a number written with ASCII digits and a decimal point or comma, "
-                "without thousands separators",
+                "without thousands separators"
+                + (_degrees_hint(text) if column in ("lon", "lat") else ""),
                 raw,
             )
         out[i] = float(text.replace(",", "."))

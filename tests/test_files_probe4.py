@@ -6,6 +6,7 @@ should do; oracles are worked out by hand or with the csv module and plain Pytho
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from pathlib import Path
 
@@ -122,3 +123,48 @@ def test_a_first_line_of_one_unknown_name_without_a_header_after_it_gets_no_titl
     with pytest.raises(InvalidInput) as err:
         read(path, observed_at=AT)
     assert "names them" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("cell", "hint"),
+    [
+        ("59°19'57\"N", "degrees, minutes and seconds are not read"),  # a map app's copy
+        ("59°19′57″N", "degrees, minutes and seconds are not read"),  # prime marks, Wikipedia
+        ("59 19 57", "degrees, minutes and seconds are not read"),  # a surveyor's sheet
+        ("N 59 19.950", "degrees, minutes and seconds are not read"),  # Garmin's hddd mm.mmm
+        ("59:19:57.5", "degrees, minutes and seconds are not read"),
+        ("59.3325N", "a hemisphere letter is not read"),
+        ("N59.3325", "a hemisphere letter is not read"),
+        ("59.3325 n", "a hemisphere letter is not read"),
+        ("59.3325°", "write the degrees without the degree sign"),
+        ("\u221259.3325", "write the minus sign as the ASCII hyphen-minus"),  # Numbers' minus
+    ],
+)
+def test_degrees_written_as_a_map_shows_them_are_refused_saying_how_to_write_them(
+    tmp_path: Path, cell: str, hint: str
+) -> None:
+    """Latitudes copied from a map or a GPS screen were refused as not ASCII-digit numbers.
+
+    The rule was right but said nothing of the form used, and minutes written as a decimal
+    fraction would give a wrong place: the refusal now names the form and how to convert it.
+    """
+    path = tmp_path / "copied.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow(["id", "lat", "lon", "accuracy_m"])
+        csv.writer(f).writerow(["c1", cell, "18.0653", "5"])
+    with pytest.raises(InvalidPositions) as err:
+        read(path, observed_at=AT)
+    text = str(err.value)
+    assert text.startswith("copied.csv: row 1 (line 2), column lat: must be a number")
+    assert hint in text and text.endswith(f"(got {cell!r})")
+    assert "18.0653" not in text
+    assert pytest.approx(59.3325) == 59 + 19 / 60 + 57 / 3600  # the hint's own example
+
+
+def test_an_accuracy_with_a_space_gets_no_degrees_hint(tmp_path: Path) -> None:
+    """``1 500`` metres (a Swedish spreadsheet's grouping) is not taken for minutes."""
+    path = tmp_path / "acc.csv"
+    path.write_text("id,lat,lon,accuracy_m\nc1,59.3325,18.0653,1\u00a0500\n", "utf-8")
+    with pytest.raises(InvalidPositions) as err:
+        read(path, observed_at=AT)
+    assert "column accuracy_m" in str(err.value) and "degrees" not in str(err.value)
