@@ -1478,7 +1478,28 @@ def _no_lon_lat(header: Sequence[str]) -> str:
             "system (SWEREF 99 TM's easting and northing); if they are WGS84 degrees, name "
             "them lon (x) and lat (y)"
         )
+    for east, north in _GRID_NAMES:
+        if {east, north} <= names:
+            return (
+                f"; columns {east!r} and {north!r} are an easting and a northing, metres in a "
+                "projected system such as SWEREF 99 TM (EPSG:3006), not degrees: convert them "
+                "to WGS84 longitude and latitude in degrees, as columns lon and lat"
+            )
     return ""
+
+
+#: Names of a grid position's columns (easting, northing), as Lantmäteriet's and other
+#: Swedish GIS exports (SWEREF 99 TM, RT90) write them, in English and Swedish.
+_GRID_NAMES = (
+    ("e", "n"),
+    ("easting", "northing"),
+    ("east", "north"),
+    ("öst", "nord"),
+    ("östlig", "nordlig"),
+    ("ostlig", "nordlig"),
+    ("sweref99_e", "sweref99_n"),
+    ("e_sweref99tm", "n_sweref99tm"),
+)
 
 
 def _title_line(header: Sequence[str], text: str, line: int) -> str:

@@ -168,3 +168,29 @@ def test_an_accuracy_with_a_space_gets_no_degrees_hint(tmp_path: Path) -> None:
     with pytest.raises(InvalidPositions) as err:
         read(path, observed_at=AT)
     assert "column accuracy_m" in str(err.value) and "degrees" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("east", "north"),
+    [("E", "N"), ("Easting", "Northing"), ("Östlig", "Nordlig"), ("east", "north")],
+)
+def test_easting_and_northing_columns_are_named_as_metres(
+    tmp_path: Path, east: str, north: str
+) -> None:
+    """A Lantmäteriet-style export of SWEREF 99 TM metres under E and N, or Swedish names.
+
+    The refusal named only the missing lon and lat (x and y got a hint, these names none);
+    it now says the columns are grid metres to convert, and does not quote them.
+    """
+    pyproj = pytest.importorskip("pyproj")
+    e, n = 674032.0, 6580822.0  # Sergels torg, by pyproj below (so the sample is metres)
+    lon, lat = pyproj.Transformer.from_crs(3006, 4326, always_xy=True).transform(e, n)
+    assert (round(lon, 2), round(lat, 2)) == (18.06, 59.33)
+    path = tmp_path / "grid.csv"
+    path.write_text(f"id,{east},{north},accuracy_m\ng1,{e:.0f},{n:.0f},5\n", "utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    text = str(err.value)
+    assert "lacks column(s) lon, lat" in text
+    assert f"columns {east.lower()!r} and {north.lower()!r} are an easting and a northing" in text
+    assert "674032" not in text and "6580822" not in text
