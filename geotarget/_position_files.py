@@ -422,7 +422,7 @@ def _degrees_hint(text: str) -> str:
     if _MINUTES.fullmatch(text) or any(c in text for c in "'′\"″"):
         return (
             "; degrees, minutes and seconds are not read: convert them to decimal degrees "
-            "(59°19'57\" is 59 + 19/60 + 57/3600), west and south negative"
+            "(48°07'02\" is 48 + 7/60 + 2/3600), west and south negative"
         )
     if _HEMISPHERE.fullmatch(text):
         return (
@@ -962,11 +962,11 @@ def _check(
             elif name == "lat" and abs(lon[i]) <= 90.0 and abs(lat[i]) <= 180.0:
                 hint = "; are lon and lat swapped?"
             elif _nmea(lon[i], 180.0) and _nmea(lat[i], 90.0):
-                # 5919.95 for 59°19.95': not metres (a SWEREF 99 TM northing has 7 digits).
+                # 4807.038 for 48°07.038': not metres (a SWEREF 99 TM northing has 7 digits).
                 hint = (
                     "; degrees and minutes written together (DDMM.mmmm, as NMEA sentences and "
-                    "GPS loggers write them, 5919.95 for 59°19.95')? convert them to decimal "
-                    "degrees (59 + 19.95/60)"
+                    "GPS loggers write them, 4807.038 for 48°07.038')? convert them to "
+                    "decimal degrees (48 + 07.038/60)"
                 )
             elif not (abs(lon[i]) <= 180.0 or abs(lat[i]) <= 90.0):
                 # Both beyond degrees: metres, as Swedish authorities' data often is. The lat
