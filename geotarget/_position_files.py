@@ -1184,6 +1184,11 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f" (in Mac Roman, as Excel for Mac's 'Comma Separated Values' writes with lines "
                 f"ending in CR alone, it is {byte.decode('mac_roman')!r}: --encoding mac_roman?)"
             )
+        elif _MAC_LETTER.search(data.decode("cp1252", "replace")):  # "PŠr" elsewhere in it
+            hint = (
+                f" (in Mac Roman, as Numbers and TextEdit write 'Western (Mac OS Roman)', it is "
+                f"{byte.decode('mac_roman')!r}: --encoding mac_roman?)"
+            )
         else:
             hint = (
                 f" (in DOS code page 850, as Excel's 'CSV (MS-DOS)' writes, it is "
@@ -1212,6 +1217,14 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             f"'CSV (MS-DOS)') read as cp1252: in cp850 it is "
             f"{dos.group().encode('cp1252').decode('cp850')!r}; say which encoding the file "
             "is in with --encoding cp850 (or cp1252)"
+        )
+    if form[0] == "cp1252" and (mac := _MAC_LETTER.search(text)) is not None:
+        line = _text_line(text, mac.start())
+        raise InvalidInput(
+            f"{name}: line {line}: {mac.group()!r} looks like Mac Roman text (Numbers' and "
+            "TextEdit's 'Western (Mac OS Roman)') read as cp1252: in mac_roman it is "
+            f"{mac.group().encode('cp1252').decode('mac_roman')!r}; say which encoding the file "
+            "is in with --encoding mac_roman (or cp1252)"
         )
     return text, form[1]
 
@@ -1249,6 +1262,14 @@ _NON_ASCII = re.compile(r"[^\W\d_]?[^\x00-\x7f][^\W\d_]?")
 #: "CSV (MS-DOS)" writes ("Pär" saved so reads as "P„r" in cp1252).
 _DOS_LETTER = re.compile(
     "[A-Za-z\u00c0-\u00ff][\u201e\u2020\u201d\u2122\u201a][A-Za-z\u00c0-\u00ff]"
+)
+
+#: In cp1252 text, a letter, one of Š Œ Ž € … š Ÿ and a small letter: the bytes of Mac Roman's
+#: ä å é Ä Ö ö ü, which Swedish words hold and these marks and letters never sit so in
+#: ("Pär" and "Göran" saved in Mac Roman read "PŠr" and "Gšran"). Lines ending in LF, as
+#: today's Mac applications write them, are not caught by the CR-alone rule above.
+_MAC_LETTER = re.compile(
+    "[A-Za-z\u00c0-\u00ff][\u0160\u0152\u017d\u20ac\u2026\u0161\u0178][a-z\u00df-\u00ff]"
 )
 
 #: A UTF-8 encoded character beyond ASCII (a lead byte and its continuation bytes). In cp1252

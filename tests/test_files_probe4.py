@@ -195,3 +195,42 @@ def test_easting_and_northing_columns_are_named_as_metres(
     assert "lacks column(s) lon, lat" in text
     assert f"columns {east.lower()!r} and {north.lower()!r} are an easting and a northing" in text
     assert "674032" not in text and "6580822" not in text
+
+
+@pytest.mark.parametrize(
+    ("ids", "shown", "meant"),
+    [
+        (["Pär-iPhone", "Åke"], "byte 0x81", "'Å'"),  # Å is no cp1252 byte: named as such
+        (["Göran", "Lövgren"], "'Gšr'", "'Gör'"),
+        (["kaféet", "x"], "'fŽe'", "'fée'"),
+    ],
+)
+def test_mac_roman_with_lf_line_ends_is_not_read_as_cp1252(
+    tmp_path: Path, ids: list[str], shown: str, meant: str
+) -> None:
+    """Numbers' or TextEdit's "Western (Mac OS Roman)" CSV, its lines ending in LF.
+
+    Only a file whose lines end in CR alone was taken for Mac Roman: with LF line ends
+    "Pär" read as the id "PŠr" without a word, another device than the one meant. It is now
+    refused naming Mac Roman, and read as written with that encoding given.
+    """
+    path = tmp_path / "numbers.csv"
+    rows = "".join(f"{i},59.3,18.0,5\n" for i in ids)
+    path.write_bytes(("id,lat,lon,accuracy_m\n" + rows).encode("mac_roman"))
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    text = str(err.value)
+    assert text.startswith("numbers.csv: line ") and shown in text and meant in text
+    assert "Mac Roman" in text and "--encoding mac_roman" in text
+    positions, _ = read(path, observed_at=AT, encoding="mac_roman")
+    assert positions.ids.tolist() == ids
+
+
+def test_cp1252_names_with_the_marks_outside_words_still_read(tmp_path: Path) -> None:
+    """cp1252's own Š, Œ, € and … where they are written (starting a name, alone) still read."""
+    ids = ["Šárka", "Œuvre", "5 €", "väntar…"]
+    path = tmp_path / "win.csv"
+    rows = "".join(f"{i},59.3,18.0,5\n" for i in ids)
+    path.write_bytes(("id,lat,lon,accuracy_m\n" + rows).encode("cp1252"))
+    positions, report = read(path, observed_at=AT)
+    assert positions.ids.tolist() == ids and "cp1252" in report.form
