@@ -43,9 +43,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 * **Damage is refused**, not guessed at: ids in scientific notation (``4.6701E+10``, a
   spreadsheet's rounding of a long number), a column of ids that are all integers written as
   floats (``7.0``), ``\N`` (PostgreSQL's text format, MySQL's ``INTO OUTFILE``), a file
-  mixing UTF-8 and cp1252, DOS code page 850 or Mac Roman text (lines ending in CR alone)
-  read as cp1252, a file cut inside a character, and a compressed file, workbook or Parquet
-  file given as CSV.
+  mixing UTF-8 and cp1252, DOS code page 850 or Mac Roman text (lines ending in CR alone, or
+  its letters between letters: "PŠr") read as cp1252, a file cut inside a character, and a
+  compressed file, workbook or Parquet file given as CSV.
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
   text; float16 degrees are refused; only the known columns are read. The footer is checked
