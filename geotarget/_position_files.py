@@ -834,7 +834,7 @@ def _flags(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.bo
         if text in _TRUE:
             out[i] = True
         elif text not in _FALSE:
-            rule = "must be 1/0, true/false, yes/no, ja/nej or sant/falskt (or empty)"
+            rule = "must be 1/0, true/false, t/f, yes/no, y/n, ja/nej or sant/falskt (or empty)"
             raise _problem(where(i), column, _PG_NULL_RULE if text == "\\n" else rule, raw)
     return out
 

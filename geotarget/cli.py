@@ -906,7 +906,7 @@ positions files:
   ids       text, kept verbatim: 0701234567 stays 0701234567; 007 and 7 differ;
             Excel's ="0701234567" is its text; ids a spreadsheet turned into numbers
             (4.6701E+10, 7.0) are refused: export the column as text
-  tester    1/0, true/false, yes/no, ja/nej, t/f or sant/falskt (empty: false)
+  tester    1/0, true/false, t/f, yes/no, y/n, ja/nej or sant/falskt (empty: false)
   refused   compressed files, workbooks (.xlsx), PostgreSQL's \\N, a file mixing
             UTF-8 and cp1252 lines, Excel's MS-DOS CSV (give --encoding cp850)
   times     observed_at as epoch seconds or ISO 8601 with an offset; without an

@@ -818,8 +818,8 @@ def test_tester_flags_as_swedish_excel_postgresql_and_pandas_write_them(tmp_path
     with pytest.raises(GeotargetError) as info:
         read(_write(tmp_path, "p.csv", f"id;lon;lat;observed_at;tester\r\nq;18;59;{EPOCH};2\r\n"))
     assert str(info.value) == (
-        "p.csv: row 1 (line 2), column tester: must be 1/0, true/false, yes/no, ja/nej or "
-        "sant/falskt (or empty) (got '2')"
+        "p.csv: row 1 (line 2), column tester: must be 1/0, true/false, t/f, yes/no, y/n, "
+        "ja/nej or sant/falskt (or empty) (got '2')"
     )
 
 
