@@ -145,3 +145,48 @@ def test_every_grid_point_gets_its_county_and_police_region(shared_data: Path, p
     assert (sweden.police_regions().locate(lon, lat)[far] == expected_police[far]).all()
     in_country = sweden.hierarchy().locate(lon, lat, "country")[far]
     assert (in_country == np.where(expected[far] != "", "SE", "")).all()
+
+
+#: A lake-border place and the county (the one on the higher-coded side) enabled alone.
+LAKE_SIDES = [
+    ("Mälaren at Görväln (Stockholm/Uppsala)", "03"),
+    ("Mälaren at Kvicksund (Södermanland/Västmanland)", "19"),
+    ("Hjälmaren (Örebro/Södermanland)", "18"),
+    ("Vättern (Jönköping/Östergötland)", "06"),
+]
+
+
+@pytest.mark.parametrize(("place", "county"), LAKE_SIDES)
+def test_a_county_enabled_alone_is_told_up_to_its_lake_border(
+    shared_data: Path, place: str, county: str
+) -> None:
+    """Tip requests enabled for one county only: its half of the lake is told, the other not."""
+    text = (Path(sweden.__file__).parent / sweden.PILOT_POLICY_FILE).read_text()
+    head, tail = text.split("[kinds.tip_request]", 1)
+    tail = tail.replace('regions = ["01"', f'regions = ["{county}"')
+    policy = type(pilot.pilot_policy()).from_toml(head + "[kinds.tip_request]" + tail)
+    targeter = Targeter(sweden.hierarchy(), policy, recognition=pilot.RECOGNITION)
+    lon0, lat0 = PLACES[place]
+    lon, lat = _grid(lon0, lat0)
+    codes, geoms, boundaries = _counties(shared_data)
+    pts = shapely.points(*TO_TM.transform(lon, lat))
+    far = shapely.distance(boundaries, pts) > 61.0
+    inside = shapely.covers(geoms[codes.index(county)], pts)
+    _, _, dist = GEOD.inv(np.full(lon.size, lon0), np.full(lon.size, lat0), lon, lat)
+    clear = far & (np.abs(dist - RADIUS_M) > 2.0)
+    expected = (dist < RADIUS_M) & inside
+    assert (clear & expected).any() and (clear & (dist < RADIUS_M) & ~inside).any()
+    ids = np.array([f"d{i}" for i in range(lon.size)])
+    devices = PositionIndex(
+        Positions(ids, lon, lat, accuracy_m=np.full(lon.size, 1.0), observed_at=PHASE1)
+    )
+    alert = pilot.tip_request(
+        identifier=f"probe4-side-{county}", sender="polisen@polisen.se", sent=PHASE1,
+        area=Circle(lon0, lat0, RADIUS_M), sv=MSG, en=MSG, onset=PHASE1,
+        expires=PHASE1 + dt.timedelta(hours=2),
+    )  # fmt: skip
+    result = targeter.target(alert, devices, PHASE1)
+    assert result.verdict is Verdict.DELIVER, result.reason
+    told = np.isin(ids, result.recipients.astype(str))
+    assert not (clear & (told != expected)).any()
+    assert set(result.per_county) == {county}
