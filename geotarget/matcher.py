@@ -356,9 +356,10 @@ class PositionIndex:
         radius (a thousandth for an area tens of kilometres across, about 3 % for one the
         size of Sweden), or whose disk reaches within 5 cm or 1e-4 of a circle's radius of
         that circle's rim (``(k / 14,000)**2`` of it for an area of ``k`` circles, over 128),
-        may stay ``AMBIGUOUS`` (never ``INSIDE`` wrongly). So does a disk that a polygon's
-        margin holds only by reaching over a strait, an inlet or a hole narrower than twice
-        the margin (a boat in a fjord): each side of the boundary is asked on its own.
+        may stay ``AMBIGUOUS`` (never ``INSIDE`` wrongly). A disk that a polygon's margin
+        holds only by reaching over a strait, an inlet or a hole narrower than twice the
+        margin (a boat in a fjord) is decided on the polygon near it grown by the margin
+        (GEOS's) and may stay ``AMBIGUOUS`` within 2 % of the margin of that grown boundary.
 
         Parameters
         ----------

@@ -766,7 +766,7 @@ def test_a_dense_boundary_is_classified_exactly_in_bounded_memory() -> None:
     full[rows] = np.where(states == Location.INSIDE, 2, 1)
     sample = rng.choice(k, 2_000, replace=False)
     want = _oracle_ranks(part, lon[sample], lat[sample], acc[sample])
-    np.testing.assert_array_equal(full[sample], want)
+    assert _mismatch(full[sample], want).size == 0
     assert (want == 1).sum() > 500 and (want == 2).sum() > 100  # near the boundary, mostly
 
 
@@ -808,7 +808,7 @@ def test_a_boundary_denser_than_any_cell_costs_no_pairs_per_device_and_segment(
     assert measured[0] <= 2_000_000, measured[0]
     full = np.zeros(k, dtype=np.int64)
     full[rows] = np.where(states == Location.INSIDE, 2, 1)
-    np.testing.assert_array_equal(full, _oracle_ranks(part, lon, lat, acc))
+    assert _mismatch(full, _oracle_ranks(part, lon, lat, acc)).size == 0
     assert (full == 1).sum() > 300 and (full == 2).sum() > 10 and (full == 0).sum() > 10
 
 
@@ -1056,8 +1056,45 @@ def _metric_distances(metric: Any, pts: Any) -> tuple[npt.NDArray[Any], npt.NDAr
     return d_poly, d_edge
 
 
+#: Rim points per disk of :func:`_held_by_grown`'s test for a point of the disk beyond the margin.
+_ORACLE_RIM = 256
+
+
+def _held_by_grown(
+    metric: Any, m: float, mx: Any, my: Any, r: Any
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Whether the metric polygon grown by ``m`` surely holds each disk, and where unsure.
+
+    Surely not held when a point of the disk's rim lies farther than ``m`` from the polygon
+    (GEOS's exact distance, 256 rim points); surely held when GEOS's polygon grown by ``m``
+    (arcs of 256 chords a circle) holds the disk with 4 % of ``m`` to spare (GEOS simplifies
+    a buffer's input by up to 1 % of the distance, and the matcher keeps 2 % of the margin as
+    slack: documented); unsure otherwise.
+    """
+    a = np.linspace(0.0, 2.0 * np.pi, _ORACLE_RIM, endpoint=False)
+    rx = (np.asarray(mx)[:, None] + np.asarray(r)[:, None] * np.cos(a)).reshape(-1)
+    ry = (np.asarray(my)[:, None] + np.asarray(r)[:, None] * np.sin(a)).reshape(-1)
+    d_rim, _ = _metric_distances(metric, shapely.points(rx, ry))
+    beyond = (d_rim.reshape(-1, _ORACLE_RIM) > m + 1e-3).any(axis=1)
+    grown = shapely.buffer(metric, m, quad_segs=64)
+    pts = shapely.points(mx, my)
+    held = shapely.covers(grown, pts) & (
+        shapely.distance(shapely.boundary(grown), pts) > r + 0.04 * m + 1e-3
+    )
+    return held & ~beyond, ~held & ~beyond
+
+
+def _mismatch(full: npt.NDArray[Any], want: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
+    """Where the matcher's ranks differ from the oracle's (-1: held or met allowed)."""
+    return np.flatnonzero((full != want) & ~((want == -1) & (full >= 1)))
+
+
 def _oracle_ranks(part: Circle | Polygon, x: Any, y: Any, r: Any) -> npt.NDArray[Any]:
-    """2 = holds the disk, 1 = meets it, 0 = disjoint, straight from the definitions."""
+    """2 = holds the disk, 1 = meets it, 0 = disjoint, straight from the definitions.
+
+    -1 where the disk meets a polygon with a margin and the oracle cannot tell whether the
+    polygon grown by its margin holds it (:func:`_held_by_grown`): 1 or 2 is allowed.
+    """
     if isinstance(part, Circle):
         _, _, d = GEOD.inv(np.full(x.size, part.lon), np.full(x.size, part.lat), x, y)
         d = np.asarray(d)
@@ -1077,7 +1114,15 @@ def _oracle_ranks(part: Circle | Polygon, x: Any, y: Any, r: Any) -> npt.NDArray
         np.where(in_poly, (r <= m) | (d_edge > r - m), (r <= m) & (d_poly <= m - r)),
     )
     meets = contained | ((r > 0) & (d_poly <= m + r))
-    return np.where(holds, 2, np.where(meets, 1, 0))
+    ranks = np.where(holds, 2, np.where(meets, 1, 0))
+    # A disk held by no side of the boundary alone may still lie within the margin whole
+    # (over water narrower than twice the margin): the grown polygon decides it.
+    sel = np.flatnonzero((ranks == 1) & (r > 0) & (m > 0))
+    if sel.size:
+        held, unsure = _held_by_grown(metric, m, mx[sel], my[sel], r[sel])
+        ranks[sel[held]] = 2
+        ranks[sel[unsure]] = -1
+    return ranks
 
 
 def _oracle_best(
@@ -1087,17 +1132,20 @@ def _oracle_best(
 
     2 when one part holds it (:func:`_oracle_ranks`) or, met by several parts, their union
     does (:mod:`oracle_union`); 1 when it meets the area otherwise; 0 disjoint. ``either``:
-    held by the union within the matcher's documented conservative band (2 or 1 allowed).
+    held by the union, or by a polygon grown by its margin, within the matcher's documented
+    conservative band (2 or 1 allowed).
     """
-    each = [_oracle_ranks(part, x, y, r) for part in parts]
+    raw = [_oracle_ranks(part, x, y, r) for part in parts]
+    each = [np.abs(e) for e in raw]  # an unsure disk is met, held by that part or not
     best = np.max(each, axis=0)
     either = np.zeros(best.size, dtype=np.bool_)
+    either |= (best == 1) & np.any([e == -1 for e in raw], axis=0)
     met = np.sum([e >= 1 for e in each], axis=0)
     for i in np.flatnonzero((best == 1) & (met >= 2)):
         near = [part for part, e in zip(parts, each, strict=True) if e[i] >= 1]
         held, unsure = oracle_union.inside_together(near, float(x[i]), float(y[i]), float(r[i]))
         best[i] = 2 if held else 1
-        either[i] = unsure
+        either[i] = either[i] or unsure
     return best, either
 
 
@@ -1205,7 +1253,8 @@ def test_classify_equals_the_definition(spec: dict[str, Any], factor: float, rar
     want[fix & ~current & (best >= 1)] = Location.UNKNOWN
     full = np.full(n, Location.OUTSIDE, dtype=np.int8)
     full[rows] = states
-    mismatch = np.flatnonzero((full != want) & ~(either & current & (full == Location.AMBIGUOUS)))
+    allowed = either & current & np.isin(full, [Location.INSIDE, Location.AMBIGUOUS])
+    mismatch = np.flatnonzero((full != want) & ~allowed)
     assert mismatch.size == 0, (mismatch[:5], full[mismatch[:5]], want[mismatch[:5]])
     if factor == 0.0:
         inside = rows[states == Location.INSIDE]
@@ -1276,7 +1325,7 @@ def test_classify_in_steps_of_growing_reach_equals_the_definition(
     ):
         got = _ranks_of(index, Area([part]), lon.size)
     want = _oracle_ranks(part, lon, lat, acc)
-    mismatch = np.flatnonzero(got != want)
+    mismatch = _mismatch(got, want)
     assert mismatch.size == 0, (mismatch[:5], got[mismatch[:5]], want[mismatch[:5]])
     assert looks[0] >= 2  # the steps looked again
 
@@ -1319,7 +1368,7 @@ def test_classify_through_the_pieces_r_tree_equals_the_definition(
     got[rows[states == Location.INSIDE]] = 2
     got[rows[states == Location.AMBIGUOUS]] = 1
     best, either = _oracle_best(area.parts, lon, lat, factor * acc)
-    bad = np.flatnonzero((got != best) & ~(either & (got == 1)))
+    bad = np.flatnonzero((got != best) & ~(either & (got >= 1)))
     assert bad.size == 0, (bad[:5], got[bad[:5]], best[bad[:5]])
 
 
@@ -1462,7 +1511,8 @@ def test_classify_of_many_circles_equals_the_definition(
     want[best == 1] = Location.AMBIGUOUS
     full = np.full(n, Location.OUTSIDE, dtype=np.int8)
     full[rows] = states
-    mismatch = np.flatnonzero((full != want) & ~(either & (full == Location.AMBIGUOUS)))
+    allowed = either & np.isin(full, [Location.INSIDE, Location.AMBIGUOUS])
+    mismatch = np.flatnonzero((full != want) & ~allowed)
     assert mismatch.size == 0, (mismatch[:5], full[mismatch[:5]], want[mismatch[:5]])
 
 
@@ -1593,7 +1643,7 @@ def test_classify_of_a_sliver_equals_the_definition(margin_m: float) -> None:
     full = np.zeros(n, dtype=np.int64)
     full[rows] = np.where(states == Location.INSIDE, 2, 1)
     assert (want > 0).sum() > 500
-    np.testing.assert_array_equal(full, want)
+    assert _mismatch(full, want).size == 0
 
 
 @given(
@@ -1720,7 +1770,7 @@ def test_classify_decides_disks_touching_the_boundary_within_millimetres(
     full = np.zeros(lon.size, dtype=np.int64)
     full[rows] = np.where(states == Location.INSIDE, 2, 1)
     assert {0, 1, 2} <= set(want.tolist())
-    mismatch = np.flatnonzero(full != want)
+    mismatch = _mismatch(full, want)
     assert mismatch.size == 0, (mismatch[:5], full[mismatch[:5]], want[mismatch[:5]])
 
 
@@ -1762,7 +1812,7 @@ def test_a_ring_with_repeated_vertices_classifies_as_without_them(
     want = _oracle_ranks(plain, np.asarray(lon), np.asarray(lat), acc)
     full = np.zeros(lon.size, dtype=np.int64)
     full[rows] = np.where(states == Location.INSIDE, 2, 1)
-    np.testing.assert_array_equal(full, want)
+    assert _mismatch(full, want).size == 0
     plain_rows, plain_states = index.classify(plain, LocationRule(), NOW)
     np.testing.assert_array_equal(rows, plain_rows)
     np.testing.assert_array_equal(states, plain_states)
@@ -1989,7 +2039,7 @@ def test_classify_of_a_compact_polygon_at_its_centre_thresholds(
     full = np.zeros(lon.size, dtype=np.int64)
     full[rows] = np.where(states == Location.INSIDE, 2, 1)
     assert {0, 2} <= set(want.tolist())
-    mismatch = np.flatnonzero(full != want)
+    mismatch = _mismatch(full, want)
     assert mismatch.size == 0, (mismatch[:5], full[mismatch[:5]], want[mismatch[:5]])
     # Points against the part grown by a margin (as a plan's stale area is, sharing the bounds).
     grown = part.with_margin(margin_m + 40.0)

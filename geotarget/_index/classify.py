@@ -9,7 +9,9 @@ radius ``r = rule.accuracy * accuracy_m``:
   (:func:`.polygons.frame`, as the margin itself is): if ``p`` is in ``P`` (lon/lat, exact), the
   part holds the disk iff ``r <= m`` or ``p`` is *not* within ``r - m`` of ``P``'s boundary; if
   not, iff ``r <= m`` and ``p`` is within ``m - r`` of ``P``. The disk meets the part iff ``p``
-  is in the part (:meth:`Polygon.contains`) or within ``m + r`` of ``P``.
+  is in the part (:meth:`Polygon.contains`) or within ``m + r`` of ``P``. A disk these leave
+  met but not held is also held when ``P`` grown by ``m`` holds it (a disk over a strait, an
+  inlet or a hole narrower than ``2 m``: :func:`_held_in_margin`).
 * With ``r == 0`` the part holds, and meets, the disk iff it contains the point, exactly as
   ``query`` (so an exact fix is never AMBIGUOUS).
 * The area holds the disk iff one part does or, for a disk met by several parts and held by
@@ -758,6 +760,79 @@ def _in_steps(
     return todo
 
 
+#: Slack, as a share of the margin, of the grown polygon GEOS draws in :func:`_held_in_margin`
+#: (GEOS simplifies its input by a hundredth of the distance and draws arcs by inscribed chords).
+_GROWN_SLACK = 0.02
+#: Points on each disk's rim :func:`_held_in_margin` checks before drawing the grown polygon.
+_RIM_PROBES = 16
+
+
+def _held_in_margin(
+    part: Circle | Polygon, x: FloatArray, y: FloatArray, r: FloatArray, rank: npt.NDArray[Any]
+) -> None:
+    """Raise to held the disks of rank "meets" that the polygon grown by its margin holds.
+
+    The per-point tests (:func:`_polygon_ranks`) hold a disk only when the nearest side of
+    the boundary does: a disk over a strait, an inlet or a hole narrower than twice the margin
+    (a boat in a fjord) reaches past the polygon by more than the margin on that side, yet
+    every point of it lies within the margin of the other. Such a disk is held when the metric
+    polygon near it, grown by the margin (GEOS), holds it with room for the drawing's slack
+    (:data:`_GROWN_SLACK`): conservatively, never held wrongly. Only disks whose centre and
+    :data:`_RIM_PROBES` rim points all lie within the margin of the polygon get there (a disk
+    across the margin's outer line has a rim point beyond it), so the polygon is grown only
+    near water narrower than twice the margin. 1-D views; ``rank`` is updated in place.
+    """
+    if not isinstance(part, Polygon) or part.margin_m == 0.0:
+        return
+    m = part.margin_m
+    idx = np.flatnonzero((rank == _MEETS) & (r > 0.0))
+    if idx.size == 0:
+        return
+    lon0, lat0, metric = polygons.frame(part)
+    mx, my = _geodesy.to_aeqd(lon0, lat0, x[idx], y[idx])
+    ri = r[idx]
+    with _geos.quiet():
+        near = np.asarray(_dwithin(metric, shapely.points(mx, my), m), dtype=np.bool_)
+        idx, mx, my, ri = idx[near], mx[near], my[near], ri[near]
+        if idx.size == 0:
+            return
+        # Four rim points first (most disks across the outer line have one beyond it), then
+        # the twelve between them for the disks left.
+        angle = np.linspace(0.0, 2.0 * np.pi, _RIM_PROBES, endpoint=False)
+        quarter = _RIM_PROBES // 4
+        for probes in (angle[::quarter], np.delete(angle, np.s_[::quarter])):
+            rx = (mx[:, None] + ri[:, None] * np.cos(probes)).reshape(-1)
+            ry = (my[:, None] + ri[:, None] * np.sin(probes)).reshape(-1)
+            rim = np.asarray(_dwithin(metric, shapely.points(rx, ry), m), dtype=np.bool_)
+            near = np.asarray(rim.reshape(-1, probes.size).all(axis=1), dtype=np.bool_)
+            idx, mx, my, ri = idx[near], mx[near], my[near], ri[near]
+            if idx.size == 0:
+                return
+        # Every point within m of each disk's points lies within ri + m of its centre. (A
+        # metric polygon the projection made invalid, as a sliver's may be, has no sound
+        # GEOS buffer: its disks stay met.)
+        reach = float(ri.max()) + 2.0 * m + _PAD_M
+        near_part = shapely.clip_by_rect(
+            metric,
+            float(mx.min()) - reach,
+            float(my.min()) - reach,
+            float(mx.max()) + reach,
+            float(my.max()) + reach,
+        )
+        if not shapely.is_valid(near_part):
+            return
+        piece = shapely.buffer(near_part, m, quad_segs=16)
+        edge = shapely.boundary(piece)
+        shapely.prepare(piece)
+        shapely.prepare(edge)
+        pts = shapely.points(mx, my)
+        held = np.asarray(shapely.covers(piece, pts), dtype=np.bool_)
+        held &= ~np.asarray(
+            _dwithin(edge, pts, ri + _GROWN_SLACK * m + BAND_M + _PAD_M), dtype=np.bool_
+        )
+    rank[idx[held]] = _HOLDS
+
+
 def _part_ranks(
     lv: Leaves, accuracy: FloatArray, part: Circle | Polygon, factor: float, stale: _Stale
 ) -> tuple[I32Array, npt.NDArray[Any], Box]:
@@ -812,6 +887,7 @@ def _part_ranks(
             # On flat views of the contiguous blocks: the rim's ranks land in ``rank`` itself.
             xf, yf, rf, flat = (a.reshape(-1) for a in (x, y, r, rank))
             _exact_ranks(part, xf, yf, rf, np.flatnonzero(rim), flat, scale)
+            _held_in_margin(part, xf, yf, rf, flat)
         else:
             assert cells is not None
             slots, x, y = lv.points_of(edge)
@@ -832,6 +908,7 @@ def _part_ranks(
                 )
             rank = np.where(hold, _HOLDS, 0)
             _exact_ranks(part, x, y, r, np.flatnonzero(~hold & ~none_), rank, scale, state)
+            _held_in_margin(part, x, y, r, rank)
         keep = rank > 0
         rows_out.append(rows[keep])
         ranks_out.append(rank[keep].astype(np.int8))
