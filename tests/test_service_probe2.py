@@ -219,7 +219,7 @@ def test_a_refused_environment_opens_no_store(
 def test_explain_of_a_device_not_in_the_snapshot_is_a_404_naming_the_parameter(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    """``/explain?device=`` of a device the latest batch does not hold: 404, and no preview.
+    """``/explain?device=`` of a device no kept batch holds: 404, and no preview.
 
     Before, it was a 400 "device_id '007' is not in the positions targeted": the library's
     argument, not the request's ``device``, as if the request were malformed, and only after a
@@ -248,8 +248,9 @@ def test_explain_of_a_device_not_in_the_snapshot_is_a_404_naming_the_parameter(
             r = client.get("/explain", params={"incident": incident, "device": device, "at": AT})
             assert r.status_code == 404, (device, r.status_code, r.text)
             assert r.text.startswith(
-                f"device {json.dumps(device, ensure_ascii=False)} has no position in the current"
-                " snapshot (the latest POST /positions batch, of 3 devices): nothing to explain"
+                f"device {json.dumps(device, ensure_ascii=False)} has no position among the"
+                " fixes this process keeps (its latest POST /positions batches, at most"
+                f" {service.RETAINED_FIXES:,} fixes): nothing to explain"
             ), r.text
         assert previews == []
         for device in ("7", "-3"):

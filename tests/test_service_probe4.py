@@ -422,6 +422,40 @@ def test_integer_and_text_ids_of_kept_batches_are_one_device(tmp_path: Path) -> 
         assert sorted(d["device"] for d in r.json()["deliveries"]) == ["z"], r.text
 
 
+def test_explain_answers_from_each_devices_latest_fix_over_the_kept_batches(
+    tmp_path: Path,
+) -> None:
+    """``GET /explain`` explains the fix ``POST /alerts`` targeted, not only the latest batch's.
+
+    Before, a device absent from the latest batch had "no position in the current snapshot",
+    though the alert had just been delivered to it from an earlier batch; and a device whose
+    newest fix (by ``observed_at``) came in an earlier batch was explained from the older fix
+    of the latest one. The oracle: the deliveries of ``POST /alerts`` itself, and the distance
+    of each device's newest fix from the 500 m circle's centre.
+    """
+    earlier, later = "2026-05-04T21:29:00+00:00", "2026-05-04T21:29:30+00:00"
+    batches = [
+        {"told": (100, later), "moved": (150, later)},
+        {"moved": (3_000, earlier), "other": (4_000, later)},
+    ]
+    with TestClient(_service().create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        q = {"at": AT}
+        for batch in batches:
+            client.post("/positions", params=q, json=_east(batch))
+        r = client.post("/alerts", params=q, content=_alert())
+        assert sorted(d["device"] for d in r.json()["deliveries"]) == ["moved", "told"], r.text
+        incident = "polisen@polisen.se/SE-POL-4"
+        for device in ("told", "moved"):
+            e = client.get("/explain", params={"incident": incident, "device": device, "at": AT})
+            assert e.status_code == 200, (device, e.text)
+            assert f"device '{device}' does not receive alert SE-POL-4 again" in e.text, e.text
+        e = client.get("/explain", params={"incident": incident, "device": "other", "at": AT})
+        assert e.status_code == 200 and "does not receive" in e.text, e.text
+        assert "again" not in e.text, e.text
+        e = client.get("/explain", params={"incident": incident, "device": "nobody", "at": AT})
+        assert e.status_code == 404, e.text
+
+
 def test_the_fixes_kept_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """At most ``RETAINED_FIXES`` fixes (the oldest batches dropped first), no long ids."""
     service = _service()

@@ -37,8 +37,8 @@ alerts at once. The latest snapshot of device positions is an immutable
                       or enabling phase has come since they were posted
                       (``Targeter.retarget``): call it every few seconds.
 ``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
-                      (``Targeter.preview``: changes nothing); 404 for an unknown incident,
-                      or a device not in the current snapshot (the latest batch).
+                      (``Targeter.preview`` of its newest fix kept: changes nothing); 404 for
+                      an unknown incident, or a device of no batch kept.
 
 Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it defaults to
 now. A request the service cannot read answers 400 naming the field, the value and the rule,
@@ -81,9 +81,9 @@ ever logged, nor quoted in an answer as a pair. uvicorn's access log writes each
 ``/explain``'s ``?device=`` included (a device id, no position; its answer, inside or outside,
 is not logged): run uvicorn with ``--no-access-log`` where device ids must not reach the log
 either. The service keeps the latest batch of positions as its snapshot until the next batch
-replaces it (``/explain`` targets it), and its latest batches, at most :data:`RETAINED_FIXES`
-fixes: ``/alerts`` targets each device's newest fix over them (by ``observed_at``), so an alert
-reaches at once every device whose latest fix this process took (and so does one whose time
+replaces it, and its latest batches, at most :data:`RETAINED_FIXES` fixes: ``/alerts`` targets
+each device's newest fix over them (by ``observed_at``; ``/explain`` explains that fix), so an
+alert reaches at once every device whose latest fix this process took (and so does one whose time
 came, through ``/redeliver``); any other device in its area is told by ``on_positions`` when its
 next fix arrives, through any instance. Nothing else of a request is kept once it is answered.
 
@@ -981,19 +981,20 @@ def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
     return out[inverse]
 
 
-def _in_snapshot(index: PositionIndex, device: str) -> bool:
-    """Whether ``device`` (a ``?device=`` text) is in ``index``, by its canonical text.
+def _device_rows(ids: npt.NDArray[Any], device: str) -> npt.NDArray[np.intp]:
+    """The rows of ``ids`` (a batch's) that are ``device`` (a ``?device=`` text), by its text.
 
     As the stores identify devices: ``"7"`` is the integer id 7, ``"007"``, ``"+7"`` and
     ``" 7"`` are not.
     """
-    ids = index.positions.ids
     if ids.dtype.kind != "i":
-        return bool(np.any(ids == device))
+        return np.flatnonzero(ids == device)
     if not re.fullmatch(r"-?[0-9]{1,19}", device, re.ASCII) or str(int(device)) != device:
-        return False
+        return np.empty(0, dtype=np.intp)
     value = int(device)
-    return _I64_MIN <= value <= _I64_MAX and bool(np.any(ids == value))
+    if not _I64_MIN <= value <= _I64_MAX:
+        return np.empty(0, dtype=np.intp)
+    return np.flatnonzero(ids == value)
 
 
 #: The most fixes of its latest batches a process keeps, so that ``POST /alerts`` reaches at
@@ -1034,6 +1035,35 @@ class _Retained:
             self._size += len(batch)
             while self._size > self.limit:
                 self._size -= len(self._batches.popleft())
+
+    def fix_of(self, device: str, current: Positions) -> Positions | None:
+        """``device``'s latest fix over the kept batches and ``current``, as a snapshot of one.
+
+        By ``observed_at``, a tie to the later batch, as :meth:`latest` merges them (``current``,
+        the latest batch, is looked at last; it is not kept when too large). None when no
+        batch holds the device. For ``GET /explain``: the device's own fix is all its answer
+        depends on, so the batches are searched, not merged.
+        """
+        with self._lock:
+            batches = list(self._batches)
+        if not batches or batches[-1] is not current:
+            batches.append(current)
+        found = [(b, _device_rows(b.ids, device)) for b in batches]
+        found = [(b, rows) for b, rows in found if rows.size]
+        if not found:
+            return None
+        seen = np.concatenate([b.observed_at[rows].astype("datetime64[us]") for b, rows in found])
+        which = np.repeat(np.arange(len(found)), [rows.size for _, rows in found])
+        at = np.concatenate([rows for _, rows in found])
+        last = int(np.lexsort((seen,))[-1])  # stable: a tie goes to the later batch
+        batch, row = found[int(which[last])][0], at[last : last + 1]
+        return Positions(
+            batch.ids[row],
+            batch.lon[row],
+            batch.lat[row],
+            accuracy_m=batch.accuracy_m[row],
+            observed_at=seen[last : last + 1],
+        )
 
     def latest(self) -> Positions | None:
         """Each device's latest fix (by ``observed_at``; a tie to the later batch), or None.
@@ -1225,26 +1255,29 @@ def create_app(
             )
         at, index = _at(request), current["index"]
         # In a worker thread, as every other request's work: over a million devices a preview
-        # takes most of a second, which on the event loop stopped every other request.
-        answer = await run_in_threadpool(why, alert, device, index, at)
+        # took most of a second, which on the event loop stopped every other request.
+        answer = await run_in_threadpool(why, alert, device, index.positions, at)
         if answer is None:
             return _problem(
                 request,
                 404,
-                f"device {_shown(device)} has no position in the current snapshot (the latest "
-                "POST /positions batch, of "
-                f"{len(index):,} device{'' if len(index) == 1 else 's'}): nothing to explain; ids"
-                " are matched by their text as the batch gave them (7 is not 007)",
+                f"device {_shown(device)} has no position among the fixes this process keeps"
+                f" (its latest POST /positions batches, at most {retained.limit:,} fixes):"
+                " nothing to explain; ids are matched by their text as the batch gave them"
+                " (7 is not 007)",
                 "NotFound",
             )
         return PlainTextResponse(answer)
 
-    def why(alert: Alert, device: str, index: PositionIndex, at: dt.datetime) -> str | None:
-        # (Looked up first: a device not in the snapshot was a 400 naming the library's
-        # "device_id", as if the request were malformed, after a preview of every device.)
-        if not _in_snapshot(index, device):
+    def why(alert: Alert, device: str, latest: Positions, at: dt.datetime) -> str | None:
+        # The device's newest fix over the kept batches, as POST /alerts targets it: before,
+        # only the latest batch was looked at, so a device that reported a second earlier in
+        # another batch had "no position". Looked up first (not a preview of every device,
+        # then a 400 naming the library's "device_id" for a device not there).
+        fix = retained.fix_of(device, latest)
+        if fix is None:
             return None
-        return targeter.preview(alert, index, at).explain(device)
+        return targeter.preview(alert, PositionIndex(fix), at).explain(device)
 
     async def store_failed(request: Request, exc: Exception) -> Response:
         return _problem(request, 503, str(exc), type(exc).__name__)
