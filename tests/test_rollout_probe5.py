@@ -1,0 +1,240 @@
+"""Probes of rollout policies as operators review them (round 5): timelines, diffs, boundaries.
+
+Oracles of their own: the municipalities each phase covers, expanded by hand in plain Python
+over the shipped hierarchy's parent links; the policy text read by hand; instants computed
+with :mod:`zoneinfo` directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+from functools import cache
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from geotarget import sweden
+from geotarget.errors import InvalidPolicy
+from geotarget.rollout import KindRollout, Phase, RolloutPolicy
+
+STHLM = ZoneInfo("Europe/Stockholm")
+UTC = dt.timezone.utc
+TIP = "tip_request"
+
+
+def _policy(*phases: tuple[dt.datetime, list[str], float, bool]) -> RolloutPolicy:
+    steps = [
+        Phase(starts_at=t, regions=codes, percentage=pct, rollback=back)
+        for t, codes, pct, back in phases
+    ]
+    return RolloutPolicy(rollouts=[KindRollout(kind=TIP, phases=steps)])
+
+
+def _day(month: int, day: int = 1, year: int = 2024) -> dt.datetime:
+    return dt.datetime(year, month, day, tzinfo=STHLM)
+
+
+# --- the oracle: municipalities covered, by hand ------------------------------------------
+
+
+@cache
+def _chains() -> dict[str, tuple[str, ...]]:
+    """Municipality -> itself and every region it lies in, walked up the parent links."""
+    h = sweden.hierarchy()
+    chains = {}
+    for m in sweden.municipalities().codes:
+        chain, code = [m], m
+        while (up := h.parent(code)) is not None:
+            chain.append(up)
+            code = up
+        chains[m] = tuple(chain)
+    return chains
+
+
+def _munis(codes: set[str] | frozenset[str] | list[str] | tuple[str, ...]) -> set[str]:
+    """Every municipality lying in (or being) one of ``codes``."""
+    wanted = set(codes)
+    return {m for m, chain in _chains().items() if wanted & set(chain)}
+
+
+def _codes_pool() -> list[str]:
+    h = sweden.hierarchy()
+    counties = sorted(h.region_set("county").codes)
+    munis = sorted(_chains())
+    return ["SE", *sorted(h.region_set("police_region").codes), *counties, *munis[::7]]
+
+
+# --- the lead: a county that replaces its municipality is no rollback -------------------------
+
+
+def test_a_county_replacing_its_municipality_keeps_stockholm_enabled_in_timeline_and_diff() -> None:
+    """Phase 2 lists the county 01 instead of its municipality 0180 (Stockholm).
+
+    The timeline said "adds 01; rolls back 0180" and the diff "+ 01; - 0180": a reader was told
+    Stockholm loses the alert, while 01 contains it. Oracle: municipalities covered, by hand.
+    """
+    h = sweden.hierarchy()
+    policy = _policy((_day(5), ["0180"], 100, False), (_day(9), ["01"], 100, True))
+    assert _munis({"0180"}) <= _munis({"01"})  # the oracle: nothing of phase 1 is lost
+
+    told = policy.timeline(TIP, catalog=h)
+    assert str(told).splitlines()[2] == (
+        "  phase 2  2024-09-01 00:00  adds 01; 0180 stays enabled within 01  -> 01"
+    )
+    cov = told.steps[1].coverage
+    assert cov is not None and cov.lost == frozenset() and cov.loses == frozenset()
+    assert cov.kept == (("0180", ("01",)),) and cov.gained == {"01"}
+    # Stockholm's span does not end; Solna (never listed) is enabled from phase 2 on.
+    assert [(s.region, s.end) for s in told.spans if s.region == "0180"] == [("0180", None)]
+    assert told.enabled_from("0180") == _day(5) and told.enabled_from("0184") == _day(9)
+
+    # Without the hierarchy the text cannot know, and does not claim a loss.
+    blind = str(policy.timeline(TIP)).splitlines()[2]
+    assert "rolls back" not in blind and "no longer lists 0180" in blind
+
+    old = _policy((_day(5), ["0180"], 100, False))
+    new = _policy((_day(5), ["01"], 100, False))
+    assert (
+        str(old.diff(new, catalog=h))
+        .splitlines()[1]
+        .endswith(": + 01; 0180 stays enabled within 01")
+    )
+    assert str(new.diff(old, catalog=h)).splitlines()[1].endswith(": - 01 except 0180")
+    blind_diff = str(old.diff(new)).splitlines()[1]
+    assert "- 0180" not in blind_diff and blind_diff.endswith("no longer lists 0180")
+
+
+def test_a_rollback_to_the_country_and_back_to_parts_is_told_per_municipality() -> None:
+    """Police region -> its counties listed one by one -> one municipality: what is lost."""
+    h = sweden.hierarchy()
+    parts = sorted(h.expand(["PR-STOCKHOLM"], "county"))  # 01 and 09 (Gotland)
+    policy = _policy(
+        (_day(3), ["PR-STOCKHOLM"], 100, False),
+        (_day(4), parts, 100, True),
+        (_day(5), ["0980"], 100, True),
+    )
+    lines = str(policy.timeline(TIP, catalog=h)).splitlines()
+    assert lines[2] == (
+        f"  phase 2  2024-04-01 00:00  PR-STOCKHOLM stays enabled through its parts "
+        f"{', '.join(parts)}  -> {', '.join(parts)}"
+    )
+    # Gotland's only municipality 0980 covers the county 09 all alone: 09 is kept, 01 is lost.
+    assert _munis({"0980"}) == _munis({"09"})
+    assert (
+        lines[3]
+        == "  phase 3  2024-05-01 00:00  rolls back 01; 09 stays enabled through its parts 0980  -> 0980"
+    )
+
+
+def _random_policy(rng: random.Random, pool: list[str]) -> RolloutPolicy:
+    phases: list[tuple[dt.datetime, list[str], float, bool]] = []
+    prev: tuple[frozenset[str], float] | None = None
+    for i in range(rng.randint(1, 5)):
+        codes = frozenset(rng.sample(pool, rng.randint(1, 4)))
+        pct = rng.choice([0.0, 10.0, 100.0, 100.0])
+        if prev == (codes, pct):
+            continue
+        phases.append((_day(1 + 2 * i), sorted(codes), pct, True))
+        prev = (codes, pct)
+    return _policy(*phases)
+
+
+_PHRASES = re.compile(
+    r"(?P<verb>adds|rolls back|no longer lists|also lists|\+|-) (?P<codes>[^;]*?)"
+    r"(?: except (?P<except>[^;]*?))?(?:, already enabled .*?)?(?: for [\d.]+% of devices.*?)?"
+    r"(?:  -> .*)?$"
+)
+
+
+def _claims(text: str) -> list[tuple[str, set[str], set[str]]]:
+    """(verb, codes, except codes) of each phrase of a timeline step or a diff line."""
+    out: list[tuple[str, set[str], set[str]]] = []
+    for part in text.split("; "):
+        if part.startswith("percentage "):
+            continue
+        if re.search(r" stays? enabled ", part):
+            out.append(("stays", set(part.split(" stay")[0].split(", ")), set()))
+            continue
+        m = _PHRASES.match(part)
+        assert m, part
+        codes = set(m["codes"].split(", "))
+        out.append((m["verb"], codes, set(m["except"].split(", ")) if m["except"] else set()))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_timeline_and_diff_claims_agree_with_municipalities_covered(seed: int) -> None:
+    """Every "rolls back"/"-" loses what it names, every "stays" loses nothing (per municipality).
+
+    With the hierarchy: the municipalities a step loses are exactly those named as rolled
+    back (less their "except" parts). Without it: "rolls back" and "-" are said only where
+    every municipality of the code is lost, or nobody was reached before.
+    """
+    h = sweden.hierarchy()
+    rng = random.Random(seed)
+    pool = _codes_pool()
+    policy, other = _random_policy(rng, pool), _random_policy(rng, pool)
+
+    def reached(phase: Phase | None) -> set[str]:
+        return set() if phase is None or phase.percentage == 0 else _munis(phase.regions)
+
+    mine, theirs = policy.rollout(TIP), other.rollout(TIP)
+    assert mine is not None and theirs is not None
+    phases = mine.phases
+    for catalog in (h, None):
+        steps = str(policy.timeline(TIP, catalog=catalog)).splitlines()[2:]
+        for prev, cur, line in zip(phases[:-1], phases[1:], steps, strict=True):
+            what = line.split("  ", 3)[3]
+            lost = reached(prev) - reached(cur)
+            said_lost: set[str] = set()
+            for verb, codes, kept in _claims(what):
+                if verb == "rolls back":
+                    assert prev.percentage == 0 or (_munis(codes) - _munis(kept)) <= lost, line
+                    said_lost |= _munis(codes) - _munis(kept)
+                elif verb == "stays":
+                    assert not (_munis(codes) & lost), line
+            if catalog is not None and cur.percentage > 0 and prev.percentage > 0:
+                assert said_lost == lost, line
+
+    # Spans (with the hierarchy): a listed code is in a span iff all of it is reached then.
+    told = policy.timeline(TIP, catalog=h)
+    listed = {c for p in phases for c in p.regions}
+    for p in phases:
+        for at in (p.starts_at - dt.timedelta(microseconds=1), p.starts_at):
+            live = {s.region for s in told.spans if s.start <= at and (s.end is None or at < s.end)}
+            i = mine.active_index(at)
+            now = reached(None if i is None else phases[i])
+            assert live == {c for c in listed if _munis({c}) <= now}, at
+
+    # Diffs: the windows of two random versions, by the same rule.
+    for catalog in (h, None):
+        for change in policy.diff(other, catalog=catalog).schedule:
+            line = change.describe("Europe/Stockholm").split(": ", 1)[1]
+            at = change.start
+            ia, ib = mine.active_index(at), theirs.active_index(at)
+            pa = None if ia is None else mine.phases[ia]
+            pb = None if ib is None else theirs.phases[ib]
+            lost = reached(pa) - reached(pb)
+            said_lost = set()
+            for verb, codes, kept in _claims(line):
+                if verb == "-":
+                    assert (
+                        pa is None or pa.percentage == 0 or (_munis(codes) - _munis(kept) <= lost)
+                    ), line
+                    said_lost |= _munis(codes) - _munis(kept)
+                elif verb == "stays":
+                    assert not (_munis(codes) & lost), line
+            if catalog is not None and pa and pb and pa.percentage and pb.percentage:
+                assert said_lost == lost, line
+
+
+def test_timeline_with_a_hierarchy_refuses_codes_it_does_not_know() -> None:
+    """A phase enabling a code the catalogue lacks cannot be told on the map: its path is named."""
+    policy = _policy((_day(5), ["01"], 100, False), (_day(6), ["01", "2599"], 100, False))
+    with pytest.raises(InvalidPolicy, match=r"kinds\.tip_request\.phases\[1\]\.regions.*2599"):
+        policy.timeline(TIP, catalog=sweden.hierarchy())
+    with pytest.raises(InvalidPolicy, match=r"2599"):
+        _policy((_day(5), ["01"], 100, False)).diff(policy, catalog=sweden.hierarchy())
+    assert "adds 2599" in str(policy.timeline(TIP))  # without one, codes are text
