@@ -238,3 +238,74 @@ def test_timeline_with_a_hierarchy_refuses_codes_it_does_not_know() -> None:
     with pytest.raises(InvalidPolicy, match=r"2599"):
         _policy((_day(5), ["01"], 100, False)).diff(policy, catalog=sweden.hierarchy())
     assert "adds 2599" in str(policy.timeline(TIP))  # without one, codes are text
+
+
+# --- the Targeter at each phase boundary, across the October change ---------------------------
+
+
+def test_targeter_at_each_phase_boundary_across_the_october_fold() -> None:
+    """Phases at both 02:30s of 2024-10-27, a 0 % pause and a resume: the instant decides.
+
+    The phase in force at ``t`` is the last with ``start <= t``, whatever zone ``t`` is given
+    in (UTC, Stockholm's second 02:30 with ``fold=1``, New York). Oracle: the phase index by
+    comparing UTC instants by hand; the devices, all in county 02, are told only while a
+    phase enables 02 for a share above 0.
+    """
+    import numpy as np
+    from targeting_helpers import exact_rules, make_alert, make_regions, positions
+
+    from geotarget import Circle, PositionIndex
+    from geotarget.ledger import MemoryLedger
+    from geotarget.targeting import Targeter, Verdict
+
+    first = dt.datetime(2024, 10, 27, 0, 30, tzinfo=UTC)  # 02:30 CEST
+    second = dt.datetime(2024, 10, 27, 1, 30, tzinfo=UTC)  # 02:30 CET, an hour later
+    starts = [first, second, second + dt.timedelta(hours=1), second + dt.timedelta(hours=2)]
+    specs = [({"01"}, 100.0, False), ({"01", "02"}, 100.0, False)]
+    specs += [({"01", "02"}, 0.0, True), ({"01", "02"}, 100.0, False)]
+    phases = [
+        Phase(starts_at=t, regions=r, percentage=pct, rollback=back)
+        for t, (r, pct, back) in zip(starts, specs, strict=True)
+    ]
+    policy = RolloutPolicy(rollouts=[KindRollout(kind="crime_modus", phases=phases)], country="XX")
+    assert str(policy.timeline("crime_modus")).splitlines()[1:3] == [
+        "  phase 1  2024-10-27 02:30 (UTC+02:00)  enables 01",
+        "  phase 2  2024-10-27 02:30 (UTC+01:00)  adds 02  -> 01, 02",
+    ]
+    rng = np.random.default_rng(5)
+    lon, lat = rng.uniform(18.4, 18.6, 40), rng.uniform(59.45, 59.55, 40)  # all in county 02
+    area = Circle(lon=18.5, lat=59.5, radius_m=20_000)  # within county 02 only
+    # every device lies well inside the circle (an equirectangular bound, by hand)
+    far = np.hypot((lon - 18.5) * np.cos(np.radians(59.6)), lat - 59.5) * 111_320
+    assert far.max() < 10_000
+    zones = [UTC, STHLM, ZoneInfo("America/New_York")]
+    for start in starts:
+        for at in (start - dt.timedelta(microseconds=1), start):
+            for tz in zones:
+                t = at.astimezone(tz)
+                active = max((i for i, s in enumerate(starts) if s <= at), default=None)
+                regions, pct, _ = specs[active] if active is not None else (set(), 0.0, False)
+                want = "02" in regions and pct > 0
+                targeter = Targeter(
+                    make_regions(), policy, ledger=MemoryLedger(), location_rules=exact_rules()
+                )
+                alert = make_alert(
+                    "crime_modus", area, sent=(at - dt.timedelta(minutes=5)).replace(microsecond=0)
+                )
+                got = targeter.target(
+                    alert, PositionIndex(positions(lon, lat, observed_at=[at] * 40)), t
+                )
+                if active is None:
+                    assert got.verdict is Verdict.KIND_NOT_ENABLED, (t, got.reason)
+                    continue
+                assert got.rollout is not None and got.rollout.phase_index == active, t
+                if want:
+                    assert got.verdict is Verdict.DELIVER and len(got.recipients) == 40, t
+                elif pct == 0:
+                    assert got.verdict is Verdict.KIND_NOT_ENABLED, (t, got.reason)
+                else:  # phase 1: the area lies outside 01; the second 02:30 is named as such
+                    assert got.verdict is Verdict.AREA_OUTSIDE_ROLLOUT, t
+                    assert got.reason.endswith(
+                        "phase 2 enables it there from 2024-10-27 02:30 (UTC+01:00) "
+                        "Europe/Stockholm"
+                    ), got.reason
