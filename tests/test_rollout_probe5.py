@@ -309,3 +309,28 @@ def test_targeter_at_each_phase_boundary_across_the_october_fold() -> None:
                         "phase 2 enables it there from 2024-10-27 02:30 (UTC+01:00) "
                         "Europe/Stockholm"
                     ), got.reason
+
+
+# --- a phase that "ends" -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["ends_at", "until", "End"])
+def test_a_phase_given_an_end_is_told_how_phases_end(key: str) -> None:
+    """An operator gives a phase an end (before its start, too): phases have none.
+
+    The problem named only an unknown key; it now says how a phase ends (the next phase).
+    """
+    text = f"""
+        timezone = "Europe/Stockholm"
+        [[kinds.tip_request.phases]]
+        starts_at = 2024-05-01
+        {key} = 2024-04-01
+        regions = ["01"]
+    """
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(text)
+    (problem,) = err.value.problems
+    assert problem.path == f"kinds.tip_request.phases[0].{key}"
+    assert problem.message.startswith("unknown key (valid: illustrative, percentage, regions")
+    assert "it lasts until the next phase of its kind starts" in problem.message
+    assert "percentage = 0 to pause" in problem.message
