@@ -334,3 +334,28 @@ def test_a_phase_given_an_end_is_told_how_phases_end(key: str) -> None:
     assert problem.message.startswith("unknown key (valid: illustrative, percentage, regions")
     assert "it lasts until the next phase of its kind starts" in problem.message
     assert "percentage = 0 to pause" in problem.message
+
+
+# --- a date that becomes decided -----------------------------------------------------------
+
+
+def test_diff_names_a_phase_date_that_becomes_decided_or_illustrative() -> None:
+    """The pilot's phase 2 date is decided: the new version only drops ``illustrative``.
+
+    The diff was truthy (the hash changes) yet said "no change in what is enabled, where or
+    when", leaving the reviewer nothing to check.
+    """
+    shipped = sweden.pilot_policy()
+    decided = RolloutPolicy.from_toml(
+        shipped.to_toml().replace("illustrative = true", "illustrative = false", 1)  # crime_modus
+    )
+    d = shipped.diff(decided)
+    assert d and d.kinds == {"crime_modus"}
+    assert [(s.path, s.before, s.after) for s in d.settings] == [
+        ("kinds.crime_modus.phases[1].illustrative", True, False)
+    ]
+    assert str(d).splitlines()[1:] == [
+        "  kinds.crime_modus.phases[1]: illustrative date -> decided date"
+    ]
+    back = str(decided.diff(shipped)).splitlines()[1:]
+    assert back == ["  kinds.crime_modus.phases[1]: decided date -> illustrative date"]

@@ -480,7 +480,9 @@ class SettingChange:
     """A setting that differs between two policy versions.
 
     ``path`` is ``killed``, ``country``, ``timezone``, ``salt``, ``kinds.<kind>`` (whether the
-    policy names the kind) or ``kinds.<kind>.killed``.
+    policy names the kind), ``kinds.<kind>.killed``, or ``kinds.<kind>.phases[<i>].illustrative``
+    (a phase starting at the same instant in both whose date became decided, or illustrative;
+    ``<i>`` counts the new version's phases from 0, as file paths do).
 
     .. versionadded:: 0.1.0
     """
@@ -497,6 +499,13 @@ class SettingChange:
             return f"{self.path}: {'named' if self.before else 'not named'} -> " + (
                 "named" if self.after else "not named (denied)"
             )
+        if self.path.endswith("].illustrative"):
+
+            def date(v: str | bool) -> str:
+                return "illustrative date" if v else "decided date"
+
+            phase = self.path.removesuffix(".illustrative")
+            return f"{phase}: {date(self.before)} -> {date(self.after)}"
         return f"{self.path}: {show(self.before)} -> {show(self.after)}"
 
 
@@ -675,6 +684,18 @@ def diff(old: Any, new: Any, catalog: Any = None) -> PolicyDiff:
             settings.append(
                 SettingChange(path=f"kinds.{kind}.killed", before=ra.killed, after=rb.killed)
             )
+        if ra is not None and rb is not None:
+            # A date that becomes decided (or illustrative) changes no window, but is reviewed.
+            was = {p.starts_at: p.illustrative for p in ra.phases}
+            for j, p in enumerate(rb.phases):
+                if was.get(p.starts_at, p.illustrative) != p.illustrative:
+                    settings.append(
+                        SettingChange(
+                            path=f"kinds.{kind}.phases[{j}].illustrative",
+                            before=not p.illustrative,
+                            after=p.illustrative,
+                        )
+                    )
         breaks = sorted({p.starts_at for r in (ra, rb) if r is not None for p in r.phases})
         for start, end in zip(breaks, [*breaks[1:], None], strict=True):
             (ba, pa), (bb, pb) = _state(ra, start), _state(rb, start)
