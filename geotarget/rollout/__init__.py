@@ -47,6 +47,7 @@ from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem, 
 from geotarget.rollout import _canary, _decision, _io, _report, _time
 from geotarget.rollout._decision import Explanation, Reason, RegionCatalog, RolloutDecision
 from geotarget.rollout._report import (
+    Coverage,
     PolicyDiff,
     RegionSpan,
     ScheduleChange,
@@ -58,6 +59,7 @@ from geotarget.rollout._report import (
 __all__ = [
     "DEFAULT_SALT",
     "MIN_PERCENTAGE",
+    "Coverage",
     "Explanation",
     "KindRollout",
     "Phase",
@@ -664,15 +666,37 @@ class RolloutPolicy:
             return np.zeros(b.shape, dtype=np.bool_)
         return np.asarray(b < _threshold(d.percentage), dtype=np.bool_)
 
-    def timeline(self, kind: str) -> Timeline:
-        """From when each region code is enabled for ``kind`` (and until when, on rollback)."""
-        return _report.timeline(self, _kind(kind))
+    def timeline(self, kind: str, catalog: RegionCatalog | None = None) -> Timeline:
+        """From when each region code is enabled for ``kind`` (and until when, on rollback).
 
-    def diff(self, other: RolloutPolicy) -> PolicyDiff:
-        """What changes from this policy to ``other``: settings, kinds, regions and instants."""
+        Parameters
+        ----------
+        kind : str
+            The alert kind.
+        catalog : RegionCatalog, optional
+            The region hierarchy (``geotarget.sweden.hierarchy()``). With it, a phase that
+            lists the county ``"01"`` instead of its municipality ``"0180"`` is told as keeping
+            Stockholm enabled, and a code rolls back only where no listed code covers it.
+            Without it codes are compared as text, and a code no longer listed is said to be
+            just that, since a listed code may contain it.
+
+        Raises
+        ------
+        InvalidPolicy
+            With a catalog: for a code of the kind it does not know, or outside the country.
+        """
+        return _report.timeline(self, _kind(kind), catalog)
+
+    def diff(self, other: RolloutPolicy, catalog: RegionCatalog | None = None) -> PolicyDiff:
+        """What changes from this policy to ``other``: settings, kinds, regions and instants.
+
+        With a ``catalog`` (as for :meth:`timeline`), codes are compared by the places they
+        cover: ``"0180"`` replaced by ``"01"`` is not a loss of Stockholm. Both policies' codes
+        are checked against it (:class:`InvalidPolicy`).
+        """
         if not isinstance(other, RolloutPolicy):
             raise InvalidType(f"other must be a RolloutPolicy (got {type(other).__name__})")
-        return _report.diff(self, other)
+        return _report.diff(self, other, catalog)
 
     # -- new versions ----------------------------------------------------------------------
 

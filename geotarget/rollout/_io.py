@@ -413,9 +413,23 @@ key_path = _key
 TWICE = "duplicate key: given twice in the same object"
 
 
+#: Keys an operator may write to end a phase (schedulers of other tools have them).
+_END_KEYS = frozenset(
+    {"end", "end_at", "end_date", "ends", "ends_at", "ends_on", "expires", "expires_at"}
+    | {"stop", "stop_at", "stops_at", "until", "finish", "finishes_at", "duration"}
+)
+
+
 def unknown_key(key: object, allowed: tuple[str, ...], path: str) -> str:
     """The problem of ``key``, not one of ``allowed``, in the table at ``path``."""
-    return f"unknown key (valid: {', '.join(sorted(allowed))})" + top_level_hint(key, path)
+    text = f"unknown key (valid: {', '.join(sorted(allowed))})" + top_level_hint(key, path)
+    if "starts_at" in allowed and isinstance(key, str) and key.strip().lower() in _END_KEYS:
+        text += (
+            "; a phase has no end of its own: it lasts until the next phase of its kind "
+            "starts, so to end it add a phase starting then (with rollback = true to drop "
+            "regions, or percentage = 0 to pause them)"
+        )
+    return text
 
 
 def top_level_hint(key: object, path: str) -> str:

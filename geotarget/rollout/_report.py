@@ -10,13 +10,199 @@ from typing import Any
 
 import attrs
 
-from geotarget.rollout import _time
+from geotarget.errors import InvalidPolicy
+from geotarget.rollout import _decision, _time
 
 _UTC = dt.timezone.utc
 
+#: Pairs of a code and the codes that explain it (sorted), as :class:`Coverage` holds them.
+_Pairs = tuple[tuple[str, tuple[str, ...]], ...]
 
-def _codes(regions: frozenset[str]) -> str:
+
+def _codes(regions: frozenset[str] | tuple[str, ...]) -> str:
     return ", ".join(sorted(regions)) or "nothing"
+
+
+@attrs.frozen(kw_only=True)
+class Coverage:
+    """What a change of the listed codes means on the map, as a region catalog tells it.
+
+    Codes are compared by the places they cover, not as text: a phase that lists the county
+    ``"01"`` instead of its municipality ``"0180"`` (Stockholm) keeps Stockholm enabled.
+    Timelines and diffs built with a ``catalog`` carry one per change; without a catalog they
+    cannot know, and carry ``None``.
+
+    .. versionadded:: 0.1.0
+
+    Attributes
+    ----------
+    gained : frozenset of str
+        Newly listed codes that enable places (all of them or some) not enabled before.
+    already : tuple of (str, tuple of str)
+        Newly listed codes already enabled in all of them before, each with the codes that
+        enabled it (an enclosing region, or the parts that cover it together).
+    lost : frozenset of str
+        Codes no longer listed that are now enabled nowhere within them.
+    narrowed : tuple of (str, tuple of str)
+        Codes no longer listed that stay enabled only in some of their parts, each with those
+        parts (the codes listed now that lie within it): the rest of it loses the kind.
+    kept : tuple of (str, tuple of str)
+        Codes no longer listed that stay enabled in all of them, each with the codes that
+        enable it now (an enclosing region, or the parts that cover it together).
+    by_parts : frozenset of str
+        The codes of ``already`` and ``kept`` enabled by their parts together, not by one
+        enclosing region.
+    """
+
+    gained: frozenset[str]
+    already: _Pairs
+    lost: frozenset[str]
+    narrowed: _Pairs
+    kept: _Pairs
+    by_parts: frozenset[str] = frozenset()
+
+    @property
+    def loses(self) -> frozenset[str]:
+        """The codes no longer listed of which some place loses the kind (lost or narrowed)."""
+        return self.lost | {code for code, _ in self.narrowed}
+
+
+def _covers(codes: frozenset[str], code: str, catalog: Any) -> tuple[tuple[str, ...], bool]:
+    """The codes of ``codes`` that enable all of ``code`` (empty: none), and if they are parts.
+
+    Parts: the codes within ``code`` that cover it together, not one enclosing region.
+    """
+    enclosing = tuple(c for c in (code, *catalog.ancestors(code)) if c in codes)
+    if enclosing:
+        return enclosing[:1], False
+    if _decision.wholly_within(codes, code, catalog):
+        return _inside(codes, code, catalog), True
+    return (), False
+
+
+def _inside(codes: frozenset[str], code: str, catalog: Any) -> tuple[str, ...]:
+    """The codes of ``codes`` that lie within ``code``, sorted."""
+    return tuple(sorted(c for c in codes if code in catalog.ancestors(c)))
+
+
+def coverage(
+    before: frozenset[str],
+    after: frozenset[str],
+    catalog: Any,
+    *,
+    before_enables: bool = True,
+    after_enables: bool = True,
+) -> Coverage:
+    """How the places enabled change from the codes ``before`` to the codes ``after``.
+
+    A side at 0 % of devices (``*_enables=False``) enables no place: nothing it lists keeps
+    or had a place enabled.
+    """
+    before_on = before if before_enables else frozenset()
+    after_on = after if after_enables else frozenset()
+    gained, lost, by_parts = set(), set(), set()
+    already: list[tuple[str, tuple[str, ...]]] = []
+    narrowed: list[tuple[str, tuple[str, ...]]] = []
+    kept: list[tuple[str, tuple[str, ...]]] = []
+    for code in sorted(after - before):
+        via, parts = _covers(before_on, code, catalog)
+        if via:
+            already.append((code, via))
+            if parts:
+                by_parts.add(code)
+        else:
+            gained.add(code)
+    for code in sorted(before - after):
+        via, parts = _covers(after_on, code, catalog)
+        if via:
+            kept.append((code, via))
+            if parts:
+                by_parts.add(code)
+        elif inside := _inside(after_on, code, catalog):
+            narrowed.append((code, inside))
+        else:
+            lost.add(code)
+    return Coverage(
+        gained=frozenset(gained),
+        already=tuple(already),
+        lost=frozenset(lost),
+        narrowed=tuple(narrowed),
+        kept=tuple(kept),
+        by_parts=frozenset(by_parts),
+    )
+
+
+def _via(cov: Coverage, code: str, via: tuple[str, ...]) -> str:
+    """``within 01`` for an enclosing code, ``through its parts 0114, ...`` for the parts."""
+    if code not in cov.by_parts:
+        return f"within {via[0]}"
+    shown = ", ".join(via[:4]) + (f" and {len(via) - 4} more" if len(via) > 4 else "")
+    return f"through its parts {shown}"
+
+
+def _coverage_parts(
+    cov: Coverage, *, add: str, drop: str, gained_share: str = "", lost_share: str = ""
+) -> list[str]:
+    """The phrases that tell ``cov``: ``add``/``drop`` name additions and losses."""
+    parts = []
+    if cov.gained:
+        parts.append(f"{add} {_codes(cov.gained)}{gained_share}")
+    # codes an "except" or a "through its parts" names are not told again as already enabled
+    told = {c for _, inside in cov.narrowed for c in inside}
+    told.update(c for code, via in cov.kept if code in cov.by_parts for c in via)
+    # a code listed now that all of a dropped one covers (Gotland's county for its one
+    # municipality) is told by "stays enabled within" alone
+    within = {(code, via[0]) for code, via in cov.kept if code not in cov.by_parts}
+    told.update(
+        code
+        for code, via in cov.already
+        if code in cov.by_parts and all((part, code) in within for part in via)
+    )
+    for how, codes in _grouped(cov, cov.already, skip=told).items():
+        parts.append(f"also lists {_codes(codes)}, already enabled {how}")
+    if cov.lost:
+        parts.append(f"{drop} {_codes(cov.lost)}{lost_share}")
+    for code, inside in cov.narrowed:
+        parts.append(f"{drop} {code} except {_codes(inside)}{lost_share}")
+    for how, codes in _grouped(cov, cov.kept).items():
+        parts.append(f"{_codes(codes)} {_stay(codes)} enabled {how}")
+    return parts
+
+
+def _stay(codes: tuple[str, ...]) -> str:
+    return "stays" if len(codes) == 1 else "stay"
+
+
+def _grouped(
+    cov: Coverage, pairs: _Pairs, skip: set[str] | frozenset[str] = frozenset()
+) -> dict[str, tuple[str, ...]]:
+    """The codes of ``pairs`` grouped by how they are enabled (``within 01``), in order."""
+    groups: dict[str, tuple[str, ...]] = {}
+    for code, via in pairs:
+        if code not in skip:
+            how = _via(cov, code, via)
+            groups[how] = (*groups.get(how, ()), code)
+    return groups
+
+
+def _check_codes(policy: Any, catalog: Any, kinds: Any) -> Any:
+    """``catalog`` checked, and the region codes of ``kinds`` in ``policy`` checked against it.
+
+    A code the catalog does not know, or one outside the policy's country, is an
+    :class:`InvalidPolicy` naming its path: a timeline cannot say where it enables.
+    """
+    from geotarget.rollout import _io
+
+    catalog = _decision.check_catalog(catalog)
+    heads = tuple(f"kinds.{k}." for k in kinds)
+    problems = [
+        p
+        for p in _io.catalog_problems(policy, catalog)
+        if p.path == "country" or p.path.startswith(heads)
+    ]
+    if problems:
+        raise InvalidPolicy(problems)
+    return catalog
 
 
 @attrs.frozen(kw_only=True)
@@ -35,11 +221,18 @@ class TimelineStep:
     regions : frozenset of str
         Every code enabled while the phase is active.
     added, removed : frozenset of str
-        Codes this phase adds, or drops (a rollback), relative to the phase before.
+        Codes this phase lists, or no longer lists, relative to the phase before. A code no
+        longer listed may stay enabled within one listed now (``"0180"`` within ``"01"``):
+        ``coverage`` tells.
     percentage : float
     rollback : bool
     illustrative : bool
         The phase's date is illustrative, not decided (:attr:`Phase.illustrative`).
+    coverage : Coverage or None
+        What ``added`` and ``removed`` mean on the map — which codes no longer listed lose the
+        kind, and which stay enabled within a code listed now — when the timeline was asked
+        with a ``catalog``; None without one (a removed code may still be enabled within a
+        listed region).
     """
 
     phase_index: int
@@ -50,13 +243,16 @@ class TimelineStep:
     percentage: float
     rollback: bool
     illustrative: bool = False
+    coverage: Coverage | None = None
 
 
 @attrs.frozen(kw_only=True)
 class RegionSpan:
     """A region code enabled from ``start`` until ``end`` (None: no phase drops it).
 
-    A phase at 0 % of devices enables nobody: it ends the spans open before it.
+    A phase at 0 % of devices enables nobody: it ends the spans open before it. Without a
+    catalog, a span is the time a code is listed; with one, the time it is enabled in all of
+    it, whether listed or within a listed code (``"0180"`` within ``"01"``).
 
     .. versionadded:: 0.1.0
 
@@ -68,7 +264,8 @@ class RegionSpan:
     start_phase_index : int
     end_phase_index : int or None
         The phase that drops the code: a rollback, or a phase at 0 % of devices (which enables
-        no device anywhere, so it ends every span).
+        no device anywhere, so it ends every span); with a catalog, only a phase that no longer
+        enables all of it.
     """
 
     region: str
@@ -86,6 +283,11 @@ class Timeline:
     as the county (ask :meth:`RolloutPolicy.explain` about a single region). Kill switches are
     not time-based, so the timeline shows the phases and notes a kill switch that is on.
 
+    Without a catalog the timeline compares codes as text: a code no longer listed "is no
+    longer listed", since a code listed now may contain it. With one (``catalog=`` of
+    :meth:`RolloutPolicy.timeline`), it says which codes roll back, in all or in part, and
+    which stay enabled within another (``"0180"`` within ``"01"``).
+
     .. versionadded:: 0.1.0
 
     Attributes
@@ -101,6 +303,8 @@ class Timeline:
         Ordered by start, then code.
     timezone : str
         Where ``str()`` shows instants.
+    country : str or None
+        The policy's country code: a code no longer listed stays enabled within it.
     """
 
     kind: str
@@ -109,10 +313,25 @@ class Timeline:
     steps: tuple[TimelineStep, ...]
     spans: tuple[RegionSpan, ...]
     timezone: str
+    country: str | None = None
+    _catalog: Any = attrs.field(default=None, eq=False, repr=False, alias="catalog")
 
     def enabled_from(self, region: str) -> dt.datetime | None:
-        """When the code ``region`` is first enabled (as listed), or None if never."""
-        return next((s.start for s in self.spans if s.region == region), None)
+        """When the code ``region`` is first enabled, or None if never.
+
+        Without a catalog, when it is first listed; with one, when it is first enabled in all
+        of it, listed or not (a municipality from when its county is).
+        """
+        if self._catalog is None:
+            return next((s.start for s in self.spans if s.region == region), None)
+        return next(
+            (
+                s.starts_at
+                for s in self.steps
+                if s.percentage > 0 and _covers(s.regions, region, self._catalog)[0]
+            ),
+            None,
+        )
 
     def __str__(self) -> str:
         head = f"{self.kind} (times in {self.timezone})"
@@ -129,12 +348,18 @@ class Timeline:
                 if s.percentage < 100:
                     what += f" for {s.percentage:g}% of devices"
             else:
-                parts = []
-                if s.added:
-                    parts.append(f"adds {_codes(s.added)}")
-                if s.removed:
-                    parts.append(f"rolls back {_codes(s.removed)}")
-                if s.added or s.removed:
+                if s.coverage is not None:
+                    parts = _coverage_parts(s.coverage, add="adds", drop="rolls back")
+                else:
+                    parts = [f"adds {_codes(s.added)}"] if s.added else []
+                    parts += _uncertain_drops(
+                        s.removed,
+                        s.regions,
+                        self.country,
+                        known=s.percentage == 0 or prev_pct == 0,
+                        drop="rolls back",
+                    )
+                if parts:
                     parts[-1] += f"  -> {_codes(s.regions)}"
                 if s.percentage != prev_pct:
                     parts.append(f"percentage {prev_pct:g}% -> {s.percentage:g}%")
@@ -145,15 +370,44 @@ class Timeline:
         return "\n".join(lines)
 
 
-def timeline(policy: Any, kind: str) -> Timeline:
-    """The timeline of ``kind`` in ``policy`` (a RolloutPolicy)."""
+def _uncertain_drops(
+    removed: frozenset[str],
+    regions: frozenset[str],
+    country: str | None,
+    *,
+    known: bool,
+    drop: str,
+    share: str = "",
+) -> list[str]:
+    """Phrases for codes no longer listed, told without a catalog.
+
+    Within the country listed now they stay enabled; when ``known`` (nobody is enabled after,
+    or nobody was before) ``drop`` says so; otherwise a code listed now may contain them, so
+    they are only "no longer listed".
+    """
+    if not removed:
+        return []
+    if known:
+        return [f"{drop} {_codes(removed)}{share}"]
+    if country is not None and country in regions:
+        codes = tuple(sorted(removed))
+        return [f"{_codes(codes)} {_stay(codes)} enabled within {country}"]
+    return [f"no longer lists {_codes(removed)}{share}"]
+
+
+def timeline(policy: Any, kind: str, catalog: Any = None) -> Timeline:
+    """The timeline of ``kind`` in ``policy`` (a RolloutPolicy), told with ``catalog``."""
+    if catalog is not None:
+        catalog = _check_codes(policy, catalog, [kind])
     rollout = policy.rollout(kind)
     killed = bool(policy.killed or (rollout is not None and rollout.killed))
     steps: list[TimelineStep] = []
     spans: list[RegionSpan] = []
     open_: dict[str, tuple[dt.datetime, int]] = {}
     prev: frozenset[str] = frozenset()
-    for i, p in enumerate(rollout.phases if rollout is not None else ()):
+    phases = rollout.phases if rollout is not None else ()
+    listed = frozenset(code for p in phases for code in p.regions)
+    for i, p in enumerate(phases):
         added, removed = p.regions - prev, prev - p.regions
         steps.append(
             TimelineStep(
@@ -165,10 +419,24 @@ def timeline(policy: Any, kind: str) -> Timeline:
                 percentage=p.percentage,
                 rollback=p.rollback,
                 illustrative=p.illustrative,
+                coverage=None
+                if catalog is None or i == 0
+                else coverage(
+                    prev,
+                    p.regions,
+                    catalog,
+                    before_enables=phases[i - 1].percentage > 0,
+                    after_enables=p.percentage > 0,
+                ),
             )
         )
         # Spans follow what the phase enables: a phase at 0 % enables no device anywhere.
-        enabled = p.regions if p.percentage > 0 else frozenset()
+        if p.percentage == 0:
+            enabled: frozenset[str] = frozenset()
+        elif catalog is None:
+            enabled = p.regions
+        else:  # every code of the policy enabled in all of it, listed or within a listed one
+            enabled = frozenset(c for c in listed if _covers(p.regions, c, catalog)[0])
         for code in sorted(open_.keys() - enabled):
             start, j = open_.pop(code)
             spans.append(
@@ -197,6 +465,8 @@ def timeline(policy: Any, kind: str) -> Timeline:
         steps=tuple(steps),
         spans=tuple(spans),
         timezone=policy.timezone,
+        country=policy.country,
+        catalog=catalog,
     )
 
 
@@ -210,7 +480,9 @@ class SettingChange:
     """A setting that differs between two policy versions.
 
     ``path`` is ``killed``, ``country``, ``timezone``, ``salt``, ``kinds.<kind>`` (whether the
-    policy names the kind) or ``kinds.<kind>.killed``.
+    policy names the kind), ``kinds.<kind>.killed``, or ``kinds.<kind>.phases[<i>].illustrative``
+    (a phase starting at the same instant in both whose date became decided, or illustrative;
+    ``<i>`` counts the new version's phases from 0, as file paths do).
 
     .. versionadded:: 0.1.0
     """
@@ -227,6 +499,13 @@ class SettingChange:
             return f"{self.path}: {'named' if self.before else 'not named'} -> " + (
                 "named" if self.after else "not named (denied)"
             )
+        if self.path.endswith("].illustrative"):
+
+            def date(v: str | bool) -> str:
+                return "illustrative date" if v else "decided date"
+
+            phase = self.path.removesuffix(".illustrative")
+            return f"{phase}: {date(self.before)} -> {date(self.after)}"
         return f"{self.path}: {show(self.before)} -> {show(self.after)}"
 
 
@@ -250,6 +529,11 @@ class ScheduleChange:
         The enabled codes in the old and the new version.
     percentage_before, percentage_after : float or None
         None when nothing is enabled.
+    coverage : Coverage or None
+        What the change of codes means on the map (``"0180"`` replaced by ``"01"`` keeps
+        Stockholm enabled), when the diff was asked with a ``catalog``; None without one.
+    country : str or None
+        The new version's country code: a code no longer listed stays enabled within it.
     """
 
     kind: str
@@ -259,6 +543,8 @@ class ScheduleChange:
     after: frozenset[str]
     percentage_before: float | None
     percentage_after: float | None
+    coverage: Coverage | None = None
+    country: str | None = None
 
     @property
     def added(self) -> frozenset[str]:
@@ -267,7 +553,10 @@ class ScheduleChange:
 
     @property
     def removed(self) -> frozenset[str]:
-        """Codes the old version enables in the window and the new one does not."""
+        """Codes the old version lists in the window and the new one does not.
+
+        One may stay enabled within a code the new one lists: ``coverage`` tells.
+        """
         return self.before - self.after
 
     def describe(self, tz_name: str) -> str:
@@ -284,12 +573,24 @@ class ScheduleChange:
         )
         # Unless the percentage change is said, a canary's share (or a 0 % pause) is said
         # beside the codes it applies to, so that it never reads as every device.
-        if self.added:
-            share = "" if changed else _share(self.percentage_after)
-            parts.append(f"+ {_codes(self.added)}{share}")
-        if self.removed:
-            share = "" if changed else _share(self.percentage_before)
-            parts.append(f"- {_codes(self.removed)}{share}")
+        gained = "" if changed else _share(self.percentage_after)
+        lost = "" if changed else _share(self.percentage_before)
+        if self.coverage is not None:
+            parts += _coverage_parts(
+                self.coverage, add="+", drop="-", gained_share=gained, lost_share=lost
+            )
+        else:
+            if self.added:
+                parts.append(f"+ {_codes(self.added)}{gained}")
+            parts += _uncertain_drops(
+                self.removed,
+                self.after,
+                self.country,
+                # nobody is enabled after, or nobody was before: nothing a listed code keeps
+                known=not self.after or not self.percentage_after or not self.percentage_before,
+                drop="-",
+                share=lost,
+            )
         if changed:
             parts.append(f"percentage {self.percentage_before:g}% -> {self.percentage_after:g}%")
         return f"{self.kind} {window}: {'; '.join(parts)}"
@@ -360,8 +661,11 @@ def _state(rollout: Any, at: dt.datetime) -> tuple[frozenset[str], float | None]
     return p.regions, p.percentage
 
 
-def diff(old: Any, new: Any) -> PolicyDiff:
-    """The diff from ``old`` to ``new`` (both RolloutPolicy)."""
+def diff(old: Any, new: Any, catalog: Any = None) -> PolicyDiff:
+    """The diff from ``old`` to ``new`` (both RolloutPolicy), told with ``catalog``."""
+    if catalog is not None:
+        catalog = _check_codes(old, catalog, old.kinds)
+        catalog = _check_codes(new, catalog, new.kinds)
     settings: list[SettingChange] = []
     for name in ("killed", "country", "timezone", "salt"):
         a, b = getattr(old, name), getattr(new, name)
@@ -380,6 +684,18 @@ def diff(old: Any, new: Any) -> PolicyDiff:
             settings.append(
                 SettingChange(path=f"kinds.{kind}.killed", before=ra.killed, after=rb.killed)
             )
+        if ra is not None and rb is not None:
+            # A date that becomes decided (or illustrative) changes no window, but is reviewed.
+            was = {p.starts_at: p.illustrative for p in ra.phases}
+            for j, p in enumerate(rb.phases):
+                if was.get(p.starts_at, p.illustrative) != p.illustrative:
+                    settings.append(
+                        SettingChange(
+                            path=f"kinds.{kind}.phases[{j}].illustrative",
+                            before=not p.illustrative,
+                            after=p.illustrative,
+                        )
+                    )
         breaks = sorted({p.starts_at for r in (ra, rb) if r is not None for p in r.phases})
         for start, end in zip(breaks, [*breaks[1:], None], strict=True):
             (ba, pa), (bb, pb) = _state(ra, start), _state(rb, start)
@@ -404,6 +720,10 @@ def diff(old: Any, new: Any) -> PolicyDiff:
                     after=bb,
                     percentage_before=pa,
                     percentage_after=pb,
+                    coverage=None
+                    if catalog is None
+                    else coverage(ba, bb, catalog, before_enables=bool(pa), after_enables=bool(pb)),
+                    country=new.country,
                 )
             )
     return PolicyDiff(
