@@ -594,7 +594,7 @@ def test_timeline_lists_steps_and_spans() -> None:
         "crime_modus (times in Europe/Stockholm)",
         "  phase 1  2024-05-01 00:00  enables 01 for 10% of devices",
         "  phase 2  2024-06-01 00:00  adds 14  -> 01, 14; percentage 10% -> 50%",
-        "  phase 3  2024-07-01 00:00  rolls back 14  -> 01",
+        "  phase 3  2024-07-01 00:00  no longer lists 14  -> 01",
     ]
 
 

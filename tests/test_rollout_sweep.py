@@ -86,9 +86,14 @@ def _oracle(policy: RolloutPolicy, kind: str, region: str, at: datetime) -> tupl
     """Enabled now, since and next flip, from decide() at each phase start (no explain code)."""
     chain = {region, *CATALOG.ancestors(region)}
 
+    def whole(code: str, listed: frozenset[str]) -> bool:
+        # Enabled as a whole: listed, or every one of its parts is (documented rule).
+        parts = [c for c, row in MINI_SWEDEN.items() if row[2] == code]
+        return code in listed or (bool(parts) and all(whole(c, listed) for c in parts))
+
     def on(t: datetime) -> bool:
         d = policy.decide(kind, t)
-        return d.enabled and bool(chain & d.regions)
+        return d.enabled and (bool(chain & d.regions) or whole(region, d.regions))
 
     rollout = policy.rollout(kind)
     starts = [] if rollout is None else [p.starts_at for p in rollout.phases]
