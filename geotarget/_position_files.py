@@ -51,6 +51,11 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   text; float16 degrees are refused; only the known columns are read. The footer is checked
   first (:func:`check_parquet_footer`): a row count that its columns or the file's size belie
   is refused before pyarrow allocates arrays of that many rows.
+* **Rounded coordinates** are read as written, but :attr:`Report.notes` says so when at least
+  10 fixes all lie on a grid of 0.001 degrees or coarser (in ``lon`` or in ``lat``) whose
+  rounding may have moved a fix farther than its ``accuracy_m``: a spreadsheet column shown
+  with two decimals exports ``59.33`` for ``59.3325``
+  (:meth:`~geotarget.Positions.rounding_note`).
 * **Cells of any length** in an ignored column are read: a record the csv module refuses for
   a field beyond its limit (a process-wide setting, left alone) is read by
   :mod:`geotarget._csv_records`. A known column's cell has its own length rule.
@@ -225,6 +230,10 @@ class Report:
     #: A Parquet file's observed_at is stored as INT96 (Spark's, Hive's and Impala's legacy
     #: timestamps, which pyarrow reads without a zone).
     int96_times: bool = False
+    #: What the file holds that is valid but most likely not what it means, one sentence each
+    #: without the file's name (the command prints each as a warning): its coordinates rounded
+    #: more coarsely than their accuracy (:meth:`~geotarget.Positions.rounding_note`).
+    notes: tuple[str, ...] = ()
 
 
 def _show(value: str) -> str:
@@ -2397,7 +2406,11 @@ def read(
             raise lacking(name, "accuracy_m", report.unknown_columns, "--accuracy-m METRES")
         columns["accuracy_m"] = np.where(np.isnan(columns["lon"]), np.nan, accuracy_m)
     _float_ids(columns["id"], where)
-    return snapshot(columns, where, name), report
+    positions = snapshot(columns, where, name)
+    rounding = positions.rounding_note()
+    if rounding is not None:
+        report = attrs.evolve(report, notes=(*report.notes, rounding))
+    return positions, report
 
 
 def snapshot(columns: dict[str, Any], where: Where, name: str) -> Positions:
