@@ -922,6 +922,13 @@ def _float_ids(ids: npt.NDArray[Any], where: Where) -> None:
         )
 
 
+#: A longitude and a latitude both this large are no projected metres: SWEREF 99 TM, RT90,
+#: UTM and Web Mercator's coordinates of Sweden stay below it (Web Mercator's easting does
+#: everywhere but beyond 89.8 degrees east or west). Degrees times 10**7 (E7) or 10**6, or
+#: Garmin's semicircles, exceed it from 1 and 10 degrees on.
+_SCALED_DEGREES = 10_000_000.0
+
+
 def _nmea(value: float, limit: float) -> bool:
     """Whether ``value`` is in degrees or reads as NMEA's degrees-and-minutes (DDMM.mmmm)."""
     size = abs(float(value))
@@ -976,6 +983,15 @@ def _check(
                     "; degrees and minutes written together (DDMM.mmmm, as NMEA sentences and "
                     "GPS loggers write them, 4807.038 for 48°07.038')? convert them to "
                     "decimal degrees (48 + 07.038/60)"
+                )
+            elif min(abs(lon[i]), abs(lat[i])) >= _SCALED_DEGREES:
+                # Both beyond any grid's metres in Sweden (and most places): degrees scaled to
+                # integers. (SWEREF 99 TM's northing was named for Google's 593325000.)
+                hint = (
+                    "; degrees written as integers? degrees times 10,000,000 (E7, as Google's "
+                    "location history writes latitudeE7), times 1,000,000 (microdegrees) or "
+                    "Garmin's semicircles (times 2**31/180, as FIT files hold them): convert "
+                    "them to decimal degrees"
                 )
             elif not (abs(lon[i]) <= 180.0 or abs(lat[i]) <= 90.0):
                 # Both beyond degrees: metres, as Swedish authorities' data often is. The lat
@@ -1398,6 +1414,11 @@ _GEOMETRY_NAMES = frozenset(
 )
 
 
+#: A column of degrees times 10**7 as Google's location history (Takeout) names it:
+#: ``latitudeE7``, ``longitudeE7`` (and ``lat_e7``, ``lng_e7``), in lower case.
+_E7_NAME = re.compile(r"(?:lat|lng|lon|long|latitude|longitude)[ _.-]?e7")
+
+
 #: Delimiters other tools write that the header's count does not find: named by ``sep=``.
 _OTHER_DELIMITERS = ("|", ":", "^", "~")
 
@@ -1408,8 +1429,10 @@ _NAME_UNIT = re.compile(
     r"(?:\s*(?:\(.*\)|\[.*\]|°|[ _.-]?(?:deg|degrees|grader|grad|dd|wgs ?84|epsg:?4326)))+$",
     re.IGNORECASE,
 )
-#: What a column's name may begin with besides its quantity: ``GPS Latitude``, ``pos_lon``.
-_NAME_PREFIX = re.compile(r"^(?:gps|geo|pos|position|loc|location|fix)[ _.-]*", re.IGNORECASE)
+#: What a column's name may begin with besides its quantity: ``GPS Latitude``, ``pos_lon``,
+#: ``position_lat`` (Garmin FIT), ``geolocation_lon``. (The longer words first: ``pos`` took
+#: the start of ``position_lat`` and left ``ition_lat``.)
+_NAME_PREFIX = re.compile(r"^(?:(?:position|location|gps|geo|pos|loc|fix)[ _.-]*)+", re.IGNORECASE)
 #: Other languages' names of the columns (German, Danish/Norwegian, Finnish, French, Dutch).
 _FOREIGN_NAMES = {
     "breite": "lat",
@@ -1468,6 +1491,18 @@ _PAIR_NAMES = frozenset(
 )  # fmt: skip
 
 
+def _e7_hint(header: Sequence[str]) -> str:
+    """A hint naming columns of degrees times 10**7 (``latitudeE7``), or ``""``."""
+    scaled = [str(n).strip() for n in header if _E7_NAME.fullmatch(str(n).strip().lower())]
+    if not scaled:
+        return ""
+    return (
+        f"; {' and '.join(repr(n) for n in scaled[:2])} hold degrees times 10,000,000 (E7, as "
+        "Google's location history writes them): divide them by 10,000,000 into columns lon "
+        "and lat (WGS84 degrees)"
+    )
+
+
 def _no_lon_lat(header: Sequence[str]) -> str:
     """A hint for a header without lon and lat that holds points otherwise (names only)."""
     if len(header) == 1:
@@ -1482,6 +1517,9 @@ def _no_lon_lat(header: Sequence[str]) -> str:
     names = {str(n).strip().lower() for n in header}
     if {"lon", "lat"} & {column_key(n) for n in header}:
         return ""
+    scaled = _e7_hint(header)
+    if scaled:
+        return scaled
     geometry = sorted(names & _GEOMETRY_NAMES)
     if geometry:
         return (
@@ -1858,6 +1896,7 @@ def _parquet_header(names: Sequence[str], name: str) -> None:
     raise InvalidInput(
         f"{name}: lacks column(s) {', '.join(missing)} (has {found}); the columns are "
         f"{', '.join(KNOWN)}, in any case ({aliases}){hint}{_lookalikes(names, missing)}"
+        f"{_e7_hint(names) if {'lon', 'lat'} & set(missing) else ''}"
     )
 
 

@@ -22,6 +22,7 @@ from pyproj import Geod
 from geotarget import Circle, Positions, cap, pilot
 from geotarget._position_files import read
 from geotarget.cli import main
+from geotarget.errors import InvalidInput, InvalidPositions
 
 UTC = dt.timezone.utc
 AT = dt.datetime(2024, 4, 15, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
@@ -257,3 +258,96 @@ def test_a_library_caller_learns_of_rounding_from_the_snapshot() -> None:
     assert note is not None and "more than the accuracy_m of 11 of 12 fixes" in note
     precise = Positions(ids, [x for x, _ in true], [y for _, y in true], observed_at=now)
     assert precise.rounding_note() is None
+
+
+# --- coordinates under other names and in other units -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lat_name", "lon_name"),
+    [
+        ("position_lat", "position_long"),  # Garmin's FIT SDK FitCSVTool
+        ("location_lat", "location_lon"),
+        ("geolocation_latitude", "geolocation_longitude"),
+    ],
+)
+def test_columns_named_with_a_long_prefix_are_pointed_out(
+    tmp_path: Path, lat_name: str, lon_name: str
+) -> None:
+    """``position_lat`` was not named as the lat it may be: ``pos`` took ``position``'s start.
+
+    The prefix rule strips ``pos`` and ``loc``; ``position_lat`` left ``ition_lat`` and no
+    hint, though the rule names ``position`` and ``location`` among its prefixes.
+    """
+    path = tmp_path / "p.csv"
+    path.write_text(f"id,{lat_name},{lon_name},accuracy_m\na,1,2,5\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    assert f"{lat_name!r} may be lat; {lon_name!r} may be lon: rename the columns" in str(err.value)
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    parquet = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": ["a"], lat_name: [1.0], lon_name: [2.0]}), parquet)
+    with pytest.raises(InvalidInput) as err:
+        read(parquet, observed_at=AT, accuracy_m=5.0)
+    assert f"{lat_name!r} may be lat; {lon_name!r} may be lon" in str(err.value)
+
+
+def test_google_e7_columns_are_named_with_their_divisor(tmp_path: Path) -> None:
+    """Google's location history names its integer degrees ``latitudeE7``/``longitudeE7``."""
+    lat, lon = CENTRE[1], CENTRE[0]
+    e7 = (round(lat * 10**7), round(lon * 10**7))
+    path = tmp_path / "records.csv"
+    path.write_text(f"id,latitudeE7,longitudeE7,accuracy\nphone,{e7[0]},{e7[1]},12\n")
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    text = str(err.value)
+    assert "'latitudeE7' and 'longitudeE7' hold degrees times 10,000,000" in text
+    assert str(e7[0]) not in text  # a position is never quoted
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    parquet = tmp_path / "records.parquet"
+    pq.write_table(pa.table({"id": ["a"], "latitudeE7": [e7[0]], "longitudeE7": [e7[1]]}), parquet)
+    with pytest.raises(InvalidInput) as err:
+        read(parquet, observed_at=AT, accuracy_m=5.0)
+    assert "'latitudeE7' and 'longitudeE7' hold degrees times 10,000,000" in str(err.value)
+
+
+def _semicircles(degrees: float) -> int:
+    return round(degrees * 2**31 / 180)
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "integers"),
+    [
+        (round(CENTRE[0] * 10**7), round(CENTRE[1] * 10**7), True),  # E7 under lon/lat
+        (round(CENTRE[0] * 10**6), round(CENTRE[1] * 10**6), True),  # microdegrees
+        (_semicircles(CENTRE[0]), _semicircles(CENTRE[1]), True),  # Garmin FIT, renamed
+        (674_032, 6_580_822, False),  # SWEREF 99 TM of Sergels torg (pyproj below)
+        (2_011_015, 8_275_000, False),  # Web Mercator, about Stockholm
+        (2_358_000, 10_396_000, False),  # Web Mercator of Kiruna: a northing beyond 10**7
+    ],
+)
+def test_degrees_scaled_to_integers_are_not_called_projected_metres(
+    tmp_path: Path, lon: int, lat: int, integers: bool
+) -> None:
+    """Google's E7 degrees under lon/lat were called "metres in ... SWEREF 99 TM".
+
+    Converting 593325000 from SWEREF 99 TM, as the hint said, gives nonsense: no projected
+    grid's metres in Sweden reach 10,000,000 in both coordinates. Scaled integers are now
+    named as such; metres keep their hint.
+    """
+    if not integers:
+        from pyproj import Transformer
+
+        back = Transformer.from_crs(3006 if lon < 10**6 else 3857, 4326, always_xy=True)
+        x, y = back.transform(lon, lat)
+        assert 10 < x < 25 and 55 < y < 69  # these metres are in Sweden
+    path = tmp_path / "p.csv"
+    path.write_text(f"id,lon,lat,accuracy_m\na,{lon},{lat},5\n", encoding="utf-8")
+    with pytest.raises(InvalidPositions) as err:
+        read(path, observed_at=AT)
+    text = str(err.value)
+    assert text.startswith("p.csv: row 1 (line 2), column lon: must lie within [-180, 180]")
+    assert ("degrees written as integers?" in text) is integers, text
+    assert ("metres in a projected system" in text) is not integers, text
