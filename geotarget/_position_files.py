@@ -166,6 +166,8 @@ _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _MISSING_WORDS = frozenset(
     {"nan", "-nan", "na", "n/a", "#n/a", "null", "none", "nil", "-", "?", "inf", "-inf", "infinity"}
 )
+#: Words for a missing time (pandas' ``NaT`` too; PostgreSQL's ``infinity`` is no such word).
+_MISSING_TIMES = (_MISSING_WORDS - {"inf", "-inf", "infinity"}) | {"nat"}
 #: NULL as PostgreSQL's text format (``COPY ... TO`` without ``CSV``) and MySQL's ``SELECT ...
 #: INTO OUTFILE`` write it, both of which also escape backslashes and tabs: not CSV.
 #: ``COPY ... (FORMAT csv, HEADER)`` writes NULL as an empty cell; in MySQL, ``IFNULL(col, '')``
@@ -515,6 +517,11 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
         return _EPOCH0 + dt.timedelta(seconds=seconds, microseconds=micro)
     if text == _PG_NULL:
         raise ValueError(_PG_NULL_RULE)
+    if text.lower() in _MISSING_TIMES:
+        raise ValueError(
+            "must be epoch seconds or an ISO 8601 date-time, or empty for an unknown time "
+            "(a fix of unknown time is never current)"
+        )
     if not text.isascii():
         raise ValueError("must be epoch seconds or ISO 8601 written with ASCII digits")
     if _DATE_ONLY.fullmatch(text):
@@ -952,7 +959,8 @@ def _check(
             earlier, second = sorted(order[dup[0] : dup[0] + 2].tolist())
             raise InvalidPositions(
                 f"{where(second)}, column id: ids must be unique (got {str(ids[second])!r}, "
-                f"already at {where.row(earlier)})"
+                f"already at {where.row(earlier)}): a file holds one row per device; a log of "
+                "several fixes of each device? keep each device's latest fix"
             )
 
     def first(mask: npt.NDArray[np.bool_]) -> int | None:
@@ -1105,6 +1113,30 @@ def _error_offset(data: bytes, codec: str, err: UnicodeDecodeError) -> int:
     return int(err.start)
 
 
+def _wide_text(data: bytes) -> str | None:
+    """The UTF-16 or UTF-32 form whose NUL bytes a file's start shows (ASCII text), or None.
+
+    A header line of ASCII names, written in UTF-16 without a BOM, has a NUL after each
+    character (little-endian) or before it (big-endian); UTF-32 three of them. A NUL elsewhere
+    (one in a UTF-8 cell) names no form. (Big-endian text was told to give utf-16-le.)
+    """
+    head = data[: min(len(data), 64) // 4 * 4]
+    if len(head) < 4:
+        return None
+    for form, size, text_at in (
+        ("UTF-32-LE", 4, 0),
+        ("UTF-32-BE", 4, 3),
+        ("UTF-16-LE", 2, 0),
+        ("UTF-16-BE", 2, 1),
+    ):
+        units = [head[k : k + size] for k in range(0, len(head), size)]
+        if all(
+            u[text_at] != 0 and not any(b for j, b in enumerate(u) if j != text_at) for u in units
+        ):
+            return form
+    return None
+
+
 def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     """The text of a file and the name of its encoding, by the module's rule."""
     _not_text(data, name)
@@ -1158,9 +1190,10 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     else:
         if b"\x00" in data:
             nul_line = _line_of(data, data.index(b"\x00"), "latin-1")
+            wide = _wide_text(data)
+            hint = f" ({wide} without a BOM? give --encoding {wide.lower()})" if wide else ""
             raise InvalidInput(
-                f"{name}: line {nul_line}: holds NUL bytes, so it is "
-                "no UTF-8 or cp1252 text (UTF-16 without a BOM? give --encoding utf-16-le)"
+                f"{name}: line {nul_line}: holds NUL bytes, so it is no UTF-8 or cp1252 text{hint}"
             )
         try:
             return data.decode("utf-8"), "UTF-8"
@@ -1571,23 +1604,27 @@ _GRID_NAMES = (
 
 
 def _title_line(header: Sequence[str], text: str, line: int) -> str:
-    """A hint when ``header`` (on ``line``) is one name and a line after it names the columns.
+    """A hint when ``header`` (on ``line``) is one name or none and a later line names the columns.
 
     Apple Numbers' CSV export writes each table's name on a line of its own before its header
-    ("Include table names"), and people put a title or a comment line first; the columns are
-    named on a later line. Only names are looked at (and nothing is quoted).
+    ("Include table names"), people put a title or a comment line first, and a sheet whose
+    first row is empty exports an empty line (``;;;`` in Excel); the columns are named on a
+    later line. Only names are looked at (and nothing is quoted).
     """
-    if sum(1 for n in header if str(n).strip()) != 1:
+    names = sum(1 for n in header if str(n).strip())
+    if names > 1:
         return ""
+    what = (
+        "a title, as Apple Numbers writes a table's name before its header, or a comment"
+        if names
+        else "empty: a sheet whose first rows are empty exports them so"
+    )
     later = re.split(r"\r\n|\r|\n", text, maxsplit=line + 3)[line : line + 3]
     for at, row in enumerate(later, start=line + 1):
         for d in DELIMITERS:
             keys = {column_key(n.strip().strip('"')) for n in row.split(d)}
             if all(c in keys for c in REQUIRED):
-                return (
-                    f"; line {at} names them: delete the line(s) before it (a title, as Apple "
-                    "Numbers writes a table's name before its header, or a comment)"
-                )
+                return f"; line {at} names them: delete the line(s) before it ({what})"
     return ""
 
 

@@ -351,3 +351,77 @@ def test_degrees_scaled_to_integers_are_not_called_projected_metres(
     assert text.startswith("p.csv: row 1 (line 2), column lon: must lie within [-180, 180]")
     assert ("degrees written as integers?" in text) is integers, text
     assert ("metres in a projected system" in text) is not integers, text
+
+
+# --- refusals that gave the wrong advice, or none ----------------------------------------------
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_wide_text_without_a_bom_is_told_its_own_byte_order(tmp_path: Path, codec: str) -> None:
+    """Big-endian UTF-16 (Java's ``UTF-16BE`` writer) was told to give ``--encoding utf-16-le``.
+
+    That advice read every character with its bytes swapped. The hint names the form the
+    header's NUL bytes show, and that form reads the file.
+    """
+    path = tmp_path / "p.csv"
+    path.write_bytes("id,lon,lat,accuracy_m\r\nPär,18.5,59.5,5\r\n".encode(codec))
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    assert str(err.value).endswith(
+        f"holds NUL bytes, so it is no UTF-8 or cp1252 text ({codec.upper()} without a BOM? "
+        f"give --encoding {codec})"
+    )
+    positions, _ = read(path, observed_at=AT, encoding=codec)
+    assert positions.ids.tolist() == ["Pär"]
+
+
+@pytest.mark.parametrize(
+    "first", ["", ";;;", "\t"], ids=["empty line", "Excel's empty row", "tab row"]
+)
+def test_an_empty_first_row_before_the_header_names_the_header_line(
+    tmp_path: Path, first: str
+) -> None:
+    """A sheet whose first row is empty exports an empty line (``;;;``) before the header.
+
+    The refusal said the file "lacks column(s) id, lon, lat (has nothing)", not that line 2
+    names them; a title line before the header was already told so.
+    """
+    path = tmp_path / "p.csv"
+    path.write_bytes(f"{first}\r\nid;lon;lat;accuracy_m\r\na;18,5;59,5;5\r\n".encode("utf-8-sig"))
+    with pytest.raises(InvalidInput) as err:
+        read(path, observed_at=AT)
+    assert "; line 2 names them: delete the line(s) before it (empty:" in str(err.value)
+
+
+def test_a_log_of_fixes_per_device_is_told_to_keep_the_latest(tmp_path: Path) -> None:
+    """A GPS logger's or a tracking system's log repeats a device's id, one row per fix."""
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "id,lon,lat,accuracy_m,observed_at\n"
+        "truck7,18.0651,59.3321,5,2024-04-15T11:58:00Z\n"
+        "truck7,18.0662,59.3330,5,2024-04-15T11:59:00Z\n"
+    )
+    with pytest.raises(InvalidPositions) as err:
+        read(path)
+    text = str(err.value)
+    assert text.startswith("log.csv: row 2 (line 3), column id: ids must be unique (got 'truck7'")
+    assert "keep each device's latest fix" in text
+    assert "18.06" not in text and "59.33" not in text
+
+
+@pytest.mark.parametrize("word", ["NULL", "N/A", "NaT", "#N/A", "None"])
+def test_a_time_written_as_missing_is_told_to_leave_the_cell_empty(
+    tmp_path: Path, word: str
+) -> None:
+    """lon, lat and accuracy_m written as ``NULL`` were told "or empty"; observed_at was not."""
+    path = tmp_path / "p.csv"
+    path.write_text(f"id,lon,lat,accuracy_m,observed_at\na,18.5,59.5,5,{word}\n")
+    with pytest.raises(InvalidPositions) as err:
+        read(path)
+    assert "column observed_at: must be epoch seconds or an ISO 8601 date-time, or empty for " in (
+        str(err.value)
+    )
+    assert str(err.value).endswith(f"(got {word!r})")
+    path.write_text("id,lon,lat,accuracy_m,observed_at\na,18.5,59.5,5,\n")
+    positions, _ = read(path)
+    assert np.isnat(positions.observed_at[0])
