@@ -1922,6 +1922,18 @@ def _parquet_header(names: Sequence[str], name: str) -> None:
         return
     found = names_text(names) or "nothing"
     aliases = ", ".join(f"{a} as {k}" for a, k in sorted(ALIASES.items()))
+    raise InvalidInput(
+        f"{name}: lacks column(s) {', '.join(missing)} (has {found}); the columns are "
+        f"{', '.join(KNOWN)}, in any case ({aliases}){table_hints(names, missing)}"
+    )
+
+
+def table_hints(names: Sequence[str], missing: Sequence[str]) -> str:
+    """Hints for a table (Parquet, Arrow) lacking the ``missing`` columns, from names only.
+
+    A GeoParquet geometry column, columns that look like the missing ones (``Lat (deg)``) and
+    columns of degrees times 10**7 (``latitudeE7``) are named.
+    """
     hint = ""
     if {"lon", "lat"} & set(missing) and any(
         str(n).strip().lower() in ("geometry", "geom", "wkb_geometry") for n in names
@@ -1930,11 +1942,8 @@ def _parquet_header(names: Sequence[str], name: str) -> None:
             " (a GeoParquet geometry column is not read: write the points' longitude and "
             "latitude as columns lon and lat, e.g. GeoPandas' gdf.geometry.x and .y in EPSG:4326)"
         )
-    raise InvalidInput(
-        f"{name}: lacks column(s) {', '.join(missing)} (has {found}); the columns are "
-        f"{', '.join(KNOWN)}, in any case ({aliases}){hint}{_lookalikes(names, missing)}"
-        f"{_e7_hint(names) if {'lon', 'lat'} & set(missing) else ''}"
-    )
+    scaled = _e7_hint(names) if {"lon", "lat"} & set(missing) else ""
+    return f"{hint}{_lookalikes(names, missing)}{scaled}"
 
 
 #: A Parquet file may hold this many rows whatever its size (about 150 MB once read)...

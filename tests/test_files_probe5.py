@@ -425,3 +425,30 @@ def test_a_time_written_as_missing_is_told_to_leave_the_cell_empty(
     path.write_text("id,lon,lat,accuracy_m,observed_at\na,18.5,59.5,5,\n")
     positions, _ = read(path)
     assert np.isnat(positions.observed_at[0])
+
+
+@pytest.mark.parametrize(
+    ("columns", "hint"),
+    [
+        (
+            {"Lat (deg)": [59.3], "Lon (deg)": [18.0]},
+            "'Lat (deg)' may be lat; 'Lon (deg)' may be lon",
+        ),
+        ({"latitudeE7": [593325000], "longitudeE7": [180652800]}, "hold degrees times 10,000,000"),
+        ({"geometry": [b"\x01"]}, "a GeoParquet geometry column is not read"),
+    ],
+)
+def test_the_librarys_parquet_reader_points_out_what_the_command_does(
+    tmp_path: Path, columns: dict[str, list[Any]], hint: str
+) -> None:
+    """geotarget.dask.read_parquet said only "lacks column(s) lon, lat" for these columns."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from geotarget.dask import read_parquet
+
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": ["a"], **columns}), path)
+    with pytest.raises(InvalidInput) as err:
+        read_parquet(path, observed_at=AT, accuracy_m=5.0)
+    assert str(err.value).startswith("p.parquet: lacks column(s) lon, lat (has 'id', ")
+    assert hint in str(err.value)
