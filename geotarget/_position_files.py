@@ -51,6 +51,11 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   text; float16 degrees are refused; only the known columns are read. The footer is checked
   first (:func:`check_parquet_footer`): a row count that its columns or the file's size belie
   is refused before pyarrow allocates arrays of that many rows.
+* **Rounded coordinates** are read as written, but :attr:`Report.notes` says so when at least
+  10 fixes all lie on a grid of 0.001 degrees or coarser (in ``lon`` or in ``lat``) whose
+  rounding may have moved a fix farther than its ``accuracy_m``: a spreadsheet column shown
+  with two decimals exports ``59.33`` for ``59.3325``
+  (:meth:`~geotarget.Positions.rounding_note`).
 * **Cells of any length** in an ignored column are read: a record the csv module refuses for
   a field beyond its limit (a process-wide setting, left alone) is read by
   :mod:`geotarget._csv_records`. A known column's cell has its own length rule.
@@ -161,6 +166,8 @@ _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _MISSING_WORDS = frozenset(
     {"nan", "-nan", "na", "n/a", "#n/a", "null", "none", "nil", "-", "?", "inf", "-inf", "infinity"}
 )
+#: Words for a missing time (pandas' ``NaT`` too; PostgreSQL's ``infinity`` is no such word).
+_MISSING_TIMES = (_MISSING_WORDS - {"inf", "-inf", "infinity"}) | {"nat"}
 #: NULL as PostgreSQL's text format (``COPY ... TO`` without ``CSV``) and MySQL's ``SELECT ...
 #: INTO OUTFILE`` write it, both of which also escape backslashes and tabs: not CSV.
 #: ``COPY ... (FORMAT csv, HEADER)`` writes NULL as an empty cell; in MySQL, ``IFNULL(col, '')``
@@ -225,6 +232,10 @@ class Report:
     #: A Parquet file's observed_at is stored as INT96 (Spark's, Hive's and Impala's legacy
     #: timestamps, which pyarrow reads without a zone).
     int96_times: bool = False
+    #: What the file holds that is valid but most likely not what it means, one sentence each
+    #: without the file's name (the command prints each as a warning): its coordinates rounded
+    #: more coarsely than their accuracy (:meth:`~geotarget.Positions.rounding_note`).
+    notes: tuple[str, ...] = ()
 
 
 def _show(value: str) -> str:
@@ -506,6 +517,11 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
         return _EPOCH0 + dt.timedelta(seconds=seconds, microseconds=micro)
     if text == _PG_NULL:
         raise ValueError(_PG_NULL_RULE)
+    if text.lower() in _MISSING_TIMES:
+        raise ValueError(
+            "must be epoch seconds or an ISO 8601 date-time, or empty for an unknown time "
+            "(a fix of unknown time is never current)"
+        )
     if not text.isascii():
         raise ValueError("must be epoch seconds or ISO 8601 written with ASCII digits")
     if _DATE_ONLY.fullmatch(text):
@@ -913,6 +929,13 @@ def _float_ids(ids: npt.NDArray[Any], where: Where) -> None:
         )
 
 
+#: A longitude and a latitude both this large are no projected metres: SWEREF 99 TM, RT90,
+#: UTM and Web Mercator's coordinates of Sweden stay below it (Web Mercator's easting does
+#: everywhere but beyond 89.8 degrees east or west). Degrees times 10**7 (E7) or 10**6, or
+#: Garmin's semicircles, exceed it from 1 and 10 degrees on.
+_SCALED_DEGREES = 10_000_000.0
+
+
 def _nmea(value: float, limit: float) -> bool:
     """Whether ``value`` is in degrees or reads as NMEA's degrees-and-minutes (DDMM.mmmm)."""
     size = abs(float(value))
@@ -936,7 +959,8 @@ def _check(
             earlier, second = sorted(order[dup[0] : dup[0] + 2].tolist())
             raise InvalidPositions(
                 f"{where(second)}, column id: ids must be unique (got {str(ids[second])!r}, "
-                f"already at {where.row(earlier)})"
+                f"already at {where.row(earlier)}): a file holds one row per device; a log of "
+                "several fixes of each device? keep each device's latest fix"
             )
 
     def first(mask: npt.NDArray[np.bool_]) -> int | None:
@@ -967,6 +991,15 @@ def _check(
                     "; degrees and minutes written together (DDMM.mmmm, as NMEA sentences and "
                     "GPS loggers write them, 4807.038 for 48°07.038')? convert them to "
                     "decimal degrees (48 + 07.038/60)"
+                )
+            elif min(abs(lon[i]), abs(lat[i])) >= _SCALED_DEGREES:
+                # Both beyond any grid's metres in Sweden (and most places): degrees scaled to
+                # integers. (SWEREF 99 TM's northing was named for Google's 593325000.)
+                hint = (
+                    "; degrees written as integers? degrees times 10,000,000 (E7, as Google's "
+                    "location history writes latitudeE7), times 1,000,000 (microdegrees) or "
+                    "Garmin's semicircles (times 2**31/180, as FIT files hold them): convert "
+                    "them to decimal degrees"
                 )
             elif not (abs(lon[i]) <= 180.0 or abs(lat[i]) <= 90.0):
                 # Both beyond degrees: metres, as Swedish authorities' data often is. The lat
@@ -1080,6 +1113,30 @@ def _error_offset(data: bytes, codec: str, err: UnicodeDecodeError) -> int:
     return int(err.start)
 
 
+def _wide_text(data: bytes) -> str | None:
+    """The UTF-16 or UTF-32 form whose NUL bytes a file's start shows (ASCII text), or None.
+
+    A header line of ASCII names, written in UTF-16 without a BOM, has a NUL after each
+    character (little-endian) or before it (big-endian); UTF-32 three of them. A NUL elsewhere
+    (one in a UTF-8 cell) names no form. (Big-endian text was told to give utf-16-le.)
+    """
+    head = data[: min(len(data), 64) // 4 * 4]
+    if len(head) < 4:
+        return None
+    for form, size, text_at in (
+        ("UTF-32-LE", 4, 0),
+        ("UTF-32-BE", 4, 3),
+        ("UTF-16-LE", 2, 0),
+        ("UTF-16-BE", 2, 1),
+    ):
+        units = [head[k : k + size] for k in range(0, len(head), size)]
+        if all(
+            u[text_at] != 0 and not any(b for j, b in enumerate(u) if j != text_at) for u in units
+        ):
+            return form
+    return None
+
+
 def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     """The text of a file and the name of its encoding, by the module's rule."""
     _not_text(data, name)
@@ -1133,9 +1190,10 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
     else:
         if b"\x00" in data:
             nul_line = _line_of(data, data.index(b"\x00"), "latin-1")
+            wide = _wide_text(data)
+            hint = f" ({wide} without a BOM? give --encoding {wide.lower()})" if wide else ""
             raise InvalidInput(
-                f"{name}: line {nul_line}: holds NUL bytes, so it is "
-                "no UTF-8 or cp1252 text (UTF-16 without a BOM? give --encoding utf-16-le)"
+                f"{name}: line {nul_line}: holds NUL bytes, so it is no UTF-8 or cp1252 text{hint}"
             )
         try:
             return data.decode("utf-8"), "UTF-8"
@@ -1389,6 +1447,11 @@ _GEOMETRY_NAMES = frozenset(
 )
 
 
+#: A column of degrees times 10**7 as Google's location history (Takeout) names it:
+#: ``latitudeE7``, ``longitudeE7`` (and ``lat_e7``, ``lng_e7``), in lower case.
+_E7_NAME = re.compile(r"(?:lat|lng|lon|long|latitude|longitude)[ _.-]?e7")
+
+
 #: Delimiters other tools write that the header's count does not find: named by ``sep=``.
 _OTHER_DELIMITERS = ("|", ":", "^", "~")
 
@@ -1399,8 +1462,10 @@ _NAME_UNIT = re.compile(
     r"(?:\s*(?:\(.*\)|\[.*\]|°|[ _.-]?(?:deg|degrees|grader|grad|dd|wgs ?84|epsg:?4326)))+$",
     re.IGNORECASE,
 )
-#: What a column's name may begin with besides its quantity: ``GPS Latitude``, ``pos_lon``.
-_NAME_PREFIX = re.compile(r"^(?:gps|geo|pos|position|loc|location|fix)[ _.-]*", re.IGNORECASE)
+#: What a column's name may begin with besides its quantity: ``GPS Latitude``, ``pos_lon``,
+#: ``position_lat`` (Garmin FIT), ``geolocation_lon``. (The longer words first: ``pos`` took
+#: the start of ``position_lat`` and left ``ition_lat``.)
+_NAME_PREFIX = re.compile(r"^(?:(?:position|location|gps|geo|pos|loc|fix)[ _.-]*)+", re.IGNORECASE)
 #: Other languages' names of the columns (German, Danish/Norwegian, Finnish, French, Dutch).
 _FOREIGN_NAMES = {
     "breite": "lat",
@@ -1459,6 +1524,18 @@ _PAIR_NAMES = frozenset(
 )  # fmt: skip
 
 
+def _e7_hint(header: Sequence[str]) -> str:
+    """A hint naming columns of degrees times 10**7 (``latitudeE7``), or ``""``."""
+    scaled = [str(n).strip() for n in header if _E7_NAME.fullmatch(str(n).strip().lower())]
+    if not scaled:
+        return ""
+    return (
+        f"; {' and '.join(repr(n) for n in scaled[:2])} hold degrees times 10,000,000 (E7, as "
+        "Google's location history writes them): divide them by 10,000,000 into columns lon "
+        "and lat (WGS84 degrees)"
+    )
+
+
 def _no_lon_lat(header: Sequence[str]) -> str:
     """A hint for a header without lon and lat that holds points otherwise (names only)."""
     if len(header) == 1:
@@ -1473,6 +1550,9 @@ def _no_lon_lat(header: Sequence[str]) -> str:
     names = {str(n).strip().lower() for n in header}
     if {"lon", "lat"} & {column_key(n) for n in header}:
         return ""
+    scaled = _e7_hint(header)
+    if scaled:
+        return scaled
     geometry = sorted(names & _GEOMETRY_NAMES)
     if geometry:
         return (
@@ -1524,23 +1604,27 @@ _GRID_NAMES = (
 
 
 def _title_line(header: Sequence[str], text: str, line: int) -> str:
-    """A hint when ``header`` (on ``line``) is one name and a line after it names the columns.
+    """A hint when ``header`` (on ``line``) is one name or none and a later line names the columns.
 
     Apple Numbers' CSV export writes each table's name on a line of its own before its header
-    ("Include table names"), and people put a title or a comment line first; the columns are
-    named on a later line. Only names are looked at (and nothing is quoted).
+    ("Include table names"), people put a title or a comment line first, and a sheet whose
+    first row is empty exports an empty line (``;;;`` in Excel); the columns are named on a
+    later line. Only names are looked at (and nothing is quoted).
     """
-    if sum(1 for n in header if str(n).strip()) != 1:
+    names = sum(1 for n in header if str(n).strip())
+    if names > 1:
         return ""
+    what = (
+        "a title, as Apple Numbers writes a table's name before its header, or a comment"
+        if names
+        else "empty: a sheet whose first rows are empty exports them so"
+    )
     later = re.split(r"\r\n|\r|\n", text, maxsplit=line + 3)[line : line + 3]
     for at, row in enumerate(later, start=line + 1):
         for d in DELIMITERS:
             keys = {column_key(n.strip().strip('"')) for n in row.split(d)}
             if all(c in keys for c in REQUIRED):
-                return (
-                    f"; line {at} names them: delete the line(s) before it (a title, as Apple "
-                    "Numbers writes a table's name before its header, or a comment)"
-                )
+                return f"; line {at} names them: delete the line(s) before it ({what})"
     return ""
 
 
@@ -1838,6 +1922,18 @@ def _parquet_header(names: Sequence[str], name: str) -> None:
         return
     found = names_text(names) or "nothing"
     aliases = ", ".join(f"{a} as {k}" for a, k in sorted(ALIASES.items()))
+    raise InvalidInput(
+        f"{name}: lacks column(s) {', '.join(missing)} (has {found}); the columns are "
+        f"{', '.join(KNOWN)}, in any case ({aliases}){table_hints(names, missing)}"
+    )
+
+
+def table_hints(names: Sequence[str], missing: Sequence[str]) -> str:
+    """Hints for a table (Parquet, Arrow) lacking the ``missing`` columns, from names only.
+
+    A GeoParquet geometry column, columns that look like the missing ones (``Lat (deg)``) and
+    columns of degrees times 10**7 (``latitudeE7``) are named.
+    """
     hint = ""
     if {"lon", "lat"} & set(missing) and any(
         str(n).strip().lower() in ("geometry", "geom", "wkb_geometry") for n in names
@@ -1846,10 +1942,8 @@ def _parquet_header(names: Sequence[str], name: str) -> None:
             " (a GeoParquet geometry column is not read: write the points' longitude and "
             "latitude as columns lon and lat, e.g. GeoPandas' gdf.geometry.x and .y in EPSG:4326)"
         )
-    raise InvalidInput(
-        f"{name}: lacks column(s) {', '.join(missing)} (has {found}); the columns are "
-        f"{', '.join(KNOWN)}, in any case ({aliases}){hint}{_lookalikes(names, missing)}"
-    )
+    scaled = _e7_hint(names) if {"lon", "lat"} & set(missing) else ""
+    return f"{hint}{_lookalikes(names, missing)}{scaled}"
 
 
 #: A Parquet file may hold this many rows whatever its size (about 150 MB once read)...
@@ -2397,7 +2491,11 @@ def read(
             raise lacking(name, "accuracy_m", report.unknown_columns, "--accuracy-m METRES")
         columns["accuracy_m"] = np.where(np.isnan(columns["lon"]), np.nan, accuracy_m)
     _float_ids(columns["id"], where)
-    return snapshot(columns, where, name), report
+    positions = snapshot(columns, where, name)
+    rounding = positions.rounding_note()
+    if rounding is not None:
+        report = attrs.evolve(report, notes=(*report.notes, rounding))
+    return positions, report
 
 
 def snapshot(columns: dict[str, Any], where: Where, name: str) -> Positions:

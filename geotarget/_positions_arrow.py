@@ -54,6 +54,7 @@ from geotarget._position_files import (
     lacking,
     page_checksums,
     snapshot,
+    table_hints,
     twice,
 )
 from geotarget._validate import as_float, is_number, shown
@@ -118,7 +119,7 @@ def positions_from_arrow(
         found = ", ".join(repr(c) for c in table.column_names) or "nothing"
         raise InvalidInput(
             f"{source}: lacks column(s) {', '.join(missing)} (has {found}); "
-            f"the columns are: {', '.join(KNOWN)}"
+            f"the columns are: {', '.join(KNOWN)}{table_hints(table.column_names, missing)}"
         )
     where = Where(source)
     columns: dict[str, Any] = {}

@@ -206,6 +206,7 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
         )
     rows = f"{report.rows:,} row{'' if report.rows == 1 else 's'}"
     notes.append(f"read {rows} from {label} ({report.form})")
+    notes.extend(f"warning: {label}: {note}" for note in report.notes)
     null = _null_island(label, positions.lon, positions.lat)
     if null:
         notes.append(null)
@@ -909,6 +910,10 @@ positions files:
   tester    1/0, true/false, t/f, yes/no, y/n, ja/nej or sant/falskt (empty: false)
   refused   compressed files, workbooks (.xlsx), PostgreSQL's \\N, a file mixing
             UTF-8 and cp1252 lines, Excel's MS-DOS CSV (give --encoding cp850)
+  rounding  a file of 10 or more fixes whose every lon (or lat) lies on a grid of
+            0.001 degrees or coarser, as a spreadsheet exports a column shown with
+            few decimals, is warned of when that rounding (in Sweden up to about
+            60 m at 0.001 degrees, 600 m at 0.01) exceeds a fix's accuracy_m
   times     observed_at as epoch seconds or ISO 8601 with an offset; without an
             offset, only with --timezone; a file without observed_at needs
             --observed-at TIME
@@ -931,8 +936,8 @@ JSON output:
   phase     the deciding rollout phase, numbered from 1 as in "reason" ("phase 1");
             phase_illustrative is true when that phase's date is illustrative
   warnings  the alert's warnings, each after its element's path, then the positions
-            file's (swapped or unknown columns, fixes abroad...), each after the file's
-            name, as stderr shows them too
+            file's (swapped or unknown columns, rounded coordinates, fixes
+            abroad...), each after the file's name, as stderr shows them too
 """
 
 

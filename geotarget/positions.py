@@ -1008,6 +1008,140 @@ class Positions:
         t = aware_us(at)
         return np.asarray((t - self.observed_at) / np.timedelta64(1, "s"), dtype=np.float64)
 
+    def rounding_note(self) -> str | None:
+        """A note when the fixes' coordinates are rounded more coarsely than their accuracy.
+
+        A spreadsheet exports a number as its cell shows it: a column formatted ``0.00``
+        writes 59.33 for 59.3325, about 300 m off, while ``accuracy_m`` still claims 5 m.
+        Nothing in such a snapshot is invalid, so it is not refused; this finds it (the command
+        prints the note as a warning). It answers one sentence when
+
+        * the snapshot has at least 10 fixes (a few hand-written rows with values like
+          ``59.3`` are meant as written),
+        * every fix's ``lon``, or every fix's ``lat``, is a multiple of 1, 0.1, 0.01 or 0.001
+          degrees (the coarsest that holds is named; rounding to 0.0001 degrees moves a fix by
+          at most 6 m, so finer grids are not looked for), and
+        * the distance that rounding may have moved a fix (half the grid cell's diagonal
+          there, on the WGS84 ellipsoid) exceeds the ``accuracy_m`` of at least one fix,
+
+        and None otherwise. The note gives counts and distances only, never a position.
+
+        .. versionadded:: 0.1.0
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> from geotarget import Positions
+        >>> now = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+        >>> lon = [18.01 + 0.01 * i for i in range(10)]
+        >>> p = Positions([str(i) for i in range(10)], lon, [59.33] * 10,
+        ...               accuracy_m=[5.0] * 10, observed_at=now)
+        >>> print(p.rounding_note())  # doctest: +ELLIPSIS
+        every fix's lon and lat lie on a grid of 0.01 degrees (2 decimals), ... up to 626 m, ...
+        >>> Positions(["a"], [18.0], [59.0], observed_at=now).rounding_note() is None
+        True
+        """
+        found = _detect_rounding(self)
+        return None if found is None else str(found)
+
+
+# ---------------------------------------------------------------------------------------------
+# Coordinates rounded to a coarse grid
+# ---------------------------------------------------------------------------------------------
+
+#: The grids :meth:`Positions.rounding_note` looks for, in decimals of a degree: whole degrees to
+#: 0.001° (111 m of latitude). Rounding to 0.0001° moves a fix by at most 6 m.
+_ROUNDING_DECIMALS = (0, 1, 2, 3)
+#: :meth:`Positions.rounding_note` says nothing of fewer fixes than this: a hand-written file
+#: of a few rows at ``59.3, 18.1`` is meant as written. (Ten values of a column written with
+#: six decimals all on a 0.001° grid by chance: a chance of one in 10**30.)
+_ROUNDING_MIN_FIXES = 10
+#: A coordinate within this many degrees of a grid point lies on it: a float32 column's
+#: rounding (half a unit in the last place is at most 7.6e-6 degrees up to 180) is not a
+#: decimal.
+_GRID_TOLERANCE = 1e-5
+
+
+def _grid_decimals(values: FloatArray) -> int | None:
+    """The fewest decimals (of :data:`_ROUNDING_DECIMALS`) that write every value, or None."""
+
+    def on_grid(part: FloatArray, decimals: int) -> bool:
+        scaled = part * 10.0**decimals
+        return bool(np.all(np.abs(scaled - np.rint(scaled)) <= _GRID_TOLERANCE * 10.0**decimals))
+
+    for decimals in _ROUNDING_DECIMALS:  # (a few rows first: most files are on no grid)
+        if on_grid(values[:1024], decimals) and on_grid(values, decimals):
+            return decimals
+    return None
+
+
+@attrs.frozen
+class _Rounding:
+    """A snapshot's coordinates rounded to a coarse grid (:meth:`Positions.rounding_note`).
+
+    ``str()`` is the note (counts and distances only, never a position).
+    """
+
+    #: The decimals every fix's ``lon`` (``lat``) is written with at most; None: finer.
+    lon_decimals: int | None
+    lat_decimals: int | None
+    #: The fixes looked at, and how many of them claim an ``accuracy_m`` below the distance
+    #: the rounding may have moved them.
+    fixes: int
+    contradicted: int
+    #: The farthest the rounding may have moved a fix (half a grid cell's diagonal), metres.
+    max_shift_m: float
+
+    def __str__(self) -> str:
+        def step(decimals: int) -> str:
+            if decimals == 0:
+                return "whole degrees"
+            return f"{10.0**-decimals:g} degrees ({decimals} decimal{'s' * (decimals > 1)})"
+
+        x, y = self.lon_decimals, self.lat_decimals
+        if x is not None and y is not None:
+            axes = (
+                f"every fix's lon and lat lie on a grid of {step(x)}"
+                if x == y
+                else f"every fix's lon lies on a grid of {step(x)} and its lat on one of {step(y)}"
+            )
+        elif x is not None:
+            axes = f"every fix's lon lies on a grid of {step(x)}"
+        else:
+            axes = f"every fix's lat lies on a grid of {step(y or 0)}"
+        return (
+            f"{axes}, as a spreadsheet exports a column formatted to show fewer decimals than "
+            f"it holds: rounding to that grid moves a fix by up to {self.max_shift_m:,.0f} m, "
+            f"more than the accuracy_m of {self.contradicted:,} of {self.fixes:,} fixes, so "
+            "a device near an area's edge may be told or left out wrongly; export lon and lat "
+            "with all their decimals (six or more)"
+        )
+
+
+def _detect_rounding(positions: Positions) -> _Rounding | None:
+    """What :meth:`Positions.rounding_note` says, as fields (None: nothing to say)."""
+    fix = positions.has_fix
+    fixes = int(fix.sum())
+    if fixes < _ROUNDING_MIN_FIXES:
+        return None
+    lon, lat = positions.lon[fix], positions.lat[fix]
+    lon_decimals, lat_decimals = _grid_decimals(lon), _grid_decimals(lat)
+    if lon_decimals is None and lat_decimals is None:
+        return None
+    half_x = 0.0 if lon_decimals is None else 0.5 * 10.0**-lon_decimals
+    half_y = 0.0 if lat_decimals is None else 0.5 * 10.0**-lat_decimals
+    # The length of a degree of latitude at each fix and of longitude at its grid cell's edge
+    # nearer the equator, where it is longest (WGS84, to a metre): "up to" is not too short.
+    phi = np.radians(lat)
+    edge = np.radians(np.maximum(np.abs(lat) - half_y, 0.0))
+    degree_y = 111_132.954 - 559.822 * np.cos(2.0 * phi) + 1.175 * np.cos(4.0 * phi)
+    degree_x = 111_412.84 * np.cos(edge) - 93.5 * np.cos(3.0 * edge)
+    shift = np.hypot(half_x * np.maximum(degree_x, 0.0), half_y * degree_y)
+    contradicted = int((positions.accuracy_m[fix] < shift).sum())
+    if not contradicted:
+        return None
+    return _Rounding(lon_decimals, lat_decimals, fixes, contradicted, float(shift.max()))
+
 
 #: The longest text a :func:`parse_time` message quotes whole.
 _SHOW_CHARS = 80
