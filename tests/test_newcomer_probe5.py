@@ -1,0 +1,185 @@
+"""A police operator's first alerts with the pilot's builders, and the documented API as read.
+
+Times in Swedish local time (``zoneinfo``), the tip line and web form as an operator types them,
+texts as they arrive from a form. Oracles are plain Python: instants by ``timestamp()``, channels
+by their digits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from geotarget import Circle, pilot
+from geotarget.alerts import TipChannel
+from geotarget.errors import InvalidAlert, InvalidType
+
+SE = ZoneInfo("Europe/Stockholm")
+T0 = dt.datetime(2026, 5, 4, 21, 30, tzinfo=SE)
+SV = pilot.Message(
+    headline="Polisen efterfrågar tips om rånet vid Åhléns",
+    description="Såg du något vid Sergels torg i går kväll?",
+    area_description="Sergels torg, Stockholm",
+)
+EN = pilot.Message(
+    headline="The police ask for tips about the robbery at Åhléns",
+    description="Did you see anything at Sergels torg last night?",
+    area_description="Sergels torg, Stockholm",
+)
+
+
+def _build(make: Any = pilot.tip_request, **given: Any) -> Any:
+    args: dict[str, Any] = {
+        "identifier": "SE-POL-2026-0100",
+        "sender": "polisen@polisen.se",
+        "sent": T0,
+        "area": Circle(18.06528, 59.3325, 500.0),
+        "sv": SV,
+        "en": EN,
+        "onset": T0,
+        "expires": T0 + dt.timedelta(hours=2),
+    }
+    args.update(given)
+    return make(**args)
+
+
+# --- times in Swedish local time ------------------------------------------------------------
+
+# 2026-10-25: the clocks go back from 03:00 CEST to 02:00 CET, so 02:00-03:00 happens twice.
+SECOND_0230 = dt.datetime(2026, 10, 25, 2, 30, tzinfo=SE, fold=1)  # CET, +01:00
+FIRST_0245 = dt.datetime(2026, 10, 25, 2, 45, tzinfo=SE)  # CEST, +02:00
+
+
+@pytest.mark.parametrize("make", [pilot.explosion, pilot.crime_modus, pilot.tip_request])
+def test_an_expiry_before_the_onset_on_the_night_the_clocks_go_back_is_refused(make: Any) -> None:
+    """02:45 CEST comes 45 minutes before 02:30 CET: the alert would never be active.
+
+    The builder compared the two times as Python compares times of one tzinfo, by their wall
+    clocks (02:45 > 02:30), and built an alert whose window is empty: nobody, silently.
+    """
+    assert FIRST_0245.timestamp() < SECOND_0230.timestamp()  # the oracle: instants
+    with pytest.raises(InvalidAlert, match=r"^expires must be after onset") as caught:
+        _build(make, sent=SECOND_0230, onset=SECOND_0230, expires=FIRST_0245)
+    assert "2026-10-25T02:30:00+01:00" in str(caught.value)
+    assert "2026-10-25T02:45:00+02:00" in str(caught.value)
+
+
+def test_a_window_across_the_autumn_clock_change_is_kept_as_given() -> None:
+    """02:30 CEST to 02:15 CET is 45 minutes, though its wall clocks go backwards.
+
+    It was refused ("expires must be after onset"), compared by its wall clocks.
+    """
+    onset = dt.datetime(2026, 10, 25, 2, 30, tzinfo=SE)
+    expires = dt.datetime(2026, 10, 25, 2, 15, tzinfo=SE, fold=1)
+    assert expires.timestamp() - onset.timestamp() == 45 * 60
+    alert = _build(pilot.explosion, sent=onset, onset=onset, expires=expires)
+    last = expires.astimezone(dt.timezone.utc) - dt.timedelta(seconds=1)
+    assert alert.is_active(onset) and alert.is_active(last)
+    assert not alert.is_active(expires)
+
+
+def test_a_wall_time_the_spring_clock_change_skips_is_named_as_such() -> None:
+    """02:30 on 2026-03-29 does not exist in Sweden: the refusal says that, not 'a window'."""
+    gap = dt.datetime(2026, 3, 29, 2, 30, tzinfo=SE)
+    with pytest.raises(InvalidAlert, match=r"^onset must be a real clock reading"):
+        _build(sent=gap, onset=gap, expires=gap + dt.timedelta(hours=1))
+
+
+# --- the tip channels as typed --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", ["112", "1 12", "+46 112", "+46-112"])
+def test_the_emergency_number_is_refused_as_a_tip_line(number: str) -> None:
+    """Tips go to 114 14 or the web form: a tip request must not send the public to 112.
+
+    It was accepted and written into the Swedish text: "Tipsa polisen: 112".
+    """
+    assert number.replace(" ", "").replace("-", "").removeprefix("+46") == "112"
+    channels = [pilot.POLICE_TIP_WEB, TipChannel("phone", number)]
+    with pytest.raises(InvalidAlert, match=r"^tip_channels\[1\] must not be the emergency number"):
+        _build(tip_channels=channels)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("phone", "114 14"), ("phone", "114 14")),
+        (("phone", "114 14"), ("phone", "11414")),
+        (
+            ("web", "https://polisen.se/lagg-fram-tips"),
+            ("web", "https://polisen.se/lagg-fram-tips"),
+        ),
+    ],
+)
+def test_a_tip_channel_listed_twice_is_refused(
+    first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    """The contact read "Tipsa polisen: 114 14 eller 114 14" and two equal parameters."""
+    channels = [TipChannel(*first), pilot.POLICE_TIP_WEB, TipChannel(*second)]
+    if first[0] == "web":
+        channels = [TipChannel(*first), pilot.POLICE_TIP_PHONE, TipChannel(*second)]
+    with pytest.raises(InvalidAlert, match=r"^tip_channels\[2\] must not repeat tip_channels\[0\]"):
+        _build(tip_channels=channels)
+
+
+def test_other_tip_lines_than_the_police_are_still_accepted() -> None:
+    """A regional number is no emergency number: the rule refuses 112 only."""
+    alert = _build(tip_channels=[TipChannel("phone", "+46 77 114 14 00")])
+    assert [c.uri for c in alert.tip_channels] == ["tel:+46771141400"]
+
+
+def test_one_tip_channel_not_in_a_list_is_named() -> None:
+    """The refusal cut the channel's repr mid-address; now it says to give a list."""
+    with pytest.raises(InvalidType) as caught:
+        _build(tip_channels=pilot.POLICE_TIP_WEB)
+    message = str(caught.value)
+    assert message.startswith("tip_channels must be a sequence of TipChannel")
+    assert "[channel]" in message and "'https://polisen.se/lagg-fram-tips'" in message
+
+
+# --- texts as a form sends them -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("headline", "\u200b"),  # a zero-width space pasted from a web page
+        ("headline", "\ufeff"),  # a byte-order mark from a file
+        ("area_description", "\u200b \u200c"),
+        ("instruction", ""),  # an empty form field
+        ("instruction", " \n"),
+    ],
+)
+def test_a_text_that_shows_nothing_is_refused(field: str, value: str) -> None:
+    """A headline of a zero-width space, or an empty instruction, was accepted and sent."""
+    texts = {"headline": "Vittnen sökes", "description": "Såg du något?", "area_description": "C"}
+    texts[field] = value
+    assert not value.strip(" \n\u200b\u200c\ufeff")  # the oracle: nothing to show
+    with pytest.raises(InvalidAlert, match=rf"^{field} must not be blank"):
+        pilot.Message(**texts)
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_a_blank_sender_name_is_refused(value: str) -> None:
+    """``sender_name=""`` wrote ``<senderName></senderName>``: the app showed no sender."""
+    with pytest.raises(InvalidAlert, match=r"^sender_name must not be blank"):
+        _build(pilot.explosion, sender_name=value)
+
+
+def test_swedish_text_long_text_and_no_instruction_are_kept() -> None:
+    """å/ä/ö, a long description, no instruction, no sender name: kept exactly."""
+    long = "Polisen söker vittnen till rånet på Åhléns City. " * 400
+    sv = pilot.Message(headline="Vittnen sökes", description=long, area_description="Åhléns")
+    alert = _build(sv=sv, sender_name=None)
+    assert alert.infos[0].description == long and alert.infos[0].instruction is None
+    assert alert.infos[0].sender_name is None
+    assert alert.infos[0].contact == "Tipsa polisen: 114 14 eller https://polisen.se/lagg-fram-tips"
+
+
+def test_a_missing_english_text_names_the_rule() -> None:
+    """``en=None`` said only "must be a Message": now it says the alert is in sv and en."""
+    with pytest.raises(InvalidType, match=r"^en must be a Message: .*Swedish \(sv\) and English"):
+        _build(en=None)
