@@ -8,11 +8,15 @@ by their digits.
 from __future__ import annotations
 
 import datetime as dt
+import pkgutil
+import re
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+import geotarget
 from geotarget import Circle, pilot
 from geotarget.alerts import TipChannel
 from geotarget.errors import InvalidAlert, InvalidType
@@ -183,3 +187,61 @@ def test_a_missing_english_text_names_the_rule() -> None:
     """``en=None`` said only "must be a Message": now it says the alert is in sv and en."""
     with pytest.raises(InvalidType, match=r"^en must be a Message: .*Swedish \(sv\) and English"):
         _build(en=None)
+
+
+# --- the pages a newcomer and an integrator read --------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The pages of a first hour: set-up, quickstart, the demo, the design, the integrator's guide.
+FIRST_PAGES = [
+    ROOT / "README.md",
+    *(ROOT / "docs" / f"{page}.rst" for page in ("index", "quickstart", "demo", "design")),
+    ROOT / "docs" / "integrators.rst",
+]
+
+
+@pytest.mark.parametrize("page", FIRST_PAGES, ids=lambda p: p.name)
+def test_the_first_pages_build_pilot_alerts_with_the_pilot_module(page: Path) -> None:
+    """The integrator's guide said "the pilot's constructors" and used ``alerts.explosion``.
+
+    ``geotarget.alerts`` keeps the pilot's names only as deprecated aliases (docs/alerts.rst).
+    """
+    deprecated = re.compile(
+        r"\balerts\.(explosion|crime_modus|tip_request|Message|POLICE_TIP_\w+)\b"
+    )
+    text = page.read_text(encoding="utf-8")
+    assert [m.group() for m in deprecated.finditer(text)] == []
+
+
+def _public_modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(geotarget.__path__) if m.name[0] != "_")
+
+
+def test_the_readme_table_names_every_public_module() -> None:
+    """The table "What is inside" left out ``geotarget.policy`` and ``geotarget.dask``."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("## What is inside", 1)[1].split("\n\n", 2)[1]
+    listed = set(re.findall(r"`geotarget\.(\w+)`", table))
+    assert [m for m in _public_modules() if m not in listed] == []
+
+
+def test_the_design_table_names_every_public_module() -> None:
+    """The design's "one domain noun per module" table left out ``policy`` and ``dask``."""
+    text = (ROOT / "docs" / "design.rst").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^``(\w+)``  ", text, flags=re.MULTILINE))
+    assert [m for m in _public_modules() if m not in listed] == []
+
+
+def test_the_design_names_every_extra_and_the_sweden_data_needs_none() -> None:
+    """Packaging named four of the seven extras; the table said the data needed ``sweden``."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: tomli is a core dependency there
+        import tomli as tomllib
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    text = (ROOT / "docs" / "design.rst").read_text(encoding="utf-8")
+    packaging = text.split("\nPackaging\n", 1)[1].split("\nWhere the build departs", 1)[0]
+    assert [e for e in extras if f"``{e}``" not in packaging] == []
+    assert "(extra ``sweden``)" not in text
