@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import io
+import json
 import pkgutil
 import re
 from pathlib import Path
@@ -20,6 +22,7 @@ import pytest
 import geotarget
 from geotarget import Circle, pilot
 from geotarget.alerts import TipChannel
+from geotarget.cli import main
 from geotarget.errors import InvalidAlert, InvalidType
 
 SE = ZoneInfo("Europe/Stockholm")
@@ -241,3 +244,27 @@ def test_the_design_names_every_extra_and_the_sweden_data_needs_none() -> None:
     packaging = text.split("\nPackaging\n", 1)[1].split("\nWhere the build departs", 1)[0]
     assert [e for e in extras if f"``{e}``" not in packaging] == []
     assert "(extra ``sweden``)" not in text
+
+
+def test_the_quickstart_says_how_a_cp1252_console_gets_the_json(tmp_path: Path) -> None:
+    """The JSON on a cp1252 stdout is ASCII: even ä, which cp1252 has, is a JSON escape.
+
+    The quickstart said the escapes were "for what it cannot write".
+    """
+    positions = tmp_path / "devices.csv"
+    positions.write_text(
+        "id;lon;lat;accuracy_m;observed_at\nPär-Åsa;18,06528;59,3325;8;2024-05-20T16:00+02:00\n",
+        encoding="utf-8",
+    )
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="cp1252", newline="\n")
+    alert = ROOT / "docs" / "examples" / "sos_explosion.xml"
+    argv = ["target", "--alert", str(alert), "--positions", str(positions)]
+    assert main([*argv, "--at", "2024-05-20T16:05+02:00"], out=out) == 0
+    out.flush()
+    written = raw.getvalue()
+    assert written.isascii() and b'"P\\u00e4r-\\u00c5sa"' in written
+    assert json.loads(written)["recipients"] == ["Pär-Åsa"]
+    text = " ".join((ROOT / "docs" / "quickstart.rst").read_text(encoding="utf-8").split())
+    assert "such as cp1252, in ASCII: every other character, ``ä`` included," in text
+    assert "escapes for what it cannot write" not in text
