@@ -7,12 +7,15 @@ by their digits.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import importlib.metadata
 import io
 import json
 import pkgutil
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,10 +23,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import geotarget
-from geotarget import Circle, pilot
+from geotarget import Circle, _demo, pilot
 from geotarget.alerts import TipChannel
 from geotarget.cli import main
 from geotarget.errors import InvalidAlert, InvalidType
+from geotarget.ledger import MemoryLedger
 
 SE = ZoneInfo("Europe/Stockholm")
 T0 = dt.datetime(2026, 5, 4, 21, 30, tzinfo=SE)
@@ -268,3 +272,55 @@ def test_the_quickstart_says_how_a_cp1252_console_gets_the_json(tmp_path: Path) 
     text = " ".join((ROOT / "docs" / "quickstart.rst").read_text(encoding="utf-8").split())
     assert "such as cp1252, in ASCII: every other character, ``ä`` included," in text
     assert "escapes for what it cannot write" not in text
+
+
+# --- the demo with few devices --------------------------------------------------------------
+
+_TIME = re.compile(r"^    time: (?P<total>\S+ m?s) \((?P<steps>[^)]*)\)$", re.MULTILINE)
+_NOTE = re.compile(r"builds the region lookups once: '(\w+)'")
+
+
+def _seconds(text: str) -> float:
+    number, unit = text.split()
+    return float(number) / (1000.0 if unit == "ms" else 1.0)
+
+
+def _check_the_note(printed: str) -> str | None:
+    """The step the first alert's note names, checked against the printed times."""
+    first = _TIME.search(printed)
+    assert first is not None, printed
+    steps = {}
+    for step in first["steps"].split(", "):
+        name, value = step.split(" ", 1)
+        steps[name] = _seconds(value)
+    note = _NOTE.search(printed)
+    if note is None:
+        return None
+    assert note.start() > first.end()
+    slowest = max(steps, key=lambda k: steps[k])
+    assert note[1] == slowest and steps[slowest] >= _seconds(first["total"]) / 2 - 1e-4
+    return note[1]
+
+
+def test_the_first_alerts_note_names_where_the_region_lookups_took_their_time() -> None:
+    """With no device the one-off build lands in 'plan'; the demo said 'other' (0.2 ms).
+
+    Run in a fresh process: the lookups are built once per process.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", "geotarget", "demo", "--devices", "0"],
+        capture_output=True, text=True, encoding="utf-8", timeout=300, check=True,
+    )  # fmt: skip
+    assert _check_the_note(done.stdout) == "plan"
+
+
+@pytest.mark.parametrize("devices", [1, 3])
+def test_the_demo_with_a_few_devices_says_what_is_true(devices: int) -> None:
+    """It said "1 synthetic devices", and its note named 'other' whatever the times said."""
+    out = io.StringIO()
+    args = argparse.Namespace(devices=devices, seed=2024, plot=None, ledger=None)
+    _demo.play(_demo.Out(out), args, MemoryLedger())
+    printed = out.getvalue()
+    noun = "device" if devices == 1 else "devices"
+    assert f"\n  {devices} synthetic {noun} placed like Sweden's people;" in printed
+    _check_the_note(printed)
