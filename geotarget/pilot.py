@@ -297,9 +297,11 @@ class Message:
     instruction : str, optional
         What people should do; None for no instruction.
 
-    Every text must show something: a blank one (spaces, line breaks, only invisible
-    characters such as a zero-width space) raises :class:`~geotarget.errors.InvalidAlert`
-    naming the field.
+    Raises
+    ------
+    InvalidAlert
+        Naming the field, for a text that shows nothing: spaces, line breaks, only invisible
+        characters such as a zero-width space.
 
     Examples
     --------
@@ -600,6 +602,13 @@ def tip_request(
         ``<parameter>``; the first web channel is also ``<web>``, and ``<contact>`` lists
         them all in words.
 
+    Returns
+    -------
+    Alert
+        A Public alert whose info blocks carry the :data:`KIND_CODE` event code
+        ``tip_request``, category Security, response None, urgency Unknown, severity Minor,
+        certainty Observed.
+
     Raises
     ------
     InvalidAlert
@@ -608,13 +617,6 @@ def tip_request(
     InvalidType
         A channel that is not a :class:`~geotarget.alerts.TipChannel`, or one channel not in
         a list.
-
-    Returns
-    -------
-    Alert
-        A Public alert whose info blocks carry the :data:`KIND_CODE` event code
-        ``tip_request``, category Security, response None, urgency Unknown, severity Minor,
-        certainty Observed.
 
     Examples
     --------
