@@ -723,6 +723,15 @@ def announced_policy(
     later: dict[str, tuple[Phase, ...]] = {}
     for key, phases in given.items():
         path = f"later_phases[{key!r}]"
+        if isinstance(phases, Phase):  # its repr, cut short, left the refusal mid-datetime
+            problems.append(
+                Problem(
+                    path,
+                    "must be a sequence of Phase: give one phase in a list, [phase] (got one "
+                    f"Phase, from {phases.starts_at.isoformat()})",
+                )
+            )
+            continue
         try:
             name, listed = kind_name(path, key), tuple_of(phases, path, "Phase")
         except (InvalidInput, InvalidType) as err:

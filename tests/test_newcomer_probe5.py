@@ -26,8 +26,9 @@ import geotarget
 from geotarget import Circle, _demo, pilot
 from geotarget.alerts import TipChannel
 from geotarget.cli import main
-from geotarget.errors import InvalidAlert, InvalidType
+from geotarget.errors import InvalidAlert, InvalidPolicy, InvalidType
 from geotarget.ledger import MemoryLedger
+from geotarget.rollout import Phase
 
 SE = ZoneInfo("Europe/Stockholm")
 T0 = dt.datetime(2026, 5, 4, 21, 30, tzinfo=SE)
@@ -324,3 +325,23 @@ def test_the_demo_with_a_few_devices_says_what_is_true(devices: int) -> None:
     noun = "device" if devices == 1 else "devices"
     assert f"\n  {devices} synthetic {noun} placed like Sweden's people;" in printed
     _check_the_note(printed)
+
+
+def test_one_later_phase_not_in_a_list_is_named_with_the_fix() -> None:
+    """One Phase where a list belongs: the refusal says to give a list.
+
+    ``later_phases={"tip_request": Phase(...)}`` was refused with the Phase's repr cut short,
+    mid-datetime ("tzinfo=)").
+    """
+    autumn = dt.datetime(2024, 9, 2, tzinfo=SE)
+    alone = Phase(starts_at=autumn, regions={"01", "12", "14"})
+    with pytest.raises(InvalidPolicy) as caught:
+        pilot.announced_policy(later_phases={"tip_request": alone})
+    [problem] = caught.value.problems
+    assert problem.path == "later_phases['tip_request']"
+    assert problem.message == (
+        "must be a sequence of Phase: give one phase in a list, [phase] "
+        f"(got one Phase, from {autumn.astimezone(dt.timezone.utc).isoformat()})"
+    )
+    listed = pilot.announced_policy(later_phases={"tip_request": [alone]})
+    assert len(listed.rollout("tip_request").phases) == 2
