@@ -336,7 +336,7 @@ def test_one_later_phase_not_in_a_list_is_named_with_the_fix() -> None:
     autumn = dt.datetime(2024, 9, 2, tzinfo=SE)
     alone = Phase(starts_at=autumn, regions={"01", "12", "14"})
     with pytest.raises(InvalidPolicy) as caught:
-        pilot.announced_policy(later_phases={"tip_request": alone})
+        pilot.announced_policy(later_phases={"tip_request": alone})  # type: ignore[dict-item]
     [problem] = caught.value.problems
     assert problem.path == "later_phases['tip_request']"
     assert problem.message == (
@@ -344,4 +344,5 @@ def test_one_later_phase_not_in_a_list_is_named_with_the_fix() -> None:
         f"(got one Phase, from {autumn.astimezone(dt.timezone.utc).isoformat()})"
     )
     listed = pilot.announced_policy(later_phases={"tip_request": [alone]})
-    assert len(listed.rollout("tip_request").phases) == 2
+    rollout = listed.rollout("tip_request")
+    assert rollout is not None and len(rollout.phases) == 2
