@@ -23,10 +23,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import geotarget
-from geotarget import Circle, _demo, pilot
+from geotarget import Circle, Positions, _demo, pilot
 from geotarget.alerts import TipChannel
 from geotarget.cli import main
-from geotarget.errors import InvalidAlert, InvalidPolicy, InvalidType
+from geotarget.errors import (
+    InvalidAlert,
+    InvalidCoordinates,
+    InvalidPolicy,
+    InvalidPositions,
+    InvalidType,
+)
 from geotarget.ledger import MemoryLedger
 from geotarget.rollout import Phase
 
@@ -346,3 +352,18 @@ def test_one_later_phase_not_in_a_list_is_named_with_the_fix() -> None:
     listed = pilot.announced_policy(later_phases={"tip_request": [alone]})
     rollout = listed.rollout("tip_request")
     assert rollout is not None and len(rollout.phases) == 2
+
+
+def test_the_design_contract_says_a_nan_pair_is_a_device_without_a_fix() -> None:
+    """The contract said NaN coordinates are errors; a snapshot takes a NaN pair as no fix."""
+    at = dt.datetime(2024, 5, 20, 14, 0, tzinfo=dt.timezone.utc)
+    nan = float("nan")
+    assert len(Positions(["a", "b"], [nan, 18.0], [nan, 59.0], observed_at=at)) == 2
+    with pytest.raises(InvalidPositions, match="both NaN"):
+        Positions(["a"], [nan], [59.0], observed_at=at)
+    with pytest.raises(InvalidCoordinates):
+        Circle(nan, 59.0, 100.0)
+    text = " ".join((ROOT / "docs" / "design.rst").read_text(encoding="utf-8").split())
+    contract = text.split("* **Coordinates**", 1)[1].split("* **Circles", 1)[0]
+    assert "NaN in both ``lon`` and ``lat`` is a device without a fix" in contract
+    assert "NaN in only one of them is an error" in contract
