@@ -334,7 +334,8 @@ def _check_channels(channels: tuple[TipChannel, ...]) -> None:
     seen: dict[str, int] = {}
     for i, c in enumerate(channels):
         digits = c.uri.removeprefix("tel:")
-        if c.kind is TipChannelKind.PHONE and digits.removeprefix("+46") in _EMERGENCY:
+        local = digits.removeprefix("+46") if digits[:1] == "+" else digits.removeprefix("0046")
+        if c.kind is TipChannelKind.PHONE and local in _EMERGENCY:
             raise InvalidAlert(
                 f"tip_channels[{i}] must not be the emergency number 112: tips go to the tip "
                 f"line 114 14 or the police web form, 112 is for emergencies (got {c.address!r})"
@@ -347,7 +348,7 @@ def _check_channels(channels: tuple[TipChannel, ...]) -> None:
         seen[c.uri] = i
 
 
-#: The emergency number, as dialled in Sweden (after any +46): never a tip line.
+#: The emergency number, as dialled in Sweden (after any +46 or 0046): never a tip line.
 _EMERGENCY = frozenset({"112"})
 
 

@@ -110,13 +110,13 @@ def test_a_wall_time_the_spring_clock_change_skips_is_named_as_such() -> None:
 # --- the tip channels as typed --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("number", ["112", "1 12", "+46 112", "+46-112"])
+@pytest.mark.parametrize("number", ["112", "1 12", "+46 112", "+46-112", "0046 112"])
 def test_the_emergency_number_is_refused_as_a_tip_line(number: str) -> None:
     """Tips go to 114 14 or the web form: a tip request must not send the public to 112.
 
     It was accepted and written into the Swedish text: "Tipsa polisen: 112".
     """
-    assert number.replace(" ", "").replace("-", "").removeprefix("+46") == "112"
+    assert number.replace(" ", "").replace("-", "")[-3:] == "112"
     channels = [pilot.POLICE_TIP_WEB, TipChannel("phone", number)]
     with pytest.raises(InvalidAlert, match=r"^tip_channels\[1\] must not be the emergency number"):
         _build(tip_channels=channels)
