@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import unicodedata
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -84,7 +85,7 @@ from typing import Any
 
 import attrs
 
-from geotarget._validate import ReadOnly
+from geotarget._validate import ReadOnly, shown
 from geotarget.alerts import Alert, AlertArea, Info
 from geotarget.alerts._values import (
     KIND_CODE,
@@ -103,7 +104,6 @@ from geotarget.alerts._values import (
     check_text,
     kind_name,
     tuple_of,
-    v_opt_text,
 )
 from geotarget.areas import Area, Part
 from geotarget.errors import InvalidAlert, InvalidInput, InvalidPolicy, InvalidType, Problem
@@ -256,10 +256,30 @@ KIND_RULES: Mapping[str, KindRules] = ReadOnly(
 # ---------------------------------------------------------------------------------------------
 
 
+def _blank(text: str) -> bool:
+    """Whether a text shows nothing: only spaces, line breaks and invisible format characters.
+
+    A zero-width space or a byte-order mark pasted from another program is no text to show.
+    """
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs") for ch in text)
+
+
+def _check_words(name: str, value: object, *, optional: bool = False) -> None:
+    text = check_text(name, value)
+    if _blank(text):
+        leave = f"; leave it None for no {name}" if optional else ""
+        raise InvalidAlert(
+            f"{name} must not be blank: it must show some text{leave} (got {shown(text)})"
+        )
+
+
 def _v_words(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    text = check_text(attribute.name, value)
-    if not text.strip():
-        raise InvalidAlert(f"{attribute.name} must not be blank (got {value!r})")
+    _check_words(attribute.name, value)
+
+
+def _v_opt_words(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _check_words(attribute.name, value, optional=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -275,7 +295,13 @@ class Message:
     area_description : str
         The area in words (CAP ``areaDesc``), e.g. ``"Sergels torg, Stockholm"``.
     instruction : str, optional
-        What people should do.
+        What people should do; None for no instruction.
+
+    Raises
+    ------
+    InvalidAlert
+        Naming the field, for a text that shows nothing: spaces, line breaks, only invisible
+        characters such as a zero-width space.
 
     Examples
     --------
@@ -291,12 +317,39 @@ class Message:
     headline: str = attrs.field(validator=_v_words)
     description: str = attrs.field(validator=_v_words)
     area_description: str = attrs.field(validator=_v_words)
-    instruction: str | None = attrs.field(default=None, validator=v_opt_text)
+    instruction: str | None = attrs.field(default=None, validator=_v_opt_words)
 
 
 def _when(value: object) -> str:
     """A time as a message shows it: ISO 8601 for a datetime, else its repr (None)."""
     return value.isoformat() if isinstance(value, datetime) else repr(value)
+
+
+def _utc(t: datetime) -> datetime:
+    return t.astimezone(dt.timezone.utc)
+
+
+def _check_channels(channels: tuple[TipChannel, ...]) -> None:
+    """Refuse the emergency number as a tip line, and a channel listed twice."""
+    seen: dict[str, int] = {}
+    for i, c in enumerate(channels):
+        digits = c.uri.removeprefix("tel:")
+        local = digits.removeprefix("+46") if digits[:1] == "+" else digits.removeprefix("0046")
+        if c.kind is TipChannelKind.PHONE and local in _EMERGENCY:
+            raise InvalidAlert(
+                f"tip_channels[{i}] must not be the emergency number 112: tips go to the tip "
+                f"line 114 14 or the police web form, 112 is for emergencies (got {c.address!r})"
+            )
+        if c.uri in seen:
+            raise InvalidAlert(
+                f"tip_channels[{i}] must not repeat tip_channels[{seen[c.uri]}]: list each "
+                f"channel once (got {c.address!r} twice)"
+            )
+        seen[c.uri] = i
+
+
+#: The emergency number, as dialled in Sweden (after any +46 or 0046): never a tip line.
+_EMERGENCY = frozenset({"112"})
 
 
 @attrs.frozen
@@ -347,21 +400,21 @@ def _pilot(
 ) -> Alert:
     for name, msg in (("sv", sv), ("en", en)):
         if not isinstance(msg, Message):
-            raise InvalidType(f"{name} must be a Message (got {type(msg).__name__})")
+            raise InvalidType(
+                f"{name} must be a Message: a pilot alert says everything in Swedish (sv) and "
+                f"English (en) side by side (got {type(msg).__name__})"
+            )
+    if sender_name is not None:
+        _check_words("sender_name", sender_name, optional=True)
     channels = tuple_of(tip_channels, "tip_channels", "TipChannel")
     for i, c in enumerate(channels):
         if not isinstance(c, TipChannel):
             raise InvalidType(f"tip_channels[{i}] must be a TipChannel (got {type(c).__name__})")
+    _check_channels(channels)
     if onset is None or expires is None:
         raise InvalidAlert(
             "a pilot alert needs both onset and expires "
             f"(got onset {_when(onset)}, expires {_when(expires)})"
-        )
-    aware = all(isinstance(t, datetime) and t.utcoffset() is not None for t in (onset, expires))
-    if aware and not expires > onset:  # (a naive one is refused by Alert, naming it)
-        raise InvalidAlert(
-            f"expires must be after onset: a pilot alert needs a time window "
-            f"(got onset {onset.isoformat()} and expires {expires.isoformat()})"
         )
     profile = _PROFILES[kind]
     web = next((c.address for c in channels if c.kind is TipChannelKind.WEB), None)
@@ -395,7 +448,7 @@ def _pilot(
                 areas=(AlertArea.from_area(msg.area_description, area),),
             )
         )
-    return Alert(
+    alert = Alert(
         identifier=identifier,
         sender=sender,
         sent=sent,
@@ -405,6 +458,16 @@ def _pilot(
         references=tuple_of(references, "references", "Reference"),
         infos=infos,
     )
+    # Checked once Alert has refused a naive time or a wall time that does not exist, naming
+    # it; and as instants: Python compares two times of one tzinfo by their wall clocks, so
+    # 02:45 (+02:00) looked after 02:30 (+01:00) on the night the clocks go back, though it
+    # comes 45 minutes before it, and the alert was never active.
+    if not _utc(expires) > _utc(onset):
+        raise InvalidAlert(
+            f"expires must be after onset: a pilot alert needs a time window "
+            f"(got onset {onset.isoformat()} and expires {expires.isoformat()})"
+        )
+    return alert
 
 
 def explosion(
@@ -547,6 +610,15 @@ def tip_request(
         ``tip_request``, category Security, response None, urgency Unknown, severity Minor,
         certainty Observed.
 
+    Raises
+    ------
+    InvalidAlert
+        Naming the channel (``tip_channels[1]``): no channel, the emergency number 112 as a
+        tip line, or a channel listed twice (``"114 14"`` and ``"11414"`` are one).
+    InvalidType
+        A channel that is not a :class:`~geotarget.alerts.TipChannel`, or one channel not in
+        a list.
+
     Examples
     --------
     >>> from datetime import datetime, timedelta, timezone
@@ -564,6 +636,11 @@ def tip_request(
 
     .. versionadded:: 0.1.0
     """
+    if isinstance(tip_channels, TipChannel):
+        raise InvalidType(
+            "tip_channels must be a sequence of TipChannel: give one channel in a list, "
+            f"[channel] (got one TipChannel, {tip_channels.kind.value} {tip_channels.address!r})"
+        )
     # Read once: a generator checked here and read again in _pilot was empty there, and the
     # tip request went out without a channel.
     channels = tuple_of(tip_channels, "tip_channels", "TipChannel")
@@ -647,6 +724,15 @@ def announced_policy(
     later: dict[str, tuple[Phase, ...]] = {}
     for key, phases in given.items():
         path = f"later_phases[{key!r}]"
+        if isinstance(phases, Phase):  # its repr, cut short, left the refusal mid-datetime
+            problems.append(
+                Problem(
+                    path,
+                    "must be a sequence of Phase: give one phase in a list, [phase] (got one "
+                    f"Phase, from {phases.starts_at.isoformat()})",
+                )
+            )
+            continue
         try:
             name, listed = kind_name(path, key), tuple_of(phases, path, "Phase")
         except (InvalidInput, InvalidType) as err:
