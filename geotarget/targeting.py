@@ -113,7 +113,7 @@ from geotarget.ledger import (
     Transition,
     _lifecycle,
 )
-from geotarget.ledger._lifecycle import first_difference, replaces, same_message, version_id
+from geotarget.ledger._lifecycle import first_difference, replaces, version_id
 from geotarget.ledger._model import lease_micros, micros
 from geotarget.ledger._sql import DEFAULT_LEASE
 from geotarget.ledger._store import admit_behind
@@ -601,7 +601,9 @@ class Targeter:
         earliest sent; for a Cancel naming several incidents, the first it may end), the
         earliest-sent reference for an Update that names no known version. None for a message that
         belongs to no incident (an Ack or Error, a Draft or System message, a Cancel naming no
-        known version).
+        known version, an Update naming no known version that may not start the incident its
+        references name). The store's own rules decide, read only: the key is the incident
+        :meth:`target` would answer for (when the message's kind and issuer pass).
 
         Raises
         ------
@@ -615,50 +617,21 @@ class Targeter:
             raise _alert_type_error(alert)
         if _not_an_alert(alert) or _not_public(alert) is not None:
             return None
-        vid = version_id(alert.sender, alert.identifier)
-        seen = self.ledger.lookup_version(vid)
-        document = seen[1] if seen is not None else None
-        if document is None:  # a remembered Cancel's id is taken too
-            document = self.ledger.remembered_cancel(vid)
-        if document is not None:
+        adm = _lifecycle.admit(
+            _DryRun(self.ledger, alert),
+            alert,
+            micros("alert.sent", alert.sent),
+            lease_micros(self.lease),
+            self.issuers.may_act_for,
+        )
+        if adm.transition is Transition.CONFLICT:
             from geotarget import cap
 
-            if not same_message(document, alert, cap.dumps(alert)):
-                stored = cap.loads(document)
-                raise DuplicateIdentifier(
-                    alert.sender, alert.identifier, first_difference(stored, alert)
-                )
-        if seen is not None:
-            return seen[0]
-        if alert.msg_type is MessageType.ALERT or not alert.references:
-            return vid  # a new incident (a Cancel naming nothing ends its own at once)
-        # As the store decides (geotarget.ledger's lifecycle): references by earliest sent.
-        by_sent = sorted(alert.references, key=lambda r: (r.sent, r.sender, r.identifier))
-        refs = list(dict.fromkeys(version_id(r.sender, r.identifier) for r in by_sent))
-        refs = [r for r in refs if r != vid] or refs
-        found = (self.ledger.lookup_version(ref) for ref in refs)
-        keys = list(dict.fromkeys(known[0] for known in found if known is not None))
-        if alert.msg_type is MessageType.CANCEL and len(keys) > 1:
-            keys = [k for k in keys if self._may_end(alert, k)] or keys
-        if keys:
-            return keys[0]
-        return None if alert.msg_type is MessageType.CANCEL else refs[0]
-
-    def _may_end(self, cancel: Alert, key: str) -> bool:
-        """Whether ``cancel`` may end incident ``key``: its sender and status (read only)."""
-        from geotarget import cap
-
-        first = self.ledger.lookup_version(key)
-        document = first[1] if first is not None else None
-        if document is None:  # started by an Update whose original was never seen
-            incident = self.ledger.incident(key)
-            document = incident.document if incident is not None else None
-        if document is None:
-            return False
-        owner = cap.loads(document)
-        return owner.status is cancel.status and self.issuers.may_act_for(
-            cancel.sender, owner.sender
-        )
+            stored = cap.loads(adm.stored_document or "")
+            raise DuplicateIdentifier(
+                alert.sender, alert.identifier, first_difference(stored, alert)
+            )
+        return None if adm.incident is None else adm.incident.key
 
     def _enabled(self, regions: frozenset[str]) -> tuple[frozenset[str], Any]:
         """The enabled finest regions of a decision, and their mask (cached per region set).
@@ -1048,7 +1021,7 @@ class Targeter:
             return TargetingResult(**base, incident=None, verdict=verdict, reason=reason)
         # The store's lifecycle rules, run over the ledger read only: the admission target()
         # would make now, its writes kept aside.
-        dry = _DryRun(self.ledger)
+        dry = _DryRun(self.ledger, alert)
         adm = _lifecycle.admit(
             dry, alert, micros("at", at), lease_micros(self.lease), self.issuers.may_act_for
         )
@@ -1084,9 +1057,15 @@ class Targeter:
             known.add(claimed)
             told = known.member(covered_ids)
             # Pending on a version this one replaces (or on a merged incident's): the claim
-            # moves them to this version, so target() counts them as new.
-            held = _pending(self.ledger, [key, *adm.merged], DeliveryKind.ALERT, adm.version)
-            if held.size and told.any():
+            # moves them to this version, so target() counts them as new. (Re-sent, a version
+            # replaces none: the store is not scanned.)
+            replacing = tr is Transition.UPDATED or bool(adm.merged)
+            held = (
+                _pending(self.ledger, [key, *adm.merged], DeliveryKind.ALERT, adm.version)
+                if replacing and told.any()
+                else _NO_DEVICES
+            )
+            if held.size:
                 moving = IdSet()
                 moving.add(held)
                 told &= ~moving.member(covered_ids)
@@ -2031,8 +2010,9 @@ class _DryRun:
     what ``target()`` would answer at that instant.
     """
 
-    def __init__(self, ledger: DeliveryLedger) -> None:
+    def __init__(self, ledger: DeliveryLedger, alert: Alert) -> None:
         self._ledger = ledger
+        self._alert = alert
         self._versions: dict[str, tuple[str, str | None]] = {}
         self._rows: dict[str, _lifecycle.Row] = {}
         self._early: dict[str, list[str]] = {}
@@ -2064,13 +2044,24 @@ class _DryRun:
             return None
         from geotarget import cap
 
-        document = inc.document
-        if document is None:  # (its status: its first version's, or a Cancel's that ended it)
-            first = self._ledger.lookup_version(key)
-            document = first[1] if first is not None else None
-        if document is None:
-            document = next(iter(self._ledger.cancels_naming(key)), None)
-        status = None if document is None else cap.loads(document).status.value
+        # Its status: its current version's; or, ended before one (a Cancel that came first),
+        # that of a version of it the store holds: its first, or one the message names; or
+        # that of a Cancel that ended it (of the incident's status, or it would not have).
+        names = [version_id(r.sender, r.identifier) for r in self._alert.references] + [
+            version_id(self._alert.sender, self._alert.identifier)
+        ]
+        held = (d for d in (inc.document, *(self._held_by(v, key) for v in [key, *names])) if d)
+        document = next(held, None)
+        if document is not None:
+            status = cap.loads(document).status.value
+        else:
+            # Ended before any version of it arrived: a Cancel that came first, naming its
+            # first version, is of its status. Several (a Test one beside an Actual one), or
+            # none: the message's own, if one is, as the store's row of an incident the
+            # message may act on has (a wrong guess turns one refusal into another).
+            named = {cap.loads(d).status.value for d in self._ledger.cancels_naming(key)}
+            own = self._alert.status.value
+            status = own if own in named or not named else sorted(named)[0]
         row = _lifecycle.Row(
             state=inc.state.value,
             version=inc.version,
@@ -2085,11 +2076,24 @@ class _DryRun:
         self._rows[key] = row
         return row
 
+    def _held_by(self, vid: str, key: str) -> str | None:
+        """The document of version ``vid`` if the store holds it as a version of ``key``."""
+        found = self._ledger.lookup_version(vid)
+        return found[1] if found is not None and found[0] == key else None
+
     def _cancel_of(self, key: str) -> str | None:
-        """The Cancel that ended incident ``key``, as its retractions name it (if any is due)."""
+        """The Cancel that ended incident ``key``, or None if no read finds it.
+
+        As its retractions name it, or a Cancel that came first naming its first version.
+        """
         for c in self._ledger.due(_EVERY_LEASE):
             if c.incident == key and c.kind is DeliveryKind.RETRACTION:
                 return c.version
+        for document in self._ledger.cancels_naming(key):
+            from geotarget import cap
+
+            cancel = cap.loads(document)
+            return version_id(cancel.sender, cancel.identifier)
         return None
 
     def early_cancels(self, vids: list[str]) -> list[str]:
@@ -2123,14 +2127,18 @@ class _DryRun:
         mine = self._remembered.get(vid)
         return mine if mine is not None else self._ledger.remembered_cancel(vid)
 
+    def _sources(self, key: str) -> list[str]:
+        """The incidents whose deliveries incident ``key`` holds after this admission.
+
+        Its own, unless they moved away (merged into another, or given way to a drill's
+        incident), and those of the incidents merged into it.
+        """
+        moved = key in self._into or key in self._renewed
+        return ([] if moved else [key]) + self._joined.get(key, [])
+
     def recipients(self, key: str) -> npt.NDArray[Any]:
         """Every device claimed for incident ``key``, after this admission's merges."""
-        moved = key in self._into or key in self._renewed  # (its deliveries went elsewhere)
-        own = _NO_DEVICES if moved else self._ledger.recipients(key)
-        parts = [own, *(self._ledger.recipients(k) for k in self._joined.get(key, ()))]
-        if len(parts) == 1:
-            return own
-        return np.array(list(dict.fromkeys(str(d) for p in parts for d in p.tolist())), dtype=str)
+        return _union([self._ledger.recipients(k) for k in self._sources(key)])
 
     # --- writes (kept here) ----------------------------------------------------------------
 
@@ -2150,20 +2158,31 @@ class _DryRun:
         self._remembered.setdefault(cancel_vid, document)
 
     def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
-        """What the store's retract would return: the retractions not confirmed yet."""
+        """What the store's retract would return: the retractions not confirmed yet.
+
+        An incident cancelled in the store has a retraction for every device it told (those
+        confirmed are never offered again); the others' devices get one now.
+        """
         row = self.incident_row(key)
-        before = row is not None and row.state == IncidentState.CANCELLED.value
         if row is not None:
             self._rows[key] = attrs.evolve(
                 row,
                 state=IncidentState.CANCELLED.value,
                 cancel_version=row.cancel_version or cancel_vid,
             )
-        if before and key not in self._joined:
-            # Cancelled in the store: its retractions are made; those not confirmed come back.
-            devices = _pending(self._ledger, [key], DeliveryKind.RETRACTION)
-        else:
-            devices = self.recipients(key)
+        ended, told = [], []
+        for k in self._sources(key):
+            inc = self._ledger.incident(k)
+            if inc is not None and inc.state is IncidentState.CANCELLED:
+                ended.append(k)
+            else:
+                told.append(self._ledger.recipients(k))
+        fresh = _union(told)
+        if ended:
+            retracted = IdSet()
+            retracted.add(_union([self._ledger.recipients(k) for k in ended]))
+            fresh = fresh[~retracted.member(fresh)] if fresh.size else fresh
+        devices = _union([_pending(self._ledger, ended, DeliveryKind.RETRACTION), fresh])
         return Claims(
             incident=key,
             version=cancel_vid,
@@ -2194,6 +2213,14 @@ class _DryRun:
             old = self.version(v)
             if old is not None and old[1] is None:
                 self._versions[v] = (incident, None)
+
+
+def _union(parts: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+    """The canonical text ids of ``parts`` (each a store's), each once, in first-seen order."""
+    parts = [p for p in parts if p.size]
+    if len(parts) <= 1:
+        return parts[0] if parts else _NO_DEVICES
+    return np.array(list(dict.fromkeys(str(d) for p in parts for d in p.tolist())), dtype=str)
 
 
 def _owner(key: str) -> str:

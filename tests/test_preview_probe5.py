@@ -367,3 +367,59 @@ def test_preview_over_a_database_store_answers_as_its_target(
     )
     for name in ("recipients", "retract", "no_longer_covered"):
         assert sorted(getattr(seen, name).tolist()) == sorted(getattr(want, name).tolist()), name
+
+
+def test_preview_of_an_update_linking_a_cancelled_incident_offers_only_unconfirmed_retractions() -> (
+    None
+):
+    """The devices an ended part of the chain was told got their retraction then: not again.
+
+    A1 is cancelled and its retractions confirmed; an Update naming B1 (sent earlier) and A1
+    links them: B1's incident ends too, and only B1's devices are retracted now. Regression:
+    the preview offered A1's devices a second retraction.
+    """
+    b = _alert("b2", sent=T0 - M, area=Circle(11.97, 57.70, 4000.0))
+    linking = _alert("u7", sent=T0 + 4 * M, msg_type="Update", refs=[b, A])
+    history = [(A, T0 + M), (b, T0 + M), (C, T0 + 3 * M)]
+    previewer, oracle = _targeter(), _targeter()
+    for targeter in (previewer, oracle):
+        _replay(targeter, history, True, None)
+    before = _store(previewer, linking)
+    seen = previewer.preview(linking, _index(), AT)
+    assert _store(previewer, linking) == before
+    want = oracle.target(linking, _index(), AT)
+    # (Not the reason: it names the Cancel that ended A1, which no read of the store finds
+    # once its retractions are confirmed.)
+    assert (seen.verdict, seen.incident) == (want.verdict, want.incident)
+    assert (seen.verdict, seen.incident) == (Verdict.CANCELLED, f"{SENDER}/b2")
+    assert sorted(seen.retract.tolist()) == sorted(want.retract.tolist())
+    told_a = _targeter().target(A, _index(), T0 + M).recipients.tolist()
+    assert seen.retract.size > 0
+    assert not set(seen.retract.tolist()) & set(told_a)
+
+
+def test_preview_of_a_cancel_sent_again_after_it_ended_an_update_started_incident() -> None:
+    """A feed sends an Actual Cancel again; it had ended, first, the incident an Update started.
+
+    A Test Cancel naming the same original was remembered beside it (and ends nothing Actual).
+    The incident has no version of its own to read its status from: target() answers
+    CANCELLED. Regression: the preview answered NOT_AUTHORISED ("status Test").
+    """
+    test_cancel = _cancel("ct", [A], T0 + 2 * M, status="Test")
+    update = _alert("ux", sent=T0 + 4 * M, msg_type="Update", refs=[A])
+    history = [(test_cancel, T0 + M), (C, T0 + 3 * M), (update, T0 + 4 * M)]
+    seen, _ = _agree(history, C)
+    assert seen.verdict is Verdict.CANCELLED
+
+
+def test_incident_of_an_update_that_may_not_start_its_incident_is_none() -> None:
+    """Another sender's Update naming an unknown original starts no incident (NOT_AUTHORISED).
+
+    Regression: ``incident_of`` named the incident its reference would key, which target()
+    never starts (its result's ``incident`` is None).
+    """
+    other = _alert("uo", sent=T0 + M, msg_type="Update", refs=[A], sender="other@example.se")
+    targeter = _targeter()
+    assert targeter.incident_of(other) is None
+    assert _agree([], other)[0].verdict is Verdict.NOT_AUTHORISED
+    assert targeter.target(other, _index(), AT).incident is None
