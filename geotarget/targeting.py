@@ -2055,13 +2055,20 @@ class _DryRun:
         if document is not None:
             status = cap.loads(document).status.value
         else:
-            # Ended before any version of it arrived: a Cancel that came first, naming its
-            # first version, is of its status. Several (a Test one beside an Actual one), or
-            # none: the message's own, if one is, as the store's row of an incident the
-            # message may act on has (a wrong guess turns one refusal into another).
-            named = {cap.loads(d).status.value for d in self._ledger.cancels_naming(key)}
+            # Ended before a version of it was current (a Cancel that came first): a Cancel
+            # remembered naming its first version, or another of its versions the message
+            # names, may be of its status. Of several (a Test one beside an Actual one) the
+            # message's own, if one is; of none, Actual. A guess the store's public reads
+            # cannot settle (the incident's status is not among them): wrong, it turns one
+            # refusal of the message into another.
+            mine = [v for v in dict.fromkeys(names) if (self.version(v) or ("",))[0] == key]
+            named = {
+                cap.loads(d).status.value
+                for v in [key, *mine]
+                for d in self._ledger.cancels_naming(v)
+            }
             own = self._alert.status.value
-            status = own if own in named or not named else sorted(named)[0]
+            status = own if own in named else min(named) if named else Status.ACTUAL.value
         row = _lifecycle.Row(
             state=inc.state.value,
             version=inc.version,

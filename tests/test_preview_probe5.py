@@ -423,3 +423,18 @@ def test_incident_of_an_update_that_may_not_start_its_incident_is_none() -> None
     assert targeter.incident_of(other) is None
     assert _agree([], other)[0].verdict is Verdict.NOT_AUTHORISED
     assert targeter.target(other, _index(), AT).incident is None
+
+
+def test_preview_of_a_test_cancel_of_an_actual_incident_ended_before_it_began() -> None:
+    """A Test Cancel naming an Actual incident that a Cancel ended as an Update started it.
+
+    No version of the incident is current, so no document of it gives its status; it is
+    Actual, and target() refuses the Test Cancel (NOT_AUTHORISED). Regression: the preview
+    took the incident for a Test one and answered CANCELLED.
+    """
+    b = _alert("b3", area=Circle(11.97, 57.70, 4000.0))
+    first = _cancel("cb3", [b], T0 + M)
+    update = _alert("u8", sent=T0 + 2 * M, msg_type="Update", refs=[b, A])
+    test_cancel = _cancel("ct3", [A], T0 + 3 * M, status="Test")
+    seen, _ = _agree([(first, T0 + M), (update, T0 + 2 * M)], test_cancel)
+    assert seen.verdict is Verdict.NOT_AUTHORISED
