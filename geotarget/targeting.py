@@ -45,6 +45,7 @@ out. Device positions are used only inside a call; results keep device ids and o
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -1053,9 +1054,12 @@ class Targeter:
         claimed = dry.recipients(key)
         told = np.zeros(covered_ids.size, dtype=bool)
         if claimed.size:
-            known = IdSet()
-            known.add(claimed)
-            told = known.member(covered_ids)
+            if dry.own(key):  # (the store answers for its own incident, as target() claims)
+                told = self.ledger.delivered(key, covered_ids)
+            else:
+                known = IdSet()
+                known.add(claimed)
+                told = known.member(covered_ids)
             # Pending on a version this one replaces (or on a merged incident's): the claim
             # moves them to this version, so target() counts them as new. (Re-sent, a version
             # replaces none: the store is not scanned.)
@@ -2042,7 +2046,6 @@ class _DryRun:
         inc = self._ledger.incident(key)
         if inc is None:
             return None
-        from geotarget import cap
 
         # Its status: its current version's; or, ended before one (a Cancel that came first),
         # that of a version of it the store holds: its first, or one the message names; or
@@ -2053,7 +2056,7 @@ class _DryRun:
         held = (d for d in (inc.document, *(self._held_by(v, key) for v in [key, *names])) if d)
         document = next(held, None)
         if document is not None:
-            status = cap.loads(document).status.value
+            status = _status_of(document)
         else:
             # Ended before a version of it was current (a Cancel that came first): a Cancel
             # remembered naming its first version, or another of its versions the message
@@ -2062,11 +2065,7 @@ class _DryRun:
             # cannot settle (the incident's status is not among them): wrong, it turns one
             # refusal of the message into another.
             mine = [v for v in dict.fromkeys(names) if (self.version(v) or ("",))[0] == key]
-            named = {
-                cap.loads(d).status.value
-                for v in [key, *mine]
-                for d in self._ledger.cancels_naming(v)
-            }
+            named = {_status_of(d) for v in [key, *mine] for d in self._ledger.cancels_naming(v)}
             own = self._alert.status.value
             status = own if own in named else min(named) if named else Status.ACTUAL.value
         row = _lifecycle.Row(
@@ -2142,6 +2141,10 @@ class _DryRun:
         """
         moved = key in self._into or key in self._renewed
         return ([] if moved else [key]) + self._joined.get(key, [])
+
+    def own(self, key: str) -> bool:
+        """Whether incident ``key`` holds only the deliveries the store holds for it."""
+        return self._sources(key) == [key]
 
     def recipients(self, key: str) -> npt.NDArray[Any]:
         """Every device claimed for incident ``key``, after this admission's merges."""
@@ -2228,6 +2231,21 @@ def _union(parts: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
     if len(parts) <= 1:
         return parts[0] if parts else _NO_DEVICES
     return np.array(list(dict.fromkeys(str(d) for p in parts for d in p.tolist())), dtype=str)
+
+
+#: A stored document is geotarget's own CAP (``cap.dumps``): its first ``<status>`` is the
+#: alert's (an info block has none), read without parsing the document.
+_STATUS = re.compile(r"<status>(\w+)</status>")
+
+
+def _status_of(document: str) -> str:
+    """The CAP status of a stored document, as its ``<status>`` element says it."""
+    found = _STATUS.search(document)
+    if found is not None:
+        return found.group(1)
+    from geotarget import cap
+
+    return cap.loads(document).status.value
 
 
 def _owner(key: str) -> str:
