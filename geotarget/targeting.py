@@ -977,6 +977,14 @@ class Targeter:
         ``confirm=True``), so that :meth:`TargetingResult.explain` answers for every device in
         a live service.
 
+        What the store keeps but its public reads do not give is inferred: the status of an
+        incident a Cancel ended before any version of it was current (from the Cancels that
+        name its versions; Actual when none does), and the Cancel that ended a part of a
+        chain an Update links (from its retractions still due). A wrong inference changes
+        which of two answers that tell nobody (``CANCELLED``, ``NOT_AUTHORISED``) is given,
+        or which Cancel the reason names; for the Actual original of such an incident whose
+        Cancels disagree in status, whether it is a drill's to give way (``DELIVER``).
+
         .. versionadded:: 0.1.0
         .. versionchanged:: 0.1.0
            Answers every message as :meth:`target` does: a Cancel ``CANCELLED`` (with the
@@ -2112,7 +2120,14 @@ class _DryRun:
         return []  # (not read through the protocol: a store of the first builds only)
 
     def documents(self, key: str) -> list[tuple[str, str]]:
-        """The versions of ``key`` the chain from its current version and its key reaches."""
+        """The versions of ``key`` the chain from its current version and its key reaches.
+
+        An incident whose first version was never seen (a placeholder) was started by an
+        Update, which the store holds: when no read reaches it (a Cancel that came first
+        ended the incident as the Update started it, so it never became current), a
+        stand-in says the incident has a version, under an id no message has (it holds
+        whitespace), with no document to read.
+        """
         row = self.incident_row(key)
         todo = [key] + ([] if row is None or row.version is None else [row.version])
         seen = set(todo)
@@ -2127,6 +2142,9 @@ class _DryRun:
                 if ref not in seen:
                     seen.add(ref)
                     todo.append(ref)
+        first = self._ledger.lookup_version(key)
+        if not out and row is not None and first is not None and first[1] is None:
+            out.append((f"{key} (an Update not read)", ""))
         return sorted(out)
 
     def remembered(self, vid: str) -> str | None:

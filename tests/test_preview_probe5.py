@@ -438,3 +438,17 @@ def test_preview_of_a_test_cancel_of_an_actual_incident_ended_before_it_began() 
     test_cancel = _cancel("ct3", [A], T0 + 3 * M, status="Test")
     seen, _ = _agree([(first, T0 + M), (update, T0 + 2 * M)], test_cancel)
     assert seen.verdict is Verdict.NOT_AUTHORISED
+
+
+def test_preview_of_an_actual_original_after_a_drill_a_test_cancel_ended() -> None:
+    """A Test Update named an Actual original before it arrived; a Test Cancel ended it.
+
+    The drill's incident gives way to the original, which target() delivers. Regression: the
+    preview read no version of the drill's incident (none ever became current) and answered
+    NOT_AUTHORISED: nobody, for an alert that reaches everyone in its area.
+    """
+    test_cancel = _cancel("ct4", [A], T0 + M, status="Test")
+    drill = _alert("ut4", sent=T0 + 2 * M, msg_type="Update", refs=[A], status="Test")
+    seen, _ = _agree([(test_cancel, T0 + M), (drill, T0 + 2 * M)], A)
+    assert seen.verdict is Verdict.DELIVER
+    assert seen.recipients.size > 0
