@@ -45,6 +45,7 @@ out. Device positions are used only inside a call; results keep device ids and o
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -111,8 +112,9 @@ from geotarget.ledger import (
     IncidentState,
     MemoryLedger,
     Transition,
+    _lifecycle,
 )
-from geotarget.ledger._lifecycle import first_difference, replaces, same_message, version_id
+from geotarget.ledger._lifecycle import first_difference, replaces, version_id
 from geotarget.ledger._model import lease_micros, micros
 from geotarget.ledger._sql import DEFAULT_LEASE
 from geotarget.ledger._store import admit_behind
@@ -600,7 +602,9 @@ class Targeter:
         earliest sent; for a Cancel naming several incidents, the first it may end), the
         earliest-sent reference for an Update that names no known version. None for a message that
         belongs to no incident (an Ack or Error, a Draft or System message, a Cancel naming no
-        known version).
+        known version, an Update naming no known version that may not start the incident its
+        references name). The store's own rules decide, read only: the key is the incident
+        :meth:`target` would answer for (when the message's kind and issuer pass).
 
         Raises
         ------
@@ -614,130 +618,21 @@ class Targeter:
             raise _alert_type_error(alert)
         if _not_an_alert(alert) or _not_public(alert) is not None:
             return None
-        vid = version_id(alert.sender, alert.identifier)
-        seen = self.ledger.lookup_version(vid)
-        document = seen[1] if seen is not None else None
-        if document is None:  # a remembered Cancel's id is taken too
-            document = self.ledger.remembered_cancel(vid)
-        if document is not None:
+        adm = _lifecycle.admit(
+            _DryRun(self.ledger, alert),
+            alert,
+            micros("alert.sent", alert.sent),
+            lease_micros(self.lease),
+            self.issuers.may_act_for,
+        )
+        if adm.transition is Transition.CONFLICT:
             from geotarget import cap
 
-            if not same_message(document, alert, cap.dumps(alert)):
-                stored = cap.loads(document)
-                raise DuplicateIdentifier(
-                    alert.sender, alert.identifier, first_difference(stored, alert)
-                )
-        if seen is not None:
-            return seen[0]
-        if alert.msg_type is MessageType.ALERT or not alert.references:
-            return vid  # a new incident (a Cancel naming nothing ends its own at once)
-        # As the store decides (geotarget.ledger's lifecycle): references by earliest sent.
-        by_sent = sorted(alert.references, key=lambda r: (r.sent, r.sender, r.identifier))
-        refs = list(dict.fromkeys(version_id(r.sender, r.identifier) for r in by_sent))
-        refs = [r for r in refs if r != vid] or refs
-        found = (self.ledger.lookup_version(ref) for ref in refs)
-        keys = list(dict.fromkeys(known[0] for known in found if known is not None))
-        if alert.msg_type is MessageType.CANCEL and len(keys) > 1:
-            keys = [k for k in keys if self._may_end(alert, k)] or keys
-        if keys:
-            return keys[0]
-        return None if alert.msg_type is MessageType.CANCEL else refs[0]
-
-    def _cancelled_first(self, alert: Alert, key: str, known: bool) -> str | None:
-        """A remembered Cancel that would end ``alert``'s incident ``key``: its version id.
-
-        As the store decides on admission (read only): a Cancel that arrived before the
-        versions it names was remembered under each of them; it ends the incident when it
-        names ``alert`` or a version ``alert`` references, or ``alert`` references it, and may
-        end the incident (its
-        sender acts for the incident's, its status is the incident's; ``known``: the store
-        holds the incident, else ``alert`` would start it).
-        """
-        from geotarget import cap
-
-        vids = [version_id(alert.sender, alert.identifier)]
-        refs = [version_id(r.sender, r.identifier) for r in alert.references]
-        vids += refs
-        documents = [d for vid in dict.fromkeys(vids) for d in self.ledger.cancels_naming(vid)]
-        # A remembered Cancel that ``alert`` names is of its chain too (the store's rule).
-        named = (self.ledger.remembered_cancel(ref) for ref in dict.fromkeys(refs))
-        for document in [*documents, *(d for d in named if d is not None)]:
-            cancel = cap.loads(document)
-            if known:
-                allowed = self._may_end(cancel, key)
-            else:
-                allowed = cancel.status is alert.status and self.issuers.may_act_for(
-                    cancel.sender, alert.sender
-                )
-            if allowed:
-                return version_id(cancel.sender, cancel.identifier)
-        return None
-
-    def _not_authorised(self, alert: Alert, key: str, stored: Incident) -> str | None:
-        """Why the store would refuse ``alert`` in incident ``key`` (read only), or None.
-
-        Its sender may not act for the incident's (the sender of its first version), or its
-        status is not the incident's (that version's, or for an incident an Update started
-        before its original arrived, the status of its versions).
-        """
-        from geotarget import cap
-
-        owner = key.partition("/")[0].replace("%2F", "/").replace("%25", "%")
-        first = self.ledger.lookup_version(key)
-        document = first[1] if first is not None and first[1] is not None else stored.document
-        if document is None:
-            return None
-        status = cap.loads(document).status
-        if alert.sender != owner and not self.issuers.may_act_for(alert.sender, owner):
-            why = f"sender {alert.sender!r} may not act for sender {owner!r}"
-        elif alert.status is not status:
-            why = f"its status {alert.status.value} is not the incident's"
-        else:
-            return None
-        return (
-            f"incident {key} belongs to sender {owner!r} with status {status.value}; this "
-            f"{alert.msg_type.value} has sender {alert.sender!r} and status "
-            f"{alert.status.value}: {why}; nothing changes"
-        )
-
-    def _gives_way(self, alert: Alert, key: str, stored: Incident) -> bool:
-        """Whether admitting Actual ``alert`` would take incident ``key`` back from a drill.
-
-        As the store decides (read only): ``alert`` is the incident's original, which never
-        arrived before, the incident is not Actual (a Test or Exercise Update naming the
-        original started it) and ``alert``'s sender may act for the original's (see
-        :doc:`/delivery`).
-        """
-        current = stored.alert
-        if (
-            version_id(alert.sender, alert.identifier) != key
-            or alert.status is not Status.ACTUAL
-            or current is None
-            or current.status is Status.ACTUAL
-            or stored.state is IncidentState.MERGED
-        ):
-            return False
-        first = self.ledger.lookup_version(key)
-        if first is None or first[1] is not None:
-            return False
-        owner = key.partition("/")[0].replace("%2F", "/").replace("%25", "%")
-        return alert.sender == owner or self.issuers.may_act_for(alert.sender, owner)
-
-    def _may_end(self, cancel: Alert, key: str) -> bool:
-        """Whether ``cancel`` may end incident ``key``: its sender and status (read only)."""
-        from geotarget import cap
-
-        first = self.ledger.lookup_version(key)
-        document = first[1] if first is not None else None
-        if document is None:  # started by an Update whose original was never seen
-            incident = self.ledger.incident(key)
-            document = incident.document if incident is not None else None
-        if document is None:
-            return False
-        owner = cap.loads(document)
-        return owner.status is cancel.status and self.issuers.may_act_for(
-            cancel.sender, owner.sender
-        )
+            stored = cap.loads(adm.stored_document or "")
+            raise DuplicateIdentifier(
+                alert.sender, alert.identifier, first_difference(stored, alert)
+            )
+        return None if adm.incident is None else adm.incident.key
 
     def _enabled(self, regions: frozenset[str]) -> tuple[frozenset[str], Any]:
         """The enabled finest regions of a decision, and their mask (cached per region set).
@@ -1070,26 +965,39 @@ class Targeter:
     def preview(self, alert: Alert, index: PositionIndex, at: dt.datetime) -> TargetingResult:
         """What :meth:`target` would answer for ``alert`` now, changing nothing.
 
-        Nothing is admitted or claimed: ``recipients`` are the covered devices not yet claimed
-        for the incident, ``claims`` is None, and the blast-radius guard is not
-        applied (as with ``confirm=True``). For :meth:`TargetingResult.explain` of a device in a
-        live service. A version of a cancelled or expired incident, one a Cancel that arrived
-        first names, or one older than the incident's current version, tells nobody
-        (``CANCELLED``, ``EXPIRED``, ``SUPERSEDED``),
-        as :meth:`target` would answer; ``per_county`` and ``no_longer_covered`` are as from
-        :meth:`target`. An Ack or Error (``NOT_AN_ALERT``), a Draft, System or non-public
-        message (``NOT_PUBLIC``) and an area written lat first (InvalidCAP) are answered as by
-        :meth:`target` too.
+        Any message :meth:`target` takes: an Alert or Update version, a Cancel, even an Ack.
+        The store's own lifecycle rules decide, over the ledger as it stands, read only
+        (nothing is admitted, claimed, retracted or remembered): the verdict, the reason, the
+        incident, ``next_change`` and the counts are those ``target()`` would give at ``at``.
+        ``recipients`` are the devices it would claim (the covered devices never claimed for
+        the incident, and those whose delivery is still pending on the version an Update
+        replaces, which move to it; not those pending on an older version, which the store
+        holds unread: they count as already delivered), ``retract`` the devices a Cancel
+        would retract, and ``claims`` is None. The blast-radius guard is not applied (as with
+        ``confirm=True``), so that :meth:`TargetingResult.explain` answers for every device in
+        a live service.
+
+        What the store keeps but its public reads do not give is inferred: the status of an
+        incident a Cancel ended before any version of it was current (from the Cancels that
+        name its versions; Actual when none does), and the Cancel that ended a part of a
+        chain an Update links (from its retractions still due). A wrong inference changes
+        which of two answers that tell nobody (``CANCELLED``, ``NOT_AUTHORISED``) is given,
+        or which Cancel the reason names; for the Actual original of such an incident whose
+        Cancels disagree in status, whether it is a drill's to give way (``DELIVER``).
 
         .. versionadded:: 0.1.0
         .. versionchanged:: 0.1.0
-           Answers ``CANCELLED``, ``EXPIRED`` or ``SUPERSEDED`` as :meth:`target` does (it
-           answered ``DELIVER``); fills ``per_county`` and ``no_longer_covered``.
+           Answers every message as :meth:`target` does: a Cancel ``CANCELLED`` (with the
+           devices to retract), ``UNKNOWN_REFERENCE`` or ``NOT_AUTHORISED`` (it answered
+           ``NOT_AN_ALERT``), the reasons in ``target()``'s words, and ``recipients`` with the
+           deliveries an Update takes over. A version of an ended incident, or an older one,
+           tells nobody (it answered ``DELIVER``); fills ``per_county`` and
+           ``no_longer_covered``.
 
         Parameters
         ----------
         alert : Alert
-            An alert version (typically the incident's current one).
+            Any message, as for :meth:`target`.
         index : PositionIndex
             The current device positions.
         at : datetime.datetime
@@ -1099,88 +1007,80 @@ class Targeter:
         -------
         TargetingResult
             As from :meth:`target` without the blast-radius guard; ``claims`` is None.
+
+        Raises
+        ------
+        DuplicateIdentifier, InvalidCAP, InvalidAlert
+            As :meth:`target` raises them (nothing changes either way).
         """
         if not isinstance(alert, Alert):
             raise _alert_type_error(alert)
         if not isinstance(index, PositionIndex):
             raise InvalidType(f"index must be a PositionIndex (got {type(index).__name__})")
         at = _aware("at", at)
+        base: dict[str, Any] = {"alert_id": alert.identifier, "at": at}
         # An Ack, a Draft or a swapped-axes area: answered (or refused) as target() does.
-        outright = self._refused_outright(alert, {"alert_id": alert.identifier, "at": at})
+        outright = self._refused_outright(alert, base)
         if outright is not None:
             return outright
-        key = self.incident_of(alert)
-        base: dict[str, Any] = {"alert_id": alert.identifier, "at": at, "incident": key}
-        if key is None or alert.msg_type is MessageType.CANCEL:
-            return TargetingResult(
-                **base,
-                verdict=Verdict.NOT_AN_ALERT,
-                reason="only an Alert or Update version can be previewed over devices",
-            )
         refused, facts = self._gate.admit(alert, lambda: self._inherited_area(alert))
         base.update(facts)
         if refused is not None:
-            return TargetingResult(**base, verdict=refused[0], reason=refused[1])
-        # What the store would decide (a cancelled, expired or newer incident tells nobody),
-        # read without changing it.
-        stored = self.ledger.incident(key)
-        fresh = stored is not None and self._gives_way(alert, key, stored)
-        if fresh:
-            stored = None  # the drill's messages and deliveries would move to their own
-        refusal = None if stored is None else self._not_authorised(alert, key, stored)
-        if refusal is not None:
-            return TargetingResult(
-                **base, verdict=Verdict.NOT_AUTHORISED, reason=f"not authorised: {refusal}"
-            )
-        if stored is not None and stored.state is not IncidentState.ACTIVE:
-            ended = stored.state.name.lower()
-            return TargetingResult(
-                **base,
-                verdict=(
-                    Verdict.CANCELLED
-                    if stored.state is IncidentState.CANCELLED
-                    else Verdict.EXPIRED
-                ),
-                reason=f"incident {key} was {ended}: nobody is told",
-            )
-        early = self._cancelled_first(alert, key, stored is not None)
-        if early is not None:
-            return TargetingResult(
-                **base,
-                verdict=Verdict.CANCELLED,
-                reason=f"a Cancel that arrived first ({early}) names this version: nobody is told",
-            )
-        current = None if stored is None or stored.version is None else stored.alert
-        vid = version_id(alert.sender, alert.identifier)
-        if (
-            current is not None
-            and stored is not None
-            and stored.version is not None
-            and stored.version != vid
-            and (
-                not replaces(
-                    alert, stored.version, current.sent, stored.document, self.ledger.lookup_version
-                )
-                or _stored_document(self.ledger, vid)
-            )
-        ):
-            return TargetingResult(
-                **base,
-                verdict=Verdict.SUPERSEDED,
-                reason=(
-                    f"superseded: incident {key}'s current version is {stored.version} (sent "
-                    f"{current.sent.isoformat()}); nobody new is told"
-                ),
-            )
-        verdict, fields = self._decide(alert, facts.get("kind", ""), index, at, True, "")
+            verdict, reason = refused
+            return TargetingResult(**base, incident=None, verdict=verdict, reason=reason)
+        # The store's lifecycle rules, run over the ledger read only: the admission target()
+        # would make now, its writes kept aside.
+        dry = _DryRun(self.ledger, alert)
+        adm = _lifecycle.admit(
+            dry, alert, micros("at", at), lease_micros(self.lease), self.issuers.may_act_for
+        )
+        key = None if adm.incident is None else adm.incident.key
+        base["incident"] = key
+        tr = adm.transition
+        linked = (
+            f"its references link incident{'s' if len(adm.merged) > 1 else ''} "
+            f"{', '.join(adm.merged)} to {key}, one chain: merged into it; "
+            if adm.merged
+            else ""
+        )
+        if tr not in (Transition.STARTED, Transition.UPDATED, Transition.SAME):
+            settled = attrs.evolve(self._settle(alert, adm, base, at, dry=dry), claims=None)
+            return attrs.evolve(settled, reason=linked + settled.reason) if linked else settled
+        assert key is not None
+        orphan = (
+            tr is Transition.STARTED and alert.msg_type is MessageType.UPDATE and key != adm.version
+        )
+        prefix = (
+            f"an Update whose references name no known version: it started incident {key}; "
+            if orphan
+            else ""
+        ) + linked
+        verdict, fields = self._decide(alert, facts.get("kind", ""), index, at, True, prefix)
         if verdict is not Verdict.DELIVER:
             return TargetingResult(**base, verdict=verdict, **fields)
         covered_ids = fields.pop("covered_ids")
-        told = (
-            np.zeros(covered_ids.size, dtype=bool)
-            if fresh
-            else self.ledger.delivered(key, covered_ids)
-        )
+        claimed = dry.recipients(key)
+        told = np.zeros(covered_ids.size, dtype=bool)
+        if claimed.size:
+            if dry.own(key):  # (the store answers for its own incident, as target() claims)
+                told = self.ledger.delivered(key, covered_ids)
+            else:
+                known = IdSet()
+                known.add(claimed)
+                told = known.member(covered_ids)
+            # Pending on a version this one replaces (or on a merged incident's): the claim
+            # moves them to this version, so target() counts them as new. (Re-sent, a version
+            # replaces none: the store is not scanned.)
+            replacing = tr is Transition.UPDATED or bool(adm.merged)
+            held = (
+                _pending(self.ledger, [key, *adm.merged], DeliveryKind.ALERT, adm.version)
+                if replacing and told.any()
+                else _NO_DEVICES
+            )
+            if held.size:
+                moving = IdSet()
+                moving.add(held)
+                told &= ~moving.member(covered_ids)
         new = np.flatnonzero(~told)
         per_county = self._new_per_county(
             new,
@@ -1189,15 +1089,19 @@ class Targeter:
             fields.pop("covered_box"),
             index,
         )
-        gone = _not_covered(_NO_DEVICES if fresh else self.ledger.recipients(key), covered_ids)
+        gone = _not_covered(claimed, covered_ids)
         for name in ("t_plan", "timings"):
             fields.pop(name)
+        reason = (
+            fields.pop("reason") + f": {new.size:,} new recipient{'' if new.size == 1 else 's'}"
+        )
         return TargetingResult(
             **base,
             verdict=verdict,
+            reason=reason,
             recipients=covered_ids[new],
             no_longer_covered=gone,
-            already_delivered=int(told.sum()),
+            already_delivered=int(covered_ids.size) - int(new.size),
             per_county=per_county,
             **fields,
         )
@@ -1245,9 +1149,19 @@ class Targeter:
         )
 
     def _settle(
-        self, alert: Alert, adm: Admission, base: dict[str, Any], at: dt.datetime
+        self,
+        alert: Alert,
+        adm: Admission,
+        base: dict[str, Any],
+        at: dt.datetime,
+        *,
+        dry: _DryRun | None = None,
     ) -> TargetingResult:
-        """Answer a lifecycle decision other than delivering this version."""
+        """Answer a lifecycle decision other than delivering this version.
+
+        ``dry``: the read-only view :meth:`preview` admitted ``alert`` over (nothing is
+        retracted in the ledger).
+        """
         key = base["incident"]
         tr = adm.transition
         if tr is Transition.CONFLICT:
@@ -1289,7 +1203,10 @@ class Targeter:
         if again:
             # A Cancel of a cancelled incident (re-sent by a feed, or another issuer's): the
             # retractions not confirmed yet, as a confirmed one is never pushed twice.
-            retraction = self.ledger.retract(key, version=adm.version, at=at, lease=self.lease)
+            if dry is None:
+                retraction = self.ledger.retract(key, version=adm.version, at=at, lease=self.lease)
+            else:
+                retraction = dry.retract(key, adm.version, 0, 0)
         also = ""
         if adm.also_cancelled:
             also = (
@@ -1298,7 +1215,11 @@ class Targeter:
             )
         if retraction is not None:
             why = f" ({adm.why})" if adm.why else ""
-            told = self.ledger.recipients(key) if again else retraction.devices
+            told = (
+                (self.ledger if dry is None else dry).recipients(key)
+                if again
+                else retraction.devices
+            )
             due = (
                 f" ({len(retraction):,} of their retractions not confirmed yet are offered)"
                 if again
@@ -2087,6 +2008,286 @@ class Targeter:
 _NO_DEVICES = np.array([], dtype=np.str_)
 
 
+#: A ``due()`` instant after every lease: every pending delivery of the store is due then.
+_EVERY_LEASE = dt.datetime(9999, 11, 30, tzinfo=dt.timezone.utc)
+
+
+class _DryRun:
+    """The store's incidents as :func:`geotarget.ledger._lifecycle.admit` reads them, unchanged.
+
+    :meth:`Targeter.preview` runs the store's own lifecycle rules (one copy for every store,
+    so its answer is the one :meth:`Targeter.target` gets) over this view: it reads the
+    ledger through the public :class:`~geotarget.ledger.DeliveryLedger` methods and keeps
+    every write of the admission here, never in the ledger. Nothing is locked: a preview is
+    what ``target()`` would answer at that instant.
+    """
+
+    def __init__(self, ledger: DeliveryLedger, alert: Alert) -> None:
+        self._ledger = ledger
+        self._alert = alert
+        self._versions: dict[str, tuple[str, str | None]] = {}
+        self._rows: dict[str, _lifecycle.Row] = {}
+        self._early: dict[str, list[str]] = {}
+        self._remembered: dict[str, str] = {}
+        self._into: dict[str, str] = {}  # incident -> the incident it was merged into
+        self._joined: dict[str, list[str]] = {}  # incident -> the incidents merged into it
+        self._renewed: set[str] = set()  # incidents whose deliveries moved away
+
+    # --- reads (the ledger, then what this admission wrote) -------------------------------
+
+    def version(self, vid: str) -> tuple[str, str | None] | None:
+        mine = self._versions.get(vid)
+        if mine is not None:
+            return mine
+        found = self._ledger.lookup_version(vid)
+        if found is None:
+            return None
+        key, seen = found[0], {found[0]}
+        while key in self._into and self._into[key] not in seen:  # merged here meanwhile
+            key = self._into[key]
+            seen.add(key)
+        return key, found[1]
+
+    def incident_row(self, key: str) -> _lifecycle.Row | None:
+        if key in self._rows:
+            return self._rows[key]
+        inc = self._ledger.incident(key)
+        if inc is None:
+            return None
+
+        # Its status: its current version's; or, ended before one (a Cancel that came first),
+        # that of a version of it the store holds: its first, or one the message names; or
+        # that of a Cancel that ended it (of the incident's status, or it would not have).
+        names = [version_id(r.sender, r.identifier) for r in self._alert.references] + [
+            version_id(self._alert.sender, self._alert.identifier)
+        ]
+        held = (d for d in (inc.document, *(self._held_by(v, key) for v in [key, *names])) if d)
+        document = next(held, None)
+        if document is not None:
+            status = _status_of(document)
+        else:
+            # Ended before a version of it was current (a Cancel that came first): a Cancel
+            # remembered naming its first version, or another of its versions the message
+            # names, may be of its status. Of several (a Test one beside an Actual one) the
+            # message's own, if one is; of none, Actual. A guess the store's public reads
+            # cannot settle (the incident's status is not among them): wrong, it turns one
+            # refusal of the message into another.
+            mine = [v for v in dict.fromkeys(names) if (self.version(v) or ("",))[0] == key]
+            named = {_status_of(d) for v in [key, *mine] for d in self._ledger.cancels_naming(v)}
+            own = self._alert.status.value
+            status = own if own in named else min(named) if named else Status.ACTUAL.value
+        row = _lifecycle.Row(
+            state=inc.state.value,
+            version=inc.version,
+            sent_us=None if inc.document is None else _lifecycle._sent_us(inc.document),
+            sender=_owner(key),
+            status=status,
+            document=inc.document,
+            cancel_version=self._cancel_of(key) if inc.state is IncidentState.CANCELLED else None,
+            changed_us=micros("changed_at", inc.changed_at),
+            released=inc.released,
+        )
+        self._rows[key] = row
+        return row
+
+    def _held_by(self, vid: str, key: str) -> str | None:
+        """The document of version ``vid`` if the store holds it as a version of ``key``."""
+        found = self._ledger.lookup_version(vid)
+        return found[1] if found is not None and found[0] == key else None
+
+    def _cancel_of(self, key: str) -> str | None:
+        """The Cancel that ended incident ``key``, or None if no read finds it.
+
+        As its retractions name it, or a Cancel that came first naming its first version.
+        """
+        for c in self._ledger.due(_EVERY_LEASE):
+            if c.incident == key and c.kind is DeliveryKind.RETRACTION:
+                return c.version
+        for document in self._ledger.cancels_naming(key):
+            from geotarget import cap
+
+            cancel = cap.loads(document)
+            return version_id(cancel.sender, cancel.identifier)
+        return None
+
+    def early_cancels(self, vids: list[str]) -> list[str]:
+        return [
+            *(d for v in vids for d in self._ledger.cancels_naming(v)),
+            *(d for v in vids for d in self._early.get(v, ())),
+        ]
+
+    def legacy_cancels(self, vids: list[str]) -> list[str]:
+        return []  # (not read through the protocol: a store of the first builds only)
+
+    def documents(self, key: str) -> list[tuple[str, str]]:
+        """The versions of ``key`` the chain from its current version and its key reaches.
+
+        An incident whose first version was never seen (a placeholder) was started by an
+        Update, which the store holds: when no read reaches it (a Cancel that came first
+        ended the incident as the Update started it, so it never became current), a
+        stand-in says the incident has a version, under an id no message has (it holds
+        whitespace), with no document to read.
+        """
+        row = self.incident_row(key)
+        todo = [key] + ([] if row is None or row.version is None else [row.version])
+        seen = set(todo)
+        out: list[tuple[str, str]] = []
+        while todo:
+            vid = todo.pop()
+            found = self.version(vid)
+            if found is None or found[1] is None or found[0] != key:
+                continue
+            out.append((vid, found[1]))
+            for ref in _lifecycle._refs_of(found[1]):
+                if ref not in seen:
+                    seen.add(ref)
+                    todo.append(ref)
+        first = self._ledger.lookup_version(key)
+        if not out and row is not None and first is not None and first[1] is None:
+            out.append((f"{key} (an Update not read)", ""))
+        return sorted(out)
+
+    def remembered(self, vid: str) -> str | None:
+        mine = self._remembered.get(vid)
+        return mine if mine is not None else self._ledger.remembered_cancel(vid)
+
+    def _sources(self, key: str) -> list[str]:
+        """The incidents whose deliveries incident ``key`` holds after this admission.
+
+        Its own, unless they moved away (merged into another, or given way to a drill's
+        incident), and those of the incidents merged into it.
+        """
+        moved = key in self._into or key in self._renewed
+        return ([] if moved else [key]) + self._joined.get(key, [])
+
+    def own(self, key: str) -> bool:
+        """Whether incident ``key`` holds only the deliveries the store holds for it."""
+        return self._sources(key) == [key]
+
+    def recipients(self, key: str) -> npt.NDArray[Any]:
+        """Every device claimed for incident ``key``, after this admission's merges."""
+        return _union([self._ledger.recipients(k) for k in self._sources(key)])
+
+    # --- writes (kept here) ----------------------------------------------------------------
+
+    def put_version(
+        self, vid: str, incident: str, document: str | None, sent_us: int | None, at_us: int
+    ) -> None:
+        old = self.version(vid)
+        if old is None or old[1] is None:
+            self._versions[vid] = (old[0] if old else incident, document)
+
+    def put_incident(self, key: str, row: _lifecycle.Row) -> None:
+        self._rows[key] = row
+
+    def remember_cancels(self, vids: list[str], cancel_vid: str, document: str, at_us: int) -> None:
+        for v in vids:
+            self._early.setdefault(v, []).append(document)
+        self._remembered.setdefault(cancel_vid, document)
+
+    def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
+        """What the store's retract would return: the retractions not confirmed yet.
+
+        An incident cancelled in the store has a retraction for every device it told (those
+        confirmed are never offered again); the others' devices get one now.
+        """
+        row = self.incident_row(key)
+        if row is not None:
+            self._rows[key] = attrs.evolve(
+                row,
+                state=IncidentState.CANCELLED.value,
+                cancel_version=row.cancel_version or cancel_vid,
+            )
+        ended, told = [], []
+        for k in self._sources(key):
+            inc = self._ledger.incident(k)
+            if inc is not None and inc.state is IncidentState.CANCELLED:
+                ended.append(k)
+            else:
+                told.append(self._ledger.recipients(k))
+        fresh = _union(told)
+        if ended:
+            retracted = IdSet()
+            retracted.add(_union([self._ledger.recipients(k) for k in ended]))
+            fresh = fresh[~retracted.member(fresh)] if fresh.size else fresh
+        devices = _union([_pending(self._ledger, ended, DeliveryKind.RETRACTION), fresh])
+        return Claims(
+            incident=key,
+            version=cancel_vid,
+            kind=DeliveryKind.RETRACTION,
+            status=ClaimStatus.CANCELLED,
+            source=devices,
+            positions=np.arange(devices.size, dtype=np.int64),
+            lease_until=None,
+        )
+
+    def merge(self, other: str, into: str, at_us: int) -> None:
+        for vid, (inc, doc) in list(self._versions.items()):
+            if inc == other:
+                self._versions[vid] = (into, doc)
+        self._into[other] = into
+        self._joined.setdefault(into, []).append(other)
+        row = self.incident_row(other)
+        if row is not None:
+            self._rows[other] = attrs.evolve(
+                row, state=IncidentState.MERGED.value, changed_us=at_us
+            )
+
+    def renew(self, key: str) -> None:
+        self._renewed.add(key)
+
+    def reclaim(self, vids: list[str], incident: str) -> None:
+        for v in vids:
+            old = self.version(v)
+            if old is not None and old[1] is None:
+                self._versions[v] = (incident, None)
+
+
+def _union(parts: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+    """The canonical text ids of ``parts`` (each a store's), each once, in first-seen order."""
+    parts = [p for p in parts if p.size]
+    if len(parts) <= 1:
+        return parts[0] if parts else _NO_DEVICES
+    return np.array(list(dict.fromkeys(str(d) for p in parts for d in p.tolist())), dtype=str)
+
+
+#: A stored document is geotarget's own CAP (``cap.dumps``): its first ``<status>`` is the
+#: alert's (an info block has none), read without parsing the document.
+_STATUS = re.compile(r"<status>(\w+)</status>")
+
+
+def _status_of(document: str) -> str:
+    """The CAP status of a stored document, as its ``<status>`` element says it."""
+    found = _STATUS.search(document)
+    if found is not None:
+        return found.group(1)
+    from geotarget import cap
+
+    return cap.loads(document).status.value
+
+
+def _owner(key: str) -> str:
+    """The sender of an incident's first version, from its key ``sender/identifier``."""
+    return key.partition("/")[0].replace("%2F", "/").replace("%25", "%")
+
+
+def _pending(
+    ledger: DeliveryLedger, keys: list[str], kind: DeliveryKind, other_than: str | None = None
+) -> npt.NDArray[Any]:
+    """The deliveries of ``kind`` of incidents ``keys`` pending (not confirmed), as ``due`` lists.
+
+    Those of version ``other_than`` left out.
+    """
+    parts = [
+        c.ids()
+        for c in ledger.due(_EVERY_LEASE)
+        if c.incident in keys and c.kind is kind and c.version != other_than
+    ]
+    if not parts:
+        return _NO_DEVICES
+    return np.array([str(d) for p in parts for d in p.tolist()], dtype=str)
+
+
 def _one_per_delivery(claims: list[Claims]) -> list[Claims]:
     """``claims`` with those of one (incident, version, kind) as one, in first-seen order.
 
@@ -2186,12 +2387,6 @@ def _after_expiry(alert: Alert, change: dt.datetime | None, zone: str) -> str:
         return ""
     assert alert.expires is not None
     return f", after this alert expires at {human(alert.expires, zone)}: it changes nothing for it"
-
-
-def _stored_document(ledger: DeliveryLedger, vid: str) -> bool:
-    """Whether the store holds version ``vid`` itself (not a placeholder of it)."""
-    seen = ledger.lookup_version(vid)
-    return seen is not None and seen[1] is not None
 
 
 def _not_an_alert(alert: Alert) -> bool:
