@@ -173,7 +173,12 @@ class Region:
         return np.asarray(_geos.intersects_xy(self.geometry, x, y), dtype=np.bool_)
 
     def to_area(self) -> Area:
-        """The region as an :class:`~geotarget.areas.Area` (one polygon per part)."""
+        """The region as an :class:`~geotarget.areas.Area` (one polygon per part).
+
+        A region around a neighbour's enclave has holes; an alert's CAP area has none, and
+        writes such an area as :meth:`Area.without_holes <geotarget.areas.Area.without_holes>`
+        (the same points).
+        """
         return _area_of(self.geometry)
 
 
