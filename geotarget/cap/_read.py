@@ -318,6 +318,100 @@ def swap_message(lonlat: np.ndarray[Any, Any], envelope: Envelope, what: str) ->
     )
 
 
+#: Formats that carry CAP alerts inside them, or list alerts and link to them, by the
+#: (namespace, local name) of their root element: what the document is, and, for a feed, the
+#: element whose link names each alert's CAP document.
+_WRAPPERS: dict[tuple[str, str], tuple[str, str | None]] = {
+    ("urn:oasis:names:tc:emergency:EDXL:DE:1.0", "EDXLDistribution"): (
+        "an EDXL-DE 1.0 distribution", None
+    ),
+    ("urn:oasis:names:tc:emergency:EDXL:DE:2.0", "EDXLDistribution"): (
+        "an EDXL-DE 2.0 distribution", None
+    ),
+    ("http://www.w3.org/2005/Atom", "feed"): ("an Atom feed", "<entry>"),
+    ("http://www.w3.org/2005/Atom", "entry"): ("an Atom entry", "<entry>"),
+    ("", "rss"): ("an RSS feed", "<item>"),
+    ("http://schemas.xmlsoap.org/soap/envelope/", "Envelope"): ("a SOAP 1.1 envelope", None),
+    ("http://www.w3.org/2003/05/soap-envelope", "Envelope"): ("a SOAP 1.2 envelope", None),
+}  # fmt: skip
+#: How many of the alerts found inside another root a message places by their path.
+_PLACED = 3
+
+
+def _cap_version(node: Node) -> str | None:
+    """The CAP version of an ``<alert>`` element by its namespace (``"1.2"``); None if not CAP."""
+    if node.name != "alert":
+        return None
+    version = _OTHER_VERSIONS.get(node.ns)
+    if version is None and node.ns.startswith(_CAP_URN):
+        tail = node.ns[len(_CAP_URN) :]
+        version = tail if re.fullmatch(r"[0-9]{1,3}\.[0-9]{1,3}", tail) else None
+    return version
+
+
+def wrapped(root: Node) -> str:
+    """What a document whose root is not a CAP ``<alert>`` holds, for its refusal; or ``""``.
+
+    Feeds and message envelopes carry CAP alerts inside them: an EDXL-DE distribution (NSW
+    Rural Fire Service, Japan's L-Alert) in ``<embeddedXMLContent>``, a collection
+    ``<alerts>`` (SMHI, AEMET, IPAWS), an Atom entry or a SOAP body; an Atom or RSS feed
+    (MeteoAlarm, the WMO's alert hub) usually only lists alerts, each linking to its CAP
+    document. geotarget reads one alert per document, the ``<alert>`` being its root, so
+    the refusal says where the alerts are (paths from the root, a 0-based index among
+    same-named siblings where there are several), or that a feed holds none.
+    """
+    found: list[tuple[str, str]] = []  # (path, version)
+    stack: list[tuple[Node, str]] = [(root, cut(root.name))]
+    while stack:  # depth first, in document order; not into an alert found
+        node, path = stack.pop()
+        counts: dict[tuple[str, str], int] = {}
+        for child in node.children:
+            key = (child.ns, child.name)
+            counts[key] = counts.get(key, 0) + 1
+        seen: dict[tuple[str, str], int] = {}
+        below = []
+        for child in node.children:
+            key = (child.ns, child.name)
+            k = seen.get(key, 0)
+            seen[key] = k + 1
+            here = f"{path}/{cut(child.name)}" + (f"[{k}]" if counts[key] > 1 else "")
+            version = _cap_version(child)
+            if version is not None:
+                found.append((here, version))
+            else:
+                below.append((child, here))
+        stack.extend(reversed(below))
+    what, item = _WRAPPERS.get((root.ns, root.name), ("", None))
+    if not found:
+        if item is not None:
+            return (
+                f": it is {what}, which holds no CAP <alert> (a feed lists alerts and links "
+                f"to them): fetch the CAP document each {item}'s <link> names and read that"
+            )
+        if what.startswith("an EDXL-DE"):
+            return (
+                f": it is {what} holding no CAP <alert> as XML (one carried as base64 "
+                "<contentData> or by <uri> must be decoded or fetched first)"
+            )
+        return ""
+    what = what or f"a root <{cut(root.name)}> element"
+    versions = sorted({v for _, v in found})
+    kind = f"CAP {versions[0]}" if len(versions) == 1 else "CAP"
+    placed = ", ".join(path for path, _ in found[:_PLACED])
+    more = f" (and {len(found) - _PLACED:,} more)" if len(found) > _PLACED else ""
+    holding = (
+        f"a {kind} <alert>, at {placed}"
+        if len(found) == 1
+        else f"{len(found):,} {kind} <alert> elements, at {placed}{more}"
+    )
+    lenient = " (a CAP 1.1 one with loads_lenient)" if "1.1" in versions else ""
+    return (
+        f", but {what} holding {holding}: geotarget reads one alert per document, whose root "
+        "element is the <alert> itself; take each <alert> out of its container, with the "
+        f"namespace declarations it uses, and read it alone{lenient}"
+    )
+
+
 class Reader:
     """Reads one document; ``problems`` and ``repairs`` fill up as it goes."""
 
@@ -777,7 +871,7 @@ class Reader:
                 + (
                     f' (a CAP 1.2 <alert> declares xmlns="{CAP12}")'
                     if root.name == "alert" and not root.ns
-                    else ""
+                    else wrapped(root)
                 ),
             )
             return None

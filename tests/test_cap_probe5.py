@@ -1,0 +1,202 @@
+"""CAP documents as real producers send them that no other test writes.
+
+Containers (EDXL-DE, SMHI's and IPAWS's ``<alerts>`` collections, Atom, RSS, SOAP), producers'
+own conventions (MeteoAlarm, DWD, NWS/IPAWS, CAP-AU), and the hostile versions of them.
+Oracles are plain Python: ``xml.etree`` reading the same document.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from geotarget import cap
+from geotarget.errors import InvalidCAP
+
+NS = "urn:oasis:names:tc:emergency:cap:1.2"
+NS11 = "urn:oasis:names:tc:emergency:cap:1.1"
+
+
+def _alert(identifier: str, *, prefix: str = "", ns: str | None = NS, lon: float = 18.06) -> str:
+    """A small valid CAP alert, its elements written with ``prefix`` (``"cap:"``).
+
+    ``ns``: the namespace it declares itself (None: it relies on its container's declaration).
+    """
+    p = prefix
+    declared = "" if ns is None else f' xmlns{":" + p[:-1] if p else ""}="{ns}"'
+    return (
+        f"<{p}alert{declared}>"
+        f"<{p}identifier>{identifier}</{p}identifier><{p}sender>s@example.org</{p}sender>"
+        f"<{p}sent>2026-05-04T19:30:00-00:00</{p}sent><{p}status>Actual</{p}status>"
+        f"<{p}msgType>Alert</{p}msgType><{p}scope>Public</{p}scope>"
+        f"<{p}info><{p}category>Safety</{p}category><{p}event>Fire</{p}event>"
+        f"<{p}urgency>Immediate</{p}urgency><{p}severity>Severe</{p}severity>"
+        f"<{p}certainty>Likely</{p}certainty>"
+        f"<{p}area><{p}areaDesc>A</{p}areaDesc><{p}circle>59.33,{lon} 1</{p}circle></{p}area>"
+        f"</{p}info></{p}alert>"
+    )
+
+
+def _refused(data: str | bytes, *, lenient: bool = False) -> str:
+    """The single problem of a refused document (its path must be the document's, ``""``)."""
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(data, lenient=lenient)
+    (problem,) = info.value.problems
+    assert problem.path == ""
+    return problem.message
+
+
+# ---------------------------------------------------------------------------------------------
+# Alerts inside another format: the refusal says where they are, or that a feed holds none
+# ---------------------------------------------------------------------------------------------
+
+_EDXL = (  # NSW Rural Fire Service's shape: prefixed EDXL-DE, one prefixed CAP alert per object
+    '<?xml version="1.0" encoding="utf-8"?>\n'
+    '<?xml-stylesheet href="lib/edxl.xsl" type="text/xsl"?>\n'
+    '<edxlde:EDXLDistribution xmlns:edxlde="urn:oasis:names:tc:emergency:EDXL:DE:1.0">'
+    "<edxlde:distributionID>RFS:2026-05-04T19:30:00-00:00</edxlde:distributionID>"
+    "<edxlde:senderID>webmaster@example.org</edxlde:senderID>"
+    "<edxlde:dateTimeSent>2026-05-04T19:30:00-00:00</edxlde:dateTimeSent>"
+    "<edxlde:distributionStatus>Actual</edxlde:distributionStatus>"
+    "<edxlde:distributionType>Report</edxlde:distributionType>"
+    "<edxlde:combinedConfidentiality>UNCLASSIFIED</edxlde:combinedConfidentiality>"
+    + "".join(
+        "<edxlde:contentObject><edxlde:contentDescription>x</edxlde:contentDescription>"
+        "<edxlde:xmlContent><edxlde:embeddedXMLContent>"
+        + _alert(f"RFS-{k}", prefix="cap:")
+        + "</edxlde:embeddedXMLContent></edxlde:xmlContent></edxlde:contentObject>"
+        for k in range(5)
+    )
+    + "</edxlde:EDXLDistribution>"
+)
+# SMHI's feed: a collection <alerts> in CAP 1.2's own namespace, the alerts relying on it.
+_SMHI = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    f'<alerts xmlns="{NS}">' + "".join(_alert(f"smhi-{k}", ns=None) for k in range(2)) + "</alerts>"
+)
+_IPAWS = (  # IPAWS-OPEN's feed: its own namespace, each alert declaring CAP's
+    '<ns1:alerts xmlns:ns1="http://gov.fema.ipaws.services/feed">'
+    + _alert("IPAWS-1")
+    + "</ns1:alerts>"
+)
+_ATOM_ENTRY = (  # an Atom entry carrying the whole alert as its XML content, CAP 1.1
+    '<entry xmlns="http://www.w3.org/2005/Atom" xmlns:cap="urn:oasis:names:tc:emergency:cap:1.1">'
+    "<id>urn:x:1</id><title>Fire</title><updated>2026-05-04T19:30:00Z</updated>"
+    '<content type="text/xml">' + _alert("ATOM-1", prefix="cap:", ns=None) + "</content></entry>"
+)
+_SOAP = (
+    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+    "<soapenv:Header/><soapenv:Body>" + _alert("SOAP-1") + "</soapenv:Body></soapenv:Envelope>"
+)
+
+
+def _follow(root: ET.Element, path: str) -> ET.Element:
+    """The element a message's path names, found by the oracle's own walk (local names)."""
+    first, *steps = path.split("/")
+    assert root.tag.rpartition("}")[2] == first
+    node = root
+    for step in steps:
+        m = re.fullmatch(r"([^\[]+)(?:\[(\d+)\])?", step)
+        assert m is not None
+        same = [c for c in node if c.tag.rpartition("}")[2] == m.group(1)]
+        assert (m.group(2) is None) == (len(same) == 1), f"index of {step} in {path}"
+        node = same[int(m.group(2) or 0)]
+    return node
+
+
+@pytest.mark.parametrize(
+    ("doc", "what", "version"),
+    [
+        (_EDXL, "an EDXL-DE 1.0 distribution", "1.2"),
+        (_SMHI, "a root <alerts> element", "1.2"),
+        (_IPAWS, "a root <alerts> element", "1.2"),
+        (_ATOM_ENTRY, "an Atom entry", "1.1"),
+        (_SOAP, "a SOAP 1.1 envelope", "1.2"),
+    ],
+)
+def test_alerts_inside_a_container_are_named_with_where_they_are(
+    doc: str, what: str, version: str
+) -> None:
+    """Not "this is not a CAP alert" alone: what the document is and where its alerts are.
+
+    Oracle: ``xml.etree`` finds the CAP alerts, and follows the paths the message gives to
+    each one (cut out, each reads as the alert it is).
+    """
+    root = ET.fromstring(doc.encode())
+    alerts = [e for e in root.iter() if e.tag in (f"{{{NS}}}alert", f"{{{NS11}}}alert")]
+    message = _refused(doc)
+    assert f"this is not a CAP 1.2 alert, but {what} holding " in message
+    if len(alerts) == 1:
+        assert f"holding a CAP {version} <alert>, at " in message
+    else:
+        assert f"holding {len(alerts)} CAP {version} <alert> elements, at " in message
+    placed = re.search(r", at (.*?)(?: \(and (\d+) more\))?: geotarget reads", message)
+    assert placed is not None
+    paths = placed.group(1).split(", ")
+    assert len(paths) == min(len(alerts), 3)
+    assert int(placed.group(2) or 0) == len(alerts) - len(paths)
+    for path, want in zip(paths, alerts, strict=False):
+        assert _follow(root, path) is want
+        alone = ET.tostring(want, encoding="unicode")  # etree declares the namespace it uses
+        assert cap.read(alone, lenient=version == "1.1").alert.identifier == want.findtext(
+            want.tag.replace("alert", "identifier")
+        )
+    assert "take each <alert> out of its container" in message
+    assert ("loads_lenient" in message) == (version == "1.1")
+    assert message == _refused(doc, lenient=True)  # lenient reading does not unwrap either
+
+
+_ATOM_FEED = (  # MeteoAlarm's and the NWS's Atom feeds: entries summarise and link
+    '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:cap="urn:oasis:names:tc:emergency:cap:1.2">'
+    "<id>urn:feed</id><title>Warnings</title><updated>2026-05-04T19:30:00Z</updated>"
+    '<entry><id>urn:x:1</id><title>Fire</title><link href="https://example.org/1.xml"/>'
+    "<cap:event>Fire</cap:event><cap:areaDesc>A</cap:areaDesc>"
+    "<cap:geocode><valueName>EMMA_ID</valueName><value>SE011</value></cap:geocode></entry></feed>"
+)
+_RSS = (  # the WMO alert hub's RSS feed: items summarise with cap: fields and link
+    '<rss xmlns:cap="urn:oasis:names:tc:emergency:cap:1.1" version="2.0"><channel><title>t'
+    "</title><item><title>Wind</title><link>https://example.org/1.xml</link>"
+    "<cap:event>Wind</cap:event></item></channel></rss>"
+)
+
+
+@pytest.mark.parametrize(("doc", "what", "item"), [(_ATOM_FEED, "an Atom feed", "<entry>"),
+                                                   (_RSS, "an RSS feed", "<item>")])  # fmt: skip
+def test_a_feed_of_links_is_named_as_such(doc: str, what: str, item: str) -> None:
+    """A feed lists alerts (their ``cap:`` summary fields are no alert): fetch each link."""
+    root = ET.fromstring(doc)
+    assert not [e for e in root.iter() if e.tag.endswith("}alert")]  # the oracle: none inside
+    message = _refused(doc)
+    assert f"this is not a CAP 1.2 alert: it is {what}, which holds no CAP <alert>" in message
+    assert f"fetch the CAP document each {item}'s <link> names" in message
+
+
+def test_an_edxl_distribution_without_xml_content_says_what_it_may_carry() -> None:
+    doc = (
+        '<EDXLDistribution xmlns="urn:oasis:names:tc:emergency:EDXL:DE:2.0">'
+        "<distributionID>d</distributionID><content><contentObject><nonXMLContent>"
+        "<mimeType>application/cap+xml</mimeType><contentData>PGFsZXJ0Lz4=</contentData>"
+        "</nonXMLContent></contentObject></content></EDXLDistribution>"
+    )
+    message = _refused(doc)
+    assert "an EDXL-DE 2.0 distribution holding no CAP <alert> as XML" in message
+    assert "base64 <contentData>" in message
+
+
+@pytest.mark.parametrize("root", ["<html><body/></html>", "<info xmlns='x'/>", "<alerts/>"])
+def test_another_root_without_alerts_keeps_the_plain_refusal(root: str) -> None:
+    message = _refused(root)
+    assert message.endswith("this is not a CAP 1.2 alert")
+
+
+def test_a_container_of_many_alerts_is_searched_within_the_element_limit() -> None:
+    """The search visits each element once: a collection at the element limit names them all."""
+    n = 4_000  # 4,000 alerts of 17 elements: 68,001 elements, under MAX_ELEMENTS
+    doc = f'<alerts xmlns="{NS}">' + "".join(_alert(f"A-{k}", ns=None) for k in range(n))
+    message = _refused(doc + "</alerts>")
+    assert f"holding {n:,} CAP 1.2 <alert> elements, at alerts/alert[0], alerts/alert[1], " in (
+        message
+    )
+    assert f"(and {n - 3:,} more)" in message
