@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -200,3 +202,89 @@ def test_a_container_of_many_alerts_is_searched_within_the_element_limit() -> No
         message
     )
     assert f"(and {n - 3:,} more)" in message
+
+
+# ---------------------------------------------------------------------------------------------
+# Signed documents in the encodings producers declare
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def signer() -> tuple[Any, bytes]:
+    """An RSA key and its self-signed certificate (PEM), made here with ``cryptography``."""
+    pytest.importorskip("signxml", reason="the 'signing' extra (signxml) is not installed")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "larm.example.se")])
+    now = datetime.now(timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return key, cert.public_bytes(Encoding.PEM)
+
+
+def _signed_text(signer: tuple[Any, bytes]) -> str:
+    """A signed alert with non-ASCII text, as text (its declaration left to the caller)."""
+    import signxml
+    from lxml import etree
+
+    key, cert = signer
+    doc = _alert("SIGNED-1")
+    doc = doc.replace("<scope>Public</scope>", "<scope>Public</scope><note>Möllevången</note>")
+    signer_ = signxml.XMLSigner(method=signxml.methods.enveloped)  # type: ignore[attr-defined]
+    root = signer_.sign(etree.fromstring(doc.encode()), key=key, cert=cert.decode())
+    return str(etree.tostring(root, encoding="unicode"))
+
+
+@pytest.mark.parametrize(
+    ("declared", "codec"),
+    [
+        ("latin-1", "latin-1"),  # what Python's ElementTree and minidom write for latin-1
+        ("utf_8", "utf-8"),  # ... and for utf_8
+        ("latin9", "iso8859-15"),
+        ("mac-roman", "mac-roman"),
+        ("cp437", "cp437"),
+        ("ISO-8859-1", "latin-1"),
+        ("UTF-16", "utf-16"),
+        ("windows-1252", "cp1252"),
+    ],
+)
+def test_a_signed_document_verifies_in_any_encoding_the_reader_reads(
+    signer: tuple[Any, bytes], declared: str, codec: str
+) -> None:
+    """The signature covers the canonical form, whatever encoding the document declares.
+
+    libxml2 (under signxml) does not know some names the reader accepts (``latin-1``,
+    ``utf_8``: what Python's own serialisers write), and refused them as a "malformed"
+    signature. Oracle: the same signed text sent as UTF-8 verifies, and reads the same alert.
+    """
+    _, cert = signer
+    text = _signed_text(signer)
+    head = f'<?xml version="1.0" encoding="{declared}"?>\n'
+    data = (head + text).encode(codec)
+    assert cap.read(data).alert.note == "Möllevången"  # the reader reads it
+    reference = cap.verify_signature(
+        ('<?xml version="1.0" encoding="UTF-8"?>\n' + text).encode(), cert
+    )
+    assert cap.verify_signature(data, cert) == reference
+
+
+@pytest.mark.parametrize("declared", ["latin-1", "utf_8"])
+def test_a_changed_signed_document_in_such_an_encoding_is_named_as_changed(
+    signer: tuple[Any, bytes], declared: str
+) -> None:
+    from geotarget.errors import InvalidSignature
+
+    _, cert = signer
+    text = _signed_text(signer).replace("Möllevången</note>", "Möllevangen</note>")
+    data = (f"<?xml version='1.0' encoding='{declared}'?>\n" + text).encode(declared)
+    with pytest.raises(InvalidSignature, match="changed after signing"):
+        cap.verify_signature(data, cert)

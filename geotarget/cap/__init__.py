@@ -559,8 +559,9 @@ def verify_signature(
     one of the pinned certificates, and that certificate must be valid at ``at``. The
     document first goes through the safe strict reader, so only bytes that passed it (no
     DOCTYPE, no entity, bounded size, CAP-valid) are ever handed to lxml, whose parser is
-    configured to resolve no entity and fetch nothing. The alert returned is read from the
-    signed content itself.
+    configured to resolve no entity and fetch nothing, and as the text the reader decoded, in
+    UTF-8 (a signature covers the canonical form, which is UTF-8 whatever the document's
+    encoding). The alert returned is read from the signed content itself.
 
     Parameters
     ----------
@@ -615,7 +616,7 @@ def verify_signature(
             "the document carries no XML-DSig <Signature> "
             f"(namespace {DSIG}) in <alert>, and a signature is required"
         )
-    signed = _signing.verify(raw, certificate, at=at)
+    signed = _signing.verify(_xml.as_utf8(raw), certificate, at=at)
     verified = _read_tree(_parse(signed), lenient=False, envelope=env)
     if verified.alert != parsed.alert:
         raise InvalidSignature(

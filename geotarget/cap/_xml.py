@@ -258,6 +258,30 @@ def _declared_in(raw: bytes, codec: str) -> _Declared | None:
     return _Declared(m.group(1), _known_encoding(m.group(1)).name)
 
 
+def as_utf8(raw: bytes) -> bytes:
+    """``raw`` (a document :func:`parse` accepted) as UTF-8, its XML declaration saying so.
+
+    The same characters, decoded as :func:`parse` decodes them (the declared encoding, a
+    byte-order mark or the first bytes; UTF-8 by default), without a byte-order mark. For
+    parsers that know fewer encoding names than Python's codecs: libxml2 refuses names
+    Python's standard library writes in declarations (``latin-1``, ``utf_8``) and others
+    (``mac-roman``, ``cp437``), and decodes some encodings otherwise. What an XML signature
+    covers is the document's canonical form, in UTF-8 whatever the encoding it was sent in
+    (Canonical XML 1.0 §2.1), so it verifies over either bytes alike.
+    """
+    found = _check_declared_encoding(raw)
+    codec = None if found is None else found[0]
+    if codec is None:  # what expat decodes itself: UTF-8, or ISO-8859-1 by that name
+        m = _DECLARED.match(raw)
+        latin = m is not None and m.group(1).decode("ascii").upper() == "ISO-8859-1"
+        codec = "latin-1" if latin else "utf-8-sig"
+    text = raw.decode(codec).lstrip("\ufeff")  # (parse has decoded it: it decodes)
+    declared = _DECLARED_TEXT.match(text)
+    if declared is not None:
+        text = text[: declared.start(1)] + "UTF-8" + text[declared.end(1) :]
+    return text.encode("utf-8")
+
+
 #: The first bytes of containers a CAP document arrives wrapped in, and what to do.
 _CONTAINERS = (
     (b"\x1f\x8b", "gzip-compressed (it starts with the gzip bytes 1F 8B, as an HTTP body saved "
