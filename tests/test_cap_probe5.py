@@ -288,3 +288,48 @@ def test_a_changed_signed_document_in_such_an_encoding_is_named_as_changed(
     data = (f"<?xml version='1.0' encoding='{declared}'?>\n" + text).encode(declared)
     with pytest.raises(InvalidSignature, match="changed after signing"):
         cap.verify_signature(data, cert)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile sizes: refused by their length, before any copy, decoding or repair
+# ---------------------------------------------------------------------------------------------
+
+_HUGE = 16 * 2**20  # four times the limit
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: "<alert>" + "x" * _HUGE + "</alert>",
+        lambda: " " * _HUGE + '<?xml version="1.0"?><alert/>',  # lenient strips such spaces
+        lambda: bytearray(b"<alert>" + b"x" * _HUGE + b"</alert>"),
+        lambda: memoryview(b"<alert>" + b"x" * _HUGE + b"</alert>"),
+    ],
+    ids=["str", "str-spaces", "bytearray", "memoryview"],
+)
+@pytest.mark.parametrize("how", ["read", "lenient", "verify"])
+def test_a_huge_document_is_refused_without_copying_it(make: Any, how: str) -> None:
+    """A ``str`` was encoded (and a bytes-like copied, or repaired) before its size was seen.
+
+    Oracle: ``tracemalloc`` sees no allocation near the document's size while refusing it.
+    """
+    import tracemalloc
+
+    data = make()
+    if how == "verify" and isinstance(data, str):
+        data = data.encode()  # (verify_signature takes bytes only)
+
+    def refuse() -> None:
+        if how == "verify":
+            cap.verify_signature(data, b"")
+        else:
+            cap.read(data, lenient=how == "lenient")
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidCAP, match=r"document must be at most 4,194,304 bytes \(got"):
+            refuse()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20

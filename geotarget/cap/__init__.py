@@ -189,6 +189,14 @@ def _envelope(value: Bounds | None) -> Envelope | None:
     return (west, south, east, north)
 
 
+def _refuse_oversize(data: object) -> None:
+    """InvalidCAP for a document certainly too large, in constant time (see _xml)."""
+    try:
+        _xml.refuse_oversize(data)
+    except _xml.Refused as err:
+        raise InvalidCAP([Problem("", str(err))]) from err
+
+
 def _parse(data: str | bytes) -> _xml.Node:
     """The element tree of ``data``, or InvalidCAP for refused or malformed XML."""
     if not isinstance(data, (str, bytes, bytearray, memoryview)):
@@ -355,6 +363,7 @@ def read(data: str | bytes, *, lenient: bool = False, envelope: Bounds | None = 
             f"lenient must be True or False (got {type(lenient).__name__} {shown(lenient)[:40]})"
         )
     env = _envelope(envelope)
+    _refuse_oversize(data)  # before any repair works on the whole of it
     repaired: tuple[Repair, ...] = ()
     if lenient and isinstance(data, (str, bytes, bytearray, memoryview)):
         data, repaired = _strip_before_declaration(data)
@@ -606,6 +615,7 @@ def verify_signature(
             f"data must be the document's bytes as received (got {type(data).__name__}): "
             "a signature is verified over the document as sent"
         )
+    _refuse_oversize(data)  # before copying it
     raw = bytes(data)
     env = _envelope(envelope)
     root = _parse(raw)

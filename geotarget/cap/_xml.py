@@ -311,12 +311,36 @@ def _refuse_not_xml(raw: bytes) -> None:
         )
 
 
+def refuse_oversize(data: object) -> None:
+    """Refuse a document certainly larger than :data:`MAX_DOCUMENT_BYTES`, before any work.
+
+    By its length alone, in constant time: a ``str`` of more characters than the limit has at
+    least as many bytes in UTF-8, and the bytes of a bytes-like object are counted without
+    copying them. (A ``str`` within the limit may still be too large in UTF-8: :func:`parse`
+    checks that once it has encoded it.) Anything else is left to the caller's type check.
+    """
+    if isinstance(data, str):
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise Refused(
+                f"document must be at most {MAX_DOCUMENT_BYTES:,} bytes (got {len(data):,} "
+                "characters, at least as many bytes in UTF-8)"
+            )
+        return
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        size = memoryview(data).nbytes
+        if size > MAX_DOCUMENT_BYTES:
+            raise Refused(
+                f"document must be at most {MAX_DOCUMENT_BYTES:,} bytes (got {size:,} bytes)"
+            )
+
+
 def parse(data: str | bytes) -> Node:
     """Parse ``data`` into a tree; raise :class:`Refused` or ``expat.ExpatError``.
 
     ``str`` input is parsed as the text it is (any encoding declaration is overridden);
     ``bytes`` are decoded as their XML declaration says (UTF-8 by default).
     """
+    refuse_oversize(data)
     if isinstance(data, str):
         _refuse_surrogates(data)
         raw = data.encode("utf-8")
