@@ -333,3 +333,77 @@ def test_a_huge_document_is_refused_without_copying_it(make: Any, how: str) -> N
     finally:
         tracemalloc.stop()
     assert peak < 2**20
+
+
+# ---------------------------------------------------------------------------------------------
+# The block a device reads: the language tags phones report against those producers write
+# ---------------------------------------------------------------------------------------------
+
+
+def _met_norway(languages: tuple[str, ...]) -> str:
+    """A MET Norway-style alert: one info block per language (MET writes ``no`` and ``en-GB``)."""
+    blocks = "".join(
+        f"<info><language>{lang}</language><category>Met</category><event>wind</event>"
+        "<responseType>Monitor</responseType><urgency>Future</urgency>"
+        "<severity>Moderate</severity><certainty>Likely</certainty>"
+        f"<headline>{lang}</headline><area><areaDesc>Vestland</areaDesc>"
+        "<polygon>60.0,5.0 60.0,6.0 61.0,6.0 61.0,5.0 60.0,5.0</polygon></area></info>"
+        for lang in languages
+    )
+    return (
+        f'<alert xmlns="{NS}"><identifier>2.49.0.1.578.0.20260504.1</identifier>'
+        "<sender>noreply@met.no</sender><sent>2026-05-04T12:00:00+02:00</sent>"
+        "<status>Actual</status><msgType>Alert</msgType><scope>Public</scope>"
+        f"{blocks}</alert>"
+    )
+
+
+#: The oracle's own table (IANA language subtag registry's Preferred-Value for deprecated
+#: primary subtags).
+_LANGUAGE_OF = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro"}
+
+
+@pytest.mark.parametrize(
+    ("languages", "phone", "want"),
+    [
+        (("no", "en-GB"), "nb-NO", "no"),  # MET Norway, a Bokmål phone
+        (("en-GB", "no"), "nn_NO", "no"),  # a Nynorsk phone, as Java writes its locale
+        (("en-GB", "nb-NO", "nn-NO"), "nn-NO", "nn-NO"),  # its own language first
+        (("en-GB", "nb-NO", "nn-NO"), "no", "nb-NO"),
+        (("en-GB", "he-IL"), "iw_IL", "he-IL"),  # Israel's IMS; Android reports iw for Hebrew
+        (("en-GB", "he-IL"), "iw", "he-IL"),
+        (("en", "id-ID"), "in-ID", "id-ID"),  # ... and in for Indonesian
+        (("en-GB", "ro-MD"), "mo", "ro-MD"),
+        (("sv-SE", "en-GB"), "nb-NO", "en-GB"),  # Swedish is not Norwegian
+        (("de-DE", "fr-FR"), "nb-NO", "de-DE"),  # no match, no English: the first block
+    ],
+)
+def test_a_phones_language_tag_reads_the_block_of_its_language(
+    languages: tuple[str, ...], phone: str, want: str
+) -> None:
+    """The block in the phone's language, under the codes phones and producers write.
+
+    Norwegian phones (``nb-NO``) got English from MET Norway's ``no`` block, and Hebrew
+    phones (``iw``) English from IMS's ``he-IL``. Oracle: the documented rule by hand.
+    """
+    alert = cap.read(_met_norway(languages)).alert
+
+    def same(tag: str) -> str:
+        head, dash, rest = tag.lower().replace("_", "-").partition("-")
+        return _LANGUAGE_OF.get(head, head) + dash + rest
+
+    def primary(tag: str) -> str:
+        head = same(tag).split("-")[0]
+        return {"nb": "no", "nn": "no"}.get(head, head)
+
+    def oracle(tag: str) -> str:
+        exact = [t for t in languages if same(t) == same(tag)]
+        close = [t for t in languages if primary(t) == primary(tag)]
+        english = [t for t in languages if primary(t) == "en"]
+        return (exact or close or english or list(languages))[0]
+
+    assert oracle(phone) == want
+    got = alert.info_for(phone)
+    assert got is not None and got.language == want
+    indices = alert.info_indices([phone, "en-GB"], [5.5, 5.5], [60.5, 60.5])
+    assert [alert.infos[k].language for k in indices] == [want, oracle("en-GB")]
