@@ -407,3 +407,71 @@ def test_a_phones_language_tag_reads_the_block_of_its_language(
     assert got is not None and got.language == want
     indices = alert.info_indices([phone, "en-GB"], [5.5, 5.5], [60.5, 60.5])
     assert [alert.infos[k].language for k in indices] == [want, oracle("en-GB")]
+
+
+# ---------------------------------------------------------------------------------------------
+# DWD: the part of a polygonal warning that is not warned, written as a geocode
+# ---------------------------------------------------------------------------------------------
+
+_OUTER = "54.2,10.7 54.2,11.1 54.4,11.1 54.4,10.7 54.2,10.7"
+_HOLE = "54.28,10.85 54.28,10.95 54.33,10.95 54.33,10.85 54.28,10.85"
+
+
+def _dwd(excluded: str, *, order: str = "dwd") -> str:
+    """A DWD-style polygonal warning with an ``EXCLUDE_POLYGON`` geocode.
+
+    ``order``: "dwd" writes the geocode after the ceiling, as DWD's documents do (out of
+    CAP's schema order), "cap" before the altitude.
+    """
+    geocode = f"<geocode><valueName>EXCLUDE_POLYGON</valueName><value>{excluded}</value></geocode>"
+    heights = "<altitude>0.0</altitude><ceiling>9842.5197</ceiling>"
+    tail = heights + geocode if order == "dwd" else geocode + heights
+    return (
+        f'<alert xmlns="{NS}"><identifier>2.49.0.0.276.0.DWD.PVW.1787728620000.x.ENG'
+        "</identifier><sender>opendata@dwd.de</sender><sent>2026-08-26T09:17:00+02:00</sent>"
+        "<status>Actual</status><msgType>Alert</msgType><source>PVW</source>"
+        "<scope>Public</scope><info><language>en-GB</language><category>Met</category>"
+        "<event>thunderstorms</event><responseType>Prepare</responseType>"
+        "<urgency>Immediate</urgency><severity>Moderate</severity><certainty>Likely</certainty>"
+        "<eventCode><valueName>II</valueName><value>31</value></eventCode>"
+        "<eventCode><valueName>AREA_COLOR</valueName><value>255 235 59</value></eventCode>"
+        "<parameter><valueName>gusts</valueName><value>[65-85] [km/h]</value></parameter>"
+        "<area><areaDesc>polygonal event area</areaDesc>"
+        f"<polygon>{_OUTER}</polygon>{tail}</area></info></alert>"
+    )
+
+
+@pytest.mark.parametrize("order", ["dwd", "cap"])
+def test_dwds_excluded_polygon_is_a_warning_not_a_silent_hole(order: str) -> None:
+    """A device in DWD's EXCLUDE_POLYGON is told (CAP has no holes): never silently.
+
+    Oracle: shapely on the rings as ``xml.etree`` reads them: a point inside the excluded
+    ring is inside the warned polygon, and the alert's area covers it.
+    """
+    import shapely
+
+    doc = _dwd(_HOLE, order=order)
+    root = ET.fromstring(doc)
+
+    def ring(text: str) -> shapely.Polygon:
+        pairs = [tuple(map(float, p.split(","))) for p in text.split()]
+        return shapely.Polygon([(lon, lat) for lat, lon in pairs])
+
+    outer = ring(root.findtext(f".//{{{NS}}}polygon") or "")
+    hole = ring(root.findtext(f".//{{{NS}}}geocode/{{{NS}}}value") or "")
+    point = hole.representative_point()
+    assert outer.contains(point)
+    if order == "dwd":
+        with pytest.raises(InvalidCAP, match="schema order"):
+            cap.read(doc)
+    parsed = cap.read(doc, lenient=order == "dwd")
+    area = parsed.alert.area
+    assert area is not None and bool(area.contains([point.x], [point.y])[0])
+    (warning,) = [w for w in parsed.warnings if "EXCLUDE_POLYGON" in w.message]
+    assert warning.path == "info[0]/area[0]/geocode[0]"
+    assert "devices inside the excluded part are told too" in warning.message
+
+
+def test_other_geocodes_bring_no_such_warning() -> None:
+    doc = _dwd(_HOLE, order="cap").replace("EXCLUDE_POLYGON", "WARNCELLID")
+    assert not [w for w in cap.read(doc).warnings if "subtract" in w.message]

@@ -1266,6 +1266,7 @@ class Reader:
         area = self.build(path, lambda: AlertArea(**fields), before)
         if area is not None:
             self.no_geometry(area, path, written)
+            self.excluded(area, path)
             self.vertical(area, path)
         for k in () if area is None else area.repaired_polygons:
             self.warn(
@@ -1274,6 +1275,26 @@ class Reader:
                 "repaired ring's parts (Polygon.repair)",
             )
         return area
+
+    def excluded(self, area: AlertArea, path: str) -> None:
+        """Warn of a geocode naming a part to subtract from the area (CAP has no such thing).
+
+        DWD's CAP profile writes the part of a polygonal warning area that is *not* warned as
+        a ``<geocode>`` ``EXCLUDE_POLYGON`` whose value is a ring of ``lat,lon`` points. CAP
+        1.2 defines an area as the union of its polygons and circles and has no holes, so
+        geotarget targets the area as written: devices inside the excluded part are told too.
+        """
+        if area.geometry is None:
+            return  # (the area reaches nobody, and says so)
+        for k, code in enumerate(area.geocodes):
+            if code.value_name.strip(XML_SPACE).upper() == "EXCLUDE_POLYGON":
+                self.warn(
+                    _join(path, f"geocode[{k}]"),
+                    "EXCLUDE_POLYGON names a part to subtract from the area (DWD's CAP "
+                    "profile), which CAP 1.2 does not define: an area is the union of its "
+                    "polygons and circles, without holes, so geotarget targets it as written "
+                    "and devices inside the excluded part are told too",
+                )
 
     def vertical(self, area: AlertArea, path: str) -> None:
         """Warn of an altitude range that may leave out the ground (CAP allows any).
