@@ -475,3 +475,71 @@ def test_dwds_excluded_polygon_is_a_warning_not_a_silent_hole(order: str) -> Non
 def test_other_geocodes_bring_no_such_warning() -> None:
     doc = _dwd(_HOLE, order="cap").replace("EXCLUDE_POLYGON", "WARNCELLID")
     assert not [w for w in cap.read(doc).warnings if "subtract" in w.message]
+
+
+# ---------------------------------------------------------------------------------------------
+# Japan: positions written in degrees and minutes (JMA's DDMM.m) are named as such
+# ---------------------------------------------------------------------------------------------
+
+
+def _pagasa(area: str) -> str:
+    """A PAGASA-style alert (sender without '@', status Test, Google's region parameter)."""
+    return (
+        f'<?xml version="1.0"?>\n<alert xmlns="{NS}"><identifier>103ff55e-b538-49a2</identifier>'
+        "<sender>PAGASA-DOST</sender><sent>2014-11-03T14:57:33+08:00</sent><status>Test"
+        "</status><msgType>Alert</msgType><scope>Public</scope><info><category>Met</category>"
+        "<event>Tropical Cyclone Alert</event><responseType>Prepare</responseType>"
+        "<urgency>Expected</urgency><severity>Minor</severity><certainty>Possible</certainty>"
+        "<expires>2014-11-04T03:57:28+08:00</expires><parameter><valueName>"
+        "layer:Google:Region:0.1</valueName><value>Philippine Area of Responsibility</value>"
+        f"</parameter><area><areaDesc>PAR</areaDesc>{area}</area></info></alert>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("area", "point"),
+    [
+        ("<circle>3237.5,13040.7 10</circle>", "3237.5,13040.7"),
+        ("<polygon>3237.5,13040.7 3237.5,13050.7 3247.5,13050.7 3237.5,13040.7</polygon>",
+         "3237.5,13040.7"),
+        ("<circle>-3352.25,-7040.5 1</circle>", "-3352.25,-7040.5"),
+        ("<circle>5933.5,1806 1</circle>", "5933.5,1806"),
+        ("<circle>9000,18000 1</circle>", "9000,18000"),
+    ],
+)  # fmt: skip
+def test_a_point_in_degrees_and_minutes_is_named_with_its_decimal_degrees(
+    area: str, point: str
+) -> None:
+    """Oracle: the decimal degrees computed by hand, degrees + minutes / 60."""
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(_pagasa(area))
+    (problem,) = info.value.problems
+    assert problem.path == "info[0]/area[0]/" + ("circle[0]" if "circle" in area else "polygon[0]")
+    decimal = []
+    for text in point.split(","):
+        value = abs(float(text))
+        degrees = int(value // 100)
+        number = round(degrees + (value - 100 * degrees) / 60, 6)
+        decimal.append(
+            ("-" if text.startswith("-") else "") + f"{number:.6f}".rstrip("0").rstrip(".")
+        )
+    assert f"{point} reads as degrees and minutes (DDMM.m" in problem.message
+    assert f"here {','.join(decimal)} (CAP 1.2 §3.3.1)" in problem.message
+
+
+@pytest.mark.parametrize("circle", ["95,18 1", "59.33,1806.5 1", "3275.5,13040 1", "45,18100 1"])
+def test_a_point_out_of_range_that_is_no_degrees_and_minutes_has_no_such_hint(
+    circle: str,
+) -> None:
+    with pytest.raises(InvalidCAP, match="is out of range") as info:
+        cap.read(_pagasa(f"<circle>{circle}</circle>"))
+    assert "degrees and minutes" not in str(info.value)
+
+
+def test_the_pagasa_alert_itself_reads_as_written() -> None:
+    parsed = cap.read(
+        _pagasa("<polygon>21,120 21,130 5,130 5,121.5 9.5,113 15,113 21,120</polygon>")
+    )
+    assert parsed.alert.sender == "PAGASA-DOST" and parsed.alert.status.value == "Test"
+    (area,) = parsed.alert.infos[0].areas
+    assert area.polygons[0][:2] == ((120.0, 21.0), (130.0, 21.0))  # lon, lat

@@ -191,6 +191,44 @@ def _triple_hint(item: str) -> str:
     return ""
 
 
+def _degrees_minutes(text: str, most: int) -> tuple[int, Decimal] | None:
+    """``text`` read as degrees and minutes ``DDMM.m`` (``3237.5``: 32°37.5′); None if not.
+
+    At least one whole degree: below 100 the text reads as decimal degrees just as well.
+    """
+    if len(text) > _HINTED_LENGTH:
+        return None
+    value = abs(Decimal(text))
+    degrees = int(value // 100)
+    minutes = value - 100 * degrees
+    if not degrees or degrees > most or minutes >= 60 or (degrees == most and minutes):
+        return None
+    return degrees, minutes
+
+
+def _minutes_hint(lat: str, lon: str) -> str:
+    """A hint for a point out of range written in degrees and minutes, or ``""``.
+
+    Japan's JMA writes positions as ``DDMM.m`` (``3237.5,13040.7``: 32°37.5′ N, 130°40.7′ E),
+    and such text has slipped into CAP, whose coordinates are decimal degrees (CAP 1.2
+    §3.3.1): a value out of range whose digits read as degrees and minutes is named so.
+    """
+    read = _degrees_minutes(lat, 90), _degrees_minutes(lon, 180)
+    if read[0] is None or read[1] is None:
+        return ""
+    (lat_d, lat_m), (lon_d, lon_m) = read[0], read[1]
+    decimal = [
+        ("-" if text.lstrip().startswith("-") else "")
+        + f"{float(d + m / 60):.6f}".rstrip("0").rstrip(".")
+        for text, d, m in ((lat, lat_d, lat_m), (lon, lon_d, lon_m))
+    ]
+    return (
+        f"; {lat},{lon} reads as degrees and minutes (DDMM.m: {lat_d}°{lat_m}′, "
+        f"{lon_d}°{lon_m}′), which CAP does not use: it writes decimal degrees, here "
+        f"{decimal[0]},{decimal[1]} (CAP 1.2 §3.3.1)"
+    )
+
+
 #: Three decimal numbers joined by commas: KML's ``lon,lat,altitude``.
 _TRIPLE = re.compile(rf"{_NUM},{_NUM},{_NUM}")
 
@@ -1374,17 +1412,21 @@ class Reader:
             if bool(np.all(np.abs(lat) <= 90.0)) and bool(np.all(np.abs(lon) <= 180.0)):
                 return list(zip(lon.tolist(), lat.tolist(), strict=True))
         bad = []
+        minutes = ""  # the hint for the first point out of range, if it is degrees and minutes
         for k, token in enumerate(tokens):
             m = _PAIR.match(token)
             if m is None:
                 bad.append(f"point {k} {_quote(token)} is not 'lat,lon' in decimal degrees")
             elif not (abs(float(m[1])) <= 90.0 and abs(float(m[2])) <= 180.0):
+                if not bad:
+                    minutes = _minutes_hint(m[1], m[2])
                 bad.append(
                     f"point {k} {_quote(token)} is out of range (lat must be within "
                     "[-90, 90] and lon within [-180, 180]; CAP writes lat first)"
                 )
         more = f" ({len(bad)} bad points in all)" if len(bad) > 1 else ""
-        self.problem(path, bad[0] + more + (_separator_hint(text) or _triple_hint_points(tokens)))
+        hint = minutes or _separator_hint(text) or _triple_hint_points(tokens)
+        self.problem(path, bad[0] + more + hint)
         return None
 
     def polygon(self, node: Node, path: str) -> tuple[tuple[float, float], ...] | None:
