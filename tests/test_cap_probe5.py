@@ -543,3 +543,50 @@ def test_the_pagasa_alert_itself_reads_as_written() -> None:
     assert parsed.alert.sender == "PAGASA-DOST" and parsed.alert.status.value == "Test"
     (area,) = parsed.alert.infos[0].areas
     assert area.polygons[0][:2] == ((120.0, 21.0), (130.0, 21.0))  # lon, lat
+
+
+# ---------------------------------------------------------------------------------------------
+# Date-times in other standards' forms: the refusal says what CAP's form needs
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("2024-07-08 13:45:00-05:00", "a 'T' separates the date from the time"),  # SQL, WMO
+        ("2024-07-08T13:45:00-0500", "written with a colon, as +01:00"),  # Java's Z, PHP's O
+        ("2024-07-08T13:45:00+05", "in hours and minutes, as +01:00"),
+        ("2024-07-08T13:45-05:00", "the seconds are required"),
+        ("20240708T134500-0500", "ISO 8601's extended form"),
+        ("Mon, 08 Jul 2024 13:45:00 -0500", "RFC 822's form"),  # RSS's pubDate
+    ],
+)
+def test_a_date_time_in_another_form_says_what_caps_needs(written: str, said: str) -> None:
+    """The refusal names what CAP's form needs of a date-time written in another's.
+
+    Oracle: each is one instant in its own standard (``datetime.fromisoformat`` reads ISO
+    8601's forms, ``email.utils`` RFC 822's), just not in CAP's form.
+    """
+    from email.utils import parsedate_to_datetime
+
+    rfc822 = "," in written
+    meant = parsedate_to_datetime(written) if rfc822 else datetime.fromisoformat(written)
+    assert meant.utcoffset() is not None
+    doc = _alert("T-1").replace("2026-05-04T19:30:00-00:00", written)
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(doc)
+    (problem,) = info.value.problems
+    assert problem.path == "sent"
+    assert f"(got {written!r}): " in problem.message and said in problem.message
+
+
+_HINTS = ("separates the date", "with a colon", "hours and minutes", "seconds are", "RFC 822")
+
+
+@pytest.mark.parametrize("written", ["08/07/2024 13:45", "yesterday", "2024-07-08T13:45:00"])
+def test_a_date_time_of_no_known_form_has_no_such_hint(written: str) -> None:
+    doc = _alert("T-1").replace("2026-05-04T19:30:00-00:00", written)
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(doc)
+    (problem,) = info.value.problems
+    assert not any(hint in problem.message for hint in _HINTS)

@@ -266,6 +266,51 @@ def _hint(cls: type[enum.Enum], value: str) -> str:
     return ""
 
 
+#: Date-times as other standards and libraries write them, and what CAP writes instead:
+#: ISO 8601's other forms (a space for the ``T``, basic format, an offset without a colon, as
+#: Java's ``Z`` and PHP's ``O`` write it, no seconds) and RFC 822's (RSS, HTTP, e-mail).
+_TIME_FORMS = (
+    (
+        re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ \t][0-9]{2}:[0-9]{2}"),
+        "a 'T' separates the date from the time, not a space",
+    ),
+    (
+        re.compile(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?[+-][0-9]{4}\Z"
+        ),
+        "the UTC offset is written with a colon, as +01:00 (not +0100)",
+    ),
+    (
+        re.compile(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?[+-][0-9]{2}\Z"
+        ),
+        "the UTC offset is written in hours and minutes, as +01:00 (not +01)",
+    ),
+    (
+        re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:?[0-9]{2})?\Z"),
+        "the seconds are required (hh:mm:ss)",
+    ),
+    (
+        re.compile(r"[0-9]{8}T[0-9]{4}"),
+        "CAP writes ISO 8601's extended form, with '-' and ':' (YYYY-MM-DDThh:mm:ss±hh:mm)",
+    ),
+    (
+        re.compile(r"(?:[A-Za-z]{3}, )?[0-9]{1,2} [A-Za-z]{3} [0-9]{4} [0-9]{2}:[0-9]{2}"),
+        "that is RFC 822's form (RSS, HTTP, e-mail); CAP writes YYYY-MM-DDThh:mm:ss±hh:mm",
+    ),
+)
+
+
+def _time_hint(text: str) -> str:
+    """What a date-time written in another standard's form needs to be CAP's, or ``""``."""
+    if len(text) > _HINTED_LENGTH:
+        return ""
+    for form, hint in _TIME_FORMS:
+        if form.match(text):
+            return f": {hint}"
+    return ""
+
+
 @attrs.frozen
 class Repair:
     """One repair made by :func:`geotarget.cap.loads_lenient`.
@@ -780,7 +825,7 @@ class Reader:
             else:
                 self.problem(
                     path, f"{label}must be a date-time YYYY-MM-DDThh:mm:ss±hh:mm "
-                    f"(got {_quote(text)})"
+                    f"(got {_quote(text)}){_time_hint(text)}"
                 )  # fmt: skip
                 return None
         assert m is not None
