@@ -590,3 +590,25 @@ def test_a_date_time_of_no_known_form_has_no_such_hint(written: str) -> None:
         cap.read(doc)
     (problem,) = info.value.problems
     assert not any(hint in problem.message for hint in _HINTS)
+
+
+@pytest.mark.parametrize("written", ["en_US", "sv_SE", "zh_Hant_TW"])
+def test_a_language_written_as_a_java_locale_says_to_use_dashes(written: str) -> None:
+    """Oracle: the same tag with '-' is read (the alert then says that language)."""
+    doc = _met_norway(("no",))
+    dashed = written.replace("_", "-")
+    assert cap.read(doc.replace("<language>no<", f"<language>{dashed}<")).alert.languages == (
+        dashed,
+    )
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(doc.replace("<language>no<", f"<language>{written}<"))
+    (problem,) = info.value.problems
+    assert problem.path == "info[0]/language"
+    assert f"separates its subtags with '-' ({dashed!r})" in problem.message
+
+
+@pytest.mark.parametrize("written", ["en.US", "en US", "e1"])
+def test_a_language_tag_of_no_such_form_has_no_dash_hint(written: str) -> None:
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(_met_norway(("no",)).replace("<language>no<", f"<language>{written}<"))
+    assert "separates its subtags" not in str(info.value)

@@ -1159,9 +1159,16 @@ class Reader:
             self.warn(_join(path, "language"), "is empty: it takes CAP's default 'en-US'")
             language = None
         if language is not None and not _LANGUAGE.match(language):
+            dashed = language.replace("_", "-")
+            hint = (
+                f": a language tag separates its subtags with '-' ({dashed!r}), not with '_' as "
+                "Java and POSIX locales write them"
+                if len(language) <= _HINTED_LENGTH and _LANGUAGE.match(dashed)
+                else ""
+            )
             self.problem(
                 _join(path, "language"),
-                f"must be a language tag such as 'sv-SE' (got {_quote(language)})",
+                f"must be a language tag such as 'sv-SE' (got {_quote(language)}){hint}",
             )
         v["language"] = "en-US" if language is None else language
         v["categories"] = [
