@@ -612,3 +612,176 @@ def test_a_language_tag_of_no_such_form_has_no_dash_hint(written: str) -> None:
     with pytest.raises(InvalidCAP) as info:
         cap.read(_met_norway(("no",)).replace("<language>no<", f"<language>{written}<"))
     assert "separates its subtags" not in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Producers' styles read field by field as xml.etree reads them
+# ---------------------------------------------------------------------------------------------
+
+
+def _head(identifier: str, sender: str, sent: str, extra: str = "", scope: str = "Public") -> str:
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<alert xmlns="{NS}"><identifier>{identifier}'
+        f"</identifier><sender>{sender}</sender><sent>{sent}</sent><status>Actual</status>"
+        f"<msgType>{'Update' if 'references' in extra else 'Alert'}</msgType>"
+        f"<scope>{scope}</scope>{extra}"
+    )
+
+
+def _block(language: str, area: str, extra: str = "") -> str:
+    return (
+        f"<info><language>{language}</language><category>Met</category><event>wind</event>"
+        "<urgency>Future</urgency><severity>Moderate</severity><certainty>Likely</certainty>"
+        f"{extra}<area>{area}</area></info>"
+    )
+
+
+_METEOALARM = (  # several languages, EMMA_ID geocodes only, awareness parameters
+    _head("2.49.0.0.752.0.SE.240520.1", "meteoalarm@smhi.se", "2024-05-20T10:00:00+02:00")
+    + "".join(
+        _block(
+            lang,
+            "<areaDesc>Gotland</areaDesc><geocode><valueName>EMMA_ID</valueName>"
+            "<value>SE009</value></geocode>",
+            "<onset>2024-05-21T06:00:00+02:00</onset><expires>2024-05-21T18:00:00+02:00"
+            "</expires><parameter><valueName>awareness_level</valueName><value>2; yellow; "
+            "Moderate</value></parameter><parameter><valueName>awareness_type</valueName>"
+            "<value>1; Wind</value></parameter>",
+        )
+        for lang in ("sv-SE", "en-GB", "fi-FI")
+    )
+    + "</alert>"
+)
+_NWS = (  # VTEC, SAME and UGC geocodes, a polygon area and a geocode-only one, -00:00
+    _head(
+        "urn:oid:2.49.0.1.840.0.4a1b.001.1",
+        "w-nws.webmaster@noaa.gov",
+        "2024-07-08T18:45:00-00:00",
+        "<code>IPAWSv1.0</code><references>w-nws.webmaster@noaa.gov,urn:oid:2.49.0.1.840.0.aa"
+        ".001.1,2024-07-08T13:20:00-05:00\nw-nws.webmaster@noaa.gov,urn:oid:2.49.0.1.840.0.bb"
+        ".001.1,2024-07-08T18:30:00-00:00</references>",
+    )
+    + _block(
+        "en-US",
+        "<areaDesc>Harris, TX</areaDesc><polygon>29.81,-95.45 29.86,-95.30 29.72,-95.25 "
+        "29.68,-95.39 29.81,-95.45</polygon><geocode><valueName>SAME</valueName><value>048201"
+        "</value></geocode><geocode><valueName>UGC</valueName><value>TXC201</value></geocode>"
+        "</area><area><areaDesc>Fort Bend, TX</areaDesc><geocode><valueName>SAME</valueName>"
+        "<value>048157</value></geocode>",
+        "<eventCode><valueName>SAME</valueName><value>TOR</value></eventCode>"
+        "<expires>2024-07-08T14:15:00-05:00</expires><parameter><valueName>VTEC</valueName>"
+        "<value>/O.CON.KHGX.TO.W.0045.000000T0000Z-240708T1915Z/</value></parameter>",
+    )
+    + "</alert>"
+)
+_CAP_AU = (  # NSW RFS: incidents, a radius-0 circle beside an ISO 3166-2 geocode
+    _head(
+        "2014-11-09T23:04:00-00:00:177062",
+        "webmaster@rfs.nsw.gov.au",
+        "2014-11-09T23:04:00-00:00",
+        "<code>urn:oasis:names:tc:emergency:cap:1.2:profile:CAP-AU:1.0</code>"
+        '<incidents>177062 "Barham Rd"</incidents>',
+    )
+    + _block(
+        "en-AU",
+        "<areaDesc>Barham Rd, Barham</areaDesc><circle>-35.5807,144.2342 0.0</circle><geocode>"
+        "<valueName>urn:oasis:names:tc:emergency:cap:1.2:profile:CAP-AU:1.0:ISO3166-2"
+        "</valueName><value>AU-NSW</value></geocode>",
+    )
+    + "</alert>"
+)
+_PRIVATE = (  # addresses for a Private alert, a restriction beside them
+    _head(
+        "SE-LST-7",
+        "lst@lansstyrelsen.se",
+        "2026-05-04T21:30:00+02:00",
+        "<restriction>Kommunernas krisledning</restriction><addresses>krisledning@stockholm.se "
+        '"Räddningstjänsten Storstockholm" 112</addresses>',
+        scope="Private",
+    )
+    + _block("sv-SE", "<areaDesc>Stockholm</areaDesc><circle>59.3325,18.06528 2.5</circle>")
+    + "</alert>"
+)
+
+
+def _etree_reading(doc: str) -> dict[str, Any]:
+    """The oracle: the fields as plain ``xml.etree`` reads them (CAP's lat,lon, km)."""
+    root = ET.fromstring(doc.encode())
+
+    def text(node: ET.Element, name: str) -> str | None:
+        found = node.find(f"{{{NS}}}{name}")
+        return None if found is None else (found.text or "")
+
+    def pairs(node: ET.Element, name: str) -> list[tuple[str | None, str | None]]:
+        return [(text(e, "valueName"), text(e, "value")) for e in node.findall(f"{{{NS}}}{name}")]
+
+    def when(value: str | None) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+    refs = (text(root, "references") or "").split()
+    return {
+        "sent": when(text(root, "sent")),
+        "scope": text(root, "scope"),
+        "references": [(s, i, when(t)) for s, i, t in (r.split(",") for r in refs)],
+        "incidents": re.findall(r'"([^"]*)"|(\S+)', text(root, "incidents") or ""),
+        "addresses": re.findall(r'"([^"]*)"|(\S+)', text(root, "addresses") or ""),
+        "infos": [
+            {
+                "language": text(info, "language"),
+                "codes": pairs(info, "eventCode"),
+                "parameters": pairs(info, "parameter"),
+                "expires": when(text(info, "expires")),
+                "areas": [
+                    (
+                        text(area, "areaDesc"),
+                        [
+                            tuple((float(p.split(",")[1]), float(p.split(",")[0]))
+                                  for p in (e.text or "").split())
+                            for e in area.findall(f"{{{NS}}}polygon")
+                        ],
+                        [
+                            (float(c.split()[0].split(",")[1]), float(c.split()[0].split(",")[0]),
+                             float(c.split()[1]) * 1000)
+                            for c in (e.text or "" for e in area.findall(f"{{{NS}}}circle"))
+                        ],
+                        pairs(area, "geocode"),
+                    )
+                    for area in info.findall(f"{{{NS}}}area")
+                ],
+            }
+            for info in root.findall(f"{{{NS}}}info")
+        ],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("doc", "warned"),
+    [
+        (_METEOALARM, ["info[0]/area[0]", "info[1]/area[0]", "info[2]/area[0]"]),
+        (_NWS, ["info[0]/area[1]"]),
+        (_CAP_AU, ["info[0]/area[0]/circle[0]", "info[0]/area[0]"]),
+        (_PRIVATE, []),
+    ],
+    ids=["meteoalarm", "nws", "cap-au", "private"],
+)
+def test_producers_documents_read_as_xml_etree_reads_them(doc: str, warned: list[str]) -> None:
+    """Every field the oracle reads is the alert's; areas without geometry are warned of."""
+    want = _etree_reading(doc)
+    parsed = cap.read(doc)
+    alert = parsed.alert
+    assert alert.sent == want["sent"] and alert.scope.value == want["scope"]
+    assert [(r.sender, r.identifier, r.sent) for r in alert.references] == want["references"]
+    assert list(alert.incidents) == [a or b for a, b in want["incidents"]]
+    assert list(alert.addresses) == [a or b for a, b in want["addresses"]]
+    assert len(alert.infos) == len(want["infos"])
+    for info, oracle in zip(alert.infos, want["infos"], strict=True):
+        assert info.language == oracle["language"] and info.expires == oracle["expires"]
+        assert [(c.value_name, c.value) for c in info.event_codes] == oracle["codes"]
+        assert [(p.value_name, p.value) for p in info.parameters] == oracle["parameters"]
+        got = [
+            (a.description, list(a.polygons), list(a.circles),
+             [(g.value_name, g.value) for g in a.geocodes])
+            for a in info.areas
+        ]  # fmt: skip
+        assert got == oracle["areas"]
+    assert [w.path for w in parsed.warnings] == warned
