@@ -785,3 +785,35 @@ def test_producers_documents_read_as_xml_etree_reads_them(doc: str, warned: list
         ]  # fmt: skip
         assert got == oracle["areas"]
     assert [w.path for w in parsed.warnings] == warned
+
+
+# ---------------------------------------------------------------------------------------------
+# UTF-16 and UTF-32 documents with whitespace before the declaration: as UTF-8 ones are
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("codec", "declared"),
+    [
+        ("utf-16", "UTF-16"),  # with a byte-order mark, as Windows saves "Unicode"
+        ("utf-16-le", "UTF-16"),  # without one, told by the units (XML 1.0 Appendix F)
+        ("utf-16-be", "UTF-16"),
+        ("utf-32", "UTF-32"),
+        ("utf-8-sig", "UTF-8"),
+    ],
+)
+def test_whitespace_before_the_declaration_in_any_unicode_encoding_is_repaired_leniently(
+    codec: str, declared: str
+) -> None:
+    """The strict refusal says loads_lenient repairs it, and it does, in any Unicode encoding.
+
+    Oracle: the same document without the whitespace, in the same codec.
+    """
+    text = _METEOALARM.replace('encoding="UTF-8"', f'encoding="{declared}"')
+    want = cap.read(text.encode(codec)).alert
+    data = ("\r\n \t" + text).encode(codec)
+    with pytest.raises(InvalidCAP, match=r"4 whitespace character\(s\) come before the XML "):
+        cap.read(data)
+    parsed = cap.read(data, lenient=True)
+    assert parsed.alert == want
+    assert [r.message[:36] for r in parsed.repairs] == ["4 whitespace character(s) came befor"]

@@ -68,6 +68,7 @@ sent: uses 'Z' for UTC: CAP 1.2 §3.3.2 says alphabetic time zone designators MU
 
 from __future__ import annotations
 
+import codecs
 import re
 import xml.parsers.expat as expat
 from collections.abc import Sequence
@@ -226,13 +227,46 @@ _SPACE_BEFORE_DECLARATION = re.compile(rb"(\xef\xbb\xbf)?([ \t\r\n]+)(?=<\?xml[ 
 _SPACE_BEFORE_DECLARATION_STR = re.compile(r"(\ufeff)?([ \t\r\n]+)(?=<\?xml[ \t\r\n])")
 
 
+#: The encodings of more than one byte per ASCII character a document may be in (XML 1.0
+#: Appendix F), by their byte-order mark or, without one, by the units of a whitespace.
+_WIDE = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", 4),
+    (codecs.BOM_UTF32_BE, "utf-32-be", 4),
+    (codecs.BOM_UTF16_LE, "utf-16-le", 2),
+    (codecs.BOM_UTF16_BE, "utf-16-be", 2),
+)
+
+
+def _without_space_before_declaration(raw: bytes) -> tuple[int, bytes] | None:
+    """``raw`` without the whitespace before its XML declaration, and how many characters.
+
+    None when there is none, or no declaration after it. In UTF-8 (with or without its
+    byte-order mark) and in UTF-16 and UTF-32 (with a mark or, without one, as their units
+    show): the mark is kept, the declaration put first.
+    """
+    mb = _SPACE_BEFORE_DECLARATION.match(raw)
+    if mb is not None:
+        return mb.end(2) - mb.start(2), (mb.group(1) or b"") + raw[mb.end(2) :]
+    for mark, codec, unit in _WIDE:
+        start = len(mark) if raw.startswith(mark) else 0
+        if not start and raw[:unit] not in [c.encode(codec) for c in " \t\r\n"]:
+            continue
+        head = raw[start : start + unit * 256]
+        m = _SPACE_BEFORE_DECLARATION_STR.match(
+            head[: len(head) // unit * unit].decode(codec, "replace")
+        )
+        if m is not None and not m.group(1):
+            return m.end(2), raw[:start] + raw[start + unit * m.end(2) :]
+    return None
+
+
 def _space_before_declaration(data: str | bytes | bytearray | memoryview) -> int:
     """How many whitespace characters come before the XML declaration (0: none, or no such)."""
     if isinstance(data, str):
         m = _SPACE_BEFORE_DECLARATION_STR.match(data)
         return 0 if m is None else m.end(2) - m.start(2)
-    mb = _SPACE_BEFORE_DECLARATION.match(bytes(data))
-    return 0 if mb is None else mb.end(2) - mb.start(2)
+    found = _without_space_before_declaration(bytes(data))
+    return 0 if found is None else found[0]
 
 
 def _strip_before_declaration(data: str | bytes) -> tuple[str | bytes, tuple[Repair, ...]]:
@@ -243,11 +277,10 @@ def _strip_before_declaration(data: str | bytes) -> tuple[str | bytes, tuple[Rep
             return data, ()
         data, removed = (m.group(1) or "") + data[m.end(2) :], m.end(2) - m.start(2)
     else:
-        raw = bytes(data)
-        mb = _SPACE_BEFORE_DECLARATION.match(raw)
-        if mb is None:
+        found = _without_space_before_declaration(bytes(data))
+        if found is None:
             return data, ()
-        data, removed = (mb.group(1) or b"") + raw[mb.end(2) :], mb.end(2) - mb.start(2)
+        removed, data = found
     return data, (
         Repair(
             "",
