@@ -7,6 +7,9 @@ Oracles are plain Python: ``xml.etree`` reading the same document.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
@@ -817,3 +820,80 @@ def test_whitespace_before_the_declaration_in_any_unicode_encoding_is_repaired_l
     parsed = cap.read(data, lenient=True)
     assert parsed.alert == want
     assert [r.message[:36] for r in parsed.repairs] == ["4 whitespace character(s) came befor"]
+
+
+# ---------------------------------------------------------------------------------------------
+# IPAWS: a resource carried inline as base64, with its digest
+# ---------------------------------------------------------------------------------------------
+
+_AUDIO = bytes(range(256)) * 40  # 10,240 bytes standing in for an MP3
+
+
+def _ipaws(deref_uri: str, digest: str | None) -> str:
+    """An IPAWS-style alert with an inline audio resource."""
+    digest_element = "" if digest is None else f"<digest>{digest}</digest>"
+    return (
+        _head("IPAWS-EAS-1", "cap@example.gov", "2020-03-27T14:30:00-04:00")
+        + "<info><category>Safety</category><event>Civil Emergency Message</event>"
+        "<urgency>Immediate</urgency><severity>Extreme</severity><certainty>Observed</certainty>"
+        "<resource><resourceDesc>EAS Broadcast Content</resourceDesc>"
+        f"<mimeType>audio/x-ipaws-audio-mp3</mimeType><size>{len(_AUDIO)}</size>"
+        f"<derefUri>{deref_uri}</derefUri>{digest_element}</resource>"
+        "<area><areaDesc>Harris, TX</areaDesc><circle>29.76,-95.36 10</circle></area>"
+        "</info></alert>"
+    )
+
+
+def _mime(data: bytes) -> str:
+    """Base64 as MIME writes it: lines of 76 characters (the oracle: the standard library)."""
+    return base64.encodebytes(data).decode("ascii")
+
+
+@pytest.mark.parametrize(
+    "digest",
+    [
+        None,
+        hashlib.sha1(_AUDIO).hexdigest(),
+        hashlib.sha1(_AUDIO).hexdigest().upper(),
+        base64.b64encode(hashlib.sha1(_AUDIO).digest()).decode(),
+        hashlib.sha256(_AUDIO).hexdigest(),
+    ],
+    ids=["none", "sha1-hex", "sha1-HEX", "sha1-base64", "sha256-hex"],
+)
+def test_an_inline_resource_and_its_digest_read_without_a_word(digest: str | None) -> None:
+    """The content kept as written (line breaks included); it decodes to the file."""
+    parsed = cap.read(_ipaws(_mime(_AUDIO), digest))
+    (resource,) = parsed.alert.infos[0].resources
+    assert resource.deref_uri == _mime(_AUDIO)
+    assert base64.b64decode(resource.deref_uri or "") == _AUDIO
+    assert parsed.warnings == ()
+
+
+def test_a_digest_that_does_not_match_the_inline_content_is_a_warning() -> None:
+    """Oracle: hashlib's SHA-1 of the decoded content, which the warning names."""
+    changed = _AUDIO[:-1] + b"\x00"
+    parsed = cap.read(_ipaws(_mime(changed), hashlib.sha1(_AUDIO).hexdigest()))
+    (warning,) = parsed.warnings
+    assert warning.path == "info[0]/resource[0]/digest"
+    assert f"whose SHA-1 is {hashlib.sha1(changed).hexdigest()}" in warning.message
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        lambda text: text[:-6],  # cut short in transit
+        lambda text: text.replace("A", "*", 1),  # a character base64 has not
+        lambda text: "\u00a0" + text,  # a no-break space pasted in
+    ],
+    ids=["cut", "star", "nbsp"],
+)
+def test_an_inline_resource_that_is_not_base64_is_a_warning(broken: Any) -> None:
+    """Oracle: the standard library's strict base64 decoder refuses it too."""
+    text = broken(_mime(_AUDIO))
+    with pytest.raises((binascii.Error, ValueError)):
+        base64.b64decode(re.sub(r"[ \t\r\n]", "", text), validate=True)
+    parsed = cap.read(_ipaws(text, None))
+    (warning,) = parsed.warnings
+    assert warning.path == "info[0]/resource[0]/derefUri"
+    assert "is not base64" in warning.message and "CAP 1.2 §3.2.3" in warning.message
+    assert parsed.alert.infos[0].resources[0].deref_uri == text  # kept as written

@@ -142,7 +142,8 @@ class Parsed:
         polygon that encloses no area (collinear or repeated points), an area with no polygon
         enclosing an area and no circle of radius > 0 (geocodes only), which reaches nobody,
         an ``altitude`` range above sea level or empty (geotarget targets in 2-D), a
-        ``geocode`` ``EXCLUDE_POLYGON`` (DWD's part to subtract: CAP has no holes), and text
+        ``geocode`` ``EXCLUDE_POLYGON`` (DWD's part to subtract: CAP has no holes), a
+        ``derefUri`` that is not base64 or whose ``digest`` differs (damaged content), and text
         that reads as UTF-8 decoded as ISO-8859-1 or windows-1252 (``MalmÃ¶``) or holds a C1
         control character (windows-1252 declared ISO-8859-1): the XML declaration lies.
     repairs : tuple of Repair, keyword-only

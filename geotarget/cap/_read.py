@@ -15,8 +15,11 @@ and whitespace is XML whitespace only (space, tab, CR, LF), as XML Schema collap
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import functools
+import hashlib
 import math
 import re
 import unicodedata
@@ -1288,7 +1291,47 @@ class Reader:
             self.warn(
                 _join(path, "uri"), "is empty and there is no <derefUri>: it names no resource"
             )
+        if fields["deref_uri"] is not None:
+            self.embedded(fields["deref_uri"], fields["digest"], path)
         return self.build(path, lambda: Resource(**fields), before)
+
+    def embedded(self, deref_uri: str, digest: str | None, path: str) -> None:
+        """Warn of a ``<derefUri>`` that is not base64, or whose content its digest does not name.
+
+        CAP 1.2 §3.2.3: ``<derefUri>`` is "the base-64 encoded data content of the resource
+        file", and ``<digest>`` the resource file's SHA-1 digest. The schema types both as
+        strings, so neither is refused: a resource is not what geotarget targets by. But
+        content that does not decode, or whose digest differs, was damaged or changed on its
+        way (a base64 body cut short, a file replaced after its digest was computed), and a
+        service passing it on should know. A digest written in hexadecimal or base64, of
+        SHA-1 or of SHA-256, is recognised.
+        """
+        packed = _XML_SPACES.sub("", deref_uri)  # (MIME-style base64 breaks its lines)
+        try:
+            if not packed.isascii():
+                raise binascii.Error(f"it holds the {non_ascii(packed)}")
+            content = base64.b64decode(packed, validate=True)
+        except binascii.Error as err:
+            self.warn(
+                _join(path, "derefUri"),
+                f"is not base64 ({err}), but CAP 1.2 §3.2.3 makes it the base-64 encoded "
+                f"content of the resource (got {_quote(deref_uri)}, {len(deref_uri):,} "
+                "characters): it was damaged on its way, or is not the content itself",
+            )
+            return
+        if digest is None or not digest.strip(XML_SPACE):
+            return
+        written = digest.strip(XML_SPACE)
+        hashes = [hashlib.sha1(content).digest(), hashlib.sha256(content).digest()]
+        hexes = {h.hex() for h in hashes}  # (compared whatever the case of its letters)
+        encoded = {base64.b64encode(h).decode("ascii") for h in hashes}
+        if written.lower() not in hexes and written not in encoded:
+            self.warn(
+                _join(path, "digest"),
+                f"does not match the content of <derefUri>, whose SHA-1 is "
+                f"{hashes[0].hex()} (got {_quote(written)}): CAP 1.2 §3.2.3 makes it the "
+                "digest of the resource, so the content or the digest changed on its way",
+            )
 
     def size(self, kids: dict[str, list[Node]], path: str) -> int | None:
         """A ``<size>``: an xs:integer of bytes, ``0 <= size <=`` :data:`MAX_RESOURCE_SIZE`.
