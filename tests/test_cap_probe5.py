@@ -362,8 +362,8 @@ def _met_norway(languages: tuple[str, ...]) -> str:
 
 
 #: The oracle's own table (IANA language subtag registry's Preferred-Value for deprecated
-#: primary subtags).
-_LANGUAGE_OF = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro"}
+#: primary subtags; CLDR's alias of Tagalog to Filipino).
+_LANGUAGE_OF = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro", "tl": "fil"}
 
 
 @pytest.mark.parametrize(
@@ -377,6 +377,8 @@ _LANGUAGE_OF = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro"}
         (("en-GB", "he-IL"), "iw", "he-IL"),
         (("en", "id-ID"), "in-ID", "id-ID"),  # ... and in for Indonesian
         (("en-GB", "ro-MD"), "mo", "ro-MD"),
+        (("en-PH", "tl-PH"), "fil-PH", "tl-PH"),  # an older Android phone, or the sender, says tl
+        (("en-PH", "fil-PH"), "tl_PH", "fil-PH"),
         (("sv-SE", "en-GB"), "nb-NO", "en-GB"),  # Swedish is not Norwegian
         (("de-DE", "fr-FR"), "nb-NO", "de-DE"),  # no match, no English: the first block
     ],

@@ -577,8 +577,9 @@ class Alert:
            first block. A block of the device's place wins a tie of language with one that
            names no place. The deprecated codes Java and Android still report are their
            languages (``iw`` is Hebrew ``he``, ``in`` Indonesian ``id``; also ``ji``, ``jw``,
-           ``mo``), and Norwegian Bokmål ``nb`` and Nynorsk ``nn`` have the primary language
-           of Norwegian ``no`` (which MET Norway writes).
+           ``mo``), Tagalog ``tl`` is Filipino ``fil``, and Norwegian Bokmål ``nb`` and
+           Nynorsk ``nn`` have the primary language of Norwegian ``no`` (which MET Norway
+           writes).
 
         Without ``at`` the first rule is skipped, without ``lon`` and ``lat`` the second: with
         neither, the language alone decides. :meth:`info_indices` applies the rule to arrays
@@ -769,10 +770,11 @@ class Alert:
 #: ``_choose``'s group of a block out of the running.
 _NOT = 2
 
-#: Primary language subtags that IANA's language subtag registry deprecates for another
-#: (its Preferred-Value): the same language. Java and Android still report the old ISO 639
-#: codes (``iw_IL`` for Hebrew, ``in_ID`` for Indonesian).
-_SAME_LANGUAGE = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro"}
+#: Primary language subtags that name the same language as another: those IANA's language
+#: subtag registry deprecates for another (its Preferred-Value), which Java and Android still
+#: report (``iw_IL`` for Hebrew, ``in_ID`` for Indonesian), and Tagalog's ``tl``, which CLDR
+#: reads as Filipino ``fil`` (older Android phones in the Philippines report ``tl-PH``).
+_SAME_LANGUAGE = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro", "tl": "fil"}
 #: Primary languages read as their macrolanguage: Norwegian Bokmål and Nynorsk readers read
 #: Norwegian (``no``, which MET Norway writes; phones report ``nb-NO`` or ``nn-NO``).
 _MACROLANGUAGE = {"nb": "no", "nn": "no"}
