@@ -575,7 +575,11 @@ class Alert:
            ``language`` (case-insensitive, ``sv_SE`` accepted), else the first with the same
            primary language (``sv-FI`` → ``sv-SE``), else the first English block, else the
            first block. A block of the device's place wins a tie of language with one that
-           names no place.
+           names no place. The deprecated codes Java and Android still report are their
+           languages (``iw`` is Hebrew ``he``, ``in`` Indonesian ``id``; also ``ji``, ``jw``,
+           ``mo``), Tagalog ``tl`` is Filipino ``fil``, and Norwegian Bokmål ``nb`` and
+           Nynorsk ``nn`` have the primary language of Norwegian ``no`` (which MET Norway
+           writes).
 
         Without ``at`` the first rule is skipped, without ``lon`` and ``lat`` the second: with
         neither, the language alone decides. :meth:`info_indices` applies the rule to arrays
@@ -737,14 +741,15 @@ class Alert:
             for b, area in located:
                 if area is None:
                     group[b, :] = 1
-        tags = [i.language.lower() for i in infos]
+        tags = [_same_tag(i.language.lower()) for i in infos]
         index = np.arange(nb, dtype=np.int64)[:, None]
         out = np.empty(n, dtype=np.intp)
-        for w, want in enumerate(wants):
-            primary = want.split("-")[0]
+        for w, wanted in enumerate(wants):
+            want = _same_tag(wanted)
+            primary = _read_as(want)
             tier = np.array(
                 [
-                    0 if t == want else 1 if t.split("-")[0] == primary else
+                    0 if t == want else 1 if _read_as(t) == primary else
                     2 if t.split("-")[0] == "en" else 3
                     for t in tags
                 ],
@@ -764,6 +769,27 @@ class Alert:
 
 #: ``_choose``'s group of a block out of the running.
 _NOT = 2
+
+#: Primary language subtags that name the same language as another: those IANA's language
+#: subtag registry deprecates for another (its Preferred-Value), which Java and Android still
+#: report (``iw_IL`` for Hebrew, ``in_ID`` for Indonesian), and Tagalog's ``tl``, which CLDR
+#: reads as Filipino ``fil`` (older Android phones in the Philippines report ``tl-PH``).
+_SAME_LANGUAGE = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro", "tl": "fil"}
+#: Primary languages read as their macrolanguage: Norwegian Bokmål and Nynorsk readers read
+#: Norwegian (``no``, which MET Norway writes; phones report ``nb-NO`` or ``nn-NO``).
+_MACROLANGUAGE = {"nb": "no", "nn": "no"}
+
+
+def _same_tag(tag: str) -> str:
+    """A lower-case tag, a deprecated primary language subtag replaced (``iw-il``: ``he-il``)."""
+    head, dash, rest = tag.partition("-")
+    return _SAME_LANGUAGE.get(head, head) + dash + rest
+
+
+def _read_as(tag: str) -> str:
+    """The primary language a reader of ``tag`` reads (``nb-no``: ``no``)."""
+    head = tag.split("-")[0]
+    return _MACROLANGUAGE.get(head, head)
 
 
 def _languages(value: object, n: int) -> tuple[list[str], npt.NDArray[np.intp]]:

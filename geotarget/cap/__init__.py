@@ -68,6 +68,7 @@ sent: uses 'Z' for UTC: CAP 1.2 §3.3.2 says alphabetic time zone designators MU
 
 from __future__ import annotations
 
+import codecs
 import re
 import xml.parsers.expat as expat
 from collections.abc import Sequence
@@ -140,7 +141,9 @@ class Parsed:
         a message that references itself, ``24:00:00``, a circle of radius 0 (a point), a
         polygon that encloses no area (collinear or repeated points), an area with no polygon
         enclosing an area and no circle of radius > 0 (geocodes only), which reaches nobody,
-        an ``altitude`` range above sea level or empty (geotarget targets in 2-D), and text
+        an ``altitude`` range above sea level or empty (geotarget targets in 2-D), a
+        ``geocode`` ``EXCLUDE_POLYGON`` (DWD's part to subtract: CAP has no holes), a
+        ``derefUri`` that is not base64 or whose ``digest`` differs (damaged content), and text
         that reads as UTF-8 decoded as ISO-8859-1 or windows-1252 (``MalmÃ¶``) or holds a C1
         control character (windows-1252 declared ISO-8859-1): the XML declaration lies.
     repairs : tuple of Repair, keyword-only
@@ -189,6 +192,14 @@ def _envelope(value: Bounds | None) -> Envelope | None:
     return (west, south, east, north)
 
 
+def _refuse_oversize(data: object) -> None:
+    """InvalidCAP for a document certainly too large, in constant time (see _xml)."""
+    try:
+        _xml.refuse_oversize(data)
+    except _xml.Refused as err:
+        raise InvalidCAP([Problem("", str(err))]) from err
+
+
 def _parse(data: str | bytes) -> _xml.Node:
     """The element tree of ``data``, or InvalidCAP for refused or malformed XML."""
     if not isinstance(data, (str, bytes, bytearray, memoryview)):
@@ -217,13 +228,46 @@ _SPACE_BEFORE_DECLARATION = re.compile(rb"(\xef\xbb\xbf)?([ \t\r\n]+)(?=<\?xml[ 
 _SPACE_BEFORE_DECLARATION_STR = re.compile(r"(\ufeff)?([ \t\r\n]+)(?=<\?xml[ \t\r\n])")
 
 
+#: The encodings of more than one byte per ASCII character a document may be in (XML 1.0
+#: Appendix F), by their byte-order mark or, without one, by the units of a whitespace.
+_WIDE = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", 4),
+    (codecs.BOM_UTF32_BE, "utf-32-be", 4),
+    (codecs.BOM_UTF16_LE, "utf-16-le", 2),
+    (codecs.BOM_UTF16_BE, "utf-16-be", 2),
+)
+
+
+def _without_space_before_declaration(raw: bytes) -> tuple[int, bytes] | None:
+    """``raw`` without the whitespace before its XML declaration, and how many characters.
+
+    None when there is none, or no declaration after it. In UTF-8 (with or without its
+    byte-order mark) and in UTF-16 and UTF-32 (with a mark or, without one, as their units
+    show): the mark is kept, the declaration put first.
+    """
+    mb = _SPACE_BEFORE_DECLARATION.match(raw)
+    if mb is not None:
+        return mb.end(2) - mb.start(2), (mb.group(1) or b"") + raw[mb.end(2) :]
+    for mark, codec, unit in _WIDE:
+        start = len(mark) if raw.startswith(mark) else 0
+        if not start and raw[:unit] not in [c.encode(codec) for c in " \t\r\n"]:
+            continue
+        head = raw[start : start + unit * 256]
+        m = _SPACE_BEFORE_DECLARATION_STR.match(
+            head[: len(head) // unit * unit].decode(codec, "replace")
+        )
+        if m is not None and not m.group(1):
+            return m.end(2), raw[:start] + raw[start + unit * m.end(2) :]
+    return None
+
+
 def _space_before_declaration(data: str | bytes | bytearray | memoryview) -> int:
     """How many whitespace characters come before the XML declaration (0: none, or no such)."""
     if isinstance(data, str):
         m = _SPACE_BEFORE_DECLARATION_STR.match(data)
         return 0 if m is None else m.end(2) - m.start(2)
-    mb = _SPACE_BEFORE_DECLARATION.match(bytes(data))
-    return 0 if mb is None else mb.end(2) - mb.start(2)
+    found = _without_space_before_declaration(bytes(data))
+    return 0 if found is None else found[0]
 
 
 def _strip_before_declaration(data: str | bytes) -> tuple[str | bytes, tuple[Repair, ...]]:
@@ -234,11 +278,10 @@ def _strip_before_declaration(data: str | bytes) -> tuple[str | bytes, tuple[Rep
             return data, ()
         data, removed = (m.group(1) or "") + data[m.end(2) :], m.end(2) - m.start(2)
     else:
-        raw = bytes(data)
-        mb = _SPACE_BEFORE_DECLARATION.match(raw)
-        if mb is None:
+        found = _without_space_before_declaration(bytes(data))
+        if found is None:
             return data, ()
-        data, removed = (mb.group(1) or b"") + raw[mb.end(2) :], mb.end(2) - mb.start(2)
+        removed, data = found
     return data, (
         Repair(
             "",
@@ -355,6 +398,7 @@ def read(data: str | bytes, *, lenient: bool = False, envelope: Bounds | None = 
             f"lenient must be True or False (got {type(lenient).__name__} {shown(lenient)[:40]})"
         )
     env = _envelope(envelope)
+    _refuse_oversize(data)  # before any repair works on the whole of it
     repaired: tuple[Repair, ...] = ()
     if lenient and isinstance(data, (str, bytes, bytearray, memoryview)):
         data, repaired = _strip_before_declaration(data)
@@ -559,8 +603,9 @@ def verify_signature(
     one of the pinned certificates, and that certificate must be valid at ``at``. The
     document first goes through the safe strict reader, so only bytes that passed it (no
     DOCTYPE, no entity, bounded size, CAP-valid) are ever handed to lxml, whose parser is
-    configured to resolve no entity and fetch nothing. The alert returned is read from the
-    signed content itself.
+    configured to resolve no entity and fetch nothing, and as the text the reader decoded, in
+    UTF-8 (a signature covers the canonical form, which is UTF-8 whatever the document's
+    encoding). The alert returned is read from the signed content itself.
 
     Parameters
     ----------
@@ -605,6 +650,7 @@ def verify_signature(
             f"data must be the document's bytes as received (got {type(data).__name__}): "
             "a signature is verified over the document as sent"
         )
+    _refuse_oversize(data)  # before copying it
     raw = bytes(data)
     env = _envelope(envelope)
     root = _parse(raw)
@@ -615,7 +661,7 @@ def verify_signature(
             "the document carries no XML-DSig <Signature> "
             f"(namespace {DSIG}) in <alert>, and a signature is required"
         )
-    signed = _signing.verify(raw, certificate, at=at)
+    signed = _signing.verify(_xml.as_utf8(raw), certificate, at=at)
     verified = _read_tree(_parse(signed), lenient=False, envelope=env)
     if verified.alert != parsed.alert:
         raise InvalidSignature(

@@ -15,8 +15,11 @@ and whitespace is XML whitespace only (space, tab, CR, LF), as XML Schema collap
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import functools
+import hashlib
 import math
 import re
 import unicodedata
@@ -191,6 +194,44 @@ def _triple_hint(item: str) -> str:
     return ""
 
 
+def _degrees_minutes(text: str, most: int) -> tuple[int, Decimal] | None:
+    """``text`` read as degrees and minutes ``DDMM.m`` (``3237.5``: 32°37.5′); None if not.
+
+    At least one whole degree: below 100 the text reads as decimal degrees just as well.
+    """
+    if len(text) > _HINTED_LENGTH:
+        return None
+    value = abs(Decimal(text))
+    degrees = int(value // 100)
+    minutes = value - 100 * degrees
+    if not degrees or degrees > most or minutes >= 60 or (degrees == most and minutes):
+        return None
+    return degrees, minutes
+
+
+def _minutes_hint(lat: str, lon: str) -> str:
+    """A hint for a point out of range written in degrees and minutes, or ``""``.
+
+    Japan's JMA writes positions as ``DDMM.m`` (``3237.5,13040.7``: 32°37.5′ N, 130°40.7′ E),
+    and such text has slipped into CAP, whose coordinates are decimal degrees (CAP 1.2
+    §3.3.1): a value out of range whose digits read as degrees and minutes is named so.
+    """
+    read = _degrees_minutes(lat, 90), _degrees_minutes(lon, 180)
+    if read[0] is None or read[1] is None:
+        return ""
+    (lat_d, lat_m), (lon_d, lon_m) = read[0], read[1]
+    decimal = [
+        ("-" if text.lstrip().startswith("-") else "")
+        + f"{float(d + m / 60):.6f}".rstrip("0").rstrip(".")
+        for text, d, m in ((lat, lat_d, lat_m), (lon, lon_d, lon_m))
+    ]
+    return (
+        f"; {lat},{lon} reads as degrees and minutes (DDMM.m: {lat_d}°{lat_m}′, "
+        f"{lon_d}°{lon_m}′), which CAP does not use: it writes decimal degrees, here "
+        f"{decimal[0]},{decimal[1]} (CAP 1.2 §3.3.1)"
+    )
+
+
 #: Three decimal numbers joined by commas: KML's ``lon,lat,altitude``.
 _TRIPLE = re.compile(rf"{_NUM},{_NUM},{_NUM}")
 
@@ -225,6 +266,51 @@ def _hint(cls: type[enum.Enum], value: str) -> str:
     meant = [str(m.value) for m in cls if str(m.value).casefold() == key]
     if meant:
         return f": CAP writes it {meant[0]!r}, exactly (its values are case-sensitive)"
+    return ""
+
+
+#: Date-times as other standards and libraries write them, and what CAP writes instead:
+#: ISO 8601's other forms (a space for the ``T``, basic format, an offset without a colon, as
+#: Java's ``Z`` and PHP's ``O`` write it, no seconds) and RFC 822's (RSS, HTTP, e-mail).
+_TIME_FORMS = (
+    (
+        re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ \t][0-9]{2}:[0-9]{2}"),
+        "a 'T' separates the date from the time, not a space",
+    ),
+    (
+        re.compile(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?[+-][0-9]{4}\Z"
+        ),
+        "the UTC offset is written with a colon, as +01:00 (not +0100)",
+    ),
+    (
+        re.compile(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?[+-][0-9]{2}\Z"
+        ),
+        "the UTC offset is written in hours and minutes, as +01:00 (not +01)",
+    ),
+    (
+        re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:?[0-9]{2})?\Z"),
+        "the seconds are required (hh:mm:ss)",
+    ),
+    (
+        re.compile(r"[0-9]{8}T[0-9]{4}"),
+        "CAP writes ISO 8601's extended form, with '-' and ':' (YYYY-MM-DDThh:mm:ss±hh:mm)",
+    ),
+    (
+        re.compile(r"(?:[A-Za-z]{3}, )?[0-9]{1,2} [A-Za-z]{3} [0-9]{4} [0-9]{2}:[0-9]{2}"),
+        "that is RFC 822's form (RSS, HTTP, e-mail); CAP writes YYYY-MM-DDThh:mm:ss±hh:mm",
+    ),
+)
+
+
+def _time_hint(text: str) -> str:
+    """What a date-time written in another standard's form needs to be CAP's, or ``""``."""
+    if len(text) > _HINTED_LENGTH:
+        return ""
+    for form, hint in _TIME_FORMS:
+        if form.match(text):
+            return f": {hint}"
     return ""
 
 
@@ -315,6 +401,100 @@ def swap_message(lonlat: np.ndarray[Any, Any], envelope: Envelope, what: str) ->
         f"(west {west:g}, south {south:g}, east {east:g}, north {north:g}) but inside "
         f"it with lat and lon swapped; CAP writes 'lat,lon' "
         f"(first point read as lat {float(lat[0])!r}, lon {float(lon[0])!r})"
+    )
+
+
+#: Formats that carry CAP alerts inside them, or list alerts and link to them, by the
+#: (namespace, local name) of their root element: what the document is, and, for a feed, the
+#: element whose link names each alert's CAP document.
+_WRAPPERS: dict[tuple[str, str], tuple[str, str | None]] = {
+    ("urn:oasis:names:tc:emergency:EDXL:DE:1.0", "EDXLDistribution"): (
+        "an EDXL-DE 1.0 distribution", None
+    ),
+    ("urn:oasis:names:tc:emergency:EDXL:DE:2.0", "EDXLDistribution"): (
+        "an EDXL-DE 2.0 distribution", None
+    ),
+    ("http://www.w3.org/2005/Atom", "feed"): ("an Atom feed", "<entry>"),
+    ("http://www.w3.org/2005/Atom", "entry"): ("an Atom entry", "<entry>"),
+    ("", "rss"): ("an RSS feed", "<item>"),
+    ("http://schemas.xmlsoap.org/soap/envelope/", "Envelope"): ("a SOAP 1.1 envelope", None),
+    ("http://www.w3.org/2003/05/soap-envelope", "Envelope"): ("a SOAP 1.2 envelope", None),
+}  # fmt: skip
+#: How many of the alerts found inside another root a message places by their path.
+_PLACED = 3
+
+
+def _cap_version(node: Node) -> str | None:
+    """The CAP version of an ``<alert>`` element by its namespace (``"1.2"``); None if not CAP."""
+    if node.name != "alert":
+        return None
+    version = _OTHER_VERSIONS.get(node.ns)
+    if version is None and node.ns.startswith(_CAP_URN):
+        tail = node.ns[len(_CAP_URN) :]
+        version = tail if re.fullmatch(r"[0-9]{1,3}\.[0-9]{1,3}", tail) else None
+    return version
+
+
+def wrapped(root: Node) -> str:
+    """What a document whose root is not a CAP ``<alert>`` holds, for its refusal; or ``""``.
+
+    Feeds and message envelopes carry CAP alerts inside them: an EDXL-DE distribution (NSW
+    Rural Fire Service, Japan's L-Alert) in ``<embeddedXMLContent>``, a collection
+    ``<alerts>`` (SMHI, AEMET, IPAWS), an Atom entry or a SOAP body; an Atom or RSS feed
+    (MeteoAlarm, the WMO's alert hub) usually only lists alerts, each linking to its CAP
+    document. geotarget reads one alert per document, the ``<alert>`` being its root, so
+    the refusal says where the alerts are (paths from the root, a 0-based index among
+    same-named siblings where there are several), or that a feed holds none.
+    """
+    found: list[tuple[str, str]] = []  # (path, version)
+    stack: list[tuple[Node, str]] = [(root, cut(root.name))]
+    while stack:  # depth first, in document order; not into an alert found
+        node, path = stack.pop()
+        counts: dict[tuple[str, str], int] = {}
+        for child in node.children:
+            key = (child.ns, child.name)
+            counts[key] = counts.get(key, 0) + 1
+        seen: dict[tuple[str, str], int] = {}
+        below = []
+        for child in node.children:
+            key = (child.ns, child.name)
+            k = seen.get(key, 0)
+            seen[key] = k + 1
+            here = f"{path}/{cut(child.name)}" + (f"[{k}]" if counts[key] > 1 else "")
+            version = _cap_version(child)
+            if version is not None:
+                found.append((here, version))
+            else:
+                below.append((child, here))
+        stack.extend(reversed(below))
+    what, item = _WRAPPERS.get((root.ns, root.name), ("", None))
+    if not found:
+        if item is not None:
+            return (
+                f": it is {what}, which holds no CAP <alert> (a feed lists alerts and links "
+                f"to them): fetch the CAP document each {item}'s <link> names and read that"
+            )
+        if what.startswith("an EDXL-DE"):
+            return (
+                f": it is {what} holding no CAP <alert> as XML (one carried as base64 "
+                "<contentData> or by <uri> must be decoded or fetched first)"
+            )
+        return ""
+    what = what or f"a root <{cut(root.name)}> element"
+    versions = sorted({v for _, v in found})
+    kind = f"CAP {versions[0]}" if len(versions) == 1 else "CAP"
+    placed = ", ".join(path for path, _ in found[:_PLACED])
+    more = f" (and {len(found) - _PLACED:,} more)" if len(found) > _PLACED else ""
+    holding = (
+        f"a {kind} <alert>, at {placed}"
+        if len(found) == 1
+        else f"{len(found):,} {kind} <alert> elements, at {placed}{more}"
+    )
+    lenient = " (a CAP 1.1 one with loads_lenient)" if "1.1" in versions else ""
+    return (
+        f", but {what} holding {holding}: geotarget reads one alert per document, whose root "
+        "element is the <alert> itself; take each <alert> out of its container, with the "
+        f"namespace declarations it uses, and read it alone{lenient}"
     )
 
 
@@ -648,7 +828,7 @@ class Reader:
             else:
                 self.problem(
                     path, f"{label}must be a date-time YYYY-MM-DDThh:mm:ss±hh:mm "
-                    f"(got {_quote(text)})"
+                    f"(got {_quote(text)}){_time_hint(text)}"
                 )  # fmt: skip
                 return None
         assert m is not None
@@ -777,7 +957,7 @@ class Reader:
                 + (
                     f' (a CAP 1.2 <alert> declares xmlns="{CAP12}")'
                     if root.name == "alert" and not root.ns
-                    else ""
+                    else wrapped(root)
                 ),
             )
             return None
@@ -982,9 +1162,16 @@ class Reader:
             self.warn(_join(path, "language"), "is empty: it takes CAP's default 'en-US'")
             language = None
         if language is not None and not _LANGUAGE.match(language):
+            dashed = language.replace("_", "-")
+            hint = (
+                f": a language tag separates its subtags with '-' ({dashed!r}), not with '_' as "
+                "Java and POSIX locales write them"
+                if len(language) <= _HINTED_LENGTH and _LANGUAGE.match(dashed)
+                else ""
+            )
             self.problem(
                 _join(path, "language"),
-                f"must be a language tag such as 'sv-SE' (got {_quote(language)})",
+                f"must be a language tag such as 'sv-SE' (got {_quote(language)}){hint}",
             )
         v["language"] = "en-US" if language is None else language
         v["categories"] = [
@@ -1104,7 +1291,47 @@ class Reader:
             self.warn(
                 _join(path, "uri"), "is empty and there is no <derefUri>: it names no resource"
             )
+        if fields["deref_uri"] is not None:
+            self.embedded(fields["deref_uri"], fields["digest"], path)
         return self.build(path, lambda: Resource(**fields), before)
+
+    def embedded(self, deref_uri: str, digest: str | None, path: str) -> None:
+        """Warn of a ``<derefUri>`` that is not base64, or whose content its digest does not name.
+
+        CAP 1.2 §3.2.3: ``<derefUri>`` is "the base-64 encoded data content of the resource
+        file", and ``<digest>`` the resource file's SHA-1 digest. The schema types both as
+        strings, so neither is refused: a resource is not what geotarget targets by. But
+        content that does not decode, or whose digest differs, was damaged or changed on its
+        way (a base64 body cut short, a file replaced after its digest was computed), and a
+        service passing it on should know. A digest written in hexadecimal or base64, of
+        SHA-1 or of SHA-256, is recognised.
+        """
+        packed = _XML_SPACES.sub("", deref_uri)  # (MIME-style base64 breaks its lines)
+        try:
+            if not packed.isascii():
+                raise binascii.Error(f"it holds the {non_ascii(packed)}")
+            content = base64.b64decode(packed, validate=True)
+        except binascii.Error as err:
+            self.warn(
+                _join(path, "derefUri"),
+                f"is not base64 ({err}), but CAP 1.2 §3.2.3 makes it the base-64 encoded "
+                f"content of the resource (got {_quote(deref_uri)}, {len(deref_uri):,} "
+                "characters): it was damaged on its way, or is not the content itself",
+            )
+            return
+        if digest is None or not digest.strip(XML_SPACE):
+            return
+        written = digest.strip(XML_SPACE)
+        hashes = [hashlib.sha1(content).digest(), hashlib.sha256(content).digest()]
+        hexes = {h.hex() for h in hashes}  # (compared whatever the case of its letters)
+        encoded = {base64.b64encode(h).decode("ascii") for h in hashes}
+        if written.lower() not in hexes and written not in encoded:
+            self.warn(
+                _join(path, "digest"),
+                f"does not match the content of <derefUri>, whose SHA-1 is "
+                f"{hashes[0].hex()} (got {_quote(written)}): CAP 1.2 §3.2.3 makes it the "
+                "digest of the resource, so the content or the digest changed on its way",
+            )
 
     def size(self, kids: dict[str, list[Node]], path: str) -> int | None:
         """A ``<size>``: an xs:integer of bytes, ``0 <= size <=`` :data:`MAX_RESOURCE_SIZE`.
@@ -1172,6 +1399,7 @@ class Reader:
         area = self.build(path, lambda: AlertArea(**fields), before)
         if area is not None:
             self.no_geometry(area, path, written)
+            self.excluded(area, path)
             self.vertical(area, path)
         for k in () if area is None else area.repaired_polygons:
             self.warn(
@@ -1180,6 +1408,26 @@ class Reader:
                 "repaired ring's parts (Polygon.repair)",
             )
         return area
+
+    def excluded(self, area: AlertArea, path: str) -> None:
+        """Warn of a geocode naming a part to subtract from the area (CAP has no such thing).
+
+        DWD's CAP profile writes the part of a polygonal warning area that is *not* warned as
+        a ``<geocode>`` ``EXCLUDE_POLYGON`` whose value is a ring of ``lat,lon`` points. CAP
+        1.2 defines an area as the union of its polygons and circles and has no holes, so
+        geotarget targets the area as written: devices inside the excluded part are told too.
+        """
+        if area.geometry is None:
+            return  # (the area reaches nobody, and says so)
+        for k, code in enumerate(area.geocodes):
+            if code.value_name.strip(XML_SPACE).upper() == "EXCLUDE_POLYGON":
+                self.warn(
+                    _join(path, f"geocode[{k}]"),
+                    "EXCLUDE_POLYGON names a part to subtract from the area (DWD's CAP "
+                    "profile), which CAP 1.2 does not define: an area is the union of its "
+                    "polygons and circles, without holes, so geotarget targets it as written "
+                    "and devices inside the excluded part are told too",
+                )
 
     def vertical(self, area: AlertArea, path: str) -> None:
         """Warn of an altitude range that may leave out the ground (CAP allows any).
@@ -1259,17 +1507,21 @@ class Reader:
             if bool(np.all(np.abs(lat) <= 90.0)) and bool(np.all(np.abs(lon) <= 180.0)):
                 return list(zip(lon.tolist(), lat.tolist(), strict=True))
         bad = []
+        minutes = ""  # the hint for the first point out of range, if it is degrees and minutes
         for k, token in enumerate(tokens):
             m = _PAIR.match(token)
             if m is None:
                 bad.append(f"point {k} {_quote(token)} is not 'lat,lon' in decimal degrees")
             elif not (abs(float(m[1])) <= 90.0 and abs(float(m[2])) <= 180.0):
+                if not bad:
+                    minutes = _minutes_hint(m[1], m[2])
                 bad.append(
                     f"point {k} {_quote(token)} is out of range (lat must be within "
                     "[-90, 90] and lon within [-180, 180]; CAP writes lat first)"
                 )
         more = f" ({len(bad)} bad points in all)" if len(bad) > 1 else ""
-        self.problem(path, bad[0] + more + (_separator_hint(text) or _triple_hint_points(tokens)))
+        hint = minutes or _separator_hint(text) or _triple_hint_points(tokens)
+        self.problem(path, bad[0] + more + hint)
         return None
 
     def polygon(self, node: Node, path: str) -> tuple[tuple[float, float], ...] | None:

@@ -258,6 +258,30 @@ def _declared_in(raw: bytes, codec: str) -> _Declared | None:
     return _Declared(m.group(1), _known_encoding(m.group(1)).name)
 
 
+def as_utf8(raw: bytes) -> bytes:
+    """``raw`` (a document :func:`parse` accepted) as UTF-8, its XML declaration saying so.
+
+    The same characters, decoded as :func:`parse` decodes them (the declared encoding, a
+    byte-order mark or the first bytes; UTF-8 by default), without a byte-order mark. For
+    parsers that know fewer encoding names than Python's codecs: libxml2 refuses names
+    Python's standard library writes in declarations (``latin-1``, ``utf_8``) and others
+    (``mac-roman``, ``cp437``), and decodes some encodings otherwise. What an XML signature
+    covers is the document's canonical form, in UTF-8 whatever the encoding it was sent in
+    (Canonical XML 1.0 §2.1), so it verifies over either bytes alike.
+    """
+    found = _check_declared_encoding(raw)
+    codec = None if found is None else found[0]
+    if codec is None:  # what expat decodes itself: UTF-8, or ISO-8859-1 by that name
+        m = _DECLARED.match(raw)
+        latin = m is not None and m.group(1).decode("ascii").upper() == "ISO-8859-1"
+        codec = "latin-1" if latin else "utf-8-sig"
+    text = raw.decode(codec).lstrip("\ufeff")  # (parse has decoded it: it decodes)
+    declared = _DECLARED_TEXT.match(text)
+    if declared is not None:
+        text = text[: declared.start(1)] + "UTF-8" + text[declared.end(1) :]
+    return text.encode("utf-8")
+
+
 #: The first bytes of containers a CAP document arrives wrapped in, and what to do.
 _CONTAINERS = (
     (b"\x1f\x8b", "gzip-compressed (it starts with the gzip bytes 1F 8B, as an HTTP body saved "
@@ -287,12 +311,36 @@ def _refuse_not_xml(raw: bytes) -> None:
         )
 
 
+def refuse_oversize(data: object) -> None:
+    """Refuse a document certainly larger than :data:`MAX_DOCUMENT_BYTES`, before any work.
+
+    By its length alone, in constant time: a ``str`` of more characters than the limit has at
+    least as many bytes in UTF-8, and the bytes of a bytes-like object are counted without
+    copying them. (A ``str`` within the limit may still be too large in UTF-8: :func:`parse`
+    checks that once it has encoded it.) Anything else is left to the caller's type check.
+    """
+    if isinstance(data, str):
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise Refused(
+                f"document must be at most {MAX_DOCUMENT_BYTES:,} bytes (got {len(data):,} "
+                "characters, at least as many bytes in UTF-8)"
+            )
+        return
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        size = memoryview(data).nbytes
+        if size > MAX_DOCUMENT_BYTES:
+            raise Refused(
+                f"document must be at most {MAX_DOCUMENT_BYTES:,} bytes (got {size:,} bytes)"
+            )
+
+
 def parse(data: str | bytes) -> Node:
     """Parse ``data`` into a tree; raise :class:`Refused` or ``expat.ExpatError``.
 
     ``str`` input is parsed as the text it is (any encoding declaration is overridden);
     ``bytes`` are decoded as their XML declaration says (UTF-8 by default).
     """
+    refuse_oversize(data)
     if isinstance(data, str):
         _refuse_surrogates(data)
         raw = data.encode("utf-8")
