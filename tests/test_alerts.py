@@ -365,10 +365,12 @@ def test_alert_area_from_area_keeps_the_geometry() -> None:
 
 
 def test_alert_area_refuses_what_cap_cannot_say() -> None:
-    """Holes and margins cannot be written in CAP, so from_area refuses them."""
+    """A margin cannot be written in CAP, so from_area refuses it; holes are split away."""
     holed = Polygon(SQUARE, [[(18.04, 59.04), (18.06, 59.04), (18.06, 59.06)]])
-    with pytest.raises(InvalidAlert, match=r"area.parts\[0\] has 1 hole"):
-        AlertArea.from_area("x", holed)
+    a = AlertArea.from_area("x", holed)
+    assert len(a.polygons) == 2 and a.geometry == holed.without_holes()
+    with pytest.raises(InvalidAlert, match=r"area.parts\[0\] has margin_m=10.0"):
+        AlertArea.from_area("x", holed.with_margin(10.0))
     with pytest.raises(InvalidType, match="area must be an Area"):
         AlertArea.from_area("x", SQUARE)  # type: ignore[arg-type]
 

@@ -103,3 +103,46 @@ def test_without_holes_keeps_plain_parts_as_they_are() -> None:
     circle = Circle(18.5, 59.0, 300.0)
     assert square.without_holes() == Area([square])
     assert Area([square, circle]).without_holes() == Area([square, circle])
+
+
+@pytest.mark.parametrize("code", ["0331", "2029", "14"])
+def test_an_alert_for_a_region_with_enclaves_reaches_exactly_its_devices(code: str) -> None:
+    """Heby, Leksand, Västra Götaland: a pilot tip request for the region, through CAP.
+
+    Before, the alert could not be built ("CAP polygons have no holes"). The oracle: shapely's
+    ``intersects_xy`` on the region's own geometry; devices at random in its bounds, on its
+    vertices (the enclaves' included) and in its enclaves.
+    """
+    import datetime as dt
+
+    from geotarget import LocationRule, PositionIndex, Positions, cap, pilot
+
+    region = sweden.hierarchy().region(code)
+    at = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+    msg = pilot.Message(headline="Tips", description="Tipsa polisen.", area_description="x")
+    alert = pilot.tip_request(
+        identifier=f"T-{code}",
+        sender="polisen@polisen.se",
+        sent=at,
+        area=region.to_area(),
+        sv=msg,
+        en=msg,
+        onset=at,
+        expires=at + dt.timedelta(hours=2),
+    )
+    read = cap.loads(cap.dumps(alert))
+    assert read.area is not None
+    assert all(not p.holes for p in read.area.parts if isinstance(p, Polygon))
+    rng = np.random.default_rng(int(code, 36) % 2**32)
+    west, south, east, north = region.bounds
+    vx, vy = shapely.get_coordinates(region.geometry).T
+    lon = np.concatenate([rng.uniform(west, east, 30_000), vx])
+    lat = np.concatenate([rng.uniform(south, north, 30_000), vy])
+    want = np.flatnonzero(shapely.intersects_xy(region.geometry, lon, lat))
+    index = PositionIndex(Positions(np.arange(lon.size), lon, lat, observed_at=at))
+    np.testing.assert_array_equal(index.query(read.area), want)
+    rows, states = index.classify(read.area, LocationRule(accuracy=0.0), at)
+    np.testing.assert_array_equal(rows, want)
+    holes = [h for p in shapely.get_parts(region.geometry) for h in p.interiors]
+    hx, hy = np.array([shapely.Polygon(h).representative_point().coords[0] for h in holes]).T
+    assert not read.area.contains(hx, hy).any()  # the enclaves are not the region's

@@ -242,12 +242,15 @@ class AlertArea:
         """Build a CAP area from an :class:`~geotarget.areas.Area`, a Circle or a Polygon.
 
         Polygons are written before circles (CAP's order), so ``geometry`` equals ``area``
-        when ``area`` lists its polygons first.
+        when ``area`` lists its polygons first and none has holes. CAP polygons have no holes:
+        a polygon with holes (a region around a neighbour's enclave) is written as the parts
+        without holes of :meth:`Polygon.without_holes <geotarget.areas.Polygon.without_holes>`,
+        which cover exactly its points.
 
         Raises
         ------
         InvalidAlert
-            For a polygon with holes or any part with a margin: CAP can express neither.
+            For a part with a margin: CAP cannot express it.
         """
         if not isinstance(area, (Area, Circle, Polygon)):
             raise InvalidType(f"area must be an Area, Circle or Polygon (got {foreign_type(area)})")
@@ -260,12 +263,8 @@ class AlertArea:
                     "(it is a targeting setting; give the area without it)"
                 )
             if isinstance(part, Polygon):
-                if part.holes:
-                    raise InvalidAlert(
-                        f"area.parts[{i}] has {len(part.holes)} hole(s): CAP polygons have no "
-                        "holes (split the polygon into parts without holes)"
-                    )
-                polygons.append(part.exterior)
+                pieces = part.without_holes().parts  # CAP polygons have no holes
+                polygons.extend(p.exterior for p in pieces if isinstance(p, Polygon))
             else:
                 circles.append((part.lon, part.lat, part.radius_m))
         return cls(
