@@ -542,3 +542,21 @@ def test_alerts_pickle_and_hash() -> None:
     b = pickle.loads(pickle.dumps(a))
     assert b == a and hash(b) == hash(a)
     assert b.area == a.area and b.kind == "explosion"
+
+
+def test_a_pandas_timestamp_with_nanoseconds_is_refused_as_fractional_seconds() -> None:
+    """pandas keeps nanoseconds beyond ``microsecond``: such a time passed the whole-seconds
+    rule, and ``cap.dumps`` then wrote a document ``cap.loads`` refuses. A whole-second
+    Timestamp builds an alert that survives the round trip.
+    """
+    pd = pytest.importorskip("pandas")
+
+    from geotarget import cap
+
+    def build(t: Any) -> Alert:
+        return explosion(sent=t, onset=t, expires=t + timedelta(hours=1))
+
+    with pytest.raises(InvalidAlert, match=r"whole seconds.*nanosecond=0"):
+        build(pd.Timestamp("2025-05-01 12:00:00.000000001", tz="UTC"))
+    alert = build(pd.Timestamp("2025-05-01 12:00:00", tz="UTC"))
+    assert cap.loads(cap.dumps(alert)) == alert

@@ -313,10 +313,13 @@ def check_time(name: str, value: object) -> datetime:
     """A timezone-aware datetime CAP can carry: whole seconds, whole-minute offset."""
     offset = instant(name, value, "; add tzinfo, e.g. datetime.timezone.utc")
     assert isinstance(value, datetime)  # (instant refused anything else)
-    if value.microsecond:
+    # (pandas' Timestamp keeps nanoseconds beyond the datetime's microseconds.)
+    nanos = getattr(value, "nanosecond", 0)
+    if value.microsecond or (isinstance(nanos, int) and nanos):
+        fix = ".replace(microsecond=0, nanosecond=0)" if nanos else ".replace(microsecond=0)"
         raise InvalidAlert(
             f"{name} must have whole seconds: CAP has no fractional seconds "
-            f"(got {value.isoformat()}; use .replace(microsecond=0))"
+            f"(got {value.isoformat()}; use {fix})"
         )
     if offset % timedelta(minutes=1):
         raise InvalidAlert(f"{name} must have a whole-minute UTC offset (got {offset})")
