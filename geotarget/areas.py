@@ -688,9 +688,10 @@ class Polygon(_PartBase):
         them: a municipality or a county around a neighbour's enclave (16 of Sweden's 290
         municipalities, the counties 14, 21 and 25). Each hole is cut along the meridian
         through the middle of its longitude range (GEOS's rectangle clipping), piece by
-        piece, until no piece has one. The pieces meet along the cuts, each cut edge shared by the pieces either side
-        (a point on a cut is in both), and their union is the polygon: its edges and holes
-        are kept, split only where a cut crosses them, at a point rounded in its last bits.
+        piece, until no piece has one. The pieces meet along the cuts, each cut edge shared
+        by the pieces either side (a point on a cut is in both), and their union is the
+        polygon: its edges and holes are kept, split only where a cut crosses them, at a
+        point rounded in its last bits.
         Each piece keeps the polygon's margin (the union of the pieces grown by it is the
         polygon grown by it). A polygon without holes is returned alone.
 

@@ -545,9 +545,10 @@ def test_alerts_pickle_and_hash() -> None:
 
 
 def test_a_pandas_timestamp_with_nanoseconds_is_refused_as_fractional_seconds() -> None:
-    """pandas keeps nanoseconds beyond ``microsecond``: such a time passed the whole-seconds
-    rule, and ``cap.dumps`` then wrote a document ``cap.loads`` refuses. A whole-second
-    Timestamp builds an alert that survives the round trip.
+    """A pandas Timestamp with nanoseconds is refused; a whole-second one round-trips.
+
+    pandas keeps nanoseconds beyond ``microsecond``: such a time passed the whole-seconds rule,
+    and ``cap.dumps`` then wrote a document ``cap.loads`` refuses.
     """
     pd = pytest.importorskip("pandas")
 

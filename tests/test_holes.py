@@ -115,7 +115,7 @@ def test_an_alert_for_a_region_with_enclaves_reaches_exactly_its_devices(code: s
     """
     import datetime as dt
 
-    from geotarget import LocationRule, PositionIndex, Positions, cap, pilot
+    from geotarget import Location, LocationRule, PositionIndex, Positions, cap, pilot
 
     region = sweden.hierarchy().region(code)
     at = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -143,6 +143,7 @@ def test_an_alert_for_a_region_with_enclaves_reaches_exactly_its_devices(code: s
     np.testing.assert_array_equal(index.query(read.area), want)
     rows, states = index.classify(read.area, LocationRule(accuracy=0.0), at)
     np.testing.assert_array_equal(rows, want)
+    assert (states == Location.INSIDE).all()
     holes = [h for p in shapely.get_parts(region.geometry) for h in p.interiors]
     hx, hy = np.array([shapely.Polygon(h).representative_point().coords[0] for h in holes]).T
     assert not read.area.contains(hx, hy).any()  # the enclaves are not the region's
