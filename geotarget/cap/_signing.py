@@ -15,8 +15,10 @@ reference is accepted, and it must cover the whole ``<alert>``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from pathlib import PurePath
 from typing import Any
 
 from geotarget.cap._read import CAP12, DSIG
@@ -44,25 +46,50 @@ def _modules() -> tuple[Any, Any, Any]:
 
 
 def _certificates(certificate: str | bytes | Sequence[str | bytes], x509: Any) -> list[Any]:
-    """The pinned certificates, loaded from PEM."""
-    items = [certificate] if isinstance(certificate, (str, bytes)) else list(certificate)
+    """The pinned certificates: PEM (every certificate of a PEM bundle) or DER."""
+    items: list[object]
+    if isinstance(certificate, (str, bytes)):
+        items = [certificate]
+    elif isinstance(certificate, Sequence):
+        items = list(certificate)
+    else:
+        raise InvalidType(_not_a_certificate("certificate", certificate))
     if not items:
         raise InvalidType(
             "certificate must be one PEM certificate or a sequence of them (got none)"
         )
     out = []
-    for k, pem in enumerate(items):
-        if not isinstance(pem, (str, bytes)):
+    for k, item in enumerate(items):
+        if not isinstance(item, (str, bytes)):
+            raise InvalidType(_not_a_certificate(f"certificate[{k}]", item))
+        data = item.encode("ascii", "replace") if isinstance(item, str) else item
+        if b"-----BEGIN" in data:
+            form, load = "PEM", x509.load_pem_x509_certificates  # every one of a bundle
+        elif isinstance(item, bytes):
+            form, load = "DER", lambda der: [x509.load_der_x509_certificate(der)]
+        else:
             raise InvalidType(
-                f"certificate[{k}] must be a PEM certificate as str or bytes "
-                f"(got {type(pem).__name__})"
+                f"certificate[{k}] is not a PEM X.509 certificate: a str is the certificate's "
+                "PEM text (-----BEGIN CERTIFICATE-----...), not a file name; pass the file's "
+                "bytes, Path(name).read_bytes(), PEM or DER"
             )
-        data = pem.encode("ascii", "replace") if isinstance(pem, str) else pem
         try:
-            out.append(x509.load_pem_x509_certificate(data))
+            out.extend(load(data))
         except ValueError as err:
-            raise InvalidType(f"certificate[{k}] is not a PEM X.509 certificate: {err}") from err
+            raise InvalidType(f"certificate[{k}] is not a {form} X.509 certificate: {err}") from err
     return out
+
+
+def _not_a_certificate(name: str, value: object) -> str:
+    hint = (
+        ": pass the file's bytes, Path(name).read_bytes() (PEM or DER)"
+        if isinstance(value, PurePath)
+        else ""
+    )
+    return (
+        f"{name} must be a certificate as PEM (str or bytes) or DER (bytes), or a sequence of "
+        f"them (got {type(value).__name__}){hint}"
+    )
 
 
 def _why(err: Exception) -> str:
@@ -73,11 +100,20 @@ def _why(err: Exception) -> str:
     if isinstance(err, sx.InvalidDigest):
         return f"the signed content was changed after signing ({detail})"
     if isinstance(err, sx.InvalidCertificate):
-        return f"the certificate is not acceptable ({detail})"
+        # signxml's advice names its own API; here the time is verify_signature's at=.
+        detail = re.sub(r"\s*Use SignatureConfiguration\(.*", "", detail, flags=re.S)
+        return f"the certificate is not acceptable ({detail}; at= sets the time to check)"
     if isinstance(err, sx.InvalidSignature):
         return (
             "the signature value does not verify with this certificate's public key "
             "(signed with another key, or the signature itself was altered)"
+        )
+    forbidden = re.search(r"(?:Signature method|Digest algorithm) (\w+) forbidden", detail)
+    if forbidden is not None:
+        return (
+            f"its algorithm {forbidden.group(1)} is refused: SHA-1 (and anything weaker) no "
+            "longer protects a signature; the issuer must sign with SHA-256 or stronger "
+            f"({detail})"
         )
     return f"the signature is malformed or not acceptable ({detail})"
 
