@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,63 @@ def relay() -> tuple[Any, bytes]:
     return key, make_cert(key, "relay.example")
 
 
+@pytest.mark.parametrize("relay_signs", [signxml_sign, hand_sign])
+def test_a_relays_signature_after_the_issuers_verifies_with_the_relays_certificate(
+    issuer: tuple[Any, bytes], relay: tuple[Any, bytes], relay_signs: Any
+) -> None:
+    """NAADS-like: the issuer signs, a relay appends its own signature over the whole document.
+
+    Only the first signature was checked, so with the relay's certificate pinned the document
+    failed although the relay's signature is valid. The issuer's signature no longer verifies
+    (its digest now covers the relay's signature), and the error says so for each signature.
+    """
+    doc = relay_signs(signxml_sign(BASE.encode(), *issuer), *relay)
+    assert len(re.findall(rb"<ds:Signature[ >]", doc)) == 2
+    assert cap.verify_signature(doc, relay[1]).alert == cap.loads(BASE)
+    with pytest.raises(InvalidSignature) as caught:
+        cap.verify_signature(doc, issuer[1])
+    message = str(caught.value)
+    assert re.search(r"signature\[0\].*CN=polisen\.se.*changed after signing", message)
+    assert re.search(r"signature\[1\].*CN=relay\.example.*another key", message)
+
+
+def test_a_sha1_issuer_signature_does_not_hide_a_relays_sha256_one(
+    issuer: tuple[Any, bytes], relay: tuple[Any, bytes]
+) -> None:
+    """The shape of Canada's NAADS feed: the issuer signs with RSA-SHA1, the relay after it.
+
+    With the issuer's certificate pinned, SHA-1 is refused and the message asks for SHA-256.
+    """
+    doc = hand_sign(signxml_sign(BASE.encode(), *issuer, sha1=True), *relay)
+    assert cap.verify_signature(doc, [issuer[1], relay[1]]).alert == cap.loads(BASE)
+    alone = signxml_sign(BASE.encode(), *issuer, sha1=True)
+    with pytest.raises(InvalidSignature, match=r"RSA_SHA1 is refused.*sign with SHA-256"):
+        cap.verify_signature(alone, issuer[1])
+
+
+def test_a_valid_signature_over_other_content_never_makes_the_alert_trusted(
+    issuer: tuple[Any, bytes], relay: tuple[Any, bytes]
+) -> None:
+    """A wrapping attempt: the pinned key's genuine signature over content inside its <Object>.
+
+    The document's own signature is by an unpinned key; a second signature, by the pinned key
+    and cryptographically valid (signxml verifies it on its own), references ``#object`` (an
+    alert copied into the signature) instead of the document. It must not count.
+    """
+    doc = signxml_sign(BASE.encode().replace(b"Severe", b"Minor"), *relay)
+    enveloping = signxml.XMLSigner(method=signxml.methods.enveloping).sign(
+        etree.fromstring(BASE.encode()), key=pem_key(issuer[0]), cert=issuer[1]
+    )
+    oracle = signxml.XMLVerifier().verify(enveloping, x509_cert=issuer[1])
+    assert oracle.signed_xml.tag == f"{{{DS}}}Object"  # a valid signature by the pinned key
+    root = etree.fromstring(doc)
+    root.append(enveloping)
+    wrapped = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    assert cap.loads(wrapped).infos[0].severity == "Minor"
+    with pytest.raises(InvalidSignature, match=r"signature\[1\].*URI='#object'.*cannot make it"):
+        cap.verify_signature(wrapped, issuer[1])
+
+
 def test_the_pinned_certificate_may_be_der_or_a_pem_bundle(issuer: tuple[Any, bytes]) -> None:
     """DER (a ``.cer`` file's bytes) is accepted; every certificate of a PEM bundle is pinned.
 
@@ -162,6 +220,25 @@ def test_a_certificate_file_name_says_to_read_the_file(
     assert cap.verify_signature(doc, path.read_bytes()).alert == cap.loads(BASE)
 
 
+def test_the_pinned_certificate_is_checked_not_the_chain_the_signature_carries(
+    issuer: tuple[Any, bytes],
+) -> None:
+    """A signature carrying its chain: the signer's certificate pinned verifies, the CA's not.
+
+    The message names the certificate the signature carries, which tells the operator that a
+    CA certificate was pinned where the signer's is needed.
+    """
+    ca_key = make_key()
+    ca = make_cert(ca_key, "Issuing CA")
+    leaf_key = make_key()
+    leaf = make_cert(leaf_key, "cap.polisen.se", issuer=(ca_key, "Issuing CA"))
+    doc = signxml_sign(BASE.encode(), leaf_key, [leaf.decode(), ca.decode()])
+    assert doc.count(b"<ds:X509Certificate>") == 2
+    assert cap.verify_signature(doc, leaf).alert == cap.loads(BASE)
+    with pytest.raises(InvalidSignature, match=r"KeyInfo carries CN=cap\.polisen\.se.*CN=Issuing"):
+        cap.verify_signature(doc, ca)
+
+
 def test_an_expired_certificate_names_at_not_signxmls_api(issuer: tuple[Any, bytes]) -> None:
     """The advice "Use SignatureConfiguration(...)" from signxml named an API the caller never sees."""
     doc = signxml_sign(BASE.encode(), *issuer)
@@ -170,3 +247,23 @@ def test_an_expired_certificate_names_at_not_signxmls_api(issuer: tuple[Any, byt
     assert "SignatureConfiguration" not in str(caught.value)
     with pytest.raises(InvalidSignature, match=r"not yet valid.*at= sets the time"):
         cap.verify_signature(doc, issuer[1], at=NOW - timedelta(days=60))
+
+
+def test_a_document_with_a_flood_of_signatures_is_refused_before_verifying(
+    issuer: tuple[Any, bytes],
+) -> None:
+    """Each signature is verified on its own, once per pinned certificate; a flood is refused.
+
+    Copies of a signature cost a parse and canonicalisation of the whole document each (a
+    600 kB document with 300 of them took seconds); more than eight are refused unverified.
+    Eight (the limit) are still all tried.
+    """
+    doc = signxml_sign(BASE.encode(), *issuer)
+    found = re.search(rb"<ds:Signature.*</ds:Signature>", doc, re.S)
+    assert found is not None
+    flood = doc.replace(b"</alert>", found.group(0) * 8 + b"</alert>")
+    with pytest.raises(InvalidSignature, match=r"carries 9 XML-DSig <Signature> elements, more"):
+        cap.verify_signature(flood, issuer[1])
+    eight = doc.replace(b"</alert>", found.group(0) * 7 + b"</alert>")
+    with pytest.raises(InvalidSignature, match=r"signature\[7\].*changed after signing"):
+        cap.verify_signature(eight, issuer[1])

@@ -11,10 +11,20 @@ CAP 1.2 §3.3.4.1: the ``<alert>`` element MAY have an *enveloped* signature, as
 XML-Signature and Syntax Processing; other XML signature mechanisms MUST NOT be used. So the
 signature is looked for as a child of ``<alert>`` only (``location="./"``), exactly one
 reference is accepted, and it must cover the whole ``<alert>``.
+
+An ``<alert>`` may carry several signatures: Canada's NAADS adds its own after the issuer's, and
+any relay may do the same. Each is verified on its own (its enveloped-signature transform removes
+that signature only, so an earlier signature no longer verifies once a later one was added), and
+the document is accepted when one of them, made with a pinned certificate, verifies. A signature
+counts only when its single reference is ``URI=""`` (the whole document, whose root the strict
+reader has read as the ``<alert>``) with the enveloped-signature transform and at most a
+canonicalisation besides: a reference to an element by ``Id``, an XPath filter or any other
+transform never makes the document trusted, so the content verified is always the alert read.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -31,6 +41,23 @@ DSIG11 = "http://www.w3.org/2009/xmldsig11#"
 _BASE64 = frozenset(
     {"SignatureValue", "DigestValue", "Modulus", "Exponent", "P", "Q", "G", "Y", "J", "Seed",
      "PgenCounter", "PublicKey", "DEREncodedKeyValue"}
+)  # fmt: skip
+
+
+#: At most this many ``<Signature>`` children of ``<alert>`` are verified (an issuer's and those
+#: of the relays after it; NAADS documents carry two). Each costs a parse and canonicalisation
+#: of the whole document per pinned certificate, so a document with more is refused unverified.
+MAX_SIGNATURES = 8
+
+#: The only transforms a CAP signature's reference may list (XML-DSig's URIs for them).
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+_C14N = frozenset(
+    {"http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+     "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments",
+     "http://www.w3.org/2006/12/xml-c14n11",
+     "http://www.w3.org/2006/12/xml-c14n11#WithComments",
+     "http://www.w3.org/2001/10/xml-exc-c14n#",
+     "http://www.w3.org/2001/10/xml-exc-c14n#WithComments"}
 )  # fmt: skip
 
 
@@ -118,26 +145,76 @@ def _why(err: Exception) -> str:
     return f"the signature is malformed or not acceptable ({detail})"
 
 
-def _empty_base64(raw: bytes, etree: Any, parser: Any) -> str | None:
-    """The first element of the ``<alert>``'s signatures whose base64 value is empty, if any."""
-    try:
-        root = etree.fromstring(raw, parser)
-    except etree.LxmlError:
-        return None
-    for signature in root.findall(f"{{{DSIG}}}Signature"):
-        for element in signature.iter(f"{{{DSIG}}}*", f"{{{DSIG11}}}*"):
-            name = etree.QName(element).localname
-            if name in _BASE64 and not (element.text or "").strip() and not len(element):
-                return str(name)
+def _empty_base64(signature: Any, etree: Any) -> str | None:
+    """The first element of ``signature`` whose base64 value is empty, if any."""
+    for element in signature.iter(f"{{{DSIG}}}*", f"{{{DSIG11}}}*"):
+        name = etree.QName(element).localname
+        if name in _BASE64 and not (element.text or "").strip() and not len(element):
+            return str(name)
     return None
+
+
+def _form(signature: Any) -> str | None:
+    """Why ``signature`` cannot be an enveloped signature of the whole ``<alert>``, if it cannot.
+
+    Checked on the signature as found, before any cryptography: a reference elsewhere would let
+    a valid signature over other content (a wrapping attack) stand for the alert.
+    """
+    references = signature.findall(f"{{{DSIG}}}SignedInfo/{{{DSIG}}}Reference")
+    if len(references) != 1:
+        return (
+            f"it has {len(references)} <Reference> elements where CAP 1.2 §3.3.4.1 (an "
+            'enveloped signature of the <alert>) needs exactly one, URI=""'
+        )
+    (reference,) = references
+    uri = reference.get("URI")
+    if uri != "":
+        where = "no URI" if uri is None else f"URI={uri!r}"
+        return (
+            f'its <Reference> has {where}, not the whole document (URI=""): such a signature '
+            "covers other content than the <alert> and cannot make it trusted"
+        )
+    algorithms = [
+        t.get("Algorithm") for t in reference.findall(f"{{{DSIG}}}Transforms/{{{DSIG}}}Transform")
+    ]
+    if ENVELOPED not in algorithms:
+        return (
+            "its <Reference> lacks the enveloped-signature transform "
+            f"({ENVELOPED}): it is not an enveloped signature"
+        )
+    other = [a for a in algorithms if a != ENVELOPED and a not in _C14N]
+    if other or algorithms.count(ENVELOPED) > 1:
+        return (
+            f"its <Reference> lists the transform {(other or [ENVELOPED])[0]!r}: only the "
+            "enveloped-signature transform and a canonicalisation are accepted, so the content "
+            "verified is exactly the <alert>"
+        )
+    return None
+
+
+def _describe(index: int, signature: Any, x509: Any) -> str:
+    """``signature[i]`` with its Id and the certificate its (unsigned) KeyInfo carries."""
+    out = f"signature[{index}]"
+    if signature.get("Id") is not None:
+        out += f" (Id={signature.get('Id')!r})"
+    carried = signature.find(f"{{{DSIG}}}KeyInfo/{{{DSIG}}}X509Data/{{{DSIG}}}X509Certificate")
+    if carried is not None and carried.text:
+        try:
+            cert = x509.load_der_x509_certificate(base64.b64decode(carried.text))
+            out += f" [its KeyInfo carries {cert.subject.rfc4514_string()}]"
+        except ValueError:
+            pass
+    return out
 
 
 def verify(
     raw: bytes, certificate: str | bytes | Sequence[str | bytes], *, at: datetime | None
 ) -> bytes:
-    """Verify ``raw``'s enveloped signature; return the signed content (canonical XML bytes).
+    """Verify ``raw``'s enveloped signatures; return the signed content (canonical XML bytes).
 
-    Raises :class:`InvalidSignature` with signxml's reason when no pinned certificate verifies.
+    Each ``<Signature>`` child of ``<alert>`` is tried on its own with each pinned certificate;
+    the first that verifies gives the content. Raises :class:`InvalidSignature` naming, for
+    each signature, why none of the pinned certificates verifies it.
     """
     signxml, etree, x509 = _modules()
     if at is not None and (not isinstance(at, datetime) or at.utcoffset() is None):
@@ -156,40 +233,90 @@ def verify(
         huge_tree=False,
         remove_pis=False,
     )
+    try:
+        signatures = etree.fromstring(raw, parser).findall(f"{{{DSIG}}}Signature")
+    except etree.LxmlError as err:
+        raise InvalidSignature(
+            f"the signed document does not parse for verification: {err}"
+        ) from err
+    if len(signatures) > MAX_SIGNATURES:
+        raise InvalidSignature(
+            f"the <alert> carries {len(signatures)} XML-DSig <Signature> elements, more than "
+            f"the {MAX_SIGNATURES} verified at most (an issuer's and its relays'): refused "
+            "without verifying any"
+        )
     reasons = []
-    for k, cert in enumerate(certs):
-        try:
-            result = signxml.XMLVerifier().verify(
-                raw, x509_cert=cert, parser=parser, expect_config=config
-            )
-        except (signxml.exceptions.SignXMLException, etree.LxmlError, ValueError) as err:
-            # ValueError: an algorithm URI signxml does not know, malformed base64...
-            reasons.append(f"certificate[{k}] ({cert.subject.rfc4514_string()}): {_why(err)}")
+    for i, signature in enumerate(signatures):
+        name = _describe(i, signature, x509)
+        form = _form(signature)
+        if form is not None:
+            reasons.append(f"{name}: {form}")
             continue
-        except TypeError as err:
-            # signxml decodes an empty base64 element as b64decode(None).
-            empty = _empty_base64(raw, etree, parser)
-            why = (
-                f"the signature is malformed: its <{empty}> is empty, where XML-DSig requires "
-                "base64 data"
-                if empty is not None
-                else f"the signature is malformed or not acceptable ({err})"
-            )
-            reasons.append(f"certificate[{k}] ({cert.subject.rfc4514_string()}): {why}")
-            continue
-        signed = result.signed_xml
-        if signed is None or signed.tag != f"{{{CAP12}}}alert":
-            reasons.append(
-                f"certificate[{k}]: the signature does not cover the whole <alert> "
-                f"(it covers {getattr(signed, 'tag', 'data that is not XML')!r}); CAP 1.2 "
-                "§3.3.4.1 allows only an enveloped signature of the <alert>"
-            )
-            continue
-        data: bytes = result.signed_data
-        return data
+        for k, cert in enumerate(certs):
+            against = f"{name} with certificate[{k}] ({cert.subject.rfc4514_string()})"
+            verifier = _verifier(signxml, i)
+            try:
+                result = verifier.verify(raw, x509_cert=cert, parser=parser, expect_config=config)
+            except (signxml.exceptions.SignXMLException, etree.LxmlError, ValueError) as err:
+                # ValueError: an algorithm URI signxml does not know, malformed base64...
+                reasons.append(f"{against}: {_why(err)}")
+                continue
+            except TypeError as err:
+                # signxml decodes an empty base64 element as b64decode(None).
+                empty = _empty_base64(signature, etree)
+                why = (
+                    f"the signature is malformed: its <{empty}> is empty, where XML-DSig "
+                    "requires base64 data"
+                    if empty is not None
+                    else f"the signature is malformed or not acceptable ({err})"
+                )
+                reasons.append(f"{against}: {why}")
+                continue
+            signed = result.signed_xml
+            checked = result.signature_xml
+            if checked is None or _value(checked) != _value(signature):
+                # signxml verified another signature than the one asked for: never trust it.
+                reasons.append(f"{against}: could not be verified on its own")
+                continue
+            if signed is None or signed.tag != f"{{{CAP12}}}alert":
+                reasons.append(
+                    f"{against}: the signature does not cover the whole <alert> "
+                    f"(it covers {getattr(signed, 'tag', 'data that is not XML')!r}); CAP 1.2 "
+                    "§3.3.4.1 allows only an enveloped signature of the <alert>"
+                )
+                continue
+            data: bytes = result.signed_data
+            return data
     raise InvalidSignature(
-        "the XML signature does not verify against the pinned certificate"
+        f"none of the document's {len(signatures)} XML signature"
+        + ("s" if len(signatures) != 1 else "")
+        + " verifies against the pinned certificate"
         + ("s" if len(certs) > 1 else "")
-        + ": "
-        + "; ".join(reasons)
+        + " (each signature is checked on its own; one made with a pinned certificate is "
+        "enough): " + "; ".join(reasons)
     )
+
+
+def _value(signature: Any) -> str:
+    value = signature.find(f"{{{DSIG}}}SignatureValue")
+    return "".join(((value.text or "") if value is not None else "").split())
+
+
+def _verifier(signxml: Any, index: int) -> Any:
+    """A signxml verifier that checks the ``index``-th ``<Signature>`` child of ``<alert>``.
+
+    signxml looks for the first signature only; verifying the ``index``-th one on its own (the
+    enveloped-signature transform removing that one and keeping the others) is what lets a
+    relay's signature, added after the issuer's, verify.
+    """
+
+    class _Nth(signxml.XMLVerifier):  # type: ignore[misc]
+        def _get_signature(self, root: Any) -> Any:
+            if root.tag == f"{{{DSIG}}}Signature":
+                return root
+            found = root.findall(f"./{{{DSIG}}}Signature")
+            if index >= len(found):
+                raise signxml.exceptions.InvalidInput(f"there is no signature[{index}]")
+            return found[index]
+
+    return _Nth()
