@@ -191,7 +191,7 @@ def test_a_valid_signature_over_other_content_never_makes_the_alert_trusted(
 
 
 def test_the_pinned_certificate_may_be_der_or_a_pem_bundle(issuer: tuple[Any, bytes]) -> None:
-    """DER (a ``.cer`` file's bytes) is accepted; every certificate of a PEM bundle is pinned.
+    """DER (a ``.cer`` file's bytes) is accepted; unrelated certificates of one PEM are pinned.
 
     DER bytes were refused as "not PEM", and a bundle (a CA first, then the issuer) pinned only
     its first certificate, silently, so the document failed.
@@ -267,3 +267,26 @@ def test_a_document_with_a_flood_of_signatures_is_refused_before_verifying(
     eight = doc.replace(b"</alert>", found.group(0) * 7 + b"</alert>")
     with pytest.raises(InvalidSignature, match=r"signature\[7\].*changed after signing"):
         cap.verify_signature(eight, issuer[1])
+
+
+@pytest.mark.parametrize("ca_first", [False, True])
+def test_a_pem_file_with_the_signers_chain_pins_the_signer_not_its_cas(ca_first: bool) -> None:
+    """A ``fullchain.pem`` (the signer, then the CA that issued it) pins the signer only.
+
+    The leaf's signature verifies whichever comes first; a document signed with the CA's key
+    does not, although the CA's certificate is in the file: pinning trusts exactly the signer.
+    """
+    ca_key = make_key()
+    ca = make_cert(ca_key, "Issuing CA")
+    leaf_key = make_key()
+    leaf = make_cert(leaf_key, "cap.polisen.se", issuer=(ca_key, "Issuing CA"))
+    fullchain = ca + leaf if ca_first else leaf + ca
+    by_leaf = signxml_sign(BASE.encode(), leaf_key, leaf)
+    assert cap.verify_signature(by_leaf, fullchain).alert == cap.loads(BASE)
+    by_ca = signxml_sign(BASE.encode(), ca_key, ca)
+    oracle = signxml.XMLVerifier().verify(by_ca, x509_cert=ca)  # a valid signature by the CA
+    assert oracle.signed_xml is not None
+    with pytest.raises(InvalidSignature) as caught:
+        cap.verify_signature(by_ca, fullchain)
+    assert "certificate[0] (CN=cap.polisen.se)" in str(caught.value)
+    assert "CN=Issuing CA)" not in str(caught.value)

@@ -73,7 +73,7 @@ def _modules() -> tuple[Any, Any, Any]:
 
 
 def _certificates(certificate: str | bytes | Sequence[str | bytes], x509: Any) -> list[Any]:
-    """The pinned certificates: PEM (every certificate of a PEM bundle) or DER."""
+    """The pinned certificates: PEM (each certificate of a PEM text but its chain) or DER."""
     items: list[object]
     if isinstance(certificate, (str, bytes)):
         items = [certificate]
@@ -91,7 +91,7 @@ def _certificates(certificate: str | bytes | Sequence[str | bytes], x509: Any) -
             raise InvalidType(_not_a_certificate(f"certificate[{k}]", item))
         data = item.encode("ascii", "replace") if isinstance(item, str) else item
         if b"-----BEGIN" in data:
-            form, load = "PEM", x509.load_pem_x509_certificates  # every one of a bundle
+            form, load = "PEM", x509.load_pem_x509_certificates  # all of a bundle
         elif isinstance(item, bytes):
             form, load = "DER", lambda der: [x509.load_der_x509_certificate(der)]
         else:
@@ -101,10 +101,29 @@ def _certificates(certificate: str | bytes | Sequence[str | bytes], x509: Any) -
                 "bytes, Path(name).read_bytes(), PEM or DER"
             )
         try:
-            out.extend(load(data))
+            out.extend(_signers(load(data)))
         except ValueError as err:
             raise InvalidType(f"certificate[{k}] is not a {form} X.509 certificate: {err}") from err
     return out
+
+
+def _signers(certs: list[Any]) -> list[Any]:
+    """The certificates of one PEM text that may have signed: not those that issued another.
+
+    A PEM file often holds the signer's certificate followed by its chain (intermediate and
+    root CAs). Pinning is trusting exactly the signer's certificate: a CA's key that could sign
+    alerts itself would defeat it. So a certificate that issued another certificate of the same
+    text is its chain and is not pinned; unrelated certificates (a key rollover) all are.
+    """
+    if len(certs) < 2:
+        return certs
+    chain = {
+        k
+        for k, cert in enumerate(certs)
+        for j, other in enumerate(certs)
+        if j != k and other.issuer == cert.subject and other.subject != cert.subject
+    }
+    return [cert for k, cert in enumerate(certs) if k not in chain] or certs
 
 
 def _not_a_certificate(name: str, value: object) -> str:
