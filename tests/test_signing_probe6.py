@@ -290,3 +290,13 @@ def test_a_pem_file_with_the_signers_chain_pins_the_signer_not_its_cas(ca_first:
         cap.verify_signature(by_ca, fullchain)
     assert "certificate[0] (CN=cap.polisen.se)" in str(caught.value)
     assert "CN=Issuing CA)" not in str(caught.value)
+
+
+def test_pinned_certificates_may_come_in_any_collection(issuer: tuple[Any, bytes]) -> None:
+    """A set, a generator, a bytearray (as read into a buffer) pin as a list does; a dict not."""
+    doc = signxml_sign(BASE.encode(), *issuer)
+    pem = issuer[1]
+    for pinned in ({pem}, (p for p in [pem]), bytearray(pem), [memoryview(pem)], frozenset([pem])):
+        assert cap.verify_signature(doc, pinned).alert == cap.loads(BASE)  # type: ignore[arg-type]
+    with pytest.raises(InvalidType, match=r"or a sequence of them \(got dict\)"):
+        cap.verify_signature(doc, {pem: "issuer"})  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import PurePath
 from typing import Any
@@ -72,13 +72,15 @@ def _modules() -> tuple[Any, Any, Any]:
     return signxml, etree, x509
 
 
-def _certificates(certificate: str | bytes | Sequence[str | bytes], x509: Any) -> list[Any]:
+def _certificates(certificate: object, x509: Any) -> list[Any]:
     """The pinned certificates: PEM (each certificate of a PEM text but its chain) or DER."""
     items: list[object]
+    if isinstance(certificate, (bytearray, memoryview)):
+        certificate = bytes(certificate)
     if isinstance(certificate, (str, bytes)):
         items = [certificate]
-    elif isinstance(certificate, Sequence):
-        items = list(certificate)
+    elif isinstance(certificate, Iterable) and not isinstance(certificate, Mapping):
+        items = [bytes(c) if isinstance(c, (bytearray, memoryview)) else c for c in certificate]
     else:
         raise InvalidType(_not_a_certificate("certificate", certificate))
     if not items:
