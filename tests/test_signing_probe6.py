@@ -300,3 +300,23 @@ def test_pinned_certificates_may_come_in_any_collection(issuer: tuple[Any, bytes
         assert cap.verify_signature(doc, pinned).alert == cap.loads(BASE)  # type: ignore[arg-type]
     with pytest.raises(InvalidType, match=r"or a sequence of them \(got dict\)"):
         cap.verify_signature(doc, {pem: "issuer"})  # type: ignore[arg-type]
+
+
+def test_a_document_pretty_printed_after_signing_is_named_as_such(
+    issuer: tuple[Any, bytes],
+) -> None:
+    """Re-indenting after signing (as WMO's Seychelles sample shows) was blamed on another key.
+
+    The signature carries the pinned certificate itself, so its value failing means what it
+    signs changed, not the key. A signature by another key keeps the plain reason.
+    """
+    doc = signxml_sign(BASE.encode(), *issuer)
+    parser = etree.XMLParser(remove_blank_text=True)
+    pretty = etree.tostring(etree.fromstring(doc, parser), pretty_print=True)
+    assert b"\n    <ds:SignedInfo>" in pretty or b"\n  <ds:SignedInfo>" in pretty
+    with pytest.raises(InvalidSignature, match=r"carries this very certificate.*pretty-printing"):
+        cap.verify_signature(pretty, issuer[1])
+    other = make_cert(make_key(), "polisen.se")
+    with pytest.raises(InvalidSignature, match=r"signed with another key") as caught:
+        cap.verify_signature(doc, other)
+    assert "very certificate" not in str(caught.value)

@@ -140,8 +140,12 @@ def _not_a_certificate(name: str, value: object) -> str:
     )
 
 
-def _why(err: Exception) -> str:
-    """Say what a signxml failure means for a CAP document."""
+def _why(err: Exception, carries_it: bool = False) -> str:
+    """Say what a signxml failure means for a CAP document.
+
+    ``carries_it``: the signature's KeyInfo carries the very certificate tried, so a signature
+    value that does not verify was not made with another key: what it signs was changed.
+    """
     from signxml import exceptions as sx
 
     detail = str(err).strip()
@@ -151,6 +155,13 @@ def _why(err: Exception) -> str:
         # signxml's advice names its own API; here the time is verify_signature's at=.
         detail = re.sub(r"\s*Use SignatureConfiguration\(.*", "", detail, flags=re.S)
         return f"the certificate is not acceptable ({detail}; at= sets the time to check)"
+    if isinstance(err, sx.InvalidSignature) and carries_it:
+        return (
+            "the signature value does not verify with this certificate's public key, although "
+            "the signature carries this very certificate: its <SignedInfo> or <SignatureValue> "
+            "was changed after signing (pretty-printing or re-indenting the document after "
+            "signing does this; whitespace is part of what XML-DSig signs)"
+        )
     if isinstance(err, sx.InvalidSignature):
         return (
             "the signature value does not verify with this certificate's public key "
@@ -213,18 +224,24 @@ def _form(signature: Any) -> str | None:
     return None
 
 
-def _describe(index: int, signature: Any, x509: Any) -> str:
+def _carried(signature: Any, x509: Any) -> Any | None:
+    """The first certificate the signature's (unsigned) KeyInfo carries, if it reads."""
+    carried = signature.find(f"{{{DSIG}}}KeyInfo/{{{DSIG}}}X509Data/{{{DSIG}}}X509Certificate")
+    if carried is None or not carried.text:
+        return None
+    try:
+        return x509.load_der_x509_certificate(base64.b64decode(carried.text))
+    except ValueError:
+        return None
+
+
+def _describe(index: int, signature: Any, carried: Any | None) -> str:
     """``signature[i]`` with its Id and the certificate its (unsigned) KeyInfo carries."""
     out = f"signature[{index}]"
     if signature.get("Id") is not None:
         out += f" (Id={signature.get('Id')!r})"
-    carried = signature.find(f"{{{DSIG}}}KeyInfo/{{{DSIG}}}X509Data/{{{DSIG}}}X509Certificate")
-    if carried is not None and carried.text:
-        try:
-            cert = x509.load_der_x509_certificate(base64.b64decode(carried.text))
-            out += f" [its KeyInfo carries {cert.subject.rfc4514_string()}]"
-        except ValueError:
-            pass
+    if carried is not None:
+        out += f" [its KeyInfo carries {carried.subject.rfc4514_string()}]"
     return out
 
 
@@ -268,7 +285,8 @@ def verify(
         )
     reasons = []
     for i, signature in enumerate(signatures):
-        name = _describe(i, signature, x509)
+        carried = _carried(signature, x509)
+        name = _describe(i, signature, carried)
         form = _form(signature)
         if form is not None:
             reasons.append(f"{name}: {form}")
@@ -280,7 +298,7 @@ def verify(
                 result = verifier.verify(raw, x509_cert=cert, parser=parser, expect_config=config)
             except (signxml.exceptions.SignXMLException, etree.LxmlError, ValueError) as err:
                 # ValueError: an algorithm URI signxml does not know, malformed base64...
-                reasons.append(f"{against}: {_why(err)}")
+                reasons.append(f"{against}: {_why(err, cert == carried)}")
                 continue
             except TypeError as err:
                 # signxml decodes an empty base64 element as b64decode(None).
