@@ -320,3 +320,29 @@ def test_a_document_pretty_printed_after_signing_is_named_as_such(
     with pytest.raises(InvalidSignature, match=r"signed with another key") as caught:
         cap.verify_signature(doc, other)
     assert "very certificate" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        '<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xslt-19991116">'
+        '<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="1.0"/>'
+        "</ds:Transform>",
+        '<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116">'
+        "<ds:XPath>self::text()</ds:XPath></ds:Transform>",
+    ],
+)
+def test_a_reference_with_another_transform_is_refused_by_name(
+    issuer: tuple[Any, bytes], transform: str
+) -> None:
+    """A reference with an XSLT or XPath-filter transform is refused naming the transform.
+
+    signxml skips transforms it does not know, so a signer that used one covered other bytes
+    than the whole alert; it was reported as a content change after signing.
+    """
+    doc = signxml_sign(BASE.encode(), *issuer)
+    enveloped = f'<ds:Transform Algorithm="{DS}enveloped-signature"/>'.encode()
+    assert enveloped in doc
+    odd = doc.replace(enveloped, enveloped + transform.encode())
+    with pytest.raises(InvalidSignature, match=r"lists the transform 'http://www\.w3\.org/TR/1999"):
+        cap.verify_signature(odd, issuer[1])
