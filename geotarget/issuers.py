@@ -517,8 +517,8 @@ class Issuers:
         out = []
         for i, issuer in needed:
             for j, pem in enumerate(issuer.certificates):
-                try:
-                    x509.load_pem_x509_certificate(pem.encode("ascii", "replace"))
+                try:  # every certificate of the text: verification pins them all
+                    x509.load_pem_x509_certificates(pem.encode("ascii", "replace"))
                 except ValueError as err:
                     out.append(
                         Problem(

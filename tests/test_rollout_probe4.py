@@ -508,3 +508,26 @@ def test_a_number_or_a_time_gets_no_hint_to_quote_it(line: str) -> None:
     with pytest.raises(InvalidPolicy) as err:
         RolloutPolicy.from_toml(text)
     assert "without quotes" not in str(err.value)
+
+
+def test_a_pem_file_whose_second_certificate_is_corrupt_is_a_policy_problem(
+    tmp_path: Path,
+) -> None:
+    """Every certificate of a pinned PEM file is checked, not only its first.
+
+    Verification pins every certificate of the text; a corrupt second block passed the policy's
+    check and then failed inside ``Targeter.receive`` as a bare type error. Oracle: the same
+    file's first block alone has no problem.
+    """
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    first = _certificate().public_bytes(Encoding.PEM)
+    corrupt = b"-----BEGIN CERTIFICATE-----\nTUlJQm5vdA==\n-----END CERTIFICATE-----\n"
+    (tmp_path / "one.pem").write_bytes(first)
+    (tmp_path / "two.pem").write_bytes(first + corrupt)
+    fine = load_policy(_signed_issuer_policy(tmp_path, "one.pem"))
+    assert fine.issuers is not None and fine.issuers.certificate_problems() == []
+    bad = load_policy(_signed_issuer_policy(tmp_path, "two.pem"))
+    assert bad.issuers is not None
+    [problem] = bad.issuers.certificate_problems()
+    assert "certificates[0]" in str(problem) and "not a PEM X.509 certificate" in str(problem)

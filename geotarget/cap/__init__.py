@@ -71,7 +71,7 @@ from __future__ import annotations
 import codecs
 import re
 import xml.parsers.expat as expat
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Union
 
@@ -588,7 +588,7 @@ def _axis_problems(alert: Alert, env: Envelope) -> tuple[Problem, ...]:
 
 def verify_signature(
     data: bytes,
-    certificate: str | bytes | Sequence[str | bytes],
+    certificate: str | bytes | Iterable[str | bytes],
     *,
     at: datetime | None = None,
     envelope: Bounds | None = None,
@@ -597,10 +597,15 @@ def verify_signature(
 
     CAP 1.2 §3.3.4.1 lets an ``<alert>`` carry an *enveloped* XML signature. This verifies it
     against the issuer's pinned certificate with signxml (the optional extra ``signing``;
-    no cryptography is written here): the signature must be a child of ``<alert>``, have a
-    single reference to the whole document (``URI=""``, the enveloped-signature transform),
+    no cryptography is written here): a signature must be a child of ``<alert>``, have a
+    single reference to the whole document (``URI=""``, the enveloped-signature transform,
+    at most a canonicalisation; a reference to an ``Id`` or another transform is refused),
     use an algorithm signxml accepts by default (SHA-1 is not), verify with the public key of
-    one of the pinned certificates, and that certificate must be valid at ``at``. The
+    one of the pinned certificates, and that certificate must be valid at ``at``. A document
+    may carry several signatures (a relay appends its own after the issuer's, as NAADS
+    does): each is verified on its own, and the document is accepted when one of them
+    verifies; at most 8 are tried. (Once a relay has signed, the issuer's signature no
+    longer covers the document: pin the relay's certificate.) The
     document first goes through the safe strict reader, so only bytes that passed it (no
     DOCTYPE, no entity, bounded size, CAP-valid) are ever handed to lxml, whose parser is
     configured to resolve no entity and fetch nothing, and as the text the reader decoded, in
@@ -612,8 +617,11 @@ def verify_signature(
     data : bytes
         The document exactly as received (a signature covers the bytes' XML content; a
         decoded ``str`` is refused).
-    certificate : str or bytes, or a sequence of them
-        The issuer's certificate(s) in PEM. Any one of them may have signed.
+    certificate : str or bytes, or an iterable of them
+        The issuer's certificate(s): PEM text (``str`` or ``bytes``; every certificate of a
+        PEM file is pinned but those that issued another one of it, its chain) or DER
+        (``bytes``). Any one of them may have signed. A file name is not a certificate: pass
+        the file's bytes.
     at : datetime, optional
         When the certificate must be valid; now by default.
     envelope : (west, south, east, north), optional
@@ -629,9 +637,12 @@ def verify_signature(
     MissingSignature
         When the document carries no ``<Signature>`` in the XML-DSig namespace.
     InvalidSignature
-        When the signature does not verify, with the reason: the content was changed after
+        When no signature verifies, with the reason for each: the content was changed after
         signing (digest mismatch), another key signed it, the certificate is not valid at
         ``at``, or the signature's form or algorithm is not accepted.
+    InvalidType
+        When ``certificate`` is not PEM or DER certificates (a file name or ``Path`` says to
+        pass the file's bytes).
     InvalidCAP
         When the document is not a valid CAP 1.2 alert (before any signature is looked at).
     MissingExtra

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import PurePath
 from typing import Any
@@ -246,7 +246,7 @@ def _describe(index: int, signature: Any, carried: Any | None) -> str:
 
 
 def verify(
-    raw: bytes, certificate: str | bytes | Sequence[str | bytes], *, at: datetime | None
+    raw: bytes, certificate: str | bytes | Iterable[str | bytes], *, at: datetime | None
 ) -> bytes:
     """Verify ``raw``'s enveloped signatures; return the signed content (canonical XML bytes).
 
