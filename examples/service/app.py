@@ -82,7 +82,8 @@ ever logged, nor quoted in an answer as a pair. uvicorn's access log writes each
 is not logged): run uvicorn with ``--no-access-log`` where device ids must not reach the log
 either. The service keeps the latest batch of positions as its snapshot until the next batch
 replaces it, and its latest batches, at most :data:`RETAINED_FIXES` fixes: ``/alerts`` targets
-each device's newest fix over them (by ``observed_at``; ``/explain`` explains that fix), so an
+each device's newest fix over them and the latest batch, kept or not (by ``observed_at``;
+``/explain`` explains that fix), so an
 alert reaches at once every device whose latest fix this process took (and so does one whose time
 came, through ``/redeliver``); any other device in its area is told by ``on_positions`` when its
 next fix arrives, through any instance. Nothing else of a request is kept once it is answered.
@@ -161,6 +162,7 @@ from geotarget import (
     PositionIndex,
     Positions,
     Targeter,
+    Verdict,
     cap,
     load_policy,
     parse_time,
@@ -178,6 +180,7 @@ from geotarget.errors import (
 )
 from geotarget.ledger import Claims, DeliveryLedger, PostgresLedger, SQLiteLedger
 from geotarget.regions import RegionHierarchy
+from geotarget.targeting import Delivery
 
 LEASE = dt.timedelta(seconds=30)
 
@@ -947,6 +950,11 @@ def _deliveries(claims: list[Claims]) -> list[dict[str, str]]:
     ]
 
 
+def _streamed(found: list[Delivery]) -> list[dict[str, str]]:
+    """The deliveries :meth:`~geotarget.Targeter.on_positions` made, as the service answers."""
+    return [{"key": d.key, "device": str(d.device_id), "kind": "alert"} for d in found]
+
+
 def _at(request: Request) -> dt.datetime:
     raw = _query(request, "at")
     if raw is None:
@@ -1003,7 +1011,7 @@ def _device_rows(ids: npt.NDArray[Any], device: str) -> npt.NDArray[np.intp]:
 RETAINED_FIXES = 1_000_000
 #: The longest text id (characters) of a batch that is kept: numpy holds text ids at the width
 #: of the longest, for every row, so one long id would take each kept fix's share past bounds
-#: (such a batch's devices are reached at their next fix, as before).
+#: (such a batch counts while it is the latest).
 RETAINED_ID_CHARS = 64
 
 
@@ -1065,16 +1073,32 @@ class _Retained:
             observed_at=seen[last : last + 1],
         )
 
-    def latest(self) -> Positions | None:
-        """Each device's latest fix (by ``observed_at``; a tie to the later batch), or None.
+    def latest(self, current: Positions) -> tuple[Positions, Positions | None]:
+        """Each device's latest fix over the kept batches and ``current``, and the rest.
 
-        One vectorized merge: ids as the store identifies devices (an integer id is its
-        decimal text where a batch of text ids is kept too: ``7`` is ``"7"``).
+        By ``observed_at``, a tie to the later batch, as :meth:`fix_of` finds one device's:
+        ``current`` (the latest batch) counts also when it is not kept (over :attr:`limit`
+        fixes, or ids too long). Its rows whose ids are longer than :data:`RETAINED_ID_CHARS`
+        are the rest (None when there are none): no kept batch holds such an id, and merged
+        they would widen every id (numpy holds text ids at the width of the longest). One
+        vectorized merge: ids as the store identifies devices (an integer id is its decimal
+        text where a batch of text ids is kept too: ``7`` is ``"7"``).
         """
         with self._lock:
             batches = list(self._batches)
-        if len(batches) <= 1:
-            return batches[0] if batches else None
+        rest = None
+        if not batches or batches[-1] is not current:
+            # (Before, a batch not kept was left out here though it was the latest: an alert
+            # reached none of its devices at once, while /explain explained their fixes.)
+            ids = current.ids
+            if ids.dtype.kind == "U" and ids.dtype.itemsize > 4 * RETAINED_ID_CHARS:
+                long = np.char.str_len(ids) > RETAINED_ID_CHARS
+                rest = _rows(current, np.flatnonzero(long))
+                current = _rows(current, np.flatnonzero(~long), f"U{RETAINED_ID_CHARS}")
+            if len(current) or not batches:
+                batches.append(current)
+        if len(batches) == 1:
+            return batches[0], rest
         texts = any(b.ids.dtype.kind != "i" for b in batches)
         ids = np.concatenate(
             [b.ids.astype(str) if texts and b.ids.dtype.kind == "i" else b.ids for b in batches]
@@ -1085,13 +1109,25 @@ class _Retained:
         last = np.ones(ranked.size, dtype=bool)
         last[:-1] = ranked[1:] != ranked[:-1]
         rows = order[last]
-        return Positions(
+        merged = Positions(
             ids[rows],
             np.concatenate([b.lon for b in batches])[rows],
             np.concatenate([b.lat for b in batches])[rows],
             accuracy_m=np.concatenate([b.accuracy_m for b in batches])[rows],
             observed_at=seen[rows],
         )
+        return merged, rest
+
+
+def _rows(batch: Positions, rows: npt.NDArray[np.intp], ids: str | None = None) -> Positions:
+    """The fixes of ``batch`` at ``rows``, its ids cast to the numpy type ``ids`` if given."""
+    return Positions(
+        batch.ids[rows] if ids is None else batch.ids[rows].astype(ids),
+        batch.lon[rows],
+        batch.lat[rows],
+        accuracy_m=batch.accuracy_m[rows],
+        observed_at=batch.observed_at[rows],
+    )
 
 
 def _empty_index() -> PositionIndex:
@@ -1142,10 +1178,11 @@ def create_app(
 
     def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
         # Every device's latest fix this process took, not only the latest batch's.
-        index, merged = current["index"], retained.latest()
-        if merged is not None and merged is not index.positions:
-            index = PositionIndex(merged)
+        index, rest = targeted()
         result = targeter.receive(document, index, at)
+        told = _deliveries([result.claims]) if result.claims is not None else []
+        if rest is not None and result.verdict is Verdict.DELIVER:
+            told += _streamed(targeter.on_positions(rest, at))
         return {
             "verdict": result.verdict.value,
             "reason": result.reason,
@@ -1155,7 +1192,7 @@ def create_app(
             "recognised_by": result.recognised_by,
             "issuer": result.issuer,
             "next_change": None if result.next_change is None else result.next_change.isoformat(),
-            "deliveries": _deliveries([result.claims]) if result.claims is not None else [],
+            "deliveries": told,
         }
 
     async def positions(request: Request) -> Response:
@@ -1193,11 +1230,7 @@ def create_app(
         # snapshot, and is sent again.
         current["index"] = index
         retained.add(snapshot)
-        return {
-            "deliveries": [
-                {"key": d.key, "device": str(d.device_id), "kind": "alert"} for d in found
-            ]
-        }
+        return {"deliveries": _streamed(found)}
 
     async def confirm(request: Request) -> Response:
         _takes(request, ("at",))
@@ -1223,22 +1256,29 @@ def create_app(
 
     def take_due(at: dt.datetime, limit: int) -> list[dict[str, str]]:
         # The leases that ran out (at most ``limit``), then the alerts whose time or phase has
-        # come since target() admitted them (Targeter.retarget: nothing else delivers those).
+        # come since target() admitted them (Targeter.retarget: nothing else delivers those),
+        # over each device's latest fix as POST /alerts targets them. (Before, over the latest
+        # batch, then the kept fixes: a device whose newer fix, in an earlier batch, was
+        # outside the area was told from the older fix of the latest one.) The merge is made
+        # only while an admitted version has reached nobody yet: retarget has nothing else.
         due = targeter.redeliver(at, limit=limit)
-        index = current["index"]
-        came = targeter.retarget(index, at)
+        came, rest = [], None
+        if any(i.version is not None and i.released != i.version for i in store.load_active()):
+            index, rest = targeted()
+            came = targeter.retarget(index, at)
         due += [r.claims for r in came if r.claims is not None]
         out = _deliveries(due)
-        merged = retained.latest() if came else None
-        if merged is not None and merged is not index.positions:
-            # An alert whose time came reaches every device whose latest fix this process
-            # took, as POST /alerts does, not only the latest batch's (retarget targeted that):
-            # the kept fixes go through on_positions, which claims each device once.
-            out += [
-                {"key": d.key, "device": str(d.device_id), "kind": "alert"}
-                for d in targeter.on_positions(merged, at)
-            ]
+        if came and rest is not None:
+            out += _streamed(targeter.on_positions(rest, at))
         return out
+
+    def targeted() -> tuple[PositionIndex, Positions | None]:
+        # What POST /alerts and retarget target: each device's latest fix over the kept
+        # batches and the latest one (an index of its own unless that batch is all of them),
+        # and the latest batch's fixes of ids too long to merge (on_positions tells those).
+        index = current["index"]
+        merged, rest = retained.latest(index.positions)
+        return (index if merged is index.positions else PositionIndex(merged)), rest
 
     async def explain(request: Request) -> Response:
         _takes(request, ("incident", "device", "at"))

@@ -1,0 +1,173 @@
+"""The reference service as an operator runs it and the police's integration calls it (probe 6).
+
+``GET /explain`` against what ``POST /alerts``, ``/positions`` and ``/redeliver`` delivered:
+every device, its newest fix over the batches the process keeps and the latest one (kept or
+not), out-of-order ``observed_at``, integer and text ids. The oracle: the service's own
+deliveries, and each newest fix's distance from the alert's centre by pyproj's geodesic
+(fixes of 2 m accuracy, none within 50 m of the 500 m circle's edge).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyproj import Geod
+from service_helpers import service_module
+from starlette.testclient import TestClient
+
+from geotarget import Circle, alerts, cap
+from geotarget.ledger import SQLiteLedger
+
+AT = dt.datetime(2026, 5, 4, 21, 30, tzinfo=dt.timezone.utc)
+CENTRE = (18.06528, 59.3325)
+RADIUS = 500.0
+SENDER = "polisen@polisen.se"
+_GEOD = Geod(ellps="WGS84")
+
+
+def _service() -> Any:
+    return service_module("app.py", "_geotarget_service_probe6")
+
+
+def _t(seconds: float) -> str:
+    return (AT + dt.timedelta(seconds=seconds)).isoformat()
+
+
+def _batch(fixes: dict[Any, tuple[float, float]]) -> dict[str, Any]:
+    """A batch: device -> (metres due east of the centre, seconds after AT it was observed)."""
+    ids = list(fixes)
+    lon, lat = [], []
+    for d in ids:
+        x, y, _ = _GEOD.fwd(CENTRE[0], CENTRE[1], 90.0, fixes[d][0])
+        lon.append(x)
+        lat.append(y)
+    return {
+        "ids": ids,
+        "lon": lon,
+        "lat": lat,
+        "accuracy_m": [2.0] * len(ids),
+        "observed_at": [_t(fixes[d][1]) for d in ids],
+    }
+
+
+def _inside(body: dict[str, Any], row: int) -> bool:
+    _, _, metres = _GEOD.inv(CENTRE[0], CENTRE[1], body["lon"][row], body["lat"][row])
+    assert abs(metres - RADIUS) > 50.0, "a test fix too near the edge"
+    return bool(metres < RADIUS)
+
+
+def _newest(batches: list[dict[str, Any]]) -> dict[str, bool]:
+    """Each device's newest fix (a tie: the later batch) inside or not, ids as their text."""
+    best: dict[str, tuple[dt.datetime, bool]] = {}
+    for body in batches:
+        for row, device in enumerate(body["ids"]):
+            seen = dt.datetime.fromisoformat(body["observed_at"][row])
+            key = str(device)
+            if key not in best or seen >= best[key][0]:
+                best[key] = (seen, _inside(body, row))
+    return {d: inside for d, (_, inside) in best.items()}
+
+
+def _alert(identifier: str = "SE-POL-6", onset_minutes: float = 0) -> bytes:
+    msg = alerts.Message(headline="Explosionsrisk", description="Gå.", area_description="Torget")
+    alert = alerts.explosion(
+        identifier=identifier,
+        sender=SENDER,
+        sent=AT,
+        area=Circle(*CENTRE, RADIUS),
+        sv=msg,
+        en=msg,
+        onset=AT + dt.timedelta(minutes=onset_minutes),
+        expires=AT + dt.timedelta(hours=2),
+    )
+    return cap.dumps(alert).encode()
+
+
+def _explained(client: TestClient, identifier: str, device: str, at: str) -> str:
+    r = client.get(
+        "/explain", params={"incident": f"{SENDER}/{identifier}", "device": device, "at": at}
+    )
+    assert r.status_code == 200, (device, r.text)
+    return r.text
+
+
+def _agree(
+    client: TestClient, identifier: str, told: list[str], oracle: dict[str, bool], at: str
+) -> None:
+    """Told exactly the devices whose newest fix is inside, once; /explain at ``at`` agrees."""
+    assert len(told) == len(set(told)), f"a device told twice: {told}"
+    assert set(told) == {d for d, inside in oracle.items() if inside}, (told, oracle)
+    for device, inside in oracle.items():
+        text = _explained(client, identifier, device, at)
+        if inside:
+            assert "does not receive" in text and " again:" in text, (device, text)
+            assert "inside the alert area" in text, (device, text)
+        else:
+            assert "does not receive" in text and "again" not in text, (device, text)
+
+
+@pytest.mark.parametrize("why", ["ids too long to keep", "more fixes than kept"])
+def test_an_alert_reaches_the_devices_of_a_latest_batch_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, why: str
+) -> None:
+    """The latest batch counts for ``POST /alerts`` also when the process does not keep it.
+
+    Before, a batch not kept (an id over 64 characters, or more fixes than the process keeps:
+    one operator batch of the whole country) was left out of the merge ``POST /alerts``
+    targets: none of its devices was told at once, while ``/explain`` answered from its
+    fixes that they receive the alert. Those of its devices whose newer fix is in a kept
+    batch are still judged by that newer fix.
+    """
+    service = _service()
+    if why == "more fixes than kept":
+        monkeypatch.setattr(service, "RETAINED_FIXES", 4)
+        extra = {f"m{i}": (3_000.0 + 10 * i, 0.0) for i in range(3)}
+    else:
+        extra = {"L" * 70: (150.0, 0.0), "M" * 90: (4_000.0, 0.0)}
+    kept = _batch({"old": (100.0, -60.0), "moved": (2_000.0, 30.0), 7: (120.0, -30.0)})
+    kept["ids"] = ["old", "moved", "7"]
+    latest = _batch({"new": (200.0, 0.0), "moved": (50.0, 0.0), "far": (9_000.0, 0.0), **extra})
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        for body in (kept, latest):
+            r = client.post("/positions", params={"at": _t(0)}, json=body)
+            assert r.status_code == 200 and r.json()["deliveries"] == [], r.text
+        r = client.post("/alerts", params={"at": _t(0)}, content=_alert())
+        assert r.status_code == 200 and r.json()["verdict"] == "DELIVER", r.text
+        told = [d["device"] for d in r.json()["deliveries"]]
+        oracle = _newest([kept, latest])
+        assert oracle["new"] and oracle["old"] and not oracle["moved"]
+        _agree(client, "SE-POL-6", told, oracle, _t(1))
+        again = client.post("/alerts", params={"at": _t(1)}, content=_alert())
+        assert again.json()["deliveries"] == [], again.text
+
+
+def test_an_alert_whose_onset_comes_reaches_each_device_by_its_newest_fix(tmp_path: Path) -> None:
+    """``POST /redeliver`` at the onset targets each device's newest fix, not the latest batch's.
+
+    Before, the alert was targeted again over the latest batch, then the kept fixes: a device
+    whose newer fix (posted first, out of order) was 3 km away was told from the older fix
+    of the latest batch, while ``/explain`` said it is outside the area.
+    """
+    batches = [
+        _batch({"moved": (3_000.0, 30.0), "stays": (100.0, 30.0)}),
+        _batch({11: (4_000.0, 20.0), 12: (180.0, -20.0)}),
+        _batch({"moved": (100.0, 0.0), "back": (5_000.0, 0.0), "new": (300.0, 0.0)}),
+        _batch({"back": (250.0, 10.0), "11": (200.0, 10.0), "gone": (6_000.0, 10.0)}),
+    ]
+    onset = (AT + dt.timedelta(minutes=10)).isoformat()
+    with TestClient(_service().create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        for body in batches:
+            assert client.post("/positions", params={"at": _t(0)}, json=body).status_code == 200
+        r = client.post("/alerts", params={"at": _t(0)}, content=_alert("SE-POL-7", 5))
+        assert r.status_code == 200 and r.json()["deliveries"] == [], r.text
+        assert r.json()["verdict"] == "NOT_YET_ACTIVE", r.text
+        r = client.post("/redeliver", params={"at": onset})
+        assert r.status_code == 200, r.text
+        told = [d["device"] for d in r.json()["deliveries"]]
+        oracle = _newest(batches)
+        assert not oracle["moved"] and oracle["back"] and not oracle["11"]
+        _agree(client, "SE-POL-7", told, oracle, onset)
+        assert client.post("/redeliver", params={"at": onset}).json()["deliveries"] == []
