@@ -1260,12 +1260,13 @@ def create_app(
         # over each device's latest fix as POST /alerts targets them. (Before, over the latest
         # batch, then the kept fixes: a device whose newer fix, in an earlier batch, was
         # outside the area was told from the older fix of the latest one.) The merge is made
-        # only while an admitted version has reached nobody yet: retarget has nothing else.
+        # only while an admitted version has reached nobody yet (else retarget targets
+        # nothing; it is called all the same: it also marks the incidents long expired).
         due = targeter.redeliver(at, limit=limit)
-        came, rest = [], None
+        index, rest = current["index"], None
         if any(i.version is not None and i.released != i.version for i in store.load_active()):
             index, rest = targeted()
-            came = targeter.retarget(index, at)
+        came = targeter.retarget(index, at)
         due += [r.claims for r in came if r.claims is not None]
         out = _deliveries(due)
         if came and rest is not None:
