@@ -171,3 +171,185 @@ def test_an_alert_whose_onset_comes_reaches_each_device_by_its_newest_fix(tmp_pa
         assert not oracle["moved"] and oracle["back"] and not oracle["11"]
         _agree(client, "SE-POL-7", told, oracle, onset)
         assert client.post("/redeliver", params={"at": onset}).json()["deliveries"] == []
+
+
+# --- Several uvicorn processes over one store ---------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The child resets SIGINT and SIGTERM to their defaults before uvicorn starts: a test run in
+#: the background (SIGINT ignored by the shell) passes the ignored SIGINT on to its children.
+_START = (
+    "import runpy, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+    "sys.argv = ['uvicorn', *sys.argv[1:]]\n"
+    "runpy.run_module('uvicorn', run_name='__main__')\n"
+)
+
+
+class _Instance:
+    """One service process (uvicorn) on its own Unix socket, over a store shared with others."""
+
+    def __init__(self, tmp: Path, store: str, crash: str = "") -> None:
+        import os
+        import socket
+        import subprocess
+        import sys
+        import time
+
+        import httpx2
+
+        if not (ROOT / "examples" / "service" / "app.py").exists():
+            pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
+        self.sock = tmp / f"svc-{os.urandom(4).hex()}.sock"
+        env = {**os.environ, "GEOTARGET_STORE": store, "GEOTARGET_SERVICE_CRASH": crash}
+        self.proc = subprocess.Popen(
+            [
+                *(sys.executable, "-c", _START, "--factory", "examples.service.app:app"),
+                *("--uds", str(self.sock), "--log-level", "warning", "--no-access-log"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2400):  # (a loaded machine: up to two minutes, no assert on the time)
+            assert self.proc.poll() is None, self.proc.communicate()[1].decode()
+            if self.sock.exists():
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                    if probe.connect_ex(str(self.sock)) == 0:
+                        break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the service did not listen")
+        self.http = httpx2.Client(
+            transport=httpx2.HTTPTransport(uds=str(self.sock)), base_url="http://s", timeout=120
+        )
+
+    def post(self, path: str, seconds: float, **kw: Any) -> Any:
+        r = self.http.post(path, params={"at": _t(seconds)}, **kw)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def stop(self) -> None:
+        self.http.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.communicate(timeout=120)
+
+
+def _devices(answer: dict[str, Any]) -> list[str]:
+    return [d["device"] for d in answer["deliveries"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_two_instances_one_killed_mid_batch_tell_each_device_once_to_the_cancel(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two processes over one store; one is killed (SIGKILL) mid-``POST /positions``.
+
+    The instance taking the batch dies right after its claim committed, before it answered;
+    the other takes an overlapping batch at the same moment. Restarted, it is sent the batch
+    again (its sender got no answer): the claims made before the kill are not told again,
+    and ``POST /redeliver`` on both at once, after the lease ran out, offers them once. The
+    same Update is then sent to both at once (each holds other devices' fixes), the Cancel to
+    one. Oracle: each device's newest fix's distance by pyproj (500 m, then 1,000 m).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = (
+        request.getfixturevalue("postgres_dsn") if kind == "postgres" else str(tmp_path / "d.db")
+    )
+    metres = {f"d{i}": 30.0 + 45.0 * i for i in range(40)}  # 30 m to 1,785 m
+    assert all(abs(m - 500) > 15 and abs(m - 1000) > 15 for m in metres.values())
+    names = list(metres)
+    # (Within 500 m: d0 to d10; within 1,000 m: d0 to d21.) Each batch holds devices no
+    # other told yet, inside; the two sent at once overlap.
+    first = _batch({d: (metres[d], 0.0) for d in names[0:4] + names[12:16]})
+    to_a = _batch({d: (metres[d], 5.0) for d in names[2:9] + names[18:26]})
+    to_b = _batch({d: (metres[d], 5.0) for d in names[6:11] + names[24:40]})
+
+    def within(radius: float, batches: list[dict[str, Any]]) -> set[str]:
+        return {
+            d
+            for body in batches
+            for row, d in enumerate(body["ids"])
+            if _GEOD.inv(*CENTRE, body["lon"][row], body["lat"][row])[2] < radius
+        }
+
+    a, b = _Instance(tmp_path, store, crash="claimed"), _Instance(tmp_path, store)
+    restarted = None
+    try:
+        import httpx2
+
+        assert b.post("/positions", 0, json=first) == {"deliveries": []}
+        alert = b.post("/alerts", 1, content=_alert("M-1"))
+        with ThreadPoolExecutor(2) as pool:
+            dying = pool.submit(a.http.post, "/positions", params={"at": _t(6)}, json=to_a)
+            other = pool.submit(b.post, "/positions", 6, json=to_b)
+            answers = [alert, other.result()]
+            with pytest.raises(httpx2.TransportError):
+                dying.result()
+        assert a.proc.wait(timeout=120) == -9
+        a.stop()
+        restarted = _Instance(tmp_path, store)
+        answers.append(restarted.post("/positions", 7, json=to_a))  # sent again
+        # The push service confirms what it was given (through either process) ...
+        keys = [d["key"] for answer in answers for d in answer["deliveries"]]
+        assert b.post("/confirm", 8, json={"keys": keys})["confirmed"] == len(keys)
+        # ... and the lease (30 s) of what the killed process claimed runs out: offered once.
+        with ThreadPoolExecutor(2) as pool:
+            due = list(pool.map(lambda p: p.post("/redeliver", 60), (restarted, b)))
+        keys = [d["key"] for answer in due for d in answer["deliveries"]]
+        assert keys, "the killed process claimed nobody: nothing was probed"
+        assert restarted.post("/confirm", 61, json={"keys": keys})["confirmed"] == len(keys)
+        told = [d for answer in answers + due for d in _devices(answer)]
+        assert len(told) == len(set(told)), f"a device told twice: {sorted(told)}"
+        assert set(told) == within(RADIUS, [first, to_a, to_b])
+
+        update = _cap_update("M-1-U", "M-1", 1_000.0)
+        with ThreadPoolExecutor(2) as pool:
+            wider = list(pool.map(lambda p: p.post("/alerts", 90, content=update), (restarted, b)))
+        assert [w["verdict"] for w in wider] == ["DELIVER", "DELIVER"], wider
+        now = [d for w in wider for d in _devices(w)]
+        assert len(now) == len(set(now)) and not set(now) & set(told), (now, told)
+        covered = within(1_000.0, [first, to_a, to_b])
+        # Every device whose fix either process keeps (the restarted one only its batch sent
+        # again, the other the first batch and its own) was told now or before, once.
+        assert set(now) | set(told) == covered, (now, told)
+
+        cancel = _cap_update("M-1-C", "M-1-U", None)
+        gone = restarted.post("/alerts", 120, content=cancel)
+        assert gone["verdict"] == "CANCELLED", gone
+        assert sorted(_devices(gone)) == sorted(covered)
+        for p in (restarted, b):
+            assert p.post("/positions", 130, json=to_b) == {"deliveries": []}
+    finally:
+        started: list[_Instance | None] = [a, b, restarted]
+        for p in started:
+            if p is not None:
+                p.stop()
+
+
+def _cap_update(identifier: str, replaces: str, radius: float | None) -> bytes:
+    """An Update (a radius) or a Cancel (``None``) of the version ``replaces``, sent later."""
+    import attrs
+
+    from geotarget.alerts import MessageType, Reference
+
+    sent = AT + dt.timedelta(seconds=30 if radius is not None else 60)
+    msg = alerts.Message(headline="Explosionsrisk", description="Gå.", area_description="Torget")
+    alert = alerts.explosion(
+        identifier=identifier,
+        sender=SENDER,
+        sent=sent,
+        area=Circle(*CENTRE, radius or RADIUS),
+        sv=msg,
+        en=msg,
+        onset=AT,
+        expires=AT + dt.timedelta(hours=2),
+    )
+    ref = Reference(sender=SENDER, identifier=replaces, sent=AT if replaces == "M-1" else sent)
+    kind = MessageType.UPDATE if radius is not None else MessageType.CANCEL
+    return cap.dumps(attrs.evolve(alert, msg_type=kind, references=(ref,))).encode()
