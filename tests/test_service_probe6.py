@@ -353,3 +353,39 @@ def _cap_update(identifier: str, replaces: str, radius: float | None) -> bytes:
     ref = Reference(sender=SENDER, identifier=replaces, sent=AT if replaces == "M-1" else sent)
     kind = MessageType.UPDATE if radius is not None else MessageType.CANCEL
     return cap.dumps(attrs.evolve(alert, msg_type=kind, references=(ref,))).encode()
+
+
+# --- An operator's mistakes in the environment ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variables", "said"),
+    [
+        ({"GEOTARGET_POLICY": ""}, "GEOTARGET_POLICY is set but empty"),
+        ({"GEOTARGET_POLICY": " \n"}, "GEOTARGET_POLICY is set but empty"),
+        ({"GEOTARGET_STORE": ""}, "GEOTARGET_STORE is set but empty"),
+        ({"GEOTARGET_STORE": "{tmp}"}, "GEOTARGET_STORE: path must name the store's file"),
+        ({"GEOTARGET_STORE": ":memory:"}, "GEOTARGET_STORE: path must be a file"),
+        ({"GEOTARGET_STORE": "host=db port=x"}, "GEOTARGET_STORE: dsn"),
+    ],
+)
+def test_an_empty_or_wrong_store_or_policy_variable_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], said: str
+) -> None:
+    """A variable set to no text (``GEOTARGET_POLICY=$POLICY`` with ``POLICY`` unset) is named.
+
+    Before, an empty policy was read as the directory ``.`` ("policy file '.' has 1 problem:
+    ... it is a directory") and an empty store as "path must name the store's file (got
+    '')": neither said which variable was wrong; nor did the store's other refusals
+    ("path", "dsn"). The start is refused before any store is opened: no file is left.
+    """
+    monkeypatch.chdir(tmp_path)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value.replace("{tmp}", str(tmp_path)))
+    service = _service()
+    with pytest.raises(SystemExit) as stopped:
+        service.app()
+    message = str(stopped.value.code)
+    assert message.startswith("examples.service: cannot start: "), message
+    assert said in message, message
+    assert list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())

@@ -121,12 +121,13 @@ store is the SQLite file ``deliveries.db`` in the working directory, created if 
 ``GEOTARGET_POLICY`` defaults to the example pilot policy,
 ``docs/examples/pilot_policy.toml``). A mistake in the configuration (the policy file, a
 ``GEOTARGET_*`` number, a store that is not one, a ``GEOTARGET_STORE`` starting or ending with
-white space, a ``GEOTARGET_*`` variable nothing reads, such as a misspelt one) stops the service
-before it listens: its message on standard error, exit status 1, no traceback. Under
-``uvicorn --workers N`` each worker is one process of the service as above (one Targeter, its
-own snapshot, the shared store); a mistake stops every worker and uvicorn's supervisor, whose
-exit status is then 0 (uvicorn passes no worker's status on): read its standard error, or run
-one uvicorn per process under a supervisor that sees each status.
+white space, a ``GEOTARGET_STORE`` or ``GEOTARGET_POLICY`` set but empty, a ``GEOTARGET_*``
+variable nothing reads, such as a misspelt one) stops the service before it listens: its
+message on standard error, exit status 1, no traceback. Under ``uvicorn --workers N`` each
+worker is one process of the service as above (one Targeter, its own snapshot, the shared
+store); a mistake stops every worker and uvicorn's supervisor, whose exit status is then 0
+(uvicorn passes no worker's status on): read its standard error, or run one uvicorn per
+process under a supervisor that sees each status.
 ``docs/delivery.rst`` shows the bodies.
 """
 
@@ -267,6 +268,28 @@ def _env_unknown(environ: Mapping[str, str]) -> list[str]:
     )
 
 
+def _env_empty(environ: Mapping[str, str]) -> list[str]:
+    """What is wrong with ``GEOTARGET_STORE`` or ``GEOTARGET_POLICY`` set to no text at all.
+
+    (A variable expanded from an unset one in a unit or compose file, ``GEOTARGET_POLICY=$P``.)
+    Empty, the policy was the directory ``.`` ("policy file '.' ... is a directory") and the
+    store "path must name the store's file (got '')", neither naming the variable; and
+    neither is taken as unset: the service would run the example pilot policy, or a store of
+    its own in its working directory.
+    """
+    what = {
+        "GEOTARGET_STORE": "a SQLite file path or a PostgreSQL DSN",
+        "GEOTARGET_POLICY": "the policy file (.toml or .json)",
+    }
+    return [
+        f"{name} is set but empty (or only white space): it must name {what[name]}; an empty"
+        " value is not taken as unset"
+        for name in what
+        if name in environ and not environ[name].strip()
+    ]
+
+
+_ENV_PROBLEMS.extend(_env_empty(os.environ))
 _UNKNOWN_VARIABLES = _env_unknown(os.environ)
 if _UNKNOWN_VARIABLES:
     _ENV_PROBLEMS.append(
@@ -1463,17 +1486,21 @@ def store_from_env() -> DeliveryLedger:
             " end, as a value copied from a file or a secret keeps): its value is not shown, it"
             " may hold a password; remove the white space"
         )
-    if where.startswith(("postgresql://", "postgres://")) or _CONNINFO.match(where):
-        return PostgresLedger(where)
-    url = _URL.match(where)
-    if url is not None:
-        raise InvalidInput(
-            f"GEOTARGET_STORE must be a SQLite file path or a PostgreSQL DSN (postgresql://..."
-            f" or host=... dbname=...), not a {url.group()} URL (the rest not shown: it may"
-            " hold a password); write a SQLite store as a plain path, e.g. /var/lib/geotarget/"
-            "deliveries.db"
-        )
-    return SQLiteLedger(where)
+    try:
+        if where.startswith(("postgresql://", "postgres://")) or _CONNINFO.match(where):
+            return PostgresLedger(where)
+        url = _URL.match(where)
+        if url is None:
+            return SQLiteLedger(where)
+    except InvalidInput as err:
+        # (The stores name their parameter, "path" or "dsn": the operator set the variable.)
+        raise InvalidInput(f"GEOTARGET_STORE: {err}") from None
+    raise InvalidInput(
+        f"GEOTARGET_STORE must be a SQLite file path or a PostgreSQL DSN (postgresql://..."
+        f" or host=... dbname=...), not a {url.group()} URL (the rest not shown: it may"
+        " hold a password); write a SQLite store as a plain path, e.g. /var/lib/geotarget/"
+        "deliveries.db"
+    )
 
 
 class _OpenedLater:
