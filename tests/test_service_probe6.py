@@ -326,10 +326,9 @@ def test_two_instances_one_killed_mid_batch_tell_each_device_once_to_the_cancel(
         for p in (restarted, b):
             assert p.post("/positions", 130, json=to_b) == {"deliveries": []}
     finally:
-        started: list[_Instance | None] = [a, b, restarted]
-        for p in started:
-            if p is not None:
-                p.stop()
+        for each in (a, b, restarted):
+            if each is not None:
+                each.stop()
 
 
 def _cap_update(identifier: str, replaces: str, radius: float | None) -> bytes:
