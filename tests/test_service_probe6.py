@@ -173,6 +173,43 @@ def test_an_alert_whose_onset_comes_reaches_each_device_by_its_newest_fix(tmp_pa
         assert client.post("/redeliver", params={"at": onset}).json()["deliveries"] == []
 
 
+def test_a_batch_held_up_on_its_way_tells_nobody_from_a_fix_older_than_one_taken(
+    tmp_path: Path,
+) -> None:
+    """``POST /positions`` streams a device's fix only when the process has no newer one of it.
+
+    A batch an operator's queue held up arrives after a later one: before, a device whose
+    newer fix (3 km away) was already taken was told from the batch's older fix inside the
+    area, while ``/explain`` said it is outside. Devices of the late batch with no newer fix
+    (or a newer one in it, or the same instant) are told as before; an integer id is its
+    text.
+    """
+    kept_text = _batch({"x": (3_000.0, 30.0), "y": (100.0, 30.0), "tie": (4_000.0, 0.0)})
+    kept_int = _batch({7: (5_000.0, 30.0), 8: (200.0, -60.0)})
+    late = _batch(
+        {
+            "x": (100.0, 0.0),  # older than its fix 3 km away: not told
+            "7": (150.0, 0.0),  # older than the integer id 7's, 5 km away: not told
+            "8": (250.0, 0.0),  # newer than 8's (also inside): told by the alert already
+            "tie": (300.0, 0.0),  # the same instant as its fix outside: the later batch wins
+            "new": (350.0, 0.0),
+            "far": (6_000.0, 0.0),
+        }
+    )
+    with TestClient(_service().create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        for body in (kept_text, kept_int):
+            assert client.post("/positions", params={"at": _t(40)}, json=body).status_code == 200
+        r = client.post("/alerts", params={"at": _t(40)}, content=_alert())
+        assert r.status_code == 200 and r.json()["verdict"] == "DELIVER", r.text
+        told = [d["device"] for d in r.json()["deliveries"]]
+        r = client.post("/positions", params={"at": _t(50)}, json=late)
+        assert r.status_code == 200, r.text
+        told += [d["device"] for d in r.json()["deliveries"]]
+        oracle = _newest([kept_text, kept_int, late])
+        assert not oracle["x"] and not oracle["7"] and oracle["tie"] and oracle["new"]
+        _agree(client, "SE-POL-6", told, oracle, _t(51))
+
+
 # --- Several uvicorn processes over one store ---------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,8 +25,9 @@ alerts at once. The latest snapshot of device positions is an immutable
                       taken (``hAcc``: a 400 naming it, never ignored); returns
                       ``{"deliveries": [{"key", "device", "kind"}, ...]}``, the pending
                       deliveries of every active alert for the devices in it
-                      (``Targeter.on_positions``), then becomes the current snapshot (not
-                      when the store refused the batch).
+                      (``Targeter.on_positions``; not from a fix older than one this
+                      process took of the same device: a batch held up on its way), then
+                      becomes the current snapshot (not when the store refused the batch).
 ``POST /confirm``     ``{"keys": ["<incident> <version> <device>", ...]}``: the deliveries the
                       push service accepted; returns ``{"confirmed", "already", "unknown"}``
                       counts. Keys of at most :data:`MAX_CONFIRM_VERSIONS` alert versions
@@ -1053,6 +1054,12 @@ class _Retained:
         self._lock = threading.Lock()
         self._batches: deque[Positions] = deque()
         self._size = 0
+        #: Each kept batch's rows in the order of its ids (by ``id()`` of the batch), made at
+        #: the first :meth:`newer` that needs it: 8 bytes a fix, no copy of the ids.
+        self._orders: dict[int, npt.NDArray[np.intp]] = {}
+        #: Each kept batch's newest ``observed_at`` (by ``id()``): only a batch with a fix
+        #: newer than the oldest of a new batch is searched (in a stream in order, none).
+        self._newest: dict[int, np.datetime64] = {}
 
     def add(self, batch: Positions) -> None:
         """Keep ``batch`` (an accepted one), dropping the oldest batches past :attr:`limit`."""
@@ -1061,11 +1068,56 @@ class _Retained:
             return
         if ids.dtype.kind == "U" and ids.dtype.itemsize > 4 * RETAINED_ID_CHARS:
             return
+        newest = batch.observed_at.astype("datetime64[us]").max()
         with self._lock:
             self._batches.append(batch)
+            self._newest[id(batch)] = newest
             self._size += len(batch)
             while self._size > self.limit:
-                self._size -= len(self._batches.popleft())
+                gone = self._batches.popleft()
+                self._size -= len(gone)
+                self._orders.pop(id(gone), None)
+                self._newest.pop(id(gone), None)
+
+    def newer(self, batch: Positions) -> npt.NDArray[np.bool_]:
+        """The rows of ``batch`` whose device has a newer fix (``observed_at``) in a kept batch.
+
+        A batch that arrives late (an operator's queue held it) may hold a device's older
+        fix: inside the area, while its newer fix, already taken, is outside. ``POST
+        /positions`` streams only the other rows (``/alerts`` and ``/explain`` go by the newer
+        fix). One search of the batch's ids in each kept batch holding a fix newer than the
+        batch's oldest (none in a stream in order), by its ids' order, made once.
+        """
+        newer = np.zeros(len(batch), dtype=bool)
+        if not len(batch):
+            return newer
+        seen = batch.observed_at.astype("datetime64[us]")
+        oldest = seen.min()
+        with self._lock:
+            kept = [
+                (b, self._orders.get(id(b)))
+                for b in self._batches
+                if b is not batch and self._newest[id(b)] > oldest
+            ]
+        for other, order in kept:
+            ids, want = other.ids, batch.ids
+            if (ids.dtype.kind == "i") != (want.dtype.kind == "i"):
+                # (Identity is the id's text: 7 is "7". Rare: one operator sends one kind.)
+                if ids.dtype.kind == "i":
+                    ids, order = ids.astype(str), None
+                else:
+                    want = want.astype(str)
+            if order is None:
+                order = np.argsort(ids, kind="stable")
+                if ids is other.ids:
+                    with self._lock:  # (not for a batch dropped meanwhile: its id is reused)
+                        if any(b is other for b in self._batches):
+                            self._orders[id(other)] = order
+            at = np.minimum(np.searchsorted(ids, want, sorter=order), ids.size - 1)
+            rows = order[at]
+            hit = np.flatnonzero(ids[rows] == want)
+            newer[hit] |= other.observed_at[rows[hit]].astype("datetime64[us]") > seen[hit]
+        return newer
 
     def fix_of(self, device: str, current: Positions) -> Positions | None:
         """``device``'s latest fix over the kept batches and ``current``, as a snapshot of one.
@@ -1248,7 +1300,12 @@ def create_app(
                 )
         snapshot = Positions(ids, lon, lat, accuracy_m=accuracy, observed_at=observed_at)
         index = PositionIndex(snapshot)
-        found = targeter.on_positions(snapshot, at)  # this request uses its own batch
+        # This request uses its own batch, but for the fixes older than one the process took
+        # of the same device (a batch held up on its way): before, a device whose newer fix
+        # was outside the area was told from the older one, inside.
+        stale = retained.newer(snapshot)
+        fresh = _rows(snapshot, np.flatnonzero(~stale)) if stale.any() else snapshot
+        found = targeter.on_positions(fresh, at)
         # The atomic swap, last: a batch the store refused (503) changes nothing, not even the
         # snapshot, and is sent again.
         current["index"] = index
