@@ -432,3 +432,74 @@ def test_an_empty_or_wrong_store_or_policy_variable_is_named(
     assert message.startswith("examples.service: cannot start: "), message
     assert said in message, message
     assert list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_reload_after_a_mistaken_policy_edit_keeps_the_running_workers(tmp_path: Path) -> None:
+    """``uvicorn --workers 2``, the policy file edited into a mistake, then ``SIGHUP`` (reload).
+
+    uvicorn replaces each worker, keeping the old one where its replacement fails to start.
+    Before, the failing replacement sent its supervisor SIGTERM: the whole running service
+    stopped, every healthy worker with it, for an edit of the policy file. Now it keeps
+    answering with the policy it started with; the mistake is on standard error.
+    """
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx2
+
+    if not (ROOT / "examples" / "service" / "app.py").exists():
+        pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
+    policy = tmp_path / "policy.toml"
+    policy.write_bytes((ROOT / "docs" / "examples" / "pilot_policy.toml").read_bytes())
+    sock, errors = tmp_path / "s.sock", tmp_path / "stderr.txt"
+    env = {**os.environ, "GEOTARGET_STORE": str(tmp_path / "d.db")}
+    env["GEOTARGET_POLICY"] = str(policy)
+    with errors.open("wb") as err:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-c", _START, "--factory", "examples.service.app:app"),
+                *("--uds", str(sock), "--workers", "2", "--log-level", "info"),
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    http = httpx2.Client(transport=httpx2.HTTPTransport(uds=str(sock)), base_url="http://s")
+    try:
+        for _ in range(2400):  # both workers started (they read the policy file as they do)
+            assert proc.poll() is None, errors.read_text()
+            if errors.read_text().count("Application startup complete") == 2:
+                break
+            time.sleep(0.05)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            assert probe.connect_ex(str(sock)) == 0, errors.read_text()
+        body = _batch({"p": (100.0, 0.0)})
+        assert http.post("/positions", params={"at": _t(0)}, json=body).status_code == 200
+        with policy.open("a", encoding="utf-8") as edited:
+            edited.write("\nthis line = is [ not TOML\n")
+        # Two reloads, the second sent once uvicorn gave up the first: its supervisor takes
+        # the signals queued meanwhile (a SIGTERM from the failed worker, before) first, so a
+        # second give-up means none stopped it. No wait on the clock.
+        for reload in (1, 2):
+            os.kill(proc.pid, signal.SIGHUP)
+            for _ in range(2400):
+                if proc.poll() is not None or errors.read_text().count("keeping worker") >= reload:
+                    break
+                time.sleep(0.05)
+        said = errors.read_text()
+        assert "cannot start: policy file" in said and "not valid TOML" in said, said
+        assert proc.poll() is None, f"the running service stopped: {said}"
+        r = http.post("/alerts", params={"at": _t(1)}, content=_alert())
+        assert r.status_code == 200 and [d["device"] for d in r.json()["deliveries"]] == ["p"]
+    finally:
+        http.close()
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(timeout=120)

@@ -128,8 +128,10 @@ message on standard error, exit status 1, no traceback. Under ``uvicorn --worker
 worker is one process of the service as above (one Targeter, its own snapshot, the shared
 store); a mistake stops every worker and uvicorn's supervisor, whose exit status is then 0
 (uvicorn passes no worker's status on): read its standard error, or run one uvicorn per
-process under a supervisor that sees each status.
-``docs/delivery.rst`` shows the bodies.
+process under a supervisor that sees each status. The policy file is read when a process
+starts: an edit takes effect as each process starts again (uvicorn's ``SIGHUP`` replaces its
+workers; where an edit is a mistake, uvicorn keeps each running worker, the message on
+standard error). ``docs/delivery.rst`` shows the bodies.
 """
 
 from __future__ import annotations
@@ -1650,11 +1652,29 @@ def _stop_uvicorn_workers(message: str) -> None:
 
     Its supervisor started each worker that stopped again, forever, the message on standard
     error twice a second and the socket bound, answering nothing: a mistake looked like a
-    running service. Now the worker asks the supervisor to stop (SIGTERM: it stops its other
-    workers and removes its Unix socket) and exits with uvicorn's start-up failure status.
+    running service. Now the worker exits with uvicorn's start-up failure status, and where
+    the supervisor does not stop on it by itself (older uvicorn) first asks it to stop
+    (SIGTERM: it stops its other workers and removes its Unix socket).
     uvicorn's supervisor itself then exits with status 0 (it passes no worker's status on):
     its standard error says why.
     """
     print(message, file=sys.stderr, flush=True)
-    os.kill(os.getppid(), signal.SIGTERM)
+    if not _supervisor_stops_itself():
+        os.kill(os.getppid(), signal.SIGTERM)
     raise SystemExit(_STARTUP_FAILURE)
+
+
+def _supervisor_stops_itself() -> bool:
+    """Whether uvicorn's ``--workers`` supervisor stops by itself on a start-up failure.
+
+    Newer uvicorn stops when a worker exits with :data:`_STARTUP_FAILURE`, and on ``SIGHUP``
+    (a reload: every worker replaced, as after an edit of the policy file) keeps each old
+    worker serving whose replacement failed to start. There the worker must not stop the
+    supervisor: a reload after a mistaken edit stopped the whole running service, every
+    healthy worker with it, where uvicorn would have kept them.
+    """
+    try:
+        from uvicorn.supervisors import multiprocess
+    except ImportError:  # (not under uvicorn's supervisor: nothing else to stop)
+        return True
+    return getattr(multiprocess, "STARTUP_FAILURE", None) == _STARTUP_FAILURE
