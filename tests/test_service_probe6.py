@@ -210,6 +210,41 @@ def test_a_batch_held_up_on_its_way_tells_nobody_from_a_fix_older_than_one_taken
         _agree(client, "SE-POL-6", told, oracle, _t(51))
 
 
+
+def test_redeliver_merges_the_kept_fixes_only_once_a_waiting_alert_may_come(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``POST /redeliver`` every few seconds while an alert waits for its onset merges nothing.
+
+    The merge of the kept fixes (a second or two over a million) is made for an alert whose
+    onset has come, not at each call before it: the alert waited hours at most, every call
+    paying for it. Counted by a spy on the merge; the deliveries are the oracle's.
+    """
+    service = _service()
+    merges: list[int] = []
+    merge = service._Retained.latest
+
+    def counted(self: Any, current: Any) -> Any:
+        merges.append(1)
+        return merge(self, current)
+
+    monkeypatch.setattr(service._Retained, "latest", counted)
+    batches = [_batch({"a": (100.0, 0.0), "b": (3_000.0, 0.0)}), _batch({"c": (200.0, 0.0)})]
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        for body in batches:
+            assert client.post("/positions", params={"at": _t(0)}, json=body).status_code == 200
+        r = client.post("/alerts", params={"at": _t(0)}, content=_alert("SE-POL-8", 60))
+        assert r.json()["verdict"] == "NOT_YET_ACTIVE", r.text
+        merges.clear()
+        for minute in (1, 2, 3):
+            r = client.post("/redeliver", params={"at": _t(60 * minute)})
+            assert r.status_code == 200 and r.json()["deliveries"] == [], r.text
+        assert merges == [], "merged while the alert could not come"
+        r = client.post("/redeliver", params={"at": _t(3_660)})
+        assert sorted(d["device"] for d in r.json()["deliveries"]) == ["a", "c"], r.text
+        assert merges == [1]
+
+
 # --- Several uvicorn processes over one store ---------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
