@@ -210,7 +210,6 @@ def test_a_batch_held_up_on_its_way_tells_nobody_from_a_fix_older_than_one_taken
         _agree(client, "SE-POL-6", told, oracle, _t(51))
 
 
-
 def test_redeliver_merges_the_kept_fixes_only_once_a_waiting_alert_may_come(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
