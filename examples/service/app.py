@@ -25,8 +25,9 @@ alerts at once. The latest snapshot of device positions is an immutable
                       taken (``hAcc``: a 400 naming it, never ignored); returns
                       ``{"deliveries": [{"key", "device", "kind"}, ...]}``, the pending
                       deliveries of every active alert for the devices in it
-                      (``Targeter.on_positions``), then becomes the current snapshot (not
-                      when the store refused the batch).
+                      (``Targeter.on_positions``; not from a fix older than one this
+                      process took of the same device: a batch held up on its way), then
+                      becomes the current snapshot (not when the store refused the batch).
 ``POST /confirm``     ``{"keys": ["<incident> <version> <device>", ...]}``: the deliveries the
                       push service accepted; returns ``{"confirmed", "already", "unknown"}``
                       counts. Keys of at most :data:`MAX_CONFIRM_VERSIONS` alert versions
@@ -82,7 +83,8 @@ ever logged, nor quoted in an answer as a pair. uvicorn's access log writes each
 is not logged): run uvicorn with ``--no-access-log`` where device ids must not reach the log
 either. The service keeps the latest batch of positions as its snapshot until the next batch
 replaces it, and its latest batches, at most :data:`RETAINED_FIXES` fixes: ``/alerts`` targets
-each device's newest fix over them (by ``observed_at``; ``/explain`` explains that fix), so an
+each device's newest fix over them and the latest batch, kept or not (by ``observed_at``;
+``/explain`` explains that fix), so an
 alert reaches at once every device whose latest fix this process took (and so does one whose time
 came, through ``/redeliver``); any other device in its area is told by ``on_positions`` when its
 next fix arrives, through any instance. Nothing else of a request is kept once it is answered.
@@ -120,13 +122,16 @@ store is the SQLite file ``deliveries.db`` in the working directory, created if 
 ``GEOTARGET_POLICY`` defaults to the example pilot policy,
 ``docs/examples/pilot_policy.toml``). A mistake in the configuration (the policy file, a
 ``GEOTARGET_*`` number, a store that is not one, a ``GEOTARGET_STORE`` starting or ending with
-white space, a ``GEOTARGET_*`` variable nothing reads, such as a misspelt one) stops the service
-before it listens: its message on standard error, exit status 1, no traceback. Under
-``uvicorn --workers N`` each worker is one process of the service as above (one Targeter, its
-own snapshot, the shared store); a mistake stops every worker and uvicorn's supervisor, whose
-exit status is then 0 (uvicorn passes no worker's status on): read its standard error, or run
-one uvicorn per process under a supervisor that sees each status.
-``docs/delivery.rst`` shows the bodies.
+white space, a ``GEOTARGET_STORE`` or ``GEOTARGET_POLICY`` set but empty, a ``GEOTARGET_*``
+variable nothing reads, such as a misspelt one) stops the service before it listens: its
+message on standard error, exit status 1, no traceback. Under ``uvicorn --workers N`` each
+worker is one process of the service as above (one Targeter, its own snapshot, the shared
+store); a mistake stops every worker and uvicorn's supervisor, whose exit status is then 0
+(uvicorn passes no worker's status on): read its standard error, or run one uvicorn per
+process under a supervisor that sees each status. The policy file is read when a process
+starts: an edit takes effect as each process starts again (uvicorn's ``SIGHUP`` replaces its
+workers; where an edit is a mistake, uvicorn keeps each running worker, the message on
+standard error). ``docs/delivery.rst`` shows the bodies.
 """
 
 from __future__ import annotations
@@ -161,6 +166,7 @@ from geotarget import (
     PositionIndex,
     Positions,
     Targeter,
+    Verdict,
     cap,
     load_policy,
     parse_time,
@@ -176,8 +182,9 @@ from geotarget.errors import (
     StoreReadOnly,
     StoreUnavailable,
 )
-from geotarget.ledger import Claims, DeliveryLedger, PostgresLedger, SQLiteLedger
+from geotarget.ledger import Claims, DeliveryLedger, Incident, PostgresLedger, SQLiteLedger
 from geotarget.regions import RegionHierarchy
+from geotarget.targeting import Delivery
 
 LEASE = dt.timedelta(seconds=30)
 
@@ -264,6 +271,28 @@ def _env_unknown(environ: Mapping[str, str]) -> list[str]:
     )
 
 
+def _env_empty(environ: Mapping[str, str]) -> list[str]:
+    """What is wrong with ``GEOTARGET_STORE`` or ``GEOTARGET_POLICY`` set to no text at all.
+
+    (A variable expanded from an unset one in a unit or compose file, ``GEOTARGET_POLICY=$P``.)
+    Empty, the policy was the directory ``.`` ("policy file '.' ... is a directory") and the
+    store "path must name the store's file (got '')", neither naming the variable; and
+    neither is taken as unset: the service would run the example pilot policy, or a store of
+    its own in its working directory.
+    """
+    what = {
+        "GEOTARGET_STORE": "a SQLite file path or a PostgreSQL DSN",
+        "GEOTARGET_POLICY": "the policy file (.toml or .json)",
+    }
+    return [
+        f"{name} is set but empty (or only white space): it must name {what[name]}; an empty"
+        " value is not taken as unset"
+        for name in what
+        if name in environ and not environ[name].strip()
+    ]
+
+
+_ENV_PROBLEMS.extend(_env_empty(os.environ))
 _UNKNOWN_VARIABLES = _env_unknown(os.environ)
 if _UNKNOWN_VARIABLES:
     _ENV_PROBLEMS.append(
@@ -947,6 +976,25 @@ def _deliveries(claims: list[Claims]) -> list[dict[str, str]]:
     ]
 
 
+def _may_come(incident: Incident, at: dt.datetime) -> bool:
+    """Whether ``Targeter.retarget`` may deliver ``incident``'s current version at ``at``.
+
+    A version admitted that reached nobody yet, active at ``at`` (its onset come, not
+    expired); whether its kind and regions are enabled then is for retarget to say.
+    """
+    if incident.version is None or incident.released == incident.version:
+        return False
+    alert = incident.alert
+    if alert is None:
+        return False
+    return alert.onset <= at and (alert.expires is None or at < alert.expires)
+
+
+def _streamed(found: list[Delivery]) -> list[dict[str, str]]:
+    """The deliveries :meth:`~geotarget.Targeter.on_positions` made, as the service answers."""
+    return [{"key": d.key, "device": str(d.device_id), "kind": "alert"} for d in found]
+
+
 def _at(request: Request) -> dt.datetime:
     raw = _query(request, "at")
     if raw is None:
@@ -1003,7 +1051,7 @@ def _device_rows(ids: npt.NDArray[Any], device: str) -> npt.NDArray[np.intp]:
 RETAINED_FIXES = 1_000_000
 #: The longest text id (characters) of a batch that is kept: numpy holds text ids at the width
 #: of the longest, for every row, so one long id would take each kept fix's share past bounds
-#: (such a batch's devices are reached at their next fix, as before).
+#: (such a batch counts while it is the latest).
 RETAINED_ID_CHARS = 64
 
 
@@ -1022,6 +1070,12 @@ class _Retained:
         self._lock = threading.Lock()
         self._batches: deque[Positions] = deque()
         self._size = 0
+        #: Each kept batch's rows in the order of its ids (by ``id()`` of the batch), made at
+        #: the first :meth:`newer` that needs it: 8 bytes a fix, no copy of the ids.
+        self._orders: dict[int, npt.NDArray[np.intp]] = {}
+        #: Each kept batch's newest ``observed_at`` (by ``id()``): only a batch with a fix
+        #: newer than the oldest of a new batch is searched (in a stream in order, none).
+        self._newest: dict[int, np.datetime64] = {}
 
     def add(self, batch: Positions) -> None:
         """Keep ``batch`` (an accepted one), dropping the oldest batches past :attr:`limit`."""
@@ -1030,11 +1084,56 @@ class _Retained:
             return
         if ids.dtype.kind == "U" and ids.dtype.itemsize > 4 * RETAINED_ID_CHARS:
             return
+        newest = batch.observed_at.astype("datetime64[us]").max()
         with self._lock:
             self._batches.append(batch)
+            self._newest[id(batch)] = newest
             self._size += len(batch)
             while self._size > self.limit:
-                self._size -= len(self._batches.popleft())
+                gone = self._batches.popleft()
+                self._size -= len(gone)
+                self._orders.pop(id(gone), None)
+                self._newest.pop(id(gone), None)
+
+    def newer(self, batch: Positions) -> npt.NDArray[np.bool_]:
+        """The rows of ``batch`` whose device has a newer fix (``observed_at``) in a kept batch.
+
+        A batch that arrives late (an operator's queue held it) may hold a device's older
+        fix: inside the area, while its newer fix, already taken, is outside. ``POST
+        /positions`` streams only the other rows (``/alerts`` and ``/explain`` go by the newer
+        fix). One search of the batch's ids in each kept batch holding a fix newer than the
+        batch's oldest (none in a stream in order), by its ids' order, made once.
+        """
+        newer = np.zeros(len(batch), dtype=bool)
+        if not len(batch):
+            return newer
+        seen = batch.observed_at.astype("datetime64[us]")
+        oldest = seen.min()
+        with self._lock:
+            kept = [
+                (b, self._orders.get(id(b)))
+                for b in self._batches
+                if b is not batch and self._newest[id(b)] > oldest
+            ]
+        for other, order in kept:
+            ids, want = other.ids, batch.ids
+            if (ids.dtype.kind == "i") != (want.dtype.kind == "i"):
+                # (Identity is the id's text: 7 is "7". Rare: one operator sends one kind.)
+                if ids.dtype.kind == "i":
+                    ids, order = ids.astype(str), None
+                else:
+                    want = want.astype(str)
+            if order is None:
+                order = np.argsort(ids, kind="stable")
+                if ids is other.ids:
+                    with self._lock:  # (not for a batch dropped meanwhile: its id is reused)
+                        if any(b is other for b in self._batches):
+                            self._orders[id(other)] = order
+            at = np.minimum(np.searchsorted(ids, want, sorter=order), ids.size - 1)
+            rows = order[at]
+            hit = np.flatnonzero(ids[rows] == want)
+            newer[hit] |= other.observed_at[rows[hit]].astype("datetime64[us]") > seen[hit]
+        return newer
 
     def fix_of(self, device: str, current: Positions) -> Positions | None:
         """``device``'s latest fix over the kept batches and ``current``, as a snapshot of one.
@@ -1065,16 +1164,32 @@ class _Retained:
             observed_at=seen[last : last + 1],
         )
 
-    def latest(self) -> Positions | None:
-        """Each device's latest fix (by ``observed_at``; a tie to the later batch), or None.
+    def latest(self, current: Positions) -> tuple[Positions, Positions | None]:
+        """Each device's latest fix over the kept batches and ``current``, and the rest.
 
-        One vectorized merge: ids as the store identifies devices (an integer id is its
-        decimal text where a batch of text ids is kept too: ``7`` is ``"7"``).
+        By ``observed_at``, a tie to the later batch, as :meth:`fix_of` finds one device's:
+        ``current`` (the latest batch) counts also when it is not kept (over :attr:`limit`
+        fixes, or ids too long). Its rows whose ids are longer than :data:`RETAINED_ID_CHARS`
+        are the rest (None when there are none): no kept batch holds such an id, and merged
+        they would widen every id (numpy holds text ids at the width of the longest). One
+        vectorized merge: ids as the store identifies devices (an integer id is its decimal
+        text where a batch of text ids is kept too: ``7`` is ``"7"``).
         """
         with self._lock:
             batches = list(self._batches)
-        if len(batches) <= 1:
-            return batches[0] if batches else None
+        rest = None
+        if not batches or batches[-1] is not current:
+            # (Before, a batch not kept was left out here though it was the latest: an alert
+            # reached none of its devices at once, while /explain explained their fixes.)
+            ids = current.ids
+            if ids.dtype.kind == "U" and ids.dtype.itemsize > 4 * RETAINED_ID_CHARS:
+                long = np.char.str_len(ids) > RETAINED_ID_CHARS
+                rest = _rows(current, np.flatnonzero(long))
+                current = _rows(current, np.flatnonzero(~long), f"U{RETAINED_ID_CHARS}")
+            if len(current) or not batches:
+                batches.append(current)
+        if len(batches) == 1:
+            return batches[0], rest
         texts = any(b.ids.dtype.kind != "i" for b in batches)
         ids = np.concatenate(
             [b.ids.astype(str) if texts and b.ids.dtype.kind == "i" else b.ids for b in batches]
@@ -1085,13 +1200,25 @@ class _Retained:
         last = np.ones(ranked.size, dtype=bool)
         last[:-1] = ranked[1:] != ranked[:-1]
         rows = order[last]
-        return Positions(
+        merged = Positions(
             ids[rows],
             np.concatenate([b.lon for b in batches])[rows],
             np.concatenate([b.lat for b in batches])[rows],
             accuracy_m=np.concatenate([b.accuracy_m for b in batches])[rows],
             observed_at=seen[rows],
         )
+        return merged, rest
+
+
+def _rows(batch: Positions, rows: npt.NDArray[np.intp], ids: str | None = None) -> Positions:
+    """The fixes of ``batch`` at ``rows``, its ids cast to the numpy type ``ids`` if given."""
+    return Positions(
+        batch.ids[rows] if ids is None else batch.ids[rows].astype(ids),
+        batch.lon[rows],
+        batch.lat[rows],
+        accuracy_m=batch.accuracy_m[rows],
+        observed_at=batch.observed_at[rows],
+    )
 
 
 def _empty_index() -> PositionIndex:
@@ -1142,10 +1269,11 @@ def create_app(
 
     def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
         # Every device's latest fix this process took, not only the latest batch's.
-        index, merged = current["index"], retained.latest()
-        if merged is not None and merged is not index.positions:
-            index = PositionIndex(merged)
+        index, rest = targeted()
         result = targeter.receive(document, index, at)
+        told = _deliveries([result.claims]) if result.claims is not None else []
+        if rest is not None and result.verdict is Verdict.DELIVER:
+            told += _streamed(targeter.on_positions(rest, at))
         return {
             "verdict": result.verdict.value,
             "reason": result.reason,
@@ -1155,7 +1283,7 @@ def create_app(
             "recognised_by": result.recognised_by,
             "issuer": result.issuer,
             "next_change": None if result.next_change is None else result.next_change.isoformat(),
-            "deliveries": _deliveries([result.claims]) if result.claims is not None else [],
+            "deliveries": told,
         }
 
     async def positions(request: Request) -> Response:
@@ -1188,16 +1316,17 @@ def create_app(
                 )
         snapshot = Positions(ids, lon, lat, accuracy_m=accuracy, observed_at=observed_at)
         index = PositionIndex(snapshot)
-        found = targeter.on_positions(snapshot, at)  # this request uses its own batch
+        # This request uses its own batch, but for the fixes older than one the process took
+        # of the same device (a batch held up on its way): before, a device whose newer fix
+        # was outside the area was told from the older one, inside.
+        stale = retained.newer(snapshot)
+        fresh = _rows(snapshot, np.flatnonzero(~stale)) if stale.any() else snapshot
+        found = targeter.on_positions(fresh, at)
         # The atomic swap, last: a batch the store refused (503) changes nothing, not even the
         # snapshot, and is sent again.
         current["index"] = index
         retained.add(snapshot)
-        return {
-            "deliveries": [
-                {"key": d.key, "device": str(d.device_id), "kind": "alert"} for d in found
-            ]
-        }
+        return {"deliveries": _streamed(found)}
 
     async def confirm(request: Request) -> Response:
         _takes(request, ("at",))
@@ -1223,22 +1352,32 @@ def create_app(
 
     def take_due(at: dt.datetime, limit: int) -> list[dict[str, str]]:
         # The leases that ran out (at most ``limit``), then the alerts whose time or phase has
-        # come since target() admitted them (Targeter.retarget: nothing else delivers those).
+        # come since target() admitted them (Targeter.retarget: nothing else delivers those),
+        # over each device's latest fix as POST /alerts targets them. (Before, over the latest
+        # batch, then the kept fixes: a device whose newer fix, in an earlier batch, was
+        # outside the area was told from the older fix of the latest one.) The merge (a
+        # second or two over a million fixes) is made only while an admitted version that
+        # reached nobody yet is active at ``at`` (else retarget targets nothing; it is called
+        # all the same: it also marks the incidents long expired), not every few seconds
+        # while an alert waits for its onset.
         due = targeter.redeliver(at, limit=limit)
-        index = current["index"]
+        index, rest = current["index"], None
+        if any(_may_come(incident, at) for incident in store.load_active()):
+            index, rest = targeted()
         came = targeter.retarget(index, at)
         due += [r.claims for r in came if r.claims is not None]
         out = _deliveries(due)
-        merged = retained.latest() if came else None
-        if merged is not None and merged is not index.positions:
-            # An alert whose time came reaches every device whose latest fix this process
-            # took, as POST /alerts does, not only the latest batch's (retarget targeted that):
-            # the kept fixes go through on_positions, which claims each device once.
-            out += [
-                {"key": d.key, "device": str(d.device_id), "kind": "alert"}
-                for d in targeter.on_positions(merged, at)
-            ]
+        if came and rest is not None:
+            out += _streamed(targeter.on_positions(rest, at))
         return out
+
+    def targeted() -> tuple[PositionIndex, Positions | None]:
+        # What POST /alerts and retarget target: each device's latest fix over the kept
+        # batches and the latest one (an index of its own unless that batch is all of them),
+        # and the latest batch's fixes of ids too long to merge (on_positions tells those).
+        index = current["index"]
+        merged, rest = retained.latest(index.positions)
+        return (index if merged is index.positions else PositionIndex(merged)), rest
 
     async def explain(request: Request) -> Response:
         _takes(request, ("incident", "device", "at"))
@@ -1422,17 +1561,21 @@ def store_from_env() -> DeliveryLedger:
             " end, as a value copied from a file or a secret keeps): its value is not shown, it"
             " may hold a password; remove the white space"
         )
-    if where.startswith(("postgresql://", "postgres://")) or _CONNINFO.match(where):
-        return PostgresLedger(where)
-    url = _URL.match(where)
-    if url is not None:
-        raise InvalidInput(
-            f"GEOTARGET_STORE must be a SQLite file path or a PostgreSQL DSN (postgresql://..."
-            f" or host=... dbname=...), not a {url.group()} URL (the rest not shown: it may"
-            " hold a password); write a SQLite store as a plain path, e.g. /var/lib/geotarget/"
-            "deliveries.db"
-        )
-    return SQLiteLedger(where)
+    try:
+        if where.startswith(("postgresql://", "postgres://")) or _CONNINFO.match(where):
+            return PostgresLedger(where)
+        url = _URL.match(where)
+        if url is None:
+            return SQLiteLedger(where)
+    except InvalidInput as err:
+        # (The stores name their parameter, "path" or "dsn": the operator set the variable.)
+        raise InvalidInput(f"GEOTARGET_STORE: {err}") from None
+    raise InvalidInput(
+        f"GEOTARGET_STORE must be a SQLite file path or a PostgreSQL DSN (postgresql://..."
+        f" or host=... dbname=...), not a {url.group()} URL (the rest not shown: it may"
+        " hold a password); write a SQLite store as a plain path, e.g. /var/lib/geotarget/"
+        "deliveries.db"
+    )
 
 
 class _OpenedLater:
@@ -1525,11 +1668,29 @@ def _stop_uvicorn_workers(message: str) -> None:
 
     Its supervisor started each worker that stopped again, forever, the message on standard
     error twice a second and the socket bound, answering nothing: a mistake looked like a
-    running service. Now the worker asks the supervisor to stop (SIGTERM: it stops its other
-    workers and removes its Unix socket) and exits with uvicorn's start-up failure status.
+    running service. Now the worker exits with uvicorn's start-up failure status, and where
+    the supervisor does not stop on it by itself (older uvicorn) first asks it to stop
+    (SIGTERM: it stops its other workers and removes its Unix socket).
     uvicorn's supervisor itself then exits with status 0 (it passes no worker's status on):
     its standard error says why.
     """
     print(message, file=sys.stderr, flush=True)
-    os.kill(os.getppid(), signal.SIGTERM)
+    if not _supervisor_stops_itself():
+        os.kill(os.getppid(), signal.SIGTERM)
     raise SystemExit(_STARTUP_FAILURE)
+
+
+def _supervisor_stops_itself() -> bool:
+    """Whether uvicorn's ``--workers`` supervisor stops by itself on a start-up failure.
+
+    Newer uvicorn stops when a worker exits with :data:`_STARTUP_FAILURE`, and on ``SIGHUP``
+    (a reload: every worker replaced, as after an edit of the policy file) keeps each old
+    worker serving whose replacement failed to start. There the worker must not stop the
+    supervisor: a reload after a mistaken edit stopped the whole running service, every
+    healthy worker with it, where uvicorn would have kept them.
+    """
+    try:
+        from uvicorn.supervisors import multiprocess
+    except ImportError:  # (not under uvicorn's supervisor: nothing else to stop)
+        return True
+    return getattr(multiprocess, "STARTUP_FAILURE", None) == _STARTUP_FAILURE
