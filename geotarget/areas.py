@@ -698,7 +698,8 @@ class Polygon(_PartBase):
         side of the split edge: nanometres.) A hole touching the shell or another hole at a
         point splits the piece there.
         Each piece keeps the polygon's margin (the union of the pieces grown by it is the
-        polygon grown by it). A polygon without holes is returned alone.
+        polygon grown by it, up to :attr:`margin_error_bound_m`: each piece measures its margin
+        in its own frame). A polygon without holes is returned alone.
 
         Returns
         -------
