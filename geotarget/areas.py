@@ -690,10 +690,16 @@ class Polygon(_PartBase):
         through the middle of its longitude range (GEOS's rectangle clipping), piece by
         piece, until no piece has one. The pieces meet along the cuts, each cut edge shared
         by the pieces either side (a point on a cut is in both), and their union is the
-        polygon: its edges and holes are kept, split only where a cut crosses them, at a
-        point rounded in its last bits.
+        polygon: its edges and holes are kept, split only where a cut crosses them. GEOS
+        rounds that crossing in its last bits, so it is moved along the cut to the nearest
+        representable point the polygon covers: every vertex of the pieces is in the
+        polygon, and so is every point of the cuts they cover. (Points within a few units in
+        the last place of a crossed edge, beside the crossing, may still fall on the other
+        side of the split edge: nanometres.) A hole touching the shell or another hole at a
+        point splits the piece there.
         Each piece keeps the polygon's margin (the union of the pieces grown by it is the
-        polygon grown by it). A polygon without holes is returned alone.
+        polygon grown by it, up to :attr:`margin_error_bound_m`: each piece measures its margin
+        in its own frame). A polygon without holes is returned alone.
 
         Returns
         -------
@@ -743,6 +749,20 @@ class Polygon(_PartBase):
                         for g in shapely.get_parts(half)
                         if isinstance(g, sg.Polygon) and not g.is_empty and g.area > 0.0
                     )
+            # A hole touching the shell or another hole at a point leaves a piece pinched
+            # there (its ring touches itself: invalid); GEOS's structural repair splits it at
+            # that point into the polygons either side, their vertices its own.
+            done = [
+                f
+                for g in done
+                for f in (
+                    [g]
+                    if g.is_valid
+                    else shapely.get_parts(shapely.make_valid(g, method="structure"))
+                )
+                if isinstance(f, sg.Polygon) and not f.is_empty and f.area > 0.0
+            ]
+            done = _onto_the_polygon(self._shape, done)
             whole = float(self._shape.area)
             if (
                 not all(g.is_valid for g in done)
@@ -1511,3 +1531,76 @@ def _estimated_bytes(area: Area) -> int:
         if polygons.crowded(part):
             total += crossing.estimated_bytes(polygons.edges(part), polygons.bounds(part))
     return total
+
+
+#: How many representable latitudes either side of a cut's vertex :func:`_onto_the_polygon`
+#: looks at (GEOS's intersection is within a few of the exact one).
+_CUT_ULPS = 8
+
+
+def _onto_the_polygon(shape: sg.Polygon, pieces: list[sg.Polygon]) -> list[sg.Polygon]:
+    """The pieces with each vertex a cut made moved along its cut onto the polygon's edge.
+
+    A cut crosses an edge at a point GEOS rounds, so the vertex may lie a few units in the
+    last place off the edge, in the hole or outside the polygon: the pieces would cover it and
+    the polygon not. Each such vertex (any vertex that is not the polygon's own) is moved
+    along its meridian, the same in every piece, to the representable latitude nearest the
+    edge that the polygon covers (GEOS's exact predicate), among :data:`_CUT_ULPS` either
+    side; one with none is left as it is.
+    """
+    own = shapely.get_coordinates(shape)
+    coords = [shapely.get_coordinates(g) for g in pieces]
+    every = np.concatenate(coords)
+    new = np.unique(every, axis=0)
+    keep = np.ones(len(new), dtype=np.bool_)
+    both = np.concatenate([own, new])
+    _, first, counts = np.unique(both, axis=0, return_index=True, return_counts=True)
+    # vertices of the pieces that are the polygon's own appear twice in ``both``
+    shared = first[(counts > 1)]
+    keep[shared[shared >= len(own)] - len(own)] = False
+    new = new[keep]
+    if new.size == 0:
+        return pieces
+    k = _CUT_ULPS
+    steps = [new[:, 1]]
+    for toward in (np.inf, -np.inf):
+        y = new[:, 1]
+        for _ in range(k):
+            y = np.nextafter(y, toward)
+            steps.append(y)
+    # columns: 0, +1..+k, -1..-k -> order -k..+k
+    ys = np.column_stack([*steps[k + 1 :][::-1], steps[0], *steps[1 : k + 1]])
+    xs = np.repeat(new[:, 0][:, None], ys.shape[1], axis=1)
+    covered = shapely.intersects_xy(shape, xs.ravel(), ys.ravel()).reshape(ys.shape)
+    edge = covered.copy()
+    edge[:, 1:-1] &= ~(covered[:, :-2] & covered[:, 2:])  # covered, a neighbour not
+    edge[:, 0] &= ~covered[:, 1]
+    edge[:, -1] &= ~covered[:, -2]
+    dist = np.where(edge, np.abs(np.arange(ys.shape[1]) - k)[None, :], ys.shape[1])
+    best = dist.argmin(axis=1)
+    move = (dist[np.arange(len(new)), best] < ys.shape[1]) & (best != k)
+    if not move.any():
+        return pieces
+    old = _as_complex(new[move])
+    order = np.argsort(old)
+    old, to_y = old[order], ys[np.flatnonzero(move), best[move]][order]
+    out: list[sg.Polygon] = []
+    for g, xy in zip(pieces, coords, strict=True):
+        # Rows of this piece equal to a moved vertex (pieces without holes: one ring).
+        key = _as_complex(xy)
+        at = np.minimum(np.searchsorted(old, key), old.size - 1)
+        row = np.flatnonzero(old[at] == key)
+        if row.size == 0:
+            out.append(g)
+            continue
+        xy = xy.copy()
+        xy[row, 1] = to_y[at[row]]
+        out.append(sg.Polygon(xy))
+    return out
+
+
+def _as_complex(xy: FloatArray) -> npt.NDArray[np.complex128]:
+    """Points as complex numbers (exactly: sorted by lon, then lat)."""
+    out = np.empty(len(xy), dtype=np.complex128)
+    out.real, out.imag = xy[:, 0], xy[:, 1]
+    return out

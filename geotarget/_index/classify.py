@@ -16,8 +16,9 @@ radius ``r = rule.accuracy * accuracy_m``:
   ``query`` (so an exact fix is never AMBIGUOUS).
 * The area holds the disk iff one part does or, for a disk met by several parts and held by
   none alone, their union does (:func:`_held_together`: GEOS's union of the parts as lon/lat
-  polygons, classified as one polygon, conservatively; for parts reaching 180°, also the
-  union of the parts turned by 180° of longitude, where the two sides meet).
+  polygons, a polygon's margin drawn near the disks (:func:`_grown_near`), classified as one
+  polygon, conservatively; for parts reaching 180°, also the union of the parts turned by
+  180° of longitude, where the two sides meet).
 
 Only leaves near the part are looked at: the R-tree returns the leaves meeting the part's window
 grown by the largest disk radius. Each leaf is then decided whole when its exact bounds allow it,
@@ -1195,7 +1196,13 @@ def _held_by_union(
 ) -> BoolArray:
     """Whether the lon/lat union of the parts' inner shapes holds each disk (conservatively)."""
     held = np.zeros(x.size, dtype=np.bool_)
-    union = shapely.union_all(inner_shapes(parts))
+    shapes = inner_shapes(parts)
+    # A polygon with a margin counts its margin near the disks (two islands' margins over the
+    # strait between them hold a boat there): its inner shape grows by it.
+    for k, part in enumerate(p for p in parts if isinstance(p, Polygon)):  # shapes' order
+        if part.margin_m > 0.0:
+            shapes[k] = _grown_near(part, x, y, r)
+    union = shapely.union_all(shapes)
     for piece in shapely.get_parts(union):
         if not isinstance(piece, shapely.Polygon) or piece.is_empty:
             continue
@@ -1205,6 +1212,52 @@ def _held_by_union(
             continue
         held[sel] = held_by_piece(piece, x[sel], y[sel], r[sel])
     return held
+
+
+#: Longest edge (metres, in the metric frame) of the margin grown near disks
+#: (:func:`_grown_near`) before it is drawn back in lon/lat; at most this share of the margin.
+_GROWN_EDGE_M, _GROWN_EDGE_SHARE = 100.0, 10.0
+
+
+def _grown_near(part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray) -> Any:
+    """The polygon's lon/lat shape and, near the disks, a shape its margin surely covers.
+
+    The metric polygon near the disks (as :func:`_held_in_margin` clips it) grown by the
+    margin less twice :data:`_GROWN_SLACK` of it (GEOS simplifies by a hundredth of the
+    distance; the other hundredth covers the lon/lat-straight edges drawn back between
+    vertices at most :data:`_GROWN_EDGE_M` apart), drawn back in lon/lat. The polygon's own
+    shape where the margin cannot be drawn so (near 180° or a pole, or an invalid frame).
+    """
+    shape = part.shape
+    m = part.margin_m
+    lon0, lat0, metric = polygons.frame(part)
+    mx, my = _geodesy.to_aeqd(lon0, lat0, x, y)
+    reach = float(r.max()) + 2.0 * m + _PAD_M
+    west, south, east, north = part_window(part)
+    if west <= -180.0 or east >= 180.0 or max(abs(south), abs(north)) > 85.0:
+        return shape
+    with _geos.quiet():
+        near = shapely.clip_by_rect(
+            metric,
+            float(np.min(mx)) - reach,
+            float(np.min(my)) - reach,
+            float(np.max(mx)) + reach,
+            float(np.max(my)) + reach,
+        )
+        d = m * (1.0 - 2.0 * _GROWN_SLACK) - _PAD_M
+        if near.is_empty or not shapely.is_valid(near) or d <= 0.0:
+            return shape
+        edge = min(_GROWN_EDGE_M, _GROWN_EDGE_SHARE * m)
+        drawn = shapely.segmentize(shapely.buffer(near, d, quad_segs=16), edge)
+        t = _geodesy.aeqd_transformer(lon0, lat0)
+        back = shapely.transform(
+            drawn,
+            lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1], direction="INVERSE")),
+        )
+        w, _, e, _ = back.bounds
+        if e - w > 180.0 or not shapely.is_valid(back):
+            return shape
+        return shapely.union(shape, back)
 
 
 def _meet_antimeridian(parts: tuple[Circle | Polygon, ...]) -> bool:
