@@ -351,15 +351,16 @@ class PositionIndex:
         polygons, or in the overlap of two circles, is ``INSIDE`` when the parts together
         hold it. Such a disk, met by several parts and held by none alone, is decided on the
         parts' union as one polygon (GEOS's; each circle drawn by its rim, with up to 256
-        vertices, and a polygon's margin left out), conservatively: one whose boundary
-        distance lies within a few millimetres plus the union frame's scale error of its
-        radius (a thousandth for an area tens of kilometres across, about 3 % for one the
-        size of Sweden), or whose disk reaches within 5 cm or 1e-4 of a circle's radius of
-        that circle's rim (``(k / 14,000)**2`` of it for an area of ``k`` circles, over 128),
-        may stay ``AMBIGUOUS`` (never ``INSIDE`` wrongly). A disk that a polygon's margin
-        holds only by reaching over a strait, an inlet or a hole narrower than twice the
-        margin (a boat in a fjord) is decided on the polygon near it grown by the margin
-        (GEOS's) and may stay ``AMBIGUOUS`` within 2 % of the margin of that grown boundary.
+        vertices, and a polygon's margin drawn near the disks less 4 % of it),
+        conservatively: one whose boundary distance lies within a few millimetres plus the
+        union frame's scale error of its radius (a thousandth for an area tens of kilometres
+        across, about 3 % for one the size of Sweden), or whose disk reaches within 5 cm or
+        1e-4 of a circle's radius of that circle's rim (``(k / 14,000)**2`` of it for an
+        area of ``k`` circles, over 128), may stay ``AMBIGUOUS`` (never ``INSIDE`` wrongly).
+        A disk that a polygon's margin holds only by reaching over a strait, an inlet or a
+        hole narrower than twice the margin (a boat in a fjord) is decided on the polygon
+        near it grown by the margin (GEOS's) and may stay ``AMBIGUOUS`` within 2 % of the
+        margin of that grown boundary.
 
         Parameters
         ----------
