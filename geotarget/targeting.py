@@ -48,7 +48,7 @@ import datetime as dt
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -807,13 +807,7 @@ class Targeter:
         key = None if adm.incident is None else adm.incident.key
         base["incident"] = key
         tr = adm.transition
-        # An incident this version's references linked to its own: one chain, merged into it.
-        linked = (
-            f"its references link incident{'s' if len(adm.merged) > 1 else ''} "
-            f"{', '.join(adm.merged)} to {key}, one chain: merged into it; "
-            if adm.merged
-            else ""
-        )
+        linked = _linked(adm.merged, key)
         if tr not in (Transition.STARTED, Transition.UPDATED, Transition.SAME):
             on_disk()
             settled = self._settle(alert, adm, base, at)
@@ -1037,12 +1031,7 @@ class Targeter:
         key = None if adm.incident is None else adm.incident.key
         base["incident"] = key
         tr = adm.transition
-        linked = (
-            f"its references link incident{'s' if len(adm.merged) > 1 else ''} "
-            f"{', '.join(adm.merged)} to {key}, one chain: merged into it; "
-            if adm.merged
-            else ""
-        )
+        linked = _linked(adm.merged, key)
         if tr not in (Transition.STARTED, Transition.UPDATED, Transition.SAME):
             settled = attrs.evolve(self._settle(alert, adm, base, at, dry=dry), claims=None)
             return attrs.evolve(settled, reason=linked + settled.reason) if linked else settled
@@ -2286,6 +2275,16 @@ def _pending(
     if not parts:
         return _NO_DEVICES
     return np.array([str(d) for p in parts for d in p.tolist()], dtype=str)
+
+
+def _linked(merged: Sequence[str], key: str | None) -> str:
+    """The reason's prefix for incidents a version's references linked to its own (merged)."""
+    if not merged:
+        return ""
+    return (
+        f"its references link incident{'s' if len(merged) > 1 else ''} "
+        f"{', '.join(merged)} to {key}, one chain: merged into it; "
+    )
 
 
 def _one_per_delivery(claims: list[Claims]) -> list[Claims]:
