@@ -813,14 +813,7 @@ class Targeter:
             settled = self._settle(alert, adm, base, at)
             return attrs.evolve(settled, reason=linked + settled.reason) if linked else settled
         assert key is not None
-        orphan = (
-            tr is Transition.STARTED and alert.msg_type is MessageType.UPDATE and key != adm.version
-        )
-        prefix = (
-            f"an Update whose references name no known version: it started incident {key}; "
-            if orphan
-            else ""
-        ) + linked
+        prefix = _orphan(alert, adm, key) + linked
         try:
             verdict, fields = self._decide(
                 alert, kind, index, at, confirm, prefix, evaluator, delivered=_delivered(adm)
@@ -1036,14 +1029,7 @@ class Targeter:
             settled = attrs.evolve(self._settle(alert, adm, base, at, dry=dry), claims=None)
             return attrs.evolve(settled, reason=linked + settled.reason) if linked else settled
         assert key is not None
-        orphan = (
-            tr is Transition.STARTED and alert.msg_type is MessageType.UPDATE and key != adm.version
-        )
-        prefix = (
-            f"an Update whose references name no known version: it started incident {key}; "
-            if orphan
-            else ""
-        ) + linked
+        prefix = _orphan(alert, adm, key) + linked
         verdict, fields = self._decide(alert, facts.get("kind", ""), index, at, True, prefix)
         if verdict is not Verdict.DELIVER:
             return TargetingResult(**base, verdict=verdict, **fields)
@@ -2275,6 +2261,17 @@ def _pending(
     if not parts:
         return _NO_DEVICES
     return np.array([str(d) for p in parts for d in p.tolist()], dtype=str)
+
+
+def _orphan(alert: Alert, adm: Admission, key: str) -> str:
+    """The reason's prefix for an Update that started its own incident (no known reference)."""
+    if (
+        adm.transition is Transition.STARTED
+        and alert.msg_type is MessageType.UPDATE
+        and key != adm.version
+    ):
+        return f"an Update whose references name no known version: it started incident {key}; "
+    return ""
 
 
 def _linked(merged: Sequence[str], key: str | None) -> str:
