@@ -114,7 +114,7 @@ from geotarget.ledger import (
     Transition,
     _lifecycle,
 )
-from geotarget.ledger._lifecycle import first_difference, replaces, version_id
+from geotarget.ledger._lifecycle import first_difference, replaces, sender_of, version_id
 from geotarget.ledger._model import lease_micros, micros
 from geotarget.ledger._sql import DEFAULT_LEASE
 from geotarget.ledger._store import admit_behind
@@ -2055,7 +2055,7 @@ class _DryRun:
             state=inc.state.value,
             version=inc.version,
             sent_us=None if inc.document is None else _lifecycle._sent_us(inc.document),
-            sender=_owner(key),
+            sender=sender_of(key),  # an incident's key is its first version's id
             status=status,
             document=inc.document,
             cancel_version=self._cancel_of(key) if inc.state is IncidentState.CANCELLED else None,
@@ -2239,11 +2239,6 @@ def _status_of(document: str) -> str:
     from geotarget import cap
 
     return cap.loads(document).status.value
-
-
-def _owner(key: str) -> str:
-    """The sender of an incident's first version, from its key ``sender/identifier``."""
-    return key.partition("/")[0].replace("%2F", "/").replace("%25", "%")
 
 
 def _pending(

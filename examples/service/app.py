@@ -1155,14 +1155,7 @@ class _Retained:
         which = np.repeat(np.arange(len(found)), [rows.size for _, rows in found])
         at = np.concatenate([rows for _, rows in found])
         last = int(np.lexsort((seen,))[-1])  # stable: a tie goes to the later batch
-        batch, row = found[int(which[last])][0], at[last : last + 1]
-        return Positions(
-            batch.ids[row],
-            batch.lon[row],
-            batch.lat[row],
-            accuracy_m=batch.accuracy_m[row],
-            observed_at=seen[last : last + 1],
-        )
+        return _rows(found[int(which[last])][0], at[last : last + 1])
 
     def latest(self, current: Positions) -> tuple[Positions, Positions | None]:
         """Each device's latest fix over the kept batches and ``current``, and the rest.

@@ -809,18 +809,8 @@ def _held_in_margin(
             idx, mx, my, ri = idx[near], mx[near], my[near], ri[near]
             if idx.size == 0:
                 return
-        # Every point within m of each disk's points lies within ri + m of its centre. (A
-        # metric polygon the projection made invalid, as a sliver's may be, has no sound
-        # GEOS buffer: its disks stay met.)
-        reach = float(ri.max()) + 2.0 * m + _PAD_M
-        near_part = shapely.clip_by_rect(
-            metric,
-            float(mx.min()) - reach,
-            float(my.min()) - reach,
-            float(mx.max()) + reach,
-            float(my.max()) + reach,
-        )
-        if not shapely.is_valid(near_part):
+        near_part = _metric_near(metric, m, mx, my, ri)
+        if near_part is None:
             return
         piece = shapely.buffer(near_part, m, quad_segs=16)
         edge = shapely.boundary(piece)
@@ -832,6 +822,24 @@ def _held_in_margin(
             _dwithin(edge, pts, ri + _GROWN_SLACK * m + BAND_M + _PAD_M), dtype=np.bool_
         )
     rank[idx[held]] = _HOLDS
+
+
+def _metric_near(metric: Any, m: float, mx: FloatArray, my: FloatArray, r: FloatArray) -> Any:
+    """A margin polygon's metric shape near disks (centres ``mx``, ``my`` in its frame), or None.
+
+    Clipped to a rectangle holding every point within ``m`` of any point of the disks (those
+    lie within ``r + m`` of their centre). None when the clip is empty or invalid: a metric
+    polygon the projection made invalid, as a sliver's may be, has no sound GEOS buffer.
+    """
+    reach = float(np.max(r)) + 2.0 * m + _PAD_M
+    near = shapely.clip_by_rect(
+        metric,
+        float(np.min(mx)) - reach,
+        float(np.min(my)) - reach,
+        float(np.max(mx)) + reach,
+        float(np.max(my)) + reach,
+    )
+    return None if near.is_empty or not shapely.is_valid(near) else near
 
 
 def _part_ranks(
@@ -1232,20 +1240,13 @@ def _grown_near(part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray) -> A
     m = part.margin_m
     lon0, lat0, metric = polygons.frame(part)
     mx, my = _geodesy.to_aeqd(lon0, lat0, x, y)
-    reach = float(r.max()) + 2.0 * m + _PAD_M
     west, south, east, north = part_window(part)
     if west <= -180.0 or east >= 180.0 or max(abs(south), abs(north)) > 85.0:
         return shape
     with _geos.quiet():
-        near = shapely.clip_by_rect(
-            metric,
-            float(np.min(mx)) - reach,
-            float(np.min(my)) - reach,
-            float(np.max(mx)) + reach,
-            float(np.max(my)) + reach,
-        )
+        near = _metric_near(metric, m, mx, my, r)
         d = m * (1.0 - 2.0 * _GROWN_SLACK) - _PAD_M
-        if near.is_empty or not shapely.is_valid(near) or d <= 0.0:
+        if near is None or d <= 0.0:
             return shape
         edge = min(_GROWN_EDGE_M, _GROWN_EDGE_SHARE * m)
         drawn = shapely.segmentize(shapely.buffer(near, d, quad_segs=16), edge)

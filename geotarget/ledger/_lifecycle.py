@@ -217,8 +217,7 @@ def _legacy_sender_may_act(
         return False
     # The sender ends at the first "/" (an escaped one, or one of a build that escaped none;
     # a sender holding "/" then reads as its first part, which acts for nobody else).
-    sender = cancel_vid.partition("/")[0].replace("%2F", "/").replace("%25", "%")
-    return bool(may_act_for(sender, owner))
+    return bool(may_act_for(sender_of(cancel_vid), owner))
 
 
 def replaced(
@@ -252,6 +251,11 @@ def version_id(sender: str, identifier: str) -> str:
     if "/" in sender or "%" in sender:
         sender = sender.replace("%", "%25").replace("/", "%2F")
     return f"{sender}/{identifier}"
+
+
+def sender_of(vid: str) -> str:
+    """The sender of a version id (:func:`version_id`): up to its first ``/``, unescaped."""
+    return vid.partition("/")[0].replace("%2F", "/").replace("%25", "%")
 
 
 def same_message(document: str, alert: Alert, doc: str) -> bool:
