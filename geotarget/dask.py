@@ -997,30 +997,44 @@ def _range_bounds(ranges: int, *samples: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return merged[np.linspace(0, merged.size, ranges + 1)[1:-1].astype(np.intp)]
 
 
-def _cut(ids: npt.NDArray[Any], bounds: npt.NDArray[Any], ranges: int) -> list[npt.NDArray[Any]]:
-    """Sorted ids cut at the bounds: piece ``r`` holds ``bounds[r-1] <= id < bounds[r]``.
+def _cut(
+    bounds: npt.NDArray[Any], ranges: int, *ids: npt.NDArray[Any]
+) -> list[list[npt.NDArray[Any]]]:
+    """Partitions' sorted ids cut at the bounds: per range, the pieces of every partition.
 
-    Exactly ``ranges`` pieces (some empty), so an id equal in two partitions falls in the
-    same piece of each (runs on the worker that sorted them).
+    Piece ``r`` of a partition holds its ids ``bounds[r-1] <= id < bounds[r]``; exactly
+    ``ranges`` pieces each (some empty), so an id equal in two partitions falls in the same
+    range of each. One task cuts every partition a worker holds (runs there: the pieces are
+    views, nothing is copied or sent).
     """
-    pieces = np.split(ids, np.searchsorted(ids, bounds, side="left"))
-    return pieces + [ids[:0]] * (ranges - len(pieces))
+    out: list[list[npt.NDArray[Any]]] = [[] for _ in range(ranges)]
+    for a in ids:
+        pieces = np.split(a, np.searchsorted(a, bounds, side="left"))
+        for r, piece in enumerate(pieces + [a[:0]] * (ranges - len(pieces))):
+            out[r].append(piece)
+    return out
 
 
-def _piece(pieces: list[npt.NDArray[Any]], r: int) -> npt.NDArray[Any]:
-    """Piece ``r`` of :func:`_cut` (a copy: only its ids travel to the range's merge)."""
-    return np.array(pieces[r])
+def _piece(cut: list[list[npt.NDArray[Any]]], r: int) -> npt.NDArray[Any]:
+    """Range ``r`` of a :func:`_cut`, one array (a copy: only its ids travel to the merge)."""
+    return np.concatenate(cut[r])
+
+
+def _holds(resident: _Resident | _Refused, value: Any) -> bool:
+    """Whether a partition holds the id ``value`` (runs on the worker that holds it)."""
+    ids = _usable(resident).index.positions.ids
+    return bool(ids.size) and bool((ids == value).any())
 
 
 def _shared_ids(*ids: npt.NDArray[Any]) -> tuple[int, Any, int, int] | None:
-    """Ids in two of these partitions (each sorted, unique): None, or how many are and one.
+    """Ids found twice among these arrays: None, or how many are and one.
 
-    ``(count, the smallest such id, its first partition, its second)``, the partitions as
-    positions among the arguments. Runs on a worker; the answer is a value, never an error
-    (an id in an exception would be logged there).
+    ``(count, the smallest such id, its first array, its second)``, the arrays as positions
+    among the arguments (the same for an id twice in one array: the ranges of several
+    partitions cut together). Runs on a worker; the answer is a value, never an error (an id
+    in an exception would be logged there).
     """
-    parts = [a for a in ids if a.size]
-    if len(parts) < 2:
+    if sum(a.size for a in ids) < 2:
         return None
     where = np.concatenate([np.full(a.size, i, dtype=np.int32) for i, a in enumerate(ids)])
     merged = np.concatenate(ids)
@@ -1635,12 +1649,17 @@ class DaskTargeter:
         and merged on one worker, which answers with the number of shared ids and the
         smallest of them only. Partitions holding more than ``_MERGE_IDS`` ids together are
         compared by ranges of ids instead: bounds chosen from a sample of each partition's
-        ids, each partition's sorted ids cut at them on its worker, and each range's pieces
-        merged by a task of its own (about ``_MERGE_IDS`` ids each), so no worker receives
-        every id. A set of files compared without a shared id is remembered (its files still
+        ids, the sorted ids of every partition a worker holds cut at them by one task on that
+        worker, and each range's pieces (one per worker) merged by a task of its own (about
+        ``_MERGE_IDS`` ids each), so no worker receives every id, and the tasks grow with the
+        partitions plus the workers times the ranges, not with the partitions times the
+        ranges. A set of files compared without a shared id is remembered (its files still
         listed as they were stay compared), so the cost, a transfer and a sort of the ids of
         the partitions asked together, is paid once per set of files an alert reads, not per
         alert.
+
+        Returns the partitions compared and the merges' futures, one per range in the ids'
+        order.
         """
         with self._lock:
             keys = frozenset(
@@ -1652,8 +1671,8 @@ class DaskTargeter:
                 return [], []
         parts = [p for p in asked.parts if _key(p) in keys]
         futures = dict(zip((_key(p) for p in asked.parts), asked.futures, strict=True))
+        residents = [futures[_key(p)] for p in parts]
         submit, key = self.client.submit, self._task_key
-        ids = [submit(_sorted_ids, futures[_key(p)], key=key()) for p in parts]
         with self._lock:
             sizes = [
                 p.rows if p.rows is not None else self._seen.get(_key(p), (0, ""))[0] for p in parts
@@ -1661,26 +1680,72 @@ class DaskTargeter:
         rows = sum(sizes)
         ranges = max(1, -(-rows // _MERGE_IDS))
         if ranges == 1:
+            ids = [submit(_sorted_ids, f, key=key()) for f in residents]
             return parts, [submit(_shared_ids, *ids, key=key())]
         # By ranges of ids: bounds from a sample of every partition (as many ids from each as
-        # its share of the ids), each partition's sorted ids cut at them where they lie, and
-        # one merge per range, of that range's pieces.
+        # its share of the ids), the partitions of each worker cut at them there, and one
+        # merge per range, of that range's pieces.
+        groups = self._groups(residents, sizes)
+        ids = list(residents)
+        for where, members in groups:
+            for i in members:
+                ids[i] = submit(_sorted_ids, residents[i], key=key(), **where)
         samples = [
             submit(_id_sample, i, max(2, -(-_SAMPLE * ranges * n // rows)), key=key())
             for i, n in zip(ids, sizes, strict=True)
         ]
         bounds = submit(_range_bounds, ranges, *samples, key=key())
-        cuts = [submit(_cut, i, bounds, ranges, key=key()) for i in ids]
+        cuts = [
+            submit(_cut, bounds, ranges, *(ids[i] for i in members), key=key(), **where)
+            for where, members in groups
+        ]
         return parts, [
             submit(_shared_ids, *(submit(_piece, c, r, key=key()) for c in cuts), key=key())
             for r in range(ranges)
         ]
 
+    def _groups(
+        self, residents: list[Any], sizes: list[int]
+    ) -> list[tuple[dict[str, Any], list[int]]]:
+        """The partitions cut together: those of one worker; placement hints for their tasks.
+
+        Grouped by the worker holding each resident index (asked of the scheduler once), so
+        cutting them sends nothing. A partition whose index no worker holds (lost meanwhile,
+        or the scheduler did not say) is grouped with others holding at most ``_MERGE_IDS``
+        ids together: no task receives more.
+        """
+        try:
+            with self._client_open("comparing the ids of the partitions an alert reads"):
+                who = dict(self.client.who_has(residents))
+        except GeotargetError:
+            raise
+        except Exception:  # the scheduler did not say: the gather reports a failing cluster
+            who = {}
+        held: dict[str, list[int]] = {}
+        loose: list[list[int]] = []
+        loose_ids = 0
+        for i, f in enumerate(residents):
+            workers = sorted(who.get(f.key) or ())
+            if workers:
+                held.setdefault(workers[0], []).append(i)
+                continue
+            if not loose or loose_ids + sizes[i] > _MERGE_IDS:
+                loose.append([])
+                loose_ids = 0
+            loose[-1].append(i)
+            loose_ids += sizes[i]
+        return [
+            ({"workers": [w], "allow_other_workers": True}, members)
+            for w, members in sorted(held.items())
+        ] + [({}, members) for members in loose]
+
     def _check_ids(self, compared: list[Partition], got: list[Any]) -> None:
         """Refuse an id found in two partitions; remember the pairs found apart.
 
         ``got``: the answer of each range of ids compared, in the ids' order (one range
-        unless the partitions hold more than ``_MERGE_IDS`` ids).
+        unless the partitions hold more than ``_MERGE_IDS`` ids). Compared by ranges, a
+        range's pieces mix the partitions of a worker: the files holding the smallest shared
+        id are then looked up in their resident indexes.
         """
         if not compared:
             return
@@ -1692,6 +1757,22 @@ class DaskTargeter:
                 self._apart = [g for g in self._apart if not g <= keys] + [keys]
             return
         count, first, a, b = shared
+        if len(got) > 1:
+            doing = "looking up the files of an id in two partitions"
+            with self._lock:
+                residents = [self._resident_future(p) for p in compared]
+            with self._client_open(doing):
+                holds = self._gather(
+                    [self.client.submit(_holds, f, first, pure=False) for f in residents], doing
+                )
+            holders = np.flatnonzero(holds).tolist()
+            if len(holders) < 2:  # pragma: no cover - a partition rewritten meanwhile
+                raise InvalidPositions(
+                    f"ids must be unique across the dataset's partitions: {shown(first)} is "
+                    f"in two of them ({count:,} id(s) in more than one of the partitions the "
+                    "alert reads); the alert was admitted, nothing was claimed for it"
+                )
+            a, b = holders[:2]
         raise InvalidPositions(
             f"ids must be unique across the dataset's partitions: {shown(first)} is in "
             f"{_file_name(compared[a].path)} and {_file_name(compared[b].path)} ({count:,} "

@@ -1,0 +1,130 @@
+"""The Dask integration as a user with a real cluster meets it (session 62's seventh probe).
+
+A ``LocalCluster`` of worker processes (the shared ``client`` fixture, as ``scripts/test``
+starts it), datasets as other tools write them (``dask.dataframe`` from CSV files, pandas
+categoricals, ``float32`` columns, empty and bad partitions), a first nationwide alert over
+many partitions, and workers that die. The oracle is the in-memory path: the same positions,
+read with pyarrow alone, through :class:`geotarget.Targeter` over a
+:class:`geotarget.PositionIndex`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from targeting_helpers import T0, make_alert, make_regions, policy
+
+from geotarget import LocationRule, Polygon, PositionIndex, Positions, StaleRule
+from geotarget.targeting import KindRules, Targeter
+
+if os.environ.get("CI") != "true":  # in CI a missing extra fails at the import below
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    pytest.importorskip("pyarrow", reason="the dask extra is not installed")
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from geotarget.dask import DaskTargeter, PartitionedPositions, write_partitioned
+
+CENTRE = (18.0, 59.5)
+#: Country XX of the test hierarchy (lon 17-19, lat 59-60), with a margin: a nationwide area.
+NATION = Polygon([(16.9, 58.9), (19.1, 58.9), (19.1, 60.1), (16.9, 60.1)])
+
+
+def _rules() -> dict[str, KindRules]:
+    return {
+        "explosion": KindRules(
+            location=LocationRule(max_age=dt.timedelta(hours=1), accuracy=1.0),
+            include_ambiguous=True,
+            stale=StaleRule(max_age=dt.timedelta(hours=6), margin_m=500.0),
+        )
+    }
+
+
+def _targeter() -> Targeter:
+    start = T0 - dt.timedelta(days=1)
+    return Targeter(
+        make_regions(), policy({"explosion": [(start, ("XX",))]}), location_rules=_rules()
+    )
+
+
+def _in_memory(root: Path) -> Positions:
+    """Every device of the dataset, read with pyarrow alone (the oracle's copy)."""
+    files = sorted(f for f in root.rglob("*.parquet") if not f.name.startswith((".", "_")))
+    t = pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
+    cols = {n.lower(): t.column(n) for n in t.column_names}
+    obs = cols["observed_at"].cast(pa.timestamp("us", tz="UTC")).to_numpy(zero_copy_only=False)
+    ids = cols["id"].to_pylist()
+    return Positions(
+        ids,
+        cols["lon"].to_numpy(zero_copy_only=False).astype(np.float64),
+        cols["lat"].to_numpy(zero_copy_only=False).astype(np.float64),
+        accuracy_m=cols["accuracy_m"].to_numpy(zero_copy_only=False).astype(np.float64),
+        observed_at=obs.astype("datetime64[us]"),
+    )
+
+
+def _same(got: Any, want: Any) -> None:
+    assert got.verdict is want.verdict
+    assert got.recipients.tolist() == want.recipients.tolist()
+    assert dict(got.counts) == dict(want.counts)
+    assert dict(got.per_county) == dict(want.per_county)
+
+
+# --- a first nationwide alert: tasks grow with the partitions, not their product -------------
+
+
+def _grid_dataset(root: Path, cells: int, per_cell: int, rng: Any) -> Positions:
+    """``cells`` cells of 0.25° over country XX, ``per_cell`` fresh devices in each."""
+    lon, lat = [], []
+    for k in range(cells):
+        ix, iy = k % 8, k // 8
+        lon.append(17.0 + 0.25 * ix + rng.uniform(0.01, 0.24, per_cell))
+        lat.append(59.0 + 0.25 * iy + rng.uniform(0.01, 0.24, per_cell))
+    n = cells * per_cell
+    positions = Positions(
+        rng.permutation(10 * n)[:n].astype(np.int64),  # ids in no order of the cells
+        np.concatenate(lon),
+        np.concatenate(lat),
+        accuracy_m=rng.choice([0.0, 20.0], n),
+        observed_at=np.full(n, np.datetime64(T0.replace(tzinfo=None), "us")),
+    )
+    write_partitioned(positions, root, cell_deg=0.25)
+    return positions
+
+
+def test_a_first_nationwide_alert_submits_tasks_linear_in_the_partitions(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first alert over every partition compares their ids in a graph linear in them.
+
+    The ids of partitions holding more than the merge bound together are compared by ranges;
+    each partition's ids used to be cut into one task per range, so a first nationwide alert
+    submitted partitions × ranges tasks (and the ranges grow with the partitions): four
+    times the partitions made about ten times the tasks. Counted on the scheduler's task
+    stream of a cluster of worker processes; the answer is the in-memory Targeter's.
+    """
+    from distributed import get_task_stream
+
+    from geotarget import dask as gd
+
+    monkeypatch.setattr(gd, "_MERGE_IDS", 200)  # (read by the client only)
+    rng = np.random.default_rng(7)
+    tasks = {}
+    for cells in (8, 32):
+        root = tmp_path / f"ds{cells}"
+        positions = _grid_dataset(root, cells, 150, rng)
+        dk = DaskTargeter(_targeter(), PartitionedPositions(root), client)
+        alert = make_alert("explosion", NATION, ident=f"nation-{cells}")
+        with get_task_stream(client=client) as stream:
+            got = dk.target(alert, T0, confirm=True)
+        assert dk.last_stats["partitions_read"] == cells
+        tasks[cells] = len(stream.data)
+        _same(got, _targeter().target(alert, PositionIndex(positions), T0, confirm=True))
+        assert got.verdict.name == "DELIVER" and got.recipients.size == positions.ids.size
+    assert tasks[32] <= 4.5 * tasks[8], tasks  # linear: 4 times the partitions
+    assert tasks[32] <= 8 * 32, tasks
