@@ -1638,7 +1638,7 @@ class DaskTargeter:
                 asked = prepare()
                 continue
             n = len(asked.futures)
-            self._check_ids(compared, got[n:])
+            self._check_ids(compared, got[n:], asked)
             return asked, got[:n]
 
     def _compare_ids(self, asked: _Asked) -> tuple[list[Partition], list[Any]]:
@@ -1709,14 +1709,21 @@ class DaskTargeter:
     ) -> list[tuple[dict[str, Any], list[int]]]:
         """The partitions cut together: those of one worker; placement hints for their tasks.
 
-        Grouped by the worker holding each resident index (asked of the scheduler once), so
-        cutting them sends nothing. A partition whose index no worker holds (lost meanwhile,
-        or the scheduler did not say) is grouped with others holding at most ``_MERGE_IDS``
-        ids together: no task receives more.
+        Grouped by the worker holding each resident index (asked of the scheduler once, for
+        ``timeout`` seconds at most), so cutting them sends nothing. A partition whose index
+        no worker holds (lost meanwhile, or the scheduler did not say) is grouped with others
+        holding at most ``_MERGE_IDS`` ids together: no task receives more.
         """
         try:
             with self._client_open("comparing the ids of the partitions an alert reads"):
-                who = dict(self.client.who_has(residents))
+                scheduler: Any = self.client.scheduler  # (None once the client closed)
+                who = dict(
+                    self.client.sync(
+                        scheduler.who_has,
+                        keys=[f.key for f in residents],
+                        callback_timeout=self.timeout,
+                    )
+                )
         except GeotargetError:
             raise
         except Exception:  # the scheduler did not say: the gather reports a failing cluster
@@ -1739,13 +1746,13 @@ class DaskTargeter:
             for w, members in sorted(held.items())
         ] + [({}, members) for members in loose]
 
-    def _check_ids(self, compared: list[Partition], got: list[Any]) -> None:
+    def _check_ids(self, compared: list[Partition], got: list[Any], asked: _Asked) -> None:
         """Refuse an id found in two partitions; remember the pairs found apart.
 
         ``got``: the answer of each range of ids compared, in the ids' order (one range
         unless the partitions hold more than ``_MERGE_IDS`` ids). Compared by ranges, a
         range's pieces mix the partitions of a worker: the files holding the smallest shared
-        id are then looked up in their resident indexes.
+        id are then looked up in their resident indexes (``asked``'s).
         """
         if not compared:
             return
@@ -1759,8 +1766,8 @@ class DaskTargeter:
         count, first, a, b = shared
         if len(got) > 1:
             doing = "looking up the files of an id in two partitions"
-            with self._lock:
-                residents = [self._resident_future(p) for p in compared]
+            held = dict(zip((_key(p) for p in asked.parts), asked.futures, strict=True))
+            residents = [held[_key(p)] for p in compared]
             with self._client_open(doing):
                 holds = self._gather(
                     [self.client.submit(_holds, f, first, pure=False) for f in residents], doing
