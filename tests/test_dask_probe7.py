@@ -11,6 +11,7 @@ read with pyarrow alone, through :class:`geotarget.Targeter` over a
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 from targeting_helpers import T0, make_alert, make_regions, policy
 
-from geotarget import LocationRule, Polygon, PositionIndex, Positions, StaleRule
+from geotarget import Circle, LocationRule, Polygon, PositionIndex, Positions, StaleRule
 from geotarget.targeting import KindRules, Targeter
 
 if os.environ.get("CI") != "true":  # in CI a missing extra fails at the import below
@@ -128,3 +129,134 @@ def test_a_first_nationwide_alert_submits_tasks_linear_in_the_partitions(
         assert got.verdict.name == "DELIVER" and got.recipients.size == positions.ids.size
     assert tasks[32] <= 4.5 * tasks[8], tasks  # linear: 4 times the partitions
     assert tasks[32] <= 8 * 32, tasks
+
+
+def _killer(tokens: Path, function: str) -> Any:
+    """A worker plugin: the worker starting a task of ``function`` dies (``os._exit``), once.
+
+    The death takes a token file (created exclusively), so one worker dies, whichever it is.
+    """
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class Kill(WorkerPlugin):  # (local: pickled by value to the worker processes)
+        name = "geotarget-probe7-kill"
+
+        def setup(self, worker: Any) -> None:
+            self.worker = worker
+
+        def transition(self, key: Any, start: str, finish: str, **kw: Any) -> None:
+            if finish != "executing":
+                return
+            task = self.worker.state.tasks.get(key)
+            func = getattr(getattr(task, "run_spec", None), "func", None)
+            if getattr(func, "__name__", None) != function:
+                return
+            try:
+                os.close(os.open(tokens / "dead", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return
+            os._exit(1)
+
+    return Kill()
+
+
+@pytest.mark.parametrize("function", ["_cut", "_piece", "_shared_ids"])
+def test_a_worker_killed_while_a_nationwide_alert_compares_ids(
+    function: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker process dies as it starts cutting, sending or merging a range of ids.
+
+    On a cluster of worker processes with distributed's default retries (a real cluster's
+    settings), the scheduler runs the task again elsewhere, or the alert is asked again:
+    the answer is the in-memory Targeter's, each recipient once, and the ledger holds a
+    claim per recipient.
+    """
+    from distributed import Client, LocalCluster
+
+    from geotarget import dask as gd
+
+    monkeypatch.setattr(gd, "_MERGE_IDS", 400)
+    rng = np.random.default_rng(11)
+    positions = _grid_dataset(tmp_path / "ds", 12, 150, rng)
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    c = Client(cluster)
+    try:
+        c.register_plugin(_killer(tokens, function))
+        targeter = _targeter()
+        dk = DaskTargeter(targeter, PartitionedPositions(tmp_path / "ds"), c)
+        alert = make_alert("explosion", NATION, ident="killed")
+        got = dk.target(alert, T0, confirm=True)
+        assert (tokens / "dead").exists()  # a worker did die
+        want = _targeter().target(alert, PositionIndex(positions), T0, confirm=True)
+        _same(got, want)
+        assert np.unique(got.recipients).size == got.recipients.size == positions.ids.size
+        claimed = targeter.ledger.recipients(f"{alert.sender}/{alert.identifier}")
+        assert sorted(claimed.tolist()) == sorted(str(i) for i in got.recipients.tolist())
+    finally:
+        c.close()
+        cluster.close()
+
+
+def test_csv_files_read_by_dask_dataframe_give_the_in_memory_answer(
+    client: Any, tmp_path: Path
+) -> None:
+    """CSV exports read by ``dask.dataframe.read_csv`` (default blocksize), written to Parquet.
+
+    As an operator turns a day's CSV exports into a dataset: one file holds only its header
+    (an empty partition), one has devices without a fix (empty ``lon``/``lat``), the times
+    are ISO texts with a zone; ``to_parquet`` adds dask's index column. A small circle, a
+    municipality and the whole country give the in-memory Targeter's answer over the same
+    rows read by ``pandas.read_csv``.
+    """
+    import dask.dataframe as dd
+
+    pd: Any = importlib.import_module("pandas")  # (no stubs: used untyped)
+
+    rng = np.random.default_rng(4)
+    n = 120_000
+    frame = pd.DataFrame(
+        {
+            "id": rng.permutation(5 * n)[:n],
+            "lon": rng.uniform(17.0, 19.0, n),
+            "lat": rng.uniform(59.0, 60.0, n),
+            "accuracy_m": rng.choice([0.0, 8.0, 40.0, 400.0], n),
+            "observed_at": (
+                pd.Timestamp(T0) - pd.to_timedelta(rng.choice([0, 20, 90, 300, 2000], n), "min")
+            ).strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+        }
+    )
+    frame.loc[frame.index[70_000:70_040], ["lon", "lat"]] = np.nan
+    csv = tmp_path / "csv"
+    csv.mkdir()
+    for k, rows in enumerate([slice(0, 50_000), slice(0, 0), slice(50_000, None)]):
+        frame.iloc[rows].to_csv(csv / f"export-{k}.csv", index=False)
+    read = dd.read_csv(str(csv / "export-*.csv"))
+    read.to_parquet(tmp_path / "ds")
+
+    back = pd.concat([pd.read_csv(f) for f in sorted(csv.glob("*.csv"))])
+    times = pd.to_datetime(back["observed_at"], utc=True).dt.tz_localize(None)
+    index = PositionIndex(
+        Positions(
+            back["id"].to_numpy(),
+            back["lon"].to_numpy(),
+            back["lat"].to_numpy(),
+            accuracy_m=back["accuracy_m"].to_numpy(),
+            observed_at=times.to_numpy().astype("datetime64[us]"),
+        )
+    )
+    dk = DaskTargeter(_targeter(), PartitionedPositions(tmp_path / "ds"), client)
+    memory = _targeter()
+    areas = [
+        Circle(18.0, 59.5, 2_000.0),
+        Polygon([(17.5, 59.0), (18.0, 59.0), (18.0, 60.0), (17.5, 60.0)]),
+        NATION,
+    ]
+    for k, area in enumerate(areas):
+        alert = make_alert("explosion", area, ident=f"csv-{k}")
+        got = dk.target(alert, T0, confirm=True)
+        _same(got, memory.target(alert, index, T0, confirm=True))
+        assert got.recipients.size
