@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,9 +161,23 @@ def _killer(tokens: Path, function: str) -> Any:
     return Kill()
 
 
+@pytest.fixture(scope="module")
+def own() -> Iterator[Any]:
+    """A LocalCluster of two worker processes with distributed's default settings, to kill in."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    c = Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
 @pytest.mark.parametrize("function", ["_cut", "_piece", "_shared_ids"])
 def test_a_worker_killed_while_a_nationwide_alert_compares_ids(
-    function: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own: Any, function: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker process dies as it starts cutting, sending or merging a range of ids.
 
@@ -171,8 +186,6 @@ def test_a_worker_killed_while_a_nationwide_alert_compares_ids(
     the answer is the in-memory Targeter's, each recipient once, and the ledger holds a
     claim per recipient.
     """
-    from distributed import Client, LocalCluster
-
     from geotarget import dask as gd
 
     monkeypatch.setattr(gd, "_MERGE_IDS", 400)
@@ -180,25 +193,21 @@ def test_a_worker_killed_while_a_nationwide_alert_compares_ids(
     positions = _grid_dataset(tmp_path / "ds", 12, 150, rng)
     tokens = tmp_path / "tokens"
     tokens.mkdir()
-    cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    )
-    c = Client(cluster)
+    own.wait_for_workers(2, timeout=60)  # (the one killed before is back)
+    own.register_plugin(_killer(tokens, function))
     try:
-        c.register_plugin(_killer(tokens, function))
         targeter = _targeter()
-        dk = DaskTargeter(targeter, PartitionedPositions(tmp_path / "ds"), c)
+        dk = DaskTargeter(targeter, PartitionedPositions(tmp_path / "ds"), own)
         alert = make_alert("explosion", NATION, ident="killed")
         got = dk.target(alert, T0, confirm=True)
         assert (tokens / "dead").exists()  # a worker did die
-        want = _targeter().target(alert, PositionIndex(positions), T0, confirm=True)
-        _same(got, want)
-        assert np.unique(got.recipients).size == got.recipients.size == positions.ids.size
-        claimed = targeter.ledger.recipients(f"{alert.sender}/{alert.identifier}")
-        assert sorted(claimed.tolist()) == sorted(str(i) for i in got.recipients.tolist())
     finally:
-        c.close()
-        cluster.close()
+        own.unregister_worker_plugin("geotarget-probe7-kill")
+    want = _targeter().target(alert, PositionIndex(positions), T0, confirm=True)
+    _same(got, want)
+    assert np.unique(got.recipients).size == got.recipients.size == positions.ids.size
+    claimed = targeter.ledger.recipients(f"{alert.sender}/{alert.identifier}")
+    assert sorted(claimed.tolist()) == sorted(str(i) for i in got.recipients.tolist())
 
 
 def test_csv_files_read_by_dask_dataframe_give_the_in_memory_answer(
