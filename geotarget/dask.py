@@ -204,6 +204,9 @@ def write_partitioned(
 
     Raises
     ------
+    InvalidType
+        If ``positions`` is not a :class:`~geotarget.Positions` (a pandas or dask DataFrame:
+        the message says how to turn it into one).
     InvalidInput
         If ``root`` holds files, is a file or a mount point or cannot be created, or
         ``cell_deg`` is out of range or so small that more than 100,000 cells hold devices (a
@@ -212,6 +215,13 @@ def write_partitioned(
         If writing fails (:class:`~geotarget.errors.StoreFull` for a full disk); nothing is
         left behind.
     """
+    if not isinstance(positions, Positions):
+        raise InvalidType(
+            f"positions must be Positions (got {type(positions).__name__}): a DataFrame's "
+            "columns make one (Positions(df['id'], df['lon'], df['lat'], accuracy_m=..., "
+            "observed_at=...)); a dask DataFrame too large for that is written with its "
+            "to_parquet(path) and opened with PartitionedPositions(path)"
+        )
     root = file_path("root", root)
     _write_partitioned(positions, root, cell_deg=cell_deg)  # (numpy's numbers too)
     return PartitionedPositions(root)

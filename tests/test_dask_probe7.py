@@ -269,3 +269,24 @@ def test_csv_files_read_by_dask_dataframe_give_the_in_memory_answer(
         got = dk.target(alert, T0, confirm=True)
         _same(got, memory.target(alert, index, T0, confirm=True))
         assert got.recipients.size
+
+
+def test_write_partitioned_given_a_dataframe_is_a_type_error_saying_how(tmp_path: Path) -> None:
+    """A dask DataFrame read from CSV, given to ``write_partitioned`` as a user first tries.
+
+    A wrong type, as ``DaskTargeter.on_positions`` and ``Targeter.on_positions`` say it
+    (InvalidType, a TypeError), with the way from a DataFrame to a dataset; nothing written.
+    """
+    import dask.dataframe as dd
+
+    from geotarget.errors import InvalidType
+
+    (tmp_path / "export.csv").write_text(
+        "id,lon,lat,accuracy_m,observed_at\n1,18.0,59.5,10,2024-05-20T12:00:00Z\n"
+    )
+    frame = dd.read_csv(str(tmp_path / "export.csv"))
+    for given in (frame, frame.compute()):
+        with pytest.raises(InvalidType, match=r"got DataFrame\): .*to_parquet\(path\)") as err:
+            write_partitioned(given, tmp_path / "ds")
+        assert isinstance(err.value, TypeError)
+    assert not (tmp_path / "ds").exists()
