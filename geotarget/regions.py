@@ -42,6 +42,7 @@ import shapely.geometry as sg
 
 from geotarget import _geodesy, _geos, _locate, _regions_io
 from geotarget._validate import BoolArray, iterable, lon_lat, lon_lat_arrays, number, shown
+from geotarget.alerts._values import brief
 from geotarget.areas import Area, Polygon, _estimated_bytes, _where
 from geotarget.errors import InvalidRegions, InvalidType, UnknownCode
 
@@ -315,7 +316,7 @@ class RegionSet:
         self, regions: Iterable[Region], *, overlap_tolerance: float = OVERLAP_TOLERANCE
     ) -> None:
         if isinstance(regions, (str, bytes, Mapping)) or not iterable(regions):
-            raise InvalidType(f"regions must be an iterable of Region (got {shown(regions):.60})")
+            raise InvalidType(f"regions must be an iterable of Region (got {brief(regions, 60)})")
         items = list(regions)
         for i, r in enumerate(items):
             if not isinstance(r, Region):
@@ -1189,9 +1190,9 @@ def _sets_of(sets: object) -> tuple[RegionSet, ...]:
             f"{sets.level!r}: pass a list, even for one level)"
         )
     if isinstance(sets, (str, bytes, Mapping, set, frozenset)) or not iterable(sets):
-        what = "an unordered set" if isinstance(sets, (set, frozenset)) else shown(sets)
+        what = "an unordered set" if isinstance(sets, (set, frozenset)) else brief(sets, 60)
         raise InvalidType(
-            f"sets must be a sequence of RegionSet, finest first (got {what:.60}): the order "
+            f"sets must be a sequence of RegionSet, finest first (got {what}): the order "
             "of the levels matters, so pass a list or tuple"
         )
     out = tuple(sets)

@@ -1,0 +1,134 @@
+"""Probe 7: an enclave across a county border under the phased rollout, and values in messages.
+
+* Tranemo (1452, Västra Götalands län) has a hole in Lantmäteriet's polygons: an exclave of
+  Jönköping municipality (0680, Jönköpings län). In the pilot's phase 2 (01 + 12 + 14) a tip
+  request over it must tell Tranemo around the hole and nobody inside it; the oracle is plain
+  shapely on the reference polygons (``../shared/data/sweden``), not geotarget's data.
+* A text given where a sequence or a CRS belongs is quoted in the error up to a whole word, then
+  ``...`` and its length: never cut silently in the middle of a word or inside its quotes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pyproj
+import pytest
+import shapely
+import shapely.geometry as sg
+
+from geotarget import Circle, PositionIndex, Positions, pilot, sweden
+from geotarget.errors import InvalidRegions, InvalidType
+from geotarget.regions import RegionSet
+from geotarget.targeting import Targeter, Verdict
+
+GEOD = pyproj.Geod(ellps="WGS84")
+TO_TM = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3006", always_xy=True)
+#: Phase 2 of the pilot's tip requests (01, 12, 14; from 2024-09-02, illustrative).
+PHASE_2 = dt.datetime(2024, 10, 1, 10, 0, tzinfo=dt.timezone.utc)
+MSG = pilot.Message(headline="Tips", description="Tips.", area_description="Tranemo")
+#: geotarget's stated boundary tolerance (60 m) plus a metre.
+UNSURE_M = 61.0
+
+#: A quoted text cut visibly: the quoted head, then ``...`` and the length.
+CUT = re.compile(r"'([^']*)'\.\.\. \(([\d,]+) characters\)")
+
+
+def _tm(geom: shapely.Geometry) -> shapely.Geometry:
+    return shapely.transform(geom, lambda xy: np.column_stack(TO_TM.transform(xy[:, 0], xy[:, 1])))
+
+
+def test_a_tip_request_over_an_exclave_of_another_county_skips_only_the_exclave(
+    shared_data: Path,
+) -> None:
+    """Devices in Jönköping's exclave inside Tranemo are not told in phase 2; Tranemo's are."""
+    doc = json.loads((shared_data / "sweden" / "kommuner_lantmateriet_wgs84.geojson").read_text())
+    geoms = {f["properties"]["kommun_kod"]: sg.shape(f["geometry"]) for f in doc["features"]}
+    holes = [
+        sg.Polygon(r) for p in getattr(geoms["1452"], "geoms", [geoms["1452"]]) for r in p.interiors
+    ]
+    assert holes, "Tranemo's polygon has a hole in the reference data"
+    hole = holes[0]
+    centre = hole.representative_point()
+    assert geoms["0680"].covers(centre)  # the exclave is Jönköping's (county 06)
+    rng = np.random.default_rng(7)
+    n = 300
+    lon, lat, _ = GEOD.fwd(
+        np.full(n, centre.x), np.full(n, centre.y), rng.uniform(0, 360, n), rng.uniform(0, 2_500, n)
+    )
+    ids = [f"d{i}" for i in range(n)]
+    targeter = Targeter(sweden.hierarchy(), pilot.pilot_policy(), recognition=pilot.RECOGNITION)
+    alert = pilot.tip_request(
+        identifier="probe7-tranemo", sender="polisen@polisen.se", sent=PHASE_2,
+        area=Circle(centre.x, centre.y, 3_000.0), sv=MSG, en=MSG, onset=PHASE_2,
+        expires=PHASE_2 + dt.timedelta(hours=2),
+    )  # fmt: skip
+    positions = Positions(ids, lon, lat, accuracy_m=np.full(n, 3.0), observed_at=PHASE_2)
+    result = targeter.target(alert, PositionIndex(positions), PHASE_2)
+    assert result.verdict is Verdict.DELIVER, result.reason
+    told = set(result.recipients.tolist())
+    points = shapely.points(lon, lat)
+    tm_points = _tm(points)
+    checked = {"in the exclave": 0, "told": 0}
+    for code, geom in geoms.items():
+        inside = geom.covers(points)
+        if not inside.any():
+            continue
+        far = shapely.distance(_tm(geom.boundary), tm_points) > UNSURE_M
+        for i in np.flatnonzero(inside & far):
+            expected = code[:2] in ("01", "12", "14")
+            assert (ids[i] in told) is expected, (ids[i], code)
+            checked["told" if expected else "in the exclave"] += code == "0680" or expected
+    assert checked["in the exclave"] > 10 and checked["told"] > 100, checked
+    assert set(result.per_county) == {"14"}
+
+
+def _quoted_head(message: str, value: str) -> str:
+    match = CUT.search(message)
+    assert match is not None, message
+    head, size = match.group(1), int(match.group(2).replace(",", ""))
+    assert size == len(value), message
+    assert value.startswith(head), message
+    assert value[len(head)] == " ", f"cut inside a word: {message}"
+    return head
+
+
+def test_a_text_where_tip_channels_belong_is_quoted_up_to_a_whole_word() -> None:
+    """tip_channels given as one text: the error shows its words, cut visibly, not mid-word."""
+    text = "Ring 114 14 eller lämna tipset på polisens webbplats, lagg-fram-tips, senast i kväll"
+    with pytest.raises(InvalidType, match="tip_channels must be a sequence") as err:
+        pilot.tip_request(
+            identifier="probe7-tips", sender="polisen@polisen.se", sent=PHASE_2,
+            area=Circle(14.0, 57.6, 1_000.0), sv=MSG, en=MSG, onset=PHASE_2,
+            expires=PHASE_2 + dt.timedelta(hours=1), tip_channels=text,  # type: ignore[arg-type]
+        )  # fmt: skip
+    head = _quoted_head(str(err.value), text)
+    assert len(head) <= 60
+
+
+def test_a_long_crs_text_is_quoted_up_to_a_whole_word_and_closed() -> None:
+    """A CRS text pyproj does not know: quoted whole-word head, closed quote, its length."""
+    text = (
+        "SWEREF 99 TM som Lantmäteriet använder för hela Sverige, med mittmeridianen femton grader"
+    )
+    collection = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"kod": "0180"},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[18.0, 59.0], [18.1, 59.0], [18.1, 59.1], [18.0, 59.0]]],
+                },
+            }
+        ],
+    }
+    with pytest.raises(InvalidRegions, match="is not a CRS that pyproj knows") as err:
+        RegionSet.from_geojson(collection, code_property="kod", level="municipality", crs=text)
+    head = _quoted_head(str(err.value), text)
+    assert len(head) <= 80
