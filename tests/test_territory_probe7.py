@@ -22,8 +22,11 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import Circle, PositionIndex, Positions, pilot, sweden
-from geotarget.errors import InvalidRegions, InvalidType
+from geotarget.alerts import Alert, Info, NamedValue
+from geotarget.errors import InvalidPolicy, InvalidRegions, InvalidType
+from geotarget.kinds import Recognizer
 from geotarget.regions import RegionSet
+from geotarget.rollout import RolloutPolicy
 from geotarget.targeting import Targeter, Verdict
 
 GEOD = pyproj.Geod(ellps="WGS84")
@@ -132,3 +135,44 @@ def test_a_long_crs_text_is_quoted_up_to_a_whole_word_and_closed() -> None:
         RegionSet.from_geojson(collection, code_property="kod", level="municipality", crs=text)
     head = _quoted_head(str(err.value), text)
     assert len(head) <= 80
+
+
+def test_a_policy_quotes_a_long_region_text_and_key_up_to_a_whole_word() -> None:
+    """A phase's region written as prose, and a note written as a key: whole words, closed quotes."""
+    region = "Stockholms län, Uppsala län och Södermanlands län enligt beslut från polisen"
+    note = "Anteckning om Stockholms län och om hur piloten ska utvidgas under hösten"
+    doc = (
+        'format_version = 1\ntimezone = "Europe/Stockholm"\n[kinds.tip_request]\n'
+        "[[kinds.tip_request.phases]]\nstarts_at = 2024-04-15T00:00:00\n"
+        f'regions = ["{region}"]\n"{note}" = 1\n'
+    )
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(doc)
+    by_path = {p.path: str(p) for p in err.value.problems}
+    region_problem = by_path["kinds.tip_request.phases[0].regions"]
+    assert len(_quoted_head(region_problem, region)) <= 60
+    (key_path,) = (p for p in by_path if p.startswith('kinds.tip_request.phases[0]."'))
+    match = re.fullmatch(r'kinds\.tip_request\.phases\[0\]\."([^"]*)"\.\.\.', key_path)
+    assert match is not None, key_path  # the quotes close on what is shown; "..." outside
+    assert note.startswith(match.group(1)) and note[len(match.group(1))] == " ", key_path
+
+
+def test_what_recognition_looked_at_cuts_a_long_event_and_code_at_whole_words() -> None:
+    """An unrecognised police alert's reason shows its event and eventCode by whole words."""
+    event = "Polisen efterfrågar tips om en vit skåpbil som setts vid Sergels torg i natt"
+    code = NamedValue("profile:se-polisen:ärendetyp", "efterlysning av vittnen vid Sergels torg")
+    info = Info(
+        categories=["Security"], event=event, urgency="Expected", severity="Moderate",
+        certainty="Likely", event_codes=[code],
+    )  # fmt: skip
+    alert = Alert(
+        identifier="probe7-looked-at", sender="polisen@polisen.se", status="Actual",
+        msg_type="Alert", scope="Public", infos=[info], sent=PHASE_2,
+    )  # fmt: skip
+    text = Recognizer().looked_at(alert)
+    assert len(_quoted_head(text, event)) <= 60
+    written = f"{code.value_name}={code.value}"
+    match = re.search(r"eventCodes (.*?)\.\.\. \(([\d,]+) characters\)", text)
+    assert match is not None, text
+    assert int(match.group(2).replace(",", "")) == len(written), text
+    assert written.startswith(match.group(1)) and written[len(match.group(1))] == " ", text

@@ -27,7 +27,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from geotarget._validate import LONE_SURROGATE, shown
+from geotarget._validate import LONE_SURROGATE
+from geotarget.alerts import _values
 from geotarget.alerts._values import KIND_NAME, KIND_NAME_RULE
 from geotarget.errors import InvalidPolicy, InvalidType, MissingExtra, Problem
 from geotarget.rollout import _decision, _time
@@ -390,18 +391,22 @@ def brief(value: object, limit: int = BRIEF) -> str:
     A policy file of megabytes (a certificate pasted into the wrong field, a generated list)
     would otherwise put the whole value into the message, and the message into a log line.
 
-    >>> brief("x" * 1000)
-    "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... (1,002 characters)"
+    A text is quoted up to its last whole word within ``limit`` (or cut at ``limit`` when it
+    has no word boundary past half of it), the quotes closed, then ``...`` and its length.
+
+    >>> brief("Polisen efterfrågar tips om en vit skåpbil som setts vid Sergels torg i natt")
+    "'Polisen efterfrågar tips om en vit skåpbil som setts vid'... (76 characters)"
     """
-    return shown(value, limit)
+    return _values.brief(value, limit)
 
 
 def _key(prefix: str, key: object) -> str:
-    text = str(key)
+    text, cut = str(key), ""
     if len(text) > BRIEF:  # a path names where the problem is; a cut key still does
-        text = f"{text[: BRIEF - 3]}..."
+        text, cut = _values.cut_words(text, BRIEF - 3).removesuffix("..."), "..."
     printable = text.isprintable()  # (a lone surrogate is not: category Cs)
     part = text if _BARE_KEY.fullmatch(text) else json.dumps(text, ensure_ascii=not printable)
+    part += cut  # (outside the quotes: the key goes on, it does not end in dots)
     return f"{prefix}.{part}" if prefix else part
 
 
