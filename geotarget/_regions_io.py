@@ -88,15 +88,16 @@ def read_geojson(
         name = _text_property(props, name_property, where, "name_property")
         geom = feature.get("geometry")
         if geom is None:
-            raise InvalidRegions(f"{where} (code {code!r}) has no geometry (got null)")
+            raise InvalidRegions(f"{where} (code {brief(code)}) has no geometry (got null)")
         _same_crs(feature, where, code, crs)
         if isinstance(geom, Mapping):
             _same_crs(geom, f"{where}.geometry", code, crs)
         coords = geom.get("coordinates") if isinstance(geom, Mapping) else None
         if isinstance(coords, (list, tuple)) and not _numeric(coords, 4):
             raise InvalidRegions(
-                f"{where}.geometry (code {code!r}) coordinates must be numbers, each position a "
-                'list of them (a string such as "18.0", true or false is not read as one)'
+                f"{where}.geometry (code {brief(code)}) coordinates must be numbers, each "
+                'position a list of them (a string such as "18.0", true or false is not read as '
+                "one)"
             )
         try:
             with np.errstate(invalid="ignore"):  # a NaN vertex: refused by to_regions, named
@@ -109,7 +110,7 @@ def read_geojson(
             # name no member and no rule: say which part of the geometry breaks which rule.
             reason = _structure_problem(geom) or reason
             raise InvalidRegions(
-                f"{where}.geometry (code {code!r}) is not valid GeoJSON geometry: {reason}"
+                f"{where}.geometry (code {brief(code)}) is not valid GeoJSON geometry: {reason}"
             ) from err
         out.append(RawFeature(where, code, name, shape))
     return out, crs
@@ -241,7 +242,7 @@ def _same_crs(member: Mapping[str, Any], where: str, code: str, crs: str | None)
     elif not own_lonlat and _crs(own).equals(_crs(crs), ignore_axis_order=True):
         return
     raise InvalidRegions(
-        f"{where} (code {code!r}) declares crs {brief(own, 80)}, unlike the collection "
+        f"{where} (code {brief(code)}) declares crs {brief(own, 80)}, unlike the collection "
         f"({'none: lon/lat' if crs is None else brief(crs, 80)}); a file holds one CRS, "
         "named on the FeatureCollection"
     )
@@ -362,7 +363,7 @@ def _text_property(props: Mapping[str, Any], key: str | None, where: str, what: 
         )
         raise InvalidRegions(
             f"{where} property {key!r} must be a non-empty string "
-            f"(got {type(value).__name__} {value!r}){hint}"
+            f"(got {type(value).__name__} {brief(value)}){hint}"
         )
     return value
 
@@ -473,13 +474,13 @@ def read_geoparquet(
         if name_property is not None:
             name = _text_property({name_property: name}, name_property, where, "name_property")
         if blob is None:
-            raise InvalidRegions(f"{where} (code {code!r}) has no geometry (got null)")
+            raise InvalidRegions(f"{where} (code {brief(code)}) has no geometry (got null)")
         try:
             with np.errstate(invalid="ignore"):  # a NaN vertex: refused by to_regions, named
                 shape = blob if isinstance(blob, shapely.Geometry) else shapely.from_wkb(blob)
         except (shapely.errors.GEOSException, TypeError, ValueError) as err:
             raise InvalidRegions(
-                f"{file}: {where} (code {code!r}) has unreadable WKB: {cut_words(str(err))}"
+                f"{file}: {where} (code {brief(code)}) has unreadable WKB: {cut_words(str(err))}"
             ) from err
         out.append(RawFeature(where, code, name, shape))
     if not out:
@@ -551,7 +552,7 @@ def to_regions(
     for f in raw:
         if not isinstance(f.geometry, (sg.Polygon, sg.MultiPolygon)) or f.geometry.is_empty:
             raise InvalidRegions(
-                f"{f.where} (code {f.code!r}) must be a non-empty Polygon or MultiPolygon "
+                f"{f.where} (code {brief(f.code)}) must be a non-empty Polygon or MultiPolygon "
                 f"(got {'empty ' if f.geometry.is_empty else ''}{f.geometry.geom_type}"
                 f"{_members(f.geometry)})"
             )
@@ -580,8 +581,8 @@ def to_regions(
             first = raw[rows[0]]
             other = next(raw[i] for i in rows if raw[i].name != first.name)
             raise InvalidRegions(
-                f"code {code!r} has two names: {first.name!r} ({first.where}) and "
-                f"{other.name!r} ({other.where})"
+                f"code {brief(code)} has two names: {brief(first.name)} ({first.where}) and "
+                f"{brief(other.name)} ({other.where})"
             )
         geom = geoms[rows[0]] if len(rows) == 1 else shapely.union_all(geoms[rows])
         if not isinstance(geom, (sg.Polygon, sg.MultiPolygon)):  # pragma: no cover
@@ -592,7 +593,7 @@ def to_regions(
         try:
             regions.append(Region(code=code, name=name, level=level, geometry=geom))
         except InvalidRegions as err:  # the Region's rule, named with the feature it broke
-            raise InvalidRegions(f"{raw[rows[0]].where} (code {code!r}): {err}") from err
+            raise InvalidRegions(f"{raw[rows[0]].where} (code {brief(code)}): {err}") from err
     return regions
 
 
@@ -678,7 +679,7 @@ def _refuse_non_finite(raw: Sequence[RawFeature], geoms: Any) -> None:
                 what = "exterior ring" if r == 0 else f"ring {r} (hole {r})"
                 x, y = (float(c) for c in ring_xy[v])
                 raise InvalidRegions(
-                    f"{raw[i].where} (code {raw[i].code!r}) {polygon}{what}, vertex {v}: "
+                    f"{raw[i].where} (code {brief(raw[i].code)}) {polygon}{what}, vertex {v}: "
                     f"coordinates must be finite numbers (got x={x!r}, y={y!r}); NaN (how "
                     "Python's json writes a missing float) or infinity is no position, and is "
                     "not repaired"
@@ -710,7 +711,7 @@ def _refuse_degrees(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
         return
     x, y = shapely.get_coordinates(geoms[0])[0]
     raise InvalidRegions(
-        f"{raw[0].where} (code {raw[0].code!r}) has coordinates such as x={x:g}, y={y:g}, and "
+        f"{raw[0].where} (code {brief(raw[0].code)}) has coordinates such as x={x:g}, y={y:g}, and "
         "every coordinate lies within lon [-180, 180] and lat [-90, 90], but crs "
         f"{brief(source, 80)} "
         f"is projected (in {unit}s{where}): read so, the regions would be a speck under 400 "
@@ -748,7 +749,7 @@ def _refuse_some_degrees(
         if inside:
             continue
         raise InvalidRegions(
-            f"{raw[i].where} (code {raw[i].code!r}) has coordinates such as x={x:g}, y={y:g}, "
+            f"{raw[i].where} (code {brief(raw[i].code)}) has coordinates such as x={x:g}, y={y:g}, "
             f"all within lon [-180, 180] and lat [-90, 90], unlike other features; read in "
             f"crs {brief(source, 80)} ({unit}s) it is a speck under 400 {unit}s wide at lon "
             f"{lon:.5f}, lat {lat:.5f}, outside the CRS's area of use "
@@ -801,8 +802,9 @@ def _refuse_swapped(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
     x, y = (float(v) for v in first[0])
     order = "(lat, lon)" if crs.is_geographic else "(northing, easting)"
     raise InvalidRegions(
-        f"{raw[0].where} (code {raw[0].code!r}) has coordinates such as x={x:.10g}, y={y:.10g}, "
-        f"which crs {brief(source, 80)} puts at lon {float(lon[0]):.5f}, lat {float(lat[0]):.5f}: "
+        f"{raw[0].where} (code {brief(raw[0].code)}) has coordinates such as "
+        f"x={x:.10g}, y={y:.10g}, which crs {brief(source, 80)} puts at lon "
+        f"{float(lon[0]):.5f}, lat {float(lat[0]):.5f}: "
         "no feature lies in or near the CRS's area of use "
         f"({cut_words(area.name.rstrip('.'), 80)}, lon "
         f"{area.west:g}..{area.east:g}, lat {area.south:g}..{area.north:g}), and every one "
@@ -910,7 +912,7 @@ def _reproject(raw: Sequence[RawFeature], geoms: Any, source: str) -> Any:
         lon, lat = (float(v) for v in lonlat[k])
         unit = axis.unit_name if axis is not None else "unit"
         raise InvalidRegions(
-            f"{raw[i].where} (code {raw[i].code!r}) has a vertex x={x:.10g}, y={y:.10g} "
+            f"{raw[i].where} (code {brief(raw[i].code)}) has a vertex x={x:.10g}, y={y:.10g} "
             f"outside the domain of crs {brief(source, 80)} ({unit}s): it reprojects to lon "
             f"{lon:.7f}, lat {lat:.7f}, which maps back to x={float(bx[k]):.10g}, "
             f"y={float(by[k]):.10g}, more than {ROUND_TRIP_M:g} m away ({off.size} such "
@@ -984,8 +986,8 @@ def _followed(
             worst = cut[np.argmax(np.nan_to_num(bow[cut], nan=np.inf))]
             f = raw[int(part_of[ring_of[ring[edge[worst]]]])]
             raise InvalidRegions(
-                f"{f.where} (code {f.code!r}) has an edge that crs {brief(source, 80)} bends too "
-                f"much to follow in lon/lat: its middle strays {float(bow[worst]):.3g} m from "
+                f"{f.where} (code {brief(f.code)}) has an edge that crs {brief(source, 80)} bends "
+                f"too much to follow in lon/lat: its middle strays {float(bow[worst]):.3g} m from "
                 f"its course (at most {BOW_M:g} m) with {xy.shape[0]:,} vertices already (the "
                 f"bound: {_MAX_GROWTH} a vertex of the file and {_MAX_EXTRA:,} more); "
                 "is the declared CRS right?"
@@ -1067,7 +1069,7 @@ def _refuse_projected(raw: Sequence[RawFeature], geoms: Any, lonlat: str | None)
             "real one"
         )
         raise InvalidRegions(
-            f"{raw[i].where} (code {raw[i].code!r}) has coordinates such as x={x:g}, y={y:g}, "
+            f"{raw[i].where} (code {brief(raw[i].code)}) has coordinates such as x={x:g}, y={y:g}, "
             f"outside the lon/lat range: the data looks projected but {declared} "
             "(for example EPSG:3006 for SWEREF 99 TM)"
         )
@@ -1085,7 +1087,7 @@ def _check_lonlat(raw: Sequence[RawFeature], geoms: Any) -> None:
         i = int(np.flatnonzero(bad)[0])
         shown = tuple(round(float(b), 6) for b in bounds[i])  # not np.float64(...) reprs
         raise InvalidRegions(
-            f"{raw[i].where} (code {raw[i].code!r}) reaches outside lon [-180, 180] and "
+            f"{raw[i].where} (code {brief(raw[i].code)}) reaches outside lon [-180, 180] and "
             f"lat [-90, 90] after reprojection (bounds {shown}); "
             "is the declared CRS right?"
         )
@@ -1101,14 +1103,14 @@ def _check_valid(raw: Sequence[RawFeature], geoms: Any, repair: bool) -> Any:
         reason = _where(shapely.is_valid_reason(geoms[i]))
         others = f" (and {bad.size - 1} more)" if bad.size > 1 else ""
         raise InvalidRegions(
-            f"{raw[i].where} (code {raw[i].code!r}) has an invalid geometry: {reason}{others}; "
-            "pass repair=True to repair it with GEOS make_valid"
+            f"{raw[i].where} (code {brief(raw[i].code)}) has an invalid geometry: "
+            f"{reason}{others}; pass repair=True to repair it with GEOS make_valid"
         )
     fixed = geoms.copy()
     for i in bad.tolist():
         if _geos.crossings(geoms[i]) > _geos.MAX_CROSSINGS:
             raise InvalidRegions(
-                f"{raw[i].where} (code {raw[i].code!r}) cannot be repaired: its rings must "
+                f"{raw[i].where} (code {brief(raw[i].code)}) cannot be repaired: its rings must "
                 f"{_geos.REPAIRABLE}"
             )
         polys = [
@@ -1118,7 +1120,7 @@ def _check_valid(raw: Sequence[RawFeature], geoms: Any, repair: bool) -> Any:
         ]
         if not polys:
             raise InvalidRegions(
-                f"{raw[i].where} (code {raw[i].code!r}) encloses no area after repair"
+                f"{raw[i].where} (code {brief(raw[i].code)}) encloses no area after repair"
             )
         fixed[i] = polys[0] if len(polys) == 1 else sg.MultiPolygon(polys)
     return fixed

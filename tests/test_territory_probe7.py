@@ -176,3 +176,36 @@ def test_what_recognition_looked_at_cuts_a_long_event_and_code_at_whole_words() 
     assert match is not None, text
     assert int(match.group(2).replace(",", "")) == len(written), text
     assert written.startswith(match.group(1)) and written[len(match.group(1))] == " ", text
+
+
+def _feature(code: str, name: str | None = None, geometry: object = "square") -> dict[str, object]:
+    square = {
+        "type": "Polygon",
+        "coordinates": [[[18.0, 59.0], [18.1, 59.0], [18.1, 59.1], [18.0, 59.0]]],
+    }
+    props = {"kod": code} if name is None else {"kod": code, "namn": name}
+    return {
+        "type": "Feature",
+        "properties": props,
+        "geometry": square if geometry == "square" else geometry,
+    }
+
+
+def test_a_region_files_long_code_or_name_is_quoted_briefly() -> None:
+    """A code or name column holding a whole text: its first words and length are quoted.
+
+    A wrong column or a join gone wrong put 180,000 characters into one message.
+    """
+    prose = "Kommunen Stockholm enligt Lantmäteriets gränser " * 4_000
+    for features, name_property in (
+        ([_feature(prose.strip(), geometry=None)], None),
+        ([_feature("0180", prose), _feature("0180", "Stockholm")], "namn"),
+    ):
+        collection = {"type": "FeatureCollection", "features": features}
+        with pytest.raises(InvalidRegions) as err:
+            RegionSet.from_geojson(
+                collection, code_property="kod", name_property=name_property, level="municipality"
+            )
+        text = str(err.value)
+        assert len(text) < 400, text[:400]
+        _quoted_head(text, prose.strip() if name_property is None else prose)
