@@ -101,6 +101,7 @@ from geotarget.alerts._values import (
     TipChannel,
     TipChannelKind,
     Urgency,
+    brief,
     check_text,
     kind_name,
     tuple_of,
@@ -723,7 +724,7 @@ def announced_policy(
     problems: list[Problem] = []
     later: dict[str, tuple[Phase, ...]] = {}
     for key, phases in given.items():
-        path = f"later_phases[{key!r}]"
+        path = f"later_phases[{brief(key)}]"
         if isinstance(phases, Phase):  # its repr, cut short, left the refusal mid-datetime
             problems.append(
                 Problem(

@@ -26,7 +26,7 @@ from geotarget.alerts import Alert, Info, NamedValue
 from geotarget.errors import InvalidPolicy, InvalidRegions, InvalidType
 from geotarget.kinds import Recognizer
 from geotarget.regions import RegionSet
-from geotarget.rollout import RolloutPolicy
+from geotarget.rollout import Phase, RolloutPolicy
 from geotarget.targeting import Targeter, Verdict
 
 GEOD = pyproj.Geod(ellps="WGS84")
@@ -209,3 +209,16 @@ def test_a_region_files_long_code_or_name_is_quoted_briefly() -> None:
         text = str(err.value)
         assert len(text) < 400, text[:400]
         _quoted_head(text, prose.strip() if name_property is None else prose)
+
+
+def test_a_later_phase_keyed_by_a_description_is_named_briefly() -> None:
+    """``announced_policy(later_phases={<a description>: ...})``: path and value quoted briefly."""
+    description = "Information om pågående brottsmodus i Stockholms län och på Gotland " * 30
+    autumn = dt.datetime(2024, 9, 2, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    phase = Phase(starts_at=autumn, regions={"01", "09"})
+    with pytest.raises(InvalidPolicy) as err:
+        pilot.announced_policy(later_phases={description: [phase]})
+    (problem,) = err.value.problems
+    assert len(str(problem)) < 400, str(problem)[:400]
+    assert len(_quoted_head(problem.path, description)) <= 60
+    assert len(_quoted_head(str(problem).removeprefix(problem.path), description)) <= 80

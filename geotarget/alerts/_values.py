@@ -171,10 +171,10 @@ def kind_name(field: str, value: object, error: type[InvalidInput] = InvalidInpu
         value = value.value
     if not isinstance(value, str):
         raise InvalidType(
-            f"{field} must be a kind name, a str (got {type(value).__name__} {shown(value)})"
+            f"{field} must be a kind name, a str (got {type(value).__name__} {brief(value, 80)})"
         )
     if not KIND_NAME.fullmatch(value):
-        raise error(f"{field} must be a kind name: {KIND_NAME_RULE} (got {shown(value)})")
+        raise error(f"{field} must be a kind name: {KIND_NAME_RULE} (got {brief(value, 80)})")
     return str(value)
 
 
