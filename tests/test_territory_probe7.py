@@ -22,8 +22,8 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import Circle, PositionIndex, Positions, pilot, sweden
-from geotarget.alerts import Alert, Info, NamedValue
-from geotarget.errors import InvalidPolicy, InvalidRegions, InvalidType
+from geotarget.alerts import Alert, Info, NamedValue, TipChannel, TipChannelKind
+from geotarget.errors import InvalidAlert, InvalidPolicy, InvalidRegions, InvalidType
 from geotarget.kinds import Recognizer
 from geotarget.regions import RegionSet
 from geotarget.rollout import Phase, RolloutPolicy
@@ -222,3 +222,25 @@ def test_a_later_phase_keyed_by_a_description_is_named_briefly() -> None:
     assert len(str(problem)) < 400, str(problem)[:400]
     assert len(_quoted_head(problem.path, description)) <= 60
     assert len(_quoted_head(str(problem).removeprefix(problem.path), description)) <= 80
+
+
+def test_a_long_tip_channel_listed_twice_is_named_briefly() -> None:
+    """A campaign URL with tracking parameters, listed twice: its start and length are shown.
+
+    The refusal quoted all of its 1,703 characters.
+    """
+    url = "https://polisen.se/lagg-fram-tips?" + "&".join(
+        f"utm_param{i}=kampanj-stockholm-hosten-2024" for i in range(40)
+    )
+    channel = TipChannel(TipChannelKind.WEB, url)
+    with pytest.raises(InvalidAlert, match="list each channel once") as err:
+        pilot.tip_request(
+            identifier="probe7-channels", sender="polisen@polisen.se", sent=PHASE_2,
+            area=Circle(18.07, 59.33, 500.0), sv=MSG, en=MSG, onset=PHASE_2,
+            expires=PHASE_2 + dt.timedelta(hours=1), tip_channels=[channel, channel],
+        )  # fmt: skip
+    text = str(err.value)
+    assert len(text) < 300, text[:300]
+    match = CUT.search(text)
+    assert match is not None and url.startswith(match.group(1)), text
+    assert int(match.group(2).replace(",", "")) == len(url), text
