@@ -25,7 +25,7 @@ from geotarget import Circle, PositionIndex, Positions, pilot, sweden
 from geotarget.alerts import Alert, Info, NamedValue, TipChannel, TipChannelKind
 from geotarget.errors import InvalidAlert, InvalidPolicy, InvalidRegions, InvalidType
 from geotarget.kinds import Recognizer
-from geotarget.regions import RegionSet
+from geotarget.regions import RegionHierarchy, RegionSet
 from geotarget.rollout import Phase, RolloutPolicy
 from geotarget.targeting import Targeter, Verdict
 
@@ -244,3 +244,21 @@ def test_a_long_tip_channel_listed_twice_is_named_briefly() -> None:
     match = CUT.search(text)
     assert match is not None and url.startswith(match.group(1)), text
     assert int(match.group(2).replace(",", "")) == len(url), text
+
+
+def test_a_hierarchy_without_the_country_names_only_the_missing_country() -> None:
+    """Municipalities and counties, no country level: the pilot's "SE" is unknown, said once.
+
+    Each county the policy lists was also said not to lie within the country 'SE', three
+    problems of noise about a country the catalog does not have.
+    """
+    municipalities = sweden.municipalities()
+    counties = sweden.counties()
+    two_levels = RegionHierarchy(
+        [municipalities, counties], {code: code[:2] for code in municipalities.codes}
+    )
+    with pytest.raises(InvalidPolicy) as err:
+        Targeter(two_levels, pilot.pilot_policy(), recognition=pilot.RECOGNITION)
+    texts = [p.message for p in err.value.problems]
+    assert all(t.startswith("unknown region code 'SE'") for t in texts), texts
+    assert "policy.country" in {p.path for p in err.value.problems}

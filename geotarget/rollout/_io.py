@@ -795,7 +795,10 @@ def _region_problems(
     of thousands of postal codes pasted as regions gets ten problems and a count, not seconds
     of searching and a message of megabytes.
     """
-    bad = [c for c in sorted(regions) if not _region_fits(c, country, catalog)]
+    if knows(catalog, country):
+        bad = [c for c in sorted(regions) if not _region_fits(c, country, catalog)]
+    else:  # the country problem says so once; each code is checked only for being known
+        bad = [c for c in sorted(regions) if not knows(catalog, c)]
     problems = []
     for code in bad[:MOST_CODES]:
         hint = _unknown_hint(code, catalog)
