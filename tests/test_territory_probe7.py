@@ -262,3 +262,26 @@ def test_a_hierarchy_without_the_country_names_only_the_missing_country() -> Non
     texts = [p.message for p in err.value.problems]
     assert all(t.startswith("unknown region code 'SE'") for t in texts), texts
     assert "policy.country" in {p.path for p in err.value.problems}
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ("2024-09-02 00:00", "TOML date-times need seconds: write 2024-09-02T00:00:00"),
+        ("2024-09-02T00:00+02:00", "need seconds: write 2024-09-02T00:00:00+02:00"),
+        ("02/09/2024", "starts_at is a TOML date-time such as 2024-09-02T00:00:00"),
+        ("2024-09-02 kl 00:00  # fas 2", "starts_at is a TOML date-time such as"),
+    ],
+)
+def test_a_phase_start_written_as_an_operator_would_says_how_to_write_it(
+    written: str, hint: str
+) -> None:
+    """``starts_at = 2024-09-02 00:00`` was only "Expected newline or end of document"."""
+    doc = (
+        'format_version = 1\ntimezone = "Europe/Stockholm"\n[kinds.tip_request]\n'
+        f'[[kinds.tip_request.phases]]\nstarts_at = {written}\nregions = ["01"]\n'
+    )
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(doc)
+    assert hint in str(err.value), str(err.value)
+    assert f"(got {written.partition('#')[0].strip()!r})" in str(err.value)

@@ -322,6 +322,26 @@ _BOOL_KEYS = frozenset(
 )
 
 
+#: Keys whose values are instants (TOML date-times).
+_TIME_KEYS = frozenset({"starts_at"})
+#: A date and a time of hours and minutes only (``2024-09-02 00:00``, ``2024-09-02T00:00+02:00``):
+#: TOML 1.0 needs the seconds.
+_NO_SECONDS = re.compile(r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d)(?!:)(\S*)")
+
+
+def _time_hint(key: str, value: str) -> str:
+    """``"; ..."`` for a TOML syntax error in a date-time: how to write one."""
+    example = "2024-09-02T00:00:00"
+    short = _NO_SECONDS.fullmatch(value)
+    if short is not None:
+        example = f"{short[1]}T{short[2]}:00{short[3]}"
+        return f"; TOML date-times need seconds: write {example} (got {brief(value)})"
+    return (
+        f"; {key} is a TOML date-time such as {example} (wall-clock time in the policy's "
+        f"timezone) or {example}+02:00 (got {brief(value)})"
+    )
+
+
 def _unquoted_text_hint(text: str, message: str) -> str:
     """``"; ..."`` when the TOML error's line holds text written without quotes, else "".
 
@@ -338,6 +358,8 @@ def _unquoted_text_hint(text: str, message: str) -> str:
         above = next((line for line in reversed(lines[:row]) if "=" in line), "")
         key, value = above.partition("=")[0], lines[row]
     key = key.strip().strip('"')
+    if key in _TIME_KEYS:
+        return _time_hint(key, value.partition("#")[0].strip())
     if key not in _TEXT_KEYS | _BOOL_KEYS:
         return ""
     value = _INLINE_KEY.sub("", _STRINGS.sub('""', value).partition("#")[0])
