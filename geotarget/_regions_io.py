@@ -23,6 +23,7 @@ import shapely.geometry as sg
 
 from geotarget import _geos
 from geotarget._validate import iterable, only_numbers, shown
+from geotarget.alerts._values import brief, cut_words
 from geotarget.areas import _where
 from geotarget.errors import InvalidRegions, InvalidType, MissingExtra
 
@@ -72,43 +73,44 @@ def read_geojson(
     crs = _geojson_crs(doc.get("crs"))
     features = doc.get("features")
     if not isinstance(features, list) or not features:
-        raise InvalidRegions(f"features must be a non-empty list (got {features!r:.60})")
+        raise InvalidRegions(f"features must be a non-empty list (got {brief(features, 60)})")
     out: list[RawFeature] = []
     for i, feature in enumerate(features):
         where = f"features[{i}]"
         if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
-            raise InvalidRegions(f"{where} must be a GeoJSON Feature (got {feature!r:.60})")
+            raise InvalidRegions(f"{where} must be a GeoJSON Feature (got {brief(feature, 60)})")
         props = feature.get("properties")
         if props is None:  # RFC 7946 allows null: a feature without properties
             props = {}
         if not isinstance(props, Mapping):
-            raise InvalidRegions(f"{where}.properties must be an object (got {props!r:.60})")
+            raise InvalidRegions(f"{where}.properties must be an object (got {brief(props, 60)})")
         code = _text_property(props, code_property, where, "code_property")
         name = _text_property(props, name_property, where, "name_property")
         geom = feature.get("geometry")
         if geom is None:
-            raise InvalidRegions(f"{where} (code {code!r}) has no geometry (got null)")
+            raise InvalidRegions(f"{where} (code {brief(code)}) has no geometry (got null)")
         _same_crs(feature, where, code, crs)
         if isinstance(geom, Mapping):
             _same_crs(geom, f"{where}.geometry", code, crs)
         coords = geom.get("coordinates") if isinstance(geom, Mapping) else None
         if isinstance(coords, (list, tuple)) and not _numeric(coords, 4):
             raise InvalidRegions(
-                f"{where}.geometry (code {code!r}) coordinates must be numbers, each position a "
-                'list of them (a string such as "18.0", true or false is not read as one)'
+                f"{where}.geometry (code {brief(code)}) coordinates must be numbers, each "
+                'position a list of them (a string such as "18.0", true or false is not read as '
+                "one)"
             )
         try:
             with np.errstate(invalid="ignore"):  # a NaN vertex: refused by to_regions, named
                 shape = sg.shape(geom)
         except Exception as err:  # shapely raises several types for malformed GeoJSON
-            reason = str(err).splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            reason = cut_words(str(err).splitlines()[0]) if str(err).strip() else type(err).__name__
             if "inhomogeneous" in reason:  # numpy's words for positions of 2 and 3 numbers
                 reason = "its positions mix 2 and 3 numbers (each ring's positions must agree)"
             # shapely's and Python's words ("'coordinates'", "'int' object is not iterable")
             # name no member and no rule: say which part of the geometry breaks which rule.
             reason = _structure_problem(geom) or reason
             raise InvalidRegions(
-                f"{where}.geometry (code {code!r}) is not valid GeoJSON geometry: {reason}"
+                f"{where}.geometry (code {brief(code)}) is not valid GeoJSON geometry: {reason}"
             ) from err
         out.append(RawFeature(where, code, name, shape))
     return out, crs
@@ -127,24 +129,24 @@ def check_arguments(
     if not isinstance(code_property, str):
         raise InvalidType(
             f"code_property must be a property name (got {type(code_property).__name__} "
-            f"{code_property!r:.40})"
+            f"{brief(code_property, 40)})"
         )
     if name_property is not None and not isinstance(name_property, str):
         raise InvalidType(
             f"name_property must be a property name or None (got "
-            f"{type(name_property).__name__} {name_property!r:.40})"
+            f"{type(name_property).__name__} {brief(name_property, 40)})"
         )
     _check_level(None, None, level)  # type: ignore[arg-type]
     if crs is not None and not isinstance(crs, str):
         if hasattr(crs, "to_string") and hasattr(crs, "to_wkt"):  # a pyproj.CRS
             text = str(crs.to_string())
-            got = f"a pyproj CRS; pass its text, crs={text!r:.60}"
+            got = f"a pyproj CRS; pass its text, crs={brief(text, 60)}"
         else:
-            got = f"{type(crs).__name__} {crs!r:.40}"
+            got = f"{type(crs).__name__} {brief(crs, 40)}"
         raise InvalidType(f"crs must be a CRS name such as 'EPSG:3006' or None (got {got})")
     if not isinstance(repair, bool):
         raise InvalidType(
-            f"repair must be True or False (got {type(repair).__name__} {repair!r:.40})"
+            f"repair must be True or False (got {type(repair).__name__} {brief(repair, 40)})"
         )
 
 
@@ -173,10 +175,10 @@ def _structure_problem(geom: Any) -> str | None:
     geometry of another type, or one whose structure is right (shapely's reason stands).
     """
     if not isinstance(geom, Mapping):
-        return f"a geometry must be an object (got {type(geom).__name__} {geom!r:.60})"
+        return f"a geometry must be an object (got {type(geom).__name__} {brief(geom, 60)})"
     kind = geom.get("type")
     if not isinstance(kind, str):
-        return f"'type' must be a geometry type such as 'Polygon' (got {kind!r:.60})"
+        return f"'type' must be a geometry type such as 'Polygon' (got {brief(kind, 60)})"
     if kind.lower() not in ("polygon", "multipolygon"):
         return None
     if "coordinates" not in geom:
@@ -185,12 +187,12 @@ def _structure_problem(geom: Any) -> str | None:
     if kind.lower() == "polygon":
         polygons: list[tuple[str, Any]] = [("coordinates", coords)]
     elif not isinstance(coords, list):
-        return f"coordinates must be a list of polygons (got {coords!r:.60})"
+        return f"coordinates must be a list of polygons (got {brief(coords, 60)})"
     else:
         polygons = [(f"coordinates[{i}]", p) for i, p in enumerate(coords)]
     for at, rings in polygons:
         if not isinstance(rings, list) or not rings:
-            return f"{at} must be a non-empty list of linear rings (got {rings!r:.60})"
+            return f"{at} must be a non-empty list of linear rings (got {brief(rings, 60)})"
         for j, ring in enumerate(rings):
             if not isinstance(ring, list) or not all(isinstance(q, list) for q in ring):
                 shallow = (
@@ -200,7 +202,7 @@ def _structure_problem(geom: Any) -> str | None:
                 )
                 return (
                     f"{at}[{j}] must be a linear ring, a list of positions "
-                    f"(got {ring!r:.60}){shallow}"
+                    f"(got {brief(ring, 60)}){shallow}"
                 )
             for k, q in enumerate(ring):
                 if len(q) not in (2, 3) or any(isinstance(v, list) for v in q):
@@ -212,7 +214,7 @@ def _structure_problem(geom: Any) -> str | None:
                     )
                     return (
                         f"{at}[{j}][{k}] must be a position of 2 or 3 numbers "
-                        f"(got {q!r:.60}){deeper}"
+                        f"(got {brief(q, 60)}){deeper}"
                     )
             if len(ring) < 3:
                 return (
@@ -240,8 +242,8 @@ def _same_crs(member: Mapping[str, Any], where: str, code: str, crs: str | None)
     elif not own_lonlat and _crs(own).equals(_crs(crs), ignore_axis_order=True):
         return
     raise InvalidRegions(
-        f"{where} (code {code!r}) declares crs {own!r:.80}, unlike the collection "
-        f"({'none: lon/lat' if crs is None else repr(crs)[:80]}); a file holds one CRS, "
+        f"{where} (code {brief(code)}) declares crs {brief(own, 80)}, unlike the collection "
+        f"({'none: lon/lat' if crs is None else brief(crs, 80)}); a file holds one CRS, "
         "named on the FeatureCollection"
     )
 
@@ -279,7 +281,7 @@ def _load_json(source: Source) -> Any:
         except (OSError, ValueError) as err:  # ValueError: a NUL in the name
             reason = f"{err.strerror}" if isinstance(err, OSError) and err.strerror else f"{err}"
             raise InvalidRegions(
-                f"cannot read region file {_shown(str(path))}: {reason:.200}"
+                f"cannot read region file {_shown(str(path))}: {cut_words(reason)}"
             ) from err
     else:
         raise InvalidRegions(
@@ -323,8 +325,8 @@ def _kind_of(data: str | bytes) -> str:
 
 
 def _shown(text: str, limit: int = 120) -> str:
-    """``text`` quoted, cut to ``limit`` characters (a file name may be a whole document)."""
-    return repr(text) if len(text) <= limit else repr(text[: limit - 3] + "...")
+    """``text`` quoted, cut visibly near ``limit`` characters (a name may be a document)."""
+    return brief(text, limit)
 
 
 def _geojson_crs(member: object) -> str | None:
@@ -339,7 +341,7 @@ def _geojson_crs(member: object) -> str | None:
         raise InvalidRegions(
             "crs must be a named CRS such as "
             '{"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3006"}} '
-            f"(got {member!r:.80})"
+            f"(got {brief(member, 80)})"
         )
     return name
 
@@ -361,7 +363,7 @@ def _text_property(props: Mapping[str, Any], key: str | None, where: str, what: 
         )
         raise InvalidRegions(
             f"{where} property {key!r} must be a non-empty string "
-            f"(got {type(value).__name__} {value!r}){hint}"
+            f"(got {type(value).__name__} {brief(value)}){hint}"
         )
     return value
 
@@ -389,7 +391,7 @@ def read_geoparquet(
 
     def unreadable(err: Exception) -> InvalidRegions:
         text = str(err).strip()
-        reason = text.splitlines()[0][:200] if text else type(err).__name__
+        reason = cut_words(text.splitlines()[0]) if text else type(err).__name__
         if "magic bytes" in reason and isinstance(source, (str, os.PathLike)):
             try:
                 with open(source, "rb") as fh:
@@ -421,16 +423,19 @@ def read_geoparquet(
         column = geo["primary_column"]
         meta = geo["columns"][column]
     except (ValueError, KeyError, TypeError) as err:
-        raise InvalidRegions(f"{file}: 'geo' metadata is malformed: {err!r:.200}") from err
+        raise InvalidRegions(
+            f"{file}: 'geo' metadata is malformed: {cut_words(repr(err))}"
+        ) from err
     if not isinstance(column, str) or not isinstance(meta, Mapping):
         raise InvalidRegions(
             f"{file}: 'geo' metadata is malformed: primary_column must be a column name and "
-            f"columns[{column!r:.40}] an object (got {type(meta).__name__} {meta!r:.60})"
+            f"columns[{brief(column, 40)}] an object (got {type(meta).__name__} {brief(meta, 60)})"
         )
     if column not in schema.names:
         raise InvalidRegions(
             f"{file}: 'geo' metadata names the geometry column {column!r}, which the file "
-            f"lacks (a column renamed after writing?); columns: {', '.join(schema.names):.200}"
+            "lacks (a column renamed after writing?); columns: "
+            f"{cut_words(', '.join(schema.names))}"
         )
     encoding = str(meta.get("encoding", ""))
     if encoding.upper() != "WKB" and encoding not in _GEOARROW:
@@ -446,7 +451,9 @@ def read_geoparquet(
     for key, what in ((code_property, "code_property"), (name_property, "name_property")):
         if key is not None and key not in names:
             have = ", ".join(sorted(names))
-            raise InvalidRegions(f"{file} has no column {key!r} ({what}); columns: {have:.200}")
+            raise InvalidRegions(
+                f"{file} has no column {key!r} ({what}); columns: {cut_words(have)}"
+            )
     wanted = [c for c in (code_property, name_property, column) if c is not None]
     try:
         table = pq.read_table(source, columns=list(dict.fromkeys(wanted)))
@@ -467,13 +474,13 @@ def read_geoparquet(
         if name_property is not None:
             name = _text_property({name_property: name}, name_property, where, "name_property")
         if blob is None:
-            raise InvalidRegions(f"{where} (code {code!r}) has no geometry (got null)")
+            raise InvalidRegions(f"{where} (code {brief(code)}) has no geometry (got null)")
         try:
             with np.errstate(invalid="ignore"):  # a NaN vertex: refused by to_regions, named
                 shape = blob if isinstance(blob, shapely.Geometry) else shapely.from_wkb(blob)
         except (shapely.errors.GEOSException, TypeError, ValueError) as err:
             raise InvalidRegions(
-                f"{file}: {where} (code {code!r}) has unreadable WKB: {str(err)[:200]}"
+                f"{file}: {where} (code {brief(code)}) has unreadable WKB: {cut_words(str(err))}"
             ) from err
         out.append(RawFeature(where, code, name, shape))
     if not out:
@@ -545,7 +552,7 @@ def to_regions(
     for f in raw:
         if not isinstance(f.geometry, (sg.Polygon, sg.MultiPolygon)) or f.geometry.is_empty:
             raise InvalidRegions(
-                f"{f.where} (code {f.code!r}) must be a non-empty Polygon or MultiPolygon "
+                f"{f.where} (code {brief(f.code)}) must be a non-empty Polygon or MultiPolygon "
                 f"(got {'empty ' if f.geometry.is_empty else ''}{f.geometry.geom_type}"
                 f"{_members(f.geometry)})"
             )
@@ -574,8 +581,8 @@ def to_regions(
             first = raw[rows[0]]
             other = next(raw[i] for i in rows if raw[i].name != first.name)
             raise InvalidRegions(
-                f"code {code!r} has two names: {first.name!r} ({first.where}) and "
-                f"{other.name!r} ({other.where})"
+                f"code {brief(code)} has two names: {brief(first.name)} ({first.where}) and "
+                f"{brief(other.name)} ({other.where})"
             )
         geom = geoms[rows[0]] if len(rows) == 1 else shapely.union_all(geoms[rows])
         if not isinstance(geom, (sg.Polygon, sg.MultiPolygon)):  # pragma: no cover
@@ -586,7 +593,7 @@ def to_regions(
         try:
             regions.append(Region(code=code, name=name, level=level, geometry=geom))
         except InvalidRegions as err:  # the Region's rule, named with the feature it broke
-            raise InvalidRegions(f"{raw[rows[0]].where} (code {code!r}): {err}") from err
+            raise InvalidRegions(f"{raw[rows[0]].where} (code {brief(code)}): {err}") from err
     return regions
 
 
@@ -672,7 +679,7 @@ def _refuse_non_finite(raw: Sequence[RawFeature], geoms: Any) -> None:
                 what = "exterior ring" if r == 0 else f"ring {r} (hole {r})"
                 x, y = (float(c) for c in ring_xy[v])
                 raise InvalidRegions(
-                    f"{raw[i].where} (code {raw[i].code!r}) {polygon}{what}, vertex {v}: "
+                    f"{raw[i].where} (code {brief(raw[i].code)}) {polygon}{what}, vertex {v}: "
                     f"coordinates must be finite numbers (got x={x!r}, y={y!r}); NaN (how "
                     "Python's json writes a missing float) or infinity is no position, and is "
                     "not repaired"
@@ -704,8 +711,9 @@ def _refuse_degrees(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
         return
     x, y = shapely.get_coordinates(geoms[0])[0]
     raise InvalidRegions(
-        f"{raw[0].where} (code {raw[0].code!r}) has coordinates such as x={x:g}, y={y:g}, and "
-        f"every coordinate lies within lon [-180, 180] and lat [-90, 90], but crs {source!r:.80} "
+        f"{raw[0].where} (code {brief(raw[0].code)}) has coordinates such as x={x:g}, y={y:g}, and "
+        "every coordinate lies within lon [-180, 180] and lat [-90, 90], but crs "
+        f"{brief(source, 80)} "
         f"is projected (in {unit}s{where}): read so, the regions would be a speck under 400 "
         f"{unit}s wide at its false origin; are the coordinates degrees? then leave crs out "
         "(or pass crs='EPSG:4326')"
@@ -741,9 +749,9 @@ def _refuse_some_degrees(
         if inside:
             continue
         raise InvalidRegions(
-            f"{raw[i].where} (code {raw[i].code!r}) has coordinates such as x={x:g}, y={y:g}, "
+            f"{raw[i].where} (code {brief(raw[i].code)}) has coordinates such as x={x:g}, y={y:g}, "
             f"all within lon [-180, 180] and lat [-90, 90], unlike other features; read in "
-            f"crs {source!r:.80} ({unit}s) it is a speck under 400 {unit}s wide at lon "
+            f"crs {brief(source, 80)} ({unit}s) it is a speck under 400 {unit}s wide at lon "
             f"{lon:.5f}, lat {lat:.5f}, outside the CRS's area of use "
             f"({area.name.rstrip('.')}); are its coordinates degrees? then convert them to "
             "the CRS of the other features"
@@ -794,9 +802,11 @@ def _refuse_swapped(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
     x, y = (float(v) for v in first[0])
     order = "(lat, lon)" if crs.is_geographic else "(northing, easting)"
     raise InvalidRegions(
-        f"{raw[0].where} (code {raw[0].code!r}) has coordinates such as x={x:.10g}, y={y:.10g}, "
-        f"which crs {source!r:.80} puts at lon {float(lon[0]):.5f}, lat {float(lat[0]):.5f}: "
-        f"no feature lies in or near the CRS's area of use ({area.name.rstrip('.'):.80}, lon "
+        f"{raw[0].where} (code {brief(raw[0].code)}) has coordinates such as "
+        f"x={x:.10g}, y={y:.10g}, which crs {brief(source, 80)} puts at lon "
+        f"{float(lon[0]):.5f}, lat {float(lat[0]):.5f}: "
+        "no feature lies in or near the CRS's area of use "
+        f"({cut_words(area.name.rstrip('.'), 80)}, lon "
         f"{area.west:g}..{area.east:g}, lat {area.south:g}..{area.north:g}), and every one "
         f"would with its two coordinates swapped; are they in {order} order? region "
         "coordinates are read east first (x is the longitude or easting), whatever the CRS's "
@@ -811,7 +821,8 @@ def _choose_crs(declared: str | None, given: str | None) -> str | None:
     # rule; reprojection is always_xy), so EPSG:4326 and OGC:CRS84 name the same thing here.
     if not _crs(given).equals(_crs(declared), ignore_axis_order=True):
         raise InvalidRegions(
-            f"crs {given!r:.80} disagrees with the CRS the data declares ({declared:.80})"
+            f"crs {brief(given, 80)} disagrees with the CRS the data declares "
+            f"({cut_words(declared, 80)})"
         )
     return given
 
@@ -822,7 +833,9 @@ def _crs(text: str) -> pyproj.CRS:
     try:
         return pyproj.CRS.from_user_input(text)
     except pyproj.exceptions.CRSError as err:
-        raise InvalidRegions(f"crs {text!r:.80} is not a CRS that pyproj knows: {err}") from err
+        raise InvalidRegions(
+            f"crs {brief(text, 80)} is not a CRS that pyproj knows: {cut_words(str(err))}"
+        ) from err
 
 
 def _is_lonlat(text: str) -> bool:
@@ -844,7 +857,7 @@ def _refuse_not_horizontal(source: str) -> None:
     if crs.is_projected or crs.is_geographic:  # (a compound CRS: its horizontal part)
         return
     raise InvalidRegions(
-        f"crs {source!r:.80} is {'an' if crs.type_name[:1] in 'AEIOU' else 'a'} "
+        f"crs {brief(source, 80)} is {'an' if crs.type_name[:1] in 'AEIOU' else 'a'} "
         f"{crs.type_name}, not a geographic or projected CRS: region "
         "coordinates are horizontal positions (east, north), e.g. EPSG:4326 or EPSG:3006"
     )
@@ -869,7 +882,7 @@ def _reproject(raw: Sequence[RawFeature], geoms: Any, source: str) -> Any:
         if "(Internal Proj Error:" in text and reason.endswith(")"):
             reason = reason[:-1]  # the wrapper's closing parenthesis
         raise InvalidRegions(
-            f"crs {source!r:.80} cannot be reprojected to WGS84 lon/lat: {reason:.200}"
+            f"crs {brief(source, 80)} cannot be reprojected to WGS84 lon/lat: {cut_words(reason)}"
         ) from err
 
     def move(xy: Any) -> Any:
@@ -899,8 +912,8 @@ def _reproject(raw: Sequence[RawFeature], geoms: Any, source: str) -> Any:
         lon, lat = (float(v) for v in lonlat[k])
         unit = axis.unit_name if axis is not None else "unit"
         raise InvalidRegions(
-            f"{raw[i].where} (code {raw[i].code!r}) has a vertex x={x:.10g}, y={y:.10g} "
-            f"outside the domain of crs {source!r:.80} ({unit}s): it reprojects to lon "
+            f"{raw[i].where} (code {brief(raw[i].code)}) has a vertex x={x:.10g}, y={y:.10g} "
+            f"outside the domain of crs {brief(source, 80)} ({unit}s): it reprojects to lon "
             f"{lon:.7f}, lat {lat:.7f}, which maps back to x={float(bx[k]):.10g}, "
             f"y={float(by[k]):.10g}, more than {ROUND_TRIP_M:g} m away ({off.size} such "
             "vertices in all); is the declared CRS right?"
@@ -973,8 +986,8 @@ def _followed(
             worst = cut[np.argmax(np.nan_to_num(bow[cut], nan=np.inf))]
             f = raw[int(part_of[ring_of[ring[edge[worst]]]])]
             raise InvalidRegions(
-                f"{f.where} (code {f.code!r}) has an edge that crs {source!r:.80} bends too "
-                f"much to follow in lon/lat: its middle strays {float(bow[worst]):.3g} m from "
+                f"{f.where} (code {brief(f.code)}) has an edge that crs {brief(source, 80)} bends "
+                f"too much to follow in lon/lat: its middle strays {float(bow[worst]):.3g} m from "
                 f"its course (at most {BOW_M:g} m) with {xy.shape[0]:,} vertices already (the "
                 f"bound: {_MAX_GROWTH} a vertex of the file and {_MAX_EXTRA:,} more); "
                 "is the declared CRS right?"
@@ -1052,10 +1065,11 @@ def _refuse_projected(raw: Sequence[RawFeature], geoms: Any, lonlat: str | None)
         declared = (
             "declares no CRS; pass crs=... naming it"
             if lonlat is None
-            else f"is labelled lon/lat (crs {lonlat!r:.80}); is that CRS right? name the real one"
+            else f"is labelled lon/lat (crs {brief(lonlat, 80)}); is that CRS right? name the "
+            "real one"
         )
         raise InvalidRegions(
-            f"{raw[i].where} (code {raw[i].code!r}) has coordinates such as x={x:g}, y={y:g}, "
+            f"{raw[i].where} (code {brief(raw[i].code)}) has coordinates such as x={x:g}, y={y:g}, "
             f"outside the lon/lat range: the data looks projected but {declared} "
             "(for example EPSG:3006 for SWEREF 99 TM)"
         )
@@ -1073,7 +1087,7 @@ def _check_lonlat(raw: Sequence[RawFeature], geoms: Any) -> None:
         i = int(np.flatnonzero(bad)[0])
         shown = tuple(round(float(b), 6) for b in bounds[i])  # not np.float64(...) reprs
         raise InvalidRegions(
-            f"{raw[i].where} (code {raw[i].code!r}) reaches outside lon [-180, 180] and "
+            f"{raw[i].where} (code {brief(raw[i].code)}) reaches outside lon [-180, 180] and "
             f"lat [-90, 90] after reprojection (bounds {shown}); "
             "is the declared CRS right?"
         )
@@ -1089,14 +1103,14 @@ def _check_valid(raw: Sequence[RawFeature], geoms: Any, repair: bool) -> Any:
         reason = _where(shapely.is_valid_reason(geoms[i]))
         others = f" (and {bad.size - 1} more)" if bad.size > 1 else ""
         raise InvalidRegions(
-            f"{raw[i].where} (code {raw[i].code!r}) has an invalid geometry: {reason}{others}; "
-            "pass repair=True to repair it with GEOS make_valid"
+            f"{raw[i].where} (code {brief(raw[i].code)}) has an invalid geometry: "
+            f"{reason}{others}; pass repair=True to repair it with GEOS make_valid"
         )
     fixed = geoms.copy()
     for i in bad.tolist():
         if _geos.crossings(geoms[i]) > _geos.MAX_CROSSINGS:
             raise InvalidRegions(
-                f"{raw[i].where} (code {raw[i].code!r}) cannot be repaired: its rings must "
+                f"{raw[i].where} (code {brief(raw[i].code)}) cannot be repaired: its rings must "
                 f"{_geos.REPAIRABLE}"
             )
         polys = [
@@ -1106,7 +1120,7 @@ def _check_valid(raw: Sequence[RawFeature], geoms: Any, repair: bool) -> Any:
         ]
         if not polys:
             raise InvalidRegions(
-                f"{raw[i].where} (code {raw[i].code!r}) encloses no area after repair"
+                f"{raw[i].where} (code {brief(raw[i].code)}) encloses no area after repair"
             )
         fixed[i] = polys[0] if len(polys) == 1 else sg.MultiPolygon(polys)
     return fixed
@@ -1118,7 +1132,7 @@ def codes_of(values: Iterable[object], what: str) -> list[str]:
         return [values]
     if isinstance(values, bytes) or not iterable(values):
         raise InvalidType(
-            f"{what} must be region codes (got {type(values).__name__} {shown(values):.40})"
+            f"{what} must be region codes (got {type(values).__name__} {brief(values, 40)})"
         )
     out: list[str] = []
     for i, v in enumerate(values):

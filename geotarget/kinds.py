@@ -76,6 +76,7 @@ from geotarget.alerts._values import (
     NamedValue,
     check_cap_id,
     check_text,
+    cut_words,
     kind_name,
 )
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPolicy, InvalidType, Problem
@@ -398,7 +399,9 @@ def _listing(items: list[str]) -> str:
 
 def _cut(text: str, limit: int = 60) -> str:
     """``text`` at most about ``limit`` characters, for a reason."""
-    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text):,} characters)"
+    return (
+        text if len(text) <= limit else f"{cut_words(text, limit - 3)} ({len(text):,} characters)"
+    )
 
 
 class Recognizer:

@@ -101,6 +101,7 @@ from geotarget.alerts._values import (
     TipChannel,
     TipChannelKind,
     Urgency,
+    brief,
     check_text,
     kind_name,
     tuple_of,
@@ -338,12 +339,13 @@ def _check_channels(channels: tuple[TipChannel, ...]) -> None:
         if c.kind is TipChannelKind.PHONE and local in _EMERGENCY:
             raise InvalidAlert(
                 f"tip_channels[{i}] must not be the emergency number 112: tips go to the tip "
-                f"line 114 14 or the police web form, 112 is for emergencies (got {c.address!r})"
+                "line 114 14 or the police web form, 112 is for emergencies "
+                f"(got {brief(c.address, 80)})"
             )
         if c.uri in seen:
             raise InvalidAlert(
                 f"tip_channels[{i}] must not repeat tip_channels[{seen[c.uri]}]: list each "
-                f"channel once (got {c.address!r} twice)"
+                f"channel once (got {brief(c.address, 80)} twice)"
             )
         seen[c.uri] = i
 
@@ -639,7 +641,8 @@ def tip_request(
     if isinstance(tip_channels, TipChannel):
         raise InvalidType(
             "tip_channels must be a sequence of TipChannel: give one channel in a list, "
-            f"[channel] (got one TipChannel, {tip_channels.kind.value} {tip_channels.address!r})"
+            f"[channel] (got one TipChannel, {tip_channels.kind.value} "
+            f"{brief(tip_channels.address, 80)})"
         )
     # Read once: a generator checked here and read again in _pilot was empty there, and the
     # tip request went out without a channel.
@@ -723,7 +726,7 @@ def announced_policy(
     problems: list[Problem] = []
     later: dict[str, tuple[Phase, ...]] = {}
     for key, phases in given.items():
-        path = f"later_phases[{key!r}]"
+        path = f"later_phases[{brief(key)}]"
         if isinstance(phases, Phase):  # its repr, cut short, left the refusal mid-datetime
             problems.append(
                 Problem(

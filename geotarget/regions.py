@@ -42,6 +42,7 @@ import shapely.geometry as sg
 
 from geotarget import _geodesy, _geos, _locate, _regions_io
 from geotarget._validate import BoolArray, iterable, lon_lat, lon_lat_arrays, number, shown
+from geotarget.alerts._values import brief, cut_words
 from geotarget.areas import Area, Polygon, _estimated_bytes, _where
 from geotarget.errors import InvalidRegions, InvalidType, UnknownCode
 
@@ -73,7 +74,7 @@ def _check_code(_: object, attribute: attrs.Attribute[str], value: object) -> No
     if not value or value != value.strip() or not value.isprintable():
         raise InvalidRegions(
             f"{attribute.name} must be non-empty printable text without surrounding spaces "
-            f"(got {value!r})"
+            f"(got {brief(value)})"
         )
 
 
@@ -82,29 +83,29 @@ def _check_level(_: object, attribute: attrs.Attribute[str], value: object) -> N
         raise InvalidType(f"level must be a string (got {type(value).__name__})")
     if not (value.isidentifier() and value.islower() and value.isascii()):
         raise InvalidRegions(
-            f"level must be a lowercase identifier such as 'county' (got {value!r})"
+            f"level must be a lowercase identifier such as 'county' (got {brief(value)})"
         )
 
 
 def _check_geometry(region: Region, _: attrs.Attribute[Any], geom: object) -> None:
     if not isinstance(geom, (sg.Polygon, sg.MultiPolygon)):
         raise InvalidType(
-            f"region {region.code!r} geometry must be a shapely Polygon or MultiPolygon "
+            f"region {brief(region.code)} geometry must be a shapely Polygon or MultiPolygon "
             f"(got {type(geom).__name__})"
         )
     if geom.is_empty:
-        raise InvalidRegions(f"region {region.code!r} geometry must not be empty")
+        raise InvalidRegions(f"region {brief(region.code)} geometry must not be empty")
     if shapely.has_z(geom):
-        raise InvalidRegions(f"region {region.code!r} geometry must be 2-D lon/lat (got 3-D)")
+        raise InvalidRegions(f"region {brief(region.code)} geometry must be 2-D lon/lat (got 3-D)")
     west, south, east, north = geom.bounds
     if not (west >= -180.0 and east <= 180.0 and south >= -90.0 and north <= 90.0):
         raise InvalidRegions(
-            f"region {region.code!r} geometry must lie within lon [-180, 180] and lat "
+            f"region {brief(region.code)} geometry must lie within lon [-180, 180] and lat "
             f"[-90, 90] (got bounds {geom.bounds}); is it projected?"
         )
     reason = shapely.is_valid_reason(geom)
     if reason != "Valid Geometry":
-        raise InvalidRegions(f"region {region.code!r} geometry is invalid: {_where(reason)}")
+        raise InvalidRegions(f"region {brief(region.code)} geometry is invalid: {_where(reason)}")
 
 
 @attrs.frozen(kw_only=True)
@@ -218,24 +219,24 @@ def _unknown(
     hints = []
     cased = sorted(c for c in known if c.casefold() == folded and c != text)
     if cased and cased[0] == text.strip():
-        hints.append(f"codes have no surrounding spaces: did you mean {cased[0]!r}?")
+        hints.append(f"codes have no surrounding spaces: did you mean {brief(cased[0])}?")
     elif cased:
-        hints.append(f"codes are case-sensitive: did you mean {cased[0]!r}?")
+        hints.append(f"codes are case-sensitive: did you mean {brief(cased[0])}?")
     plain = text.strip().translate(_DIGIT_LOOKALIKES)
     if not cased and plain != text.strip() and plain in known:
-        hints.append(f"letters that look like digits: did you mean {plain!r}?")
+        hints.append(f"letters that look like digits: did you mean {brief(plain)}?")
     if not cased and plain.isascii() and plain.isdigit():  # ("180" through a spreadsheet)
         padded = [c for c in ("0" + plain, "00" + plain, "000" + plain) if c in known]
         if padded:
             hints.append(f"a leading zero lost? did you mean {' or '.join(map(repr, padded))}?")
     if described is not None:
         named = sorted(
-            f"{c!r} ({name}, {level})"
+            f"{brief(c)} ({cut_words(name, 60)}, {level})"
             for c, (name, level) in described().items()
             if name.casefold() == folded
         )
         if named:
-            hints.append(f"{text!r} is a region's name, not its code: {' or '.join(named)}")
+            hints.append(f"{brief(text)} is a region's name, not its code: {' or '.join(named)}")
     if hints:
         return UnknownCode(f"no region with code {shown(code)} {where}; {'; '.join(hints)}")
     close = difflib.get_close_matches(text, known, n=3, cutoff=0.5)
@@ -315,7 +316,7 @@ class RegionSet:
         self, regions: Iterable[Region], *, overlap_tolerance: float = OVERLAP_TOLERANCE
     ) -> None:
         if isinstance(regions, (str, bytes, Mapping)) or not iterable(regions):
-            raise InvalidType(f"regions must be an iterable of Region (got {shown(regions):.60})")
+            raise InvalidType(f"regions must be an iterable of Region (got {brief(regions, 60)})")
         items = list(regions)
         for i, r in enumerate(items):
             if not isinstance(r, Region):
@@ -328,7 +329,7 @@ class RegionSet:
         items.sort(key=lambda r: r.code)
         for a, b in itertools.pairwise(items):
             if a.code == b.code:
-                raise InvalidRegions(f"code {a.code!r} is used by two regions")
+                raise InvalidRegions(f"code {brief(a.code)} is used by two regions")
         tol = number("overlap_tolerance", overlap_tolerance, ge=0.0, le=1.0, error=InvalidRegions)
         geoms = np.array([r.geometry for r in items], dtype=object)
         _check_overlaps(geoms, [r.code for r in items], tol)
@@ -430,14 +431,16 @@ class RegionSet:
         if missing:
             raise InvalidRegions(
                 f"parents has no entry for {len(missing)} {finer.level} code"
-                f"{'s' if len(missing) > 1 else ''}, e.g. {missing[0]!r}; every finer region "
+                f"{'s' if len(missing) > 1 else ''}, e.g. {brief(missing[0])}; every finer region "
                 "needs one"
             )
         groups: dict[str, list[int]] = {}
         for i, code in enumerate(finer.codes):
             parent = parents[code]
             if not isinstance(parent, str):
-                raise InvalidType(f"parents[{code!r}] must be a code string (got {parent!r})")
+                raise InvalidType(
+                    f"parents[{brief(code)}] must be a code string (got {brief(parent)})"
+                )
             groups.setdefault(parent, []).append(i)
         named = dict(names or {})
         for key in named:
@@ -918,8 +921,8 @@ def _check_overlaps(geoms: npt.NDArray[np.object_], codes: Sequence[str], tol: f
         i, j = int(left[k]), int(right[k])
         where = shapely.point_on_surface(shapely.intersection(geoms[i], geoms[j]))
         raise InvalidRegions(
-            f"regions {codes[i]!r} and {codes[j]!r} overlap by {ratio[k]:.1%} of the smaller "
-            f"one's area, more than overlap_tolerance={tol:g} allows (near lon "
+            f"regions {brief(codes[i])} and {brief(codes[j])} overlap by {ratio[k]:.1%} of the "
+            f"smaller one's area, more than overlap_tolerance={tol:g} allows (near lon "
             f"{where.x:.5f}, lat {where.y:.5f}); {bad.size} pair{'s' if bad.size > 1 else ''} "
             "in all"
         )
@@ -1008,8 +1011,8 @@ class RegionHierarchy:
             for code in s.codes:
                 if code in level_of:
                     raise InvalidRegions(
-                        f"code {code!r} is used at two levels ({level_of[code]} and {s.level}); "
-                        "codes must be unique across a hierarchy"
+                        f"code {brief(code)} is used at two levels ({level_of[code]} and "
+                        f"{s.level}); codes must be unique across a hierarchy"
                     )
                 level_of[code] = s.level
         for code in parents:
@@ -1022,25 +1025,25 @@ class RegionHierarchy:
                 parent = parents.get(region.code)
                 if parent is not None and not isinstance(parent, str):
                     raise InvalidType(
-                        f"parents[{region.code!r}] must be a code string (got {shown(parent)})"
+                        f"parents[{brief(region.code)}] must be a code string (got {shown(parent)})"
                     )
                 if parent is None:
                     reversed_hint = (
                         f"; sets go finest first, and parents names {parent_set.level} "
-                        f"{next(c for c in parent_set.codes if c in parents)!r}: is "
+                        f"{brief(next(c for c in parent_set.codes if c in parents))}: is "
                         f"the {parent_set.level} set listed after the {child_set.level} one?"
                         if any(c in parents for c in parent_set.codes)
                         else ""
                     )
                     raise InvalidRegions(
-                        f"{child_set.level} {region.code!r} has no parent (expected a "
+                        f"{child_set.level} {brief(region.code)} has no parent (expected a "
                         f"{parent_set.level} code in parents){reversed_hint}"
                     )
                 if parent not in parent_set:
                     found = level_of.get(parent, "no level")
                     raise InvalidRegions(
-                        f"{child_set.level} {region.code!r} has parent {parent!r}, which is not "
-                        f"a {parent_set.level} (it is at {found})"
+                        f"{child_set.level} {brief(region.code)} has parent {brief(parent)}, which "
+                        f"is not a {parent_set.level} (it is at {found})"
                     )
                 rows[i] = parent_set._index_of(parent)
             _check_same_unions(child_set, parent_set, rows)
@@ -1052,7 +1055,8 @@ class RegionHierarchy:
         stray = sorted(c for c in parents if level_of[c] == top.level)
         if stray:
             raise InvalidRegions(
-                f"the coarsest level ({top.level}) has no parents, but parents names {stray[0]!r}"
+                f"the coarsest level ({top.level}) has no parents, but parents names "
+                f"{brief(stray[0])}"
             )
         parent_of = {c: parents[c] for c in level_of if c in parents}
         below: dict[tuple[str, str], frozenset[str]] = {}
@@ -1189,9 +1193,9 @@ def _sets_of(sets: object) -> tuple[RegionSet, ...]:
             f"{sets.level!r}: pass a list, even for one level)"
         )
     if isinstance(sets, (str, bytes, Mapping, set, frozenset)) or not iterable(sets):
-        what = "an unordered set" if isinstance(sets, (set, frozenset)) else shown(sets)
+        what = "an unordered set" if isinstance(sets, (set, frozenset)) else brief(sets, 60)
         raise InvalidType(
-            f"sets must be a sequence of RegionSet, finest first (got {what:.60}): the order "
+            f"sets must be a sequence of RegionSet, finest first (got {what}): the order "
             "of the levels matters, so pass a list or tuple"
         )
     out = tuple(sets)
@@ -1218,9 +1222,9 @@ def _check_same_unions(
     if differ.size:
         i = int(differ[0])
         raise InvalidRegions(
-            f"{children.level} {children.codes[i]!r} has parent "
-            f"{parents.codes[int(rows[i])]!r} in parents but "
-            f"{parents.codes[int(parents._up[i])]!r} in the {parents.level} set made with "
+            f"{children.level} {brief(children.codes[i])} has parent "
+            f"{brief(parents.codes[int(rows[i])])} in parents but "
+            f"{brief(parents.codes[int(parents._up[i])])} in the {parents.level} set made with "
             "RegionSet.from_unions; they must agree"
         )
 
@@ -1242,7 +1246,8 @@ def _check_childless(
             else ""
         )
         raise InvalidRegions(
-            f"{parents.level} {region.code!r} ({region.name}) has no {children.level}: no "
+            f"{parents.level} {brief(region.code)} ({cut_words(region.name, 60)}) has no "
+            f"{children.level}: no "
             f"{children.level} names it in parents{more}, so no point would be located in it "
             f"(points are located among the {finest} regions and mapped up); add its "
             f"{children.level} regions, or leave it out"
@@ -1276,12 +1281,13 @@ def _check_covered(
             pieces = shapely.get_parts(gap)
             where = shapely.point_on_surface(pieces[int(np.argmax(shapely.area(pieces)))])
             raise InvalidRegions(
-                f"{parents.level} {parent.code!r} ({parent.name}) is not covered by its "
+                f"{parents.level} {brief(parent.code)} ({cut_words(parent.name, 60)}) is not "
+                "covered by its "
                 f"{children.level} regions: {share:.1%} of its area lies in none of them (near "
                 f"lon {where.x:.5f}, lat {where.y:.5f}), more than gap_tolerance={tol:g} allows; "
                 f"points are located among the {finest} regions and mapped up, so no point "
-                f"there would be in {parent.code!r}. Is a {children.level} missing, or are they "
-                f"land only? Build the {parents.level} set with RegionSet.from_unions to make "
+                f"there would be in {brief(parent.code)}. Is a {children.level} missing, or are "
+                f"they land only? Build the {parents.level} set with RegionSet.from_unions to make "
                 f"each {parents.level} the union of its {children.level} regions"
             )
 
@@ -1295,7 +1301,7 @@ def _check_inside(children: RegionSet, parents: RegionSet, rows: npt.NDArray[np.
         child = children.regions[i]
         p = points[i]
         raise InvalidRegions(
-            f"{children.level} {child.code!r} is not inside its parent "
-            f"{parents.regions[int(rows[i])].code!r}: its interior point lon {p.x:.5f}, "
+            f"{children.level} {brief(child.code)} is not inside its parent "
+            f"{brief(parents.regions[int(rows[i])].code)}: its interior point lon {p.x:.5f}, "
             f"lat {p.y:.5f} is outside it"
         )

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import enum
 import re
+import sys
+import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -169,10 +171,10 @@ def kind_name(field: str, value: object, error: type[InvalidInput] = InvalidInpu
         value = value.value
     if not isinstance(value, str):
         raise InvalidType(
-            f"{field} must be a kind name, a str (got {type(value).__name__} {shown(value)})"
+            f"{field} must be a kind name, a str (got {type(value).__name__} {brief(value, 80)})"
         )
     if not KIND_NAME.fullmatch(value):
-        raise error(f"{field} must be a kind name: {KIND_NAME_RULE} (got {shown(value)})")
+        raise error(f"{field} must be a kind name: {KIND_NAME_RULE} (got {brief(value, 80)})")
     return str(value)
 
 
@@ -405,6 +407,64 @@ def v_opt_number(_inst: object, attribute: attrs.Attribute[Any], value: object) 
         number(attribute.name, value, error=InvalidAlert)
 
 
+def _cut_point(text: str, limit: int) -> int:
+    """Where to cut ``text`` (longer than ``limit``): after the last whole word that fits.
+
+    A word boundary at or past half of ``limit`` is taken; a text with none there (a long
+    token, a URL, a base64 blob) is cut at ``limit``. The cut never splits a character from
+    the combining marks, joiners or variation selectors that follow it (a decomposed "å", an
+    emoji sequence).
+    """
+    end = limit
+    space = max(text.rfind(" ", 0, limit + 1), text.rfind("\n", 0, limit + 1))
+    if space >= limit // 2:
+        end = space
+    while 0 < end < len(text) and (
+        unicodedata.category(text[end]) in ("Mn", "Mc", "Me")  # (variation selectors are Mn)
+        or text[end] in "\u200c\u200d"
+        or text[end - 1] == "\u200d"
+    ):
+        end -= 1
+    return len(text[:end].rstrip()) or end
+
+
+def cut_words(text: str, limit: int = 200) -> str:
+    """``text`` unquoted for a message (a dependency's reason, a name), cut visibly.
+
+    Cut like :func:`brief`: at its last whole word within ``limit``, then ``...``.
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[: _cut_point(text[: limit + 8], limit)]}..."
+
+
+def brief(value: object, limit: int = 60) -> str:
+    """``value`` for a message, at most about ``limit`` characters of it, cut visibly.
+
+    A text (str or bytes) longer than ``limit`` is shown quoted up to its last whole word
+    within ``limit``, then ``...`` outside the quotes and its length, so what is shown is what
+    the value starts with and the reader sees that it goes on. Any other value is shown by
+    :func:`geotarget._validate.shown` (a huge number by its size), cut the same way.
+
+    >>> brief("Utrymning pågår i hela området kring Sergels torg och Drottninggatan")
+    "'Utrymning pågår i hela området kring Sergels torg och'... (68 characters)"
+    >>> brief("short")
+    "'short'"
+    """
+    if isinstance(value, (str, bytes)):
+        size = len(value)
+        if size <= limit:
+            return repr(value)
+        head = value[: limit + 8]  # (only the head is ever shown: no repr of megabytes)
+        if isinstance(head, bytes):
+            return f"{head[: _cut_point(head.decode('latin-1'), limit)]!r}... ({size:,} bytes)"
+        return f"{head[: _cut_point(head, limit)]!r}... ({size:,} characters)"
+    text = shown(value, sys.maxsize)
+    if len(text) <= limit:
+        return text
+    return f"{text[: _cut_point(text, limit)]}... ({len(text):,} characters)"
+
+
 def tuple_of(value: Iterable[Any], name: str | None = None, of: str = "") -> tuple[Any, ...]:
     """Turn an iterable (not a string) into a tuple; InvalidType naming ``name`` otherwise."""
     if isinstance(value, (str, bytes)) or not iterable(value):
@@ -413,7 +473,7 @@ def tuple_of(value: Iterable[Any], name: str | None = None, of: str = "") -> tup
             if name
             else "expected a sequence"
         )
-        raise InvalidType(f"{what} (got {type(value).__name__} {shown(value)[:60]})")
+        raise InvalidType(f"{what} (got {type(value).__name__} {brief(value)})")
     return tuple(value)
 
 

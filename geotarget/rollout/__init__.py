@@ -41,8 +41,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._validate import as_float, is_number, iterable, shown
-from geotarget.alerts._values import tuple_of
+from geotarget._validate import as_float, is_number, iterable
+from geotarget.alerts._values import brief, tuple_of
 from geotarget.errors import InvalidInput, InvalidPolicy, InvalidType, Problem, UnknownCode
 from geotarget.rollout import _canary, _decision, _io, _report, _time
 from geotarget.rollout._decision import Explanation, Reason, RegionCatalog, RolloutDecision
@@ -923,7 +923,7 @@ def nationwide(
         kinds = [k.name for k in pilot.KINDS]
     chosen = _kind_names("kinds", kinds)
     if not isinstance(country_code, str):
-        raise InvalidType(f"country_code must be a region code str (got {shown(country_code):.60})")
+        raise InvalidType(f"country_code must be a region code str (got {brief(country_code, 60)})")
     phase = Phase(starts_at=starts_at, regions={country_code})
     return RolloutPolicy(
         rollouts=[KindRollout(kind=k, phases=[phase]) for k in dict.fromkeys(chosen)],

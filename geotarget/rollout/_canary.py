@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget._validate import is_integer, shown, unmasked
+from geotarget.alerts._values import brief
 from geotarget.errors import InvalidInput, InvalidType
 
 BUCKETS = 10_000
@@ -75,7 +76,7 @@ def hashes(device_ids: Any, salt: str, kind: str) -> npt.NDArray[np.uint64]:
             # numpy holds a generator, a set or a mapping as one object: name it, not "[0]"
             raise InvalidType(
                 "device_ids must be a device id (a str or an int) or a sequence or array of "
-                f"them (got {type(one).__name__} {one!r:.60})"
+                f"them (got {type(one).__name__} {brief(one, 60)})"
             )
     if arr.dtype.kind == "b":
         raise InvalidType("device_ids must be strings or integers, not booleans (got dtype bool)")

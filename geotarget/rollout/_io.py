@@ -27,7 +27,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from geotarget._validate import LONE_SURROGATE, shown
+from geotarget._validate import LONE_SURROGATE
+from geotarget.alerts import _values
 from geotarget.alerts._values import KIND_NAME, KIND_NAME_RULE
 from geotarget.errors import InvalidPolicy, InvalidType, MissingExtra, Problem
 from geotarget.rollout import _decision, _time
@@ -321,6 +322,26 @@ _BOOL_KEYS = frozenset(
 )
 
 
+#: Keys whose values are instants (TOML date-times).
+_TIME_KEYS = frozenset({"starts_at"})
+#: A date and a time of hours and minutes only (``2024-09-02 00:00``, ``2024-09-02T00:00+02:00``):
+#: TOML 1.0 needs the seconds.
+_NO_SECONDS = re.compile(r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d)(?!:)(\S*)")
+
+
+def _time_hint(key: str, value: str) -> str:
+    """``"; ..."`` for a TOML syntax error in a date-time: how to write one."""
+    example = "2024-09-02T00:00:00"
+    short = _NO_SECONDS.fullmatch(value)
+    if short is not None:
+        example = f"{short[1]}T{short[2]}:00{short[3]}"
+        return f"; TOML date-times need seconds: write {example} (got {brief(value)})"
+    return (
+        f"; {key} is a TOML date-time such as {example} (wall-clock time in the policy's "
+        f"timezone) or {example}+02:00 (got {brief(value)})"
+    )
+
+
 def _unquoted_text_hint(text: str, message: str) -> str:
     """``"; ..."`` when the TOML error's line holds text written without quotes, else "".
 
@@ -337,6 +358,8 @@ def _unquoted_text_hint(text: str, message: str) -> str:
         above = next((line for line in reversed(lines[:row]) if "=" in line), "")
         key, value = above.partition("=")[0], lines[row]
     key = key.strip().strip('"')
+    if key in _TIME_KEYS:
+        return _time_hint(key, value.partition("#")[0].strip())
     if key not in _TEXT_KEYS | _BOOL_KEYS:
         return ""
     value = _INLINE_KEY.sub("", _STRINGS.sub('""', value).partition("#")[0])
@@ -390,18 +413,22 @@ def brief(value: object, limit: int = BRIEF) -> str:
     A policy file of megabytes (a certificate pasted into the wrong field, a generated list)
     would otherwise put the whole value into the message, and the message into a log line.
 
-    >>> brief("x" * 1000)
-    "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... (1,002 characters)"
+    A text is quoted up to its last whole word within ``limit`` (or cut at ``limit`` when it
+    has no word boundary past half of it), the quotes closed, then ``...`` and its length.
+
+    >>> brief("Polisen efterfrågar tips om en vit skåpbil som setts vid Sergels torg i natt")
+    "'Polisen efterfrågar tips om en vit skåpbil som setts vid'... (76 characters)"
     """
-    return shown(value, limit)
+    return _values.brief(value, limit)
 
 
 def _key(prefix: str, key: object) -> str:
-    text = str(key)
+    text, cut = str(key), ""
     if len(text) > BRIEF:  # a path names where the problem is; a cut key still does
-        text = f"{text[: BRIEF - 3]}..."
+        text, cut = _values.cut_words(text, BRIEF - 3).removesuffix("..."), "..."
     printable = text.isprintable()  # (a lone surrogate is not: category Cs)
     part = text if _BARE_KEY.fullmatch(text) else json.dumps(text, ensure_ascii=not printable)
+    part += cut  # (outside the quotes: the key goes on, it does not end in dots)
     return f"{prefix}.{part}" if prefix else part
 
 
@@ -790,7 +817,10 @@ def _region_problems(
     of thousands of postal codes pasted as regions gets ten problems and a count, not seconds
     of searching and a message of megabytes.
     """
-    bad = [c for c in sorted(regions) if not _region_fits(c, country, catalog)]
+    if knows(catalog, country):
+        bad = [c for c in sorted(regions) if not _region_fits(c, country, catalog)]
+    else:  # the country problem says so once; each code is checked only for being known
+        bad = [c for c in sorted(regions) if not knows(catalog, c)]
     problems = []
     for code in bad[:MOST_CODES]:
         hint = _unknown_hint(code, catalog)
