@@ -61,6 +61,7 @@ from geotarget._validate import as_float, is_number, shown
 from geotarget.errors import (
     InvalidInput,
     InvalidPositions,
+    InvalidType,
     MissingExtra,
     StoreError,
     StoreFull,
@@ -334,7 +335,7 @@ def write_partitioned(
     """
     _pa()  # the extra, before anything is created
     if not isinstance(positions, Positions):
-        raise InvalidInput(f"positions must be Positions (got {type(positions).__name__})")
+        raise InvalidType(f"positions must be Positions (got {type(positions).__name__})")
     size = _cell_deg(cell_deg)
     out = Path(root)
     try:

@@ -13,6 +13,7 @@ import math
 import numbers
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
@@ -252,13 +253,35 @@ def coarse_degrees(name: str, arr: npt.NDArray[Any]) -> None:
 SHOWN_CHARS = 300
 
 
+def cut_point(text: str, limit: int) -> int:
+    """Where to cut ``text`` (longer than ``limit``): after the last whole word that fits.
+
+    A word boundary at or past half of ``limit`` is taken; a text with none there (a long
+    token, a URL, a base64 blob) is cut at ``limit``. The cut never splits a character from
+    the combining marks, joiners or variation selectors that follow it (a decomposed "å", an
+    emoji sequence).
+    """
+    end = limit
+    space = max(text.rfind(" ", 0, limit + 1), text.rfind("\n", 0, limit + 1))
+    if space >= limit // 2:
+        end = space
+    while 0 < end < len(text) and (
+        unicodedata.category(text[end]) in ("Mn", "Mc", "Me")  # (variation selectors are Mn)
+        or text[end] in "\u200c\u200d"
+        or text[end - 1] == "\u200d"
+    ):
+        end -= 1
+    return len(text[:end].rstrip()) or end
+
+
 def shown(value: object, limit: int = SHOWN_CHARS) -> str:
     """A value for a message; a huge int shows its size, not hundreds of digits.
 
     The size comes from the bit length, never from ``str``: CPython refuses to convert an int of
     more than 4,300 digits to text (``sys.int_max_str_digits``). A container holding one, whose
     ``repr`` fails the same way, is named by its type. Any other value's ``repr`` longer than
-    ``limit`` (:data:`SHOWN_CHARS`) characters is cut there and followed by its length.
+    ``limit`` (:data:`SHOWN_CHARS`) characters is cut visibly at its last whole word within
+    ``limit`` (:func:`cut_point`), followed by ``...`` and its length.
 
     >>> shown("x" * 1000)[-30:]
     'xxxxxxxx... (1,002 characters)'
@@ -275,7 +298,7 @@ def shown(value: object, limit: int = SHOWN_CHARS) -> str:
         return f"<a {type(value).__name__} holding a number too long to show as text>"
     if len(text) <= limit:
         return text
-    return f"{text[: limit - 3]}... ({len(text):,} characters)"
+    return f"{text[: cut_point(text[: limit + 5], limit - 3)]}... ({len(text):,} characters)"
 
 
 #: Two decimal numbers in one text (``59.3326,18.0654``, ``59,3326 18,0654``): most likely a
@@ -415,7 +438,7 @@ def _as_float_array(name: str, value: Any) -> FloatArray:
                 v, (int, float, np.integer, np.floating)
             ):
                 raise InvalidType(
-                    f"{name} must be numbers in degrees (got {type(v).__name__} {v!r:.60})"
+                    f"{name} must be numbers in degrees (got {type(v).__name__} {shown(v, 60)})"
                 )
         try:
             return np.asarray(arr.astype(np.float64), dtype=np.float64)

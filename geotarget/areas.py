@@ -429,7 +429,7 @@ def _vertices(name: str, coords: Iterable[Any]) -> list[tuple[float, float]]:
     out = []
     for i, pair in enumerate(coords):
         if isinstance(pair, (str, bytes)) or not isinstance(pair, (Sequence, np.ndarray)):
-            raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {shown(pair):.80})")
+            raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got {shown(pair, 80)})")
         if isinstance(pair, np.ndarray) and pair.ndim != 1:
             raise InvalidArea(f"{name}[{i}] must be a (lon, lat) pair (got shape {pair.shape})")
         if len(pair) not in (2, 3):
@@ -589,7 +589,7 @@ class Polygon(_PartBase):
     ) -> None:
         shell = _oriented(_ring("exterior", exterior), ccw=True)
         if isinstance(holes, (str, bytes)) or not iterable(holes):  # type: ignore[unreachable]
-            raise InvalidArea(f"holes must be a sequence of rings (got {shown(holes)})")
+            raise InvalidArea(f"holes must be a sequence of rings (got {shown(holes, 80)})")
         hole_rings = tuple(
             _oriented(_ring(f"holes[{i}]", h), ccw=False) for i, h in enumerate(holes)
         )
@@ -800,7 +800,7 @@ class Polygon(_PartBase):
         """
         shell = list(_ring("exterior", exterior))
         if isinstance(holes, (str, bytes)) or not iterable(holes):  # type: ignore[unreachable]
-            raise InvalidArea(f"holes must be a sequence of rings (got {shown(holes):.80})")
+            raise InvalidArea(f"holes must be a sequence of rings (got {shown(holes, 80)})")
         hole_lists = [list(_ring(f"holes[{j}]", h)) for j, h in enumerate(holes)]
         raw = sg.Polygon(shell, hole_lists)
         if _geos.crossings(raw) > _geos.MAX_CROSSINGS:
@@ -1405,7 +1405,7 @@ def _lonlat_crs(obj: Any) -> None:
         except InvalidRegions:  # not a CRS pyproj knows: refused below, named as written
             pass
     raise InvalidGeoJSON(
-        f"$.crs names {name if isinstance(name, str) else member!r:.80}, not WGS 84 lon/lat: "
+        f"$.crs names {shown(name if isinstance(name, str) else member, 80)}, not WGS 84 lon/lat: "
         "an area's GeoJSON is in lon/lat degrees (RFC 7946); reproject it first (e.g. "
         "ogr2ogr -t_srs EPSG:4326), as RegionSet.from_geojson(crs=...) does for regions"
     )

@@ -249,7 +249,7 @@ def _window(i: int, box: object) -> tuple[float, float, float, float]:
         box = box.tolist()
     if not isinstance(box, (list, tuple)) or len(box) != 4:
         raise InvalidInput(
-            f"windows[{i}] must be (west, south, east, north) (got {shown(box):.60})"
+            f"windows[{i}] must be (west, south, east, north) (got {shown(box, 60)})"
         )
     w, s, e, n = (number(f"windows[{i}][{j}]", v) for j, v in enumerate(box))
     if not (w <= e and s <= n):
@@ -275,7 +275,7 @@ def _partition_field(name: str, value: object) -> None:
         ok = value is None or isinstance(value, PartitionMeta)
         want = "a PartitionMeta or None"
     if not ok:
-        raise InvalidType(f"{name} must be {want} (got {type(value).__name__} {shown(value):.40})")
+        raise InvalidType(f"{name} must be {want} (got {type(value).__name__} {shown(value, 40)})")
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -746,7 +746,7 @@ class PartitionedPositions:
         stale_m = number("stale_m", stale_m, ge=0.0)
         if not isinstance(no_fix, (bool, np.bool_)):  # "no" would read every no-fix file
             raise InvalidType(
-                f"no_fix must be True or False (got {type(no_fix).__name__} {shown(no_fix):.40})"
+                f"no_fix must be True or False (got {type(no_fix).__name__} {shown(no_fix, 40)})"
             )
         windows = [_window(i, w) for i, w in enumerate(_window_list(windows))]
         with self._lock:  # one listing's columns, whatever another thread refreshes

@@ -312,7 +312,7 @@ def _ids(value: object) -> npt.NDArray[Any]:
 def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     """:func:`_ids`, and the permutation that sorts them (numpy's order: the uniqueness check's)."""
     if isinstance(value, (str, bytes)) or not iterable(value):
-        raise InvalidType(f"ids must be a sequence of str or int ids (got {shown(value):.80})")
+        raise InvalidType(f"ids must be a sequence of str or int ids (got {shown(value, 80)})")
     _ordered("ids", value)
     ndim = getattr(value, "ndim", 1)
     if not isinstance(value, np.ndarray) and isinstance(ndim, int) and ndim != 1:
@@ -913,11 +913,11 @@ class Positions:
             arr = rows if isinstance(rows, np.ndarray) else np.asarray(rows)
         except (ValueError, TypeError, RecursionError):  # ragged nesting
             raise InvalidType(
-                f"{rule} (got a ragged {type(rows).__name__} {shown(rows):.60})"
+                f"{rule} (got a ragged {type(rows).__name__} {shown(rows, 60)})"
             ) from None
         if arr.ndim != 1 or (arr.dtype.kind not in "iu" and arr.size):
             raise InvalidType(
-                f"{rule} (got {arr.ndim}-D {arr.dtype}: {type(rows).__name__} {shown(rows):.60})"
+                f"{rule} (got {arr.ndim}-D {arr.dtype}: {type(rows).__name__} {shown(rows, 60)})"
             )
         if arr.size:
             low, high = int(arr.min()), int(arr.max())

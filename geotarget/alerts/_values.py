@@ -8,7 +8,6 @@ from __future__ import annotations
 import enum
 import re
 import sys
-import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ from typing import Any, TypeVar
 import attrs
 import numpy as np
 
+from geotarget._validate import cut_point as _cut_point
 from geotarget._validate import iterable, number, shown
 from geotarget.errors import InvalidAlert, InvalidInput, InvalidType
 
@@ -405,27 +405,6 @@ def v_opt_number(_inst: object, attribute: attrs.Attribute[Any], value: object) 
     """Validate an optional finite number."""
     if value is not None:
         number(attribute.name, value, error=InvalidAlert)
-
-
-def _cut_point(text: str, limit: int) -> int:
-    """Where to cut ``text`` (longer than ``limit``): after the last whole word that fits.
-
-    A word boundary at or past half of ``limit`` is taken; a text with none there (a long
-    token, a URL, a base64 blob) is cut at ``limit``. The cut never splits a character from
-    the combining marks, joiners or variation selectors that follow it (a decomposed "å", an
-    emoji sequence).
-    """
-    end = limit
-    space = max(text.rfind(" ", 0, limit + 1), text.rfind("\n", 0, limit + 1))
-    if space >= limit // 2:
-        end = space
-    while 0 < end < len(text) and (
-        unicodedata.category(text[end]) in ("Mn", "Mc", "Me")  # (variation selectors are Mn)
-        or text[end] in "\u200c\u200d"
-        or text[end - 1] == "\u200d"
-    ):
-        end -= 1
-    return len(text[:end].rstrip()) or end
 
 
 def cut_words(text: str, limit: int = 200) -> str:

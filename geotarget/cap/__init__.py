@@ -395,7 +395,7 @@ def read(data: str | bytes, *, lenient: bool = False, envelope: Bounds | None = 
     """
     if not isinstance(lenient, (bool, np.bool_)):
         raise InvalidType(
-            f"lenient must be True or False (got {type(lenient).__name__} {shown(lenient)[:40]})"
+            f"lenient must be True or False (got {type(lenient).__name__} {shown(lenient, 40)})"
         )
     env = _envelope(envelope)
     _refuse_oversize(data)  # before any repair works on the whole of it
