@@ -1,0 +1,207 @@
+"""The real ``geotarget`` command under an operator's faults (probe 7).
+
+An output that takes only part of a write (a reader gone under ``PYTHONUNBUFFERED``, a pipe
+its parent made non-blocking), files the command may not get at. Each case runs the command in
+a subprocess; the oracle is the exit code, stderr as text (one line, no traceback, naming the
+option and the file) and the answer parsed with ``json``, not the command's helpers.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ALERT = ROOT / "docs" / "examples" / "sos_explosion.xml"
+POLICY = ROOT / "docs" / "examples" / "pilot_policy.toml"
+AT = "2024-05-20T16:05+02:00"
+
+needs_examples = pytest.mark.skipif(
+    not ALERT.is_file(), reason="docs/examples is not beside the tests (installed-wheel run)"
+)
+needs_linux = pytest.mark.skipif(sys.platform != "linux", reason="Linux pipes and /proc")
+
+
+def _devices(tmp_path: Path, count: int = 40_000) -> Path:
+    """``count`` devices at Sergels torg, inside the Explosion's circle: a long JSON answer."""
+    path = tmp_path / "devices.csv"
+    rows = "".join(
+        f"device-{i:07d},18.06528,59.3325,8,2024-05-20T16:00:00+02:00\n" for i in range(count)
+    )
+    path.write_text("id,lon,lat,accuracy_m,observed_at\n" + rows, encoding="utf-8")
+    return path
+
+
+def _environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    return {**env, **extra}
+
+
+def _target(devices: Path) -> list[str]:
+    return [
+        *(sys.executable, "-m", "geotarget", "target"),
+        *("--alert", str(ALERT), "--positions", str(devices), "--at", AT),
+    ]
+
+
+# --- an output that takes part of a write ------------------------------------------------------
+
+
+@needs_examples
+@needs_linux
+@pytest.mark.parametrize("unbuffered", ["1", None], ids=["PYTHONUNBUFFERED", "buffered"])
+def test_a_reader_that_goes_away_mid_answer_is_not_success(
+    tmp_path: Path, unbuffered: str | None
+) -> None:
+    """The JSON answer's reader reads a little, then closes: exit 141, not 0, no traceback.
+
+    Under ``PYTHONUNBUFFERED=1`` (many container images set it) Python's standard output
+    ignored how much of the answer the pipe took when its reader went away: the rest was
+    dropped and the command exited 0, as if the whole answer had been read.
+    """
+    devices = _devices(tmp_path)
+    env = _environment(**({"PYTHONUNBUFFERED": unbuffered} if unbuffered else {}))
+    proc = subprocess.Popen(
+        _target(devices), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.read(64)  # the answer has begun: the command is writing it
+    proc.stdout.close()  # ... and its reader goes away, about a megabyte before its end
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    code = proc.wait(timeout=180)
+    assert first.startswith(b"{"), first
+    assert code == 141, (code, err)
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
+@needs_examples
+@needs_linux
+@pytest.mark.parametrize("unbuffered", ["1", None], ids=["PYTHONUNBUFFERED", "buffered"])
+def test_a_pipe_its_parent_made_non_blocking_gets_the_whole_answer(
+    tmp_path: Path, unbuffered: str | None
+) -> None:
+    """Standard output an ``O_NONBLOCK`` pipe whose reader starts late: the whole answer, 0.
+
+    A parent that made its pipe non-blocking (Node.js, a CI runner) shares that flag with the
+    command. The answer failed as soon as the pipe was full ("write could not complete
+    without blocking"), then Python's exit printed "Exception ignored ... BlockingIOError" and
+    the status was 120: the command must wait for its reader as on any pipe.
+    """
+    count = 40_000
+    devices = _devices(tmp_path, count)
+    env = _environment(**({"PYTHONUNBUFFERED": unbuffered} if unbuffered else {}))
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    try:
+        proc = subprocess.Popen(_target(devices), stdout=write_end, stderr=subprocess.PIPE, env=env)
+    finally:
+        os.close(write_end)
+    chunks = []
+    with os.fdopen(read_end, "rb", buffering=0) as pipe:
+        time.sleep(3)  # the reader is late: the pipe fills up (64 KiB) long before it reads
+        while chunk := pipe.read(65536):
+            chunks.append(chunk)
+    assert proc.stderr is not None
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=180) == 0, err
+    answer = json.loads(b"".join(chunks))
+    assert sorted(answer["recipients"]) == [f"device-{i:07d}" for i in range(count)]
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
+# --- files the command may not get at ----------------------------------------------------------
+
+
+def _as_a_user(tmp_path: Path) -> list[str]:
+    """The command's prefix that runs it without the power to read every file (root's).
+
+    As root (CI), ``setpriv`` drops the capabilities that read any file; elsewhere the user
+    has none to drop.
+    """
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: every file can be read")
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
+
+
+def _one_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr and "[Errno" not in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    return done.stderr
+
+
+@needs_examples
+@needs_linux
+@pytest.mark.parametrize(
+    ("option", "argv"),
+    [
+        ("--positions", ["target", "--alert", "{alert}", "--positions", "{shut}/d.csv"]),
+        ("--positions", ["target", "--alert", "{alert}", "--positions", "{shut}/d.parquet"]),
+        ("--alert", ["target", "--alert", "{shut}/a.xml", "--positions", "{devices}"]),
+        ("alert", ["preview", "{shut}/a.xml"]),
+        ("--policy", ["target", "--alert", "{alert}", "--positions", "{devices}", "--policy",
+                      "{shut}/p.toml"]),
+        ("--policy", ["preview", "{alert}", "--policy", "{shut}/p.toml"]),
+        ("--ledger", ["demo", "--devices", "100", "--ledger", "{shut}/l.db"]),
+    ],
+)  # fmt: skip
+def test_a_file_in_a_folder_that_may_not_be_looked_into_is_named_with_its_option(
+    tmp_path: Path, option: str, argv: list[str]
+) -> None:
+    """A file in a folder without permissions (mode 000): one line naming option and file.
+
+    Before, the system's own error came through: "[Errno 13] Permission denied:
+    'shut/d.csv'", naming no option (and for ``--ledger``, ``--policy``, a preview's alert,
+    not even what the file was for).
+    """
+    prefix = _as_a_user(tmp_path)
+    devices = _devices(tmp_path, 2)
+    shut = tmp_path / "shut"
+    shut.mkdir()
+    for name, source in (("d.csv", devices), ("a.xml", ALERT), ("p.toml", POLICY)):
+        shutil.copyfile(source, shut / name)
+    shut.chmod(0)
+    try:
+        values = {"alert": str(ALERT), "devices": str(devices), "shut": str(shut)}
+        done = subprocess.run(
+            [*prefix, sys.executable, "-m", "geotarget", *(a.format(**values) for a in argv)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=_environment(),
+        )
+    finally:
+        shut.chmod(0o700)
+    said = _one_line(done)
+    path = next(a.format(shut=shut) for a in argv if a.startswith("{shut}"))
+    assert f"{option} {path}" in said, said
+    assert os.strerror(errno.EACCES) in said, said
+
+
+@needs_examples
+@needs_linux
+def test_a_positions_file_that_fails_as_it_is_read_is_named(tmp_path: Path) -> None:
+    """A positions file whose read fails (EIO: a failing disk, here ``/proc/self/mem``).
+
+    Before: "geotarget target: [Errno 5] Input/output error", naming neither file nor option.
+    """
+    link = tmp_path / "devices.csv"
+    link.symlink_to("/proc/self/mem")
+    done = subprocess.run(
+        [*_target(link)], capture_output=True, text=True, timeout=180, env=_environment()
+    )
+    said = _one_line(done)
+    assert f"--positions {link} cannot be read: {os.strerror(errno.EIO)}" in said, said
