@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -205,3 +206,114 @@ def test_a_positions_file_that_fails_as_it_is_read_is_named(tmp_path: Path) -> N
     )
     said = _one_line(done)
     assert f"--positions {link} cannot be read: {os.strerror(errno.EIO)}" in said, said
+
+
+# --- the reference service: SIGHUP to a single process ----------------------------------------
+
+#: The service as the docs run it, one uvicorn process, SIGHUP at its default (as a shell or
+#: a service manager starts it, whatever this test run ignores).
+_UVICORN = (
+    "import runpy, signal, sys\n"
+    "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
+    "sys.argv = ['uvicorn', *sys.argv[1:]]\n"
+    "runpy.run_module('uvicorn', run_name='__main__')\n"
+)
+
+
+def _explosion() -> bytes:
+    import datetime as dt
+
+    from geotarget import Circle, alerts, cap
+
+    at = dt.datetime(2026, 5, 4, 21, 30, tzinfo=dt.timezone.utc)
+    msg = alerts.Message(headline="Explosionsrisk", description="Gå.", area_description="Torget")
+    alert = alerts.explosion(
+        identifier="SE-POL-7",
+        sender="polisen@polisen.se",
+        sent=at,
+        area=Circle(18.06528, 59.3325, 500.0),
+        sv=msg,
+        en=msg,
+        onset=at,
+        expires=at + dt.timedelta(hours=2),
+    )
+    return cap.dumps(alert).encode()
+
+
+@pytest.mark.slow
+@needs_linux
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        ("\nthis line = is [ not TOML\n", "would not start a process: policy file"),
+        ("\n# an edit that changes nothing\n", "is valid: restart the process to apply it"),
+    ],
+    ids=["mistaken edit", "valid edit"],
+)
+def test_a_hangup_keeps_a_single_service_process_serving_with_its_policy(
+    tmp_path: Path, edit: str, said: str
+) -> None:
+    """``kill -HUP`` (``systemctl reload``) to the service run as one uvicorn process.
+
+    uvicorn reloads only under ``--workers N``; one process died of SIGHUP at once, without a
+    line in its log: a reload after an edit of the policy file stopped the service, and a
+    mistaken edit kept it from starting again. Now it keeps serving with the policy it read at
+    start, and its log says whether the file as it is now would start a process.
+    """
+    httpx2 = pytest.importorskip("httpx2")
+    pytest.importorskip("uvicorn")
+    if not (ROOT / "examples" / "service" / "app.py").exists():
+        pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
+    policy = tmp_path / "policy.toml"
+    policy.write_bytes(POLICY.read_bytes())
+    sock, log = tmp_path / "s.sock", tmp_path / "stderr.txt"
+    env = {**_environment(), "GEOTARGET_STORE": str(tmp_path / "d.db")}
+    env["GEOTARGET_POLICY"] = str(policy)
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-c", _UVICORN, "--factory", "examples.service.app:app"),
+                *("--uds", str(sock), "--log-level", "info", "--no-access-log"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    http = httpx2.Client(
+        transport=httpx2.HTTPTransport(uds=str(sock)), base_url="http://s", timeout=120
+    )
+    try:
+        for _ in range(2400):
+            assert proc.poll() is None, log.read_text()
+            if "Application startup complete" in log.read_text():
+                break
+            time.sleep(0.05)
+        at = {"at": "2026-05-04T21:30:00+00:00"}
+        body = {
+            "ids": ["near", "far"],
+            "lon": [18.06528, 18.2],
+            "lat": [59.3325, 59.3325],
+            "accuracy_m": [8.0, 8.0],
+            "observed_at": ["2026-05-04T21:29:00+00:00"] * 2,
+        }
+        assert http.post("/positions", params=at, json=body).status_code == 200
+        with policy.open("a", encoding="utf-8") as edited:
+            edited.write(edit)
+        os.kill(proc.pid, signal.SIGHUP)
+        for _ in range(2400):  # the policy file is checked in a thread: its line comes
+            if proc.poll() is not None or "SIGHUP:" in log.read_text():
+                break
+            time.sleep(0.05)
+        text = log.read_text()
+        assert proc.poll() is None, f"the service died of SIGHUP: {text}"
+        assert said in text and "still serving with the policy read at start" in text, text
+        assert "Traceback" not in text, text
+        r = http.post("/alerts", params=at, content=_explosion())
+        assert r.status_code == 200, r.text
+        assert [d["device"] for d in r.json()["deliveries"]] == ["near"]
+    finally:
+        http.close()
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(timeout=120)
