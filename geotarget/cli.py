@@ -1208,7 +1208,8 @@ def _parser() -> argparse.ArgumentParser:
         "\nexit codes:\n"
         "  0    done (target: the JSON says the verdict)\n"
         "  1    locate: the point lies in no region\n"
-        "  2    bad input: a file, an argument or the alert; one line on stderr\n"
+        "  2    bad input: a file, an argument or the alert, or more than the memory free\n"
+        "       holds; one line on stderr\n"
         "  3    internal error (a bug: please report it); one line on stderr\n"
         "  4    target refused the message before looking at any device (unrecognised\n"
         "       kind, unknown issuer, not authorised, bad signature); the JSON says why\n"
@@ -1458,7 +1459,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     -------
     int
         0 on success, 1 when ``locate`` finds no region, 2 on bad input (one line on stderr,
-        no traceback; an alert that looks written lat/lon the wrong way round is bad input),
+        no traceback; an alert that looks written lat/lon the wrong way round is bad input, and
+        so is more than the memory free holds: ``demo --devices``, a positions file),
         3 on an internal error (one line on stderr), 4 when ``target`` refuses the message
         before looking at any device (its kind is unrecognised, its sender no issuer, outside
         its authority, or a required signature is missing or bad; the JSON still says why),
@@ -1517,6 +1519,14 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
         rest = [line.removeprefix("- ") for line in lines[1:]]
         message = f"{lines[0]} {'; '.join(rest)}" if rest else lines[0]
         _complain(f"geotarget {args.command}: {message}")
+        return 2
+    except MemoryError as err:  # no bug: the machine cannot hold what the command was given
+        detail = f" ({err})" if str(err) else ""
+        _complain(
+            f"geotarget {args.command}: out of memory{detail}: the memory free cannot hold what "
+            "the command was given; give it less (fewer --devices, a smaller --positions file) "
+            "or run it where more memory is free"
+        )
         return 2
     except Exception as err:  # a bug: still one line, with its own exit code
         _complain(

@@ -317,3 +317,32 @@ def test_a_hangup_keeps_a_single_service_process_serving_with_its_policy(
         if proc.poll() is None:
             proc.terminate()
         proc.wait(timeout=120)
+
+
+# --- more than the memory free holds -----------------------------------------------------------
+
+
+@needs_linux
+def test_more_than_the_memory_free_holds_is_said_as_such_not_as_a_bug() -> None:
+    """``demo --devices 20000000`` in a process limited to 1.5 GB of address space.
+
+    The limit (``ulimit -v``, a container's memory) is the machine's, not a bug: it ended as
+    "internal error (MemoryError: ...); please report it", exit 3. Now one line saying that the
+    memory free cannot hold it and what to give instead, exit 2 (as ``--help`` lists it).
+    """
+    import resource
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, resource.RLIM_INFINITY))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "geotarget", "demo", "--devices", "20000000"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_environment(),
+        preexec_fn=limited,
+    )
+    said = _one_line(done)
+    assert said.startswith("geotarget demo: out of memory"), said
+    assert "fewer --devices" in said and "report" not in said, said
