@@ -1471,15 +1471,28 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         removed, one line on stderr), and then the process dies of that signal, as it would
         without the cleanup; this happens only when ``out`` is None (the command itself).
     """
-    if out is None:  # text the console cannot encode is escaped, not a crash mid-output
-        for stream in (sys.stdout, sys.stderr):
-            if isinstance(stream, io.TextIOWrapper) and not _unicode(stream):
-                stream.reconfigure(encoding=_escaping(stream.encoding), errors="backslashreplace")
+    _complained.clear()
     try:
+        if out is None:  # text the console cannot encode is escaped, not a crash mid-output
+            for stream in (sys.stdout, sys.stderr):
+                if isinstance(stream, io.TextIOWrapper) and not _unicode(stream):
+                    stream.reconfigure(
+                        encoding=_escaping(stream.encoding), errors="backslashreplace"
+                    )
         with _stop_signals() if out is None else contextlib.nullcontext():
             return _main(argv, out)
     except _Stopped as stop:  # (also a signal that came as the handlers were restored)
         return _die_of(stop.signum)
+    except KeyboardInterrupt:
+        # A Ctrl-C outside the command's own handlers: a second one, pressed as the first one's
+        # line was written or the handlers restored, ended in a traceback.
+        if not _complained:
+            _complain("geotarget: interrupted")
+        return _INTERRUPTED
+
+
+#: Whether the line that says why the command ended was written (by :func:`_complain`).
+_complained: list[bool] = []
 
 
 def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
@@ -1566,6 +1579,7 @@ def _complain(line: str) -> None:
     the first, and the exit code was Python's 1 (``locate``'s "in no region"), not the
     command's own. Python's flush at exit is kept from writing to it again.
     """
+    _complained.append(True)
     try:
         print(line, file=_stderr(), flush=True)
     except (OSError, ValueError):

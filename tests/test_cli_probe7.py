@@ -9,6 +9,7 @@ option and the file) and the answer parsed with ``json``, not the command's help
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import shutil
@@ -346,3 +347,64 @@ def test_more_than_the_memory_free_holds_is_said_as_such_not_as_a_bug() -> None:
     said = _one_line(done)
     assert said.startswith("geotarget demo: out of memory"), said
     assert "fewer --devices" in said and "report" not in said, said
+
+
+# --- Ctrl-C pressed twice ---------------------------------------------------------------------
+
+
+def test_a_second_ctrl_c_during_the_demos_clean_up_still_removes_its_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C stops the demo; a second Ctrl-C comes while its new ledger is being closed.
+
+    People press Ctrl-C twice. The second one raised in the middle of the clean-up: the
+    half-played ledger was left behind (in about half of the real runs with two SIGINTs), and
+    the next run over that name was refused as "an earlier demo's ledger". The oracle: the file
+    system, and the command's line and code.
+    """
+    import signal as signals
+
+    from geotarget import _demo
+    from geotarget.cli import main
+    from geotarget.ledger import SQLiteLedger
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the first Ctrl-C, once the ledger's file exists
+
+    close = SQLiteLedger.close
+
+    def close_then_ctrl_c(self: SQLiteLedger) -> None:
+        close(self)
+        signals.raise_signal(signals.SIGINT)  # the second Ctrl-C, during the clean-up
+
+    monkeypatch.setattr(_demo, "play", stopped)
+    monkeypatch.setattr(SQLiteLedger, "close", close_then_ctrl_c)
+    ledger = tmp_path / "deliveries.db"
+    try:
+        code = main(["demo", "--devices", "100", "--ledger", str(ledger)], out=io.StringIO())
+    except KeyboardInterrupt:  # (not the test session's: it would stop every test)
+        pytest.fail("the second Ctrl-C escaped the command")
+    assert code == 130
+    assert capsys.readouterr().err == "geotarget demo: interrupted\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "the half-played ledger was left"
+
+
+def test_a_ctrl_c_outside_the_commands_own_handlers_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Ctrl-C that reaches :func:`main` itself (a second one, as the handlers are restored).
+
+    It escaped :func:`main`: a traceback, in a real run with two SIGINTs 2 ms apart.
+    """
+    from geotarget import cli
+
+    def interrupted(*args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_main", interrupted)
+    try:
+        code = cli.main(["locate", "18.07", "59.33"])
+    except KeyboardInterrupt:  # (not the test session's: it would stop every test)
+        pytest.fail("the Ctrl-C escaped the command")
+    assert code == 130
+    assert capsys.readouterr().err == "geotarget: interrupted\n"
