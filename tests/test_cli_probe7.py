@@ -408,3 +408,71 @@ def test_a_ctrl_c_outside_the_commands_own_handlers_is_one_line(
         pytest.fail("the Ctrl-C escaped the command")
     assert code == 130
     assert capsys.readouterr().err == "geotarget: interrupted\n"
+
+
+# --- the reference service: a policy file it cannot start with ----------------------------------
+
+
+@pytest.mark.parametrize("policy", ["missing.toml", "broken.toml"])
+def test_a_policy_file_the_service_cannot_start_with_leaves_no_store_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str
+) -> None:
+    """``GEOTARGET_POLICY`` missing or not TOML: the start is refused, and no store file made.
+
+    The environment was checked before the store was opened, the policy file only after: a
+    refused start left a new, empty ``deliveries.db`` behind (a store no instance had used).
+    """
+    from service_helpers import service_module
+
+    (tmp_path / "broken.toml").write_text("this line = is [ not TOML\n", encoding="utf-8")
+    monkeypatch.setenv("GEOTARGET_POLICY", str(tmp_path / policy))
+    monkeypatch.setenv("GEOTARGET_STORE", str(tmp_path / "store" / "deliveries.db"))
+    (tmp_path / "store").mkdir()
+    service = service_module("app.py", "_geotarget_service_probe7")
+    with pytest.raises(SystemExit) as stopped:
+        service.app()
+    message = str(stopped.value.code)
+    assert message.startswith("examples.service: cannot start: policy file"), message
+    assert list((tmp_path / "store").iterdir()) == []
+
+
+@needs_linux
+def test_a_policy_file_in_a_folder_the_service_may_not_look_into_is_one_message(
+    tmp_path: Path,
+) -> None:
+    """``GEOTARGET_POLICY`` in a folder without permissions: a message, status 1, no traceback.
+
+    The policy reader's ``PermissionError`` escaped the start: uvicorn printed a traceback,
+    where a mistake in the configuration is one message (the docs' promise).
+    """
+    pytest.importorskip("uvicorn")
+    if not (ROOT / "examples" / "service" / "app.py").exists():
+        pytest.skip("examples/service is not beside the tests (an installed-wheel run)")
+    prefix = _as_a_user(tmp_path)
+    shut = tmp_path / "shut"
+    shut.mkdir()
+    shutil.copyfile(POLICY, shut / "policy.toml")
+    shut.chmod(0)
+    env = {**_environment(), "GEOTARGET_POLICY": str(shut / "policy.toml")}
+    env["GEOTARGET_STORE"] = str(tmp_path / "deliveries.db")
+    try:
+        done = subprocess.run(
+            [
+                *(*prefix, sys.executable, "-m", "uvicorn", "--factory"),
+                *("examples.service.app:app", "--uds", str(tmp_path / "s.sock")),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        shut.chmod(0o700)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert (
+        f"cannot start: policy file '{shut / 'policy.toml'}' cannot be read: "
+        f"{os.strerror(errno.EACCES)}" in done.stderr
+    ), done.stderr
+    assert not (tmp_path / "deliveries.db").exists()

@@ -1242,7 +1242,7 @@ def create_app(
         policy = Path(os.environ.get("GEOTARGET_POLICY", EXAMPLE_POLICY))
     # Checked against the regions; a file without an issuer table is refused (write
     # issuers = "any" to accept every sender): the service never assumes it.
-    loaded = load_policy(policy, catalog=regions, issuers_required=True)
+    loaded = _policy(policy, regions)
     targeter = Targeter(
         regions,
         loaded.rollout,
@@ -1558,7 +1558,7 @@ def _hangup_keeps_serving(policy: Path, regions: RegionHierarchy) -> Iterator[No
 
     def check() -> None:
         try:
-            loaded = load_policy(policy, catalog=regions, issuers_required=True)
+            loaded = _policy(policy, regions)
             Targeter(
                 regions,
                 loaded.rollout,
@@ -1672,6 +1672,21 @@ class _OpenedLater:
                 self._inner.close()
 
 
+def _policy(path: Path, regions: RegionHierarchy) -> Any:
+    """The policy file at ``path`` by :func:`geotarget.load_policy`, checked against ``regions``.
+
+    A file the process may not get at (in a folder it may not look into) raised the system's
+    ``PermissionError``: a traceback at start, where a mistake in the configuration is one
+    message and exit status 1. It is named as the policy file's problem.
+    """
+    try:
+        return load_policy(path, catalog=regions, issuers_required=True)
+    except OSError as err:
+        raise InvalidInput(
+            f"policy file {str(path)!r} cannot be read: {err.strerror or err}"
+        ) from None
+
+
 #: Store failures at start that may pass (a server down, a volume not mounted yet, a read-only
 #: mount, a held lock, a full disk): the service starts and opens the store once it can. Any
 #: other (a file that is not a database, a DSN libpq cannot parse) is a mistake in the
@@ -1693,12 +1708,15 @@ def app() -> Starlette:
     try:
         if _ENV_PROBLEMS:  # (before the store is opened: a refused start creates no file)
             raise InvalidInput("; ".join(_ENV_PROBLEMS))
+        # The policy file too: a missing or wrong one made the store's file, then stopped.
+        policy = Path(os.environ.get("GEOTARGET_POLICY", EXAMPLE_POLICY))
+        _policy(policy, sweden.hierarchy())
         try:
             store = store_from_env()
         except _PASSING as err:
             LOG.error("the store cannot be opened yet; answering 503 until it can: %s", err)
             store = _OpenedLater(store_from_env)
-        return create_app(store)
+        return create_app(store, policy=policy)
     except GeotargetError as err:
         if store is not None:
             store.close()
