@@ -10,12 +10,15 @@ between scenes and why a blocked alert reaches nobody. The scenes share one :cla
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import shutil
+import signal
 import textwrap
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -117,22 +120,49 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
     fresh = bool(args.ledger) and not Path(args.ledger).exists()
     fresh_plot = bool(args.plot) and not Path(args.plot).exists()
-    ledger = SQLiteLedger(args.ledger) if args.ledger else MemoryLedger()
-    try:
+    ledger: Any = None
+    try:  # (the store made inside: a Ctrl-C as it creates its file leaves no file either)
+        ledger = SQLiteLedger(args.ledger) if args.ledger else MemoryLedger()
         stage, story = play(Out(out), args, ledger)
         if args.plot:
             _draw(stage, story, args.plot)
     except BaseException:  # Ctrl-C included: a demo that did not finish leaves no ledger
-        if isinstance(ledger, SQLiteLedger):
-            ledger.close()
+        with held_off():  # ... nor does a second Ctrl-C, pressed while it is removed
+            if isinstance(ledger, SQLiteLedger):
+                ledger.close()
             if fresh:
                 _remove_store(Path(args.ledger))
-        if fresh_plot:  # nor a map cut short while it was written
-            Path(args.plot).unlink(missing_ok=True)
+            if fresh_plot:  # nor a map cut short while it was written
+                Path(args.plot).unlink(missing_ok=True)
         raise
     if isinstance(ledger, SQLiteLedger):
         ledger.close()
     return 0
+
+
+@contextlib.contextmanager
+def held_off() -> Iterator[None]:
+    """Hold off Ctrl-C (and the stop signals the command handles) while a clean-up runs.
+
+    A second Ctrl-C, pressed while the first one's clean-up ran (people press it twice), raised
+    in the middle of it: the half-played demo's ledger was left behind, and the next run over
+    that name was refused as "an earlier demo's ledger". Signals whose handler is Python's (the
+    ones that raise) are let pass while it runs; it ends, then the exception that started it
+    goes on. (Signals at their default action stay so: they end the process as they would.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)  # (Windows has no SIGHUP)
+        if number is not None and callable(signal.getsignal(number)):
+            previous[number] = signal.signal(number, lambda signum, frame: None)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _remove_store(path: Path) -> None:
@@ -556,8 +586,9 @@ def draw_replacing(path: str, draw: Callable[[str], object]) -> None:
         if target.exists():
             shutil.copymode(target, partial)
         os.replace(partial, target)
-    except BaseException:  # Ctrl-C included
-        partial.unlink(missing_ok=True)
+    except BaseException:  # Ctrl-C included (twice too)
+        with held_off():
+            partial.unlink(missing_ok=True)
         raise
 
 

@@ -13,10 +13,12 @@ import codecs
 import contextlib
 import datetime as dt
 import difflib
+import errno
 import io
 import json
 import os
 import re
+import select
 import signal
 import sys
 import threading
@@ -55,20 +57,28 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
             _named(option, name)
     if args.plot:
         _check_plot(args.plot)  # before the run, not after it
-    if args.ledger and Path(args.ledger).is_dir():  # the store said "path must name ..."
+    try:
+        _check_ledger(args.ledger)
+    except OSError as err:  # a folder that may not be looked into
+        raise InvalidInput(f"--ledger {_printable(args.ledger)}: {_why(err)}") from None
+    return _demo.run(args, out)
+
+
+def _check_ledger(ledger: str | None) -> None:
+    """Refuse a ``demo --ledger`` that names a folder or an earlier run's ledger."""
+    if ledger and Path(ledger).is_dir():  # the store said "path must name ..."
         raise InvalidInput(
-            f"--ledger must name a file, not a folder (got the folder {args.ledger}; e.g. "
-            f"{Path(args.ledger) / 'deliveries.db'})"
+            f"--ledger must name a file, not a folder (got the folder {ledger}; e.g. "
+            f"{Path(ledger) / 'deliveries.db'})"
         )
-    if args.ledger and Path(args.ledger).is_file() and Path(args.ledger).stat().st_size:
+    if ledger and Path(ledger).is_file() and Path(ledger).stat().st_size:
         # The demo plays the same alerts every time: a second run over the first one's ledger
         # met its own cancelled incident and broke the story (an internal error).
         raise InvalidInput(
-            f"--ledger {args.ledger} already exists (an earlier demo's ledger?); the demo plays "
+            f"--ledger {ledger} already exists (an earlier demo's ledger?); the demo plays "
             "the same alerts each time, and that ledger has already delivered and cancelled "
             "them: give a new file name, or delete the file"
         )
-    return _demo.run(args, out)
 
 
 def _check_plot(path: str) -> None:
@@ -194,6 +204,10 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
             progress=progress,
             data=_stdin("--positions") if stream else None,
         )
+    except BrokenPipeError:  # (standard error's progress line: not the file's fault)
+        raise
+    except OSError as err:  # the file's (or its folder's) permissions, a failing disk
+        raise InvalidInput(f"--positions {_printable(path)} cannot be read: {_why(err)}") from None
     finally:  # the progress line ends, so that the summary or an error starts a line of its own
         if shown:
             print(file=_stderr())
@@ -403,15 +417,17 @@ def _alert_bytes(name: str, option: str = "alert") -> tuple[str, bytes]:
     else:
         path = Path(name)
         label = _printable(path)
-        if path.is_dir():
-            raise InvalidInput(f"{option} must be a file (got the directory {label})")
-        if not path.exists():
-            raise InvalidInput(f"{option} file not found: {label} (use - to read standard input)")
         try:  # a file, or a pipe: /dev/stdin, a shell's <(...) as /dev/fd/63
+            if path.is_dir():
+                raise InvalidInput(f"{option} must be a file (got the directory {label})")
+            if not path.exists():
+                raise InvalidInput(
+                    f"{option} file not found: {label} (use - to read standard input)"
+                )
             with path.open("rb") as f:
                 data = f.read(MAX_DOCUMENT_BYTES + 1)
-        except OSError as e:
-            raise InvalidInput(f"{option} {label} cannot be read: {e.strerror or e}") from None
+        except OSError as e:  # (is_dir() too, in a folder that may not be looked into)
+            raise InvalidInput(f"{option} {label} cannot be read: {_why(e)}") from None
     if len(data) > MAX_DOCUMENT_BYTES:
         raise InvalidInput(
             f"{label}: the alert is more than {MAX_DOCUMENT_BYTES:,} bytes, the most a CAP "
@@ -546,8 +562,22 @@ def _summary(result: Any) -> str:
     return line
 
 
+def _policy(name: str, **options: Any) -> Any:
+    """``--policy``'s file by :func:`geotarget.load_policy`; a file it cannot get at is named.
+
+    (A file in a folder that may not be looked into raised the system's own error, not the
+    policy file's "cannot read it".)
+    """
+    from geotarget import load_policy
+
+    try:
+        return load_policy(name, **options)
+    except OSError as err:
+        raise InvalidInput(f"--policy {_printable(name)} cannot be read: {_why(err)}") from None
+
+
 def _target(args: argparse.Namespace, out: TextIO) -> int:
-    from geotarget import PositionIndex, load_policy, pilot
+    from geotarget import PositionIndex, pilot
     from geotarget.issuers import Issuers
     from geotarget.targeting import Targeter, Verdict
 
@@ -571,7 +601,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         # The file's recognition rules rank before the pilot's; its [location_rules.<kind>]
         # tables register its kinds (over the pilot's defaults, in the Targeter).
         # With the regions, unknown codes are the file's problems, named with it.
-        loaded = load_policy(args.policy, catalog=hierarchy)  # issuers: not None
+        loaded = _policy(args.policy, catalog=hierarchy)  # issuers: not None
         assert loaded.issuers is not None
         policy, recognition, issuers = loaded.rollout, loaded.recognition, loaded.issuers
         location_rules: Mapping[str, Any] = loaded.location_rules
@@ -829,7 +859,7 @@ def _in_envelope(lon: Any, lat: Any) -> Any:
 
 
 def _preview(args: argparse.Namespace, out: TextIO) -> int:
-    from geotarget import load_policy, pilot
+    from geotarget import pilot
 
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
@@ -845,7 +875,7 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     recognition, registered = pilot.RECOGNITION, set(pilot.KIND_RULES)
     if args.policy is not None:  # the file's recognition rules first, and the kinds it registers
         _named("--policy", args.policy)
-        loaded = load_policy(args.policy, catalog=_sweden().hierarchy(), issuers_required=False)
+        loaded = _policy(args.policy, catalog=_sweden().hierarchy(), issuers_required=False)
         recognition = loaded.recognition
         registered |= set(loaded.location_rules)
     recognised = recognition.recognise(alert)
@@ -958,7 +988,7 @@ class _Output:
         if _SURROGATE.search(text):  # a name given in bytes that are no UTF-8 (the demo's map)
             text = _printable(text)
         with self._naming():
-            return self._open().write(text)
+            return _write_all(self._open(), text)
 
     def flush(self) -> None:
         _checkpoint()
@@ -983,6 +1013,52 @@ class _Output:
             raise InvalidInput(
                 f"cannot write the report to {self._name}: {err.strerror or err}"
             ) from None
+
+
+def _write_all(stream: TextIO, text: str) -> int:
+    """Write all of ``text`` to ``stream``'s file, or raise: never a part of it, silently.
+
+    Python's own standard streams fail a command's output in two ways this avoids:
+
+    - Under ``python -u`` or ``PYTHONUNBUFFERED`` (set in many container images, so that logs
+      come at once) the text layer writes straight to the file and does not look at how much
+      of a write the file took: when the reader went away (``| head``, a consumer that
+      crashed) or the disk filled up part-way, the file took part of the JSON answer, the rest
+      was dropped, and the command exited 0 with a truncated answer.
+    - A file its parent made non-blocking (``O_NONBLOCK`` on a pipe shared with a Node.js or
+      CI runner's process) refused a write whenever its reader was a little behind: the
+      command failed with "write could not complete without blocking", and Python's flush at
+      exit printed that again as "Exception ignored ...", exit status 120.
+
+    Such a stream's bytes go to its file here until the file has taken them all, waiting
+    while a non-blocking one is full; a write that fails raises as ever (a closed pipe, a
+    full disk). A stream that is no file of Python's (in memory, a test's capture) writes as
+    ever.
+    """
+    raw = _raw_file(stream)
+    if raw is None:
+        return stream.write(text)
+    stream.flush()  # (what was written before, by a print of another module, goes first)
+    lines = text.replace("\n", os.linesep) if os.linesep != "\n" else text  # as sys.stdout
+    view = memoryview(lines.encode(stream.encoding, stream.errors or "strict"))
+    while view:
+        taken = raw.write(view)
+        if taken is None:  # a non-blocking file that is full: wait until its reader reads
+            select.select([], [raw.fileno()], [])
+            continue
+        if not taken:
+            raise OSError(errno.EIO, "the output took none of the bytes written")
+        view = view[taken:]
+    return len(text)
+
+
+def _raw_file(stream: TextIO) -> io.RawIOBase | None:
+    """The file under a text stream of Python's (its buffer's ``raw``, or its buffer), or None."""
+    if not isinstance(stream, io.TextIOWrapper):
+        return None
+    buffer = stream.buffer
+    raw = buffer if isinstance(buffer, io.RawIOBase) else getattr(buffer, "raw", None)
+    return raw if isinstance(raw, io.RawIOBase) else None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -1023,7 +1099,7 @@ class _Parser(argparse.ArgumentParser):
         if stream is None:
             return
         try:
-            stream.write(message)
+            _write_all(stream, message)
             stream.flush()
         except BrokenPipeError:
             with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -1132,7 +1208,8 @@ def _parser() -> argparse.ArgumentParser:
         "\nexit codes:\n"
         "  0    done (target: the JSON says the verdict)\n"
         "  1    locate: the point lies in no region\n"
-        "  2    bad input: a file, an argument or the alert; one line on stderr\n"
+        "  2    bad input: a file, an argument or the alert, or more than the memory free\n"
+        "       holds; one line on stderr\n"
         "  3    internal error (a bug: please report it); one line on stderr\n"
         "  4    target refused the message before looking at any device (unrecognised\n"
         "       kind, unknown issuer, not authorised, bad signature); the JSON says why\n"
@@ -1382,7 +1459,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     -------
     int
         0 on success, 1 when ``locate`` finds no region, 2 on bad input (one line on stderr,
-        no traceback; an alert that looks written lat/lon the wrong way round is bad input),
+        no traceback; an alert that looks written lat/lon the wrong way round is bad input, and
+        so is more than the memory free holds: ``demo --devices``, a positions file),
         3 on an internal error (one line on stderr), 4 when ``target`` refuses the message
         before looking at any device (its kind is unrecognised, its sender no issuer, outside
         its authority, or a required signature is missing or bad; the JSON still says why),
@@ -1393,15 +1471,28 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         removed, one line on stderr), and then the process dies of that signal, as it would
         without the cleanup; this happens only when ``out`` is None (the command itself).
     """
-    if out is None:  # text the console cannot encode is escaped, not a crash mid-output
-        for stream in (sys.stdout, sys.stderr):
-            if isinstance(stream, io.TextIOWrapper) and not _unicode(stream):
-                stream.reconfigure(encoding=_escaping(stream.encoding), errors="backslashreplace")
+    _complained.clear()
     try:
+        if out is None:  # text the console cannot encode is escaped, not a crash mid-output
+            for stream in (sys.stdout, sys.stderr):
+                if isinstance(stream, io.TextIOWrapper) and not _unicode(stream):
+                    stream.reconfigure(
+                        encoding=_escaping(stream.encoding), errors="backslashreplace"
+                    )
         with _stop_signals() if out is None else contextlib.nullcontext():
             return _main(argv, out)
     except _Stopped as stop:  # (also a signal that came as the handlers were restored)
         return _die_of(stop.signum)
+    except KeyboardInterrupt:
+        # A Ctrl-C outside the command's own handlers: a second one, pressed as the first one's
+        # line was written or the handlers restored, ended in a traceback.
+        if not _complained:
+            _complain("geotarget: interrupted")
+        return _INTERRUPTED
+
+
+#: Whether the line that says why the command ended was written (by :func:`_complain`).
+_complained: list[bool] = []
 
 
 def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
@@ -1436,10 +1527,19 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return _CLOSED_PIPE
     except (GeotargetError, OSError) as err:
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [""]
+        text = str(err) if isinstance(err, GeotargetError) else _os_text(err)
+        lines = [line.strip() for line in text.splitlines() if line.strip()] or [""]
         rest = [line.removeprefix("- ") for line in lines[1:]]
         message = f"{lines[0]} {'; '.join(rest)}" if rest else lines[0]
         _complain(f"geotarget {args.command}: {message}")
+        return 2
+    except MemoryError as err:  # no bug: the machine cannot hold what the command was given
+        detail = f" ({err})" if str(err) else ""
+        _complain(
+            f"geotarget {args.command}: out of memory{detail}: the memory free cannot hold what "
+            "the command was given; give it less (fewer --devices, a smaller --positions file) "
+            "or run it where more memory is free"
+        )
         return 2
     except Exception as err:  # a bug: still one line, with its own exit code
         _complain(
@@ -1450,6 +1550,27 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
     return code
 
 
+def _why(err: OSError) -> str:
+    """What went wrong in an ``OSError``, as its system says it ("Permission denied")."""
+    return err.strerror or str(err)
+
+
+def _os_text(err: OSError) -> str:
+    r"""An ``OSError`` no command named as one line: its file(s), then why.
+
+    ``str(err)`` read "[Errno 13] Permission denied: 'noaccess/d.csv'": an errno only a
+    programmer reads, the name in Python's quotes, a name in bytes that are no UTF-8 as
+    ``\udce5`` (a file that could not be read at all, "[Errno 5] Input/output error", was
+    not named). Now "noaccess/d.csv: Permission denied", as other commands say it.
+    """
+    names = [
+        _printable(os.fsdecode(name))
+        for name in (err.filename, err.filename2)
+        if isinstance(name, (str, bytes, os.PathLike))
+    ]
+    return f"{' -> '.join(names)}: {_why(err)}" if names else _why(err)
+
+
 def _complain(line: str) -> None:
     """Print the one line that says why the command ended on standard error, if it can be.
 
@@ -1458,6 +1579,7 @@ def _complain(line: str) -> None:
     the first, and the exit code was Python's 1 (``locate``'s "in no region"), not the
     command's own. Python's flush at exit is kept from writing to it again.
     """
+    _complained.append(True)
     try:
         print(line, file=_stderr(), flush=True)
     except (OSError, ValueError):

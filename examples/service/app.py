@@ -131,7 +131,9 @@ store); a mistake stops every worker and uvicorn's supervisor, whose exit status
 process under a supervisor that sees each status. The policy file is read when a process
 starts: an edit takes effect as each process starts again (uvicorn's ``SIGHUP`` replaces its
 workers; where an edit is a mistake, uvicorn keeps each running worker, the message on
-standard error). ``docs/delivery.rst`` shows the bodies.
+standard error). A single uvicorn process does not reload: on ``SIGHUP`` it keeps serving
+with the policy it read at start and logs whether the file as it is now would start a process
+(its problems if not); restart it to apply an edit. ``docs/delivery.rst`` shows the bodies.
 """
 
 from __future__ import annotations
@@ -1240,7 +1242,7 @@ def create_app(
         policy = Path(os.environ.get("GEOTARGET_POLICY", EXAMPLE_POLICY))
     # Checked against the regions; a file without an issuer table is refused (write
     # issuers = "any" to accept every sender): the service never assumes it.
-    loaded = load_policy(policy, catalog=regions, issuers_required=True)
+    loaded = _policy(policy, regions)
     targeter = Targeter(
         regions,
         loaded.rollout,
@@ -1498,7 +1500,8 @@ def create_app(
                 store.warm(incident.key)
         except StoreError:
             pass  # the store is down: serve what does not need it, and recover when it is back
-        yield
+        with _hangup_keeps_serving(policy, regions):
+            yield
         store.close()
 
     return Starlette(
@@ -1524,6 +1527,70 @@ def create_app(
         },
         lifespan=lifespan,
     )
+
+
+@contextmanager
+def _hangup_keeps_serving(policy: Path, regions: RegionHierarchy) -> Iterator[None]:
+    """While a single uvicorn process serves, ``SIGHUP`` keeps it serving and checks the policy.
+
+    uvicorn reloads on ``SIGHUP`` only under ``--workers N`` (its supervisor replaces each
+    worker, keeping the old one where the new one fails to start). A single process, as the
+    run command the docs give starts it, left ``SIGHUP`` at its default and died of it at once,
+    without a line in its log: ``systemctl reload`` or ``kill -HUP`` after an edit of the
+    policy file stopped the service, the requests in flight cut off, and an edit that was a
+    mistake then kept it from starting again. Now the process keeps serving with the policy it
+    started with and logs whether the file as it is now would start a process (its problems if
+    not): restart the process to apply an edit.
+
+    Only where ``SIGHUP`` is at its default (``nohup`` and an embedding program keep their
+    own), in the main thread (uvicorn's event loop; not a test client's), and not in a worker
+    of ``uvicorn --workers N``, whose supervisor reloads.
+    """
+    signum = getattr(signal, "SIGHUP", None)  # (Windows has none)
+    if (
+        signum is None
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signum) is not signal.SIG_DFL
+        or _uvicorn_worker()
+    ):
+        yield
+        return
+
+    def check() -> None:
+        try:
+            loaded = _policy(policy, regions)
+            Targeter(
+                regions,
+                loaded.rollout,
+                location_rules=loaded.location_rules,
+                recognition=loaded.recognition,
+                issuers=loaded.issuers,
+            )
+        except (GeotargetError, OSError) as err:
+            LOG.error(
+                "SIGHUP: still serving with the policy read at start (one uvicorn process does "
+                "not reload; uvicorn --workers N does); the policy file %s as it is now would "
+                "not start a process: %s",
+                policy,
+                _plain(" ".join(line.strip() for line in str(err).splitlines())),  # one line
+            )
+            return
+        LOG.warning(
+            "SIGHUP: still serving with the policy read at start (one uvicorn process does not "
+            "reload; uvicorn --workers N does); the policy file %s as it is now is valid: "
+            "restart the process to apply it",
+            policy,
+        )
+
+    def hangup(number: int, frame: Any) -> None:
+        # (checked in a thread: the event loop, which this handler interrupts, goes on serving)
+        threading.Thread(target=check, name="policy check on SIGHUP", daemon=True).start()
+
+    previous = signal.signal(signum, hangup)
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
 
 
 #: A URL: ``scheme://``. Only PostgreSQL's are DSNs; any other (``sqlite:///...``,
@@ -1605,6 +1672,21 @@ class _OpenedLater:
                 self._inner.close()
 
 
+def _policy(path: Path, regions: RegionHierarchy) -> Any:
+    """The policy file at ``path`` by :func:`geotarget.load_policy`, checked against ``regions``.
+
+    A file the process may not get at (in a folder it may not look into) raised the system's
+    ``PermissionError``: a traceback at start, where a mistake in the configuration is one
+    message and exit status 1. It is named as the policy file's problem.
+    """
+    try:
+        return load_policy(path, catalog=regions, issuers_required=True)
+    except OSError as err:
+        raise InvalidInput(
+            f"policy file {str(path)!r} cannot be read: {err.strerror or err}"
+        ) from None
+
+
 #: Store failures at start that may pass (a server down, a volume not mounted yet, a read-only
 #: mount, a held lock, a full disk): the service starts and opens the store once it can. Any
 #: other (a file that is not a database, a DSN libpq cannot parse) is a mistake in the
@@ -1626,12 +1708,15 @@ def app() -> Starlette:
     try:
         if _ENV_PROBLEMS:  # (before the store is opened: a refused start creates no file)
             raise InvalidInput("; ".join(_ENV_PROBLEMS))
+        # The policy file too: a missing or wrong one made the store's file, then stopped.
+        policy = Path(os.environ.get("GEOTARGET_POLICY", EXAMPLE_POLICY))
+        _policy(policy, sweden.hierarchy())
         try:
             store = store_from_env()
         except _PASSING as err:
             LOG.error("the store cannot be opened yet; answering 503 until it can: %s", err)
             store = _OpenedLater(store_from_env)
-        return create_app(store)
+        return create_app(store, policy=policy)
     except GeotargetError as err:
         if store is not None:
             store.close()
