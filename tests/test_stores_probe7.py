@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -412,3 +413,99 @@ def test_new_reads_of_a_closed_store_are_store_unavailable(kind: str, tmp_path: 
         for call in calls:
             with pytest.raises(StoreUnavailable, match=r"store.*closed.*nothing was applied"):
                 call()
+
+
+# --- PostgreSQL roles an operator runs a service with ----------------------------------------
+
+
+@contextlib.contextmanager
+def _role(dsn: str, grants: Sequence[str], *settings_: str) -> Iterator[str]:
+    """A login role with ``grants`` on the DSN's schema (and ``ALTER ROLE ... SET``s): its DSN."""
+    import psycopg
+
+    name = f"p7_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        (schema,) = admin.execute("SELECT current_schema()").fetchone()  # type: ignore[misc]
+        admin.execute(f"CREATE ROLE {name} LOGIN")
+        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {name}")
+        for grant in grants:
+            admin.execute(grant.format(schema=schema, role=name))
+        for setting in settings_:
+            admin.execute(f"ALTER ROLE {name} SET {setting}")
+    try:
+        yield f"{dsn} user={name}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {name}")
+            admin.execute(f"DROP ROLE {name}")
+
+
+_READ_WRITE = [
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
+    "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
+]
+A0 = ("Alert", [0], 4, 0, "Actual", 0, 0, SENDER)
+U1 = ("Update", [0], 7, 0, "Actual", 0, 0, SENDER)
+
+
+def _made_by_owner(dsn: str) -> tuple[Alert, Alert, TargetingResult]:
+    """The store made by its owner, with an Alert delivered.
+
+    Returns the Alert, an Update, and the Update's result from a Targeter over a fresh memory
+    store given the same history (the oracle).
+    """
+    a = _message(A0, 0, [])
+    u = _message(U1, 1, [a])
+    with PostgresLedger(dsn) as owner:
+        _targeter(owner).target(a, _index(), T0 + M, confirm=True)
+    oracle = _targeter(MemoryLedger())
+    oracle.target(a, _index(), T0 + M, confirm=True)
+    return a, u, oracle.target(u, _index(), T0 + 3 * M, confirm=True)
+
+
+def test_a_role_that_may_only_read_and_write_the_tables_runs_the_service() -> None:
+    """Least privilege: the tables made once by their owner; the service's role only uses them.
+
+    Regression: every open ran the schema's ``CREATE TABLE IF NOT EXISTS``, which needs CREATE
+    on the schema even when the tables exist: such a role could not open the store at all
+    (StoreError "permission denied for schema").
+    """
+    with _pg_schema() as dsn:
+        _, u, want = _made_by_owner(dsn)
+        with _role(dsn, _READ_WRITE) as service, PostgresLedger(service) as ledger:
+            got = _targeter(ledger).target(u, _index(), T0 + 3 * M, confirm=True)
+        assert got.verdict is want.verdict
+        assert sorted(got.recipients.tolist()) == sorted(want.recipients.tolist())
+        assert got.recipients.size > 0
+
+
+@pytest.mark.parametrize(
+    ("grants", "setting"),
+    [
+        (["GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}"], None),
+        (_READ_WRITE, "default_transaction_read_only = on"),
+    ],
+    ids=["select only", "read-only transactions"],
+)
+def test_a_read_only_role_previews_and_is_refused_writes_precisely(
+    grants: list[str], setting: str | None
+) -> None:
+    """A role that may only read (a reporting role, a database set read-only): reads work.
+
+    ``preview()`` answers as target() would; ``target()`` raises StoreReadOnly naming why,
+    and nothing of it is applied (the owner's rows are unchanged). Regression: opening failed
+    (the schema's DDL), as a bare StoreError for the role without privileges.
+    """
+    from geotarget.errors import StoreReadOnly
+
+    with _pg_schema() as dsn:
+        _, u, want = _made_by_owner(dsn)
+        before = _pg_rows(dsn)
+        extra = () if setting is None else (setting,)
+        with _role(dsn, grants, *extra) as reader, PostgresLedger(reader) as ledger:
+            targeter = _targeter(ledger)
+            seen = targeter.preview(u, _index(), T0 + 3 * M)
+            _same(seen, attrs.evolve(want, claims=None))
+            with pytest.raises(StoreReadOnly, match=r"^PostgreSQL store: .*nothing was applied"):
+                targeter.target(u, _index(), T0 + 3 * M, confirm=True)
+        assert _pg_rows(dsn) == before
