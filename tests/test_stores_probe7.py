@@ -111,7 +111,7 @@ def _message(step: tuple[Any, ...], n: int, earlier: Sequence[Alert]) -> Alert:
 
 _MESSAGE = st.tuples(
     st.sampled_from(["Alert", "Update", "Update", "Cancel"]),
-    st.lists(st.integers(0, 30), min_size=1, max_size=3),
+    st.lists(st.one_of(st.integers(0, 3), st.integers(25, 27)), min_size=1, max_size=3),
     st.sampled_from([2, 4, 7]),
     st.integers(-2, 2),
     st.sampled_from(["Actual", "Actual", "Test"]),
@@ -334,6 +334,18 @@ CASES: dict[str, tuple[list[Any], Any, int]] = {
         [_msg("Cancel", [0], 2, "Test"), _msg("Alert", [0], 2), _msg("Update", [1], 2, "Test")],
         ("new", ("Update", [2], 2, 0, "Actual", 0, 0, SENDER)),
         0,
+    ),
+    # Checked beside them: an Update linking two incidents (one chain: merged), the devices
+    # of both pending or confirmed in part, and one of them held on an older version.
+    "an Update linking two incidents told in part": (
+        [_msg("Alert", [0], 4), _msg("Alert", [0], 4), ("confirm", 2)],
+        ("new", ("Update", [0, 1], 7, 0, "Actual", 0, 0, SENDER)),
+        0,
+    ),
+    "an Update linking an incident with deliveries held": (
+        [_msg("Alert", [0], 4), _msg("Update", [0], 2, onset=30), _msg("Alert", [0], 7)],
+        ("new", ("Update", [0, 1], 7, 0, "Actual", 0, 0, SENDER)),
+        40,
     ),
 }
 
