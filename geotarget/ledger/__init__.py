@@ -416,8 +416,8 @@ class DeliveryLedger(Protocol):
         Returns
         -------
         list of (str, str or None)
-            (version id, document) in the order the store first recorded them; empty for an
-            unknown incident.
+            (version id, document) in the order the store first recorded them (those one
+            message recorded, in an order of the store's); empty for an unknown incident.
 
         Raises
         ------
