@@ -45,7 +45,6 @@ out. Device positions are used only inside a call; results keep device ids and o
 from __future__ import annotations
 
 import datetime as dt
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -114,7 +113,7 @@ from geotarget.ledger import (
     Transition,
     _lifecycle,
 )
-from geotarget.ledger._lifecycle import first_difference, replaces, sender_of, version_id
+from geotarget.ledger._lifecycle import first_difference, replaces, version_id
 from geotarget.ledger._model import lease_micros, micros
 from geotarget.ledger._sql import DEFAULT_LEASE
 from geotarget.ledger._store import admit_behind
@@ -619,7 +618,7 @@ class Targeter:
         if _not_an_alert(alert) or _not_public(alert) is not None:
             return None
         adm = _lifecycle.admit(
-            _DryRun(self.ledger, alert),
+            _DryRun(self.ledger),
             alert,
             micros("alert.sent", alert.sent),
             lease_micros(self.lease),
@@ -956,21 +955,20 @@ class Targeter:
         The store's own lifecycle rules decide, over the ledger as it stands, read only
         (nothing is admitted, claimed, retracted or remembered): the verdict, the reason, the
         incident, ``next_change`` and the counts are those ``target()`` would give at ``at``.
-        ``recipients`` are the devices it would claim (the covered devices never claimed for
-        the incident, and those whose delivery is still pending on the version an Update
-        replaces, which move to it; not those pending on an older version, which the store
-        holds unread: they count as already delivered), ``retract`` the devices a Cancel
-        would retract, and ``claims`` is None. The blast-radius guard is not applied (as with
-        ``confirm=True``), so that :meth:`TargetingResult.explain` answers for every device in
-        a live service.
+        ``recipients`` are the devices it would claim: the covered devices never claimed for
+        the incident, and those whose delivery is still pending on another version (held on
+        a version an Update replaced, however long ago: the claim takes them back under this
+        one); ``retract`` the devices a Cancel would retract, and ``claims`` is None. The
+        blast-radius guard is not applied (as with ``confirm=True``), so that
+        :meth:`TargetingResult.explain` answers for every device in a live service.
 
-        What the store keeps but its public reads do not give is inferred: the status of an
-        incident a Cancel ended before any version of it was current (from the Cancels that
-        name its versions; Actual when none does), and the Cancel that ended a part of a
-        chain an Update links (from its retractions still due). A wrong inference changes
-        which of two answers that tell nobody (``CANCELLED``, ``NOT_AUTHORISED``) is given,
-        or which Cancel the reason names; for the Actual original of such an incident whose
-        Cancels disagree in status, whether it is a drill's to give way (``DELIVER``).
+        Nothing is guessed: the store's public reads give everything its rules read (an
+        incident's owner, status and ending Cancel through
+        :meth:`~geotarget.ledger.DeliveryLedger.incident`, its versions through
+        :meth:`~geotarget.ledger.DeliveryLedger.versions`, the deliveries a claim or a
+        retraction would take through :meth:`~geotarget.ledger.DeliveryLedger.pending`).
+        Another process changing the store meanwhile can change what ``target()`` answers
+        later, as it would for any read.
 
         .. versionadded:: 0.1.0
         .. versionchanged:: 0.1.0
@@ -979,7 +977,11 @@ class Targeter:
            ``NOT_AN_ALERT``), the reasons in ``target()``'s words, and ``recipients`` with the
            deliveries an Update takes over. A version of an ended incident, or an older one,
            tells nobody (it answered ``DELIVER``); fills ``per_county`` and
-           ``no_longer_covered``.
+           ``no_longer_covered``. Exact where it inferred: the devices held on an older
+           version than the one an Update replaces, or on the current version's predecessor
+           once a later version was admitted, are new recipients (they counted as already
+           delivered), and a Test or Actual Cancel of an incident whose status no current
+           version gives, or the Cancel named in the reason, are the store's.
 
         Parameters
         ----------
@@ -1017,7 +1019,7 @@ class Targeter:
             return TargetingResult(**base, incident=None, verdict=verdict, reason=reason)
         # The store's lifecycle rules, run over the ledger read only: the admission target()
         # would make now, its writes kept aside.
-        dry = _DryRun(self.ledger, alert)
+        dry = _DryRun(self.ledger)
         adm = _lifecycle.admit(
             dry, alert, micros("at", at), lease_micros(self.lease), self.issuers.may_act_for
         )
@@ -1043,15 +1045,10 @@ class Targeter:
                 known = IdSet()
                 known.add(claimed)
                 told = known.member(covered_ids)
-            # Pending on a version this one replaces (or on a merged incident's): the claim
-            # moves them to this version, so target() counts them as new. (Re-sent, a version
-            # replaces none: the store is not scanned.)
-            replacing = tr is Transition.UPDATED or bool(adm.merged)
-            held = (
-                _pending(self.ledger, [key, *adm.merged], DeliveryKind.ALERT, adm.version)
-                if replacing and told.any()
-                else _NO_DEVICES
-            )
+            # Pending on another version (one this version replaces, or an older one the
+            # store holds, or a merged incident's): the claim takes them back under this
+            # version, so target() counts them as new.
+            held = dry.held(key, adm.version) if told.any() else _NO_DEVICES
             if held.size:
                 moving = IdSet()
                 moving.add(held)
@@ -1983,23 +1980,22 @@ class Targeter:
 _NO_DEVICES = np.array([], dtype=np.str_)
 
 
-#: A ``due()`` instant after every lease: every pending delivery of the store is due then.
-_EVERY_LEASE = dt.datetime(9999, 11, 30, tzinfo=dt.timezone.utc)
-
-
 class _DryRun:
     """The store's incidents as :func:`geotarget.ledger._lifecycle.admit` reads them, unchanged.
 
     :meth:`Targeter.preview` runs the store's own lifecycle rules (one copy for every store,
     so its answer is the one :meth:`Targeter.target` gets) over this view: it reads the
     ledger through the public :class:`~geotarget.ledger.DeliveryLedger` methods and keeps
-    every write of the admission here, never in the ledger. Nothing is locked: a preview is
-    what ``target()`` would answer at that instant.
+    every write of the admission here, never in the ledger. Every read the rules make has a
+    public counterpart (an incident's owner, status and ending Cancel in
+    :meth:`~geotarget.ledger.DeliveryLedger.incident`, its versions in
+    :meth:`~geotarget.ledger.DeliveryLedger.versions`, the deliveries a claim or a retraction
+    would take in :meth:`~geotarget.ledger.DeliveryLedger.pending`), so nothing is inferred.
+    Nothing is locked: a preview is what ``target()`` would answer at that instant.
     """
 
-    def __init__(self, ledger: DeliveryLedger, alert: Alert) -> None:
+    def __init__(self, ledger: DeliveryLedger) -> None:
         self._ledger = ledger
-        self._alert = alert
         self._versions: dict[str, tuple[str, str | None]] = {}
         self._rows: dict[str, _lifecycle.Row] = {}
         self._early: dict[str, list[str]] = {}
@@ -2029,61 +2025,19 @@ class _DryRun:
         inc = self._ledger.incident(key)
         if inc is None:
             return None
-
-        # Its status: its current version's; or, ended before one (a Cancel that came first),
-        # that of a version of it the store holds: its first, or one the message names; or
-        # that of a Cancel that ended it (of the incident's status, or it would not have).
-        names = [version_id(r.sender, r.identifier) for r in self._alert.references] + [
-            version_id(self._alert.sender, self._alert.identifier)
-        ]
-        held = (d for d in (inc.document, *(self._held_by(v, key) for v in [key, *names])) if d)
-        document = next(held, None)
-        if document is not None:
-            status = _status_of(document)
-        else:
-            # Ended before a version of it was current (a Cancel that came first): a Cancel
-            # remembered naming its first version, or another of its versions the message
-            # names, may be of its status. Of several (a Test one beside an Actual one) the
-            # message's own, if one is; of none, Actual. A guess the store's public reads
-            # cannot settle (the incident's status is not among them): wrong, it turns one
-            # refusal of the message into another.
-            mine = [v for v in dict.fromkeys(names) if (self.version(v) or ("",))[0] == key]
-            named = {_status_of(d) for v in [key, *mine] for d in self._ledger.cancels_naming(v)}
-            own = self._alert.status.value
-            status = own if own in named else min(named) if named else Status.ACTUAL.value
         row = _lifecycle.Row(
             state=inc.state.value,
             version=inc.version,
             sent_us=None if inc.document is None else _lifecycle._sent_us(inc.document),
-            sender=sender_of(key),  # an incident's key is its first version's id
-            status=status,
+            sender=inc.owner,
+            status=inc.status,
             document=inc.document,
-            cancel_version=self._cancel_of(key) if inc.state is IncidentState.CANCELLED else None,
+            cancel_version=inc.cancelled_by,
             changed_us=micros("changed_at", inc.changed_at),
             released=inc.released,
         )
         self._rows[key] = row
         return row
-
-    def _held_by(self, vid: str, key: str) -> str | None:
-        """The document of version ``vid`` if the store holds it as a version of ``key``."""
-        found = self._ledger.lookup_version(vid)
-        return found[1] if found is not None and found[0] == key else None
-
-    def _cancel_of(self, key: str) -> str | None:
-        """The Cancel that ended incident ``key``, or None if no read finds it.
-
-        As its retractions name it, or a Cancel that came first naming its first version.
-        """
-        for c in self._ledger.due(_EVERY_LEASE):
-            if c.incident == key and c.kind is DeliveryKind.RETRACTION:
-                return c.version
-        for document in self._ledger.cancels_naming(key):
-            from geotarget import cap
-
-            cancel = cap.loads(document)
-            return version_id(cancel.sender, cancel.identifier)
-        return None
 
     def early_cancels(self, vids: list[str]) -> list[str]:
         return [
@@ -2095,32 +2049,18 @@ class _DryRun:
         return []  # (not read through the protocol: a store of the first builds only)
 
     def documents(self, key: str) -> list[tuple[str, str]]:
-        """The versions of ``key`` the chain from its current version and its key reaches.
+        """The versions of ``key`` with a document, in the store's order, then this one's.
 
-        An incident whose first version was never seen (a placeholder) was started by an
-        Update, which the store holds: when no read reaches it (a Cancel that came first
-        ended the incident as the Update started it, so it never became current), a
-        stand-in says the incident has a version, under an id no message has (it holds
-        whitespace), with no document to read.
+        The store's versions of ``key`` and of the incidents merged into it here, as they
+        resolve after this admission's writes.
         """
-        row = self.incident_row(key)
-        todo = [key] + ([] if row is None or row.version is None else [row.version])
-        seen = set(todo)
+        vids = [v for k in [key, *self._into] for v, _ in self._ledger.versions(k)]
         out: list[tuple[str, str]] = []
-        while todo:
-            vid = todo.pop()
+        for vid in dict.fromkeys([*vids, *self._versions]):
             found = self.version(vid)
-            if found is None or found[1] is None or found[0] != key:
-                continue
-            out.append((vid, found[1]))
-            for ref in _lifecycle._refs_of(found[1]):
-                if ref not in seen:
-                    seen.add(ref)
-                    todo.append(ref)
-        first = self._ledger.lookup_version(key)
-        if not out and row is not None and first is not None and first[1] is None:
-            out.append((f"{key} (an Update not read)", ""))
-        return sorted(out)
+            if found is not None and found[0] == key and found[1] is not None:
+                out.append((vid, found[1]))
+        return out
 
     def remembered(self, vid: str) -> str | None:
         mine = self._remembered.get(vid)
@@ -2130,7 +2070,7 @@ class _DryRun:
         """The incidents whose deliveries incident ``key`` holds after this admission.
 
         Its own, unless they moved away (merged into another, or given way to a drill's
-        incident), and those of the incidents merged into it.
+        incident), and those of the incidents merged into it, in the order they joined.
         """
         moved = key in self._into or key in self._renewed
         return ([] if moved else [key]) + self._joined.get(key, [])
@@ -2142,6 +2082,30 @@ class _DryRun:
     def recipients(self, key: str) -> npt.NDArray[Any]:
         """Every device claimed for incident ``key``, after this admission's merges."""
         return _union([self._ledger.recipients(k) for k in self._sources(key)])
+
+    def held(self, key: str, version: str) -> npt.NDArray[Any]:
+        """The devices a claim of ``version`` for ``key`` would take back (held deliveries).
+
+        Those whose alert delivery is pending on another version, after this admission's
+        merges: a device claimed in several of the incidents keeps the delivery (and its
+        version) of the first that held it, confirmed if any confirmed it (as a store's
+        merge keeps them).
+        """
+        before: list[npt.NDArray[Any]] = []  # the devices of the incidents merged before
+        parts, confirmed = [], []
+        for k in self._sources(key):
+            told = self._ledger.recipients(k)
+            pending = self._ledger.pending(k)
+            ids = _union([c.ids().astype(str) for c in pending])
+            confirmed.append(told[~np.isin(told, ids)] if ids.size else told)
+            moved = [c.ids().astype(str) for c in pending if c.version != version]
+            held = np.concatenate(moved) if moved else _NO_DEVICES
+            earlier = _union(before)
+            parts.append(held[~np.isin(held, earlier)] if earlier.size and held.size else held)
+            before.append(told)
+        held = _union(parts)
+        done = _union(confirmed)
+        return held[~np.isin(held, done)] if held.size and done.size else held
 
     # --- writes (kept here) ----------------------------------------------------------------
 
@@ -2163,8 +2127,9 @@ class _DryRun:
     def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
         """What the store's retract would return: the retractions not confirmed yet.
 
-        An incident cancelled in the store has a retraction for every device it told (those
-        confirmed are never offered again); the others' devices get one now.
+        An incident cancelled in the store has a retraction for every device it told, pending
+        until confirmed (merged, a device's is confirmed if any incident confirmed it); the
+        devices only the others told get one now.
         """
         row = self.incident_row(key)
         if row is not None:
@@ -2181,14 +2146,26 @@ class _DryRun:
             else:
                 told.append(self._ledger.recipients(k))
         fresh = _union(told)
-        if ended:
-            retracted = IdSet()
-            retracted.add(_union([self._ledger.recipients(k) for k in ended]))
-            fresh = fresh[~retracted.member(fresh)] if fresh.size else fresh
-        devices = _union([_pending(self._ledger, ended, DeliveryKind.RETRACTION), fresh])
+        waiting, retracted, confirmed = [], [], []
+        for k in ended:
+            every = self._ledger.recipients(k)
+            pending = _union(
+                [c.ids().astype(str) for c in self._ledger.pending(k, kind=DeliveryKind.RETRACTION)]
+            )
+            retracted.append(every)
+            waiting.append(pending)
+            confirmed.append(every[~np.isin(every, pending)] if pending.size else every)
+        before = _union(retracted)
+        if before.size and fresh.size:
+            fresh = fresh[~np.isin(fresh, before)]
+        again = _union(waiting)
+        done = _union(confirmed)
+        if again.size and done.size:
+            again = again[~np.isin(again, done)]
+        devices = _union([again, fresh])
         return Claims(
             incident=key,
-            version=cancel_vid,
+            version=row.cancel_version or cancel_vid if row is not None else cancel_vid,
             kind=DeliveryKind.RETRACTION,
             status=ClaimStatus.CANCELLED,
             source=devices,
@@ -2224,38 +2201,6 @@ def _union(parts: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
     if len(parts) <= 1:
         return parts[0] if parts else _NO_DEVICES
     return np.array(list(dict.fromkeys(str(d) for p in parts for d in p.tolist())), dtype=str)
-
-
-#: A stored document is geotarget's own CAP (``cap.dumps``): its first ``<status>`` is the
-#: alert's (an info block has none), read without parsing the document.
-_STATUS = re.compile(r"<status>(\w+)</status>")
-
-
-def _status_of(document: str) -> str:
-    """The CAP status of a stored document, as its ``<status>`` element says it."""
-    found = _STATUS.search(document)
-    if found is not None:
-        return found.group(1)
-    from geotarget import cap
-
-    return cap.loads(document).status.value
-
-
-def _pending(
-    ledger: DeliveryLedger, keys: list[str], kind: DeliveryKind, other_than: str | None = None
-) -> npt.NDArray[Any]:
-    """The deliveries of ``kind`` of incidents ``keys`` pending (not confirmed), as ``due`` lists.
-
-    Those of version ``other_than`` left out.
-    """
-    parts = [
-        c.ids()
-        for c in ledger.due(_EVERY_LEASE)
-        if c.incident in keys and c.kind is kind and c.version != other_than
-    ]
-    if not parts:
-        return _NO_DEVICES
-    return np.array([str(d) for p in parts for d in p.tolist()], dtype=str)
 
 
 def _orphan(alert: Alert, adm: Admission, key: str) -> str:

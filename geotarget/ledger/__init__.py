@@ -279,6 +279,44 @@ class DeliveryLedger(Protocol):
         """
         ...
 
+    def pending(self, incident: str, *, kind: DeliveryKind = ...) -> list[Claims]:
+        """Every delivery of ``incident`` not confirmed yet, whatever its lease (read only).
+
+        Unlike :meth:`due` and :meth:`redeliver`, which offer only the current version's
+        alert deliveries, this lists also those *held* on a version an Update replaced: the
+        next claim of the current version takes back each of them its batch covers (see
+        "Only the current version is offered" above). Whatever the incident's state:
+        the alert deliveries still pending when it was cancelled, expired or merged into
+        another (whose deliveries moved there, so it lists none) are listed too. With the
+        incident's :meth:`recipients` (every device claimed) this is what a claim and a
+        retraction of the incident would find, so a caller can tell, changing nothing, what
+        they would do (:meth:`geotarget.targeting.Targeter.preview` does).
+
+        .. versionadded:: 0.1.0
+
+        Parameters
+        ----------
+        incident : str
+            The incident key.
+        kind : DeliveryKind, default DeliveryKind.ALERT
+            The alert deliveries, or the retractions (``DeliveryKind.RETRACTION``).
+
+        Returns
+        -------
+        list of Claims
+            One per version the deliveries are pending on (a retraction's is the Cancel's),
+            sorted by version, status ``CLAIMED``, ``lease_until`` None, the devices of each
+            in claim order; empty when none is pending or the incident is unknown.
+
+        Raises
+        ------
+        InvalidType
+            If ``incident`` is not a str or ``kind`` not a :class:`DeliveryKind`.
+        InvalidInput
+            If ``incident`` is empty or holds whitespace.
+        """
+        ...
+
     def delivered(self, incident: str, device_ids: DeviceIds) -> npt.NDArray[np.bool_]:
         """Whether each device was claimed for ``incident`` (one answer per input).
 
@@ -360,6 +398,36 @@ class DeliveryLedger(Protocol):
         """
         ...
 
+    def versions(self, incident: str) -> list[tuple[str, str | None]]:
+        """Every version id of ``incident`` and its CAP document (read only).
+
+        The versions :meth:`lookup_version` resolves to the incident: those admitted (an
+        Alert or Update, current or not, and a Cancel), and those only named so far by an
+        Update or Cancel of it (document None). A merged incident's moved to the one it
+        joined (:attr:`IncidentState.MERGED`).
+
+        .. versionadded:: 0.1.0
+
+        Parameters
+        ----------
+        incident : str
+            The incident key.
+
+        Returns
+        -------
+        list of (str, str or None)
+            (version id, document) in the order the store first recorded them (those one
+            message recorded, in an order of the store's); empty for an unknown incident.
+
+        Raises
+        ------
+        InvalidType
+            If ``incident`` is not a str.
+        InvalidInput
+            If ``incident`` is empty or holds whitespace.
+        """
+        ...
+
     def remembered_cancel(self, version: str) -> str | None:
         """The CAP document of a remembered Cancel with this version id (read only).
 
@@ -430,7 +498,7 @@ class DeliveryLedger(Protocol):
         ...
 
     def incident(self, incident: str) -> Incident | None:
-        """The stored incident, or None.
+        """The stored incident, or None: its state, current version, owner and status.
 
         Returns
         -------

@@ -54,6 +54,9 @@ class Row:
             document=self.document,
             changed_at=from_micros(self.changed_us),
             released=self.released,
+            owner=self.sender,
+            status=self.status,
+            cancelled_by=self.cancel_version,
         )
 
 

@@ -478,6 +478,19 @@ class MemoryLedger(StoreBase):
         with self._open():
             return self._claims(self._due_rows(at_us, limit), None)
 
+    def _versions_of(self, key: str) -> list[tuple[str, str | None]]:
+        with self._open():
+            return [(v, d) for v, (inc, d) in self._versions.items() if inc == key]
+
+    def _pending(self, key: str, kind: int) -> list[Claims]:
+        with self._open():
+            table = self._tables.get((key, kind))
+            if table is None:
+                return []
+            masks = [s.state == 0 for s in table.sides()]
+            texts, _, vers = table.text(masks)
+            return self._claims([(key, kind, texts, vers, masks)], None) if texts.size else []
+
     def _redeliver(self, at_us: int, until_us: int, limit: int | None) -> list[Claims]:
         with self._open():
             due = self._due_rows(at_us, limit)

@@ -483,6 +483,22 @@ class Incident:
         The version whose delivery began (the last version claimed for): a
         :class:`~geotarget.targeting.Targeter` streams the incident to fresh positions only
         while it is the current version.
+    owner : str or None
+        The sender the incident belongs to (that of its first version, also when an Update
+        started it before that version arrived): an Update or Cancel is admitted only from
+        a sender that may act for it. None for an incident no message started (only
+        claimed, through :meth:`~geotarget.ledger.DeliveryLedger.claim`).
+    status : str or None
+        The incident's CAP status (``"Actual"``, ``"Exercise"``, ``"Test"``): an Update or
+        Cancel is admitted only with the same status. It is that of the message that
+        started the incident, also when no version of it was ever current (a Cancel that
+        came first ended it). None for an incident no message started.
+    cancelled_by : str or None
+        The version id of the Cancel that ended the incident (the version its retractions
+        are keyed by), also once it was merged into another; None for one no Cancel ended.
+
+    .. versionchanged:: 0.1.0
+       ``owner``, ``status`` and ``cancelled_by``.
     """
 
     key: str
@@ -491,6 +507,9 @@ class Incident:
     document: str | None
     changed_at: datetime
     released: str | None = None
+    owner: str | None = None
+    status: str | None = None
+    cancelled_by: str | None = None
 
     @property
     def alert(self) -> Alert | None:

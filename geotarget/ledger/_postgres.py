@@ -30,6 +30,15 @@ from geotarget.ledger._sql import _INHERITED, SCHEMA, SqlStore
 
 _ADMIT_LOCK = 0x67746C65  # "gtle": one admission at a time, across every instance
 _SCHEMA_LOCK = 0x67747363
+#: Every table, index and sequence the store's schema makes (``CREATE ... IF NOT EXISTS``).
+_OBJECTS = [
+    *(re.search(r"IF NOT EXISTS (\w+)", stmt).group(1) for stmt in SCHEMA),  # type: ignore[union-attr]
+    "gt_batch_seq",
+]
+_BATCH_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS gt_batch (pos BIGINT GENERATED ALWAYS AS"
+    ' IDENTITY, device TEXT COLLATE "C" NOT NULL) ON COMMIT DELETE ROWS'
+)
 #: Rows per COPY chunk of a claim: small enough that the server starts early, large enough that
 #: each write is one round of libpq's buffer.
 _COPY_ROWS = 1_000
@@ -178,6 +187,14 @@ class PostgresLedger(SqlStore):
     PostgreSQL 15; a confirm is linear in its batch from PostgreSQL 14 on (which hashes the
     ``= ANY`` array of keys; 12 and 13 may scan it for every claim row of the incident).
 
+    The first open of a schema creates the store's tables (its role needs CREATE on the
+    schema); every later open only uses them, so a service may run as a role that may only
+    read and write them (SELECT, INSERT, UPDATE and DELETE on the tables, USAGE and UPDATE on
+    their sequences, TEMP on the database). A role that may only read, or a read-only server
+    (a hot standby, ``default_transaction_read_only``), reads the store (``preview()``,
+    ``incident()``) and is refused every write with :class:`~geotarget.errors.StoreReadOnly`,
+    nothing applied.
+
     .. versionadded:: 0.1.0
 
     Parameters
@@ -254,6 +271,10 @@ class PostgresLedger(SqlStore):
             self._connect()
             try:
                 with self._tx_locked() as cur:
+                    # Made once, by a role that may create them; a role that may only read
+                    # and write them (or a read-only server) opens a store already made.
+                    if self._made(cur):
+                        return
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                     for stmt in SCHEMA:
                         cur.execute(
@@ -269,6 +290,15 @@ class PostgresLedger(SqlStore):
                 conn.close()  # the handle is never returned: nothing else would close it
                 raise
 
+    @staticmethod
+    def _made(cur: Any) -> bool:
+        """Whether every object of the store's schema exists (in the ``search_path``)."""
+        (missing,) = cur.execute(
+            "SELECT count(*) FROM unnest(%s::text[]) AS o(name) WHERE to_regclass(o.name) IS NULL",
+            (_OBJECTS,),
+        ).fetchone()
+        return int(missing) == 0
+
     def _connect(self) -> None:
         pg = self._pg
         try:
@@ -278,11 +308,17 @@ class PostgresLedger(SqlStore):
         self._watchdog.arm(conn.pgconn.socket, self._query_timeout)  # (BEGIN re-arms)
         try:
             conn.execute(f"SET lock_timeout = {int(self._lock_timeout * 1000)}")
-            conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS gt_batch (pos BIGINT GENERATED ALWAYS AS"
-                ' IDENTITY, device TEXT COLLATE "C" NOT NULL) ON COMMIT DELETE ROWS'
-            )
             conn.commit()
+            # The claims' staging table, made here unless the session is read-only (a hot
+            # standby, a database or role read-only by default): that one still reads the
+            # store, and a claim then fails as the server says why (StoreReadOnly).
+            self._batch_table = False
+            try:
+                conn.execute(_BATCH_TABLE)
+                conn.commit()
+                self._batch_table = True
+            except pg.errors.ReadOnlySqlTransaction:
+                conn.rollback()
         except pg.Error as err:
             conn.close()  # a connection that could not be set up is not kept, nor leaked
             raise self._error(err, "connect") from err
@@ -298,6 +334,13 @@ class PostgresLedger(SqlStore):
             why = "the disk is full"
         elif isinstance(err, errors.ReadOnlySqlTransaction):
             cls, why = StoreReadOnly, "the server is read-only"
+        elif isinstance(err, errors.InsufficientPrivilege):
+            cls, why = (
+                StoreReadOnly,
+                "the role lacks a privilege the store needs (to read and write its tables and "
+                "sequences and to make a temporary table; to create the tables, on the first "
+                "open of a schema without them)",
+            )
         elif isinstance(err, (errors.LockNotAvailable, errors.DeadlockDetected)):
             cls, why = StoreBusy, "a lock was held past lock_timeout"
         elif isinstance(err, pg.OperationalError) and action == "connect":
@@ -454,6 +497,8 @@ class PostgresLedger(SqlStore):
                 return np.arange(len(payload), dtype=np.int64)
             except (self._pg.errors.UniqueViolation, self._pg.errors.DeadlockDetected):
                 self._optimistic[incident_id] = False
+        if not self._batch_table:  # (dropped with this transaction if it fails)
+            cur.execute(_BATCH_TABLE)
         with cur.copy("COPY gt_batch (device) FROM STDIN") as copy:
             copy.write(_copy_text(payload.texts()))
         (base,) = cur.execute("SELECT min(pos) FROM gt_batch").fetchone()

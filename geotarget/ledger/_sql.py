@@ -548,6 +548,34 @@ class SqlStore(StoreBase):
         rows.sort(key=lambda r: r[:4])
         return _group([r[4:] for r in rows[:limit]], None)
 
+    def _versions_of(self, key: str) -> list[tuple[str, str | None]]:
+        with self._read() as cur:
+            rows = cur.execute(
+                self._q(
+                    "SELECT version, document FROM gt_versions WHERE incident = ?"
+                    " ORDER BY seen_us, version"
+                ),
+                (key,),
+            ).fetchall()
+        return [(str(v), None if d is None else str(d)) for v, d in rows]
+
+    def _pending(self, key: str, kind: int) -> list[Claims]:
+        with self._read() as cur:
+            rows = cur.execute(
+                self._q(
+                    f"SELECT i.incident, t.token, c.kind, {self._text('c.device')}"
+                    " FROM gt_incidents i CROSS JOIN gt_claims c"
+                    " JOIN gt_tokens t ON t.id = c.version_id WHERE i.incident = ?"
+                    " AND c.incident_id = i.id AND c.kind = ? AND c.state = 0"
+                    " ORDER BY c.batch, c.pos"
+                ),
+                (key, kind),
+            ).fetchall()
+            logged = self._logged(cur, key) if kind == 0 else []
+        for g in logged:  # (every logged claim is a pending alert delivery)
+            rows += [(g.incident, g.version, 0, device) for device in g.devices()]
+        return _group(rows, None)
+
     def _redeliver(self, at_us: int, until_us: int, limit: int | None) -> list[Claims]:
         with self._tx() as cur:
             self._settle(cur, None, due_by=at_us)

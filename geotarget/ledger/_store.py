@@ -136,6 +136,14 @@ class StoreBase(abc.ABC):
         """The due deliveries, read only."""
 
     @abc.abstractmethod
+    def _versions_of(self, key: str) -> list[tuple[str, str | None]]:
+        """The (version id, document) of incident ``key``, in the order recorded; read only."""
+
+    @abc.abstractmethod
+    def _pending(self, key: str, kind: int) -> list[Claims]:
+        """Every unconfirmed delivery of ``kind`` of incident ``key``, read only."""
+
+    @abc.abstractmethod
     def _redeliver(self, at_us: int, until_us: int, limit: int | None) -> list[Claims]:
         """Take the due deliveries and renew their lease to ``until_us``, atomically."""
 
@@ -253,6 +261,20 @@ class StoreBase(abc.ABC):
     def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
         """See :meth:`geotarget.ledger.DeliveryLedger.due`."""
         return self._due(at_micros(at), check_limit(limit))
+
+    def pending(self, incident: str, *, kind: DeliveryKind = DeliveryKind.ALERT) -> list[Claims]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.pending`."""
+        key = check_token("incident", incident)
+        if not isinstance(kind, DeliveryKind):
+            raise InvalidType(
+                f"kind must be a DeliveryKind (DeliveryKind.ALERT or DeliveryKind.RETRACTION), "
+                f"not {type(kind).__name__} (got {shown(kind)})"
+            )
+        return self._pending(key, 0 if kind is DeliveryKind.ALERT else 1)
+
+    def versions(self, incident: str) -> list[tuple[str, str | None]]:
+        """See :meth:`geotarget.ledger.DeliveryLedger.versions`."""
+        return self._versions_of(check_token("incident", incident))
 
     def redeliver(
         self, at: datetime, *, lease: timedelta = DEFAULT_LEASE, limit: int | None = None
