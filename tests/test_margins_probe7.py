@@ -96,15 +96,17 @@ def _oracle(
         a = np.linspace(0.0, 2.0 * np.pi, 64, endpoint=False)
         rx = (mx[sel, None] + r[sel, None] * np.cos(a)).reshape(-1)
         ry = (my[sel, None] + r[sel, None] * np.sin(a)).reshape(-1)
-        d_rim = shapely.distance(metric, shapely.points(rx, ry)).reshape(-1, a.size)
-        either[sel] = (d_rim <= m + tol).all(axis=1)
+        shapely.prepare(metric)
+        near = shapely.dwithin(metric, shapely.points(rx, ry), m + tol)
+        either[sel] = near.reshape(-1, a.size).all(axis=1)
     return want, either
 
 
 def _devices(part: Polygon, n: int, seed: int) -> tuple[Arr, Arr, Arr]:
     """Devices around the polygon, with radii from exact fixes to cell-tower guesses (0-3 km).
 
-    Uniform in its margin window, and packed along its margin line and its boundary.
+    Uniform in its margin window, and packed along its margin line and its boundary, alone
+    and in crowds.
     """
     rng = np.random.default_rng(seed)
     t, metric = _frame(part)
@@ -117,6 +119,16 @@ def _devices(part: Polygon, n: int, seed: int) -> tuple[Arr, Arr, Arr]:
         xy = shapely.get_coordinates(pts)
         jitter = rng.choice([0.5, 20.0, 300.0, 3000.0], k) * rng.standard_normal((2, k))
         x, y = t.transform(xy[:, 0] + jitter[0], xy[:, 1] + jitter[1], direction="INVERSE")
+        lon.append(np.asarray(x))
+        lat.append(np.asarray(y))
+        # Crowds (a town on the line: the index's leaves of 32 devices are small there).
+        c = np.repeat(xy[: k // 25], 40, axis=0)
+        spread = np.repeat(rng.choice([5.0, 40.0, 200.0], k // 25), 40)
+        x, y = t.transform(
+            c[:, 0] + spread * rng.standard_normal(c.shape[0]),
+            c[:, 1] + spread * rng.standard_normal(c.shape[0]),
+            direction="INVERSE",
+        )
         lon.append(np.asarray(x))
         lat.append(np.asarray(y))
     lon_a, lat_a = np.concatenate(lon), np.concatenate(lat)
@@ -139,10 +151,32 @@ def _ranks(index: PositionIndex, part: Polygon, n: int) -> npt.NDArray[np.int8]:
     return out
 
 
+#: Polygons elsewhere: far north (Svalbard), at 180° (Fiji's Taveuni), a 100 m square, and a
+#: square with a lake hole narrower than twice the margin beside a wide one.
+ELSEWHERE = {
+    "svalbard": [(15.2, 78.0), (16.4, 78.05), (16.2, 78.35), (15.4, 78.3)],
+    "taveuni": [(179.75, -16.95), (180.0, -16.75), (180.0, -16.6), (179.8, -16.7)],
+    "small": [(18.0, 59.3), (18.0017, 59.3), (18.0017, 59.3009), (18.0, 59.3009)],
+}
+HOLEY = Polygon(
+    [(17.6, 59.1), (18.4, 59.1), (18.4, 59.6), (17.6, 59.6)],
+    [
+        [(17.9, 59.3), (17.95, 59.3), (17.95, 59.32), (17.9, 59.32)],
+        [(18.1, 59.2), (18.3, 59.2), (18.3, 59.5), (18.1, 59.5)],
+    ],
+)
+
+
 @pytest.mark.parametrize("margin", [300.0, 5_000.0, 50_000.0, 100_000.0])
-def test_large_margin_ranks_match_the_metric_oracle(margin: float) -> None:
-    """Every compared disk of Stockholm with a large margin ranks as the definition says."""
-    part = _stockholm(margin)
+@pytest.mark.parametrize("place", ["stockholm", "holey", *ELSEWHERE])
+def test_large_margin_ranks_match_the_metric_oracle(place: str, margin: float) -> None:
+    """Every compared disk of a polygon with a large margin ranks as the definition says."""
+    if place == "stockholm":
+        part = _stockholm(margin)
+    elif place == "holey":
+        part = HOLEY.with_margin(margin)
+    else:
+        part = Polygon(ELSEWHERE[place], margin_m=margin)
     lon, lat, r = _devices(part, 1500, seed=int(margin))
     got = _ranks(_index(lon, lat, r), part, lon.size)
     want, either = _oracle(part, lon, lat, r)

@@ -32,8 +32,8 @@ The cost is bounded by the input: the first level has at most :data:`FIRST_CELLS
 segments), and no more pairs than the items' own exact tests would about measure (a small
 margin's devices reach few segments each: the cells are then not used at all); a later level
 is skipped, leaving its devices to the exact test, when its pairs would number more than
-:data:`PAIRS_FLOOR` plus :data:`PAIRS_PER_DEVICE` per device left; pairs are measured
-:data:`~geotarget._index.segments.PAIR_CHUNK` at a time.
+:data:`PAIRS_FLOOR` plus :data:`PAIRS_PER_DEVICE` per device left, or :data:`MOST_PAIRS`;
+pairs are measured :data:`~geotarget._index.segments.PAIR_CHUNK` at a time.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ SAME_SIDE_M = 0.004
 #: Cells, at most, of the first level (a square grid over the devices' metric bounds).
 FIRST_CELLS = 256
 #: (cell, segment) pairs, at most, of the first level (its cells coarsen to stay under it).
-FIRST_PAIRS = 1 << 22
+FIRST_PAIRS = 1 << 21
 #: Levels of cells, each :data:`REFINE` times finer (per axis) than the one before.
 LEVELS = 9
 #: How many times finer each level's cells are, per axis (a power of two: a cell's index at
@@ -62,9 +62,11 @@ LEVELS = 9
 _SHIFT = 2
 REFINE = 1 << _SHIFT
 #: (cell, candidate segment) pairs a later level may measure: this many, plus
-#: :data:`PAIRS_PER_DEVICE` per device it is asked about.
+#: :data:`PAIRS_PER_DEVICE` per device it is asked about, and never more than
+#: :data:`MOST_PAIRS` (some 50 bytes each while the level is measured).
 PAIRS_FLOOR = 1 << 20
 PAIRS_PER_DEVICE = 64
+MOST_PAIRS = 1 << 21
 #: About the share of a boundary of length ``L`` within reach ``D`` of a point near it, over
 #: ``D / L`` (generous: the segments listed in the cells around a point's box).
 _NEAR_SHARE = 4.0
@@ -210,7 +212,7 @@ def decide(
             first = np.searchsorted(kept_cell, parent)
             count = np.searchsorted(kept_cell, parent, side="right") - first
             total = int(count.sum())
-            if total > PAIRS_FLOOR + PAIRS_PER_DEVICE * left.size:
+            if total > min(PAIRS_FLOOR + PAIRS_PER_DEVICE * left.size, MOST_PAIRS):
                 break
             item = np.repeat(np.arange(nc), count)
             seg = kept_seg[np.arange(total) - np.repeat(np.cumsum(count) - count - first, count)]
