@@ -339,7 +339,7 @@ def _whole(
     box = (boxes[0], boxes[1], -boxes[2], -boxes[3])
     holds, none = _boxes_decided(cells, rep == 1, rep == 0, box, g, m, scale)
     if m > 0.0:
-        _margin_leaves(part, box, g, holds, none, rho)
+        _margin_leaves(part, box, g, holds, none)
     return holds, none, cells, scale
 
 
@@ -349,13 +349,16 @@ def _whole(
 _R_MAX = 6_399_600.0
 
 
+#: Leaves farther than this angle (radians) from a frame's centre are left to their devices.
+_THETA_LEAF = 0.5
+
+
 def _margin_leaves(
     part: Polygon,
     box: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
     g: FloatArray,
     holds: BoolArray,
     none: BoolArray,
-    rho: float | None,
 ) -> None:
     """Mark held, or met by none, the leaves a margin polygon's distance bounds decide whole.
 
@@ -365,8 +368,10 @@ def _margin_leaves(
     of the leaf in the metric frame (:func:`geotarget._index.margin.decide` with leaves as
     items). ``extra`` bounds the geodesic distance from the centre to a corner along its
     parallel, then its meridian (at most :data:`_R_MAX` metres a radian), times the frame's
-    worst scale error for points within twice the margin and radius of the polygon. Leaves
-    near 180° or a pole are left to the devices.
+    worst scale error at the leaf's farthest point from the frame's centre (one device's
+    radius of thousands of kilometres does not coarsen every leaf's bound). Leaves near 180°
+    or a pole, or farther than :data:`_THETA_LEAF` from the frame's centre, are left to the
+    devices.
     """
     west, south, east, north = box
     todo = np.flatnonzero(~holds & ~none)
@@ -382,10 +387,13 @@ def _margin_leaves(
     m = part.margin_m
     if not _margin_worth(part, todo.size, g[todo]):
         return
-    reach = 2.0 * (m + float(g[todo].max())) + 1000.0
-    extra = geodesic * (1.0 + frame_scale(part.shape, reach, rho)) + _PAD_M
     lon0, lat0, metric = polygons.frame(part)
     mx, my = _geodesy.to_aeqd(lon0, lat0, lon_c, lat_c)
+    # The frame's scale error at the leaf's farthest point from its centre (the centre's own
+    # distance is exact in the azimuthal-equidistant frame), as frame_scale() bounds it.
+    theta = (np.hypot(mx, my) + geodesic) * (1.0 + 1e-9) / _geodesy.R_MIN
+    extra = geodesic * (1.0 + 2.0 * theta**2 + 1e-6) + _PAD_M
+    extra[~(theta <= _THETA_LEAF)] = np.inf
     in_poly = np.asarray(polygons.intersects_xy(part, lon_c, lat_c), dtype=np.bool_)
     rows = segment_rows(*ring_edges(metric))
     got, decided, _ = margin.decide(rows, mx, my, in_poly, g[todo], m, extra)
