@@ -69,7 +69,7 @@ PAIRS_PER_DEVICE = 64
 MOST_PAIRS = 1 << 21
 #: About the share of a boundary of length ``L`` within reach ``D`` of a point near it, over
 #: ``D / L`` (generous: the segments listed in the cells around a point's box).
-_NEAR_SHARE = 4.0
+_NEAR_SHARE = 1.0
 #: The cells per side, at least, of a first level worth measuring (else the exact test alone).
 _LEAST_SIDE = 4
 #: Widening of each device's interval: twice the segment kernel's band of doubt.
@@ -91,14 +91,23 @@ def rank_at(b: FloatArray, in_poly: BoolArray, r: FloatArray, m: float) -> npt.N
     return out
 
 
+#: Items, at least, for the cells to be measured, and for a level to be: each level costs some
+#: thirty numpy passes, more than the exact test of a few dozen devices.
+MIN_ITEMS = 256
+LEVEL_ITEMS = 64
+
+
 def first_side(items: int, segments: int, length: float, m: float, r: float) -> int:
     """Cells per side of the first level for ``items`` around a boundary of ``segments``.
 
     At most :data:`FIRST_CELLS` cells and :data:`FIRST_PAIRS` pairs with every segment, and no
     more pairs than the items' exact tests would about measure: the segments within their
     reach (``m`` plus a typical radius ``r``) of a boundary ``length`` metres long each. Below
-    :data:`_LEAST_SIDE` (a small margin) the cells are not worth measuring.
+    :data:`_LEAST_SIDE` (a small margin), or for fewer than :data:`MIN_ITEMS` items, the cells
+    are not worth measuring.
     """
+    if items < MIN_ITEMS:
+        return 0
     share = min(1.0, _NEAR_SHARE * (m + r) / max(length, 1e-9))
     budget = min(float(FIRST_PAIRS), items * segments * share)
     return min(int(math.sqrt(FIRST_CELLS)), int(math.sqrt(budget / max(segments, 1))))
@@ -240,7 +249,7 @@ def decide(
         # Items whose own extent is large beside the cells: finer cells no longer help.
         going = ~sure if extra is None else ~sure & (extra[left] < h)
         left, cell_of = left[going], cell_of[going]
-        if left.size == 0:
+        if left.size < LEVEL_ITEMS:
             break
         # The candidates of the next level's cells: pairs within b + 2 h of their centre.
         keep = d <= b[item] + 2.0 * h + _WIDEN_M
