@@ -20,9 +20,9 @@ that interval lies farther than :data:`SAME_SIDE_M` from the boundary (there the
 polygon and the lon/lat one agree on its side, as the exact test relies on).
 
 The devices left (their interval holds a threshold) go to cells :data:`REFINE` times smaller,
-down to :data:`LEVELS` levels; the rest to the exact test. A cell's centre is measured against every
-boundary segment at the first level, and at the next against the segments of its parent's
-candidates that lay within ``b(parent) + 2 h`` of the parent's centre (``h`` the parent
+down to :data:`LEVELS` levels; the rest to the exact test. A cell's centre is measured against
+every boundary segment at the first level, and at the next against the segments of its
+parent's candidates that lay within ``b(parent) + 2 h`` of the parent's centre (``h`` the parent
 cell's half-diagonal): a child centre lies within ``h`` of its parent's, so its nearest
 segment lies within ``b(child) + h <= b(parent) + 2 h`` of the parent's centre. Near a
 smooth boundary that is a handful of segments a cell, however large the margin.
@@ -68,7 +68,8 @@ PAIRS_FLOOR = 1 << 20
 PAIRS_PER_DEVICE = 64
 MOST_PAIRS = 1 << 21
 #: About the share of a boundary of length ``L`` within reach ``D`` of a point near it, over
-#: ``D / L`` (generous: the segments listed in the cells around a point's box).
+#: ``D / L`` (a boundary that fills its area, a comb of teeth metres apart, has far more: its
+#: cells are then not used, as the first level would measure every segment for every cell).
 _NEAR_SHARE = 1.0
 #: The cells per side, at least, of a first level worth measuring (else the exact test alone).
 _LEAST_SIDE = 4
