@@ -30,13 +30,17 @@ with its own largest disk radius ``g`` (as :mod:`geotarget._index.plan` does for
   device is in ``P``; none met when the box grown by ``m + g`` meets no boundary and its first
   device is outside ``P``. Growth is conservative in degrees and by the metric frame's worst
   scale error, so these shortcuts never disagree with the definition.
+* polygon with a margin: a leaf the boundary grid leaves (most of a large margin's band) by
+  the metric boundary's distance from its box's centre, which bounds every device's within
+  the leaf's extent in the frame (:func:`_margin_leaves`, :mod:`geotarget._index.margin`);
 * compact polygon (one drawn around a point, as a CAP ``<polygon>`` often draws an incident):
   as a circle, by distance from the polygon's frame centre, its metric boundary lying between
   ``inner`` and ``outer`` from there (:func:`_centre_whole`); no boundary grid is built.
 
-Devices of the other leaves get the exact ranks above; circles through the one circle kernel
-(:func:`geotarget._geodesy.geodesic_le`), as a compact polygon's by distance from its centre
-first (:func:`_centre_ranks`); polygons first by their own cell and box, then
+Devices of the other leaves get the exact ranks above (for a polygon with a margin, first
+those its cells' distance bounds decide: :func:`_margin_ranks`); circles through the one
+circle kernel (:func:`geotarget._geodesy.geodesic_le`), as a compact polygon's by distance
+from its centre first (:func:`_centre_ranks`); polygons first by their own cell and box, then
 (without margin) by their distance to the boundary in the tangent plane at the frame's
 centre, which bounds the frame's distance within a known factor (:func:`_tangent_ranks`:
 numpy only, no PROJ), and the few devices within millimetres of a threshold through one
@@ -58,11 +62,11 @@ import shapely
 
 from geotarget import _geodesy, _geos, _sorted
 from geotarget._geodesy import circle_window
-from geotarget._index import frames, plan, polygons
+from geotarget._index import frames, margin, plan, polygons
 from geotarget._index.boundary import BoundaryCells, grown, part_window
 from geotarget._index.frames import frame_scale, ring_edges
 from geotarget._index.leaves import LEAF, Leaves
-from geotarget._index.segments import BAND_M, SegmentGrid, cut, typical
+from geotarget._index.segments import BAND_M, SegmentGrid, cut, segment_rows, typical
 from geotarget._validate import BoolArray, FloatArray, aware_us
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import InvalidArea
@@ -334,7 +338,67 @@ def _whole(
     rep = cells.state_of(*plan.representatives(lv, leaves))
     box = (boxes[0], boxes[1], -boxes[2], -boxes[3])
     holds, none = _boxes_decided(cells, rep == 1, rep == 0, box, g, m, scale)
+    if m > 0.0:
+        _margin_leaves(part, box, g, holds, none)
     return holds, none, cells, scale
+
+
+#: The geodesic metres a radian of latitude, or of longitude over the cosine of the latitude,
+#: are at most on the ellipsoid (``A / sqrt(1 - e²)``, the radii of curvature at the poles),
+#: rounded up.
+_R_MAX = 6_399_600.0
+
+
+#: Leaves farther than this angle (radians) from a frame's centre are left to their devices.
+_THETA_LEAF = 0.5
+
+
+def _margin_leaves(
+    part: Polygon,
+    box: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    g: FloatArray,
+    holds: BoolArray,
+    none: BoolArray,
+) -> None:
+    """Mark held, or met by none, the leaves a margin polygon's distance bounds decide whole.
+
+    The boundary grid decides the leaves far from the polygon's boundary; a leaf within the
+    margin of it, outside the polygon, is decided here (most of a large margin's devices):
+    by the metric boundary's distance from its box's centre, within ``extra`` of every device
+    of the leaf in the metric frame (:func:`geotarget._index.margin.decide` with leaves as
+    items). ``extra`` bounds the geodesic distance from the centre to a corner along its
+    parallel, then its meridian (at most :data:`_R_MAX` metres a radian), times the frame's
+    worst scale error at the leaf's farthest point from the frame's centre (one device's
+    radius of thousands of kilometres does not coarsen every leaf's bound). Leaves near 180°
+    or a pole, or farther than :data:`_THETA_LEAF` from the frame's centre, are left to the
+    devices.
+    """
+    west, south, east, north = box
+    todo = np.flatnonzero(~holds & ~none)
+    if todo.size == 0:
+        return
+    w, s, e, n = west[todo], south[todo], east[todo], north[todo]
+    if w.min() <= -180.0 or e.max() >= 180.0 or max(-s.min(), n.max()) >= 89.0:
+        return
+    lon_c, lat_c = (w + e) / 2.0, (s + n) / 2.0
+    half_lat = np.maximum(n - lat_c, lat_c - s) * _geodesy.RAD
+    half_lon = np.maximum(e - lon_c, lon_c - w) * _geodesy.RAD
+    geodesic = _R_MAX * (half_lat + np.cos(lat_c * _geodesy.RAD) * half_lon) * (1.0 + 1e-9)
+    m = part.margin_m
+    if not _margin_worth(part, todo.size, g[todo]):
+        return
+    lon0, lat0, metric = polygons.frame(part)
+    mx, my = _geodesy.to_aeqd(lon0, lat0, lon_c, lat_c)
+    # The frame's scale error at the leaf's farthest point from its centre (the centre's own
+    # distance is exact in the azimuthal-equidistant frame), as frame_scale() bounds it.
+    theta = (np.hypot(mx, my) + geodesic) * (1.0 + 1e-9) / _geodesy.R_MIN
+    extra = geodesic * (1.0 + 2.0 * theta**2 + 1e-6) + _PAD_M
+    extra[~(theta <= _THETA_LEAF)] = np.inf
+    in_poly = np.asarray(polygons.intersects_xy(part, lon_c, lat_c), dtype=np.bool_)
+    rows = segment_rows(*ring_edges(metric))
+    got, decided, _ = margin.decide(rows, mx, my, in_poly, g[todo], m, extra)
+    holds[todo[decided & (got == _HOLDS)]] = True
+    none[todo[decided & (got == 0)]] = True
 
 
 #: A polygon's rim leaves (those its centre's bounds leave undecided, :func:`_centre_whole`)
@@ -664,6 +728,10 @@ def _exact_ranks(
     """
     if todo.size == 0:
         return
+    if part.margin_m > 0.0:
+        todo = _margin_ranks(part, x, y, r, todo, rank, state)
+        if todo.size == 0:
+            return
     near = _all_edges_if_few(part, todo.size, scale)
     dense: frames.Dense | None = None
     if near is None:
@@ -671,6 +739,56 @@ def _exact_ranks(
         left, near, dense, long = _screen(part, x, y, r, todo, rank, scale, held)
         todo = _in_steps(part, x, y, r, left, rank, scale, state, held) if long else left
     _exact_rest(part, x, y, r, todo, rank, scale, state, near, dense)
+
+
+def _margin_worth(part: Polygon, items: int, r: FloatArray) -> bool:
+    """Whether the margin's cell bounds are worth measuring for ``items`` of radii ``r``.
+
+    (:func:`geotarget._index.margin.worth`, from the lon/lat edges: no frame is built for a
+    small margin, whose devices' exact tests reach few segments each.)
+    """
+    ax, ay, bx, by = polygons.edges(part)
+    segments = frames.dense_vertices((ax, ay, bx, by), polygons.DENSIFY_DEG)
+    shrink = np.cos(np.minimum(np.abs(ay), 89.0) * _geodesy.RAD)
+    length = float(np.hypot((bx - ax) * shrink, by - ay).sum()) * _geodesy.RAD * _geodesy.A
+    return margin.worth(items, segments, length, part.margin_m, typical(r))
+
+
+def _margin_ranks(
+    part: Polygon,
+    x: FloatArray,
+    y: FloatArray,
+    r: FloatArray,
+    todo: IntArray,
+    rank: npt.NDArray[Any],
+    state: I8Array | None,
+) -> IntArray:
+    """Set ``rank`` of the devices ``todo`` of a margin polygon that cell bounds decide; the rest.
+
+    Each device's boundary distance in the metric frame is bounded from its cell's centre
+    (:func:`geotarget._index.margin.decide`): a device whose rank is the same anywhere within
+    those bounds gets it without a per-device distance. The devices in the polygon whose disk
+    the margin covers (``r <= m``) are held whatever the distance.
+    """
+    m = part.margin_m
+    xt, yt, rt = x[todo], y[todo], r[todo]
+    st = np.full(todo.size, -1, dtype=np.int8) if state is None else state[todo]
+    in_poly = st == 1
+    ask = np.flatnonzero(st < 0)
+    if ask.size:
+        in_poly[ask] = np.asarray(polygons.intersects_xy(part, xt[ask], yt[ask]), dtype=np.bool_)
+    sure = in_poly & (rt <= m)
+    rank[todo[sure]] = _HOLDS
+    rest = np.flatnonzero(~sure)
+    if rest.size and _margin_worth(part, rest.size, rt[rest]):
+        lon0, lat0, metric = polygons.frame(part)
+        mx, my = _geodesy.to_aeqd(lon0, lat0, xt[rest], yt[rest])
+        rows = segment_rows(*ring_edges(metric))
+        got, decided, _ = margin.decide(rows, mx, my, in_poly[rest], rt[rest], m)
+        rank[todo[rest[decided]]] = got[decided]
+        sure[rest[decided]] = True
+    out: IntArray = todo[~sure]
+    return out
 
 
 def _exact_rest(
