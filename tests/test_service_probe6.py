@@ -530,6 +530,10 @@ def test_a_reload_after_a_mistaken_policy_edit_keeps_the_running_workers(tmp_pat
         said = errors.read_text()
         assert "cannot start: policy file" in said and "not valid TOML" in said, said
         assert proc.poll() is None, f"the running service stopped: {said}"
+        # Each worker holds the positions posted to it: the batch again, then the alert, back
+        # to back on one kept-alive connection, so both reach the same worker (the reloads'
+        # wait may have outlasted the first connection, and the next one may reach the other).
+        assert http.post("/positions", params={"at": _t(1)}, json=body).status_code == 200
         r = http.post("/alerts", params={"at": _t(1)}, content=_alert())
         assert r.status_code == 200 and [d["device"] for d in r.json()["deliveries"]] == ["p"]
     finally:
