@@ -1001,6 +1001,8 @@ _AFTER_CLOSE: dict[str, Callable[[Any], Any]] = {
     "incident": lambda s: s.incident(INC),
     "load_active": lambda s: s.load_active(),
     "warm": lambda s: s.warm(INC),
+    "pending": lambda s: s.pending(INC),
+    "versions": lambda s: s.versions(INC),
 }
 
 
