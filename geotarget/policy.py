@@ -236,7 +236,12 @@ def _refused(file: Path, message: str) -> InvalidPolicy:
 def _document(file: Path) -> Mapping[str, Any]:
     """The file's document as plain data: read once, decoded once, parsed once."""
     where = f"the policy file {str(file)!r}"
-    if file.is_dir():
+    try:
+        is_dir = file.is_dir()
+    except (OSError, ValueError) as err:  # a folder on the way that may not be looked into
+        reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+        raise _refused(file, f"cannot read it: {reason}") from None
+    if is_dir:
         raise _refused(file, "cannot read it: it is a directory, not a file")
     fmt = _FORMATS.get(file.suffix.lower())
     if fmt is None:

@@ -499,3 +499,48 @@ regions = ["0180"]
         RolloutPolicy.from_toml(text, catalog=sweden.hierarchy())
     with pytest.raises(InvalidPolicy, match="country: must be the catalog's country"):
         RolloutPolicy.from_toml(text).validate(sweden.hierarchy())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux permissions and setpriv")
+def test_a_policy_file_in_a_folder_that_may_not_be_looked_into_is_invalid_policy(
+    tmp_path: Path,
+) -> None:
+    """``load_policy`` of a file whose folder has mode 000: InvalidPolicy naming the file.
+
+    Before, ``Path.is_dir`` let the system's PermissionError through. As root (CI), setpriv
+    drops the capabilities that read any file.
+    """
+    import os
+    import shutil
+    import subprocess
+
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: every file can be read")
+        prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
+    shut = tmp_path / "shut"
+    shut.mkdir()
+    shutil.copyfile(ROOT / "docs" / "examples" / "pilot_policy.toml", shut / "p.toml")
+    code = (
+        "import sys, geotarget\n"
+        "try:\n"
+        "    geotarget.load_policy(sys.argv[1])\n"
+        "except geotarget.InvalidPolicy as err:\n"
+        "    print(err)\n"
+    )
+    shut.chmod(0)
+    try:
+        done = subprocess.run(
+            [*prefix, sys.executable, "-c", code, str(shut / "p.toml")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+    finally:
+        shut.chmod(0o700)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert str(shut / "p.toml") in done.stdout, done.stdout
+    assert "cannot read it: Permission denied" in done.stdout, done.stdout
