@@ -162,7 +162,7 @@ def _confirm(value: object) -> bool:
     """``confirm`` as a bool: anything else (a truthy ``"false"``) would pass the guard."""
     if not isinstance(value, (bool, np.bool_)):
         raise InvalidType(
-            f"confirm must be True or False (got {type(value).__name__} {value!r:.40})"
+            f"confirm must be True or False (got {type(value).__name__} {shown(value, 40)})"
         )
     return bool(value)
 
@@ -483,7 +483,7 @@ class Targeter:
         if county_level not in regions.levels and county_level != "county":
             raise InvalidInput(
                 f"county_level must be a level of the regions ({', '.join(regions.levels)}) "
-                f"or the default 'county' (got {county_level!r:.60})"
+                f"or the default 'county' (got {shown(county_level, 60)})"
             )
         self._county_level = county_level if county_level in regions.levels else self._finest
         self._finest_set = regions.region_set(self._finest)
