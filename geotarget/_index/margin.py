@@ -43,7 +43,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._index.segments import BAND_M, PAIR_CHUNK, clip, typical
+from geotarget._index.segments import BAND_M, PAIR_CHUNK, pair_squares, typical
 from geotarget._validate import BoolArray, FloatArray
 
 IntArray = npt.NDArray[np.intp]
@@ -146,24 +146,9 @@ def _distances(
 ) -> FloatArray:
     """Per (item, segment) pair, the distance from the item's point to the segment."""
     out = np.empty(item.size)
-    ax, ay, ex, ey, inv = rows
     for lo in range(0, item.size, PAIR_CHUNK):
         q, j = item[lo : lo + PAIR_CHUNK], seg[lo : lo + PAIR_CHUNK]
-        exj, eyj = ex[j], ey[j]
-        dx = px[q] - ax[j]
-        dy = py[q] - ay[j]
-        t = dx * exj
-        t += dy * eyj
-        t *= inv[j]
-        clip(t, 0.0, 1.0, out=t)
-        exj *= t
-        eyj *= t
-        dx -= exj
-        dy -= eyj
-        dx *= dx
-        dy *= dy
-        dx += dy
-        np.sqrt(dx, out=out[lo : lo + PAIR_CHUNK])
+        np.sqrt(pair_squares(rows, px, py, q, j), out=out[lo : lo + PAIR_CHUNK])
     return out
 
 

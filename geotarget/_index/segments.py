@@ -274,6 +274,33 @@ def nearest(rows: FloatArray, px: FloatArray, py: FloatArray) -> FloatArray:
     return out
 
 
+def pair_squares(
+    rows: FloatArray, px: FloatArray, py: FloatArray, q: IntArray, j: IntArray
+) -> FloatArray:
+    """Per pair ``k``, the squared distance from point ``q[k]`` to segment ``j[k]`` of ``rows``.
+
+    ``rows``: :func:`segment_rows`. The one kernel of every pairwise measure (the formula and
+    rounding of :func:`nearest`): the point projected onto the segment's line, clipped to it.
+    """
+    ax, ay, ex_all, ey_all, inv = rows
+    ex, ey = ex_all[j], ey_all[j]
+    dx = px[q] - ax[j]
+    dy = py[q] - ay[j]
+    t = dx * ex
+    t += dy * ey
+    t *= inv[j]
+    clip(t, 0.0, 1.0, out=t)
+    ex *= t
+    ey *= t
+    dx -= ex
+    dy -= ey
+    dx *= dx
+    dy *= dy
+    dx += dy
+    out: FloatArray = dx
+    return out
+
+
 class SegmentGrid:
     """Segments ``(ax, ay) → (bx, by)`` in metres, bucketed in square cells of about ``cell_m``.
 
@@ -442,24 +469,10 @@ class SegmentGrid:
         if self._too_many(listed, ~wide):
             out[~wide] = np.nan
             return out
-        ax, ay, ex_all, ey_all, inv = self._by_cell
         for q, j in self._pairs(ix0, iy0, wx, wy, ~wide, listed):
             if q.size == 0:
                 continue
-            ex, ey = ex_all[j], ey_all[j]
-            dx = px[q] - ax[j]
-            dy = py[q] - ay[j]
-            t = dx * ex
-            t += dy * ey
-            t *= inv[j]
-            clip(t, 0.0, 1.0, out=t)
-            ex *= t
-            ey *= t
-            dx -= ex
-            dy -= ey
-            dx *= dx
-            dy *= dy
-            dx += dy  # squared distances: one square root per point, not per pair
+            dx = pair_squares(self._by_cell, px, py, q, j)  # one square root per point
             first = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
             item = q[first]
             # (An item's pairs may continue from the last chunk: the nearer of the two.)
