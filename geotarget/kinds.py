@@ -275,6 +275,45 @@ def _code(code: NamedValue) -> NamedValue:
     return NamedValue(name, normalise_event(code.value))
 
 
+#: The scripts whose letters pass for each other's (Latin ``a``, Cyrillic ``а``, Greek ``α``).
+_LOOKALIKE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
+#: What splits a sender into the parts a script is judged in: its domain's labels, its local
+#: part, a URL's path segments.
+_SENDER_PARTS = re.compile(r"[@./:]")
+
+
+def mixed_script(field: str, sender: str) -> str | None:
+    """Why ``sender`` is a lookalike of an address, or None: letters of two scripts in one part.
+
+    A part (a domain label, the local part, a path segment) with Latin letters and Cyrillic or
+    Greek ones (``polisen@pol\u0456sen.se``, a Cyrillic ``і``) is an address written with
+    homoglyphs: no domain registry issues such a label, and senders compare exactly, so the
+    real sender would be refused while the lookalike is trusted. Other mixes (Latin with Han,
+    Hiragana or Katakana, as Japanese addresses are written) are left alone.
+    """
+    for part in _SENDER_PARTS.split(unicodedata.normalize("NFKC", sender)):
+        found: dict[str, str] = {}
+        for c in part:
+            if c.isalpha():
+                script = unicodedata.name(c, "").split(" ", 1)[0]
+                if script in _LOOKALIKE_SCRIPTS:
+                    found.setdefault(script, c)
+        if len(found) > 1:
+            letters = ", ".join(
+                f"{script.title()} {c!r} (U+{ord(c):04X} {unicodedata.name(c)})"
+                for script, c in sorted(found.items())
+            )
+            scripts = " and ".join(k.title() for k in sorted(found))
+            return (
+                f"{field} {brief(sender)} mixes the letters of {scripts} "
+                f"scripts in one part {brief(part)} ({letters}): an address written with "
+                "lookalike letters, which no domain registry issues; senders compare exactly, "
+                "so the real sender would be refused and the lookalike trusted: write the "
+                "address in one script"
+            )
+    return None
+
+
 def _senders(value: object) -> frozenset[str]:
     items = _strings("senders", value)
     for i, s in enumerate(items):
@@ -286,6 +325,9 @@ def _senders(value: object) -> frozenset[str]:
                 f"{str(err).removeprefix(f'senders[{i}] ')}; no document could carry it, so "
                 "the rule would never match"
             ) from None
+        lookalike = mixed_script(f"senders[{i}]", s)
+        if lookalike is not None:
+            raise InvalidInput(lookalike)
         if "*" in s:
             raise InvalidInput(
                 f"senders[{i}] must not contain '*' (got {brief(s)}): senders compare exactly, "
@@ -316,13 +358,16 @@ class RecognitionRule:
     senders : sequence of str, default ()
         The alert's ``<sender>`` must be one of these (exact); each must be a possible CAP
         sender (not empty, no whitespace, ``,``, ``<`` or ``&``). There are no wildcards: a
-        sender holding ``*`` is refused (leave ``senders`` empty to accept every sender).
+        sender holding ``*`` is refused (leave ``senders`` empty to accept every sender), and
+        so is one mixing Latin, Cyrillic or Greek letters in one part of the address (a
+        lookalike).
 
     Raises
     ------
     InvalidInput
         For a bad name or kind, an unknown category, a blank event, a blank event code, a
-        sender no CAP document can carry or holding a wildcard ``*``, or a rule that sets
+        sender no CAP document can carry, holding a wildcard ``*`` or written with lookalike
+        letters, or a rule that sets
         neither ``events`` nor ``event_codes``.
 
     Examples

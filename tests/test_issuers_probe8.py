@@ -1,0 +1,135 @@
+"""Issuers and recognition rules as an operator writes them (round 8): lookalike senders.
+
+Inputs no earlier test used: a policy whose sender was pasted with a homoglyph (a Cyrillic
+``і`` or ``о``, a Greek ``ο`` in a Latin address). Senders compare exactly, so such a policy
+would refuse the real sender at alert time and trust the lookalike: it is refused when read.
+Oracle: :mod:`unicodedata`'s character names, by plain Python, and the policy file's own text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from geotarget import Circle, PositionIndex, Positions, load_policy, pilot, sweden
+from geotarget.errors import InvalidInput, InvalidPolicy
+from geotarget.issuers import Issuer
+from geotarget.kinds import RecognitionRule
+from geotarget.targeting import Targeter, Verdict
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    tomllib: Any = pytest.importorskip("tomli")
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "pilot_policy.toml"
+NATIONAL = "polisen@polisen.se"
+UTC = dt.timezone.utc
+T0 = dt.datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+MSG = pilot.Message(headline="Rubrik", description="Beskrivning", area_description="Område")
+
+#: Lookalikes of the national police's sender: one letter of another script in a Latin part.
+LOOKALIKES = [
+    "polisen@pol\u0456sen.se",  # CYRILLIC SMALL LETTER BYELORUSSIAN-UKRAINIAN I
+    "p\u043elisen@polisen.se",  # CYRILLIC SMALL LETTER O, in the local part
+    "polisen@polisen.s\u0435",  # CYRILLIC SMALL LETTER IE, in the top-level domain
+    "polisen@p\u03bflisen.se",  # GREEK SMALL LETTER OMICRON
+    "mailto:polisen@pol\u0456sen.se",
+]
+
+
+def _scripts_of_a_part(sender: str) -> list[set[str]]:
+    """The oracle: per part between '@', '.', '/', ':', the scripts of its letters by name."""
+    out = []
+    part: set[str] = set()
+    for c in sender + ".":
+        if c in "@./:":
+            out.append(part)
+            part = set()
+        elif c.isalpha():
+            part.add(unicodedata.name(c).split(" ")[0])
+    return out
+
+
+@pytest.mark.parametrize("sender", LOOKALIKES)
+@pytest.mark.parametrize("fmt", ["toml", "json"])
+def test_a_lookalike_issuer_sender_is_refused_when_the_policy_is_read(
+    sender: str, fmt: str, tmp_path: Path
+) -> None:
+    """The national police's sender pasted with a homoglyph: refused at its path, not loaded.
+
+    Loaded, the policy would answer UNKNOWN_ISSUER to the real police's every alert (an
+    authorised sender refused in an emergency) and trust the lookalike's.
+    """
+    assert any(len(s & {"LATIN", "CYRILLIC", "GREEK"}) > 1 for s in _scripts_of_a_part(sender))
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert f'senders = ["{NATIONAL}"]' in text
+    text = text.replace(f'senders = ["{NATIONAL}"]', f"senders = [{json.dumps(sender)}]")
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    if fmt == "json":
+        data = tomllib.loads(text)
+        path = tmp_path / "policy.json"
+        path.write_text(json.dumps(data, default=str), encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as err:
+        load_policy(path, catalog=sweden.hierarchy())
+    message = str(err.value)
+    assert "issuers[0].senders" in message
+    assert repr(sender) in message
+    odd = next(c for c in sender if c.isalpha() and not unicodedata.name(c).startswith("LATIN"))
+    assert f"U+{ord(odd):04X}" in message
+    assert "lookalike" in message
+
+
+@pytest.mark.parametrize("sender", LOOKALIKES)
+def test_a_lookalike_sender_is_refused_by_the_api_and_in_a_rule(sender: str) -> None:
+    with pytest.raises(InvalidInput, match=r"senders\[1\] .*lookalike"):
+        Issuer(name="p", senders=["syd@polisen.se", sender], kinds=["explosion"], regions=["SE"])
+    with pytest.raises(InvalidInput, match=r"senders\[0\] .*lookalike"):
+        RecognitionRule(name="r", kind="explosion", events=["Explosion"], senders=[sender])
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "\u043f\u043e\u043b\u0438\u0446\u0438\u044f@\u043c\u0432\u0434.\u0440\u0444",  # Cyrillic
+        "info@\u8b66\u5bdfjp.example",  # Latin with Han in one label, as Japanese write
+        "r\u00e4ddning@r\u00e4ddningstj\u00e4nst.se",  # Latin with accents
+        "\u03b5\u03bb\u03b1\u03c3@police.gr",  # a Greek local part, a Latin domain
+        "https://www.smhi.se/varningar",
+    ],
+)
+def test_an_address_in_one_script_per_part_is_still_accepted(sender: str) -> None:
+    assert all(len(s & {"LATIN", "CYRILLIC", "GREEK"}) <= 1 for s in _scripts_of_a_part(sender))
+    assert sender in Issuer(name="x", senders=[sender], kinds=["explosion"], regions=["SE"]).senders
+    rule = RecognitionRule(name="r", kind="explosion", events=["Explosion"], senders=[sender])
+    assert sender in rule.senders
+
+
+def test_the_example_policys_national_police_still_reach_the_public(tmp_path: Path) -> None:
+    """The check refuses no sender of the shipped example: its explosion reaches the phone."""
+    pf = load_policy(EXAMPLE, catalog=sweden.hierarchy())
+    assert pf.issuers is not None
+    targeter = Targeter(
+        sweden.hierarchy(), pf.rollout, recognition=pf.recognition, issuers=pf.issuers,
+        location_rules=pf.location_rules,
+    )  # fmt: skip
+    alert = pilot.explosion(
+        identifier="SE-POL-8", sender=NATIONAL, sent=T0,
+        area=Circle(lon=18.06, lat=59.33, radius_m=500), sv=MSG, en=MSG, onset=T0,
+        expires=T0 + dt.timedelta(hours=2),
+    )  # fmt: skip
+    index = PositionIndex(
+        Positions(["a"], np.array([18.06]), np.array([59.33]), accuracy_m=np.ones(1),
+                  observed_at=T0)
+    )  # fmt: skip
+    result = targeter.target(alert, index, T0)
+    assert result.verdict is Verdict.DELIVER, result.reason
+    assert result.recipients.tolist() == ["a"]
