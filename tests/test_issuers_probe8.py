@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from geotarget import Circle, PositionIndex, Positions, load_policy, pilot, sweden
+from geotarget.alerts import NamedValue
 from geotarget.errors import InvalidInput, InvalidPolicy
 from geotarget.issuers import Issuer
 from geotarget.kinds import RecognitionRule
@@ -133,3 +134,79 @@ def test_the_example_policys_national_police_still_reach_the_public(tmp_path: Pa
     result = targeter.target(alert, index, T0)
     assert result.verdict is Verdict.DELIVER, result.reason
     assert result.recipients.tolist() == ["a"]
+
+
+def _letter_scripts_of_words(text: str) -> list[set[str]]:
+    """The oracle: per run of letters, the scripts of its letters by their Unicode names."""
+    out: list[set[str]] = [set()]
+    for c in text:
+        if c.isalpha() and not c.isdigit():
+            out[-1].add(unicodedata.name(c).split(" ")[0])
+        else:
+            out.append(set())
+    return out
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "path"),
+    [
+        ("events", '["R\u00e4j\u00e4hdys", "Explosi\u043en"]', "events[1]"),  # Cyrillic o
+        ("events", '["Risk f\u00f6r expl\u03bfsion"]', "events[0]"),  # Greek omicron
+        (
+            "event_codes",
+            '[{ value_name = "SOS\u0410larm:event", value = "EXPL" }]',  # Cyrillic A
+            "event_codes[0].value_name",
+        ),
+        (
+            "event_codes",
+            '[{ value_name = "SOSAlarm:event", value = "\u0415XPL" }]',  # Cyrillic IE
+            "event_codes[0].value",
+        ),
+    ],
+)
+def test_a_rule_whose_event_or_code_is_a_lookalike_is_refused(
+    key: str, value: str, path: str, tmp_path: Path
+) -> None:
+    """A rule written with a homoglyph would never match the alert it means: refused."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    rule = '[[recognition]]\nname = "fi:explosion"\nkind = "explosion"\n'
+    old = rule + 'events = ["R\u00e4j\u00e4hdys", "R\u00e4j\u00e4hdysvaara"]'
+    assert old in text
+    text = text.replace(old, f"{rule}{key} = {value}")
+    assert any(len(s & {"LATIN", "CYRILLIC", "GREEK"}) > 1 for s in _letter_scripts_of_words(text))
+    file = tmp_path / "policy.toml"
+    file.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as err:
+        load_policy(file, catalog=sweden.hierarchy())
+    message = str(err.value)
+    assert f"recognition[1].{key}" in message
+    assert path in message
+    assert "lookalike" in message
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        "\u0412\u0437\u0440\u044b\u0432",  # Cyrillic
+        "\u0388\u03ba\u03c1\u03b7\u03be\u03b7",  # Greek
+        "Explosion / \u0412\u0437\u0440\u044b\u0432",  # two scripts, each word in one
+        "Str\u00e5lning \u00f6ver 100 \u00b5Sv/h",  # the micro sign is no Greek letter
+        "\u03b1-particle",
+        "\u7206\u767a",
+    ],
+)
+def test_an_event_in_one_script_per_word_is_still_a_rule(event: str) -> None:
+    assert all(
+        len(s & {"LATIN", "CYRILLIC", "GREEK"}) <= 1 for s in _letter_scripts_of_words(event)
+    )
+    rule = RecognitionRule(name="r", kind="explosion", events=[event])
+    assert len(rule.events) == 1
+
+
+def test_the_api_refuses_a_lookalike_event_or_code_at_its_index() -> None:
+    with pytest.raises(InvalidInput, match=r"events\[1\] .*lookalike"):
+        RecognitionRule(name="r", kind="explosion", events=["Explosion", "Expl\u043esion"])
+    with pytest.raises(InvalidInput, match=r"event_codes\[0\]\.value .*lookalike"):
+        RecognitionRule(
+            name="r", kind="explosion", event_codes=[NamedValue("SOSAlarm:event", "\u0415XPL")]
+        )
