@@ -546,6 +546,11 @@ class Recognizer:
                 self._by_event.setdefault(event, []).append(i)
             for code in rule.event_codes:
                 self._by_code.setdefault(code, []).append(i)
+        # The rules' codes by their valueName case-folded: a block's code that differs from
+        # one only by its valueName's case is named in :meth:`looked_at`, not left to guess.
+        self._by_folded: dict[tuple[str, str], str] = {}
+        for code in self._by_code:
+            self._by_folded.setdefault((code.value_name.casefold(), code.value), code.value_name)
 
     @property
     def rules(self) -> tuple[RecognitionRule, ...]:
@@ -649,7 +654,28 @@ class Recognizer:
         return (
             f"event {events}, categories {', '.join(cats) or 'none'}, eventCodes "
             f"{_listing(list(dict.fromkeys(codes)))}, sender {alert.sender!r}; "
-            f"{n} rule{'' if n == 1 else 's'}"
+            f"{n} rule{'' if n == 1 else 's'}{self._case_hint(alert)}"
+        )
+
+    def _case_hint(self, alert: Alert) -> str:
+        """A hint naming the rules' valueNames that the alert's differ from only by case."""
+        near: dict[str, str] = {}
+        for info in alert.infos:
+            for raw in info.event_codes:
+                code = _code(raw)
+                if code in self._by_code:
+                    continue
+                name = self._by_folded.get((code.value_name.casefold(), code.value))
+                if name is not None:
+                    near.setdefault(code.value_name, name)
+        if not near:
+            return ""
+        listed = _listing(
+            [f"{brief(got)} where a rule names {brief(name)}" for got, name in near.items()]
+        )
+        return (
+            f" (an eventCode valueName differs from a rule's only by case: {listed}; "
+            "valueNames compare exactly, case included)"
         )
 
     # -- the policy file -------------------------------------------------------------------

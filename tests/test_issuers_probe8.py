@@ -15,6 +15,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
@@ -210,3 +211,49 @@ def test_the_api_refuses_a_lookalike_event_or_code_at_its_index() -> None:
         RecognitionRule(
             name="r", kind="explosion", event_codes=[NamedValue("SOSAlarm:event", "\u0415XPL")]
         )
+
+
+def _sos_targeter() -> Targeter:
+    pf = load_policy(EXAMPLE, catalog=sweden.hierarchy())
+    assert pf.issuers is not None
+    return Targeter(
+        sweden.hierarchy(), pf.rollout, recognition=pf.recognition, issuers=pf.issuers,
+        location_rules=pf.location_rules,
+    )  # fmt: skip
+
+
+def _sos_alert(value_name: str, value: str, ident: str) -> Any:
+    """SOS Alarm's explosion with only its own event code (no geotarget:kind, no known event)."""
+    alert = pilot.explosion(
+        identifier=ident, sender="larm@sosalarm.se", sent=T0,
+        area=Circle(lon=18.06, lat=59.33, radius_m=500), sv=MSG, en=MSG, onset=T0,
+        expires=T0 + dt.timedelta(hours=2),
+    )  # fmt: skip
+    info = attrs.evolve(
+        alert.infos[0], event="H\u00e4ndelse", event_codes=[NamedValue(value_name, value)]
+    )
+    return attrs.evolve(alert, infos=[info])
+
+
+@pytest.mark.parametrize("value_name", ["sosalarm:event", "SOSALARM:EVENT", "SosAlarm:Event"])
+def test_an_event_code_whose_value_name_differs_only_by_case_is_named_in_the_reason(
+    value_name: str,
+) -> None:
+    """Refused as documented (valueNames compare exactly), and the reason says which rule's."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    written = 'value_name = "SOSAlarm:event", value = "EXPL"'
+    assert written in text  # the oracle: the name as the policy file writes it
+    assert value_name != "SOSAlarm:event" and value_name.lower() == "sosalarm:event"
+    targeter = _sos_targeter()
+    index = PositionIndex(
+        Positions(["a"], np.array([18.06]), np.array([59.33]), accuracy_m=np.ones(1),
+                  observed_at=T0)
+    )  # fmt: skip
+    result = targeter.target(_sos_alert(value_name, "EXPL", f"S-{value_name}"), index, T0)
+    assert result.verdict is Verdict.UNRECOGNISED_KIND
+    assert f"{value_name!r} where a rule names 'SOSAlarm:event'" in result.reason
+    exact = targeter.target(_sos_alert("SOSAlarm:event", "expl", "S-exact"), index, T0)
+    assert exact.verdict is Verdict.DELIVER, exact.reason
+    other = targeter.target(_sos_alert(value_name, "BRAND", f"S-o-{value_name}"), index, T0)
+    assert other.verdict is Verdict.UNRECOGNISED_KIND
+    assert "where a rule names" not in other.reason  # another value: no near miss
