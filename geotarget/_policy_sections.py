@@ -22,7 +22,7 @@ from geotarget.issuers import _ISSUERS_WHAT as ISSUERS
 from geotarget.issuers import Issuer, Issuers, catalog_checks, region_problems, table_problems
 from geotarget.kinds import _LOCATION_RULES_WHAT as LOCATION_RULES
 from geotarget.kinds import _RECOGNITION_WHAT as RECOGNITION
-from geotarget.kinds import RecognitionRule, Recognizer
+from geotarget.kinds import RecognitionRule, Recognizer, mixed_words
 from geotarget.rollout import _io
 
 #: Largest policy document or certificate file read, in bytes.
@@ -200,6 +200,14 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
                         f"must be a table with str value_name and value (got {_io.brief(code)})",
                     )
                 )
+                continue
+            lookalikes = [
+                Problem(f"{cpath}.{k}", m)
+                for k in ("value_name", "value")
+                if (m := mixed_words(k, code[k]))
+            ]
+            if lookalikes:  # at the code's own path, both at once
+                problems += lookalikes
                 continue
             codes.append(NamedValue(code["value_name"], code["value"]))
         fields = {k: v for k, v in entry.items() if k != "event_codes"}

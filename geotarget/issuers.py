@@ -62,7 +62,7 @@ import attrs
 from geotarget._validate import iterable
 from geotarget.alerts._values import check_cap_id
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPolicy, InvalidType, Problem
-from geotarget.kinds import check_kind_name
+from geotarget.kinds import check_kind_name, mixed_script
 from geotarget.rollout._io import (
     MOST_CODES,
     brief,
@@ -141,6 +141,9 @@ def _senders(value: object) -> frozenset[str]:
             f"{'; '.join(bad)}; no document could carry such a sender, so the issuer would "
             "never match it"
         )
+    lookalikes = [m for i, s in enumerate(items) if (m := mixed_script(f"senders[{i}]", s))]
+    if lookalikes:  # a document could carry it, but it is not the address the operator meant
+        raise InvalidInput("; ".join(lookalikes))
     wild = [f"senders[{i}] {brief(s)}" for i, s in enumerate(items) if "*" in s]
     if wild:  # a document could carry it, but an operator who wrote it meant a pattern
         raise InvalidInput(
@@ -220,7 +223,9 @@ class Issuer:
         Names it in results, errors and ``acts_for``: 1 to 64 letters, digits, ``_ . : -``.
     senders : iterable of str
         The CAP ``<sender>`` values that are this issuer (exact), at least one. There are no
-        wildcards: a sender holding ``*`` is refused (:meth:`Issuers.any` accepts every one).
+        wildcards: a sender holding ``*`` is refused (:meth:`Issuers.any` accepts every one),
+        and so is one mixing Latin, Cyrillic or Greek letters in one part of the address (a
+        lookalike such as ``polisen@pol\u0456sen.se``, with a Cyrillic ``і``).
     kinds : iterable of str
         The kind names it may issue, at least one.
     regions : iterable of str

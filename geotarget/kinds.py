@@ -217,6 +217,9 @@ def _events(value: object) -> tuple[str, ...]:
             raise InvalidInput(
                 f"{err}: no document could carry it, so it would never match"
             ) from None
+        lookalike = mixed_words(f"events[{i}]", item)
+        if lookalike is not None:
+            raise InvalidInput(lookalike)
     out = tuple(dict.fromkeys(normalise_event(e) for e in items))
     if any(not e for e in out):
         raise InvalidInput(f"events must not hold blank texts (got {brief(list(items))})")
@@ -258,6 +261,10 @@ def _codes(value: object) -> tuple[NamedValue, ...]:
                 f"event_codes[{i}] must have a non-blank value_name and value (got "
                 f"{brief(items[i].value_name)}, {brief(items[i].value)}): a blank code says nothing"
             )
+        for part in ("value_name", "value"):
+            lookalike = mixed_words(f"event_codes[{i}].{part}", getattr(items[i], part))
+            if lookalike is not None:
+                raise InvalidInput(lookalike)
     return tuple(dict.fromkeys(out))
 
 
@@ -275,6 +282,77 @@ def _code(code: NamedValue) -> NamedValue:
     return NamedValue(name, normalise_event(code.value))
 
 
+#: The scripts whose letters pass for each other's (Latin ``a``, Cyrillic ``а``, Greek ``α``).
+_LOOKALIKE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
+#: What splits a sender into the parts a script is judged in: its domain's labels, its local
+#: part, a URL's path segments.
+_SENDER_PARTS = re.compile(r"[@./:]")
+#: What splits an event text or an event code into words: anything but a letter.
+_NOT_LETTERS = re.compile(r"[\W\d_]+")
+
+
+def _mixed(parts: Iterable[str]) -> tuple[str, dict[str, str]] | None:
+    """The first part with letters of two of :data:`_LOOKALIKE_SCRIPTS`, and one of each."""
+    for part in parts:
+        found: dict[str, str] = {}
+        for c in part:
+            if c.isalpha():
+                script = unicodedata.name(c, "").split(" ", 1)[0]
+                if script in _LOOKALIKE_SCRIPTS:
+                    found.setdefault(script, c)
+        if len(found) > 1:
+            return part, found
+    return None
+
+
+def _mixing(field: str, value: str, where: str, part: str, found: dict[str, str]) -> str:
+    letters = ", ".join(
+        f"{script.title()} {c!r} (U+{ord(c):04X} {unicodedata.name(c)})"
+        for script, c in sorted(found.items())
+    )
+    scripts = " and ".join(k.title() for k in sorted(found))
+    return (
+        f"{field} {brief(value)} mixes the letters of {scripts} scripts in one {where} "
+        f"{brief(part)} ({letters}): a lookalike, written with letters of another script"
+    )
+
+
+def mixed_script(field: str, sender: str) -> str | None:
+    """Why ``sender`` is a lookalike of an address, or None: letters of two scripts in one part.
+
+    A part (a domain label, the local part, a path segment) with Latin letters and Cyrillic or
+    Greek ones (``polisen@polisen.se`` with a Cyrillic U+0456 for its second ``i``) is an
+    address written with homoglyphs: no domain registry issues such a label, and senders
+    compare exactly, so the real sender would be refused while the lookalike is trusted. Other
+    mixes (Latin with Han, Hiragana or Katakana, as Japanese addresses are written) are left
+    alone.
+    """
+    hit = _mixed(_SENDER_PARTS.split(unicodedata.normalize("NFKC", sender)))
+    if hit is None:
+        return None
+    return (
+        f"{_mixing(field, sender, 'part', *hit)}, which no domain registry issues; senders "
+        "compare exactly, so the real sender would be refused and the lookalike trusted: "
+        "write the address in one script"
+    )
+
+
+def mixed_words(field: str, text: str) -> str | None:
+    """Why an event text or event code is a lookalike, or None: two scripts in one word.
+
+    A word (a run of letters) with Latin letters and Cyrillic or Greek ones (``Explosion`` with
+    a Cyrillic U+043E for its last ``o``) is a lookalike of the word an issuer sends: the rule
+    would never match it, and the alert it meant would go unrecognised.
+    """
+    hit = _mixed(_NOT_LETTERS.split(text))
+    if hit is None:
+        return None
+    return (
+        f"{_mixing(field, text, 'word', *hit)}; issuers do not write words so, and the rule "
+        "would never match the alerts it means: write each word in one script"
+    )
+
+
 def _senders(value: object) -> frozenset[str]:
     items = _strings("senders", value)
     for i, s in enumerate(items):
@@ -286,6 +364,9 @@ def _senders(value: object) -> frozenset[str]:
                 f"{str(err).removeprefix(f'senders[{i}] ')}; no document could carry it, so "
                 "the rule would never match"
             ) from None
+        lookalike = mixed_script(f"senders[{i}]", s)
+        if lookalike is not None:
+            raise InvalidInput(lookalike)
         if "*" in s:
             raise InvalidInput(
                 f"senders[{i}] must not contain '*' (got {brief(s)}): senders compare exactly, "
@@ -306,7 +387,9 @@ class RecognitionRule:
     kind : str
         The kind it recognises (a kind name).
     events : sequence of str, default ()
-        ``<event>`` texts, in any language; compared by :func:`normalise_event`.
+        ``<event>`` texts, in any language; compared by :func:`normalise_event`. A word mixing
+        Latin, Cyrillic or Greek letters (a lookalike, ``Explosi\u043en`` with a Cyrillic
+        ``\u043e``) is refused, here and in ``event_codes``: the rule would never match.
     categories : sequence of Category or str, default ()
         The block must have one of these ``<category>`` values.
     event_codes : sequence of NamedValue, default ()
@@ -316,13 +399,16 @@ class RecognitionRule:
     senders : sequence of str, default ()
         The alert's ``<sender>`` must be one of these (exact); each must be a possible CAP
         sender (not empty, no whitespace, ``,``, ``<`` or ``&``). There are no wildcards: a
-        sender holding ``*`` is refused (leave ``senders`` empty to accept every sender).
+        sender holding ``*`` is refused (leave ``senders`` empty to accept every sender), and
+        so is one mixing Latin, Cyrillic or Greek letters in one part of the address (a
+        lookalike).
 
     Raises
     ------
     InvalidInput
         For a bad name or kind, an unknown category, a blank event, a blank event code, a
-        sender no CAP document can carry or holding a wildcard ``*``, or a rule that sets
+        sender no CAP document can carry, holding a wildcard ``*`` or written with lookalike
+        letters, or a rule that sets
         neither ``events`` nor ``event_codes``.
 
     Examples
@@ -460,6 +546,11 @@ class Recognizer:
                 self._by_event.setdefault(event, []).append(i)
             for code in rule.event_codes:
                 self._by_code.setdefault(code, []).append(i)
+        # The rules' codes by their valueName case-folded: a block's code that differs from
+        # one only by its valueName's case is named in :meth:`looked_at`, not left to guess.
+        self._by_folded: dict[tuple[str, str], str] = {}
+        for code in self._by_code:
+            self._by_folded.setdefault((code.value_name.casefold(), code.value), code.value_name)
 
     @property
     def rules(self) -> tuple[RecognitionRule, ...]:
@@ -563,7 +654,28 @@ class Recognizer:
         return (
             f"event {events}, categories {', '.join(cats) or 'none'}, eventCodes "
             f"{_listing(list(dict.fromkeys(codes)))}, sender {alert.sender!r}; "
-            f"{n} rule{'' if n == 1 else 's'}"
+            f"{n} rule{'' if n == 1 else 's'}{self._case_hint(alert)}"
+        )
+
+    def _case_hint(self, alert: Alert) -> str:
+        """A hint naming the rules' valueNames that the alert's differ from only by case."""
+        near: dict[str, str] = {}
+        for info in alert.infos:
+            for raw in info.event_codes:
+                code = _code(raw)
+                if code in self._by_code:
+                    continue
+                name = self._by_folded.get((code.value_name.casefold(), code.value))
+                if name is not None:
+                    near.setdefault(code.value_name, name)
+        if not near:
+            return ""
+        listed = _listing(
+            [f"{brief(got)} where a rule names {brief(name)}" for got, name in near.items()]
+        )
+        return (
+            f" (an eventCode valueName differs from a rule's only by case: {listed}; "
+            "valueNames compare exactly, case included)"
         )
 
     # -- the policy file -------------------------------------------------------------------
