@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -20,7 +22,7 @@ from targeting_helpers import SENDER, T0, exact_rules, make_regions, message
 
 from geotarget import Circle, PositionIndex, Positions, cap, pilot
 from geotarget.alerts import Alert, MessageType, Reference
-from geotarget.ledger import MemoryLedger
+from geotarget.ledger import MemoryLedger, SQLiteLedger
 from geotarget.rollout import nationwide
 from geotarget.targeting import Targeter, TargetingResult, Verdict
 
@@ -213,3 +215,42 @@ def test_references_at_other_offsets_and_spacing_chain_as_the_rules_say(
             assert told == _inside(LONS, AREAS[newest]) | (told - got)
             assert got == _inside(LONS, AREAS[newest]) - (told - got)
     assert t.active_incidents == ()
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+@pytest.mark.parametrize("order", [(0, 3, 2, 1), (3, 0, 2, 1), (3, 2, 0, 1)])
+def test_an_update_linking_a_told_part_to_a_cancelled_chain_says_its_retractions_are_due(
+    store: str, order: tuple[int, ...], tmp_path: Path
+) -> None:
+    """M0 ← M1 ← M2 ← Cancel, each naming only its predecessor; M0 told, M1 arrives last.
+
+    M1 links M0's incident to the one the Cancel (arrived before M2) ended: the devices M0
+    told get retractions, due now from redeliver(). The answer said "nobody is told" and no
+    more, so a caller acting on it pushed nothing and those devices kept a cancelled alert
+    until a redeliver() it had no reason to expect.
+    """
+    ledger: Any = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / "l.db")
+    t = Targeter(make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger)
+    v0 = _alert("M0", 1000, T0, T0 + 2 * H, T0)
+    v1 = _alert("M1", 2000, T0, T0 + 2 * H, T0 + M, MessageType.UPDATE, (_ref(v0),))
+    v2 = _alert("M2", 3000, T0, T0 + 2 * H, T0 + 2 * M, MessageType.UPDATE, (_ref(v1),))
+    c3 = _alert("M3", 3000, T0, T0 + 2 * H, T0 + 3 * M, MessageType.CANCEL, (_ref(v2),))
+    msgs = [v0, v1, v2, c3]
+    at = T0 + 5 * M
+    told: set[str] = set()
+    result = None
+    for i in order:
+        result = t.target(msgs[i], _index(LONS, at), at)
+        if result.claims is not None and len(result.claims):
+            t.confirm(result.claims.keys(), at)
+        told |= _told(result)
+    assert told == _inside(LONS, 1000)  # M0's devices, from M0 alone
+    assert result is not None and result.verdict is Verdict.CANCELLED
+    assert len(result.recipients) == 0
+    n = len(told)
+    assert f"{n} retractions not confirmed yet" in result.reason, result.reason
+    assert "due now from redeliver()" in result.reason
+    (due,) = t.redeliver(at)
+    assert {str(d) for d in due.devices} == told
+    assert t.active_incidents == ()
+    ledger.close()
