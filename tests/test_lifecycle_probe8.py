@@ -254,3 +254,37 @@ def test_an_update_linking_a_told_part_to_a_cancelled_chain_says_its_retractions
     assert {str(d) for d in due.devices} == told
     assert t.active_incidents == ()
     ledger.close()
+
+
+def test_an_update_postponing_the_onset_says_the_delivered_area_no_longer_streams() -> None:
+    """V0 delivered; V1 (an Update) moves the onset an hour on: NOT_YET_ACTIVE, current.
+
+    From then on a device walking into V0's area is not told until V1 is delivered at its
+    onset (the documented rule, "Time" in who_is_told). Only the blast-radius guard's answer
+    said so; this one said only "not active before its onset". Preview answers the same.
+    """
+    t = _targeter()
+    v0 = _alert("P0", 1000, T0, T0 + 3 * H, T0)
+    first = t.target(v0, _index(LONS, T0), T0)
+    assert first.claims is not None
+    t.confirm(first.claims.keys(), T0)
+    v1 = _alert("P1", 3000, T0 + H, T0 + 3 * H, T0 + M, MessageType.UPDATE, (_ref(v0),))
+    at = T0 + 2 * M
+    seen = t.preview(v1, _index(LONS, at), at)
+    got = t.target(v1, _index(LONS, at), at)
+    assert got.verdict is Verdict.NOT_YET_ACTIVE
+    assert got.next_change == T0 + H
+    assert "until it is delivered nobody new is told of incident" in got.reason, got.reason
+    assert "version polisen@example.se/P0, the one delivered, no longer streams" in got.reason
+    assert (seen.verdict, seen.reason) == (got.verdict, got.reason)
+    walker = list(LONS)
+    walker[39] = LON0 + 0.0005  # into V0's area
+    assert t.on_positions(_index(walker, at + M).positions, at + M) == []  # as the reason says
+    (later,) = t.retarget(_index(walker, T0 + H), T0 + H)
+    assert _told(later) == _inside(walker, 3000) - _told(first)
+    # resent while it still waits: the same note; a fresh incident's has none
+    again = t.target(v1, _index(LONS, at + M), at + M)
+    assert "no longer streams" not in again.reason  # delivered now: nothing waits
+    fresh = _targeter().target(v1, _index(LONS, at), at)
+    assert fresh.verdict is Verdict.NOT_YET_ACTIVE
+    assert "no longer streams" not in fresh.reason
