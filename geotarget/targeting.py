@@ -824,8 +824,7 @@ class Targeter:
         if verdict is Verdict.EXPIRED:
             with self._lock:
                 self._expired.add((key, adm.version))
-        if verdict is Verdict.BLAST_RADIUS:
-            fields["reason"] += _held_update(key, adm.version, adm.incident)
+        fields["reason"] += _held_update(key, adm.version, adm.incident, verdict)
         if verdict is not Verdict.DELIVER:
             return TargetingResult(**base, verdict=verdict, **fields)
         t_ledger = time.perf_counter()
@@ -1034,6 +1033,7 @@ class Targeter:
         prefix = _orphan(alert, adm, key) + linked
         verdict, fields = self._decide(alert, facts.get("kind", ""), index, at, True, prefix)
         if verdict is not Verdict.DELIVER:
+            fields["reason"] += _held_update(key, adm.version, adm.incident, verdict)
             return TargetingResult(**base, verdict=verdict, **fields)
         covered_ids = fields.pop("covered_ids")
         claimed = dry.recipients(key)
@@ -2297,18 +2297,33 @@ def _delivered(adm: Admission) -> str | None:
     return None if released == adm.version else released
 
 
-def _held_update(key: str, version: str, incident: Incident | None) -> str:
-    """For a version the blast-radius guard holds: what it stopped, if it replaced a delivered one.
+#: The verdicts of a version that is current but reaches nobody until it is delivered later:
+#: held by the blast-radius guard (until confirmed), or waiting for its onset, a block of its
+#: own, a phase or an info block with an area (its ``next_change``, or a later message).
+_WAITING = frozenset(
+    {
+        Verdict.BLAST_RADIUS,
+        Verdict.NOT_YET_ACTIVE,
+        Verdict.KIND_NOT_ENABLED,
+        Verdict.AREA_OUTSIDE_ROLLOUT,
+        Verdict.NO_AREA,
+    }
+)
+
+
+def _held_update(key: str, version: str, incident: Incident | None, verdict: Verdict) -> str:
+    """For a version that waits (:data:`_WAITING`): what it stopped, if it replaced a delivered one.
 
     The version is admitted (a Cancel naming it must find the incident), so it is current and
-    the incident's delivered version no longer streams until it is confirmed: the operator is
-    told, as nobody new is told meanwhile.
+    the incident's delivered version no longer streams until it is delivered (confirmed, when
+    the blast-radius guard holds it): the operator is told, as nobody new is told meanwhile.
     """
     released = None if incident is None else incident.released
-    if released is None or released == version:
+    if verdict not in _WAITING or released is None or released == version:
         return ""
+    until = "then" if verdict is Verdict.BLAST_RADIUS else "it is delivered"
     return (
-        f"; until then nobody new is told of incident {key}: this Update is its current "
+        f"; until {until} nobody new is told of incident {key}: this Update is its current "
         f"version, so version {released}, the one delivered, no longer streams to devices "
         "entering its area"
     )

@@ -397,6 +397,7 @@ def admit(
     key: str | None
     others: list[str] = []  # for a Cancel: further incidents it ends (see below)
     also: list[str] = []
+    why = ""  # (a merge into a cancelled incident: the retractions it made due)
     seen = tx.version(vid)
     if seen is None or seen[1] is None:
         # A Cancel that named no known version was remembered with its document: its id
@@ -545,8 +546,15 @@ def admit(
         merged.extend(chain_cancel[0])
         if merged and row.state == IncidentState.CANCELLED.value:
             # This incident was cancelled: so is the chain; the devices told in the others
-            # get their retractions too (due at once, for the next redeliver()).
-            tx.retract(key, row.cancel_version or key, at_us, 0)
+            # get their retractions too (due at once, for the next redeliver()). The answer
+            # says so: "nobody is told" alone would leave them showing a cancelled alert
+            # until a redeliver() the caller had no reason to expect.
+            owed = len(tx.retract(key, row.cancel_version or key, at_us, 0))
+            if owed:
+                why = (
+                    f"{owed:,} retraction{'' if owed == 1 else 's'} not confirmed yet, for "
+                    "the devices told in the chain, due now from redeliver()"
+                )
         elif chain_cancel[1] is not None:
             # One of the others was cancelled: the chain is, and this incident with it.
             return done(
@@ -584,7 +592,7 @@ def admit(
                 also.append(other)
     no = refused(row)
     if no is not None:
-        return done(no, key, also_cancelled=tuple(also))
+        return done(no, key, also_cancelled=tuple(also), why=why)
     if kind is MessageType.CANCEL:
         return done(
             Transition.RETRACTED,

@@ -541,7 +541,9 @@ class Admission:
     stored_document : str or None
         For ``CONFLICT``: the CAP document first stored under this version id.
     why : str
-        For ``NOT_AUTHORISED``, ``SUPERSEDED`` and a Cancel that came first: why, in words.
+        For ``NOT_AUTHORISED``, ``SUPERSEDED`` and a Cancel that came first: why, in words;
+        for ``CANCELLED`` after a merge into a cancelled incident, the retractions it made
+        due.
     also_cancelled : tuple of str
         For a Cancel naming versions of several incidents: the keys of the other incidents it
         ended (``incident`` is the first it may act for). Their retractions are pending and due
