@@ -601,6 +601,16 @@ class LiveAreaIndex:
     """
 
     def __init__(self, initial: AreaIndex | None = None) -> None:
+        # Checked at run time: a mapping of areas was kept as the snapshot, and every later
+        # match raised AttributeError (in the readers' threads).
+        given: object = initial
+        if given is not None and not isinstance(given, AreaIndex):
+            hint = (
+                "; wrap a mapping of areas in AreaIndex(...)" if isinstance(given, Mapping) else ""
+            )
+            raise InvalidType(
+                f"initial must be an AreaIndex or None (got {type(given).__name__}){hint}"
+            )
         self._snapshot = AreaIndex() if initial is None else initial
         self._write = threading.Lock()
 
