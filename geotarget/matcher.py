@@ -37,7 +37,7 @@ from geotarget._index import plan
 from geotarget._index.leaves import Leaves
 from geotarget._validate import aware_us, lon_lat, lon_lat_arrays, shown
 from geotarget.areas import Area, Circle, Polygon, foreign_type
-from geotarget.errors import InvalidCoordinates, InvalidType, UnknownCode
+from geotarget.errors import InvalidCoordinates, InvalidInput, InvalidType, UnknownCode
 from geotarget.positions import LocationRule, Positions
 
 __all__ = ["AreaIndex", "LiveAreaIndex", "PositionIndex"]
@@ -449,6 +449,13 @@ def _clean(areas: object) -> dict[str, Area]:
 def _key(key: object) -> str:
     if not isinstance(key, str) or not key:
         raise InvalidType(f"area keys must be non-empty str alert ids (got {shown(key)})")
+    if "\x00" in key:
+        # match returns keys in a numpy str array, which drops trailing NULs: "a\x00" came back
+        # as "a" (another alert's id, or none), and "a" and "a\x00" were one key there.
+        raise InvalidInput(
+            f"area keys must be alert ids without NUL characters (got {shown(key)}): numpy "
+            "str arrays drop trailing NULs, so match would return another id"
+        )
     return key
 
 
@@ -462,7 +469,9 @@ class AreaIndex:
     Parameters
     ----------
     areas : mapping of str to Area, Circle or Polygon, optional
-        Alert id → area.
+        Alert id → area. Ids are non-empty and hold no NUL character (:meth:`match` returns
+        them in a numpy str array, which would drop a trailing one): else
+        :class:`~geotarget.InvalidType` or :class:`~geotarget.InvalidInput`.
 
     Examples
     --------

@@ -20,7 +20,7 @@ import pytest
 import shapely
 
 from geotarget import Area, AreaIndex, Circle, LiveAreaIndex, Polygon, PositionIndex, Positions
-from geotarget.errors import InvalidType
+from geotarget.errors import InvalidInput, InvalidType
 
 GEOD = pyproj.Geod(ellps="WGS84")
 Floats = npt.NDArray[np.float64]
@@ -264,6 +264,37 @@ def test_empty_batches_match_nothing(dtype: type) -> None:
 
 
 # --- fixes -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["alert\x00", "a\x00b", "\x00"])
+def test_a_key_with_a_nul_character_is_refused(key: str) -> None:
+    """A key holding NUL is InvalidInput naming it, in every way a key comes in.
+
+    match returns the keys as a numpy str array, which drops trailing NULs: AreaIndex with
+    "alert" plus a NUL matched a device to "alert" (another alert's id, or none at all), while
+    match_one gave the key with its NUL; "alert" and "alert" plus NUL were one key in match.
+    """
+    circle = Circle(18.0, 59.0, 1000.0)
+    with pytest.raises(InvalidInput, match=r"without NUL characters \(got '.*\\x00"):
+        AreaIndex({key: circle})
+    with pytest.raises(InvalidInput, match="without NUL characters"):
+        AreaIndex({"a": circle}).with_area(key, circle)
+    with pytest.raises(InvalidInput, match="without NUL characters"):
+        AreaIndex().with_areas({key: circle})
+    live = LiveAreaIndex()
+    with pytest.raises(InvalidInput, match="without NUL characters"):
+        live.add(key, circle)
+    assert len(live.snapshot) == 0
+
+
+def test_keys_come_back_as_given() -> None:
+    """Both match and match_one return each key exactly as it was given (trailing spaces too)."""
+    circle = Circle(18.0, 59.0, 1000.0)
+    keys = ["a", "a ", " a", "å", "a\t"]
+    index = AreaIndex(dict.fromkeys(keys, circle))
+    _, got = index.match([18.0], [59.0])
+    assert got.tolist() == sorted(keys)
+    assert index.match_one(18.0, 59.0) == tuple(sorted(keys))
 
 
 @pytest.mark.parametrize(
