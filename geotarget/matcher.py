@@ -509,6 +509,14 @@ class AreaIndex:
         index._build(areas, self)
         return index
 
+    def __reduce__(self) -> tuple[type[AreaIndex], tuple[dict[str, Area]]]:
+        """Pickle (and copy) as the areas alone; the tables are rebuilt from them.
+
+        (The read-only view of the areas is a ``mappingproxy``, which cannot be pickled: an
+        index sent to a worker process, or given to :func:`copy.deepcopy`, raised TypeError.)
+        """
+        return (AreaIndex, (dict(self._areas),))
+
     @property
     def areas(self) -> Mapping[str, Area]:
         """Alert id → area (read-only), in key order."""

@@ -9,7 +9,9 @@ per polygon (edges straight in lon/lat, boundary inside), per area per device.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import pickle
 import threading
 from collections.abc import Mapping
 
@@ -317,3 +319,29 @@ def test_live_index_refuses_an_initial_that_is_no_snapshot(initial: object, hint
     with pytest.raises(InvalidType) as caught:
         LiveAreaIndex(initial)  # type: ignore[arg-type]
     assert str(caught.value).endswith(f"(got {name}){hint}")
+
+
+def test_an_area_index_pickles_and_copies_with_its_answers() -> None:
+    """An AreaIndex crosses to a worker process (pickle) and copies, answering as before.
+
+    Its read-only view of the areas is a mappingproxy, which pickle refuses: sending the index
+    to a process pool, or copy.deepcopy, raised "TypeError: cannot pickle 'mappingproxy'".
+    """
+    lon, lat = _edge_points()
+    index = AreaIndex(EDGE_AREAS)
+    want = _pairs(index, lon, lat)
+    assert want == _oracle(EDGE_AREAS, lon, lat)
+    for other in (
+        pickle.loads(pickle.dumps(index)),
+        copy.deepcopy(index),
+        copy.copy(index),
+        pickle.loads(pickle.dumps(LiveAreaIndex(index).snapshot)),
+    ):
+        assert isinstance(other, AreaIndex)
+        assert dict(other.areas) == dict(index.areas)
+        assert list(other) == list(index)
+        assert _pairs(other, lon, lat) == want
+        assert other.match_one(float(lon[0]), float(lat[0])) == index.match_one(
+            float(lon[0]), float(lat[0])
+        )
+    assert pickle.loads(pickle.dumps(AreaIndex())).match_one(18.0, 59.0) == ()
