@@ -37,7 +37,7 @@ from geotarget._index import plan
 from geotarget._index.leaves import Leaves
 from geotarget._validate import aware_us, lon_lat, lon_lat_arrays, shown
 from geotarget.areas import Area, Circle, Polygon, foreign_type
-from geotarget.errors import InvalidCoordinates, InvalidType, UnknownCode
+from geotarget.errors import InvalidCoordinates, InvalidInput, InvalidType, UnknownCode
 from geotarget.positions import LocationRule, Positions
 
 __all__ = ["AreaIndex", "LiveAreaIndex", "PositionIndex"]
@@ -449,6 +449,13 @@ def _clean(areas: object) -> dict[str, Area]:
 def _key(key: object) -> str:
     if not isinstance(key, str) or not key:
         raise InvalidType(f"area keys must be non-empty str alert ids (got {shown(key)})")
+    if "\x00" in key:
+        # match returns keys in a numpy str array, which drops trailing NULs: "a\x00" came back
+        # as "a" (another alert's id, or none), and "a" and "a\x00" were one key there.
+        raise InvalidInput(
+            f"area keys must be alert ids without NUL characters (got {shown(key)}): numpy "
+            "str arrays drop trailing NULs, so match would return another id"
+        )
     return key
 
 
@@ -462,7 +469,9 @@ class AreaIndex:
     Parameters
     ----------
     areas : mapping of str to Area, Circle or Polygon, optional
-        Alert id → area.
+        Alert id → area. Ids are non-empty and hold no NUL character (:meth:`match` returns
+        them in a numpy str array, which would drop a trailing one): else
+        :class:`~geotarget.InvalidType` or :class:`~geotarget.InvalidInput`.
 
     Examples
     --------
@@ -499,6 +508,14 @@ class AreaIndex:
         index = AreaIndex.__new__(AreaIndex)
         index._build(areas, self)
         return index
+
+    def __reduce__(self) -> tuple[type[AreaIndex], tuple[dict[str, Area]]]:
+        """Pickle (and copy) as the areas alone; the tables are rebuilt from them.
+
+        (The read-only view of the areas is a ``mappingproxy``, which cannot be pickled: an
+        index sent to a worker process, or given to :func:`copy.deepcopy`, raised TypeError.)
+        """
+        return (AreaIndex, (dict(self._areas),))
 
     @property
     def areas(self) -> Mapping[str, Area]:
@@ -601,6 +618,16 @@ class LiveAreaIndex:
     """
 
     def __init__(self, initial: AreaIndex | None = None) -> None:
+        # Checked at run time: a mapping of areas was kept as the snapshot, and every later
+        # match raised AttributeError (in the readers' threads).
+        given: object = initial
+        if given is not None and not isinstance(given, AreaIndex):
+            hint = (
+                "; wrap a mapping of areas in AreaIndex(...)" if isinstance(given, Mapping) else ""
+            )
+            raise InvalidType(
+                f"initial must be an AreaIndex or None (got {type(given).__name__}){hint}"
+            )
         self._snapshot = AreaIndex() if initial is None else initial
         self._write = threading.Lock()
 
