@@ -20,7 +20,7 @@ from geotarget.alerts import Alert, MessageType
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.errors import InvalidCAP, InvalidInput, InvalidSignature, InvalidType, Problem
 from geotarget.issuers import Issuer, Issuers, sender_key
-from geotarget.kinds import Recognition, Recognizer, check_kind_name
+from geotarget.kinds import Recognition, Recognizer, check_kind_name, lookalike_sender
 from geotarget.regions import RegionHierarchy
 from geotarget.rollout._io import unknown_hint
 
@@ -31,13 +31,19 @@ _LISTED_BLOCKS = 10
 
 
 def _near(sender: str, issuers: Issuers) -> str:
-    """A hint naming the issuer senders ``sender`` resembles (same ``sender_key``), or ""."""
+    """A hint: why ``sender`` is a lookalike, and the issuer senders it resembles, or "".
+
+    Resembles: the same ``sender_key``; a lookalike mixes the letters of two scripts in one
+    part (:func:`geotarget.kinds.lookalike_sender`).
+    """
+    lookalike = lookalike_sender(sender)
+    look = "" if lookalike is None else f"; {lookalike}"
     key = sender_key(sender)
     near = sorted((s, i.name) for i in issuers.issuers for s in i.senders if sender_key(s) == key)
     if not near:
-        return ""
+        return look
     listed = ", ".join(f"{s!r} of issuer {name!r}" for s, name in near)
-    return (
+    return look + (
         "; senders compare exactly (case, accents written composed or apart, invisible "
         "characters, a 'mailto:' or 'http(s)://' prefix and trailing dots and slashes "
         f"included): the policy lists {listed}"

@@ -337,6 +337,16 @@ def mixed_script(field: str, sender: str) -> str | None:
     )
 
 
+def lookalike_sender(sender: str) -> str | None:
+    """What makes an alert's ``sender`` a lookalike address, or None (see :func:`mixed_script`).
+
+    For the reason of an alert refused as from no issuer: a hostile or broken upstream may
+    write a listed sender with letters of another script, which no exact comparison matches.
+    """
+    hit = _mixed(_SENDER_PARTS.split(unicodedata.normalize("NFKC", sender)))
+    return None if hit is None else _mixing("the sender", sender, "part", *hit)
+
+
 def mixed_words(field: str, text: str) -> str | None:
     """Why an event text or event code is a lookalike, or None: two scripts in one word.
 

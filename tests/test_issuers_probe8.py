@@ -257,3 +257,33 @@ def test_an_event_code_whose_value_name_differs_only_by_case_is_named_in_the_rea
     other = targeter.target(_sos_alert(value_name, "BRAND", f"S-o-{value_name}"), index, T0)
     assert other.verdict is Verdict.UNRECOGNISED_KIND
     assert "where a rule names" not in other.reason  # another value: no near miss
+
+
+def test_an_alert_from_a_lookalike_sender_is_refused_saying_why() -> None:
+    """An upstream writes the national police's sender with a Cyrillic i: UNKNOWN_ISSUER.
+
+    The reason names the letter of another script, not only "belongs to no issuer".
+    """
+    pf = load_policy(EXAMPLE, catalog=sweden.hierarchy())
+    assert pf.issuers is not None
+    targeter = Targeter(
+        sweden.hierarchy(), pf.rollout, recognition=pf.recognition, issuers=pf.issuers,
+        location_rules=pf.location_rules,
+    )  # fmt: skip
+    head, _, domain = NATIONAL.partition("@")
+    fake = head + "@" + domain.replace("i", "\u0456", 1)  # a Cyrillic i
+    assert fake != NATIONAL
+    alert = pilot.explosion(
+        identifier="SE-POL-9", sender=fake, sent=T0,
+        area=Circle(lon=18.06, lat=59.33, radius_m=500), sv=MSG, en=MSG, onset=T0,
+        expires=T0 + dt.timedelta(hours=2),
+    )  # fmt: skip
+    index = PositionIndex(
+        Positions(["a"], np.array([18.06]), np.array([59.33]), accuracy_m=np.ones(1),
+                  observed_at=T0)
+    )  # fmt: skip
+    result = targeter.target(alert, index, T0)
+    assert result.verdict is Verdict.UNKNOWN_ISSUER, result.reason
+    assert result.recipients.tolist() == []
+    assert "Cyrillic" in result.reason and "U+0456" in result.reason, result.reason
+    assert "lookalike" in result.reason, result.reason
