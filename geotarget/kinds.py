@@ -317,6 +317,17 @@ def _mixing(field: str, value: str, where: str, part: str, found: dict[str, str]
     )
 
 
+def lookalike_sender(sender: str, field: str = "the sender") -> str | None:
+    """What makes ``sender`` a lookalike address, or None (see :func:`mixed_script`).
+
+    Also for the reason of an alert refused as from no issuer: a hostile or broken upstream
+    may write a listed sender with letters of another script, which no exact comparison
+    matches.
+    """
+    hit = _mixed(_SENDER_PARTS.split(unicodedata.normalize("NFKC", sender)))
+    return None if hit is None else _mixing(field, sender, "part", *hit)
+
+
 def mixed_script(field: str, sender: str) -> str | None:
     """Why ``sender`` is a lookalike of an address, or None: letters of two scripts in one part.
 
@@ -327,24 +338,14 @@ def mixed_script(field: str, sender: str) -> str | None:
     mixes (Latin with Han, Hiragana or Katakana, as Japanese addresses are written) are left
     alone.
     """
-    hit = _mixed(_SENDER_PARTS.split(unicodedata.normalize("NFKC", sender)))
-    if hit is None:
+    lookalike = lookalike_sender(sender, field)
+    if lookalike is None:
         return None
     return (
-        f"{_mixing(field, sender, 'part', *hit)}, which no domain registry issues; senders "
+        f"{lookalike}, which no domain registry issues; senders "
         "compare exactly, so the real sender would be refused and the lookalike trusted: "
         "write the address in one script"
     )
-
-
-def lookalike_sender(sender: str) -> str | None:
-    """What makes an alert's ``sender`` a lookalike address, or None (see :func:`mixed_script`).
-
-    For the reason of an alert refused as from no issuer: a hostile or broken upstream may
-    write a listed sender with letters of another script, which no exact comparison matches.
-    """
-    hit = _mixed(_SENDER_PARTS.split(unicodedata.normalize("NFKC", sender)))
-    return None if hit is None else _mixing("the sender", sender, "part", *hit)
 
 
 def mixed_words(field: str, text: str) -> str | None:

@@ -115,8 +115,11 @@ def test_an_address_in_one_script_per_part_is_still_accepted(sender: str) -> Non
     assert sender in rule.senders
 
 
-def test_the_example_policys_national_police_still_reach_the_public(tmp_path: Path) -> None:
-    """The check refuses no sender of the shipped example: its explosion reaches the phone."""
+def _explosion_from(sender: str, identifier: str) -> Any:
+    """``target()`` under the shipped example policy: a 500 m Explosion from ``sender``.
+
+    One device at the circle's centre.
+    """
     pf = load_policy(EXAMPLE, catalog=sweden.hierarchy())
     assert pf.issuers is not None
     targeter = Targeter(
@@ -124,7 +127,7 @@ def test_the_example_policys_national_police_still_reach_the_public(tmp_path: Pa
         location_rules=pf.location_rules,
     )  # fmt: skip
     alert = pilot.explosion(
-        identifier="SE-POL-8", sender=NATIONAL, sent=T0,
+        identifier=identifier, sender=sender, sent=T0,
         area=Circle(lon=18.06, lat=59.33, radius_m=500), sv=MSG, en=MSG, onset=T0,
         expires=T0 + dt.timedelta(hours=2),
     )  # fmt: skip
@@ -132,7 +135,12 @@ def test_the_example_policys_national_police_still_reach_the_public(tmp_path: Pa
         Positions(["a"], np.array([18.06]), np.array([59.33]), accuracy_m=np.ones(1),
                   observed_at=T0)
     )  # fmt: skip
-    result = targeter.target(alert, index, T0)
+    return targeter.target(alert, index, T0)
+
+
+def test_the_example_policys_national_police_still_reach_the_public(tmp_path: Path) -> None:
+    """The check refuses no sender of the shipped example: its explosion reaches the phone."""
+    result = _explosion_from(NATIONAL, "SE-POL-8")
     assert result.verdict is Verdict.DELIVER, result.reason
     assert result.recipients.tolist() == ["a"]
 
@@ -264,25 +272,10 @@ def test_an_alert_from_a_lookalike_sender_is_refused_saying_why() -> None:
 
     The reason names the letter of another script, not only "belongs to no issuer".
     """
-    pf = load_policy(EXAMPLE, catalog=sweden.hierarchy())
-    assert pf.issuers is not None
-    targeter = Targeter(
-        sweden.hierarchy(), pf.rollout, recognition=pf.recognition, issuers=pf.issuers,
-        location_rules=pf.location_rules,
-    )  # fmt: skip
     head, _, domain = NATIONAL.partition("@")
     fake = head + "@" + domain.replace("i", "\u0456", 1)  # a Cyrillic i
     assert fake != NATIONAL
-    alert = pilot.explosion(
-        identifier="SE-POL-9", sender=fake, sent=T0,
-        area=Circle(lon=18.06, lat=59.33, radius_m=500), sv=MSG, en=MSG, onset=T0,
-        expires=T0 + dt.timedelta(hours=2),
-    )  # fmt: skip
-    index = PositionIndex(
-        Positions(["a"], np.array([18.06]), np.array([59.33]), accuracy_m=np.ones(1),
-                  observed_at=T0)
-    )  # fmt: skip
-    result = targeter.target(alert, index, T0)
+    result = _explosion_from(fake, "SE-POL-9")
     assert result.verdict is Verdict.UNKNOWN_ISSUER, result.reason
     assert result.recipients.tolist() == []
     assert "Cyrillic" in result.reason and "U+0456" in result.reason, result.reason
