@@ -562,22 +562,8 @@ def _summary(result: Any) -> str:
     return line
 
 
-def _policy(name: str, **options: Any) -> Any:
-    """``--policy``'s file by :func:`geotarget.load_policy`; a file it cannot get at is named.
-
-    (A file in a folder that may not be looked into raised the system's own error, not the
-    policy file's "cannot read it".)
-    """
-    from geotarget import load_policy
-
-    try:
-        return load_policy(name, **options)
-    except OSError as err:
-        raise InvalidInput(f"--policy {_printable(name)} cannot be read: {_why(err)}") from None
-
-
 def _target(args: argparse.Namespace, out: TextIO) -> int:
-    from geotarget import PositionIndex, pilot
+    from geotarget import PositionIndex, load_policy, pilot
     from geotarget.issuers import Issuers
     from geotarget.targeting import Targeter, Verdict
 
@@ -601,7 +587,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         # The file's recognition rules rank before the pilot's; its [location_rules.<kind>]
         # tables register its kinds (over the pilot's defaults, in the Targeter).
         # With the regions, unknown codes are the file's problems, named with it.
-        loaded = _policy(args.policy, catalog=hierarchy)  # issuers: not None
+        loaded = load_policy(args.policy, catalog=hierarchy)  # issuers: not None
         assert loaded.issuers is not None
         policy, recognition, issuers = loaded.rollout, loaded.recognition, loaded.issuers
         location_rules: Mapping[str, Any] = loaded.location_rules
@@ -859,7 +845,7 @@ def _in_envelope(lon: Any, lat: Any) -> Any:
 
 
 def _preview(args: argparse.Namespace, out: TextIO) -> int:
-    from geotarget import pilot
+    from geotarget import load_policy, pilot
 
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
@@ -875,7 +861,7 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     recognition, registered = pilot.RECOGNITION, set(pilot.KIND_RULES)
     if args.policy is not None:  # the file's recognition rules first, and the kinds it registers
         _named("--policy", args.policy)
-        loaded = _policy(args.policy, catalog=_sweden().hierarchy(), issuers_required=False)
+        loaded = load_policy(args.policy, catalog=_sweden().hierarchy(), issuers_required=False)
         recognition = loaded.recognition
         registered |= set(loaded.location_rules)
     recognised = recognition.recognise(alert)

@@ -1675,16 +1675,10 @@ class _OpenedLater:
 def _policy(path: Path, regions: RegionHierarchy) -> Any:
     """The policy file at ``path`` by :func:`geotarget.load_policy`, checked against ``regions``.
 
-    A file the process may not get at (in a folder it may not look into) raised the system's
-    ``PermissionError``: a traceback at start, where a mistake in the configuration is one
-    message and exit status 1. It is named as the policy file's problem.
+    A file the process may not get at is the policy file's problem (``InvalidPolicy``), as a
+    missing one is: one message at start and exit status 1.
     """
-    try:
-        return load_policy(path, catalog=regions, issuers_required=True)
-    except OSError as err:
-        raise InvalidInput(
-            f"policy file {str(path)!r} cannot be read: {err.strerror or err}"
-        ) from None
+    return load_policy(path, catalog=regions, issuers_required=True)
 
 
 #: Store failures at start that may pass (a server down, a volume not mounted yet, a read-only
