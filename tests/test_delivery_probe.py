@@ -248,11 +248,13 @@ def test_query_timeout_is_checked() -> None:
 def test_a_sqlite_lock_held_by_another_process_is_store_busy_saying_what_to_do(
     tmp_path: Path,
 ) -> None:
-    """Another process holds the file's write lock: each call fails with StoreBusy, no hang.
+    """Another process holds the file's write lock: each write fails with StoreBusy, no hang.
 
-    Opening the store, claiming, confirming and redelivering each wait ``busy_timeout`` at
-    most, apply nothing, and say what to do (try again, or a longer ``busy_timeout``); once
-    the lock is released every call runs. Before the fix the message named no setting.
+    Claiming, confirming and redelivering each wait ``busy_timeout`` at most, apply nothing,
+    and say what to do (try again, or a longer ``busy_timeout``); once the lock is released
+    every call runs. Before the fix the message named no setting. Opening the store already
+    made only reads: an instance (re)starting meanwhile opens and reads at once (it waited
+    ``busy_timeout`` and failed StoreBusy before).
     """
     import subprocess
     import sys
@@ -280,7 +282,6 @@ def test_a_sqlite_lock_held_by_another_process_is_store_busy_saying_what_to_do(
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         calls: dict[str, Callable[[], Any]] = {
-            "open": lambda: SQLiteLedger(path, busy_timeout=0.2),
             "claim": lambda: store.claim("inc", ["c"], version="v", at=T0),
             "confirm": lambda: store.confirm(claims.keys()[:1], at=T0),
             "redeliver": lambda: store.redeliver(T0 + timedelta(hours=1)),
@@ -291,6 +292,11 @@ def test_a_sqlite_lock_held_by_another_process_is_store_busy_saying_what_to_do(
             message = str(caught.value)
             assert "busy_timeout, 0.2 s" in message, name
             assert "try again" in message and "nothing was applied" in message, name
+        started = SQLiteLedger(path, busy_timeout=0.2)
+        assert sorted(started.recipients("inc").tolist()) == ["a", "b"]
+        with pytest.raises(StoreBusy):
+            started.claim("inc", ["d"], version="v", at=T0)
+        started.close()
     finally:
         assert holder.stdin is not None and holder.stdout is not None
         holder.stdin.write("\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import struct
 import threading
@@ -143,6 +144,12 @@ _LOG_TABLE = """CREATE TABLE IF NOT EXISTS gt_claim_log (
 )"""
 _LOG_INDEX = "CREATE INDEX IF NOT EXISTS gt_claim_log_incident ON gt_claim_log (incident_id)"
 _LOG_INT = np.dtype("<i8")
+#: Every table and index of the store's schema (``CREATE ... IF NOT EXISTS``): a file holding
+#: them all (and ``gt_meta``'s rows) opens without a write.
+_OBJECTS = frozenset(
+    re.search(r"IF NOT EXISTS (\w+)", stmt).group(1)  # type: ignore[union-attr]
+    for stmt in [*SCHEMA, _LOG_TABLE, _LOG_INDEX]
+) | {"gt_meta"}
 _NO_POS = np.array([], dtype=np.int64)
 _OF_INCIDENT = "incident_id = (SELECT id FROM gt_incidents WHERE incident = ?)"
 #: The log rows due at ``?``: of an active incident (a cancelled one has none: its Cancel folded
@@ -372,8 +379,9 @@ class SQLiteLedger(SqlStore):
     StoreError
         A subclass naming the cause: the directory is missing (``StoreUnavailable``), the file
         or directory is read-only (``StoreReadOnly``), the file is not a database
-        (``StoreCorrupt``), another writer holds the lock (``StoreBusy``), the disk is full
-        (``StoreFull``).
+        (``StoreCorrupt``), another writer holds the lock while a new file's schema is made
+        (``StoreBusy``; a store already made opens with reads only, so an instance starting
+        while another writes does not wait), the disk is full (``StoreFull``).
 
     Examples
     --------
@@ -480,29 +488,10 @@ class SQLiteLedger(SqlStore):
                     f"SQLite store {str(self.path)!r}: cannot switch to WAL (journal_mode "
                     f"{mode!r}): is the directory writable?"
                 )
-            with self._tx(durable=True) as cur:
-                for stmt in SCHEMA:
-                    cur.execute(
-                        stmt.format(
-                            serial_pk="INTEGER PRIMARY KEY",
-                            device_type="",  # no affinity: integers stay integers
-                            without_rowid=" WITHOUT ROWID",
-                        )
-                    )
-                cur.execute(
-                    "CREATE TABLE IF NOT EXISTS gt_meta (name TEXT PRIMARY KEY, value INTEGER)"
-                )
-                cur.execute("INSERT OR IGNORE INTO gt_meta VALUES ('batch', 0)")
-                cur.execute("INSERT OR IGNORE INTO gt_meta VALUES ('format', ?)", (FORMAT,))
-                (found,) = cur.execute("SELECT value FROM gt_meta WHERE name = 'format'").fetchone()
-                if not isinstance(found, int) or found > FORMAT:
-                    raise StoreUnavailable(
-                        f"SQLite store {str(self.path)!r}: its format is {found!r}, newer than "
-                        f"this geotarget reads ({FORMAT}): open it with the geotarget that "
-                        "wrote it, or a later one"
-                    )
-                cur.execute(_LOG_TABLE)
-                cur.execute(_LOG_INDEX)
+            # A store already made opens with reads only: an instance (re)starting while
+            # another holds the write lock (a long claim) does not wait for it.
+            if not self._made():
+                self._make()
         except sqlite3.Error as err:
             self._db.close()
             raise _store_error(err, self.path, "open", self._busy_timeout) from err
@@ -519,6 +508,47 @@ class SQLiteLedger(SqlStore):
             ) from err
         self._identity = _identity(self._absolute)
         self._wal = _Checkpointer(self.path)
+
+    def _made(self) -> bool:
+        """Whether every object and setting of the store's schema exists (plain reads).
+
+        Raises StoreUnavailable for a file of a later format than :data:`FORMAT`.
+        """
+        names = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        if not names >= _OBJECTS:
+            return False
+        meta = dict(self._db.execute("SELECT name, value FROM gt_meta").fetchall())
+        if "format" in meta:
+            self._check_format(meta["format"])
+        return meta.keys() >= {"batch", "format"}
+
+    def _check_format(self, found: object) -> None:
+        """Refuse a file whose ``gt_meta`` format is not one this build reads."""
+        if not isinstance(found, int) or found > FORMAT:
+            raise StoreUnavailable(
+                f"SQLite store {str(self.path)!r}: its format is {found!r}, newer than "
+                f"this geotarget reads ({FORMAT}): open it with the geotarget that "
+                "wrote it, or a later one"
+            )
+
+    def _make(self) -> None:
+        """Create what is missing of the store's schema (one write transaction)."""
+        with self._tx(durable=True) as cur:
+            for stmt in SCHEMA:
+                cur.execute(
+                    stmt.format(
+                        serial_pk="INTEGER PRIMARY KEY",
+                        device_type="",  # no affinity: integers stay integers
+                        without_rowid=" WITHOUT ROWID",
+                    )
+                )
+            cur.execute("CREATE TABLE IF NOT EXISTS gt_meta (name TEXT PRIMARY KEY, value INTEGER)")
+            cur.execute("INSERT OR IGNORE INTO gt_meta VALUES ('batch', 0)")
+            cur.execute("INSERT OR IGNORE INTO gt_meta VALUES ('format', ?)", (FORMAT,))
+            (found,) = cur.execute("SELECT value FROM gt_meta WHERE name = 'format'").fetchone()
+            self._check_format(found)
+            cur.execute(_LOG_TABLE)
+            cur.execute(_LOG_INDEX)
 
     def _connect(self) -> sqlite3.Connection:
         """A new connection to the file, set up as the store uses it."""
