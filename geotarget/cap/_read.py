@@ -622,9 +622,12 @@ class Reader:
             k = order.get(child.name)
             if k is None:
                 name = cut(child.name)
+                same = [n for n in names if n.lower() == child.name.lower()]
+                # (Krisinformation.se writes <Polygon>, a .NET serializer <AreaDesc>.)
+                case = f"; XML names are case-sensitive: CAP's is <{same[0]}>" if same else ""
                 self.problem(
                     _join(path, name),
-                    f"unknown element <{name}>: <{node.name}> may hold {', '.join(names)}",
+                    f"unknown element <{name}>: <{node.name}> may hold {', '.join(names)}{case}",
                 )
                 continue
             if not misplaced and (k < last or tail_seen):
@@ -1094,11 +1097,16 @@ class Reader:
         # sender,identifier,sent"; several "SHALL be separated by whitespace" (XML whitespace).
         items = [item for item in _XML_SPACES.split(text) if item]
         if not items:
-            self.problem(
-                "references",
+            message = (
                 "must list at least one sender,identifier,sent triple (got an empty element; "
-                "omit <references> when there are none)",
+                "omit <references> when there are none)"
             )
+            if self.msg_type is MessageType.ALERT:
+                # Environment Canada's CAP writes <references /> on a plain Alert, which names
+                # no earlier message whatever: nothing is lost when it is dropped.
+                self.fixable("references", message, "dropped it (an Alert needs none)")
+                return ()
+            self.problem("references", message)
             return (None,)
         items = self.spaced_commas(items)
         out: list[Reference | None] = []
@@ -1304,7 +1312,9 @@ class Reader:
         content that does not decode, or whose digest differs, was damaged or changed on its
         way (a base64 body cut short, a file replaced after its digest was computed), and a
         service passing it on should know. A digest written in hexadecimal or base64, of
-        SHA-1 or of SHA-256, is recognised.
+        SHA-1 or of SHA-256, is recognised, of the decoded content or of the base64 text
+        itself: Canada's NAAD System (CAP-CP) computes ``<digest>`` over the ``<derefUri>``
+        text as written, and that too names the content exactly.
         """
         packed = _XML_SPACES.sub("", deref_uri)  # (MIME-style base64 breaks its lines)
         try:
@@ -1323,8 +1333,11 @@ class Reader:
             return
         written = digest.strip(XML_SPACE)
         hashes = [hashlib.sha1(content).digest(), hashlib.sha256(content).digest()]
-        hexes = {h.hex() for h in hashes}  # (compared whatever the case of its letters)
-        encoded = {base64.b64encode(h).decode("ascii") for h in hashes}
+        # The base64 text as written, and without its line breaks, as CAP-CP digests it:
+        texts = {deref_uri.strip(XML_SPACE).encode("utf-8"), packed.encode("ascii")}
+        named = hashes + [h(t).digest() for t in texts for h in (hashlib.sha1, hashlib.sha256)]
+        hexes = {h.hex() for h in named}  # (compared whatever the case of its letters)
+        encoded = {base64.b64encode(h).decode("ascii") for h in named}
         if written.lower() not in hexes and written not in encoded:
             self.warn(
                 _join(path, "digest"),
