@@ -4,7 +4,7 @@ Each document of ``tests/data/cap_real9`` is a CAP document as its publisher iss
 byte for byte from a public repository (``SOURCES.md`` there names the repository, commit and
 path of each): Environment Canada and the NAAD System, IPAWS, the OASIS examples, Australia's
 BoM, the Icelandic Met Office, Mexico's SMN, PAGASA, Taiwan's CWB, Met Éireann, Kazhydromet,
-Roshydromet, MoWaS, DWD, Google's WCATWC feed, GDACS, Alertswiss and Krisinformation.se.
+Roshydromet, MET Norway, MoWaS, DWD, Google's WCATWC feed, GDACS, Alertswiss and Krisinformation.se.
 
 What :mod:`geotarget.cap` reads is compared with what :func:`oracle` reads with the standard
 library's ElementTree and the CAP 1.2 text (``lat,lon`` pairs, radii in kilometres, the
@@ -194,6 +194,10 @@ STRICT: dict[str, list[str]] = {
     "eccc_2012_update.xml": [],  # Environment Canada: Update, <restriction/>, <addresses/>
     "bom_au.xml": ["sent", "info[0]/effective", "info[0]/expires", "info[0]/area[0]"],
     "imo_is.xml": [],  # Icelandic and English blocks, one polygon each
+    "met_norway_gale.xml": [  # 'no' and en-GB, altitude 0 to ceiling 900, UTC as +00:00
+        "sent",
+        *(f"info[{i}]/{t}" for i in range(2) for t in ("effective", "onset", "expires")),
+    ],
     "smn_mx.xml": [],  # es-419, a hurricane's polygon, references without '@'
     "pagasa_ph.xml": [],  # no <language>: en-US
     "cwb_tw.xml": ["info[0]/area[0]"],  # zh-tw, a geocode-only area
@@ -430,3 +434,97 @@ def test_an_empty_references_on_an_update_is_still_refused_leniently() -> None:
     (problem,) = err.value.problems
     assert problem.path == "references"
     assert "loads_lenient" not in problem.message
+
+
+# --- which block a device shows ---------------------------------------------------------------
+
+_ALIASES = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro", "tl": "fil"}
+
+
+def _primary(tag: str) -> str:
+    primary = tag.replace("_", "-").lower().split("-")[0]
+    primary = _ALIASES.get(primary, primary)
+    return "no" if primary in ("nb", "nn") else primary
+
+
+def _block(
+    want: dict[str, Any],
+    shapes: list[Any],
+    language: str,
+    at: dt.datetime | None,
+    point: Any,
+) -> int:
+    """The block docs/alerts.rst says a device shows.
+
+    The blocks in effect, then those whose area covers the point (then those without area
+    geometry), then the first of the exact language, the primary language, English, any.
+    """
+    blocks = list(range(len(want["infos"])))
+    if at is not None:
+        live = [
+            k
+            for k in blocks
+            if (want["infos"][k]["onset"] or want["infos"][k]["effective"] or want["sent"]) <= at
+            and (want["infos"][k]["expires"] is None or at < want["infos"][k]["expires"])
+        ]
+        blocks = live or blocks
+    if point is not None:
+        placed = [k for k in blocks if shapes[k] is not None]
+        covering = [k for k in placed if shapes[k].covers(point)]
+        blocks = covering + [k for k in blocks if k not in placed]
+    tags = [want["infos"][k]["language"] for k in blocks]
+    wanted = language.replace("_", "-").lower()
+    for test in (
+        lambda tag: tag.lower() == wanted,
+        lambda tag: _primary(tag) == _primary(wanted),
+        lambda tag: _primary(tag) == "en",
+        lambda tag: True,
+    ):
+        for k, tag in zip(blocks, tags, strict=True):
+            if test(tag):
+                return k
+    raise AssertionError("no block")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "eccc_naad_alert.xml",
+        "eccc_2012_update.xml",
+        "imo_is.xml",
+        "met_norway_gale.xml",
+        "mowas_de.xml.gz",
+        "dwd_update_mul.xml",
+        "oasis_a4_two_languages.xml",
+    ],
+)
+def test_each_device_shows_the_block_the_documented_rule_chooses(name: str) -> None:
+    """Phones' languages, times in and out of the blocks' windows, points in every area."""
+    want = oracle(load(name))
+    alert = parsed(name).alert
+    assert not any(a["circles"] for i in want["infos"] for a in i["areas"])
+    shapes = [
+        shapely.union_all(rings) if rings else None
+        for rings in (
+            [shapely.make_valid(shapely.Polygon(r)) for a in i["areas"] for r in a["polygons"]]
+            for i in want["infos"]
+        )
+    ]
+    languages = ["de-DE", "en-GB", "fr-CA", "fr", "nb-NO", "is", "es-MX", "ar", "tr-TR", "xx"]
+    rng = np.random.default_rng(11)
+    points = []
+    for info in want["infos"]:
+        for area in info["areas"]:
+            for ring in area["polygons"][:3]:
+                polygon = shapely.make_valid(shapely.Polygon(ring))
+                points.append(polygon.representative_point())
+    points = [points[k] for k in rng.permutation(len(points))[:12]]
+    times = sorted({t for i in want["infos"] for t in (i["onset"], i["expires"]) if t})
+    lon = np.array([p.x for p in points])
+    lat = np.array([p.y for p in points])
+    for at in [None, *times[:2]]:
+        for language in languages:
+            k = _block(want, shapes, language, at, None)
+            assert alert.info_for(language, at=at) is alert.infos[k], (language, at)
+            chosen = [_block(want, shapes, language, at, p) for p in points]
+            assert alert.info_indices(language, lon, lat, at=at).tolist() == chosen
