@@ -528,3 +528,81 @@ def test_each_device_shows_the_block_the_documented_rule_chooses(name: str) -> N
             assert alert.info_for(language, at=at) is alert.infos[k], (language, at)
             chosen = [_block(want, shapes, language, at, p) for p in points]
             assert alert.info_indices(language, lon, lat, at=at).tolist() == chosen
+
+
+# --- through a Targeter's intake ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "naads_polygon.xml",
+        "naads_circle.xml",
+        "imo_is.xml",
+        "smn_mx.xml",  # an Update of a version never seen: it starts its incident
+        "pagasa_ph.xml",  # status Test: testers only
+        "kazhydromet_kz.xml",
+        "met_norway_gale.xml",
+        "dwd_update_mul.xml",
+        "oasis_a2_thunderstorm.xml",
+    ],
+)
+def test_the_document_received_reaches_exactly_the_devices_its_area_covers(name: str) -> None:
+    """``Targeter.receive`` on the bytes as published, in a country around the alert."""
+    import shapely.geometry as sg
+
+    from geotarget import PositionIndex, Positions
+    from geotarget.issuers import Issuers
+    from geotarget.kinds import RecognitionRule, Recognizer
+    from geotarget.regions import Region, RegionHierarchy, RegionSet
+    from geotarget.rollout import nationwide
+    from geotarget.targeting import Targeter, Verdict
+
+    data = load(name)
+    want = oracle(data)
+    alert = cap.read(data).alert
+    assert alert.area is not None
+    west, south, east, north = alert.area.bounds
+    country = sg.box(west - 1, south - 1, east + 1, north + 1)
+    regions = RegionHierarchy(
+        [
+            RegionSet([Region(code=c, name=c, level=lv, geometry=country)])
+            for c, lv in (("0101", "municipality"), ("01", "county"), ("XX", "country"))
+        ],
+        {"0101": "01", "01": "XX"},
+    )
+    events = sorted({info["event"] for info in want["infos"]})
+    rule = RecognitionRule(name="upstream", kind="explosion", events=events)
+    targeter = Targeter(
+        regions,
+        nationwide("XX", kinds=["explosion"]),
+        recognition=Recognizer([rule]),
+        issuers=Issuers.any(),
+    )
+    rng = np.random.default_rng(17)
+    lon, lat = rng.uniform(west, east, 2000), rng.uniform(south, north, 2000)
+    ids = [f"d{k}" for k in range(lon.size)]
+    at = alert.onset if alert.expires is None else alert.onset + (alert.expires - alert.onset) / 2
+    tester = np.full(lon.size, want["status"] == "Test")
+    index = PositionIndex(
+        Positions(ids, lon, lat, accuracy_m=np.zeros(lon.size), observed_at=at, tester=tester)
+    )
+    rings = [
+        shapely.make_valid(shapely.Polygon(ring))
+        for info in want["infos"]
+        for area in info["areas"]
+        for ring in area["polygons"]
+    ]
+    inside = np.zeros(lon.size, dtype=bool)
+    if rings:
+        inside |= shapely.covers(shapely.union_all(rings), shapely.points(lon, lat))
+    geod = Geod(ellps="WGS84")
+    for info in want["infos"]:
+        for area in info["areas"]:
+            for clon, clat, radius in area["circles"]:
+                _, _, dist = geod.inv(np.full(lon.size, clon), np.full(lon.size, clat), lon, lat)
+                inside |= dist <= radius
+    result = targeter.receive(data, index, at, confirm=True)
+    assert result.verdict is Verdict.DELIVER, result.reason
+    assert sorted(result.recipients.tolist()) == sorted(ids[k] for k in np.flatnonzero(inside))
+    assert inside.any()
