@@ -425,7 +425,10 @@ def test_an_empty_references_on_an_alert_is_repaired_leniently() -> None:
 
 
 def test_an_empty_references_on_an_update_is_still_refused_leniently() -> None:
-    """An Update names the messages it updates: an empty list cannot be repaired."""
+    """An Update names the messages it updates: an empty list cannot be repaired.
+
+    The refusal says what the Update needs rather than to leave <references> out.
+    """
     data = re.sub(
         rb"<references>[^<]*</references>", b"<references/>", load("eccc_2012_update.xml")
     )
@@ -434,6 +437,9 @@ def test_an_empty_references_on_an_update_is_still_refused_leniently() -> None:
     (problem,) = err.value.problems
     assert problem.path == "references"
     assert "loads_lenient" not in problem.message
+    # Not "omit <references>": an Update without them is refused too. It says what it needs.
+    assert "omit" not in problem.message
+    assert "msgType Update names the earlier messages it updates" in problem.message
 
 
 # --- which block a device shows ---------------------------------------------------------------

@@ -172,6 +172,13 @@ def _separator_hint(text: str) -> str:
 
 #: An empty ``<polygon>``: CAP 1.2 §3.2.4 "A minimum of 4 coordinate pairs MUST be present and
 #: the first and last pairs of coordinates MUST be the same." (Zone-based NWS alerts wrote one.)
+#: What an Update, Cancel, Ack or Error does with the messages its <references> name.
+_NAMES = {
+    "Update": "it updates",
+    "Cancel": "it cancels",
+    "Ack": "it acknowledges",
+    "Error": "it rejects",
+}
 _EMPTY_POLYGON = (
     "must hold at least 4 'lat,lon' points, the first equal to the last, as CAP 1.2 §3.2.4 "
     "requires (got an empty polygon)"
@@ -1105,9 +1112,17 @@ class Reader:
                 # Environment Canada's CAP writes <references /> on a plain Alert, which names
                 # no earlier message whatever: nothing is lost when it is dropped.
                 self.fixable("references", message, "dropped it (an Alert needs none)")
-                return ()
-            self.problem("references", message)
-            return (None,)
+            elif self.msg_type is None:  # (a bad msgType, reported at its own path)
+                self.problem("references", message)
+            else:  # omitting it would not do: say what the message type needs instead
+                kind = self.msg_type.value
+                self.problem(
+                    "references",
+                    "must list at least one sender,identifier,sent triple (got an empty "
+                    f"element): msgType {kind} names the earlier messages {_NAMES[kind]}, "
+                    "with their sender, identifier and sent",
+                )
+            return () if self.msg_type is MessageType.ALERT else (None,)
         items = self.spaced_commas(items)
         out: list[Reference | None] = []
         for k, item in enumerate(items):
