@@ -36,6 +36,7 @@ from geotarget import InvalidCAP, cap
 
 DATA = Path(__file__).resolve().parent / "data" / "cap_real9"
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
+CAP11 = "urn:oasis:names:tc:emergency:cap:1.1"
 
 
 def load(name: str) -> bytes:
@@ -63,9 +64,10 @@ def _time(text: str) -> dt.datetime:
 def oracle(data: bytes) -> dict[str, Any]:
     """The document as CAP 1.2 reads: every value the alert model holds, in plain Python."""
     root = ET.fromstring(data)
+    ns = root.tag[1:].split("}")[0]  # (CAP 1.1's elements are CAP 1.2's)
 
     def q(name: str) -> str:
-        return f"{{{NS}}}{name}"
+        return f"{{{ns}}}{name}"
 
     def text(node: ET.Element, name: str) -> str | None:
         found = node.find(q(name))
@@ -232,6 +234,8 @@ STRICT: dict[str, list[str]] = {
 LENIENT: dict[str, list[str]] = {
     "eccc_naad_alert.xml": ["references"],  # <references /> on an Alert: it names nothing
     "mowas_de.xml.gz": ["info[0]", "info[0]/area[0]"] + [f"info[{i}]" for i in range(1, 9)],
+    # CAP 1.1, read as CAP 1.2: its resource has no <mimeType>, which CAP 1.1 leaves optional
+    "oasis_11_a1_homeland.xml": ["alert", "info[0]/resource[0]/mimeType"],
 }
 
 #: Refused: the path of each problem, and what its message must say.
@@ -272,7 +276,7 @@ def test_every_document_is_accounted_for() -> None:
     sources = (DATA / "SOURCES.md").read_text(encoding="utf-8")
     for name in files:
         assert f"| {name} |" in sources
-        assert ET.fromstring(load(name)).tag == f"{{{NS}}}alert"
+        assert ET.fromstring(load(name)).tag in (f"{{{NS}}}alert", f"{{{CAP11}}}alert")
 
 
 @pytest.mark.parametrize("name", list(STRICT))
@@ -612,3 +616,36 @@ def test_the_document_received_reaches_exactly_the_devices_its_area_covers(name:
     assert result.verdict is Verdict.DELIVER, result.reason
     assert sorted(result.recipients.tolist()) == sorted(ids[k] for k in np.flatnonzero(inside))
     assert inside.any()
+
+
+# --- CAP 1.1's optional <mimeType> ---------------------------------------------------------------
+
+
+def test_a_cap_11_resource_without_mime_type_is_read_leniently_as_octet_stream() -> None:
+    """CAP 1.1 makes <mimeType> optional, CAP 1.2 requires it.
+
+    OASIS's own CAP 1.1 example A.1 links a GIF without one, and loads_lenient, which reads
+    CAP 1.1 as CAP 1.2, refused it.
+    """
+    data = load("oasis_11_a1_homeland.xml")
+    root = ET.fromstring(data)
+    resource = root.find(f"{{{CAP11}}}info/{{{CAP11}}}resource")
+    assert resource is not None and resource.find(f"{{{CAP11}}}mimeType") is None
+    result = cap.loads_lenient(data)
+    (got,) = result.alert.infos[0].resources
+    assert got.mime_type == "application/octet-stream"
+    assert got.uri == resource.findtext(f"{{{CAP11}}}uri")
+    assert got.description == resource.findtext(f"{{{CAP11}}}resourceDesc")
+    repair = [r for r in result.repairs if r.path == "info[0]/resource[0]/mimeType"]
+    assert len(repair) == 1 and "CAP 1.1 leaves <mimeType> optional" in repair[0].message
+
+
+def test_a_cap_12_resource_without_mime_type_is_still_refused() -> None:
+    """CAP 1.2 requires <mimeType>: its absence is no repair there."""
+    broken = load("ipaws_resource.xml.gz")
+    broken = re.sub(rb"<mimeType>[^<]*</mimeType>", b"", broken, count=1)
+    with pytest.raises(InvalidCAP) as err:
+        cap.loads_lenient(broken)
+    assert [(p.path, p.message) for p in err.value.problems] == [
+        ("info[0]/resource[0]/mimeType", "missing: <resource> must hold a <mimeType>")
+    ]

@@ -94,6 +94,11 @@ RESOURCE: Schema = (
     ("resourceDesc", 1, 1), ("mimeType", 1, 1), ("size", 0, 1), ("uri", 0, 1),
     ("derefUri", 0, 1), ("digest", 0, 1),
 )  # fmt: skip
+#: CAP 1.1's <resource>, whose <mimeType> is optional (CAP 1.2 made it required).
+RESOURCE_11: Schema = tuple((n, 0 if n == "mimeType" else low, high) for n, low, high in RESOURCE)
+#: What a CAP 1.1 resource without <mimeType> is read as: RFC 2046 §4.5.1's type of data of
+#: no known type, which says no more than the document did.
+UNKNOWN_MIME_TYPE = "application/octet-stream"
 AREA: Schema = (
     ("areaDesc", 1, 1), ("polygon", 0, None), ("circle", 0, None), ("geocode", 0, None),
     ("altitude", 0, 1), ("ceiling", 0, 1),
@@ -1299,7 +1304,7 @@ class Reader:
 
     def resource(self, node: Node, path: str) -> Resource | None:
         before = len(self.problems)
-        kids = self.children(node, path, RESOURCE)
+        kids = self.children(node, path, RESOURCE_11 if self.ns == CAP11 else RESOURCE)
         fields: dict[str, Any] = {
             "description": self.text(kids, "resourceDesc", path),
             "mime_type": self.text(kids, "mimeType", path),
@@ -1308,6 +1313,15 @@ class Reader:
             "deref_uri": self.text(kids, "derefUri", path),
             "digest": self.text(kids, "digest", path),
         }
+        if fields["mime_type"] is None and self.ns == CAP11:
+            # (The OASIS CAP 1.1 specification's own example A.1 is such a resource.)
+            self.fixable(
+                _join(path, "mimeType"),
+                "missing: CAP 1.1 leaves <mimeType> optional, but CAP 1.2 requires it in every "
+                "<resource>",
+                f"read it as {UNKNOWN_MIME_TYPE} (RFC 2046: data of no known type)",
+            )
+            fields["mime_type"] = UNKNOWN_MIME_TYPE
         if fields["uri"] == "" and fields["deref_uri"] is None:
             # xs:anyURI allows the empty string; CAP 1.2 §3.2.3 lets <uri> be a relative URI
             # naming the content of <derefUri>. Empty and alone, it names nothing.
