@@ -2,9 +2,9 @@
 
 Each document of ``tests/data/cap_real9`` is a CAP document as its publisher issued it, copied
 byte for byte from a public repository (``SOURCES.md`` there names the repository, commit and
-path of each): Environment Canada and the NAAD System, IPAWS, the OASIS examples, Australia's
+path of each): Environment Canada and the NAAD System, IPAWS, NTWC, the OASIS examples, Australia's
 BoM, the Icelandic Met Office, Mexico's SMN, PAGASA, Taiwan's CWB, Met Éireann, Kazhydromet,
-Roshydromet, MET Norway, MoWaS, DWD, Google's WCATWC feed, GDACS, Alertswiss and Krisinformation.se.
+Roshydromet, MET Norway, MoWaS, DWD, Météo-France, RHMZ Serbia, INMET, Google's WCATWC feed, GDACS, Alertswiss and Krisinformation.se.
 
 What :mod:`geotarget.cap` reads is compared with what :func:`oracle` reads with the standard
 library's ElementTree and the CAP 1.2 text (``lat,lon`` pairs, radii in kilometres, the
@@ -103,6 +103,8 @@ def oracle(data: bytes) -> dict[str, Any]:
             polygons = []
             for polygon in area.findall(q("polygon")):
                 points = [p.split(",") for p in "".join(polygon.itertext()).split()]
+                if len(points) < 4 and len({tuple(p) for p in points}) <= 2:
+                    continue  # CAP 1.2 §3.2.4; no area: lenient reading drops it (see below)
                 polygons.append(tuple((float(lon), float(lat)) for lat, lon in points))
             circles = []
             for circle in area.findall(q("circle")):
@@ -225,6 +227,11 @@ STRICT: dict[str, list[str]] = {
     "naads_polygon.xml": [],
     "naads_circle.xml": [],
     "naads_minor_update.xml": [],
+    "meteo_france_multi_area.xml": [  # en-GB and fr-FR, four geocode-only areas each
+        f"info[{i}]/area[{k}]" for i in range(2) for k in range(4)
+    ],
+    "inmet_br.xml": [],  # a ring of repeated points, a space before </polygon>
+    "ntwc_tsunami.xml": [],
     "dwd_update_mul.xml": [  # eight languages, each with a polygon and three geocode areas
         f"info[{i}]/area[{k}]" for i in range(8) for k in (1, 2, 3)
     ],
@@ -234,6 +241,10 @@ STRICT: dict[str, list[str]] = {
 LENIENT: dict[str, list[str]] = {
     "eccc_naad_alert.xml": ["references"],  # <references /> on an Alert: it names nothing
     "mowas_de.xml.gz": ["info[0]", "info[0]/area[0]"] + [f"info[{i}]" for i in range(1, 9)],
+    # DWD's thunderstorm cell shrunk to a sliver: a ring of 3 points, 2 distinct (no area)
+    "dwd_update_sliver.xml": ["info[0]/area[0]/polygon[0]"],
+    # RHMZ Serbia: sr, sr-Latn and en-GB, <polygon> after <geocode>
+    "rhmz_rs.xml": ["info[0]/area[0]", "info[1]/area[0]", "info[2]/area[0]"],
     # CAP 1.1, read as CAP 1.2: its resource has no <mimeType>, which CAP 1.1 leaves optional
     "oasis_11_a1_homeland.xml": ["alert", "info[0]/resource[0]/mimeType"],
 }
@@ -649,3 +660,54 @@ def test_a_cap_12_resource_without_mime_type_is_still_refused() -> None:
     assert [(p.path, p.message) for p in err.value.problems] == [
         ("info[0]/resource[0]/mimeType", "missing: <resource> must hold a <mimeType>")
     ]
+
+
+# --- a ring of no area ------------------------------------------------------------------------
+
+
+def test_dwds_sliver_of_a_polygon_is_dropped_leniently_as_enclosing_no_area() -> None:
+    """DWD's Update draws its cell as 'A B A': 3 points, 2 distinct, no area at all.
+
+    CAP 1.2 §3.2.4 requires 4 points, so strict reading refuses it; loads_lenient refused it
+    too, so the Update could not be read at all. Dropped, it takes nothing from the area (a
+    ring of no area adds nothing to it), and the area is warned of as having no geometry.
+    """
+    data = load("dwd_update_sliver.xml")
+    root = ET.fromstring(data)
+    text = root.findtext(f"{{{NS}}}info/{{{NS}}}area/{{{NS}}}polygon") or ""
+    ring = [tuple(float(v) for v in p.split(",")[::-1]) for p in text.split()]
+    assert len(ring) == 3 and len(set(ring)) == 2 and shapely.Polygon(ring).area == 0.0
+    (problem,) = _strict_problems("dwd_update_sliver.xml")
+    assert "(got 3, 2 distinct)" in problem.message
+    result = cap.loads_lenient(data)
+    assert result.alert.infos[0].areas[0].polygons == ()
+    assert result.alert.area is None
+    assert "encloses no area" in result.repairs[0].message
+    assert [w.path for w in result.warnings] == ["info[0]/area[0]", "info[0]/area[1]"]
+
+
+@pytest.mark.parametrize(
+    "ring", ["59.3,18.0", "59.3,18.0 59.4,18.1", "59.3,18.0 59.4,18.1 59.3,18.0"]
+)
+def test_any_ring_of_fewer_than_four_points_encloses_no_area_and_is_dropped(ring: str) -> None:
+    data = re.sub(
+        rb"<polygon>[^<]*</polygon>", f"<polygon>{ring}</polygon>".encode(), load("imo_is.xml")
+    )
+    result = cap.loads_lenient(data)
+    assert [r.path for r in result.repairs] == [
+        "info[0]/area[0]/polygon[0]",
+        "info[1]/area[0]/polygon[0]",
+    ]
+    assert result.alert.area is None
+
+
+def test_a_short_ring_of_three_distinct_points_is_closed_not_dropped() -> None:
+    """Three distinct points are closed to four (an area), as before: only no-area rings go."""
+    data = re.sub(
+        rb"<polygon>[^<]*</polygon>",
+        b"<polygon>59.3,18.0 59.4,18.1 59.3,18.2</polygon>",
+        load("imo_is.xml"),
+    )
+    result = cap.loads_lenient(data)
+    assert result.alert.infos[0].areas[0].polygons[0][-1] == (18.0, 59.3)
+    assert result.alert.area is not None

@@ -175,8 +175,6 @@ def _separator_hint(text: str) -> str:
     return ""
 
 
-#: An empty ``<polygon>``: CAP 1.2 §3.2.4 "A minimum of 4 coordinate pairs MUST be present and
-#: the first and last pairs of coordinates MUST be the same." (Zone-based NWS alerts wrote one.)
 #: What an Update, Cancel, Ack or Error does with the messages its <references> name.
 _NAMES = {
     "Update": "it updates",
@@ -184,6 +182,8 @@ _NAMES = {
     "Ack": "it acknowledges",
     "Error": "it rejects",
 }
+#: An empty ``<polygon>``: CAP 1.2 §3.2.4 "A minimum of 4 coordinate pairs MUST be present and
+#: the first and last pairs of coordinates MUST be the same." (Zone-based NWS alerts wrote one.)
 _EMPTY_POLYGON = (
     "must hold at least 4 'lat,lon' points, the first equal to the last, as CAP 1.2 §3.2.4 "
     "requires (got an empty polygon)"
@@ -1419,7 +1419,10 @@ class Reader:
                     self.attributes(n, here)
                 self.repair(here, f"{_EMPTY_POLYGON}; dropped it (it names no point)")
                 continue
-            polygons.append(self.polygon(n, here))
+            ring = self.polygon(n, here)
+            if ring == ():  # a ring of no area lenient reading dropped (repaired there)
+                continue
+            polygons.append(ring)
             written.append(i)
         circles = [
             self.circle(n, _join(path, f"circle[{i}]")) for i, n in enumerate(kids["circle"])
@@ -1586,12 +1589,17 @@ class Reader:
             )
             pts.append(pts[0])
         if len(pts) < 4 or pts[0] != pts[-1]:
-            self.problem(
+            # Here at most two distinct points (three or more would have been closed to four):
+            # a ring of no area, as DWD writes a thunderstorm cell that shrank to a sliver
+            # ("51.437717,13.32218 51.437828,13.332933 51.437717,13.32218"). Dropped, it takes
+            # nothing from the area targeted, as an empty <polygon> does not.
+            self.fixable(
                 path,
                 f"must hold at least 4 'lat,lon' points, the first equal to the last "
-                f"(got {len(pts)})",
+                f"(got {len(pts)}, {len(set(pts))} distinct)",
+                "dropped it (with at most two distinct points it encloses no area)",
             )
-            return None
+            return () if self.lenient else None
         lonlat = np.array(pts)
         jumps = long_way_edges(lonlat[:, 0], lonlat[:, 1])
         if jumps.size:
