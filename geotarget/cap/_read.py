@@ -1591,8 +1591,8 @@ class Reader:
         if len(pts) < 4 or pts[0] != pts[-1]:
             # Here at most two distinct points (three or more would have been closed to four):
             # a ring of no area, as DWD writes a thunderstorm cell that shrank to a sliver
-            # ("51.437717,13.32218 51.437828,13.332933 51.437717,13.32218"). Dropped, it takes
-            # nothing from the area targeted, as an empty <polygon> does not.
+            # ("51.437717,13.32218 51.437828,13.332933 51.437717,13.32218"). Lenient reading
+            # drops it as it drops an empty <polygon>: that takes nothing from the area.
             self.fixable(
                 path,
                 f"must hold at least 4 'lat,lon' points, the first equal to the last "
