@@ -94,6 +94,11 @@ RESOURCE: Schema = (
     ("resourceDesc", 1, 1), ("mimeType", 1, 1), ("size", 0, 1), ("uri", 0, 1),
     ("derefUri", 0, 1), ("digest", 0, 1),
 )  # fmt: skip
+#: CAP 1.1's <resource>, whose <mimeType> is optional (CAP 1.2 made it required).
+RESOURCE_11: Schema = tuple((n, 0 if n == "mimeType" else low, high) for n, low, high in RESOURCE)
+#: What a CAP 1.1 resource without <mimeType> is read as: RFC 2046 §4.5.1's type of data of
+#: no known type, which says no more than the document did.
+UNKNOWN_MIME_TYPE = "application/octet-stream"
 AREA: Schema = (
     ("areaDesc", 1, 1), ("polygon", 0, None), ("circle", 0, None), ("geocode", 0, None),
     ("altitude", 0, 1), ("ceiling", 0, 1),
@@ -170,6 +175,13 @@ def _separator_hint(text: str) -> str:
     return ""
 
 
+#: What an Update, Cancel, Ack or Error does with the messages its <references> name.
+_NAMES = {
+    "Update": "it updates",
+    "Cancel": "it cancels",
+    "Ack": "it acknowledges",
+    "Error": "it rejects",
+}
 #: An empty ``<polygon>``: CAP 1.2 §3.2.4 "A minimum of 4 coordinate pairs MUST be present and
 #: the first and last pairs of coordinates MUST be the same." (Zone-based NWS alerts wrote one.)
 _EMPTY_POLYGON = (
@@ -622,9 +634,12 @@ class Reader:
             k = order.get(child.name)
             if k is None:
                 name = cut(child.name)
+                same = [n for n in names if n.lower() == child.name.lower()]
+                # (Krisinformation.se writes <Polygon>, a .NET serializer <AreaDesc>.)
+                case = f"; XML names are case-sensitive: CAP's is <{same[0]}>" if same else ""
                 self.problem(
                     _join(path, name),
-                    f"unknown element <{name}>: <{node.name}> may hold {', '.join(names)}",
+                    f"unknown element <{name}>: <{node.name}> may hold {', '.join(names)}{case}",
                 )
                 continue
             if not misplaced and (k < last or tail_seen):
@@ -1094,12 +1109,25 @@ class Reader:
         # sender,identifier,sent"; several "SHALL be separated by whitespace" (XML whitespace).
         items = [item for item in _XML_SPACES.split(text) if item]
         if not items:
-            self.problem(
-                "references",
+            message = (
                 "must list at least one sender,identifier,sent triple (got an empty element; "
-                "omit <references> when there are none)",
+                "omit <references> when there are none)"
             )
-            return (None,)
+            if self.msg_type is MessageType.ALERT:
+                # Environment Canada's CAP writes <references /> on a plain Alert, which names
+                # no earlier message whatever: nothing is lost when it is dropped.
+                self.fixable("references", message, "dropped it (an Alert needs none)")
+            elif self.msg_type is None:  # (a bad msgType, reported at its own path)
+                self.problem("references", message)
+            else:  # omitting it would not do: say what the message type needs instead
+                kind = self.msg_type.value
+                self.problem(
+                    "references",
+                    "must list at least one sender,identifier,sent triple (got an empty "
+                    f"element): msgType {kind} names the earlier messages {_NAMES[kind]}, "
+                    "with their sender, identifier and sent",
+                )
+            return () if self.msg_type is MessageType.ALERT else (None,)
         items = self.spaced_commas(items)
         out: list[Reference | None] = []
         for k, item in enumerate(items):
@@ -1276,7 +1304,7 @@ class Reader:
 
     def resource(self, node: Node, path: str) -> Resource | None:
         before = len(self.problems)
-        kids = self.children(node, path, RESOURCE)
+        kids = self.children(node, path, RESOURCE_11 if self.ns == CAP11 else RESOURCE)
         fields: dict[str, Any] = {
             "description": self.text(kids, "resourceDesc", path),
             "mime_type": self.text(kids, "mimeType", path),
@@ -1285,6 +1313,15 @@ class Reader:
             "deref_uri": self.text(kids, "derefUri", path),
             "digest": self.text(kids, "digest", path),
         }
+        if fields["mime_type"] is None and self.ns == CAP11:
+            # (The OASIS CAP 1.1 specification's own example A.1 is such a resource.)
+            self.fixable(
+                _join(path, "mimeType"),
+                "missing: CAP 1.1 leaves <mimeType> optional, but CAP 1.2 requires it in every "
+                "<resource>",
+                f"read it as {UNKNOWN_MIME_TYPE} (RFC 2046: data of no known type)",
+            )
+            fields["mime_type"] = UNKNOWN_MIME_TYPE
         if fields["uri"] == "" and fields["deref_uri"] is None:
             # xs:anyURI allows the empty string; CAP 1.2 §3.2.3 lets <uri> be a relative URI
             # naming the content of <derefUri>. Empty and alone, it names nothing.
@@ -1304,7 +1341,9 @@ class Reader:
         content that does not decode, or whose digest differs, was damaged or changed on its
         way (a base64 body cut short, a file replaced after its digest was computed), and a
         service passing it on should know. A digest written in hexadecimal or base64, of
-        SHA-1 or of SHA-256, is recognised.
+        SHA-1 or of SHA-256, is recognised, of the decoded content or of the base64 text
+        itself: Canada's NAAD System (CAP-CP) computes ``<digest>`` over the ``<derefUri>``
+        text as written, and that too names the content exactly.
         """
         packed = _XML_SPACES.sub("", deref_uri)  # (MIME-style base64 breaks its lines)
         try:
@@ -1323,8 +1362,11 @@ class Reader:
             return
         written = digest.strip(XML_SPACE)
         hashes = [hashlib.sha1(content).digest(), hashlib.sha256(content).digest()]
-        hexes = {h.hex() for h in hashes}  # (compared whatever the case of its letters)
-        encoded = {base64.b64encode(h).decode("ascii") for h in hashes}
+        # The base64 text as written, and without its line breaks, as CAP-CP digests it:
+        texts = {deref_uri.strip(XML_SPACE).encode("utf-8"), packed.encode("ascii")}
+        named = hashes + [h(t).digest() for t in texts for h in (hashlib.sha1, hashlib.sha256)]
+        hexes = {h.hex() for h in named}  # (compared whatever the case of its letters)
+        encoded = {base64.b64encode(h).decode("ascii") for h in named}
         if written.lower() not in hexes and written not in encoded:
             self.warn(
                 _join(path, "digest"),
@@ -1377,7 +1419,10 @@ class Reader:
                     self.attributes(n, here)
                 self.repair(here, f"{_EMPTY_POLYGON}; dropped it (it names no point)")
                 continue
-            polygons.append(self.polygon(n, here))
+            ring = self.polygon(n, here)
+            if ring == ():  # a ring of no area lenient reading dropped (repaired there)
+                continue
+            polygons.append(ring)
             written.append(i)
         circles = [
             self.circle(n, _join(path, f"circle[{i}]")) for i, n in enumerate(kids["circle"])
@@ -1544,12 +1589,17 @@ class Reader:
             )
             pts.append(pts[0])
         if len(pts) < 4 or pts[0] != pts[-1]:
-            self.problem(
+            # Here at most two distinct points (three or more would have been closed to four):
+            # a ring of no area, as DWD writes a thunderstorm cell that shrank to a sliver
+            # ("51.437717,13.32218 51.437828,13.332933 51.437717,13.32218"). Lenient reading
+            # drops it as it drops an empty <polygon>: that takes nothing from the area.
+            self.fixable(
                 path,
                 f"must hold at least 4 'lat,lon' points, the first equal to the last "
-                f"(got {len(pts)})",
+                f"(got {len(pts)}, {len(set(pts))} distinct)",
+                "dropped it (with at most two distinct points it encloses no area)",
             )
-            return None
+            return () if self.lenient else None
         lonlat = np.array(pts)
         jumps = long_way_edges(lonlat[:, 0], lonlat[:, 1])
         if jumps.size:
