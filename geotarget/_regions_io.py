@@ -798,6 +798,7 @@ def _refuse_swapped(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
         )
 
     if near(lon, lat).any() or not near(slon, slat).all():
+        _refuse_elsewhere(raw, first, lon, lat, crs, source)
         return
     x, y = (float(v) for v in first[0])
     order = "(lat, lon)" if crs.is_geographic else "(northing, easting)"
@@ -811,6 +812,79 @@ def _refuse_swapped(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
         f"would with its two coordinates swapped; are they in {order} order? region "
         "coordinates are read east first (x is the longitude or easting), whatever the CRS's "
         "axis order: swap them"
+    )
+
+
+#: Degrees beyond its CRS's area of use by which most features must lie to be refused as
+#: written in another CRS. National grids are used past the area of use EPSG gives them (RT90
+#: 2.5 gon V and UTM 33N for all of Sweden put Haparanda and Pajala 6 degrees east of it).
+OUTSIDE_AREA_DEG = 7.0
+#: Degrees of longitude from a Transverse Mercator grid's central meridian beyond which most
+#: features must lie to be refused as written in another CRS: no grid is used that far (its
+#: scale is off by about 1 %; Sweden in UTM 33N or 34N lies within 10 degrees), where one
+#: Swedish grid read as another lands (RT90 read as SWEREF 99 TM 13 to 19 degrees east of
+#: 15°E, in the Baltic states and Russia; SWEREF 99 TM read as RT90 in the North Sea).
+TM_MERIDIAN_DEG = 12.0
+
+
+def _central_meridian(crs: pyproj.CRS) -> float | None:
+    """A Transverse Mercator CRS's central meridian in degrees; None for other projections."""
+    op = crs.coordinate_operation
+    if op is None or op.method_name != "Transverse Mercator":
+        return None
+    for param in op.params:
+        if param.name == "Longitude of natural origin":
+            return float(np.degrees(float(param.value) * param.unit_conversion_factor))
+    return None  # pragma: no cover - EPSG's Transverse Mercator always names it
+
+
+def _refuse_elsewhere(
+    raw: Sequence[RawFeature], first: Any, lon: Any, lat: Any, crs: pyproj.CRS, source: str
+) -> None:
+    """Refuse a file whose features mostly lie far from where its CRS is used.
+
+    ``first`` holds each feature's first vertex as written, ``lon`` and ``lat`` where ``source``
+    puts it. Coordinates in another CRS than the one named (SWEREF 99 TM given as RT90, RT90
+    as SWEREF 99 TM) reproject without complaint to a place far from the named CRS's area of
+    use, and every region then covers none of its territory. Refused when over half of the
+    features lie more than :data:`OUTSIDE_AREA_DEG` beyond that area, or, in a Transverse
+    Mercator grid, more than :data:`TM_MERIDIAN_DEG` of longitude from its central meridian.
+    """
+    area = crs.area_of_use
+    if area is None:  # pragma: no cover - _refuse_swapped calls it with an area
+        return
+    meridian = _central_meridian(crs)
+    with np.errstate(invalid="ignore"):
+        beyond_lon = np.maximum(0.0, np.maximum(area.west - lon, lon - area.east))
+        beyond_lat = np.maximum(0.0, np.maximum(area.south - lat, lat - area.north))
+        beyond = np.hypot(beyond_lon, beyond_lat)
+        far = np.isfinite(beyond) & (beyond > OUTSIDE_AREA_DEG)  # inf: named by _reproject
+        if meridian is not None:
+            off = np.abs((lon - meridian + 180.0) % 360.0 - 180.0)
+            far |= np.isfinite(off) & (off > TM_MERIDIAN_DEG)
+    if far.sum() * 2 <= far.size:
+        return
+    i = int(np.flatnonzero(far)[0])
+    x, y = (float(v) for v in first[i])
+    where = (
+        f"{raw[i].where} (code {brief(raw[i].code)})"
+        if far.all()
+        else f"{int(far.sum()):,} of the {far.size:,} features, such as {raw[i].where} (code "
+        f"{brief(raw[i].code)}),"
+    )
+    rule = f"more than {OUTSIDE_AREA_DEG:g} degrees outside its area of use ("
+    rule += f"{cut_words(area.name.rstrip('.'), 80)}, lon {area.west:g}..{area.east:g}, lat "
+    rule += f"{area.south:g}..{area.north:g})"
+    if meridian is not None:
+        rule += f", or more than {TM_MERIDIAN_DEG:g} degrees of longitude from its central "
+        rule += f"meridian ({meridian:.6g}E), where no Transverse Mercator grid is used"
+    raise InvalidRegions(
+        f"{where} has coordinates such as x={x:.10g}, y={y:.10g}, which crs "
+        f"{brief(source, 80)} puts at lon {float(lon[i]):.5f}, lat {float(lat[i]):.5f}: "
+        f"most features lie far from where the CRS is used ({rule}); are they written in "
+        "another CRS (SWEREF 99 TM is EPSG:3006, RT90 2.5 gon V EPSG:3021, the local SWEREF "
+        "99 zones EPSG:3007 to 3018)? "
+        "name the CRS the file was written in"
     )
 
 

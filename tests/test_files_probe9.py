@@ -1,0 +1,99 @@
+"""Files as real tools write them, byte for byte, read by the position and region readers.
+
+Oracles are the csv and json modules, shapely and pyproj on the source, never the readers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyproj
+import pytest
+import shapely
+import shapely.geometry as sg
+
+from geotarget.errors import InvalidRegions
+from geotarget.regions import RegionSet
+
+# ---------------------------------------------------------------------------------------------
+# Region files in one Swedish grid, named as another
+# ---------------------------------------------------------------------------------------------
+
+
+def _features(shared_data: Path, name: str, code: str, codes: set[str] | None) -> list[Any]:
+    """(code, name, shapely geometry in SWEREF 99 TM) of a Lantmäteriet file's features."""
+    doc = json.loads((shared_data / "sweden" / name).read_text(encoding="utf-8"))
+    assert doc["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::3006"
+    return [
+        (f["properties"][code], f["properties"]["namn"], sg.shape(f["geometry"]))
+        for f in doc["features"]
+        if codes is None or f["properties"][code] in codes
+    ]
+
+
+def _written_in(features: list[Any], epsg: int, code: str) -> dict[str, Any]:
+    """The features as a tool writes them in EPSG ``epsg``, without a ``crs`` member."""
+    to = pyproj.Transformer.from_crs("EPSG:3006", f"EPSG:{epsg}", always_xy=True)
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {code: c, "namn": n},
+                "geometry": sg.mapping(
+                    shapely.transform(g, lambda xy: np.column_stack(to.transform(*xy.T)))
+                ),
+            }
+            for c, n, g in features
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("written", "named"),
+    [
+        (3006, 3021),  # SWEREF 99 TM read as RT90 2.5 gon V: the North Sea
+        (3021, 3006),  # RT90 read as SWEREF 99 TM: Finland and Russia
+        (3021, 3011),  # RT90 read as Stockholm's local SWEREF 99 18 00
+        (32633, 3021),  # UTM 33N (as Norway's and EU data come) read as RT90
+    ],
+)
+def test_a_region_file_in_one_swedish_grid_named_as_another_is_refused(
+    shared_data: Path, written: int, named: int
+) -> None:
+    """Every county would cover none of its territory: refused, naming the CRS and its area."""
+    features = _features(shared_data, "lan_lantmateriet_sweref99tm.geojson", "lan_kod", None)
+    doc = _written_in(features, written, "lan_kod")
+    with pytest.raises(InvalidRegions) as info:
+        RegionSet.from_geojson(doc, code_property="lan_kod", level="county", crs=f"EPSG:{named}")
+    message = str(info.value)
+    assert f"crs 'EPSG:{named}' puts at lon" in message
+    assert "most features lie far from where the CRS is used" in message
+    area = pyproj.CRS(f"EPSG:{named}").area_of_use
+    assert area is not None and area.name[:20] in message
+    assert "name the CRS the file was written in" in message
+
+
+def test_swedish_grids_used_past_their_epsg_area_of_use_still_read(shared_data: Path) -> None:
+    """Haparanda, Pajala and Strömstad in RT90 2.5 gon V, UTM 33N and 34N: national use."""
+    features = _features(
+        shared_data,
+        "kommuner_lantmateriet_sweref99tm.geojson",
+        "kommun_kod",
+        {"2583", "2521", "1486"},
+    )
+    assert len(features) == 3
+    back = pyproj.Transformer.from_crs("EPSG:3006", "EPSG:4326", always_xy=True)
+    for epsg in (3021, 32633, 32634, 25833, 3006):
+        for feature in features:  # each alone: a file of one municipality
+            code, _, geom = feature
+            doc = _written_in([feature], epsg, "kommun_kod")
+            regions = RegionSet.from_geojson(
+                doc, code_property="kommun_kod", level="municipality", crs=f"EPSG:{epsg}"
+            )
+            inside = shapely.get_coordinates(geom.representative_point())[0]
+            lon, lat = back.transform(*inside)
+            assert regions[code].geometry.covers(sg.Point(lon, lat)), (epsg, code)
