@@ -69,7 +69,9 @@ def read_geojson(
     doc = _load_json(source)
     if not isinstance(doc, Mapping) or doc.get("type") != "FeatureCollection":
         kind = doc.get("type") if isinstance(doc, Mapping) else type(doc).__name__
-        raise InvalidRegions(f"region GeoJSON must be a FeatureCollection (got {kind!r})")
+        raise InvalidRegions(
+            f"region GeoJSON must be a FeatureCollection (got {kind!r}){_other_json(doc)}"
+        )
     crs = _geojson_crs(doc.get("crs"))
     features = doc.get("features")
     if not isinstance(features, list) or not features:
@@ -114,6 +116,23 @@ def read_geojson(
             ) from err
         out.append(RawFeature(where, code, name, shape))
     return out, crs
+
+
+def _other_json(doc: object) -> str:
+    """`` (it is ...: do ...)`` for the JSON of another map format, else ``""``."""
+    if not isinstance(doc, Mapping):
+        return ""
+    if doc.get("type") == "Topology":
+        return (
+            " (it is TopoJSON, whose arcs are shared between features: convert it to GeoJSON, "
+            "e.g. mapshaper FILE -o format=geojson, or topojson-client's topo2geo)"
+        )
+    if "geometryType" in doc or ("features" in doc and "spatialReference" in doc):
+        return (
+            " (it is Esri JSON, an ArcGIS REST answer with f=json: ask for f=geojson, or "
+            "convert it, e.g. ogr2ogr -f GeoJSON)"
+        )
+    return ""
 
 
 def check_arguments(
@@ -301,7 +320,10 @@ _MAGIC = (
     (b"GPKG", "a GeoPackage: convert it, e.g. ogr2ogr -f GeoJSON"),
     (b"SQLite format 3", "an SQLite file (a GeoPackage?): convert it, e.g. ogr2ogr -f GeoJSON"),
     (b"\x00\x00\x27\x0a", "a shapefile: convert it, e.g. ogr2ogr -f GeoJSON"),
+    (b"fgb\x03", "a FlatGeobuf file: convert it, e.g. ogr2ogr -f GeoJSON"),
 )
+#: XML map formats by a name their root element carries, as GDAL and QGIS write them.
+_XML_KINDS = ((b"<kml", "KML"), (b"gml", "GML"), (b"<gpx", "GPX"))
 
 
 def _kind_of(data: str | bytes) -> str:
@@ -310,6 +332,10 @@ def _kind_of(data: str | bytes) -> str:
     for magic, what in _MAGIC:
         if head.startswith(magic):
             return f" (it is {what})"
+    start = data[:1024].encode("utf-8", "replace") if isinstance(data, str) else data[:1024]
+    if start.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        kind = next((k for tag, k in _XML_KINDS if tag in start), "XML")
+        return f" (it is {kind}, not GeoJSON: convert it, e.g. ogr2ogr -f GeoJSON)"
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8-sig")

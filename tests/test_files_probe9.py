@@ -97,3 +97,53 @@ def test_swedish_grids_used_past_their_epsg_area_of_use_still_read(shared_data: 
             inside = shapely.get_coordinates(geom.representative_point())[0]
             lon, lat = back.transform(*inside)
             assert regions[code].geometry.covers(sg.Point(lon, lat)), (epsg, code)
+
+
+# ---------------------------------------------------------------------------------------------
+# Other map formats given as region GeoJSON
+# ---------------------------------------------------------------------------------------------
+
+#: The first bytes of files as GDAL (ogr2ogr, QGIS "Save Features As") and ArcGIS write them.
+_OTHER_FORMATS = {
+    "lan.kml": (
+        b'<?xml version="1.0" encoding="utf-8" ?>\n<kml xmlns="http://www.opengis.net/kml/2.2">\n'
+        b'<Document id="root_doc">\n<Schema name="lan" id="lan">\n',
+        "it is KML, not GeoJSON: convert it, e.g. ogr2ogr -f GeoJSON",
+    ),
+    "lan.gml": (
+        b'<?xml version="1.0" encoding="utf-8" ?>\n<ogr:FeatureCollection\n'
+        b'     gml:id="aFeatureCollection"\n'
+        b'     xmlns:gml="http://www.opengis.net/gml/3.2">\n',
+        "it is GML, not GeoJSON",
+    ),
+    "lan.fgb": (
+        b"fgb\x03fgb\x01\xdc\x02\x00\x00\x10\x00\x00\x00",
+        "it is a FlatGeobuf file: convert it",
+    ),
+    "lan_arcgis.json": (
+        b'{"displayFieldName":"","geometryType":"esriGeometryPolygon","spatialReference":'
+        b'{"wkid":3006,"latestWkid":3006},"fields":[{"name":"lan_kod","type":'
+        b'"esriFieldTypeString"}],"features":[{"attributes":{"lan_kod":"01"},"geometry":'
+        b'{"rings":[[[600000,6500000],[600000,6600000],[700000,6600000],[600000,6500000]]]}}]}',
+        "it is Esri JSON, an ArcGIS REST answer with f=json: ask for f=geojson",
+    ),
+    "lan.topojson": (
+        b'{"type":"Topology","objects":{"lan":{"type":"GeometryCollection","geometries":[]}},'
+        b'"arcs":[]}',
+        "it is TopoJSON",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_OTHER_FORMATS))
+def test_kml_gml_flatgeobuf_esri_json_and_topojson_are_named_with_what_to_do(
+    tmp_path: Path, name: str
+) -> None:
+    data, told = _OTHER_FORMATS[name]
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(InvalidRegions) as info:
+        RegionSet.from_geojson(path, code_property="lan_kod", level="county")
+    message = str(info.value)
+    assert message.startswith(f"region file '{path}': ")
+    assert told in message
