@@ -5,6 +5,8 @@ Oracles are the csv and json modules, shapely and pyproj on the source, never th
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 import shapely
 import shapely.geometry as sg
 
-from geotarget.errors import InvalidRegions
+from geotarget.errors import InvalidPositions, InvalidRegions
 from geotarget.regions import RegionSet
 
 # ---------------------------------------------------------------------------------------------
@@ -147,3 +149,71 @@ def test_kml_gml_flatgeobuf_esri_json_and_topojson_are_named_with_what_to_do(
     message = str(info.value)
     assert message.startswith(f"region file '{path}': ")
     assert told in message
+
+
+# ---------------------------------------------------------------------------------------------
+# Positions: times as Java's ZonedDateTime writes them
+# ---------------------------------------------------------------------------------------------
+
+
+def _read(path: Path, **options: Any) -> Any:
+    from geotarget import _position_files
+
+    positions, _ = _position_files.read(path, **options)
+    return positions
+
+
+def _instants(texts: list[str]) -> list[dt.datetime]:
+    """The oracle: each text's offset, read with the standard library alone."""
+    out = []
+    for text in texts:
+        head = text.split("[", 1)[0].replace("Z", "+00:00")
+        out.append(dt.datetime.fromisoformat(head).astimezone(dt.timezone.utc))
+    return out
+
+
+def test_java_zoned_date_times_read_by_their_offset(tmp_path: Path) -> None:
+    """ZonedDateTime.toString(): seconds left out when zero, the zone's name in brackets."""
+    texts = [
+        "2026-03-01T12:00+01:00[Europe/Stockholm]",
+        "2026-03-29T03:00:00.125+02:00[Europe/Stockholm]",
+        "2026-10-25T02:30+02:00[Europe/Stockholm]",  # the repeated hour, first time
+        "2026-10-25T02:30+01:00[Europe/Stockholm]",  # and second time
+        "2026-03-01T11:00Z[UTC]",
+        "2026-03-01T11:00Z[Etc/UTC]",
+        "2026-06-01T00:00+02:00[!Europe/Stockholm]",
+    ]
+    rows = [(f"d{i}", 18.0 + i / 100, 59.0, 10, t) for i, t in enumerate(texts)]
+    path = tmp_path / "java.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "lon", "lat", "accuracy_m", "observed_at"])
+        writer.writerows(rows)
+    positions = _read(path)
+    want = np.array([t.replace(tzinfo=None) for t in _instants(texts)], dtype="datetime64[us]")
+    assert positions.ids.tolist() == [r[0] for r in rows]
+    assert positions.observed_at.tolist() == want.tolist()
+    assert positions.lon.tolist() == [r[1] for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("text", "told"),
+    [
+        (
+            "2026-07-01T12:00+01:00[Europe/Stockholm]",
+            "has the UTC offset +01:00, which Europe/Stockholm does not show at that instant "
+            "(it shows +02:00)",
+        ),
+        ("2026-03-01T12:00+01:00[Europe/Stokholm]", "the time zone database does not know"),
+    ],
+)
+def test_a_java_zoned_date_time_its_zone_belies_is_refused(
+    tmp_path: Path, text: str, told: str
+) -> None:
+    path = tmp_path / "java.csv"
+    path.write_text(f"id,lon,lat,accuracy_m,observed_at\na,18.07,59.33,10,{text}\n")
+    with pytest.raises(InvalidPositions) as info:
+        _read(path)
+    message = str(info.value)
+    assert message.startswith("java.csv: row 1 (line 2), column observed_at: ")
+    assert told in message and repr(text) in message
