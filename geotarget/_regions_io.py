@@ -261,8 +261,8 @@ def _same_crs(member: Mapping[str, Any], where: str, code: str, crs: str | None)
     elif not own_lonlat and _crs(own).equals(_crs(crs), ignore_axis_order=True):
         return
     raise InvalidRegions(
-        f"{where} (code {brief(code)}) declares crs {brief(own, 80)}, unlike the collection "
-        f"({'none: lon/lat' if crs is None else brief(crs, 80)}); a file holds one CRS, "
+        f"{where} (code {brief(code)}) declares crs {_crs_shown(own)}, unlike the collection "
+        f"({'none: lon/lat' if crs is None else _crs_shown(crs)}); a file holds one CRS, "
         "named on the FeatureCollection"
     )
 
@@ -739,7 +739,7 @@ def _refuse_degrees(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
     raise InvalidRegions(
         f"{raw[0].where} (code {brief(raw[0].code)}) has coordinates such as x={x:g}, y={y:g}, and "
         "every coordinate lies within lon [-180, 180] and lat [-90, 90], but crs "
-        f"{brief(source, 80)} "
+        f"{_crs_shown(source)} "
         f"is projected (in {unit}s{where}): read so, the regions would be a speck under 400 "
         f"{unit}s wide at its false origin; are the coordinates degrees? then leave crs out "
         "(or pass crs='EPSG:4326')"
@@ -777,7 +777,7 @@ def _refuse_some_degrees(
         raise InvalidRegions(
             f"{raw[i].where} (code {brief(raw[i].code)}) has coordinates such as x={x:g}, y={y:g}, "
             f"all within lon [-180, 180] and lat [-90, 90], unlike other features; read in "
-            f"crs {brief(source, 80)} ({unit}s) it is a speck under 400 {unit}s wide at lon "
+            f"crs {_crs_shown(source)} ({unit}s) it is a speck under 400 {unit}s wide at lon "
             f"{lon:.5f}, lat {lat:.5f}, outside the CRS's area of use "
             f"({area.name.rstrip('.')}); are its coordinates degrees? then convert them to "
             "the CRS of the other features"
@@ -830,7 +830,7 @@ def _refuse_swapped(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
     order = "(lat, lon)" if crs.is_geographic else "(northing, easting)"
     raise InvalidRegions(
         f"{raw[0].where} (code {brief(raw[0].code)}) has coordinates such as "
-        f"x={x:.10g}, y={y:.10g}, which crs {brief(source, 80)} puts at lon "
+        f"x={x:.10g}, y={y:.10g}, which crs {_crs_shown(source)} puts at lon "
         f"{float(lon[0]):.5f}, lat {float(lat[0]):.5f}: "
         "no feature lies in or near the CRS's area of use "
         f"({cut_words(area.name.rstrip('.'), 80)}, lon "
@@ -906,7 +906,7 @@ def _refuse_elsewhere(
         rule += f"meridian ({meridian:.6g}E), where no Transverse Mercator grid is used"
     raise InvalidRegions(
         f"{where} has coordinates such as x={x:.10g}, y={y:.10g}, which crs "
-        f"{brief(source, 80)} puts at lon {float(lon[i]):.5f}, lat {float(lat[i]):.5f}: "
+        f"{_crs_shown(source)} puts at lon {float(lon[i]):.5f}, lat {float(lat[i]):.5f}: "
         f"most features lie far from where the CRS is used ({rule}); are they written in "
         "another CRS (SWEREF 99 TM is EPSG:3006, RT90 2.5 gon V EPSG:3021, the local SWEREF "
         "99 zones EPSG:3007 to 3018)? "
@@ -921,8 +921,8 @@ def _choose_crs(declared: str | None, given: str | None) -> str | None:
     # rule; reprojection is always_xy), so EPSG:4326 and OGC:CRS84 name the same thing here.
     if not _crs(given).equals(_crs(declared), ignore_axis_order=True):
         raise InvalidRegions(
-            f"crs {brief(given, 80)} disagrees with the CRS the data declares "
-            f"({cut_words(declared, 80)})"
+            f"crs {_crs_shown(given)} disagrees with the CRS the data declares "
+            f"({_crs_shown(declared, quoted=False)})"
         )
     return given
 
@@ -936,6 +936,22 @@ def _crs(text: str) -> pyproj.CRS:
         raise InvalidRegions(
             f"crs {brief(text, 80)} is not a CRS that pyproj knows: {cut_words(str(err))}"
         ) from err
+
+
+def _crs_shown(text: str, *, quoted: bool = True) -> str:
+    """A CRS for a message: as written when short, else its name and authority code.
+
+    GeoParquet declares its CRS as PROJJSON, thousands of characters that name the CRS only
+    deep inside: ``'RT90 2.5 gon V' (EPSG:3021)`` says which it is.
+    """
+    if len(text) <= 80:
+        return brief(text) if quoted else text
+    try:
+        crs = _crs(text)
+    except InvalidRegions:
+        return brief(text, 80) if quoted else cut_words(text, 80)
+    code = crs.to_authority(min_confidence=90)
+    return f"{brief(crs.name, 80)}{f' ({code[0]}:{code[1]})' if code else ''}"
 
 
 def _is_lonlat(text: str) -> bool:
@@ -957,7 +973,7 @@ def _refuse_not_horizontal(source: str) -> None:
     if crs.is_projected or crs.is_geographic:  # (a compound CRS: its horizontal part)
         return
     raise InvalidRegions(
-        f"crs {brief(source, 80)} is {'an' if crs.type_name[:1] in 'AEIOU' else 'a'} "
+        f"crs {_crs_shown(source)} is {'an' if crs.type_name[:1] in 'AEIOU' else 'a'} "
         f"{crs.type_name}, not a geographic or projected CRS: region "
         "coordinates are horizontal positions (east, north), e.g. EPSG:4326 or EPSG:3006"
     )
@@ -982,7 +998,7 @@ def _reproject(raw: Sequence[RawFeature], geoms: Any, source: str) -> Any:
         if "(Internal Proj Error:" in text and reason.endswith(")"):
             reason = reason[:-1]  # the wrapper's closing parenthesis
         raise InvalidRegions(
-            f"crs {brief(source, 80)} cannot be reprojected to WGS84 lon/lat: {cut_words(reason)}"
+            f"crs {_crs_shown(source)} cannot be reprojected to WGS84 lon/lat: {cut_words(reason)}"
         ) from err
 
     def move(xy: Any) -> Any:
@@ -1013,7 +1029,7 @@ def _reproject(raw: Sequence[RawFeature], geoms: Any, source: str) -> Any:
         unit = axis.unit_name if axis is not None else "unit"
         raise InvalidRegions(
             f"{raw[i].where} (code {brief(raw[i].code)}) has a vertex x={x:.10g}, y={y:.10g} "
-            f"outside the domain of crs {brief(source, 80)} ({unit}s): it reprojects to lon "
+            f"outside the domain of crs {_crs_shown(source)} ({unit}s): it reprojects to lon "
             f"{lon:.7f}, lat {lat:.7f}, which maps back to x={float(bx[k]):.10g}, "
             f"y={float(by[k]):.10g}, more than {ROUND_TRIP_M:g} m away ({off.size} such "
             "vertices in all); is the declared CRS right?"
@@ -1086,7 +1102,7 @@ def _followed(
             worst = cut[np.argmax(np.nan_to_num(bow[cut], nan=np.inf))]
             f = raw[int(part_of[ring_of[ring[edge[worst]]]])]
             raise InvalidRegions(
-                f"{f.where} (code {brief(f.code)}) has an edge that crs {brief(source, 80)} bends "
+                f"{f.where} (code {brief(f.code)}) has an edge that crs {_crs_shown(source)} bends "
                 f"too much to follow in lon/lat: its middle strays {float(bow[worst]):.3g} m from "
                 f"its course (at most {BOW_M:g} m) with {xy.shape[0]:,} vertices already (the "
                 f"bound: {_MAX_GROWTH} a vertex of the file and {_MAX_EXTRA:,} more); "
@@ -1165,7 +1181,7 @@ def _refuse_projected(raw: Sequence[RawFeature], geoms: Any, lonlat: str | None)
         declared = (
             "declares no CRS; pass crs=... naming it"
             if lonlat is None
-            else f"is labelled lon/lat (crs {brief(lonlat, 80)}); is that CRS right? name the "
+            else f"is labelled lon/lat (crs {_crs_shown(lonlat)}); is that CRS right? name the "
             "real one"
         )
         raise InvalidRegions(

@@ -217,3 +217,44 @@ def test_a_java_zoned_date_time_its_zone_belies_is_refused(
     message = str(info.value)
     assert message.startswith("java.csv: row 1 (line 2), column observed_at: ")
     assert told in message and repr(text) in message
+
+
+def test_a_geoparquet_file_whose_projjson_names_another_grid_is_refused_by_name(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """GeoPandas writes the CRS as PROJJSON: refused naming it, never quoting 2,000 characters."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    features = _features(shared_data, "lan_lantmateriet_sweref99tm.geojson", "lan_kod", None)
+    # SWEREF 99 TM coordinates under RT90's PROJJSON, as gdf.set_crs(3021, allow_override=True)
+    # followed by to_parquet writes them.
+    geo = {
+        "version": "1.1.0",
+        "primary_column": "geometry",
+        "columns": {
+            "geometry": {
+                "encoding": "WKB",
+                "geometry_types": ["MultiPolygon", "Polygon"],
+                "crs": pyproj.CRS("EPSG:3021").to_json_dict(),
+            }
+        },
+    }
+    table = pa.table(
+        {
+            "lan_kod": [c for c, _, _ in features],
+            "geometry": [shapely.to_wkb(g) for _, _, g in features],
+        }
+    ).replace_schema_metadata({"geo": json.dumps(geo)})
+    path = tmp_path / "lan.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(InvalidRegions) as info:
+        RegionSet.from_geoparquet(path, code_property="lan_kod", level="county")
+    message = str(info.value)
+    assert "which crs 'RT90 2.5 gon V' (EPSG:3021) puts at lon" in message
+    assert "most features lie far from where the CRS is used" in message
+    assert "$schema" not in message and len(message) < 1000
+    with pytest.raises(InvalidRegions) as info:
+        RegionSet.from_geoparquet(path, code_property="lan_kod", level="county", crs="EPSG:3006")
+    assert "disagrees with the CRS the data declares ('RT90 2.5 gon V' (EPSG:3021))" in str(
+        info.value
+    )
