@@ -526,7 +526,7 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
         )
     if not text.isascii():
         raise ValueError("must be epoch seconds or ISO 8601 written with ASCII digits")
-    if (bracket := _BRACKETED_ZONE.fullmatch(text)) is not None:
+    if (bracket := BRACKETED_ZONE.fullmatch(text)) is not None:
         return _bracketed(*bracket.groups())
     if _DATE_ONLY.fullmatch(text):
         raise ValueError(
@@ -573,24 +573,30 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
 
 #: A date-time followed by a time zone's name in brackets, as Java's ``ZonedDateTime`` writes
 #: one (``2024-05-20T14:00+02:00[Europe/Stockholm]``; RFC 9557): its offset says the instant.
-_BRACKETED_ZONE = re.compile(r"(.*?(?:[Zz]|[+-]\d{2}(?::?\d{2})?))\[!?([^\[\]=]{1,80})\]", re.ASCII)
+BRACKETED_ZONE = re.compile(r"(.*?(?:[Zz]|[+-]\d{2}(?::?\d{2})?))\[!?([^\[\]=]{1,80})\]", re.ASCII)
 
 
 def _bracketed(head: str, name: str) -> dt.datetime:
-    """An ISO 8601 date-time with an offset followed by its zone's name in brackets, in UTC.
-
-    Read by its offset, as RFC 9557 says; the zone must be one the time zone database knows
-    and show that offset at that instant (``+01:00[Europe/Stockholm]`` in July is refused: one
-    of the two is wrong, and which is unknown).
-    """
+    """An ISO 8601 date-time with an offset followed by its zone's name in brackets, in UTC."""
     value = _parse_time(head, None)  # "[!Europe/Stockholm]" (critical): the same rule
+    zone_agrees(iso_datetime(head), name)
+    return value
+
+
+def zone_agrees(value: dt.datetime, name: str) -> None:
+    """Check the zone ``name`` written in brackets after the aware ``value`` (RFC 9557).
+
+    The instant is the offset's, as RFC 9557 says; the zone must be one the time zone
+    database knows and show that offset at that instant (``+01:00[Europe/Stockholm]`` in July
+    is refused: one of the two is wrong, and which is unknown). ``ValueError`` names the rule.
+    """
     try:
         from geotarget.rollout._time import zone
 
         tz = zone(name)
     except ValueError as err:
         raise ValueError(f"has a time zone in brackets that {err}") from None
-    offset = iso_datetime(head).utcoffset()
+    offset = value.utcoffset()
     shown = value.astimezone(tz).utcoffset()
     if offset != shown:
 
@@ -602,7 +608,6 @@ def _bracketed(head: str, name: str) -> dt.datetime:
             f"has the UTC offset {hours(offset)}, which {tz.key} does not show at that instant "
             f"(it shows {hours(shown)}): the offset or the zone in brackets is wrong"
         )
-    return value
 
 
 #: Days in each month of a common year.

@@ -17,7 +17,7 @@ import pytest
 import shapely
 import shapely.geometry as sg
 
-from geotarget.errors import InvalidPositions, InvalidRegions
+from geotarget.errors import InvalidInput, InvalidPositions, InvalidRegions
 from geotarget.regions import RegionSet
 
 # ---------------------------------------------------------------------------------------------
@@ -258,3 +258,15 @@ def test_a_geoparquet_file_whose_projjson_names_another_grid_is_refused_by_name(
     assert "disagrees with the CRS the data declares ('RT90 2.5 gon V' (EPSG:3021))" in str(
         info.value
     )
+
+
+def test_parse_time_reads_a_java_zoned_date_time_as_the_file_reader_does() -> None:
+    """parse_time is "the way geotarget reads it everywhere": the same forms as the files."""
+    from geotarget import parse_time
+
+    got = parse_time("2026-03-29T03:00:00.125+02:00[Europe/Stockholm]", field="at")
+    assert got == dt.datetime(2026, 3, 29, 1, 0, 0, 125000, tzinfo=dt.timezone.utc)
+    assert got.utcoffset() == dt.timedelta(hours=2)  # the offset as written
+    with pytest.raises(InvalidInput) as info:
+        parse_time("2026-07-01T12:00+01:00[Europe/Stockholm]", field="at")
+    assert str(info.value).startswith("at has the UTC offset +01:00, which Europe/Stockholm")
