@@ -1662,6 +1662,11 @@ def _title_line(header: Sequence[str], text: str, line: int) -> str:
         if names
         else "empty: a sheet whose first rows are empty exports them so"
     )
+    if names and str(header[0]).lstrip().startswith("#TYPE "):
+        what = (
+            "the type line Windows PowerShell's Export-Csv and ConvertTo-Csv write unless given "
+            "-NoTypeInformation"
+        )
     later = re.split(r"\r\n|\r|\n", text, maxsplit=line + 3)[line : line + 3]
     for at, row in enumerate(later, start=line + 1):
         for d in DELIMITERS:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -270,3 +271,36 @@ def test_parse_time_reads_a_java_zoned_date_time_as_the_file_reader_does() -> No
     with pytest.raises(InvalidInput) as info:
         parse_time("2026-07-01T12:00+01:00[Europe/Stockholm]", field="at")
     assert str(info.value).startswith("at has the UTC offset +01:00, which Europe/Stockholm")
+
+
+#: Windows PowerShell 5.1's ``Export-Csv -UseCulture`` in a Swedish locale: its type line, every
+#: field quoted, the list separator ';', decimal commas, CRLF.
+_POWERSHELL = (
+    b"#TYPE Selected.System.Management.Automation.PSCustomObject\r\n"
+    b'"id";"lon";"lat";"accuracy_m";"observed_at"\r\n'
+    b'"0701234567";"18,0686";"59,3293";"12,5";"2026-03-01T12:00:00+01:00"\r\n'
+    b'"dev-3";"13,0038";"55,605";"30";"2026-10-25T02:30:00+01:00"\r\n'
+)
+
+
+def test_powershells_type_line_is_named_with_the_switch_that_leaves_it_out(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(_POWERSHELL)
+    with pytest.raises(InvalidInput) as info:
+        _read(path)
+    message = str(info.value)
+    assert message.startswith("export.csv: line 1: lacks column(s) id, lon, lat")
+    assert "line 2 names them: delete the line(s) before it" in message
+    assert "Export-Csv and ConvertTo-Csv write unless given -NoTypeInformation" in message
+    # Without it (-NoTypeInformation), the file reads as the csv module reads it.
+    path.write_bytes(_POWERSHELL.split(b"\r\n", 1)[1])
+    positions = _read(path)
+    rows = list(csv.reader(io.StringIO(path.read_text()), delimiter=";"))[1:]
+    assert positions.ids.tolist() == [r[0] for r in rows]
+    assert positions.lon.tolist() == [float(r[1].replace(",", ".")) for r in rows]
+    assert positions.lat.tolist() == [float(r[2].replace(",", ".")) for r in rows]
+    assert positions.accuracy_m.tolist() == [float(r[3].replace(",", ".")) for r in rows]
+    want = [t.replace(tzinfo=None) for t in _instants([r[4] for r in rows])]
+    assert positions.observed_at.tolist() == want
