@@ -845,12 +845,16 @@ def _refuse_swapped(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
 #: written in another CRS. National grids are used past the area of use EPSG gives them (RT90
 #: 2.5 gon V and UTM 33N for all of Sweden put Haparanda and Pajala 6 degrees east of it).
 OUTSIDE_AREA_DEG = 7.0
-#: Degrees of longitude from a Transverse Mercator grid's central meridian beyond which most
+#: Kilometres east or west of a Transverse Mercator grid's central meridian beyond which most
 #: features must lie to be refused as written in another CRS: no grid is used that far (its
-#: scale is off by about 1 %; Sweden in UTM 33N or 34N lies within 10 degrees), where one
-#: Swedish grid read as another lands (RT90 read as SWEREF 99 TM 13 to 19 degrees east of
-#: 15°E, in the Baltic states and Russia; SWEREF 99 TM read as RT90 in the North Sea).
-TM_MERIDIAN_DEG = 12.0
+#: scale is off by 0.5 %; Sweden in UTM 33N or 34N, Norway's Finnmark and west coast in UTM 33N,
+#: Finland in TM35FIN lie within 620 km), where one Swedish grid read as another lands (RT90
+#: read as SWEREF 99 TM 700 to 1,300 km east of 15°E, in the Baltic states and Russia;
+#: SWEREF 99 TM read as RT90 as far west of it, in the North Sea). A grid's area of use says
+#: less: EPSG gives UTM 33N 12°E to 18°E, and Norway maps all of itself, 4°E to 31°E, in it.
+TM_OFFSET_KM = 650.0
+#: The sphere's radius for the offsets, in km.
+_EARTH_KM = 6371.0
 
 
 def _central_meridian(crs: pyproj.CRS) -> float | None:
@@ -871,23 +875,28 @@ def _refuse_elsewhere(
 
     ``first`` holds each feature's first vertex as written, ``lon`` and ``lat`` where ``source``
     puts it. Coordinates in another CRS than the one named (SWEREF 99 TM given as RT90, RT90
-    as SWEREF 99 TM) reproject without complaint to a place far from the named CRS's area of
-    use, and every region then covers none of its territory. Refused when over half of the
-    features lie more than :data:`OUTSIDE_AREA_DEG` beyond that area, or, in a Transverse
-    Mercator grid, more than :data:`TM_MERIDIAN_DEG` of longitude from its central meridian.
+    as SWEREF 99 TM) reproject without complaint to a place far from where the named CRS is
+    used, and every region then covers none of its territory. Refused when over half of the
+    features lie, in a Transverse Mercator grid, more than :data:`TM_OFFSET_KM` east or west of
+    its central meridian (on the sphere) or :data:`OUTSIDE_AREA_DEG` north or south of its
+    area of use; in another CRS, more than :data:`OUTSIDE_AREA_DEG` beyond its area of use.
     """
     area = crs.area_of_use
     if area is None:  # pragma: no cover - _refuse_swapped calls it with an area
         return
     meridian = _central_meridian(crs)
     with np.errstate(invalid="ignore"):
-        beyond_lon = np.maximum(0.0, np.maximum(area.west - lon, lon - area.east))
         beyond_lat = np.maximum(0.0, np.maximum(area.south - lat, lat - area.north))
-        beyond = np.hypot(beyond_lon, beyond_lat)
-        far = np.isfinite(beyond) & (beyond > OUTSIDE_AREA_DEG)  # inf: named by _reproject
-        if meridian is not None:
-            off = np.abs((lon - meridian + 180.0) % 360.0 - 180.0)
-            far |= np.isfinite(off) & (off > TM_MERIDIAN_DEG)
+        if meridian is None:
+            beyond_lon = np.maximum(0.0, np.maximum(area.west - lon, lon - area.east))
+            beyond = np.hypot(beyond_lon, beyond_lat)
+        else:
+            beyond = beyond_lat
+            sideways = np.cos(np.radians(lat)) * np.sin(np.radians(lon - meridian))
+            offset = _EARTH_KM * np.arctanh(np.clip(np.abs(sideways), 0.0, 1.0 - 1e-15))
+            beyond = np.where(offset > TM_OFFSET_KM, np.inf, beyond)
+            beyond = np.where(np.isfinite(lon) & np.isfinite(lat), beyond, np.nan)
+        far = ~np.isnan(beyond) & (beyond > OUTSIDE_AREA_DEG)  # NaN: named by _reproject
     if far.sum() * 2 <= far.size:
         return
     i = int(np.flatnonzero(far)[0])
@@ -898,19 +907,21 @@ def _refuse_elsewhere(
         else f"{int(far.sum()):,} of the {far.size:,} features, such as {raw[i].where} (code "
         f"{brief(raw[i].code)}),"
     )
-    rule = f"more than {OUTSIDE_AREA_DEG:g} degrees outside its area of use ("
-    rule += f"{cut_words(area.name.rstrip('.'), 80)}, lon {area.west:g}..{area.east:g}, lat "
-    rule += f"{area.south:g}..{area.north:g})"
-    if meridian is not None:
-        rule += f", or more than {TM_MERIDIAN_DEG:g} degrees of longitude from its central "
-        rule += f"meridian ({meridian:.6g}E), where no Transverse Mercator grid is used"
+    used = f"{cut_words(area.name.rstrip('.'), 80)}, lon {area.west:g}..{area.east:g}, lat "
+    used += f"{area.south:g}..{area.north:g}"
+    rule = (
+        f"more than {OUTSIDE_AREA_DEG:g} degrees beyond its area of use ({used})"
+        if meridian is None
+        else f"more than {TM_OFFSET_KM:,.0f} km east or west of its central meridian "
+        f"({meridian:.6g}°E), where no Transverse Mercator grid is used, or more than "
+        f"{OUTSIDE_AREA_DEG:g} degrees north or south of its area of use ({used})"
+    )
     raise InvalidRegions(
         f"{where} has coordinates such as x={x:.10g}, y={y:.10g}, which crs "
         f"{_crs_shown(source)} puts at lon {float(lon[i]):.5f}, lat {float(lat[i]):.5f}: "
         f"most features lie far from where the CRS is used ({rule}); are they written in "
         "another CRS (SWEREF 99 TM is EPSG:3006, RT90 2.5 gon V EPSG:3021, the local SWEREF "
-        "99 zones EPSG:3007 to 3018)? "
-        "name the CRS the file was written in"
+        "99 zones EPSG:3007 to 3018)? name the CRS the file was written in"
     )
 
 

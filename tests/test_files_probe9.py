@@ -80,6 +80,38 @@ def test_a_region_file_in_one_swedish_grid_named_as_another_is_refused(
     assert "name the CRS the file was written in" in message
 
 
+@pytest.mark.parametrize(("code", "written", "named"), [("0980", 3006, 3021), ("1280", 3021, 3006)])
+def test_one_municipality_in_one_grid_named_as_another_is_refused(
+    shared_data: Path, code: str, written: int, named: int
+) -> None:
+    """Gotland in SWEREF 99 TM read as RT90, Malmö in RT90 read as SWEREF 99 TM: 800 km off."""
+    features = _features(
+        shared_data, "kommuner_lantmateriet_sweref99tm.geojson", "kommun_kod", {code}
+    )
+    doc = _written_in(features, written, "kommun_kod")
+    with pytest.raises(InvalidRegions, match="most features lie far from where the CRS is used"):
+        RegionSet.from_geojson(
+            doc, code_property="kommun_kod", level="municipality", crs=f"EPSG:{named}"
+        )
+
+
+@pytest.mark.parametrize(("lon", "lat"), [(31.1, 70.37), (30.0, 69.7), (4.8, 61.0), (5.3, 60.4)])
+def test_norway_mapped_in_utm_33n_still_reads(lon: float, lat: float) -> None:
+    """Kartverket maps all of Norway in UTM 33N: Vardø and the west coast lie far from 15°E."""
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:25833", always_xy=True).transform(
+        lon, lat
+    )
+    square = sg.box(x - 5_000, y - 5_000, x + 5_000, y + 5_000)
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"code": "n"}, "geometry": sg.mapping(square)}
+        ],
+    }
+    regions = RegionSet.from_geojson(doc, code_property="code", level="x", crs="EPSG:25833")
+    assert regions["n"].geometry.covers(sg.Point(lon, lat))
+
+
 def test_swedish_grids_used_past_their_epsg_area_of_use_still_read(shared_data: Path) -> None:
     """Haparanda, Pajala and Strömstad in RT90 2.5 gon V, UTM 33N and 34N: national use."""
     features = _features(
