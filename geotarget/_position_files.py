@@ -31,10 +31,12 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   ``="0701234567"`` is its text. (A Parquet integer column stays int.)
 * **observed_at**: epoch seconds (``1716206400`` or ``1716206400.5``, from 2001-09-09 to
   year 5138, so that milliseconds and ``20240520`` are refused) or ISO 8601 with an offset
-  (``2024-05-20T14:00:00+02:00``, ``...Z``). A time without an offset is an error unless a
-  ``timezone`` is given to read it in. A date alone (``2024-05-20``) is refused, not read as
-  midnight. An empty cell is an unknown time (never invented). A file
-  without the column needs an explicit ``observed_at`` for every row.
+  (``2024-05-20T14:00:00+02:00``, ``...Z``), also followed by its zone's name in brackets as
+  Java's ``ZonedDateTime`` writes it (``2024-05-20T14:00+02:00[Europe/Stockholm]``, RFC 9557:
+  read by its offset, which must be the zone's at that instant). A time without an offset is an
+  error unless a ``timezone`` is given to read it in. A date alone (``2024-05-20``) is refused,
+  not read as midnight. An empty cell is an unknown time (never invented). A file without the
+  column needs an explicit ``observed_at`` for every row.
 * **accuracy_m**: the 68 % radius in metres that phones report. A file without the column
   needs an explicit ``accuracy_m`` for every row (0 for exact fixes): a fix is never taken as
   exact unless told, since an Explosion tells a device whose accuracy disk crosses its area.
@@ -524,6 +526,8 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
         )
     if not text.isascii():
         raise ValueError("must be epoch seconds or ISO 8601 written with ASCII digits")
+    if (bracket := BRACKETED_ZONE.fullmatch(text)) is not None:
+        return _bracketed(*bracket.groups())
     if _DATE_ONLY.fullmatch(text):
         raise ValueError(
             "is a date without a time of day, so when that day the fix was taken is unknown "
@@ -565,6 +569,45 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
     if not _EPOCH0 <= utc < dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc):
         raise ValueError("lies outside the years 1970 to 9999")
     return utc
+
+
+#: A date-time followed by a time zone's name in brackets, as Java's ``ZonedDateTime`` writes
+#: one (``2024-05-20T14:00+02:00[Europe/Stockholm]``; RFC 9557): its offset says the instant.
+BRACKETED_ZONE = re.compile(r"(.*?(?:[Zz]|[+-]\d{2}(?::?\d{2})?))\[!?([^\[\]=]{1,80})\]", re.ASCII)
+
+
+def _bracketed(head: str, name: str) -> dt.datetime:
+    """An ISO 8601 date-time with an offset followed by its zone's name in brackets, in UTC."""
+    value = _parse_time(head, None)  # "[!Europe/Stockholm]" (critical): the same rule
+    zone_agrees(iso_datetime(head), name)
+    return value
+
+
+def zone_agrees(value: dt.datetime, name: str) -> None:
+    """Check the zone ``name`` written in brackets after the aware ``value`` (RFC 9557).
+
+    The instant is the offset's, as RFC 9557 says; the zone must be one the time zone
+    database knows and show that offset at that instant (``+01:00[Europe/Stockholm]`` in July
+    is refused: one of the two is wrong, and which is unknown). ``ValueError`` names the rule.
+    """
+    try:
+        from geotarget.rollout._time import zone
+
+        tz = zone(name)
+    except ValueError as err:
+        raise ValueError(f"has a time zone in brackets that {err}") from None
+    offset = value.utcoffset()
+    shown = value.astimezone(tz).utcoffset()
+    if offset != shown:
+
+        def hours(delta: dt.timedelta | None) -> str:
+            minutes = int((delta or dt.timedelta()) // dt.timedelta(minutes=1))
+            return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+        raise ValueError(
+            f"has the UTC offset {hours(offset)}, which {tz.key} does not show at that instant "
+            f"(it shows {hours(shown)}): the offset or the zone in brackets is wrong"
+        )
 
 
 #: Days in each month of a common year.
@@ -1619,6 +1662,11 @@ def _title_line(header: Sequence[str], text: str, line: int) -> str:
         if names
         else "empty: a sheet whose first rows are empty exports them so"
     )
+    if names and str(header[0]).lstrip().startswith("#TYPE "):
+        what = (
+            "the type line Windows PowerShell's Export-Csv and ConvertTo-Csv write unless given "
+            "-NoTypeInformation"
+        )
     later = re.split(r"\r\n|\r|\n", text, maxsplit=line + 3)[line : line + 3]
     for at, row in enumerate(later, start=line + 1):
         for d in DELIMITERS:

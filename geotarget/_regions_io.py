@@ -69,7 +69,9 @@ def read_geojson(
     doc = _load_json(source)
     if not isinstance(doc, Mapping) or doc.get("type") != "FeatureCollection":
         kind = doc.get("type") if isinstance(doc, Mapping) else type(doc).__name__
-        raise InvalidRegions(f"region GeoJSON must be a FeatureCollection (got {kind!r})")
+        raise InvalidRegions(
+            f"region GeoJSON must be a FeatureCollection (got {kind!r}){_other_json(doc)}"
+        )
     crs = _geojson_crs(doc.get("crs"))
     features = doc.get("features")
     if not isinstance(features, list) or not features:
@@ -114,6 +116,23 @@ def read_geojson(
             ) from err
         out.append(RawFeature(where, code, name, shape))
     return out, crs
+
+
+def _other_json(doc: object) -> str:
+    """`` (it is ...: do ...)`` for the JSON of another map format, else ``""``."""
+    if not isinstance(doc, Mapping):
+        return ""
+    if doc.get("type") == "Topology":
+        return (
+            " (it is TopoJSON, whose arcs are shared between features: convert it to GeoJSON, "
+            "e.g. mapshaper FILE -o format=geojson, or topojson-client's topo2geo)"
+        )
+    if "geometryType" in doc or ("features" in doc and "spatialReference" in doc):
+        return (
+            " (it is Esri JSON, an ArcGIS REST answer with f=json: ask for f=geojson, or "
+            "convert it, e.g. ogr2ogr -f GeoJSON)"
+        )
+    return ""
 
 
 def check_arguments(
@@ -242,8 +261,8 @@ def _same_crs(member: Mapping[str, Any], where: str, code: str, crs: str | None)
     elif not own_lonlat and _crs(own).equals(_crs(crs), ignore_axis_order=True):
         return
     raise InvalidRegions(
-        f"{where} (code {brief(code)}) declares crs {brief(own, 80)}, unlike the collection "
-        f"({'none: lon/lat' if crs is None else brief(crs, 80)}); a file holds one CRS, "
+        f"{where} (code {brief(code)}) declares crs {_crs_shown(own)}, unlike the collection "
+        f"({'none: lon/lat' if crs is None else _crs_shown(crs)}); a file holds one CRS, "
         "named on the FeatureCollection"
     )
 
@@ -301,7 +320,10 @@ _MAGIC = (
     (b"GPKG", "a GeoPackage: convert it, e.g. ogr2ogr -f GeoJSON"),
     (b"SQLite format 3", "an SQLite file (a GeoPackage?): convert it, e.g. ogr2ogr -f GeoJSON"),
     (b"\x00\x00\x27\x0a", "a shapefile: convert it, e.g. ogr2ogr -f GeoJSON"),
+    (b"fgb\x03", "a FlatGeobuf file: convert it, e.g. ogr2ogr -f GeoJSON"),
 )
+#: XML map formats by a name their root element carries, as GDAL and QGIS write them.
+_XML_KINDS = ((b"<kml", "KML"), (b"gml", "GML"), (b"<gpx", "GPX"))
 
 
 def _kind_of(data: str | bytes) -> str:
@@ -310,6 +332,10 @@ def _kind_of(data: str | bytes) -> str:
     for magic, what in _MAGIC:
         if head.startswith(magic):
             return f" (it is {what})"
+    start = data[:1024].encode("utf-8", "replace") if isinstance(data, str) else data[:1024]
+    if start.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        kind = next((k for tag, k in _XML_KINDS if tag in start), "XML")
+        return f" (it is {kind}, not GeoJSON: convert it, e.g. ogr2ogr -f GeoJSON)"
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8-sig")
@@ -713,7 +739,7 @@ def _refuse_degrees(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
     raise InvalidRegions(
         f"{raw[0].where} (code {brief(raw[0].code)}) has coordinates such as x={x:g}, y={y:g}, and "
         "every coordinate lies within lon [-180, 180] and lat [-90, 90], but crs "
-        f"{brief(source, 80)} "
+        f"{_crs_shown(source)} "
         f"is projected (in {unit}s{where}): read so, the regions would be a speck under 400 "
         f"{unit}s wide at its false origin; are the coordinates degrees? then leave crs out "
         "(or pass crs='EPSG:4326')"
@@ -751,7 +777,7 @@ def _refuse_some_degrees(
         raise InvalidRegions(
             f"{raw[i].where} (code {brief(raw[i].code)}) has coordinates such as x={x:g}, y={y:g}, "
             f"all within lon [-180, 180] and lat [-90, 90], unlike other features; read in "
-            f"crs {brief(source, 80)} ({unit}s) it is a speck under 400 {unit}s wide at lon "
+            f"crs {_crs_shown(source)} ({unit}s) it is a speck under 400 {unit}s wide at lon "
             f"{lon:.5f}, lat {lat:.5f}, outside the CRS's area of use "
             f"({area.name.rstrip('.')}); are its coordinates degrees? then convert them to "
             "the CRS of the other features"
@@ -798,12 +824,13 @@ def _refuse_swapped(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
         )
 
     if near(lon, lat).any() or not near(slon, slat).all():
+        _refuse_elsewhere(raw, first, lon, lat, crs, source)
         return
     x, y = (float(v) for v in first[0])
     order = "(lat, lon)" if crs.is_geographic else "(northing, easting)"
     raise InvalidRegions(
         f"{raw[0].where} (code {brief(raw[0].code)}) has coordinates such as "
-        f"x={x:.10g}, y={y:.10g}, which crs {brief(source, 80)} puts at lon "
+        f"x={x:.10g}, y={y:.10g}, which crs {_crs_shown(source)} puts at lon "
         f"{float(lon[0]):.5f}, lat {float(lat[0]):.5f}: "
         "no feature lies in or near the CRS's area of use "
         f"({cut_words(area.name.rstrip('.'), 80)}, lon "
@@ -814,6 +841,90 @@ def _refuse_swapped(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
     )
 
 
+#: Degrees beyond its CRS's area of use by which most features must lie to be refused as
+#: written in another CRS. National grids are used past the area of use EPSG gives them (RT90
+#: 2.5 gon V and UTM 33N for all of Sweden put Haparanda and Pajala 6 degrees east of it).
+OUTSIDE_AREA_DEG = 7.0
+#: Kilometres east or west of a Transverse Mercator grid's central meridian beyond which most
+#: features must lie to be refused as written in another CRS: no grid is used that far (its
+#: scale is off by 0.5 %; Sweden in UTM 33N or 34N, Norway's Finnmark and west coast in UTM 33N,
+#: Finland in TM35FIN lie within 620 km), where one Swedish grid read as another lands (RT90
+#: read as SWEREF 99 TM 700 to 1,300 km east of 15°E, in the Baltic states and Russia;
+#: SWEREF 99 TM read as RT90 as far west of it, in the North Sea). A grid's area of use says
+#: less: EPSG gives UTM 33N 12°E to 18°E, and Norway maps all of itself, 4°E to 31°E, in it.
+TM_OFFSET_KM = 650.0
+#: The sphere's radius for the offsets, in km.
+_EARTH_KM = 6371.0
+
+
+def _central_meridian(crs: pyproj.CRS) -> float | None:
+    """A Transverse Mercator CRS's central meridian in degrees; None for other projections."""
+    op = crs.coordinate_operation
+    if op is None or op.method_name != "Transverse Mercator":
+        return None
+    for param in op.params:
+        if param.name == "Longitude of natural origin":
+            return float(np.degrees(float(param.value) * param.unit_conversion_factor))
+    return None  # pragma: no cover - EPSG's Transverse Mercator always names it
+
+
+def _refuse_elsewhere(
+    raw: Sequence[RawFeature], first: Any, lon: Any, lat: Any, crs: pyproj.CRS, source: str
+) -> None:
+    """Refuse a file whose features mostly lie far from where its CRS is used.
+
+    ``first`` holds each feature's first vertex as written, ``lon`` and ``lat`` where ``source``
+    puts it. Coordinates in another CRS than the one named (SWEREF 99 TM given as RT90, RT90
+    as SWEREF 99 TM) reproject without complaint to a place far from where the named CRS is
+    used, and every region then covers none of its territory. Refused when over half of the
+    features lie, in a Transverse Mercator grid, more than :data:`TM_OFFSET_KM` east or west of
+    its central meridian (on the sphere) or :data:`OUTSIDE_AREA_DEG` north or south of its
+    area of use; in another CRS, more than :data:`OUTSIDE_AREA_DEG` beyond its area of use.
+    """
+    area = crs.area_of_use
+    if area is None:  # pragma: no cover - _refuse_swapped calls it with an area
+        return
+    meridian = _central_meridian(crs)
+    with np.errstate(invalid="ignore"):
+        beyond_lat = np.maximum(0.0, np.maximum(area.south - lat, lat - area.north))
+        if meridian is None:
+            beyond_lon = np.maximum(0.0, np.maximum(area.west - lon, lon - area.east))
+            beyond = np.hypot(beyond_lon, beyond_lat)
+        else:
+            beyond = beyond_lat
+            sideways = np.cos(np.radians(lat)) * np.sin(np.radians(lon - meridian))
+            offset = _EARTH_KM * np.arctanh(np.clip(np.abs(sideways), 0.0, 1.0 - 1e-15))
+            beyond = np.where(offset > TM_OFFSET_KM, np.inf, beyond)
+            beyond = np.where(np.isfinite(lon) & np.isfinite(lat), beyond, np.nan)
+        far = ~np.isnan(beyond) & (beyond > OUTSIDE_AREA_DEG)  # NaN: named by _reproject
+    if far.sum() * 2 <= far.size:
+        return
+    i = int(np.flatnonzero(far)[0])
+    x, y = (float(v) for v in first[i])
+    where = (
+        f"{raw[i].where} (code {brief(raw[i].code)})"
+        if far.all()
+        else f"{int(far.sum()):,} of the {far.size:,} features, such as {raw[i].where} (code "
+        f"{brief(raw[i].code)}),"
+    )
+    used = f"{cut_words(area.name.rstrip('.'), 80)}, lon {area.west:g}..{area.east:g}, lat "
+    used += f"{area.south:g}..{area.north:g}"
+    rule = (
+        f"more than {OUTSIDE_AREA_DEG:g} degrees beyond its area of use ({used})"
+        if meridian is None
+        else f"more than {TM_OFFSET_KM:,.0f} km east or west of its central meridian "
+        f"({meridian:.6g}°E), where no Transverse Mercator grid is used, or more than "
+        f"{OUTSIDE_AREA_DEG:g} degrees north or south of its area of use ({used})"
+    )
+    raise InvalidRegions(
+        f"{where} has coordinates such as x={x:.10g}, y={y:.10g}, which crs "
+        f"{_crs_shown(source)} puts at lon {float(lon[i]):.5f}, lat {float(lat[i]):.5f}: "
+        f"most features lie far from where the CRS is used ({rule}); are they written in "
+        "another CRS (SWEREF 99 TM is EPSG:3006, RT90 2.5 gon V EPSG:3021, the local SWEREF "
+        "99 zones EPSG:3007 to 3018)? name the CRS the file was written in"
+    )
+
+
 def _choose_crs(declared: str | None, given: str | None) -> str | None:
     if given is None or declared is None:
         return given if given is not None else declared
@@ -821,8 +932,8 @@ def _choose_crs(declared: str | None, given: str | None) -> str | None:
     # rule; reprojection is always_xy), so EPSG:4326 and OGC:CRS84 name the same thing here.
     if not _crs(given).equals(_crs(declared), ignore_axis_order=True):
         raise InvalidRegions(
-            f"crs {brief(given, 80)} disagrees with the CRS the data declares "
-            f"({cut_words(declared, 80)})"
+            f"crs {_crs_shown(given)} disagrees with the CRS the data declares "
+            f"({_crs_shown(declared, quoted=False)})"
         )
     return given
 
@@ -836,6 +947,22 @@ def _crs(text: str) -> pyproj.CRS:
         raise InvalidRegions(
             f"crs {brief(text, 80)} is not a CRS that pyproj knows: {cut_words(str(err))}"
         ) from err
+
+
+def _crs_shown(text: str, *, quoted: bool = True) -> str:
+    """A CRS for a message: as written when short, else its name and authority code.
+
+    GeoParquet declares its CRS as PROJJSON, thousands of characters that name the CRS only
+    deep inside: ``'RT90 2.5 gon V' (EPSG:3021)`` says which it is.
+    """
+    if len(text) <= 80:
+        return brief(text) if quoted else text
+    try:
+        crs = _crs(text)
+    except InvalidRegions:
+        return brief(text, 80) if quoted else cut_words(text, 80)
+    code = crs.to_authority(min_confidence=90)
+    return f"{brief(crs.name, 80)}{f' ({code[0]}:{code[1]})' if code else ''}"
 
 
 def _is_lonlat(text: str) -> bool:
@@ -857,7 +984,7 @@ def _refuse_not_horizontal(source: str) -> None:
     if crs.is_projected or crs.is_geographic:  # (a compound CRS: its horizontal part)
         return
     raise InvalidRegions(
-        f"crs {brief(source, 80)} is {'an' if crs.type_name[:1] in 'AEIOU' else 'a'} "
+        f"crs {_crs_shown(source)} is {'an' if crs.type_name[:1] in 'AEIOU' else 'a'} "
         f"{crs.type_name}, not a geographic or projected CRS: region "
         "coordinates are horizontal positions (east, north), e.g. EPSG:4326 or EPSG:3006"
     )
@@ -882,7 +1009,7 @@ def _reproject(raw: Sequence[RawFeature], geoms: Any, source: str) -> Any:
         if "(Internal Proj Error:" in text and reason.endswith(")"):
             reason = reason[:-1]  # the wrapper's closing parenthesis
         raise InvalidRegions(
-            f"crs {brief(source, 80)} cannot be reprojected to WGS84 lon/lat: {cut_words(reason)}"
+            f"crs {_crs_shown(source)} cannot be reprojected to WGS84 lon/lat: {cut_words(reason)}"
         ) from err
 
     def move(xy: Any) -> Any:
@@ -913,7 +1040,7 @@ def _reproject(raw: Sequence[RawFeature], geoms: Any, source: str) -> Any:
         unit = axis.unit_name if axis is not None else "unit"
         raise InvalidRegions(
             f"{raw[i].where} (code {brief(raw[i].code)}) has a vertex x={x:.10g}, y={y:.10g} "
-            f"outside the domain of crs {brief(source, 80)} ({unit}s): it reprojects to lon "
+            f"outside the domain of crs {_crs_shown(source)} ({unit}s): it reprojects to lon "
             f"{lon:.7f}, lat {lat:.7f}, which maps back to x={float(bx[k]):.10g}, "
             f"y={float(by[k]):.10g}, more than {ROUND_TRIP_M:g} m away ({off.size} such "
             "vertices in all); is the declared CRS right?"
@@ -986,7 +1113,7 @@ def _followed(
             worst = cut[np.argmax(np.nan_to_num(bow[cut], nan=np.inf))]
             f = raw[int(part_of[ring_of[ring[edge[worst]]]])]
             raise InvalidRegions(
-                f"{f.where} (code {brief(f.code)}) has an edge that crs {brief(source, 80)} bends "
+                f"{f.where} (code {brief(f.code)}) has an edge that crs {_crs_shown(source)} bends "
                 f"too much to follow in lon/lat: its middle strays {float(bow[worst]):.3g} m from "
                 f"its course (at most {BOW_M:g} m) with {xy.shape[0]:,} vertices already (the "
                 f"bound: {_MAX_GROWTH} a vertex of the file and {_MAX_EXTRA:,} more); "
@@ -1065,7 +1192,7 @@ def _refuse_projected(raw: Sequence[RawFeature], geoms: Any, lonlat: str | None)
         declared = (
             "declares no CRS; pass crs=... naming it"
             if lonlat is None
-            else f"is labelled lon/lat (crs {brief(lonlat, 80)}); is that CRS right? name the "
+            else f"is labelled lon/lat (crs {_crs_shown(lonlat)}); is that CRS right? name the "
             "real one"
         )
         raise InvalidRegions(

@@ -1156,8 +1156,10 @@ def parse_time(text: str, *, field: str = "time", offset_required: bool = True) 
     ``datetime.fromisoformat`` reads far fewer forms than 3.11's; this reads the
     same forms on both: the extended format, a date alone or with ``T`` (or a space) and
     ``hh:mm[:ss[.fff]]`` (1 to 9 fraction digits, a comma allowed, cut to the microsecond), then
-    ``Z`` or an offset ``+hh:mm``, ``+hhmm`` or ``+hh``. Basic format (``20240520T1400Z``), week
-    dates, ``24:00`` and digits other than ASCII are refused.
+    ``Z`` or an offset ``+hh:mm``, ``+hhmm`` or ``+hh``, perhaps followed by the zone's name in
+    brackets as Java's ``ZonedDateTime`` writes it (``2024-05-20T14:00+02:00[Europe/Stockholm]``,
+    RFC 9557: the offset says the instant, and must be the zone's then). Basic format
+    (``20240520T1400Z``), week dates, ``24:00`` and digits other than ASCII are refused.
 
     .. versionadded:: 0.1.0
 
@@ -1218,8 +1220,11 @@ def parse_time(text: str, *, field: str = "time", offset_required: bool = True) 
         raise InvalidType(
             f"{field} must be ISO 8601 text (got {type(text).__name__} {_shown_text(text)})"
         )
+    from geotarget._position_files import BRACKETED_ZONE, zone_agrees
+
+    bracket = BRACKETED_ZONE.fullmatch(text)
     try:
-        value = iso_datetime(text)
+        value = iso_datetime(text if bracket is None else bracket.group(1))
     except ValueError as err:
         raise InvalidInput(f"{field} {err} (got {_shown_text(text)})") from None
     if offset_required and value.tzinfo is None:
@@ -1232,6 +1237,12 @@ def parse_time(text: str, *, field: str = "time", offset_required: bool = True) 
             value.astimezone(dt.timezone.utc)  # the instant has a datetime in UTC
         except OverflowError:
             raise InvalidInput(f"{field} {YEARS_RULE} (got {_shown_text(text)})") from None
+    if bracket is not None:
+        try:
+            zone_agrees(value, bracket.group(2))
+        except (ValueError, OverflowError) as err:
+            rule = str(err) if isinstance(err, ValueError) else YEARS_RULE
+            raise InvalidInput(f"{field} {rule} (got {_shown_text(text)})") from None
     return value
 
 
