@@ -930,7 +930,8 @@ positions files:
             0.001 degrees or coarser, as a spreadsheet exports a column shown with
             few decimals, is warned of when that rounding (in Sweden up to about
             60 m at 0.001 degrees, 600 m at 0.01) exceeds a fix's accuracy_m
-  times     observed_at as epoch seconds or ISO 8601 with an offset; without an
+  times     observed_at as epoch seconds or ISO 8601 with an offset (a zone in
+            brackets after it, as Java writes, is checked against it); without an
             offset, only with --timezone; a file without observed_at needs
             --observed-at TIME
   Parquet   the same columns; integer ids stay integers; needs the geoparquet
