@@ -135,3 +135,56 @@ def test_a_police_region_written_with_its_accent_is_told_the_code(tmp_path: Path
     assert len(messages) == 1
     assert "codes are written without accents: did you mean 'PR-VAST'?" in messages[0]
     assert "PR-OST" not in messages[0]
+
+
+# --- when a police region or the country gets a phased kind -------------------------------------
+
+#: The pilot's phases 1 and 2 for tip requests, restated from its announcement (the counties
+#: and the day they start, midnight Europe/Stockholm); phase 3 (2025-01-13) enables all Sweden.
+PILOT_TIPS = [({"01"}, "2024-04-15"), ({"01", "12", "14"}, "2024-09-02")]
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    "at", [dt.datetime(2024, 3, 1, tzinfo=UTC), dt.datetime(2024, 5, 20, 12, tzinfo=UTC)]
+)
+def test_a_police_region_is_told_when_its_first_county_gets_a_tip_request(
+    shared_data: Path, at: dt.datetime
+) -> None:
+    """Police Region Syd before phase 2: "phase 2 enables it in Skåne län from 2024-09-02".
+
+    ``explain`` said only "phase 3, which adds it as part of Sverige, starts 2025-01-13": an
+    operator asking when Region Syd gets tip requests did not learn that Skåne (Malmö) gets
+    them from phase 2. The oracle: the police regions' counties (Brå, ``polisregioner.csv``)
+    against the pilot's phases restated above.
+    """
+    with (shared_data / "sweden" / "polisregioner.csv").open(encoding="utf-8") as f:
+        police = {r["polisregion"]: set(r["lan_koder"].split(";")) for r in csv.DictReader(f)}
+    county_name = {r["lan_kod"]: r["lan_namn"] for r in _lan(shared_data)}
+    code_of = {name: code for code, (name, _) in sweden.POLICE_REGIONS.items()}
+    now = 0 if at >= dt.datetime(2024, 4, 14, 22, tzinfo=UTC) else -1
+    regions = {code_of[name]: counties for name, counties in police.items()}
+    regions["SE"] = set(county_name)
+    for code, counties in regions.items():
+        enabled = set() if now < 0 else PILOT_TIPS[now][0] & counties
+        e = pilot.pilot_policy().explain("tip_request", code, at, catalog=sweden.hierarchy())
+        text = str(e)
+        assert not e.enabled and e.change_phase_index == 2, text
+        assert "phase 3, which adds all of it" in text or not enabled, text
+        first = next(
+            (
+                (j, sorted(phase & counties - enabled))
+                for j, (phase, _) in enumerate(PILOT_TIPS)
+                if j > now and phase & counties - enabled
+            ),
+            None,
+        )
+        if first is None:
+            assert e.partial_phase_index is None, text
+            assert "enables it" not in text.partition("; phase 3")[0].partition(": ")[2], text
+            continue
+        j, new = first
+        names = ", ".join(county_name[c] for c in new)
+        also = " also" if enabled else ""
+        assert (e.partial_phase_index, list(e.partial_within)) == (j, new), text
+        assert f"phase {j + 1} enables it{also} in {names} from {PILOT_TIPS[j][1]} 00:00" in text
