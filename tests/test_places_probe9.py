@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import shapely.geometry as sg
 import geotarget
 from geotarget import pilot, sweden
 from geotarget.errors import InvalidPolicy, InvalidRegions, UnknownCode
+from geotarget.issuers import Issuers
 from geotarget.policy import load_policy
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
@@ -63,6 +65,15 @@ def test_an_iso_3166_2_county_code_is_told_its_county_not_the_whole_country(
             message = _refusal(written)
             assert f"is another designation of {county}: write its code" in message, message
             assert "'SE'" not in message, message
+    # an issuer's regions too: "SE" would have authorised the Stockholm police nationwide
+    issuer = {"name": "sthlm", "senders": ["s@polisen.se"], "kinds": ["tip_request"]}
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_json(
+            json.dumps({"issuers": [{**issuer, "regions": ["SE-AB"]}]}), catalog=sweden.hierarchy()
+        )
+    (problem,) = err.value.problems
+    assert "another designation of '01' (Stockholms län, county)" in problem.message
+    assert "'SE'" not in problem.message
 
 
 @pytest.mark.shared_data
