@@ -367,6 +367,10 @@ def hierarchy() -> RegionHierarchy:
     the one-region set of :func:`country`, so ``hierarchy().locate(lon, lat, level)`` equals
     ``hierarchy().region_set(level).locate(lon, lat)`` everywhere, borders included.
 
+    A code it does not know that is a county's letter (``"AB"``), ISO 3166-2 code
+    (``"SE-AB"``) or short name (``"Skåne"``), or ``"Storstockholm"``, is told the county's code
+    to write (:class:`~geotarget.regions.RegionHierarchy` ``aliases``); none is read as a code.
+
     Examples
     --------
     >>> from geotarget import sweden
