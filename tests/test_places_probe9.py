@@ -196,6 +196,5 @@ def test_a_police_region_is_told_when_its_first_county_gets_a_tip_request(
             continue
         j, new = first
         names = ", ".join(county_name[c] for c in new)
-        also = " also" if enabled else ""
         assert (e.partial_phase_index, list(e.partial_within)) == (j, new), text
-        assert f"phase {j + 1} enables it{also} in {names} from {PILOT_TIPS[j][1]} 00:00" in text
+        assert f"phase {j + 1} enables it in {names} from {PILOT_TIPS[j][1]} 00:00" in text

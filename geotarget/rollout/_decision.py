@@ -359,9 +359,8 @@ class Explanation:
                 if self.partial_percentage < 100.0
                 else ""
             )
-            also = " also" if self.enabled_within else ""
             parts.append(
-                f"phase {self.partial_phase_index + 1} enables it{also} in {listed}{share} "
+                f"phase {self.partial_phase_index + 1} enables it in {listed}{share} "
                 f"from {when(self.partial_at)}"
             )
         if self.change_at is not None and self.change_phase_index is not None:
