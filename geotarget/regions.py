@@ -31,6 +31,7 @@ import itertools
 import math
 import os
 import threading
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -200,18 +201,45 @@ def _area_of(geom: Any) -> Area:
 _DIGIT_LOOKALIKES = str.maketrans("OoIlSB", "001158")
 
 
+def _ascii(text: str) -> str:
+    """``text`` without its accents (``"PR-VÄST"``: ``"PR-VAST"``); other non-ASCII kept."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+#: Characters after which a longer code names something within the code before them, in a
+#: scheme of its own (ISO 3166-2 ``"SE-AB"``, HASC ``"SE.AB"``): never that code itself.
+_WITHIN = frozenset("-._:/ ")
+
+
+def _extends(text: str, code: str) -> bool:
+    """Whether ``text`` is ``code`` followed by a separator, or letters by two digits or more.
+
+    Such a text names something within ``code`` in another scheme (``"SE-AB"``, NUTS
+    ``"SE110"`` for Stockholm County), not ``code`` itself. One character more is a typo, and
+    digits after digits say nothing (a postal code ``"100045"`` is not within county ``"10"``).
+    """
+    rest = text[len(code) :] if text.startswith(code) else ""
+    return bool(rest) and (
+        rest[0] in _WITHIN or (len(rest) >= 2 and code.isalpha() and rest[0].isdigit())
+    )
+
+
 def _unknown(
     code: object,
     known: Iterable[str],
     where: str,
     described: Callable[[], Mapping[str, tuple[str, str]]] | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> UnknownCode:
     """UnknownCode for ``code``, with a hint: the code in other case, the region it names.
 
-    Or the code with letters that look like digits read as them (``"O1"``: ``"01"``), or with
-    the leading zeros a number lost (``"180"``: ``"0180"``). Else close
-    matches, or a few valid codes. ``described`` gives ``code -> (name, level)``; it
-    is called only here, on the error path.
+    Or the code with letters that look like digits read as them (``"O1"``: ``"01"``), with
+    the leading zeros a number lost (``"180"``: ``"0180"``), or without its accents
+    (``"PR-VÄST"``: ``"PR-VAST"``); the region whose other designation it is (``aliases``,
+    casefolded designation -> code: ``"se-ab"`` -> ``"01"``). Else close matches, or a few
+    valid codes. A close match that the code merely extends after a separator is never
+    offered: ``"SE-AB"`` (Stockholm County in ISO 3166-2) is not ``"SE"``, the whole country.
+    ``described`` gives ``code -> (name, level)``; it is called only here, on the error path.
     """
     known = list(known)
     text = code if isinstance(code, str) else shown(code)
@@ -222,29 +250,61 @@ def _unknown(
         hints.append(f"codes have no surrounding spaces: did you mean {brief(cased[0])}?")
     elif cased:
         hints.append(f"codes are case-sensitive: did you mean {brief(cased[0])}?")
+    # Names and designations are matched in any case, with or without accents ("Skane").
+    loose = _ascii(folded).casefold()
+    alias = None if aliases is None else aliases.get(loose)
+    # A designation is no mistyped code: Gotland's letter "I" is not "1" for "01".
+    guess = not cased and alias is None
     plain = text.strip().translate(_DIGIT_LOOKALIKES)
-    if not cased and plain != text.strip() and plain in known:
+    if guess and plain != text.strip() and plain in known:
         hints.append(f"letters that look like digits: did you mean {brief(plain)}?")
-    if not cased and plain.isascii() and plain.isdigit():  # ("180" through a spreadsheet)
+    if guess and plain.isascii() and plain.isdigit():  # ("180" through a spreadsheet)
         padded = [c for c in ("0" + plain, "00" + plain, "000" + plain) if c in known]
         if padded:
             hints.append(f"a leading zero lost? did you mean {' or '.join(map(repr, padded))}?")
-    if described is not None:
+    if not cased:
+        plain_text = _ascii(text.strip())
+        bare = sorted(c for c in known if c.casefold() == plain_text.casefold())
+        if plain_text != text.strip() and bare:
+            hints.append(f"codes are written without accents: did you mean {brief(bare[0])}?")
+    about: Mapping[str, tuple[str, str]] = {} if described is None else described()
+
+    def shown_region(c: str) -> str:
+        if c not in about:
+            return brief(c)
+        name, level = about[c]
+        return f"{brief(c)} ({cut_words(name, 60)}, {level})"
+
+    if about:
         named = sorted(
-            f"{brief(c)} ({cut_words(name, 60)}, {level})"
-            for c, (name, level) in described().items()
-            if name.casefold() == folded
+            shown_region(c) for c, (name, _) in about.items() if _ascii(name).casefold() == loose
         )
         if named:
             hints.append(f"{brief(text)} is a region's name, not its code: {' or '.join(named)}")
+    if alias is not None and not hints:  # (a region's own name comes first: "Stockholm")
+        hints.append(
+            f"{brief(text)} is another designation of {shown_region(alias)}: write its code"
+        )
     if hints:
         return UnknownCode(f"no region with code {shown(code)} {where}; {'; '.join(hints)}")
-    close = difflib.get_close_matches(text, known, n=3, cutoff=0.5)
-    if close:
-        hint = "close matches: " + ", ".join(repr(c) for c in sorted(close))
+    # A code the text extends after a separator ("SE" of "SE-AB") is the region the text names
+    # something within, in another scheme: offering it would widen a county to the country.
+    # (Then spelling is no guide either: NUTS "SE110", Stockholm County, is close to "10".)
+    within = sorted((c for c in known if _extends(text, c)), key=len)
+    close = [] if within else difflib.get_close_matches(text, known, n=3, cutoff=0.5)
+    if close:  # the closest first ("PR-STOCKHOLM" for "PR-STHLM", not "PR-OST"), then by code
+        ratio = {c: difflib.SequenceMatcher(None, text, c).ratio() for c in close}
+        hint = "close matches: " + ", ".join(
+            repr(c) for c in sorted(close, key=lambda c: (-ratio[c], c))
+        )
     else:
         sample = ", ".join(repr(c) for c in sorted(known)[:5])
         hint = f"valid codes include {sample}{', …' if len(known) > 5 else ''}"
+    if within:
+        hint += (
+            f"; it is not {shown_region(within[-1])}, whose code it begins with: that code "
+            "means the whole of that region"
+        )
     return UnknownCode(f"no region with code {shown(code)} {where}; {hint}")
 
 
@@ -951,6 +1011,11 @@ class RegionHierarchy:
         files' boundaries differ). Points are located among the finest regions and mapped up,
         so a point there is in no region at any level. Not checked for sets made with
         :meth:`RegionSet.from_unions`, which are covered exactly.
+    aliases : mapping of str to str, optional
+        Other designations of regions (an ISO 3166-2 code such as ``"SE-AB"``, a county
+        letter) to their codes. They are never accepted as codes -- a policy names each region
+        one way -- but an unknown code that is one is told the code to write (in any case,
+        with or without accents).
 
     Raises
     ------
@@ -988,6 +1053,7 @@ class RegionHierarchy:
     _parent: dict[str, str]
     _below: dict[tuple[str, str], frozenset[str]]
     _up: tuple[npt.NDArray[np.int32], ...]
+    _aliases: Mapping[str, str]
 
     def __init__(
         self,
@@ -995,9 +1061,12 @@ class RegionHierarchy:
         parents: Mapping[str, str],
         *,
         gap_tolerance: float = GAP_TOLERANCE,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
         sets = _sets_of(sets)
         tol = number("gap_tolerance", gap_tolerance, ge=0.0, le=1.0, error=InvalidRegions)
+        if aliases is not None and not isinstance(aliases, Mapping):
+            raise InvalidType(f"aliases must be a mapping (got {type(aliases).__name__})")
         for i, s in enumerate(sets):
             if not isinstance(s, RegionSet):
                 raise InvalidType(f"sets[{i}] must be a RegionSet (got {type(s).__name__})")
@@ -1073,8 +1142,28 @@ class RegionHierarchy:
                         groups.setdefault(anc, set()).add(code)
                     for code in s.codes:
                         below[(code, lower.level)] = frozenset(groups.get(code, ()))
+        folded_aliases: dict[str, str] = {}
+        for alias, code in (aliases or {}).items():
+            if not isinstance(alias, str) or not isinstance(code, str):
+                raise InvalidType(
+                    f"aliases must map text to a code (got {shown(alias)}: {shown(code)})"
+                )
+            if code not in level_of:
+                raise _unknown(code, level_of, f"at any level (aliases[{brief(alias)}])")
+            if alias in level_of:
+                raise InvalidRegions(
+                    f"aliases[{brief(alias)}]: {brief(alias)} is a code of the hierarchy; an "
+                    "alias is another designation, never a code"
+                )
+            folded_aliases[_ascii(alias.strip().casefold()).casefold()] = code
         self.__attrs_init__(
-            levels, {s.level: s for s in sets}, level_of, parent_of, below, tuple(up)
+            levels,
+            {s.level: s for s in sets},
+            level_of,
+            parent_of,
+            below,
+            tuple(up),
+            folded_aliases,
         )
 
     def __repr__(self) -> str:
@@ -1094,6 +1183,7 @@ class RegionHierarchy:
                 lambda: {
                     r.code: (r.name, r.level) for lv in self.levels for r in self._sets[lv].regions
                 },
+                self._aliases,
             )
         return code
 

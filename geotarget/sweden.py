@@ -103,6 +103,22 @@ POLICE_REGIONS: Mapping[str, tuple[str, tuple[str, ...]]] = ReadOnly(
     }
 )
 
+#: The counties' letters (länsbokstäver, which ISO 3166-2 writes after ``"SE-"``) and short
+#: names: code → (letter, short name). Source: SCB's county table (``lan.csv`` in the reference
+#: data). A policy naming ``"AB"``, ``"SE-AB"`` or ``"Skåne"`` is told to write ``"01"`` or
+#: ``"12"``; none is ever read as a code.
+_COUNTY_DESIGNATIONS: Mapping[str, tuple[str, str]] = ReadOnly(
+    {
+        "01": ("AB", "Stockholm"), "03": ("C", "Uppsala"), "04": ("D", "Södermanland"),
+        "05": ("E", "Östergötland"), "06": ("F", "Jönköping"), "07": ("G", "Kronoberg"),
+        "08": ("H", "Kalmar"), "09": ("I", "Gotland"), "10": ("K", "Blekinge"),
+        "12": ("M", "Skåne"), "13": ("N", "Halland"), "14": ("O", "Västra Götaland"),
+        "17": ("S", "Värmland"), "18": ("T", "Örebro"), "19": ("U", "Västmanland"),
+        "20": ("W", "Dalarna"), "21": ("X", "Gävleborg"), "22": ("Y", "Västernorrland"),
+        "23": ("Z", "Jämtland"), "24": ("AC", "Västerbotten"), "25": ("BD", "Norrbotten"),
+    }
+)  # fmt: skip
+
 _COUNTRY_CODE = "SE"
 _COUNTRY_NAME = "Sverige"
 _STOCKHOLM_COUNTY = "01"
@@ -219,8 +235,16 @@ def _hierarchy() -> RegionHierarchy:
     for code, (_, members) in POLICE_REGIONS.items():
         parents.update(dict.fromkeys(members, code))
         parents[code] = _COUNTRY_CODE
+    # Other designations an operator may write for a region, told the code to write instead:
+    # the county letters, their ISO 3166-2 codes, short names ("Skåne"; "Stockholm" is told
+    # the municipality of that name), Storstockholm (county 01 since 2005).
+    aliases = {"Storstockholm": _STOCKHOLM_COUNTY}
+    for county, (letter, short) in _COUNTY_DESIGNATIONS.items():
+        aliases.update({letter: county, f"SE-{letter}": county, short: county})
     return RegionHierarchy(
-        [_municipalities(), _counties(), _police_regions(), _countries()], parents
+        [_municipalities(), _counties(), _police_regions(), _countries()],
+        parents,
+        aliases=aliases,
     )
 
 
@@ -342,6 +366,10 @@ def hierarchy() -> RegionHierarchy:
     Its level sets are :func:`municipalities`, :func:`counties`, :func:`police_regions` and
     the one-region set of :func:`country`, so ``hierarchy().locate(lon, lat, level)`` equals
     ``hierarchy().region_set(level).locate(lon, lat)`` everywhere, borders included.
+
+    A code it does not know that is a county's letter (``"AB"``), ISO 3166-2 code
+    (``"SE-AB"``) or short name (``"Skåne"``), or ``"Storstockholm"``, is told the county's code
+    to write (:class:`~geotarget.regions.RegionHierarchy` ``aliases``); none is read as a code.
 
     Examples
     --------

@@ -254,6 +254,18 @@ class Explanation:
         When the region is not enabled as a whole: the enabled codes that lie within it (a
         county of a police region, a municipality of a county), sorted, and their names; the
         sentence says "not enabled in all of ..., only in ...". Empty otherwise.
+    partial_at, partial_phase_index
+        For a region not enabled as a whole: the first later phase, before the one that
+        enables all of it (``change_at``), that enables a part of it not enabled now -- Skåne
+        County's phase for police Region Syd. The sentence says "phase 2 enables it in Skåne
+        län from ...". None otherwise.
+    partial_within, partial_within_names : tuple of str
+        The codes within the region that phase newly lists (within none enabled now), sorted,
+        and their names.
+    partial_illustrative : bool
+        Whether that phase's date is illustrative.
+    partial_percentage : float
+        The share of devices that phase enables, 100 unless it is a canary.
     timezone, policy_hash : str
     """
 
@@ -278,6 +290,12 @@ class Explanation:
     policy_hash: str = ""
     since_illustrative: bool = False
     change_percentage: float = 100.0
+    partial_at: dt.datetime | None = attrs.field(default=None, validator=_aware)
+    partial_phase_index: int | None = None
+    partial_within: tuple[str, ...] = ()
+    partial_within_names: tuple[str, ...] = ()
+    partial_illustrative: bool = False
+    partial_percentage: float = 100.0
 
     def __str__(self) -> str:
         noun = self.kind.replace("_", " ")
@@ -285,8 +303,10 @@ class Explanation:
         where = self.region_name
 
         def when(t: dt.datetime) -> str:
-            illustrative = (t == self.change_at and self.change_illustrative) or (
-                t == self.since and self.since_illustrative
+            illustrative = (
+                (t == self.change_at and self.change_illustrative)
+                or (t == self.since and self.since_illustrative)
+                or (t == self.partial_at and self.partial_illustrative)
             )
             return _time.human(t, self.timezone) + (" (illustrative date)" if illustrative else "")
 
@@ -320,7 +340,7 @@ class Explanation:
             head = f"{subject} not enabled in all of {where}, only in {self._within_text()}: "
         else:
             head = f"{subject} not enabled in {where}: "
-        whole = " all of it" if self.enabled_within else " it"
+        whole = " all of it" if self.enabled_within or self.partial_at is not None else " it"
         if (
             not zero
             and self.since is not None
@@ -329,6 +349,20 @@ class Explanation:
         ):
             parts.append(f"phase {self.since_phase_index + 1} rolled it back on {when(self.since)}")
         off_before = zero or bool(parts)
+        if self.partial_at is not None and self.partial_phase_index is not None:
+            names = list(self.partial_within_names)
+            listed = ", ".join(names[:3]) + (
+                f" and {len(names) - 3} more" if len(names) > 3 else ""
+            )
+            share = (
+                f" for {self.partial_percentage:g}% of devices (canary)"
+                if self.partial_percentage < 100.0
+                else ""
+            )
+            parts.append(
+                f"phase {self.partial_phase_index + 1} enables it in {listed}{share} "
+                f"from {when(self.partial_at)}"
+            )
         if self.change_at is not None and self.change_phase_index is not None:
             again = " again" if off_before and self.since is not None else ""
             share = (
@@ -412,6 +446,7 @@ def explain(
     nxt = next((j for j in range(upto + 1, len(phases)) if on[j]), None)
     via = None if nxt is None else covers[nxt]
     within = _enabled_within(d, region_code, catalog)
+    partial = _next_part(phases, upto, nxt, region_code, within, catalog)
     if i is None:
         reason = Reason.NOT_STARTED
     elif covers[i] is not None:  # listed, for 0 % of devices: the decision's own reason
@@ -432,8 +467,51 @@ def explain(
         change_percentage=100.0 if nxt is None else phases[nxt].percentage,
         enabled_within=within,
         enabled_within_names=tuple(catalog.name_of(c) for c in within),
+        partial_at=None if partial is None else phases[partial[0]].starts_at,
+        partial_phase_index=None if partial is None else partial[0],
+        partial_within=() if partial is None else partial[1],
+        partial_within_names=() if partial is None else tuple(map(catalog.name_of, partial[1])),
+        partial_illustrative=partial is not None and phases[partial[0]].illustrative,
+        partial_percentage=100.0 if partial is None else phases[partial[0]].percentage,
         **info,
     )
+
+
+def _inside(codes: Iterable[str], region_code: str, catalog: RegionCatalog) -> list[str]:
+    """The codes lying within ``region_code`` (not itself), sorted; unknown codes are none."""
+    inside = []
+    for code in sorted(codes):
+        try:
+            if region_code in catalog.ancestors(code):
+                inside.append(code)
+        except KeyError:  # a code the catalog does not know (the policy was not validated)
+            continue
+    return inside
+
+
+def _next_part(
+    phases: Sequence[Any],
+    upto: int,
+    whole: int | None,
+    region_code: str,
+    within: tuple[str, ...],
+    catalog: RegionCatalog,
+) -> tuple[int, tuple[str, ...]] | None:
+    """The first phase after ``upto`` and before ``whole`` enabling more of the region.
+
+    ``(index, the new codes)``: a phase, for more than 0 % of devices, listing codes within
+    ``region_code`` that lie within none of ``within`` (the codes enabled there now). None
+    when there is no such phase.
+    """
+    now = set(within)
+    for j in range(upto + 1, len(phases) if whole is None else whole):
+        if phases[j].percentage <= 0:
+            continue
+        listed = _inside(phases[j].regions, region_code, catalog)
+        new = tuple(c for c in listed if now.isdisjoint((c, *catalog.ancestors(c))))
+        if new:
+            return j, new
+    return None
 
 
 def wholly_within(regions: frozenset[str], region_code: str, catalog: RegionCatalog) -> bool:
@@ -471,11 +549,4 @@ def _enabled_within(
     """The codes ``d`` enables that lie within ``region_code`` (which is not enabled), sorted."""
     if not d.enabled:
         return ()
-    inside = []
-    for code in sorted(d.regions):
-        try:
-            if region_code in catalog.ancestors(code):
-                inside.append(code)
-        except KeyError:  # a code the catalog does not know (the policy was not validated)
-            continue
-    return tuple(inside)
+    return tuple(_inside(d.regions, region_code, catalog))
