@@ -1,0 +1,182 @@
+"""Lifecycles as real feeds produce them, end to end through the Targeter, against an oracle.
+
+Each test plays a sequence a real upstream sends — chains whose Updates name several earlier
+messages, Updates that change only the texts, split incidents linked later — through
+``target()``, ``preview()`` and the ledger (memory, SQLite, PostgreSQL), and checks the answers
+against a plain-Python reading of the documented semantics (docs/who_is_told.rst,
+docs/delivery.rst): which version's area is in effect, who is told, who may send it.
+Distances are geodesic (pyproj), region membership is read off the test regions' boxes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+from pyproj import Geod
+from targeting_helpers import SENDER, T0, exact_rules, make_alert, make_regions, ref, without_area
+
+from geotarget import Circle, PositionIndex, Positions
+from geotarget.alerts import Alert, MessageType
+from geotarget.issuers import Issuer, Issuers
+from geotarget.ledger import DeliveryLedger, IncidentState, MemoryLedger, SQLiteLedger
+from geotarget.rollout import nationwide
+from geotarget.targeting import Targeter, TargetingResult, Verdict
+
+M = dt.timedelta(minutes=1)
+_GEOD = Geod(ellps="WGS84")
+REGIONS = make_regions()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeliveryLedger]:
+    """A fresh delivery store of each kind (PostgreSQL: skipped without a server)."""
+    if request.param == "memory":
+        store: DeliveryLedger = MemoryLedger()
+    elif request.param == "sqlite":
+        store = SQLiteLedger(tmp_path / "deliveries.db")
+    else:
+        from geotarget.ledger import PostgresLedger
+
+        store = PostgresLedger(request.getfixturevalue("postgres_dsn"))
+    yield store
+    store.close()
+
+
+def _index(spots: dict[str, tuple[float, float]], at: dt.datetime) -> PositionIndex:
+    ids = list(spots)
+    return PositionIndex(
+        Positions(ids, [spots[i][0] for i in ids], [spots[i][1] for i in ids], observed_at=at)
+    )
+
+
+def _inside(spot: tuple[float, float], centre: tuple[float, float], radius_m: float) -> bool:
+    """The oracle of a circle: geodesic distance on WGS84 at most the radius."""
+    return bool(_GEOD.inv(centre[0], centre[1], spot[0], spot[1])[2] <= radius_m)
+
+
+def _answer(r: TargetingResult) -> tuple[object, ...]:
+    return (
+        r.verdict,
+        r.incident,
+        sorted(map(str, r.recipients.tolist())),
+        sorted(map(str, r.no_longer_covered.tolist())),
+        r.reason,
+    )
+
+
+# --- A text-only Update that links two incidents ----------------------------------------------
+#
+# A feed's Update changes only the texts (no <area>) and names, in its references, the two
+# messages it follows: A, and B, a later message of the same issuer that arrived as an incident
+# of its own. Its references link A and B into one chain (merged), and it keeps "the area of
+# its newest earlier version with one": B's (neither names the other, B's sent is later).
+
+A_CENTRE = (17.3, 59.5)  # municipality 0101, county 01
+B_CENTRE = (18.7, 59.5)  # municipality 0202, county 02
+RADIUS = 1000.0
+SPOTS = {
+    "a1": A_CENTRE,
+    "a2": _GEOD.fwd(*A_CENTRE, 90.0, 600.0)[:2],
+    "b1": B_CENTRE,
+    "b2": _GEOD.fwd(*B_CENTRE, 0.0, 700.0)[:2],
+    "far": (18.0, 59.9),
+}
+
+
+def _two_then_text_only(sender_a: str, sender_b: str) -> tuple[Alert, Alert, Alert]:
+    a = attrs.evolve(
+        make_alert("tip_request", Circle(*A_CENTRE, RADIUS), ident="A"), sender=sender_a
+    )
+    b = attrs.evolve(
+        make_alert("tip_request", Circle(*B_CENTRE, RADIUS), ident="B", sent=T0 + M),
+        sender=sender_b,
+    )
+    written = make_alert(
+        "tip_request",
+        Circle(*A_CENTRE, RADIUS),
+        ident="U",
+        sent=T0 + 2 * M,
+        msg_type=MessageType.UPDATE,
+        refs=(ref(a), ref(b)),
+    )
+    update = without_area(attrs.evolve(written, sender=sender_a))
+    assert update.area is None and update.msg_type is MessageType.UPDATE
+    return a, b, update
+
+
+def test_preview_of_a_text_only_update_linking_two_incidents_keeps_the_area_target_keeps(
+    ledger: DeliveryLedger,
+) -> None:
+    a, b, update = _two_then_text_only(SENDER, SENDER)
+    t = Targeter(REGIONS, nationwide("XX"), location_rules=exact_rules(), ledger=ledger)
+    at = T0 + 3 * M
+    for alert in (a, b):
+        t.target(alert, _index(SPOTS, at), at)
+    # The oracle: the Update keeps B's area (the newer of the two it names); everyone there
+    # is covered, those of A's area no longer are; nobody has confirmed, so B's devices,
+    # held on version B, are claimed again under the Update.
+    in_b = sorted(d for d, s in SPOTS.items() if _inside(s, B_CENTRE, RADIUS))
+    in_a = sorted(d for d, s in SPOTS.items() if _inside(s, A_CENTRE, RADIUS))
+    assert in_b == ["b1", "b2"] and in_a == ["a1", "a2"]
+    at = T0 + 4 * M
+    before = t.preview(update, _index(SPOTS, at), at)
+    assert before.verdict is Verdict.DELIVER
+    assert f"stays that of version {SENDER}/B" in before.reason
+    assert sorted(before.recipients.tolist()) == in_b
+    assert sorted(before.no_longer_covered.tolist()) == in_a
+    done = t.target(update, _index(SPOTS, at), at)
+    assert _answer(done) == _answer(before)
+    assert before.claims is None and done.claims is not None
+    assert sorted(done.claims.ids().tolist()) == in_b
+
+
+def test_a_text_only_update_may_not_keep_an_area_outside_its_issuer_s_regions(
+    ledger: DeliveryLedger,
+) -> None:
+    # Issuer west (county 01) acts for east (county 02), so it may link east's incident to
+    # its own; its authority still ends at county 01. The same Update written out with B's
+    # area would be NOT_AUTHORISED: kept without <area>, the area is the same.
+    table = Issuers(
+        [
+            Issuer(
+                name="west",
+                senders=["west@example.se"],
+                kinds=["tip_request"],
+                regions=["01"],
+                acts_for=["east"],
+            ),
+            Issuer(name="east", senders=["east@example.se"], kinds=["tip_request"], regions=["02"]),
+        ]
+    )
+    a, b, update = _two_then_text_only("west@example.se", "east@example.se")
+    t = Targeter(
+        REGIONS, nationwide("XX"), location_rules=exact_rules(), ledger=ledger, issuers=table
+    )
+    at = T0 + 3 * M
+    told = {}
+    for alert in (a, b):
+        r = t.target(alert, _index(SPOTS, at), at)
+        assert r.verdict is Verdict.DELIVER
+        told[alert.identifier] = sorted(r.recipients.tolist())
+    # The oracle: county 01 is lon 17 to 18 (the test regions' boxes); B's circle lies east of
+    # lon 18, so the area the Update keeps reaches outside west's regions.
+    assert B_CENTRE[0] - 0.05 > 18.0
+    at = T0 + 4 * M
+    asked = t.preview(update, _index(SPOTS, at), at)
+    got = t.target(update, _index(SPOTS, at), at)
+    for r in (asked, got):
+        assert r.verdict is Verdict.NOT_AUTHORISED, r.reason
+        assert "the area it keeps (that of version east@example.se/B)" in r.reason
+        assert "'west'" in r.reason and "0202" in r.reason
+        assert r.recipients.size == 0 and r.claims is None
+    # Nothing changed: B is still its own incident, its devices claimed there only, and the
+    # Update is no version of either.
+    b_incident = ledger.incident("east@example.se/B")
+    assert b_incident is not None and b_incident.state is IncidentState.ACTIVE
+    assert sorted(ledger.recipients("east@example.se/B").tolist()) == told["B"]
+    assert sorted(ledger.recipients("west@example.se/A").tolist()) == told["A"]
+    assert ledger.lookup_version("west@example.se/U") is None
