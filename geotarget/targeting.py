@@ -2040,11 +2040,10 @@ class _DryRun:
         found = self._ledger.lookup_version(vid)
         if found is None:
             return None
-        key, seen = found[0], {found[0]}
-        while key in self._into and self._into[key] not in seen:  # merged here meanwhile
-            key = self._into[key]
-            seen.add(key)
-        return key, found[1]
+        # Merged here meanwhile: where its deliveries went (one step: merge() keeps every
+        # entry pointing at the incident that holds them now, and an incident that gave way
+        # to a drill's and then took in another keeps those it took in).
+        return self._into.get(found[0], found[0]), found[1]
 
     def incident_row(self, key: str) -> _lifecycle.Row | None:
         if key in self._rows:
@@ -2204,6 +2203,9 @@ class _DryRun:
         for vid, (inc, doc) in list(self._versions.items()):
             if inc == other:
                 self._versions[vid] = (into, doc)
+        for k, there in list(self._into.items()):
+            if there == other:  # merged into ``other`` before: now in ``into`` with it
+                self._into[k] = into
         self._into[other] = into
         self._joined.setdefault(into, []).append(other)
         row = self.incident_row(other)

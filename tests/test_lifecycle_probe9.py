@@ -20,7 +20,7 @@ from pyproj import Geod
 from targeting_helpers import SENDER, T0, exact_rules, make_alert, make_regions, ref, without_area
 
 from geotarget import Circle, PositionIndex, Positions
-from geotarget.alerts import Alert, MessageType
+from geotarget.alerts import Alert, MessageType, Status
 from geotarget.issuers import Issuer, Issuers
 from geotarget.ledger import DeliveryLedger, IncidentState, MemoryLedger, SQLiteLedger
 from geotarget.rollout import nationwide
@@ -180,3 +180,50 @@ def test_a_text_only_update_may_not_keep_an_area_outside_its_issuer_s_regions(
     assert sorted(ledger.recipients("east@example.se/B").tolist()) == told["B"]
     assert sorted(ledger.recipients("west@example.se/A").tolist()) == told["A"]
     assert ledger.lookup_version("west@example.se/U") is None
+
+
+def test_preview_of_the_real_update_after_a_drill_used_its_id_keeps_the_original_s_area(
+    ledger: DeliveryLedger,
+) -> None:
+    # A drill replays a production identifier: an Exercise Update names Update U of the live
+    # feed before U itself arrives, so U's id starts an incident of status Exercise. Then the
+    # real U arrives, Actual and without <area> (a change of texts), naming the Alert it
+    # follows: it takes its id back from the drill and links the Alert's incident, whose area
+    # it keeps. preview() must answer as target() does.
+    a0 = make_alert("tip_request", Circle(*A_CENTRE, RADIUS), ident="A0")
+    real = make_alert(
+        "tip_request",
+        Circle(*A_CENTRE, RADIUS),
+        ident="U",
+        sent=T0 + 2 * M,
+        msg_type=MessageType.UPDATE,
+        refs=(ref(a0),),
+    )
+    drill = make_alert(
+        "tip_request",
+        Circle(*B_CENTRE, RADIUS),
+        ident="D",
+        sent=T0 + M,
+        msg_type=MessageType.UPDATE,
+        refs=(ref(real),),
+        status=Status.EXERCISE,
+    )
+    update = without_area(real)
+    t = Targeter(REGIONS, nationwide("XX"), location_rules=exact_rules(), ledger=ledger)
+    at = T0 + 3 * M
+    first = t.target(a0, _index({"a1": SPOTS["a1"]}, at), at)
+    assert first.recipients.tolist() == ["a1"]
+    t.confirm(first.claims.keys() if first.claims is not None else [], at)
+    assert t.target(drill, _index(SPOTS, at), at).incident == f"{SENDER}/U"
+    # The oracle: U keeps A0's circle; a1 was told, a2 walked in since.
+    at = T0 + 4 * M
+    now = _index(SPOTS, at)
+    covered = sorted(d for d, s in SPOTS.items() if _inside(s, A_CENTRE, RADIUS))
+    assert covered == ["a1", "a2"]
+    before = t.preview(update, now, at)
+    assert before.verdict is Verdict.DELIVER, before.reason
+    assert f"stays that of version {SENDER}/A0" in before.reason
+    assert sorted(before.recipients.tolist()) == ["a2"]
+    done = t.target(update, now, at)
+    assert _answer(done) == _answer(before)
+    assert done.incident == f"{SENDER}/U"
