@@ -11,7 +11,7 @@ Distances are geodesic (pyproj), region membership is read off the test regions'
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
@@ -32,18 +32,40 @@ REGIONS = make_regions()
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeliveryLedger]:
-    """A fresh delivery store of each kind (PostgreSQL: skipped without a server)."""
-    if request.param == "memory":
-        store: DeliveryLedger = MemoryLedger()
-    elif request.param == "sqlite":
-        store = SQLiteLedger(tmp_path / "deliveries.db")
-    else:
-        from geotarget.ledger import PostgresLedger
+def opener(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], DeliveryLedger]]:
+    """Opens a handle on one delivery store of each kind (PostgreSQL: skipped without one).
 
-        store = PostgresLedger(request.getfixturevalue("postgres_dsn"))
-    yield store
-    store.close()
+    Each call a new handle on the same store (a restarted process); the memory store has one.
+    """
+    handles: list[DeliveryLedger] = []
+    if request.param == "memory":
+        memory = MemoryLedger()
+        handles.append(memory)
+        yield lambda: memory
+    else:
+        if request.param == "sqlite":
+            where = str(tmp_path / "deliveries.db")
+            kind: Callable[[str], DeliveryLedger] = SQLiteLedger
+        else:
+            from geotarget.ledger import PostgresLedger
+
+            where, kind = request.getfixturevalue("postgres_dsn"), PostgresLedger
+
+        def new() -> DeliveryLedger:
+            handles.append(kind(where))
+            return handles[-1]
+
+        yield new
+    for h in handles:
+        h.close()
+
+
+@pytest.fixture
+def ledger(opener: Callable[[], DeliveryLedger]) -> DeliveryLedger:
+    """A fresh delivery store of each kind."""
+    return opener()
 
 
 def _index(spots: dict[str, tuple[float, float]], at: dt.datetime) -> PositionIndex:
@@ -227,3 +249,54 @@ def test_preview_of_the_real_update_after_a_drill_used_its_id_keeps_the_original
     done = t.target(update, now, at)
     assert _answer(done) == _answer(before)
     assert done.incident == f"{SENDER}/U"
+
+
+def test_a_cancel_a_drill_named_first_answers_cancelled_when_the_feed_sends_it_again(
+    opener: Callable[[], DeliveryLedger],
+) -> None:
+    # A drill replays production identifiers: an Exercise Update names the id of the live
+    # feed's Cancel C before C arrives, so C's id starts an incident of status Exercise. The
+    # real C (Actual) then ends the Alert it names, A. After a restart the feed sends C again:
+    # it is the Cancel of A, so it answers CANCELLED for A and offers the retractions not
+    # confirmed yet — not SUPERSEDED, "older than" the drill's Update.
+    a = make_alert("tip_request", Circle(*A_CENTRE, RADIUS), ident="A")
+    cancel = make_alert(
+        "tip_request",
+        Circle(*A_CENTRE, RADIUS),
+        ident="C",
+        sent=T0 + 2 * M,
+        msg_type=MessageType.CANCEL,
+        refs=(ref(a),),
+    )
+    drill = make_alert(
+        "tip_request",
+        Circle(*B_CENTRE, RADIUS),
+        ident="D",
+        sent=T0 + M,
+        msg_type=MessageType.UPDATE,
+        refs=(ref(cancel),),
+        status=Status.EXERCISE,
+    )
+    t = Targeter(REGIONS, nationwide("XX"), location_rules=exact_rules(), ledger=opener())
+    at = T0 + 3 * M
+    told = t.target(a, _index(SPOTS, at), at)
+    in_a = sorted(d for d, s in SPOTS.items() if _inside(s, A_CENTRE, RADIUS))
+    assert sorted(told.recipients.tolist()) == in_a == ["a1", "a2"]
+    assert t.target(drill, _index(SPOTS, at), at).incident == f"{SENDER}/C"
+    ended = t.target(cancel, _index(SPOTS, at), at)
+    assert (ended.verdict, ended.incident) == (Verdict.CANCELLED, f"{SENDER}/A")
+    assert sorted(ended.retract.tolist()) == in_a
+    assert ended.claims is not None
+    ids, keys = ended.claims.ids().tolist(), ended.claims.keys().tolist()
+    key = {str(d): k for d, k in zip(ids, keys, strict=True)}
+    t.confirm([key["a1"]], at)  # a1's retraction was pushed; a2's push failed
+    t = Targeter(REGIONS, nationwide("XX"), location_rules=exact_rules(), ledger=opener())
+    at = T0 + 5 * M
+    asked = t.preview(cancel, _index(SPOTS, at), at)
+    again = t.target(cancel, _index(SPOTS, at), at)
+    for r in (asked, again):
+        assert (r.verdict, r.incident) == (Verdict.CANCELLED, f"{SENDER}/A"), r.reason
+        assert sorted(r.retract.tolist()) == in_a
+        assert r.recipients.size == 0
+    assert again.reason == asked.reason
+    assert again.claims is not None and again.claims.keys().tolist() == [key["a2"]]
