@@ -300,3 +300,27 @@ def test_a_cancel_a_drill_named_first_answers_cancelled_when_the_feed_sends_it_a
         assert r.recipients.size == 0
     assert again.reason == asked.reason
     assert again.claims is not None and again.claims.keys().tolist() == [key["a2"]]
+
+
+def test_a_device_whose_push_failed_is_not_said_to_have_received_the_alert_re_sent(
+    opener: Callable[[], DeliveryLedger],
+) -> None:
+    # The feed re-sends Alert A after a restart; a2's push had failed (never confirmed). The
+    # re-sent A tells nobody new (a2's delivery is pending, redeliver() offers it), and its
+    # explanation of a2 must not say a2 received the alert: nobody confirmed that it did.
+    a = make_alert("tip_request", Circle(*A_CENTRE, RADIUS), ident="A")
+    t = Targeter(REGIONS, nationwide("XX"), location_rules=exact_rules(), ledger=opener())
+    at = T0 + M
+    first = t.target(a, _index(SPOTS, at), at)
+    assert first.claims is not None
+    keys = dict(zip(first.claims.ids().tolist(), first.claims.keys().tolist(), strict=True))
+    assert sorted(keys) == ["a1", "a2"]
+    t.confirm([keys["a1"]], at)
+    t = Targeter(REGIONS, nationwide("XX"), location_rules=exact_rules(), ledger=opener())
+    at = T0 + 2 * M
+    again = t.target(a, _index(SPOTS, at), at)
+    assert again.verdict is Verdict.DELIVER and again.recipients.size == 0
+    said = again.explain("a2")
+    assert "pending" in said and "redeliver()" in said, said
+    offered = t.redeliver(at + 2 * t.lease)
+    assert [c.keys().tolist() for c in offered] == [[keys["a2"]]]
