@@ -393,9 +393,15 @@ class TargetingResult:
         if outcome in COVERED:
             if _same_device(self.recipients, device_id).any():
                 return f"device {shown} receives alert {self.alert_id}{how}: it {why}"
+            # Claimed before: told (confirmed), or its delivery still pending (a push that
+            # failed, or not confirmed yet). A result does not know which without a read of
+            # the store, so it says both: "received" alone told an operator looking for a
+            # device that never got the alert that it had.
             return (
                 f"device {shown} does not receive alert {self.alert_id}{how} again: it "
-                f"{why}, and it already received incident {self.incident}"
+                f"{why}, and it already received incident {self.incident}, or a delivery of "
+                "it is pending (not confirmed yet: redeliver() offers it again, with the same "
+                "key)"
             )
         return f"device {shown} does not receive alert {self.alert_id}{how}: it {why}"
 

@@ -1031,7 +1031,9 @@ class Targeter:
             return attrs.evolve(settled, reason=linked + settled.reason) if linked else settled
         assert key is not None
         prefix = _orphan(alert, adm, key) + linked
-        verdict, fields = self._decide(alert, facts.get("kind", ""), index, at, True, prefix)
+        verdict, fields = self._decide(
+            alert, facts.get("kind", ""), index, at, True, prefix, dry=dry
+        )
         if verdict is not Verdict.DELIVER:
             fields["reason"] += _held_update(key, adm.version, adm.incident, verdict)
             return TargetingResult(**base, verdict=verdict, **fields)
@@ -1251,13 +1253,15 @@ class Targeter:
         evaluator: Evaluator | None = None,
         *,
         delivered: str | None = None,
+        dry: _DryRun | None = None,
     ) -> tuple[Verdict, dict[str, Any]]:
         """Evaluate a version the ledger made current: the verdict and the result's fields.
 
         ``delivered``: the incident's version delivered before this one (another), if any. Its
         area passed the blast-radius guard (under the limits, or confirmed), so an area proven
         to lie within it is not held again: a held version is current, and the delivered area
-        would stop streaming for as little as an Update of the texts.
+        would stop streaming for as little as an Update of the texts. ``dry``: for
+        :meth:`preview`, the view it admitted the version over (the ledger is unchanged).
         """
         onset, expires = alert.onset, alert.expires  # (each computed over the info blocks)
         start = _start_named(alert, onset)
@@ -1307,7 +1311,7 @@ class Targeter:
             }
         area = alert.area
         if area is None:
-            inherited = self._inherited_area(alert)
+            inherited = self._inherited_area(alert, dry)
             if inherited is not None:
                 area, source = inherited
                 prefix += (
@@ -1671,7 +1675,7 @@ class Targeter:
                 self._alert_bytes -= self._alerts.pop(next(iter(self._alerts)))[2]
         return alert, area
 
-    def _inherited_area(self, alert: Alert) -> tuple[Area, str] | None:
+    def _inherited_area(self, alert: Alert, dry: _DryRun | None = None) -> tuple[Area, str] | None:
         """For an Update without area geometry: the area it keeps, and whose it is.
 
         An Update may change only an incident's texts (CAP's ``<area>`` is optional): its
@@ -1679,11 +1683,16 @@ class Targeter:
         the versions its references name, and theirs in turn, that the ledger holds for the
         same incident; the newest as the ledger orders versions (references first, through the
         versions it holds, then ``sent``). None for any other message, or when no such version
-        is known.
+        is known. The versions are those of the ledger as admitting ``alert`` leaves them
+        (the incidents its references link merged into one), whether it was admitted yet or
+        not: the issuer's authority is checked, before admission, over the area it is then
+        delivered over. ``dry``: the view :meth:`preview` admitted ``alert`` over.
         """
-        return self._inherited(alert)[0]
+        return self._inherited(alert, dry)[0]
 
-    def _inherited(self, alert: Alert) -> tuple[tuple[Area, str] | None, bool]:
+    def _inherited(
+        self, alert: Alert, dry: _DryRun | None = None
+    ) -> tuple[tuple[Area, str] | None, bool]:
         """:meth:`_inherited_area`, and whether it is final.
 
         Final when every version the walk through the references reached is held by the
@@ -1694,7 +1703,27 @@ class Targeter:
             return None, True
         from geotarget import cap
 
-        key = self.incident_of(alert)
+        if dry is None:
+            # Admitted over a read-only view (a no-op for a version the ledger holds): a
+            # version of another incident that its references link is one of its incident's.
+            dry = _DryRun(self.ledger)
+            adm = _lifecycle.admit(
+                dry,
+                alert,
+                micros("alert.sent", alert.sent),
+                lease_micros(self.lease),
+                self.issuers.may_act_for,
+            )
+            if adm.transition is Transition.CONFLICT:
+                stored = cap.loads(adm.stored_document or "")
+                raise DuplicateIdentifier(
+                    alert.sender, alert.identifier, first_difference(stored, alert)
+                )
+            key = None if adm.incident is None else adm.incident.key
+        else:
+            found = dry.version(version_id(alert.sender, alert.identifier))
+            key = None if found is None else found[0]
+        lookup = dry.version
         seen: set[str] = set()
         todo = list(alert.references)
         best: tuple[Alert, str, str] | None = None
@@ -1705,16 +1734,14 @@ class Targeter:
             if vid in seen:
                 continue
             seen.add(vid)
-            found = self.ledger.lookup_version(vid)
+            found = lookup(vid)
             if found is None or found[0] != key or found[1] is None:
                 final = False
                 continue
             earlier = cap.loads(found[1])
             if earlier.area is None:
                 todo.extend(earlier.references)
-            elif best is None or replaces(
-                earlier, best[1], best[0].sent, best[2], self.ledger.lookup_version
-            ):
+            elif best is None or replaces(earlier, best[1], best[0].sent, best[2], lookup):
                 best = (earlier, vid, found[1])
         if best is None or best[0].area is None:
             return None, final
@@ -2013,11 +2040,10 @@ class _DryRun:
         found = self._ledger.lookup_version(vid)
         if found is None:
             return None
-        key, seen = found[0], {found[0]}
-        while key in self._into and self._into[key] not in seen:  # merged here meanwhile
-            key = self._into[key]
-            seen.add(key)
-        return key, found[1]
+        # Merged here meanwhile: where its deliveries went (one step: merge() keeps every
+        # entry pointing at the incident that holds them now, and an incident that gave way
+        # to a drill's and then took in another keeps those it took in).
+        return self._into.get(found[0], found[0]), found[1]
 
     def incident_row(self, key: str) -> _lifecycle.Row | None:
         if key in self._rows:
@@ -2177,6 +2203,9 @@ class _DryRun:
         for vid, (inc, doc) in list(self._versions.items()):
             if inc == other:
                 self._versions[vid] = (into, doc)
+        for k, there in list(self._into.items()):
+            if there == other:  # merged into ``other`` before: now in ``into`` with it
+                self._into[k] = into
         self._into[other] = into
         self._joined.setdefault(into, []).append(other)
         row = self.incident_row(other)

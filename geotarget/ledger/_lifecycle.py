@@ -396,6 +396,7 @@ def admit(
 
     key: str | None
     others: list[str] = []  # for a Cancel: further incidents it ends (see below)
+    moved = False  # a placeholder Cancel that ends another incident than its placeholder's
     also: list[str] = []
     why = ""  # (a merge into a cancelled incident: the retractions it made due)
     seen = tx.version(vid)
@@ -431,6 +432,9 @@ def admit(
                     k for k in keys if _not_allowed(alert, tx.incident_row(k), may_act_for) is None
                 ]
                 if mine:
+                    # The placeholder's incident first, if it may end it; otherwise the
+                    # first it may end (an Update of another status, a drill, named its id).
+                    moved = mine[0] != key
                     key, others = mine[0], mine[1:]
     elif kind is MessageType.ALERT or not refs:
         existing = tx.incident_row(vid)
@@ -526,6 +530,11 @@ def admit(
         )
     # Recorded even when the incident has ended, so that a later message naming this version
     # joins the ended incident (and is refused) instead of starting a new one.
+    if moved:
+        # A version of the incident it ends, not of the one whose Update named it: sent again
+        # (a feed re-sends its messages), it answers for the incident it ended, CANCELLED,
+        # not as an older version of that other incident.
+        tx.reclaim([vid], key)
     tx.put_version(vid, key, doc, sent_us, at_us)
     if kind is not MessageType.CANCEL:
         # The versions it names that were never seen are earlier versions of this incident
