@@ -74,6 +74,7 @@ from geotarget._evaluation import (
     evaluate,
     new_regions,
     plan_bytes,
+    reaches,
     too_old,
 )
 from geotarget._idset import IdSet
@@ -1351,10 +1352,22 @@ class Targeter:
                 if edge is not None and (nxt is None or edge < nxt)
                 else ""
             )
+            outside = (
+                f"the alert area{grown} lies wholly outside the regions where {kind} "
+                f"is enabled ({', '.join(sorted(decision.regions))}){when}"
+            )
+            finest = self._finest_set
+            if later is None and not reaches(finest, area, frozenset(finest.codes), self.snap_m):
+                # In no region at all: abroad, or at sea beyond the territorial sea. No phase
+                # could enable it there, whatever the policy said of the regions.
+                outside = (
+                    f"the alert area{grown} lies in none of the {len(finest):,} regions of the "
+                    f"territory ({self._finest} level): abroad, or at sea beyond the territorial "
+                    f"sea, where no phase of any policy enables {kind}"
+                )
             return Verdict.AREA_OUTSIDE_ROLLOUT, {
                 "reason": prefix
-                + f"the alert area{grown} lies wholly outside the regions where {kind} "
-                f"is enabled ({', '.join(sorted(decision.regions))}){when}"
+                + outside
                 + _after_expiry(alert, nxt, self.policy.timezone)
                 + moves,
                 "next_change": _before_expiry(alert, _earliest(nxt, edge)),

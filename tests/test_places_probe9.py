@@ -198,3 +198,54 @@ def test_a_police_region_is_told_when_its_first_county_gets_a_tip_request(
         names = ", ".join(county_name[c] for c in new)
         assert (e.partial_phase_index, list(e.partial_within)) == (j, new), text
         assert f"phase {j + 1} enables it in {names} from {PILOT_TIPS[j][1]} 00:00" in text
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "radius"),
+    [
+        (24.17, 65.85, 800.0),  # Tornio, across the Torne from Haparanda: Finland
+        (17.5, 57.5, 3_000.0),  # the open Baltic between Gotland and Öland, beyond 12 nmi
+        (12.62, 55.70, 1_000.0),  # Copenhagen
+    ],
+)
+def test_an_explosion_wholly_beyond_the_territory_is_said_to_lie_in_no_region(
+    shared_data: Path, lon: float, lat: float, radius: float
+) -> None:
+    """An area in no region at all is not "outside the regions where explosion is enabled (SE)".
+
+    Explosion is enabled nationwide; the reason said the area lay outside the enabled regions
+    and that "no later phase of the policy enables it there", as if a policy could. Oracle:
+    shapely and pyproj on Lantmäteriet's territory (land, inland water and territorial sea):
+    the circle lies wholly beyond it.
+    """
+    import numpy as np
+    import pyproj
+    import shapely
+
+    from geotarget import Circle
+    from geotarget.ledger import MemoryLedger
+    from geotarget.targeting import Verdict
+
+    doc = json.loads((shared_data / "sweden" / "lan_lantmateriet_wgs84.geojson").read_text())
+    counties = [shapely.make_valid(sg.shape(f["geometry"])) for f in doc["features"]]
+    territory = shapely.union_all(counties)
+    aeqd = pyproj.Transformer.from_crs(
+        "EPSG:4326", f"+proj=aeqd +lat_0={lat} +lon_0={lon} +ellps=WGS84", always_xy=True
+    )
+    near = shapely.clip_by_rect(territory, lon - 3, lat - 2, lon + 3, lat + 2)
+    metric = shapely.transform(near, lambda xy: np.column_stack(aeqd.transform(*xy.T)))
+    assert shapely.distance(metric, sg.Point(0.0, 0.0)) > radius + 100.0  # wholly beyond
+    at = dt.datetime(2026, 5, 4, 21, 30, tzinfo=dt.timezone.utc)
+    message = pilot.Message(headline="Explosion", description="x", area_description="x")
+    alert = pilot.explosion(
+        identifier="X-1", sender="polisen@polisen.se", sent=at, area=Circle(lon, lat, radius),
+        sv=message, en=message, onset=at, expires=at + dt.timedelta(hours=1),
+    )  # fmt: skip
+    policy = sweden.pilot_policy()
+    targeter = Targeter(sweden.hierarchy(), policy, ledger=MemoryLedger())
+    positions = geotarget.Positions(["a"], [18.06], [59.33], accuracy_m=[5.0], observed_at=[at])
+    got = targeter.target(alert, geotarget.PositionIndex(positions), at)
+    assert got.verdict is Verdict.AREA_OUTSIDE_ROLLOUT
+    assert "lies in none of the 290 regions of the territory" in got.reason, got.reason
+    assert "abroad, or at sea beyond the territorial sea" in got.reason
+    assert "enabled (SE)" not in got.reason
