@@ -146,15 +146,30 @@ class DuplicateIdentifier(_Rebuilt, InvalidInput):
         The version id.
     field : str
         The first differing field, as a path (e.g. ``infos[0].areas[0].geometry``).
+    stored, received : str or None
+        That field's value in the message first seen and in this one, as text for the message
+        (None: not said).
     """
 
-    def __init__(self, sender: str, identifier: str, field: str) -> None:
+    def __init__(
+        self,
+        sender: str,
+        identifier: str,
+        field: str,
+        stored: str | None = None,
+        received: str | None = None,
+    ) -> None:
         self.sender = sender
         self.identifier = identifier
         self.field = field
+        self.stored = stored
+        self.received = received
+        said = (
+            "" if stored is None or received is None else f": stored {stored}, received {received}"
+        )
         super().__init__(
             f"identifier {identifier!r} of sender {sender!r} must be unique: it was already "
-            f"used for a message with different content (first difference: {field})"
+            f"used for a message with different content (first difference: {field}{said})"
         )
 
 

@@ -45,6 +45,7 @@ out. Device positions are used only inside a call; results keep device ids and o
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -211,6 +212,25 @@ def _policy_type_error(policy: object) -> InvalidType:
         else ""
     )
     return InvalidType(f"policy must be a RolloutPolicy (got {type(policy).__name__}){hint}")
+
+
+def _duplicate(stored_document: str | None, alert: Alert) -> DuplicateIdentifier:
+    """The error for ``alert``'s version id, first stored as ``stored_document``, re-used."""
+    from geotarget import cap
+
+    field, first, now = first_difference(cap.loads(stored_document or ""), alert)
+    return DuplicateIdentifier(
+        alert.sender, alert.identifier, field, _field_text(first), _field_text(now)
+    )
+
+
+def _field_text(value: object) -> str:
+    """A field's value as a message shows it: an instant in ISO 8601, a CAP enum by its name."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return repr(value.value)
+    return shown(value, 80)
 
 
 def _alert_type_error(alert: object) -> InvalidType:
@@ -626,12 +646,7 @@ class Targeter:
             self.issuers.may_act_for,
         )
         if adm.transition is Transition.CONFLICT:
-            from geotarget import cap
-
-            stored = cap.loads(adm.stored_document or "")
-            raise DuplicateIdentifier(
-                alert.sender, alert.identifier, first_difference(stored, alert)
-            )
+            raise _duplicate(adm.stored_document, alert)
         return None if adm.incident is None else adm.incident.key
 
     def _enabled(self, regions: frozenset[str]) -> tuple[frozenset[str], Any]:
@@ -1140,12 +1155,7 @@ class Targeter:
         key = base["incident"]
         tr = adm.transition
         if tr is Transition.CONFLICT:
-            from geotarget import cap
-
-            stored = cap.loads(adm.stored_document or "")
-            raise DuplicateIdentifier(
-                alert.sender, alert.identifier, first_difference(stored, alert)
-            )
+            raise _duplicate(adm.stored_document, alert)
         if tr is Transition.NOT_AUTHORISED:
             return TargetingResult(
                 **base,
@@ -1728,10 +1738,7 @@ class Targeter:
                 self.issuers.may_act_for,
             )
             if adm.transition is Transition.CONFLICT:
-                stored = cap.loads(adm.stored_document or "")
-                raise DuplicateIdentifier(
-                    alert.sender, alert.identifier, first_difference(stored, alert)
-                )
+                raise _duplicate(adm.stored_document, alert)
             key = None if adm.incident is None else adm.incident.key
         else:
             found = dry.version(version_id(alert.sender, alert.identifier))

@@ -324,3 +324,36 @@ def test_a_device_whose_push_failed_is_not_said_to_have_received_the_alert_re_se
     assert "pending" in said and "redeliver()" in said, said
     offered = t.redeliver(at + 2 * t.lease)
     assert [c.keys().tolist() for c in offered] == [[keys["a2"]]]
+
+
+def test_a_re_used_identifier_names_the_first_difference_with_both_values() -> None:
+    """A publisher re-sends an Alert with a new ``sent``, or another headline, under one id.
+
+    The error named the field only ("first difference: sent"); the operator could not tell
+    which of the two messages held what. It now says both values, the stored one first.
+    Oracle: the two alerts' own fields.
+    """
+    from geotarget.errors import DuplicateIdentifier
+
+    a = make_alert("explosion", Circle(18.0, 59.0, 1_000.0))
+    here = _index({"d0": (18.0, 59.0)}, T0)
+    t = Targeter(make_regions(), nationwide("XX"), ledger=MemoryLedger())
+    t.target(a, here, T0)
+    later = attrs.evolve(a, sent=a.sent + dt.timedelta(minutes=5))
+    for call in (t.target, t.preview):
+        with pytest.raises(DuplicateIdentifier) as err:
+            call(later, here, T0)
+        assert err.value.field == "sent"
+        assert err.value.stored == a.sent.isoformat()
+        assert err.value.received == later.sent.isoformat()
+        assert str(err.value).endswith(
+            f"(first difference: sent: stored {a.sent.isoformat()}, received "
+            f"{later.sent.isoformat()})"
+        )
+    retitled = attrs.evolve(a, infos=(attrs.evolve(a.infos[0], headline="Other " * 40),))
+    with pytest.raises(DuplicateIdentifier) as err:
+        t.target(retitled, here, T0)
+    assert err.value.field == "infos[0].headline"
+    assert err.value.stored == repr(a.infos[0].headline)
+    assert err.value.received is not None and err.value.received.startswith("'Other Other")
+    assert len(err.value.received) < 120  # a long value is cut, at a word

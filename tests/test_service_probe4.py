@@ -353,6 +353,7 @@ def test_an_identifier_reused_for_other_content_is_a_409_conflict(tmp_path: Path
         problem = r.json()
         assert problem["error"] == "DuplicateIdentifier" and problem["title"] == "Conflict"
         assert problem["field"].startswith("infos[0].areas[0]"), problem
+        assert "500" in problem["stored"] and "2000" in problem["received"], problem
         assert "'SE-POL-4'" in problem["detail"] and "must be unique" in problem["detail"]
         r = client.post("/alerts", params=q, content=wider)
         assert r.status_code == 409 and r.text == problem["detail"], r.text

@@ -97,7 +97,8 @@ An error answer is its message as plain text, or, when the request's ``Accept`` 
 ``MethodNotAllowed``, ``InternalError``) and, for a message ``FIELD must RULE (got VALUE)``,
 ``field`` (``lat[1]``), ``rule`` and ``value`` (as the message shows it). An alert version id
 re-used for other content (``DuplicateIdentifier``) is a 409 naming the first difference as
-``field``, an unknown path a 404 naming the endpoints, a method an endpoint does not take a 405
+``field``, with its value first stored as ``stored`` and in this request as ``received``, an
+unknown path a 404 naming the endpoints, a method an endpoint does not take a 405
 with ``Allow``, a fault of the service a 500 naming only the exception's class (its message may
 quote anything; the log has the traceback).
 
@@ -1432,6 +1433,8 @@ def create_app(
                 "field": exc.field,
                 "rule": "an identifier is unique per sender (CAP 1.2): a new version takes a"
                 " new identifier",
+                "stored": exc.stored,
+                "received": exc.received,
             },
         )
 

@@ -141,10 +141,14 @@ class Tx(Protocol):
         ...
 
 
-def first_difference(a: object, b: object, path: str = "") -> str:
-    """The path of the first field where two equal-typed values differ (for error messages)."""
+def first_difference(a: object, b: object, path: str = "") -> tuple[str, object, object]:
+    """The path of the first field where two equal-typed values differ, and its two values.
+
+    For error messages: ``("sent", a.sent, b.sent)``; tuples of different lengths give the
+    path with both lengths and the two lengths as the values.
+    """
     if type(a) is not type(b):
-        return path or "type"
+        return path or "type", a, b
     cls: Any = type(a)
     if attrs.has(cls):
         for f in attrs.fields(cls):
@@ -154,13 +158,13 @@ def first_difference(a: object, b: object, path: str = "") -> str:
             x, y = getattr(a, f.name), getattr(b, f.name)
             if x != y:
                 return first_difference(x, y, f"{path}.{name}" if path else name)
-        return path
+        return path, a, b
     if isinstance(a, tuple) and isinstance(b, tuple):
         for i, (x, y) in enumerate(zip(a, b, strict=False)):
             if x != y:
                 return first_difference(x, y, f"{path}[{i}]")
-        return f"{path} (length {len(a)} vs {len(b)})"
-    return path
+        return f"{path} (length {len(a)} vs {len(b)})", len(a), len(b)
+    return path, a, b
 
 
 _FIRST = "a Cancel naming it arrived first"
