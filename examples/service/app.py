@@ -94,13 +94,22 @@ An error answer is its message as plain text, or, when the request's ``Accept`` 
 9457 problem details: ``type``, ``title``, ``status``, ``detail`` (the message), ``instance``
 (the path), ``error`` (the :mod:`geotarget.errors` class, or the service's own name:
 ``TooLarge``, ``Busy``, ``Slow``, ``Encoded``, ``UnsupportedMediaType``, ``NotFound``,
-``MethodNotAllowed``, ``InternalError``) and, for a message ``FIELD must RULE (got VALUE)``,
+``MethodNotAllowed``, ``InternalError``, ``Stopped``) and, for a message ``FIELD must RULE (got
+VALUE)``,
 ``field`` (``lat[1]``), ``rule`` and ``value`` (as the message shows it). An alert version id
 re-used for other content (``DuplicateIdentifier``) is a 409 naming the first difference as
 ``field``, with its value first stored as ``stored`` and in this request as ``received``, an
 unknown path a 404 naming the endpoints, a method an endpoint does not take a 405
 with ``Allow``, a fault of the service a 500 naming only the exception's class (its message may
 quote anything; the log has the traceback).
+
+A rolling restart: on ``SIGTERM`` uvicorn stops taking connections and waits for the requests
+running; past its ``--timeout-graceful-shutdown`` (none by default: it waits) it cancels them,
+and each answers 503 (``Stopped``, ``Retry-After``, ``Connection: close``) saying whether
+anything of it may have been applied (nothing while its body was still arriving), to be sent
+again to another instance: the store holds what was applied, so nothing is told twice, and the
+deliveries the stopped instance claimed are offered by ``POST /redeliver`` once their lease runs
+out. The other instances over the same store carry on.
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
 by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
@@ -160,9 +169,11 @@ import numpy.typing as npt
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geotarget import (
     Alert,
@@ -654,7 +665,7 @@ def _problem(
     ``?device=`` is a device id), ``error`` (what failed: a :mod:`geotarget.errors` class
     name such as ``InvalidInput`` or ``StoreFull``, or the service's own: ``TooLarge``,
     ``Busy``, ``Slow``, ``Encoded``, ``UnsupportedMediaType``, ``NotFound``,
-    ``MethodNotAllowed``, ``InternalError``) and, for a message
+    ``MethodNotAllowed``, ``InternalError``, ``Stopped``) and, for a message
     of the form ``FIELD must RULE (got VALUE)``, its ``field``, ``rule`` and ``value`` (the
     value as the message shows it: a scalar quoted, a list or an object described), or the
     ``members`` given.
@@ -1217,6 +1228,107 @@ def _rows(batch: Positions, rows: npt.NDArray[np.intp], ids: str | None = None) 
     )
 
 
+#: The scope key a request's handler sets once it hands the request's work to a thread (what it
+#: applies from then on is not known to an answer cut off by a stop).
+_APPLYING = "examples.service.applying"
+#: The most seconds the service, stopping, waits for the requests uvicorn cancelled to answer
+#: before it closes the store (they answer at once: they wait for nothing).
+STOPPING_SECONDS = 2.0
+
+
+async def _applying(request: Request, func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)`` in a worker thread, the request marked as applying (store writes)."""
+    request.scope[_APPLYING] = True
+    return await run_in_threadpool(func, *args)
+
+
+class _Requests:
+    """The HTTP requests the process is answering (only the event loop's thread counts)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle: asyncio.Event | None = None
+
+    def start(self) -> None:
+        self.count += 1
+
+    def end(self) -> None:
+        self.count -= 1
+        if self.count == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def wait_idle(self, seconds: float) -> None:
+        """Return once no request is being answered, or after ``seconds``."""
+        if self.count == 0:
+            return
+        self._idle = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._idle.wait(), seconds)
+        except asyncio.TimeoutError:
+            LOG.warning("stopping with %d request(s) not answered", self.count)
+
+
+class _AnswersWhenStopped:
+    """A request cancelled as the service stops answers 503 saying so, not a bare 500.
+
+    uvicorn, stopping (``SIGTERM``: a rolling restart, a deploy), waits for the requests
+    running, and past ``--timeout-graceful-shutdown`` cancels them. Such a request answered
+    uvicorn's bare ``500 Internal Server Error`` (a fault of the service, said the status, and
+    nothing of whether the request was applied) with the cancellation's traceback in the log,
+    or nothing at all, the connection closed, when the process ended first. Now it answers 503
+    (``error``: ``Stopped``; ``Connection: close``) saying whether anything of it may have been
+    applied, and to send it again to another instance, and the log has one line.
+    """
+
+    def __init__(self, app: ASGIApp, requests: _Requests) -> None:
+        self.app = app
+        self.requests = requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        self.requests.start()
+        try:
+            await self.app(scope, receive, sending)
+        except asyncio.CancelledError:
+            if started:
+                raise
+            request = Request(scope)
+            asked = f"{request.method} {_shown(request.url.path)}"
+            if scope.get(_APPLYING):
+                what = (
+                    "what it applied is not known; send it again, to another instance: what"
+                    " the store already holds is not applied twice (a device already claimed"
+                    " is not offered again), and the deliveries this instance claimed are"
+                    f" offered by POST /redeliver once their lease ({LEASE.seconds} s) runs out"
+                )
+            else:
+                what = "nothing of it was applied; send it again, to another instance"
+            LOG.warning("%s was cut off as the service stopped: answered 503", asked)
+            answer = _problem(
+                request,
+                503,
+                f"{asked}: the service instance was stopped before it answered (its shutdown's"
+                f" grace period, uvicorn's --timeout-graceful-shutdown, ran out): {what}",
+                "Stopped",
+                {"Connection": "close", "Retry-After": "1"},
+            )
+            await answer(scope, receive, send)
+            # (Not raised on: uvicorn, which cancelled the request, stops; raised, it logged a
+            # traceback and answered a bare 500 instead.)
+        finally:
+            self.requests.end()
+
+
 def _empty_index() -> PositionIndex:
     return PositionIndex(
         Positions([], [], [], observed_at=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
@@ -1237,6 +1349,7 @@ def create_app(
     if _ENV_PROBLEMS:
         raise InvalidInput("; ".join(_ENV_PROBLEMS))
     budget = _InFlight(MAX_INFLIGHT if max_inflight is None else max_inflight)
+    in_flight = _Requests()
     ledger: Any = _Crashing(store) if CRASH_AT else store
     regions = regions if regions is not None else sweden.hierarchy()
     if policy is None:
@@ -1261,7 +1374,7 @@ def create_app(
         at = _at(request)  # (the query is read first: a bad one is refused before the body)
         with budget.hold(request) as held:
             body = await _body(request, MAX_ALERT_BODY, held, "CAP document")
-            return JSONResponse(await run_in_threadpool(submit_alert, body, at))
+            return JSONResponse(await _applying(request, submit_alert, body, at))
 
     def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
         # Every device's latest fix this process took, not only the latest batch's.
@@ -1289,7 +1402,7 @@ def create_app(
             body = await _body(request, MAX_POSITIONS_BODY, held)
             data = _json_object(body, _POSITION_COLUMNS, _POSITION_WHY)
             del body  # (the parsed batch is what the request holds now)
-            return JSONResponse(await run_in_threadpool(submit_positions, data, at))
+            return JSONResponse(await _applying(request, submit_positions, data, at))
 
     def submit_positions(data: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
         # Each column is checked value by value for its JSON types first (a bool or a text
@@ -1332,7 +1445,7 @@ def create_app(
             keys = _keys(_json_object(body, ("keys",)))
             held.up_to(held.size + _fixed_width(keys, budget.limit))
             del body
-            done = await run_in_threadpool(targeter.confirm, keys, at)
+            done = await _applying(request, targeter.confirm, keys, at)
         return JSONResponse(
             {
                 "confirmed": int(done.confirmed.size),
@@ -1344,7 +1457,7 @@ def create_app(
     async def redeliver(request: Request) -> Response:
         _takes(request, ("at", "limit"))
         at, limit = _at(request), _limit(request)
-        return JSONResponse({"deliveries": await run_in_threadpool(take_due, at, limit)})
+        return JSONResponse({"deliveries": await _applying(request, take_due, at, limit)})
 
     def take_due(at: dt.datetime, limit: int) -> list[dict[str, str]]:
         # The leases that ran out (at most ``limit``), then the alerts whose time or phase has
@@ -1505,6 +1618,11 @@ def create_app(
             pass  # the store is down: serve what does not need it, and recover when it is back
         with _hangup_keeps_serving(policy, regions):
             yield
+        # uvicorn stops: past its --timeout-graceful-shutdown it cancelled the requests still
+        # running, each of which answers 503 (_AnswersWhenStopped) on its next turn of the
+        # event loop. Wait for those answers (briefly: they need no store) before closing the
+        # store; uvicorn ends the process once this returns.
+        await in_flight.wait_idle(STOPPING_SECONDS)
         store.close()
 
     return Starlette(
@@ -1528,6 +1646,7 @@ def create_app(
             HTTPException: no_route,
             Exception: failed,
         },
+        middleware=[Middleware(_AnswersWhenStopped, requests=in_flight)],
         lifespan=lifespan,
     )
 
