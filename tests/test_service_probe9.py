@@ -209,3 +209,47 @@ def test_a_request_cut_off_by_a_stopping_instance_is_a_503_saying_what_was_appli
     finally:
         a.stop()
         b.stop()
+
+
+# --- A probe for a load balancer or an orchestrator ------------------------------------------
+
+
+def test_ready_answers_once_the_store_does_and_changes_nothing(tmp_path: Path) -> None:
+    """``GET /ready``: 503 naming the store's error while it cannot be opened, then 200.
+
+    Before, the service had no endpoint a load balancer or Kubernetes could probe: ``GET /``
+    was a 404, ``GET /explain`` needs an incident and a device, and ``POST /redeliver`` (the
+    one endpoint without a body) leases the deliveries due to its caller, each then withheld
+    from the push service until its lease ran out. The probe changes nothing: the deliveries
+    due are still offered to ``POST /redeliver`` after it.
+    """
+    from service_helpers import service_module
+    from starlette.testclient import TestClient
+
+    from geotarget.ledger import SQLiteLedger
+
+    service = service_module("app.py", "_geotarget_service_probe9")
+    path = tmp_path / "not-mounted-yet" / "d.db"
+    store = service._OpenedLater(lambda: SQLiteLedger(path))
+    with TestClient(service.create_app(store)) as client:
+        r = client.get("/ready", headers={"Accept": "application/problem+json"})
+        assert r.status_code == 503, r.text
+        assert r.json()["error"] == "StoreUnavailable", r.json()
+        assert "not-mounted-yet" in r.json()["detail"], r.json()
+        path.parent.mkdir()
+        r = client.get("/ready")
+        assert r.status_code == 200, r.text
+        assert r.json() == {"status": "ready", "active_incidents": 0}
+        q = {"at": (AT + dt.timedelta(seconds=5)).isoformat()}
+        assert client.post("/alerts", params={"at": AT.isoformat()}, content=_alert()).is_success
+        told = client.post("/positions", params=q, content=_batch(["p1", "p2"], 5)).json()
+        assert sorted(d["device"] for d in told["deliveries"]) == ["p1", "p2"]
+        later = {"at": (AT + dt.timedelta(minutes=5)).isoformat()}
+        for _ in range(3):  # (each lease ran out: a probe leasing them would take them)
+            r = client.get("/ready", params=later)
+            assert r.json() == {"status": "ready", "active_incidents": 1}, r.text
+        due = client.post("/redeliver", params=later).json()["deliveries"]
+        assert sorted(d["device"] for d in due) == ["p1", "p2"]
+        assert client.get("/ready", params={"limit": "5"}).status_code == 400
+        assert client.post("/ready").status_code == 405
+        assert "GET /ready" in client.get("/").text

@@ -40,6 +40,11 @@ alerts at once. The latest snapshot of device positions is an immutable
 ``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
                       (``Targeter.preview`` of its newest fix kept: changes nothing); 404 for
                       an unknown incident, or a device of no batch kept.
+``GET  /ready``      for a load balancer's or an orchestrator's probe (changes nothing):
+                      ``{"status": "ready", "active_incidents": N}`` once the store answers a
+                      read, else 503 naming the :class:`~geotarget.errors.StoreError` (the
+                      store down, or not opened yet); the process listens only once it has
+                      started, and stops listening as it stops.
 
 Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it defaults to
 now. A request the service cannot read answers 400 naming the field, the value and the rule,
@@ -109,7 +114,10 @@ and each answers 503 (``Stopped``, ``Retry-After``, ``Connection: close``) sayin
 anything of it may have been applied (nothing while its body was still arriving), to be sent
 again to another instance: the store holds what was applied, so nothing is told twice, and the
 deliveries the stopped instance claimed are offered by ``POST /redeliver`` once their lease runs
-out. The other instances over the same store carry on.
+out. The other instances over the same store carry on. Give ``--timeout-graceful-shutdown`` a
+few seconds less than the supervisor waits before it kills the process (Kubernetes'
+``terminationGracePeriodSeconds``, systemd's ``TimeoutStopSec``): a killed process answers
+nothing, its clients' connections simply closed.
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
 by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
@@ -248,7 +256,9 @@ MAX_INFLIGHT = _env_whole("GEOTARGET_MAX_INFLIGHT", 2 * MAX_POSITIONS_BODY, "byt
 BODY_SECONDS = _env_whole("GEOTARGET_BODY_SECONDS", 60, "seconds")
 
 #: The service's endpoints, as an unknown path's 404 names them.
-ENDPOINTS = "POST /alerts, POST /positions, POST /confirm, POST /redeliver and GET /explain"
+ENDPOINTS = (
+    "POST /alerts, POST /positions, POST /confirm, POST /redeliver, GET /explain and GET /ready"
+)
 
 #: The ``GEOTARGET_*`` variables the service reads.
 SERVICE_VARIABLES = (
@@ -1527,6 +1537,16 @@ def create_app(
             return None
         return targeter.preview(alert, PositionIndex(fix), at).explain(device)
 
+    async def ready(request: Request) -> Response:
+        # For a load balancer's or Kubernetes' probe: changes nothing (POST /redeliver, the
+        # one endpoint without a body, leases deliveries to its caller; GET /explain needs an
+        # incident and a device). The store answering a read is what it checks: a store down
+        # (or not opened yet) is a 503 naming the StoreError, as every endpoint that needs it.
+        _takes(request, ("at",))
+        _at(request)
+        active = await run_in_threadpool(store.load_active)
+        return JSONResponse({"status": "ready", "active_incidents": len(active)})
+
     async def store_failed(request: Request, exc: Exception) -> Response:
         return _problem(request, 503, str(exc), type(exc).__name__)
 
@@ -1632,6 +1652,7 @@ def create_app(
             Route("/confirm", confirm, methods=["POST"]),
             Route("/redeliver", redeliver, methods=["POST"]),
             Route("/explain", explain, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
         ],
         exception_handlers={
             StoreError: store_failed,

@@ -147,10 +147,12 @@ def run(
             if proc.poll() is not None:
                 raise SystemExit("the service did not start")
             try:
-                client.get("/ready")  # no such route: a 404 once it listens
-                break
+                ready = client.get("/ready").status_code == 200  # listens; its store answers
             except httpx2.TransportError:
-                time.sleep(0.05)
+                ready = False
+            if ready:
+                break
+            time.sleep(0.05)
         else:
             raise SystemExit("the service did not answer in 60 s")
         deadline = time.perf_counter() + max_seconds
