@@ -117,7 +117,11 @@ deliveries the stopped instance claimed are offered by ``POST /redeliver`` once 
 out. The other instances over the same store carry on. Give ``--timeout-graceful-shutdown`` a
 few seconds less than the supervisor waits before it kills the process (Kubernetes'
 ``terminationGracePeriodSeconds``, systemd's ``TimeoutStopSec``): a killed process answers
-nothing, its clients' connections simply closed.
+nothing, its clients' connections simply closed. Each instance reads the time (the leases it
+grants and the ones it finds run out) from its machine's clock: keep the clocks of the machines
+running instances synchronised (NTP) to well within the lease (30 s). An instance whose clock
+runs a lease ahead of another's offers again through ``POST /redeliver``, at once, the
+deliveries the other has just claimed and pushed: those devices are told twice.
 
 The Targeter is built as the integrator's guide recommends, from ONE policy file (TOML or JSON,
 by its ``.toml`` or ``.json`` suffix) read by :func:`geotarget.load_policy`: its rollout, its
