@@ -543,6 +543,7 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
             )
         items = list(value)
         out = np.empty(len(items), dtype="datetime64[us]")
+        checked: object = None  # the last zone's datetime found real ([now] * n: checked once)
         for i, t in enumerate(items):
             if t is None or (isinstance(t, dt.datetime) and t != t):  # pandas' NaT: unknown too
                 out[i] = np.datetime64("NaT")
@@ -551,6 +552,18 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
                     raise InvalidPositions(
                         f"observed_at must be timezone-aware (got naive {shown(t)} at row {i})"
                     )
+                if type(t.tzinfo) is not dt.timezone and t is not checked:
+                    # A zone's wall time its clocks skip (02:30 on the night they jump to
+                    # 03:00) names no instant: Python reads it an hour off. Refused, as one
+                    # observed_at for the whole snapshot is.
+                    from geotarget.rollout._time import wall_time_problem
+
+                    problem = wall_time_problem(t)
+                    if problem is not None:
+                        raise InvalidPositions(
+                            f"observed_at must be real clock readings: at row {i}, {problem}"
+                        )
+                    checked = t
                 out[i] = utc_us(t, "observed_at", f" at row {i}")
             else:
                 # (A container is described, not quoted: most likely a (lon, lat) pair.)

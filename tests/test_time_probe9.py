@@ -1,0 +1,145 @@
+"""Time as the real world gives it: zone times per fix, pandas' times, far years, DST nights.
+
+Oracles are plain Python ``datetime`` arithmetic in UTC (``astimezone``), never geotarget's own
+helpers: an instant is what ``value.astimezone(timezone.utc)`` says, an age is the difference of
+two such instants, and a fix is fresh iff that age is at most ``max_age``.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from geotarget import Circle, LocationRule, PositionIndex, Positions
+from geotarget.errors import InvalidPositions
+
+UTC = timezone.utc
+STO = ZoneInfo("Europe/Stockholm")
+#: 02:30 on the night Stockholm's clocks jump from 02:00 to 03:00: no such clock reading.
+SKIPPED = datetime(2026, 3, 29, 2, 30, tzinfo=STO)
+
+
+def _instant(t: datetime) -> datetime:
+    return t.astimezone(UTC)
+
+
+# --- a column of zone times --------------------------------------------------------------------
+
+
+def _columns(times: list[Any]) -> list[Any]:
+    """The forms a column of ``datetime`` objects comes in: a list, an object array, a Series."""
+    forms: list[Any] = [list(times), np.array(times, dtype=object)]
+    pd = pytest.importorskip("pandas")
+    forms.append(pd.Series(times, dtype=object))
+    return forms
+
+
+@pytest.mark.parametrize("form", range(3))
+@pytest.mark.parametrize("row", [0, 2])
+def test_a_column_refuses_a_zone_wall_time_the_clocks_skip_naming_its_row(
+    form: int, row: int
+) -> None:
+    """One ``observed_at`` at 02:30 on the spring night was refused; a column of them was not.
+
+    Python reads that wall time at +01:00 (03:30 summer time): a column silently took it, so
+    the same fix was refused alone and accepted among others.
+    """
+    ok = datetime(2026, 3, 29, 3, 30, tzinfo=STO)
+    times = [ok, ok, ok]
+    times[row] = SKIPPED
+    with pytest.raises(InvalidPositions, match="must be a real clock reading"):
+        Positions(["a"], [18.0], [59.0], observed_at=SKIPPED)
+    column = _columns(times)[form]
+    with pytest.raises(InvalidPositions) as err:
+        Positions(["a", "b", "c"], [18.0] * 3, [59.0] * 3, observed_at=column)
+    message = str(err.value)
+    assert f"at row {row}," in message
+    assert "2026-03-29T02:30:00 does not exist in Europe/Stockholm" in message
+
+
+@pytest.mark.parametrize("form", range(3))
+def test_a_column_of_zone_times_across_both_changes_keeps_each_instant(form: int) -> None:
+    """The hour the clocks repeat is two instants (``fold``); the edges of the gap exist."""
+    times = [
+        datetime(2026, 10, 25, 2, 30, tzinfo=STO, fold=0),  # 00:30Z
+        datetime(2026, 10, 25, 2, 30, tzinfo=STO, fold=1),  # 01:30Z
+        datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=STO),  # the last winter instant
+        datetime(2026, 3, 29, 3, 0, tzinfo=STO),  # the first summer one
+        datetime(2028, 2, 29, 23, 59, 59, tzinfo=STO),  # a leap day
+        None,
+    ]
+    n = len(times)
+    column = _columns(times)[form]
+    p = Positions([str(i) for i in range(n)], [18.0] * n, [59.0] * n, observed_at=column)
+    got = [None if np.isnat(t) else t.item().replace(tzinfo=UTC) for t in p.observed_at]
+    assert got == [None if t is None else _instant(t) for t in times]
+
+
+def test_ages_across_the_autumn_change_are_told_from_instants_not_wall_clocks() -> None:
+    """At 02:30 after the change (01:30Z), a fix at 02:30 before it is exactly an hour old.
+
+    Wall-clock subtraction (Python's, between two times of one zone) would say 0 s; a fix at
+    01:30 summer time (23:30Z the day before) is two hours old, not one.
+    """
+    at = datetime(2026, 10, 25, 2, 30, tzinfo=STO, fold=1)
+    fixes = [
+        datetime(2026, 10, 25, 2, 30, tzinfo=STO, fold=0),
+        datetime(2026, 10, 25, 2, 29, 59, 999999, tzinfo=STO, fold=0),
+        datetime(2026, 10, 25, 1, 30, tzinfo=STO),
+        datetime(2026, 10, 25, 2, 45, tzinfo=STO, fold=1),  # after at: clock skew, current
+    ]
+    rule = LocationRule(max_age=timedelta(hours=1), accuracy=0.0)
+    n = len(fixes)
+    p = Positions(list(range(n)), [18.0] * n, [59.0] * n, observed_at=fixes)
+    rows, states = PositionIndex(p).classify(Circle(18.0, 59.0, 10.0), rule, at)
+    fresh = [_instant(at) - _instant(t) <= timedelta(hours=1) for t in fixes]
+    assert fresh == [True, False, False, True]
+    assert rows.tolist() == list(range(n))
+    assert states.tolist() == [1 if f else 3 for f in fresh]
+
+
+def test_fresh_and_stale_at_the_microsecond_in_any_offset_and_zone_match_utc_arithmetic() -> None:
+    """Fresh or stale, to the microsecond, in any offset or zone, is UTC arithmetic's answer.
+
+    Random fixes around ``at - max_age``, ``at`` and fixes in UTC, +05:30, -11:00 and
+    Stockholm's zone on both DST nights and a leap day: ``classify``'s UNKNOWN rows and
+    ``query(observed_before=)`` agree with ``datetime`` arithmetic in UTC.
+    """
+    rng = random.Random(9)
+    zones = [UTC, STO, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-11))]
+    bases = [
+        datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
+        datetime(2026, 10, 25, 1, 0, tzinfo=UTC),
+        datetime(2028, 2, 29, 23, 30, tzinfo=UTC),
+    ]
+    area = Circle(18.0, 59.0, 100.0)
+    for _ in range(60):
+        at_utc = rng.choice(bases) + timedelta(
+            seconds=rng.randint(-7200, 7200), microseconds=rng.randint(0, 999_999)
+        )
+        at = at_utc.astimezone(rng.choice(zones))
+        max_age = timedelta(seconds=rng.choice([0, 1, 3600, 5400]), microseconds=rng.choice([0, 1]))
+        times: list[datetime | None] = []
+        for _ in range(40):
+            pick = rng.random()
+            if pick < 0.1:
+                times.append(None)
+                continue
+            if pick < 0.6:
+                age = max_age + timedelta(microseconds=rng.choice([-1, 0, 1]))
+            else:
+                age = timedelta(seconds=rng.randint(-3 * 3600, 3 * 3600))
+            times.append((at_utc - age).astimezone(rng.choice(zones)))
+        n = len(times)
+        index = PositionIndex(Positions(list(range(n)), [18.0] * n, [59.0] * n, observed_at=times))
+        rows, states = index.classify(area, LocationRule(max_age=max_age, accuracy=0.0), at)
+        stale = [t is None or at_utc - _instant(t) > max_age for t in times]
+        assert rows.tolist() == list(range(n))
+        assert states.tolist() == [3 if s else 1 for s in stale]
+        before = index.query(area, observed_before=at_utc - max_age).tolist()
+        assert before == [i for i, s in enumerate(stale) if s]
