@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from geotarget import Circle, LocationRule, PositionIndex, Positions
+from geotarget.alerts import Alert, Info, Reference
 from geotarget.errors import InvalidPositions
 
 UTC = timezone.utc
@@ -143,3 +144,60 @@ def test_fresh_and_stale_at_the_microsecond_in_any_offset_and_zone_match_utc_ari
         assert states.tolist() == [3 if s else 1 for s in stale]
         before = index.query(area, observed_before=at_utc - max_age).tolist()
         assert before == [i for i, s in enumerate(stale) if s]
+
+
+# --- pandas' Timestamps in alerts ----------------------------------------------------------------
+
+
+def _info(**times: Any) -> Info:
+    return Info(
+        categories=["Safety"],
+        event="Explosion",
+        urgency="Immediate",
+        severity="Severe",
+        certainty="Observed",
+        **times,
+    )
+
+
+def test_a_pandas_timestamp_at_a_skipped_wall_time_keeps_its_instant_in_an_alert() -> None:
+    """A pandas Timestamp of 02:30 on the spring night keeps its instant (01:30Z) in an alert.
+
+    pandas builds that wall time at +01:00 (the instant 01:30Z) but replaces its zone from
+    the fields it normalised (03:30): the alert's times moved an hour later. The instant pandas means is its own ``astimezone(UTC)``; the alert keeps it, as a plain
+    ``datetime`` at that offset, as it does for a ``ZoneInfo`` time.
+    """
+    pd = pytest.importorskip("pandas")
+    t = pd.Timestamp(datetime(2026, 3, 29, 2, 30), tz="Europe/Stockholm")
+    truth = _instant(t)
+    assert truth == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    info = _info(effective=t, onset=t, expires=t + pd.Timedelta(hours=2))
+    assert info.onset is not None and info.effective is not None and info.expires is not None
+    assert _instant(info.onset) == truth and _instant(info.effective) == truth
+    assert _instant(info.expires) == truth + timedelta(hours=2)
+    assert type(info.onset) is datetime and info.onset.utcoffset() == t.utcoffset()
+    alert = Alert(
+        identifier="SE-1",
+        sender="polisen@polisen.se",
+        sent=t,
+        status="Actual",
+        msg_type="Alert",
+        scope="Public",
+        infos=[info],
+    )
+    assert _instant(alert.sent) == truth
+    assert alert.is_active(truth) and not alert.is_active(truth - timedelta(microseconds=1))
+    ref = Reference(sender="polisen@polisen.se", identifier="SE-0", sent=t)
+    assert _instant(ref.sent) == truth
+
+
+def test_pandas_timestamps_in_the_repeated_hour_keep_their_instants_in_an_alert() -> None:
+    """Both 02:30s of the autumn night, as pandas localises them, are an hour apart."""
+    pd = pytest.importorskip("pandas")
+    wall = pd.Timestamp("2026-10-25 02:30")
+    first = wall.tz_localize("Europe/Stockholm", ambiguous=True)  # summer time: 00:30Z
+    second = wall.tz_localize("Europe/Stockholm", ambiguous=False)  # winter time: 01:30Z
+    info = _info(onset=first, expires=second)
+    assert info.onset is not None and info.expires is not None
+    assert (_instant(info.onset), _instant(info.expires)) == (_instant(first), _instant(second))
+    assert info.expires - info.onset == timedelta(hours=1)
