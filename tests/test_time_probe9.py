@@ -18,6 +18,7 @@ import pytest
 from geotarget import Circle, LocationRule, PositionIndex, Positions
 from geotarget.alerts import Alert, Info, Reference
 from geotarget.errors import InvalidPositions
+from geotarget.rollout import RolloutPolicy
 
 UTC = timezone.utc
 STO = ZoneInfo("Europe/Stockholm")
@@ -201,3 +202,38 @@ def test_pandas_timestamps_in_the_repeated_hour_keep_their_instants_in_an_alert(
     assert info.onset is not None and info.expires is not None
     assert (_instant(info.onset), _instant(info.expires)) == (_instant(first), _instant(second))
     assert info.expires - info.onset == timedelta(hours=1)
+
+
+# --- far years in the rollout's texts -------------------------------------------------------------
+
+
+_POLICY = """
+timezone = "Europe/Stockholm"
+country = "SE"
+[kinds.explosion]
+phases = [{ starts_at = "2026-03-29T03:00", regions = ["01"] }]
+"""
+
+
+@pytest.mark.parametrize(
+    ("at", "text"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00Z"),
+        (datetime(5, 6, 7, 8, 9, 10, tzinfo=UTC), "0005-06-07T08:09:10Z"),
+        (
+            datetime(999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-2))),
+            "1000-01-01T01:00:00Z",
+        ),
+    ],
+)
+def test_a_decision_at_a_year_before_1000_writes_it_with_four_digits(
+    at: datetime, text: str
+) -> None:
+    """A decision's text writes the year with four digits, as RFC 3339 does.
+
+    ``str(decision)`` wrote the year 5 as ``5-06-07T08:09:10Z`` (``strftime("%Y")`` on Linux),
+    which is no RFC 3339 time.
+    """
+    decision = RolloutPolicy.from_toml(_POLICY).decide("explosion", at)
+    assert f"explosion at {text}: NOT_STARTED" in str(decision)
+    assert datetime.fromisoformat(text.replace("Z", "+00:00")) == _instant(at)
