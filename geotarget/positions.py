@@ -537,9 +537,9 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
             or not iterable(value)
         ):
             raise InvalidType(
-                "observed_at must be a sequence of timezone-aware datetimes, a numpy "
+                "observed_at must be one timezone-aware datetime, a sequence of them, a numpy "
                 "datetime64 array or a timezone-aware pandas Series or DatetimeIndex "
-                f"(got {type(value).__name__})"
+                f"(got {typed(value)}{_one_time_hint(value)})"
             )
         items = list(value)
         out = np.empty(len(items), dtype="datetime64[us]")
@@ -575,6 +575,25 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     if arr.shape != (n,):
         raise _not_per_id("observed_at", arr, n)
     return arr.astype("datetime64[us]")
+
+
+def _one_time_hint(value: object) -> str:
+    """How to give ``value``, a single time that is not an aware ``datetime``, for a message."""
+    if isinstance(value, str):
+        return "; read ISO 8601 text with geotarget.parse_time(text), which keeps its offset"
+    if isinstance(value, np.datetime64):
+        return (
+            "; a numpy datetime64 is read as UTC in an array of one per row: "
+            "np.full(len(ids), value)"
+        )
+    if isinstance(value, dt.date):
+        return "; a date holds no time of day, and none is invented: give the instant"
+    if is_number(value):
+        return (
+            "; bare numbers are refused, as seconds and milliseconds cannot be told apart: "
+            "datetime.fromtimestamp(secs, timezone.utc) reads epoch seconds"
+        )
+    return ""
 
 
 def _frame_times(value: object) -> npt.NDArray[np.datetime64] | None:
@@ -790,6 +809,12 @@ class Positions:
                 "snapshot (observed_at=datetime.now(timezone.utc)) or one time per row (got none)"
             )
         if isinstance(observed_at, dt.datetime):
+            if observed_at != observed_at:  # pandas' NaT: no time, for every fix
+                raise InvalidPositions(
+                    "observed_at must be a time: one for the whole snapshot, or one per row "
+                    "with NaT for the fixes of unknown time (got NaT for the whole snapshot: no "
+                    "fix would have an age, and nobody would be located)"
+                )
             stamp = aware_us(observed_at, "observed_at")
             obs = np.full(n, stamp, dtype="datetime64[us]")
         else:

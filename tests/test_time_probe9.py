@@ -8,7 +8,7 @@ two such instants, and a fix is fresh iff that age is at most ``max_age``.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ import pytest
 
 from geotarget import Circle, LocationRule, PositionIndex, Positions
 from geotarget.alerts import Alert, Info, Reference
-from geotarget.errors import InvalidPositions
+from geotarget.errors import InvalidPositions, InvalidType
 from geotarget.rollout import RolloutPolicy
 
 UTC = timezone.utc
@@ -145,6 +145,47 @@ def test_fresh_and_stale_at_the_microsecond_in_any_offset_and_zone_match_utc_ari
         assert states.tolist() == [3 if s else 1 for s in stale]
         before = index.query(area, observed_before=at_utc - max_age).tolist()
         assert before == [i for i, s in enumerate(stale) if s]
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("2026-05-01T12:00:00+02:00", "got str '2026-05-01T12:00:00+02:00'; read ISO 8601 text "
+         "with geotarget.parse_time"),
+        (np.datetime64("2026-05-01T12:00"), "a numpy datetime64 is read as UTC in an array"),
+        (1_777_636_800, "got int 1777636800; bare numbers are refused, as seconds and "
+         "milliseconds cannot be told apart"),
+        (np.int64(1_777_636_800_000), "bare numbers are refused"),
+        (date(2026, 5, 1), "a date holds no time of day"),
+    ],
+)  # fmt: skip
+def test_one_time_that_is_no_aware_datetime_is_refused_saying_how_to_give_it(
+    value: object, words: str
+) -> None:
+    """A snapshot's one ``observed_at`` as text, a numpy scalar, epoch seconds or a date.
+
+    Each was refused as "a sequence of timezone-aware datetimes ... (got str)": not the value,
+    nor that one datetime is taken, nor how to make one.
+    """
+    with pytest.raises(InvalidType) as err:
+        Positions(["a"], [18.0], [59.0], observed_at=value)
+    message = str(err.value)
+    assert message.startswith("observed_at must be one timezone-aware datetime, a sequence")
+    assert words in message
+
+
+def test_nat_for_the_whole_snapshot_is_refused_as_no_time_not_as_a_naive_one() -> None:
+    """One ``NaT`` for the snapshot is refused as no time; one per row marks an unknown time.
+
+    It was refused as "naive NaT".
+    """
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(InvalidPositions) as err:
+        Positions(["a"], [18.0], [59.0], observed_at=pd.NaT)
+    assert "got NaT for the whole snapshot" in str(err.value)
+    assert "naive" not in str(err.value)
+    p = Positions(["a", "b"], [18.0] * 2, [59.0] * 2, observed_at=[pd.NaT, SKIPPED.replace(hour=4)])
+    assert np.isnat(p.observed_at).tolist() == [True, False]
 
 
 # --- pandas' Timestamps in alerts ----------------------------------------------------------------
