@@ -543,27 +543,22 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
             )
         items = list(value)
         out = np.empty(len(items), dtype="datetime64[us]")
-        checked: object = None  # the last zone's datetime found real ([now] * n: checked once)
         for i, t in enumerate(items):
             if t is None or (isinstance(t, dt.datetime) and t != t):  # pandas' NaT: unknown too
                 out[i] = np.datetime64("NaT")
             elif isinstance(t, dt.datetime):
-                if t.tzinfo is None or t.utcoffset() is None:
+                tz, offset = t.tzinfo, t.utcoffset()
+                if tz is None or offset is None:
                     raise InvalidPositions(
                         f"observed_at must be timezone-aware (got naive {shown(t)} at row {i})"
                     )
-                if type(t.tzinfo) is not dt.timezone and t is not checked:
-                    # A zone's wall time its clocks skip (02:30 on the night they jump to
-                    # 03:00) names no instant: Python reads it an hour off. Refused, as one
-                    # observed_at for the whole snapshot is.
+                if type(tz) is not dt.timezone and not _real_reading(t, tz, offset):
                     from geotarget.rollout._time import wall_time_problem
 
                     problem = wall_time_problem(t)
-                    if problem is not None:
-                        raise InvalidPositions(
-                            f"observed_at must be real clock readings: at row {i}, {problem}"
-                        )
-                    checked = t
+                    raise InvalidPositions(
+                        f"observed_at must be real clock readings: at row {i}, {problem}"
+                    )
                 out[i] = utc_us(t, "observed_at", f" at row {i}")
             else:
                 # (A container is described, not quoted: most likely a (lon, lat) pair.)
@@ -575,6 +570,22 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     if arr.shape != (n,):
         raise _not_per_id("observed_at", arr, n)
     return arr.astype("datetime64[us]")
+
+
+def _real_reading(t: dt.datetime, tz: dt.tzinfo, offset: dt.timedelta) -> bool:
+    """Whether a zone's datetime is a wall time its clocks show (not one a DST change skips).
+
+    02:30 on the night Stockholm's clocks jump from 02:00 to 03:00 names no instant: Python
+    reads it at one of the two offsets, an hour off the other. It is real iff the zone's
+    offset at the instant it stands for is the offset it carries. (A pandas ``Timestamp`` is
+    an instant by construction: pandas keeps such a wall time at an offset it states.)
+    """
+    if getattr(t, "nanosecond", None) is not None:  # a pandas Timestamp
+        return True
+    try:
+        return t.astimezone(dt.timezone.utc).astimezone(tz).utcoffset() == offset
+    except OverflowError:  # at the ends of datetime's range: utc_us refuses it, saying so
+        return True
 
 
 def _one_time_hint(value: object) -> str:

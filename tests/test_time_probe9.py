@@ -82,6 +82,33 @@ def test_a_column_of_zone_times_across_both_changes_keeps_each_instant(form: int
     assert got == [None if t is None else _instant(t) for t in times]
 
 
+def test_a_column_of_zone_times_at_the_ends_of_the_years_is_read_or_refused_by_its_instant() -> (
+    None
+):
+    """A zone time whose instant lies in the year 0 is refused by the years rule, not crashed."""
+    last = datetime(9999, 12, 31, 23, 30, tzinfo=STO)  # 22:30Z: its zone's clocks show it
+    first = datetime(1, 1, 1, 0, 30, tzinfo=ZoneInfo("America/New_York"))  # LMT: 05:26:02Z
+    p = Positions(["a", "b"], [18.0] * 2, [59.0] * 2, observed_at=[last, first])
+    assert [t.item().replace(tzinfo=UTC) for t in p.observed_at] == [
+        _instant(last),
+        _instant(first),
+    ]
+    tokyo = datetime(1, 1, 1, 0, 30, tzinfo=ZoneInfo("Asia/Tokyo"))  # the year 0 in UTC
+    with pytest.raises(InvalidPositions, match=r"within the years 1 to 9999 in UTC .* at row 1"):
+        Positions(["a", "b"], [18.0] * 2, [59.0] * 2, observed_at=[last, tokyo])
+
+
+def test_a_column_of_pandas_timestamps_is_read_at_their_instants() -> None:
+    """A pandas Timestamp at a wall time its zone skips is an instant (pandas states its offset)."""
+    pd = pytest.importorskip("pandas")
+    times = [
+        pd.Timestamp(datetime(2026, 3, 29, 2, 30), tz="Europe/Stockholm"),  # 01:30Z
+        pd.Timestamp("2026-10-25 02:30").tz_localize("Europe/Stockholm", ambiguous=False),
+    ]
+    p = Positions(["a", "b"], [18.0] * 2, [59.0] * 2, observed_at=pd.Series(times, dtype=object))
+    assert [t.item().replace(tzinfo=UTC) for t in p.observed_at] == [_instant(t) for t in times]
+
+
 def test_ages_across_the_autumn_change_are_told_from_instants_not_wall_clocks() -> None:
     """At 02:30 after the change (01:30Z), a fix at 02:30 before it is exactly an hour old.
 
